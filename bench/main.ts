@@ -1,0 +1,22 @@
+import 'reflect-metadata';
+import type { Benchmark } from './benchmark.js';
+
+/** Every benchmark, registered from a file of its own in this folder. */
+const BENCHMARKS: readonly Benchmark[] = [];
+
+async function runBenchmarks(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const chosen = name === undefined ? BENCHMARKS : BENCHMARKS.filter((b) => b.name === name);
+  if (chosen.length === 0) {
+    const known = BENCHMARKS.map((b) => `${b.name} (${b.description})`).join(', ');
+    process.stderr.write(`unknown benchmark "${name ?? ''}"; known: ${known || 'none'}\n`);
+    return 2;
+  }
+  for (const benchmark of chosen) {
+    process.stdout.write(`== ${benchmark.name}: ${benchmark.description}\n`);
+    await benchmark.run(rest);
+  }
+  return 0;
+}
+
+process.exitCode = await runBenchmarks(process.argv.slice(2));

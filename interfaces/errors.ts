@@ -1,0 +1,39 @@
+/**
+ * The typed error hierarchy shared by every layer. Each error carries a stable `code`; callers branch
+ * on the class or the code, never on the message. `ERROR_CODES` is the one table of codes and the one
+ * place that maps a code to an HTTP status (services turn it into Keylime's `{code, status, results}`
+ * envelope). `docs/errors.md` documents every code; a test keeps the two in step.
+ */
+
+/** Every error code ironlime raises, with the HTTP status a service answers when it reaches a client. */
+export const ERROR_CODES = {
+  ERR_INVALID_PARAMETER_VALUE: 400,
+  ERR_MISSING_PARAMETER_VALUE: 400,
+  ERR_ATTESTATION_FAILED: 409,
+  ERR_ATTESTATION_SERVICE_UNAVAILABLE: 503,
+  ERR_INTERFACE_NOT_FOUND: 400,
+  ERR_INTERFACE_NOT_ENABLED: 400,
+  ERR_INVALID_CONFIG: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface IronlimeErrorOptions {
+  cause?: unknown;
+}
+
+/** Base class of every error ironlime throws on purpose. */
+export class IronlimeError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options: IronlimeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+  }
+
+  /** The HTTP status a service answers with when this error reaches a client. */
+  get httpStatus(): number {
+    return ERROR_CODES[this.code];
+  }
+}

@@ -1,0 +1,43 @@
+import 'reflect-metadata';
+import { Command, CommanderError } from 'commander';
+import { IronlimeError } from '../../interfaces/errors.js';
+import type { CliContext, CommandRegistrar } from './cli-context.js';
+import { EXIT_USAGE } from './exit-codes.js';
+
+/** Each area's sub-commands, registered from a file of its own in this folder. */
+const REGISTRARS: readonly CommandRegistrar[] = [];
+
+/** Builds the `ironlime` command tree. */
+export function buildProgram(context: CliContext): Command {
+  const program = new Command('ironlime')
+    .description('Attestation for bare-metal provisioning: Keylime-compatible services and tools.')
+    .exitOverride()
+    .showHelpAfterError();
+  for (const register of REGISTRARS) {
+    register(program, context);
+  }
+  return program;
+}
+
+/** Runs the CLI with `argv` (as in `process.argv`) and resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram({
+    setExitCode(code) {
+      exitCode = code;
+    },
+  });
+  try {
+    await program.parseAsync([...argv]);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof IronlimeError) {
+      process.stderr.write(`ironlime: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}

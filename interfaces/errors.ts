@@ -14,6 +14,9 @@ export const ERROR_CODES = {
   ERR_INTERFACE_NOT_FOUND: 400,
   ERR_INTERFACE_NOT_ENABLED: 400,
   ERR_INVALID_CONFIG: 500,
+  ERR_TPM_PARSE: 400,
+  ERR_IMA_PARSE: 400,
+  ERR_EVENT_LOG_PARSE: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,46 @@
+import { InvalidAgentData } from './registrar-errors.js';
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** ASN.1 SEQUENCE tag: every DER certificate starts with it (X.690 §8.9). */
+const DER_SEQUENCE = 0x30;
+
+/**
+ * Splits the registration body's `ekcert` text into DER certificates. Keylime's registrar accepts
+ * three spellings (spec §1.2): PEM — possibly a chain, which the Rust agent sends intermediates
+ * first, EK certificate last — base64 of DER, or raw DER carried in the JSON string (one byte per
+ * character). No X.509 parsing happens here; the caller picks the certificate that holds the EK.
+ *
+ * @throws InvalidAgentData (field `ekcert`) when the text is none of the three.
+ */
+export function splitEkCertificateField(text: string): Uint8Array[] {
+  const trimmed = text.trim();
+  if (trimmed.includes('-----BEGIN')) {
+    const blocks = [...trimmed.matchAll(PEM_BLOCK)].map((match) => Buffer.from(match[1] ?? '', 'base64'));
+    const leftover = trimmed.replace(PEM_BLOCK, '').trim();
+    if (blocks.length === 0 || leftover !== '' || blocks.some((der) => der[0] !== DER_SEQUENCE)) {
+      throw new InvalidAgentData('ekcert', 'PEM text must hold only CERTIFICATE blocks');
+    }
+    return blocks;
+  }
+  const compact = trimmed.replace(/\s+/g, '');
+  if (BASE64.test(compact) && compact.length % 4 === 0) {
+    const der = Buffer.from(compact, 'base64');
+    if (der[0] === DER_SEQUENCE) {
+      return [der];
+    }
+  }
+  if (isByteString(text) && text.charCodeAt(0) === DER_SEQUENCE) {
+    return [Buffer.from(text, 'latin1')];
+  }
+  throw new InvalidAgentData('ekcert', 'must be a PEM certificate (chain), base64 DER or DER');
+}
+
+function isByteString(text: string): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    if (text.charCodeAt(i) > 0xff) {
+      return false;
+    }
+  }
+  return text.length > 0;
+}

@@ -1,0 +1,55 @@
+import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/errors.js';
+
+/**
+ * Refusals specific to the registrar. Each maps to one HTTP status through `ERROR_CODES`, and the
+ * service shell turns its message into the `status` of Keylime's envelope.
+ */
+
+/**
+ * The agent id is stored with another TPM identity (EK, EK certificate or AK), or a concurrent first
+ * registration of the same id won the race. Keylime answers both with 403; the operator deletes the
+ * record first if the machine really changed its TPM.
+ */
+export class RegistrationConflict extends IronlimeError {
+  constructor(detail: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_REGISTRATION_CONFLICT', detail, options);
+  }
+}
+
+/**
+ * The registration body is well-formed but its TPM objects are unusable: the AK is not a restricted
+ * signing key, the EK public key differs from the one in the EK certificate, a key type is unsupported.
+ * `field` names the body field at fault.
+ */
+export class InvalidAgentData extends IronlimeError {
+  readonly field: string;
+
+  constructor(field: string, detail: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_INVALID_AGENT_DATA', `body.${field}: ${detail}`, options);
+    this.field = field;
+  }
+}
+
+/** The EK certificate is missing or does not chain to a trusted TPM vendor CA (`--ek-check require`). */
+export class EkCertificateUntrusted extends IronlimeError {
+  constructor(detail: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_EK_CERT_UNTRUSTED', detail, options);
+  }
+}
+
+/** The activation proof (`auth_tag`) did not match; the agent's record has been deleted. */
+export class ActivationFailed extends IronlimeError {
+  constructor(agentId: string) {
+    super(
+      'ERR_ACTIVATION_FAILED',
+      `auth_tag for agent '${agentId}' does not match; the agent was removed and must register again`,
+    );
+  }
+}
+
+/** No record for this agent id, or (for `show`) the agent has not proved its AK yet. */
+export class AgentNotFound extends IronlimeError {
+  constructor(detail: string) {
+    super('ERR_NOT_FOUND', detail);
+  }
+}

@@ -1,0 +1,50 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { QuoteHashAlg } from './algorithms.js';
+
+/** node:crypto's name for each quote hash algorithm (tpm2-tools calls SM3 `sm3_256`). */
+const NODE_HASH: Readonly<Record<QuoteHashAlg, string>> = {
+  sha1: 'sha1',
+  sha256: 'sha256',
+  sha384: 'sha384',
+  sha512: 'sha512',
+  sm3_256: 'sm3',
+};
+
+/** `H(parts[0] ‖ parts[1] ‖ …)` with the named algorithm. */
+export function hashParts(alg: QuoteHashAlg, ...parts: readonly (Uint8Array | string)[]): Uint8Array {
+  const hash = createHash(NODE_HASH[alg]);
+  for (const part of parts) {
+    hash.update(part);
+  }
+  return new Uint8Array(hash.digest());
+}
+
+/** Digest length in bytes. */
+export function digestLength(alg: QuoteHashAlg): number {
+  return hashParts(alg).length;
+}
+
+/** Constant-time equality of two digests (a length mismatch is simply unequal). */
+export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Lowercase hex. */
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/**
+ * Constant-time test of a digest against reference values given as hex (tpm_policy entries). Every
+ * entry is compared, so the time does not reveal which one matched.
+ */
+export function digestInHexList(value: Uint8Array, accepted: readonly string[]): boolean {
+  let found = false;
+  for (const hex of accepted) {
+    const candidate = Buffer.from(hex, 'hex');
+    if (candidate.length * 2 === hex.length && digestsEqual(value, candidate)) {
+      found = true;
+    }
+  }
+  return found;
+}

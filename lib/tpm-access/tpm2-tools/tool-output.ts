@@ -1,0 +1,58 @@
+/**
+ * Readers for the few pieces of tpm2-tools text output the adapter needs. tpm2-tools prints YAML; we
+ * take only lines of a fixed, documented shape and ignore everything else.
+ */
+
+/** Handles listed by `tpm2_getcap handles-persistent` / `handles-nv-index` (`- 0x81010001` lines). */
+export function parseHandleList(stdout: string): Set<number> {
+  const handles = new Set<number>();
+  for (const match of stdout.matchAll(/^\s*-\s*0x([0-9a-fA-F]{1,8})\s*$/gm)) {
+    handles.add(Number.parseInt(match[1] ?? '', 16));
+  }
+  return handles;
+}
+
+/**
+ * PCR values from `tpm2_pcrread <bank>:<list>` for a single bank:
+ * ```
+ *   sha256:
+ *     0 : 0x3D45…
+ * ```
+ */
+export function parsePcrReadOutput(stdout: string): Map<number, Uint8Array> {
+  const values = new Map<number, Uint8Array>();
+  for (const match of stdout.matchAll(/^\s*(\d+)\s*:\s*0x([0-9a-fA-F]+)\s*$/gm)) {
+    values.set(Number(match[1]), new Uint8Array(Buffer.from(match[2] ?? '', 'hex')));
+  }
+  return values;
+}
+
+/** TPM handle as tpm2-tools takes it on the command line. */
+export function handleArg(handle: number): string {
+  return `0x${handle.toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * Length of the DER SEQUENCE at the start of `bytes`, or undefined if it does not start with one.
+ * EK certificate NV indices are often larger than the certificate and padded (TCG EK Credential
+ * Profile §2.2.1.5 allows this), so the certificate is cut to its encoded length.
+ */
+export function derLength(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 2 || bytes[0] !== 0x30) {
+    return undefined;
+  }
+  const first = bytes[1] ?? 0;
+  if (first < 0x80) {
+    return 2 + first;
+  }
+  const count = first & 0x7f;
+  if (count === 0 || count > 4 || bytes.length < 2 + count) {
+    return undefined;
+  }
+  let length = 0;
+  for (let i = 0; i < count; i += 1) {
+    length = length * 256 + (bytes[2 + i] ?? 0);
+  }
+  const total = 2 + count + length;
+  return total <= bytes.length ? total : undefined;
+}

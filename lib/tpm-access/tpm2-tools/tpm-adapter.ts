@@ -1,0 +1,350 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  TPM_ALG_ECC,
+  TPM_ALG_ECDSA,
+  TPM_ALG_RSA,
+  TPM_ALG_RSASSA,
+  TPMA_OBJECT_DECRYPT,
+  TPMA_OBJECT_FIXEDPARENT,
+  TPMA_OBJECT_FIXEDTPM,
+  TPMA_OBJECT_RESTRICTED,
+  TPMA_OBJECT_SENSITIVEDATAORIGIN,
+  TPMA_OBJECT_SIGN_ENCRYPT,
+  TPMA_OBJECT_USERWITHAUTH,
+  TPM_ECC_NIST_P384,
+  hashInfoByName,
+} from '../../tpm/constants.js';
+import { parseTpm2bPublic, type TpmtPublic } from '../../tpm/tpmt-public.js';
+import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
+import { TPM_RC_INITIALIZE, TpmAccessError } from '../tpm-access-error.js';
+import type { AkInfo, EkAlgorithm, EkInfo, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
+import { ToolRunner } from './tool-runner.js';
+import { derLength, handleArg, parseHandleList, parsePcrReadOutput } from './tool-output.js';
+
+export interface Tpm2ToolsTpmOptions {
+  /** TSS2 TCTI: `swtpm:host=127.0.0.1,port=N` (see `startSwtpm`) or `device:/dev/tpmrm0`. */
+  tcti: string;
+  /** EK family to use (default `rsa`). */
+  ekAlgorithm?: EkAlgorithm;
+  /** Persistent handle of the AK for a hash: `akHandleBase | (TPM_ALG_ID & 0xff)` (default 0x81000100, so SHA-256 → 0x8100010b). */
+  akHandleBase?: number;
+  /** Timeout of every tpm2-tools call in milliseconds (default 30 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * TCG EK Credential Profile §2.2.1.4/§2.2.1.5: persistent EK handles and EK certificate NV indices.
+ * swtpm 0.7 manufactures its ECC EK from the P-384 high-range template at 0x81010016 / 0x01c00016.
+ */
+const EK_HANDLES: Record<EkAlgorithm, readonly number[]> = { rsa: [0x81010001], ecc: [0x81010002, 0x81010016] };
+const EK_CERT_RSA_2048 = 0x01c00002;
+const EK_CERT_ECC_P256 = 0x01c0000a;
+const EK_CERT_ECC_P384 = 0x01c00016;
+
+/** Attributes every AK we reuse must have: a restricted signing key that never left this TPM. */
+const AK_ATTRIBUTES =
+  TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+
+/** tpm2_quote re-reads the PCRs after quoting and fails if they moved; the Rust agent retries 5 times too. */
+const QUOTE_ATTEMPTS = 5;
+
+/** Opens a TPM through tpm2-tools. Nothing touches the TPM until the first call. */
+export async function openTpm2ToolsTpm(options: Tpm2ToolsTpmOptions): Promise<Tpm2ToolsTpm> {
+  const workDir = await mkdtemp(path.join(tmpdir(), 'ironlime-tpm-'));
+  return new Tpm2ToolsTpm(options, workDir);
+}
+
+/**
+ * The `Tpm` port over tpm2-tools, with no resource manager in between (swtpm, or `/dev/tpm0`):
+ * - calls are serialised, and transient objects and sessions are flushed after every operation that
+ *   loads them (`tpm2_flushcontext -t -l -s`), because the TPM has only a handful of slots;
+ * - the AK is persisted (`tpm2_evictcontrol`) so quoting loads nothing;
+ * - when the TPM answers TPM_RC_INITIALIZE (swtpm restarted without startup), it sends
+ *   `tpm2_startup -c` and retries the operation once.
+ * Work files live in a private temp dir, removed by `close()`.
+ */
+export class Tpm2ToolsTpm implements Tpm {
+  readonly kind = 'tpm2-tools' as const;
+  private readonly tools: ToolRunner;
+  private readonly ekAlgorithm: EkAlgorithm;
+  private readonly akHandleBase: number;
+  private queue: Promise<unknown> = Promise.resolve();
+  private lastAk: AkInfo | undefined;
+  /** AKs ensured so far, by hash: a quote then needs no lookup. Dropped if a quote fails. */
+  private readonly aks = new Map<TpmHashAlgorithm, AkInfo>();
+  private fileCounter = 0;
+  private closed = false;
+
+  constructor(options: Tpm2ToolsTpmOptions, private readonly workDir: string) {
+    this.tools = new ToolRunner({ tcti: options.tcti, workDir, timeoutMs: options.timeoutMs ?? 30_000 });
+    this.ekAlgorithm = options.ekAlgorithm ?? 'rsa';
+    this.akHandleBase = options.akHandleBase ?? 0x81000100;
+  }
+
+  ensureEk(): Promise<EkInfo> {
+    return this.operation(async () => {
+      const ek = await this.loadEk();
+      const ekCertificate = await this.readEkCertificate(ek.publicArea);
+      return { ekPublic: ek.tpm2bPublic, ekCertificate, ekAlgorithm: this.ekAlgorithm };
+    });
+  }
+
+  ensureAk(hashAlg: TpmHashAlgorithm): Promise<AkInfo> {
+    checkHashAlgorithm(hashAlg);
+    return this.operation(async () => {
+      const ak = await this.ak(hashAlg);
+      this.aks.set(hashAlg, ak);
+      this.lastAk = ak;
+      return ak;
+    });
+  }
+
+  activateCredential(blob: Uint8Array): Promise<Uint8Array> {
+    return this.operation(async () => {
+      const ak = this.lastAk;
+      if (ak === undefined) {
+        throw new TpmAccessError('activateCredential needs an AK: call ensureAk() first');
+      }
+      const blobFile = await this.writeTemp('credential.blob', blob);
+      const secretFile = this.tempPath('secret.out');
+      const ek = await this.loadEk();
+      try {
+        let ekAuth = '';
+        // An EK without userWithAuth (the TCG low-range templates) is usable only through its policy,
+        // PolicySecret(TPM_RH_ENDORSEMENT) (TCG EK Credential Profile §B.6, PolicyA).
+        if ((ek.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH) === 0) {
+          const session = this.tempPath('ek-policy.session');
+          await this.tools.run('tpm2_startauthsession', ['--policy-session', '-S', session]);
+          await this.tools.run('tpm2_policysecret', ['-S', session, '-c', 'e']);
+          ekAuth = `session:${session}`;
+        }
+        await this.tools.run('tpm2_activatecredential', [
+          '-c', handleArg(ak.handle), '-C', ek.reference, '-i', blobFile, '-o', secretFile, '-P', ekAuth,
+        ]);
+        return new Uint8Array(await readFile(secretFile));
+      } finally {
+        await this.flush();
+      }
+    });
+  }
+
+  extendPcr(index: number, bank: TpmHashAlgorithm, digest: Uint8Array): Promise<void> {
+    checkPcrIndex(index);
+    checkDigest(bank, digest);
+    const spec = `${index}:${bank}=${Buffer.from(digest).toString('hex')}`;
+    return this.operation(async () => {
+      await this.tools.run('tpm2_pcrextend', [spec]);
+    });
+  }
+
+  readPcrs(bank: TpmHashAlgorithm, indices: readonly number[]): Promise<Map<number, Uint8Array>> {
+    checkHashAlgorithm(bank);
+    const pcrs = checkPcrList(indices);
+    return this.operation(async () => {
+      if (pcrs.length === 0) {
+        return new Map<number, Uint8Array>();
+      }
+      const values = parsePcrReadOutput(await this.tools.run('tpm2_pcrread', [`${bank}:${pcrs.join(',')}`]));
+      const missing = pcrs.filter((pcr) => !values.has(pcr));
+      if (missing.length > 0) {
+        throw new TpmAccessError(`tpm2_pcrread: no ${bank} value for PCR ${missing.join(', ')} (is the bank active?)`);
+      }
+      return values;
+    });
+  }
+
+  resetPcr(index: number): Promise<void> {
+    checkResettablePcr(index);
+    return this.operation(async () => {
+      await this.tools.run('tpm2_pcrreset', [String(index)]);
+    });
+  }
+
+  quote(request: QuoteRequest): Promise<QuoteResult> {
+    const { nonce, pcrs, hashAlg } = checkQuoteRequest(request);
+    return this.operation(async () => {
+      const ak = this.aks.get(hashAlg) ?? (await this.ak(hashAlg));
+      this.aks.set(hashAlg, ak);
+      const args = ['-c', handleArg(ak.handle), '-l', `${hashAlg}:${pcrs.join(',')}`, '-g', hashAlg];
+      if (nonce.length > 0) {
+        // A path, never hex text: tpm2_quote -q takes "HEX_STRING_OR_PATH" and a path is unambiguous.
+        args.push('-q', await this.writeTemp('nonce.bin', nonce));
+      }
+      for (let attempt = 1; ; attempt += 1) {
+        const files = { attest: this.tempPath('quote.msg'), signature: this.tempPath('quote.sig'), pcrBlob: this.tempPath('quote.pcrs') };
+        try {
+          await this.tools.run('tpm2_quote', [...args, '-m', files.attest, '-s', files.signature, '-o', files.pcrBlob]);
+        } catch (error) {
+          if (attempt < QUOTE_ATTEMPTS && error instanceof TpmAccessError && /PCR composite/.test(error.message)) {
+            continue;
+          }
+          this.aks.delete(hashAlg);
+          throw error;
+        }
+        return {
+          attest: new Uint8Array(await readFile(files.attest)),
+          signature: new Uint8Array(await readFile(files.signature)),
+          pcrBlob: new Uint8Array(await readFile(files.pcrBlob)),
+        };
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return this.operation(async () => {
+      this.closed = true;
+      await rm(this.workDir, { recursive: true, force: true });
+    });
+  }
+
+  /**
+   * Runs `body` after every earlier operation (no two tool sequences interleave: a flush by one would
+   * destroy the other's objects), retrying it once after TPM2_Startup(CLEAR) on TPM_RC_INITIALIZE.
+   */
+  private operation<T>(body: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.closed) {
+        throw new TpmAccessError('the TPM adapter is closed');
+      }
+      try {
+        return await body();
+      } catch (error) {
+        if (!(error instanceof TpmAccessError) || error.responseCode !== TPM_RC_INITIALIZE) {
+          throw error;
+        }
+        await this.tools.run('tpm2_startup', ['-c']);
+        return await body();
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** The persisted AK for `hashAlg`, reused if it is a fitting key, otherwise (re)created under the EK. */
+  private async ak(hashAlg: TpmHashAlgorithm): Promise<AkInfo> {
+    const hash = hashInfoByName(hashAlg);
+    if (hash === undefined) {
+      throw new TpmAccessError(`hash algorithm ${hashAlg} is unknown`);
+    }
+    const handle = (this.akHandleBase | (hash.algId & 0xff)) >>> 0;
+    const signAlg = this.ekAlgorithm === 'rsa' ? 'rsassa' : 'ecdsa';
+    if ((await this.persistentHandles()).has(handle)) {
+      const existing = await this.readPublic(handle);
+      if (isFittingAk(existing.publicArea, this.ekAlgorithm, hash.algId)) {
+        return { akPublic: existing.tpm2bPublic, akName: existing.name, handle, hashAlg, signAlg };
+      }
+      await this.tools.run('tpm2_evictcontrol', ['-C', 'o', '-c', handleArg(handle)]);
+    }
+    const ek = await this.loadEk();
+    const context = this.tempPath('ak.ctx');
+    const keyAlg = this.ekAlgorithm === 'rsa' ? 'rsa2048' : hash.digestSize > 32 ? 'ecc384' : 'ecc256';
+    try {
+      await this.tools.run('tpm2_createak', [
+        '-C', ek.reference, '-c', context, '-G', keyAlg, '-g', hashAlg, '-s', signAlg,
+        '-u', this.tempPath('ak.pub'), '-n', this.tempPath('ak.name'), '-r', this.tempPath('ak.priv'),
+      ]);
+      await this.tools.run('tpm2_evictcontrol', ['-C', 'o', '-c', context, handleArg(handle)]);
+    } finally {
+      await this.flush();
+    }
+    const created = await this.readPublic(handle);
+    return { akPublic: created.tpm2bPublic, akName: created.name, handle, hashAlg, signAlg };
+  }
+
+  /**
+   * The EK: the persisted one at its TCG handle when present, otherwise created from the default
+   * template by `tpm2_createek` (deterministic: same seed, same key) into a context file, which stays
+   * valid until the TPM restarts; it is re-created on every use for that reason.
+   */
+  private async loadEk(): Promise<{ reference: string; tpm2bPublic: Uint8Array; publicArea: TpmtPublic }> {
+    const persistent = await this.persistentHandles();
+    for (const handle of EK_HANDLES[this.ekAlgorithm]) {
+      if (persistent.has(handle)) {
+        const { tpm2bPublic, publicArea } = await this.readPublic(handle);
+        if (isEk(publicArea)) {
+          return { reference: handleArg(handle), tpm2bPublic, publicArea };
+        }
+      }
+    }
+    const context = this.tempPath('ek.ctx');
+    const publicFile = this.tempPath('ek.pub');
+    try {
+      await this.tools.run('tpm2_createek', ['-G', this.ekAlgorithm, '-c', context, '-u', publicFile]);
+    } finally {
+      await this.flush();
+    }
+    const tpm2bPublic = new Uint8Array(await readFile(publicFile));
+    return { reference: context, tpm2bPublic, publicArea: parseTpm2bPublic(tpm2bPublic) };
+  }
+
+  /** The EK certificate from its TCG NV index, cut to its DER length; null if the index is absent. */
+  private async readEkCertificate(ek: TpmtPublic): Promise<Uint8Array | null> {
+    const index =
+      ek.type === TPM_ALG_RSA ? EK_CERT_RSA_2048
+      : ek.type === TPM_ALG_ECC && ek.parameters.curveId === TPM_ECC_NIST_P384 ? EK_CERT_ECC_P384
+      : EK_CERT_ECC_P256;
+    const present = parseHandleList(await this.tools.run('tpm2_getcap', ['handles-nv-index']));
+    if (!present.has(index)) {
+      return null;
+    }
+    const file = this.tempPath('ek-cert.der');
+    await this.tools.run('tpm2_nvread', ['-C', 'o', '-o', file, handleArg(index)]);
+    const stored = new Uint8Array(await readFile(file));
+    const length = derLength(stored);
+    if (length === undefined) {
+      throw new TpmAccessError(`NV index ${handleArg(index)} does not hold a DER certificate`);
+    }
+    return stored.slice(0, length);
+  }
+
+  private async readPublic(handle: number): Promise<{ tpm2bPublic: Uint8Array; name: Uint8Array; publicArea: TpmtPublic }> {
+    const publicFile = this.tempPath('object.pub');
+    const nameFile = this.tempPath('object.name');
+    await this.tools.run('tpm2_readpublic', ['-c', handleArg(handle), '-o', publicFile, '-n', nameFile]);
+    const tpm2bPublic = new Uint8Array(await readFile(publicFile));
+    return { tpm2bPublic, name: new Uint8Array(await readFile(nameFile)), publicArea: parseTpm2bPublic(tpm2bPublic) };
+  }
+
+  private async persistentHandles(): Promise<Set<number>> {
+    return parseHandleList(await this.tools.run('tpm2_getcap', ['handles-persistent']));
+  }
+
+  /** Flushes every transient object and every loaded or saved session: we never keep one across operations. */
+  private async flush(): Promise<void> {
+    await this.tools.run('tpm2_flushcontext', ['-t', '-l', '-s']);
+  }
+
+  /** A fresh absolute path in the work dir (a counter keeps a failed call's leftovers from being read). */
+  private tempPath(name: string): string {
+    this.fileCounter += 1;
+    return path.join(this.workDir, `${this.fileCounter}-${name}`);
+  }
+
+  private async writeTemp(name: string, bytes: Uint8Array): Promise<string> {
+    const file = this.tempPath(name);
+    await writeFile(file, bytes, { mode: 0o600 });
+    return file;
+  }
+}
+
+/** A storage-hierarchy-independent EK: restricted decryption key (TCG EK Credential Profile §2.1.5). */
+function isEk(pub: TpmtPublic): boolean {
+  const required = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+  return (pub.objectAttributes & required) === required && (pub.objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) === 0;
+}
+
+function isFittingAk(pub: TpmtPublic, ekAlgorithm: EkAlgorithm, hashAlgId: number): boolean {
+  if ((pub.objectAttributes & AK_ATTRIBUTES) !== AK_ATTRIBUTES || (pub.objectAttributes & TPMA_OBJECT_DECRYPT) !== 0) {
+    return false;
+  }
+  if (pub.type === TPM_ALG_RSA) {
+    return ekAlgorithm === 'rsa' && pub.parameters.scheme.scheme === TPM_ALG_RSASSA && pub.parameters.scheme.hashAlg === hashAlgId;
+  }
+  if (pub.type === TPM_ALG_ECC) {
+    return ekAlgorithm === 'ecc' && pub.parameters.scheme.scheme === TPM_ALG_ECDSA && pub.parameters.scheme.hashAlg === hashAlgId;
+  }
+  return false;
+}

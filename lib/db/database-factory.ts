@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import { DatabaseUnavailable } from '../../interfaces/errors.js';
+
+/** An open database: a knex instance on PostgreSQL (`pg`) or on embedded PGlite. */
+export interface Database {
+  readonly knex: Knex;
+  readonly kind: 'postgres' | 'pglite';
+  /** Closes the pool (and, for PGlite, the embedded database). */
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** A `postgres://` URL; absent means embedded PGlite under `<dataDir>/pglite`. */
+  readonly url?: string;
+  /** ironlime's data folder; created when missing. Only PGlite stores anything in it. */
+  readonly dataDir: string;
+  /**
+   * The schema to work in (it must exist). Absent means the server's default (`public`). Tests use
+   * a fresh schema each so they can share one database.
+   */
+  readonly searchPath?: string;
+}
+
+/**
+ * Opens the database and checks it answers (`select 1`), so a wrong URL fails here, at boot, with a
+ * coded error rather than at the first query. PGlite is single-connection (knex-pglite pins the pool
+ * to one), which is fine for one process; a fleet of services shares one PostgreSQL instead.
+ *
+ * @throws DatabaseUnavailable when the server cannot be reached or the PGlite folder cannot be opened.
+ */
+export async function createDatabase(options: DatabaseOptions): Promise<Database> {
+  const kind = options.url === undefined ? 'pglite' : 'postgres';
+  const searchPath = options.searchPath === undefined ? {} : { searchPath: [options.searchPath] };
+  let knex: Knex;
+  if (options.url === undefined) {
+    const filename = path.resolve(options.dataDir, 'pglite');
+    mkdirSync(filename, { recursive: true });
+    knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename }, ...searchPath });
+  } else {
+    knex = knexFactory({ client: 'pg', connection: options.url, pool: { min: 0, max: 10 }, ...searchPath });
+  }
+  try {
+    await knex.raw('select 1');
+  } catch (cause) {
+    await knex.destroy().catch(() => undefined);
+    const where = kind === 'pglite' ? `PGlite in ${path.resolve(options.dataDir, 'pglite')}` : redactUrl(options.url);
+    throw new DatabaseUnavailable(`${where}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+  return {
+    knex,
+    kind,
+    close: () => knex.destroy(),
+  };
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string | undefined): string {
+  if (url === undefined) {
+    return '(none)';
+  }
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') {
+      parsed.password = '***';
+    }
+    return parsed.toString();
+  } catch {
+    return '(unparseable database URL)';
+  }
+}

@@ -1,0 +1,16 @@
+import type { IronlimeMigration } from '../lib/db/migrate.js';
+import * as createNodes from './20261123000000-create-nodes.js';
+import * as addNodeAttestationInterface from './20261123000100-add-node-attestation-interface.js';
+
+/**
+ * Every ironlime migration, oldest first. knex runs them in this order through
+ * `lib/db/migrate.ts` and records their `name` in `ironlime_migrations`.
+ *
+ * To change the schema: add a file `migrations/<UTC yyyymmddhhmmss>-<what>.ts` exporting `up` and
+ * `down`, import it here and append ONE entry at the end, named exactly like the file. Never edit,
+ * rename, reorder or delete an entry that was released: databases in the field have recorded it.
+ */
+export const MIGRATIONS: readonly IronlimeMigration[] = [
+  { name: '20261123000000-create-nodes', ...createNodes },
+  { name: '20261123000100-add-node-attestation-interface', ...addNodeAttestationInterface },
+];

@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+
+/**
+ * Runs database tests on BOTH real PostgreSQL and embedded PGlite.
+ *
+ *     forEachDatabase('node store', (fixture) => {
+ *       it('round-trips a node', async () => {
+ *         const store = new NodeStore(fixture.database);
+ *         ...
+ *       });
+ *     }, { migrate: true });
+ *
+ * `forEachDatabase` declares one mocha `describe` per engine ("node store [postgres]", "… [pglite]").
+ * Before the block's tests it opens a database; `fixture.database` is valid inside hooks and tests.
+ *
+ * - PostgreSQL: `IRONLIME_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`. Many
+ *   test files (and engineers) share that database at once, so each block works in a fresh schema
+ *   with a random name (`test_<hex>`) set as the connection's `searchPath`, dropped with CASCADE after.
+ *   Write plain table names; never qualify them with `public.`.
+ * - PGlite: a fresh temp folder, removed after.
+ *
+ * With `migrate: true` the block starts with every ironlime migration applied. Tests inside one block
+ * share its database: use unique keys (random uuids) or clean up in the test. A block that needs a
+ * pristine schema per test declares its own `forEachDatabase` call.
+ */
+export interface DatabaseFixture {
+  /** The open database of the current block (throws when read outside hooks and tests). */
+  readonly database: Database;
+  readonly kind: Database['kind'];
+}
+
+export interface ForEachDatabaseOptions {
+  /** Apply every migration before the first test. */
+  readonly migrate?: boolean;
+}
+
+/** The PostgreSQL server tests use. */
+export const TEST_DATABASE_URL = process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export function forEachDatabase(
+  title: string,
+  body: (fixture: DatabaseFixture) => void,
+  options: ForEachDatabaseOptions = {},
+): void {
+  for (const kind of ['postgres', 'pglite'] as const) {
+    describe(`${title} [${kind}]`, function () {
+      let opened: OpenedDatabase | undefined;
+      const fixture: DatabaseFixture = {
+        get database(): Database {
+          if (opened === undefined) {
+            throw new Error('fixture.database is only available inside hooks and tests');
+          }
+          return opened.database;
+        },
+        kind,
+      };
+      before(async function () {
+        opened = kind === 'postgres' ? await openPostgres() : await openPglite();
+        if (options.migrate === true) {
+          await migrateLatest(opened.database.knex);
+        }
+      });
+      after(async function () {
+        await opened?.dispose();
+        opened = undefined;
+      });
+      body(fixture);
+    });
+  }
+}
+
+interface OpenedDatabase {
+  readonly database: Database;
+  dispose(): Promise<void>;
+}
+
+/** A fresh random schema on the shared test server, dropped (with everything in it) on dispose. */
+async function openPostgres(): Promise<OpenedDatabase> {
+  const schema = `test_${randomBytes(8).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+  await admin.raw('create schema ??', [schema]);
+  const database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
+  return {
+    database,
+    async dispose() {
+      await database.close();
+      await admin.raw('drop schema if exists ?? cascade', [schema]);
+      await admin.destroy();
+    },
+  };
+}
+
+/** A PGlite database in a fresh temp folder, removed on dispose. */
+async function openPglite(): Promise<OpenedDatabase> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-pglite-'));
+  const database = await createDatabase({ dataDir });
+  return {
+    database,
+    async dispose() {
+      await database.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

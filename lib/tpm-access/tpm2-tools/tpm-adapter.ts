@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -13,15 +13,16 @@ import {
   TPMA_OBJECT_SENSITIVEDATAORIGIN,
   TPMA_OBJECT_SIGN_ENCRYPT,
   TPMA_OBJECT_USERWITHAUTH,
-  TPM_ECC_NIST_P384,
   hashInfoByName,
 } from '../../tpm/constants.js';
-import { parseTpm2bPublic, type TpmtPublic } from '../../tpm/tpmt-public.js';
+import type { TpmtPublic } from '../../tpm/tpmt-public.js';
 import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
 import { TPM_RC_INITIALIZE, TpmAccessError } from '../tpm-access-error.js';
 import type { AkInfo, EkAlgorithm, EkInfo, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
+import { ToolContext } from './tool-context.js';
+import { handleArg, parsePcrReadOutput } from './tool-output.js';
 import { ToolRunner } from './tool-runner.js';
-import { derLength, handleArg, parseHandleList, parsePcrReadOutput } from './tool-output.js';
+import { flushAll, loadEk, persistentHandles, readEkCertificate, readPublic } from './tpm-objects.js';
 
 export interface Tpm2ToolsTpmOptions {
   /** TSS2 TCTI: `swtpm:host=127.0.0.1,port=N` (see `startSwtpm`) or `device:/dev/tpmrm0`. */
@@ -33,15 +34,6 @@ export interface Tpm2ToolsTpmOptions {
   /** Timeout of every tpm2-tools call in milliseconds (default 30 s). */
   timeoutMs?: number;
 }
-
-/**
- * TCG EK Credential Profile §2.2.1.4/§2.2.1.5: persistent EK handles and EK certificate NV indices.
- * swtpm 0.7 manufactures its ECC EK from the P-384 high-range template at 0x81010016 / 0x01c00016.
- */
-const EK_HANDLES: Record<EkAlgorithm, readonly number[]> = { rsa: [0x81010001], ecc: [0x81010002, 0x81010016] };
-const EK_CERT_RSA_2048 = 0x01c00002;
-const EK_CERT_ECC_P256 = 0x01c0000a;
-const EK_CERT_ECC_P384 = 0x01c00016;
 
 /** Attributes every AK we reuse must have: a restricted signing key that never left this TPM. */
 const AK_ATTRIBUTES =
@@ -67,26 +59,25 @@ export async function openTpm2ToolsTpm(options: Tpm2ToolsTpmOptions): Promise<Tp
  */
 export class Tpm2ToolsTpm implements Tpm {
   readonly kind = 'tpm2-tools' as const;
-  private readonly tools: ToolRunner;
+  private readonly ctx: ToolContext;
   private readonly ekAlgorithm: EkAlgorithm;
   private readonly akHandleBase: number;
   private queue: Promise<unknown> = Promise.resolve();
   private lastAk: AkInfo | undefined;
   /** AKs ensured so far, by hash: a quote then needs no lookup. Dropped if a quote fails. */
   private readonly aks = new Map<TpmHashAlgorithm, AkInfo>();
-  private fileCounter = 0;
   private closed = false;
 
-  constructor(options: Tpm2ToolsTpmOptions, private readonly workDir: string) {
-    this.tools = new ToolRunner({ tcti: options.tcti, workDir, timeoutMs: options.timeoutMs ?? 30_000 });
+  constructor(options: Tpm2ToolsTpmOptions, workDir: string) {
+    this.ctx = new ToolContext(new ToolRunner({ tcti: options.tcti, workDir, timeoutMs: options.timeoutMs ?? 30_000 }), workDir);
     this.ekAlgorithm = options.ekAlgorithm ?? 'rsa';
     this.akHandleBase = options.akHandleBase ?? 0x81000100;
   }
 
   ensureEk(): Promise<EkInfo> {
     return this.operation(async () => {
-      const ek = await this.loadEk();
-      const ekCertificate = await this.readEkCertificate(ek.publicArea);
+      const ek = await loadEk(this.ctx, this.ekAlgorithm);
+      const ekCertificate = await readEkCertificate(this.ctx, ek.publicArea);
       return { ekPublic: ek.tpm2bPublic, ekCertificate, ekAlgorithm: this.ekAlgorithm };
     });
   }
@@ -107,25 +98,25 @@ export class Tpm2ToolsTpm implements Tpm {
       if (ak === undefined) {
         throw new TpmAccessError('activateCredential needs an AK: call ensureAk() first');
       }
-      const blobFile = await this.writeTemp('credential.blob', blob);
-      const secretFile = this.tempPath('secret.out');
-      const ek = await this.loadEk();
+      const blobFile = await this.ctx.writeTemp('credential.blob', blob);
+      const secretFile = this.ctx.tempPath('secret.out');
+      const ek = await loadEk(this.ctx, this.ekAlgorithm);
       try {
         let ekAuth = '';
         // An EK without userWithAuth (the TCG low-range templates) is usable only through its policy,
         // PolicySecret(TPM_RH_ENDORSEMENT) (TCG EK Credential Profile §B.6, PolicyA).
         if ((ek.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH) === 0) {
-          const session = this.tempPath('ek-policy.session');
-          await this.tools.run('tpm2_startauthsession', ['--policy-session', '-S', session]);
-          await this.tools.run('tpm2_policysecret', ['-S', session, '-c', 'e']);
+          const session = this.ctx.tempPath('ek-policy.session');
+          await this.ctx.run('tpm2_startauthsession', ['--policy-session', '-S', session]);
+          await this.ctx.run('tpm2_policysecret', ['-S', session, '-c', 'e']);
           ekAuth = `session:${session}`;
         }
-        await this.tools.run('tpm2_activatecredential', [
+        await this.ctx.run('tpm2_activatecredential', [
           '-c', handleArg(ak.handle), '-C', ek.reference, '-i', blobFile, '-o', secretFile, '-P', ekAuth,
         ]);
-        return new Uint8Array(await readFile(secretFile));
+        return await this.ctx.readBytes(secretFile);
       } finally {
-        await this.flush();
+        await flushAll(this.ctx);
       }
     });
   }
@@ -135,7 +126,7 @@ export class Tpm2ToolsTpm implements Tpm {
     checkDigest(bank, digest);
     const spec = `${index}:${bank}=${Buffer.from(digest).toString('hex')}`;
     return this.operation(async () => {
-      await this.tools.run('tpm2_pcrextend', [spec]);
+      await this.ctx.run('tpm2_pcrextend', [spec]);
     });
   }
 
@@ -146,7 +137,7 @@ export class Tpm2ToolsTpm implements Tpm {
       if (pcrs.length === 0) {
         return new Map<number, Uint8Array>();
       }
-      const values = parsePcrReadOutput(await this.tools.run('tpm2_pcrread', [`${bank}:${pcrs.join(',')}`]));
+      const values = parsePcrReadOutput(await this.ctx.run('tpm2_pcrread', [`${bank}:${pcrs.join(',')}`]));
       const missing = pcrs.filter((pcr) => !values.has(pcr));
       if (missing.length > 0) {
         throw new TpmAccessError(`tpm2_pcrread: no ${bank} value for PCR ${missing.join(', ')} (is the bank active?)`);
@@ -158,7 +149,7 @@ export class Tpm2ToolsTpm implements Tpm {
   resetPcr(index: number): Promise<void> {
     checkResettablePcr(index);
     return this.operation(async () => {
-      await this.tools.run('tpm2_pcrreset', [String(index)]);
+      await this.ctx.run('tpm2_pcrreset', [String(index)]);
     });
   }
 
@@ -170,12 +161,12 @@ export class Tpm2ToolsTpm implements Tpm {
       const args = ['-c', handleArg(ak.handle), '-l', `${hashAlg}:${pcrs.join(',')}`, '-g', hashAlg];
       if (nonce.length > 0) {
         // A path, never hex text: tpm2_quote -q takes "HEX_STRING_OR_PATH" and a path is unambiguous.
-        args.push('-q', await this.writeTemp('nonce.bin', nonce));
+        args.push('-q', await this.ctx.writeTemp('nonce.bin', nonce));
       }
       for (let attempt = 1; ; attempt += 1) {
-        const files = { attest: this.tempPath('quote.msg'), signature: this.tempPath('quote.sig'), pcrBlob: this.tempPath('quote.pcrs') };
+        const files = { attest: this.ctx.tempPath('quote.msg'), signature: this.ctx.tempPath('quote.sig'), pcrBlob: this.ctx.tempPath('quote.pcrs') };
         try {
-          await this.tools.run('tpm2_quote', [...args, '-m', files.attest, '-s', files.signature, '-o', files.pcrBlob]);
+          await this.ctx.run('tpm2_quote', [...args, '-m', files.attest, '-s', files.signature, '-o', files.pcrBlob]);
         } catch (error) {
           if (attempt < QUOTE_ATTEMPTS && error instanceof TpmAccessError && /PCR composite/.test(error.message)) {
             continue;
@@ -184,9 +175,9 @@ export class Tpm2ToolsTpm implements Tpm {
           throw error;
         }
         return {
-          attest: new Uint8Array(await readFile(files.attest)),
-          signature: new Uint8Array(await readFile(files.signature)),
-          pcrBlob: new Uint8Array(await readFile(files.pcrBlob)),
+          attest: await this.ctx.readBytes(files.attest),
+          signature: await this.ctx.readBytes(files.signature),
+          pcrBlob: await this.ctx.readBytes(files.pcrBlob),
         };
       }
     });
@@ -195,7 +186,7 @@ export class Tpm2ToolsTpm implements Tpm {
   close(): Promise<void> {
     return this.operation(async () => {
       this.closed = true;
-      await rm(this.workDir, { recursive: true, force: true });
+      await rm(this.ctx.workDir, { recursive: true, force: true });
     });
   }
 
@@ -214,8 +205,10 @@ export class Tpm2ToolsTpm implements Tpm {
         if (!(error instanceof TpmAccessError) || error.responseCode !== TPM_RC_INITIALIZE) {
           throw error;
         }
-        await this.tools.run('tpm2_startup', ['-c']);
+        await this.ctx.run('tpm2_startup', ['-c']);
         return await body();
+      } finally {
+        await this.ctx.removeTempFiles();
       }
     };
     const result = this.queue.then(run, run);
@@ -231,109 +224,29 @@ export class Tpm2ToolsTpm implements Tpm {
     }
     const handle = (this.akHandleBase | (hash.algId & 0xff)) >>> 0;
     const signAlg = this.ekAlgorithm === 'rsa' ? 'rsassa' : 'ecdsa';
-    if ((await this.persistentHandles()).has(handle)) {
-      const existing = await this.readPublic(handle);
+    if ((await persistentHandles(this.ctx)).has(handle)) {
+      const existing = await readPublic(this.ctx, handle);
       if (isFittingAk(existing.publicArea, this.ekAlgorithm, hash.algId)) {
         return { akPublic: existing.tpm2bPublic, akName: existing.name, handle, hashAlg, signAlg };
       }
-      await this.tools.run('tpm2_evictcontrol', ['-C', 'o', '-c', handleArg(handle)]);
+      await this.ctx.run('tpm2_evictcontrol', ['-C', 'o', '-c', handleArg(handle)]);
     }
-    const ek = await this.loadEk();
-    const context = this.tempPath('ak.ctx');
+    const ek = await loadEk(this.ctx, this.ekAlgorithm);
+    const context = this.ctx.tempPath('ak.ctx');
     const keyAlg = this.ekAlgorithm === 'rsa' ? 'rsa2048' : hash.digestSize > 32 ? 'ecc384' : 'ecc256';
     try {
-      await this.tools.run('tpm2_createak', [
+      await this.ctx.run('tpm2_createak', [
         '-C', ek.reference, '-c', context, '-G', keyAlg, '-g', hashAlg, '-s', signAlg,
-        '-u', this.tempPath('ak.pub'), '-n', this.tempPath('ak.name'), '-r', this.tempPath('ak.priv'),
+        '-u', this.ctx.tempPath('ak.pub'), '-n', this.ctx.tempPath('ak.name'), '-r', this.ctx.tempPath('ak.priv'),
       ]);
-      await this.tools.run('tpm2_evictcontrol', ['-C', 'o', '-c', context, handleArg(handle)]);
+      await this.ctx.run('tpm2_evictcontrol', ['-C', 'o', '-c', context, handleArg(handle)]);
     } finally {
-      await this.flush();
+      await flushAll(this.ctx);
     }
-    const created = await this.readPublic(handle);
+    const created = await readPublic(this.ctx, handle);
     return { akPublic: created.tpm2bPublic, akName: created.name, handle, hashAlg, signAlg };
   }
 
-  /**
-   * The EK: the persisted one at its TCG handle when present, otherwise created from the default
-   * template by `tpm2_createek` (deterministic: same seed, same key) into a context file, which stays
-   * valid until the TPM restarts; it is re-created on every use for that reason.
-   */
-  private async loadEk(): Promise<{ reference: string; tpm2bPublic: Uint8Array; publicArea: TpmtPublic }> {
-    const persistent = await this.persistentHandles();
-    for (const handle of EK_HANDLES[this.ekAlgorithm]) {
-      if (persistent.has(handle)) {
-        const { tpm2bPublic, publicArea } = await this.readPublic(handle);
-        if (isEk(publicArea)) {
-          return { reference: handleArg(handle), tpm2bPublic, publicArea };
-        }
-      }
-    }
-    const context = this.tempPath('ek.ctx');
-    const publicFile = this.tempPath('ek.pub');
-    try {
-      await this.tools.run('tpm2_createek', ['-G', this.ekAlgorithm, '-c', context, '-u', publicFile]);
-    } finally {
-      await this.flush();
-    }
-    const tpm2bPublic = new Uint8Array(await readFile(publicFile));
-    return { reference: context, tpm2bPublic, publicArea: parseTpm2bPublic(tpm2bPublic) };
-  }
-
-  /** The EK certificate from its TCG NV index, cut to its DER length; null if the index is absent. */
-  private async readEkCertificate(ek: TpmtPublic): Promise<Uint8Array | null> {
-    const index =
-      ek.type === TPM_ALG_RSA ? EK_CERT_RSA_2048
-      : ek.type === TPM_ALG_ECC && ek.parameters.curveId === TPM_ECC_NIST_P384 ? EK_CERT_ECC_P384
-      : EK_CERT_ECC_P256;
-    const present = parseHandleList(await this.tools.run('tpm2_getcap', ['handles-nv-index']));
-    if (!present.has(index)) {
-      return null;
-    }
-    const file = this.tempPath('ek-cert.der');
-    await this.tools.run('tpm2_nvread', ['-C', 'o', '-o', file, handleArg(index)]);
-    const stored = new Uint8Array(await readFile(file));
-    const length = derLength(stored);
-    if (length === undefined) {
-      throw new TpmAccessError(`NV index ${handleArg(index)} does not hold a DER certificate`);
-    }
-    return stored.slice(0, length);
-  }
-
-  private async readPublic(handle: number): Promise<{ tpm2bPublic: Uint8Array; name: Uint8Array; publicArea: TpmtPublic }> {
-    const publicFile = this.tempPath('object.pub');
-    const nameFile = this.tempPath('object.name');
-    await this.tools.run('tpm2_readpublic', ['-c', handleArg(handle), '-o', publicFile, '-n', nameFile]);
-    const tpm2bPublic = new Uint8Array(await readFile(publicFile));
-    return { tpm2bPublic, name: new Uint8Array(await readFile(nameFile)), publicArea: parseTpm2bPublic(tpm2bPublic) };
-  }
-
-  private async persistentHandles(): Promise<Set<number>> {
-    return parseHandleList(await this.tools.run('tpm2_getcap', ['handles-persistent']));
-  }
-
-  /** Flushes every transient object and every loaded or saved session: we never keep one across operations. */
-  private async flush(): Promise<void> {
-    await this.tools.run('tpm2_flushcontext', ['-t', '-l', '-s']);
-  }
-
-  /** A fresh absolute path in the work dir (a counter keeps a failed call's leftovers from being read). */
-  private tempPath(name: string): string {
-    this.fileCounter += 1;
-    return path.join(this.workDir, `${this.fileCounter}-${name}`);
-  }
-
-  private async writeTemp(name: string, bytes: Uint8Array): Promise<string> {
-    const file = this.tempPath(name);
-    await writeFile(file, bytes, { mode: 0o600 });
-    return file;
-  }
-}
-
-/** A storage-hierarchy-independent EK: restricted decryption key (TCG EK Credential Profile §2.1.5). */
-function isEk(pub: TpmtPublic): boolean {
-  const required = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
-  return (pub.objectAttributes & required) === required && (pub.objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) === 0;
 }
 
 function isFittingAk(pub: TpmtPublic, ekAlgorithm: EkAlgorithm, hashAlgId: number): boolean {

@@ -1,0 +1,111 @@
+import {
+  TPM_ALG_ECC,
+  TPM_ALG_RSA,
+  TPM_ECC_NIST_P384,
+  TPMA_OBJECT_DECRYPT,
+  TPMA_OBJECT_FIXEDPARENT,
+  TPMA_OBJECT_FIXEDTPM,
+  TPMA_OBJECT_RESTRICTED,
+  TPMA_OBJECT_SIGN_ENCRYPT,
+} from '../../tpm/constants.js';
+import { parseTpm2bPublic, type TpmtPublic } from '../../tpm/tpmt-public.js';
+import { TpmAccessError } from '../tpm-access-error.js';
+import type { EkAlgorithm } from '../tpm-port.js';
+import type { ToolContext } from './tool-context.js';
+import { derLength, handleArg, parseHandleList } from './tool-output.js';
+
+/**
+ * TCG EK Credential Profile 2.0 §2.2.1.4/§2.2.1.5: persistent EK handles and EK certificate NV
+ * indices. swtpm 0.7 manufactures its ECC EK from the P-384 high-range template at 0x81010016, with
+ * the certificate at 0x01c00016.
+ */
+const EK_HANDLES: Record<EkAlgorithm, readonly number[]> = { rsa: [0x81010001], ecc: [0x81010002, 0x81010016] };
+const EK_CERT_RSA_2048 = 0x01c00002;
+const EK_CERT_ECC_P256 = 0x01c0000a;
+const EK_CERT_ECC_P384 = 0x01c00016;
+
+/** A TPM object read back with `tpm2_readpublic`. */
+export interface ReadObject {
+  tpm2bPublic: Uint8Array;
+  name: Uint8Array;
+  publicArea: TpmtPublic;
+}
+
+/** The EK and how tpm2-tools refers to it: a persistent handle, or a context file. */
+export interface LoadedEk {
+  reference: string;
+  tpm2bPublic: Uint8Array;
+  publicArea: TpmtPublic;
+}
+
+/**
+ * The EK: the persisted one at its TCG handle when present, otherwise created from the default
+ * template by `tpm2_createek` (deterministic: same seed, same key) into a context file. Such a context
+ * dies with a TPM restart, so callers load the EK again for every operation.
+ */
+export async function loadEk(ctx: ToolContext, algorithm: EkAlgorithm): Promise<LoadedEk> {
+  const persistent = await persistentHandles(ctx);
+  for (const handle of EK_HANDLES[algorithm]) {
+    if (persistent.has(handle)) {
+      const { tpm2bPublic, publicArea } = await readPublic(ctx, handle);
+      if (isEk(publicArea)) {
+        return { reference: handleArg(handle), tpm2bPublic, publicArea };
+      }
+    }
+  }
+  const context = ctx.tempPath('ek.ctx');
+  const publicFile = ctx.tempPath('ek.pub');
+  try {
+    await ctx.run('tpm2_createek', ['-G', algorithm, '-c', context, '-u', publicFile]);
+  } finally {
+    await flushAll(ctx);
+  }
+  const tpm2bPublic = await ctx.readBytes(publicFile);
+  return { reference: context, tpm2bPublic, publicArea: parseTpm2bPublic(tpm2bPublic) };
+}
+
+/** The EK certificate from its TCG NV index, cut to its DER length; null if the index is absent. */
+export async function readEkCertificate(ctx: ToolContext, ek: TpmtPublic): Promise<Uint8Array | null> {
+  const index =
+    ek.type === TPM_ALG_RSA ? EK_CERT_RSA_2048
+    : ek.type === TPM_ALG_ECC && ek.parameters.curveId === TPM_ECC_NIST_P384 ? EK_CERT_ECC_P384
+    : EK_CERT_ECC_P256;
+  const present = parseHandleList(await ctx.run('tpm2_getcap', ['handles-nv-index']));
+  if (!present.has(index)) {
+    return null;
+  }
+  const file = ctx.tempPath('ek-cert.der');
+  await ctx.run('tpm2_nvread', ['-C', 'o', '-o', file, handleArg(index)]);
+  const stored = await ctx.readBytes(file);
+  const length = derLength(stored);
+  if (length === undefined) {
+    throw new TpmAccessError(`NV index ${handleArg(index)} does not hold a DER certificate`);
+  }
+  return stored.slice(0, length);
+}
+
+export async function readPublic(ctx: ToolContext, handle: number): Promise<ReadObject> {
+  const publicFile = ctx.tempPath('object.pub');
+  const nameFile = ctx.tempPath('object.name');
+  await ctx.run('tpm2_readpublic', ['-c', handleArg(handle), '-o', publicFile, '-n', nameFile]);
+  const tpm2bPublic = await ctx.readBytes(publicFile);
+  return { tpm2bPublic, name: await ctx.readBytes(nameFile), publicArea: parseTpm2bPublic(tpm2bPublic) };
+}
+
+export async function persistentHandles(ctx: ToolContext): Promise<Set<number>> {
+  return parseHandleList(await ctx.run('tpm2_getcap', ['handles-persistent']));
+}
+
+/**
+ * Flushes every transient object and every loaded or saved session. Without a resource manager they
+ * stay in the TPM's few slots after the tool exits, and the next load fails with TPM_RC_OBJECT_MEMORY.
+ */
+export async function flushAll(ctx: ToolContext): Promise<void> {
+  await ctx.run('tpm2_flushcontext', ['-t', '-l', '-s']);
+}
+
+/** An EK is a restricted decryption key that never leaves the TPM (TCG EK Credential Profile §2.1.5). */
+function isEk(pub: TpmtPublic): boolean {
+  const required = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+  return (pub.objectAttributes & required) === required && (pub.objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT) === 0;
+}

@@ -1,0 +1,96 @@
+import { Type } from 'class-transformer';
+import {
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsInt,
+  IsNotEmpty,
+  IsObject,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import type { IronlimeSettings, KeylimeSettings } from '../../interfaces/settings.js';
+
+/** Interface names: lower-case words joined by hyphens (`no-attestation`, `keylime`). */
+const INTERFACE_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const SERVICE_URL = { protocols: ['http', 'https'], require_tld: false, require_protocol: true };
+
+/**
+ * The `keylime` section (Ironic's `[keylime]` group). The endpoint, TLS and timing fields are read by
+ * the keylime driver; the two fail flags are read by the clean/deploy hooks for every interface.
+ */
+export class KeylimeConfig implements KeylimeSettings {
+  @IsBoolean()
+  failCleanOnAttestationFailure = true;
+
+  @IsBoolean()
+  failDeployOnAttestationFailure = true;
+
+  @IsOptional()
+  @IsUrl(SERVICE_URL)
+  verifierUrl?: string;
+
+  @IsOptional()
+  @IsUrl(SERVICE_URL)
+  registrarUrl?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  tlsCaCert?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  tlsClientCert?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  tlsClientKey?: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  statusTimeoutSeconds = 300;
+
+  @IsInt()
+  @Min(1)
+  @Max(3_600)
+  statusPollIntervalSeconds = 5;
+}
+
+/**
+ * ironlime's configuration, validated once by `buildConfig` (`lib/config/load-config.ts`) and then
+ * frozen. Property initialisers are the defaults; `docs/config.md` documents every field.
+ */
+export class IronlimeConfig implements IronlimeSettings {
+  @IsString()
+  @IsNotEmpty()
+  dataDir = './.ironlime';
+
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'must be a postgres:// or postgresql:// URL' })
+  databaseUrl?: string;
+
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayUnique()
+  @Matches(INTERFACE_NAME, { each: true, message: 'each name must be lower-case words joined by hyphens' })
+  enabledAttestationInterfaces: string[] = ['no-attestation'];
+
+  @IsOptional()
+  @Matches(INTERFACE_NAME, { message: 'must be lower-case words joined by hyphens' })
+  defaultAttestationInterface?: string;
+
+  @IsObject()
+  @ValidateNested()
+  @Type(() => KeylimeConfig)
+  keylime: KeylimeConfig = new KeylimeConfig();
+}

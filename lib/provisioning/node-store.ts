@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { inject, injectable } from 'tsyringe';
+import type { Knex } from 'knex';
+import { InvalidParameterValue, NodeNotFound } from '../../interfaces/errors.js';
+import type { AttestationStatus, DriverInfo, Node } from '../../interfaces/node.js';
+import type { Database } from '../db/database-factory.js';
+import { DATABASE } from '../db/database-token.js';
+
+/** Fields a new node may set; everything else takes the table's defaults. */
+export interface NewNode {
+  readonly uuid?: string;
+  readonly name?: string | null;
+  readonly provisionState?: string;
+  readonly attestationInterface?: string | null;
+  readonly driverInfo?: DriverInfo;
+  readonly instanceInfo?: Readonly<Record<string, unknown>>;
+}
+
+/** Fields `updateNode` may change; absent fields are left alone. */
+export type NodeChanges = Omit<NewNode, 'uuid'>;
+
+/** An attestation outcome to record on a node. */
+export interface AttestationRecord {
+  readonly status: AttestationStatus;
+  readonly reason: string | null;
+  readonly eventIds: readonly string[];
+  readonly at?: Date;
+}
+
+interface NodeRow {
+  uuid: string;
+  name: string | null;
+  provision_state: string;
+  attestation_interface: string | null;
+  driver_info: Record<string, unknown>;
+  instance_info: Record<string, unknown>;
+  last_attestation_status: AttestationStatus | null;
+  last_attestation_reason: string | null;
+  last_attestation_event_ids: string[];
+  last_attestation_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Reads and writes the `nodes` table (migrations `20261123000000` and `20261123000100`). Every method
+ * is one statement, so it is safe from any number of processes on one PostgreSQL.
+ */
+@injectable()
+export class NodeStore {
+  constructor(@inject(DATABASE) private readonly database: Database) {}
+
+  private get knex(): Knex {
+    return this.database.knex;
+  }
+
+  /** Inserts a node; a uuid is generated when none is given. */
+  async createNode(input: NewNode): Promise<Node> {
+    const uuid = input.uuid ?? randomUUID();
+    checkUuid(uuid);
+    const [row] = await this.knex<NodeRow>('nodes')
+      .insert({ uuid, ...toColumns(input) })
+      .returning('*');
+    return fromRow(row as NodeRow);
+  }
+
+  /** @throws NodeNotFound when no node has this uuid. */
+  async getNode(uuid: string): Promise<Node> {
+    const node = await this.findNode(uuid);
+    if (node === undefined) {
+      throw new NodeNotFound(uuid);
+    }
+    return node;
+  }
+
+  /** The node, or `undefined` when no node has this uuid. */
+  async findNode(uuid: string): Promise<Node | undefined> {
+    if (!UUID.test(uuid)) {
+      return undefined;
+    }
+    const row = await this.knex<NodeRow>('nodes').where({ uuid }).first();
+    return row === undefined ? undefined : fromRow(row as NodeRow);
+  }
+
+  /** Every node, oldest first, optionally only those in one provision state. */
+  async listNodes(filter: { readonly provisionState?: string } = {}): Promise<Node[]> {
+    const query = this.knex<NodeRow>('nodes').orderBy([{ column: 'created_at' }, { column: 'uuid' }]);
+    if (filter.provisionState !== undefined) {
+      query.where({ provision_state: filter.provisionState });
+    }
+    const rows = (await query) as NodeRow[];
+    return rows.map(fromRow);
+  }
+
+  /** @throws NodeNotFound when no node has this uuid. */
+  async updateNode(uuid: string, changes: NodeChanges): Promise<Node> {
+    return this.#update(uuid, toColumns(changes));
+  }
+
+  /** Stores the outcome of an attestation as the node's last attestation result. */
+  async recordAttestation(uuid: string, record: AttestationRecord): Promise<Node> {
+    return this.#update(uuid, {
+      last_attestation_status: record.status,
+      last_attestation_reason: record.reason,
+      last_attestation_event_ids: JSON.stringify(record.eventIds),
+      last_attestation_at: record.at ?? new Date(),
+    });
+  }
+
+  async #update(uuid: string, columns: Record<string, unknown>): Promise<Node> {
+    if (!UUID.test(uuid)) {
+      throw new NodeNotFound(uuid);
+    }
+    const [row] = await this.knex<NodeRow>('nodes')
+      .where({ uuid })
+      .update({ ...columns, updated_at: this.knex.fn.now() })
+      .returning('*');
+    if (row === undefined) {
+      throw new NodeNotFound(uuid);
+    }
+    return fromRow(row as NodeRow);
+  }
+}
+
+function checkUuid(uuid: string): void {
+  if (!UUID.test(uuid)) {
+    throw new InvalidParameterValue('uuid', 'must be a UUID');
+  }
+}
+
+function toColumns(input: NodeChanges): Record<string, unknown> {
+  const columns: Record<string, unknown> = {};
+  if (input.name !== undefined) columns['name'] = input.name;
+  if (input.provisionState !== undefined) columns['provision_state'] = input.provisionState;
+  if (input.attestationInterface !== undefined) columns['attestation_interface'] = input.attestationInterface;
+  // jsonb values go in as JSON text: pg would send a JS array as a Postgres array literal.
+  if (input.driverInfo !== undefined) columns['driver_info'] = JSON.stringify(input.driverInfo);
+  if (input.instanceInfo !== undefined) columns['instance_info'] = JSON.stringify(input.instanceInfo);
+  return columns;
+}
+
+function fromRow(row: NodeRow): Node {
+  return {
+    uuid: row.uuid,
+    name: row.name,
+    provisionState: row.provision_state,
+    attestationInterface: row.attestation_interface,
+    driverInfo: row.driver_info,
+    instanceInfo: row.instance_info,
+    lastAttestation: {
+      status: row.last_attestation_status,
+      reason: row.last_attestation_reason,
+      eventIds: row.last_attestation_event_ids,
+      at: toDate(row.last_attestation_at),
+    },
+    createdAt: toDate(row.created_at) as Date,
+    updatedAt: toDate(row.updated_at) as Date,
+  };
+}
+
+function toDate(value: Date | string | null): Date | null {
+  return value === null ? null : new Date(value);
+}

@@ -123,8 +123,9 @@ export class RegistrarAgentRepository {
 
   /** Deletes the record; false when there was none. */
   async delete(agentId: string): Promise<boolean> {
-    const count = await this.knex(TABLE).where({ agent_id: agentId }).delete();
-    return count > 0;
+    // `returning` rather than the affected-row count, which knex-pglite does not report.
+    const deleted: unknown[] = await this.knex(TABLE).where({ agent_id: agentId }).delete().returning('agent_id');
+    return deleted.length > 0;
   }
 
   private async lockRow(trx: Knex.Transaction, agentId: string): Promise<StoredAgent | undefined> {

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { RegistrarAgentRepository, type StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
+import { RegistrationConflict } from '../../lib/registrar/registrar-errors.js';
+import { forEachDatabase } from '../helpers/databases.js';
+
+function record(overrides: Partial<Omit<StoredAgent, 'agentId'>> = {}): Omit<StoredAgent, 'agentId'> {
+  return {
+    ekTpm: 'AAEC',
+    ekCert: null,
+    aikTpm: 'AwQF',
+    activationKey: 'a2V5',
+    active: false,
+    ip: '127.0.0.1',
+    port: 9002,
+    mtlsCert: 'disabled',
+    regcount: 1,
+    ...overrides,
+  };
+}
+
+forEachDatabase(
+  'registrar agent repository',
+  (fixture) => {
+    let repo: RegistrarAgentRepository;
+    beforeEach(function () {
+      repo = new RegistrarAgentRepository(fixture.database.knex);
+    });
+
+    it('inserts, finds, lists and deletes a record', async function () {
+      const id = randomUUID();
+      await repo.register(id, (current) => {
+        expect(current).to.equal(undefined);
+        return record();
+      });
+      expect(await repo.find(id)).to.deep.equal({ agentId: id, ...record() });
+      expect(await repo.listIds()).to.include(id);
+      expect(await repo.delete(id)).to.equal(true);
+      expect(await repo.delete(id)).to.equal(false);
+      expect(await repo.find(id)).to.equal(undefined);
+    });
+
+    it('hands the stored record to the decision and updates it', async function () {
+      const id = randomUUID();
+      await repo.register(id, () => record());
+      await repo.register(id, (current) => {
+        expect(current?.activationKey).to.equal('a2V5');
+        return record({ activationKey: 'bmV3', regcount: (current?.regcount ?? 0) + 1 });
+      });
+      const stored = await repo.find(id);
+      expect(stored?.activationKey).to.equal('bmV3');
+      expect(stored?.regcount).to.equal(2);
+    });
+
+    it('leaves the row untouched when the decision throws', async function () {
+      const id = randomUUID();
+      await repo.register(id, () => record());
+      const refusal = new RegistrationConflict('different EK');
+      let caught: unknown;
+      try {
+        await repo.register(id, () => {
+          throw refusal;
+        });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).to.equal(refusal);
+      expect(await repo.find(id)).to.deep.equal({ agentId: id, ...record() });
+    });
+
+    it('activates on a true verdict and deletes on a false one', async function () {
+      const good = randomUUID();
+      const bad = randomUUID();
+      await repo.register(good, () => record());
+      await repo.register(bad, () => record());
+      expect(await repo.activate(good, () => true)).to.equal('activated');
+      expect((await repo.find(good))?.active).to.equal(true);
+      expect(await repo.activate(bad, () => false)).to.equal('deleted');
+      expect(await repo.find(bad)).to.equal(undefined);
+      expect(await repo.activate(randomUUID(), () => true)).to.equal('not-found');
+    });
+
+    it('serialises concurrent registrations of one new id: the loser gets RegistrationConflict', async function () {
+      if (fixture.kind === 'pglite') {
+        // PGlite has one connection, so transactions never overlap and there is no race to lose.
+        this.skip();
+      }
+      const id = randomUUID();
+      const results = await Promise.allSettled(
+        Array.from({ length: 4 }, () => repo.register(id, () => record())),
+      );
+      const rejected = results.filter((result) => result.status === 'rejected');
+      expect(results.some((result) => result.status === 'fulfilled')).to.equal(true);
+      for (const failure of rejected) {
+        expect((failure as PromiseRejectedResult).reason).to.be.instanceOf(RegistrationConflict);
+        expect((failure as PromiseRejectedResult).reason.code).to.equal('ERR_REGISTRATION_CONFLICT');
+      }
+      expect((await repo.find(id))?.regcount).to.equal(1);
+    });
+  },
+  { migrate: true },
+);

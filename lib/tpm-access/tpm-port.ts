@@ -63,6 +63,13 @@ export interface QuoteResult {
   pcrBlob: Uint8Array;
 }
 
+/** One PCR_Extend: `digest` (of the bank's size) into PCR `index` of `bank`. */
+export interface PcrExtend {
+  index: number;
+  bank: TpmHashAlgorithm;
+  digest: Uint8Array;
+}
+
 /** What the node agent needs from a TPM. Every method may throw `TpmAccessError` (ERR_TPM_ACCESS). */
 export interface Tpm {
   /** Which backend this is, for logs and the agent's info endpoint. */
@@ -86,6 +93,9 @@ export interface Tpm {
 
   /** TPM2_PCR_Extend of one bank of one PCR. `digest` must have the bank's digest size. */
   extendPcr(index: number, bank: TpmHashAlgorithm, digest: Uint8Array): Promise<void>;
+
+  /** Many extends, applied in order (fewer round trips for event-log and IMA emulation). */
+  extendPcrs(entries: readonly PcrExtend[]): Promise<void>;
 
   /** TPM2_PCR_Read: the values of `indices` in `bank`. */
   readPcrs(bank: TpmHashAlgorithm, indices: readonly number[]): Promise<Map<number, Uint8Array>>;

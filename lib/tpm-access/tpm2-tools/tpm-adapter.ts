@@ -18,7 +18,7 @@ import {
 import type { TpmtPublic } from '../../tpm/tpmt-public.js';
 import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
 import { TPM_RC_INITIALIZE, TpmAccessError } from '../tpm-access-error.js';
-import type { AkInfo, EkAlgorithm, EkInfo, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
+import type { AkInfo, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
 import { ToolContext } from './tool-context.js';
 import { handleArg, parsePcrReadOutput } from './tool-output.js';
 import { ToolRunner } from './tool-runner.js';
@@ -38,6 +38,9 @@ export interface Tpm2ToolsTpmOptions {
 /** Attributes every AK we reuse must have: a restricted signing key that never left this TPM. */
 const AK_ATTRIBUTES =
   TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+
+/** Extends per tpm2_pcrextend call: keeps the command line short (a SHA-512 spec is ~140 bytes). */
+const EXTENDS_PER_CALL = 64;
 
 /** tpm2_quote re-reads the PCRs after quoting and fails if they moved; the Rust agent retries 5 times too. */
 const QUOTE_ATTEMPTS = 5;
@@ -122,11 +125,20 @@ export class Tpm2ToolsTpm implements Tpm {
   }
 
   extendPcr(index: number, bank: TpmHashAlgorithm, digest: Uint8Array): Promise<void> {
-    checkPcrIndex(index);
-    checkDigest(bank, digest);
-    const spec = `${index}:${bank}=${Buffer.from(digest).toString('hex')}`;
+    return this.extendPcrs([{ index, bank, digest }]);
+  }
+
+  extendPcrs(entries: readonly PcrExtend[]): Promise<void> {
+    // tpm2_pcrextend takes one `<pcr>:<bank>=<hex>` argument per extend and applies them in order.
+    const specs = entries.map(({ index, bank, digest }) => {
+      checkPcrIndex(index);
+      checkDigest(bank, digest);
+      return `${index}:${bank}=${Buffer.from(digest).toString('hex')}`;
+    });
     return this.operation(async () => {
-      await this.ctx.run('tpm2_pcrextend', [spec]);
+      for (let start = 0; start < specs.length; start += EXTENDS_PER_CALL) {
+        await this.ctx.run('tpm2_pcrextend', specs.slice(start, start + EXTENDS_PER_CALL));
+      }
     });
   }
 

@@ -1,0 +1,149 @@
+import { inject, injectable } from 'tsyringe';
+import type { AttestationInterface } from '../../interfaces/attestation-interface.js';
+import { AttestationFailed, AttestationServiceUnavailable } from '../../interfaces/errors.js';
+import type { AttestationStatus } from '../../interfaces/node.js';
+import type { IronlimeSettings } from '../../interfaces/settings.js';
+import type { Task } from '../../interfaces/task.js';
+import { NoAttestation } from '../../drivers/no-attestation/no-attestation.js';
+import { IRONLIME_CONFIG } from '../config/config-token.js';
+import { DriverRegistry } from './driver-registry.js';
+import { NodeStore } from './node-store.js';
+
+/** The points of the orchestrator's state machine where it calls a hook. */
+export type AttestationStage = 'clean-start' | 'clean-end' | 'deploy-start' | 'deploy-end';
+
+/** What a clean or deploy hook found. */
+export interface AttestationOutcome {
+  readonly stage: AttestationStage;
+  readonly interfaceName: string;
+  readonly status: AttestationStatus;
+  readonly reasons: readonly string[];
+  readonly eventIds: readonly string[];
+  /** False only for `no-attestation`, which makes no trust claim and so writes nothing. */
+  readonly recorded: boolean;
+}
+
+/**
+ * The one object an orchestrator calls during provisioning. Each hook resolves the node's driver,
+ * runs `validate`, then:
+ *
+ * | hook | driver operations |
+ * |---|---|
+ * | `onCleanStart`, `onDeployStart` | `startAttestation`, then `validateSecurityStatus` |
+ * | `onCleanEnd`, `onDeployEnd` | `validateSecurityStatus` |
+ * | `onTeardown` | `unregisterNode` |
+ *
+ * A clean/deploy outcome is written to the node row (`NodeStore.recordAttestation`). A failure —
+ * `AttestationFailed`, `AttestationServiceUnavailable`, or any unexpected error (fail closed) — makes
+ * the hook throw `AttestationFailed` when the stage's flag (`keylime.failCleanOnAttestationFailure`
+ * / `failDeployOnAttestationFailure`) is true; when false it is logged and the outcome returned.
+ * Configuration errors (unknown or disabled interface, bad `driver_info`) always throw, before any
+ * operation runs, and are not recorded. An abort of `task.signal` rethrows its reason unrecorded.
+ */
+@injectable()
+export class AttestationHooks {
+  constructor(
+    @inject(DriverRegistry) private readonly registry: DriverRegistry,
+    @inject(NodeStore) private readonly nodes: NodeStore,
+    @inject(IRONLIME_CONFIG) private readonly config: IronlimeSettings,
+  ) {}
+
+  /** @throws AttestationFailed when attestation fails and `failCleanOnAttestationFailure` is true. */
+  onCleanStart(task: Task): Promise<AttestationOutcome> {
+    return this.#attest(task, 'clean-start', true);
+  }
+
+  /** @throws AttestationFailed when attestation fails and `failCleanOnAttestationFailure` is true. */
+  onCleanEnd(task: Task): Promise<AttestationOutcome> {
+    return this.#attest(task, 'clean-end', false);
+  }
+
+  /** @throws AttestationFailed when attestation fails and `failDeployOnAttestationFailure` is true. */
+  onDeployStart(task: Task): Promise<AttestationOutcome> {
+    return this.#attest(task, 'deploy-start', true);
+  }
+
+  /** @throws AttestationFailed when attestation fails and `failDeployOnAttestationFailure` is true. */
+  onDeployEnd(task: Task): Promise<AttestationOutcome> {
+    return this.#attest(task, 'deploy-end', false);
+  }
+
+  /**
+   * Unregisters the node from the attestation service when it leaves service (undeploy, delete).
+   * Nothing is recorded: the last verdict stays as history.
+   *
+   * @throws AttestationServiceUnavailable (or the driver's error) when unregistering fails.
+   */
+  async onTeardown(task: Task): Promise<void> {
+    const driver = this.#driverFor(task);
+    await driver.unregisterNode(task);
+  }
+
+  #driverFor(task: Task): AttestationInterface {
+    const driver = this.registry.interfaceFor(task.node);
+    driver.validate(task);
+    return driver;
+  }
+
+  async #attest(task: Task, stage: AttestationStage, start: boolean): Promise<AttestationOutcome> {
+    const interfaceName = this.registry.interfaceNameFor(task.node);
+    const driver = this.#driverFor(task);
+    let verdict: Verdict;
+    try {
+      if (start) {
+        await driver.startAttestation(task);
+      }
+      await driver.validateSecurityStatus(task);
+      verdict = { status: 'passed', reasons: [], eventIds: [] };
+    } catch (error) {
+      if (task.signal.aborted && error === task.signal.reason) {
+        throw error;
+      }
+      verdict = classify(error);
+    }
+    const base = { stage, interfaceName, ...verdict };
+    if (driver instanceof NoAttestation) {
+      return { ...base, recorded: false };
+    }
+    await this.nodes.recordAttestation(task.node.uuid, {
+      status: verdict.status,
+      reason: verdict.reasons.length > 0 ? verdict.reasons.join('; ') : null,
+      eventIds: verdict.eventIds,
+    });
+    const outcome = { ...base, recorded: true };
+    const context = { node: task.node.uuid, stage, interface: interfaceName, status: verdict.status };
+    if (verdict.status === 'passed') {
+      task.logger.info(context, 'attestation passed');
+      return outcome;
+    }
+    const failStep = stage.startsWith('clean')
+      ? this.config.keylime.failCleanOnAttestationFailure
+      : this.config.keylime.failDeployOnAttestationFailure;
+    const details = { ...context, reasons: verdict.reasons, eventIds: verdict.eventIds };
+    if (failStep) {
+      task.logger.error(details, `attestation ${verdict.status}; failing the ${stage.split('-')[0]} step`);
+      throw new AttestationFailed(verdict.reasons, verdict.eventIds, { cause: verdict.cause });
+    }
+    task.logger.warn(details, `attestation ${verdict.status}; continuing because the fail flag is off`);
+    return outcome;
+  }
+}
+
+interface Verdict {
+  readonly status: AttestationStatus;
+  readonly reasons: readonly string[];
+  readonly eventIds: readonly string[];
+  readonly cause?: unknown;
+}
+
+/** Maps what a driver threw to a verdict; anything unforeseen is `unavailable` (fail closed). */
+function classify(error: unknown): Verdict {
+  if (error instanceof AttestationFailed) {
+    return { status: 'failed', reasons: error.reasons, eventIds: error.eventIds, cause: error };
+  }
+  if (error instanceof AttestationServiceUnavailable) {
+    return { status: 'unavailable', reasons: [error.message], eventIds: [], cause: error };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { status: 'unavailable', reasons: [`unexpected error from the attestation driver: ${message}`], eventIds: [], cause: error };
+}

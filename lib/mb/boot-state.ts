@@ -1,0 +1,91 @@
+import type { BootEvent } from './boot-events.js';
+import { EFI_GLOBAL_VARIABLE } from './efi-guid.js';
+import * as ev from './event-types.js';
+import type { UefiVariable } from './uefi-variable.js';
+
+/**
+ * Readers of boot facts from a list of `BootEvent`s. Given the events of a verified log they state
+ * what the quote vouches for (check `dataMatchesDigest` where content matters); given the events of a
+ * parsed log they only state what the log claims.
+ */
+
+/** Secure Boot as the `SecureBoot` variable measured in PCR 7 says (PFP §10.4.4, PCR 7). */
+export interface SecureBootState {
+  /** True/false from the variable's one byte; null when it cannot be determined. */
+  readonly enabled: boolean | null;
+  /** Why `enabled` is null. */
+  readonly reason: string | null;
+  /** The measuring event, when there is exactly one. */
+  readonly event: BootEvent | null;
+}
+
+export function secureBootState(events: readonly BootEvent[]): SecureBootState {
+  const found = variableEvents(events, 7, ev.EV_EFI_VARIABLE_DRIVER_CONFIG).filter(
+    ({ variable }) => variable.variableName === EFI_GLOBAL_VARIABLE && variable.unicodeName === 'SecureBoot',
+  );
+  const only = found[0];
+  if (only === undefined) {
+    return { enabled: null, reason: 'no SecureBoot variable is measured in PCR 7', event: null };
+  }
+  if (found.length > 1) {
+    return { enabled: null, reason: `the SecureBoot variable is measured ${found.length} times`, event: null };
+  }
+  const data = only.variable.variableData;
+  if (data.length !== 1) {
+    return { enabled: null, reason: `SecureBoot variable data is ${data.length} byte(s), expected 1`, event: only.event };
+  }
+  if (data[0] !== 0 && data[0] !== 1) {
+    return { enabled: null, reason: `SecureBoot variable value is ${data[0]}, expected 0 or 1`, event: only.event };
+  }
+  return { enabled: data[0] === 1, reason: null, event: only.event };
+}
+
+/** Digests (hex) of the EFI applications loaded, in order: PCR 4 EV_EFI_BOOT_SERVICES_APPLICATION. */
+export function efiAppDigests(events: readonly BootEvent[]): string[] {
+  return events
+    .filter((e) => e.pcrIndex === 4 && e.untrustedType === ev.EV_EFI_BOOT_SERVICES_APPLICATION)
+    .map((e) => Buffer.from(e.digest).toString('hex'));
+}
+
+const KERNEL_CMDLINE_PREFIX = 'kernel_cmdline: ';
+
+/**
+ * Kernel command lines GRUB measured into PCR 8 (`kernel_cmdline: …` EV_IPL strings), the text after
+ * the prefix with GRUB's trailing NUL kept, as Keylime and go-tpm-tools present it.
+ */
+export function kernelCommandLines(events: readonly BootEvent[]): { text: string; event: BootEvent }[] {
+  const out: { text: string; event: BootEvent }[] = [];
+  for (const e of events) {
+    if (e.pcrIndex === 8 && e.untrustedType === ev.EV_IPL && e.content.kind === 'text' && e.content.text.startsWith(KERNEL_CMDLINE_PREFIX)) {
+      out.push({ text: e.content.text.slice(KERNEL_CMDLINE_PREFIX.length), event: e });
+    }
+  }
+  return out;
+}
+
+/** The S-CRTM version events of PCR 0, decoded (or why not). */
+export function scrtmVersions(events: readonly BootEvent[]): { version: string | null; reason: string | null; event: BootEvent }[] {
+  return events
+    .filter((e) => e.pcrIndex === 0 && e.untrustedType === ev.EV_S_CRTM_VERSION)
+    .map((e) => {
+      if (e.content.kind === 'scrtm-version') {
+        return { version: e.content.version, reason: null, event: e };
+      }
+      return { version: null, reason: e.content.kind === 'malformed' ? e.content.reason : 'not an S-CRTM version', event: e };
+    });
+}
+
+/** Variable events of one PCR and type that decode as UEFI_VARIABLE_DATA. */
+export function variableEvents(
+  events: readonly BootEvent[],
+  pcrIndex: number,
+  type: number,
+): { variable: UefiVariable; event: BootEvent }[] {
+  const out: { variable: UefiVariable; event: BootEvent }[] = [];
+  for (const e of events) {
+    if (e.pcrIndex === pcrIndex && e.untrustedType === type && e.content.kind === 'variable') {
+      out.push({ variable: e.content.variable, event: e });
+    }
+  }
+  return out;
+}

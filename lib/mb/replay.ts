@@ -1,0 +1,91 @@
+import type { ParsedEventLog, UntrustedEvent } from './event-log.js';
+import { EV_NO_ACTION } from './event-types.js';
+import { digestWith, type HashAlgorithm } from './hash-algorithms.js';
+
+/** PCR index → value, for one bank. */
+export type PcrBank = ReadonlyMap<number, Uint8Array>;
+
+/** The replay of one bank. */
+export interface BankReplay {
+  readonly alg: HashAlgorithm;
+  /** Final value of every PCR that at least one event extends. */
+  readonly pcrs: PcrBank;
+}
+
+/** A bank the log names but that cannot be replayed, and why. */
+export interface UnreplayableBank {
+  readonly bank: string;
+  readonly reason: string;
+}
+
+export interface EventLogReplay {
+  /** Replayed banks by name (`sha1`, `sha256`, …). */
+  readonly banks: ReadonlyMap<string, BankReplay>;
+  readonly unreplayable: readonly UnreplayableBank[];
+}
+
+/**
+ * Replays every bank of the log: each PCR starts at zero — PCR 0 at `00…0<locality>` when a
+ * StartupLocality event is present (PC Client PFP §3.3.4.1, §10.4.5.3) — and every event except
+ * EV_NO_ACTION (which is never extended, PFP §10.4.1) extends `pcr = H(pcr ‖ digest)`.
+ * A bank is left out, with the reason, when this Node has no implementation of its hash or when
+ * an extended event carries no digest for it.
+ *
+ * This computes what the log claims; it proves nothing until compared with quoted PCR values.
+ */
+export function replayEventLog(log: ParsedEventLog): EventLogReplay {
+  const banks = new Map<string, BankReplay>();
+  const unreplayable: UnreplayableBank[] = [];
+  for (const alg of log.algorithms) {
+    const result = replayBank(log, alg);
+    if (typeof result === 'string') {
+      unreplayable.push({ bank: alg.name, reason: result });
+    } else {
+      banks.set(alg.name, { alg, pcrs: result });
+    }
+  }
+  return { banks, unreplayable };
+}
+
+/** True for events that are extended into their PCR (all but EV_NO_ACTION). */
+export function isExtended(event: UntrustedEvent): boolean {
+  return event.untrustedType !== EV_NO_ACTION;
+}
+
+/** The initial value of `pcrIndex` in a bank of `size` bytes. */
+export function initialPcrValue(pcrIndex: number, size: number, startupLocality: number | null): Uint8Array {
+  const value = new Uint8Array(size);
+  if (pcrIndex === 0 && startupLocality !== null) {
+    value[size - 1] = startupLocality;
+  }
+  return value;
+}
+
+function replayBank(log: ParsedEventLog, alg: HashAlgorithm): Map<number, Uint8Array> | string {
+  if (alg.nodeName === null) {
+    return `no implementation of ${alg.name} is available`;
+  }
+  const pcrs = new Map<number, Uint8Array>();
+  for (const event of log.events) {
+    if (!isExtended(event)) {
+      continue;
+    }
+    const digest = event.digests.find((d) => d.alg === alg);
+    if (digest === undefined) {
+      return `event ${event.sequence} (PCR ${event.pcrIndex}) has no ${alg.name} digest`;
+    }
+    const current = pcrs.get(event.pcrIndex) ?? initialPcrValue(event.pcrIndex, alg.digestSize, log.startupLocality);
+    pcrs.set(event.pcrIndex, digestWith(alg, current, digest.digest));
+  }
+  return pcrs;
+}
+
+/** `{bank: {index: hex}}`, PCRs in ascending order: the JSON form used by the CLI and tests. */
+export function pcrBanksToJson(banks: ReadonlyMap<string, BankReplay>): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const [name, bank] of banks) {
+    const entries = [...bank.pcrs.entries()].sort(([a], [b]) => a - b);
+    out[name] = Object.fromEntries(entries.map(([index, value]) => [String(index), Buffer.from(value).toString('hex')]));
+  }
+  return out;
+}

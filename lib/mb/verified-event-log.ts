@@ -1,0 +1,122 @@
+import { decodeEventContent, type EventContent } from './event-content.js';
+import type { ParsedEventLog, UntrustedEvent } from './event-log.js';
+import * as ev from './event-types.js';
+import { digestWith, type HashAlgorithm } from './hash-algorithms.js';
+import { isExtended } from './replay.js';
+import { timingSafeEqual } from 'node:crypto';
+
+/**
+ * An event of a log whose replay matched quoted PCR values. Its digest is trusted (it went into a
+ * PCR the quote vouches for); its type and data are still only what the log claims, unless the digest
+ * is proven to be the hash of the data, in which case `verifiedContent` holds the decoded data.
+ */
+export interface VerifiedEvent {
+  readonly sequence: number;
+  readonly pcrIndex: number;
+  /** The event's digest in `VerifiedEventLog.bank`. */
+  readonly digest: Uint8Array;
+  readonly untrustedType: number;
+  readonly untrustedTypeName: string;
+  readonly untrustedData: Uint8Array;
+  /** The data decoded by the claimed type; not proven by the digest. */
+  readonly untrustedContent: EventContent;
+  /**
+   * The decoded data when the digest binds it: `digest = H(data)`, or H of the data without trailing
+   * NULs, or for GRUB's `grub_cmd: ` / `kernel_cmdline: ` / `module_cmdline: ` strings H of the text
+   * after the prefix, with or without its NUL (GRUB measures the text and logs it with the prefix).
+   * Null otherwise.
+   */
+  readonly verifiedContent: EventContent | null;
+}
+
+/**
+ * The part of a log that a quote vouches for: the events of the PCRs whose replay matched in `bank`.
+ * Only `verifyReplay` builds one; a policy evaluator takes nothing else.
+ */
+export interface VerifiedEventLog {
+  readonly bank: HashAlgorithm;
+  /** PCRs whose replayed value equals the quoted one, ascending. */
+  readonly pcrs: readonly number[];
+  /** Extended events of those PCRs, in log order (EV_NO_ACTION events are not extended). */
+  readonly events: readonly VerifiedEvent[];
+  /** Parse and replay quirks the log needed (`quirks.ts`). */
+  readonly quirksApplied: readonly string[];
+}
+
+/**
+ * GRUB's measured-string prefixes: upstream GRUB (grub-core/commands/tpm.c, `grub_tpm_verify_string`)
+ * and the older Red Hat patches (`grub_cmd `, `grub_kernel_cmdline `, seen in go-tpm-tools' rhel8 log).
+ */
+const GRUB_PREFIXES = ['grub_cmd: ', 'kernel_cmdline: ', 'module_cmdline: ', 'grub_cmd ', 'grub_kernel_cmdline '];
+
+/** Restricts `log` to the events of `pcrs` and checks which event data the digests bind. */
+export function buildVerifiedEventLog(
+  log: ParsedEventLog,
+  bank: HashAlgorithm,
+  pcrs: readonly number[],
+  quirksApplied: readonly string[],
+): VerifiedEventLog {
+  const wanted = new Set(pcrs);
+  const events: VerifiedEvent[] = [];
+  for (const event of log.events) {
+    if (!wanted.has(event.pcrIndex) || !isExtended(event)) {
+      continue;
+    }
+    const digest = event.digests.find((d) => d.alg === bank)?.digest;
+    if (digest === undefined) {
+      continue;
+    }
+    events.push(verifiedEvent(event, bank, digest));
+  }
+  return { bank, pcrs: [...pcrs].sort((a, b) => a - b), events, quirksApplied };
+}
+
+function verifiedEvent(event: UntrustedEvent, bank: HashAlgorithm, digest: Uint8Array): VerifiedEvent {
+  const untrustedContent = decodeEventContent(event.untrustedType, event.untrustedData);
+  const bound = digestBindsData(bank, event.untrustedType, event.untrustedData, digest);
+  return {
+    sequence: event.sequence,
+    pcrIndex: event.pcrIndex,
+    digest,
+    untrustedType: event.untrustedType,
+    untrustedTypeName: event.untrustedTypeName,
+    untrustedData: event.untrustedData,
+    untrustedContent,
+    verifiedContent: bound ? untrustedContent : null,
+  };
+}
+
+/** Whether `digest` is the hash of `data` under one of the measuring rules described above. */
+export function digestBindsData(alg: HashAlgorithm, type: number, data: Uint8Array, digest: Uint8Array): boolean {
+  for (const candidate of preimages(type, data)) {
+    const computed = digestWith(alg, candidate);
+    if (computed.length === digest.length && timingSafeEqual(computed, digest)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function preimages(type: number, data: Uint8Array): Uint8Array[] {
+  const trimmed = trimTrailingNuls(data);
+  const out = [data];
+  if (trimmed.length !== data.length) {
+    out.push(trimmed);
+  }
+  if (type === ev.EV_IPL) {
+    const text = Buffer.from(trimmed).toString('latin1');
+    const prefix = GRUB_PREFIXES.find((p) => text.startsWith(p));
+    if (prefix !== undefined) {
+      out.push(trimmed.subarray(prefix.length), data.subarray(prefix.length));
+    }
+  }
+  return out;
+}
+
+function trimTrailingNuls(data: Uint8Array): Uint8Array {
+  let end = data.length;
+  while (end > 0 && data[end - 1] === 0) {
+    end--;
+  }
+  return data.subarray(0, end);
+}

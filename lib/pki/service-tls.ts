@@ -1,0 +1,135 @@
+import { mkdir } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import path from 'node:path';
+import forge from 'node-forge';
+import type { CertificateType } from './certificate-authority.js';
+import { initCa, issueCertificate, issuedCertificatePaths } from './ca-directory.js';
+import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from './pem-files.js';
+import { createSelfSignedServerCertificate } from './self-signed-server.js';
+import { DEFAULT_SERVER_SANS, toAltNames } from './subject-alt-names.js';
+import { parseCertificateAndKey } from './x509-builder.js';
+
+/** A certificate is reissued when it expires within this margin. */
+const RENEW_MARGIN_MS = 24 * 60 * 60 * 1000;
+
+/** PEMs a TLS server or client is configured with. */
+export interface ServiceTls {
+  /** The CA certificate that issued `cert` (and that peers' client certificates must chain to). */
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface ServiceTlsOptions {
+  /** The service's data folder; the CA lives in `<dataDir>/ca`. */
+  readonly dataDir: string;
+  /** File stem and CN of the certificate, e.g. `registrar`, `verifier`, `tenant`. */
+  readonly serviceName: string;
+  /** Extra DNS names / IPs (server certificates always carry localhost, 127.0.0.1, ::1). */
+  readonly sans?: readonly string[];
+}
+
+/** The CA folder of a data dir. */
+export function caDirOf(dataDir: string): string {
+  return path.join(dataDir, 'ca');
+}
+
+/**
+ * Zero-configuration TLS for a service: creates `<dataDir>/ca` if absent (see `initCa`) and a server
+ * certificate `<serviceName>-cert.crt` for the service, reusing the one on disk while it still chains to
+ * that CA, matches its key, is valid for more than a day and names every requested SAN.
+ */
+export function loadOrCreateServiceTls(options: ServiceTlsOptions): Promise<ServiceTls> {
+  return loadOrCreateIssued(options, 'server');
+}
+
+/** As `loadOrCreateServiceTls`, for a client certificate (tenant, or a verifier talking to agents). */
+export function loadOrCreateClientTls(options: ServiceTlsOptions): Promise<ServiceTls> {
+  return loadOrCreateIssued(options, 'client');
+}
+
+export interface SelfSignedTlsOptions {
+  /** Folder holding `<name>-cert.crt` and `<name>-private.pem`. */
+  readonly dir: string;
+  readonly name: string;
+  /** The certificate's CN (an agent uses its UUID). */
+  readonly commonName: string;
+  readonly sans?: readonly string[];
+}
+
+/**
+ * The pull agent's self-signed server certificate, created once and reused across restarts (so the
+ * `mtls_cert` the registrar holds stays valid) while it matches its key, has more than a day left and
+ * names every requested SAN.
+ */
+export async function loadOrCreateSelfSignedServerTls(options: SelfSignedTlsOptions): Promise<{ cert: string; key: string }> {
+  await mkdir(options.dir, { recursive: true, mode: 0o700 });
+  const paths = issuedCertificatePaths(options.dir, options.name);
+  const existing = await readReusable(paths, undefined, [...(options.sans ?? []), 'localhost', '127.0.0.1']);
+  if (existing !== undefined) {
+    return existing;
+  }
+  const created = createSelfSignedServerCertificate({
+    commonName: options.commonName,
+    ...(options.sans === undefined ? {} : { sans: options.sans }),
+  });
+  await writeFileAtomic(paths.keyPath, created.keyPem, PRIVATE_KEY_MODE);
+  await writeFileAtomic(paths.certPath, created.certPem, CERTIFICATE_MODE);
+  return { cert: created.certPem, key: created.keyPem };
+}
+
+async function loadOrCreateIssued(options: ServiceTlsOptions, type: CertificateType): Promise<ServiceTls> {
+  const caDir = caDirOf(options.dataDir);
+  const ca = await initCa(caDir);
+  const paths = issuedCertificatePaths(caDir, options.serviceName);
+  const sans = options.sans ?? [];
+  const wanted = type === 'server' ? [...sans, ...DEFAULT_SERVER_SANS] : sans;
+  const existing = await readReusable(paths, ca.certPem, wanted);
+  if (existing !== undefined) {
+    return { ca: ca.certPem, ...existing };
+  }
+  const issued = await issueCertificate({ caDir, name: options.serviceName, type, sans });
+  return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem };
+}
+
+/** The pair on disk if it can be used as is; undefined when absent, broken, stale or missing a SAN. */
+async function readReusable(
+  paths: { certPath: string; keyPath: string },
+  issuerPem: string | undefined,
+  wantedSans: readonly string[],
+): Promise<{ cert: string; key: string } | undefined> {
+  const certPem = await readIfExists(paths.certPath);
+  const keyPem = await readIfExists(paths.keyPath);
+  if (certPem === undefined || keyPem === undefined) {
+    return undefined;
+  }
+  let cert: forge.pki.Certificate;
+  try {
+    cert = parseCertificateAndKey({ certPem, keyPem }, paths.certPath).cert;
+    if (issuerPem !== undefined && !forge.pki.certificateFromPem(issuerPem).verify(cert)) {
+      return undefined;
+    }
+  } catch {
+    // A broken or foreign pair is replaced, exactly like a missing one.
+    return undefined;
+  }
+  if (cert.validity.notAfter.getTime() - Date.now() < RENEW_MARGIN_MS) {
+    return undefined;
+  }
+  return hasAllSans(cert, wantedSans) ? { cert: certPem, key: keyPem } : undefined;
+}
+
+function hasAllSans(cert: forge.pki.Certificate, wanted: readonly string[]): boolean {
+  const extension = cert.getExtension('subjectAltName') as { altNames?: { type: number; value?: string; ip?: string }[] } | null;
+  const present = new Set(
+    (extension?.altNames ?? []).map((n) => (n.type === 7 ? `ip:${canonicalIp(n.ip ?? '')}` : `dns:${(n.value ?? '').toLowerCase()}`)),
+  );
+  return toAltNames(wanted).every((n) =>
+    n.type === 7 ? present.has(`ip:${canonicalIp(n.ip)}`) : present.has(`dns:${n.value.toLowerCase()}`),
+  );
+}
+
+/** IPv6 addresses have many spellings; the WHATWG URL parser gives the compressed lowercase one. */
+function canonicalIp(ip: string): string {
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
+}

@@ -2,10 +2,11 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { IronlimeError } from '../../interfaces/errors.js';
 import type { CliContext, CommandRegistrar } from './cli-context.js';
+import { registerDbCommands } from './db-commands.js';
 import { EXIT_USAGE } from './exit-codes.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [];
+const REGISTRARS: readonly CommandRegistrar[] = [registerDbCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import knexFactory, { type Knex } from 'knex';
+import { main } from '../../lib/cli/main.js';
+import { createDatabase } from '../../lib/db/database-factory.js';
+import { MIGRATIONS } from '../../migrations/index.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `ironlime …` in-process, capturing what it writes. */
+async function ironlime(...args: string[]): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const writeOut = process.stdout.write.bind(process.stdout);
+  const writeErr = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'ironlime', ...args]);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = writeOut;
+    process.stderr.write = writeErr;
+  }
+}
+
+async function attestationColumnNullable(knex: Knex): Promise<boolean | undefined> {
+  const info = (await knex('nodes').columnInfo()) as unknown as Record<string, { nullable: boolean }>;
+  return info['attestation_interface']?.nullable;
+}
+
+describe('ironlime db', function () {
+  let dataDir: string;
+  beforeEach(function () {
+    dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-cli-'));
+  });
+  afterEach(function () {
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('migrate with no URL creates the nodes table in PGlite under --data-dir, then rollback --all drops it', async function () {
+    const first = await ironlime('db', 'migrate', '--data-dir', dataDir);
+    expect(first.code).to.equal(0);
+    expect(first.stdout).to.equal(
+      [`applied ${MIGRATIONS.length} migration(s) on PGlite in ${dataDir}:`, ...MIGRATIONS.map((m) => `  ${m.name}`)].join('\n') + '\n',
+    );
+    const again = await ironlime('db', 'migrate', '--data-dir', dataDir);
+    expect(again).to.deep.equal({ code: 0, stdout: `nothing to do (PGlite in ${dataDir})\n`, stderr: '' });
+
+    const database = await createDatabase({ dataDir });
+    try {
+      expect(await attestationColumnNullable(database.knex)).to.equal(true);
+    } finally {
+      await database.close();
+    }
+    const back = await ironlime('db', 'rollback', '--all', '--data-dir', dataDir);
+    expect(back.code).to.equal(0);
+    expect(back.stdout).to.match(new RegExp(`^rolled back ${MIGRATIONS.length} migration\\(s\\)`));
+  });
+
+  it('migrate --database uses PostgreSQL; rollback undoes the last batch', async function () {
+    const schema = `test_${randomBytes(8).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+    await admin.raw('create schema ??', [schema]);
+    // The server applies `options` at connection start, so the CLI works in the throwaway schema.
+    const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    try {
+      const run = await ironlime('db', 'migrate', '--database', url, '--data-dir', dataDir);
+      expect(run.code).to.equal(0);
+      expect(run.stdout).to.contain(`applied ${MIGRATIONS.length} migration(s) on postgres://`);
+      const info = (await admin.withSchema(schema).table('nodes').columnInfo()) as unknown as Record<string, { nullable: boolean }>;
+      expect(info['attestation_interface']?.nullable).to.equal(true);
+
+      const back = await ironlime('db', 'rollback', '--database', url);
+      expect(back.code).to.equal(0);
+      expect(await admin.schema.withSchema(schema).hasTable('nodes')).to.equal(false);
+    } finally {
+      await admin.raw('drop schema if exists ?? cascade', [schema]);
+      await admin.destroy();
+    }
+  });
+
+  it('reports an unreachable server with a coded error and exit code 2', async function () {
+    const run = await ironlime('db', 'migrate', '--database', 'postgres://nobody:secret@127.0.0.1:1/none');
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.match(/^ironlime: database unavailable: postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: /);
+    expect(run.stderr).to.not.contain('secret');
+  });
+
+  it('rejects an invalid IRONLIME_* variable before touching any database', async function () {
+    process.env['IRONLIME_DATABASE_URL'] = 'mysql://db/x';
+    try {
+      const run = await ironlime('db', 'migrate', '--data-dir', dataDir);
+      expect(run.code).to.equal(2);
+      expect(run.stderr).to.equal('ironlime: invalid config: databaseUrl: must be a postgres:// or postgresql:// URL\n');
+    } finally {
+      delete process.env['IRONLIME_DATABASE_URL'];
+    }
+  });
+});

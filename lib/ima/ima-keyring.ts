@@ -1,0 +1,210 @@
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { certificateSubjectKeyId } from './der-reader.js';
+import { isSupportedCurve } from './ecdsa-prehashed.js';
+import { RuntimePolicyError } from './runtime-policy-error.js';
+
+/**
+ * IMA keyrings: public keys indexed by their IMA key id (keyidv2), as Keylime's
+ * `file_signatures.ImaKeyring` / `ImaKeyrings` model the kernel's `.ima` and friends. Keys come from
+ * the policy's `verification-keys`, from the tenant, and from `ima-buf` entries that measure a key
+ * being loaded onto a keyring (learnt during replay).
+ *
+ * JSON form (Keylime's, persisted as `learned_ima_keyrings`): `{"pubkeys": [b64 DER SPKI…],
+ * "keyids": [u32…]}` per keyring.
+ */
+
+/** A keyring's JSON form. */
+export interface ImaKeyringJson {
+  pubkeys: string[];
+  keyids: number[];
+}
+
+/** A key found in a blob that is a key, but of a type IMA signatures cannot use. */
+export class UnsupportedImaKey extends Error {}
+
+/**
+ * keyidv2 of a key: the last 4 bytes (big-endian) of SHA-1 over the PKCS#1 `RSAPublicKey` DER, or
+ * over the uncompressed EC point (Keylime `ImaKeyring._get_keyidv2`, kernel `x509_get_sig_params`
+ * via the SKI evmctl writes).
+ */
+export function imaKeyIdV2(key: KeyObject): number {
+  let material: Buffer;
+  if (key.asymmetricKeyType === 'rsa') {
+    material = key.export({ format: 'der', type: 'pkcs1' });
+  } else {
+    const jwk = key.export({ format: 'jwk' });
+    material = Buffer.concat([
+      Buffer.from([0x04]),
+      Buffer.from(jwk.x ?? '', 'base64url'),
+      Buffer.from(jwk.y ?? '', 'base64url'),
+    ]);
+  }
+  return createHash('sha1').update(material).digest().readUInt32BE(16);
+}
+
+function checkSupported(key: KeyObject): KeyObject {
+  if (key.asymmetricKeyType === 'rsa') {
+    return key;
+  }
+  if (key.asymmetricKeyType === 'ec' && isSupportedCurve(key.export({ format: 'jwk' }).crv ?? '')) {
+    return key;
+  }
+  throw new UnsupportedImaKey(`unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
+}
+
+function attempt<T>(load: () => T): T | undefined {
+  try {
+    return load();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a public key from a blob as Keylime's `get_pubkey` does: DER or PEM public key, DER or PEM
+ * X.509 certificate (its key id then comes from its Subject Key Identifier when it has one).
+ * Returns `undefined` when the blob is not a key at all.
+ *
+ * @throws UnsupportedImaKey when the blob is a key, but neither RSA nor EC on a curve we verify.
+ */
+export function readPublicKeyBlob(blob: Uint8Array): { key: KeyObject; keyId: number } | undefined {
+  const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  const isPem = bytes.subarray(0, 11).toString('latin1') === '-----BEGIN ';
+  const certificate = attempt(() => new X509Certificate(bytes));
+  if (certificate !== undefined) {
+    const key = checkSupported(certificate.publicKey);
+    const ski = attempt(() => certificateSubjectKeyId(certificate.raw));
+    const keyId = ski !== undefined && ski.length >= 4 ? Buffer.from(ski).readUInt32BE(ski.length - 4) : imaKeyIdV2(key);
+    return { key, keyId };
+  }
+  const key = isPem
+    ? attempt(() => createPublicKey(bytes.toString('latin1')))
+    : attempt(() => createPublicKey({ key: bytes, format: 'der', type: 'spki' }));
+  if (key === undefined) {
+    return undefined;
+  }
+  const supported = checkSupported(key);
+  return { key: supported, keyId: imaKeyIdV2(supported) };
+}
+
+/** One keyring: keys by key id, in insertion order. */
+export class ImaKeyring {
+  private readonly keys = new Map<number, KeyObject>();
+
+  add(key: KeyObject, keyId = imaKeyIdV2(key)): void {
+    this.keys.set(keyId >>> 0, key);
+  }
+
+  get(keyId: number): KeyObject | undefined {
+    return this.keys.get(keyId);
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  entries(): IterableIterator<[number, KeyObject]> {
+    return this.keys.entries();
+  }
+
+  toJSON(): ImaKeyringJson {
+    const pubkeys = [...this.keys.values()].map((key) => key.export({ format: 'der', type: 'spki' }).toString('base64'));
+    return { pubkeys, keyids: [...this.keys.keys()] };
+  }
+
+  /** The JSON text exactly as Keylime writes it (Python `json.dumps` spacing). */
+  toString(): string {
+    const json = this.toJSON();
+    const pubkeys = json.pubkeys.map((k) => JSON.stringify(k)).join(', ');
+    return `{"pubkeys": [${pubkeys}], "keyids": [${json.keyids.join(', ')}]}`;
+  }
+
+  /**
+   * Builds a keyring from its JSON form (object, or JSON text, possibly encoded twice as Keylime's
+   * database column holds it). `field` names the source in errors.
+   *
+   * @throws RuntimePolicyError when the JSON is not a keyring or a key cannot be loaded.
+   */
+  static fromJson(value: unknown, field: string): ImaKeyring {
+    let json = value;
+    for (let depth = 0; depth < 2 && typeof json === 'string'; depth++) {
+      try {
+        json = JSON.parse(json);
+      } catch {
+        throw new RuntimePolicyError(field, 'is not valid JSON');
+      }
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new RuntimePolicyError(field, 'is not a valid IMA keyring: expected {"pubkeys": [...], "keyids": [...]}');
+    }
+    const { pubkeys, keyids } = json as Record<string, unknown>;
+    if (!Array.isArray(pubkeys) || !pubkeys.every((k) => typeof k === 'string')) {
+      throw new RuntimePolicyError(`${field}.pubkeys`, 'must be a list of base64 DER public keys');
+    }
+    if (!Array.isArray(keyids) || !keyids.every((k) => Number.isInteger(k) && k >= 0 && k <= 0xffffffff)) {
+      throw new RuntimePolicyError(`${field}.keyids`, 'must be a list of 32-bit key ids');
+    }
+    if (keyids.length > pubkeys.length) {
+      throw new RuntimePolicyError(`${field}.keyids`, `has ${keyids.length} ids for ${pubkeys.length} keys`);
+    }
+    const ring = new ImaKeyring();
+    pubkeys.forEach((encoded, index) => {
+      const where = `${field}.pubkeys[${index}]`;
+      const der = Buffer.from(encoded, 'base64');
+      const key = attempt(() => createPublicKey({ key: der, format: 'der', type: 'spki' }));
+      if (key === undefined) {
+        throw new RuntimePolicyError(where, 'is not a base64 DER SubjectPublicKeyInfo');
+      }
+      try {
+        ring.add(checkSupported(key), keyids[index] as number | undefined);
+      } catch (error) {
+        throw new RuntimePolicyError(where, (error as Error).message);
+      }
+    });
+    return ring;
+  }
+}
+
+/** Named keyrings; signature checks look a key id up in all of them. */
+export class ImaKeyrings {
+  private readonly rings = new Map<string, ImaKeyring>();
+
+  ring(name: string): ImaKeyring {
+    let ring = this.rings.get(name);
+    if (ring === undefined) {
+      ring = new ImaKeyring();
+      this.rings.set(name, ring);
+    }
+    return ring;
+  }
+
+  /** Adds every key of `ring` into the keyring called `name`. */
+  merge(name: string, ring: ImaKeyring): void {
+    const target = this.ring(name);
+    for (const [keyId, key] of ring.entries()) {
+      target.add(key, keyId);
+    }
+  }
+
+  find(keyId: number): KeyObject | undefined {
+    for (const ring of this.rings.values()) {
+      const key = ring.get(keyId);
+      if (key !== undefined) {
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  /** JSON of the keyrings named in `names`, e.g. only the learnt ones. */
+  toJson(names: Iterable<string>): Record<string, ImaKeyringJson> {
+    const out: Record<string, ImaKeyringJson> = {};
+    for (const name of names) {
+      const ring = this.rings.get(name);
+      if (ring !== undefined && ring.size > 0) {
+        out[name] = ring.toJSON();
+      }
+    }
+    return out;
+  }
+}

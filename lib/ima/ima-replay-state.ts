@@ -1,0 +1,77 @@
+import { IronlimeError } from '../../interfaces/errors.js';
+import type { ImaKeyringJson } from './ima-keyring.js';
+
+/**
+ * What one round of IMA checking hands to the next (Keylime `AgentAttestState`: `next_ima_ml_entry`,
+ * the PCR state, `learned_ima_keyrings`), as plain JSON so it can be stored per agent.
+ */
+export interface ImaReplayState {
+  /** 0-based index of the next entry to ask the node for: every entry before it is verified. */
+  nextEntry: number;
+  /** PCR 10 after entries `[0, nextEntry)`, lowercase hex, in both banks. */
+  pcr10: { sha1: string; sha256: string };
+  /** Keys learnt from `ima-buf` keyring entries: keyring name → Keylime keyring JSON. */
+  learnedKeyrings: Record<string, ImaKeyringJson>;
+  /**
+   * Entries the last round validated after the point where the quote matched (the log was ahead of
+   * the quoted PCR). The next quote must cover at least that many of them ("quote progress").
+   */
+  lagEntries: number;
+}
+
+/** The state before the first round, and after any failure: replay from entry 0 and zeros. */
+export function initialImaReplayState(): ImaReplayState {
+  return { nextEntry: 0, pcr10: { sha1: '0'.repeat(40), sha256: '0'.repeat(64) }, learnedKeyrings: {}, lagEntries: 0 };
+}
+
+function invalid(detail: string): never {
+  throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', `IMA replay state: ${detail}`);
+}
+
+function count(value: unknown, field: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) {
+    invalid(`${field} must be a non-negative integer`);
+  }
+  return value as number;
+}
+
+function hex(value: unknown, length: number, field: string): string {
+  if (typeof value !== 'string' || value.length !== length || !/^[0-9a-f]*$/.test(value)) {
+    invalid(`${field} must be ${length} lowercase hex digits`);
+  }
+  return value;
+}
+
+/**
+ * Checks a state read back from storage (it crosses a process and a database, so its shape is
+ * checked before use). Learnt keys are only checked for shape here; loading them checks the keys.
+ *
+ * @throws IronlimeError (ERR_INVALID_PARAMETER_VALUE) naming the bad field.
+ */
+export function parseImaReplayState(value: unknown): ImaReplayState {
+  if (typeof value !== 'object' || value === null) {
+    invalid('must be an object');
+  }
+  const v = value as Record<string, unknown>;
+  const pcr10 = v['pcr10'];
+  if (typeof pcr10 !== 'object' || pcr10 === null) {
+    invalid('pcr10 must be {sha1, sha256}');
+  }
+  const banks = pcr10 as Record<string, unknown>;
+  const learned = v['learnedKeyrings'] ?? {};
+  if (typeof learned !== 'object' || learned === null || Array.isArray(learned)) {
+    invalid('learnedKeyrings must be an object');
+  }
+  for (const [name, ring] of Object.entries(learned)) {
+    const r = ring as Partial<ImaKeyringJson> | null;
+    if (r === null || !Array.isArray(r.pubkeys) || !Array.isArray(r.keyids)) {
+      invalid(`learnedKeyrings[${JSON.stringify(name)}] must be {pubkeys, keyids}`);
+    }
+  }
+  return {
+    nextEntry: count(v['nextEntry'], 'nextEntry'),
+    pcr10: { sha1: hex(banks['sha1'], 40, 'pcr10.sha1'), sha256: hex(banks['sha256'], 64, 'pcr10.sha256') },
+    learnedKeyrings: learned as Record<string, ImaKeyringJson>,
+    lagEntries: count(v['lagEntries'] ?? 0, 'lagEntries'),
+  };
+}

@@ -1,0 +1,53 @@
+import type { KeyObject } from 'node:crypto';
+import { isDsseEnvelope, verifyDsseEnvelope } from './dsse-envelope.js';
+import { parseExcludeList } from './exclude-matcher.js';
+import { allowlistToRuntimePolicy } from './legacy-allowlist.js';
+import { PolicySignatureError, RuntimePolicyError } from './runtime-policy-error.js';
+import { parseRuntimePolicy, type RuntimePolicy } from './runtime-policy.js';
+
+export interface LoadPolicyOptions {
+  /** Key that a DSSE-signed policy must verify with; a signed policy without one is refused. */
+  readonly signingKey?: KeyObject;
+  /** A legacy exclude list whose rules are added to the policy's `excludes`. */
+  readonly excludeListText?: string;
+}
+
+/** What was loaded, so a caller can tell the operator. */
+export interface LoadedPolicy {
+  readonly policy: RuntimePolicy;
+  readonly format: 'runtime-policy' | 'signed-runtime-policy' | 'flat-allowlist';
+}
+
+/**
+ * Loads any policy document Keylime accepts: a JSON runtime policy, a DSSE envelope holding one, or
+ * a legacy flat allowlist (converted as `allowlistToRuntimePolicy` does). The text is JSON when its
+ * first non-blank character is `{`, as Keylime decides.
+ *
+ * @throws RuntimePolicyError for a malformed document; PolicySignatureError for a signed policy
+ *   that does not verify, or when no key was given for one.
+ */
+export function loadRuntimePolicy(text: string, options: LoadPolicyOptions = {}): LoadedPolicy {
+  const excludeListText = options.excludeListText ?? '';
+  if (!/^\s*\{/.test(text)) {
+    return { policy: allowlistToRuntimePolicy(text, excludeListText), format: 'flat-allowlist' };
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new RuntimePolicyError('(document)', `is not valid JSON: ${(error as Error).message}`);
+  }
+  let format: LoadedPolicy['format'] = 'runtime-policy';
+  if (isDsseEnvelope(document)) {
+    if (options.signingKey === undefined) {
+      throw new PolicySignatureError('the policy is a signed DSSE envelope; give the key to verify it with');
+    }
+    document = verifyDsseEnvelope(document, options.signingKey).toString('utf8');
+    format = 'signed-runtime-policy';
+  }
+  const policy = parseRuntimePolicy(document);
+  if (excludeListText !== '') {
+    policy.excludes = [...new Set([...policy.excludes, ...parseExcludeList(excludeListText)])];
+  }
+  return { policy, format };
+}

@@ -15,6 +15,7 @@ import {
   TPMA_OBJECT_USERWITHAUTH,
   hashInfoByName,
 } from '../../tpm/constants.js';
+import { parseCredentialBlob } from '../../tpm/credential-blob.js';
 import type { TpmtPublic } from '../../tpm/tpmt-public.js';
 import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
 import { TPM_RC_INITIALIZE, TpmAccessError } from '../tpm-access-error.js';
@@ -96,6 +97,8 @@ export class Tpm2ToolsTpm implements Tpm {
   }
 
   activateCredential(blob: Uint8Array): Promise<Uint8Array> {
+    // Malformed blobs fail here with TpmParseError, as with the software TPM, before reaching the TPM.
+    parseCredentialBlob(blob);
     return this.operation(async () => {
       const ak = this.lastAk;
       if (ak === undefined) {

@@ -1,0 +1,256 @@
+import { createHash, generateKeyPair, sign, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import {
+  TPM_ALG_ECDSA,
+  TPM_ALG_RSASSA,
+  TPM_GENERATED_VALUE,
+  TPM_ST_ATTEST_QUOTE,
+  hashInfo,
+  hashInfoByName,
+  type TpmHashInfo,
+} from '../../tpm/constants.js';
+import { tpmObjectName } from '../../tpm/object-name.js';
+import { marshalPcrBlob } from '../../tpm/pcr-blob.js';
+import { marshalTpmsAttest } from '../../tpm/tpms-attest.js';
+import { marshalTpm2bPublic, tpmtPublicFromKey, type TpmtPublic } from '../../tpm/tpmt-public.js';
+import { marshalTpmtSignature, type TpmtSignature } from '../../tpm/tpmt-signature.js';
+import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
+import { TpmAccessError } from '../tpm-access-error.js';
+import type { AkInfo, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
+import { activateCredentialInSoftware, type EkKeyPair } from './credential-activation.js';
+import { EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048, eccAkTemplate, rsaAkTemplate } from './key-templates.js';
+import { PcrBanks } from './pcr-banks.js';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export interface SoftwareTpmOptions {
+  /** EK family (default `rsa`: RSA 2048, template L-1; `ecc`: NIST P-256, template L-2). AKs follow it. */
+  ekAlgorithm?: EkAlgorithm;
+  /** Active PCR banks (default sha1 and sha256). */
+  banks?: readonly TpmHashAlgorithm[];
+  /**
+   * Issues the EK certificate (DER) for the EK public key, e.g. `SoftwareEkCa.issue`. Without it the
+   * EK certificate is null, and a registrar accepts this TPM only with its EK check relaxed.
+   */
+  issueEkCertificate?: (ekPublicKey: KeyObject) => Uint8Array | Promise<Uint8Array>;
+  /** TPMS_ATTEST.firmwareVersion (default 0x20240101_00000001). */
+  firmwareVersion?: bigint;
+}
+
+/** TPM_RH_ENDORSEMENT: a hierarchy's qualified name is its handle (TPM 2.0 Part 1 §16). */
+const TPM_RH_ENDORSEMENT = 0x4000000b;
+
+/** Creates a software TPM: fresh EK (and certificate, if an issuer is given), PCRs at their reset values. */
+export async function createSoftwareTpm(options: SoftwareTpmOptions = {}): Promise<SoftwareTpm> {
+  const ekAlgorithm = options.ekAlgorithm ?? 'rsa';
+  const { privateKey, publicKey } = await newKeyPair(ekAlgorithm);
+  const publicArea = tpmtPublicFromKey(publicKey, ekAlgorithm === 'rsa' ? EK_TEMPLATE_RSA_2048 : EK_TEMPLATE_ECC_P256);
+  const certificate = options.issueEkCertificate === undefined ? null : await options.issueEkCertificate(publicKey);
+  return new SoftwareTpm(options, { publicArea, privateKey }, certificate);
+}
+
+/**
+ * An in-process TPM behind the same `Tpm` port, for simulating hundreds of nodes (benchmarks) and for
+ * machines without swtpm. Its EK and AKs are node:crypto key pairs with the public areas a real TPM
+ * reports for the same templates; its quotes are real TPMS_ATTEST + TPMT_SIGNATURE + tpm2-tools PCR
+ * blob bytes, signed by the AK, which `verifyQuote` and `tpm2_checkquote` accept; activateCredential
+ * runs the TPM's algorithm (Part 1 §24) on the EK private key.
+ *
+ * It is NOT a root of trust: keys live in this process's memory. Never use it where swtpm or a real
+ * TPM is available, and never trust its EK by default (its certificate, if any, comes from a test CA).
+ */
+export class SoftwareTpm implements Tpm {
+  readonly kind = 'software' as const;
+  private readonly pcrs: PcrBanks;
+  private readonly aks = new Map<TpmHashAlgorithm, AkInfo & { privateKey: KeyObject; publicArea: TpmtPublic }>();
+  private lastAk: (AkInfo & { privateKey: KeyObject }) | undefined;
+  private readonly ekAlgorithm: EkAlgorithm;
+  private readonly firmwareVersion: bigint;
+  private readonly clockStart = performance.now();
+  private resetCount = 0;
+  private restartCount = 0;
+  private closed = false;
+
+  constructor(
+    options: SoftwareTpmOptions,
+    private readonly ek: EkKeyPair,
+    private readonly ekCertificate: Uint8Array | null,
+  ) {
+    this.ekAlgorithm = options.ekAlgorithm ?? 'rsa';
+    this.pcrs = new PcrBanks(options.banks ?? ['sha1', 'sha256']);
+    this.firmwareVersion = options.firmwareVersion ?? 0x20240101_00000001n;
+  }
+
+  /** A power cycle: TPM Reset (PCRs back to reset values, resetCount + 1, restartCount 0). Keys survive. */
+  reboot(): void {
+    this.pcrs.reset();
+    this.resetCount += 1;
+    this.restartCount = 0;
+  }
+
+  async ensureEk(): Promise<EkInfo> {
+    this.checkOpen();
+    return { ekPublic: marshalTpm2bPublic(this.ek.publicArea), ekCertificate: this.ekCertificate?.slice() ?? null, ekAlgorithm: this.ekAlgorithm };
+  }
+
+  async ensureAk(hashAlg: TpmHashAlgorithm): Promise<AkInfo> {
+    this.checkOpen();
+    const ak = await this.ak(checkHashAlgorithm(hashAlg));
+    this.lastAk = ak;
+    return publicPart(ak);
+  }
+
+  async activateCredential(blob: Uint8Array): Promise<Uint8Array> {
+    this.checkOpen();
+    if (this.lastAk === undefined) {
+      throw new TpmAccessError('activateCredential needs an AK: call ensureAk() first');
+    }
+    return activateCredentialInSoftware(this.ek, this.lastAk.akName, blob);
+  }
+
+  async extendPcr(index: number, bank: TpmHashAlgorithm, digest: Uint8Array): Promise<void> {
+    await this.extendPcrs([{ index, bank, digest }]);
+  }
+
+  async extendPcrs(entries: readonly PcrExtend[]): Promise<void> {
+    this.checkOpen();
+    for (const { index, bank, digest } of entries) {
+      checkPcrIndex(index);
+      checkDigest(bank, digest);
+    }
+    for (const { index, bank, digest } of entries) {
+      this.pcrs.extend(index, bank, digest);
+    }
+  }
+
+  async readPcrs(bank: TpmHashAlgorithm, indices: readonly number[]): Promise<Map<number, Uint8Array>> {
+    this.checkOpen();
+    checkHashAlgorithm(bank);
+    return new Map(checkPcrList(indices).map((index) => [index, this.pcrs.read(bank, index)]));
+  }
+
+  async resetPcr(index: number): Promise<void> {
+    this.checkOpen();
+    this.pcrs.resetPcr(checkResettablePcr(index));
+  }
+
+  /**
+   * TPM2_Quote (Part 3 §18.4): TPMS_ATTEST with the AK's qualified name, the nonce as extraData, the
+   * clock, and TPMS_QUOTE_INFO {selection, pcrDigest = H_hashAlg(selected PCR values, ascending)},
+   * signed with the AK's scheme over H_hashAlg(attest).
+   */
+  async quote(request: QuoteRequest): Promise<QuoteResult> {
+    this.checkOpen();
+    const { nonce, pcrs, hashAlg } = checkQuoteRequest(request);
+    const ak = await this.ak(hashAlg);
+    const hash = hashOf(hashAlg);
+    const values = new Map(pcrs.map((index) => [index, this.pcrs.read(hashAlg, index)]));
+    const pcrDigest = createHash(hash.nodeName);
+    for (const value of values.values()) {
+      pcrDigest.update(value);
+    }
+    const attest = marshalTpmsAttest({
+      magic: TPM_GENERATED_VALUE,
+      type: TPM_ST_ATTEST_QUOTE,
+      qualifiedSigner: this.qualifiedName(ak.publicArea, ak.akName),
+      extraData: nonce.slice(),
+      clockInfo: { clock: this.clock(), resetCount: this.resetCount, restartCount: this.restartCount, safe: true },
+      firmwareVersion: this.firmwareVersion,
+      attested: { pcrSelect: [{ hashAlg: hash.algId, sizeofSelect: 3, pcrs }], pcrDigest: new Uint8Array(pcrDigest.digest()) },
+    });
+    const signature = marshalTpmtSignature(signQuote(ak.privateKey, this.ekAlgorithm, hash, attest));
+    return { attest, signature, pcrBlob: marshalPcrBlob(hash.algId, values) };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private async ak(hashAlg: TpmHashAlgorithm): Promise<AkInfo & { privateKey: KeyObject; publicArea: TpmtPublic }> {
+    const existing = this.aks.get(hashAlg);
+    if (existing !== undefined) {
+      return existing;
+    }
+    const hash = hashOf(hashAlg);
+    const { privateKey, publicKey } = await newKeyPair(this.ekAlgorithm);
+    const publicArea = tpmtPublicFromKey(publicKey, this.ekAlgorithm === 'rsa' ? rsaAkTemplate(hash.algId) : eccAkTemplate(hash.algId));
+    const created = this.aks.get(hashAlg);
+    if (created !== undefined) {
+      return created; // a concurrent call finished first: keep one AK per hash, as a persisted handle would
+    }
+    const ak = {
+      akPublic: marshalTpm2bPublic(publicArea),
+      akName: tpmObjectName(publicArea),
+      handle: (0x81000100 | (hash.algId & 0xff)) >>> 0,
+      hashAlg,
+      signAlg: this.ekAlgorithm === 'rsa' ? ('rsassa' as const) : ('ecdsa' as const),
+      privateKey,
+      publicArea,
+    };
+    this.aks.set(hashAlg, ak);
+    return ak;
+  }
+
+  /** QN(AK) = nameAlg ‖ H(QN(EK) ‖ Name(AK)), QN(EK) = nameAlg ‖ H(TPM_RH_ENDORSEMENT ‖ Name(EK)) (Part 1 §16). */
+  private qualifiedName(akPublic: TpmtPublic, akName: Uint8Array): Uint8Array {
+    const hierarchy = new Uint8Array(4);
+    new DataView(hierarchy.buffer).setUint32(0, TPM_RH_ENDORSEMENT, false);
+    const ekQn = qualify(this.ek.publicArea.nameAlg, hierarchy, tpmObjectName(this.ek.publicArea));
+    return qualify(akPublic.nameAlg, ekQn, akName);
+  }
+
+  /** TPMS_CLOCK_INFO.clock: milliseconds the TPM has been powered, monotonic. */
+  private clock(): bigint {
+    return BigInt(Math.floor(performance.now() - this.clockStart));
+  }
+
+  private checkOpen(): void {
+    if (this.closed) {
+      throw new TpmAccessError('the TPM adapter is closed');
+    }
+  }
+}
+
+function qualify(nameAlg: number, parentQn: Uint8Array, name: Uint8Array): Uint8Array {
+  const hash = hashOfId(nameAlg);
+  const digest = createHash(hash.nodeName).update(parentQn).update(name).digest();
+  const out = new Uint8Array(2 + digest.length);
+  new DataView(out.buffer).setUint16(0, nameAlg, false);
+  out.set(digest, 2);
+  return out;
+}
+
+function signQuote(key: KeyObject, family: EkAlgorithm, hash: TpmHashInfo, attest: Uint8Array): TpmtSignature {
+  if (family === 'rsa') {
+    return { sigAlg: TPM_ALG_RSASSA, hashAlg: hash.algId, sig: new Uint8Array(sign(hash.nodeName, attest, key)) };
+  }
+  const raw = sign(hash.nodeName, attest, { key, dsaEncoding: 'ieee-p1363' });
+  const half = raw.length / 2;
+  return { sigAlg: TPM_ALG_ECDSA, hashAlg: hash.algId, signatureR: new Uint8Array(raw.subarray(0, half)), signatureS: new Uint8Array(raw.subarray(half)) };
+}
+
+function newKeyPair(family: EkAlgorithm): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  return family === 'rsa'
+    ? generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 65537 })
+    : generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
+}
+
+function hashOf(hashAlg: TpmHashAlgorithm): TpmHashInfo {
+  const hash = hashInfoByName(hashAlg);
+  if (hash === undefined) {
+    throw new TpmAccessError(`hash algorithm ${hashAlg} is unknown`);
+  }
+  return hash;
+}
+
+function hashOfId(algId: number): TpmHashInfo {
+  const hash = hashInfo(algId);
+  if (hash === undefined) {
+    throw new TpmAccessError(`name algorithm 0x${algId.toString(16)} is unknown`);
+  }
+  return hash;
+}
+
+function publicPart(ak: AkInfo): AkInfo {
+  return { akPublic: ak.akPublic.slice(), akName: ak.akName.slice(), handle: ak.handle, hashAlg: ak.hashAlg, signAlg: ak.signAlg };
+}

@@ -1,0 +1,95 @@
+import type { X509Certificate } from 'node:crypto';
+import type { CertStore } from './cert-store.js';
+import { certificatesDer } from './cert-store.js';
+import { readDerCertificate } from './certificate-quirks.js';
+import { CertificateParseError } from './tpm-errors.js';
+import { parsePublicArea, publicKeyFromTpmtPublic, type TpmtPublic } from './tpmt-public.js';
+
+/** How far up a chain of supplied intermediates we follow before giving up. */
+const MAX_CHAIN_DEPTH = 5;
+
+export type EkCertificateVerdict =
+  | {
+    readonly valid: true;
+    /** Subjects from the EK certificate's issuer up to the store certificate that vouches for it. */
+    readonly chain: readonly string[];
+    /** Name of the store entry (file) that anchors the chain. */
+    readonly anchor: string;
+    /** Certificate quirks that had to be applied to read the EK certificate. */
+    readonly quirks: readonly string[];
+  }
+  | { readonly valid: false; readonly reason: string; readonly quirks: readonly string[] };
+
+export interface VerifyEkCertificateOptions {
+  /**
+   * Untrusted intermediates (DER or PEM, e.g. the chain an agent read from NV or swtpm's local CA
+   * certificate) that may link the EK certificate to a store certificate. Each must be a CA.
+   */
+  readonly intermediates?: ReadonlyArray<Uint8Array | string>;
+}
+
+/** First certificate of DER or PEM input, with the quirks needed to read it. */
+function readOne(input: Uint8Array | string): { cert: X509Certificate; quirks: readonly string[] } {
+  const [der] = certificatesDer(input);
+  if (der === undefined) {
+    throw new CertificateParseError('no certificate');
+  }
+  return readDerCertificate(der);
+}
+
+function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  // checkIssued compares issuer and subject names (OpenSSL canonical form), key identifiers and the
+  // issuer's keyUsage; verify checks the signature itself.
+  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
+/**
+ * Checks an EK certificate against a CA store the way Keylime's `cert_utils.verify_ek` does
+ * (keylime-protocol §5.3): a store certificate whose subject is the EK certificate's issuer must
+ * have signed it. Unlike Keylime, the chain may also pass through `intermediates` (each a CA, each
+ * issued by the next) until it reaches any store certificate. Every store certificate is a trust
+ * anchor, as in Keylime. Validity dates and EKUs are NOT checked (EK certificates routinely outlive
+ * their CAs' validity; Keylime does not check them either). Throws `CertificateParseError` when the
+ * EK certificate cannot be read at all.
+ */
+export function verifyEkCertificate(
+  ekCert: Uint8Array | string,
+  store: CertStore,
+  options: VerifyEkCertificateOptions = {},
+): EkCertificateVerdict {
+  const { cert: leaf, quirks } = readOne(ekCert);
+  const intermediates = (options.intermediates ?? []).map((i) => readOne(i).cert);
+  const chain: string[] = [];
+  let current = leaf;
+  for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth += 1) {
+    chain.push(oneLine(current.issuer));
+    const anchor = store.entries.find((entry) => issuedBy(current, entry.cert));
+    if (anchor !== undefined) {
+      return { valid: true, chain, anchor: anchor.name, quirks };
+    }
+    const next = intermediates.find((i) => i.ca && i !== current && issuedBy(current, i));
+    if (next === undefined) {
+      break;
+    }
+    current = next;
+  }
+  return {
+    valid: false,
+    reason: `EK certificate: no certificate in the store signed "${chain.at(-1) ?? oneLine(leaf.issuer)}"`,
+    quirks,
+  };
+}
+
+/**
+ * True when the EK public area and the EK certificate hold the same public key (keylime-protocol
+ * §1.3 step 3: the registrar compares them). Throws `TpmParseError`/`TpmKeyError` for a bad public
+ * area and `CertificateParseError` for an unreadable certificate.
+ */
+export function ekPublicMatchesCertificate(ekPublic: Uint8Array | TpmtPublic, ekCert: Uint8Array | string): boolean {
+  const pub = ekPublic instanceof Uint8Array ? parsePublicArea(ekPublic) : ekPublic;
+  return publicKeyFromTpmtPublic(pub).equals(readOne(ekCert).cert.publicKey);
+}
+
+function oneLine(name: string | undefined): string {
+  return (name ?? '').split('\n').join(', ');
+}

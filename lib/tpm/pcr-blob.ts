@@ -1,0 +1,174 @@
+import { LittleEndianReader } from '../bytes/byte-reader.js';
+import { LittleEndianWriter } from '../bytes/byte-writer.js';
+import { TpmParseError } from '../bytes/parse-errors.js';
+import { algName, digestSize, resolveHash } from './constants.js';
+import { bitmapFromPcrs, MAX_PCR_BANKS, MAX_SIZEOF_SELECT, pcrsFromBitmap, type PcrSelection } from './pcr-selection.js';
+
+/**
+ * The PCR file tpm2-tools writes (`tpm2_quote -o`, `tpm2_pcrread -o`) and Keylime agents send as the
+ * third part of a quote string (keylime-protocol §3.2). It is a dump of in-memory C structs, so it is
+ * LITTLE-endian and padded, unlike TPM marshalling:
+ *
+ * | TPML_PCR_SELECTION, 132 bytes: count u32, then 16 slots of | hash u16 | sizeofSelect u8 | pcrSelect[4] | pad u8 | |
+ * | u32: number N of TPML_DIGEST that follow |
+ * | N × TPML_DIGEST, 532 bytes each: count u32, then 8 slots of | size u16 | buffer[64] | |
+ *
+ * The digests, read in order, belong to the selected PCRs bank by bank (selection order), PCRs
+ * ascending in each bank: that is the order TPM2_PCR_Read returns them (Part 3 §22.4).
+ */
+
+const SELECTION_SLOTS = 16;
+const DIGEST_SLOTS = 8;
+const DIGEST_BUFFER = 64;
+const DIGEST_LIST_BYTES = 4 + DIGEST_SLOTS * (2 + DIGEST_BUFFER);
+
+/** One bank's PCR values. */
+export interface PcrBank {
+  readonly hashAlg: number;
+  /** PCR index → value, in ascending index order. */
+  readonly pcrs: ReadonlyMap<number, Uint8Array>;
+}
+
+/** A parsed PCR blob. The values are untrusted until a quote over them verifies (`verifyQuote`). */
+export interface PcrBlob {
+  readonly selection: readonly PcrSelection[];
+  readonly untrustedBanks: readonly PcrBank[];
+}
+
+function readSelection(r: LittleEndianReader): PcrSelection[] {
+  return r.struct('TPML_PCR_SELECTION', () => {
+    const count = r.u32();
+    if (count > MAX_PCR_BANKS) {
+      throw r.error(`count ${count} exceeds ${MAX_PCR_BANKS}`);
+    }
+    const selection: PcrSelection[] = [];
+    for (let i = 0; i < SELECTION_SLOTS; i += 1) {
+      r.struct(`pcrSelections[${i}]`, () => {
+        const hashAlg = r.u16();
+        const sizeofSelect = r.u8();
+        const select = r.bytesOf(MAX_SIZEOF_SELECT);
+        r.skip(1);
+        if (i >= count) {
+          return; // unused slot: tpm2-tools leaves whatever the struct held
+        }
+        if (sizeofSelect > MAX_SIZEOF_SELECT) {
+          throw r.error(`sizeofSelect ${sizeofSelect} exceeds ${MAX_SIZEOF_SELECT}`);
+        }
+        selection.push({ hashAlg, sizeofSelect, pcrs: pcrsFromBitmap(select.subarray(0, sizeofSelect)) });
+      });
+    }
+    return selection;
+  });
+}
+
+function readDigests(r: LittleEndianReader): Uint8Array[] {
+  const lists = r.u32();
+  if (lists * DIGEST_LIST_BYTES !== r.remaining) {
+    throw r.error(`${lists} TPML_DIGEST(s) need ${lists * DIGEST_LIST_BYTES} byte(s), ${r.remaining} left`);
+  }
+  const values: Uint8Array[] = [];
+  for (let l = 0; l < lists; l += 1) {
+    r.struct(`TPML_DIGEST[${l}]`, () => {
+      const count = r.u32();
+      if (count > DIGEST_SLOTS) {
+        throw r.error(`count ${count} exceeds ${DIGEST_SLOTS}`);
+      }
+      for (let i = 0; i < DIGEST_SLOTS; i += 1) {
+        const size = r.u16();
+        if (size > DIGEST_BUFFER || (i < count) !== (size > 0)) {
+          throw r.error(`digests[${i}] has size ${size} with count ${count}`);
+        }
+        const buffer = r.bytesOf(DIGEST_BUFFER);
+        if (i < count) {
+          values.push(buffer.slice(0, size));
+        }
+      }
+    });
+  }
+  return values;
+}
+
+/**
+ * Parses a tpm2-tools PCR blob. Checks the layout, that every selected bank is a hash we know, that
+ * there is exactly one digest of the bank's size per selected PCR, and that nothing trails. Does NOT
+ * check the values against anything: they are untrusted until `verifyQuote`. Throws `TpmParseError`.
+ */
+export function parsePcrBlob(bytes: Uint8Array): PcrBlob {
+  const r = new LittleEndianReader(bytes, TpmParseError);
+  const selection = readSelection(r);
+  const values = readDigests(r);
+  r.finish();
+  let next = 0;
+  const untrustedBanks = selection.map((bank, b) => {
+    const size = digestSize(bank.hashAlg);
+    if (size === undefined && bank.pcrs.length > 0) {
+      throw new TpmParseError(`selected bank ${algName(bank.hashAlg)} is not a known hash`, 4 + b * 8, ['PCR blob']);
+    }
+    const pcrs = new Map<number, Uint8Array>();
+    for (const pcr of bank.pcrs) {
+      const value = values[next];
+      if (value === undefined) {
+        throw new TpmParseError(`${values.length} digest(s) for more selected PCRs`, bytes.length, ['PCR blob']);
+      }
+      if (value.length !== size) {
+        throw new TpmParseError(`${algName(bank.hashAlg)} PCR ${pcr} value has ${value.length} byte(s), expected ${size}`, bytes.length, ['PCR blob']);
+      }
+      pcrs.set(pcr, value);
+      next += 1;
+    }
+    return { hashAlg: bank.hashAlg, pcrs };
+  });
+  if (next !== values.length) {
+    throw new TpmParseError(`${values.length} digest(s) for ${next} selected PCR(s)`, bytes.length, ['PCR blob']);
+  }
+  return { selection, untrustedBanks };
+}
+
+/**
+ * Writes the tpm2-tools PCR blob for `banks`, in the layout `parsePcrBlob` reads: one selection
+ * slot per bank (sizeofSelect 3, or 4 when a PCR above 23 is present), digests 8 per TPML_DIGEST.
+ * Throws `RangeError` for a value of the wrong size, an unknown hash or more than 16 banks.
+ */
+export function marshalPcrBlobBanks(banks: readonly PcrBank[]): Uint8Array {
+  if (banks.length > SELECTION_SLOTS) {
+    throw new RangeError(`${banks.length} banks do not fit the ${SELECTION_SLOTS} selection slots`);
+  }
+  const w = new LittleEndianWriter().u32(banks.length);
+  const values: Uint8Array[] = [];
+  for (const bank of banks) {
+    const size = digestSize(bank.hashAlg);
+    const indices = [...bank.pcrs.keys()].sort((a, b) => a - b);
+    const sizeofSelect = indices.some((pcr) => pcr >= 24) ? 4 : 3;
+    const bitmap = new Uint8Array(MAX_SIZEOF_SELECT);
+    bitmap.set(bitmapFromPcrs(indices, sizeofSelect));
+    w.u16(bank.hashAlg).u8(sizeofSelect).bytes(bitmap).u8(0);
+    for (const pcr of indices) {
+      const value = bank.pcrs.get(pcr) as Uint8Array;
+      if (size === undefined || value.length !== size) {
+        throw new RangeError(`${algName(bank.hashAlg)} PCR ${pcr}: ${value.length}-byte value, expected ${size ?? 'a known hash'}`);
+      }
+      values.push(value);
+    }
+  }
+  w.zeros((SELECTION_SLOTS - banks.length) * 8);
+  const lists = Math.ceil(values.length / DIGEST_SLOTS);
+  w.u32(lists);
+  for (let l = 0; l < lists; l += 1) {
+    const chunk = values.slice(l * DIGEST_SLOTS, (l + 1) * DIGEST_SLOTS);
+    w.u32(chunk.length);
+    for (let i = 0; i < DIGEST_SLOTS; i += 1) {
+      const value = chunk[i] ?? new Uint8Array(0);
+      w.u16(value.length).bytes(value).zeros(DIGEST_BUFFER - value.length);
+    }
+  }
+  return w.finish();
+}
+
+/** The tpm2-tools PCR blob of one bank (`hashAlg` as TPM_ALG_ID or name like `sha256`). */
+export function marshalPcrBlob(hashAlg: number | string, pcrs: ReadonlyMap<number, Uint8Array>): Uint8Array {
+  const hash = resolveHash(hashAlg);
+  if (hash === undefined) {
+    throw new RangeError(`unknown hash algorithm ${String(hashAlg)}`);
+  }
+  return marshalPcrBlobBanks([{ hashAlg: hash.algId, pcrs }]);
+}

@@ -1,0 +1,313 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { BigEndianReader } from '../bytes/byte-reader.js';
+import { BigEndianWriter } from '../bytes/byte-writer.js';
+import { TpmParseError } from '../bytes/parse-errors.js';
+import {
+  TPM_ALG_ECC,
+  TPM_ALG_KEYEDHASH,
+  TPM_ALG_RSA,
+  TPM_ALG_SYMCIPHER,
+  algName,
+  curveInfo,
+  curveInfoByJwkName,
+} from './constants.js';
+import { TpmKeyError } from './tpm-errors.js';
+import {
+  marshalScheme,
+  marshalSymDefObject,
+  unmarshalScheme,
+  unmarshalSymDefObject,
+  type TpmtScheme,
+  type TpmtSymDefObject,
+} from './tpmt-public-parms.js';
+
+/** Largest TPM2B_DIGEST buffer: sizeof(TPMU_HA) = SHA-512 (Part 2 §10.4.2). */
+const MAX_DIGEST = 64;
+/** Largest RSA modulus we accept in a TPM2B_PUBLIC_KEY_RSA (4096-bit keys; Part 2 §11.2.4.5). */
+const MAX_RSA_KEY_BYTES = 512;
+/** Largest TPM2B_ECC_PARAMETER we accept (BN P638 is 80 bytes; Part 2 §11.2.5.1). */
+const MAX_ECC_KEY_BYTES = 128;
+
+interface PublicAreaCommon {
+  /** TPMI_ALG_HASH used for the object's name. */
+  readonly nameAlg: number;
+  /** TPMA_OBJECT bits. */
+  readonly objectAttributes: number;
+  readonly authPolicy: Uint8Array;
+}
+
+/** TPMT_PUBLIC of an RSA key: TPMS_RSA_PARMS (Part 2 Table 197) and TPM2B_PUBLIC_KEY_RSA. */
+export interface RsaPublicArea extends PublicAreaCommon {
+  readonly type: typeof TPM_ALG_RSA;
+  readonly parameters: {
+    readonly symmetric: TpmtSymDefObject;
+    readonly scheme: TpmtScheme;
+    readonly keyBits: number;
+    /** 0 means the default exponent 65537 (Part 2 §12.2.3.5). */
+    readonly exponent: number;
+  };
+  readonly unique: { readonly n: Uint8Array };
+}
+
+/** TPMT_PUBLIC of an ECC key: TPMS_ECC_PARMS (Part 2 Table 198) and TPMS_ECC_POINT. */
+export interface EccPublicArea extends PublicAreaCommon {
+  readonly type: typeof TPM_ALG_ECC;
+  readonly parameters: {
+    readonly symmetric: TpmtSymDefObject;
+    readonly scheme: TpmtScheme;
+    readonly curveId: number;
+    readonly kdf: TpmtScheme;
+  };
+  readonly unique: { readonly x: Uint8Array; readonly y: Uint8Array };
+}
+
+/** TPMT_PUBLIC of a keyed-hash object (HMAC key or sealed data; Part 2 Table 195). */
+export interface KeyedHashPublicArea extends PublicAreaCommon {
+  readonly type: typeof TPM_ALG_KEYEDHASH;
+  readonly parameters: { readonly scheme: TpmtScheme };
+  readonly unique: { readonly digest: Uint8Array };
+}
+
+/** TPMT_PUBLIC of a symmetric key (Part 2 Table 196). */
+export interface SymCipherPublicArea extends PublicAreaCommon {
+  readonly type: typeof TPM_ALG_SYMCIPHER;
+  readonly parameters: { readonly symmetric: TpmtSymDefObject };
+  readonly unique: { readonly digest: Uint8Array };
+}
+
+/** The fields of a TPMT_PUBLIC, without the bytes they came from. */
+export type TpmtPublicFields = RsaPublicArea | EccPublicArea | KeyedHashPublicArea | SymCipherPublicArea;
+
+/** A parsed TPMT_PUBLIC with the exact bytes it was read from (`raw`): the object name hashes those. */
+export type TpmtPublic = TpmtPublicFields & { readonly raw: Uint8Array };
+
+/**
+ * Unmarshals a TPMT_PUBLIC (Part 2 §12.2.4, Table 200):
+ * | type TPMI_ALG_PUBLIC u16 | nameAlg u16 | objectAttributes u32 | authPolicy TPM2B_DIGEST |
+ * | parameters TPMU_PUBLIC_PARMS (by type) | unique TPMU_PUBLIC_ID (by type) |
+ */
+export function unmarshalTpmtPublic(r: BigEndianReader): TpmtPublic {
+  return r.struct('TPMT_PUBLIC', () => {
+    const start = r.offset;
+    const type = r.u16();
+    const common = {
+      nameAlg: r.u16(),
+      objectAttributes: r.u32(),
+      authPolicy: r.struct('authPolicy', () => r.tpm2b(MAX_DIGEST)),
+    };
+    const fields = unmarshalTyped(r, type, common);
+    return { ...fields, raw: r.bytes.slice(start, r.offset) };
+  });
+}
+
+function unmarshalTyped(r: BigEndianReader, type: number, common: PublicAreaCommon): TpmtPublicFields {
+  switch (type) {
+    case TPM_ALG_RSA: {
+      const parameters = r.struct('parameters', () => ({
+        symmetric: unmarshalSymDefObject(r),
+        scheme: unmarshalScheme(r, 'rsa', 'scheme'),
+        keyBits: r.u16(),
+        exponent: r.u32(),
+      }));
+      const n = r.struct('unique', () => r.tpm2b(MAX_RSA_KEY_BYTES));
+      return { type, ...common, parameters, unique: { n } };
+    }
+    case TPM_ALG_ECC: {
+      const parameters = r.struct('parameters', () => ({
+        symmetric: unmarshalSymDefObject(r),
+        scheme: unmarshalScheme(r, 'ecc', 'scheme'),
+        curveId: r.u16(),
+        kdf: unmarshalScheme(r, 'kdf', 'kdf'),
+      }));
+      const unique = r.struct('unique', () => ({ x: r.tpm2b(MAX_ECC_KEY_BYTES), y: r.tpm2b(MAX_ECC_KEY_BYTES) }));
+      return { type, ...common, parameters, unique };
+    }
+    case TPM_ALG_KEYEDHASH: {
+      const parameters = r.struct('parameters', () => ({ scheme: unmarshalScheme(r, 'keyedhash', 'scheme') }));
+      return { type, ...common, parameters, unique: { digest: r.struct('unique', () => r.tpm2b(MAX_DIGEST)) } };
+    }
+    case TPM_ALG_SYMCIPHER: {
+      const parameters = r.struct('parameters', () => ({ symmetric: unmarshalSymDefObject(r) }));
+      return { type, ...common, parameters, unique: { digest: r.struct('unique', () => r.tpm2b(MAX_DIGEST)) } };
+    }
+    default:
+      throw r.error(`unknown object type ${algName(type)}`);
+  }
+}
+
+/** Parses a TPMT_PUBLIC that fills `bytes` exactly. Throws `TpmParseError`. */
+export function parseTpmtPublic(bytes: Uint8Array): TpmtPublic {
+  const r = new BigEndianReader(bytes, TpmParseError);
+  const pub = unmarshalTpmtPublic(r);
+  r.finish();
+  return pub;
+}
+
+/** Unmarshals a TPM2B_PUBLIC: u16 size, then a TPMT_PUBLIC of exactly that size (Part 2 Table 201). */
+export function unmarshalTpm2bPublic(r: BigEndianReader): TpmtPublic {
+  return r.struct('TPM2B_PUBLIC', () => {
+    const size = r.u16();
+    if (size > r.remaining) {
+      throw r.error(`size ${size} exceeds the ${r.remaining} byte(s) left`);
+    }
+    const end = r.offset + size;
+    const pub = unmarshalTpmtPublic(r);
+    if (r.offset !== end) {
+      throw r.error(`TPMT_PUBLIC ends ${end - r.offset} byte(s) before its TPM2B size`);
+    }
+    return pub;
+  });
+}
+
+/** Parses a TPM2B_PUBLIC that fills `bytes` exactly; `raw` of the result is the inner TPMT_PUBLIC. */
+export function parseTpm2bPublic(bytes: Uint8Array): TpmtPublic {
+  const r = new BigEndianReader(bytes, TpmParseError);
+  const pub = unmarshalTpm2bPublic(r);
+  r.finish();
+  return pub;
+}
+
+/**
+ * Parses either a TPM2B_PUBLIC or a bare TPMT_PUBLIC: the bytes are a TPM2B when their first u16
+ * equals the length of the rest (a TPMT_PUBLIC starts with its type, 0x0001/0x0023/…, which can
+ * never equal the length of a usable public area).
+ */
+export function parsePublicArea(bytes: Uint8Array): TpmtPublic {
+  const isTpm2b = bytes.length >= 2 && ((bytes[0] ?? 0) << 8 | (bytes[1] ?? 0)) === bytes.length - 2;
+  return isTpm2b ? parseTpm2bPublic(bytes) : parseTpmtPublic(bytes);
+}
+
+/** Writes a TPMT_PUBLIC from its fields (`raw`, if present, is ignored). */
+export function marshalTpmtPublicTo(w: BigEndianWriter, pub: TpmtPublicFields): void {
+  w.u16(pub.type).u16(pub.nameAlg).u32(pub.objectAttributes).tpm2b(pub.authPolicy);
+  switch (pub.type) {
+    case TPM_ALG_RSA:
+      marshalSymDefObject(w, pub.parameters.symmetric);
+      marshalScheme(w, 'rsa', pub.parameters.scheme);
+      w.u16(pub.parameters.keyBits).u32(pub.parameters.exponent).tpm2b(pub.unique.n);
+      return;
+    case TPM_ALG_ECC:
+      marshalSymDefObject(w, pub.parameters.symmetric);
+      marshalScheme(w, 'ecc', pub.parameters.scheme);
+      w.u16(pub.parameters.curveId);
+      marshalScheme(w, 'kdf', pub.parameters.kdf);
+      w.tpm2b(pub.unique.x).tpm2b(pub.unique.y);
+      return;
+    case TPM_ALG_KEYEDHASH:
+      marshalScheme(w, 'keyedhash', pub.parameters.scheme);
+      w.tpm2b(pub.unique.digest);
+      return;
+    case TPM_ALG_SYMCIPHER:
+      marshalSymDefObject(w, pub.parameters.symmetric);
+      w.tpm2b(pub.unique.digest);
+      return;
+  }
+}
+
+/** Marshals a TPMT_PUBLIC. */
+export function marshalTpmtPublic(pub: TpmtPublicFields): Uint8Array {
+  const w = new BigEndianWriter();
+  marshalTpmtPublicTo(w, pub);
+  return w.finish();
+}
+
+/** Marshals a TPM2B_PUBLIC (u16 size ‖ TPMT_PUBLIC). */
+export function marshalTpm2bPublic(pub: TpmtPublicFields): Uint8Array {
+  return new BigEndianWriter().sized16((w) => marshalTpmtPublicTo(w, pub)).finish();
+}
+
+/**
+ * The node:crypto public key of an RSA or ECC TPMT_PUBLIC. RSA exponent 0 means 65537; the modulus
+ * must have `keyBits` bits' worth of bytes. ECC: the curve must be NIST P-256/384/521 and the point
+ * must lie on it (OpenSSL checks this when importing the JWK). Throws `TpmKeyError` otherwise. Says
+ * nothing about the key's attributes (see `checkAkAttributes`).
+ */
+export function publicKeyFromTpmtPublic(pub: TpmtPublicFields): KeyObject {
+  if (pub.type === TPM_ALG_RSA) {
+    const { keyBits, exponent } = pub.parameters;
+    if (pub.unique.n.length === 0 || pub.unique.n.length * 8 !== keyBits) {
+      throw new TpmKeyError(`RSA modulus is ${pub.unique.n.length} byte(s) but keyBits is ${keyBits}`);
+    }
+    const e = exponent === 0 ? 65537 : exponent;
+    return importJwk({ kty: 'RSA', n: b64url(pub.unique.n), e: b64url(uintBytes(e)) });
+  }
+  if (pub.type === TPM_ALG_ECC) {
+    const curve = curveInfo(pub.parameters.curveId);
+    if (curve === undefined) {
+      throw new TpmKeyError(`ECC curve 0x${pub.parameters.curveId.toString(16).padStart(4, '0')} is not supported`);
+    }
+    const x = fixedWidth(pub.unique.x, curve.size, 'x');
+    const y = fixedWidth(pub.unique.y, curve.size, 'y');
+    return importJwk({ kty: 'EC', crv: curve.jwkName, x: b64url(x), y: b64url(y) });
+  }
+  throw new TpmKeyError(`object type ${algName(pub.type)} has no asymmetric public key`);
+}
+
+/** A TPMT_PUBLIC template: every field but the key itself, which `tpmtPublicFromKey` fills in. */
+export type TpmtPublicTemplate =
+  | Omit<RsaPublicArea, 'unique'>
+  | Omit<EccPublicArea, 'unique'>;
+
+/**
+ * Builds the TPMT_PUBLIC a TPM would report for `key` created from `template` (the software TPM and
+ * the EK-from-certificate path need this). The key's size or curve must match the template; an RSA
+ * exponent of 65537 keeps the template's exponent (0 or 65537), any other exponent is written as is.
+ */
+export function tpmtPublicFromKey(key: KeyObject, template: TpmtPublicTemplate): TpmtPublic {
+  const jwk = key.export({ format: 'jwk' });
+  let fields: TpmtPublicFields;
+  if (template.type === TPM_ALG_RSA) {
+    if (jwk.kty !== 'RSA' || jwk.n === undefined || jwk.e === undefined) {
+      throw new TpmKeyError('template is RSA but the key is not');
+    }
+    const n = Buffer.from(jwk.n, 'base64url');
+    if (n.length * 8 !== template.parameters.keyBits) {
+      throw new TpmKeyError(`key is ${n.length * 8}-bit but the template says ${template.parameters.keyBits}`);
+    }
+    const e = Number.parseInt(Buffer.from(jwk.e, 'base64url').toString('hex'), 16);
+    const exponent = e === 65537 ? template.parameters.exponent : e;
+    fields = { ...template, parameters: { ...template.parameters, exponent }, unique: { n: new Uint8Array(n) } };
+  } else {
+    const curve = curveInfo(template.parameters.curveId);
+    if (jwk.kty !== 'EC' || jwk.x === undefined || jwk.y === undefined || curve === undefined
+      || curveInfoByJwkName(jwk.crv ?? '') !== curve) {
+      throw new TpmKeyError('the key is not an ECC key on the template curve');
+    }
+    const x = fixedWidth(Buffer.from(jwk.x, 'base64url'), curve.size, 'x');
+    const y = fixedWidth(Buffer.from(jwk.y, 'base64url'), curve.size, 'y');
+    fields = { ...template, unique: { x, y } };
+  }
+  return { ...fields, raw: marshalTpmtPublic(fields) };
+}
+
+function importJwk(jwk: Record<string, string>): KeyObject {
+  try {
+    return createPublicKey({ key: jwk, format: 'jwk' });
+  } catch (error) {
+    throw new TpmKeyError(`not a valid public key (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/** Left-pads (or strips leading zeros from) a big-endian integer to exactly `size` bytes. */
+function fixedWidth(value: Uint8Array, size: number, what: string): Uint8Array {
+  let start = 0;
+  while (value.length - start > size && value[start] === 0) {
+    start += 1;
+  }
+  const digits = value.subarray(start);
+  if (digits.length > size) {
+    throw new TpmKeyError(`ECC coordinate ${what} is ${digits.length} bytes, the curve needs ${size}`);
+  }
+  const out = new Uint8Array(size);
+  out.set(digits, size - digits.length);
+  return out;
+}
+
+function uintBytes(value: number): Uint8Array {
+  const hex = value.toString(16);
+  return new Uint8Array(Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, 'hex'));
+}
+
+function b64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}

@@ -1,0 +1,164 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { TpmParseError } from '../bytes/parse-errors.js';
+import { TPM_ST_ATTEST_QUOTE, algName, hashInfo, resolveHash } from './constants.js';
+import { parsePcrBlob, type PcrBank, type PcrBlob } from './pcr-blob.js';
+import { describeSelection, sameSelection } from './pcr-selection.js';
+import { clockProblem, type PreviousClockInfo } from './quote-clock.js';
+import {
+  resolveSignScheme,
+  signatureHashProblem,
+  signatureSchemeProblem,
+  signingKeyFrom,
+  tpmSignatureVerifies,
+  type SigningKeyInput,
+} from './tpm-signature-check.js';
+import { parseTpmsAttest, type TpmsAttest, type TpmsClockInfo } from './tpms-attest.js';
+import { parseTpmtSignature, type TpmtSignature } from './tpmt-signature.js';
+
+/** Keylime's event id for every quote failure, spelling included (keylime-protocol §7.2 [!]). */
+export const QUOTE_VALIDATION_EVENT_ID = 'qoute_validation.quote_validation';
+
+/** The check a quote failed, in the order they run. */
+export type QuoteCheck =
+  | 'hash-alg'
+  | 'signature-scheme'
+  | 'signature'
+  | 'attest-structure'
+  | 'attest-type'
+  | 'nonce'
+  | 'pcr-selection'
+  | 'pcr-digest'
+  | 'clock';
+
+export interface VerifyQuoteInput {
+  /** The AK. Pass a KeyObject made once with `signingKeyFrom` to skip re-parsing on every quote. */
+  readonly akPublic: SigningKeyInput;
+  /** TPMS_ATTEST bytes, or a parsed one (its `raw` bytes are what the signature covers). */
+  readonly attest: Uint8Array | TpmsAttest;
+  readonly signature: Uint8Array | TpmtSignature;
+  /** The tpm2-tools PCR blob, raw or parsed. */
+  readonly pcrBlob: Uint8Array | PcrBlob;
+  /** Qualifying data the quote must carry (Keylime pull mode: the nonce's ASCII bytes). */
+  readonly nonce: Uint8Array;
+  /** The signature hash the verifier asked for (`sha256` or a TPM_ALG_ID). */
+  readonly hashAlg: string | number;
+  /** Optionally pins the signature scheme (`rsassa`, `rsapss`, `ecdsa`): downgrade protection. */
+  readonly signAlg?: string | number;
+  /** Clock info of the last accepted quote from this TPM, for the §7.3 clock checks. */
+  readonly previousClock?: PreviousClockInfo;
+}
+
+export interface QuoteVerified {
+  readonly valid: true;
+  /** Signature hash (Keylime name). */
+  readonly hashAlg: string;
+  /** Bank of `pcrs`: the signature hash's bank if quoted, else the first bank quoted. */
+  readonly pcrBank: string;
+  /** Verified PCR values of `pcrBank`, ascending. */
+  readonly pcrs: ReadonlyMap<number, Uint8Array>;
+  /** Verified values of every quoted bank, in selection order. */
+  readonly banks: readonly PcrBank[];
+  /** To be stored as the next `previousClock`. */
+  readonly clockInfo: TpmsClockInfo;
+  readonly attest: TpmsAttest;
+}
+
+export interface QuoteRejected {
+  readonly valid: false;
+  readonly failedCheck: QuoteCheck;
+  readonly reason: string;
+  readonly eventId: typeof QUOTE_VALIDATION_EVENT_ID;
+}
+
+export type QuoteVerdict = QuoteVerified | QuoteRejected;
+
+function reject(failedCheck: QuoteCheck, reason: string): QuoteRejected {
+  return { valid: false, failedCheck, reason: `quote: ${reason}`, eventId: QUOTE_VALIDATION_EVENT_ID };
+}
+
+/** Constant-time equality after a length check (STYLE 7). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Verifies a TPM2_Quote as Keylime's `checkquote` + `check_quote_timing` do (keylime-protocol §7.2–7.3):
+ * the signature scheme suits the AK (RSA: RSASSA or RSAPSS; ECC: ECDSA) and its hash is `hashAlg`;
+ * the signature over the exact TPMS_ATTEST bytes verifies; the attest is a quote whose extraData is
+ * `nonce`; the PCR blob selects the same PCRs as the quote and H_sig(PCR values in selection order)
+ * equals pcrDigest — hashed with the SIGNATURE's hash, not the bank's (TPM 2.0 Part 3 §18.4: the
+ * digest uses the signing scheme's hash); and the clock moved forward from `previousClock`.
+ *
+ * Unsigned inputs (AK, signature, PCR blob) are parsed first and throw `TpmParseError` /
+ * `TpmKeyError` when malformed. The attest is parsed only after its signature verified, so a forged
+ * or corrupted attest reports `signature`. Does NOT judge PCR values against any policy, nor check
+ * qualifiedSigner or firmwareVersion.
+ */
+export function verifyQuote(input: VerifyQuoteInput): QuoteVerdict {
+  const key = signingKeyFrom(input.akPublic);
+  const signature = input.signature instanceof Uint8Array ? parseTpmtSignature(input.signature) : input.signature;
+  const blob = input.pcrBlob instanceof Uint8Array ? parsePcrBlob(input.pcrBlob) : input.pcrBlob;
+
+  const expectedHash = resolveHash(input.hashAlg);
+  const hashProblem = signatureHashProblem(signature, input.hashAlg);
+  if (expectedHash === undefined || hashProblem !== null) {
+    return reject('hash-alg', hashProblem ?? `unknown hash ${String(input.hashAlg)}`);
+  }
+  const pinnedScheme = input.signAlg === undefined ? undefined : resolveSignScheme(input.signAlg);
+  if (input.signAlg !== undefined && pinnedScheme === undefined) {
+    return reject('signature-scheme', `unknown signature scheme ${String(input.signAlg)}`);
+  }
+  const schemeProblem = signatureSchemeProblem(key, signature, pinnedScheme);
+  if (schemeProblem !== null) {
+    return reject('signature-scheme', schemeProblem);
+  }
+  const attestBytes = input.attest instanceof Uint8Array ? input.attest : input.attest.raw;
+  if (!tpmSignatureVerifies(key, signature, attestBytes)) {
+    return reject('signature', 'signature does not verify with the AK');
+  }
+
+  let attest: TpmsAttest;
+  try {
+    attest = input.attest instanceof Uint8Array ? parseTpmsAttest(input.attest) : input.attest;
+  } catch (error) {
+    if (error instanceof TpmParseError) {
+      return reject('attest-structure', `signed TPMS_ATTEST is malformed: ${error.message}`);
+    }
+    throw error;
+  }
+  if (attest.type !== TPM_ST_ATTEST_QUOTE) {
+    return reject('attest-type', `attestation type 0x${attest.type.toString(16)} is not TPM_ST_ATTEST_QUOTE`);
+  }
+  if (!bytesEqual(attest.extraData, input.nonce)) {
+    return reject('nonce', 'extraData does not match the nonce');
+  }
+  const quoted = attest.attested.pcrSelect;
+  if (!sameSelection(quoted, blob.selection)) {
+    return reject('pcr-selection', `PCR blob selects ${describeSelection(blob.selection, algName)}, the quote ${describeSelection(quoted, algName)}`);
+  }
+  const digest = createHash(expectedHash.nodeName);
+  for (const bank of blob.untrustedBanks) {
+    for (const value of bank.pcrs.values()) {
+      digest.update(value);
+    }
+  }
+  if (!bytesEqual(digest.digest(), attest.attested.pcrDigest)) {
+    return reject('pcr-digest', 'PCR values do not hash to the quoted pcrDigest');
+  }
+  const clock = clockProblem(attest.clockInfo, input.previousClock);
+  if (clock !== null) {
+    return reject('clock', clock);
+  }
+
+  const banks = blob.untrustedBanks.filter((bank) => bank.pcrs.size > 0);
+  const chosen = banks.find((bank) => bank.hashAlg === expectedHash.algId) ?? banks[0];
+  return {
+    valid: true,
+    hashAlg: expectedHash.name,
+    pcrBank: chosen === undefined ? expectedHash.name : hashInfo(chosen.hashAlg)?.name ?? algName(chosen.hashAlg),
+    pcrs: chosen?.pcrs ?? new Map(),
+    banks,
+    clockInfo: attest.clockInfo,
+    attest,
+  };
+}

@@ -46,7 +46,11 @@ export interface RefstateKernel {
   readonly kernel_authcode_sha256?: string;
   /** Required without Secure Boot. */
   readonly vmlinuz_plain_sha256?: string;
-  readonly initrd_plain_sha256: string;
+  /**
+   * Required by Keylime. ironlime also accepts it absent, meaning the boot loads no initrd (GRUB
+   * `initrdless` boots, COS): the policy then requires that no initrd is measured.
+   */
+  readonly initrd_plain_sha256?: string;
   /** A regular expression the whole command line (after `kernel_cmdline: `) must match. */
   readonly kernel_cmdline: string;
 }

@@ -1,0 +1,155 @@
+import type { BootEvent } from './boot-events.js';
+import { variableEvents } from './boot-state.js';
+import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
+import * as ev from './event-types.js';
+import { parseSignatureLists, type EfiSignature } from './uefi-variable.js';
+import { EventLogParseError } from '../bytes/parse-errors.js';
+
+/**
+ * Groups the events of a boot log into the components Keylime's `example` policy checks
+ * (keylime/mba/elchecking/example.py), shared by refstate creation and policy evaluation.
+ */
+
+export type KeyVariableName = 'PK' | 'KEK' | 'db' | 'dbx';
+
+/** One measurement of PK, KEK, db or dbx: its signatures, or why they could not be read. */
+export interface KeyVariableMeasurement {
+  readonly event: BootEvent;
+  readonly signatures: readonly EfiSignature[] | null;
+  readonly error: string | null;
+}
+
+const KEY_VARIABLES: readonly { name: KeyVariableName; guid: string }[] = [
+  { name: 'PK', guid: EFI_GLOBAL_VARIABLE },
+  { name: 'KEK', guid: EFI_GLOBAL_VARIABLE },
+  { name: 'db', guid: EFI_IMAGE_SECURITY_DATABASE },
+  { name: 'dbx', guid: EFI_IMAGE_SECURITY_DATABASE },
+];
+
+/** Every PCR 7 EV_EFI_VARIABLE_DRIVER_CONFIG measurement of PK, KEK, db and dbx (PFP §10.4.4). */
+export function keyVariableMeasurements(events: readonly BootEvent[]): Record<KeyVariableName, KeyVariableMeasurement[]> {
+  const out: Record<KeyVariableName, KeyVariableMeasurement[]> = { PK: [], KEK: [], db: [], dbx: [] };
+  for (const { variable, event } of variableEvents(events, 7, ev.EV_EFI_VARIABLE_DRIVER_CONFIG)) {
+    const known = KEY_VARIABLES.find((k) => k.guid === variable.variableName && k.name === variable.unicodeName);
+    if (known === undefined) {
+      continue;
+    }
+    try {
+      out[known.name].push({ event, signatures: signaturesOf(variable.variableData), error: null });
+    } catch (error) {
+      if (!(error instanceof EventLogParseError)) {
+        throw error;
+      }
+      out[known.name].push({ event, signatures: null, error: error.message });
+    }
+  }
+  return out;
+}
+
+/** The signatures of the first measurement of each key variable (null when not measured). */
+export function secureBootKeys(events: readonly BootEvent[]): Record<KeyVariableName, readonly EfiSignature[] | null> {
+  const m = keyVariableMeasurements(events);
+  const first = (name: KeyVariableName) => m[name][0]?.signatures ?? null;
+  return { PK: first('PK'), KEK: first('KEK'), db: first('db'), dbx: first('dbx') };
+}
+
+function signaturesOf(data: Uint8Array): EfiSignature[] {
+  return parseSignatureLists(data).flatMap((list) => list.signatures);
+}
+
+/** PCR 0 EV_S_CRTM_VERSION events. */
+export function scrtmEvents(events: readonly BootEvent[]): BootEvent[] {
+  return events.filter((e) => e.pcrIndex === 0 && e.untrustedType === ev.EV_S_CRTM_VERSION);
+}
+
+/** Event types of PCR 0 that measure firmware code (PFP §10.4.4, PCR 0), in log order. */
+export const FIRMWARE_CODE_TYPES: ReadonlySet<number> = new Set([
+  ev.EV_EFI_PLATFORM_FIRMWARE_BLOB,
+  ev.EV_EFI_PLATFORM_FIRMWARE_BLOB2,
+  ev.EV_POST_CODE,
+  ev.EV_POST_CODE2,
+  ev.EV_S_CRTM_CONTENTS,
+]);
+
+/** PCR 0 firmware code measurements (Keylime's `platform_firmware`, plus EV_POST_CODE and S-CRTM contents). */
+export function firmwareCode(events: readonly BootEvent[]): BootEvent[] {
+  return events.filter((e) => e.pcrIndex === 0 && FIRMWARE_CODE_TYPES.has(e.untrustedType));
+}
+
+/** Everything extended into PCR 2 (option ROMs and other platform drivers) except separators. */
+export function pcr2Code(events: readonly BootEvent[]): BootEvent[] {
+  return events.filter((e) => e.pcrIndex === 2 && e.untrustedType !== ev.EV_SEPARATOR);
+}
+
+/** PCR 4 EV_EFI_BOOT_SERVICES_APPLICATION events, in load order. */
+export function bootApplications(events: readonly BootEvent[]): BootEvent[] {
+  return events.filter((e) => e.pcrIndex === 4 && e.untrustedType === ev.EV_EFI_BOOT_SERVICES_APPLICATION);
+}
+
+/** Keylime's pattern for firmware-internal applications (create_mb_policy.py, `get_kernel`). */
+const FIRMWARE_VOLUME_APP = /^FvVol\(\w{8}-\w{4}-\w{4}-\w{4}-\w{12}\)\/FvFile\(\w{8}-\w{4}-\w{4}-\w{4}-\w{12}\)/;
+
+/**
+ * Whether the application was loaded from a firmware volume (boot menu, setup). Decided from the
+ * device path, which is not covered by the digest: only refstate creation uses it; the policy
+ * recognises such applications by digest (`firmware_apps`).
+ */
+export function isFirmwareVolumeApp(event: BootEvent): boolean {
+  return event.content.kind === 'image-load' && FIRMWARE_VOLUME_APP.test(event.content.image.devicePathText);
+}
+
+/** What a PCR 9 EV_IPL string names, by the patterns of Keylime's `example` policy, in its order. */
+export type Pcr9Kind = 'loader-entry' | 'grub-file' | 'vmlinuz' | 'initrd' | 'other';
+
+export function pcr9Kind(text: string): Pcr9Kind {
+  if (/\/loader\/entries/.test(text)) {
+    return 'loader-entry';
+  }
+  if (/\/grub/.test(text)) {
+    return 'grub-file';
+  }
+  if (/\/vmlinuz/.test(text)) {
+    return 'vmlinuz';
+  }
+  if (/\/initrd|\/initramfs/.test(text)) {
+    return 'initrd';
+  }
+  return 'other';
+}
+
+/** PCR 9 EV_IPL string events (files GRUB read), with their text without trailing NULs. */
+export function pcr9Text(events: readonly BootEvent[]): { text: string; kind: Pcr9Kind; event: BootEvent }[] {
+  const out: { text: string; kind: Pcr9Kind; event: BootEvent }[] = [];
+  for (const e of events) {
+    if (e.pcrIndex === 9 && e.untrustedType === ev.EV_IPL && e.content.kind === 'text') {
+      const text = e.content.text.replace(/\0+$/, '');
+      out.push({ text, kind: pcr9Kind(text), event: e });
+    }
+  }
+  return out;
+}
+
+export function initrdEvents(events: readonly BootEvent[]): BootEvent[] {
+  return pcr9Text(events).filter((t) => t.kind === 'initrd').map((t) => t.event);
+}
+
+export function vmlinuzEvents(events: readonly BootEvent[]): BootEvent[] {
+  return pcr9Text(events).filter((t) => t.kind === 'vmlinuz').map((t) => t.event);
+}
+
+/** shim's PCR 14 EV_IPL measurements of its MOK lists (the digest is of the list, the text its name). */
+export function mokEvents(events: readonly BootEvent[]): { MokList: BootEvent[]; MokListX: BootEvent[]; MokListTrusted: BootEvent[]; other: BootEvent[] } {
+  const out = { MokList: [] as BootEvent[], MokListX: [] as BootEvent[], MokListTrusted: [] as BootEvent[], other: [] as BootEvent[] };
+  for (const e of events) {
+    if (e.pcrIndex !== 14 || e.untrustedType !== ev.EV_IPL) {
+      continue;
+    }
+    const name = e.content.kind === 'text' ? e.content.text.replace(/\0+$/, '') : '';
+    if (name === 'MokList' || name === 'MokListX' || name === 'MokListTrusted') {
+      out[name].push(e);
+    } else {
+      out.other.push(e);
+    }
+  }
+  return out;
+}

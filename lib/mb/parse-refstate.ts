@@ -1,0 +1,135 @@
+import {
+  MbRefstateError,
+  type MbRefstate,
+  type RefstateDigest,
+  type RefstateKernel,
+  type RefstateKey,
+  type ScrtmAndBios,
+} from './mb-refstate.js';
+
+/** Keylime's `hex_pat` (example.py): `0x` then lowercase hex digits. */
+const HEX = /^0x[0-9a-f]+$/;
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * Parses and validates a refstate in Keylime's `example` format (keylime/mba/elchecking/example.py,
+ * `refstate_to_test`): JSON text or an already-decoded value. Throws `MbRefstateError` naming the
+ * field when it is not JSON, when a required key is missing or has the wrong type, when a hex value
+ * is not `0x` + lowercase hex, when a kernel lacks the digest its Secure Boot mode needs, or when a
+ * `kernel_cmdline` is not a regular expression JavaScript can compile (Keylime uses Python's `re`;
+ * `re.escape` output and ordinary patterns compile in both). Unknown keys are ignored, as in Keylime.
+ */
+export function parseMbRefstate(input: string | unknown): MbRefstate {
+  const value = typeof input === 'string' ? parseJson(input) : input;
+  const root = object(value, 'refstate');
+  const hasSecureboot = root.has_secureboot ?? true;
+  if (typeof hasSecureboot !== 'boolean') {
+    throw new MbRefstateError('has_secureboot must be true or false');
+  }
+  const refstate: MbRefstate = {
+    has_secureboot: hasSecureboot,
+    scrtm_and_bios: nonEmptyList(root.scrtm_and_bios, 'scrtm_and_bios', scrtmAndBios),
+    pk: list(root.pk, 'pk', key),
+    kek: list(root.kek, 'kek', key),
+    db: list(root.db, 'db', key),
+    dbx: list(root.dbx, 'dbx', key),
+    mokdig: list(root.mokdig, 'mokdig', digest),
+    mokxdig: list(root.mokxdig, 'mokxdig', digest),
+    kernels: nonEmptyList(root.kernels, 'kernels', (v, where) => kernel(v, where, hasSecureboot)),
+    ...(root.option_roms === undefined ? {} : { option_roms: list(root.option_roms, 'option_roms', digest) }),
+    ...(root.firmware_apps === undefined ? {} : { firmware_apps: list(root.firmware_apps, 'firmware_apps', digest) }),
+  };
+  return refstate;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new MbRefstateError(`not valid JSON (${(error as Error).message})`);
+  }
+}
+
+function object(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MbRefstateError(`${where} must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function list<T>(value: unknown, where: string, item: (v: unknown, where: string) => T): T[] {
+  if (value === undefined) {
+    throw new MbRefstateError(`${where} is missing`);
+  }
+  if (!Array.isArray(value)) {
+    throw new MbRefstateError(`${where} must be a list`);
+  }
+  return value.map((v, i) => item(v, `${where}[${i}]`));
+}
+
+function nonEmptyList<T>(value: unknown, where: string, item: (v: unknown, where: string) => T): T[] {
+  const out = list(value, where, item);
+  if (out.length === 0) {
+    throw new MbRefstateError(`${where} must not be empty: nothing could match`);
+  }
+  return out;
+}
+
+function hex(value: unknown, where: string): string {
+  if (typeof value !== 'string' || !HEX.test(value)) {
+    throw new MbRefstateError(`${where} must be 0x followed by lowercase hex digits`);
+  }
+  return value;
+}
+
+function digest(value: unknown, where: string): RefstateDigest {
+  const entries = Object.entries(object(value, where));
+  if (entries.length === 0) {
+    throw new MbRefstateError(`${where} must name at least one algorithm`);
+  }
+  return Object.fromEntries(entries.map(([alg, v]) => [alg, hex(v, `${where}.${alg}`)]));
+}
+
+function key(value: unknown, where: string): RefstateKey {
+  const o = object(value, where);
+  if (typeof o.SignatureOwner !== 'string' || !GUID.test(o.SignatureOwner)) {
+    throw new MbRefstateError(`${where}.SignatureOwner must be a GUID`);
+  }
+  return { SignatureOwner: o.SignatureOwner.toLowerCase(), SignatureData: hex(o.SignatureData, `${where}.SignatureData`) };
+}
+
+function scrtmAndBios(value: unknown, where: string): ScrtmAndBios {
+  const o = object(value, where);
+  const platformFirmware = list(o.platform_firmware, `${where}.platform_firmware`, digest);
+  if (o.scrtm === undefined) {
+    return { platform_firmware: platformFirmware };
+  }
+  return { scrtm: digest(o.scrtm, `${where}.scrtm`), platform_firmware: platformFirmware };
+}
+
+function kernel(value: unknown, where: string, hasSecureboot: boolean): RefstateKernel {
+  const o = object(value, where);
+  const required = (name: string) => {
+    if (o[name] === undefined) {
+      throw new MbRefstateError(`${where}.${name} is missing${hasSecureboot ? '' : ' (has_secureboot is false)'}`);
+    }
+    return hex(o[name], `${where}.${name}`);
+  };
+  if (typeof o.kernel_cmdline !== 'string') {
+    throw new MbRefstateError(`${where}.kernel_cmdline must be a string (a regular expression)`);
+  }
+  try {
+    new RegExp(o.kernel_cmdline);
+  } catch (error) {
+    throw new MbRefstateError(`${where}.kernel_cmdline is not a valid regular expression (${(error as Error).message})`);
+  }
+  return {
+    shim_authcode_sha256: required('shim_authcode_sha256'),
+    grub_authcode_sha256: required('grub_authcode_sha256'),
+    ...(hasSecureboot
+      ? { kernel_authcode_sha256: required('kernel_authcode_sha256') }
+      : { vmlinuz_plain_sha256: required('vmlinuz_plain_sha256') }),
+    ...(o.initrd_plain_sha256 === undefined ? {} : { initrd_plain_sha256: hex(o.initrd_plain_sha256, `${where}.initrd_plain_sha256`) }),
+    kernel_cmdline: o.kernel_cmdline,
+  };
+}

@@ -1,0 +1,121 @@
+import type { BootEvent } from './boot-events.js';
+import {
+  bootApplications,
+  firmwareCode,
+  initrdEvents,
+  pcr2Code,
+  scrtmEvents,
+  vmlinuzEvents,
+} from './boot-components.js';
+import { kernelCommandLines } from './boot-state.js';
+import type { MbRefstate, RefstateKernel } from './mb-refstate.js';
+import {
+  bestAlternative,
+  digestMatches,
+  POLICY_BANK,
+  refHex,
+  sequenceFindings,
+  type PolicyFinding,
+} from './policy-finding.js';
+
+/**
+ * Firmware and boot-chain checks of the `example` policy: S-CRTM version and firmware code in PCR 0
+ * (one `scrtm_and_bios` entry must match exactly, in order), PCR 2 code against `option_roms` when
+ * the refstate lists them, and the boot chain (one `kernels` entry must match: PCR 4 applications,
+ * PCR 9 kernel and initrd, PCR 8 command line).
+ */
+export function bootChainFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+  return [...firmwareFindings(events, refstate), ...optionRomFindings(events, refstate), ...kernelFindings(events, refstate)];
+}
+
+function firmwareFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+  const scrtm = scrtmEvents(events);
+  const code = firmwareCode(events);
+  const alternatives = refstate.scrtm_and_bios.map((allowed, i) => {
+    const where = `scrtm_and_bios[${i}]`;
+    const expectedScrtm = allowed.scrtm === undefined ? [] : [allowed.scrtm[POLICY_BANK]];
+    return [
+      ...sequenceFindings(`${where}.scrtm`, 'S-CRTM version event(s)', scrtm, expectedScrtm),
+      ...sequenceFindings(`${where}.platform_firmware`, 'firmware code measurement(s) in PCR 0', code, allowed.platform_firmware.map((d) => d[POLICY_BANK])),
+    ];
+  });
+  return bestAlternative(alternatives, 'scrtm_and_bios');
+}
+
+function optionRomFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+  const allowed = refstate.option_roms;
+  if (allowed === undefined) {
+    return [];
+  }
+  return pcr2Code(events)
+    .filter((e) => !allowed.some((d) => digestMatches(e, d)))
+    .map((e) => ({
+      component: 'option_roms',
+      reason: `${e.untrustedTypeName} in PCR 2 is not in the refstate's option_roms`,
+      expected: `one of ${allowed.length} option ROM / driver digest(s)`,
+      actual: { sha256: refHex(e.digest) },
+      events: [e.sequence],
+    }));
+}
+
+function kernelFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+  const firmwareApps = refstate.firmware_apps ?? [];
+  const apps = bootApplications(events).filter((e) => !firmwareApps.some((d) => digestMatches(e, d)));
+  const initrds = initrdEvents(events);
+  const kernels = vmlinuzEvents(events);
+  const cmdlines = kernelCommandLines(events);
+  const alternatives = refstate.kernels.map((k, i) => {
+    const where = `kernels[${i}]`;
+    return [
+      ...appFindings(where, apps, k, refstate.has_secureboot),
+      ...sequenceFindings(where, 'initrd file(s) in PCR 9', initrds, k.initrd_plain_sha256 === undefined ? [] : [k.initrd_plain_sha256], ['initrd_plain_sha256']),
+      ...(refstate.has_secureboot
+        ? countFinding(`${where}.vmlinuz`, 'kernel file(s) in PCR 9', kernels, 1)
+        : sequenceFindings(where, 'kernel file(s) in PCR 9', kernels, [k.vmlinuz_plain_sha256], ['vmlinuz_plain_sha256'])),
+      ...cmdlineFindings(where, cmdlines, k),
+    ];
+  });
+  return bestAlternative(alternatives, 'kernels');
+}
+
+/** PCR 4 applications: shim, GRUB, then with Secure Boot the kernel (measured once or twice). */
+function appFindings(where: string, apps: readonly BootEvent[], k: RefstateKernel, secureBoot: boolean): PolicyFinding[] {
+  const names = ['shim_authcode_sha256', 'grub_authcode_sha256', 'kernel_authcode_sha256', 'kernel_authcode_sha256'];
+  const expected = [k.shim_authcode_sha256, k.grub_authcode_sha256];
+  if (secureBoot) {
+    expected.push(k.kernel_authcode_sha256 ?? '');
+    if (apps.length === 4) {
+      expected.push(k.kernel_authcode_sha256 ?? '');
+    }
+  }
+  return sequenceFindings(where, 'EFI application(s) in PCR 4', apps, expected, names);
+}
+
+function countFinding(component: string, what: string, events: readonly BootEvent[], expected: number): PolicyFinding[] {
+  return events.length === expected
+    ? []
+    : [{ component, reason: `the log has ${events.length} ${what}, the refstate expects ${expected}`, events: events.map((e) => e.sequence) }];
+}
+
+/** Exactly one `kernel_cmdline: ` string, proven by its digest, fully matching the refstate regex. */
+function cmdlineFindings(where: string, cmdlines: readonly { text: string; event: BootEvent }[], k: RefstateKernel): PolicyFinding[] {
+  const component = `${where}.kernel_cmdline`;
+  const [only] = cmdlines;
+  if (only === undefined || cmdlines.length > 1) {
+    return countFinding(component, 'kernel command line(s) in PCR 8', cmdlines.map((c) => c.event), 1);
+  }
+  if (!only.event.dataMatchesDigest) {
+    return [{ component, reason: 'the kernel command line event does not match its digest', events: [only.event.sequence] }];
+  }
+  const pattern = new RegExp(`^(?:kernel_cmdline: ${k.kernel_cmdline})$`);
+  if (pattern.test(`kernel_cmdline: ${only.text}`)) {
+    return [];
+  }
+  return [{
+    component,
+    reason: 'the kernel command line does not match the refstate regex',
+    expected: k.kernel_cmdline,
+    actual: only.text,
+    events: [only.event.sequence],
+  }];
+}

@@ -1,0 +1,148 @@
+import type { BootEvent } from './boot-events.js';
+import { FIRMWARE_CODE_TYPES, pcr9Kind } from './boot-components.js';
+import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
+import * as ev from './event-types.js';
+import type { PolicyFinding } from './policy-finding.js';
+
+/**
+ * Which (PCR, event type) combinations may appear in the PCRs the `example` policy covers, like
+ * the `Dispatcher` of keylime/mba/elchecking/example.py: an event no rule expects is a failure, so
+ * a claimed event type cannot hide a measurement from the component checks. Each rule returns the
+ * reason an event is not acceptable, or null. Component checks (keys, firmware, boot chain) are
+ * made elsewhere; the rules here only accept their events.
+ */
+type Rule = (event: BootEvent) => string | null;
+
+const accept: Rule = () => null;
+
+/** EV_SEPARATOR: data 0 or 0xFFFFFFFF (PFP §10.4.1) and its digest is the digest of that data. */
+const separator: Rule = (e) => {
+  if (!e.dataMatchesDigest) {
+    return 'separator digest is not the digest of its data';
+  }
+  return e.content.kind === 'separator' && (e.content.value === 0 || e.content.value === 0xffffffff)
+    ? null
+    : 'separator value is not 0x00000000 or 0xFFFFFFFF';
+};
+
+/** EV_EFI_ACTION strings the PFP defines for the PCR (§10.4.4), with a digest of the string. */
+function action(allowed: readonly string[]): Rule {
+  return (e) => {
+    const text = e.content.kind === 'text' ? e.content.text.replace(/\0+$/, '') : null;
+    if (text === null || !allowed.includes(text)) {
+      return `EV_EFI_ACTION ${JSON.stringify(text)} is not expected in PCR ${e.pcrIndex}`;
+    }
+    return e.dataMatchesDigest ? null : `EV_EFI_ACTION ${JSON.stringify(text)} digest is not the digest of its string`;
+  };
+}
+
+/** PCR 7 configuration variables the policy knows (SecureBoot, PK, KEK, db, dbx). */
+const pcr7Variable: Rule = (e) => {
+  if (e.content.kind !== 'variable') {
+    return 'PCR 7 variable event is not a UEFI_VARIABLE_DATA';
+  }
+  const { variableName, unicodeName } = e.content.variable;
+  const known =
+    (variableName === EFI_GLOBAL_VARIABLE && ['SecureBoot', 'PK', 'KEK'].includes(unicodeName)) ||
+    (variableName === EFI_IMAGE_SECURITY_DATABASE && ['db', 'dbx'].includes(unicodeName));
+  return known ? null : `PCR 7 configuration variable ${variableName}:${unicodeName} is not one the policy knows`;
+};
+
+/** PCR 1 boot variables: BootOrder and Boot#### of the global variable GUID. */
+const bootVariable: Rule = (e) => {
+  const v = e.content.kind === 'variable' ? e.content.variable : null;
+  return v !== null && v.variableName === EFI_GLOBAL_VARIABLE && /^(BootOrder|Boot[0-9a-fA-F]+)$/.test(v.unicodeName)
+    ? null
+    : 'PCR 1 boot variable is not BootOrder or Boot####';
+};
+
+/** PCR 8: GRUB commands and the kernel command line. */
+const pcr8String: Rule = (e) => {
+  const text = e.content.kind === 'text' ? e.content.text : '';
+  return text.startsWith('grub_cmd: ') || text.startsWith('kernel_cmdline: ')
+    ? null
+    : `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is neither "grub_cmd: " nor "kernel_cmdline: "`;
+};
+
+/** PCR 9: files GRUB or systemd-boot read (loader entries, GRUB files, kernel, initrd). */
+const pcr9String: Rule = (e) => {
+  const text = e.content.kind === 'text' ? e.content.text.replace(/\0+$/, '') : '';
+  return pcr9Kind(text) === 'other' ? `PCR 9 file ${JSON.stringify(text.slice(0, 60))} is not a loader entry, GRUB file, kernel or initrd` : null;
+};
+
+/** PCR 14: shim's MOK lists. */
+const pcr14String: Rule = (e) => {
+  const text = e.content.kind === 'text' ? e.content.text.replace(/\0+$/, '') : '';
+  return ['MokList', 'MokListX', 'MokListTrusted'].includes(text) ? null : `PCR 14 string ${JSON.stringify(text.slice(0, 60))} is not a MOK list`;
+};
+
+const firmwareCode = new Map<number, Rule>([...FIRMWARE_CODE_TYPES].map((t) => [t, accept]));
+
+const RULES: ReadonlyMap<number, ReadonlyMap<number, Rule>> = new Map<number, ReadonlyMap<number, Rule>>([
+  [0, new Map<number, Rule>([
+    [ev.EV_S_CRTM_VERSION, accept],
+    ...firmwareCode,
+    [ev.EV_NONHOST_INFO, accept],
+    [ev.EV_NONHOST_CONFIG, accept],
+    [ev.EV_SEPARATOR, separator],
+  ])],
+  [1, new Map<number, Rule>([
+    [ev.EV_CPU_MICROCODE, accept],
+    [ev.EV_EFI_HANDOFF_TABLES, accept],
+    [ev.EV_EFI_HANDOFF_TABLES2, accept],
+    [ev.EV_PLATFORM_CONFIG_FLAGS, accept],
+    [ev.EV_TABLE_OF_DEVICES, accept],
+    [ev.EV_NONHOST_CONFIG, accept],
+    [ev.EV_EFI_VARIABLE_DRIVER_CONFIG, accept],
+    [ev.EV_EFI_VARIABLE_BOOT, bootVariable],
+    [ev.EV_EFI_VARIABLE_BOOT2, bootVariable],
+    [ev.EV_SEPARATOR, separator],
+  ])],
+  [2, new Map<number, Rule>([[ev.EV_SEPARATOR, separator]])],
+  [3, new Map<number, Rule>([[ev.EV_SEPARATOR, separator]])],
+  [4, new Map<number, Rule>([
+    [ev.EV_EFI_BOOT_SERVICES_APPLICATION, accept],
+    [ev.EV_EFI_ACTION, action(['Calling EFI Application from Boot Option', 'Returning from EFI Application from Boot Option'])],
+    [ev.EV_SEPARATOR, separator],
+  ])],
+  [5, new Map<number, Rule>([
+    [ev.EV_EFI_ACTION, action(['Exit Boot Services Invocation', 'Exit Boot Services Returned with Failure', 'Exit Boot Services Returned with Success'])],
+    [ev.EV_EFI_GPT_EVENT, accept],
+    [ev.EV_SEPARATOR, separator],
+  ])],
+  [6, new Map<number, Rule>([[ev.EV_SEPARATOR, separator]])],
+  [7, new Map<number, Rule>([
+    [ev.EV_EFI_VARIABLE_DRIVER_CONFIG, pcr7Variable],
+    [ev.EV_EFI_VARIABLE_AUTHORITY, accept],
+    [ev.EV_SEPARATOR, separator],
+  ])],
+  [8, new Map<number, Rule>([[ev.EV_IPL, pcr8String]])],
+  [9, new Map<number, Rule>([
+    [ev.EV_IPL, pcr9String],
+    [ev.EV_EVENT_TAG, accept],
+  ])],
+  [14, new Map<number, Rule>([[ev.EV_IPL, pcr14String]])],
+]);
+
+/** PCRs whose events the policy examines (Keylime `Example.relevant_pcr_indices`). */
+export const EXAMPLE_POLICY_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
+
+/**
+ * Applies the rules to every event of the policy's PCRs. PCR 2 (option ROMs and drivers) accepts
+ * every event type; its digests are checked against `option_roms` when the refstate has it.
+ */
+export function eventRuleFindings(events: readonly BootEvent[]): PolicyFinding[] {
+  const findings: PolicyFinding[] = [];
+  for (const e of events) {
+    const pcr2Code = e.pcrIndex === 2 && e.untrustedType !== ev.EV_SEPARATOR;
+    if (!EXAMPLE_POLICY_PCRS.includes(e.pcrIndex) || pcr2Code) {
+      continue;
+    }
+    const rule = RULES.get(e.pcrIndex)?.get(e.untrustedType);
+    const reason = rule === undefined ? `${e.untrustedTypeName} is not expected in PCR ${e.pcrIndex}` : rule(e);
+    if (reason !== null) {
+      findings.push({ component: 'event_log', reason: `event ${e.sequence}: ${reason}`, events: [e.sequence] });
+    }
+  }
+  return findings;
+}

@@ -1,0 +1,89 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { BootEvent } from './boot-events.js';
+import type { RefstateDigest } from './mb-refstate.js';
+
+/**
+ * One way a log differs from its refstate: the component (`db`, `kernels[0].shim`, …), the reason,
+ * and the expected and actual values where there are any. `events` are the log sequence numbers
+ * involved, so an operator can find them in `ironlime mb replay` output or tpm2_eventlog.
+ */
+export interface PolicyFinding {
+  readonly component: string;
+  readonly reason: string;
+  readonly expected?: unknown;
+  readonly actual?: unknown;
+  readonly events?: readonly number[];
+}
+
+/** The bank the `example` policy compares: its refstate digests are SHA-256. */
+export const POLICY_BANK = 'sha256';
+
+/** `0x…` lowercase hex of a digest, the refstate's notation. */
+export function refHex(bytes: Uint8Array): string {
+  return `0x${Buffer.from(bytes).toString('hex')}`;
+}
+
+/** Whether the event's digest equals `expected` (`0x…` hex), in constant time after a length check. */
+export function digestIs(event: BootEvent, expected: string): boolean {
+  const want = Buffer.from(expected.slice(2), 'hex');
+  return want.length === event.digest.length && timingSafeEqual(want, event.digest);
+}
+
+/** Whether the event's digest is the refstate digest's SHA-256 value. */
+export function digestMatches(event: BootEvent, expected: RefstateDigest): boolean {
+  const value = expected[POLICY_BANK];
+  return value !== undefined && digestIs(event, value);
+}
+
+/** The differences between the events' digests and an expected sequence, position by position. */
+export function sequenceFindings(
+  component: string,
+  what: string,
+  actual: readonly BootEvent[],
+  expected: readonly (string | undefined)[],
+  names: readonly string[] = [],
+): PolicyFinding[] {
+  const findings: PolicyFinding[] = [];
+  if (actual.length !== expected.length) {
+    findings.push({
+      component,
+      reason: `the log has ${actual.length} ${what}, the refstate expects ${expected.length}`,
+      expected: expected.map((e) => e ?? null),
+      actual: actual.map((e) => refHex(e.digest)),
+      events: actual.map((e) => e.sequence),
+    });
+  }
+  for (let i = 0; i < Math.min(actual.length, expected.length); i++) {
+    const event = actual[i] as BootEvent;
+    const want = expected[i];
+    if (want === undefined || !digestIs(event, want)) {
+      findings.push({
+        component: names[i] === undefined ? `${component}[${i}]` : `${component}.${names[i]}`,
+        reason: `${names[i] ?? `${what} #${i}`} digest differs`,
+        expected: want ?? null,
+        actual: refHex(event.digest),
+        events: [event.sequence],
+      });
+    }
+  }
+  return findings;
+}
+
+/** Of several alternatives, the findings of the one that differs least (all empty means a match). */
+export function bestAlternative(alternatives: readonly PolicyFinding[][], component: string): PolicyFinding[] {
+  let best: PolicyFinding[] | undefined;
+  let bestIndex = 0;
+  alternatives.forEach((findings, i) => {
+    if (best === undefined || findings.length < best.length) {
+      best = findings;
+      bestIndex = i;
+    }
+  });
+  if (best === undefined || best.length === 0 || alternatives.length === 1) {
+    return best ?? [];
+  }
+  return best.map((f) => ({
+    ...f,
+    reason: `${f.reason} (no ${component} entry matches; closest is ${component}[${bestIndex}] of ${alternatives.length})`,
+  }));
+}

@@ -1,0 +1,129 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { BootEvent } from './boot-events.js';
+import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
+import { secureBootState } from './boot-state.js';
+import type { MbRefstate, RefstateDigest, RefstateKey } from './mb-refstate.js';
+import { digestMatches, refHex, type PolicyFinding } from './policy-finding.js';
+import type { EfiSignature } from './uefi-variable.js';
+
+/**
+ * Secure Boot checks of the `example` policy: the SecureBoot variable, PK/KEK/db (every key in the
+ * log must be allowed), dbx (every required revocation must be present) and shim's MOK lists.
+ * Variable contents are used only when their digest proves them (`dataMatchesDigest`).
+ */
+export function secureBootFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+  const findings: PolicyFinding[] = [];
+  const sb = secureBootState(events);
+  if (sb.enabled === null) {
+    findings.push({ component: 'secure_boot', reason: sb.reason ?? 'Secure Boot state unknown', expected: refstate.has_secureboot, actual: null });
+  } else if (sb.event !== null && !sb.event.dataMatchesDigest) {
+    findings.push({ component: 'secure_boot', reason: 'the SecureBoot variable event does not match its digest', events: [sb.event.sequence] });
+  } else if (sb.enabled !== refstate.has_secureboot) {
+    findings.push({
+      component: 'secure_boot',
+      reason: `Secure Boot is ${sb.enabled ? 'enabled' : 'disabled'}, the refstate expects it ${refstate.has_secureboot ? 'enabled' : 'disabled'}`,
+      expected: refstate.has_secureboot,
+      actual: sb.enabled,
+      events: sb.event === null ? [] : [sb.event.sequence],
+    });
+  }
+  const measured = keyVariableMeasurements(events);
+  findings.push(
+    ...allowedKeys('PK', 'pk', measured.PK, refstate.pk, refstate.has_secureboot),
+    ...allowedKeys('KEK', 'kek', measured.KEK, refstate.kek, refstate.has_secureboot),
+    ...allowedKeys('db', 'db', measured.db, refstate.db, refstate.has_secureboot),
+    ...requiredRevocations(measured.dbx, refstate.dbx, refstate.has_secureboot),
+    ...mokFindings(events, refstate),
+  );
+  return findings;
+}
+
+type Measurements = ReturnType<typeof keyVariableMeasurements>[KeyVariableName];
+
+/** The one trustworthy measurement of a key variable, or the findings that prevent using it. */
+function single(name: string, component: string, measured: Measurements, required: boolean) {
+  const findings: PolicyFinding[] = [];
+  if (measured.length === 0) {
+    if (required) {
+      findings.push({ component, reason: `${name} is not measured in PCR 7, although Secure Boot is expected` });
+    }
+    return { signatures: null, findings };
+  }
+  const events = measured.map((m) => m.event.sequence);
+  const [m] = measured as [Measurements[number]];
+  if (measured.length > 1) {
+    findings.push({ component, reason: `${name} is measured ${measured.length} times`, events });
+  } else if (!m.event.dataMatchesDigest) {
+    findings.push({ component, reason: `the ${name} event does not match its digest`, events });
+  } else if (m.signatures === null) {
+    findings.push({ component, reason: `${name} is not a list of EFI_SIGNATURE_LISTs: ${m.error ?? ''}`, events });
+  }
+  return { signatures: findings.length === 0 ? m.signatures : null, findings };
+}
+
+/** Keylime `KeySubset`: every signature in the variable is one the refstate allows. */
+function allowedKeys(name: string, component: string, measured: Measurements, allowed: readonly RefstateKey[], secureBoot: boolean): PolicyFinding[] {
+  if (!secureBoot && allowed.length === 0 && measured.length <= 1) {
+    return [];
+  }
+  const { signatures, findings } = single(name, component, measured, secureBoot);
+  for (const sig of signatures ?? []) {
+    if (!allowed.some((key) => sameKey(key, sig))) {
+      findings.push({
+        component,
+        reason: `${name} holds a key the refstate does not allow`,
+        expected: `one of ${allowed.length} ${component} key(s)`,
+        actual: { SignatureOwner: sig.signatureOwner, SignatureData: refHex(sig.signatureData) },
+        events: measured.map((m) => m.event.sequence),
+      });
+    }
+  }
+  return findings;
+}
+
+/** Keylime `KeySuperset`: dbx holds every revocation the refstate requires. */
+function requiredRevocations(measured: Measurements, required: readonly RefstateKey[], secureBoot: boolean): PolicyFinding[] {
+  if (!secureBoot && required.length === 0 && measured.length <= 1) {
+    return [];
+  }
+  const { signatures, findings } = single('dbx', 'dbx', measured, true);
+  if (signatures === null) {
+    return findings;
+  }
+  const missing = required.filter((key) => !signatures.some((sig) => sameKey(key, sig)));
+  if (missing.length > 0) {
+    findings.push({
+      component: 'dbx',
+      reason: `dbx lacks ${missing.length} revocation(s) the refstate requires`,
+      expected: missing,
+      actual: `${signatures.length} dbx entries`,
+      events: measured.map((m) => m.event.sequence),
+    });
+  }
+  return findings;
+}
+
+/** PCR 14 MokList / MokListX digests must be allowed (MokListTrusted is accepted, as in Keylime). */
+function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+  const mok = mokEvents(events);
+  const check = (component: string, list: readonly BootEvent[], allowed: readonly RefstateDigest[]) =>
+    list
+      .filter((e) => !allowed.some((d) => digestMatches(e, d)))
+      .map((e) => ({
+        component,
+        reason: `${component === 'mokdig' ? 'MokList' : 'MokListX'} digest is not in the refstate`,
+        expected: allowed,
+        actual: { sha256: refHex(e.digest) },
+        events: [e.sequence],
+      }));
+  return [...check('mokdig', mok.MokList, refstate.mokdig), ...check('mokxdig', mok.MokListX, refstate.mokxdig)];
+}
+
+function sameKey(key: RefstateKey, sig: EfiSignature): boolean {
+  const data = Buffer.from(key.SignatureData.slice(2), 'hex');
+  return (
+    key.SignatureOwner === sig.signatureOwner &&
+    data.length === sig.signatureData.length &&
+    timingSafeEqual(data, sig.signatureData)
+  );
+}

@@ -1,0 +1,50 @@
+import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/errors.js';
+
+/** Why a remote service could not be used. `tls` includes a pinned-certificate mismatch. */
+export type UnreachableReason = 'refused' | 'timeout' | 'tls' | 'network';
+
+/** The remote Keylime service could not be reached or did not answer in time; nothing was decided. */
+export class ServiceUnreachableError extends IronlimeError {
+  readonly reason: UnreachableReason;
+  readonly url: string;
+
+  constructor(url: string, reason: UnreachableReason, detail: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_SERVICE_UNREACHABLE', `${url}: ${reason === 'tls' ? 'TLS handshake failed' : 'unreachable'}: ${detail}`, options);
+    this.reason = reason;
+    this.url = url;
+  }
+}
+
+/**
+ * The remote service answered with a non-2xx status. `httpStatus` is the remote's status (not what
+ * our own service would answer: the shell maps this error by its code, ERR_REMOTE_HTTP_STATUS → 502),
+ * `status` the envelope's status text and `results` its results (`{}` when the reply was no envelope).
+ */
+export class KeylimeHttpError extends IronlimeError {
+  readonly remoteHttpStatus: number;
+  readonly status: string;
+  readonly results: unknown;
+  readonly url: string;
+
+  constructor(url: string, httpStatus: number, status: string, results: unknown) {
+    super('ERR_REMOTE_HTTP_STATUS', `${url}: ${httpStatus} ${status}`);
+    this.remoteHttpStatus = httpStatus;
+    this.status = status;
+    this.results = results;
+    this.url = url;
+  }
+
+  override get httpStatus(): number {
+    return this.remoteHttpStatus;
+  }
+}
+
+/** The remote reply is not a Keylime JSON envelope, its results fail the expected shape, or it is too large. */
+export class BadRemoteReplyError extends IronlimeError {
+  readonly url: string;
+
+  constructor(url: string, detail: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_BAD_REMOTE_REPLY', `${url}: bad reply: ${detail}`, options);
+    this.url = url;
+  }
+}

@@ -1,0 +1,71 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import { RequestValidationError } from './http-errors.js';
+
+/** A DTO class: decorated with class-validator rules, constructible without arguments. */
+export type DtoClass<T extends object> = new () => T;
+
+/** Where a value came from; used as the first part of every validation message. */
+export type RequestLocation = 'params' | 'query' | 'body' | 'results';
+
+/** Messages named per failed field; more would only lengthen the status line. */
+const MAX_REPORTED = 5;
+
+/**
+ * Turns `plain` into an instance of `dto` and validates it: every rule must hold, and unknown
+ * properties are rejected (`whitelist` + `forbidNonWhitelisted`) — except in `results`, a remote
+ * service's reply, where they are dropped so that a newer peer's extra fields do not break us. Path parameters and query values are
+ * strings on the wire, so for those locations class-transformer converts them to the declared property
+ * types first; bodies are JSON and are taken as they are (a number is never accepted for a string).
+ * Throws `RequestValidationError` naming each failed field, e.g. `body.quote: must be a base64 string`.
+ */
+export function validateDto<T extends object>(dto: DtoClass<T>, plain: unknown, location: RequestLocation): T {
+  if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
+    throw new RequestValidationError(location, 'must be a JSON object');
+  }
+  const instance = plainToInstance(dto, plain, { enableImplicitConversion: location === 'params' || location === 'query' });
+  const errors = validateSync(instance, {
+    whitelist: true,
+    forbidNonWhitelisted: location !== 'results',
+    forbidUnknownValues: true,
+    validationError: { target: false, value: false },
+  });
+  if (errors.length > 0) {
+    const messages = flatten(errors, location);
+    const first = messages[0] ?? { path: location, message: 'is invalid' };
+    const detail = messages
+      .slice(0, MAX_REPORTED)
+      .map((m, i) => (i === 0 ? m.message : `${m.path}: ${m.message}`))
+      .join('; ');
+    throw new RequestValidationError(first.path, detail);
+  }
+  return instance;
+}
+
+/** Rejects any value for a location whose route declared no DTO (absent, `{}` and, for bodies, `""` pass). */
+export function requireEmpty(plain: unknown, location: RequestLocation): void {
+  if (plain === undefined || plain === null || plain === '') {
+    return;
+  }
+  if (typeof plain === 'object' && !Array.isArray(plain) && Object.keys(plain).length === 0) {
+    return;
+  }
+  throw new RequestValidationError(location, 'not expected on this route');
+}
+
+function flatten(errors: readonly ValidationError[], parent: string): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  for (const error of errors) {
+    const path = /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
+    for (const [rule, message] of Object.entries(error.constraints ?? {})) {
+      out.push({ path, message: rule === 'whitelistValidation' ? 'should not exist' : withoutPropertyName(message, error.property) });
+    }
+    out.push(...flatten(error.children ?? [], path));
+  }
+  return out;
+}
+
+/** class-validator's built-in messages start with the property name ("port must be an integer"). */
+function withoutPropertyName(message: string, property: string): string {
+  return message.startsWith(`${property} `) ? message.slice(property.length + 1) : message;
+}

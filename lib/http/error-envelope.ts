@@ -1,0 +1,75 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ERROR_CODES, IronlimeError } from '../../interfaces/errors.js';
+import type { ApiVersionPolicy } from './api-version.js';
+import { unsupportedVersionSegment } from './api-version.js';
+import { sendEnvelope } from './envelope.js';
+import { NotFoundError, PayloadTooLargeError, RequestValidationError, UnsupportedApiVersionError } from './http-errors.js';
+
+/** HTTP status and envelope status text of an error that reached the shell. */
+export interface ErrorReply {
+  readonly code: number;
+  readonly status: string;
+}
+
+const INTERNAL: ErrorReply = { code: 500, status: 'Internal Server Error' };
+
+/**
+ * The one mapping from an error to the reply (STYLE 6): an `IronlimeError` answers with the status
+ * `ERROR_CODES` gives its code and its message as status text; fastify's own request errors (body too
+ * large, bad JSON, bad content length) become our typed errors first; anything else is a 500 whose
+ * text says nothing about the cause (the log keeps it).
+ */
+export function errorReply(error: unknown, bodyLimit = 0): ErrorReply {
+  const typed = error instanceof IronlimeError ? error : fromFastifyError(error, bodyLimit);
+  if (typed !== undefined) {
+    return { code: ERROR_CODES[typed.code], status: typed.message };
+  }
+  return INTERNAL;
+}
+
+/** Installs the error handler and the 404 handler (with the unsupported-version 400) on `app`. */
+export function installErrorHandlers(app: FastifyInstance, versions: ApiVersionPolicy): void {
+  app.setErrorHandler((error, request, reply) => {
+    const { code, status } = errorReply(error, request.routeOptions.bodyLimit);
+    if (code >= 500) {
+      request.log.error({ err: error }, 'request failed');
+    } else {
+      request.log.info({ code, status }, 'request refused');
+    }
+    return sendEnvelope(reply, code, status, {});
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const segment = unsupportedVersionSegment(versions, request.url);
+    const error =
+      segment === undefined ? new NotFoundError() : new UnsupportedApiVersionError(segment, versions.unsupportedStatus(segment));
+    const { code, status } = errorReply(error);
+    return sendEnvelope(reply, code, status, {});
+  });
+}
+
+function fromFastifyError(error: unknown, bodyLimit: number): IronlimeError | undefined {
+  if (!(error instanceof Error)) {
+    return undefined;
+  }
+  const { code, statusCode } = error as Partial<FastifyError>;
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError(bodyLimit);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new RequestValidationError('body', 'must be JSON');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError && statusCode === 400) {
+    // secure-json-parse's SyntaxError, tagged 400 by fastify's body reader.
+    return new RequestValidationError('body', 'must be JSON');
+  }
+  if (typeof code === 'string' && code.startsWith('FST_ERR_CTP_') && statusCode === 400) {
+    return new RequestValidationError('body', 'cannot be read');
+  }
+  if (typeof code === 'string' && code.startsWith('FST_') && statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    return new RequestValidationError('request', 'is malformed');
+  }
+  return undefined;
+}

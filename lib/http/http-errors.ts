@@ -1,0 +1,51 @@
+import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/errors.js';
+
+/**
+ * Errors the service shell raises at the boundary. Handlers may throw them too; the shell's one error
+ * handler (`error-envelope.ts`) turns every `IronlimeError` into the Keylime envelope with the status
+ * `ERROR_CODES` gives and the message as the envelope's `status`.
+ */
+
+/** Path parameters, query or body failed validation; `location` is e.g. `body.quote` or `query`. */
+export class RequestValidationError extends IronlimeError {
+  readonly location: string;
+
+  constructor(location: string, detail: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_INVALID_REQUEST', `${location}: ${detail}`, options);
+    this.location = location;
+  }
+}
+
+/** No such route, or (thrown by handlers) no such object: the message is the envelope's status. */
+export class NotFoundError extends IronlimeError {
+  constructor(message = 'Not Found') {
+    super('ERR_NOT_FOUND', message);
+  }
+}
+
+/** The caller is not allowed to use this route. */
+export class ForbiddenError extends IronlimeError {
+  constructor(message: string) {
+    super('ERR_FORBIDDEN', message);
+  }
+}
+
+/** The request body exceeds the route's body limit. */
+export class PayloadTooLargeError extends IronlimeError {
+  readonly limitBytes: number;
+
+  constructor(limitBytes: number) {
+    super('ERR_PAYLOAD_TOO_LARGE', `request body larger than ${limitBytes} bytes`);
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** The URL's `/v<x>/` prefix names an API version the service does not serve; the message is the status. */
+export class UnsupportedApiVersionError extends IronlimeError {
+  readonly requested: string;
+
+  constructor(requested: string, statusText: string) {
+    super('ERR_UNSUPPORTED_API_VERSION', statusText);
+    this.requested = requested;
+  }
+}

@@ -1,0 +1,255 @@
+import { X509Certificate } from 'node:crypto';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
+import axios, { AxiosError, type AxiosInstance } from 'axios';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError, type UnreachableReason } from './client-errors.js';
+import { validateDto, type DtoClass } from './dto-validation.js';
+import type { KeylimeEnvelope } from './envelope.js';
+import { RequestValidationError } from './http-errors.js';
+
+export interface KeylimeClientTls {
+  /** PEM CA(s) the server certificate must chain to (plus the host name check). */
+  readonly ca?: string;
+  /** Client certificate and key PEM for mTLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  /**
+   * PEM of the one server certificate to accept, byte for byte, whatever its names: how the verifier
+   * and the tenant trust a pull agent's self-signed `mtls_cert` from the registrar. Excludes `ca`.
+   */
+  readonly pinnedServerCert?: string;
+}
+
+export interface KeylimeClientOptions {
+  /** `https://10.0.0.5:9002`; paths are appended as given (`/v2.6/agents/<id>`). */
+  readonly baseUrl: string;
+  readonly tls?: KeylimeClientTls;
+  /** Whole-request timeout; default 30 s. */
+  readonly timeoutMs?: number;
+  /** Largest accepted reply body; default 64 MiB (IMA logs can be long). */
+  readonly maxResponseBytes?: number;
+  /** Largest request body sent; default 256 MiB. */
+  readonly maxRequestBytes?: number;
+}
+
+export interface RequestOptions {
+  /** Query parameters, URL-encoded by the client. */
+  readonly query?: Readonly<Record<string, string | number | boolean>>;
+  /** Validates `results` of a 2xx reply with this DTO (extra fields are dropped); a mismatch is `BadRemoteReplyError`. */
+  readonly results?: DtoClass<object>;
+}
+
+/** A parsed 2xx reply: `results` typed by the results DTO when one was given, else `unknown` (unvalidated). */
+export type ClientReply<O extends RequestOptions> = KeylimeEnvelope<O extends { results: DtoClass<infer R> } ? R : unknown>;
+
+/** A client for Keylime-style services. Every method resolves to a 2xx envelope or throws a typed error. */
+export interface KeylimeClient {
+  get<O extends RequestOptions = RequestOptions>(path: string, options?: O): Promise<ClientReply<O>>;
+  post<O extends RequestOptions = RequestOptions>(path: string, body?: unknown, options?: O): Promise<ClientReply<O>>;
+  put<O extends RequestOptions = RequestOptions>(path: string, body?: unknown, options?: O): Promise<ClientReply<O>>;
+  delete<O extends RequestOptions = RequestOptions>(path: string, options?: O): Promise<ClientReply<O>>;
+  /** Closes kept-alive connections. */
+  close(): void;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RESPONSE = 64 * 1024 * 1024;
+const DEFAULT_MAX_REQUEST = 256 * 1024 * 1024;
+
+/**
+ * Creates a client for `baseUrl`. Errors: `ServiceUnreachableError` (refused, timeout, TLS failure
+ * including a pinned-certificate mismatch, other network errors), `KeylimeHttpError` (non-2xx, with
+ * the remote status, status text and results), `BadRemoteReplyError` (not an envelope, too large, or
+ * results failing the DTO). Proxies from the environment are ignored: services talk to each other
+ * directly. Throws `InvalidConfig` for an unusable option.
+ */
+export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClient {
+  const base = parseBaseUrl(options.baseUrl);
+  const timeout = boundedInteger(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1, 3_600_000, 'timeoutMs');
+  const maxResponse = boundedInteger(options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE, 1024, 1024 ** 3, 'maxResponseBytes');
+  const maxRequest = boundedInteger(options.maxRequestBytes ?? DEFAULT_MAX_REQUEST, 1024, 1024 ** 3, 'maxRequestBytes');
+  const httpsAgent = base.protocol === 'https:' ? createHttpsAgent(options.tls ?? {}) : undefined;
+  const httpAgent = base.protocol === 'http:' ? new HttpAgent({ keepAlive: true }) : undefined;
+  if (base.protocol === 'http:' && options.tls !== undefined) {
+    throw new InvalidConfig('baseUrl', 'TLS options given for an http:// URL');
+  }
+  const http = axios.create({
+    baseURL: base.origin + base.pathname.replace(/\/$/, ''),
+    timeout,
+    maxContentLength: maxResponse,
+    maxBodyLength: maxRequest,
+    maxRedirects: 0,
+    proxy: false,
+    responseType: 'text',
+    transformResponse: [(data: unknown) => data],
+    validateStatus: () => true,
+    ...(httpsAgent === undefined ? {} : { httpsAgent }),
+    ...(httpAgent === undefined ? {} : { httpAgent }),
+  });
+  // The DTO check in `request` is what makes the conditional result type true.
+  const send = <O extends RequestOptions>(method: string, path: string, body: unknown, opts?: O) =>
+    request(http, method, path, body, opts ?? {}) as Promise<ClientReply<O>>;
+  return {
+    get: (path, opts) => send('GET', path, undefined, opts),
+    post: (path, body, opts) => send('POST', path, body, opts),
+    put: (path, body, opts) => send('PUT', path, body, opts),
+    delete: (path, opts) => send('DELETE', path, undefined, opts),
+    close: () => {
+      httpsAgent?.destroy();
+      httpAgent?.destroy();
+    },
+  };
+}
+
+async function request(
+  http: AxiosInstance,
+  method: string,
+  path: string,
+  body: unknown,
+  options: RequestOptions,
+): Promise<KeylimeEnvelope<unknown>> {
+  const url = `${http.defaults.baseURL ?? ''}${path}`;
+  let response;
+  try {
+    response = await http.request<string>({
+      method,
+      url: path,
+      ...(options.query === undefined ? {} : { params: options.query }),
+      ...(body === undefined ? {} : { data: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
+    });
+  } catch (error) {
+    throw mapTransportError(url, error);
+  }
+  if (response.status === 204) {
+    return { code: 204, status: 'No Content', results: {} };
+  }
+  const envelope = parseEnvelope(response.data);
+  if (response.status < 200 || response.status > 299) {
+    throw new KeylimeHttpError(url, response.status, envelope?.status ?? response.statusText ?? '', envelope?.results ?? {});
+  }
+  if (envelope === undefined) {
+    throw new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}');
+  }
+  if (options.results === undefined) {
+    return envelope;
+  }
+  try {
+    return { ...envelope, results: validateDto(options.results, envelope.results, 'results') };
+  } catch (error) {
+    if (error instanceof RequestValidationError) {
+      throw new BadRemoteReplyError(url, error.message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function parseEnvelope(text: unknown): KeylimeEnvelope<unknown> | undefined {
+  if (typeof text !== 'string') {
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') {
+    return undefined;
+  }
+  const { code, status, results } = value as Record<string, unknown>;
+  if (typeof code !== 'number' || typeof status !== 'string') {
+    return undefined;
+  }
+  return { code, status, results: results ?? {} };
+}
+
+function mapTransportError(url: string, error: unknown): Error {
+  if (!(error instanceof AxiosError)) {
+    return new ServiceUnreachableError(url, 'network', String(error), { cause: error });
+  }
+  const code = error.code ?? (error.cause as { code?: string } | undefined)?.code ?? '';
+  if (error.message.includes('maxContentLength')) {
+    return new BadRemoteReplyError(url, 'reply larger than the configured maximum', { cause: error });
+  }
+  if (code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED') {
+    return new BadRemoteReplyError(url, 'request body larger than the configured maximum', { cause: error });
+  }
+  return new ServiceUnreachableError(url, classify(code), code === '' ? error.message.trim() : `${code}: ${error.message.trim()}`, { cause: error });
+}
+
+function classify(code: string): UnreachableReason {
+  if (code === 'ECONNREFUSED') {
+    return 'refused';
+  }
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
+    return 'timeout';
+  }
+  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_|PINNED/.test(code)) {
+    return 'tls';
+  }
+  return 'network';
+}
+
+function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
+  if (tls.pinnedServerCert !== undefined && tls.ca !== undefined) {
+    throw new InvalidConfig('tls', 'give either ca or pinnedServerCert, not both');
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new InvalidConfig('tls', 'cert and key go together');
+  }
+  const common = {
+    keepAlive: true,
+    minVersion: 'TLSv1.2' as const,
+    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+    ...(tls.key === undefined ? {} : { key: tls.key }),
+  };
+  if (tls.pinnedServerCert === undefined) {
+    return new HttpsAgent({ ...common, ...(tls.ca === undefined ? {} : { ca: tls.ca }) });
+  }
+  const pinned = pinnedDer(tls.pinnedServerCert);
+  return new HttpsAgent({
+    ...common,
+    // The pinned certificate is the only trust anchor, so OpenSSL accepts nothing else; the check below
+    // then replaces the host name check (agents are reached by IP and name themselves by UUID) with an
+    // exact comparison. No session resumption: every handshake shows the certificate again.
+    ca: tls.pinnedServerCert,
+    maxCachedSessions: 0,
+    checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+      const raw = cert.raw;
+      if (raw === undefined || raw.length !== pinned.length || !raw.equals(pinned)) {
+        return Object.assign(new Error('server certificate is not the pinned certificate'), { code: 'ERR_PINNED_CERT_MISMATCH' });
+      }
+      return undefined;
+    },
+  });
+}
+
+function pinnedDer(pem: string): Buffer {
+  try {
+    return new X509Certificate(pem).raw;
+  } catch (error) {
+    throw new InvalidConfig('tls.pinnedServerCert', 'is not a PEM certificate', { cause: error });
+  }
+}
+
+function parseBaseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (error) {
+    throw new InvalidConfig('baseUrl', `${JSON.stringify(text)} is not a URL`, { cause: error });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidConfig('baseUrl', 'must be http:// or https://');
+  }
+  return url;
+}
+
+function boundedInteger(value: number, min: number, max: number, field: string): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidConfig(field, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}

@@ -1,0 +1,107 @@
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
+import { installErrorHandlers } from './error-envelope.js';
+import { addRoute, type RouteSpec } from './route-registration.js';
+import { listenService, type ListenOptions, type ListeningAddress } from './service-lifecycle.js';
+import { httpsServerOptions, type ServiceTlsConfig } from './service-tls-config.js';
+
+/** Default request body limit: 1 MiB. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** Body limits a service may configure: 1 KiB to 256 MiB (runtime policies can be tens of MiB). */
+export const MIN_BODY_LIMIT = 1024;
+export const MAX_BODY_LIMIT = 256 * 1024 * 1024;
+
+export interface ServiceOptions {
+  /** Used in logs and in the "listening on" line: `registrar`, `verifier`, `agent`, … */
+  readonly name: string;
+  /** Versions served under `/v<x.y>/` and the status text for others (see api-version.ts). */
+  readonly apiVersions: ApiVersionPolicy;
+  /** HTTPS settings; absent = plain HTTP (only the registrar's public port). */
+  readonly tls?: ServiceTlsConfig;
+  /** Largest request body in bytes (default 1 MiB, between 1 KiB and 256 MiB). Routes may lower or raise it. */
+  readonly bodyLimit?: number;
+  /** A pino (or compatible) logger; absent = silent. */
+  readonly logger?: FastifyBaseLogger;
+  /**
+   * For in-process tests with `inject` only: admin routes accept requests without a client certificate.
+   * Refused together with `tls`, so a TLS service can never run with it.
+   */
+  readonly insecureAdminForTests?: boolean;
+}
+
+/**
+ * A Keylime-style HTTP(S) service: a fastify instance whose every reply is the `{code, status, results}`
+ * envelope, with one error mapping, envelope 404s and version 400s, bounded JSON bodies (parsed as JSON
+ * whatever the Content-Type says, as Keylime does — the Python tenant sends none), and routes declared
+ * with `route()`: versioned paths, DTO validation before the handler, and per-route client-certificate
+ * checks. `app` stays available for `inject` and hooks.
+ */
+export class KeylimeService {
+  readonly name: string;
+  readonly app: FastifyInstance;
+  readonly apiVersions: ApiVersionPolicy;
+  readonly tls: ServiceTlsConfig | undefined;
+  private readonly insecureAdmin: boolean;
+
+  constructor(options: ServiceOptions) {
+    if (typeof options.name !== 'string' || options.name.length === 0) {
+      throw new InvalidConfig('name', 'must be a non-empty string');
+    }
+    checkApiVersionPolicy(options.apiVersions);
+    const bodyLimit = checkBodyLimit(options.bodyLimit ?? DEFAULT_BODY_LIMIT, 'bodyLimit');
+    if (options.insecureAdminForTests === true && options.tls !== undefined) {
+      throw new InvalidConfig('insecureAdminForTests', 'cannot be combined with tls');
+    }
+    this.name = options.name;
+    this.apiVersions = options.apiVersions;
+    this.tls = options.tls;
+    this.insecureAdmin = options.insecureAdminForTests === true;
+    const https = options.tls === undefined ? undefined : httpsServerOptions(options.tls);
+    const app = Fastify({
+      ...(https === undefined ? {} : { https }),
+      ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
+      bodyLimit,
+      forceCloseConnections: true,
+      return503OnClosing: true,
+      routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    }) as unknown as FastifyInstance;
+    app.removeContentTypeParser(['application/json', 'text/plain']);
+    app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+    installErrorHandlers(app, options.apiVersions);
+    this.app = app;
+  }
+
+  /** Declares one route (see `RouteSpec`); throws `InvalidConfig` at startup for an inconsistent one. */
+  route<P extends object = Record<string, never>, Q extends object = Record<string, never>, B extends object = Record<string, never>>(
+    spec: RouteSpec<P, Q, B>,
+  ): void {
+    if (spec.bodyLimit !== undefined) {
+      checkBodyLimit(spec.bodyLimit, `route ${spec.method} ${spec.url}: bodyLimit`);
+    }
+    addRoute(this.app, spec, { versions: this.apiVersions, insecureAdmin: this.insecureAdmin });
+  }
+
+  /** Starts listening; see `listenService`. */
+  listen(options: ListenOptions): Promise<ListeningAddress> {
+    return listenService(this, options);
+  }
+
+  /** Stops accepting connections, closes open ones and waits for in-flight requests. */
+  close(): Promise<void> {
+    return this.app.close();
+  }
+}
+
+/** `new KeylimeService(options)`. */
+export function createService(options: ServiceOptions): KeylimeService {
+  return new KeylimeService(options);
+}
+
+function checkBodyLimit(limit: number, field: string): number {
+  if (!Number.isInteger(limit) || limit < MIN_BODY_LIMIT || limit > MAX_BODY_LIMIT) {
+    throw new InvalidConfig(field, `must be an integer from ${MIN_BODY_LIMIT} to ${MAX_BODY_LIMIT}`);
+  }
+  return limit;
+}

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { untrustedBootEvents } from '../mb/boot-events.js';
 import { secureBootState } from '../mb/boot-state.js';
@@ -14,7 +14,6 @@ import { pcrBanksToJson, replayEventLog } from '../mb/replay.js';
 import type { QuotedPcrs, ReplayVerification } from '../mb/verify-replay.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
-import { readInputFile } from './ima-commands.js';
 
 interface ReplayOptions {
   readonly log: string;
@@ -109,6 +108,15 @@ export const registerMbCommands: CommandRegistrar = (program, context) => {
       context.setExitCode(EXIT_VALID);
     });
 };
+
+/** Reads a file the user named; a missing or unreadable file is a usage error (exit 2). */
+function readInputFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', `cannot read ${what} ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
 
 function readLog(path: string): ParsedEventLog {
   return parseEventLogInput(new Uint8Array(readInputFile(path, 'event log')));

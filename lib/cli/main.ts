@@ -4,12 +4,10 @@ import { IronlimeError } from '../../interfaces/errors.js';
 import type { CliContext, CommandRegistrar } from './cli-context.js';
 import { registerDbCommands } from './db-commands.js';
 import { EXIT_USAGE } from './exit-codes.js';
-import { registerImaCommands } from './ima-commands.js';
 import { registerMbCommands } from './mb-commands.js';
-import { registerPolicyCommands } from './policy-commands.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands];
+const REGISTRARS: readonly CommandRegistrar[] = [registerDbCommands, registerMbCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

@@ -1,3 +1,5 @@
+// tsyringe and decorator metadata (class-validator) need the Reflect polyfill loaded first.
+import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
   ArrayMinSize,

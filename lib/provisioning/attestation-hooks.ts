@@ -1,3 +1,5 @@
+// tsyringe and decorator metadata (class-validator) need the Reflect polyfill loaded first.
+import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import type { AttestationInterface } from '../../interfaces/attestation-interface.js';
 import { AttestationFailed, AttestationServiceUnavailable } from '../../interfaces/errors.js';

@@ -1,3 +1,5 @@
+// tsyringe and decorator metadata (class-validator) need the Reflect polyfill loaded first.
+import 'reflect-metadata';
 import { inject, injectable, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import type { AttestationInterface } from '../../interfaces/attestation-interface.js';
 import { InterfaceNotEnabled, InterfaceNotFound } from '../../interfaces/errors.js';

@@ -1,3 +1,5 @@
+// tsyringe and decorator metadata (class-validator) need the Reflect polyfill loaded first.
+import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import type { Knex } from 'knex';

@@ -1,3 +1,5 @@
+// tsyringe and decorator metadata (class-validator) need the Reflect polyfill loaded first.
+import 'reflect-metadata';
 import { container as rootContainer, Lifecycle, type DependencyContainer } from 'tsyringe';
 import type { IronlimeSettings } from '../../interfaces/settings.js';
 import { IRONLIME_CONFIG } from '../config/config-token.js';

@@ -1,9 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { ENV_VARIABLES } from '../../lib/config/config-env.js';
+import { IronlimeConfig, KeylimeConfig } from '../../lib/config/ironlime-config.js';
 import { buildConfig, loadConfig } from '../../lib/config/load-config.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 
 function configError(run: () => unknown): InvalidConfig {
   try {
@@ -112,5 +115,19 @@ describe('config', function () {
     expect(configError(() => loadConfig({ file: absent })).message).to.equal(
       `invalid config: ${absent}: cannot read the config file`,
     );
+  });
+
+  it('docs/config.md documents every field and every environment variable, and no others', function () {
+    const text = readFileSync(path.join(REPO_ROOT, 'docs', 'config.md'), 'utf8');
+    const rows = [...text.matchAll(/^\| `([A-Za-z_.]+)` \|/gm)].map((match) => match[1] as string);
+    const fields = [
+      ...Object.keys(new IronlimeConfig()).filter((key) => key !== 'keylime'),
+      ...Object.keys(new KeylimeConfig()).map((key) => `keylime.${key}`),
+    ];
+    const variables = ENV_VARIABLES.map((variable) => variable.name);
+    expect([...rows].sort()).to.deep.equal([...fields, ...variables].sort());
+    for (const variable of ENV_VARIABLES) {
+      expect(text).to.contain(`| \`${variable.name}\` | \`${variable.path.join('.')}\``);
+    }
   });
 });

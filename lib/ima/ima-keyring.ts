@@ -1,6 +1,7 @@
-import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { certificateSubjectKeyId } from './der-reader.js';
 import { isSupportedCurve } from './ecdsa-prehashed.js';
+import { pythonJsonDumps } from './python-json.js';
 import { RuntimePolicyError } from './runtime-policy-error.js';
 
 /**
@@ -62,7 +63,8 @@ function attempt<T>(load: () => T): T | undefined {
 
 /**
  * Reads a public key from a blob as Keylime's `get_pubkey` does: DER or PEM public key, DER or PEM
- * X.509 certificate (its key id then comes from its Subject Key Identifier when it has one).
+ * X.509 certificate (its key id then comes from its Subject Key Identifier when it has one), or the
+ * public half of a DER or PEM private key.
  * Returns `undefined` when the blob is not a key at all.
  *
  * @throws UnsupportedImaKey when the blob is a key, but neither RSA nor EC on a curve we verify.
@@ -79,7 +81,10 @@ export function readPublicKeyBlob(blob: Uint8Array): { key: KeyObject; keyId: nu
   }
   const key = isPem
     ? attempt(() => createPublicKey(bytes.toString('latin1')))
-    : attempt(() => createPublicKey({ key: bytes, format: 'der', type: 'spki' }));
+    : (attempt(() => createPublicKey({ key: bytes, format: 'der', type: 'spki' })) ??
+      attempt(() => createPublicKey(createPrivateKey({ key: bytes, format: 'der', type: 'pkcs8' }))) ??
+      attempt(() => createPublicKey(createPrivateKey({ key: bytes, format: 'der', type: 'sec1' }))) ??
+      attempt(() => createPublicKey(createPrivateKey({ key: bytes, format: 'der', type: 'pkcs1' }))));
   if (key === undefined) {
     return undefined;
   }
@@ -114,9 +119,7 @@ export class ImaKeyring {
 
   /** The JSON text exactly as Keylime writes it (Python `json.dumps` spacing). */
   toString(): string {
-    const json = this.toJSON();
-    const pubkeys = json.pubkeys.map((k) => JSON.stringify(k)).join(', ');
-    return `{"pubkeys": [${pubkeys}], "keyids": [${json.keyids.join(', ')}]}`;
+    return pythonJsonDumps(this.toJSON());
   }
 
   /**

@@ -1,0 +1,136 @@
+import { readFileSync } from 'node:fs';
+import { Option } from 'commander';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { parseImaAsciiList } from '../ima/ascii-list-parser.js';
+import { parseImaBinaryList } from '../ima/binary-list-parser.js';
+import { compileRuntimePolicy } from '../ima/compiled-policy.js';
+import { loadPolicyVerificationKey } from '../ima/dsse-envelope.js';
+import { imaHashByName, type PcrBank } from '../ima/hash-algorithms.js';
+import { ImaKeyring, readPublicKeyBlob } from '../ima/ima-keyring.js';
+import { loadRuntimePolicy } from '../ima/policy-loader.js';
+import { emptyRuntimePolicy } from '../ima/runtime-policy.js';
+import { parseExcludeList } from '../ima/exclude-matcher.js';
+import { verifyImaList } from '../ima/verify-ima-list.js';
+import type { CommandRegistrar } from './cli-context.js';
+import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+
+interface VerifyOptions {
+  readonly log: string;
+  readonly format: 'auto' | 'ascii' | 'binary';
+  readonly policy?: string;
+  readonly policyKey?: string;
+  readonly excludelist?: string;
+  readonly pcr10?: string;
+  readonly bank: PcrBank;
+  readonly imaKey: string[];
+  readonly json?: boolean;
+}
+
+/** Reads a file the user named; a missing or unreadable file is a usage error (exit 2). */
+export function readInputFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', `cannot read ${what} ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * `ironlime ima verify`: checks a whole IMA measurement list (ASCII or binary) — template hashes,
+ * PCR 10 replay in both banks, optionally against a quoted PCR 10 value and a runtime policy (JSON,
+ * DSSE-signed JSON or flat allowlist, plus a legacy exclude list). Exit 0 valid, 1 invalid,
+ * 2 malformed input or usage.
+ */
+export const registerImaCommands: CommandRegistrar = (program, context) => {
+  const ima = program.command('ima').description('IMA runtime integrity: measurement lists and runtime policies');
+  ima
+    .command('verify')
+    .description('check an IMA measurement list: template hashes, PCR 10 replay, runtime policy')
+    .requiredOption('--log <file>', 'measurement list (ascii_runtime_measurements or binary_runtime_measurements)')
+    .addOption(new Option('--format <format>', 'list format').choices(['auto', 'ascii', 'binary']).default('auto'))
+    .option('--policy <file>', 'runtime policy: Keylime JSON, DSSE-signed JSON, or a flat allowlist')
+    .option('--policy-key <file>', 'PEM public key or certificate a signed policy must verify with')
+    .option('--excludelist <file>', 'legacy exclude list (one Python regex per line) added to the policy')
+    .option('--pcr10 <hex>', 'PCR 10 value the list must replay to (any prefix of the list may match)')
+    .addOption(new Option('--bank <bank>', 'PCR bank of --pcr10').choices(['sha1', 'sha256']).default('sha1'))
+    .option('--ima-key <file>', 'IMA signature verification key (PEM/DER key or certificate); repeatable', collect, [])
+    .option('--json', 'print the result as JSON')
+    .action((options: VerifyOptions) => {
+      const result = runVerify(options);
+      if (options.json === true) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      } else {
+        const summary = result.valid ? 'valid' : `INVALID (${result.failures.length} failure(s))`;
+        const lines = [
+          `${summary}: ${result.entries} entries; PCR 10 sha1 ${result.pcr10.sha1}, sha256 ${result.pcr10.sha256}`,
+          ...result.failures.map((f) => `  line ${f.line}: ${f.eventId}${f.path === '' ? '' : ` ${f.path}`}: ${f.message}`),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
+      context.setExitCode(result.valid ? EXIT_VALID : EXIT_INVALID);
+    });
+};
+
+interface VerifyReport {
+  valid: boolean;
+  entries: number;
+  pcr10: { sha1: string; sha256: string };
+  failures: Array<{ line: number; path: string; eventId: string; message: string }>;
+}
+
+/** A binary list starts with a little-endian u32 PCR index (small); an ASCII one with digits. */
+function looksBinary(bytes: Buffer): boolean {
+  return bytes.length >= 4 && bytes.readUInt32LE(0) < 32;
+}
+
+function runVerify(options: VerifyOptions): VerifyReport {
+  const bytes = readInputFile(options.log, 'measurement list');
+  const binary = options.format === 'binary' || (options.format === 'auto' && looksBinary(bytes));
+  const excludeListText = options.excludelist === undefined ? undefined : readInputFile(options.excludelist, 'exclude list').toString('utf8');
+  let policy;
+  if (options.policy !== undefined) {
+    const signingKey =
+      options.policyKey === undefined ? undefined : loadPolicyVerificationKey(readInputFile(options.policyKey, 'policy key').toString('utf8'));
+    policy = loadRuntimePolicy(readInputFile(options.policy, 'policy').toString('utf8'), {
+      ...(signingKey === undefined ? {} : { signingKey }),
+      ...(excludeListText === undefined ? {} : { excludeListText }),
+    }).policy;
+  } else if (excludeListText !== undefined) {
+    policy = { ...emptyRuntimePolicy(), excludes: parseExcludeList(excludeListText) };
+  }
+  const compiled = policy === undefined ? undefined : compileRuntimePolicy(policy);
+  const entries = binary
+    ? parseImaBinaryList(bytes, { templateHashSize: imaHashByName(compiled?.logHashAlg ?? 'sha1')?.size ?? 20 })
+    : parseImaAsciiList(bytes.toString('utf8'));
+  let keyrings: ImaKeyring | undefined;
+  for (const file of options.imaKey) {
+    const key = readPublicKeyBlob(readInputFile(file, 'IMA key'));
+    if (key === undefined) {
+      throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', `--ima-key ${file}: not a public key, private key or certificate`);
+    }
+    keyrings ??= new ImaKeyring();
+    keyrings.add(key.key, key.keyId);
+  }
+  if (options.pcr10 !== undefined && !/^[0-9a-fA-F]+$/.test(options.pcr10)) {
+    throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', `--pcr10 must be hex, got "${options.pcr10}"`);
+  }
+  const result = verifyImaList({
+    entries,
+    startEntry: 0,
+    ...(compiled === undefined ? {} : { policy: compiled }),
+    ...(keyrings === undefined ? {} : { keyrings }),
+    ...(options.pcr10 === undefined ? {} : { quotedPcr10: { bank: options.bank, value: options.pcr10.toLowerCase() } }),
+  });
+  return {
+    valid: result.valid,
+    entries: result.entriesChecked,
+    pcr10: result.pcr10,
+    failures: result.failures.map((f) => ({ line: f.line, path: f.path, eventId: f.eventId, message: f.context.message })),
+  };
+}

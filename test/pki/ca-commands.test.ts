@@ -1,0 +1,52 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { main } from '../../lib/cli/main.js';
+
+/** Runs the CLI in-process and captures what it writes to stdout and stderr. */
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
+  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'ironlime', ...args]);
+    return { code, out: out.join(''), err: err.join('') };
+  } finally {
+    process.stdout.write = write.out;
+    process.stderr.write = write.err;
+  }
+}
+
+describe('cli: ironlime ca', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-ca-cli-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('init creates the CA once; issue writes a server certificate with repeated --san', async () => {
+    const caDir = path.join(dir, 'ca');
+    expect(await run('ca', 'init', '--dir', caDir)).to.deep.equal({ code: 0, out: `created CA: ${caDir}/cacert.crt\n`, err: '' });
+    expect((await run('ca', 'init', '--dir', caDir)).out).to.equal(`CA already present: ${caDir}/cacert.crt\n`);
+    const issued = await run('ca', 'issue', '--dir', caDir, '--name', 'verifier', '--type', 'server', '--san', '10.1.1.1', '--san', 'v.example');
+    expect(issued.code).to.equal(0);
+    expect(issued.out).to.equal(`certificate: ${caDir}/verifier-cert.crt\nprivate key: ${caDir}/verifier-private.pem\n`);
+    const cert = new X509Certificate(await readFile(path.join(caDir, 'verifier-cert.crt')));
+    expect(cert.subjectAltName).to.match(/^IP Address:10\.1\.1\.1, DNS:v\.example, DNS:localhost/);
+  });
+
+  it('exits 2 for a bad --type and for a missing CA', async () => {
+    const badType = await run('ca', 'issue', '--dir', dir, '--name', 'x', '--type', 'bogus');
+    expect(badType.code).to.equal(2);
+    expect(badType.err).to.include("argument 'bogus' is invalid. Allowed choices are server, client.");
+    const noCa = await run('ca', 'issue', '--dir', dir, '--name', 'x', '--type', 'client');
+    expect(noCa).to.deep.equal({ code: 2, out: '', err: `ironlime: no CA in ${dir} (create one with \`ironlime ca init --dir ${dir}\`)\n` });
+  });
+});

@@ -1,0 +1,117 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { CA_CERT_FILE, CA_KEY_FILE, initCa, issueCertificate, loadCa } from '../../lib/pki/ca-directory.js';
+import { PkiError } from '../../lib/pki/pki-error.js';
+
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+async function rejection(promise: Promise<unknown>): Promise<PkiError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(PkiError);
+    return error as PkiError;
+  }
+  throw new Error('expected a PkiError');
+}
+
+describe('pki: CA folder', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-ca-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates cacert.crt and ca-private.pem (0600) once, then only loads them', async () => {
+    const caDir = path.join(dir, 'ca');
+    const first = await initCa(caDir);
+    expect(first.created).to.equal(true);
+    expect((await stat(path.join(caDir, CA_KEY_FILE))).mode & 0o777).to.equal(0o600);
+    expect((await stat(caDir)).mode & 0o777).to.equal(0o700);
+    const ca = new X509Certificate(await readFile(path.join(caDir, CA_CERT_FILE)));
+    expect(ca.ca).to.equal(true);
+    expect(ca.subject).to.include('CN=ironlime CA');
+    expect(ca.verify(ca.publicKey)).to.equal(true);
+
+    const second = await initCa(caDir);
+    expect(second.created).to.equal(false);
+    expect(second.certPem).to.equal(first.certPem);
+    expect(second.keyPem).to.equal(first.keyPem);
+  });
+
+  it('agrees on one CA when several inits race on one folder, and leaves no temporary files', async () => {
+    const results = await Promise.all([initCa(dir), initCa(dir), initCa(dir)]);
+    expect(results.filter((r) => r.created)).to.have.length(1);
+    expect(new Set(results.map((r) => r.certPem)).size).to.equal(1);
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(dir)).sort()).to.deep.equal([CA_KEY_FILE, CA_CERT_FILE].sort());
+  });
+
+  it('refuses to replace a half-present CA', async () => {
+    await initCa(dir);
+    await unlink(path.join(dir, CA_KEY_FILE));
+    const error = await rejection(initCa(dir));
+    expect(error.code).to.equal('ERR_PKI');
+    expect(error.message).to.match(/cacert\.crt exists without ca-private\.pem; refusing to replace the CA/);
+  });
+
+  it('refuses a key that does not belong to the CA certificate', async () => {
+    const other = await mkdtemp(path.join(tmpdir(), 'ironlime-ca-other-'));
+    try {
+      await initCa(dir);
+      await initCa(other);
+      await writeFile(path.join(dir, CA_KEY_FILE), await readFile(path.join(other, CA_KEY_FILE)));
+      const error = await rejection(loadCa(dir));
+      expect(error.message).to.match(/private key does not belong to the certificate/);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a missing CA with the command that creates one', async () => {
+    const error = await rejection(issueCertificate({ caDir: dir, name: 'x', type: 'client' }));
+    expect(error.message).to.equal(`no CA in ${dir} (create one with \`ironlime ca init --dir ${dir}\`)`);
+  });
+
+  it('issues a server certificate with serverAuth and the default and given SANs, verified by the CA', async () => {
+    const ca = await initCa(dir);
+    const issued = await issueCertificate({ caDir: dir, name: 'verifier', type: 'server', sans: ['verifier.example.org', '10.0.0.2', 'fd00::2'] });
+    expect(issued.certPath).to.equal(path.join(dir, 'verifier-cert.crt'));
+    expect(issued.keyPath).to.equal(path.join(dir, 'verifier-private.pem'));
+    expect((await stat(issued.keyPath)).mode & 0o777).to.equal(0o600);
+    const cert = new X509Certificate(await readFile(issued.certPath));
+    const caCert = new X509Certificate(ca.certPem);
+    expect(cert.checkIssued(caCert)).to.equal(true);
+    expect(cert.verify(caCert.publicKey)).to.equal(true);
+    expect(cert.ca).to.equal(false);
+    expect(cert.subject).to.include('CN=verifier');
+    expect(cert.keyUsage).to.deep.equal([SERVER_AUTH]);
+    expect(cert.subjectAltName).to.equal(
+      'DNS:verifier.example.org, IP Address:10.0.0.2, IP Address:FD00:0:0:0:0:0:0:2, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1',
+    );
+    expect(cert.checkPrivateKey((await import('node:crypto')).createPrivateKey(issued.keyPem))).to.equal(true);
+  });
+
+  it('issues a client certificate with clientAuth only and no SANs unless given', async () => {
+    await initCa(dir);
+    const issued = await issueCertificate({ caDir: dir, name: 'tenant', type: 'client' });
+    const cert = new X509Certificate(issued.certPem);
+    expect(cert.keyUsage).to.deep.equal([CLIENT_AUTH]);
+    expect(cert.subjectAltName).to.equal(undefined);
+  });
+
+  it('refuses SANs that are neither IP addresses nor DNS names, and unsafe file names', async () => {
+    await initCa(dir);
+    const bad = await rejection(issueCertificate({ caDir: dir, name: 'x', type: 'server', sans: ['http://x/'] }));
+    expect(bad.message).to.equal('subject alternative name "http://x/" is neither an IP address nor a DNS name');
+    const traversal = await rejection(issueCertificate({ caDir: dir, name: '../evil', type: 'server' }));
+    expect(traversal.message).to.match(/^certificate name "\.\.\/evil" must match/);
+  });
+});

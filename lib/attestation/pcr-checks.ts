@@ -57,9 +57,18 @@ export function checkPolicyPcr(pcr: number, value: Uint8Array, policy: TpmPolicy
   ];
 }
 
-/** `missing_pcrs` listing every PCR in `tpm_policy` that the quote does not carry. */
-export function checkMissingPolicyPcrs(pcrs: ReadonlyMap<number, Uint8Array>, policy: TpmPolicy): FailureEvent[] {
-  const missing = [...policy.pcrs.keys()].filter((pcr) => !pcrs.has(pcr)).sort((a, b) => a - b);
+/**
+ * `missing_pcrs` listing every required PCR the quote does not carry: the PCRs of `tpm_policy`, plus
+ * `alsoRequired` (PCR 10 when a runtime policy is enrolled: stricter than Keylime, which silently skips
+ * IMA when the agent leaves PCR 10 out of the quote).
+ */
+export function checkMissingPcrs(
+  pcrs: ReadonlyMap<number, Uint8Array>,
+  policy: TpmPolicy,
+  alsoRequired: readonly number[] = [],
+): FailureEvent[] {
+  const required = new Set([...policy.pcrs.keys(), ...alsoRequired]);
+  const missing = [...required].filter((pcr) => !pcrs.has(pcr)).sort((a, b) => a - b);
   if (missing.length === 0) {
     return [];
   }

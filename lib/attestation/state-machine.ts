@@ -38,7 +38,8 @@ const S = OperationalState;
  * TENANT_FAILED stay put until an operator acts — the same outcome as Keylime, which re-reads the
  * stored state and drops the reply.
  *
- * - START → GET_QUOTE on `poll`; a pass goes to PROVIDE_V when V must be delivered, else GET_QUOTE.
+ * - START → GET_QUOTE on `poll`; a pass (in any polled state) goes to PROVIDE_V when V must be
+ *   delivered, else GET_QUOTE.
  * - A fail goes to INVALID_QUOTE. If the engine said polling continues (recoverable, below the maximum
  *   severity), a later pass returns the agent to GET_QUOTE.
  * - Unreachable: GET_QUOTE_RETRY / PROVIDE_V_RETRY until `retries >= maxRetries`, then FAILED.
@@ -56,12 +57,12 @@ export function nextOperationalState(current: OperationalState, event: Operation
     case 'poll':
       return current === S.START ? S.GET_QUOTE : current;
     case 'quote_passed':
-      if (isAwaitingQuote(current)) {
+      if (isPolled(current)) {
         return event.provideV ? S.PROVIDE_V : S.GET_QUOTE;
       }
       return current;
     case 'quote_failed':
-      return isAwaitingQuote(current) ? S.INVALID_QUOTE : current;
+      return isPolled(current) ? S.INVALID_QUOTE : current;
     case 'agent_unreachable':
       return unreachable(current, event.retries, event.maxRetries);
     case 'retry':
@@ -76,22 +77,22 @@ export function nextOperationalState(current: OperationalState, event: Operation
   }
 }
 
-/** States in which a quote reply is expected (INVALID_QUOTE too: polling may go on after a recoverable failure). */
-function isAwaitingQuote(state: OperationalState): boolean {
-  return state === S.GET_QUOTE || state === S.GET_QUOTE_RETRY || state === S.INVALID_QUOTE;
+/** States of an agent being polled (INVALID_QUOTE too: polling may go on after a recoverable failure). */
+function isPolled(state: OperationalState): boolean {
+  return isDeliveringV(state) || state === S.GET_QUOTE || state === S.GET_QUOTE_RETRY || state === S.INVALID_QUOTE;
 }
 
-function isPolled(state: OperationalState): boolean {
-  return isAwaitingQuote(state) || state === S.PROVIDE_V || state === S.PROVIDE_V_RETRY;
+function isDeliveringV(state: OperationalState): boolean {
+  return state === S.PROVIDE_V || state === S.PROVIDE_V_RETRY;
 }
 
 function unreachable(current: OperationalState, retries: number, maxRetries: number): OperationalState {
   const exhausted = retries >= maxRetries;
-  if (isAwaitingQuote(current)) {
-    return exhausted ? S.FAILED : S.GET_QUOTE_RETRY;
-  }
-  if (current === S.PROVIDE_V || current === S.PROVIDE_V_RETRY) {
+  if (isDeliveringV(current)) {
     return exhausted ? S.FAILED : S.PROVIDE_V_RETRY;
+  }
+  if (isPolled(current)) {
+    return exhausted ? S.FAILED : S.GET_QUOTE_RETRY;
   }
   return current;
 }

@@ -1,0 +1,50 @@
+import type { KeyObject } from 'node:crypto';
+import type { CompiledRuntimePolicy } from '../ima/compiled-policy.js';
+import type { ImaKeyring } from '../ima/ima-keyring.js';
+import type { MbRefstate } from '../mb/mb-refstate.js';
+import { signingKeyFrom } from '../tpm/tpm-signature-check.js';
+import type { AcceptedAlgorithms } from './pre-checks.js';
+
+/** Keylime `[verifier] measured_boot_evaluate`: evaluate the refstate on the first round only, or every round. */
+export type MeasuredBootEvaluate = 'once' | 'always';
+
+/**
+ * `tpm_policy` exactly as the tenant sends and the verifier stores it (spec §4.1):
+ * `{"<pcr>": ["<hex>", …], "mask": "0x…"}`. Validate it at enrolment with `parseTpmPolicy`.
+ */
+export type TpmPolicyJson = Readonly<Record<string, string | readonly string[]>>;
+
+/**
+ * What the tenant enrolled for an agent (spec §4.1), in the form the engine uses. Build it once per
+ * enrolment/policy change and reuse it every round: policies are parsed and compiled, the AK decoded.
+ */
+export interface AgentPolicies extends AcceptedAlgorithms {
+  /** Keylime JSON `tpm_policy` (parsed each round; it is small). */
+  readonly tpmPolicy: TpmPolicyJson | string;
+  /**
+   * The runtime (IMA) policy, compiled by lib/ima (`loadRuntimePolicy` + `compileRuntimePolicy`), or
+   * null for none: the IMA list is then checked for template hashes and PCR 10 only.
+   */
+  readonly runtimePolicy: CompiledRuntimePolicy | null;
+  /** Tenant IMA signature keys (`ima_sign_verification_keys`), if any. */
+  readonly imaKeyring?: ImaKeyring;
+  /** The measured-boot refstate (`mb_policy`, parsed by lib/mb `parseMbRefstate`), or null for none. */
+  readonly mbRefstate: MbRefstate | null;
+  readonly measuredBootEvaluate: MeasuredBootEvaluate;
+  /**
+   * The AK: `ak_tpm` as the registrar gives it (base64 TPM2B_PUBLIC), its bytes, or the node:crypto key
+   * made once with `akPublicKey` (cheapest: no parsing per round).
+   */
+  readonly akTpm: string | Uint8Array | KeyObject;
+}
+
+/**
+ * The AK public key from `ak_tpm` (base64 TPM2B_PUBLIC, or its bytes). Throws `TpmParseError` /
+ * `TpmKeyError` when it is malformed — check it at enrolment and cache the result.
+ */
+export function akPublicKey(akTpm: string | Uint8Array | KeyObject): KeyObject {
+  if (typeof akTpm === 'string') {
+    return signingKeyFrom(new Uint8Array(Buffer.from(akTpm, 'base64')));
+  }
+  return signingKeyFrom(akTpm);
+}

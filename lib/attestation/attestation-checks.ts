@@ -1,0 +1,161 @@
+import type { KeyObject } from 'node:crypto';
+import type { CompiledRuntimePolicy } from '../ima/compiled-policy.js';
+import type { ImaKeyring } from '../ima/ima-keyring.js';
+import type { ImaReplayState } from '../ima/ima-replay-state.js';
+import { POLICY_GENERATOR } from '../ima/runtime-policy.js';
+import type { MbRefstate } from '../mb/mb-refstate.js';
+import type { QuoteHashAlg } from './algorithms.js';
+import { storeClockInfo, type StoredClockInfo } from './clock-check.js';
+import { toHex } from './digest.js';
+import type { FailureEvent } from './failure.js';
+import { checkIma, type ImaClaims } from './ima-check.js';
+import { checkMbLog, type MbClaims, type MeasuredBootPolicyName } from './mb-check.js';
+import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, DATA_PCR, IMA_PCR, unusedPcrEvent } from './pcr-checks.js';
+import { checkQuote } from './quote-check.js';
+import type { TpmPolicy } from './tpm-policy.js';
+
+/** What a round established, beyond pass/fail. */
+export interface AttestationClaims {
+  /** The verified quote, or null when it did not verify. */
+  readonly quote: {
+    readonly hashAlg: string;
+    /** Verified PCR values of the quote's bank, lowercase hex by PCR number. */
+    readonly pcrs: Readonly<Record<string, string>>;
+    readonly clockInfo: StoredClockInfo;
+    readonly firmwareVersion: string;
+  } | null;
+  /** Null when the IMA list was not replayed this round. */
+  readonly ima: ImaClaims | null;
+  /** Null when no boot log was sent or it did not parse. */
+  readonly measuredBoot: MbClaims | null;
+}
+
+/** The inputs shared by the pull loop, one-shot evidence and every other path. */
+export interface RoundInput {
+  readonly quote: string;
+  readonly nonce: Uint8Array;
+  readonly hashAlg: QuoteHashAlg;
+  /** Pin the signature scheme (pull: the agent's `sign_alg`); omit to accept what the AK allows. */
+  readonly signAlg?: string;
+  readonly akTpm: string | Uint8Array | KeyObject;
+  readonly tpmPolicy: TpmPolicy;
+  /** NK public key PCR 16 must bind; null skips the check (one-shot evidence, push mode). */
+  readonly bindPublicKey: string | null;
+  /** Previous clock info; undefined skips the clock check, null is "first quote". */
+  readonly previousClock: StoredClockInfo | null | undefined;
+  readonly ima: {
+    readonly listText: string | null | undefined;
+    readonly startEntry: number;
+    readonly state: ImaReplayState;
+    /** `skip`: do not replay this round (pre-checks found the list unusable). */
+    readonly replay: boolean;
+  };
+  readonly runtimePolicy: CompiledRuntimePolicy | null;
+  readonly imaKeyring: ImaKeyring | undefined;
+  readonly failOnTomtou: boolean;
+  readonly mb: {
+    readonly eventLog: string | Uint8Array | null | undefined;
+    readonly refstate: MbRefstate | null;
+    readonly evaluatePolicy: boolean;
+    readonly policyName: MeasuredBootPolicyName;
+  };
+}
+
+export interface RoundResult {
+  /** In Keylime's order: quote, boot-log parse, PCR 16, IMA, boot PCRs, tpm_policy, missing PCRs, boot policy. */
+  readonly events: readonly FailureEvent[];
+  /** True when the quote verified (signature, nonce, digest, clock). */
+  readonly quoteVerified: boolean;
+  /** The IMA state for the next round. */
+  readonly imaState: ImaReplayState;
+  readonly claims: AttestationClaims;
+}
+
+/**
+ * The checks of one attestation round after the reply's pre-checks: Keylime's `check_quote` +
+ * `check_pcrs` (spec §7.2–§7.8). Pure; every entry point (pull loop, one-shot evidence) calls this,
+ * so the same evidence gets the same events wherever it arrives.
+ */
+export function runAttestationChecks(input: RoundInput): RoundResult {
+  const quote = checkQuote({
+    quote: input.quote,
+    akTpm: input.akTpm,
+    nonce: input.nonce,
+    hashAlg: input.hashAlg,
+    ...(input.signAlg === undefined ? {} : { signAlg: input.signAlg }),
+    ...(input.previousClock === undefined ? {} : { previousClock: input.previousClock }),
+  });
+  if (!quote.ok) {
+    return {
+      events: [quote.event],
+      quoteVerified: false,
+      imaState: input.ima.state,
+      claims: { quote: null, ima: null, measuredBoot: null },
+    };
+  }
+  const { pcrs } = quote;
+  const events: FailureEvent[] = [];
+  const mb = checkMbLog({
+    eventLog: input.mb.eventLog,
+    pcrs,
+    hashAlg: input.hashAlg,
+    refstate: input.mb.refstate,
+    evaluatePolicy: input.mb.evaluatePolicy,
+    policyName: input.mb.policyName,
+  });
+  events.push(...mb.parseEvents);
+  if (input.bindPublicKey !== null) {
+    events.push(...checkDataPcr(pcrs, input.hashAlg, input.bindPublicKey));
+  }
+  let imaState = input.ima.state;
+  let imaClaims: ImaClaims | null = null;
+  const pcr10 = pcrs.get(IMA_PCR);
+  if (pcr10 !== undefined) {
+    if (input.ima.listText === null || input.ima.listText === undefined) {
+      events.push(unusedPcrEvent(IMA_PCR, 'IMA'));
+    } else if (input.ima.replay) {
+      const ima = checkIma({
+        listText: input.ima.listText,
+        startEntry: input.ima.startEntry,
+        state: input.ima.state,
+        quotedPcr10: pcr10,
+        hashAlg: input.hashAlg,
+        policy: input.runtimePolicy,
+        keyring: input.imaKeyring,
+        bootAggregates: mb.bootAggregates,
+        failOnTomtou: input.failOnTomtou,
+      });
+      events.push(...ima.events);
+      imaState = ima.nextState;
+      imaClaims = ima.claims;
+    }
+  }
+  events.push(...mb.pcrEvents);
+  const checked = [...pcrs.keys()].filter((pcr) => pcr !== IMA_PCR && pcr !== DATA_PCR).sort((a, b) => a - b);
+  for (const pcr of checked) {
+    events.push(...checkPolicyPcr(pcr, pcrs.get(pcr) as Uint8Array, input.tpmPolicy));
+  }
+  events.push(...checkMissingPcrs(pcrs, input.tpmPolicy, requiresPcr10(input.runtimePolicy) ? [IMA_PCR] : []));
+  events.push(...mb.policyEvents);
+  const verified = quote.verified;
+  return {
+    events,
+    quoteVerified: true,
+    imaState,
+    claims: {
+      quote: {
+        hashAlg: verified.hashAlg,
+        pcrs: Object.fromEntries([...pcrs].sort(([a], [b]) => a - b).map(([pcr, value]) => [String(pcr), toHex(value)])),
+        clockInfo: storeClockInfo(verified.clockInfo),
+        firmwareVersion: verified.attest.firmwareVersion.toString(),
+      },
+      ima: imaClaims,
+      measuredBoot: mb.claims,
+    },
+  };
+}
+
+/** A real runtime policy (generator above EmptyAllowList) makes the tenant put PCR 10 in the mask. */
+function requiresPcr10(policy: CompiledRuntimePolicy | null): boolean {
+  return policy !== null && policy.policy.meta.generator > POLICY_GENERATOR.EmptyAllowList;
+}

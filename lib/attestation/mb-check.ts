@@ -1,0 +1,109 @@
+import { checkMeasuredBoot } from '../mb/check-measured-boot.js';
+import type { MbFailure } from '../mb/mb-failure.js';
+import type { MbRefstate } from '../mb/mb-refstate.js';
+import { MEASURED_BOOT_PCRS } from '../mb/verify-replay.js';
+import type { QuoteHashAlg } from './algorithms.js';
+import { hashParts, toHex } from './digest.js';
+import type { FailureEvent } from './failure.js';
+import { unusedPcrEvent } from './pcr-checks.js';
+
+/** Keylime `[verifier] measured_boot_policy_name`: which policy judges the refstate. */
+export type MeasuredBootPolicyName = 'example' | 'accept-all';
+
+export interface MbCheckInput {
+  /** `mb_measurement_list` (base64) or the raw log; absent when the agent sent none. */
+  readonly eventLog: string | Uint8Array | null | undefined;
+  /** Verified PCRs of the quote's bank. */
+  readonly pcrs: ReadonlyMap<number, Uint8Array>;
+  readonly hashAlg: QuoteHashAlg;
+  readonly refstate: MbRefstate | null;
+  /** False on later rounds with `measured_boot_evaluate = once`. */
+  readonly evaluatePolicy: boolean;
+  readonly policyName: MeasuredBootPolicyName;
+}
+
+export interface MbClaims {
+  /** Quoted PCRs whose value the boot log replays to. */
+  readonly replayedPcrs: readonly number[];
+  /** Whether the refstate was evaluated this round, and with which policy. */
+  readonly policy: MeasuredBootPolicyName | null;
+}
+
+export interface MbCheckOutcome {
+  /** `measured_boot.parser.*`: reported whenever a log was sent and does not parse (Keylime `parse_mb_bootlog`). */
+  readonly parseEvents: readonly FailureEvent[];
+  /** `measured_boot.invalid_pcr_<n>` and `pcr_validation.unused_pcr_<n>`. */
+  readonly pcrEvents: readonly FailureEvent[];
+  /** `measured_boot.policy_<name>` and `measured_boot.missing_pcrs`. */
+  readonly policyEvents: readonly FailureEvent[];
+  /**
+   * `boot_aggregate` values the verified boot PCRs give (H(PCR 0‖…‖7) and H(PCR 0‖…‖9) in the quote's
+   * bank), handed to the IMA check like Keylime's log-derived aggregates.
+   */
+  readonly bootAggregates: readonly string[];
+  readonly claims: MbClaims | null;
+}
+
+/**
+ * The measured-boot part of Keylime's `check_pcrs` (spec §7.4, §7.8) through lib/mb's
+ * `checkMeasuredBoot`. Without a refstate the log only serves `boot_aggregate` (and a log that does
+ * not parse is still reported, as Keylime does). With one: no log means `unused_pcr_<n>` for every
+ * quoted boot PCR; otherwise every quoted PCR 0–9, 11–15 must equal the log's replay, and the refstate
+ * is evaluated when `evaluatePolicy` (measured_boot_evaluate `once`/`always`) with the `example` policy
+ * (`accept-all` accepts any log that replays).
+ *
+ * Stricter than Keylime: `boot_aggregate` values come only from boot PCRs whose replay matched the
+ * quote, and a refstate with no boot PCR in the quote is `measured_boot.missing_pcrs`.
+ */
+export function checkMbLog(input: MbCheckInput): MbCheckOutcome {
+  const quotedBoot = MEASURED_BOOT_PCRS.filter((pcr) => input.pcrs.has(pcr));
+  const hasLog = input.eventLog !== undefined && input.eventLog !== null && input.eventLog !== '';
+  if (!hasLog) {
+    const pcrEvents = input.refstate === null ? [] : quotedBoot.map((pcr) => unusedPcrEvent(pcr, 'Measured Boot'));
+    return { parseEvents: [], pcrEvents, policyEvents: [], bootAggregates: [], claims: null };
+  }
+  const evaluate = input.refstate !== null && input.evaluatePolicy && input.policyName === 'example';
+  const quotedPcrs = {
+    [input.hashAlg]: Object.fromEntries(quotedBoot.map((pcr) => [String(pcr), input.pcrs.get(pcr) as Uint8Array])),
+  };
+  const result = checkMeasuredBoot({
+    eventLog: input.eventLog as string | Uint8Array,
+    quotedPcrs,
+    ...(evaluate && input.refstate !== null ? { refstate: input.refstate } : {}),
+  });
+  if (result.replay === null) {
+    return { parseEvents: result.failures.map(toEvent), pcrEvents: [], policyEvents: [], bootAggregates: [], claims: null };
+  }
+  const matched = new Set(result.replay.matched.filter((m) => m.bank === input.hashAlg).map((m) => m.pcrIndex));
+  const bootAggregates = aggregates(input, matched);
+  const claims: MbClaims = {
+    replayedPcrs: [...matched].sort((a, b) => a - b),
+    policy: input.refstate !== null && input.evaluatePolicy ? input.policyName : null,
+  };
+  if (input.refstate === null) {
+    return { parseEvents: [], pcrEvents: [], policyEvents: [], bootAggregates, claims };
+  }
+  const pcrIds = new Set(result.replay.failures.map((f) => f.eventId));
+  return {
+    parseEvents: [],
+    pcrEvents: result.failures.filter((f) => pcrIds.has(f.eventId)).map(toEvent),
+    policyEvents: result.failures.filter((f) => !pcrIds.has(f.eventId)).map(toEvent),
+    bootAggregates,
+    claims,
+  };
+}
+
+function aggregates(input: MbCheckInput, matched: ReadonlySet<number>): string[] {
+  const out: string[] = [];
+  for (const last of [7, 9]) {
+    const range = [...Array(last + 1).keys()];
+    if (range.every((pcr) => matched.has(pcr))) {
+      out.push(toHex(hashParts(input.hashAlg, ...range.map((pcr) => input.pcrs.get(pcr) as Uint8Array))));
+    }
+  }
+  return out;
+}
+
+function toEvent(failure: MbFailure): FailureEvent {
+  return { eventId: failure.eventId, context: failure.context, recoverable: failure.recoverable };
+}

@@ -1,0 +1,75 @@
+import type { KeyObject } from 'node:crypto';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { parseQuoteString } from '../tpm/quote-string.js';
+import { verifyQuote, type QuoteVerified } from '../tpm/verify-quote.js';
+import type { StoredClockInfo } from './clock-check.js';
+import { previousClockInfo } from './clock-check.js';
+import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
+import type { QuoteHashAlg } from './algorithms.js';
+import { akPublicKey } from './agent-policies.js';
+
+export interface QuoteCheckInput {
+  /** Keylime quote string `r<attest>:<signature>:<pcr blob>`. */
+  readonly quote: string;
+  readonly akTpm: string | Uint8Array | KeyObject;
+  /** The qualifying data the verifier asked for (pull: the nonce's ASCII bytes). */
+  readonly nonce: Uint8Array;
+  readonly hashAlg: QuoteHashAlg;
+  /** Pins the signature scheme the agent reported (downgrade protection); omit to accept any the AK allows. */
+  readonly signAlg?: string;
+  /** Clock info of the last accepted quote; omit to skip the clock check (one-shot evidence). */
+  readonly previousClock?: StoredClockInfo | null;
+}
+
+export type QuoteCheckOutcome =
+  | {
+      readonly ok: true;
+      readonly verified: QuoteVerified;
+      /** The verified PCRs of the `hashAlg` bank (empty when the quote selected none there, as Keylime reads it). */
+      readonly pcrs: ReadonlyMap<number, Uint8Array>;
+    }
+  | { readonly ok: false; readonly event: FailureEvent };
+
+/**
+ * Keylime's quote check (`checkquote` + `check_quote_timing`; spec §7.2, §7.3) through lib/tpm: the
+ * AK signature over TPMS_ATTEST, nonce, PCR blob against pcrDigest, and (when a previous clock is given)
+ * the clock rules. Any failure, including a malformed quote string, AK or blob, is the irrecoverable
+ * `qoute_validation.quote_validation` — the other checks cannot run on unverified PCRs.
+ */
+export function checkQuote(input: QuoteCheckInput): QuoteCheckOutcome {
+  let verified;
+  try {
+    const parts = parseQuoteString(input.quote);
+    verified = verifyQuote({
+      akPublic: akPublicKey(input.akTpm),
+      attest: parts.attest,
+      signature: parts.signature,
+      pcrBlob: parts.pcrBlob,
+      nonce: input.nonce,
+      hashAlg: input.hashAlg,
+      ...(input.signAlg === undefined ? {} : { signAlg: input.signAlg }),
+      ...(input.previousClock === undefined || input.previousClock === null
+        ? {}
+        : { previousClock: previousClockInfo(input.previousClock) }),
+    });
+  } catch (error) {
+    if (error instanceof IronlimeError) {
+      return { ok: false, event: quoteFailure('malformed', error.message) };
+    }
+    throw error;
+  }
+  if (!verified.valid) {
+    return { ok: false, event: quoteFailure(verified.failedCheck, verified.reason) };
+  }
+  const pcrs = verified.pcrBank === input.hashAlg ? verified.pcrs : new Map<number, Uint8Array>();
+  return { ok: true, verified, pcrs };
+}
+
+function quoteFailure(failedCheck: string, reason: string): FailureEvent {
+  return failureEvent(
+    FailureComponent.QUOTE_VALIDATION,
+    'quote_validation',
+    { message: 'Quote data validation', error: reason, check: failedCheck },
+    false,
+  );
+}

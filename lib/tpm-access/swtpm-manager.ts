@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import path from 'node:path';
 import { manufactureSwtpm, readLocalCaCertificates, type LocalCaCertificates } from './swtpm-setup.js';
@@ -39,10 +39,22 @@ export interface SwtpmHandle {
   readonly pid: number | undefined;
   /** PEM root and intermediate of the local CA that issued this TPM's EK certificates. */
   localCaCertificates(): Promise<LocalCaCertificates>;
-  /** Kills swtpm (SIGTERM, then SIGKILL after 5 s) and waits until it has exited. Idempotent. */
-  stop(): Promise<void>;
-  /** Stops and starts swtpm on the same ports and state: a power cycle (PCRs reset, resetCount grows). */
-  restart(): Promise<void>;
+  /**
+   * Stops swtpm and waits until it has exited (SIGTERM, then SIGKILL after 5 s). Idempotent. By default
+   * the OS's part of an orderly shutdown comes first (TPM2_Shutdown(CLEAR), as Linux sends it), so the
+   * TPM clock stays `safe`; `{ orderly: false }` is a power loss instead.
+   */
+  stop(options?: SwtpmStopOptions): Promise<void>;
+  /**
+   * Stops and starts swtpm on the same ports and state: a reboot (PCRs reset, resetCount grows), or a
+   * power loss with `{ orderly: false }` (the next quote then reports clockInfo.safe = 0).
+   */
+  restart(options?: SwtpmStopOptions): Promise<void>;
+}
+
+export interface SwtpmStopOptions {
+  /** Send TPM2_Shutdown(CLEAR) before stopping (default true). */
+  orderly?: boolean;
 }
 
 /** Every swtpm this process started and has not yet seen exit: killed if the process exits first. */
@@ -81,15 +93,19 @@ export async function startSwtpm(options: StartSwtpmOptions): Promise<SwtpmHandl
     }
   }
   let current: ChildProcess | undefined = child;
-  const stop = async (): Promise<void> => {
+  const tcti = `swtpm:host=127.0.0.1,port=${port}`;
+  const stop = async (stopOptions: SwtpmStopOptions = {}): Promise<void> => {
     const running = current;
     current = undefined;
     if (running !== undefined) {
+      if (stopOptions.orderly !== false) {
+        await orderlyShutdown(tcti);
+      }
       await terminate(running);
     }
   };
   return {
-    tcti: `swtpm:host=127.0.0.1,port=${port}`,
+    tcti,
     port,
     ctrlPort: port + 1,
     stateDir,
@@ -100,8 +116,8 @@ export async function startSwtpm(options: StartSwtpmOptions): Promise<SwtpmHandl
     },
     localCaCertificates: () => readLocalCaCertificates(caDir),
     stop,
-    async restart() {
-      await stop();
+    async restart(stopOptions?: SwtpmStopOptions) {
+      await stop(stopOptions);
       current = await relaunch(stateDir, port, flags, timeoutMs);
     },
   };
@@ -173,6 +189,16 @@ async function launch(stateDir: string, port: number, flags: string, timeoutMs: 
     await delay(20);
   }
   return child;
+}
+
+/**
+ * TPM2_Shutdown(TPM_SU_CLEAR) through tpm2-tools, as the kernel sends at reboot, so the TPM saves its
+ * clock (Part 3 §9.4). Best effort: a TPM never started, or tpm2-tools missing, just skips it.
+ */
+function orderlyShutdown(tcti: string): Promise<void> {
+  return new Promise((resolve) => {
+    execFile('tpm2_shutdown', ['-c'], { timeout: 10_000, killSignal: 'SIGKILL', env: { ...process.env, TPM2TOOLS_TCTI: tcti } }, () => resolve());
+  });
 }
 
 function terminate(child: ChildProcess): Promise<void> {

@@ -23,14 +23,17 @@ import type { AkInfo, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult,
 import { ToolContext } from './tool-context.js';
 import { handleArg, parsePcrReadOutput } from './tool-output.js';
 import { ToolRunner } from './tool-runner.js';
-import { flushAll, loadEk, persistentHandles, readEkCertificate, readPublic } from './tpm-objects.js';
+import { flushSession, flushTransientObjects, loadEk, persistentHandles, readEkCertificate, readPublic } from './tpm-objects.js';
 
 export interface Tpm2ToolsTpmOptions {
   /** TSS2 TCTI: `swtpm:host=127.0.0.1,port=N` (see `startSwtpm`) or `device:/dev/tpmrm0`. */
   tcti: string;
   /** EK family to use (default `rsa`). */
   ekAlgorithm?: EkAlgorithm;
-  /** Persistent handle of the AK for a hash: `akHandleBase | (TPM_ALG_ID & 0xff)` (default 0x81000100, so SHA-256 → 0x8100010b). */
+  /**
+   * Persistent handle of the AK for a hash: `akHandleBase | (TPM_ALG_ID & 0xff)`. Default 0x81000100
+   * for an RSA EK (SHA-256 AK → 0x8100010b) and 0x81000200 for an ECC EK, so both kinds of AK coexist.
+   */
   akHandleBase?: number;
   /** Timeout of every tpm2-tools call in milliseconds (default 30 s). */
   timeoutMs?: number;
@@ -55,7 +58,8 @@ export async function openTpm2ToolsTpm(options: Tpm2ToolsTpmOptions): Promise<Tp
 /**
  * The `Tpm` port over tpm2-tools, with no resource manager in between (swtpm, or `/dev/tpm0`):
  * - calls are serialised, and transient objects and sessions are flushed after every operation that
- *   loads them (`tpm2_flushcontext -t -l -s`), because the TPM has only a handful of slots;
+ *   loads them (`tpm2_flushcontext -t`, and each policy session by its file), because the TPM has only
+ *   a handful of slots;
  * - the AK is persisted (`tpm2_evictcontrol`) so quoting loads nothing;
  * - when the TPM answers TPM_RC_INITIALIZE (swtpm restarted without startup), it sends
  *   `tpm2_startup -c` and retries the operation once.
@@ -75,10 +79,10 @@ export class Tpm2ToolsTpm implements Tpm {
   constructor(options: Tpm2ToolsTpmOptions, workDir: string) {
     this.ctx = new ToolContext(new ToolRunner({ tcti: options.tcti, workDir, timeoutMs: options.timeoutMs ?? 30_000 }), workDir);
     this.ekAlgorithm = options.ekAlgorithm ?? 'rsa';
-    this.akHandleBase = options.akHandleBase ?? 0x81000100;
+    this.akHandleBase = options.akHandleBase ?? (this.ekAlgorithm === 'rsa' ? 0x81000100 : 0x81000200);
   }
 
-  ensureEk(): Promise<EkInfo> {
+  async ensureEk(): Promise<EkInfo> {
     return this.operation(async () => {
       const ek = await loadEk(this.ctx, this.ekAlgorithm);
       const ekCertificate = await readEkCertificate(this.ctx, ek.publicArea);
@@ -86,7 +90,7 @@ export class Tpm2ToolsTpm implements Tpm {
     });
   }
 
-  ensureAk(hashAlg: TpmHashAlgorithm): Promise<AkInfo> {
+  async ensureAk(hashAlg: TpmHashAlgorithm): Promise<AkInfo> {
     checkHashAlgorithm(hashAlg);
     return this.operation(async () => {
       const ak = await this.ak(hashAlg);
@@ -96,7 +100,7 @@ export class Tpm2ToolsTpm implements Tpm {
     });
   }
 
-  activateCredential(blob: Uint8Array): Promise<Uint8Array> {
+  async activateCredential(blob: Uint8Array): Promise<Uint8Array> {
     // Malformed blobs fail here with TpmParseError, as with the software TPM, before reaching the TPM.
     parseCredentialBlob(blob);
     return this.operation(async () => {
@@ -107,12 +111,13 @@ export class Tpm2ToolsTpm implements Tpm {
       const blobFile = await this.ctx.writeTemp('credential.blob', blob);
       const secretFile = this.ctx.tempPath('secret.out');
       const ek = await loadEk(this.ctx, this.ekAlgorithm);
+      let session: string | undefined;
       try {
         let ekAuth = '';
         // An EK without userWithAuth (the TCG low-range templates) is usable only through its policy,
         // PolicySecret(TPM_RH_ENDORSEMENT) (TCG EK Credential Profile §B.6, PolicyA).
         if ((ek.publicArea.objectAttributes & TPMA_OBJECT_USERWITHAUTH) === 0) {
-          const session = this.ctx.tempPath('ek-policy.session');
+          session = this.ctx.tempPath('ek-policy.session');
           await this.ctx.run('tpm2_startauthsession', ['--policy-session', '-S', session]);
           await this.ctx.run('tpm2_policysecret', ['-S', session, '-c', 'e']);
           ekAuth = `session:${session}`;
@@ -122,16 +127,19 @@ export class Tpm2ToolsTpm implements Tpm {
         ]);
         return await this.ctx.readBytes(secretFile);
       } finally {
-        await flushAll(this.ctx);
+        if (session !== undefined) {
+          await flushSession(this.ctx, session);
+        }
+        await flushTransientObjects(this.ctx);
       }
     });
   }
 
-  extendPcr(index: number, bank: TpmHashAlgorithm, digest: Uint8Array): Promise<void> {
+  async extendPcr(index: number, bank: TpmHashAlgorithm, digest: Uint8Array): Promise<void> {
     return this.extendPcrs([{ index, bank, digest }]);
   }
 
-  extendPcrs(entries: readonly PcrExtend[]): Promise<void> {
+  async extendPcrs(entries: readonly PcrExtend[]): Promise<void> {
     // tpm2_pcrextend takes one `<pcr>:<bank>=<hex>` argument per extend and applies them in order.
     const specs = entries.map(({ index, bank, digest }) => {
       checkPcrIndex(index);
@@ -145,7 +153,7 @@ export class Tpm2ToolsTpm implements Tpm {
     });
   }
 
-  readPcrs(bank: TpmHashAlgorithm, indices: readonly number[]): Promise<Map<number, Uint8Array>> {
+  async readPcrs(bank: TpmHashAlgorithm, indices: readonly number[]): Promise<Map<number, Uint8Array>> {
     checkHashAlgorithm(bank);
     const pcrs = checkPcrList(indices);
     return this.operation(async () => {
@@ -161,14 +169,14 @@ export class Tpm2ToolsTpm implements Tpm {
     });
   }
 
-  resetPcr(index: number): Promise<void> {
+  async resetPcr(index: number): Promise<void> {
     checkResettablePcr(index);
     return this.operation(async () => {
       await this.ctx.run('tpm2_pcrreset', [String(index)]);
     });
   }
 
-  quote(request: QuoteRequest): Promise<QuoteResult> {
+  async quote(request: QuoteRequest): Promise<QuoteResult> {
     const { nonce, pcrs, hashAlg } = checkQuoteRequest(request);
     return this.operation(async () => {
       const ak = this.aks.get(hashAlg) ?? (await this.ak(hashAlg));
@@ -198,7 +206,7 @@ export class Tpm2ToolsTpm implements Tpm {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     return this.operation(async () => {
       this.closed = true;
       await rm(this.ctx.workDir, { recursive: true, force: true });
@@ -256,7 +264,7 @@ export class Tpm2ToolsTpm implements Tpm {
       ]);
       await this.ctx.run('tpm2_evictcontrol', ['-C', 'o', '-c', context, handleArg(handle)]);
     } finally {
-      await flushAll(this.ctx);
+      await flushTransientObjects(this.ctx);
     }
     const created = await readPublic(this.ctx, handle);
     return { akPublic: created.tpm2bPublic, akName: created.name, handle, hashAlg, signAlg };

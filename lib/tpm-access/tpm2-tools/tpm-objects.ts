@@ -58,7 +58,7 @@ export async function loadEk(ctx: ToolContext, algorithm: EkAlgorithm): Promise<
   try {
     await ctx.run('tpm2_createek', ['-G', algorithm, '-c', context, '-u', publicFile]);
   } finally {
-    await flushAll(ctx);
+    await flushTransientObjects(ctx);
   }
   const tpm2bPublic = await ctx.readBytes(publicFile);
   return { reference: context, tpm2bPublic, publicArea: parseTpm2bPublic(tpm2bPublic) };
@@ -97,11 +97,27 @@ export async function persistentHandles(ctx: ToolContext): Promise<Set<number>> 
 }
 
 /**
- * Flushes every transient object and every loaded or saved session. Without a resource manager they
- * stay in the TPM's few slots after the tool exits, and the next load fails with TPM_RC_OBJECT_MEMORY.
+ * Flushes every transient object. Without a resource manager an object a tool created stays in one of
+ * the TPM's few slots after the tool exits, and a later load fails with TPM_RC_OBJECT_MEMORY.
+ * (tpm2-tools 5.x keeps only the last of `-t`/`-l`/`-s`, so each kind needs its own call.)
  */
-export async function flushAll(ctx: ToolContext): Promise<void> {
-  await ctx.run('tpm2_flushcontext', ['-t', '-l', '-s']);
+export async function flushTransientObjects(ctx: ToolContext): Promise<void> {
+  await ctx.run('tpm2_flushcontext', ['-t']);
+}
+
+/**
+ * Flushes a session through the context file tpm2-tools saved it to; tools save a session back after
+ * using it, so it would otherwise stay as a saved session until the next TPM reset. A session the TPM
+ * already closed (continueSession clear) cannot be flushed, which is fine.
+ */
+export async function flushSession(ctx: ToolContext, sessionFile: string): Promise<void> {
+  try {
+    await ctx.run('tpm2_flushcontext', [sessionFile]);
+  } catch (error) {
+    if (!(error instanceof TpmAccessError)) {
+      throw error;
+    }
+  }
 }
 
 /** An EK is a restricted decryption key that never leaves the TPM (TCG EK Credential Profile §2.1.5). */

@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { connect } from 'node:net';
 import { startSwtpm } from '../../lib/tpm-access/swtpm-manager.js';
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
+import { parseTpmsAttest } from '../../lib/tpm/tpms-attest.js';
 import { parseTpm2bPublic, publicKeyFromTpmtPublic } from '../../lib/tpm/tpmt-public.js';
 import { listHandles, startTestSwtpm, type SwtpmFixture } from './tpm-test-helpers.js';
 
@@ -88,6 +89,21 @@ describe('swtpm manager (real swtpm)', () => {
       const afterRestart = await tpm.ensureEk();
       expect(afterRestart.ekPublic).to.deep.equal(before.ekPublic);
       expect(await listHandles(fixture.swtpm.tcti, 'handles-persistent')).to.include.members(['0x81010001', '0x81010016']);
+    } finally {
+      await tpm.close();
+    }
+  });
+
+  it('restart({ orderly: false }) is a power loss: the next quote says the clock is not safe', async () => {
+    const tpm = await openTpm2ToolsTpm({ tcti: fixture.swtpm.tcti });
+    try {
+      await tpm.ensureAk('sha256');
+      const safeAfter = async (): Promise<boolean> =>
+        parseTpmsAttest((await tpm.quote({ nonce: new Uint8Array([1]), pcrs: [0], hashAlg: 'sha256' })).attest).clockInfo.safe;
+      await fixture.swtpm.restart();
+      expect(await safeAfter()).to.equal(true);
+      await fixture.swtpm.restart({ orderly: false });
+      expect(await safeAfter()).to.equal(false);
     } finally {
       await tpm.close();
     }

@@ -1,0 +1,216 @@
+import { IsOptional, IsString } from 'class-validator';
+import { expect } from 'chai';
+import { InvalidConfig, IronlimeError } from '../../interfaces/errors.js';
+import { agentApiVersionPolicy, serverApiVersionPolicy } from '../../lib/http/api-version.js';
+import { accepted, created, noContent, ok } from '../../lib/http/envelope.js';
+import { errorReply } from '../../lib/http/error-envelope.js';
+import { NotFoundError } from '../../lib/http/http-errors.js';
+import { createService, type KeylimeService } from '../../lib/http/keylime-service.js';
+import { IsBase64String, IsKeylimeAgentId, IsNonce } from '../../lib/http/validators.js';
+
+class AgentParams {
+  @IsKeylimeAgentId()
+  agent_id!: string;
+}
+
+class QuoteBody {
+  @IsBase64String()
+  quote!: string;
+
+  @IsOptional()
+  @IsString()
+  note?: string;
+}
+
+class NonceQuery {
+  @IsNonce()
+  nonce!: string;
+}
+
+describe('http: service shell (in-process)', () => {
+  let service: KeylimeService;
+  let handled: number;
+  const stored = new Map<string, string>();
+
+  beforeEach(() => {
+    handled = 0;
+    stored.clear();
+    service = createService({ name: 'test', apiVersions: serverApiVersionPolicy(), bodyLimit: 4096 });
+    service.route({
+      method: 'POST',
+      url: '/agents/:agent_id',
+      params: AgentParams,
+      body: QuoteBody,
+      handler: ({ params, body, reply, apiVersion }) => {
+        handled += 1;
+        stored.set(params.agent_id, body.quote);
+        return ok(reply, { agent_id: params.agent_id, apiVersion });
+      },
+    });
+    service.route({
+      method: 'GET',
+      url: '/agents/:agent_id',
+      params: AgentParams,
+      query: NonceQuery,
+      handler: ({ params, query, reply }) => {
+        const quote = stored.get(params.agent_id);
+        if (quote === undefined) {
+          throw new NotFoundError(`agent id ${params.agent_id} not found`);
+        }
+        return ok(reply, { quote, nonce: query.nonce });
+      },
+    });
+    service.route({ method: 'GET', url: '/version', versioned: false, handler: ({ reply }) => ok(reply, { current_version: '2.6' }) });
+    service.route({ method: 'GET', url: '/info', minVersion: '2.2', handler: ({ reply, apiVersion }) => ok(reply, { apiVersion }) });
+    service.route({ method: 'GET', url: '/admin', admin: true, handler: ({ reply }) => ok(reply, {}) });
+    service.route({ method: 'PUT', url: '/created', handler: ({ reply }) => created(reply, { a: 1 }) });
+    service.route({ method: 'DELETE', url: '/accepted', handler: ({ reply }) => accepted(reply, {}) });
+    service.route({ method: 'DELETE', url: '/gone', handler: ({ reply }) => noContent(reply) });
+    service.route({
+      method: 'GET',
+      url: '/typed-error',
+      handler: () => {
+        throw new IronlimeError('ERR_ATTESTATION_FAILED', 'quote 0: pcr 10: digest mismatch');
+      },
+    });
+    service.route({
+      method: 'GET',
+      url: '/crash',
+      handler: () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'secret_db_password')");
+      },
+    });
+  });
+
+  afterEach(async () => {
+    await service.close();
+  });
+
+  async function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: string | object, headers: Record<string, string> = {}) {
+    const response = await service.app.inject({ method, url, ...(payload === undefined ? {} : { payload }), headers });
+    return { statusCode: response.statusCode, type: response.headers['content-type'], body: response.body === '' ? undefined : response.json() };
+  }
+
+  it('answers in the envelope on versioned, major-alias and unversioned routes', async () => {
+    expect(await call('POST', '/v2.1/agents/agent-1', { quote: 'QQ==' })).to.deep.equal({
+      statusCode: 200,
+      type: 'application/json; charset=utf-8',
+      body: { code: 200, status: 'Success', results: { agent_id: 'agent-1', apiVersion: '2.1' } },
+    });
+    expect((await call('POST', '/v2/agents/agent-1', { quote: 'QQ==' })).body.results.apiVersion).to.equal('2.6');
+    expect((await call('GET', '/v2.6/agents/agent-1?nonce=abc')).body).to.deep.equal({ code: 200, status: 'Success', results: { quote: 'QQ==', nonce: 'abc' } });
+    expect((await call('GET', '/version')).body).to.deep.equal({ code: 200, status: 'Success', results: { current_version: '2.6' } });
+    expect((await call('GET', '/v2.6/agents/agent-1/?nonce=abc')).statusCode).to.equal(200);
+  });
+
+  it('has helpers for 201, 202 and a body-less 204', async () => {
+    expect((await call('PUT', '/v2.6/created')).body).to.deep.equal({ code: 201, status: 'Created', results: { a: 1 } });
+    expect((await call('DELETE', '/v2.6/accepted')).body).to.deep.equal({ code: 202, status: 'Accepted', results: {} });
+    expect(await call('DELETE', '/v2.6/gone')).to.deep.include({ statusCode: 204, body: undefined });
+  });
+
+  it('parses JSON bodies whatever the content type says, as Keylime does', async () => {
+    const none = await service.app.inject({ method: 'POST', url: '/v2.6/agents/a', payload: '{"quote":"QQ=="}' });
+    expect(none.statusCode).to.equal(200);
+    expect((await call('POST', '/v2.6/agents/b', '{"quote":"QQ=="}', { 'content-type': 'text/plain' })).statusCode).to.equal(200);
+    expect((await call('POST', '/v2.6/agents/c', '{"quote":"QQ=="}', { 'content-type': 'application/x-www-form-urlencoded' })).statusCode).to.equal(200);
+    expect(handled).to.equal(3);
+  });
+
+  it('refuses invalid input with a 400 naming the location, before the handler touches anything', async () => {
+    const cases: [string, string, object | string | undefined, string][] = [
+      ['POST', '/v2.6/agents/agent-1', { quote: 'not base64' }, 'body.quote: must be a base64 string'],
+      ['POST', '/v2.6/agents/agent-1', { quote: 'QQ==', extra: true }, 'body.extra: should not exist'],
+      ['POST', '/v2.6/agents/agent-1', { quote: 'QQ==', note: 5 }, 'body.note: must be a string'],
+      ['POST', '/v2.6/agents/agent%2F1', { quote: 'QQ==' }, 'params.agent_id: must be an agent id of letters, digits, "_", "." and "-" (at most 80)'],
+      ['POST', '/v2.6/agents/agent-1', '{"quote": ', 'body: must be JSON'],
+      ['POST', '/v2.6/agents/agent-1', '[1,2]', 'body: must be a JSON object'],
+      ['POST', '/v2.6/agents/agent-1', '{"__proto__": {"quote": "QQ=="}}', 'body: must be JSON'],
+      ['GET', '/v2.6/agents/agent-1?nonce=a-b', undefined, 'query.nonce: must be 1 to 64 letters and digits'],
+      ['GET', '/v2.6/agents/agent-1?nonce=abc&mask=1', undefined, 'query.mask: should not exist'],
+      ['GET', '/version?x=1', undefined, 'query: not expected on this route'],
+      ['PUT', '/v2.6/created', { a: 1 }, 'body: not expected on this route'],
+    ];
+    for (const [method, url, payload, status] of cases) {
+      const reply = await call(method as 'GET', url, payload, { 'content-type': 'application/json' });
+      expect(reply.body, `${method} ${url}`).to.deep.equal({ code: 400, status, results: {} });
+    }
+    expect(handled).to.equal(0);
+    expect(stored.size).to.equal(0);
+  });
+
+  it('answers 413 in the envelope for a body over the limit', async () => {
+    const reply = await call('POST', '/v2.6/agents/agent-1', { quote: 'QUFB'.repeat(2000) });
+    expect(reply).to.deep.equal({
+      statusCode: 413,
+      type: 'application/json; charset=utf-8',
+      body: { code: 413, status: 'request body larger than 4096 bytes', results: {} },
+    });
+    expect(handled).to.equal(0);
+  });
+
+  it('answers 400 for an unsupported API version and 404 for unknown routes', async () => {
+    expect(await call('GET', '/v3.0/agents/agent-1?nonce=a')).to.deep.include({
+      statusCode: 400,
+      body: { code: 400, status: 'API Version not supported', results: {} },
+    });
+    expect((await call('GET', '/v2.1/info')).body).to.deep.equal({ code: 404, status: 'Not Found', results: {} });
+    expect((await call('GET', '/v2.2/info')).body.results).to.deep.equal({ apiVersion: '2.2' });
+    expect((await call('GET', '/nowhere')).body).to.deep.equal({ code: 404, status: 'Not Found', results: {} });
+    expect((await call('DELETE', '/version')).statusCode).to.equal(404);
+  });
+
+  it('uses the agent status text when configured so', async () => {
+    const agent = createService({ name: 'agent', apiVersions: agentApiVersionPolicy() });
+    agent.route({ method: 'GET', url: '/agent/info', minVersion: '2.2', handler: ({ reply }) => ok(reply, {}) });
+    const reply = await agent.app.inject({ method: 'GET', url: '/v1.0/agent/info' });
+    expect(reply.json()).to.deep.equal({ code: 400, status: 'API version not supported: v1.0', results: {} });
+    expect((await agent.app.inject({ method: 'GET', url: '/v2/agent/info' })).json().status).to.equal('API version not supported: v2');
+    await agent.close();
+  });
+
+  it('maps typed errors through ERROR_CODES and hides untyped ones behind a bare 500', async () => {
+    expect((await call('GET', '/v2.6/agents/ghost?nonce=a')).body).to.deep.equal({ code: 404, status: 'agent id ghost not found', results: {} });
+    expect((await call('GET', '/v2.6/typed-error')).body).to.deep.equal({ code: 409, status: 'quote 0: pcr 10: digest mismatch', results: {} });
+    const crash = await call('GET', '/v2.6/crash');
+    expect(crash.body).to.deep.equal({ code: 500, status: 'Internal Server Error', results: {} });
+    expect(errorReply(new InvalidConfig('x', 'y'))).to.deep.equal({ code: 500, status: 'invalid config: x: y' });
+  });
+
+  it('refuses admin routes without a verified client certificate (inject has no TLS socket)', async () => {
+    expect(await call('GET', '/v2.6/admin')).to.deep.include({ statusCode: 403, body: { code: 403, status: 'client certificate required', results: {} } });
+  });
+
+  it('lets in-process tests opt out of the admin check, never together with TLS', async () => {
+    const open = createService({ name: 't', apiVersions: serverApiVersionPolicy(), insecureAdminForTests: true });
+    open.route({ method: 'GET', url: '/admin', admin: true, handler: ({ reply }) => ok(reply, {}) });
+    expect((await open.app.inject({ method: 'GET', url: '/v2.6/admin' })).statusCode).to.equal(200);
+    await open.close();
+    const tls = { cert: '-----BEGIN CERTIFICATE-----', key: '-----BEGIN ', ca: '-----BEGIN ', requestClientCert: true, requireClientCert: 'routes' } as const;
+    expect(() => createService({ name: 't', apiVersions: serverApiVersionPolicy(), insecureAdminForTests: true, tls })).to.throw(
+      InvalidConfig,
+      'invalid config: insecureAdminForTests: cannot be combined with tls',
+    );
+  });
+
+  it('fails at startup on inconsistent configuration and routes', () => {
+    const versions = serverApiVersionPolicy();
+    expect(() => createService({ name: 't', apiVersions: versions, bodyLimit: 10 })).to.throw(InvalidConfig, 'invalid config: bodyLimit: must be an integer from 1024 to 268435456');
+    expect(() => createService({ name: '', apiVersions: versions })).to.throw(InvalidConfig, 'invalid config: name: must be a non-empty string');
+    expect(() =>
+      createService({ name: 't', apiVersions: versions, tls: { cert: 'x', key: 'y', ca: 'z', requestClientCert: true, requireClientCert: 'all' } }),
+    ).to.throw(InvalidConfig, 'invalid config: tls.cert: must be PEM text');
+    expect(() => service.route({ method: 'GET', url: '/x/:id', handler: ({ reply }) => ok(reply, {}) })).to.throw(
+      InvalidConfig,
+      'invalid config: route GET /x/:id: has path parameters but no params DTO',
+    );
+    expect(() => service.route({ method: 'GET', url: '/y', minVersion: '2.7', handler: ({ reply }) => ok(reply, {}) })).to.throw(
+      InvalidConfig,
+      'invalid config: route GET /y: no supported API version is within its min/max',
+    );
+    expect(() => service.route({ method: 'POST', url: '/z', bodyLimit: 1, handler: ({ reply }) => ok(reply, {}) })).to.throw(
+      InvalidConfig,
+      'invalid config: route POST /z: bodyLimit: must be an integer from 1024 to 268435456',
+    );
+  });
+});

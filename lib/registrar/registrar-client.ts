@@ -1,0 +1,112 @@
+import { createKeylimeClient, type KeylimeClient, type KeylimeClientTls } from '../http/keylime-client.js';
+import {
+  AgentListReplyResults,
+  AgentShowReplyResults,
+  RegisterReplyResults,
+  RegistrarVersionResults,
+} from './registrar-reply-dtos.js';
+
+/** What an agent registers with (spec §1.2); binary fields are raw bytes, the client base64-encodes them. */
+export interface AgentRegistration {
+  /** TPM2B_PUBLIC of the EK. */
+  readonly ekPublic: Uint8Array;
+  /** DER EK certificate, or PEM text (a chain: intermediates first, the EK certificate last). */
+  readonly ekCertificate?: Uint8Array | string | null;
+  /** TPM2B_PUBLIC of the AK. */
+  readonly akPublic: Uint8Array;
+  readonly ip?: string;
+  readonly port?: number;
+  /** PEM of the agent's HTTPS server certificate, or "disabled" (push agents). */
+  readonly mtlsCert?: string;
+}
+
+export interface RegistrarClientOptions {
+  /** `http://host:8890` for an agent (register/activate), `https://host:8891` for admin calls. */
+  readonly baseUrl: string;
+  /** API version in the URL; default 2.6 (Keylime's current). */
+  readonly apiVersion?: string;
+  /** For https: the registrar's CA and, for admin calls, a client certificate + key from that CA. */
+  readonly tls?: KeylimeClientTls;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * A typed client for a Keylime-compatible registrar (ours or Keylime's). Agent side: `register` and
+ * `activate` (usually over plain HTTP). Tenant/driver side: `list`, `show`, `delete` over mTLS. Every
+ * method resolves on a 2xx reply or throws the shell's typed errors: `KeylimeHttpError` (the
+ * registrar refused: status, status text), `ServiceUnreachableError`, `BadRemoteReplyError`.
+ */
+export class RegistrarClient {
+  private readonly http: KeylimeClient;
+  private readonly prefix: string;
+
+  constructor(options: RegistrarClientOptions) {
+    this.http = createKeylimeClient({
+      baseUrl: options.baseUrl,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
+    this.prefix = `/v${options.apiVersion ?? '2.6'}`;
+  }
+
+  /** `GET /version`. */
+  async version(): Promise<RegistrarVersionResults> {
+    return (await this.http.get('/version', { results: RegistrarVersionResults })).results;
+  }
+
+  /** Registers the agent; resolves to the MakeCredential blob for TPM2_ActivateCredential. */
+  async register(agentId: string, registration: AgentRegistration): Promise<Uint8Array> {
+    const body: Record<string, unknown> = {
+      ek_tpm: base64(registration.ekPublic),
+      aik_tpm: base64(registration.akPublic),
+    };
+    const cert = registration.ekCertificate;
+    if (cert !== undefined && cert !== null) {
+      body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
+    }
+    if (registration.ip !== undefined) {
+      body['ip'] = registration.ip;
+    }
+    if (registration.port !== undefined) {
+      body['port'] = registration.port;
+    }
+    if (registration.mtlsCert !== undefined) {
+      body['mtls_cert'] = registration.mtlsCert;
+    }
+    const reply = await this.http.post(this.agentPath(agentId), body, { results: RegisterReplyResults });
+    return Buffer.from(reply.results.blob, 'base64');
+  }
+
+  /** Proves the AK with `auth_tag` = hex(HMAC-SHA384(base64(credential), agentId)) (see lib/tpm/auth-tag.ts). */
+  async activate(agentId: string, authTag: string): Promise<void> {
+    await this.http.put(this.agentPath(agentId), { auth_tag: authTag });
+  }
+
+  /** Ids of every registered agent (admin, mTLS). */
+  async list(): Promise<string[]> {
+    return (await this.http.get(`${this.prefix}/agents`, { results: AgentListReplyResults })).results.uuids;
+  }
+
+  /** The record of an activated agent (admin, mTLS); a 404 `KeylimeHttpError` when unknown or inactive. */
+  async show(agentId: string): Promise<AgentShowReplyResults> {
+    return (await this.http.get(this.agentPath(agentId), { results: AgentShowReplyResults })).results;
+  }
+
+  /** Deletes the agent's record (admin, mTLS). */
+  async delete(agentId: string): Promise<void> {
+    await this.http.delete(this.agentPath(agentId));
+  }
+
+  /** Closes kept-alive connections. */
+  close(): void {
+    this.http.close();
+  }
+
+  private agentPath(agentId: string): string {
+    return `${this.prefix}/agents/${encodeURIComponent(agentId)}`;
+  }
+}
+
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}

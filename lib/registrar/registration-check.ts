@@ -1,0 +1,112 @@
+import { X509Certificate } from 'node:crypto';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../tpm/constants.js';
+import { checkAkAttributes } from '../tpm/ak-attributes.js';
+import { ekPublicMatchesCertificate } from '../tpm/ek-certificate.js';
+import { tpmObjectName } from '../tpm/object-name.js';
+import { parseTpm2bPublic, publicKeyFromTpmtPublic, type TpmtPublic } from '../tpm/tpmt-public.js';
+import { splitEkCertificateField } from './ek-certificate-field.js';
+import type { RegisterAgentBody } from './registrar-dtos.js';
+import { InvalidAgentData } from './registrar-errors.js';
+
+/** A registration body whose TPM objects parsed and passed every check that needs no trust store. */
+export interface CheckedRegistration {
+  /** Canonical base64 of the EK TPM2B_PUBLIC (what is stored and compared on re-registration). */
+  readonly ekTpm: string;
+  readonly ekPublic: TpmtPublic;
+  /** The certificate holding the EK public key, DER; null when the agent sent none. */
+  readonly ekCertDer: Uint8Array | null;
+  /** The other certificates sent with it (intermediates of a PEM chain), DER. */
+  readonly ekCertChain: readonly Uint8Array[];
+  readonly aikTpm: string;
+  readonly akName: Uint8Array;
+  readonly ip: string | null;
+  readonly port: number | null;
+  readonly mtlsCert: string | null;
+}
+
+/**
+ * Parses and checks the TPM objects of a registration (spec §1.3), stricter than Keylime:
+ * - `aik_tpm` must be an RSA/ECC TPM2B_PUBLIC with restricted-signing-key attributes (the removed
+ *   legacy registrar's `AK_EXPECTED_ATTRS`; §1.3 last note) → 400 "Invalid AK attributes";
+ * - `ek_tpm` must be an RSA/ECC restricted decryption key (TPM2_ActivateCredential needs one);
+ * - the EK public key must equal the key of the EK certificate (Keylime `_check_key_against_cert`);
+ *   with a PEM chain, the certificate holding that key is the EK certificate, the rest intermediates;
+ * - `mtls_cert` must be "disabled" or a PEM certificate.
+ * Does NOT judge the EK certificate's issuer: that is `EkTrust`'s job.
+ *
+ * @throws InvalidAgentData naming the body field.
+ */
+export function checkRegistration(body: RegisterAgentBody): CheckedRegistration {
+  const ekBytes = Buffer.from(body.ek_tpm, 'base64');
+  const ekPublic = parseField('ek_tpm', ekBytes);
+  fieldStep('ek_tpm', () => publicKeyFromTpmtPublic(ekPublic));
+  const decryptBits = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+  if ((ekPublic.objectAttributes & decryptBits) !== decryptBits) {
+    throw new InvalidAgentData('ek_tpm', 'the EK must be a restricted decryption key');
+  }
+
+  const akBytes = Buffer.from(body.aik_tpm, 'base64');
+  const akPublic = parseField('aik_tpm', akBytes);
+  fieldStep('aik_tpm', () => publicKeyFromTpmtPublic(akPublic));
+  const problems = checkAkAttributes(akPublic);
+  if (problems.length > 0) {
+    throw new InvalidAgentData('aik_tpm', `Invalid AK attributes: ${problems.join('; ')}`);
+  }
+  const akName = fieldStep('aik_tpm', () => tpmObjectName(akPublic));
+
+  let ekCertDer: Uint8Array | null = null;
+  let ekCertChain: Uint8Array[] = [];
+  if (body.ekcert !== undefined) {
+    const certs = splitEkCertificateField(body.ekcert);
+    const index = certs.findIndex((der) => fieldStep('ekcert', () => ekPublicMatchesCertificate(ekPublic, der)));
+    if (index < 0) {
+      throw new InvalidAgentData('ek_tpm', 'must contain the same public key found in ekcert');
+    }
+    ekCertDer = certs[index] ?? null;
+    ekCertChain = certs.filter((_, i) => i !== index);
+  }
+
+  return {
+    ekTpm: ekBytes.toString('base64'),
+    ekPublic,
+    ekCertDer,
+    ekCertChain,
+    aikTpm: akBytes.toString('base64'),
+    akName,
+    ip: body.ip ?? null,
+    port: body.port ?? null,
+    mtlsCert: checkMtlsCert(body.mtls_cert),
+  };
+}
+
+function parseField(field: string, bytes: Uint8Array): TpmtPublic {
+  return fieldStep(field, () => parseTpm2bPublic(bytes));
+}
+
+/** Runs a lib/tpm step and names the body field in any typed error it throws. */
+function fieldStep<T>(field: string, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof IronlimeError) {
+      throw new InvalidAgentData(field, error.message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function checkMtlsCert(text: string | undefined): string | null {
+  if (text === undefined) {
+    return null;
+  }
+  if (text === 'disabled') {
+    return text;
+  }
+  try {
+    new X509Certificate(text);
+  } catch (cause) {
+    throw new InvalidAgentData('mtls_cert', 'is not a readable PEM certificate', { cause });
+  }
+  return text;
+}

@@ -1,0 +1,91 @@
+import { expect } from 'chai';
+import type { StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
+import type { CheckedRegistration } from '../../lib/registrar/registration-check.js';
+import { decideRegistration } from '../../lib/registrar/registration-decision.js';
+
+const CERT = Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x01]);
+
+function checked(overrides: Partial<CheckedRegistration> = {}): CheckedRegistration {
+  return {
+    ekTpm: 'RUs=',
+    ekPublic: {} as CheckedRegistration['ekPublic'],
+    ekCertDer: CERT,
+    ekCertChain: [],
+    aikTpm: 'QUs=',
+    akName: new Uint8Array(34),
+    ip: '10.0.0.1',
+    port: 9002,
+    mtlsCert: 'disabled',
+    ...overrides,
+  };
+}
+
+function stored(overrides: Partial<StoredAgent> = {}): StoredAgent {
+  return {
+    agentId: 'a1',
+    ekTpm: 'RUs=',
+    ekCert: Buffer.from(CERT).toString('base64'),
+    aikTpm: 'QUs=',
+    activationKey: 'b2xk',
+    active: true,
+    ip: '10.0.0.9',
+    port: 9000,
+    mtlsCert: 'disabled',
+    regcount: 1,
+    ...overrides,
+  };
+}
+
+function conflictOf(run: () => unknown): { code: string; message: string } {
+  try {
+    run();
+  } catch (error) {
+    return error as { code: string; message: string };
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('registrar: registration decision', function () {
+  it('creates an inactive record with regcount 1', function () {
+    const next = decideRegistration('a1', undefined, checked(), 'bmV3');
+    expect(next).to.deep.equal({
+      ekTpm: 'RUs=',
+      ekCert: Buffer.from(CERT).toString('base64'),
+      aikTpm: 'QUs=',
+      activationKey: 'bmV3',
+      active: false,
+      ip: '10.0.0.1',
+      port: 9002,
+      mtlsCert: 'disabled',
+      regcount: 1,
+    });
+  });
+
+  it('re-registration with the same identity keeps active and regcount, replaces key and contact', function () {
+    const next = decideRegistration('a1', stored(), checked(), 'bmV3');
+    expect(next.active).to.equal(true);
+    expect(next.regcount).to.equal(1);
+    expect(next.activationKey).to.equal('bmV3');
+    expect(next.ip).to.equal('10.0.0.1');
+    expect(next.port).to.equal(9002);
+  });
+
+  it('adding a previously absent EK certificate is allowed and counts as a registration', function () {
+    const next = decideRegistration('a1', stored({ ekCert: null }), checked(), 'bmV3');
+    expect(next.regcount).to.equal(2);
+  });
+
+  for (const [field, current, incoming] of [
+    ['ek_tpm', {}, { ekTpm: 'T1RIRVI=' }],
+    ['aik_tpm', {}, { aikTpm: 'T1RIRVI=' }],
+    ['ekcert', {}, { ekCertDer: Uint8Array.from([0x30, 0x00]) }],
+    ['ekcert', {}, { ekCertDer: null }],
+  ] as const) {
+    it(`refuses a different ${field} with ERR_REGISTRATION_CONFLICT (${JSON.stringify(incoming)})`, function () {
+      const error = conflictOf(() => decideRegistration('a1', stored(current), checked(incoming), 'bmV3'));
+      expect(error.code).to.equal('ERR_REGISTRATION_CONFLICT');
+      expect(error.message).to.contain('re-registration with different TPM identity is forbidden');
+      expect(error.message).to.contain(field);
+    });
+  }
+});

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   ERR_INVALID_AGENT_DATA: 400,
   ERR_EK_CERT_UNTRUSTED: 403,
   ERR_ACTIVATION_FAILED: 400,
+  ERR_AGENT_KEY: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

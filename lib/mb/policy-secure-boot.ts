@@ -29,9 +29,9 @@ export function secureBootFindings(events: readonly BootEvent[], refstate: MbRef
   }
   const measured = keyVariableMeasurements(events);
   findings.push(
-    ...allowedKeys('PK', 'pk', measured.PK, refstate.pk, refstate.has_secureboot),
-    ...allowedKeys('KEK', 'kek', measured.KEK, refstate.kek, refstate.has_secureboot),
-    ...allowedKeys('db', 'db', measured.db, refstate.db, refstate.has_secureboot),
+    ...allowedKeyFindings('PK', 'pk', measured.PK, refstate.pk, refstate.has_secureboot),
+    ...allowedKeyFindings('KEK', 'kek', measured.KEK, refstate.kek, refstate.has_secureboot),
+    ...allowedKeyFindings('db', 'db', measured.db, refstate.db, refstate.has_secureboot),
     ...requiredRevocations(measured.dbx, refstate.dbx, refstate.has_secureboot),
     ...mokFindings(events, refstate),
   );
@@ -62,13 +62,14 @@ function single(name: string, component: string, measured: Measurements, require
 }
 
 /** Keylime `KeySubset`: every signature in the variable is one the refstate allows. */
-function allowedKeys(name: string, component: string, measured: Measurements, allowed: readonly RefstateKey[], secureBoot: boolean): PolicyFinding[] {
+function allowedKeyFindings(name: string, component: string, measured: Measurements, allowed: readonly RefstateKey[], secureBoot: boolean): PolicyFinding[] {
   if (!secureBoot && allowed.length === 0 && measured.length <= 1) {
     return [];
   }
   const { signatures, findings } = single(name, component, measured, secureBoot);
+  const allowedKeys = allowed.map(keyBytes);
   for (const sig of signatures ?? []) {
-    if (!allowed.some((key) => sameKey(key, sig))) {
+    if (!allowedKeys.some((key) => sameKey(key, sig))) {
       findings.push({
         component,
         reason: `${name} holds a key the refstate does not allow`,
@@ -90,7 +91,10 @@ function requiredRevocations(measured: Measurements, required: readonly Refstate
   if (signatures === null) {
     return findings;
   }
-  const missing = required.filter((key) => !signatures.some((sig) => sameKey(key, sig)));
+  const missing = required.filter((key) => {
+    const bytes = keyBytes(key);
+    return !signatures.some((sig) => sameKey(bytes, sig));
+  });
   if (missing.length > 0) {
     findings.push({
       component: 'dbx',
@@ -119,11 +123,15 @@ function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): Policy
   return [...check('mokdig', mok.MokList, refstate.mokdig), ...check('mokxdig', mok.MokListX, refstate.mokxdig)];
 }
 
-function sameKey(key: RefstateKey, sig: EfiSignature): boolean {
-  const data = Buffer.from(key.SignatureData.slice(2), 'hex');
-  return (
-    key.SignatureOwner === sig.signatureOwner &&
-    data.length === sig.signatureData.length &&
-    timingSafeEqual(data, sig.signatureData)
-  );
+interface KeyBytes {
+  readonly owner: string;
+  readonly data: Buffer;
+}
+
+function keyBytes(key: RefstateKey): KeyBytes {
+  return { owner: key.SignatureOwner, data: Buffer.from(key.SignatureData.slice(2), 'hex') };
+}
+
+function sameKey(key: KeyBytes, sig: EfiSignature): boolean {
+  return key.owner === sig.signatureOwner && key.data.length === sig.signatureData.length && timingSafeEqual(key.data, sig.signatureData);
 }

@@ -47,17 +47,21 @@ export function createCertStore(sources: ReadonlyArray<{ readonly name: string; 
     try {
       ders = certificatesDer(source.data);
     } catch (error) {
-      throw new CertificateParseError(`${source.name}: ${(error as Error).message}`, { cause: error });
+      throw new CertificateParseError(`${source.name}: ${detailOf(error)}`, { cause: error });
     }
     ders.forEach((der, i) => {
       try {
         entries.push({ name: ders.length > 1 ? `${source.name}#${i + 1}` : source.name, cert: readDerCertificate(der).cert });
       } catch (error) {
-        throw new CertificateParseError(`${source.name}: ${(error as Error).message}`, { cause: error });
+        throw new CertificateParseError(`${source.name}: ${detailOf(error)}`, { cause: error });
       }
     });
   }
   return { entries };
+}
+
+function detailOf(error: unknown): string {
+  return error instanceof CertificateParseError ? error.detail : (error as Error).message;
 }
 
 const CERT_FILE = /\.(pem|crt|cer|der)$/i;

@@ -10,7 +10,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { BigEndianWriter } from '../bytes/byte-writer.js';
-import { TPM_ALG_AES, TPM_ALG_CFB, TPM_ALG_ECC, TPM_ALG_RSA, algName, curveInfo, hashInfo, type TpmHashInfo } from './constants.js';
+import { TPM_ALG_AES, TPM_ALG_CFB, TPM_ALG_ECC, TPM_ALG_NULL, TPM_ALG_RSA, algName, curveInfo, hashInfo, type TpmHashInfo } from './constants.js';
 import { marshalCredentialBlob } from './credential-blob.js';
 import { kdfa, kdfe } from './kdf.js';
 import { TpmKeyError } from './tpm-errors.js';
@@ -34,7 +34,8 @@ export function credentialProtection(ek: TpmtPublic): CredentialProtection {
   }
   const { algorithm, keyBits, mode } = ek.parameters.symmetric;
   if (algorithm !== TPM_ALG_AES || mode !== TPM_ALG_CFB || ![128, 192, 256].includes(keyBits ?? 0)) {
-    throw new TpmKeyError(`EK symmetric ${algName(algorithm)}-${keyBits ?? 0}-${algName(mode ?? 0)} is not AES-CFB`);
+    const sym = algorithm === TPM_ALG_NULL ? 'null' : `${algName(algorithm)}-${keyBits ?? 0}-${algName(mode ?? 0)}`;
+    throw new TpmKeyError(`EK symmetric algorithm ${sym} is not AES-CFB`);
   }
   return { hash, aesBits: keyBits as number };
 }

@@ -13,8 +13,12 @@ export class TpmKeyError extends IronlimeError {
 
 /** An X.509 certificate could not be read as DER or PEM. */
 export class CertificateParseError extends IronlimeError {
+  /** The message without its "certificate: " prefix, for callers that add their own context. */
+  readonly detail: string;
+
   constructor(detail: string, options: IronlimeErrorOptions = {}) {
     super('ERR_CERTIFICATE_PARSE', `certificate: ${detail}`, options);
+    this.detail = detail;
   }
 }
 

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ERROR_CODES, IronlimeError } from '../../interfaces/errors.js';
 import type { ApiVersionPolicy } from './api-version.js';
@@ -15,16 +16,19 @@ const INTERNAL: ErrorReply = { code: 500, status: 'Internal Server Error' };
 
 /**
  * The one mapping from an error to the reply (STYLE 6): an `IronlimeError` answers with the status
- * `ERROR_CODES` gives its code and its message as status text; fastify's own request errors (body too
- * large, bad JSON, bad content length) become our typed errors first; anything else is a 500 whose
- * text says nothing about the cause (the log keeps it).
+ * `ERROR_CODES` gives its code — by code, never by an overridden `httpStatus` — and, for 4xx, its
+ * message as status text; fastify's own request errors (body too large, bad JSON, bad content length)
+ * become our typed errors first. A 5xx says only its reason phrase ("Service Unavailable"): its
+ * message may name hosts, files or database addresses, which stay in the log. Anything untyped is a
+ * bare 500 "Internal Server Error".
  */
 export function errorReply(error: unknown, bodyLimit = 0): ErrorReply {
   const typed = error instanceof IronlimeError ? error : fromFastifyError(error, bodyLimit);
-  if (typed !== undefined) {
-    return { code: ERROR_CODES[typed.code], status: typed.message };
+  if (typed === undefined) {
+    return INTERNAL;
   }
-  return INTERNAL;
+  const code = ERROR_CODES[typed.code];
+  return { code, status: code >= 500 ? (STATUS_CODES[code] ?? INTERNAL.status) : typed.message };
 }
 
 /** Installs the error handler and the 404 handler (with the unsupported-version 400) on `app`. */

@@ -70,11 +70,11 @@ export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClien
   const timeout = boundedInteger(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1, 3_600_000, 'timeoutMs');
   const maxResponse = boundedInteger(options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE, 1024, 1024 ** 3, 'maxResponseBytes');
   const maxRequest = boundedInteger(options.maxRequestBytes ?? DEFAULT_MAX_REQUEST, 1024, 1024 ** 3, 'maxRequestBytes');
-  const httpsAgent = base.protocol === 'https:' ? createHttpsAgent(options.tls ?? {}) : undefined;
-  const httpAgent = base.protocol === 'http:' ? new HttpAgent({ keepAlive: true }) : undefined;
   if (base.protocol === 'http:' && options.tls !== undefined) {
     throw new InvalidConfig('baseUrl', 'TLS options given for an http:// URL');
   }
+  const httpsAgent = base.protocol === 'https:' ? createHttpsAgent(options.tls ?? {}) : undefined;
+  const httpAgent = base.protocol === 'http:' ? new HttpAgent({ keepAlive: true }) : undefined;
   const http = axios.create({
     baseURL: base.origin + base.pathname.replace(/\/$/, ''),
     timeout,

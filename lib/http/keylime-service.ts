@@ -64,7 +64,8 @@ export class KeylimeService {
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
       bodyLimit,
       forceCloseConnections: true,
-      return503OnClosing: true,
+      // Requests arriving while closing are served (or their connection is closed): every reply stays an envelope.
+      return503OnClosing: false,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     }) as unknown as FastifyInstance;
     app.removeContentTypeParser(['application/json', 'text/plain']);

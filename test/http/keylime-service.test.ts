@@ -1,10 +1,10 @@
 import { IsOptional, IsString } from 'class-validator';
 import { expect } from 'chai';
-import { InvalidConfig, IronlimeError } from '../../interfaces/errors.js';
+import { DatabaseUnavailable, InvalidConfig, IronlimeError } from '../../interfaces/errors.js';
 import { agentApiVersionPolicy, serverApiVersionPolicy } from '../../lib/http/api-version.js';
 import { accepted, created, noContent, ok } from '../../lib/http/envelope.js';
 import { errorReply } from '../../lib/http/error-envelope.js';
-import { NotFoundError } from '../../lib/http/http-errors.js';
+import { NotFoundError, RequestValidationError } from '../../lib/http/http-errors.js';
 import { createService, type KeylimeService } from '../../lib/http/keylime-service.js';
 import { IsBase64String, IsKeylimeAgentId, IsNonce } from '../../lib/http/validators.js';
 
@@ -71,6 +71,13 @@ describe('http: service shell (in-process)', () => {
       url: '/typed-error',
       handler: () => {
         throw new IronlimeError('ERR_ATTESTATION_FAILED', 'quote 0: pcr 10: digest mismatch');
+      },
+    });
+    service.route({
+      method: 'GET',
+      url: '/db-down',
+      handler: () => {
+        throw new DatabaseUnavailable('connect ECONNREFUSED 10.1.2.3:5432');
       },
     });
     service.route({
@@ -169,12 +176,14 @@ describe('http: service shell (in-process)', () => {
     await agent.close();
   });
 
-  it('maps typed errors through ERROR_CODES and hides untyped ones behind a bare 500', async () => {
+  it('maps typed errors through ERROR_CODES, keeps 5xx details in the log, hides untyped errors behind a bare 500', async () => {
     expect((await call('GET', '/v2.6/agents/ghost?nonce=a')).body).to.deep.equal({ code: 404, status: 'agent id ghost not found', results: {} });
     expect((await call('GET', '/v2.6/typed-error')).body).to.deep.equal({ code: 409, status: 'quote 0: pcr 10: digest mismatch', results: {} });
     const crash = await call('GET', '/v2.6/crash');
     expect(crash.body).to.deep.equal({ code: 500, status: 'Internal Server Error', results: {} });
-    expect(errorReply(new InvalidConfig('x', 'y'))).to.deep.equal({ code: 500, status: 'invalid config: x: y' });
+    expect((await call('GET', '/v2.6/db-down')).body).to.deep.equal({ code: 503, status: 'Service Unavailable', results: {} });
+    expect(errorReply(new InvalidConfig('x', 'y'))).to.deep.equal({ code: 500, status: 'Internal Server Error' });
+    expect(errorReply(new RequestValidationError('body.x', 'must be a string'))).to.deep.equal({ code: 400, status: 'body.x: must be a string' });
   });
 
   it('refuses admin routes without a verified client certificate (inject has no TLS socket)', async () => {

@@ -19,10 +19,6 @@ export interface ToolRunnerOptions {
 export class ToolRunner {
   constructor(private readonly options: ToolRunnerOptions) {}
 
-  get tcti(): string {
-    return this.options.tcti;
-  }
-
   /** Runs `tool args…` and resolves to its stdout. */
   run(tool: string, args: readonly string[]): Promise<string> {
     const { tcti, workDir, timeoutMs } = this.options;

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { akPublicKey, type AgentPolicies } from '../../lib/attestation/agent-policies.js';
@@ -131,5 +132,26 @@ describe('evaluateEvidence (POST /verify/evidence) and verifyIdentityQuote (GET 
       valid: 0,
       reason: 'unsupported hash algorithm "md5"',
     });
+  });
+});
+
+describe('the engine on Keylime’s own checkquote vector (keylime/tpm/tpm_util_test.py::test_checkquote)', () => {
+  const dir = (name: string): string => vectorPath('keylime', 'tpm', 'checkquote', name);
+  const ak = createPublicKey(readFileSync(dir('aik_pub.pem')));
+  const quote = readFileSync(dir('quote_wire_format.txt'), 'utf8').trim();
+  const nonce = readFileSync(dir('nonce.txt'), 'utf8').trim();
+
+  it('verifies the identity quote and refuses the altered nonce upstream refuses', () => {
+    expect(nonce).to.equal('Ai5M5SjYjnkyv4P7itH1');
+    expect(verifyIdentityQuote({ quote, nonce, hashAlg: 'sha256', akTpm: ak })).to.deep.equal({ valid: 1 });
+    expect(verifyIdentityQuote({ quote, nonce: 'ai5M5SjYjnkyv4P7itH1', hashAlg: 'sha256', akTpm: ak }).valid).to.equal(0);
+    expect(verifyIdentityQuote({ quote, nonce, hashAlg: 'sha1', akTpm: ak }).valid).to.equal(0);
+  });
+
+  it('accepts it as one-shot evidence and reports its only PCR, 16', () => {
+    const result = evaluateEvidence({ quote, nonce, hashAlg: 'sha256', akTpm: ak });
+    expect(result.failures).to.deep.equal([]);
+    expect(result.claims.quote?.pcrs).to.deep.equal({ 16: 'd471c0674951f0ef075aecdd42fbefa6eca6019820add0bd222d1c4e6242ce6f' });
+    expect(result.claims.quote?.clockInfo).to.deep.equal({ clock: '1284787942', resetCount: 3, restartCount: 0, safe: true });
   });
 });

@@ -138,6 +138,23 @@ export class FakeAgent {
     return this.recordIma(imaNgEntry('sha256', digest, path));
   }
 
+  /**
+   * Replaces the IMA log with recorded ASCII lines (a real node's log) and replays PCR 10 from zero.
+   * Only for the sha1 bank, where each extend is the logged template hash (0xFF… for a violation).
+   */
+  replaceImaLog(lines: readonly string[]): void {
+    if (this.bank !== 'sha1') {
+      throw new Error('recorded IMA lines can only be replayed into the sha1 bank');
+    }
+    this.imaLines.length = 0;
+    this.pcrs.set(10, new Uint8Array(20));
+    for (const line of lines) {
+      const hash = Buffer.from(line.split(' ')[1] ?? '', 'hex');
+      this.imaLines.push(line);
+      this.extend(10, hash.every((byte) => byte === 0) ? new Uint8Array(20).fill(0xff) : hash);
+    }
+  }
+
   /** Answers `GET /quotes/integrity` like the Rust agent (spec §2, §3.3). */
   reply(request: QuoteRequest): AgentQuoteReply {
     this.pcrs.set(16, new Uint8Array(SIZE[this.bank]));

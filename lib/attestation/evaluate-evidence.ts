@@ -40,6 +40,8 @@ export interface EvaluateEvidenceOptions {
   readonly severityPolicy?: SeverityPolicy;
 }
 
+const DEFAULT_SEVERITY = compileSeverityPolicy();
+
 /** One entry of the reply's `failures`, as Keylime writes it. */
 export interface EvidenceFailure {
   readonly type: string;
@@ -91,7 +93,7 @@ export function evaluateEvidence(evidence: TpmEvidence, options: EvaluateEvidenc
       policyName: options.measuredBootPolicy ?? 'example',
     },
   });
-  const details = labelFailures(options.severityPolicy ?? compileSeverityPolicy(), round.events);
+  const details = labelFailures(options.severityPolicy ?? DEFAULT_SEVERITY, round.events);
   return {
     valid: details.length === 0,
     claims: round.claims,

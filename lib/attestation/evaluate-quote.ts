@@ -49,6 +49,7 @@ export interface EvaluateQuoteResult {
 }
 
 const NO_CLAIMS: AttestationClaims = { quote: null, ima: null, measuredBoot: null };
+const DEFAULT_SEVERITY = compileSeverityPolicy();
 
 /**
  * One pull-mode attestation round: `(agent state, agent reply) → (verdict, failures, next state)`.
@@ -69,7 +70,7 @@ const NO_CLAIMS: AttestationClaims = { quote: null, ima: null, measuredBoot: nul
  */
 export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult {
   const { state, policies, options = {} } = input;
-  const severity = options.severityPolicy ?? compileSeverityPolicy();
+  const severity = options.severityPolicy ?? DEFAULT_SEVERITY;
   const tpmPolicy = parseTpmPolicy(policies.tpmPolicy);
   const received = { ...state, lastReceivedQuote: input.now };
 

@@ -190,6 +190,28 @@ describe('http: service shell (in-process)', () => {
     expect(await call('GET', '/v2.6/admin')).to.deep.include({ statusCode: 403, body: { code: 403, status: 'client certificate required', results: {} } });
   });
 
+  it('checks the admin requirement before reading the body', async () => {
+    const guarded = createService({ name: 't', apiVersions: serverApiVersionPolicy(), bodyLimit: 1024 });
+    let reached = false;
+    guarded.route({
+      method: 'POST',
+      url: '/agents/:agent_id',
+      admin: true,
+      params: AgentParams,
+      body: QuoteBody,
+      handler: ({ reply }) => {
+        reached = true;
+        return ok(reply, {});
+      },
+    });
+    const big = await guarded.app.inject({ method: 'POST', url: '/v2.6/agents/a', payload: { quote: 'QUFB'.repeat(1000) } });
+    expect(big.json()).to.deep.equal({ code: 403, status: 'client certificate required', results: {} });
+    const invalid = await guarded.app.inject({ method: 'POST', url: '/v2.6/agents/a%20b', payload: { quote: '!' } });
+    expect(invalid.statusCode).to.equal(403);
+    expect(reached).to.equal(false);
+    await guarded.close();
+  });
+
   it('lets in-process tests opt out of the admin check, never together with TLS', async () => {
     const open = createService({ name: 't', apiVersions: serverApiVersionPolicy(), insecureAdminForTests: true });
     open.route({ method: 'GET', url: '/admin', admin: true, handler: ({ reply }) => ok(reply, {}) });

@@ -8,9 +8,10 @@ import { EXIT_USAGE } from './exit-codes.js';
 import { registerImaCommands } from './ima-commands.js';
 import { registerMbCommands } from './mb-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerTpmCommands } from './tpm-commands.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands];
+const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

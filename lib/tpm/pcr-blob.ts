@@ -95,9 +95,11 @@ function readDigests(r: LittleEndianReader): Uint8Array[] {
  */
 export function parsePcrBlob(bytes: Uint8Array): PcrBlob {
   const r = new LittleEndianReader(bytes, TpmParseError);
-  const selection = readSelection(r);
-  const values = readDigests(r);
-  r.finish();
+  const { selection, values } = r.struct('PCR blob', () => {
+    const read = { selection: readSelection(r), values: readDigests(r) };
+    r.finish();
+    return read;
+  });
   let next = 0;
   const untrustedBanks = selection.map((bank, b) => {
     const size = digestSize(bank.hashAlg);

@@ -1,0 +1,141 @@
+import { expect } from 'chai';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { main } from '../../lib/cli/main.js';
+import { activateCredential } from '../../lib/tpm/activate-credential.js';
+import { tpmObjectName } from '../../lib/tpm/object-name.js';
+import { EK_TEMPLATE_RSA_2048 } from '../../lib/tpm/templates.js';
+import { marshalTpm2bPublic, parseTpm2bPublic, tpmtPublicFromKey } from '../../lib/tpm/tpmt-public.js';
+import { vectorPath } from '../helpers/paths.js';
+import { keylimeLegacy, toHex } from './tpm-vectors.js';
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function run(...args: string[]): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const writeOut = process.stdout.write.bind(process.stdout);
+  const writeErr = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'ironlime', ...args]);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = writeOut;
+    process.stderr.write = writeErr;
+  }
+}
+
+const checkquote = (file: string): string => vectorPath('keylime', 'tpm', 'checkquote', file);
+const legacy = (file: string): string => vectorPath('keylime', 'tpm', 'legacy_test_data_files', file);
+
+describe('ironlime tpm verify-quote', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-tpm-cli-'));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exits 0 for Keylime\'s wire-format quote and prints PCR 16 as JSON', async () => {
+    const result = await run('tpm', 'verify-quote', '--ak', checkquote('aik_pub.pem'), '--nonce', 'Ai5M5SjYjnkyv4P7itH1',
+      '--quote', checkquote('quote_wire_format.txt'), '--json');
+    expect(result.code).to.equal(0);
+    expect(JSON.parse(result.stdout)).to.deep.equal({
+      valid: true, reason: null, failedCheck: null, hashAlg: 'sha256', pcrBank: 'sha256',
+      pcrs: { 16: 'd471c0674951f0ef075aecdd42fbefa6eca6019820add0bd222d1c4e6242ce6f' },
+    });
+  });
+
+  it('exits 0 for the tpm2-tools files with the AK as TPM2B_PUBLIC and a hex nonce', async () => {
+    const result = await run('tpm', 'verify-quote', '--ak', legacy('ak.pub'), '--nonce-hex', toHex(keylimeLegacy('rand.out')),
+      '--message', legacy('quote.out'), '--signature', legacy('quotesig.out'), '--pcrs', legacy('quotepcr.out'));
+    expect(result.code).to.equal(0);
+    expect(result.stdout.split('\n')[0]).to.equal('valid: sha256 signature, sha256 bank, 3 PCR(s)');
+  });
+
+  it('exits 1 for a wrong nonce, naming the failed check', async () => {
+    const result = await run('tpm', 'verify-quote', '--ak', checkquote('aik_pub.pem'), '--nonce', 'ai5M5SjYjnkyv4P7itH1',
+      '--quote', checkquote('quote_wire_format.txt'));
+    expect(result).to.deep.equal({ code: 1, stdout: 'INVALID (nonce): quote: extraData does not match the nonce\n', stderr: '' });
+  });
+
+  it('exits 1 with JSON for the wrong hash algorithm', async () => {
+    const result = await run('tpm', 'verify-quote', '--ak', checkquote('aik_pub.pem'), '--nonce', 'Ai5M5SjYjnkyv4P7itH1',
+      '--quote', checkquote('quote_wire_format.txt'), '--hash-alg', 'sha1', '--json');
+    expect(result.code).to.equal(1);
+    expect(JSON.parse(result.stdout)).to.include({ valid: false, failedCheck: 'hash-alg', hashAlg: 'sha1' });
+  });
+
+  it('exits 2 for a malformed PCR file, a malformed quote string and missing arguments', async () => {
+    const badPcrs = path.join(dir, 'pcrs.bin');
+    writeFileSync(badPcrs, readFileSync(checkquote('quote.pcrs.tpm2tools.bin')).subarray(0, 100));
+    const malformed = await run('tpm', 'verify-quote', '--ak', checkquote('aik_pub.pem'), '--nonce', 'x',
+      '--message', checkquote('quote.tpms_attest.bin'), '--signature', checkquote('quote.tpmt_signature.bin'), '--pcrs', badPcrs);
+    expect(malformed.code).to.equal(2);
+    expect(malformed.stderr).to.match(/^ironlime: PCR blob\.TPML_PCR_SELECTION\.pcrSelections\[12\]: at offset 100: need 2 byte\(s\), 0 left/);
+
+    const quote = path.join(dir, 'quote.txt');
+    writeFileSync(quote, 'not a quote');
+    expect((await run('tpm', 'verify-quote', '--ak', checkquote('aik_pub.pem'), '--nonce', 'x', '--quote', quote)).code).to.equal(2);
+
+    const missing = await run('tpm', 'verify-quote', '--ak', checkquote('aik_pub.pem'), '--quote', checkquote('quote_wire_format.txt'));
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.contain('give exactly one of --nonce TEXT or --nonce-hex HEX');
+  });
+});
+
+describe('ironlime tpm make-credential', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-tpm-cli-'));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes a credential file that the EK private key activates for the AK name', async () => {
+    const ek = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const ekPublic = marshalTpm2bPublic(tpmtPublicFromKey(ek.publicKey, EK_TEMPLATE_RSA_2048));
+    const akName = tpmObjectName(parseTpm2bPublic(keylimeLegacy('ak.pub')));
+    const files = { ek: path.join(dir, 'ek.pub'), secret: path.join(dir, 'secret'), out: path.join(dir, 'cred.out') };
+    writeFileSync(files.ek, ekPublic);
+    writeFileSync(files.secret, '12345678\n');
+    const result = await run('tpm', 'make-credential', '--ek', files.ek, '--ak-name', toHex(akName), '--secret', files.secret, '--out', files.out);
+    expect(result).to.deep.equal({ code: 0, stdout: '', stderr: '' });
+    const blob = new Uint8Array(readFileSync(files.out));
+    expect(toHex(blob.subarray(0, 8))).to.equal('badcc0de00000001');
+    expect(Buffer.from(activateCredential({ ekPrivateKey: ek.privateKey, ekPublic, akName, blob })).toString()).to.equal('12345678\n');
+  });
+
+  it('exits 2 for an AK name that is not a TPM name', async () => {
+    const result = await run('tpm', 'make-credential', '--ek', legacy('ek.pub'), '--ak-name', '000b1234', '--secret', legacy('rand.out'),
+      '--out', path.join(dir, 'x'));
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.contain('--ak-name must be a TPM name');
+  });
+});
+
+describe('ironlime tpm verify-ek-cert', () => {
+  it('exits 0 for the ST ECC EK certificate against the packaged store, 1 for the Infineon one', async () => {
+    const st = await run('tpm', 'verify-ek-cert', '--cert', vectorPath('keylime', 'ek_certs', 'stm_ecc_ek.der'));
+    expect(st).to.deep.equal({ code: 0, stdout: 'valid: anchored by STM_ECC_01I.pem\n', stderr: '' });
+    const ifx = await run('tpm', 'verify-ek-cert', '--cert', vectorPath('keylime', 'ek_certs', 'infineon_slb9670_rsa_ek.der'), '--json');
+    expect(ifx.code).to.equal(1);
+    expect(JSON.parse(ifx.stdout)).to.include({ valid: false });
+  });
+
+  it('exits 2 for a store folder that does not exist', async () => {
+    const result = await run('tpm', 'verify-ek-cert', '--cert', vectorPath('keylime', 'ek_certs', 'stm_ecc_ek.der'), '--store', '/nonexistent-store');
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.contain('cannot read the CA store /nonexistent-store');
+  });
+});

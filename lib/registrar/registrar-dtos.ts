@@ -1,6 +1,6 @@
 import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
-import { IsBase64String, IsHexString, IsKeylimeAgentId, IsPem } from '../http/validators.js';
+import { IsOptional, IsString, Matches, MaxLength, MinLength, ValidateBy, ValidateIf } from 'class-validator';
+import { IsBase64String, IsKeylimeAgentId, IsPem } from '../http/validators.js';
 
 /**
  * Request shapes of the registrar routes (Keylime `keylime/web/registrar/agents_controller.py`,
@@ -46,9 +46,13 @@ export class RegisterAgentBody {
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' && /^[0-9]{1,5}$/.test(value) ? Number(value) : value,
   )
-  @IsInt({ message: 'must be an integer port number' })
-  @Min(1, { message: 'must be a port from 1 to 65535' })
-  @Max(65535, { message: 'must be a port from 1 to 65535' })
+  @ValidateBy({
+    name: 'isPort',
+    validator: {
+      validate: (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535,
+      defaultMessage: () => 'must be an integer port from 1 to 65535',
+    },
+  })
   port?: number;
 
   /** PEM of the agent's self-signed HTTPS certificate, or the literal "disabled". */
@@ -88,7 +92,6 @@ export class RegisterAgentBody {
 
 /** `PUT /v2.x/agents/{agent_id}[/activate]`: hex(HMAC-SHA384(key, agent_id)), 96 hex digits (spec §1.4). */
 export class ActivateAgentBody {
-  @IsHexString({ maxLength: 96 })
-  @Matches(/^.{96}$/, { message: 'must be 96 hex digits (an HMAC-SHA384)' })
+  @Matches(/^[0-9a-fA-F]{96}$/, { message: 'must be 96 hex digits (an HMAC-SHA384)' })
   auth_tag!: string;
 }

@@ -23,9 +23,5 @@ function formatEfiGuid(data1: number, data2: number, data3: number, data4: Uint8
 export const EFI_GLOBAL_VARIABLE = '8be4df61-93ca-11d2-aa0d-00e098032b8c';
 /** EFI_IMAGE_SECURITY_DATABASE_GUID: db, dbx, dbt (UEFI 2.10 §32.6.1). */
 export const EFI_IMAGE_SECURITY_DATABASE = 'd719b2cb-3d3a-4596-a3bc-dad00e67656f';
-/** SHIM_LOCK_GUID: shim's MokList, MokListX, SbatLevel, Shim authority events. */
-export const SHIM_LOCK = '605dab50-e046-4300-abb6-3dd810dd8b23';
 /** EFI_CERT_X509_GUID (UEFI 2.10 §32.4.1). */
 export const EFI_CERT_X509 = 'a5c059a1-94e4-4aa7-87b5-ab155c2bf072';
-/** EFI_CERT_SHA256_GUID (UEFI 2.10 §32.4.1). */
-export const EFI_CERT_SHA256 = 'c1c41626-504c-4092-aca9-41f936934328';

@@ -102,7 +102,7 @@ function decodeFirmwareBlob(data: Uint8Array, withDescription: boolean): EventCo
  * EV_S_CRTM_VERSION data is either a NUL-terminated UCS-2 string or an EFI_GUID (PFP §10.4.1,
  * Table 9); anything else is malformed.
  */
-export function decodeScrtmVersion(data: Uint8Array): EventContent {
+function decodeScrtmVersion(data: Uint8Array): EventContent {
   const chars = data.length / 2;
   const terminated = data.length >= 2 && data.length % 2 === 0 && data[data.length - 1] === 0 && data[data.length - 2] === 0;
   if (terminated) {

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { IronlimeError } from '../../interfaces/errors.js';
+import { registerAgentCommands } from './agent-commands.js';
 import { registerCaCommands } from './ca-commands.js';
 import type { CliContext, CommandRegistrar } from './cli-context.js';
 import { registerDbCommands } from './db-commands.js';
@@ -8,10 +9,11 @@ import { EXIT_USAGE } from './exit-codes.js';
 import { registerImaCommands } from './ima-commands.js';
 import { registerMbCommands } from './mb-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerTenantCommands } from './tenant-commands.js';
 import { registerTpmCommands } from './tpm-commands.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands];
+const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

@@ -1,0 +1,130 @@
+import 'reflect-metadata';
+import { plainToInstance } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import { IsKeylimeAgentId } from '../http/validators.js';
+
+/** PCR bank and AK hash the agent quotes with (Keylime `tpm_hash_alg`). */
+export const AGENT_HASH_ALGS = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
+export type AgentHashAlg = (typeof AGENT_HASH_ALGS)[number];
+
+/**
+ * Which TPM the agent uses: `swtpm` (its own swtpm, manufactured and started in `<dataDir>/swtpm`),
+ * `software` (the in-process software TPM: no root of trust, fleets and demos only), or a TSS2 TCTI
+ * for tpm2-tools: `swtpm:host=H,port=P` (someone else's swtpm) or `device:/dev/tpmrm0` (a real TPM).
+ */
+const TPM_SPEC = /^(?:swtpm|software|swtpm:host=[A-Za-z0-9.:-]{1,253},port=\d{1,5}|device:\/[A-Za-z0-9/._-]{1,200})$/;
+
+/**
+ * The node agent's settings, validated once at start and frozen (STYLE 10). Defaults are the Rust
+ * keylime-agent's: port 9002, SHA-256 quotes, the kernel's IMA and UEFI logs.
+ */
+export class AgentConfig {
+  /** Holds the agent's uuid, NK, server certificate, (with `tpm: swtpm`) its swtpm, and emulated logs. */
+  @IsString()
+  @IsNotEmpty()
+  dataDir!: string;
+
+  /** The registrar's registration URL (plain HTTP port, e.g. `http://127.0.0.1:8890`). */
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
+  registrarUrl!: string;
+
+  /** PEM file of the registrar's CA, only for an `https://` registrar URL. */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  registrarCaFile?: string;
+
+  /** Agent id; absent = the one stored in the data dir, or a new random UUID stored there. */
+  @IsOptional()
+  @IsKeylimeAgentId()
+  uuid?: string;
+
+  @IsString()
+  @IsNotEmpty()
+  host = '127.0.0.1';
+
+  /** HTTPS port; 0 picks a free port (tests). */
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  port = 9002;
+
+  /** Address sent to the registrar for verifier and tenant to reach us; default `host` (127.0.0.1 for a wildcard host). */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9.:-]{1,253}$/, { message: 'must be an IP address or a host name' })
+  contactIp?: string;
+
+  @Matches(TPM_SPEC, { message: 'must be swtpm, software, swtpm:host=H,port=P or device:/dev/…' })
+  tpm = 'swtpm';
+
+  @IsIn(AGENT_HASH_ALGS, { message: 'must be one of sha1, sha256, sha384, sha512' })
+  hashAlg: AgentHashAlg = 'sha256';
+
+  /**
+   * Emulated node: replay `bootLog` (default the shipped UEFI log fixture) into the fresh TPM and keep
+   * an emulated IMA log in `<dataDir>/ima`, starting with boot_aggregate.
+   */
+  @IsBoolean()
+  emulate = false;
+
+  /** ASCII IMA list; default the kernel's (`/sys/kernel/security/ima/ascii_runtime_measurements`). */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  imaLog?: string;
+
+  /** Binary UEFI event log; default the kernel's (`/sys/kernel/security/tpm0/binary_bios_measurements`). */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  bootLog?: string;
+
+  /** PEM file of the CA whose client certificates may call the agent; default `<dataDir>/ca/cacert.crt` (created if absent). */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  clientCaFile?: string;
+
+  /** Registrar API version used in the registration URLs. */
+  @Matches(/^2\.[0-9]$/, { message: 'must be a 2.x API version' })
+  registrarApiVersion = '2.6';
+}
+
+/** Agent settings as a caller gives them: `dataDir` and `registrarUrl` plus any fields to override. */
+export type AgentConfigInput = Partial<AgentConfig> & { readonly dataDir: string; readonly registrarUrl: string };
+
+/** Validates a plain object into a frozen `AgentConfig`. @throws InvalidConfig naming the field. */
+export function buildAgentConfig(plain: Readonly<Record<string, unknown>>): Readonly<AgentConfig> {
+  const defined = Object.fromEntries(Object.entries(plain).filter(([, value]) => value !== undefined));
+  const config = plainToInstance(AgentConfig, defined);
+  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
+  const first = errors[0];
+  if (first !== undefined) {
+    throw new InvalidConfig(`agent.${first.property}`, firstMessage(first));
+  }
+  return Object.freeze(config);
+}
+
+function firstMessage(error: ValidationError): string {
+  if (error.constraints?.['whitelistValidation'] !== undefined) {
+    return 'unknown field';
+  }
+  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
+  const own = `${error.property} `;
+  return message.startsWith(own) ? message.slice(own.length) : message;
+}

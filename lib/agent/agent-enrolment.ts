@@ -1,0 +1,50 @@
+import { computeAuthTag } from '../tpm/auth-tag.js';
+import { RegistrarClient } from '../registrar/registrar-client.js';
+import type { AkInfo, EkInfo, Tpm } from '../tpm-access/tpm-port.js';
+
+export interface EnrolmentInput {
+  readonly registrarUrl: string;
+  /** PEM CA of an `https://` registrar. */
+  readonly registrarCa?: string;
+  readonly apiVersion: string;
+  readonly uuid: string;
+  readonly tpm: Tpm;
+  readonly ek: EkInfo;
+  readonly ak: AkInfo;
+  /** Where the verifier and tenant reach us. */
+  readonly contactIp: string;
+  readonly contactPort: number;
+  /** PEM of our self-signed HTTPS server certificate (`mtls_cert`, pinned by verifier and tenant). */
+  readonly serverCertPem: string;
+}
+
+/**
+ * Registers the agent and proves its AK, as the Rust agent's `registrar_client.rs` does (spec §1.2–1.4):
+ * POST the EK, EK certificate, AK, contact address and server certificate; TPM2_ActivateCredential
+ * on the returned blob (it only works in the TPM holding that EK, for that AK); then PUT
+ * `auth_tag = hex(HMAC-SHA384(base64(credential), uuid))`. Registrar refusals surface as
+ * `KeylimeHttpError` carrying the registrar's status and text.
+ */
+export async function registerAndActivate(input: EnrolmentInput): Promise<void> {
+  const client = new RegistrarClient({
+    baseUrl: input.registrarUrl,
+    apiVersion: input.apiVersion,
+    ...(input.registrarCa === undefined ? {} : { tls: { ca: input.registrarCa } }),
+  });
+  try {
+    const blob = await client.register(input.uuid, {
+      ekPublic: input.ek.ekPublic,
+      ekCertificate: input.ek.ekCertificate,
+      akPublic: input.ak.akPublic,
+      ip: input.contactIp,
+      port: input.contactPort,
+      mtlsCert: input.serverCertPem,
+    });
+    const credential = await input.tpm.activateCredential(blob);
+    // The registrar keys the HMAC with the base64 TEXT of the credential (spec §1.4 [!]).
+    const keyText = Buffer.from(credential).toString('base64');
+    await client.activate(input.uuid, computeAuthTag(keyText, input.uuid));
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,155 @@
+import { readFile } from 'node:fs/promises';
+import { agentVersionResults, compareApiVersions } from '../http/api-version.js';
+import { ok } from '../http/envelope.js';
+import type { KeylimeService } from '../http/keylime-service.js';
+import type { AkInfo, EkAlgorithm, TpmHashAlgorithm } from '../tpm-access/tpm-port.js';
+import { IdentityQuoteQuery, IntegrityQuoteQuery, UkeyBody, VerifyKeyQuery, VkeyBody } from './agent-dtos.js';
+import { pcrsOfMask, type AgentQuoter } from './agent-quoter.js';
+import type { BootstrapKeys } from './bootstrap-keys.js';
+import { sliceImaList } from './ima-list-slice.js';
+
+/** What the routes serve from: the agent's identity, keys, TPM quoter and evidence files. */
+export interface AgentApiContext {
+  readonly uuid: string;
+  readonly hashAlg: TpmHashAlgorithm;
+  readonly ekAlgorithm: EkAlgorithm;
+  readonly ak: AkInfo;
+  /** The NK public key PEM: `pubkey`, and what PCR 16 binds. */
+  readonly nkPublicPem: string;
+  readonly quoter: AgentQuoter;
+  readonly keys: BootstrapKeys;
+  /** ASCII IMA list to serve; omitted from replies while unreadable (no IMA on this host). */
+  readonly imaLogPath: string | undefined;
+  /** Binary UEFI event log to serve when PCR 0 is quoted; omitted while unreadable. */
+  readonly bootLogPath: string | undefined;
+}
+
+/** ukey may carry a payload (scripts, a zip): 16 MiB, above the service's 1 MiB default. */
+const UKEY_BODY_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * The pull agent's API (rust-keylime `main.rs` scopes, spec §2) on `service`, whose version policy is
+ * the Rust agent's (2.1–2.6, "API version not supported: v<x>"). Every query and body is validated
+ * by its DTO before the handler runs.
+ */
+export function registerAgentRoutes(service: KeylimeService, agent: AgentApiContext): void {
+  service.route({
+    method: 'GET',
+    url: '/version',
+    versioned: false,
+    handler: ({ reply }) => ok(reply, agentVersionResults(service.apiVersions)),
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/agent/info',
+    minVersion: '2.2',
+    handler: ({ apiVersion, reply }) =>
+      ok(reply, {
+        agent_uuid: agent.uuid,
+        tpm_hash_alg: agent.hashAlg,
+        tpm_enc_alg: encAlgName(agent.ekAlgorithm, apiVersion),
+        tpm_sign_alg: agent.ak.signAlg,
+        ak_handle: agent.ak.handle,
+      }),
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/keys/pubkey',
+    handler: ({ reply }) => ok(reply, { pubkey: agent.nkPublicPem }),
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/quotes/identity',
+    query: IdentityQuoteQuery,
+    handler: async ({ query, apiVersion, reply }) => {
+      const quote = await agent.quoter.quote(query.nonce, pcrsOfMask(undefined));
+      return ok(reply, { ...algorithms(agent, apiVersion), quote, pubkey: agent.nkPublicPem });
+    },
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/quotes/integrity',
+    query: IntegrityQuoteQuery,
+    handler: async ({ query, apiVersion, reply }) => {
+      const pcrs = pcrsOfMask(query.mask);
+      const quote = await agent.quoter.quote(query.nonce, pcrs);
+      // Logs are read after the quote, so they can only be ahead of the quoted PCRs, never behind
+      // (a verifier accepts a log ahead of PCR 10; spec §7.6).
+      const results: Record<string, unknown> = { ...algorithms(agent, apiVersion), quote };
+      if (query.partial === '0') {
+        results['pubkey'] = agent.nkPublicPem;
+      }
+      const imaText = await readOptional(agent.imaLogPath);
+      if (imaText !== undefined) {
+        const slice = sliceImaList(imaText.toString('utf8'), Number(query.ima_ml_entry ?? '0'));
+        results['ima_measurement_list'] = slice.list;
+        results['ima_measurement_list_entry'] = slice.entry;
+      }
+      if (pcrs.includes(0)) {
+        const bootLog = await readOptional(agent.bootLogPath);
+        if (bootLog !== undefined) {
+          results['mb_measurement_list'] = bootLog.toString('base64');
+        }
+      }
+      return ok(reply, results);
+    },
+  });
+
+  service.route({
+    method: 'POST',
+    url: '/keys/ukey',
+    body: UkeyBody,
+    bodyLimit: UKEY_BODY_LIMIT,
+    handler: ({ body, reply }) => {
+      agent.keys.addU(body.encrypted_key, body.auth_tag, body.payload);
+      return ok(reply, {});
+    },
+  });
+
+  service.route({
+    method: 'POST',
+    url: '/keys/vkey',
+    body: VkeyBody,
+    handler: ({ body, reply }) => {
+      agent.keys.addV(body.encrypted_key);
+      return ok(reply, {});
+    },
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/keys/verify',
+    query: VerifyKeyQuery,
+    handler: ({ query, reply }) => ok(reply, { hmac: agent.keys.hmacOf(query.challenge) }),
+  });
+}
+
+/** `hash_alg`, `enc_alg`, `sign_alg` of quote replies. */
+function algorithms(agent: AgentApiContext, apiVersion: string | undefined): Record<string, string> {
+  return { hash_alg: agent.hashAlg, enc_alg: encAlgName(agent.ekAlgorithm, apiVersion), sign_alg: agent.ak.signAlg };
+}
+
+/** From API 2.5 the EK algorithm carries its size (`rsa2048`, `ecc256`); before, the bare family (spec §0.2). */
+export function encAlgName(ekAlgorithm: EkAlgorithm, apiVersion: string | undefined): string {
+  const sized = apiVersion === undefined || compareApiVersions(apiVersion, '2.5') >= 0;
+  if (!sized) {
+    return ekAlgorithm;
+  }
+  return ekAlgorithm === 'rsa' ? 'rsa2048' : 'ecc256';
+}
+
+/** The file's bytes, or undefined when there is no such file or it cannot be read (Rust agent: send what is readable). */
+async function readOptional(file: string | undefined): Promise<Buffer | undefined> {
+  if (file === undefined) {
+    return undefined;
+  }
+  try {
+    return await readFile(file);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,28 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { agentApiVersionPolicy } from '../http/api-version.js';
+import { createService, type KeylimeService } from '../http/keylime-service.js';
+import { registerAgentRoutes, type AgentApiContext } from './agent-routes.js';
+
+export interface AgentTls {
+  /** The agent's self-signed server certificate and key (PEM). */
+  readonly cert: string;
+  readonly key: string;
+  /** PEM of the CA client certificates must chain to (Keylime `trusted_client_ca`). */
+  readonly clientCa: string;
+}
+
+/**
+ * The agent's HTTPS service with its routes: mTLS on every route (spec §0.3: a peer without a client
+ * certificate from `clientCa` fails the handshake), the Rust agent's API versions and error texts.
+ * Not listening yet; `inject` works on it for in-process tests.
+ */
+export function createAgentService(context: AgentApiContext, tls: AgentTls, logger?: FastifyBaseLogger): KeylimeService {
+  const service = createService({
+    name: 'agent',
+    apiVersions: agentApiVersionPolicy(),
+    tls: { cert: tls.cert, key: tls.key, ca: tls.clientCa, requestClientCert: true, requireClientCert: 'all' },
+    ...(logger === undefined ? {} : { logger }),
+  });
+  registerAgentRoutes(service, context);
+  return service;
+}

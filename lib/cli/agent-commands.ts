@@ -1,0 +1,128 @@
+import { readFile } from 'node:fs/promises';
+import { Option } from 'commander';
+import { destination, pino } from 'pino';
+import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
+import { AGENT_HASH_ALGS, type AgentConfigInput } from '../agent/agent-config.js';
+import { fileDigestBytes, startAgent } from '../agent/agent-server.js';
+import { appendImaFromCli } from '../agent/node-emulation.js';
+import { runUntilSignal } from '../http/service-lifecycle.js';
+import type { CommandRegistrar } from './cli-context.js';
+import { EXIT_VALID } from './exit-codes.js';
+
+interface AgentOptions {
+  readonly dataDir?: string;
+  readonly registrar?: string;
+  readonly registrarCa?: string;
+  readonly uuid?: string;
+  readonly host?: string;
+  readonly port?: string;
+  readonly contactIp?: string;
+  readonly tpm?: string;
+  readonly swtpm?: boolean;
+  readonly emulate?: boolean;
+  readonly imaLog?: string;
+  readonly bootLog?: string;
+  readonly clientCa?: string;
+  readonly hashAlg?: string;
+}
+
+interface ImaAppendOptions {
+  readonly dataDir: string;
+  readonly path: string;
+  readonly content?: string;
+  readonly digest?: string;
+}
+
+/**
+ * `ironlime agent`: runs a Keylime pull agent until SIGTERM/SIGINT; `ironlime agent ima-append`
+ * "runs" a file on an emulated node (one IMA entry, PCR 10 extended as the kernel would).
+ */
+export const registerAgentCommands: CommandRegistrar = (program, context) => {
+  const agent = program
+    .command('agent')
+    .description('run a node agent: register with the registrar, then serve the Keylime agent API over mTLS')
+    // Options before `ima-append` belong to `agent`, those after it to `ima-append` (both have --data-dir).
+    .enablePositionalOptions()
+    .option('--data-dir <dir>', 'agent data folder (uuid, NK, certificates, its swtpm, emulated logs); required')
+    .option('--registrar <url>', 'registrar registration URL, e.g. http://127.0.0.1:8890; required')
+    .option('--registrar-ca <file>', 'PEM CA of an https:// registrar URL')
+    .option('--uuid <id>', 'agent id (default: the stored one, else a new UUID)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--port <port>', 'HTTPS port (default 9002)')
+    .option('--contact-ip <ip>', 'address the verifier and tenant reach the agent at (default: --host)')
+    .option('--tpm <spec>', 'swtpm | software | swtpm:host=H,port=P | device:/dev/tpmrm0 (default: swtpm with --emulate, else device:/dev/tpmrm0)')
+    .option('--swtpm', 'start an own swtpm in the data folder (same as --tpm swtpm)')
+    .option('--emulate', 'emulated node: replay a UEFI log into the fresh TPM and keep an emulated IMA log')
+    .option('--ima-log <file>', 'ASCII IMA list to serve (default the kernel\'s)')
+    .option('--boot-log <file>', 'binary UEFI event log to serve, or with --emulate to replay (default the kernel\'s / the shipped fixture)')
+    .option('--client-ca <file>', 'PEM CA whose client certificates may call the agent (default <data-dir>/ca/cacert.crt)')
+    .addOption(new Option('--hash-alg <alg>', 'quote hash and PCR bank').choices(AGENT_HASH_ALGS))
+    .action(async (options: AgentOptions) => {
+      const running = await startAgent(agentInput(options), {
+        logger: pino({ level: 'info' }, destination(2)),
+        announce: (line) => process.stdout.write(`${line}\n`),
+      });
+      process.stdout.write(`agent ${running.uuid} registered and activated\n`);
+      if (running.ekCaDir !== undefined) {
+        process.stdout.write(`EK CA certificates of this TPM: ${running.ekCaDir}\n`);
+      }
+      if (running.config.emulate) {
+        process.stdout.write(`emulated IMA log: ${String(running.imaLogPath)}\n`);
+      }
+      await runUntilSignal([running]);
+      context.setExitCode(EXIT_VALID);
+    });
+
+  agent
+    .command('ima-append')
+    .description('emulated node: measure a file into the IMA log of the agent running from --data-dir and extend PCR 10')
+    .requiredOption('--data-dir <dir>', 'data folder of the running emulated agent')
+    .requiredOption('--path <path>', 'file path recorded in the IMA entry, e.g. /usr/bin/evil')
+    .option('--content <file>', 'file whose SHA-256 is measured')
+    .option('--digest <hex>', 'SHA-256 file digest to record instead (64 hex digits)')
+    .action(async (options: ImaAppendOptions) => {
+      if ((options.content === undefined) === (options.digest === undefined)) {
+        throw new InvalidParameterValue('--content/--digest', 'give exactly one of them');
+      }
+      const measurement =
+        options.content === undefined
+          ? { path: options.path, fileDigest: fileDigestBytes(options.digest ?? '') }
+          : { path: options.path, content: new Uint8Array(await readFile(options.content)) };
+      const entry = await appendImaFromCli(options.dataDir, measurement);
+      process.stdout.write(`${entry.line}\n`);
+      context.setExitCode(EXIT_VALID);
+    });
+};
+
+function agentInput(options: AgentOptions): AgentConfigInput {
+  const missing = [options.dataDir === undefined ? '--data-dir' : '', options.registrar === undefined ? '--registrar' : ''].filter((o) => o !== '');
+  if (missing.length > 0) {
+    throw new MissingParameterValue(missing, 'ironlime agent');
+  }
+  const tpm = options.tpm ?? (options.swtpm === true || options.emulate === true ? 'swtpm' : 'device:/dev/tpmrm0');
+  if (options.swtpm === true && options.tpm !== undefined && options.tpm !== 'swtpm') {
+    throw new InvalidParameterValue('--swtpm', `conflicts with --tpm ${options.tpm}`);
+  }
+  return {
+    dataDir: options.dataDir as string,
+    registrarUrl: options.registrar as string,
+    tpm,
+    emulate: options.emulate === true,
+    ...(options.registrarCa === undefined ? {} : { registrarCaFile: options.registrarCa }),
+    ...(options.uuid === undefined ? {} : { uuid: options.uuid }),
+    ...(options.host === undefined ? {} : { host: options.host }),
+    ...(options.port === undefined ? {} : { port: portNumber(options.port) }),
+    ...(options.contactIp === undefined ? {} : { contactIp: options.contactIp }),
+    ...(options.imaLog === undefined ? {} : { imaLog: options.imaLog }),
+    ...(options.bootLog === undefined ? {} : { bootLog: options.bootLog }),
+    ...(options.clientCa === undefined ? {} : { clientCaFile: options.clientCa }),
+    ...(options.hashAlg === undefined ? {} : { hashAlg: options.hashAlg as AgentConfigInput['hashAlg'] }),
+  };
+}
+
+function portNumber(text: string): number {
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new InvalidParameterValue('--port', 'must be an integer from 0 to 65535');
+  }
+  return Number(text);
+}

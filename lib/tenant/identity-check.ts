@@ -1,0 +1,166 @@
+import { randomInt } from 'node:crypto';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { AgentClient } from '../agent/agent-client.js';
+import type { QuoteResults } from '../agent/agent-reply-dtos.js';
+import { isQuoteHashAlg } from '../attestation/algorithms.js';
+import { expectedDataPcr } from '../attestation/pcr-checks.js';
+import type { ServiceTls } from '../pki/service-tls.js';
+import type { RegistrarClient } from '../registrar/registrar-client.js';
+import type { CertStore } from '../tpm/cert-store.js';
+import { parseQuoteString } from '../tpm/quote-string.js';
+import { bytesEqual, verifyQuote } from '../tpm/verify-quote.js';
+import { checkRegisteredEkCertificate, loadTenantCertStore, type TenantEkCheckMode } from './ek-certificate-check.js';
+import { showRegistrarAgent, type RegisteredAgent } from './registrar-agents.js';
+
+/** Keylime `[tenant] accept_tpm_hash_algs` default. */
+export const DEFAULT_ACCEPTED_HASH_ALGS: readonly string[] = ['sha512', 'sha384', 'sha256'];
+/** Signature schemes lib/tpm verifies (Keylime's default list also names ecschnorr, which no TPM we meet uses). */
+export const DEFAULT_ACCEPTED_SIGN_ALGS: readonly string[] = ['rsassa', 'rsapss', 'ecdsa'];
+
+/** PCR the agent binds its NK to (Keylime `TPM_DATA_PCR`). */
+const DATA_PCR = 16;
+
+export interface AgentIdentityCheckInput {
+  /** An admin (mTLS) client of the registrar's TLS port. */
+  readonly registrar: RegistrarClient;
+  readonly agentId: string;
+  /** The tenant's client certificate and key, from the CA the agent trusts (`ca` is not used for the agent). */
+  readonly tls: Pick<ServiceTls, 'cert' | 'key'>;
+  /** Default `require` (Keylime's `require_ek_cert = True`). */
+  readonly ekCheck?: TenantEkCheckMode;
+  /** Trusted EK CAs: default the shipped vendor store plus `extraEkCaDirs`. */
+  readonly certStore?: CertStore;
+  readonly extraEkCaDirs?: readonly string[];
+  /** Reach the agent here instead of `https://<registered ip>:<registered port>` (NAT, tests). */
+  readonly agentUrl?: string;
+  /** Default 20 random letters and digits, as Keylime's `random_password(20)`. */
+  readonly nonce?: string;
+  readonly acceptedHashAlgs?: readonly string[];
+  readonly acceptedSignAlgs?: readonly string[];
+  readonly timeoutMs?: number;
+}
+
+/** The check that failed, in the order they run. */
+export type IdentityCheck = 'agent-record' | 'ek-certificate' | 'algorithm' | 'quote' | 'pubkey-binding';
+
+export type AgentIdentityVerdict =
+  | {
+      readonly valid: true;
+      readonly agent: RegisteredAgent;
+      /** Store entry anchoring the EK certificate (undefined when the check was off or only warned). */
+      readonly ekAnchor: string | undefined;
+      /** Accepted-anyway findings: EK certificate under `warn`, `regcount` > 1. */
+      readonly warnings: readonly string[];
+      readonly nonce: string;
+      readonly hashAlg: string;
+      /** The agent's NK public key, proven bound to its TPM by PCR 16: what U is wrapped under. */
+      readonly pubkey: string;
+    }
+  | { readonly valid: false; readonly check: IdentityCheck; readonly reason: string; readonly agent: RegisteredAgent };
+
+/**
+ * What the tenant's `add` checks before trusting an agent (Keylime tenant `do_quote` + `verify_ek`,
+ * spec §8 steps 1 and 4): reads the agent from the registrar; checks its EK certificate against the
+ * trusted store; asks the agent (pinning the registrar's `mtls_cert`, with our client certificate)
+ * for `quotes/identity` with a fresh nonce; verifies that quote with lib/tpm against the AK the
+ * REGISTRAR holds (so a quote from any other TPM is refused), carrying our nonce, with an accepted
+ * hash and scheme; and checks PCR 16 = H(0 ‖ H(pubkey)) in the quote's bank, binding the returned NK
+ * to that TPM. No PCR other than 16 is judged, nor the TPM clock (there is no earlier quote).
+ *
+ * Resolves to a verdict; transport failures throw (`KeylimeHttpError` — e.g. 404 for an unknown or
+ * inactive agent —, `ServiceUnreachableError` — also when the agent's certificate is not the
+ * registered one —, `BadRemoteReplyError`).
+ */
+export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promise<AgentIdentityVerdict> {
+  const agent = await showRegistrarAgent(input.registrar, input.agentId);
+  const refuse = (check: IdentityCheck, reason: string): AgentIdentityVerdict => ({ valid: false, check, reason, agent });
+  const warnings: string[] = [];
+  if (agent.regcount > 1) {
+    warnings.push(`agent '${agent.agentId}' registered ${agent.regcount} times with changing TPM identity`);
+  }
+  const ek = checkRegisteredEkCertificate(agent, input.ekCheck ?? 'require', input.certStore ?? loadTenantCertStore(input.extraEkCaDirs));
+  if (!ek.ok) {
+    return refuse('ek-certificate', ek.reason);
+  }
+  if (ek.warning !== undefined) {
+    warnings.push(ek.warning);
+  }
+  const agentUrl = input.agentUrl ?? registeredAgentUrl(agent);
+  if (agent.mtlsCert === null || agentUrl === undefined) {
+    return refuse('agent-record', `agent '${agent.agentId}' has no mTLS certificate or contact address at the registrar`);
+  }
+  const nonce = input.nonce ?? randomAlphanumeric(20);
+  const client = new AgentClient({
+    baseUrl: agentUrl,
+    agentCert: agent.mtlsCert,
+    clientCert: input.tls.cert,
+    clientKey: input.tls.key,
+    ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+  });
+  let reply: QuoteResults;
+  try {
+    reply = await client.identityQuote(nonce);
+  } finally {
+    client.close();
+  }
+  const acceptedHash = input.acceptedHashAlgs ?? DEFAULT_ACCEPTED_HASH_ALGS;
+  const acceptedSign = input.acceptedSignAlgs ?? DEFAULT_ACCEPTED_SIGN_ALGS;
+  if (!isQuoteHashAlg(reply.hash_alg) || !acceptedHash.includes(reply.hash_alg)) {
+    return refuse('algorithm', `hash_alg "${reply.hash_alg}" is not accepted (${acceptedHash.join(', ')})`);
+  }
+  if (!acceptedSign.includes(reply.sign_alg)) {
+    return refuse('algorithm', `sign_alg "${reply.sign_alg}" is not accepted (${acceptedSign.join(', ')})`);
+  }
+  const hashAlg = reply.hash_alg;
+  let verdict;
+  try {
+    const parts = parseQuoteString(reply.quote);
+    verdict = verifyQuote({
+      akPublic: agent.akPublic,
+      attest: parts.attest,
+      signature: parts.signature,
+      pcrBlob: parts.pcrBlob,
+      nonce: new Uint8Array(Buffer.from(nonce, 'ascii')),
+      hashAlg,
+      signAlg: reply.sign_alg,
+    });
+  } catch (error) {
+    if (error instanceof IronlimeError) {
+      return refuse('quote', `quote: ${error.message}`);
+    }
+    throw error;
+  }
+  if (!verdict.valid) {
+    return refuse('quote', verdict.reason);
+  }
+  if (reply.pubkey === undefined) {
+    return refuse('pubkey-binding', 'the identity quote reply carries no pubkey');
+  }
+  const quoted = verdict.pcrBank === hashAlg ? verdict.pcrs.get(DATA_PCR) : undefined;
+  if (quoted === undefined) {
+    return refuse('pubkey-binding', `PCR ${DATA_PCR} of the ${hashAlg} bank is not in the quote`);
+  }
+  if (!bytesEqual(quoted, expectedDataPcr(hashAlg, reply.pubkey))) {
+    return refuse('pubkey-binding', `PCR ${DATA_PCR} does not bind the returned pubkey to the TPM`);
+  }
+  return { valid: true, agent, ekAnchor: ek.anchor, warnings, nonce, hashAlg, pubkey: reply.pubkey };
+}
+
+/** `https://<ip>:<port>` from the registrar record (IPv6 in brackets), or undefined without both. */
+export function registeredAgentUrl(agent: RegisteredAgent): string | undefined {
+  if (agent.ip === null || agent.port === null) {
+    return undefined;
+  }
+  return `https://${agent.ip.includes(':') ? `[${agent.ip}]` : agent.ip}:${agent.port}`;
+}
+
+const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** `length` characters from [A-Za-z0-9], uniformly (Keylime `random_password`). */
+export function randomAlphanumeric(length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i += 1) {
+    out += ALPHANUMERIC[randomInt(ALPHANUMERIC.length)];
+  }
+  return out;
+}

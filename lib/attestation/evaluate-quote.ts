@@ -1,9 +1,9 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { AgentAttestationState } from './agent-state.js';
 import { runAttestationChecks, type AttestationClaims } from './attestation-checks.js';
+import { initialImaReplayState } from '../ima/ima-replay-state.js';
 import type { Failure, FailureEvent } from './failure.js';
 import { recordFailures } from './failure-record.js';
-import { initialImaReplayState } from '../ima/ima-replay-state.js';
 import type { MeasuredBootPolicyName } from './mb-check.js';
 import { preCheckReply } from './pre-checks.js';
 import { checkQuoteReplyShape, isFailureEvent, type AgentQuoteReply } from './quote-reply.js';

@@ -1,12 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { parseQuoteString } from '../tpm/quote-string.js';
-import { verifyQuote, type QuoteVerified } from '../tpm/verify-quote.js';
-import type { StoredClockInfo } from './clock-check.js';
-import { previousClockInfo } from './clock-check.js';
-import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
-import type { QuoteHashAlg } from './algorithms.js';
+import { verifyQuote, type QuoteVerdict, type QuoteVerified } from '../tpm/verify-quote.js';
 import { akPublicKey } from './agent-policies.js';
+import type { QuoteHashAlg } from './algorithms.js';
+import { previousClockInfo, type StoredClockInfo } from './clock-check.js';
+import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
 
 export interface QuoteCheckInput {
   /** Keylime quote string `r<attest>:<signature>:<pcr blob>`. */
@@ -37,7 +36,7 @@ export type QuoteCheckOutcome =
  * `qoute_validation.quote_validation` — the other checks cannot run on unverified PCRs.
  */
 export function checkQuote(input: QuoteCheckInput): QuoteCheckOutcome {
-  let verified;
+  let verified: QuoteVerdict;
   try {
     const parts = parseQuoteString(input.quote);
     verified = verifyQuote({

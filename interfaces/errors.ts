@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   ERR_EK_CERT_UNTRUSTED: 403,
   ERR_ACTIVATION_FAILED: 400,
   ERR_AGENT_KEY: 400,
+  ERR_CONFLICT: 409,
+  ERR_TIMEOUT: 504,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

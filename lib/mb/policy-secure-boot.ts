@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { BootEvent } from './boot-events.js';
 import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
 import { secureBootState } from './boot-state.js';
@@ -67,9 +67,9 @@ function allowedKeyFindings(name: string, component: string, measured: Measureme
     return [];
   }
   const { signatures, findings } = single(name, component, measured, secureBoot);
-  const allowedKeys = allowed.map(keyBytes);
+  const allowedKeys = keyIndex(allowed.map(keyBytes));
   for (const sig of signatures ?? []) {
-    if (!allowedKeys.some((key) => sameKey(key, sig))) {
+    if (!contains(allowedKeys, sig)) {
       findings.push({
         component,
         reason: `${name} holds a key the refstate does not allow`,
@@ -91,9 +91,10 @@ function requiredRevocations(measured: Measurements, required: readonly Refstate
   if (signatures === null) {
     return findings;
   }
+  const present = keyIndex(signatures.map((sig) => ({ owner: sig.signatureOwner, data: Buffer.from(sig.signatureData) })));
   const missing = required.filter((key) => {
     const bytes = keyBytes(key);
-    return !signatures.some((sig) => sameKey(bytes, sig));
+    return !contains(present, { signatureOwner: bytes.owner, signatureData: bytes.data });
   });
   if (missing.length > 0) {
     findings.push({
@@ -132,6 +133,25 @@ function keyBytes(key: RefstateKey): KeyBytes {
   return { owner: key.SignatureOwner, data: Buffer.from(key.SignatureData.slice(2), 'hex') };
 }
 
-function sameKey(key: KeyBytes, sig: EfiSignature): boolean {
-  return key.owner === sig.signatureOwner && key.data.length === sig.signatureData.length && timingSafeEqual(key.data, sig.signatureData);
+/**
+ * Keys by owner and SHA-256 of their data. These are public values (certificates, image hashes), so
+ * finding the candidate through a map leaks nothing; the match itself is still a constant-time
+ * comparison of the full data.
+ */
+function keyIndex(keys: readonly KeyBytes[]): Map<string, KeyBytes[]> {
+  const index = new Map<string, KeyBytes[]>();
+  for (const key of keys) {
+    const id = keyId(key.owner, key.data);
+    index.set(id, [...(index.get(id) ?? []), key]);
+  }
+  return index;
+}
+
+function contains(index: ReadonlyMap<string, readonly KeyBytes[]>, sig: EfiSignature): boolean {
+  const candidates = index.get(keyId(sig.signatureOwner, sig.signatureData)) ?? [];
+  return candidates.some((key) => key.data.length === sig.signatureData.length && timingSafeEqual(key.data, sig.signatureData));
+}
+
+function keyId(owner: string, data: Uint8Array): string {
+  return `${owner}:${createHash('sha256').update(data).digest('hex')}`;
 }

@@ -1,6 +1,6 @@
 import { ImaParseError } from '../bytes/parse-errors.js';
 import { imaHashByName } from './hash-algorithms.js';
-import { emptyField, isImaTemplateName, type ImaDigest, type UntrustedImaEntry } from './ima-entry.js';
+import { emptyField, isImaTemplateName, type ImaDigest, type ImaTemplateName, type UntrustedImaEntry } from './ima-entry.js';
 import {
   digestNgSize,
   LEGACY_NAME_FIELD_SIZE,
@@ -70,6 +70,44 @@ function digestOf(algorithm: string, hex: string): ImaDigest {
   return { algorithm, hex: hex.toLowerCase() };
 }
 
+/** Every entry is built here, with its fields in one order, so all entries share one object shape. */
+function makeEntry(
+  line: number,
+  pcr: number,
+  templateHash: Buffer,
+  templateName: ImaTemplateName,
+  digest: ImaDigest,
+  path: string,
+  fields: { signature?: Buffer; buffer?: Buffer; modsigDigest?: ImaDigest; modsig?: Buffer },
+  templateData: Buffer,
+): UntrustedImaEntry {
+  return {
+    line,
+    pcr,
+    templateHash,
+    templateName,
+    digest,
+    path,
+    signature: fields.signature ?? emptyField(),
+    buffer: fields.buffer ?? emptyField(),
+    modsigDigest: fields.modsigDigest,
+    modsig: fields.modsig ?? emptyField(),
+    templateData,
+  };
+}
+
+const NO_FIELDS = {};
+
+function parsePcr(line: number, text: string): number {
+  if (text === '10') {
+    return 10;
+  }
+  if (text.length === 0 || text.length > 9 || !/^[0-9]+$/.test(text)) {
+    fail(line, `PCR index "${text}" is not a decimal number`);
+  }
+  return Number(text);
+}
+
 /**
  * Parses one line of the ASCII list. `line` is the entry's 1-based position in the whole list; it
  * is carried into the entry and into every error message.
@@ -83,83 +121,92 @@ export function parseImaAsciiLine(text: string, line: number): UntrustedImaEntry
   if (s3 < 0) {
     fail(line, 'expected "<pcr> <template-hash> <template> <fields>"');
   }
-  const pcrText = text.slice(0, s1);
-  if (pcrText.length === 0 || pcrText.length > 9 || !/^[0-9]+$/.test(pcrText)) {
-    fail(line, `PCR index "${pcrText}" is not a decimal number`);
-  }
+  const pcr = parsePcr(line, text.slice(0, s1));
   const templateHash = decodeHex(line, 'template hash', text.slice(s1 + 1, s2));
   const templateName = text.slice(s2 + 1, s3);
   if (!isImaTemplateName(templateName)) {
     fail(line, `unknown template "${templateName}"`);
   }
-  const rest = text.slice(s3 + 1);
-  const base = { line, pcr: Number(pcrText), templateHash, templateName };
-
-  if (templateName === 'ima') {
-    const [digestHex = '', path = ''] = splitFields(line, templateName, rest, 2);
-    if (digestHex.length !== 40 && digestHex.length !== 32) {
-      fail(line, `template ima needs a 20-byte sha1 (or 16-byte md5) digest, got "${digestHex}"`);
-    }
-    const nameBytes = Buffer.byteLength(path, 'utf8');
-    if (nameBytes > LEGACY_NAME_MAX) {
-      fail(line, `template ima holds names of at most ${LEGACY_NAME_MAX} bytes, got ${nameBytes}`);
-    }
-    const writer = new TemplateDataWriter(Buffer.allocUnsafe(digestHex.length / 2 + LEGACY_NAME_FIELD_SIZE));
-    if (!writer.legacyDigest(digestHex)) {
-      fail(line, `digest "${digestHex}" is not hex`);
-    }
-    writer.legacyName(path);
-    return {
-      ...base,
-      digest: digestOf(digestHex.length === 40 ? 'sha1' : 'md5', digestHex),
-      path,
-      signature: emptyField(),
-      buffer: emptyField(),
-      modsigDigest: undefined,
-      modsig: emptyField(),
-      templateData: writer.data,
-    };
+  if (templateName === 'ima-ng') {
+    return parseImaNg(text, line, pcr, templateHash, s3);
   }
+  const rest = text.slice(s3 + 1);
+  return templateName === 'ima'
+    ? parseLegacyIma(rest, line, pcr, templateHash)
+    : parseExtended(rest, line, pcr, templateHash, templateName);
+}
 
-  const count = templateName === 'ima-ng' ? 2 : templateName === 'ima-modsig' ? 5 : 3;
-  const fields = splitFields(line, templateName, rest, count);
+/** `ima-ng`, the common case, without intermediate arrays: `<alg>:<hex> <path>`. */
+function parseImaNg(text: string, line: number, pcr: number, templateHash: Buffer, s3: number): UntrustedImaEntry {
+  const s4 = text.indexOf(' ', s3 + 1);
+  if (s4 < 0 || text.indexOf(' ', s4 + 1) >= 0) {
+    fail(line, `template ima-ng has 2 field(s), got ${text.slice(s3 + 1).split(' ').length}`);
+  }
+  const { algorithm, hex } = splitDigestNg(line, text.slice(s3 + 1, s4));
+  const path = text.slice(s4 + 1);
+  const algBytes = Buffer.byteLength(algorithm, 'utf8');
+  const nameBytes = Buffer.byteLength(path, 'utf8');
+  const writer = new TemplateDataWriter(Buffer.allocUnsafe(digestNgSize(algBytes, hex.length / 2) + nameNgSize(nameBytes)));
+  if (!writer.digestNg(algorithm, algBytes, hex)) {
+    fail(line, `digest "${algorithm}:${hex}" is not hex`);
+  }
+  writer.nameNg(path, nameBytes);
+  return makeEntry(line, pcr, templateHash, 'ima-ng', digestOf(algorithm, hex), path, NO_FIELDS, writer.data);
+}
+
+/** The legacy `ima` template: `<sha1 hex> <path>`, name padded to 256 bytes. */
+function parseLegacyIma(rest: string, line: number, pcr: number, templateHash: Buffer): UntrustedImaEntry {
+  const [digestHex = '', path = ''] = splitFields(line, 'ima', rest, 2);
+  if (digestHex.length !== 40 && digestHex.length !== 32) {
+    fail(line, `template ima needs a 20-byte sha1 (or 16-byte md5) digest, got "${digestHex}"`);
+  }
+  const nameBytes = Buffer.byteLength(path, 'utf8');
+  if (nameBytes > LEGACY_NAME_MAX) {
+    fail(line, `template ima holds names of at most ${LEGACY_NAME_MAX} bytes, got ${nameBytes}`);
+  }
+  const writer = new TemplateDataWriter(Buffer.allocUnsafe(digestHex.length / 2 + LEGACY_NAME_FIELD_SIZE));
+  if (!writer.legacyDigest(digestHex)) {
+    fail(line, `digest "${digestHex}" is not hex`);
+  }
+  writer.legacyName(path);
+  const digest = digestOf(digestHex.length === 40 ? 'sha1' : 'md5', digestHex);
+  return makeEntry(line, pcr, templateHash, 'ima', digest, path, NO_FIELDS, writer.data);
+}
+
+/** `ima-sig`, `ima-buf` (three fields) and `ima-modsig` (five). */
+function parseExtended(
+  rest: string,
+  line: number,
+  pcr: number,
+  templateHash: Buffer,
+  templateName: 'ima-sig' | 'ima-buf' | 'ima-modsig',
+): UntrustedImaEntry {
+  const modsigTemplate = templateName === 'ima-modsig';
+  const fields = splitFields(line, templateName, rest, modsigTemplate ? 5 : 3);
   const { algorithm, hex } = splitDigestNg(line, fields[0] ?? '');
   const path = fields[1] ?? '';
   const third = fields[2] ?? '';
+  const dModsig = fields[3] ?? '';
+  const modsigHex = fields[4] ?? '';
   const algBytes = Buffer.byteLength(algorithm, 'utf8');
   const nameBytes = Buffer.byteLength(path, 'utf8');
-  let size = digestNgSize(algBytes, hex.length / 2) + nameNgSize(nameBytes);
-  let modsigDigest: { algorithm: string; hex: string } | undefined;
-  let modsigHex = '';
-  if (count >= 3) {
-    size += 4 + third.length / 2;
-  }
-  if (templateName === 'ima-modsig') {
-    const dModsig = fields[3] ?? '';
-    modsigHex = fields[4] ?? '';
-    if (dModsig.length > 0) {
-      modsigDigest = splitDigestNg(line, dModsig);
-      size += digestNgSize(Buffer.byteLength(modsigDigest.algorithm, 'utf8'), modsigDigest.hex.length / 2);
-    } else {
-      size += 4;
-    }
+  let size = digestNgSize(algBytes, hex.length / 2) + nameNgSize(nameBytes) + 4 + third.length / 2;
+  const modsigDigest = modsigTemplate && dModsig.length > 0 ? splitDigestNg(line, dModsig) : undefined;
+  if (modsigTemplate) {
+    size += modsigDigest === undefined ? 4 : digestNgSize(Buffer.byteLength(modsigDigest.algorithm, 'utf8'), modsigDigest.hex.length / 2);
     size += 4 + modsigHex.length / 2;
   }
   if (!Number.isInteger(size)) {
     fail(line, 'a hex field has an odd number of digits');
   }
-
   const writer = new TemplateDataWriter(Buffer.allocUnsafe(size));
   if (!writer.digestNg(algorithm, algBytes, hex)) {
     fail(line, `digest "${fields[0] ?? ''}" is not hex`);
   }
   writer.nameNg(path, nameBytes);
-  let thirdBytes = emptyField();
-  if (count >= 3) {
-    thirdBytes = writer.sizedHex(third) ?? fail(line, `${templateName === 'ima-buf' ? 'buffer' : 'signature'} is not hex`);
-  }
-  let modsig = emptyField();
-  if (templateName === 'ima-modsig') {
+  const thirdBytes = writer.sizedHex(third) ?? fail(line, `${templateName === 'ima-buf' ? 'buffer' : 'signature'} is not hex`);
+  let modsig: Buffer | undefined;
+  if (modsigTemplate) {
     if (modsigDigest === undefined) {
       writer.emptyField();
     } else if (!writer.digestNg(modsigDigest.algorithm, Buffer.byteLength(modsigDigest.algorithm, 'utf8'), modsigDigest.hex)) {
@@ -167,16 +214,15 @@ export function parseImaAsciiLine(text: string, line: number): UntrustedImaEntry
     }
     modsig = writer.sizedHex(modsigHex) ?? fail(line, 'modsig is not hex');
   }
-  return {
-    ...base,
-    digest: digestOf(algorithm, hex),
-    path,
-    signature: templateName === 'ima-buf' ? emptyField() : thirdBytes,
-    buffer: templateName === 'ima-buf' ? thirdBytes : emptyField(),
-    modsigDigest: modsigDigest === undefined ? undefined : digestOf(modsigDigest.algorithm, modsigDigest.hex),
-    modsig,
-    templateData: writer.data,
-  };
+  const extra =
+    templateName === 'ima-buf'
+      ? { buffer: thirdBytes }
+      : {
+          signature: thirdBytes,
+          ...(modsigDigest === undefined ? {} : { modsigDigest: digestOf(modsigDigest.algorithm, modsigDigest.hex) }),
+          ...(modsig === undefined ? {} : { modsig }),
+        };
+  return makeEntry(line, pcr, templateHash, templateName, digestOf(algorithm, hex), path, extra, writer.data);
 }
 
 /**

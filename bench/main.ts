@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import type { Benchmark } from './benchmark.js';
 import { imaBenchmark } from './ima-bench.js';
-import { tpmBenchmark } from './tpm-bench.js';
 
 /** Every benchmark, registered from a file of its own in this folder. */
-const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [imaBenchmark];
 
 async function runBenchmarks(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

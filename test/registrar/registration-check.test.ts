@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { splitEkCertificateField } from '../../lib/registrar/ek-certificate-field.js';
+import type { RegisterAgentBody } from '../../lib/registrar/registrar-dtos.js';
+import { InvalidAgentData } from '../../lib/registrar/registrar-errors.js';
+import { checkRegistration } from '../../lib/registrar/registration-check.js';
+import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
+import { generateTestKey, type TestKey } from './helpers/test-tpm-identity.js';
+
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+const pem = (der: Uint8Array): string =>
+  `-----BEGIN CERTIFICATE-----\n${b64(der).replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+
+describe('registrar: registration checks', function () {
+  let ek: TestKey;
+  let ak: TestKey;
+  let ekCa: SoftwareEkCa;
+  let ekCertDer: Uint8Array;
+
+  before(function () {
+    ek = generateTestKey('rsa', 'ek');
+    ak = generateTestKey('ecc', 'ak');
+    ekCa = SoftwareEkCa.create({ commonName: 'check test EK CA' });
+    ekCertDer = ekCa.issue(ek.publicKey);
+  });
+
+  function body(overrides: Partial<RegisterAgentBody> = {}): RegisterAgentBody {
+    return { ek_tpm: b64(ek.tpm2bPublic), aik_tpm: b64(ak.tpm2bPublic), ...overrides } as RegisterAgentBody;
+  }
+
+  it('accepts the EK certificate as PEM, PEM chain, base64 DER and raw DER and picks the EK certificate', function () {
+    const caDer = Buffer.from(
+      ekCa.certificatePem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''),
+      'base64',
+    );
+    for (const ekcert of [
+      pem(ekCertDer),
+      pem(caDer) + pem(ekCertDer),
+      b64(ekCertDer),
+      Buffer.from(ekCertDer).toString('latin1'),
+    ]) {
+      const checked = checkRegistration(body({ ekcert }));
+      expect(Buffer.from(checked.ekCertDer ?? []).equals(Buffer.from(ekCertDer))).to.equal(true);
+    }
+    expect(checkRegistration(body({ ekcert: pem(caDer) + pem(ekCertDer) })).ekCertChain).to.have.length(1);
+  });
+
+  it('returns canonical base64 and the AK name', function () {
+    const checked = checkRegistration(body({ ip: '10.1.2.3', port: 9002, mtls_cert: 'disabled' }));
+    expect(checked.ekTpm).to.equal(b64(ek.tpm2bPublic));
+    expect(Buffer.from(checked.akName).equals(Buffer.from(ak.name))).to.equal(true);
+    expect(checked).to.include({ ip: '10.1.2.3', port: 9002, mtlsCert: 'disabled', ekCertDer: null });
+  });
+
+  it('refuses an mtls_cert that is PEM-shaped but no certificate', function () {
+    expect(() => checkRegistration(body({ mtls_cert: pem(Buffer.from([0x30, 0x00])) })))
+      .to.throw(InvalidAgentData, 'body.mtls_cert: is not a readable PEM certificate');
+  });
+
+  it('throws only InvalidAgentData for random bytes in ek_tpm and aik_tpm, and for every proper prefix', function () {
+    for (const [field, bytes] of [['ek_tpm', ek.tpm2bPublic], ['aik_tpm', ak.tpm2bPublic]] as const) {
+      for (let length = 0; length < bytes.length; length += 1) {
+        expect(() => checkRegistration(body({ [field]: b64(bytes.subarray(0, length)) })))
+          .to.throw(InvalidAgentData, `body.${field}: `);
+      }
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.boolean(), (bytes, asEk) => {
+        try {
+          checkRegistration(body(asEk ? { ek_tpm: b64(bytes) } : { aik_tpm: b64(bytes) }));
+          return false;
+        } catch (error) {
+          return error instanceof InvalidAgentData && error.code === 'ERR_INVALID_AGENT_DATA';
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('throws only typed errors for arbitrary ekcert text', function () {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')), fc.uint8Array({ maxLength: 300 }).map(b64)), (text) => {
+        try {
+          splitEkCertificateField(text);
+          checkRegistration(body({ ekcert: text }));
+          return false;
+        } catch (error) {
+          return error instanceof IronlimeError;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

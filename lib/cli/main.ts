@@ -9,11 +9,12 @@ import { EXIT_USAGE } from './exit-codes.js';
 import { registerImaCommands } from './ima-commands.js';
 import { registerMbCommands } from './mb-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerRegistrarCommands } from './registrar-commands.js';
 import { registerTenantCommands } from './tenant-commands.js';
 import { registerTpmCommands } from './tpm-commands.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands];
+const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

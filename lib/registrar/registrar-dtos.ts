@@ -29,7 +29,7 @@ export class RegisterAgentBody {
   @IsString()
   @MinLength(1)
   @MaxLength(MAX_CERT_TEXT)
-  ekcert?: string;
+  ekcert?: string | null;
 
   /** base64 TPM2B_PUBLIC of the AK. */
   @IsBase64String({ maxLength: MAX_TPM_B64 })
@@ -39,7 +39,7 @@ export class RegisterAgentBody {
   @IsOptional()
   @IsString()
   @Matches(/^[A-Za-z0-9.:_-]{1,253}$/, { message: 'must be an IP address or a host name' })
-  ip?: string;
+  ip?: string | null;
 
   /** The agent's HTTPS port. Keylime's docs show it as a string, so digit strings are accepted too. */
   @IsOptional()
@@ -53,13 +53,13 @@ export class RegisterAgentBody {
       defaultMessage: () => 'must be an integer port from 1 to 65535',
     },
   })
-  port?: number;
+  port?: number | null;
 
   /** PEM of the agent's self-signed HTTPS certificate, or the literal "disabled". */
   @IsOptional()
   @ValidateIf((body: RegisterAgentBody) => body.mtls_cert !== 'disabled')
   @IsPem({ label: 'CERTIFICATE', maxLength: MAX_CERT_TEXT }, { message: 'must be a PEM certificate or "disabled"' })
-  mtls_cert?: string;
+  mtls_cert?: string | null;
 
   // IAK/IDevID fields (spec §1.2): accepted so a Rust agent with IAK enabled can register, but neither
   // checked nor stored — the EK is this registrar's root of identity (see docs/registrar.md).

@@ -57,7 +57,8 @@ export function checkRegistration(body: RegisterAgentBody): CheckedRegistration 
 
   let ekCertDer: Uint8Array | null = null;
   let ekCertChain: Uint8Array[] = [];
-  if (body.ekcert !== undefined) {
+  // Absent and JSON null are the same: the agent sent no EK certificate.
+  if (body.ekcert !== undefined && body.ekcert !== null) {
     const certs = splitEkCertificateField(body.ekcert);
     const index = certs.findIndex((der) => fieldStep('ekcert', () => ekPublicMatchesCertificate(ekPublic, der)));
     if (index < 0) {
@@ -96,8 +97,8 @@ function fieldStep<T>(field: string, step: () => T): T {
   }
 }
 
-function checkMtlsCert(text: string | undefined): string | null {
-  if (text === undefined) {
+function checkMtlsCert(text: string | null | undefined): string | null {
+  if (text === undefined || text === null) {
     return null;
   }
   if (text === 'disabled') {

@@ -53,6 +53,11 @@ describe('registrar: registration checks', function () {
     expect(checked).to.include({ ip: '10.1.2.3', port: 9002, mtlsCert: 'disabled', ekCertDer: null });
   });
 
+  it('treats JSON null like an absent optional field', function () {
+    const checked = checkRegistration(body({ ekcert: null, ip: null, port: null, mtls_cert: null }));
+    expect(checked).to.include({ ekCertDer: null, ip: null, port: null, mtlsCert: null });
+  });
+
   it('refuses an mtls_cert that is PEM-shaped but no certificate', function () {
     expect(() => checkRegistration(body({ mtls_cert: pem(Buffer.from([0x30, 0x00])) })))
       .to.throw(InvalidAgentData, 'body.mtls_cert: is not a readable PEM certificate');

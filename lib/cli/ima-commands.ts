@@ -67,8 +67,10 @@ export const registerImaCommands: CommandRegistrar = (program, context) => {
         process.stdout.write(`${JSON.stringify(result)}\n`);
       } else {
         const summary = result.valid ? 'valid' : `INVALID (${result.failures.length} failure(s))`;
+        const matched =
+          result.matched === result.entries ? '' : `; the quoted PCR 10 matched after entry ${result.matched} (the rest is ahead of the quote)`;
         const lines = [
-          `${summary}: ${result.entries} entries; PCR 10 sha1 ${result.pcr10.sha1}, sha256 ${result.pcr10.sha256}`,
+          `${summary}: ${result.entries} entries; PCR 10 sha1 ${result.pcr10.sha1}, sha256 ${result.pcr10.sha256}${matched}`,
           ...result.failures.map((f) => `  line ${f.line}: ${f.eventId}${f.path === '' ? '' : ` ${f.path}`}: ${f.message}`),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
@@ -80,6 +82,8 @@ export const registerImaCommands: CommandRegistrar = (program, context) => {
 interface VerifyReport {
   valid: boolean;
   entries: number;
+  /** Entries up to the quoted PCR 10 match (all of them without --pcr10). */
+  matched: number;
   pcr10: { sha1: string; sha256: string };
   failures: Array<{ line: number; path: string; eventId: string; message: string }>;
 }
@@ -130,6 +134,7 @@ function runVerify(options: VerifyOptions): VerifyReport {
   return {
     valid: result.valid,
     entries: result.entriesChecked,
+    matched: result.matchedEntries,
     pcr10: result.pcr10,
     failures: result.failures.map((f) => ({ line: f.line, path: f.path, eventId: f.eventId, message: f.context.message })),
   };

@@ -1,5 +1,5 @@
 import { IsIn, IsOptional, Matches } from 'class-validator';
-import { IsBase64String, IsHexString, IsNonce, IsPcrMask } from '../http/validators.js';
+import { IsBase64String, IsNonce, IsPcrMask } from '../http/validators.js';
 
 /**
  * Request shapes of the agent API (rust-keylime `quotes_handler.rs`, `keys_handler.rs`; spec §2).
@@ -41,7 +41,6 @@ const MAX_PAYLOAD_B64 = 12 * 1024 * 1024;
 /** `POST keys/ukey`. */
 export class UkeyBody {
   /** hex HMAC-SHA384(K, agent id): 96 digits. */
-  @IsHexString({ maxLength: 96 })
   @Matches(/^[0-9a-fA-F]{96}$/, { message: 'must be 96 hex digits (HMAC-SHA384)' })
   auth_tag!: string;
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { destination, pino } from 'pino';
 import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
 import { AGENT_HASH_ALGS, type AgentConfigInput } from '../agent/agent-config.js';
@@ -27,7 +27,7 @@ interface AgentOptions {
 }
 
 interface ImaAppendOptions {
-  readonly dataDir: string;
+  readonly dataDir?: string;
   readonly path: string;
   readonly content?: string;
   readonly digest?: string;
@@ -41,8 +41,6 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
   const agent = program
     .command('agent')
     .description('run a node agent: register with the registrar, then serve the Keylime agent API over mTLS')
-    // Options before `ima-append` belong to `agent`, those after it to `ima-append` (both have --data-dir).
-    .enablePositionalOptions()
     .option('--data-dir <dir>', 'agent data folder (uuid, NK, certificates, its swtpm, emulated logs); required')
     .option('--registrar <url>', 'registrar registration URL, e.g. http://127.0.0.1:8890; required')
     .option('--registrar-ca <file>', 'PEM CA of an https:// registrar URL')
@@ -76,11 +74,16 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
   agent
     .command('ima-append')
     .description('emulated node: measure a file into the IMA log of the agent running from --data-dir and extend PCR 10')
-    .requiredOption('--data-dir <dir>', 'data folder of the running emulated agent')
+    .option('--data-dir <dir>', 'data folder of the running emulated agent; required')
     .requiredOption('--path <path>', 'file path recorded in the IMA entry, e.g. /usr/bin/evil')
     .option('--content <file>', 'file whose SHA-256 is measured')
     .option('--digest <hex>', 'SHA-256 file digest to record instead (64 hex digits)')
-    .action(async (options: ImaAppendOptions) => {
+    .action(async (_options: ImaAppendOptions, command: Command) => {
+      // `agent` has a --data-dir of its own, which commander fills even when it follows `ima-append`.
+      const options = command.optsWithGlobals<ImaAppendOptions>();
+      if (options.dataDir === undefined) {
+        throw new MissingParameterValue(['--data-dir'], 'ironlime agent ima-append');
+      }
       if ((options.content === undefined) === (options.digest === undefined)) {
         throw new InvalidParameterValue('--content/--digest', 'give exactly one of them');
       }

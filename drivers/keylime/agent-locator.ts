@@ -1,0 +1,68 @@
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import type { DriverInfo, Node } from '../../interfaces/node.js';
+import type { Task } from '../../interfaces/task.js';
+
+/**
+ * Where a node's Keylime agent is, as the ramdisk reports it (the Ironic spec has the ramdisk agent pass
+ * its Keylime agent's uuid, address and port to the conductor). `address` and `port` may be left out:
+ * the driver then uses what the agent registered at the registrar.
+ */
+export interface AgentLocation {
+  readonly uuid: string;
+  readonly address?: string;
+  readonly port?: number;
+}
+
+/**
+ * A hook the orchestrator gives the driver (option `agentLocator`): called by `startAttestation` when the
+ * node's `driver_info` has no `keylime_agent_uuid` yet. Resolve to the location, or `undefined` when
+ * the agent is not known yet (the call then fails with `MissingParameterValue`).
+ */
+export type AgentLocator = (task: Task) => Promise<AgentLocation | undefined>;
+
+/**
+ * What the driver needs to store a location back into a node: `NodeStore` satisfies it. Kept structural
+ * so the driver does not depend on `lib/provisioning`.
+ */
+export interface DriverInfoWriter {
+  updateNode(uuid: string, changes: { readonly driverInfo: DriverInfo }): Promise<Node>;
+}
+
+const AGENT_ID = /^[A-Za-z0-9_.-]{1,80}$/;
+const HOST = /^[A-Za-z0-9.:-]{1,253}$/;
+
+/**
+ * Checks a location from the ramdisk (it is caller input, as untrusted as `driver_info`).
+ *
+ * @throws InvalidParameterValue naming the bad part.
+ */
+export function checkAgentLocation(location: AgentLocation): AgentLocation {
+  if (typeof location.uuid !== 'string' || !AGENT_ID.test(location.uuid)) {
+    throw new InvalidParameterValue('agent location uuid', 'must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
+  }
+  if (location.address !== undefined && (typeof location.address !== 'string' || !HOST.test(location.address))) {
+    throw new InvalidParameterValue('agent location address', 'must be an IP address or a host name');
+  }
+  if (location.port !== undefined && (!Number.isInteger(location.port) || location.port < 1 || location.port > 65535)) {
+    throw new InvalidParameterValue('agent location port', 'must be an integer from 1 to 65535');
+  }
+  return location;
+}
+
+/**
+ * `driver_info` with the location merged in (`keylime_agent_uuid`, `keylime_agent_address`,
+ * `keylime_agent_port`); fields the location leaves out are removed, so a stale address never
+ * outlives a new uuid.
+ */
+export function driverInfoWithLocation(driverInfo: DriverInfo, location: AgentLocation): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...driverInfo, keylime_agent_uuid: location.uuid };
+  delete merged['keylime_agent_address'];
+  delete merged['keylime_agent_port'];
+  if (location.address !== undefined) {
+    merged['keylime_agent_address'] = location.address;
+  }
+  if (location.port !== undefined) {
+    merged['keylime_agent_port'] = location.port;
+  }
+  return merged;
+}

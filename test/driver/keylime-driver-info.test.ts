@@ -1,0 +1,169 @@
+import { expect } from 'chai';
+import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
+import type { KeylimeSettings } from '../../interfaces/settings.js';
+import { parseKeylimeDriverInfo } from '../../drivers/keylime/keylime-driver-info.js';
+import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from '../../drivers/keylime/keylime-properties.js';
+
+const CHECKSUM = 'ab'.repeat(32);
+const NO_SERVICES: KeylimeSettings = {
+  failCleanOnAttestationFailure: true,
+  failDeployOnAttestationFailure: true,
+  statusTimeoutSeconds: 300,
+  statusPollIntervalSeconds: 5,
+};
+const WITH_SERVICES: KeylimeSettings = {
+  ...NO_SERVICES,
+  verifierUrl: 'https://verifier.example:8881',
+  registrarUrl: 'https://registrar.example:8891',
+  tlsCaCert: '/etc/ironlime/ca.crt',
+  tlsClientCert: '/etc/ironlime/client.crt',
+  tlsClientKey: '/etc/ironlime/client.key',
+};
+const GOOD = {
+  keylime_allowlist: 'https://policies.example/allowlist.txt',
+  keylime_allowlist_checksum: CHECKSUM.toUpperCase(),
+  keylime_agent_uuid: 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000',
+};
+
+function parse(info: Record<string, unknown>, settings = WITH_SERVICES, locatorAvailable = false) {
+  return parseKeylimeDriverInfo(info, settings, { locatorAvailable });
+}
+
+function invalid(info: Record<string, unknown>, settings = WITH_SERVICES): InvalidParameterValue {
+  try {
+    parse(info, settings);
+  } catch (error) {
+    expect(error).to.be.instanceOf(InvalidParameterValue);
+    return error as InvalidParameterValue;
+  }
+  throw new Error('expected InvalidParameterValue');
+}
+
+function missing(info: Record<string, unknown>, settings = WITH_SERVICES, locatorAvailable = false): MissingParameterValue {
+  try {
+    parse(info, settings, locatorAvailable);
+  } catch (error) {
+    expect(error).to.be.instanceOf(MissingParameterValue);
+    return error as MissingParameterValue;
+  }
+  throw new Error('expected MissingParameterValue');
+}
+
+describe('keylime driver: properties', function () {
+  it('describes every field, each ending in Required. or Optional.', function () {
+    expect(Object.keys(REQUIRED_PROPERTIES)).to.deep.equal(['keylime_allowlist', 'keylime_allowlist_checksum', 'keylime_agent_uuid']);
+    for (const [field, text] of Object.entries({ ...REQUIRED_PROPERTIES, ...OPTIONAL_PROPERTIES })) {
+      expect(text, field).to.match(/ (Required|Optional)\.$/);
+    }
+    for (const field of ['keylime_excludelist', 'keylime_runtime_policy', 'keylime_mb_refstate', 'keylime_tpm_policy', 'keylime_agent_address', 'keylime_agent_port', 'keylime_verifier_url', 'keylime_registrar_url', 'keylime_tls_ca', 'keylime_tls_cert', 'keylime_tls_key']) {
+      expect(OPTIONAL_PROPERTIES, field).to.have.property(field);
+    }
+  });
+});
+
+describe('keylime driver: driver_info parsing', function () {
+  it('normalises a complete driver_info, taking endpoints and TLS files from the config', function () {
+    const settings = parse({ ...GOOD, keylime_agent_port: '9002', keylime_agent_address: '10.0.0.5', unrelated_field: 7 });
+    expect(settings.policy).to.deep.equal({
+      format: 'allowlist',
+      source: { kind: 'url', url: 'https://policies.example/allowlist.txt', field: 'keylime_allowlist' },
+      checksum: CHECKSUM,
+    });
+    expect(settings.agent).to.deep.equal({ uuid: GOOD.keylime_agent_uuid, address: '10.0.0.5', port: 9002 });
+    expect(settings.verifierUrl).to.equal('https://verifier.example:8881');
+    expect(settings.tlsCa).to.deep.equal({ path: '/etc/ironlime/ca.crt', setting: 'keylime.tlsCaCert' });
+    expect(settings.excludelist).to.equal(undefined);
+    expect(settings.tpmPolicy.mask).to.equal(0);
+  });
+
+  it('prefers per-node endpoints and TLS files over the config', function () {
+    const settings = parse({ ...GOOD, keylime_verifier_url: 'http://127.0.0.1:1234', keylime_tls_cert: '/n/c.pem', keylime_tls_key: '/n/k.pem' });
+    expect(settings.verifierUrl).to.equal('http://127.0.0.1:1234');
+    expect(settings.registrarUrl).to.equal('https://registrar.example:8891');
+    expect(settings.tlsCert).to.deep.equal({ path: '/n/c.pem', setting: 'driver_info.keylime_tls_cert' });
+    expect(settings.tlsKey).to.deep.equal({ path: '/n/k.pem', setting: 'driver_info.keylime_tls_key' });
+  });
+
+  it('reports every missing field at once', function () {
+    const error = missing({}, NO_SERVICES);
+    expect(error.code).to.equal('ERR_MISSING_PARAMETER_VALUE');
+    expect(error.fields).to.deep.equal([
+      'keylime_allowlist',
+      'keylime_allowlist_checksum',
+      'keylime_agent_uuid',
+      'keylime_verifier_url',
+      'keylime_registrar_url',
+    ]);
+    expect(error.message).to.equal(
+      'driver_info is missing required field(s): keylime_allowlist, keylime_allowlist_checksum, keylime_agent_uuid, keylime_verifier_url, keylime_registrar_url',
+    );
+  });
+
+  it('counts null and empty strings as missing', function () {
+    expect(missing({ ...GOOD, keylime_allowlist_checksum: '', keylime_agent_uuid: null }).fields).to.deep.equal([
+      'keylime_allowlist_checksum',
+      'keylime_agent_uuid',
+    ]);
+  });
+
+  it('does not require the agent uuid when a locator can supply it', function () {
+    const { keylime_agent_uuid: _, ...withoutUuid } = GOOD;
+    expect(parse(withoutUuid, WITH_SERVICES, true).agent.uuid).to.equal(undefined);
+    expect(missing(withoutUuid).fields).to.deep.equal(['keylime_agent_uuid']);
+  });
+
+  it('accepts a JSON runtime policy instead of an allowlist, with its own checksum', function () {
+    const base = { keylime_agent_uuid: 'node-1', keylime_runtime_policy: '/srv/policy.json' };
+    expect(missing(base).fields).to.deep.equal(['keylime_runtime_policy_checksum']);
+    const settings = parse({ ...base, keylime_runtime_policy_checksum: CHECKSUM });
+    expect(settings.policy).to.deep.equal({
+      format: 'runtime-policy',
+      source: { kind: 'file', path: '/srv/policy.json', field: 'keylime_runtime_policy' },
+      checksum: CHECKSUM,
+    });
+    const both = invalid({ ...GOOD, keylime_runtime_policy: '/srv/policy.json', keylime_runtime_policy_checksum: CHECKSUM });
+    expect(both.message).to.equal('driver_info.keylime_runtime_policy: give either keylime_allowlist or keylime_runtime_policy, not both');
+  });
+
+  it('wants a client certificate and its key together', function () {
+    expect(missing({ ...GOOD, keylime_tls_cert: '/c.pem' }, NO_SERVICES_WITH_URLS).fields).to.deep.equal(['keylime_tls_key']);
+    expect(missing({ ...GOOD, keylime_tls_key: '/k.pem' }, NO_SERVICES_WITH_URLS).fields).to.deep.equal(['keylime_tls_cert']);
+  });
+
+  const NO_SERVICES_WITH_URLS: KeylimeSettings = { ...NO_SERVICES, verifierUrl: 'http://v:1', registrarUrl: 'http://r:2' };
+
+  const cases: readonly [string, Record<string, unknown>, string][] = [
+    ['a short checksum', { keylime_allowlist_checksum: 'abc' }, 'driver_info.keylime_allowlist_checksum: must be a sha256 digest (64 hex digits)'],
+    ['a relative allowlist path', { keylime_allowlist: 'allowlist.txt' }, 'driver_info.keylime_allowlist: must be an absolute file path or an http(s) URL, got "allowlist.txt"'],
+    ['credentials in the allowlist URL', { keylime_allowlist: 'https://u:p@x.example/a' }, 'driver_info.keylime_allowlist: must not carry credentials in the URL'],
+    ['a non-string allowlist', { keylime_allowlist: 42 }, 'driver_info.keylime_allowlist: must be a string'],
+    ['a bad agent id', { keylime_agent_uuid: 'a/b' }, 'driver_info.keylime_agent_uuid: must be an agent id of letters, digits, "_", "." and "-" (at most 80)'],
+    ['port 0', { keylime_agent_port: 0 }, 'driver_info.keylime_agent_port: must be an integer from 1 to 65535'],
+    ['a port string with letters', { keylime_agent_port: '90x2' }, 'driver_info.keylime_agent_port: must be an integer from 1 to 65535'],
+    ['an address with a slash', { keylime_agent_address: '10.0.0.1/24' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
+    ['a verifier URL without scheme', { keylime_verifier_url: 'verifier:8881' }, 'driver_info.keylime_verifier_url: must be an http(s) URL'],
+    ['PCR 10 in the tpm policy', { keylime_tpm_policy: '{"10": ["00"]}' }, 'driver_info.keylime_tpm_policy.10: PCR 10 is checked by IMA replay and cannot be in tpm_policy'],
+    ['a tpm policy that is not JSON', { keylime_tpm_policy: '{0: 1' }, 'driver_info.keylime_tpm_policy: is not valid JSON'],
+    ['an exclude-list checksum without a list', { keylime_excludelist_checksum: CHECKSUM }, 'driver_info.keylime_excludelist_checksum: is set but keylime_excludelist is not'],
+  ];
+  for (const [what, change, message] of cases) {
+    it(`refuses ${what}`, function () {
+      const error = invalid({ ...GOOD, ...change });
+      expect(error.code).to.equal('ERR_INVALID_PARAMETER_VALUE');
+      expect(error.message).to.equal(message);
+    });
+  }
+
+  it('keeps the PCR policy, lowercased and without a mask, and accepts file:// URLs', function () {
+    const settings = parse({
+      ...GOOD,
+      keylime_tpm_policy: '{"7": ["AB", "cd"], "0": "00", "mask": "0x1"}',
+      keylime_excludelist: 'file:///srv/exclude.txt',
+      keylime_mb_refstate: 'http://policies.example/refstate.json',
+      keylime_mb_refstate_checksum: CHECKSUM,
+    });
+    expect(settings.tpmPolicyJson).to.deep.equal({ 0: ['00'], 7: ['ab', 'cd'] });
+    expect(settings.excludelist).to.deep.equal({ source: { kind: 'file', path: '/srv/exclude.txt', field: 'keylime_excludelist' }, checksum: undefined });
+    expect(settings.mbRefstate?.checksum).to.equal(CHECKSUM);
+  });
+});

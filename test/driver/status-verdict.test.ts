@@ -1,0 +1,113 @@
+import { expect } from 'chai';
+import { AttestationServiceUnavailable } from '../../interfaces/errors.js';
+import { judgeVerifierStatus, type StatusVerdict, type VerifierAgentView } from '../../drivers/keylime/status-verdict.js';
+import { waitForFinalVerdict } from '../../drivers/keylime/status-wait.js';
+
+const BASE: VerifierAgentView = {
+  operationalState: 3,
+  attestationCount: 1,
+  attestationStatus: 'PASS',
+  lastEventId: null,
+  severityLevel: null,
+  failureEventIds: [],
+  failureReasons: [],
+};
+
+describe('keylime driver: verdict from the verifier status', function () {
+  it('passes only after a successful attestation, in a healthy state', function () {
+    expect(judgeVerifierStatus(BASE)).to.deep.equal({ kind: 'pass' });
+    expect(judgeVerifierStatus({ ...BASE, operationalState: 5 })).to.deep.equal({ kind: 'pass' });
+    expect(judgeVerifierStatus({ ...BASE, attestationCount: 0 })).to.deep.equal({
+      kind: 'pending',
+      why: 'state "Get Quote", 0 successful attestation(s)',
+    });
+  });
+
+  for (const state of [0, 1, 2, 4, 6]) {
+    it(`waits in state ${state}`, function () {
+      expect(judgeVerifierStatus({ ...BASE, operationalState: state }).kind).to.equal('pending');
+    });
+  }
+
+  it('fails in states 7, 9 and 10 with the last event id, severity and history', function () {
+    const verdict = judgeVerifierStatus({
+      ...BASE,
+      operationalState: 9,
+      lastEventId: 'ima.validation.ima-ng.not_in_allowlist',
+      severityLevel: 6,
+      failureEventIds: ['ima.validation.ima-ng.not_in_allowlist', 'ima.pcr_mismatch'],
+      failureReasons: ['File not found in allowlist: /tmp/evil'],
+    });
+    expect(verdict).to.deep.equal({
+      kind: 'fail',
+      reasons: [
+        'the verifier marked the agent "Invalid Quote" (last event ima.validation.ima-ng.not_in_allowlist, severity level 6)',
+        'File not found in allowlist: /tmp/evil',
+      ],
+      eventIds: ['ima.validation.ima-ng.not_in_allowlist', 'ima.pcr_mismatch'],
+    });
+    expect(judgeVerifierStatus({ ...BASE, operationalState: 7 })).to.deep.include({
+      reasons: ['the verifier marked the agent "Failed"'],
+    });
+    expect(judgeVerifierStatus({ ...BASE, operationalState: 10 }).kind).to.equal('fail');
+    expect(judgeVerifierStatus({ ...BASE, operationalState: 8 })).to.deep.equal({
+      kind: 'fail',
+      reasons: ['the agent is being removed from the verifier (state "Terminated")'],
+      eventIds: [],
+    });
+  });
+
+  it('reads attestation_status for push agents', function () {
+    const push = { ...BASE, operationalState: null };
+    expect(judgeVerifierStatus(push)).to.deep.equal({ kind: 'pass' });
+    expect(judgeVerifierStatus({ ...push, attestationStatus: 'PENDING', attestationCount: 0 }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...push, attestationStatus: 'FAIL' }).kind).to.equal('fail');
+    expect(judgeVerifierStatus({ ...push, attestationStatus: 'TIMEOUT' })).to.deep.include({
+      reasons: ['the agent stopped sending evidence (verifier status TIMEOUT)'],
+    });
+  });
+});
+
+describe('keylime driver: waiting for a verdict', function () {
+  const never = new AbortController().signal;
+  const options = { timeoutMs: 300, intervalMs: 20, signal: never, isTransient: (error: unknown) => error instanceof TypeError };
+
+  it('returns the first final verdict', async function () {
+    const answers: StatusVerdict[] = [{ kind: 'pending', why: 'one' }, { kind: 'pending', why: 'two' }, { kind: 'pass' }];
+    let reads = 0;
+    const verdict = await waitForFinalVerdict(async () => answers[reads++] as StatusVerdict, options);
+    expect(verdict).to.deep.equal({ kind: 'pass' });
+    expect(reads).to.equal(3);
+  });
+
+  it('retries transient errors and gives up at the deadline saying what it last saw', async function () {
+    const started = Date.now();
+    let reads = 0;
+    try {
+      await waitForFinalVerdict(async () => {
+        reads += 1;
+        throw new TypeError('verifier unreachable');
+      }, options);
+      expect.fail('expected a timeout');
+    } catch (error) {
+      expect(error).to.be.instanceOf(AttestationServiceUnavailable);
+      expect((error as Error).message).to.equal('attestation service unavailable: no verdict from the verifier within 0.3 s (last: verifier unreachable)');
+    }
+    expect(reads).to.be.greaterThan(3);
+    expect(Date.now() - started).to.be.lessThan(1000);
+  });
+
+  it('rethrows other errors at once and honours the abort signal', async function () {
+    const boom = new RangeError('bug');
+    let caught: unknown;
+    await waitForFinalVerdict(() => Promise.reject(boom), options).catch((error: unknown) => (caught = error));
+    expect(caught).to.equal(boom);
+    const controller = new AbortController();
+    const reason = new Error('cancelled');
+    setTimeout(() => controller.abort(reason), 30);
+    await waitForFinalVerdict(async () => ({ kind: 'pending', why: 'x' }), { ...options, timeoutMs: 5000, signal: controller.signal }).catch(
+      (error: unknown) => (caught = error),
+    );
+    expect(caught).to.equal(reason);
+  });
+});

@@ -1,4 +1,5 @@
-import { PythonRegexError, translatePythonRegex } from './python-regex.js';
+import { PythonRegexError } from './python-regex-error.js';
+import { translatePythonRegex } from './python-regex.js';
 import { RuntimePolicyError } from './runtime-policy-error.js';
 
 /**

@@ -1,3 +1,6 @@
+import { PythonRegexError } from './python-regex-error.js';
+import { translateEscape } from './python-regex-escape.js';
+
 /**
  * Translation of Python `re` patterns (the exclude rules of a Keylime runtime policy) into
  * JavaScript RegExp source with the same meaning, refusing what Python refuses and what we cannot
@@ -27,25 +30,7 @@ export interface TranslatedRegex {
   readonly groups: number;
 }
 
-/** The pattern is not a Python regular expression we can use; `message` says why. */
-export class PythonRegexError extends Error {
-  constructor(message: string, readonly position: number) {
-    super(`${message} at position ${position}`);
-  }
-}
-
-const HEX = /^[0-9a-fA-F]+$/;
-const OCTAL = /^[0-7]$/;
 const QUANTIFIER = /^\{(\d*)(?:(,)(\d*))?\}/;
-const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
-  b: '\\b', B: '\\B', d: '\\d', D: '\\D', s: '\\s', S: '\\S', w: '\\w', W: '\\W',
-  a: '\\x07', f: '\\f', n: '\\n', r: '\\r', t: '\\t', v: '\\v',
-};
-
-function codeUnitEscape(code: number): string {
-  return `\\u${code.toString(16).padStart(4, '0')}`;
-}
-
 class Translator {
   private i = 0;
   private out = '';
@@ -274,84 +259,9 @@ class Translator {
 
   /** Translates the escape at `this.i` (a backslash) and advances past it. */
   private escape(inClass: boolean): string {
-    const at = this.i;
-    const c = this.p[this.i + 1];
-    if (c === undefined) {
-      this.error('bad escape (end of pattern)', at);
-    }
-    this.i += 2;
-    if (c >= '0' && c <= '9') {
-      return this.numericEscape(c, inClass, at);
-    }
-    if (c === 'x') {
-      return codeUnitEscape(this.hexDigits(2, at));
-    }
-    if (c === 'u') {
-      return codeUnitEscape(this.hexDigits(4, at));
-    }
-    if (c === 'U') {
-      const code = this.hexDigits(8, at);
-      if (code > 0x10ffff) {
-        this.error(`bad escape \\U${code.toString(16)}`, at);
-      }
-      if (code <= 0xffff) {
-        return codeUnitEscape(code);
-      }
-      if (inClass) {
-        this.error('characters beyond U+FFFF are not supported in a character class', at);
-      }
-      const pair = String.fromCodePoint(code);
-      return `(?:${codeUnitEscape(pair.charCodeAt(0))}${codeUnitEscape(pair.charCodeAt(1))})`;
-    }
-    if (!inClass && (c === 'A' || c === 'Z')) {
-      return c === 'A' ? '(?<![\\s\\S])' : '(?![\\s\\S])';
-    }
-    if (/[A-Za-z]/.test(c)) {
-      const mapped = SIMPLE_ESCAPES[c];
-      if (mapped === undefined || (inClass && c === 'B')) {
-        this.error(`bad escape \\${c}`, at);
-      }
-      return inClass && c === 'b' ? '\\x08' : mapped;
-    }
-    return /[\x20-\x7e]/.test(c) ? `\\${c}` : c;
-  }
-
-  private hexDigits(count: number, at: number): number {
-    const digits = this.p.slice(this.i, this.i + count);
-    if (digits.length !== count || !HEX.test(digits)) {
-      this.error(`incomplete escape \\${this.p[at + 1] ?? ''}${digits}`, at);
-    }
-    this.i += count;
-    return Number.parseInt(digits, 16);
-  }
-
-  private numericEscape(first: string, inClass: boolean, at: number): string {
-    const next = this.p[this.i] ?? '';
-    const third = this.p[this.i + 1] ?? '';
-    if (first === '0' || (OCTAL.test(first) && OCTAL.test(next) && OCTAL.test(third))) {
-      let digits = first;
-      while (digits.length < 3 && OCTAL.test(this.p[this.i] ?? '')) {
-        digits += this.p[this.i];
-        this.i++;
-      }
-      const code = Number.parseInt(digits, 8);
-      if (code > 0o377) {
-        this.error(`octal escape value \\${digits} outside of range 0-0o377`, at);
-      }
-      return codeUnitEscape(code);
-    }
-    if (inClass) {
-      this.error(`bad escape \\${first}`, at);
-    }
-    let number = Number(first);
-    if (next >= '0' && next <= '9') {
-      number = number * 10 + Number(next);
-      this.i++;
-    }
-    if (!this.closed.has(number)) {
-      this.error(`invalid group reference ${number}`, at);
-    }
-    return `(?:\\${number + this.groupOffset})`;
+    const { source, end } = translateEscape(this.p, this.i, inClass, this.closed, this.groupOffset);
+    this.i = end;
+    return source;
   }
 }
 

@@ -204,7 +204,7 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
         replayed: final[quoted.bank],
       },
     });
-  } else if (startEntry !== 0 && matched < state.lagEntries) {
+  } else if (matched < state.lagEntries) {
     failures.push({
       line: 0,
       path: '',

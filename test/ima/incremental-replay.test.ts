@@ -101,6 +101,14 @@ describe('verifyImaList: incremental rounds', () => {
       expect(round(lagging.nextState, 510, 500).valid).to.equal(true);
     });
 
+    it('quote progress also holds when the first quote covered none of the lines', () => {
+      const first = verifyImaList({ listText: join(0, 3), startEntry: 0, quotedPcr10: { bank: 'sha1', value: pcrAfter(0).sha1 } });
+      expect(first.valid).to.equal(true);
+      expect(first.nextState).to.include({ nextEntry: 0, lagEntries: 3 });
+      const stuck = verifyImaList({ listText: join(0, 5), startEntry: 0, state: first.nextState, quotedPcr10: { bank: 'sha1', value: pcrAfter(0).sha1 } });
+      expect(stuck.failures.map((f) => f.eventId)).to.deep.equal([IMA_EVENTS.quoteProgress]);
+    });
+
     it('a quote matching no prefix is ima.pcr_mismatch and resets the state', () => {
       const state = round(initialImaReplayState(), 400, 400).nextState;
       const result = verifyImaList({

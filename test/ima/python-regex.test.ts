@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { compileExcludes } from '../../lib/ima/exclude-matcher.js';
-import { PythonRegexError, translatePythonRegex } from '../../lib/ima/python-regex.js';
+import { PythonRegexError } from '../../lib/ima/python-regex-error.js';
+import { translatePythonRegex } from '../../lib/ima/python-regex.js';
 import { RuntimePolicyError } from '../../lib/ima/runtime-policy-error.js';
 
 /** Python `re.match(pattern, path) is not None`, as our translation computes it. */

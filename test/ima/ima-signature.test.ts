@@ -1,5 +1,8 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { expect } from 'chai';
+import fc from 'fast-check';
+import { ImaParseError } from '../../lib/bytes/parse-errors.js';
+import { certificateSubjectKeyId, decodeEcdsaSignature } from '../../lib/ima/der-reader.js';
 import { parseImaAsciiList } from '../../lib/ima/ascii-list-parser.js';
 import { imaKeyIdV2, ImaKeyrings, readPublicKeyBlob, UnsupportedImaKey } from '../../lib/ima/ima-keyring.js';
 import { parseImaSignature, verifyImaSignature } from '../../lib/ima/ima-signature.js';
@@ -107,5 +110,34 @@ describe('IMA signatures (signature_v2_hdr) and key ids', () => {
       const { publicKey } = generateKeyPairSync('ed25519');
       expect(() => readPublicKeyBlob(publicKey.export({ format: 'der', type: 'spki' }))).to.throw(UnsupportedImaKey, /ed25519/);
     });
+  });
+});
+
+describe('DER reader (ECDSA signatures, certificate SKI)', () => {
+  const ecdsa = parseImaSignature(zmore!.signature)!.signature;
+
+  it('decodes the /usr/bin/zmore ECDSA signature and refuses every proper prefix with ImaParseError', () => {
+    const { r, s } = decodeEcdsaSignature(ecdsa);
+    expect(r.toString(16)).to.equal('fe24678d21083ead47660e1a2d553a592d777c478d1b0466de6ed484b54956b3');
+    expect(s.toString(16)).to.equal('cad3adb37f277bbb03544d6107751b4cd4f2289d8353fa36257400a99334d5c3');
+    for (let n = 0; n < ecdsa.length; n++) {
+      expect(() => decodeEcdsaSignature(ecdsa.subarray(0, n)), `prefix ${n}`).to.throw(ImaParseError);
+    }
+    expect(() => decodeEcdsaSignature(Buffer.concat([ecdsa, Buffer.alloc(1)]))).to.throw(ImaParseError, /1 trailing byte/);
+  });
+
+  it('throws only ImaParseError on random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+        for (const read of [decodeEcdsaSignature, certificateSubjectKeyId]) {
+          try {
+            read(bytes);
+          } catch (error) {
+            expect(error).to.be.instanceOf(ImaParseError);
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

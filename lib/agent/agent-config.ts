@@ -38,9 +38,9 @@ export class AgentConfig {
   @IsNotEmpty()
   dataDir!: string;
 
-  /** The registrar's registration URL (plain HTTP port, e.g. `http://127.0.0.1:8890`). */
+  /** The registrar's registration URL: its plain-HTTP port (Keylime's default 127.0.0.1:8890). */
   @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
-  registrarUrl!: string;
+  registrarUrl = 'http://127.0.0.1:8890';
 
   /** PEM file of the registrar's CA, only for an `https://` registrar URL. */
   @IsOptional()
@@ -71,6 +71,16 @@ export class AgentConfig {
 
   @Matches(TPM_SPEC, { message: 'must be swtpm, software, swtpm:host=H,port=P or device:/dev/…' })
   tpm = 'swtpm';
+
+  /**
+   * With `tpm: swtpm`: the folder of swtpm's local CA that certifies the EK (default
+   * `<dataDir>/swtpm/localca`). Emulated nodes sharing one folder share one EK CA, so a registrar
+   * trusts them all with one `--ek-ca-dir`.
+   */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  swtpmCaDir?: string;
 
   @IsIn(AGENT_HASH_ALGS, { message: 'must be one of sha1, sha256, sha384, sha512' })
   hashAlg: AgentHashAlg = 'sha256';
@@ -105,8 +115,8 @@ export class AgentConfig {
   registrarApiVersion = '2.6';
 }
 
-/** Agent settings as a caller gives them: `dataDir` and `registrarUrl` plus any fields to override. */
-export type AgentConfigInput = Partial<AgentConfig> & { readonly dataDir: string; readonly registrarUrl: string };
+/** Agent settings as a caller gives them: `dataDir` plus any fields to override. */
+export type AgentConfigInput = Partial<AgentConfig> & { readonly dataDir: string };
 
 /** Validates a plain object into a frozen `AgentConfig`. @throws InvalidConfig naming the field. */
 export function buildAgentConfig(plain: Readonly<Record<string, unknown>>): Readonly<AgentConfig> {

@@ -83,7 +83,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
   const nk = await loadOrCreateNodeKey(config.dataDir);
   const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile);
   const registrarCa = config.registrarCaFile === undefined ? undefined : await readText(config.registrarCaFile, 'agent.registrarCaFile');
-  const contactIp = config.contactIp ?? contactOf(config.host);
+  const contactIp = config.contactIp ?? contactAddress(config.host);
   const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);
 
   const cleanups: (() => Promise<void>)[] = [];
@@ -93,7 +93,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
     }
   };
   try {
-    const opened = options.tpm === undefined ? await openAgentTpm(config.tpm, config.dataDir) : undefined;
+    const opened = options.tpm === undefined ? await openAgentTpm(config.tpm, config.dataDir, config.swtpmCaDir) : undefined;
     if (opened !== undefined) {
       cleanups.push(() => opened.close());
     }
@@ -174,7 +174,7 @@ export function fileDigestBytes(digest: string | Uint8Array): Uint8Array {
 }
 
 /** Address to announce for a listening host: a wildcard listens everywhere, so loopback is a safe default. */
-function contactOf(host: string): string {
+export function contactAddress(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }
 

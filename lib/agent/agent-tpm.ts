@@ -11,6 +11,8 @@ import type { Tpm } from '../tpm-access/tpm-port.js';
 export const TPM_FILES = {
   swtpmState: path.join('swtpm', 'state'),
   swtpmCa: path.join('swtpm', 'localca'),
+  /** Which local CA folder the swtpm was manufactured with (`--swtpm-ca-dir` or the default). */
+  swtpmCaRecord: path.join('swtpm', 'ca-dir'),
   /** CA certificates (no keys) that issued this node's EK certificate: give it to a registrar as `--ek-ca-dir`. */
   ekCaDir: 'ek-ca',
   softwareEkCaKey: 'software-ek-ca-key.pem',
@@ -32,13 +34,14 @@ export interface AgentTpm {
 
 /**
  * Opens the TPM named by `spec` (see `AgentConfig.tpm`):
- * - `swtpm`: manufactures (once) and starts a swtpm in `<dataDir>/swtpm`, with its own local CA issuing
- *   the EK certificates, and copies that CA's two certificates to `<dataDir>/ek-ca`;
+ * - `swtpm`: manufactures (once) and starts a swtpm in `<dataDir>/swtpm`, with a local CA issuing the
+ *   EK certificates (in `swtpmCaDir`, else the folder used before, else `<dataDir>/swtpm/localca`), and copies that CA's two
+ *   certificates to `<dataDir>/ek-ca`;
  * - `software`: the in-process software TPM, its EK certified by a software EK CA kept in the data dir
  *   (certificate in `<dataDir>/ek-ca`); its keys and PCRs live only as long as the process;
  * - `swtpm:host=…,port=…` / `device:/dev/…`: tpm2-tools on that TCTI; nothing is started or stopped.
  */
-export async function openAgentTpm(spec: string, dataDir: string): Promise<AgentTpm> {
+export async function openAgentTpm(spec: string, dataDir: string, swtpmCaDir?: string): Promise<AgentTpm> {
   const ekCaDir = path.join(dataDir, TPM_FILES.ekCaDir);
   if (spec === 'software') {
     const ca = await loadOrCreateSoftwareEkCa(dataDir, ekCaDir);
@@ -48,7 +51,7 @@ export async function openAgentTpm(spec: string, dataDir: string): Promise<Agent
   if (spec === 'swtpm') {
     const swtpm = await startSwtpm({
       stateDir: path.resolve(dataDir, TPM_FILES.swtpmState),
-      caDir: path.resolve(dataDir, TPM_FILES.swtpmCa),
+      caDir: await swtpmCaDirOf(dataDir, swtpmCaDir),
     });
     try {
       const certificates = await swtpm.localCaCertificates();
@@ -72,6 +75,21 @@ export async function openAgentTpm(spec: string, dataDir: string): Promise<Agent
   }
   const tpm = await openTpm2ToolsTpm({ tcti: spec });
   return { tpm, tcti: spec, ekCaDir: undefined, close: () => tpm.close() };
+}
+
+/**
+ * The local CA folder of the agent's swtpm: the given one, else the one recorded at its first start,
+ * else `<dataDir>/swtpm/localca`; recorded so later starts find the CA that certified the EK.
+ */
+async function swtpmCaDirOf(dataDir: string, given: string | undefined): Promise<string> {
+  const record = path.join(dataDir, TPM_FILES.swtpmCaRecord);
+  const recorded = (await readIfExists(record))?.trim();
+  const caDir = path.resolve(given ?? (recorded === undefined || recorded === '' ? path.join(dataDir, TPM_FILES.swtpmCa) : recorded));
+  if (caDir !== recorded) {
+    await mkdir(path.dirname(record), { recursive: true });
+    await writeFileAtomic(record, `${caDir}\n`, CERTIFICATE_MODE);
+  }
+  return caDir;
 }
 
 /** The data dir's software EK CA: its key beside the folder, its certificate inside `ekCaDir`. */

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { destination, pino } from 'pino';
 import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
 import { AGENT_HASH_ALGS, type AgentConfigInput } from '../agent/agent-config.js';
+import { initAgent } from '../agent/agent-init.js';
 import { fileDigestBytes, startAgent } from '../agent/agent-server.js';
 import { appendImaFromCli } from '../agent/node-emulation.js';
 import { runUntilSignal } from '../http/service-lifecycle.js';
@@ -19,6 +20,7 @@ interface AgentOptions {
   readonly contactIp?: string;
   readonly tpm?: string;
   readonly swtpm?: boolean;
+  readonly swtpmCaDir?: string;
   readonly emulate?: boolean;
   readonly imaLog?: string;
   readonly bootLog?: string;
@@ -42,7 +44,7 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
     .command('agent')
     .description('run a node agent: register with the registrar, then serve the Keylime agent API over mTLS')
     .option('--data-dir <dir>', 'agent data folder (uuid, NK, certificates, its swtpm, emulated logs); required')
-    .option('--registrar <url>', 'registrar registration URL, e.g. http://127.0.0.1:8890; required')
+    .option('--registrar <url>', 'registrar registration URL (default http://127.0.0.1:8890)')
     .option('--registrar-ca <file>', 'PEM CA of an https:// registrar URL')
     .option('--uuid <id>', 'agent id (default: the stored one, else a new UUID)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
@@ -50,6 +52,7 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
     .option('--contact-ip <ip>', 'address the verifier and tenant reach the agent at (default: --host)')
     .option('--tpm <spec>', 'swtpm | software | swtpm:host=H,port=P | device:/dev/tpmrm0 (default: swtpm with --emulate, else device:/dev/tpmrm0)')
     .option('--swtpm', 'start an own swtpm in the data folder (same as --tpm swtpm)')
+    .option('--swtpm-ca-dir <dir>', "folder of the own swtpm's local EK CA (default <data-dir>/swtpm/localca); share it between emulated nodes")
     .option('--emulate', 'emulated node: replay a UEFI log into the fresh TPM and keep an emulated IMA log')
     .option('--ima-log <file>', 'ASCII IMA list to serve (default the kernel\'s)')
     .option('--boot-log <file>', 'binary UEFI event log to serve, or with --emulate to replay (default the kernel\'s / the shipped fixture)')
@@ -68,6 +71,25 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
         process.stdout.write(`emulated IMA log: ${String(running.imaLogPath)}\n`);
       }
       await runUntilSignal([running]);
+      context.setExitCode(EXIT_VALID);
+    });
+
+  agent
+    .command('init')
+    .description('prepare a node without registering: uuid, NK, certificate, its swtpm; prints the EK CA folder for the registrar')
+    .option('--data-dir <dir>', 'agent data folder; required')
+    .option('--tpm <spec>', 'as for `ironlime agent`')
+    .option('--swtpm', 'start an own swtpm in the data folder')
+    .option('--swtpm-ca-dir <dir>', "folder of the own swtpm's local EK CA")
+    .option('--uuid <id>', 'agent id (default: the stored one, else a new UUID)')
+    .action(async (_options: AgentOptions, command: Command) => {
+      // `agent` owns the same options, which commander fills even when they follow `init`.
+      const initialized = await initAgent(agentInput(command.optsWithGlobals<AgentOptions>()));
+      process.stdout.write(`agent ${initialized.uuid} initialized\n`);
+      process.stdout.write(`EK certificate: ${initialized.ekCertificate === null ? 'none' : 'present'}\n`);
+      if (initialized.ekCaDir !== undefined) {
+        process.stdout.write(`EK CA certificates of this TPM: ${initialized.ekCaDir}\n`);
+      }
       context.setExitCode(EXIT_VALID);
     });
 
@@ -98,19 +120,19 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
 };
 
 function agentInput(options: AgentOptions): AgentConfigInput {
-  const missing = [options.dataDir === undefined ? '--data-dir' : '', options.registrar === undefined ? '--registrar' : ''].filter((o) => o !== '');
-  if (missing.length > 0) {
-    throw new MissingParameterValue(missing, 'ironlime agent');
+  if (options.dataDir === undefined) {
+    throw new MissingParameterValue(['--data-dir'], 'ironlime agent');
   }
   const tpm = options.tpm ?? (options.swtpm === true || options.emulate === true ? 'swtpm' : 'device:/dev/tpmrm0');
   if (options.swtpm === true && options.tpm !== undefined && options.tpm !== 'swtpm') {
     throw new InvalidParameterValue('--swtpm', `conflicts with --tpm ${options.tpm}`);
   }
   return {
-    dataDir: options.dataDir as string,
-    registrarUrl: options.registrar as string,
+    dataDir: options.dataDir,
     tpm,
     emulate: options.emulate === true,
+    ...(options.registrar === undefined ? {} : { registrarUrl: options.registrar }),
+    ...(options.swtpmCaDir === undefined ? {} : { swtpmCaDir: options.swtpmCaDir }),
     ...(options.registrarCa === undefined ? {} : { registrarCaFile: options.registrarCa }),
     ...(options.uuid === undefined ? {} : { uuid: options.uuid }),
     ...(options.host === undefined ? {} : { host: options.host }),

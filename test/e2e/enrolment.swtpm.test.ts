@@ -264,8 +264,14 @@ describe('enrolment end to end (swtpm, registrar, agents, tenant)', function () 
     expect(await admin.list()).to.not.include(agentA!.uuid);
   });
 
-  it('CLI agent with its own swtpm: refused for an EK CA the registrar does not trust, accepted once --ek-ca-dir adds it, stops its swtpm on SIGTERM', async function () {
+  it('CLI agent init, then the agent with its own swtpm: refused for an EK CA the registrar does not trust, accepted once --ek-ca-dir adds it, stops its swtpm on SIGTERM', async function () {
     const dataDir = path.join(root, 'agent-x');
+    const init = await runCli(['agent', 'init', '--data-dir', dataDir, '--swtpm', '--swtpm-ca-dir', path.join(root, 'agent-x-ca')]);
+    expect(init.code).to.equal(0);
+    const uuid = (await readFile(path.join(dataDir, 'agent-uuid'), 'utf8')).trim();
+    expect(init.stdout).to.equal(`agent ${uuid} initialized\nEK certificate: present\nEK CA certificates of this TPM: ${path.join(dataDir, 'ek-ca')}\n`);
+    expect(swtpmProcessesUnder(dataDir)).to.deep.equal([]);
+    // Later starts find the local CA the swtpm was manufactured with, without --swtpm-ca-dir.
     const args = ['agent', '--data-dir', dataDir, '--swtpm', '--emulate', '--port', '0', '--client-ca', clientCaFile];
     const refused = spawnCli([...args, '--registrar', registrar.httpUrl]);
     expect(await refused.exited()).to.equal(2);
@@ -284,7 +290,6 @@ describe('enrolment end to end (swtpm, registrar, agents, tenant)', function () 
     const running = spawnCli([...args, '--registrar', registrar.httpUrl]);
     try {
       await running.waitForOutput('registered and activated', 60_000);
-      const uuid = (await readFile(path.join(dataDir, 'agent-uuid'), 'utf8')).trim();
       expect(running.stdout()).to.include(`agent ${uuid} registered and activated`);
       expect((await admin.show(uuid)).agent_id).to.equal(uuid);
       expect(swtpmProcessesUnder(dataDir)).to.have.length(1);

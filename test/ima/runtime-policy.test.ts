@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
@@ -79,6 +83,30 @@ describe('runtime policies', () => {
       };
       expect(verifyDsseEnvelope(envelope, publicKey).equals(payload)).to.equal(true);
       expect(() => verifyDsseEnvelope({ ...envelope, payloadType: 'text/plain' }, publicKey)).to.throw(RuntimePolicyError, /payloadType/);
+    });
+
+    it('verifies with the key of a PEM X.509 certificate (made by openssl)', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'ironlime-dsse-'));
+      try {
+        const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        writeFileSync(path.join(dir, 'key.pem'), privateKey.export({ format: 'pem', type: 'pkcs8' }));
+        execFileSync('openssl', ['req', '-new', '-x509', '-key', 'key.pem', '-subj', '/CN=policy signer', '-days', '1', '-out', 'cert.pem'], { cwd: dir, stdio: 'pipe' });
+        const payload = Buffer.from(JSON.stringify(emptyRuntimePolicy()));
+        const type = 'application/vnd.keylime+json';
+        const envelope = {
+          payload: payload.toString('base64'),
+          payloadType: type,
+          signatures: [{ keyid: '', sig: sign('sha256', dssePae(type, payload), privateKey).toString('base64') }],
+        };
+        const certificateKey = loadPolicyVerificationKey(readFileSync(path.join(dir, 'cert.pem'), 'utf8'));
+        expect(loadRuntimePolicy(JSON.stringify(envelope), { signingKey: certificateKey }).policy.meta.generator).to.equal(1);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses a key file that is neither a key nor a certificate', () => {
+      expect(() => loadPolicyVerificationKey('not a key')).to.throw(PolicySignatureError, /not a PEM public key or certificate/);
     });
 
     it('ima-allowlist-short.txt converts to the same digests and keyring as runtime-policy-test.json', () => {

@@ -1,0 +1,216 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { AgentQuoter } from '../../lib/agent/agent-quoter.js';
+import { createAgentService } from '../../lib/agent/agent-service.js';
+import { BootstrapKeys } from '../../lib/agent/bootstrap-keys.js';
+import { BadRemoteReplyError } from '../../lib/http/client-errors.js';
+import type { KeylimeService } from '../../lib/http/keylime-service.js';
+import type { RegistrarClient } from '../../lib/registrar/registrar-client.js';
+import type { AgentShowReplyResults } from '../../lib/registrar/registrar-reply-dtos.js';
+import { checkRegisteredEkCertificate, loadTenantCertStore } from '../../lib/tenant/ek-certificate-check.js';
+import { checkAgentIdentity, randomAlphanumeric, registeredAgentUrl } from '../../lib/tenant/identity-check.js';
+import { decodeRegisteredAgent } from '../../lib/tenant/registrar-agents.js';
+import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
+import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
+import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
+import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
+import { tlsFixture } from '../http/tls-fixture.js';
+
+const AGENT_ID = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
+
+/** A registrar stand-in answering `show` with fixed results (the real one is in the swtpm e2e test). */
+function fakeRegistrar(results: AgentShowReplyResults): RegistrarClient {
+  return { show: async () => results } as unknown as RegistrarClient;
+}
+
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+
+describe('tenant identity check (software TPM agent over real mTLS)', function () {
+  this.timeout(60_000);
+  let root: string;
+  let ekCa: SoftwareEkCa;
+  let ekCaDir: string;
+  let tpm: SoftwareTpm;
+  let ek: EkInfo;
+  let ak: AkInfo;
+  let nkPem: string;
+  let nkPrivate: KeyObject;
+  let otherNkPem: string;
+  const services: KeylimeService[] = [];
+
+  /** Serves the agent API over mTLS; `servedPubkey` is what it claims as NK, `boundPubkey` what PCR 16 binds. */
+  async function serve(quoteTpm: SoftwareTpm, quoteAk: AkInfo, servedPubkey: string, boundPubkey = servedPubkey): Promise<string> {
+    const tls = tlsFixture();
+    const service = createAgentService(
+      {
+        uuid: AGENT_ID,
+        hashAlg: 'sha256',
+        ekAlgorithm: 'rsa',
+        ak: quoteAk,
+        nkPublicPem: servedPubkey,
+        quoter: new AgentQuoter(quoteTpm, 'sha256', boundPubkey),
+        keys: new BootstrapKeys(nkPrivate, AGENT_ID),
+        imaLogPath: undefined,
+        bootLogPath: undefined,
+      },
+      { cert: tls.agent.certPem, key: tls.agent.keyPem, clientCa: tls.ca.certPem },
+    );
+    services.push(service);
+    return (await service.listen({ port: 0 })).url;
+  }
+
+  function registered(url: string, overrides: Partial<AgentShowReplyResults> = {}): AgentShowReplyResults {
+    return {
+      agent_id: AGENT_ID,
+      ek_tpm: b64(ek.ekPublic),
+      ekcert: b64(ek.ekCertificate!),
+      aik_tpm: b64(ak.akPublic),
+      mtls_cert: tlsFixture().agent.certPem,
+      ip: '127.0.0.1',
+      port: Number(new URL(url).port),
+      regcount: 1,
+      ...overrides,
+    };
+  }
+
+  function check(results: AgentShowReplyResults, extra: Partial<Parameters<typeof checkAgentIdentity>[0]> = {}) {
+    const tls = tlsFixture();
+    return checkAgentIdentity({
+      registrar: fakeRegistrar(results),
+      agentId: AGENT_ID,
+      tls: { cert: tls.client.certPem, key: tls.client.keyPem },
+      extraEkCaDirs: [ekCaDir],
+      ...extra,
+    });
+  }
+
+  before(async function () {
+    root = await mkdtemp(path.join(tmpdir(), 'ironlime-tenant-'));
+    ekCa = SoftwareEkCa.create({ commonName: 'tenant test EK CA' });
+    ekCaDir = path.join(root, 'ek-ca');
+    await mkdir(ekCaDir);
+    await writeFile(path.join(ekCaDir, 'test-ek-ca.pem'), ekCa.certificatePem);
+    tpm = await createSoftwareTpm({ issueEkCertificate: (key) => ekCa.issue(key) });
+    ek = await tpm.ensureEk();
+    ak = await tpm.ensureAk('sha256');
+    const nk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    nkPrivate = nk.privateKey;
+    nkPem = nk.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    otherNkPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  });
+
+  after(async function () {
+    for (const service of services) {
+      await service.close();
+    }
+    await tpm.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('accepts the agent whose identity quote is signed by the registered AK and binds its pubkey', async function () {
+    const url = await serve(tpm, ak, nkPem);
+    const verdict = await check(registered(url), { nonce: 'FixedNonce0123456789' });
+    expect(verdict).to.include({ valid: true, ekAnchor: 'test-ek-ca.pem', nonce: 'FixedNonce0123456789', hashAlg: 'sha256', pubkey: nkPem });
+  });
+
+  it('refuses a quote signed by another AK', async function () {
+    const other = await createSoftwareTpm();
+    try {
+      const url = await serve(other, await other.ensureAk('sha256'), nkPem);
+      const verdict = await check(registered(url));
+      expect(verdict).to.include({ valid: false, check: 'quote', reason: 'quote: signature does not verify with the AK' });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a pubkey that PCR 16 does not bind', async function () {
+    const url = await serve(tpm, ak, otherNkPem, nkPem);
+    const verdict = await check(registered(url));
+    expect(verdict).to.include({ valid: false, check: 'pubkey-binding', reason: 'PCR 16 does not bind the returned pubkey to the TPM' });
+  });
+
+  it('refuses a hash algorithm the tenant does not accept', async function () {
+    const url = await serve(tpm, ak, nkPem);
+    const verdict = await check(registered(url), { acceptedHashAlgs: ['sha384'] });
+    expect(verdict).to.include({ valid: false, check: 'algorithm', reason: 'hash_alg "sha256" is not accepted (sha384)' });
+  });
+
+  it('refuses an agent without an mTLS certificate at the registrar', async function () {
+    const url = await serve(tpm, ak, nkPem);
+    const verdict = await check(registered(url, { mtls_cert: 'disabled' }));
+    expect(verdict).to.include({ valid: false, check: 'agent-record' });
+  });
+
+  it('judges the EK certificate per mode: require refuses an unknown CA, warn accepts with a warning, off skips', async function () {
+    const url = await serve(tpm, ak, nkPem);
+    const required = await check(registered(url), { extraEkCaDirs: [] });
+    expect(required).to.include({ valid: false, check: 'ek-certificate' });
+    expect(required.valid === false && required.reason).to.equal(
+      `EK certificate of agent '${AGENT_ID}': EK certificate: no certificate in the store signed "CN=tenant test EK CA, O=ironlime"`,
+    );
+    const warned = await check(registered(url, { regcount: 2 }), { extraEkCaDirs: [], ekCheck: 'warn' });
+    expect(warned.valid).to.equal(true);
+    expect(warned.valid && warned.warnings).to.deep.equal([
+      `agent '${AGENT_ID}' registered 2 times with changing TPM identity`,
+      required.valid === false ? required.reason : '',
+    ]);
+    const off = await check(registered(url, { ekcert: null }), { extraEkCaDirs: [], ekCheck: 'off' });
+    expect(off).to.include({ valid: true, ekAnchor: undefined });
+  });
+
+  it('an EK certificate for another key is refused under require', async function () {
+    const other = await createSoftwareTpm({ issueEkCertificate: (key) => ekCa.issue(key) });
+    try {
+      const foreignCert = (await other.ensureEk()).ekCertificate!;
+      const agent = decodeRegisteredAgent(registered('https://127.0.0.1:1', { ekcert: b64(foreignCert) }), AGENT_ID);
+      expect(checkRegisteredEkCertificate(agent, 'require', loadTenantCertStore([ekCaDir]))).to.deep.equal({
+        ok: false,
+        reason: `EK certificate of agent '${AGENT_ID}': the certificate does not hold the registered EK public key`,
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('decodes the registrar record: "disabled" mTLS is null, a non-certificate is a bad reply, IPv6 contact URLs are bracketed', function () {
+    const base = registered('https://127.0.0.1:9002');
+    expect(decodeRegisteredAgent({ ...base, mtls_cert: 'disabled' }, AGENT_ID).mtlsCert).to.equal(null);
+    expect(() => decodeRegisteredAgent({ ...base, mtls_cert: 'not a cert' }, AGENT_ID))
+      .to.throw(BadRemoteReplyError, `registrar agent ${AGENT_ID}: bad reply: mtls_cert is not a PEM certificate`);
+    expect(registeredAgentUrl(decodeRegisteredAgent({ ...base, ip: '::1', port: 9002 }, AGENT_ID))).to.equal('https://[::1]:9002');
+    expect(registeredAgentUrl(decodeRegisteredAgent({ ...base, ip: null }, AGENT_ID))).to.equal(undefined);
+  });
+
+  it('makes Keylime-style nonces: 20 letters and digits, different each time', function () {
+    const nonces = new Set(Array.from({ length: 50 }, () => randomAlphanumeric(20)));
+    expect(nonces.size).to.equal(50);
+    for (const nonce of nonces) {
+      expect(nonce).to.match(/^[A-Za-z0-9]{20}$/);
+    }
+  });
+
+  it('resolves the tenant TLS from three files or a data dir with a CA, and refuses anything else', async function () {
+    await expectInvalid(resolveTenantTls({}), "invalid config: tenant.tls: give --data-dir (the services' data dir) or --ca, --cert and --key");
+    await expectInvalid(resolveTenantTls({ caFile: '/x' }), 'invalid config: tenant.tls: --ca, --cert and --key go together');
+    await expectInvalid(resolveTenantTls({ dataDir: root }), `invalid config: tenant.dataDir: no CA at ${path.join(root, 'ca', 'cacert.crt')}: point --data-dir at the registrar's data dir`);
+    const tls = tlsFixture();
+    const files = { caFile: path.join(root, 'ca.pem'), certFile: path.join(root, 'c.pem'), keyFile: path.join(root, 'k.pem') };
+    await writeFile(files.caFile, tls.ca.certPem);
+    await writeFile(files.certFile, tls.client.certPem);
+    await writeFile(files.keyFile, 'not pem');
+    await expectInvalid(resolveTenantTls(files), `invalid config: tenant.tls: ${files.keyFile} is not PEM`);
+    await writeFile(files.keyFile, tls.client.keyPem);
+    expect(await resolveTenantTls(files)).to.deep.equal({ ca: tls.ca.certPem, cert: tls.client.certPem, key: tls.client.keyPem });
+  });
+});
+
+async function expectInvalid(promise: Promise<unknown>, message: string): Promise<void> {
+  let failure: unknown;
+  await promise.catch((error: unknown) => (failure = error));
+  expect(failure).to.have.property('code', 'ERR_INVALID_CONFIG');
+  expect((failure as Error).message).to.equal(message);
+}

@@ -1,0 +1,315 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { AttestationFailed, IronlimeError } from '../../interfaces/errors.js';
+import { AgentClient } from '../agent/agent-client.js';
+import { OPERATIONAL_STATE_LABELS, type OperationalState } from '../attestation/operational-state.js';
+import { AGENT_API_VERSIONS, negotiateApiVersion } from '../http/api-version.js';
+import { KeylimeHttpError } from '../http/client-errors.js';
+import type { ServiceTls } from '../pki/service-tls.js';
+import type { RegistrarClient } from '../registrar/registrar-client.js';
+import type { CertStore } from '../tpm/cert-store.js';
+import type { TenantEkCheckMode } from './ek-certificate-check.js';
+import { buildEnrolmentBody, type EnrolmentPolicies } from './enrolment-request.js';
+import { checkAgentIdentity, registeredAgentUrl, type AgentIdentityVerdict } from './identity-check.js';
+import { encryptPayload, hmacHex, newPayloadKeys, wrapForAgent, type PayloadKeys } from './payload-keys.js';
+import { openRegistrarAdmin, showRegistrarAgent } from './registrar-agents.js';
+import { VerifierClient, type VerifierHistoryEntry } from './verifier-client.js';
+import type { VerifierAgentStatus } from './verifier-reply-dtos.js';
+
+export interface TenantClientOptions {
+  /** The registrar's TLS (admin) URL, e.g. `https://127.0.0.1:8891`. */
+  readonly registrarUrl: string;
+  /** The verifier's URL, e.g. `https://127.0.0.1:8881`. */
+  readonly verifierUrl: string;
+  /** The services' CA and the tenant's client certificate + key from it (also presented to agents). */
+  readonly tls: ServiceTls;
+  /** EK certificate check at `addAgent` (default `require`, Keylime's `require_ek_cert = True`). */
+  readonly ekCheck?: TenantEkCheckMode;
+  /** Trusted EK CAs: default the shipped vendor store plus `extraEkCaDirs`. */
+  readonly certStore?: CertStore;
+  readonly extraEkCaDirs?: readonly string[];
+  /** Per request; default 30 s. */
+  readonly timeoutMs?: number;
+}
+
+/** What `addAgent` enrols an agent with: its policies, and optionally a payload key or payload. */
+export interface AddAgentOptions extends EnrolmentPolicies {
+  /** Reach the agent here (tenant and verifier) instead of its registered `ip:port`, e.g. `https://10.0.0.5:9002`. */
+  readonly agentUrl?: string;
+  /** Deliver a bootstrap key K (U to the agent now, V through the verifier after a good quote). */
+  readonly deliverKeys?: boolean;
+  /** Encrypted under K and sent with U (implies `deliverKeys`). */
+  readonly payload?: Uint8Array;
+}
+
+export interface AddAgentResult {
+  readonly agentId: string;
+  /** The identity verdict (EK certificate, identity quote against the registered AK, PCR 16). */
+  readonly identity: Extract<AgentIdentityVerdict, { valid: true }>;
+  /** K when keys were delivered: `verifyBootstrapKey` checks the agent derived it. */
+  readonly bootstrapKey: Buffer | undefined;
+  /** Agent API version the verifier will use. */
+  readonly apiVersion: string;
+}
+
+/** Status as `getStatus` returns it: the verifier's fields plus the state's label. */
+export type AgentStatus = VerifierAgentStatus & { readonly operational_state_label: string };
+
+export interface WaitOptions {
+  /** Give up after this long (default 60 s). */
+  readonly timeoutMs?: number;
+  /** Between polls (default 250 ms). */
+  readonly intervalMs?: number;
+}
+
+/**
+ * The tenant as a library (Keylime `keylime_tenant`, spec §8): what an operator — or the `keylime`
+ * attestation driver — does to put an agent under attestation and take it off again. One instance
+ * holds kept-alive mTLS connections to the registrar and the verifier; `close()` ends them.
+ *
+ * - `addAgent(id, options)`: reads the agent from the registrar, runs `checkAgentIdentity` (EK
+ *   certificate, identity quote against the registered AK, PCR 16 binding of the NK), optionally sends
+ *   U (and a payload) to the agent, then enrols it with the verifier with its runtime, measured-boot
+ *   and PCR policies (`EnrolmentPolicies`). Throws `AttestationFailed` when the identity check fails.
+ * - `getStatus(id)`, `listAgents()`, `history(id)`.
+ * - `deleteAgent(id)`: DELETE, then waits for the verifier's TERMINATED handshake to end in 404.
+ * - `updateAgent(id, options)`: delete, then add again (as Keylime's `update`).
+ * - `stopAgent(id)`, `reactivateAgent(id)`.
+ * - Policy stores: `addRuntimePolicy` / `showRuntimePolicy` / `listRuntimePolicies` / `deleteRuntimePolicy`
+ *   and the `…MbPolicy` equivalents.
+ * - `waitForState(id, states)`, `verifyBootstrapKey(id, k)`.
+ *
+ * Remote refusals are `KeylimeHttpError` (with the remote status: 404 unknown agent, 409 exists,
+ * 400 bad field); unreachable services are `ServiceUnreachableError`.
+ */
+export class TenantClient {
+  readonly verifier: VerifierClient;
+  readonly registrar: RegistrarClient;
+
+  constructor(private readonly options: TenantClientOptions) {
+    const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+    this.verifier = new VerifierClient({ baseUrl: options.verifierUrl, tls: { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key }, ...timeout });
+    this.registrar = openRegistrarAdmin(options.registrarUrl, options.tls);
+  }
+
+  /** Puts an agent under attestation (see the class comment). @throws AttestationFailed */
+  async addAgent(agentId: string, options: AddAgentOptions = {}): Promise<AddAgentResult> {
+    const verdict = await checkAgentIdentity({
+      registrar: this.registrar,
+      agentId,
+      tls: this.options.tls,
+      ...(this.options.ekCheck === undefined ? {} : { ekCheck: this.options.ekCheck }),
+      ...(this.options.certStore === undefined ? {} : { certStore: this.options.certStore }),
+      ...(this.options.extraEkCaDirs === undefined ? {} : { extraEkCaDirs: this.options.extraEkCaDirs }),
+      ...(options.agentUrl === undefined ? {} : { agentUrl: options.agentUrl }),
+      ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }),
+    });
+    if (!verdict.valid) {
+      throw new AttestationFailed([`identity check '${verdict.check}' failed: ${verdict.reason}`]);
+    }
+    const agentUrl = new URL(options.agentUrl ?? registeredAgentUrl(verdict.agent) ?? '');
+    const agent = this.agentClient(agentUrl.origin, verdict.agent.mtlsCert as string, '2.1');
+    try {
+      const apiVersion = await this.negotiate(agent);
+      const keys = options.deliverKeys === true || options.payload !== undefined ? newPayloadKeys(agentId) : undefined;
+      const body = buildEnrolmentBody(
+        {
+          agent: verdict.agent,
+          ip: agentUrl.hostname.replace(/^\[|\]$/g, ''),
+          port: Number(agentUrl.port === '' ? 443 : agentUrl.port),
+          v: keys === undefined ? null : keys.v.toString('base64'),
+          supportedVersion: apiVersion,
+        },
+        options,
+      );
+      if (keys !== undefined) {
+        await this.sendU(agentUrl.origin, verdict, apiVersion, keys, options.payload);
+      }
+      await this.verifier.addAgent(agentId, body);
+      return { agentId, identity: verdict, bootstrapKey: keys?.k, apiVersion };
+    } finally {
+      agent.close();
+    }
+  }
+
+  /** `GET /agents/{id}` with the state's label (`Get Quote`, `Invalid Quote`, …). */
+  async getStatus(agentId: string): Promise<AgentStatus> {
+    const status = await this.verifier.status(agentId);
+    return { ...status, operational_state_label: OPERATIONAL_STATE_LABELS[status.operational_state as OperationalState] };
+  }
+
+  /** Ids of the verifier's agents (of `verifierId` when given). */
+  listAgents(verifierId?: string): Promise<string[]> {
+    return this.verifier.list(verifierId);
+  }
+
+  /** The newest rounds of an agent (ironlime verifiers only). */
+  history(agentId: string, limit?: number): Promise<VerifierHistoryEntry[]> {
+    return this.verifier.history(agentId, limit);
+  }
+
+  /**
+   * Removes the agent from the verifier and waits until it is gone (404): a polled agent goes through
+   * Keylime's TERMINATED handshake (202, deleted by the loop's next tick).
+   * @throws IronlimeError ERR_TIMEOUT when it is still there after `timeoutMs`.
+   */
+  async deleteAgent(agentId: string, wait: WaitOptions = {}): Promise<void> {
+    await this.verifier.delete(agentId);
+    await this.poll(wait, `agent ${agentId} still present at the verifier`, async () => {
+      try {
+        await this.verifier.status(agentId);
+        return false;
+      } catch (error) {
+        if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
+          return true;
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Keylime's `update`: delete (waiting for 404), then add with the new options. */
+  async updateAgent(agentId: string, options: AddAgentOptions = {}, wait: WaitOptions = {}): Promise<AddAgentResult> {
+    await this.deleteAgent(agentId, wait);
+    return this.addAgent(agentId, options);
+  }
+
+  /** `PUT …/reactivate`: polling starts again from START. */
+  reactivateAgent(agentId: string): Promise<void> {
+    return this.verifier.reactivate(agentId);
+  }
+
+  /** `PUT …/stop`: polling stops (Tenant Quote Failed). */
+  stopAgent(agentId: string): Promise<void> {
+    return this.verifier.stop(agentId);
+  }
+
+  /**
+   * Polls the status until `operational_state` is one of `states`; resolves to that status.
+   * @throws IronlimeError ERR_TIMEOUT
+   */
+  async waitForState(agentId: string, states: readonly number[], wait: WaitOptions = {}): Promise<AgentStatus> {
+    let last: AgentStatus | undefined;
+    await this.poll(wait, `agent ${agentId} did not reach state ${states.join('/')}`, async () => {
+      last = await this.getStatus(agentId);
+      return states.includes(last.operational_state);
+    });
+    return last as AgentStatus;
+  }
+
+  /**
+   * Keylime's `--verify`: asks the agent for HMAC-SHA384(K, challenge) until it matches `k` (the agent
+   * has both U and V), or the time is up. Resolves to true on a match.
+   */
+  async verifyBootstrapKey(agentId: string, k: Buffer, wait: WaitOptions & { readonly agentUrl?: string } = {}): Promise<boolean> {
+    const registered = await showRegistrarAgent(this.registrar, agentId);
+    const url = wait.agentUrl ?? registeredAgentUrl(registered);
+    if (url === undefined || registered.mtlsCert === null) {
+      return false;
+    }
+    const agent = this.agentClient(new URL(url).origin, registered.mtlsCert, '2.1');
+    try {
+      const challenge = randomBytes(15).toString('base64url').replace(/[-_]/g, 'A');
+      const expected = Buffer.from(hmacHex(k, challenge), 'hex');
+      let matched = false;
+      await this.poll(wait, `agent ${agentId} never derived the bootstrap key`, async () => {
+        try {
+          const hmac = Buffer.from(await agent.verifyKey(challenge), 'hex');
+          matched = hmac.length === expected.length && timingSafeEqual(hmac, expected);
+          return true;
+        } catch (error) {
+          if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 400) {
+            return false;
+          }
+          throw error;
+        }
+      });
+      return matched;
+    } finally {
+      agent.close();
+    }
+  }
+
+  /** `POST /allowlists/{name}` (or PUT with `update`): policy text — JSON, DSSE envelope or flat allowlist. */
+  addRuntimePolicy(name: string, policy: string, options: { keyPem?: string; update?: boolean } = {}): Promise<void> {
+    return this.verifier.addRuntimePolicy(name, policy, options);
+  }
+
+  showRuntimePolicy(name: string): ReturnType<VerifierClient['showRuntimePolicy']> {
+    return this.verifier.showRuntimePolicy(name);
+  }
+
+  listRuntimePolicies(): Promise<string[]> {
+    return this.verifier.listRuntimePolicies();
+  }
+
+  deleteRuntimePolicy(name: string): Promise<void> {
+    return this.verifier.deleteRuntimePolicy(name);
+  }
+
+  /** `POST /mbpolicies/{name}` (or PUT with `update`): refstate JSON text. */
+  addMbPolicy(name: string, refstate: string, options: { update?: boolean } = {}): Promise<void> {
+    return this.verifier.addMbPolicy(name, refstate, options);
+  }
+
+  showMbPolicy(name: string): ReturnType<VerifierClient['showMbPolicy']> {
+    return this.verifier.showMbPolicy(name);
+  }
+
+  listMbPolicies(): Promise<string[]> {
+    return this.verifier.listMbPolicies();
+  }
+
+  deleteMbPolicy(name: string): Promise<void> {
+    return this.verifier.deleteMbPolicy(name);
+  }
+
+  close(): void {
+    this.verifier.close();
+    this.registrar.close();
+  }
+
+  private agentClient(baseUrl: string, agentCert: string, apiVersion: string): AgentClient {
+    return new AgentClient({
+      baseUrl,
+      agentCert,
+      clientCert: this.options.tls.cert,
+      clientKey: this.options.tls.key,
+      apiVersion,
+      ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }),
+    });
+  }
+
+  /** Highest agent API version both sides speak (spec §0.2); 2.1 for agents without a version list. */
+  private async negotiate(agent: AgentClient): Promise<string> {
+    const version = await agent.version();
+    const remote = version.supported_versions ?? [version.supported_version];
+    return negotiateApiVersion(remote, AGENT_API_VERSIONS) ?? '2.1';
+  }
+
+  private async sendU(baseUrl: string, verdict: Extract<AgentIdentityVerdict, { valid: true }>, apiVersion: string, keys: PayloadKeys, payload: Uint8Array | undefined): Promise<void> {
+    const agent = this.agentClient(baseUrl, verdict.agent.mtlsCert as string, apiVersion);
+    try {
+      await agent.sendUkey({
+        encryptedKey: wrapForAgent(keys.u, verdict.pubkey),
+        authTag: keys.authTag,
+        ...(payload === undefined ? {} : { payload: encryptPayload(keys.k, payload) }),
+      });
+    } finally {
+      agent.close();
+    }
+  }
+
+  private async poll(wait: WaitOptions, what: string, done: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + (wait.timeoutMs ?? 60_000);
+    const interval = wait.intervalMs ?? 250;
+    for (;;) {
+      if (await done()) {
+        return;
+      }
+      if (Date.now() >= deadline) {
+        throw new IronlimeError('ERR_TIMEOUT', `${what} after ${wait.timeoutMs ?? 60_000} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { akPublicKey } from '../attestation/agent-policies.js';
+import { parseTpmPolicy } from '../attestation/tpm-policy.js';
+import { AGENT_API_VERSIONS } from '../http/api-version.js';
+import { loadPolicyVerificationKey } from '../ima/dsse-envelope.js';
+import { ImaKeyring } from '../ima/ima-keyring.js';
+import { loadRuntimePolicy } from '../ima/policy-loader.js';
+import { parseMbRefstate } from '../mb/parse-refstate.js';
+import type { AddAgentBody, RuntimePolicyBody } from './verifier-dtos.js';
+import { sha256 } from './policy-cache.js';
+import type { StoredMbPolicy, StoredRuntimePolicy } from './verifier-policy-repository.js';
+import { V_KEY_BYTES } from './v-key.js';
+
+/** A policy an enrolment refers to: a new one to store, or an existing one by name, or none. */
+export type PolicyReference<T> = { readonly kind: 'new'; readonly policy: T } | { readonly kind: 'existing'; readonly name: string } | { readonly kind: 'none' };
+
+/** An enrolment body whose every field was parsed and judged. */
+export interface CheckedEnrolment {
+  readonly runtime: PolicyReference<StoredRuntimePolicy>;
+  readonly mb: PolicyReference<StoredMbPolicy>;
+  readonly supportedVersion: string;
+}
+
+/**
+ * Parses every field of an enrolment (spec §4.1) before anything is stored, so a bad field is a 400
+ * naming it and nothing changes: the `tpm_policy`, the AK, V, the runtime policy (JSON, DSSE-signed
+ * with `runtime_policy_key`, or a flat allowlist — stored normalised as runtime-policy JSON), the
+ * refstate, the IMA keyring and the metadata JSON. Policies without a name are stored under the
+ * agent id, as Keylime does. An unsupported `supported_version` falls back to the newest agent API.
+ */
+export function checkEnrolment(agentId: string, body: AddAgentBody): CheckedEnrolment {
+  if (body.mtls_cert === undefined) {
+    // Keylime's wording (`enable_agent_mtls` is always on here).
+    throw new InvalidParameterValue('body.mtls_cert', 'mTLS certificate for agent is required!');
+  }
+  parseTpmPolicy(body.tpm_policy, 'body.tpm_policy');
+  akPublicKey(body.ak_tpm);
+  if (body.v !== undefined && body.v !== null && Buffer.from(body.v, 'base64').length !== V_KEY_BYTES) {
+    throw new InvalidParameterValue('body.v', `must be ${V_KEY_BYTES} bytes of base64`);
+  }
+  if (body.ima_sign_verification_keys !== undefined && body.ima_sign_verification_keys.trim() !== '') {
+    ImaKeyring.fromJson(body.ima_sign_verification_keys, 'body.ima_sign_verification_keys');
+  }
+  if (body.metadata !== undefined) {
+    parseJsonField(body.metadata, 'body.metadata');
+  }
+  const policyText = Buffer.from(body.runtime_policy, 'base64').toString('utf8');
+  const runtimeName = nonEmpty(body.runtime_policy_name);
+  const runtime: PolicyReference<StoredRuntimePolicy> =
+    policyText.trim() === ''
+      ? runtimeName === undefined
+        ? { kind: 'none' }
+        : { kind: 'existing', name: runtimeName }
+      : { kind: 'new', policy: checkRuntimePolicy(runtimeName ?? agentId, { runtime_policy: body.runtime_policy, ...keyOf(body) }, 'body') };
+  const mbText = body.mb_policy ?? '';
+  const mbName = nonEmpty(body.mb_policy_name);
+  const mb: PolicyReference<StoredMbPolicy> =
+    mbText.trim() === '' || mbText.trim() === 'null'
+      ? mbName === undefined
+        ? { kind: 'none' }
+        : { kind: 'existing', name: mbName }
+      : { kind: 'new', policy: checkMbPolicy(mbName ?? agentId, mbText) };
+  const requested = body.supported_version;
+  const supportedVersion = requested !== undefined && AGENT_API_VERSIONS.includes(requested) ? requested : (AGENT_API_VERSIONS.at(-1) as string);
+  return { runtime, mb, supportedVersion };
+}
+
+/**
+ * A runtime policy as given to `POST /allowlists/{name}` or an enrolment: base64 of a runtime-policy
+ * JSON document, a DSSE envelope (verified with `runtime_policy_key`, base64 of a PEM key or
+ * certificate) or a flat allowlist. Stored as the policy's JSON with its checksum and generator.
+ * @throws RuntimePolicyError, PolicySignatureError
+ */
+export function checkRuntimePolicy(name: string, body: Pick<RuntimePolicyBody, 'runtime_policy' | 'runtime_policy_key' | 'tpm_policy'>, where: string): StoredRuntimePolicy {
+  const text = Buffer.from(body.runtime_policy, 'base64').toString('utf8');
+  const keyText = body.runtime_policy_key === undefined ? '' : Buffer.from(body.runtime_policy_key, 'base64').toString('utf8');
+  const loaded = loadRuntimePolicy(text, keyText.trim() === '' ? {} : { signingKey: loadPolicyVerificationKey(keyText) });
+  const runtimePolicy = JSON.stringify(loaded.policy);
+  if (body.tpm_policy !== undefined && body.tpm_policy !== null && body.tpm_policy !== '') {
+    parseTpmPolicy(body.tpm_policy, `${where}.tpm_policy`);
+  }
+  return {
+    name,
+    runtimePolicy,
+    checksum: sha256(runtimePolicy),
+    generator: loaded.policy.meta.generator,
+    tpmPolicy: body.tpm_policy === undefined || body.tpm_policy === '' ? null : body.tpm_policy,
+  };
+}
+
+/** A refstate (Keylime `example` format) as JSON text. @throws MbRefstateError */
+export function checkMbPolicy(name: string, text: string): StoredMbPolicy {
+  parseMbRefstate(text);
+  return { name, mbPolicy: text };
+}
+
+function keyOf(body: AddAgentBody): { runtime_policy_key?: string } {
+  return body.runtime_policy_key === undefined ? {} : { runtime_policy_key: body.runtime_policy_key };
+}
+
+function nonEmpty(text: string | undefined): string | undefined {
+  return text === undefined || text === '' ? undefined : text;
+}
+
+function parseJsonField(text: string, field: string): void {
+  try {
+    JSON.parse(text);
+  } catch (cause) {
+    throw new InvalidParameterValue(field, 'must be JSON text', { cause });
+  }
+}

@@ -1,0 +1,84 @@
+import type { AgentPolicies } from '../attestation/agent-policies.js';
+import { akPublicKey } from '../attestation/agent-policies.js';
+import type { AgentAttestationState } from '../attestation/agent-state.js';
+import { formatPcrMask, parseTpmPolicy } from '../attestation/tpm-policy.js';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { AgentConnection, agentBaseUrl } from './agent-connection.js';
+import type { PolicyCache } from './policy-cache.js';
+import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
+import type { VerifierPolicyRepository } from './verifier-policy-repository.js';
+import type { MeasuredBootEvaluate } from '../attestation/agent-policies.js';
+
+/**
+ * Everything the pull loop keeps in memory for one agent, so that a round needs no database read:
+ * the parsed AK key, the compiled policies (shared through the `PolicyCache`), the PCR mask, a
+ * kept-alive connection pinning the agent's certificate, and the current attestation state.
+ */
+export interface PolledAgent {
+  readonly enrolment: VerifierAgentEnrolment;
+  readonly policies: AgentPolicies;
+  /** `tpm_policy.mask` in wire form. */
+  readonly mask: string;
+  readonly connection: AgentConnection;
+  state: AgentAttestationState;
+  /** Consecutive unreachable attempts (Keylime `num_retries`); 0 after any answer. */
+  retries: number;
+  /** The pending timer of the next round. */
+  timer: NodeJS.Timeout | undefined;
+  /** A round is in flight. */
+  running: boolean;
+  /** An operator changed the stored row during the round: re-read it afterwards instead of rescheduling. */
+  reconcileAfterRound: boolean;
+}
+
+export interface PolledAgentDeps {
+  readonly policies: VerifierPolicyRepository;
+  readonly cache: PolicyCache;
+  readonly clientTls: { readonly cert: string; readonly key: string };
+  readonly requestTimeoutMs: number;
+  readonly measuredBootEvaluate: MeasuredBootEvaluate;
+}
+
+/**
+ * Loads what a round needs for `record` (reads the stored policies once). Throws typed errors when a
+ * stored value no longer parses (the enrolment checked all of them) or the agent has no address or
+ * certificate to be polled at.
+ */
+export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledAgentDeps): Promise<PolledAgent> {
+  if (record.ip === null || record.port === null || record.mtlsCert === null) {
+    throw new InvalidParameterValue('agent', `${record.agentId} has no contact address or mTLS certificate to poll`);
+  }
+  const storedRuntime = record.runtimePolicyName === null ? undefined : await deps.policies.findRuntime(record.runtimePolicyName);
+  const storedMb = record.mbPolicyName === null ? undefined : await deps.policies.findMb(record.mbPolicyName);
+  const imaKeyring = deps.cache.imaKeyring(record.imaSignVerificationKeys);
+  const policies: AgentPolicies = {
+    tpmPolicy: record.tpmPolicy,
+    runtimePolicy: storedRuntime === undefined ? null : deps.cache.runtimePolicy(storedRuntime),
+    ...(imaKeyring === undefined ? {} : { imaKeyring }),
+    mbRefstate: storedMb === undefined ? null : deps.cache.refstate(storedMb),
+    measuredBootEvaluate: deps.measuredBootEvaluate,
+    acceptTpmHashAlgs: record.acceptTpmHashAlgs,
+    acceptTpmEncryptionAlgs: record.acceptTpmEncryptionAlgs,
+    acceptTpmSigningAlgs: record.acceptTpmSigningAlgs,
+    akTpm: akPublicKey(record.akTpm),
+  };
+  const connection = new AgentConnection({
+    baseUrl: agentBaseUrl(record.ip, record.port),
+    agentCert: record.mtlsCert,
+    clientCert: deps.clientTls.cert,
+    clientKey: deps.clientTls.key,
+    apiVersion: record.supportedVersion,
+    timeoutMs: deps.requestTimeoutMs,
+  });
+  return {
+    enrolment: record,
+    policies,
+    mask: formatPcrMask(parseTpmPolicy(record.tpmPolicy).mask),
+    connection,
+    state: record.state,
+    retries: 0,
+    timer: undefined,
+    running: false,
+    reconcileAfterRound: false,
+  };
+}

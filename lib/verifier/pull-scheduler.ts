@@ -1,0 +1,290 @@
+import type { Logger } from 'pino';
+import { internalVerifierFailure, InternalVerifierEvent } from '../attestation/failure.js';
+import { recordFailures } from '../attestation/failure-record.js';
+import { OperationalState } from '../attestation/operational-state.js';
+import { labelFailures } from '../attestation/severity.js';
+import { nextOperationalState } from '../attestation/state-machine.js';
+import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
+import { runPullRound, storedFailure, type RoundOutcome, type RoundSettings } from './pull-round.js';
+import type { VerifierAgentRecord } from './verifier-agent-record.js';
+import type { VerifierAgentRepository } from './verifier-agent-repository.js';
+
+export interface PullSchedulerOptions {
+  readonly repository: VerifierAgentRepository;
+  readonly agentDeps: PolledAgentDeps;
+  readonly round: RoundSettings;
+  readonly verifierId: string;
+  /** This process's name in the `owner` column. */
+  readonly owner: string;
+  readonly leaseSeconds: number;
+  readonly maxConcurrentRounds: number;
+  readonly log: Logger;
+}
+
+/** States the loop polls. */
+const POLLED: readonly OperationalState[] = [
+  OperationalState.START,
+  OperationalState.GET_QUOTE,
+  OperationalState.GET_QUOTE_RETRY,
+  OperationalState.PROVIDE_V,
+  OperationalState.PROVIDE_V_RETRY,
+];
+
+/** How many agents one claim statement takes at most. */
+const CLAIM_BATCH = 500;
+
+/**
+ * The pull loop of one verifier process (spec §6). Each polled agent has one timer; when it fires,
+ * the round runs through a shared `ConcurrencyLimiter`, so a thousand agents whose timers fire
+ * together become at most `maxConcurrentRounds` requests in flight. A round reads nothing from the
+ * database (the `PolledAgent` caches AK, policies, certificate and state) and writes once
+ * (`saveRound`). Every `leaseSeconds / 3` the scheduler renews its leases and claims agents nobody
+ * holds — new enrolments by other processes, or the agents of a process that died — so any number of
+ * verifier processes can share one PostgreSQL.
+ */
+export class PullScheduler {
+  private readonly agents = new Map<string, PolledAgent>();
+  private readonly limiter: ConcurrencyLimiter;
+  private readonly inFlight = new Set<Promise<void>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: PullSchedulerOptions) {
+    this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
+  }
+
+  /** Agents this process polls now. */
+  get size(): number {
+    return this.agents.size;
+  }
+
+  /** Rounds running and waiting for a slot. */
+  get load(): { running: number; queued: number } {
+    return { running: this.limiter.running, queued: this.limiter.queued };
+  }
+
+  /** Claims the agents this process may poll (after a restart: every one it held) and starts the sweeps. */
+  async start(): Promise<void> {
+    const { repository, owner, leaseSeconds, verifierId } = this.options;
+    for (const record of await repository.reclaimOwn(verifierId, owner, leaseSeconds)) {
+      await this.takeOver(record);
+    }
+    await this.sweep();
+    this.scheduleSweep();
+  }
+
+  /** Starts polling a freshly enrolled agent that this process owns. */
+  async adopt(record: VerifierAgentRecord): Promise<void> {
+    if (this.closed || this.agents.has(record.agentId)) {
+      return;
+    }
+    let agent: PolledAgent;
+    try {
+      agent = await loadPolledAgent(record, this.options.agentDeps);
+    } catch (error) {
+      this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load');
+      return;
+    }
+    this.agents.set(record.agentId, agent);
+    this.schedule(agent, 0);
+  }
+
+  /**
+   * An operator changed the agent's row (stop, delete, reactivate): re-read it and act — at once, or
+   * after the round in flight.
+   */
+  wake(agentId: string): void {
+    const agent = this.agents.get(agentId);
+    if (agent?.running === true) {
+      agent.reconcileAfterRound = true;
+      return;
+    }
+    if (agent !== undefined) {
+      clearTimeout(agent.timer);
+      agent.timer = undefined;
+    }
+    this.track(this.reconcile(agentId));
+  }
+
+  /** Stops every timer, waits for rounds in flight, and lets this process's leases expire now. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.sweepTimer);
+    for (const agent of this.agents.values()) {
+      clearTimeout(agent.timer);
+    }
+    while (this.inFlight.size > 0) {
+      await Promise.allSettled([...this.inFlight]);
+    }
+    for (const agent of this.agents.values()) {
+      agent.connection.close();
+    }
+    this.agents.clear();
+    await this.options.repository.releaseLeases(this.options.owner).catch((error: unknown) => {
+      this.options.log.warn({ err: error }, 'could not release leases');
+    });
+  }
+
+  private schedule(agent: PolledAgent, seconds: number): void {
+    if (this.closed) {
+      return;
+    }
+    clearTimeout(agent.timer);
+    agent.timer = setTimeout(() => {
+      agent.timer = undefined;
+      this.track(this.limiter.run(() => this.round(agent)));
+    }, Math.round(seconds * 1000));
+  }
+
+  private track(task: Promise<void>): void {
+    this.inFlight.add(task);
+    void task.finally(() => this.inFlight.delete(task));
+  }
+
+  private async round(agent: PolledAgent): Promise<void> {
+    const id = agent.enrolment.agentId;
+    if (this.closed || this.agents.get(id) !== agent) {
+      return;
+    }
+    agent.running = true;
+    let outcome: RoundOutcome;
+    try {
+      if (agent.state.operationalState === OperationalState.TERMINATED) {
+        outcome = { state: agent.state, history: undefined, nextRoundIn: undefined };
+        agent.reconcileAfterRound = true;
+      } else {
+        outcome = await runPullRound(agent, this.options.round);
+      }
+    } catch (error) {
+      this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');
+      outcome = this.internalFailure(agent, error);
+    }
+    let saved = false;
+    if (!agent.reconcileAfterRound || outcome.history !== undefined) {
+      try {
+        saved = await this.options.repository.saveRound({
+          agentId: id,
+          verifierId: this.options.verifierId,
+          owner: this.options.owner,
+          leaseSeconds: this.options.leaseSeconds,
+          state: outcome.state,
+          history: outcome.history ?? { outcome: 'pass', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
+        });
+      } catch (error) {
+        // The database is down: keep the state in memory and try again next round.
+        this.options.log.error({ err: error, agentId: id }, 'could not store the round');
+        saved = true;
+      }
+    }
+    agent.running = false;
+    agent.state = outcome.state;
+    if (!saved || agent.reconcileAfterRound) {
+      agent.reconcileAfterRound = false;
+      await this.reconcile(id);
+      return;
+    }
+    if (outcome.nextRoundIn === undefined) {
+      this.drop(id);
+    } else {
+      this.schedule(agent, outcome.nextRoundIn);
+    }
+  }
+
+  /** Keylime's `internal.verifier.exception`: the agent is FAILED, the cause logged. */
+  private internalFailure(agent: PolledAgent, error: unknown): RoundOutcome {
+    const failures = labelFailures(this.options.round.severity, [
+      internalVerifierFailure(InternalVerifierEvent.EXCEPTION, { message: error instanceof Error ? error.message : String(error) }),
+    ]);
+    const record = recordFailures(agent.state, failures, this.options.round.severity);
+    return {
+      state: {
+        ...agent.state,
+        operationalState: nextOperationalState(agent.state.operationalState, { type: 'request_failed' }),
+        severityLevel: record.severityLevel,
+        lastEventId: record.lastEventId,
+      },
+      history: { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: failures.map(storedFailure) },
+      nextRoundIn: undefined,
+    };
+  }
+
+  /** Re-reads the row and follows it: deleted, stopped, taken over, TERMINATED (delete it now), or polled again. */
+  private async reconcile(agentId: string): Promise<void> {
+    let record: VerifierAgentRecord | undefined;
+    try {
+      record = await this.options.repository.find(agentId);
+    } catch (error) {
+      this.options.log.error({ err: error, agentId }, 'could not re-read agent');
+      return;
+    }
+    if (record === undefined || record.owner !== this.options.owner || record.verifierId !== this.options.verifierId) {
+      this.drop(agentId);
+      return;
+    }
+    if (record.state.operationalState === OperationalState.TERMINATED) {
+      this.drop(agentId);
+      await this.options.repository.delete(agentId);
+      this.options.log.info({ agentId }, 'agent deleted after TERMINATED');
+      return;
+    }
+    if (!POLLED.includes(record.state.operationalState)) {
+      this.drop(agentId);
+      return;
+    }
+    // Polled again (reactivated, or still ours): start from the stored row, policies reloaded.
+    this.drop(agentId);
+    await this.adopt(record);
+  }
+
+  private drop(agentId: string): void {
+    const agent = this.agents.get(agentId);
+    if (agent !== undefined) {
+      clearTimeout(agent.timer);
+      agent.connection.close();
+      this.agents.delete(agentId);
+    }
+  }
+
+  private scheduleSweep(): void {
+    if (this.closed) {
+      return;
+    }
+    this.sweepTimer = setTimeout(() => {
+      this.track(
+        this.sweep()
+          .catch((error: unknown) => this.options.log.error({ err: error }, 'lease sweep failed'))
+          .finally(() => this.scheduleSweep()),
+      );
+    }, Math.max(200, (this.options.leaseSeconds * 1000) / 3));
+  }
+
+  /** Renews our leases, then claims agents nobody holds, in batches. */
+  private async sweep(): Promise<void> {
+    const { repository, owner, leaseSeconds, verifierId } = this.options;
+    await repository.renewLeases(owner, leaseSeconds);
+    for (;;) {
+      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, CLAIM_BATCH);
+      for (const record of claimed) {
+        await this.takeOver(record);
+      }
+      if (claimed.length < CLAIM_BATCH || this.closed) {
+        return;
+      }
+    }
+  }
+
+  /** A claimed agent this process does not poll yet: TERMINATED ones are deleted, others restart (Keylime: START). */
+  private async takeOver(record: VerifierAgentRecord): Promise<void> {
+    if (this.agents.has(record.agentId)) {
+      return;
+    }
+    if (record.state.operationalState === OperationalState.TERMINATED) {
+      await this.options.repository.delete(record.agentId);
+      return;
+    }
+    const restarted = nextOperationalState(record.state.operationalState, { type: 'verifier_restart' });
+    this.options.log.info({ agentId: record.agentId, from: record.state.operationalState, nextImaEntry: record.state.ima.nextEntry }, 'taking agent over');
+    await this.adopt({ ...record, state: { ...record.state, operationalState: restarted } });
+  }
+}

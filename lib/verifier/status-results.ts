@@ -1,0 +1,72 @@
+import { attestationStatus } from '../attestation/operational-state.js';
+import type { VerifierAgentRecord } from './verifier-agent-record.js';
+
+/** `results` of `GET /v2.x/agents/{id}` (spec §4.2), with Keylime's field names and types. */
+export interface AgentStatusResults {
+  readonly operational_state: number;
+  /** Keylime echoes V here; this verifier never shows the key: null. */
+  readonly v: null;
+  readonly ip: string | null;
+  readonly port: number | null;
+  readonly tpm_policy: string;
+  readonly meta_data: string;
+  readonly has_mb_refstate: 0 | 1;
+  readonly has_runtime_policy: 0 | 1;
+  readonly accept_tpm_hash_algs: readonly string[];
+  readonly accept_tpm_encryption_algs: readonly string[];
+  readonly accept_tpm_signing_algs: readonly string[];
+  readonly hash_alg: string | null;
+  readonly enc_alg: string | null;
+  readonly sign_alg: string | null;
+  readonly verifier_id: string;
+  readonly verifier_ip: string;
+  readonly verifier_port: number;
+  readonly severity_level: number | null;
+  readonly last_event_id: string | null;
+  readonly attestation_count: number;
+  readonly last_received_quote: number;
+  readonly last_successful_attestation: number;
+  readonly attestation_status: 'PASS' | 'FAIL' | 'PENDING';
+  readonly attestation_period: string;
+  readonly maximum_attestation_interval: string;
+}
+
+export interface StatusContext {
+  /** `meta.generator` of the agent's runtime policy, or undefined for none. */
+  readonly runtimePolicyGenerator: number | undefined;
+  readonly quoteInterval: number;
+  readonly verifierHost: string;
+  readonly verifierPort: number;
+}
+
+/** Builds the status object of one agent (`has_runtime_policy` is 1 iff the policy's generator is above 1). */
+export function agentStatusResults(record: VerifierAgentRecord, context: StatusContext): AgentStatusResults {
+  const state = record.state;
+  return {
+    operational_state: state.operationalState,
+    v: null,
+    ip: record.ip,
+    port: record.port,
+    tpm_policy: record.tpmPolicy,
+    meta_data: record.metaData,
+    has_mb_refstate: record.mbPolicyName === null ? 0 : 1,
+    has_runtime_policy: (context.runtimePolicyGenerator ?? 0) > 1 ? 1 : 0,
+    accept_tpm_hash_algs: record.acceptTpmHashAlgs,
+    accept_tpm_encryption_algs: record.acceptTpmEncryptionAlgs,
+    accept_tpm_signing_algs: record.acceptTpmSigningAlgs,
+    hash_alg: state.hashAlg,
+    enc_alg: state.encAlg,
+    sign_alg: state.signAlg,
+    verifier_id: record.verifierId,
+    verifier_ip: record.verifierIp ?? context.verifierHost,
+    verifier_port: record.verifierPort ?? context.verifierPort,
+    severity_level: state.severityLevel,
+    last_event_id: state.lastEventId,
+    attestation_count: state.attestationCount,
+    last_received_quote: state.lastReceivedQuote,
+    last_successful_attestation: state.lastSuccessfulAttestation,
+    attestation_status: attestationStatus(state),
+    attestation_period: `${context.quoteInterval}s`,
+    maximum_attestation_interval: `${context.quoteInterval * 5}s`,
+  };
+}

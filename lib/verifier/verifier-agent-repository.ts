@@ -1,0 +1,250 @@
+import type { Knex } from 'knex';
+import type { AgentAttestationState } from '../attestation/agent-state.js';
+import type { OperationalState } from '../attestation/operational-state.js';
+import {
+  enrolmentColumns,
+  historyFromRow,
+  recordFromRow,
+  stateColumns,
+  type HistoryEntry,
+  type HistoryRecord,
+  type VerifierAgentEnrolment,
+  type VerifierAgentRecord,
+} from './verifier-agent-record.js';
+import { VerifierConflict } from './verifier-errors.js';
+
+const AGENTS = 'verifier_agents';
+const HISTORY = 'verifier_attestation_history';
+const RUNTIME_POLICIES = 'verifier_runtime_policies';
+const MB_POLICIES = 'verifier_mb_policies';
+
+/** PostgreSQL `unique_violation`. */
+const UNIQUE_VIOLATION = '23505';
+
+/** States whose agents need an owner: polled (1, 3–6) or waiting to be deleted (8). */
+const CLAIMABLE_STATES = [1, 3, 4, 5, 6, 8];
+
+export interface SaveRoundInput {
+  readonly agentId: string;
+  readonly verifierId: string;
+  readonly owner: string;
+  readonly leaseSeconds: number;
+  readonly state: AgentAttestationState;
+  readonly history: HistoryEntry;
+}
+
+/**
+ * The verifier's agent rows and their history (knex; PostgreSQL or PGlite — the same SQL, including
+ * `FOR UPDATE SKIP LOCKED`). The pull loop's hot path is `saveRound`: ONE statement per round that
+ * updates the agent row, renews the lease and appends the history row.
+ */
+export class VerifierAgentRepository {
+  constructor(private readonly knex: Knex) {}
+
+  /**
+   * Stores a newly enrolled agent, owned by `owner` (the process that will poll it).
+   * @throws VerifierConflict when the id is taken.
+   */
+  async insert(enrolment: VerifierAgentEnrolment, state: AgentAttestationState, owner: string | null, leaseSeconds: number): Promise<void> {
+    try {
+      await this.knex(AGENTS).insert({
+        ...enrolmentColumns(enrolment),
+        ...stateColumns(state),
+        owner,
+        lease_expires_at: owner === null ? null : this.leaseUntil(leaseSeconds),
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new VerifierConflict(`Agent of uuid ${enrolment.agentId} already exists`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async find(agentId: string): Promise<VerifierAgentRecord | undefined> {
+    const row = (await this.knex(AGENTS).where({ agent_id: agentId }).first()) as Record<string, unknown> | undefined;
+    return row === undefined ? undefined : recordFromRow(row);
+  }
+
+  /** Ids of the agents of `verifierId` (every agent when undefined), sorted. */
+  async listIds(verifierId: string | undefined): Promise<string[]> {
+    const query = this.knex(AGENTS).select('agent_id').orderBy('agent_id');
+    if (verifierId !== undefined) {
+      void query.where({ verifier_id: verifierId });
+    }
+    return ((await query) as { agent_id: string }[]).map((row) => row.agent_id);
+  }
+
+  /** Every agent of `verifierId` (every agent when undefined), sorted by id (the `bulk` listing). */
+  async listRecords(verifierId: string | undefined): Promise<VerifierAgentRecord[]> {
+    const query = this.knex(AGENTS).select('*').orderBy('agent_id');
+    if (verifierId !== undefined) {
+      void query.where({ verifier_id: verifierId });
+    }
+    return ((await query) as Record<string, unknown>[]).map(recordFromRow);
+  }
+
+  /**
+   * The hot path: the round's state, `last_attempt_at`, a renewed lease and the history row in one
+   * statement (two data-modifying CTEs). The agent row is only updated while `owner` still holds it
+   * and no operator stopped or deleted it meanwhile (state 8 or 10): `false` tells the loop to
+   * re-read the row and act on what it finds. The history row is written either way — the round
+   * happened.
+   */
+  async saveRound(input: SaveRoundInput): Promise<boolean> {
+    const k = this.knex;
+    const update = k(AGENTS)
+      .update({
+        ...stateColumns(input.state),
+        last_attempt_at: k.fn.now(),
+        lease_expires_at: this.leaseUntil(input.leaseSeconds),
+        updated_at: k.fn.now(),
+      })
+      .where({ agent_id: input.agentId, owner: input.owner })
+      .whereNotIn('operational_state', [8, 10])
+      .returning('agent_id');
+    const insert = k(HISTORY).insert({
+      agent_id: input.agentId,
+      verifier_id: input.verifierId,
+      owner: input.owner,
+      outcome: input.history.outcome,
+      nonce: input.history.nonce,
+      ima_ml_entry: input.history.imaMlEntry,
+      ima_entries_received: input.history.imaEntriesReceived,
+      operational_state: input.state.operationalState,
+      attestation_count: input.state.attestationCount,
+      failures: JSON.stringify(input.history.failures),
+    });
+    const rows = (await k
+      .with('updated', update)
+      .with('inserted', insert)
+      .select(k.raw('(select count(*) from updated)::int as updated'))) as { updated: number }[];
+    return rows[0]?.updated === 1;
+  }
+
+  /**
+   * Sets `operational_state` to `to` when the agent belongs to `verifierId` and its state is one of
+   * `from` (any state when undefined). With `owner`, the caller also takes the agent over (reactivate).
+   * Resolves to the state before the change, or undefined when nothing matched.
+   */
+  async transition(
+    agentId: string,
+    verifierId: string,
+    to: OperationalState,
+    options: { from?: readonly OperationalState[]; owner?: string; leaseSeconds?: number } = {},
+  ): Promise<OperationalState | undefined> {
+    return this.knex.transaction(async (trx) => {
+      const row = (await trx(AGENTS)
+        .select('operational_state')
+        .where({ agent_id: agentId, verifier_id: verifierId })
+        .forUpdate()
+        .first()) as { operational_state: number } | undefined;
+      if (row === undefined) {
+        return undefined;
+      }
+      const before = row.operational_state as OperationalState;
+      if (options.from !== undefined && !options.from.includes(before)) {
+        return undefined;
+      }
+      await trx(AGENTS)
+        .update({
+          operational_state: to,
+          updated_at: trx.fn.now(),
+          ...(options.owner === undefined
+            ? {}
+            : { owner: options.owner, lease_expires_at: this.leaseUntil(options.leaseSeconds ?? 30, trx) }),
+        })
+        .where({ agent_id: agentId });
+      return before;
+    });
+  }
+
+  /**
+   * Deletes the agent and the policies stored under its own id (Keylime keeps an agent's unnamed
+   * policies under the agent id) when no other agent uses them. Resolves to false when it did not exist.
+   */
+  async delete(agentId: string): Promise<boolean> {
+    return this.knex.transaction(async (trx) => {
+      const deleted = await trx(AGENTS).where({ agent_id: agentId }).delete();
+      if (deleted === 0) {
+        return false;
+      }
+      for (const [table, column] of [
+        [RUNTIME_POLICIES, 'runtime_policy_name'],
+        [MB_POLICIES, 'mb_policy_name'],
+      ] as const) {
+        await trx(table)
+          .where({ name: agentId })
+          .whereNotExists(trx(AGENTS).select(trx.raw('1')).where(column, agentId))
+          .delete();
+      }
+      return true;
+    });
+  }
+
+  /**
+   * After a restart on the same data dir: every agent of `verifierId` still recorded as `owner`'s and
+   * being polled or deleted (states 1, 3–6, 8), with its lease renewed — taken back at once instead of
+   * after the lease expires.
+   */
+  async reclaimOwn(verifierId: string, owner: string, leaseSeconds: number): Promise<VerifierAgentRecord[]> {
+    const rows = (await this.knex(AGENTS)
+      .update({ lease_expires_at: this.leaseUntil(leaseSeconds) })
+      .where({ verifier_id: verifierId, owner })
+      .whereIn('operational_state', CLAIMABLE_STATES)
+      .returning('*')) as Record<string, unknown>[];
+    return rows.map(recordFromRow);
+  }
+
+  /**
+   * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, or
+   * another owner whose lease expired (a process that died or shut down). Rows another process is
+   * claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent verifiers never
+   * claim the same agent.
+   */
+  async claimFree(verifierId: string, owner: string, leaseSeconds: number, limit: number): Promise<VerifierAgentRecord[]> {
+    const k = this.knex;
+    const candidates = k(AGENTS)
+      .select('agent_id')
+      .where({ verifier_id: verifierId })
+      .whereIn('operational_state', CLAIMABLE_STATES)
+      .where((q) => {
+        void q.whereNull('owner').orWhere((expired) => {
+          void expired.whereNot('owner', owner).where('lease_expires_at', '<', k.fn.now());
+        });
+      })
+      .orderBy('agent_id')
+      .limit(limit)
+      .forUpdate()
+      .skipLocked();
+    const rows = (await k(AGENTS)
+      .update({ owner, lease_expires_at: this.leaseUntil(leaseSeconds) })
+      .whereIn('agent_id', candidates)
+      .returning('*')) as Record<string, unknown>[];
+    return rows.map(recordFromRow);
+  }
+
+  /** Renews every lease `owner` holds; resolves to how many. */
+  async renewLeases(owner: string, leaseSeconds: number): Promise<number> {
+    return this.knex(AGENTS).update({ lease_expires_at: this.leaseUntil(leaseSeconds) }).where({ owner });
+  }
+
+  /** Lets every lease of `owner` expire now, so other processes may take the agents at once (clean shutdown). */
+  async releaseLeases(owner: string): Promise<void> {
+    await this.knex(AGENTS).update({ lease_expires_at: this.knex.fn.now() }).where({ owner });
+  }
+
+  /** The newest `limit` history rows of an agent, newest first. */
+  async history(agentId: string, limit: number): Promise<HistoryRecord[]> {
+    const rows = (await this.knex(HISTORY).where({ agent_id: agentId }).orderBy('id', 'desc').limit(limit)) as Record<string, unknown>[];
+    return rows.map(historyFromRow);
+  }
+
+  private leaseUntil(seconds: number, k: Knex | Knex.Transaction = this.knex): Knex.Raw {
+    return k.raw(`now() + make_interval(secs => ?)`, [seconds]);
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION;
+}

@@ -1,0 +1,276 @@
+import { readFileSync } from 'node:fs';
+import { plainToInstance } from 'class-transformer';
+import {
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import { compileSeverityPolicy, type SeverityPolicy, type SeverityRule } from '../attestation/severity.js';
+
+export const MB_POLICY_NAMES = ['example', 'accept-all'] as const;
+export const MB_EVALUATE_MODES = ['once', 'always'] as const;
+
+/**
+ * The verifier's settings, validated once at boot and frozen (STYLE 10). Defaults are Keylime's
+ * `[verifier]` section (spec §11): port 8881, quote every 2 s, 5 retries 2 s apart with exponential
+ * back-off, 60 s request timeout, measured boot evaluated once. Times are seconds, as in Keylime.
+ */
+export class VerifierConfig {
+  /** Holds the CA, the TLS certificates, the instance id and (without `databaseUrl`) the PGlite database. */
+  @IsString()
+  @IsNotEmpty()
+  dataDir!: string;
+
+  @IsString()
+  @IsNotEmpty()
+  host = '127.0.0.1';
+
+  /** HTTPS port (public routes + mTLS admin routes); 0 picks a free port. */
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  port = 8881;
+
+  /** `postgres://…` for PostgreSQL; unset means embedded PGlite under `dataDir`. */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  databaseUrl?: string;
+
+  /** Keylime `[verifier] uuid`: agents enrolled here carry it as `verifier_id`; only they are polled. */
+  @Matches(/^[A-Za-z0-9_.-]{1,80}$/, { message: 'must be 1 to 80 letters, digits, "_", "." or "-"' })
+  verifierId = 'default';
+
+  /**
+   * This process's name in the `owner` column. Default: a random id stored in `<dataDir>/verifier-instance-id`,
+   * so a restarted process on the same data dir takes its agents back at once.
+   */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_.:-]{1,128}$/, { message: 'must be 1 to 128 letters, digits, "_", ".", ":" or "-"' })
+  instanceId?: string;
+
+  /** Seconds between the end of one round and the next request (`quote_interval`; 0 = at once). */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(86400)
+  quoteInterval = 2;
+
+  /** Seconds before retry n (`retry_interval`; with back-off `retryInterval ** n`). */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(3600)
+  retryInterval = 2;
+
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  maxRetries = 5;
+
+  @IsBoolean()
+  exponentialBackoff = true;
+
+  /** Seconds one request to an agent may take (`request_timeout`). */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.1)
+  @Max(600)
+  requestTimeout = 60;
+
+  /** Rounds in flight at once across all agents (requests to agents + their evaluation). */
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  maxConcurrentRounds = 128;
+
+  /** Seconds a process's claim on an agent lasts without renewal; others take the agent over after. */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1)
+  @Max(3600)
+  leaseSeconds = 30;
+
+  /** Policy judging the refstate (`measured_boot_policy_name`). */
+  @IsIn(MB_POLICY_NAMES, { message: 'must be example or accept-all' })
+  measuredBootPolicy: (typeof MB_POLICY_NAMES)[number] = 'example';
+
+  @IsIn(MB_EVALUATE_MODES, { message: 'must be once or always' })
+  measuredBootEvaluate: (typeof MB_EVALUATE_MODES)[number] = 'once';
+
+  /** Report IMA ToMToU/violation entries as `ima.validation.tomtou`. */
+  @IsBoolean()
+  failOnTomtou = false;
+
+  /** `severity_labels`, least to most severe (default Keylime's `info` … `emergency`). */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  severityLabels?: string[];
+
+  /** `severity_policy`: `[{event_id: <regex>, severity_label}]`, first full match wins. */
+  @IsOptional()
+  @IsArray()
+  severityPolicy?: SeverityRule[];
+
+  /** Extra DNS names / IP addresses for the TLS server certificate (localhost is always included). */
+  @IsArray()
+  @IsString({ each: true })
+  @IsNotEmpty({ each: true })
+  tlsSans: string[] = [];
+
+  /** Largest accepted request body in bytes (runtime policies can be large; Keylime allows 100 MiB). */
+  @IsInt()
+  @Min(1024)
+  @Max(256 * 1024 * 1024)
+  bodyLimit = 64 * 1024 * 1024;
+}
+
+/** Verifier settings as a caller gives them: `dataDir` plus any fields of `VerifierConfig`. */
+export type VerifierConfigInput = Partial<VerifierConfig> & { readonly dataDir: string };
+
+type EnvKind = 'string' | 'number' | 'boolean' | 'list' | 'json';
+
+/** `IRONLIME_VERIFIER_*` variables and the field each sets (docs/verifier.md carries the same table). */
+export const VERIFIER_ENV_VARIABLES: readonly { name: string; field: keyof VerifierConfig; kind: EnvKind }[] = [
+  { name: 'IRONLIME_VERIFIER_DATA_DIR', field: 'dataDir', kind: 'string' },
+  { name: 'IRONLIME_VERIFIER_HOST', field: 'host', kind: 'string' },
+  { name: 'IRONLIME_VERIFIER_PORT', field: 'port', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_DATABASE_URL', field: 'databaseUrl', kind: 'string' },
+  { name: 'IRONLIME_VERIFIER_ID', field: 'verifierId', kind: 'string' },
+  { name: 'IRONLIME_VERIFIER_INSTANCE_ID', field: 'instanceId', kind: 'string' },
+  { name: 'IRONLIME_VERIFIER_QUOTE_INTERVAL', field: 'quoteInterval', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_RETRY_INTERVAL', field: 'retryInterval', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_MAX_RETRIES', field: 'maxRetries', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_EXPONENTIAL_BACKOFF', field: 'exponentialBackoff', kind: 'boolean' },
+  { name: 'IRONLIME_VERIFIER_REQUEST_TIMEOUT', field: 'requestTimeout', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_MAX_CONCURRENT_ROUNDS', field: 'maxConcurrentRounds', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_LEASE_SECONDS', field: 'leaseSeconds', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_MEASURED_BOOT_POLICY', field: 'measuredBootPolicy', kind: 'string' },
+  { name: 'IRONLIME_VERIFIER_MEASURED_BOOT_EVALUATE', field: 'measuredBootEvaluate', kind: 'string' },
+  { name: 'IRONLIME_VERIFIER_FAIL_ON_TOMTOU', field: 'failOnTomtou', kind: 'boolean' },
+  { name: 'IRONLIME_VERIFIER_SEVERITY_LABELS', field: 'severityLabels', kind: 'list' },
+  { name: 'IRONLIME_VERIFIER_SEVERITY_POLICY', field: 'severityPolicy', kind: 'json' },
+  { name: 'IRONLIME_VERIFIER_TLS_SANS', field: 'tlsSans', kind: 'list' },
+  { name: 'IRONLIME_VERIFIER_BODY_LIMIT', field: 'bodyLimit', kind: 'number' },
+];
+
+export interface VerifierConfigSources {
+  /** JSON file with fields of `VerifierConfig`. */
+  readonly file?: string;
+  /** Usually `process.env`; only `VERIFIER_ENV_VARIABLES` are read. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Highest precedence (command-line options); undefined values are ignored. */
+  readonly overrides?: Readonly<Partial<Record<keyof VerifierConfig, unknown>>>;
+}
+
+/**
+ * Builds the verifier config from defaults < file < environment < overrides, validates it and freezes it.
+ * @throws InvalidConfig naming the file, variable or field at fault.
+ */
+export function loadVerifierConfig(sources: VerifierConfigSources): Readonly<VerifierConfig> {
+  const merged: Record<string, unknown> = sources.file === undefined ? {} : readJsonFile(sources.file);
+  for (const variable of VERIFIER_ENV_VARIABLES) {
+    const text = sources.env?.[variable.name];
+    if (text !== undefined && text !== '') {
+      merged[variable.field] = convert(variable.name, variable.kind, text);
+    }
+  }
+  for (const [field, value] of Object.entries(sources.overrides ?? {})) {
+    if (value !== undefined) {
+      merged[field] = value;
+    }
+  }
+  return buildVerifierConfig(merged);
+}
+
+/**
+ * Validates a plain object into a frozen `VerifierConfig` (unknown fields rejected); the severity
+ * settings are compiled here once so a bad label or regex stops startup.
+ * @throws InvalidConfig
+ */
+export function buildVerifierConfig(plain: Readonly<Record<string, unknown>>): Readonly<VerifierConfig> {
+  const defined = Object.fromEntries(Object.entries(plain).filter(([, value]) => value !== undefined));
+  const config = plainToInstance(VerifierConfig, defined);
+  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
+  const first = errors[0];
+  if (first !== undefined) {
+    throw new InvalidConfig(`verifier.${first.property}`, firstMessage(first));
+  }
+  verifierSeverityPolicy(config);
+  Object.freeze(config.tlsSans);
+  return Object.freeze(config);
+}
+
+/** The compiled severity policy of a config. @throws InvalidConfig */
+export function verifierSeverityPolicy(config: Readonly<VerifierConfig>): SeverityPolicy {
+  const policy = config.severityPolicy;
+  if (policy !== undefined) {
+    policy.forEach((rule, i) => {
+      if (rule === null || typeof rule !== 'object' || typeof rule.event_id !== 'string' || typeof rule.severity_label !== 'string') {
+        throw new InvalidConfig(`verifier.severityPolicy[${i}]`, 'must be {event_id: <regex>, severity_label: <label>}');
+      }
+    });
+  }
+  return compileSeverityPolicy({
+    ...(config.severityLabels === undefined ? {} : { labels: config.severityLabels }),
+    ...(policy === undefined ? {} : { policy }),
+  });
+}
+
+function firstMessage(error: ValidationError): string {
+  if (error.constraints?.['whitelistValidation'] !== undefined) {
+    return 'unknown field';
+  }
+  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
+  const own = `${error.property} `;
+  return message.startsWith(own) ? message.slice(own.length) : message;
+}
+
+function convert(name: string, kind: EnvKind, text: string): unknown {
+  switch (kind) {
+    case 'string':
+      return text;
+    case 'list':
+      return text
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
+    case 'number':
+      if (/^[0-9]{1,9}(\.[0-9]{1,6})?$/.test(text)) {
+        return Number(text);
+      }
+      throw new InvalidConfig(name, `must be a non-negative number, got "${text}"`);
+    case 'boolean':
+      if (text === 'true' || text === 'false') {
+        return text === 'true';
+      }
+      throw new InvalidConfig(name, `must be true or false, got "${text}"`);
+    case 'json':
+      try {
+        return JSON.parse(text) as unknown;
+      } catch (cause) {
+        throw new InvalidConfig(name, 'must be JSON', { cause });
+      }
+  }
+}
+
+function readJsonFile(file: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new InvalidConfig(file, 'cannot read the config file as JSON', { cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidConfig(file, 'must hold a JSON object');
+  }
+  return { ...(parsed as Record<string, unknown>) };
+}

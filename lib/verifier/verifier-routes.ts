@@ -1,0 +1,232 @@
+import type { DependencyContainer } from 'tsyringe';
+import { serverVersionResults } from '../http/api-version.js';
+import { accepted, created, noContent, ok } from '../http/envelope.js';
+import type { KeylimeService } from '../http/keylime-service.js';
+import { checkMbPolicy, checkRuntimePolicy } from './enrolment-check.js';
+import {
+  AddAgentBody,
+  AgentIdParams,
+  EvidenceBody,
+  HistoryQuery,
+  IdentityQuery,
+  ListAgentsQuery,
+  MbPolicyBody,
+  PolicyNameParams,
+  RuntimePolicyBody,
+} from './verifier-dtos.js';
+import { VerifierService } from './verifier-service.js';
+
+/**
+ * The verifier's route table (Keylime `keylime/web/verifier_server.py` v2 routes; spec §4). Public:
+ * `/version`, `verify/identity` (from API 2.2) and `verify/evidence` (from 2.4). Everything else is
+ * admin: a client certificate verified against the verifier's CA. `GET /agents/{id}/history` is an
+ * ironlime extension (the append-only record of every round).
+ */
+export function registerVerifierRoutes(service: KeylimeService, container: DependencyContainer): void {
+  const verifier = (): VerifierService => container.resolve(VerifierService);
+
+  service.route({
+    method: 'GET',
+    url: '/version',
+    versioned: false,
+    handler: ({ reply }) => ok(reply, serverVersionResults(service.apiVersions)),
+  });
+
+  service.route({
+    method: 'POST',
+    url: '/agents/:agent_id',
+    admin: true,
+    params: AgentIdParams,
+    body: AddAgentBody,
+    handler: async ({ params, body, reply }) => {
+      await verifier().enrol(params.agent_id, body);
+      return ok(reply, {});
+    },
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/agents/:agent_id',
+    admin: true,
+    params: AgentIdParams,
+    handler: async ({ params, reply }) => ok(reply, await verifier().status(params.agent_id)),
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/agents',
+    admin: true,
+    query: ListAgentsQuery,
+    handler: async ({ query, reply }) => ok(reply, await verifier().list(query.verifier, query.bulk !== undefined)),
+  });
+
+  service.route({
+    method: 'DELETE',
+    url: '/agents/:agent_id',
+    admin: true,
+    params: AgentIdParams,
+    handler: async ({ params, reply }) =>
+      (await verifier().delete(params.agent_id)) === 'deleted' ? ok(reply, {}) : accepted(reply, {}),
+  });
+
+  service.route({
+    method: 'PUT',
+    url: '/agents/:agent_id/reactivate',
+    admin: true,
+    params: AgentIdParams,
+    handler: async ({ params, reply }) => {
+      await verifier().reactivate(params.agent_id);
+      return ok(reply, {});
+    },
+  });
+
+  service.route({
+    method: 'PUT',
+    url: '/agents/:agent_id/stop',
+    admin: true,
+    params: AgentIdParams,
+    handler: async ({ params, reply }) => {
+      await verifier().stop(params.agent_id);
+      return ok(reply, {});
+    },
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/agents/:agent_id/history',
+    admin: true,
+    params: AgentIdParams,
+    query: HistoryQuery,
+    handler: async ({ params, query, reply }) => ok(reply, { history: await verifier().history(params.agent_id, query.limit ?? 100) }),
+  });
+
+  registerRuntimePolicyRoutes(service, verifier);
+  registerMbPolicyRoutes(service, verifier);
+
+  service.route({
+    method: 'GET',
+    url: '/verify/identity',
+    minVersion: '2.2',
+    query: IdentityQuery,
+    handler: async ({ query, reply }) => ok(reply, await verifier().verifyIdentity(query)),
+  });
+
+  service.route({
+    method: 'POST',
+    url: '/verify/evidence',
+    minVersion: '2.4',
+    body: EvidenceBody,
+    handler: ({ body, reply }) => {
+      const result = verifier().verifyEvidence(body);
+      return ok(reply, { valid: result.valid, claims: result.claims, failures: result.failures });
+    },
+  });
+}
+
+function registerRuntimePolicyRoutes(service: KeylimeService, verifier: () => VerifierService): void {
+  service.route({
+    method: 'GET',
+    url: '/allowlists',
+    admin: true,
+    handler: async ({ reply }) => ok(reply, { 'runtimepolicy names': await verifier().listRuntimePolicies() }),
+  });
+  service.route({
+    method: 'GET',
+    url: '/allowlists/:name',
+    admin: true,
+    params: PolicyNameParams,
+    handler: async ({ params, reply }) => {
+      const stored = await verifier().showRuntimePolicy(params.name);
+      return ok(reply, { name: stored.name, tpm_policy: stored.tpmPolicy, runtime_policy: stored.runtimePolicy });
+    },
+  });
+  service.route({
+    method: 'POST',
+    url: '/allowlists/:name',
+    admin: true,
+    params: PolicyNameParams,
+    body: RuntimePolicyBody,
+    handler: async ({ params, body, reply }) => {
+      await verifier().addRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'));
+      return created(reply, {});
+    },
+  });
+  service.route({
+    method: 'PUT',
+    url: '/allowlists/:name',
+    admin: true,
+    params: PolicyNameParams,
+    body: RuntimePolicyBody,
+    handler: async ({ params, body, reply }) => {
+      await verifier().updateRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'));
+      return created(reply, {});
+    },
+  });
+  service.route({
+    method: 'DELETE',
+    url: '/allowlists/:name',
+    admin: true,
+    params: PolicyNameParams,
+    handler: async ({ params, reply }) => {
+      await verifier().deleteRuntimePolicy(params.name);
+      return noContent(reply);
+    },
+  });
+}
+
+function registerMbPolicyRoutes(service: KeylimeService, verifier: () => VerifierService): void {
+  const since = { minVersion: '2.3' } as const;
+  service.route({
+    method: 'GET',
+    url: '/mbpolicies',
+    admin: true,
+    ...since,
+    handler: async ({ reply }) => ok(reply, { 'mbpolicy names': await verifier().listMbPolicies() }),
+  });
+  service.route({
+    method: 'GET',
+    url: '/mbpolicies/:name',
+    admin: true,
+    ...since,
+    params: PolicyNameParams,
+    handler: async ({ params, reply }) => {
+      const stored = await verifier().showMbPolicy(params.name);
+      return ok(reply, { name: stored.name, mb_policy: stored.mbPolicy });
+    },
+  });
+  service.route({
+    method: 'POST',
+    url: '/mbpolicies/:name',
+    admin: true,
+    ...since,
+    params: PolicyNameParams,
+    body: MbPolicyBody,
+    handler: async ({ params, body, reply }) => {
+      await verifier().addMbPolicy(checkMbPolicy(params.name, body.mb_policy));
+      return created(reply, {});
+    },
+  });
+  service.route({
+    method: 'PUT',
+    url: '/mbpolicies/:name',
+    admin: true,
+    ...since,
+    params: PolicyNameParams,
+    body: MbPolicyBody,
+    handler: async ({ params, body, reply }) => {
+      await verifier().updateMbPolicy(checkMbPolicy(params.name, body.mb_policy));
+      return created(reply, {});
+    },
+  });
+  service.route({
+    method: 'DELETE',
+    url: '/mbpolicies/:name',
+    admin: true,
+    ...since,
+    params: PolicyNameParams,
+    handler: async ({ params, reply }) => {
+      await verifier().deleteMbPolicy(params.name);
+      return noContent(reply);
+    },
+  });
+}

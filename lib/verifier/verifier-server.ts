@@ -1,0 +1,202 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { container as rootContainer, instanceCachingFactory, Lifecycle, type DependencyContainer } from 'tsyringe';
+import { createDatabase, type Database } from '../db/database-factory.js';
+import { DATABASE } from '../db/database-token.js';
+import { migrateLatest } from '../db/migrate.js';
+import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
+import { createService, type KeylimeService } from '../http/keylime-service.js';
+import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
+import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
+import { PolicyCache } from './policy-cache.js';
+import { PullScheduler } from './pull-scheduler.js';
+import { VerifierAgentRepository } from './verifier-agent-repository.js';
+import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type VerifierConfigInput } from './verifier-config.js';
+import { VerifierPolicyRepository } from './verifier-policy-repository.js';
+import { registerVerifierRoutes } from './verifier-routes.js';
+import { VerifierService } from './verifier-service.js';
+import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
+
+export interface StartVerifierOptions {
+  /** Default: silent. The CLI passes a pino logger on stderr. */
+  readonly logger?: Logger;
+  /** Receives the "verifier listening on <url>" line. */
+  readonly announce?: (line: string) => void;
+  readonly parent?: DependencyContainer;
+  /**
+   * An open database to use instead of opening `databaseUrl` / PGlite (tests, several services in one
+   * process). It is migrated but not closed by `close()`.
+   */
+  readonly database?: Database;
+  /**
+   * In-process tests only: no TLS, no listening socket, admin routes open — requests go through
+   * `service.app.inject(...)`. The pull loop still runs.
+   */
+  readonly inProcessForTests?: boolean;
+}
+
+/** A running verifier. */
+export interface RunningVerifier {
+  /** `https://127.0.0.1:8881` (empty for `inProcessForTests`). */
+  readonly url: string;
+  /** PEM of the CA that issued the TLS certificate: admin client certificates must chain to it, agents should trust it. */
+  readonly caCert: string;
+  /** The verifier's client certificate towards agents (from the same CA). */
+  readonly clientTls: ServiceTls;
+  readonly config: Readonly<VerifierConfig>;
+  readonly databaseKind: Database['kind'];
+  /** This process's name in the agents' `owner` column. */
+  readonly owner: string;
+  readonly service: KeylimeService;
+  readonly container: DependencyContainer;
+  /** The pull loop (agents polled here, rounds in flight). */
+  readonly scheduler: PullScheduler;
+  /** Stops listening, stops the pull loop (waiting for rounds in flight), releases the leases, closes the database it opened. */
+  close(): Promise<void>;
+}
+
+/** Verifier serves Keylime's 2.x API (1.0 has no `ak_tpm` in the enrolment). */
+const VERIFIER_API_VERSIONS = SERVER_API_VERSIONS.filter((version) => version.startsWith('2.'));
+
+/** File in the data dir holding this verifier's default instance id. */
+export const INSTANCE_ID_FILE = 'verifier-instance-id';
+
+/**
+ * Starts a verifier from `input` (validated and frozen first; a bad setting throws `InvalidConfig`
+ * before anything is created). Zero-config: creates what the data dir lacks — the CA, the TLS server
+ * certificate, a client certificate for talking to agents (`<dataDir>/ca`), an instance id, the
+ * embedded PGlite database when no `databaseUrl` is given — and applies pending migrations. Then it
+ * takes back the agents this instance polled before (a restart after a crash resumes every one of
+ * them where it was) and claims unowned ones, and listens over HTTPS (mTLS for admin routes).
+ */
+export async function startVerifier(input: VerifierConfigInput, options: StartVerifierOptions = {}): Promise<RunningVerifier> {
+  const config = buildVerifierConfig(input);
+  const severity = verifierSeverityPolicy(config);
+  const log = options.logger ?? pino({ level: 'silent' });
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'verifier', sans: config.tlsSans });
+  const clientTls = await loadOrCreateClientTls({ dataDir: config.dataDir, serviceName: 'verifier-client' });
+  const owner = config.instanceId ?? (await loadOrCreateInstanceId(config.dataDir));
+  const database =
+    options.database ??
+    (await createDatabase({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }) }));
+  const ownsDatabase = options.database === undefined;
+  const closeDatabase = (): Promise<void> => (ownsDatabase ? database.close() : Promise.resolve());
+  let scheduler: PullScheduler | undefined;
+  let service: KeylimeService | undefined;
+  try {
+    await migrateLatest(database.knex);
+    const container = createVerifierContainer(config, database, owner, log, options.parent);
+    const agents = container.resolve(VerifierAgentRepository);
+    scheduler = new PullScheduler({
+      repository: agents,
+      agentDeps: {
+        policies: container.resolve(VerifierPolicyRepository),
+        cache: container.resolve(PolicyCache),
+        clientTls,
+        requestTimeoutMs: Math.round(config.requestTimeout * 1000),
+        measuredBootEvaluate: config.measuredBootEvaluate,
+      },
+      round: {
+        quoteInterval: config.quoteInterval,
+        retryInterval: config.retryInterval,
+        maxRetries: config.maxRetries,
+        exponentialBackoff: config.exponentialBackoff,
+        severity,
+        engine: { severityPolicy: severity, measuredBootPolicy: config.measuredBootPolicy, failOnTomtou: config.failOnTomtou },
+      },
+      verifierId: config.verifierId,
+      owner,
+      leaseSeconds: config.leaseSeconds,
+      maxConcurrentRounds: config.maxConcurrentRounds,
+      log,
+    });
+    container.register(PullScheduler, { useValue: scheduler });
+    const inProcess = options.inProcessForTests === true;
+    service = createService({
+      name: 'verifier',
+      apiVersions: serverApiVersionPolicy(VERIFIER_API_VERSIONS),
+      bodyLimit: config.bodyLimit,
+      logger: log,
+      ...(inProcess
+        ? { insecureAdminForTests: true }
+        : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' as const } }),
+    });
+    registerVerifierRoutes(service, container);
+    await scheduler.start();
+    const url = inProcess
+      ? ''
+      : (await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) })).url;
+    if (inProcess) {
+      await service.app.ready();
+    }
+    log.info({ owner, agents: scheduler.size, database: database.kind, verifierId: config.verifierId }, 'verifier ready');
+    const running = scheduler;
+    const listening = service;
+    return {
+      url,
+      caCert: tls.ca,
+      clientTls,
+      config,
+      databaseKind: database.kind,
+      owner,
+      service: listening,
+      container,
+      scheduler: running,
+      close: async () => {
+        await listening.close();
+        await running.close();
+        await closeDatabase();
+      },
+    };
+  } catch (error) {
+    await service?.close().catch(() => undefined);
+    await scheduler?.close().catch(() => undefined);
+    await closeDatabase().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * The verifier's child container: frozen config, logger, database, owner, repositories, policy cache
+ * and service — nothing is registered in the parent, so several verifiers in one process stay apart.
+ * The caller registers the `PullScheduler`.
+ */
+export function createVerifierContainer(
+  config: Readonly<VerifierConfig>,
+  database: Database,
+  owner: string,
+  log: Logger,
+  parent: DependencyContainer = rootContainer,
+): DependencyContainer {
+  const child = parent.createChildContainer();
+  child.register(VERIFIER_CONFIG, { useValue: config });
+  child.register(VERIFIER_LOGGER, { useValue: log });
+  child.register(DATABASE, { useValue: database });
+  child.register(VERIFIER_KNEX, { useValue: database.knex });
+  child.register(VERIFIER_OWNER, { useValue: owner });
+  child.register(PolicyCache, { useValue: new PolicyCache() });
+  child.register(VerifierAgentRepository, {
+    useFactory: instanceCachingFactory((c) => new VerifierAgentRepository(c.resolve(DATABASE).knex)),
+  });
+  child.register(VerifierPolicyRepository, {
+    useFactory: instanceCachingFactory((c) => new VerifierPolicyRepository(c.resolve(DATABASE).knex)),
+  });
+  child.register(VerifierService, { useClass: VerifierService }, { lifecycle: Lifecycle.ContainerScoped });
+  return child;
+}
+
+/** `<dataDir>/verifier-instance-id`, created with a random id on first start. */
+async function loadOrCreateInstanceId(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, INSTANCE_ID_FILE);
+  const existing = (await readIfExists(file))?.trim();
+  if (existing !== undefined && /^[A-Za-z0-9_.:-]{1,128}$/.test(existing)) {
+    return existing;
+  }
+  const id = `verifier-${randomUUID()}`;
+  await writeFileAtomic(file, `${id}\n`, 0o600);
+  return id;
+}

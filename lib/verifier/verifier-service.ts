@@ -1,0 +1,319 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { inject, injectable } from 'tsyringe';
+import { initialAgentState } from '../attestation/agent-state.js';
+import { evaluateEvidence, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
+import { OperationalState } from '../attestation/operational-state.js';
+import { verifyIdentityQuote, type IdentityQuoteResult } from '../attestation/verify-identity-quote.js';
+import { compileRuntimePolicy } from '../ima/compiled-policy.js';
+import { loadRuntimePolicy } from '../ima/policy-loader.js';
+import { parseMbRefstate } from '../mb/parse-refstate.js';
+import { checkEnrolment, type PolicyReference } from './enrolment-check.js';
+import { PolicyCache } from './policy-cache.js';
+import { PullScheduler } from './pull-scheduler.js';
+import { agentStatusResults, type AgentStatusResults } from './status-results.js';
+import type { HistoryRecord, VerifierAgentEnrolment } from './verifier-agent-record.js';
+import { VerifierAgentRepository } from './verifier-agent-repository.js';
+import type { VerifierConfig } from './verifier-config.js';
+import type { AddAgentBody, EvidenceBody, IdentityQuery } from './verifier-dtos.js';
+import { PolicyNotFound, VerifierAgentNotFound } from './verifier-errors.js';
+import { VerifierPolicyRepository, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
+import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
+
+/** States an agent is deleted in at once; in the others DELETE is Keylime's TERMINATED handshake (202). */
+const DELETE_AT_ONCE: readonly OperationalState[] = [
+  OperationalState.REGISTERED,
+  OperationalState.SAVED,
+  OperationalState.FAILED,
+  OperationalState.INVALID_QUOTE,
+  OperationalState.TENANT_FAILED,
+];
+
+/**
+ * The verifier's decisions behind its routes, independent of HTTP (spec §4): enrolment (every field
+ * checked, policies and agent stored in one transaction, then polled by this process), status,
+ * listing, the DELETE → TERMINATED handshake, stop and reactivate, the two policy stores, and the
+ * public identity and evidence checks (the same engine as the pull loop). Operator changes are
+ * written to the database first, then the scheduler is told to re-read the agent.
+ */
+@injectable()
+export class VerifierService {
+  constructor(
+    private readonly agents: VerifierAgentRepository,
+    private readonly policies: VerifierPolicyRepository,
+    private readonly cache: PolicyCache,
+    private readonly scheduler: PullScheduler,
+    @inject(VERIFIER_KNEX) private readonly knex: Knex,
+    @inject(VERIFIER_CONFIG) private readonly config: Readonly<VerifierConfig>,
+    @inject(VERIFIER_OWNER) private readonly owner: string,
+    @inject(VERIFIER_LOGGER) private readonly log: Logger,
+  ) {}
+
+  /**
+   * Enrols `agentId` (spec §4.1) in state START and starts polling it.
+   * @throws VerifierConflict (409) for a known agent or a named policy that exists while a new one was
+   *   given; PolicyNotFound (404) for a named policy that does not exist; 400 errors naming a bad field.
+   */
+  async enrol(agentId: string, body: AddAgentBody): Promise<void> {
+    const checked = checkEnrolment(agentId, body);
+    const enrolment: VerifierAgentEnrolment = {
+      agentId,
+      v: body.v ?? null,
+      ip: body.cloudagent_ip,
+      port: body.cloudagent_port,
+      verifierIp: body.verifier_ip ?? null,
+      verifierPort: body.verifier_port ?? null,
+      tpmPolicy: body.tpm_policy,
+      runtimePolicyName: referenceName(checked.runtime),
+      mbPolicyName: referenceName(checked.mb),
+      imaSignVerificationKeys: body.ima_sign_verification_keys ?? '',
+      metaData: body.metadata ?? '{}',
+      revocationKey: body.revocation_key ?? '',
+      acceptTpmHashAlgs: body.accept_tpm_hash_algs,
+      acceptTpmEncryptionAlgs: body.accept_tpm_encryption_algs,
+      acceptTpmSigningAlgs: body.accept_tpm_signing_algs,
+      akTpm: body.ak_tpm,
+      mtlsCert: body.mtls_cert ?? null,
+      supportedVersion: checked.supportedVersion,
+      verifierId: this.config.verifierId,
+    };
+    await this.knex.transaction(async (trx) => {
+      await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, trx), (n) => this.policies.findRuntime(n, trx), 'runtime policy');
+      await this.storeReference(checked.mb, (p) => this.policies.insertMb(p, trx), (n) => this.policies.findMb(n, trx), 'measured boot policy');
+      await new VerifierAgentRepository(trx).insert(enrolment, initialAgentState(OperationalState.START), this.owner, this.config.leaseSeconds);
+    });
+    this.log.info({ agentId, ip: enrolment.ip, port: enrolment.port }, 'agent enrolled');
+    const record = await this.agents.find(agentId);
+    if (record !== undefined) {
+      await this.scheduler.adopt(record);
+    }
+  }
+
+  /** `GET /agents/{id}`. @throws VerifierAgentNotFound */
+  async status(agentId: string): Promise<AgentStatusResults> {
+    const record = await this.agents.find(agentId);
+    if (record === undefined) {
+      throw new VerifierAgentNotFound(agentId);
+    }
+    const stored = record.runtimePolicyName === null ? undefined : await this.policies.findRuntime(record.runtimePolicyName);
+    return agentStatusResults(record, { ...this.statusContext(), runtimePolicyGenerator: stored?.generator });
+  }
+
+  /** `GET /agents[?verifier=][&bulk]`: ids, or with `bulk` a map id → status. */
+  async list(verifierId: string | undefined, bulk: boolean): Promise<{ uuids: string[] } | Record<string, AgentStatusResults>> {
+    if (!bulk) {
+      return { uuids: await this.agents.listIds(verifierId) };
+    }
+    const records = await this.agents.listRecords(verifierId);
+    const generators = new Map<string, number>();
+    for (const name of new Set(records.map((r) => r.runtimePolicyName).filter((n): n is string => n !== null))) {
+      const stored = await this.policies.findRuntime(name);
+      if (stored !== undefined) {
+        generators.set(name, stored.generator);
+      }
+    }
+    const context = this.statusContext();
+    return Object.fromEntries(
+      records.map((r) => [
+        r.agentId,
+        agentStatusResults(r, { ...context, runtimePolicyGenerator: r.runtimePolicyName === null ? undefined : generators.get(r.runtimePolicyName) }),
+      ]),
+    );
+  }
+
+  /**
+   * `DELETE /agents/{id}` (spec §4.3): an agent that is not being polled is deleted now (`deleted`);
+   * a polled one is set TERMINATED and deleted by the loop of the process that polls it
+   * (`terminating`, HTTP 202; the tenant polls until 404). @throws VerifierAgentNotFound
+   */
+  async delete(agentId: string): Promise<'deleted' | 'terminating'> {
+    const record = await this.agents.find(agentId);
+    if (record === undefined || record.verifierId !== this.config.verifierId) {
+      throw new VerifierAgentNotFound(agentId);
+    }
+    if (DELETE_AT_ONCE.includes(record.state.operationalState)) {
+      await this.agents.delete(agentId);
+      this.scheduler.wake(agentId);
+      this.log.info({ agentId }, 'agent deleted');
+      return 'deleted';
+    }
+    const before = await this.agents.transition(agentId, this.config.verifierId, OperationalState.TERMINATED);
+    if (before === undefined) {
+      throw new VerifierAgentNotFound(agentId);
+    }
+    this.scheduler.wake(agentId);
+    this.log.info({ agentId }, 'agent terminating');
+    return 'terminating';
+  }
+
+  /** `PUT /agents/{id}/reactivate`: START, polled by this process. @throws VerifierAgentNotFound */
+  async reactivate(agentId: string): Promise<void> {
+    const before = await this.agents.transition(agentId, this.config.verifierId, OperationalState.START, {
+      from: STATES_BUT_TERMINATED,
+      owner: this.owner,
+      leaseSeconds: this.config.leaseSeconds,
+    });
+    if (before === undefined) {
+      throw new VerifierAgentNotFound(agentId);
+    }
+    this.scheduler.wake(agentId);
+    this.log.info({ agentId, from: before }, 'agent reactivated');
+  }
+
+  /** `PUT /agents/{id}/stop`: TENANT_FAILED, polling stops. @throws VerifierAgentNotFound */
+  async stop(agentId: string): Promise<void> {
+    const before = await this.agents.transition(agentId, this.config.verifierId, OperationalState.TENANT_FAILED, { from: STATES_BUT_TERMINATED });
+    if (before === undefined) {
+      throw new VerifierAgentNotFound(agentId);
+    }
+    this.scheduler.wake(agentId);
+    this.log.info({ agentId, from: before }, 'agent stopped');
+  }
+
+  /** The newest `limit` rounds of an agent (kept after it is deleted). */
+  history(agentId: string, limit: number): Promise<HistoryRecord[]> {
+    return this.agents.history(agentId, limit);
+  }
+
+  async addRuntimePolicy(policy: StoredRuntimePolicy): Promise<void> {
+    await this.policies.insertRuntime(policy);
+  }
+
+  /** Replaces a stored runtime policy; the agents using it are reloaded. @throws PolicyNotFound */
+  async updateRuntimePolicy(policy: StoredRuntimePolicy): Promise<void> {
+    if (!(await this.policies.updateRuntime(policy))) {
+      throw new PolicyNotFound('runtime policy', policy.name);
+    }
+    this.cache.invalidate(policy.name);
+    await this.reloadAgentsUsing(policy.name);
+  }
+
+  async showRuntimePolicy(name: string): Promise<StoredRuntimePolicy> {
+    const stored = await this.policies.findRuntime(name);
+    if (stored === undefined) {
+      throw new PolicyNotFound('runtime policy', name);
+    }
+    return stored;
+  }
+
+  listRuntimePolicies(): Promise<string[]> {
+    return this.policies.listRuntimeNames();
+  }
+
+  /** @throws PolicyNotFound; VerifierConflict when an agent uses it. */
+  async deleteRuntimePolicy(name: string): Promise<void> {
+    if (!(await this.policies.deleteRuntime(name))) {
+      throw new PolicyNotFound('runtime policy', name);
+    }
+    this.cache.invalidate(name);
+  }
+
+  async addMbPolicy(policy: StoredMbPolicy): Promise<void> {
+    await this.policies.insertMb(policy);
+  }
+
+  async updateMbPolicy(policy: StoredMbPolicy): Promise<void> {
+    if (!(await this.policies.updateMb(policy))) {
+      throw new PolicyNotFound('measured boot policy', policy.name);
+    }
+    this.cache.invalidate(policy.name);
+    await this.reloadAgentsUsing(policy.name);
+  }
+
+  async showMbPolicy(name: string): Promise<StoredMbPolicy> {
+    const stored = await this.policies.findMb(name);
+    if (stored === undefined) {
+      throw new PolicyNotFound('measured boot policy', name);
+    }
+    return stored;
+  }
+
+  listMbPolicies(): Promise<string[]> {
+    return this.policies.listMbNames();
+  }
+
+  async deleteMbPolicy(name: string): Promise<void> {
+    if (!(await this.policies.deleteMb(name))) {
+      throw new PolicyNotFound('measured boot policy', name);
+    }
+    this.cache.invalidate(name);
+  }
+
+  /** `GET /verify/identity` (spec §4.6): AK signature, nonce and pcrDigest only. @throws VerifierAgentNotFound */
+  async verifyIdentity(query: IdentityQuery): Promise<IdentityQuoteResult> {
+    const record = await this.agents.find(query.agent_uuid);
+    if (record === undefined) {
+      throw new VerifierAgentNotFound(query.agent_uuid);
+    }
+    return verifyIdentityQuote({ quote: query.quote, nonce: query.nonce, hashAlg: query.hash_alg, akTpm: record.akTpm });
+  }
+
+  /**
+   * `POST /verify/evidence` (spec §4.7, Keylime 2.5): the pull loop's checks on one piece of evidence,
+   * minus the TPM clock and PCR 16. Policies are JSON text (a flat allowlist is accepted too).
+   */
+  verifyEvidence(body: EvidenceBody): EvaluateEvidenceResult {
+    const data = body.data;
+    const runtimeText = data.runtime_policy ?? '';
+    const mbText = data.mb_policy ?? '';
+    return evaluateEvidence(
+      {
+        quote: data.quote,
+        nonce: data.nonce,
+        hashAlg: data.hash_alg,
+        akTpm: data.tpm_ak,
+        tpmPolicy: data.tpm_policy === undefined || data.tpm_policy === null || data.tpm_policy === '' ? null : data.tpm_policy,
+        runtimePolicy: runtimeText.trim() === '' ? null : compileRuntimePolicy(loadRuntimePolicy(runtimeText).policy),
+        mbRefstate: mbText.trim() === '' || mbText.trim() === 'null' ? null : parseMbRefstate(mbText),
+        imaMeasurementList: data.ima_measurement_list ?? null,
+        mbLog: data.mb_log === undefined || data.mb_log === null || data.mb_log === '' ? null : data.mb_log,
+      },
+      {
+        measuredBootPolicy: this.config.measuredBootPolicy,
+        failOnTomtou: this.config.failOnTomtou,
+      },
+    );
+  }
+
+  private async storeReference<T>(
+    reference: PolicyReference<T>,
+    insert: (policy: T) => Promise<void>,
+    find: (name: string) => Promise<unknown>,
+    kind: 'runtime policy' | 'measured boot policy',
+  ): Promise<void> {
+    if (reference.kind === 'new') {
+      await insert(reference.policy);
+    } else if (reference.kind === 'existing' && (await find(reference.name)) === undefined) {
+      throw new PolicyNotFound(kind, reference.name);
+    }
+  }
+
+  /** Agents of this verifier polled here with the updated policy pick it up at their next round. */
+  private async reloadAgentsUsing(name: string): Promise<void> {
+    const records = await this.agents.listRecords(this.config.verifierId);
+    for (const record of records) {
+      if ((record.runtimePolicyName === name || record.mbPolicyName === name) && record.owner === this.owner) {
+        this.scheduler.wake(record.agentId);
+      }
+    }
+  }
+
+  private statusContext(): { quoteInterval: number; verifierHost: string; verifierPort: number } {
+    return { quoteInterval: this.config.quoteInterval, verifierHost: this.config.host, verifierPort: this.config.port };
+  }
+}
+
+/** Every state but TERMINATED: stop and reactivate do not bring a deleted agent back. */
+const STATES_BUT_TERMINATED: readonly OperationalState[] = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10];
+
+function referenceName<T extends { name: string }>(reference: PolicyReference<T>): string | null {
+  switch (reference.kind) {
+    case 'new':
+      return reference.policy.name;
+    case 'existing':
+      return reference.name;
+    case 'none':
+      return null;
+  }
+}
+

@@ -115,8 +115,8 @@ export interface ParseDriverInfoOptions {
  * Checks and normalises the keylime driver's `driver_info` against the `keylime` config section — no
  * network, no file access. Every missing field is reported at once (`MissingParameterValue`): a policy
  * source (`keylime_allowlist` or `keylime_runtime_policy`) with its checksum, the agent uuid (unless a
- * locator can supply it), the verifier and registrar URLs when the config has none, and the other half
- * of a client certificate/key pair. Then the first unusable value is reported (`InvalidParameterValue`).
+ * locator can supply it), and the verifier and registrar URLs and the client certificate and key when
+ * the config has none. Then the first unusable value is reported (`InvalidParameterValue`).
  */
 export function parseKeylimeDriverInfo(
   driverInfo: DriverInfo,
@@ -208,13 +208,12 @@ function missingFields(fields: KeylimeDriverInfoFields, settings: KeylimeSetting
   if (fields.keylime_registrar_url === undefined && settings.registrarUrl === undefined) {
     missing.push('keylime_registrar_url');
   }
-  const cert = fields.keylime_tls_cert ?? settings.tlsClientCert;
-  const key = fields.keylime_tls_key ?? settings.tlsClientKey;
-  if (cert !== undefined && key === undefined) {
-    missing.push('keylime_tls_key');
-  }
-  if (key !== undefined && cert === undefined) {
+  // Agents accept only mTLS clients (spec §0.3): the identity quote needs a client certificate.
+  if (fields.keylime_tls_cert === undefined && settings.tlsClientCert === undefined) {
     missing.push('keylime_tls_cert');
+  }
+  if (fields.keylime_tls_key === undefined && settings.tlsClientKey === undefined) {
+    missing.push('keylime_tls_key');
   }
   return missing;
 }

@@ -36,6 +36,6 @@ export const OPTIONAL_PROPERTIES: Readonly<Record<string, string>> = Object.free
     'Registrar TLS URL (https://host:8891). Defaults to keylime.registrarUrl from the config; one of the two is needed. Optional.',
   keylime_tls_ca: 'PEM file of the CA the verifier\'s and registrar\'s certificates chain to. Defaults to keylime.tlsCaCert. Optional.',
   keylime_tls_cert:
-    'PEM client certificate for mTLS to the verifier, the registrar and the agent (issued by the CA agents trust). Defaults to keylime.tlsClientCert. Optional.',
-  keylime_tls_key: 'PEM private key of keylime_tls_cert. Defaults to keylime.tlsClientKey. Optional.',
+    'PEM client certificate for mTLS to the verifier, the registrar and the agent (issued by the CA agents trust). Defaults to keylime.tlsClientCert; one of the two is needed. Optional.',
+  keylime_tls_key: 'PEM private key of keylime_tls_cert. Defaults to keylime.tlsClientKey; one of the two is needed. Optional.',
 });

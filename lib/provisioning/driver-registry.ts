@@ -5,7 +5,10 @@ import type { AttestationInterface } from '../../interfaces/attestation-interfac
 import { InterfaceNotEnabled, InterfaceNotFound } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import { FakeAttestation } from '../../drivers/fake/fake-attestation.js';
+import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
+import { keylimeDriverOptions } from '../../drivers/keylime/keylime-driver-options.js';
 import { NoAttestation } from '../../drivers/no-attestation/no-attestation.js';
+import { NodeStore } from './node-store.js';
 
 /** Builds a driver; it may resolve its own dependencies (config, HTTP clients) from the container. */
 export type AttestationInterfaceFactory = (container: DependencyContainer) => AttestationInterface;
@@ -32,6 +35,8 @@ export const DRIVER_CONTAINER: InjectionToken<DependencyContainer> = 'ironlime.d
 export const BUILTIN_ATTESTATION_INTERFACES: Readonly<Record<string, AttestationInterfaceFactory>> = Object.freeze({
   'no-attestation': () => new NoAttestation(),
   fake: () => new FakeAttestation(),
+  keylime: (container) =>
+    new KeylimeAttestation({ ...(container.isRegistered(NodeStore, true) ? { nodes: container.resolve(NodeStore) } : {}), ...keylimeDriverOptions(container) }),
 });
 
 /**

@@ -93,9 +93,11 @@ describe('keylime driver: driver_info parsing', function () {
       'keylime_agent_uuid',
       'keylime_verifier_url',
       'keylime_registrar_url',
+      'keylime_tls_cert',
+      'keylime_tls_key',
     ]);
     expect(error.message).to.equal(
-      'driver_info is missing required field(s): keylime_allowlist, keylime_allowlist_checksum, keylime_agent_uuid, keylime_verifier_url, keylime_registrar_url',
+      'driver_info is missing required field(s): keylime_allowlist, keylime_allowlist_checksum, keylime_agent_uuid, keylime_verifier_url, keylime_registrar_url, keylime_tls_cert, keylime_tls_key',
     );
   });
 

@@ -1,0 +1,120 @@
+import { AttestationFailed, MissingParameterValue } from '../../interfaces/errors.js';
+import type { Task } from '../../interfaces/task.js';
+import { KeylimeHttpError } from '../../lib/http/client-errors.js';
+import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
+import { checkAgentIdentity, DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from '../../lib/tenant/identity-check.js';
+import { showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
+import type { AgentLocation } from './agent-locator.js';
+import type { EnrolmentPolicy } from './enrolment-policy.js';
+import type { KeylimeConnection } from './keylime-connection.js';
+import type { EnrolmentBody } from './verifier-api.js';
+
+/** Agent API version the verifier is told to use (the Rust keylime-agent's newest, spec §0.2). */
+export const AGENT_API_VERSION = '2.6';
+/** Keylime tenant `accept_tpm_encryption_algs` default. */
+const ACCEPTED_ENCRYPTION_ALGS: readonly string[] = ['ecc', 'rsa'];
+/** The key under which the driver keeps its policy fingerprint in the enrolment's `metadata`. */
+const FINGERPRINT_KEY = 'ironlime_policy_fingerprint';
+
+export interface EnrolAgentInput {
+  readonly connection: KeylimeConnection;
+  readonly location: AgentLocation;
+  readonly policy: EnrolmentPolicy;
+  readonly task: Task;
+  readonly ekCheck: TenantEkCheckMode;
+  readonly extraEkCaDirs: readonly string[];
+  readonly timeoutMs: number;
+}
+
+/**
+ * What the Keylime tenant's `add` does before and at enrolment (spec §8 steps 1, 4 and 6), without
+ * payload delivery (no U/V: the driver attests, it provisions no secret): reads the agent from the
+ * registrar and checks its EK certificate, asks the agent for an identity quote and verifies it against
+ * the registrar's AK (with PCR 16 binding its key), then enrols it with the verifier using the AK and
+ * mTLS certificate of THAT registrar record — the same data the identity check trusted (Keylime
+ * CVE-2022-1053 came from letting them differ).
+ *
+ * @throws AttestationFailed when the agent is not registered or activated, or its identity check fails.
+ */
+export async function enrolAgent(input: EnrolAgentInput): Promise<void> {
+  const { connection, location } = input;
+  const { cert, key } = connection.tls;
+  if (cert === undefined || key === undefined) {
+    throw new MissingParameterValue(['keylime_tls_cert', 'keylime_tls_key']);
+  }
+  let verdict;
+  try {
+    const agentUrl = await contactUrl(input);
+    verdict = await checkAgentIdentity({
+      registrar: connection.registrar,
+      agentId: location.uuid,
+      tls: { cert, key },
+      ekCheck: input.ekCheck,
+      extraEkCaDirs: input.extraEkCaDirs,
+      timeoutMs: input.timeoutMs,
+      ...(agentUrl === undefined ? {} : { agentUrl }),
+    });
+  } catch (error) {
+    if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404 && error.url.includes('/agents/')) {
+      throw new AttestationFailed([`agent ${location.uuid} is not registered (or not activated) at the registrar`], [], { cause: error });
+    }
+    throw error;
+  }
+  if (!verdict.valid) {
+    throw new AttestationFailed([`identity check of agent ${location.uuid} failed (${verdict.check}): ${verdict.reason}`]);
+  }
+  for (const warning of verdict.warnings) {
+    input.task.logger.warn({ node: input.task.node.uuid, agent: location.uuid }, warning);
+  }
+  const agent = verdict.agent;
+  const body: EnrolmentBody = {
+    v: null,
+    cloudagent_ip: location.address ?? agent.ip ?? '',
+    cloudagent_port: location.port ?? agent.port ?? 0,
+    tpm_policy: JSON.stringify(input.policy.tpmPolicy),
+    runtime_policy: Buffer.from(JSON.stringify(input.policy.runtimePolicy)).toString('base64'),
+    runtime_policy_name: '',
+    runtime_policy_key: '',
+    mb_policy: input.policy.mbRefstateJson,
+    mb_policy_name: '',
+    ima_sign_verification_keys: '',
+    metadata: JSON.stringify({ [FINGERPRINT_KEY]: input.policy.fingerprint, node: input.task.node.uuid }),
+    revocation_key: '',
+    accept_tpm_hash_algs: DEFAULT_ACCEPTED_HASH_ALGS,
+    accept_tpm_encryption_algs: ACCEPTED_ENCRYPTION_ALGS,
+    accept_tpm_signing_algs: DEFAULT_ACCEPTED_SIGN_ALGS,
+    ak_tpm: Buffer.from(agent.akPublic).toString('base64'),
+    mtls_cert: agent.mtlsCert ?? '',
+    supported_version: AGENT_API_VERSION,
+  };
+  await connection.verifier.enrol(location.uuid, body);
+}
+
+/** The policy fingerprint stored in an enrolment's `metadata`, or undefined (not enrolled by this driver). */
+export function fingerprintOf(metaData: string): string | undefined {
+  try {
+    const value = JSON.parse(metaData) as unknown;
+    const fingerprint = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[FINGERPRINT_KEY] : undefined;
+    return typeof fingerprint === 'string' ? fingerprint : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where to reach the agent when `driver_info` names it: address and port from there, the part left out
+ * from the registrar record. Undefined when neither is given (the identity check then uses the record).
+ */
+async function contactUrl(input: EnrolAgentInput): Promise<string | undefined> {
+  const { address, port } = input.location;
+  if (address === undefined && port === undefined) {
+    return undefined;
+  }
+  const registered = address !== undefined && port !== undefined ? undefined : await showRegistrarAgent(input.connection.registrar, input.location.uuid);
+  const ip = address ?? registered?.ip ?? null;
+  const contactPort = port ?? registered?.port ?? null;
+  if (ip === null || contactPort === null) {
+    return undefined;
+  }
+  return `https://${ip.includes(':') ? `[${ip}]` : ip}:${contactPort}`;
+}

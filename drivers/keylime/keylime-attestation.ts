@@ -1,0 +1,272 @@
+import { AttestationInterface } from '../../interfaces/attestation-interface.js';
+import { mergeProperties } from '../../interfaces/driver-info.js';
+import { AttestationFailed, AttestationServiceUnavailable, MissingParameterValue } from '../../interfaces/errors.js';
+import type { Node } from '../../interfaces/node.js';
+import type { Task } from '../../interfaces/task.js';
+import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
+import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
+import { checkAgentLocation, driverInfoWithLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
+import { enrolAgent, fingerprintOf } from './agent-enrolment.js';
+import { buildEnrolmentPolicy, type FetchedDocuments } from './enrolment-policy.js';
+import { fetchCheckedDocument, type FetchLimits } from './fetch-document.js';
+import { openKeylimeConnection, toServiceError, type KeylimeConnection } from './keylime-connection.js';
+import { parseKeylimeDriverInfo, type KeylimeNodeSettings } from './keylime-driver-info.js';
+import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
+import { judgeVerifierStatus, type StatusVerdict } from './status-verdict.js';
+import { waitForFinalVerdict } from './status-wait.js';
+
+/** How the driver is built; every field has a default. */
+export interface KeylimeAttestationOptions {
+  /** Where `locateAgent` and the locator store a location (the orchestrator's `NodeStore`). */
+  readonly nodes?: DriverInfoWriter;
+  /** Asked for the agent's location when `driver_info` has no `keylime_agent_uuid` (the ramdisk's call). */
+  readonly agentLocator?: AgentLocator;
+  /** Time allowed to download one policy document (default 30 s). */
+  readonly fetchTimeoutMs?: number;
+  /** Largest policy document accepted (default 64 MiB, Keylime's order of magnitude for allowlists). */
+  readonly maxDocumentBytes?: number;
+  /** Timeout of each request to the verifier, registrar and agent (default 30 s). */
+  readonly requestTimeoutMs?: number;
+  /** The tenant's EK certificate check before enrolment (default `require`, Keylime's `require_ek_cert`). */
+  readonly ekCheck?: TenantEkCheckMode;
+  /** Extra trusted EK CA folders, added to the shipped vendor store. */
+  readonly extraEkCaDirs?: readonly string[];
+}
+
+const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * The `keylime` attestation interface (Ironic attestation spec): enrols a node's Keylime agent with a
+ * Keylime-compatible verifier — ours or Keylime's — and reads the verifier's verdict.
+ *
+ * - `startAttestation`: fetches the allowlist (or JSON runtime policy), exclude list and refstate and
+ *   checks their sha256 before anything is sent; builds the runtime policy, PCR mask and a fingerprint;
+ *   if the verifier already holds the agent with the same fingerprint, does nothing (idempotent — a
+ *   failed verdict stays failed); with another fingerprint, removes it (waiting for the termination
+ *   handshake) and enrols again; otherwise checks the agent at the registrar and its identity quote
+ *   (EK certificate, AK, PCR 16 binding), then enrols it with the registrar's AK and mTLS certificate.
+ * - `validateSecurityStatus`: waits, bounded by `statusTimeoutSeconds`, until the verifier has a final
+ *   verdict: resolves once the agent passed at least one attestation since enrolment and is in good
+ *   standing; rejects with `AttestationFailed` (verifier state, `last_event_id`, failure history).
+ * - `unregisterNode`: removes the agent from the verifier, waiting until it is gone; 404 counts as done.
+ * - `locateAgent`: stores the location the ramdisk reports into `driver_info`.
+ */
+export class KeylimeAttestation extends AttestationInterface {
+  readonly #options: KeylimeAttestationOptions;
+
+  constructor(options: KeylimeAttestationOptions = {}) {
+    super();
+    this.#options = options;
+  }
+
+  getProperties(): Record<string, string> {
+    return mergeProperties(REQUIRED_PROPERTIES, OPTIONAL_PROPERTIES);
+  }
+
+  /**
+   * Checks every field of `driver_info` (and the `keylime` config defaults) without network or files.
+   *
+   * @throws MissingParameterValue listing every missing field.
+   * @throws InvalidParameterValue naming the first unusable field.
+   */
+  validate(task: Task): void {
+    this.#settings(task);
+  }
+
+  /**
+   * Stores where the node's agent is — as the ramdisk reports it — into `driver_info`
+   * (`keylime_agent_uuid`, `keylime_agent_address`, `keylime_agent_port`) through the node store given
+   * as option `nodes`, and resolves to the updated node (build the next task from it).
+   *
+   * @throws InvalidParameterValue for a malformed location; MissingParameterValue without a node store.
+   */
+  async locateAgent(task: Task, location: AgentLocation): Promise<Node> {
+    checkAgentLocation(location);
+    const nodes = this.#options.nodes;
+    if (nodes === undefined) {
+      throw new MissingParameterValue(['nodes'], 'keylime driver options');
+    }
+    const node = await nodes.updateNode(task.node.uuid, { driverInfo: driverInfoWithLocation(task.node.driverInfo, location) });
+    task.logger.info({ node: node.uuid, agent: location.uuid }, 'keylime agent location stored in driver_info');
+    return node;
+  }
+
+  /**
+   * @throws InvalidParameterValue for a document that cannot be read, is malformed or fails its checksum
+   *   (before anything is sent to any service).
+   * @throws AttestationFailed when the agent is not registered or its identity check fails.
+   * @throws AttestationServiceUnavailable when a service or document server cannot be used.
+   */
+  async startAttestation(task: Task): Promise<void> {
+    const settings = this.#settings(task);
+    const documents = await this.#fetchDocuments(settings, task.signal);
+    const policy = buildEnrolmentPolicy(settings, documents);
+    const location = await this.#location(task, settings);
+    const connection = await this.#connect(settings);
+    const log = { node: task.node.uuid, agent: location.uuid };
+    try {
+      const enrolled = await connection.verifier.agent(location.uuid);
+      if (enrolled !== undefined && enrolled.operationalState !== TERMINATED) {
+        if (fingerprintOf(enrolled.metaData) === policy.fingerprint) {
+          task.logger.info(log, 'agent already enrolled with this policy; nothing to do');
+          return;
+        }
+        task.logger.info(log, 'agent enrolled with another policy; re-enrolling');
+      }
+      if (enrolled !== undefined) {
+        await this.#removeAndWait(connection, location.uuid, settings, task.signal);
+      }
+      await enrolAgent({ connection, location, policy, task, ...this.#identityOptions() });
+      task.logger.info({ ...log, mask: policy.tpmPolicy['mask'] }, 'agent enrolled with the verifier');
+    } catch (error) {
+      throw toServiceError(error, `agent ${location.uuid}`);
+    } finally {
+      connection.close();
+    }
+  }
+
+  /**
+   * @throws AttestationFailed with the verifier's reasons and event ids, or when the agent is not enrolled.
+   * @throws AttestationServiceUnavailable when no final verdict came within `statusTimeoutSeconds`.
+   */
+  async validateSecurityStatus(task: Task): Promise<void> {
+    const settings = this.#settings(task);
+    const agentId = requireUuid(settings);
+    const connection = await this.#connect(settings);
+    try {
+      const verdict = await waitForFinalVerdict(() => this.#readVerdict(connection, agentId), {
+        timeoutMs: settings.statusTimeoutSeconds * 1000,
+        intervalMs: settings.statusPollIntervalSeconds * 1000,
+        signal: task.signal,
+        isTransient,
+      });
+      if (verdict.kind === 'fail') {
+        const history = await connection.verifier.recentFailures(agentId);
+        const reasons = [...new Set([...verdict.reasons, ...history.reasons])];
+        const eventIds = [...new Set([...verdict.eventIds, ...history.eventIds])];
+        throw new AttestationFailed(reasons, eventIds);
+      }
+      task.logger.debug({ node: task.node.uuid, agent: agentId }, 'verifier reports the agent trusted');
+    } catch (error) {
+      throw toServiceError(error, `agent ${agentId}`);
+    } finally {
+      connection.close();
+    }
+  }
+
+  /** @throws AttestationServiceUnavailable when the verifier cannot be reached or never lets go of the agent. */
+  async unregisterNode(task: Task): Promise<void> {
+    const settings = this.#settings(task);
+    const agentId = settings.agent.uuid;
+    if (agentId === undefined) {
+      task.logger.info({ node: task.node.uuid }, 'no keylime agent located for this node; nothing to unregister');
+      return;
+    }
+    const connection = await this.#connect(settings);
+    try {
+      await this.#removeAndWait(connection, agentId, settings, task.signal);
+      task.logger.info({ node: task.node.uuid, agent: agentId }, 'agent removed from the verifier');
+    } catch (error) {
+      throw toServiceError(error, `agent ${agentId}`);
+    } finally {
+      connection.close();
+    }
+  }
+
+  #settings(task: Task): KeylimeNodeSettings {
+    return parseKeylimeDriverInfo(task.node.driverInfo, task.config.keylime, { locatorAvailable: this.#options.agentLocator !== undefined });
+  }
+
+  #connect(settings: KeylimeNodeSettings): Promise<KeylimeConnection> {
+    return openKeylimeConnection(settings, this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  }
+
+  #identityOptions(): { ekCheck: TenantEkCheckMode; extraEkCaDirs: readonly string[]; timeoutMs: number } {
+    return {
+      ekCheck: this.#options.ekCheck ?? 'require',
+      extraEkCaDirs: this.#options.extraEkCaDirs ?? [],
+      timeoutMs: this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    };
+  }
+
+  /** Every document, checked against its checksum, before any service is contacted. */
+  async #fetchDocuments(settings: KeylimeNodeSettings, signal: AbortSignal): Promise<FetchedDocuments> {
+    const limits: FetchLimits = {
+      timeoutMs: this.#options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
+      maxBytes: this.#options.maxDocumentBytes ?? DEFAULT_MAX_DOCUMENT_BYTES,
+      signal,
+    };
+    const [policy, excludelist, mbRefstate] = await Promise.all([
+      fetchCheckedDocument(settings.policy, limits),
+      settings.excludelist === undefined ? undefined : fetchCheckedDocument(settings.excludelist, limits),
+      settings.mbRefstate === undefined ? undefined : fetchCheckedDocument(settings.mbRefstate, limits),
+    ]);
+    return { policy, excludelist, mbRefstate };
+  }
+
+  /** The agent's location from `driver_info`, else from the locator (stored back when a node store is set). */
+  async #location(task: Task, settings: KeylimeNodeSettings): Promise<AgentLocation> {
+    const { uuid, address, port } = settings.agent;
+    if (uuid !== undefined) {
+      return { uuid, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
+    }
+    const located = await this.#options.agentLocator?.(task);
+    if (located === undefined) {
+      throw new MissingParameterValue(['keylime_agent_uuid']);
+    }
+    checkAgentLocation(located);
+    if (this.#options.nodes !== undefined) {
+      await this.locateAgent(task, located);
+    }
+    return located;
+  }
+
+  async #readVerdict(connection: KeylimeConnection, agentId: string): Promise<StatusVerdict> {
+    const agent = await connection.verifier.agent(agentId);
+    if (agent === undefined) {
+      return { kind: 'fail', reasons: [`agent ${agentId} is not enrolled with the verifier`], eventIds: [] };
+    }
+    return judgeVerifierStatus(agent);
+  }
+
+  /** DELETE, then (on 202) poll until the verifier has let go of the agent, within the status timeout. */
+  async #removeAndWait(connection: KeylimeConnection, agentId: string, settings: KeylimeNodeSettings, signal: AbortSignal): Promise<void> {
+    if ((await connection.verifier.remove(agentId)) === 'deleted') {
+      return;
+    }
+    await waitForFinalVerdict(
+      async () => ((await connection.verifier.agent(agentId)) === undefined ? { kind: 'pass' } : { kind: 'pending', why: 'agent still terminating' }),
+      {
+        timeoutMs: settings.statusTimeoutSeconds * 1000,
+        intervalMs: Math.min(settings.statusPollIntervalSeconds * 1000, 500),
+        signal,
+        isTransient,
+      },
+    ).catch((error: unknown) => {
+      if (error instanceof AttestationServiceUnavailable) {
+        throw new AttestationServiceUnavailable(`the verifier did not finish removing agent ${agentId}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    });
+  }
+}
+
+/** Keylime state TERMINATED: a DELETE is in progress. */
+const TERMINATED = 8;
+
+function requireUuid(settings: KeylimeNodeSettings): string {
+  if (settings.agent.uuid === undefined) {
+    throw new MissingParameterValue(['keylime_agent_uuid']);
+  }
+  return settings.agent.uuid;
+}
+
+/** An unreachable or overloaded service may answer on the next poll. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof ServiceUnreachableError) {
+    return true;
+  }
+  return error instanceof KeylimeHttpError && (error.remoteHttpStatus >= 500 || error.remoteHttpStatus === 408 || error.remoteHttpStatus === 429);
+}

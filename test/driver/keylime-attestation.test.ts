@@ -1,0 +1,323 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import {
+  AttestationFailed,
+  AttestationServiceUnavailable,
+  InvalidParameterValue,
+  MissingParameterValue,
+} from '../../interfaces/errors.js';
+import type { DriverInfo, Node } from '../../interfaces/node.js';
+import type { Task } from '../../interfaces/task.js';
+import { buildConfig } from '../../lib/config/load-config.js';
+import { createTask } from '../../lib/provisioning/create-task.js';
+import type { AgentLocation, DriverInfoWriter } from '../../drivers/keylime/agent-locator.js';
+import { buildEnrolmentPolicy } from '../../drivers/keylime/enrolment-policy.js';
+import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
+import { parseKeylimeDriverInfo } from '../../drivers/keylime/keylime-driver-info.js';
+import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from '../../drivers/keylime/keylime-properties.js';
+
+const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/lib/libc.so.6\n`;
+const ALLOWLIST_SHA = createHash('sha256').update(ALLOWLIST).digest('hex');
+const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
+const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
+
+/** A stand-in verifier + registrar: records every request and answers from `routes`. */
+class FakeKeylime {
+  readonly requests: string[] = [];
+  /** Route → a Keylime envelope's status and results, or a plain text body served with 200. */
+  routes = new Map<string, (request: IncomingMessage) => [number, unknown] | string>();
+  readonly server: Server = createServer((request, response) => {
+    const key = `${request.method} ${(request.url ?? '').split('?')[0]}`;
+    this.requests.push(key);
+    request.resume();
+    const answer = this.routes.get(key)?.(request) ?? [404, {}];
+    if (typeof answer === 'string') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end(answer);
+      return;
+    }
+    const [status, results] = answer;
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: status, status: 'x', results }));
+  });
+  url = '';
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+function node(driverInfo: DriverInfo): Node {
+  return {
+    uuid: '5a0e1d9c-0d7e-4a57-8f49-6c7a4e1f2b10',
+    name: 'rack1-u1',
+    provisionState: 'cleaning',
+    attestationInterface: 'keylime',
+    driverInfo,
+    instanceInfo: {},
+    lastAttestation: { status: null, reason: null, eventIds: [], at: null },
+    createdAt: new Date(),
+    updatedAt: new Date(),
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('keylime driver: KeylimeAttestation', function () {
+  let dir: string;
+  let fake: FakeKeylime;
+  let info: Record<string, unknown>;
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-driver-'));
+    writeFileSync(path.join(dir, 'allowlist.txt'), ALLOWLIST);
+    // Read only for https URLs; the fake services speak plain http.
+    writeFileSync(path.join(dir, 'client.crt'), '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n');
+    writeFileSync(path.join(dir, 'client.key'), '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n');
+    fake = new FakeKeylime();
+    await fake.start();
+  });
+
+  after(async function () {
+    await fake.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(function () {
+    fake.requests.length = 0;
+    fake.routes.clear();
+    info = {
+      keylime_allowlist: path.join(dir, 'allowlist.txt'),
+      keylime_allowlist_checksum: ALLOWLIST_SHA,
+      keylime_agent_uuid: AGENT,
+      keylime_verifier_url: fake.url,
+      keylime_registrar_url: `${fake.url}/registrar`,
+      keylime_tls_cert: path.join(dir, 'client.crt'),
+      keylime_tls_key: path.join(dir, 'client.key'),
+    };
+  });
+
+  const task = (driverInfo: DriverInfo = info, signal?: AbortSignal): Task => createTask(node(driverInfo), CONFIG, signal === undefined ? {} : { signal });
+
+  /** Makes the fake verifier hold the agent as enrolled by the driver with `driverInfo`'s documents. */
+  function enrolledWith(driverInfo: DriverInfo, allowlist = ALLOWLIST): void {
+    const settings = parseKeylimeDriverInfo(driverInfo, CONFIG.keylime, { locatorAvailable: false });
+    const { fingerprint } = buildEnrolmentPolicy(settings, { policy: Buffer.from(allowlist), excludelist: undefined, mbRefstate: undefined });
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [
+      200,
+      { operational_state: 3, attestation_count: 4, meta_data: JSON.stringify({ ironlime_policy_fingerprint: fingerprint }) },
+    ]);
+  }
+
+  it('documents every driver_info field', function () {
+    expect(new KeylimeAttestation().getProperties()).to.deep.equal({ ...REQUIRED_PROPERTIES, ...OPTIONAL_PROPERTIES });
+  });
+
+  it('validates without touching the network, reporting every missing field', function () {
+    const driver = new KeylimeAttestation();
+    driver.validate(task());
+    const error = (() => {
+      try {
+        driver.validate(task({ keylime_agent_port: 9002 }));
+      } catch (caught) {
+        return caught as MissingParameterValue;
+      }
+      throw new Error('expected MissingParameterValue');
+    })();
+    expect(error).to.be.instanceOf(MissingParameterValue);
+    expect(error.fields).to.deep.equal([
+      'keylime_allowlist',
+      'keylime_allowlist_checksum',
+      'keylime_agent_uuid',
+      'keylime_verifier_url',
+      'keylime_registrar_url',
+      'keylime_tls_cert',
+      'keylime_tls_key',
+    ]);
+    expect(fake.requests).to.deep.equal([]);
+  });
+
+  it('stops startAttestation on a checksum mismatch before any request is sent', async function () {
+    const wrong = 'ee'.repeat(32);
+    fake.routes.set('GET /policies/allowlist.txt', () => ALLOWLIST);
+    for (const allowlist of [path.join(dir, 'allowlist.txt'), `${fake.url}/policies/allowlist.txt`]) {
+      const error = await rejection(new KeylimeAttestation().startAttestation(task({ ...info, keylime_allowlist: allowlist, keylime_allowlist_checksum: wrong })));
+      expect(error).to.be.instanceOf(InvalidParameterValue);
+      expect((error as InvalidParameterValue).field).to.equal('driver_info.keylime_allowlist_checksum');
+      expect(error.message).to.contain(`not the expected ${wrong}; nothing was sent to the attestation service`);
+    }
+    // Only the allowlist download itself reached the server: no verifier or registrar call.
+    expect(fake.requests).to.deep.equal(['GET /policies/allowlist.txt']);
+  });
+
+  it('takes the allowlist from a local file and is idempotent when enrolled with the same policy', async function () {
+    enrolledWith(info);
+    await new KeylimeAttestation().startAttestation(task());
+    expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`]);
+  });
+
+  it('takes the allowlist from an http URL', async function () {
+    fake.routes.set('GET /policies/allowlist.txt', () => ALLOWLIST);
+    const viaUrl = { ...info, keylime_allowlist: `${fake.url}/policies/allowlist.txt` };
+    enrolledWith(viaUrl);
+    await new KeylimeAttestation().startAttestation(task(viaUrl));
+    expect(fake.requests).to.deep.equal(['GET /policies/allowlist.txt', `GET /v2.1/agents/${AGENT}`]);
+  });
+
+  it('re-enrols an agent enrolled with another policy, removing it first', async function () {
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, meta_data: '{}' }]);
+    fake.routes.set(`DELETE /v2.1/agents/${AGENT}`, () => [200, {}]);
+    const error = await rejection(new KeylimeAttestation().startAttestation(task()));
+    // The fake registrar knows no agent: after the removal the identity check finds nothing.
+    expect(error).to.be.instanceOf(AttestationFailed);
+    expect(error.message).to.equal(`attestation failed: agent ${AGENT} is not registered (or not activated) at the registrar`);
+    expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`, `DELETE /v2.1/agents/${AGENT}`, `GET /registrar/v2.1/agents/${AGENT}`]);
+  });
+
+  it('reports an unreachable verifier as AttestationServiceUnavailable', async function () {
+    const closed = await closedPort();
+    const unreachable = { ...info, keylime_verifier_url: `http://127.0.0.1:${closed}` };
+    const start = await rejection(new KeylimeAttestation().startAttestation(task(unreachable)));
+    expect(start).to.be.instanceOf(AttestationServiceUnavailable);
+    expect((start as AttestationServiceUnavailable).code).to.equal('ERR_ATTESTATION_SERVICE_UNAVAILABLE');
+    expect(start.message).to.match(new RegExp(`^attestation service unavailable: agent ${AGENT}: http://127\\.0\\.0\\.1:${closed}/v2\\.1/agents/${AGENT}: unreachable: ECONNREFUSED`));
+    const status = await rejection(new KeylimeAttestation().validateSecurityStatus(task(unreachable)));
+    expect(status).to.be.instanceOf(AttestationServiceUnavailable);
+    expect(status.message).to.contain('no verdict from the verifier within 1 s (last: ');
+    const unregister = await rejection(new KeylimeAttestation().unregisterNode(task(unreachable)));
+    expect(unregister).to.be.instanceOf(AttestationServiceUnavailable);
+  });
+
+  it('resolves validateSecurityStatus once the agent passed an attestation, and waits while pending', async function () {
+    let reads = 0;
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => {
+      reads += 1;
+      return [200, { operational_state: reads < 2 ? 1 : 3, attestation_count: reads < 2 ? 0 : 1, meta_data: '{}' }];
+    });
+    await new KeylimeAttestation().validateSecurityStatus(task(info));
+    expect(reads).to.equal(2);
+  });
+
+  it('rejects validateSecurityStatus with the verifier reason, last_event_id and history', async function () {
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [
+      200,
+      { operational_state: 9, attestation_count: 3, last_event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_level: 6, meta_data: '{}' },
+    ]);
+    fake.routes.set(`GET /v2.1/agents/${AGENT}/history`, () => [
+      200,
+      {
+        history: [
+          { outcome: 'fail', failures: [{ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: 'File not found in allowlist: /tmp/evil' } }] },
+          { outcome: 'pass', failures: [] },
+        ],
+      },
+    ]);
+    const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task()));
+    expect(error).to.be.instanceOf(AttestationFailed);
+    const failed = error as AttestationFailed;
+    expect(failed.eventIds).to.deep.equal(['ima.validation.ima-ng.not_in_allowlist']);
+    expect(failed.reasons).to.deep.equal([
+      'the verifier marked the agent "Invalid Quote" (last event ima.validation.ima-ng.not_in_allowlist, severity level 6)',
+      'ima.validation.ima-ng.not_in_allowlist: File not found in allowlist: /tmp/evil',
+    ]);
+  });
+
+  it('fails validateSecurityStatus for an agent the verifier does not know', async function () {
+    const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task()));
+    expect(error).to.be.instanceOf(AttestationFailed);
+    expect(error.message).to.equal(`attestation failed: agent ${AGENT} is not enrolled with the verifier`);
+  });
+
+  it('unregisters idempotently, waiting through the termination handshake', async function () {
+    let gets = 0;
+    fake.routes.set(`DELETE /v2.1/agents/${AGENT}`, () => [202, {}]);
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => (++gets < 2 ? [200, { operational_state: 8 }] : [404, {}]));
+    const driver = new KeylimeAttestation();
+    await driver.unregisterNode(task());
+    expect(fake.requests).to.deep.equal([`DELETE /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`]);
+    fake.routes.clear();
+    await driver.unregisterNode(task());
+    const { keylime_agent_uuid: _, ...unlocated } = info;
+    await new KeylimeAttestation({ agentLocator: async () => undefined }).unregisterNode(task(unlocated));
+  });
+
+  describe('agent locator', function () {
+    class RecordingStore implements DriverInfoWriter {
+      readonly updates: DriverInfo[] = [];
+      async updateNode(_uuid: string, changes: { readonly driverInfo: DriverInfo }): Promise<Node> {
+        this.updates.push(changes.driverInfo);
+        return node(changes.driverInfo);
+      }
+    }
+
+    it('stores the location the ramdisk reports with locateAgent', async function () {
+      const nodes = new RecordingStore();
+      const driver = new KeylimeAttestation({ nodes });
+      const withoutUuid = { ...info, keylime_agent_uuid: undefined, keylime_agent_address: '10.9.9.9' };
+      const updated = await driver.locateAgent(task(withoutUuid), { uuid: AGENT, port: 9003 });
+      expect(updated.driverInfo).to.include({ keylime_agent_uuid: AGENT, keylime_agent_port: 9003 });
+      expect(updated.driverInfo).to.not.have.property('keylime_agent_address');
+      const bad = await rejection(driver.locateAgent(task(), { uuid: 'a b' } as AgentLocation));
+      expect(bad).to.be.instanceOf(InvalidParameterValue);
+      expect(bad.message).to.equal('agent location uuid: must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
+      const noStore = await rejection(new KeylimeAttestation().locateAgent(task(), { uuid: AGENT }));
+      expect(noStore.message).to.equal('keylime driver options is missing required field(s): nodes');
+    });
+
+    it('asks the locator in startAttestation when driver_info has no uuid, and stores the answer', async function () {
+      const nodes = new RecordingStore();
+      const asked: string[] = [];
+      const driver = new KeylimeAttestation({
+        nodes,
+        agentLocator: async (t) => {
+          asked.push(t.node.uuid);
+          return { uuid: AGENT, address: '127.0.0.1', port: 9002 };
+        },
+      });
+      const withoutUuid: Record<string, unknown> = { ...info };
+      delete withoutUuid['keylime_agent_uuid'];
+      driver.validate(task(withoutUuid));
+      enrolledWith(info);
+      await driver.startAttestation(task(withoutUuid));
+      expect(asked).to.deep.equal([node({}).uuid]);
+      expect(nodes.updates).to.have.length(1);
+      expect(nodes.updates[0]).to.include({ keylime_agent_uuid: AGENT, keylime_agent_address: '127.0.0.1', keylime_agent_port: 9002 });
+      expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`]);
+      const silent = new KeylimeAttestation({ agentLocator: async () => undefined });
+      const error = await rejection(silent.startAttestation(task(withoutUuid)));
+      expect(error).to.be.instanceOf(MissingParameterValue);
+      expect(error.message).to.equal('driver_info is missing required field(s): keylime_agent_uuid');
+    });
+  });
+
+  it('names a TLS file that cannot be read', async function () {
+    const https = { ...info, keylime_verifier_url: 'https://127.0.0.1:1', keylime_tls_ca: path.join(dir, 'missing-ca.crt') };
+    const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task(https)));
+    expect(error).to.be.instanceOf(InvalidParameterValue);
+    expect(error.message).to.equal(`driver_info.keylime_tls_ca: cannot read ${path.join(dir, 'missing-ca.crt')}: ENOENT`);
+  });
+});
+
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}

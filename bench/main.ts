@@ -1,9 +1,10 @@
 import 'reflect-metadata';
 import type { Benchmark } from './benchmark.js';
 import { imaBenchmark } from './ima-bench.js';
+import { tpmBenchmark } from './tpm-bench.js';
 
 /** Every benchmark, registered from a file of its own in this folder. */
-const BENCHMARKS: readonly Benchmark[] = [imaBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark];
 
 async function runBenchmarks(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -126,6 +126,10 @@ export function hashInfo(algId: number): TpmHashInfo | undefined {
 
 /** The hash with this Keylime name (`sha256`; `SHA-256` and `sm3` are accepted too), or undefined. */
 export function hashInfoByName(name: string): TpmHashInfo | undefined {
+  const exact = HASH_BY_NAME.get(name);
+  if (exact !== undefined) {
+    return exact;
+  }
   const key = name.toLowerCase().replace('-', '');
   return HASH_BY_NAME.get(key === 'sm3' ? 'sm3_256' : key);
 }

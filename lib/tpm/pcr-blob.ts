@@ -35,27 +35,37 @@ export interface PcrBlob {
   readonly untrustedBanks: readonly PcrBank[];
 }
 
+/** u16 little-endian at `at`; callers have bounds-checked the whole region through the reader. */
+function le16(bytes: Uint8Array, at: number): number {
+  return (bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8);
+}
+
+function le32(bytes: Uint8Array, at: number): number {
+  return (le16(bytes, at) | (le16(bytes, at + 2) << 16)) >>> 0;
+}
+
+// The two loops below read fixed-size regions whose length the reader has already checked (the
+// quote verifier runs them for every quote, so they index the bytes directly rather than call the
+// reader per field); every error still goes through the reader with its offset.
+
 function readSelection(r: LittleEndianReader): PcrSelection[] {
   return r.struct('TPML_PCR_SELECTION', () => {
     const count = r.u32();
     if (count > MAX_PCR_BANKS) {
       throw r.error(`count ${count} exceeds ${MAX_PCR_BANKS}`);
     }
+    const base = r.offset;
+    r.skip(SELECTION_SLOTS * 8);
     const selection: PcrSelection[] = [];
-    for (let i = 0; i < SELECTION_SLOTS; i += 1) {
-      r.struct(`pcrSelections[${i}]`, () => {
-        const hashAlg = r.u16();
-        const sizeofSelect = r.u8();
-        const select = r.bytesOf(MAX_SIZEOF_SELECT);
-        r.skip(1);
-        if (i >= count) {
-          return; // unused slot: tpm2-tools leaves whatever the struct held
-        }
-        if (sizeofSelect > MAX_SIZEOF_SELECT) {
-          throw r.error(`sizeofSelect ${sizeofSelect} exceeds ${MAX_SIZEOF_SELECT}`);
-        }
-        selection.push({ hashAlg, sizeofSelect, pcrs: pcrsFromBitmap(select.subarray(0, sizeofSelect)) });
-      });
+    for (let i = 0; i < count; i += 1) {
+      // | hash u16 | sizeofSelect u8 | pcrSelect[4] | pad u8 |; slots past count hold leftovers and are ignored
+      const at = base + i * 8;
+      const sizeofSelect = r.bytes[at + 2] ?? 0;
+      if (sizeofSelect > MAX_SIZEOF_SELECT) {
+        throw r.error(`pcrSelections[${i}].sizeofSelect ${sizeofSelect} exceeds ${MAX_SIZEOF_SELECT}`);
+      }
+      const bitmap = r.bytes.subarray(at + 3, at + 3 + sizeofSelect);
+      selection.push({ hashAlg: le16(r.bytes, at), sizeofSelect, pcrs: pcrsFromBitmap(bitmap) });
     }
     return selection;
   });
@@ -66,25 +76,27 @@ function readDigests(r: LittleEndianReader): Uint8Array[] {
   if (lists * DIGEST_LIST_BYTES !== r.remaining) {
     throw r.error(`${lists} TPML_DIGEST(s) need ${lists * DIGEST_LIST_BYTES} byte(s), ${r.remaining} left`);
   }
+  const base = r.offset;
   const values: Uint8Array[] = [];
   for (let l = 0; l < lists; l += 1) {
-    r.struct(`TPML_DIGEST[${l}]`, () => {
-      const count = r.u32();
-      if (count > DIGEST_SLOTS) {
-        throw r.error(`count ${count} exceeds ${DIGEST_SLOTS}`);
+    const list = base + l * DIGEST_LIST_BYTES;
+    const count = le32(r.bytes, list);
+    if (count > DIGEST_SLOTS) {
+      throw r.error(`TPML_DIGEST[${l}].count ${count} exceeds ${DIGEST_SLOTS}`);
+    }
+    for (let i = 0; i < DIGEST_SLOTS; i += 1) {
+      // | size u16 | buffer[64] |
+      const at = list + 4 + i * (2 + DIGEST_BUFFER);
+      const size = le16(r.bytes, at);
+      if (size > DIGEST_BUFFER || (i < count) !== (size > 0)) {
+        throw r.error(`TPML_DIGEST[${l}].digests[${i}] has size ${size} with count ${count}`);
       }
-      for (let i = 0; i < DIGEST_SLOTS; i += 1) {
-        const size = r.u16();
-        if (size > DIGEST_BUFFER || (i < count) !== (size > 0)) {
-          throw r.error(`digests[${i}] has size ${size} with count ${count}`);
-        }
-        const buffer = r.bytesOf(DIGEST_BUFFER);
-        if (i < count) {
-          values.push(buffer.slice(0, size));
-        }
+      if (i < count) {
+        values.push(r.bytes.subarray(at + 2, at + 2 + size));
       }
-    });
+    }
   }
+  r.skip(lists * DIGEST_LIST_BYTES);
   return values;
 }
 
@@ -94,6 +106,11 @@ function readDigests(r: LittleEndianReader): Uint8Array[] {
  * check the values against anything: they are untrusted until `verifyQuote`. Throws `TpmParseError`.
  */
 export function parsePcrBlob(bytes: Uint8Array): PcrBlob {
+  return parsePcrBlobInPlace(bytes.slice());
+}
+
+/** `parsePcrBlob` without the private copy: the PCR values alias `bytes`. */
+export function parsePcrBlobInPlace(bytes: Uint8Array): PcrBlob {
   const r = new LittleEndianReader(bytes, TpmParseError);
   const { selection, values } = r.struct('PCR blob', () => {
     const read = { selection: readSelection(r), values: readDigests(r) };

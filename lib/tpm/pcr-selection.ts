@@ -1,6 +1,7 @@
 import { BigEndianReader } from '../bytes/byte-reader.js';
 import { BigEndianWriter } from '../bytes/byte-writer.js';
 import { TpmParseError } from '../bytes/parse-errors.js';
+import { viewOf } from './reader-views.js';
 
 /** HASH_COUNT bound on TPML_PCR_SELECTION.count: one entry per bank (Part 2 §10.9.7, Table 111). */
 export const MAX_PCR_BANKS = 16;
@@ -21,13 +22,14 @@ export interface PcrSelection {
 /** PCR indices set in a little-endian-bit bitmap: bit i of byte j selects PCR 8j + i (Part 2 §10.6.1). */
 export function pcrsFromBitmap(bitmap: Uint8Array): number[] {
   const pcrs: number[] = [];
-  bitmap.forEach((byte, j) => {
+  for (let j = 0; j < bitmap.length; j += 1) {
+    const byte = bitmap[j] ?? 0;
     for (let i = 0; i < 8; i += 1) {
       if ((byte >> i) & 1) {
         pcrs.push(j * 8 + i);
       }
     }
-  });
+  }
   return pcrs;
 }
 
@@ -61,7 +63,7 @@ export function unmarshalTpmlPcrSelection(r: BigEndianReader): PcrSelection[] {
         if (sizeofSelect > MAX_SIZEOF_SELECT) {
           throw r.error(`sizeofSelect ${sizeofSelect} exceeds ${MAX_SIZEOF_SELECT}`);
         }
-        return { hashAlg, sizeofSelect, pcrs: pcrsFromBitmap(r.bytesOf(sizeofSelect)) };
+        return { hashAlg, sizeofSelect, pcrs: pcrsFromBitmap(viewOf(r, sizeofSelect)) };
       }));
     }
     return banks;

@@ -13,6 +13,7 @@ import {
   TPM_ST_ATTEST_TIME,
 } from './constants.js';
 import { marshalTpmlPcrSelectionTo, unmarshalTpmlPcrSelection, type PcrSelection } from './pcr-selection.js';
+import { tpm2bView } from './reader-views.js';
 
 /** sizeof(TPMU_NAME) = sizeof(TPMT_HA): the largest TPM2B_NAME and TPM2B_DATA (Part 2 §10.5.3, §10.4.3). */
 const MAX_NAME = 66;
@@ -65,8 +66,8 @@ function marshalClockInfo(w: BigEndianWriter, clock: TpmsClockInfo): void {
   w.u64(clock.clock).u32(clock.resetCount).u32(clock.restartCount).u8(clock.safe ? 1 : 0);
 }
 
-const name = (r: BigEndianReader, field: string): Uint8Array => r.struct(field, () => r.tpm2b(MAX_NAME));
-const digest = (r: BigEndianReader, field: string): Uint8Array => r.struct(field, () => r.tpm2b(MAX_DIGEST));
+const name = (r: BigEndianReader, field: string): Uint8Array => r.struct(field, () => tpm2bView(r, MAX_NAME));
+const digest = (r: BigEndianReader, field: string): Uint8Array => r.struct(field, () => tpm2bView(r, MAX_DIGEST));
 
 function unmarshalBody(r: BigEndianReader, type: number): TpmsAttestBody {
   return r.struct('attested', (): TpmsAttestBody => {
@@ -87,7 +88,7 @@ function unmarshalBody(r: BigEndianReader, type: number): TpmsAttestBody {
       case TPM_ST_ATTEST_TIME: // TPMS_TIME_ATTEST_INFO, Table 122
         return { type, attested: { time: r.u64(), clockInfo: unmarshalClockInfo(r), firmwareVersion: r.u64() } };
       case TPM_ST_ATTEST_NV: // TPMS_NV_CERTIFY_INFO, Table 130
-        return { type, attested: { indexName: name(r, 'indexName'), offset: r.u16(), nvContents: r.struct('nvContents', () => r.tpm2b(MAX_NV_BUFFER)) } };
+        return { type, attested: { indexName: name(r, 'indexName'), offset: r.u16(), nvContents: r.struct('nvContents', () => tpm2bView(r, MAX_NV_BUFFER)) } };
       case TPM_ST_ATTEST_NV_DIGEST: // TPMS_NV_DIGEST_CERTIFY_INFO, Table 131
         return { type, attested: { indexName: name(r, 'indexName'), nvDigest: digest(r, 'nvDigest') } };
       default:
@@ -100,6 +101,7 @@ function unmarshalBody(r: BigEndianReader, type: number): TpmsAttestBody {
  * Unmarshals a TPMS_ATTEST (Part 2 §10.12.12, Table 133):
  * | magic u32 = TPM_GENERATED_VALUE | type TPMI_ST_ATTEST u16 | qualifiedSigner TPM2B_NAME |
  * | extraData TPM2B_DATA | clockInfo TPMS_CLOCK_INFO (17) | firmwareVersion u64 | attested TPMU_ATTEST |
+ * Byte fields and `raw` are views into `r.bytes` (see `reader-views.ts`).
  */
 export function unmarshalTpmsAttest(r: BigEndianReader): TpmsAttest {
   return r.struct('TPMS_ATTEST', () => {
@@ -109,15 +111,16 @@ export function unmarshalTpmsAttest(r: BigEndianReader): TpmsAttest {
       throw r.error(`magic 0x${magic.toString(16)} is not TPM_GENERATED_VALUE 0xff544347`);
     }
     const type = r.u16();
-    const common = {
-      magic,
-      qualifiedSigner: name(r, 'qualifiedSigner'),
-      extraData: r.struct('extraData', () => r.tpm2b(MAX_NAME)),
-      clockInfo: unmarshalClockInfo(r),
-      firmwareVersion: r.u64(),
-    };
+    const qualifiedSigner = name(r, 'qualifiedSigner');
+    const extraData = r.struct('extraData', () => tpm2bView(r, MAX_NAME));
+    const clockInfo = unmarshalClockInfo(r);
+    const firmwareVersion = r.u64();
     const body = unmarshalBody(r, type);
-    return { ...common, ...body, raw: r.bytes.slice(start, r.offset) };
+    // Built field by field rather than spread: this runs once per quote on the verifier's hot path.
+    return {
+      magic, type: body.type, qualifiedSigner, extraData, clockInfo, firmwareVersion, attested: body.attested,
+      raw: r.bytes.subarray(start, r.offset),
+    } as TpmsAttest;
   });
 }
 
@@ -127,6 +130,11 @@ export function unmarshalTpmsAttest(r: BigEndianReader): TpmsAttest {
  * or anything else the TPM vouches for — that is `verifyQuote` / `verifyCertify`. Throws `TpmParseError`.
  */
 export function parseTpmsAttest(bytes: Uint8Array): TpmsAttest {
+  return parseTpmsAttestInPlace(bytes.slice());
+}
+
+/** `parseTpmsAttest` without the private copy: the result's byte fields alias `bytes`. */
+export function parseTpmsAttestInPlace(bytes: Uint8Array): TpmsAttest {
   const r = new BigEndianReader(bytes, TpmParseError);
   const attest = unmarshalTpmsAttest(r);
   r.finish();

@@ -10,6 +10,7 @@ import {
   TPM_ALG_SM2,
   algName,
 } from './constants.js';
+import { tpm2bView } from './reader-views.js';
 
 /** Largest RSA signature (4096-bit keys) and ECC parameter we accept, as in `tpmt-public.ts`. */
 const MAX_RSA_KEY_BYTES = 512;
@@ -42,6 +43,7 @@ export function isEccSignature(signature: TpmtSignature): signature is EccSignat
  * Unmarshals a TPMT_SIGNATURE (Part 2 §11.3.4, Table 217): | sigAlg u16 | TPMU_SIGNATURE by sigAlg |,
  * where RSA arms are | hash u16 | sig TPM2B_PUBLIC_KEY_RSA | and ECC arms are
  * | hash u16 | signatureR TPM2B_ECC_PARAMETER | signatureS TPM2B_ECC_PARAMETER |.
+ * Byte fields are views into `r.bytes` (see `reader-views.ts`).
  */
 export function unmarshalTpmtSignature(r: BigEndianReader): TpmtSignature {
   return r.struct('TPMT_SIGNATURE', () => {
@@ -49,7 +51,7 @@ export function unmarshalTpmtSignature(r: BigEndianReader): TpmtSignature {
     switch (sigAlg) {
       case TPM_ALG_RSASSA:
       case TPM_ALG_RSAPSS:
-        return { sigAlg, hashAlg: r.u16(), sig: r.struct('sig', () => r.tpm2b(MAX_RSA_KEY_BYTES)) };
+        return { sigAlg, hashAlg: r.u16(), sig: r.struct('sig', () => tpm2bView(r, MAX_RSA_KEY_BYTES)) };
       case TPM_ALG_ECDSA:
       case TPM_ALG_ECDAA:
       case TPM_ALG_SM2:
@@ -57,8 +59,8 @@ export function unmarshalTpmtSignature(r: BigEndianReader): TpmtSignature {
         return {
           sigAlg,
           hashAlg: r.u16(),
-          signatureR: r.struct('signatureR', () => r.tpm2b(MAX_ECC_KEY_BYTES)),
-          signatureS: r.struct('signatureS', () => r.tpm2b(MAX_ECC_KEY_BYTES)),
+          signatureR: r.struct('signatureR', () => tpm2bView(r, MAX_ECC_KEY_BYTES)),
+          signatureS: r.struct('signatureS', () => tpm2bView(r, MAX_ECC_KEY_BYTES)),
         };
       default:
         throw r.error(`unsupported signature algorithm ${algName(sigAlg)}`);
@@ -68,6 +70,11 @@ export function unmarshalTpmtSignature(r: BigEndianReader): TpmtSignature {
 
 /** Parses a TPMT_SIGNATURE that fills `bytes` exactly. Throws `TpmParseError`. Verifies nothing. */
 export function parseTpmtSignature(bytes: Uint8Array): TpmtSignature {
+  return parseTpmtSignatureInPlace(bytes.slice());
+}
+
+/** `parseTpmtSignature` without the private copy: the result's byte fields alias `bytes`. */
+export function parseTpmtSignatureInPlace(bytes: Uint8Array): TpmtSignature {
   const r = new BigEndianReader(bytes, TpmParseError);
   const signature = unmarshalTpmtSignature(r);
   r.finish();

@@ -1,7 +1,8 @@
+import * as nodeCrypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { TpmParseError } from '../bytes/parse-errors.js';
 import { TPM_ST_ATTEST_QUOTE, algName, hashInfo, resolveHash } from './constants.js';
-import { parsePcrBlob, type PcrBank, type PcrBlob } from './pcr-blob.js';
+import { parsePcrBlobInPlace, type PcrBank, type PcrBlob } from './pcr-blob.js';
 import { describeSelection, sameSelection } from './pcr-selection.js';
 import { clockProblem, type PreviousClockInfo } from './quote-clock.js';
 import {
@@ -12,8 +13,8 @@ import {
   tpmSignatureVerifies,
   type SigningKeyInput,
 } from './tpm-signature-check.js';
-import { parseTpmsAttest, type TpmsAttest, type TpmsClockInfo } from './tpms-attest.js';
-import { parseTpmtSignature, type TpmtSignature } from './tpmt-signature.js';
+import { parseTpmsAttestInPlace, type TpmsAttest, type TpmsClockInfo } from './tpms-attest.js';
+import { parseTpmtSignatureInPlace, type TpmtSignature } from './tpmt-signature.js';
 
 /** Keylime's event id for every quote failure, spelling included (keylime-protocol §7.2 [!]). */
 export const QUOTE_VALIDATION_EVENT_ID = 'qoute_validation.quote_validation';
@@ -82,6 +83,27 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * node:crypto's one-shot `hash` (Node ≥ 20.12) skips building a Hash stream object, which is a
+ * measurable share of a quote check; older Node falls back to createHash.
+ */
+const oneShotHash: typeof nodeCrypto.hash | undefined = (nodeCrypto as Partial<typeof nodeCrypto>).hash;
+
+/**
+ * H(every PCR value, bank by bank in selection order), hashed as one joined buffer: one call into
+ * OpenSSL rather than one per PCR. The joined copy is transient, so Buffer.concat's pooled memory is fine.
+ */
+function pcrDigest(nodeHash: string, banks: readonly PcrBank[]): Uint8Array {
+  const values: Uint8Array[] = [];
+  for (const bank of banks) {
+    for (const value of bank.pcrs.values()) {
+      values.push(value);
+    }
+  }
+  const joined = Buffer.concat(values);
+  return oneShotHash === undefined ? createHash(nodeHash).update(joined).digest() : oneShotHash(nodeHash, joined, 'buffer');
+}
+
+/**
  * Verifies a TPM2_Quote as Keylime's `checkquote` + `check_quote_timing` do (keylime-protocol §7.2–7.3):
  * the signature scheme suits the AK (RSA: RSASSA or RSAPSS; ECC: ECDSA) and its hash is `hashAlg`;
  * the signature over the exact TPMS_ATTEST bytes verifies; the attest is a quote whose extraData is
@@ -92,12 +114,14 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * Unsigned inputs (AK, signature, PCR blob) are parsed first and throw `TpmParseError` /
  * `TpmKeyError` when malformed. The attest is parsed only after its signature verified, so a forged
  * or corrupted attest reports `signature`. Does NOT judge PCR values against any policy, nor check
- * qualifiedSigner or firmwareVersion.
+ * qualifiedSigner or firmwareVersion. Byte arrays in the verdict (PCR values, attest fields) are
+ * views into the buffers passed in, not copies: nothing is copied on this hot path, so copy what you
+ * keep if you reuse those buffers.
  */
 export function verifyQuote(input: VerifyQuoteInput): QuoteVerdict {
   const key = signingKeyFrom(input.akPublic);
-  const signature = input.signature instanceof Uint8Array ? parseTpmtSignature(input.signature) : input.signature;
-  const blob = input.pcrBlob instanceof Uint8Array ? parsePcrBlob(input.pcrBlob) : input.pcrBlob;
+  const signature = input.signature instanceof Uint8Array ? parseTpmtSignatureInPlace(input.signature) : input.signature;
+  const blob = input.pcrBlob instanceof Uint8Array ? parsePcrBlobInPlace(input.pcrBlob) : input.pcrBlob;
 
   const expectedHash = resolveHash(input.hashAlg);
   const hashProblem = signatureHashProblem(signature, input.hashAlg);
@@ -119,7 +143,7 @@ export function verifyQuote(input: VerifyQuoteInput): QuoteVerdict {
 
   let attest: TpmsAttest;
   try {
-    attest = input.attest instanceof Uint8Array ? parseTpmsAttest(input.attest) : input.attest;
+    attest = input.attest instanceof Uint8Array ? parseTpmsAttestInPlace(input.attest) : input.attest;
   } catch (error) {
     if (error instanceof TpmParseError) {
       return reject('attest-structure', `signed TPMS_ATTEST is malformed: ${error.message}`);
@@ -136,13 +160,7 @@ export function verifyQuote(input: VerifyQuoteInput): QuoteVerdict {
   if (!sameSelection(quoted, blob.selection)) {
     return reject('pcr-selection', `PCR blob selects ${describeSelection(blob.selection, algName)}, the quote ${describeSelection(quoted, algName)}`);
   }
-  const digest = createHash(expectedHash.nodeName);
-  for (const bank of blob.untrustedBanks) {
-    for (const value of bank.pcrs.values()) {
-      digest.update(value);
-    }
-  }
-  if (!bytesEqual(digest.digest(), attest.attested.pcrDigest)) {
+  if (!bytesEqual(pcrDigest(expectedHash.nodeName, blob.untrustedBanks), attest.attested.pcrDigest)) {
     return reject('pcr-digest', 'PCR values do not hash to the quoted pcrDigest');
   }
   const clock = clockProblem(attest.clockInfo, input.previousClock);

@@ -81,7 +81,7 @@ describe('ironlime tpm verify-quote', () => {
     const malformed = await run('tpm', 'verify-quote', '--ak', checkquote('aik_pub.pem'), '--nonce', 'x',
       '--message', checkquote('quote.tpms_attest.bin'), '--signature', checkquote('quote.tpmt_signature.bin'), '--pcrs', badPcrs);
     expect(malformed.code).to.equal(2);
-    expect(malformed.stderr).to.match(/^ironlime: PCR blob\.TPML_PCR_SELECTION\.pcrSelections\[12\]: at offset 100: need 2 byte\(s\), 0 left/);
+    expect(malformed.stderr).to.match(/^ironlime: PCR blob\.TPML_PCR_SELECTION: at offset 4: need 128 byte\(s\), 96 left/);
 
     const quote = path.join(dir, 'quote.txt');
     writeFileSync(quote, 'not a quote');

@@ -66,16 +66,23 @@ function bareHashes(templateData: readonly Buffer[]): string {
   return scratch1.subarray(0, 20).toString('hex');
 }
 
-/** Median of `runs` timings of `work`, in microseconds. */
-function median(runs: number, work: () => void): number {
-  const times: number[] = [];
+/**
+ * Median timings (µs) of each piece of work over `runs` rounds. The pieces run interleaved, round
+ * after round, so that a change of machine load affects them alike and their ratio stays fair.
+ */
+function interleavedMedians(runs: number, works: ReadonlyArray<() => void>): number[] {
+  const times = works.map((): number[] => []);
   for (let i = 0; i < runs; i++) {
-    const start = process.hrtime.bigint();
-    work();
-    times.push(Number(process.hrtime.bigint() - start) / 1000);
+    works.forEach((work, index) => {
+      const start = process.hrtime.bigint();
+      work();
+      times[index]?.push(Number(process.hrtime.bigint() - start) / 1000);
+    });
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)] ?? 0;
+  return times.map((list) => {
+    list.sort((a, b) => a - b);
+    return list[Math.floor(list.length / 2)] ?? 0;
+  });
 }
 
 export const imaBenchmark: Benchmark = {
@@ -114,10 +121,10 @@ export const imaBenchmark: Benchmark = {
       bare();
       full();
     }
-    const runs = 7;
-    const bareUs = median(runs, bare) / count;
-    const fullUs = median(runs, full) / count;
-    const roundUs = median(51, incremental);
+    const [bareTotal = 0, fullTotal = 0] = interleavedMedians(9, [bare, full]);
+    const bareUs = bareTotal / count;
+    const fullUs = fullTotal / count;
+    const [roundUs = 0] = interleavedMedians(51, [incremental]);
     const lines_ = [
       `entries: ${count} ima-ng (sha256 file digests), policy of ${count + increment} paths and 3 excludes`,
       `bare hashes (sha1 template hash + sha1/sha256 extends): ${bareUs.toFixed(2)} µs/entry`,

@@ -48,6 +48,7 @@ export abstract class ByteWriter {
     this.view = new DataView(grown.buffer);
   }
 
+  /** Reserves `count` bytes and returns their offset. Read `this.view` only after calling it: it may grow the buffer. */
   protected advance(count: number): number {
     this.ensure(count);
     const at = this.length;
@@ -59,17 +60,20 @@ export abstract class ByteWriter {
 /** Big-endian writer for TPM 2.0 marshalling. */
 export class BigEndianWriter extends ByteWriter {
   u16(value: number): this {
-    this.view.setUint16(this.advance(2), value, false);
+    const at = this.advance(2);
+    this.view.setUint16(at, value, false);
     return this;
   }
 
   u32(value: number): this {
-    this.view.setUint32(this.advance(4), value, false);
+    const at = this.advance(4);
+    this.view.setUint32(at, value, false);
     return this;
   }
 
   u64(value: bigint): this {
-    this.view.setBigUint64(this.advance(8), value, false);
+    const at = this.advance(8);
+    this.view.setBigUint64(at, value, false);
     return this;
   }
 
@@ -94,17 +98,20 @@ export class BigEndianWriter extends ByteWriter {
 /** Little-endian writer for the event log and the tpm2-tools PCR blob. */
 export class LittleEndianWriter extends ByteWriter {
   u16(value: number): this {
-    this.view.setUint16(this.advance(2), value, true);
+    const at = this.advance(2);
+    this.view.setUint16(at, value, true);
     return this;
   }
 
   u32(value: number): this {
-    this.view.setUint32(this.advance(4), value, true);
+    const at = this.advance(4);
+    this.view.setUint32(at, value, true);
     return this;
   }
 
   u64(value: bigint): this {
-    this.view.setBigUint64(this.advance(8), value, true);
+    const at = this.advance(8);
+    this.view.setBigUint64(at, value, true);
     return this;
   }
 }

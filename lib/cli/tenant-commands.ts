@@ -13,6 +13,7 @@ import {
 import { resolveTenantTls, type TenantTlsSource } from '../tenant/tenant-tls.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { CommandRegistrar } from './cli-context.js';
+import { registerTenantVerifierCommands } from './tenant-verifier-commands.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 
 interface ConnectionOptions {
@@ -37,6 +38,7 @@ interface IdentityOptions extends ConnectionOptions {
  */
 export const registerTenantCommands: CommandRegistrar = (program, context) => {
   const tenant = program.command('tenant').description('operate on agents through the registrar (and, later, the verifier)');
+  registerTenantVerifierCommands(tenant, context);
   const registrar = tenant.command('registrar').description("the registrar's view of agents (admin, mTLS)");
 
   withConnection(registrar.command('list').description('print the ids of every registered agent')).action(

@@ -124,14 +124,15 @@ export class VerifierAgentRepository {
 
   /**
    * Sets `operational_state` to `to` when the agent belongs to `verifierId` and its state is one of
-   * `from` (any state when undefined). With `owner`, the caller also takes the agent over (reactivate).
+   * `from` (any state when undefined). With `owner`, the caller also takes the agent over, and with
+   * `resetSeverity` the recorded severity and event are cleared (both for reactivate).
    * Resolves to the state before the change, or undefined when nothing matched.
    */
   async transition(
     agentId: string,
     verifierId: string,
     to: OperationalState,
-    options: { from?: readonly OperationalState[]; owner?: string; leaseSeconds?: number } = {},
+    options: { from?: readonly OperationalState[]; owner?: string; leaseSeconds?: number; resetSeverity?: boolean } = {},
   ): Promise<OperationalState | undefined> {
     return this.knex.transaction(async (trx) => {
       const row = (await trx(AGENTS)
@@ -150,6 +151,7 @@ export class VerifierAgentRepository {
         .update({
           operational_state: to,
           updated_at: trx.fn.now(),
+          ...(options.resetSeverity === true ? { severity_level: null, last_event_id: null } : {}),
           ...(options.owner === undefined
             ? {}
             : { owner: options.owner, lease_expires_at: this.leaseUntil(options.leaseSeconds ?? 30, trx) }),

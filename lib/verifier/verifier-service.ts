@@ -146,12 +146,18 @@ export class VerifierService {
     return 'terminating';
   }
 
-  /** `PUT /agents/{id}/reactivate`: START, polled by this process. @throws VerifierAgentNotFound */
+  /**
+   * `PUT /agents/{id}/reactivate`: START, polled by this process, severity and last event cleared.
+   * @throws VerifierAgentNotFound
+   */
   async reactivate(agentId: string): Promise<void> {
     const before = await this.agents.transition(agentId, this.config.verifierId, OperationalState.START, {
       from: STATES_BUT_TERMINATED,
       owner: this.owner,
       leaseSeconds: this.config.leaseSeconds,
+      // Stricter than Keylime, which keeps the old maximum: a reactivated agent is judged afresh, so
+      // `last_event_id` names the failure of this run, not one the operator has already fixed.
+      resetSeverity: true,
     });
     if (before === undefined) {
       throw new VerifierAgentNotFound(agentId);

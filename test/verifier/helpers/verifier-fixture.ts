@@ -11,7 +11,7 @@ import { createRefstate } from '../../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../../lib/mb/parse-event-log.js';
 import { loadOrCreateClientTls, type ServiceTls } from '../../../lib/pki/service-tls.js';
 import { startRegistrar, type RunningRegistrar } from '../../../lib/registrar/registrar-server.js';
-import { TenantClient } from '../../../lib/tenant/tenant-client.js';
+import { TenantClient, type TenantClientOptions } from '../../../lib/tenant/tenant-client.js';
 import { startVerifier, type RunningVerifier, type StartVerifierOptions } from '../../../lib/verifier/verifier-server.js';
 import type { VerifierConfigInput } from '../../../lib/verifier/verifier-config.js';
 import { TEST_DATABASE_URL } from '../../helpers/databases.js';
@@ -31,7 +31,7 @@ export interface Deployment {
   readonly agents: RunningAgent[];
   startVerifier(overrides?: Partial<VerifierConfigInput>, options?: StartVerifierOptions): Promise<RunningVerifier>;
   startAgent(name: string, overrides?: Partial<AgentConfigInput>): Promise<RunningAgent>;
-  tenant(verifierUrl?: string): TenantClient;
+  tenant(verifierUrl?: string, overrides?: Partial<TenantClientOptions>): TenantClient;
   dispose(): Promise<void>;
 }
 
@@ -77,12 +77,13 @@ export async function createDeployment(): Promise<Deployment> {
       deployment.agents.push(agent);
       return agent;
     },
-    tenant(verifierUrl) {
+    tenant(verifierUrl, overrides = {}) {
       const tenant = new TenantClient({
         registrarUrl: registrar.tlsUrl,
         verifierUrl: verifierUrl ?? deployment.verifier?.url ?? 'https://127.0.0.1:1',
         tls: tenantTls,
         ekCheck: 'off',
+        ...overrides,
       });
       tenants.push(tenant);
       return tenant;

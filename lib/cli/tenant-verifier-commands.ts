@@ -1,0 +1,305 @@
+import { readFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import { AttestationFailed, InvalidParameterValue } from '../../interfaces/errors.js';
+import { loadRuntimePolicy } from '../ima/policy-loader.js';
+import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-certificate-check.js';
+import type { EnrolmentPolicies } from '../tenant/enrolment-request.js';
+import { DEFAULT_REGISTRAR_TLS_URL } from '../tenant/registrar-agents.js';
+import { TenantClient, type AddAgentOptions } from '../tenant/tenant-client.js';
+import { resolveTenantTls } from '../tenant/tenant-tls.js';
+import { DEFAULT_VERIFIER_URL } from '../tenant/verifier-client.js';
+import type { CliContext } from './cli-context.js';
+import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+
+interface ConnectionOptions {
+  readonly registrar: string;
+  readonly verifier: string;
+  readonly dataDir?: string;
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly ekCheck: TenantEkCheckMode;
+  readonly ekCaDir: string[];
+}
+
+interface AddOptions extends ConnectionOptions {
+  readonly uuid: string;
+  readonly runtimePolicy?: string;
+  readonly allowlist?: string;
+  readonly excludelist?: string;
+  readonly runtimePolicyName?: string;
+  readonly runtimePolicyKey?: string;
+  readonly mbPolicy?: string;
+  readonly mbPolicyName?: string;
+  readonly tpmPolicy?: string;
+  readonly imaSignKeys?: string;
+  readonly payload?: string;
+  readonly deliverKeys?: boolean;
+  readonly verify?: boolean;
+  readonly agentUrl?: string;
+}
+
+/**
+ * The tenant's verifier-facing commands (Keylime `keylime_tenant -c add|status|list|delete|update|
+ * reactivate|…`, spec §8), added under `ironlime tenant`: enrol an agent after its identity check,
+ * read its status, take it off, and manage the verifier's runtime-policy and measured-boot stores.
+ * `status` exits 1 when the agent's attestation_status is FAIL; `add` exits 1 when the identity check fails.
+ */
+export function registerTenantVerifierCommands(tenant: Command, context: CliContext): void {
+  const enrolment = (command: Command): Command =>
+    connection(command)
+      .requiredOption('--uuid <id>', 'agent id')
+      .option('--runtime-policy <file>', 'runtime policy: Keylime JSON or a DSSE envelope (with --runtime-policy-key)')
+      .option('--allowlist <file>', 'flat allowlist ("<hash> <path>" lines), converted to a runtime policy')
+      .option('--excludelist <file>', 'exclude regexes, one per line, added to the runtime policy')
+      .option('--runtime-policy-name <name>', 'store the policy under this name, or use the stored one without a file')
+      .option('--runtime-policy-key <file>', 'PEM key or certificate a signed runtime policy verifies with')
+      .option('--mb-policy <file>', 'measured-boot refstate JSON (Keylime example policy format)')
+      .option('--mb-policy-name <name>', 'store the refstate under this name, or use the stored one without a file')
+      .option('--tpm-policy <json|file>', 'PCR policy {"<pcr>": ["<hex>", …]}')
+      .option('--ima-sign-keys <file>', 'IMA keyring JSON for ima-sig signatures')
+      .option('--payload <file>', 'encrypt this file under a fresh bootstrap key K and deliver it (U now, V after a good quote)')
+      .option('--deliver-keys', 'deliver a bootstrap key K without a payload')
+      .option('--verify', 'after enrolment, wait until the agent proves it derived K (keys/verify)')
+      .option('--agent-url <url>', "reach the agent here instead of its registered ip:port");
+
+  enrolment(tenant.command('add').description("check an agent's identity, then enrol it with the verifier (exit 1: identity check failed)")).action(
+    (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'add', context)),
+  );
+
+  enrolment(tenant.command('update').description('delete the agent from the verifier (waiting for 404), then add it again')).action(
+    (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'update', context)),
+  );
+
+  connection(tenant.command('status').description("print the verifier's status of an agent (exit 1: attestation_status FAIL)"))
+    .requiredOption('--uuid <id>', 'agent id')
+    .action((options: ConnectionOptions & { uuid: string }) =>
+      withTenant(options, async (client) => {
+        const status = await client.getStatus(options.uuid);
+        printJson(status);
+        context.setExitCode(status.attestation_status === 'FAIL' ? EXIT_INVALID : EXIT_VALID);
+      }),
+    );
+
+  connection(tenant.command('list').description("print the ids of the verifier's agents"))
+    .option('--verifier-id <id>', 'only agents of this verifier id')
+    .action((options: ConnectionOptions & { verifierId?: string }) =>
+      withTenant(options, async (client) => {
+        printJson({ uuids: await client.listAgents(options.verifierId) });
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+
+  connection(tenant.command('history').description('print the newest attestation rounds of an agent (ironlime verifiers)'))
+    .requiredOption('--uuid <id>', 'agent id')
+    .option('--limit <n>', 'rounds to print (default 20)', '20')
+    .action((options: ConnectionOptions & { uuid: string; limit: string }) =>
+      withTenant(options, async (client) => {
+        printJson({ history: await client.history(options.uuid, Number(options.limit)) });
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+
+  connection(tenant.command('delete').description('remove an agent from the verifier and wait until it is gone'))
+    .requiredOption('--uuid <id>', 'agent id')
+    .option('--timeout <seconds>', 'give up waiting after this long (default 60)', '60')
+    .action((options: ConnectionOptions & { uuid: string; timeout: string }) =>
+      withTenant(options, async (client) => {
+        await client.deleteAgent(options.uuid, { timeoutMs: Number(options.timeout) * 1000 });
+        process.stdout.write(`deleted agent ${options.uuid} from the verifier\n`);
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+
+  for (const [name, description] of [
+    ['reactivate', 'poll a failed or stopped agent again'],
+    ['stop', 'stop polling an agent (Tenant Quote Failed)'],
+  ] as const) {
+    connection(tenant.command(name).description(description))
+      .requiredOption('--uuid <id>', 'agent id')
+      .action((options: ConnectionOptions & { uuid: string }) =>
+        withTenant(options, async (client) => {
+          await (name === 'stop' ? client.stopAgent(options.uuid) : client.reactivateAgent(options.uuid));
+          process.stdout.write(`${name === 'stop' ? 'stopped' : 'reactivated'} agent ${options.uuid}\n`);
+          context.setExitCode(EXIT_VALID);
+        }),
+      );
+  }
+
+  registerPolicyStoreCommands(tenant, context);
+}
+
+function registerPolicyStoreCommands(tenant: Command, context: CliContext): void {
+  const allowlist = tenant.command('allowlist').description("the verifier's named runtime policies");
+  connection(allowlist.command('add').description('store a runtime policy (JSON, DSSE envelope or flat allowlist)'))
+    .requiredOption('--name <name>', 'policy name')
+    .requiredOption('--file <file>', 'policy file')
+    .option('--signing-key <file>', 'PEM key or certificate a signed (DSSE) policy verifies with')
+    .option('--excludelist <file>', 'exclude regexes added to the policy')
+    .option('--update', 'replace the stored policy of that name')
+    .action((options: ConnectionOptions & { name: string; file: string; signingKey?: string; excludelist?: string; update?: boolean }) =>
+      withTenant(options, async (client) => {
+        let text = await readText(options.file, '--file');
+        if (options.excludelist !== undefined) {
+          text = JSON.stringify(loadRuntimePolicy(text, { excludeListText: await readText(options.excludelist, '--excludelist') }).policy);
+        }
+        await client.addRuntimePolicy(options.name, text, {
+          ...(options.signingKey === undefined ? {} : { keyPem: await readText(options.signingKey, '--signing-key') }),
+          update: options.update === true,
+        });
+        process.stdout.write(`${options.update === true ? 'updated' : 'stored'} runtime policy ${options.name}\n`);
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+  connection(allowlist.command('show').description('print a stored runtime policy'))
+    .requiredOption('--name <name>', 'policy name')
+    .action((options: ConnectionOptions & { name: string }) =>
+      withTenant(options, async (client) => {
+        printJson(await client.showRuntimePolicy(options.name));
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+  connection(allowlist.command('list').description('print the names of the stored runtime policies')).action((options: ConnectionOptions) =>
+    withTenant(options, async (client) => {
+      printJson({ 'runtimepolicy names': await client.listRuntimePolicies() });
+      context.setExitCode(EXIT_VALID);
+    }),
+  );
+  connection(allowlist.command('delete').description('delete a stored runtime policy no agent uses'))
+    .requiredOption('--name <name>', 'policy name')
+    .action((options: ConnectionOptions & { name: string }) =>
+      withTenant(options, async (client) => {
+        await client.deleteRuntimePolicy(options.name);
+        process.stdout.write(`deleted runtime policy ${options.name}\n`);
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+
+  const mbpolicy = tenant.command('mbpolicy').description("the verifier's named measured-boot refstates");
+  connection(mbpolicy.command('add').description('store a refstate (JSON)'))
+    .requiredOption('--name <name>', 'policy name')
+    .requiredOption('--file <file>', 'refstate file')
+    .option('--update', 'replace the stored refstate of that name')
+    .action((options: ConnectionOptions & { name: string; file: string; update?: boolean }) =>
+      withTenant(options, async (client) => {
+        await client.addMbPolicy(options.name, await readText(options.file, '--file'), { update: options.update === true });
+        process.stdout.write(`${options.update === true ? 'updated' : 'stored'} measured boot policy ${options.name}\n`);
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+  connection(mbpolicy.command('show').description('print a stored refstate'))
+    .requiredOption('--name <name>', 'policy name')
+    .action((options: ConnectionOptions & { name: string }) =>
+      withTenant(options, async (client) => {
+        printJson(await client.showMbPolicy(options.name));
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+  connection(mbpolicy.command('list').description('print the names of the stored refstates')).action((options: ConnectionOptions) =>
+    withTenant(options, async (client) => {
+      printJson({ 'mbpolicy names': await client.listMbPolicies() });
+      context.setExitCode(EXIT_VALID);
+    }),
+  );
+  connection(mbpolicy.command('delete').description('delete a stored refstate no agent uses'))
+    .requiredOption('--name <name>', 'policy name')
+    .action((options: ConnectionOptions & { name: string }) =>
+      withTenant(options, async (client) => {
+        await client.deleteMbPolicy(options.name);
+        process.stdout.write(`deleted measured boot policy ${options.name}\n`);
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+}
+
+async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'update', context: CliContext): Promise<void> {
+  const addOptions = await addOptionsFrom(options);
+  try {
+    const result = mode === 'add' ? await client.addAgent(options.uuid, addOptions) : await client.updateAgent(options.uuid, addOptions);
+    const verified = options.verify === true && result.bootstrapKey !== undefined ? await client.verifyBootstrapKey(options.uuid, result.bootstrapKey, options.agentUrl === undefined ? {} : { agentUrl: options.agentUrl }) : undefined;
+    printJson({
+      agent_id: result.agentId,
+      enrolled: true,
+      api_version: result.apiVersion,
+      ek_anchor: result.identity.ekAnchor ?? null,
+      warnings: result.identity.warnings,
+      ...(verified === undefined ? {} : { bootstrap_key_verified: verified }),
+    });
+    context.setExitCode(verified === false ? EXIT_INVALID : EXIT_VALID);
+  } catch (error) {
+    if (error instanceof AttestationFailed) {
+      printJson({ agent_id: options.uuid, enrolled: false, reasons: error.reasons });
+      context.setExitCode(EXIT_INVALID);
+      return;
+    }
+    throw error;
+  }
+}
+
+async function addOptionsFrom(options: AddOptions): Promise<AddAgentOptions> {
+  if (options.runtimePolicy !== undefined && options.allowlist !== undefined) {
+    throw new InvalidParameterValue('--runtime-policy/--allowlist', 'give at most one of them');
+  }
+  const policyFile = options.runtimePolicy ?? options.allowlist;
+  const policies: EnrolmentPolicies = {
+    ...(policyFile === undefined ? {} : { runtimePolicy: await readText(policyFile, '--runtime-policy') }),
+    ...(options.excludelist === undefined ? {} : { excludeList: await readText(options.excludelist, '--excludelist') }),
+    ...(options.runtimePolicyName === undefined ? {} : { runtimePolicyName: options.runtimePolicyName }),
+    ...(options.runtimePolicyKey === undefined ? {} : { runtimePolicyKey: await readText(options.runtimePolicyKey, '--runtime-policy-key') }),
+    ...(options.mbPolicy === undefined ? {} : { mbPolicy: await readText(options.mbPolicy, '--mb-policy') }),
+    ...(options.mbPolicyName === undefined ? {} : { mbPolicyName: options.mbPolicyName }),
+    ...(options.tpmPolicy === undefined ? {} : { tpmPolicy: options.tpmPolicy.trim().startsWith('{') ? options.tpmPolicy : await readText(options.tpmPolicy, '--tpm-policy') }),
+    ...(options.imaSignKeys === undefined ? {} : { imaSignVerificationKeys: await readText(options.imaSignKeys, '--ima-sign-keys') }),
+  };
+  return {
+    ...policies,
+    ...(options.agentUrl === undefined ? {} : { agentUrl: options.agentUrl }),
+    ...(options.payload === undefined ? {} : { payload: new Uint8Array(await readFile(options.payload)) }),
+    ...(options.deliverKeys === true ? { deliverKeys: true } : {}),
+  };
+}
+
+function connection(command: Command): Command {
+  return command
+    .option('--registrar <url>', 'registrar TLS URL', DEFAULT_REGISTRAR_TLS_URL)
+    .option('--verifier <url>', 'verifier URL', DEFAULT_VERIFIER_URL)
+    .option('--data-dir <dir>', "the services' data folder: its CA, and a tenant client certificate issued there")
+    .option('--ca <file>', 'PEM CA of registrar and verifier (with --cert and --key instead of --data-dir)')
+    .option('--cert <file>', 'PEM client certificate from that CA')
+    .option('--key <file>', 'PEM key of the client certificate')
+    .addOption(new Option('--ek-check <mode>', 'EK certificate check at add').choices(TENANT_EK_CHECK_MODES).default('require'))
+    .option('--ek-ca-dir <dir>', 'extra trusted EK CA folder, added to the vendor store (repeatable)', (value: string, all: string[]) => [...all, value], []);
+}
+
+async function withTenant(options: ConnectionOptions, use: (client: TenantClient) => Promise<void>): Promise<void> {
+  const tls = await resolveTenantTls({
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.ca === undefined ? {} : { caFile: options.ca }),
+    ...(options.cert === undefined ? {} : { certFile: options.cert }),
+    ...(options.key === undefined ? {} : { keyFile: options.key }),
+  });
+  const client = new TenantClient({
+    registrarUrl: options.registrar,
+    verifierUrl: options.verifier,
+    tls,
+    ekCheck: options.ekCheck,
+    extraEkCaDirs: options.ekCaDir,
+  });
+  try {
+    await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function readText(file: string, option: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new InvalidParameterValue(option, `cannot read ${file}`, { cause });
+  }
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

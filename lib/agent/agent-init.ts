@@ -16,9 +16,9 @@ export interface InitializedAgent {
 /**
  * `ironlime agent init`: creates in the data dir what `startAgent` would — uuid, NK, server
  * certificate — and opens the TPM once (manufacturing the agent's own swtpm and copying its EK CA
- * certificates to `<dataDir>/ek-ca`), ensuring the EK and the AK; then stops, without registering.
- * Lets an operator configure the registrar's EK trust before the node's first start. The software
- * TPM keeps nothing between processes, so it gains nothing from this.
+ * certificates to `<dataDir>/ek-ca`; for the software TPM, creating its EK CA there), ensuring the EK
+ * and the AK; then stops, without registering. Lets an operator configure the registrar's EK trust
+ * before the node's first start.
  */
 export async function initAgent(input: AgentConfigInput): Promise<InitializedAgent> {
   const config = buildAgentConfig(input);

@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import type { Benchmark } from './benchmark.js';
 import { imaBenchmark } from './ima-bench.js';
 import { tpmBenchmark } from './tpm-bench.js';
+import { verifierBenchmark } from './verifier-bench.js';
 
 /** Every benchmark, registered from a file of its own in this folder. */
-const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark];
 
 async function runBenchmarks(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,3 +1,4 @@
+import { ServiceUnreachableError } from '../http/client-errors.js';
 import { computeAuthTag } from '../tpm/auth-tag.js';
 import { RegistrarClient } from '../registrar/registrar-client.js';
 import type { AkInfo, EkInfo, Tpm } from '../tpm-access/tpm-port.js';
@@ -16,16 +17,37 @@ export interface EnrolmentInput {
   readonly contactPort: number;
   /** PEM of our self-signed HTTPS server certificate (`mtls_cert`, pinned by verifier and tenant). */
   readonly serverCertPem: string;
+  /** Tries while the registrar cannot be reached (default 5: waits of 1, 2, 4 and 8 s in between). */
+  readonly attempts?: number;
 }
+
+const DEFAULT_ATTEMPTS = 5;
+const RETRY_BASE_MS = 1000;
 
 /**
  * Registers the agent and proves its AK, as the Rust agent's `registrar_client.rs` does (spec §1.2–1.4):
  * POST the EK, EK certificate, AK, contact address and server certificate; TPM2_ActivateCredential
  * on the returned blob (it only works in the TPM holding that EK, for that AK); then PUT
  * `auth_tag = hex(HMAC-SHA384(base64(credential), uuid))`. Registrar refusals surface as
- * `KeylimeHttpError` carrying the registrar's status and text.
+ * `KeylimeHttpError` carrying the registrar's status and text, and are not retried; an unreachable
+ * registrar is tried again with exponential backoff (the Rust agent retries too).
  */
 export async function registerAndActivate(input: EnrolmentInput): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await enrolOnce(input);
+      return;
+    } catch (error) {
+      // A registrar still starting (or briefly away) is waited for; a refusal is final.
+      if (!(error instanceof ServiceUnreachableError) || attempt >= (input.attempts ?? DEFAULT_ATTEMPTS)) {
+        throw error;
+      }
+      await delay(RETRY_BASE_MS * 2 ** (attempt - 1));
+    }
+  }
+}
+
+async function enrolOnce(input: EnrolmentInput): Promise<void> {
   const client = new RegistrarClient({
     baseUrl: input.registrarUrl,
     apiVersion: input.apiVersion,
@@ -47,4 +69,8 @@ export async function registerAndActivate(input: EnrolmentInput): Promise<void> 
   } finally {
     client.close();
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

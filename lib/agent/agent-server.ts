@@ -19,7 +19,7 @@ import { AgentQuoter } from './agent-quoter.js';
 import type { AgentApiContext } from './agent-routes.js';
 import { createAgentService } from './agent-service.js';
 import { AGENT_API_CONTEXT, AGENT_CONFIG, AGENT_LOGGER } from './agent-tokens.js';
-import { openAgentTpm } from './agent-tpm.js';
+import { openAgentTpm, type AgentTpm } from './agent-tpm.js';
 import { BootstrapKeys, type BootstrapSecret } from './bootstrap-keys.js';
 import { bootEmulatedNode, defaultBootLogPath, type EmulatedNode } from './node-emulation.js';
 
@@ -93,17 +93,23 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
     }
   };
   try {
-    const opened = options.tpm === undefined ? await openAgentTpm(config.tpm, config.dataDir, config.swtpmCaDir) : undefined;
-    if (opened !== undefined) {
-      cleanups.push(() => opened.close());
+    let tpm: Tpm;
+    let opened: AgentTpm | undefined;
+    if (options.tpm === undefined) {
+      const own = await openAgentTpm(config.tpm, config.dataDir, config.swtpmCaDir);
+      cleanups.push(() => own.close());
+      opened = own;
+      tpm = own.tpm;
+    } else {
+      tpm = options.tpm;
     }
-    const tpm = options.tpm ?? (opened as { tpm: Tpm }).tpm;
     const ek = await tpm.ensureEk();
     const ak = await tpm.ensureAk(config.hashAlg);
     let emulated: EmulatedNode | undefined;
     if (config.emulate) {
-      emulated = await bootEmulatedNode(tpm, config.dataDir, config.bootLog ?? defaultBootLogPath(), opened?.tcti);
-      cleanups.push(() => (emulated as EmulatedNode).close());
+      const node = await bootEmulatedNode(tpm, config.dataDir, config.bootLog ?? defaultBootLogPath(), opened?.tcti);
+      cleanups.push(() => node.close());
+      emulated = node;
     }
     const keys = new BootstrapKeys(nk.privateKey, uuid);
     const context: AgentApiContext = {

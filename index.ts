@@ -31,6 +31,10 @@ export type { ErrorCode, IronlimeErrorOptions } from './interfaces/errors.js';
 export { NoAttestation } from './drivers/no-attestation/no-attestation.js';
 export { FakeAttestation } from './drivers/fake/fake-attestation.js';
 export type { FakeCall, FakeOperation, FakeScript } from './drivers/fake/fake-attestation.js';
+export { KeylimeAttestation } from './drivers/keylime/keylime-attestation.js';
+export type { KeylimeAttestationOptions } from './drivers/keylime/keylime-attestation.js';
+export { KEYLIME_DRIVER_OPTIONS } from './drivers/keylime/keylime-driver-options.js';
+export type { AgentLocation, AgentLocator, DriverInfoWriter } from './drivers/keylime/agent-locator.js';
 
 export {
   BUILTIN_ATTESTATION_INTERFACES,

@@ -1,0 +1,186 @@
+// An example provisioning orchestrator: what a bare-metal service (Ironic, Metal3, a home-grown tool)
+// does with ironlime. It imports only the package's public entry point.
+import {
+  AttestationFailed,
+  AttestationHooks,
+  createProvisioningContainer,
+  createTask,
+  DriverRegistry,
+  IronlimeError,
+  KeylimeAttestation,
+  migrateLatest,
+  NodeStore,
+  SILENT_LOGGER,
+  type AgentLocation,
+  type AttestationInterfaceFactory,
+  type AttestationOutcome,
+  type Database,
+  type IronlimeSettings,
+  type NewNode,
+  type Node,
+  type Task,
+  type TaskLogger,
+} from '../index.js';
+
+/** One provision-state change, as the orchestrator reports it. */
+export interface Transition {
+  readonly node: Node;
+  readonly from: string;
+  readonly to: string;
+  /** Why: the attestation verdict, or the error that failed the step. */
+  readonly detail: string | undefined;
+}
+
+export interface ExampleOrchestratorOptions {
+  /** The frozen ironlime configuration (`loadConfig` / `buildConfig`). */
+  readonly config: IronlimeSettings;
+  /** An open database; the node table is migrated by `create`. */
+  readonly database: Database;
+  /** Drivers to add or replace (e.g. a `keylime` driver built with options). */
+  readonly attestationInterfaces?: Readonly<Record<string, AttestationInterfaceFactory>>;
+  readonly logger?: TaskLogger;
+  /** Called after every provision-state change. */
+  readonly onTransition?: (transition: Transition) => void;
+  /** Longest a clean or deploy step may take before it is aborted (default 10 minutes). */
+  readonly stepTimeoutMs?: number;
+}
+
+/** Ironic's provision states used here. */
+export const STATES = {
+  enroll: 'enroll',
+  manageable: 'manageable',
+  cleaning: 'cleaning',
+  cleanFailed: 'clean failed',
+  available: 'available',
+  deploying: 'deploying',
+  deployFailed: 'deploy failed',
+  active: 'active',
+  deleting: 'deleting',
+} as const;
+
+/**
+ * A small orchestrator with Ironic's state machine: nodes are enrolled (`enroll` → `manageable` once
+ * their interfaces validate), cleaned (`cleaning` → `available`, or `clean failed`), deployed
+ * (`deploying` → `active`, or `deploy failed`; an active node can be deployed again, as Ironic's
+ * rebuild) and torn down (`deleting` → `manageable`). At the start and end of cleaning and deployment
+ * it calls ironlime's hooks, which attest the node and — with the fail flags on — fail the step when
+ * the node is untrusted. The ramdisk's report of its Keylime agent goes to the keylime driver's
+ * `locateAgent`. Nodes live in ironlime's node store.
+ */
+export class ExampleOrchestrator {
+  private constructor(
+    private readonly options: ExampleOrchestratorOptions,
+    readonly nodes: NodeStore,
+    private readonly hooks: AttestationHooks,
+    private readonly registry: DriverRegistry,
+  ) {}
+
+  /** Migrates the node table and wires ironlime's provisioning container. */
+  static async create(options: ExampleOrchestratorOptions): Promise<ExampleOrchestrator> {
+    await migrateLatest(options.database.knex);
+    const container = createProvisioningContainer({
+      config: options.config,
+      database: options.database,
+      ...(options.attestationInterfaces === undefined ? {} : { attestationInterfaces: options.attestationInterfaces }),
+    });
+    return new ExampleOrchestrator(options, container.resolve(NodeStore), container.resolve(AttestationHooks), container.resolve(DriverRegistry));
+  }
+
+  /** Enrols a node and makes it manageable once its attestation interface accepts its `driver_info`. */
+  async enrollNode(input: NewNode): Promise<Node> {
+    const node = await this.nodes.createNode({ ...input, provisionState: STATES.enroll });
+    this.report(node, 'none', STATES.enroll, undefined);
+    this.registry.interfaceFor(node).validate(this.task(node));
+    return this.move(node, STATES.manageable, 'driver_info validated');
+  }
+
+  /**
+   * The ramdisk's lookup call: it booted on the node and reports its Keylime agent. Stored in
+   * `driver_info` by the keylime driver; other interfaces have nothing to store.
+   */
+  async reportAgent(uuid: string, location: AgentLocation): Promise<Node> {
+    const node = await this.nodes.getNode(uuid);
+    const driver = this.registry.interfaceFor(node);
+    return driver instanceof KeylimeAttestation ? driver.locateAgent(this.task(node), location) : node;
+  }
+
+  /** Cleans a manageable or available node; resolves to the node in `available` or `clean failed`. */
+  async clean(uuid: string): Promise<Node> {
+    return this.step(uuid, [STATES.manageable, STATES.available, STATES.cleanFailed], STATES.cleaning, STATES.available, STATES.cleanFailed, {
+      start: (task) => this.hooks.onCleanStart(task),
+      end: (task) => this.hooks.onCleanEnd(task),
+    });
+  }
+
+  /** Deploys an available (or active: rebuild) node; resolves to the node in `active` or `deploy failed`. */
+  async deploy(uuid: string): Promise<Node> {
+    return this.step(uuid, [STATES.available, STATES.active, STATES.deployFailed], STATES.deploying, STATES.active, STATES.deployFailed, {
+      start: (task) => this.hooks.onDeployStart(task),
+      end: (task) => this.hooks.onDeployEnd(task),
+    });
+  }
+
+  /** Takes a node out of service: the attestation service forgets it, and it goes back to `manageable`. */
+  async tearDown(uuid: string): Promise<Node> {
+    const node = await this.move(await this.nodes.getNode(uuid), STATES.deleting, undefined);
+    await this.hooks.onTeardown(this.task(node));
+    return this.move(node, STATES.manageable, 'unregistered from the attestation service');
+  }
+
+  private async step(
+    uuid: string,
+    from: readonly string[],
+    during: string,
+    done: string,
+    failed: string,
+    hooks: { start(task: Task): Promise<AttestationOutcome>; end(task: Task): Promise<AttestationOutcome> },
+  ): Promise<Node> {
+    let node = await this.nodes.getNode(uuid);
+    if (!from.includes(node.provisionState)) {
+      throw new Error(`node ${node.name ?? uuid} is ${node.provisionState}; expected one of ${from.join(', ')}`);
+    }
+    node = await this.move(node, during, undefined);
+    const signal = AbortSignal.timeout(this.options.stepTimeoutMs ?? 600_000);
+    try {
+      const started = await hooks.start(this.task(node, signal));
+      // The orchestrator's own work (erasing disks, writing the image) would run here.
+      const ended = await hooks.end(this.task(await this.nodes.getNode(uuid), signal));
+      return await this.move(await this.nodes.getNode(uuid), done, describe(started, ended));
+    } catch (error) {
+      const detail = error instanceof AttestationFailed ? error.reasons.join('; ') : error instanceof Error ? error.message : String(error);
+      const moved = await this.move(await this.nodes.getNode(uuid), failed, detail);
+      // Refusals (untrusted node, bad driver_info, unreachable service) and the step timeout are
+      // outcomes; anything else is a bug worth a stack trace.
+      if (!(error instanceof IronlimeError) && !(error instanceof Error && error.name === 'TimeoutError')) {
+        throw error;
+      }
+      return moved;
+    }
+  }
+
+  private task(node: Node, signal?: AbortSignal): Task {
+    return createTask(node, this.options.config, { logger: this.options.logger ?? SILENT_LOGGER, ...(signal === undefined ? {} : { signal }) });
+  }
+
+  private async move(node: Node, to: string, detail: string | undefined): Promise<Node> {
+    const updated = await this.nodes.updateNode(node.uuid, { provisionState: to });
+    this.report(updated, node.provisionState, to, detail);
+    return updated;
+  }
+
+  private report(node: Node, from: string, to: string, detail: string | undefined): void {
+    this.options.onTransition?.({ node, from, to, detail });
+  }
+}
+
+/** One line on what the two hooks found. */
+function describe(started: AttestationOutcome, ended: AttestationOutcome): string {
+  if (!started.recorded) {
+    return `not attested (${started.interfaceName})`;
+  }
+  const bad = [started, ended].find((outcome) => outcome.status !== 'passed');
+  if (bad === undefined) {
+    return `attestation passed (${started.interfaceName})`;
+  }
+  return `attestation ${bad.status}, recorded only (fail flag off): ${bad.reasons.join('; ')}`;
+}

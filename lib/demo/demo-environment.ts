@@ -1,0 +1,203 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { startAgent, type RunningAgent } from '../agent/agent-server.js';
+import { createDatabase, type Database } from '../db/database-factory.js';
+import { createRuntimePolicy } from '../ima/create-runtime-policy.js';
+import { createRefstate } from '../mb/create-refstate.js';
+import { parseEventLog } from '../mb/parse-event-log.js';
+import { CA_CERT_FILE, issuedCertificatePaths } from '../pki/ca-directory.js';
+import { caDirOf, loadOrCreateClientTls } from '../pki/service-tls.js';
+import { startRegistrar, type RunningRegistrar } from '../registrar/registrar-server.js';
+import { startVerifier, type RunningVerifier } from '../verifier/verifier-server.js';
+import { knownGoodFiles, type DemoFile } from './demo-catalog.js';
+import { startNodeTpms, type NodeTpmKind, type NodeTpms } from './node-tpms.js';
+
+export interface DemoEnvironmentOptions {
+  /** A fresh folder; everything (CA, PGlite, TPM state, node data, policies) goes under it. The caller removes it. */
+  readonly dir: string;
+  readonly tpmKind: NodeTpmKind;
+  readonly nodeCount: number;
+  /** The verifier's `quote_interval` in seconds. */
+  readonly quoteIntervalSeconds: number;
+  /** Every node runs one more known-good file this often (0: the IMA lists grow only when asked). */
+  readonly imaGrowthMs: number;
+  readonly logger?: Logger;
+}
+
+/** One emulated bare-metal node: its agent (with a real UEFI boot log and an IMA list) and its name. */
+export interface DemoNode {
+  readonly name: string;
+  readonly agent: RunningAgent;
+  /** Port the agent listens on (what the ramdisk reports). */
+  readonly port: number;
+  /** "Runs" a file: one ima-ng entry in its IMA list, PCR 10 extended. */
+  run(file: DemoFile): Promise<void>;
+}
+
+/** A policy document written to disk, with the sha256 the driver checks it against. */
+export interface PolicyFile {
+  readonly path: string;
+  readonly sha256: string;
+}
+
+/** The policies made from the known-good node. */
+export interface GoldenPolicies {
+  /** Keylime JSON runtime policy (`keylime-policy create runtime` from the node's IMA list). */
+  readonly runtimePolicy: PolicyFile;
+  /** The same digests as a flat allowlist (`<sha256> <path>` lines), the Ironic spec's format. */
+  readonly allowlist: PolicyFile;
+  /** Measured-boot refstate (`create_mb_policy` from the node's UEFI boot log). */
+  readonly refstate: PolicyFile;
+}
+
+/** Running services and nodes; `close()` stops everything that was started, in reverse order. */
+export interface DemoEnvironment {
+  readonly tpmKind: NodeTpmKind;
+  readonly database: Database;
+  readonly registrar: RunningRegistrar;
+  readonly verifier: RunningVerifier;
+  /** PEM files a client of the services uses: their CA and a client certificate from it (agents trust it too). */
+  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+  /** The CA certificates behind the nodes' EK certificates (trusted by the registrar and the driver). */
+  readonly ekCaDir: string;
+  readonly nodes: readonly DemoNode[];
+  readonly policies: GoldenPolicies;
+  /** Process ids of the swtpm processes still running. */
+  swtpmPids(): number[];
+  close(): Promise<void>;
+}
+
+/**
+ * Brings up the whole attestation side of the demo in this process, on the embedded PGlite database
+ * and a fresh CA: node TPMs, a registrar (EK certificates required, trusted through the nodes' EK CA),
+ * a verifier, and one emulated node per TPM — each replays the shipped UEFI boot log into its TPM,
+ * starts its IMA list and registers. Every node then runs the known-good files once; the runtime
+ * policy, a flat allowlist and the boot refstate are made from the first node. `close()` stops in
+ * reverse order: IMA growth, verifier, agents, registrar, database, TPMs. With `imaGrowthMs`,
+ * every node keeps running known-good files. Anything started before a failure is stopped again.
+ */
+export async function startDemoEnvironment(options: DemoEnvironmentOptions): Promise<DemoEnvironment> {
+  const log = options.logger ?? pino({ level: 'silent' });
+  const closers: (() => Promise<void>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const closer of closers.splice(0).reverse()) {
+      await closer().catch((error: unknown) => log.warn({ err: error }, 'demo shutdown step failed'));
+    }
+  };
+  try {
+    const servicesDir = path.join(options.dir, 'services');
+    // PGlite's first start (initdb in WASM) takes seconds: overlap it with making the TPMs.
+    const [tpmsResult, databaseResult] = await Promise.allSettled([
+      startNodeTpms(options.tpmKind, options.nodeCount, path.join(options.dir, 'tpms')),
+      createDatabase({ dataDir: servicesDir }),
+    ]);
+    if (tpmsResult.status === 'fulfilled') {
+      closers.push(() => tpmsResult.value.close());
+    }
+    if (databaseResult.status === 'fulfilled') {
+      closers.push(() => databaseResult.value.close());
+    }
+    if (tpmsResult.status === 'rejected' || databaseResult.status === 'rejected') {
+      throw tpmsResult.status === 'rejected' ? tpmsResult.reason : (databaseResult as PromiseRejectedResult).reason;
+    }
+    const tpms: NodeTpms = tpmsResult.value;
+    const database = databaseResult.value;
+    const registrar = await startRegistrar(
+      { dataDir: servicesDir, port: 0, tlsPort: 0, ekCheck: 'require', ekCaDirs: [tpms.ekCaDir] },
+      { database, logger: log },
+    );
+    closers.push(() => registrar.close());
+    await loadOrCreateClientTls({ dataDir: servicesDir, serviceName: 'orchestrator' });
+    const caDir = caDirOf(servicesDir);
+    const { certPath, keyPath } = issuedCertificatePaths(caDir, 'orchestrator');
+    const tls = { caFile: path.join(caDir, CA_CERT_FILE), certFile: certPath, keyFile: keyPath };
+
+    const nodes = await Promise.all(
+      tpms.tpms.map(async (tpm, index): Promise<DemoNode> => {
+        const name = `node-${index + 1}`;
+        const agent = await startAgent(
+          {
+            dataDir: path.join(options.dir, 'nodes', name),
+            registrarUrl: registrar.httpUrl,
+            port: 0,
+            emulate: true,
+            tpm: options.tpmKind === 'swtpm' ? 'swtpm' : 'software',
+            clientCaFile: tls.caFile,
+          },
+          { tpm, logger: log },
+        );
+        closers.push(() => agent.close());
+        return { name, agent, port: Number(new URL(agent.url).port), run: async (file) => void (await agent.appendIma(file.path, file.digest)) };
+      }),
+    );
+    // Started after the agents, so it is stopped before them and never polls a closed agent.
+    const verifier = await startVerifier({ dataDir: servicesDir, port: 0, quoteInterval: options.quoteIntervalSeconds, retryInterval: 1 }, { database, logger: log });
+    closers.push(() => verifier.close());
+    for (const node of nodes) {
+      for (const file of knownGoodFiles()) {
+        await node.run(file);
+      }
+    }
+    const golden = nodes[0] as DemoNode;
+    const policies = await writeGoldenPolicies(golden.agent, path.join(options.dir, 'policies'));
+    if (options.imaGrowthMs > 0) {
+      const stop = startImaGrowth(nodes, options.imaGrowthMs, log);
+      closers.push(stop);
+    }
+    return {
+      tpmKind: options.tpmKind,
+      database,
+      registrar,
+      verifier,
+      tls,
+      ekCaDir: tpms.ekCaDir,
+      nodes,
+      policies,
+      swtpmPids: () => tpms.pids(),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Writes the runtime policy, allowlist and refstate made from `agent`'s IMA list and boot log. */
+async function writeGoldenPolicies(agent: RunningAgent, dir: string): Promise<GoldenPolicies> {
+  await mkdir(dir, { recursive: true });
+  const imaListText = await readFile(agent.imaLogPath as string, 'utf8');
+  const { policy } = createRuntimePolicy({ imaListText });
+  const allowlist = Object.entries(policy.digests)
+    .flatMap(([file, digests]) => digests.map((digest) => `${digest}  ${file}\n`))
+    .join('');
+  const refstate = createRefstate(parseEventLog(new Uint8Array(await readFile(agent.bootLogPath as string))), { withoutSecureBoot: true });
+  return {
+    runtimePolicy: await writePolicy(path.join(dir, 'runtime-policy.json'), `${JSON.stringify(policy, null, 2)}\n`),
+    allowlist: await writePolicy(path.join(dir, 'allowlist.txt'), allowlist),
+    refstate: await writePolicy(path.join(dir, 'refstate.json'), `${JSON.stringify(refstate, null, 2)}\n`),
+  };
+}
+
+async function writePolicy(file: string, text: string): Promise<PolicyFile> {
+  await writeFile(file, text);
+  return { path: file, sha256: createHash('sha256').update(text).digest('hex') };
+}
+
+/** Every `intervalMs`, each node runs the next known-good file; resolves the stop function. */
+function startImaGrowth(nodes: readonly DemoNode[], intervalMs: number, log: Logger): () => Promise<void> {
+  const files = knownGoodFiles();
+  let next = 0;
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    const file = files[next % files.length] as DemoFile;
+    next += 1;
+    running = Promise.all(nodes.map((node) => node.run(file).catch((error: unknown) => log.debug({ err: error, node: node.name }, 'IMA growth step failed'))));
+  }, intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}

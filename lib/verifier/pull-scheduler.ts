@@ -31,6 +31,9 @@ const POLLED: readonly OperationalState[] = [
   OperationalState.PROVIDE_V_RETRY,
 ];
 
+/** Node's timer limit (~24.8 days); a longer back-off (retryInterval ** n) would otherwise fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** How many agents one claim statement takes at most. */
 const CLAIM_BATCH = 500;
 
@@ -134,7 +137,7 @@ export class PullScheduler {
     agent.timer = setTimeout(() => {
       agent.timer = undefined;
       this.track(this.limiter.run(() => this.round(agent)));
-    }, Math.round(seconds * 1000));
+    }, Math.min(MAX_TIMER_MS, Math.round(seconds * 1000)));
   }
 
   private track(task: Promise<void>): void {

@@ -167,8 +167,9 @@ export class VerifierAgentRepository {
    */
   async delete(agentId: string): Promise<boolean> {
     return this.knex.transaction(async (trx) => {
-      const deleted = await trx(AGENTS).where({ agent_id: agentId }).delete();
-      if (deleted === 0) {
+      // `returning` gives the same answer on pg and knex-pglite (whose plain delete count differs).
+      const deleted = await trx(AGENTS).where({ agent_id: agentId }).delete().returning('agent_id');
+      if (deleted.length === 0) {
         return false;
       }
       for (const [table, column] of [

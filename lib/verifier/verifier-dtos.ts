@@ -4,6 +4,7 @@ import {
   Equals,
   IsArray,
   IsInt,
+  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -267,6 +268,7 @@ export class EvidenceBody {
   @Equals('tpm', { message: 'must be "tpm" (TEE evidence is not supported)' })
   type!: string;
 
+  @IsObject()
   @ValidateNested()
   @Type(() => TpmEvidenceData)
   data!: TpmEvidenceData;

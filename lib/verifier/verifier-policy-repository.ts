@@ -78,7 +78,7 @@ export class VerifierPolicyRepository {
   /** False when absent. @throws VerifierConflict when an agent still uses it. */
   async deleteRuntime(name: string): Promise<boolean> {
     return conflictWhenInUse(`Runtime policy ${name} is used by an enrolled agent`, async () =>
-      (await this.knex('verifier_runtime_policies').where({ name }).delete()) > 0,
+      (await this.knex('verifier_runtime_policies').where({ name }).delete().returning('name')).length > 0,
     );
   }
 
@@ -108,7 +108,7 @@ export class VerifierPolicyRepository {
   /** False when absent. @throws VerifierConflict when an agent still uses it. */
   async deleteMb(name: string): Promise<boolean> {
     return conflictWhenInUse(`Measured boot policy ${name} is used by an enrolled agent`, async () =>
-      (await this.knex('verifier_mb_policies').where({ name }).delete()) > 0,
+      (await this.knex('verifier_mb_policies').where({ name }).delete().returning('name')).length > 0,
     );
   }
 }

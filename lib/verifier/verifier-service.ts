@@ -16,7 +16,7 @@ import type { HistoryRecord, VerifierAgentEnrolment } from './verifier-agent-rec
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
 import type { AddAgentBody, EvidenceBody, IdentityQuery } from './verifier-dtos.js';
-import { PolicyNotFound, VerifierAgentNotFound } from './verifier-errors.js';
+import { PolicyNotFound, VerifierAgentNotFound, VerifierConflict } from './verifier-errors.js';
 import { VerifierPolicyRepository, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 
@@ -78,9 +78,14 @@ export class VerifierService {
       verifierId: this.config.verifierId,
     };
     await this.knex.transaction(async (trx) => {
+      const agents = new VerifierAgentRepository(trx);
+      // The agent first, as Keylime: a known agent is 409 "already exists" whatever its policies say.
+      if ((await agents.find(agentId)) !== undefined) {
+        throw new VerifierConflict(`Agent of uuid ${agentId} already exists`);
+      }
       await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, trx), (n) => this.policies.findRuntime(n, trx), 'runtime policy');
       await this.storeReference(checked.mb, (p) => this.policies.insertMb(p, trx), (n) => this.policies.findMb(n, trx), 'measured boot policy');
-      await new VerifierAgentRepository(trx).insert(enrolment, initialAgentState(OperationalState.START), this.owner, this.config.leaseSeconds);
+      await agents.insert(enrolment, initialAgentState(OperationalState.START), this.owner, this.config.leaseSeconds);
     });
     this.log.info({ agentId, ip: enrolment.ip, port: enrolment.port }, 'agent enrolled');
     const record = await this.agents.find(agentId);

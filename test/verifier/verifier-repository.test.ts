@@ -1,0 +1,243 @@
+import { expect } from 'chai';
+import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { appliedMigrations, migrateLatest, migrateRollbackLastBatch } from '../../lib/db/migrate.js';
+import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { VerifierConflict } from '../../lib/verifier/verifier-errors.js';
+import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
+import { forEachDatabase } from '../helpers/databases.js';
+
+let counter = 0;
+
+function enrolment(overrides: Partial<VerifierAgentEnrolment> = {}): VerifierAgentEnrolment {
+  counter += 1;
+  return {
+    agentId: `agent-${counter}-${Math.random().toString(36).slice(2, 8)}`,
+    v: Buffer.alloc(32, 7).toString('base64'),
+    ip: '127.0.0.1',
+    port: 9002,
+    verifierIp: null,
+    verifierPort: null,
+    tpmPolicy: '{"mask": "0x400"}',
+    runtimePolicyName: null,
+    mbPolicyName: null,
+    imaSignVerificationKeys: '',
+    metaData: '{"cert_serial": 1}',
+    revocationKey: '',
+    acceptTpmHashAlgs: ['sha512', 'sha384', 'sha256'],
+    acceptTpmEncryptionAlgs: ['ecc', 'rsa'],
+    acceptTpmSigningAlgs: ['rsassa'],
+    akTpm: 'AAAA',
+    mtlsCert: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+    supportedVersion: '2.6',
+    verifierId: 'default',
+    ...overrides,
+  };
+}
+
+/** A state with every field away from its initial value, so a round trip proves each column. */
+function busyState(): AgentAttestationState {
+  return {
+    operationalState: OperationalState.GET_QUOTE,
+    attestationCount: 41,
+    severityLevel: 3,
+    lastEventId: 'ima.pcr_mismatch',
+    lastReceivedQuote: 1_800_000_123,
+    lastSuccessfulAttestation: 1_800_000_100,
+    tpmClockInfo: { clock: '18446744073709551615', resetCount: 4, restartCount: 2, safe: true },
+    boottime: 1_799_999_000,
+    ima: {
+      nextEntry: 826,
+      pcr10: { sha1: 'ab'.repeat(20), sha256: 'cd'.repeat(32) },
+      learnedKeyrings: { '.ima': { pubkeys: ['MFkw'], keyids: [305419896] } },
+      lagEntries: 2,
+    },
+    publicKey: '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n',
+    hashAlg: 'sha256',
+    encAlg: 'rsa2048',
+    signAlg: 'rsassa',
+  };
+}
+
+forEachDatabase(
+  'verifier repository',
+  (fixture) => {
+    let agents: VerifierAgentRepository;
+    let policies: VerifierPolicyRepository;
+
+    before(function () {
+      agents = new VerifierAgentRepository(fixture.database.knex);
+      policies = new VerifierPolicyRepository(fixture.database.knex);
+    });
+
+    it('stores an enrolment and its attestation state column by column and reads them back exactly', async function () {
+      const e = enrolment();
+      await agents.insert(e, initialAgentState(), 'owner-1', 30);
+      const fresh = await agents.find(e.agentId);
+      expect(fresh?.state).to.deep.equal(initialAgentState());
+      expect(fresh).to.deep.include({ ...e, owner: 'owner-1', lastAttemptAt: 0 });
+      const saved = await agents.saveRound({
+        agentId: e.agentId,
+        verifierId: 'default',
+        owner: 'owner-1',
+        leaseSeconds: 30,
+        state: busyState(),
+        history: { outcome: 'pass', nonce: 'abcdefghij0123456789', imaMlEntry: 800, imaEntriesReceived: 26, failures: [] },
+      });
+      expect(saved).to.equal(true);
+      const back = await agents.find(e.agentId);
+      expect(back?.state).to.deep.equal(busyState());
+      expect(back?.lastAttemptAt).to.be.closeTo(Math.floor(Date.now() / 1000), 60);
+      const row = (await fixture.database.knex('verifier_agents').where({ agent_id: e.agentId }).first()) as Record<string, unknown>;
+      expect(row).to.include({ next_ima_ml_entry: 826, attestation_count: 41, operational_state: 3, last_event_id: 'ima.pcr_mismatch' });
+    });
+
+    it('refuses a second enrolment of the same id with ERR_CONFLICT', async function () {
+      const e = enrolment();
+      await agents.insert(e, initialAgentState(), null, 30);
+      const error = await agents.insert(e, initialAgentState(), null, 30).catch((caught: unknown) => caught);
+      expect(error).to.be.instanceOf(VerifierConflict);
+      expect((error as VerifierConflict).code).to.equal('ERR_CONFLICT');
+      expect((error as VerifierConflict).message).to.equal(`Agent of uuid ${e.agentId} already exists`);
+    });
+
+    it('saveRound appends history every time but updates the agent only while the owner holds it and no operator stopped or deleted it', async function () {
+      const e = enrolment();
+      await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
+      const round = (owner: string, count: number) =>
+        agents.saveRound({
+          agentId: e.agentId,
+          verifierId: 'default',
+          owner,
+          leaseSeconds: 30,
+          state: { ...initialAgentState(OperationalState.GET_QUOTE), attestationCount: count },
+          history: {
+            outcome: 'fail',
+            nonce: null,
+            imaMlEntry: 0,
+            imaEntriesReceived: null,
+            failures: [{ event_id: 'ima.pcr_mismatch', severity_label: 'emergency', context: { n: count }, recoverable: true }],
+          },
+        });
+      expect(await round('owner-1', 1)).to.equal(true);
+      expect(await round('owner-2', 2)).to.equal(false);
+      expect(await agents.transition(e.agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
+      expect(await round('owner-1', 3)).to.equal(false);
+      const stored = await agents.find(e.agentId);
+      expect(stored?.state.operationalState).to.equal(OperationalState.TENANT_FAILED);
+      expect(stored?.state.attestationCount).to.equal(1);
+      const history = await agents.history(e.agentId, 10);
+      expect(history.map((h) => h.attestationCount)).to.deep.equal([3, 2, 1]);
+      expect(history[2]?.failures).to.deep.equal([{ event_id: 'ima.pcr_mismatch', severity_label: 'emergency', context: { n: 1 }, recoverable: true }]);
+      expect(history[0]?.owner).to.equal('owner-1');
+    });
+
+    it('transition honours `from`, the verifier id, takes ownership and clears severity when asked', async function () {
+      const e = enrolment();
+      await agents.insert(e, { ...initialAgentState(OperationalState.INVALID_QUOTE), severityLevel: 6, lastEventId: 'x.y' }, 'owner-1', 30);
+      expect(await agents.transition(e.agentId, 'other-verifier', OperationalState.START)).to.equal(undefined);
+      expect(await agents.transition(e.agentId, 'default', OperationalState.START, { from: [OperationalState.FAILED] })).to.equal(undefined);
+      expect(
+        await agents.transition(e.agentId, 'default', OperationalState.START, { owner: 'owner-9', leaseSeconds: 30, resetSeverity: true }),
+      ).to.equal(OperationalState.INVALID_QUOTE);
+      const stored = await agents.find(e.agentId);
+      expect(stored).to.deep.include({ owner: 'owner-9' });
+      expect(stored?.state).to.deep.include({ operationalState: OperationalState.START, severityLevel: null, lastEventId: null });
+    });
+
+    it('leases: a process reclaims its own agents at once, others only after the lease expired, never twice', async function () {
+      const verifierId = `v-${Math.random().toString(36).slice(2, 8)}`;
+      const mine = enrolment({ verifierId });
+      const free = enrolment({ verifierId });
+      const held = enrolment({ verifierId });
+      const stopped = enrolment({ verifierId });
+      await agents.insert(mine, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
+      await agents.insert(free, initialAgentState(OperationalState.START), null, 600);
+      await agents.insert(held, initialAgentState(OperationalState.GET_QUOTE), 'other', 600);
+      await agents.insert(stopped, initialAgentState(OperationalState.INVALID_QUOTE), null, 600);
+      expect((await agents.reclaimOwn(verifierId, 'me', 30)).map((r) => r.agentId)).to.deep.equal([mine.agentId]);
+      expect((await agents.claimFree(verifierId, 'me', 30, 10)).map((r) => r.agentId)).to.deep.equal([free.agentId]);
+      expect(await agents.claimFree(verifierId, 'third', 30, 10)).to.deep.equal([]);
+      await agents.releaseLeases('other');
+      const taken = await agents.claimFree(verifierId, 'third', 30, 10);
+      expect(taken.map((r) => r.agentId)).to.deep.equal([held.agentId]);
+      expect(taken[0]?.owner).to.equal('third');
+      expect(await agents.renewLeases('me', 30)).to.equal(2);
+    });
+
+    it('concurrent claims never hand the same agent to two owners (FOR UPDATE SKIP LOCKED)', async function () {
+      const verifierId = `v-${Math.random().toString(36).slice(2, 8)}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 12; i += 1) {
+        const e = enrolment({ verifierId });
+        ids.push(e.agentId);
+        await agents.insert(e, initialAgentState(), null, 30);
+      }
+      const results = await Promise.all(['a', 'b', 'c'].map((owner) => agents.claimFree(verifierId, owner, 30, 5)));
+      const rest = await agents.claimFree(verifierId, 'd', 30, 20);
+      const claimed = [...results.flat(), ...rest].map((r) => r.agentId);
+      // Every agent claimed exactly once, by whoever got to it first.
+      expect([...claimed].sort()).to.deep.equal([...ids].sort());
+      for (const [i, owner] of ['a', 'b', 'c'].entries()) {
+        expect(results[i]?.length).to.be.at.most(5);
+        expect(results[i]?.every((r) => r.owner === owner)).to.equal(true);
+      }
+    });
+
+    it('delete removes the agent and the policies stored under its id, keeps history and named policies others use', async function () {
+      const e = enrolment();
+      const sharedName = `shared-${e.agentId}`;
+      await policies.insertRuntime({ name: e.agentId, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null });
+      await policies.insertRuntime({ name: sharedName, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null });
+      await policies.insertMb({ name: e.agentId, mbPolicy: '{}' });
+      await agents.insert({ ...e, runtimePolicyName: e.agentId, mbPolicyName: e.agentId }, initialAgentState(), 'o', 30);
+      const other = enrolment({ runtimePolicyName: sharedName });
+      await agents.insert(other, initialAgentState(), 'o', 30);
+      await agents.saveRound({
+        agentId: e.agentId,
+        verifierId: 'default',
+        owner: 'o',
+        leaseSeconds: 30,
+        state: initialAgentState(),
+        history: { outcome: 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: 0, failures: [] },
+      });
+      const inUse = await policies.deleteRuntime(sharedName).catch((caught: unknown) => caught);
+      expect((inUse as VerifierConflict).code).to.equal('ERR_CONFLICT');
+      expect(await agents.delete(e.agentId)).to.equal(true);
+      expect(await agents.delete(e.agentId)).to.equal(false);
+      expect(await policies.findRuntime(e.agentId)).to.equal(undefined);
+      expect(await policies.findMb(e.agentId)).to.equal(undefined);
+      expect(await policies.findRuntime(sharedName)).to.not.equal(undefined);
+      expect(await agents.history(e.agentId, 10)).to.have.length(1);
+    });
+
+    it('policy stores: insert, conflict, update, list, delete', async function () {
+      const name = `p-${Math.random().toString(36).slice(2, 8)}`;
+      await policies.insertMb({ name, mbPolicy: '{"a": 1}' });
+      const duplicate = await policies.insertMb({ name, mbPolicy: '{}' }).catch((caught: unknown) => caught);
+      expect((duplicate as VerifierConflict).message).to.equal(`Measured boot policy with name ${name} already exists`);
+      expect(await policies.updateMb({ name, mbPolicy: '{"a": 2}' })).to.equal(true);
+      expect(await policies.updateMb({ name: `${name}-absent`, mbPolicy: '{}' })).to.equal(false);
+      expect((await policies.findMb(name))?.mbPolicy).to.equal('{"a": 2}');
+      expect(await policies.listMbNames()).to.include(name);
+      expect(await policies.deleteMb(name)).to.equal(true);
+      expect(await policies.deleteMb(name)).to.equal(false);
+    });
+  },
+  { migrate: true },
+);
+
+forEachDatabase('verifier migration', (fixture) => {
+  it('runs latest → rollback → latest', async function () {
+    await migrateLatest(fixture.database.knex);
+    expect(await appliedMigrations(fixture.database.knex)).to.include('20261124090000-create-verifier-tables');
+    expect(await fixture.database.knex.schema.hasTable('verifier_agents')).to.equal(true);
+    while ((await appliedMigrations(fixture.database.knex)).includes('20261124090000-create-verifier-tables')) {
+      await migrateRollbackLastBatch(fixture.database.knex);
+    }
+    expect(await fixture.database.knex.schema.hasTable('verifier_attestation_history')).to.equal(false);
+    await migrateLatest(fixture.database.knex);
+    expect(await fixture.database.knex.schema.hasTable('verifier_attestation_history')).to.equal(true);
+  });
+});

@@ -37,7 +37,7 @@ interface IdentityOptions extends ConnectionOptions {
  * tenant's `add` runs first (EK certificate, identity quote against the registered AK, PCR 16).
  */
 export const registerTenantCommands: CommandRegistrar = (program, context) => {
-  const tenant = program.command('tenant').description('operate on agents through the registrar (and, later, the verifier)');
+  const tenant = program.command('tenant').description('operate on agents: registrar records, identity checks, enrolment with the verifier');
   registerTenantVerifierCommands(tenant, context);
   const registrar = tenant.command('registrar').description("the registrar's view of agents (admin, mTLS)");
 

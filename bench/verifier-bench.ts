@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import knexFactory, { type Knex } from 'knex';
@@ -169,7 +169,7 @@ function printReport(agents: number, options: BenchArgs, setupSeconds: number, r
     `late rounds (start > 10% of quote_interval after due): ${lateText(report)}; start delay p50 / p99 / max: ${ms(report.startDelayMs)}; untimed ${report.untimedRounds}`,
     `tampered ${report.tampered}: detected ${report.detected} with ${EXPECTED_EVENT}; tamper → verdict p50 / p99 / max: ${ms(report.detectionMs)}`,
     `failures of untampered agents: ${report.unexpectedFailures}${report.unexpectedEvents.length > 0 ? ` (${report.unexpectedEvents.join(', ')})` : ''}`,
-    `CPU (share of one core): ${cpu}`,
+    `CPU (share of one core): ${cpu}; machine load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
     `targets: no late rounds ${report.lateRounds === 0 ? 'MET' : 'MISSED'}; p99 detection < 4 s ${report.detectionMs !== undefined && report.detected === report.tampered && report.detectionMs.p99 < 4000 ? 'MET' : 'MISSED'}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -185,6 +185,9 @@ async function serveVerifier(args: readonly string[]): Promise<void> {
     { database, logger: pino({ level: 'warn' }, destination(2)) },
   );
   process.stdout.write(`VERIFIER ${verifier.url}\n`);
+  // The benchmark holds our stdin open: if it dies, stdin ends and we stop rather than poll on alone.
+  process.stdin.once('end', () => process.kill(process.pid, 'SIGTERM'));
+  process.stdin.resume();
   await runUntilSignal([verifier, database]);
 }
 
@@ -194,7 +197,7 @@ async function spawnVerifier(dataDir: string, schema: string, options: BenchArgs
   const child = spawn(
     process.execPath,
     [...profile, main, 'verifier', CHILD_FLAG, '--data-dir', dataDir, '--schema', schema, '--database', options.databaseUrl, '--quote-interval', String(options.quoteInterval)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: child.stdout as NonNullable<ChildProcess['stdout']> });
   const url = await new Promise<string>((resolve, reject) => {

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import knexFactory, { type Knex } from 'knex';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { main } from '../../lib/cli/main.js';
+import { startFleet, type RunningFleet } from '../../lib/fleet/fleet.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+
+const NOT_IN_ALLOWLIST = 'ima.validation.ima-ng.not_in_allowlist';
+
+/** Resolves true when something accepts TCP connections on `url`'s port. */
+function listening(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe('fleet simulator', function () {
+  this.timeout(60_000);
+  let admin: Knex;
+  let schema: string;
+  let dataDir: string;
+
+  beforeEach(async function () {
+    schema = `test_fleet_${randomBytes(6).toString('hex')}`;
+    admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+    await admin.raw('create schema ??', [schema]);
+    dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-fleet-test-'));
+  });
+
+  afterEach(async function () {
+    await admin.raw('drop schema if exists ?? cascade', [schema]);
+    await admin.destroy();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('brings 5 agents to Get Quote, detects the tampered one with not_in_allowlist while the others stay good, and shuts everything down', async function () {
+    let fleet: RunningFleet | undefined;
+    try {
+      fleet = await startFleet({
+        agents: 5,
+        dataDir,
+        databaseUrl: TEST_DATABASE_URL,
+        databaseSchema: schema,
+        quoteInterval: 0.5,
+        // Two known-good entries per second per agent: the logs grow during the test and must stay valid.
+        imaEntriesPerMinute: 120,
+      });
+      expect(fleet.agents).to.have.length(5);
+      expect(fleet.services?.verifier).to.not.equal(undefined);
+      const ids = fleet.agents.map((agent) => agent.uuid);
+      for (const id of ids) {
+        const status = await fleet.tenant.waitForState(id, [OperationalState.GET_QUOTE], { timeoutMs: 20_000, intervalMs: 100 });
+        expect(status.operational_state_label).to.equal('Get Quote');
+        expect(status.has_runtime_policy).to.equal(1);
+        expect(status.has_mb_refstate).to.equal(1);
+      }
+      const [victim, ...others] = fleet.agents;
+      if (victim === undefined) {
+        throw new Error('no agents');
+      }
+      const tamperedAt = await victim.tamper();
+      const failed = await fleet.tenant.waitForState(victim.uuid, [OperationalState.INVALID_QUOTE, OperationalState.FAILED], { timeoutMs: 10_000, intervalMs: 50 });
+      expect(failed.operational_state).to.equal(OperationalState.INVALID_QUOTE);
+      expect(failed.last_event_id).to.equal(NOT_IN_ALLOWLIST);
+      expect(Date.now() - tamperedAt).to.be.below(5_000);
+      const history = await fleet.tenant.history(victim.uuid, 5);
+      expect(history[0]?.failures.map((failure) => failure.event_id)).to.include(NOT_IN_ALLOWLIST);
+
+      // The others keep passing rounds over IMA logs that grew since they were enrolled.
+      const before = await Promise.all(others.map((agent) => fleet?.tenant.getStatus(agent.uuid)));
+      await sleep(1500);
+      for (const [i, agent] of others.entries()) {
+        const status = await fleet.tenant.getStatus(agent.uuid);
+        expect(status.operational_state, agent.uuid).to.equal(OperationalState.GET_QUOTE);
+        expect(status.last_event_id).to.equal(null);
+        expect(status.attestation_count).to.be.above(before[i]?.attestation_count ?? Infinity);
+        const log = readFileSync(agent.agent.imaLogPath as string, 'utf8').trim().split('\n');
+        expect(log.length).to.be.above(2);
+        expect(log.slice(1).every((line) => line.includes('/usr/lib/ironlime-fleet/'))).to.equal(true);
+      }
+    } finally {
+      await fleet?.close();
+    }
+    const agentUrls = fleet.agents.map((agent) => agent.agent.url);
+    const serviceUrls = [fleet.verifierUrl, fleet.registrarUrl];
+    for (const url of [...agentUrls, ...serviceUrls]) {
+      expect(await listening(url), url).to.equal(false);
+    }
+    // Deregistered on close: nothing left for a later verifier on the same database to poll.
+    expect(await admin.withSchema(schema).table('verifier_agents').count({ n: '*' })).to.deep.equal([{ n: '0' }]);
+    expect(existsSync(path.join(dataDir, 'fleet', 'agents'))).to.equal(false);
+  });
+
+  it('ironlime fleet runs for --duration and reports; bad options are usage errors', async function () {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+    let code: number;
+    try {
+      // `options=-c search_path=…`: the CLI's in-process services work in this test's schema.
+      const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+      code = await main(['node', 'ironlime', 'fleet', '--agents', '2', '--data-dir', dataDir, '--database', url, '--quote-interval', '0.5', '--duration', '1.5', '--report', '0', '--log-level', 'silent']);
+    } finally {
+      process.stdout.write = write;
+    }
+    const text = out.join('');
+    expect(code, text).to.equal(0);
+    expect(text).to.match(/fleet of 2 agents up: registrar http:\/\/127\.0\.0\.1:\d+, verifier https:\/\/127\.0\.0\.1:\d+/);
+    expect(text).to.match(/2 agents: Get Quote 2; \d+ attestations/);
+    expect(text).to.include('fleet stopped');
+    expect(await admin.withSchema(schema).table('verifier_attestation_history').count({ n: '*' })).to.not.deep.equal([{ n: '0' }]);
+
+    const err: string[] = [];
+    const writeErr = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
+    try {
+      expect(await main(['node', 'ironlime', 'fleet', '--agents', '0'])).to.equal(2);
+      expect(await main(['node', 'ironlime', 'fleet', '--agents', '3', '--base-port', '65534', '--data-dir', dataDir])).to.equal(2);
+    } finally {
+      process.stderr.write = writeErr;
+    }
+    expect(err.join('')).to.include('--agents <n>').and.to.include('must be an integer from 1 to 5000');
+    expect(err.join('')).to.include('basePort: must be 0 (any free port) or a port from 1024');
+  });
+});

@@ -200,11 +200,11 @@ forEachDatabase(
 
     it('refuses an unknown or disabled interface before any operation, listing the enabled ones', async function () {
       const s = setup(fixture);
-      const unknown = await s.store.createNode({ attestationInterface: 'keylime' });
+      const unknown = await s.store.createNode({ attestationInterface: 'acme-tpm' });
       const notFound = (await rejection(s.hooks.onCleanStart(s.task(unknown)))) as InterfaceNotFound;
       expect(notFound).to.be.instanceOf(InterfaceNotFound);
       expect(notFound.message).to.equal(
-        'attestation interface "keylime" does not exist; enabled interfaces: no-attestation, fake, unreachable',
+        'attestation interface "acme-tpm" does not exist; enabled interfaces: no-attestation, fake, unreachable',
       );
       const narrow = createProvisioningContainer({ config: buildConfig({}), database: fixture.database });
       const disabled = await s.store.createNode({ attestationInterface: 'fake' });
@@ -242,10 +242,10 @@ forEachDatabase(
     it('rejects a config whose enabled interface has no driver, at boot', function () {
       expect(() =>
         createProvisioningContainer({
-          config: buildConfig({ enabledAttestationInterfaces: ['no-attestation', 'keylime'] }),
+          config: buildConfig({ enabledAttestationInterfaces: ['no-attestation', 'acme-tpm'] }),
           database: fixture.database,
         }),
-      ).to.throw(InterfaceNotFound, 'attestation interface "keylime" does not exist');
+      ).to.throw(InterfaceNotFound, 'attestation interface "acme-tpm" does not exist');
     });
   },
   { migrate: true },

@@ -7,6 +7,7 @@ import { AgentClient } from '../../lib/agent/agent-client.js';
 import type { QuoteResults } from '../../lib/agent/agent-reply-dtos.js';
 import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { createDatabase } from '../../lib/db/database-factory.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { buildEnrolmentBody } from '../../lib/tenant/enrolment-request.js';
 import { showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
@@ -16,7 +17,6 @@ import { openTpm2ToolsTpm, type Tpm2ToolsTpm } from '../../lib/tpm-access/tpm2-t
 import { runCli, spawnCli, type CliProcess } from '../agent/helpers/cli-runner.js';
 import {
   createDeployment,
-  createTestSchema,
   digestOf,
   eventually,
   policyForAgent,
@@ -87,13 +87,12 @@ async function notFound(promise: Promise<unknown>): Promise<boolean> {
 
 /**
  * The verifier end to end with real swtpm nodes: registrar in-process, the verifier as a child process
- * (`ironlime verifier` from the compiled tree, on PostgreSQL), agents emulating nodes on their own
+ * (`ironlime verifier` from the compiled tree, zero-config: embedded PGlite in its data folder), agents emulating nodes on their own
  * swtpm, the tenant as a library and as the CLI. Quote interval 0.5 s, retries 0.2 s.
  */
 describe('verifier end to end (swtpm nodes, verifier child process)', function () {
   this.timeout(120_000);
   let deployment: Deployment;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let verifier: CliProcess | undefined;
   let verifierUrl: string;
   let verifierPort: number;
@@ -112,7 +111,6 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
       'verifier',
       '--data-dir', deployment.servicesDir,
       '--port', String(verifierPort),
-      '--database', schema.url,
       '--quote-interval', '0.5',
       '--retry-interval', '0.2',
       '--max-retries', '3',
@@ -128,7 +126,6 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
 
   before(async function () {
     deployment = await createDeployment();
-    schema = await createTestSchema();
     verifierPort = await freePort();
     verifierUrl = `https://127.0.0.1:${verifierPort}`;
     await startVerifierProcess();
@@ -154,7 +151,6 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
     verifier?.child.kill('SIGTERM');
     await verifier?.exited();
     await deployment?.dispose();
-    await schema?.drop();
   });
 
   it('enrols node A (runtime policy, refstate, PCR policy, payload key): it reaches and stays in Get Quote', async function () {
@@ -186,15 +182,14 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
     verifier?.child.kill('SIGKILL');
     await verifier?.exited();
     const before = await (async () => {
-      // Read straight from the database: the verifier is down.
-      const knexFactory = (await import('knex')).default;
-      const db = knexFactory({ client: 'pg', connection: schema.url, pool: { min: 0, max: 1 } });
+      // Read straight from the verifier's embedded database (PGlite in its data folder): the verifier is down.
+      const db = await createDatabase({ dataDir: deployment.servicesDir });
       try {
-        const rows = (await db('verifier_attestation_history').where({ agent_id: nodeA.uuid }).select('id')) as { id: string }[];
-        const agent = (await db('verifier_agents').where({ agent_id: nodeA.uuid }).first()) as { next_ima_ml_entry: number; attestation_count: number };
+        const rows = (await db.knex('verifier_attestation_history').where({ agent_id: nodeA.uuid }).select('id')) as { id: string }[];
+        const agent = (await db.knex('verifier_agents').where({ agent_id: nodeA.uuid }).first()) as { next_ima_ml_entry: number; attestation_count: number };
         return { ids: rows.map((r) => Number(r.id)), nextEntry: agent.next_ima_ml_entry, count: agent.attestation_count };
       } finally {
-        await db.destroy();
+        await db.close();
       }
     })();
     expect(before.nextEntry).to.be.greaterThan(1);

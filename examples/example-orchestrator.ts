@@ -13,6 +13,7 @@ import {
   SILENT_LOGGER,
   type AgentLocation,
   type AttestationInterfaceFactory,
+  type KeylimeAttestationOptions,
   type AttestationOutcome,
   type Database,
   type IronlimeSettings,
@@ -36,8 +37,10 @@ export interface ExampleOrchestratorOptions {
   readonly config: IronlimeSettings;
   /** An open database; the node table is migrated by `create`. */
   readonly database: Database;
-  /** Drivers to add or replace (e.g. a `keylime` driver built with options). */
+  /** Drivers to add or replace. */
   readonly attestationInterfaces?: Readonly<Record<string, AttestationInterfaceFactory>>;
+  /** Options of the keylime driver this orchestrator builds (trusted EK CAs, timeouts). */
+  readonly keylime?: Omit<KeylimeAttestationOptions, 'nodes' | 'agentLocator'>;
   readonly logger?: TaskLogger;
   /** Called after every provision-state change. */
   readonly onTransition?: (transition: Transition) => void;
@@ -64,10 +67,15 @@ export const STATES = {
  * (`deploying` → `active`, or `deploy failed`; an active node can be deployed again, as Ironic's
  * rebuild) and torn down (`deleting` → `manageable`). At the start and end of cleaning and deployment
  * it calls ironlime's hooks, which attest the node and — with the fail flags on — fail the step when
- * the node is untrusted. The ramdisk's report of its Keylime agent goes to the keylime driver's
- * `locateAgent`. Nodes live in ironlime's node store.
+ * the node is untrusted. Nodes live in ironlime's node store.
+ *
+ * The ramdisk's report of its Keylime agent (`reportAgent`) is kept until the keylime driver asks
+ * for it through its `agentLocator` hook at the start of attestation; the driver then stores it in the
+ * node's `driver_info` (so nodes can be enrolled before their agent is known, as in Ironic).
  */
 export class ExampleOrchestrator {
+  private readonly reports = new Map<string, AgentLocation>();
+
   private constructor(
     private readonly options: ExampleOrchestratorOptions,
     readonly nodes: NodeStore,
@@ -78,12 +86,23 @@ export class ExampleOrchestrator {
   /** Migrates the node table and wires ironlime's provisioning container. */
   static async create(options: ExampleOrchestratorOptions): Promise<ExampleOrchestrator> {
     await migrateLatest(options.database.knex);
+    let orchestrator: ExampleOrchestrator | undefined;
     const container = createProvisioningContainer({
       config: options.config,
       database: options.database,
-      ...(options.attestationInterfaces === undefined ? {} : { attestationInterfaces: options.attestationInterfaces }),
+      attestationInterfaces: {
+        // Built on first use, after `orchestrator` is set below.
+        keylime: (c) =>
+          new KeylimeAttestation({
+            ...options.keylime,
+            nodes: c.resolve(NodeStore),
+            agentLocator: async (task) => orchestrator?.reports.get(task.node.uuid),
+          }),
+        ...options.attestationInterfaces,
+      },
     });
-    return new ExampleOrchestrator(options, container.resolve(NodeStore), container.resolve(AttestationHooks), container.resolve(DriverRegistry));
+    orchestrator = new ExampleOrchestrator(options, container.resolve(NodeStore), container.resolve(AttestationHooks), container.resolve(DriverRegistry));
+    return orchestrator;
   }
 
   /** Enrols a node and makes it manageable once its attestation interface accepts its `driver_info`. */
@@ -95,13 +114,15 @@ export class ExampleOrchestrator {
   }
 
   /**
-   * The ramdisk's lookup call: it booted on the node and reports its Keylime agent. Stored in
-   * `driver_info` by the keylime driver; other interfaces have nothing to store.
+   * The ramdisk's lookup call: it booted on the node and reports its Keylime agent. Kept for the
+   * keylime driver's locator, which stores it in `driver_info` when attestation starts. With
+   * `store: true` it is stored at once instead (`KeylimeAttestation.locateAgent`).
    */
-  async reportAgent(uuid: string, location: AgentLocation): Promise<Node> {
+  async reportAgent(uuid: string, location: AgentLocation, options: { store?: boolean } = {}): Promise<Node> {
     const node = await this.nodes.getNode(uuid);
+    this.reports.set(uuid, location);
     const driver = this.registry.interfaceFor(node);
-    return driver instanceof KeylimeAttestation ? driver.locateAgent(this.task(node), location) : node;
+    return options.store === true && driver instanceof KeylimeAttestation ? driver.locateAgent(this.task(node), location) : node;
   }
 
   /** Cleans a manageable or available node; resolves to the node in `available` or `clean failed`. */

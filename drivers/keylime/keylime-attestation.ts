@@ -103,7 +103,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const settings = this.#settings(task);
     const documents = await this.#fetchDocuments(settings, task.signal);
     const policy = buildEnrolmentPolicy(settings, documents);
-    const location = await this.#location(task, settings);
+    const location = await this.#location(task, settings, true);
     const connection = await this.#connect(settings);
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
@@ -133,7 +133,7 @@ export class KeylimeAttestation extends AttestationInterface {
    */
   async validateSecurityStatus(task: Task): Promise<void> {
     const settings = this.#settings(task);
-    const agentId = requireUuid(settings);
+    const agentId = (await this.#location(task, settings, false)).uuid;
     const connection = await this.#connect(settings);
     try {
       const verdict = await waitForFinalVerdict(() => this.#readVerdict(connection, agentId), {
@@ -159,7 +159,7 @@ export class KeylimeAttestation extends AttestationInterface {
   /** @throws AttestationServiceUnavailable when the verifier cannot be reached or never lets go of the agent. */
   async unregisterNode(task: Task): Promise<void> {
     const settings = this.#settings(task);
-    const agentId = settings.agent.uuid;
+    const agentId = settings.agent.uuid ?? (await this.#options.agentLocator?.(task))?.uuid;
     if (agentId === undefined) {
       task.logger.info({ node: task.node.uuid }, 'no keylime agent located for this node; nothing to unregister');
       return;
@@ -206,8 +206,12 @@ export class KeylimeAttestation extends AttestationInterface {
     return { policy, excludelist, mbRefstate };
   }
 
-  /** The agent's location from `driver_info`, else from the locator (stored back when a node store is set). */
-  async #location(task: Task, settings: KeylimeNodeSettings): Promise<AgentLocation> {
+  /**
+   * The agent's location from `driver_info`, else from the locator — stored back into `driver_info` when
+   * `store` is set and a node store was given (the task's node is not refreshed: the hooks call
+   * `validateSecurityStatus` with the same task, which asks the locator again).
+   */
+  async #location(task: Task, settings: KeylimeNodeSettings, store: boolean): Promise<AgentLocation> {
     const { uuid, address, port } = settings.agent;
     if (uuid !== undefined) {
       return { uuid, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
@@ -217,7 +221,7 @@ export class KeylimeAttestation extends AttestationInterface {
       throw new MissingParameterValue(['keylime_agent_uuid']);
     }
     checkAgentLocation(located);
-    if (this.#options.nodes !== undefined) {
+    if (store && this.#options.nodes !== undefined) {
       await this.locateAgent(task, located);
     }
     return located;
@@ -255,13 +259,6 @@ export class KeylimeAttestation extends AttestationInterface {
 
 /** Keylime state TERMINATED: a DELETE is in progress. */
 const TERMINATED = 8;
-
-function requireUuid(settings: KeylimeNodeSettings): string {
-  if (settings.agent.uuid === undefined) {
-    throw new MissingParameterValue(['keylime_agent_uuid']);
-  }
-  return settings.agent.uuid;
-}
 
 /** An unreachable or overloaded service may answer on the next poll. */
 function isTransient(error: unknown): boolean {

@@ -5,6 +5,7 @@ import { registerAgentCommands } from './agent-commands.js';
 import { registerCaCommands } from './ca-commands.js';
 import type { CliContext, CommandRegistrar } from './cli-context.js';
 import { registerDbCommands } from './db-commands.js';
+import { registerDemoCommands } from './demo-commands.js';
 import { EXIT_USAGE } from './exit-codes.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerImaCommands } from './ima-commands.js';
@@ -16,7 +17,7 @@ import { registerTpmCommands } from './tpm-commands.js';
 import { registerVerifierCommands } from './verifier-commands.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands];
+const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands, registerDemoCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

@@ -1,0 +1,37 @@
+import type { Node } from '../../interfaces/node.js';
+
+/** One row of the demo's node table. */
+export interface NodeRow {
+  readonly name: string;
+  readonly state: string;
+  readonly attestation: string;
+  readonly detail: string;
+}
+
+/** A node as the table shows it: provision state, last attestation verdict, and its event ids or reason. */
+export function nodeRow(node: Node): NodeRow {
+  const last = node.lastAttestation;
+  const detail = last.eventIds.length > 0 ? last.eventIds.join(', ') : (last.reason ?? '');
+  return {
+    name: node.name ?? node.uuid,
+    state: node.provisionState,
+    attestation: last.status ?? '-',
+    detail: shorten(detail, 70),
+  };
+}
+
+/** A plain-text table with a header, columns padded to their widest cell. */
+export function formatTable(rows: readonly NodeRow[]): string[] {
+  const header: NodeRow = { name: 'node', state: 'provision state', attestation: 'attestation', detail: 'events / reason' };
+  const all = [header, ...rows];
+  const width = (key: keyof NodeRow): number => Math.max(...all.map((row) => row[key].length));
+  const widths = { name: width('name'), state: width('state'), attestation: width('attestation') };
+  const line = (row: NodeRow): string =>
+    `  ${row.name.padEnd(widths.name)}  ${row.state.padEnd(widths.state)}  ${row.attestation.padEnd(widths.attestation)}  ${row.detail}`.trimEnd();
+  const rule = `  ${'-'.repeat(widths.name)}  ${'-'.repeat(widths.state)}  ${'-'.repeat(widths.attestation)}  ${'-'.repeat(15)}`;
+  return [line(header), rule, ...rows.map(line)];
+}
+
+function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}

@@ -1,0 +1,198 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ExampleOrchestrator, STATES, type Transition } from '../../examples/example-orchestrator.js';
+import type { Node } from '../../interfaces/node.js';
+import { buildConfig } from '../config/load-config.js';
+import { evilFile } from './demo-catalog.js';
+import { startDemoEnvironment, type DemoEnvironment } from './demo-environment.js';
+import { formatTable, nodeRow, type NodeRow } from './demo-table.js';
+import { waitForVerifierFailure } from './verifier-watch.js';
+import { missingSwtpmProgram, type NodeTpmKind } from './node-tpms.js';
+
+export interface DemoOptions {
+  /** Use the in-process software TPM even when swtpm is installed. */
+  readonly softwareTpm?: boolean;
+  /** Receives each line of output. */
+  readonly print: (line: string) => void;
+  /** Aborting it (SIGINT) stops the demo: everything is shut down and the result's exit code is 130. */
+  readonly signal?: AbortSignal;
+}
+
+export interface DemoResult {
+  /** 0: the tampered node was refused and the others stayed trusted; 1: it went otherwise; 130: interrupted. */
+  readonly exitCode: number;
+  readonly tpmKind: NodeTpmKind;
+  /** The final table. */
+  readonly nodes: readonly NodeRow[];
+  /** Process ids of the swtpm processes the demo ran (all stopped by the time it resolves). */
+  readonly swtpmPids: readonly number[];
+  /** The temporary folder it worked in (removed by the time it resolves). */
+  readonly dir: string;
+  readonly elapsedMs: number;
+}
+
+const NODE_COUNT = 3;
+const TAMPERED = 'node-3';
+
+/**
+ * The one-command demo (`npm run demo`, `ironlime demo`): on a bare machine it starts a registrar and
+ * a verifier on embedded PGlite with a fresh CA in a temporary folder, boots three emulated nodes (swtpm
+ * when `swtpm`, `swtpm_setup` and `tpm2_quote` are on PATH, else the software TPM, and says which), each
+ * with a real UEFI boot log and a growing IMA list; makes a runtime policy and a boot refstate from the
+ * first node; enrols, cleans and deploys the nodes through the example orchestrator with the keylime
+ * driver; then node-3 runs a binary outside its policy, the verifier catches it, and its next deploy
+ * is refused while the other two redeploy. Everything it started is stopped and the folder removed,
+ * also on error or abort.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const started = Date.now();
+  const say = (line: string): void => options.print(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+  const missing = missingSwtpmProgram();
+  const tpmKind: NodeTpmKind = options.softwareTpm === true || missing !== undefined ? 'software' : 'swtpm';
+  options.print('ironlime demo: Keylime attestation at every clean and deploy of three bare-metal nodes');
+  options.print(
+    tpmKind === 'swtpm'
+      ? 'TPM: swtpm (swtpm, swtpm_setup and tpm2_quote found on PATH), one per node'
+      : `TPM: the in-process software TPM (${options.softwareTpm === true ? '--software-tpm given' : `${missing} not found on PATH`}): emulated, no root of trust`,
+  );
+  const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-demo-'));
+  let environment: DemoEnvironment | undefined;
+  let startup: Promise<DemoEnvironment> | undefined;
+  const swtpmPids = new Set<number>();
+  let exitCode = 1;
+  let rows: NodeRow[] = [];
+  try {
+    say(`starting registrar and verifier on embedded PostgreSQL (PGlite), fresh CA in ${dir}`);
+    startup = startDemoEnvironment({ dir, tpmKind, nodeCount: NODE_COUNT, quoteIntervalSeconds: 1, imaGrowthMs: 1000 });
+    // Settled in `finally` when an abort wins the race.
+    startup.catch(() => undefined);
+    environment = await abortable(startup, options.signal);
+    const env = environment;
+    env.swtpmPids().forEach((pid) => swtpmPids.add(pid));
+    say(`registrar ${env.registrar.tlsUrl}, verifier ${env.verifier.url}`);
+    say(`${env.nodes.length} nodes booted: UEFI boot log replayed into each TPM, IMA lists growing`);
+    say('runtime policy and boot refstate made from known-good node-1');
+
+    const orchestrator = await ExampleOrchestrator.create({
+      config: demoConfig(env, dir),
+      database: env.database,
+      keylime: { extraEkCaDirs: [env.ekCaDir] },
+      onTransition: (t) => say(describeTransition(t)),
+    });
+    const nodes: Node[] = [];
+    for (const demoNode of env.nodes) {
+      nodes.push(
+        await orchestrator.enrollNode({
+          name: demoNode.name,
+          attestationInterface: 'keylime',
+          driverInfo: {
+            keylime_runtime_policy: env.policies.runtimePolicy.path,
+            keylime_runtime_policy_checksum: env.policies.runtimePolicy.sha256,
+            keylime_mb_refstate: env.policies.refstate.path,
+            keylime_mb_refstate_checksum: env.policies.refstate.sha256,
+          },
+        }),
+      );
+    }
+    for (const [index, node] of nodes.entries()) {
+      const demoNode = env.nodes[index] as DemoEnvironment['nodes'][number];
+      await orchestrator.reportAgent(node.uuid, { uuid: demoNode.agent.uuid, address: '127.0.0.1', port: demoNode.port });
+      say(`${demoNode.name} ramdisk reports keylime agent ${demoNode.agent.uuid} at 127.0.0.1:${demoNode.port}`);
+    }
+    const table = async (): Promise<void> => {
+      rows = (await orchestrator.nodes.listNodes()).map(nodeRow);
+      formatTable(rows).forEach((line) => options.print(line));
+    };
+
+    await abortable(Promise.all(nodes.map((node) => orchestrator.clean(node.uuid))), options.signal);
+    await abortable(Promise.all(nodes.map((node) => orchestrator.deploy(node.uuid))), options.signal);
+    await table();
+
+    const target = env.nodes.find((node) => node.name === TAMPERED) as DemoEnvironment['nodes'][number];
+    const evil = evilFile();
+    await target.run(evil);
+    say(`${TAMPERED} runs ${evil.path} (sha256 ${evil.digest.slice(0, 16)}..., in no policy)`);
+    const failure = await abortable(waitForVerifierFailure(env, target.agent.uuid, 30_000), options.signal);
+    say(`verifier: ${TAMPERED} failed attestation (${failure})`);
+
+    say('rebuilding every node');
+    await abortable(Promise.all(nodes.map((node) => orchestrator.deploy(node.uuid))), options.signal);
+    await table();
+    const byName = new Map(rows.map((row) => [row.name, row]));
+    const refused = byName.get(TAMPERED)?.state === STATES.deployFailed;
+    const trusted = rows.filter((row) => row.name !== TAMPERED).every((row) => row.state === STATES.active && row.attestation === 'passed');
+    exitCode = refused && trusted ? 0 : 1;
+    options.print(
+      exitCode === 0
+        ? `result: ${TAMPERED} was refused; ${rows.filter((r) => r.name !== TAMPERED).map((r) => r.name).join(' and ')} stayed trusted and active`
+        : 'result: UNEXPECTED: see the table above',
+    );
+  } catch (error) {
+    if (options.signal?.aborted === true) {
+      exitCode = 130;
+      options.print('interrupted: shutting down');
+    } else {
+      options.print(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+      exitCode = 1;
+    }
+  } finally {
+    // Interrupted while starting: let the start finish (or fail and clean up after itself), then stop it.
+    environment ??= await startup?.catch(() => undefined);
+    environment?.swtpmPids().forEach((pid) => swtpmPids.add(pid));
+    await environment?.close();
+    await rm(dir, { recursive: true, force: true });
+    say(`stopped the services, agents and ${tpmKind === 'swtpm' ? 'swtpm processes' : 'software TPMs'}; removed ${dir}`);
+  }
+  return { exitCode, tpmKind, nodes: rows, swtpmPids: [...swtpmPids], dir, elapsedMs: Date.now() - started };
+}
+
+/** The orchestrator's ironlime config: the keylime interface only, pointed at the demo's services. */
+function demoConfig(env: DemoEnvironment, dir: string) {
+  return buildConfig({
+    dataDir: path.join(dir, 'orchestrator'),
+    enabledAttestationInterfaces: ['keylime'],
+    keylime: {
+      failCleanOnAttestationFailure: true,
+      failDeployOnAttestationFailure: true,
+      verifierUrl: env.verifier.url,
+      registrarUrl: env.registrar.tlsUrl,
+      tlsCaCert: env.tls.caFile,
+      tlsClientCert: env.tls.certFile,
+      tlsClientKey: env.tls.keyFile,
+      statusTimeoutSeconds: 30,
+      statusPollIntervalSeconds: 1,
+    },
+  });
+}
+
+function describeTransition(transition: Transition): string {
+  const name = transition.node.name ?? transition.node.uuid;
+  const detail = transition.detail === undefined ? '' : `: ${transition.detail}`;
+  return `${name} ${transition.from} -> ${transition.to}${detail}`;
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) {
+    return promise;
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    if (signal.aborted) {
+      onAbort();
+    } else {
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

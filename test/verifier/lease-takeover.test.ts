@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+
+/**
+ * Two verifier processes (two instances, same verifier id) on one PostgreSQL: agents enrolled through
+ * one are polled by it alone; a DELETE sent to the other goes through the TERMINATED handshake and
+ * the owner deletes; when the owner stops, the other takes its agents over with their state.
+ */
+describe('verifier: two processes on one PostgreSQL (leases)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let database: Database;
+  let knex: Knex;
+  let server: Server;
+  let port: number;
+  let certPem: string;
+  const fake = new FakeAgent();
+  const verifiers: RunningVerifier[] = [];
+
+  async function start(instanceId: string): Promise<RunningVerifier> {
+    const verifier = await startVerifier(
+      { dataDir: path.join(dir, instanceId), databaseUrl: schema.url, instanceId, quoteInterval: 0.3, leaseSeconds: 1.5 },
+      { inProcessForTests: true },
+    );
+    verifiers.push(verifier);
+    return verifier;
+  }
+
+  function enrol(verifier: RunningVerifier, id: string): Promise<{ statusCode: number }> {
+    return verifier.service.app.inject({
+      method: 'POST',
+      url: `/v2.6/agents/${id}`,
+      payload: {
+        v: null,
+        cloudagent_ip: '127.0.0.1',
+        cloudagent_port: port,
+        tpm_policy: '{"mask": "0x8000"}',
+        runtime_policy: '',
+        accept_tpm_hash_algs: ['sha256'],
+        accept_tpm_encryption_algs: ['rsa'],
+        accept_tpm_signing_algs: ['rsassa'],
+        ak_tpm: fake.akTpm,
+        mtls_cert: certPem,
+      },
+    });
+  }
+
+  const owners = async (): Promise<Record<string, string | null>> =>
+    Object.fromEntries(((await knex('verifier_agents').select('agent_id', 'owner')) as { agent_id: string; owner: string | null }[]).map((r) => [r.agent_id, r.owner]));
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-verifier-leases-'));
+    schema = await createTestSchema();
+    database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
+    knex = database.knex;
+    const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
+    certPem = tls.certPem;
+    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+      const query = new URL(req.url ?? '/', 'https://agents').searchParams;
+      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x8000, partial: query.get('partial') === '1' });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+
+  after(async function () {
+    await Promise.all(verifiers.map((verifier) => verifier.close().catch(() => undefined)));
+    server?.close();
+    await database?.close();
+    await schema?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('polls an agent only in the process that owns it, deletes across processes, and hands agents over on shutdown', async function () {
+    const a = await start('instance-a');
+    const b = await start('instance-b');
+    for (const id of ['x1', 'x2', 'x3']) {
+      expect((await enrol(a, id)).statusCode).to.equal(200);
+    }
+    expect((await enrol(b, 'y1')).statusCode).to.equal(200);
+    await eventually('every agent attested', async () => {
+      const rows = (await knex('verifier_agents').select('attestation_count')) as { attestation_count: number }[];
+      return rows.length === 4 && rows.every((r) => r.attestation_count >= 2);
+    });
+    expect(await owners()).to.deep.equal({ x1: 'instance-a', x2: 'instance-a', x3: 'instance-a', y1: 'instance-b' });
+    expect([a.scheduler.size, b.scheduler.size]).to.deep.equal([3, 1]);
+    const historyOwners = (await knex('verifier_attestation_history').distinct('agent_id', 'owner')) as { agent_id: string; owner: string }[];
+    expect(historyOwners.filter((r) => r.agent_id.startsWith('x')).every((r) => r.owner === 'instance-a')).to.equal(true);
+
+    // DELETE through B of an agent A polls: 202, then A's loop deletes it.
+    const deleted = await b.service.app.inject({ method: 'DELETE', url: '/v2.6/agents/x3' });
+    expect(deleted.statusCode).to.equal(202);
+    await eventually('x3 deleted by its owner', async () => (await knex('verifier_agents').where({ agent_id: 'x3' })).length === 0);
+
+    // A stops: its leases lapse at once and B takes x1 and x2 with their state.
+    const counts = Object.fromEntries(((await knex('verifier_agents').select('agent_id', 'attestation_count')) as { agent_id: string; attestation_count: number }[]).map((r) => [r.agent_id, r.attestation_count]));
+    await a.close();
+    await eventually('B owns every agent', async () => Object.values(await owners()).every((owner) => owner === 'instance-b'), 10_000);
+    await eventually('x1 attested by B', async () => {
+      const row = (await knex('verifier_agents').where({ agent_id: 'x1' }).first()) as { attestation_count: number };
+      return row.attestation_count > (counts['x1'] ?? 0) + 1;
+    });
+    expect(b.scheduler.size).to.equal(3);
+    const [latest] = (await knex('verifier_attestation_history').where({ agent_id: 'x1' }).orderBy('id', 'desc').limit(1)) as { owner: string; outcome: string }[];
+    expect(latest).to.include({ owner: 'instance-b', outcome: 'pass' });
+  });
+});

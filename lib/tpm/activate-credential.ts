@@ -26,7 +26,7 @@ export interface ActivateCredentialInput {
  * in constant time, then decrypts the credential. A real TPM additionally requires the EK policy
  * session and AK authorisation; that is the caller's business. Throws `TpmParseError` for a malformed
  * blob, `TpmKeyError` for an unusable EK, and `CredentialActivationError` — one uniform failure — when
- * the blob was not made for this EK and AK or was altered.
+ * the blob was not made for this EK and AK or was altered; its `step` says which check refused it.
  */
 export function activateCredential(input: ActivateCredentialInput): Uint8Array {
   const ek = input.ekPublic instanceof Uint8Array ? parsePublicArea(input.ekPublic) : input.ekPublic;
@@ -44,12 +44,12 @@ export function activateCredential(input: ActivateCredentialInput): Uint8Array {
     if (error instanceof TpmKeyError) {
       throw error;
     }
-    throw new CredentialActivationError({ cause: error });
+    throw new CredentialActivationError('secret', { cause: error });
   }
   const hmacKey = kdfa(hash.algId, seed, 'INTEGRITY', new Uint8Array(0), new Uint8Array(0), hash.digestSize * 8);
   const expected = createHmac(hash.nodeName, hmacKey).update(blob.encIdentity).update(input.akName).digest();
   if (!bytesEqual(expected, blob.integrityHmac)) {
-    throw new CredentialActivationError();
+    throw new CredentialActivationError('integrity');
   }
   const symKey = kdfa(hash.algId, seed, 'STORAGE', input.akName, new Uint8Array(0), aesBits);
   const plain = new BigEndianReader(aesCfb(symKey, blob.encIdentity, true), TpmParseError);
@@ -58,7 +58,7 @@ export function activateCredential(input: ActivateCredentialInput): Uint8Array {
     plain.finish();
     return secret;
   } catch (error) {
-    throw new CredentialActivationError({ cause: error });
+    throw new CredentialActivationError('credential', { cause: error });
   }
 }
 
@@ -68,9 +68,10 @@ function eccSeed(ekPrivate: KeyObject, ek: EccPublicArea, hashAlg: number, diges
   if (curve === undefined) {
     throw new TpmKeyError(`EK curve 0x${ek.parameters.curveId.toString(16)} is not supported`);
   }
+  // TPM2B_ENCRYPTED_SECRET of an ECC EK holds a TPMS_ECC_POINT: TPM2B x ‖ TPM2B y (Part 2 Table 183).
   const r = new BigEndianReader(point, TpmParseError);
-  const x = r.tpm2b(curve.size);
-  const y = r.tpm2b(curve.size);
+  const x = r.struct('secret.x', () => r.tpm2b(curve.size));
+  const y = r.struct('secret.y', () => r.tpm2b(curve.size));
   r.finish();
   const ephemeral = createPublicKey({
     key: { kty: 'EC', crv: curve.jwkName, x: Buffer.from(x).toString('base64url'), y: Buffer.from(y).toString('base64url') },

@@ -23,11 +23,23 @@ export class CertificateParseError extends IronlimeError {
 }
 
 /**
+ * The step of TPM2_ActivateCredential (Part 3 §12.5) that refused a blob: `secret`, the seed did not
+ * decrypt under the EK (RSA-OAEP, or ECDH with the ephemeral point); `integrity`, the outer HMAC over
+ * encIdentity ‖ AK name did not match; `credential`, the decrypted TPM2B_DIGEST did not fit.
+ */
+export type CredentialActivationStep = 'secret' | 'integrity' | 'credential';
+
+/**
  * A credential blob did not activate: wrong EK, wrong AK name, or a tampered blob. Deliberately one
- * failure with one message for every cause (STYLE 7), so it cannot serve as an oracle.
+ * failure with one message for every cause (STYLE 7), so it cannot serve as an oracle. `step` keeps
+ * the detail for our own logs and for the software TPM, which answers with the response code a TPM
+ * gives for that step; never send it to the peer.
  */
 export class CredentialActivationError extends IronlimeError {
-  constructor(options: IronlimeErrorOptions = {}) {
+  readonly step: CredentialActivationStep;
+
+  constructor(step: CredentialActivationStep, options: IronlimeErrorOptions = {}) {
     super('ERR_CREDENTIAL_ACTIVATION', 'credential activation failed', options);
+    this.step = step;
   }
 }

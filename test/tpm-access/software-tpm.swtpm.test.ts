@@ -1,10 +1,12 @@
 import { expect } from 'chai';
-import { X509Certificate, createHash, randomBytes, randomInt } from 'node:crypto';
+import { X509Certificate, createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import type { TpmHashAlgorithm } from '../../lib/tpm-access/tpm-port.js';
-import { makeCredential } from '../../lib/tpm/make-credential.js';
+import { marshalCredentialBlob, parseCredentialBlob } from '../../lib/tpm/credential-blob.js';
+import { kdfa } from '../../lib/tpm/kdf.js';
+import { aesCfb, makeCredential } from '../../lib/tpm/make-credential.js';
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { parseTpmsAttest } from '../../lib/tpm/tpms-attest.js';
 import { parseTpm2bPublic, publicKeyFromTpmtPublic, type TpmtPublic } from '../../lib/tpm/tpmt-public.js';
@@ -156,5 +158,37 @@ describe('software TPM', function () {
     expect(foreign.code).to.equal('ERR_TPM_ACCESS');
     const malformed = await rejection(rsa.activateCredential(new Uint8Array([0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1, 0xff, 0xff])));
     expect(malformed.code).to.equal('ERR_TPM_PARSE');
+  });
+
+  it('answers a seed that does not decrypt with TPM_RC_VALUE and a bad credential size with TPM_RC_SIZE', async () => {
+    const [rsaEk, eccEk] = await Promise.all([rsa.ensureEk(), ecc.ensureEk()]);
+    const [rsaAk, eccAk] = await Promise.all([rsa.ensureAk('sha256'), ecc.ensureAk('sha256')]);
+    const foreign = await rejection(rsa.activateCredential(makeCredential({ ekPublic: eccEk.ekPublic, akName: rsaAk.akName, secret: alnum(32) })));
+    expect([foreign.code, foreign.responseCode, foreign.message])
+      .to.deep.equal(['ERR_TPM_ACCESS', 0x084, 'credential activation failed: the secret does not decrypt under the EK']);
+    const eccBlob = makeCredential({ ekPublic: eccEk.ekPublic, akName: eccAk.akName, secret: alnum(32) });
+    const offCurve = await rejection(ecc.activateCredential(flipByte(eccBlob, eccBlob.length - 1)));
+    expect([offCurve.code, offCurve.responseCode, offCurve.message])
+      .to.deep.equal(['ERR_TPM_ACCESS', 0x084, 'credential activation failed: the ephemeral point is not on the EK curve']);
+
+    // A blob with a valid HMAC whose credential claims 40 bytes but holds 32: made from a known seed.
+    const seed = new Uint8Array(randomBytes(32));
+    const { encryptedSecret } = parseCredentialBlob(makeCredential({ ekPublic: rsaEk.ekPublic, akName: rsaAk.akName, secret: alnum(32), randomness: { seed } }));
+    const plain = Buffer.concat([Buffer.from([0, 40]), alnum(32)]);
+    const encIdentity = aesCfb(kdfa('sha256', seed, 'STORAGE', rsaAk.akName, new Uint8Array(0), 128), plain, false);
+    const hmacKey = kdfa('sha256', seed, 'INTEGRITY', new Uint8Array(0), new Uint8Array(0), 256);
+    const integrityHmac = new Uint8Array(createHmac('sha256', hmacKey).update(encIdentity).update(rsaAk.akName).digest());
+    const badSize = await rejection(rsa.activateCredential(marshalCredentialBlob({ integrityHmac, encIdentity, encryptedSecret })));
+    expect([badSize.code, badSize.responseCode, badSize.message])
+      .to.deep.equal(['ERR_TPM_ACCESS', 0x095, 'credential activation failed: the decrypted credential has a bad size']);
+  });
+
+  it('refuses a malformed ECC point in the blob with a parse error naming the field', async () => {
+    const ek = await ecc.ensureEk();
+    const ak = await ecc.ensureAk('sha256');
+    const blob = parseCredentialBlob(makeCredential({ ekPublic: ek.ekPublic, akName: ak.akName, secret: alnum(32) }));
+    const onlyX = marshalCredentialBlob({ ...blob, encryptedSecret: blob.encryptedSecret.subarray(0, 34) });
+    const error = await rejection(ecc.activateCredential(onlyX));
+    expect([error.code, error.message]).to.deep.equal(['ERR_TPM_PARSE', 'secret.y: at offset 34: need 2 byte(s), 0 left']);
   });
 });

@@ -7,6 +7,7 @@ import { parseCredentialBlob } from '../../lib/tpm/credential-blob.js';
 import { kdfa, kdfe } from '../../lib/tpm/kdf.js';
 import { makeCredential } from '../../lib/tpm/make-credential.js';
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
+import { CredentialActivationError } from '../../lib/tpm/tpm-errors.js';
 import { AK_TEMPLATE_RSA_2048, EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048 } from '../../lib/tpm/templates.js';
 import { marshalTpm2bPublic, parseTpm2bPublic, tpmtPublicFromKey } from '../../lib/tpm/tpmt-public.js';
 import { hex, keylimeLegacy, toHex, vectorText } from './tpm-vectors.js';
@@ -132,6 +133,24 @@ describe('makeCredential → activateCredential with generated EK key pairs', ()
       ];
       for (const attempt of attempts) {
         expect(attempt).to.throw('credential activation failed').with.property('code', 'ERR_CREDENTIAL_ACTIVATION');
+      }
+    });
+
+    it(`${label}: the refusal names the failing step in \`step\` only, for local logs`, () => {
+      const blob = makeCredential({ ekPublic, akName, secret });
+      const otherName = akName.slice();
+      otherName[5] = (otherName[5] ?? 0) ^ 1;
+      const lastByte = blob.slice();
+      lastByte[blob.length - 1] = (lastByte[blob.length - 1] ?? 0) ^ 1;
+      const refusal = (name: Uint8Array, b: Uint8Array): unknown => {
+        try {
+          return activateCredential({ ekPrivateKey: ekPair.privateKey, ekPublic, akName: name, blob: b });
+        } catch (error) {
+          return error;
+        }
+      };
+      for (const [error, step] of [[refusal(otherName, blob), 'integrity'], [refusal(akName, lastByte), 'secret']] as const) {
+        expect(error).to.be.instanceOf(CredentialActivationError).and.include({ step, message: 'credential activation failed' });
       }
     });
   }

@@ -1,10 +1,8 @@
-import { constants, createHmac, createPublicKey, diffieHellman, privateDecrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { BigEndianReader } from '../../bytes/byte-reader.js';
+import type { KeyObject } from 'node:crypto';
 import { TpmParseError } from '../../bytes/parse-errors.js';
-import { TPM_ALG_ECC, TPM_ALG_RSA, algName, curveInfo, type TpmHashInfo } from '../../tpm/constants.js';
-import { parseCredentialBlob } from '../../tpm/credential-blob.js';
-import { kdfa, kdfe } from '../../tpm/kdf.js';
-import { IDENTITY_LABEL, aesCfb, credentialProtection } from '../../tpm/make-credential.js';
+import { activateCredential } from '../../tpm/activate-credential.js';
+import { TPM_ALG_RSA } from '../../tpm/constants.js';
+import { CredentialActivationError } from '../../tpm/tpm-errors.js';
 import type { TpmtPublic } from '../../tpm/tpmt-public.js';
 import { TpmAccessError } from '../tpm-access-error.js';
 
@@ -22,63 +20,37 @@ export interface EkKeyPair {
 }
 
 /**
- * TPM2_ActivateCredential (Part 3 §12.5) in software, the inverse of `makeCredential` (Part 1 §24):
- * 1. seed = RSA-OAEP-decrypt(EK, encSecret, label "IDENTITY\0") — or, for an ECC EK,
- *    seed = KDFe(nameAlg, ECDH(EK, ephemeral).x, "IDENTITY", ephemeral.x, EK.x);
- * 2. HMAC key = KDFa(nameAlg, seed, "INTEGRITY"); integrityHMAC must equal HMAC(encIdentity ‖ AK name),
- *    compared in constant time — this is what binds the credential to the AK;
- * 3. symKey = KDFa(nameAlg, seed, "STORAGE", AK name); encIdentity is AES-CFB-decrypted (IV 0) to a
- *    TPM2B_DIGEST holding the credential.
- * A malformed blob throws TpmParseError; a refused one TpmAccessError with the code a TPM would return.
+ * TPM2_ActivateCredential (Part 3 §12.5) as the software TPM answers it: lib/tpm's
+ * `activateCredential` runs the algorithm (seed from the EK, outer HMAC over encIdentity ‖ AK name in
+ * constant time, AES-CFB decryption), and its uniform refusal becomes the TpmAccessError a TPM
+ * reports for the step that failed: TPM_RC_VALUE (seed), TPM_RC_INTEGRITY (HMAC) or TPM_RC_SIZE
+ * (decrypted credential). A malformed blob, including a malformed ECC point in it, throws TpmParseError.
  */
 export function activateCredentialInSoftware(ek: EkKeyPair, akName: Uint8Array, blob: Uint8Array): Uint8Array {
-  const { integrityHmac, encIdentity, encryptedSecret } = parseCredentialBlob(blob);
-  const { hash, aesBits } = credentialProtection(ek.publicArea);
-  const seed = recoverSeed(ek, encryptedSecret, hash);
-  const hmacKey = kdfa(hash.algId, seed, 'INTEGRITY', new Uint8Array(0), new Uint8Array(0), hash.digestSize * 8);
-  const expected = createHmac(hash.nodeName, hmacKey).update(encIdentity).update(akName).digest();
-  if (integrityHmac.length !== expected.length || !timingSafeEqual(integrityHmac, expected)) {
-    throw new TpmAccessError('credential activation failed: integrity check of the credential failed (made for another AK or EK?)', {
-      responseCode: TPM_RC_INTEGRITY,
-    });
+  try {
+    return activateCredential({ ekPrivateKey: ek.privateKey, ekPublic: ek.publicArea, akName, blob });
+  } catch (error) {
+    throw error instanceof CredentialActivationError ? asTpmResponse(error, ek.publicArea) : error;
   }
-  const symKey = kdfa(hash.algId, seed, 'STORAGE', akName, new Uint8Array(0), aesBits);
-  const plain = aesCfb(symKey, encIdentity, true);
-  const size = plain.length >= 2 ? ((plain[0] ?? 0) << 8) | (plain[1] ?? 0) : -1;
-  if (size !== plain.length - 2) {
-    throw new TpmAccessError('credential activation failed: the decrypted credential has a bad size', { responseCode: TPM_RC_SIZE });
-  }
-  return plain.slice(2);
 }
 
-function recoverSeed(ek: EkKeyPair, encryptedSecret: Uint8Array, hash: TpmHashInfo): Uint8Array {
-  const pub = ek.publicArea;
-  if (pub.type === TPM_ALG_RSA) {
-    try {
-      const options = { key: ek.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash.nodeName, oaepLabel: IDENTITY_LABEL };
-      return new Uint8Array(privateDecrypt(options, encryptedSecret));
-    } catch (error) {
-      throw new TpmAccessError('credential activation failed: the secret does not decrypt under the EK', { cause: error, responseCode: TPM_RC_VALUE });
-    }
+function asTpmResponse(error: CredentialActivationError, ek: TpmtPublic): Error {
+  switch (error.step) {
+    case 'secret':
+      if (error.cause instanceof TpmParseError) {
+        return error.cause;
+      }
+      return new TpmAccessError(
+        ek.type === TPM_ALG_RSA
+          ? 'credential activation failed: the secret does not decrypt under the EK'
+          : 'credential activation failed: the ephemeral point is not on the EK curve',
+        { cause: error.cause, responseCode: TPM_RC_VALUE },
+      );
+    case 'integrity':
+      return new TpmAccessError('credential activation failed: integrity check of the credential failed (made for another AK or EK?)', {
+        responseCode: TPM_RC_INTEGRITY,
+      });
+    case 'credential':
+      return new TpmAccessError('credential activation failed: the decrypted credential has a bad size', { responseCode: TPM_RC_SIZE });
   }
-  if (pub.type === TPM_ALG_ECC) {
-    const curve = curveInfo(pub.parameters.curveId);
-    if (curve === undefined) {
-      throw new TpmAccessError(`EK curve ${algName(pub.parameters.curveId)} is not supported`);
-    }
-    // TPM2B_ENCRYPTED_SECRET of an ECC EK holds a TPMS_ECC_POINT: TPM2B x ‖ TPM2B y (Part 2 Table 183).
-    const r = new BigEndianReader(encryptedSecret, TpmParseError);
-    const x = r.struct('secret.x', () => r.tpm2b(curve.size));
-    const y = r.struct('secret.y', () => r.tpm2b(curve.size));
-    r.finish();
-    let z: Uint8Array;
-    try {
-      const jwk = { kty: 'EC', crv: curve.jwkName, x: Buffer.from(x).toString('base64url'), y: Buffer.from(y).toString('base64url') };
-      z = new Uint8Array(diffieHellman({ privateKey: ek.privateKey, publicKey: createPublicKey({ key: jwk, format: 'jwk' }) }));
-    } catch (error) {
-      throw new TpmAccessError('credential activation failed: the ephemeral point is not on the EK curve', { cause: error, responseCode: TPM_RC_VALUE });
-    }
-    return kdfe(hash.algId, z, 'IDENTITY', x, pub.unique.x, hash.digestSize * 8);
-  }
-  throw new TpmAccessError(`EK type ${algName(pub.type)} cannot activate credentials`);
 }

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { runExample } from '../../examples/orchestrator.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 
 describe('example orchestrator program', function () {
   this.timeout(60_000);
@@ -44,6 +45,20 @@ describe('example orchestrator program', function () {
       'untrusted    cleaning -> clean failed  (fake driver scripted to fail through driver_info.fake_outcome)',
       '1 of 2 node(s) active',
     ]);
+  });
+
+  it('imports nothing but the package root, its own files and Node built-ins', function () {
+    const dir = path.join(REPO_ROOT, 'examples');
+    const sources = readdirSync(dir).filter((file) => file.endsWith('.ts'));
+    expect(sources).to.include.members(['example-orchestrator.ts', 'orchestrator.ts']);
+    for (const file of sources) {
+      const text = readFileSync(path.join(dir, file), 'utf8');
+      const specifiers = [...text.matchAll(/^\s*(?:import|export)[^'"]*from\s+'([^']+)'/gm)].map((match) => match[1] as string);
+      expect(specifiers.length, file).to.be.greaterThan(0);
+      for (const specifier of specifiers) {
+        expect(specifier, `${file} imports ${specifier}`).to.match(/^(\.\.\/index\.js|\.\/[a-z-]+\.js|node:[a-z/]+)$/);
+      }
+    }
   });
 
   it('prints its usage without --nodes', async function () {

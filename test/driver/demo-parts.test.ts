@@ -1,0 +1,52 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { evilFile, knownGoodFiles } from '../../lib/demo/demo-catalog.js';
+import { formatTable } from '../../lib/demo/demo-table.js';
+import { missingSwtpmProgram } from '../../lib/demo/node-tpms.js';
+
+describe('demo parts', function () {
+  it('finds which swtpm program is missing from a PATH', function () {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ironlime-path-'));
+    try {
+      expect(missingSwtpmProgram(dir)).to.equal('swtpm');
+      for (const program of ['swtpm', 'swtpm_setup']) {
+        writeFileSync(path.join(dir, program), '#!/bin/sh\n');
+        chmodSync(path.join(dir, program), 0o755);
+      }
+      // Present but not executable does not count.
+      writeFileSync(path.join(dir, 'tpm2_quote'), '');
+      expect(missingSwtpmProgram(`/nonexistent${path.delimiter}${dir}`)).to.equal('tpm2_quote');
+      chmodSync(path.join(dir, 'tpm2_quote'), 0o755);
+      expect(missingSwtpmProgram(dir)).to.equal(undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps known-good digests stable and makes a fresh evil digest every time', function () {
+    const files = knownGoodFiles();
+    expect(files.map((file) => file.path)).to.include('/usr/bin/bash');
+    expect(knownGoodFiles()).to.deep.equal(files);
+    expect(files.every((file) => /^[0-9a-f]{64}$/.test(file.digest))).to.equal(true);
+    const evil = evilFile();
+    expect(evil.path).to.equal('/tmp/evil');
+    expect(evil.digest).to.not.equal(evilFile().digest);
+    expect(files.map((file) => file.digest)).to.not.include(evil.digest);
+  });
+
+  it('formats the node table with padded columns', function () {
+    expect(
+      formatTable([
+        { name: 'node-1', state: 'active', attestation: 'passed', detail: '' },
+        { name: 'node-3', state: 'deploy failed', attestation: 'failed', detail: 'ima.validation.ima-ng.not_in_allowlist' },
+      ]),
+    ).to.deep.equal([
+      '  node    provision state  attestation  events / reason',
+      '  ------  ---------------  -----------  ---------------',
+      '  node-1  active           passed',
+      '  node-3  deploy failed    failed       ima.validation.ima-ng.not_in_allowlist',
+    ]);
+  });
+});

@@ -1,26 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { AttestationFailed, InvalidParameterValue } from '../../interfaces/errors.js';
-import { loadRuntimePolicy } from '../ima/policy-loader.js';
-import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-certificate-check.js';
 import type { EnrolmentPolicies } from '../tenant/enrolment-request.js';
-import { DEFAULT_REGISTRAR_TLS_URL } from '../tenant/registrar-agents.js';
-import { TenantClient, type AddAgentOptions } from '../tenant/tenant-client.js';
-import { resolveTenantTls } from '../tenant/tenant-tls.js';
-import { DEFAULT_VERIFIER_URL } from '../tenant/verifier-client.js';
+import type { AddAgentOptions, TenantClient } from '../tenant/tenant-client.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
-
-interface ConnectionOptions {
-  readonly registrar: string;
-  readonly verifier: string;
-  readonly dataDir?: string;
-  readonly ca?: string;
-  readonly cert?: string;
-  readonly key?: string;
-  readonly ekCheck: TenantEkCheckMode;
-  readonly ekCaDir: string[];
-}
+import { registerPolicyStoreCommands } from './tenant-policy-commands.js';
+import { connection, printJson, readText, withTenant, type ConnectionOptions } from './tenant-verifier-connection.js';
 
 interface AddOptions extends ConnectionOptions {
   readonly uuid: string;
@@ -129,89 +115,6 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
   registerPolicyStoreCommands(tenant, context);
 }
 
-function registerPolicyStoreCommands(tenant: Command, context: CliContext): void {
-  const allowlist = tenant.command('allowlist').description("the verifier's named runtime policies");
-  connection(allowlist.command('add').description('store a runtime policy (JSON, DSSE envelope or flat allowlist)'))
-    .requiredOption('--name <name>', 'policy name')
-    .requiredOption('--file <file>', 'policy file')
-    .option('--signing-key <file>', 'PEM key or certificate a signed (DSSE) policy verifies with')
-    .option('--excludelist <file>', 'exclude regexes added to the policy')
-    .option('--update', 'replace the stored policy of that name')
-    .action((options: ConnectionOptions & { name: string; file: string; signingKey?: string; excludelist?: string; update?: boolean }) =>
-      withTenant(options, async (client) => {
-        let text = await readText(options.file, '--file');
-        if (options.excludelist !== undefined) {
-          text = JSON.stringify(loadRuntimePolicy(text, { excludeListText: await readText(options.excludelist, '--excludelist') }).policy);
-        }
-        await client.addRuntimePolicy(options.name, text, {
-          ...(options.signingKey === undefined ? {} : { keyPem: await readText(options.signingKey, '--signing-key') }),
-          update: options.update === true,
-        });
-        process.stdout.write(`${options.update === true ? 'updated' : 'stored'} runtime policy ${options.name}\n`);
-        context.setExitCode(EXIT_VALID);
-      }),
-    );
-  connection(allowlist.command('show').description('print a stored runtime policy'))
-    .requiredOption('--name <name>', 'policy name')
-    .action((options: ConnectionOptions & { name: string }) =>
-      withTenant(options, async (client) => {
-        printJson(await client.showRuntimePolicy(options.name));
-        context.setExitCode(EXIT_VALID);
-      }),
-    );
-  connection(allowlist.command('list').description('print the names of the stored runtime policies')).action((options: ConnectionOptions) =>
-    withTenant(options, async (client) => {
-      printJson({ 'runtimepolicy names': await client.listRuntimePolicies() });
-      context.setExitCode(EXIT_VALID);
-    }),
-  );
-  connection(allowlist.command('delete').description('delete a stored runtime policy no agent uses'))
-    .requiredOption('--name <name>', 'policy name')
-    .action((options: ConnectionOptions & { name: string }) =>
-      withTenant(options, async (client) => {
-        await client.deleteRuntimePolicy(options.name);
-        process.stdout.write(`deleted runtime policy ${options.name}\n`);
-        context.setExitCode(EXIT_VALID);
-      }),
-    );
-
-  const mbpolicy = tenant.command('mbpolicy').description("the verifier's named measured-boot refstates");
-  connection(mbpolicy.command('add').description('store a refstate (JSON)'))
-    .requiredOption('--name <name>', 'policy name')
-    .requiredOption('--file <file>', 'refstate file')
-    .option('--update', 'replace the stored refstate of that name')
-    .action((options: ConnectionOptions & { name: string; file: string; update?: boolean }) =>
-      withTenant(options, async (client) => {
-        await client.addMbPolicy(options.name, await readText(options.file, '--file'), { update: options.update === true });
-        process.stdout.write(`${options.update === true ? 'updated' : 'stored'} measured boot policy ${options.name}\n`);
-        context.setExitCode(EXIT_VALID);
-      }),
-    );
-  connection(mbpolicy.command('show').description('print a stored refstate'))
-    .requiredOption('--name <name>', 'policy name')
-    .action((options: ConnectionOptions & { name: string }) =>
-      withTenant(options, async (client) => {
-        printJson(await client.showMbPolicy(options.name));
-        context.setExitCode(EXIT_VALID);
-      }),
-    );
-  connection(mbpolicy.command('list').description('print the names of the stored refstates')).action((options: ConnectionOptions) =>
-    withTenant(options, async (client) => {
-      printJson({ 'mbpolicy names': await client.listMbPolicies() });
-      context.setExitCode(EXIT_VALID);
-    }),
-  );
-  connection(mbpolicy.command('delete').description('delete a stored refstate no agent uses'))
-    .requiredOption('--name <name>', 'policy name')
-    .action((options: ConnectionOptions & { name: string }) =>
-      withTenant(options, async (client) => {
-        await client.deleteMbPolicy(options.name);
-        process.stdout.write(`deleted measured boot policy ${options.name}\n`);
-        context.setExitCode(EXIT_VALID);
-      }),
-    );
-}
-
 async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'update', context: CliContext): Promise<void> {
   const addOptions = await addOptionsFrom(options);
   try {
@@ -259,47 +162,3 @@ async function addOptionsFrom(options: AddOptions): Promise<AddAgentOptions> {
   };
 }
 
-function connection(command: Command): Command {
-  return command
-    .option('--registrar <url>', 'registrar TLS URL', DEFAULT_REGISTRAR_TLS_URL)
-    .option('--verifier <url>', 'verifier URL', DEFAULT_VERIFIER_URL)
-    .option('--data-dir <dir>', "the services' data folder: its CA, and a tenant client certificate issued there")
-    .option('--ca <file>', 'PEM CA of registrar and verifier (with --cert and --key instead of --data-dir)')
-    .option('--cert <file>', 'PEM client certificate from that CA')
-    .option('--key <file>', 'PEM key of the client certificate')
-    .addOption(new Option('--ek-check <mode>', 'EK certificate check at add').choices(TENANT_EK_CHECK_MODES).default('require'))
-    .option('--ek-ca-dir <dir>', 'extra trusted EK CA folder, added to the vendor store (repeatable)', (value: string, all: string[]) => [...all, value], []);
-}
-
-async function withTenant(options: ConnectionOptions, use: (client: TenantClient) => Promise<void>): Promise<void> {
-  const tls = await resolveTenantTls({
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
-    ...(options.ca === undefined ? {} : { caFile: options.ca }),
-    ...(options.cert === undefined ? {} : { certFile: options.cert }),
-    ...(options.key === undefined ? {} : { keyFile: options.key }),
-  });
-  const client = new TenantClient({
-    registrarUrl: options.registrar,
-    verifierUrl: options.verifier,
-    tls,
-    ekCheck: options.ekCheck,
-    extraEkCaDirs: options.ekCaDir,
-  });
-  try {
-    await use(client);
-  } finally {
-    client.close();
-  }
-}
-
-async function readText(file: string, option: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new InvalidParameterValue(option, `cannot read ${file}`, { cause });
-  }
-}
-
-function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}

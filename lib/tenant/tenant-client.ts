@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { AttestationFailed, IronlimeError } from '../../interfaces/errors.js';
+import { AttestationFailed } from '../../interfaces/errors.js';
 import { AgentClient } from '../agent/agent-client.js';
 import { OPERATIONAL_STATE_LABELS, type OperationalState } from '../attestation/operational-state.js';
 import { AGENT_API_VERSIONS, negotiateApiVersion } from '../http/api-version.js';
@@ -11,6 +11,7 @@ import type { TenantEkCheckMode } from './ek-certificate-check.js';
 import { buildEnrolmentBody, type EnrolmentPolicies } from './enrolment-request.js';
 import { checkAgentIdentity, registeredAgentUrl, type AgentIdentityVerdict } from './identity-check.js';
 import { encryptPayload, hmacHex, newPayloadKeys, wrapForAgent, type PayloadKeys } from './payload-keys.js';
+import { pollUntil, type WaitOptions } from './poll-until.js';
 import { openRegistrarAdmin, showRegistrarAgent } from './registrar-agents.js';
 import { VerifierClient, type VerifierHistoryEntry } from './verifier-client.js';
 import type { VerifierAgentStatus } from './verifier-reply-dtos.js';
@@ -54,12 +55,7 @@ export interface AddAgentResult {
 /** Status as `getStatus` returns it: the verifier's fields plus the state's label. */
 export type AgentStatus = VerifierAgentStatus & { readonly operational_state_label: string };
 
-export interface WaitOptions {
-  /** Give up after this long (default 60 s). */
-  readonly timeoutMs?: number;
-  /** Between polls (default 250 ms). */
-  readonly intervalMs?: number;
-}
+export type { WaitOptions };
 
 /**
  * The tenant as a library (Keylime `keylime_tenant`, spec §8): what an operator — or the `keylime`
@@ -154,7 +150,7 @@ export class TenantClient {
    */
   async deleteAgent(agentId: string, wait: WaitOptions = {}): Promise<void> {
     await this.verifier.delete(agentId);
-    await this.poll(wait, `agent ${agentId} still present at the verifier`, async () => {
+    await pollUntil(wait, `agent ${agentId} still present at the verifier`, async () => {
       try {
         await this.verifier.status(agentId);
         return false;
@@ -189,7 +185,7 @@ export class TenantClient {
    */
   async waitForState(agentId: string, states: readonly number[], wait: WaitOptions = {}): Promise<AgentStatus> {
     let last: AgentStatus | undefined;
-    await this.poll(wait, `agent ${agentId} did not reach state ${states.join('/')}`, async () => {
+    await pollUntil(wait, `agent ${agentId} did not reach state ${states.join('/')}`, async () => {
       last = await this.getStatus(agentId);
       return states.includes(last.operational_state);
     });
@@ -211,7 +207,7 @@ export class TenantClient {
       const challenge = randomBytes(15).toString('base64url').replace(/[-_]/g, 'A');
       const expected = Buffer.from(hmacHex(k, challenge), 'hex');
       let matched = false;
-      await this.poll(wait, `agent ${agentId} never derived the bootstrap key`, async () => {
+      await pollUntil(wait, `agent ${agentId} never derived the bootstrap key`, async () => {
         try {
           const hmac = Buffer.from(await agent.verifyKey(challenge), 'hex');
           matched = hmac.length === expected.length && timingSafeEqual(hmac, expected);
@@ -299,17 +295,4 @@ export class TenantClient {
     }
   }
 
-  private async poll(wait: WaitOptions, what: string, done: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + (wait.timeoutMs ?? 60_000);
-    const interval = wait.intervalMs ?? 250;
-    for (;;) {
-      if (await done()) {
-        return;
-      }
-      if (Date.now() >= deadline) {
-        throw new IronlimeError('ERR_TIMEOUT', `${what} after ${wait.timeoutMs ?? 60_000} ms`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, interval));
-    }
-  }
 }

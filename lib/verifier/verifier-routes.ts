@@ -14,6 +14,7 @@ import {
   PolicyNameParams,
   RuntimePolicyBody,
 } from './verifier-dtos.js';
+import { PolicyStoreService } from './policy-store-service.js';
 import { VerifierService } from './verifier-service.js';
 
 /**
@@ -100,8 +101,9 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     handler: async ({ params, query, reply }) => ok(reply, { history: await verifier().history(params.agent_id, query.limit ?? 100) }),
   });
 
-  registerRuntimePolicyRoutes(service, verifier);
-  registerMbPolicyRoutes(service, verifier);
+  const stores = (): PolicyStoreService => container.resolve(PolicyStoreService);
+  registerRuntimePolicyRoutes(service, stores);
+  registerMbPolicyRoutes(service, stores);
 
   service.route({
     method: 'GET',
@@ -123,12 +125,12 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
   });
 }
 
-function registerRuntimePolicyRoutes(service: KeylimeService, verifier: () => VerifierService): void {
+function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => PolicyStoreService): void {
   service.route({
     method: 'GET',
     url: '/allowlists',
     admin: true,
-    handler: async ({ reply }) => ok(reply, { 'runtimepolicy names': await verifier().listRuntimePolicies() }),
+    handler: async ({ reply }) => ok(reply, { 'runtimepolicy names': await stores().listRuntimePolicies() }),
   });
   service.route({
     method: 'GET',
@@ -136,7 +138,7 @@ function registerRuntimePolicyRoutes(service: KeylimeService, verifier: () => Ve
     admin: true,
     params: PolicyNameParams,
     handler: async ({ params, reply }) => {
-      const stored = await verifier().showRuntimePolicy(params.name);
+      const stored = await stores().showRuntimePolicy(params.name);
       return ok(reply, { name: stored.name, tpm_policy: stored.tpmPolicy, runtime_policy: stored.runtimePolicy });
     },
   });
@@ -147,7 +149,7 @@ function registerRuntimePolicyRoutes(service: KeylimeService, verifier: () => Ve
     params: PolicyNameParams,
     body: RuntimePolicyBody,
     handler: async ({ params, body, reply }) => {
-      await verifier().addRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'));
+      await stores().addRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'));
       return created(reply, {});
     },
   });
@@ -158,7 +160,7 @@ function registerRuntimePolicyRoutes(service: KeylimeService, verifier: () => Ve
     params: PolicyNameParams,
     body: RuntimePolicyBody,
     handler: async ({ params, body, reply }) => {
-      await verifier().updateRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'));
+      await stores().updateRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'));
       return created(reply, {});
     },
   });
@@ -168,20 +170,20 @@ function registerRuntimePolicyRoutes(service: KeylimeService, verifier: () => Ve
     admin: true,
     params: PolicyNameParams,
     handler: async ({ params, reply }) => {
-      await verifier().deleteRuntimePolicy(params.name);
+      await stores().deleteRuntimePolicy(params.name);
       return noContent(reply);
     },
   });
 }
 
-function registerMbPolicyRoutes(service: KeylimeService, verifier: () => VerifierService): void {
+function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicyStoreService): void {
   const since = { minVersion: '2.3' } as const;
   service.route({
     method: 'GET',
     url: '/mbpolicies',
     admin: true,
     ...since,
-    handler: async ({ reply }) => ok(reply, { 'mbpolicy names': await verifier().listMbPolicies() }),
+    handler: async ({ reply }) => ok(reply, { 'mbpolicy names': await stores().listMbPolicies() }),
   });
   service.route({
     method: 'GET',
@@ -190,7 +192,7 @@ function registerMbPolicyRoutes(service: KeylimeService, verifier: () => Verifie
     ...since,
     params: PolicyNameParams,
     handler: async ({ params, reply }) => {
-      const stored = await verifier().showMbPolicy(params.name);
+      const stored = await stores().showMbPolicy(params.name);
       return ok(reply, { name: stored.name, mb_policy: stored.mbPolicy });
     },
   });
@@ -202,7 +204,7 @@ function registerMbPolicyRoutes(service: KeylimeService, verifier: () => Verifie
     params: PolicyNameParams,
     body: MbPolicyBody,
     handler: async ({ params, body, reply }) => {
-      await verifier().addMbPolicy(checkMbPolicy(params.name, body.mb_policy));
+      await stores().addMbPolicy(checkMbPolicy(params.name, body.mb_policy));
       return created(reply, {});
     },
   });
@@ -214,7 +216,7 @@ function registerMbPolicyRoutes(service: KeylimeService, verifier: () => Verifie
     params: PolicyNameParams,
     body: MbPolicyBody,
     handler: async ({ params, body, reply }) => {
-      await verifier().updateMbPolicy(checkMbPolicy(params.name, body.mb_policy));
+      await stores().updateMbPolicy(checkMbPolicy(params.name, body.mb_policy));
       return created(reply, {});
     },
   });
@@ -225,7 +227,7 @@ function registerMbPolicyRoutes(service: KeylimeService, verifier: () => Verifie
     ...since,
     params: PolicyNameParams,
     handler: async ({ params, reply }) => {
-      await verifier().deleteMbPolicy(params.name);
+      await stores().deleteMbPolicy(params.name);
       return noContent(reply);
     },
   });

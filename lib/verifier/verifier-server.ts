@@ -12,6 +12,7 @@ import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
 import { PolicyCache } from './policy-cache.js';
+import { PolicyStoreService } from './policy-store-service.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type VerifierConfigInput } from './verifier-config.js';
@@ -186,6 +187,7 @@ export function createVerifierContainer(
     useFactory: instanceCachingFactory((c) => new VerifierPolicyRepository(c.resolve(DATABASE).knex)),
   });
   child.register(VerifierService, { useClass: VerifierService }, { lifecycle: Lifecycle.ContainerScoped });
+  child.register(PolicyStoreService, { useClass: PolicyStoreService }, { lifecycle: Lifecycle.ContainerScoped });
   return child;
 }
 

@@ -9,7 +9,6 @@ import { compileRuntimePolicy } from '../ima/compiled-policy.js';
 import { loadRuntimePolicy } from '../ima/policy-loader.js';
 import { parseMbRefstate } from '../mb/parse-refstate.js';
 import { checkEnrolment, type PolicyReference } from './enrolment-check.js';
-import { PolicyCache } from './policy-cache.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { agentStatusResults, type AgentStatusResults } from './status-results.js';
 import type { HistoryRecord, VerifierAgentEnrolment } from './verifier-agent-record.js';
@@ -17,7 +16,7 @@ import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
 import type { AddAgentBody, EvidenceBody, IdentityQuery } from './verifier-dtos.js';
 import { PolicyNotFound, VerifierAgentNotFound, VerifierConflict } from './verifier-errors.js';
-import { VerifierPolicyRepository, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
+import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 
 /** States an agent is deleted in at once; in the others DELETE is Keylime's TERMINATED handshake (202). */
@@ -32,8 +31,8 @@ const DELETE_AT_ONCE: readonly OperationalState[] = [
 /**
  * The verifier's decisions behind its routes, independent of HTTP (spec §4): enrolment (every field
  * checked, policies and agent stored in one transaction, then polled by this process), status,
- * listing, the DELETE → TERMINATED handshake, stop and reactivate, the two policy stores, and the
- * public identity and evidence checks (the same engine as the pull loop). Operator changes are
+ * listing, the DELETE → TERMINATED handshake, stop and reactivate, and the public identity and
+ * evidence checks (the same engine as the pull loop). Operator changes are
  * written to the database first, then the scheduler is told to re-read the agent.
  */
 @injectable()
@@ -41,7 +40,6 @@ export class VerifierService {
   constructor(
     private readonly agents: VerifierAgentRepository,
     private readonly policies: VerifierPolicyRepository,
-    private readonly cache: PolicyCache,
     private readonly scheduler: PullScheduler,
     @inject(VERIFIER_KNEX) private readonly knex: Knex,
     @inject(VERIFIER_CONFIG) private readonly config: Readonly<VerifierConfig>,
@@ -186,70 +184,6 @@ export class VerifierService {
     return this.agents.history(agentId, limit);
   }
 
-  async addRuntimePolicy(policy: StoredRuntimePolicy): Promise<void> {
-    await this.policies.insertRuntime(policy);
-  }
-
-  /** Replaces a stored runtime policy; the agents using it are reloaded. @throws PolicyNotFound */
-  async updateRuntimePolicy(policy: StoredRuntimePolicy): Promise<void> {
-    if (!(await this.policies.updateRuntime(policy))) {
-      throw new PolicyNotFound('runtime policy', policy.name);
-    }
-    this.cache.invalidate(policy.name);
-    await this.reloadAgentsUsing(policy.name);
-  }
-
-  async showRuntimePolicy(name: string): Promise<StoredRuntimePolicy> {
-    const stored = await this.policies.findRuntime(name);
-    if (stored === undefined) {
-      throw new PolicyNotFound('runtime policy', name);
-    }
-    return stored;
-  }
-
-  listRuntimePolicies(): Promise<string[]> {
-    return this.policies.listRuntimeNames();
-  }
-
-  /** @throws PolicyNotFound; VerifierConflict when an agent uses it. */
-  async deleteRuntimePolicy(name: string): Promise<void> {
-    if (!(await this.policies.deleteRuntime(name))) {
-      throw new PolicyNotFound('runtime policy', name);
-    }
-    this.cache.invalidate(name);
-  }
-
-  async addMbPolicy(policy: StoredMbPolicy): Promise<void> {
-    await this.policies.insertMb(policy);
-  }
-
-  async updateMbPolicy(policy: StoredMbPolicy): Promise<void> {
-    if (!(await this.policies.updateMb(policy))) {
-      throw new PolicyNotFound('measured boot policy', policy.name);
-    }
-    this.cache.invalidate(policy.name);
-    await this.reloadAgentsUsing(policy.name);
-  }
-
-  async showMbPolicy(name: string): Promise<StoredMbPolicy> {
-    const stored = await this.policies.findMb(name);
-    if (stored === undefined) {
-      throw new PolicyNotFound('measured boot policy', name);
-    }
-    return stored;
-  }
-
-  listMbPolicies(): Promise<string[]> {
-    return this.policies.listMbNames();
-  }
-
-  async deleteMbPolicy(name: string): Promise<void> {
-    if (!(await this.policies.deleteMb(name))) {
-      throw new PolicyNotFound('measured boot policy', name);
-    }
-    this.cache.invalidate(name);
-  }
-
   /** `GET /verify/identity` (spec §4.6): AK signature, nonce and pcrDigest only. @throws VerifierAgentNotFound */
   async verifyIdentity(query: IdentityQuery): Promise<IdentityQuoteResult> {
     const record = await this.agents.find(query.agent_uuid);
@@ -296,16 +230,6 @@ export class VerifierService {
       await insert(reference.policy);
     } else if (reference.kind === 'existing' && (await find(reference.name)) === undefined) {
       throw new PolicyNotFound(kind, reference.name);
-    }
-  }
-
-  /** Agents of this verifier polled here with the updated policy pick it up at their next round. */
-  private async reloadAgentsUsing(name: string): Promise<void> {
-    const records = await this.agents.listRecords(this.config.verifierId);
-    for (const record of records) {
-      if ((record.runtimePolicyName === name || record.mbPolicyName === name) && record.owner === this.owner) {
-        this.scheduler.wake(record.agentId);
-      }
     }
   }
 

@@ -1,0 +1,69 @@
+import { readFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-certificate-check.js';
+import { DEFAULT_REGISTRAR_TLS_URL } from '../tenant/registrar-agents.js';
+import { TenantClient } from '../tenant/tenant-client.js';
+import { resolveTenantTls } from '../tenant/tenant-tls.js';
+import { DEFAULT_VERIFIER_URL } from '../tenant/verifier-client.js';
+
+/** Options every verifier-facing tenant command takes: where the services are and the tenant's mTLS identity. */
+export interface ConnectionOptions {
+  readonly registrar: string;
+  readonly verifier: string;
+  readonly dataDir?: string;
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly ekCheck: TenantEkCheckMode;
+  readonly ekCaDir: string[];
+}
+
+/** Adds the connection options to `command`. */
+export function connection(command: Command): Command {
+  return command
+    .option('--registrar <url>', 'registrar TLS URL', DEFAULT_REGISTRAR_TLS_URL)
+    .option('--verifier <url>', 'verifier URL', DEFAULT_VERIFIER_URL)
+    .option('--data-dir <dir>', "the services' data folder: its CA, and a tenant client certificate issued there")
+    .option('--ca <file>', 'PEM CA of registrar and verifier (with --cert and --key instead of --data-dir)')
+    .option('--cert <file>', 'PEM client certificate from that CA')
+    .option('--key <file>', 'PEM key of the client certificate')
+    .addOption(new Option('--ek-check <mode>', 'EK certificate check at add').choices(TENANT_EK_CHECK_MODES).default('require'))
+    .option('--ek-ca-dir <dir>', 'extra trusted EK CA folder, added to the vendor store (repeatable)', (value: string, all: string[]) => [...all, value], []);
+}
+
+/** Runs `use` with a `TenantClient` built from the options, closed afterwards. */
+export async function withTenant(options: ConnectionOptions, use: (client: TenantClient) => Promise<void>): Promise<void> {
+  const tls = await resolveTenantTls({
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.ca === undefined ? {} : { caFile: options.ca }),
+    ...(options.cert === undefined ? {} : { certFile: options.cert }),
+    ...(options.key === undefined ? {} : { keyFile: options.key }),
+  });
+  const client = new TenantClient({
+    registrarUrl: options.registrar,
+    verifierUrl: options.verifier,
+    tls,
+    ekCheck: options.ekCheck,
+    extraEkCaDirs: options.ekCaDir,
+  });
+  try {
+    await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** A file's text; an unreadable file is `InvalidParameterValue` naming the option. */
+export async function readText(file: string, option: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new InvalidParameterValue(option, `cannot read ${file}`, { cause });
+  }
+}
+
+/** Pretty JSON on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,102 @@
+import { inject, injectable } from 'tsyringe';
+import { PolicyCache } from './policy-cache.js';
+import { PullScheduler } from './pull-scheduler.js';
+import { VerifierAgentRepository } from './verifier-agent-repository.js';
+import type { VerifierConfig } from './verifier-config.js';
+import { PolicyNotFound } from './verifier-errors.js';
+import { VerifierPolicyRepository, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
+import { VERIFIER_CONFIG, VERIFIER_OWNER } from './verifier-tokens.js';
+
+/**
+ * The verifier's two named policy stores (spec §4.4–4.5: `/allowlists`, `/mbpolicies`). Policies
+ * arrive already checked (`checkRuntimePolicy`, `checkMbPolicy`); an update drops the compiled copy
+ * from the cache and makes the agents this process polls with it reload; a policy in use cannot be
+ * deleted (409).
+ */
+@injectable()
+export class PolicyStoreService {
+  constructor(
+    private readonly policies: VerifierPolicyRepository,
+    private readonly agents: VerifierAgentRepository,
+    private readonly cache: PolicyCache,
+    private readonly scheduler: PullScheduler,
+    @inject(VERIFIER_CONFIG) private readonly config: Readonly<VerifierConfig>,
+    @inject(VERIFIER_OWNER) private readonly owner: string,
+  ) {}
+
+  /** @throws VerifierConflict when the name is taken. */
+  async addRuntimePolicy(policy: StoredRuntimePolicy): Promise<void> {
+    await this.policies.insertRuntime(policy);
+  }
+
+  /** Replaces a stored runtime policy; the agents using it are reloaded. @throws PolicyNotFound */
+  async updateRuntimePolicy(policy: StoredRuntimePolicy): Promise<void> {
+    if (!(await this.policies.updateRuntime(policy))) {
+      throw new PolicyNotFound('runtime policy', policy.name);
+    }
+    this.cache.invalidate(policy.name);
+    await this.reloadAgentsUsing(policy.name);
+  }
+
+  async showRuntimePolicy(name: string): Promise<StoredRuntimePolicy> {
+    const stored = await this.policies.findRuntime(name);
+    if (stored === undefined) {
+      throw new PolicyNotFound('runtime policy', name);
+    }
+    return stored;
+  }
+
+  listRuntimePolicies(): Promise<string[]> {
+    return this.policies.listRuntimeNames();
+  }
+
+  /** @throws PolicyNotFound; VerifierConflict when an agent uses it. */
+  async deleteRuntimePolicy(name: string): Promise<void> {
+    if (!(await this.policies.deleteRuntime(name))) {
+      throw new PolicyNotFound('runtime policy', name);
+    }
+    this.cache.invalidate(name);
+  }
+
+  /** @throws VerifierConflict when the name is taken. */
+  async addMbPolicy(policy: StoredMbPolicy): Promise<void> {
+    await this.policies.insertMb(policy);
+  }
+
+  async updateMbPolicy(policy: StoredMbPolicy): Promise<void> {
+    if (!(await this.policies.updateMb(policy))) {
+      throw new PolicyNotFound('measured boot policy', policy.name);
+    }
+    this.cache.invalidate(policy.name);
+    await this.reloadAgentsUsing(policy.name);
+  }
+
+  async showMbPolicy(name: string): Promise<StoredMbPolicy> {
+    const stored = await this.policies.findMb(name);
+    if (stored === undefined) {
+      throw new PolicyNotFound('measured boot policy', name);
+    }
+    return stored;
+  }
+
+  listMbPolicies(): Promise<string[]> {
+    return this.policies.listMbNames();
+  }
+
+  async deleteMbPolicy(name: string): Promise<void> {
+    if (!(await this.policies.deleteMb(name))) {
+      throw new PolicyNotFound('measured boot policy', name);
+    }
+    this.cache.invalidate(name);
+  }
+
+  /** Agents of this verifier polled here with the updated policy pick it up at their next round. */
+  private async reloadAgentsUsing(name: string): Promise<void> {
+    const records = await this.agents.listRecords(this.config.verifierId);
+    for (const record of records) {
+      if ((record.runtimePolicyName === name || record.mbPolicyName === name) && record.owner === this.owner) {
+        this.scheduler.wake(record.agentId);
+      }
+    }
+  }
+}

@@ -11,6 +11,7 @@ import {
 } from '../../tpm/constants.js';
 import { tpmObjectName } from '../../tpm/object-name.js';
 import { marshalPcrBlob } from '../../tpm/pcr-blob.js';
+import { EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048, eccAkTemplate, rsaAkTemplate } from '../../tpm/templates.js';
 import { marshalTpmsAttest } from '../../tpm/tpms-attest.js';
 import { marshalTpm2bPublic, tpmtPublicFromKey, type TpmtPublic } from '../../tpm/tpmt-public.js';
 import { marshalTpmtSignature, type TpmtSignature } from '../../tpm/tpmt-signature.js';
@@ -18,7 +19,6 @@ import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuot
 import { TpmAccessError } from '../tpm-access-error.js';
 import type { AkInfo, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
 import { activateCredentialInSoftware, type EkKeyPair } from './credential-activation.js';
-import { EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048, eccAkTemplate, rsaAkTemplate } from './key-templates.js';
 import { PcrBanks } from './pcr-banks.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);

@@ -172,7 +172,7 @@ export class PullScheduler {
           owner: this.options.owner,
           leaseSeconds: this.options.leaseSeconds,
           state: outcome.state,
-          history: outcome.history ?? { outcome: 'pass', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
+          history: outcome.history,
         });
       } catch (error) {
         // The database is down: keep the state in memory and try again next round.

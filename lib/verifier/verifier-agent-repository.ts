@@ -30,7 +30,8 @@ export interface SaveRoundInput {
   readonly owner: string;
   readonly leaseSeconds: number;
   readonly state: AgentAttestationState;
-  readonly history: HistoryEntry;
+  /** The round's verdict; undefined for a round that judged nothing (V delivered on a retry). */
+  readonly history: HistoryEntry | undefined;
 }
 
 /**
@@ -88,8 +89,8 @@ export class VerifierAgentRepository {
    * The hot path: the round's state, `last_attempt_at`, a renewed lease and the history row in one
    * statement (two data-modifying CTEs). The agent row is only updated while `owner` still holds it
    * and no operator stopped or deleted it meanwhile (state 8 or 10): `false` tells the loop to
-   * re-read the row and act on what it finds. The history row is written either way — the round
-   * happened.
+   * re-read the row and act on what it finds. The history row (when given) is written either way —
+   * the round happened.
    */
   async saveRound(input: SaveRoundInput): Promise<boolean> {
     const k = this.knex;
@@ -103,22 +104,26 @@ export class VerifierAgentRepository {
       .where({ agent_id: input.agentId, owner: input.owner })
       .whereNotIn('operational_state', [8, 10])
       .returning('agent_id');
-    const insert = k(HISTORY).insert({
-      agent_id: input.agentId,
-      verifier_id: input.verifierId,
-      owner: input.owner,
-      outcome: input.history.outcome,
-      nonce: input.history.nonce,
-      ima_ml_entry: input.history.imaMlEntry,
-      ima_entries_received: input.history.imaEntriesReceived,
-      operational_state: input.state.operationalState,
-      attestation_count: input.state.attestationCount,
-      failures: JSON.stringify(input.history.failures),
-    });
-    const rows = (await k
-      .with('updated', update)
-      .with('inserted', insert)
-      .select(k.raw('(select count(*) from updated)::int as updated'))) as { updated: number }[];
+    const history = input.history;
+    const statement =
+      history === undefined
+        ? k.with('updated', update)
+        : k.with('updated', update).with(
+            'inserted',
+            k(HISTORY).insert({
+              agent_id: input.agentId,
+              verifier_id: input.verifierId,
+              owner: input.owner,
+              outcome: history.outcome,
+              nonce: history.nonce,
+              ima_ml_entry: history.imaMlEntry,
+              ima_entries_received: history.imaEntriesReceived,
+              operational_state: input.state.operationalState,
+              attestation_count: input.state.attestationCount,
+              failures: JSON.stringify(history.failures),
+            }),
+          );
+    const rows = (await statement.select(k.raw('(select count(*) from updated)::int as updated'))) as { updated: number }[];
     return rows[0]?.updated === 1;
   }
 

@@ -91,6 +91,10 @@ forEachDatabase(
       expect(back?.lastAttemptAt).to.be.closeTo(Math.floor(Date.now() / 1000), 60);
       const row = (await fixture.database.knex('verifier_agents').where({ agent_id: e.agentId }).first()) as Record<string, unknown>;
       expect(row).to.include({ next_ima_ml_entry: 826, attestation_count: 41, operational_state: 3, last_event_id: 'ima.pcr_mismatch' });
+      // A round that judged nothing (V delivered on a retry) stores state only.
+      const vOnly = { ...busyState(), operationalState: OperationalState.GET_QUOTE };
+      expect(await agents.saveRound({ agentId: e.agentId, verifierId: 'default', owner: 'owner-1', leaseSeconds: 30, state: vOnly, history: undefined })).to.equal(true);
+      expect(await agents.history(e.agentId, 10)).to.have.length(1);
     });
 
     it('refuses a second enrolment of the same id with ERR_CONFLICT', async function () {

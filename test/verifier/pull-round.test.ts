@@ -1,0 +1,164 @@
+import { expect } from 'chai';
+import { akPublicKey } from '../../lib/attestation/agent-policies.js';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
+import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
+import type { AgentConnection, IntegrityRequest } from '../../lib/verifier/agent-connection.js';
+import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
+import { runPullRound, type RoundSettings } from '../../lib/verifier/pull-round.js';
+import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
+
+const settings: RoundSettings = {
+  quoteInterval: 2,
+  retryInterval: 2,
+  maxRetries: 2,
+  exponentialBackoff: true,
+  severity: compileSeverityPolicy(),
+  engine: {},
+};
+
+/** A connection double: answers from a FakeAgent, or fails with the queued errors first. */
+class ScriptedConnection {
+  readonly requests: IntegrityRequest[] = [];
+  readonly vkeys: string[] = [];
+  quoteErrors: Error[] = [];
+  vErrors: Error[] = [];
+
+  constructor(private readonly agent: FakeAgent) {}
+
+  integrityQuote(request: IntegrityRequest): Promise<unknown> {
+    this.requests.push(request);
+    const error = this.quoteErrors.shift();
+    if (error !== undefined) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve(this.agent.reply({ nonce: request.nonce, mask: Number.parseInt(request.mask, 16), imaEntry: request.imaEntry, partial: request.partial }));
+  }
+
+  sendVKey(encryptedKey: string): Promise<void> {
+    const error = this.vErrors.shift();
+    if (error !== undefined) {
+      return Promise.reject(error);
+    }
+    this.vkeys.push(encryptedKey);
+    return Promise.resolve();
+  }
+
+  close(): void {}
+}
+
+function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string | null): PolledAgent {
+  const enrolment = { agentId: 'a1', v } as VerifierAgentEnrolment;
+  return {
+    enrolment,
+    policies: {
+      tpmPolicy: '{}',
+      runtimePolicy: null,
+      mbRefstate: null,
+      measuredBootEvaluate: 'once',
+      acceptTpmHashAlgs: ['sha256'],
+      acceptTpmEncryptionAlgs: ['rsa'],
+      acceptTpmSigningAlgs: ['rsassa'],
+      akTpm: akPublicKey(fake.akTpm),
+    },
+    mask: '0x400',
+    connection: connection as unknown as AgentConnection,
+    state: initialAgentState(),
+    retries: 0,
+    timer: undefined,
+    running: false,
+    reconcileAfterRound: false,
+  };
+}
+
+const unreachable = (): ServiceUnreachableError => new ServiceUnreachableError('https://agent', 'refused', 'ECONNREFUSED');
+
+describe('pull round (spec §6.2)', function () {
+  const fake = new FakeAgent();
+  const v = Buffer.alloc(32, 9).toString('base64');
+
+  it('START: a full request (partial=0, fresh 20-character nonce), a pass, V delivered in the same round, then partial=1', async function () {
+    const connection = new ScriptedConnection(fake);
+    const agent = polledAgent(fake, connection, v);
+    const first = await runPullRound(agent, settings);
+    expect(connection.requests[0]).to.deep.include({ partial: false, imaEntry: 0, mask: '0x400' });
+    expect(connection.requests[0]?.nonce).to.match(/^[A-Za-z0-9]{20}$/);
+    expect(connection.vkeys).to.have.length(1);
+    expect(Buffer.from(connection.vkeys[0] ?? '', 'base64')).to.have.length(256);
+    expect(first.state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    expect(first.history).to.deep.include({ outcome: 'pass', imaMlEntry: 0, imaEntriesReceived: 1, failures: [] });
+    expect(first.nextRoundIn).to.equal(2);
+    agent.state = first.state;
+    const second = await runPullRound(agent, settings);
+    expect(connection.requests[1]?.partial).to.equal(true);
+    expect(connection.requests[1]?.nonce).to.not.equal(connection.requests[0]?.nonce);
+    expect(second.state.attestationCount).to.equal(2);
+    expect(connection.vkeys).to.have.length(1);
+  });
+
+  it('V unreachable: Provide V (retry), then a V-only round that records no verdict', async function () {
+    const connection = new ScriptedConnection(fake);
+    connection.vErrors = [unreachable()];
+    const agent = polledAgent(fake, connection, v);
+    const first = await runPullRound(agent, settings);
+    expect(first.state.operationalState).to.equal(OperationalState.PROVIDE_V_RETRY);
+    expect(first.history?.outcome).to.equal('pass');
+    expect(first.nextRoundIn).to.equal(2);
+    agent.state = first.state;
+    const second = await runPullRound(agent, settings);
+    expect(connection.requests).to.have.length(1);
+    expect(second.state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    expect(second.history).to.equal(undefined);
+    expect(agent.retries).to.equal(0);
+  });
+
+  it('no V enrolled: nothing is posted and the agent goes straight to Get Quote', async function () {
+    const connection = new ScriptedConnection(fake);
+    const result = await runPullRound(polledAgent(fake, connection, null), settings);
+    expect(connection.vkeys).to.deep.equal([]);
+    expect(result.state.operationalState).to.equal(OperationalState.GET_QUOTE);
+  });
+
+  it('unreachable: retries after retryInterval ** n with full requests, then FAILED with internal.verifier.not_reachable', async function () {
+    const connection = new ScriptedConnection(fake);
+    connection.quoteErrors = [unreachable(), new KeylimeHttpError('https://agent', 500, 'Internal Server Error', {}), unreachable()];
+    const agent = polledAgent(fake, connection, null);
+    agent.state = { ...agent.state, operationalState: OperationalState.GET_QUOTE, publicKey: fake.nkPem };
+    const delays: (number | undefined)[] = [];
+    const states: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const outcome = await runPullRound(agent, settings);
+      agent.state = outcome.state;
+      delays.push(outcome.nextRoundIn);
+      states.push(outcome.state.operationalState);
+      if (i < 2) {
+        expect(outcome.history).to.deep.include({ outcome: 'retry', failures: [] });
+      } else {
+        expect(outcome.history?.outcome).to.equal('fail');
+        expect(outcome.history?.failures[0]).to.deep.include({ event_id: 'internal.verifier.not_reachable', severity_label: 'emergency', recoverable: false });
+      }
+    }
+    expect(delays).to.deep.equal([2, 4, undefined]);
+    expect(states).to.deep.equal([OperationalState.GET_QUOTE_RETRY, OperationalState.GET_QUOTE_RETRY, OperationalState.FAILED]);
+    expect(connection.requests.map((r) => r.partial)).to.deep.equal([true, false, false]);
+    expect(agent.state).to.deep.include({ severityLevel: 6, lastEventId: 'internal.verifier.not_reachable' });
+  });
+
+  it('another HTTP error is FAILED at once with internal.verifier.no_quote; a bad reply is Invalid Quote', async function () {
+    const connection = new ScriptedConnection(fake);
+    connection.quoteErrors = [new KeylimeHttpError('https://agent', 403, 'Forbidden', {})];
+    const failed = await runPullRound(polledAgent(fake, connection, null), settings);
+    expect(failed.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(failed.history?.failures.map((f) => f.event_id)).to.deep.equal(['internal.verifier.no_quote']);
+    expect(failed.nextRoundIn).to.equal(undefined);
+
+    const liar = new ScriptedConnection(fake);
+    liar.integrityQuote = () => Promise.resolve({ quote: 42 });
+    const invalid = await runPullRound(polledAgent(fake, liar, null), settings);
+    expect(invalid.state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
+    expect(invalid.history?.failures.map((f) => f.event_id)).to.deep.equal(['qoute_validation.invalid_data']);
+    expect(invalid.nextRoundIn).to.equal(undefined);
+  });
+});

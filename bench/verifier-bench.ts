@@ -185,10 +185,11 @@ async function serveVerifier(args: readonly string[]): Promise<void> {
     { database, logger: pino({ level: 'warn' }, destination(2)) },
   );
   process.stdout.write(`VERIFIER ${verifier.url}\n`);
-  // The benchmark holds our stdin open: if it dies, stdin ends and we stop rather than poll on alone.
+  // The benchmark holds our stdin open and ends it to stop us; if the benchmark dies, stdin ends too.
   process.stdin.once('end', () => process.kill(process.pid, 'SIGTERM'));
   process.stdin.resume();
   await runUntilSignal([verifier, database]);
+  process.stdin.destroy();
 }
 
 async function spawnVerifier(dataDir: string, schema: string, options: BenchArgs): Promise<{ child: ChildProcess; url: string }> {
@@ -216,7 +217,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
     return;
   }
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
+  child.stdin?.end();
   await exited;
 }
 

@@ -45,7 +45,7 @@ export function signAsTpm(privateKey: KeyObject, sigAlg: number, hashAlg: number
 
 export interface BuildQuoteInput {
   readonly akPrivateKey: KeyObject;
-  /** AK name, written as qualifiedSigner. */
+  /** Written as qualifiedSigner: the AK name, or the AK's qualified name as a TPM writes it (the software TPM). */
   readonly akName: Uint8Array;
   readonly sigAlg: number;
   /** Signature hash, also the pcrDigest hash (`sha256` or TPM_ALG_ID). */

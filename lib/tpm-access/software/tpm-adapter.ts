@@ -1,20 +1,10 @@
-import { createHash, generateKeyPair, sign, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import {
-  TPM_ALG_ECDSA,
-  TPM_ALG_RSASSA,
-  TPM_GENERATED_VALUE,
-  TPM_ST_ATTEST_QUOTE,
-  hashInfo,
-  hashInfoByName,
-  type TpmHashInfo,
-} from '../../tpm/constants.js';
+import { TPM_ALG_ECDSA, TPM_ALG_RSASSA, hashInfo, hashInfoByName, type TpmHashInfo } from '../../tpm/constants.js';
 import { tpmObjectName } from '../../tpm/object-name.js';
-import { marshalPcrBlob } from '../../tpm/pcr-blob.js';
+import { buildQuote } from '../../tpm/sign-quote.js';
 import { EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048, eccAkTemplate, rsaAkTemplate } from '../../tpm/templates.js';
-import { marshalTpmsAttest } from '../../tpm/tpms-attest.js';
 import { marshalTpm2bPublic, tpmtPublicFromKey, type TpmtPublic } from '../../tpm/tpmt-public.js';
-import { marshalTpmtSignature, type TpmtSignature } from '../../tpm/tpmt-signature.js';
 import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
 import { TpmAccessError } from '../tpm-access-error.js';
 import type { AkInfo, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
@@ -143,23 +133,16 @@ export class SoftwareTpm implements Tpm {
     this.checkOpen();
     const { nonce, pcrs, hashAlg } = checkQuoteRequest(request);
     const ak = await this.ak(hashAlg);
-    const hash = hashOf(hashAlg);
-    const values = new Map(pcrs.map((index) => [index, this.pcrs.read(hashAlg, index)]));
-    const pcrDigest = createHash(hash.nodeName);
-    for (const value of values.values()) {
-      pcrDigest.update(value);
-    }
-    const attest = marshalTpmsAttest({
-      magic: TPM_GENERATED_VALUE,
-      type: TPM_ST_ATTEST_QUOTE,
-      qualifiedSigner: this.qualifiedName(ak.publicArea, ak.akName),
-      extraData: nonce.slice(),
+    return buildQuote({
+      akPrivateKey: ak.privateKey,
+      akName: this.qualifiedName(ak.publicArea, ak.akName),
+      sigAlg: this.ekAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
+      hashAlg,
+      pcrs: new Map(pcrs.map((index) => [index, this.pcrs.read(hashAlg, index)])),
+      nonce,
       clockInfo: { clock: this.clock(), resetCount: this.resetCount, restartCount: this.restartCount, safe: true },
       firmwareVersion: this.firmwareVersion,
-      attested: { pcrSelect: [{ hashAlg: hash.algId, sizeofSelect: 3, pcrs }], pcrDigest: new Uint8Array(pcrDigest.digest()) },
     });
-    const signature = marshalTpmtSignature(signQuote(ak.privateKey, this.ekAlgorithm, hash, attest));
-    return { attest, signature, pcrBlob: marshalPcrBlob(hash.algId, values) };
   }
 
   async close(): Promise<void> {
@@ -218,15 +201,6 @@ function qualify(nameAlg: number, parentQn: Uint8Array, name: Uint8Array): Uint8
   new DataView(out.buffer).setUint16(0, nameAlg, false);
   out.set(digest, 2);
   return out;
-}
-
-function signQuote(key: KeyObject, family: EkAlgorithm, hash: TpmHashInfo, attest: Uint8Array): TpmtSignature {
-  if (family === 'rsa') {
-    return { sigAlg: TPM_ALG_RSASSA, hashAlg: hash.algId, sig: new Uint8Array(sign(hash.nodeName, attest, key)) };
-  }
-  const raw = sign(hash.nodeName, attest, { key, dsaEncoding: 'ieee-p1363' });
-  const half = raw.length / 2;
-  return { sigAlg: TPM_ALG_ECDSA, hashAlg: hash.algId, signatureR: new Uint8Array(raw.subarray(0, half)), signatureS: new Uint8Array(raw.subarray(half)) };
 }
 
 function newKeyPair(family: EkAlgorithm): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {

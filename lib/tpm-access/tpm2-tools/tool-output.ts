@@ -31,28 +31,3 @@ export function parsePcrReadOutput(stdout: string): Map<number, Uint8Array> {
 export function handleArg(handle: number): string {
   return `0x${handle.toString(16).padStart(8, '0')}`;
 }
-
-/**
- * Length of the DER SEQUENCE at the start of `bytes`, or undefined if it does not start with one.
- * EK certificate NV indices are often larger than the certificate and padded (TCG EK Credential
- * Profile §2.2.1.5 allows this), so the certificate is cut to its encoded length.
- */
-export function derLength(bytes: Uint8Array): number | undefined {
-  if (bytes.length < 2 || bytes[0] !== 0x30) {
-    return undefined;
-  }
-  const first = bytes[1] ?? 0;
-  if (first < 0x80) {
-    return 2 + first;
-  }
-  const count = first & 0x7f;
-  if (count === 0 || count > 4 || bytes.length < 2 + count) {
-    return undefined;
-  }
-  let length = 0;
-  for (let i = 0; i < count; i += 1) {
-    length = length * 256 + (bytes[2 + i] ?? 0);
-  }
-  const total = 2 + count + length;
-  return total <= bytes.length ? total : undefined;
-}

@@ -1,3 +1,4 @@
+import { outerTlvLength } from '../../tpm/certificate-quirks.js';
 import {
   TPM_ALG_ECC,
   TPM_ALG_RSA,
@@ -12,7 +13,7 @@ import { parseTpm2bPublic, type TpmtPublic } from '../../tpm/tpmt-public.js';
 import { TpmAccessError } from '../tpm-access-error.js';
 import type { EkAlgorithm } from '../tpm-port.js';
 import type { ToolContext } from './tool-context.js';
-import { derLength, handleArg, parseHandleList } from './tool-output.js';
+import { handleArg, parseHandleList } from './tool-output.js';
 
 /**
  * TCG EK Credential Profile 2.0 §2.2.1.4/§2.2.1.5: persistent EK handles and EK certificate NV
@@ -64,7 +65,11 @@ export async function loadEk(ctx: ToolContext, algorithm: EkAlgorithm): Promise<
   return { reference: context, tpm2bPublic, publicArea: parseTpm2bPublic(tpm2bPublic) };
 }
 
-/** The EK certificate from its TCG NV index, cut to its DER length; null if the index is absent. */
+/**
+ * The EK certificate from its TCG NV index, cut to its DER length; null if the index is absent. NV
+ * indices are often larger than the certificate and padded (TCG EK Credential Profile §2.2.1.5 allows
+ * this), so the bytes after the outer DER SEQUENCE are dropped.
+ */
 export async function readEkCertificate(ctx: ToolContext, ek: TpmtPublic): Promise<Uint8Array | null> {
   const index =
     ek.type === TPM_ALG_RSA ? EK_CERT_RSA_2048
@@ -77,8 +82,8 @@ export async function readEkCertificate(ctx: ToolContext, ek: TpmtPublic): Promi
   const file = ctx.tempPath('ek-cert.der');
   await ctx.run('tpm2_nvread', ['-C', 'o', '-o', file, handleArg(index)]);
   const stored = await ctx.readBytes(file);
-  const length = derLength(stored);
-  if (length === undefined) {
+  const length = outerTlvLength(stored);
+  if (length === null || length > stored.length) {
     throw new TpmAccessError(`NV index ${handleArg(index)} does not hold a DER certificate`);
   }
   return stored.slice(0, length);

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { openTpm2ToolsTpm, type Tpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import type { AkInfo, EkInfo, TpmHashAlgorithm } from '../../lib/tpm-access/tpm-port.js';
 import { makeCredential } from '../../lib/tpm/make-credential.js';
@@ -8,7 +11,7 @@ import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { marshalPcrBlob } from '../../lib/tpm/pcr-blob.js';
 import { parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
 import { verifyQuote } from '../../lib/tpm/verify-quote.js';
-import { checkQuoteWithTools, flipByte, listHandles, startTestSwtpm, type SwtpmFixture } from './tpm-test-helpers.js';
+import { checkQuoteWithTools, flipByte, listHandles, runTool, startTestSwtpm, type SwtpmFixture } from './tpm-test-helpers.js';
 
 /** PCRs locality 0 may extend: all but the DRTM PCRs 17–22 (PC Client PTP Table 4). */
 const EXTENDABLE = [...Array(17).keys(), 23];
@@ -67,6 +70,28 @@ describe('tpm2-tools TPM adapter (real swtpm)', function () {
       expect(again.akPublic).to.deep.equal(ak.akPublic);
     } finally {
       await other.close();
+    }
+  });
+
+  it('replaces a key at the AK handle that lacks userWithAuth instead of reusing it', async () => {
+    const handle = '0x8100030b';
+    const cwd = await mkdtemp(path.join(tmpdir(), 'ironlime-foreign-ak-'));
+    const other = await openTpm2ToolsTpm({ tcti: fixture.swtpm.tcti, akHandleBase: 0x81000300 });
+    try {
+      const tcti = fixture.swtpm.tcti;
+      const created = await runTool('tpm2_createprimary', [
+        '-C', 'o', '-G', 'rsa2048:rsassa-sha256:null', '-a', 'fixedtpm|fixedparent|sensitivedataorigin|restricted|sign', '-c', 'key.ctx',
+      ], { tcti, cwd });
+      expect(created.status, created.stderr).to.equal(0);
+      expect((await runTool('tpm2_evictcontrol', ['-C', 'o', '-c', 'key.ctx', handle], { tcti, cwd })).status).to.equal(0);
+      await runTool('tpm2_flushcontext', ['-t'], { tcti });
+      expect(await listHandles(tcti, 'handles-persistent')).to.include(handle);
+      const ak = await other.ensureAk('sha256');
+      expect(ak.handle).to.equal(0x8100030b);
+      expect(parseTpm2bPublic(ak.akPublic).objectAttributes).to.equal(0x00050072);
+    } finally {
+      await other.close();
+      await rm(cwd, { recursive: true, force: true });
     }
   });
 

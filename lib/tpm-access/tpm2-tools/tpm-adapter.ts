@@ -1,20 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  TPM_ALG_ECC,
-  TPM_ALG_ECDSA,
-  TPM_ALG_RSA,
-  TPM_ALG_RSASSA,
-  TPMA_OBJECT_DECRYPT,
-  TPMA_OBJECT_FIXEDPARENT,
-  TPMA_OBJECT_FIXEDTPM,
-  TPMA_OBJECT_RESTRICTED,
-  TPMA_OBJECT_SENSITIVEDATAORIGIN,
-  TPMA_OBJECT_SIGN_ENCRYPT,
-  TPMA_OBJECT_USERWITHAUTH,
-  hashInfoByName,
-} from '../../tpm/constants.js';
+import { checkAkAttributes } from '../../tpm/ak-attributes.js';
+import { TPM_ALG_ECC, TPM_ALG_ECDSA, TPM_ALG_RSA, TPM_ALG_RSASSA, TPMA_OBJECT_USERWITHAUTH, hashInfoByName } from '../../tpm/constants.js';
 import { parseCredentialBlob } from '../../tpm/credential-blob.js';
 import type { TpmtPublic } from '../../tpm/tpmt-public.js';
 import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
@@ -38,10 +26,6 @@ export interface Tpm2ToolsTpmOptions {
   /** Timeout of every tpm2-tools call in milliseconds (default 30 s). */
   timeoutMs?: number;
 }
-
-/** Attributes every AK we reuse must have: a restricted signing key that never left this TPM. */
-const AK_ATTRIBUTES =
-  TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
 
 /** Extends per tpm2_pcrextend call: keeps the command line short (a SHA-512 spec is ~140 bytes). */
 const EXTENDS_PER_CALL = 64;
@@ -272,8 +256,13 @@ export class Tpm2ToolsTpm implements Tpm {
 
 }
 
+/**
+ * A persisted key is reused as the AK only if a registrar would accept its attributes
+ * (`checkAkAttributes`: a restricted signing key made in this TPM, usable with its auth value) and it
+ * signs with the scheme and hash asked for; otherwise `ak()` replaces it.
+ */
 function isFittingAk(pub: TpmtPublic, ekAlgorithm: EkAlgorithm, hashAlgId: number): boolean {
-  if ((pub.objectAttributes & AK_ATTRIBUTES) !== AK_ATTRIBUTES || (pub.objectAttributes & TPMA_OBJECT_DECRYPT) !== 0) {
+  if (checkAkAttributes(pub).length > 0) {
     return false;
   }
   if (pub.type === TPM_ALG_RSA) {

@@ -60,7 +60,6 @@ function fromFastifyError(error: unknown, bodyLimit: number): IronlimeError | un
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new PayloadTooLargeError(bodyLimit);
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new RequestValidationError('body', 'must be JSON');
     default:
       break;

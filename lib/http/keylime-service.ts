@@ -34,9 +34,9 @@ export interface ServiceOptions {
 /**
  * A Keylime-style HTTP(S) service: a fastify instance whose every reply is the `{code, status, results}`
  * envelope, with one error mapping, envelope 404s and version 400s, bounded JSON bodies (parsed as JSON
- * whatever the Content-Type says, as Keylime does — the Python tenant sends none), and routes declared
- * with `route()`: versioned paths, DTO validation before the handler, and per-route client-certificate
- * checks. `app` stays available for `inject` and hooks.
+ * whatever the Content-Type says, as Keylime does — the Python tenant sends none; an empty body is no body),
+ * and routes declared with `route()`: versioned paths, DTO validation before the handler, and per-route
+ * client-certificate checks. `app` stays available for `inject` and hooks.
  */
 export class KeylimeService {
   readonly name: string;
@@ -69,7 +69,17 @@ export class KeylimeService {
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     }) as unknown as FastifyInstance;
     app.removeContentTypeParser(['application/json', 'text/plain']);
-    app.addContentTypeParser('*', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    // An empty body is no body, whatever the Content-Type: Keylime's Python tenant sends
+    // `Content-Type: application/json` with an empty body on PUT …/reactivate and …/stop.
+    app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (text.length === 0) {
+        done(null, undefined);
+        return;
+      }
+      parseJson(request, text, done);
+    });
     installErrorHandlers(app, options.apiVersions);
     this.app = app;
   }

@@ -124,6 +124,22 @@ describe('http: service shell (in-process)', () => {
     expect(handled).to.equal(3);
   });
 
+  it('takes an empty body with a JSON content type as no body (the Python tenant sends one on reactivate/stop)', async () => {
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'text/plain']) {
+      const reply = await call('PUT', '/v2.6/created', '', { 'content-type': type });
+      expect(reply, type).to.deep.equal({
+        statusCode: 201,
+        type: 'application/json; charset=utf-8',
+        body: { code: 201, status: 'Created', results: { a: 1 } },
+      });
+    }
+    expect((await call('PUT', '/v2.6/created', '{}', { 'content-type': 'application/json' })).statusCode).to.equal(201);
+    expect((await call('PUT', '/v2.6/created', ' ', { 'content-type': 'application/json' })).body).to.deep.equal({ code: 400, status: 'body: must be JSON', results: {} });
+    const required = await call('POST', '/v2.6/agents/agent-1', '', { 'content-type': 'application/json' });
+    expect(required.body).to.deep.equal({ code: 400, status: 'body: must be a JSON object', results: {} });
+    expect(handled).to.equal(0);
+  });
+
   it('refuses invalid input with a 400 naming the location, before the handler touches anything', async () => {
     const cases: [string, string, object | string | undefined, string][] = [
       ['POST', '/v2.6/agents/agent-1', { quote: 'not base64' }, 'body.quote: must be a base64 string'],

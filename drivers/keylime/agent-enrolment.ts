@@ -4,10 +4,10 @@ import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { checkAgentIdentity, DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from '../../lib/tenant/identity-check.js';
 import { showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
+import type { VerifierEnrolmentBody } from '../../lib/tenant/verifier-client.js';
 import type { AgentLocation } from './agent-locator.js';
 import type { EnrolmentPolicy } from './enrolment-policy.js';
 import type { KeylimeConnection } from './keylime-connection.js';
-import type { EnrolmentBody } from './verifier-api.js';
 
 /** Agent API version the verifier is told to use (the Rust keylime-agent's newest, spec §0.2). */
 export const AGENT_API_VERSION = '2.6';
@@ -67,7 +67,7 @@ export async function enrolAgent(input: EnrolAgentInput): Promise<void> {
     input.task.logger.warn({ node: input.task.node.uuid, agent: location.uuid }, warning);
   }
   const agent = verdict.agent;
-  const body: EnrolmentBody = {
+  const body: VerifierEnrolmentBody = {
     v: null,
     cloudagent_ip: location.address ?? agent.ip ?? '',
     cloudagent_port: location.port ?? agent.port ?? 0,
@@ -87,7 +87,7 @@ export async function enrolAgent(input: EnrolAgentInput): Promise<void> {
     mtls_cert: agent.mtlsCert ?? '',
     supported_version: AGENT_API_VERSION,
   };
-  await connection.verifier.enrol(location.uuid, body);
+  await connection.verifier.addAgent(location.uuid, body);
 }
 
 /** The policy fingerprint stored in an enrolment's `metadata`, or undefined (not enrolled by this driver). */

@@ -14,6 +14,7 @@ import { parseKeylimeDriverInfo, type KeylimeNodeSettings } from './keylime-driv
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
 import { judgeVerifierStatus, type StatusVerdict } from './status-verdict.js';
 import { waitForFinalVerdict } from './status-wait.js';
+import { readVerifierAgent, recentFailures, removeVerifierAgent } from './verifier-agent-view.js';
 
 /** How the driver is built; every field has a default. */
 export interface KeylimeAttestationOptions {
@@ -107,7 +108,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const connection = await this.#connect(settings);
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
-      const enrolled = await connection.verifier.agent(location.uuid);
+      const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
       if (enrolled !== undefined && enrolled.operationalState !== TERMINATED) {
         if (fingerprintOf(enrolled.metaData) === policy.fingerprint) {
           task.logger.info(log, 'agent already enrolled with this policy; nothing to do');
@@ -143,7 +144,7 @@ export class KeylimeAttestation extends AttestationInterface {
         isTransient,
       });
       if (verdict.kind === 'fail') {
-        const history = await connection.verifier.recentFailures(agentId);
+        const history = await recentFailures(connection.verifier, agentId);
         const reasons = [...new Set([...verdict.reasons, ...history.reasons])];
         const eventIds = [...new Set([...verdict.eventIds, ...history.eventIds])];
         throw new AttestationFailed(reasons, eventIds);
@@ -228,7 +229,7 @@ export class KeylimeAttestation extends AttestationInterface {
   }
 
   async #readVerdict(connection: KeylimeConnection, agentId: string): Promise<StatusVerdict> {
-    const agent = await connection.verifier.agent(agentId);
+    const agent = await readVerifierAgent(connection.verifier, agentId);
     if (agent === undefined) {
       return { kind: 'fail', reasons: [`agent ${agentId} is not enrolled with the verifier`], eventIds: [] };
     }
@@ -237,11 +238,11 @@ export class KeylimeAttestation extends AttestationInterface {
 
   /** DELETE, then (on 202) poll until the verifier has let go of the agent, within the status timeout. */
   async #removeAndWait(connection: KeylimeConnection, agentId: string, settings: KeylimeNodeSettings, signal: AbortSignal): Promise<void> {
-    if ((await connection.verifier.remove(agentId)) === 'deleted') {
+    if ((await removeVerifierAgent(connection.verifier, agentId)) === 'deleted') {
       return;
     }
     await waitForFinalVerdict(
-      async () => ((await connection.verifier.agent(agentId)) === undefined ? { kind: 'pass' } : { kind: 'pending', why: 'agent still terminating' }),
+      async () => ((await readVerifierAgent(connection.verifier, agentId)) === undefined ? { kind: 'pass' } : { kind: 'pending', why: 'agent still terminating' }),
       {
         timeoutMs: settings.statusTimeoutSeconds * 1000,
         intervalMs: Math.min(settings.statusPollIntervalSeconds * 1000, 500),

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
-import { createKeylimeClient, type KeylimeClientTls } from '../../lib/http/keylime-client.js';
+import type { KeylimeClientTls } from '../../lib/http/keylime-client.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
+import { VerifierClient } from '../../lib/tenant/verifier-client.js';
 import type { KeylimeNodeSettings, TlsFile } from './keylime-driver-info.js';
-import { VerifierApi } from './verifier-api.js';
+import { VERIFIER_API_VERSION } from './verifier-agent-view.js';
 
 /** The PEMs read from the node's TLS settings. */
 export interface TlsMaterial {
@@ -15,7 +16,8 @@ export interface TlsMaterial {
 
 /** Open clients for one operation on one node; `close()` drops their kept-alive sockets. */
 export interface KeylimeConnection {
-  readonly verifier: VerifierApi;
+  /** The tenant's verifier client, speaking API `VERIFIER_API_VERSION`. */
+  readonly verifier: VerifierClient;
   readonly registrar: RegistrarClient;
   readonly tls: TlsMaterial;
   close(): void;
@@ -36,14 +38,14 @@ export async function openKeylimeConnection(settings: KeylimeNodeSettings, timeo
     cert: await readPem(settings.tlsCert),
     key: await readPem(settings.tlsKey),
   };
-  const verifierHttp = createKeylimeClient({ baseUrl: settings.verifierUrl, timeoutMs, ...tlsFor(settings.verifierUrl, tls) });
+  const verifier = new VerifierClient({ baseUrl: settings.verifierUrl, apiVersion: VERIFIER_API_VERSION, timeoutMs, ...tlsFor(settings.verifierUrl, tls) });
   const registrar = new RegistrarClient({ baseUrl: settings.registrarUrl, apiVersion: REGISTRAR_API_VERSION, timeoutMs, ...tlsFor(settings.registrarUrl, tls) });
   return {
-    verifier: new VerifierApi(verifierHttp),
+    verifier,
     registrar,
     tls,
     close: () => {
-      verifierHttp.close();
+      verifier.close();
       registrar.close();
     },
   };

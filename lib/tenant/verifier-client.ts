@@ -50,7 +50,7 @@ export interface VerifierHistoryEntry {
 }
 
 export interface VerifierClientOptions {
-  /** `https://host:8881`. */
+  /** `https://host:8881`, or `http://…` for a verifier without TLS (no `tls` then). */
   readonly baseUrl: string;
   /** The verifier's CA and, for admin routes, a client certificate + key from it. */
   readonly tls?: KeylimeClientTls;
@@ -91,6 +91,14 @@ export class VerifierClient {
   /** `GET /agents/{id}`. */
   async status(agentId: string): Promise<VerifierAgentStatus> {
     return (await this.http.get(this.agentPath(agentId), { results: VerifierAgentStatus })).results;
+  }
+
+  /**
+   * `GET /agents/{id}` results as received, unvalidated: for callers that read the differing replies of
+   * Keylime releases (and push agents without `operational_state`) field by field.
+   */
+  async rawStatus(agentId: string): Promise<unknown> {
+    return (await this.http.get(this.agentPath(agentId))).results;
   }
 
   /** `GET /agents[?verifier=]`: ids (Keylime's nested `[[id], …]` form flattened). */

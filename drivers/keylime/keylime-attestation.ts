@@ -3,6 +3,7 @@ import { mergeProperties } from '../../interfaces/driver-info.js';
 import { AttestationFailed, AttestationServiceUnavailable, MissingParameterValue } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import type { Task } from '../../interfaces/task.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { checkAgentLocation, driverInfoWithLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
@@ -109,7 +110,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
-      if (enrolled !== undefined && enrolled.operationalState !== TERMINATED) {
+      if (enrolled !== undefined && enrolled.operationalState !== OperationalState.TERMINATED) {
         if (fingerprintOf(enrolled.metaData) === policy.fingerprint) {
           task.logger.info(log, 'agent already enrolled with this policy; nothing to do');
           return;
@@ -257,9 +258,6 @@ export class KeylimeAttestation extends AttestationInterface {
     });
   }
 }
-
-/** Keylime state TERMINATED: a DELETE is in progress. */
-const TERMINATED = 8;
 
 /** An unreachable or overloaded service may answer on the next poll. */
 function isTransient(error: unknown): boolean {

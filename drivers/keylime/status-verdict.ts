@@ -1,3 +1,5 @@
+import { attestationStatus, isOperationalState, OperationalState, operationalStateLabel } from '../../lib/attestation/operational-state.js';
+
 /**
  * Turns the verifier's view of an agent (`GET /v2.x/agents/{id}`, spec §4.2) into the driver's verdict.
  * Pure: the polling loop around it lives in `status-wait.ts`.
@@ -24,26 +26,8 @@ export type StatusVerdict =
   | { readonly kind: 'pending'; readonly why: string }
   | { readonly kind: 'fail'; readonly reasons: readonly string[]; readonly eventIds: readonly string[] };
 
-/** Keylime `common/states.py` names, for messages. */
-export const OPERATIONAL_STATE_NAMES: Readonly<Record<number, string>> = Object.freeze({
-  0: 'Registered',
-  1: 'Start',
-  2: 'Saved',
-  3: 'Get Quote',
-  4: 'Get Quote (retry)',
-  5: 'Provide V',
-  6: 'Provide V (retry)',
-  7: 'Failed',
-  8: 'Terminated',
-  9: 'Invalid Quote',
-  10: 'Tenant Quote Failed',
-});
-
-/** States in which the verifier has stopped trusting the agent (FAILED, INVALID_QUOTE, TENANT_FAILED). */
-const FAILED_STATES = new Set([7, 9, 10]);
-const TERMINATED = 8;
 /** States of a healthy polling loop (GET_QUOTE, PROVIDE_V): the last round got a good quote. */
-const GOOD_STATES = new Set([3, 5]);
+const GOOD_STATES: ReadonlySet<number> = new Set([OperationalState.GET_QUOTE, OperationalState.PROVIDE_V]);
 
 /**
  * The verdict on one status reply:
@@ -75,10 +59,11 @@ export function judgeVerifierStatus(view: VerifierAgentView): StatusVerdict {
       ? { kind: 'pass' }
       : { kind: 'pending', why: `push agent status ${view.attestationStatus ?? 'unknown'}` };
   }
-  if (FAILED_STATES.has(state)) {
+  // FAILED, INVALID_QUOTE, TENANT_FAILED: the verifier has stopped trusting the agent (status FAIL).
+  if (isOperationalState(state) && attestationStatus({ operationalState: state }) === 'FAIL') {
     return failed(`the verifier marked the agent "${stateName(state)}"${detail(view)}`);
   }
-  if (state === TERMINATED) {
+  if (state === OperationalState.TERMINATED) {
     return failed('the agent is being removed from the verifier (state "Terminated")');
   }
   if (GOOD_STATES.has(state) && view.attestationCount > 0) {
@@ -87,8 +72,9 @@ export function judgeVerifierStatus(view: VerifierAgentView): StatusVerdict {
   return { kind: 'pending', why: `state "${stateName(state)}", ${view.attestationCount} successful attestation(s)` };
 }
 
+/** Keylime's label of a state code (`common/states.py`), for messages. */
 export function stateName(state: number): string {
-  return OPERATIONAL_STATE_NAMES[state] ?? `unknown state ${state}`;
+  return isOperationalState(state) ? operationalStateLabel(state) : `unknown state ${state}`;
 }
 
 function detail(view: VerifierAgentView): string {

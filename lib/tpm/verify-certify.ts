@@ -1,14 +1,7 @@
-import { TpmParseError } from '../bytes/parse-errors.js';
 import { TPM_ST_ATTEST_CERTIFY } from './constants.js';
 import { tpmObjectName } from './object-name.js';
-import {
-  resolveSignScheme,
-  signatureHashProblem,
-  signatureSchemeProblem,
-  signingKeyFrom,
-  tpmSignatureVerifies,
-  type SigningKeyInput,
-} from './tpm-signature-check.js';
+import { checkSignedAttest } from './signed-attest.js';
+import { signatureHashProblem, signingKeyFrom, type SigningKeyInput } from './tpm-signature-check.js';
 import { parseTpmsAttest, type TpmsAttest } from './tpms-attest.js';
 import { parseTpmtSignature, type TpmtSignature } from './tpmt-signature.js';
 import type { TpmtPublic } from './tpmt-public.js';
@@ -59,27 +52,13 @@ export function verifyCertify(input: VerifyCertifyInput): CertifyVerdict {
       return reject('hash-alg', problem);
     }
   }
-  const pinned = input.signAlg === undefined ? undefined : resolveSignScheme(input.signAlg);
-  if (input.signAlg !== undefined && pinned === undefined) {
-    return reject('signature-scheme', `unknown signature scheme ${String(input.signAlg)}`);
+  const signed = checkSignedAttest({
+    key, signature, attest: input.attest, signAlg: input.signAlg, signer: 'the certifying key', parse: parseTpmsAttest,
+  });
+  if (!signed.valid) {
+    return reject(signed.failedCheck, signed.reason);
   }
-  const schemeProblem = signatureSchemeProblem(key, signature, pinned);
-  if (schemeProblem !== null) {
-    return reject('signature-scheme', schemeProblem);
-  }
-  const attestBytes = input.attest instanceof Uint8Array ? input.attest : input.attest.raw;
-  if (!tpmSignatureVerifies(key, signature, attestBytes)) {
-    return reject('signature', 'signature does not verify with the certifying key');
-  }
-  let attest: TpmsAttest;
-  try {
-    attest = input.attest instanceof Uint8Array ? parseTpmsAttest(input.attest) : input.attest;
-  } catch (error) {
-    if (error instanceof TpmParseError) {
-      return reject('attest-structure', `signed TPMS_ATTEST is malformed: ${error.message}`);
-    }
-    throw error;
-  }
+  const attest = signed.attest;
   if (attest.type !== TPM_ST_ATTEST_CERTIFY) {
     return reject('attest-type', `attestation type 0x${attest.type.toString(16)} is not TPM_ST_ATTEST_CERTIFY`);
   }

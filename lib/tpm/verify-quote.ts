@@ -1,18 +1,11 @@
 import * as nodeCrypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { TpmParseError } from '../bytes/parse-errors.js';
 import { TPM_ST_ATTEST_QUOTE, algName, hashInfo, resolveHash } from './constants.js';
 import { parsePcrBlobInPlace, type PcrBank, type PcrBlob } from './pcr-blob.js';
 import { describeSelection, sameSelection } from './pcr-selection.js';
 import { clockProblem, type PreviousClockInfo } from './quote-clock.js';
-import {
-  resolveSignScheme,
-  signatureHashProblem,
-  signatureSchemeProblem,
-  signingKeyFrom,
-  tpmSignatureVerifies,
-  type SigningKeyInput,
-} from './tpm-signature-check.js';
+import { checkSignedAttest } from './signed-attest.js';
+import { signatureHashProblem, signingKeyFrom, type SigningKeyInput } from './tpm-signature-check.js';
 import { parseTpmsAttestInPlace, type TpmsAttest, type TpmsClockInfo } from './tpms-attest.js';
 import { parseTpmtSignatureInPlace, type TpmtSignature } from './tpmt-signature.js';
 
@@ -128,28 +121,13 @@ export function verifyQuote(input: VerifyQuoteInput): QuoteVerdict {
   if (expectedHash === undefined || hashProblem !== null) {
     return reject('hash-alg', hashProblem ?? `unknown hash ${String(input.hashAlg)}`);
   }
-  const pinnedScheme = input.signAlg === undefined ? undefined : resolveSignScheme(input.signAlg);
-  if (input.signAlg !== undefined && pinnedScheme === undefined) {
-    return reject('signature-scheme', `unknown signature scheme ${String(input.signAlg)}`);
+  const signed = checkSignedAttest({
+    key, signature, attest: input.attest, signAlg: input.signAlg, signer: 'the AK', parse: parseTpmsAttestInPlace,
+  });
+  if (!signed.valid) {
+    return reject(signed.failedCheck, signed.reason);
   }
-  const schemeProblem = signatureSchemeProblem(key, signature, pinnedScheme);
-  if (schemeProblem !== null) {
-    return reject('signature-scheme', schemeProblem);
-  }
-  const attestBytes = input.attest instanceof Uint8Array ? input.attest : input.attest.raw;
-  if (!tpmSignatureVerifies(key, signature, attestBytes)) {
-    return reject('signature', 'signature does not verify with the AK');
-  }
-
-  let attest: TpmsAttest;
-  try {
-    attest = input.attest instanceof Uint8Array ? parseTpmsAttestInPlace(input.attest) : input.attest;
-  } catch (error) {
-    if (error instanceof TpmParseError) {
-      return reject('attest-structure', `signed TPMS_ATTEST is malformed: ${error.message}`);
-    }
-    throw error;
-  }
+  const attest = signed.attest;
   if (attest.type !== TPM_ST_ATTEST_QUOTE) {
     return reject('attest-type', `attestation type 0x${attest.type.toString(16)} is not TPM_ST_ATTEST_QUOTE`);
   }

@@ -2,13 +2,12 @@ import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { destination, pino } from 'pino';
 import { redactUrl } from '../db/database-factory.js';
-import { runUntilSignal } from '../http/service-lifecycle.js';
 import { caDirOf } from '../pki/service-tls.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { EK_CHECK_MODES, loadRegistrarConfig } from '../registrar/registrar-config.js';
 import { startRegistrar } from '../registrar/registrar-server.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { EXIT_VALID } from './exit-codes.js';
+import { collect, port, serveUntilSignal } from './service-command.js';
 
 interface RegistrarOptions {
   readonly config?: string;
@@ -67,35 +66,17 @@ export const registerRegistrarCommands: CommandRegistrar = (program, context) =>
       });
       const database =
         running.databaseKind === 'pglite' ? `PGlite in ${path.join(config.dataDir, 'pglite')}` : redactUrl(config.databaseUrl);
-      process.stdout.write(
-        [
-          `registrar CA certificate (admin clients and TLS peers): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
-          `registrar database: ${database}`,
-          `registrar EK certificate check: ${config.ekCheck}`,
-        ].join('\n') + '\n',
-      );
-      const signal = await runUntilSignal([running], {
-        onCloseError: (error) => process.stderr.write(`ironlime: registrar: ${String(error)}\n`),
-      });
-      process.stdout.write(`registrar stopped (${signal})\n`);
-      context.setExitCode(EXIT_VALID);
+      await serveUntilSignal(context, 'registrar', running, [
+        `registrar CA certificate (admin clients and TLS peers): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
+        `registrar database: ${database}`,
+        `registrar EK certificate check: ${config.ekCheck}`,
+      ]);
     });
 };
-
-function port(text: string): number {
-  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) {
-    throw new InvalidArgumentError('must be a port number from 0 to 65535');
-  }
-  return Number(text);
-}
 
 function positiveInteger(text: string): number {
   if (!/^[0-9]{1,9}$/.test(text) || Number(text) === 0) {
     throw new InvalidArgumentError('must be a positive integer');
   }
   return Number(text);
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }

@@ -2,13 +2,12 @@ import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { destination, pino } from 'pino';
 import { redactUrl } from '../db/database-factory.js';
-import { runUntilSignal } from '../http/service-lifecycle.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf } from '../pki/service-tls.js';
 import { loadVerifierConfig, MB_EVALUATE_MODES, MB_POLICY_NAMES } from '../verifier/verifier-config.js';
 import { startVerifier } from '../verifier/verifier-server.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { EXIT_VALID } from './exit-codes.js';
+import { collect, port, serveUntilSignal } from './service-command.js';
 
 interface VerifierOptions {
   readonly config?: string;
@@ -88,27 +87,13 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
         announce: (line) => process.stdout.write(`${line}\n`),
       });
       const database = running.databaseKind === 'pglite' ? `PGlite in ${path.join(config.dataDir, 'pglite')}` : redactUrl(config.databaseUrl);
-      process.stdout.write(
-        [
-          `verifier CA certificate (admin clients; agents trust it for the verifier's client certificate): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
-          `verifier database: ${database}`,
-          `verifier id ${config.verifierId}, instance ${running.owner}: polling ${running.scheduler.size} agent(s)`,
-        ].join('\n') + '\n',
-      );
-      const signal = await runUntilSignal([running], {
-        onCloseError: (error) => process.stderr.write(`ironlime: verifier: ${String(error)}\n`),
-      });
-      process.stdout.write(`verifier stopped (${signal})\n`);
-      context.setExitCode(EXIT_VALID);
+      await serveUntilSignal(context, 'verifier', running, [
+        `verifier CA certificate (admin clients; agents trust it for the verifier's client certificate): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
+        `verifier database: ${database}`,
+        `verifier id ${config.verifierId}, instance ${running.owner}: polling ${running.scheduler.size} agent(s)`,
+      ]);
     });
 };
-
-function port(text: string): number {
-  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) {
-    throw new InvalidArgumentError('must be a port number from 0 to 65535');
-  }
-  return Number(text);
-}
 
 function seconds(text: string): number {
   if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(text)) {
@@ -122,8 +107,4 @@ function count(text: string): number {
     throw new InvalidArgumentError('must be a non-negative integer');
   }
   return Number(text);
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }

@@ -1,0 +1,31 @@
+import { InvalidArgumentError } from 'commander';
+import { runUntilSignal, type Closeable } from '../http/service-lifecycle.js';
+import type { CliContext } from './cli-context.js';
+import { EXIT_VALID } from './exit-codes.js';
+
+/**
+ * The end of `ironlime registrar` / `ironlime verifier`: prints the service's facts, one per line, then
+ * serves until SIGTERM/SIGINT, closes the service (a close error goes to stderr, prefixed with `name`),
+ * prints "<name> stopped (<signal>)" and exits 0.
+ */
+export async function serveUntilSignal(context: CliContext, name: string, running: Closeable, lines: readonly string[]): Promise<void> {
+  process.stdout.write(lines.join('\n') + '\n');
+  const signal = await runUntilSignal([running], {
+    onCloseError: (error) => process.stderr.write(`ironlime: ${name}: ${String(error)}\n`),
+  });
+  process.stdout.write(`${name} stopped (${signal})\n`);
+  context.setExitCode(EXIT_VALID);
+}
+
+/** Commander parser for `--port`: 0 to 65535. */
+export function port(text: string): number {
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new InvalidArgumentError('must be a port number from 0 to 65535');
+  }
+  return Number(text);
+}
+
+/** Commander reducer for repeatable options (`--tls-san a --tls-san b`). */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

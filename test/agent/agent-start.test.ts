@@ -9,7 +9,7 @@ import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { startRegistrar, type RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { openRegistrarAdmin, showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
 import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
-import { openTestSchema } from './helpers/postgres-schema.js';
+import { openTestSchema } from '../helpers/databases.js';
 
 /** A TCP port that was free a moment ago. */
 async function freePort(): Promise<number> {

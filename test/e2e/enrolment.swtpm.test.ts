@@ -26,7 +26,7 @@ import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js'
 import { startSwtpm, type SwtpmHandle } from '../../lib/tpm-access/swtpm-manager.js';
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import { runCli, spawnCli } from '../agent/helpers/cli-runner.js';
-import { openTestSchema } from '../agent/helpers/postgres-schema.js';
+import { openTestSchema } from '../helpers/databases.js';
 
 /** The KeylimeHttpError a promise rejected with (fails the test if it resolved or threw something else). */
 async function httpRefusal(promise: Promise<unknown>): Promise<KeylimeHttpError> {

@@ -61,7 +61,7 @@ export function forEachDatabase(
         kind,
       };
       before(async function () {
-        opened = kind === 'postgres' ? await openPostgres() : await openPglite();
+        opened = kind === 'postgres' ? await openTestSchema() : await openPglite();
         if (options.migrate === true) {
           await migrateLatest(opened.database.knex);
         }
@@ -75,13 +75,13 @@ export function forEachDatabase(
   }
 }
 
-interface OpenedDatabase {
+export interface OpenedDatabase {
   readonly database: Database;
   dispose(): Promise<void>;
 }
 
 /** A fresh random schema on the shared test server, dropped (with everything in it) on dispose. */
-async function openPostgres(): Promise<OpenedDatabase> {
+export async function openTestSchema(): Promise<OpenedDatabase> {
   const schema = `test_${randomBytes(8).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
   await admin.raw('create schema ??', [schema]);

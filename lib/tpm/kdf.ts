@@ -34,6 +34,16 @@ function truncateBits(out: Uint8Array, bits: number): Uint8Array {
   return bytes;
 }
 
+/** The counter loop both KDFs share: block(i as u32) for i = 1, 2, …, concatenated and cut to `bits`. */
+function counterMode(hash: TpmHashInfo, bits: number, block: (counter: Uint8Array) => Uint8Array): Uint8Array {
+  const blocks = Math.ceil(bits / 8 / hash.digestSize);
+  const out = new Uint8Array(blocks * hash.digestSize);
+  for (let i = 1; i <= blocks; i += 1) {
+    out.set(block(u32(i)), (i - 1) * hash.digestSize);
+  }
+  return truncateBits(out, bits);
+}
+
 /**
  * KDFa (Part 1 §11.4.10.2): SP 800-108 counter mode with HMAC-H.
  * K(i) = HMAC_key(i as u32 ‖ label ‖ 0x00 ‖ contextU ‖ contextV ‖ bits as u32), i = 1, 2, …, concatenated
@@ -48,17 +58,10 @@ export function kdfa(
   bits: number,
 ): Uint8Array {
   const hash = hashOf(hashAlg);
-  const blocks = Math.ceil(bits / 8 / hash.digestSize);
-  const out = new Uint8Array(blocks * hash.digestSize);
-  const tail = [labelBytes(label), contextU, contextV, u32(bits)];
-  for (let i = 1; i <= blocks; i += 1) {
-    const hmac = createHmac(hash.nodeName, key).update(u32(i));
-    for (const part of tail) {
-      hmac.update(part);
-    }
-    out.set(hmac.digest(), (i - 1) * hash.digestSize);
-  }
-  return truncateBits(out, bits);
+  const labelZ = labelBytes(label);
+  const bitsU32 = u32(bits);
+  return counterMode(hash, bits, (counter) =>
+    createHmac(hash.nodeName, key).update(counter).update(labelZ).update(contextU).update(contextV).update(bitsU32).digest());
 }
 
 /**
@@ -75,15 +78,7 @@ export function kdfe(
   bits: number,
 ): Uint8Array {
   const hash = hashOf(hashAlg);
-  const blocks = Math.ceil(bits / 8 / hash.digestSize);
-  const out = new Uint8Array(blocks * hash.digestSize);
-  const tail = [z, labelBytes(label), partyUInfo, partyVInfo];
-  for (let i = 1; i <= blocks; i += 1) {
-    const h = createHash(hash.nodeName).update(u32(i));
-    for (const part of tail) {
-      h.update(part);
-    }
-    out.set(h.digest(), (i - 1) * hash.digestSize);
-  }
-  return truncateBits(out, bits);
+  const labelZ = labelBytes(label);
+  return counterMode(hash, bits, (counter) =>
+    createHash(hash.nodeName).update(counter).update(z).update(labelZ).update(partyUInfo).update(partyVInfo).digest());
 }

@@ -110,7 +110,11 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       });
       const verifierCpu = (cpuAfter.verifier - cpuBefore.verifier) / options.seconds;
       const fleetCpu = (cpuAfter.fleet - cpuBefore.fleet) / options.seconds;
-      const cpu = options.inProcess ? `${pct(fleetCpu)} (both)` : `${pct(verifierCpu)} verifier / ${pct(fleetCpu)} fleet`;
+      // CPU time per passing round does not depend on how busy the machine is, unlike the rates.
+      const perRound = (share: number): string => (report.attestations === 0 ? '-' : `${((share * options.seconds * 1000) / report.attestations).toFixed(1)} ms`);
+      const cpu = options.inProcess
+        ? `${pct(fleetCpu)} verifier and fleet together (${perRound(fleetCpu)} per attestation)`
+        : `${pct(verifierCpu)} verifier (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
       printReport(agents, options, setupSeconds, report, cpu);
       return { report, cpu };
     } finally {

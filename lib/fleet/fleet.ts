@@ -6,6 +6,7 @@ import { defaultBootLogPath } from '../agent/node-emulation.js';
 import { KeylimeHttpError } from '../http/client-errors.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf } from '../pki/service-tls.js';
+import { loadTenantCertStore } from '../tenant/ek-certificate-check.js';
 import { TenantClient } from '../tenant/tenant-client.js';
 import { resolveTenantTls } from '../tenant/tenant-tls.js';
 import { startEmbeddedServices, type EmbeddedServices } from './embedded-services.js';
@@ -89,7 +90,8 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
       tls: await resolveTenantTls({ dataDir: options.dataDir }),
       // ECC software EKs carry no certificate (node-forge has no EC keys); RSA ones chain to the fleet's EK CA.
       ekCheck: ekAlgorithm === 'ecc' ? 'off' : 'require',
-      extraEkCaDirs: [material.ekCaDir],
+      // Loaded once: left to the tenant, every addAgent would parse the vendor store again.
+      certStore: loadTenantCertStore([material.ekCaDir]),
     });
     cleanups.push(async () => tenant.close());
 

@@ -5,6 +5,7 @@ import { MEASURED_BOOT_PCRS } from '../mb/verify-replay.js';
 import type { QuoteHashAlg } from './algorithms.js';
 import { hashParts, toHex } from './digest.js';
 import type { FailureEvent } from './failure.js';
+import { memoisedMbCheck } from './mb-check-memo.js';
 import { unusedPcrEvent } from './pcr-checks.js';
 
 /** Keylime `[verifier] measured_boot_policy_name`: which policy judges the refstate. */
@@ -56,6 +57,10 @@ export interface MbCheckOutcome {
  * quote, and a refstate with no boot PCR in the quote is `measured_boot.missing_pcrs`.
  */
 export function checkMbLog(input: MbCheckInput): MbCheckOutcome {
+  return memoisedMbCheck(input, checkMbLogOnce);
+}
+
+function checkMbLogOnce(input: MbCheckInput): MbCheckOutcome {
   const quotedBoot = MEASURED_BOOT_PCRS.filter((pcr) => input.pcrs.has(pcr));
   const hasLog = input.eventLog !== undefined && input.eventLog !== null && input.eventLog !== '';
   if (!hasLog) {

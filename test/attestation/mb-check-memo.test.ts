@@ -1,0 +1,47 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { checkMbLog, type MbCheckInput } from '../../lib/attestation/mb-check.js';
+import { createRefstate } from '../../lib/mb/create-refstate.js';
+import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { replayEventLog } from '../../lib/mb/replay.js';
+import { vectorPath } from '../helpers/paths.js';
+
+/** rust-keylime's test UEFI log: SHA-256 crypto-agile, PCRs 0-9 and 14, Secure Boot off. */
+const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
+
+describe('measured-boot check memo', () => {
+  const log = parseEventLog(BOOT_LOG);
+  const refstate = createRefstate(log, { withoutSecureBoot: true });
+  const replayed = replayEventLog(log).banks.get('sha256')?.pcrs ?? new Map<number, Uint8Array>();
+  const goodPcrs = new Map<number, Uint8Array>([...replayed].filter(([pcr]) => pcr <= 14));
+  const input = (pcrs: ReadonlyMap<number, Uint8Array>, eventLog: string | Uint8Array = BOOT_LOG): MbCheckInput => ({
+    eventLog,
+    pcrs,
+    hashAlg: 'sha256',
+    refstate,
+    evaluatePolicy: true,
+    policyName: 'example',
+  });
+
+  it('answers a repeated round from the memo, with the same outcome', () => {
+    const first = checkMbLog(input(goodPcrs));
+    expect(first.pcrEvents).to.deep.equal([]);
+    expect(first.policyEvents).to.deep.equal([]);
+    expect(checkMbLog(input(new Map(goodPcrs)))).to.equal(first);
+  });
+
+  it('never hides a change: another quoted PCR value, another log or another refstate is checked afresh', () => {
+    const tampered = new Map(goodPcrs);
+    tampered.set(4, new Uint8Array(32).fill(0xab));
+    expect(checkMbLog(input(tampered)).pcrEvents.map((e) => e.eventId)).to.include('measured_boot.invalid_pcr_4');
+    const base64 = Buffer.from(BOOT_LOG).toString('base64');
+    expect(checkMbLog(input(goodPcrs, base64)).pcrEvents).to.deep.equal([]);
+    const otherLog = Uint8Array.from(BOOT_LOG);
+    otherLog[otherLog.length - 1] = (otherLog[otherLog.length - 1] ?? 0) ^ 0xff;
+    expect(checkMbLog(input(goodPcrs, otherLog))).to.not.equal(checkMbLog(input(goodPcrs)));
+    const strict = { ...refstate, has_secureboot: true };
+    expect(checkMbLog({ ...input(goodPcrs), refstate: strict }).policyEvents.map((e) => e.eventId)).to.include(
+      'measured_boot.policy_example',
+    );
+  });
+});

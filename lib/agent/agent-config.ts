@@ -12,9 +12,9 @@ import {
   Max,
   Min,
   validateSync,
-  type ValidationError,
 } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { firstConstraintMessage } from '../config/service-config-sources.js';
 import { IsKeylimeAgentId } from '../http/validators.js';
 
 /** PCR bank and AK hash the agent quotes with (Keylime `tpm_hash_alg`). */
@@ -125,16 +125,8 @@ export function buildAgentConfig(plain: Readonly<Record<string, unknown>>): Read
   const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
   const first = errors[0];
   if (first !== undefined) {
-    throw new InvalidConfig(`agent.${first.property}`, firstMessage(first));
+    throw new InvalidConfig(`agent.${first.property}`, firstConstraintMessage(first));
   }
   return Object.freeze(config);
 }
 
-function firstMessage(error: ValidationError): string {
-  if (error.constraints?.['whitelistValidation'] !== undefined) {
-    return 'unknown field';
-  }
-  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
-  const own = `${error.property} `;
-  return message.startsWith(own) ? message.slice(own.length) : message;
-}

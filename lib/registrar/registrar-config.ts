@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import {
   IsArray,
@@ -10,9 +9,14 @@ import {
   Max,
   Min,
   validateSync,
-  type ValidationError,
 } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import {
+  firstConstraintMessage,
+  mergeServiceConfigSources,
+  type ServiceConfigSources,
+  type ServiceEnvVariable,
+} from '../config/service-config-sources.js';
 
 /** What the registrar does with the EK certificate at registration (stricter than Keylime, §5.3). */
 export const EK_CHECK_MODES = ['require', 'warn', 'off'] as const;
@@ -73,10 +77,8 @@ export class RegistrarConfig {
   bodyLimit = 256 * 1024;
 }
 
-type EnvKind = 'string' | 'integer' | 'list';
-
 /** `IRONLIME_REGISTRAR_*` variables and the field each sets (docs/registrar.md carries the same table). */
-export const REGISTRAR_ENV_VARIABLES: readonly { name: string; field: keyof RegistrarConfig; kind: EnvKind }[] = [
+export const REGISTRAR_ENV_VARIABLES: readonly ServiceEnvVariable<keyof RegistrarConfig>[] = [
   { name: 'IRONLIME_REGISTRAR_DATA_DIR', field: 'dataDir', kind: 'string' },
   { name: 'IRONLIME_REGISTRAR_HOST', field: 'host', kind: 'string' },
   { name: 'IRONLIME_REGISTRAR_PORT', field: 'port', kind: 'integer' },
@@ -88,14 +90,7 @@ export const REGISTRAR_ENV_VARIABLES: readonly { name: string; field: keyof Regi
   { name: 'IRONLIME_REGISTRAR_BODY_LIMIT', field: 'bodyLimit', kind: 'integer' },
 ];
 
-export interface RegistrarConfigSources {
-  /** JSON file with fields of `RegistrarConfig`. */
-  readonly file?: string;
-  /** Usually `process.env`; only `REGISTRAR_ENV_VARIABLES` are read. */
-  readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Highest precedence, e.g. command-line options; undefined values are ignored. */
-  readonly overrides?: Readonly<Partial<Record<keyof RegistrarConfig, unknown>>>;
-}
+export type RegistrarConfigSources = ServiceConfigSources<keyof RegistrarConfig>;
 
 /**
  * Builds the registrar config from defaults < file < environment < overrides, validates it (unknown
@@ -104,19 +99,7 @@ export interface RegistrarConfigSources {
  * @throws InvalidConfig naming the file, variable or field at fault.
  */
 export function loadRegistrarConfig(sources: RegistrarConfigSources): Readonly<RegistrarConfig> {
-  const merged: Record<string, unknown> = sources.file === undefined ? {} : readJsonFile(sources.file);
-  for (const variable of REGISTRAR_ENV_VARIABLES) {
-    const text = sources.env?.[variable.name];
-    if (text !== undefined && text !== '') {
-      merged[variable.field] = convert(variable.name, variable.kind, text);
-    }
-  }
-  for (const [field, value] of Object.entries(sources.overrides ?? {})) {
-    if (value !== undefined) {
-      merged[field] = value;
-    }
-  }
-  return buildRegistrarConfig(merged);
+  return buildRegistrarConfig(mergeServiceConfigSources(sources, REGISTRAR_ENV_VARIABLES));
 }
 
 /** Validates a plain object into a frozen `RegistrarConfig`. @throws InvalidConfig */
@@ -125,48 +108,12 @@ export function buildRegistrarConfig(plain: Readonly<Record<string, unknown>>): 
   const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
   const first = errors[0];
   if (first !== undefined) {
-    throw new InvalidConfig(`registrar.${first.property}`, firstMessage(first));
+    throw new InvalidConfig(`registrar.${first.property}`, firstConstraintMessage(first));
   }
   Object.freeze(config.ekCaDirs);
   Object.freeze(config.tlsSans);
   return Object.freeze(config);
 }
 
-function firstMessage(error: ValidationError): string {
-  if (error.constraints?.['whitelistValidation'] !== undefined) {
-    return 'unknown field';
-  }
-  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
-  const own = `${error.property} `;
-  return message.startsWith(own) ? message.slice(own.length) : message;
-}
 
-function convert(name: string, kind: EnvKind, text: string): unknown {
-  switch (kind) {
-    case 'string':
-      return text;
-    case 'list':
-      return text
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== '');
-    case 'integer':
-      if (/^[0-9]{1,9}$/.test(text)) {
-        return Number(text);
-      }
-      throw new InvalidConfig(name, `must be a non-negative integer, got "${text}"`);
-  }
-}
 
-function readJsonFile(file: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (cause) {
-    throw new InvalidConfig(file, 'cannot read the config file as JSON', { cause });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new InvalidConfig(file, 'must hold a JSON object');
-  }
-  return { ...(parsed as Record<string, unknown>) };
-}

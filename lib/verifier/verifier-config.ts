@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import {
   IsArray,
@@ -13,9 +12,14 @@ import {
   Max,
   Min,
   validateSync,
-  type ValidationError,
 } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import {
+  firstConstraintMessage,
+  mergeServiceConfigSources,
+  type ServiceConfigSources,
+  type ServiceEnvVariable,
+} from '../config/service-config-sources.js';
 import { compileSeverityPolicy, type SeverityPolicy, type SeverityRule } from '../attestation/severity.js';
 
 export const MB_POLICY_NAMES = ['example', 'accept-all'] as const;
@@ -136,10 +140,8 @@ export class VerifierConfig {
 /** Verifier settings as a caller gives them: `dataDir` plus any fields of `VerifierConfig`. */
 export type VerifierConfigInput = Partial<VerifierConfig> & { readonly dataDir: string };
 
-type EnvKind = 'string' | 'number' | 'boolean' | 'list' | 'json';
-
 /** `IRONLIME_VERIFIER_*` variables and the field each sets (docs/verifier.md carries the same table). */
-export const VERIFIER_ENV_VARIABLES: readonly { name: string; field: keyof VerifierConfig; kind: EnvKind }[] = [
+export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierConfig>[] = [
   { name: 'IRONLIME_VERIFIER_DATA_DIR', field: 'dataDir', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_HOST', field: 'host', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_PORT', field: 'port', kind: 'number' },
@@ -162,33 +164,14 @@ export const VERIFIER_ENV_VARIABLES: readonly { name: string; field: keyof Verif
   { name: 'IRONLIME_VERIFIER_BODY_LIMIT', field: 'bodyLimit', kind: 'number' },
 ];
 
-export interface VerifierConfigSources {
-  /** JSON file with fields of `VerifierConfig`. */
-  readonly file?: string;
-  /** Usually `process.env`; only `VERIFIER_ENV_VARIABLES` are read. */
-  readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Highest precedence (command-line options); undefined values are ignored. */
-  readonly overrides?: Readonly<Partial<Record<keyof VerifierConfig, unknown>>>;
-}
+export type VerifierConfigSources = ServiceConfigSources<keyof VerifierConfig>;
 
 /**
  * Builds the verifier config from defaults < file < environment < overrides, validates it and freezes it.
  * @throws InvalidConfig naming the file, variable or field at fault.
  */
 export function loadVerifierConfig(sources: VerifierConfigSources): Readonly<VerifierConfig> {
-  const merged: Record<string, unknown> = sources.file === undefined ? {} : readJsonFile(sources.file);
-  for (const variable of VERIFIER_ENV_VARIABLES) {
-    const text = sources.env?.[variable.name];
-    if (text !== undefined && text !== '') {
-      merged[variable.field] = convert(variable.name, variable.kind, text);
-    }
-  }
-  for (const [field, value] of Object.entries(sources.overrides ?? {})) {
-    if (value !== undefined) {
-      merged[field] = value;
-    }
-  }
-  return buildVerifierConfig(merged);
+  return buildVerifierConfig(mergeServiceConfigSources(sources, VERIFIER_ENV_VARIABLES));
 }
 
 /**
@@ -202,7 +185,7 @@ export function buildVerifierConfig(plain: Readonly<Record<string, unknown>>): R
   const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
   const first = errors[0];
   if (first !== undefined) {
-    throw new InvalidConfig(`verifier.${first.property}`, firstMessage(first));
+    throw new InvalidConfig(`verifier.${first.property}`, firstConstraintMessage(first));
   }
   verifierSeverityPolicy(config);
   Object.freeze(config.tlsSans);
@@ -225,52 +208,5 @@ export function verifierSeverityPolicy(config: Readonly<VerifierConfig>): Severi
   });
 }
 
-function firstMessage(error: ValidationError): string {
-  if (error.constraints?.['whitelistValidation'] !== undefined) {
-    return 'unknown field';
-  }
-  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
-  const own = `${error.property} `;
-  return message.startsWith(own) ? message.slice(own.length) : message;
-}
 
-function convert(name: string, kind: EnvKind, text: string): unknown {
-  switch (kind) {
-    case 'string':
-      return text;
-    case 'list':
-      return text
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== '');
-    case 'number':
-      if (/^[0-9]{1,9}(\.[0-9]{1,6})?$/.test(text)) {
-        return Number(text);
-      }
-      throw new InvalidConfig(name, `must be a non-negative number, got "${text}"`);
-    case 'boolean':
-      if (text === 'true' || text === 'false') {
-        return text === 'true';
-      }
-      throw new InvalidConfig(name, `must be true or false, got "${text}"`);
-    case 'json':
-      try {
-        return JSON.parse(text) as unknown;
-      } catch (cause) {
-        throw new InvalidConfig(name, 'must be JSON', { cause });
-      }
-  }
-}
 
-function readJsonFile(file: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (cause) {
-    throw new InvalidConfig(file, 'cannot read the config file as JSON', { cause });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new InvalidConfig(file, 'must hold a JSON object');
-  }
-  return { ...(parsed as Record<string, unknown>) };
-}

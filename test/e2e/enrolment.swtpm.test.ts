@@ -25,7 +25,7 @@ import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import { startSwtpm, type SwtpmHandle } from '../../lib/tpm-access/swtpm-manager.js';
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
-import { runCli, spawnCli } from '../agent/helpers/cli-runner.js';
+import { runCli, spawnCli } from '../helpers/cli-runner.js';
 import { openTestSchema } from '../helpers/databases.js';
 
 /** The KeylimeHttpError a promise rejected with (fails the test if it resolved or threw something else). */

@@ -14,14 +14,13 @@ import { showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
 import type { TenantClient } from '../../lib/tenant/tenant-client.js';
 import type { VerifierHistoryEntry } from '../../lib/tenant/verifier-client.js';
 import { openTpm2ToolsTpm, type Tpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
-import { spawnCli, type CliProcess } from '../agent/helpers/cli-runner.js';
+import { runCli, spawnCli, type CliProcess } from '../helpers/cli-runner.js';
 import {
   createDeployment,
   digestOf,
   eventually,
   policyForAgent,
   refstateForAgent,
-  runCli,
   type Deployment,
 } from '../verifier/helpers/verifier-fixture.js';
 

@@ -4,33 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
-import { main } from '../../lib/cli/main.js';
+import { runCli, type CliRun } from '../helpers/cli-runner.js';
 import { createDatabase } from '../../lib/db/database-factory.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `ironlime …` in-process, capturing what it writes. */
-async function ironlime(...args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'ironlime', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-  }
-}
+const ironlime = (...args: string[]): Promise<CliRun> => runCli(args);
 
 async function attestationColumnNullable(knex: Knex): Promise<boolean | undefined> {
   const info = (await knex('nodes').columnInfo()) as unknown as Record<string, { nullable: boolean }>;

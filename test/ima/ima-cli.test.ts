@@ -2,34 +2,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { main } from '../../lib/cli/main.js';
+import { runCli, type CliRun } from '../helpers/cli-runner.js';
 import { parseImaAsciiList } from '../../lib/ima/ascii-list-parser.js';
 import { encodeImaBinaryList } from '../../lib/ima/binary-list-writer.js';
 import { parseRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { vectorPath } from '../helpers/paths.js';
 import { RUST_KEYLIME_PCR10_SHA1, rustKeylimeLog } from './ima-vectors.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `ironlime …` in-process, capturing what it prints. */
-async function ironlime(...args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'ironlime', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = write.stdout;
-    process.stderr.write = write.stderr;
-  }
-}
+const ironlime = (...args: string[]): Promise<CliRun> => runCli(args);
 
 const verification = (name: string): string => vectorPath('keylime', 'ima', 'verification', name);
 const policyVector = (name: string): string => vectorPath('keylime', 'runtime_policy', name);

@@ -3,25 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { vectorPath } from '../helpers/paths.js';
-import { main } from '../../lib/cli/main.js';
+import { runCli, type CliRun } from '../helpers/cli-runner.js';
 import { loadLog, replayJson, selfQuote } from './mb-vectors.js';
 
-/** Runs `ironlime …` in-process and captures what it writes. */
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = process.stdout.write.bind(process.stdout);
-  const stderr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'ironlime', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = stdout;
-    process.stderr.write = stderr;
-  }
-}
+const run = (...args: string[]): Promise<CliRun> => runCli(args);
 
 const MB_LOG = vectorPath('keylime', 'measured_boot', 'mb_log.b64');
 const PLAIN_LOG = vectorPath('keylime', 'measured_boot', 'binary_bios_measurements');

@@ -2,26 +2,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { captureOutput } from '../helpers/cli-runner.js';
 import { main } from '../../lib/cli/main.js';
 import { loadRegistrarConfig } from '../../lib/registrar/registrar-config.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
-
-/** Captures what the CLI writes to stdout/stderr while `run` is pending. */
-function captureOutput(): { out: string[]; err: string[]; restore(): void } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  return {
-    out,
-    err,
-    restore() {
-      process.stdout.write = write.out;
-      process.stderr.write = write.err;
-    },
-  };
-}
 
 async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
+import { runCli, type CliRun } from '../helpers/cli-runner.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { main } from '../../lib/cli/main.js';
 import { activateCredential } from '../../lib/tpm/activate-credential.js';
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { EK_TEMPLATE_RSA_2048 } from '../../lib/tpm/templates.js';
@@ -11,27 +11,7 @@ import { marshalTpm2bPublic, parseTpm2bPublic, tpmtPublicFromKey } from '../../l
 import { vectorPath } from '../helpers/paths.js';
 import { keylimeLegacy, toHex } from './tpm-vectors.js';
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function run(...args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'ironlime', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-  }
-}
+const run = (...args: string[]): Promise<CliRun> => runCli(args);
 
 const checkquote = (file: string): string => vectorPath('keylime', 'tpm', 'checkquote', file);
 const legacy = (file: string): string => vectorPath('keylime', 'tpm', 'legacy_test_data_files', file);

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDeployment, policyForAgent, refstateForAgent, runCli, type Deployment } from './helpers/verifier-fixture.js';
+import { runCli } from '../helpers/cli-runner.js';
+import { createDeployment, policyForAgent, refstateForAgent, type Deployment } from './helpers/verifier-fixture.js';
 
 describe('ironlime tenant: verifier-facing commands (in-process)', function () {
   this.timeout(60_000);

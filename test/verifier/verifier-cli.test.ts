@@ -2,25 +2,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { captureOutput } from '../helpers/cli-runner.js';
 import { main } from '../../lib/cli/main.js';
 import { VerifierClient } from '../../lib/tenant/verifier-client.js';
-
-/** Captures stdout/stderr until `restore()`. */
-function captureOutput(): { out: string[]; err: string[]; restore(): void } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  return {
-    out,
-    err,
-    restore() {
-      process.stdout.write = write.out;
-      process.stderr.write = write.err;
-    },
-  };
-}
 
 describe('ironlime verifier (CLI)', function () {
   this.timeout(90_000);

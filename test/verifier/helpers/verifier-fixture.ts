@@ -5,7 +5,6 @@ import path from 'node:path';
 import { startAgent, type RunningAgent } from '../../../lib/agent/agent-server.js';
 import type { AgentConfigInput } from '../../../lib/agent/agent-config.js';
 import knexFactory from 'knex';
-import { main } from '../../../lib/cli/main.js';
 import { createDatabase, type Database } from '../../../lib/db/database-factory.js';
 import { createRuntimePolicy } from '../../../lib/ima/create-runtime-policy.js';
 import { createRefstate } from '../../../lib/mb/create-refstate.js';
@@ -153,20 +152,4 @@ export async function createTestSchema(): Promise<{ name: string; url: string; d
       await admin.destroy();
     },
   };
-}
-
-/** Runs `ironlime <args>` in this process; resolves to the exit code and what it printed on stdout and stderr. */
-export async function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'ironlime', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = write.out;
-    process.stderr.write = write.err;
-  }
 }

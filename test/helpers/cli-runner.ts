@@ -1,17 +1,47 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { main } from '../../../lib/cli/main.js';
+import { main } from '../../lib/cli/main.js';
 
-/** Runs `ironlime <args>` in this process; resolves to the exit code and what it printed on stdout. */
-export async function runCli(args: readonly string[]): Promise<{ code: number; stdout: string }> {
+/** What `ironlime` wrote to stdout and stderr while a capture was on. */
+export interface CapturedOutput {
+  readonly out: string[];
+  readonly err: string[];
+  /** Puts the real stdout/stderr back. */
+  restore(): void;
+}
+
+/** Captures everything written to process.stdout/stderr until `restore()`. */
+export function captureOutput(): CapturedOutput {
   const out: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
+  const err: string[] = [];
+  const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
   process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
+  return {
+    out,
+    err,
+    restore() {
+      process.stdout.write = write.out;
+      process.stderr.write = write.err;
+    },
+  };
+}
+
+/** The exit code of an in-process `ironlime` run and what it printed. */
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `ironlime <args>` in this process; resolves to the exit code and what it printed. */
+export async function runCli(args: readonly string[]): Promise<CliRun> {
+  const output = captureOutput();
   try {
     const code = await main(['node', 'ironlime', ...args]);
-    return { code, stdout: out.join('') };
+    return { code, stdout: output.out.join(''), stderr: output.err.join('') };
   } finally {
-    process.stdout.write = write;
+    output.restore();
   }
 }
 
@@ -26,7 +56,7 @@ export interface CliProcess {
   exited(): Promise<number>;
 }
 
-const MAIN = path.resolve(import.meta.dirname, '../../../lib/cli/main.js');
+const MAIN = path.resolve(import.meta.dirname, '../../lib/cli/main.js');
 const RUNNER = 'const { main } = await import(process.argv[1]); process.exitCode = await main(["node", "ironlime", ...process.argv.slice(2)]);';
 
 export function spawnCli(args: readonly string[]): CliProcess {

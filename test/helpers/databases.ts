@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import knexFactory from 'knex';
+import { PGlite } from '@electric-sql/pglite';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 
@@ -23,7 +25,8 @@ import { migrateLatest } from '../../lib/db/migrate.js';
  *   test files (and engineers) share that database at once, so each block works in a fresh schema
  *   with a random name (`test_<hex>`) set as the connection's `searchPath`, dropped with CASCADE after.
  *   Write plain table names; never qualify them with `public.`.
- * - PGlite: a fresh temp folder, removed after.
+ * - PGlite: one embedded database per test process (it takes seconds to start), a fresh schema
+ *   per block, dropped after.
  *
  * With `migrate: true` the block starts with every ironlime migration applied. Tests inside one block
  * share its database: use unique keys (random uuids) or clean up in the test. A block that needs a
@@ -96,15 +99,44 @@ export async function openTestSchema(): Promise<OpenedDatabase> {
   };
 }
 
-/** A PGlite database in a fresh temp folder, removed on dispose. */
+/**
+ * One embedded PGlite per test process, started on first use: PGlite takes seconds to start, so
+ * each block gets a fresh schema in it (as on PostgreSQL) instead of a database of its own. Blocks
+ * run one after another and each closes its services in `after`, so the single PGlite session's
+ * `search_path` always belongs to the block that is running.
+ */
+let sharedPglite: Promise<PGlite> | undefined;
+
+function processPglite(): Promise<PGlite> {
+  if (sharedPglite === undefined) {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-pglite-'));
+    process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+    const pglite = new PGlite(dataDir);
+    sharedPglite = pglite.waitReady.then(() => pglite);
+  }
+  return sharedPglite;
+}
+
+/** A fresh random schema in the process's PGlite, dropped on dispose; the PGlite stays open. */
 async function openPglite(): Promise<OpenedDatabase> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-pglite-'));
-  const database = await createDatabase({ dataDir });
+  const pglite = await processPglite();
+  const schema = `test_${randomBytes(8).toString('hex')}`;
+  await pglite.query(`create schema "${schema}"`);
+  // knex-pglite closes its PGlite when knex is destroyed: hand it a view whose close does nothing.
+  const keptOpen = new Proxy(pglite, {
+    get(target, key) {
+      if (key === 'close') return async () => undefined;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { pglite: keptOpen } as unknown as Knex.StaticConnectionConfig, searchPath: [schema] });
+  const database: Database = { knex, kind: 'pglite', close: () => knex.destroy() };
   return {
     database,
     async dispose() {
       await database.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await pglite.query(`drop schema if exists "${schema}" cascade`);
     },
   };
 }

@@ -51,6 +51,8 @@ export type { AttestationRecord, NewNode, NodeChanges } from './lib/provisioning
 export { createProvisioningContainer } from './lib/provisioning/provisioning-container.js';
 export type { ProvisioningContainerOptions } from './lib/provisioning/provisioning-container.js';
 export { createTask, SILENT_LOGGER } from './lib/provisioning/create-task.js';
+export { ExampleOrchestrator, STATES } from './lib/provisioning/example-orchestrator.js';
+export type { ExampleOrchestratorOptions, Transition } from './lib/provisioning/example-orchestrator.js';
 export type { TaskOptions } from './lib/provisioning/create-task.js';
 
 export { createDatabase } from './lib/db/database-factory.js';

@@ -3,8 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createDatabase, loadConfig, type DriverInfo } from '../index.js';
-import { ExampleOrchestrator, STATES, type Transition } from './example-orchestrator.js';
+import { createDatabase, ExampleOrchestrator, loadConfig, STATES, type DriverInfo, type Transition } from '../index.js';
 
 /** One entry of the nodes file. */
 interface NodeEntry {

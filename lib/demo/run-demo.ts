@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ExampleOrchestrator, STATES, type Transition } from '../../examples/example-orchestrator.js';
+import { ExampleOrchestrator, STATES, type Transition } from '../provisioning/example-orchestrator.js';
 import type { Node } from '../../interfaces/node.js';
 import { buildConfig } from '../config/load-config.js';
 import { evilFile } from './demo-catalog.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { ExampleOrchestrator, STATES } from '../../examples/example-orchestrator.js';
+import { ExampleOrchestrator, STATES } from '../../lib/provisioning/example-orchestrator.js';
 import { AttestationServiceUnavailable, InvalidParameterValue } from '../../interfaces/errors.js';
 import type { DriverInfo, Node } from '../../interfaces/node.js';
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';

@@ -1,27 +1,18 @@
-// An example provisioning orchestrator: what a bare-metal service (Ironic, Metal3, a home-grown tool)
-// does with ironlime. It imports only the package's public entry point.
-import {
-  AttestationFailed,
-  AttestationHooks,
-  createProvisioningContainer,
-  createTask,
-  DriverRegistry,
-  IronlimeError,
-  KeylimeAttestation,
-  migrateLatest,
-  NodeStore,
-  SILENT_LOGGER,
-  type AgentLocation,
-  type AttestationInterfaceFactory,
-  type KeylimeAttestationOptions,
-  type AttestationOutcome,
-  type Database,
-  type IronlimeSettings,
-  type NewNode,
-  type Node,
-  type Task,
-  type TaskLogger,
-} from '../index.js';
+// A reference provisioning orchestrator: what a bare-metal service (Ironic, Metal3, a home-grown tool)
+// does with ironlime. Exported from the package root, run by examples/orchestrator.ts and by the demo.
+import type { AgentLocation } from '../../drivers/keylime/agent-locator.js';
+import { KeylimeAttestation, type KeylimeAttestationOptions } from '../../drivers/keylime/keylime-attestation.js';
+import { AttestationFailed, IronlimeError } from '../../interfaces/errors.js';
+import type { Node } from '../../interfaces/node.js';
+import type { IronlimeSettings } from '../../interfaces/settings.js';
+import type { Task, TaskLogger } from '../../interfaces/task.js';
+import type { Database } from '../db/database-factory.js';
+import { migrateLatest } from '../db/migrate.js';
+import { AttestationHooks, type AttestationOutcome } from './attestation-hooks.js';
+import { createTask, SILENT_LOGGER } from './create-task.js';
+import { type AttestationInterfaceFactory, DriverRegistry } from './driver-registry.js';
+import { type NewNode, NodeStore } from './node-store.js';
+import { createProvisioningContainer } from './provisioning-container.js';
 
 /** One provision-state change, as the orchestrator reports it. */
 export interface Transition {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { activateCredential } from '../../lib/tpm/activate-credential.js';
+import { activateCredential } from '../../lib/tpm-access/software/activate-credential.js';
 import { computeAuthTag, checkAuthTag } from '../../lib/tpm/auth-tag.js';
 import { TPM_ALG_ECC } from '../../lib/tpm/constants.js';
 import { parseCredentialBlob } from '../../lib/tpm/credential-blob.js';
@@ -8,7 +8,7 @@ import { kdfa, kdfe } from '../../lib/tpm/kdf.js';
 import { makeCredential } from '../../lib/tpm/make-credential.js';
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { CredentialActivationError } from '../../lib/tpm/tpm-errors.js';
-import { AK_TEMPLATE_RSA_2048, EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048 } from '../../lib/tpm/templates.js';
+import { AK_TEMPLATE_RSA_2048, EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048 } from '../../lib/tpm-access/software/templates.js';
 import { marshalTpm2bPublic, parseTpm2bPublic, tpmtPublicFromKey } from '../../lib/tpm/tpmt-public.js';
 import { hex, keylimeLegacy, toHex, vectorText } from './tpm-vectors.js';
 

@@ -13,7 +13,7 @@ import {
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { marshalPcrBlob, marshalPcrBlobBanks, parsePcrBlob } from '../../lib/tpm/pcr-blob.js';
 import { formatQuoteString, parseQuoteString } from '../../lib/tpm/quote-string.js';
-import { AK_TEMPLATE_ECC_P256, EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048 } from '../../lib/tpm/templates.js';
+import { AK_TEMPLATE_ECC_P256, EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048 } from '../../lib/tpm-access/software/templates.js';
 import { marshalTpmsAttest, parseTpmsAttest } from '../../lib/tpm/tpms-attest.js';
 import {
   marshalTpm2bPublic,

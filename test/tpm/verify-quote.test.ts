@@ -10,7 +10,7 @@ import {
 } from '../../lib/tpm/constants.js';
 import { marshalPcrBlob } from '../../lib/tpm/pcr-blob.js';
 import { parseQuoteString } from '../../lib/tpm/quote-string.js';
-import { buildQuote, signAsTpm } from '../../lib/tpm/sign-quote.js';
+import { buildQuote, signAsTpm } from '../../lib/tpm-access/software/sign-quote.js';
 import { signingKeyFrom } from '../../lib/tpm/tpm-signature-check.js';
 import { marshalTpmsAttest } from '../../lib/tpm/tpms-attest.js';
 import { marshalTpmtSignature } from '../../lib/tpm/tpmt-signature.js';

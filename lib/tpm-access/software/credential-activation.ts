@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { TpmParseError } from '../../bytes/parse-errors.js';
-import { activateCredential } from '../../tpm/activate-credential.js';
+import { activateCredential } from './activate-credential.js';
 import { TPM_ALG_RSA } from '../../tpm/constants.js';
 import { CredentialActivationError } from '../../tpm/tpm-errors.js';
 import type { TpmtPublic } from '../../tpm/tpmt-public.js';

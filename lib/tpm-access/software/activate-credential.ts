@@ -1,13 +1,13 @@
 import { constants, createHmac, createPublicKey, diffieHellman, privateDecrypt, type KeyObject } from 'node:crypto';
-import { BigEndianReader } from '../bytes/byte-reader.js';
-import { TpmParseError } from '../bytes/parse-errors.js';
-import { TPM_ALG_RSA, curveInfo } from './constants.js';
-import { parseCredentialBlob } from './credential-blob.js';
-import { kdfa, kdfe } from './kdf.js';
-import { aesCfb, credentialProtection, IDENTITY_LABEL } from './make-credential.js';
-import { CredentialActivationError, TpmKeyError } from './tpm-errors.js';
-import { parsePublicArea, type EccPublicArea, type TpmtPublic } from './tpmt-public.js';
-import { bytesEqual } from './verify-quote.js';
+import { BigEndianReader } from '../../bytes/byte-reader.js';
+import { TpmParseError } from '../../bytes/parse-errors.js';
+import { TPM_ALG_RSA, curveInfo } from '../../tpm/constants.js';
+import { parseCredentialBlob } from '../../tpm/credential-blob.js';
+import { kdfa, kdfe } from '../../tpm/kdf.js';
+import { aesCfb, credentialProtection, IDENTITY_LABEL } from '../../tpm/make-credential.js';
+import { CredentialActivationError, TpmKeyError } from '../../tpm/tpm-errors.js';
+import { parsePublicArea, type EccPublicArea, type TpmtPublic } from '../../tpm/tpmt-public.js';
+import { bytesEqual } from '../../tpm/verify-quote.js';
 
 export interface ActivateCredentialInput {
   /** The EK's private key (a software TPM holds it; a real TPM never releases it). */

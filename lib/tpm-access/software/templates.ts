@@ -1,4 +1,4 @@
-import { AK_REQUIRED_ATTRIBUTES } from './ak-attributes.js';
+import { AK_REQUIRED_ATTRIBUTES } from '../../tpm/ak-attributes.js';
 import {
   TPM_ALG_AES,
   TPM_ALG_CFB,
@@ -9,8 +9,8 @@ import {
   TPM_ALG_RSASSA,
   TPM_ALG_SHA256,
   TPM_ECC_NIST_P256,
-} from './constants.js';
-import type { TpmtPublicTemplate } from './tpmt-public.js';
+} from '../../tpm/constants.js';
+import type { TpmtPublicTemplate } from '../../tpm/tpmt-public.js';
 
 /**
  * Standard key templates, for building a TPMT_PUBLIC from a key (`tpmtPublicFromKey`): the software

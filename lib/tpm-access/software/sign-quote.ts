@@ -7,12 +7,12 @@ import {
   TPM_ST_ATTEST_QUOTE,
   hashInfo,
   resolveHash,
-} from './constants.js';
-import { marshalPcrBlob } from './pcr-blob.js';
-import { marshalTpmsAttest, type TpmsClockInfo } from './tpms-attest.js';
-import { TpmKeyError } from './tpm-errors.js';
-import { marshalTpmtSignature, type TpmtSignature } from './tpmt-signature.js';
-import type { QuoteParts } from './quote-string.js';
+} from '../../tpm/constants.js';
+import { marshalPcrBlob } from '../../tpm/pcr-blob.js';
+import { marshalTpmsAttest, type TpmsClockInfo } from '../../tpm/tpms-attest.js';
+import { TpmKeyError } from '../../tpm/tpm-errors.js';
+import { marshalTpmtSignature, type TpmtSignature } from '../../tpm/tpmt-signature.js';
+import type { QuoteParts } from '../../tpm/quote-string.js';
 
 /**
  * Signs `data` as a TPM would with a software key: RSASSA (PKCS#1 v1.5), RSAPSS (salt = digest size,

@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   ERR_AGENT_KEY: 400,
   ERR_CONFLICT: 409,
   ERR_TIMEOUT: 504,
+  ERR_AUDIT_FORMAT: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

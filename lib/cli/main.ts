@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { registerAgentCommands } from './agent-commands.js';
+import { registerAuditCommands } from './audit-commands.js';
 import { registerCaCommands } from './ca-commands.js';
 import type { CliContext, CommandRegistrar } from './cli-context.js';
 import { registerDbCommands } from './db-commands.js';
@@ -17,7 +18,7 @@ import { registerTpmCommands } from './tpm-commands.js';
 import { registerVerifierCommands } from './verifier-commands.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands, registerDemoCommands];
+const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands, registerDemoCommands, registerAuditCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

@@ -1,0 +1,73 @@
+import { AuditFormatError } from './audit-errors.js';
+import type { AuditRecord } from './audit-record.js';
+import { canonicalJson } from './canonical-json.js';
+
+const HEX64 = /^[0-9a-f]{64}$/;
+/** Bound on one exported line: a record's details are a verdict's failures, kilobytes at most. */
+const MAX_LINE_BYTES = 1024 * 1024;
+
+/** One record as one line of an export: canonical JSON, so the same records give the same bytes. */
+export function formatAuditLine(record: AuditRecord): string {
+  return `${canonicalJson({
+    action: record.action,
+    actor: record.actor,
+    agent_id: record.agentId,
+    at: record.at,
+    details: record.details,
+    hash: record.hash,
+    prev_hash: record.prevHash,
+    seq: record.seq,
+    signature: record.signature,
+    stream: record.stream,
+  })}\n`;
+}
+
+/**
+ * Reads an export back. Each line must be a JSON object with exactly the fields `formatAuditLine`
+ * writes, of the right types; anything else is an AuditFormatError naming the line.
+ */
+export function parseAuditExport(text: string): AuditRecord[] {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines.map((line, index) => parseAuditLine(line, index + 1));
+}
+
+function parseAuditLine(line: string, lineNumber: number): AuditRecord {
+  const fail = (why: string): never => {
+    throw new AuditFormatError(`line ${lineNumber}: ${why}`);
+  };
+  if (Buffer.byteLength(line) > MAX_LINE_BYTES) fail(`longer than ${MAX_LINE_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return fail('not JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('not a JSON object');
+  const fields = value as Record<string, unknown>;
+  const expected = ['action', 'actor', 'agent_id', 'at', 'details', 'hash', 'prev_hash', 'seq', 'signature', 'stream'];
+  const keys = Object.keys(fields).sort();
+  if (keys.join(',') !== expected.join(',')) fail(`fields must be exactly ${expected.join(', ')}`);
+  const text = (name: string): string => (typeof fields[name] === 'string' ? (fields[name] as string) : fail(`${name} must be a string`));
+  const details = fields['details'];
+  if (details === null || typeof details !== 'object' || Array.isArray(details)) fail('details must be an object');
+  const seq = fields['seq'];
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) fail('seq must be a whole number from 1');
+  const agentId = fields['agent_id'];
+  if (agentId !== null && typeof agentId !== 'string') fail('agent_id must be a string or null');
+  const hash = text('hash');
+  const prevHash = text('prev_hash');
+  if (!HEX64.test(hash) || !HEX64.test(prevHash)) fail('hash and prev_hash must be 64 lowercase hex digits');
+  return {
+    stream: text('stream'),
+    at: text('at'),
+    actor: text('actor'),
+    action: text('action'),
+    agentId: agentId as string | null,
+    details: details as Record<string, unknown>,
+    seq: seq as number,
+    prevHash,
+    hash,
+    signature: text('signature'),
+  };
+}

@@ -1,0 +1,84 @@
+import type { Knex } from 'knex';
+import { AUDIT_GENESIS_HASH, sealAuditRecord, type AuditEvent, type AuditRecord } from './audit-record.js';
+import type { AuditSigningKey } from './audit-signing-key.js';
+
+interface AuditRecordRow {
+  stream: string;
+  seq: string | number;
+  at: string;
+  actor: string;
+  action: string;
+  agent_id: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+  signature: string;
+}
+
+export interface AuditQuery {
+  /** One stream (an agent id, or `fleet`); absent means every stream. */
+  readonly stream?: string;
+  /** Only records at or after this ISO 8601 UTC time. */
+  readonly since?: string;
+}
+
+/**
+ * The append-only, hash-chained, signed audit history in the database. `append` locks the stream's
+ * head row for the length of one transaction, so concurrent writers (several verifier processes)
+ * chain one after another and a failed transaction leaves no half-written link.
+ */
+export class AuditLog {
+  constructor(
+    private readonly knex: Knex,
+    private readonly key: AuditSigningKey,
+  ) {}
+
+  async append(event: AuditEvent): Promise<AuditRecord> {
+    return this.knex.transaction(async (trx) => {
+      await trx('audit_heads').insert({ stream: event.stream, seq: 0, hash: AUDIT_GENESIS_HASH }).onConflict('stream').ignore();
+      const head = (await trx('audit_heads').where({ stream: event.stream }).forUpdate().first()) as { seq: string | number; hash: string };
+      const record = sealAuditRecord(event, Number(head.seq) + 1, head.hash, this.key.privateKey);
+      await trx('audit_records').insert(toRow(record));
+      await trx('audit_heads').where({ stream: event.stream }).update({ seq: record.seq, hash: record.hash });
+      return record;
+    });
+  }
+
+  /** Records in chain order: by stream, then seq. */
+  async list(query: AuditQuery = {}): Promise<AuditRecord[]> {
+    const builder = this.knex<AuditRecordRow>('audit_records').select('*').orderBy([{ column: 'stream' }, { column: 'seq' }]);
+    if (query.stream !== undefined) builder.where('stream', query.stream);
+    if (query.since !== undefined) builder.where('at', '>=', query.since);
+    return ((await builder) as AuditRecordRow[]).map(fromRow);
+  }
+}
+
+function toRow(record: AuditRecord): AuditRecordRow {
+  return {
+    stream: record.stream,
+    seq: record.seq,
+    at: record.at,
+    actor: record.actor,
+    action: record.action,
+    agent_id: record.agentId,
+    details: JSON.stringify(record.details),
+    prev_hash: record.prevHash,
+    hash: record.hash,
+    signature: record.signature,
+  };
+}
+
+function fromRow(row: AuditRecordRow): AuditRecord {
+  return {
+    stream: row.stream,
+    seq: Number(row.seq),
+    at: row.at,
+    actor: row.actor,
+    action: row.action,
+    agentId: row.agent_id,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+    signature: row.signature,
+  };
+}

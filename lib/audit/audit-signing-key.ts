@@ -1,0 +1,33 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** File names, in the verifier's data dir, of the key that signs its audit records. */
+export const AUDIT_PRIVATE_KEY_FILE = 'audit-signing-key.pem';
+export const AUDIT_PUBLIC_KEY_FILE = 'audit-public-key.pem';
+
+export interface AuditSigningKey {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/**
+ * The verifier's Ed25519 audit key: read from `dataDir`, or made and written there (private key
+ * mode 0600) on first use. The public key is written beside it for `ironlime audit verify`.
+ */
+export function loadOrCreateAuditKey(dataDir: string): AuditSigningKey {
+  const privatePath = path.join(dataDir, AUDIT_PRIVATE_KEY_FILE);
+  const publicPath = path.join(dataDir, AUDIT_PUBLIC_KEY_FILE);
+  if (!existsSync(privatePath)) {
+    const pair = generateKeyPairSync('ed25519');
+    writeFileSync(privatePath, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+    writeFileSync(publicPath, pair.publicKey.export({ type: 'spki', format: 'pem' }));
+  }
+  const privateKey = createPrivateKey(readFileSync(privatePath));
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/** Reads an audit public key (PEM) for offline verification. */
+export function readAuditPublicKey(file: string): KeyObject {
+  return createPublicKey(readFileSync(file));
+}

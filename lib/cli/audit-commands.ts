@@ -1,0 +1,88 @@
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { once } from 'node:events';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { formatAuditLine } from '../audit/audit-export-format.js';
+import { AUDIT_PUBLIC_KEY_FILE, loadOrCreateAuditKey, readAuditPublicKey } from '../audit/audit-signing-key.js';
+import { verifyAuditExport } from '../audit/verify-audit-export.js';
+import { loadConfig } from '../config/load-config.js';
+import { createDatabase } from '../db/database-factory.js';
+import { migrateLatest } from '../db/migrate.js';
+import type { CommandRegistrar } from './cli-context.js';
+import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+
+interface ExportOptions {
+  readonly agent?: string;
+  readonly since?: string;
+  readonly out?: string;
+  readonly database?: string;
+  readonly dataDir?: string;
+}
+
+interface VerifyOptions {
+  readonly publicKey?: string;
+  readonly dataDir?: string;
+}
+
+/**
+ * `ironlime audit export` writes the verifier's signed audit history as JSON lines (one canonical
+ * record a line, so the same records always give the same bytes); `ironlime audit verify FILE`
+ * checks an export offline and names the first record that breaks its chain.
+ */
+export const registerAuditCommands: CommandRegistrar = (program, context) => {
+  const audit = program.command('audit').description("the verifier's signed, hash-chained audit history");
+  audit
+    .command('export')
+    .description('write audit records as JSON lines')
+    .option('--agent <id>', "only this agent's chain (default: every stream)")
+    .option('--since <time>', 'only records at or after this ISO 8601 time')
+    .option('--out <file>', 'write to a file instead of stdout')
+    .option('--database <url>', "the verifier's PostgreSQL URL (default: databaseUrl / $IRONLIME_DATABASE_URL, else PGlite in the data dir)")
+    .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_DATA_DIR or ./.ironlime)")
+    .action(async (options: ExportOptions) => {
+      const config = loadConfig({ env: process.env });
+      const dataDir = options.dataDir ?? config.dataDir;
+      const url = options.database ?? config.databaseUrl;
+      const since = options.since === undefined ? undefined : new Date(options.since);
+      if (since !== undefined && Number.isNaN(since.getTime())) throw new InvalidParameterValue('--since', `not a time: ${options.since}`);
+      const database = await createDatabase({ ...(url === undefined ? {} : { url }), dataDir });
+      try {
+        await migrateLatest(database.knex);
+        const log = new AuditLog(database.knex, loadOrCreateAuditKey(dataDir));
+        const records = await log.list({
+          ...(options.agent === undefined ? {} : { stream: options.agent }),
+          ...(since === undefined ? {} : { since: since.toISOString() }),
+        });
+        const out = options.out === undefined ? process.stdout : createWriteStream(options.out);
+        for (const record of records) {
+          if (!out.write(formatAuditLine(record))) await once(out, 'drain');
+        }
+        if (out !== process.stdout) {
+          out.end();
+          await once(out, 'finish');
+          process.stderr.write(`ironlime: wrote ${records.length} audit record(s) to ${options.out}\n`);
+        }
+        context.setExitCode(EXIT_VALID);
+      } finally {
+        await database.close();
+      }
+    });
+  audit
+    .command('verify')
+    .description('check an export offline: hashes, links and signatures')
+    .argument('<file>', 'a file written by `ironlime audit export`')
+    .option('--public-key <pem>', `the verifier's audit public key (default: <data dir>/${AUDIT_PUBLIC_KEY_FILE})`)
+    .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_DATA_DIR or ./.ironlime)")
+    .action(async (file: string, options: VerifyOptions) => {
+      const keyFile = options.publicKey ?? path.join(options.dataDir ?? loadConfig({ env: process.env }).dataDir, AUDIT_PUBLIC_KEY_FILE);
+      const result = verifyAuditExport(await readFile(file, 'utf8'), readAuditPublicKey(keyFile));
+      for (const { stream, result: chain, breakLine } of result.streams) {
+        const status = chain.break === undefined ? `ok, ${chain.checked} record(s)` : `BROKEN at line ${breakLine}: ${chain.break.message} [${chain.break.reason}]`;
+        process.stdout.write(`${stream}: ${status}\n`);
+      }
+      process.stdout.write(result.valid ? `valid: ${result.records} record(s)\n` : 'invalid\n');
+      context.setExitCode(result.valid ? EXIT_VALID : EXIT_INVALID);
+    });
+};

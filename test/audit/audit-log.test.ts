@@ -1,0 +1,82 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
+import { AuditLog } from '../../lib/audit/audit-log.js';
+import type { AuditEvent } from '../../lib/audit/audit-record.js';
+import { loadOrCreateAuditKey } from '../../lib/audit/audit-signing-key.js';
+import { createDatabase } from '../../lib/db/database-factory.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { runCli } from '../helpers/cli-runner.js';
+import { forEachDatabase } from '../helpers/databases.js';
+
+function verdict(agentId: string, second: number, outcome: 'PASS' | 'FAIL'): AuditEvent {
+  return {
+    stream: agentId,
+    at: new Date(Date.UTC(2026, 11, 2, 18, 0, second)).toISOString(),
+    actor: 'verifier:test',
+    action: 'verdict',
+    agentId,
+    details: { outcome, context: outcome === 'FAIL' ? 'cmdline "ro quiet\u0000"' : null },
+  };
+}
+
+describe('audit log', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-audit-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  forEachDatabase('audit log store', (fixture) => {
+    it('concurrent appends to one stream form one unbroken chain; streams are separate', async function () {
+      const key = loadOrCreateAuditKey(dir);
+      const log = new AuditLog(fixture.database.knex, key);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(verdict(i % 2 === 0 ? 'agent-a' : 'agent-b', i, i === 19 ? 'FAIL' : 'PASS'))));
+      const a = await log.list({ stream: 'agent-a' });
+      const b = await log.list({ stream: 'agent-b' });
+      expect(a.map((r) => r.seq)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(verifyAuditChain(a, key.publicKey).valid).to.equal(true);
+      expect(verifyAuditChain(b, key.publicKey).valid).to.equal(true);
+      expect(b.find((r) => r.details['outcome'] === 'FAIL')?.details).to.deep.equal({ outcome: 'FAIL', context: 'cmdline "ro quiet\u0000"' });
+      expect((await log.list({ stream: 'agent-a', since: verdict('x', 10, 'PASS').at })).length).to.equal(5);
+    });
+  }, { migrate: true });
+
+  it('ironlime audit export is reproducible and audit verify names the record that breaks the chain', async function () {
+    const dataDir = path.join(dir, 'verifier');
+    const database = await createDatabase({ dataDir });
+    try {
+      await migrateLatest(database.knex);
+      const log = new AuditLog(database.knex, loadOrCreateAuditKey(dataDir));
+      for (let i = 0; i < 4; i += 1) await log.append(verdict('agent-c', i, i === 3 ? 'FAIL' : 'PASS'));
+    } finally {
+      await database.close();
+    }
+    const file = path.join(dir, 'agent-c.jsonl');
+    const first = await runCli(['audit', 'export', '--agent', 'agent-c', '--data-dir', dataDir, '--out', file]);
+    expect(first.code, first.stderr).to.equal(0);
+    const again = await runCli(['audit', 'export', '--agent', 'agent-c', '--data-dir', dataDir]);
+    expect(again.stdout).to.equal(readFileSync(file, 'utf8'));
+    expect(again.stdout.split('\n')).to.have.length(5);
+
+    const ok = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);
+    expect(ok.code).to.equal(0);
+    expect(ok.stdout).to.equal('agent-c: ok, 4 record(s)\nvalid: 4 record(s)\n');
+
+    writeFileSync(file, again.stdout.replace('"outcome":"FAIL"', '"outcome":"PASS"'));
+    const edited = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);
+    expect(edited.code).to.equal(1);
+    expect(edited.stdout).to.contain('agent-c: BROKEN at line 4: record 4 (seq 4): its content does not match its hash');
+
+    const lines = again.stdout.split('\n');
+    writeFileSync(file, [lines[0], lines[2], lines[3], ''].join('\n'));
+    expect((await runCli(['audit', 'verify', file, '--data-dir', dataDir])).stdout).to.contain('BROKEN at line 2: record 2 (seq 3)');
+
+    writeFileSync(file, 'garbage\n');
+    const garbage = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);
+    expect(garbage.code).to.equal(2);
+    expect(garbage.stderr).to.equal('ironlime: line 1: not JSON\n');
+  });
+});

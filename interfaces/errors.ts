@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   ERR_CONFLICT: 409,
   ERR_TIMEOUT: 504,
   ERR_AUDIT_FORMAT: 400,
+  ERR_TOKEN_REFUSED: 401,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -14,11 +14,12 @@ import { registerMbCommands } from './mb-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerRegistrarCommands } from './registrar-commands.js';
 import { registerTenantCommands } from './tenant-commands.js';
+import { registerTokenCommands } from './token-commands.js';
 import { registerTpmCommands } from './tpm-commands.js';
 import { registerVerifierCommands } from './verifier-commands.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands, registerDemoCommands, registerAuditCommands];
+const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands, registerDemoCommands, registerAuditCommands, registerTokenCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

@@ -1,0 +1,80 @@
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { errors, jwtVerify, SignJWT } from 'jose';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { isRole, type Principal, type Role } from './roles.js';
+
+/** The issuer and audience every ironlime API token carries. */
+export const TOKEN_ISSUER = 'ironlime-verifier';
+export const TOKEN_AUDIENCE = 'ironlime-api';
+/** The one signature algorithm accepted: anything else (`none`, HS256 with the public key, RS256…) is refused. */
+export const TOKEN_ALGORITHM = 'ES256';
+/** Clock skew tolerated on `exp`, `nbf` and `iat`. */
+export const TOKEN_CLOCK_TOLERANCE_SECONDS = 30;
+/** The longest lifetime `issueApiToken` grants. */
+export const MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600;
+
+/** A bearer token was refused: missing, malformed, expired, badly signed, or of the wrong kind. */
+export class TokenRefused extends IronlimeError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_TOKEN_REFUSED', message, options);
+  }
+}
+
+export interface TokenRequest {
+  readonly subject: string;
+  readonly role: Role;
+  readonly tenant: string;
+  readonly ttlSeconds: number;
+}
+
+/** Mints a signed API token (JWT, ES256) for `role` on `tenant`. */
+export async function issueApiToken(request: TokenRequest, privateKey: KeyObject, now: Date = new Date()): Promise<string> {
+  if (!Number.isInteger(request.ttlSeconds) || request.ttlSeconds < 1 || request.ttlSeconds > MAX_TOKEN_TTL_SECONDS) {
+    throw new TokenRefused(`ttl must be from 1 s to ${MAX_TOKEN_TTL_SECONDS} s`);
+  }
+  const issuedAt = Math.floor(now.getTime() / 1000);
+  return new SignJWT({ role: request.role, tenant: request.tenant })
+    .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: 'JWT' })
+    .setIssuer(TOKEN_ISSUER)
+    .setAudience(TOKEN_AUDIENCE)
+    .setSubject(request.subject)
+    .setJti(randomUUID())
+    .setIssuedAt(issuedAt)
+    .setNotBefore(issuedAt)
+    .setExpirationTime(issuedAt + request.ttlSeconds)
+    .sign(privateKey);
+}
+
+/**
+ * Checks a bearer token with jose: ES256 only, signature by our key, issuer, audience, `exp`/`nbf`/
+ * `iat` within the skew, and a known role and a tenant. Every refusal is a TokenRefused whose message
+ * says which check failed (the caller answers 401 without it).
+ */
+export async function verifyApiToken(token: string, publicKey: KeyObject, now: Date = new Date()): Promise<Principal & { kind: 'token' }> {
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token, publicKey, {
+      algorithms: [TOKEN_ALGORITHM],
+      issuer: TOKEN_ISSUER,
+      audience: TOKEN_AUDIENCE,
+      clockTolerance: TOKEN_CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ['exp', 'iat', 'sub'],
+      currentDate: now,
+    }));
+  } catch (cause) {
+    throw new TokenRefused(`token refused: ${describeJoseError(cause)}`, { cause });
+  }
+  const { sub, role, tenant } = payload;
+  if (!isRole(role)) throw new TokenRefused('token refused: no valid role claim');
+  if (typeof tenant !== 'string' || tenant === '') throw new TokenRefused('token refused: no tenant claim');
+  return { kind: 'token', subject: String(sub), role, tenant };
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'expired';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
+  if (error instanceof errors.JWTClaimValidationFailed) return `claim ${error.claim} ${error.reason.replaceAll('_', ' ')}`;
+  if (error instanceof errors.JOSEError) return error.code;
+  return 'malformed';
+}

@@ -1,0 +1,22 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** The verifier's API-token key (ECDSA P-256 for ES256), in its data dir. */
+export const TOKEN_KEY_FILE = 'api-token-key.pem';
+
+export interface TokenSigningKey {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/** Reads the token key from `dataDir`, or makes it there (mode 0600) on first use. */
+export function loadOrCreateTokenKey(dataDir: string): TokenSigningKey {
+  const file = path.join(dataDir, TOKEN_KEY_FILE);
+  if (!existsSync(file)) {
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writeFileSync(file, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  }
+  const privateKey = createPrivateKey(readFileSync(file));
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}

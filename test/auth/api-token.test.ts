@@ -1,0 +1,87 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { issueApiToken, TOKEN_AUDIENCE, TOKEN_ISSUER, TokenRefused, verifyApiToken } from '../../lib/auth/api-token.js';
+import { principalAllows, principalSeesTenant, type Principal } from '../../lib/auth/roles.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { parseTokenTtl } from '../../lib/auth/token-ttl.js';
+import { runCli } from '../helpers/cli-runner.js';
+
+const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
+async function refusal(token: string, now?: Date): Promise<string> {
+  try {
+    await verifyApiToken(token, key.publicKey, now);
+  } catch (error) {
+    expect(error).to.be.instanceOf(TokenRefused);
+    return (error as Error).message;
+  }
+  throw new Error('the token was accepted');
+}
+
+describe('API tokens', () => {
+  it('a token issued for a role and tenant verifies back to that principal', async () => {
+    const token = await issueApiToken({ subject: 'alice', role: 'viewer', tenant: 'tenant-a', ttlSeconds: 600 }, key.privateKey);
+    expect(await verifyApiToken(token, key.publicKey)).to.deep.equal({ kind: 'token', subject: 'alice', role: 'viewer', tenant: 'tenant-a' });
+  });
+
+  it('refuses expired, not-yet-valid, foreign-signed, none and wrong-algorithm tokens', async () => {
+    const now = new Date('2026-12-02T18:00:00Z');
+    const token = await issueApiToken({ subject: 'a', role: 'admin', tenant: 't', ttlSeconds: 60 }, key.privateKey, now);
+    expect(await refusal(token, new Date(now.getTime() + 120_000))).to.equal('token refused: expired');
+    expect(await refusal(token, new Date(now.getTime() - 120_000))).to.match(/^token refused: claim (nbf|iat) /);
+    const foreign = await issueApiToken({ subject: 'a', role: 'admin', tenant: 't', ttlSeconds: 60 }, stranger.privateKey);
+    expect(await refusal(foreign)).to.equal('token refused: bad signature');
+    const none = new UnsecuredJWT({ role: 'admin', tenant: 't' }).setIssuer(TOKEN_ISSUER).setAudience(TOKEN_AUDIENCE).setSubject('a').setIssuedAt().setExpirationTime('1h').encode();
+    expect(await refusal(none)).to.match(/^token refused: /);
+    const hs = await new SignJWT({ role: 'admin', tenant: 't' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(TOKEN_ISSUER).setAudience(TOKEN_AUDIENCE).setSubject('a').setIssuedAt().setExpirationTime('1h').sign(new Uint8Array(32));
+    expect(await refusal(hs)).to.equal('token refused: algorithm not allowed');
+    expect(await refusal('not.a.token')).to.match(/^token refused: /);
+  });
+
+  it('refuses a token without a known role or a tenant, or for another issuer or audience', async () => {
+    const sign = (claims: Record<string, unknown>, iss = TOKEN_ISSUER, aud = TOKEN_AUDIENCE): Promise<string> =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer(iss).setAudience(aud).setSubject('a').setIssuedAt().setExpirationTime('1h').sign(key.privateKey);
+    expect(await refusal(await sign({ role: 'root', tenant: 't' }))).to.equal('token refused: no valid role claim');
+    expect(await refusal(await sign({ role: 'viewer' }))).to.equal('token refused: no tenant claim');
+    expect(await refusal(await sign({ role: 'viewer', tenant: 't' }, 'someone-else'))).to.equal('token refused: claim iss check failed');
+    expect(await refusal(await sign({ role: 'viewer', tenant: 't' }, TOKEN_ISSUER, 'other'))).to.equal('token refused: claim aud check failed');
+  });
+
+  it('roles: viewer reads, operator operates, only admin deletes; a token sees only its tenant', () => {
+    const viewer: Principal = { kind: 'token', subject: 'v', role: 'viewer', tenant: 'a' };
+    const operator: Principal = { kind: 'token', subject: 'o', role: 'operator', tenant: 'a' };
+    const admin: Principal = { kind: 'token', subject: 'x', role: 'admin', tenant: 'a' };
+    const cert: Principal = { kind: 'certificate', subject: 'CN=tenant' };
+    expect([viewer, operator, admin, cert].map((p) => ['read', 'operate', 'delete'].map((perm) => principalAllows(p, perm as 'read')))).to.deep.equal([
+      [true, false, false],
+      [true, true, false],
+      [true, true, true],
+      [true, true, true],
+    ]);
+    expect(principalSeesTenant(viewer, 'a')).to.equal(true);
+    expect(principalSeesTenant(viewer, 'b')).to.equal(false);
+    expect(principalSeesTenant(cert, 'b')).to.equal(true);
+  });
+
+  it('ironlime token issue mints a token with the data dir key; bad options exit 2', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-token-'));
+    try {
+      const issued = await runCli(['token', 'issue', '--role', 'operator', '--tenant', 'blue', '--ttl', '15m', '--subject', 'bob', '--data-dir', dataDir]);
+      expect(issued.code).to.equal(0);
+      const principal = await verifyApiToken(issued.stdout.trim(), loadOrCreateTokenKey(dataDir).publicKey);
+      expect(principal).to.deep.equal({ kind: 'token', subject: 'bob', role: 'operator', tenant: 'blue' });
+      const bad = await runCli(['token', 'issue', '--role', 'root', '--tenant', 'blue', '--data-dir', dataDir]);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.equal('ironlime: --role: must be one of viewer, operator, admin\n');
+      expect(parseTokenTtl('8h')).to.equal(28800);
+      expect(() => parseTokenTtl('8 weeks')).to.throw(/--ttl: not a duration/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -234,6 +234,47 @@ function pinnedDer(pem: string): Buffer {
   }
 }
 
+/** Which side of a TLS handshake failed deterministically (retrying cannot help). */
+export type TlsFailureKind = 'server-certificate' | 'client-certificate' | 'pinned-certificate' | 'protocol';
+
+/**
+ * Why a `ServiceUnreachableError` of reason `tls` happened, from the OpenSSL/Node error code behind
+ * it: the server's certificate did not verify against our CA or its name (`server-certificate`), the
+ * server refused our client certificate with a TLS alert (`client-certificate`), a pinned agent
+ * certificate differed (`pinned-certificate`), or the two sides share no protocol — for example TLS
+ * spoken to a plain HTTP port (`protocol`). Undefined for any other error, including a handshake that
+ * timed out or was cut. Each kind is a configuration fact, not a passing fault: callers fail at once.
+ */
+export function tlsFailureKind(error: unknown): TlsFailureKind | undefined {
+  if (!(error instanceof ServiceUnreachableError) || error.reason !== 'tls') {
+    return undefined;
+  }
+  const cause = error.cause as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = String(cause?.code ?? cause?.cause?.code ?? '');
+  if (code === 'ERR_PINNED_CERT_MISMATCH') {
+    return 'pinned-certificate';
+  }
+  if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_REQUIRED|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED)/.test(code)) {
+    return 'client-certificate';
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_/.test(code)) {
+    return 'server-certificate';
+  }
+  if (/WRONG_VERSION_NUMBER|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW|PROTOCOL_VERSION|NO_SHARED_CIPHER|HTTP_REQUEST/.test(code)) {
+    return 'protocol';
+  }
+  return undefined;
+}
+
+/**
+ * `https://<host>:<port>` for an address as Keylime stores it (`ip` and `port` of a registrar record or
+ * an enrolment): an IPv6 literal is bracketed (`https://[fd00::5]:9002`). The one place this is built.
+ */
+export function httpsServiceUrl(host: string, port: number): string {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  return `https://${bare.includes(':') ? `[${bare}]` : bare}:${port}`;
+}
+
 function parseBaseUrl(text: string): URL {
   let url: URL;
   try {

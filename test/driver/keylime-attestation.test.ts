@@ -169,7 +169,7 @@ describe('keylime driver: KeylimeAttestation', function () {
   it('takes the allowlist from a local file and is idempotent when enrolled with the same policy', async function () {
     enrolledWith(info);
     await new KeylimeAttestation().startAttestation(task());
-    expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /version', `GET /v2.1/agents/${AGENT}`]);
   });
 
   it('takes the allowlist from an http URL', async function () {
@@ -177,7 +177,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     const viaUrl = { ...info, keylime_allowlist: `${fake.url}/policies/allowlist.txt` };
     enrolledWith(viaUrl);
     await new KeylimeAttestation().startAttestation(task(viaUrl));
-    expect(fake.requests).to.deep.equal(['GET /policies/allowlist.txt', `GET /v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /policies/allowlist.txt', 'GET /version', `GET /v2.1/agents/${AGENT}`]);
   });
 
   it('re-enrols an agent enrolled with another policy, removing it first', async function () {
@@ -187,7 +187,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     // The fake registrar knows no agent: after the removal the identity check finds nothing.
     expect(error).to.be.instanceOf(AttestationFailed);
     expect(error.message).to.equal(`attestation failed: agent ${AGENT} is not registered (or not activated) at the registrar`);
-    expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`, `DELETE /v2.1/agents/${AGENT}`, `GET /registrar/v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /version', `GET /v2.1/agents/${AGENT}`, `DELETE /v2.1/agents/${AGENT}`, `GET /registrar/v2.1/agents/${AGENT}`]);
   });
 
   it('reports an unreachable verifier as AttestationServiceUnavailable', async function () {
@@ -196,7 +196,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     const start = await rejection(new KeylimeAttestation().startAttestation(task(unreachable)));
     expect(start).to.be.instanceOf(AttestationServiceUnavailable);
     expect((start as AttestationServiceUnavailable).code).to.equal('ERR_ATTESTATION_SERVICE_UNAVAILABLE');
-    expect(start.message).to.match(new RegExp(`^attestation service unavailable: agent ${AGENT}: http://127\\.0\\.0\\.1:${closed}/v2\\.1/agents/${AGENT}: unreachable: ECONNREFUSED`));
+    expect(start.message).to.match(new RegExp(`^attestation service unavailable: agent ${AGENT}: http://127\\.0\\.0\\.1:${closed}/version: unreachable: ECONNREFUSED`));
     const status = await rejection(new KeylimeAttestation().validateSecurityStatus(task(unreachable)));
     expect(status).to.be.instanceOf(AttestationServiceUnavailable);
     expect(status.message).to.contain('no verdict from the verifier within 1 s (last: ');
@@ -250,7 +250,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => (++gets < 2 ? [200, { operational_state: 8 }] : [404, {}]));
     const driver = new KeylimeAttestation();
     await driver.unregisterNode(task());
-    expect(fake.requests).to.deep.equal([`DELETE /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /version', `DELETE /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`]);
     fake.routes.clear();
     await driver.unregisterNode(task());
     const { keylime_agent_uuid: _, ...unlocated } = info;
@@ -298,7 +298,7 @@ describe('keylime driver: KeylimeAttestation', function () {
       expect(asked).to.deep.equal([node({}).uuid]);
       expect(nodes.updates).to.have.length(1);
       expect(nodes.updates[0]).to.include({ keylime_agent_uuid: AGENT, keylime_agent_address: '127.0.0.1', keylime_agent_port: 9002 });
-      expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`]);
+      expect(fake.requests).to.deep.equal(['GET /version', `GET /v2.1/agents/${AGENT}`]);
       const silent = new KeylimeAttestation({ agentLocator: async () => undefined });
       const error = await rejection(silent.startAttestation(task(withoutUuid)));
       expect(error).to.be.instanceOf(MissingParameterValue);

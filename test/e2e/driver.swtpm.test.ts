@@ -15,7 +15,7 @@ import { startDemoEnvironment, type DemoEnvironment, type DemoNode } from '../..
 import { waitForVerifierFailure } from '../../lib/demo/verifier-watch.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
-import { VerifierClient } from '../../lib/tenant/verifier-client.js';
+import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 
 /**
  * The keylime driver end to end: the example orchestrator with the built-in keylime driver against the

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { main } from '../../lib/cli/main.js';
-import { VerifierClient } from '../../lib/tenant/verifier-client.js';
+import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 
 /** Captures stdout/stderr until `restore()`. */
 function captureOutput(): { out: string[]; err: string[]; restore(): void } {

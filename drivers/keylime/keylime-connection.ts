@@ -109,13 +109,19 @@ export function toServiceError(error: unknown, what: string, settings: KeylimeNo
 /**
  * A TLS failure that retrying cannot cure, as `InvalidParameterValue` naming the setting to fix: the
  * CA (`keylime_tls_ca`, or `keylime.tlsCaCert`) when the service's certificate does not verify, the
- * client certificate (`keylime_tls_cert`, or `keylime.tlsClientCert`) when the service refuses ours,
- * the service URL when the two sides share no TLS protocol. Undefined for any other error, and for an
- * agent certificate that differs from the registered one (that is about the agent, not our settings).
+ * client certificate (`keylime_tls_cert`, or `keylime.tlsClientCert`) when the service refuses ours
+ * with a TLS alert, the service URL (or its `keylime` config default) when the two sides share no TLS
+ * protocol. Undefined for any other error, and for an agent certificate that differs from the
+ * registered one (that is about the agent, not our settings). A refused client certificate that
+ * shows only as a connection reset (a TLS 1.3 server often closes without an alert the client reads)
+ * cannot be told from a network fault and stays a retried `AttestationServiceUnavailable`.
  */
 export function tlsConfigurationError(error: unknown, settings: KeylimeNodeSettings): InvalidParameterValue | undefined {
   const kind = tlsFailureKind(error);
-  if (kind === undefined || kind === 'pinned-certificate') {
+  const url = (error as Partial<ServiceUnreachableError>).url ?? '';
+  const service = [settings.verifierUrl, settings.registrarUrl].some((base) => url.startsWith(base.replace(/\/$/, '')));
+  // An agent is reached with its registered certificate pinned: a mismatch there is about the agent.
+  if (kind === undefined || kind === 'pinned-certificate' || !service) {
     return undefined;
   }
   const detail = `${(error as Error).message} (a configuration error: not retried)`;
@@ -124,7 +130,9 @@ export function tlsConfigurationError(error: unknown, settings: KeylimeNodeSetti
       return new InvalidParameterValue(settings.tlsCa?.setting ?? 'driver_info.keylime_tls_ca', `the service certificate does not verify with this CA: ${detail}`, { cause: error });
     case 'client-certificate':
       return new InvalidParameterValue(settings.tlsCert?.setting ?? 'driver_info.keylime_tls_cert', `the service refused this client certificate: ${detail}`, { cause: error });
-    case 'protocol':
-      return new InvalidParameterValue('driver_info.keylime_verifier_url/keylime_registrar_url', `no TLS protocol in common with the service: ${detail}`, { cause: error });
+    case 'protocol': {
+      const which = url.startsWith(settings.registrarUrl.replace(/\/$/, '')) ? 'registrar' : 'verifier';
+      return new InvalidParameterValue(`driver_info.keylime_${which}_url`, `no TLS protocol in common with the service (is it an https port?): ${detail}`, { cause: error });
+    }
   }
 }

@@ -176,10 +176,16 @@ function mapTransportError(url: string, error: unknown): Error {
   if (code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED') {
     return new BadRemoteReplyError(url, 'request body larger than the configured maximum', { cause: error });
   }
-  return new ServiceUnreachableError(url, classify(code), code === '' ? error.message.trim() : `${code}: ${error.message.trim()}`, { cause: error });
+  return new ServiceUnreachableError(url, classify(code, error.message), code === '' ? error.message.trim() : `${code}: ${error.message.trim()}`, { cause: error });
 }
 
-function classify(code: string): UnreachableReason {
+/** OpenSSL's words when TLS meets a peer that does not speak it (a plain HTTP port), reported as EPROTO. */
+const NOT_TLS = /wrong version number|packet length too long|http request/i;
+
+function classify(code: string, message: string): UnreachableReason {
+  if (code === 'EPROTO' && NOT_TLS.test(message)) {
+    return 'tls';
+  }
   if (code === 'ECONNREFUSED') {
     return 'refused';
   }
@@ -249,8 +255,11 @@ export function tlsFailureKind(error: unknown): TlsFailureKind | undefined {
   if (!(error instanceof ServiceUnreachableError) || error.reason !== 'tls') {
     return undefined;
   }
-  const cause = error.cause as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const cause = error.cause as { code?: unknown; message?: unknown; cause?: { code?: unknown } } | undefined;
   const code = String(cause?.code ?? cause?.cause?.code ?? '');
+  if (code === 'EPROTO' && NOT_TLS.test(String(cause?.message ?? ''))) {
+    return 'protocol';
+  }
   if (code === 'ERR_PINNED_CERT_MISMATCH') {
     return 'pinned-certificate';
   }

@@ -180,6 +180,19 @@ describe('keylime driver: KeylimeAttestation', function () {
     expect(fake.requests).to.deep.equal(['GET /policies/allowlist.txt', 'GET /version', `GET /v2.1/agents/${AGENT}`]);
   });
 
+  it('speaks the highest API version it shares with the verifier: 2.5 with Keylime 7.14, 2.6 with ironlime', async function () {
+    for (const [supported, expected] of [
+      [['1.0', '2.0', '2.1', '2.2', '2.3', '2.4', '2.5'], '2.5'],
+      [['2.0', '2.1', '2.2', '2.3', '2.4', '2.5', '2.6'], '2.6'],
+    ] as const) {
+      fake.requests.length = 0;
+      fake.routes.set('GET /version', () => [200, { current_version: supported.at(-1), supported_versions: supported }]);
+      fake.routes.set(`GET /v${expected}/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, meta_data: '{}' }]);
+      await new KeylimeAttestation().validateSecurityStatus(task());
+      expect(fake.requests).to.deep.equal(['GET /version', `GET /v${expected}/agents/${AGENT}`]);
+    }
+  });
+
   it('re-enrols an agent enrolled with another policy, removing it first', async function () {
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, meta_data: '{}' }]);
     fake.routes.set(`DELETE /v2.1/agents/${AGENT}`, () => [200, {}]);

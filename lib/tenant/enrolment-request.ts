@@ -86,8 +86,8 @@ export interface EnrolmentTarget {
  *   quote the verifier cannot check the IMA list at all, so ironlime's verifier refuses such an
  *   enrolment (see lib/verifier/enrolment-check.ts);
  * - a measured-boot refstate, as text or by stored name, adds `MEASUREDBOOT_PCRS`;
- * - `tpm_policy` may not name PCR 10 or 16 (always), nor a measured-boot PCR when a refstate judges it
- *   (Keylime `enforce_pcrs`).
+ * - `tpm_policy` may not name PCR 10 or 16. Unlike Keylime's `enforce_pcrs`, a measured-boot PCR may
+ *   be named beside a refstate: the verifier then checks both (the fleet pins PCR 15 this way).
  *
  * A flat allowlist is converted to a runtime policy here, as `keylime_tenant` does; a signed policy
  * is sent as signed (the verifier checks the signature itself).
@@ -119,11 +119,6 @@ export function checkEnrolmentPolicies(policies: EnrolmentPolicies): CheckedEnro
     parseMbRefstate(policies.mbPolicy);
   }
   if (withRefstate) {
-    for (const pcr of parsed.pcrs.keys()) {
-      if (MEASUREDBOOT_PCRS.includes(pcr)) {
-        throw new InvalidParameterValue(`tpm_policy.${pcr}`, `PCR ${pcr} is judged by the measured-boot refstate; remove it from tpm_policy`);
-      }
-    }
     for (const pcr of MEASUREDBOOT_PCRS) {
       mask |= 1 << pcr;
     }

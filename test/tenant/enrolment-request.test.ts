@@ -70,14 +70,10 @@ describe('enrolment request: the one builder of tenant and driver (Keylime do_cv
     expect(JSON.parse(converted.tpm_policy)).to.deep.equal({ mask: '0x400' });
   });
 
-  it('refuses PCR 10/16 policies, measured-boot PCRs beside a refstate, bad refstates and agents without an mTLS certificate', function () {
+  it('refuses PCR 10/16 policies (a boot PCR beside a refstate is kept), bad refstates and agents without an mTLS certificate', function () {
     expect(() => checkEnrolmentPolicies({ tpmPolicy: { '16': ['00'] } })).to.throw(InvalidParameterValue, 'tpm_policy.16: PCR 16 binds the agent key');
     expect(() => checkEnrolmentPolicies({ tpmPolicy: { '10': ['00'] } })).to.throw(InvalidParameterValue, 'tpm_policy.10: PCR 10 is checked by IMA replay');
-    expect(() => checkEnrolmentPolicies({ tpmPolicy: { '7': ['00'] }, mbPolicyName: 'boot' })).to.throw(
-      InvalidParameterValue,
-      'tpm_policy.7: PCR 7 is judged by the measured-boot refstate; remove it from tpm_policy',
-    );
-    expect(maskOf(body({ tpmPolicy: { '7': ['00'] } }).tpm_policy)).to.equal('0x80');
+    expect(JSON.parse(body({ tpmPolicy: { '15': ['00'] }, mbPolicyName: 'boot' }).tpm_policy)).to.deep.equal({ '15': ['00'], mask: '0xfbff' });
     expect(() => checkEnrolmentPolicies({ mbPolicy: '{"kernels": 1}' })).to.throw(/scrtm_and_bios|kernels/);
     expect(() => buildEnrolmentBody({ ...target, agent: { ...agent, mtlsCert: null } }, checkEnrolmentPolicies({}))).to.throw(
       InvalidParameterValue,

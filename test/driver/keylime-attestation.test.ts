@@ -20,6 +20,7 @@ import { buildEnrolmentPolicy } from '../../drivers/keylime/enrolment-policy.js'
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
 import { parseKeylimeDriverInfo } from '../../drivers/keylime/keylime-driver-info.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from '../../drivers/keylime/keylime-properties.js';
+import { keylimeTestNode as node, rejection } from './driver-test-node.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/lib/libc.so.6\n`;
 const ALLOWLIST_SHA = createHash('sha256').update(ALLOWLIST).digest('hex');
@@ -54,29 +55,6 @@ class FakeKeylime {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
   }
-}
-
-function node(driverInfo: DriverInfo): Node {
-  return {
-    uuid: '5a0e1d9c-0d7e-4a57-8f49-6c7a4e1f2b10',
-    name: 'rack1-u1',
-    provisionState: 'cleaning',
-    attestationInterface: 'keylime',
-    driverInfo,
-    instanceInfo: {},
-    lastAttestation: { status: null, reason: null, eventIds: [], at: null },
-    createdAt: new Date(),
-    updatedAt: new Date(),
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('keylime driver: KeylimeAttestation', function () {

@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AttestationServiceUnavailable, InvalidParameterValue } from '../../interfaces/errors.js';
-import type { DriverInfo, Node } from '../../interfaces/node.js';
+import type { DriverInfo } from '../../interfaces/node.js';
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
 import { buildConfig } from '../../lib/config/load-config.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
 import { tlsFixture } from '../http/tls-fixture.js';
+import { keylimeTestNode as node, rejection } from './driver-test-node.js';
 
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
@@ -48,29 +49,6 @@ class CountingVerifier {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
   }
-}
-
-function node(driverInfo: DriverInfo): Node {
-  return {
-    uuid: '5a0e1d9c-0d7e-4a57-8f49-6c7a4e1f2b10',
-    name: 'rack1-u1',
-    provisionState: 'cleaning',
-    attestationInterface: 'keylime',
-    driverInfo,
-    instanceInfo: {},
-    lastAttestation: { status: null, reason: null, eventIds: [], at: null },
-    createdAt: new Date(),
-    updatedAt: new Date(),
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('keylime driver: a TLS verification failure is a configuration error, not retried (issue 11 item 11)', function () {

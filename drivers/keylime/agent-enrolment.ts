@@ -1,18 +1,18 @@
 import { AttestationFailed, MissingParameterValue } from '../../interfaces/errors.js';
 import type { Task } from '../../interfaces/task.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
+import { httpsServiceUrl } from '../../lib/http/keylime-client.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
-import { checkAgentIdentity, DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from '../../lib/tenant/identity-check.js';
-import { showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
-import type { VerifierEnrolmentBody } from '../../lib/tenant/verifier-client.js';
+import { agentContact, buildEnrolmentBody } from '../../lib/tenant/enrolment-request.js';
+import { checkAgentIdentity } from '../../lib/tenant/identity-check.js';
+import { showRegistrarAgent, type RegisteredAgent } from '../../lib/tenant/registrar-agents.js';
+import type { VerifierEnrolmentBody } from '../../lib/verifier/verifier-client.js';
 import type { AgentLocation } from './agent-locator.js';
 import type { EnrolmentPolicy } from './enrolment-policy.js';
 import type { KeylimeConnection } from './keylime-connection.js';
 
 /** Agent API version the verifier is told to use (the Rust keylime-agent's newest, spec §0.2). */
 export const AGENT_API_VERSION = '2.6';
-/** Keylime tenant `accept_tpm_encryption_algs` default. */
-const ACCEPTED_ENCRYPTION_ALGS: readonly string[] = ['ecc', 'rsa'];
 /** The key under which the driver keeps its policy fingerprint in the enrolment's `metadata`. */
 const FINGERPRINT_KEY = 'ironlime_policy_fingerprint';
 
@@ -66,28 +66,28 @@ export async function enrolAgent(input: EnrolAgentInput): Promise<void> {
   for (const warning of verdict.warnings) {
     input.task.logger.warn({ node: input.task.node.uuid, agent: location.uuid }, warning);
   }
-  const agent = verdict.agent;
-  const body: VerifierEnrolmentBody = {
-    v: null,
-    cloudagent_ip: location.address ?? agent.ip ?? '',
-    cloudagent_port: location.port ?? agent.port ?? 0,
-    tpm_policy: JSON.stringify(input.policy.tpmPolicy),
-    runtime_policy: Buffer.from(JSON.stringify(input.policy.runtimePolicy)).toString('base64'),
-    runtime_policy_name: '',
-    runtime_policy_key: '',
-    mb_policy: input.policy.mbRefstateJson,
-    mb_policy_name: '',
-    ima_sign_verification_keys: '',
-    metadata: JSON.stringify({ [FINGERPRINT_KEY]: input.policy.fingerprint, node: input.task.node.uuid }),
-    revocation_key: '',
-    accept_tpm_hash_algs: DEFAULT_ACCEPTED_HASH_ALGS,
-    accept_tpm_encryption_algs: ACCEPTED_ENCRYPTION_ALGS,
-    accept_tpm_signing_algs: DEFAULT_ACCEPTED_SIGN_ALGS,
-    ak_tpm: Buffer.from(agent.akPublic).toString('base64'),
-    mtls_cert: agent.mtlsCert ?? '',
-    supported_version: AGENT_API_VERSION,
-  };
-  await connection.verifier.addAgent(location.uuid, body);
+  await connection.verifier.addAgent(location.uuid, driverEnrolmentBody(verdict.agent, location, input.policy, input.task.node.uuid));
+}
+
+/**
+ * The enrolment request the driver sends, from the tenant's one builder (`buildEnrolmentBody`): no V
+ * (no payload), the agent reached where `driver_info` says or else where it registered, and the
+ * policy fingerprint and node uuid in `metadata`.
+ *
+ * @throws InvalidParameterValue for an agent without an mTLS certificate or a contact address.
+ */
+export function driverEnrolmentBody(agent: RegisteredAgent, location: AgentLocation, policy: EnrolmentPolicy, nodeUuid: string): VerifierEnrolmentBody {
+  const given = { ...(location.address === undefined ? {} : { ip: location.address }), ...(location.port === undefined ? {} : { port: location.port }) };
+  return buildEnrolmentBody(
+    {
+      agent,
+      ...agentContact(agent, given),
+      v: null,
+      supportedVersion: AGENT_API_VERSION,
+      metadata: { [FINGERPRINT_KEY]: policy.fingerprint, node: nodeUuid },
+    },
+    policy.policies,
+  );
 }
 
 /** The policy fingerprint stored in an enrolment's `metadata`, or undefined (not enrolled by this driver). */
@@ -116,5 +116,5 @@ async function contactUrl(input: EnrolAgentInput): Promise<string | undefined> {
   if (ip === null || contactPort === null) {
     return undefined;
   }
-  return `https://${ip.includes(':') ? `[${ip}]` : ip}:${contactPort}`;
+  return httpsServiceUrl(ip, contactPort);
 }

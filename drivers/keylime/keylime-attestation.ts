@@ -4,7 +4,9 @@ import { AttestationFailed, AttestationServiceUnavailable, MissingParameterValue
 import type { Node } from '../../interfaces/node.js';
 import type { Task } from '../../interfaces/task.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { formatPcrMask } from '../../lib/attestation/tpm-policy.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
+import { tlsFailureKind } from '../../lib/http/keylime-client.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { checkAgentLocation, driverInfoWithLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
 import { enrolAgent, fingerprintOf } from './agent-enrolment.js';
@@ -121,9 +123,9 @@ export class KeylimeAttestation extends AttestationInterface {
         await this.#removeAndWait(connection, location.uuid, settings, task.signal);
       }
       await enrolAgent({ connection, location, policy, task, ...this.#identityOptions() });
-      task.logger.info({ ...log, mask: policy.tpmPolicy['mask'] }, 'agent enrolled with the verifier');
+      task.logger.info({ ...log, mask: formatPcrMask(policy.policies.mask) }, 'agent enrolled with the verifier');
     } catch (error) {
-      throw toServiceError(error, `agent ${location.uuid}`);
+      throw toServiceError(error, `agent ${location.uuid}`, settings);
     } finally {
       connection.close();
     }
@@ -152,7 +154,7 @@ export class KeylimeAttestation extends AttestationInterface {
       }
       task.logger.debug({ node: task.node.uuid, agent: agentId }, 'verifier reports the agent trusted');
     } catch (error) {
-      throw toServiceError(error, `agent ${agentId}`);
+      throw toServiceError(error, `agent ${agentId}`, settings);
     } finally {
       connection.close();
     }
@@ -171,7 +173,7 @@ export class KeylimeAttestation extends AttestationInterface {
       await this.#removeAndWait(connection, agentId, settings, task.signal);
       task.logger.info({ node: task.node.uuid, agent: agentId }, 'agent removed from the verifier');
     } catch (error) {
-      throw toServiceError(error, `agent ${agentId}`);
+      throw toServiceError(error, `agent ${agentId}`, settings);
     } finally {
       connection.close();
     }
@@ -259,10 +261,13 @@ export class KeylimeAttestation extends AttestationInterface {
   }
 }
 
-/** An unreachable or overloaded service may answer on the next poll. */
+/**
+ * An unreachable or overloaded service may answer on the next poll. A TLS handshake that failed on a
+ * certificate or protocol mismatch will fail the same way every time: not transient (issue 11 item 11).
+ */
 function isTransient(error: unknown): boolean {
   if (error instanceof ServiceUnreachableError) {
-    return true;
+    return tlsFailureKind(error) === undefined;
   }
   return error instanceof KeylimeHttpError && (error.remoteHttpStatus >= 500 || error.remoteHttpStatus === 408 || error.remoteHttpStatus === 429);
 }

@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
-import type { KeylimeClientTls } from '../../lib/http/keylime-client.js';
+import { tlsFailureKind, type KeylimeClientTls } from '../../lib/http/keylime-client.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
-import { VerifierClient } from '../../lib/tenant/verifier-client.js';
+import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import type { KeylimeNodeSettings, TlsFile } from './keylime-driver-info.js';
-import { VERIFIER_API_VERSION } from './verifier-agent-view.js';
 
 /** The PEMs read from the node's TLS settings. */
 export interface TlsMaterial {
@@ -16,7 +15,7 @@ export interface TlsMaterial {
 
 /** Open clients for one operation on one node; `close()` drops their kept-alive sockets. */
 export interface KeylimeConnection {
-  /** The tenant's verifier client, speaking API `VERIFIER_API_VERSION`. */
+  /** The verifier client; it negotiates the API version with the verifier on first use. */
   readonly verifier: VerifierClient;
   readonly registrar: RegistrarClient;
   readonly tls: TlsMaterial;
@@ -38,7 +37,7 @@ export async function openKeylimeConnection(settings: KeylimeNodeSettings, timeo
     cert: await readPem(settings.tlsCert),
     key: await readPem(settings.tlsKey),
   };
-  const verifier = new VerifierClient({ baseUrl: settings.verifierUrl, apiVersion: VERIFIER_API_VERSION, timeoutMs, ...tlsFor(settings.verifierUrl, tls) });
+  const verifier = new VerifierClient({ baseUrl: settings.verifierUrl, timeoutMs, ...tlsFor(settings.verifierUrl, tls) });
   const registrar = new RegistrarClient({ baseUrl: settings.registrarUrl, apiVersion: REGISTRAR_API_VERSION, timeoutMs, ...tlsFor(settings.registrarUrl, tls) });
   return {
     verifier,
@@ -82,11 +81,17 @@ async function readPem(file: TlsFile | undefined): Promise<string | undefined> {
 /**
  * Maps what a service call threw to the interface's errors: no answer, a 5xx/408/429, a refused client
  * certificate (401/403) or a reply we cannot read is `AttestationServiceUnavailable` — nothing was
- * decided about the node; our own typed verdicts and parameter errors pass through unchanged.
+ * decided about the node; our own typed verdicts and parameter errors pass through unchanged. A TLS
+ * handshake that failed on a certificate or protocol mismatch is a configuration error
+ * (`InvalidParameterValue` naming the TLS setting at fault, see `tlsConfigurationError`).
  */
-export function toServiceError(error: unknown, what: string): unknown {
+export function toServiceError(error: unknown, what: string, settings: KeylimeNodeSettings): unknown {
   if (error instanceof AttestationFailed || error instanceof AttestationServiceUnavailable || error instanceof InvalidParameterValue) {
     return error;
+  }
+  const tlsError = tlsConfigurationError(error, settings);
+  if (tlsError !== undefined) {
+    return tlsError;
   }
   if (error instanceof ServiceUnreachableError || error instanceof BadRemoteReplyError) {
     return new AttestationServiceUnavailable(`${what}: ${error.message}`, { cause: error });
@@ -99,4 +104,35 @@ export function toServiceError(error: unknown, what: string): unknown {
     return new AttestationServiceUnavailable(`${what}: ${error.message}`, { cause: error });
   }
   return error;
+}
+
+/**
+ * A TLS failure that retrying cannot cure, as `InvalidParameterValue` naming the setting to fix: the
+ * CA (`keylime_tls_ca`, or `keylime.tlsCaCert`) when the service's certificate does not verify, the
+ * client certificate (`keylime_tls_cert`, or `keylime.tlsClientCert`) when the service refuses ours
+ * with a TLS alert, the service URL (or its `keylime` config default) when the two sides share no TLS
+ * protocol. Undefined for any other error, and for an agent certificate that differs from the
+ * registered one (that is about the agent, not our settings). A refused client certificate that
+ * shows only as a connection reset (a TLS 1.3 server often closes without an alert the client reads)
+ * cannot be told from a network fault and stays a retried `AttestationServiceUnavailable`.
+ */
+export function tlsConfigurationError(error: unknown, settings: KeylimeNodeSettings): InvalidParameterValue | undefined {
+  const kind = tlsFailureKind(error);
+  const url = (error as Partial<ServiceUnreachableError>).url ?? '';
+  const service = [settings.verifierUrl, settings.registrarUrl].some((base) => url.startsWith(base.replace(/\/$/, '')));
+  // An agent is reached with its registered certificate pinned: a mismatch there is about the agent.
+  if (kind === undefined || kind === 'pinned-certificate' || !service) {
+    return undefined;
+  }
+  const detail = `${(error as Error).message} (a configuration error: not retried)`;
+  switch (kind) {
+    case 'server-certificate':
+      return new InvalidParameterValue(settings.tlsCa?.setting ?? 'driver_info.keylime_tls_ca', `the service certificate does not verify with this CA: ${detail}`, { cause: error });
+    case 'client-certificate':
+      return new InvalidParameterValue(settings.tlsCert?.setting ?? 'driver_info.keylime_tls_cert', `the service refused this client certificate: ${detail}`, { cause: error });
+    case 'protocol': {
+      const which = url.startsWith(settings.registrarUrl.replace(/\/$/, '')) ? 'registrar' : 'verifier';
+      return new InvalidParameterValue(`driver_info.keylime_${which}_url`, `no TLS protocol in common with the service (is it an https port?): ${detail}`, { cause: error });
+    }
+  }
 }

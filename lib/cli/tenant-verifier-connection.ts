@@ -5,7 +5,7 @@ import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-cert
 import { DEFAULT_REGISTRAR_TLS_URL } from '../tenant/registrar-agents.js';
 import { TenantClient } from '../tenant/tenant-client.js';
 import { resolveTenantTls } from '../tenant/tenant-tls.js';
-import { DEFAULT_VERIFIER_URL } from '../tenant/verifier-client.js';
+import { DEFAULT_VERIFIER_URL } from '../verifier/verifier-client.js';
 
 /** Options every verifier-facing tenant command takes: where the services are and the tenant's mTLS identity. */
 export interface ConnectionOptions {

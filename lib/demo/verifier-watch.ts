@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { VerifierClient } from '../tenant/verifier-client.js';
+import { VerifierClient } from '../verifier/verifier-client.js';
 import type { DemoEnvironment } from './demo-environment.js';
 
 /** Keylime states in which the verifier stopped trusting an agent (FAILED, INVALID_QUOTE, TENANT_FAILED). */

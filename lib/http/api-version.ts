@@ -59,6 +59,33 @@ export function negotiateApiVersion(remote: readonly string[], local: readonly s
   return common.sort(compareApiVersions).at(-1);
 }
 
+/**
+ * The versions a `GET /version` reply names (client side): `supported_versions` when it is a list (the
+ * Python registrar and verifier always; the Rust agent from API 2.5), else the single
+ * `current_version` (server) or `supported_version` (agent). Undefined when it names none.
+ */
+export function versionsInReply(results: unknown): string[] | undefined {
+  if (results === null || typeof results !== 'object') {
+    return undefined;
+  }
+  const record = results as Record<string, unknown>;
+  const list = record['supported_versions'];
+  if (Array.isArray(list) && list.length > 0 && list.every((v): v is string => typeof v === 'string')) {
+    return list;
+  }
+  const single = record['current_version'] ?? record['supported_version'];
+  return typeof single === 'string' ? [single] : undefined;
+}
+
+/**
+ * Whether a refusal says the URL's API version is not served: HTTP 400 whose status text holds
+ * "API version not supported", in any case (the Python services' "API Version not supported", the
+ * Rust agent's "API version not supported: v<x>").
+ */
+export function isUnsupportedVersionReply(httpStatus: number, statusText: string): boolean {
+  return httpStatus === 400 && /api version not supported/i.test(statusText);
+}
+
 /** Checks a policy once at startup; throws `InvalidConfig` on an empty, malformed or duplicated list. */
 export function checkApiVersionPolicy(policy: ApiVersionPolicy): void {
   if (policy.supported.length === 0) {

@@ -1,24 +1,27 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { formatPcrMask, parseTpmPolicy } from '../attestation/tpm-policy.js';
 import { loadPolicyVerificationKey } from '../ima/dsse-envelope.js';
-import { loadRuntimePolicy } from '../ima/policy-loader.js';
+import { loadRuntimePolicy, type LoadedPolicy } from '../ima/policy-loader.js';
 import { parseMbRefstate } from '../mb/parse-refstate.js';
-import type { VerifierEnrolmentBody } from './verifier-client.js';
-import { DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from './identity-check.js';
+import {
+  DEFAULT_ACCEPTED_ENC_ALGS,
+  DEFAULT_ACCEPTED_HASH_ALGS,
+  DEFAULT_ACCEPTED_SIGN_ALGS,
+  IMA_PCR,
+  MEASUREDBOOT_PCRS,
+} from '../tpm/keylime-profile.js';
+import type { VerifierEnrolmentBody } from '../verifier/verifier-client.js';
 import type { RegisteredAgent } from './registrar-agents.js';
 
-/** PCRs measured boot uses (Keylime `MEASUREDBOOT_PCRS`): added to the mask with a refstate. */
-export const MEASUREDBOOT_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15];
-/** The IMA PCR, added to the mask with a runtime policy. */
-const IMA_PCR = 10;
-/** Keylime `[tenant] accept_tpm_encryption_algs` default. */
-export const DEFAULT_ACCEPTED_ENC_ALGS: readonly string[] = ['ecc', 'rsa'];
-
-/** The policies an agent is enrolled with (spec §4.1). Give each kind once: text or a stored name. */
+/**
+ * The policies an agent is enrolled with (spec §4.1), as the operator gives them — the tenant's
+ * options and the keylime driver's `driver_info` documents map onto this one shape. Give each kind
+ * once: as text, or as the name of a policy the verifier stores.
+ */
 export interface EnrolmentPolicies {
   /** Runtime policy text: Keylime JSON, a DSSE envelope (with `runtimePolicyKey`) or a flat allowlist. */
   readonly runtimePolicy?: string;
-  /** Regexes to exclude, one per line (Keylime's exclude list), added to a flat allowlist. */
+  /** Regexes to exclude, one per line (Keylime's exclude list), added to the runtime policy. */
   readonly excludeList?: string;
   /** Store the policy under this name (default: the agent id), or, without `runtimePolicy`, use the stored one. */
   readonly runtimePolicyName?: string;
@@ -28,18 +31,40 @@ export interface EnrolmentPolicies {
   readonly mbPolicy?: string;
   /** Store the refstate under this name, or, without `mbPolicy`, use the stored one. */
   readonly mbPolicyName?: string;
-  /** `{"<pcr>": ["<hex>", …]}` (a `mask` is computed); PCR 10 and 16 are refused. */
+  /** `{"<pcr>": ["<hex>", …]}` (its `mask` is widened as below); PCR 10 and 16 are refused. */
   readonly tpmPolicy?: Readonly<Record<string, readonly string[] | string>> | string;
-  /** IMA keyring JSON (`ima_sign_verification_keys`). */
+  /** IMA keyring JSON (`ima_sign_verification_keys`, deprecated by Keylime in favour of the policy's keys). */
   readonly imaSignVerificationKeys?: string;
-  readonly metadata?: Readonly<Record<string, unknown>>;
   readonly acceptTpmHashAlgs?: readonly string[];
   readonly acceptTpmEncryptionAlgs?: readonly string[];
   readonly acceptTpmSigningAlgs?: readonly string[];
 }
 
+/** The policy fields of an enrolment, every one parsed and judged, in wire form. */
+export interface CheckedEnrolmentPolicies {
+  /** `tpm_policy` JSON text, with its final `mask`. */
+  readonly tpmPolicy: string;
+  /** The final mask (bit i = PCR i). */
+  readonly mask: number;
+  /** How the runtime policy text was read, or undefined without one. */
+  readonly runtimePolicyFormat: LoadedPolicy['format'] | undefined;
+  /** base64 of the runtime policy sent (JSON, or the DSSE envelope as signed), or `''`. */
+  readonly runtimePolicy: string;
+  readonly runtimePolicyName: string | undefined;
+  /** base64 of the PEM key, or undefined. */
+  readonly runtimePolicyKey: string | undefined;
+  readonly mbPolicy: string | null;
+  readonly mbPolicyName: string;
+  readonly imaSignVerificationKeys: string;
+  readonly acceptTpmHashAlgs: readonly string[];
+  readonly acceptTpmEncryptionAlgs: readonly string[];
+  readonly acceptTpmSigningAlgs: readonly string[];
+}
+
+/** Who is enrolled and how the verifier reaches it. */
 export interface EnrolmentTarget {
-  readonly agent: RegisteredAgent;
+  /** The registrar record the identity check trusted: its AK and mTLS certificate are sent. */
+  readonly agent: Pick<RegisteredAgent, 'agentId' | 'akPublic' | 'mtlsCert'>;
   /** Where the verifier reaches the agent. */
   readonly ip: string;
   readonly port: number;
@@ -47,41 +72,53 @@ export interface EnrolmentTarget {
   readonly v: string | null;
   /** Agent API version for the verifier's requests. */
   readonly supportedVersion: string;
+  /** The enrolment's `metadata` (sent as JSON text; the verifier returns it as `meta_data`). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 /**
- * The verifier enrolment body, as Keylime's tenant builds it (`do_cvadd`, spec §4.1): `tpm_policy`
- * with its `mask` = the policy's PCRs, plus PCR 10 with a runtime policy and the measured-boot PCRs
- * with a refstate; the runtime policy base64-encoded (a flat allowlist and exclude list are converted
- * to a runtime policy here, as `keylime_tenant` does); the refstate as JSON text. Every policy is
- * parsed here first so a bad file is reported before anything is sent.
+ * Parses and judges the policies of an enrolment, before anything is sent, and applies Keylime's
+ * tenant rule for the PCR mask (keylime/cli/policies.py `process_policy`, spec §4.1):
  *
- * @throws InvalidParameterValue / RuntimePolicyError / PolicySignatureError / MbRefstateError
+ * - the mask starts as `tpm_policy`'s own (its `mask`, else the PCRs it names);
+ * - a runtime policy — as text (JSON, signed, or a flat allowlist plus exclude list), by stored name,
+ *   or IMA signature keys — adds PCR 10 (`IMA_PCR`) whatever the policy holds: without PCR 10 in the
+ *   quote the verifier cannot check the IMA list at all, so ironlime's verifier refuses such an
+ *   enrolment (see lib/verifier/enrolment-check.ts);
+ * - a measured-boot refstate, as text or by stored name, adds `MEASUREDBOOT_PCRS`;
+ * - `tpm_policy` may not name PCR 10 or 16. Unlike Keylime's `enforce_pcrs`, a measured-boot PCR may
+ *   be named beside a refstate: the verifier then checks both (the fleet pins PCR 15 this way).
+ *
+ * A flat allowlist is converted to a runtime policy here, as `keylime_tenant` does; a signed policy
+ * is sent as signed (the verifier checks the signature itself).
+ *
+ * @throws InvalidParameterValue (field `tpm_policy…`), RuntimePolicyError / PolicySignatureError (the
+ *   runtime policy or exclude list), MbRefstateError (the refstate).
  */
-export function buildEnrolmentBody(target: EnrolmentTarget, policies: EnrolmentPolicies): VerifierEnrolmentBody {
-  if (target.agent.mtlsCert === null) {
-    throw new InvalidParameterValue('agent', `${target.agent.agentId} registered no mTLS certificate (push agents cannot be enrolled for pull)`);
-  }
+export function checkEnrolmentPolicies(policies: EnrolmentPolicies): CheckedEnrolmentPolicies {
   const tpmPolicyText = typeof policies.tpmPolicy === 'string' ? policies.tpmPolicy : JSON.stringify(policies.tpmPolicy ?? {});
   const parsed = parseTpmPolicy(tpmPolicyText, 'tpm_policy');
   let mask = parsed.mask;
   let runtimePolicy = '';
+  let runtimePolicyFormat: LoadedPolicy['format'] | undefined;
   if (policies.runtimePolicy !== undefined) {
     const loaded = loadRuntimePolicy(policies.runtimePolicy, {
       ...(policies.excludeList === undefined ? {} : { excludeListText: policies.excludeList }),
       ...(policies.runtimePolicyKey === undefined ? {} : { signingKey: loadPolicyVerificationKey(policies.runtimePolicyKey) }),
     });
-    // A signed policy goes to the verifier as signed (it checks the signature itself); others as JSON.
+    runtimePolicyFormat = loaded.format;
     const text = loaded.format === 'signed-runtime-policy' ? policies.runtimePolicy : JSON.stringify(loaded.policy);
     runtimePolicy = Buffer.from(text, 'utf8').toString('base64');
   }
-  if (policies.runtimePolicy !== undefined || policies.runtimePolicyName !== undefined) {
+  const imaKeys = policies.imaSignVerificationKeys ?? '';
+  if (policies.runtimePolicy !== undefined || policies.runtimePolicyName !== undefined || imaKeys.trim() !== '') {
     mask |= 1 << IMA_PCR;
   }
+  const withRefstate = policies.mbPolicy !== undefined || policies.mbPolicyName !== undefined;
   if (policies.mbPolicy !== undefined) {
     parseMbRefstate(policies.mbPolicy);
   }
-  if (policies.mbPolicy !== undefined || policies.mbPolicyName !== undefined) {
+  if (withRefstate) {
     for (const pcr of MEASUREDBOOT_PCRS) {
       mask |= 1 << pcr;
     }
@@ -92,23 +129,66 @@ export function buildEnrolmentBody(target: EnrolmentTarget, policies: EnrolmentP
   }
   tpmPolicy['mask'] = formatPcrMask(mask);
   return {
+    tpmPolicy: JSON.stringify(tpmPolicy),
+    mask,
+    runtimePolicyFormat,
+    runtimePolicy,
+    runtimePolicyName: policies.runtimePolicyName,
+    runtimePolicyKey: policies.runtimePolicyKey === undefined ? undefined : Buffer.from(policies.runtimePolicyKey, 'utf8').toString('base64'),
+    mbPolicy: policies.mbPolicy ?? null,
+    mbPolicyName: policies.mbPolicyName ?? '',
+    imaSignVerificationKeys: imaKeys,
+    acceptTpmHashAlgs: policies.acceptTpmHashAlgs ?? DEFAULT_ACCEPTED_HASH_ALGS,
+    acceptTpmEncryptionAlgs: policies.acceptTpmEncryptionAlgs ?? DEFAULT_ACCEPTED_ENC_ALGS,
+    acceptTpmSigningAlgs: policies.acceptTpmSigningAlgs ?? DEFAULT_ACCEPTED_SIGN_ALGS,
+  };
+}
+
+/**
+ * The verifier enrolment body, as Keylime's tenant sends it (`do_cvadd`, spec §4.1), from checked
+ * policies: the one builder the tenant (`TenantClient.addAgent`) and the keylime driver share, so the
+ * two send the same request for the same input. The agent's AK and mTLS certificate come from the
+ * registrar record the identity check trusted.
+ *
+ * @throws InvalidParameterValue for an agent without an mTLS certificate (a push agent, or mTLS
+ *   "disabled"): Keylime's verifier refuses such a pull enrolment too, and the tenant cannot pin it.
+ */
+export function buildEnrolmentBody(target: EnrolmentTarget, policies: CheckedEnrolmentPolicies): VerifierEnrolmentBody {
+  if (target.agent.mtlsCert === null) {
+    throw new InvalidParameterValue('agent', `${target.agent.agentId} registered no mTLS certificate (push agents cannot be enrolled for pull)`);
+  }
+  return {
     v: target.v,
     cloudagent_ip: target.ip,
     cloudagent_port: target.port,
-    tpm_policy: JSON.stringify(tpmPolicy),
-    runtime_policy: runtimePolicy,
+    tpm_policy: policies.tpmPolicy,
+    runtime_policy: policies.runtimePolicy,
     ...(policies.runtimePolicyName === undefined ? {} : { runtime_policy_name: policies.runtimePolicyName }),
-    ...(policies.runtimePolicyKey === undefined ? {} : { runtime_policy_key: Buffer.from(policies.runtimePolicyKey, 'utf8').toString('base64') }),
-    mb_policy: policies.mbPolicy ?? null,
-    mb_policy_name: policies.mbPolicyName ?? '',
-    ima_sign_verification_keys: policies.imaSignVerificationKeys ?? '',
-    metadata: JSON.stringify(policies.metadata ?? {}),
+    ...(policies.runtimePolicyKey === undefined ? {} : { runtime_policy_key: policies.runtimePolicyKey }),
+    mb_policy: policies.mbPolicy,
+    mb_policy_name: policies.mbPolicyName,
+    ima_sign_verification_keys: policies.imaSignVerificationKeys,
+    metadata: JSON.stringify(target.metadata ?? {}),
     revocation_key: '',
-    accept_tpm_hash_algs: policies.acceptTpmHashAlgs ?? DEFAULT_ACCEPTED_HASH_ALGS,
-    accept_tpm_encryption_algs: policies.acceptTpmEncryptionAlgs ?? DEFAULT_ACCEPTED_ENC_ALGS,
-    accept_tpm_signing_algs: policies.acceptTpmSigningAlgs ?? DEFAULT_ACCEPTED_SIGN_ALGS,
+    accept_tpm_hash_algs: policies.acceptTpmHashAlgs,
+    accept_tpm_encryption_algs: policies.acceptTpmEncryptionAlgs,
+    accept_tpm_signing_algs: policies.acceptTpmSigningAlgs,
     ak_tpm: Buffer.from(target.agent.akPublic).toString('base64'),
     mtls_cert: target.agent.mtlsCert,
     supported_version: target.supportedVersion,
   };
+}
+
+/**
+ * Where the verifier reaches the agent: the given address and port, the part left out taken from the
+ * registrar record (Keylime's tenant `init_add`).
+ * @throws InvalidParameterValue when neither names an address or a port.
+ */
+export function agentContact(agent: Pick<RegisteredAgent, 'agentId' | 'ip' | 'port'>, given: { ip?: string; port?: number } = {}): { ip: string; port: number } {
+  const ip = given.ip ?? agent.ip;
+  const port = given.port ?? agent.port;
+  if (ip === null || ip === '' || port === null) {
+    throw new InvalidParameterValue('agent', `${agent.agentId}: no contact address was given or registered`);
+  }
+  return { ip: ip.replace(/^\[(.*)\]$/, '$1'), port };
 }

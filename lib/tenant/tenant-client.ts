@@ -8,13 +8,13 @@ import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import type { TenantEkCheckMode } from './ek-certificate-check.js';
-import { buildEnrolmentBody, type EnrolmentPolicies } from './enrolment-request.js';
+import { agentContact, buildEnrolmentBody, checkEnrolmentPolicies, type EnrolmentPolicies } from './enrolment-request.js';
 import { checkAgentIdentity, registeredAgentUrl, type AgentIdentityVerdict } from './identity-check.js';
 import { encryptPayload, hmacHex, newPayloadKeys, wrapForAgent, type PayloadKeys } from './payload-keys.js';
 import { pollUntil, type WaitOptions } from './poll-until.js';
 import { openRegistrarAdmin, showRegistrarAgent } from './registrar-agents.js';
-import { VerifierClient, type VerifierHistoryEntry } from './verifier-client.js';
-import type { VerifierAgentStatus } from './verifier-reply-dtos.js';
+import { VerifierClient, type VerifierHistoryEntry } from '../verifier/verifier-client.js';
+import type { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
 
 export interface TenantClientOptions {
   /** The registrar's TLS (admin) URL, e.g. `https://127.0.0.1:8891`. */
@@ -40,6 +40,8 @@ export interface AddAgentOptions extends EnrolmentPolicies {
   readonly deliverKeys?: boolean;
   /** Encrypted under K and sent with U (implies `deliverKeys`). */
   readonly payload?: Uint8Array;
+  /** The enrolment's `metadata` (returned by the verifier as `meta_data`). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 export interface AddAgentResult {
@@ -87,8 +89,13 @@ export class TenantClient {
     this.registrar = openRegistrarAdmin(options.registrarUrl, options.tls);
   }
 
-  /** Puts an agent under attestation (see the class comment). @throws AttestationFailed */
+  /**
+   * Puts an agent under attestation (see the class comment). The policies are checked first, before
+   * anything is sent (`checkEnrolmentPolicies`).
+   * @throws AttestationFailed; InvalidParameterValue and the policy errors for a bad policy.
+   */
   async addAgent(agentId: string, options: AddAgentOptions = {}): Promise<AddAgentResult> {
+    const policies = checkEnrolmentPolicies(options);
     const verdict = await checkAgentIdentity({
       registrar: this.registrar,
       agentId,
@@ -107,15 +114,17 @@ export class TenantClient {
     try {
       const apiVersion = await this.negotiate(agent);
       const keys = options.deliverKeys === true || options.payload !== undefined ? newPayloadKeys(agentId) : undefined;
+      const given = options.agentUrl === undefined ? {} : { ip: agentUrl.hostname, port: Number(agentUrl.port === '' ? 443 : agentUrl.port) };
+      const contact = agentContact(verdict.agent, given);
       const body = buildEnrolmentBody(
         {
           agent: verdict.agent,
-          ip: agentUrl.hostname.replace(/^\[|\]$/g, ''),
-          port: Number(agentUrl.port === '' ? 443 : agentUrl.port),
+          ...contact,
           v: keys === undefined ? null : keys.v.toString('base64'),
           supportedVersion: apiVersion,
+          ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
         },
-        options,
+        policies,
       );
       if (keys !== undefined) {
         await this.sendU(agentUrl.origin, verdict, apiVersion, keys, options.payload);

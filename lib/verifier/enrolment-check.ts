@@ -6,6 +6,7 @@ import { loadPolicyVerificationKey } from '../ima/dsse-envelope.js';
 import { ImaKeyring } from '../ima/ima-keyring.js';
 import { loadRuntimePolicy } from '../ima/policy-loader.js';
 import { parseMbRefstate } from '../mb/parse-refstate.js';
+import { IMA_PCR, maskHasPcr } from '../tpm/keylime-profile.js';
 import type { AddAgentBody, RuntimePolicyBody } from './verifier-dtos.js';
 import { sha256 } from './policy-cache.js';
 import type { StoredMbPolicy, StoredRuntimePolicy } from './verifier-policy-repository.js';
@@ -27,13 +28,18 @@ export interface CheckedEnrolment {
  * with `runtime_policy_key`, or a flat allowlist — stored normalised as runtime-policy JSON), the
  * refstate, the IMA keyring and the metadata JSON. Policies without a name are stored under the
  * agent id, as Keylime does. An unsupported `supported_version` falls back to the newest agent API.
+ *
+ * Stricter than Keylime: an enrolment with a runtime policy (new or stored by name) whose
+ * `tpm_policy` mask leaves out PCR 10 is refused. Keylime accepts it and then never checks the IMA
+ * list, because the quote does not cover it (issue 11 item 2); Keylime's own tenant always adds PCR 10
+ * with a runtime policy, so only a hand-made or foreign request is refused.
  */
 export function checkEnrolment(agentId: string, body: AddAgentBody): CheckedEnrolment {
   if (body.mtls_cert === undefined) {
     // Keylime's wording (`enable_agent_mtls` is always on here).
     throw new InvalidParameterValue('body.mtls_cert', 'mTLS certificate for agent is required!');
   }
-  parseTpmPolicy(body.tpm_policy, 'body.tpm_policy');
+  const tpmPolicy = parseTpmPolicy(body.tpm_policy, 'body.tpm_policy');
   akPublicKey(body.ak_tpm);
   if (body.v !== undefined && body.v !== null && Buffer.from(body.v, 'base64').length !== V_KEY_BYTES) {
     throw new InvalidParameterValue('body.v', `must be ${V_KEY_BYTES} bytes of base64`);
@@ -52,6 +58,12 @@ export function checkEnrolment(agentId: string, body: AddAgentBody): CheckedEnro
         ? { kind: 'none' }
         : { kind: 'existing', name: runtimeName }
       : { kind: 'new', policy: checkRuntimePolicy(runtimeName ?? agentId, { runtime_policy: body.runtime_policy, ...keyOf(body) }, 'body') };
+  if (runtime.kind !== 'none' && !maskHasPcr(tpmPolicy.mask, IMA_PCR)) {
+    throw new InvalidParameterValue(
+      'body.tpm_policy.mask',
+      `must include PCR ${IMA_PCR} (0x${(1 << IMA_PCR).toString(16)}) when a runtime policy is given: without PCR ${IMA_PCR} in the quote the IMA list cannot be checked`,
+    );
+  }
   const mbText = body.mb_policy ?? '';
   const mbName = nonEmpty(body.mb_policy_name);
   const mb: PolicyReference<StoredMbPolicy> =

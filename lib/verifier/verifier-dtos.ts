@@ -154,8 +154,12 @@ export class AddAgentBody {
   supported_version?: string;
 }
 
-/** `GET /v2.x/agents[?verifier=<id>][&bulk]`. */
+/**
+ * `GET /v2.x/agents[?verifier=<id>][&bulk]`. An empty `verifier=` means every agent, as in Keylime,
+ * whose tenant always sends it (`keylime_tenant -c cvlist`: `GET /v2.x/agents/?verifier=`).
+ */
 export class ListAgentsQuery {
+  @Transform(({ value }: { value: unknown }) => (value === '' ? undefined : value))
   @IsOptional()
   @Matches(/^[A-Za-z0-9_.-]{1,80}$/, { message: 'must be a verifier id' })
   verifier?: string;

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { AttestationServiceUnavailable, InvalidParameterValue } from '../../interfaces/errors.js';
 import type { CheckedDocument } from '../../drivers/keylime/document-source.js';
 import { fetchCheckedDocument, type FetchLimits } from '../../drivers/keylime/fetch-document.js';
+import { rejection } from './driver-test-node.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/bin/ls\n`;
 const SHA = createHash('sha256').update(ALLOWLIST).digest('hex');
@@ -23,15 +24,6 @@ async function closedPort(): Promise<number> {
   const { port } = probe.address() as AddressInfo;
   await new Promise((resolve) => probe.close(resolve));
   return port;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('keylime driver: fetching policy documents', function () {

@@ -20,6 +20,7 @@ import { buildEnrolmentPolicy } from '../../drivers/keylime/enrolment-policy.js'
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
 import { parseKeylimeDriverInfo } from '../../drivers/keylime/keylime-driver-info.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from '../../drivers/keylime/keylime-properties.js';
+import { keylimeTestNode as node, rejection } from './driver-test-node.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/lib/libc.so.6\n`;
 const ALLOWLIST_SHA = createHash('sha256').update(ALLOWLIST).digest('hex');
@@ -54,29 +55,6 @@ class FakeKeylime {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
   }
-}
-
-function node(driverInfo: DriverInfo): Node {
-  return {
-    uuid: '5a0e1d9c-0d7e-4a57-8f49-6c7a4e1f2b10',
-    name: 'rack1-u1',
-    provisionState: 'cleaning',
-    attestationInterface: 'keylime',
-    driverInfo,
-    instanceInfo: {},
-    lastAttestation: { status: null, reason: null, eventIds: [], at: null },
-    createdAt: new Date(),
-    updatedAt: new Date(),
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('keylime driver: KeylimeAttestation', function () {
@@ -169,7 +147,7 @@ describe('keylime driver: KeylimeAttestation', function () {
   it('takes the allowlist from a local file and is idempotent when enrolled with the same policy', async function () {
     enrolledWith(info);
     await new KeylimeAttestation().startAttestation(task());
-    expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /version', `GET /v2.1/agents/${AGENT}`]);
   });
 
   it('takes the allowlist from an http URL', async function () {
@@ -177,7 +155,20 @@ describe('keylime driver: KeylimeAttestation', function () {
     const viaUrl = { ...info, keylime_allowlist: `${fake.url}/policies/allowlist.txt` };
     enrolledWith(viaUrl);
     await new KeylimeAttestation().startAttestation(task(viaUrl));
-    expect(fake.requests).to.deep.equal(['GET /policies/allowlist.txt', `GET /v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /policies/allowlist.txt', 'GET /version', `GET /v2.1/agents/${AGENT}`]);
+  });
+
+  it('speaks the highest API version it shares with the verifier: 2.5 with Keylime 7.14, 2.6 with ironlime', async function () {
+    for (const [supported, expected] of [
+      [['1.0', '2.0', '2.1', '2.2', '2.3', '2.4', '2.5'], '2.5'],
+      [['2.0', '2.1', '2.2', '2.3', '2.4', '2.5', '2.6'], '2.6'],
+    ] as const) {
+      fake.requests.length = 0;
+      fake.routes.set('GET /version', () => [200, { current_version: supported.at(-1), supported_versions: supported }]);
+      fake.routes.set(`GET /v${expected}/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, meta_data: '{}' }]);
+      await new KeylimeAttestation().validateSecurityStatus(task());
+      expect(fake.requests).to.deep.equal(['GET /version', `GET /v${expected}/agents/${AGENT}`]);
+    }
   });
 
   it('re-enrols an agent enrolled with another policy, removing it first', async function () {
@@ -187,7 +178,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     // The fake registrar knows no agent: after the removal the identity check finds nothing.
     expect(error).to.be.instanceOf(AttestationFailed);
     expect(error.message).to.equal(`attestation failed: agent ${AGENT} is not registered (or not activated) at the registrar`);
-    expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`, `DELETE /v2.1/agents/${AGENT}`, `GET /registrar/v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /version', `GET /v2.1/agents/${AGENT}`, `DELETE /v2.1/agents/${AGENT}`, `GET /registrar/v2.1/agents/${AGENT}`]);
   });
 
   it('reports an unreachable verifier as AttestationServiceUnavailable', async function () {
@@ -196,7 +187,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     const start = await rejection(new KeylimeAttestation().startAttestation(task(unreachable)));
     expect(start).to.be.instanceOf(AttestationServiceUnavailable);
     expect((start as AttestationServiceUnavailable).code).to.equal('ERR_ATTESTATION_SERVICE_UNAVAILABLE');
-    expect(start.message).to.match(new RegExp(`^attestation service unavailable: agent ${AGENT}: http://127\\.0\\.0\\.1:${closed}/v2\\.1/agents/${AGENT}: unreachable: ECONNREFUSED`));
+    expect(start.message).to.match(new RegExp(`^attestation service unavailable: agent ${AGENT}: http://127\\.0\\.0\\.1:${closed}/version: unreachable: ECONNREFUSED`));
     const status = await rejection(new KeylimeAttestation().validateSecurityStatus(task(unreachable)));
     expect(status).to.be.instanceOf(AttestationServiceUnavailable);
     expect(status.message).to.contain('no verdict from the verifier within 1 s (last: ');
@@ -250,7 +241,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => (++gets < 2 ? [200, { operational_state: 8 }] : [404, {}]));
     const driver = new KeylimeAttestation();
     await driver.unregisterNode(task());
-    expect(fake.requests).to.deep.equal([`DELETE /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /version', `DELETE /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`]);
     fake.routes.clear();
     await driver.unregisterNode(task());
     const { keylime_agent_uuid: _, ...unlocated } = info;
@@ -298,7 +289,7 @@ describe('keylime driver: KeylimeAttestation', function () {
       expect(asked).to.deep.equal([node({}).uuid]);
       expect(nodes.updates).to.have.length(1);
       expect(nodes.updates[0]).to.include({ keylime_agent_uuid: AGENT, keylime_agent_address: '127.0.0.1', keylime_agent_port: 9002 });
-      expect(fake.requests).to.deep.equal([`GET /v2.1/agents/${AGENT}`]);
+      expect(fake.requests).to.deep.equal(['GET /version', `GET /v2.1/agents/${AGENT}`]);
       const silent = new KeylimeAttestation({ agentLocator: async () => undefined });
       const error = await rejection(silent.startAttestation(task(withoutUuid)));
       expect(error).to.be.instanceOf(MissingParameterValue);

@@ -15,7 +15,7 @@ import { startDemoEnvironment, type DemoEnvironment, type DemoNode } from '../..
 import { waitForVerifierFailure } from '../../lib/demo/verifier-watch.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
-import { VerifierClient } from '../../lib/tenant/verifier-client.js';
+import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 
 /**
  * The keylime driver end to end: the example orchestrator with the built-in keylime driver against the
@@ -165,7 +165,8 @@ describe('keylime driver end to end (swtpm)', function () {
       (caught: unknown) => caught,
     );
     expect(error).to.be.instanceOf(AttestationServiceUnavailable);
-    expect((error as Error).message).to.contain(`https://127.0.0.1:${port}/v2.1/agents/${good.agent.uuid}: unreachable: ECONNREFUSED`);
+    // The first request asks the verifier for its API versions.
+    expect((error as Error).message).to.contain(`https://127.0.0.1:${port}/version: unreachable: ECONNREFUSED`);
   });
 
   it('unregisters a node, and again without complaint', async function () {

@@ -9,10 +9,10 @@ import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createDatabase } from '../../lib/db/database-factory.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
-import { buildEnrolmentBody } from '../../lib/tenant/enrolment-request.js';
+import { buildEnrolmentBody, checkEnrolmentPolicies } from '../../lib/tenant/enrolment-request.js';
 import { showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
 import type { TenantClient } from '../../lib/tenant/tenant-client.js';
-import type { VerifierHistoryEntry } from '../../lib/tenant/verifier-client.js';
+import type { VerifierHistoryEntry } from '../../lib/verifier/verifier-client.js';
 import { openTpm2ToolsTpm, type Tpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import { runCli, spawnCli, type CliProcess } from '../helpers/cli-runner.js';
 import {
@@ -315,7 +315,7 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
         { id: `${nodeA.uuid}-other-tpm`, port: await relay((nonce) => clientB.integrityQuote({ nonce, mask: '0x400', partial: false, imaEntry: 0 })) },
       ];
       for (const { id, port } of cases) {
-        await tenant.verifier.addAgent(id, buildEnrolmentBody({ agent: a, ip: '127.0.0.1', port, v: null, supportedVersion: '2.6' }, {}));
+        await tenant.verifier.addAgent(id, buildEnrolmentBody({ agent: a, ip: '127.0.0.1', port, v: null, supportedVersion: '2.6' }, checkEnrolmentPolicies({})));
         const status = await tenant.waitForState(id, [OperationalState.INVALID_QUOTE, OperationalState.GET_QUOTE], { timeoutMs: 15_000 });
         expect(status.operational_state, id).to.equal(OperationalState.INVALID_QUOTE);
         expect(status.last_event_id, id).to.equal('qoute_validation.quote_validation');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { captureOutput } from '../helpers/cli-runner.js';
 import { main } from '../../lib/cli/main.js';
-import { VerifierClient } from '../../lib/tenant/verifier-client.js';
+import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 
 describe('ironlime verifier (CLI)', function () {
   this.timeout(90_000);

@@ -1,7 +1,7 @@
 import { IsArray, IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 
 /**
- * Shapes of the verifier's `results` as the tenant checks them (spec §4.2). Extra fields a newer
+ * Shapes of the verifier's `results` as its client (`VerifierClient`) checks them (spec §4.2). Extra fields a newer
  * verifier adds are dropped; missing or mistyped ones are a `BadRemoteReplyError`.
  */
 export class VerifierAgentStatus {

@@ -10,7 +10,8 @@ import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { buildConfig } from '../../lib/config/load-config.js';
 import { loadOrCreateServiceTls } from '../../lib/pki/service-tls.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
-import { createDeployment, policyForAgent, refstateForAgent, runCli, type Deployment } from '../verifier/helpers/verifier-fixture.js';
+import { runCli } from '../helpers/cli-runner.js';
+import { createDeployment, policyForAgent, refstateForAgent, type Deployment } from '../verifier/helpers/verifier-fixture.js';
 
 /** A verifier that knows no agent, speaks API 2.6 and records every enrolment it is sent. */
 class CapturingVerifier {

@@ -5,7 +5,7 @@
 // When everything is present it only looks (PATH lookups and one TCP connect: well under a second)
 // and changes nothing. Plain Node.js on purpose: it must run before `npm install` has.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,10 +61,23 @@ function run(argv, env = process.env) {
   if (result.status !== 0) fail(`'${argv.join(' ')}' failed (exit ${result.status ?? result.signal})`);
 }
 
+/**
+ * True when node_modules holds every package of package-lock.json at its locked version, read from
+ * npm's own record of what it installed (node_modules/.package-lock.json). Optional packages that
+ * npm skipped for this platform do not count as missing.
+ */
+function nodeModulesMatchLock() {
+  const installedFile = join(root, 'node_modules', '.package-lock.json');
+  if (!existsSync(installedFile)) return false;
+  const wanted = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')).packages ?? {};
+  const installed = JSON.parse(readFileSync(installedFile, 'utf8')).packages ?? {};
+  return Object.entries(wanted).every(
+    ([name, entry]) => name === '' || entry.optional === true || installed[name]?.version === entry.version,
+  );
+}
+
 function ensureNodeModules() {
-  const installed = join(root, 'node_modules', '.package-lock.json');
-  const lock = join(root, 'package-lock.json');
-  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
+  if (nodeModulesMatchLock()) return;
   run(['npm', process.env.CI ? 'ci' : 'install', '--no-audit', '--no-fund']);
 }
 

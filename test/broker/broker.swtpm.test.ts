@@ -4,6 +4,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { decodeJwt, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
 import { reportDataOf } from '../../lib/broker/kbs-wire.js';
+import { main } from '../../lib/cli/main.js';
+import { CA_CERT_FILE } from '../../lib/pki/ca-directory.js';
+import { caDirOf } from '../../lib/pki/service-tls.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import type { KbsClient } from '../../lib/kbs-client/kbs-client.js';
 import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
@@ -106,6 +109,23 @@ describe('broker with a swtpm node: background check and passport', function () 
 
   it('background check: the good node gets its disk key', async function () {
     expect(await client(issuerA).getResource(DISK_KEY_URI)).to.deep.equal(secret);
+  });
+
+  it('ironlime kbs get-resource fetches the disk key on the node (exit 0) and exits 1 when refused', async function () {
+    const output = path.join(node.dir, 'disk.key');
+    const args = (uri: string): string[] => [
+      'node', 'ironlime', 'kbs', 'get-resource', uri,
+      '--url', issuerA.running.url,
+      '--ca', path.join(caDirOf(issuerA.dataDir), CA_CERT_FILE),
+      '--agent-id', node.agentId,
+      '--tcti', swtpm.swtpm.tcti,
+      '--ima-log', node.emulated.imaLogPath,
+      '--boot-log', node.emulated.bootLogPath,
+      '--output', output,
+    ];
+    expect(await main(args(DISK_KEY_URI))).to.equal(0);
+    expect(new Uint8Array(await readFile(output))).to.deep.equal(secret);
+    expect(await main(args('kbs:///node/disk-key/absent'))).to.equal(1);
   });
 
   it('a wrong nonce and a replayed quote are refused', async function () {

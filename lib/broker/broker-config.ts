@@ -73,6 +73,15 @@ export class BrokerConfig {
   @IsNotEmpty({ each: true })
   tlsSans: string[] = [];
 
+  /**
+   * PEM certificate (or public key) of the verifier's revocation key: with it, `POST /kbs/v0/revocation`
+   * accepts Keylime revocation messages signed by that key (a `--revocation-webhook` target).
+   */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  revocationCert?: string;
+
   /** Largest request body: evidence carries whole IMA lists, admin requests runtime policies. */
   @IsInt()
   @Min(1024)
@@ -91,6 +100,7 @@ export const BROKER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof BrokerConfi
   { name: 'IRONLIME_BROKER_SESSION_TIMEOUT', field: 'sessionTimeoutSeconds', kind: 'integer' },
   { name: 'IRONLIME_BROKER_TRUST_ISSUERS', field: 'trustIssuers', kind: 'list' },
   { name: 'IRONLIME_BROKER_TLS_SANS', field: 'tlsSans', kind: 'list' },
+  { name: 'IRONLIME_BROKER_REVOCATION_CERT', field: 'revocationCert', kind: 'string' },
 ];
 
 export function loadBrokerConfig(sources: ServiceConfigSources<keyof BrokerConfig>): Readonly<BrokerConfig> {

@@ -1,8 +1,12 @@
+import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiVersionPolicy } from '../http/api-version.js';
 import { addRoute } from '../http/route-registration.js';
 import { NotFoundError } from '../http/http-errors.js';
+import { RevocationEnvelopeBody } from '../revocation/revocation-receiver.js';
+import { checkRevocationEnvelope } from '../revocation/revocation-signature.js';
 import type { BrokerService } from './broker-service.js';
+import { KbsError } from './kbs-errors.js';
 import {
   AgentIdParams,
   KbsAttestationBody,
@@ -16,6 +20,8 @@ import { installKbsProblemHandlers } from './kbs-problem-handler.js';
 import { KBS_PREFIX, KBS_SESSION_COOKIE, type RuntimeData } from './kbs-wire.js';
 
 export interface BrokerRouteSettings {
+  /** The verifier's revocation key: enables `POST /revocation` for signed Keylime revocation messages. */
+  readonly revocationKey?: KeyObject;
   readonly versions: ApiVersionPolicy;
   readonly insecureAdmin: boolean;
   readonly sessionTimeoutSeconds: number;
@@ -133,6 +139,25 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         body: RevokeBody,
         handler: async ({ params, body, reply }) => {
           await broker.revoke((params as AgentIdParams).agent_id, (body as RevokeBody).reason ?? 'revoked by an administrator');
+          return noContent(reply);
+        },
+      });
+
+      route({
+        method: 'POST',
+        url: '/revocation',
+        body: RevocationEnvelopeBody,
+        handler: async ({ body, reply }) => {
+          if (settings.revocationKey === undefined) {
+            throw new KbsError('AdminAuth', 'this broker accepts no revocation messages (no revocation certificate configured)');
+          }
+          const check = checkRevocationEnvelope(body as RevocationEnvelopeBody, settings.revocationKey);
+          if (!check.ok) {
+            throw new KbsError('AdminAuth', check.reason);
+          }
+          if (check.message.type === 'revocation') {
+            await broker.revoke(check.message.agent_id, `verifier: ${check.message.event_id}`);
+          }
           return noContent(reply);
         },
       });

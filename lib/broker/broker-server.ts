@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { pino, type Logger } from 'pino';
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
@@ -15,6 +15,8 @@ import { EarTokenIssuer } from './ear-token.js';
 import { EarTokenVerifier } from './ear-token-verifier.js';
 import { ResourceVault } from './resource-vault.js';
 import { loadTrustedIssuer, type TrustedIssuer } from './trusted-issuers.js';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import { revocationVerifyKey } from '../revocation/revocation-signature.js';
 
 export type BrokerConfigInput = Partial<BrokerConfig> & { readonly dataDir: string };
 
@@ -57,6 +59,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   for (const spec of config.trustIssuers) {
     trusted.push(await loadTrustedIssuer(spec));
   }
+  const revocationKey = config.revocationCert === undefined ? undefined : revocationVerifyKey(await readText(config.revocationCert));
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
   trusted.push({ issuer: config.issuer, keys: [keys.tokenPublicKey] });
   const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans });
@@ -94,6 +97,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       log,
     });
     await registerBrokerRoutes(service.app, broker, {
+      ...(revocationKey === undefined ? {} : { revocationKey }),
       versions,
       insecureAdmin: false,
       sessionTimeoutSeconds: config.sessionTimeoutSeconds,
@@ -122,5 +126,13 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
     await service.close().catch(() => undefined);
     await closeDatabase().catch(() => undefined);
     throw error;
+  }
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new InvalidConfig('broker.revocationCert', `cannot read ${file}`, { cause });
   }
 }

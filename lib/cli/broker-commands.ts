@@ -20,6 +20,7 @@ interface BrokerOptions {
   readonly tokenLifetime?: string;
   readonly trustIssuer: string[];
   readonly tlsSan: string[];
+  readonly revocationCert?: string;
   readonly logLevel: string;
 }
 
@@ -41,6 +42,7 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
     .option('--audience <aud>', 'aud put into issued tokens and required in accepted ones')
     .option('--token-lifetime <seconds>', 'lifetime of issued tokens (default 300)')
     .option('--trust-issuer <[ISSUER=]FILE>', 'accept tokens of another issuer: its JWKS or PEM certificate (repeatable)', collect, [])
+    .option('--revocation-cert <file>', "verifier's revocation certificate: accept its signed revocation messages at POST /kbs/v0/revocation")
     .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['silent', 'error', 'warn', 'info', 'debug']).default('info'))
     .action(async (options: BrokerOptions) => {
@@ -57,6 +59,7 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
           tokenLifetimeSeconds: options.tokenLifetime === undefined ? undefined : Number(options.tokenLifetime),
           trustIssuers: options.trustIssuer.length > 0 ? options.trustIssuer : undefined,
           tlsSans: options.tlsSan.length > 0 ? options.tlsSan : undefined,
+          revocationCert: options.revocationCert,
         },
       });
       const running = await startBroker(config, {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { FlattenedJWE } from 'jose';
+import type { ResourceJwe } from './resource-jwe.js';
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { CompiledNodeCache, compileNode, type BrokerNodeRecord } from './broker-node.js';
@@ -11,7 +11,7 @@ import { KBS_PROTOCOL_VERSION, NONCE_BYTES, REPORT_DATA_HASH, reportDataOf, TEE_
 import { encryptResource } from './resource-jwe.js';
 import { decideResourceAccess, type ResourcePolicy } from './resource-policy.js';
 import type { ResourceVault } from './resource-vault.js';
-import { parseTeePublicKey } from './tee-public-key.js';
+import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
 import { appraiseTpmEvidence, sameBytes, type UntrustedTpmEvidence } from './tpm-evidence.js';
 
 export interface BrokerServiceOptions {
@@ -133,7 +133,7 @@ export class BrokerService {
    * attestation or the token's `iat`, or still in force), the resource must exist and its policy allow
    * the node.
    */
-  async resource(path: ResourcePath, credentials: ResourceCredentials): Promise<FlattenedJWE> {
+  async resource(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
     const requester = await this.authenticate(credentials);
     const facts = await this.options.repository.accessFacts(path, requester.agentId);
     if (facts.revokedAt !== undefined) {
@@ -147,24 +147,24 @@ export class BrokerService {
       throw new KbsError('PolicyDeny', decision.reason);
     }
     const plaintext = this.options.vault.open(path, facts.resource.sealed);
-    return encryptResource(plaintext, parseTeePublicKey(requester.teePubkey));
+    return encryptResource(plaintext, requester.teeKey);
   }
 
   private async authenticate(credentials: ResourceCredentials): Promise<{
     agentId: string;
-    teePubkey: Readonly<Record<string, unknown>>;
+    teeKey: TeePublicKey;
     via: 'session' | 'token';
   }> {
     if (credentials.bearer !== undefined) {
-      const token = await this.options.tokens.verify(credentials.bearer);
-      return { agentId: token.agentId, teePubkey: token.teePubkey, via: 'token' };
+      const token = await this.options.tokens.verify(credentials.bearer, this.now() / 1000);
+      return { agentId: token.agentId, teeKey: token.teeKey, via: 'token' };
     }
     if (credentials.sessionId !== undefined) {
       const session = await this.options.repository.findSession(credentials.sessionId);
       if (session === undefined || session.attested === null || session.expiresAt <= this.now()) {
         throw new KbsError('TokenVerifierError', 'the session is not attested or has expired');
       }
-      return { agentId: session.attested.agentId, teePubkey: JSON.parse(session.attested.teePubkey) as Record<string, unknown>, via: 'session' };
+      return { agentId: session.attested.agentId, teeKey: parseTeePublicKey(JSON.parse(session.attested.teePubkey)), via: 'session' };
     }
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
   }

@@ -1,6 +1,7 @@
 import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
 import { KbsError } from './kbs-errors.js';
 import { EAR_ALG, EAR_SUBMOD } from './ear-token.js';
+import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
 import type { TrustedIssuer } from './trusted-issuers.js';
 
 /** Accepted clock difference between issuer and checker, in seconds. */
@@ -13,7 +14,14 @@ export interface VerifiedEarToken {
   /** Unix seconds. */
   readonly issuedAt: number;
   readonly teePubkey: Readonly<Record<string, unknown>>;
+  /** The tee-pubkey, checked and imported once per token. */
+  readonly teeKey: TeePublicKey;
+  /** Unix seconds. */
+  readonly expiresAt: number;
 }
+
+/** Verified tokens kept, so a node fetching several resources with one token pays the signature check once. */
+const CACHE_LIMIT = 10_000;
 
 export interface EarTokenVerifierOptions {
   readonly issuers: readonly TrustedIssuer[];
@@ -31,9 +39,32 @@ export interface EarTokenVerifierOptions {
  * tee-pubkey. Every refusal is a `TokenVerifierError`; the detail says which check failed.
  */
 export class EarTokenVerifier {
+  private readonly verified = new Map<string, VerifiedEarToken>();
+
   constructor(private readonly options: EarTokenVerifierOptions) {}
 
-  async verify(token: string): Promise<VerifiedEarToken> {
+  /**
+   * As `check`, with a cache of verified tokens keyed by the exact token text: a hit is used only while
+   * `exp` (plus the skew) has not passed. Revocation is not cached here — the broker checks it on every
+   * request.
+   */
+  async verify(token: string, nowSeconds = Date.now() / 1000): Promise<VerifiedEarToken> {
+    const cached = this.verified.get(token);
+    if (cached !== undefined) {
+      if (nowSeconds < cached.expiresAt + TOKEN_CLOCK_SKEW_SECONDS) {
+        return cached;
+      }
+      this.verified.delete(token);
+    }
+    const fresh = await this.check(token);
+    if (this.verified.size >= CACHE_LIMIT) {
+      this.verified.clear();
+    }
+    this.verified.set(token, fresh);
+    return fresh;
+  }
+
+  async check(token: string): Promise<VerifiedEarToken> {
     let unverifiedIssuer: unknown;
     try {
       unverifiedIssuer = decodeJwt(token).iss;
@@ -85,7 +116,13 @@ export class EarTokenVerifier {
     if (teePubkey === null || typeof teePubkey !== 'object' || Array.isArray(teePubkey)) {
       throw new KbsError('TokenVerifierError', 'token carries no tee-pubkey');
     }
-    return { agentId: payload.sub as string, issuer, issuedAt: iat, teePubkey: teePubkey as Record<string, unknown> };
+    let teeKey: TeePublicKey;
+    try {
+      teeKey = parseTeePublicKey(teePubkey);
+    } catch {
+      throw new KbsError('TokenVerifierError', 'token tee-pubkey is unusable');
+    }
+    return { agentId: payload.sub as string, issuer, issuedAt: iat, teePubkey: teePubkey as Record<string, unknown>, teeKey, expiresAt: exp };
   }
 }
 

@@ -2,6 +2,7 @@ import { Type } from 'class-transformer';
 import {
   IsArray,
   IsBoolean,
+  IsDefined,
   IsIn,
   IsNotEmptyObject,
   IsObject,
@@ -68,6 +69,7 @@ export class TpmEvidenceDto {
 }
 
 export class TeeEvidenceDto {
+  @IsDefined()
   @ValidateNested()
   @Type(() => TpmEvidenceDto)
   primary_evidence!: TpmEvidenceDto;
@@ -95,10 +97,12 @@ export class KbsAttestationBody {
   @Type(() => InitDataDto)
   'init-data'?: InitDataDto;
 
+  @IsDefined()
   @ValidateNested()
   @Type(() => RuntimeDataDto)
   'runtime-data'!: RuntimeDataDto;
 
+  @IsDefined()
   @ValidateNested()
   @Type(() => TeeEvidenceDto)
   'tee-evidence'!: TeeEvidenceDto;
@@ -146,6 +150,7 @@ export class PutResourceBody {
   @IsBase64String({ maxLength: 1024 * 1024 })
   data!: string;
 
+  @IsDefined()
   @ValidateNested()
   @Type(() => ResourcePolicyDto)
   policy!: ResourcePolicyDto;

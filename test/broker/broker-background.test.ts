@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import type { KbsClient } from '../../lib/kbs-client/kbs-client.js';
@@ -151,6 +152,36 @@ describe('broker: background check (software TPM)', function () {
       expect([malformed.remoteHttpStatus, malformed.kbsType]).to.deep.equal([401, 'SerdeError']);
       const path = await refusal(http.send('GET', '/kbs/v0/resource/node/..%2F..%2Fetc/x'));
       expect(path.remoteHttpStatus).to.be.oneOf([401, 404]);
+    } finally {
+      await http.close();
+    }
+  });
+
+  it('hostile attest bodies are refused with a KBS type, never a 500', async function () {
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    try {
+      const evidenceProvider = new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath });
+      const good = await evidenceProvider.primaryEvidence(new Uint8Array(32));
+      const quote = good['quote'] as string;
+      const bodies: ((nonce: string, key: Record<string, unknown>) => unknown)[] = [
+        () => randomBytes(200).toString('base64'),
+        () => ({}),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, quote: quote.slice(0, quote.length / 2) } } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, quote: 'rAAAA:AAAA:AAAA' } } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, ima_measurement_list: randomBytes(3000).toString('latin1') } } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, mb_measurement_list: randomBytes(3000).toString('base64') } } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, extra: 1 } } }),
+        (nonce) => ({ 'runtime-data': { nonce, 'tee-pubkey': { kty: 'RSA', n: 'AQAB', e: 'AQAB' } }, 'tee-evidence': { primary_evidence: good } }),
+      ];
+      for (const [index, body] of bodies.entries()) {
+        const auth = await http.send('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'tpm' } });
+        const cookie = String(auth.headers['set-cookie']).split(';')[0] as string;
+        const key = (await TeeKeyPair.generate('ec')).publicJwk as Record<string, unknown>;
+        const error = await refusal(http.send('POST', '/kbs/v0/attest', { body: body((auth.body as { nonce: string }).nonce, key), headers: { cookie } }));
+        expect([index, error.remoteHttpStatus], `body ${index}`).to.deep.equal([index, 401]);
+        expect(error.kbsType, `body ${index}`).to.be.oneOf(['SerdeError', 'AttestationError', 'JweError']);
+      }
     } finally {
       await http.close();
     }

@@ -28,6 +28,19 @@ export interface BrokerSession {
   readonly attested: { readonly agentId: string; readonly teePubkey: string; readonly at: number } | null;
 }
 
+interface AccessFactsRow {
+  sealed: string | null;
+  policy: string | null;
+  revoked_at: string | number | null;
+  groups: string | null;
+}
+
+const ACCESS_FACTS_SQL = `select r.sealed, r.policy,
+  (select revoked_at from broker_revocations where agent_id = ?) as revoked_at,
+  (select groups from broker_nodes where agent_id = ?) as groups
+  from (select 1) as one
+  left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?`;
+
 interface NodeRow {
   agent_id: string;
   ak_tpm: string | null;
@@ -160,21 +173,18 @@ export class BrokerRepository {
    * and the node's groups (a token-fetch hot path).
    */
   async accessFacts(path: ResourcePath, agentId: string): Promise<AccessFacts> {
-    const result = (await this.knex
-      .select({
-        sealed: this.knex('broker_resources').where({ ...path }).select('sealed'),
-        policy: this.knex('broker_resources').where({ ...path }).select('policy'),
-        revoked_at: this.knex('broker_revocations').where({ agent_id: agentId }).select('revoked_at'),
-        groups: this.knex('broker_nodes').where({ agent_id: agentId }).select('groups'),
-      })
-      .first()) as { sealed: string | null; policy: string | null; revoked_at: string | number | null; groups: string | null };
+    // One fixed statement (no query building per request): this is the token-fetch hot path.
+    const result = (await this.knex.raw(ACCESS_FACTS_SQL, [agentId, agentId, path.repository, path.type, path.tag])) as
+      | { rows: AccessFactsRow[] }
+      | AccessFactsRow[];
+    const row = (Array.isArray(result) ? result[0] : result.rows[0]) as AccessFactsRow;
     return {
       resource:
-        result.sealed === null || result.policy === null
+        row.sealed === null || row.policy === null
           ? undefined
-          : { path, sealed: result.sealed, policy: JSON.parse(result.policy) as ResourcePolicy },
-      revokedAt: result.revoked_at === null ? undefined : Number(result.revoked_at),
-      groups: result.groups === null ? [] : (JSON.parse(result.groups) as string[]),
+          : { path, sealed: row.sealed, policy: JSON.parse(row.policy) as ResourcePolicy },
+      revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
+      groups: row.groups === null ? [] : (JSON.parse(row.groups) as string[]),
     };
   }
 

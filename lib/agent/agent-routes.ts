@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { agentVersionResults, compareApiVersions } from '../http/api-version.js';
 import { ok } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
+import { ForbiddenError } from '../http/http-errors.js';
+import { RevocationEnvelopeBody, type RevocationReceiver } from '../revocation/revocation-receiver.js';
 import type { AkInfo, EkAlgorithm, TpmHashAlgorithm } from '../tpm-access/tpm-port.js';
 import { IdentityQuoteQuery, IntegrityQuoteQuery, UkeyBody, VerifyKeyQuery, VkeyBody } from './agent-dtos.js';
 import { pcrsOfMask, type AgentQuoter } from './agent-quoter.js';
@@ -22,6 +24,8 @@ export interface AgentApiContext {
   readonly imaLogPath: string | undefined;
   /** Binary UEFI event log to serve when PCR 0 is quoted; omitted while unreadable. */
   readonly bootLogPath: string | undefined;
+  /** Checks and acts on revocation notifications; absent: `/notifications/revocation` refuses them (403). */
+  readonly revocation?: RevocationReceiver;
 }
 
 /** ukey may carry a payload (scripts, a zip): 16 MiB, above the service's 1 MiB default. */
@@ -116,6 +120,19 @@ export function registerAgentRoutes(service: KeylimeService, agent: AgentApiCont
     body: VkeyBody,
     handler: ({ body, reply }) => {
       agent.keys.addV(body.encrypted_key);
+      return ok(reply, {});
+    },
+  });
+
+  service.route({
+    method: 'POST',
+    url: '/notifications/revocation',
+    body: RevocationEnvelopeBody,
+    handler: async ({ body, reply }) => {
+      if (agent.revocation === undefined) {
+        throw new ForbiddenError('revocation notifications are not configured on this agent');
+      }
+      await agent.revocation.receive(body);
       return ok(reply, {});
     },
   });

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { registerAgentCommands } from './agent-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
+import { registerBrokerCommands } from './broker-commands.js';
 import { registerCaCommands } from './ca-commands.js';
 import type { CliContext, CommandRegistrar } from './cli-context.js';
 import { registerDbCommands } from './db-commands.js';
@@ -10,6 +11,7 @@ import { registerDemoCommands } from './demo-commands.js';
 import { EXIT_USAGE } from './exit-codes.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerImaCommands } from './ima-commands.js';
+import { registerKbsCommands } from './kbs-commands.js';
 import { registerMbCommands } from './mb-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerRegistrarCommands } from './registrar-commands.js';
@@ -19,7 +21,7 @@ import { registerTpmCommands } from './tpm-commands.js';
 import { registerVerifierCommands } from './verifier-commands.js';
 
 /** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands, registerDemoCommands, registerAuditCommands, registerTokenCommands];
+const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands, registerDemoCommands, registerBrokerCommands, registerKbsCommands, registerAuditCommands, registerTokenCommands];
 
 /** Builds the `ironlime` command tree. */
 export function buildProgram(context: CliContext): Command {

@@ -1,0 +1,154 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import { bootEmulatedNode, defaultBootLogPath } from '../lib/agent/node-emulation.js';
+import { BrokerAdminClient } from '../lib/broker/broker-admin-client.js';
+import { createRuntimePolicy } from '../lib/ima/create-runtime-policy.js';
+import { KbsClient } from '../lib/kbs-client/kbs-client.js';
+import { KbsHttp } from '../lib/kbs-client/kbs-http.js';
+import { TpmEvidenceProvider } from '../lib/kbs-client/tpm-evidence-provider.js';
+import { createRefstate } from '../lib/mb/create-refstate.js';
+import { parseEventLog } from '../lib/mb/parse-event-log.js';
+import { createSoftwareTpm } from '../lib/tpm-access/software/tpm-adapter.js';
+import type { Benchmark } from './benchmark.js';
+
+const DATABASE_URL = process.env['IRONLIME_BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Ready {
+  readonly url: string;
+  readonly caCert: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * `npm run bench -- broker [seconds]` (default 5 s per phase): the KBS broker in a child process on
+ * PostgreSQL, clients in this process with a software-TPM node whose evidence is fully appraised
+ * (quote, IMA list against a runtime policy, UEFI boot log against a refstate).
+ *
+ * - background: full RCAR exchanges (auth → quote → attest → resource with the cookie → JWE decrypt),
+ *   8 concurrent clients;
+ * - passport: resource fetches with a cached EAR token (`Authorization: Bearer`), 16 concurrent.
+ *
+ * Reported per phase: operations, wall-clock rate, the broker's CPU time per operation (its own
+ * `process.cpuUsage`, so the clients' quotes and decryptions are not counted) and what that means per
+ * core; PostgreSQL's own CPU is not included. Targets (issue 14, 2-core machine): ≥ 300 exchanges/s and
+ * ≥ 1,000 token fetches/s.
+ */
+export const brokerBenchmark: Benchmark = {
+  name: 'broker',
+  description: 'KBS broker: background-check exchanges and passport-token resource fetches',
+  async run(args) {
+    const seconds = Number(args[0] ?? '5');
+    const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-bench-'));
+    const schema = `bench_${randomBytes(6).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
+    await admin.raw('create schema ??', [schema]);
+    const child = fork(path.join(import.meta.dirname, 'broker-bench-server.js'), [path.join(dir, 'broker'), DATABASE_URL, schema], { stdio: 'inherit', execArgv: process.env['IRONLIME_BENCH_PROFILE'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env['IRONLIME_BENCH_PROFILE']] });
+    const tpm = await createSoftwareTpm();
+    try {
+      const ready = await nextMessage<{ ready: Ready }>(child, 'ready');
+      const broker = ready.ready;
+      const agentId = randomUUID();
+      await tpm.ensureEk();
+      const ak = await tpm.ensureAk('sha256');
+      const node = await bootEmulatedNode(tpm, path.join(dir, 'node'), defaultBootLogPath(), undefined);
+      await node.measure([{ path: '/usr/bin/ironic-python-agent', content: new Uint8Array(Buffer.from('ipa')) }]);
+      const imaText = await readFile(node.imaLogPath, 'utf8');
+      const adminClient = new BrokerAdminClient({ url: broker.url, ca: broker.caCert, cert: broker.cert, key: broker.key });
+      await adminClient.putNode(agentId, {
+        akTpm: Buffer.from(ak.akPublic).toString('base64'),
+        runtimePolicy: JSON.stringify(createRuntimePolicy({ imaListText: imaText }).policy),
+        mbRefstate: JSON.stringify(createRefstate(parseEventLog(new Uint8Array(await readFile(node.bootLogPath))), { withoutSecureBoot: true })),
+      });
+      await adminClient.putResource({ repository: 'node', type: 'disk-key', tag: 'bench' }, randomBytes(32), { agents: [agentId] });
+      await adminClient.close();
+      const http = new KbsHttp({ url: broker.url, ca: broker.caCert });
+      const evidence = new TpmEvidenceProvider({ tpm, agentId, imaLogPath: node.imaLogPath, bootLogPath: node.bootLogPath });
+      const newClient = (mode: 'background' | 'passport'): KbsClient => new KbsClient({ broker: http, evidence, mode });
+
+      const background = await phase(child, 'background-check exchanges', seconds, 8, () => {
+        const client = newClient('background');
+        return async () => {
+          client.invalidate();
+          await client.getResource('kbs:///node/disk-key/bench');
+        };
+      });
+      const passport = await phase(child, 'passport-token resource fetches', seconds, 16, () => {
+        const client = newClient('passport');
+        return async () => {
+          await client.getResource('kbs:///node/disk-key/bench');
+        };
+      });
+      process.stdout.write(
+        `ratio: a token fetch costs the broker ${(passport.brokerCpuMsPerOp / background.brokerCpuMsPerOp).toFixed(2)} of a full exchange\n`,
+      );
+      await http.close();
+      await node.close();
+    } finally {
+      child.send('stop');
+      await new Promise((resolve) => child.once('exit', resolve));
+      await tpm.close();
+      await admin.raw('drop schema if exists ?? cascade', [schema]);
+      await admin.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+interface PhaseResult {
+  readonly brokerCpuMsPerOp: number;
+}
+
+async function phase(child: ChildProcess, label: string, seconds: number, concurrency: number, makeWorker: () => () => Promise<void>): Promise<PhaseResult> {
+  const workers = Array.from({ length: concurrency }, makeWorker);
+  await Promise.all(workers.map((work) => work()));
+  const brokerBefore = await childCpu(child);
+  const clientBefore = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  const deadline = Date.now() + seconds * 1000;
+  let operations = 0;
+  await Promise.all(
+    workers.map(async (work) => {
+      while (Date.now() < deadline) {
+        await work();
+        operations += 1;
+      }
+    }),
+  );
+  const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const brokerAfter = await childCpu(child);
+  const clientCpu = process.cpuUsage(clientBefore);
+  const brokerMs = (brokerAfter.user + brokerAfter.system - brokerBefore.user - brokerBefore.system) / 1000;
+  const clientMs = (clientCpu.user + clientCpu.system) / 1000;
+  const perOp = brokerMs / operations;
+  process.stdout.write(
+    `${label}: ${operations} in ${wallSeconds.toFixed(1)} s = ${(operations / wallSeconds).toFixed(0)}/s wall (clients in this process); ` +
+      `broker CPU ${perOp.toFixed(3)} ms/op = ${(1000 / perOp).toFixed(0)}/s per broker core; client CPU ${(clientMs / operations).toFixed(3)} ms/op\n`,
+  );
+  return { brokerCpuMsPerOp: perOp };
+}
+
+async function childCpu(child: ChildProcess): Promise<NodeJS.CpuUsage> {
+  const reply = nextMessage<{ cpu: NodeJS.CpuUsage }>(child, 'cpu');
+  child.send('cpu');
+  return (await reply).cpu;
+}
+
+function nextMessage<T>(child: ChildProcess, key: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: unknown): void => {
+      if (message !== null && typeof message === 'object' && key in message) {
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(message as T);
+      }
+    };
+    const onExit = (code: number | null): void => reject(new Error(`broker child exited (${code})`));
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}

@@ -1,0 +1,103 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { ServiceUnreachableError } from '../http/client-errors.js';
+import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
+import { KBS_PREFIX, type ResourcePath } from './kbs-wire.js';
+import type { ResourcePolicy } from './resource-policy.js';
+
+export interface BrokerAdminClientOptions {
+  /** Broker base URL (`https://host:8080`). */
+  readonly url: string;
+  /** PEMs: the broker's CA, and a client certificate and key issued by it. */
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** What an operator (or the orchestrator) registers about a node. */
+export interface BrokerNodeInput {
+  readonly akTpm?: string;
+  readonly tpmPolicy?: string;
+  readonly runtimePolicy?: string;
+  readonly mbRefstate?: string;
+  readonly groups?: readonly string[];
+}
+
+/**
+ * The broker's mTLS admin API as a typed client: nodes, resources (the secret is sent base64 over mTLS
+ * and sealed by the broker), revocations. A refusal is `KbsRefusedError` with the RFC 7807 type.
+ */
+export class BrokerAdminClient {
+  private readonly dispatcher: Dispatcher;
+  private readonly baseUrl: string;
+
+  constructor(options: BrokerAdminClientOptions) {
+    this.baseUrl = `${options.url.replace(/\/+$/, '')}${KBS_PREFIX}/admin`;
+    this.dispatcher = new Agent({ connect: { ca: options.ca, cert: options.cert, key: options.key } });
+  }
+
+  putNode(agentId: string, node: BrokerNodeInput): Promise<void> {
+    return this.send('PUT', `/nodes/${encodeURIComponent(agentId)}`, {
+      ...(node.akTpm === undefined ? {} : { ak_tpm: node.akTpm }),
+      ...(node.tpmPolicy === undefined ? {} : { tpm_policy: node.tpmPolicy }),
+      ...(node.runtimePolicy === undefined ? {} : { runtime_policy: node.runtimePolicy }),
+      ...(node.mbRefstate === undefined ? {} : { mb_refstate: node.mbRefstate }),
+      ...(node.groups === undefined ? {} : { groups: node.groups }),
+    });
+  }
+
+  deleteNode(agentId: string): Promise<void> {
+    return this.send('DELETE', `/nodes/${encodeURIComponent(agentId)}`);
+  }
+
+  putResource(path: ResourcePath, data: Uint8Array, policy: Partial<ResourcePolicy>): Promise<void> {
+    return this.send('PUT', `/resources/${resourceSegments(path)}`, {
+      data: Buffer.from(data).toString('base64'),
+      policy: { agents: policy.agents ?? [], groups: policy.groups ?? [], allow_tokens: policy.allow_tokens ?? true },
+    });
+  }
+
+  deleteResource(path: ResourcePath): Promise<void> {
+    return this.send('DELETE', `/resources/${resourceSegments(path)}`);
+  }
+
+  revoke(agentId: string, reason: string): Promise<void> {
+    return this.send('POST', `/revocations/${encodeURIComponent(agentId)}`, { reason });
+  }
+
+  reinstate(agentId: string): Promise<void> {
+    return this.send('DELETE', `/revocations/${encodeURIComponent(agentId)}`);
+  }
+
+  close(): Promise<void> {
+    return this.dispatcher.close();
+  }
+
+  private async send(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<void> {
+    const url = `${this.baseUrl}${path}`;
+    let reply: Dispatcher.ResponseData;
+    try {
+      reply = await request(url, {
+        method,
+        dispatcher: this.dispatcher,
+        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      });
+    } catch (cause) {
+      throw new ServiceUnreachableError(url, 'network', String((cause as Error).message ?? cause), { cause });
+    }
+    const text = await reply.body.text();
+    if (reply.statusCode >= 300) {
+      let problem: { type?: unknown; detail?: unknown } = {};
+      try {
+        problem = JSON.parse(text) as typeof problem;
+      } catch {
+        // Not a problem body: reported with an unknown type.
+      }
+      const type = typeof problem.type === 'string' ? problem.type.replace(/^.*\/errors\//, '') : 'unknown';
+      throw new KbsRefusedError(url, reply.statusCode, type, typeof problem.detail === 'string' ? problem.detail : text.slice(0, 200));
+    }
+  }
+}
+
+function resourceSegments(path: ResourcePath): string {
+  return [path.repository, path.type, path.tag].map(encodeURIComponent).join('/');
+}

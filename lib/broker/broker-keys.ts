@@ -1,0 +1,71 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
+
+/** Files of the broker's own keys under `<dataDir>/broker`. */
+export const BROKER_KEY_FILES = {
+  dir: 'broker',
+  /** base64 of 32 random bytes: the AES-256-GCM key resources are sealed with. */
+  masterKey: 'resource-master.key',
+  /** PKCS#8 PEM of the P-256 key EAR tokens are signed with (ES256). */
+  tokenKey: 'token-signing-key.pem',
+  /** The token key's public JWKS, for brokers started with `--trust-issuer`. */
+  tokenJwks: 'token-issuer.jwks.json',
+} as const;
+
+export interface BrokerKeys {
+  readonly masterKey: Uint8Array;
+  readonly tokenPrivateKey: KeyObject;
+  readonly tokenPublicKey: KeyObject;
+  /** Absolute path of the public JWKS file. */
+  readonly jwksPath: string;
+}
+
+/**
+ * Loads the broker's keys from `<dataDir>/broker`, creating any that is missing (zero-config): the
+ * resource master key and the token signing key (owner-only files), and the public JWKS beside them
+ * (with an `issuer` member naming `issuer`, which `loadTrustedIssuer` reads).
+ * A present but unreadable key is `InvalidConfig` — never silently replaced, since that would make
+ * every stored resource unreadable.
+ */
+export async function loadOrCreateBrokerKeys(dataDir: string, issuer: string): Promise<BrokerKeys> {
+  const dir = path.join(dataDir, BROKER_KEY_FILES.dir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const masterPath = path.join(dir, BROKER_KEY_FILES.masterKey);
+  let masterText = await readIfExists(masterPath);
+  if (masterText === undefined) {
+    masterText = `${randomBytes(32).toString('base64')}\n`;
+    await writeFileAtomic(masterPath, masterText, PRIVATE_KEY_MODE);
+  }
+  const masterKey = new Uint8Array(Buffer.from(masterText.trim(), 'base64'));
+  if (masterKey.length !== 32) {
+    throw new InvalidConfig('broker.masterKey', `${masterPath} must hold base64 of 32 bytes`);
+  }
+  const tokenPath = path.join(dir, BROKER_KEY_FILES.tokenKey);
+  let tokenPem = await readIfExists(tokenPath);
+  if (tokenPem === undefined) {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    tokenPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    await writeFileAtomic(tokenPath, tokenPem, PRIVATE_KEY_MODE);
+  }
+  let tokenPrivateKey: KeyObject;
+  try {
+    tokenPrivateKey = createPrivateKey(tokenPem);
+  } catch (cause) {
+    throw new InvalidConfig('broker.tokenKey', `${tokenPath} is not a private key`, { cause });
+  }
+  if (tokenPrivateKey.asymmetricKeyType !== 'ec' || tokenPrivateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new InvalidConfig('broker.tokenKey', `${tokenPath} must be an EC P-256 key (ES256)`);
+  }
+  const tokenPublicKey = createPublicKey(tokenPrivateKey);
+  const jwksPath = path.join(dir, BROKER_KEY_FILES.tokenJwks);
+  await writeFileAtomic(jwksPath, `${JSON.stringify({ issuer, keys: [publicJwk(tokenPublicKey)] }, null, 2)}\n`, CERTIFICATE_MODE);
+  return { masterKey, tokenPrivateKey, tokenPublicKey, jwksPath };
+}
+
+/** The public JWK of the token key, with `alg` and `use` so a JWKS consumer cannot misuse it. */
+export function publicJwk(key: KeyObject): Record<string, unknown> {
+  return { ...key.export({ format: 'jwk' }), alg: 'ES256', use: 'sig' };
+}

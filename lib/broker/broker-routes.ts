@@ -1,0 +1,207 @@
+import type { KeyObject } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiVersionPolicy } from '../http/api-version.js';
+import { addRoute } from '../http/route-registration.js';
+import { NotFoundError } from '../http/http-errors.js';
+import { RevocationEnvelopeBody } from '../revocation/revocation-receiver.js';
+import { checkRevocationEnvelope } from '../revocation/revocation-signature.js';
+import type { BrokerService } from './broker-service.js';
+import { KbsError } from './kbs-errors.js';
+import {
+  AgentIdParams,
+  KbsAttestationBody,
+  KbsRequestBody,
+  PutNodeBody,
+  PutResourceBody,
+  ResourcePathParams,
+  RevokeBody,
+} from './kbs-dtos.js';
+import { installKbsProblemHandlers } from './kbs-problem-handler.js';
+import { KBS_PREFIX, KBS_SESSION_COOKIE, type RuntimeData } from './kbs-wire.js';
+
+export interface BrokerRouteSettings {
+  /** The verifier's revocation key: enables `POST /revocation` for signed Keylime revocation messages. */
+  readonly revocationKey?: KeyObject;
+  readonly versions: ApiVersionPolicy;
+  readonly insecureAdmin: boolean;
+  readonly sessionTimeoutSeconds: number;
+}
+
+/**
+ * The KBS API under `/kbs/v0` in its own fastify scope, so its errors are RFC 7807 bodies while the
+ * rest of the service shell (TLS, body limits, DTO validation, admin client certificates) is shared:
+ * `POST /auth`, `POST /attest`, `GET /resource/<repository>/<type>/<tag>`, and the mTLS admin routes
+ * for nodes, resources and revocations (docs/broker.md).
+ */
+export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerService, settings: BrokerRouteSettings): Promise<void> {
+  await app.register(
+    async (scope) => {
+      installKbsProblemHandlers(scope);
+      const route = (spec: Parameters<typeof addRoute>[1]): void =>
+        addRoute(scope, { ...spec, versioned: false }, { versions: settings.versions, insecureAdmin: settings.insecureAdmin });
+
+      route({
+        method: 'POST',
+        url: '/auth',
+        body: KbsRequestBody,
+        handler: async ({ body, reply }) => {
+          const { sessionId, challenge } = await broker.auth(body as KbsRequestBody);
+          const cookie = `${KBS_SESSION_COOKIE}=${sessionId}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
+          return reply.header('set-cookie', cookie).send(challenge);
+        },
+      });
+
+      route({
+        method: 'POST',
+        url: '/attest',
+        body: KbsAttestationBody,
+        handler: async ({ body, request, reply }) => {
+          const attestation = body as KbsAttestationBody;
+          // The report data is the hash of runtime-data exactly as the node sent it, not of our DTO copy.
+          const raw = (request.body as { 'runtime-data': RuntimeData })['runtime-data'];
+          const token = await broker.attest(sessionCookie(request), raw, attestation['tee-evidence'].primary_evidence);
+          return reply.send({ token });
+        },
+      });
+
+      route({
+        method: 'GET',
+        url: '/resource/:repository/:type/:tag',
+        params: ResourcePathParams,
+        handler: async ({ params, request, reply }) => {
+          const jwe = await broker.resource(params as ResourcePathParams, {
+            sessionId: sessionCookie(request),
+            bearer: bearerToken(request),
+          });
+          return reply.send(jwe);
+        },
+      });
+
+      route({
+        method: 'PUT',
+        url: '/admin/nodes/:agent_id',
+        admin: true,
+        params: AgentIdParams,
+        body: PutNodeBody,
+        handler: async ({ params, body, reply }) => {
+          const { agent_id: agentId } = params as AgentIdParams;
+          const node = body as PutNodeBody;
+          await broker.putNode({
+            agentId,
+            akTpm: node.ak_tpm ?? null,
+            tpmPolicy: node.tpm_policy ?? '{}',
+            runtimePolicy: node.runtime_policy ?? null,
+            mbRefstate: node.mb_refstate ?? null,
+            groups: node.groups ?? [],
+          });
+          return noContent(reply);
+        },
+      });
+
+      route({
+        method: 'DELETE',
+        url: '/admin/nodes/:agent_id',
+        admin: true,
+        params: AgentIdParams,
+        handler: async ({ params, reply }) => found(await broker.deleteNode((params as AgentIdParams).agent_id), reply),
+      });
+
+      route({
+        method: 'PUT',
+        url: '/admin/resources/:repository/:type/:tag',
+        admin: true,
+        params: ResourcePathParams,
+        body: PutResourceBody,
+        handler: async ({ params, body, reply }) => {
+          const resource = body as PutResourceBody;
+          await broker.putResource(params as ResourcePathParams, new Uint8Array(Buffer.from(resource.data, 'base64')), {
+            agents: resource.policy.agents,
+            groups: resource.policy.groups,
+            allow_tokens: resource.policy.allow_tokens ?? true,
+          });
+          return noContent(reply);
+        },
+      });
+
+      route({
+        method: 'DELETE',
+        url: '/admin/resources/:repository/:type/:tag',
+        admin: true,
+        params: ResourcePathParams,
+        handler: async ({ params, reply }) => found(await broker.deleteResource(params as ResourcePathParams), reply),
+      });
+
+      route({
+        method: 'POST',
+        url: '/admin/revocations/:agent_id',
+        admin: true,
+        params: AgentIdParams,
+        body: RevokeBody,
+        handler: async ({ params, body, reply }) => {
+          await broker.revoke((params as AgentIdParams).agent_id, (body as RevokeBody).reason ?? 'revoked by an administrator');
+          return noContent(reply);
+        },
+      });
+
+      route({
+        method: 'POST',
+        url: '/revocation',
+        body: RevocationEnvelopeBody,
+        handler: async ({ body, reply }) => {
+          if (settings.revocationKey === undefined) {
+            throw new KbsError('AdminAuth', 'this broker accepts no revocation messages (no revocation certificate configured)');
+          }
+          const check = checkRevocationEnvelope(body as RevocationEnvelopeBody, settings.revocationKey);
+          if (!check.ok) {
+            throw new KbsError('AdminAuth', check.reason);
+          }
+          if (check.message.type === 'revocation') {
+            await broker.revoke(check.message.agent_id, `verifier: ${check.message.event_id}`);
+          }
+          return noContent(reply);
+        },
+      });
+
+      route({
+        method: 'DELETE',
+        url: '/admin/revocations/:agent_id',
+        admin: true,
+        params: AgentIdParams,
+        handler: async ({ params, reply }) => found(await broker.reinstate((params as AgentIdParams).agent_id), reply),
+      });
+    },
+    { prefix: KBS_PREFIX },
+  );
+}
+
+/** The `kbs-session-id` cookie, if the request carries one of a plausible form. */
+export function sessionCookie(request: FastifyRequest): string | undefined {
+  const header = request.headers.cookie;
+  if (header === undefined) {
+    return undefined;
+  }
+  for (const part of header.split(';')) {
+    const [name, value] = part.trim().split('=', 2);
+    if (name === KBS_SESSION_COOKIE && value !== undefined && /^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  const match = header === undefined ? null : /^Bearer ([A-Za-z0-9._~+/=-]{1,16384})$/.exec(header);
+  return match?.[1];
+}
+
+function noContent(reply: FastifyReply): FastifyReply {
+  return reply.code(204).send();
+}
+
+function found(deleted: boolean, reply: FastifyReply): FastifyReply {
+  if (!deleted) {
+    throw new NotFoundError('no such object');
+  }
+  return noContent(reply);
+}

@@ -1,0 +1,138 @@
+import 'reflect-metadata';
+import { mkdir, readFile } from 'node:fs/promises';
+import { pino, type Logger } from 'pino';
+import { createDatabase, type Database } from '../db/database-factory.js';
+import { migrateLatest } from '../db/migrate.js';
+import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
+import { createService } from '../http/keylime-service.js';
+import { loadOrCreateServiceTls } from '../pki/service-tls.js';
+import { buildBrokerConfig, type BrokerConfig } from './broker-config.js';
+import { loadOrCreateBrokerKeys } from './broker-keys.js';
+import { BrokerRepository } from './broker-repository.js';
+import { registerBrokerRoutes } from './broker-routes.js';
+import { BrokerService } from './broker-service.js';
+import { EarTokenIssuer } from './ear-token.js';
+import { EarTokenVerifier } from './ear-token-verifier.js';
+import { ResourceVault } from './resource-vault.js';
+import { loadTrustedIssuer, type TrustedIssuer } from './trusted-issuers.js';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import { revocationVerifyKey } from '../revocation/revocation-signature.js';
+
+export type BrokerConfigInput = Partial<BrokerConfig> & { readonly dataDir: string };
+
+export interface StartBrokerOptions {
+  readonly logger?: Logger;
+  readonly announce?: (line: string) => void;
+  /** An open database to use (migrated, not closed by `close()`). */
+  readonly database?: Database;
+}
+
+export interface RunningBroker {
+  /** `https://127.0.0.1:8080`; the KBS API is under `<url>/kbs/v0`. */
+  readonly url: string;
+  /** PEM of the CA that issued the TLS certificate; admin client certificates must chain to it. */
+  readonly caCert: string;
+  /** The public JWKS of this broker's token key (give it to brokers with `--trust-issuer`). */
+  readonly jwksPath: string;
+  readonly config: Readonly<BrokerConfig>;
+  readonly databaseKind: Database['kind'];
+  /** The decisions, for in-process callers (revocation, provisioning). */
+  readonly service: BrokerService;
+  close(): Promise<void>;
+}
+
+/** How often expired sessions are deleted. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * Starts the KBS resource broker, zero-config like the other services: the data folder gets a CA and
+ * TLS certificate, the resource master key and the token signing key, and (without `databaseUrl`) an
+ * embedded PGlite database; migrations are applied; HTTPS with admin routes behind client
+ * certificates from that CA. Tokens are accepted from this broker's own key and from each
+ * `trustIssuers` entry. Anything opened before a failure is closed again.
+ */
+export async function startBroker(input: BrokerConfigInput, options: StartBrokerOptions = {}): Promise<RunningBroker> {
+  const config = buildBrokerConfig(input);
+  const log = options.logger ?? pino({ level: 'silent' });
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const trusted: TrustedIssuer[] = [];
+  for (const spec of config.trustIssuers) {
+    trusted.push(await loadTrustedIssuer(spec));
+  }
+  const revocationKey = config.revocationCert === undefined ? undefined : revocationVerifyKey(await readText(config.revocationCert));
+  const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
+  trusted.push({ issuer: config.issuer, keys: [keys.tokenPublicKey] });
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans });
+  const database =
+    options.database ??
+    (await createDatabase({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }) }));
+  const closeDatabase = (): Promise<void> => (options.database === undefined ? database.close() : Promise.resolve());
+  let sweeper: NodeJS.Timeout | undefined;
+  const versions = serverApiVersionPolicy(SERVER_API_VERSIONS);
+  const service = createService({
+    name: 'broker',
+    apiVersions: versions,
+    bodyLimit: config.bodyLimit,
+    logger: log,
+    tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' },
+  });
+  try {
+    await migrateLatest(database.knex);
+    const broker = new BrokerService({
+      repository: new BrokerRepository(database.knex),
+      vault: new ResourceVault(keys.masterKey),
+      issuer: new EarTokenIssuer({
+        issuer: config.issuer,
+        ...(config.audience === undefined ? {} : { audience: config.audience }),
+        lifetimeSeconds: config.tokenLifetimeSeconds,
+        privateKey: keys.tokenPrivateKey,
+        publicKey: keys.tokenPublicKey,
+      }),
+      tokens: new EarTokenVerifier({
+        issuers: trusted,
+        ...(config.audience === undefined ? {} : { audience: config.audience }),
+        maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
+      }),
+      sessionTimeoutSeconds: config.sessionTimeoutSeconds,
+      log,
+    });
+    await registerBrokerRoutes(service.app, broker, {
+      ...(revocationKey === undefined ? {} : { revocationKey }),
+      versions,
+      insecureAdmin: false,
+      sessionTimeoutSeconds: config.sessionTimeoutSeconds,
+    });
+    const address = await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) });
+    sweeper = setInterval(() => {
+      broker.sweepSessions().catch((error: unknown) => log.warn({ err: error }, 'session sweep failed'));
+    }, SWEEP_INTERVAL_MS);
+    sweeper.unref();
+    log.info({ issuer: config.issuer, trustedIssuers: trusted.map((t) => t.issuer), database: database.kind }, 'broker ready');
+    return {
+      url: address.url,
+      caCert: tls.ca,
+      jwksPath: keys.jwksPath,
+      config,
+      databaseKind: database.kind,
+      service: broker,
+      close: async () => {
+        clearInterval(sweeper);
+        await service.close();
+        await closeDatabase();
+      },
+    };
+  } catch (error) {
+    clearInterval(sweeper);
+    await service.close().catch(() => undefined);
+    await closeDatabase().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new InvalidConfig('broker.revocationCert', `cannot read ${file}`, { cause });
+  }
+}

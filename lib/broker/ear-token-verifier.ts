@@ -1,0 +1,146 @@
+import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { KbsError } from './kbs-errors.js';
+import { EAR_ALG, EAR_SUBMOD } from './ear-token.js';
+import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
+import type { TrustedIssuer } from './trusted-issuers.js';
+
+/** Accepted clock difference between issuer and checker, in seconds. */
+export const TOKEN_CLOCK_SKEW_SECONDS = 30;
+
+/** What a verified token says: who the node is, when it attested and the key its resources go to. */
+export interface VerifiedEarToken {
+  readonly agentId: string;
+  readonly issuer: string;
+  /** Unix seconds. */
+  readonly issuedAt: number;
+  readonly teePubkey: Readonly<Record<string, unknown>>;
+  /** The tee-pubkey, checked and imported once per token. */
+  readonly teeKey: TeePublicKey;
+  /** Unix seconds. */
+  readonly expiresAt: number;
+}
+
+/** Verified tokens kept, so a node fetching several resources with one token pays the signature check once. */
+const CACHE_LIMIT = 10_000;
+
+export interface EarTokenVerifierOptions {
+  readonly issuers: readonly TrustedIssuer[];
+  /** Required `aud`, when set. */
+  readonly audience?: string;
+  /** Longest lifetime (`exp - iat`) accepted, in seconds. */
+  readonly maxLifetimeSeconds: number;
+}
+
+/**
+ * Checks a passport token with jose: issuer among the trusted ones (read unverified only to pick the
+ * keys, then checked by jose), signature with one of that issuer's keys, algorithm ES256 only (so `none`,
+ * HS256 and RS256 tokens fail), `exp`/`nbf`/`iat` present and within `TOKEN_CLOCK_SKEW_SECONDS`, a
+ * lifetime no longer than allowed, `aud` when configured, `sub`, and `submods.cpu0` affirming with a
+ * tee-pubkey. Every refusal is a `TokenVerifierError`; the detail says which check failed.
+ */
+export class EarTokenVerifier {
+  private readonly verified = new Map<string, VerifiedEarToken>();
+
+  constructor(private readonly options: EarTokenVerifierOptions) {}
+
+  /**
+   * As `check`, with a cache of verified tokens keyed by the exact token text: a hit is used only while
+   * `exp` (plus the skew) has not passed. Revocation is not cached here — the broker checks it on every
+   * request.
+   */
+  async verify(token: string, nowSeconds = Date.now() / 1000): Promise<VerifiedEarToken> {
+    const cached = this.verified.get(token);
+    if (cached !== undefined) {
+      if (nowSeconds < cached.expiresAt + TOKEN_CLOCK_SKEW_SECONDS) {
+        return cached;
+      }
+      this.verified.delete(token);
+    }
+    const fresh = await this.check(token);
+    if (this.verified.size >= CACHE_LIMIT) {
+      this.verified.clear();
+    }
+    this.verified.set(token, fresh);
+    return fresh;
+  }
+
+  async check(token: string): Promise<VerifiedEarToken> {
+    let unverifiedIssuer: unknown;
+    try {
+      unverifiedIssuer = decodeJwt(token).iss;
+    } catch (cause) {
+      throw new KbsError('TokenVerifierError', 'token is not a JWT', { cause });
+    }
+    const trusted = this.options.issuers.find((candidate) => candidate.issuer === unverifiedIssuer);
+    if (trusted === undefined) {
+      throw new KbsError('TokenVerifierError', 'token issuer is not trusted');
+    }
+    let payload: JWTPayload | undefined;
+    let lastError: unknown;
+    for (const key of trusted.keys) {
+      try {
+        ({ payload } = await jwtVerify(token, key, {
+          algorithms: [EAR_ALG],
+          issuer: trusted.issuer,
+          ...(this.options.audience === undefined ? {} : { audience: this.options.audience }),
+          clockTolerance: TOKEN_CLOCK_SKEW_SECONDS,
+          requiredClaims: ['exp', 'iat', 'nbf', 'sub'],
+        }));
+        break;
+      } catch (error) {
+        lastError = error;
+        if (!(error instanceof errors.JWSSignatureVerificationFailed)) {
+          break;
+        }
+      }
+    }
+    if (payload === undefined) {
+      throw new KbsError('TokenVerifierError', `token refused: ${reasonOf(lastError)}`, { cause: lastError });
+    }
+    return this.claims(payload, trusted.issuer);
+  }
+
+  private claims(payload: JWTPayload, issuer: string): VerifiedEarToken {
+    const iat = payload.iat as number;
+    const exp = payload.exp as number;
+    if (exp - iat > this.options.maxLifetimeSeconds) {
+      throw new KbsError('TokenVerifierError', 'token lifetime is longer than allowed');
+    }
+    const submods = payload['submods'] as Record<string, Record<string, unknown>> | undefined;
+    const submod = submods?.[EAR_SUBMOD];
+    if (submod === undefined || submod === null || submod['ear.status'] !== 'affirming') {
+      throw new KbsError('TokenVerifierError', 'token does not affirm the node');
+    }
+    const evidence = submod['ear.veraison.annotated-evidence'] as Record<string, Record<string, unknown>> | undefined;
+    const teePubkey = evidence?.['runtime_data_claims']?.['tee-pubkey'];
+    if (teePubkey === null || typeof teePubkey !== 'object' || Array.isArray(teePubkey)) {
+      throw new KbsError('TokenVerifierError', 'token carries no tee-pubkey');
+    }
+    let teeKey: TeePublicKey;
+    try {
+      teeKey = parseTeePublicKey(teePubkey);
+    } catch {
+      throw new KbsError('TokenVerifierError', 'token tee-pubkey is unusable');
+    }
+    return { agentId: payload.sub as string, issuer, issuedAt: iat, teePubkey: teePubkey as Record<string, unknown>, teeKey, expiresAt: exp };
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof errors.JWTExpired) {
+    return 'expired';
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return 'bad signature';
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    return 'algorithm not allowed';
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return `claim ${error.claim} ${error.reason}`;
+  }
+  if (error instanceof errors.JOSEError) {
+    return error.code;
+  }
+  return 'invalid';
+}

@@ -1,0 +1,58 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { errorReply } from '../http/error-envelope.js';
+import { KBS_ERROR_STATUS, KbsError, problemBody, type KbsErrorType } from './kbs-errors.js';
+
+/**
+ * Installs the KBS error replies on the `/kbs/v0` scope: every refusal is an RFC 7807 body
+ * `{type, detail}` (Content-Type `application/problem+json`), never Keylime's envelope. The mapping is
+ * the one place a KBS status is chosen:
+ * - `KbsError`: its type and status;
+ * - the shell's own errors (DTO validation, bad JSON, missing client certificate, unknown route) become
+ *   the KBS types that mean the same (`SerdeError`, `AdminAuth`, `InvalidRequestPath`), with the status
+ *   KBS uses — except a body over the limit, which stays 413;
+ * - anything else (database down, a bug) is a bare 500 `InternalError`, its detail only in the log.
+ */
+export function installKbsProblemHandlers(scope: FastifyInstance): void {
+  scope.setErrorHandler((error, request, reply) => {
+    const problem = toProblem(error, request.routeOptions.bodyLimit);
+    if (problem.status >= 500) {
+      request.log.error({ err: error }, 'kbs request failed');
+    } else {
+      request.log.info({ status: problem.status, type: problem.type, detail: problem.detail }, 'kbs request refused');
+    }
+    return sendProblem(reply, problem.status, problem.type, problem.detail);
+  });
+  scope.setNotFoundHandler((_request, reply) => sendProblem(reply, 404, 'InvalidRequestPath', 'no such KBS path'));
+}
+
+export function sendProblem(reply: FastifyReply, status: number, type: KbsErrorType, detail: string): FastifyReply {
+  return reply.code(status).header('content-type', 'application/problem+json').send(problemBody(type, detail));
+}
+
+interface Problem {
+  readonly status: number;
+  readonly type: KbsErrorType;
+  readonly detail: string;
+}
+
+function toProblem(error: unknown, bodyLimit: number): Problem {
+  if (error instanceof KbsError) {
+    return { status: error.status, type: error.type, detail: error.message };
+  }
+  const { code, status } = errorReply(error, bodyLimit);
+  const typed = error instanceof IronlimeError ? error.code : undefined;
+  if (code === 413) {
+    return { status: 413, type: 'SerdeError', detail: status };
+  }
+  if (typed === 'ERR_FORBIDDEN') {
+    return { status: KBS_ERROR_STATUS.AdminAuth, type: 'AdminAuth', detail: status };
+  }
+  if (code === 404) {
+    return { status: 404, type: 'InvalidRequestPath', detail: status };
+  }
+  if (code >= 400 && code < 500) {
+    return { status: KBS_ERROR_STATUS.SerdeError, type: 'SerdeError', detail: status };
+  }
+  return { status: 500, type: 'InternalError', detail: 'internal error' };
+}

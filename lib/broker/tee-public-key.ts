@@ -1,0 +1,63 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { KbsError } from './kbs-errors.js';
+
+/** Key-wrapping algorithms the broker uses for resources (trustee `kbs/src/jwe`), by key type. */
+export const RSA_WRAP_ALG = 'RSA-OAEP-256';
+export const EC_WRAP_ALG = 'ECDH-ES+A256KW';
+/** Content encryption of every resource. */
+export const RESOURCE_ENC = 'A256GCM';
+
+/** Smallest RSA modulus accepted for a tee-pubkey. */
+const MIN_RSA_BITS = 2048;
+
+/** A checked tee-pubkey: the node:crypto key and the JWE `alg` it is used with. */
+export interface TeePublicKey {
+  readonly key: KeyObject;
+  readonly alg: typeof RSA_WRAP_ALG | typeof EC_WRAP_ALG;
+  /** The JWK as received (stored with the session and bound into tokens). */
+  readonly jwk: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Checks a `tee-pubkey` JWK: RSA (`n`, `e`, at least 2048 bits, `alg` absent or RSA-OAEP-256) or EC
+ * P-256 (`x`, `y`, `alg` absent or ECDH-ES+A256KW). Private members, other curves and KBS's legacy
+ * RSA1_5 are refused. Throws `KbsError` `JweError` — the broker cannot wrap a resource to this key.
+ */
+export function parseTeePublicKey(jwk: unknown): TeePublicKey {
+  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) {
+    throw new KbsError('JweError', 'tee-pubkey must be a JWK object');
+  }
+  const record = jwk as Record<string, unknown>;
+  if ('d' in record || 'p' in record || 'q' in record) {
+    throw new KbsError('JweError', 'tee-pubkey must be a public key');
+  }
+  const alg = record['alg'];
+  let wrap: TeePublicKey['alg'];
+  if (record['kty'] === 'RSA' && hasStrings(record, ['n', 'e'])) {
+    wrap = RSA_WRAP_ALG;
+  } else if (record['kty'] === 'EC' && record['crv'] === 'P-256' && hasStrings(record, ['x', 'y'])) {
+    wrap = EC_WRAP_ALG;
+  } else {
+    throw new KbsError('JweError', 'tee-pubkey must be an RSA key (n, e) or an EC P-256 key (x, y)');
+  }
+  if (alg !== undefined && alg !== wrap) {
+    throw new KbsError('JweError', `tee-pubkey alg must be ${wrap}`);
+  }
+  let key: KeyObject;
+  try {
+    const members = wrap === RSA_WRAP_ALG
+      ? { kty: 'RSA', n: record['n'] as string, e: record['e'] as string }
+      : { kty: 'EC', crv: 'P-256', x: record['x'] as string, y: record['y'] as string };
+    key = createPublicKey({ key: members, format: 'jwk' });
+  } catch (cause) {
+    throw new KbsError('JweError', 'tee-pubkey is not a valid public key', { cause });
+  }
+  if (wrap === RSA_WRAP_ALG && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
+    throw new KbsError('JweError', `tee-pubkey RSA modulus must have at least ${MIN_RSA_BITS} bits`);
+  }
+  return { key, alg: wrap, jwk: record };
+}
+
+function hasStrings(record: Record<string, unknown>, fields: readonly string[]): boolean {
+  return fields.every((field) => typeof record[field] === 'string' && /^[A-Za-z0-9_-]{1,1400}$/.test(record[field] as string));
+}

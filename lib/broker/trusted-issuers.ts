@@ -1,0 +1,71 @@
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { InvalidConfig } from '../../interfaces/errors.js';
+
+/** An issuer whose EAR tokens a broker accepts: its `iss` and its ES256 public keys. */
+export interface TrustedIssuer {
+  readonly issuer: string;
+  readonly keys: readonly KeyObject[];
+}
+
+/**
+ * Loads one `--trust-issuer` value: `[ISSUER=]FILE`, where FILE is a JWKS (the issuer broker writes
+ * one, with an `issuer` member, to `<dataDir>/broker/token-issuer.jwks.json`) or a PEM certificate.
+ * The issuer name comes from `ISSUER=` or the JWKS's `issuer`; without either the value is refused —
+ * a key trusted for any `iss` would let one issuer speak for another. Only P-256 EC keys are kept
+ * (ES256); a file with none is refused.
+ *
+ * @throws InvalidConfig naming the value at fault.
+ */
+export async function loadTrustedIssuer(spec: string): Promise<TrustedIssuer> {
+  const at = spec.indexOf('=');
+  const named = at > 0 && !spec.slice(0, at).includes('/') ? spec.slice(0, at) : undefined;
+  const file = named === undefined ? spec : spec.slice(at + 1);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new InvalidConfig('broker.trustIssuers', `cannot read ${file}`, { cause });
+  }
+  const parsed = text.includes('-----BEGIN CERTIFICATE-----') ? fromCertificate(text, file) : fromJwks(text, file);
+  const issuer = named ?? parsed.issuer;
+  if (issuer === undefined || issuer.length === 0) {
+    throw new InvalidConfig('broker.trustIssuers', `${file}: name the issuer (ISSUER=${file})`);
+  }
+  const keys = parsed.keys.filter((key) => key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
+  if (keys.length === 0) {
+    throw new InvalidConfig('broker.trustIssuers', `${file}: no EC P-256 (ES256) public key`);
+  }
+  return { issuer, keys };
+}
+
+function fromCertificate(text: string, file: string): { issuer: string | undefined; keys: KeyObject[] } {
+  try {
+    return { issuer: undefined, keys: [new X509Certificate(text).publicKey] };
+  } catch (cause) {
+    throw new InvalidConfig('broker.trustIssuers', `${file}: not a PEM certificate`, { cause });
+  }
+}
+
+function fromJwks(text: string, file: string): { issuer: string | undefined; keys: KeyObject[] } {
+  let jwks: { issuer?: unknown; keys?: unknown };
+  try {
+    jwks = JSON.parse(text) as { issuer?: unknown; keys?: unknown };
+  } catch (cause) {
+    throw new InvalidConfig('broker.trustIssuers', `${file}: not JSON`, { cause });
+  }
+  if (!Array.isArray(jwks.keys)) {
+    throw new InvalidConfig('broker.trustIssuers', `${file}: a JWKS needs a "keys" array`);
+  }
+  const keys: KeyObject[] = [];
+  for (const jwk of jwks.keys as unknown[]) {
+    if (jwk !== null && typeof jwk === 'object' && !('d' in jwk)) {
+      try {
+        keys.push(createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }));
+      } catch {
+        // Keys of other kinds or malformed entries are skipped; no usable key at all is refused above.
+      }
+    }
+  }
+  return { issuer: typeof jwks.issuer === 'string' ? jwks.issuer : undefined, keys };
+}

@@ -1,0 +1,78 @@
+import path from 'node:path';
+import { Option } from 'commander';
+import { destination, pino } from 'pino';
+import { loadBrokerConfig } from '../broker/broker-config.js';
+import { startBroker } from '../broker/broker-server.js';
+import { redactUrl } from '../db/database-factory.js';
+import { CA_CERT_FILE } from '../pki/ca-directory.js';
+import { caDirOf } from '../pki/service-tls.js';
+import type { CommandRegistrar } from './cli-context.js';
+import { collect, port, serveUntilSignal } from './service-command.js';
+
+interface BrokerOptions {
+  readonly config?: string;
+  readonly dataDir?: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly database?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
+  readonly tokenLifetime?: string;
+  readonly trustIssuer: string[];
+  readonly tlsSan: string[];
+  readonly revocationCert?: string;
+  readonly logLevel: string;
+}
+
+/**
+ * `ironlime broker`: the KBS resource broker (docs/broker.md) until SIGTERM/SIGINT. Zero-config: the
+ * data folder gets a CA, TLS certificate, resource master key, token signing key and (without
+ * `--database`) an embedded PGlite database. Settings: defaults < `--config` < `IRONLIME_BROKER_*` < options.
+ */
+export const registerBrokerCommands: CommandRegistrar = (program, context) => {
+  program
+    .command('broker')
+    .description('run the KBS resource broker (HTTPS 8080): secrets only for attested nodes, background check and passport')
+    .option('--data-dir <dir>', 'data folder: CA, TLS certificate, keys, embedded database (required, or config/env)')
+    .option('--config <file>', 'JSON file with broker settings (see docs/broker.md)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--port <port>', 'HTTPS port (default 8080)', port)
+    .option('--database <url>', 'PostgreSQL URL (default: embedded PGlite in the data folder)')
+    .option('--issuer <name>', 'iss of the EAR tokens this broker issues (default ironlime-broker)')
+    .option('--audience <aud>', 'aud put into issued tokens and required in accepted ones')
+    .option('--token-lifetime <seconds>', 'lifetime of issued tokens (default 300)')
+    .option('--trust-issuer <[ISSUER=]FILE>', 'accept tokens of another issuer: its JWKS or PEM certificate (repeatable)', collect, [])
+    .option('--revocation-cert <file>', "verifier's revocation certificate: accept its signed revocation messages at POST /kbs/v0/revocation")
+    .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
+    .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['silent', 'error', 'warn', 'info', 'debug']).default('info'))
+    .action(async (options: BrokerOptions) => {
+      const config = loadBrokerConfig({
+        ...(options.config === undefined ? {} : { file: options.config }),
+        env: process.env,
+        overrides: {
+          dataDir: options.dataDir,
+          host: options.host,
+          port: options.port,
+          databaseUrl: options.database,
+          issuer: options.issuer,
+          audience: options.audience,
+          tokenLifetimeSeconds: options.tokenLifetime === undefined ? undefined : Number(options.tokenLifetime),
+          trustIssuers: options.trustIssuer.length > 0 ? options.trustIssuer : undefined,
+          tlsSans: options.tlsSan.length > 0 ? options.tlsSan : undefined,
+          revocationCert: options.revocationCert,
+        },
+      });
+      const running = await startBroker(config, {
+        logger: pino({ level: options.logLevel }, destination(2)),
+        announce: (line) => process.stdout.write(`${line}\n`),
+      });
+      const database =
+        running.databaseKind === 'pglite' ? `PGlite in ${path.join(config.dataDir, 'pglite')}` : redactUrl(config.databaseUrl);
+      await serveUntilSignal(context, 'broker', running, [
+        `broker CA certificate (clients and admin certificates): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
+        `broker token issuer: ${config.issuer}; its JWKS for --trust-issuer: ${running.jwksPath}`,
+        `broker trusts tokens from: ${[config.issuer, ...config.trustIssuers].join(', ')}`,
+        `broker database: ${database}`,
+      ]);
+    });
+};

@@ -1,0 +1,100 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { InvalidArgumentError, Option } from 'commander';
+import { KbsClientBuilder } from '../kbs-client/kbs-client-builder.js';
+import type { KbsMode } from '../kbs-client/kbs-client.js';
+import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
+import { DEFAULT_QUOTED_PCRS, TpmEvidenceProvider } from '../kbs-client/tpm-evidence-provider.js';
+import { openTpm2ToolsTpm } from '../tpm-access/tpm2-tools/tpm-adapter.js';
+import type { CommandRegistrar } from './cli-context.js';
+import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+
+interface GetResourceOptions {
+  readonly url: string;
+  readonly ca?: string;
+  readonly mode: KbsMode;
+  readonly issuerUrl?: string;
+  readonly issuerCa?: string;
+  readonly agentId: string;
+  readonly tcti: string;
+  readonly imaLog?: string;
+  readonly bootLog?: string;
+  readonly pcrs: readonly number[];
+  readonly teeKey: 'ec' | 'rsa';
+  readonly output?: string;
+}
+
+/**
+ * `ironlime kbs get-resource kbs:///<repository>/<type>/<tag>` on a node: attests with the node's TPM
+ * (tpm2-tools TCTI: `/dev/tpmrm0` or swtpm), in background-check or passport mode, and writes the
+ * secret to `--output` (mode 0600) or stdout. Exit 0 with the secret, 1 when a broker refused, 2 on
+ * usage errors or when a broker or the TPM cannot be reached.
+ */
+export const registerKbsCommands: CommandRegistrar = (program, context) => {
+  const kbs = program.command('kbs').description('KBS client: fetch secrets released only to attested nodes');
+  kbs
+    .command('get-resource <uri>')
+    .description('attest this node and fetch kbs:///<repository>/<type>/<tag>')
+    .requiredOption('--url <url>', 'the broker holding the resource (https://host:8080)')
+    .option('--ca <file>', "PEM CA of the broker's certificate")
+    .addOption(new Option('--mode <mode>', 'background (attest to the broker) or passport (token from --issuer-url)').choices(['background', 'passport']).default('background'))
+    .option('--issuer-url <url>', 'passport mode: the broker that issues tokens (default --url)')
+    .option('--issuer-ca <file>', "PEM CA of the issuer's certificate (default --ca)")
+    .requiredOption('--agent-id <id>', 'the agent id the broker knows this node by')
+    .option('--tcti <tcti>', 'TPM (tpm2-tools TCTI)', 'device:/dev/tpmrm0')
+    .option('--ima-log <file>', 'IMA list to send', undefined)
+    .option('--boot-log <file>', 'UEFI event log to send', undefined)
+    .option('--pcrs <list>', `PCRs to quote (default ${DEFAULT_QUOTED_PCRS.join(',')})`, pcrList, DEFAULT_QUOTED_PCRS)
+    .addOption(new Option('--tee-key <kind>', 'ephemeral key the resource is wrapped to').choices(['ec', 'rsa']).default('ec'))
+    .option('--output <file>', 'write the secret here (mode 0600) instead of stdout')
+    .action(async (uri: string, options: GetResourceOptions) => {
+      const tpm = await openTpm2ToolsTpm({ tcti: options.tcti });
+      const builder = new KbsClientBuilder(options.url)
+        .mode(options.mode)
+        .teeKey(options.teeKey)
+        .evidenceProvider(
+          new TpmEvidenceProvider({
+            tpm,
+            agentId: options.agentId,
+            pcrs: options.pcrs,
+            ...(options.imaLog === undefined ? {} : { imaLogPath: options.imaLog }),
+            ...(options.bootLog === undefined ? {} : { bootLogPath: options.bootLog }),
+          }),
+        );
+      if (options.ca !== undefined) {
+        builder.ca(await readFile(options.ca, 'utf8'));
+      }
+      if (options.mode === 'passport' && options.issuerUrl !== undefined) {
+        builder.issuer(options.issuerUrl, options.issuerCa === undefined ? undefined : await readFile(options.issuerCa, 'utf8'));
+      }
+      const built = builder.build();
+      try {
+        const secret = await built.client.getResource(uri);
+        if (options.output === undefined) {
+          process.stdout.write(secret);
+        } else {
+          await writeFile(options.output, secret, { mode: 0o600 });
+        }
+        context.setExitCode(EXIT_VALID);
+      } catch (error) {
+        if (!(error instanceof KbsRefusedError)) {
+          throw error;
+        }
+        process.stderr.write(`ironlime: kbs: refused: ${error.kbsType}: ${error.detail}\n`);
+        context.setExitCode(EXIT_INVALID);
+      } finally {
+        await built.close();
+        await tpm.close();
+      }
+    });
+};
+
+function pcrList(text: string): number[] {
+  if (!/^\d{1,2}(,\d{1,2})*$/.test(text)) {
+    throw new InvalidArgumentError('must be a comma-separated list of PCR numbers');
+  }
+  const pcrs = text.split(',').map(Number);
+  if (pcrs.some((pcr) => pcr > 23)) {
+    throw new InvalidArgumentError('PCR numbers are 0-23');
+  }
+  return pcrs;
+}

@@ -1,0 +1,141 @@
+import { decodeJwt, type FlattenedJWE } from 'jose';
+import { KBS_PREFIX, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, type RuntimeData, reportDataOf } from '../broker/kbs-wire.js';
+import type { EvidenceProvider } from './evidence-provider.js';
+import { KbsBadReplyError, KbsRefusedError } from './kbs-client-errors.js';
+import type { KbsHttp } from './kbs-http.js';
+import { parseResourceUri } from './resource-uri.js';
+import { TeeKeyPair, type TeeKeyKind } from './tee-key-pair.js';
+
+/** `background`: attest to the resource broker itself; `passport`: get a token from the issuer, show it to the broker. */
+export type KbsMode = 'background' | 'passport';
+
+export interface KbsClientOptions {
+  /** The broker that holds the resources. */
+  readonly broker: KbsHttp;
+  /** Passport mode: the broker that appraises evidence and issues tokens (default: `broker`). */
+  readonly issuer?: KbsHttp;
+  readonly evidence: EvidenceProvider;
+  readonly mode: KbsMode;
+  readonly teeKeyKind?: TeeKeyKind;
+  /** Renew the cached token this many seconds before it expires (default 30). */
+  readonly renewMarginSeconds?: number;
+  /** Unix milliseconds (tests). */
+  readonly now?: () => number;
+}
+
+/** An attestation result the client holds: the token, the session cookie and the key both are bound to. */
+interface Credential {
+  readonly token: string;
+  readonly cookie: string | undefined;
+  readonly key: TeeKeyPair;
+  /** Unix seconds. */
+  readonly expiresAt: number;
+}
+
+/**
+ * A KBS client over RCAR (guest-components `kbs_protocol` shape: evidence provider, builder, getResource
+ * by `kbs:///` URI). It attests once, caches the token (and, in background mode, the session cookie)
+ * with the ephemeral tee key until shortly before the token expires, and attests again when the cache
+ * is stale or the broker refuses it with 401. Resources come back as JWEs only the tee key opens.
+ */
+export class KbsClient {
+  private credential: Credential | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: KbsClientOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The resource at `kbs:///<repository>/<type>/<tag>`, decrypted. */
+  async getResource(uri: string): Promise<Uint8Array> {
+    const path = parseResourceUri(uri);
+    const resourcePath = `${KBS_PREFIX}/resource/${path.repository}/${path.type}/${path.tag}`;
+    const fresh = this.credential === undefined || this.isStale(this.credential);
+    const credential = await this.currentCredential();
+    try {
+      return await this.fetch(resourcePath, credential);
+    } catch (error) {
+      if (fresh || !(error instanceof KbsRefusedError) || error.remoteHttpStatus !== 401) {
+        throw error;
+      }
+      this.credential = undefined;
+      return this.fetch(resourcePath, await this.currentCredential());
+    }
+  }
+
+  /** The current attestation token, attesting first when none is cached or it is about to expire. */
+  async token(): Promise<string> {
+    return (await this.currentCredential()).token;
+  }
+
+  /** Forgets the cached token and session. */
+  invalidate(): void {
+    this.credential = undefined;
+  }
+
+  private async fetch(resourcePath: string, credential: Credential): Promise<Uint8Array> {
+    const headers: Record<string, string> =
+      this.options.mode === 'passport' || credential.cookie === undefined
+        ? { authorization: `Bearer ${credential.token}` }
+        : { cookie: `${KBS_SESSION_COOKIE}=${credential.cookie}` };
+    const reply = await this.options.broker.send('GET', resourcePath, { headers });
+    try {
+      return await credential.key.decrypt(reply.body as FlattenedJWE);
+    } catch (cause) {
+      throw new KbsBadReplyError(this.options.broker.baseUrl, 'the resource JWE does not open with the tee key', { cause });
+    }
+  }
+
+  private isStale(credential: Credential): boolean {
+    return this.now() / 1000 >= credential.expiresAt - (this.options.renewMarginSeconds ?? 30);
+  }
+
+  private async currentCredential(): Promise<Credential> {
+    if (this.credential !== undefined && !this.isStale(this.credential)) {
+      return this.credential;
+    }
+    const http = this.options.mode === 'passport' ? (this.options.issuer ?? this.options.broker) : this.options.broker;
+    this.credential = await this.attest(http);
+    return this.credential;
+  }
+
+  /** One RCAR exchange: Request → Challenge (+cookie), Attestation → token. */
+  private async attest(http: KbsHttp): Promise<Credential> {
+    const auth = await http.send('POST', `${KBS_PREFIX}/auth`, {
+      body: { version: KBS_PROTOCOL_VERSION, tee: this.options.evidence.tee, 'extra-params': { 'supported-hash-algorithms': ['sha256'] } },
+    });
+    const cookie = cookieOf(auth.headers['set-cookie']);
+    const nonce = (auth.body as { nonce?: unknown } | undefined)?.nonce;
+    if (cookie === undefined || typeof nonce !== 'string') {
+      throw new KbsBadReplyError(http.baseUrl, 'Challenge without nonce or session cookie');
+    }
+    const key = await TeeKeyPair.generate(this.options.teeKeyKind ?? 'ec');
+    const runtimeData: RuntimeData = { nonce, 'tee-pubkey': key.publicJwk };
+    const evidence = await this.options.evidence.primaryEvidence(reportDataOf(runtimeData));
+    const attest = await http.send('POST', `${KBS_PREFIX}/attest`, {
+      body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence } },
+      headers: { cookie: `${KBS_SESSION_COOKIE}=${cookie}` },
+    });
+    const token = (attest.body as { token?: unknown } | undefined)?.token;
+    if (typeof token !== 'string') {
+      throw new KbsBadReplyError(http.baseUrl, 'attest answer without token');
+    }
+    let expiresAt: number;
+    try {
+      expiresAt = Number(decodeJwt(token).exp ?? 0);
+    } catch (cause) {
+      throw new KbsBadReplyError(http.baseUrl, 'token is not a JWT', { cause });
+    }
+    return { token, cookie, key, expiresAt };
+  }
+}
+
+function cookieOf(header: string | string[] | undefined): string | undefined {
+  for (const line of Array.isArray(header) ? header : header === undefined ? [] : [header]) {
+    const match = new RegExp(`(?:^|;\\s*)${KBS_SESSION_COOKIE}=([A-Za-z0-9_-]{1,64})`).exec(line);
+    if (match?.[1] !== undefined) {
+      return match[1];
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,195 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from './revocation-message.js';
+
+/** What the verifier knows about an agent it just failed (its enrolment row and the failure). */
+export interface AgentFailureNotice {
+  readonly agentId: string;
+  readonly ip: string | null;
+  readonly port: number | null;
+  /** `tpm_policy` JSON text as enrolled. */
+  readonly tpmPolicy: string;
+  /** `metadata` JSON text as enrolled. */
+  readonly metaData: string;
+  /** The `revocation_key` PEM the tenant enrolled with the agent ("" = unsigned, as Keylime). */
+  readonly revocationKey: string;
+  /** `revocation` for a failed attestation (default), `comm_error` for a good agent gone silent. */
+  readonly type?: 'revocation' | 'comm_error';
+  /** The failure that caused it (Keylime event id and severity label), and its context. */
+  readonly eventId: string;
+  readonly severityLabel: string;
+  readonly context: unknown;
+  /** The other agents of this verifier to notify (Keylime: every other agent with the same verifier id). */
+  readonly otherAgents?: readonly RevocationAgentTarget[];
+}
+
+/** An agent's revocation endpoint: its URL, API version and pinned HTTPS certificate. */
+export interface RevocationAgentTarget {
+  readonly agentId: string;
+  /** `https://10.0.0.5:9002`. */
+  readonly url: string;
+  /** Agent API version used in the path (`2.1`…). */
+  readonly apiVersion: string;
+  /** PEM of the agent's self-signed certificate (pinned), or undefined to use `agentTls.ca`. */
+  readonly mtlsCert?: string;
+}
+
+/** Back-off of every delivery: `attempts` tries, delays doubling from `initialDelayMs` up to `maxDelayMs`. */
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/** A delivery in-process (e.g. the broker withdrawing the node): resolves when done, throws to be retried. */
+export type RevocationTarget = (message: RevocationMessage, envelope: RevocationEnvelope) => Promise<void>;
+
+export interface RevocationNotifierOptions {
+  /** `--revocation-webhook` URLs: each receives the envelope JSON by POST. */
+  readonly webhooks?: readonly string[];
+  /** PEM CA(s) for HTTPS webhooks (default: system roots). */
+  readonly webhookCa?: string;
+  /** The verifier's client certificate for agents' mTLS (`agent` notifications are skipped without it). */
+  readonly agentTls?: { readonly cert: string; readonly key: string; readonly ca?: string };
+  readonly targets?: readonly RevocationTarget[];
+  readonly retry?: Partial<RetryPolicy>;
+  readonly timeoutMs?: number;
+  readonly log?: Logger;
+  /** Unix milliseconds (tests). */
+  readonly now?: () => number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialDelayMs: 1000, maxDelayMs: 60_000 };
+
+/**
+ * Sends Keylime revocation notifications when the verifier fails an agent (spec §9.2): the signed
+ * envelope goes to every webhook, to every other agent's `/notifications/revocation`, and to the
+ * in-process targets (the broker withdrawing the node). `agentFailed` returns at once — deliveries run
+ * in the background, each retried with exponential back-off — so an attestation round never waits on
+ * a slow or dead receiver. Delivery failures are logged, never thrown.
+ */
+export class RevocationNotifier {
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly retry: RetryPolicy;
+  private readonly log: Logger;
+  private readonly webhookDispatcher: Dispatcher;
+  private closed = false;
+
+  constructor(private readonly options: RevocationNotifierOptions) {
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.log = options.log ?? pino({ level: 'silent' });
+    this.webhookDispatcher = new Agent({ connect: options.webhookCa === undefined ? {} : { ca: options.webhookCa } });
+  }
+
+  /**
+   * The verifier's call when it fails an agent. Never throws and never blocks: a bad revocation key is
+   * logged and the message goes out unsigned, as Keylime does.
+   */
+  agentFailed(notice: AgentFailureNotice): void {
+    if (this.closed) {
+      return;
+    }
+    const message: RevocationMessage = {
+      type: notice.type ?? 'revocation',
+      ip: notice.ip,
+      agent_id: notice.agentId,
+      port: notice.port,
+      tpm_policy: notice.tpmPolicy,
+      meta_data: notice.metaData,
+      event_time: asctime((this.options.now ?? Date.now)()),
+      event_id: notice.eventId,
+      severity_label: notice.severityLabel,
+      context: typeof notice.context === 'string' ? notice.context : JSON.stringify(notice.context ?? {}),
+    };
+    let envelope: RevocationEnvelope;
+    try {
+      envelope = signRevocation(message, notice.revocationKey);
+    } catch (error) {
+      this.log.error({ err: error, agentId: notice.agentId }, 'revocation key unusable: notification sent unsigned');
+      envelope = { msg: JSON.stringify(message), signature: '' };
+    }
+    for (const url of this.options.webhooks ?? []) {
+      this.track(`webhook ${url}`, () => this.post(url, envelope, this.webhookDispatcher));
+    }
+    if (this.options.agentTls !== undefined) {
+      for (const agent of notice.otherAgents ?? []) {
+        if (agent.agentId !== notice.agentId) {
+          this.track(`agent ${agent.agentId}`, () => this.postToAgent(agent, envelope));
+        }
+      }
+    }
+    for (const target of this.options.targets ?? []) {
+      this.track('local target', () => target(message, envelope));
+    }
+  }
+
+  /** Resolves when every delivery started so far has succeeded or given up (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) {
+      await Promise.allSettled([...this.inFlight]);
+    }
+  }
+
+  /** Stops accepting notices and waits for deliveries in flight. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle();
+    await this.webhookDispatcher.close();
+  }
+
+  private track(what: string, deliver: () => Promise<void>): void {
+    const run = this.withRetries(what, deliver).finally(() => this.inFlight.delete(run));
+    this.inFlight.add(run);
+  }
+
+  private async withRetries(what: string, deliver: () => Promise<void>): Promise<void> {
+    let delay = this.retry.initialDelayMs;
+    for (let attempt = 1; attempt <= this.retry.attempts; attempt += 1) {
+      try {
+        await deliver();
+        this.log.info({ to: what, attempt }, 'revocation notification delivered');
+        return;
+      } catch (error) {
+        if (attempt === this.retry.attempts) {
+          this.log.error({ err: error, to: what, attempts: attempt }, 'revocation notification not delivered: giving up');
+          return;
+        }
+        this.log.warn({ err: error, to: what, attempt, retryInMs: delay }, 'revocation notification failed: retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        delay = Math.min(delay * 2, this.retry.maxDelayMs);
+      }
+    }
+  }
+
+  private async postToAgent(agent: RevocationAgentTarget, envelope: RevocationEnvelope): Promise<void> {
+    const tls = this.options.agentTls as NonNullable<RevocationNotifierOptions['agentTls']>;
+    const ca = agent.mtlsCert ?? tls.ca;
+    // Agents present self-signed certificates named by their UUID: the pinned certificate is the trust
+    // anchor, so the host name is not checked against it (as the verifier's own agent connection does).
+    const dispatcher = new Agent({
+      connect: { cert: tls.cert, key: tls.key, ...(ca === undefined ? {} : { ca }), checkServerIdentity: () => undefined },
+    });
+    try {
+      await this.post(`${agent.url.replace(/\/+$/, '')}/v${agent.apiVersion}/notifications/revocation`, envelope, dispatcher);
+    } finally {
+      await dispatcher.close();
+    }
+  }
+
+  private async post(url: string, envelope: RevocationEnvelope, dispatcher: Dispatcher): Promise<void> {
+    const timeout = this.options.timeoutMs ?? 10_000;
+    const reply = await request(url, {
+      method: 'POST',
+      dispatcher,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(envelope),
+    });
+    await reply.body.dump();
+    if (reply.statusCode < 200 || reply.statusCode >= 300) {
+      throw new Error(`${url} answered ${reply.statusCode}`);
+    }
+  }
+}

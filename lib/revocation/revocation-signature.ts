@@ -1,0 +1,60 @@
+import { constants, createPublicKey, verify, X509Certificate, type KeyObject } from 'node:crypto';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import type { RevocationEnvelope, RevocationMessage } from './revocation-message.js';
+
+export type RevocationCheck =
+  | { readonly ok: true; readonly message: RevocationMessage }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * The key revocation messages must be signed with, from the `RevocationNotifier-cert.crt` the tenant
+ * made (or a public key PEM). @throws InvalidConfig
+ */
+export function revocationVerifyKey(pem: string): KeyObject {
+  try {
+    const key = pem.includes('-----BEGIN CERTIFICATE-----') ? new X509Certificate(pem).publicKey : createPublicKey(pem);
+    if (key.asymmetricKeyType !== 'rsa') {
+      throw new Error('not RSA');
+    }
+    return key;
+  } catch (cause) {
+    throw new InvalidConfig('revocationCert', 'must be an RSA certificate or public key PEM', { cause });
+  }
+}
+
+const MAX_MSG = 1024 * 1024;
+
+/**
+ * Checks a revocation envelope: a non-empty RSA-PSS (SHA-256, MGF1-SHA-256, any salt length up to the
+ * maximum, as Keylime's agent verifies) signature by `key` over the exact `msg` bytes, then a message
+ * of the expected shape. Unsigned, forged or malformed messages are refused; nothing is parsed before
+ * the signature holds. Pure.
+ */
+export function checkRevocationEnvelope(envelope: RevocationEnvelope, key: KeyObject): RevocationCheck {
+  if (typeof envelope.msg !== 'string' || typeof envelope.signature !== 'string' || envelope.msg.length > MAX_MSG) {
+    return { ok: false, reason: 'not a revocation envelope' };
+  }
+  if (envelope.signature === '') {
+    return { ok: false, reason: 'unsigned revocation message' };
+  }
+  const signature = Buffer.from(envelope.signature, 'base64');
+  const valid = verify('sha256', Buffer.from(envelope.msg, 'utf8'), {
+    key,
+    padding: constants.RSA_PKCS1_PSS_PADDING,
+    saltLength: constants.RSA_PSS_SALTLEN_AUTO,
+  }, signature);
+  if (!valid) {
+    return { ok: false, reason: 'revocation message signature is invalid' };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(envelope.msg);
+  } catch {
+    return { ok: false, reason: 'revocation message is not JSON' };
+  }
+  const record = parsed as Record<string, unknown>;
+  if (parsed === null || typeof parsed !== 'object' || typeof record['agent_id'] !== 'string' || typeof record['type'] !== 'string') {
+    return { ok: false, reason: 'revocation message lacks type or agent_id' };
+  }
+  return { ok: true, message: parsed as RevocationMessage };
+}

@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
+import type { KbsClient } from '../../lib/kbs-client/kbs-client.js';
+import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
+import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
+import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
+import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
+import { reportDataOf } from '../../lib/broker/kbs-wire.js';
+import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
+import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+
+async function refusal(promise: Promise<unknown>): Promise<KbsRefusedError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof KbsRefusedError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error('expected a KBS refusal');
+}
+
+/**
+ * The background-check model on the in-process software TPM (fast); the swtpm suite repeats the
+ * essential cases on a real TPM. PostgreSQL, real quotes, real IMA and boot logs.
+ */
+describe('broker: background check (software TPM)', function () {
+  this.timeout(60_000);
+  let broker: TestBroker;
+  let node: TestNode;
+  let clients: { client: KbsClient; close(): Promise<void> }[] = [];
+  const secret = new Uint8Array(Buffer.from('disk key of rack4-u12'));
+
+  function clientFor(evidenceNode: TestNode, options: { teeKey?: 'ec' | 'rsa'; agentId?: string } = {}): KbsClient {
+    const built = new KbsClientBuilder(broker.running.url)
+      .ca(broker.running.caCert)
+      .teeKey(options.teeKey ?? 'ec')
+      .evidenceProvider(
+        new TpmEvidenceProvider({
+          tpm: evidenceNode.tpm,
+          agentId: options.agentId ?? evidenceNode.agentId,
+          imaLogPath: evidenceNode.emulated.imaLogPath,
+          bootLogPath: evidenceNode.emulated.bootLogPath,
+        }),
+      )
+      .build();
+    clients.push(built);
+    return built.client;
+  }
+
+  before(async function () {
+    broker = await startTestBroker();
+    node = await softwareTestNode();
+    await broker.admin.putNode(node.agentId, {
+      akTpm: node.akTpm,
+      runtimePolicy: await node.runtimePolicy(),
+      mbRefstate: await node.refstate(),
+      groups: ['rack4'],
+    });
+    await broker.admin.putResource({ repository: 'node', type: 'disk-key', tag: 'rack4-u12' }, secret, { agents: [node.agentId] });
+    await broker.admin.putResource({ repository: 'node', type: 'join', tag: 'rack4' }, new Uint8Array([1, 2, 3]), { groups: ['rack4'] });
+    await broker.admin.putResource({ repository: 'node', type: 'disk-key', tag: 'other' }, new Uint8Array([9]), { agents: ['someone-else'] });
+  });
+
+  after(async function () {
+    for (const built of clients) {
+      await built.close();
+    }
+    clients = [];
+    await node?.dispose();
+    await broker?.dispose();
+  });
+
+  it('releases a resource to a good node as a JWE it opens (EC and RSA tee keys), by agent id and by group', async function () {
+    expect(await clientFor(node).getResource('kbs:///node/disk-key/rack4-u12')).to.deep.equal(secret);
+    const rsa = clientFor(node, { teeKey: 'rsa' });
+    expect(await rsa.getResource('kbs:///node/disk-key/rack4-u12')).to.deep.equal(secret);
+    expect(Array.from(await rsa.getResource('kbs:///node/join/rack4'))).to.deep.equal([1, 2, 3]);
+  });
+
+  it('the resource JWE opens only with the node\'s tee key', async function () {
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    try {
+      const auth = await http.send('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'tpm' } });
+      const cookie = String(auth.headers['set-cookie']).split(';')[0] as string;
+      const key = await TeeKeyPair.generate('ec');
+      const runtimeData = { nonce: (auth.body as { nonce: string }).nonce, 'tee-pubkey': key.publicJwk };
+      const evidence = await new TpmEvidenceProvider({
+        tpm: node.tpm,
+        agentId: node.agentId,
+        imaLogPath: node.emulated.imaLogPath,
+        bootLogPath: node.emulated.bootLogPath,
+      }).primaryEvidence(reportDataOf(runtimeData));
+      await http.send('POST', '/kbs/v0/attest', { body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence } }, headers: { cookie } });
+      const reply = await http.send('GET', '/kbs/v0/resource/node/disk-key/rack4-u12', { headers: { cookie } });
+      const jwe = reply.body as { protected: string; encrypted_key: string; iv: string; ciphertext: string; tag: string };
+      const header = JSON.parse(Buffer.from(jwe.protected, 'base64url').toString()) as Record<string, unknown>;
+      expect([header['alg'], header['enc']]).to.deep.equal(['ECDH-ES+A256KW', 'A256GCM']);
+      expect(await key.decrypt(jwe)).to.deep.equal(secret);
+      const stranger = await TeeKeyPair.generate('ec');
+      let opened = true;
+      try {
+        await stranger.decrypt(jwe);
+      } catch {
+        opened = false;
+      }
+      expect(opened).to.equal(false);
+    } finally {
+      await http.close();
+    }
+  });
+
+  it('refuses a resource outside the node\'s policy (403 PolicyDeny) and an unknown one (404)', async function () {
+    const client = clientFor(node);
+    const denied = await refusal(client.getResource('kbs:///node/disk-key/other'));
+    expect([denied.remoteHttpStatus, denied.kbsType]).to.deep.equal([403, 'PolicyDeny']);
+    const missing = await refusal(client.getResource('kbs:///node/disk-key/nothing'));
+    expect([missing.remoteHttpStatus, missing.kbsType]).to.deep.equal([404, 'PluginNotFound']);
+  });
+
+  it('refuses another TPM\'s quote claiming the node\'s agent id', async function () {
+    const other = await softwareTestNode(node.agentId);
+    try {
+      const error = await refusal(clientFor(other).getResource('kbs:///node/disk-key/rack4-u12'));
+      expect([error.remoteHttpStatus, error.kbsType]).to.deep.equal([401, 'AttestationError']);
+      expect(error.detail).to.contain('qoute_validation.quote_validation');
+    } finally {
+      await other.dispose();
+    }
+  });
+
+  it('refuses an unknown node and a node whose TPM has no registered AK', async function () {
+    const error = await refusal(clientFor(node, { agentId: 'unknown-node' }).getResource('kbs:///node/disk-key/rack4-u12'));
+    expect(error.detail).to.contain('not known');
+    await broker.admin.putNode('token-only', { groups: ['rack4'] });
+    const noAk = await refusal(clientFor(node, { agentId: 'token-only' }).getResource('kbs:///node/join/rack4'));
+    expect(noAk.detail).to.contain('no registered AK');
+  });
+
+  it('refuses without credentials (TokenNotFound), a wrong version (401) and a tee other than tpm', async function () {
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    try {
+      const none = await refusal(http.send('GET', '/kbs/v0/resource/node/disk-key/rack4-u12'));
+      expect([none.remoteHttpStatus, none.kbsType]).to.deep.equal([401, 'TokenNotFound']);
+      const version = await refusal(http.send('POST', '/kbs/v0/auth', { body: { version: '0.1.1', tee: 'tpm' } }));
+      expect([version.remoteHttpStatus, version.kbsType]).to.deep.equal([401, 'ProtocolVersion']);
+      const tee = await refusal(http.send('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'snp' } }));
+      expect(tee.kbsType).to.equal('AttestationError');
+      const malformed = await refusal(http.send('POST', '/kbs/v0/auth', { body: { version: 4, tee: 'tpm' } }));
+      expect([malformed.remoteHttpStatus, malformed.kbsType]).to.deep.equal([401, 'SerdeError']);
+      const path = await refusal(http.send('GET', '/kbs/v0/resource/node/..%2F..%2Fetc/x'));
+      expect(path.remoteHttpStatus).to.be.oneOf([401, 404]);
+    } finally {
+      await http.close();
+    }
+  });
+
+  it('hostile attest bodies are refused with a KBS type, never a 500', async function () {
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    try {
+      const evidenceProvider = new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath });
+      const good = await evidenceProvider.primaryEvidence(new Uint8Array(32));
+      const quote = good['quote'] as string;
+      const bodies: ((nonce: string, key: Record<string, unknown>) => unknown)[] = [
+        () => randomBytes(200).toString('base64'),
+        () => ({}),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, quote: quote.slice(0, quote.length / 2) } } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, quote: 'rAAAA:AAAA:AAAA' } } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, ima_measurement_list: randomBytes(3000).toString('latin1') } } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, mb_measurement_list: randomBytes(3000).toString('base64') } } }),
+        (nonce, key) => ({ 'runtime-data': { nonce, 'tee-pubkey': key }, 'tee-evidence': { primary_evidence: { ...good, extra: 1 } } }),
+        (nonce) => ({ 'runtime-data': { nonce, 'tee-pubkey': { kty: 'RSA', n: 'AQAB', e: 'AQAB' } }, 'tee-evidence': { primary_evidence: good } }),
+      ];
+      for (const [index, body] of bodies.entries()) {
+        const auth = await http.send('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'tpm' } });
+        const cookie = String(auth.headers['set-cookie']).split(';')[0] as string;
+        const key = (await TeeKeyPair.generate('ec')).publicJwk as Record<string, unknown>;
+        const error = await refusal(http.send('POST', '/kbs/v0/attest', { body: body((auth.body as { nonce: string }).nonce, key), headers: { cookie } }));
+        expect([index, error.remoteHttpStatus], `body ${index}`).to.deep.equal([index, 401]);
+        expect(error.kbsType, `body ${index}`).to.be.oneOf(['SerdeError', 'AttestationError', 'JweError']);
+      }
+    } finally {
+      await http.close();
+    }
+  });
+
+  it('admin routes demand a client certificate (401 AdminAuth)', async function () {
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    try {
+      const error = await refusal(http.send('POST', '/kbs/v0/admin/revocations/x', { body: {} }));
+      expect([error.remoteHttpStatus, error.kbsType]).to.deep.equal([401, 'AdminAuth']);
+    } finally {
+      await http.close();
+    }
+  });
+
+  it('a tampered node (a binary outside its runtime policy) is refused', async function () {
+    const tampered = await softwareTestNode();
+    try {
+      await broker.admin.putNode(tampered.agentId, { akTpm: tampered.akTpm, runtimePolicy: await tampered.runtimePolicy(), mbRefstate: await tampered.refstate() });
+      await broker.admin.putResource({ repository: 'node', type: 'disk-key', tag: 'tampered' }, secret, { agents: [tampered.agentId] });
+      expect(await clientFor(tampered).getResource('kbs:///node/disk-key/tampered')).to.deep.equal(secret);
+      await tampered.emulated.measure([{ path: '/usr/bin/rootkit', content: new Uint8Array(Buffer.from('evil')) }]);
+      const error = await refusal(clientFor(tampered).getResource('kbs:///node/disk-key/tampered'));
+      expect(error.kbsType).to.equal('AttestationError');
+      expect(error.detail).to.contain('ima.');
+    } finally {
+      await tampered.dispose();
+    }
+  });
+
+  it('a revoked node loses its session at once and cannot attest again until reinstated', async function () {
+    const client = clientFor(node);
+    expect(await client.getResource('kbs:///node/join/rack4')).to.have.length(3);
+    await broker.admin.revoke(node.agentId, 'failed attestation');
+    const error = await refusal(client.getResource('kbs:///node/join/rack4'));
+    expect(error.kbsType).to.equal('AttestationError');
+    expect(error.detail).to.contain('revoked');
+    await broker.admin.reinstate(node.agentId);
+    expect(await clientFor(node).getResource('kbs:///node/join/rack4')).to.have.length(3);
+  });
+
+  it('the software TPM used here is a real quoting TPM (sanity: a fresh one has a different AK)', async function () {
+    const tpm = await createSoftwareTpm();
+    const ak = await tpm.ensureAk('sha256');
+    expect(Buffer.from(ak.akPublic).toString('base64')).to.not.equal(node.akTpm);
+  });
+});

@@ -1,0 +1,115 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { SignJWT } from 'jose';
+import { EarTokenVerifier } from '../../lib/broker/ear-token-verifier.js';
+import { canonicalJson } from '../../lib/broker/json-canonical.js';
+import { KbsError } from '../../lib/broker/kbs-errors.js';
+import { decideResourceAccess } from '../../lib/broker/resource-policy.js';
+import { ResourceVault } from '../../lib/broker/resource-vault.js';
+import { parseTeePublicKey } from '../../lib/broker/tee-public-key.js';
+import { parseResourceUri } from '../../lib/kbs-client/resource-uri.js';
+import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
+import { encryptResource } from '../../lib/broker/resource-jwe.js';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+
+function kbsType(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof KbsError) {
+      return error.type;
+    }
+    throw error;
+  }
+  return 'none';
+}
+
+describe('broker: pure parts and hostile input', function () {
+  it('canonical JSON follows RFC 8785 (sorted keys by UTF-16 units, no whitespace, ES number form)', function () {
+    expect(canonicalJson({ b: [1, 'x', null, true], a: { d: 1e21, c: 0.000001 } })).to.equal('{"a":{"c":0.000001,"d":1e+21},"b":[1,"x",null,true]}');
+    // RFC 8785 §3.2.3: "\u20ac" sorts after "\r" and before "\ud83d\ude00" by UTF-16 code units.
+    expect(canonicalJson({ '\u{1F600}': 1, '\u20ac': 2, '\r': 3 })).to.equal('{"\\r":3,"€":2,"😀":1}');
+    expect(() => canonicalJson({ a: Number.NaN })).to.throw(TypeError);
+    expect(() => canonicalJson({ a: 1n })).to.throw(TypeError);
+  });
+
+  it('tee-pubkey: refuses private keys, small RSA, other curves, wrong alg, junk', async function () {
+    const ec = (await TeeKeyPair.generate('ec')).publicJwk;
+    expect(parseTeePublicKey(ec).alg).to.equal('ECDH-ES+A256KW');
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
+    const priv = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+    for (const bad of [small, p384, priv, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
+      expect(kbsType(() => parseTeePublicKey(bad))).to.equal('JweError');
+    }
+  });
+
+  it('resource JWE (node:crypto) opens with jose for RSA-OAEP-256 and ECDH-ES+A256KW, and not with another key', async function () {
+    for (const kind of ['ec', 'rsa'] as const) {
+      const key = await TeeKeyPair.generate(kind);
+      const secret = new Uint8Array(randomBytes(100));
+      const jwe = encryptResource(secret, parseTeePublicKey(key.publicJwk));
+      expect(await key.decrypt(jwe)).to.deep.equal(secret);
+      const other = await TeeKeyPair.generate(kind);
+      const opened = await other.decrypt(jwe).then(() => true, () => false);
+      expect(opened).to.equal(false);
+      const tampered = { ...jwe, ciphertext: Buffer.from(randomBytes(100)).toString('base64url') };
+      expect(await key.decrypt(tampered).then(() => true, () => false)).to.equal(false);
+    }
+  });
+
+  it('resource URIs: only kbs:///repo/type/tag with plain parts', function () {
+    expect(parseResourceUri('kbs:///node/disk-key/u12')).to.deep.equal({ repository: 'node', type: 'disk-key', tag: 'u12' });
+    for (const bad of ['kbs://host/a/b/c', 'kbs:///a/b', 'kbs:///a/b/c/d', 'http:///a/b/c', 'kbs:///../b/c', 'kbs:///a/b/c d', '']) {
+      expect(() => parseResourceUri(bad), bad).to.throw(InvalidParameterValue);
+    }
+  });
+
+  it('the vault refuses a sealed value that was altered, moved to another path or sealed under another key', function () {
+    const vault = new ResourceVault(new Uint8Array(randomBytes(32)));
+    const path = { repository: 'r', type: 't', tag: 'a' };
+    const sealed = vault.seal(path, new Uint8Array([1, 2, 3]));
+    expect(Array.from(vault.open(path, sealed))).to.deep.equal([1, 2, 3]);
+    const bytes = Buffer.from(sealed, 'base64');
+    bytes[14] = (bytes[14] ?? 0) ^ 1;
+    expect(() => vault.open(path, bytes.toString('base64'))).to.throw();
+    expect(() => vault.open({ ...path, tag: 'b' }, sealed)).to.throw();
+    expect(() => new ResourceVault(new Uint8Array(randomBytes(32))).open(path, sealed)).to.throw();
+    expect(() => vault.open(path, 'AAAA')).to.throw();
+  });
+
+  it('resource policy: agent ids, groups, and allow_tokens', function () {
+    const policy = { agents: ['a'], groups: ['g'], allow_tokens: false };
+    expect(decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'session' }).allowed).to.equal(true);
+    expect(decideResourceAccess(policy, { agentId: 'b', groups: ['g'], via: 'session' }).allowed).to.equal(true);
+    expect(decideResourceAccess(policy, { agentId: 'b', groups: ['h'], via: 'session' }).allowed).to.equal(false);
+    expect(decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'token' }).allowed).to.equal(false);
+    expect(decideResourceAccess({ agents: [], groups: [], allow_tokens: true }, { agentId: 'a', groups: [], via: 'token' }).allowed).to.equal(false);
+  });
+
+  it('token checker: refuses over-long lifetimes, non-affirming status, missing tee-pubkey and garbage', async function () {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const verifier = new EarTokenVerifier({ issuers: [{ issuer: 'i', keys: [publicKey] }], maxLifetimeSeconds: 600 });
+    const teePubkey = (await TeeKeyPair.generate('ec')).publicJwk;
+    const now = Math.floor(Date.now() / 1000);
+    const token = (claims: Record<string, unknown>, lifetime = 300): Promise<string> =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer('i').setSubject('node').setIssuedAt(now).setNotBefore(now).setExpirationTime(now + lifetime).sign(privateKey);
+    const submods = (status: string, key: unknown): Record<string, unknown> => ({
+      submods: { cpu0: { 'ear.status': status, 'ear.veraison.annotated-evidence': { runtime_data_claims: { 'tee-pubkey': key } } } },
+    });
+    expect((await verifier.check(await token(submods('affirming', teePubkey)))).agentId).to.equal('node');
+    const refusals: [string, string][] = [
+      [await token(submods('affirming', teePubkey), 3600), 'lifetime'],
+      [await token(submods('contraindicated', teePubkey)), 'does not affirm'],
+      [await token(submods('affirming', null)), 'no tee-pubkey'],
+      [await token(submods('affirming', { kty: 'oct' })), 'unusable'],
+      ['not.a.jwt', 'not a JWT'],
+      [randomBytes(64).toString('base64url'), 'not a JWT'],
+    ];
+    for (const [text, detail] of refusals) {
+      const error = await verifier.check(text).then(() => undefined, (e: unknown) => e);
+      expect(error, detail).to.be.instanceOf(KbsError);
+      expect((error as KbsError).message, detail).to.contain(detail);
+    }
+  });
+});

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { bootEmulatedNode, defaultBootLogPath, type EmulatedNode } from '../../../lib/agent/node-emulation.js';
+import { BrokerAdminClient } from '../../../lib/broker/broker-admin-client.js';
+import { startBroker, type BrokerConfigInput, type RunningBroker } from '../../../lib/broker/broker-server.js';
+import { createRuntimePolicy } from '../../../lib/ima/create-runtime-policy.js';
+import { createRefstate } from '../../../lib/mb/create-refstate.js';
+import { parseEventLog } from '../../../lib/mb/parse-event-log.js';
+import { loadOrCreateClientTls } from '../../../lib/pki/service-tls.js';
+import { createSoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.js';
+import type { Tpm } from '../../../lib/tpm-access/tpm-port.js';
+import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
+
+/** A broker on a fresh PostgreSQL schema and temp data folder, with an mTLS admin client. */
+export interface TestBroker {
+  readonly running: RunningBroker;
+  readonly admin: BrokerAdminClient;
+  readonly dataDir: string;
+  dispose(): Promise<void>;
+}
+
+export async function startTestBroker(config: Partial<BrokerConfigInput> = {}): Promise<TestBroker> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-test-'));
+  const opened: OpenedDatabase = await openTestSchema();
+  const running = await startBroker({ port: 0, ...config, dataDir }, { database: opened.database });
+  const tls = await loadOrCreateClientTls({ dataDir, serviceName: 'broker-admin' });
+  const admin = new BrokerAdminClient({ url: running.url, ca: running.caCert, cert: tls.cert, key: tls.key });
+  return {
+    running,
+    admin,
+    dataDir,
+    async dispose() {
+      await admin.close();
+      await running.close();
+      await opened.dispose();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An emulated node: a TPM with the shipped UEFI log replayed and an IMA log, plus its good policies. */
+export interface TestNode {
+  readonly agentId: string;
+  readonly tpm: Tpm;
+  readonly akTpm: string;
+  readonly emulated: EmulatedNode;
+  readonly dir: string;
+  /** Runtime policy JSON of the node's IMA log at boot (plus `extra` files). */
+  runtimePolicy(extra?: Record<string, string>): Promise<string>;
+  /** The refstate of the node's boot log. */
+  refstate(): Promise<string>;
+  dispose(): Promise<void>;
+}
+
+/** Boots `tpm` as an emulated node (the TPM must be fresh: PCRs at their reset values). */
+export async function bootTestNode(tpm: Tpm, options: { tcti?: string; agentId?: string; closeTpm?: boolean } = {}): Promise<TestNode> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-node-'));
+  await tpm.ensureEk();
+  const ak = await tpm.ensureAk('sha256');
+  const emulated = await bootEmulatedNode(tpm, dir, defaultBootLogPath(), options.tcti);
+  return {
+    agentId: options.agentId ?? randomUUID(),
+    tpm,
+    akTpm: Buffer.from(ak.akPublic).toString('base64'),
+    emulated,
+    dir,
+    async runtimePolicy(extra = {}) {
+      const { policy } = createRuntimePolicy({ imaListText: await readFile(emulated.imaLogPath, 'utf8') });
+      for (const [file, digest] of Object.entries(extra)) {
+        (policy.digests[file] ??= []).push(digest);
+      }
+      return JSON.stringify(policy);
+    },
+    async refstate() {
+      const log = parseEventLog(new Uint8Array(await readFile(emulated.bootLogPath)));
+      return JSON.stringify(createRefstate(log, { withoutSecureBoot: true }));
+    },
+    async dispose() {
+      await emulated.close();
+      if (options.closeTpm !== false) {
+        await tpm.close();
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A node on the in-process software TPM (fast; the swtpm suite covers real TPMs). */
+export async function softwareTestNode(agentId?: string): Promise<TestNode> {
+  return bootTestNode(await createSoftwareTpm(), agentId === undefined ? {} : { agentId });
+}

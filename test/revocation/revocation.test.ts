@@ -1,0 +1,225 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { createAgentService } from '../../lib/agent/agent-service.js';
+import type { KeylimeService } from '../../lib/http/keylime-service.js';
+import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
+import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
+import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
+import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-target.js';
+import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
+import { RevocationNotifier, type AgentFailureNotice } from '../../lib/revocation/revocation-notifier.js';
+import { RevocationReceiver } from '../../lib/revocation/revocation-receiver.js';
+import { checkRevocationEnvelope, revocationVerifyKey } from '../../lib/revocation/revocation-signature.js';
+import { createSoftwareAgent, disposeSharedNodeKey, type SoftwareAgent } from '../agent/helpers/software-agent.js';
+import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from '../broker/helpers/broker-fixture.js';
+import { tlsFixture } from '../http/tls-fixture.js';
+
+const revocationKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const REVOCATION_KEY_PEM = revocationKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const REVOCATION_PUB_PEM = revocationKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const FORGER_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+function notice(agentId: string, extra: Partial<AgentFailureNotice> = {}): AgentFailureNotice {
+  return {
+    agentId,
+    ip: '10.0.0.7',
+    port: 9002,
+    tpmPolicy: '{"mask": "0x0"}',
+    metaData: '{}',
+    revocationKey: REVOCATION_KEY_PEM,
+    eventId: 'ima.validation.ima-ng.not_in_allowlist',
+    severityLabel: 'emergency',
+    context: { message: 'File not found in allowlist: /usr/bin/implant' },
+    ...extra,
+  };
+}
+
+/** An HTTP webhook that answers 503 to its first `failures` requests, then 200, and records bodies. */
+async function flakyWebhook(failures: number): Promise<{ server: Server; url: string; bodies: string[] }> {
+  const bodies: string[] = [];
+  const server = createServer((request: IncomingMessage, response) => {
+    let text = '';
+    request.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    request.on('end', () => {
+      bodies.push(text);
+      response.statusCode = bodies.length <= failures ? 503 : 200;
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return { server, url: `http://127.0.0.1:${address.port}/hook`, bodies };
+}
+
+describe('revocation notifications', function () {
+  this.timeout(60_000);
+
+  it('signs in Keylime\'s format (RSA-PSS SHA-256) and the signature checks; asctime matches Python', function () {
+    const message: RevocationMessage = {
+      type: 'revocation', ip: null, agent_id: 'a', port: null, tpm_policy: '{}', meta_data: '{}',
+      event_time: asctime(Date.UTC(2026, 11, 2, 8, 5, 9)), event_id: 'x', severity_label: 'emergency', context: '{}',
+    };
+    expect(message.event_time).to.equal('Wed Dec  2 08:05:09 2026');
+    const envelope = signRevocation(message, REVOCATION_KEY_PEM);
+    const key = revocationVerifyKey(REVOCATION_PUB_PEM);
+    expect(checkRevocationEnvelope(envelope, key)).to.deep.equal({ ok: true, message });
+    expect(checkRevocationEnvelope({ ...envelope, msg: envelope.msg.replace('"a"', '"b"') }, key)).to.deep.equal({ ok: false, reason: 'revocation message signature is invalid' });
+    expect(checkRevocationEnvelope(signRevocation(message, FORGER_KEY_PEM), key).ok).to.equal(false);
+    expect(checkRevocationEnvelope(signRevocation(message, ''), key)).to.deep.equal({ ok: false, reason: 'unsigned revocation message' });
+    expect(checkRevocationEnvelope({ msg: envelope.msg, signature: 'AAAA' }, key).ok).to.equal(false);
+  });
+
+  it('reaches a webhook that fails twice, with back-off, without blocking the caller', async function () {
+    const hook = await flakyWebhook(2);
+    const notifier = new RevocationNotifier({ webhooks: [hook.url], retry: { attempts: 5, initialDelayMs: 20, maxDelayMs: 100 } });
+    try {
+      const returned = notifier.agentFailed(notice('failed-node'));
+      expect(returned).to.equal(undefined);
+      expect(hook.bodies).to.have.length(0);
+      await notifier.idle();
+      expect(hook.bodies).to.have.length(3);
+      const envelope = JSON.parse(hook.bodies[2] as string) as RevocationEnvelope;
+      const check = checkRevocationEnvelope(envelope, revocationVerifyKey(REVOCATION_PUB_PEM));
+      expect(check.ok && check.message.agent_id).to.equal('failed-node');
+      expect(check.ok && check.message.event_id).to.equal('ima.validation.ima-ng.not_in_allowlist');
+    } finally {
+      await notifier.close();
+      await new Promise<void>((resolve) => hook.server.close(() => resolve()));
+    }
+  });
+
+  it('gives up after its attempts on a dead webhook (the caller never sees an error)', async function () {
+    const hook = await flakyWebhook(100);
+    const notifier = new RevocationNotifier({ webhooks: [hook.url], retry: { attempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
+    try {
+      notifier.agentFailed(notice('failed-node'));
+      await notifier.idle();
+      expect(hook.bodies).to.have.length(3);
+    } finally {
+      await notifier.close();
+      await new Promise<void>((resolve) => hook.server.close(() => resolve()));
+    }
+  });
+
+  describe('agent /notifications/revocation', function () {
+    let agent: SoftwareAgent;
+    let service: KeylimeService;
+    let received: RevocationMessage[];
+    let agentUrl: string;
+    const tls = tlsFixture();
+
+    before(async function () {
+      agent = await createSoftwareAgent();
+      received = [];
+      const receiver = new RevocationReceiver({
+        key: revocationVerifyKey(REVOCATION_PUB_PEM),
+        actions: [async (message) => void received.push(message)],
+      });
+      service = createAgentService({ ...agent.context, revocation: receiver }, { cert: tls.agent.certPem, key: tls.agent.keyPem, clientCa: tls.ca.certPem });
+      agentUrl = (await service.listen({ port: 0 })).url;
+    });
+
+    after(async function () {
+      await service?.close();
+      await agent?.dispose();
+      await disposeSharedNodeKey();
+    });
+
+    it('a verifier\'s notification reaches the agent over mTLS and runs its actions', async function () {
+      const notifier = new RevocationNotifier({
+        agentTls: { cert: tls.client.certPem, key: tls.client.keyPem },
+        retry: { attempts: 2, initialDelayMs: 10 },
+      });
+      notifier.agentFailed(notice('failed-node', { otherAgents: [{ agentId: agent.uuid, url: agentUrl, apiVersion: '2.2', mtlsCert: tls.agent.certPem }] }));
+      await notifier.close();
+      expect(received.map((m) => [m.agent_id, m.type])).to.deep.equal([['failed-node', 'revocation']]);
+    });
+
+    it('a forged, tampered or unsigned message is refused (403) and runs nothing', async function () {
+      received = [];
+      const message = messageOf('x');
+      const good = signRevocation(message, REVOCATION_KEY_PEM);
+      for (const body of [signRevocation(message, FORGER_KEY_PEM), { ...good, msg: good.msg.replace('"x"', '"y"') }, signRevocation(message, '')]) {
+        const reply = await service.app.inject({ method: 'POST', url: '/v2.2/notifications/revocation', payload: body });
+        expect(reply.statusCode).to.equal(403);
+      }
+      expect(received).to.have.length(0);
+      const accepted = await service.app.inject({ method: 'POST', url: '/v2.2/notifications/revocation', payload: good });
+      expect(accepted.statusCode).to.equal(200);
+      expect(received).to.have.length(1);
+    });
+  });
+
+  describe('broker withdrawal', function () {
+    let broker: TestBroker;
+    let node: TestNode;
+    let dir: string;
+
+    before(async function () {
+      dir = await mkdtemp(path.join(tmpdir(), 'ironlime-revocation-'));
+      await writeFile(path.join(dir, 'revocation.pem'), REVOCATION_PUB_PEM);
+      broker = await startTestBroker({ revocationCert: path.join(dir, 'revocation.pem') });
+      node = await softwareTestNode();
+      await broker.admin.putNode(node.agentId, { akTpm: node.akTpm, runtimePolicy: await node.runtimePolicy() });
+      await broker.admin.putResource({ repository: 'node', type: 'disk-key', tag: 'k' }, new Uint8Array([7]), { agents: [node.agentId] });
+    });
+
+    after(async function () {
+      await node?.dispose();
+      await broker?.dispose();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    function nodeClient(): ReturnType<KbsClientBuilder['build']> {
+      return new KbsClientBuilder(broker.running.url)
+        .ca(broker.running.caCert)
+        .evidenceProvider(new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath }))
+        .build();
+    }
+
+    it('a signed revocation webhook to the broker withdraws the node at once; a forged one is refused', async function () {
+      const built = nodeClient();
+      try {
+        expect(Array.from(await built.client.getResource('kbs:///node/disk-key/k'))).to.deep.equal([7]);
+        const forger = new RevocationNotifier({ webhooks: [`${broker.running.url}/kbs/v0/revocation`], webhookCa: broker.running.caCert, retry: { attempts: 1 } });
+        forger.agentFailed(notice(node.agentId, { revocationKey: FORGER_KEY_PEM }));
+        await forger.close();
+        expect(Array.from(await built.client.getResource('kbs:///node/disk-key/k'))).to.deep.equal([7]);
+        const verifier = new RevocationNotifier({ webhooks: [`${broker.running.url}/kbs/v0/revocation`], webhookCa: broker.running.caCert, retry: { attempts: 1 } });
+        verifier.agentFailed(notice(node.agentId));
+        await verifier.close();
+        const error = await built.client.getResource('kbs:///node/disk-key/k').then(() => undefined, (e: unknown) => e);
+        expect(error).to.be.instanceOf(KbsRefusedError);
+        expect((error as KbsRefusedError).detail).to.contain('revoked');
+      } finally {
+        await built.close();
+        await broker.admin.reinstate(node.agentId);
+      }
+    });
+
+    it('the in-process target revokes through BrokerService', async function () {
+      const built = nodeClient();
+      try {
+        expect(Array.from(await built.client.getResource('kbs:///node/disk-key/k'))).to.deep.equal([7]);
+        const notifier = new RevocationNotifier({ targets: [brokerRevocationTarget(broker.running.service)], retry: { attempts: 1 } });
+        notifier.agentFailed(notice(node.agentId));
+        await notifier.close();
+        const error = await built.client.getResource('kbs:///node/disk-key/k').then(() => undefined, (e: unknown) => e);
+        expect((error as KbsRefusedError).detail).to.contain('revoked');
+      } finally {
+        await built.close();
+      }
+    });
+  });
+});
+
+function messageOf(agentId: string): RevocationMessage {
+  return {
+    type: 'revocation', ip: null, agent_id: agentId, port: null, tpm_policy: '{}', meta_data: '{}',
+    event_time: asctime(Date.now()), event_id: 'e', severity_label: 'emergency', context: '{}',
+  };
+}

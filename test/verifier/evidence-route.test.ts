@@ -124,4 +124,21 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     const noPolicy = await post(evidence(agent, 'pcr10Nonce0000000010', 1 << 15, {}));
     expect(noPolicy.body.results.valid).to.equal(true);
   });
+
+  it('keeps what it derives from a policy text by that text: the same text gives the same answer, another text its own, a bad text fails every time', async function () {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const accepting = runtimePolicy(agent);
+    const refusing = runtimePolicy(agent, { digests: { '/usr/bin/bash': ['0'.repeat(64)] } });
+    const answers: (boolean | undefined)[] = [];
+    for (const [i, policy] of [accepting, refusing, accepting, refusing].entries()) {
+      answers.push((await post(evidence(agent, `cacheNonce000000000${i}`, maskOf([]), { runtime_policy: policy }))).body.results.valid);
+    }
+    expect(answers).to.deep.equal([true, false, true, false]);
+    for (const i of [1, 2]) {
+      const bad = await post(evidence(agent, `cacheNonce00000000b${i}`, maskOf([]), { runtime_policy: runtimePolicy(agent, { excludes: ['(?<=x)'] }) }));
+      expect(bad.status).to.equal(400);
+      expect(bad.body.status).to.include('lookbehind');
+    }
+  });
 });

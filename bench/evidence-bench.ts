@@ -12,7 +12,7 @@ import { startVerifier } from '../lib/verifier/verifier-server.js';
 import type { Benchmark } from './benchmark.js';
 
 /**
- * `npm run bench -- evidence [--requests N] [--concurrency C] [--entries E] [--workers W] [--profile DIR]`:
+ * `npm run bench -- evidence [--requests N] [--concurrency C] [--entries E] [--profile DIR]`:
  * `POST /v2.5/verify/evidence` against a verifier in a child process (its own PGlite data directory;
  * the route does not touch the database), over HTTPS with keep-alive connections, from a client in
  * this process. The evidence is what a node sends: a software-TPM quote (RSA-2048 AK, sha256 bank)
@@ -43,18 +43,17 @@ export const evidenceBenchmark: Benchmark = {
     const requests = option('--requests', 4000);
     const concurrency = option('--concurrency', 32);
     const entries = option('--entries', 20);
-    const workers = option('--workers', 0);
     const profileAt = args.indexOf('--profile');
     const profileDir = profileAt < 0 ? undefined : args[profileAt + 1];
     const body = JSON.stringify(await makeEvidence(entries));
     const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-evidence-bench-'));
-    const child = fork(process.argv[1] as string, ['evidence', CHILD_FLAG, '--data-dir', dataDir, '--workers', String(workers)], {
+    const child = fork(process.argv[1] as string, ['evidence', CHILD_FLAG, '--data-dir', dataDir], {
       execArgv: profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     try {
       const ready = await message<ChildReady>(child, 'ready');
-      const dispatcher = new Agent({ connect: { ca: ready.caCert }, connections: concurrency, keepAliveTimeout: 60_000 });
+      const dispatcher = new Agent({ connect: { ca: ready.caCert, timeout: 60_000 }, connections: concurrency, keepAliveTimeout: 60_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
       const send = async (): Promise<void> => {
         const reply = await request(`${ready.url}/v2.5/verify/evidence`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher });
         const text = await reply.body.text();
@@ -79,7 +78,7 @@ export const evidenceBenchmark: Benchmark = {
       process.stdout.write(
         [
           `evidence: quote over PCR 10 (RSA-2048 AK, sha256), ${entries} ima-ng entries, runtime policy; body ${body.length} bytes`,
-          `${requests} requests, ${concurrency} concurrent keep-alive connections, verifier workers: ${workers === 0 ? 'none (one thread)' : workers}`,
+          `${requests} requests, ${concurrency} concurrent keep-alive connections, one verifier process`,
           `verifier CPU: ${(cpuMs / requests).toFixed(3)} ms/request (${(rawMs / requests).toFixed(3)} before subtracting its idle ${idleMsPerS.toFixed(1)} ms/s) → ${(requests / (cpuMs / 1000)).toFixed(0)} requests per CPU-second`,
           `throughput: ${(requests / wallSeconds).toFixed(0)} requests/s wall (client in the same machine; target ≥ 5,000/s on 2 cores)`,
         ].join('\n') + '\n',

@@ -7,8 +7,9 @@ import type { MbRefstate } from '../mb/mb-refstate.js';
 import type { TpmPolicyJson } from './agent-policies.js';
 import { isQuoteHashAlg } from './algorithms.js';
 import { runAttestationChecks, type AttestationClaims } from './attestation-checks.js';
-import type { Failure } from './failure.js';
+import { FailureComponent, failureEvent, type Failure, type FailureEvent } from './failure.js';
 import type { MeasuredBootPolicyName } from './mb-check.js';
+import { IMA_PCR } from './pcr-checks.js';
 import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from './severity.js';
 import { parseTpmPolicy } from './tpm-policy.js';
 
@@ -63,7 +64,8 @@ export interface EvaluateEvidenceResult {
  * TPM clock comparison (there is no previous quote) and no PCR 16 binding (there is no NK key).
  * The IMA list is replayed from entry 0 and the refstate is always evaluated (`once` on a first round).
  * There are no accept lists: any hash algorithm Keylime recognises is allowed, and the signature
- * scheme is whatever the AK allows.
+ * scheme is whatever the AK allows. Stricter than Keylime: with a runtime policy, a quote that does
+ * not cover PCR 10 fails (`pcr_validation.missing_pcr_10`).
  *
  * @throws InvalidParameterValue for input errors (HTTP 400): an unknown `hash_alg` or a malformed
  *   `tpm_policy`. A malformed quote or AK is evidence that fails (`qoute_validation.quote_validation`).
@@ -93,11 +95,40 @@ export function evaluateEvidence(evidence: TpmEvidence, options: EvaluateEvidenc
       policyName: options.measuredBootPolicy ?? 'example',
     },
   });
-  const details = labelFailures(options.severityPolicy ?? DEFAULT_SEVERITY, round.events);
+  const events = [...round.events, ...runtimePolicyPcrEvents(evidence.runtimePolicy ?? null, round.claims, round.events)];
+  const details = labelFailures(options.severityPolicy ?? DEFAULT_SEVERITY, events);
   return {
     valid: details.length === 0,
     claims: round.claims,
     failures: details.map((failure) => ({ type: failure.eventId, context: failure.context })),
     details,
   };
+}
+
+/**
+ * A runtime policy is applied only through PCR 10: when one is given and the verified quote does not
+ * cover PCR 10, the IMA list cannot be checked, so the evidence fails (`pcr_validation.missing_pcr_10`)
+ * instead of passing unchecked, whatever the policy's `meta.generator` (Keylime 7.14 answers valid
+ * there; runAttestationChecks already reports `missing_pcrs` for a generator above EmptyAllowList).
+ */
+function runtimePolicyPcrEvents(
+  policy: CompiledRuntimePolicy | null,
+  claims: AttestationClaims,
+  events: readonly FailureEvent[],
+): FailureEvent[] {
+  if (policy === null || claims.quote === null || String(IMA_PCR) in claims.quote.pcrs) {
+    return [];
+  }
+  const reported = events.some((e) => e.eventId === 'pcr_validation.missing_pcrs' && (e.context['data'] as unknown[] | undefined)?.includes(IMA_PCR));
+  if (reported) {
+    return [];
+  }
+  return [
+    failureEvent(
+      FailureComponent.PCR_VALIDATION,
+      `missing_pcr_${IMA_PCR}`,
+      `IMA PCR ${IMA_PCR} is missing in quote, but a runtime policy was given: the IMA list cannot be checked`,
+      true,
+    ),
+  ];
 }

@@ -1,5 +1,5 @@
-import { PythonRegexError } from './python-regex-error.js';
-import { translatePythonRegex } from './python-regex.js';
+import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from './python-regex/linear-regex.js';
+import { PythonRegexError } from './python-regex/python-regex-error.js';
 import { RuntimePolicyError } from './runtime-policy-error.js';
 
 /**
@@ -7,68 +7,37 @@ import { RuntimePolicyError } from './runtime-policy-error.js';
  * them matches at its start (Keylime joins them as `(r1)|(r2)|…` and calls `re.match`, which anchors
  * at the start but not at the end: `/usr/lib` excludes `/usr/lib64/x` too).
  *
- * All patterns with the same inline flags are joined into one sticky RegExp (back-references
- * renumbered), so a path costs one RegExp test whatever the number of rules.
+ * The rules are translated to RE2 syntax and joined into one linear-time matcher
+ * (python-regex/linear-regex.ts): a pathological rule such as `(a+)+$` costs no more than any other.
+ * A rule RE2 cannot express (a back-reference, a look-around …) is refused here, at policy load,
+ * with the feature named — never at match time.
  *
  * Stricter than Keylime: an empty rule is refused (it would exclude every path), and each rule must
  * compile on its own (Keylime compiles only the joined pattern, where a global flag such as `(?i)`
  * in any rule but the first is an error and in the first applies to all rules).
  */
-export type ExcludeMatcher = (path: string) => boolean;
-
-const NEVER: ExcludeMatcher = () => false;
+export type ExcludeMatcher = LinearMatcher;
 
 /**
  * Compiles `rules` into one matcher. `field` names where the rules came from in error messages
  * (`excludes`, `exclude list line`).
  *
- * @throws RuntimePolicyError naming the first rule that does not compile.
+ * @throws RuntimePolicyError naming the first rule that is refused, and why.
  */
 export function compileExcludes(rules: readonly string[], field = 'excludes'): ExcludeMatcher {
-  if (rules.length === 0) {
-    return NEVER;
-  }
-  const byFlags = new Map<string, { parts: string[]; groups: number }>();
-  rules.forEach((rule, index) => {
-    const where = `${field}[${index}]`;
-    if (rule.length === 0) {
-      throw new RuntimePolicyError(where, 'an empty exclude rule would exclude every path');
-    }
-    const bucket = byFlags.get(checkRule(rule, where).flags) ?? { parts: [], groups: 0 };
-    const translated = translateOrThrow(rule, bucket.groups, where);
-    bucket.parts.push(`(?:${translated.source})`);
-    bucket.groups += translated.groups;
-    byFlags.set(translated.flags, bucket);
-  });
-  const matchers = [...byFlags].map(([flags, bucket]) => new RegExp(bucket.parts.join('|'), `${flags}y`));
-  return (path: string) => {
-    for (const regex of matchers) {
-      regex.lastIndex = 0;
-      if (regex.test(path)) {
-        return true;
-      }
-    }
-    return false;
-  };
+  rules.forEach((rule, index) => checkRule(rule, `${field}[${index}]`));
+  return compilePythonPatterns(rules, 'prefix');
 }
 
-/** Translates and compiles one rule on its own, so that a bad rule is reported by itself. */
-function checkRule(rule: string, where: string): ReturnType<typeof translatePythonRegex> {
-  const translated = translateOrThrow(rule, 0, where);
-  try {
-    new RegExp(translated.source, translated.flags);
-  } catch (error) {
-    throw new RuntimePolicyError(where, `"${rule}" is not a valid regular expression: ${(error as Error).message}`);
+function checkRule(rule: string, where: string): void {
+  if (rule.length === 0) {
+    throw new RuntimePolicyError(where, 'an empty exclude rule would exclude every path');
   }
-  return translated;
-}
-
-function translateOrThrow(rule: string, groupOffset: number, where: string): ReturnType<typeof translatePythonRegex> {
   try {
-    return translatePythonRegex(rule, groupOffset);
+    checkPythonPattern(rule, 'prefix');
   } catch (error) {
     if (error instanceof PythonRegexError) {
-      throw new RuntimePolicyError(where, `"${rule}" is not a valid regular expression: ${error.message}`);
+      throw new RuntimePolicyError(where, `"${rule}" is not a valid regular expression: ${error.message}`, { cause: error });
     }
     throw error;
   }

@@ -1,13 +1,14 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { ImaParseError } from '../bytes/parse-errors.js';
-import { parseImaAsciiLine, splitImaAsciiLines } from './ascii-list-parser.js';
+import { parseImaAsciiLine } from './ascii-list-parser.js';
 import type { CompiledRuntimePolicy } from './compiled-policy.js';
 import { validateEntryContent, type ValidationContext } from './entry-validator.js';
 import { imaHashByName, pcrBankSize, type ImaHashAlgorithm, type PcrBank } from './hash-algorithms.js';
 import type { UntrustedImaEntry } from './ima-entry.js';
 import { IMA_EVENTS, type ImaFailure } from './ima-failure.js';
 import { ImaKeyring, ImaKeyrings } from './ima-keyring.js';
+import { ImaNgFastPath } from './ima-ng-fast-path.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState } from './ima-replay-state.js';
 import { Pcr10Replay } from './pcr10-replay.js';
 
@@ -70,24 +71,43 @@ export interface VerifyImaListResult {
 
 interface Source {
   readonly count: number;
-  entry(index: number, line: number): UntrustedImaEntry | ImaParseError;
+  /** Checks line `index` (1-based `line` in the whole list) and extends `replay`. */
+  check(index: number, line: number, replay: Pcr10Replay): void;
 }
 
-function asciiSource(text: string): Source {
-  const lines = splitImaAsciiLines(text);
+/**
+ * An ASCII list, walked line by line without splitting it: each line goes through the ima-ng fast
+ * path first, and through the full parser and validator only when the fast path does not accept it.
+ */
+function asciiSource(text: string, fast: ImaNgFastPath, checkOne: (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay) => void): Source {
+  const starts: number[] = [];
+  for (let at = 0; at < text.length; ) {
+    starts.push(at);
+    const newline = text.indexOf('\n', at);
+    at = newline < 0 ? text.length : newline + 1;
+  }
   return {
-    count: lines.length,
-    entry(index, line) {
-      try {
-        return parseImaAsciiLine(lines[index] ?? '', line);
-      } catch (error) {
-        if (error instanceof ImaParseError) {
-          return error;
-        }
-        throw error;
+    count: starts.length,
+    check(index, line, replay) {
+      const start = starts[index] as number;
+      const newline = text.indexOf('\n', start);
+      const end = newline < 0 ? text.length : newline;
+      if (!fast.accept(text, start, end, replay)) {
+        checkOne(parseLine(text.slice(start, end), line), line, replay);
       }
     },
   };
+}
+
+function parseLine(text: string, line: number): UntrustedImaEntry | ImaParseError {
+  try {
+    return parseImaAsciiLine(text, line);
+  } catch (error) {
+    if (error instanceof ImaParseError) {
+      return error;
+    }
+    throw error;
+  }
 }
 
 function badInput(detail: string): never {
@@ -165,23 +185,26 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
     learnedNames: new Set(Object.keys(state.learnedKeyrings)),
     bootAggregates: input.bootAggregates ?? [],
   };
+  const failOnTomtou = input.failOnTomtou === true;
+  const checkOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay): void => {
+    if (entry instanceof ImaParseError) {
+      failures.push({ line, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: entry.message } });
+      return;
+    }
+    checkEntry(entry, line, replay, failures, ctx, logHash, failOnTomtou);
+  };
+  const entries = input.entries ?? [];
   const source: Source =
     input.listText !== undefined
-      ? asciiSource(input.listText)
-      : { count: input.entries?.length ?? 0, entry: (index) => (input.entries ?? [])[index] ?? badInput('missing entry') };
+      ? asciiSource(input.listText, new ImaNgFastPath(logHash, policy, ctx.bootAggregates.length > 0), checkOne)
+      : { count: entries.length, check: (index, line, replay) => checkOne(entries[index] ?? badInput('missing entry'), line, replay) };
 
   const replay = new Pcr10Replay({ sha1: Buffer.from(state.pcr10.sha1, 'hex'), sha256: Buffer.from(state.pcr10.sha256, 'hex') });
   let matched = quoted === undefined ? -1 : replay.matches(quoted.bank, quoted.value) ? 0 : -1;
   let committed = replay.snapshot();
 
   for (let index = 0; index < source.count; index++) {
-    const line = startEntry + index + 1;
-    const entry = source.entry(index, line);
-    if (entry instanceof ImaParseError) {
-      failures.push({ line, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: entry.message } });
-      continue;
-    }
-    checkEntry(entry, line, replay, failures, ctx, logHash, input.failOnTomtou === true);
+    source.check(index, startEntry + index + 1, replay);
     if (quoted !== undefined && matched < 0 && replay.matches(quoted.bank, quoted.value)) {
       matched = index + 1;
       committed = replay.snapshot();

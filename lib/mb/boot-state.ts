@@ -1,6 +1,7 @@
 import type { BootEvent } from './boot-events.js';
 import { EFI_GLOBAL_VARIABLE } from './efi-guid.js';
 import * as ev from './event-types.js';
+import { KERNEL_CMDLINE_PREFIX } from './kernel-cmdline-pattern.js';
 import type { UefiVariable } from './uefi-variable.js';
 
 /**
@@ -47,17 +48,28 @@ export function efiAppDigests(events: readonly BootEvent[]): string[] {
     .map((e) => Buffer.from(e.digest).toString('hex'));
 }
 
-const KERNEL_CMDLINE_PREFIX = 'kernel_cmdline: ';
+
+/** A kernel command line GRUB measured, as Keylime reads it and as the event holds it. */
+export interface KernelCommandLine {
+  /** The text after `kernel_cmdline: `, GRUB's one trailing NUL dropped. */
+  readonly text: string;
+  /** The same with the NUL kept (what refstates made by ironlime before 2026-12 escape). */
+  readonly rawText: string;
+  readonly event: BootEvent;
+}
 
 /**
- * Kernel command lines GRUB measured into PCR 8 (`kernel_cmdline: …` EV_IPL strings), the text after
- * the prefix with GRUB's trailing NUL kept, as Keylime and go-tpm-tools present it.
+ * Kernel command lines GRUB measured into PCR 8 (`kernel_cmdline: …` EV_IPL strings). GRUB measures
+ * the string with its terminating NUL; Keylime's event-log parser drops one trailing NUL from every
+ * string (keylime/mba/elparsing/tpm2_tools_elparser.py, `__unescape_eventlog`), and its
+ * `create_mb_refstate` escapes and its policy matches that text, so `text` is the same.
  */
-export function kernelCommandLines(events: readonly BootEvent[]): { text: string; event: BootEvent }[] {
-  const out: { text: string; event: BootEvent }[] = [];
+export function kernelCommandLines(events: readonly BootEvent[]): KernelCommandLine[] {
+  const out: KernelCommandLine[] = [];
   for (const e of events) {
     if (e.pcrIndex === 8 && e.untrustedType === ev.EV_IPL && e.content.kind === 'text' && e.content.text.startsWith(KERNEL_CMDLINE_PREFIX)) {
-      out.push({ text: e.content.text.slice(KERNEL_CMDLINE_PREFIX.length), event: e });
+      const rawText = e.content.text.slice(KERNEL_CMDLINE_PREFIX.length);
+      out.push({ text: rawText.endsWith('\0') ? rawText.slice(0, -1) : rawText, rawText, event: e });
     }
   }
   return out;

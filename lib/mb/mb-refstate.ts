@@ -1,4 +1,4 @@
-import { IronlimeError } from '../../interfaces/errors.js';
+import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/errors.js';
 
 /**
  * A measured-boot reference state in Keylime's `example` policy format (keylime/mba/elchecking/
@@ -57,7 +57,7 @@ export interface RefstateKernel {
 
 /** A refstate that is not valid JSON or not a valid `example` refstate. */
 export class MbRefstateError extends IronlimeError {
-  constructor(detail: string) {
-    super('ERR_MB_REFSTATE_INVALID', `measured-boot refstate: ${detail}`);
+  constructor(detail: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_MB_REFSTATE_INVALID', `measured-boot refstate: ${detail}`, options);
   }
 }

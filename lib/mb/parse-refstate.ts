@@ -1,3 +1,4 @@
+import { checkKernelCmdline } from './kernel-cmdline-pattern.js';
 import {
   MbRefstateError,
   type MbRefstate,
@@ -16,8 +17,9 @@ const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
  * `refstate_to_test`): JSON text or an already-decoded value. Throws `MbRefstateError` naming the
  * field when it is not JSON, when a required key is missing or has the wrong type, when a hex value
  * is not `0x` + lowercase hex, when a kernel lacks the digest its Secure Boot mode needs, or when a
- * `kernel_cmdline` is not a regular expression JavaScript can compile (Keylime uses Python's `re`;
- * `re.escape` output and ordinary patterns compile in both). Unknown keys are ignored, as in Keylime.
+ * `kernel_cmdline` is not a Python regular expression the linear-time engine can run (kernel-cmdline-
+ * pattern.ts: a back-reference or look-around is refused, naming it). Unknown keys are ignored, as in
+ * Keylime.
  */
 export function parseMbRefstate(input: string | unknown): MbRefstate {
   const value = typeof input === 'string' ? parseJson(input) : input;
@@ -118,11 +120,7 @@ function kernel(value: unknown, where: string, hasSecureboot: boolean): Refstate
   if (typeof o.kernel_cmdline !== 'string') {
     throw new MbRefstateError(`${where}.kernel_cmdline must be a string (a regular expression)`);
   }
-  try {
-    new RegExp(o.kernel_cmdline);
-  } catch (error) {
-    throw new MbRefstateError(`${where}.kernel_cmdline is not a valid regular expression (${(error as Error).message})`);
-  }
+  checkKernelCmdline(o.kernel_cmdline, `${where}.kernel_cmdline`);
   return {
     shim_authcode_sha256: required('shim_authcode_sha256'),
     grub_authcode_sha256: required('grub_authcode_sha256'),

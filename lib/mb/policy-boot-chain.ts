@@ -7,7 +7,8 @@ import {
   scrtmEvents,
   vmlinuzEvents,
 } from './boot-components.js';
-import { kernelCommandLines } from './boot-state.js';
+import { kernelCommandLines, type KernelCommandLine } from './boot-state.js';
+import { compileKernelCmdline, KERNEL_CMDLINE_PREFIX } from './kernel-cmdline-pattern.js';
 import type { MbRefstate, RefstateKernel } from './mb-refstate.js';
 import {
   bestAlternative,
@@ -97,8 +98,13 @@ function countFinding(component: string, what: string, events: readonly BootEven
     : [{ component, reason: `the log has ${events.length} ${what}, the refstate expects ${expected}`, events: events.map((e) => e.sequence) }];
 }
 
-/** Exactly one `kernel_cmdline: ` string, proven by its digest, fully matching the refstate regex. */
-function cmdlineFindings(where: string, cmdlines: readonly { text: string; event: BootEvent }[], k: RefstateKernel): PolicyFinding[] {
+/**
+ * Exactly one `kernel_cmdline: ` string, proven by its digest, fully matching the refstate regex
+ * (Keylime: `RegExp("kernel_cmdline: " + pattern)` with `fullmatch`), on a linear-time engine. The
+ * text is Keylime's (trailing NUL dropped); a refstate made by ironlime before that change escaped
+ * the NUL too, so the text with its NUL is tried as well: both are the same digest-proven event.
+ */
+function cmdlineFindings(where: string, cmdlines: readonly KernelCommandLine[], k: RefstateKernel): PolicyFinding[] {
   const component = `${where}.kernel_cmdline`;
   const [only] = cmdlines;
   if (only === undefined || cmdlines.length > 1) {
@@ -107,8 +113,8 @@ function cmdlineFindings(where: string, cmdlines: readonly { text: string; event
   if (!only.event.dataMatchesDigest) {
     return [{ component, reason: 'the kernel command line event does not match its digest', events: [only.event.sequence] }];
   }
-  const pattern = new RegExp(`^(?:kernel_cmdline: ${k.kernel_cmdline})$`);
-  if (pattern.test(`kernel_cmdline: ${only.text}`)) {
+  const matches = compileKernelCmdline(k.kernel_cmdline);
+  if (matches(`${KERNEL_CMDLINE_PREFIX}${only.text}`) || (only.rawText !== only.text && matches(`${KERNEL_CMDLINE_PREFIX}${only.rawText}`))) {
     return [];
   }
   return [{

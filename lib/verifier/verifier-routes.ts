@@ -3,10 +3,10 @@ import { serverVersionResults } from '../http/api-version.js';
 import { accepted, created, noContent, ok } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { checkMbPolicy, checkRuntimePolicy } from './enrolment-check.js';
+import { registerEvidenceRoute } from './evidence-route.js';
 import {
   AddAgentBody,
   AgentIdParams,
-  EvidenceBody,
   HistoryQuery,
   IdentityQuery,
   ListAgentsQuery,
@@ -113,16 +113,7 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     handler: async ({ query, reply }) => ok(reply, await verifier().verifyIdentity(query)),
   });
 
-  service.route({
-    method: 'POST',
-    url: '/verify/evidence',
-    minVersion: '2.4',
-    body: EvidenceBody,
-    handler: ({ body, reply }) => {
-      const result = verifier().verifyEvidence(body);
-      return ok(reply, { valid: result.valid, claims: result.claims, failures: result.failures });
-    },
-  });
+  registerEvidenceRoute(service, container);
 }
 
 function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => PolicyStoreService): void {

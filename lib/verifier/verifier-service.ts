@@ -2,19 +2,15 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import { initialAgentState } from '../attestation/agent-state.js';
-import { evaluateEvidence, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
 import { OperationalState } from '../attestation/operational-state.js';
 import { verifyIdentityQuote, type IdentityQuoteResult } from '../attestation/verify-identity-quote.js';
-import { compileRuntimePolicy } from '../ima/compiled-policy.js';
-import { loadRuntimePolicy } from '../ima/policy-loader.js';
-import { parseMbRefstate } from '../mb/parse-refstate.js';
 import { checkEnrolment, type PolicyReference } from './enrolment-check.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { agentStatusResults, type AgentStatusResults } from './status-results.js';
 import type { HistoryRecord, VerifierAgentEnrolment } from './verifier-agent-record.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
-import type { AddAgentBody, EvidenceBody, IdentityQuery } from './verifier-dtos.js';
+import type { AddAgentBody, IdentityQuery } from './verifier-dtos.js';
 import { PolicyNotFound, VerifierAgentNotFound, VerifierConflict } from './verifier-errors.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
@@ -31,8 +27,8 @@ const DELETE_AT_ONCE: readonly OperationalState[] = [
 /**
  * The verifier's decisions behind its routes, independent of HTTP (spec §4): enrolment (every field
  * checked, policies and agent stored in one transaction, then polled by this process), status,
- * listing, the DELETE → TERMINATED handshake, stop and reactivate, and the public identity and
- * evidence checks (the same engine as the pull loop). Operator changes are
+ * listing, the DELETE → TERMINATED handshake, stop and reactivate, and the public identity check
+ * (`POST /verify/evidence` is evidence-route.ts). Operator changes are
  * written to the database first, then the scheduler is told to re-read the agent.
  */
 @injectable()
@@ -191,33 +187,6 @@ export class VerifierService {
       throw new VerifierAgentNotFound(query.agent_uuid);
     }
     return verifyIdentityQuote({ quote: query.quote, nonce: query.nonce, hashAlg: query.hash_alg, akTpm: record.akTpm });
-  }
-
-  /**
-   * `POST /verify/evidence` (spec §4.7, Keylime 2.5): the pull loop's checks on one piece of evidence,
-   * minus the TPM clock and PCR 16. Policies are JSON text (a flat allowlist is accepted too).
-   */
-  verifyEvidence(body: EvidenceBody): EvaluateEvidenceResult {
-    const data = body.data;
-    const runtimeText = data.runtime_policy ?? '';
-    const mbText = data.mb_policy ?? '';
-    return evaluateEvidence(
-      {
-        quote: data.quote,
-        nonce: data.nonce,
-        hashAlg: data.hash_alg,
-        akTpm: data.tpm_ak,
-        tpmPolicy: data.tpm_policy === undefined || data.tpm_policy === null || data.tpm_policy === '' ? null : data.tpm_policy,
-        runtimePolicy: runtimeText.trim() === '' ? null : compileRuntimePolicy(loadRuntimePolicy(runtimeText).policy),
-        mbRefstate: mbText.trim() === '' || mbText.trim() === 'null' ? null : parseMbRefstate(mbText),
-        imaMeasurementList: data.ima_measurement_list ?? null,
-        mbLog: data.mb_log === undefined || data.mb_log === null || data.mb_log === '' ? null : data.mb_log,
-      },
-      {
-        measuredBootPolicy: this.config.measuredBootPolicy,
-        failOnTomtou: this.config.failOnTomtou,
-      },
-    );
   }
 
   private async storeReference<T>(

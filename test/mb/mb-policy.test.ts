@@ -62,7 +62,7 @@ describe('mb policy: refstate made from a log, evaluated against logs', () => {
       kernel_authcode_sha256: '0xc6ffd33076d66d41be67125c7614c3c9ff56b4107194cc2d3a0491dfa069445b',
     });
     expect(secureRef.kernels[0]?.kernel_cmdline).to.equal(
-      '\\(hd0,gpt2\\)/vmlinuz\\-5\\.14\\.0\\-183\\.el9\\.x86_64\\ root=/dev/mapper/cs\\-root\\ ro\\ crashkernel=1G\\-4G:192M,4G\\-64G:256M,64G\\-:512M\\ resume=/dev/mapper/cs\\-swap\\ rd\\.lvm\\.lv=cs/root\\ rd\\.lvm\\.lv=cs/swap\\ rhgb\\ quiet\0',
+      '\\(hd0,gpt2\\)/vmlinuz\\-5\\.14\\.0\\-183\\.el9\\.x86_64\\ root=/dev/mapper/cs\\-root\\ ro\\ crashkernel=1G\\-4G:192M,4G\\-64G:256M,64G\\-:512M\\ resume=/dev/mapper/cs\\-swap\\ rd\\.lvm\\.lv=cs/root\\ rd\\.lvm\\.lv=cs/swap\\ rhgb\\ quiet',
     );
     expect([secureRef.pk.length, secureRef.kek.length, secureRef.db.length, secureRef.dbx.length]).to.deep.equal([1, 2, 2, 1]);
     expect(plainRef.has_secureboot).to.equal(false);
@@ -77,7 +77,7 @@ describe('mb policy: refstate made from a log, evaluated against logs', () => {
       ['kernel digest', withKernel(secureRef, { kernel_authcode_sha256: OTHER }), 'kernels[0].kernel_authcode_sha256', OTHER, secureRef.kernels[0]?.kernel_authcode_sha256],
       ['initrd digest', withKernel(secureRef, { initrd_plain_sha256: OTHER }), 'kernels[0].initrd_plain_sha256', OTHER, secureRef.kernels[0]?.initrd_plain_sha256],
       ['vmlinuz digest', withKernel(plainRef, { vmlinuz_plain_sha256: OTHER }), 'kernels[0].vmlinuz_plain_sha256', OTHER, plainRef.kernels[0]?.vmlinuz_plain_sha256],
-      ['kernel command line', withKernel(secureRef, { kernel_cmdline: '.* single' }), 'kernels[0].kernel_cmdline', '.* single', '(hd0,gpt2)/vmlinuz-5.14.0-183.el9.x86_64 root=/dev/mapper/cs-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/cs-swap rd.lvm.lv=cs/root rd.lvm.lv=cs/swap rhgb quiet\0'],
+      ['kernel command line', withKernel(secureRef, { kernel_cmdline: '.* single' }), 'kernels[0].kernel_cmdline', '.* single', '(hd0,gpt2)/vmlinuz-5.14.0-183.el9.x86_64 root=/dev/mapper/cs-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/cs-swap rd.lvm.lv=cs/root rd.lvm.lv=cs/swap rhgb quiet'],
       ['MokList digest', { ...secureRef, mokdig: [{ sha256: OTHER }] }, 'mokdig', [{ sha256: OTHER }], { sha256: secureRef.mokdig[0]?.sha256 }],
       ['S-CRTM version', { ...secureRef, scrtm_and_bios: [{ ...secureRef.scrtm_and_bios[0], scrtm: { sha256: OTHER }, platform_firmware: secureRef.scrtm_and_bios[0]?.platform_firmware ?? [] }] }, 'scrtm_and_bios[0].scrtm[0]', OTHER, secureRef.scrtm_and_bios[0]?.scrtm?.sha256],
     ];

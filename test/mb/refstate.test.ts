@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { vectorPath } from '../helpers/paths.js';
 import { createRefstate, pythonReEscape } from '../../lib/mb/create-refstate.js';
+import { compileKernelCmdline } from '../../lib/mb/kernel-cmdline-pattern.js';
 import { MbRefstateError } from '../../lib/mb/mb-refstate.js';
 import { parseMbRefstate } from '../../lib/mb/parse-refstate.js';
 import { loadLog } from './mb-vectors.js';
@@ -75,10 +76,11 @@ describe('mb refstate', () => {
     });
   });
 
-  it('pythonReEscape escapes what Python 3.7+ re.escape escapes, and JavaScript compiles it', () => {
+  it('pythonReEscape escapes what Python 3.7+ re.escape escapes, and the linear-time engine matches it back', () => {
     const text = 'a-b c.d(e)[f]{g}?*+|^$\\&~#\tz=1,2:3/4\0';
     const escaped = pythonReEscape(text);
     expect(escaped).to.equal('a\\-b\\ c\\.d\\(e\\)\\[f\\]\\{g\\}\\?\\*\\+\\|\\^\\$\\\\\\&\\~\\#\\\tz=1,2:3/4\0');
-    expect(new RegExp(`^(?:${escaped})$`).test(text)).to.equal(true);
+    expect(compileKernelCmdline(escaped)(`kernel_cmdline: ${text}`)).to.equal(true);
+    expect(compileKernelCmdline(escaped)(`kernel_cmdline: ${text}x`)).to.equal(false);
   });
 });

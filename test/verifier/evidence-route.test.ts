@@ -1,0 +1,144 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { createRefstate } from '../../lib/mb/create-refstate.js';
+import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { maskOf } from '../attestation/engine-fixtures.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { vectorPath } from '../helpers/paths.js';
+
+interface EvidenceReply {
+  readonly status: number;
+  readonly body: { code: number; status: string; results: { valid?: boolean; failures?: { type: string; context: Record<string, unknown> }[] } };
+}
+
+const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
+const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
+/** `/` + 28 × `a` + `!`: with `(a+)+$` a backtracking engine takes seconds (40 characters: hours). */
+const EVIL_PATH = `/${'a'.repeat(28)}!`;
+
+function runtimePolicy(agent: FakeAgent, extra: Record<string, unknown> = {}): string {
+  const digests: Record<string, string[]> = {};
+  for (const line of agent.imaLines) {
+    const [, , , digest = '', ...name] = line.split(' ');
+    (digests[name.join(' ')] ??= []).push(digest.replace(/^sha256:/, ''));
+  }
+  return JSON.stringify({
+    meta: { version: 1, generator: 3 },
+    release: 0,
+    digests,
+    excludes: [],
+    keyrings: {},
+    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
+    'ima-buf': {},
+    'verification-keys': '',
+    ...extra,
+  });
+}
+
+describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 11 items 1, 2)', function () {
+  let dir: string;
+  let opened: OpenedDatabase;
+  let verifier: RunningVerifier;
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-evidence-route-'));
+    opened = await openTestSchema();
+    verifier = await startVerifier({ dataDir: dir, quoteInterval: 3600 }, { database: opened.database, inProcessForTests: true });
+  });
+
+  after(async function () {
+    await verifier?.close();
+    await opened?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function post(data: Record<string, unknown>): Promise<EvidenceReply> {
+    const response = await verifier.service.app.inject({ method: 'POST', url: '/v2.5/verify/evidence', payload: { type: 'tpm', data } });
+    return { status: response.statusCode, body: JSON.parse(response.body) as EvidenceReply['body'] };
+  }
+
+  function evidence(agent: FakeAgent, nonce: string, mask: number, extra: Record<string, unknown>): Record<string, unknown> {
+    const reply = agent.reply({ nonce, mask });
+    return {
+      quote: reply.quote,
+      nonce,
+      hash_alg: reply.hash_alg,
+      tpm_ak: agent.akTpm,
+      ima_measurement_list: reply.ima_measurement_list,
+      ...(reply.mb_measurement_list === undefined ? {} : { mb_log: reply.mb_measurement_list }),
+      ...extra,
+    };
+  }
+
+  it('an exclude rule (a+)+$ against an IMA path of / + 28 a + ! is matched in linear time (not excluded, not in the policy)', async function () {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const policy = runtimePolicy(agent, { excludes: ['/(a+)+$'] });
+    agent.measure(EVIL_PATH, 'x');
+    const reply = await post(evidence(agent, 'redosNonce0000000001', maskOf([]), { runtime_policy: policy }));
+    expect(reply.status).to.equal(200);
+    expect(reply.body.results.valid).to.equal(false);
+    expect(reply.body.results.failures?.map((f) => [f.type, f.context['path']])).to.deep.equal([['ima.validation.ima-ng.not_in_allowlist', EVIL_PATH]]);
+  });
+
+  it('an exclude rule RE2 cannot run (a back-reference) is refused as a bad policy, naming the feature (400)', async function () {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const reply = await post(evidence(agent, 'redosNonce0000000002', maskOf([]), { runtime_policy: runtimePolicy(agent, { excludes: ['/(a)\\1'] }) }));
+    expect(reply.status).to.equal(400);
+    expect(reply.body.status).to.include('excludes[0]').and.include('backreference');
+  });
+
+  it('a refstate kernel_cmdline regex of the same shape is matched in linear time', async function () {
+    const agent = new FakeAgent({ bootLog: BOOT_LOG });
+    const refstate = createRefstate(parseEventLog(BOOT_LOG), { withoutSecureBoot: true });
+    const [kernel] = refstate.kernels;
+    const evil = { ...refstate, kernels: [{ ...kernel, kernel_cmdline: '(.*)(.*)(.*)(.*)(a+)+$' }] };
+    const mask = maskOf(BOOT_PCRS);
+    const reply = await post(evidence(agent, 'redosNonce0000000003', mask, { mb_policy: JSON.stringify(evil), tpm_policy: JSON.stringify({ mask: `0x${mask.toString(16)}` }) }));
+    expect(reply.status).to.equal(200);
+    expect(reply.body.results.valid).to.equal(false);
+    expect(reply.body.results.failures?.map((f) => f.type)).to.include('measured_boot.policy_example');
+    const good = await post(evidence(agent, 'redosNonce0000000004', mask, { mb_policy: JSON.stringify(refstate) }));
+    expect(good.body.results.failures).to.deep.equal([]);
+    expect(good.body.results.valid).to.equal(true);
+  });
+
+  it('a runtime policy with a quote that does not cover PCR 10 is refused with the reason, whatever the generator', async function () {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    for (const generator of [0, 1, 3]) {
+      const reply = await post(evidence(agent, `pcr10Nonce000000000${generator}`, 1 << 15, { runtime_policy: runtimePolicy(agent, { meta: { version: 1, generator } }) }));
+      expect(reply.status).to.equal(200);
+      expect(reply.body.results.valid, `generator ${generator}`).to.equal(false);
+      const types = reply.body.results.failures?.map((f) => f.type);
+      expect(types, `generator ${generator}`).to.satisfy((t: string[]) => t.includes('pcr_validation.missing_pcr_10') || t.includes('pcr_validation.missing_pcrs'));
+    }
+    const covered = await post(evidence(agent, 'pcr10Nonce0000000009', maskOf([]), { runtime_policy: runtimePolicy(agent, { meta: { version: 1, generator: 0 } }) }));
+    expect(covered.body.results.failures).to.deep.equal([]);
+    expect(covered.body.results.valid).to.equal(true);
+    const noPolicy = await post(evidence(agent, 'pcr10Nonce0000000010', 1 << 15, {}));
+    expect(noPolicy.body.results.valid).to.equal(true);
+  });
+
+  it('keeps what it derives from a policy text by that text: the same text gives the same answer, another text its own, a bad text fails every time', async function () {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const accepting = runtimePolicy(agent);
+    const refusing = runtimePolicy(agent, { digests: { '/usr/bin/bash': ['0'.repeat(64)] } });
+    const answers: (boolean | undefined)[] = [];
+    for (const [i, policy] of [accepting, refusing, accepting, refusing].entries()) {
+      answers.push((await post(evidence(agent, `cacheNonce000000000${i}`, maskOf([]), { runtime_policy: policy }))).body.results.valid);
+    }
+    expect(answers).to.deep.equal([true, false, true, false]);
+    for (const i of [1, 2]) {
+      const bad = await post(evidence(agent, `cacheNonce00000000b${i}`, maskOf([]), { runtime_policy: runtimePolicy(agent, { excludes: ['(?<=x)'] }) }));
+      expect(bad.status).to.equal(400);
+      expect(bad.body.status).to.include('lookbehind');
+    }
+  });
+});

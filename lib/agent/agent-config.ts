@@ -1,18 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
-import {
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsNotEmpty,
-  IsOptional,
-  IsString,
-  IsUrl,
-  Matches,
-  Max,
-  Min,
-  validateSync,
-} from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { firstConstraintMessage } from '../config/service-config-sources.js';
 import { IsKeylimeAgentId } from '../http/validators.js';
@@ -109,6 +97,23 @@ export class AgentConfig {
   @IsString()
   @IsNotEmpty()
   clientCaFile?: string;
+
+  /**
+   * PEM certificate or public key of the revocation key the tenant enrolled this agent with: with it,
+   * `POST /notifications/revocation` checks each message's signature and runs `revocationActions`;
+   * without it, the route refuses every message (403).
+   */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  revocationCertFile?: string;
+
+  /** Executables run, in order, with each authentic revocation message as JSON on stdin. */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  @IsNotEmpty({ each: true })
+  revocationActions?: string[];
 
   /** Registrar API version used in the registration URLs. */
   @Matches(/^2\.[0-9]$/, { message: 'must be a 2.x API version' })

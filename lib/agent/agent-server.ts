@@ -16,6 +16,7 @@ import {
   loadTrustedClientCa,
 } from './agent-files.js';
 import { AgentQuoter } from './agent-quoter.js';
+import { revocationReceiver } from './agent-revocation.js';
 import type { AgentApiContext } from './agent-routes.js';
 import { createAgentService } from './agent-service.js';
 import { AGENT_API_CONTEXT, AGENT_CONFIG, AGENT_LOGGER } from './agent-tokens.js';
@@ -122,6 +123,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       keys,
       imaLogPath: emulated?.imaLogPath ?? config.imaLog ?? KERNEL_IMA_LOG,
       bootLogPath: emulated?.bootLogPath ?? config.bootLog ?? KERNEL_BOOT_LOG,
+      ...(config.revocationCertFile === undefined ? {} : { revocation: revocationReceiver(config.revocationCertFile, config.revocationActions ?? [], log) }),
     };
     const container = (options.parent ?? rootContainer).createChildContainer();
     container.register(AGENT_CONFIG, { useValue: config });

@@ -24,6 +24,8 @@ interface AgentOptions {
   readonly emulate?: boolean;
   readonly imaLog?: string;
   readonly bootLog?: string;
+  readonly revocationCert?: string;
+  readonly revocationAction?: string[];
   readonly clientCa?: string;
   readonly hashAlg?: string;
 }
@@ -57,6 +59,8 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
     .option('--ima-log <file>', 'ASCII IMA list to serve (default the kernel\'s)')
     .option('--boot-log <file>', 'binary UEFI event log to serve, or with --emulate to replay (default the kernel\'s / the shipped fixture)')
     .option('--client-ca <file>', 'PEM CA whose client certificates may call the agent (default <data-dir>/ca/cacert.crt)')
+    .option('--revocation-cert <file>', 'revocation certificate or public key (PEM): accept signed revocation notifications')
+    .option('--revocation-action <file>', 'executable run with each authentic revocation message on stdin (repeatable)', (file: string, all: string[]) => [...all, file], [] as string[])
     .addOption(new Option('--hash-alg <alg>', 'quote hash and PCR bank').choices(AGENT_HASH_ALGS))
     .action(async (options: AgentOptions) => {
       const running = await startAgent(agentInput(options), {
@@ -141,6 +145,8 @@ function agentInput(options: AgentOptions): AgentConfigInput {
     ...(options.imaLog === undefined ? {} : { imaLog: options.imaLog }),
     ...(options.bootLog === undefined ? {} : { bootLog: options.bootLog }),
     ...(options.clientCa === undefined ? {} : { clientCaFile: options.clientCa }),
+    ...(options.revocationCert === undefined ? {} : { revocationCertFile: options.revocationCert }),
+    ...(options.revocationAction === undefined || options.revocationAction.length === 0 ? {} : { revocationActions: options.revocationAction }),
     ...(options.hashAlg === undefined ? {} : { hashAlg: options.hashAlg as AgentConfigInput['hashAlg'] }),
   };
 }

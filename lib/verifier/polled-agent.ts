@@ -29,6 +29,11 @@ export interface PolledAgent {
   running: boolean;
   /** An operator changed the stored row during the round: re-read it afterwards instead of rescheduling. */
   reconcileAfterRound: boolean;
+  /**
+   * Failed attempts to store the last round (0 = stored, or nothing to store). While above 0 the agent
+   * runs no new round: its verdict waits in memory and is written again with back-off.
+   */
+  writeAttempts: number;
 }
 
 export interface PolledAgentDeps {
@@ -80,5 +85,6 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     timer: undefined,
     running: false,
     reconcileAfterRound: false,
+    writeAttempts: 0,
   };
 }

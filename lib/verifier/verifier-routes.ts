@@ -1,6 +1,6 @@
 import type { DependencyContainer } from 'tsyringe';
 import { serverVersionResults } from '../http/api-version.js';
-import { accepted, created, noContent, ok } from '../http/envelope.js';
+import { accepted, created, noContent, ok, sendEnvelope } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { checkMbPolicy, checkRuntimePolicy } from './enrolment-check.js';
 import {
@@ -19,7 +19,7 @@ import { VerifierService } from './verifier-service.js';
 
 /**
  * The verifier's route table (Keylime `keylime/web/verifier_server.py` v2 routes; spec §4). Public:
- * `/version`, `verify/identity` (from API 2.2) and `verify/evidence` (from 2.4). Everything else is
+ * `/version`, `/health` (ironlime: 503 while verdicts cannot be stored), `verify/identity` (from API 2.2) and `verify/evidence` (from 2.4). Everything else is
  * admin: a client certificate verified against the verifier's CA. `GET /agents/{id}/history` is an
  * ironlime extension (the append-only record of every round).
  */
@@ -31,6 +31,16 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     url: '/version',
     versioned: false,
     handler: ({ reply }) => ok(reply, serverVersionResults(service.apiVersions)),
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/health',
+    versioned: false,
+    handler: async ({ reply }) => {
+      const health = await verifier().readiness();
+      return health.ready ? ok(reply, health) : sendEnvelope(reply, 503, 'Service Unavailable', health);
+    },
   });
 
   service.route({

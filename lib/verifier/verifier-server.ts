@@ -14,6 +14,8 @@ import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '
 import { PolicyCache } from './policy-cache.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { PullScheduler } from './pull-scheduler.js';
+import { RoundWriter } from './round-writer.js';
+import { VerifierHealth } from './verifier-health.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type VerifierConfigInput } from './verifier-config.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
@@ -94,6 +96,8 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     const agents = container.resolve(VerifierAgentRepository);
     scheduler = new PullScheduler({
       repository: agents,
+      writer: new RoundWriter(database.knex),
+      health: container.resolve(VerifierHealth),
       agentDeps: {
         policies: container.resolve(VerifierPolicyRepository),
         cache: container.resolve(PolicyCache),
@@ -180,6 +184,7 @@ export function createVerifierContainer(
   child.register(VERIFIER_KNEX, { useValue: database.knex });
   child.register(VERIFIER_OWNER, { useValue: owner });
   child.register(PolicyCache, { useValue: new PolicyCache() });
+  child.register(VerifierHealth, { useValue: new VerifierHealth() });
   child.register(VerifierAgentRepository, {
     useFactory: instanceCachingFactory((c) => new VerifierAgentRepository(c.resolve(DATABASE).knex)),
   });

@@ -70,6 +70,7 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
     timer: undefined,
     running: false,
     reconcileAfterRound: false,
+    writeAttempts: 0,
   };
 }
 

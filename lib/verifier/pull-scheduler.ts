@@ -1,12 +1,9 @@
 import type { Logger } from 'pino';
-import { internalVerifierFailure, InternalVerifierEvent } from '../attestation/failure.js';
-import { recordFailures } from '../attestation/failure-record.js';
 import { OperationalState } from '../attestation/operational-state.js';
-import { labelFailures } from '../attestation/severity.js';
-import { nextOperationalState } from '../attestation/state-machine.js';
+import { decideInternalError, decideTakeOver, decideTerminated, type PullDecision, type PullSettings } from '../attestation/pull-decision.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
-import { runPullRound, storedFailure, type RoundOutcome, type RoundSettings } from './pull-round.js';
+import { runPullRound } from './pull-round.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierHealth } from './verifier-health.js';
@@ -18,7 +15,7 @@ export interface PullSchedulerOptions {
   readonly writer: RoundWriter;
   readonly health: VerifierHealth;
   readonly agentDeps: PolledAgentDeps;
-  readonly round: RoundSettings;
+  readonly round: PullSettings;
   readonly verifierId: string;
   /** This process's name in the `owner` column. */
   readonly owner: string;
@@ -159,23 +156,24 @@ export class PullScheduler {
   }
 
   /** Runs one round; undefined when the agent is no longer polled here. */
-  private async round(agent: PolledAgent): Promise<{ outcome: RoundOutcome; at: number } | undefined> {
+  private async round(agent: PolledAgent): Promise<{ outcome: PullDecision; at: number } | undefined> {
     const id = agent.enrolment.agentId;
     if (this.closed || this.agents.get(id) !== agent) {
       return undefined;
     }
     agent.running = true;
-    let outcome: RoundOutcome;
+    let outcome: PullDecision;
+    const position = { state: agent.state, retries: agent.retries };
     try {
       if (agent.state.operationalState === OperationalState.TERMINATED) {
-        outcome = { state: agent.state, history: undefined, nextRoundIn: undefined };
+        outcome = decideTerminated(position);
         agent.reconcileAfterRound = true;
       } else {
         outcome = await runPullRound(agent, this.options.round);
       }
     } catch (error) {
       this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');
-      outcome = this.internalFailure(agent, error);
+      outcome = decideInternalError(position, error instanceof Error ? error.message : String(error), this.options.round);
     }
     return { outcome, at: Date.now() };
   }
@@ -187,7 +185,7 @@ export class PullScheduler {
    * no new round and its lease is not renewed. Once stored, the next round comes `nextRoundIn` after
    * the round was decided (at once when the outage lasted longer).
    */
-  private async persist(agent: PolledAgent, outcome: RoundOutcome, decidedAt: number): Promise<void> {
+  private async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
     const id = agent.enrolment.agentId;
     let stored = true;
     if (!agent.reconcileAfterRound || outcome.history !== undefined) {
@@ -220,34 +218,17 @@ export class PullScheduler {
     this.options.health.writeSettled(id);
     agent.running = false;
     agent.state = outcome.state;
+    agent.retries = outcome.retries;
     if (!stored || agent.reconcileAfterRound) {
       agent.reconcileAfterRound = false;
       await this.reconcile(id);
       return;
     }
-    if (outcome.nextRoundIn === undefined) {
-      this.drop(id);
+    if (outcome.next.kind === 'poll') {
+      this.schedule(agent, Math.max(0, outcome.next.inSeconds - (Date.now() - decidedAt) / 1000));
     } else {
-      this.schedule(agent, Math.max(0, outcome.nextRoundIn - (Date.now() - decidedAt) / 1000));
+      this.drop(id);
     }
-  }
-
-  /** Keylime's `internal.verifier.exception`: the agent is FAILED, the cause logged. */
-  private internalFailure(agent: PolledAgent, error: unknown): RoundOutcome {
-    const failures = labelFailures(this.options.round.severity, [
-      internalVerifierFailure(InternalVerifierEvent.EXCEPTION, { message: error instanceof Error ? error.message : String(error) }),
-    ]);
-    const record = recordFailures(agent.state, failures, this.options.round.severity);
-    return {
-      state: {
-        ...agent.state,
-        operationalState: nextOperationalState(agent.state.operationalState, { type: 'request_failed' }),
-        severityLevel: record.severityLevel,
-        lastEventId: record.lastEventId,
-      },
-      history: { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: failures.map(storedFailure) },
-      nextRoundIn: undefined,
-    };
   }
 
   /**
@@ -345,12 +326,12 @@ export class PullScheduler {
     if (this.agents.has(record.agentId)) {
       return;
     }
-    if (record.state.operationalState === OperationalState.TERMINATED) {
+    const takeOver = decideTakeOver(record.state);
+    if (takeOver.kind === 'delete') {
       await this.options.repository.delete(record.agentId);
       return;
     }
-    const restarted = nextOperationalState(record.state.operationalState, { type: 'verifier_restart' });
     this.options.log.info({ agentId: record.agentId, from: record.state.operationalState, nextImaEntry: record.state.ima.nextEntry }, 'taking agent over');
-    await this.adopt({ ...record, state: { ...record.state, operationalState: restarted } });
+    await this.adopt({ ...record, state: takeOver.state });
   }
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { storableJson } from './storable-text.js';
-import type { HistoryEntry } from './verifier-agent-record.js';
+import type { HistoryRow } from '../attestation/history-row.js';
 
 /** One round to store: the agent's next state and (unless the round judged nothing) its history row. */
 export interface RoundWrite {
@@ -10,7 +10,7 @@ export interface RoundWrite {
   readonly owner: string;
   readonly leaseSeconds: number;
   readonly state: AgentAttestationState;
-  readonly history: HistoryEntry | undefined;
+  readonly history: HistoryRow | undefined;
 }
 
 export interface RoundWriterOptions {

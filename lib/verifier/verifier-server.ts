@@ -11,6 +11,7 @@ import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
+import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { PolicyCache } from './policy-cache.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { PullScheduler } from './pull-scheduler.js';
@@ -111,7 +112,12 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         maxRetries: config.maxRetries,
         exponentialBackoff: config.exponentialBackoff,
         severity,
-        engine: { severityPolicy: severity, measuredBootPolicy: config.measuredBootPolicy, failOnTomtou: config.failOnTomtou },
+        engine: {
+          severityPolicy: severity,
+          measuredBootPolicy: config.measuredBootPolicy,
+          failOnTomtou: config.failOnTomtou,
+          mbMemo: container.resolve(MeasuredBootMemo),
+        },
       },
       verifierId: config.verifierId,
       owner,
@@ -185,6 +191,8 @@ export function createVerifierContainer(
   child.register(VERIFIER_OWNER, { useValue: owner });
   child.register(PolicyCache, { useValue: new PolicyCache() });
   child.register(VerifierHealth, { useValue: new VerifierHealth() });
+  // The measured-boot memo the pull loop hands to the engine (the engine itself keeps no state).
+  child.register(MeasuredBootMemo, { useValue: new MeasuredBootMemo() });
   child.register(VerifierAgentRepository, {
     useFactory: instanceCachingFactory((c) => new VerifierAgentRepository(c.resolve(DATABASE).knex)),
   });

@@ -25,6 +25,8 @@ export interface PolledAgent {
   retries: number;
   /** The pending timer of the next round. */
   timer: NodeJS.Timeout | undefined;
+  /** When (ms since the epoch) the pending round is due, for the start-delay metric; 0 = at once. */
+  dueAt: number;
   /** A round is in flight. */
   running: boolean;
   /** An operator changed the stored row during the round: re-read it afterwards instead of rescheduling. */
@@ -83,6 +85,7 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     state: record.state,
     retries: 0,
     timer: undefined,
+    dueAt: 0,
     running: false,
     reconcileAfterRound: false,
     writeAttempts: 0,

@@ -8,12 +8,15 @@ import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
+import type { VerifierMetrics } from './verifier-metrics.js';
 
 export interface PullSchedulerOptions {
   readonly repository: VerifierAgentRepository;
   /** The hot-path write (batched). */
   readonly writer: RoundWriter;
   readonly health: VerifierHealth;
+  /** Receives round, write and take-over events; absent in tests that do not look. */
+  readonly metrics?: VerifierMetrics | undefined;
   readonly agentDeps: PolledAgentDeps;
   readonly round: PullSettings;
   readonly verifierId: string;
@@ -67,6 +70,13 @@ export class PullScheduler {
   /** Agents this process polls now. */
   get size(): number {
     return this.agents.size;
+  }
+
+  /** The operational state of every agent polled here (metrics). */
+  *agentStates(): Iterable<OperationalState> {
+    for (const agent of this.agents.values()) {
+      yield agent.state.operationalState;
+    }
   }
 
   /** Rounds running and waiting for a slot. */
@@ -141,13 +151,15 @@ export class PullScheduler {
       return;
     }
     clearTimeout(agent.timer);
+    const ms = Math.min(MAX_TIMER_MS, Math.round(seconds * 1000));
+    agent.dueAt = Date.now() + ms;
     agent.timer = setTimeout(() => {
       agent.timer = undefined;
       // The limiter bounds requests and evaluation only; storing the round waits outside it.
       this.track(
         this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persist(agent, decided.outcome, decided.at))),
       );
-    }, Math.min(MAX_TIMER_MS, Math.round(seconds * 1000)));
+    }, ms);
   }
 
   private track(task: Promise<void>): void {
@@ -162,6 +174,8 @@ export class PullScheduler {
       return undefined;
     }
     agent.running = true;
+    const startedAt = Date.now();
+    this.options.metrics?.roundStarted(Math.max(0, startedAt - agent.dueAt) / 1000);
     let outcome: PullDecision;
     const position = { state: agent.state, retries: agent.retries };
     try {
@@ -175,7 +189,9 @@ export class PullScheduler {
       this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');
       outcome = decideInternalError(position, error instanceof Error ? error.message : String(error), this.options.round);
     }
-    return { outcome, at: Date.now() };
+    const at = Date.now();
+    this.options.metrics?.roundDecided(outcome.history?.outcome ?? 'none', (at - startedAt) / 1000);
+    return { outcome, at };
   }
 
   /**
@@ -204,6 +220,7 @@ export class PullScheduler {
       } catch (error) {
         agent.writeAttempts += 1;
         this.options.health.writeFailed(id, error);
+        this.options.metrics?.writeFailed();
         this.options.log.error({ err: error, agentId: id, attempt: agent.writeAttempts }, 'could not store the round; keeping it and trying again');
         if (!this.closed) {
           agent.timer = setTimeout(() => {
@@ -332,6 +349,7 @@ export class PullScheduler {
       return;
     }
     this.options.log.info({ agentId: record.agentId, from: record.state.operationalState, nextImaEntry: record.state.ima.nextEntry }, 'taking agent over');
+    this.options.metrics?.tookOver();
     await this.adopt({ ...record, state: takeOver.state });
   }
 }

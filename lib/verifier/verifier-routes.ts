@@ -16,10 +16,11 @@ import {
 } from './verifier-dtos.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { VerifierService } from './verifier-service.js';
+import { VerifierMetrics } from './verifier-metrics.js';
 
 /**
  * The verifier's route table (Keylime `keylime/web/verifier_server.py` v2 routes; spec §4). Public:
- * `/version`, `/health` (ironlime: 503 while verdicts cannot be stored), `verify/identity` (from API 2.2) and `verify/evidence` (from 2.4). Everything else is
+ * `/version`, `/health` (ironlime: 503 while verdicts cannot be stored), `/metrics` (ironlime: Prometheus text), `verify/identity` (from API 2.2) and `verify/evidence` (from 2.4). Everything else is
  * admin: a client certificate verified against the verifier's CA. `GET /agents/{id}/history` is an
  * ironlime extension (the append-only record of every round).
  */
@@ -40,6 +41,16 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     handler: async ({ reply }) => {
       const health = await verifier().readiness();
       return health.ready ? ok(reply, health) : sendEnvelope(reply, 503, 'Service Unavailable', health);
+    },
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/metrics',
+    versioned: false,
+    handler: async ({ reply }) => {
+      const { contentType, text } = await container.resolve(VerifierMetrics).exposition();
+      return reply.code(200).type(contentType).send(text);
     },
   });
 

@@ -17,6 +17,7 @@ import { PolicyStoreService } from './policy-store-service.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { RoundWriter } from './round-writer.js';
 import { VerifierHealth } from './verifier-health.js';
+import { VerifierMetrics } from './verifier-metrics.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type VerifierConfigInput } from './verifier-config.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
@@ -95,10 +96,18 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
     const agents = container.resolve(VerifierAgentRepository);
+    const health = container.resolve(VerifierHealth);
+    let polled: PullScheduler | undefined;
+    const metrics = new VerifierMetrics(config.quoteInterval, {
+      agentStates: () => polled?.agentStates() ?? [],
+      unstoredRounds: () => health.unstoredRounds,
+    });
+    container.register(VerifierMetrics, { useValue: metrics });
     scheduler = new PullScheduler({
       repository: agents,
       writer: new RoundWriter(database.knex),
-      health: container.resolve(VerifierHealth),
+      health,
+      metrics,
       agentDeps: {
         policies: container.resolve(VerifierPolicyRepository),
         cache: container.resolve(PolicyCache),
@@ -125,6 +134,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       maxConcurrentRounds: config.maxConcurrentRounds,
       log,
     });
+    polled = scheduler;
     container.register(PullScheduler, { useValue: scheduler });
     const inProcess = options.inProcessForTests === true;
     service = createService({

@@ -184,6 +184,18 @@ describe('verifier: durable verdicts across a database outage (TCP proxy, real P
     expect(JSON.stringify(nulFail?.failures)).to.include('/usr/bin/e\\\\u0000vil');
     expect((await status(nul.id)).results).to.include({ last_event_id: 'ima.validation.ima-ng.not_in_allowlist', attestation_status: 'FAIL', trusted: false });
 
+    // The outage shows in /metrics: failed writes, both failures, agents by state.
+    const metrics = await verifier.service.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.statusCode).to.equal(200);
+    expect(metrics.headers['content-type']).to.match(/^text\/plain/);
+    const value = (pattern: RegExp): number => Number(pattern.exec(metrics.body)?.[1] ?? Number.NaN);
+    expect(value(/^ironlime_verifier_failed_writes_total (\d+)/m)).to.be.greaterThan(0);
+    expect(value(/^ironlime_verifier_rounds_total\{outcome="fail"\} (\d+)/m)).to.equal(2);
+    expect(value(/^ironlime_verifier_rounds_total\{outcome="pass"\} (\d+)/m)).to.be.greaterThan(AGENTS * 2);
+    expect(value(/^ironlime_verifier_agents\{state="Get Quote"\} (\d+)/m)).to.equal(AGENTS - 2);
+    expect(value(/^ironlime_verifier_unstored_rounds (\d+)/m)).to.equal(0);
+    expect(metrics.body).to.match(/^ironlime_verifier_round_start_delay_seconds_bucket/m);
+
     // History and attestation_count agree for every agent (one statement: one snapshot).
     const rows = (
       await knex.raw(`select a.agent_id, a.attestation_count,

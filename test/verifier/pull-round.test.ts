@@ -77,6 +77,7 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
     running: false,
     reconcileAfterRound: false,
     writeAttempts: 0,
+    dueAt: 0,
   };
 }
 

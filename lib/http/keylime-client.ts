@@ -179,7 +179,8 @@ function mapTransportError(url: string, error: unknown): Error {
   return new ServiceUnreachableError(url, classify(code), code === '' ? error.message.trim() : `${code}: ${error.message.trim()}`, { cause: error });
 }
 
-function classify(code: string): UnreachableReason {
+/** Why a transport error code means the service was not reached. */
+export function classify(code: string): UnreachableReason {
   if (code === 'ECONNREFUSED') {
     return 'refused';
   }
@@ -192,7 +193,11 @@ function classify(code: string): UnreachableReason {
   return 'network';
 }
 
-function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
+/**
+ * The keep-alive HTTPS agent for `tls` (CA, or one pinned server certificate compared byte for byte,
+ * plus an optional client certificate). Exported for the verifier's thin hot-path client.
+ */
+export function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
   if (tls.pinnedServerCert !== undefined && tls.ca !== undefined) {
     throw new InvalidConfig('tls', 'give either ca or pinnedServerCert, not both');
   }

@@ -35,6 +35,8 @@ export interface KeylimeAttestationOptions {
   readonly ekCheck?: TenantEkCheckMode;
   /** Extra trusted EK CA folders, added to the shipped vendor store. */
   readonly extraEkCaDirs?: readonly string[];
+  /** Age in seconds past which a PASS is stale (default: the verifier's bound, else 2 × its interval + Keylime's retry budget). */
+  readonly staleAfterSeconds?: number;
 }
 
 const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
@@ -236,7 +238,7 @@ export class KeylimeAttestation extends AttestationInterface {
     if (agent === undefined) {
       return { kind: 'fail', reasons: [`agent ${agentId} is not enrolled with the verifier`], eventIds: [] };
     }
-    return judgeVerifierStatus(agent);
+    return judgeVerifierStatus(agent, { now: Date.now() / 1000, staleAfterSeconds: this.#options.staleAfterSeconds });
   }
 
   /** DELETE, then (on 202) poll until the verifier has let go of the agent, within the status timeout. */

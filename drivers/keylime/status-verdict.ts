@@ -19,6 +19,45 @@ export interface VerifierAgentView {
   readonly failureEventIds: readonly string[];
   /** Human-readable failure contexts the verifier exposes, if any. */
   readonly failureReasons: readonly string[];
+  /** `last_successful_attestation`, unix seconds; 0 = never (or not given). */
+  readonly lastSuccessfulAttestation: number;
+  /** `attestation_period` in seconds (`"2s"`, API ≥ 2.5); undefined when the verifier does not say. */
+  readonly attestationPeriodSeconds: number | undefined;
+  /** ironlime's verifier: `trusted` and `freshness_bound` (seconds); undefined from Keylime. */
+  readonly trusted: boolean | undefined;
+  readonly freshnessBoundSeconds: number | undefined;
+}
+
+/**
+ * How old a PASS may be. Keylime keeps a silent agent in "Get Quote" / PASS for its whole retry budget
+ * (about a minute with its defaults) and for ever while its database is down; the driver does not
+ * take its word for it.
+ */
+export interface FreshnessRule {
+  /** Unix seconds of the driver's clock. */
+  readonly now: number;
+  /** Explicit bound in seconds; default: the verifier's `freshness_bound`, else 2 × period + retry budget. */
+  readonly staleAfterSeconds?: number | undefined;
+  /** The verifier's retry budget in seconds (default 62: Keylime's retry_interval 2, max_retries 5, back-off). */
+  readonly retryBudgetSeconds?: number;
+  /** Quote interval assumed when the reply has no `attestation_period` (default 2: Keylime's). */
+  readonly defaultPeriodSeconds?: number;
+}
+
+/** Keylime's defaults: 2 + 4 + 8 + 16 + 32 s of back-off before an unreachable agent is FAILED. */
+const KEYLIME_RETRY_BUDGET_SECONDS = 62;
+const KEYLIME_QUOTE_INTERVAL_SECONDS = 2;
+
+/** The bound `rule` gives for `view`, in seconds. */
+export function stalenessBound(view: VerifierAgentView, rule: FreshnessRule): number {
+  if (rule.staleAfterSeconds !== undefined) {
+    return rule.staleAfterSeconds;
+  }
+  if (view.freshnessBoundSeconds !== undefined) {
+    return view.freshnessBoundSeconds;
+  }
+  const period = view.attestationPeriodSeconds ?? rule.defaultPeriodSeconds ?? KEYLIME_QUOTE_INTERVAL_SECONDS;
+  return 2 * period + (rule.retryBudgetSeconds ?? KEYLIME_RETRY_BUDGET_SECONDS);
 }
 
 export type StatusVerdict =
@@ -30,17 +69,20 @@ export type StatusVerdict =
 const GOOD_STATES: ReadonlySet<number> = new Set([OperationalState.GET_QUOTE, OperationalState.PROVIDE_V]);
 
 /**
- * The verdict on one status reply:
+ * The verdict on one status reply, at `rule.now`:
  *
  * - `fail` when the verifier marked the agent failed (states 7, 9, 10, or `attestation_status` FAIL or
  *   TIMEOUT for a push agent), or it is being removed (8); reasons name the state, `last_event_id` and
  *   severity, plus any failure history the verifier exposes.
  * - `pass` only when the agent has passed at least one attestation since it was enrolled
- *   (`attestation_count` ≥ 1) and the verifier's loop is in good standing (3 or 5; a push agent: PASS).
+ *   (`attestation_count` ≥ 1), the verifier's loop is in good standing (3 or 5; a push agent: PASS)
+ *   AND `last_successful_attestation` is no older than the bound (`stalenessBound`), and ironlime's
+ *   verifier does not say `trusted: false`. A stale PASS is `pending`: the wait around it ends in
+ *   `AttestationFailed` when the verifier gives up on the agent, or `AttestationServiceUnavailable`.
  * - `pending` otherwise: not yet quoted (0, 1, 2, or 3 with no success yet) or retrying an unreachable
  *   agent (4, 6) — the caller waits.
  */
-export function judgeVerifierStatus(view: VerifierAgentView): StatusVerdict {
+export function judgeVerifierStatus(view: VerifierAgentView, rule: FreshnessRule = { now: Date.now() / 1000 }): StatusVerdict {
   const state = view.operationalState;
   const eventIds = unique([...(view.lastEventId === null ? [] : [view.lastEventId]), ...view.failureEventIds]);
   const failed = (headline: string): StatusVerdict => ({
@@ -56,7 +98,7 @@ export function judgeVerifierStatus(view: VerifierAgentView): StatusVerdict {
       return failed('the agent stopped sending evidence (verifier status TIMEOUT)');
     }
     return view.attestationStatus === 'PASS' && view.attestationCount > 0
-      ? { kind: 'pass' }
+      ? freshPass(view, rule)
       : { kind: 'pending', why: `push agent status ${view.attestationStatus ?? 'unknown'}` };
   }
   // FAILED, INVALID_QUOTE, TENANT_FAILED: the verifier has stopped trusting the agent (status FAIL).
@@ -67,9 +109,26 @@ export function judgeVerifierStatus(view: VerifierAgentView): StatusVerdict {
     return failed('the agent is being removed from the verifier (state "Terminated")');
   }
   if (GOOD_STATES.has(state) && view.attestationCount > 0) {
-    return { kind: 'pass' };
+    return freshPass(view, rule);
   }
   return { kind: 'pending', why: `state "${stateName(state)}", ${view.attestationCount} successful attestation(s)` };
+}
+
+/** `pass` when the last success is recent enough and the verifier does not deny trust; else `pending`. */
+function freshPass(view: VerifierAgentView, rule: FreshnessRule): StatusVerdict {
+  const bound = stalenessBound(view, rule);
+  if (view.lastSuccessfulAttestation <= 0) {
+    return { kind: 'pending', why: 'no last_successful_attestation in the verifier status' };
+  }
+  const age = rule.now - view.lastSuccessfulAttestation;
+  // Whole-second times on the wire: one second of slack, never more.
+  if (age > bound + 1) {
+    return { kind: 'pending', why: `last successful attestation ${Math.round(age)} s ago, older than the ${bound} s bound (stale PASS)` };
+  }
+  if (view.trusted === false) {
+    return { kind: 'pending', why: 'the verifier does not trust its last PASS (stale)' };
+  }
+  return { kind: 'pass' };
 }
 
 /** Keylime's label of a state code (`common/states.py`), for messages. */

@@ -1,9 +1,6 @@
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
-import type { VerifierClient } from '../../lib/tenant/verifier-client.js';
+import type { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import type { VerifierAgentView } from './status-verdict.js';
-
-/** Keylime verifier API version the driver speaks (2.1 added `ak_tpm`/`mtls_cert` to enrolment). */
-export const VERIFIER_API_VERSION = '2.1';
 
 /** The verifier's record of an agent, as far as the driver reads it. */
 export interface VerifierAgent extends VerifierAgentView {
@@ -78,12 +75,33 @@ function readAgent(results: unknown): VerifierAgent {
     severityLevel: typeof record['severity_level'] === 'number' ? record['severity_level'] : null,
     failureEventIds: [],
     failureReasons: [],
+    lastSuccessfulAttestation: nonNegativeNumber(record['last_successful_attestation']),
+    attestationPeriodSeconds: periodSeconds(record['attestation_period']),
+    trusted: typeof record['trusted'] === 'boolean' ? record['trusted'] : undefined,
+    freshnessBoundSeconds: positive(record['freshness_bound']),
     metaData: typeof record['meta_data'] === 'string' ? record['meta_data'] : '',
   };
 }
 
 function nonNegative(value: unknown): number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0;
+}
+
+function nonNegativeNumber(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
+}
+
+function positive(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+/** Keylime's `attestation_period` (`"2s"`, `"0.5s"`; API ≥ 2.5) in seconds, or undefined. */
+function periodSeconds(value: unknown): number | undefined {
+  if (typeof value === 'number') {
+    return positive(value);
+  }
+  const match = typeof value === 'string' ? /^(\d{1,9}(?:\.\d{1,6})?)s$/.exec(value.trim()) : null;
+  return match === null ? undefined : positive(Number(match[1]));
 }
 
 /** A failure context as one line: its `message` when it has one, else compact JSON, bounded. */

@@ -9,6 +9,7 @@ import { storeClockInfo, type StoredClockInfo } from './clock-check.js';
 import { toHex } from './digest.js';
 import type { FailureEvent } from './failure.js';
 import { checkIma, type ImaClaims } from './ima-check.js';
+import type { MeasuredBootMemo } from './mb-check-memo.js';
 import { checkMbLog, type MbClaims, type MeasuredBootPolicyName } from './mb-check.js';
 import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, DATA_PCR, IMA_PCR, unusedPcrEvent } from './pcr-checks.js';
 import { checkQuote } from './quote-check.js';
@@ -58,6 +59,8 @@ export interface RoundInput {
     readonly refstate: MbRefstate | null;
     readonly evaluatePolicy: boolean;
     readonly policyName: MeasuredBootPolicyName;
+    /** The service's measured-boot memo; absent: the log is checked afresh. */
+    readonly memo?: MeasuredBootMemo | undefined;
   };
 }
 
@@ -102,6 +105,7 @@ export function runAttestationChecks(input: RoundInput): RoundResult {
     refstate: input.mb.refstate,
     evaluatePolicy: input.mb.evaluatePolicy,
     policyName: input.mb.policyName,
+    memo: input.mb.memo,
   });
   events.push(...mb.parseEvents);
   if (input.bindPublicKey !== null) {

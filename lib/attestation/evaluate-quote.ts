@@ -5,6 +5,7 @@ import { initialImaReplayState } from '../ima/ima-replay-state.js';
 import type { Failure, FailureEvent } from './failure.js';
 import { recordFailures } from './failure-record.js';
 import type { MeasuredBootPolicyName } from './mb-check.js';
+import type { MeasuredBootMemo } from './mb-check-memo.js';
 import { preCheckReply } from './pre-checks.js';
 import { checkQuoteReplyShape, isFailureEvent, type AgentQuoteReply } from './quote-reply.js';
 import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from './severity.js';
@@ -20,6 +21,8 @@ export interface EvaluateQuoteOptions {
   readonly failOnTomtou?: boolean;
   /** Compare the quote's TPM clock with the last passing quote's (default true; spec §7.3). */
   readonly checkClock?: boolean;
+  /** The caller's measured-boot memo (the verifier service owns one); absent: every log is checked afresh. */
+  readonly mbMemo?: MeasuredBootMemo;
 }
 
 export interface EvaluateQuoteInput {
@@ -112,6 +115,7 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult {
       refstate: policies.mbRefstate,
       evaluatePolicy: policies.measuredBootEvaluate === 'always' || state.attestationCount === 0,
       policyName: options.measuredBootPolicy ?? 'example',
+      memo: options.mbMemo,
     },
   });
   const afterRound = { ...withAlgs, boottime: reply.boottime ?? 0, ima: round.imaState };

@@ -4,63 +4,97 @@ import { MEASURED_BOOT_PCRS } from '../mb/verify-replay.js';
 import { toHex } from './digest.js';
 import type { MbCheckInput, MbCheckOutcome } from './mb-check.js';
 
-/** Outcomes kept per refstate: a fleet shares a handful of boot logs, each agent re-sends its own. */
-const ENTRIES_PER_REFSTATE = 256;
+/** Distinct boot logs kept per refstate: a fleet shares a handful, each agent re-sends its own every round. */
+const LOGS_PER_REFSTATE = 64;
 
 /** Stands for "no refstate" as a WeakMap key. */
 const NO_REFSTATE: object = {};
 
-const memos = new WeakMap<object, Map<string, MbCheckOutcome>>();
-
 /**
- * Memoises the measured-boot check. A node sends the same boot log every round until it reboots, and
- * parsing and replaying it (tens of KiB, hundreds of events) was a third of the verifier's time per
- * round at fleet scale. The outcome is a pure function of the log bytes, the quote's bank, the quoted
- * boot PCR values, the refstate object and the two policy switches, so the key is exactly those: the
- * log by its SHA-256, the refstate by identity (a changed policy is a new object). Outcomes are
- * read-only and shared between agents with the same key.
+ * Memoises the measured-boot check — an explicit object the verifier service owns and hands to the
+ * engine (`EvaluateQuoteOptions.mbMemo`); the engine keeps no hidden state. A node sends the same
+ * boot log every round until it reboots, and parsing and replaying it (tens of KiB, hundreds of
+ * events) was a third of a round's time at fleet scale.
+ *
+ * The outcome is a pure function of the log, the quote's bank, the quoted boot PCR values, the
+ * refstate and the two policy switches; the key is exactly those. The log is keyed by its own text
+ * (a `Map` string key: V8 compares a long string by length and contents, with no digest to compute
+ * each round — the old key hashed the whole 38 KB log with SHA-256 every round); a raw byte log, a
+ * rare input, by its SHA-256. The refstate is keyed by identity (a changed policy is a new object).
+ * Outcomes are read-only and shared between agents with the same key; least recently used logs go first.
  */
-export function memoisedMbCheck(input: MbCheckInput, check: (input: MbCheckInput) => MbCheckOutcome): MbCheckOutcome {
-  const key = memoKey(input);
-  const memo = memoFor(input.refstate);
-  const hit = memo.get(key);
-  if (hit !== undefined) {
-    memo.delete(key);
-    memo.set(key, hit);
-    return hit;
+export class MeasuredBootMemo {
+  private readonly byRefstate = new WeakMap<object, Map<string, Map<string, MbCheckOutcome>>>();
+  private hits = 0;
+  private misses = 0;
+
+  /** The memoised outcome of `check(input)`. */
+  check(input: MbCheckInput, check: (input: MbCheckInput) => MbCheckOutcome): MbCheckOutcome {
+    const logs = this.logsFor(input.refstate);
+    const logKey = logKeyOf(input.eventLog);
+    const rest = restKey(input);
+    let outcomes = logs.get(logKey);
+    if (outcomes !== undefined) {
+      const hit = outcomes.get(rest);
+      logs.delete(logKey);
+      logs.set(logKey, outcomes);
+      if (hit !== undefined) {
+        this.hits += 1;
+        return hit;
+      }
+    } else {
+      outcomes = new Map();
+      logs.set(logKey, outcomes);
+      if (logs.size > LOGS_PER_REFSTATE) {
+        const oldest = logs.keys().next();
+        if (oldest.done !== true) {
+          logs.delete(oldest.value);
+        }
+      }
+    }
+    this.misses += 1;
+    const outcome = check(input);
+    // A handful of PCR sets per log (one per bank and quote selection); bounded all the same.
+    if (outcomes.size >= 16) {
+      outcomes.clear();
+    }
+    outcomes.set(rest, outcome);
+    return outcome;
   }
-  const outcome = check(input);
-  memo.set(key, outcome);
-  if (memo.size > ENTRIES_PER_REFSTATE) {
-    const oldest = memo.keys().next();
-    if (oldest.done !== true) {
-      memo.delete(oldest.value);
+
+  /** Lookups answered from the memo and computed, since creation. */
+  get stats(): { hits: number; misses: number } {
+    return { hits: this.hits, misses: this.misses };
+  }
+
+  private logsFor(refstate: MbRefstate | null): Map<string, Map<string, MbCheckOutcome>> {
+    const owner = refstate ?? NO_REFSTATE;
+    let logs = this.byRefstate.get(owner);
+    if (logs === undefined) {
+      logs = new Map();
+      this.byRefstate.set(owner, logs);
+    }
+    return logs;
+  }
+}
+
+function logKeyOf(eventLog: MbCheckInput['eventLog']): string {
+  if (typeof eventLog === 'string') {
+    return `t${eventLog}`;
+  }
+  if (eventLog instanceof Uint8Array) {
+    return `b${createHash('sha256').update(eventLog).digest('hex')}`;
+  }
+  return 'n';
+}
+
+function restKey(input: MbCheckInput): string {
+  let key = `${input.hashAlg}|${input.evaluatePolicy ? 1 : 0}|${input.policyName}`;
+  for (const pcr of MEASURED_BOOT_PCRS) {
+    const value = input.pcrs.get(pcr);
+    if (value !== undefined) {
+      key += `|${pcr}=${toHex(value)}`;
     }
   }
-  return outcome;
-}
-
-function memoFor(refstate: MbRefstate | null): Map<string, MbCheckOutcome> {
-  const owner = refstate ?? NO_REFSTATE;
-  let memo = memos.get(owner);
-  if (memo === undefined) {
-    memo = new Map();
-    memos.set(owner, memo);
-  }
-  return memo;
-}
-
-function memoKey(input: MbCheckInput): string {
-  const log = createHash('sha256');
-  if (typeof input.eventLog === 'string') {
-    log.update('text:').update(input.eventLog, 'utf8');
-  } else if (input.eventLog instanceof Uint8Array) {
-    log.update('bytes:').update(input.eventLog);
-  } else {
-    log.update('none');
-  }
-  const pcrs = MEASURED_BOOT_PCRS.filter((pcr) => input.pcrs.has(pcr))
-    .map((pcr) => `${pcr}=${toHex(input.pcrs.get(pcr) as Uint8Array)}`)
-    .join(',');
-  return [log.digest('hex'), input.hashAlg, pcrs, input.evaluatePolicy, input.policyName].join('|');
+  return key;
 }

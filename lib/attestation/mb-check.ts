@@ -5,7 +5,7 @@ import { MEASURED_BOOT_PCRS } from '../mb/verify-replay.js';
 import type { QuoteHashAlg } from './algorithms.js';
 import { hashParts, toHex } from './digest.js';
 import type { FailureEvent } from './failure.js';
-import { memoisedMbCheck } from './mb-check-memo.js';
+import type { MeasuredBootMemo } from './mb-check-memo.js';
 import { unusedPcrEvent } from './pcr-checks.js';
 
 /** Keylime `[verifier] measured_boot_policy_name`: which policy judges the refstate. */
@@ -21,6 +21,8 @@ export interface MbCheckInput {
   /** False on later rounds with `measured_boot_evaluate = once`. */
   readonly evaluatePolicy: boolean;
   readonly policyName: MeasuredBootPolicyName;
+  /** The caller's memo (the verifier service owns one); absent: checked afresh. */
+  readonly memo?: MeasuredBootMemo | undefined;
 }
 
 export interface MbClaims {
@@ -57,7 +59,7 @@ export interface MbCheckOutcome {
  * quote, and a refstate with no boot PCR in the quote is `measured_boot.missing_pcrs`.
  */
 export function checkMbLog(input: MbCheckInput): MbCheckOutcome {
-  return memoisedMbCheck(input, checkMbLogOnce);
+  return input.memo === undefined ? checkMbLogOnce(input) : input.memo.check(input, checkMbLogOnce);
 }
 
 function checkMbLogOnce(input: MbCheckInput): MbCheckOutcome {

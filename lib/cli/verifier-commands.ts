@@ -24,6 +24,7 @@ interface VerifierOptions {
   readonly requestTimeout?: number;
   readonly maxConcurrentRounds?: number;
   readonly leaseSeconds?: number;
+  readonly staleAfter?: number;
   readonly measuredBootPolicy?: string;
   readonly measuredBootEvaluate?: string;
   readonly tlsSan: string[];
@@ -54,6 +55,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
     .option('--request-timeout <seconds>', 'per request to an agent (default 60)', seconds)
     .option('--max-concurrent-rounds <n>', 'rounds in flight at once (default 128)', count)
     .option('--lease-seconds <seconds>', 'how long a claim on an agent lasts without renewal (default 30)', seconds)
+    .option('--stale-after <seconds>', 'age of the last success past which status is no longer PASS (default 2 intervals + retry budget)', seconds)
     .addOption(new Option('--measured-boot-policy <name>', 'policy judging refstates (default example)').choices(MB_POLICY_NAMES))
     .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the refstate once or on every round (default once)').choices(MB_EVALUATE_MODES))
     .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
@@ -77,6 +79,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
           requestTimeout: options.requestTimeout,
           maxConcurrentRounds: options.maxConcurrentRounds,
           leaseSeconds: options.leaseSeconds,
+          staleAfter: options.staleAfter,
           measuredBootPolicy: options.measuredBootPolicy,
           measuredBootEvaluate: options.measuredBootEvaluate,
           tlsSans: options.tlsSan.length > 0 ? options.tlsSan : undefined,

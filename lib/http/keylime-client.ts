@@ -182,7 +182,8 @@ function mapTransportError(url: string, error: unknown): Error {
 /** OpenSSL's words when TLS meets a peer that does not speak it (a plain HTTP port), reported as EPROTO. */
 const NOT_TLS = /wrong version number|packet length too long|http request/i;
 
-function classify(code: string, message: string): UnreachableReason {
+/** Why a transport error means the service was not reached; `message` tells TLS to a plain port apart. */
+export function classify(code: string, message = ''): UnreachableReason {
   if (code === 'EPROTO' && NOT_TLS.test(message)) {
     return 'tls';
   }
@@ -198,7 +199,11 @@ function classify(code: string, message: string): UnreachableReason {
   return 'network';
 }
 
-function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
+/**
+ * The keep-alive HTTPS agent for `tls` (CA, or one pinned server certificate compared byte for byte,
+ * plus an optional client certificate). Exported for the verifier's thin hot-path client.
+ */
+export function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
   if (tls.pinnedServerCert !== undefined && tls.ca !== undefined) {
     throw new InvalidConfig('tls', 'give either ca or pinnedServerCert, not both');
   }

@@ -25,10 +25,17 @@ export interface PolledAgent {
   retries: number;
   /** The pending timer of the next round. */
   timer: NodeJS.Timeout | undefined;
+  /** When (ms since the epoch) the pending round is due, for the start-delay metric; 0 = at once. */
+  dueAt: number;
   /** A round is in flight. */
   running: boolean;
   /** An operator changed the stored row during the round: re-read it afterwards instead of rescheduling. */
   reconcileAfterRound: boolean;
+  /**
+   * Failed attempts to store the last round (0 = stored, or nothing to store). While above 0 the agent
+   * runs no new round: its verdict waits in memory and is written again with back-off.
+   */
+  writeAttempts: number;
 }
 
 export interface PolledAgentDeps {
@@ -78,7 +85,9 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     state: record.state,
     retries: 0,
     timer: undefined,
+    dueAt: 0,
     running: false,
     reconcileAfterRound: false,
+    writeAttempts: 0,
   };
 }

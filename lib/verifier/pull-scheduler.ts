@@ -1,19 +1,24 @@
 import type { Logger } from 'pino';
-import { internalVerifierFailure, InternalVerifierEvent } from '../attestation/failure.js';
-import { recordFailures } from '../attestation/failure-record.js';
 import { OperationalState } from '../attestation/operational-state.js';
-import { labelFailures } from '../attestation/severity.js';
-import { nextOperationalState } from '../attestation/state-machine.js';
+import { decideInternalError, decideTakeOver, decideTerminated, type PullDecision, type PullSettings } from '../attestation/pull-decision.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
-import { runPullRound, storedFailure, type RoundOutcome, type RoundSettings } from './pull-round.js';
+import { runPullRound } from './pull-round.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
+import type { VerifierHealth } from './verifier-health.js';
+import type { RoundWriter } from './round-writer.js';
+import type { VerifierMetrics } from './verifier-metrics.js';
 
 export interface PullSchedulerOptions {
   readonly repository: VerifierAgentRepository;
+  /** The hot-path write (batched). */
+  readonly writer: RoundWriter;
+  readonly health: VerifierHealth;
+  /** Receives round, write and take-over events; absent in tests that do not look. */
+  readonly metrics?: VerifierMetrics | undefined;
   readonly agentDeps: PolledAgentDeps;
-  readonly round: RoundSettings;
+  readonly round: PullSettings;
   readonly verifierId: string;
   /** This process's name in the `owner` column. */
   readonly owner: string;
@@ -36,6 +41,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How many agents one claim statement takes at most. */
 const CLAIM_BATCH = 500;
+
+/** Back-off of a round that could not be stored, or an agent row that could not be re-read: 100 ms doubling to 2 s. */
+function storeRetryDelayMs(attempt: number): number {
+  return Math.min(2000, 100 * 2 ** Math.min(attempt, 5));
+}
 
 /**
  * The pull loop of one verifier process (spec §6). Each polled agent has one timer; when it fires,
@@ -60,6 +70,13 @@ export class PullScheduler {
   /** Agents this process polls now. */
   get size(): number {
     return this.agents.size;
+  }
+
+  /** The operational state of every agent polled here (metrics). */
+  *agentStates(): Iterable<OperationalState> {
+    for (const agent of this.agents.values()) {
+      yield agent.state.operationalState;
+    }
   }
 
   /** Rounds running and waiting for a slot. */
@@ -134,10 +151,15 @@ export class PullScheduler {
       return;
     }
     clearTimeout(agent.timer);
+    const ms = Math.min(MAX_TIMER_MS, Math.round(seconds * 1000));
+    agent.dueAt = Date.now() + ms;
     agent.timer = setTimeout(() => {
       agent.timer = undefined;
-      this.track(this.limiter.run(() => this.round(agent)));
-    }, Math.min(MAX_TIMER_MS, Math.round(seconds * 1000)));
+      // The limiter bounds requests and evaluation only; storing the round waits outside it.
+      this.track(
+        this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persist(agent, decided.outcome, decided.at))),
+      );
+    }, ms);
   }
 
   private track(task: Promise<void>): void {
@@ -145,80 +167,110 @@ export class PullScheduler {
     void task.finally(() => this.inFlight.delete(task));
   }
 
-  private async round(agent: PolledAgent): Promise<void> {
+  /** Runs one round; undefined when the agent is no longer polled here. */
+  private async round(agent: PolledAgent): Promise<{ outcome: PullDecision; at: number } | undefined> {
     const id = agent.enrolment.agentId;
     if (this.closed || this.agents.get(id) !== agent) {
-      return;
+      return undefined;
     }
     agent.running = true;
-    let outcome: RoundOutcome;
+    const startedAt = Date.now();
+    this.options.metrics?.roundStarted(Math.max(0, startedAt - agent.dueAt) / 1000);
+    let outcome: PullDecision;
+    const position = { state: agent.state, retries: agent.retries };
     try {
       if (agent.state.operationalState === OperationalState.TERMINATED) {
-        outcome = { state: agent.state, history: undefined, nextRoundIn: undefined };
+        outcome = decideTerminated(position);
         agent.reconcileAfterRound = true;
       } else {
         outcome = await runPullRound(agent, this.options.round);
       }
     } catch (error) {
       this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');
-      outcome = this.internalFailure(agent, error);
+      outcome = decideInternalError(position, error instanceof Error ? error.message : String(error), this.options.round);
     }
-    let saved = false;
+    const at = Date.now();
+    this.options.metrics?.roundDecided(outcome.history?.outcome ?? 'none', (at - startedAt) / 1000);
+    return { outcome, at };
+  }
+
+  /**
+   * Stores the round, then acts on it — never the other way round. A write that fails (the database
+   * is unreachable, the statement refused) keeps the agent and its verdict in memory, marks the
+   * verifier not ready, and is tried again with back-off until it is stored; meanwhile the agent runs
+   * no new round and its lease is not renewed. Once stored, the next round comes `nextRoundIn` after
+   * the round was decided (at once when the outage lasted longer).
+   */
+  private async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
+    const id = agent.enrolment.agentId;
+    let stored = true;
     if (!agent.reconcileAfterRound || outcome.history !== undefined) {
       try {
-        saved = await this.options.repository.saveRound({
-          agentId: id,
-          verifierId: this.options.verifierId,
-          owner: this.options.owner,
-          leaseSeconds: this.options.leaseSeconds,
-          state: outcome.state,
-          history: outcome.history,
-        });
+        stored = await this.options.writer.write(
+          {
+            agentId: id,
+            verifierId: this.options.verifierId,
+            owner: this.options.owner,
+            leaseSeconds: this.options.leaseSeconds,
+            state: outcome.state,
+            history: outcome.history,
+          },
+          agent.writeAttempts > 0,
+        );
       } catch (error) {
-        // The database is down: keep the state in memory and try again next round.
-        this.options.log.error({ err: error, agentId: id }, 'could not store the round');
-        saved = true;
+        agent.writeAttempts += 1;
+        this.options.health.writeFailed(id, error);
+        this.options.metrics?.writeFailed();
+        this.options.log.error({ err: error, agentId: id, attempt: agent.writeAttempts }, 'could not store the round; keeping it and trying again');
+        if (!this.closed) {
+          agent.timer = setTimeout(() => {
+            agent.timer = undefined;
+            this.track(this.persist(agent, outcome, decidedAt));
+          }, storeRetryDelayMs(agent.writeAttempts));
+        }
+        return;
       }
     }
+    agent.writeAttempts = 0;
+    this.options.health.writeSettled(id);
     agent.running = false;
     agent.state = outcome.state;
-    if (!saved || agent.reconcileAfterRound) {
+    agent.retries = outcome.retries;
+    if (!stored || agent.reconcileAfterRound) {
       agent.reconcileAfterRound = false;
       await this.reconcile(id);
       return;
     }
-    if (outcome.nextRoundIn === undefined) {
-      this.drop(id);
+    if (outcome.next.kind === 'poll') {
+      this.schedule(agent, Math.max(0, outcome.next.inSeconds - (Date.now() - decidedAt) / 1000));
     } else {
-      this.schedule(agent, outcome.nextRoundIn);
+      this.drop(id);
     }
   }
 
-  /** Keylime's `internal.verifier.exception`: the agent is FAILED, the cause logged. */
-  private internalFailure(agent: PolledAgent, error: unknown): RoundOutcome {
-    const failures = labelFailures(this.options.round.severity, [
-      internalVerifierFailure(InternalVerifierEvent.EXCEPTION, { message: error instanceof Error ? error.message : String(error) }),
-    ]);
-    const record = recordFailures(agent.state, failures, this.options.round.severity);
-    return {
-      state: {
-        ...agent.state,
-        operationalState: nextOperationalState(agent.state.operationalState, { type: 'request_failed' }),
-        severityLevel: record.severityLevel,
-        lastEventId: record.lastEventId,
-      },
-      history: { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: failures.map(storedFailure) },
-      nextRoundIn: undefined,
-    };
-  }
-
-  /** Re-reads the row and follows it: deleted, stopped, taken over, TERMINATED (delete it now), or polled again. */
-  private async reconcile(agentId: string): Promise<void> {
+  /**
+   * Re-reads the row and follows it: deleted, stopped, taken over, TERMINATED (delete it now), or polled
+   * again. When the row cannot be read the agent is kept and the read tried again with back-off.
+   */
+  private async reconcile(agentId: string, attempt = 0): Promise<void> {
     let record: VerifierAgentRecord | undefined;
     try {
       record = await this.options.repository.find(agentId);
     } catch (error) {
-      this.options.log.error({ err: error, agentId }, 'could not re-read agent');
+      this.options.log.error({ err: error, agentId, attempt }, 'could not re-read agent; trying again');
+      const agent = this.agents.get(agentId);
+      if (!this.closed) {
+        const timer = setTimeout(() => {
+          if (agent !== undefined) {
+            agent.timer = undefined;
+          }
+          this.track(this.reconcile(agentId, attempt + 1));
+        }, storeRetryDelayMs(attempt + 1));
+        if (agent !== undefined) {
+          clearTimeout(agent.timer);
+          agent.timer = timer;
+        }
+      }
       return;
     }
     if (record === undefined || record.owner !== this.options.owner || record.verifierId !== this.options.verifierId) {
@@ -227,7 +279,10 @@ export class PullScheduler {
     }
     if (record.state.operationalState === OperationalState.TERMINATED) {
       this.drop(agentId);
-      await this.options.repository.delete(agentId);
+      await this.options.repository.delete(agentId).catch((error: unknown) => {
+        // The row stays TERMINATED and claimable: the next sweep of any process deletes it.
+        this.options.log.error({ err: error, agentId }, 'could not delete a TERMINATED agent');
+      });
       this.options.log.info({ agentId }, 'agent deleted after TERMINATED');
       return;
     }
@@ -246,6 +301,7 @@ export class PullScheduler {
       clearTimeout(agent.timer);
       agent.connection.close();
       this.agents.delete(agentId);
+      this.options.health.writeSettled(agentId);
     }
   }
 
@@ -256,16 +312,21 @@ export class PullScheduler {
     this.sweepTimer = setTimeout(() => {
       this.track(
         this.sweep()
-          .catch((error: unknown) => this.options.log.error({ err: error }, 'lease sweep failed'))
+          .then(() => this.options.health.sweepSucceeded())
+          .catch((error: unknown) => {
+            this.options.health.sweepFailed(error);
+            this.options.log.error({ err: error }, 'lease sweep failed');
+          })
           .finally(() => this.scheduleSweep()),
       );
     }, Math.max(200, (this.options.leaseSeconds * 1000) / 3));
   }
 
-  /** Renews our leases, then claims agents nobody holds, in batches. */
+  /** Renews the leases of the agents whose last round is stored, then claims agents nobody holds, in batches. */
   private async sweep(): Promise<void> {
     const { repository, owner, leaseSeconds, verifierId } = this.options;
-    await repository.renewLeases(owner, leaseSeconds);
+    const stored = [...this.agents.values()].filter((agent) => agent.writeAttempts === 0).map((agent) => agent.enrolment.agentId);
+    await repository.renewLeases(owner, leaseSeconds, stored);
     for (;;) {
       const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, CLAIM_BATCH);
       for (const record of claimed) {
@@ -282,12 +343,13 @@ export class PullScheduler {
     if (this.agents.has(record.agentId)) {
       return;
     }
-    if (record.state.operationalState === OperationalState.TERMINATED) {
+    const takeOver = decideTakeOver(record.state);
+    if (takeOver.kind === 'delete') {
       await this.options.repository.delete(record.agentId);
       return;
     }
-    const restarted = nextOperationalState(record.state.operationalState, { type: 'verifier_restart' });
     this.options.log.info({ agentId: record.agentId, from: record.state.operationalState, nextImaEntry: record.state.ima.nextEntry }, 'taking agent over');
-    await this.adopt({ ...record, state: { ...record.state, operationalState: restarted } });
+    this.options.metrics?.tookOver();
+    await this.adopt({ ...record, state: takeOver.state });
   }
 }

@@ -1,3 +1,4 @@
+import { isAttestationFresh } from '../attestation/freshness.js';
 import { attestationStatus } from '../attestation/operational-state.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 
@@ -26,9 +27,16 @@ export interface AgentStatusResults {
   readonly attestation_count: number;
   readonly last_received_quote: number;
   readonly last_successful_attestation: number;
+  /** Keylime's, except that a PASS older than the freshness bound is PENDING (no stale PASS). */
   readonly attestation_status: 'PASS' | 'FAIL' | 'PENDING';
   readonly attestation_period: string;
   readonly maximum_attestation_interval: string;
+  /** ironlime: true only for a PASS no older than `freshness_bound` — the one field to trust on. */
+  readonly trusted: boolean;
+  /** ironlime: seconds after `last_successful_attestation` a PASS stays valid. */
+  readonly freshness_bound: number;
+  /** ironlime: the state says PASS but the last success is older than the bound. */
+  readonly stale: boolean;
 }
 
 export interface StatusContext {
@@ -37,11 +45,22 @@ export interface StatusContext {
   readonly quoteInterval: number;
   readonly verifierHost: string;
   readonly verifierPort: number;
+  /** Seconds (`freshnessBound`). */
+  readonly freshnessBound: number;
+  /** Unix seconds, fractions allowed. */
+  readonly now: number;
 }
 
-/** Builds the status object of one agent (`has_runtime_policy` is 1 iff the policy's generator is above 1). */
+/**
+ * Builds the status object of one agent (`has_runtime_policy` is 1 iff the policy's generator is above
+ * 1). Keylime says PASS in states 3–6 however long ago the last success was — for a minute while it
+ * retries a silent agent, for ever while its database is down. Here a PASS whose last successful
+ * attestation is older than `freshnessBound` is reported PENDING with `stale: true`, `trusted: false`.
+ */
 export function agentStatusResults(record: VerifierAgentRecord, context: StatusContext): AgentStatusResults {
   const state = record.state;
+  const keylimeStatus = attestationStatus(state);
+  const stale = keylimeStatus === 'PASS' && !isAttestationFresh(state.lastSuccessfulAttestation, context.now, context.freshnessBound);
   return {
     operational_state: state.operationalState,
     v: null,
@@ -65,8 +84,11 @@ export function agentStatusResults(record: VerifierAgentRecord, context: StatusC
     attestation_count: state.attestationCount,
     last_received_quote: state.lastReceivedQuote,
     last_successful_attestation: state.lastSuccessfulAttestation,
-    attestation_status: attestationStatus(state),
+    attestation_status: stale ? 'PENDING' : keylimeStatus,
     attestation_period: `${context.quoteInterval}s`,
     maximum_attestation_interval: `${context.quoteInterval * 5}s`,
+    trusted: keylimeStatus === 'PASS' && !stale,
+    freshness_bound: context.freshnessBound,
+    stale,
   };
 }

@@ -1,5 +1,6 @@
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { parseAgentState } from '../attestation/agent-state.js';
+import type { HistoryRow, StoredFailure } from '../attestation/history-row.js';
 import type { OperationalState } from '../attestation/operational-state.js';
 
 /** What the tenant enrolled for an agent (spec §4.1), in the form it is stored. */
@@ -43,25 +44,8 @@ export interface VerifierAgentRecord extends VerifierAgentEnrolment {
   readonly lastAttemptAt: number;
 }
 
-/** One failure as the history and the API show it. */
-export interface StoredFailure {
-  readonly event_id: string;
-  readonly severity_label: string;
-  readonly context: Readonly<Record<string, unknown>>;
-  readonly recoverable: boolean;
-}
-
-/** One row of the append-only history. */
-export interface HistoryEntry {
-  readonly outcome: 'pass' | 'fail' | 'retry';
-  readonly nonce: string | null;
-  readonly imaMlEntry: number | null;
-  readonly imaEntriesReceived: number | null;
-  readonly failures: readonly StoredFailure[];
-}
-
 /** A history row read back. */
-export interface HistoryRecord extends HistoryEntry {
+export interface HistoryRecord extends HistoryRow {
   readonly id: number;
   readonly agentId: string;
   readonly verifierId: string;
@@ -178,7 +162,7 @@ export function historyFromRow(row: Record<string, unknown>): HistoryRecord {
     verifierId: String(row['verifier_id']),
     owner: nullableString(row['owner']),
     attemptedAt: toDate(row['attempted_at'])?.getTime() ?? 0,
-    outcome: row['outcome'] as HistoryEntry['outcome'],
+    outcome: row['outcome'] as HistoryRow['outcome'],
     nonce: nullableString(row['nonce']),
     imaMlEntry: nullableNumber(row['ima_ml_entry']),
     imaEntriesReceived: nullableNumber(row['ima_entries_received']),

@@ -6,11 +6,11 @@ import {
   historyFromRow,
   recordFromRow,
   stateColumns,
-  type HistoryEntry,
   type HistoryRecord,
   type VerifierAgentEnrolment,
   type VerifierAgentRecord,
 } from './verifier-agent-record.js';
+import { storeRounds, type RoundWrite } from './round-writer.js';
 import { VerifierConflict } from './verifier-errors.js';
 
 const AGENTS = 'verifier_agents';
@@ -24,15 +24,8 @@ const UNIQUE_VIOLATION = '23505';
 /** States whose agents need an owner: polled (1, 3–6) or waiting to be deleted (8). */
 const CLAIMABLE_STATES = [1, 3, 4, 5, 6, 8];
 
-export interface SaveRoundInput {
-  readonly agentId: string;
-  readonly verifierId: string;
-  readonly owner: string;
-  readonly leaseSeconds: number;
-  readonly state: AgentAttestationState;
-  /** The round's verdict; undefined for a round that judged nothing (V delivered on a retry). */
-  readonly history: HistoryEntry | undefined;
-}
+/** One round to store (the history is undefined for a round that judged nothing: V delivered on a retry). */
+export type SaveRoundInput = RoundWrite;
 
 /**
  * The verifier's agent rows and their history (knex; PostgreSQL or PGlite — the same SQL, including
@@ -86,45 +79,14 @@ export class VerifierAgentRepository {
   }
 
   /**
-   * The hot path: the round's state, `last_attempt_at`, a renewed lease and the history row in one
-   * statement (two data-modifying CTEs). The agent row is only updated while `owner` still holds it
-   * and no operator stopped or deleted it meanwhile (state 8 or 10): `false` tells the loop to
-   * re-read the row and act on what it finds. The history row (when given) is written either way —
-   * the round happened.
+   * Stores one round (the pull loop batches through `RoundWriter`; same statement): the state,
+   * `last_attempt_at`, a renewed lease and the history row. Only while `owner` still holds the agent
+   * and no operator stopped or deleted it meanwhile (state 8 or 10); `false` tells the loop to re-read
+   * the row and act on what it finds, and then no history row is written either, so the agent's `pass`
+   * rows always match its `attestation_count`.
    */
   async saveRound(input: SaveRoundInput): Promise<boolean> {
-    const k = this.knex;
-    const update = k(AGENTS)
-      .update({
-        ...stateColumns(input.state),
-        last_attempt_at: k.fn.now(),
-        lease_expires_at: this.leaseUntil(input.leaseSeconds),
-        updated_at: k.fn.now(),
-      })
-      .where({ agent_id: input.agentId, owner: input.owner })
-      .whereNotIn('operational_state', [8, 10])
-      .returning('agent_id');
-    const history = input.history;
-    const statement =
-      history === undefined
-        ? k.with('updated', update)
-        : k.with('updated', update).with(
-            'inserted',
-            k(HISTORY).insert({
-              agent_id: input.agentId,
-              verifier_id: input.verifierId,
-              owner: input.owner,
-              outcome: history.outcome,
-              nonce: history.nonce,
-              ima_ml_entry: history.imaMlEntry,
-              ima_entries_received: history.imaEntriesReceived,
-              operational_state: input.state.operationalState,
-              attestation_count: input.state.attestationCount,
-              failures: JSON.stringify(history.failures),
-            }),
-          );
-    const rows = (await statement.select(k.raw('(select count(*) from updated)::int as updated'))) as { updated: number }[];
-    return rows[0]?.updated === 1;
+    return (await storeRounds(this.knex, [input])).has(input.agentId);
   }
 
   /**
@@ -206,7 +168,8 @@ export class VerifierAgentRepository {
 
   /**
    * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, or
-   * another owner whose lease expired (a process that died or shut down). Rows another process is
+   * an expired lease (a process that died or shut down — or this one, for an agent whose rounds it
+   * could not store long enough and let go). Rows another process is
    * claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent verifiers never
    * claim the same agent.
    */
@@ -217,9 +180,7 @@ export class VerifierAgentRepository {
       .where({ verifier_id: verifierId })
       .whereIn('operational_state', CLAIMABLE_STATES)
       .where((q) => {
-        void q.whereNull('owner').orWhere((expired) => {
-          void expired.whereNot('owner', owner).where('lease_expires_at', '<', k.fn.now());
-        });
+        void q.whereNull('owner').orWhere('lease_expires_at', '<', k.fn.now());
       })
       .orderBy('agent_id')
       .limit(limit)
@@ -232,9 +193,21 @@ export class VerifierAgentRepository {
     return rows.map(recordFromRow);
   }
 
-  /** Renews every lease `owner` holds; resolves to how many. */
-  async renewLeases(owner: string, leaseSeconds: number): Promise<number> {
-    return this.knex(AGENTS).update({ lease_expires_at: this.leaseUntil(leaseSeconds) }).where({ owner });
+  /**
+   * Renews the leases `owner` holds on `agentIds` — only the agents whose last round the caller
+   * stored: an agent whose verdict waits for the database keeps no lease it cannot honour, so another
+   * process may take it over from its stored state. Resolves to how many were renewed.
+   */
+  async renewLeases(owner: string, leaseSeconds: number, agentIds: readonly string[]): Promise<number> {
+    if (agentIds.length === 0) {
+      return 0;
+    }
+    const result = (await this.knex.raw(
+      `update ${AGENTS} set lease_expires_at = now() + make_interval(secs => ?)
+       where owner = ? and agent_id in (select jsonb_array_elements_text(?::jsonb))`,
+      [leaseSeconds, owner, JSON.stringify(agentIds)],
+    )) as { rowCount?: number; affectedRows?: number };
+    return result.rowCount ?? result.affectedRows ?? 0;
   }
 
   /** Lets every lease of `owner` expire now, so other processes may take the agents at once (clean shutdown). */

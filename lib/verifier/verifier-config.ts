@@ -84,6 +84,16 @@ export class VerifierConfig {
   @IsBoolean()
   exponentialBackoff = true;
 
+  /**
+   * Seconds after the last successful attestation past which the status no longer says PASS (ironlime;
+   * default: 2 quote intervals plus every retry delay — lib/attestation/freshness.ts).
+   */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.1)
+  @Max(864000)
+  staleAfter?: number;
+
   /** Seconds one request to an agent may take (`request_timeout`). */
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0.1)
@@ -155,6 +165,7 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_REQUEST_TIMEOUT', field: 'requestTimeout', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_MAX_CONCURRENT_ROUNDS', field: 'maxConcurrentRounds', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_LEASE_SECONDS', field: 'leaseSeconds', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_STALE_AFTER', field: 'staleAfter', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_MEASURED_BOOT_POLICY', field: 'measuredBootPolicy', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_MEASURED_BOOT_EVALUATE', field: 'measuredBootEvaluate', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_FAIL_ON_TOMTOU', field: 'failOnTomtou', kind: 'boolean' },

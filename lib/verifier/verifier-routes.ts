@@ -1,6 +1,6 @@
 import type { DependencyContainer } from 'tsyringe';
 import { serverVersionResults } from '../http/api-version.js';
-import { accepted, created, noContent, ok } from '../http/envelope.js';
+import { accepted, created, noContent, ok, sendEnvelope } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { checkMbPolicy, checkRuntimePolicy } from './enrolment-check.js';
 import { registerEvidenceRoute } from './evidence-route.js';
@@ -16,10 +16,11 @@ import {
 } from './verifier-dtos.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { VerifierService } from './verifier-service.js';
+import { VerifierMetrics } from './verifier-metrics.js';
 
 /**
  * The verifier's route table (Keylime `keylime/web/verifier_server.py` v2 routes; spec §4). Public:
- * `/version`, `verify/identity` (from API 2.2) and `verify/evidence` (from 2.4). Everything else is
+ * `/version`, `/health` (ironlime: 503 while verdicts cannot be stored), `/metrics` (ironlime: Prometheus text), `verify/identity` (from API 2.2) and `verify/evidence` (from 2.4). Everything else is
  * admin: a client certificate verified against the verifier's CA. `GET /agents/{id}/history` is an
  * ironlime extension (the append-only record of every round).
  */
@@ -31,6 +32,26 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     url: '/version',
     versioned: false,
     handler: ({ reply }) => ok(reply, serverVersionResults(service.apiVersions)),
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/health',
+    versioned: false,
+    handler: async ({ reply }) => {
+      const health = await verifier().readiness();
+      return health.ready ? ok(reply, health) : sendEnvelope(reply, 503, 'Service Unavailable', health);
+    },
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/metrics',
+    versioned: false,
+    handler: async ({ reply }) => {
+      const { contentType, text } = await container.resolve(VerifierMetrics).exposition();
+      return reply.code(200).type(contentType).send(text);
+    },
   });
 
   service.route({

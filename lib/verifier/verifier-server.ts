@@ -11,9 +11,13 @@ import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
+import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { PolicyCache } from './policy-cache.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { PullScheduler } from './pull-scheduler.js';
+import { RoundWriter } from './round-writer.js';
+import { VerifierHealth } from './verifier-health.js';
+import { VerifierMetrics } from './verifier-metrics.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type VerifierConfigInput } from './verifier-config.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
@@ -92,8 +96,18 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
     const agents = container.resolve(VerifierAgentRepository);
+    const health = container.resolve(VerifierHealth);
+    let polled: PullScheduler | undefined;
+    const metrics = new VerifierMetrics(config.quoteInterval, {
+      agentStates: () => polled?.agentStates() ?? [],
+      unstoredRounds: () => health.unstoredRounds,
+    });
+    container.register(VerifierMetrics, { useValue: metrics });
     scheduler = new PullScheduler({
       repository: agents,
+      writer: new RoundWriter(database.knex),
+      health,
+      metrics,
       agentDeps: {
         policies: container.resolve(VerifierPolicyRepository),
         cache: container.resolve(PolicyCache),
@@ -107,7 +121,12 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         maxRetries: config.maxRetries,
         exponentialBackoff: config.exponentialBackoff,
         severity,
-        engine: { severityPolicy: severity, measuredBootPolicy: config.measuredBootPolicy, failOnTomtou: config.failOnTomtou },
+        engine: {
+          severityPolicy: severity,
+          measuredBootPolicy: config.measuredBootPolicy,
+          failOnTomtou: config.failOnTomtou,
+          mbMemo: container.resolve(MeasuredBootMemo),
+        },
       },
       verifierId: config.verifierId,
       owner,
@@ -115,6 +134,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       maxConcurrentRounds: config.maxConcurrentRounds,
       log,
     });
+    polled = scheduler;
     container.register(PullScheduler, { useValue: scheduler });
     const inProcess = options.inProcessForTests === true;
     service = createService({
@@ -180,6 +200,9 @@ export function createVerifierContainer(
   child.register(VERIFIER_KNEX, { useValue: database.knex });
   child.register(VERIFIER_OWNER, { useValue: owner });
   child.register(PolicyCache, { useValue: new PolicyCache() });
+  child.register(VerifierHealth, { useValue: new VerifierHealth() });
+  // The measured-boot memo the pull loop hands to the engine (the engine itself keeps no state).
+  child.register(MeasuredBootMemo, { useValue: new MeasuredBootMemo() });
   child.register(VerifierAgentRepository, {
     useFactory: instanceCachingFactory((c) => new VerifierAgentRepository(c.resolve(DATABASE).knex)),
   });

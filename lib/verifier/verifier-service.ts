@@ -6,13 +6,15 @@ import { OperationalState } from '../attestation/operational-state.js';
 import { verifyIdentityQuote, type IdentityQuoteResult } from '../attestation/verify-identity-quote.js';
 import { checkEnrolment, type PolicyReference } from './enrolment-check.js';
 import { PullScheduler } from './pull-scheduler.js';
-import { agentStatusResults, type AgentStatusResults } from './status-results.js';
+import { agentStatusResults, type AgentStatusResults, type StatusContext } from './status-results.js';
+import { freshnessBound } from '../attestation/freshness.js';
 import type { HistoryRecord, VerifierAgentEnrolment } from './verifier-agent-record.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
 import type { AddAgentBody, IdentityQuery } from './verifier-dtos.js';
 import { PolicyNotFound, VerifierAgentNotFound, VerifierConflict } from './verifier-errors.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
+import { VerifierHealth } from './verifier-health.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 
 /** States an agent is deleted in at once; in the others DELETE is Keylime's TERMINATED handshake (202). */
@@ -37,6 +39,7 @@ export class VerifierService {
     private readonly agents: VerifierAgentRepository,
     private readonly policies: VerifierPolicyRepository,
     private readonly scheduler: PullScheduler,
+    private readonly health: VerifierHealth,
     @inject(VERIFIER_KNEX) private readonly knex: Knex,
     @inject(VERIFIER_CONFIG) private readonly config: Readonly<VerifierConfig>,
     @inject(VERIFIER_OWNER) private readonly owner: string,
@@ -175,6 +178,18 @@ export class VerifierService {
     this.log.info({ agentId, from: before }, 'agent stopped');
   }
 
+  /**
+   * `GET /health` (ironlime extension, public): ready only when the database answers within a second
+   * and the pull loop has stored every verdict it reached and its last lease sweep worked.
+   */
+  async readiness(): Promise<{ ready: boolean; problem: string | null; agents: number; unstored_rounds: number }> {
+    let problem = this.health.problem();
+    if (problem === undefined) {
+      problem = await pingDatabase(this.knex);
+    }
+    return { ready: problem === undefined, problem: problem ?? null, agents: this.scheduler.size, unstored_rounds: this.health.unstoredRounds };
+  }
+
   /** The newest `limit` rounds of an agent (kept after it is deleted). */
   history(agentId: string, limit: number): Promise<HistoryRecord[]> {
     return this.agents.history(agentId, limit);
@@ -202,8 +217,33 @@ export class VerifierService {
     }
   }
 
-  private statusContext(): { quoteInterval: number; verifierHost: string; verifierPort: number } {
-    return { quoteInterval: this.config.quoteInterval, verifierHost: this.config.host, verifierPort: this.config.port };
+  private statusContext(): Omit<StatusContext, 'runtimePolicyGenerator'> {
+    return {
+      quoteInterval: this.config.quoteInterval,
+      verifierHost: this.config.host,
+      verifierPort: this.config.port,
+      freshnessBound: freshnessBound({ ...this.config, bound: this.config.staleAfter }),
+      now: Date.now() / 1000,
+    };
+  }
+}
+
+/** Undefined when `select 1` answers within `timeoutMs`, else why not. */
+async function pingDatabase(knex: Knex, timeoutMs = 1000): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`the database did not answer within ${timeoutMs} ms`), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      knex.raw('select 1').then(
+        () => undefined,
+        (error: unknown) => `the database refused: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { checkMbLog, type MbCheckInput } from '../../lib/attestation/mb-check.js';
+import { MeasuredBootMemo } from '../../lib/attestation/mb-check-memo.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { replayEventLog } from '../../lib/mb/replay.js';
@@ -10,6 +11,7 @@ import { vectorPath } from '../helpers/paths.js';
 const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 
 describe('measured-boot check memo', () => {
+  const memo = new MeasuredBootMemo();
   const log = parseEventLog(BOOT_LOG);
   const refstate = createRefstate(log, { withoutSecureBoot: true });
   const replayed = replayEventLog(log).banks.get('sha256')?.pcrs ?? new Map<number, Uint8Array>();
@@ -21,6 +23,7 @@ describe('measured-boot check memo', () => {
     refstate,
     evaluatePolicy: true,
     policyName: 'example',
+    memo,
   });
 
   it('answers a repeated round from the memo, with the same outcome', () => {
@@ -28,6 +31,18 @@ describe('measured-boot check memo', () => {
     expect(first.pcrEvents).to.deep.equal([]);
     expect(first.policyEvents).to.deep.equal([]);
     expect(checkMbLog(input(new Map(goodPcrs)))).to.equal(first);
+    // The same log text in a fresh string (as every JSON reply gives) hits too.
+    const text = Buffer.from(BOOT_LOG).toString('base64');
+    const fromText = checkMbLog(input(goodPcrs, text));
+    const misses = memo.stats.misses;
+    expect(checkMbLog(input(goodPcrs, (' ' + text).slice(1)))).to.equal(fromText);
+    expect(memo.stats.misses).to.equal(misses);
+  });
+
+  it('keeps nothing without a memo: the engine itself holds no state', () => {
+    const bare = { ...input(goodPcrs), memo: undefined };
+    expect(checkMbLog(bare)).to.not.equal(checkMbLog(bare));
+    expect(checkMbLog(bare)).to.deep.equal(checkMbLog(bare));
   });
 
   it('never hides a change: another quoted PCR value, another log or another refstate is checked afresh', () => {

@@ -172,7 +172,7 @@ describe('keylime driver: KeylimeAttestation', function () {
   });
 
   it('re-enrols an agent enrolled with another policy, removing it first', async function () {
-    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, meta_data: '{}' }]);
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: '{}' }]);
     fake.routes.set(`DELETE /v2.1/agents/${AGENT}`, () => [200, {}]);
     const error = await rejection(new KeylimeAttestation().startAttestation(task()));
     // The fake registrar knows no agent: after the removal the identity check finds nothing.
@@ -199,7 +199,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     let reads = 0;
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => {
       reads += 1;
-      return [200, { operational_state: reads < 2 ? 1 : 3, attestation_count: reads < 2 ? 0 : 1, meta_data: '{}' }];
+      return [200, { operational_state: reads < 2 ? 1 : 3, attestation_count: reads < 2 ? 0 : 1, last_successful_attestation: reads < 2 ? 0 : Math.floor(Date.now() / 1000), meta_data: '{}' }];
     });
     await new KeylimeAttestation().validateSecurityStatus(task(info));
     expect(reads).to.equal(2);

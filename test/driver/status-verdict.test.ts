@@ -11,6 +11,13 @@ const BASE: VerifierAgentView = {
   severityLevel: null,
   failureEventIds: [],
   failureReasons: [],
+  // Read when each case spreads BASE: a fresh success, however long the suite has run.
+  get lastSuccessfulAttestation(): number {
+    return Math.floor(Date.now() / 1000);
+  },
+  attestationPeriodSeconds: 2,
+  trusted: undefined,
+  freshnessBoundSeconds: undefined,
 };
 
 describe('keylime driver: verdict from the verifier status', function () {
@@ -21,6 +28,21 @@ describe('keylime driver: verdict from the verifier status', function () {
       kind: 'pending',
       why: 'state "Get Quote", 0 successful attestation(s)',
     });
+  });
+
+  it('a stale PASS is pending: Keylime\'s fields (last_successful_attestation, attestation_period) or ours (trusted, freshness_bound)', function () {
+    const now = Date.now() / 1000;
+    const keylime = { ...BASE, lastSuccessfulAttestation: Math.floor(now) - 70 };
+    // Keylime's defaults: 2 × 2 s + 62 s of retries = 66 s.
+    expect(judgeVerifierStatus(keylime, { now }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...keylime, lastSuccessfulAttestation: Math.floor(now) - 60 }, { now }).kind).to.equal('pass');
+    expect(judgeVerifierStatus({ ...keylime, lastSuccessfulAttestation: Math.floor(now) - 60 }, { now, staleAfterSeconds: 10 }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...keylime, lastSuccessfulAttestation: Math.floor(now) - 60 }, { now, retryBudgetSeconds: 5 }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: 0 }, { now }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...BASE, freshnessBoundSeconds: 3, lastSuccessfulAttestation: Math.floor(now) - 6 }, { now }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...BASE, trusted: false }, { now }).kind).to.equal('pending');
+    const push = { ...BASE, operationalState: null, lastSuccessfulAttestation: Math.floor(now) - 600 };
+    expect(judgeVerifierStatus(push, { now }).kind).to.equal('pending');
   });
 
   for (const state of [0, 1, 2, 4, 6]) {

@@ -6,11 +6,12 @@ import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import type { AgentConnection, IntegrityRequest } from '../../lib/verifier/agent-connection.js';
 import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
-import { runPullRound, type RoundSettings } from '../../lib/verifier/pull-round.js';
+import type { PullDecision, PullSettings } from '../../lib/attestation/pull-decision.js';
+import { runPullRound } from '../../lib/verifier/pull-round.js';
 import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 
-const settings: RoundSettings = {
+const settings: PullSettings = {
   quoteInterval: 2,
   retryInterval: 2,
   maxRetries: 2,
@@ -18,6 +19,11 @@ const settings: RoundSettings = {
   severity: compileSeverityPolicy(),
   engine: {},
 };
+
+/** Seconds to the next round, or undefined when polling stops. */
+function nextIn(decision: PullDecision): number | undefined {
+  return decision.next.kind === 'poll' ? decision.next.inSeconds : undefined;
+}
 
 /** A connection double: answers from a FakeAgent, or fails with the queued errors first. */
 class ScriptedConnection {
@@ -70,6 +76,8 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
     timer: undefined,
     running: false,
     reconcileAfterRound: false,
+    writeAttempts: 0,
+    dueAt: 0,
   };
 }
 
@@ -89,7 +97,7 @@ describe('pull round (spec §6.2)', function () {
     expect(Buffer.from(connection.vkeys[0] ?? '', 'base64')).to.have.length(256);
     expect(first.state.operationalState).to.equal(OperationalState.GET_QUOTE);
     expect(first.history).to.deep.include({ outcome: 'pass', imaMlEntry: 0, imaEntriesReceived: 1, failures: [] });
-    expect(first.nextRoundIn).to.equal(2);
+    expect(nextIn(first)).to.equal(2);
     agent.state = first.state;
     const second = await runPullRound(agent, settings);
     expect(connection.requests[1]?.partial).to.equal(true);
@@ -105,13 +113,14 @@ describe('pull round (spec §6.2)', function () {
     const first = await runPullRound(agent, settings);
     expect(first.state.operationalState).to.equal(OperationalState.PROVIDE_V_RETRY);
     expect(first.history?.outcome).to.equal('pass');
-    expect(first.nextRoundIn).to.equal(2);
+    expect(nextIn(first)).to.equal(2);
     agent.state = first.state;
+    agent.retries = first.retries;
     const second = await runPullRound(agent, settings);
     expect(connection.requests).to.have.length(1);
     expect(second.state.operationalState).to.equal(OperationalState.GET_QUOTE);
     expect(second.history).to.equal(undefined);
-    expect(agent.retries).to.equal(0);
+    expect(second.retries).to.equal(0);
   });
 
   it('no V enrolled: nothing is posted and the agent goes straight to Get Quote', async function () {
@@ -131,7 +140,8 @@ describe('pull round (spec §6.2)', function () {
     for (let i = 0; i < 3; i += 1) {
       const outcome = await runPullRound(agent, settings);
       agent.state = outcome.state;
-      delays.push(outcome.nextRoundIn);
+      agent.retries = outcome.retries;
+      delays.push(nextIn(outcome));
       states.push(outcome.state.operationalState);
       if (i < 2) {
         expect(outcome.history).to.deep.include({ outcome: 'retry', failures: [] });
@@ -152,13 +162,13 @@ describe('pull round (spec §6.2)', function () {
     const failed = await runPullRound(polledAgent(fake, connection, null), settings);
     expect(failed.state.operationalState).to.equal(OperationalState.FAILED);
     expect(failed.history?.failures.map((f) => f.event_id)).to.deep.equal(['internal.verifier.no_quote']);
-    expect(failed.nextRoundIn).to.equal(undefined);
+    expect(nextIn(failed)).to.equal(undefined);
 
     const liar = new ScriptedConnection(fake);
     liar.integrityQuote = () => Promise.resolve({ quote: 42 });
     const invalid = await runPullRound(polledAgent(fake, liar, null), settings);
     expect(invalid.state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
     expect(invalid.history?.failures.map((f) => f.event_id)).to.deep.equal(['qoute_validation.invalid_data']);
-    expect(invalid.nextRoundIn).to.equal(undefined);
+    expect(nextIn(invalid)).to.equal(undefined);
   });
 });

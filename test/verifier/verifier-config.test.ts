@@ -98,7 +98,7 @@ describe('verifier config', function () {
     const text = readFileSync(path.join(REPO_ROOT, 'docs', 'verifier.md'), 'utf8');
     const section = text.slice(text.indexOf('## Settings'), text.indexOf('## Routes'));
     const rows = [...section.matchAll(/^\| `([A-Za-z]+)` \| `(IRONLIME_VERIFIER_[A-Z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
-    const fields = Object.keys(new VerifierConfig()).concat(['dataDir', 'databaseUrl', 'instanceId', 'severityLabels', 'severityPolicy']);
+    const fields = Object.keys(new VerifierConfig()).concat(['dataDir', 'databaseUrl', 'instanceId', 'severityLabels', 'severityPolicy', 'staleAfter']);
     expect(rows.map(([field]) => field).sort()).to.deep.equal([...new Set(fields)].sort());
     expect(rows.map(([field, variable]) => `${String(field)}=${String(variable)}`).sort()).to.deep.equal(
       VERIFIER_ENV_VARIABLES.map((v) => `${v.field}=${v.name}`).sort(),

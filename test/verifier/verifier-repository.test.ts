@@ -106,7 +106,7 @@ forEachDatabase(
       expect((error as VerifierConflict).message).to.equal(`Agent of uuid ${e.agentId} already exists`);
     });
 
-    it('saveRound appends history every time but updates the agent only while the owner holds it and no operator stopped or deleted it', async function () {
+    it('saveRound stores state and history only while the owner holds the agent and no operator stopped or deleted it', async function () {
       const e = enrolment();
       await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
       const round = (owner: string, count: number) =>
@@ -132,8 +132,9 @@ forEachDatabase(
       expect(stored?.state.operationalState).to.equal(OperationalState.TENANT_FAILED);
       expect(stored?.state.attestationCount).to.equal(1);
       const history = await agents.history(e.agentId, 10);
-      expect(history.map((h) => h.attestationCount)).to.deep.equal([3, 2, 1]);
-      expect(history[2]?.failures).to.deep.equal([{ event_id: 'ima.pcr_mismatch', severity_label: 'emergency', context: { n: 1 }, recoverable: true }]);
+      // Rounds not stored leave no history row either: history and attestation_count never disagree.
+      expect(history.map((h) => h.attestationCount)).to.deep.equal([1]);
+      expect(history[0]?.failures).to.deep.equal([{ event_id: 'ima.pcr_mismatch', severity_label: 'emergency', context: { n: 1 }, recoverable: true }]);
       expect(history[0]?.owner).to.equal('owner-1');
     });
 
@@ -167,7 +168,10 @@ forEachDatabase(
       const taken = await agents.claimFree(verifierId, 'third', 30, 10);
       expect(taken.map((r) => r.agentId)).to.deep.equal([held.agentId]);
       expect(taken[0]?.owner).to.equal('third');
-      expect(await agents.renewLeases('me', 30)).to.equal(2);
+      // Only the agents named (those whose last round the loop stored) are renewed.
+      expect(await agents.renewLeases('me', 30, [mine.agentId, free.agentId, held.agentId])).to.equal(2);
+      expect(await agents.renewLeases('me', 30, [mine.agentId])).to.equal(1);
+      expect(await agents.renewLeases('me', 30, [])).to.equal(0);
     });
 
     it('concurrent claims never hand the same agent to two owners (FOR UPDATE SKIP LOCKED)', async function () {

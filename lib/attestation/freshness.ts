@@ -1,0 +1,40 @@
+import { retryDelay } from './state-machine.js';
+
+/** What the pull loop's timing allows between two successful attestations of a healthy agent. */
+export interface FreshnessSettings {
+  /** Seconds between rounds (`quote_interval`). */
+  readonly quoteInterval: number;
+  readonly retryInterval: number;
+  readonly maxRetries: number;
+  readonly exponentialBackoff: boolean;
+  /** An explicit bound in seconds; undefined: `defaultFreshnessBound`. */
+  readonly bound?: number | undefined;
+}
+
+/**
+ * The default age past which a PASS is stale: two quote intervals (a round that was late, and the
+ * next one) plus the whole retry budget (every back-off delay before an unreachable agent is FAILED).
+ * An agent that has not passed within it is silent, or its verdicts are not being stored — either way
+ * nothing vouches for it now.
+ */
+export function defaultFreshnessBound(settings: FreshnessSettings): number {
+  let budget = 0;
+  for (let n = 1; n <= settings.maxRetries; n += 1) {
+    budget += retryDelay(n, settings.retryInterval, settings.exponentialBackoff);
+  }
+  return 2 * settings.quoteInterval + budget;
+}
+
+/** `settings.bound` when given, else the default. */
+export function freshnessBound(settings: FreshnessSettings): number {
+  return settings.bound ?? defaultFreshnessBound(settings);
+}
+
+/**
+ * True when the last successful attestation (unix seconds, 0 = never) is no older than `bound`
+ * seconds at `now` (unix seconds, fractions allowed). Stored times are whole seconds (Keylime's
+ * wire form), so one second is added to the bound to absorb the truncation — never more.
+ */
+export function isAttestationFresh(lastSuccessfulAttestation: number, now: number, bound: number): boolean {
+  return lastSuccessfulAttestation > 0 && now - lastSuccessfulAttestation <= bound + 1;
+}

@@ -1,0 +1,24 @@
+import type { Failure } from './failure.js';
+
+/** One failure as the history and the API show it. */
+export interface StoredFailure {
+  readonly event_id: string;
+  readonly severity_label: string;
+  readonly context: Readonly<Record<string, unknown>>;
+  readonly recoverable: boolean;
+}
+
+/** The append-only history row of one decided round (pass, fail, or an unreachable attempt to retry). */
+export interface HistoryRow {
+  readonly outcome: 'pass' | 'fail' | 'retry';
+  readonly nonce: string | null;
+  /** The `ima_ml_entry` the round asked for. */
+  readonly imaMlEntry: number | null;
+  /** IMA lines the agent sent back. */
+  readonly imaEntriesReceived: number | null;
+  readonly failures: readonly StoredFailure[];
+}
+
+export function storedFailure(failure: Failure): StoredFailure {
+  return { event_id: failure.eventId, severity_label: failure.severityLabel, context: failure.context, recoverable: failure.recoverable };
+}

@@ -1,0 +1,235 @@
+import type { AgentPolicies } from './agent-policies.js';
+import type { AgentAttestationState } from './agent-state.js';
+import { evaluateQuote, type EvaluateQuoteOptions } from './evaluate-quote.js';
+import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './failure.js';
+import { recordFailures } from './failure-record.js';
+import { storedFailure, type HistoryRow } from './history-row.js';
+import { OperationalState } from './operational-state.js';
+import { labelFailures, type SeverityPolicy } from './severity.js';
+import { nextOperationalState, retryDelay } from './state-machine.js';
+
+/**
+ * Every transition of the pull loop (keylime/cloud_verifier_tornado.py `process_agent`,
+ * `invoke_get_quote`, `invoke_provide_v`; spec §6.2), decided here, purely: the verifier asks what to
+ * request, performs it, and hands back what came of it — a reply (untrusted, `unknown`), a transport
+ * failure, an exception, a take-over — and gets the next state, the history row to write and what to
+ * do next. It decides nothing itself (the registrar's `registration-decision.ts` is the model).
+ */
+
+export interface PullSettings {
+  readonly quoteInterval: number;
+  readonly retryInterval: number;
+  readonly maxRetries: number;
+  readonly exponentialBackoff: boolean;
+  readonly severity: SeverityPolicy;
+  readonly engine: EvaluateQuoteOptions;
+}
+
+/** Where an agent stands between rounds: its stored state and the consecutive unanswered attempts (`num_retries`). */
+export interface PullPosition {
+  readonly state: AgentAttestationState;
+  readonly retries: number;
+}
+
+/** What the verifier must request next. */
+export type PullRequest =
+  | { readonly kind: 'quote'; readonly state: AgentAttestationState; readonly partial: boolean; readonly imaEntry: number }
+  | { readonly kind: 'deliver_v'; readonly state: AgentAttestationState };
+
+export type PullNext =
+  /** POST V to the agent now, then `decideVDelivery` (the round is not over). */
+  | { readonly kind: 'deliver_v' }
+  /** The next round after `inSeconds`. */
+  | { readonly kind: 'poll'; readonly inSeconds: number }
+  /** Polling stops (failed, or nothing left to poll). */
+  | { readonly kind: 'stop' };
+
+export interface PullDecision {
+  readonly state: AgentAttestationState;
+  readonly retries: number;
+  /** The row to append (with the state, in one write); undefined when nothing was judged. */
+  readonly history: HistoryRow | undefined;
+  readonly next: PullNext;
+}
+
+/** How a request to the agent failed, as the transport saw it (the verifier only classifies the error). */
+export type TransportFailure =
+  /** No answer: connection refused or reset, TLS failure (wrong pinned certificate), timeout. */
+  | { readonly kind: 'no_answer'; readonly message: string }
+  /** An answer with a non-2xx HTTP status. */
+  | { readonly kind: 'http_status'; readonly status: number; readonly message: string }
+  /** An answer that is not a Keylime envelope, or V that could not be wrapped. */
+  | { readonly kind: 'bad_reply'; readonly message: string };
+
+const S = OperationalState;
+
+/** Keylime retries these statuses (408 timeout, 500, 599 = tornado's connection failure; spec §6.2 step 2). */
+const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 500, 599]);
+
+/**
+ * The start of a round: START → GET_QUOTE, a retry timer → GET_QUOTE / PROVIDE_V. `partial=1` once the
+ * NK key is cached, unless this is the first request or a retry (spec §6.2 step 1).
+ */
+export function beginRound(position: PullPosition): PullRequest {
+  const fromStart = position.state.operationalState === S.START;
+  let state = withOp(position.state, nextOperationalState(position.state.operationalState, { type: 'poll' }));
+  state = withOp(state, nextOperationalState(state.operationalState, { type: 'retry' }));
+  if (state.operationalState === S.PROVIDE_V) {
+    return { kind: 'deliver_v', state };
+  }
+  return { kind: 'quote', state, partial: state.publicKey !== null && position.retries === 0 && !fromStart, imaEntry: state.ima.nextEntry };
+}
+
+export interface QuoteReplyInput {
+  readonly policies: AgentPolicies;
+  /** The `results` of the agent's answer, as received. */
+  readonly reply: unknown;
+  readonly nonce: string;
+  readonly imaEntry: number;
+  /** Unix seconds. */
+  readonly now: number;
+}
+
+/** The agent answered the quote request: judge it (`evaluateQuote`) and say what follows. */
+export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }>, input: QuoteReplyInput, settings: PullSettings): PullDecision {
+  const result = evaluateQuote({
+    state: request.state,
+    policies: input.policies,
+    reply: input.reply as never,
+    nonce: input.nonce,
+    now: input.now,
+    options: settings.engine,
+  });
+  const history: HistoryRow = {
+    outcome: result.verdict,
+    nonce: input.nonce,
+    imaMlEntry: input.imaEntry,
+    imaEntriesReceived: countImaLines(input.reply),
+    failures: result.failures.map(storedFailure),
+  };
+  if (result.verdict === 'fail') {
+    return { state: result.nextState, retries: 0, history, next: result.stopPolling ? { kind: 'stop' } : poll(settings) };
+  }
+  const next: PullNext = result.nextState.operationalState === S.PROVIDE_V ? { kind: 'deliver_v' } : poll(settings);
+  return { state: result.nextState, retries: 0, history, next };
+}
+
+/**
+ * V's delivery ended (`failure` undefined: delivered, or there is no V to deliver). `judged` is the
+ * decision of the quote round that asked for it, when it did — its history row is kept.
+ */
+export function decideVDelivery(
+  request: { readonly state: AgentAttestationState; readonly retries: number },
+  failure: TransportFailure | undefined,
+  judged: PullDecision | undefined,
+  settings: PullSettings,
+): PullDecision {
+  if (failure !== undefined) {
+    const failed = decideTransportFailure(request, failure, undefined, settings, 'v');
+    return judged?.history === undefined || failed.history?.outcome === 'fail' ? failed : { ...failed, history: judged.history };
+  }
+  const delivered = withOp(request.state, nextOperationalState(request.state.operationalState, { type: 'v_delivered' }));
+  return { state: delivered, retries: 0, history: judged?.history, next: poll(settings) };
+}
+
+/**
+ * The request got no usable answer. No answer or 408/500/599: retry after Keylime's delay until
+ * `maxRetries`, then FAILED with `internal.verifier.not_reachable(_v)`. Any other status or a bad
+ * reply: FAILED with `no_quote` / `no_v`. A round that overran its deadline is `no_answer` too.
+ */
+export function decideTransportFailure(
+  position: PullPosition,
+  failure: TransportFailure,
+  request: { readonly nonce: string; readonly imaEntry: number } | undefined,
+  settings: PullSettings,
+  phase: 'quote' | 'v' = 'quote',
+): PullDecision {
+  const base = { nonce: request?.nonce ?? null, imaMlEntry: request?.imaEntry ?? null, imaEntriesReceived: null };
+  const state = position.state;
+  const retryable = failure.kind === 'no_answer' || (failure.kind === 'http_status' && RETRYABLE_STATUSES.has(failure.status));
+  if (retryable) {
+    const next = nextOperationalState(state.operationalState, { type: 'agent_unreachable', retries: position.retries, maxRetries: settings.maxRetries });
+    if (next !== S.FAILED) {
+      const retries = position.retries + 1;
+      return {
+        state: withOp(state, next),
+        retries,
+        history: { ...base, outcome: 'retry', failures: [] },
+        next: { kind: 'poll', inSeconds: retryDelay(retries, settings.retryInterval, settings.exponentialBackoff) },
+      };
+    }
+    const event = phase === 'v' ? InternalVerifierEvent.NOT_REACHABLE_V : InternalVerifierEvent.NOT_REACHABLE;
+    return failWith(state, position.retries, settings, base, internalVerifierFailure(event, { message: failure.message, retries: position.retries }));
+  }
+  const failed = withOp(state, nextOperationalState(state.operationalState, { type: 'request_failed' }));
+  const event = phase === 'v' ? InternalVerifierEvent.NO_V : InternalVerifierEvent.NO_QUOTE;
+  return failWith(failed, position.retries, settings, base, internalVerifierFailure(event, { message: failure.message }));
+}
+
+/** The round threw (a verifier bug or a stored value that no longer loads): Keylime's `internal.verifier.exception`, FAILED. */
+export function decideInternalError(position: PullPosition, message: string, settings: PullSettings): PullDecision {
+  const failed = withOp(position.state, nextOperationalState(position.state.operationalState, { type: 'request_failed' }));
+  return failWith(failed, position.retries, settings, { nonce: null, imaMlEntry: null, imaEntriesReceived: null }, internalVerifierFailure(InternalVerifierEvent.EXCEPTION, { message }));
+}
+
+/** What a process does with an agent it takes over (restart, or another process's lapsed lease). */
+export type TakeOver = { readonly kind: 'delete' } | { readonly kind: 'poll'; readonly state: AgentAttestationState };
+
+/** TERMINATED agents are deleted; the others restart their cycle (Keylime: APPROVED_REACTIVATE_STATES → START). */
+export function decideTakeOver(state: AgentAttestationState): TakeOver {
+  if (state.operationalState === S.TERMINATED) {
+    return { kind: 'delete' };
+  }
+  return { kind: 'poll', state: withOp(state, nextOperationalState(state.operationalState, { type: 'verifier_restart' })) };
+}
+
+/** The agent's row says TERMINATED when a round is due: nothing to judge, polling stops (the loop deletes it). */
+export function decideTerminated(position: PullPosition): PullDecision {
+  return { state: position.state, retries: position.retries, history: undefined, next: { kind: 'stop' } };
+}
+
+function poll(settings: PullSettings): PullNext {
+  return { kind: 'poll', inSeconds: settings.quoteInterval };
+}
+
+function failWith(
+  state: AgentAttestationState,
+  retries: number,
+  settings: PullSettings,
+  base: Omit<HistoryRow, 'outcome' | 'failures'>,
+  event: FailureEvent,
+): PullDecision {
+  const failures = labelFailures(settings.severity, [event]);
+  const record = recordFailures(state, failures, settings.severity);
+  return {
+    state: { ...withOp(state, S.FAILED), severityLevel: record.severityLevel, lastEventId: record.lastEventId },
+    retries,
+    history: { ...base, outcome: 'fail', failures: failures.map(storedFailure) },
+    next: { kind: 'stop' },
+  };
+}
+
+function withOp(state: AgentAttestationState, operationalState: OperationalState): AgentAttestationState {
+  return state.operationalState === operationalState ? state : { ...state, operationalState };
+}
+
+/** Non-empty lines of the reply's IMA list, without splitting it into an array. */
+function countImaLines(reply: unknown): number | null {
+  const list = (reply as { ima_measurement_list?: unknown } | null)?.ima_measurement_list;
+  if (typeof list !== 'string') {
+    return null;
+  }
+  let lines = 0;
+  let start = 0;
+  while (start < list.length) {
+    let end = list.indexOf('\n', start);
+    if (end === -1) {
+      end = list.length;
+    }
+    if (list.slice(start, end).trim() !== '') {
+      lines += 1;
+    }
+    start = end + 1;
+  }
+  return lines;
+}

@@ -1,0 +1,181 @@
+import type { Knex } from 'knex';
+import type { AgentAttestationState } from '../attestation/agent-state.js';
+import { storableJson } from './storable-text.js';
+import type { HistoryRow } from '../attestation/history-row.js';
+
+/** One round to store: the agent's next state and (unless the round judged nothing) its history row. */
+export interface RoundWrite {
+  readonly agentId: string;
+  readonly verifierId: string;
+  readonly owner: string;
+  readonly leaseSeconds: number;
+  readonly state: AgentAttestationState;
+  readonly history: HistoryRow | undefined;
+}
+
+export interface RoundWriterOptions {
+  /** Longest a write waits for others to share its statement (default 20 ms). */
+  readonly batchDelayMs?: number;
+  /** Most rounds in one statement (default 250). */
+  readonly maxBatch?: number;
+}
+
+/**
+ * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
+ * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
+ * operator stopped (10) or deleted (8) it meanwhile, and the history row is inserted only for an
+ * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
+ * same transaction (a statement is atomic), or not at all. The text is fixed, so nothing is built per
+ * round; `?` is knex's only placeholder.
+ */
+const SAVE_ROUNDS = `
+with input as (
+  select * from jsonb_to_recordset(?::jsonb) as t(
+    agent_id text, owner text, lease_seconds double precision,
+    operational_state int, attestation_count int, severity_level int, last_event_id text,
+    last_received_quote double precision, last_successful_attestation double precision,
+    tpm_clockinfo jsonb, boottime double precision, next_ima_ml_entry int, ima_pcr10 jsonb,
+    learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
+    verifier_id text, outcome text, nonce text, ima_ml_entry int, ima_entries_received int, failures jsonb)
+), updated as (
+  update verifier_agents a set
+    operational_state = i.operational_state,
+    attestation_count = i.attestation_count,
+    severity_level = i.severity_level,
+    last_event_id = i.last_event_id,
+    last_received_quote = case when i.last_received_quote = 0 then null else to_timestamp(i.last_received_quote) end,
+    last_successful_attestation = case when i.last_successful_attestation = 0 then null else to_timestamp(i.last_successful_attestation) end,
+    tpm_clockinfo = i.tpm_clockinfo,
+    boottime = i.boottime,
+    next_ima_ml_entry = i.next_ima_ml_entry,
+    ima_pcr10 = i.ima_pcr10,
+    learned_ima_keyrings = i.learned_ima_keyrings,
+    ima_lag_entries = i.ima_lag_entries,
+    agent_pubkey = i.agent_pubkey,
+    hash_alg = i.hash_alg,
+    enc_alg = i.enc_alg,
+    sign_alg = i.sign_alg,
+    last_attempt_at = now(),
+    lease_expires_at = now() + make_interval(secs => i.lease_seconds),
+    updated_at = now()
+  from input i
+  where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (8, 10)
+  returning a.agent_id
+), inserted as (
+  insert into verifier_attestation_history
+    (agent_id, verifier_id, owner, outcome, nonce, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures)
+  select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.ima_ml_entry, i.ima_entries_received,
+    i.operational_state, i.attestation_count, i.failures
+  from input i join updated u on u.agent_id = i.agent_id
+  where i.outcome is not null
+  returning 1
+)
+select agent_id from updated`;
+
+interface Waiter {
+  readonly write: RoundWrite;
+  resolve(stored: boolean): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The pull loop's only hot-path database write. Rounds that end within `batchDelayMs` of each other
+ * share one statement (`SAVE_ROUNDS`). `write` resolves true when the round is stored, false when the
+ * agent is no longer this owner's to write (taken over, stopped, deleted: re-read it), and REJECTS
+ * when the statement failed — the caller keeps the round and tries again. A write that failed once is
+ * retried alone, so one unstorable row cannot hold other agents' verdicts back.
+ */
+export class RoundWriter {
+  private queue: Waiter[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly batchDelayMs: number;
+  private readonly maxBatch: number;
+
+  constructor(
+    private readonly knex: Knex,
+    options: RoundWriterOptions = {},
+  ) {
+    this.batchDelayMs = options.batchDelayMs ?? 20;
+    this.maxBatch = options.maxBatch ?? 250;
+  }
+
+  /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). */
+  write(write: RoundWrite, alone = false): Promise<boolean> {
+    if (alone) {
+      return this.run([write]).then((stored) => stored.has(write.agentId));
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      this.queue.push({ write, resolve, reject });
+      if (this.queue.length >= this.maxBatch) {
+        this.flush();
+      } else {
+        this.timer ??= setTimeout(() => this.flush(), this.batchDelayMs);
+      }
+    });
+  }
+
+  /** Sends what is queued now (close: nothing waits for the timer). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) {
+      return;
+    }
+    this.run(batch.map((w) => w.write)).then(
+      (stored) => {
+        for (const waiter of batch) {
+          waiter.resolve(stored.has(waiter.write.agentId));
+        }
+      },
+      (error: unknown) => {
+        for (const waiter of batch) {
+          waiter.reject(error);
+        }
+      },
+    );
+  }
+
+  private run(writes: readonly RoundWrite[]): Promise<Set<string>> {
+    return storeRounds(this.knex, writes);
+  }
+}
+
+/** Stores `writes` in one statement; resolves to the ids of the agents it updated (the others are not this owner's). */
+export async function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Set<string>> {
+  const result = (await knex.raw(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { rows: { agent_id: string }[] };
+  return new Set(result.rows.map((row) => row.agent_id));
+}
+
+/** The JSON row `SAVE_ROUNDS` reads; every string is made storable by `storableJson`. */
+function rowOf(write: RoundWrite): Record<string, unknown> {
+  const { state, history } = write;
+  return {
+    agent_id: write.agentId,
+    owner: write.owner,
+    lease_seconds: write.leaseSeconds,
+    operational_state: state.operationalState,
+    attestation_count: state.attestationCount,
+    severity_level: state.severityLevel,
+    last_event_id: state.lastEventId,
+    last_received_quote: state.lastReceivedQuote,
+    last_successful_attestation: state.lastSuccessfulAttestation,
+    tpm_clockinfo: state.tpmClockInfo,
+    boottime: state.boottime,
+    next_ima_ml_entry: state.ima.nextEntry,
+    ima_pcr10: state.ima.pcr10,
+    learned_ima_keyrings: state.ima.learnedKeyrings,
+    ima_lag_entries: state.ima.lagEntries,
+    agent_pubkey: state.publicKey,
+    hash_alg: state.hashAlg,
+    enc_alg: state.encAlg,
+    sign_alg: state.signAlg,
+    verifier_id: write.verifierId,
+    outcome: history?.outcome ?? null,
+    nonce: history?.nonce ?? null,
+    ima_ml_entry: history?.imaMlEntry ?? null,
+    ima_entries_received: history?.imaEntriesReceived ?? null,
+    failures: history?.failures ?? [],
+  };
+}

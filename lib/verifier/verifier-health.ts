@@ -1,0 +1,45 @@
+/**
+ * Whether this verifier can do its job, for the public `GET /health`: it is NOT ready while any
+ * round's verdict waits to be stored (a verdict not committed is one nobody can act on), while its
+ * lease sweep fails, or while the database does not answer. Fed by the pull loop; read by the route.
+ */
+export class VerifierHealth {
+  private readonly unstored = new Map<string, string>();
+  private sweepError: string | undefined;
+
+  /** A round of `agentId` could not be stored (`error`); it will be retried. */
+  writeFailed(agentId: string, error: unknown): void {
+    this.unstored.set(agentId, messageOf(error));
+  }
+
+  /** The last round of `agentId` is stored (or the agent left this process). */
+  writeSettled(agentId: string): void {
+    this.unstored.delete(agentId);
+  }
+
+  sweepFailed(error: unknown): void {
+    this.sweepError = messageOf(error);
+  }
+
+  sweepSucceeded(): void {
+    this.sweepError = undefined;
+  }
+
+  /** Agents whose last round is not stored yet. */
+  get unstoredRounds(): number {
+    return this.unstored.size;
+  }
+
+  /** Why the verifier is not ready, or undefined when it is (as far as the pull loop knows). */
+  problem(): string | undefined {
+    const [first] = this.unstored.values();
+    if (first !== undefined) {
+      return `${this.unstored.size} round(s) not stored: ${first}`;
+    }
+    return this.sweepError === undefined ? undefined : `lease sweep failed: ${this.sweepError}`;
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,93 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
+
+/** A round is late when it starts more than this share of the quote interval after it was due (as bench/ counts it). */
+const LATE_SHARE = 0.1;
+
+/**
+ * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
+ * verifier so several in one process stay apart: rounds by outcome, round latency and start delay,
+ * late rounds, agents by state, failed writes, verdicts waiting to be stored, lease take-overs.
+ */
+export class VerifierMetrics {
+  readonly registry = new Registry();
+  private readonly rounds: Counter<'outcome'>;
+  private readonly duration: Histogram;
+  private readonly startDelay: Histogram;
+  private readonly late: Counter;
+  private readonly failedWrites: Counter;
+  private readonly takeOvers: Counter;
+
+  constructor(
+    private readonly quoteInterval: number,
+    sources: { agentStates: () => Iterable<OperationalState>; unstoredRounds: () => number },
+  ) {
+    const registers = [this.registry];
+    this.rounds = new Counter({ name: 'ironlime_verifier_rounds_total', help: 'Pull rounds decided, by outcome (pass, fail, retry, none).', labelNames: ['outcome'], registers });
+    this.duration = new Histogram({
+      name: 'ironlime_verifier_round_duration_seconds',
+      help: 'From the start of a round (request sent) to its verdict, storing excluded.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.startDelay = new Histogram({
+      name: 'ironlime_verifier_round_start_delay_seconds',
+      help: 'How long after it was due a round started.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.late = new Counter({ name: 'ironlime_verifier_late_rounds_total', help: `Rounds started more than ${LATE_SHARE} of the quote interval after they were due.`, registers });
+    this.failedWrites = new Counter({ name: 'ironlime_verifier_failed_writes_total', help: 'Attempts to store a round that failed (each is retried).', registers });
+    this.takeOvers = new Counter({ name: 'ironlime_verifier_lease_takeovers_total', help: 'Agents this process claimed (restart, new enrolment elsewhere, or a lapsed lease).', registers });
+    new Gauge({
+      name: 'ironlime_verifier_unstored_rounds',
+      help: 'Agents whose last verdict waits to be stored.',
+      registers,
+      collect() {
+        this.set(sources.unstoredRounds());
+      },
+    });
+    new Gauge({
+      name: 'ironlime_verifier_agents',
+      help: 'Agents this process polls, by operational state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        const counts = new Map<OperationalState, number>();
+        for (const state of sources.agentStates()) {
+          counts.set(state, (counts.get(state) ?? 0) + 1);
+        }
+        for (const [state, count] of counts) {
+          this.set({ state: operationalStateLabel(state) }, count);
+        }
+      },
+    });
+  }
+
+  /** A round started `delaySeconds` after it was due. */
+  roundStarted(delaySeconds: number): void {
+    this.startDelay.observe(delaySeconds);
+    if (delaySeconds > LATE_SHARE * this.quoteInterval) {
+      this.late.inc();
+    }
+  }
+
+  roundDecided(outcome: 'pass' | 'fail' | 'retry' | 'none', seconds: number): void {
+    this.rounds.inc({ outcome });
+    this.duration.observe(seconds);
+  }
+
+  writeFailed(): void {
+    this.failedWrites.inc();
+  }
+
+  tookOver(): void {
+    this.takeOvers.inc();
+  }
+
+  /** The text exposition and its content type. */
+  async exposition(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
+}

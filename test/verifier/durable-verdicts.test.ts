@@ -1,0 +1,215 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import { createRuntimePolicy } from '../../lib/ima/create-runtime-policy.js';
+import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+
+const AGENTS = 6;
+const INTERVAL = 1;
+const OUTAGE_MS = 4000;
+
+interface PolledFake {
+  readonly id: string;
+  readonly fake: FakeAgent;
+  readonly server: Server;
+  readonly port: number;
+}
+
+/**
+ * The database becomes unreachable for several seconds (a TCP proxy between the verifier and the shared
+ * PostgreSQL is cut, then restored) while agents are polled, two of them tampered with during the
+ * outage — one by a binary outside its policy, one by a binary whose path holds a NUL byte (a failure
+ * context PostgreSQL's `text`/`jsonb` refuse unless escaped). Without a verifier restart: both FAILs
+ * are stored once the database is back, no agent is dropped, every agent's `pass` history rows equal
+ * its `attestation_count`, `/health` says not ready during the outage, and neither tampered agent is
+ * reported PASS at any time after the tampering plus one interval.
+ */
+describe('verifier: durable verdicts across a database outage (TCP proxy, real PostgreSQL)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let direct: Database;
+  let knex: Knex;
+  let proxy: TcpProxy;
+  let verifier: RunningVerifier;
+  const agents: PolledFake[] = [];
+
+  async function status(id: string): Promise<{ statusCode: number; results: Record<string, unknown> }> {
+    const reply = await verifier.service.app.inject({ method: 'GET', url: `/v2.6/agents/${id}` });
+    return { statusCode: reply.statusCode, results: (reply.json() as { results: Record<string, unknown> }).results };
+  }
+
+  async function health(): Promise<number> {
+    return (await verifier.service.app.inject({ method: 'GET', url: '/health' })).statusCode;
+  }
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-verifier-durable-'));
+    schema = await createTestSchema();
+    direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
+    knex = direct.knex;
+    const target = new URL(TEST_DATABASE_URL);
+    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    const proxied = new URL(schema.url);
+    proxied.port = String(proxy.port);
+    const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
+    for (let i = 0; i < AGENTS; i += 1) {
+      const fake = new FakeAgent();
+      fake.measure('/usr/bin/tool', `tool ${i}`);
+      const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+        const query = new URL(req.url ?? '/', 'https://agent').searchParams;
+        const results = fake.reply({
+          nonce: query.get('nonce') ?? '',
+          mask: Number.parseInt(query.get('mask') ?? '0', 16),
+          imaEntry: Number(query.get('ima_ml_entry') ?? 0),
+          partial: query.get('partial') === '1',
+        });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: 200, status: 'Success', results }));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      agents.push({ id: `durable-${i}`, fake, server, port: (server.address() as { port: number }).port });
+    }
+    verifier = await startVerifier(
+      {
+        dataDir: dir,
+        databaseUrl: proxied.toString(),
+        quoteInterval: INTERVAL,
+        retryInterval: 0.2,
+        maxRetries: 2,
+        exponentialBackoff: false,
+        leaseSeconds: 3,
+      },
+      { inProcessForTests: true },
+    );
+    for (const agent of agents) {
+      const { policy } = createRuntimePolicy({ imaListText: agent.fake.imaLines.join('\n') });
+      const reply = await verifier.service.app.inject({
+        method: 'POST',
+        url: `/v2.6/agents/${agent.id}`,
+        payload: {
+          v: null,
+          cloudagent_ip: '127.0.0.1',
+          cloudagent_port: agent.port,
+          tpm_policy: '{"mask": "0x400"}',
+          runtime_policy: Buffer.from(JSON.stringify(policy)).toString('base64'),
+          accept_tpm_hash_algs: ['sha256'],
+          accept_tpm_encryption_algs: ['rsa'],
+          accept_tpm_signing_algs: ['rsassa'],
+          ak_tpm: agent.fake.akTpm,
+          mtls_cert: tls.certPem,
+        },
+      });
+      expect(reply.statusCode, reply.body).to.equal(200);
+    }
+  });
+
+  after(async function () {
+    await verifier?.close().catch(() => undefined);
+    await proxy?.close();
+    for (const agent of agents) {
+      agent.server.close();
+    }
+    await direct?.close();
+    await schema?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stores the FAILs reached during the outage once the database is back, drops no agent and never shows a stale PASS', async function () {
+    await eventually('every agent attested twice', async () => {
+      const rows = (await knex('verifier_agents').select('attestation_count')) as { attestation_count: number }[];
+      return rows.length === AGENTS && rows.every((r) => r.attestation_count >= 2);
+    }, 30_000);
+    expect(await health()).to.equal(200);
+
+    const [evil, nul] = agents as [PolledFake, PolledFake];
+    // Watch both tampered agents' status the whole time: after tampering + one interval, never PASS.
+    const passesAfterBound: string[] = [];
+    let tamperedAt = Number.POSITIVE_INFINITY;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const agent of [evil, nul]) {
+          const seen = await status(agent.id).catch(() => undefined);
+          if (seen?.statusCode === 200 && seen.results['attestation_status'] === 'PASS' && Date.now() > tamperedAt + INTERVAL * 1000) {
+            passesAfterBound.push(`${agent.id} at +${Date.now() - tamperedAt} ms`);
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+
+    proxy.cut();
+    tamperedAt = Date.now();
+    evil.fake.measure('/usr/bin/evil', 'evil');
+    nul.fake.measure('/usr/bin/e\u0000vil', 'evil with a NUL');
+    await eventually('the verifier to say it is not ready', async () => (await health()) === 503, 10_000, 100);
+    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
+    expect(await health()).to.equal(503);
+    proxy.restore();
+
+    await eventually('both FAILs stored', async () => {
+      const rows = (await knex('verifier_agents').whereIn('agent_id', [evil.id, nul.id]).select('operational_state')) as { operational_state: number }[];
+      return rows.length === 2 && rows.every((r) => r.operational_state === OperationalState.INVALID_QUOTE);
+    }, 30_000);
+    await eventually('the verifier ready again', async () => (await health()) === 200, 10_000);
+
+    // No agent dropped: the untampered ones are still polled and attested after the outage.
+    const before = await counts();
+    await eventually('every untampered agent attested again', async () => {
+      const now = await counts();
+      return agents.slice(2).every((agent) => (now[agent.id] ?? 0) >= (before[agent.id] ?? 0) + 2);
+    }, 30_000);
+    expect(verifier.scheduler.size).to.equal(AGENTS - 2);
+    watching = false;
+    await watcher;
+    expect(passesAfterBound).to.deep.equal([]);
+
+    // The failures are stored as decided, the NUL escaped (not dropped).
+    const [evilFail] = (await knex('verifier_attestation_history').where({ agent_id: evil.id, outcome: 'fail' })) as { failures: unknown }[];
+    expect(JSON.stringify(evilFail?.failures)).to.include('/usr/bin/evil');
+    const [nulFail] = (await knex('verifier_attestation_history').where({ agent_id: nul.id, outcome: 'fail' })) as { failures: { event_id: string }[] }[];
+    expect(nulFail?.failures.map((f) => f.event_id)).to.deep.equal(['ima.validation.ima-ng.not_in_allowlist']);
+    expect(JSON.stringify(nulFail?.failures)).to.include('/usr/bin/e\\\\u0000vil');
+    expect((await status(nul.id)).results).to.include({ last_event_id: 'ima.validation.ima-ng.not_in_allowlist', attestation_status: 'FAIL', trusted: false });
+
+    // The outage shows in /metrics: failed writes, both failures, agents by state.
+    const metrics = await verifier.service.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.statusCode).to.equal(200);
+    expect(metrics.headers['content-type']).to.match(/^text\/plain/);
+    const value = (pattern: RegExp): number => Number(pattern.exec(metrics.body)?.[1] ?? Number.NaN);
+    expect(value(/^ironlime_verifier_failed_writes_total (\d+)/m)).to.be.greaterThan(0);
+    expect(value(/^ironlime_verifier_rounds_total\{outcome="fail"\} (\d+)/m)).to.equal(2);
+    expect(value(/^ironlime_verifier_rounds_total\{outcome="pass"\} (\d+)/m)).to.be.greaterThan(AGENTS * 2);
+    expect(value(/^ironlime_verifier_agents\{state="Get Quote"\} (\d+)/m)).to.equal(AGENTS - 2);
+    expect(value(/^ironlime_verifier_unstored_rounds (\d+)/m)).to.equal(0);
+    expect(metrics.body).to.match(/^ironlime_verifier_round_start_delay_seconds_bucket/m);
+
+    // History and attestation_count agree for every agent (one statement: one snapshot).
+    const rows = (
+      await knex.raw(`select a.agent_id, a.attestation_count,
+        (select count(*)::int from verifier_attestation_history h where h.agent_id = a.agent_id and h.outcome = 'pass') as passes
+        from verifier_agents a`)
+    ).rows as { agent_id: string; attestation_count: number; passes: number }[];
+    expect(rows).to.have.length(AGENTS);
+    for (const row of rows) {
+      expect(row.passes, row.agent_id).to.equal(row.attestation_count);
+    }
+  });
+
+  async function counts(): Promise<Record<string, number>> {
+    const rows = (await knex('verifier_agents').select('agent_id', 'attestation_count')) as { agent_id: string; attestation_count: number }[];
+    return Object.fromEntries(rows.map((r) => [r.agent_id, r.attestation_count]));
+  }
+});

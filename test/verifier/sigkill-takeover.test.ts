@@ -1,0 +1,167 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+
+const AGENTS = 24;
+const INTERVAL = 4;
+const LEASE = 2;
+
+/**
+ * Three `ironlime verifier` processes on one PostgreSQL (no extra flag: the leases split the agents).
+ * The agents are claimed by the first; the other two start after. The first is SIGKILLed (no chance to
+ * release its leases): within two quote intervals every one of its agents has a new round stored by
+ * another process, and no verdict is lost or duplicated — every agent's `pass` rows equal its
+ * `attestation_count`.
+ */
+describe('verifier: a SIGKILLed process among three (leases on PostgreSQL)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let database: Database;
+  let knex: Knex;
+  let server: Server;
+  const processes = new Map<string, ChildProcess>();
+  const fake = new FakeAgent();
+
+  function startProcess(instance: string): ChildProcess {
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(REPO_ROOT, 'bin', 'ironlime.js'),
+        'verifier',
+        '--data-dir', path.join(dir, instance),
+        '--port', '0',
+        '--database', schema.url,
+        '--instance-id', instance,
+        '--quote-interval', String(INTERVAL),
+        '--lease-seconds', String(LEASE),
+        '--log-level', process.env['SIGKILL_TEST_LOG'] ?? 'error',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    processes.set(instance, child);
+    return child;
+  }
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-sigkill-'));
+    schema = await createTestSchema();
+    database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
+    knex = database.knex;
+    await migrateLatest(knex);
+    const tls = createSelfSignedServerCertificate({ commonName: 'fleet', sans: ['127.0.0.1'] });
+    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+      const query = new URL(req.url ?? '/', 'https://fleet').searchParams;
+      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x400, imaEntry: Number(query.get('ima_ml_entry') ?? 0), partial: query.get('partial') === '1' });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const repository = new VerifierAgentRepository(knex);
+    for (let i = 0; i < AGENTS; i += 1) {
+      await repository.insert(
+        {
+          agentId: `fleet-${String(i).padStart(3, '0')}`,
+          v: null,
+          ip: '127.0.0.1',
+          port,
+          verifierIp: null,
+          verifierPort: null,
+          tpmPolicy: '{"mask": "0x400"}',
+          runtimePolicyName: null,
+          mbPolicyName: null,
+          imaSignVerificationKeys: '',
+          metaData: '{}',
+          revocationKey: '',
+          acceptTpmHashAlgs: ['sha256'],
+          acceptTpmEncryptionAlgs: ['rsa'],
+          acceptTpmSigningAlgs: ['rsassa'],
+          akTpm: fake.akTpm,
+          mtlsCert: tls.certPem,
+          supportedVersion: '2.2',
+          verifierId: 'default',
+        },
+        initialAgentState(OperationalState.START),
+        null,
+        LEASE,
+      );
+    }
+  });
+
+  after(async function () {
+    for (const child of processes.values()) {
+      child.kill('SIGKILL');
+    }
+    server?.close();
+    await database?.close();
+    await schema?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const owners = async (): Promise<Map<string, string | null>> =>
+    new Map(((await knex('verifier_agents').select('agent_id', 'owner')) as { agent_id: string; owner: string | null }[]).map((r) => [r.agent_id, r.owner]));
+
+  it('hands the killed process\'s agents to the others within two intervals, losing and duplicating no verdict', async function () {
+    startProcess('verifier-a');
+    await eventually('A attests every agent', async () => {
+      const rows = (await knex('verifier_agents').select('owner', 'attestation_count')) as { owner: string | null; attestation_count: number }[];
+      return rows.every((r) => r.owner === 'verifier-a' && r.attestation_count >= 1);
+    }, 60_000, 250).catch(async (error: unknown) => {
+      process.stdout.write(`${JSON.stringify(await knex('verifier_agents').select('agent_id', 'owner', 'operational_state', 'attestation_count', 'last_event_id').limit(3))}\n`);
+      throw error;
+    });
+    startProcess('verifier-b');
+    startProcess('verifier-c');
+    // B and C are up when their first rounds... they hold nothing yet: A keeps its live leases.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(new Set((await owners()).values())).to.deep.equal(new Set(['verifier-a']));
+
+    const killedAt = new Date();
+    if (process.env['SIGKILL_TEST_LOG'] !== undefined) {
+      process.stdout.write(`killed at ${killedAt.getTime()}\n`);
+    }
+    processes.get('verifier-a')?.kill('SIGKILL');
+    await eventually('every agent attested again by B or C', async () => {
+      const rows = (await knex('verifier_attestation_history')
+        .where('attempted_at', '>', killedAt)
+        .whereIn('owner', ['verifier-b', 'verifier-c'])
+        .where({ outcome: 'pass' })
+        .distinct('agent_id')) as { agent_id: string }[];
+      return rows.length === AGENTS;
+    }, 30_000, 200);
+    const tookSeconds = (Date.now() - killedAt.getTime()) / 1000;
+    if (process.env['SIGKILL_TEST_LOG'] !== undefined) {
+      const firsts = (await knex.raw(`select agent_id, owner, outcome, extract(epoch from attempted_at - ?::timestamptz)::float as at from verifier_attestation_history where attempted_at > ? order by id limit 60`, [killedAt, killedAt])).rows;
+      process.stdout.write(`${JSON.stringify(firsts)}\n`);
+    }
+    process.stdout.write(`      every agent of the killed verifier attested by another in ${tookSeconds.toFixed(1)} s (interval ${INTERVAL} s, lease ${LEASE} s)\n`);
+    expect(tookSeconds).to.be.below(2 * INTERVAL);
+    const after = new Set((await owners()).values());
+    expect([...after].every((owner) => owner === 'verifier-b' || owner === 'verifier-c')).to.equal(true);
+
+    const rows = (
+      await knex.raw(`select a.agent_id, a.attestation_count,
+        (select count(*)::int from verifier_attestation_history h where h.agent_id = a.agent_id and h.outcome = 'pass') as passes
+        from verifier_agents a`)
+    ).rows as { agent_id: string; attestation_count: number; passes: number }[];
+    expect(rows).to.have.length(AGENTS);
+    for (const row of rows) {
+      expect(row.passes, row.agent_id).to.equal(row.attestation_count);
+    }
+  });
+});

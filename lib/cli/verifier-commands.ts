@@ -25,6 +25,7 @@ interface VerifierOptions {
   readonly maxConcurrentRounds?: number;
   readonly leaseSeconds?: number;
   readonly staleAfter?: number;
+  readonly revocationWebhook: string[];
   readonly measuredBootPolicy?: string;
   readonly measuredBootEvaluate?: string;
   readonly tlsSan: string[];
@@ -58,6 +59,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
     .option('--stale-after <seconds>', 'age of the last success past which status is no longer PASS (default 2 intervals + retry budget)', seconds)
     .addOption(new Option('--measured-boot-policy <name>', 'policy judging refstates (default example)').choices(MB_POLICY_NAMES))
     .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the refstate once or on every round (default once)').choices(MB_EVALUATE_MODES))
+    .option('--revocation-webhook <url>', 'POST signed revocation messages here when an agent fails (repeatable)', collect, [])
     .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['silent', 'error', 'warn', 'info', 'debug']).default('info'))
     .action(async (options: VerifierOptions) => {
@@ -83,6 +85,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
           measuredBootPolicy: options.measuredBootPolicy,
           measuredBootEvaluate: options.measuredBootEvaluate,
           tlsSans: options.tlsSan.length > 0 ? options.tlsSan : undefined,
+          revocationWebhooks: options.revocationWebhook.length > 0 ? options.revocationWebhook : undefined,
         },
       });
       const running = await startVerifier(config, {

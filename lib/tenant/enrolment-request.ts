@@ -74,6 +74,11 @@ export interface EnrolmentTarget {
   readonly supportedVersion: string;
   /** The enrolment's `metadata` (sent as JSON text; the verifier returns it as `meta_data`). */
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /**
+   * PEM private key (RSA) the verifier signs this agent's revocation messages with (Keylime's
+   * `revocation_key`); absent: none, and the messages go out unsigned, which agents refuse.
+   */
+  readonly revocationKey?: string;
 }
 
 /**
@@ -169,7 +174,7 @@ export function buildEnrolmentBody(target: EnrolmentTarget, policies: CheckedEnr
     mb_policy_name: policies.mbPolicyName,
     ima_sign_verification_keys: policies.imaSignVerificationKeys,
     metadata: JSON.stringify(target.metadata ?? {}),
-    revocation_key: '',
+    revocation_key: target.revocationKey ?? '',
     accept_tpm_hash_algs: policies.acceptTpmHashAlgs,
     accept_tpm_encryption_algs: policies.acceptTpmEncryptionAlgs,
     accept_tpm_signing_algs: policies.acceptTpmSigningAlgs,

@@ -42,6 +42,8 @@ export interface AddAgentOptions extends EnrolmentPolicies {
   readonly payload?: Uint8Array;
   /** The enrolment's `metadata` (returned by the verifier as `meta_data`). */
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** PEM RSA private key the verifier signs this agent's revocation messages with. */
+  readonly revocationKey?: string;
 }
 
 export interface AddAgentResult {
@@ -123,6 +125,7 @@ export class TenantClient {
           v: keys === undefined ? null : keys.v.toString('base64'),
           supportedVersion: apiVersion,
           ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+          ...(options.revocationKey === undefined ? {} : { revocationKey: options.revocationKey }),
         },
         policies,
       );

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
 import { decideInternalError, decideTakeOver, decideTerminated, type PullDecision, type PullSettings } from '../attestation/pull-decision.js';
+import { httpsServiceUrl } from '../http/keylime-client.js';
+import type { RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { runPullRound } from './pull-round.js';
@@ -25,7 +27,15 @@ export interface PullSchedulerOptions {
   readonly leaseSeconds: number;
   readonly maxConcurrentRounds: number;
   readonly log: Logger;
+  /** Told, once the verdict is stored, when an agent turns FAILED or INVALID_QUOTE; absent: nobody is told. */
+  readonly revocation?: RevocationNotifier | undefined;
 }
+
+/** States in which an agent's failure is announced (Keylime notifies revocation on these). */
+const REVOKED_STATES: readonly OperationalState[] = [OperationalState.FAILED, OperationalState.INVALID_QUOTE];
+
+/** Failures the polling loop raises itself (silence, no quote, an exception): not evidence of tampering. */
+const COMM_ERROR_PREFIX = 'internal.verifier.';
 
 /** States the loop polls. */
 const POLLED: readonly OperationalState[] = [
@@ -234,7 +244,9 @@ export class PullScheduler {
     agent.writeAttempts = 0;
     this.options.health.writeSettled(id);
     agent.running = false;
+    const turnedFailed = !REVOKED_STATES.includes(agent.state.operationalState) && REVOKED_STATES.includes(outcome.state.operationalState);
     agent.state = outcome.state;
+    if (stored && turnedFailed) this.announceFailure(agent, outcome);
     agent.retries = outcome.retries;
     if (!stored || agent.reconcileAfterRound) {
       agent.reconcileAfterRound = false;
@@ -246,6 +258,41 @@ export class PullScheduler {
     } else {
       this.drop(id);
     }
+  }
+
+  /**
+   * Sends Keylime's revocation message for an agent whose failure was just stored, to the webhooks
+   * and to the other agents this process polls. Returns at once: deliveries never hold up a round.
+   * Silence (no failure event that a check raised) is announced as `comm_error`, which brokers and
+   * agents do not treat as tampering.
+   */
+  private announceFailure(agent: PolledAgent, outcome: PullDecision): void {
+    const notifier = this.options.revocation;
+    if (notifier === undefined) return;
+    const record = agent.enrolment;
+    const failure = outcome.history?.failures[0];
+    const otherAgents = [...this.agents.values()]
+      .map((other) => other.enrolment)
+      .filter((other) => other.agentId !== record.agentId && other.ip !== null && other.port !== null)
+      .map((other) => ({
+        agentId: other.agentId,
+        url: httpsServiceUrl(other.ip as string, other.port as number),
+        apiVersion: other.supportedVersion,
+        ...(other.mtlsCert === null ? {} : { mtlsCert: other.mtlsCert }),
+      }));
+    notifier.agentFailed({
+      agentId: record.agentId,
+      ip: record.ip,
+      port: record.port,
+      tpmPolicy: record.tpmPolicy,
+      metaData: record.metaData,
+      revocationKey: record.revocationKey,
+      type: failure === undefined || failure.event_id.startsWith(COMM_ERROR_PREFIX) ? 'comm_error' : 'revocation',
+      eventId: failure?.event_id ?? outcome.state.lastEventId ?? 'unknown',
+      severityLabel: failure?.severity_label ?? 'unknown',
+      context: failure?.context ?? null,
+      otherAgents,
+    });
   }
 
   /**

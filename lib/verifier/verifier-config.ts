@@ -1,18 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import {
-  IsArray,
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsNotEmpty,
-  IsNumber,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  Min,
-  validateSync,
-} from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import {
   firstConstraintMessage,
@@ -94,6 +81,15 @@ export class VerifierConfig {
   @Max(864000)
   staleAfter?: number;
 
+  /**
+   * URLs that receive Keylime's signed revocation message (POST JSON) when an agent fails, retried
+   * with back-off and never blocking rounds (ironlime; Keylime's `webhook_url`, as a list).
+   */
+  @IsOptional()
+  @IsArray()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true }, { each: true })
+  revocationWebhooks?: string[];
+
   /** Seconds one request to an agent may take (`request_timeout`). */
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0.1)
@@ -166,6 +162,7 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_MAX_CONCURRENT_ROUNDS', field: 'maxConcurrentRounds', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_LEASE_SECONDS', field: 'leaseSeconds', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_STALE_AFTER', field: 'staleAfter', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_REVOCATION_WEBHOOKS', field: 'revocationWebhooks', kind: 'list' },
   { name: 'IRONLIME_VERIFIER_MEASURED_BOOT_POLICY', field: 'measuredBootPolicy', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_MEASURED_BOOT_EVALUATE', field: 'measuredBootEvaluate', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_FAIL_ON_TOMTOU', field: 'failOnTomtou', kind: 'boolean' },

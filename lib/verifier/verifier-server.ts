@@ -14,6 +14,7 @@ import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { PolicyCache } from './policy-cache.js';
 import { PolicyStoreService } from './policy-store-service.js';
+import { RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { RoundWriter } from './round-writer.js';
 import { VerifierHealth } from './verifier-health.js';
@@ -92,6 +93,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   const closeDatabase = (): Promise<void> => (ownsDatabase ? database.close() : Promise.resolve());
   let scheduler: PullScheduler | undefined;
   let service: KeylimeService | undefined;
+  let closeRevocation = (): Promise<void> => Promise.resolve();
   try {
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
@@ -103,7 +105,14 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       unstoredRounds: () => health.unstoredRounds,
     });
     container.register(VerifierMetrics, { useValue: metrics });
+    const revocation = new RevocationNotifier({
+      webhooks: config.revocationWebhooks ?? [],
+      agentTls: { cert: clientTls.cert, key: clientTls.key, ca: clientTls.ca },
+      log,
+    });
+    closeRevocation = () => revocation.close();
     scheduler = new PullScheduler({
+      revocation,
       repository: agents,
       writer: new RoundWriter(database.knex),
       health,
@@ -170,12 +179,14 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       close: async () => {
         await listening.close();
         await running.close();
+        await closeRevocation();
         await closeDatabase();
       },
     };
   } catch (error) {
     await service?.close().catch(() => undefined);
     await scheduler?.close().catch(() => undefined);
+    await closeRevocation().catch(() => undefined);
     await closeDatabase().catch(() => undefined);
     throw error;
   }

@@ -2,6 +2,7 @@ import { AttestationInterface } from '../../interfaces/attestation-interface.js'
 import { mergeProperties, readOptionalChoice, readOptionalInteger } from '../../interfaces/driver-info.js';
 import { AttestationFailed, AttestationServiceUnavailable } from '../../interfaces/errors.js';
 import type { Task } from '../../interfaces/task.js';
+import { abortableDelay } from '../../lib/timing/abortable-delay.js';
 
 export const REQUIRED_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({});
 export const OPTIONAL_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({
@@ -114,19 +115,4 @@ export class FakeAttestation extends AttestationInterface {
     }
     return { outcome, delayMs };
   }
-}
-
-/** Waits `ms`, or rejects with `signal.reason` as soon as the signal aborts. */
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,4 +1,5 @@
 import { AttestationServiceUnavailable } from '../../interfaces/errors.js';
+import { abortableDelay } from '../../lib/timing/abortable-delay.js';
 import type { StatusVerdict } from './status-verdict.js';
 
 export interface WaitOptions {
@@ -53,23 +54,4 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
     }
     await abortableDelay(Math.min(options.intervalMs, left), options.signal);
   }
-}
-
-/** Waits `ms`, or rejects with `signal.reason` as soon as the signal aborts. */
-export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

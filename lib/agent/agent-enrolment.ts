@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { ServiceUnreachableError } from '../http/client-errors.js';
 import { computeAuthTag } from '../tpm/auth-tag.js';
 import { RegistrarClient } from '../registrar/registrar-client.js';
@@ -69,8 +70,4 @@ async function enrolOnce(input: EnrolmentInput): Promise<void> {
   } finally {
     client.close();
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { setTimeout as delay } from 'node:timers/promises';
+import { pollUntil } from '../timing/poll-until.js';
 import { VerifierClient } from '../verifier/verifier-client.js';
 import type { DemoEnvironment } from './demo-environment.js';
 
@@ -8,23 +8,19 @@ const FAILED_STATES = new Set([7, 9, 10]);
 
 /**
  * Polls the demo verifier (as its admin, over mTLS) until it has marked `agentId` failed, and resolves
- * to what it recorded: the last event id and the state. Rejects after `timeoutMs`.
+ * to what it recorded: the last event id and the state. Rejects with ERR_TIMEOUT after `timeoutMs`.
  */
 export async function waitForVerifierFailure(env: DemoEnvironment, agentId: string, timeoutMs: number): Promise<string> {
   const [ca, cert, key] = await Promise.all([env.tls.caFile, env.tls.certFile, env.tls.keyFile].map((file) => readFile(file, 'utf8')));
   const client = new VerifierClient({ baseUrl: env.verifier.url, tls: { ca: ca as string, cert: cert as string, key: key as string } });
-  const deadline = Date.now() + timeoutMs;
+  let recorded = '';
   try {
-    for (;;) {
+    await pollUntil({ timeoutMs, intervalMs: 200 }, `the verifier did not flag agent ${agentId}`, async () => {
       const status = await client.status(agentId);
-      if (FAILED_STATES.has(status.operational_state)) {
-        return `${status.last_event_id ?? 'no event id'}, state ${status.operational_state}`;
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`the verifier did not flag agent ${agentId} within ${timeoutMs / 1000} s`);
-      }
-      await delay(200);
-    }
+      recorded = `${status.last_event_id ?? 'no event id'}, state ${status.operational_state}`;
+      return FAILED_STATES.has(status.operational_state);
+    });
+    return recorded;
   } finally {
     client.close();
   }

@@ -11,7 +11,7 @@ import type { TenantEkCheckMode } from './ek-certificate-check.js';
 import { agentContact, buildEnrolmentBody, checkEnrolmentPolicies, type EnrolmentPolicies } from './enrolment-request.js';
 import { checkAgentIdentity, registeredAgentUrl, type AgentIdentityVerdict } from './identity-check.js';
 import { encryptPayload, hmacHex, newPayloadKeys, wrapForAgent, type PayloadKeys } from './payload-keys.js';
-import { pollUntil, type WaitOptions } from './poll-until.js';
+import { pollUntil, type WaitOptions } from '../timing/poll-until.js';
 import { openRegistrarAdmin, showRegistrarAgent } from './registrar-agents.js';
 import { VerifierClient, type VerifierHistoryEntry } from '../verifier/verifier-client.js';
 import type { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';

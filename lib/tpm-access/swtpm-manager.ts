@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { manufactureSwtpm, readLocalCaCertificates, type LocalCaCertificates } from './swtpm-setup.js';
 import { TpmAccessError } from './tpm-access-error.js';
 import type { EkAlgorithm, TpmHashAlgorithm } from './tpm-port.js';
@@ -267,8 +268,4 @@ function listenOn(port: number): Promise<{ port: number; close(): Promise<void> 
       resolve({ port: bound, close: () => new Promise<void>((done) => server.close(() => done())) });
     });
   });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -165,7 +165,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     ] as const) {
       fake.requests.length = 0;
       fake.routes.set('GET /version', () => [200, { current_version: supported.at(-1), supported_versions: supported }]);
-      fake.routes.set(`GET /v${expected}/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, meta_data: '{}' }]);
+      fake.routes.set(`GET /v${expected}/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: '{}' }]);
       await new KeylimeAttestation().validateSecurityStatus(task());
       expect(fake.requests).to.deep.equal(['GET /version', `GET /v${expected}/agents/${AGENT}`]);
     }

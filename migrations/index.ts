@@ -3,6 +3,7 @@ import * as createNodes from './20261123000000-create-nodes.js';
 import * as addNodeAttestationInterface from './20261123000100-add-node-attestation-interface.js';
 import * as createRegistrarAgents from './20261123134712-create-registrar-agents.js';
 import * as createVerifierTables from './20261124090000-create-verifier-tables.js';
+import * as registrarPendingContact from './20261202180000-registrar-pending-contact.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -17,4 +18,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261123000100-add-node-attestation-interface', ...addNodeAttestationInterface },
   { name: '20261123134712-create-registrar-agents', ...createRegistrarAgents },
   { name: '20261124090000-create-verifier-tables', ...createVerifierTables },
+  { name: '20261202180000-registrar-pending-contact', ...registrarPendingContact },
 ];

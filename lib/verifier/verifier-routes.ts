@@ -1,7 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import { serverVersionResults } from '../http/api-version.js';
 import { accepted, created, noContent, ok } from '../http/envelope.js';
-import type { KeylimeService } from '../http/keylime-service.js';
+import { EVIDENCE_BODY_LIMIT, type KeylimeService } from '../http/keylime-service.js';
 import { checkMbPolicy, checkRuntimePolicy } from './enrolment-check.js';
 import {
   AddAgentBody,
@@ -118,6 +118,7 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     url: '/verify/evidence',
     minVersion: '2.4',
     body: EvidenceBody,
+    bodyLimit: EVIDENCE_BODY_LIMIT,
     handler: ({ body, reply }) => {
       const result = verifier().verifyEvidence(body);
       return ok(reply, { valid: result.valid, claims: result.claims, failures: result.failures });

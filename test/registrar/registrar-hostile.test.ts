@@ -15,6 +15,7 @@ import {
   startTestRegistrar,
   type RegistrarTestEnvironment,
 } from './helpers/registrar-fixture.js';
+import { withCorruptKeyAlgorithm } from '../helpers/corrupt-certificate.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
 
 async function refusal(promise: Promise<unknown>): Promise<KeylimeHttpError> {
@@ -172,6 +173,18 @@ describe('registrar: hostile registrations', function () {
         expect(listed).to.include(active);
         expect(listed).to.not.include(stale);
         await cleanUp([active]);
+      });
+
+      it('answers 400 naming ekcert to an EK certificate with corrupt public-key algorithm bytes (item 5)', async function () {
+        const id = randomUUID();
+        const reply = await rawRequest(registrar.httpUrl, 'POST', `/v2.6/agents/${id}`, {
+          ek_tpm: Buffer.from(ek.ekPublic).toString('base64'),
+          ekcert: withCorruptKeyAlgorithm(ek.ekCertificate ?? new Uint8Array()).toString('base64'),
+          aik_tpm: Buffer.from(ak.akPublic).toString('base64'),
+        });
+        expect(reply.status).to.equal(400);
+        expect(reply.body.status).to.match(/^body\.ekcert: certificate: its public key cannot be read/);
+        expect(await admin.list()).to.not.include(id);
       });
 
       for (const id of ['__proto__', 'constructor', 'prototype']) {

@@ -15,7 +15,7 @@ import {
   startTestRegistrar,
   type RegistrarTestEnvironment,
 } from './helpers/registrar-fixture.js';
-import { withCorruptKeyAlgorithm } from '../helpers/corrupt-certificate.js';
+import { withCorruptKeyAlgorithm } from '../../lib/fuzz/corrupt-certificate.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
 
 async function refusal(promise: Promise<unknown>): Promise<KeylimeHttpError> {

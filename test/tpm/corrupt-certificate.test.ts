@@ -6,7 +6,7 @@ import { loadCertStore } from '../../lib/tpm/cert-store.js';
 import { ekPublicMatchesCertificate, verifyEkCertificate } from '../../lib/tpm/ek-certificate.js';
 import { CertificateParseError } from '../../lib/tpm/tpm-errors.js';
 import { parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
-import { withCorruptKeyAlgorithm } from '../helpers/corrupt-certificate.js';
+import { withCorruptKeyAlgorithm } from '../../lib/fuzz/corrupt-certificate.js';
 import { VECTORS_DIR } from '../helpers/paths.js';
 
 const EK_CERTS = path.join(VECTORS_DIR, 'keylime', 'ek_certs');

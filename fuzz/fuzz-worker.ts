@@ -24,6 +24,9 @@ const report = runTarget(target, {
   start: input.start,
   count: input.count,
   slowMs: input.slowMs,
-  onInput: (index) => Atomics.store(progress, 0, index),
+  onInput: (index) => {
+    Atomics.store(progress, 0, index);
+    Atomics.store(progress, 1, 1);
+  },
 });
 parentPort?.postMessage(report);

@@ -65,7 +65,8 @@ interface Slice {
 }
 
 function runSlice(target: string, options: Options, start: number, count: number): Promise<Slice> {
-  const progress = new SharedArrayBuffer(4);
+  // [0]: the input being run; [1]: 1 once the worker has loaded and started its first input.
+  const progress = new SharedArrayBuffer(8);
   const current = new Int32Array(progress);
   Atomics.store(current, 0, start);
   const worker = new Worker(path.join(import.meta.dirname, 'fuzz-worker.js'), {
@@ -85,6 +86,11 @@ function runSlice(target: string, options: Options, start: number, count: number
     };
     const watchdog = setInterval(() => {
       const index = Atomics.load(current, 0);
+      if (Atomics.load(current, 1) === 0) {
+        // Still loading modules and seeds (slow on a busy machine): not an input's time yet.
+        lastChange = Date.now();
+        return;
+      }
       if (index !== last) {
         last = index;
         lastChange = Date.now();

@@ -22,6 +22,7 @@ import { AddAgentBody, EvidenceBody, MbPolicyBody, RuntimePolicyBody } from '../
 import { certificatesDer, loadDefaultCertStore, type CertStore } from '../tpm/cert-store.js';
 import { readDerCertificate } from '../tpm/certificate-quirks.js';
 import { parseCredentialBlob } from '../tpm/credential-blob.js';
+import { makeCredential } from '../tpm/make-credential.js';
 import { ekPublicMatchesCertificate, verifyEkCertificate } from '../tpm/ek-certificate.js';
 import { tpmObjectName } from '../tpm/object-name.js';
 import { parsePcrBlob } from '../tpm/pcr-blob.js';
@@ -164,7 +165,8 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     name: 'credential-blob',
     description: 'MakeCredential blob (TPM2B_ID_OBJECT + TPM2B_ENCRYPTED_SECRET)',
     kind: 'bytes',
-    seeds: () => [...vectorFolder('keylime/tpm/makecredential', /./), new Uint8Array(0)],
+    seeds: () =>
+      EK_PUBLICS().map((ek) => makeCredential({ ekPublic: parseTpm2bPublic(ek), akName: new Uint8Array(34).fill(0x0b, 0, 2), secret: new Uint8Array(32).fill(0x41) })),
     run: (input) => void parseCredentialBlob(bytesOf(input)),
   },
   {

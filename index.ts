@@ -24,6 +24,7 @@ export {
   InvalidParameterValue,
   IronlimeError,
   MissingParameterValue,
+  NodeAlreadyExists,
   NodeNotFound,
 } from './interfaces/errors.js';
 export type { ErrorCode, IronlimeErrorOptions } from './interfaces/errors.js';

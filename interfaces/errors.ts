@@ -169,6 +169,16 @@ export class NodeNotFound extends IronlimeError {
   }
 }
 
+/** Another node already has this uuid or name (the `nodes` table's unique keys). */
+export class NodeAlreadyExists extends IronlimeError {
+  readonly field: 'uuid' | 'name';
+
+  constructor(field: 'uuid' | 'name', value: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_CONFLICT', `a node with ${field} ${JSON.stringify(value)} already exists`, options);
+    this.field = field;
+  }
+}
+
 /** The database could not be opened or reached. */
 export class DatabaseUnavailable extends IronlimeError {
   constructor(detail: string, options: IronlimeErrorOptions = {}) {

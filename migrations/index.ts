@@ -5,6 +5,7 @@ import * as createRegistrarAgents from './20261123134712-create-registrar-agents
 import * as createVerifierTables from './20261124090000-create-verifier-tables.js';
 import * as createBrokerTables from './20261202180000-create-broker-tables.js';
 import * as createAuditLog from './20261202180500-create-audit-log.js';
+import * as registrarPendingContact from './20261202181000-registrar-pending-contact.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -21,4 +22,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261124090000-create-verifier-tables', ...createVerifierTables },
   { name: '20261202180000-create-broker-tables', ...createBrokerTables },
   { name: '20261202180500-create-audit-log', ...createAuditLog },
+  { name: '20261202181000-registrar-pending-contact', ...registrarPendingContact },
 ];

@@ -7,7 +7,7 @@ import { redactUrl } from '../db/database-factory.js';
 import { startFleet, type RunningFleet } from '../fleet/fleet.js';
 import { MAX_FLEET_AGENTS } from '../fleet/fleet-options.js';
 import { fleetSummary } from '../fleet/fleet-summary.js';
-import { runUntilSignal } from '../http/service-lifecycle.js';
+import { StopSignal } from '../fleet/stop-signal.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
 
@@ -56,6 +56,8 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
         process.stdout.write(`${line}\n`);
       };
       let fleet: RunningFleet | undefined;
+      // Caught from the start: a signal during start-up or the run leads to the same teardown.
+      const stop = new StopSignal();
       try {
         fleet = await startFleet({
           agents: options.agents,
@@ -75,9 +77,12 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
         if (options.database !== undefined && fleet.services !== undefined) {
           print(`in-process services' database: ${redactUrl(options.database)}`);
         }
-        await runFor(fleet, options, print);
+        if (stop.received === undefined) {
+          await runFor(fleet, stop, options, print);
+        }
       } finally {
         await fleet?.close();
+        stop.dispose();
         if (options.dataDir === undefined) {
           await rm(dataDir, { recursive: true, force: true });
         }
@@ -88,7 +93,7 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
 };
 
 /** Waits for a signal or `--duration`, printing summaries every `--report` seconds. */
-async function runFor(fleet: RunningFleet, options: FleetCliOptions, print: (line: string) => void): Promise<void> {
+async function runFor(fleet: RunningFleet, stop: StopSignal, options: FleetCliOptions, print: (line: string) => void): Promise<void> {
   const ids = fleet.agents.map((agent) => agent.uuid);
   let stopping = false;
   const printUnlessStopping = (line: string): void => {
@@ -101,11 +106,7 @@ async function runFor(fleet: RunningFleet, options: FleetCliOptions, print: (lin
   };
   const reporter = options.report > 0 ? setInterval(report, options.report * 1000) : undefined;
   try {
-    if (options.duration === undefined) {
-      await runUntilSignal([]);
-    } else {
-      await new Promise((resolve) => setTimeout(resolve, (options.duration as number) * 1000));
-    }
+    await stop.wait(options.duration === undefined ? undefined : options.duration * 1000);
     stopping = true;
     print(await fleetSummary(fleet.tenant, ids));
   } finally {

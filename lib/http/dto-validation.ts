@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { RequestValidationError } from './http-errors.js';
+import { checkJsonValue } from './json-guard.js';
 
 /** A DTO class: decorated with class-validator rules, constructible without arguments. */
 export type DtoClass<T extends object> = new () => T;
@@ -17,12 +18,14 @@ const MAX_REPORTED = 5;
  * service's reply, where they are dropped so that a newer peer's extra fields do not break us. Path parameters and query values are
  * strings on the wire, so for those locations class-transformer converts them to the declared property
  * types first; bodies are JSON and are taken as they are (a number is never accepted for a string).
+ * Prototype keys and excessive nesting are refused before class-transformer runs (`json-guard.ts`).
  * Throws `RequestValidationError` naming each failed field, e.g. `body.quote: must be a base64 string`.
  */
 export function validateDto<T extends object>(dto: DtoClass<T>, plain: unknown, location: RequestLocation): T {
   if (plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
     throw new RequestValidationError(location, 'must be a JSON object');
   }
+  checkJsonValue(plain, location);
   const instance = plainToInstance(dto, plain, { enableImplicitConversion: location === 'params' || location === 'query' });
   const errors = validateSync(instance, {
     whitelist: true,

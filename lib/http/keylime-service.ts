@@ -3,8 +3,10 @@ import Fastify from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
 import { installErrorHandlers } from './error-envelope.js';
+import { parseJsonBody } from './json-guard.js';
 import { addRoute, type RouteSpec } from './route-registration.js';
 import { listenService, type ListenOptions, type ListeningAddress } from './service-lifecycle.js';
+import { checkServerTimeouts, closeSilentConnections, nodeServerTimeoutOptions, type ServerTimeouts } from './server-timeouts.js';
 import { httpsServerOptions, type ServiceTlsConfig } from './service-tls-config.js';
 
 /** Default request body limit: 1 MiB. */
@@ -12,6 +14,13 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Body limits a service may configure: 1 KiB to 256 MiB (runtime policies can be tens of MiB). */
 export const MIN_BODY_LIMIT = 1024;
 export const MAX_BODY_LIMIT = 256 * 1024 * 1024;
+/**
+ * Body limit of a public route that takes evidence (`POST /verify/evidence`): a quote, a UEFI event
+ * log (≈ 100 KiB), an IMA list of ~100,000 entries (≈ 15 MiB) and a runtime policy of a few MiB. The
+ * admin routes, which are refused before their body is read without a client certificate, keep the
+ * service's (larger) limit for full-distribution policies.
+ */
+export const EVIDENCE_BODY_LIMIT = 32 * 1024 * 1024;
 
 export interface ServiceOptions {
   /** Used in logs and in the "listening on" line: `registrar`, `verifier`, `agent`, … */
@@ -22,6 +31,8 @@ export interface ServiceOptions {
   readonly tls?: ServiceTlsConfig;
   /** Largest request body in bytes (default 1 MiB, between 1 KiB and 256 MiB). Routes may lower or raise it. */
   readonly bodyLimit?: number;
+  /** Connection and request time bounds; absent fields take `DEFAULT_SERVER_TIMEOUTS`. */
+  readonly timeouts?: Partial<ServerTimeouts>;
   /** A pino (or compatible) logger; absent = silent. */
   readonly logger?: FastifyBaseLogger;
   /**
@@ -58,29 +69,39 @@ export class KeylimeService {
     this.apiVersions = options.apiVersions;
     this.tls = options.tls;
     this.insecureAdmin = options.insecureAdminForTests === true;
-    const https = options.tls === undefined ? undefined : httpsServerOptions(options.tls);
+    const timeouts = checkServerTimeouts(options.timeouts);
+    const nodeTimeouts = nodeServerTimeoutOptions(timeouts);
+    const https = options.tls === undefined ? undefined : { ...httpsServerOptions(options.tls), ...nodeTimeouts };
     const app = Fastify({
-      ...(https === undefined ? {} : { https }),
+      ...(https === undefined ? { http: nodeTimeouts } : { https }),
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
       bodyLimit,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      connectionTimeout: timeouts.idleMs,
       forceCloseConnections: true,
       // Requests arriving while closing are served (or their connection is closed): every reply stays an envelope.
       return503OnClosing: false,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     }) as unknown as FastifyInstance;
     app.removeContentTypeParser(['application/json', 'text/plain']);
-    const parseJson = app.getDefaultJsonParser('error', 'error');
     // An empty body is no body, whatever the Content-Type: Keylime's Python tenant sends
     // `Content-Type: application/json` with an empty body on PUT …/reactivate and …/stop.
-    app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    // Prototype keys and excessive depth are refused here, before class-transformer sees the body.
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
       if (text.length === 0) {
         done(null, undefined);
         return;
       }
-      parseJson(request, text, done);
+      try {
+        done(null, parseJsonBody(text));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
     });
     installErrorHandlers(app, options.apiVersions);
+    closeSilentConnections(app.server, timeouts.headersMs, https !== undefined);
     this.app = app;
   }
 
@@ -91,7 +112,9 @@ export class KeylimeService {
     if (spec.bodyLimit !== undefined) {
       checkBodyLimit(spec.bodyLimit, `route ${spec.method} ${spec.url}: bodyLimit`);
     }
-    addRoute(this.app, spec, { versions: this.apiVersions, insecureAdmin: this.insecureAdmin });
+    // A route without a body DTO refuses any body: reading more than the smallest limit is waste.
+    const bounded = spec.body === undefined && spec.bodyLimit === undefined ? { ...spec, bodyLimit: MIN_BODY_LIMIT } : spec;
+    addRoute(this.app, bounded, { versions: this.apiVersions, insecureAdmin: this.insecureAdmin });
   }
 
   /** Starts listening; see `listenService`. */

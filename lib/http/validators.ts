@@ -41,17 +41,41 @@ export const AGENT_ID_MAX_LENGTH = 80;
 const AGENT_ID = /^[A-Za-z0-9_.-]+$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
-/** A Keylime agent id: `[A-Za-z0-9_.-]{1,80}`; with `uuid: true` it must be a UUID. */
+// Matched by Keylime's `[\w.-]+` but unusable, so refused (issue 11 item 6): only dots ("." and ".."
+// are path segments that every HTTP client normalises away, so such an agent could never be shown or
+// deleted), and names that reach an object's prototype when used as a key.
+const ONLY_DOTS = /^\.+$/;
+const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** True when `value` is an agent id this project accepts (see `IsKeylimeAgentId`). */
+export function isKeylimeAgentId(value: string): boolean {
+  return (
+    value.length <= AGENT_ID_MAX_LENGTH && AGENT_ID.test(value) && !ONLY_DOTS.test(value) && !PROTOTYPE_NAMES.has(value)
+  );
+}
+
+/**
+ * A Keylime agent id: `[A-Za-z0-9_.-]{1,80}` (Keylime `validators.valid_agent_id`, `[\w.-]+`, in
+ * ASCII), except ids made only of dots and the names `__proto__`, `constructor`, `prototype`; with
+ * `uuid: true` it must be a UUID.
+ */
 export function IsKeylimeAgentId(options: { readonly uuid?: boolean } = {}, validationOptions?: ValidationOptions): PropertyDecorator {
   if (options.uuid === true) {
     return stringRule('isKeylimeAgentId', 'must be a UUID', { maxLength: 36 }, validationOptions, (value) => UUID.test(value));
   }
-  return stringRule(
-    'isKeylimeAgentId',
-    `must be an agent id of letters, digits, "_", "." and "-" (at most ${AGENT_ID_MAX_LENGTH})`,
-    { maxLength: AGENT_ID_MAX_LENGTH },
+  const characters = `must be an agent id of letters, digits, "_", "." and "-" (at most ${AGENT_ID_MAX_LENGTH})`;
+  return ValidateBy(
+    {
+      name: 'isKeylimeAgentId',
+      validator: {
+        validate: (value: unknown): boolean => typeof value === 'string' && isKeylimeAgentId(value),
+        defaultMessage: (args): string =>
+          typeof args?.value === 'string' && args.value.length <= AGENT_ID_MAX_LENGTH && AGENT_ID.test(args.value)
+            ? 'must not be only dots nor __proto__, constructor or prototype'
+            : characters,
+      },
+    },
     validationOptions,
-    (value) => AGENT_ID.test(value),
   );
 }
 

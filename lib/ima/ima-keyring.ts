@@ -47,10 +47,24 @@ function checkSupported(key: KeyObject): KeyObject {
   if (key.asymmetricKeyType === 'rsa') {
     return key;
   }
-  if (key.asymmetricKeyType === 'ec' && isSupportedCurve(key.export({ format: 'jwk' }).crv ?? '')) {
+  if (key.asymmetricKeyType === 'ec' && isSupportedCurve(attempt(() => key.export({ format: 'jwk' }).crv) ?? '')) {
     return key;
   }
   throw new UnsupportedImaKey(`unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
+}
+
+/**
+ * The certificate's public key. OpenSSL parses a certificate whose SubjectPublicKeyInfo algorithm is
+ * corrupt, and only fails when the key is asked for (issue 11 item 5): that is an unusable key, not a
+ * crash.
+ */
+function certificatePublicKey(certificate: X509Certificate): KeyObject {
+  try {
+    return certificate.publicKey;
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    throw new UnsupportedImaKey(`certificate public key cannot be read${typeof code === 'string' ? ` (${code})` : ''}`, { cause });
+  }
 }
 
 function attempt<T>(load: () => T): T | undefined {
@@ -67,14 +81,15 @@ function attempt<T>(load: () => T): T | undefined {
  * public half of a DER or PEM private key.
  * Returns `undefined` when the blob is not a key at all.
  *
- * @throws UnsupportedImaKey when the blob is a key, but neither RSA nor EC on a curve we verify.
+ * @throws UnsupportedImaKey when the blob is a key, but neither RSA nor EC on a curve we verify, or a
+ *   certificate whose public key cannot be read.
  */
 export function readPublicKeyBlob(blob: Uint8Array): { key: KeyObject; keyId: number } | undefined {
   const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   const isPem = bytes.subarray(0, 11).toString('latin1') === '-----BEGIN ';
   const certificate = attempt(() => new X509Certificate(bytes));
   if (certificate !== undefined) {
-    const key = checkSupported(certificate.publicKey);
+    const key = checkSupported(certificatePublicKey(certificate));
     const ski = attempt(() => certificateSubjectKeyId(certificate.raw));
     const keyId = ski !== undefined && ski.length >= 4 ? Buffer.from(ski).readUInt32BE(ski.length - 4) : imaKeyIdV2(key);
     return { key, keyId };

@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import type { Knex } from 'knex';
-import { InvalidParameterValue, NodeNotFound } from '../../interfaces/errors.js';
+import { InvalidParameterValue, NodeAlreadyExists, NodeNotFound } from '../../interfaces/errors.js';
 import type { AttestationStatus, DriverInfo, Node } from '../../interfaces/node.js';
 import type { Database } from '../db/database-factory.js';
 import { DATABASE } from '../db/database-token.js';
@@ -58,13 +58,20 @@ export class NodeStore {
     return this.database.knex;
   }
 
-  /** Inserts a node; a uuid is generated when none is given. */
+  /**
+   * Inserts a node; a uuid is generated when none is given.
+   *
+   * @throws NodeAlreadyExists when the uuid or the name is taken; InvalidParameterValue for a bad uuid
+   *   or a name longer than the column.
+   */
   async createNode(input: NewNode): Promise<Node> {
     const uuid = input.uuid ?? randomUUID();
     checkUuid(uuid);
-    const [row] = await this.knex<NodeRow>('nodes')
-      .insert({ uuid, ...toColumns(input) })
-      .returning('*');
+    const [row] = await writing({ uuid, name: input.name }, () =>
+      this.knex<NodeRow>('nodes')
+        .insert({ uuid, ...toColumns(input) })
+        .returning('*'),
+    );
     return fromRow(row as NodeRow);
   }
 
@@ -115,14 +122,43 @@ export class NodeStore {
     if (!UUID.test(uuid)) {
       throw new NodeNotFound(uuid);
     }
-    const [row] = await this.knex<NodeRow>('nodes')
-      .where({ uuid })
-      .update({ ...columns, updated_at: this.knex.fn.now() })
-      .returning('*');
+    const [row] = await writing({ uuid, name: columns['name'] as string | null | undefined }, () =>
+      this.knex<NodeRow>('nodes')
+        .where({ uuid })
+        .update({ ...columns, updated_at: this.knex.fn.now() })
+        .returning('*'),
+    );
     if (row === undefined) {
       throw new NodeNotFound(uuid);
     }
     return fromRow(row as NodeRow);
+  }
+}
+
+/** PostgreSQL SQLSTATEs (Appendix A of the PostgreSQL manual). */
+const UNIQUE_VIOLATION = '23505';
+const STRING_DATA_RIGHT_TRUNCATION = '22001';
+
+/**
+ * Runs a write and turns the database's refusals a caller can act on into typed errors (issue 11
+ * item 14: PGlite's unique violation carried a multi-kilobyte dump of its own source). Anything else
+ * is rethrown as it is.
+ */
+async function writing<T>(key: { uuid: string; name: string | null | undefined }, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    const { code, constraint } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; constraint?: unknown };
+    if (code === UNIQUE_VIOLATION) {
+      const byName = typeof constraint === 'string' ? constraint.includes('name') : key.name !== undefined && key.name !== null;
+      throw byName && typeof key.name === 'string'
+        ? new NodeAlreadyExists('name', key.name)
+        : new NodeAlreadyExists('uuid', key.uuid);
+    }
+    if (code === STRING_DATA_RIGHT_TRUNCATION) {
+      throw new InvalidParameterValue('name', 'must be at most 255 characters');
+    }
+    throw error;
   }
 }
 

@@ -28,11 +28,17 @@ export class EkTrust {
       return new EkTrust(mode, { entries: [] }, log);
     }
     const stores = [defaultCertStoreDir(), ...ekCaDirs].map((dir) => {
+      let store: CertStore;
       try {
-        return loadCertStore(dir);
+        store = loadCertStore(dir);
       } catch (cause) {
-        throw new InvalidConfig('registrar.ekCaDirs', `cannot load EK CA certificates from ${dir}`, { cause });
+        const detail = cause instanceof Error ? `: ${cause.message}` : '';
+        throw new InvalidConfig('registrar.ekCaDirs', `cannot load EK CA certificates from ${dir}${detail}`, { cause });
       }
+      for (const file of store.skipped ?? []) {
+        log.info({ dir, file: file.name, reason: file.reason }, 'EK CA folder: file skipped, it holds no certificate');
+      }
+      return store;
     });
     return new EkTrust(mode, { entries: stores.flatMap((store) => store.entries) }, log);
   }

@@ -1,6 +1,14 @@
 import type { Knex } from 'knex';
 import { RegistrationConflict } from './registrar-errors.js';
 
+/** Where the verifier and tenant reach an agent. */
+export interface ContactDetails {
+  readonly ip: string | null;
+  readonly port: number | null;
+  /** PEM of the agent's HTTPS server certificate, or "disabled". */
+  readonly mtlsCert: string | null;
+}
+
 /** One registered agent as stored in `registrar_agents` (migration `*-create-registrar-agents`). */
 export interface StoredAgent {
   readonly agentId: string;
@@ -16,8 +24,20 @@ export interface StoredAgent {
   readonly ip: string | null;
   readonly port: number | null;
   readonly mtlsCert: string | null;
+  /** Contact details sent by a re-registration of the active agent, in force after its next activation. */
+  readonly pendingContact: ContactDetails | null;
   readonly regcount: number;
 }
+
+/** Bounds on what unauthenticated registrations may leave in the table (issue 11 item 6). */
+export interface RegistrationLimits {
+  /** Agent ids one EK may be registered under at once (active or not yet expired). */
+  readonly maxAgentsPerEk: number;
+  /** Seconds after its last registration a never-activated record is removed. */
+  readonly inactiveTtlSeconds: number;
+}
+
+export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimits = Object.freeze({ maxAgentsPerEk: 8, inactiveTtlSeconds: 3600 });
 
 interface AgentRow {
   agent_id: string;
@@ -29,6 +49,10 @@ interface AgentRow {
   ip: string | null;
   port: number | null;
   mtls_cert: string | null;
+  pending_contact: boolean;
+  pending_ip: string | null;
+  pending_port: number | null;
+  pending_mtls_cert: string | null;
   regcount: number;
 }
 
@@ -43,14 +67,21 @@ const COLUMNS = [
   'ip',
   'port',
   'mtls_cert',
+  'pending_contact',
+  'pending_ip',
+  'pending_port',
+  'pending_mtls_cert',
   'regcount',
 ] as const;
 
 /** PostgreSQL SQLSTATE unique_violation (Appendix A of the PostgreSQL manual). */
 const UNIQUE_VIOLATION = '23505';
 
-/** What an activation attempt did to the record. */
-export type ActivationOutcome = 'activated' | 'deleted' | 'not-found';
+/** What an activation attempt did to the record: `updated` carries the record as stored. */
+export type ActivationOutcome =
+  | { readonly outcome: 'updated'; readonly agent: StoredAgent }
+  | { readonly outcome: 'deleted' }
+  | { readonly outcome: 'not-found' };
 
 /**
  * Persistence of registrar agents. Every change runs in one transaction that first locks the agent's
@@ -58,9 +89,18 @@ export type ActivationOutcome = 'activated' | 'deleted' | 'not-found';
  * always taken on the row as committed. Two first registrations of the same new id race on the
  * primary key; the loser gets `RegistrationConflict` (403), as Keylime answers on its unique
  * constraint. A callback that throws rolls the transaction back: nothing stored changes.
+ *
+ * Unauthenticated registrations are bounded: a never-activated record expires `inactiveTtlSeconds`
+ * after its last registration (expired rows are removed by the next registration or listing, and
+ * cannot be activated), and a new agent id is refused once its EK is registered under
+ * `maxAgentsPerEk` ids. Registrations of one EK are serialised with a transaction-scoped advisory
+ * lock on the EK, so two concurrent ones cannot both pass the count.
  */
 export class RegistrarAgentRepository {
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    private readonly limits: RegistrationLimits = DEFAULT_REGISTRATION_LIMITS,
+  ) {}
 
   /**
    * Locks `agentId`, hands the current record (or undefined) to `decide`, and stores what it returns.
@@ -68,11 +108,17 @@ export class RegistrarAgentRepository {
    */
   async register(
     agentId: string,
+    ekTpm: string,
     decide: (current: StoredAgent | undefined) => Omit<StoredAgent, 'agentId'>,
   ): Promise<StoredAgent> {
     try {
       return await this.knex.transaction(async (trx) => {
+        await this.deleteExpired(trx);
+        await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`registrar-ek:${ekTpm}`]);
         const current = await this.lockRow(trx, agentId);
+        if (current === undefined) {
+          await this.checkEkCount(trx, agentId, ekTpm);
+        }
         const next: StoredAgent = { ...decide(current), agentId };
         if (current === undefined) {
           await trx(TABLE).insert(toRow(next));
@@ -92,21 +138,28 @@ export class RegistrarAgentRepository {
   }
 
   /**
-   * Locks `agentId` and lets `accept` judge the stored record: true marks it active, false deletes it
-   * (Keylime deletes an agent whose activation proof is wrong). Both outcomes are committed.
+   * Locks `agentId` and lets `decide` judge the stored record: it returns the record to store, or
+   * 'delete' to remove it (Keylime deletes an agent whose activation proof is wrong). Either outcome is
+   * committed. An expired never-activated record is removed and reported as not found.
    */
-  async activate(agentId: string, accept: (current: StoredAgent) => boolean): Promise<ActivationOutcome> {
+  async activate(
+    agentId: string,
+    decide: (current: StoredAgent) => Omit<StoredAgent, 'agentId'> | 'delete',
+  ): Promise<ActivationOutcome> {
     return this.knex.transaction(async (trx) => {
+      await this.deleteExpired(trx);
       const current = await this.lockRow(trx, agentId);
       if (current === undefined) {
-        return 'not-found';
+        return { outcome: 'not-found' };
       }
-      if (!accept(current)) {
+      const next = decide(current);
+      if (next === 'delete') {
         await trx(TABLE).where({ agent_id: agentId }).delete();
-        return 'deleted';
+        return { outcome: 'deleted' };
       }
-      await trx(TABLE).where({ agent_id: agentId }).update({ active: true, updated_at: trx.fn.now() });
-      return 'activated';
+      const agent: StoredAgent = { ...next, agentId };
+      await trx(TABLE).where({ agent_id: agentId }).update({ ...toRow(agent), updated_at: trx.fn.now() });
+      return { outcome: 'updated', agent };
     });
   }
 
@@ -117,6 +170,7 @@ export class RegistrarAgentRepository {
 
   /** Ids of every stored agent, active or not (Keylime's `all_ids`), in a stable order. */
   async listIds(): Promise<string[]> {
+    await this.deleteExpired(this.knex);
     const rows = await this.knex<AgentRow>(TABLE).select('agent_id').orderBy('agent_id');
     return rows.map((row) => row.agent_id);
   }
@@ -126,6 +180,25 @@ export class RegistrarAgentRepository {
     // `returning` rather than the affected-row count, which knex-pglite does not report.
     const deleted: unknown[] = await this.knex(TABLE).where({ agent_id: agentId }).delete().returning('agent_id');
     return deleted.length > 0;
+  }
+
+  /** Removes never-activated records whose last registration is older than the time to live. */
+  private async deleteExpired(db: Knex | Knex.Transaction): Promise<void> {
+    await db(TABLE)
+      .where({ active: false })
+      .andWhereRaw('updated_at < now() - make_interval(secs => ?)', [this.limits.inactiveTtlSeconds])
+      .delete();
+  }
+
+  private async checkEkCount(trx: Knex.Transaction, agentId: string, ekTpm: string): Promise<void> {
+    const rows: { count: string | number }[] = await trx(TABLE).where({ ek_tpm: ekTpm }).count({ count: '*' });
+    const count = Number(rows[0]?.count ?? 0);
+    if (count >= this.limits.maxAgentsPerEk) {
+      throw new RegistrationConflict(
+        `the EK of agent '${agentId}' is already registered under ${count} agent ids (at most ` +
+          `${this.limits.maxAgentsPerEk}); delete one of them first`,
+      );
+    }
   }
 
   private async lockRow(trx: Knex.Transaction, agentId: string): Promise<StoredAgent | undefined> {
@@ -149,6 +222,10 @@ function toRow(agent: StoredAgent): AgentRow {
     ip: agent.ip,
     port: agent.port,
     mtls_cert: agent.mtlsCert,
+    pending_contact: agent.pendingContact !== null,
+    pending_ip: agent.pendingContact?.ip ?? null,
+    pending_port: agent.pendingContact?.port ?? null,
+    pending_mtls_cert: agent.pendingContact?.mtlsCert ?? null,
     regcount: agent.regcount,
   };
 }
@@ -164,6 +241,13 @@ function fromRow(row: AgentRow): StoredAgent {
     ip: row.ip,
     port: row.port === null ? null : Number(row.port),
     mtlsCert: row.mtls_cert,
+    pendingContact: Boolean(row.pending_contact)
+      ? {
+          ip: row.pending_ip,
+          port: row.pending_port === null ? null : Number(row.pending_port),
+          mtlsCert: row.pending_mtls_cert,
+        }
+      : null,
     regcount: Number(row.regcount),
   };
 }

@@ -75,6 +75,18 @@ export class RegistrarConfig {
   @Min(1024)
   @Max(16 * 1024 * 1024)
   bodyLimit = 256 * 1024;
+
+  /** Agent ids one EK may be registered under at once; a new id beyond that is refused (403). */
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  maxAgentsPerEk = 8;
+
+  /** Seconds after its last registration a never-activated record is removed. */
+  @IsInt()
+  @Min(10)
+  @Max(30 * 24 * 3600)
+  inactiveRegistrationTtl = 3600;
 }
 
 /** `IRONLIME_REGISTRAR_*` variables and the field each sets (docs/registrar.md carries the same table). */
@@ -88,6 +100,8 @@ export const REGISTRAR_ENV_VARIABLES: readonly ServiceEnvVariable<keyof Registra
   { name: 'IRONLIME_REGISTRAR_EK_CA_DIRS', field: 'ekCaDirs', kind: 'list' },
   { name: 'IRONLIME_REGISTRAR_TLS_SANS', field: 'tlsSans', kind: 'list' },
   { name: 'IRONLIME_REGISTRAR_BODY_LIMIT', field: 'bodyLimit', kind: 'integer' },
+  { name: 'IRONLIME_REGISTRAR_MAX_AGENTS_PER_EK', field: 'maxAgentsPerEk', kind: 'integer' },
+  { name: 'IRONLIME_REGISTRAR_INACTIVE_REGISTRATION_TTL', field: 'inactiveRegistrationTtl', kind: 'integer' },
 ];
 
 export type RegistrarConfigSources = ServiceConfigSources<keyof RegistrarConfig>;

@@ -37,12 +37,18 @@ export class EkCertificateUntrusted extends IronlimeError {
   }
 }
 
-/** The activation proof (`auth_tag`) did not match; the agent's record has been deleted. */
+/**
+ * The activation proof (`auth_tag`) did not match. A never-activated record has been deleted (as
+ * Keylime does); an active agent keeps its record and contact details, and loses the contact details
+ * its last re-registration proposed (`removed` false).
+ */
 export class ActivationFailed extends IronlimeError {
-  constructor(agentId: string) {
+  constructor(agentId: string, removed = true) {
     super(
       'ERR_ACTIVATION_FAILED',
-      `auth_tag for agent '${agentId}' does not match; the agent was removed and must register again`,
+      removed
+        ? `auth_tag for agent '${agentId}' does not match; the agent was removed and must register again`
+        : `auth_tag for agent '${agentId}' does not match; its proven contact details are kept`,
     );
   }
 }

@@ -137,7 +137,13 @@ export function createRegistrarContainer(
   child.register(DATABASE, { useValue: database });
   child.register(EkTrust, { useValue: ekTrust });
   child.register(RegistrarAgentRepository, {
-    useFactory: instanceCachingFactory((c) => new RegistrarAgentRepository(c.resolve(DATABASE).knex)),
+    useFactory: instanceCachingFactory(
+      (c) =>
+        new RegistrarAgentRepository(c.resolve(DATABASE).knex, {
+          maxAgentsPerEk: config.maxAgentsPerEk,
+          inactiveTtlSeconds: config.inactiveRegistrationTtl,
+        }),
+    ),
   });
   child.register(RegistrarService, { useClass: RegistrarService }, { lifecycle: Lifecycle.Singleton });
   return child;

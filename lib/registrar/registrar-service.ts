@@ -9,7 +9,7 @@ import { REGISTRAR_LOGGER } from './registrar-tokens.js';
 import type { RegisterAgentBody } from './registrar-dtos.js';
 import { ActivationFailed, AgentNotFound } from './registrar-errors.js';
 import { checkRegistration } from './registration-check.js';
-import { decideRegistration } from './registration-decision.js';
+import { applyActivation, decideRegistration } from './registration-decision.js';
 
 /** `results` of a successful registration: the MakeCredential blob, base64 (spec §1.3 step 9). */
 export interface RegisterResults {
@@ -58,7 +58,7 @@ export class RegistrarService {
     this.ekTrust.judge(agentId, checked);
     const credential = newActivationCredential();
     const blob = makeCredential({ ekPublic: checked.ekPublic, akName: checked.akName, secret: credential.credential });
-    const stored = await this.repository.register(agentId, (current) =>
+    const stored = await this.repository.register(agentId, checked.ekTpm, (current) =>
       decideRegistration(agentId, current, checked, credential.key),
     );
     this.log.info({ agentId, regcount: stored.regcount }, 'agent registered');
@@ -67,22 +67,35 @@ export class RegistrarService {
 
   /**
    * Checks `auth_tag` = hex(HMAC-SHA384(stored key, agent id)) in constant time (spec §1.4). A match
-   * marks the agent active; a mismatch deletes it (the agent must restart to register again).
+   * marks the agent active and puts contact details proposed by its last re-registration in force. A
+   * mismatch deletes a never-activated agent (the agent must restart to register again); an active
+   * agent — whose public EK and AK anyone can replay — keeps its record and proven contact details,
+   * and the proposed ones are dropped.
    *
-   * @throws AgentNotFound (404) when the agent is unknown; ActivationFailed (400) on a wrong tag.
+   * @throws AgentNotFound (404) when the agent is unknown or its registration expired;
+   *   ActivationFailed (400) on a wrong tag.
    */
   async activate(agentId: string, authTag: string): Promise<void> {
-    const outcome = await this.repository.activate(agentId, (current) =>
-      checkAuthTag(current.activationKey, agentId, authTag),
-    );
-    if (outcome === 'not-found') {
+    let accepted = false;
+    const result = await this.repository.activate(agentId, (current) => {
+      accepted = checkAuthTag(current.activationKey, agentId, authTag);
+      if (accepted) {
+        return applyActivation(current);
+      }
+      return current.active ? { ...current, pendingContact: null } : 'delete';
+    });
+    if (result.outcome === 'not-found') {
       throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
     }
-    if (outcome === 'deleted') {
+    if (result.outcome === 'deleted') {
       this.log.warn({ agentId }, 'activation proof mismatch: agent deleted');
       throw new ActivationFailed(agentId);
     }
-    this.log.info({ agentId }, 'agent activated');
+    if (!accepted) {
+      this.log.warn({ agentId }, 'activation proof mismatch for an active agent: proposed contact details dropped');
+      throw new ActivationFailed(agentId, false);
+    }
+    this.log.info({ agentId, ip: result.agent.ip, port: result.agent.port }, 'agent activated');
   }
 
   async list(): Promise<AgentListResults> {

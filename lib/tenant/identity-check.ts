@@ -76,7 +76,13 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
   const refuse = (check: IdentityCheck, reason: string): AgentIdentityVerdict => ({ valid: false, check, reason, agent });
   const warnings: string[] = [];
   if (agent.regcount > 1) {
-    warnings.push(`agent '${agent.agentId}' registered ${agent.regcount} times with changing TPM identity`);
+    // All `regcount` says is that the id was registered more than once: Keylime's registrar counts every
+    // re-registration (a restarted agent), ours those that changed an identity field (adding an EK
+    // certificate); both refuse a different EK or AK for a stored id (issue 11 item 12).
+    warnings.push(
+      `agent '${agent.agentId}': the registrar reports regcount ${agent.regcount} (the id was registered more than ` +
+        'once; a different EK or AK for a stored id is refused, so this alone does not mean its TPM changed)',
+    );
   }
   const ek = checkRegisteredEkCertificate(agent, input.ekCheck ?? 'require', input.certStore ?? loadTenantCertStore(input.extraEkCaDirs));
   if (!ek.ok) {

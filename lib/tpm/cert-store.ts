@@ -11,9 +11,17 @@ export interface CertStoreEntry {
   readonly cert: X509Certificate;
 }
 
+/** A file of a store folder that was left out because it holds no certificate, and why. */
+export interface SkippedCertFile {
+  readonly name: string;
+  readonly reason: string;
+}
+
 /** A set of trusted EK CA certificates (roots and intermediates alike, as in Keylime's `tpm_cert_store`). */
 export interface CertStore {
   readonly entries: readonly CertStoreEntry[];
+  /** Files of a loaded folder that hold no certificate (a CA's private key, for example). */
+  readonly skipped?: readonly SkippedCertFile[];
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
@@ -68,11 +76,49 @@ const CERT_FILE = /\.(pem|crt|cer|der)$/i;
 
 /**
  * Loads every `*.pem`, `*.crt`, `*.cer` and `*.der` file in `dir` (not recursive), in name order.
+ * A file that holds no certificate at all — PEM without a CERTIFICATE block, such as the signing key
+ * swtpm keeps in `/var/lib/swtpm-localca` (`signkey.pem`), or DER that is not a certificate — is left
+ * out and listed in `skipped` (issue 11 item 13); a CERTIFICATE block that cannot be read is still an
+ * error, and so is a folder without any certificate.
  * The one file-reading function of `lib/tpm`: called once at start-up, synchronously.
+ *
+ * @throws CertificateParseError naming the file, or the folder when it holds no certificate.
  */
 export function loadCertStore(dir: string): CertStore {
   const files = readdirSync(dir).filter((f) => CERT_FILE.test(f)).sort();
-  return createCertStore(files.map((name) => ({ name, data: readFileSync(path.join(dir, name)) })));
+  const sources: { name: string; data: Uint8Array }[] = [];
+  const skipped: SkippedCertFile[] = [];
+  for (const name of files) {
+    const data = readFileSync(path.join(dir, name));
+    const reason = noCertificateReason(data);
+    if (reason === undefined) {
+      sources.push({ name, data });
+    } else {
+      skipped.push({ name, reason });
+    }
+  }
+  const store = createCertStore(sources);
+  if (store.entries.length === 0) {
+    throw new CertificateParseError(
+      `${dir}: no certificate found${skipped.length > 0 ? ` (skipped: ${skipped.map((f) => f.name).join(', ')})` : ''}`,
+    );
+  }
+  return { entries: store.entries, skipped };
+}
+
+/** Why `data` holds no certificate at all, or undefined when it holds (or claims to hold) one. */
+function noCertificateReason(data: Uint8Array): string | undefined {
+  const text = Buffer.from(data).toString('latin1');
+  if (text.includes('-----BEGIN ')) {
+    const label = /-----BEGIN ([A-Z0-9 ]{1,40})-----/.exec(text)?.[1];
+    return text.includes('-----BEGIN CERTIFICATE-----') ? undefined : `PEM ${label ?? 'block'} without a certificate`;
+  }
+  try {
+    readDerCertificate(data);
+    return undefined;
+  } catch {
+    return 'not a DER or PEM certificate';
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { X509Certificate } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { CertStore } from './cert-store.js';
 import { certificatesDer } from './cert-store.js';
 import { readDerCertificate } from './certificate-quirks.js';
@@ -39,8 +39,32 @@ function readOne(input: Uint8Array | string): { cert: X509Certificate; quirks: r
 
 function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
   // checkIssued compares issuer and subject names (OpenSSL canonical form), key identifiers and the
-  // issuer's keyUsage; verify checks the signature itself.
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  // issuer's keyUsage; verify checks the signature itself. A key or signature OpenSSL cannot decode
+  // (corrupt algorithm bytes) makes them throw: such a certificate vouches for nothing.
+  try {
+    return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The certificate's public key. OpenSSL parses a certificate whose SubjectPublicKeyInfo algorithm
+ * bytes are corrupt and fails only when the key is asked for (issue 11 item 5: this was a bare Error
+ * and an HTTP 500 at registration).
+ *
+ * @throws CertificateParseError
+ */
+export function certificatePublicKey(cert: X509Certificate): KeyObject {
+  try {
+    return cert.publicKey;
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    throw new CertificateParseError(
+      `its public key cannot be read (corrupt or unsupported algorithm${typeof code === 'string' ? `, ${code}` : ''})`,
+      { cause },
+    );
+  }
 }
 
 /**
@@ -87,7 +111,7 @@ export function verifyEkCertificate(
  */
 export function ekPublicMatchesCertificate(ekPublic: Uint8Array | TpmtPublic, ekCert: Uint8Array | string): boolean {
   const pub = ekPublic instanceof Uint8Array ? parsePublicArea(ekPublic) : ekPublic;
-  return publicKeyFromTpmtPublic(pub).equals(readOne(ekCert).cert.publicKey);
+  return publicKeyFromTpmtPublic(pub).equals(certificatePublicKey(readOne(ekCert).cert));
 }
 
 function oneLine(name: string | undefined): string {

@@ -1,7 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import { evaluateEvidence, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
 import { ok } from '../http/envelope.js';
-import type { KeylimeService } from '../http/keylime-service.js';
+import { EVIDENCE_BODY_LIMIT, type KeylimeService } from '../http/keylime-service.js';
 import { EvidenceInputsCache } from './evidence-inputs-cache.js';
 import type { VerifierConfig } from './verifier-config.js';
 import { EvidenceBody } from './verifier-dtos.js';
@@ -23,6 +23,7 @@ export function registerEvidenceRoute(service: KeylimeService, container: Depend
     url: '/verify/evidence',
     minVersion: '2.4',
     body: EvidenceBody,
+    bodyLimit: EVIDENCE_BODY_LIMIT,
     handler: ({ body, reply }) => {
       const result = verifyEvidence(body, cache, config());
       return ok(reply, { valid: result.valid, claims: result.claims, failures: result.failures });

@@ -148,7 +148,7 @@ describe('http: service shell (in-process)', () => {
       ['POST', '/v2.6/agents/agent%2F1', { quote: 'QQ==' }, 'params.agent_id: must be an agent id of letters, digits, "_", "." and "-" (at most 80)'],
       ['POST', '/v2.6/agents/agent-1', '{"quote": ', 'body: must be JSON'],
       ['POST', '/v2.6/agents/agent-1', '[1,2]', 'body: must be a JSON object'],
-      ['POST', '/v2.6/agents/agent-1', '{"__proto__": {"quote": "QQ=="}}', 'body: must be JSON'],
+      ['POST', '/v2.6/agents/agent-1', '{"__proto__": {"quote": "QQ=="}}', 'body.__proto__: key not allowed'],
       ['GET', '/v2.6/agents/agent-1?nonce=a-b', undefined, 'query.nonce: must be 1 to 64 letters and digits'],
       ['GET', '/v2.6/agents/agent-1?nonce=abc&mask=1', undefined, 'query.mask: should not exist'],
       ['GET', '/version?x=1', undefined, 'query: not expected on this route'],

@@ -14,6 +14,7 @@ function record(overrides: Partial<Omit<StoredAgent, 'agentId'>> = {}): Omit<Sto
     ip: '127.0.0.1',
     port: 9002,
     mtlsCert: 'disabled',
+    pendingContact: null,
     regcount: 1,
     ...overrides,
   };
@@ -29,7 +30,7 @@ forEachDatabase(
 
     it('inserts, finds, lists and deletes a record', async function () {
       const id = randomUUID();
-      await repo.register(id, (current) => {
+      await repo.register(id, 'AAEC', (current) => {
         expect(current).to.equal(undefined);
         return record();
       });
@@ -42,8 +43,8 @@ forEachDatabase(
 
     it('hands the stored record to the decision and updates it', async function () {
       const id = randomUUID();
-      await repo.register(id, () => record());
-      await repo.register(id, (current) => {
+      await repo.register(id, 'AAEC', () => record());
+      await repo.register(id, 'AAEC', (current) => {
         expect(current?.activationKey).to.equal('a2V5');
         return record({ activationKey: 'bmV3', regcount: (current?.regcount ?? 0) + 1 });
       });
@@ -54,11 +55,11 @@ forEachDatabase(
 
     it('leaves the row untouched when the decision throws', async function () {
       const id = randomUUID();
-      await repo.register(id, () => record());
+      await repo.register(id, 'AAEC', () => record());
       const refusal = new RegistrationConflict('different EK');
       let caught: unknown;
       try {
-        await repo.register(id, () => {
+        await repo.register(id, 'AAEC', () => {
           throw refusal;
         });
       } catch (error) {
@@ -68,16 +69,24 @@ forEachDatabase(
       expect(await repo.find(id)).to.deep.equal({ agentId: id, ...record() });
     });
 
-    it('activates on a true verdict and deletes on a false one', async function () {
+    it('stores the record the activation decision returns, or deletes it', async function () {
       const good = randomUUID();
       const bad = randomUUID();
-      await repo.register(good, () => record());
-      await repo.register(bad, () => record());
-      expect(await repo.activate(good, () => true)).to.equal('activated');
+      await repo.register(good, 'AAEC', () => record());
+      await repo.register(bad, 'AAEC', () => record());
+      const activated = await repo.activate(good, (current) => ({ ...current, active: true }));
+      expect(activated).to.deep.equal({ outcome: 'updated', agent: { agentId: good, ...record({ active: true }) } });
       expect((await repo.find(good))?.active).to.equal(true);
-      expect(await repo.activate(bad, () => false)).to.equal('deleted');
+      expect(await repo.activate(bad, () => 'delete')).to.deep.equal({ outcome: 'deleted' });
       expect(await repo.find(bad)).to.equal(undefined);
-      expect(await repo.activate(randomUUID(), () => true)).to.equal('not-found');
+      expect(await repo.activate(randomUUID(), () => 'delete')).to.deep.equal({ outcome: 'not-found' });
+    });
+
+    it('round-trips pending contact details, null fields included', async function () {
+      const id = randomUUID();
+      const pendingContact = { ip: null, port: 9100, mtlsCert: null };
+      await repo.register(id, 'AAEC', () => record({ active: true, pendingContact }));
+      expect((await repo.find(id))?.pendingContact).to.deep.equal(pendingContact);
     });
 
     it('serialises concurrent registrations of one new id: the loser gets RegistrationConflict', async function () {
@@ -87,7 +96,7 @@ forEachDatabase(
       }
       const id = randomUUID();
       const results = await Promise.allSettled(
-        Array.from({ length: 4 }, () => repo.register(id, () => record())),
+        Array.from({ length: 4 }, () => repo.register(id, 'AAEC', () => record())),
       );
       const rejected = results.filter((result) => result.status === 'rejected');
       expect(results.some((result) => result.status === 'fulfilled')).to.equal(true);

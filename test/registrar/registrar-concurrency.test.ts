@@ -37,7 +37,8 @@ describe('registrar: 200 concurrent registrations on PostgreSQL', function () {
     admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
     await admin.raw('create schema ??', [schema]);
     database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: env.dataDir, searchPath: schema });
-    registrar = await startTestRegistrar(env, database);
+    // Identities are shared by many agent ids here (key generation dominates otherwise).
+    registrar = await startTestRegistrar(env, database, { maxAgentsPerEk: 1000 });
     client = new RegistrarClient({ baseUrl: registrar.httpUrl });
   });
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
 import type { CheckedRegistration } from '../../lib/registrar/registration-check.js';
-import { decideRegistration } from '../../lib/registrar/registration-decision.js';
+import { applyActivation, decideRegistration } from '../../lib/registrar/registration-decision.js';
 
 const CERT = Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x01]);
 
@@ -31,6 +31,7 @@ function stored(overrides: Partial<StoredAgent> = {}): StoredAgent {
     ip: '10.0.0.9',
     port: 9000,
     mtlsCert: 'disabled',
+    pendingContact: null,
     regcount: 1,
     ...overrides,
   };
@@ -57,17 +58,30 @@ describe('registrar: registration decision', function () {
       ip: '10.0.0.1',
       port: 9002,
       mtlsCert: 'disabled',
+      pendingContact: null,
       regcount: 1,
     });
   });
 
-  it('re-registration with the same identity keeps active and regcount, replaces key and contact', function () {
+  it('re-registration of an active agent keeps active, regcount and contact; new contact waits for activation', function () {
     const next = decideRegistration('a1', stored(), checked(), 'bmV3');
     expect(next.active).to.equal(true);
     expect(next.regcount).to.equal(1);
     expect(next.activationKey).to.equal('bmV3');
-    expect(next.ip).to.equal('10.0.0.1');
-    expect(next.port).to.equal(9002);
+    expect(next).to.include({ ip: '10.0.0.9', port: 9000, mtlsCert: 'disabled' });
+    expect(next.pendingContact).to.deep.equal({ ip: '10.0.0.1', port: 9002, mtlsCert: 'disabled' });
+    const activated = applyActivation({ agentId: 'a1', ...next });
+    expect(activated).to.include({ active: true, ip: '10.0.0.1', port: 9002, mtlsCert: 'disabled', pendingContact: null });
+  });
+
+  it('re-registration of an active agent with the same contact proposes nothing', function () {
+    const next = decideRegistration('a1', stored({ ip: '10.0.0.1', port: 9002 }), checked(), 'bmV3');
+    expect(next.pendingContact).to.equal(null);
+  });
+
+  it('re-registration of a never-activated agent replaces its contact at once', function () {
+    const next = decideRegistration('a1', stored({ active: false }), checked(), 'bmV3');
+    expect(next).to.include({ active: false, ip: '10.0.0.1', port: 9002, pendingContact: null });
   });
 
   it('adding a previously absent EK certificate is allowed and counts as a registration', function () {

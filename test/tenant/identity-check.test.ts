@@ -155,7 +155,8 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     const warned = await check(registered(url, { regcount: 2 }), { extraEkCaDirs: [], ekCheck: 'warn' });
     expect(warned.valid).to.equal(true);
     expect(warned.valid && warned.warnings).to.deep.equal([
-      `agent '${AGENT_ID}' registered 2 times with changing TPM identity`,
+      `agent '${AGENT_ID}': the registrar reports regcount 2 (the id was registered more than once; a different ` +
+        'EK or AK for a stored id is refused, so this alone does not mean its TPM changed)',
       required.valid === false ? required.reason : '',
     ]);
     const off = await check(registered(url, { ekcert: null }), { extraEkCaDirs: [], ekCheck: 'off' });

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { defaultCertStoreDir, loadCertStore, type CertStore } from '../tpm/cert-store.js';
+import { defaultCertStoreDir, loadCertStore } from '../pki/cert-store-files.js';
+import type { CertStore } from '../tpm/cert-store.js';
 import { verifyEkCertificate } from '../tpm/ek-certificate.js';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import type { EkCheckMode } from './registrar-config.js';

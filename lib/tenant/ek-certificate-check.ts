@@ -1,5 +1,6 @@
 import { IronlimeError } from '../../interfaces/errors.js';
-import { loadCertStore, loadDefaultCertStore, type CertStore } from '../tpm/cert-store.js';
+import { loadCertStore, loadDefaultCertStore } from '../pki/cert-store-files.js';
+import type { CertStore } from '../tpm/cert-store.js';
 import { ekPublicMatchesCertificate, verifyEkCertificate } from '../tpm/ek-certificate.js';
 import type { RegisteredAgent } from './registrar-agents.js';
 

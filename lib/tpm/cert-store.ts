@@ -1,5 +1,3 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { X509Certificate } from 'node:crypto';
 import { readDerCertificate } from './certificate-quirks.js';
 import { CertificateParseError } from './tpm-errors.js';
@@ -72,35 +70,31 @@ function detailOf(error: unknown): string {
   return error instanceof CertificateParseError ? error.detail : (error as Error).message;
 }
 
-const CERT_FILE = /\.(pem|crt|cer|der)$/i;
-
 /**
- * Loads every `*.pem`, `*.crt`, `*.cer` and `*.der` file in `dir` (not recursive), in name order.
- * A file that holds no certificate at all — PEM without a CERTIFICATE block, such as the signing key
- * swtpm keeps in `/var/lib/swtpm-localca` (`signkey.pem`), or DER that is not a certificate — is left
- * out and listed in `skipped` (issue 11 item 13); a CERTIFICATE block that cannot be read is still an
- * error, and so is a folder without any certificate.
- * The one file-reading function of `lib/tpm`: called once at start-up, synchronously.
+ * The store of a folder's files (name order, as the caller read them). A file that holds no
+ * certificate at all — PEM without a CERTIFICATE block, such as the signing key swtpm keeps in
+ * `/var/lib/swtpm-localca` (`signkey.pem`), or DER that is not a certificate — is left out and listed
+ * in `skipped` (issue 11 item 13); a CERTIFICATE block that cannot be read is still an error, and so
+ * is a folder without any certificate. Reading the folder is the service side's job
+ * (lib/pki/cert-store-files.ts).
  *
  * @throws CertificateParseError naming the file, or the folder when it holds no certificate.
  */
-export function loadCertStore(dir: string): CertStore {
-  const files = readdirSync(dir).filter((f) => CERT_FILE.test(f)).sort();
+export function certStoreFromFolder(folder: string, files: ReadonlyArray<{ readonly name: string; readonly data: Uint8Array }>): CertStore {
   const sources: { name: string; data: Uint8Array }[] = [];
   const skipped: SkippedCertFile[] = [];
-  for (const name of files) {
-    const data = readFileSync(path.join(dir, name));
-    const reason = noCertificateReason(data);
+  for (const file of files) {
+    const reason = noCertificateReason(file.data);
     if (reason === undefined) {
-      sources.push({ name, data });
+      sources.push(file);
     } else {
-      skipped.push({ name, reason });
+      skipped.push({ name: file.name, reason });
     }
   }
   const store = createCertStore(sources);
   if (store.entries.length === 0) {
     throw new CertificateParseError(
-      `${dir}: no certificate found${skipped.length > 0 ? ` (skipped: ${skipped.map((f) => f.name).join(', ')})` : ''}`,
+      `${folder}: no certificate found${skipped.length > 0 ? ` (skipped: ${skipped.map((f) => f.name).join(', ')})` : ''}`,
     );
   }
   return { entries: store.entries, skipped };
@@ -119,25 +113,4 @@ function noCertificateReason(data: Uint8Array): string | undefined {
   } catch {
     return 'not a DER or PEM certificate';
   }
-}
-
-/**
- * The vendor EK CA store shipped in the package (`fixtures/tpm_cert_store`, Keylime's 51 certificates,
- * Apache-2.0): found from this module's location, so it works from the source tree and once installed.
- */
-export function defaultCertStoreDir(): string {
-  let dir = import.meta.dirname;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) {
-      throw new CertificateParseError(`no package root above ${import.meta.dirname} for the default store`);
-    }
-    dir = parent;
-  }
-  return path.join(dir, 'fixtures', 'tpm_cert_store');
-}
-
-/** `loadCertStore(defaultCertStoreDir())`. */
-export function loadDefaultCertStore(): CertStore {
-  return loadCertStore(defaultCertStoreDir());
 }

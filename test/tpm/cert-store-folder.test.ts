@@ -5,7 +5,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { EkTrust } from '../../lib/registrar/ek-trust.js';
-import { loadCertStore } from '../../lib/tpm/cert-store.js';
+import { loadCertStore } from '../../lib/pki/cert-store-files.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 
 /**

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { readPublicKeyBlob, UnsupportedImaKey } from '../../lib/ima/ima-keyring.js';
-import { loadCertStore } from '../../lib/tpm/cert-store.js';
+import { loadCertStore } from '../../lib/pki/cert-store-files.js';
 import { ekPublicMatchesCertificate, verifyEkCertificate } from '../../lib/tpm/ek-certificate.js';
 import { CertificateParseError } from '../../lib/tpm/tpm-errors.js';
 import { parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';

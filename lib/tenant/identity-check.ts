@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { QuoteResults } from '../agent/agent-reply-dtos.js';
+import { httpsServiceUrl } from '../http/keylime-client.js';
 import { isQuoteHashAlg } from '../attestation/algorithms.js';
 import { expectedDataPcr } from '../attestation/pcr-checks.js';
 import type { ServiceTls } from '../pki/service-tls.js';
@@ -157,7 +158,7 @@ export function registeredAgentUrl(agent: RegisteredAgent): string | undefined {
   if (agent.ip === null || agent.port === null) {
     return undefined;
   }
-  return `https://${agent.ip.includes(':') ? `[${agent.ip}]` : agent.ip}:${agent.port}`;
+  return httpsServiceUrl(agent.ip, agent.port);
 }
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

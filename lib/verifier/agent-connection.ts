@@ -138,8 +138,3 @@ function parseEnvelope(text: string): { status: string; results: unknown } | und
   const { code, status, results } = value as Record<string, unknown>;
   return typeof code === 'number' && typeof status === 'string' ? { status, results: results ?? {} } : undefined;
 }
-
-/** `https://<ip>:<port>` with IPv6 addresses in brackets. */
-export function agentBaseUrl(ip: string, port: number): string {
-  return `https://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
-}

@@ -3,7 +3,8 @@ import { akPublicKey } from '../attestation/agent-policies.js';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { formatPcrMask, parseTpmPolicy } from '../attestation/tpm-policy.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { AgentConnection, agentBaseUrl } from './agent-connection.js';
+import { httpsServiceUrl } from '../http/keylime-client.js';
+import { AgentConnection } from './agent-connection.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierPolicyRepository } from './verifier-policy-repository.js';
@@ -70,7 +71,7 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     akTpm: akPublicKey(record.akTpm),
   };
   const connection = new AgentConnection({
-    baseUrl: agentBaseUrl(record.ip, record.port),
+    baseUrl: httpsServiceUrl(record.ip, record.port),
     agentCert: record.mtlsCert,
     clientCert: deps.clientTls.cert,
     clientKey: deps.clientTls.key,

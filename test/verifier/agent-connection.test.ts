@@ -6,7 +6,8 @@ import { expect } from 'chai';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { loadOrCreateClientTls, type ServiceTls } from '../../lib/pki/service-tls.js';
-import { AgentConnection, agentBaseUrl } from '../../lib/verifier/agent-connection.js';
+import { httpsServiceUrl } from '../../lib/http/keylime-client.js';
+import { AgentConnection } from '../../lib/verifier/agent-connection.js';
 
 /** The verifier's thin hot-path client against a real TLS server: replies, every error class, the pin. */
 describe('agent connection (thin keep-alive mTLS client)', function () {
@@ -45,7 +46,7 @@ describe('agent connection (thin keep-alive mTLS client)', function () {
   });
 
   const connect = (agentCert = tls.certPem, timeoutMs = 5000): AgentConnection =>
-    new AgentConnection({ baseUrl: agentBaseUrl('127.0.0.1', port), agentCert, clientCert: client.cert, clientKey: client.key, apiVersion: '2.2', timeoutMs });
+    new AgentConnection({ baseUrl: httpsServiceUrl('127.0.0.1', port), agentCert, clientCert: client.cert, clientKey: client.key, apiVersion: '2.2', timeoutMs });
 
   it('sends the quote query and V, presents the client certificate, and returns results unvalidated', async function () {
     const connection = connect();

@@ -3,7 +3,7 @@ import { findImportViolations, readImportGraph, resolveSpecifier, type ImportGra
 import { REPO_ROOT } from '../helpers/paths.js';
 
 /** The shipped code: everything the package builds except the tests. */
-const SHIPPED = ['interfaces', 'drivers', 'lib', 'migrations', 'bench', 'examples'];
+const SHIPPED = ['interfaces', 'drivers', 'lib', 'migrations', 'bench', 'fuzz', 'examples'];
 
 describe('import rules (docs/architecture.md)', () => {
   describe('on a fixture graph', () => {

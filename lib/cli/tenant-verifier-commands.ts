@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AttestationFailed, InvalidParameterValue } from '../../interfaces/errors.js';
@@ -23,6 +24,7 @@ interface AddOptions extends ConnectionOptions {
   readonly deliverKeys?: boolean;
   readonly verify?: boolean;
   readonly agentUrl?: string;
+  readonly revocationKey?: string;
 }
 
 /**
@@ -47,7 +49,8 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
       .option('--payload <file>', 'encrypt this file under a fresh bootstrap key K and deliver it (U now, V after a good quote)')
       .option('--deliver-keys', 'deliver a bootstrap key K without a payload')
       .option('--verify', 'after enrolment, wait until the agent proves it derived K (keys/verify)')
-      .option('--agent-url <url>', "reach the agent here instead of its registered ip:port");
+      .option('--agent-url <url>', "reach the agent here instead of its registered ip:port")
+      .option('--revocation-key <file>', "PEM RSA private key the verifier signs this agent's revocation messages with (agents check them with --revocation-cert)");
 
   enrolment(tenant.command('add').description("check an agent's identity, then enrol it with the verifier (exit 1: identity check failed)")).action(
     (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'add', context)),
@@ -159,6 +162,20 @@ async function addOptionsFrom(options: AddOptions): Promise<AddAgentOptions> {
     ...(options.agentUrl === undefined ? {} : { agentUrl: options.agentUrl }),
     ...(options.payload === undefined ? {} : { payload: new Uint8Array(await readFile(options.payload)) }),
     ...(options.deliverKeys === true ? { deliverKeys: true } : {}),
+    ...(options.revocationKey === undefined ? {} : { revocationKey: await readRevocationKey(options.revocationKey) }),
   };
+}
+
+/** The revocation key as PEM text, refused here unless it is an RSA private key (Keylime signs RSA-PSS). */
+async function readRevocationKey(file: string): Promise<string> {
+  const pem = await readText(file, '--revocation-key');
+  let type: string | undefined;
+  try {
+    type = createPrivateKey(pem).asymmetricKeyType;
+  } catch {
+    type = undefined;
+  }
+  if (type !== 'rsa') throw new InvalidParameterValue('--revocation-key', `${file} is not a PEM RSA private key`);
+  return pem;
 }
 

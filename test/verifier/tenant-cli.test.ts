@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -34,6 +35,12 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
     await deployment?.dispose();
   });
 
+  function revocationKeyFile(): string {
+    const file = path.join(deployment.root, 'revocation-key.pem');
+    writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    return file;
+  }
+
   it('allowlist and mbpolicy stores: add, list, show, update, delete', async function () {
     expect((await runCli(['tenant', 'allowlist', 'add', '--name', 'base', '--file', files.allowlist, '--excludelist', files.excludes, ...connection])).code).to.equal(0);
     const listed = await runCli(['tenant', 'allowlist', 'list', ...connection]);
@@ -53,6 +60,14 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
     expect(JSON.parse((await runCli(['tenant', 'mbpolicy', 'show', '--name', 'boot', ...connection])).stdout)).to.have.property('mb_policy');
   });
 
+  it('add refuses a --revocation-key that is not an RSA private key (exit 2), before enrolling anything', async function () {
+    const notRsa = path.join(deployment.root, 'ec-key.pem');
+    writeFileSync(notRsa, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const refused = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--runtime-policy', files.policy, '--revocation-key', notRsa, ...connection]);
+    expect(refused.code).to.equal(2);
+    expect(refused.stderr).to.equal(`ironlime: --revocation-key: ${notRsa} is not a PEM RSA private key\n`);
+  });
+
   it('add refuses an agent whose EK certificate is not trusted (exit 1), then enrols it with the CA given', async function () {
     const refused = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--runtime-policy', files.policy, ...connection]);
     expect(refused.code).to.equal(1);
@@ -66,6 +81,7 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
       '--mb-policy-name', 'boot',
       '--tpm-policy', '{"15": ["' + '0'.repeat(64) + '"]}',
       '--deliver-keys', '--verify',
+      '--revocation-key', revocationKeyFile(),
       '--ek-ca-dir', agent.ekCaDir as string,
       ...connection,
     ]);

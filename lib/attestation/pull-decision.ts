@@ -59,7 +59,9 @@ export type TransportFailure =
   /** An answer with a non-2xx HTTP status. */
   | { readonly kind: 'http_status'; readonly status: number; readonly message: string }
   /** An answer that is not a Keylime envelope, or V that could not be wrapped. */
-  | { readonly kind: 'bad_reply'; readonly message: string };
+  | { readonly kind: 'bad_reply'; readonly message: string }
+  /** A 400 "API version not supported": the agent does not serve the URL's version (spec §0.2). */
+  | { readonly kind: 'version_refused'; readonly message: string };
 
 const S = OperationalState;
 
@@ -164,6 +166,44 @@ export function decideTransportFailure(
   const failed = withOp(state, nextOperationalState(state.operationalState, { type: 'request_failed' }));
   const event = phase === 'v' ? InternalVerifierEvent.NO_V : InternalVerifierEvent.NO_QUOTE;
   return failWith(failed, position.retries, settings, base, internalVerifierFailure(event, { message: failure.message }));
+}
+
+/** What the verifier learnt from the agent's `GET /version` after the agent refused the API version. */
+export interface VersionRenegotiation {
+  /** The version the refused request used. */
+  readonly current: string;
+  /** The highest version both sides serve; undefined when there is none or `/version` did not answer. */
+  readonly negotiated: string | undefined;
+  /** True when `negotiated` is lower than `current`. */
+  readonly downgrade: boolean;
+}
+
+/**
+ * The agent refused the API version (spec §0.2, §6.2 step 2): ask again at once with the negotiated
+ * version, unless there is none, it is the version just refused, or it is a downgrade of an agent that
+ * has already attested (Keylime refuses that) — then FAILED with `internal.verifier.version_not_supported`.
+ */
+export function decideApiVersionRefusal(
+  position: PullPosition,
+  renegotiation: VersionRenegotiation,
+  request: { readonly nonce: string; readonly imaEntry: number },
+  settings: PullSettings,
+): { readonly kind: 'retry'; readonly version: string } | { readonly kind: 'failed'; readonly decision: PullDecision } {
+  const { current, negotiated, downgrade } = renegotiation;
+  const usable = negotiated !== undefined && negotiated !== current && !(downgrade && position.state.attestationCount > 0);
+  if (usable) return { kind: 'retry', version: negotiated };
+  const reason =
+    negotiated === undefined
+      ? 'the agent names no API version the verifier speaks'
+      : negotiated === current
+        ? `the agent refused ${current}, the version it names itself`
+        : `refusing to downgrade an attested agent from ${current} to ${negotiated}`;
+  const failed = withOp(position.state, nextOperationalState(position.state.operationalState, { type: 'request_failed' }));
+  const base = { nonce: request.nonce, imaMlEntry: request.imaEntry, imaEntriesReceived: null };
+  return {
+    kind: 'failed',
+    decision: failWith(failed, position.retries, settings, base, internalVerifierFailure(InternalVerifierEvent.VERSION_NOT_SUPPORTED, { message: reason, current, negotiated: negotiated ?? null })),
+  };
 }
 
 /** The round threw (a verifier bug or a stored value that no longer loads): Keylime's `internal.verifier.exception`, FAILED. */

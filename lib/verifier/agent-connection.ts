@@ -40,7 +40,7 @@ export class AgentConnection {
   private readonly agent: HttpsAgent;
   private readonly host: string;
   private readonly port: number;
-  private readonly prefix: string;
+  private prefix: string;
   private readonly origin: string;
   private readonly timeoutMs: number;
   private readonly maxReplyBytes: number;
@@ -60,6 +60,16 @@ export class AgentConnection {
   async integrityQuote(request: IntegrityRequest): Promise<unknown> {
     const query = `nonce=${encodeURIComponent(request.nonce)}&mask=${encodeURIComponent(request.mask)}&partial=${request.partial ? '1' : '0'}&ima_ml_entry=${request.imaEntry}`;
     return this.send('GET', `${this.prefix}/quotes/integrity?${query}`, undefined);
+  }
+
+  /** `GET /version` (unversioned): the agent's `results`, naming the API versions it serves (spec §0.2). */
+  async versionReply(): Promise<unknown> {
+    return this.send('GET', '/version', undefined);
+  }
+
+  /** Speaks `version` in every later URL (after a renegotiation). */
+  useApiVersion(version: string): void {
+    this.prefix = `/v${version}`;
   }
 
   /** `POST /v<x>/keys/vkey {"encrypted_key"}` (spec §6.2 step 3). */

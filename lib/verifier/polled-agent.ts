@@ -16,7 +16,7 @@ import type { MeasuredBootEvaluate } from '../attestation/agent-policies.js';
  * kept-alive connection pinning the agent's certificate, and the current attestation state.
  */
 export interface PolledAgent {
-  readonly enrolment: VerifierAgentEnrolment;
+  enrolment: VerifierAgentEnrolment;
   readonly policies: AgentPolicies;
   /** `tpm_policy.mask` in wire form. */
   readonly mask: string;
@@ -37,6 +37,11 @@ export interface PolledAgent {
    * runs no new round: its verdict waits in memory and is written again with back-off.
    */
   writeAttempts: number;
+  /**
+   * Agent API version the connection speaks: the enrolled `supported_version`, or the one negotiated
+   * after the agent refused it (stored by the scheduler once the round is).
+   */
+  apiVersion: string;
 }
 
 export interface PolledAgentDeps {
@@ -90,5 +95,6 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     running: false,
     reconcileAfterRound: false,
     writeAttempts: 0,
+    apiVersion: record.supportedVersion,
   };
 }

@@ -2,11 +2,14 @@ import {
   beginRound,
   decideQuoteReply,
   decideTransportFailure,
+  decideApiVersionRefusal,
   decideVDelivery,
   type PullDecision,
   type PullSettings,
   type TransportFailure,
+  type VersionRenegotiation,
 } from '../attestation/pull-decision.js';
+import { AGENT_API_VERSIONS, compareApiVersions, isUnsupportedVersionReply, negotiateApiVersion, versionsInReply } from '../http/api-version.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../http/client-errors.js';
 import { freshNonce } from './nonce.js';
 import type { PolledAgent } from './polled-agent.js';
@@ -19,7 +22,7 @@ import { wrapVKey } from './v-key.js';
  * delivers V at once (when the tenant gave one) so the round still ends in one write. Reads
  * `agent.state` and `agent.retries`, changes neither: the caller stores the decision, then applies it.
  */
-export async function runPullRound(agent: PolledAgent, settings: PullSettings): Promise<PullDecision> {
+export async function runPullRound(agent: PolledAgent, settings: PullSettings, renegotiated = false): Promise<PullDecision> {
   const position = { state: agent.state, retries: agent.retries };
   const request = beginRound(position);
   if (request.kind === 'deliver_v') {
@@ -30,10 +33,34 @@ export async function runPullRound(agent: PolledAgent, settings: PullSettings): 
   try {
     reply = await agent.connection.integrityQuote({ nonce, mask: agent.mask, partial: request.partial, imaEntry: request.imaEntry });
   } catch (error) {
-    return decideTransportFailure({ state: request.state, retries: agent.retries }, transportFailure(error), { nonce, imaEntry: request.imaEntry }, settings);
+    const failure = transportFailure(error);
+    const position = { state: request.state, retries: agent.retries };
+    if (failure.kind !== 'version_refused' || renegotiated) {
+      return decideTransportFailure(position, failure, { nonce, imaEntry: request.imaEntry }, settings);
+    }
+    const outcome = decideApiVersionRefusal(position, await renegotiate(agent), { nonce, imaEntry: request.imaEntry }, settings);
+    if (outcome.kind === 'failed') return outcome.decision;
+    agent.connection.useApiVersion(outcome.version);
+    agent.apiVersion = outcome.version;
+    return runPullRound(agent, settings, true);
   }
   const judged = decideQuoteReply(request, { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(Date.now() / 1000) }, settings);
   return judged.next.kind === 'deliver_v' ? deliverV(agent, judged, judged, settings) : judged;
+}
+
+/**
+ * Asks the agent which API versions it serves (`GET /version`) and picks the highest one both sides
+ * speak (Keylime's `negotiate_version`); a `/version` that fails or names nothing leaves none.
+ */
+async function renegotiate(agent: PolledAgent): Promise<VersionRenegotiation> {
+  const current = agent.apiVersion;
+  let negotiated: string | undefined;
+  try {
+    negotiated = negotiateApiVersion(versionsInReply(await agent.connection.versionReply()) ?? [], AGENT_API_VERSIONS);
+  } catch {
+    negotiated = undefined;
+  }
+  return { current, negotiated, downgrade: negotiated !== undefined && compareApiVersions(negotiated, current) < 0 };
 }
 
 /** PROVIDE_V: wraps V under the cached NK key and posts it (no V enrolled: nothing to deliver). */
@@ -63,7 +90,9 @@ export function transportFailure(error: unknown): TransportFailure {
     return { kind: 'no_answer', message };
   }
   if (error instanceof KeylimeHttpError) {
-    return { kind: 'http_status', status: error.remoteHttpStatus, message };
+    return isUnsupportedVersionReply(error.remoteHttpStatus, error.status)
+      ? { kind: 'version_refused', message }
+      : { kind: 'http_status', status: error.remoteHttpStatus, message };
   }
   return { kind: 'bad_reply', message };
 }

@@ -247,6 +247,7 @@ export class PullScheduler {
     const turnedFailed = !REVOKED_STATES.includes(agent.state.operationalState) && REVOKED_STATES.includes(outcome.state.operationalState);
     agent.state = outcome.state;
     if (stored && turnedFailed) this.announceFailure(agent, outcome);
+    if (stored && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
     agent.retries = outcome.retries;
     if (!stored || agent.reconcileAfterRound) {
       agent.reconcileAfterRound = false;
@@ -257,6 +258,22 @@ export class PullScheduler {
       this.schedule(agent, Math.max(0, outcome.next.inSeconds - (Date.now() - decidedAt) / 1000));
     } else {
       this.drop(id);
+    }
+  }
+
+  /**
+   * Keeps the API version negotiated in a round (Keylime stores the new `supported_version`). A failed
+   * write is only logged: the agent goes on at the new version, and after a restart the enrolled one is
+   * refused again and renegotiated.
+   */
+  private async storeApiVersion(agent: PolledAgent): Promise<void> {
+    const id = agent.enrolment.agentId;
+    try {
+      await this.options.repository.updateSupportedVersion(id, this.options.owner, agent.apiVersion);
+      agent.enrolment = { ...agent.enrolment, supportedVersion: agent.apiVersion };
+      this.options.log.info({ agentId: id, apiVersion: agent.apiVersion }, 'agent API version renegotiated');
+    } catch (error) {
+      this.options.log.error({ err: error, agentId: id }, 'could not store the renegotiated agent API version');
     }
   }
 

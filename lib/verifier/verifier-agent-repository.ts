@@ -210,6 +210,14 @@ export class VerifierAgentRepository {
     return result.rowCount ?? result.affectedRows ?? 0;
   }
 
+  /**
+   * Stores the agent API version negotiated after the agent refused the enrolled one, while `owner`
+   * still holds the agent. Resolves to whether a row changed.
+   */
+  async updateSupportedVersion(agentId: string, owner: string, version: string): Promise<boolean> {
+    return (await this.knex(AGENTS).update({ supported_version: version }).where({ agent_id: agentId, owner })) > 0;
+  }
+
   /** Lets every lease of `owner` expire now, so other processes may take the agents at once (clean shutdown). */
   async releaseLeases(owner: string): Promise<void> {
     await this.knex(AGENTS).update({ lease_expires_at: this.knex.fn.now() }).where({ owner });

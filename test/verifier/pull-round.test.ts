@@ -43,6 +43,18 @@ class ScriptedConnection {
     return Promise.resolve(this.agent.reply({ nonce: request.nonce, mask: Number.parseInt(request.mask, 16), imaEntry: request.imaEntry, partial: request.partial }));
   }
 
+  /** What `GET /version` answers; an Error is thrown. */
+  versionResults: unknown = { supported_versions: ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'] };
+  readonly versionsUsed: string[] = [];
+
+  versionReply(): Promise<unknown> {
+    return this.versionResults instanceof Error ? Promise.reject(this.versionResults) : Promise.resolve(this.versionResults);
+  }
+
+  useApiVersion(version: string): void {
+    this.versionsUsed.push(version);
+  }
+
   sendVKey(encryptedKey: string): Promise<void> {
     const error = this.vErrors.shift();
     if (error !== undefined) {
@@ -78,6 +90,7 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
     reconcileAfterRound: false,
     writeAttempts: 0,
     dueAt: 0,
+    apiVersion: '2.0',
   };
 }
 
@@ -170,5 +183,45 @@ describe('pull round (spec §6.2)', function () {
     expect(invalid.state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
     expect(invalid.history?.failures.map((f) => f.event_id)).to.deep.equal(['qoute_validation.invalid_data']);
     expect(nextIn(invalid)).to.equal(undefined);
+  });
+  it('an agent that refuses the API version: GET /version, the highest common version, the quote asked again at once', async function () {
+    const connection = new ScriptedConnection(fake);
+    connection.quoteErrors = [new KeylimeHttpError('https://agent/v2.0/quotes/integrity', 400, 'API version not supported: v2.0', {})];
+    const agent = polledAgent(fake, connection, null);
+    const result = await runPullRound(agent, settings);
+    expect(connection.versionsUsed).to.deep.equal(['2.6']);
+    expect(agent.apiVersion).to.equal('2.6');
+    expect(connection.requests).to.have.length(2);
+    expect(result.history?.outcome).to.equal('pass');
+  });
+
+  it('a refused version with no common one, an unanswered /version, or a downgrade of an attested agent: FAILED with version_not_supported', async function () {
+    for (const [versionResults, attestationCount, reason] of [
+      [{ supported_versions: ['3.0'] }, 0, 'the agent names no API version the verifier speaks'],
+      [new Error('no /version'), 0, 'the agent names no API version the verifier speaks'],
+      [{ supported_versions: ['2.1', '2.2'] }, 3, 'refusing to downgrade an attested agent from 2.6 to 2.2'],
+    ] as const) {
+      const connection = new ScriptedConnection(fake);
+      connection.versionResults = versionResults;
+      connection.quoteErrors = [new KeylimeHttpError('https://agent', 400, 'API Version not supported', {})];
+      const agent = polledAgent(fake, connection, null);
+      agent.apiVersion = attestationCount > 0 ? '2.6' : '2.0';
+      agent.state = { ...agent.state, operationalState: OperationalState.GET_QUOTE, attestationCount, publicKey: fake.nkPem };
+      const result = await runPullRound(agent, settings);
+      expect(result.state.operationalState, reason).to.equal(OperationalState.FAILED);
+      expect(result.history?.failures[0]).to.deep.include({ event_id: 'internal.verifier.version_not_supported' });
+      expect(JSON.stringify(result.history?.failures[0]?.context)).to.contain(reason);
+      expect(connection.versionsUsed).to.deep.equal([]);
+    }
+  });
+
+  it('a second refusal after renegotiating is not renegotiated again: FAILED with no_quote', async function () {
+    const connection = new ScriptedConnection(fake);
+    const refusal = (): KeylimeHttpError => new KeylimeHttpError('https://agent', 400, 'API version not supported: v2.6', {});
+    connection.quoteErrors = [refusal(), refusal()];
+    const result = await runPullRound(polledAgent(fake, connection, null), settings);
+    expect(connection.versionsUsed).to.deep.equal(['2.6']);
+    expect(result.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(result.history?.failures[0]?.event_id).to.equal('internal.verifier.no_quote');
   });
 });

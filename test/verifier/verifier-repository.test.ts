@@ -97,6 +97,15 @@ forEachDatabase(
       expect(await agents.history(e.agentId, 10)).to.have.length(1);
     });
 
+    it('updateSupportedVersion stores a renegotiated agent API version only while the owner holds the agent', async function () {
+      const e = enrolment({ supportedVersion: '2.0' });
+      await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
+      expect(await agents.updateSupportedVersion(e.agentId, 'someone-else', '2.6')).to.equal(false);
+      expect((await agents.find(e.agentId))?.supportedVersion).to.equal('2.0');
+      expect(await agents.updateSupportedVersion(e.agentId, 'owner-1', '2.6')).to.equal(true);
+      expect((await agents.find(e.agentId))?.supportedVersion).to.equal('2.6');
+    });
+
     it('refuses a second enrolment of the same id with ERR_CONFLICT', async function () {
       const e = enrolment();
       await agents.insert(e, initialAgentState(), null, 30);

@@ -3,11 +3,10 @@ import { Option } from 'commander';
 import { destination, pino } from 'pino';
 import { loadBrokerConfig } from '../broker/broker-config.js';
 import { startBroker } from '../broker/broker-server.js';
-import { redactUrl } from '../db/database-factory.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf } from '../pki/service-tls.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { collect, port, serveUntilSignal } from './service-command.js';
+import { collect, databaseFact, port, serveUntilSignal } from './service-command.js';
 
 interface BrokerOptions {
   readonly config?: string;
@@ -66,8 +65,7 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
         logger: pino({ level: options.logLevel }, destination(2)),
         announce: (line) => process.stdout.write(`${line}\n`),
       });
-      const database =
-        running.databaseKind === 'pglite' ? `PGlite in ${path.join(config.dataDir, 'pglite')}` : redactUrl(config.databaseUrl);
+      const database = databaseFact(running.databaseKind, config.dataDir, config.databaseUrl);
       await serveUntilSignal(context, 'broker', running, [
         `broker CA certificate (clients and admin certificates): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
         `broker token issuer: ${config.issuer}; its JWKS for --trust-issuer: ${running.jwksPath}`,

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { destination, pino } from 'pino';
-import { redactUrl } from '../db/database-factory.js';
 import { caDirOf } from '../pki/service-tls.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { EK_CHECK_MODES, loadRegistrarConfig } from '../registrar/registrar-config.js';
 import { startRegistrar } from '../registrar/registrar-server.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { collect, port, serveUntilSignal } from './service-command.js';
+import { collect, databaseFact, port, serveUntilSignal } from './service-command.js';
 
 interface RegistrarOptions {
   readonly config?: string;
@@ -64,8 +63,7 @@ export const registerRegistrarCommands: CommandRegistrar = (program, context) =>
         logger: pino({ level: options.logLevel }, destination(2)),
         announce: (line) => process.stdout.write(`${line}\n`),
       });
-      const database =
-        running.databaseKind === 'pglite' ? `PGlite in ${path.join(config.dataDir, 'pglite')}` : redactUrl(config.databaseUrl);
+      const database = databaseFact(running.databaseKind, config.dataDir, config.databaseUrl);
       await serveUntilSignal(context, 'registrar', running, [
         `registrar CA certificate (admin clients and TLS peers): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
         `registrar database: ${database}`,

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { redactUrl, type Database } from '../db/database-factory.js';
 import { runUntilSignal, type Closeable } from '../http/service-lifecycle.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
@@ -15,6 +17,11 @@ export async function serveUntilSignal(context: CliContext, name: string, runnin
   });
   process.stdout.write(`${name} stopped (${signal})\n`);
   context.setExitCode(EXIT_VALID);
+}
+
+/** How a service's start-up facts name its database: the PGlite folder, or the URL without its password. */
+export function databaseFact(kind: Database['kind'], dataDir: string, databaseUrl: string | undefined): string {
+  return kind === 'pglite' ? `PGlite in ${path.join(dataDir, 'pglite')}` : redactUrl(databaseUrl);
 }
 
 /** Commander parser for `--port`: 0 to 65535. */

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { destination, pino } from 'pino';
-import { redactUrl } from '../db/database-factory.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf } from '../pki/service-tls.js';
 import { loadVerifierConfig, MB_EVALUATE_MODES, MB_POLICY_NAMES } from '../verifier/verifier-config.js';
 import { startVerifier } from '../verifier/verifier-server.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { collect, port, serveUntilSignal } from './service-command.js';
+import { collect, databaseFact, port, serveUntilSignal } from './service-command.js';
 
 interface VerifierOptions {
   readonly config?: string;
@@ -92,7 +91,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
         logger: pino({ level: options.logLevel }, destination(2)),
         announce: (line) => process.stdout.write(`${line}\n`),
       });
-      const database = running.databaseKind === 'pglite' ? `PGlite in ${path.join(config.dataDir, 'pglite')}` : redactUrl(config.databaseUrl);
+      const database = databaseFact(running.databaseKind, config.dataDir, config.databaseUrl);
       await serveUntilSignal(context, 'verifier', running, [
         `verifier CA certificate (admin clients; agents trust it for the verifier's client certificate): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
         `verifier database: ${database}`,

@@ -1,14 +1,13 @@
 import { readFile } from 'node:fs/promises';
+import { attestationStatus, isOperationalState } from '../attestation/operational-state.js';
 import { pollUntil } from '../timing/poll-until.js';
 import { VerifierClient } from '../verifier/verifier-client.js';
 import type { DemoEnvironment } from './demo-environment.js';
 
-/** Keylime states in which the verifier stopped trusting an agent (FAILED, INVALID_QUOTE, TENANT_FAILED). */
-const FAILED_STATES = new Set([7, 9, 10]);
-
 /**
- * Polls the demo verifier (as its admin, over mTLS) until it has marked `agentId` failed, and resolves
- * to what it recorded: the last event id and the state. Rejects with ERR_TIMEOUT after `timeoutMs`.
+ * Polls the demo verifier (as its admin, over mTLS) until it has marked `agentId` failed (status FAIL:
+ * FAILED, INVALID_QUOTE or TENANT_FAILED), and resolves to what it recorded: the last event id and the
+ * state. Rejects with ERR_TIMEOUT after `timeoutMs`.
  */
 export async function waitForVerifierFailure(env: DemoEnvironment, agentId: string, timeoutMs: number): Promise<string> {
   const [ca, cert, key] = await Promise.all([env.tls.caFile, env.tls.certFile, env.tls.keyFile].map((file) => readFile(file, 'utf8')));
@@ -18,7 +17,8 @@ export async function waitForVerifierFailure(env: DemoEnvironment, agentId: stri
     await pollUntil({ timeoutMs, intervalMs: 200 }, `the verifier did not flag agent ${agentId}`, async () => {
       const status = await client.status(agentId);
       recorded = `${status.last_event_id ?? 'no event id'}, state ${status.operational_state}`;
-      return FAILED_STATES.has(status.operational_state);
+      const state = status.operational_state;
+      return isOperationalState(state) && attestationStatus({ operationalState: state }) === 'FAIL';
     });
     return recorded;
   } finally {

@@ -17,6 +17,8 @@ const SYSTEM_TOOLS = [
   { pkg: 'swtpm', commands: ['swtpm'] },
   { pkg: 'swtpm-tools', commands: ['swtpm_setup'] },
   { pkg: 'tpm2-tools', commands: ['tpm2_quote', 'tpm2_evictcontrol'] },
+  // The dashboard's browser tests drive Debian's Chromium through playwright-core.
+  { pkg: 'chromium', commands: ['chromium'] },
 ];
 
 const PG_HOST = '127.0.0.1';

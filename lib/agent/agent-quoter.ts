@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
+import { DATA_PCR } from '../tpm/keylime-profile.js';
 import { formatQuoteString } from '../tpm/quote-string.js';
 import type { Tpm, TpmHashAlgorithm } from '../tpm-access/tpm-port.js';
-
-/** PCR the agent binds its NK to (Keylime `TPM_DATA_PCR`). */
-export const DATA_PCR = 16;
 
 /** Highest PCR a Keylime mask may name (spec §2, `mask`). */
 const MAX_MASK_PCR = 23;

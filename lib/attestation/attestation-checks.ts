@@ -11,7 +11,8 @@ import type { FailureEvent } from './failure.js';
 import { checkIma, type ImaClaims } from './ima-check.js';
 import type { MeasuredBootMemo } from './mb-check-memo.js';
 import { checkMbLog, type MbClaims, type MeasuredBootPolicyName } from './mb-check.js';
-import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, DATA_PCR, IMA_PCR, unusedPcrEvent } from './pcr-checks.js';
+import { DATA_PCR, IMA_PCR } from '../tpm/keylime-profile.js';
+import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, unusedPcrEvent } from './pcr-checks.js';
 import { checkQuote } from './quote-check.js';
 import type { TpmPolicy } from './tpm-policy.js';
 

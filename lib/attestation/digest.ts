@@ -1,18 +1,19 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { hashInfoByName, type TpmHashInfo } from '../tpm/constants.js';
 import type { QuoteHashAlg } from './algorithms.js';
 
-/** node:crypto's name for each quote hash algorithm (tpm2-tools calls SM3 `sm3_256`). */
-const NODE_HASH: Readonly<Record<QuoteHashAlg, string>> = {
-  sha1: 'sha1',
-  sha256: 'sha256',
-  sha384: 'sha384',
-  sha512: 'sha512',
-  sm3_256: 'sm3',
-};
+/** The shared table's entry for a quote hash algorithm (every `QuoteHashAlg` is in it). */
+function quoteHash(alg: QuoteHashAlg): TpmHashInfo {
+  const info = hashInfoByName(alg);
+  if (info === undefined) {
+    throw new Error(`${alg} is missing from HASH_ALGORITHMS`);
+  }
+  return info;
+}
 
 /** `H(parts[0] ‖ parts[1] ‖ …)` with the named algorithm. */
 export function hashParts(alg: QuoteHashAlg, ...parts: readonly (Uint8Array | string)[]): Uint8Array {
-  const hash = createHash(NODE_HASH[alg]);
+  const hash = createHash(quoteHash(alg).nodeName);
   for (const part of parts) {
     hash.update(part);
   }
@@ -21,7 +22,7 @@ export function hashParts(alg: QuoteHashAlg, ...parts: readonly (Uint8Array | st
 
 /** Digest length in bytes. */
 export function digestLength(alg: QuoteHashAlg): number {
-  return hashParts(alg).length;
+  return quoteHash(alg).digestSize;
 }
 
 /** Constant-time equality of two digests (a length mismatch is simply unequal). */

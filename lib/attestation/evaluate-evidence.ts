@@ -9,7 +9,7 @@ import { isQuoteHashAlg } from './algorithms.js';
 import { runAttestationChecks, type AttestationClaims } from './attestation-checks.js';
 import { FailureComponent, failureEvent, type Failure, type FailureEvent } from './failure.js';
 import type { MeasuredBootPolicyName } from './mb-check.js';
-import { IMA_PCR } from './pcr-checks.js';
+import { IMA_PCR } from '../tpm/keylime-profile.js';
 import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from './severity.js';
 import { parseTpmPolicy } from './tpm-policy.js';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { MbRefstate } from '../mb/mb-refstate.js';
-import { MEASURED_BOOT_PCRS } from '../mb/verify-replay.js';
+import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
 import { toHex } from './digest.js';
 import type { MbCheckInput, MbCheckOutcome } from './mb-check.js';
 
@@ -90,7 +90,7 @@ function logKeyOf(eventLog: MbCheckInput['eventLog']): string {
 
 function restKey(input: MbCheckInput): string {
   let key = `${input.hashAlg}|${input.evaluatePolicy ? 1 : 0}|${input.policyName}`;
-  for (const pcr of MEASURED_BOOT_PCRS) {
+  for (const pcr of MEASUREDBOOT_PCRS) {
     const value = input.pcrs.get(pcr);
     if (value !== undefined) {
       key += `|${pcr}=${toHex(value)}`;

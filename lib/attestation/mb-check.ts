@@ -1,7 +1,7 @@
 import { checkMeasuredBoot } from '../mb/check-measured-boot.js';
 import type { MbFailure } from '../mb/mb-failure.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
-import { MEASURED_BOOT_PCRS } from '../mb/verify-replay.js';
+import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
 import type { QuoteHashAlg } from './algorithms.js';
 import { hashParts, toHex } from './digest.js';
 import type { FailureEvent } from './failure.js';
@@ -63,7 +63,7 @@ export function checkMbLog(input: MbCheckInput): MbCheckOutcome {
 }
 
 function checkMbLogOnce(input: MbCheckInput): MbCheckOutcome {
-  const quotedBoot = MEASURED_BOOT_PCRS.filter((pcr) => input.pcrs.has(pcr));
+  const quotedBoot = MEASUREDBOOT_PCRS.filter((pcr) => input.pcrs.has(pcr));
   const hasLog = input.eventLog !== undefined && input.eventLog !== null && input.eventLog !== '';
   if (!hasLog) {
     const pcrEvents = input.refstate === null ? [] : quotedBoot.map((pcr) => unusedPcrEvent(pcr, 'Measured Boot'));

@@ -1,3 +1,4 @@
+import { DATA_PCR } from '../tpm/keylime-profile.js';
 import type { QuoteHashAlg } from './algorithms.js';
 import { digestInHexList, digestLength, digestsEqual, hashParts, toHex } from './digest.js';
 import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
@@ -8,11 +9,6 @@ import type { TpmPolicy } from './tpm-policy.js';
  * nor the boot log: the PCR 16 key binding, `tpm_policy` values and PCRs the policy wants but the quote
  * lacks. Every event here is recoverable (the other checks still run), as in Keylime.
  */
-
-/** PCR into which the agent extends a hash of its NK public key (Keylime `config.TPM_DATA_PCR`). */
-export const DATA_PCR = 16;
-/** PCR that IMA extends (Keylime `config.IMA_PCR`). */
-export const IMA_PCR = 10;
 
 const pcrEvent = (event: string, context: Record<string, unknown> | string): FailureEvent =>
   failureEvent(FailureComponent.PCR_VALIDATION, event, context, true);

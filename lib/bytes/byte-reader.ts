@@ -1,4 +1,4 @@
-import type { ParseErrorClass } from './parse-error.js';
+import type { ParseErrorClass } from './parse-errors.js';
 
 /**
  * A bounds-checked cursor over untrusted bytes. Every read checks that the bytes are there, and a

@@ -110,7 +110,7 @@ function runVerify(options: VerifyOptions): VerifyReport {
   }
   const compiled = policy === undefined ? undefined : compileRuntimePolicy(policy);
   const entries = binary
-    ? parseImaBinaryList(bytes, { templateHashSize: imaHashByName(compiled?.logHashAlg ?? 'sha1')?.size ?? 20 })
+    ? parseImaBinaryList(bytes, { templateHashSize: imaHashByName(compiled?.logHashAlg ?? 'sha1')?.digestSize ?? 20 })
     : parseImaAsciiList(bytes.toString('utf8'));
   let keyrings: ImaKeyring | undefined;
   for (const file of options.imaKey) {

@@ -51,8 +51,8 @@ function splitDigestNg(line: number, field: string): { algorithm: string; hex: s
     fail(line, `digest "${field}" is not hex`);
   }
   const known = imaHashByName(algorithm);
-  if (known !== undefined && known.size * 2 !== hex.length) {
-    fail(line, `${algorithm} digest must be ${known.size} bytes, got ${hex.length / 2}`);
+  if (known !== undefined && known.digestSize * 2 !== hex.length) {
+    fail(line, `${algorithm} digest must be ${known.digestSize} bytes, got ${hex.length / 2}`);
   }
   return { algorithm, hex };
 }

@@ -1,6 +1,10 @@
+import { hashInfoByName } from '../tpm/constants.js';
+
 /**
- * The hash algorithms that appear in IMA measurement lists and runtime policies, with their digest
- * sizes, node:crypto names and the ids the kernel writes into IMA signature headers.
+ * The hash algorithms that appear in IMA measurement lists and runtime policies. Digest sizes and
+ * node:crypto names come from the shared table (`HASH_ALGORITHMS` in lib/tpm/constants.ts); this file
+ * adds only what is IMA's own: the ids the kernel writes into IMA signature headers, and the two kernel
+ * hashes that are no TPM algorithm.
  *
  * Names follow Keylime's `algorithms.Hash` (`sha1`, `sha256`, `sha384`, `sha512`, `sm3_256`) and
  * the kernel's `hash_algo_name[]` (`md5`, `sha224`); ids follow `include/uapi/linux/hash_info.h`.
@@ -11,20 +15,33 @@ export interface ImaHashAlgorithm {
   readonly name: string;
   /** The name node:crypto knows it by. */
   readonly nodeName: string;
-  /** Digest size in bytes. */
-  readonly size: number;
+  readonly digestSize: number;
   /** `enum hash_algo` id used in `signature_v2_hdr.hash_algo`. */
   readonly linuxId: number;
 }
 
+/** `enum hash_algo` ids of the TPM hashes IMA uses, keyed by their shared name. */
+const LINUX_IDS: ReadonlyArray<readonly [name: string, linuxId: number]> = [
+  ['sha1', 2],
+  ['sha256', 4],
+  ['sha384', 5],
+  ['sha512', 6],
+  ['sm3_256', 17],
+];
+
+function tpmHash(name: string, linuxId: number): ImaHashAlgorithm {
+  const shared = hashInfoByName(name);
+  if (shared === undefined) {
+    throw new Error(`${name} is missing from HASH_ALGORITHMS`);
+  }
+  return { name, nodeName: shared.nodeName, digestSize: shared.digestSize, linuxId };
+}
+
+/** `md5` and `sha224` are kernel hashes that no TPM bank or Keylime policy names. */
 const ALGORITHMS: readonly ImaHashAlgorithm[] = [
-  { name: 'md5', nodeName: 'md5', size: 16, linuxId: 1 },
-  { name: 'sha1', nodeName: 'sha1', size: 20, linuxId: 2 },
-  { name: 'sha256', nodeName: 'sha256', size: 32, linuxId: 4 },
-  { name: 'sha384', nodeName: 'sha384', size: 48, linuxId: 5 },
-  { name: 'sha512', nodeName: 'sha512', size: 64, linuxId: 6 },
-  { name: 'sha224', nodeName: 'sha224', size: 28, linuxId: 7 },
-  { name: 'sm3_256', nodeName: 'sm3', size: 32, linuxId: 17 },
+  { name: 'md5', nodeName: 'md5', digestSize: 16, linuxId: 1 },
+  { name: 'sha224', nodeName: 'sha224', digestSize: 28, linuxId: 7 },
+  ...LINUX_IDS.map(([name, linuxId]) => tpmHash(name, linuxId)),
 ];
 
 const BY_NAME = new Map(ALGORITHMS.map((a) => [a.name, a]));
@@ -53,7 +70,7 @@ export type PcrBank = (typeof PCR_BANKS)[number];
 
 /** Digest size of a PCR bank, in bytes. */
 export function pcrBankSize(bank: PcrBank): number {
-  return bank === 'sha1' ? 20 : 32;
+  return (BY_NAME.get(bank) as ImaHashAlgorithm).digestSize;
 }
 
 /**
@@ -62,5 +79,5 @@ export function pcrBankSize(bank: PcrBank): number {
  * is ambiguous.
  */
 export function imaHashesByHexLength(hexLength: number): ImaHashAlgorithm[] {
-  return ALGORITHMS.filter((a) => a.size * 2 === hexLength && a.name !== 'md5' && a.name !== 'sha224');
+  return ALGORITHMS.filter((a) => a.digestSize * 2 === hexLength && hashInfoByName(a.name) !== undefined);
 }

@@ -1,13 +1,13 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { CompiledRuntimePolicy } from './compiled-policy.js';
-import type { ImaHashAlgorithm } from './hash-algorithms.js';
+import { pcrBankSize, type ImaHashAlgorithm } from './hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
 
 const SPACE = 0x20;
-const DIGESTS: ReadonlyArray<{ prefix: string; size: number }> = [
-  { prefix: 'sha256:', size: 32 },
-  { prefix: 'sha1:', size: 20 },
-];
+const DIGESTS: ReadonlyArray<{ prefix: string; digestSize: number }> = (['sha256', 'sha1'] as const).map((bank) => ({
+  prefix: `${bank}:`,
+  digestSize: pcrBankSize(bank),
+}));
 
 /**
  * The common line of a measurement list — `10 <template hash> ima-ng sha256:<hex> <path>` (or a
@@ -31,18 +31,18 @@ export class ImaNgFastPath {
     private readonly policy: CompiledRuntimePolicy | undefined,
     private readonly extraBootAggregates: boolean,
   ) {
-    this.logged = Buffer.alloc(logHash.size);
+    this.logged = Buffer.alloc(logHash.digestSize);
   }
 
   /** True when the line `text[start, end)` was accepted and extended into `replay`. */
   accept(text: string, start: number, end: number, replay: Pcr10Replay): boolean {
-    const hashEnd = start + 3 + this.logHash.size * 2;
+    const hashEnd = start + 3 + this.logHash.digestSize * 2;
     if (
       (this.logHash.name !== 'sha1' && this.logHash.name !== 'sha256') ||
       !text.startsWith('10 ', start) ||
       text.charCodeAt(hashEnd) !== SPACE ||
       !text.startsWith('ima-ng ', hashEnd + 1) ||
-      this.logged.write(text.slice(start + 3, hashEnd), 0, 'hex') !== this.logHash.size ||
+      this.logged.write(text.slice(start + 3, hashEnd), 0, 'hex') !== this.logHash.digestSize ||
       isAllZero(this.logged)
     ) {
       return false;
@@ -53,14 +53,14 @@ export class ImaNgFastPath {
       return false;
     }
     const hexStart = fieldStart + digest.prefix.length;
-    const pathStart = hexStart + digest.size * 2 + 1;
+    const pathStart = hexStart + digest.digestSize * 2 + 1;
     const space = text.indexOf(' ', pathStart);
     if (pathStart >= end || text.charCodeAt(pathStart - 1) !== SPACE || (space >= 0 && space < end)) {
       return false;
     }
     const hex = text.slice(hexStart, pathStart - 1);
     const path = text.slice(pathStart, end);
-    const data = this.templateData(digest.prefix, digest.size, hex, path);
+    const data = this.templateData(digest.prefix, digest.digestSize, hex, path);
     if (data === undefined) {
       return false;
     }

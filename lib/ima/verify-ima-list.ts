@@ -274,7 +274,7 @@ function checkEntry(
     });
   }
   const logged = entry.templateHash;
-  if (logged.length === logHash.size && isAllZero(logged)) {
+  if (logged.length === logHash.digestSize && isAllZero(logged)) {
     replay.extendViolation();
     if (failOnTomtou) {
       failures.push({ ...where, eventId: IMA_EVENTS.tomtou, context: { message: 'hash validation was skipped' } });

@@ -1,11 +1,12 @@
 import { EventLogParseError } from '../bytes/parse-errors.js';
+import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
 import type { ParsedEventLog } from './event-log.js';
 import { decodeEventLogBase64, eventLogBytesFromInput } from './event-log-input.js';
 import { evaluateMbPolicy, type MbPolicyEvaluation } from './evaluate-mb-policy.js';
 import { MB_BASE64_FAILURE_ID, MB_PARSER_FAILURE_ID, mbFailure, type MbFailure } from './mb-failure.js';
 import type { MbRefstate } from './mb-refstate.js';
 import { parseEventLog } from './parse-event-log.js';
-import { MEASURED_BOOT_PCRS, verifyReplay, type QuotedPcrs, type ReplayVerification } from './verify-replay.js';
+import { verifyReplay, type QuotedPcrs, type ReplayVerification } from './verify-replay.js';
 
 export interface MeasuredBootCheck {
   /** True when the log parsed, replayed to the quoted PCRs and (if a refstate was given) passed it. */
@@ -53,7 +54,7 @@ export function checkMeasuredBoot(input: {
 
 /** `checkMeasuredBoot` for a log that is already parsed. */
 export function checkMeasuredBootLog(log: ParsedEventLog, quotedPcrs: QuotedPcrs, refstate?: MbRefstate): MeasuredBootCheck {
-  const replay = verifyReplay(log, quotedPcrs, { pcrs: MEASURED_BOOT_PCRS });
+  const replay = verifyReplay(log, quotedPcrs, { pcrs: MEASUREDBOOT_PCRS });
   if (replay.mismatched.length > 0 || replay.verifiedLog === null) {
     const failures = replay.mismatched.length > 0 ? replay.failures : [nothingVerified(replay)];
     return { passed: false, failures, log, replay, evaluation: null };

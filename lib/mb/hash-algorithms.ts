@@ -1,9 +1,11 @@
 import { createHash, getHashes } from 'node:crypto';
+import { HASH_ALGORITHMS, TPM_ALG_SHA1 } from '../tpm/constants.js';
 
 /**
- * The hash algorithms an event log can name, by TPM_ALG_ID (TCG Algorithm Registry, Table 3) with the
- * digest size fixed by that registry. A crypto-agile log also gives every size in its Spec ID event
- * (TCG PC Client PFP §9.4.5.1); a size there that contradicts this table is a malformed log.
+ * A hash algorithm an event log can name, by TPM_ALG_ID, with the digest size fixed by the TCG
+ * Algorithm Registry (the shared table `HASH_ALGORITHMS`). A crypto-agile log also gives every size in
+ * its Spec ID event (TCG PC Client PFP §9.4.5.1); a size there that contradicts the table is a
+ * malformed log.
  */
 export interface HashAlgorithm {
   /** TPM_ALG_ID. */
@@ -17,27 +19,19 @@ export interface HashAlgorithm {
 
 const AVAILABLE = new Set(getHashes());
 
-function known(algId: number, name: string, digestSize: number, nodeName: string): HashAlgorithm {
-  return { algId, name, digestSize, nodeName: AVAILABLE.has(nodeName) ? nodeName : null };
-}
-
-/** TPM_ALG_SHA1 … TPM_ALG_SHA3_512 (TCG Algorithm Registry Table 3). */
-const KNOWN: readonly HashAlgorithm[] = [
-  known(0x0004, 'sha1', 20, 'sha1'),
-  known(0x000b, 'sha256', 32, 'sha256'),
-  known(0x000c, 'sha384', 48, 'sha384'),
-  known(0x000d, 'sha512', 64, 'sha512'),
-  known(0x0012, 'sm3_256', 32, 'sm3'),
-  known(0x0027, 'sha3_256', 32, 'sha3-256'),
-  known(0x0028, 'sha3_384', 48, 'sha3-384'),
-  known(0x0029, 'sha3_512', 64, 'sha3-512'),
-];
+/** The shared table, with the node:crypto name dropped where this Node lacks the algorithm. */
+const KNOWN: readonly HashAlgorithm[] = HASH_ALGORITHMS.map(({ algId, name, digestSize, nodeName }) => ({
+  algId,
+  name,
+  digestSize,
+  nodeName: AVAILABLE.has(nodeName) ? nodeName : null,
+}));
 
 const BY_ID = new Map(KNOWN.map((alg) => [alg.algId, alg]));
 const BY_NAME = new Map(KNOWN.map((alg) => [alg.name, alg]));
 
 /** TPM_ALG_SHA1: the only bank of a SHA1-format (TCG_PCR_EVENT) log. */
-export const SHA1 = BY_ID.get(0x0004) as HashAlgorithm;
+export const SHA1 = BY_ID.get(TPM_ALG_SHA1) as HashAlgorithm;
 
 /** The registry entry for `algId`, or undefined when the algorithm is not one we know. */
 export function knownHashAlgorithm(algId: number): HashAlgorithm | undefined {

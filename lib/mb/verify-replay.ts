@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
+import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
 import type { ParsedEventLog } from './event-log.js';
 import { hashAlgorithmByName, type HashAlgorithm } from './hash-algorithms.js';
 import { mbFailure, type MbFailure } from './mb-failure.js';
@@ -9,9 +10,6 @@ import { buildVerifiedEventLog, type VerifiedEventLog } from './verified-event-l
 
 /** Quoted PCR values: `{bank: {index: digest}}`, digests as hex (optionally `0x`-prefixed) or bytes. */
 export type QuotedPcrs = Readonly<Record<string, Readonly<Record<string, string | Uint8Array>>>>;
-
-/** Keylime's `MEASUREDBOOT_PCRS` (spec §7.4): the PCRs a boot event log speaks for. */
-export const MEASURED_BOOT_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15];
 
 /** One quoted PCR compared with the log's replay, digests in lowercase hex. */
 export interface PcrComparison {
@@ -40,7 +38,7 @@ export interface ReplayVerification {
 }
 
 export interface VerifyReplayOptions {
-  /** PCRs to compare when quoted (default `MEASURED_BOOT_PCRS`); other quoted PCRs are ignored. */
+  /** PCRs to compare when quoted (default `MEASUREDBOOT_PCRS`); other quoted PCRs are ignored. */
   readonly pcrs?: readonly number[];
 }
 
@@ -60,7 +58,7 @@ export function verifyReplay(
   quotedPcrs: QuotedPcrs,
   options: VerifyReplayOptions = {},
 ): ReplayVerification {
-  const quoted = normaliseQuoted(quotedPcrs, new Set(options.pcrs ?? MEASURED_BOOT_PCRS));
+  const quoted = normaliseQuoted(quotedPcrs, new Set(options.pcrs ?? MEASUREDBOOT_PCRS));
   let outcome = compare(log, quoted);
   let patchedLog = log;
   let applied: string[] = [];

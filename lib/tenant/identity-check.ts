@@ -8,18 +8,11 @@ import { expectedDataPcr } from '../attestation/pcr-checks.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
+import { DATA_PCR, DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from '../tpm/keylime-profile.js';
 import { parseQuoteString } from '../tpm/quote-string.js';
 import { bytesEqual, verifyQuote } from '../tpm/verify-quote.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore, type TenantEkCheckMode } from './ek-certificate-check.js';
 import { showRegistrarAgent, type RegisteredAgent } from './registrar-agents.js';
-
-/** Keylime `[tenant] accept_tpm_hash_algs` default. */
-export const DEFAULT_ACCEPTED_HASH_ALGS: readonly string[] = ['sha512', 'sha384', 'sha256'];
-/** Signature schemes lib/tpm verifies (Keylime's default list also names ecschnorr, which no TPM we meet uses). */
-export const DEFAULT_ACCEPTED_SIGN_ALGS: readonly string[] = ['rsassa', 'rsapss', 'ecdsa'];
-
-/** PCR the agent binds its NK to (Keylime `TPM_DATA_PCR`). */
-const DATA_PCR = 16;
 
 export interface AgentIdentityCheckInput {
   /** An admin (mTLS) client of the registrar's TLS port. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { appendFile, writeFile } from 'node:fs/promises';
-import { IMA_PCR, imaExtendDigest, imaNgEntry, imaNgViolation, type ImaNgEntry } from './ima-ng-template.js';
+import { IMA_PCR } from '../tpm/keylime-profile.js';
+import { imaExtendDigest, imaNgEntry, imaNgViolation, type ImaNgEntry } from './ima-ng-template.js';
 import { DIGEST_SIZES, type PcrExtend, type Tpm, type TpmHashAlgorithm } from './tpm-port.js';
 
 export interface ImaEmulatorOptions {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { LittleEndianWriter } from '../bytes/byte-writer.js';
+import { IMA_PCR } from '../tpm/keylime-profile.js';
 import type { TpmHashAlgorithm } from './tpm-port.js';
 
 /**
@@ -18,9 +19,6 @@ export interface ImaNgEntry {
   /** True for a violation entry (ToMToU / open-writers): PCR 10 is extended with 0xFF… instead. */
   violation: boolean;
 }
-
-/** The PCR IMA extends (CONFIG_IMA_MEASURE_PCR_IDX default). */
-export const IMA_PCR = 10;
 
 /**
  * ima-ng template data: `d-ng` = u32le(len(alg) + 2 + len(digest)) ‖ alg ‖ ':' ‖ 0x00 ‖ digest, then

@@ -6,6 +6,8 @@
  * which adapter produced them.
  */
 
+import { TPM_ALG_SHA1, TPM_ALG_SHA256, TPM_ALG_SHA384, TPM_ALG_SHA512, digestSize } from '../tpm/constants.js';
+
 /** PCR banks and signature hashes the port accepts (Keylime `hash_alg` names). */
 export type TpmHashAlgorithm = 'sha1' | 'sha256' | 'sha384' | 'sha512';
 
@@ -15,13 +17,13 @@ export type EkAlgorithm = 'rsa' | 'ecc';
 /** Keylime `tpm_sign_alg` of the AK. */
 export type AkSignAlgorithm = 'rsassa' | 'ecdsa';
 
-/** Digest size in bytes of each hash the port accepts. */
-export const DIGEST_SIZES: Readonly<Record<TpmHashAlgorithm, number>> = {
-  sha1: 20,
-  sha256: 32,
-  sha384: 48,
-  sha512: 64,
-};
+/** Digest size in bytes of each hash the port accepts (from the shared `HASH_ALGORITHMS`). */
+export const DIGEST_SIZES: Readonly<Record<TpmHashAlgorithm, number>> = Object.freeze({
+  sha1: digestSize(TPM_ALG_SHA1) as number,
+  sha256: digestSize(TPM_ALG_SHA256) as number,
+  sha384: digestSize(TPM_ALG_SHA384) as number,
+  sha512: digestSize(TPM_ALG_SHA512) as number,
+});
 
 /** The endorsement key as the registrar receives it. */
 export interface EkInfo {

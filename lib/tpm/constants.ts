@@ -96,7 +96,12 @@ export const TPM_ECC_BN_P256 = 0x0010;
 export const TPM_ECC_BN_P638 = 0x0011;
 export const TPM_ECC_SM2_P256 = 0x0020;
 
-/** A hash algorithm the TPM can name, with its Keylime name and node:crypto name. */
+/**
+ * A hash algorithm the TPM can name, with its Keylime name and node:crypto name. `HASH_ALGORITHMS` is
+ * the one table of these facts: the event-log banks (`lib/mb/hash-algorithms.ts`), the quote digests
+ * (`lib/attestation/digest.ts`) and IMA (`lib/ima/hash-algorithms.ts`, which adds only the kernel's ids)
+ * all read it.
+ */
 export interface TpmHashInfo {
   readonly algId: number;
   /** Keylime / tpm2-tools spelling (`sha256`, `sm3_256`). */
@@ -106,7 +111,8 @@ export interface TpmHashInfo {
   readonly digestSize: number;
 }
 
-const HASHES: readonly TpmHashInfo[] = [
+/** Every hash TPM_ALG_ID we know, with its digest size (Algorithm Registry Table 3). */
+export const HASH_ALGORITHMS: readonly TpmHashInfo[] = Object.freeze([
   { algId: TPM_ALG_SHA1, name: 'sha1', nodeName: 'sha1', digestSize: 20 },
   { algId: TPM_ALG_SHA256, name: 'sha256', nodeName: 'sha256', digestSize: 32 },
   { algId: TPM_ALG_SHA384, name: 'sha384', nodeName: 'sha384', digestSize: 48 },
@@ -115,9 +121,9 @@ const HASHES: readonly TpmHashInfo[] = [
   { algId: TPM_ALG_SHA3_256, name: 'sha3_256', nodeName: 'sha3-256', digestSize: 32 },
   { algId: TPM_ALG_SHA3_384, name: 'sha3_384', nodeName: 'sha3-384', digestSize: 48 },
   { algId: TPM_ALG_SHA3_512, name: 'sha3_512', nodeName: 'sha3-512', digestSize: 64 },
-];
-const HASH_BY_ID = new Map(HASHES.map((h) => [h.algId, h]));
-const HASH_BY_NAME = new Map(HASHES.map((h) => [h.name, h]));
+]);
+const HASH_BY_ID = new Map(HASH_ALGORITHMS.map((h) => [h.algId, h]));
+const HASH_BY_NAME = new Map(HASH_ALGORITHMS.map((h) => [h.name, h]));
 
 /** The hash with this TPM_ALG_ID, or undefined if it is not a hash we know. */
 export function hashInfo(algId: number): TpmHashInfo | undefined {
@@ -174,7 +180,7 @@ const ALG_NAMES = new Map<number, string>([
   [TPM_ALG_CBC, 'cbc'],
   [TPM_ALG_CFB, 'cfb'],
   [TPM_ALG_ECB, 'ecb'],
-  ...HASHES.map((h) => [h.algId, h.name] as const),
+  ...HASH_ALGORITHMS.map((h) => [h.algId, h.name] as const),
 ]);
 const ALG_IDS = new Map([...ALG_NAMES].map(([id, name]) => [name, id]));
 

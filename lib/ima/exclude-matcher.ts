@@ -1,5 +1,5 @@
-import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from './python-regex/linear-regex.js';
-import { PythonRegexError } from './python-regex/python-regex-error.js';
+import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from '../python-regex/linear-regex.js';
+import { PythonRegexError } from '../python-regex/python-regex-error.js';
 import { RuntimePolicyError } from './runtime-policy-error.js';
 
 /**
@@ -8,7 +8,7 @@ import { RuntimePolicyError } from './runtime-policy-error.js';
  * at the start but not at the end: `/usr/lib` excludes `/usr/lib64/x` too).
  *
  * The rules are translated to RE2 syntax and joined into one linear-time matcher
- * (python-regex/linear-regex.ts): a pathological rule such as `(a+)+$` costs no more than any other.
+ * (lib/python-regex/linear-regex.ts): a pathological rule such as `(a+)+$` costs no more than any other.
  * A rule RE2 cannot express (a back-reference, a look-around …) is refused here, at policy load,
  * with the feature named — never at match time.
  *

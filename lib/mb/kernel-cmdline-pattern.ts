@@ -1,5 +1,5 @@
-import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from '../ima/python-regex/linear-regex.js';
-import { PythonRegexError } from '../ima/python-regex/python-regex-error.js';
+import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from '../python-regex/linear-regex.js';
+import { PythonRegexError } from '../python-regex/python-regex-error.js';
 import { MbRefstateError } from './mb-refstate.js';
 
 /** The text GRUB puts before the kernel command line in its PCR 8 EV_IPL string. */
@@ -9,7 +9,7 @@ export const KERNEL_CMDLINE_PREFIX = 'kernel_cmdline: ';
  * A refstate's `kernel_cmdline` is a Python regular expression that Keylime's example policy
  * compiles after the prefix (`RegExp("kernel_cmdline: " + pattern)`) and applies with `fullmatch`
  * (keylime/mba/elchecking/example.py and tests.py). It comes with a refstate, that is from a
- * request, so it runs on the linear-time engine of lib/ima/python-regex (shared with the IMA
+ * request, so it runs on the linear-time engine of lib/python-regex (shared with the IMA
  * excludes, which are the same Python syntax); what that engine cannot express is refused when the
  * refstate is parsed, with the feature named.
  *

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { compileExcludes } from '../../lib/ima/exclude-matcher.js';
-import { compilePythonPatterns } from '../../lib/ima/python-regex/linear-regex.js';
-import { PythonRegexError } from '../../lib/ima/python-regex/python-regex-error.js';
-import { translatePythonRegex } from '../../lib/ima/python-regex/python-regex.js';
+import { compilePythonPatterns } from '../../lib/python-regex/linear-regex.js';
+import { PythonRegexError } from '../../lib/python-regex/python-regex-error.js';
+import { translatePythonRegex } from '../../lib/python-regex/internal/python-regex.js';
 import { RuntimePolicyError } from '../../lib/ima/runtime-policy-error.js';
 
 /** Python `re.match(pattern, path) is not None`, as our translation computes it. */

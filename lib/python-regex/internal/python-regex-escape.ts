@@ -1,4 +1,4 @@
-import { PythonRegexError, unsupportedFeature } from './python-regex-error.js';
+import { PythonRegexError, unsupportedFeature } from '../python-regex-error.js';
 
 /**
  * Backslash escapes of Python `re` patterns (Python 3 `sre_parse._escape` / `_class_escape`),

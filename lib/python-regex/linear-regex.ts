@@ -1,6 +1,6 @@
 import { RE2JS, RE2JSException } from 're2js';
 import { PythonRegexError } from './python-regex-error.js';
-import { translatePythonRegex, type MatchMode } from './python-regex.js';
+import { translatePythonRegex, type MatchMode } from './internal/python-regex.js';
 
 /**
  * Python patterns compiled for a linear-time engine (re2js, RE2 semantics): matching costs

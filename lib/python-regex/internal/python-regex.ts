@@ -1,4 +1,4 @@
-import { PythonRegexError, unsupportedFeature } from './python-regex-error.js';
+import { PythonRegexError, unsupportedFeature } from '../python-regex-error.js';
 import { translateEscape, type TranslatedEscape } from './python-regex-escape.js';
 
 /**

@@ -2,7 +2,7 @@ import { LittleEndianReader } from '../bytes/byte-reader.js';
 import { LittleEndianWriter } from '../bytes/byte-writer.js';
 import { TpmParseError } from '../bytes/parse-errors.js';
 import { algName, digestSize, resolveHash } from './constants.js';
-import { bitmapFromPcrs, MAX_PCR_BANKS, MAX_SIZEOF_SELECT, pcrsFromBitmap, type PcrSelection } from './pcr-selection.js';
+import { bitmapFromPcrs, MAX_PCR_BANKS, MAX_SIZEOF_SELECT, pcrsFromBitmap, type PcrSelection } from './internal/pcr-selection.js';
 
 /**
  * The PCR file tpm2-tools writes (`tpm2_quote -o`, `tpm2_pcrread -o`) and Keylime agents send as the

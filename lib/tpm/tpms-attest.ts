@@ -12,8 +12,8 @@ import {
   TPM_ST_ATTEST_SESSION_AUDIT,
   TPM_ST_ATTEST_TIME,
 } from './constants.js';
-import { marshalTpmlPcrSelectionTo, unmarshalTpmlPcrSelection, type PcrSelection } from './pcr-selection.js';
-import { tpm2bView } from './reader-views.js';
+import { marshalTpmlPcrSelectionTo, unmarshalTpmlPcrSelection, type PcrSelection } from './internal/pcr-selection.js';
+import { tpm2bView } from './internal/reader-views.js';
 
 /** sizeof(TPMU_NAME) = sizeof(TPMT_HA): the largest TPM2B_NAME and TPM2B_DATA (Part 2 §10.5.3, §10.4.3). */
 const MAX_NAME = 66;

@@ -19,7 +19,7 @@ import {
   unmarshalSymDefObject,
   type TpmtScheme,
   type TpmtSymDefObject,
-} from './tpmt-public-parms.js';
+} from './internal/tpmt-public-parms.js';
 
 /** Largest TPM2B_DIGEST buffer: sizeof(TPMU_HA) = SHA-512 (Part 2 §10.4.2). */
 const MAX_DIGEST = 64;

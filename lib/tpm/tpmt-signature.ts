@@ -10,7 +10,7 @@ import {
   TPM_ALG_SM2,
   algName,
 } from './constants.js';
-import { tpm2bView } from './reader-views.js';
+import { tpm2bView } from './internal/reader-views.js';
 
 /** Largest RSA signature (4096-bit keys) and ECC parameter we accept, as in `tpmt-public.ts`. */
 const MAX_RSA_KEY_BYTES = 512;

@@ -1,6 +1,6 @@
 import { TPM_ST_ATTEST_CERTIFY } from './constants.js';
 import { tpmObjectName } from './object-name.js';
-import { checkSignedAttest } from './signed-attest.js';
+import { checkSignedAttest } from './internal/signed-attest.js';
 import { signatureHashProblem, signingKeyFrom, type SigningKeyInput } from './tpm-signature-check.js';
 import { parseTpmsAttest, type TpmsAttest } from './tpms-attest.js';
 import { parseTpmtSignature, type TpmtSignature } from './tpmt-signature.js';

@@ -1,4 +1,4 @@
-import type { ByteReader, BigEndianReader } from '../bytes/byte-reader.js';
+import type { ByteReader, BigEndianReader } from '../../bytes/byte-reader.js';
 
 /**
  * Zero-copy reads for the verifier's hot path. `ByteReader.bytesOf` copies every field out, which

@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { TpmParseError } from '../bytes/parse-errors.js';
-import { resolveSignScheme, signatureSchemeProblem, tpmSignatureVerifies } from './tpm-signature-check.js';
-import type { TpmsAttest } from './tpms-attest.js';
-import type { TpmtSignature } from './tpmt-signature.js';
+import { TpmParseError } from '../../bytes/parse-errors.js';
+import { resolveSignScheme, signatureSchemeProblem, tpmSignatureVerifies } from '../tpm-signature-check.js';
+import type { TpmsAttest } from '../tpms-attest.js';
+import type { TpmtSignature } from '../tpmt-signature.js';
 
 /** The checks `checkSignedAttest` runs, in order; quotes and certifications report them under these names. */
 export type SignedAttestCheck = 'signature-scheme' | 'signature' | 'attest-structure';

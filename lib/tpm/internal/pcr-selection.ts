@@ -1,6 +1,6 @@
-import { BigEndianReader } from '../bytes/byte-reader.js';
-import { BigEndianWriter } from '../bytes/byte-writer.js';
-import { TpmParseError } from '../bytes/parse-errors.js';
+import { BigEndianReader } from '../../bytes/byte-reader.js';
+import { BigEndianWriter } from '../../bytes/byte-writer.js';
+import { TpmParseError } from '../../bytes/parse-errors.js';
 import { viewOf } from './reader-views.js';
 
 /** HASH_COUNT bound on TPML_PCR_SELECTION.count: one entry per bank (Part 2 §10.9.7, Table 111). */

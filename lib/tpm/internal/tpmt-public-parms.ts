@@ -1,5 +1,5 @@
-import type { BigEndianReader } from '../bytes/byte-reader.js';
-import type { BigEndianWriter } from '../bytes/byte-writer.js';
+import type { BigEndianReader } from '../../bytes/byte-reader.js';
+import type { BigEndianWriter } from '../../bytes/byte-writer.js';
 import {
   TPM_ALG_ECDAA,
   TPM_ALG_ECDH,
@@ -19,8 +19,8 @@ import {
   TPM_ALG_SM2,
   TPM_ALG_XOR,
   algName,
-} from './constants.js';
-import { TpmKeyError } from './tpm-errors.js';
+} from '../constants.js';
+import { TpmKeyError } from '../tpm-errors.js';
 
 /**
  * The algorithm-parameter pieces of TPMT_PUBLIC (TPM 2.0 Part 2 §11.1.7 TPMT_SYM_DEF_OBJECT,

@@ -1,8 +1,8 @@
-import { decodeEventContent, type EventContent } from './event-content.js';
+import { decodeEventContent, type EventContent } from './internal/event-content.js';
 import type { ParsedEventLog } from './event-log.js';
-import { hashAlgorithmByName, type HashAlgorithm } from './hash-algorithms.js';
+import { hashAlgorithmByName, type HashAlgorithm } from './internal/hash-algorithms.js';
 import { isExtended } from './replay.js';
-import { digestBindsData, type VerifiedEventLog } from './verified-event-log.js';
+import { digestBindsData, type VerifiedEventLog } from './internal/verified-event-log.js';
 
 /**
  * One extended event as the boot-state readers see it, whether it comes from a verified log (for a

@@ -1,8 +1,8 @@
 import type { BootEvent } from './boot-events.js';
-import { EFI_GLOBAL_VARIABLE } from './efi-guid.js';
-import * as ev from './event-types.js';
-import { KERNEL_CMDLINE_PREFIX } from './kernel-cmdline-pattern.js';
-import type { UefiVariable } from './uefi-variable.js';
+import { EFI_GLOBAL_VARIABLE } from './internal/efi-guid.js';
+import * as ev from './internal/event-types.js';
+import { KERNEL_CMDLINE_PREFIX } from './internal/kernel-cmdline-pattern.js';
+import type { UefiVariable } from './internal/uefi-variable.js';
 
 /**
  * Readers of boot facts from a list of `BootEvent`s. Given the events of a verified log they state

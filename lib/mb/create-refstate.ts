@@ -10,11 +10,11 @@ import {
   scrtmEvents,
   secureBootKeys,
   vmlinuzEvents,
-} from './boot-components.js';
+} from './internal/boot-components.js';
 import type { ParsedEventLog } from './event-log.js';
 import { evaluateMbPolicy } from './evaluate-mb-policy.js';
-import { EXAMPLE_POLICY_PCRS } from './policy-event-rules.js';
-import { buildVerifiedEventLog } from './verified-event-log.js';
+import { EXAMPLE_POLICY_PCRS } from './internal/policy-event-rules.js';
+import { buildVerifiedEventLog } from './internal/verified-event-log.js';
 import { MbRefstateError, type MbRefstate, type RefstateDigest, type RefstateKey } from './mb-refstate.js';
 
 export interface CreateRefstateOptions {

@@ -1,11 +1,11 @@
 import { bootEventsOfVerifiedLog } from './boot-events.js';
 import { mbFailure, type MbFailure } from './mb-failure.js';
 import type { MbRefstate } from './mb-refstate.js';
-import { bootChainFindings } from './policy-boot-chain.js';
-import { EXAMPLE_POLICY_PCRS, eventRuleFindings } from './policy-event-rules.js';
-import { POLICY_BANK, type PolicyFinding } from './policy-finding.js';
-import { secureBootFindings } from './policy-secure-boot.js';
-import type { VerifiedEventLog } from './verified-event-log.js';
+import { bootChainFindings } from './internal/policy-boot-chain.js';
+import { EXAMPLE_POLICY_PCRS, eventRuleFindings } from './internal/policy-event-rules.js';
+import { POLICY_BANK, type PolicyFinding } from './internal/policy-finding.js';
+import { secureBootFindings } from './internal/policy-secure-boot.js';
+import type { VerifiedEventLog } from './internal/verified-event-log.js';
 
 /** The outcome of evaluating a verified log against a refstate. */
 export interface MbPolicyEvaluation {

@@ -1,4 +1,4 @@
-import type { HashAlgorithm } from './hash-algorithms.js';
+import type { HashAlgorithm } from './internal/hash-algorithms.js';
 
 /**
  * The parsed shape of a TCG PC Client / UEFI event log. Parsing only frames the log and reads its
@@ -35,7 +35,7 @@ export interface SpecIdEvent {
 export interface UntrustedEvent {
   /** Position in the log, 0 for the first event (the Spec ID header of a crypto-agile log). */
   readonly sequence: number;
-  /** Byte offset of the event in the log; -1 for an event a replay quirk added (`quirks.ts`). */
+  /** Byte offset of the event in the log; -1 for an event a replay quirk added (`internal/quirks.ts`). */
   readonly offset: number;
   readonly pcrIndex: number;
   /** `eventType` as logged: not covered by the PCR extend, so never a basis for trust on its own. */
@@ -61,6 +61,6 @@ export interface ParsedEventLog {
    * PCR 0 then starts at `00…0<locality>` instead of zeros (PFP §3.3.4.1).
    */
   readonly startupLocality: number | null;
-  /** Ids of the parse quirks (`quirks.ts`) this log needed; empty for a log that parsed strictly. */
+  /** Ids of the parse quirks (`internal/quirks.ts`) this log needed; empty for a log that parsed strictly. */
   readonly quirksApplied: readonly string[];
 }

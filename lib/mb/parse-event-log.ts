@@ -1,10 +1,10 @@
 import { LittleEndianReader } from '../bytes/byte-reader.js';
 import { EventLogParseError } from '../bytes/parse-errors.js';
 import type { EventDigest, ParsedEventLog, SpecIdEvent, UntrustedEvent } from './event-log.js';
-import { EV_NO_ACTION, eventTypeName } from './event-types.js';
-import { SHA1, type HashAlgorithm } from './hash-algorithms.js';
-import { PARSE_QUIRKS } from './quirks.js';
-import { classifySpecId, parseSpecIdEvent } from './spec-id-event.js';
+import { EV_NO_ACTION, eventTypeName } from './internal/event-types.js';
+import { SHA1, type HashAlgorithm } from './internal/hash-algorithms.js';
+import { PARSE_QUIRKS } from './internal/quirks.js';
+import { classifySpecId, parseSpecIdEvent } from './internal/spec-id-event.js';
 
 /** PC Client TPMs have PCRs 0-23 (PFP §3.3.4, Table 1); any other index means the framing is wrong. */
 const PCR_COUNT = 24;
@@ -26,7 +26,7 @@ const STARTUP_LOCALITY_SIGNATURE = 'StartupLocality\0';
  *
  * Guarantees: every length is checked before it is used; a truncated, oversized or inconsistent log
  * throws `EventLogParseError` (with the offset and the structure); an empty input is refused.
- * Parse quirks (`quirks.ts`) are tried only after the strict parse failed; `quirksApplied` names them.
+ * Parse quirks (`internal/quirks.ts`) are tried only after the strict parse failed; `quirksApplied` names them.
  * Does not check any digest, decode event data, or decide anything about trust.
  */
 export function parseEventLog(bytes: Uint8Array): ParsedEventLog {

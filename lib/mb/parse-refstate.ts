@@ -1,4 +1,4 @@
-import { checkKernelCmdline } from './kernel-cmdline-pattern.js';
+import { checkKernelCmdline } from './internal/kernel-cmdline-pattern.js';
 import {
   MbRefstateError,
   type MbRefstate,

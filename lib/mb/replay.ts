@@ -1,6 +1,6 @@
 import type { ParsedEventLog, UntrustedEvent } from './event-log.js';
-import { EV_NO_ACTION } from './event-types.js';
-import { digestWith, type HashAlgorithm } from './hash-algorithms.js';
+import { EV_NO_ACTION } from './internal/event-types.js';
+import { digestWith, type HashAlgorithm } from './internal/hash-algorithms.js';
 
 /** PCR index → value, for one bank. */
 export type PcrBank = ReadonlyMap<number, Uint8Array>;

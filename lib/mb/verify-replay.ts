@@ -2,11 +2,11 @@ import { timingSafeEqual } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
 import type { ParsedEventLog } from './event-log.js';
-import { hashAlgorithmByName, type HashAlgorithm } from './hash-algorithms.js';
+import { hashAlgorithmByName, type HashAlgorithm } from './internal/hash-algorithms.js';
 import { mbFailure, type MbFailure } from './mb-failure.js';
-import { REPLAY_QUIRKS } from './quirks.js';
+import { REPLAY_QUIRKS } from './internal/quirks.js';
 import { initialPcrValue, replayEventLog } from './replay.js';
-import { buildVerifiedEventLog, type VerifiedEventLog } from './verified-event-log.js';
+import { buildVerifiedEventLog, type VerifiedEventLog } from './internal/verified-event-log.js';
 
 /** Quoted PCR values: `{bank: {index: digest}}`, digests as hex (optionally `0x`-prefixed) or bytes. */
 export type QuotedPcrs = Readonly<Record<string, Readonly<Record<string, string | Uint8Array>>>>;

@@ -2,14 +2,14 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { vectorPath } from '../helpers/paths.js';
 import { findLogBank, untrustedBootEvents, type BootEvent } from '../../lib/mb/boot-events.js';
-import { keyVariableMeasurements } from '../../lib/mb/boot-components.js';
+import { keyVariableMeasurements } from '../../lib/mb/internal/boot-components.js';
 import { efiAppDigests, kernelCommandLines, scrtmVersions, secureBootState } from '../../lib/mb/boot-state.js';
-import { EFI_CERT_X509 } from '../../lib/mb/efi-guid.js';
-import { decodeEventContent } from '../../lib/mb/event-content.js';
+import { EFI_CERT_X509 } from '../../lib/mb/internal/efi-guid.js';
+import { decodeEventContent } from '../../lib/mb/internal/event-content.js';
 import type { ParsedEventLog } from '../../lib/mb/event-log.js';
-import { EV_EFI_VARIABLE_DRIVER_CONFIG, EV_IPL, EV_S_CRTM_VERSION } from '../../lib/mb/event-types.js';
+import { EV_EFI_VARIABLE_DRIVER_CONFIG, EV_IPL, EV_S_CRTM_VERSION } from '../../lib/mb/internal/event-types.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
-import { parseSignatureLists, parseUefiVariable } from '../../lib/mb/uefi-variable.js';
+import { parseSignatureLists, parseUefiVariable } from '../../lib/mb/internal/uefi-variable.js';
 import { goTpmToolsLogs, loadLog, windowsVector } from './mb-vectors.js';
 
 function events(log: ParsedEventLog, bank = 'sha256'): BootEvent[] {

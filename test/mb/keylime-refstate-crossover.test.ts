@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { checkMeasuredBootLog } from '../../lib/mb/check-measured-boot.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import type { ParsedEventLog } from '../../lib/mb/event-log.js';
-import { compileKernelCmdline } from '../../lib/mb/kernel-cmdline-pattern.js';
+import { compileKernelCmdline } from '../../lib/mb/internal/kernel-cmdline-pattern.js';
 import type { MbRefstate, RefstateKernel } from '../../lib/mb/mb-refstate.js';
 import { parseMbRefstate } from '../../lib/mb/parse-refstate.js';
 import { MbRefstateError } from '../../lib/mb/mb-refstate.js';

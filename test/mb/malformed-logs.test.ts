@@ -4,14 +4,14 @@ import { EventLogParseError } from '../../lib/bytes/parse-errors.js';
 import { LittleEndianWriter } from '../../lib/bytes/byte-writer.js';
 import { untrustedBootEvents } from '../../lib/mb/boot-events.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
-import { decodeEventContent } from '../../lib/mb/event-content.js';
+import { decodeEventContent } from '../../lib/mb/internal/event-content.js';
 import { decodeEventLogBase64 } from '../../lib/mb/event-log-input.js';
-import * as ev from '../../lib/mb/event-types.js';
-import { parseImageLoadEvent } from '../../lib/mb/image-load-event.js';
+import * as ev from '../../lib/mb/internal/event-types.js';
+import { parseImageLoadEvent } from '../../lib/mb/internal/image-load-event.js';
 import { MbRefstateError } from '../../lib/mb/mb-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { replayEventLog } from '../../lib/mb/replay.js';
-import { parseSignatureLists, parseUefiVariable } from '../../lib/mb/uefi-variable.js';
+import { parseSignatureLists, parseUefiVariable } from '../../lib/mb/internal/uefi-variable.js';
 import { verifyReplay } from '../../lib/mb/verify-replay.js';
 import { selfQuote, vectorBytes } from './mb-vectors.js';
 

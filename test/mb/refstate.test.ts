@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { vectorPath } from '../helpers/paths.js';
 import { createRefstate, pythonReEscape } from '../../lib/mb/create-refstate.js';
-import { compileKernelCmdline } from '../../lib/mb/kernel-cmdline-pattern.js';
+import { compileKernelCmdline } from '../../lib/mb/internal/kernel-cmdline-pattern.js';
 import { MbRefstateError } from '../../lib/mb/mb-refstate.js';
 import { parseMbRefstate } from '../../lib/mb/parse-refstate.js';
 import { loadLog } from './mb-vectors.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { ParsedEventLog } from '../../lib/mb/event-log.js';
-import { EV_EFI_ACTION } from '../../lib/mb/event-types.js';
-import { EBS_EVENTS_MISSING, PARSE_QUIRKS, REPLAY_QUIRKS, SPEC_ID_VENDOR_INFO_OUTSIDE_EVENT } from '../../lib/mb/quirks.js';
+import { EV_EFI_ACTION } from '../../lib/mb/internal/event-types.js';
+import { EBS_EVENTS_MISSING, PARSE_QUIRKS, REPLAY_QUIRKS, SPEC_ID_VENDOR_INFO_OUTSIDE_EVENT } from '../../lib/mb/internal/quirks.js';
 import { verifyReplay } from '../../lib/mb/verify-replay.js';
 import { loadLog, replayJson, vectorBytes, vectorJson, type PcrJson } from './mb-vectors.js';
 

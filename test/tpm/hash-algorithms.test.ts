@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { digestLength } from '../../lib/attestation/digest.js';
 import { QUOTE_HASH_ALGS } from '../../lib/attestation/algorithms.js';
 import { imaHashByLinuxId, imaHashByName, imaHashesByHexLength, pcrBankSize } from '../../lib/ima/hash-algorithms.js';
-import { hashAlgorithmByName, knownHashAlgorithm } from '../../lib/mb/hash-algorithms.js';
+import { hashAlgorithmByName, knownHashAlgorithm } from '../../lib/mb/internal/hash-algorithms.js';
 import { HASH_ALGORITHMS, hashInfoByName } from '../../lib/tpm/constants.js';
 
 describe('the one hash-algorithm table (HASH_ALGORITHMS)', () => {

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { BootEvent } from './boot-events.js';
+import type { BootEvent } from '../boot-events.js';
 import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
-import { secureBootState } from './boot-state.js';
-import type { MbRefstate, RefstateDigest, RefstateKey } from './mb-refstate.js';
+import { secureBootState } from '../boot-state.js';
+import type { MbRefstate, RefstateDigest, RefstateKey } from '../mb-refstate.js';
 import { digestMatches, refHex, type PolicyFinding } from './policy-finding.js';
 import type { EfiSignature } from './uefi-variable.js';
 

@@ -1,9 +1,9 @@
-import type { BootEvent } from './boot-events.js';
-import { variableEvents } from './boot-state.js';
+import type { BootEvent } from '../boot-events.js';
+import { variableEvents } from '../boot-state.js';
 import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
 import * as ev from './event-types.js';
 import { parseSignatureLists, type EfiSignature } from './uefi-variable.js';
-import { EventLogParseError } from '../bytes/parse-errors.js';
+import { EventLogParseError } from '../../bytes/parse-errors.js';
 
 /**
  * Groups the events of a boot log into the components Keylime's `example` policy checks

@@ -1,4 +1,4 @@
-import type { BootEvent } from './boot-events.js';
+import type { BootEvent } from '../boot-events.js';
 import {
   bootApplications,
   firmwareCode,
@@ -7,9 +7,9 @@ import {
   scrtmEvents,
   vmlinuzEvents,
 } from './boot-components.js';
-import { kernelCommandLines, type KernelCommandLine } from './boot-state.js';
+import { kernelCommandLines, type KernelCommandLine } from '../boot-state.js';
 import { compileKernelCmdline, KERNEL_CMDLINE_PREFIX } from './kernel-cmdline-pattern.js';
-import type { MbRefstate, RefstateKernel } from './mb-refstate.js';
+import type { MbRefstate, RefstateKernel } from '../mb-refstate.js';
 import {
   bestAlternative,
   digestMatches,

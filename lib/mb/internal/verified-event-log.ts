@@ -1,8 +1,8 @@
 import { decodeEventContent, type EventContent } from './event-content.js';
-import type { ParsedEventLog, UntrustedEvent } from './event-log.js';
+import type { ParsedEventLog, UntrustedEvent } from '../event-log.js';
 import * as ev from './event-types.js';
 import { digestWith, type HashAlgorithm } from './hash-algorithms.js';
-import { isExtended } from './replay.js';
+import { isExtended } from '../replay.js';
 import { timingSafeEqual } from 'node:crypto';
 
 /**

@@ -1,4 +1,4 @@
-import type { BootEvent } from './boot-events.js';
+import type { BootEvent } from '../boot-events.js';
 import { FIRMWARE_CODE_TYPES, pcr9Kind } from './boot-components.js';
 import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
 import * as ev from './event-types.js';

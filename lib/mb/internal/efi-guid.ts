@@ -1,4 +1,4 @@
-import type { LittleEndianReader } from '../bytes/byte-reader.js';
+import type { LittleEndianReader } from '../../bytes/byte-reader.js';
 
 /**
  * EFI_GUID (UEFI 2.10 Appendix A): `Data1 u32 | Data2 u16 | Data3 u16 | Data4[8]`, the first three

@@ -1,6 +1,6 @@
-import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from '../python-regex/linear-regex.js';
-import { PythonRegexError } from '../python-regex/python-regex-error.js';
-import { MbRefstateError } from './mb-refstate.js';
+import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from '../../python-regex/linear-regex.js';
+import { PythonRegexError } from '../../python-regex/python-regex-error.js';
+import { MbRefstateError } from '../mb-refstate.js';
 
 /** The text GRUB puts before the kernel command line in its PCR 8 EV_IPL string. */
 export const KERNEL_CMDLINE_PREFIX = 'kernel_cmdline: ';

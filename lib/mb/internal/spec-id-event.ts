@@ -1,6 +1,6 @@
-import { LittleEndianReader } from '../bytes/byte-reader.js';
-import { EventLogParseError } from '../bytes/parse-errors.js';
-import type { SpecIdEvent } from './event-log.js';
+import { LittleEndianReader } from '../../bytes/byte-reader.js';
+import { EventLogParseError } from '../../bytes/parse-errors.js';
+import type { SpecIdEvent } from '../event-log.js';
 import {
   knownHashAlgorithm,
   unknownHashAlgorithm,

@@ -1,5 +1,5 @@
 import { createHash, getHashes } from 'node:crypto';
-import { HASH_ALGORITHMS, TPM_ALG_SHA1 } from '../tpm/constants.js';
+import { HASH_ALGORITHMS, TPM_ALG_SHA1 } from '../../tpm/constants.js';
 
 /**
  * A hash algorithm an event log can name, by TPM_ALG_ID, with the digest size fixed by the TCG

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { BootEvent } from './boot-events.js';
-import type { RefstateDigest } from './mb-refstate.js';
+import type { BootEvent } from '../boot-events.js';
+import type { RefstateDigest } from '../mb-refstate.js';
 
 /**
  * One way a log differs from its refstate: the component (`db`, `kernels[0].shim`, …), the reason,

@@ -1,5 +1,5 @@
-import { LittleEndianReader } from '../bytes/byte-reader.js';
-import { EventLogParseError } from '../bytes/parse-errors.js';
+import { LittleEndianReader } from '../../bytes/byte-reader.js';
+import { EventLogParseError } from '../../bytes/parse-errors.js';
 import { readEfiGuid } from './efi-guid.js';
 import * as ev from './event-types.js';
 import { parseImageLoadEvent, type ImageLoadEvent } from './image-load-event.js';

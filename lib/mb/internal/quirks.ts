@@ -1,6 +1,6 @@
-import { LittleEndianReader } from '../bytes/byte-reader.js';
-import { EventLogParseError } from '../bytes/parse-errors.js';
-import type { EventDigest, ParsedEventLog, UntrustedEvent } from './event-log.js';
+import { LittleEndianReader } from '../../bytes/byte-reader.js';
+import { EventLogParseError } from '../../bytes/parse-errors.js';
+import type { EventDigest, ParsedEventLog, UntrustedEvent } from '../event-log.js';
 import { EV_EFI_ACTION, EV_NO_ACTION, eventTypeName } from './event-types.js';
 import { digestWith } from './hash-algorithms.js';
 

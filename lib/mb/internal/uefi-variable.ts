@@ -1,5 +1,5 @@
-import { LittleEndianReader } from '../bytes/byte-reader.js';
-import { EventLogParseError } from '../bytes/parse-errors.js';
+import { LittleEndianReader } from '../../bytes/byte-reader.js';
+import { EventLogParseError } from '../../bytes/parse-errors.js';
 import { readEfiGuid } from './efi-guid.js';
 
 /** `UEFI_VARIABLE_DATA` (TCG PC Client PFP §10.2.6, Table "UEFI_VARIABLE_DATA"). */

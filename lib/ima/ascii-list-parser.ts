@@ -1,13 +1,13 @@
 import { ImaParseError } from '../bytes/parse-errors.js';
 import { imaHashByName } from './hash-algorithms.js';
-import { emptyField, isImaTemplateName, type ImaDigest, type ImaTemplateName, type UntrustedImaEntry } from './ima-entry.js';
+import { emptyField, isImaTemplateName, type ImaDigest, type ImaTemplateName, type UntrustedImaEntry } from './internal/ima-entry.js';
 import {
   digestNgSize,
   LEGACY_NAME_FIELD_SIZE,
   LEGACY_NAME_MAX,
   nameNgSize,
   TemplateDataWriter,
-} from './template-data.js';
+} from './internal/template-data.js';
 
 /**
  * Parser for the ASCII measurement list. Each line is
@@ -16,7 +16,7 @@ import {
  * contain spaces: the kernel writes `n-ng` with spaces replaced by `_`.
  *
  * The template data is rebuilt from the fields exactly as the kernel laid it out (see
- * template-data.ts), so the caller can recompute the template hash over it.
+ * internal/template-data.ts), so the caller can recompute the template hash over it.
  *
  * Stricter than Keylime, each on purpose: the `d-ng` field must carry its `alg:` prefix (kernels
  * always print one), a known algorithm's digest must have that algorithm's size, and a signature,

@@ -1,7 +1,7 @@
 import { LittleEndianReader } from '../bytes/byte-reader.js';
 import { ImaParseError } from '../bytes/parse-errors.js';
-import { emptyField, isImaTemplateName, type ImaDigest, type UntrustedImaEntry } from './ima-entry.js';
-import { LEGACY_NAME_FIELD_SIZE, LEGACY_NAME_MAX } from './template-data.js';
+import { emptyField, isImaTemplateName, type ImaDigest, type UntrustedImaEntry } from './internal/ima-entry.js';
+import { LEGACY_NAME_FIELD_SIZE, LEGACY_NAME_MAX } from './internal/template-data.js';
 
 /**
  * Parser for the binary measurement list (`binary_runtime_measurements`), kernel

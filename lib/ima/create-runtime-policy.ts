@@ -2,8 +2,8 @@ import { parseImaAsciiList } from './ascii-list-parser.js';
 import { parseExcludeList } from './exclude-matcher.js';
 import { imaHashByName, imaHashesByHexLength } from './hash-algorithms.js';
 import { readPublicKeyBlob, UnsupportedImaKey } from './ima-keyring.js';
-import { parseFlatAllowlist, policyTimestamp, sortedMap } from './legacy-allowlist.js';
-import { RuntimePolicyError } from './runtime-policy-error.js';
+import { parseFlatAllowlist, policyTimestamp, sortedMap } from './internal/legacy-allowlist.js';
+import { RuntimePolicyError } from './internal/runtime-policy-error.js';
 import { emptyRuntimePolicy, parseRuntimePolicy, POLICY_GENERATOR, type RuntimePolicy } from './runtime-policy.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { PolicySignatureError, RuntimePolicyError } from './runtime-policy-error.js';
+import { PolicySignatureError, RuntimePolicyError } from './internal/runtime-policy-error.js';
 
 /**
  * DSSE envelopes around runtime policies (secure-systems-lab DSSE v1; Keylime `signing.py` /

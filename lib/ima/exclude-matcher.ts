@@ -1,6 +1,6 @@
 import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from '../python-regex/linear-regex.js';
 import { PythonRegexError } from '../python-regex/python-regex-error.js';
-import { RuntimePolicyError } from './runtime-policy-error.js';
+import { RuntimePolicyError } from './internal/runtime-policy-error.js';
 
 /**
  * The `excludes` of a runtime policy: Python regular expressions, a path being excluded when any of

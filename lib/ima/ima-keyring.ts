@@ -1,8 +1,8 @@
 import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { certificateSubjectKeyId } from './der-reader.js';
-import { isSupportedCurve } from './ecdsa-prehashed.js';
+import { certificateSubjectKeyId } from './internal/der-reader.js';
+import { isSupportedCurve } from './internal/ecdsa-prehashed.js';
 import { pythonJsonDumps } from './python-json.js';
-import { RuntimePolicyError } from './runtime-policy-error.js';
+import { RuntimePolicyError } from './internal/runtime-policy-error.js';
 
 /**
  * IMA keyrings: public keys indexed by their IMA key id (keyidv2), as Keylime's

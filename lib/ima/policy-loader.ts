@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { isDsseEnvelope, verifyDsseEnvelope } from './dsse-envelope.js';
 import { parseExcludeList } from './exclude-matcher.js';
-import { allowlistToRuntimePolicy } from './legacy-allowlist.js';
-import { PolicySignatureError, RuntimePolicyError } from './runtime-policy-error.js';
+import { allowlistToRuntimePolicy } from './internal/legacy-allowlist.js';
+import { PolicySignatureError, RuntimePolicyError } from './internal/runtime-policy-error.js';
 import { parseRuntimePolicy, type RuntimePolicy } from './runtime-policy.js';
 
 export interface LoadPolicyOptions {

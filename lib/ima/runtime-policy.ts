@@ -1,8 +1,8 @@
 import { compileExcludes } from './exclude-matcher.js';
 import { LOG_HASH_ALGORITHMS, type LogHashAlgorithm } from './hash-algorithms.js';
 import { ImaKeyring } from './ima-keyring.js';
-import { normalisePolicyDigest } from './policy-quirks.js';
-import { RuntimePolicyError } from './runtime-policy-error.js';
+import { normalisePolicyDigest } from './internal/policy-quirks.js';
+import { RuntimePolicyError } from './internal/runtime-policy-error.js';
 
 /**
  * Keylime's JSON runtime policy, format version 1 (`keylime/ima/ima.py`, `RUNTIME_POLICY_SCHEMA`).

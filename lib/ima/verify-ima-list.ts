@@ -3,14 +3,14 @@ import { IronlimeError } from '../../interfaces/errors.js';
 import { ImaParseError } from '../bytes/parse-errors.js';
 import { parseImaAsciiLine } from './ascii-list-parser.js';
 import type { CompiledRuntimePolicy } from './compiled-policy.js';
-import { validateEntryContent, type ValidationContext } from './entry-validator.js';
+import { validateEntryContent, type ValidationContext } from './internal/entry-validator.js';
 import { imaHashByName, pcrBankSize, type ImaHashAlgorithm, type PcrBank } from './hash-algorithms.js';
-import type { UntrustedImaEntry } from './ima-entry.js';
+import type { UntrustedImaEntry } from './internal/ima-entry.js';
 import { IMA_EVENTS, type ImaFailure } from './ima-failure.js';
 import { ImaKeyring, ImaKeyrings } from './ima-keyring.js';
-import { ImaNgFastPath } from './ima-ng-fast-path.js';
+import { ImaNgFastPath } from './internal/ima-ng-fast-path.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState } from './ima-replay-state.js';
-import { Pcr10Replay } from './pcr10-replay.js';
+import { Pcr10Replay } from './internal/pcr10-replay.js';
 
 /**
  * Checks (part of) an IMA measurement list against a quoted PCR 10 and a runtime policy, and says
@@ -19,7 +19,7 @@ import { Pcr10Replay } from './pcr10-replay.js';
  * For each entry, in order: the template hash is recomputed over the template data with the
  * policy's `log_hash_alg` (sha1 by default) and compared; an entry whose logged hash is all zeros is
  * a violation (extended as all-ones, content not checked); the PCR index must be 10; the content
- * rules of entry-validator.ts apply; both banks of PCR 10 are extended. A line that does not parse
+ * rules of internal/entry-validator.ts apply; both banks of PCR 10 are extended. A line that does not parse
  * is reported and not extended (Keylime does the same, so the PCR will not match either).
  *
  * PCR race: the node reads the log after the quote, so the log may be ahead of the quoted PCR 10.

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { ImaParseError } from '../../lib/bytes/parse-errors.js';
 import { parseImaAsciiLine, parseImaAsciiList, splitImaAsciiLines } from '../../lib/ima/ascii-list-parser.js';
-import { formatImaAsciiLine } from '../../lib/ima/ima-entry.js';
+import { formatImaAsciiLine } from '../../lib/ima/internal/ima-entry.js';
 import { rustKeylimeLog, vectorText } from './ima-vectors.js';
 
 const sha1 = (data: Buffer): string => createHash('sha1').update(data).digest('hex');

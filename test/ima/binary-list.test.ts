@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { ImaParseError } from '../../lib/bytes/parse-errors.js';
 import { parseImaAsciiList } from '../../lib/ima/ascii-list-parser.js';
 import { parseImaBinaryList } from '../../lib/ima/binary-list-parser.js';
-import { encodeImaBinaryList } from '../../lib/ima/binary-list-writer.js';
-import { formatImaAsciiLine } from '../../lib/ima/ima-entry.js';
+import { encodeImaBinaryList } from '../../lib/ima/internal/binary-list-writer.js';
+import { formatImaAsciiLine } from '../../lib/ima/internal/ima-entry.js';
 import { verifyImaList } from '../../lib/ima/verify-ima-list.js';
 import { RUST_KEYLIME_PCR10_SHA1, rustKeylimeLog, vectorText } from './ima-vectors.js';
 

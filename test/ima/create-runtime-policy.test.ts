@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { ImaParseError } from '../../lib/bytes/parse-errors.js';
 import { createRuntimePolicy } from '../../lib/ima/create-runtime-policy.js';
 import { pythonJsonDumps } from '../../lib/ima/python-json.js';
-import { RuntimePolicyError } from '../../lib/ima/runtime-policy-error.js';
+import { RuntimePolicyError } from '../../lib/ima/internal/runtime-policy-error.js';
 import { parseRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { vectorText, verificationVector } from './ima-vectors.js';
 

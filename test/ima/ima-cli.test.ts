@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { runCli, type CliRun } from '../helpers/cli-runner.js';
 import { parseImaAsciiList } from '../../lib/ima/ascii-list-parser.js';
-import { encodeImaBinaryList } from '../../lib/ima/binary-list-writer.js';
+import { encodeImaBinaryList } from '../../lib/ima/internal/binary-list-writer.js';
 import { parseRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { vectorPath } from '../helpers/paths.js';
 import { RUST_KEYLIME_PCR10_SHA1, rustKeylimeLog } from './ima-vectors.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { parseImaAsciiList, splitImaAsciiLines } from '../../lib/ima/ascii-list-parser.js';
-import { formatImaAsciiLine, type UntrustedImaEntry } from '../../lib/ima/ima-entry.js';
+import { formatImaAsciiLine, type UntrustedImaEntry } from '../../lib/ima/internal/ima-entry.js';
 import { IMA_EVENTS } from '../../lib/ima/ima-failure.js';
 import { verifyImaList } from '../../lib/ima/verify-ima-list.js';
 import { startSwtpm, type SwtpmHandle } from '../../lib/tpm-access/swtpm-manager.js';

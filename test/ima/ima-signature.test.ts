@@ -2,10 +2,10 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { ImaParseError } from '../../lib/bytes/parse-errors.js';
-import { certificateSubjectKeyId, decodeEcdsaSignature } from '../../lib/ima/der-reader.js';
+import { certificateSubjectKeyId, decodeEcdsaSignature } from '../../lib/ima/internal/der-reader.js';
 import { parseImaAsciiList } from '../../lib/ima/ascii-list-parser.js';
 import { imaKeyIdV2, ImaKeyrings, readPublicKeyBlob, UnsupportedImaKey } from '../../lib/ima/ima-keyring.js';
-import { parseImaSignature, verifyImaSignature } from '../../lib/ima/ima-signature.js';
+import { parseImaSignature, verifyImaSignature } from '../../lib/ima/internal/ima-signature.js';
 import { vectorBytes, verificationVector } from './ima-vectors.js';
 
 const keyFile = (name: string): Buffer => vectorBytes('keylime', 'ima', 'verification', 'ima_keys', name);

@@ -4,7 +4,7 @@ import { compileExcludes } from '../../lib/ima/exclude-matcher.js';
 import { compilePythonPatterns } from '../../lib/python-regex/linear-regex.js';
 import { PythonRegexError } from '../../lib/python-regex/python-regex-error.js';
 import { translatePythonRegex } from '../../lib/python-regex/internal/python-regex.js';
-import { RuntimePolicyError } from '../../lib/ima/runtime-policy-error.js';
+import { RuntimePolicyError } from '../../lib/ima/internal/runtime-policy-error.js';
 
 /** Python `re.match(pattern, path) is not None`, as our translation computes it. */
 function pyMatch(pattern: string, path: string): boolean {

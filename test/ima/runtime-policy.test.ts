@@ -8,9 +8,9 @@ import fc from 'fast-check';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
 import { dssePae, loadPolicyVerificationKey, verifyDsseEnvelope, type DsseEnvelope } from '../../lib/ima/dsse-envelope.js';
 import { ImaKeyring } from '../../lib/ima/ima-keyring.js';
-import { allowlistToRuntimePolicy, parseFlatAllowlist } from '../../lib/ima/legacy-allowlist.js';
+import { allowlistToRuntimePolicy, parseFlatAllowlist } from '../../lib/ima/internal/legacy-allowlist.js';
 import { loadRuntimePolicy } from '../../lib/ima/policy-loader.js';
-import { PolicySignatureError, RuntimePolicyError } from '../../lib/ima/runtime-policy-error.js';
+import { PolicySignatureError, RuntimePolicyError } from '../../lib/ima/internal/runtime-policy-error.js';
 import { emptyRuntimePolicy, parseRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { vectorText, verificationVector } from './ima-vectors.js';
 

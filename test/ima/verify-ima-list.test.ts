@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { parseImaAsciiList, splitImaAsciiLines } from '../../lib/ima/ascii-list-parser.js';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
-import { formatImaAsciiLine } from '../../lib/ima/ima-entry.js';
+import { formatImaAsciiLine } from '../../lib/ima/internal/ima-entry.js';
 import { IMA_EVENTS } from '../../lib/ima/ima-failure.js';
 import { emptyRuntimePolicy, parseRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { verifyImaList } from '../../lib/ima/verify-ima-list.js';

@@ -1,6 +1,6 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import type { CompiledRuntimePolicy } from './compiled-policy.js';
-import { pcrBankSize, type ImaHashAlgorithm } from './hash-algorithms.js';
+import type { CompiledRuntimePolicy } from '../compiled-policy.js';
+import { pcrBankSize, type ImaHashAlgorithm } from '../hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
 
 const SPACE = 0x20;

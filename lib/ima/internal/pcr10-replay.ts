@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { PcrBank } from './hash-algorithms.js';
+import type { PcrBank } from '../hash-algorithms.js';
 
 /**
  * Running PCR 10 in the sha1 and sha256 banks: `PCR = H_bank(PCR ‖ H_bank(template data))`

@@ -1,7 +1,7 @@
-import { parseExcludeList } from './exclude-matcher.js';
+import { parseExcludeList } from '../exclude-matcher.js';
 import { normalisePolicyDigest } from './policy-quirks.js';
 import { RuntimePolicyError } from './runtime-policy-error.js';
-import { emptyRuntimePolicy, POLICY_GENERATOR, type RuntimePolicy } from './runtime-policy.js';
+import { emptyRuntimePolicy, POLICY_GENERATOR, type RuntimePolicy } from '../runtime-policy.js';
 
 /**
  * Legacy flat allowlists: one `<hex digest><whitespace><path>` per line, as `sha256sum` prints

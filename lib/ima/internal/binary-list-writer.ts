@@ -1,4 +1,4 @@
-import { LittleEndianWriter } from '../bytes/byte-writer.js';
+import { LittleEndianWriter } from '../../bytes/byte-writer.js';
 import type { UntrustedImaEntry } from './ima-entry.js';
 import { LEGACY_NAME_FIELD_SIZE } from './template-data.js';
 

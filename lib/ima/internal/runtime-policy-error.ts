@@ -1,4 +1,4 @@
-import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/errors.js';
+import { IronlimeError, type IronlimeErrorOptions } from '../../../interfaces/errors.js';
 
 /**
  * A runtime policy, flat allowlist, exclude list or IMA keyring could not be accepted. `field` names

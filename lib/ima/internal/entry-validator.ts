@@ -1,7 +1,7 @@
-import type { CompiledRuntimePolicy } from './compiled-policy.js';
-import { IMA_EVENTS, type ImaFailure } from './ima-failure.js';
+import type { CompiledRuntimePolicy } from '../compiled-policy.js';
+import { IMA_EVENTS, type ImaFailure } from '../ima-failure.js';
 import type { UntrustedImaEntry } from './ima-entry.js';
-import { readPublicKeyBlob, UnsupportedImaKey, type ImaKeyrings } from './ima-keyring.js';
+import { readPublicKeyBlob, UnsupportedImaKey, type ImaKeyrings } from '../ima-keyring.js';
 import { verifyImaSignature } from './ima-signature.js';
 
 /**

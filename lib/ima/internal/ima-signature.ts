@@ -1,9 +1,9 @@
 import { constants, publicDecrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { decodeEcdsaSignature } from './der-reader.js';
 import { verifyEcdsaPrehashed } from './ecdsa-prehashed.js';
-import { imaHashByLinuxId } from './hash-algorithms.js';
+import { imaHashByLinuxId } from '../hash-algorithms.js';
 import type { ImaDigest } from './ima-entry.js';
-import type { ImaKeyrings } from './ima-keyring.js';
+import type { ImaKeyrings } from '../ima-keyring.js';
 
 /**
  * IMA file signatures (`security.ima` xattr, logged in the `sig` field of `ima-sig`): kernel

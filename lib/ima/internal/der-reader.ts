@@ -1,5 +1,5 @@
-import { BigEndianReader } from '../bytes/byte-reader.js';
-import { ImaParseError } from '../bytes/parse-errors.js';
+import { BigEndianReader } from '../../bytes/byte-reader.js';
+import { ImaParseError } from '../../bytes/parse-errors.js';
 
 /**
  * The little DER (ITU-T X.690) this module needs: the ECDSA `Ecdsa-Sig-Value` inside IMA signatures

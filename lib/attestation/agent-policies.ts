@@ -3,7 +3,7 @@ import type { CompiledRuntimePolicy } from '../ima/compiled-policy.js';
 import type { ImaKeyring } from '../ima/ima-keyring.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { signingKeyFrom } from '../tpm/tpm-signature-check.js';
-import type { AcceptedAlgorithms } from './pre-checks.js';
+import type { AcceptedAlgorithms } from './internal/pre-checks.js';
 
 /** Keylime `[verifier] measured_boot_evaluate`: evaluate the refstate on the first round only, or every round. */
 export type MeasuredBootEvaluate = 'once' | 'always';

@@ -1,6 +1,6 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState } from '../ima/ima-replay-state.js';
-import type { StoredClockInfo } from './clock-check.js';
+import type { StoredClockInfo } from './internal/clock-check.js';
 import { isOperationalState, OperationalState } from './operational-state.js';
 
 /**

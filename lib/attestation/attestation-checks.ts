@@ -5,15 +5,15 @@ import type { ImaReplayState } from '../ima/ima-replay-state.js';
 import { POLICY_GENERATOR } from '../ima/runtime-policy.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import type { QuoteHashAlg } from './algorithms.js';
-import { storeClockInfo, type StoredClockInfo } from './clock-check.js';
-import { toHex } from './digest.js';
-import type { FailureEvent } from './failure.js';
-import { checkIma, type ImaClaims } from './ima-check.js';
+import { storeClockInfo, type StoredClockInfo } from './internal/clock-check.js';
+import { toHex } from './internal/digest.js';
+import type { FailureEvent } from './internal/failure.js';
+import { checkIma, type ImaClaims } from './internal/ima-check.js';
 import type { MeasuredBootMemo } from './mb-check-memo.js';
-import { checkMbLog, type MbClaims, type MeasuredBootPolicyName } from './mb-check.js';
+import { checkMbLog, type MbClaims, type MeasuredBootPolicyName } from './internal/mb-check.js';
 import { DATA_PCR, IMA_PCR } from '../tpm/keylime-profile.js';
 import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, unusedPcrEvent } from './pcr-checks.js';
-import { checkQuote } from './quote-check.js';
+import { checkQuote } from './internal/quote-check.js';
 import type { TpmPolicy } from './tpm-policy.js';
 
 /** What a round established, beyond pass/fail. */

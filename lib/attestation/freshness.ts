@@ -1,4 +1,4 @@
-import { retryDelay } from './state-machine.js';
+import { retryDelay } from './internal/state-machine.js';
 
 /** What the pull loop's timing allows between two successful attestations of a healthy agent. */
 export interface FreshnessSettings {

@@ -1,4 +1,4 @@
-import type { Failure } from './failure.js';
+import type { Failure } from './internal/failure.js';
 
 /** One failure as the history and the API show it. */
 export interface StoredFailure {

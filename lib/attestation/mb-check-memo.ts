@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
-import { toHex } from './digest.js';
-import type { MbCheckInput, MbCheckOutcome } from './mb-check.js';
+import { toHex } from './internal/digest.js';
+import type { MbCheckInput, MbCheckOutcome } from './internal/mb-check.js';
 
 /** Distinct boot logs kept per refstate: a fleet shares a handful, each agent re-sends its own every round. */
 const LOGS_PER_REFSTATE = 64;

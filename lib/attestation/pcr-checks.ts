@@ -1,7 +1,7 @@
 import { DATA_PCR } from '../tpm/keylime-profile.js';
 import type { QuoteHashAlg } from './algorithms.js';
-import { digestInHexList, digestLength, digestsEqual, hashParts, toHex } from './digest.js';
-import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
+import { digestInHexList, digestLength, digestsEqual, hashParts, toHex } from './internal/digest.js';
+import { FailureComponent, failureEvent, type FailureEvent } from './internal/failure.js';
 import type { TpmPolicy } from './tpm-policy.js';
 
 /**

@@ -1,12 +1,12 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { AgentAttestationState } from './agent-state.js';
-import { evaluateQuote, type EvaluateQuoteOptions } from './evaluate-quote.js';
-import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './failure.js';
-import { recordFailures } from './failure-record.js';
+import { evaluateQuote, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
+import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
+import { recordFailures } from './internal/failure-record.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
 import { OperationalState } from './operational-state.js';
 import { labelFailures, type SeverityPolicy } from './severity.js';
-import { nextOperationalState, retryDelay } from './state-machine.js';
+import { nextOperationalState, retryDelay } from './internal/state-machine.js';
 
 /**
  * Every transition of the pull loop (keylime/cloud_verifier_tornado.py `process_agent`,

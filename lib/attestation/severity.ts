@@ -1,5 +1,5 @@
 import { InvalidConfig } from '../../interfaces/errors.js';
-import type { Failure, FailureEvent } from './failure.js';
+import type { Failure, FailureEvent } from './internal/failure.js';
 
 /**
  * Severity labels and the `severity_policy` (keylime/failure.py `_eval_severity_config`; spec §7.9).

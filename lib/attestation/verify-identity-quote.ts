@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { isQuoteHashAlg } from './algorithms.js';
-import { checkQuote } from './quote-check.js';
+import { checkQuote } from './internal/quote-check.js';
 
 export interface IdentityQuoteInput {
   readonly quote: string;

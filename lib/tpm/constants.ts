@@ -99,7 +99,7 @@ export const TPM_ECC_SM2_P256 = 0x0020;
 /**
  * A hash algorithm the TPM can name, with its Keylime name and node:crypto name. `HASH_ALGORITHMS` is
  * the one table of these facts: the event-log banks (`lib/mb/internal/hash-algorithms.ts`), the quote digests
- * (`lib/attestation/digest.ts`) and IMA (`lib/ima/hash-algorithms.ts`, which adds only the kernel's ids)
+ * (`lib/attestation/internal/digest.ts`) and IMA (`lib/ima/hash-algorithms.ts`, which adds only the kernel's ids)
  * all read it.
  */
 export interface TpmHashInfo {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { expect } from 'chai';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
-import { evaluateQuote } from '../../lib/attestation/evaluate-quote.js';
+import { evaluateQuote } from '../../lib/attestation/internal/evaluate-quote.js';
 import { expectedDataPcr } from '../../lib/attestation/pcr-checks.js';
-import type { AgentQuoteReply } from '../../lib/attestation/quote-reply.js';
+import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply.js';
 import { parseQuoteString } from '../../lib/tpm/quote-string.js';
 import { verifyQuote, type QuoteVerified } from '../../lib/tpm/verify-quote.js';
 import { createSoftwareAgent, disposeSharedNodeKey, type SoftwareAgent } from './helpers/software-agent.js';

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import type { AgentPolicies } from '../../lib/attestation/agent-policies.js';
 import { initialAgentState, parseAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
-import { evaluateQuote, type EvaluateQuoteResult } from '../../lib/attestation/evaluate-quote.js';
+import { evaluateQuote, type EvaluateQuoteResult } from '../../lib/attestation/internal/evaluate-quote.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import type { AgentQuoteReply } from '../../lib/attestation/quote-reply.js';
+import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply.js';
 import { FakeAgent } from './fake-agent.js';
 import { maskOf, policiesFor, runtimePolicyFor } from './engine-fixtures.js';
 

@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import type { AgentQuoteReply } from '../../lib/attestation/quote-reply.js';
+import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { isExtended } from '../../lib/mb/replay.js';
 import { imaExtendDigest, imaNgEntry } from '../../lib/tpm-access/ima-ng-template.js';

@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { isAlgorithmAccepted, normalizeEncAlg } from '../../lib/attestation/algorithms.js';
 import { initialAgentState, parseAgentState } from '../../lib/attestation/agent-state.js';
-import { checkQuoteReplyShape, isFailureEvent } from '../../lib/attestation/quote-reply.js';
+import { checkQuoteReplyShape, isFailureEvent } from '../../lib/attestation/internal/quote-reply.js';
 import { expectedDataPcr } from '../../lib/attestation/pcr-checks.js';
-import { recordFailures } from '../../lib/attestation/failure-record.js';
+import { recordFailures } from '../../lib/attestation/internal/failure-record.js';
 import { compileSeverityPolicy, labelFailures } from '../../lib/attestation/severity.js';
-import { failureEvent, FailureComponent, internalVerifierFailure } from '../../lib/attestation/failure.js';
+import { failureEvent, FailureComponent, internalVerifierFailure } from '../../lib/attestation/internal/failure.js';
 import { formatPcrMask, parseTpmPolicy } from '../../lib/attestation/tpm-policy.js';
 
 describe('attestation engine inputs: tpm_policy, algorithms, reply shape, stored state', () => {

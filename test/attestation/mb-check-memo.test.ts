@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { checkMbLog, type MbCheckInput } from '../../lib/attestation/mb-check.js';
+import { checkMbLog, type MbCheckInput } from '../../lib/attestation/internal/mb-check.js';
 import { MeasuredBootMemo } from '../../lib/attestation/mb-check-memo.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';

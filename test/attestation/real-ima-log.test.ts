@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
-import { evaluateQuote } from '../../lib/attestation/evaluate-quote.js';
+import { evaluateQuote } from '../../lib/attestation/internal/evaluate-quote.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { vectorPath } from '../helpers/paths.js';
 import { maskOf, policiesFor, runtimePolicyFor } from './engine-fixtures.js';

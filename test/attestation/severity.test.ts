@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { IronlimeError } from '../../interfaces/errors.js';
-import { FailureComponent, failureEvent, internalVerifierFailure } from '../../lib/attestation/failure.js';
+import { FailureComponent, failureEvent, internalVerifierFailure } from '../../lib/attestation/internal/failure.js';
 import {
   compileSeverityPolicy,
   DEFAULT_SEVERITY_LABELS,

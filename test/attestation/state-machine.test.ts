@@ -6,7 +6,7 @@ import {
   operationalStateLabel,
   type OperationalState,
 } from '../../lib/attestation/operational-state.js';
-import { nextOperationalState, retryDelay } from '../../lib/attestation/state-machine.js';
+import { nextOperationalState, retryDelay } from '../../lib/attestation/internal/state-machine.js';
 
 describe('attestation pull-loop state machine (spec §6)', () => {
   it('keeps Keylime state codes and labels', () => {

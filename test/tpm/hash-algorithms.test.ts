@@ -1,6 +1,6 @@
 import { createHash, getHashes } from 'node:crypto';
 import { expect } from 'chai';
-import { digestLength } from '../../lib/attestation/digest.js';
+import { digestLength } from '../../lib/attestation/internal/digest.js';
 import { QUOTE_HASH_ALGS } from '../../lib/attestation/algorithms.js';
 import { imaHashByLinuxId, imaHashByName, imaHashesByHexLength, pcrBankSize } from '../../lib/ima/hash-algorithms.js';
 import { hashAlgorithmByName, knownHashAlgorithm } from '../../lib/mb/internal/hash-algorithms.js';

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { hashInfoByName, type TpmHashInfo } from '../tpm/constants.js';
-import type { QuoteHashAlg } from './algorithms.js';
+import { hashInfoByName, type TpmHashInfo } from '../../tpm/constants.js';
+import type { QuoteHashAlg } from '../algorithms.js';
 
 /** The shared table's entry for a quote hash algorithm (every `QuoteHashAlg` is in it). */
 function quoteHash(alg: QuoteHashAlg): TpmHashInfo {

@@ -1,4 +1,4 @@
-import { isAlgorithmAccepted, isQuoteHashAlg, type QuoteHashAlg } from './algorithms.js';
+import { isAlgorithmAccepted, isQuoteHashAlg, type QuoteHashAlg } from '../algorithms.js';
 import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
 import type { AgentQuoteReply } from './quote-reply.js';
 

@@ -1,16 +1,16 @@
-import type { AgentPolicies } from './agent-policies.js';
-import type { AgentAttestationState } from './agent-state.js';
-import { runAttestationChecks, type AttestationClaims } from './attestation-checks.js';
-import { initialImaReplayState } from '../ima/ima-replay-state.js';
+import type { AgentPolicies } from '../agent-policies.js';
+import type { AgentAttestationState } from '../agent-state.js';
+import { runAttestationChecks, type AttestationClaims } from '../attestation-checks.js';
+import { initialImaReplayState } from '../../ima/ima-replay-state.js';
 import type { Failure, FailureEvent } from './failure.js';
 import { recordFailures } from './failure-record.js';
 import type { MeasuredBootPolicyName } from './mb-check.js';
-import type { MeasuredBootMemo } from './mb-check-memo.js';
+import type { MeasuredBootMemo } from '../mb-check-memo.js';
 import { preCheckReply } from './pre-checks.js';
 import { checkQuoteReplyShape, isFailureEvent, type AgentQuoteReply } from './quote-reply.js';
-import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from './severity.js';
+import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from '../severity.js';
 import { nextOperationalState } from './state-machine.js';
-import { parseTpmPolicy } from './tpm-policy.js';
+import { parseTpmPolicy } from '../tpm-policy.js';
 
 export interface EvaluateQuoteOptions {
   /** Compiled `severity_labels` + `severity_policy` (default: Keylime's, every event "emergency"). */

@@ -1,5 +1,5 @@
-import type { PreviousClockInfo } from '../tpm/quote-clock.js';
-import type { TpmsClockInfo } from '../tpm/tpms-attest.js';
+import type { PreviousClockInfo } from '../../tpm/quote-clock.js';
+import type { TpmsClockInfo } from '../../tpm/tpms-attest.js';
 
 /**
  * The TPM clock info the verifier keeps between rounds (Keylime's `tpm_clockinfo` column,

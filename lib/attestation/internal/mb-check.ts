@@ -1,12 +1,12 @@
-import { checkMeasuredBoot } from '../mb/check-measured-boot.js';
-import type { MbFailure } from '../mb/mb-failure.js';
-import type { MbRefstate } from '../mb/mb-refstate.js';
-import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
-import type { QuoteHashAlg } from './algorithms.js';
+import { checkMeasuredBoot } from '../../mb/check-measured-boot.js';
+import type { MbFailure } from '../../mb/mb-failure.js';
+import type { MbRefstate } from '../../mb/mb-refstate.js';
+import { MEASUREDBOOT_PCRS } from '../../tpm/keylime-profile.js';
+import type { QuoteHashAlg } from '../algorithms.js';
 import { hashParts, toHex } from './digest.js';
 import type { FailureEvent } from './failure.js';
-import type { MeasuredBootMemo } from './mb-check-memo.js';
-import { unusedPcrEvent } from './pcr-checks.js';
+import type { MeasuredBootMemo } from '../mb-check-memo.js';
+import { unusedPcrEvent } from '../pcr-checks.js';
 
 /** Keylime `[verifier] measured_boot_policy_name`: which policy judges the refstate. */
 export type MeasuredBootPolicyName = 'example' | 'accept-all';

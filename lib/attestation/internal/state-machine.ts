@@ -1,4 +1,4 @@
-import { APPROVED_REACTIVATE_STATES, OperationalState } from './operational-state.js';
+import { APPROVED_REACTIVATE_STATES, OperationalState } from '../operational-state.js';
 
 /**
  * The pull loop's state machine (keylime/cloud_verifier_tornado.py `process_agent`; spec §6.2) as a

@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import { IronlimeError } from '../../interfaces/errors.js';
-import { parseQuoteString } from '../tpm/quote-string.js';
-import { verifyQuote, type QuoteVerdict, type QuoteVerified } from '../tpm/verify-quote.js';
-import { akPublicKey } from './agent-policies.js';
-import type { QuoteHashAlg } from './algorithms.js';
+import { IronlimeError } from '../../../interfaces/errors.js';
+import { parseQuoteString } from '../../tpm/quote-string.js';
+import { verifyQuote, type QuoteVerdict, type QuoteVerified } from '../../tpm/verify-quote.js';
+import { akPublicKey } from '../agent-policies.js';
+import type { QuoteHashAlg } from '../algorithms.js';
 import { previousClockInfo, type StoredClockInfo } from './clock-check.js';
 import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
 

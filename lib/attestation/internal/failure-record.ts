@@ -1,6 +1,6 @@
-import type { AgentAttestationState } from './agent-state.js';
+import type { AgentAttestationState } from '../agent-state.js';
 import type { Failure } from './failure.js';
-import { mostSevere, type SeverityPolicy } from './severity.js';
+import { mostSevere, type SeverityPolicy } from '../severity.js';
 
 export interface FailureRecord {
   /** `severityLevel` / `lastEventId` after the round. */

@@ -1,10 +1,10 @@
-import type { ImaKeyring } from '../ima/ima-keyring.js';
-import type { CompiledRuntimePolicy } from '../ima/compiled-policy.js';
-import { PCR_BANKS, type PcrBank } from '../ima/hash-algorithms.js';
-import { IMA_EVENTS } from '../ima/ima-failure.js';
-import { initialImaReplayState, type ImaReplayState } from '../ima/ima-replay-state.js';
-import { verifyImaList } from '../ima/verify-ima-list.js';
-import type { QuoteHashAlg } from './algorithms.js';
+import type { ImaKeyring } from '../../ima/ima-keyring.js';
+import type { CompiledRuntimePolicy } from '../../ima/compiled-policy.js';
+import { PCR_BANKS, type PcrBank } from '../../ima/hash-algorithms.js';
+import { IMA_EVENTS } from '../../ima/ima-failure.js';
+import { initialImaReplayState, type ImaReplayState } from '../../ima/ima-replay-state.js';
+import { verifyImaList } from '../../ima/verify-ima-list.js';
+import type { QuoteHashAlg } from '../algorithms.js';
 import type { FailureEvent } from './failure.js';
 
 /** What the IMA step found, for the claims. */

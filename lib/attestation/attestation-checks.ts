@@ -3,14 +3,12 @@ import type { CompiledRuntimePolicy } from '../ima/compiled-policy.js';
 import type { ImaKeyring } from '../ima/ima-keyring.js';
 import type { ImaReplayState } from '../ima/ima-replay-state.js';
 import { POLICY_GENERATOR } from '../ima/runtime-policy.js';
-import type { MbRefstate } from '../mb/mb-refstate.js';
 import type { QuoteHashAlg } from './algorithms.js';
 import { storeClockInfo, type StoredClockInfo } from './internal/clock-check.js';
 import { toHex } from './internal/digest.js';
 import type { FailureEvent } from './internal/failure.js';
 import { checkIma, type ImaClaims } from './internal/ima-check.js';
-import type { MeasuredBootMemo } from './mb-check-memo.js';
-import { checkMbLog, type MbClaims, type MeasuredBootPolicyName } from './internal/mb-check.js';
+import { checkMbLog, type MbClaims, type MbRoundInput } from './internal/mb-check.js';
 import { DATA_PCR, IMA_PCR } from '../tpm/keylime-profile.js';
 import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, unusedPcrEvent } from './pcr-checks.js';
 import { checkQuote } from './internal/quote-check.js';
@@ -55,14 +53,7 @@ export interface RoundInput {
   readonly runtimePolicy: CompiledRuntimePolicy | null;
   readonly imaKeyring: ImaKeyring | undefined;
   readonly failOnTomtou: boolean;
-  readonly mb: {
-    readonly eventLog: string | Uint8Array | null | undefined;
-    readonly refstate: MbRefstate | null;
-    readonly evaluatePolicy: boolean;
-    readonly policyName: MeasuredBootPolicyName;
-    /** The service's measured-boot memo; absent: the log is checked afresh. */
-    readonly memo?: MeasuredBootMemo | undefined;
-  };
+  readonly mb: MbRoundInput;
 }
 
 export interface RoundResult {
@@ -99,15 +90,7 @@ export function runAttestationChecks(input: RoundInput): RoundResult {
   }
   const { pcrs } = quote;
   const events: FailureEvent[] = [];
-  const mb = checkMbLog({
-    eventLog: input.mb.eventLog,
-    pcrs,
-    hashAlg: input.hashAlg,
-    refstate: input.mb.refstate,
-    evaluatePolicy: input.mb.evaluatePolicy,
-    policyName: input.mb.policyName,
-    memo: input.mb.memo,
-  });
+  const mb = checkMbLog({ ...input.mb, pcrs, hashAlg: input.hashAlg });
   events.push(...mb.parseEvents);
   if (input.bindPublicKey !== null) {
     events.push(...checkDataPcr(pcrs, input.hashAlg, input.bindPublicKey));

@@ -1,8 +1,9 @@
 import { DATA_PCR } from '../tpm/keylime-profile.js';
 import type { QuoteHashAlg } from './algorithms.js';
-import { digestInHexList, digestLength, digestsEqual, hashParts, toHex } from './internal/digest.js';
+import { digestInHexList, digestLength, hashParts, toHex } from './internal/digest.js';
 import { FailureComponent, failureEvent, type FailureEvent } from './internal/failure.js';
 import type { TpmPolicy } from './tpm-policy.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 
 /**
  * PCR checks of Keylime's `check_pcrs` (keylime/tpm/tpm_abstract.py; spec §7.4) that need neither IMA
@@ -33,7 +34,7 @@ export function checkDataPcr(
     return [pcrEvent(`missing_pcr_${DATA_PCR}`, `Data PCR ${DATA_PCR} is missing in quote, but is required`)];
   }
   const expected = expectedDataPcr(hashAlg, pubkeyPem);
-  if (!digestsEqual(quoted, expected)) {
+  if (!bytesEqual(quoted, expected)) {
     return [pcrEvent(`invalid_pcr_${DATA_PCR}`, { got: toHex(quoted), expected: toHex(expected) })];
   }
   return [];

@@ -1,4 +1,4 @@
-import { hash, timingSafeEqual } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { ImaParseError } from '../bytes/parse-errors.js';
 import { parseImaAsciiLine } from './ascii-list-parser.js';
@@ -11,6 +11,7 @@ import { ImaKeyring, ImaKeyrings } from './ima-keyring.js';
 import { ImaNgFastPath } from './internal/ima-ng-fast-path.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState } from './ima-replay-state.js';
 import { Pcr10Replay } from './internal/pcr10-replay.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 
 /**
  * Checks (part of) an IMA measurement list against a quoted PCR 10 and a runtime policy, and says
@@ -285,7 +286,7 @@ function checkEntry(
   const sha256 = hash('sha256', data, 'buffer');
   replay.extend(sha1, sha256);
   const computed = logHash.name === 'sha1' ? sha1 : logHash.name === 'sha256' ? sha256 : hash(logHash.nodeName, data, 'buffer');
-  if (logged.length !== computed.length || !timingSafeEqual(logged, computed)) {
+  if (!bytesEqual(logged, computed)) {
     failures.push({
       ...where,
       eventId: IMA_EVENTS.imaHash,

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
 import type { ParsedEventLog } from './event-log.js';
@@ -7,6 +6,7 @@ import { mbFailure, type MbFailure } from './mb-failure.js';
 import { REPLAY_QUIRKS } from './internal/quirks.js';
 import { initialPcrValue, replayEventLog } from './replay.js';
 import { buildVerifiedEventLog, type VerifiedEventLog } from './internal/verified-event-log.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 
 /** Quoted PCR values: `{bank: {index: digest}}`, digests as hex (optionally `0x`-prefixed) or bytes. */
 export type QuotedPcrs = Readonly<Record<string, Readonly<Record<string, string | Uint8Array>>>>;
@@ -105,7 +105,7 @@ function compare(log: ParsedEventLog, quoted: NormalisedQuote): Outcome {
     }
     for (const [pcrIndex, value] of pcrs) {
       const replayed = bank.pcrs.get(pcrIndex) ?? initialPcrValue(pcrIndex, alg.digestSize, log.startupLocality);
-      const same = replayed.length === value.length && timingSafeEqual(replayed, value);
+      const same = bytesEqual(replayed, value);
       const comparison = { bank: alg.name, pcrIndex, quoted: hex(value), replayed: hex(replayed) };
       (same ? outcome.matched : outcome.mismatched).push(comparison);
     }

@@ -10,9 +10,10 @@ import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import { DATA_PCR, DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from '../tpm/keylime-profile.js';
 import { parseQuoteString } from '../tpm/quote-string.js';
-import { bytesEqual, verifyQuote } from '../tpm/verify-quote.js';
+import { verifyQuote } from '../tpm/verify-quote.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore, type TenantEkCheckMode } from './ek-certificate-check.js';
 import { showRegistrarAgent, type RegisteredAgent } from './registrar-agents.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 
 export interface AgentIdentityCheckInput {
   /** An admin (mTLS) client of the registrar's TLS port. */

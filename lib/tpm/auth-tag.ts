@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 
 /**
  * The registrar activation tag (keylime-protocol §1.4): lowercase hex of
@@ -20,5 +21,5 @@ export function checkAuthTag(keyText: string, agentId: string, authTag: string):
   }
   const expected = createHmac('sha384', Buffer.from(keyText, 'utf8')).update(Buffer.from(agentId, 'utf8')).digest();
   const given = Buffer.from(authTag, 'hex');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return bytesEqual(given, expected);
 }

@@ -5,7 +5,7 @@ import { signatureHashProblem, signingKeyFrom, type SigningKeyInput } from './tp
 import { parseTpmsAttest, type TpmsAttest } from './tpms-attest.js';
 import { parseTpmtSignature, type TpmtSignature } from './tpmt-signature.js';
 import type { TpmtPublic } from './tpmt-public.js';
-import { bytesEqual } from './verify-quote.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 
 /** The check a certification failed, in the order they run. */
 export type CertifyCheck = 'hash-alg' | 'signature-scheme' | 'signature' | 'attest-structure' | 'attest-type' | 'qualifying-data' | 'name';

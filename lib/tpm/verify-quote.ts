@@ -1,5 +1,6 @@
 import * as nodeCrypto from 'node:crypto';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 import { TPM_ST_ATTEST_QUOTE, algName, hashInfo, resolveHash } from './constants.js';
 import { parsePcrBlobInPlace, type PcrBank, type PcrBlob } from './pcr-blob.js';
 import { describeSelection, sameSelection } from './internal/pcr-selection.js';
@@ -70,10 +71,6 @@ function reject(failedCheck: QuoteCheck, reason: string): QuoteRejected {
   return { valid: false, failedCheck, reason: `quote: ${reason}`, eventId: QUOTE_VALIDATION_EVENT_ID };
 }
 
-/** Constant-time equality after a length check (STYLE 7). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /**
  * node:crypto's one-shot `hash` (Node ≥ 20.12) skips building a Hash stream object, which is a

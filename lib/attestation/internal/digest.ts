@@ -1,6 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { hashInfoByName, type TpmHashInfo } from '../../tpm/constants.js';
 import type { QuoteHashAlg } from '../algorithms.js';
+import { bytesEqual } from '../../bytes/bytes-equal.js';
 
 /** The shared table's entry for a quote hash algorithm (every `QuoteHashAlg` is in it). */
 function quoteHash(alg: QuoteHashAlg): TpmHashInfo {
@@ -25,10 +26,6 @@ export function digestLength(alg: QuoteHashAlg): number {
   return quoteHash(alg).digestSize;
 }
 
-/** Constant-time equality of two digests (a length mismatch is simply unequal). */
-export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /** Lowercase hex. */
 export function toHex(bytes: Uint8Array): string {
@@ -43,7 +40,7 @@ export function digestInHexList(value: Uint8Array, accepted: readonly string[]):
   let found = false;
   for (const hex of accepted) {
     const candidate = Buffer.from(hex, 'hex');
-    if (candidate.length * 2 === hex.length && digestsEqual(value, candidate)) {
+    if (candidate.length * 2 === hex.length && bytesEqual(value, candidate)) {
       found = true;
     }
   }

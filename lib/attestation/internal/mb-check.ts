@@ -11,18 +11,22 @@ import { unusedPcrEvent } from '../pcr-checks.js';
 /** Keylime `[verifier] measured_boot_policy_name`: which policy judges the refstate. */
 export type MeasuredBootPolicyName = 'example' | 'accept-all';
 
-export interface MbCheckInput {
+/** The measured-boot part of a round's input: the agent's log and what the enrolment asks of it. */
+export interface MbRoundInput {
   /** `mb_measurement_list` (base64) or the raw log; absent when the agent sent none. */
   readonly eventLog: string | Uint8Array | null | undefined;
-  /** Verified PCRs of the quote's bank. */
-  readonly pcrs: ReadonlyMap<number, Uint8Array>;
-  readonly hashAlg: QuoteHashAlg;
   readonly refstate: MbRefstate | null;
   /** False on later rounds with `measured_boot_evaluate = once`. */
   readonly evaluatePolicy: boolean;
   readonly policyName: MeasuredBootPolicyName;
   /** The caller's memo (the verifier service owns one); absent: checked afresh. */
   readonly memo?: MeasuredBootMemo | undefined;
+}
+
+export interface MbCheckInput extends MbRoundInput {
+  /** Verified PCRs of the quote's bank. */
+  readonly pcrs: ReadonlyMap<number, Uint8Array>;
+  readonly hashAlg: QuoteHashAlg;
 }
 
 export interface MbClaims {

@@ -1,9 +1,10 @@
-import { constants, publicDecrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { constants, publicDecrypt, type KeyObject } from 'node:crypto';
 import { decodeEcdsaSignature } from './der-reader.js';
 import { verifyEcdsaPrehashed } from './ecdsa-prehashed.js';
 import { imaHashByLinuxId } from '../hash-algorithms.js';
 import type { ImaDigest } from './ima-entry.js';
 import type { ImaKeyrings } from '../ima-keyring.js';
+import { bytesEqual } from '../../bytes/bytes-equal.js';
 
 /**
  * IMA file signatures (`security.ima` xattr, logged in the `sig` field of `ima-sig`): kernel
@@ -67,7 +68,7 @@ function verifyRsa(key: KeyObject, algorithm: string, digest: Buffer, signature:
     return false;
   }
   const expected = Buffer.concat([Buffer.from(prefix, 'hex'), digest]);
-  return recovered.length === expected.length && timingSafeEqual(recovered, expected);
+  return bytesEqual(recovered, expected);
 }
 
 function verifyEc(key: KeyObject, digest: Buffer, signature: Buffer): boolean {

@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { BootEvent } from '../boot-events.js';
 import type { RefstateDigest } from '../mb-refstate.js';
+import { bytesEqual } from '../../bytes/bytes-equal.js';
 
 /**
  * One way a log differs from its refstate: the component (`db`, `kernels[0].shim`, …), the reason,
@@ -26,7 +26,7 @@ export function refHex(bytes: Uint8Array): string {
 /** Whether the event's digest equals `expected` (`0x…` hex), in constant time after a length check. */
 export function digestIs(event: BootEvent, expected: string): boolean {
   const want = Buffer.from(expected.slice(2), 'hex');
-  return want.length === event.digest.length && timingSafeEqual(want, event.digest);
+  return bytesEqual(want, event.digest);
 }
 
 /** Whether the event's digest is the refstate digest's SHA-256 value. */

@@ -1,10 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { BootEvent } from '../boot-events.js';
 import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
 import { secureBootState } from '../boot-state.js';
 import type { MbRefstate, RefstateDigest, RefstateKey } from '../mb-refstate.js';
 import { digestMatches, refHex, type PolicyFinding } from './policy-finding.js';
 import type { EfiSignature } from './uefi-variable.js';
+import { bytesEqual } from '../../bytes/bytes-equal.js';
 
 /**
  * Secure Boot checks of the `example` policy: the SecureBoot variable, PK/KEK/db (every key in the
@@ -149,7 +150,7 @@ function keyIndex(keys: readonly KeyBytes[]): Map<string, KeyBytes[]> {
 
 function contains(index: ReadonlyMap<string, readonly KeyBytes[]>, sig: EfiSignature): boolean {
   const candidates = index.get(keyId(sig.signatureOwner, sig.signatureData)) ?? [];
-  return candidates.some((key) => key.data.length === sig.signatureData.length && timingSafeEqual(key.data, sig.signatureData));
+  return candidates.some((key) => bytesEqual(key.data, sig.signatureData));
 }
 
 function keyId(owner: string, data: Uint8Array): string {

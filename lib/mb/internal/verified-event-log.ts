@@ -3,7 +3,7 @@ import type { ParsedEventLog, UntrustedEvent } from '../event-log.js';
 import * as ev from './event-types.js';
 import { digestWith, type HashAlgorithm } from './hash-algorithms.js';
 import { isExtended } from '../replay.js';
-import { timingSafeEqual } from 'node:crypto';
+import { bytesEqual } from '../../bytes/bytes-equal.js';
 
 /**
  * An event of a log whose replay matched quoted PCR values. Its digest is trusted (it went into a
@@ -90,7 +90,7 @@ function verifiedEvent(event: UntrustedEvent, bank: HashAlgorithm, digest: Uint8
 export function digestBindsData(alg: HashAlgorithm, type: number, data: Uint8Array, digest: Uint8Array): boolean {
   for (const candidate of preimages(type, data)) {
     const computed = digestWith(alg, candidate);
-    if (computed.length === digest.length && timingSafeEqual(computed, digest)) {
+    if (bytesEqual(computed, digest)) {
       return true;
     }
   }

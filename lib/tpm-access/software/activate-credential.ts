@@ -7,7 +7,7 @@ import { kdfa, kdfe } from '../../tpm/kdf.js';
 import { aesCfb, credentialProtection, IDENTITY_LABEL } from '../../tpm/make-credential.js';
 import { CredentialActivationError, TpmKeyError } from '../../tpm/tpm-errors.js';
 import { parsePublicArea, type EccPublicArea, type TpmtPublic } from '../../tpm/tpmt-public.js';
-import { bytesEqual } from '../../tpm/verify-quote.js';
+import { bytesEqual } from '../../bytes/bytes-equal.js';
 
 export interface ActivateCredentialInput {
   /** The EK's private key (a software TPM holds it; a real TPM never releases it). */

@@ -1,6 +1,6 @@
 import { ImaParseError } from '../bytes/parse-errors.js';
 import { imaHashByName } from './hash-algorithms.js';
-import { emptyField, isImaTemplateName, type ImaDigest, type ImaTemplateName, type UntrustedImaEntry } from './internal/ima-entry.js';
+import { isImaTemplateName, makeImaEntry, NO_FIELDS, type ImaDigest, type UntrustedImaEntry } from './internal/ima-entry.js';
 import {
   digestNgSize,
   LEGACY_NAME_FIELD_SIZE,
@@ -70,33 +70,6 @@ function digestOf(algorithm: string, hex: string): ImaDigest {
   return { algorithm, hex: hex.toLowerCase() };
 }
 
-/** Every entry is built here, with its fields in one order, so all entries share one object shape. */
-function makeEntry(
-  line: number,
-  pcr: number,
-  templateHash: Buffer,
-  templateName: ImaTemplateName,
-  digest: ImaDigest,
-  path: string,
-  fields: { signature?: Buffer; buffer?: Buffer; modsigDigest?: ImaDigest; modsig?: Buffer },
-  templateData: Buffer,
-): UntrustedImaEntry {
-  return {
-    line,
-    pcr,
-    templateHash,
-    templateName,
-    digest,
-    path,
-    signature: fields.signature ?? emptyField(),
-    buffer: fields.buffer ?? emptyField(),
-    modsigDigest: fields.modsigDigest,
-    modsig: fields.modsig ?? emptyField(),
-    templateData,
-  };
-}
-
-const NO_FIELDS = {};
 
 function parsePcr(line: number, text: string): number {
   if (text === '10') {
@@ -151,7 +124,7 @@ function parseImaNg(text: string, line: number, pcr: number, templateHash: Buffe
     fail(line, `digest "${algorithm}:${hex}" is not hex`);
   }
   writer.nameNg(path, nameBytes);
-  return makeEntry(line, pcr, templateHash, 'ima-ng', digestOf(algorithm, hex), path, NO_FIELDS, writer.data);
+  return makeImaEntry(line, pcr, templateHash, 'ima-ng', digestOf(algorithm, hex), path, NO_FIELDS, writer.data);
 }
 
 /** The legacy `ima` template: `<sha1 hex> <path>`, name padded to 256 bytes. */
@@ -170,7 +143,7 @@ function parseLegacyIma(rest: string, line: number, pcr: number, templateHash: B
   }
   writer.legacyName(path);
   const digest = digestOf(digestHex.length === 40 ? 'sha1' : 'md5', digestHex);
-  return makeEntry(line, pcr, templateHash, 'ima', digest, path, NO_FIELDS, writer.data);
+  return makeImaEntry(line, pcr, templateHash, 'ima', digest, path, NO_FIELDS, writer.data);
 }
 
 /** `ima-sig`, `ima-buf` (three fields) and `ima-modsig` (five). */
@@ -222,7 +195,7 @@ function parseExtended(
           ...(modsigDigest === undefined ? {} : { modsigDigest: digestOf(modsigDigest.algorithm, modsigDigest.hex) }),
           ...(modsig === undefined ? {} : { modsig }),
         };
-  return makeEntry(line, pcr, templateHash, templateName, digestOf(algorithm, hex), path, extra, writer.data);
+  return makeImaEntry(line, pcr, templateHash, templateName, digestOf(algorithm, hex), path, extra, writer.data);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { LittleEndianReader } from '../bytes/byte-reader.js';
 import { ImaParseError } from '../bytes/parse-errors.js';
-import { emptyField, isImaTemplateName, type ImaDigest, type UntrustedImaEntry } from './internal/ima-entry.js';
+import { emptyField, isImaTemplateName, makeImaEntry, NO_FIELDS, type ImaDigest, type UntrustedImaEntry } from './internal/ima-entry.js';
 import { LEGACY_NAME_FIELD_SIZE, LEGACY_NAME_MAX } from './internal/template-data.js';
 
 /**
@@ -108,19 +108,7 @@ function parseEntry(r: LittleEndianReader, line: number, templateHashSize: numbe
     const templateData = Buffer.alloc(LEGACY_DIGEST_SIZE + LEGACY_NAME_FIELD_SIZE);
     digest.copy(templateData, 0);
     name.copy(templateData, LEGACY_DIGEST_SIZE);
-    return {
-      line,
-      pcr,
-      templateHash,
-      templateName,
-      digest: { algorithm: 'sha1', hex: digest.toString('hex') },
-      path: name.toString('utf8'),
-      signature: emptyField(),
-      buffer: emptyField(),
-      modsigDigest: undefined,
-      modsig: emptyField(),
-      templateData,
-    };
+    return makeImaEntry(line, pcr, templateHash, templateName, { algorithm: 'sha1', hex: digest.toString('hex') }, name.toString('utf8'), NO_FIELDS, templateData);
   }
 
   const templateData = asBuffer(r.bytesOf(r.u32()));

@@ -58,6 +58,38 @@ export function emptyField(): Buffer {
   return EMPTY;
 }
 
+/**
+ * Every entry of both parsers is built here, with its fields in one order, so all entries share one
+ * object shape.
+ */
+export function makeImaEntry(
+  line: number,
+  pcr: number,
+  templateHash: Buffer,
+  templateName: ImaTemplateName,
+  digest: ImaDigest,
+  path: string,
+  fields: { signature?: Buffer; buffer?: Buffer; modsigDigest?: ImaDigest; modsig?: Buffer },
+  templateData: Buffer,
+): UntrustedImaEntry {
+  return {
+    line,
+    pcr,
+    templateHash,
+    templateName,
+    digest,
+    path,
+    signature: fields.signature ?? emptyField(),
+    buffer: fields.buffer ?? emptyField(),
+    modsigDigest: fields.modsigDigest,
+    modsig: fields.modsig ?? emptyField(),
+    templateData,
+  };
+}
+
+/** No template fields beyond the digest and the path (`ima`, `ima-ng`). */
+export const NO_FIELDS = Object.freeze({});
+
 /** Formats a digest as the kernel prints a `d-ng` field: `alg:hex`. */
 function digestNgText(digest: ImaDigest): string {
   return `${digest.algorithm}:${digest.hex}`;

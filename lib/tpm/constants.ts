@@ -53,6 +53,12 @@ export const TPM_ST_ATTEST_TIME = 0x8019;
 export const TPM_ST_ATTEST_CREATION = 0x801a;
 export const TPM_ST_ATTEST_NV_DIGEST = 0x801c;
 
+/**
+ * sizeof(TPMU_HA) on a TPM that implements SHA-512: the largest digest, so the largest TPM2B_DIGEST
+ * buffer (Part 2 §10.3.1, Table 79; §10.4.2).
+ */
+export const TPMU_HA_SIZE = 64;
+
 /** TPM_GENERATED_VALUE: "\xffTCG", the magic of every TPMS_ATTEST the TPM signs (Part 2 §6.2, Table 7). */
 export const TPM_GENERATED_VALUE = 0xff544347;
 

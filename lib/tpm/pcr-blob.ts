@@ -1,7 +1,7 @@
 import { LittleEndianReader } from '../bytes/byte-reader.js';
 import { LittleEndianWriter } from '../bytes/byte-writer.js';
 import { TpmParseError } from '../bytes/parse-errors.js';
-import { algName, digestSize, resolveHash } from './constants.js';
+import { TPMU_HA_SIZE, algName, digestSize, resolveHash } from './constants.js';
 import { bitmapFromPcrs, MAX_PCR_BANKS, MAX_SIZEOF_SELECT, pcrsFromBitmap, type PcrSelection } from './internal/pcr-selection.js';
 
 /**
@@ -19,7 +19,8 @@ import { bitmapFromPcrs, MAX_PCR_BANKS, MAX_SIZEOF_SELECT, pcrsFromBitmap, type 
 
 const SELECTION_SLOTS = 16;
 const DIGEST_SLOTS = 8;
-const DIGEST_BUFFER = 64;
+/** tpm2-tools' TPML_DIGEST slot holds a TPM2B_DIGEST padded to the largest digest. */
+const DIGEST_BUFFER = TPMU_HA_SIZE;
 const DIGEST_LIST_BYTES = 4 + DIGEST_SLOTS * (2 + DIGEST_BUFFER);
 
 /** One bank's PCR values. */

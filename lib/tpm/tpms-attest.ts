@@ -11,14 +11,13 @@ import {
   TPM_ST_ATTEST_QUOTE,
   TPM_ST_ATTEST_SESSION_AUDIT,
   TPM_ST_ATTEST_TIME,
+  TPMU_HA_SIZE,
 } from './constants.js';
 import { marshalTpmlPcrSelectionTo, unmarshalTpmlPcrSelection, type PcrSelection } from './internal/pcr-selection.js';
 import { tpm2bView } from './internal/reader-views.js';
 
 /** sizeof(TPMU_NAME) = sizeof(TPMT_HA): the largest TPM2B_NAME and TPM2B_DATA (Part 2 §10.5.3, §10.4.3). */
 const MAX_NAME = 66;
-/** sizeof(TPMU_HA): the largest TPM2B_DIGEST. */
-const MAX_DIGEST = 64;
 /** Generous bound for TPM2B_MAX_NV_BUFFER (MAX_NV_BUFFER_SIZE is 1024 in the reference TPM). */
 const MAX_NV_BUFFER = 2048;
 
@@ -67,7 +66,7 @@ function marshalClockInfo(w: BigEndianWriter, clock: TpmsClockInfo): void {
 }
 
 const name = (r: BigEndianReader, field: string): Uint8Array => r.struct(field, () => tpm2bView(r, MAX_NAME));
-const digest = (r: BigEndianReader, field: string): Uint8Array => r.struct(field, () => tpm2bView(r, MAX_DIGEST));
+const digest = (r: BigEndianReader, field: string): Uint8Array => r.struct(field, () => tpm2bView(r, TPMU_HA_SIZE));
 
 function unmarshalBody(r: BigEndianReader, type: number): TpmsAttestBody {
   return r.struct('attested', (): TpmsAttestBody => {

@@ -10,6 +10,7 @@ import {
   algName,
   curveInfo,
   curveInfoByJwkName,
+  TPMU_HA_SIZE,
 } from './constants.js';
 import { TpmKeyError } from './tpm-errors.js';
 import {
@@ -21,8 +22,6 @@ import {
   type TpmtSymDefObject,
 } from './internal/tpmt-public-parms.js';
 
-/** Largest TPM2B_DIGEST buffer: sizeof(TPMU_HA) = SHA-512 (Part 2 §10.4.2). */
-const MAX_DIGEST = 64;
 /** Largest RSA modulus we accept in a TPM2B_PUBLIC_KEY_RSA (4096-bit keys; Part 2 §11.2.4.5). */
 const MAX_RSA_KEY_BYTES = 512;
 /** Largest TPM2B_ECC_PARAMETER we accept (BN P638 is 80 bytes; Part 2 §11.2.5.1). */
@@ -93,7 +92,7 @@ export function unmarshalTpmtPublic(r: BigEndianReader): TpmtPublic {
     const common = {
       nameAlg: r.u16(),
       objectAttributes: r.u32(),
-      authPolicy: r.struct('authPolicy', () => r.tpm2b(MAX_DIGEST)),
+      authPolicy: r.struct('authPolicy', () => r.tpm2b(TPMU_HA_SIZE)),
     };
     const fields = unmarshalTyped(r, type, common);
     return { ...fields, raw: r.bytes.slice(start, r.offset) };
@@ -124,11 +123,11 @@ function unmarshalTyped(r: BigEndianReader, type: number, common: PublicAreaComm
     }
     case TPM_ALG_KEYEDHASH: {
       const parameters = r.struct('parameters', () => ({ scheme: unmarshalScheme(r, 'keyedhash', 'scheme') }));
-      return { type, ...common, parameters, unique: { digest: r.struct('unique', () => r.tpm2b(MAX_DIGEST)) } };
+      return { type, ...common, parameters, unique: { digest: r.struct('unique', () => r.tpm2b(TPMU_HA_SIZE)) } };
     }
     case TPM_ALG_SYMCIPHER: {
       const parameters = r.struct('parameters', () => ({ symmetric: unmarshalSymDefObject(r) }));
-      return { type, ...common, parameters, unique: { digest: r.struct('unique', () => r.tpm2b(MAX_DIGEST)) } };
+      return { type, ...common, parameters, unique: { digest: r.struct('unique', () => r.tpm2b(TPMU_HA_SIZE)) } };
     }
     default:
       throw r.error(`unknown object type ${algName(type)}`);

@@ -1,12 +1,16 @@
 import { retryDelay } from './internal/state-machine.js';
 
-/** What the pull loop's timing allows between two successful attestations of a healthy agent. */
-export interface FreshnessSettings {
+/** The pull loop's timing (Keylime `[verifier]` `quote_interval`, `retry_interval`, `max_retries`, `exponential_backoff`). */
+export interface PullTiming {
   /** Seconds between rounds (`quote_interval`). */
   readonly quoteInterval: number;
   readonly retryInterval: number;
   readonly maxRetries: number;
   readonly exponentialBackoff: boolean;
+}
+
+/** What the pull loop's timing allows between two successful attestations of a healthy agent. */
+export interface FreshnessSettings extends PullTiming {
   /** An explicit bound in seconds; undefined: `defaultFreshnessBound`. */
   readonly bound?: number | undefined;
 }

@@ -1,5 +1,6 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { AgentAttestationState } from './agent-state.js';
+import type { PullTiming } from './freshness.js';
 import { evaluateQuote, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
 import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
@@ -16,11 +17,7 @@ import { nextOperationalState, retryDelay } from './internal/state-machine.js';
  * do next. It decides nothing itself (the registrar's `registration-decision.ts` is the model).
  */
 
-export interface PullSettings {
-  readonly quoteInterval: number;
-  readonly retryInterval: number;
-  readonly maxRetries: number;
-  readonly exponentialBackoff: boolean;
+export interface PullSettings extends PullTiming {
   readonly severity: SeverityPolicy;
   readonly engine: EvaluateQuoteOptions;
 }

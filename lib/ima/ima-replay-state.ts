@@ -1,4 +1,5 @@
 import { IronlimeError } from '../../interfaces/errors.js';
+import { pcrBankSize, type PcrBank } from './hash-algorithms.js';
 import type { ImaKeyringJson } from './ima-keyring.js';
 
 /**
@@ -21,7 +22,12 @@ export interface ImaReplayState {
 
 /** The state before the first round, and after any failure: replay from entry 0 and zeros. */
 export function initialImaReplayState(): ImaReplayState {
-  return { nextEntry: 0, pcr10: { sha1: '0'.repeat(40), sha256: '0'.repeat(64) }, learnedKeyrings: {}, lagEntries: 0 };
+  return { nextEntry: 0, pcr10: { sha1: zeros('sha1'), sha256: zeros('sha256') }, learnedKeyrings: {}, lagEntries: 0 };
+}
+
+/** A PCR bank's value after reset, as hex. */
+function zeros(bank: PcrBank): string {
+  return '00'.repeat(pcrBankSize(bank));
 }
 
 function invalid(detail: string): never {
@@ -35,9 +41,11 @@ function count(value: unknown, field: string): number {
   return value as number;
 }
 
-function hex(value: unknown, length: number, field: string): string {
+function pcrHex(banks: Record<string, unknown>, bank: PcrBank): string {
+  const value = banks[bank];
+  const length = pcrBankSize(bank) * 2;
   if (typeof value !== 'string' || value.length !== length || !/^[0-9a-f]*$/.test(value)) {
-    invalid(`${field} must be ${length} lowercase hex digits`);
+    invalid(`pcr10.${bank} must be ${length} lowercase hex digits`);
   }
   return value;
 }
@@ -70,7 +78,7 @@ export function parseImaReplayState(value: unknown): ImaReplayState {
   }
   return {
     nextEntry: count(v['nextEntry'], 'nextEntry'),
-    pcr10: { sha1: hex(banks['sha1'], 40, 'pcr10.sha1'), sha256: hex(banks['sha256'], 64, 'pcr10.sha256') },
+    pcr10: { sha1: pcrHex(banks, 'sha1'), sha256: pcrHex(banks, 'sha256') },
     learnedKeyrings: learned as Record<string, ImaKeyringJson>,
     lagEntries: count(v['lagEntries'] ?? 0, 'lagEntries'),
   };

@@ -1,5 +1,8 @@
 import { hash } from 'node:crypto';
-import type { PcrBank } from '../hash-algorithms.js';
+import { pcrBankSize, type PcrBank } from '../hash-algorithms.js';
+
+const SHA1_SIZE = pcrBankSize('sha1');
+const SHA256_SIZE = pcrBankSize('sha256');
 
 /**
  * Running PCR 10 in the sha1 and sha256 banks: `PCR = H_bank(PCR ‖ H_bank(template data))`
@@ -13,10 +16,10 @@ import type { PcrBank } from '../hash-algorithms.js';
 export class Pcr10Replay {
   private sha1: Buffer;
   private sha256: Buffer;
-  private readonly scratch1 = Buffer.alloc(40);
-  private readonly scratch256 = Buffer.alloc(64);
-  private static readonly ONES_SHA1 = Buffer.alloc(20, 0xff);
-  private static readonly ONES_SHA256 = Buffer.alloc(32, 0xff);
+  private readonly scratch1 = Buffer.alloc(2 * SHA1_SIZE);
+  private readonly scratch256 = Buffer.alloc(2 * SHA256_SIZE);
+  private static readonly ONES_SHA1 = Buffer.alloc(SHA1_SIZE, 0xff);
+  private static readonly ONES_SHA256 = Buffer.alloc(SHA256_SIZE, 0xff);
 
   constructor(start: { sha1: Buffer; sha256: Buffer }) {
     this.sha1 = Buffer.from(start.sha1);
@@ -26,10 +29,10 @@ export class Pcr10Replay {
   /** Extends both banks with the template data's digests in each bank. */
   extend(sha1Digest: Buffer, sha256Digest: Buffer): void {
     this.sha1.copy(this.scratch1, 0);
-    sha1Digest.copy(this.scratch1, 20);
+    sha1Digest.copy(this.scratch1, SHA1_SIZE);
     this.sha1 = hash('sha1', this.scratch1, 'buffer');
     this.sha256.copy(this.scratch256, 0);
-    sha256Digest.copy(this.scratch256, 32);
+    sha256Digest.copy(this.scratch256, SHA256_SIZE);
     this.sha256 = hash('sha256', this.scratch256, 'buffer');
   }
 

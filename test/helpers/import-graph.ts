@@ -20,8 +20,8 @@ export const IO_MODULES = [
   'axios', 'knex', 'knex-pglite', 'pg', '@electric-sql/pglite', 'undici',
 ] as const;
 
-/** Folders whose files may import any domain's `internal/`: tests and the fuzz and bench harnesses. */
-const INTERNAL_READERS = ['test/', 'fuzz/', 'lib/fuzz/', 'bench/'] as const;
+/** Folders whose files may import any domain's `internal/`: the tests and the fuzz harness. */
+const INTERNAL_READERS = ['test/', 'fuzz/', 'lib/fuzz/'] as const;
 
 const SPECIFIER = /^\s*(?:import|export)\s(?:[^'";]*?\sfrom\s)?'([^']+)'/gm;
 const DYNAMIC = /\bimport\(\s*'([^']+)'\s*\)/g;
@@ -59,8 +59,8 @@ function bareModule(specifier: string): string {
  * Checks two rules over the graph:
  * - `core-io`: no file in a core folder reaches an I/O module, directly or through files it imports;
  * - `internal`: no file outside `lib/<domain>/` imports anything under `lib/<domain>/internal/`.
- * Tests (`test/`) may reach into internals, as jose's do, and so may the harnesses that attack or time
- * single parsers (`fuzz/`, `lib/fuzz/`, `bench/`); the rule binds the code that builds on a domain.
+ * Tests (`test/`) may reach into internals, as jose's do, and so may the fuzz harness (`fuzz/`,
+ * `lib/fuzz/`), which attacks single parsers; the rule binds the code that builds on a domain.
  */
 export function findImportViolations(graph: ImportGraph): ImportViolation[] {
   const violations: ImportViolation[] = [];

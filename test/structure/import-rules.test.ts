@@ -18,6 +18,7 @@ describe('import rules (docs/architecture.md)', () => {
       ['lib/verifier/round.ts', ['../mb/internal/replay.js', 'knex']],
       ['test/mb/replay.test.ts', ['../../lib/mb/internal/replay.js']],
       ['lib/fuzz/targets.ts', ['../mb/internal/replay.js']],
+      ['bench/replay-bench.ts', ['../lib/mb/internal/replay.js']],
       ['lib/ima/excludes.ts', ['../python-regex/internal/translate.js']],
       ['lib/python-regex/internal/translate.ts', ['node:fs']],
     ]);
@@ -36,6 +37,7 @@ describe('import rules (docs/architecture.md)', () => {
       const violations = findImportViolations(graph).filter((v) => v.rule === 'internal');
       expect(violations.map((v) => v.chain)).to.deep.equal([
         ['lib/verifier/round.ts', '../mb/internal/replay.js'],
+        ['bench/replay-bench.ts', '../lib/mb/internal/replay.js'],
         ['lib/ima/excludes.ts', '../python-regex/internal/translate.js'],
       ]);
     });

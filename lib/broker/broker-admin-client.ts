@@ -52,7 +52,12 @@ export class BrokerAdminClient {
   putResource(path: ResourcePath, data: Uint8Array, policy: Partial<ResourcePolicy>): Promise<void> {
     return this.send('PUT', `/resources/${resourceSegments(path)}`, {
       data: Buffer.from(data).toString('base64'),
-      policy: { agents: policy.agents ?? [], groups: policy.groups ?? [], allow_tokens: policy.allow_tokens ?? true },
+      policy: {
+        agents: policy.agents ?? [],
+        groups: policy.groups ?? [],
+        allow_tokens: policy.allow_tokens ?? true,
+        verifier_standing: policy.verifier_standing ?? false,
+      },
     });
   }
 

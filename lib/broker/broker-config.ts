@@ -82,6 +82,30 @@ export class BrokerConfig {
   @IsNotEmpty()
   revocationCert?: string;
 
+  /**
+   * The continuous verifier asked by resources with `verifier_standing` (`GET /agents/{id}`), with its
+   * CA and a client certificate from it (PEM files). Without it such resources are refused.
+   */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  verifierUrl?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  verifierCa?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  verifierCert?: string;
+
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  verifierKey?: string;
+
   /** Largest request body: evidence carries whole IMA lists, admin requests runtime policies. */
   @IsInt()
   @Min(1024)
@@ -101,6 +125,10 @@ export const BROKER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof BrokerConfi
   { name: 'IRONLIME_BROKER_TRUST_ISSUERS', field: 'trustIssuers', kind: 'list' },
   { name: 'IRONLIME_BROKER_TLS_SANS', field: 'tlsSans', kind: 'list' },
   { name: 'IRONLIME_BROKER_REVOCATION_CERT', field: 'revocationCert', kind: 'string' },
+  { name: 'IRONLIME_BROKER_VERIFIER_URL', field: 'verifierUrl', kind: 'string' },
+  { name: 'IRONLIME_BROKER_VERIFIER_CA', field: 'verifierCa', kind: 'string' },
+  { name: 'IRONLIME_BROKER_VERIFIER_CERT', field: 'verifierCert', kind: 'string' },
+  { name: 'IRONLIME_BROKER_VERIFIER_KEY', field: 'verifierKey', kind: 'string' },
 ];
 
 export function loadBrokerConfig(sources: ServiceConfigSources<keyof BrokerConfig>): Readonly<BrokerConfig> {

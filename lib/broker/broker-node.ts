@@ -47,19 +47,22 @@ export function compileNode(record: BrokerNodeRecord): CompiledNode {
 
 /**
  * Compiled nodes by content digest: compiling a runtime policy costs far more than a quote check, so a
- * node is compiled once per change, and a changed record (new digest) is compiled afresh.
+ * node is compiled once per change (the digest is stored with the row, `nodeDigest`), and a changed
+ * record (new digest) is compiled afresh.
  */
 export class CompiledNodeCache {
   private readonly entries = new Map<string, { digest: string; node: CompiledNode }>();
 
-  get(record: BrokerNodeRecord): CompiledNode {
-    const digest = recordDigest(record);
-    const cached = this.entries.get(record.agentId);
-    if (cached !== undefined && cached.digest === digest) {
-      return cached.node;
-    }
+  /** The compiled node for this digest, if compiled before. */
+  lookup(agentId: string, digest: string): CompiledNode | undefined {
+    const cached = this.entries.get(agentId);
+    return cached !== undefined && cached.digest === digest ? cached.node : undefined;
+  }
+
+  /** Compiles a record read from the database; `digest` null (an older row) is computed here. */
+  compile(record: BrokerNodeRecord, digest: string | null): CompiledNode {
     const node = compileNode(record);
-    this.entries.set(record.agentId, { digest, node });
+    this.entries.set(record.agentId, { digest: digest ?? nodeDigest(record), node });
     return node;
   }
 
@@ -68,7 +71,8 @@ export class CompiledNodeCache {
   }
 }
 
-function recordDigest(record: BrokerNodeRecord): string {
+/** SHA-256 over the AK and policy texts: equal digests, equal compiled node. */
+export function nodeDigest(record: BrokerNodeRecord): string {
   return createHash('sha256')
     .update(JSON.stringify([record.akTpm, record.tpmPolicy, record.runtimePolicy, record.mbRefstate]))
     .digest('hex');

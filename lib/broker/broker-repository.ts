@@ -10,11 +10,30 @@ export interface StoredResource {
   readonly policy: ResourcePolicy;
 }
 
-/** See `BrokerRepository.accessFacts`. */
+/** A node's revocation row: when it was revoked and, once reinstated, when (see `revocation-state.ts`). */
+export interface RevocationState {
+  /** Unix seconds. */
+  readonly revokedAt: number;
+  /** Unix milliseconds; null while the revocation is in force. */
+  readonly reinstatedAt: number | null;
+}
+
+/** What a resource request needs, read in one statement: `BrokerRepository.tokenAccessFacts` and `sessionAccessFacts`. */
 export interface AccessFacts {
   readonly resource: StoredResource | undefined;
-  readonly revokedAt: number | undefined;
+  readonly revocation: RevocationState | undefined;
+  /** The node's groups as this broker knows them (empty without a node row). */
   readonly groups: readonly string[];
+  /** The node's registered AK, when this broker has one (the good-standing rule compares it). */
+  readonly akTpm: string | null;
+}
+
+/** What an attest needs, read in one statement: the session, the node's revocation and its policy digest. */
+export interface AttestFacts {
+  readonly session: BrokerSession | undefined;
+  readonly revocation: RevocationState | undefined;
+  /** undefined: no such node; null: a row written before digests (hash its texts). */
+  readonly nodeDigest: string | null | undefined;
 }
 
 /** An RCAR session between `/auth` and its expiry. */
@@ -28,18 +47,52 @@ export interface BrokerSession {
   readonly attested: { readonly agentId: string; readonly teePubkey: string; readonly at: number } | null;
 }
 
-interface AccessFactsRow {
-  sealed: string | null;
-  policy: string | null;
-  revoked_at: string | number | null;
-  groups: string | null;
+type Column = string | number | null;
+
+interface SessionColumns {
+  id: string | null;
+  nonce: string | null;
+  tee: string | null;
+  expires_at: Column;
+  agent_id: string | null;
+  tee_pubkey: string | null;
+  attested_at: Column;
 }
 
-const ACCESS_FACTS_SQL = `select r.sealed, r.policy,
-  (select revoked_at from broker_revocations where agent_id = ?) as revoked_at,
-  (select groups from broker_nodes where agent_id = ?) as groups
+interface RevocationColumns {
+  revoked_at: Column;
+  reinstated_at: Column;
+}
+
+interface AccessColumns extends RevocationColumns {
+  sealed: string | null;
+  policy: string | null;
+  groups: string | null;
+  ak_tpm: string | null;
+}
+
+const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_pubkey, s.attested_at';
+const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.groups, n.ak_tpm';
+
+// Fixed statements (no query building per request) for the three hot paths, one round trip each.
+const ATTEST_FACTS_SQL = `select ${SESSION_COLUMNS}, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
   from (select 1) as one
-  left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?`;
+  left join broker_sessions s on s.id = ?
+  left join broker_revocations v on v.agent_id = ?
+  left join broker_nodes n on n.agent_id = ?`;
+
+const TOKEN_ACCESS_SQL = `select ${ACCESS_COLUMNS}
+  from (select 1) as one
+  left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?
+  left join broker_revocations v on v.agent_id = ?
+  left join broker_nodes n on n.agent_id = ?`;
+
+const SESSION_ACCESS_SQL = `select ${SESSION_COLUMNS}, ${ACCESS_COLUMNS}
+  from (select 1) as one
+  left join broker_sessions s on s.id = ?
+  left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?
+  left join broker_revocations v on v.agent_id = s.agent_id
+  left join broker_nodes n on n.agent_id = s.agent_id`;
 
 interface NodeRow {
   agent_id: string;
@@ -48,16 +101,7 @@ interface NodeRow {
   runtime_policy: string | null;
   mb_refstate: string | null;
   groups: string;
-}
-
-interface SessionRow {
-  id: string;
-  nonce: string;
-  tee: string;
-  expires_at: string | number;
-  agent_id: string | null;
-  tee_pubkey: string | null;
-  attested_at: string | number | null;
+  digest: string | null;
 }
 
 /**
@@ -67,8 +111,10 @@ interface SessionRow {
 export class BrokerRepository {
   constructor(private readonly knex: Knex) {}
 
-  async putNode(node: BrokerNodeRecord): Promise<void> {
+  /** Stores a node with the digest of its AK and policy texts (`nodeDigest`). */
+  async putNode(node: BrokerNodeRecord, digest: string): Promise<void> {
     const row = {
+      digest,
       agent_id: node.agentId,
       ak_tpm: node.akTpm,
       tpm_policy: node.tpmPolicy,
@@ -80,7 +126,7 @@ export class BrokerRepository {
     await this.knex('broker_nodes').insert(row).onConflict('agent_id').merge();
   }
 
-  async findNode(agentId: string): Promise<BrokerNodeRecord | undefined> {
+  async findNode(agentId: string): Promise<(BrokerNodeRecord & { readonly digest: string | null }) | undefined> {
     const row = (await this.knex('broker_nodes').where({ agent_id: agentId }).first()) as NodeRow | undefined;
     if (row === undefined) {
       return undefined;
@@ -92,6 +138,7 @@ export class BrokerRepository {
       runtimePolicy: row.runtime_policy,
       mbRefstate: row.mb_refstate,
       groups: JSON.parse(row.groups) as string[],
+      digest: row.digest,
     };
   }
 
@@ -120,15 +167,28 @@ export class BrokerRepository {
   }
 
   async findSession(id: string): Promise<BrokerSession | undefined> {
-    const row = (await this.knex('broker_sessions').where({ id }).first()) as SessionRow | undefined;
-    if (row === undefined) {
-      return undefined;
-    }
-    const attested =
-      row.agent_id === null || row.tee_pubkey === null || row.attested_at === null
-        ? null
-        : { agentId: row.agent_id, teePubkey: row.tee_pubkey, at: Number(row.attested_at) };
-    return { id: row.id, nonce: row.nonce, tee: row.tee, expiresAt: Number(row.expires_at), attested };
+    return sessionOf((await this.knex('broker_sessions').where({ id }).first()) as SessionColumns | undefined);
+  }
+
+  /** The session, the node's revocation and the digest of its stored policies, in one statement. */
+  async attestFacts(sessionId: string, agentId: string): Promise<AttestFacts> {
+    const row = await this.firstRow<SessionColumns & RevocationColumns & { node_id: string | null; node_digest: string | null }>(
+      ATTEST_FACTS_SQL,
+      [sessionId, agentId, agentId],
+    );
+    return { session: sessionOf(row), revocation: revocationOf(row), nodeDigest: row.node_id === null ? undefined : row.node_digest };
+  }
+
+  /** A bearer token's resource request: the resource, the node's revocation, groups and AK, in one statement. */
+  async tokenAccessFacts(path: ResourcePath, agentId: string): Promise<AccessFacts> {
+    const row = await this.firstRow<AccessColumns>(TOKEN_ACCESS_SQL, [path.repository, path.type, path.tag, agentId, agentId]);
+    return accessFactsOf(path, row);
+  }
+
+  /** A cookie's resource request: the session and, for its node, what `tokenAccessFacts` reads, in one statement. */
+  async sessionAccessFacts(path: ResourcePath, sessionId: string): Promise<AccessFacts & { readonly session: BrokerSession | undefined }> {
+    const row = await this.firstRow<SessionColumns & AccessColumns>(SESSION_ACCESS_SQL, [sessionId, path.repository, path.type, path.tag]);
+    return { ...accessFactsOf(path, row), session: sessionOf(row) };
   }
 
   /**
@@ -156,39 +216,51 @@ export class BrokerRepository {
     return this.knex('broker_sessions').where({ agent_id: agentId }).delete();
   }
 
+  /** Records (or renews) a revocation in force. */
   async revoke(agentId: string, at: number, reason: string): Promise<void> {
-    await this.knex('broker_revocations').insert({ agent_id: agentId, revoked_at: at, reason }).onConflict('agent_id').merge();
-  }
-
-  /** Unix seconds of the node's revocation, or undefined when it is not revoked. */
-  async revokedAt(agentId: string): Promise<number | undefined> {
-    const row = (await this.knex('broker_revocations').where({ agent_id: agentId }).first('revoked_at')) as
-      | { revoked_at: string | number }
-      | undefined;
-    return row === undefined ? undefined : Number(row.revoked_at);
+    await this.knex('broker_revocations')
+      .insert({ agent_id: agentId, revoked_at: at, reason, reinstated_at: null })
+      .onConflict('agent_id')
+      .merge();
   }
 
   /**
-   * Everything a resource request needs in one round trip: the resource, the node's revocation time
-   * and the node's groups (a token-fetch hot path).
+   * Ends a revocation in force and records when (milliseconds): the row stays, so credentials issued
+   * before the reinstatement stay refused. False when the node was not revoked.
    */
-  async accessFacts(path: ResourcePath, agentId: string): Promise<AccessFacts> {
-    // One fixed statement (no query building per request): this is the token-fetch hot path.
-    const result = (await this.knex.raw(ACCESS_FACTS_SQL, [agentId, agentId, path.repository, path.type, path.tag])) as
-      | { rows: AccessFactsRow[] }
-      | AccessFactsRow[];
-    const row = (Array.isArray(result) ? result[0] : result.rows[0]) as AccessFactsRow;
-    return {
-      resource:
-        row.sealed === null || row.policy === null
-          ? undefined
-          : { path, sealed: row.sealed, policy: JSON.parse(row.policy) as ResourcePolicy },
-      revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
-      groups: row.groups === null ? [] : (JSON.parse(row.groups) as string[]),
-    };
+  async reinstate(agentId: string, at: number): Promise<boolean> {
+    return (await this.knex('broker_revocations').where({ agent_id: agentId }).whereNull('reinstated_at').update({ reinstated_at: at })) > 0;
   }
 
-  async reinstate(agentId: string): Promise<boolean> {
-    return (await this.knex('broker_revocations').where({ agent_id: agentId }).delete()) > 0;
+  private async firstRow<T>(sql: string, bindings: readonly (string | number)[]): Promise<T> {
+    const result = (await this.knex.raw(sql, bindings)) as { rows: T[] } | T[];
+    return (Array.isArray(result) ? result[0] : result.rows[0]) as T;
   }
+}
+
+function sessionOf(row: SessionColumns | undefined): BrokerSession | undefined {
+  if (row === undefined || row.id === null || row.nonce === null || row.tee === null) {
+    return undefined;
+  }
+  const attested =
+    row.agent_id === null || row.tee_pubkey === null || row.attested_at === null
+      ? null
+      : { agentId: row.agent_id, teePubkey: row.tee_pubkey, at: Number(row.attested_at) };
+  return { id: row.id, nonce: row.nonce, tee: row.tee, expiresAt: Number(row.expires_at), attested };
+}
+
+function revocationOf(row: RevocationColumns): RevocationState | undefined {
+  return row.revoked_at === null
+    ? undefined
+    : { revokedAt: Number(row.revoked_at), reinstatedAt: row.reinstated_at === null ? null : Number(row.reinstated_at) };
+}
+
+function accessFactsOf(path: ResourcePath, row: AccessColumns): AccessFacts {
+  return {
+    resource:
+      row.sealed === null || row.policy === null ? undefined : { path, sealed: row.sealed, policy: JSON.parse(row.policy) as ResourcePolicy },
+    revocation: revocationOf(row),
+    groups: row.groups === null ? [] : (JSON.parse(row.groups) as string[]),
+    akTpm: row.ak_tpm,
+  };
 }

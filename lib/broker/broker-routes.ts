@@ -118,6 +118,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
             agents: resource.policy.agents,
             groups: resource.policy.groups,
             allow_tokens: resource.policy.allow_tokens ?? true,
+            verifier_standing: resource.policy.verifier_standing ?? false,
           });
           return noContent(reply);
         },

@@ -17,12 +17,16 @@ import { ResourceVault } from './resource-vault.js';
 import { loadTrustedIssuer, type TrustedIssuer } from './trusted-issuers.js';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { revocationVerifyKey } from '../revocation/revocation-signature.js';
+import { VerifierClient } from '../verifier/verifier-client.js';
+import { VerifierStanding, type StandingCheck } from './verifier-standing.js';
 
 export type BrokerConfigInput = Partial<BrokerConfig> & { readonly dataDir: string };
 
 export interface StartBrokerOptions {
   readonly logger?: Logger;
   readonly announce?: (line: string) => void;
+  /** The good-standing check, in process (tests); default: from `verifierUrl`, else none. */
+  readonly standing?: StandingCheck;
   /** An open database to use (migrated, not closed by `close()`). */
   readonly database?: Database;
 }
@@ -59,7 +63,9 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   for (const spec of config.trustIssuers) {
     trusted.push(await loadTrustedIssuer(spec));
   }
-  const revocationKey = config.revocationCert === undefined ? undefined : revocationVerifyKey(await readText(config.revocationCert));
+  const revocationKey =
+    config.revocationCert === undefined ? undefined : revocationVerifyKey(await readText(config.revocationCert, 'broker.revocationCert'));
+  const standing = options.standing ?? (await verifierStanding(config));
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
   trusted.push({ issuer: config.issuer, keys: [keys.tokenPublicKey] });
   const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans });
@@ -95,6 +101,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       }),
       sessionTimeoutSeconds: config.sessionTimeoutSeconds,
       log,
+      ...(standing === undefined ? {} : { standing }),
     });
     await registerBrokerRoutes(service.app, broker, {
       ...(revocationKey === undefined ? {} : { revocationKey }),
@@ -129,10 +136,26 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   }
 }
 
-async function readText(file: string): Promise<string> {
+/** The good-standing check against `verifierUrl` with the configured CA and client certificate, if any. */
+async function verifierStanding(config: Readonly<BrokerConfig>): Promise<StandingCheck | undefined> {
+  if (config.verifierUrl === undefined) {
+    return undefined;
+  }
+  const file = (value: string | undefined, field: string): Promise<string | undefined> =>
+    value === undefined ? Promise.resolve(undefined) : readText(value, `broker.${field}`);
+  const [ca, cert, key] = await Promise.all([
+    file(config.verifierCa, 'verifierCa'),
+    file(config.verifierCert, 'verifierCert'),
+    file(config.verifierKey, 'verifierKey'),
+  ]);
+  const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
+  return new VerifierStanding(new VerifierClient({ baseUrl: config.verifierUrl, tls }));
+}
+
+async function readText(file: string, field: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (cause) {
-    throw new InvalidConfig('broker.revocationCert', `cannot read ${file}`, { cause });
+    throw new InvalidConfig(field, `cannot read ${file}`, { cause });
   }
 }

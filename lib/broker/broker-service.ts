@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { ResourceJwe } from './resource-jwe.js';
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
-import { CompiledNodeCache, compileNode, type BrokerNodeRecord } from './broker-node.js';
-import type { BrokerRepository } from './broker-repository.js';
+import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
+import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode } from './broker-node.js';
+import type { AccessFacts, BrokerRepository } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
 import { KbsError } from './kbs-errors.js';
@@ -12,7 +13,10 @@ import { encryptResource } from './resource-jwe.js';
 import { decideResourceAccess, type ResourcePolicy } from './resource-policy.js';
 import type { ResourceVault } from './resource-vault.js';
 import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
-import { appraiseTpmEvidence, sameBytes, type UntrustedTpmEvidence } from './tpm-evidence.js';
+import { appraiseTpmEvidence, type UntrustedTpmEvidence } from './tpm-evidence.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
+import { revocationRefusal } from './revocation-state.js';
+import { NO_VERIFIER, type StandingCheck } from './verifier-standing.js';
 
 export interface BrokerServiceOptions {
   readonly repository: BrokerRepository;
@@ -21,6 +25,8 @@ export interface BrokerServiceOptions {
   readonly tokens: EarTokenVerifier;
   readonly sessionTimeoutSeconds: number;
   readonly log: Logger;
+  /** The good-standing rule's check (`verifier_standing` resources); default: no verifier, refused. */
+  readonly standing?: StandingCheck;
   /** Unix milliseconds; tests pass a fixed clock. */
   readonly now?: () => number;
 }
@@ -44,6 +50,7 @@ export interface ResourceCredentials {
  */
 export class BrokerService {
   private readonly nodes = new CompiledNodeCache();
+  private readonly mbMemo = new MeasuredBootMemo();
   private readonly now: () => number;
 
   constructor(private readonly options: BrokerServiceOptions) {
@@ -76,7 +83,9 @@ export class BrokerService {
    */
   async attest(sessionId: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
     const repository = this.options.repository;
-    const session = sessionId === undefined ? undefined : await repository.findSession(sessionId);
+    // One statement: the session, the claimed node's revocation and its policy digest.
+    const facts = await repository.attestFacts(sessionId ?? '', evidence.agent_id);
+    const session = facts.session;
     if (session === undefined || session.expiresAt <= this.now()) {
       throw new KbsError('AttestationError', 'no valid session: POST /auth first');
     }
@@ -84,29 +93,32 @@ export class BrokerService {
       throw new KbsError('AttestationError', 'this session has already attested');
     }
     try {
-      return await this.appraise(session.id, session.nonce, runtimeData, evidence);
+      return await this.appraise(session.id, session.nonce, runtimeData, evidence, facts);
     } catch (error) {
       await repository.deleteSession(session.id);
       throw error;
     }
   }
 
-  private async appraise(sessionId: string, nonce: string, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
+  private async appraise(
+    sessionId: string,
+    nonce: string,
+    runtimeData: RuntimeData,
+    evidence: UntrustedTpmEvidence,
+    facts: { readonly revocation: AccessFacts['revocation']; readonly nodeDigest: string | null | undefined },
+  ): Promise<string> {
     const repository = this.options.repository;
-    if (!sameBytes(Buffer.from(runtimeData.nonce, 'utf8'), Buffer.from(nonce, 'utf8'))) {
+    if (!bytesEqual(Buffer.from(runtimeData.nonce, 'utf8'), Buffer.from(nonce, 'utf8'))) {
       throw new KbsError('AttestationError', 'runtime-data nonce is not this session\'s nonce');
     }
     const teeKey = parseTeePublicKey(runtimeData['tee-pubkey']);
     const agentId = evidence.agent_id;
-    if ((await repository.revokedAt(agentId)) !== undefined) {
+    if (facts.revocation !== undefined && facts.revocation.reinstatedAt === null) {
       throw new KbsError('AttestationError', `node ${agentId} is revoked`);
     }
-    const record = await repository.findNode(agentId);
-    if (record === undefined) {
-      throw new KbsError('AttestationError', `node ${agentId} is not known to this broker`);
-    }
+    const node = await this.compiledNode(agentId, facts.nodeDigest);
     const reportData = reportDataOf(runtimeData);
-    const appraisal = appraiseTpmEvidence(evidence, reportData, this.nodes.get(record));
+    const appraisal = appraiseTpmEvidence(evidence, reportData, node, this.mbMemo);
     if (!appraisal.ok) {
       this.options.log.info({ agentId, reasons: appraisal.reasons }, 'kbs attestation refused');
       throw new KbsError('AttestationError', `evidence refused: ${appraisal.reasons.map((r) => r.split(':')[0]).join(', ')}`);
@@ -118,12 +130,26 @@ export class BrokerService {
     this.options.log.info({ agentId }, 'kbs attestation passed');
     return this.options.issuer.issue({
       agentId,
+      akTpm: node.record.akTpm,
       teePubkey: teeKey.jwk,
       vector: appraisal.vector,
       pcrs: appraisal.pcrs,
       reportData: Buffer.from(reportData).toString('base64'),
       now: Math.floor(nowMs / 1000),
     });
+  }
+
+  /** The node's compiled policies: from the cache when the stored digest is unchanged, else read and compiled. */
+  private async compiledNode(agentId: string, digest: string | null | undefined): Promise<CompiledNode> {
+    const cached = digest === undefined || digest === null ? undefined : this.nodes.lookup(agentId, digest);
+    if (cached !== undefined) {
+      return cached;
+    }
+    const record = digest === undefined ? undefined : await this.options.repository.findNode(agentId);
+    if (record === undefined) {
+      throw new KbsError('AttestationError', `node ${agentId} is not known to this broker`);
+    }
+    return this.nodes.compile(record, record.digest);
   }
 
   /**
@@ -134,37 +160,53 @@ export class BrokerService {
    * the node.
    */
   async resource(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
-    const requester = await this.authenticate(credentials);
-    const facts = await this.options.repository.accessFacts(path, requester.agentId);
-    if (facts.revokedAt !== undefined) {
-      throw new KbsError('TokenVerifierError', `node ${requester.agentId} is revoked`);
+    const requester = await this.requester(path, credentials);
+    const facts = requester.facts;
+    const refusal = revocationRefusal(facts.revocation, requester.issuedAtMs);
+    if (refusal !== undefined) {
+      throw new KbsError('TokenVerifierError', `node ${requester.agentId}: ${refusal}`);
     }
     if (facts.resource === undefined) {
       throw new KbsError('PluginNotFound', 'no such resource');
     }
-    const decision = decideResourceAccess(facts.resource.policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via });
+    const policy = facts.resource.policy;
+    const decision = decideResourceAccess(policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via });
     if (!decision.allowed) {
       throw new KbsError('PolicyDeny', decision.reason);
+    }
+    if (policy.verifier_standing === true) {
+      const standing = await (this.options.standing ?? NO_VERIFIER).refusal(requester.agentId, facts.akTpm ?? requester.akTpm);
+      if (standing !== undefined) {
+        throw new KbsError('PolicyDeny', `node ${requester.agentId} is not in good standing: ${standing}`);
+      }
     }
     const plaintext = this.options.vault.open(path, facts.resource.sealed);
     return encryptResource(plaintext, requester.teeKey);
   }
 
-  private async authenticate(credentials: ResourceCredentials): Promise<{
-    agentId: string;
-    teeKey: TeePublicKey;
-    via: 'session' | 'token';
-  }> {
+  /**
+   * Who asks, and the facts about its node and the resource, in one database round trip: a bearer token
+   * is checked first (trusted issuer, ES256, times, affirming); else the session cookie must name an
+   * attested, unexpired session.
+   */
+  private async requester(
+    path: ResourcePath,
+    credentials: ResourceCredentials,
+  ): Promise<{ agentId: string; teeKey: TeePublicKey; via: 'session' | 'token'; issuedAtMs: number; akTpm: string | null; facts: AccessFacts }> {
+    const repository = this.options.repository;
     if (credentials.bearer !== undefined) {
       const token = await this.options.tokens.verify(credentials.bearer, this.now() / 1000);
-      return { agentId: token.agentId, teeKey: token.teeKey, via: 'token' };
+      const facts = await repository.tokenAccessFacts(path, token.agentId);
+      return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, facts };
     }
     if (credentials.sessionId !== undefined) {
-      const session = await this.options.repository.findSession(credentials.sessionId);
+      const facts = await repository.sessionAccessFacts(path, credentials.sessionId);
+      const session = facts.session;
       if (session === undefined || session.attested === null || session.expiresAt <= this.now()) {
         throw new KbsError('TokenVerifierError', 'the session is not attested or has expired');
       }
-      return { agentId: session.attested.agentId, teeKey: parseTeePublicKey(JSON.parse(session.attested.teePubkey)), via: 'session' };
+      const teeKey = parseTeePublicKey(JSON.parse(session.attested.teePubkey));
+      return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: null, facts };
     }
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
   }
@@ -179,7 +221,7 @@ export class BrokerService {
       }
       throw error;
     }
-    await this.options.repository.putNode(record);
+    await this.options.repository.putNode(record, nodeDigest(record));
     this.nodes.forget(record.agentId);
   }
 
@@ -198,8 +240,8 @@ export class BrokerService {
 
   /**
    * Withdraws a node at once: its revocation is recorded (every later resource request by its
-   * sessions or tokens is refused, and it cannot attest again until reinstated) and its sessions are
-   * deleted. Idempotent.
+   * sessions or tokens is refused — every request reads the row, nothing is cached — and it cannot
+   * attest again until reinstated) and its sessions are deleted. Idempotent.
    */
   async revoke(agentId: string, reason: string): Promise<void> {
     await this.options.repository.revoke(agentId, Math.floor(this.now() / 1000), reason);
@@ -207,8 +249,12 @@ export class BrokerService {
     this.options.log.warn({ agentId, reason }, 'node revoked: its sessions and tokens no longer release resources');
   }
 
+  /**
+   * Ends a revocation: the node may attest again. Sessions and tokens issued before now stay refused
+   * (`revocationRefusal`). False when the node was not revoked.
+   */
   reinstate(agentId: string): Promise<boolean> {
-    return this.options.repository.reinstate(agentId);
+    return this.options.repository.reinstate(agentId, this.now());
   }
 
   /** Deletes expired sessions; run periodically by the server. */

@@ -13,6 +13,8 @@ export interface VerifiedEarToken {
   readonly issuer: string;
   /** Unix seconds. */
   readonly issuedAt: number;
+  /** The AK the issuer appraised the quote with (`annotated-evidence.tpm.ak_tpm`), when the token says. */
+  readonly akTpm: string | null;
   readonly teePubkey: Readonly<Record<string, unknown>>;
   /** The tee-pubkey, checked and imported once per token. */
   readonly teeKey: TeePublicKey;
@@ -122,7 +124,16 @@ export class EarTokenVerifier {
     } catch {
       throw new KbsError('TokenVerifierError', 'token tee-pubkey is unusable');
     }
-    return { agentId: payload.sub as string, issuer, issuedAt: iat, teePubkey: teePubkey as Record<string, unknown>, teeKey, expiresAt: exp };
+    const akTpm = evidence?.['tpm']?.['ak_tpm'];
+    return {
+      agentId: payload.sub as string,
+      issuer,
+      issuedAt: iat,
+      akTpm: typeof akTpm === 'string' ? akTpm : null,
+      teePubkey: teePubkey as Record<string, unknown>,
+      teeKey,
+      expiresAt: exp,
+    };
   }
 }
 

@@ -11,6 +11,8 @@ export const EAR_SUBMOD = 'cpu0';
 
 export interface EarTokenInput {
   readonly agentId: string;
+  /** base64 TPM2B_PUBLIC of the AK that signed the quote (lets a resource broker check good standing). */
+  readonly akTpm: string | null;
   readonly teePubkey: Readonly<Record<string, unknown>>;
   readonly vector: TrustworthinessVector;
   /** Verified PCR values (hex by PCR number) of the quote. */
@@ -55,7 +57,7 @@ export class EarTokenIssuer {
           'ear.trustworthiness-vector': input.vector,
           'ear.appraisal-policy-id': 'ironlime-node-policy',
           'ear.veraison.annotated-evidence': {
-            tpm: { agent_id: input.agentId, pcrs: input.pcrs },
+            tpm: { agent_id: input.agentId, ak_tpm: input.akTpm, pcrs: input.pcrs },
             report_data: input.reportData,
             runtime_data_claims: { 'tee-pubkey': input.teePubkey },
           },

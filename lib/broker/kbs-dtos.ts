@@ -142,6 +142,11 @@ export class ResourcePolicyDto {
   @IsOptional()
   @IsBoolean()
   allow_tokens?: boolean;
+
+  /** Also require good standing in the continuous verifier at every request (default false). */
+  @IsOptional()
+  @IsBoolean()
+  verifier_standing?: boolean;
 }
 
 /** `PUT /kbs/v0/admin/resources/<repository>/<type>/<tag>`. */

@@ -1,12 +1,15 @@
 /**
  * Who may read a resource (docs/broker.md). A node is allowed when its agent id is listed or it is in a
  * listed group; `allow_tokens: false` restricts the resource to nodes that attested to this broker
- * (background check). Pure.
+ * (background check); `verifier_standing: true` also requires the node to be in good standing in the
+ * continuous verifier at the time of the request (`verifier-standing.ts`, checked by the service after
+ * this decision). Pure.
  */
 export interface ResourcePolicy {
   readonly agents: readonly string[];
   readonly groups: readonly string[];
   readonly allow_tokens: boolean;
+  readonly verifier_standing?: boolean;
 }
 
 /** How the requester proved itself. */

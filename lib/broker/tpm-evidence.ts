@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import { runAttestationChecks } from '../attestation/attestation-checks.js';
 import { isQuoteHashAlg } from '../attestation/algorithms.js';
 import { initialImaReplayState } from '../ima/ima-replay-state.js';
+import type { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import type { CompiledNode } from './broker-node.js';
 
 /**
@@ -42,10 +42,17 @@ export type TpmAppraisal =
  * match, and the node's policies must hold — `tpm_policy` PCR values, the IMA list replayed from entry
  * 0 to the quoted PCR 10 against the runtime policy, the boot log replayed to the quoted PCRs against
  * the refstate. No clock check (there is no previous quote; freshness is the session nonce) and no
- * PCR 16 binding (the tee-pubkey is bound through the report data instead). Pure; never throws for bad
- * evidence.
+ * PCR 16 binding (the tee-pubkey is bound through the report data instead). `mbMemo` (the caller's,
+ * as the verifier's) reuses the boot-log check of a log and quoted PCR values seen before: a node sends
+ * the same boot log until it reboots, and checking it was most of an exchange's CPU. Pure apart from
+ * the memo; never throws for bad evidence.
  */
-export function appraiseTpmEvidence(evidence: UntrustedTpmEvidence, reportData: Uint8Array, node: CompiledNode): TpmAppraisal {
+export function appraiseTpmEvidence(
+  evidence: UntrustedTpmEvidence,
+  reportData: Uint8Array,
+  node: CompiledNode,
+  mbMemo?: MeasuredBootMemo,
+): TpmAppraisal {
   if (node.ak === null) {
     return { ok: false, reasons: ['the node has no registered AK'] };
   }
@@ -64,7 +71,7 @@ export function appraiseTpmEvidence(evidence: UntrustedTpmEvidence, reportData: 
     runtimePolicy: node.runtimePolicy,
     imaKeyring: undefined,
     failOnTomtou: false,
-    mb: { eventLog: evidence.mb_measurement_list, refstate: node.mbRefstate, evaluatePolicy: true, policyName: 'example' },
+    mb: { eventLog: evidence.mb_measurement_list, refstate: node.mbRefstate, evaluatePolicy: true, policyName: 'example', memo: mbMemo },
   });
   const reasons = round.events.map((event) => `${event.eventId}: ${describe(event.context)}`);
   if (node.mbRefstate !== null && (round.claims.measuredBoot === null || evidence.mb_measurement_list === undefined)) {
@@ -83,11 +90,6 @@ export function appraiseTpmEvidence(evidence: UntrustedTpmEvidence, reportData: 
       executables: node.runtimePolicy !== null ? 2 : 0,
     },
   };
-}
-
-/** Constant-time equality of two byte strings (nonces). */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function describe(context: Readonly<Record<string, unknown>>): string {

@@ -20,6 +20,10 @@ interface BrokerOptions {
   readonly trustIssuer: string[];
   readonly tlsSan: string[];
   readonly revocationCert?: string;
+  readonly verifier?: string;
+  readonly verifierCa?: string;
+  readonly verifierCert?: string;
+  readonly verifierKey?: string;
   readonly logLevel: string;
 }
 
@@ -42,6 +46,10 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
     .option('--token-lifetime <seconds>', 'lifetime of issued tokens (default 300)')
     .option('--trust-issuer <[ISSUER=]FILE>', 'accept tokens of another issuer: its JWKS or PEM certificate (repeatable)', collect, [])
     .option('--revocation-cert <file>', "verifier's revocation certificate: accept its signed revocation messages at POST /kbs/v0/revocation")
+    .option('--verifier <url>', 'continuous verifier asked by resources whose policy has verifier_standing')
+    .option('--verifier-ca <file>', "PEM CA of the verifier's TLS certificate")
+    .option('--verifier-cert <file>', 'PEM client certificate from the verifier\'s CA (GET /agents needs it)')
+    .option('--verifier-key <file>', 'PEM key of that client certificate')
     .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['silent', 'error', 'warn', 'info', 'debug']).default('info'))
     .action(async (options: BrokerOptions) => {
@@ -59,6 +67,10 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
           trustIssuers: options.trustIssuer.length > 0 ? options.trustIssuer : undefined,
           tlsSans: options.tlsSan.length > 0 ? options.tlsSan : undefined,
           revocationCert: options.revocationCert,
+          verifierUrl: options.verifier,
+          verifierCa: options.verifierCa,
+          verifierCert: options.verifierCert,
+          verifierKey: options.verifierKey,
         },
       });
       const running = await startBroker(config, {

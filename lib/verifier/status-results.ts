@@ -33,6 +33,8 @@ export interface AgentStatusResults {
   readonly maximum_attestation_interval: string;
   /** ironlime: true only for a PASS no older than `freshness_bound` — the one field to trust on. */
   readonly trusted: boolean;
+  /** ironlime: the agent's AK (base64 TPM2B_PUBLIC), so a relying party can bind the agent id to its TPM. */
+  readonly ak_tpm: string;
   /** ironlime: seconds after `last_successful_attestation` a PASS stays valid. */
   readonly freshness_bound: number;
   /** ironlime: the state says PASS but the last success is older than the bound. */
@@ -89,6 +91,7 @@ export function agentStatusResults(record: VerifierAgentRecord, context: StatusC
     maximum_attestation_interval: `${context.quoteInterval * 5}s`,
     trusted: keylimeStatus === 'PASS' && !stale,
     freshness_bound: context.freshnessBound,
+    ak_tpm: record.akTpm,
     stale,
   };
 }

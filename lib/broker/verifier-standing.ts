@@ -1,0 +1,51 @@
+import { KeylimeHttpError } from '../http/client-errors.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
+import type { VerifierClient } from '../verifier/verifier-client.js';
+
+/**
+ * The good-standing rule of a resource policy (`verifier_standing`): the continuous verifier must
+ * trust the node right now, and the verifier must know it by the same AK the broker does, so an agent
+ * id cannot borrow another machine's good standing. Resolves the refusal's reason, or undefined when
+ * the node is in good standing. Never throws: a verifier that cannot be asked is a refusal (fail closed).
+ */
+export interface StandingCheck {
+  refusal(agentId: string, akTpm: string | null): Promise<string | undefined>;
+}
+
+/**
+ * `StandingCheck` against our verifier: `GET /agents/{id}` must say `trusted: true` (a PASS no older
+ * than the freshness bound; a Keylime verifier lacks the field and is never in good standing) and its
+ * `ak_tpm` must be the same TPM2B_PUBLIC as the broker's.
+ */
+export class VerifierStanding implements StandingCheck {
+  constructor(private readonly verifier: VerifierClient) {}
+
+  async refusal(agentId: string, akTpm: string | null): Promise<string | undefined> {
+    if (akTpm === null) {
+      return 'good standing needs the node\'s AK, and this broker has none for it';
+    }
+    let status: unknown;
+    try {
+      status = await this.verifier.rawStatus(agentId);
+    } catch (error) {
+      if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
+        return 'the verifier does not attest this node';
+      }
+      return 'the verifier could not be asked about this node';
+    }
+    const record = (status ?? {}) as Record<string, unknown>;
+    if (record['trusted'] !== true) {
+      return 'the verifier does not trust this node right now';
+    }
+    const verifierAk = record['ak_tpm'];
+    if (typeof verifierAk !== 'string' || !bytesEqual(Buffer.from(verifierAk, 'base64'), Buffer.from(akTpm, 'base64'))) {
+      return 'the verifier knows this agent id by another AK';
+    }
+    return undefined;
+  }
+}
+
+/** The rule when no verifier is configured: every resource that asks for it is refused. */
+export const NO_VERIFIER: StandingCheck = {
+  refusal: () => Promise.resolve('the resource needs good standing in the verifier, and this broker has no verifier configured'),
+};

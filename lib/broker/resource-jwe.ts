@@ -29,10 +29,9 @@ export function encryptResource(plaintext: Uint8Array, teeKey: TeePublicKey): Re
     header = { alg: RSA_WRAP_ALG, enc: RESOURCE_ENC };
     encryptedKey = publicEncrypt({ key: teeKey.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
   } else {
-    const jwk = teeKey.key.export({ format: 'jwk' });
     const ecdh = createECDH('prime256v1');
     const ephemeralPublic = ecdh.generateKeys();
-    const z = ecdh.computeSecret(Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x as string, 'base64url'), Buffer.from(jwk.y as string, 'base64url')]));
+    const z = ecdh.computeSecret(teeKey.ecPoint as Buffer);
     const kek = concatKdf(z, EC_WRAP_ALG, 256);
     const wrap = createCipheriv('id-aes256-wrap', kek, AES_KW_IV);
     encryptedKey = Buffer.concat([wrap.update(cek), wrap.final()]);

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { readFile } from 'node:fs/promises';
+import { readConfiguredFile } from '../config/read-config-file.js';
 import { pino, type Logger } from 'pino';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { InvalidConfig, InvalidParameterValue } from '../../interfaces/errors.js';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import type { ImaNgEntry } from '../tpm-access/ima-ng-template.js';
 import { DIGEST_SIZES, type Tpm } from '../tpm-access/tpm-port.js';
@@ -83,7 +83,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
   const nk = await loadOrCreateNodeKey(config.dataDir);
   const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile);
-  const registrarCa = config.registrarCaFile === undefined ? undefined : await readText(config.registrarCaFile, 'agent.registrarCaFile');
+  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
   const contactIp = config.contactIp ?? contactAddress(config.host);
   const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);
 
@@ -184,12 +184,4 @@ export function fileDigestBytes(digest: string | Uint8Array): Uint8Array {
 /** Address to announce for a listening host: a wildcard listens everywhere, so loopback is a safe default. */
 export function contactAddress(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-}
-
-async function readText(file: string, field: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new InvalidConfig(field, `cannot read ${file}`, { cause });
-  }
 }

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { readConfiguredFile } from '../config/read-config-file.js';
 import { pino, type Logger } from 'pino';
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
@@ -15,7 +16,6 @@ import { EarTokenIssuer } from './ear-token.js';
 import { EarTokenVerifier } from './ear-token-verifier.js';
 import { ResourceVault } from './resource-vault.js';
 import { loadTrustedIssuer, type TrustedIssuer } from './trusted-issuers.js';
-import { InvalidConfig } from '../../interfaces/errors.js';
 import { revocationVerifyKey } from '../revocation/revocation-signature.js';
 import { VerifierClient } from '../verifier/verifier-client.js';
 import { VerifierStanding, type StandingCheck } from './verifier-standing.js';
@@ -64,7 +64,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
     trusted.push(await loadTrustedIssuer(spec));
   }
   const revocationKey =
-    config.revocationCert === undefined ? undefined : revocationVerifyKey(await readText(config.revocationCert, 'broker.revocationCert'));
+    config.revocationCert === undefined ? undefined : revocationVerifyKey(await readConfiguredFile(config.revocationCert, 'broker.revocationCert'));
   const standing = options.standing ?? (await verifierStanding(config));
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
   trusted.push({ issuer: config.issuer, keys: [keys.tokenPublicKey] });
@@ -142,7 +142,7 @@ async function verifierStanding(config: Readonly<BrokerConfig>): Promise<Standin
     return undefined;
   }
   const file = (value: string | undefined, field: string): Promise<string | undefined> =>
-    value === undefined ? Promise.resolve(undefined) : readText(value, `broker.${field}`);
+    value === undefined ? Promise.resolve(undefined) : readConfiguredFile(value, `broker.${field}`);
   const [ca, cert, key] = await Promise.all([
     file(config.verifierCa, 'verifierCa'),
     file(config.verifierCert, 'verifierCert'),
@@ -150,12 +150,4 @@ async function verifierStanding(config: Readonly<BrokerConfig>): Promise<Standin
   ]);
   const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
   return new VerifierStanding(new VerifierClient({ baseUrl: config.verifierUrl, tls }));
-}
-
-async function readText(file: string, field: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new InvalidConfig(field, `cannot read ${file}`, { cause });
-  }
 }

@@ -1,5 +1,5 @@
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readConfiguredFile } from '../config/read-config-file.js';
 import { InvalidConfig } from '../../interfaces/errors.js';
 
 /** An issuer whose EAR tokens a broker accepts: its `iss` and its ES256 public keys. */
@@ -21,12 +21,7 @@ export async function loadTrustedIssuer(spec: string): Promise<TrustedIssuer> {
   const at = spec.indexOf('=');
   const named = at > 0 && !spec.slice(0, at).includes('/') ? spec.slice(0, at) : undefined;
   const file = named === undefined ? spec : spec.slice(at + 1);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new InvalidConfig('broker.trustIssuers', `cannot read ${file}`, { cause });
-  }
+  const text = await readConfiguredFile(file, 'broker.trustIssuers');
   const parsed = text.includes('-----BEGIN CERTIFICATE-----') ? fromCertificate(text, file) : fromJwks(text, file);
   const issuer = named ?? parsed.issuer;
   if (issuer === undefined || issuer.length === 0) {

@@ -25,6 +25,7 @@ interface VerifierOptions {
   readonly leaseSeconds?: number;
   readonly staleAfter?: number;
   readonly revocationWebhook: string[];
+  readonly revocationWebhookCa?: string;
   readonly measuredBootPolicy?: string;
   readonly measuredBootEvaluate?: string;
   readonly tlsSan: string[];
@@ -59,6 +60,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
     .addOption(new Option('--measured-boot-policy <name>', 'policy judging refstates (default example)').choices(MB_POLICY_NAMES))
     .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the refstate once or on every round (default once)').choices(MB_EVALUATE_MODES))
     .option('--revocation-webhook <url>', 'POST signed revocation messages here when an agent fails (repeatable)', collect, [])
+    .option('--revocation-webhook-ca <file>', "PEM CA of HTTPS webhooks (e.g. a broker's ca/ca.crt); default system roots")
     .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['silent', 'error', 'warn', 'info', 'debug']).default('info'))
     .action(async (options: VerifierOptions) => {
@@ -85,6 +87,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
           measuredBootEvaluate: options.measuredBootEvaluate,
           tlsSans: options.tlsSan.length > 0 ? options.tlsSan : undefined,
           revocationWebhooks: options.revocationWebhook.length > 0 ? options.revocationWebhook : undefined,
+          revocationWebhookCa: options.revocationWebhookCa,
         },
       });
       const running = await startVerifier(config, {

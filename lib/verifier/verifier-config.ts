@@ -90,6 +90,12 @@ export class VerifierConfig {
   @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true }, { each: true })
   revocationWebhooks?: string[];
 
+  /** PEM CA file that HTTPS revocation webhooks' certificates must chain to (e.g. a broker's CA); default system roots. */
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  revocationWebhookCa?: string;
+
   /** Seconds one request to an agent may take (`request_timeout`). */
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0.1)
@@ -163,6 +169,7 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_LEASE_SECONDS', field: 'leaseSeconds', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_STALE_AFTER', field: 'staleAfter', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_REVOCATION_WEBHOOKS', field: 'revocationWebhooks', kind: 'list' },
+  { name: 'IRONLIME_VERIFIER_REVOCATION_WEBHOOK_CA', field: 'revocationWebhookCa', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_MEASURED_BOOT_POLICY', field: 'measuredBootPolicy', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_MEASURED_BOOT_EVALUATE', field: 'measuredBootEvaluate', kind: 'string' },
   { name: 'IRONLIME_VERIFIER_FAIL_ON_TOMTOU', field: 'failOnTomtou', kind: 'boolean' },

@@ -7,6 +7,7 @@ import { container as rootContainer, instanceCachingFactory, Lifecycle, type Dep
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { DATABASE } from '../db/database-token.js';
 import { migrateLatest } from '../db/migrate.js';
+import { readConfiguredFile } from '../config/read-config-file.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
@@ -107,6 +108,9 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     container.register(VerifierMetrics, { useValue: metrics });
     const revocation = new RevocationNotifier({
       webhooks: config.revocationWebhooks ?? [],
+      ...(config.revocationWebhookCa === undefined
+        ? {}
+        : { webhookCa: await readConfiguredFile(config.revocationWebhookCa, 'verifier.revocationWebhookCa') }),
       agentTls: { cert: clientTls.cert, key: clientTls.key, ca: clientTls.ca },
       log,
     });

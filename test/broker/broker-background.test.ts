@@ -33,9 +33,10 @@ describe('broker: background check (software TPM)', function () {
   let clients: { client: KbsClient; close(): Promise<void> }[] = [];
   const secret = new Uint8Array(Buffer.from('disk key of rack4-u12'));
 
-  function clientFor(evidenceNode: TestNode, options: { teeKey?: 'ec' | 'rsa'; agentId?: string } = {}): KbsClient {
+  function clientFor(evidenceNode: TestNode, options: { teeKey?: 'ec' | 'rsa'; agentId?: string; mode?: 'background' | 'passport' } = {}): KbsClient {
     const built = new KbsClientBuilder(broker.running.url)
       .ca(broker.running.caCert)
+      .mode(options.mode ?? 'background')
       .teeKey(options.teeKey ?? 'ec')
       .evidenceProvider(
         new TpmEvidenceProvider({
@@ -221,6 +222,29 @@ describe('broker: background check (software TPM)', function () {
     expect(error.detail).to.contain('revoked');
     await broker.admin.reinstate(node.agentId);
     expect(await clientFor(node).getResource('kbs:///node/join/rack4')).to.have.length(3);
+  });
+
+  it('a reinstatement never re-enables a token or session from before it; a fresh attestation works', async function () {
+    const passport = clientFor(node, { mode: 'passport' });
+    const token = await passport.token();
+    expect(await passport.getResource('kbs:///node/join/rack4')).to.have.length(3);
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    const withOldToken = (): Promise<unknown> =>
+      http.send('GET', '/kbs/v0/resource/node/join/rack4', { headers: { authorization: `Bearer ${token}` } });
+    try {
+      await broker.admin.revoke(node.agentId, 'failed attestation');
+      expect((await refusal(withOldToken())).detail).to.contain('is revoked');
+      // Token iat and the reinstatement are compared in whole seconds: reinstate in a later second.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await broker.admin.reinstate(node.agentId);
+      const stale = await refusal(withOldToken());
+      expect([stale.remoteHttpStatus, stale.kbsType]).to.deep.equal([401, 'TokenVerifierError']);
+      expect(stale.detail).to.contain('before the node was reinstated');
+      expect(await clientFor(node, { mode: 'passport' }).getResource('kbs:///node/join/rack4'), 'a new token works').to.have.length(3);
+      expect(await clientFor(node).getResource('kbs:///node/join/rack4'), 'a new session works').to.have.length(3);
+    } finally {
+      await http.close();
+    }
   });
 
   it('the software TPM used here is a real quoting TPM (sanity: a fresh one has a different AK)', async function () {

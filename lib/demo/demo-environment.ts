@@ -13,6 +13,7 @@ import { startRegistrar, type RunningRegistrar } from '../registrar/registrar-se
 import { startVerifier, type RunningVerifier } from '../verifier/verifier-server.js';
 import { knownGoodFiles, type DemoFile } from './demo-catalog.js';
 import { startNodeTpms, type NodeTpmKind, type NodeTpms } from './node-tpms.js';
+import type { Tpm } from '../tpm-access/tpm-port.js';
 
 export interface DemoEnvironmentOptions {
   /** A fresh folder; everything (CA, PGlite, TPM state, node data, policies) goes under it. The caller removes it. */
@@ -30,6 +31,8 @@ export interface DemoEnvironmentOptions {
 export interface DemoNode {
   readonly name: string;
   readonly agent: RunningAgent;
+  /** The node's TPM (the agent's), for the node's own requests such as fetching its disk key from the broker. */
+  readonly tpm: Tpm;
   /** Port the agent listens on (what the ramdisk reports). */
   readonly port: number;
   /** "Runs" a file: one ima-ng entry in its IMA list, PCR 10 extended. */
@@ -129,7 +132,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
           { tpm, logger: log },
         );
         closers.push(() => agent.close());
-        return { name, agent, port: Number(new URL(agent.url).port), run: async (file) => void (await agent.appendIma(file.path, file.digest)) };
+        return { name, agent, tpm, port: Number(new URL(agent.url).port), run: async (file) => void (await agent.appendIma(file.path, file.digest)) };
       }),
     );
     // Started after the agents, so it is stopped before them and never polls a closed agent.

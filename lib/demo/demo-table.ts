@@ -5,30 +5,33 @@ export interface NodeRow {
   readonly name: string;
   readonly state: string;
   readonly attestation: string;
+  /** What the node got when it asked the broker for its disk key. */
+  readonly diskKey: string;
   readonly detail: string;
 }
 
 /** A node as the table shows it: provision state, last attestation verdict, and its event ids or reason. */
-export function nodeRow(node: Node): NodeRow {
+export function nodeRow(node: Node, diskKey = '-'): NodeRow {
   const last = node.lastAttestation;
   const detail = last.eventIds.length > 0 ? last.eventIds.join(', ') : (last.reason ?? '');
   return {
     name: node.name ?? node.uuid,
     state: node.provisionState,
     attestation: last.status ?? '-',
+    diskKey,
     detail: shorten(detail, 70),
   };
 }
 
 /** A plain-text table with a header, columns padded to their widest cell. */
 export function formatTable(rows: readonly NodeRow[]): string[] {
-  const header: NodeRow = { name: 'node', state: 'provision state', attestation: 'attestation', detail: 'events / reason' };
+  const header: NodeRow = { name: 'node', state: 'provision state', attestation: 'attestation', diskKey: 'disk key (broker)', detail: 'events / reason' };
   const all = [header, ...rows];
   const width = (key: keyof NodeRow): number => Math.max(...all.map((row) => row[key].length));
-  const widths = { name: width('name'), state: width('state'), attestation: width('attestation') };
+  const widths = { name: width('name'), state: width('state'), attestation: width('attestation'), diskKey: width('diskKey') };
   const line = (row: NodeRow): string =>
-    `  ${row.name.padEnd(widths.name)}  ${row.state.padEnd(widths.state)}  ${row.attestation.padEnd(widths.attestation)}  ${row.detail}`.trimEnd();
-  const rule = `  ${'-'.repeat(widths.name)}  ${'-'.repeat(widths.state)}  ${'-'.repeat(widths.attestation)}  ${'-'.repeat(15)}`;
+    `  ${row.name.padEnd(widths.name)}  ${row.state.padEnd(widths.state)}  ${row.attestation.padEnd(widths.attestation)}  ${row.diskKey.padEnd(widths.diskKey)}  ${row.detail}`.trimEnd();
+  const rule = `  ${'-'.repeat(widths.name)}  ${'-'.repeat(widths.state)}  ${'-'.repeat(widths.attestation)}  ${'-'.repeat(widths.diskKey)}  ${'-'.repeat(15)}`;
   return [line(header), rule, ...rows.map(line)];
 }
 

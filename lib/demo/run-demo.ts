@@ -5,6 +5,7 @@ import { ExampleOrchestrator, STATES, type Transition } from '../provisioning/ex
 import type { Node } from '../../interfaces/node.js';
 import { buildConfig } from '../config/load-config.js';
 import { evilFile } from './demo-catalog.js';
+import { startDemoBroker, type DemoBroker } from './demo-broker.js';
 import { startDemoEnvironment, type DemoEnvironment } from './demo-environment.js';
 import { formatTable, nodeRow, type NodeRow } from './demo-table.js';
 import { waitForVerifierFailure } from './verifier-watch.js';
@@ -58,6 +59,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   );
   const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-demo-'));
   let environment: DemoEnvironment | undefined;
+  let broker: DemoBroker | undefined;
   let startup: Promise<DemoEnvironment> | undefined;
   const swtpmPids = new Set<number>();
   let exitCode = 1;
@@ -74,10 +76,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say(`${env.nodes.length} nodes booted: UEFI boot log replayed into each TPM, IMA lists growing`);
     say('runtime policy and boot refstate made from known-good node-1');
 
+    broker = await startDemoBroker(env, dir);
+    const kbs = broker;
+    say(`KBS broker ${kbs.running.url}: a disk key per node, released at deploy, fetched by the node after attestation`);
     const orchestrator = await ExampleOrchestrator.create({
       config: demoConfig(env, dir),
       database: env.database,
       keylime: { extraEkCaDirs: [env.ekCaDir] },
+      nodeSecrets: kbs.secrets,
       onTransition: (t) => say(describeTransition(t)),
     });
     const nodes: Node[] = [];
@@ -101,7 +107,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       say(`${demoNode.name} ramdisk reports keylime agent ${demoNode.agent.uuid} at 127.0.0.1:${demoNode.port}`);
     }
     const table = async (): Promise<void> => {
-      rows = (await orchestrator.nodes.listNodes()).map(nodeRow);
+      // Each node asks the broker for its disk key, with its own TPM, as it would at boot.
+      const listed = await orchestrator.nodes.listNodes();
+      rows = await Promise.all(
+        listed.map(async (node) => {
+          const demoNode = env.nodes.find((candidate) => candidate.name === node.name) as DemoEnvironment['nodes'][number];
+          return nodeRow(node, await kbs.fetchDiskKey(demoNode, kbs.secrets.resourceOf(node)));
+        }),
+      );
       formatTable(rows).forEach((line) => options.print(line));
     };
 
@@ -120,12 +133,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await abortable(Promise.all(nodes.map((node) => orchestrator.deploy(node.uuid))), options.signal);
     await table();
     const byName = new Map(rows.map((row) => [row.name, row]));
-    const refused = byName.get(TAMPERED)?.state === STATES.deployFailed;
-    const trusted = rows.filter((row) => row.name !== TAMPERED).every((row) => row.state === STATES.active && row.attestation === 'passed');
+    const refused = byName.get(TAMPERED)?.state === STATES.deployFailed && byName.get(TAMPERED)?.diskKey.startsWith('refused') === true;
+    const trusted = rows
+      .filter((row) => row.name !== TAMPERED)
+      .every((row) => row.state === STATES.active && row.attestation === 'passed' && row.diskKey.startsWith('released'));
     exitCode = refused && trusted ? 0 : 1;
     options.print(
       exitCode === 0
-        ? `result: ${TAMPERED} was refused; ${rows.filter((r) => r.name !== TAMPERED).map((r) => r.name).join(' and ')} stayed trusted and active`
+        ? `result: ${TAMPERED} was refused, and its disk key with it; ${rows.filter((r) => r.name !== TAMPERED).map((r) => r.name).join(' and ')} stayed trusted and active`
         : 'result: UNEXPECTED: see the table above',
     );
   } catch (error) {
@@ -140,6 +155,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // Interrupted while starting: let the start finish (or fail and clean up after itself), then stop it.
     environment ??= await startup?.catch(() => undefined);
     environment?.swtpmPids().forEach((pid) => swtpmPids.add(pid));
+    await broker?.close().catch(() => undefined);
     await environment?.close();
     await rm(dir, { recursive: true, force: true });
     say(`stopped the services, agents and ${tpmKind === 'swtpm' ? 'swtpm processes' : 'software TPMs'}; removed ${dir}`);

@@ -13,6 +13,7 @@ import { createTask, SILENT_LOGGER } from './create-task.js';
 import { type AttestationInterfaceFactory, DriverRegistry } from './driver-registry.js';
 import { type NewNode, NodeStore } from './node-store.js';
 import { createProvisioningContainer } from './provisioning-container.js';
+import type { NodeSecretRelease } from './node-secret-release.js';
 
 /** One provision-state change, as the orchestrator reports it. */
 export interface Transition {
@@ -35,6 +36,8 @@ export interface ExampleOrchestratorOptions {
   readonly logger?: TaskLogger;
   /** Called after every provision-state change. */
   readonly onTransition?: (transition: Transition) => void;
+  /** Per-node secrets in a KBS broker: released after a passing deploy, withdrawn after a failed one. */
+  readonly nodeSecrets?: NodeSecretRelease;
   /** Longest a clean or deploy step may take before it is aborted (default 10 minutes). */
   readonly stepTimeoutMs?: number;
 }
@@ -124,12 +127,31 @@ export class ExampleOrchestrator {
     });
   }
 
-  /** Deploys an available (or active: rebuild) node; resolves to the node in `active` or `deploy failed`. */
+  /**
+   * Deploys an available (or active: rebuild) node; resolves to the node in `active` or `deploy failed`.
+   * With `nodeSecrets`, an active node gets a fresh secret in the broker and a failed one loses it.
+   */
   async deploy(uuid: string): Promise<Node> {
-    return this.step(uuid, [STATES.available, STATES.active, STATES.deployFailed], STATES.deploying, STATES.active, STATES.deployFailed, {
+    const node = await this.step(uuid, [STATES.available, STATES.active, STATES.deployFailed], STATES.deploying, STATES.active, STATES.deployFailed, {
       start: (task) => this.hooks.onDeployStart(task),
       end: (task) => this.hooks.onDeployEnd(task),
     });
+    const secrets = this.options.nodeSecrets;
+    if (secrets === undefined) {
+      return node;
+    }
+    if (node.provisionState !== STATES.active) {
+      await secrets.withdraw(node, 'deploy failed attestation');
+      return node;
+    }
+    try {
+      const path = await secrets.release(node);
+      this.report(node, STATES.active, STATES.active, `secret released at kbs:///${path.repository}/${path.type}/${path.tag}`);
+      return node;
+    } catch (error) {
+      // Fail closed: a node whose secret could not be stored is not deployed.
+      return this.move(node, STATES.deployFailed, `secret not released: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   /** Takes a node out of service: the attestation service forgets it, and it goes back to `manageable`. */

@@ -39,14 +39,14 @@ describe('demo parts', function () {
   it('formats the node table with padded columns', function () {
     expect(
       formatTable([
-        { name: 'node-1', state: 'active', attestation: 'passed', detail: '' },
-        { name: 'node-3', state: 'deploy failed', attestation: 'failed', detail: 'ima.validation.ima-ng.not_in_allowlist' },
+        { name: 'node-1', state: 'active', attestation: 'passed', diskKey: 'released (32 bytes)', detail: '' },
+        { name: 'node-3', state: 'deploy failed', attestation: 'failed', diskKey: 'refused: AttestationError', detail: 'ima.validation.ima-ng.not_in_allowlist' },
       ]),
     ).to.deep.equal([
-      '  node    provision state  attestation  events / reason',
-      '  ------  ---------------  -----------  ---------------',
-      '  node-1  active           passed',
-      '  node-3  deploy failed    failed       ima.validation.ima-ng.not_in_allowlist',
+      '  node    provision state  attestation  disk key (broker)          events / reason',
+      '  ------  ---------------  -----------  -------------------------  ---------------',
+      '  node-1  active           passed       released (32 bytes)',
+      '  node-3  deploy failed    failed       refused: AttestationError  ima.validation.ima-ng.not_in_allowlist',
     ]);
   });
 });

@@ -37,7 +37,11 @@ function expectOutcome(result: DemoResult, output: readonly string[]): void {
     expect(byName[name], name).to.deep.include({ state: 'active', attestation: 'passed' });
   }
   expect(output.some((line) => line.includes('verifier: node-3 failed attestation (ima.validation.ima-ng.not_in_allowlist'))).to.equal(true);
-  expect(output).to.include('result: node-3 was refused; node-1 and node-2 stayed trusted and active');
+  expect(byName['node-3']?.diskKey, 'the tampered node is refused its disk key by the broker').to.match(/^refused: /);
+  for (const name of ['node-1', 'node-2']) {
+    expect(byName[name]?.diskKey, name).to.equal('released (32 bytes)');
+  }
+  expect(output).to.include('result: node-3 was refused, and its disk key with it; node-1 and node-2 stayed trusted and active');
 }
 
 describe('ironlime demo', function () {

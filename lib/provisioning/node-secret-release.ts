@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import type { Node } from '../../interfaces/node.js';
+import type { BrokerAdminClient, BrokerNodeInput } from '../broker/broker-admin-client.js';
+import type { ResourcePath } from '../broker/kbs-wire.js';
+import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
+
+export interface NodeSecretReleaseOptions {
+  /** The broker's admin API (mTLS client certificate from the broker's CA). */
+  readonly broker: BrokerAdminClient;
+  /**
+   * What the broker must know to appraise the node's own evidence: at least its AK (the registrar's
+   * `aik_tpm`), and the node's runtime policy and refstate so the broker checks them as the verifier does.
+   */
+  readonly nodeRecord: (agentId: string, node: Node) => Promise<BrokerNodeInput>;
+  /** Resource repository and type; the tag is the node's uuid (default `node/disk-key/<uuid>`). */
+  readonly repository?: string;
+  readonly type?: string;
+  /** Also require good standing in the continuous verifier at every fetch (default true). */
+  readonly verifierStanding?: boolean;
+  /** A fresh secret per deploy (default 32 random bytes: a disk-encryption key). */
+  readonly newSecret?: () => Uint8Array;
+}
+
+/**
+ * The provisioning tie-in of the KBS broker, a hook beside the attestation driver: after a deploy whose
+ * attestation passed, the orchestrator stores a fresh per-node secret in the broker, readable only by
+ * that node's agent id — and only through its own attestation to the broker (cookie or token), and, by
+ * default, only while the continuous verifier trusts it. After a failed deploy the secret is deleted
+ * and the node revoked in the broker, so a node that fails can fetch nothing. The node fetches it with
+ * `ironlime kbs get-resource kbs:///node/disk-key/<uuid>` (or `KbsClient`).
+ */
+export class NodeSecretRelease {
+  constructor(private readonly options: NodeSecretReleaseOptions) {}
+
+  /** The broker path of a node's secret. */
+  resourceOf(node: Node): ResourcePath {
+    return { repository: this.options.repository ?? 'node', type: this.options.type ?? 'disk-key', tag: node.uuid };
+  }
+
+  /**
+   * Stores the node (its AK and policies) and a fresh secret for it, reinstating the node if an earlier
+   * failure revoked it (its old credentials stay refused). Resolves the path the node fetches.
+   */
+  async release(node: Node): Promise<ResourcePath> {
+    const agentId = agentIdOf(node);
+    const broker = this.options.broker;
+    await broker.putNode(agentId, await this.options.nodeRecord(agentId, node));
+    await ignoreNotFound(broker.reinstate(agentId));
+    const path = this.resourceOf(node);
+    await broker.putResource(path, (this.options.newSecret ?? (() => new Uint8Array(randomBytes(32))))(), {
+      agents: [agentId],
+      allow_tokens: true,
+      verifier_standing: this.options.verifierStanding ?? true,
+    });
+    return path;
+  }
+
+  /** Deletes the node's secret and revokes the node in the broker (its sessions and tokens stop at once). */
+  async withdraw(node: Node, reason: string): Promise<void> {
+    const agentId = node.driverInfo['keylime_agent_uuid'];
+    await ignoreNotFound(this.options.broker.deleteResource(this.resourceOf(node)));
+    if (typeof agentId === 'string') {
+      await this.options.broker.revoke(agentId, reason);
+    }
+  }
+}
+
+function agentIdOf(node: Node): string {
+  const agentId = node.driverInfo['keylime_agent_uuid'];
+  if (typeof agentId !== 'string' || agentId === '') {
+    throw new Error(`node ${node.uuid} has no keylime_agent_uuid: its secret cannot be bound to an agent`);
+  }
+  return agentId;
+}
+
+async function ignoreNotFound(call: Promise<unknown>): Promise<void> {
+  try {
+    await call;
+  } catch (error) {
+    if (!(error instanceof KbsRefusedError && error.remoteHttpStatus === 404)) {
+      throw error;
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import { AuditFormatError } from './audit-errors.js';
 import type { AuditRecord } from './audit-record.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '../bytes/canonical-json.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 /** Bound on one exported line: a record's details are a verdict's failures, kilobytes at most. */

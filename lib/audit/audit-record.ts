@@ -1,5 +1,5 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '../bytes/canonical-json.js';
 
 /** The hash a stream's first record links to: 64 zeros. */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './json-canonical.js';
+import { canonicalJson } from '../bytes/canonical-json.js';
 
 /**
  * Constants and pure helpers of the KBS RCAR protocol shared by the broker and the client

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { formatAuditLine, parseAuditExport } from '../../lib/audit/audit-export-format.js';
 import { AUDIT_GENESIS_HASH, sealAuditRecord, type AuditRecord } from '../../lib/audit/audit-record.js';
-import { canonicalJson } from '../../lib/audit/canonical-json.js';
+import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { AuditFormatError } from '../../lib/audit/audit-errors.js';
 

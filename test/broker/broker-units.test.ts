@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
 import { EarTokenVerifier } from '../../lib/broker/ear-token-verifier.js';
-import { canonicalJson } from '../../lib/broker/json-canonical.js';
+import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { KbsError } from '../../lib/broker/kbs-errors.js';
 import { decideResourceAccess } from '../../lib/broker/resource-policy.js';
 import { ResourceVault } from '../../lib/broker/resource-vault.js';

@@ -1,0 +1,31 @@
+/**
+ * Canonical JSON (the JSON Canonicalization Scheme, RFC 8785) for the values we hash and sign:
+ * object keys sorted by UTF-16 code units at every level (§3.2.3), no white space, strings and
+ * numbers as ECMAScript's JSON.stringify writes them (which is what §3.2.2 prescribes). Members whose
+ * value is undefined are left out, as JSON.stringify leaves them out of what goes on the wire. The same
+ * value always gives the same text: the audit log's records and exports, and the KBS protocol's
+ * runtime-data hash (guest-components hashes it with `serde_json_canonicalizer`, so both sides agree).
+ *
+ * Throws `TypeError` for what JSON cannot carry (non-finite numbers, bigint, functions, undefined).
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') {
+    return JSON.stringify(value);
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) {
+      throw new TypeError(`canonical JSON: ${value} is not a finite number`);
+    }
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) {
+    return `[${value.map(canonicalJson).join(',')}]`;
+  }
+  if (typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    // The default sort compares UTF-16 code units, as RFC 8785 §3.2.3 requires.
+    const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
+  }
+  throw new TypeError(`canonical JSON: a ${typeof value} cannot be written`);
+}

@@ -1,8 +1,6 @@
 import 'reflect-metadata';
-import { plainToInstance } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
-import { InvalidConfig } from '../../interfaces/errors.js';
-import { firstConstraintMessage } from '../config/service-config-sources.js';
+import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
+import { validateServiceConfig } from '../config/service-config-sources.js';
 import { IsKeylimeAgentId } from '../http/validators.js';
 
 /** PCR bank and AK hash the agent quotes with (Keylime `tpm_hash_alg`). */
@@ -125,13 +123,7 @@ export type AgentConfigInput = Partial<AgentConfig> & { readonly dataDir: string
 
 /** Validates a plain object into a frozen `AgentConfig`. @throws InvalidConfig naming the field. */
 export function buildAgentConfig(plain: Readonly<Record<string, unknown>>): Readonly<AgentConfig> {
-  const defined = Object.fromEntries(Object.entries(plain).filter(([, value]) => value !== undefined));
-  const config = plainToInstance(AgentConfig, defined);
-  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
-  const first = errors[0];
-  if (first !== undefined) {
-    throw new InvalidConfig(`agent.${first.property}`, firstConstraintMessage(first));
-  }
+  const config = validateServiceConfig(AgentConfig, plain, 'agent');
   return Object.freeze(config);
 }
 

@@ -1,8 +1,7 @@
-import { plainToInstance } from 'class-transformer';
-import { IsArray, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min, validateSync } from 'class-validator';
+import { IsArray, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import {
-  firstConstraintMessage,
+  validateServiceConfig,
   mergeServiceConfigSources,
   type ServiceConfigSources,
   type ServiceEnvVariable,
@@ -137,12 +136,7 @@ export function loadBrokerConfig(sources: ServiceConfigSources<keyof BrokerConfi
 
 /** Validates a plain object into a frozen `BrokerConfig`. @throws InvalidConfig */
 export function buildBrokerConfig(plain: Readonly<Record<string, unknown>>): Readonly<BrokerConfig> {
-  const config = plainToInstance(BrokerConfig, plain);
-  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
-  const first = errors[0];
-  if (first !== undefined) {
-    throw new InvalidConfig(`broker.${first.property}`, firstConstraintMessage(first));
-  }
+  const config = validateServiceConfig(BrokerConfig, plain, 'broker');
   if (config.tokenLifetimeSeconds > config.maxTokenLifetimeSeconds) {
     throw new InvalidConfig('broker.tokenLifetimeSeconds', 'must not exceed maxTokenLifetimeSeconds');
   }

@@ -6,7 +6,8 @@ import { startBroker } from '../broker/broker-server.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf } from '../pki/service-tls.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { collect, databaseFact, port, serveUntilSignal } from './service-command.js';
+import { collect, port } from './option-parsers.js';
+import { databaseFact, serveUntilSignal } from './service-command.js';
 
 interface BrokerOptions {
   readonly config?: string;

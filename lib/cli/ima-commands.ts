@@ -13,6 +13,7 @@ import { parseExcludeList } from '../ima/exclude-matcher.js';
 import { verifyImaList } from '../ima/verify-ima-list.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { collect } from './option-parsers.js';
 
 interface VerifyOptions {
   readonly log: string;
@@ -35,10 +36,6 @@ export function readInputFile(path: string, what: string): Buffer {
       cause: error,
     });
   }
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /**

@@ -7,6 +7,7 @@ import { pythonJsonDumps } from '../ima/python-json.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
 import { readInputFile } from './ima-commands.js';
+import { collect } from './option-parsers.js';
 
 interface CreateOptions {
   readonly imaLog?: string;
@@ -22,10 +23,6 @@ interface CreateOptions {
 interface CheckOptions {
   readonly policyKey?: string;
   readonly excludelist?: string;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 function text(path: string | undefined, what: string): string | undefined {

@@ -6,7 +6,8 @@ import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { EK_CHECK_MODES, loadRegistrarConfig } from '../registrar/registrar-config.js';
 import { startRegistrar } from '../registrar/registrar-server.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { collect, databaseFact, port, serveUntilSignal } from './service-command.js';
+import { collect, port } from './option-parsers.js';
+import { databaseFact, serveUntilSignal } from './service-command.js';
 
 interface RegistrarOptions {
   readonly config?: string;

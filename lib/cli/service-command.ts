@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { InvalidArgumentError } from 'commander';
 import { redactUrl, type Database } from '../db/database-factory.js';
 import { runUntilSignal, type Closeable } from '../http/service-lifecycle.js';
 import type { CliContext } from './cli-context.js';
@@ -22,17 +21,4 @@ export async function serveUntilSignal(context: CliContext, name: string, runnin
 /** How a service's start-up facts name its database: the PGlite folder, or the URL without its password. */
 export function databaseFact(kind: Database['kind'], dataDir: string, databaseUrl: string | undefined): string {
   return kind === 'pglite' ? `PGlite in ${path.join(dataDir, 'pglite')}` : redactUrl(databaseUrl);
-}
-
-/** Commander parser for `--port`: 0 to 65535. */
-export function port(text: string): number {
-  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) {
-    throw new InvalidArgumentError('must be a port number from 0 to 65535');
-  }
-  return Number(text);
-}
-
-/** Commander reducer for repeatable options (`--tls-san a --tls-san b`). */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }

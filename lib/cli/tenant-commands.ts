@@ -15,6 +15,7 @@ import type { ServiceTls } from '../pki/service-tls.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { registerTenantVerifierCommands } from './tenant-verifier-commands.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { collect } from './option-parsers.js';
 
 interface ConnectionOptions {
   readonly registrar: string;
@@ -117,10 +118,6 @@ async function withRegistrar(options: ConnectionOptions, use: (client: Registrar
   } finally {
     client.close();
   }
-}
-
-function collect(value: string, all: string[]): string[] {
-  return [...all, value];
 }
 
 function printJson(value: unknown): void {

@@ -10,6 +10,7 @@ import { parseQuoteString, type QuoteParts } from '../tpm/quote-string.js';
 import { verifyQuote, type QuoteVerdict } from '../tpm/verify-quote.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { collect } from './option-parsers.js';
 
 function usage(message: string, cause?: unknown): IronlimeError {
   return new IronlimeError('ERR_INVALID_PARAMETER_VALUE', message, cause === undefined ? {} : { cause });
@@ -118,10 +119,6 @@ function loadStore(dir: string | undefined): CertStore {
     }
     throw usage(`cannot read the CA store ${dir ?? '(default)'}: ${(error as Error).message}`, error);
   }
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /**

@@ -6,7 +6,8 @@ import { caDirOf } from '../pki/service-tls.js';
 import { loadVerifierConfig, MB_EVALUATE_MODES, MB_POLICY_NAMES } from '../verifier/verifier-config.js';
 import { startVerifier } from '../verifier/verifier-server.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { collect, databaseFact, port, serveUntilSignal } from './service-command.js';
+import { collect, port } from './option-parsers.js';
+import { databaseFact, serveUntilSignal } from './service-command.js';
 
 interface VerifierOptions {
   readonly config?: string;

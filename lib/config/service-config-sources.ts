@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { ValidationError } from 'class-validator';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
 
 /**
@@ -46,6 +47,21 @@ export function mergeServiceConfigSources<Field extends string>(
     }
   }
   return merged;
+}
+
+/**
+ * Validates a service's plain settings into its config class (members given as undefined are left to
+ * the class defaults; unknown fields are refused). Throws `InvalidConfig` naming `<service>.<field>`
+ * and the first failed constraint. The caller adds its own cross-field checks and freezes the result.
+ */
+export function validateServiceConfig<T extends object>(configClass: new () => T, plain: Readonly<Record<string, unknown>>, service: string): T {
+  const defined = Object.fromEntries(Object.entries(plain).filter(([, value]) => value !== undefined));
+  const config = plainToInstance(configClass, defined);
+  const first = validateSync(config, { whitelist: true, forbidNonWhitelisted: true })[0];
+  if (first !== undefined) {
+    throw new InvalidConfig(`${service}.${first.property}`, firstConstraintMessage(first));
+  }
+  return config;
 }
 
 /** The message of a field's first failed constraint, without the field name class-validator prefixes. */

@@ -1,4 +1,3 @@
-import { plainToInstance } from 'class-transformer';
 import {
   IsArray,
   IsIn,
@@ -8,12 +7,10 @@ import {
   IsString,
   Max,
   Min,
-  validateSync,
 } from 'class-validator';
-import { InvalidConfig } from '../../interfaces/errors.js';
 import {
-  firstConstraintMessage,
   mergeServiceConfigSources,
+  validateServiceConfig,
   type ServiceConfigSources,
   type ServiceEnvVariable,
 } from '../config/service-config-sources.js';
@@ -118,12 +115,7 @@ export function loadRegistrarConfig(sources: RegistrarConfigSources): Readonly<R
 
 /** Validates a plain object into a frozen `RegistrarConfig`. @throws InvalidConfig */
 export function buildRegistrarConfig(plain: Readonly<Record<string, unknown>>): Readonly<RegistrarConfig> {
-  const config = plainToInstance(RegistrarConfig, plain);
-  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
-  const first = errors[0];
-  if (first !== undefined) {
-    throw new InvalidConfig(`registrar.${first.property}`, firstConstraintMessage(first));
-  }
+  const config = validateServiceConfig(RegistrarConfig, plain, 'registrar');
   Object.freeze(config.ekCaDirs);
   Object.freeze(config.tlsSans);
   return Object.freeze(config);

@@ -1,8 +1,7 @@
-import { plainToInstance } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import {
-  firstConstraintMessage,
+  validateServiceConfig,
   mergeServiceConfigSources,
   type ServiceConfigSources,
   type ServiceEnvVariable,
@@ -195,13 +194,7 @@ export function loadVerifierConfig(sources: VerifierConfigSources): Readonly<Ver
  * @throws InvalidConfig
  */
 export function buildVerifierConfig(plain: Readonly<Record<string, unknown>>): Readonly<VerifierConfig> {
-  const defined = Object.fromEntries(Object.entries(plain).filter(([, value]) => value !== undefined));
-  const config = plainToInstance(VerifierConfig, defined);
-  const errors = validateSync(config, { whitelist: true, forbidNonWhitelisted: true });
-  const first = errors[0];
-  if (first !== undefined) {
-    throw new InvalidConfig(`verifier.${first.property}`, firstConstraintMessage(first));
-  }
+  const config = validateServiceConfig(VerifierConfig, plain, 'verifier');
   verifierSeverityPolicy(config);
   Object.freeze(config.tlsSans);
   return Object.freeze(config);

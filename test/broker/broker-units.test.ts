@@ -5,6 +5,7 @@ import { EarTokenVerifier } from '../../lib/broker/ear-token-verifier.js';
 import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { KbsError } from '../../lib/broker/kbs-errors.js';
 import { decideResourceAccess } from '../../lib/broker/resource-policy.js';
+import { revocationRefusal } from '../../lib/broker/revocation-state.js';
 import { ResourceVault } from '../../lib/broker/resource-vault.js';
 import { parseTeePublicKey } from '../../lib/broker/tee-public-key.js';
 import { parseResourceUri } from '../../lib/kbs-client/resource-uri.js';
@@ -85,6 +86,17 @@ describe('broker: pure parts and hostile input', function () {
     expect(decideResourceAccess(policy, { agentId: 'b', groups: ['h'], via: 'session' }).allowed).to.equal(false);
     expect(decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'token' }).allowed).to.equal(false);
     expect(decideResourceAccess({ agents: [], groups: [], allow_tokens: true }, { agentId: 'a', groups: [], via: 'token' }).allowed).to.equal(false);
+  });
+
+  it('revocation: refuses while in force; after reinstatement only credentials issued before it (whole seconds)', function () {
+    const reinstatedAt = 1_700_000_100_500;
+    expect(revocationRefusal(undefined, 0)).to.equal(undefined);
+    expect(revocationRefusal({ revokedAt: 1_700_000_000, reinstatedAt: null }, Date.now())).to.contain('revoked');
+    const reinstated = { revokedAt: 1_700_000_000, reinstatedAt };
+    expect(revocationRefusal(reinstated, 1_699_999_990_000), 'issued before the revocation').to.contain('before the node was reinstated');
+    expect(revocationRefusal(reinstated, 1_700_000_050_000), 'issued while revoked (another issuer)').to.contain('before the node was reinstated');
+    expect(revocationRefusal(reinstated, 1_700_000_100_000), 'same second as the reinstatement').to.equal(undefined);
+    expect(revocationRefusal(reinstated, 1_700_000_101_000)).to.equal(undefined);
   });
 
   it('token checker: refuses over-long lifetimes, non-affirming status, missing tee-pubkey and garbage', async function () {

@@ -164,7 +164,7 @@ export class BrokerService {
     const facts = requester.facts;
     const refusal = revocationRefusal(facts.revocation, requester.issuedAtMs);
     if (refusal !== undefined) {
-      throw new KbsError('TokenVerifierError', `node ${requester.agentId}: ${refusal}`);
+      throw new KbsError('TokenVerifierError', `node ${requester.agentId} ${refusal}`);
     }
     if (facts.resource === undefined) {
       throw new KbsError('PluginNotFound', 'no such resource');

@@ -12,10 +12,10 @@ export function revocationRefusal(revocation: RevocationState | undefined, issue
     return undefined;
   }
   if (revocation.reinstatedAt === null) {
-    return 'the node is revoked';
+    return 'is revoked';
   }
   if (Math.floor(issuedAtMs / 1000) < Math.floor(revocation.reinstatedAt / 1000)) {
-    return 'the credential was issued before the node was reinstated: attest again';
+    return 'was reinstated after this credential was issued: attest again';
   }
   return undefined;
 }

@@ -91,10 +91,10 @@ describe('broker: pure parts and hostile input', function () {
   it('revocation: refuses while in force; after reinstatement only credentials issued before it (whole seconds)', function () {
     const reinstatedAt = 1_700_000_100_500;
     expect(revocationRefusal(undefined, 0)).to.equal(undefined);
-    expect(revocationRefusal({ revokedAt: 1_700_000_000, reinstatedAt: null }, Date.now())).to.contain('revoked');
+    expect(revocationRefusal({ revokedAt: 1_700_000_000, reinstatedAt: null }, Date.now())).to.contain('is revoked');
     const reinstated = { revokedAt: 1_700_000_000, reinstatedAt };
-    expect(revocationRefusal(reinstated, 1_699_999_990_000), 'issued before the revocation').to.contain('before the node was reinstated');
-    expect(revocationRefusal(reinstated, 1_700_000_050_000), 'issued while revoked (another issuer)').to.contain('before the node was reinstated');
+    expect(revocationRefusal(reinstated, 1_699_999_990_000), 'issued before the revocation').to.contain('reinstated after this credential');
+    expect(revocationRefusal(reinstated, 1_700_000_050_000), 'issued while revoked (another issuer)').to.contain('reinstated after this credential');
     expect(revocationRefusal(reinstated, 1_700_000_100_000), 'same second as the reinstatement').to.equal(undefined);
     expect(revocationRefusal(reinstated, 1_700_000_101_000)).to.equal(undefined);
   });

@@ -1,0 +1,131 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
+import { buildConfig } from '../../lib/config/load-config.js';
+import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
+import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
+import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
+import { ExampleOrchestrator, STATES, type Transition } from '../../lib/provisioning/example-orchestrator.js';
+import { NodeSecretRelease } from '../../lib/provisioning/node-secret-release.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+
+/**
+ * The provisioning tie-in with a real broker and a software-TPM node: the orchestrator (driven by the
+ * scripted `fake` driver, so the deploy verdict is the test's choice) stores a fresh secret after a
+ * passing deploy; the node fetches it with its own TPM evidence; a failed deploy withdraws it and the
+ * node's credentials at once; a broker that cannot take the secret fails the deploy.
+ */
+describe('provisioning tie-in: a per-node secret released at deploy', function () {
+  this.timeout(60_000);
+  let broker: TestBroker;
+  let node: TestNode;
+  let database: OpenedDatabase;
+  let dir: string;
+  const transitions: Transition[] = [];
+
+  before(async function () {
+    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-node-secret-'));
+    broker = await startTestBroker();
+    node = await softwareTestNode();
+    database = await openTestSchema();
+  });
+
+  after(async function () {
+    await node?.dispose();
+    await broker?.dispose();
+    await database?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function orchestrator(brokerAdmin: BrokerAdminClient): Promise<ExampleOrchestrator> {
+    return ExampleOrchestrator.create({
+      config: buildConfig({
+        dataDir: path.join(dir, 'orchestrator'),
+        enabledAttestationInterfaces: ['fake'],
+        keylime: { failCleanOnAttestationFailure: true, failDeployOnAttestationFailure: true },
+      }),
+      database: database.database,
+      onTransition: (transition) => transitions.push(transition),
+      nodeSecrets: new NodeSecretRelease({
+        broker: brokerAdmin,
+        // No verifier here: good standing is covered by broker-verifier.test.ts (without a verifier it refuses).
+        verifierStanding: false,
+        nodeRecord: async () => ({ akTpm: node.akTpm, runtimePolicy: await node.runtimePolicy(), mbRefstate: await node.refstate() }),
+      }),
+    });
+  }
+
+  async function fetchDiskKey(uri: string): Promise<Uint8Array> {
+    const built = new KbsClientBuilder(broker.running.url)
+      .ca(broker.running.caCert)
+      .evidenceProvider(
+        new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath }),
+      )
+      .build();
+    try {
+      return await built.client.getResource(uri);
+    } finally {
+      await built.close();
+    }
+  }
+
+  async function refusal(promise: Promise<unknown>): Promise<KbsRefusedError> {
+    try {
+      await promise;
+    } catch (error) {
+      if (error instanceof KbsRefusedError) {
+        return error;
+      }
+      throw error;
+    }
+    throw new Error('expected a KBS refusal');
+  }
+
+  it('passing deploy: a fresh secret only this node can fetch; failed deploy: withdrawn at once; rebuild: a new one', async function () {
+    const orchestration = await orchestrator(broker.admin);
+    const enrolled = await orchestration.enrollNode({
+      name: 'rack4-u12',
+      attestationInterface: 'fake',
+      driverInfo: { fake_outcome: 'pass', keylime_agent_uuid: node.agentId },
+    });
+    await orchestration.clean(enrolled.uuid);
+    expect((await orchestration.deploy(enrolled.uuid)).provisionState).to.equal(STATES.active);
+    const uri = `kbs:///node/disk-key/${enrolled.uuid}`;
+    expect(transitions.map((t) => t.detail)).to.include(`secret released at ${uri}`);
+    const first = await fetchDiskKey(uri);
+    expect(first).to.have.length(32);
+
+    await orchestration.nodes.updateNode(enrolled.uuid, { driverInfo: { fake_outcome: 'fail', keylime_agent_uuid: node.agentId } });
+    expect((await orchestration.deploy(enrolled.uuid)).provisionState).to.equal(STATES.deployFailed);
+    const refused = await refusal(fetchDiskKey(uri));
+    expect([refused.remoteHttpStatus, refused.kbsType]).to.deep.equal([401, 'AttestationError']);
+    expect(refused.detail).to.contain('is revoked');
+
+    await orchestration.nodes.updateNode(enrolled.uuid, { driverInfo: { fake_outcome: 'pass', keylime_agent_uuid: node.agentId } });
+    expect((await orchestration.deploy(enrolled.uuid)).provisionState).to.equal(STATES.active);
+    const second = await fetchDiskKey(uri);
+    expect(second).to.have.length(32);
+    expect(Buffer.from(second).equals(Buffer.from(first)), 'a rebuild gets a new secret').to.equal(false);
+  });
+
+  it('a broker that cannot take the secret fails the deploy (fail closed)', async function () {
+    const dead = new BrokerAdminClient({ url: 'https://127.0.0.1:1', ca: broker.running.caCert, cert: '', key: '' });
+    try {
+      const orchestration = await orchestrator(dead);
+      const enrolled = await orchestration.enrollNode({
+        name: 'rack4-u13',
+        attestationInterface: 'fake',
+        driverInfo: { fake_outcome: 'pass', keylime_agent_uuid: node.agentId },
+      });
+      await orchestration.clean(enrolled.uuid);
+      const deployed = await orchestration.deploy(enrolled.uuid);
+      expect(deployed.provisionState).to.equal(STATES.deployFailed);
+      expect(transitions.at(-1)?.detail).to.match(/^secret not released: /);
+    } finally {
+      await dead.close();
+    }
+  });
+});

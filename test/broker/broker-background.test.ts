@@ -2,25 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import type { KbsClient } from '../../lib/kbs-client/kbs-client.js';
-import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { reportDataOf } from '../../lib/broker/kbs-wire.js';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
-
-async function refusal(promise: Promise<unknown>): Promise<KbsRefusedError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof KbsRefusedError) {
-      return error;
-    }
-    throw error;
-  }
-  throw new Error('expected a KBS refusal');
-}
+import { refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
 /**
  * The background-check model on the in-process software TPM (fast); the swtpm suite repeats the

@@ -9,25 +9,12 @@ import { CA_CERT_FILE } from '../../lib/pki/ca-directory.js';
 import { caDirOf } from '../../lib/pki/service-tls.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import type { KbsClient } from '../../lib/kbs-client/kbs-client.js';
-import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import { startTestSwtpm, type SwtpmFixture } from '../tpm-access/tpm-test-helpers.js';
-import { bootTestNode, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
-
-async function refusal(promise: Promise<unknown>): Promise<KbsRefusedError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof KbsRefusedError) {
-      return error;
-    }
-    throw error;
-  }
-  throw new Error('expected a KBS refusal');
-}
+import { bootTestNode, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
 const DISK_KEY = { repository: 'node', type: 'disk-key', tag: 'u12' };
 const DISK_KEY_URI = 'kbs:///node/disk-key/u12';

@@ -5,12 +5,11 @@ import { expect } from 'chai';
 import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
 import { buildConfig } from '../../lib/config/load-config.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
-import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { ExampleOrchestrator, STATES, type Transition } from '../../lib/provisioning/example-orchestrator.js';
 import { NodeSecretRelease } from '../../lib/provisioning/node-secret-release.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
-import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+import { refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
 /**
  * The provisioning tie-in with a real broker and a software-TPM node: the orchestrator (driven by the
@@ -70,18 +69,6 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     } finally {
       await built.close();
     }
-  }
-
-  async function refusal(promise: Promise<unknown>): Promise<KbsRefusedError> {
-    try {
-      await promise;
-    } catch (error) {
-      if (error instanceof KbsRefusedError) {
-        return error;
-      }
-      throw error;
-    }
-    throw new Error('expected a KBS refusal');
   }
 
   it('passing deploy: a fresh secret only this node can fetch; failed deploy: withdrawn at once; rebuild: a new one', async function () {

@@ -12,6 +12,7 @@ import { loadOrCreateClientTls } from '../../../lib/pki/service-tls.js';
 import { createSoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.js';
 import type { Tpm } from '../../../lib/tpm-access/tpm-port.js';
 import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
+import { KbsRefusedError } from '../../../lib/kbs-client/kbs-client-errors.js';
 
 /** A broker on a fresh PostgreSQL schema and temp data folder, with an mTLS admin client. */
 export interface TestBroker {
@@ -90,4 +91,17 @@ export async function bootTestNode(tpm: Tpm, options: { tcti?: string; agentId?:
 /** A node on the in-process software TPM (fast; the swtpm suite covers real TPMs). */
 export async function softwareTestNode(agentId?: string): Promise<TestNode> {
   return bootTestNode(await createSoftwareTpm(), agentId === undefined ? {} : { agentId });
+}
+
+/** The broker's refusal `promise` ends with; any other outcome fails the test. */
+export async function refusal(promise: Promise<unknown>): Promise<KbsRefusedError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof KbsRefusedError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error('expected a KBS refusal');
 }

@@ -65,7 +65,8 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   }
   const revocationKey =
     config.revocationCert === undefined ? undefined : revocationVerifyKey(await readConfiguredFile(config.revocationCert, 'broker.revocationCert'));
-  const standing = options.standing ?? (await verifierStanding(config));
+  const ownStanding = options.standing === undefined ? await verifierStanding(config) : undefined;
+  const standing = options.standing ?? ownStanding;
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
   trusted.push({ issuer: config.issuer, keys: [keys.tokenPublicKey] });
   const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans });
@@ -124,12 +125,14 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       service: broker,
       close: async () => {
         clearInterval(sweeper);
+        ownStanding?.close();
         await service.close();
         await closeDatabase();
       },
     };
   } catch (error) {
     clearInterval(sweeper);
+    ownStanding?.close();
     await service.close().catch(() => undefined);
     await closeDatabase().catch(() => undefined);
     throw error;

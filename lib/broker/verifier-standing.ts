@@ -10,6 +10,8 @@ import type { VerifierClient } from '../verifier/verifier-client.js';
  */
 export interface StandingCheck {
   refusal(agentId: string, akTpm: string | null): Promise<string | undefined>;
+  /** Releases connections (kept-alive ones would hold up the verifier's own shutdown). */
+  close(): void;
 }
 
 /**
@@ -43,9 +45,14 @@ export class VerifierStanding implements StandingCheck {
     }
     return undefined;
   }
+
+  close(): void {
+    this.verifier.close();
+  }
 }
 
 /** The rule when no verifier is configured: every resource that asks for it is refused. */
 export const NO_VERIFIER: StandingCheck = {
   refusal: () => Promise.resolve('the resource needs good standing in the verifier, and this broker has no verifier configured'),
+  close: () => undefined,
 };

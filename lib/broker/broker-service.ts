@@ -155,9 +155,9 @@ export class BrokerService {
   /**
    * A resource as a JWE to the requester's tee-pubkey. A bearer token is checked first (trusted issuer,
    * ES256, times, affirming); else the session cookie must name an attested, unexpired session. Then,
-   * in one database round trip: the node must not be revoked (any revocation after the session's
-   * attestation or the token's `iat`, or still in force), the resource must exist and its policy allow
-   * the node.
+   * read in one database round trip: the node must not be revoked, nor its credential older than its
+   * reinstatement (`revocationRefusal`); the resource must exist and its policy allow the node; with
+   * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`).
    */
   async resource(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
     const requester = await this.requester(path, credentials);

@@ -100,33 +100,44 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         .send(),
     );
 
-    app.get('/dashboard', async (request, reply) => {
-      const principal = await viewer(request, reply);
-      if (principal === undefined) return reply;
-      return sendPage(reply, overviewPage(principal, await queries.overview(visibleTenant(principal))));
-    });
+    /** A read-only page: the viewer is admitted (or sent to the login page), then `render` makes the HTML. */
+    const page =
+      (render: (principal: Principal, request: FastifyRequest, reply: FastifyReply) => Promise<string>) =>
+      async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+        const principal = await viewer(request, reply);
+        return principal === undefined ? reply : sendPage(reply, await render(principal, request, reply));
+      };
 
-    app.get('/dashboard/nodes', async (request, reply) => {
-      const principal = await viewer(request, reply);
-      if (principal === undefined) return reply;
-      const query = nodeQuery(request.query as Record<string, unknown>);
-      return sendPage(reply, nodesPage(principal, query, await queries.nodes(visibleTenant(principal), query)));
-    });
+    app.get(
+      '/dashboard',
+      page(async (principal) => overviewPage(principal, await queries.overview(visibleTenant(principal)))),
+    );
 
-    app.get('/dashboard/nodes/:agentId', async (request, reply) => {
-      const principal = await viewer(request, reply);
-      if (principal === undefined) return reply;
-      const agentId = (request.params as { agentId: string }).agentId;
-      const node = await queries.node(visibleTenant(principal), agentId);
-      if (node === undefined) return sendPage(reply.code(404), errorPage(principal, 'Not found', `No node ${agentId} that you can see.`));
-      return sendPage(reply, nodePage(principal, node, await queries.timeline(node)));
-    });
+    app.get(
+      '/dashboard/nodes',
+      page(async (principal, request) => {
+        const query = nodeQuery(request.query as Record<string, unknown>);
+        return nodesPage(principal, query, await queries.nodes(visibleTenant(principal), query));
+      }),
+    );
 
-    app.get('/dashboard/policies', async (request, reply) => {
-      const principal = await viewer(request, reply);
-      if (principal === undefined) return reply;
-      return sendPage(reply, policiesPage(principal, await queries.policiesInUse(visibleTenant(principal))));
-    });
+    app.get(
+      '/dashboard/nodes/:agentId',
+      page(async (principal, request, reply) => {
+        const agentId = (request.params as { agentId: string }).agentId;
+        const node = await queries.node(visibleTenant(principal), agentId);
+        if (node === undefined) {
+          void reply.code(404);
+          return errorPage(principal, 'Not found', `No node ${agentId} that you can see.`);
+        }
+        return nodePage(principal, node, await queries.timeline(node));
+      }),
+    );
+
+    app.get(
+      '/dashboard/policies',
+      page(async (principal) => policiesPage(principal, await queries.policiesInUse(visibleTenant(principal)))),
+    );
 
     app.get('/dashboard/events', async (request, reply) => {
       const principal = await viewer(request, reply);

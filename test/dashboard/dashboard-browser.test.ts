@@ -43,11 +43,17 @@ describe('dashboard in headless Chromium', function () {
     await fleet?.close();
   });
 
+  /** The overview as a viewer of `tenant`, once its live updates are connected. */
+  async function liveOverview(context: BrowserContext, tenant: string): Promise<Page> {
+    const page = await logIn(context, baseUrl, await fleet.token('viewer', tenant));
+    await page.waitForSelector('#live[data-state="on"]');
+    return page;
+  }
+
   it('shows the right counts, turns a tampered agent red without reload, names its failing event id, and lists the policies', async function () {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 800 } });
     try {
-      const page = await logIn(context, baseUrl, await fleet.token('viewer', 'default'));
-      await page.waitForSelector('#live[data-state="on"]');
+      const page = await liveOverview(context, 'default');
       expect(await count(page, 'total')).to.equal('3');
       expect(await count(page, 'PASS')).to.equal('3');
       expect(await count(page, 'FAIL')).to.equal('0');
@@ -102,8 +108,7 @@ describe('dashboard in headless Chromium', function () {
   it("a viewer token of another tenant sees nothing of the fleet, not even a node's page", async function () {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 600 } });
     try {
-      const page = await logIn(context, baseUrl, await fleet.token('viewer', 'tenant-b'));
-      await page.waitForSelector('#live[data-state="on"]');
+      const page = await liveOverview(context, 'tenant-b');
       expect(await count(page, 'total')).to.equal('0');
       expect(await count(page, 'FAIL')).to.equal('0');
       await page.goto(`${baseUrl}/dashboard/nodes`);

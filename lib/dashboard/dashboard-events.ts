@@ -7,6 +7,8 @@ export interface DashboardEventsOptions {
   readonly tickMs: number;
   /** Checked before every tick; false ends the stream (an expired token). */
   readonly stillValid: () => Promise<boolean>;
+  /** Called once when the stream ends. */
+  readonly onClose: () => void;
 }
 
 /** Agents sent per tick at most: a page shows 50; a fleet-wide change is caught up over a few ticks. */
@@ -34,7 +36,9 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const close = (): void => {
+    if (closed) return;
     closed = true;
+    options.onClose();
     clearTimeout(timer);
     out.end();
   };

@@ -24,6 +24,8 @@ export interface DashboardDeps {
 const STATIC_DIR = new URL('../../../lib/dashboard/static/', import.meta.url);
 const STATIC_FILES: Readonly<Record<string, string>> = { 'dashboard.js': 'text/javascript; charset=utf-8', 'dashboard.css': 'text/css; charset=utf-8' };
 const MAX_SEARCH_LENGTH = 200;
+/** Live-update streams open at once: each runs the overview query every tick (≈ 50 ms at 10,000 agents). */
+const MAX_EVENT_STREAMS = 32;
 const MAX_PAGE = 1_000_000;
 
 const PAGE_HEADERS = {
@@ -46,6 +48,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
   const tickMs = Math.round(Math.min(2, Math.max(0.5, deps.config.quoteInterval)) * 1000);
   const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
   const publicKey = deps.access.tokenKey.publicKey;
+  let openStreams = 0;
 
   void service.app.register(async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 8192 }, (_request, body, done) => {
@@ -145,7 +148,12 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       const token = principal.kind === 'token' ? presentedToken(request) : undefined;
       // A token is checked again on every tick: the stream ends when it expires.
       const stillValid = token === undefined ? () => Promise.resolve(true) : () => verifyApiToken(token, publicKey).then(() => true, () => false);
-      streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), tickMs, stillValid });
+      if (openStreams >= MAX_EVENT_STREAMS) {
+        // The browser's EventSource retries later; the pages themselves still work.
+        return reply.code(503).header('retry-after', '30').type('text/plain').send('too many live views open');
+      }
+      openStreams += 1;
+      streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), tickMs, stillValid, onClose: () => (openStreams -= 1) });
       return reply;
     });
   });

@@ -1,3 +1,4 @@
+import { OPERATIONAL_STATE_LABELS } from '../attestation/operational-state.js';
 import type { Principal } from '../auth/roles.js';
 import type { FleetOverview, NodePage, NodeQuery, NodeRow, NodeSort, PolicyUse, TimelineEntry } from './dashboard-queries.js';
 import { html, type SafeHtml } from './html.js';
@@ -25,8 +26,12 @@ ${stat('failuresHour', 'failures in the last hour', overview.failuresLastHour)}
 ${stat('late', 'late rounds', overview.lateRounds)}
 </section>
 <h2>Agents by state</h2>
+<!-- Every state has a row, so live updates can fill any of them. -->
 <table class="states"><thead><tr><th>state</th><th>agents</th></tr></thead><tbody>
-${overview.byState.map((row) => html`<tr><td>${row.label} (${row.state})</td><td data-count="state-${row.state}">${row.count}</td></tr>`)}
+${Object.entries(OPERATIONAL_STATE_LABELS).map(([state, label]) => {
+  const count = overview.byState.find((row) => String(row.state) === state)?.count ?? 0;
+  return html`<tr><td>${label} (${state})</td><td data-count="state-${state}">${count}</td></tr>`;
+})}
 </tbody></table>
 <p class="note">Trust levels (identity without TPM) are held by the registrar, not the verifier's tables, so they are not counted here.</p>`,
   );

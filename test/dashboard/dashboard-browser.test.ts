@@ -59,7 +59,6 @@ describe('dashboard in headless Chromium', function () {
       expect(await count(page, 'FAIL')).to.equal('0');
       expect(await count(page, `state-${OperationalState.GET_QUOTE}`)).to.equal('3');
       await page.waitForFunction('Number(document.querySelector(\'[data-count="perMinute"]\').textContent) > 0');
-      await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-overview.png'), fullPage: true });
 
       await page.goto(`${baseUrl}/dashboard/nodes`);
       expect(await page.locator('table.nodes tbody tr').count()).to.equal(3);
@@ -97,6 +96,12 @@ describe('dashboard in headless Chromium', function () {
       const policyRows = await page.locator('table.policies tbody tr').allTextContents();
       expect(policyRows.join('\n')).to.match(/runtime\s*ironlime-fleet\s*3/).and.to.match(/measured boot\s*ironlime-fleet\s*3/);
       await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-policies.png'), fullPage: true });
+
+      await page.goto(`${baseUrl}/dashboard`);
+      expect(await count(page, 'FAIL')).to.equal('1');
+      expect(await count(page, `state-${OperationalState.INVALID_QUOTE}`)).to.equal('1');
+      expect(Number(await count(page, 'failuresHour'))).to.be.at.least(1);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-overview.png'), fullPage: true });
 
       await page.goto(`${baseUrl}/dashboard/nodes?q=${victim.uuid.slice(0, 12)}`);
       expect(await page.locator('table.nodes tbody tr').count()).to.equal(1);

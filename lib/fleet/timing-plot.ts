@@ -58,7 +58,8 @@ function panel(title: string, samples: readonly TimedSample[], options: TimingPl
     parts.push(`<text x="${MARGIN.left - 6}" y="${round(y(ms)) + 4}" text-anchor="end">${round(ms)}</text>`);
     const s = (seconds * i) / 4;
     const xs = round(MARGIN.left + (s / seconds) * plotWidth);
-    parts.push(`<text x="${xs}" y="${y0 + plotHeight + 16}" text-anchor="middle">${round(s)} s</text>`);
+    // The last label ends at the axis' end, so it is not cut at the image's edge.
+    parts.push(`<text x="${xs}" y="${y0 + plotHeight + 16}" text-anchor="${i === 4 ? 'end' : 'middle'}">${round(s)} s</text>`);
   }
   if (lineMs !== undefined) {
     parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotWidth}" y1="${round(y(lineMs))}" y2="${round(y(lineMs))}" stroke="#c0262d" stroke-dasharray="6 4"/>`);

@@ -21,7 +21,9 @@ const ISSUER = 'standing-test';
  * The broker beside a running verifier: the good-standing rule (`verifier_standing`) asks the verifier
  * for the agent right now and compares its AK; the verifier announces a failed agent to the broker as
  * an HTTPS webhook checked against the broker's CA (`revocationWebhookCa`), and the broker withdraws it.
- * Registrar, verifier and agents are real (software TPM, PostgreSQL).
+ * Registrar, verifier and agents are real (software TPM, PostgreSQL). The tokens are signed with the
+ * broker's own issuer key, as its `/attest` hands them out, so the rules under test are isolated from
+ * evidence appraisal (covered by broker-background and broker.swtpm).
  */
 describe('broker with a verifier: good standing and revocation webhook over TLS', function () {
   this.timeout(120_000);

@@ -235,6 +235,9 @@ export interface PushVerdict {
   readonly failureReason: 'broken_evidence_chain' | 'policy_violation' | null;
 }
 
+/** The engine settings of push evidence: the pull round's, with the severity policy required. */
+export type PushEngineOptions = EvaluateQuoteOptions & { readonly severityPolicy: SeverityPolicy };
+
 export interface PushEvidenceInput {
   readonly state: AgentAttestationState;
   readonly policies: AgentPolicies;
@@ -243,7 +246,7 @@ export interface PushEvidenceInput {
   readonly evidence: PushEvidence;
   /** Unix seconds. */
   readonly now: number;
-  readonly options: EvaluateQuoteOptions & { readonly severityPolicy: SeverityPolicy };
+  readonly options: PushEngineOptions;
 }
 
 /** Events that mean the evidence itself does not hold together (Keylime's `broken_evidence_chain`). */
@@ -287,7 +290,7 @@ export function decidePushEvidence(input: PushEvidenceInput): PushVerdict {
       failureReason: broken ? 'broken_evidence_chain' : 'policy_violation',
     };
   }
-  const stillFailed = state.operationalState !== OperationalState.GET_QUOTE;
+  const stillFailed = state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START;
   const next: AgentAttestationState = {
     ...after,
     attestationCount: state.attestationCount + 1,

@@ -120,7 +120,8 @@ export class PushAgent {
     throw new PushAttemptFailed(`${what}: the verifier answered ${reply.status}`, reply.status, reply.retryAfter);
   }
 
-  private async openSession(): Promise<string> {
+  /** Opens a session and proves the AK (`POST` then `PATCH /v3.0/sessions`); resolves to the bearer token. */
+  async openSession(): Promise<string> {
     const { uuid, tpm, ak } = this.options;
     const opened = await this.http.send('POST', '/v3.0/sessions', {
       data: { type: 'session', attributes: { agent_id: uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } },
@@ -153,7 +154,7 @@ export class PushAgent {
   }
 
   /** Phase 1's body: the quote the AK can make, and the logs this node has. */
-  private async capabilities(): Promise<object> {
+  async capabilities(): Promise<object> {
     const { ak, bootTime } = this.options;
     const rsa = ak.signAlg === 'rsassa';
     const items: object[] = [
@@ -200,7 +201,7 @@ export class PushAgent {
   }
 
   /** Phase 2's body: the quote first, then the logs (read after it: a log ahead of PCR 10 is tolerated, one behind is not). */
-  private async evidence(requested: readonly unknown[]): Promise<object> {
+  async evidence(requested: readonly unknown[]): Promise<object> {
     const quote = quoteParameters(requested);
     if (quote.hashAlgorithm !== this.options.ak.hashAlg) {
       throw new PushAttemptFailed(`the verifier asked for a ${quote.hashAlgorithm} quote; the AK signs with ${this.options.ak.hashAlg}`, undefined);

@@ -22,7 +22,7 @@ export class PushRefused extends Error {
 
 /** A JSON:API document reply. */
 export function sendJsonApi(reply: FastifyReply, status: number, document: object, headers: Readonly<Record<string, string>> = {}): FastifyReply {
-  return reply.code(status).headers({ ...headers, 'content-type': JSON_API }).send(JSON.stringify(document));
+  return reply.code(status).headers({ ...headers, 'content-type': JSON_API }).send(Buffer.from(JSON.stringify(document), 'utf8'));
 }
 
 /**

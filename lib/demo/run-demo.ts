@@ -88,12 +88,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         await orchestrator.enrollNode({
           name: demoNode.name,
           attestationInterface: 'keylime',
-          driverInfo: {
-            keylime_runtime_policy: env.policies.runtimePolicy.path,
-            keylime_runtime_policy_checksum: env.policies.runtimePolicy.sha256,
-            keylime_mb_refstate: env.policies.refstate.path,
-            keylime_mb_refstate_checksum: env.policies.refstate.sha256,
-          },
+          driverInfo: policyDriverInfo(env),
         }),
       );
     }
@@ -108,10 +103,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           name: pushNode.name,
           attestationInterface: 'keylime',
           driverInfo: {
-            keylime_runtime_policy: env.policies.runtimePolicy.path,
-            keylime_runtime_policy_checksum: env.policies.runtimePolicy.sha256,
-            keylime_mb_refstate: env.policies.refstate.path,
-            keylime_mb_refstate_checksum: env.policies.refstate.sha256,
+            ...policyDriverInfo(env),
             keylime_agent_uuid: pushNode.agent.uuid,
             keylime_agent_mode: 'push',
           },
@@ -164,6 +156,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say(`stopped the services, agents and ${tpmKind === 'swtpm' ? 'swtpm processes' : 'software TPMs'}; removed ${dir}`);
   }
   return { exitCode, tpmKind, nodes: rows, swtpmPids: [...swtpmPids], dir, elapsedMs: Date.now() - started };
+}
+
+/** The `driver_info` policy fields every demo node gets: the golden runtime policy and refstate. */
+function policyDriverInfo(env: DemoEnvironment): Record<string, string> {
+  return {
+    keylime_runtime_policy: env.policies.runtimePolicy.path,
+    keylime_runtime_policy_checksum: env.policies.runtimePolicy.sha256,
+    keylime_mb_refstate: env.policies.refstate.path,
+    keylime_mb_refstate_checksum: env.policies.refstate.sha256,
+  };
 }
 
 /** The orchestrator's ironlime config: the keylime interface only, pointed at the demo's services. */

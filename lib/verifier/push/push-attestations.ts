@@ -15,9 +15,9 @@ import type { RoundWriter } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
-import type { PushAttestation, PushRepository, PushSession } from './push-repository.js';
+import type { PushAttestation, PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
-import type { PushSessions } from './push-sessions.js';
+import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
 
 export interface PushAttestationSettings {
   readonly verifierId: string;
@@ -86,7 +86,7 @@ export class PushAttestations {
    * Phase 2 (§10.4): checks the evidence answers the latest attestation, judges it, stores the
    * verdict, and extends the session on a pass. Resolves to the attestation as the reply shows it.
    */
-  async submit(agentId: string, index: string, body: EvidenceBody, session: PushSession, now = new Date()): Promise<PushAttestation> {
+  async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
     const record = await this.pushAgent(agentId);
     const latest = await this.deps.repository.latestAttestation(agentId);
     const wanted = index === 'latest' ? latest?.index : /^[0-9]{1,9}$/.test(index) ? Number(index) : undefined;
@@ -200,7 +200,7 @@ export class PushAttestations {
   /** The verdict through the round writer (the row is taken over first: the writer writes its owner's rows only). */
   private async store(record: VerifierAgentRecord, state: VerifierAgentRecord['state'], history: Parameters<RoundWriter['write']>[0]['history']): Promise<void> {
     const { owner, leaseSeconds, verifierId } = this.settings;
-    if (!(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
+    if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
     }
     const stored = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history });

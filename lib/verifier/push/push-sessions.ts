@@ -2,7 +2,7 @@ import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { verifyProofOfPossession } from '../../tpm/proof-of-possession.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { SessionCreateBody, SessionProofBody } from './push-dtos.js';
-import type { PushRepository, PushSession } from './push-repository.js';
+import type { PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
 import { RateLimiter } from './rate-limiter.js';
 import { hashTokenSecret, tokenSecretMatches } from './token-hash.js';
@@ -30,6 +30,13 @@ export type SessionProofOutcome =
   | { readonly evaluation: 'pass'; readonly sessionId: string; readonly agentId: string; readonly token: string; readonly tokenExpiresAt: Date }
   | { readonly evaluation: 'fail'; readonly sessionId: string; readonly agentId: string; readonly status: 200 | 401; readonly reason: string };
 
+/** A session whose token was just checked. */
+export interface AuthenticatedSession {
+  readonly sessionId: string;
+  readonly agentId: string;
+  readonly expiresAt: Date;
+}
+
 const POP = { authentication_class: 'pop', authentication_type: 'tpm_pop' } as const;
 const CHALLENGE_BYTES = 16;
 const SECRET_BYTES = 32;
@@ -46,7 +53,7 @@ export class PushSessions {
   private readonly perIp = new RateLimiter(50, 60_000);
   private readonly perAgent = new RateLimiter(15, 60_000);
   private readonly cacheKey = randomBytes(32);
-  private readonly verified = new Map<string, { readonly mac: Buffer; usedAt: number }>();
+  private readonly verified = new Map<string, { readonly mac: Buffer; readonly agentId: string; expiresAt: number; usedAt: number }>();
 
   constructor(
     private readonly repository: PushRepository,
@@ -101,7 +108,7 @@ export class PushSessions {
     const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
     const stored = await hashTokenSecret(secret, this.settings.hashIterations);
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
-    this.remember(sessionId, secret);
+    this.remember(sessionId, secret, agentId, tokenExpiresAt);
     return { evaluation: 'pass', sessionId, agentId, token: `${sessionId}.${secret}`, tokenExpiresAt };
   }
 
@@ -110,13 +117,18 @@ export class PushSessions {
    * spec §10.5a); a token that is unknown, expired, another agent's or wrong: 401, and the agent
    * opens a new session.
    */
-  async authenticate(agentId: string, authorization: string | undefined, now = new Date()): Promise<PushSession> {
+  async authenticate(agentId: string, authorization: string | undefined, now = new Date()): Promise<AuthenticatedSession> {
     const match = /^Bearer ([0-9a-f-]{36})\.([A-Za-z0-9_-]{1,128})$/.exec(authorization ?? '');
     if (authorization === undefined || authorization === '') {
       throw new PushRefused(403, 'unauthorized', 'a session token is required (Authorization: Bearer)');
     }
     if (match === null) throw new PushRefused(401, 'invalid_token', 'the session token is malformed');
     const [, sessionId, secret] = match as unknown as [string, string, string];
+    // A token this process verified, still valid by the expiry it last saw (expiries only grow): no read.
+    const remembered = this.known(sessionId, secret);
+    if (remembered !== undefined && remembered.agentId === agentId && remembered.expiresAt > now.getTime()) {
+      return { sessionId, agentId, expiresAt: new Date(remembered.expiresAt) };
+    }
     const session = await this.repository.findSession(sessionId);
     if (session === undefined || session.token === null || session.agentId !== agentId) {
       throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
@@ -125,18 +137,24 @@ export class PushSessions {
       this.verified.delete(sessionId);
       throw new PushRefused(401, 'token_expired', 'the session token has expired');
     }
-    if (!this.known(sessionId, secret)) {
-      if (!(await tokenSecretMatches(secret, session.token, this.settings.hashIterations))) {
-        throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
-      }
-      this.remember(sessionId, secret);
+    if (remembered === undefined && !(await tokenSecretMatches(secret, session.token, this.settings.hashIterations))) {
+      throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
     }
-    return session;
+    this.remember(sessionId, secret, agentId, session.tokenExpiresAt);
+    return { sessionId, agentId, expiresAt: session.tokenExpiresAt };
   }
 
-  /** A passing attestation extends the token (`extend_token_on_attestation`). */
-  async extend(session: PushSession, now = new Date()): Promise<void> {
-    await this.repository.extendToken(session.sessionId, new Date(now.getTime() + this.settings.sessionLifetime * 1000));
+  /**
+   * A passing attestation extends the token (`extend_token_on_attestation`) — written once less than
+   * half of its lifetime is left, so most attestations cost no write.
+   */
+  async extend(session: AuthenticatedSession, now = new Date()): Promise<void> {
+    const lifetimeMs = this.settings.sessionLifetime * 1000;
+    if (session.expiresAt.getTime() - now.getTime() > lifetimeMs / 2) return;
+    const expiresAt = new Date(now.getTime() + lifetimeMs);
+    await this.repository.extendToken(session.sessionId, expiresAt);
+    const remembered = this.verified.get(session.sessionId);
+    if (remembered !== undefined) remembered.expiresAt = expiresAt.getTime();
   }
 
   /**
@@ -151,14 +169,14 @@ export class PushSessions {
     }
   }
 
-  private remember(sessionId: string, secret: string): void {
-    this.verified.set(sessionId, { mac: createHmac('sha256', this.cacheKey).update(secret).digest(), usedAt: Date.now() });
+  private remember(sessionId: string, secret: string, agentId: string, expiresAt: Date): void {
+    this.verified.set(sessionId, { mac: createHmac('sha256', this.cacheKey).update(secret).digest(), agentId, expiresAt: expiresAt.getTime(), usedAt: Date.now() });
   }
 
-  private known(sessionId: string, secret: string): boolean {
+  private known(sessionId: string, secret: string): { readonly agentId: string; readonly expiresAt: number } | undefined {
     const remembered = this.verified.get(sessionId);
-    if (remembered === undefined || !timingSafeEqual(remembered.mac, createHmac('sha256', this.cacheKey).update(secret).digest())) return false;
+    if (remembered === undefined || !timingSafeEqual(remembered.mac, createHmac('sha256', this.cacheKey).update(secret).digest())) return undefined;
     remembered.usedAt = Date.now();
-    return true;
+    return remembered;
   }
 }

@@ -10,6 +10,7 @@ import {
   type PushEngineOptions,
   type PushEvidence,
 } from '../../attestation/push-decision.js';
+import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import { loadAgentPolicies, type AgentPolicyDeps } from '../polled-agent.js';
 import type { RoundWriter } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
@@ -43,6 +44,13 @@ export interface PushAttestationDeps {
 
 /** An evaluation that never finished (the process died in it) stops blocking new attestations after this. */
 const STALE_EVALUATION_MS = 120_000;
+/**
+ * How long the compiled policies of a push agent are reused without reading the stores again. The
+ * pull loop keeps them for as long as it polls the agent; a push agent's two requests per attestation
+ * would otherwise read both stores twice. An enrolment change (another policy name, accept list or AK)
+ * is seen at once: it is part of the cache key.
+ */
+const POLICY_REUSE_MS = 10_000;
 
 /**
  * The push model's two phases and its liveness (keylime-protocol §10.3–§10.5), as I/O: the decisions
@@ -50,6 +58,8 @@ const STALE_EVALUATION_MS = 120_000;
  * (agent state and history row in one statement) before the agent hears back.
  */
 export class PushAttestations {
+  private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
+
   constructor(
     private readonly deps: PushAttestationDeps,
     private readonly settings: PushAttestationSettings,
@@ -61,7 +71,7 @@ export class PushAttestations {
     const latest = await this.deps.repository.latestAttestation(agentId);
     if (latest !== undefined) this.checkPace(latest, now);
     const offered = capabilitiesOf(body);
-    const policies = await loadAgentPolicies(record, this.deps.policies);
+    const policies = await this.policiesOf(record);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered);
     if (!chosen.ok) {
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);
@@ -110,7 +120,7 @@ export class PushAttestations {
     if (!(await this.deps.repository.takeEvidence(agentId, latest.index, now))) {
       throw new PushRefused(403, 'evidence_immutable', `attestation ${wanted} already has its evidence`);
     }
-    const policies = await loadAgentPolicies(record, this.deps.policies);
+    const policies = await this.policiesOf(record);
     const verdict = decidePushEvidence({
       state: record.state,
       policies,
@@ -169,6 +179,29 @@ export class PushAttestations {
       failed += 1;
     }
     return failed;
+  }
+
+  /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */
+  private async policiesOf(record: VerifierAgentRecord): Promise<AgentPolicies> {
+    const key = JSON.stringify([
+      record.tpmPolicy,
+      record.runtimePolicyName,
+      record.mbPolicyName,
+      record.imaSignVerificationKeys,
+      record.acceptTpmHashAlgs,
+      record.acceptTpmSigningAlgs,
+      record.akTpm,
+      record.enrolledAt,
+    ]);
+    const cached = this.policies.get(record.agentId);
+    const now = Date.now();
+    if (cached !== undefined && cached.key === key && now - cached.at < POLICY_REUSE_MS) {
+      return cached.policies;
+    }
+    const policies = await loadAgentPolicies(record, this.deps.policies);
+    if (this.policies.size > 100_000) this.policies.clear();
+    this.policies.set(record.agentId, { key, at: now, policies });
+    return policies;
   }
 
   /** The agent's record, if it is a push agent of this verifier (404 / 403 otherwise). */

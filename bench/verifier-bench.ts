@@ -15,13 +15,15 @@ import { startVerifier } from '../lib/verifier/verifier-server.js';
 import { TerminalProgress } from '../lib/cli/terminal-progress.js';
 import { writeVerifierRunFiles } from './verifier-bench-output.js';
 import type { Benchmark } from './benchmark.js';
+import { runPushWindow } from './verifier-push-bench.js';
 
 /**
  * `npm run bench -- verifier --agents 100,250,500,1000 [--seconds 60] [--quote-interval 2]`: one
  * verifier polling a simulated fleet (`lib/fleet`) for a fixed window; see docs/fleet.md for the
  * method. The verifier runs in a child process (`--in-process` puts it beside the fleet), on
  * PostgreSQL in a fresh schema that is dropped afterwards (`--database`, default the test server).
- * `--profile DIR` writes the verifier's V8 CPU profile there.
+ * `--profile DIR` writes the verifier's V8 CPU profile there. `--push` then runs push agents
+ * (`bench/verifier-push-bench.ts`) at the same sizes and prints CPU per attestation of both modes.
  */
 
 interface BenchArgs {
@@ -33,6 +35,8 @@ interface BenchArgs {
   readonly inProcess: boolean;
   readonly profileDir: string | undefined;
   readonly databaseUrl: string;
+  /** Also run push agents at the same fleet sizes and compare CPU per attestation (issue 13). */
+  readonly push: boolean;
 }
 
 const EXPECTED_EVENT = 'ima.validation.ima-ng.not_in_allowlist';
@@ -51,6 +55,9 @@ export const verifierBenchmark: Benchmark = {
     for (const agents of options.agents) {
       const { report, cpu } = await runOnce(agents, options);
       results.push({ agents, report, cpu });
+    }
+    if (options.push) {
+      await comparePush(results, options);
     }
     if (results.length > 1) {
       process.stdout.write(`\n| agents | attestations/s | late rounds | detection p50 / p99 (s) | ${'CPU'.padEnd(8)} |\n|---|---|---|---|---|\n`);
@@ -123,7 +130,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       printReport(agents, options, setupSeconds, report, cpu);
       const files = await writeVerifierRunFiles({ agents, quoteInterval: options.quoteInterval, from, to, report, cpu });
       process.stdout.write(`figures: ${files.json}, plot: ${files.svg}\n`);
-      return { report, cpu };
+      return { report, cpu: options.push ? `${perRound(verifierCpu)}` : cpu };
     } finally {
       await fleet.close();
     }
@@ -184,6 +191,32 @@ function printReport(agents: number, options: BenchArgs, setupSeconds: number, r
     `targets: no late rounds ${report.lateRounds === 0 ? 'MET' : 'MISSED'}; p99 detection < 4 s ${report.detectionMs !== undefined && report.detected === report.tampered && report.detectionMs.p99 < 4000 ? 'MET' : 'MISSED'}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * `--push`: the same fleet sizes as push agents, in the same run, and the verifier's CPU per
+ * attestation of each mode side by side. Push holds k× the agents of pull at the same CPU per
+ * attestation when k = pull ms / push ms (the work per agent is the per-attestation cost times the rate).
+ */
+async function comparePush(pull: readonly { agents: number; cpu: string }[], options: BenchArgs): Promise<void> {
+  process.stdout.write(`\n| agents | pull CPU/attestation | push CPU/attestation | push attestations/s | push failures | pull/push |\n|---|---|---|---|---|---|\n`);
+  for (const { agents, cpu } of pull) {
+    const window = await runPushWindow({
+      agents,
+      seconds: options.seconds,
+      quoteInterval: options.quoteInterval,
+      databaseUrl: options.databaseUrl,
+      spawn: async (dataDir, schema) => {
+        const started = await spawnVerifier(dataDir, schema, options);
+        return { url: started.url, cpuSeconds: () => cpuSeconds(started.child).verifier, stop: () => stopChild(started.child) };
+      },
+    });
+    const pushMs = window.attestations === 0 ? NaN : (window.verifierCpu * options.seconds * 1000) / window.attestations;
+    const pullMs = Number.parseFloat(cpu);
+    process.stdout.write(
+      `| ${agents} | ${cpu} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(1)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${Number.isNaN(pushMs) || Number.isNaN(pullMs) ? '-' : `${(pullMs / pushMs).toFixed(2)}×`} |\n`,
+    );
+  }
 }
 
 /** Child mode: a verifier on the given schema until SIGTERM; prints `VERIFIER <url>` when listening. */
@@ -270,6 +303,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
     tamper: tamper === undefined ? undefined : number('--tamper', 0),
     imaRate: number('--ima-rate', 3),
     inProcess: args.includes('--in-process'),
+    push: args.includes('--push'),
     profileDir: profileDir === undefined ? undefined : path.resolve(profileDir),
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
   };

@@ -3,8 +3,8 @@ import type { Task } from '../../interfaces/task.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { httpsServiceUrl } from '../../lib/http/keylime-client.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
-import { agentContact, buildEnrolmentBody } from '../../lib/tenant/enrolment-request.js';
-import { checkAgentIdentity } from '../../lib/tenant/identity-check.js';
+import { agentContact, buildEnrolmentBody, buildPushEnrolmentBody } from '../../lib/tenant/enrolment-request.js';
+import { checkAgentIdentity, checkPushAgentIdentity } from '../../lib/tenant/identity-check.js';
 import { showRegistrarAgent, type RegisteredAgent } from '../../lib/tenant/registrar-agents.js';
 import type { VerifierEnrolmentBody } from '../../lib/verifier/verifier-client.js';
 import type { AgentLocation } from './agent-locator.js';
@@ -24,6 +24,8 @@ export interface EnrolAgentInput {
   readonly ekCheck: TenantEkCheckMode;
   readonly extraEkCaDirs: readonly string[];
   readonly timeoutMs: number;
+  /** `push`: the agent attests itself; enrolled without address or identity quote (spec §10.1). */
+  readonly mode: 'pull' | 'push';
 }
 
 /**
@@ -41,6 +43,10 @@ export async function enrolAgent(input: EnrolAgentInput): Promise<void> {
   const { cert, key } = connection.tls;
   if (cert === undefined || key === undefined) {
     throw new MissingParameterValue(['keylime_tls_cert', 'keylime_tls_key']);
+  }
+  if (input.mode === 'push') {
+    await enrolPushAgent(input);
+    return;
   }
   let verdict;
   try {
@@ -67,6 +73,32 @@ export async function enrolAgent(input: EnrolAgentInput): Promise<void> {
     input.task.logger.warn({ node: input.task.node.uuid, agent: location.uuid }, warning);
   }
   await connection.verifier.addAgent(location.uuid, driverEnrolmentBody(verdict.agent, location, input.policy, input.task.node.uuid));
+}
+
+/**
+ * A push agent (spec §10.1): the registrar record and EK certificate are checked as for a pull agent;
+ * there is no identity quote to ask for (the agent opens no port) — the verifier's session proof of
+ * possession binds every attestation to the registered AK instead.
+ */
+async function enrolPushAgent(input: EnrolAgentInput): Promise<void> {
+  const { connection, location } = input;
+  let verdict;
+  try {
+    verdict = await checkPushAgentIdentity({ registrar: connection.registrar, agentId: location.uuid, ekCheck: input.ekCheck, extraEkCaDirs: input.extraEkCaDirs });
+  } catch (error) {
+    if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404 && error.url.includes('/agents/')) {
+      throw new AttestationFailed([`agent ${location.uuid} is not registered (or not activated) at the registrar`], [], { cause: error });
+    }
+    throw error;
+  }
+  if (!verdict.valid) {
+    throw new AttestationFailed([`identity check of push agent ${location.uuid} failed (${verdict.check}): ${verdict.reason}`]);
+  }
+  for (const warning of verdict.warnings) {
+    input.task.logger.warn({ node: input.task.node.uuid, agent: location.uuid }, warning);
+  }
+  const metadata = { [FINGERPRINT_KEY]: input.policy.fingerprint, node: input.task.node.uuid };
+  await connection.verifier.addAgent(location.uuid, buildPushEnrolmentBody(verdict.agent, input.policy.policies, metadata));
 }
 
 /**

@@ -124,7 +124,7 @@ export class KeylimeAttestation extends AttestationInterface {
       if (enrolled !== undefined) {
         await this.#removeAndWait(connection, location.uuid, settings, task.signal);
       }
-      await enrolAgent({ connection, location, policy, task, ...this.#identityOptions() });
+      await enrolAgent({ connection, location, policy, task, mode: settings.agentMode, ...this.#identityOptions() });
       task.logger.info({ ...log, mask: formatPcrMask(policy.policies.mask) }, 'agent enrolled with the verifier');
     } catch (error) {
       throw toServiceError(error, `agent ${location.uuid}`, settings);

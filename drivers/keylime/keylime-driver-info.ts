@@ -1,7 +1,7 @@
 // class-validator reads decorator metadata: the Reflect polyfill must be loaded first.
 import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
-import { IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
 import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
 import type { DriverInfo } from '../../interfaces/node.js';
 import type { KeylimeSettings } from '../../interfaces/settings.js';
@@ -58,6 +58,9 @@ class KeylimeDriverInfoFields {
   @Max(65535, { message: 'must be an integer from 1 to 65535' })
   keylime_agent_port?: number;
 
+  @IsOptional() @IsIn(['pull', 'push'], { message: 'must be "pull" or "push"' })
+  keylime_agent_mode?: 'pull' | 'push';
+
   @IsOptional() @IsUrl(SERVICE_URL, { message: 'must be an http(s) URL' })
   keylime_verifier_url?: string;
 
@@ -97,6 +100,8 @@ export interface KeylimeNodeSettings {
   readonly tpmPolicy: TpmPolicy;
   readonly tpmPolicyJson: Readonly<Record<string, readonly string[]>>;
   readonly agent: AgentLocationInfo;
+  /** `push`: the agent attests itself (spec §10); its address and port are not used. */
+  readonly agentMode: 'pull' | 'push';
   readonly verifierUrl: string;
   readonly registrarUrl: string;
   readonly tlsCa: TlsFile | undefined;
@@ -152,7 +157,11 @@ export function parseKeylimeDriverInfo(
     mbRefstate: optionalDocument(fields, 'keylime_mb_refstate', fields.keylime_mb_refstate_checksum),
     tpmPolicy: parseTpmPolicy(tpmPolicyJson, 'driver_info.keylime_tpm_policy'),
     tpmPolicyJson,
-    agent: { uuid: fields.keylime_agent_uuid, address: fields.keylime_agent_address, port: fields.keylime_agent_port },
+    agent:
+      fields.keylime_agent_mode === 'push'
+        ? { uuid: fields.keylime_agent_uuid, address: undefined, port: undefined }
+        : { uuid: fields.keylime_agent_uuid, address: fields.keylime_agent_address, port: fields.keylime_agent_port },
+    agentMode: fields.keylime_agent_mode ?? 'pull',
     verifierUrl: (fields.keylime_verifier_url ?? settings.verifierUrl) as string,
     registrarUrl: (fields.keylime_registrar_url ?? settings.registrarUrl) as string,
     tlsCa: tlsFile(fields.keylime_tls_ca, 'keylime_tls_ca', settings.tlsCaCert, 'tlsCaCert'),

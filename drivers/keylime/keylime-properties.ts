@@ -31,6 +31,8 @@ export const OPTIONAL_PROPERTIES: Readonly<Record<string, string>> = Object.free
   keylime_agent_address:
     'IP address or host name the verifier reaches the agent at. Defaults to the address the agent registered. Optional.',
   keylime_agent_port: 'Port (1-65535) of the agent. Defaults to the port the agent registered. Optional.',
+  keylime_agent_mode:
+    '"pull" (default: the verifier polls the agent) or "push" (the agent attests itself over API 3.0 and opens no port; keylime_agent_address and keylime_agent_port are then not used). Optional.',
   keylime_verifier_url: 'Verifier URL (https://host:8881). Defaults to keylime.verifierUrl from the config; one of the two is needed. Optional.',
   keylime_registrar_url:
     'Registrar TLS URL (https://host:8891). Defaults to keylime.registrarUrl from the config; one of the two is needed. Optional.',

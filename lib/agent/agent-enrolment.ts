@@ -13,10 +13,10 @@ export interface EnrolmentInput {
   readonly tpm: Tpm;
   readonly ek: EkInfo;
   readonly ak: AkInfo;
-  /** Where the verifier and tenant reach us. */
-  readonly contactIp: string;
-  readonly contactPort: number;
-  /** PEM of our self-signed HTTPS server certificate (`mtls_cert`, pinned by verifier and tenant). */
+  /** Where the verifier and tenant reach us (a push agent has no address to give). */
+  readonly contactIp?: string;
+  readonly contactPort?: number;
+  /** PEM of our self-signed HTTPS server certificate (`mtls_cert`, pinned by verifier and tenant), or "disabled" (push). */
   readonly serverCertPem: string;
   /** Tries while the registrar cannot be reached (default 5: waits of 1, 2, 4 and 8 s in between). */
   readonly attempts?: number;
@@ -59,8 +59,8 @@ async function enrolOnce(input: EnrolmentInput): Promise<void> {
       ekPublic: input.ek.ekPublic,
       ekCertificate: input.ek.ekCertificate,
       akPublic: input.ak.akPublic,
-      ip: input.contactIp,
-      port: input.contactPort,
+      ...(input.contactIp === undefined ? {} : { ip: input.contactIp }),
+      ...(input.contactPort === undefined ? {} : { port: input.contactPort }),
       mtlsCert: input.serverCertPem,
     });
     const credential = await input.tpm.activateCredential(blob);

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { destination, pino } from 'pino';
 import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
@@ -6,6 +8,7 @@ import { AGENT_HASH_ALGS, type AgentConfigInput } from '../agent/agent-config.js
 import { initAgent } from '../agent/agent-init.js';
 import { fileDigestBytes, startAgent } from '../agent/agent-server.js';
 import { appendImaFromCli } from '../agent/node-emulation.js';
+import { startPushAgent } from '../agent/push/push-agent-server.js';
 import { runUntilSignal } from '../http/service-lifecycle.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
@@ -28,6 +31,9 @@ interface AgentOptions {
   readonly revocationAction?: string[];
   readonly clientCa?: string;
   readonly hashAlg?: string;
+  readonly push?: boolean;
+  readonly verifier?: string;
+  readonly verifierCa?: string;
 }
 
 interface ImaAppendOptions {
@@ -38,7 +44,7 @@ interface ImaAppendOptions {
 }
 
 /**
- * `ironlime agent`: runs a Keylime pull agent until SIGTERM/SIGINT; `ironlime agent ima-append`
+ * `ironlime agent`: runs a Keylime pull agent (with `--push`, a push agent) until SIGTERM/SIGINT; `ironlime agent ima-append`
  * "runs" a file on an emulated node (one IMA entry, PCR 10 extended as the kernel would).
  */
 export const registerAgentCommands: CommandRegistrar = (program, context) => {
@@ -62,7 +68,15 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
     .option('--revocation-cert <file>', 'revocation certificate or public key (PEM): accept signed revocation notifications')
     .option('--revocation-action <file>', 'executable run with each authentic revocation message on stdin (repeatable)', (file: string, all: string[]) => [...all, file], [] as string[])
     .addOption(new Option('--hash-alg <alg>', 'quote hash and PCR bank').choices(AGENT_HASH_ALGS))
+    .option('--push', 'push model (API 3.0): open no port, attest to --verifier on its own (docs/push.md)')
+    .option('--verifier <url>', 'with --push: the verifier, https://HOST:PORT')
+    .option('--verifier-ca <file>', 'with --push: PEM CA of the verifier (default <data-dir>/ca/cacert.crt when present)')
     .action(async (options: AgentOptions) => {
+      if (options.push === true) {
+        await runPushAgent(options);
+        context.setExitCode(EXIT_VALID);
+        return;
+      }
       const running = await startAgent(agentInput(options), {
         logger: pino({ level: 'info' }, destination(2)),
         announce: (line) => process.stdout.write(`${line}\n`),
@@ -122,6 +136,25 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
       context.setExitCode(EXIT_VALID);
     });
 };
+
+/** `ironlime agent --push`: registers, then attests until SIGTERM/SIGINT stops it cleanly. */
+async function runPushAgent(options: AgentOptions): Promise<void> {
+  if (options.verifier === undefined) {
+    throw new MissingParameterValue(['--verifier'], 'ironlime agent --push');
+  }
+  const input = agentInput(options);
+  const defaultCa = path.join(input.dataDir, 'ca', 'cacert.crt');
+  const verifierCaFile = options.verifierCa ?? (existsSync(defaultCa) ? defaultCa : undefined);
+  const running = await startPushAgent(
+    { ...input, verifierUrl: options.verifier, ...(verifierCaFile === undefined ? {} : { verifierCaFile }) },
+    { logger: pino({ level: 'info' }, destination(2)) },
+  );
+  process.stdout.write(`push agent ${running.uuid} registered; attesting to ${options.verifier}\n`);
+  if (running.emulated !== undefined) {
+    process.stdout.write(`emulated IMA log: ${running.imaLogPath}\n`);
+  }
+  await runUntilSignal([running]);
+}
 
 function agentInput(options: AgentOptions): AgentConfigInput {
   if (options.dataDir === undefined) {

@@ -2,7 +2,7 @@ import { runDemo } from '../demo/run-demo.js';
 import type { CommandRegistrar } from './cli-context.js';
 
 /**
- * `ironlime demo [--software-tpm]` (also `npm run demo`): the one-command demo of `lib/demo/run-demo.ts`.
+ * `ironlime demo [--software-tpm] [--push]` (also `npm run demo`): the one-command demo of `lib/demo/run-demo.ts`.
  * Exit code 0 when the tampered node was refused and the others stayed trusted, 1 otherwise, 130 on
  * SIGINT/SIGTERM (after everything it started has been stopped).
  */
@@ -11,8 +11,9 @@ export const registerDemoCommands: CommandRegistrar = (program, context) => {
     .command('demo')
     .description('run three emulated nodes through clean and deploy with Keylime attestation, tamper with one, watch it refused')
     .option('--software-tpm', 'use the in-process software TPM even when swtpm is installed')
+    .option('--push', 'add a push-model node beside the pull nodes (docs/push.md)')
     .option('--keep-running', 'after the result, keep everything up (the dashboard too) until Ctrl-C')
-    .action(async (options: { softwareTpm?: boolean; keepRunning?: boolean }) => {
+    .action(async (options: { softwareTpm?: boolean; push?: boolean; keepRunning?: boolean }) => {
       const controller = new AbortController();
       const stop = (signal: NodeJS.Signals): void => controller.abort(new Error(`received ${signal}`));
       process.once('SIGINT', stop);
@@ -20,6 +21,7 @@ export const registerDemoCommands: CommandRegistrar = (program, context) => {
       try {
         const result = await runDemo({
           softwareTpm: options.softwareTpm === true,
+          push: options.push === true,
           print: (line) => process.stdout.write(`${line}\n`),
           signal: controller.signal,
           keepRunning: options.keepRunning === true,

@@ -25,6 +25,7 @@ interface AddOptions extends ConnectionOptions {
   readonly verify?: boolean;
   readonly agentUrl?: string;
   readonly revocationKey?: string;
+  readonly push?: boolean;
 }
 
 /**
@@ -50,7 +51,8 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
       .option('--deliver-keys', 'deliver a bootstrap key K without a payload')
       .option('--verify', 'after enrolment, wait until the agent proves it derived K (keys/verify)')
       .option('--agent-url <url>', "reach the agent here instead of its registered ip:port")
-      .option('--revocation-key <file>', "PEM RSA private key the verifier signs this agent's revocation messages with (agents check them with --revocation-cert)");
+      .option('--revocation-key <file>', "PEM RSA private key the verifier signs this agent's revocation messages with (agents check them with --revocation-cert)")
+      .option('--push', 'enrol a push-model agent (it attests itself; no address, port, identity quote or payload: docs/push.md)');
 
   enrolment(tenant.command('add').description("check an agent's identity, then enrol it with the verifier (exit 1: identity check failed)")).action(
     (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'add', context)),
@@ -120,8 +122,16 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
 
 async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'update', context: CliContext): Promise<void> {
   const addOptions = await addOptionsFrom(options);
+  if (options.push === true && (options.payload !== undefined || options.deliverKeys === true || options.verify === true || options.agentUrl !== undefined || mode === 'update')) {
+    throw new InvalidParameterValue('--push', 'takes no --payload, --deliver-keys, --verify or --agent-url, and works with add only');
+  }
   try {
-    const result = mode === 'add' ? await client.addAgent(options.uuid, addOptions) : await client.updateAgent(options.uuid, addOptions);
+    const result =
+      options.push === true
+        ? await client.addPushAgent(options.uuid, addOptions)
+        : mode === 'add'
+          ? await client.addAgent(options.uuid, addOptions)
+          : await client.updateAgent(options.uuid, addOptions);
     const verified = options.verify === true && result.bootstrapKey !== undefined ? await client.verifyBootstrapKey(options.uuid, result.bootstrapKey, options.agentUrl === undefined ? {} : { agentUrl: options.agentUrl }) : undefined;
     printJson({
       agent_id: result.agentId,

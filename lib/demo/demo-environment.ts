@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { startAgent, type RunningAgent } from '../agent/agent-server.js';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { fileDigestBytes, startAgent, type RunningAgent } from '../agent/agent-server.js';
+import { startPushAgent, type RunningPushAgent } from '../agent/push/push-agent-server.js';
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { createRuntimePolicy } from '../ima/create-runtime-policy.js';
 import { createRefstate } from '../mb/create-refstate.js';
@@ -24,7 +26,16 @@ export interface DemoEnvironmentOptions {
   readonly quoteIntervalSeconds: number;
   /** Every node runs one more known-good file this often (0: the IMA lists grow only when asked). */
   readonly imaGrowthMs: number;
+  /** Push-model nodes (issue 13) started beside the pull nodes: they register, then attest to the verifier themselves. */
+  readonly pushNodeCount?: number;
   readonly logger?: Logger;
+}
+
+/** One emulated node running a push agent (no port: it attests to the verifier on its own). */
+export interface DemoPushNode {
+  readonly name: string;
+  readonly agent: RunningPushAgent;
+  run(file: DemoFile): Promise<void>;
 }
 
 /** One emulated bare-metal node: its agent (with a real UEFI boot log and an IMA list) and its name. */
@@ -66,6 +77,7 @@ export interface DemoEnvironment {
   /** The CA certificates behind the nodes' EK certificates (trusted by the registrar and the driver). */
   readonly ekCaDir: string;
   readonly nodes: readonly DemoNode[];
+  readonly pushNodes: readonly DemoPushNode[];
   readonly policies: GoldenPolicies;
   /** Process ids of the swtpm processes still running. */
   swtpmPids(): number[];
@@ -93,7 +105,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     const servicesDir = path.join(options.dir, 'services');
     // PGlite's first start (initdb in WASM) takes seconds: overlap it with making the TPMs.
     const [tpmsResult, databaseResult] = await Promise.allSettled([
-      startNodeTpms(options.tpmKind, options.nodeCount, path.join(options.dir, 'tpms')),
+      startNodeTpms(options.tpmKind, options.nodeCount + (options.pushNodeCount ?? 0), path.join(options.dir, 'tpms')),
       createDatabase({ dataDir: servicesDir }),
     ]);
     if (tpmsResult.status === 'fulfilled') {
@@ -118,7 +130,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     const tls = { caFile: path.join(caDir, CA_CERT_FILE), certFile: certPath, keyFile: keyPath };
 
     const nodes = await Promise.all(
-      tpms.tpms.map(async (tpm, index): Promise<DemoNode> => {
+      tpms.tpms.slice(0, options.nodeCount).map(async (tpm, index): Promise<DemoNode> => {
         const name = `node-${index + 1}`;
         const agent = await startAgent(
           {
@@ -138,13 +150,36 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     // Started after the agents, so it is stopped before them and never polls a closed agent.
     const verifier = await startVerifier({ dataDir: servicesDir, port: 0, quoteInterval: options.quoteIntervalSeconds, retryInterval: 1 }, { database, logger: log });
     closers.push(() => verifier.close());
-    for (const node of nodes) {
+    const pushNodes = await Promise.all(
+      tpms.tpms.slice(options.nodeCount).map(async (tpm, index): Promise<DemoPushNode> => {
+        const name = `push-${index + 1}`;
+        const agent = await startPushAgent(
+          {
+            dataDir: path.join(options.dir, 'nodes', name),
+            registrarUrl: registrar.httpUrl,
+            emulate: true,
+            tpm: options.tpmKind === 'swtpm' ? 'swtpm' : 'software',
+            verifierUrl: verifier.url,
+            verifierCaFile: tls.caFile,
+            backoff: { initialDelayMs: 1000, maxDelayMs: 5000 },
+          },
+          { tpm, logger: log },
+        );
+        // Closed before the verifier: it stops attesting first.
+        closers.push(() => agent.close());
+        return { name, agent, run: async (file) => void (await agent.emulated?.measure([{ path: file.path, fileDigest: fileDigestBytes(file.digest) }])) };
+      }),
+    );
+    for (const node of [...nodes, ...pushNodes]) {
       for (const file of knownGoodFiles()) {
         await node.run(file);
       }
     }
-    const golden = nodes[0] as DemoNode;
-    const policies = await writeGoldenPolicies(golden.agent, path.join(options.dir, 'policies'));
+    const golden = nodes[0]?.agent ?? pushNodes[0]?.agent;
+    if (golden === undefined) {
+      throw new InvalidParameterValue('nodeCount', 'the demo needs at least one node');
+    }
+    const policies = await writeGoldenPolicies(golden.imaLogPath as string, golden.bootLogPath as string, path.join(options.dir, 'policies'));
     if (options.imaGrowthMs > 0) {
       const stop = startImaGrowth(nodes, options.imaGrowthMs, log);
       closers.push(stop);
@@ -157,6 +192,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       tls,
       ekCaDir: tpms.ekCaDir,
       nodes,
+      pushNodes,
       policies,
       swtpmPids: () => tpms.pids(),
       close,
@@ -167,15 +203,15 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
   }
 }
 
-/** Writes the runtime policy, allowlist and refstate made from `agent`'s IMA list and boot log. */
-async function writeGoldenPolicies(agent: RunningAgent, dir: string): Promise<GoldenPolicies> {
+/** Writes the runtime policy, allowlist and refstate made from a node's IMA list and boot log. */
+async function writeGoldenPolicies(imaLogPath: string, bootLogPath: string, dir: string): Promise<GoldenPolicies> {
   await mkdir(dir, { recursive: true });
-  const imaListText = await readFile(agent.imaLogPath as string, 'utf8');
+  const imaListText = await readFile(imaLogPath, 'utf8');
   const { policy } = createRuntimePolicy({ imaListText });
   const allowlist = Object.entries(policy.digests)
     .flatMap(([file, digests]) => digests.map((digest) => `${digest}  ${file}\n`))
     .join('');
-  const refstate = createRefstate(parseEventLog(new Uint8Array(await readFile(agent.bootLogPath as string))), { withoutSecureBoot: true });
+  const refstate = createRefstate(parseEventLog(new Uint8Array(await readFile(bootLogPath))), { withoutSecureBoot: true });
   return {
     runtimePolicy: await writePolicy(path.join(dir, 'runtime-policy.json'), `${JSON.stringify(policy, null, 2)}\n`),
     allowlist: await writePolicy(path.join(dir, 'allowlist.txt'), allowlist),

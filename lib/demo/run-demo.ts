@@ -18,6 +18,8 @@ import { missingSwtpmProgram, type NodeTpmKind } from './node-tpms.js';
 export interface DemoOptions {
   /** Use the in-process software TPM even when swtpm is installed. */
   readonly softwareTpm?: boolean;
+  /** Adds a push-model node (issue 13): it opens no port and attests to the verifier itself. */
+  readonly push?: boolean;
   /** Receives each line of output. */
   readonly print: (line: string) => void;
   /** Aborting it (SIGINT) stops the demo: everything is shut down and the result's exit code is 130. */
@@ -72,7 +74,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let rows: NodeRow[] = [];
   try {
     say(`starting registrar and verifier on embedded PostgreSQL (PGlite), fresh CA in ${dir}`);
-    startup = startDemoEnvironment({ dir, tpmKind, nodeCount: NODE_COUNT, quoteIntervalSeconds: 1, imaGrowthMs: 1000 });
+    startup = startDemoEnvironment({ dir, tpmKind, nodeCount: NODE_COUNT, pushNodeCount: options.push === true ? 1 : 0, quoteIntervalSeconds: 1, imaGrowthMs: 1000 });
     // Settled in `finally` when an abort wins the race.
     startup.catch(() => undefined);
     environment = await abortable(startup, options.signal);
@@ -99,12 +101,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         await orchestrator.enrollNode({
           name: demoNode.name,
           attestationInterface: 'keylime',
-          driverInfo: {
-            keylime_runtime_policy: env.policies.runtimePolicy.path,
-            keylime_runtime_policy_checksum: env.policies.runtimePolicy.sha256,
-            keylime_mb_refstate: env.policies.refstate.path,
-            keylime_mb_refstate_checksum: env.policies.refstate.sha256,
-          },
+          driverInfo: policyDriverInfo(env),
         }),
       );
     }
@@ -112,6 +109,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const demoNode = env.nodes[index] as DemoEnvironment['nodes'][number];
       await orchestrator.reportAgent(node.uuid, { uuid: demoNode.agent.uuid, address: '127.0.0.1', port: demoNode.port });
       say(`${demoNode.name} ramdisk reports keylime agent ${demoNode.agent.uuid} at 127.0.0.1:${demoNode.port}`);
+    }
+    for (const pushNode of env.pushNodes) {
+      nodes.push(
+        await orchestrator.enrollNode({
+          name: pushNode.name,
+          attestationInterface: 'keylime',
+          driverInfo: {
+            ...policyDriverInfo(env),
+            keylime_agent_uuid: pushNode.agent.uuid,
+            keylime_agent_mode: 'push',
+          },
+        }),
+      );
+      say(`${pushNode.name}: push agent ${pushNode.agent.uuid}, no open port, attests to the verifier itself`);
     }
     const table = async (): Promise<void> => {
       // Each node asks the broker for its disk key, with its own TPM, as it would at boot.
@@ -173,6 +184,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say(`stopped the services, agents and ${tpmKind === 'swtpm' ? 'swtpm processes' : 'software TPMs'}; removed ${dir}`);
   }
   return { exitCode, tpmKind, nodes: rows, swtpmPids: [...swtpmPids], dir, elapsedMs: Date.now() - started };
+}
+
+/** The `driver_info` policy fields every demo node gets: the golden runtime policy and refstate. */
+function policyDriverInfo(env: DemoEnvironment): Record<string, string> {
+  return {
+    keylime_runtime_policy: env.policies.runtimePolicy.path,
+    keylime_runtime_policy_checksum: env.policies.runtimePolicy.sha256,
+    keylime_mb_refstate: env.policies.refstate.path,
+    keylime_mb_refstate_checksum: env.policies.refstate.sha256,
+  };
 }
 
 /** The orchestrator's ironlime config: the keylime interface only, pointed at the demo's services. */

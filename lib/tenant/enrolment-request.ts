@@ -166,6 +166,21 @@ export function buildEnrolmentBody(target: EnrolmentTarget, policies: CheckedEnr
     v: target.v,
     cloudagent_ip: target.ip,
     cloudagent_port: target.port,
+    ...policyFields(policies),
+    metadata: JSON.stringify(target.metadata ?? {}),
+    revocation_key: target.revocationKey ?? '',
+    ak_tpm: Buffer.from(target.agent.akPublic).toString('base64'),
+    mtls_cert: target.agent.mtlsCert,
+    supported_version: target.supportedVersion,
+  };
+}
+
+/** The policy fields of an enrolment body, pull or push. */
+function policyFields(policies: CheckedEnrolmentPolicies): Pick<
+  VerifierEnrolmentBody,
+  'tpm_policy' | 'runtime_policy' | 'runtime_policy_name' | 'runtime_policy_key' | 'mb_policy' | 'mb_policy_name' | 'ima_sign_verification_keys' | 'accept_tpm_hash_algs' | 'accept_tpm_encryption_algs' | 'accept_tpm_signing_algs'
+> {
+  return {
     tpm_policy: policies.tpmPolicy,
     runtime_policy: policies.runtimePolicy,
     ...(policies.runtimePolicyName === undefined ? {} : { runtime_policy_name: policies.runtimePolicyName }),
@@ -173,14 +188,25 @@ export function buildEnrolmentBody(target: EnrolmentTarget, policies: CheckedEnr
     mb_policy: policies.mbPolicy,
     mb_policy_name: policies.mbPolicyName,
     ima_sign_verification_keys: policies.imaSignVerificationKeys,
-    metadata: JSON.stringify(target.metadata ?? {}),
-    revocation_key: target.revocationKey ?? '',
     accept_tpm_hash_algs: policies.acceptTpmHashAlgs,
     accept_tpm_encryption_algs: policies.acceptTpmEncryptionAlgs,
     accept_tpm_signing_algs: policies.acceptTpmSigningAlgs,
-    ak_tpm: Buffer.from(target.agent.akPublic).toString('base64'),
-    mtls_cert: target.agent.mtlsCert,
-    supported_version: target.supportedVersion,
+  };
+}
+
+/**
+ * The enrolment of a push agent (spec §10.1): `attestation_mode: "push"`, no address, port, mTLS
+ * certificate or V (push mode delivers no payload); the policies as for a pull agent.
+ */
+export function buildPushEnrolmentBody(agent: Pick<RegisteredAgent, 'akPublic'>, policies: CheckedEnrolmentPolicies, metadata?: Readonly<Record<string, unknown>>): VerifierEnrolmentBody {
+  return {
+    attestation_mode: 'push',
+    v: null,
+    ...policyFields(policies),
+    metadata: JSON.stringify(metadata ?? {}),
+    revocation_key: '',
+    ak_tpm: Buffer.from(agent.akPublic).toString('base64'),
+    supported_version: '3.0',
   };
 }
 

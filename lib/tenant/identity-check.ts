@@ -53,22 +53,24 @@ export type AgentIdentityVerdict =
     }
   | { readonly valid: false; readonly check: IdentityCheck; readonly reason: string; readonly agent: RegisteredAgent };
 
+/** What a push agent's enrolment checks: the registrar record and its EK certificate (no quote: it has no port). */
+export type PushIdentityVerdict =
+  | { readonly valid: true; readonly agent: RegisteredAgent; readonly ekAnchor: string | undefined; readonly warnings: readonly string[] }
+  | { readonly valid: false; readonly check: IdentityCheck; readonly reason: string; readonly agent: RegisteredAgent };
+
 /**
- * What the tenant's `add` checks before trusting an agent (Keylime tenant `do_quote` + `verify_ek`,
- * spec §8 steps 1 and 4): reads the agent from the registrar; checks its EK certificate against the
- * trusted store; asks the agent (pinning the registrar's `mtls_cert`, with our client certificate)
- * for `quotes/identity` with a fresh nonce; verifies that quote with lib/tpm against the AK the
- * REGISTRAR holds (so a quote from any other TPM is refused), carrying our nonce, with an accepted
- * hash and scheme; and checks PCR 16 = H(0 ‖ H(pubkey)) in the quote's bank, binding the returned NK
- * to that TPM. No PCR other than 16 is judged, nor the TPM clock (there is no earlier quote).
- *
- * Resolves to a verdict; transport failures throw (`KeylimeHttpError` — e.g. 404 for an unknown or
- * inactive agent —, `ServiceUnreachableError` — also when the agent's certificate is not the
- * registered one —, `BadRemoteReplyError`).
+ * The identity checks of a push agent's enrolment (spec §10.1, §10.5a): the registrar's active
+ * record (its AK was proven bound to the EK by TPM2_ActivateCredential) and its EK certificate
+ * against the trusted store — which Keylime's `--push-model` tenant skips. An identity quote cannot
+ * be asked for (the agent opens no port); the verifier's session proof of possession takes its place.
  */
-export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promise<AgentIdentityVerdict> {
+export function checkPushAgentIdentity(input: Omit<AgentIdentityCheckInput, 'tls' | 'agentUrl' | 'nonce'>): Promise<PushIdentityVerdict> {
+  return checkRegisteredIdentity(input);
+}
+
+async function checkRegisteredIdentity(input: Omit<AgentIdentityCheckInput, 'tls' | 'agentUrl' | 'nonce'>): Promise<PushIdentityVerdict> {
   const agent = await showRegistrarAgent(input.registrar, input.agentId);
-  const refuse = (check: IdentityCheck, reason: string): AgentIdentityVerdict => ({ valid: false, check, reason, agent });
+  const refuse = (check: IdentityCheck, reason: string): PushIdentityVerdict => ({ valid: false, check, reason, agent });
   const warnings: string[] = [];
   if (agent.regcount > 1) {
     // All `regcount` says is that the id was registered more than once: Keylime's registrar counts every
@@ -86,6 +88,30 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
   if (ek.warning !== undefined) {
     warnings.push(ek.warning);
   }
+  return { valid: true, agent, ekAnchor: ek.anchor, warnings };
+}
+
+/**
+ * What the tenant's `add` checks before trusting an agent (Keylime tenant `do_quote` + `verify_ek`,
+ * spec §8 steps 1 and 4): reads the agent from the registrar; checks its EK certificate against the
+ * trusted store; asks the agent (pinning the registrar's `mtls_cert`, with our client certificate)
+ * for `quotes/identity` with a fresh nonce; verifies that quote with lib/tpm against the AK the
+ * REGISTRAR holds (so a quote from any other TPM is refused), carrying our nonce, with an accepted
+ * hash and scheme; and checks PCR 16 = H(0 ‖ H(pubkey)) in the quote's bank, binding the returned NK
+ * to that TPM. No PCR other than 16 is judged, nor the TPM clock (there is no earlier quote).
+ *
+ * Resolves to a verdict; transport failures throw (`KeylimeHttpError` — e.g. 404 for an unknown or
+ * inactive agent —, `ServiceUnreachableError` — also when the agent's certificate is not the
+ * registered one —, `BadRemoteReplyError`).
+ */
+export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promise<AgentIdentityVerdict> {
+  const registered = await checkRegisteredIdentity(input);
+  if (!registered.valid) {
+    return registered;
+  }
+  const { agent, warnings } = registered;
+  const ek = { anchor: registered.ekAnchor };
+  const refuse = (check: IdentityCheck, reason: string): AgentIdentityVerdict => ({ valid: false, check, reason, agent });
   const agentUrl = input.agentUrl ?? registeredAgentUrl(agent);
   if (agent.mtlsCert === null || agentUrl === undefined) {
     return refuse('agent-record', `agent '${agent.agentId}' has no mTLS certificate or contact address at the registrar`);
@@ -144,7 +170,7 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
   if (!bytesEqual(quoted, expectedDataPcr(hashAlg, reply.pubkey))) {
     return refuse('pubkey-binding', `PCR ${DATA_PCR} does not bind the returned pubkey to the TPM`);
   }
-  return { valid: true, agent, ekAnchor: ek.anchor, warnings, nonce, hashAlg, pubkey: reply.pubkey };
+  return { valid: true, agent, ekAnchor: ek.anchor, warnings: [...warnings], nonce, hashAlg, pubkey: reply.pubkey };
 }
 
 /** `https://<ip>:<port>` from the registrar record (IPv6 in brackets), or undefined without both. */

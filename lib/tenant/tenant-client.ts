@@ -8,8 +8,8 @@ import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import type { TenantEkCheckMode } from './ek-certificate-check.js';
-import { agentContact, buildEnrolmentBody, checkEnrolmentPolicies, type EnrolmentPolicies } from './enrolment-request.js';
-import { checkAgentIdentity, registeredAgentUrl, type AgentIdentityVerdict } from './identity-check.js';
+import { agentContact, buildEnrolmentBody, buildPushEnrolmentBody, checkEnrolmentPolicies, type EnrolmentPolicies } from './enrolment-request.js';
+import { checkAgentIdentity, checkPushAgentIdentity, registeredAgentUrl, type AgentIdentityVerdict, type PushIdentityVerdict } from './identity-check.js';
 import { encryptPayload, hmacHex, newPayloadKeys, wrapForAgent, type PayloadKeys } from './payload-keys.js';
 import { pollUntil, type WaitOptions } from '../timing/poll-until.js';
 import { openRegistrarAdmin, showRegistrarAgent } from './registrar-agents.js';
@@ -48,8 +48,8 @@ export interface AddAgentOptions extends EnrolmentPolicies {
 
 export interface AddAgentResult {
   readonly agentId: string;
-  /** The identity verdict (EK certificate, identity quote against the registered AK, PCR 16). */
-  readonly identity: Extract<AgentIdentityVerdict, { valid: true }>;
+  /** The identity verdict (EK certificate, identity quote against the registered AK, PCR 16; push: the first only). */
+  readonly identity: Extract<AgentIdentityVerdict | PushIdentityVerdict, { valid: true }>;
   /** K when keys were delivered: `verifyBootstrapKey` checks the agent derived it. */
   readonly bootstrapKey: Buffer | undefined;
   /** Agent API version the verifier will use. */
@@ -137,6 +137,27 @@ export class TenantClient {
     } finally {
       agent.close();
     }
+  }
+
+  /**
+   * Puts a push agent under attestation (spec §10.1): checks its registrar record and EK certificate
+   * (`checkPushAgentIdentity`), then enrols it with `attestation_mode: "push"` — no address, no
+   * identity quote (it opens no port), no payload. @throws AttestationFailed
+   */
+  async addPushAgent(agentId: string, options: Pick<AddAgentOptions, Exclude<keyof AddAgentOptions, 'agentUrl' | 'payload' | 'deliverKeys' | 'revocationKey'>> = {}): Promise<AddAgentResult> {
+    const policies = checkEnrolmentPolicies(options);
+    const verdict = await checkPushAgentIdentity({
+      registrar: this.registrar,
+      agentId,
+      ...(this.options.ekCheck === undefined ? {} : { ekCheck: this.options.ekCheck }),
+      ...(this.options.certStore === undefined ? {} : { certStore: this.options.certStore }),
+      ...(this.options.extraEkCaDirs === undefined ? {} : { extraEkCaDirs: this.options.extraEkCaDirs }),
+    });
+    if (!verdict.valid) {
+      throw new AttestationFailed([`identity check '${verdict.check}' failed: ${verdict.reason}`]);
+    }
+    await this.verifier.addAgent(agentId, buildPushEnrolmentBody(verdict.agent, policies, options.metadata));
+    return { agentId, identity: verdict, bootstrapKey: undefined, apiVersion: '3.0' };
   }
 
   /** `GET /agents/{id}` with the state's label (`Get Quote`, `Invalid Quote`, …). */

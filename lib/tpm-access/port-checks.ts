@@ -58,3 +58,11 @@ export function checkQuoteRequest(request: QuoteRequest): { nonce: Uint8Array; p
   }
   return { nonce: request.nonce, pcrs, hashAlg };
 }
+
+/** Qualifying data of a TPM2_Certify: at most 64 bytes, like a quote's nonce. */
+export function checkQualifyingData(data: Uint8Array): Uint8Array {
+  if (data.length > MAX_NONCE_BYTES) {
+    throw new TpmAccessError(`qualifying data of ${data.length} bytes exceeds ${MAX_NONCE_BYTES}`);
+  }
+  return data;
+}

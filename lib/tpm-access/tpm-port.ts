@@ -65,6 +65,14 @@ export interface QuoteResult {
   pcrBlob: Uint8Array;
 }
 
+/** TPM2_Certify's two outputs, as `tpm2_certify -o -s` would write them. */
+export interface CertifyResult {
+  /** TPMS_ATTEST (type TPM_ST_ATTEST_CERTIFY) as signed. */
+  attest: Uint8Array;
+  /** TPMT_SIGNATURE. */
+  signature: Uint8Array;
+}
+
 /** One PCR_Extend: `digest` (of the bank's size) into PCR `index` of `bank`. */
 export interface PcrExtend {
   index: number;
@@ -107,6 +115,12 @@ export interface Tpm {
 
   /** TPM2_Quote with the AK for `hashAlg`, retried until the PCR values read match the quoted digest. */
   quote(request: QuoteRequest): Promise<QuoteResult>;
+
+  /**
+   * TPM2_Certify of the AK for `hashAlg` by itself, with `qualifyingData` (at most 64 bytes) as
+   * extraData: the push model's proof of possession (keylime-protocol §10.2).
+   */
+  certifyAk(hashAlg: TpmHashAlgorithm, qualifyingData: Uint8Array): Promise<CertifyResult>;
 
   /** Releases what the adapter holds (temp files). Persistent TPM objects are kept. */
   close(): Promise<void>;

@@ -35,7 +35,7 @@ export interface CheckedEnrolment {
  * with a runtime policy, so only a hand-made or foreign request is refused.
  */
 export function checkEnrolment(agentId: string, body: AddAgentBody): CheckedEnrolment {
-  if (body.mtls_cert === undefined) {
+  if (body.mtls_cert === undefined && body.attestation_mode !== 'push') {
     // Keylime's wording (`enable_agent_mtls` is always on here).
     throw new InvalidParameterValue('body.mtls_cert', 'mTLS certificate for agent is required!');
   }

@@ -52,19 +52,18 @@ export interface PolledAgentDeps {
   readonly measuredBootEvaluate: MeasuredBootEvaluate;
 }
 
+/** What compiling an agent's stored policies needs (the pull loop and the push routes share it). */
+export type AgentPolicyDeps = Pick<PolledAgentDeps, 'policies' | 'cache' | 'measuredBootEvaluate'>;
+
 /**
- * Loads what a round needs for `record` (reads the stored policies once). Throws typed errors when a
- * stored value no longer parses (the enrolment checked all of them) or the agent has no address or
- * certificate to be polled at.
+ * The agent's policies as the engine takes them: the stored runtime policy and refstate (compiled
+ * once, shared through the `PolicyCache`), the IMA keyring, the accept lists and the parsed AK.
  */
-export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledAgentDeps): Promise<PolledAgent> {
-  if (record.ip === null || record.port === null || record.mtlsCert === null) {
-    throw new InvalidParameterValue('agent', `${record.agentId} has no contact address or mTLS certificate to poll`);
-  }
+export async function loadAgentPolicies(record: VerifierAgentRecord, deps: AgentPolicyDeps): Promise<AgentPolicies> {
   const storedRuntime = record.runtimePolicyName === null ? undefined : await deps.policies.findRuntime(record.runtimePolicyName);
   const storedMb = record.mbPolicyName === null ? undefined : await deps.policies.findMb(record.mbPolicyName);
   const imaKeyring = deps.cache.imaKeyring(record.imaSignVerificationKeys);
-  const policies: AgentPolicies = {
+  return {
     tpmPolicy: record.tpmPolicy,
     runtimePolicy: storedRuntime === undefined ? null : deps.cache.runtimePolicy(storedRuntime),
     ...(imaKeyring === undefined ? {} : { imaKeyring }),
@@ -75,6 +74,18 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     acceptTpmSigningAlgs: record.acceptTpmSigningAlgs,
     akTpm: akPublicKey(record.akTpm),
   };
+}
+
+/**
+ * Loads what a round needs for `record` (reads the stored policies once). Throws typed errors when a
+ * stored value no longer parses (the enrolment checked all of them) or the agent has no address or
+ * certificate to be polled at.
+ */
+export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledAgentDeps): Promise<PolledAgent> {
+  if (record.ip === null || record.port === null || record.mtlsCert === null) {
+    throw new InvalidParameterValue('agent', `${record.agentId} has no contact address or mTLS certificate to poll`);
+  }
+  const policies = await loadAgentPolicies(record, deps);
   const connection = new AgentConnection({
     baseUrl: httpsServiceUrl(record.ip, record.port),
     agentCert: record.mtlsCert,

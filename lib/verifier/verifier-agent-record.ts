@@ -36,7 +36,11 @@ export interface VerifierAgentEnrolment {
   /** Agent API version used in request URLs. */
   readonly supportedVersion: string;
   readonly verifierId: string;
+  /** `pull`: the verifier polls the agent; `push`: the agent attests itself (API 3.0, spec §10). */
+  readonly attestationMode: AttestationMode;
 }
+
+export type AttestationMode = 'pull' | 'push';
 
 /** A stored agent: its enrolment, its attestation state and who polls it. */
 export interface VerifierAgentRecord extends VerifierAgentEnrolment {
@@ -44,6 +48,8 @@ export interface VerifierAgentRecord extends VerifierAgentEnrolment {
   readonly owner: string | null;
   /** Unix seconds of the last request sent to the agent, 0 = never. */
   readonly lastAttemptAt: number;
+  /** Unix seconds of the enrolment (a push agent's silence counts from it until its first attestation). */
+  readonly enrolledAt: number;
 }
 
 /** A history row read back. */
@@ -103,6 +109,7 @@ export function enrolmentColumns(enrolment: VerifierAgentEnrolment): Record<stri
     mtls_cert: enrolment.mtlsCert,
     supported_version: enrolment.supportedVersion,
     verifier_id: enrolment.verifierId,
+    attestation_mode: enrolment.attestationMode,
   };
 }
 
@@ -151,7 +158,9 @@ export function recordFromRow(row: Record<string, unknown>): VerifierAgentRecord
     mtlsCert: nullableString(row['mtls_cert']),
     supportedVersion: String(row['supported_version']),
     verifierId: String(row['verifier_id']),
+    attestationMode: row['attestation_mode'] === 'push' ? 'push' : 'pull',
     state,
+    enrolledAt: dateToSeconds(row['created_at']),
     owner: nullableString(row['owner']),
     lastAttemptAt: dateToSeconds(row['last_attempt_at']),
   };

@@ -145,6 +145,9 @@ export class VerifierAgentRepository {
       if (deleted.length === 0) {
         return false;
       }
+      // A push agent's sessions and attestations go with it: a re-enrolment starts afresh.
+      await trx('verifier_push_sessions').where({ agent_id: agentId }).delete();
+      await trx('verifier_push_attestations').where({ agent_id: agentId }).delete();
       for (const [table, column] of [
         [RUNTIME_POLICIES, 'runtime_policy_name'],
         [MB_POLICIES, 'mb_policy_name'],
@@ -160,13 +163,13 @@ export class VerifierAgentRepository {
 
   /**
    * After a restart on the same data dir: every agent of `verifierId` still recorded as `owner`'s and
-   * being polled or deleted (states 1, 3–6, 8), with its lease renewed — taken back at once instead of
+   * being polled or deleted (states 1, 3–6, 8; pull agents only: push agents are never polled), with its lease renewed — taken back at once instead of
    * after the lease expires.
    */
   async reclaimOwn(verifierId: string, owner: string, leaseSeconds: number): Promise<VerifierAgentRecord[]> {
     const rows = (await this.knex(AGENTS)
       .update({ lease_expires_at: this.leaseUntil(leaseSeconds) })
-      .where({ verifier_id: verifierId, owner })
+      .where({ verifier_id: verifierId, owner, attestation_mode: 'pull' })
       .whereIn('operational_state', CLAIMABLE_STATES)
       .returning('*')) as Record<string, unknown>[];
     return rows.map(recordFromRow);
@@ -183,7 +186,7 @@ export class VerifierAgentRepository {
     const k = this.knex;
     const candidates = k(AGENTS)
       .select('agent_id')
-      .where({ verifier_id: verifierId })
+      .where({ verifier_id: verifierId, attestation_mode: 'pull' })
       .whereIn('operational_state', CLAIMABLE_STATES)
       .where((q) => {
         void q.whereNull('owner').orWhere('lease_expires_at', '<', k.fn.now());

@@ -26,8 +26,10 @@ const VERSION_WHEN_UNNAMED = '2.1';
 /** The enrolment body of `POST /v2.x/agents/{id}` (spec §4.1), Keylime's field names. */
 export interface VerifierEnrolmentBody {
   readonly v: string | null;
-  readonly cloudagent_ip: string;
-  readonly cloudagent_port: number;
+  /** `push`: the agent attests itself (no address, port or mTLS certificate). */
+  readonly attestation_mode?: 'pull' | 'push';
+  readonly cloudagent_ip?: string;
+  readonly cloudagent_port?: number;
   readonly verifier_ip?: string;
   readonly verifier_port?: number;
   readonly tpm_policy: string;
@@ -43,7 +45,7 @@ export interface VerifierEnrolmentBody {
   readonly accept_tpm_encryption_algs: readonly string[];
   readonly accept_tpm_signing_algs: readonly string[];
   readonly ak_tpm: string;
-  readonly mtls_cert: string;
+  readonly mtls_cert?: string;
   readonly supported_version: string;
 }
 

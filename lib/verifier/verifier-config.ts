@@ -141,6 +141,34 @@ export class VerifierConfig {
   @IsNotEmpty({ each: true })
   tlsSans: string[] = [];
 
+  /** Push model (spec §10.2): seconds a session's challenge may be answered (`nonce_lifetime`, Keylime's fallback 60). */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1)
+  @Max(3600)
+  pushNonceLifetime = 60;
+
+  /** Seconds a push session token lasts, extended by each passing attestation (`session_lifetime`). */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1)
+  @Max(86400)
+  pushSessionLifetime = 180;
+
+  /** Seconds a push attestation's challenge may be answered with evidence (`challenge_lifetime`). */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1)
+  @Max(86400)
+  pushChallengeLifetime = 1800;
+
+  /**
+   * Seconds of silence after which a push agent is FAILED (spec §10.5: Keylime's `quote_interval × 5`);
+   * default 5 quote intervals, at least 10 s.
+   */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1)
+  @Max(864000)
+  pushTimeout?: number;
+
   /** Largest accepted request body in bytes (runtime policies can be large; Keylime allows 100 MiB). */
   @IsInt()
   @Min(1024)
@@ -181,6 +209,10 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_TLS_SANS', field: 'tlsSans', kind: 'list' },
   { name: 'IRONLIME_VERIFIER_BODY_LIMIT', field: 'bodyLimit', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_DASHBOARD', field: 'dashboard', kind: 'boolean' },
+  { name: 'IRONLIME_VERIFIER_PUSH_NONCE_LIFETIME', field: 'pushNonceLifetime', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_PUSH_SESSION_LIFETIME', field: 'pushSessionLifetime', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_PUSH_CHALLENGE_LIFETIME', field: 'pushChallengeLifetime', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_PUSH_TIMEOUT', field: 'pushTimeout', kind: 'number' },
 ];
 
 export type VerifierConfigSources = ServiceConfigSources<keyof VerifierConfig>;
@@ -203,6 +235,11 @@ export function buildVerifierConfig(plain: Readonly<Record<string, unknown>>): R
   verifierSeverityPolicy(config);
   Object.freeze(config.tlsSans);
   return Object.freeze(config);
+}
+
+/** Seconds of silence that fail a push agent (see `pushTimeout`). */
+export function pushTimeoutSeconds(config: Readonly<VerifierConfig>): number {
+  return config.pushTimeout ?? Math.max(10, config.quoteInterval * 5);
 }
 
 /** The compiled severity policy of a config. @throws InvalidConfig */

@@ -3,6 +3,7 @@ import {
   ArrayMaxSize,
   Equals,
   IsArray,
+  IsIn,
   IsInt,
   IsObject,
   IsOptional,
@@ -12,6 +13,7 @@ import {
   MaxLength,
   Min,
   ValidateBy,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId, IsNonce, IsPem } from '../http/validators.js';
@@ -60,13 +62,25 @@ export class AddAgentBody {
   @IsBase64String({ maxLength: 64 })
   v?: string | null;
 
+  /**
+   * `push`: the agent attests itself over API 3.0 (spec §10) — it has no address, port or mTLS
+   * certificate; `pull` (default): the verifier polls it. An ironlime field: Keylime chooses the mode
+   * per verifier (`[verifier] mode`), ironlime per agent, so one verifier holds both.
+   */
+  @IsOptional()
+  @IsIn(['pull', 'push'])
+  attestation_mode?: 'pull' | 'push';
+
+  /** Required in pull mode; a push agent's (if sent) is ignored and not stored. */
+  @ValidateIf((body: AddAgentBody) => body.attestation_mode !== 'push' || body.cloudagent_ip !== undefined)
   @IsString()
   @Matches(HOST, { message: 'must be an IP address or a host name' })
-  cloudagent_ip!: string;
+  cloudagent_ip?: string;
 
+  @ValidateIf((body: AddAgentBody) => body.attestation_mode !== 'push' || body.cloudagent_port !== undefined)
   @Transform(toPort)
   @IsPort()
-  cloudagent_port!: number;
+  cloudagent_port?: number;
 
   @IsOptional()
   @IsString()

@@ -17,6 +17,7 @@ import { PolicyCache } from './policy-cache.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { PullScheduler } from './pull-scheduler.js';
+import { createPushService, type PushService } from './push/push-service.js';
 import { RoundWriter } from './round-writer.js';
 import { VerifierHealth } from './verifier-health.js';
 import { VerifierMetrics } from './verifier-metrics.js';
@@ -64,6 +65,8 @@ export interface RunningVerifier {
   readonly container: DependencyContainer;
   /** The pull loop (agents polled here, rounds in flight). */
   readonly scheduler: PullScheduler;
+  /** The push side (API 3.0 routes, sessions, attestations, liveness sweep). */
+  readonly push: PushService;
   /** Stops listening, stops the pull loop (waiting for rounds in flight), releases the leases, closes the database it opened. */
   close(): Promise<void>;
 }
@@ -98,6 +101,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   let scheduler: PullScheduler | undefined;
   let service: KeylimeService | undefined;
   let closeRevocation = (): Promise<void> => Promise.resolve();
+  let push: PushService | undefined;
   try {
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
@@ -119,31 +123,34 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       log,
     });
     closeRevocation = () => revocation.close();
+    const writer = new RoundWriter(database.knex, { alsoStore: auditVerdicts(access.auditKey, owner) });
+    const agentDeps = {
+      policies: container.resolve(VerifierPolicyRepository),
+      cache: container.resolve(PolicyCache),
+      clientTls,
+      requestTimeoutMs: Math.round(config.requestTimeout * 1000),
+      measuredBootEvaluate: config.measuredBootEvaluate,
+    };
+    const engine = {
+      severityPolicy: severity,
+      measuredBootPolicy: config.measuredBootPolicy,
+      failOnTomtou: config.failOnTomtou,
+      mbMemo: container.resolve(MeasuredBootMemo),
+    };
     scheduler = new PullScheduler({
       revocation,
       repository: agents,
-      writer: new RoundWriter(database.knex, { alsoStore: auditVerdicts(access.auditKey, owner) }),
+      writer,
       health,
       metrics,
-      agentDeps: {
-        policies: container.resolve(VerifierPolicyRepository),
-        cache: container.resolve(PolicyCache),
-        clientTls,
-        requestTimeoutMs: Math.round(config.requestTimeout * 1000),
-        measuredBootEvaluate: config.measuredBootEvaluate,
-      },
+      agentDeps,
       round: {
         quoteInterval: config.quoteInterval,
         retryInterval: config.retryInterval,
         maxRetries: config.maxRetries,
         exponentialBackoff: config.exponentialBackoff,
         severity,
-        engine: {
-          severityPolicy: severity,
-          measuredBootPolicy: config.measuredBootPolicy,
-          failOnTomtou: config.failOnTomtou,
-          mbMemo: container.resolve(MeasuredBootMemo),
-        },
+        engine,
       },
       verifierId: config.verifierId,
       owner,
@@ -169,7 +176,9 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config });
     }
+    push = createPushService({ app: service.app, knex: database.knex, agents, writer, policies: agentDeps, config, owner, engine, log });
     await scheduler.start();
+    await push.liveness.start();
     const url = inProcess
       ? ''
       : (await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) })).url;
@@ -179,6 +188,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     log.info({ owner, agents: scheduler.size, database: database.kind, verifierId: config.verifierId }, 'verifier ready');
     const running = scheduler;
     const listening = service;
+    const pushing = push;
     return {
       url,
       caCert: tls.ca,
@@ -189,8 +199,10 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       service: listening,
       container,
       scheduler: running,
+      push: pushing,
       close: async () => {
         await listening.close();
+        await pushing.liveness.close();
         await running.close();
         await closeRevocation();
         await closeDatabase();
@@ -198,6 +210,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     };
   } catch (error) {
     await service?.close().catch(() => undefined);
+    await push?.liveness.close().catch(() => undefined);
     await scheduler?.close().catch(() => undefined);
     await closeRevocation().catch(() => undefined);
     await closeDatabase().catch(() => undefined);

@@ -53,11 +53,12 @@ export class VerifierService {
    */
   async enrol(agentId: string, body: AddAgentBody, tenant?: string): Promise<void> {
     const checked = checkEnrolment(agentId, body);
+    const push = body.attestation_mode === 'push';
     const enrolment: VerifierAgentEnrolment = {
       agentId,
-      v: body.v ?? null,
-      ip: body.cloudagent_ip,
-      port: body.cloudagent_port,
+      v: push ? null : (body.v ?? null),
+      ip: push ? null : (body.cloudagent_ip ?? null),
+      port: push ? null : (body.cloudagent_port ?? null),
       verifierIp: body.verifier_ip ?? null,
       verifierPort: body.verifier_port ?? null,
       tpmPolicy: body.tpm_policy,
@@ -70,10 +71,11 @@ export class VerifierService {
       acceptTpmEncryptionAlgs: body.accept_tpm_encryption_algs,
       acceptTpmSigningAlgs: body.accept_tpm_signing_algs,
       akTpm: body.ak_tpm,
-      mtlsCert: body.mtls_cert ?? null,
+      mtlsCert: push ? null : (body.mtls_cert ?? null),
       supportedVersion: checked.supportedVersion,
       verifierId: this.config.verifierId,
       ...(tenant === undefined ? {} : { tenant }),
+      attestationMode: push ? 'push' : 'pull',
     };
     await this.knex.transaction(async (trx) => {
       const agents = new VerifierAgentRepository(trx);
@@ -83,11 +85,12 @@ export class VerifierService {
       }
       await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, trx), (n) => this.policies.findRuntime(n, trx), 'runtime policy');
       await this.storeReference(checked.mb, (p) => this.policies.insertMb(p, trx), (n) => this.policies.findMb(n, trx), 'measured boot policy');
-      await agents.insert(enrolment, initialAgentState(OperationalState.START), this.owner, this.config.leaseSeconds);
+      // A push agent attests from the start (GET_QUOTE); nobody polls it, so it has no owner.
+      await agents.insert(enrolment, initialAgentState(push ? OperationalState.GET_QUOTE : OperationalState.START), push ? null : this.owner, this.config.leaseSeconds);
     });
     this.log.info({ agentId, ip: enrolment.ip, port: enrolment.port }, 'agent enrolled');
     const record = await this.agents.find(agentId);
-    if (record !== undefined) {
+    if (record !== undefined && !push) {
       await this.scheduler.adopt(record);
     }
   }
@@ -134,7 +137,8 @@ export class VerifierService {
     if (record === undefined || record.verifierId !== this.config.verifierId) {
       throw new VerifierAgentNotFound(agentId);
     }
-    if (DELETE_AT_ONCE.includes(record.state.operationalState)) {
+    // Nobody polls a push agent: nothing would finish a TERMINATED handshake.
+    if (DELETE_AT_ONCE.includes(record.state.operationalState) || record.attestationMode === 'push') {
       await this.agents.delete(agentId);
       this.scheduler.wake(agentId);
       this.log.info({ agentId }, 'agent deleted');

@@ -78,6 +78,7 @@ describe('verifier: a SIGKILLed process among three (leases on PostgreSQL)', fun
         {
           agentId: `fleet-${String(i).padStart(3, '0')}`,
           v: null,
+          attestationMode: 'pull',
           ip: '127.0.0.1',
           port,
           verifierIp: null,

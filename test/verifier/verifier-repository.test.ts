@@ -17,6 +17,7 @@ function enrolment(overrides: Partial<VerifierAgentEnrolment> = {}): VerifierAge
     v: Buffer.alloc(32, 7).toString('base64'),
     ip: '127.0.0.1',
     port: 9002,
+    attestationMode: 'pull',
     verifierIp: null,
     verifierPort: null,
     tpmPolicy: '{"mask": "0x400"}',

@@ -1,12 +1,12 @@
 import type { AgentPolicies } from '../agent-policies.js';
 import type { AgentAttestationState } from '../agent-state.js';
 import { runAttestationChecks, type AttestationClaims } from '../attestation-checks.js';
-import { initialImaReplayState } from '../../ima/ima-replay-state.js';
 import type { Failure, FailureEvent } from './failure.js';
 import { recordFailures } from './failure-record.js';
 import type { MeasuredBootPolicyName } from './mb-check.js';
 import type { MeasuredBootMemo } from '../mb-check-memo.js';
 import { preCheckReply } from './pre-checks.js';
+import { policyRoundInput } from './round-parts.js';
 import { checkQuoteReplyShape, isFailureEvent, type AgentQuoteReply } from './quote-reply.js';
 import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from '../severity.js';
 import { nextOperationalState } from './state-machine.js';
@@ -91,32 +91,25 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult {
   if (!pre.ok) {
     return failed(withAlgs, [pre.event], NO_CLAIMS, severity);
   }
-  const imaState = pre.ima === 'continue' ? state.ima : initialImaReplayState();
   const round = runAttestationChecks({
     quote: reply.quote,
     nonce: new Uint8Array(Buffer.from(input.nonce, 'utf8')),
     hashAlg: pre.hashAlg,
     signAlg: reply.sign_alg,
-    akTpm: policies.akTpm,
-    tpmPolicy,
     bindPublicKey: pre.publicKey,
     previousClock: options.checkClock === false ? undefined : state.tpmClockInfo,
-    ima: {
-      listText: reply.ima_measurement_list,
-      startEntry: reply.ima_measurement_list_entry ?? 0,
-      state: imaState,
-      replay: pre.ima !== 'skip',
-    },
-    runtimePolicy: policies.runtimePolicy,
-    imaKeyring: policies.imaKeyring,
-    failOnTomtou: options.failOnTomtou === true,
-    mb: {
-      eventLog: reply.mb_measurement_list,
-      refstate: policies.mbRefstate,
-      evaluatePolicy: policies.measuredBootEvaluate === 'always' || state.attestationCount === 0,
-      policyName: options.measuredBootPolicy ?? 'example',
-      memo: options.mbMemo,
-    },
+    ...policyRoundInput(
+      state,
+      policies,
+      tpmPolicy,
+      {
+        imaList: reply.ima_measurement_list,
+        imaStartEntry: reply.ima_measurement_list_entry ?? 0,
+        imaMode: pre.ima === 'continue' ? 'continue' : pre.ima === 'skip' ? 'skip' : 'reset',
+        eventLog: reply.mb_measurement_list,
+      },
+      options,
+    ),
   });
   const afterRound = { ...withAlgs, boottime: reply.boottime ?? 0, ima: round.imaState };
   const events = [...pre.events, ...round.events];
@@ -135,7 +128,8 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult {
   return { verdict: 'pass', failures: [], nextState, claims: round.claims, stopPolling: false, provideV };
 }
 
-function failed(
+/** The state and failures of a failed round (severity recorded, `quote_failed`); push evidence uses it too. */
+export function failed(
   state: AgentAttestationState,
   events: readonly FailureEvent[],
   claims: AttestationClaims,

@@ -4,6 +4,7 @@ import {
   TPM_ALG_RSAPSS,
   TPM_ALG_RSASSA,
   TPM_GENERATED_VALUE,
+  TPM_ST_ATTEST_CERTIFY,
   TPM_ST_ATTEST_QUOTE,
   hashInfo,
   resolveHash,
@@ -89,4 +90,36 @@ export function buildQuote(input: BuildQuoteInput): QuoteParts {
   });
   const signature = marshalTpmtSignature(signAsTpm(input.akPrivateKey, input.sigAlg, hash.algId, attest));
   return { attest, signature, pcrBlob };
+}
+
+export interface BuildCertifyInput {
+  readonly akPrivateKey: KeyObject;
+  readonly akName: Uint8Array;
+  readonly qualifiedName: Uint8Array;
+  readonly sigAlg: number;
+  readonly hashAlg: string | number;
+  readonly qualifyingData: Uint8Array;
+  readonly clockInfo: TpmsClockInfo;
+  readonly firmwareVersion?: bigint;
+}
+
+/**
+ * TPM2_Certify of the AK by itself made in software (Part 3 §18.2): a TPMS_ATTEST of type certify
+ * whose signer and certified object are the AK, extraData = the qualifying data, signed by the AK.
+ */
+export function buildCertify(input: BuildCertifyInput): { attest: Uint8Array; signature: Uint8Array } {
+  const hash = resolveHash(input.hashAlg);
+  if (hash === undefined) {
+    throw new TpmKeyError(`unknown hash ${String(input.hashAlg)}`);
+  }
+  const attest = marshalTpmsAttest({
+    magic: TPM_GENERATED_VALUE,
+    type: TPM_ST_ATTEST_CERTIFY,
+    qualifiedSigner: input.qualifiedName,
+    extraData: input.qualifyingData,
+    clockInfo: input.clockInfo,
+    firmwareVersion: input.firmwareVersion ?? 0n,
+    attested: { name: input.akName, qualifiedName: input.qualifiedName },
+  });
+  return { attest, signature: marshalTpmtSignature(signAsTpm(input.akPrivateKey, input.sigAlg, hash.algId, attest)) };
 }

@@ -2,12 +2,12 @@ import { createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { TPM_ALG_ECDSA, TPM_ALG_RSASSA, hashInfo, hashInfoByName, type TpmHashInfo } from '../../tpm/constants.js';
 import { tpmObjectName } from '../../tpm/object-name.js';
-import { buildQuote } from './sign-quote.js';
+import { buildCertify, buildQuote } from './sign-quote.js';
 import { EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048, eccAkTemplate, rsaAkTemplate } from './templates.js';
 import { marshalTpm2bPublic, tpmtPublicFromKey, type TpmtPublic } from '../../tpm/tpmt-public.js';
-import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
+import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQualifyingData, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
 import { TpmAccessError } from '../tpm-access-error.js';
-import type { AkInfo, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
+import type { AkInfo, CertifyResult, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
 import { activateCredentialInSoftware, type EkKeyPair } from './credential-activation.js';
 import { PcrBanks } from './pcr-banks.js';
 
@@ -140,6 +140,23 @@ export class SoftwareTpm implements Tpm {
       hashAlg,
       pcrs: new Map(pcrs.map((index) => [index, this.pcrs.read(hashAlg, index)])),
       nonce,
+      clockInfo: { clock: this.clock(), resetCount: this.resetCount, restartCount: this.restartCount, safe: true },
+      firmwareVersion: this.firmwareVersion,
+    });
+  }
+
+  /** TPM2_Certify (Part 3 §18.2) of the AK by itself: TPMS_CERTIFY_INFO {name, qualifiedName}, signed like a quote. */
+  async certifyAk(hashAlg: TpmHashAlgorithm, qualifyingData: Uint8Array): Promise<CertifyResult> {
+    this.checkOpen();
+    const data = checkQualifyingData(qualifyingData);
+    const ak = await this.ak(hashAlg);
+    return buildCertify({
+      akPrivateKey: ak.privateKey,
+      akName: ak.akName,
+      qualifiedName: this.qualifiedName(ak.publicArea, ak.akName),
+      sigAlg: this.ekAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
+      hashAlg,
+      qualifyingData: data,
       clockInfo: { clock: this.clock(), resetCount: this.resetCount, restartCount: this.restartCount, safe: true },
       firmwareVersion: this.firmwareVersion,
     });

@@ -5,9 +5,10 @@ import { checkAkAttributes } from '../../tpm/ak-attributes.js';
 import { TPM_ALG_ECC, TPM_ALG_ECDSA, TPM_ALG_RSA, TPM_ALG_RSASSA, TPMA_OBJECT_USERWITHAUTH, hashInfoByName } from '../../tpm/constants.js';
 import { parseCredentialBlob } from '../../tpm/credential-blob.js';
 import type { TpmtPublic } from '../../tpm/tpmt-public.js';
-import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
+import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQualifyingData, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
+import { marshalCertifyCommand, parseCertifyResponse } from './certify-command.js';
 import { TPM_RC_INITIALIZE, TpmAccessError } from '../tpm-access-error.js';
-import type { AkInfo, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
+import type { AkInfo, CertifyResult, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
 import { ToolContext } from './tool-context.js';
 import { handleArg, parsePcrReadOutput } from './tool-output.js';
 import { ToolRunner } from './tool-runner.js';
@@ -187,6 +188,24 @@ export class Tpm2ToolsTpm implements Tpm {
           pcrBlob: await this.ctx.readBytes(files.pcrBlob),
         };
       }
+    });
+  }
+
+  /**
+   * TPM2_Certify of the AK by itself over `qualifyingData`, sent raw with `tpm2_send` (tpm2-tools'
+   * `tpm2_certify` takes no qualifying data; spec §10.5a). The AK is persistent, so both handles are
+   * its persistent handle, authorized by its empty password.
+   */
+  async certifyAk(hashAlg: TpmHashAlgorithm, qualifyingData: Uint8Array): Promise<CertifyResult> {
+    const data = checkQualifyingData(qualifyingData);
+    const algorithm = checkHashAlgorithm(hashAlg);
+    return this.operation(async () => {
+      const ak = this.aks.get(algorithm) ?? (await this.ak(algorithm));
+      this.aks.set(algorithm, ak);
+      const command = await this.ctx.writeTemp('certify.cmd', marshalCertifyCommand(ak.handle, ak.handle, data));
+      const response = this.ctx.tempPath('certify.rsp');
+      await this.ctx.run('tpm2_send', ['-o', response, command]);
+      return parseCertifyResponse(await this.ctx.readBytes(response));
     });
   }
 

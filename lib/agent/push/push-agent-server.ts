@@ -1,0 +1,124 @@
+import { readFile } from 'node:fs/promises';
+import { pino, type Logger } from 'pino';
+import { MissingParameterValue } from '../../../interfaces/errors.js';
+import type { Tpm } from '../../tpm-access/tpm-port.js';
+import { buildAgentConfig, type AgentConfig, type AgentConfigInput } from '../agent-config.js';
+import { registerAndActivate } from '../agent-enrolment.js';
+import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
+import { KERNEL_BOOT_LOG, KERNEL_IMA_LOG } from '../agent-server.js';
+import { openAgentTpm } from '../agent-tpm.js';
+import { bootEmulatedNode, defaultBootLogPath, type EmulatedNode } from '../node-emulation.js';
+import { PushAgent, type PushBackoff } from './push-agent.js';
+
+export interface PushAgentInput extends AgentConfigInput {
+  /** `https://HOST:PORT` of the verifier. */
+  readonly verifierUrl: string;
+  /** PEM file of the CA the verifier's certificate chains to. */
+  readonly verifierCaFile?: string;
+  readonly backoff?: Partial<PushBackoff>;
+}
+
+export interface StartPushAgentOptions {
+  readonly logger?: Logger;
+  /** An open TPM instead of `config.tpm` (tests, fleets); not closed by the agent. */
+  readonly tpm?: Tpm;
+}
+
+/** A registered push agent attesting in the background. */
+export interface RunningPushAgent {
+  readonly uuid: string;
+  readonly config: Readonly<AgentConfig>;
+  readonly imaLogPath: string;
+  readonly bootLogPath: string;
+  readonly agent: PushAgent;
+  /** Emulated nodes: "runs" a file (IMA entry + PCR 10). */
+  readonly emulated: EmulatedNode | undefined;
+  /** Stops attesting (the request in flight is finished or aborted), then releases the TPM. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a push-model agent (`ironlime agent --push`): the same TPM, data folder and registration as
+ * the pull agent, but `mtls_cert: "disabled"`, no address and no listening port; then attests to
+ * the verifier on its own (`PushAgent.run`) until closed.
+ */
+export async function startPushAgent(input: PushAgentInput, options: StartPushAgentOptions = {}): Promise<RunningPushAgent> {
+  const { verifierUrl, verifierCaFile, backoff, ...agentInput } = input;
+  if (verifierUrl === '') throw new MissingParameterValue(['--verifier'], 'ironlime agent --push');
+  const config = buildAgentConfig(agentInput);
+  const log = options.logger ?? pino({ level: 'silent' });
+  await ensureDataDir(config.dataDir);
+  const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
+  const registrarCa = config.registrarCaFile === undefined ? undefined : await readFile(config.registrarCaFile, 'utf8');
+  const verifierCa = verifierCaFile === undefined ? undefined : await readFile(verifierCaFile, 'utf8');
+  const cleanups: (() => Promise<void>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((error: unknown) => log.warn({ err: error }, 'push agent shutdown step failed'));
+    }
+  };
+  try {
+    let tpm = options.tpm;
+    let tcti: string | undefined;
+    if (tpm === undefined) {
+      const own = await openAgentTpm(config.tpm, config.dataDir, config.swtpmCaDir);
+      cleanups.push(() => own.close());
+      tpm = own.tpm;
+      tcti = own.tcti;
+    }
+    const ek = await tpm.ensureEk();
+    const ak = await tpm.ensureAk(config.hashAlg);
+    let emulated: EmulatedNode | undefined;
+    if (config.emulate) {
+      emulated = await bootEmulatedNode(tpm, config.dataDir, config.bootLog ?? defaultBootLogPath(), tcti);
+      cleanups.push(() => (emulated as EmulatedNode).close());
+    }
+    await registerAndActivate({
+      registrarUrl: config.registrarUrl,
+      ...(registrarCa === undefined ? {} : { registrarCa }),
+      apiVersion: config.registrarApiVersion,
+      uuid,
+      tpm,
+      ek,
+      ak,
+      serverCertPem: 'disabled',
+    });
+    const imaLogPath = emulated?.imaLogPath ?? config.imaLog ?? KERNEL_IMA_LOG;
+    const bootLogPath = emulated?.bootLogPath ?? config.bootLog ?? KERNEL_BOOT_LOG;
+    const agent = new PushAgent({
+      uuid,
+      verifierUrl,
+      ...(verifierCa === undefined ? {} : { caCert: verifierCa }),
+      tpm,
+      ak,
+      imaLogPath,
+      bootLogPath,
+      bootTime: emulated === undefined ? await hostBootTime() : new Date(),
+      ...(backoff === undefined ? {} : { backoff }),
+      log,
+    });
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    cleanups.push(async () => {
+      stop.abort();
+      await running;
+    });
+    log.info({ uuid, verifier: verifierUrl, tpm: tpm.kind }, 'push agent registered; attesting');
+    return { uuid, config, imaLogPath, bootLogPath, agent, emulated, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+/** The host's boot time (`btime` of /proc/stat); the process start when it cannot be read. */
+async function hostBootTime(): Promise<Date> {
+  try {
+    const stat = await readFile('/proc/stat', 'utf8');
+    const btime = /^btime (\d+)$/m.exec(stat)?.[1];
+    if (btime !== undefined) return new Date(Number(btime) * 1000);
+  } catch {
+    // no /proc: fall through
+  }
+  return new Date(Date.now() - process.uptime() * 1000);
+}

@@ -1,0 +1,257 @@
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js';
+import { sliceImaList } from '../ima-list-slice.js';
+import { PushHttp, type PushHttpReply } from './push-http.js';
+
+/** Keylime's push-agent back-off defaults (spec §10.1): 10 s doubling, at most 300 s. */
+export const PUSH_BACKOFF_DEFAULTS = Object.freeze({ initialDelayMs: 10_000, maxDelayMs: 300_000, maxRetries: 5 });
+
+export interface PushBackoff {
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Doublings before the delay stays at `maxDelayMs` (the agent never stops trying). */
+  readonly maxRetries: number;
+}
+
+export interface PushAgentOptions {
+  readonly uuid: string;
+  /** `https://HOST:PORT` of the verifier. */
+  readonly verifierUrl: string;
+  /** PEM of the CA the verifier's certificate chains to. */
+  readonly caCert?: string;
+  readonly tpm: Tpm;
+  /** The AK (registered with the registrar) and its hash. */
+  readonly ak: AkInfo;
+  /** ASCII IMA list; absent or unreadable: no `ima_log` offered. */
+  readonly imaLogPath?: string;
+  /** Binary UEFI event log; absent or unreadable: no `uefi_log` offered. */
+  readonly bootLogPath?: string;
+  /** When the node booted (`system_info.boot_time`). */
+  readonly bootTime: Date;
+  readonly backoff?: Partial<PushBackoff>;
+  readonly log: Logger;
+}
+
+/** A reply the agent cannot go on with; `retryAfter` when the verifier named a wait (429, 503). */
+export class PushAttemptFailed extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'PushAttemptFailed';
+  }
+}
+
+interface QuoteRequestParameters {
+  readonly challenge: string;
+  readonly hashAlgorithm: string;
+  readonly pcrs: number[];
+}
+
+/**
+ * A push-model agent (keylime-protocol §10): opens a proof-of-possession session (TPM2_Certify of the
+ * AK over the verifier's challenge), then per attestation sends its capabilities, and the evidence the
+ * verifier asks for — a quote over the chosen PCRs with the challenge as qualifying data, the UEFI
+ * log, the IMA entries from the requested offset — and waits the interval the verifier names. A 401
+ * opens a new session; other failures back off exponentially (Keylime's defaults). Opens no port.
+ */
+export class PushAgent {
+  private readonly http: PushHttp;
+  private readonly backoff: PushBackoff;
+  private token: string | undefined;
+
+  constructor(private readonly options: PushAgentOptions) {
+    this.http = new PushHttp(options.verifierUrl, options.caCert);
+    this.backoff = { ...PUSH_BACKOFF_DEFAULTS, ...options.backoff };
+  }
+
+  /** Attests until `signal` aborts; resolves once stopped (a request in flight is finished or aborted first). */
+  async run(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      let waitMs: number;
+      try {
+        waitMs = (await this.attestOnce()) * 1000;
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted) break;
+        const named = error instanceof PushAttemptFailed ? error.retryAfter : undefined;
+        failures += 1;
+        waitMs = named !== undefined ? named * 1000 : this.delayAfter(failures);
+        this.options.log.warn({ err: error, failures, waitMs }, 'push attestation attempt failed');
+      }
+      await sleep(waitMs, undefined, { signal }).catch(() => undefined);
+    }
+    await this.http.close();
+  }
+
+  /** The wait after `failures` consecutive failures: initial × 2^(n−1), capped. */
+  delayAfter(failures: number): number {
+    const doublings = Math.min(failures - 1, this.backoff.maxRetries);
+    return Math.min(this.backoff.maxDelayMs, this.backoff.initialDelayMs * 2 ** doublings);
+  }
+
+  /** One attestation (opening a session first when there is none); resolves to the seconds until the next one. */
+  async attestOnce(): Promise<number> {
+    this.token ??= await this.openSession();
+    const created = await this.http.send('POST', `/v3.0/agents/${this.options.uuid}/attestations`, await this.capabilities(), this.token);
+    this.refuseUnless(created, 201, 'capabilities');
+    const requested = (created.document as { data?: { attributes?: { evidence_requested?: unknown[] } } } | undefined)?.data?.attributes?.evidence_requested ?? [];
+    const evidence = await this.evidence(requested);
+    const where = created.location ?? `/v3.0/agents/${this.options.uuid}/attestations/latest`;
+    const accepted = await this.http.send('PATCH', where, evidence, this.token);
+    this.refuseUnless(accepted, 202, 'evidence');
+    const next = (accepted.document as { meta?: { seconds_to_next_attestation?: unknown } } | undefined)?.meta?.seconds_to_next_attestation;
+    return typeof next === 'number' && Number.isFinite(next) && next >= 0 ? next : 60;
+  }
+
+  /** Releases the connection pool (`run` does it on its own when stopped). */
+  close(): Promise<void> {
+    return this.http.close();
+  }
+
+  private refuseUnless(reply: PushHttpReply, status: number, what: string): void {
+    if (reply.status === status) return;
+    if (reply.status === 401) this.token = undefined;
+    throw new PushAttemptFailed(`${what}: the verifier answered ${reply.status}`, reply.status, reply.retryAfter);
+  }
+
+  /** Opens a session and proves the AK (`POST` then `PATCH /v3.0/sessions`); resolves to the bearer token. */
+  async openSession(): Promise<string> {
+    const { uuid, tpm, ak } = this.options;
+    const opened = await this.http.send('POST', '/v3.0/sessions', {
+      data: { type: 'session', attributes: { agent_id: uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } },
+    });
+    this.refuseUnless(opened, 200, 'session');
+    const data = (opened.document as { data?: { id?: string; attributes?: { authentication_requested?: { chosen_parameters?: { challenge?: string } }[] } } } | undefined)?.data;
+    const challenge = data?.attributes?.authentication_requested?.[0]?.chosen_parameters?.challenge;
+    if (data?.id === undefined || challenge === undefined) throw new PushAttemptFailed('session: no challenge in the reply', opened.status);
+    const proof = await tpm.certifyAk(ak.hashAlg, new Uint8Array(Buffer.from(challenge, 'base64')));
+    const proved = await this.http.send('PATCH', `/v3.0/sessions/${data.id}`, {
+      data: {
+        type: 'session',
+        id: data.id,
+        attributes: {
+          agent_id: uuid,
+          authentication_provided: [
+            {
+              authentication_class: 'pop',
+              authentication_type: 'tpm_pop',
+              data: { message: Buffer.from(proof.attest).toString('base64'), signature: Buffer.from(proof.signature).toString('base64') },
+            },
+          ],
+        },
+      },
+    });
+    this.refuseUnless(proved, 200, 'session proof');
+    const token = (proved.document as { data?: { attributes?: { evaluation?: string; token?: string } } } | undefined)?.data?.attributes;
+    if (token?.evaluation !== 'pass' || typeof token.token !== 'string') throw new PushAttemptFailed('session proof: not accepted', proved.status);
+    return token.token;
+  }
+
+  /** Phase 1's body: the quote the AK can make, and the logs this node has. */
+  async capabilities(): Promise<object> {
+    const { ak, bootTime } = this.options;
+    const rsa = ak.signAlg === 'rsassa';
+    const items: object[] = [
+      {
+        evidence_class: 'certification',
+        evidence_type: 'tpm_quote',
+        capabilities: {
+          component_version: '2.0',
+          hash_algorithms: [ak.hashAlg],
+          signature_schemes: [ak.signAlg],
+          available_subjects: { [ak.hashAlg]: Array.from({ length: 24 }, (_, i) => i) },
+          certification_keys: [
+            {
+              key_class: 'asymmetric',
+              key_algorithm: rsa ? 'rsa' : 'ecc',
+              key_size: rsa ? 2048 : 256,
+              server_identifier: 'ak',
+              allowable_signature_schemes: [ak.signAlg],
+              allowable_hash_algorithms: [ak.hashAlg],
+              public: Buffer.from(ak.akPublic).toString('base64'),
+            },
+          ],
+        },
+      },
+    ];
+    const bootLog = await readOptional(this.options.bootLogPath);
+    if (bootLog !== undefined) {
+      items.push({
+        evidence_class: 'log',
+        evidence_type: 'uefi_log',
+        capabilities: { evidence_version: '2.1', entry_count: 0, supports_partial_access: false, appendable: false, formats: ['application/octet-stream'] },
+      });
+    }
+    const ima = await readOptional(this.options.imaLogPath);
+    if (ima !== undefined) {
+      const lines = sliceImaList(ima.toString('utf8'), 0).totalLines;
+      items.push({
+        evidence_class: 'log',
+        evidence_type: 'ima_log',
+        capabilities: { entry_count: lines, supports_partial_access: true, appendable: true, formats: ['text/plain'] },
+      });
+    }
+    return { data: { type: 'attestation', attributes: { evidence_supported: items, system_info: { boot_time: bootTime.toISOString().replace(/\.\d{3}Z$/, 'Z') } } } };
+  }
+
+  /** Phase 2's body: the quote first, then the logs (read after it: a log ahead of PCR 10 is tolerated, one behind is not). */
+  async evidence(requested: readonly unknown[]): Promise<object> {
+    const quote = quoteParameters(requested);
+    if (quote.hashAlgorithm !== this.options.ak.hashAlg) {
+      throw new PushAttemptFailed(`the verifier asked for a ${quote.hashAlgorithm} quote; the AK signs with ${this.options.ak.hashAlg}`, undefined);
+    }
+    const made = await this.options.tpm.quote({ nonce: new Uint8Array(Buffer.from(quote.challenge, 'base64')), pcrs: quote.pcrs, hashAlg: quote.hashAlgorithm as TpmHashAlgorithm });
+    const items: object[] = [
+      {
+        evidence_class: 'certification',
+        evidence_type: 'tpm_quote',
+        data: {
+          message: Buffer.from(made.attest).toString('base64'),
+          signature: Buffer.from(made.signature).toString('base64'),
+          subject_data: Buffer.from(made.pcrBlob).toString('base64'),
+        },
+      },
+    ];
+    if (requested.some((item) => (item as { evidence_type?: unknown }).evidence_type === 'uefi_log')) {
+      const log = await readOptional(this.options.bootLogPath);
+      items.push({ evidence_class: 'log', evidence_type: 'uefi_log', data: { entries: (log ?? Buffer.alloc(0)).toString('base64') } });
+    }
+    const ima = requested.find((item) => (item as { evidence_type?: unknown }).evidence_type === 'ima_log') as { chosen_parameters?: { starting_offset?: unknown } } | undefined;
+    if (ima !== undefined) {
+      const offset = ima.chosen_parameters?.starting_offset;
+      const text = (await readOptional(this.options.imaLogPath))?.toString('utf8') ?? '';
+      const slice = sliceImaList(text, typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 ? offset : 0);
+      items.push({ evidence_class: 'log', evidence_type: 'ima_log', data: { entries: slice.list, entry_count: slice.totalLines - slice.entry } });
+    }
+    return { data: { type: 'attestation', attributes: { evidence_collected: items } } };
+  }
+}
+
+/** The quote's `chosen_parameters` in phase 1's reply. */
+function quoteParameters(requested: readonly unknown[]): QuoteRequestParameters {
+  const item = requested.find((i) => (i as { evidence_type?: unknown }).evidence_type === 'tpm_quote') as
+    | { chosen_parameters?: { challenge?: unknown; hash_algorithm?: unknown; selected_subjects?: Record<string, unknown> } }
+    | undefined;
+  const chosen = item?.chosen_parameters;
+  const hash = chosen?.hash_algorithm;
+  const pcrs = typeof hash === 'string' ? chosen?.selected_subjects?.[hash] : undefined;
+  if (typeof chosen?.challenge !== 'string' || typeof hash !== 'string' || !Array.isArray(pcrs) || !pcrs.every((p) => Number.isInteger(p) && p >= 0 && p <= 23)) {
+    throw new PushAttemptFailed('the verifier asked for no usable quote', undefined);
+  }
+  return { challenge: chosen.challenge, hashAlgorithm: hash, pcrs: pcrs as number[] };
+}
+
+async function readOptional(file: string | undefined): Promise<Buffer | undefined> {
+  if (file === undefined) return undefined;
+  try {
+    return await readFile(file);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,78 @@
+import { Agent, request } from 'undici';
+
+/** The push routes' media type (JSON:API). */
+const JSON_API = 'application/vnd.api+json';
+/** Largest verifier reply read (its documents are a few KiB). */
+const MAX_REPLY_BYTES = 1024 * 1024;
+
+export interface PushHttpReply {
+  readonly status: number;
+  /** `Retry-After` in seconds, when the verifier sent one. */
+  readonly retryAfter: number | undefined;
+  readonly location: string | undefined;
+  /** The parsed JSON:API document, or undefined when the body was not JSON. */
+  readonly document: unknown;
+}
+
+/**
+ * The push agent's connection to the verifier: HTTPS trusting `caCert` (the verifier's CA) — or plain
+ * HTTP for an `http://` URL (in-process tests) — JSON:API bodies, bounded replies, a timeout per
+ * request. The agent opens every connection; it listens on nothing.
+ */
+export class PushHttp {
+  private readonly dispatcher: Agent;
+
+  constructor(
+    private readonly baseUrl: string,
+    caCert: string | undefined,
+    private readonly timeoutMs = 30_000,
+  ) {
+    this.dispatcher = new Agent({ connect: caCert === undefined ? {} : { ca: caCert }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  }
+
+  async send(method: 'POST' | 'PATCH' | 'GET', path: string, body: object | undefined, token?: string): Promise<PushHttpReply> {
+    const headers: Record<string, string> = { accept: JSON_API };
+    if (body !== undefined) headers['content-type'] = JSON_API;
+    if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    const response = await request(new URL(path, this.baseUrl), {
+      method,
+      headers,
+      dispatcher: this.dispatcher,
+      signal: AbortSignal.timeout(this.timeoutMs),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await readBounded(response.body);
+    let document: unknown;
+    try {
+      document = text === '' ? undefined : (JSON.parse(text) as unknown);
+    } catch {
+      document = undefined;
+    }
+    const retry = Number(header(response.headers['retry-after']));
+    return {
+      status: response.statusCode,
+      retryAfter: Number.isFinite(retry) && retry >= 0 ? retry : undefined,
+      location: header(response.headers['location']),
+      document,
+    };
+  }
+
+  close(): Promise<void> {
+    return this.dispatcher.close();
+  }
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+async function readBounded(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_REPLY_BYTES) throw new Error(`verifier reply larger than ${MAX_REPLY_BYTES} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,50 @@
+import { IronlimeError } from '../../interfaces/errors.js';
+import { parseTpm2bPublic } from './tpmt-public.js';
+import { verifyCertify, type CertifyCheck } from './verify-certify.js';
+
+/** The session proof an agent sends (keylime-protocol §10.2): TPM2_Certify of its AK by its AK. */
+export interface ProofOfPossessionInput {
+  /** TPM2B_PUBLIC of the AK the registrar and the enrolment hold (`ak_tpm`). */
+  readonly akTpm: Uint8Array;
+  /** The raw challenge bytes the verifier handed out (16 random bytes). */
+  readonly challenge: Uint8Array;
+  /** TPMS_ATTEST as signed. */
+  readonly message: Uint8Array;
+  /** TPMT_SIGNATURE over `message`. */
+  readonly signature: Uint8Array;
+  /** Keylime's defaults: `sha256`, `rsassa`. */
+  readonly hashAlg?: string;
+  readonly signAlg?: string;
+}
+
+export type ProofOfPossessionVerdict =
+  | { readonly valid: true }
+  | { readonly valid: false; readonly failedCheck: CertifyCheck | 'malformed'; readonly reason: string };
+
+/**
+ * Checks a push agent's proof of possession (Keylime `Tpm.verify_tpm_object` over the session
+ * challenge, spec §5.5 and §10.2): the AK signed a TPMS_ATTEST of type certify whose extraData is
+ * the challenge and whose certified name is the AK's own name, with the pinned hash and scheme. An
+ * AK whose TPM signs this holds the private key the registrar bound to the EK. Malformed bytes are
+ * a refusal, never a throw: the input is untrusted.
+ */
+export function verifyProofOfPossession(input: ProofOfPossessionInput): ProofOfPossessionVerdict {
+  try {
+    const ak = parseTpm2bPublic(input.akTpm);
+    const verdict = verifyCertify({
+      signerPublic: ak,
+      attest: input.message,
+      signature: input.signature,
+      qualifyingData: input.challenge,
+      certified: ak,
+      hashAlg: input.hashAlg ?? 'sha256',
+      signAlg: input.signAlg ?? 'rsassa',
+    });
+    return verdict.valid ? { valid: true } : { valid: false, failedCheck: verdict.failedCheck, reason: verdict.reason };
+  } catch (error) {
+    if (error instanceof IronlimeError) {
+      return { valid: false, failedCheck: 'malformed', reason: error.message };
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,298 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  checkPushEvidence,
+  choosePushEvidence,
+  decidePushEvidence,
+  decidePushSilence,
+  type OfferedKey,
+  type PushCapabilities,
+  type PushEngineOptions,
+  type PushEvidence,
+} from '../../attestation/push-decision.js';
+import type { AgentPolicies } from '../../attestation/agent-policies.js';
+import { loadAgentPolicies, type AgentPolicyDeps } from '../polled-agent.js';
+import type { RoundWriter } from '../round-writer.js';
+import type { VerifierAgentRecord } from '../verifier-agent-record.js';
+import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
+import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
+import type { PushAttestation, PushRepository } from './push-repository.js';
+import { PushRefused } from './push-reply.js';
+import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
+
+export interface PushAttestationSettings {
+  readonly verifierId: string;
+  readonly owner: string;
+  readonly leaseSeconds: number;
+  /** Seconds between an agent's evidence and its next attestation (`quote_interval`). */
+  readonly quoteInterval: number;
+  /** Seconds an attestation's challenge may be answered (`challenge_lifetime`). */
+  readonly challengeLifetime: number;
+  /** Seconds of silence that fail a push agent. */
+  readonly timeout: number;
+  readonly engine: PushEngineOptions;
+}
+
+export interface PushAttestationDeps {
+  readonly agents: VerifierAgentRepository;
+  readonly repository: PushRepository;
+  readonly sessions: PushSessions;
+  readonly writer: RoundWriter;
+  readonly policies: AgentPolicyDeps;
+  readonly log: Logger;
+}
+
+/** An evaluation that never finished (the process died in it) stops blocking new attestations after this. */
+const STALE_EVALUATION_MS = 120_000;
+/**
+ * How long the compiled policies of a push agent are reused without reading the stores again. The
+ * pull loop keeps them for as long as it polls the agent; a push agent's two requests per attestation
+ * would otherwise read both stores twice. An enrolment change (another policy name, accept list or AK)
+ * is seen at once: it is part of the cache key.
+ */
+const POLICY_REUSE_MS = 10_000;
+
+/**
+ * The push model's two phases and its liveness (keylime-protocol §10.3–§10.5), as I/O: the decisions
+ * are `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
+ * (agent state and history row in one statement) before the agent hears back.
+ */
+export class PushAttestations {
+  private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
+
+  constructor(
+    private readonly deps: PushAttestationDeps,
+    private readonly settings: PushAttestationSettings,
+  ) {}
+
+  /** Phase 1 (§10.3): the evidence wanted from `agentId`, stored as its next attestation. */
+  async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
+    const record = await this.pushAgent(agentId);
+    const latest = await this.deps.repository.latestAttestation(agentId);
+    if (latest !== undefined) this.checkPace(latest, now);
+    const offered = capabilitiesOf(body);
+    const policies = await this.policiesOf(record);
+    const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered);
+    if (!chosen.ok) {
+      throw new PushRefused(422, 'invalid_capabilities', chosen.detail);
+    }
+    const attestation = {
+      agentId,
+      index: latest === undefined ? 0 : latest.index + 1,
+      stage: 'awaiting_evidence' as const,
+      challenge: randomBytes(16).toString('base64'),
+      choice: chosen.choice,
+      systemInfo: body.data.attributes.system_info === undefined ? {} : { ...body.data.attributes.system_info },
+      capabilitiesReceivedAt: now,
+      challengesExpireAt: new Date(now.getTime() + this.settings.challengeLifetime * 1000),
+    };
+    if (!(await this.deps.repository.insertAttestation(attestation))) {
+      throw new PushRefused(409, 'conflict', 'another attestation was created for this agent at the same time');
+    }
+    return { ...attestation, evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null };
+  }
+
+  /**
+   * Phase 2 (§10.4): checks the evidence answers the latest attestation, judges it, stores the
+   * verdict, and extends the session on a pass. Resolves to the attestation as the reply shows it.
+   */
+  async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
+    const record = await this.pushAgent(agentId);
+    const latest = await this.deps.repository.latestAttestation(agentId);
+    const wanted = index === 'latest' ? latest?.index : /^[0-9]{1,9}$/.test(index) ? Number(index) : undefined;
+    if (latest === undefined || wanted === undefined || wanted > latest.index) {
+      throw new PushRefused(404, 'not_found', `no attestation ${index} for agent ${agentId}`);
+    }
+    if (wanted !== latest.index) {
+      throw new PushRefused(403, 'old_attestation', `attestation ${wanted} is not the latest (${latest.index})`);
+    }
+    if (latest.stage !== 'awaiting_evidence') {
+      throw new PushRefused(403, 'evidence_immutable', `attestation ${wanted} already has its evidence`);
+    }
+    if (latest.challengesExpireAt.getTime() <= now.getTime()) {
+      throw new PushRefused(403, 'challenges_expired', `the challenge of attestation ${wanted} has expired`);
+    }
+    const evidence = evidenceOf(body);
+    const refused = checkPushEvidence(latest.choice, evidence);
+    if (refused !== undefined) {
+      throw new PushRefused(422, 'invalid_evidence', refused.detail);
+    }
+    if (!(await this.deps.repository.takeEvidence(agentId, latest.index, now))) {
+      throw new PushRefused(403, 'evidence_immutable', `attestation ${wanted} already has its evidence`);
+    }
+    const policies = await this.policiesOf(record);
+    const verdict = decidePushEvidence({
+      state: record.state,
+      policies,
+      choice: latest.choice,
+      challenge: new Uint8Array(Buffer.from(latest.challenge, 'base64')),
+      evidence,
+      now: Math.floor(now.getTime() / 1000),
+      options: this.settings.engine,
+    });
+    await this.store(record, verdict.state, verdict.history);
+    await this.deps.repository.completeAttestation(agentId, latest.index, verdict.verdict, verdict.failureReason);
+    if (verdict.verdict === 'pass') {
+      await this.deps.sessions.extend(session, now);
+    } else {
+      this.deps.log.warn({ agentId, index: latest.index, reason: verdict.failureReason }, 'push attestation failed');
+    }
+    return { ...latest, stage: 'evaluating_evidence', evidenceReceivedAt: now };
+  }
+
+  /** `GET …/attestations`: the agent's attestations, oldest first. */
+  async list(agentId: string): Promise<PushAttestation[]> {
+    await this.pushAgent(agentId);
+    return this.deps.repository.listAttestations(agentId);
+  }
+
+  /** `GET …/attestations/{index|latest}`. */
+  async read(agentId: string, index: string): Promise<PushAttestation> {
+    await this.pushAgent(agentId);
+    const found =
+      index === 'latest'
+        ? await this.deps.repository.latestAttestation(agentId)
+        : /^[0-9]{1,9}$/.test(index)
+          ? await this.deps.repository.findAttestation(agentId, Number(index))
+          : undefined;
+    if (found === undefined) {
+      throw new PushRefused(404, 'not_found', `no attestation ${index} for agent ${agentId}`);
+    }
+    return found;
+  }
+
+  /**
+   * Liveness (§10.5): every push agent of this verifier silent for the timeout is FAILED, through the
+   * same write path. Reads the database, so it holds after a restart and across processes (two
+   * processes failing the same agent write the same state; the engine is idempotent on FAILED).
+   */
+  async sweepSilence(now = new Date()): Promise<number> {
+    const before = new Date(now.getTime() - this.settings.timeout * 1000);
+    let failed = 0;
+    for (const agentId of await this.deps.repository.silentAgents(this.settings.verifierId, before, 500)) {
+      const record = await this.deps.agents.find(agentId);
+      if (record === undefined) continue;
+      const decision = decidePushSilence(record.state, record.enrolledAt, now.getTime() / 1000, this.settings.timeout, this.settings.engine.severityPolicy);
+      if (decision === undefined) continue;
+      await this.store(record, decision.state, decision.history);
+      this.deps.log.warn({ agentId }, 'push agent timed out');
+      failed += 1;
+    }
+    return failed;
+  }
+
+  /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */
+  private async policiesOf(record: VerifierAgentRecord): Promise<AgentPolicies> {
+    const key = JSON.stringify([
+      record.tpmPolicy,
+      record.runtimePolicyName,
+      record.mbPolicyName,
+      record.imaSignVerificationKeys,
+      record.acceptTpmHashAlgs,
+      record.acceptTpmSigningAlgs,
+      record.akTpm,
+      record.enrolledAt,
+    ]);
+    const cached = this.policies.get(record.agentId);
+    const now = Date.now();
+    if (cached !== undefined && cached.key === key && now - cached.at < POLICY_REUSE_MS) {
+      return cached.policies;
+    }
+    const policies = await loadAgentPolicies(record, this.deps.policies);
+    if (this.policies.size > 100_000) this.policies.clear();
+    this.policies.set(record.agentId, { key, at: now, policies });
+    return policies;
+  }
+
+  /** The agent's record, if it is a push agent of this verifier (404 / 403 otherwise). */
+  private async pushAgent(agentId: string): Promise<VerifierAgentRecord> {
+    const record = await this.deps.agents.find(agentId);
+    if (record === undefined || record.verifierId !== this.settings.verifierId) {
+      throw new PushRefused(404, 'not_found', `agent ${agentId} is not enrolled`);
+    }
+    if (record.attestationMode !== 'push') {
+      throw new PushRefused(403, 'agent_attestations_disabled', `agent ${agentId} is enrolled for pull attestation`);
+    }
+    return record;
+  }
+
+  /** 503 while the previous evidence is being judged, 429 before `quote_interval` has passed since it came. */
+  private checkPace(latest: PushAttestation, now: Date): void {
+    const receivedAt = latest.evidenceReceivedAt?.getTime();
+    if (latest.stage === 'evaluating_evidence' && receivedAt !== undefined && now.getTime() - receivedAt < STALE_EVALUATION_MS) {
+      throw new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', this.settings.quoteInterval);
+    }
+    if (receivedAt !== undefined) {
+      const wait = (receivedAt + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
+      if (wait > 0) {
+        throw new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait);
+      }
+    }
+  }
+
+  /** The verdict through the round writer (the row is taken over first: the writer writes its owner's rows only). */
+  private async store(record: VerifierAgentRecord, state: VerifierAgentRecord['state'], history: Parameters<RoundWriter['write']>[0]['history']): Promise<void> {
+    const { owner, leaseSeconds, verifierId } = this.settings;
+    if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
+      throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
+    }
+    const stored = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history });
+    if (!stored) {
+      throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
+    }
+  }
+}
+
+/** The DTO's capabilities as the engine reads them; a missing `tpm_quote` item is 422. */
+function capabilitiesOf(body: CapabilitiesBody): PushCapabilities {
+  const items = body.data.attributes.evidence_supported;
+  const quote = items.find((i) => i.evidence_type === 'tpm_quote')?.capabilities;
+  if (quote === undefined) {
+    throw new PushRefused(422, 'invalid_capabilities', 'evidence_supported must include a tpm_quote item');
+  }
+  const bootTime = body.data.attributes.system_info?.boot_time;
+  const uefi = items.find((i) => i.evidence_type === 'uefi_log')?.capabilities;
+  const ima = items.find((i) => i.evidence_type === 'ima_log')?.capabilities;
+  return {
+    bootTime: bootTime === undefined ? null : Math.floor(Date.parse(bootTime) / 1000),
+    quote: {
+      componentVersion: quote.component_version ?? '',
+      signatureSchemes: quote.signature_schemes ?? [],
+      hashAlgorithms: quote.hash_algorithms ?? [],
+      availableSubjects: quote.available_subjects ?? {},
+      certificationKeys: (quote.certification_keys ?? []).map(
+        (k): OfferedKey => ({
+          keyAlgorithm: k.key_algorithm,
+          serverIdentifier: k.server_identifier,
+          public: k.public,
+          allowableSignatureSchemes: k.allowable_signature_schemes,
+          allowableHashAlgorithms: k.allowable_hash_algorithms,
+          raw: { ...k },
+        }),
+      ),
+    },
+    uefiLog: logOf(uefi),
+    imaLog: logOf(ima),
+  };
+}
+
+function logOf(capabilities: EvidenceCapabilities | undefined): { entryCount: number } | undefined {
+  return capabilities === undefined ? undefined : { entryCount: capabilities.entry_count ?? 0 };
+}
+
+/** The DTO's evidence, decoded; a missing or incomplete `tpm_quote` item is 422. */
+function evidenceOf(body: EvidenceBody): PushEvidence {
+  const items = body.data.attributes.evidence_collected;
+  const quote = items.find((i) => i.evidence_type === 'tpm_quote')?.data;
+  if (quote?.message === undefined || quote.signature === undefined || quote.subject_data === undefined) {
+    throw new PushRefused(422, 'invalid_evidence', 'evidence_collected must include a tpm_quote with message, signature and subject_data');
+  }
+  const bytes = (b64: string): Uint8Array => new Uint8Array(Buffer.from(b64, 'base64'));
+  return {
+    message: bytes(quote.message),
+    signature: bytes(quote.signature),
+    subjectData: bytes(quote.subject_data),
+    uefiLog: items.find((i) => i.evidence_type === 'uefi_log')?.data.entries,
+    imaEntries: items.find((i) => i.evidence_type === 'ima_log')?.data.entries,
+  };
+}

@@ -1,0 +1,156 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { EVIDENCE_BODY_LIMIT } from '../../http/keylime-service.js';
+import { requireEmpty, validateDto, type DtoClass } from '../../http/dto-validation.js';
+import type { PushChoice } from '../../attestation/push-decision.js';
+import type { PushAttestations } from './push-attestations.js';
+import {
+  AttestationIndexParams,
+  CapabilitiesBody,
+  EvidenceBody,
+  PushAgentParams,
+  SessionCreateBody,
+  SessionIdParams,
+  SessionProofBody,
+} from './push-dtos.js';
+import type { PushAttestation } from './push-repository.js';
+import { sendJsonApi, sendPushError } from './push-reply.js';
+import type { PushSessions } from './push-sessions.js';
+
+/** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. */
+const SMALL_BODY_LIMIT = 256 * 1024;
+
+export interface PushRouteDeps {
+  readonly sessions: PushSessions;
+  readonly attestations: PushAttestations;
+  /** `quote_interval`, sent as `meta.seconds_to_next_attestation`. */
+  readonly quoteInterval: number;
+}
+
+/**
+ * The `/v3.0` push routes (keylime-protocol §10), public like Keylime's (the agent proves itself with
+ * its session token, not a client certificate). JSON:API in and out (`application/vnd.api+json`;
+ * the body is read as JSON whatever the content type, as on every ironlime route), every body
+ * validated by its DTO before anything runs, errors as JSON:API error objects.
+ */
+export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): void {
+  const route = (method: 'GET' | 'POST' | 'PATCH', url: string, bodyLimit: number, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>): void => {
+    app.route({ method, url: `/v3.0${url}`, bodyLimit, errorHandler: (error, request, reply) => sendPushError(error, request, reply), handler });
+  };
+
+  route('POST', '/sessions', SMALL_BODY_LIMIT, async (request, reply) => {
+    requireEmpty(request.query, 'query');
+    const body = validateDto(SessionCreateBody, request.body, 'body');
+    const session = await deps.sessions.open(body, request.ip);
+    return sendJsonApi(reply, 200, {
+      data: {
+        type: 'session',
+        id: session.sessionId,
+        attributes: {
+          agent_id: session.agentId,
+          authentication_requested: [{ authentication_class: 'pop', authentication_type: 'tpm_pop', chosen_parameters: { challenge: session.challenge } }],
+          created_at: session.createdAt.toISOString(),
+          challenges_expire_at: session.challengesExpireAt.toISOString(),
+        },
+      },
+    });
+  });
+
+  route('PATCH', '/sessions/:session_id', SMALL_BODY_LIMIT, async (request, reply) => {
+    const params = validate(SessionIdParams, request.params, 'params');
+    const body = validateDto(SessionProofBody, request.body, 'body');
+    const outcome = await deps.sessions.prove(params.session_id, body);
+    const attributes =
+      outcome.evaluation === 'pass'
+        ? { agent_id: outcome.agentId, evaluation: 'pass', token: outcome.token, token_expires_at: outcome.tokenExpiresAt.toISOString() }
+        : { agent_id: outcome.agentId, evaluation: 'fail' };
+    return sendJsonApi(reply, outcome.evaluation === 'pass' ? 200 : outcome.status, { data: { type: 'session', id: outcome.sessionId, attributes } });
+  });
+
+  route('POST', '/agents/:agent_id/attestations', SMALL_BODY_LIMIT, async (request, reply) => {
+    const params = validate(PushAgentParams, request.params, 'params');
+    await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
+    const body = validateDto(CapabilitiesBody, request.body, 'body');
+    const attestation = await deps.attestations.create(params.agent_id, body);
+    return sendJsonApi(reply, 201, { data: attestationDocument(attestation) }, { location: `/v3.0/agents/${params.agent_id}/attestations/${attestation.index}` });
+  });
+
+  route('PATCH', '/agents/:agent_id/attestations/:index', EVIDENCE_BODY_LIMIT, async (request, reply) => {
+    const params = validate(AttestationIndexParams, request.params, 'params');
+    const session = await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
+    const body = validateDto(EvidenceBody, request.body, 'body');
+    const attestation = await deps.attestations.submit(params.agent_id, params.index, body, session);
+    return sendJsonApi(reply, 202, {
+      data: {
+        type: 'attestation',
+        id: String(attestation.index),
+        attributes: {
+          stage: attestation.stage,
+          evidence: body.data.attributes.evidence_collected.map((item) => ({ evidence_class: item.evidence_class, evidence_type: item.evidence_type })),
+          evidence_received_at: attestation.evidenceReceivedAt?.toISOString(),
+        },
+      },
+      meta: { seconds_to_next_attestation: deps.quoteInterval },
+    });
+  });
+
+  route('GET', '/agents/:agent_id/attestations', SMALL_BODY_LIMIT, async (request, reply) => {
+    const params = validate(PushAgentParams, request.params, 'params');
+    await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
+    const list = await deps.attestations.list(params.agent_id);
+    return sendJsonApi(reply, 200, { data: list.map(attestationDocument) });
+  });
+
+  // Keylime 7.14 answers a read of one attestation with 201 (spec §10.5a); so do we.
+  route('GET', '/agents/:agent_id/attestations/:index', SMALL_BODY_LIMIT, async (request, reply) => {
+    const params = validate(AttestationIndexParams, request.params, 'params');
+    await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
+    const attestation = await deps.attestations.read(params.agent_id, params.index);
+    return sendJsonApi(reply, 201, { data: attestationDocument(attestation) });
+  });
+}
+
+function validate<T extends object>(dto: DtoClass<T>, plain: unknown, location: 'params'): T {
+  return validateDto(dto, plain, location);
+}
+
+/** An attestation as JSON:API `data`: what was asked for and, once judged, the outcome. */
+export function attestationDocument(attestation: PushAttestation): object {
+  return {
+    type: 'attestation',
+    id: String(attestation.index),
+    attributes: {
+      stage: attestation.stage,
+      ...(attestation.evaluation === null ? {} : { evaluation: attestation.evaluation, failure_reason: attestation.failureReason }),
+      evidence_requested: evidenceRequested(attestation.challenge, attestation.choice),
+      system_info: attestation.systemInfo,
+      capabilities_received_at: attestation.capabilitiesReceivedAt.toISOString(),
+      challenges_expire_at: attestation.challengesExpireAt.toISOString(),
+      ...(attestation.evidenceReceivedAt === null ? {} : { evidence_received_at: attestation.evidenceReceivedAt.toISOString() }),
+      ...(attestation.verificationCompletedAt === null ? {} : { verification_completed_at: attestation.verificationCompletedAt.toISOString() }),
+    },
+  };
+}
+
+/** `evidence_requested[]` with Keylime's `chosen_parameters` (spec §10.3). */
+function evidenceRequested(challenge: string, choice: PushChoice): object[] {
+  const items: object[] = [
+    {
+      evidence_class: 'certification',
+      evidence_type: 'tpm_quote',
+      chosen_parameters: {
+        challenge,
+        signature_scheme: choice.signatureScheme,
+        hash_algorithm: choice.hashAlg,
+        selected_subjects: choice.selectedSubjects,
+        certification_key: choice.certificationKey,
+      },
+    },
+  ];
+  if (choice.uefiLog) {
+    items.push({ evidence_class: 'log', evidence_type: 'uefi_log', chosen_parameters: { format: 'application/octet-stream' } });
+  }
+  if (choice.imaStartingOffset !== null) {
+    items.push({ evidence_class: 'log', evidence_type: 'ima_log', chosen_parameters: { starting_offset: choice.imaStartingOffset, format: 'text/plain' } });
+  }
+  return items;
+}

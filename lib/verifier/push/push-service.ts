@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { PushEngineOptions } from '../../attestation/push-decision.js';
+import type { AgentPolicyDeps } from '../polled-agent.js';
+import type { RoundWriter } from '../round-writer.js';
+import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
+import { pushTimeoutSeconds, type VerifierConfig } from '../verifier-config.js';
+import { PushAttestations } from './push-attestations.js';
+import { PushLiveness } from './push-liveness.js';
+import { PushRepository } from './push-repository.js';
+import { registerPushRoutes } from './push-routes.js';
+import { PushSessions } from './push-sessions.js';
+
+export interface PushServiceDeps {
+  readonly app: FastifyInstance;
+  readonly knex: Knex;
+  readonly agents: VerifierAgentRepository;
+  /** The pull loop's writer: push verdicts take the same durable path. */
+  readonly writer: RoundWriter;
+  readonly policies: AgentPolicyDeps;
+  readonly config: Readonly<VerifierConfig>;
+  readonly owner: string;
+  readonly engine: PushEngineOptions;
+  readonly log: Logger;
+}
+
+/** The push side of a verifier process: its routes, sessions, attestations and liveness sweep. */
+export interface PushService {
+  readonly sessions: PushSessions;
+  readonly attestations: PushAttestations;
+  readonly liveness: PushLiveness;
+}
+
+/** Builds the push side and registers its `/v3.0` routes on `app` (the liveness sweep starts with `liveness.start()`). */
+export function createPushService(deps: PushServiceDeps): PushService {
+  const { config } = deps;
+  const repository = new PushRepository(deps.knex);
+  const sessions = new PushSessions(repository, deps.agents, {
+    nonceLifetime: config.pushNonceLifetime,
+    sessionLifetime: config.pushSessionLifetime,
+    verifierId: config.verifierId,
+  });
+  const timeout = pushTimeoutSeconds(config);
+  const attestations = new PushAttestations(
+    { agents: deps.agents, repository, sessions, writer: deps.writer, policies: deps.policies, log: deps.log },
+    {
+      verifierId: config.verifierId,
+      owner: deps.owner,
+      leaseSeconds: config.leaseSeconds,
+      quoteInterval: config.quoteInterval,
+      challengeLifetime: config.pushChallengeLifetime,
+      timeout,
+      engine: deps.engine,
+    },
+  );
+  registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
+  // A quarter of the timeout: an agent is failed at most 25 % after its deadline.
+  const liveness = new PushLiveness(attestations, sessions, Math.max(0.5, Math.min(30, timeout / 4)), deps.log);
+  return { sessions, attestations, liveness };
+}

@@ -1,0 +1,182 @@
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { verifyProofOfPossession } from '../../tpm/proof-of-possession.js';
+import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
+import type { SessionCreateBody, SessionProofBody } from './push-dtos.js';
+import type { PushRepository } from './push-repository.js';
+import { PushRefused } from './push-reply.js';
+import { RateLimiter } from './rate-limiter.js';
+import { hashTokenSecret, tokenSecretMatches } from './token-hash.js';
+
+export interface PushSessionSettings {
+  /** Seconds a challenge may be answered (`nonce_lifetime`). */
+  readonly nonceLifetime: number;
+  /** Seconds a token lasts (`session_lifetime`). */
+  readonly sessionLifetime: number;
+  readonly verifierId: string;
+  /** PBKDF2 iterations (Keylime's 600 000; tests may lower it). */
+  readonly hashIterations?: number;
+}
+
+/** `POST /v3.0/sessions`: the session and its challenge. */
+export interface OpenedSession {
+  readonly sessionId: string;
+  readonly agentId: string;
+  readonly challenge: string;
+  readonly createdAt: Date;
+  readonly challengesExpireAt: Date;
+}
+
+export type SessionProofOutcome =
+  | { readonly evaluation: 'pass'; readonly sessionId: string; readonly agentId: string; readonly token: string; readonly tokenExpiresAt: Date }
+  | { readonly evaluation: 'fail'; readonly sessionId: string; readonly agentId: string; readonly status: 200 | 401; readonly reason: string };
+
+/** A session whose token was just checked. */
+export interface AuthenticatedSession {
+  readonly sessionId: string;
+  readonly agentId: string;
+  readonly expiresAt: Date;
+}
+
+const POP = { authentication_class: 'pop', authentication_type: 'tpm_pop' } as const;
+const CHALLENGE_BYTES = 16;
+const SECRET_BYTES = 32;
+
+/**
+ * Proof-of-possession sessions (keylime-protocol §10.2). A session hands out a 16-byte challenge; the
+ * agent answers with TPM2_Certify of its AK by its AK over it, checked against the enrolled `ak_tpm`
+ * (`verifyProofOfPossession`); a good proof earns the token `<session id>.<secret>`, of which only a
+ * salted PBKDF2 hash is stored. A verified token is remembered in memory as an HMAC under a random
+ * per-process key, so each later request costs one HMAC, not 600 000 PBKDF2 rounds; the database
+ * still holds only the slow hash.
+ */
+export class PushSessions {
+  private readonly perIp = new RateLimiter(50, 60_000);
+  private readonly perAgent = new RateLimiter(15, 60_000);
+  private readonly cacheKey = randomBytes(32);
+  private readonly verified = new Map<string, { readonly mac: Buffer; readonly agentId: string; expiresAt: number; usedAt: number }>();
+
+  constructor(
+    private readonly repository: PushRepository,
+    private readonly agents: VerifierAgentRepository,
+    private readonly settings: PushSessionSettings,
+  ) {}
+
+  /** Opens a session for any agent id (an unknown one learns nothing here: its proof fails later). */
+  async open(body: SessionCreateBody, ip: string, now = new Date()): Promise<OpenedSession> {
+    const agentId = body.data.attributes.agent_id;
+    const wait = this.perIp.take(ip, now.getTime()) ?? this.perAgent.take(agentId, now.getTime());
+    if (wait !== undefined) {
+      throw new PushRefused(429, 'too_many_requests', 'too many sessions requested; try again later', wait);
+    }
+    if (!body.data.attributes.authentication_supported.some((m) => m.authentication_class === POP.authentication_class && m.authentication_type === POP.authentication_type)) {
+      throw new PushRefused(422, 'invalid_authentication', 'authentication_supported must include pop / tpm_pop');
+    }
+    const session = {
+      sessionId: randomUUID(),
+      agentId,
+      challenge: randomBytes(CHALLENGE_BYTES).toString('base64'),
+      challengeExpiresAt: new Date(now.getTime() + this.settings.nonceLifetime * 1000),
+    };
+    await this.repository.createSession(session);
+    return { ...session, createdAt: now, challengesExpireAt: session.challengeExpiresAt };
+  }
+
+  /**
+   * Checks the proof. A bad proof is 401 `evaluation: "fail"`; an unknown session or agent, an
+   * expired challenge, or a session already answered is 200 `evaluation: "fail"`, as Keylime 7.14
+   * answers them (spec §10.5a).
+   */
+  async prove(sessionId: string, body: SessionProofBody, now = new Date()): Promise<SessionProofOutcome> {
+    const agentId = body.data.attributes.agent_id;
+    const fail = (status: 200 | 401, reason: string): SessionProofOutcome => ({ evaluation: 'fail', sessionId, agentId, status, reason });
+    const session = await this.repository.findSession(sessionId);
+    if (session === undefined || session.agentId !== agentId) return fail(200, 'unknown session');
+    if (session.token !== null) return fail(200, 'the session is already authenticated');
+    if (session.challengeExpiresAt.getTime() <= now.getTime()) return fail(200, 'the challenge has expired');
+    const record = await this.agents.find(agentId);
+    if (record === undefined || record.verifierId !== this.settings.verifierId || record.attestationMode !== 'push') return fail(200, 'the agent is not enrolled for push attestation');
+    const proof = body.data.attributes.authentication_provided.find((m) => m.authentication_class === POP.authentication_class && m.authentication_type === POP.authentication_type);
+    if (proof === undefined) return fail(401, 'no tpm_pop proof provided');
+    const verdict = verifyProofOfPossession({
+      akTpm: new Uint8Array(Buffer.from(record.akTpm, 'base64')),
+      challenge: new Uint8Array(Buffer.from(session.challenge, 'base64')),
+      message: new Uint8Array(Buffer.from(proof.data.message, 'base64')),
+      signature: new Uint8Array(Buffer.from(proof.data.signature, 'base64')),
+    });
+    if (!verdict.valid) return fail(401, verdict.reason);
+    const secret = randomBytes(SECRET_BYTES).toString('base64url');
+    const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
+    const stored = await hashTokenSecret(secret, this.settings.hashIterations);
+    if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
+    this.remember(sessionId, secret, agentId, tokenExpiresAt);
+    return { evaluation: 'pass', sessionId, agentId, token: `${sessionId}.${secret}`, tokenExpiresAt };
+  }
+
+  /**
+   * The session behind `Authorization: Bearer <token>` for `agentId`. No token: 403 (Keylime 7.14,
+   * spec §10.5a); a token that is unknown, expired, another agent's or wrong: 401, and the agent
+   * opens a new session.
+   */
+  async authenticate(agentId: string, authorization: string | undefined, now = new Date()): Promise<AuthenticatedSession> {
+    const match = /^Bearer ([0-9a-f-]{36})\.([A-Za-z0-9_-]{1,128})$/.exec(authorization ?? '');
+    if (authorization === undefined || authorization === '') {
+      throw new PushRefused(403, 'unauthorized', 'a session token is required (Authorization: Bearer)');
+    }
+    if (match === null) throw new PushRefused(401, 'invalid_token', 'the session token is malformed');
+    const [, sessionId, secret] = match as unknown as [string, string, string];
+    // A token this process verified, still valid by the expiry it last saw (expiries only grow): no read.
+    const remembered = this.known(sessionId, secret);
+    if (remembered !== undefined && remembered.agentId === agentId && remembered.expiresAt > now.getTime()) {
+      return { sessionId, agentId, expiresAt: new Date(remembered.expiresAt) };
+    }
+    const session = await this.repository.findSession(sessionId);
+    if (session === undefined || session.token === null || session.agentId !== agentId) {
+      throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
+    }
+    if (session.tokenExpiresAt === null || session.tokenExpiresAt.getTime() <= now.getTime()) {
+      this.verified.delete(sessionId);
+      throw new PushRefused(401, 'token_expired', 'the session token has expired');
+    }
+    if (remembered === undefined && !(await tokenSecretMatches(secret, session.token, this.settings.hashIterations))) {
+      throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
+    }
+    this.remember(sessionId, secret, agentId, session.tokenExpiresAt);
+    return { sessionId, agentId, expiresAt: session.tokenExpiresAt };
+  }
+
+  /**
+   * A passing attestation extends the token (`extend_token_on_attestation`) — written once less than
+   * half of its lifetime is left, so most attestations cost no write.
+   */
+  async extend(session: AuthenticatedSession, now = new Date()): Promise<void> {
+    const lifetimeMs = this.settings.sessionLifetime * 1000;
+    if (session.expiresAt.getTime() - now.getTime() > lifetimeMs / 2) return;
+    const expiresAt = new Date(now.getTime() + lifetimeMs);
+    await this.repository.extendToken(session.sessionId, expiresAt);
+    const remembered = this.verified.get(session.sessionId);
+    if (remembered !== undefined) remembered.expiresAt = expiresAt.getTime();
+  }
+
+  /**
+   * Deletes lapsed sessions and forgets tokens unused for a session lifetime (every request re-reads
+   * the session's expiry anyway; this only bounds the memory). Called by the liveness sweep.
+   */
+  async sweep(now = new Date()): Promise<void> {
+    await this.repository.deleteLapsedSessions(now);
+    const idleBefore = now.getTime() - this.settings.sessionLifetime * 1000;
+    for (const [sessionId, entry] of this.verified) {
+      if (entry.usedAt < idleBefore) this.verified.delete(sessionId);
+    }
+  }
+
+  private remember(sessionId: string, secret: string, agentId: string, expiresAt: Date): void {
+    this.verified.set(sessionId, { mac: createHmac('sha256', this.cacheKey).update(secret).digest(), agentId, expiresAt: expiresAt.getTime(), usedAt: Date.now() });
+  }
+
+  private known(sessionId: string, secret: string): { readonly agentId: string; readonly expiresAt: number } | undefined {
+    const remembered = this.verified.get(sessionId);
+    if (remembered === undefined || !timingSafeEqual(remembered.mac, createHmac('sha256', this.cacheKey).update(secret).digest())) return undefined;
+    remembered.usedAt = Date.now();
+    return remembered;
+  }
+}

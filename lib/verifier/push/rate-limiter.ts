@@ -1,0 +1,36 @@
+/**
+ * A sliding-window counter per key (Keylime's session limits, spec §10.2: 50 per minute per IP, 15
+ * per minute per agent). In memory, per process: a limit that resets on restart only lets an agent
+ * in sooner, and the token check behind it still holds. Keys idle for a window are dropped, so the
+ * map cannot grow with the number of callers that stopped calling.
+ */
+export class RateLimiter {
+  private readonly hits = new Map<string, number[]>();
+  private sweeps = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
+
+  /** Counts a hit for `key` at `now`; returns undefined when allowed, else the seconds until a slot frees. */
+  take(key: string, now = Date.now()): number | undefined {
+    const since = now - this.windowMs;
+    const recent = (this.hits.get(key) ?? []).filter((t) => t > since);
+    if (recent.length >= this.limit) {
+      this.hits.set(key, recent);
+      return ((recent[0] as number) + this.windowMs - now) / 1000;
+    }
+    recent.push(now);
+    this.hits.set(key, recent);
+    this.sweeps += 1;
+    if (this.sweeps % 1024 === 0) this.dropIdle(since);
+    return undefined;
+  }
+
+  private dropIdle(since: number): void {
+    for (const [key, times] of this.hits) {
+      if ((times.at(-1) ?? 0) <= since) this.hits.delete(key);
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import { expect } from 'chai';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { checkPushEvidence, choosePushEvidence, countLines, decidePushSilence, requiredPcrs, type PushCapabilities, type PushChoice } from '../../lib/attestation/push-decision.js';
+import { marshalPcrBlob } from '../../lib/tpm/pcr-blob.js';
+import { policiesFor } from './engine-fixtures.js';
+import { FakeAgent } from './fake-agent.js';
+
+function offered(overrides: Partial<PushCapabilities['quote']> = {}, rest: Partial<PushCapabilities> = {}): PushCapabilities {
+  return {
+    bootTime: 1_700_000_000,
+    quote: {
+      componentVersion: '2.0',
+      signatureSchemes: ['rsassa'],
+      hashAlgorithms: ['sha256', 'sha1'],
+      availableSubjects: { sha256: Array.from({ length: 24 }, (_, i) => i), sha1: [0, 1, 10] },
+      certificationKeys: [{ keyAlgorithm: 'rsa', serverIdentifier: 'ak', public: undefined, allowableSignatureSchemes: undefined, allowableHashAlgorithms: undefined, raw: { server_identifier: 'ak' } }],
+      ...overrides,
+    },
+    uefiLog: undefined,
+    imaLog: { entryCount: 5 },
+    ...rest,
+  };
+}
+
+describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
+  const agent = new FakeAgent();
+  const policies = policiesFor(agent, { tpmPolicy: { '15': ['00'], mask: '0x8400' } });
+
+  it('requires the tpm_policy PCRs and its mask, the measured-boot PCRs with a refstate, PCR 10 with a runtime policy — never PCR 16', function () {
+    expect(requiredPcrs(policies)).to.deep.equal([10, 15]);
+    expect(requiredPcrs({ ...policies, runtimePolicy: null, tpmPolicy: { mask: '0x10000' } })).to.deep.equal([0]);
+  });
+
+  it('chooses the first accepted hash and scheme the agent offers, the selected subjects per bank, and IMA from 0 on a first attestation', function () {
+    const chosen = choosePushEvidence(initialAgentState(OperationalState.GET_QUOTE), policies, agent.akTpm, offered());
+    expect(chosen.ok).to.equal(true);
+    const choice = (chosen as { choice: PushChoice }).choice;
+    expect(choice).to.include({ hashAlg: 'sha256', signatureScheme: 'rsassa', imaStartingOffset: 0, imaEntryCount: 5, imaMode: 'reset', uefiLog: false });
+    expect(choice.selectedSubjects).to.deep.equal({ sha256: [10, 15], sha1: null });
+  });
+
+  it('continues IMA from the stored entry when the boot time is unchanged, restarts after a reboot, refuses a boot time that went back', function () {
+    const state = { ...initialAgentState(OperationalState.GET_QUOTE), boottime: 1_700_000_000, ima: { ...initialAgentState().ima, nextEntry: 7 } };
+    const same = choosePushEvidence(state, policies, agent.akTpm, offered());
+    expect((same as { choice: PushChoice }).choice).to.include({ imaStartingOffset: 7, imaMode: 'continue' });
+    const rebooted = choosePushEvidence(state, policies, agent.akTpm, offered({}, { bootTime: 1_700_000_500 }));
+    expect((rebooted as { choice: PushChoice }).choice).to.include({ imaStartingOffset: 0, imaMode: 'reset' });
+    expect(choosePushEvidence(state, policies, agent.akTpm, offered({}, { bootTime: 1_600_000_000 })).ok).to.equal(false);
+    expect(choosePushEvidence(state, policies, agent.akTpm, offered({}, { bootTime: null })).ok).to.equal(false);
+  });
+
+  it('refuses a component version other than 2.0, banks outside hash_algorithms, no usable key, algorithms not accepted, missing PCRs or logs', function () {
+    const state = initialAgentState(OperationalState.GET_QUOTE);
+    for (const bad of [
+      offered({ componentVersion: '1.2' }),
+      offered({ availableSubjects: { sha384: [10, 15] } }),
+      offered({ certificationKeys: [] }),
+      offered({ hashAlgorithms: ['sha1'], availableSubjects: { sha1: [10, 15] } }),
+      offered({ signatureSchemes: ['ecdsa'] }),
+      offered({ availableSubjects: { sha256: [10] } }),
+      offered({}, { imaLog: undefined }),
+    ]) {
+      expect(choosePushEvidence(state, policies, agent.akTpm, bad).ok, JSON.stringify(bad.quote)).to.equal(false);
+    }
+    expect(choosePushEvidence(state, { ...policies, mbRefstate: {} as never }, agent.akTpm, offered()).ok).to.equal(false);
+  });
+
+  it('checks evidence covers the requested PCRs and the announced IMA lines before judging it', function () {
+    const choice = (choosePushEvidence(initialAgentState(OperationalState.GET_QUOTE), policies, agent.akTpm, offered()) as { choice: PushChoice }).choice;
+    const blob = (pcrs: number[]) => marshalPcrBlob('sha256', new Map(pcrs.map((p) => [p, new Uint8Array(32)])));
+    const evidence = { message: new Uint8Array(), signature: new Uint8Array(), uefiLog: undefined, imaEntries: 'a\nb\nc\nd\ne\n' };
+    expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10, 15]) })).to.equal(undefined);
+    expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10]) })?.detail).to.contain('PCR 15');
+    expect(checkPushEvidence(choice, { ...evidence, subjectData: new Uint8Array([1, 2, 3]) })?.detail).to.contain('not a PCR blob');
+    expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10, 15]), imaEntries: 'a\n' })?.detail).to.contain('fewer');
+    expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10, 15]), imaEntries: undefined })?.detail).to.contain('ima_log');
+  });
+
+  it('fails a silent agent (not pending) once the timeout has passed since its last attestation or its enrolment', function () {
+    const severity = compileSeverityPolicy();
+    const state = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
+    expect(decidePushSilence(state, 900, 1004, 5, severity)).to.equal(undefined);
+    const silent = decidePushSilence(state, 900, 1005, 5, severity);
+    expect(silent?.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(silent?.history.failures[0]?.event_id).to.equal('internal.verifier.not_reachable');
+    expect(decidePushSilence(initialAgentState(OperationalState.GET_QUOTE), 900, 906, 5, severity)?.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(decidePushSilence({ ...state, operationalState: OperationalState.FAILED }, 900, 2000, 5, severity)).to.equal(undefined);
+  });
+
+  it('counts non-empty lines', function () {
+    expect(countLines('')).to.equal(0);
+    expect(countLines('a\n\n b\nc')).to.equal(3);
+  });
+});

@@ -77,6 +77,11 @@ export class AgentConnection {
     await this.send('POST', `${this.prefix}/keys/vkey`, JSON.stringify({ encrypted_key: encryptedKey }));
   }
 
+  /** `POST /v<x>/notifications/revocation` with a signed revocation envelope (spec §9.2), on this kept-alive connection. */
+  async notifyRevocation(envelopeJson: string): Promise<void> {
+    await this.send('POST', `${this.prefix}/notifications/revocation`, envelopeJson);
+  }
+
   close(): void {
     this.agent.destroy();
   }

@@ -4,6 +4,7 @@ import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { formatPcrMask, parseTpmPolicy } from '../attestation/tpm-policy.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { httpsServiceUrl } from '../http/keylime-client.js';
+import type { RevocationAgentTarget } from '../revocation/revocation-notifier.js';
 import { AgentConnection } from './agent-connection.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
@@ -21,6 +22,8 @@ export interface PolledAgent {
   /** `tpm_policy.mask` in wire form. */
   readonly mask: string;
   readonly connection: AgentConnection;
+  /** Where another agent's revocation notice goes: built once, sent over `connection` (no new handshake). */
+  readonly revocationTarget: RevocationAgentTarget;
   state: AgentAttestationState;
   /** Consecutive unreachable attempts (Keylime `num_retries`); 0 after any answer. */
   retries: number;
@@ -75,8 +78,9 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     acceptTpmSigningAlgs: record.acceptTpmSigningAlgs,
     akTpm: akPublicKey(record.akTpm),
   };
+  const baseUrl = httpsServiceUrl(record.ip, record.port);
   const connection = new AgentConnection({
-    baseUrl: httpsServiceUrl(record.ip, record.port),
+    baseUrl,
     agentCert: record.mtlsCert,
     clientCert: deps.clientTls.cert,
     clientKey: deps.clientTls.key,
@@ -88,6 +92,13 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     policies,
     mask: formatPcrMask(parseTpmPolicy(record.tpmPolicy).mask),
     connection,
+    revocationTarget: {
+      agentId: record.agentId,
+      url: baseUrl,
+      apiVersion: record.supportedVersion,
+      mtlsCert: record.mtlsCert,
+      post: (envelopeJson) => connection.notifyRevocation(envelopeJson),
+    },
     state: record.state,
     retries: 0,
     timer: undefined,

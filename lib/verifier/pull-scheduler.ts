@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
 import { decideInternalError, decideTakeOver, decideTerminated, type PullDecision, type PullSettings } from '../attestation/pull-decision.js';
-import { httpsServiceUrl } from '../http/keylime-client.js';
-import type { RevocationNotifier } from '../revocation/revocation-notifier.js';
+import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { runPullRound } from './pull-round.js';
@@ -288,15 +287,6 @@ export class PullScheduler {
     if (notifier === undefined) return;
     const record = agent.enrolment;
     const failure = outcome.history?.failures[0];
-    const otherAgents = [...this.agents.values()]
-      .map((other) => other.enrolment)
-      .filter((other) => other.agentId !== record.agentId && other.ip !== null && other.port !== null)
-      .map((other) => ({
-        agentId: other.agentId,
-        url: httpsServiceUrl(other.ip as string, other.port as number),
-        apiVersion: other.supportedVersion,
-        ...(other.mtlsCert === null ? {} : { mtlsCert: other.mtlsCert }),
-      }));
     notifier.agentFailed({
       agentId: record.agentId,
       ip: record.ip,
@@ -308,8 +298,15 @@ export class PullScheduler {
       eventId: failure?.event_id ?? outcome.state.lastEventId ?? 'unknown',
       severityLabel: failure?.severity_label ?? 'unknown',
       context: failure?.context ?? null,
-      otherAgents,
+      otherAgents: () => this.revocationTargets(),
     });
+  }
+
+  /** Every agent polled here, as a revocation target (read by the notifier later, off the round's path). */
+  private *revocationTargets(): Iterable<RevocationAgentTarget> {
+    for (const agent of this.agents.values()) {
+      yield agent.revocationTarget;
+    }
   }
 
   /**

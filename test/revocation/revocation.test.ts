@@ -92,6 +92,26 @@ describe('revocation notifications', function () {
     }
   });
 
+  it('does not retry a receiver that refuses the notice (4xx other than 408/429)', async function () {
+    const hook = await flakyWebhook(0);
+    hook.server.removeAllListeners('request');
+    hook.server.on('request', (request: IncomingMessage, response) => {
+      request.resume();
+      hook.bodies.push('');
+      response.statusCode = 403;
+      response.end();
+    });
+    const notifier = new RevocationNotifier({ webhooks: [hook.url], retry: { attempts: 5, initialDelayMs: 10, maxDelayMs: 20 } });
+    try {
+      notifier.agentFailed(notice('failed-node'));
+      await notifier.idle();
+      expect(hook.bodies).to.have.length(1);
+    } finally {
+      await notifier.close();
+      await new Promise<void>((resolve) => hook.server.close(() => resolve()));
+    }
+  });
+
   it('gives up after its attempts on a dead webhook (the caller never sees an error)', async function () {
     const hook = await flakyWebhook(100);
     const notifier = new RevocationNotifier({ webhooks: [hook.url], retry: { attempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
@@ -102,6 +122,46 @@ describe('revocation notifications', function () {
     } finally {
       await notifier.close();
       await new Promise<void>((resolve) => hook.server.close(() => resolve()));
+    }
+  });
+
+  it('lists the other agents off the caller\'s stack and delivers to them over their own connections, a few at a time, retrying each', async function () {
+    const tls = tlsFixture();
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 5 } });
+    let listed = 0;
+    let running = 0;
+    let mostRunning = 0;
+    const delivered = new Map<string, number>();
+    const targets = Array.from({ length: 3000 }, (_, i) => ({
+      agentId: `agent-${i}`,
+      url: 'https://127.0.0.1:1',
+      apiVersion: '2.2',
+      post: async (body: string): Promise<void> => {
+        running += 1;
+        mostRunning = Math.max(mostRunning, running);
+        await new Promise((resolve) => setImmediate(resolve));
+        running -= 1;
+        delivered.set(`agent-${i}`, (delivered.get(`agent-${i}`) ?? 0) + 1);
+        expect((JSON.parse(body) as RevocationEnvelope).signature).to.be.a('string');
+        if (i === 7 && delivered.get('agent-7') === 1) throw new Error('first try refused');
+      },
+    }));
+    try {
+      notifier.agentFailed(notice('agent-0', {
+        otherAgents: () => {
+          listed += 1;
+          return targets;
+        },
+      }));
+      expect(listed).to.equal(0);
+      await notifier.idle();
+      expect(listed).to.equal(1);
+      expect(delivered.has('agent-0')).to.equal(false);
+      expect(delivered.size).to.equal(2999);
+      expect(delivered.get('agent-7')).to.equal(2);
+      expect(mostRunning).to.be.within(2, 8);
+    } finally {
+      await notifier.close();
     }
   });
 

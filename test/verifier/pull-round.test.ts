@@ -83,6 +83,7 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
     },
     mask: '0x400',
     connection: connection as unknown as AgentConnection,
+    revocationTarget: { agentId: 'a1', url: 'https://127.0.0.1:9002', apiVersion: '2.2' },
     state: initialAgentState(),
     retries: 0,
     timer: undefined,

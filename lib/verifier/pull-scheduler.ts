@@ -7,12 +7,16 @@ import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polle
 import { runPullRound } from './pull-round.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
+import { decideShare } from './fair-share.js';
+import type { VerifierProcessRepository } from './verifier-process-repository.js';
 import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
 import type { VerifierMetrics } from './verifier-metrics.js';
 
 export interface PullSchedulerOptions {
   readonly repository: VerifierAgentRepository;
+  /** Heartbeats of the processes sharing the database: each claims only its fair share. */
+  readonly processes: VerifierProcessRepository;
   /** The hot-path write (batched). */
   readonly writer: RoundWriter;
   readonly health: VerifierHealth;
@@ -152,6 +156,9 @@ export class PullScheduler {
     this.agents.clear();
     await this.options.repository.releaseLeases(this.options.owner).catch((error: unknown) => {
       this.options.log.warn({ err: error }, 'could not release leases');
+    });
+    await this.options.processes.remove(this.options.owner).catch((error: unknown) => {
+      this.options.log.warn({ err: error }, 'could not remove the heartbeat');
     });
   }
 
@@ -383,20 +390,45 @@ export class PullScheduler {
     }, Math.max(200, (this.options.leaseSeconds * 1000) / 3));
   }
 
-  /** Renews the leases of the agents whose last round is stored, then claims agents nobody holds, in batches. */
+  /**
+   * Beats, renews the leases of the agents whose last round is stored, lets go of the agents held
+   * above this process's fair share (`decideShare`), then claims agents nobody holds, in batches, up
+   * to that share.
+   */
   private async sweep(): Promise<void> {
-    const { repository, owner, leaseSeconds, verifierId } = this.options;
+    const { repository, processes, owner, leaseSeconds, verifierId } = this.options;
+    await processes.beat(owner, verifierId);
     const stored = [...this.agents.values()].filter((agent) => agent.writeAttempts === 0).map((agent) => agent.enrolment.agentId);
     await repository.renewLeases(owner, leaseSeconds, stored);
-    for (;;) {
-      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, CLAIM_BATCH);
+    const share = decideShare(await processes.population(verifierId, leaseSeconds), this.agents.size);
+    if (share.release > 0) {
+      await this.release(share.release);
+    }
+    let room = share.claim;
+    while (room > 0 && !this.closed) {
+      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room));
       for (const record of claimed) {
         await this.takeOver(record);
       }
-      if (claimed.length < CLAIM_BATCH || this.closed) {
+      if (claimed.length < Math.min(CLAIM_BATCH, room)) {
         return;
       }
+      room -= claimed.length;
     }
+  }
+
+  /**
+   * Stops polling `count` idle agents (no round in flight, last round stored) and lets their leases
+   * expire now: another live process claims them from their stored state at its next sweep.
+   */
+  private async release(count: number): Promise<void> {
+    const idle = [...this.agents.values()].filter((agent) => !agent.running && agent.writeAttempts === 0).slice(0, count);
+    const ids = idle.map((agent) => agent.enrolment.agentId);
+    for (const id of ids) {
+      this.drop(id);
+    }
+    await this.options.repository.releaseAgents(this.options.owner, ids);
+    this.options.log.info({ released: ids.length, polled: this.agents.size }, 'released agents above the fair share');
   }
 
   /** A claimed agent this process does not poll yet: TERMINATED ones are deleted, others restart (Keylime: START). */

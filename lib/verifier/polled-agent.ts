@@ -5,7 +5,7 @@ import { formatPcrMask, parseTpmPolicy } from '../attestation/tpm-policy.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { httpsServiceUrl } from '../http/keylime-client.js';
 import type { RevocationAgentTarget } from '../revocation/revocation-notifier.js';
-import { AgentConnection } from './agent-connection.js';
+import { AgentClient } from '../agent/agent-client.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierPolicyRepository } from './verifier-policy-repository.js';
@@ -21,7 +21,7 @@ export interface PolledAgent {
   readonly policies: AgentPolicies;
   /** `tpm_policy.mask` in wire form. */
   readonly mask: string;
-  readonly connection: AgentConnection;
+  readonly connection: AgentClient;
   /** Where another agent's revocation notice goes: built once, sent over `connection` (no new handshake). */
   readonly revocationTarget: RevocationAgentTarget;
   state: AgentAttestationState;
@@ -79,7 +79,7 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     akTpm: akPublicKey(record.akTpm),
   };
   const baseUrl = httpsServiceUrl(record.ip, record.port);
-  const connection = new AgentConnection({
+  const connection = new AgentClient({
     baseUrl,
     agentCert: record.mtlsCert,
     clientCert: deps.clientTls.cert,

@@ -149,49 +149,58 @@ export class RevocationNotifier {
   }
 
   private track(what: string, deliver: () => Promise<void>, attempts = this.retry.attempts): void {
-    const run = this.withRetries(what, deliver, attempts).finally(() => this.inFlight.delete(run));
+    const run = this.withRetries(what, deliver, attempts)
+      .then((outcome) => {
+        if (outcome === 'refused') this.log.warn({ to: what }, 'revocation notification refused: not retried');
+      })
+      .finally(() => this.inFlight.delete(run));
     this.inFlight.add(run);
   }
 
   /**
-   * Delivers to every other agent, `AGENT_FAN_OUT` at a time, each with its own retries. Starts on a
-   * later turn of the event loop, so listing the agents never runs on the caller's stack.
+   * Delivers to every other agent, `AGENT_FAN_OUT` at a time, each with its own retries, and logs one
+   * summary line (not one per agent: a fleet of agents without a revocation key refuses every notice).
+   * Starts on a later turn of the event loop, so listing the agents never runs on the caller's stack.
    */
   private async fanOut(failedAgentId: string, others: NonNullable<AgentFailureNotice['otherAgents']>, envelope: RevocationEnvelope): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
     const body = JSON.stringify(envelope);
     const targets = (typeof others === 'function' ? [...others()] : others).filter((agent) => agent.agentId !== failedAgentId);
+    const outcomes = { delivered: 0, refused: 0, gave_up: 0 };
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < targets.length) {
         const agent = targets[next++] as RevocationAgentTarget;
-        await this.withRetries(`agent ${agent.agentId}`, () => (agent.post === undefined ? this.postToAgent(agent, body) : agent.post(body)), this.retry.attempts);
+        const outcome = await this.withRetries(`agent ${agent.agentId}`, () => (agent.post === undefined ? this.postToAgent(agent, body) : agent.post(body)), this.retry.attempts);
+        outcomes[outcome] += 1;
       }
     };
     await Promise.all(Array.from({ length: Math.min(AGENT_FAN_OUT, targets.length) }, worker));
+    this.log[outcomes.delivered === targets.length ? 'info' : 'warn']({ agentId: failedAgentId, ...outcomes }, 'revocation notice fanned out to the other agents');
   }
 
-  private async withRetries(what: string, deliver: () => Promise<void>, attempts: number): Promise<void> {
+  /** One delivery with back-off; never throws. Only a retryable failure is logged per attempt. */
+  private async withRetries(what: string, deliver: () => Promise<void>, attempts: number): Promise<'delivered' | 'refused' | 'gave_up'> {
     let delay = this.retry.initialDelayMs;
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       try {
         await deliver();
-        this.log.info({ to: what, attempt }, 'revocation notification delivered');
-        return;
+        this.log.debug({ to: what, attempt }, 'revocation notification delivered');
+        return 'delivered';
       } catch (error) {
         if (isFinalRefusal(error)) {
-          this.log.warn({ err: error, to: what, attempt }, 'revocation notification refused: not retried');
-          return;
+          return 'refused';
         }
         if (attempt === attempts) {
           this.log.error({ err: error, to: what, attempts: attempt }, 'revocation notification not delivered: giving up');
-          return;
+          return 'gave_up';
         }
         this.log.warn({ err: error, to: what, attempt, retryInMs: delay }, 'revocation notification failed: retrying');
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
         delay = Math.min(delay * 2, this.retry.maxDelayMs);
       }
     }
+    return 'gave_up';
   }
 
   private async postToAgent(agent: RevocationAgentTarget, body: string): Promise<void> {

@@ -6,6 +6,9 @@ export interface ShareDecision {
   readonly claim: number;
   /** Agents it holds above its share, to let go of now (0 = none). */
   readonly release: number;
+  /** ⌈agents / live processes⌉, and what it holds now. */
+  readonly share: number;
+  readonly held: number;
 }
 
 /**
@@ -17,5 +20,5 @@ export interface ShareDecision {
 export function decideShare(population: VerifierPopulation, held: number): ShareDecision {
   const processes = Math.max(1, population.liveProcesses);
   const share = Math.ceil(population.claimableAgents / processes);
-  return { claim: Math.max(0, share - held), release: Math.max(0, held - share) };
+  return { claim: Math.max(0, share - held), release: Math.max(0, held - share), share, held };
 }

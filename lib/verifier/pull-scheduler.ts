@@ -52,6 +52,9 @@ const POLLED: readonly OperationalState[] = [
 /** Node's timer limit (~24.8 days); a longer back-off (retryInterval ** n) would otherwise fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Sweep period while this process holds less than its fair share (agents another process released are taken within it). */
+const SHORT_SWEEP_MS = 1000;
+
 /** How many agents one claim statement takes at most. */
 const CLAIM_BATCH = 500;
 
@@ -75,6 +78,8 @@ export class PullScheduler {
   private readonly inFlight = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The last sweep left this process below its fair share: sweep again soon, to take released agents quickly. */
+  private belowShare = false;
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
@@ -387,7 +392,7 @@ export class PullScheduler {
           })
           .finally(() => this.scheduleSweep()),
       );
-    }, Math.max(200, (this.options.leaseSeconds * 1000) / 3));
+    }, this.belowShare ? SHORT_SWEEP_MS : Math.max(200, (this.options.leaseSeconds * 1000) / 3));
   }
 
   /**
@@ -405,12 +410,15 @@ export class PullScheduler {
       await this.release(share.release);
     }
     let room = share.claim;
+    this.belowShare = false;
     while (room > 0 && !this.closed) {
       const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room));
       for (const record of claimed) {
         await this.takeOver(record);
       }
       if (claimed.length < Math.min(CLAIM_BATCH, room)) {
+        // Nothing free now, but another process holds more than its share: it lets go at its sweep.
+        this.belowShare = true;
         return;
       }
       room -= claimed.length;

@@ -145,7 +145,8 @@ async function request(
   }
 }
 
-function parseEnvelope(text: unknown): KeylimeEnvelope<unknown> | undefined {
+/** The `{code, status, results}` envelope in a reply body, or undefined when the body is not one. */
+export function parseEnvelope(text: unknown): KeylimeEnvelope<unknown> | undefined {
   if (typeof text !== 'string') {
     return undefined;
   }

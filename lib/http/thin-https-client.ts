@@ -1,6 +1,6 @@
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from './client-errors.js';
-import { classify, createHttpsAgent, type KeylimeClientTls } from './keylime-client.js';
+import { classify, createHttpsAgent, parseEnvelope, type KeylimeClientTls } from './keylime-client.js';
 
 export interface ThinHttpsClientOptions {
   /** `https://<host>:<port>` (`httpsServiceUrl`); paths are appended as given. */
@@ -105,18 +105,4 @@ function transportError(url: string, error: Error): Error {
   }
   const code = (error as { code?: string }).code ?? '';
   return new ServiceUnreachableError(url, classify(code, error.message), code === '' ? error.message : `${code}: ${error.message}`, { cause: error });
-}
-
-function parseEnvelope(text: string): { status: string; results: unknown } | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== 'object') {
-    return undefined;
-  }
-  const { code, status, results } = value as Record<string, unknown>;
-  return typeof code === 'number' && typeof status === 'string' ? { status, results: results ?? {} } : undefined;
 }

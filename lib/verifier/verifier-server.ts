@@ -25,6 +25,9 @@ import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type 
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { registerVerifierRoutes } from './verifier-routes.js';
 import { VerifierService } from './verifier-service.js';
+import { auditAdminActions, createVerifierAccess } from './verifier-access.js';
+import { auditVerdicts } from './verdict-audit.js';
+import { registerDashboard } from '../dashboard/dashboard-routes.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 
 export interface StartVerifierOptions {
@@ -98,6 +101,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   try {
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
+    const access = createVerifierAccess(config.dataDir, database.knex);
     const agents = container.resolve(VerifierAgentRepository);
     const health = container.resolve(VerifierHealth);
     let polled: PullScheduler | undefined;
@@ -116,7 +120,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       revocation,
       repository: agents,
       processes: new VerifierProcessRepository(database.knex),
-      writer: new RoundWriter(database.knex),
+      writer: new RoundWriter(database.knex, { alsoStore: auditVerdicts(access.auditKey, owner) }),
       health,
       metrics,
       agentDeps: {
@@ -153,11 +157,16 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       apiVersions: serverApiVersionPolicy(VERIFIER_API_VERSIONS),
       bodyLimit: config.bodyLimit,
       logger: log,
+      adminAccess: access.admit,
       ...(inProcess
         ? { insecureAdminForTests: true }
         : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' as const } }),
     });
     registerVerifierRoutes(service, container);
+    auditAdminActions(service, access.auditLog, log);
+    if (config.dashboard) {
+      registerDashboard(service, { knex: database.knex, access, config });
+    }
     await scheduler.start();
     const url = inProcess
       ? ''

@@ -84,6 +84,8 @@ const AGENT_FAN_OUT = 8;
  */
 export class RevocationNotifier {
   private readonly inFlight = new Set<Promise<void>>();
+  /** Wakes the deliveries waiting out a back-off (on close). */
+  private readonly sleepers = new Set<() => void>();
   private readonly retry: RetryPolicy;
   private readonly log: Logger;
   private readonly webhookDispatcher: Dispatcher;
@@ -141,9 +143,10 @@ export class RevocationNotifier {
     }
   }
 
-  /** Stops accepting notices and waits for deliveries in flight. */
+  /** Stops accepting notices and waits for deliveries in flight (each gets its current try; no further retries). */
   async close(): Promise<void> {
     this.closed = true;
+    for (const wake of [...this.sleepers]) wake();
     await this.idle();
     await this.webhookDispatcher.close();
   }
@@ -191,16 +194,30 @@ export class RevocationNotifier {
         if (isFinalRefusal(error)) {
           return 'refused';
         }
-        if (attempt === attempts) {
+        // Once closing, every delivery still gets its one try, but no back-off holds up shutdown.
+        if (attempt === attempts || this.closed) {
           this.log.error({ err: error, to: what, attempts: attempt }, 'revocation notification not delivered: giving up');
           return 'gave_up';
         }
         this.log.warn({ err: error, to: what, attempt, retryInMs: delay }, 'revocation notification failed: retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        await this.backOff(delay);
         delay = Math.min(delay * 2, this.retry.maxDelayMs);
       }
     }
     return 'gave_up';
+  }
+
+  /** Waits `ms`, or less when the notifier closes meanwhile. */
+  private backOff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms).unref();
+      this.sleepers.add(wake);
+    });
   }
 
   private async postToAgent(agent: RevocationAgentTarget, body: string): Promise<void> {

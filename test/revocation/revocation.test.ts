@@ -107,6 +107,21 @@ describe('revocation notifications', function () {
     }
   });
 
+  it('closing does not wait out back-offs: each delivery in flight gets its current try, none after', async function () {
+    const hook = await flakyWebhook(100);
+    const notifier = new RevocationNotifier({ webhooks: [hook.url], retry: { attempts: 5, initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    try {
+      notifier.agentFailed(notice('failed-node'));
+      while (hook.bodies.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      const started = Date.now();
+      await notifier.close();
+      expect(Date.now() - started).to.be.below(5000);
+      expect(hook.bodies.length).to.be.within(1, 2);
+    } finally {
+      await new Promise<void>((resolve) => hook.server.close(() => resolve()));
+    }
+  });
+
   it('lists the other agents off the caller\'s stack and delivers to them over their own connections, a few at a time, retrying each', async function () {
     const tls = tlsFixture();
     const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 5 } });

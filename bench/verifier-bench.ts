@@ -1,10 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { createDatabase } from '../lib/db/database-factory.js';
@@ -16,14 +13,25 @@ import { TerminalProgress } from '../lib/cli/terminal-progress.js';
 import { writeVerifierRunFiles } from './verifier-bench-output.js';
 import type { Benchmark } from './benchmark.js';
 import { runPushWindow } from './verifier-push-bench.js';
+import {
+  childrenCpuSeconds,
+  serveProfileCommands,
+  spawnVerifiers,
+  startProfiles,
+  stopProfiles,
+  stopVerifiers,
+  type VerifierProcesses,
+} from './verifier-processes.js';
 
 /**
  * `npm run bench -- verifier --agents 100,250,500,1000 [--seconds 60] [--quote-interval 2]`: one
  * verifier polling a simulated fleet (`lib/fleet`) for a fixed window; see docs/fleet.md for the
  * method. The verifier runs in a child process (`--in-process` puts it beside the fleet), on
  * PostgreSQL in a fresh schema that is dropped afterwards (`--database`, default the test server).
- * `--profile DIR` writes the verifier's V8 CPU profile there. `--push` then runs push agents
- * (`bench/verifier-push-bench.ts`) at the same sizes and prints CPU per attestation of both modes.
+ * `--profile DIR` writes the verifier's V8 CPU profile of the measured window there. `--push` then runs
+ * push agents (`bench/verifier-push-bench.ts`) at the same sizes and prints CPU per attestation of both
+ * modes. `--verifiers K` runs K verifier processes on the schema (the leases split the agents) and, for
+ * K > 1, first the same fleet size with one process, then prints the ratio of their attestations/s.
  */
 
 interface BenchArgs {
@@ -37,6 +45,7 @@ interface BenchArgs {
   readonly databaseUrl: string;
   /** Also run push agents at the same fleet sizes and compare CPU per attestation (issue 13). */
   readonly push: boolean;
+  readonly verifiers: number;
 }
 
 const EXPECTED_EVENT = 'ima.validation.ima-ng.not_in_allowlist';
@@ -53,8 +62,14 @@ export const verifierBenchmark: Benchmark = {
     const options = parseArgs(args);
     const results: { agents: number; report: RoundTimingReport; cpu: string }[] = [];
     for (const agents of options.agents) {
+      const one = options.verifiers > 1 ? await runOnce(agents, { ...options, verifiers: 1 }) : undefined;
       const { report, cpu } = await runOnce(agents, options);
       results.push({ agents, report, cpu });
+      if (one !== undefined) {
+        process.stdout.write(
+          `${options.verifiers} verifier processes / 1: ${(report.attestationsPerSecond / one.report.attestationsPerSecond).toFixed(2)}× the attestations/s (${report.attestationsPerSecond.toFixed(1)} / ${one.report.attestationsPerSecond.toFixed(1)}); CPU ${cpu} against ${one.cpu}\n`,
+        );
+      }
     }
     if (options.push) {
       await comparePush(results, options);
@@ -73,15 +88,14 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
   const admin = knexFactory({ client: 'pg', connection: options.databaseUrl, pool: { min: 0, max: 1 } });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-verifier-bench-'));
   const log = pino({ level: 'warn' }, destination(2));
-  let child: ChildProcess | undefined;
+  let children: VerifierProcesses | undefined;
   await admin.raw('create schema ??', [schema]);
   try {
     const database = { databaseUrl: options.databaseUrl, databaseSchema: schema };
     let verifierUrl: string | undefined;
     if (!options.inProcess) {
-      const started = await spawnVerifier(dataDir, schema, options);
-      child = started.child;
-      verifierUrl = started.url;
+      children = await spawnVerifiers({ count: options.verifiers, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
+      verifierUrl = children.url;
     }
     const setupStart = Date.now();
     const enrolling = new TerminalProgress(`enrolling ${agents} agents`);
@@ -102,12 +116,14 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const setupSeconds = (Date.now() - setupStart) / 1000;
       // Let the last enrolled agents settle into their rhythm before measuring.
       await sleep((2 * options.quoteInterval + 2) * 1000);
-      const cpuBefore = cpuSeconds(child);
+      if (children !== undefined && options.profileDir !== undefined) startProfiles(children);
+      const cpuBefore = cpuSeconds(children);
       const from = Date.now();
       const to = from + options.seconds * 1000;
       const tampered = await tamperDuringWindow(fleet.agents, options.tamper ?? Math.min(50, Math.max(1, Math.round(agents * 0.05))), from, options.seconds);
       await sleep(to - Date.now());
-      const cpuAfter = cpuSeconds(child);
+      const cpuAfter = cpuSeconds(children);
+      if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
       await sleep((3 * options.quoteInterval + 3) * 1000);
       const requestTimes = new Map(fleet.agents.map((agent) => [agent.uuid, agent.quoteRequests]));
@@ -126,7 +142,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const perRound = (share: number): string => (report.attestations === 0 ? '-' : `${((share * options.seconds * 1000) / report.attestations).toFixed(1)} ms`);
       const cpu = options.inProcess
         ? `${pct(fleetCpu)} verifier and fleet together (${perRound(fleetCpu)} per attestation)`
-        : `${pct(verifierCpu)} verifier (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
+        : `${pct(verifierCpu)} ${options.verifiers > 1 ? `${options.verifiers} verifiers` : 'verifier'} (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
       printReport(agents, options, setupSeconds, report, cpu);
       const files = await writeVerifierRunFiles({ agents, quoteInterval: options.quoteInterval, from, to, report, cpu });
       process.stdout.write(`figures: ${files.json}, plot: ${files.svg}\n`);
@@ -135,8 +151,8 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       await fleet.close();
     }
   } finally {
-    if (child !== undefined) {
-      await stopChild(child);
+    if (children !== undefined) {
+      await stopVerifiers(children);
     }
     await admin.raw('drop schema if exists ?? cascade', [schema]);
     await admin.destroy();
@@ -207,8 +223,8 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
       quoteInterval: options.quoteInterval,
       databaseUrl: options.databaseUrl,
       spawn: async (dataDir, schema) => {
-        const started = await spawnVerifier(dataDir, schema, options);
-        return { url: started.url, cpuSeconds: () => cpuSeconds(started.child).verifier, stop: () => stopChild(started.child) };
+        const started = await spawnVerifiers({ count: 1, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
+        return { url: started.url, cpuSeconds: () => childrenCpuSeconds(started), stop: () => stopVerifiers(started) };
       },
     });
     const pushMs = window.attestations === 0 ? NaN : (window.verifierCpu * options.seconds * 1000) / window.attestations;
@@ -225,9 +241,10 @@ async function serveVerifier(args: readonly string[]): Promise<void> {
   const dataDir = value('--data-dir');
   const database = await createDatabase({ url: value('--database'), dataDir, searchPath: value('--schema') });
   const verifier = await startVerifier(
-    { dataDir, port: 0, quoteInterval: Number(value('--quote-interval')) },
+    { dataDir, port: 0, quoteInterval: Number(value('--quote-interval')), instanceId: value('--instance-id') },
     { database, logger: pino({ level: 'warn' }, destination(2)) },
   );
+  serveProfileCommands();
   process.stdout.write(`VERIFIER ${verifier.url}\n`);
   // The benchmark holds our stdin open and ends it to stop us; if the benchmark dies, stdin ends too.
   process.stdin.once('end', () => process.kill(process.pid, 'SIGTERM'));
@@ -236,45 +253,10 @@ async function serveVerifier(args: readonly string[]): Promise<void> {
   process.stdin.destroy();
 }
 
-async function spawnVerifier(dataDir: string, schema: string, options: BenchArgs): Promise<{ child: ChildProcess; url: string }> {
-  const profile = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir];
-  const main = process.argv[1] as string;
-  const child = spawn(
-    process.execPath,
-    [...profile, main, 'verifier', CHILD_FLAG, '--data-dir', dataDir, '--schema', schema, '--database', options.databaseUrl, '--quote-interval', String(options.quoteInterval)],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout as NonNullable<ChildProcess['stdout']> });
-  const url = await new Promise<string>((resolve, reject) => {
-    lines.on('line', (line) => {
-      if (line.startsWith('VERIFIER ')) {
-        resolve(line.slice('VERIFIER '.length));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`the verifier process ended (exit code ${String(code)}) before listening`)));
-  });
-  return { child, url };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) {
-    return;
-  }
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.stdin?.end();
-  await exited;
-}
-
-/** CPU seconds used so far by the verifier child (from /proc) and by this process. */
-function cpuSeconds(child: ChildProcess | undefined): { verifier: number; fleet: number } {
+/** CPU seconds used so far by the verifier children and by this process. */
+function cpuSeconds(children: VerifierProcesses | undefined): { verifier: number; fleet: number } {
   const usage = process.cpuUsage();
-  let verifier = 0;
-  if (child?.pid !== undefined) {
-    // /proc/<pid>/stat: fields 14 and 15 (utime, stime) in clock ticks, 100 per second on Linux.
-    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    verifier = (Number(fields[11]) + Number(fields[12])) / 100;
-  }
-  return { verifier, fleet: (usage.user + usage.system) / 1e6 };
+  return { verifier: childrenCpuSeconds(children), fleet: (usage.user + usage.system) / 1e6 };
 }
 
 function parseArgs(args: readonly string[]): BenchArgs {
@@ -306,6 +288,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
     push: args.includes('--push'),
     profileDir: profileDir === undefined ? undefined : path.resolve(profileDir),
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
+    verifiers: Math.max(1, Math.round(number('--verifiers', 1))),
   };
 }
 

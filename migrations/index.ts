@@ -8,6 +8,7 @@ import * as createAuditLog from './20261202180500-create-audit-log.js';
 import * as registrarPendingContact from './20261202181000-registrar-pending-contact.js';
 import * as verifierPushMode from './20261203100000-verifier-push-mode.js';
 import * as verifierAgentTenant from './20261203120000-verifier-agent-tenant.js';
+import * as verifierProcesses from './20261203130000-verifier-processes.js';
 import * as brokerNodeDigestAndReinstatement from './20261203140000-broker-node-digest-and-reinstatement.js';
 
 /**
@@ -28,5 +29,6 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261202181000-registrar-pending-contact', ...registrarPendingContact },
   { name: '20261203100000-verifier-push-mode', ...verifierPushMode },
   { name: '20261203120000-verifier-agent-tenant', ...verifierAgentTenant },
+  { name: '20261203130000-verifier-processes', ...verifierProcesses },
   { name: '20261203140000-broker-node-digest-and-reinstatement', ...brokerNodeDigestAndReinstatement },
 ];

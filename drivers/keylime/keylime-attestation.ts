@@ -15,7 +15,7 @@ import { fetchCheckedDocument, type FetchLimits } from './fetch-document.js';
 import { openKeylimeConnection, toServiceError, type KeylimeConnection } from './keylime-connection.js';
 import { parseKeylimeDriverInfo, type KeylimeNodeSettings } from './keylime-driver-info.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
-import { judgeVerifierStatus, type StatusVerdict } from './status-verdict.js';
+import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/operator-decision.js';
 import { waitForFinalVerdict } from './status-wait.js';
 import { readVerifierAgent, recentFailures, removeVerifierAgent } from './verifier-agent-view.js';
 

@@ -1,6 +1,6 @@
 import { AttestationServiceUnavailable } from '../../interfaces/errors.js';
 import { abortableDelay } from '../../lib/timing/abortable-delay.js';
-import type { StatusVerdict } from './status-verdict.js';
+import type { StatusVerdict } from '../../lib/attestation/operator-decision.js';
 
 export interface WaitOptions {
   /** Give up after this long without a final verdict. */

@@ -1,6 +1,6 @@
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import type { VerifierClient } from '../../lib/verifier/verifier-client.js';
-import type { VerifierAgentView } from './status-verdict.js';
+import type { VerifierAgentView } from '../../lib/attestation/operator-decision.js';
 
 /** The verifier's record of an agent, as far as the driver reads it. */
 export interface VerifierAgent extends VerifierAgentView {

@@ -1,8 +1,11 @@
-import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
+import { validateDto, type DtoClass } from '../http/dto-validation.js';
+import { BadRemoteReplyError } from '../http/client-errors.js';
+import { RequestValidationError } from '../http/http-errors.js';
+import { ThinHttpsClient } from '../http/thin-https-client.js';
 import { AgentInfoResults, AgentVersionResults, PubkeyResults, QuoteResults, VerifyKeyResults } from './agent-reply-dtos.js';
 
 export interface AgentClientOptions {
-  /** `https://<ip>:<port>` from the registrar's `ip` and `port`. */
+  /** `https://<ip>:<port>` (`httpsServiceUrl` from the registrar's or the enrolment's `ip` and `port`). */
   readonly baseUrl: string;
   /** The agent's `mtls_cert` from the registrar: the one server certificate accepted (pinned). */
   readonly agentCert: string;
@@ -11,7 +14,10 @@ export interface AgentClientOptions {
   readonly clientKey: string;
   /** API version in the URLs; default 2.6. */
   readonly apiVersion?: string;
+  /** Whole-request timeout; default 30 s. */
   readonly timeoutMs?: number;
+  /** Largest reply accepted; default 64 MiB (a first quote may carry a whole IMA log). */
+  readonly maxReplyBytes?: number;
 }
 
 export interface IntegrityQuoteRequest {
@@ -24,78 +30,114 @@ export interface IntegrityQuoteRequest {
   readonly imaEntry?: number;
 }
 
+const DEFAULT_TIMEOUT_MS = 30_000;
+
 /**
- * A typed client for a Keylime pull agent (ours or the Rust keylime-agent) over mTLS, pinning the
- * agent's self-signed certificate. Every method resolves on a 2xx reply whose `results` have the
- * documented shape, or throws the shell's typed errors (`KeylimeHttpError`, `ServiceUnreachableError`
- * — also for a certificate that is not the pinned one —, `BadRemoteReplyError`). It checks shapes
- * only: quotes are judged by lib/tpm and lib/attestation.
+ * THE client for a Keylime pull agent (ours or the Rust keylime-agent) over mTLS, pinning the agent's
+ * self-signed certificate — used by the tenant and, kept alive per agent, by the verifier's pull loop.
+ * It runs on the thin keep-alive client (`lib/http/thin-https-client.ts`). The typed methods resolve
+ * on a 2xx reply whose `results` have the documented shape; the `…Reply` methods hand `results` over
+ * unvalidated, for the attestation engine, which checks their shape itself and turns a bad one into a
+ * Keylime failure instead of a transport error. Errors: `KeylimeHttpError`, `ServiceUnreachableError`
+ * (also for a certificate that is not the pinned one), `BadRemoteReplyError`.
  */
 export class AgentClient {
-  private readonly http: KeylimeClient;
-  private readonly prefix: string;
+  private readonly http: ThinHttpsClient;
+  private prefix: string;
 
   constructor(options: AgentClientOptions) {
-    this.http = createKeylimeClient({
+    this.http = new ThinHttpsClient({
       baseUrl: options.baseUrl,
       tls: { pinnedServerCert: options.agentCert, cert: options.clientCert, key: options.clientKey },
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      ...(options.maxReplyBytes === undefined ? {} : { maxReplyBytes: options.maxReplyBytes }),
     });
     this.prefix = `/v${options.apiVersion ?? '2.6'}`;
   }
 
+  /** Speaks `version` in every later URL (after a renegotiation). */
+  useApiVersion(version: string): void {
+    this.prefix = `/v${version}`;
+  }
+
   /** `GET /version` (unversioned). */
   async version(): Promise<AgentVersionResults> {
-    return (await this.http.get('/version', { results: AgentVersionResults })).results;
+    return this.validated('/version', AgentVersionResults, await this.versionReply());
+  }
+
+  /** `GET /version`, `results` unvalidated (the verifier's renegotiation reads what it can). */
+  versionReply(): Promise<unknown> {
+    return this.http.request('GET', '/version');
   }
 
   /** `GET /v2.x/agent/info` (API ≥ 2.2). */
   async info(): Promise<AgentInfoResults> {
-    return (await this.http.get(`${this.prefix}/agent/info`, { results: AgentInfoResults })).results;
+    const path = `${this.prefix}/agent/info`;
+    return this.validated(path, AgentInfoResults, await this.http.request('GET', path));
   }
 
   /** `GET /v2.x/keys/pubkey`: the NK public key PEM. */
   async pubkey(): Promise<string> {
-    return (await this.http.get(`${this.prefix}/keys/pubkey`, { results: PubkeyResults })).results.pubkey;
+    const path = `${this.prefix}/keys/pubkey`;
+    return this.validated(path, PubkeyResults, await this.http.request('GET', path)).pubkey;
   }
 
   /** `GET /v2.x/quotes/identity?nonce=`. */
   async identityQuote(nonce: string): Promise<QuoteResults> {
-    return (await this.http.get(`${this.prefix}/quotes/identity`, { query: { nonce }, results: QuoteResults })).results;
+    const path = `${this.prefix}/quotes/identity?nonce=${encodeURIComponent(nonce)}`;
+    return this.validated(path, QuoteResults, await this.http.request('GET', path));
   }
 
-  /** `GET /v2.x/quotes/integrity?nonce=&mask=&partial=&ima_ml_entry=`. */
+  /** `GET /v2.x/quotes/integrity?nonce=&mask=&partial=&ima_ml_entry=` (spec §6.2 step 1). */
   async integrityQuote(request: IntegrityQuoteRequest): Promise<QuoteResults> {
-    const query = {
-      nonce: request.nonce,
-      mask: request.mask,
-      partial: request.partial ? '1' : '0',
-      ...(request.imaEntry === undefined ? {} : { ima_ml_entry: String(request.imaEntry) }),
-    };
-    return (await this.http.get(`${this.prefix}/quotes/integrity`, { query, results: QuoteResults })).results;
+    return this.validated(this.integrityPath(request), QuoteResults, await this.integrityQuoteReply(request));
+  }
+
+  /** The same request, `results` unvalidated: the verifier's pull round hands them to the engine. */
+  integrityQuoteReply(request: IntegrityQuoteRequest): Promise<unknown> {
+    return this.http.request('GET', this.integrityPath(request));
   }
 
   /** `POST /v2.x/keys/ukey` (tenant): U wrapped under the NK, its auth_tag, an optional encrypted payload. */
   async sendUkey(body: { readonly encryptedKey: string; readonly authTag: string; readonly payload?: string }): Promise<void> {
-    await this.http.post(`${this.prefix}/keys/ukey`, {
-      encrypted_key: body.encryptedKey,
-      auth_tag: body.authTag,
-      ...(body.payload === undefined ? {} : { payload: body.payload }),
-    });
+    const json = JSON.stringify({ encrypted_key: body.encryptedKey, auth_tag: body.authTag, ...(body.payload === undefined ? {} : { payload: body.payload }) });
+    await this.http.request('POST', `${this.prefix}/keys/ukey`, json);
   }
 
-  /** `POST /v2.x/keys/vkey` (verifier): V wrapped under the NK. */
+  /** `POST /v2.x/keys/vkey` (verifier, spec §6.2 step 3): V wrapped under the NK. */
   async sendVkey(encryptedKey: string): Promise<void> {
-    await this.http.post(`${this.prefix}/keys/vkey`, { encrypted_key: encryptedKey });
+    await this.http.request('POST', `${this.prefix}/keys/vkey`, JSON.stringify({ encrypted_key: encryptedKey }));
   }
 
   /** `GET /v2.x/keys/verify?challenge=`: hex HMAC-SHA384(K, challenge). */
   async verifyKey(challenge: string): Promise<string> {
-    return (await this.http.get(`${this.prefix}/keys/verify`, { query: { challenge }, results: VerifyKeyResults })).results.hmac;
+    const path = `${this.prefix}/keys/verify?challenge=${encodeURIComponent(challenge)}`;
+    return this.validated(path, VerifyKeyResults, await this.http.request('GET', path)).hmac;
+  }
+
+  /** `POST /v2.x/notifications/revocation` with a signed revocation envelope's JSON (spec §9.2). */
+  async notifyRevocation(envelopeJson: string): Promise<void> {
+    await this.http.request('POST', `${this.prefix}/notifications/revocation`, envelopeJson);
   }
 
   /** Closes kept-alive connections. */
   close(): void {
     this.http.close();
+  }
+
+  private integrityPath(request: IntegrityQuoteRequest): string {
+    const ima = request.imaEntry === undefined ? '' : `&ima_ml_entry=${request.imaEntry}`;
+    return `${this.prefix}/quotes/integrity?nonce=${encodeURIComponent(request.nonce)}&mask=${encodeURIComponent(request.mask)}&partial=${request.partial ? '1' : '0'}${ima}`;
+  }
+
+  private validated<T extends object>(path: string, dto: DtoClass<T>, results: unknown): T {
+    try {
+      return validateDto(dto, results, 'results');
+    } catch (error) {
+      if (error instanceof RequestValidationError) {
+        throw new BadRemoteReplyError(this.http.url(path), error.message, { cause: error });
+      }
+      throw error;
+    }
   }
 }

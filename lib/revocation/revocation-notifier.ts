@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
+import { KeylimeHttpError } from '../http/client-errors.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from './revocation-message.js';
 
 /** What the verifier knows about an agent it just failed (its enrolment row and the failure). */
@@ -20,8 +21,12 @@ export interface AgentFailureNotice {
   readonly eventId: string;
   readonly severityLabel: string;
   readonly context: unknown;
-  /** The other agents of this verifier to notify (Keylime: every other agent with the same verifier id). */
-  readonly otherAgents?: readonly RevocationAgentTarget[];
+  /**
+   * The other agents of this verifier to notify (Keylime: every other agent with the same verifier id).
+   * A function is called later, off the caller's stack, so a verifier with thousands of agents does not
+   * list them on its round path.
+   */
+  readonly otherAgents?: readonly RevocationAgentTarget[] | (() => Iterable<RevocationAgentTarget>);
 }
 
 /** An agent's revocation endpoint: its URL, API version and pinned HTTPS certificate. */
@@ -33,6 +38,11 @@ export interface RevocationAgentTarget {
   readonly apiVersion: string;
   /** PEM of the agent's self-signed certificate (pinned), or undefined to use `agentTls.ca`. */
   readonly mtlsCert?: string;
+  /**
+   * Sends the envelope JSON over a connection the caller already holds to this agent (the verifier's
+   * kept-alive pull connection): no new TLS handshake per notification. Absent: a connection is opened.
+   */
+  readonly post?: (envelopeJson: string) => Promise<void>;
 }
 
 /** Back-off of every delivery: `attempts` tries, delays doubling from `initialDelayMs` up to `maxDelayMs`. */
@@ -62,6 +72,9 @@ export interface RevocationNotifierOptions {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialDelayMs: 1000, maxDelayMs: 60_000 };
 
+/** Agent deliveries of one notice in flight at once: a fan-out to thousands of agents trickles, it does not flood the event loop. */
+const AGENT_FAN_OUT = 8;
+
 /**
  * Sends Keylime revocation notifications when the verifier fails an agent (spec §9.2): the signed
  * envelope goes to every webhook, to every other agent's `/notifications/revocation`, and to the
@@ -71,6 +84,8 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialDelayMs: 1000, m
  */
 export class RevocationNotifier {
   private readonly inFlight = new Set<Promise<void>>();
+  /** Wakes the deliveries waiting out a back-off (on close). */
+  private readonly sleepers = new Set<() => void>();
   private readonly retry: RetryPolicy;
   private readonly log: Logger;
   private readonly webhookDispatcher: Dispatcher;
@@ -110,14 +125,11 @@ export class RevocationNotifier {
       envelope = { msg: JSON.stringify(message), signature: '' };
     }
     for (const url of this.options.webhooks ?? []) {
-      this.track(`webhook ${url}`, () => this.post(url, envelope, this.webhookDispatcher));
+      this.track(`webhook ${url}`, () => this.post(url, JSON.stringify(envelope), this.webhookDispatcher));
     }
-    if (this.options.agentTls !== undefined) {
-      for (const agent of notice.otherAgents ?? []) {
-        if (agent.agentId !== notice.agentId) {
-          this.track(`agent ${agent.agentId}`, () => this.postToAgent(agent, envelope));
-        }
-      }
+    if (this.options.agentTls !== undefined && notice.otherAgents !== undefined) {
+      const others = notice.otherAgents;
+      this.track('agents', () => this.fanOut(notice.agentId, others, envelope), 1);
     }
     for (const target of this.options.targets ?? []) {
       this.track('local target', () => target(message, envelope));
@@ -131,38 +143,84 @@ export class RevocationNotifier {
     }
   }
 
-  /** Stops accepting notices and waits for deliveries in flight. */
+  /** Stops accepting notices and waits for deliveries in flight (each gets its current try; no further retries). */
   async close(): Promise<void> {
     this.closed = true;
+    for (const wake of [...this.sleepers]) wake();
     await this.idle();
     await this.webhookDispatcher.close();
   }
 
-  private track(what: string, deliver: () => Promise<void>): void {
-    const run = this.withRetries(what, deliver).finally(() => this.inFlight.delete(run));
+  private track(what: string, deliver: () => Promise<void>, attempts = this.retry.attempts): void {
+    const run = this.withRetries(what, deliver, attempts)
+      .then((outcome) => {
+        if (outcome === 'refused') this.log.warn({ to: what }, 'revocation notification refused: not retried');
+      })
+      .finally(() => this.inFlight.delete(run));
     this.inFlight.add(run);
   }
 
-  private async withRetries(what: string, deliver: () => Promise<void>): Promise<void> {
+  /**
+   * Delivers to every other agent, `AGENT_FAN_OUT` at a time, each with its own retries, and logs one
+   * summary line (not one per agent: a fleet of agents without a revocation key refuses every notice).
+   * Starts on a later turn of the event loop, so listing the agents never runs on the caller's stack.
+   */
+  private async fanOut(failedAgentId: string, others: NonNullable<AgentFailureNotice['otherAgents']>, envelope: RevocationEnvelope): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const body = JSON.stringify(envelope);
+    const targets = (typeof others === 'function' ? [...others()] : others).filter((agent) => agent.agentId !== failedAgentId);
+    const outcomes = { delivered: 0, refused: 0, gave_up: 0 };
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < targets.length) {
+        const agent = targets[next++] as RevocationAgentTarget;
+        const outcome = await this.withRetries(`agent ${agent.agentId}`, () => (agent.post === undefined ? this.postToAgent(agent, body) : agent.post(body)), this.retry.attempts);
+        outcomes[outcome] += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(AGENT_FAN_OUT, targets.length) }, worker));
+    this.log[outcomes.delivered === targets.length ? 'info' : 'warn']({ agentId: failedAgentId, ...outcomes }, 'revocation notice fanned out to the other agents');
+  }
+
+  /** One delivery with back-off; never throws. Only a retryable failure is logged per attempt. */
+  private async withRetries(what: string, deliver: () => Promise<void>, attempts: number): Promise<'delivered' | 'refused' | 'gave_up'> {
     let delay = this.retry.initialDelayMs;
-    for (let attempt = 1; attempt <= this.retry.attempts; attempt += 1) {
+    for (let attempt = 1; attempt <= attempts; attempt += 1) {
       try {
         await deliver();
-        this.log.info({ to: what, attempt }, 'revocation notification delivered');
-        return;
+        this.log.debug({ to: what, attempt }, 'revocation notification delivered');
+        return 'delivered';
       } catch (error) {
-        if (attempt === this.retry.attempts) {
+        if (isFinalRefusal(error)) {
+          return 'refused';
+        }
+        // Once closing, every delivery still gets its one try, but no back-off holds up shutdown.
+        if (attempt === attempts || this.closed) {
           this.log.error({ err: error, to: what, attempts: attempt }, 'revocation notification not delivered: giving up');
-          return;
+          return 'gave_up';
         }
         this.log.warn({ err: error, to: what, attempt, retryInMs: delay }, 'revocation notification failed: retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        await this.backOff(delay);
         delay = Math.min(delay * 2, this.retry.maxDelayMs);
       }
     }
+    return 'gave_up';
   }
 
-  private async postToAgent(agent: RevocationAgentTarget, envelope: RevocationEnvelope): Promise<void> {
+  /** Waits `ms`, or less when the notifier closes meanwhile. */
+  private backOff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms).unref();
+      this.sleepers.add(wake);
+    });
+  }
+
+  private async postToAgent(agent: RevocationAgentTarget, body: string): Promise<void> {
     const tls = this.options.agentTls as NonNullable<RevocationNotifierOptions['agentTls']>;
     const ca = agent.mtlsCert ?? tls.ca;
     // Agents present self-signed certificates named by their UUID: the pinned certificate is the trust
@@ -171,13 +229,13 @@ export class RevocationNotifier {
       connect: { cert: tls.cert, key: tls.key, ...(ca === undefined ? {} : { ca }), checkServerIdentity: () => undefined },
     });
     try {
-      await this.post(`${agent.url.replace(/\/+$/, '')}/v${agent.apiVersion}/notifications/revocation`, envelope, dispatcher);
+      await this.post(`${agent.url.replace(/\/+$/, '')}/v${agent.apiVersion}/notifications/revocation`, body, dispatcher);
     } finally {
       await dispatcher.close();
     }
   }
 
-  private async post(url: string, envelope: RevocationEnvelope, dispatcher: Dispatcher): Promise<void> {
+  private async post(url: string, body: string, dispatcher: Dispatcher): Promise<void> {
     const timeout = this.options.timeoutMs ?? 10_000;
     const reply = await request(url, {
       method: 'POST',
@@ -185,11 +243,30 @@ export class RevocationNotifier {
       headersTimeout: timeout,
       bodyTimeout: timeout,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(envelope),
+      body,
     });
     await reply.body.dump();
     if (reply.statusCode < 200 || reply.statusCode >= 300) {
-      throw new Error(`${url} answered ${reply.statusCode}`);
+      throw new DeliveryRefused(`${url} answered ${reply.statusCode}`, reply.statusCode);
     }
   }
+}
+
+/** A receiver's non-2xx answer. */
+class DeliveryRefused extends Error {
+  constructor(
+    message: string,
+    readonly statusCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A 4xx other than 408 and 429 will not change on a retry (the receiver has no revocation key, or
+ * refuses the signature): retrying it would only repeat a TLS handshake per agent per attempt.
+ */
+function isFinalRefusal(error: unknown): boolean {
+  const status = error instanceof DeliveryRefused ? error.statusCode : error instanceof KeylimeHttpError ? error.remoteHttpStatus : 0;
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }

@@ -4,7 +4,8 @@ import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { formatPcrMask, parseTpmPolicy } from '../attestation/tpm-policy.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { httpsServiceUrl } from '../http/keylime-client.js';
-import { AgentConnection } from './agent-connection.js';
+import type { RevocationAgentTarget } from '../revocation/revocation-notifier.js';
+import { AgentClient } from '../agent/agent-client.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierPolicyRepository } from './verifier-policy-repository.js';
@@ -20,7 +21,9 @@ export interface PolledAgent {
   readonly policies: AgentPolicies;
   /** `tpm_policy.mask` in wire form. */
   readonly mask: string;
-  readonly connection: AgentConnection;
+  readonly connection: AgentClient;
+  /** Where another agent's revocation notice goes: built once, sent over `connection` (no new handshake). */
+  readonly revocationTarget: RevocationAgentTarget;
   state: AgentAttestationState;
   /** Consecutive unreachable attempts (Keylime `num_retries`); 0 after any answer. */
   retries: number;
@@ -86,8 +89,9 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     throw new InvalidParameterValue('agent', `${record.agentId} has no contact address or mTLS certificate to poll`);
   }
   const policies = await loadAgentPolicies(record, deps);
-  const connection = new AgentConnection({
-    baseUrl: httpsServiceUrl(record.ip, record.port),
+  const baseUrl = httpsServiceUrl(record.ip, record.port);
+  const connection = new AgentClient({
+    baseUrl,
     agentCert: record.mtlsCert,
     clientCert: deps.clientTls.cert,
     clientKey: deps.clientTls.key,
@@ -99,6 +103,13 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     policies,
     mask: formatPcrMask(parseTpmPolicy(record.tpmPolicy).mask),
     connection,
+    revocationTarget: {
+      agentId: record.agentId,
+      url: baseUrl,
+      apiVersion: record.supportedVersion,
+      mtlsCert: record.mtlsCert,
+      post: (envelopeJson) => connection.notifyRevocation(envelopeJson),
+    },
     state: record.state,
     retries: 0,
     timer: undefined,

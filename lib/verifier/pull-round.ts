@@ -31,7 +31,7 @@ export async function runPullRound(agent: PolledAgent, settings: PullSettings, r
   const nonce = freshNonce();
   let reply: unknown;
   try {
-    reply = await agent.connection.integrityQuote({ nonce, mask: agent.mask, partial: request.partial, imaEntry: request.imaEntry });
+    reply = await agent.connection.integrityQuoteReply({ nonce, mask: agent.mask, partial: request.partial, imaEntry: request.imaEntry });
   } catch (error) {
     const failure = transportFailure(error);
     const position = { state: request.state, retries: agent.retries };
@@ -75,7 +75,7 @@ async function deliverV(
   let failure: TransportFailure | undefined;
   if (v !== null && publicKey !== null) {
     try {
-      await agent.connection.sendVKey(wrapVKey(v, publicKey));
+      await agent.connection.sendVkey(wrapVKey(v, publicKey));
     } catch (error) {
       failure = transportFailure(error);
     }

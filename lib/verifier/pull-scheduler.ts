@@ -1,19 +1,22 @@
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
 import { decideInternalError, decideTakeOver, decideTerminated, type PullDecision, type PullSettings } from '../attestation/pull-decision.js';
-import { httpsServiceUrl } from '../http/keylime-client.js';
-import type { RevocationNotifier } from '../revocation/revocation-notifier.js';
+import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { runPullRound } from './pull-round.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
+import { decideShare } from './fair-share.js';
+import type { VerifierProcessRepository } from './verifier-process-repository.js';
 import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
 import type { VerifierMetrics } from './verifier-metrics.js';
 
 export interface PullSchedulerOptions {
   readonly repository: VerifierAgentRepository;
+  /** Heartbeats of the processes sharing the database: each claims only its fair share. */
+  readonly processes: VerifierProcessRepository;
   /** The hot-path write (batched). */
   readonly writer: RoundWriter;
   readonly health: VerifierHealth;
@@ -49,6 +52,9 @@ const POLLED: readonly OperationalState[] = [
 /** Node's timer limit (~24.8 days); a longer back-off (retryInterval ** n) would otherwise fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Sweep period while this process holds less than its fair share (agents another process released are taken within it). */
+const SHORT_SWEEP_MS = 1000;
+
 /** How many agents one claim statement takes at most. */
 const CLAIM_BATCH = 500;
 
@@ -72,6 +78,8 @@ export class PullScheduler {
   private readonly inFlight = new Set<Promise<void>>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The last sweep left this process below its fair share: sweep again soon, to take released agents quickly. */
+  private belowShare = false;
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
@@ -153,6 +161,9 @@ export class PullScheduler {
     this.agents.clear();
     await this.options.repository.releaseLeases(this.options.owner).catch((error: unknown) => {
       this.options.log.warn({ err: error }, 'could not release leases');
+    });
+    await this.options.processes.remove(this.options.owner).catch((error: unknown) => {
+      this.options.log.warn({ err: error }, 'could not remove the heartbeat');
     });
   }
 
@@ -288,15 +299,6 @@ export class PullScheduler {
     if (notifier === undefined) return;
     const record = agent.enrolment;
     const failure = outcome.history?.failures[0];
-    const otherAgents = [...this.agents.values()]
-      .map((other) => other.enrolment)
-      .filter((other) => other.agentId !== record.agentId && other.ip !== null && other.port !== null)
-      .map((other) => ({
-        agentId: other.agentId,
-        url: httpsServiceUrl(other.ip as string, other.port as number),
-        apiVersion: other.supportedVersion,
-        ...(other.mtlsCert === null ? {} : { mtlsCert: other.mtlsCert }),
-      }));
     notifier.agentFailed({
       agentId: record.agentId,
       ip: record.ip,
@@ -308,8 +310,15 @@ export class PullScheduler {
       eventId: failure?.event_id ?? outcome.state.lastEventId ?? 'unknown',
       severityLabel: failure?.severity_label ?? 'unknown',
       context: failure?.context ?? null,
-      otherAgents,
+      otherAgents: () => this.revocationTargets(),
     });
+  }
+
+  /** Every agent polled here, as a revocation target (read by the notifier later, off the round's path). */
+  private *revocationTargets(): Iterable<RevocationAgentTarget> {
+    for (const agent of this.agents.values()) {
+      yield agent.revocationTarget;
+    }
   }
 
   /**
@@ -383,23 +392,51 @@ export class PullScheduler {
           })
           .finally(() => this.scheduleSweep()),
       );
-    }, Math.max(200, (this.options.leaseSeconds * 1000) / 3));
+    }, this.belowShare ? SHORT_SWEEP_MS : Math.max(200, (this.options.leaseSeconds * 1000) / 3));
   }
 
-  /** Renews the leases of the agents whose last round is stored, then claims agents nobody holds, in batches. */
+  /**
+   * Beats, renews the leases of the agents whose last round is stored, lets go of the agents held
+   * above this process's fair share (`decideShare`), then claims agents nobody holds, in batches, up
+   * to that share.
+   */
   private async sweep(): Promise<void> {
-    const { repository, owner, leaseSeconds, verifierId } = this.options;
+    const { repository, processes, owner, leaseSeconds, verifierId } = this.options;
+    await processes.beat(owner, verifierId);
     const stored = [...this.agents.values()].filter((agent) => agent.writeAttempts === 0).map((agent) => agent.enrolment.agentId);
     await repository.renewLeases(owner, leaseSeconds, stored);
-    for (;;) {
-      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, CLAIM_BATCH);
+    const share = decideShare(await processes.population(verifierId, leaseSeconds), this.agents.size);
+    if (share.release > 0) {
+      await this.release(share.release);
+    }
+    let room = share.claim;
+    this.belowShare = false;
+    while (room > 0 && !this.closed) {
+      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room));
       for (const record of claimed) {
         await this.takeOver(record);
       }
-      if (claimed.length < CLAIM_BATCH || this.closed) {
+      if (claimed.length < Math.min(CLAIM_BATCH, room)) {
+        // Nothing free now, but another process holds more than its share: it lets go at its sweep.
+        this.belowShare = true;
         return;
       }
+      room -= claimed.length;
     }
+  }
+
+  /**
+   * Stops polling `count` idle agents (no round in flight, last round stored) and lets their leases
+   * expire now: another live process claims them from their stored state at its next sweep.
+   */
+  private async release(count: number): Promise<void> {
+    const idle = [...this.agents.values()].filter((agent) => !agent.running && agent.writeAttempts === 0).slice(0, count);
+    const ids = idle.map((agent) => agent.enrolment.agentId);
+    for (const id of ids) {
+      this.drop(id);
+    }
+    await this.options.repository.releaseAgents(this.options.owner, ids);
+    this.options.log.info({ released: ids.length, polled: this.agents.size }, 'released agents above the fair share');
   }
 
   /** A claimed agent this process does not poll yet: TERMINATED ones are deleted, others restart (Keylime: START). */

@@ -1,5 +1,4 @@
-import { isAttestationFresh } from '../attestation/freshness.js';
-import { attestationStatus } from '../attestation/operational-state.js';
+import { operatorStatus } from '../attestation/operator-decision.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 
 /** `results` of `GET /v2.x/agents/{id}` (spec §4.2), with Keylime's field names and types. */
@@ -55,14 +54,12 @@ export interface StatusContext {
 
 /**
  * Builds the status object of one agent (`has_runtime_policy` is 1 iff the policy's generator is above
- * 1). Keylime says PASS in states 3–6 however long ago the last success was — for a minute while it
- * retries a silent agent, for ever while its database is down. Here a PASS whose last successful
- * attestation is older than `freshnessBound` is reported PENDING with `stale: true`, `trusted: false`.
+ * 1). `attestation_status`, `trusted` and `stale` are the engine's `operatorStatus`: a PASS whose last
+ * successful attestation is older than `freshnessBound` is PENDING with `stale: true`, `trusted: false`.
  */
 export function agentStatusResults(record: VerifierAgentRecord, context: StatusContext): AgentStatusResults {
   const state = record.state;
-  const keylimeStatus = attestationStatus(state);
-  const stale = keylimeStatus === 'PASS' && !isAttestationFresh(state.lastSuccessfulAttestation, context.now, context.freshnessBound);
+  const status = operatorStatus(state, context.now, context.freshnessBound);
   return {
     operational_state: state.operationalState,
     v: null,
@@ -86,12 +83,12 @@ export function agentStatusResults(record: VerifierAgentRecord, context: StatusC
     attestation_count: state.attestationCount,
     last_received_quote: state.lastReceivedQuote,
     last_successful_attestation: state.lastSuccessfulAttestation,
-    attestation_status: stale ? 'PENDING' : keylimeStatus,
+    attestation_status: status.attestationStatus,
     attestation_period: `${context.quoteInterval}s`,
     maximum_attestation_interval: `${context.quoteInterval * 5}s`,
-    trusted: keylimeStatus === 'PASS' && !stale,
+    trusted: status.trusted,
     freshness_bound: context.freshnessBound,
     ak_tpm: record.akTpm,
-    stale,
+    stale: status.stale,
   };
 }

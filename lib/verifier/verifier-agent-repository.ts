@@ -227,6 +227,17 @@ export class VerifierAgentRepository {
     return (await this.knex(AGENTS).update({ supported_version: version }).where({ agent_id: agentId, owner })) > 0;
   }
 
+  /** Lets `owner`'s leases on `agentIds` expire now, so another process may claim them at its next sweep (fair share). */
+  async releaseAgents(owner: string, agentIds: readonly string[]): Promise<void> {
+    if (agentIds.length === 0) {
+      return;
+    }
+    await this.knex.raw(
+      `update ${AGENTS} set lease_expires_at = now() where owner = ? and agent_id in (select jsonb_array_elements_text(?::jsonb))`,
+      [owner, JSON.stringify(agentIds)],
+    );
+  }
+
   /** Lets every lease of `owner` expire now, so other processes may take the agents at once (clean shutdown). */
   async releaseLeases(owner: string): Promise<void> {
     await this.knex(AGENTS).update({ lease_expires_at: this.knex.fn.now() }).where({ owner });

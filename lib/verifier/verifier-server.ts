@@ -16,6 +16,7 @@ import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { PolicyCache } from './policy-cache.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { RevocationNotifier } from '../revocation/revocation-notifier.js';
+import { VerifierProcessRepository } from './verifier-process-repository.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { createPushService, type PushService } from './push/push-service.js';
 import { RoundWriter } from './round-writer.js';
@@ -140,6 +141,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     scheduler = new PullScheduler({
       revocation,
       repository: agents,
+      processes: new VerifierProcessRepository(database.knex),
       writer,
       health,
       metrics,

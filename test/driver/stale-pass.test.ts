@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AttestationServiceUnavailable } from '../../interfaces/errors.js';
-import { judgeVerifierStatus, type StatusVerdict } from '../../drivers/keylime/status-verdict.js';
+import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/operator-decision.js';
 import { waitForFinalVerdict } from '../../drivers/keylime/status-wait.js';
 import { readVerifierAgent } from '../../drivers/keylime/verifier-agent-view.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';

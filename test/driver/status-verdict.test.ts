@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { AttestationServiceUnavailable } from '../../interfaces/errors.js';
-import { judgeVerifierStatus, type StatusVerdict, type VerifierAgentView } from '../../drivers/keylime/status-verdict.js';
+import { judgeVerifierStatus, type StatusVerdict, type VerifierAgentView } from '../../lib/attestation/operator-decision.js';
 import { waitForFinalVerdict } from '../../drivers/keylime/status-wait.js';
 
 const BASE: VerifierAgentView = {

@@ -38,15 +38,15 @@ function notice(agentId: string, extra: Partial<AgentFailureNotice> = {}): Agent
   };
 }
 
-/** An HTTP webhook that answers 503 to its first `failures` requests, then 200, and records bodies. */
-async function flakyWebhook(failures: number): Promise<{ server: Server; url: string; bodies: string[] }> {
+/** An HTTP webhook that answers `failStatus` (503) to its first `failures` requests, then 200, and records bodies. */
+async function flakyWebhook(failures: number, failStatus = 503): Promise<{ server: Server; url: string; bodies: string[] }> {
   const bodies: string[] = [];
   const server = createServer((request: IncomingMessage, response) => {
     let text = '';
     request.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
     request.on('end', () => {
       bodies.push(text);
-      response.statusCode = bodies.length <= failures ? 503 : 200;
+      response.statusCode = bodies.length <= failures ? failStatus : 200;
       response.end();
     });
   });
@@ -92,16 +92,73 @@ describe('revocation notifications', function () {
     }
   });
 
-  it('gives up after its attempts on a dead webhook (the caller never sees an error)', async function () {
+  it('gives up after its attempts on a dead webhook, and does not retry a refusal (4xx other than 408/429); the caller never sees an error', async function () {
+    for (const [status, tries] of [[503, 3], [403, 1]] as const) {
+      const hook = await flakyWebhook(100, status);
+      const notifier = new RevocationNotifier({ webhooks: [hook.url], retry: { attempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
+      try {
+        notifier.agentFailed(notice('failed-node'));
+        await notifier.idle();
+        expect(hook.bodies, `status ${status}`).to.have.length(tries);
+      } finally {
+        await notifier.close();
+        await new Promise<void>((resolve) => hook.server.close(() => resolve()));
+      }
+    }
+  });
+
+  it('closing does not wait out back-offs: each delivery in flight gets its current try, none after', async function () {
     const hook = await flakyWebhook(100);
-    const notifier = new RevocationNotifier({ webhooks: [hook.url], retry: { attempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
+    const notifier = new RevocationNotifier({ webhooks: [hook.url], retry: { attempts: 5, initialDelayMs: 60_000, maxDelayMs: 60_000 } });
     try {
       notifier.agentFailed(notice('failed-node'));
+      while (hook.bodies.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      const started = Date.now();
+      await notifier.close();
+      expect(Date.now() - started).to.be.below(5000);
+      expect(hook.bodies.length).to.be.within(1, 2);
+    } finally {
+      await new Promise<void>((resolve) => hook.server.close(() => resolve()));
+    }
+  });
+
+  it('lists the other agents off the caller\'s stack and delivers to them over their own connections, a few at a time, retrying each', async function () {
+    const tls = tlsFixture();
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 5 } });
+    let listed = 0;
+    let running = 0;
+    let mostRunning = 0;
+    const delivered = new Map<string, number>();
+    const targets = Array.from({ length: 3000 }, (_, i) => ({
+      agentId: `agent-${i}`,
+      url: 'https://127.0.0.1:1',
+      apiVersion: '2.2',
+      post: async (body: string): Promise<void> => {
+        running += 1;
+        mostRunning = Math.max(mostRunning, running);
+        await new Promise((resolve) => setImmediate(resolve));
+        running -= 1;
+        delivered.set(`agent-${i}`, (delivered.get(`agent-${i}`) ?? 0) + 1);
+        expect((JSON.parse(body) as RevocationEnvelope).signature).to.be.a('string');
+        if (i === 7 && delivered.get('agent-7') === 1) throw new Error('first try refused');
+      },
+    }));
+    try {
+      notifier.agentFailed(notice('agent-0', {
+        otherAgents: () => {
+          listed += 1;
+          return targets;
+        },
+      }));
+      expect(listed).to.equal(0);
       await notifier.idle();
-      expect(hook.bodies).to.have.length(3);
+      expect(listed).to.equal(1);
+      expect(delivered.has('agent-0')).to.equal(false);
+      expect(delivered.size).to.equal(2999);
+      expect(delivered.get('agent-7')).to.equal(2);
+      expect(mostRunning).to.be.within(2, 8);
     } finally {
       await notifier.close();
-      await new Promise<void>((resolve) => hook.server.close(() => resolve()));
     }
   });
 

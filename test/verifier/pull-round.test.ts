@@ -4,7 +4,7 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
-import type { AgentConnection, IntegrityRequest } from '../../lib/verifier/agent-connection.js';
+import type { AgentClient, IntegrityQuoteRequest } from '../../lib/agent/agent-client.js';
 import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import type { PullDecision, PullSettings } from '../../lib/attestation/pull-decision.js';
 import { runPullRound } from '../../lib/verifier/pull-round.js';
@@ -27,14 +27,14 @@ function nextIn(decision: PullDecision): number | undefined {
 
 /** A connection double: answers from a FakeAgent, or fails with the queued errors first. */
 class ScriptedConnection {
-  readonly requests: IntegrityRequest[] = [];
+  readonly requests: IntegrityQuoteRequest[] = [];
   readonly vkeys: string[] = [];
   quoteErrors: Error[] = [];
   vErrors: Error[] = [];
 
   constructor(private readonly agent: FakeAgent) {}
 
-  integrityQuote(request: IntegrityRequest): Promise<unknown> {
+  integrityQuoteReply(request: IntegrityQuoteRequest): Promise<unknown> {
     this.requests.push(request);
     const error = this.quoteErrors.shift();
     if (error !== undefined) {
@@ -55,7 +55,7 @@ class ScriptedConnection {
     this.versionsUsed.push(version);
   }
 
-  sendVKey(encryptedKey: string): Promise<void> {
+  sendVkey(encryptedKey: string): Promise<void> {
     const error = this.vErrors.shift();
     if (error !== undefined) {
       return Promise.reject(error);
@@ -82,7 +82,8 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
       akTpm: akPublicKey(fake.akTpm),
     },
     mask: '0x400',
-    connection: connection as unknown as AgentConnection,
+    connection: connection as unknown as AgentClient,
+    revocationTarget: { agentId: 'a1', url: 'https://127.0.0.1:9002', apiVersion: '2.2' },
     state: initialAgentState(),
     retries: 0,
     timer: undefined,
@@ -178,7 +179,7 @@ describe('pull round (spec §6.2)', function () {
     expect(nextIn(failed)).to.equal(undefined);
 
     const liar = new ScriptedConnection(fake);
-    liar.integrityQuote = () => Promise.resolve({ quote: 42 });
+    liar.integrityQuoteReply = () => Promise.resolve({ quote: 42 });
     const invalid = await runPullRound(polledAgent(fake, liar, null), settings);
     expect(invalid.state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
     expect(invalid.history?.failures.map((f) => f.event_id)).to.deep.equal(['qoute_validation.invalid_data']);

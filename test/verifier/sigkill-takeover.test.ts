@@ -22,7 +22,8 @@ const LEASE = 2;
 
 /**
  * Three `ironlime verifier` processes on one PostgreSQL (no extra flag: the leases split the agents).
- * The agents are claimed by the first; the other two start after. The first is SIGKILLed (no chance to
+ * The agents are claimed by the first; the other two start after, and the first lets go of all but
+ * its fair share (a third), which they claim. The first is SIGKILLed (no chance to
  * release its leases): within two quote intervals every one of its agents has a new round stored by
  * another process, and no verdict is lost or duplicated — every agent's `pass` rows equal its
  * `attestation_count`.
@@ -128,10 +129,16 @@ describe('verifier: a SIGKILLed process among three (leases on PostgreSQL)', fun
     });
     startProcess('verifier-b');
     startProcess('verifier-c');
-    // B and C are up when their first rounds... they hold nothing yet: A keeps its live leases.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    expect(new Set((await owners()).values())).to.deep.equal(new Set(['verifier-a']));
-
+    // B and C beat in `verifier_processes`: A lets go of what it holds above ⌈24 / 3⌉, and they claim it.
+    const held = async (): Promise<number[]> => {
+      const counts = new Map<string, number>();
+      for (const owner of (await owners()).values()) counts.set(owner ?? '', (counts.get(owner ?? '') ?? 0) + 1);
+      return ['verifier-a', 'verifier-b', 'verifier-c'].map((owner) => counts.get(owner) ?? 0);
+    };
+    await eventually('the three processes hold 8 agents each', async () => (await held()).every((n) => n === AGENTS / 3), 30_000, 200).catch(async (error: unknown) => {
+      process.stdout.write(`held: ${JSON.stringify(await held())}\n`);
+      throw error;
+    });
     const killedAt = new Date();
     if (process.env['SIGKILL_TEST_LOG'] !== undefined) {
       process.stdout.write(`killed at ${killedAt.getTime()}\n`);
@@ -154,6 +161,10 @@ describe('verifier: a SIGKILLed process among three (leases on PostgreSQL)', fun
     expect(tookSeconds).to.be.below(2 * INTERVAL);
     const after = new Set((await owners()).values());
     expect([...after].every((owner) => owner === 'verifier-b' || owner === 'verifier-c')).to.equal(true);
+    await eventually('the two survivors hold 12 agents each', async () => {
+      const [, b, c] = await held();
+      return b === AGENTS / 2 && c === AGENTS / 2;
+    }, 30_000, 200);
 
     const rows = (
       await knex.raw(`select a.agent_id, a.attestation_count,

@@ -7,10 +7,10 @@ import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { loadOrCreateClientTls, type ServiceTls } from '../../lib/pki/service-tls.js';
 import { httpsServiceUrl } from '../../lib/http/keylime-client.js';
-import { AgentConnection } from '../../lib/verifier/agent-connection.js';
+import { AgentClient } from '../../lib/agent/agent-client.js';
 
-/** The verifier's thin hot-path client against a real TLS server: replies, every error class, the pin. */
-describe('agent connection (thin keep-alive mTLS client)', function () {
+/** The one agent client (tenant and verifier) on the thin keep-alive client, against a real TLS server: replies, every error class, the pin. */
+describe('agent client (thin keep-alive mTLS client)', function () {
   let dir: string;
   let server: Server;
   let port: number;
@@ -45,35 +45,51 @@ describe('agent connection (thin keep-alive mTLS client)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const connect = (agentCert = tls.certPem, timeoutMs = 5000): AgentConnection =>
-    new AgentConnection({ baseUrl: httpsServiceUrl('127.0.0.1', port), agentCert, clientCert: client.cert, clientKey: client.key, apiVersion: '2.2', timeoutMs });
+  const connect = (agentCert = tls.certPem, timeoutMs = 5000): AgentClient =>
+    new AgentClient({ baseUrl: httpsServiceUrl('127.0.0.1', port), agentCert, clientCert: client.cert, clientKey: client.key, apiVersion: '2.2', timeoutMs });
 
   it('sends the quote query and V, presents the client certificate, and returns results unvalidated', async function () {
     const connection = connect();
     answer = () => [200, JSON.stringify({ code: 200, status: 'Success', results: { quote: 42 } })];
-    expect(await connection.integrityQuote({ nonce: 'abc', mask: '0x400', partial: true, imaEntry: 7 })).to.deep.equal({ quote: 42 });
+    expect(await connection.integrityQuoteReply({ nonce: 'abc', mask: '0x400', partial: true, imaEntry: 7 })).to.deep.equal({ quote: 42 });
     expect(seen.at(-1)).to.deep.include({ url: '/v2.2/quotes/integrity?nonce=abc&mask=0x400&partial=1&ima_ml_entry=7', peerCert: true });
-    await connection.sendVKey('S0VZ');
+    await connection.sendVkey('S0VZ');
     expect(seen.at(-1)).to.deep.include({ url: '/v2.2/keys/vkey', body: '{"encrypted_key":"S0VZ"}' });
+    await connection.notifyRevocation('{"msg":"m","signature":""}');
+    expect(seen.at(-1)).to.deep.include({ url: '/v2.2/notifications/revocation', body: '{"msg":"m","signature":""}' });
+    connection.close();
+  });
+
+  it('validates the typed methods\' results (a shape mismatch is BadRemoteReplyError) and takes a 204 as empty', async function () {
+    const connection = connect();
+    answer = () => [200, JSON.stringify({ code: 200, status: 'Success', results: { hmac: 'ab'.repeat(48) } })];
+    expect(await connection.verifyKey('c h')).to.equal('ab'.repeat(48));
+    expect(seen.at(-1)?.url).to.equal('/v2.2/keys/verify?challenge=c%20h');
+    answer = () => [200, JSON.stringify({ code: 200, status: 'Success', results: { hmac: 7 } })];
+    expect(await connection.verifyKey('c').catch((e: unknown) => e)).to.be.instanceOf(BadRemoteReplyError);
+    answer = () => [200, JSON.stringify({ code: 200, status: 'Success', results: { quote: 42 } })];
+    expect(await connection.integrityQuote({ nonce: 'a', mask: '0x1', partial: false }).catch((e: unknown) => e)).to.be.instanceOf(BadRemoteReplyError);
+    answer = () => [204, ''];
+    expect(await connection.integrityQuoteReply({ nonce: 'a', mask: '0x1', partial: false })).to.deep.equal({});
     connection.close();
   });
 
   it('maps a non-2xx status, a non-envelope, a timeout and a wrong certificate to typed errors', async function () {
     const connection = connect(tls.certPem, 300);
     answer = () => [500, JSON.stringify({ code: 500, status: 'Internal', results: {} })];
-    const failed = await connection.integrityQuote({ nonce: 'a', mask: '0x1', partial: false, imaEntry: 0 }).catch((e: unknown) => e);
+    const failed = await connection.integrityQuoteReply({ nonce: 'a', mask: '0x1', partial: false, imaEntry: 0 }).catch((e: unknown) => e);
     expect(failed).to.be.instanceOf(KeylimeHttpError);
     expect((failed as KeylimeHttpError).remoteHttpStatus).to.equal(500);
     answer = () => [200, 'not json'];
-    expect(await connection.integrityQuote({ nonce: 'a', mask: '0x1', partial: false, imaEntry: 0 }).catch((e: unknown) => e)).to.be.instanceOf(BadRemoteReplyError);
+    expect(await connection.integrityQuoteReply({ nonce: 'a', mask: '0x1', partial: false, imaEntry: 0 }).catch((e: unknown) => e)).to.be.instanceOf(BadRemoteReplyError);
     answer = () => [0, ''];
-    const silent = await connection.integrityQuote({ nonce: 'a', mask: '0x1', partial: false, imaEntry: 0 }).catch((e: unknown) => e);
+    const silent = await connection.integrityQuoteReply({ nonce: 'a', mask: '0x1', partial: false, imaEntry: 0 }).catch((e: unknown) => e);
     expect(silent).to.be.instanceOf(ServiceUnreachableError);
     expect((silent as ServiceUnreachableError).reason).to.equal('timeout');
     connection.close();
     const other = createSelfSignedServerCertificate({ commonName: 'agent', sans: ['127.0.0.1'] });
     const pinnedElsewhere = connect(other.certPem);
-    const refused = await pinnedElsewhere.integrityQuote({ nonce: 'a', mask: '0x1', partial: false, imaEntry: 0 }).catch((e: unknown) => e);
+    const refused = await pinnedElsewhere.integrityQuoteReply({ nonce: 'a', mask: '0x1', partial: false, imaEntry: 0 }).catch((e: unknown) => e);
     expect(refused).to.be.instanceOf(ServiceUnreachableError);
     expect((refused as ServiceUnreachableError).reason).to.equal('tls');
     pinnedElsewhere.close();

@@ -1,9 +1,34 @@
-import { attestationStatus, isOperationalState, OperationalState, operationalStateLabel } from '../../lib/attestation/operational-state.js';
+import type { AgentAttestationState } from './agent-state.js';
+import { isAttestationFresh } from './freshness.js';
+import { attestationStatus, isOperationalState, OperationalState, operationalStateLabel } from './operational-state.js';
 
 /**
- * Turns the verifier's view of an agent (`GET /v2.x/agents/{id}`, spec §4.2) into the driver's verdict.
- * Pure: the polling loop around it lives in `status-wait.ts`.
+ * What an operator is told about an agent, decided in one place (pure): by our verifier's status
+ * reply (`operatorStatus`: Keylime's `attestation_status` plus `trusted` and `stale`), and by the
+ * driver reading any verifier's reply, ours or Keylime's (`judgeVerifierStatus`; the polling loop
+ * around it lives in `drivers/keylime/status-wait.ts`). Neither trusts a PASS older than its bound.
  */
+
+/** Our verifier's answer on one agent, beside Keylime's fields. */
+export interface OperatorStatus {
+  /** Keylime's, except that a PASS older than the freshness bound is PENDING (no stale PASS). */
+  readonly attestationStatus: 'PASS' | 'FAIL' | 'PENDING';
+  /** True only for a PASS no older than the bound — the one field to trust on. */
+  readonly trusted: boolean;
+  /** The state says PASS but the last success is older than the bound. */
+  readonly stale: boolean;
+}
+
+/**
+ * Keylime says PASS in states 3–6 however long ago the last success was — for a minute while it
+ * retries a silent agent, for ever while its database is down. Here a PASS whose last successful
+ * attestation is older than `freshnessBound` seconds at `now` (unix seconds) is PENDING and stale.
+ */
+export function operatorStatus(state: Pick<AgentAttestationState, 'operationalState' | 'lastSuccessfulAttestation'>, now: number, freshnessBound: number): OperatorStatus {
+  const keylimeStatus = attestationStatus(state);
+  const stale = keylimeStatus === 'PASS' && !isAttestationFresh(state.lastSuccessfulAttestation, now, freshnessBound);
+  return { attestationStatus: stale ? 'PENDING' : keylimeStatus, trusted: keylimeStatus === 'PASS' && !stale, stale };
+}
 
 /** The fields of the verifier's status reply the verdict reads (all optional: real Keylime versions differ). */
 export interface VerifierAgentView {

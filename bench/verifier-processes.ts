@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+
+/**
+ * The verifier processes of `npm run bench -- verifier`: K children on one schema and data dir (one
+ * CA), each with its own instance id, so the leases and `verifier_processes` split the agents between
+ * them. `--profile DIR` profiles each child during the measured window only (not the fleet's set-up
+ * or teardown): the parent writes `PROFILE START` / `PROFILE STOP` on the child's stdin.
+ */
+export interface VerifierProcesses {
+  /** The first child's URL (enrolments go there; the fair share spreads them). */
+  readonly url: string;
+  readonly children: readonly ChildProcess[];
+  /** Each child's stdout, line by line. */
+  readonly lines: readonly Interface[];
+}
+
+export interface SpawnVerifiersOptions {
+  readonly count: number;
+  readonly dataDir: string;
+  readonly schema: string;
+  readonly databaseUrl: string;
+  readonly quoteInterval: number;
+  /** Flag that makes `bench/main.js verifier` serve a verifier instead of benchmarking. */
+  readonly childFlag: string;
+}
+
+/** Starts the children one after the other (the first creates the data dir's CA and certificates). */
+export async function spawnVerifiers(options: SpawnVerifiersOptions): Promise<VerifierProcesses> {
+  const children: ChildProcess[] = [];
+  const lines: Interface[] = [];
+  let url = '';
+  for (let i = 0; i < options.count; i += 1) {
+    const started = await spawnOne(options, `bench-verifier-${i}`);
+    children.push(started.child);
+    lines.push(started.lines);
+    url ||= started.url;
+  }
+  return { url, children, lines };
+}
+
+async function spawnOne(options: SpawnVerifiersOptions, instanceId: string): Promise<{ child: ChildProcess; url: string; lines: Interface }> {
+  const main = process.argv[1] as string;
+  const child = spawn(
+    process.execPath,
+    [
+      main, 'verifier', options.childFlag,
+      '--data-dir', options.dataDir,
+      '--schema', options.schema,
+      '--database', options.databaseUrl,
+      '--quote-interval', String(options.quoteInterval),
+      '--instance-id', instanceId,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout as NonNullable<ChildProcess['stdout']> });
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (line.startsWith('VERIFIER ')) {
+        resolve(line.slice('VERIFIER '.length));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the verifier process ended (exit code ${String(code)}) before listening`)));
+  });
+  return { child, url, lines };
+}
+
+/** Asks every child to start profiling. */
+export function startProfiles(processes: VerifierProcesses): void {
+  for (const child of processes.children) child.stdin?.write('PROFILE START\n');
+}
+
+/** Asks every child to write its profile of the window to `dir/verifier-<i>.cpuprofile`; resolves when all are written. */
+export async function stopProfiles(processes: VerifierProcesses, dir: string): Promise<void> {
+  await Promise.all(
+    processes.children.map((child, i) => {
+      const file = path.join(dir, `verifier-${i}.cpuprofile`);
+      const written = new Promise<void>((resolve) => {
+        const onLine = (line: string): void => {
+          if (line === `PROFILE WRITTEN ${file}`) {
+            processes.lines[i]?.off('line', onLine);
+            resolve();
+          }
+        };
+        processes.lines[i]?.on('line', onLine);
+      });
+      child.stdin?.write(`PROFILE STOP ${file}\n`);
+      return written;
+    }),
+  );
+}
+
+export async function stopVerifiers(processes: VerifierProcesses): Promise<void> {
+  await Promise.all(
+    processes.children.map(async (child) => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin?.end();
+      await exited;
+    }),
+  );
+}
+
+/** CPU seconds used so far by all the children (from /proc: utime + stime, 100 ticks per second on Linux). */
+export function childrenCpuSeconds(processes: VerifierProcesses | undefined): number {
+  let total = 0;
+  for (const child of processes?.children ?? []) {
+    if (child.pid === undefined || child.exitCode !== null) continue;
+    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    total += (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  return total;
+}
+
+/** Child side: answers `PROFILE START` / `PROFILE STOP <file>` lines on stdin with the V8 profiler. */
+export function serveProfileCommands(): void {
+  const session = new Session();
+  session.connect();
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    void (async () => {
+      if (line === 'PROFILE START') {
+        await session.post('Profiler.enable');
+        await session.post('Profiler.start');
+      } else if (line.startsWith('PROFILE STOP ')) {
+        const file = line.slice('PROFILE STOP '.length);
+        const { profile } = await session.post('Profiler.stop');
+        await writeFile(file, JSON.stringify(profile));
+        process.stdout.write(`PROFILE WRITTEN ${file}\n`);
+      }
+    })().catch((error: unknown) => process.stderr.write(`profiler: ${String(error)}\n`));
+  });
+}

@@ -1,0 +1,25 @@
+import { expect } from 'chai';
+import { operatorStatus } from '../../lib/attestation/operator-decision.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+
+describe('operator decision: what our verifier tells the operator (operatorStatus)', function () {
+  const now = 1_000_000;
+
+  it('a PASS state whose last success is within the bound (plus one second of truncation) is trusted', function () {
+    for (const age of [0, 10, 11]) {
+      expect(operatorStatus({ operationalState: OperationalState.GET_QUOTE, lastSuccessfulAttestation: now - age }, now, 10)).to.deep.equal({ attestationStatus: 'PASS', trusted: true, stale: false });
+    }
+  });
+
+  it('a PASS state older than the bound, or that never passed, is PENDING and stale, never trusted', function () {
+    for (const state of [OperationalState.GET_QUOTE, OperationalState.GET_QUOTE_RETRY, OperationalState.PROVIDE_V_RETRY]) {
+      expect(operatorStatus({ operationalState: state, lastSuccessfulAttestation: now - 11.5 }, now, 10)).to.deep.equal({ attestationStatus: 'PENDING', trusted: false, stale: true });
+    }
+    expect(operatorStatus({ operationalState: OperationalState.GET_QUOTE, lastSuccessfulAttestation: 0 }, now, 10).trusted).to.equal(false);
+  });
+
+  it('FAIL stays FAIL however recent the last success; START stays PENDING without being stale', function () {
+    expect(operatorStatus({ operationalState: OperationalState.INVALID_QUOTE, lastSuccessfulAttestation: now }, now, 10)).to.deep.equal({ attestationStatus: 'FAIL', trusted: false, stale: false });
+    expect(operatorStatus({ operationalState: OperationalState.START, lastSuccessfulAttestation: 0 }, now, 10)).to.deep.equal({ attestationStatus: 'PENDING', trusted: false, stale: false });
+  });
+});

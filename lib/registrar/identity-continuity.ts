@@ -55,6 +55,12 @@ export function decideIdentityContinuity(
       flag: stronger.agentId,
     };
   }
+  const claimed = sameHost.find(
+    (other) => (current === undefined || other.agentId !== current.agentId) && other.identityMode === 'id-secret' && offered.mode === 'id-secret' && other.hostProofKey !== offered.hostProofKey,
+  );
+  if (claimed !== undefined) {
+    return { kind: 'refuse', reason: `its host id belongs to id-secret agent '${claimed.agentId}', whose secret it does not hold`, flag: claimed.agentId };
+  }
   if (current === undefined) return { kind: 'accept', fresh: false };
   const refuse = (reason: string): ContinuityDecision => ({ kind: 'refuse', reason, flag: current.agentId });
   if (current.modeChangeTo !== null && current.modeChangeTo === offered.mode) return { kind: 'accept', fresh: true };

@@ -56,6 +56,9 @@ export function decodeRegisteredAgent(results: AgentShowReplyResults, agentId: s
       throw new BadRemoteReplyError(`registrar agent ${agentId}`, 'mtls_cert is not a PEM certificate', { cause });
     }
   }
+  if (results.ek_tpm === null || results.ek_tpm === undefined || results.aik_tpm === null || results.aik_tpm === undefined) {
+    throw new BadRemoteReplyError(`registrar agent ${agentId}`, `registered without a TPM (${results.identity_mode ?? 'no EK or AK'}): it has no identity quote to check`);
+  }
   return {
     agentId: results.agent_id,
     ekPublic: bytes(results.ek_tpm),

@@ -38,8 +38,9 @@ export type ContinuityDecision =
  *   machine that had a TPM cannot come back without one under a new name.
  * - Under the same agent id, the mode must be the stored one unless an admin allowed the change
  *   (`modeChangeTo`); then the identity starts afresh.
- * - Same mode: another EK, another host id, or (`id-secret`) another proof key is refused; a host
- *   that lost its secret made a new one, which is indistinguishable from an impostor.
+ * - Same mode: another host id, or (`id-secret`) another proof key is refused; a host that lost its
+ *   secret made a new one, which is indistinguishable from an impostor. Another EK or AK is refused
+ *   by `decideRegistration` with Keylime's own message (and flagged by the service).
  * Pure: the caller stores nothing on a refusal but the flag.
  */
 export function decideIdentityContinuity(
@@ -66,9 +67,6 @@ export function decideIdentityContinuity(
   if (current.modeChangeTo !== null && current.modeChangeTo === offered.mode) return { kind: 'accept', fresh: true };
   if (offered.mode !== current.identityMode) {
     return refuse(`it is registered as ${current.identityMode} (${current.trustLevel}) and came back as ${offered.mode}; changing its mode is an admin action`);
-  }
-  if (current.ekTpm !== null && offered.ekTpm !== null && current.ekTpm !== offered.ekTpm) {
-    return refuse('it came back with another EK; delete the agent or allow a mode change if its TPM really changed');
   }
   if (current.hostIdHash !== null && offered.hostIdHash !== null && current.hostIdHash !== offered.hostIdHash) {
     return refuse('it came back with another host id');

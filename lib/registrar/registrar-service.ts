@@ -13,7 +13,7 @@ import { decideIdentityContinuity } from './identity-continuity.js';
 import { RegistrarAgentRepository, type StoredAgent } from './registrar-agent-repository.js';
 import { REGISTRAR_LOGGER } from './registrar-tokens.js';
 import { registersTpm, type RegisterAgentBody } from './registrar-dtos.js';
-import { ActivationFailed, AgentNotFound, IdentityContinuityRefused, InvalidAgentData } from './registrar-errors.js';
+import { ActivationFailed, AgentNotFound, IdentityContinuityRefused, InvalidAgentData, RegistrationConflict } from './registrar-errors.js';
 import { checkMtlsCert, checkRegistration } from './registration-check.js';
 import { applyActivation, decideRegistration, type RegistrationOffer } from './registration-decision.js';
 
@@ -126,12 +126,18 @@ export class RegistrarService {
           flag = continuity.flag;
           throw new IdentityContinuityRefused(agentId, continuity.reason);
         }
-        return decideRegistration(agentId, current, offer, activationKey, continuity.fresh);
+        try {
+          return decideRegistration(agentId, current, offer, activationKey, continuity.fresh);
+        } catch (error) {
+          // Another EK or AK under a stored id: as much a downgrade attempt as coming back without a TPM.
+          if (error instanceof RegistrationConflict && current !== undefined) flag = current.agentId;
+          throw error;
+        }
       });
       this.log.info({ agentId, regcount: stored.regcount, mode: stored.identityMode, trustLevel: stored.trustLevel }, 'agent registered');
       return stored;
     } catch (error) {
-      if (error instanceof IdentityContinuityRefused && flag !== undefined) {
+      if (error instanceof RegistrationConflict && flag !== undefined) {
         await this.repository.flag(flag, error.message);
         this.log.warn({ agentId, flagged: flag, reason: error.message }, 'registration refused: identity downgrade');
       }

@@ -165,12 +165,13 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         expect((await admin.show(id)).trust_level).to.equal('hardware-tpm');
       });
 
-      it('refuses a TPM host with another EK under the same id', async function () {
+      it('refuses and flags a TPM host with another EK under the same id', async function () {
         const id = randomUUID();
         await registerTpm(id, trusted, 'emulated-tpm');
         const other = await refusal(registerTpm(id, rogue, 'emulated-tpm'));
         expect(other.remoteHttpStatus).to.equal(403);
-        expect(other.status).to.include('another EK');
+        expect(other.status).to.include('different TPM identity is forbidden (ek_tpm, aik_tpm');
+        expect((await admin.identity(id)).flagged_reason).to.include('different TPM identity');
       });
 
       it('changes a mode only after an admin allowed it', async function () {

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { destination, pino } from 'pino';
 import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
-import { AGENT_HASH_ALGS, type AgentConfigInput } from '../agent/agent-config.js';
+import { AGENT_HASH_ALGS, buildAgentConfig, type AgentConfigInput } from '../agent/agent-config.js';
+import { startHostAgent } from '../agent/host-agent.js';
+import { IDENTITY_MODES } from '../identity/trust-level.js';
 import { initAgent } from '../agent/agent-init.js';
 import { fileDigestBytes, startAgent } from '../agent/agent-server.js';
 import { appendImaFromCli } from '../agent/node-emulation.js';
@@ -28,6 +30,8 @@ interface AgentOptions {
   readonly revocationAction?: string[];
   readonly clientCa?: string;
   readonly hashAlg?: string;
+  readonly identity?: string;
+  readonly hostId?: string;
 }
 
 interface ImaAppendOptions {
@@ -62,8 +66,21 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
     .option('--revocation-cert <file>', 'revocation certificate or public key (PEM): accept signed revocation notifications')
     .option('--revocation-action <file>', 'executable run with each authentic revocation message on stdin (repeatable)', (file: string, all: string[]) => [...all, file], [] as string[])
     .addOption(new Option('--hash-alg <alg>', 'quote hash and PCR bank').choices(AGENT_HASH_ALGS))
+    .addOption(new Option('--identity <mode>', 'how to register (docs/identity.md; default tpm)').choices(IDENTITY_MODES))
+    .option('--host-id <id>', 'sys-uuid | mac (read here) | sys-uuid:<uuid> | mac:<address> (default for id-secret/id-only: the SMBIOS UUID, else the MAC)')
     .action(async (options: AgentOptions) => {
-      const running = await startAgent(agentInput(options), {
+      const input = agentInput(options);
+      if (input.identity === 'id-secret' || input.identity === 'id-only') {
+        const host = await startHostAgent(buildAgentConfig(input), {
+          logger: pino({ level: 'info' }, destination(2)),
+          announce: (line) => process.stdout.write(`${line}\n`),
+        });
+        process.stdout.write(`agent ${host.uuid} registered as ${host.identity} (host id ${host.hostId.kind}); no TPM: liveness only, no integrity evidence\n`);
+        await runUntilSignal([host]);
+        context.setExitCode(EXIT_VALID);
+        return;
+      }
+      const running = await startAgent(input, {
         logger: pino({ level: 'info' }, destination(2)),
         announce: (line) => process.stdout.write(`${line}\n`),
       });
@@ -127,7 +144,7 @@ function agentInput(options: AgentOptions): AgentConfigInput {
   if (options.dataDir === undefined) {
     throw new MissingParameterValue(['--data-dir'], 'ironlime agent');
   }
-  const tpm = options.tpm ?? (options.swtpm === true || options.emulate === true ? 'swtpm' : 'device:/dev/tpmrm0');
+  const tpm = options.tpm ?? (options.swtpm === true || options.emulate === true || options.identity === 'emulated-tpm' ? 'swtpm' : 'device:/dev/tpmrm0');
   if (options.swtpm === true && options.tpm !== undefined && options.tpm !== 'swtpm') {
     throw new InvalidParameterValue('--swtpm', `conflicts with --tpm ${options.tpm}`);
   }
@@ -148,6 +165,8 @@ function agentInput(options: AgentOptions): AgentConfigInput {
     ...(options.revocationCert === undefined ? {} : { revocationCertFile: options.revocationCert }),
     ...(options.revocationAction === undefined || options.revocationAction.length === 0 ? {} : { revocationActions: options.revocationAction }),
     ...(options.hashAlg === undefined ? {} : { hashAlg: options.hashAlg as AgentConfigInput['hashAlg'] }),
+    ...(options.identity === undefined ? {} : { identity: options.identity as AgentConfigInput['identity'] }),
+    ...(options.hostId === undefined ? {} : { hostId: options.hostId }),
   };
 }
 

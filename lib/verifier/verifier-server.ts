@@ -23,6 +23,9 @@ import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type VerifierConfigInput } from './verifier-config.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { registerVerifierRoutes } from './verifier-routes.js';
+import { LivenessMonitor } from './liveness/liveness-monitor.js';
+import { LivenessRepository } from './liveness/liveness-repository.js';
+import { registerLivenessRoutes } from './liveness/liveness-routes.js';
 import { VerifierService } from './verifier-service.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 
@@ -60,6 +63,8 @@ export interface RunningVerifier {
   readonly container: DependencyContainer;
   /** The pull loop (agents polled here, rounds in flight). */
   readonly scheduler: PullScheduler;
+  /** Liveness checks of nodes without a TPM (docs/identity.md). */
+  readonly liveness: LivenessMonitor;
   /** Stops listening, stops the pull loop (waiting for rounds in flight), releases the leases, closes the database it opened. */
   close(): Promise<void>;
 }
@@ -94,6 +99,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   let scheduler: PullScheduler | undefined;
   let service: KeylimeService | undefined;
   let closeRevocation = (): Promise<void> => Promise.resolve();
+  let liveness: LivenessMonitor | undefined;
   try {
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
@@ -156,7 +162,19 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' as const } }),
     });
     registerVerifierRoutes(service, container);
+    const livenessRepository = new LivenessRepository(database.knex);
+    liveness = new LivenessMonitor({
+      repository: livenessRepository,
+      verifierId: config.verifierId,
+      clientTls,
+      intervalSeconds: config.quoteInterval,
+      timeoutMs: Math.round(config.requestTimeout * 1000),
+      maxMisses: config.maxRetries,
+      log,
+    });
+    registerLivenessRoutes(service, { repository: livenessRepository, monitor: liveness, verifierId: config.verifierId });
     await scheduler.start();
+    liveness.start();
     const url = inProcess
       ? ''
       : (await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) })).url;
@@ -166,6 +184,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     log.info({ owner, agents: scheduler.size, database: database.kind, verifierId: config.verifierId }, 'verifier ready');
     const running = scheduler;
     const listening = service;
+    const checking = liveness;
     return {
       url,
       caCert: tls.ca,
@@ -176,8 +195,10 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       service: listening,
       container,
       scheduler: running,
+      liveness: checking,
       close: async () => {
         await listening.close();
+        await checking.close();
         await running.close();
         await closeRevocation();
         await closeDatabase();
@@ -186,6 +207,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   } catch (error) {
     await service?.close().catch(() => undefined);
     await scheduler?.close().catch(() => undefined);
+    await liveness?.close().catch(() => undefined);
     await closeRevocation().catch(() => undefined);
     await closeDatabase().catch(() => undefined);
     throw error;

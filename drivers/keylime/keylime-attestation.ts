@@ -18,6 +18,8 @@ import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.j
 import { judgeVerifierStatus, type StatusVerdict } from './status-verdict.js';
 import { waitForFinalVerdict } from './status-wait.js';
 import { readVerifierAgent, recentFailures, removeVerifierAgent } from './verifier-agent-view.js';
+import { checkedForLiveness, enrolForLiveness, readLivenessVerdict, readTrustLevel, removeLiveness, withLivenessClient } from './node-identity.js';
+import type { TrustLevel } from '../../lib/identity/trust-level.js';
 
 /** How the driver is built; every field has a default. */
 export interface KeylimeAttestationOptions {
@@ -113,6 +115,11 @@ export class KeylimeAttestation extends AttestationInterface {
     const connection = await this.#connect(settings);
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
+      if (checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions().ekCheck))) {
+        await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => enrolForLiveness(connection, liveness, location.uuid));
+        task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
+        return;
+      }
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
       if (enrolled !== undefined && enrolled.operationalState !== OperationalState.TERMINATED) {
         if (fingerprintOf(enrolled.metaData) === policy.fingerprint) {
@@ -142,12 +149,19 @@ export class KeylimeAttestation extends AttestationInterface {
     const agentId = (await this.#location(task, settings, false)).uuid;
     const connection = await this.#connect(settings);
     try {
-      const verdict = await waitForFinalVerdict(() => this.#readVerdict(connection, agentId), {
+      const liveness = checkedForLiveness(await readTrustLevel(connection, agentId, this.#identityOptions().ekCheck));
+      const read = liveness
+        ? () => withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (client) => readLivenessVerdict(client, agentId))
+        : () => this.#readVerdict(connection, agentId);
+      const verdict = await waitForFinalVerdict(read, {
         timeoutMs: settings.statusTimeoutSeconds * 1000,
         intervalMs: settings.statusPollIntervalSeconds * 1000,
         signal: task.signal,
         isTransient,
       });
+      if (verdict.kind === 'fail' && liveness) {
+        throw new AttestationFailed(verdict.reasons, verdict.eventIds);
+      }
       if (verdict.kind === 'fail') {
         const history = await recentFailures(connection.verifier, agentId);
         const reasons = [...new Set([...verdict.reasons, ...history.reasons])];
@@ -172,8 +186,28 @@ export class KeylimeAttestation extends AttestationInterface {
     }
     const connection = await this.#connect(settings);
     try {
+      await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => removeLiveness(liveness, agentId));
       await this.#removeAndWait(connection, agentId, settings, task.signal);
       task.logger.info({ node: task.node.uuid, agent: agentId }, 'agent removed from the verifier');
+    } catch (error) {
+      throw toServiceError(error, `agent ${agentId}`, settings);
+    } finally {
+      connection.close();
+    }
+  }
+
+  /**
+   * The node's trust level as the registrar holds it (docs/identity.md).
+   *
+   * @throws AttestationFailed when the registrar does not know the agent.
+   * @throws AttestationServiceUnavailable when the registrar cannot be reached.
+   */
+  override async trustLevel(task: Task): Promise<TrustLevel> {
+    const settings = this.#settings(task);
+    const agentId = (await this.#location(task, settings, false)).uuid;
+    const connection = await this.#connect(settings);
+    try {
+      return await readTrustLevel(connection, agentId, this.#identityOptions().ekCheck);
     } catch (error) {
       throw toServiceError(error, `agent ${agentId}`, settings);
     } finally {

@@ -157,11 +157,8 @@ export class AttestationHooks {
     const step: GatedStep = stage.startsWith('clean') ? 'clean' : 'deploy';
     await this.nodes.recordTrustLevel(task.node.uuid, level);
     const decision = decideTrustGate({ step, nodeLevel: level, configuredMinimum: this.config.attestation.minimumTrustLevel[step], nodeMinimum });
+    if (decision.allowed) return;
     const context = { node: task.node.uuid, stage, trustLevel: level, minimum: decision.minimum, source: decision.source };
-    if (decision.allowed) {
-      task.logger.info(context, 'trust level accepted');
-      return;
-    }
     await this.nodes.recordAttestation(task.node.uuid, { status: 'failed', reason: decision.reason, eventIds: [] });
     if (failStep) {
       task.logger.error(context, `trust level too low; failing the ${step} step`);

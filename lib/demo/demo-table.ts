@@ -4,6 +4,8 @@ import type { Node } from '../../interfaces/node.js';
 export interface NodeRow {
   readonly name: string;
   readonly state: string;
+  /** The node's trust level (docs/identity.md), `-` before the gate saw it. */
+  readonly trust: string;
   readonly attestation: string;
   readonly detail: string;
 }
@@ -15,6 +17,7 @@ export function nodeRow(node: Node): NodeRow {
   return {
     name: node.name ?? node.uuid,
     state: node.provisionState,
+    trust: node.trust?.level ?? '-',
     attestation: last.status ?? '-',
     detail: shorten(detail, 70),
   };
@@ -22,13 +25,13 @@ export function nodeRow(node: Node): NodeRow {
 
 /** A plain-text table with a header, columns padded to their widest cell. */
 export function formatTable(rows: readonly NodeRow[]): string[] {
-  const header: NodeRow = { name: 'node', state: 'provision state', attestation: 'attestation', detail: 'events / reason' };
+  const header: NodeRow = { name: 'node', state: 'provision state', trust: 'trust level', attestation: 'attestation', detail: 'events / reason' };
   const all = [header, ...rows];
   const width = (key: keyof NodeRow): number => Math.max(...all.map((row) => row[key].length));
-  const widths = { name: width('name'), state: width('state'), attestation: width('attestation') };
+  const widths = { name: width('name'), state: width('state'), trust: width('trust'), attestation: width('attestation') };
   const line = (row: NodeRow): string =>
-    `  ${row.name.padEnd(widths.name)}  ${row.state.padEnd(widths.state)}  ${row.attestation.padEnd(widths.attestation)}  ${row.detail}`.trimEnd();
-  const rule = `  ${'-'.repeat(widths.name)}  ${'-'.repeat(widths.state)}  ${'-'.repeat(widths.attestation)}  ${'-'.repeat(15)}`;
+    `  ${row.name.padEnd(widths.name)}  ${row.state.padEnd(widths.state)}  ${row.trust.padEnd(widths.trust)}  ${row.attestation.padEnd(widths.attestation)}  ${row.detail}`.trimEnd();
+  const rule = `  ${'-'.repeat(widths.name)}  ${'-'.repeat(widths.state)}  ${'-'.repeat(widths.trust)}  ${'-'.repeat(widths.attestation)}  ${'-'.repeat(15)}`;
   return [line(header), rule, ...rows.map(line)];
 }
 

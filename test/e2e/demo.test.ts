@@ -37,7 +37,10 @@ function expectOutcome(result: DemoResult, output: readonly string[]): void {
     expect(byName[name], name).to.deep.include({ state: 'active', attestation: 'passed' });
   }
   expect(output.some((line) => line.includes('verifier: node-3 failed attestation (ima.validation.ima-ng.not_in_allowlist'))).to.equal(true);
-  expect(output).to.include('result: node-3 was refused; node-1 and node-2 stayed trusted and active');
+  expect(byName['node-4']).to.deep.include({ state: 'deploy failed', trust: 'id-secret' });
+  expect(byName['node-4']?.detail).to.contain('deploy needs trust level hardware-tpm');
+  expect(byName['node-1']?.trust).to.equal('hardware-tpm');
+  expect(output).to.include('result: node-3 was refused; node-4 (no TPM, id-secret) was cleaned but refused deploy (minimum hardware-tpm); node-1 and node-2 stayed trusted and active');
 }
 
 describe('ironlime demo', function () {

@@ -1,8 +1,8 @@
 import { IsNonce } from '../http/validators.js';
-import { agentVersionResults } from '../http/api-version.js';
 import { ok } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { hostSecretProof } from '../identity/host-secret-proof.js';
+import { registerAgentVersionRoute } from './agent-routes.js';
 
 /** `GET /v2.x/liveness?nonce=` (ironlime, docs/identity.md). */
 export class LivenessQuery {
@@ -24,13 +24,7 @@ export interface HostLivenessContext {
  * `id-only` (its answer proves only that something answers at that address, with that certificate).
  */
 export function registerLivenessRoutes(service: KeylimeService, host: HostLivenessContext): void {
-  service.route({
-    method: 'GET',
-    url: '/version',
-    versioned: false,
-    handler: ({ reply }) => ok(reply, agentVersionResults(service.apiVersions)),
-  });
-
+  registerAgentVersionRoute(service);
   service.route({
     method: 'GET',
     url: '/liveness',

@@ -34,8 +34,25 @@ export class IdentityRegisterReplyResults {
   nonce?: string;
 }
 
+/** Where an agent is reached, as both agent views of the registrar give it. */
+class AgentContactReplyFields {
+  @IsOptional()
+  @IsString()
+  mtls_cert!: string | null;
+
+  @IsOptional()
+  @IsString()
+  ip!: string | null;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  port!: number | null;
+}
+
 /** `results` of `GET /agents/{id}/identity` (ironlime). */
-export class AgentIdentityReplyResults {
+export class AgentIdentityReplyResults extends AgentContactReplyFields {
   @IsKeylimeAgentId()
   agent_id!: string;
 
@@ -60,23 +77,9 @@ export class AgentIdentityReplyResults {
   @IsOptional()
   @IsString()
   flagged_reason!: string | null;
-
-  @IsOptional()
-  @IsString()
-  ip!: string | null;
-
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(65535)
-  port!: number | null;
-
-  @IsOptional()
-  @IsString()
-  mtls_cert!: string | null;
 }
 
-export class AgentShowReplyResults {
+export class AgentShowReplyResults extends AgentContactReplyFields {
   @IsKeylimeAgentId()
   agent_id!: string;
 
@@ -92,20 +95,6 @@ export class AgentShowReplyResults {
   @IsOptional()
   @IsBase64String()
   aik_tpm!: string | null;
-
-  @IsOptional()
-  @IsString()
-  mtls_cert!: string | null;
-
-  @IsOptional()
-  @IsString()
-  ip!: string | null;
-
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(65535)
-  port!: number | null;
 
   @IsInt()
   @Min(0)

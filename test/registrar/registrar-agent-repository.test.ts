@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { TPM_IDENTITY } from './helpers/stored-identity.js';
 import { RegistrarAgentRepository, type StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
 import { RegistrationConflict } from '../../lib/registrar/registrar-errors.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -16,12 +17,7 @@ function record(overrides: Partial<Omit<StoredAgent, 'agentId'>> = {}): Omit<Sto
     mtlsCert: 'disabled',
     pendingContact: null,
     regcount: 1,
-    identityMode: 'tpm',
-    trustLevel: 'hardware-tpm',
-    hostIdHash: null,
-    hostProofKey: null,
-    modeChangeTo: null,
-    flaggedReason: null,
+    ...TPM_IDENTITY,
     ...overrides,
   };
 }

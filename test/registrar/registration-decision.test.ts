@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { TPM_IDENTITY } from './helpers/stored-identity.js';
 import type { StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
 import type { CheckedRegistration } from '../../lib/registrar/registration-check.js';
 import { applyActivation, decideRegistration, type RegistrationOffer } from '../../lib/registrar/registration-decision.js';
@@ -37,12 +38,7 @@ function stored(overrides: Partial<StoredAgent> = {}): StoredAgent {
     mtlsCert: 'disabled',
     pendingContact: null,
     regcount: 1,
-    identityMode: 'tpm',
-    trustLevel: 'hardware-tpm',
-    hostIdHash: null,
-    hostProofKey: null,
-    modeChangeTo: null,
-    flaggedReason: null,
+    ...TPM_IDENTITY,
     ...overrides,
   };
 }
@@ -70,12 +66,7 @@ describe('registrar: registration decision', function () {
       mtlsCert: 'disabled',
       pendingContact: null,
       regcount: 1,
-      identityMode: 'tpm',
-      trustLevel: 'hardware-tpm',
-      hostIdHash: null,
-      hostProofKey: null,
-      modeChangeTo: null,
-      flaggedReason: null,
+      ...TPM_IDENTITY,
     });
   });
 

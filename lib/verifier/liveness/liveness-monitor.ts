@@ -96,7 +96,8 @@ export class LivenessMonitor {
         agent.destroy();
         resolve(observation);
       };
-      const request = httpsRequest(url, { agent, method: 'GET', timeout: this.options.timeoutMs }, (response) => {
+      // One request per check: `Connection: close`, so no idle socket keeps the agent's server from closing.
+      const request = httpsRequest(url, { agent, method: 'GET', timeout: this.options.timeoutMs, headers: { connection: 'close' } }, (response) => {
         const chunks: Buffer[] = [];
         let size = 0;
         response.on('data', (chunk: Buffer) => {

@@ -8,6 +8,7 @@ import { createKeylimeClient, type KeylimeClient } from '../../lib/http/keylime-
 import { HOST_SECRET_FILE } from '../../lib/identity/host-secret-file.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import { LivenessClient } from '../../lib/verifier/liveness/liveness-client.js';
+import { runCli } from '../helpers/cli-runner.js';
 import { createDeployment, type Deployment } from '../verifier/helpers/verifier-fixture.js';
 
 /**
@@ -114,5 +115,20 @@ describe('identity without a TPM: registration and liveness checks end to end', 
     expect(failed.last_failure).to.include('host-secret proof does not match');
     await deployment.verifier!.liveness.checkNow();
     expect((await liveness.status(honest.uuid)).liveness_status).to.equal('failed');
+  });
+
+  it('the tenant CLI prints how an agent registered (without the proof key) and lets an admin allow a mode change', async function () {
+    const host = await startHost('only-cli', 'id-only', 'mac:02:00:00:00:15:06');
+    const connection = ['--registrar', deployment.registrar.tlsUrl, '--data-dir', deployment.servicesDir];
+    const trust = await runCli(['tenant', 'registrar', 'trust', '--uuid', host.uuid, ...connection]);
+    expect(trust.code, trust.stderr).to.equal(0);
+    const printed = JSON.parse(trust.stdout) as Record<string, unknown>;
+    expect(printed).to.include({ agent_id: host.uuid, identity_mode: 'id-only', trust_level: 'id-only', mode_change_to: null });
+    expect(printed).to.not.have.property('host_proof_key');
+    const allowed = await runCli(['tenant', 'registrar', 'allow-mode', '--uuid', host.uuid, '--mode', 'id-secret', ...connection]);
+    expect(allowed.code, allowed.stderr).to.equal(0);
+    expect((await admin.identity(host.uuid)).mode_change_to).to.equal('id-secret');
+    const bad = await runCli(['tenant', 'registrar', 'allow-mode', '--uuid', host.uuid, '--mode', 'tpm2', ...connection]);
+    expect(bad.code).to.not.equal(0);
   });
 });

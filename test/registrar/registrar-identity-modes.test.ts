@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import type { HostId } from '../../lib/identity/host-id.js';
 import { hostIdHash } from '../../lib/identity/host-id.js';
 import { hostProofKey, hostSecretProof, newHostSecret } from '../../lib/identity/host-secret-proof.js';
@@ -10,18 +9,8 @@ import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { forEachDatabase } from '../helpers/databases.js';
-import { adminClient, createRegistrarTestEnvironment, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
+import { adminClient, createRegistrarTestEnvironment, refusal, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
-
-async function refusal(promise: Promise<unknown>): Promise<KeylimeHttpError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(KeylimeHttpError);
-    return error as KeylimeHttpError;
-  }
-  throw new Error('expected the registrar to refuse');
-}
 
 /** A MAC no other test uses (locally administered, unicast). */
 function freshHostId(): HostId {

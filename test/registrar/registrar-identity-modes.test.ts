@@ -176,6 +176,20 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         expect((await refusal(admin.allowModeChange(randomUUID(), 'tpm'))).remoteHttpStatus).to.equal(404);
       });
 
+      it('under ek-check warn, a tpm whose EK certificate does not chain is registered, but only as emulated-tpm', async function () {
+        const lenient = await startTestRegistrar(env, fixture.database, { ekCheck: 'warn' });
+        const client = new RegistrarClient({ baseUrl: lenient.httpUrl });
+        try {
+          const id = randomUUID();
+          const blob = await client.registerTpm(id, { ekPublic: rogue.ek.ekPublic, ekCertificate: rogue.ek.ekCertificate, akPublic: rogue.ak.akPublic, mtlsCert: 'disabled' }, 'tpm');
+          await client.activate(id, authTagFor(await rogue.tpm.activateCredential(blob), id));
+          expect((await admin.identity(id)).trust_level).to.equal('emulated-tpm');
+        } finally {
+          client.close();
+          await lenient.close();
+        }
+      });
+
       it('refuses malformed identity fields and placeholder host ids', async function () {
         const bad = await refusal(agentClient.registerHost(randomUUID(), { mode: 'id-only', hostId: { kind: 'sys-uuid', value: '00000000-0000-0000-0000-000000000000' } }));
         expect(bad.remoteHttpStatus).to.equal(400);

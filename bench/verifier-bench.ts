@@ -12,6 +12,8 @@ import { startFleet } from '../lib/fleet/fleet.js';
 import { analyseRoundTiming, type Percentiles, type RoundRecord, type RoundTimingReport } from '../lib/fleet/round-timing.js';
 import { runUntilSignal } from '../lib/http/service-lifecycle.js';
 import { startVerifier } from '../lib/verifier/verifier-server.js';
+import { TerminalProgress } from '../lib/cli/terminal-progress.js';
+import { writeVerifierRunFiles } from './verifier-bench-output.js';
 import type { Benchmark } from './benchmark.js';
 
 /**
@@ -75,6 +77,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       verifierUrl = started.url;
     }
     const setupStart = Date.now();
+    const enrolling = new TerminalProgress(`enrolling ${agents} agents`);
     const fleet = await startFleet({
       agents,
       dataDir,
@@ -84,8 +87,10 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       startConcurrency: 16,
       deregisterOnClose: false,
       logger: log,
+      enrolled: (done, total) => enrolling.update(done, total),
       ...(verifierUrl === undefined ? {} : { verifierUrl }),
     });
+    enrolling.finish();
     try {
       const setupSeconds = (Date.now() - setupStart) / 1000;
       // Let the last enrolled agents settle into their rhythm before measuring.
@@ -116,6 +121,8 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
         ? `${pct(fleetCpu)} verifier and fleet together (${perRound(fleetCpu)} per attestation)`
         : `${pct(verifierCpu)} verifier (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
       printReport(agents, options, setupSeconds, report, cpu);
+      const files = await writeVerifierRunFiles({ agents, quoteInterval: options.quoteInterval, from, to, report, cpu });
+      process.stdout.write(`figures: ${files.json}, plot: ${files.svg}\n`);
       return { report, cpu };
     } finally {
       await fleet.close();

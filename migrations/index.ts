@@ -8,6 +8,7 @@ import * as createAuditLog from './20261202180500-create-audit-log.js';
 import * as registrarPendingContact from './20261202181000-registrar-pending-contact.js';
 import * as identityModes from './20261203110000-identity-modes.js';
 import * as verifierLiveness from './20261203110100-verifier-liveness.js';
+import * as verifierAgentTenant from './20261203120000-verifier-agent-tenant.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -27,4 +28,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261202181000-registrar-pending-contact', ...registrarPendingContact },
   { name: '20261203110000-identity-modes', ...identityModes },
   { name: '20261203110100-verifier-liveness', ...verifierLiveness },
+  { name: '20261203120000-verifier-agent-tenant', ...verifierAgentTenant },
 ];

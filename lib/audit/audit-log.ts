@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { AUDIT_GENESIS_HASH, sealAuditRecord, type AuditEvent, type AuditRecord } from './audit-record.js';
+import { auditRecordRow } from './audit-batch.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 
 interface AuditRecordRow {
@@ -38,7 +39,7 @@ export class AuditLog {
       await trx('audit_heads').insert({ stream: event.stream, seq: 0, hash: AUDIT_GENESIS_HASH }).onConflict('stream').ignore();
       const head = (await trx('audit_heads').where({ stream: event.stream }).forUpdate().first()) as { seq: string | number; hash: string };
       const record = sealAuditRecord(event, Number(head.seq) + 1, head.hash, this.key.privateKey);
-      await trx('audit_records').insert(toRow(record));
+      await trx('audit_records').insert(auditRecordRow(record));
       await trx('audit_heads').where({ stream: event.stream }).update({ seq: record.seq, hash: record.hash });
       return record;
     });
@@ -51,21 +52,6 @@ export class AuditLog {
     if (query.since !== undefined) builder.where('at', '>=', query.since);
     return ((await builder) as AuditRecordRow[]).map(fromRow);
   }
-}
-
-function toRow(record: AuditRecord): AuditRecordRow {
-  return {
-    stream: record.stream,
-    seq: record.seq,
-    at: record.at,
-    actor: record.actor,
-    action: record.action,
-    agent_id: record.agentId,
-    details: JSON.stringify(record.details),
-    prev_hash: record.prevHash,
-    hash: record.hash,
-    signature: record.signature,
-  };
 }
 
 function fromRow(row: AuditRecordRow): AuditRecord {

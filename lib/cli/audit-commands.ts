@@ -10,6 +10,7 @@ import { verifyAuditExport } from '../audit/verify-audit-export.js';
 import { loadConfig } from '../config/load-config.js';
 import { createDatabase } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
+import { TerminalProgress } from './terminal-progress.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 
@@ -56,9 +57,13 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
           ...(since === undefined ? {} : { since: since.toISOString() }),
         });
         const out = options.out === undefined ? process.stdout : createWriteStream(options.out);
-        for (const record of records) {
+        // On stderr, and only on a terminal: stdout may be the export itself.
+        const progress = new TerminalProgress('audit export: records');
+        for (const [index, record] of records.entries()) {
           if (!out.write(formatAuditLine(record))) await once(out, 'drain');
+          progress.update(index + 1, records.length);
         }
+        progress.finish();
         if (out !== process.stdout) {
           out.end();
           await once(out, 'finish');

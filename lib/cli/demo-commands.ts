@@ -11,7 +11,8 @@ export const registerDemoCommands: CommandRegistrar = (program, context) => {
     .command('demo')
     .description('run three emulated nodes through clean and deploy with Keylime attestation, tamper with one, watch it refused')
     .option('--software-tpm', 'use the in-process software TPM even when swtpm is installed')
-    .action(async (options: { softwareTpm?: boolean }) => {
+    .option('--keep-running', 'after the result, keep everything up (the dashboard too) until Ctrl-C')
+    .action(async (options: { softwareTpm?: boolean; keepRunning?: boolean }) => {
       const controller = new AbortController();
       const stop = (signal: NodeJS.Signals): void => controller.abort(new Error(`received ${signal}`));
       process.once('SIGINT', stop);
@@ -21,6 +22,7 @@ export const registerDemoCommands: CommandRegistrar = (program, context) => {
           softwareTpm: options.softwareTpm === true,
           print: (line) => process.stdout.write(`${line}\n`),
           signal: controller.signal,
+          keepRunning: options.keepRunning === true,
         });
         process.stdout.write(`demo finished in ${(result.elapsedMs / 1000).toFixed(1)} s\n`);
         context.setExitCode(result.exitCode);

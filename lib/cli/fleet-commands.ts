@@ -8,6 +8,7 @@ import { startFleet, type RunningFleet } from '../fleet/fleet.js';
 import { MAX_FLEET_AGENTS } from '../fleet/fleet-options.js';
 import { fleetSummary } from '../fleet/fleet-summary.js';
 import { StopSignal } from '../fleet/stop-signal.js';
+import { TerminalProgress } from './terminal-progress.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
 
@@ -58,6 +59,7 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
       let fleet: RunningFleet | undefined;
       // Caught from the start: a signal during start-up or the run leads to the same teardown.
       const stop = new StopSignal();
+      const enrolling = new TerminalProgress('enrolling agents');
       try {
         fleet = await startFleet({
           agents: options.agents,
@@ -67,12 +69,17 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
           ekAlgorithm: options.ek,
           imaEntriesPerMinute: options.imaRate,
           logger: pino({ level: options.logLevel }, destination(2)),
-          progress: print,
+          progress: (line) => {
+            enrolling.finish();
+            print(line);
+          },
+          enrolled: (done, total) => enrolling.update(done, total),
           ...(options.registrar === undefined ? {} : { registrarUrl: options.registrar }),
           ...(options.registrarTls === undefined ? {} : { registrarTlsUrl: options.registrarTls }),
           ...(options.verifier === undefined ? {} : { verifierUrl: options.verifier }),
           ...(options.database === undefined ? {} : { databaseUrl: options.database }),
         });
+        enrolling.finish();
         print(`fleet of ${fleet.agents.length} agents up: registrar ${fleet.registrarUrl}, verifier ${fleet.verifierUrl}, data dir ${dataDir}`);
         if (options.database !== undefined && fleet.services !== undefined) {
           print(`in-process services' database: ${redactUrl(options.database)}`);

@@ -4,6 +4,7 @@ import { createRuntimePolicy } from '../ima/create-runtime-policy.js';
 import { loadPolicyVerificationKey } from '../ima/dsse-envelope.js';
 import { loadRuntimePolicy } from '../ima/policy-loader.js';
 import { pythonJsonDumps } from '../ima/python-json.js';
+import { TerminalProgress } from './terminal-progress.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
 import { readInputFile } from './ima-commands.js';
@@ -55,6 +56,7 @@ export const registerPolicyCommands: CommandRegistrar = (program, context) => {
       if (options.imaLog === undefined && options.allowlist === undefined && options.basePolicy === undefined) {
         throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', 'give at least one of --ima-log, --allowlist, --base-policy');
       }
+      const progress = new TerminalProgress('policy create: IMA entries');
       const created = createRuntimePolicy({
         ...optional('imaListText', text(options.imaLog, 'measurement list')),
         ...optional('allowlistText', text(options.allowlist, 'allowlist')),
@@ -63,7 +65,9 @@ export const registerPolicyCommands: CommandRegistrar = (program, context) => {
         keyrings: options.keyrings === true,
         imaBuf: options.imaBuf === true,
         ignoredKeyrings: options.ignoredKeyring,
+        onImaEntry: (done, total) => progress.update(done, total),
       });
+      progress.finish();
       const json = pythonJsonDumps(created.policy);
       if (options.out === undefined) {
         process.stdout.write(`${json}\n`);

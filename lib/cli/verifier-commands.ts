@@ -20,6 +20,7 @@ interface VerifierOptions {
   readonly retryInterval?: number;
   readonly maxRetries?: number;
   readonly exponentialBackoff?: boolean;
+  readonly dashboard?: boolean;
   readonly requestTimeout?: number;
   readonly maxConcurrentRounds?: number;
   readonly leaseSeconds?: number;
@@ -59,6 +60,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
     .addOption(new Option('--measured-boot-policy <name>', 'policy judging refstates (default example)').choices(MB_POLICY_NAMES))
     .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the refstate once or on every round (default once)').choices(MB_EVALUATE_MODES))
     .option('--revocation-webhook <url>', 'POST signed revocation messages here when an agent fails (repeatable)', collect, [])
+    .option('--no-dashboard', 'do not serve the web dashboard at /dashboard')
     .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['silent', 'error', 'warn', 'info', 'debug']).default('info'))
     .action(async (options: VerifierOptions) => {
@@ -77,6 +79,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
           maxRetries: options.maxRetries,
           // commander sets true by default for a --no-… flag: only an explicit --no-exponential-backoff overrides.
           exponentialBackoff: options.exponentialBackoff === false ? false : undefined,
+          dashboard: options.dashboard === false ? false : undefined,
           requestTimeout: options.requestTimeout,
           maxConcurrentRounds: options.maxConcurrentRounds,
           leaseSeconds: options.leaseSeconds,

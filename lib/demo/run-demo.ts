@@ -8,6 +8,10 @@ import { evilFile } from './demo-catalog.js';
 import { startDemoEnvironment, type DemoEnvironment } from './demo-environment.js';
 import { formatTable, nodeRow, type NodeRow } from './demo-table.js';
 import { waitForVerifierFailure } from './verifier-watch.js';
+import { issueApiToken } from '../auth/api-token.js';
+import { loadOrCreateTokenKey } from '../auth/token-signing-key.js';
+import { CA_CERT_FILE } from '../pki/ca-directory.js';
+import { DEFAULT_TENANT } from '../verifier/verifier-access.js';
 import { missingSwtpmProgram, type NodeTpmKind } from './node-tpms.js';
 
 export interface DemoOptions {
@@ -17,6 +21,8 @@ export interface DemoOptions {
   readonly print: (line: string) => void;
   /** Aborting it (SIGINT) stops the demo: everything is shut down and the result's exit code is 130. */
   readonly signal?: AbortSignal;
+  /** After the result, keep the services and nodes up (the dashboard stays reachable) until `signal` aborts. */
+  readonly keepRunning?: boolean;
 }
 
 export interface DemoResult {
@@ -73,6 +79,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const env = environment;
     env.swtpmPids().forEach((pid) => swtpmPids.add(pid));
     say(`registrar ${env.registrar.tlsUrl}, verifier ${env.verifier.url}`);
+    await printDashboardAccess(env.verifier.url, path.join(dir, 'services'), say);
     say(`${env.nodes.length} nodes booted: UEFI boot log replayed into each TPM, IMA lists growing`);
     say(`${WITHOUT_TPM} has no TPM: registered as id-secret (host id + a secret made at first registration), checked for liveness only`);
     say('runtime policy and boot refstate made from known-good node-1');
@@ -136,6 +143,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         ? `result: ${TAMPERED} was refused; ${WITHOUT_TPM} (no TPM, id-secret) was cleaned but refused deploy (minimum hardware-tpm); ${others.map((r) => r.name).join(' and ')} stayed trusted and active`
         : 'result: UNEXPECTED: see the table above',
     );
+    if (options.keepRunning === true && options.signal !== undefined) {
+      options.print(`kept running (--keep-running): dashboard at ${env.verifier.url}/dashboard; Ctrl-C stops everything`);
+      const signal = options.signal;
+      await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    }
   } catch (error) {
     if (options.signal?.aborted === true) {
       exitCode = 130;
@@ -203,4 +215,17 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
       },
     );
   });
+}
+
+/**
+ * Where the dashboard is and two tokens to log in with (viewer and admin of the `default` tenant,
+ * 8 hours), minted with the verifier's token key. The browser will not know the demo's fresh CA:
+ * accept the certificate, or import the CA file printed here.
+ */
+async function printDashboardAccess(verifierUrl: string, servicesDir: string, say: (line: string) => void): Promise<void> {
+  const key = loadOrCreateTokenKey(servicesDir).privateKey;
+  const token = (role: 'viewer' | 'admin'): Promise<string> => issueApiToken({ subject: `demo-${role}`, role, tenant: DEFAULT_TENANT, ttlSeconds: 8 * 3600 }, key);
+  say(`dashboard: ${verifierUrl}/dashboard (self-signed: CA ${path.join(servicesDir, 'ca', CA_CERT_FILE)})`);
+  say(`  viewer token: ${await token('viewer')}`);
+  say(`  admin token:  ${await token('admin')}`);
 }

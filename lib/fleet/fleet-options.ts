@@ -43,6 +43,8 @@ export interface FleetOptions {
   readonly logger?: Logger;
   /** Receives progress lines ("120/1000 agents registered"). */
   readonly progress?: (line: string) => void;
+  /** Called each time one more agent is registered and enrolled (a terminal progress bar). */
+  readonly enrolled?: (done: number, total: number) => void;
 }
 
 /** Checks the numbers of `options`. @throws InvalidParameterValue naming the option. */

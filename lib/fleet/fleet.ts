@@ -140,6 +140,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
         enrolled.push(agent.uuid);
         activity.add(agent);
         done += 1;
+        options.enrolled?.(done, options.agents);
         if (done === options.agents || done % Math.max(1, Math.round(options.agents / 10)) === 0) {
           progress(`${done}/${options.agents} agents registered and enrolled`);
         }

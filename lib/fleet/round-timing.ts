@@ -49,6 +49,16 @@ export interface RoundTimingReport {
   /** Failing rounds of agents nobody tampered with (should be 0), and their event ids. */
   readonly unexpectedFailures: number;
   readonly unexpectedEvents: readonly string[];
+  /** Each timed round: when it started (ms since epoch) and its start delay (ms), for the plot. */
+  readonly startDelays: readonly TimedSample[];
+  /** Each detection: when the verdict was stored and the detection time (ms). */
+  readonly detections: readonly TimedSample[];
+}
+
+/** One point of a timing plot: `at` ms since epoch, `ms` the measured time. */
+export interface TimedSample {
+  readonly at: number;
+  readonly ms: number;
 }
 
 /**
@@ -72,9 +82,9 @@ export function analyseRoundTiming(input: RoundTimingInput): RoundTimingReport {
     byAgent.set(round.agentId, list);
   }
   let attestations = 0;
-  const delays: number[] = [];
+  const delays: TimedSample[] = [];
   let untimed = 0;
-  const detections: number[] = [];
+  const detections: TimedSample[] = [];
   let unexpectedFailures = 0;
   const unexpectedEvents = new Set<string>();
   const inWindow = (round: RoundRecord): boolean => round.verdictAt >= input.from && round.verdictAt <= input.to;
@@ -100,12 +110,12 @@ export function analyseRoundTiming(input: RoundTimingInput): RoundTimingReport {
         untimed += 1;
         return;
       }
-      delays.push(start - (previous.verdictAt + interval));
+      delays.push({ at: start, ms: start - (previous.verdictAt + interval) });
     });
     if (tamperedAt !== undefined) {
       const caught = rounds.find((round) => round.verdictAt >= tamperedAt && round.outcome === 'fail');
       if (caught !== undefined && caught.eventIds.includes(input.expectedEvent)) {
-        detections.push(caught.verdictAt - tamperedAt);
+        detections.push({ at: caught.verdictAt, ms: caught.verdictAt - tamperedAt });
       }
     }
   }
@@ -114,14 +124,16 @@ export function analyseRoundTiming(input: RoundTimingInput): RoundTimingReport {
     attestations,
     attestationsPerSecond: seconds > 0 ? attestations / seconds : 0,
     timedRounds: delays.length,
-    lateRounds: delays.filter((delay) => delay > lateBy).length,
-    startDelayMs: percentiles(delays),
+    lateRounds: delays.filter((delay) => delay.ms > lateBy).length,
+    startDelayMs: percentiles(delays.map((delay) => delay.ms)),
     untimedRounds: untimed,
     tampered: input.tampered.size,
     detected: detections.length,
-    detectionMs: percentiles(detections),
+    detectionMs: percentiles(detections.map((detection) => detection.ms)),
     unexpectedFailures,
     unexpectedEvents: [...unexpectedEvents].sort(),
+    startDelays: delays,
+    detections,
   };
 }
 

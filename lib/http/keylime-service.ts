@@ -4,7 +4,7 @@ import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
 import { installErrorHandlers } from './error-envelope.js';
 import { parseJsonBody } from './json-guard.js';
-import { addRoute, type RouteSpec } from './route-registration.js';
+import { addRoute, type AdminAccess, type RouteSpec } from './route-registration.js';
 import { listenService, type ListenOptions, type ListeningAddress } from './service-lifecycle.js';
 import { checkServerTimeouts, closeSilentConnections, nodeServerTimeoutOptions, type ServerTimeouts } from './server-timeouts.js';
 import { httpsServerOptions, type ServiceTlsConfig } from './service-tls-config.js';
@@ -40,6 +40,8 @@ export interface ServiceOptions {
    * Refused together with `tls`, so a TLS service can never run with it.
    */
   readonly insecureAdminForTests?: boolean;
+  /** Who may use the admin routes (default: a client certificate verified against the CA; see `AdminAccess`). */
+  readonly adminAccess?: AdminAccess;
 }
 
 /**
@@ -55,6 +57,7 @@ export class KeylimeService {
   readonly apiVersions: ApiVersionPolicy;
   readonly tls: ServiceTlsConfig | undefined;
   private readonly insecureAdmin: boolean;
+  private readonly adminAccess: AdminAccess | undefined;
 
   constructor(options: ServiceOptions) {
     if (typeof options.name !== 'string' || options.name.length === 0) {
@@ -69,6 +72,7 @@ export class KeylimeService {
     this.apiVersions = options.apiVersions;
     this.tls = options.tls;
     this.insecureAdmin = options.insecureAdminForTests === true;
+    this.adminAccess = options.adminAccess;
     const timeouts = checkServerTimeouts(options.timeouts);
     const nodeTimeouts = nodeServerTimeoutOptions(timeouts);
     const https = options.tls === undefined ? undefined : { ...httpsServerOptions(options.tls), ...nodeTimeouts };
@@ -114,7 +118,11 @@ export class KeylimeService {
     }
     // A route without a body DTO refuses any body: reading more than the smallest limit is waste.
     const bounded = spec.body === undefined && spec.bodyLimit === undefined ? { ...spec, bodyLimit: MIN_BODY_LIMIT } : spec;
-    addRoute(this.app, bounded, { versions: this.apiVersions, insecureAdmin: this.insecureAdmin });
+    addRoute(this.app, bounded, {
+      versions: this.apiVersions,
+      insecureAdmin: this.insecureAdmin,
+      ...(this.adminAccess === undefined ? {} : { adminAccess: this.adminAccess }),
+    });
   }
 
   /** Starts listening; see `listenService`. */

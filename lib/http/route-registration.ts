@@ -44,9 +44,17 @@ export interface RouteSpec<P extends object, Q extends object, B extends object>
   readonly handler: (context: RouteContext<P, Q, B>) => Promise<FastifyReply> | FastifyReply;
 }
 
+/**
+ * Decides an admin request on arrival, given the client certificate TLS verified (or undefined):
+ * resolves to admit it, throws an IronlimeError to refuse it. A service without one admits exactly
+ * the requests that carry a verified certificate.
+ */
+export type AdminAccess = (request: FastifyRequest, certificate: PeerCertificate | undefined) => Promise<void>;
+
 export interface RouteSettings {
   readonly versions: ApiVersionPolicy;
   readonly insecureAdmin: boolean;
+  readonly adminAccess?: AdminAccess;
 }
 
 /**
@@ -82,7 +90,11 @@ export function addRoute<P extends object, Q extends object, B extends object>(
       url,
       ...(spec.bodyLimit === undefined ? {} : { bodyLimit: spec.bodyLimit }),
       onRequest: async (request) => {
-        if (admin && verifiedClientCertificate(request) === undefined) {
+        if (!admin) return;
+        const certificate = verifiedClientCertificate(request);
+        if (settings.adminAccess !== undefined) {
+          await settings.adminAccess(request, certificate);
+        } else if (certificate === undefined) {
           throw new ForbiddenError('client certificate required');
         }
       },

@@ -37,6 +37,8 @@ export interface CreateRuntimePolicyInput {
   readonly imaBuf?: boolean;
   readonly ignoredKeyrings?: readonly string[];
   readonly now?: Date;
+  /** Called as the measurement list's entries are added (`policy create` draws progress with it). */
+  readonly onImaEntry?: (done: number, total: number) => void;
 }
 
 export interface CreatedRuntimePolicy {
@@ -115,7 +117,8 @@ export function createRuntimePolicy(input: CreateRuntimePolicyInput): CreatedRun
       );
     }
     algorithm = agree(algorithm, first.digest.algorithm, 'IMA measurement list');
-    for (const entry of entries) {
+    for (const [index, entry] of entries.entries()) {
+      input.onImaEntry?.(index + 1, entries.length);
       if (entry.templateName !== 'ima-buf') {
         add(policy.digests, entry.path, entry.digest.hex);
         continue;

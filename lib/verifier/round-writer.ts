@@ -18,6 +18,11 @@ export interface RoundWriterOptions {
   readonly batchDelayMs?: number;
   /** Most rounds in one statement (default 250). */
   readonly maxBatch?: number;
+  /**
+   * Runs in the batch's transaction after its statement, with the rounds it stored: the audit log's
+   * verdict records (lib/verifier/verdict-audit.ts) commit with the verdicts or not at all.
+   */
+  readonly alsoStore?: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>;
 }
 
 /**
@@ -90,6 +95,7 @@ export class RoundWriter {
   private timer: NodeJS.Timeout | undefined;
   private readonly batchDelayMs: number;
   private readonly maxBatch: number;
+  private readonly alsoStore: RoundWriterOptions['alsoStore'];
 
   constructor(
     private readonly knex: Knex,
@@ -97,6 +103,7 @@ export class RoundWriter {
   ) {
     this.batchDelayMs = options.batchDelayMs ?? 20;
     this.maxBatch = options.maxBatch ?? 250;
+    this.alsoStore = options.alsoStore;
   }
 
   /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). */
@@ -138,7 +145,15 @@ export class RoundWriter {
   }
 
   private run(writes: readonly RoundWrite[]): Promise<Set<string>> {
-    return storeRounds(this.knex, writes);
+    const alsoStore = this.alsoStore;
+    if (alsoStore === undefined) {
+      return storeRounds(this.knex, writes);
+    }
+    return this.knex.transaction(async (trx) => {
+      const stored = await storeRounds(trx, writes);
+      await alsoStore(trx, writes.filter((write) => stored.has(write.agentId)));
+      return stored;
+    });
   }
 }
 

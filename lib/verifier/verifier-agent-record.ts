@@ -6,6 +6,8 @@ import type { OperationalState } from '../attestation/operational-state.js';
 /** What the tenant enrolled for an agent (spec §4.1), in the form it is stored. */
 export interface VerifierAgentEnrolment {
   readonly agentId: string;
+  /** Whose agent it is (issue 16); absent = the column's default, `default`. */
+  readonly tenant?: string;
   /** base64 of the 32-byte V key, or null (no payload). */
   readonly v: string | null;
   readonly ip: string | null;
@@ -82,6 +84,7 @@ export function stateColumns(state: AgentAttestationState): Record<string, unkno
 export function enrolmentColumns(enrolment: VerifierAgentEnrolment): Record<string, unknown> {
   return {
     agent_id: enrolment.agentId,
+    ...(enrolment.tenant === undefined ? {} : { tenant: enrolment.tenant }),
     v: enrolment.v,
     ip: enrolment.ip,
     port: enrolment.port,

@@ -60,20 +60,26 @@ export class VerifierAgentRepository {
     return row === undefined ? undefined : recordFromRow(row);
   }
 
-  /** Ids of the agents of `verifierId` (every agent when undefined), sorted. */
-  async listIds(verifierId: string | undefined): Promise<string[]> {
+  /** Ids of the agents of `verifierId` (every agent when undefined), of `tenant` when given, sorted. */
+  async listIds(verifierId: string | undefined, tenant?: string): Promise<string[]> {
     const query = this.knex(AGENTS).select('agent_id').orderBy('agent_id');
     if (verifierId !== undefined) {
       void query.where({ verifier_id: verifierId });
+    }
+    if (tenant !== undefined) {
+      void query.where({ tenant });
     }
     return ((await query) as { agent_id: string }[]).map((row) => row.agent_id);
   }
 
   /** Every agent of `verifierId` (every agent when undefined), sorted by id (the `bulk` listing). */
-  async listRecords(verifierId: string | undefined): Promise<VerifierAgentRecord[]> {
+  async listRecords(verifierId: string | undefined, tenant?: string): Promise<VerifierAgentRecord[]> {
     const query = this.knex(AGENTS).select('*').orderBy('agent_id');
     if (verifierId !== undefined) {
       void query.where({ verifier_id: verifierId });
+    }
+    if (tenant !== undefined) {
+      void query.where({ tenant });
     }
     return ((await query) as Record<string, unknown>[]).map(recordFromRow);
   }

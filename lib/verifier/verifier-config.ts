@@ -141,6 +141,10 @@ export class VerifierConfig {
   @Min(1024)
   @Max(256 * 1024 * 1024)
   bodyLimit = 64 * 1024 * 1024;
+
+  /** Serve the web dashboard at `/dashboard` on the HTTPS listener (lib/dashboard; docs/dashboard.md). */
+  @IsBoolean()
+  dashboard = true;
 }
 
 /** Verifier settings as a caller gives them: `dataDir` plus any fields of `VerifierConfig`. */
@@ -170,6 +174,7 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_SEVERITY_POLICY', field: 'severityPolicy', kind: 'json' },
   { name: 'IRONLIME_VERIFIER_TLS_SANS', field: 'tlsSans', kind: 'list' },
   { name: 'IRONLIME_VERIFIER_BODY_LIMIT', field: 'bodyLimit', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_DASHBOARD', field: 'dashboard', kind: 'boolean' },
 ];
 
 export type VerifierConfigSources = ServiceConfigSources<keyof VerifierConfig>;

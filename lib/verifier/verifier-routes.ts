@@ -17,6 +17,8 @@ import {
 import { PolicyStoreService } from './policy-store-service.js';
 import { VerifierService } from './verifier-service.js';
 import { VerifierMetrics } from './verifier-metrics.js';
+import { principalOf } from '../auth/request-principal.js';
+import { requestTenant, visibleTenant } from './verifier-access.js';
 
 /**
  * The verifier's route table (Keylime `keylime/web/verifier_server.py` v2 routes; spec §4). Public:
@@ -60,8 +62,8 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     admin: true,
     params: AgentIdParams,
     body: AddAgentBody,
-    handler: async ({ params, body, reply }) => {
-      await verifier().enrol(params.agent_id, body);
+    handler: async ({ params, body, request, reply }) => {
+      await verifier().enrol(params.agent_id, body, requestTenant(request));
       return ok(reply, {});
     },
   });
@@ -79,7 +81,8 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     url: '/agents',
     admin: true,
     query: ListAgentsQuery,
-    handler: async ({ query, reply }) => ok(reply, await verifier().list(query.verifier, query.bulk !== undefined)),
+    handler: async ({ query, request, reply }) =>
+      ok(reply, await verifier().list(query.verifier, query.bulk !== undefined, visibleTenant(principalOf(request)))),
   });
 
   service.route({

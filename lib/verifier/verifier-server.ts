@@ -27,6 +27,9 @@ import { LivenessMonitor } from './liveness/liveness-monitor.js';
 import { LivenessRepository } from './liveness/liveness-repository.js';
 import { registerLivenessRoutes } from './liveness/liveness-routes.js';
 import { VerifierService } from './verifier-service.js';
+import { auditAdminActions, createVerifierAccess } from './verifier-access.js';
+import { auditVerdicts } from './verdict-audit.js';
+import { registerDashboard } from '../dashboard/dashboard-routes.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 
 export interface StartVerifierOptions {
@@ -103,6 +106,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   try {
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
+    const access = createVerifierAccess(config.dataDir, database.knex);
     const agents = container.resolve(VerifierAgentRepository);
     const health = container.resolve(VerifierHealth);
     let polled: PullScheduler | undefined;
@@ -120,7 +124,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     scheduler = new PullScheduler({
       revocation,
       repository: agents,
-      writer: new RoundWriter(database.knex),
+      writer: new RoundWriter(database.knex, { alsoStore: auditVerdicts(access.auditKey, owner) }),
       health,
       metrics,
       agentDeps: {
@@ -157,6 +161,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       apiVersions: serverApiVersionPolicy(VERIFIER_API_VERSIONS),
       bodyLimit: config.bodyLimit,
       logger: log,
+      adminAccess: access.admit,
       ...(inProcess
         ? { insecureAdminForTests: true }
         : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' as const } }),
@@ -173,6 +178,10 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       log,
     });
     registerLivenessRoutes(service, { repository: livenessRepository, monitor: liveness, verifierId: config.verifierId });
+    auditAdminActions(service, access.auditLog, log);
+    if (config.dashboard) {
+      registerDashboard(service, { knex: database.knex, access, config });
+    }
     await scheduler.start();
     liveness.start();
     const url = inProcess

@@ -51,7 +51,7 @@ export class VerifierService {
    * @throws VerifierConflict (409) for a known agent or a named policy that exists while a new one was
    *   given; PolicyNotFound (404) for a named policy that does not exist; 400 errors naming a bad field.
    */
-  async enrol(agentId: string, body: AddAgentBody): Promise<void> {
+  async enrol(agentId: string, body: AddAgentBody, tenant?: string): Promise<void> {
     const checked = checkEnrolment(agentId, body);
     const enrolment: VerifierAgentEnrolment = {
       agentId,
@@ -73,6 +73,7 @@ export class VerifierService {
       mtlsCert: body.mtls_cert ?? null,
       supportedVersion: checked.supportedVersion,
       verifierId: this.config.verifierId,
+      ...(tenant === undefined ? {} : { tenant }),
     };
     await this.knex.transaction(async (trx) => {
       const agents = new VerifierAgentRepository(trx);
@@ -102,11 +103,11 @@ export class VerifierService {
   }
 
   /** `GET /agents[?verifier=][&bulk]`: ids, or with `bulk` a map id → status. */
-  async list(verifierId: string | undefined, bulk: boolean): Promise<{ uuids: string[] } | Record<string, AgentStatusResults>> {
+  async list(verifierId: string | undefined, bulk: boolean, tenant?: string): Promise<{ uuids: string[] } | Record<string, AgentStatusResults>> {
     if (!bulk) {
-      return { uuids: await this.agents.listIds(verifierId) };
+      return { uuids: await this.agents.listIds(verifierId, tenant) };
     }
-    const records = await this.agents.listRecords(verifierId);
+    const records = await this.agents.listRecords(verifierId, tenant);
     const generators = new Map<string, number>();
     for (const name of new Set(records.map((r) => r.runtimePolicyName).filter((n): n is string => n !== null))) {
       const stored = await this.policies.findRuntime(name);

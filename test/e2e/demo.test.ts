@@ -61,6 +61,8 @@ describe('ironlime demo', function () {
     const result = await runDemo({ softwareTpm: true, print: (line) => output.push(line) });
     expect(result.tpmKind).to.equal('software');
     expect(output[1]).to.equal('TPM: the in-process software TPM (--software-tpm given): emulated, no root of trust');
+    expect(output.some((line) => /\] dashboard: https:\/\/127\.0\.0\.1:\d+\/dashboard \(self-signed: CA /.test(line))).to.equal(true);
+    expect(output.filter((line) => /^ +(viewer|admin) token: +ey[\w-]+\.[\w-]+\.[\w-]+$/.test(line.replace(/^\[[ \d.]+s\]/, '')))).to.have.length(2);
     expect(result.swtpmPids).to.deep.equal([]);
     expectOutcome(result, output);
     expectCleanedUp(result);

@@ -1,0 +1,75 @@
+import type { KeyObject } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import type { FastifyRequest } from 'fastify';
+import { ForbiddenError } from '../http/http-errors.js';
+import { TokenRefused, verifyApiToken } from './api-token.js';
+import { principalAllows, principalName, type Permission, type Principal } from './roles.js';
+
+/** The dashboard's login cookie: the bearer token itself, HttpOnly, Secure, SameSite=Strict. */
+export const TOKEN_COOKIE = 'ironlime_token';
+/** Longest Authorization header or cookie read: a token is well under 1 KiB. */
+const MAX_TOKEN_LENGTH = 4096;
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+
+/** The principal a request was admitted as (undefined before or without `authenticateRequest`). */
+export function principalOf(request: FastifyRequest): Principal | undefined {
+  return principals.get(request);
+}
+
+/** The bearer token of a request: `Authorization: Bearer …`, else the dashboard cookie. */
+export function presentedToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header === 'string' && /^bearer /i.test(header)) return checkedLength(header.slice(7).trim());
+  const cookies = request.headers.cookie;
+  if (typeof cookies !== 'string') return undefined;
+  for (const part of cookies.split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === TOKEN_COOKIE) return checkedLength(value.join('='));
+  }
+  return undefined;
+}
+
+function checkedLength(token: string): string {
+  if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new TokenRefused('token refused: malformed');
+  return token;
+}
+
+/** `GET` and `HEAD` read, `DELETE` deletes (admin only), everything else operates. */
+export function permissionOfMethod(method: string): Permission {
+  if (method === 'GET' || method === 'HEAD') return 'read';
+  return method === 'DELETE' ? 'delete' : 'operate';
+}
+
+/**
+ * Admits a request as a principal: a client certificate verified by TLS (full access, as before
+ * tokens), else a bearer token checked by `verifyApiToken`, whose role must allow `permission`.
+ * Remembers the principal for `principalOf`.
+ *
+ * @throws ForbiddenError (403) without either, or when the role is too low; TokenRefused (401) for a bad token.
+ */
+export async function authenticateRequest(
+  request: FastifyRequest,
+  certificate: PeerCertificate | undefined,
+  tokenKey: KeyObject,
+  permission: Permission,
+): Promise<Principal> {
+  let principal: Principal;
+  if (certificate !== undefined) {
+    principal = { kind: 'certificate', subject: certificateSubject(certificate) };
+  } else {
+    const token = presentedToken(request);
+    if (token === undefined) throw new ForbiddenError('client certificate required');
+    principal = await verifyApiToken(token, tokenKey);
+  }
+  if (!principalAllows(principal, permission)) {
+    throw new ForbiddenError(`${principalName(principal)} may not ${permission}`);
+  }
+  principals.set(request, principal);
+  return principal;
+}
+
+function certificateSubject(certificate: PeerCertificate): string {
+  const cn = certificate.subject?.CN;
+  return typeof cn === 'string' && cn !== '' ? cn : certificate.fingerprint256;
+}

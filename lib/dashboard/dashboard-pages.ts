@@ -1,0 +1,150 @@
+import { OPERATIONAL_STATE_LABELS } from '../attestation/operational-state.js';
+import type { Principal } from '../auth/roles.js';
+import type { FleetOverview, NodePage, NodeQuery, NodeRow, NodeSort, PolicyUse, TimelineEntry } from './dashboard-queries.js';
+import { html, type SafeHtml } from './html.js';
+import { layout } from './layout.js';
+
+/** CSS class of a status: the colour of a node everywhere on the dashboard. */
+export function statusClass(status: string): string {
+  return `status-${status.toLowerCase()}`;
+}
+
+export function overviewPage(principal: Principal | undefined, overview: FleetOverview): string {
+  const stat = (key: string, label: string, value: number, cls = ''): SafeHtml =>
+    html`<div class="stat ${cls}"><span class="value" data-count="${key}">${value}</span><span class="label">${label}</span></div>`;
+  return layout(
+    'Fleet overview',
+    'overview',
+    principal,
+    html`<section class="stats">
+${stat('total', 'agents', overview.total)}
+${stat('PASS', 'passing', overview.byStatus.PASS, 'status-pass')}
+${stat('FAIL', 'failed', overview.byStatus.FAIL, 'status-fail')}
+${stat('PENDING', 'pending', overview.byStatus.PENDING, 'status-pending')}
+${stat('perMinute', 'attestations in the last minute', overview.attestationsLastMinute)}
+${stat('failuresHour', 'failures in the last hour', overview.failuresLastHour)}
+${stat('late', 'late rounds', overview.lateRounds)}
+</section>
+<h2>Agents by state</h2>
+<!-- Every state has a row, so live updates can fill any of them. -->
+<table class="states"><thead><tr><th>state</th><th>agents</th></tr></thead><tbody>
+${Object.entries(OPERATIONAL_STATE_LABELS).map(([state, label]) => {
+  const count = overview.byState.find((row) => String(row.state) === state)?.count ?? 0;
+  return html`<tr><td>${label} (${state})</td><td data-count="state-${state}">${count}</td></tr>`;
+})}
+</tbody></table>
+<p class="note">Trust levels (identity without TPM) are held by the registrar, not the verifier's tables, so they are not counted here.</p>`,
+  );
+}
+
+const COLUMNS: ReadonlyArray<{ readonly sort: NodeSort; readonly title: string }> = [
+  { sort: 'id', title: 'agent' },
+  { sort: 'state', title: 'state' },
+  { sort: 'attestations', title: 'attestations' },
+  { sort: 'success', title: 'last success' },
+  { sort: 'event', title: 'last event id' },
+];
+
+function nodesHref(query: NodeQuery, change: Partial<NodeQuery>): string {
+  const next = { ...query, ...change };
+  const params = new URLSearchParams();
+  if (next.search !== '') params.set('q', next.search);
+  params.set('sort', next.sort);
+  params.set('dir', next.descending ? 'desc' : 'asc');
+  params.set('page', String(next.page));
+  return `/dashboard/nodes?${params.toString()}`;
+}
+
+export function nodeRowHtml(row: NodeRow): SafeHtml {
+  return html`<tr data-agent="${row.agentId}" class="${statusClass(row.status)}">
+<td><a href="/dashboard/nodes/${encodeURIComponent(row.agentId)}">${row.agentId}</a></td>
+<td data-field="state">${row.label}</td>
+<td data-field="attestations">${row.attestationCount}</td>
+<td data-field="success">${row.lastSuccess ?? '—'}</td>
+<td data-field="event">${row.lastEventId ?? ''}</td>
+</tr>`;
+}
+
+export function nodesPage(principal: Principal | undefined, query: NodeQuery, page: NodePage): string {
+  const header = COLUMNS.map(({ sort, title }) => {
+    const active = query.sort === sort;
+    const descending = active ? !query.descending : false;
+    const arrow = active ? (query.descending ? ' ▼' : ' ▲') : '';
+    return html`<th><a href="${nodesHref(query, { sort, descending, page: 1 })}">${title}${arrow}</a></th>`;
+  });
+  return layout(
+    'Nodes',
+    'nodes',
+    principal,
+    html`<form method="get" action="/dashboard/nodes" class="search">
+<input type="search" name="q" value="${query.search}" placeholder="agent id, address or event id" aria-label="search">
+<input type="hidden" name="sort" value="${query.sort}"><input type="hidden" name="dir" value="${query.descending ? 'desc' : 'asc'}">
+<button type="submit">Search</button>
+</form>
+<p>${page.total} node(s), page ${page.page} of ${page.pages}</p>
+<table class="nodes"><thead><tr>${header}</tr></thead><tbody>
+${page.rows.map(nodeRowHtml)}
+</tbody></table>
+<nav class="pages">
+${page.page > 1 ? html`<a href="${nodesHref(query, { page: page.page - 1 })}" rel="prev">← previous</a>` : ''}
+${page.page < page.pages ? html`<a href="${nodesHref(query, { page: page.page + 1 })}" rel="next">next →</a>` : ''}
+</nav>`,
+  );
+}
+
+export function nodePage(principal: Principal | undefined, node: NodeRow, timeline: readonly TimelineEntry[]): string {
+  return layout(
+    `Node ${node.agentId}`,
+    'nodes',
+    principal,
+    html`<dl class="node ${statusClass(node.status)}" data-agent="${node.agentId}">
+<dt>status</dt><dd data-field="status">${node.status}</dd>
+<dt>state</dt><dd data-field="state">${node.label} (${node.state})</dd>
+<dt>last event id</dt><dd data-field="event">${node.lastEventId ?? '—'}</dd>
+<dt>attestations</dt><dd data-field="attestations">${node.attestationCount}</dd>
+<dt>last success</dt><dd data-field="success">${node.lastSuccess ?? '—'}</dd>
+<dt>tenant</dt><dd>${node.tenant}</dd>
+<dt>address</dt><dd>${node.ip ?? '—'}:${node.port ?? '—'}</dd>
+<dt>runtime policy</dt><dd>${node.runtimePolicy ?? '—'}</dd>
+<dt>measured boot policy</dt><dd>${node.mbPolicy ?? '—'}</dd>
+</dl>
+<h2>Attestation timeline</h2>
+<ol class="timeline">
+${timeline.map(
+  (entry) => html`<li class="entry-${entry.kind}"><time>${entry.at}</time> <strong>${entry.title}</strong>
+${entry.eventIds.map((id) => html` <code class="event-id">${id}</code>`)}
+${entry.detail === '' ? '' : html`<details><summary>context</summary><pre>${entry.detail}</pre></details>`}</li>`,
+)}
+</ol>`,
+  );
+}
+
+export function policiesPage(principal: Principal | undefined, policies: readonly PolicyUse[]): string {
+  return layout(
+    'Policies in use',
+    'policies',
+    principal,
+    html`<table class="policies"><thead><tr><th>kind</th><th>name</th><th>agents</th><th>updated</th></tr></thead><tbody>
+${policies.map((p) => html`<tr><td>${p.kind}</td><td>${p.name}</td><td>${p.agents}</td><td>${p.updatedAt}</td></tr>`)}
+</tbody></table>
+${policies.length === 0 ? html`<p>No policy is used by an agent you can see.</p>` : ''}`,
+  );
+}
+
+export function loginPage(message: string | undefined): string {
+  return layout(
+    'Log in',
+    'login',
+    undefined,
+    html`<p>Paste a token from <code>ironlime token issue --role viewer --tenant T</code> (or use the verifier's client certificate).</p>
+${message === undefined ? '' : html`<p class="error" role="alert">${message}</p>`}
+<form method="post" action="/dashboard/login" class="login">
+<textarea name="token" rows="6" cols="70" required aria-label="token"></textarea>
+<button type="submit">Log in</button>
+</form>`,
+  );
+}
+
+export function errorPage(principal: Principal | undefined, title: string, message: string): string {
+  return layout(title, 'overview', principal, html`<p class="error">${message}</p>`);
+}

@@ -1,0 +1,177 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeJwt } from 'jose';
+import type { Knex } from 'knex';
+import { verifyApiToken } from '../auth/api-token.js';
+import { authenticateRequest, presentedToken, TOKEN_COOKIE } from '../auth/request-principal.js';
+import type { Principal } from '../auth/roles.js';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { verifiedClientCertificate } from '../http/client-certificate.js';
+import type { KeylimeService } from '../http/keylime-service.js';
+import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.js';
+import type { VerifierConfig } from '../verifier/verifier-config.js';
+import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';
+import { DashboardQueries, NODE_SORTS, type NodeQuery, type NodeSort } from './dashboard-queries.js';
+import { streamDashboardEvents } from './dashboard-events.js';
+
+export interface DashboardDeps {
+  readonly knex: Knex;
+  readonly access: VerifierAccess;
+  readonly config: Readonly<Pick<VerifierConfig, 'quoteInterval'>>;
+}
+
+/** Served as /dashboard/static/<name>: the stylesheet and the live-update script, read once. */
+const STATIC_DIR = new URL('../../../lib/dashboard/static/', import.meta.url);
+const STATIC_FILES: Readonly<Record<string, string>> = { 'dashboard.js': 'text/javascript; charset=utf-8', 'dashboard.css': 'text/css; charset=utf-8' };
+const MAX_SEARCH_LENGTH = 200;
+/** Live-update streams open at once: each runs the overview query every tick (≈ 50 ms at 10,000 agents). */
+const MAX_EVENT_STREAMS = 32;
+const MAX_PAGE = 1_000_000;
+
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+/**
+ * The web dashboard at /dashboard on the verifier's listener (docs/dashboard.md): overview, node
+ * table, node page, policies, live events, and a token → cookie login. Every page reads through
+ * `DashboardQueries` scoped to the viewer's tenant; a client certificate sees every tenant. The pages
+ * are plain HTML (they work without JavaScript); `dashboard.js` only applies live updates.
+ */
+export function registerDashboard(service: KeylimeService, deps: DashboardDeps): void {
+  const lateAfterSeconds = 3 * deps.config.quoteInterval + 5;
+  const queries = new DashboardQueries(deps.knex, lateAfterSeconds);
+  const tickMs = Math.round(Math.min(2, Math.max(0.5, deps.config.quoteInterval)) * 1000);
+  const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
+  const publicKey = deps.access.tokenKey.publicKey;
+  let openStreams = 0;
+
+  void service.app.register(async (app: FastifyInstance) => {
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 8192 }, (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(String(body))));
+    });
+    app.setErrorHandler(async (error: Error, request, reply) => {
+      request.log.error({ err: error }, 'dashboard page failed');
+      const status = error instanceof IronlimeError ? 400 : 500;
+      return sendPage(reply.code(status), errorPage(undefined, 'Error', status === 400 ? error.message : 'The page could not be made; see the verifier log.'));
+    });
+
+    /** The viewer, or a redirect to the login page (pages) / 401 (events) already sent. */
+    const viewer = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
+      try {
+        return await authenticateRequest(request, verifiedClientCertificate(request), publicKey, 'read');
+      } catch {
+        await reply.code(303).header('location', '/dashboard/login').send();
+        return undefined;
+      }
+    };
+
+    app.get('/dashboard/static/:name', async (request, reply) => {
+      const name = (request.params as { name: string }).name;
+      const type = STATIC_FILES[name];
+      const text = assets.get(name);
+      if (type === undefined || text === undefined) return reply.code(404).type('text/plain').send('not found');
+      return reply.header('content-type', type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(text);
+    });
+
+    app.get('/dashboard/login', async (_request, reply) => sendPage(reply, loginPage(undefined)));
+
+    app.post('/dashboard/login', async (request, reply) => {
+      const token = String((request.body as Record<string, unknown> | undefined)?.['token'] ?? '').trim();
+      try {
+        await verifyApiToken(token, publicKey);
+      } catch (error) {
+        return sendPage(reply.code(401), loginPage(error instanceof Error ? error.message : 'token refused'));
+      }
+      const maxAge = Math.max(0, Number(decodeJwt(token).exp) - Math.floor(Date.now() / 1000));
+      return reply
+        .code(303)
+        .header('set-cookie', `${TOKEN_COOKIE}=${token}; Path=/dashboard; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=Strict`)
+        .header('location', '/dashboard')
+        .send();
+    });
+
+    app.post('/dashboard/logout', async (_request, reply) =>
+      reply
+        .code(303)
+        .header('set-cookie', `${TOKEN_COOKIE}=; Path=/dashboard; Max-Age=0; HttpOnly; Secure; SameSite=Strict`)
+        .header('location', '/dashboard/login')
+        .send(),
+    );
+
+    /** A read-only page: the viewer is admitted (or sent to the login page), then `render` makes the HTML. */
+    const page =
+      (render: (principal: Principal, request: FastifyRequest, reply: FastifyReply) => Promise<string>) =>
+      async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+        const principal = await viewer(request, reply);
+        return principal === undefined ? reply : sendPage(reply, await render(principal, request, reply));
+      };
+
+    app.get(
+      '/dashboard',
+      page(async (principal) => overviewPage(principal, await queries.overview(visibleTenant(principal)))),
+    );
+
+    app.get(
+      '/dashboard/nodes',
+      page(async (principal, request) => {
+        const query = nodeQuery(request.query as Record<string, unknown>);
+        return nodesPage(principal, query, await queries.nodes(visibleTenant(principal), query));
+      }),
+    );
+
+    app.get(
+      '/dashboard/nodes/:agentId',
+      page(async (principal, request, reply) => {
+        const agentId = (request.params as { agentId: string }).agentId;
+        const node = await queries.node(visibleTenant(principal), agentId);
+        if (node === undefined) {
+          void reply.code(404);
+          return errorPage(principal, 'Not found', `No node ${agentId} that you can see.`);
+        }
+        return nodePage(principal, node, await queries.timeline(node));
+      }),
+    );
+
+    app.get(
+      '/dashboard/policies',
+      page(async (principal) => policiesPage(principal, await queries.policiesInUse(visibleTenant(principal)))),
+    );
+
+    app.get('/dashboard/events', async (request, reply) => {
+      const principal = await viewer(request, reply);
+      if (principal === undefined) return reply;
+      const token = principal.kind === 'token' ? presentedToken(request) : undefined;
+      // A token is checked again on every tick: the stream ends when it expires.
+      const stillValid = token === undefined ? () => Promise.resolve(true) : () => verifyApiToken(token, publicKey).then(() => true, () => false);
+      if (openStreams >= MAX_EVENT_STREAMS) {
+        // The browser's EventSource retries later; the pages themselves still work.
+        return reply.code(503).header('retry-after', '30').type('text/plain').send('too many live views open');
+      }
+      openStreams += 1;
+      streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), tickMs, stillValid, onClose: () => (openStreams -= 1) });
+      return reply;
+    });
+  });
+}
+
+function sendPage(reply: FastifyReply, page: string): FastifyReply {
+  return reply.headers(PAGE_HEADERS).send(page);
+}
+
+/** The node table's query string, bounded: unknown sorts fall back to the id, pages to 1. */
+function nodeQuery(raw: Record<string, unknown>): NodeQuery {
+  const text = (name: string): string => (typeof raw[name] === 'string' ? (raw[name] as string) : '');
+  const sort = text('sort');
+  const page = Number.parseInt(text('page'), 10);
+  return {
+    search: text('q').trim().slice(0, MAX_SEARCH_LENGTH),
+    sort: Object.hasOwn(NODE_SORTS, sort) ? (sort as NodeSort) : 'id',
+    descending: text('dir') === 'desc',
+    page: Number.isSafeInteger(page) && page >= 1 && page <= MAX_PAGE ? page : 1,
+  };
+}

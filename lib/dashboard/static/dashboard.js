@@ -1,0 +1,59 @@
+// Live updates for the ironlime dashboard (docs/dashboard.md). The pages are complete without this
+// file; it only listens to /dashboard/events (server-sent events) and repaints counters and rows.
+(function () {
+  'use strict';
+  if (typeof EventSource === 'undefined') return;
+  var live = document.getElementById('live');
+  var source = new EventSource('/dashboard/events');
+  function setLive(state, text) {
+    if (!live) return;
+    live.setAttribute('data-state', state);
+    live.textContent = text;
+  }
+  source.addEventListener('open', function () {
+    setLive('on', 'live');
+  });
+  source.addEventListener('error', function () {
+    setLive('off', 'live updates interrupted: retrying');
+  });
+  source.addEventListener('overview', function (event) {
+    var overview = JSON.parse(event.data);
+    var counts = {
+      total: overview.total,
+      PASS: overview.byStatus.PASS,
+      FAIL: overview.byStatus.FAIL,
+      PENDING: overview.byStatus.PENDING,
+      perMinute: overview.attestationsLastMinute,
+      failuresHour: overview.failuresLastHour,
+      late: overview.lateRounds,
+    };
+    overview.byState.forEach(function (row) {
+      counts['state-' + row.state] = row.count;
+    });
+    document.querySelectorAll('[data-count]').forEach(function (element) {
+      var key = element.getAttribute('data-count');
+      element.textContent = String(counts[key] === undefined ? 0 : counts[key]);
+    });
+    setLive('on', 'live · ' + new Date().toLocaleTimeString());
+  });
+  source.addEventListener('agents', function (event) {
+    JSON.parse(event.data).forEach(function (agent) {
+      document.querySelectorAll('[data-agent]').forEach(function (element) {
+        if (element.getAttribute('data-agent') !== agent.agentId) return;
+        element.classList.remove('status-pass', 'status-fail', 'status-pending');
+        element.classList.add('status-' + agent.status.toLowerCase());
+        var fields = {
+          status: agent.status,
+          state: element.tagName === 'TR' ? agent.label : agent.label + ' (' + agent.state + ')',
+          attestations: String(agent.attestationCount),
+          success: agent.lastSuccess || '—',
+          event: agent.lastEventId || (element.tagName === 'TR' ? '' : '—'),
+        };
+        Object.keys(fields).forEach(function (name) {
+          var cell = element.querySelector('[data-field="' + name + '"]');
+          if (cell) cell.textContent = fields[name];
+        });
+      });
+    });
+  });
+})();

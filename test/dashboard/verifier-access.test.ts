@@ -1,0 +1,107 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { expect } from 'chai';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { issueApiToken, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/auth/api-token.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { runCli } from '../helpers/cli-runner.js';
+import { startTestFleet, type TestFleet } from './fleet-fixture.js';
+
+const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+describe('verifier admin API: certificate or bearer token, by role and tenant, audited', function () {
+  this.timeout(120_000);
+  let fleet: TestFleet;
+  let ids: string[];
+
+  before(async function () {
+    fleet = await startTestFleet(2, 0.5);
+    ids = fleet.fleet.agents.map((agent) => agent.uuid);
+  });
+
+  after(async function () {
+    await fleet?.close();
+  });
+
+  it('a viewer of the agents\' tenant reads them; a viewer of another tenant sees nothing of them', async function () {
+    const mine = await fleet.token('viewer', 'default');
+    const other = await fleet.token('viewer', 'tenant-b');
+    const list = await fleet.call('GET', '/v2.3/agents', bearer(mine));
+    expect(list.status, list.body).to.equal(200);
+    expect(JSON.parse(list.body).results.uuids).to.have.members(ids);
+    expect((await fleet.call('GET', `/v2.3/agents/${ids[0]}`, bearer(mine))).status).to.equal(200);
+    const hidden = await fleet.call('GET', '/v2.3/agents', bearer(other));
+    expect(JSON.parse(hidden.body).results.uuids).to.deep.equal([]);
+    const status = await fleet.call('GET', `/v2.3/agents/${ids[0]}`, bearer(other));
+    expect(status.status).to.equal(404);
+    expect(status.body).to.not.include('Get Quote');
+    // Even an admin of another tenant cannot touch it: it does not exist for them.
+    expect((await fleet.call('DELETE', `/v2.3/agents/${ids[0]}`, bearer(await fleet.token('admin', 'tenant-b')))).status).to.equal(404);
+  });
+
+  it('a role too low is 403; expired, foreign-signed, HS256 and none tokens are 401; no credential is 403', async function () {
+    const viewer = await fleet.token('viewer', 'default');
+    const operator = await fleet.token('operator', 'default');
+    expect((await fleet.call('PUT', `/v2.3/agents/${ids[1]}/stop`, bearer(viewer))).status).to.equal(403);
+    const refusedDelete = await fleet.call('DELETE', `/v2.3/agents/${ids[1]}`, bearer(operator));
+    expect(refusedDelete.status).to.equal(403);
+    expect(refusedDelete.body).to.include('may not delete');
+
+    const key = loadOrCreateTokenKey(fleet.dataDir).privateKey;
+    const expired = await issueApiToken({ subject: 'x', role: 'admin', tenant: 'default', ttlSeconds: 1 }, key, new Date(Date.now() - 3_600_000));
+    const foreign = await issueApiToken({ subject: 'x', role: 'admin', tenant: 'default', ttlSeconds: 600 }, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const hs256 = await new SignJWT({ role: 'admin', tenant: 'default' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(TOKEN_ISSUER).setAudience(TOKEN_AUDIENCE).setSubject('x').setIssuedAt().setExpirationTime('1h').sign(new Uint8Array(32));
+    const none = new UnsecuredJWT({ role: 'admin', tenant: 'default' }).setIssuer(TOKEN_ISSUER).setAudience(TOKEN_AUDIENCE).setSubject('x').setIssuedAt().setExpirationTime('1h').encode();
+    for (const [token, why] of [
+      [expired, 'expired'],
+      [foreign, 'bad signature'],
+      [hs256, 'algorithm not allowed'],
+      [none, ''],
+    ] as const) {
+      const reply = await fleet.call('DELETE', `/v2.3/agents/${ids[1]}`, bearer(token));
+      expect(reply.status, why).to.equal(401);
+      expect(JSON.parse(reply.body).status).to.include(`token refused: ${why}`);
+    }
+    const bare = await fleet.call('GET', '/v2.3/agents');
+    expect(bare.status).to.equal(403);
+    expect(JSON.parse(bare.body).status).to.equal('client certificate required');
+    const status = await fleet.fleet.tenant.getStatus(ids[1] as string);
+    expect(status.operational_state).to.equal(OperationalState.GET_QUOTE);
+  });
+
+  it('an operator stops and an admin deletes; each action is in the signed audit log with who did it, beside the verdicts', async function () {
+    const operator = await fleet.token('operator', 'default');
+    const admin = await fleet.token('admin', 'default');
+    const victim = ids[1] as string;
+    expect((await fleet.call('PUT', `/v2.3/agents/${victim}/stop`, bearer(operator))).status).to.equal(200);
+    const deleted = await fleet.call('DELETE', `/v2.3/agents/${victim}`, bearer(admin));
+    expect([200, 202]).to.include(deleted.status);
+
+    const exported = await runCli(['audit', 'export', '--agent', victim, '--data-dir', fleet.dataDir, '--database', schemaUrl(fleet)]);
+    expect(exported.code, exported.stderr).to.equal(0);
+    const records = exported.stdout.trim().split('\n').map((line) => JSON.parse(line) as { action: string; actor: string; details: Record<string, unknown> });
+    const actions = records.map((record) => `${record.action} ${record.actor}`);
+    expect(actions).to.include('PUT /agents/:agent_id/stop token:operator-of-default (operator@default)');
+    expect(actions).to.include('DELETE /agents/:agent_id token:admin-of-default (admin@default)');
+    const verdicts = records.filter((record) => record.action === 'verdict');
+    expect(verdicts.length).to.be.above(0);
+    expect(verdicts[0]?.details['outcome']).to.equal('pass');
+    expect(verdicts[0]?.actor).to.match(/^verifier:/);
+    // The enrolment (mTLS, the fleet's tenant client) is recorded too, with the certificate's name.
+    expect(records[0]?.action).to.equal('POST /agents/:agent_id');
+    expect(records[0]?.actor).to.match(/^cert:/);
+    const file = path.join(fleet.dataDir, 'victim.jsonl');
+    writeFileSync(file, exported.stdout);
+    const verified = await runCli(['audit', 'verify', file, '--data-dir', fleet.dataDir]);
+    expect(verified.code, verified.stdout).to.equal(0);
+    expect(verified.stdout).to.include(`${victim}: ok, ${records.length} record(s)`);
+  });
+});
+
+/** The verifier's database URL in the fleet's schema, for the CLI. */
+function schemaUrl(fleet: TestFleet): string {
+  return `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${fleet.schema}`)}`;
+}

@@ -26,6 +26,7 @@ export {
   MissingParameterValue,
   NodeAlreadyExists,
   NodeNotFound,
+  TrustLevelTooLow,
 } from './interfaces/errors.js';
 export type { ErrorCode, IronlimeErrorOptions } from './interfaces/errors.js';
 

@@ -1,3 +1,4 @@
+import type { TrustLevel } from '../lib/identity/trust-level.js';
 import type { Task } from './task.js';
 
 /**
@@ -50,4 +51,15 @@ export abstract class AttestationInterface {
    * @throws AttestationServiceUnavailable when the service cannot be reached.
    */
   abstract unregisterNode(task: Task): Promise<void>;
+
+  /**
+   * How much the node's identity is worth (docs/identity.md): `hardware-tpm`, `emulated-tpm`,
+   * `id-secret` or `id-only`, as the attestation service holds it. The hooks compare it with the
+   * step's minimum before `startAttestation`. A driver without it counts as `id-only` (fail closed);
+   * `no-attestation` is not asked.
+   *
+   * @throws AttestationServiceUnavailable when the service cannot be reached.
+   * @throws AttestationFailed when the service does not know the node.
+   */
+  trustLevel?(task: Task): Promise<TrustLevel>;
 }

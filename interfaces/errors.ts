@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   ERR_TIMEOUT: 504,
   ERR_AUDIT_FORMAT: 400,
   ERR_TOKEN_REFUSED: 401,
+  ERR_TRUST_LEVEL_TOO_LOW: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -105,6 +106,24 @@ export class AttestationFailed extends IronlimeError {
     super('ERR_ATTESTATION_FAILED', `attestation failed: ${summary}`, options);
     this.reasons = Object.freeze([...reasons]);
     this.eventIds = Object.freeze([...eventIds]);
+  }
+}
+
+/**
+ * The node's identity is worth less than the step requires (docs/identity.md): `level` is what the
+ * registrar granted it, `minimum` what the configuration, `driver_info` or an operator's acceptance
+ * asks for `step`. Raised under the same fail flags as an attestation failure.
+ */
+export class TrustLevelTooLow extends IronlimeError {
+  readonly step: string;
+  readonly level: string;
+  readonly minimum: string;
+
+  constructor(step: string, level: string, minimum: string, reason: string) {
+    super('ERR_TRUST_LEVEL_TOO_LOW', `trust level too low: ${reason}`);
+    this.step = step;
+    this.level = level;
+    this.minimum = minimum;
   }
 }
 

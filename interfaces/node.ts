@@ -1,3 +1,5 @@
+import type { TrustLevel } from '../lib/identity/trust-level.js';
+
 /**
  * The node model: one bare-metal machine as the provisioning orchestrator and the attestation drivers
  * see it. Mirrors the Ironic node fields the attestation spec relies on (`attestation_interface`,
@@ -19,6 +21,14 @@ export interface LastAttestation {
   readonly at: Date | null;
 }
 
+/** The node's identity as the provisioning gate last saw it (docs/identity.md). */
+export interface NodeTrust {
+  /** The level the attestation service reported at the last gated step; null before the first. */
+  readonly level: TrustLevel | null;
+  /** A lower level an operator accepted for this node (`NodeStore.acceptTrustLevel`), with when and why. */
+  readonly accepted: { readonly level: TrustLevel; readonly note: string; readonly at: Date } | null;
+}
+
 /** Free-form per-node driver settings (`keylime_agent_uuid`, …); drivers parse them in `validate`. */
 export type DriverInfo = Readonly<Record<string, unknown>>;
 
@@ -33,6 +43,8 @@ export interface Node {
   readonly driverInfo: DriverInfo;
   readonly instanceInfo: Readonly<Record<string, unknown>>;
   readonly lastAttestation: LastAttestation;
+  /** Absent only on nodes built by hand (tests); the node store always fills it. */
+  readonly trust?: NodeTrust;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }

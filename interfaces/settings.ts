@@ -1,3 +1,5 @@
+import type { TrustLevel } from '../lib/identity/trust-level.js';
+
 /**
  * The shape of ironlime's validated, frozen configuration as drivers and hooks read it. The class
  * that validates and builds it lives in `lib/config/ironlime-config.ts` and implements these types;
@@ -19,6 +21,17 @@ export interface KeylimeSettings {
   readonly statusPollIntervalSeconds: number;
 }
 
+/**
+ * The `attestation` section: the trust level each gated step needs at least (docs/identity.md);
+ * absent means the default (clean: `id-only`, deploy: `hardware-tpm`).
+ */
+export interface AttestationSettings {
+  readonly minimumTrustLevel: {
+    readonly clean?: TrustLevel;
+    readonly deploy?: TrustLevel;
+  };
+}
+
 /** The whole configuration. */
 export interface IronlimeSettings {
   readonly dataDir: string;
@@ -28,4 +41,5 @@ export interface IronlimeSettings {
   /** Absent means the first enabled interface. */
   readonly defaultAttestationInterface?: string;
   readonly keylime: KeylimeSettings;
+  readonly attestation: AttestationSettings;
 }

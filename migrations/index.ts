@@ -7,6 +7,8 @@ import * as createBrokerTables from './20261202180000-create-broker-tables.js';
 import * as createAuditLog from './20261202180500-create-audit-log.js';
 import * as registrarPendingContact from './20261202181000-registrar-pending-contact.js';
 import * as verifierPushMode from './20261203100000-verifier-push-mode.js';
+import * as identityModes from './20261203110000-identity-modes.js';
+import * as verifierLiveness from './20261203110100-verifier-liveness.js';
 import * as verifierAgentTenant from './20261203120000-verifier-agent-tenant.js';
 import * as verifierProcesses from './20261203130000-verifier-processes.js';
 import * as brokerNodeDigestAndReinstatement from './20261203140000-broker-node-digest-and-reinstatement.js';
@@ -28,6 +30,8 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261202180500-create-audit-log', ...createAuditLog },
   { name: '20261202181000-registrar-pending-contact', ...registrarPendingContact },
   { name: '20261203100000-verifier-push-mode', ...verifierPushMode },
+  { name: '20261203110000-identity-modes', ...identityModes },
+  { name: '20261203110100-verifier-liveness', ...verifierLiveness },
   { name: '20261203120000-verifier-agent-tenant', ...verifierAgentTenant },
   { name: '20261203130000-verifier-processes', ...verifierProcesses },
   { name: '20261203140000-broker-node-digest-and-reinstatement', ...brokerNodeDigestAndReinstatement },

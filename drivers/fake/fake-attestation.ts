@@ -2,6 +2,7 @@ import { AttestationInterface } from '../../interfaces/attestation-interface.js'
 import { mergeProperties, readOptionalChoice, readOptionalInteger } from '../../interfaces/driver-info.js';
 import { AttestationFailed, AttestationServiceUnavailable } from '../../interfaces/errors.js';
 import type { Task } from '../../interfaces/task.js';
+import { TRUST_LEVELS, type TrustLevel } from '../../lib/identity/trust-level.js';
 import { abortableDelay } from '../../lib/timing/abortable-delay.js';
 
 export const REQUIRED_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({});
@@ -9,6 +10,7 @@ export const OPTIONAL_PROPERTIES: Readonly<Record<string, string>> = Object.free
   fake_outcome:
     'Outcome when no script is set for the node through FakeAttestation.script(): pass, fail or unavailable. Defaults to pass. Optional.',
   fake_delay_ms: 'Milliseconds every operation waits before answering (0 to 600000). Defaults to 0. Optional.',
+  fake_trust_level: 'Trust level the fake reports for the node: hardware-tpm, emulated-tpm, id-secret or id-only. Defaults to hardware-tpm. Optional.',
 });
 
 /** The operations of the attestation interface that talk to a service. */
@@ -64,6 +66,7 @@ export class FakeAttestation extends AttestationInterface {
   validate(task: Task): void {
     this.calls.push({ operation: 'validate', nodeUuid: task.node.uuid });
     this.#scriptFromDriverInfo(task);
+    readOptionalChoice(task.node.driverInfo, 'fake_trust_level', TRUST_LEVELS);
   }
 
   /** @throws AttestationServiceUnavailable when the node's script says `unavailable`. */
@@ -82,6 +85,11 @@ export class FakeAttestation extends AttestationInterface {
     if (script.outcome === 'fail') {
       throw new AttestationFailed(script.reasons, script.eventIds ?? []);
     }
+  }
+
+  /** `driver_info.fake_trust_level`, default `hardware-tpm` (not recorded in `calls`). */
+  override trustLevel(task: Task): Promise<TrustLevel> {
+    return Promise.resolve(readOptionalChoice(task.node.driverInfo, 'fake_trust_level', TRUST_LEVELS) ?? 'hardware-tpm');
   }
 
   /** @throws AttestationServiceUnavailable when the node's script says `unavailable`. */

@@ -104,7 +104,7 @@ async function enrolPushAgent(input: EnrolAgentInput): Promise<void> {
 /**
  * The enrolment request the driver sends, from the tenant's one builder (`buildEnrolmentBody`): no V
  * (no payload), the agent reached where `driver_info` says or else where it registered, and the
- * policy fingerprint and node uuid in `metadata`.
+ * policy fingerprint, node uuid and (from ironlime's registrar) trust level in `metadata`.
  *
  * @throws InvalidParameterValue for an agent without an mTLS certificate or a contact address.
  */
@@ -116,7 +116,8 @@ export function driverEnrolmentBody(agent: RegisteredAgent, location: AgentLocat
       ...agentContact(agent, given),
       v: null,
       supportedVersion: AGENT_API_VERSION,
-      metadata: { [FINGERPRINT_KEY]: policy.fingerprint, node: nodeUuid },
+      // The registrar's trust level travels in Keylime's free `metadata`, so the verifier's status shows it.
+      metadata: { [FINGERPRINT_KEY]: policy.fingerprint, node: nodeUuid, ...(agent.trustLevel === undefined ? {} : { trust_level: agent.trustLevel }) },
     },
     policy.policies,
   );

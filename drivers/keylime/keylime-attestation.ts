@@ -18,6 +18,8 @@ import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.j
 import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/operator-decision.js';
 import { waitForFinalVerdict } from './status-wait.js';
 import { readVerifierAgent, recentFailures, removeVerifierAgent } from './verifier-agent-view.js';
+import { checkedForLiveness, enrolForLiveness, readLivenessVerdict, readTrustLevel, removeLiveness, withLivenessClient } from './node-identity.js';
+import type { TrustLevel } from '../../lib/identity/trust-level.js';
 
 /** How the driver is built; every field has a default. */
 export interface KeylimeAttestationOptions {
@@ -114,6 +116,11 @@ export class KeylimeAttestation extends AttestationInterface {
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
+      if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions().ekCheck))) {
+        await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => enrolForLiveness(connection, liveness, location.uuid));
+        task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
+        return;
+      }
       if (enrolled !== undefined && enrolled.operationalState !== OperationalState.TERMINATED) {
         if (fingerprintOf(enrolled.metaData) === policy.fingerprint) {
           task.logger.info(log, 'agent already enrolled with this policy; nothing to do');
@@ -142,12 +149,23 @@ export class KeylimeAttestation extends AttestationInterface {
     const agentId = (await this.#location(task, settings, false)).uuid;
     const connection = await this.#connect(settings);
     try {
-      const verdict = await waitForFinalVerdict(() => this.#readVerdict(connection, agentId), {
+      let liveness = false;
+      const read = async (): Promise<StatusVerdict> => {
+        const verdict = await this.#readVerdict(connection, agentId);
+        // A node the verifier does not attest may be one it checks for liveness (no TPM).
+        liveness = verdict.kind === 'fail' && verdict.reasons.length === 0 && (await this.#checkedForLiveness(connection, agentId));
+        if (liveness) return withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (client) => readLivenessVerdict(client, agentId));
+        return verdict.kind === 'fail' && verdict.reasons.length === 0 ? { ...verdict, reasons: [`agent ${agentId} is not enrolled with the verifier`] } : verdict;
+      };
+      const verdict = await waitForFinalVerdict(read, {
         timeoutMs: settings.statusTimeoutSeconds * 1000,
         intervalMs: settings.statusPollIntervalSeconds * 1000,
         signal: task.signal,
         isTransient,
       });
+      if (verdict.kind === 'fail' && liveness) {
+        throw new AttestationFailed(verdict.reasons, verdict.eventIds);
+      }
       if (verdict.kind === 'fail') {
         const history = await recentFailures(connection.verifier, agentId);
         const reasons = [...new Set([...verdict.reasons, ...history.reasons])];
@@ -172,8 +190,31 @@ export class KeylimeAttestation extends AttestationInterface {
     }
     const connection = await this.#connect(settings);
     try {
+      const level = task.node.trust?.level;
+      if (level !== undefined && level !== null && checkedForLiveness(level)) {
+        await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => removeLiveness(liveness, agentId));
+      }
       await this.#removeAndWait(connection, agentId, settings, task.signal);
       task.logger.info({ node: task.node.uuid, agent: agentId }, 'agent removed from the verifier');
+    } catch (error) {
+      throw toServiceError(error, `agent ${agentId}`, settings);
+    } finally {
+      connection.close();
+    }
+  }
+
+  /**
+   * The node's trust level as the registrar holds it (docs/identity.md).
+   *
+   * @throws AttestationFailed when the registrar does not know the agent.
+   * @throws AttestationServiceUnavailable when the registrar cannot be reached.
+   */
+  override async trustLevel(task: Task): Promise<TrustLevel> {
+    const settings = this.#settings(task);
+    const agentId = (await this.#location(task, settings, false)).uuid;
+    const connection = await this.#connect(settings);
+    try {
+      return await readTrustLevel(connection, agentId, this.#identityOptions().ekCheck);
     } catch (error) {
       throw toServiceError(error, `agent ${agentId}`, settings);
     } finally {
@@ -236,9 +277,20 @@ export class KeylimeAttestation extends AttestationInterface {
   async #readVerdict(connection: KeylimeConnection, agentId: string): Promise<StatusVerdict> {
     const agent = await readVerifierAgent(connection.verifier, agentId);
     if (agent === undefined) {
-      return { kind: 'fail', reasons: [`agent ${agentId} is not enrolled with the verifier`], eventIds: [] };
+      // No reason yet: the caller asks whether the node is one checked for liveness instead.
+      return { kind: 'fail', reasons: [], eventIds: [] };
     }
     return judgeVerifierStatus(agent, { now: Date.now() / 1000, staleAfterSeconds: this.#options.staleAfterSeconds });
+  }
+
+  /** True when the registrar says the agent has no TPM; unknown there counts as false (the verifier's verdict stands). */
+  async #checkedForLiveness(connection: KeylimeConnection, agentId: string): Promise<boolean> {
+    try {
+      return checkedForLiveness(await readTrustLevel(connection, agentId, this.#identityOptions().ekCheck));
+    } catch (error) {
+      if (error instanceof AttestationFailed) return false;
+      throw error;
+    }
   }
 
   /** DELETE, then (on 202) poll until the verifier has let go of the agent, within the status timeout. */

@@ -7,6 +7,7 @@ import type { DriverInfo } from '../../interfaces/node.js';
 import type { KeylimeSettings } from '../../interfaces/settings.js';
 import { parseTpmPolicy, type TpmPolicy } from '../../lib/attestation/tpm-policy.js';
 import { IsKeylimeAgentId } from '../../lib/http/validators.js';
+import { TRUST_LEVELS, type TrustLevel } from '../../lib/identity/trust-level.js';
 import { parseDocumentSource, type CheckedDocument } from './document-source.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
 
@@ -75,6 +76,9 @@ class KeylimeDriverInfoFields {
 
   @IsOptional() @IsString() @IsNotEmpty()
   keylime_tls_key?: string;
+
+  @IsOptional() @IsIn(TRUST_LEVELS, { message: `must be one of ${TRUST_LEVELS.join(', ')}` })
+  keylime_minimum_trust_level?: TrustLevel;
 }
 
 /** A PEM file and the setting it came from (`driver_info.keylime_tls_ca` or `keylime.tlsCaCert`). */

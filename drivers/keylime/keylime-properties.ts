@@ -40,4 +40,6 @@ export const OPTIONAL_PROPERTIES: Readonly<Record<string, string>> = Object.free
   keylime_tls_cert:
     'PEM client certificate for mTLS to the verifier, the registrar and the agent (issued by the CA agents trust). Defaults to keylime.tlsClientCert; one of the two is needed. Optional.',
   keylime_tls_key: 'PEM private key of keylime_tls_cert. Defaults to keylime.tlsClientKey; one of the two is needed. Optional.',
+  keylime_minimum_trust_level:
+    'The weakest trust level this node may be cleaned and deployed at (hardware-tpm, emulated-tpm, id-secret, id-only): an operator accepting a lower level, or demanding a higher one. Wins over attestation.minimumTrustLevel. Optional.',
 });

@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { IsArray, IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
+import { InvalidConfig } from '../../interfaces/errors.js';
 import { validateServiceConfig } from '../config/service-config-sources.js';
 import { IsKeylimeAgentId } from '../http/validators.js';
+import { IDENTITY_MODES, type IdentityMode } from '../identity/trust-level.js';
 
 /** PCR bank and AK hash the agent quotes with (Keylime `tpm_hash_alg`). */
 export const AGENT_HASH_ALGS = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
@@ -57,6 +59,25 @@ export class AgentConfig {
 
   @Matches(TPM_SPEC, { message: 'must be swtpm, software, swtpm:host=H,port=P or device:/dev/…' })
   tpm = 'swtpm';
+
+  /**
+   * How the agent registers (docs/identity.md): `tpm` (a TPM whose EK certificate a vendor CA
+   * vouches for), `emulated-tpm` (`tpm` must be `swtpm` or `software`: attested like a TPM, never
+   * counted as hardware), `id-secret` (host id + a 256-bit secret kept in the data dir), `id-only`.
+   * The last two open no TPM and serve only the liveness route.
+   */
+  @IsIn(IDENTITY_MODES, { message: `must be one of ${IDENTITY_MODES.join(', ')}` })
+  identity: IdentityMode = 'tpm';
+
+  /**
+   * The host id: `sys-uuid` or `mac` (read from this machine), or `sys-uuid:<uuid>` / `mac:<address>`
+   * given outright. `id-secret` and `id-only` need one (default: the SMBIOS UUID, else the MAC of the
+   * main interface). The TPM modes send it only when set, so the registrar can refuse the same host
+   * coming back without its TPM under another agent id (emulated nodes on one machine share its ids).
+   */
+  @IsOptional()
+  @Matches(/^(sys-uuid|mac)(:[0-9A-Fa-f:-]{17,36})?$/, { message: 'must be sys-uuid, mac, sys-uuid:<uuid> or mac:<address>' })
+  hostId?: string;
 
   /**
    * With `tpm: swtpm`: the folder of swtpm's local CA that certifies the EK (default
@@ -124,6 +145,9 @@ export type AgentConfigInput = Partial<AgentConfig> & { readonly dataDir: string
 /** Validates a plain object into a frozen `AgentConfig`. @throws InvalidConfig naming the field. */
 export function buildAgentConfig(plain: Readonly<Record<string, unknown>>): Readonly<AgentConfig> {
   const config = validateServiceConfig(AgentConfig, plain, 'agent');
+  if (config.identity === 'emulated-tpm' && config.tpm !== 'swtpm' && config.tpm !== 'software') {
+    throw new InvalidConfig('agent.tpm', `identity emulated-tpm needs the agent's own TPM in software (swtpm or software), not ${config.tpm}`);
+  }
   return Object.freeze(config);
 }
 

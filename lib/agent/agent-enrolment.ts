@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ServiceUnreachableError } from '../http/client-errors.js';
 import { computeAuthTag } from '../tpm/auth-tag.js';
+import type { HostId } from '../identity/host-id.js';
 import { RegistrarClient } from '../registrar/registrar-client.js';
 import type { AkInfo, EkInfo, Tpm } from '../tpm-access/tpm-port.js';
 
@@ -11,6 +12,10 @@ export interface EnrolmentInput {
   readonly apiVersion: string;
   readonly uuid: string;
   readonly tpm: Tpm;
+  /** `emulated-tpm`: the registrar never counts this TPM as hardware. */
+  readonly identity: 'tpm' | 'emulated-tpm';
+  /** Sent when known, so the registrar can refuse this host coming back without its TPM. */
+  readonly hostId: HostId | undefined;
   readonly ek: EkInfo;
   readonly ak: AkInfo;
   /** Where the verifier and tenant reach us (a push agent has no address to give). */
@@ -33,14 +38,19 @@ const RETRY_BASE_MS = 1000;
  * `KeylimeHttpError` carrying the registrar's status and text, and are not retried; an unreachable
  * registrar is tried again with exponential backoff (the Rust agent retries too).
  */
-export async function registerAndActivate(input: EnrolmentInput): Promise<void> {
+export function registerAndActivate(input: EnrolmentInput): Promise<void> {
+  return withRegistrarRetries(input.attempts, () => enrolOnce(input));
+}
+
+/** Runs `enrol`, again with exponential backoff while the registrar cannot be reached; a refusal is final. */
+export async function withRegistrarRetries(attempts: number | undefined, enrol: () => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await enrolOnce(input);
+      await enrol();
       return;
     } catch (error) {
       // A registrar still starting (or briefly away) is waited for; a refusal is final.
-      if (!(error instanceof ServiceUnreachableError) || attempt >= (input.attempts ?? DEFAULT_ATTEMPTS)) {
+      if (!(error instanceof ServiceUnreachableError) || attempt >= (attempts ?? DEFAULT_ATTEMPTS)) {
         throw error;
       }
       await delay(RETRY_BASE_MS * 2 ** (attempt - 1));
@@ -48,21 +58,26 @@ export async function registerAndActivate(input: EnrolmentInput): Promise<void> 
   }
 }
 
-async function enrolOnce(input: EnrolmentInput): Promise<void> {
-  const client = new RegistrarClient({
+/** A registrar client for the agent's registration URL (plain HTTP, or https with its CA). */
+export function agentRegistrarClient(input: { readonly registrarUrl: string; readonly apiVersion: string; readonly registrarCa?: string | undefined }): RegistrarClient {
+  return new RegistrarClient({
     baseUrl: input.registrarUrl,
     apiVersion: input.apiVersion,
     ...(input.registrarCa === undefined ? {} : { tls: { ca: input.registrarCa } }),
   });
+}
+
+async function enrolOnce(input: EnrolmentInput): Promise<void> {
+  const client = agentRegistrarClient(input);
   try {
-    const blob = await client.register(input.uuid, {
+    const blob = await client.registerTpm(input.uuid, {
       ekPublic: input.ek.ekPublic,
       ekCertificate: input.ek.ekCertificate,
       akPublic: input.ak.akPublic,
       ...(input.contactIp === undefined ? {} : { ip: input.contactIp }),
       ...(input.contactPort === undefined ? {} : { port: input.contactPort }),
       mtlsCert: input.serverCertPem,
-    });
+    }, input.identity, input.hostId);
     const credential = await input.tpm.activateCredential(blob);
     // The registrar keys the HMAC with the base64 TEXT of the credential (spec §1.4 [!]).
     const keyText = Buffer.from(credential).toString('base64');

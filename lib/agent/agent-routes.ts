@@ -37,12 +37,7 @@ const UKEY_BODY_LIMIT = 16 * 1024 * 1024;
  * by its DTO before the handler runs.
  */
 export function registerAgentRoutes(service: KeylimeService, agent: AgentApiContext): void {
-  service.route({
-    method: 'GET',
-    url: '/version',
-    versioned: false,
-    handler: ({ reply }) => ok(reply, agentVersionResults(service.apiVersions)),
-  });
+  registerAgentVersionRoute(service);
 
   service.route({
     method: 'GET',
@@ -142,6 +137,16 @@ export function registerAgentRoutes(service: KeylimeService, agent: AgentApiCont
     url: '/keys/verify',
     query: VerifyKeyQuery,
     handler: ({ query, reply }) => ok(reply, { hmac: agent.keys.hmacOf(query.challenge) }),
+  });
+}
+
+/** `GET /version` (unversioned): the API versions this agent serves, as the Rust agent answers. */
+export function registerAgentVersionRoute(service: KeylimeService): void {
+  service.route({
+    method: 'GET',
+    url: '/version',
+    versioned: false,
+    handler: ({ reply }) => ok(reply, agentVersionResults(service.apiVersions)),
   });
 }
 

@@ -2,12 +2,13 @@ import 'reflect-metadata';
 import { readConfiguredFile } from '../config/read-config-file.js';
 import { pino, type Logger } from 'pino';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { InvalidConfig, InvalidParameterValue } from '../../interfaces/errors.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import type { ImaNgEntry } from '../tpm-access/ima-ng-template.js';
 import { DIGEST_SIZES, type Tpm } from '../tpm-access/tpm-port.js';
 import { buildAgentConfig, type AgentConfig, type AgentConfigInput } from './agent-config.js';
 import { registerAndActivate } from './agent-enrolment.js';
+import { agentHostId } from './agent-host-id.js';
 import {
   ensureDataDir,
   loadOrCreateAgentServerTls,
@@ -78,6 +79,9 @@ export interface RunningAgent {
  */
 export async function startAgent(input: AgentConfigInput, options: StartAgentOptions = {}): Promise<RunningAgent> {
   const config = buildAgentConfig(input);
+  if (config.identity === 'id-secret' || config.identity === 'id-only') {
+    throw new InvalidConfig('agent.identity', `${config.identity} has no TPM: start it with startHostAgent`);
+  }
   const log = options.logger ?? pino({ level: 'silent' });
   await ensureDataDir(config.dataDir);
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
@@ -106,6 +110,8 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
     }
     const ek = await tpm.ensureEk();
     const ak = await tpm.ensureAk(config.hashAlg);
+    // Only when configured: emulated nodes on one machine share its SMBIOS UUID and MAC.
+    const hostId = config.hostId === undefined ? undefined : agentHostId(config.hostId);
     let emulated: EmulatedNode | undefined;
     if (config.emulate) {
       const node = await bootEmulatedNode(tpm, config.dataDir, config.bootLog ?? defaultBootLogPath(), opened?.tcti);
@@ -138,6 +144,8 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       apiVersion: config.registrarApiVersion,
       uuid,
       tpm,
+      identity: config.identity === 'emulated-tpm' ? 'emulated-tpm' : 'tpm',
+      hostId,
       ek,
       ak,
       contactIp,

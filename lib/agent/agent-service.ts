@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { agentApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
+import { registerLivenessRoutes, type HostLivenessContext } from './agent-liveness-routes.js';
 import { registerAgentRoutes, type AgentApiContext } from './agent-routes.js';
 
 export interface AgentTls {
@@ -17,12 +18,23 @@ export interface AgentTls {
  * Not listening yet; `inject` works on it for in-process tests.
  */
 export function createAgentService(context: AgentApiContext, tls: AgentTls, logger?: FastifyBaseLogger): KeylimeService {
-  const service = createService({
+  const service = createMtlsAgentService(tls, logger);
+  registerAgentRoutes(service, context);
+  return service;
+}
+
+/** The same service for an agent without a TPM (docs/identity.md): only the liveness routes. */
+export function createHostAgentService(host: HostLivenessContext, tls: AgentTls, logger?: FastifyBaseLogger): KeylimeService {
+  const service = createMtlsAgentService(tls, logger);
+  registerLivenessRoutes(service, host);
+  return service;
+}
+
+function createMtlsAgentService(tls: AgentTls, logger: FastifyBaseLogger | undefined): KeylimeService {
+  return createService({
     name: 'agent',
     apiVersions: agentApiVersionPolicy(),
     tls: { cert: tls.cert, key: tls.key, ca: tls.clientCa, requestClientCert: true, requireClientCert: 'all' },
     ...(logger === undefined ? {} : { logger }),
   });
-  registerAgentRoutes(service, context);
-  return service;
 }

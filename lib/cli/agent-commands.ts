@@ -4,7 +4,9 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { destination, pino } from 'pino';
 import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
-import { AGENT_HASH_ALGS, type AgentConfigInput } from '../agent/agent-config.js';
+import { AGENT_HASH_ALGS, buildAgentConfig, type AgentConfigInput } from '../agent/agent-config.js';
+import { startHostAgent } from '../agent/host-agent.js';
+import { IDENTITY_MODES } from '../identity/trust-level.js';
 import { initAgent } from '../agent/agent-init.js';
 import { fileDigestBytes, startAgent } from '../agent/agent-server.js';
 import { appendImaFromCli } from '../agent/node-emulation.js';
@@ -34,6 +36,8 @@ interface AgentOptions {
   readonly push?: boolean;
   readonly verifier?: string;
   readonly verifierCa?: string;
+  readonly identity?: string;
+  readonly hostId?: string;
 }
 
 interface ImaAppendOptions {
@@ -71,13 +75,26 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
     .option('--push', 'push model (API 3.0): open no port, attest to --verifier on its own (docs/push.md)')
     .option('--verifier <url>', 'with --push: the verifier, https://HOST:PORT')
     .option('--verifier-ca <file>', 'with --push: PEM CA of the verifier (default <data-dir>/ca/cacert.crt when present)')
+    .addOption(new Option('--identity <mode>', 'how to register (docs/identity.md; default tpm)').choices(IDENTITY_MODES))
+    .option('--host-id <id>', 'sys-uuid | mac (read here) | sys-uuid:<uuid> | mac:<address> (default for id-secret/id-only: the SMBIOS UUID, else the MAC)')
     .action(async (options: AgentOptions) => {
       if (options.push === true) {
         await runPushAgent(options);
         context.setExitCode(EXIT_VALID);
         return;
       }
-      const running = await startAgent(agentInput(options), {
+      const input = agentInput(options);
+      if (input.identity === 'id-secret' || input.identity === 'id-only') {
+        const host = await startHostAgent(buildAgentConfig(input), {
+          logger: pino({ level: 'info' }, destination(2)),
+          announce: (line) => process.stdout.write(`${line}\n`),
+        });
+        process.stdout.write(`agent ${host.uuid} registered as ${host.identity} (host id ${host.hostId.kind}); no TPM: liveness only, no integrity evidence\n`);
+        await runUntilSignal([host]);
+        context.setExitCode(EXIT_VALID);
+        return;
+      }
+      const running = await startAgent(input, {
         logger: pino({ level: 'info' }, destination(2)),
         announce: (line) => process.stdout.write(`${line}\n`),
       });
@@ -160,7 +177,7 @@ function agentInput(options: AgentOptions): AgentConfigInput {
   if (options.dataDir === undefined) {
     throw new MissingParameterValue(['--data-dir'], 'ironlime agent');
   }
-  const tpm = options.tpm ?? (options.swtpm === true || options.emulate === true ? 'swtpm' : 'device:/dev/tpmrm0');
+  const tpm = options.tpm ?? (options.swtpm === true || options.emulate === true || options.identity === 'emulated-tpm' ? 'swtpm' : 'device:/dev/tpmrm0');
   if (options.swtpm === true && options.tpm !== undefined && options.tpm !== 'swtpm') {
     throw new InvalidParameterValue('--swtpm', `conflicts with --tpm ${options.tpm}`);
   }
@@ -181,6 +198,8 @@ function agentInput(options: AgentOptions): AgentConfigInput {
     ...(options.revocationCert === undefined ? {} : { revocationCertFile: options.revocationCert }),
     ...(options.revocationAction === undefined || options.revocationAction.length === 0 ? {} : { revocationActions: options.revocationAction }),
     ...(options.hashAlg === undefined ? {} : { hashAlg: options.hashAlg as AgentConfigInput['hashAlg'] }),
+    ...(options.identity === undefined ? {} : { identity: options.identity as AgentConfigInput['identity'] }),
+    ...(options.hostId === undefined ? {} : { hostId: options.hostId }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { IDENTITY_MODES, type IdentityMode } from '../identity/trust-level.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-certificate-check.js';
 import { checkAgentIdentity } from '../tenant/identity-check.js';
@@ -65,6 +66,27 @@ export const registerTenantCommands: CommandRegistrar = (program, context) => {
       withRegistrar(options, async (client) => {
         await deleteRegistrarAgent(client, options.uuid);
         process.stdout.write(`deleted agent ${options.uuid} from the registrar\n`);
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+
+  withConnection(registrar.command('trust').description("print how an agent registered (any mode, with or without a TPM): identity mode, trust level, refused downgrades"))
+    .requiredOption('--uuid <id>', 'agent id')
+    .action((options: ConnectionOptions & { uuid: string }) =>
+      withRegistrar(options, async (client) => {
+        const { host_proof_key: _key, ...identity } = await client.identity(options.uuid);
+        printJson(identity);
+        context.setExitCode(EXIT_VALID);
+      }),
+    );
+
+  withConnection(registrar.command('allow-mode').description("allow an agent's next registration to use another identity mode (the explicit admin action; docs/identity.md)"))
+    .requiredOption('--uuid <id>', 'agent id')
+    .addOption(new Option('--mode <mode>', 'identity mode').choices(IDENTITY_MODES).makeOptionMandatory())
+    .action((options: ConnectionOptions & { uuid: string; mode: IdentityMode }) =>
+      withRegistrar(options, async (client) => {
+        await client.allowModeChange(options.uuid, options.mode);
+        process.stdout.write(`agent ${options.uuid} may register next as ${options.mode}\n`);
         context.setExitCode(EXIT_VALID);
       }),
     );

@@ -5,13 +5,14 @@ type EnvKind = 'string' | 'boolean' | 'integer' | 'list';
 /** One `IRONLIME_*` variable and the config field it sets. */
 export interface EnvVariable {
   readonly name: string;
-  readonly path: readonly [string] | readonly [string, string];
+  /** Section names, then the field (`['attestation', 'minimumTrustLevel', 'deploy']`). */
+  readonly path: readonly [string, ...string[]];
   readonly kind: EnvKind;
 }
 
 /**
  * Every environment variable the loader reads: the field's name in UPPER_SNAKE_CASE, prefixed with
- * `IRONLIME_` and, for the `keylime` section, `IRONLIME_KEYLIME_`. Other `IRONLIME_*` variables are
+ * `IRONLIME_` and, for a section, its path (`IRONLIME_KEYLIME_`, `IRONLIME_ATTESTATION_MINIMUM_TRUST_LEVEL_`). Other `IRONLIME_*` variables are
  * left alone (services read their own). `docs/config.md` carries the same table.
  */
 export const ENV_VARIABLES: readonly EnvVariable[] = [
@@ -34,6 +35,8 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'IRONLIME_KEYLIME_TLS_CA_CERT', path: ['keylime', 'tlsCaCert'], kind: 'string' },
   { name: 'IRONLIME_KEYLIME_TLS_CLIENT_CERT', path: ['keylime', 'tlsClientCert'], kind: 'string' },
   { name: 'IRONLIME_KEYLIME_TLS_CLIENT_KEY', path: ['keylime', 'tlsClientKey'], kind: 'string' },
+  { name: 'IRONLIME_ATTESTATION_MINIMUM_TRUST_LEVEL_CLEAN', path: ['attestation', 'minimumTrustLevel', 'clean'], kind: 'string' },
+  { name: 'IRONLIME_ATTESTATION_MINIMUM_TRUST_LEVEL_DEPLOY', path: ['attestation', 'minimumTrustLevel', 'deploy'], kind: 'string' },
   { name: 'IRONLIME_KEYLIME_STATUS_TIMEOUT_SECONDS', path: ['keylime', 'statusTimeoutSeconds'], kind: 'integer' },
   {
     name: 'IRONLIME_KEYLIME_STATUS_POLL_INTERVAL_SECONDS',
@@ -58,17 +61,18 @@ export function applyEnvironment(
     if (text === undefined || text === '') {
       continue;
     }
-    const value = convert(variable, text);
-    const [first, second] = variable.path;
-    if (second === undefined) {
-      result[first] = value;
-    } else {
-      const section = result[first];
-      const base = typeof section === 'object' && section !== null ? (section as Record<string, unknown>) : {};
-      result[first] = { ...base, [second]: value };
-    }
+    Object.assign(result, withValueAt(result, variable.path, convert(variable, text)));
   }
   return result;
+}
+
+/** A copy of `object` with `value` at `path`, copying every section on the way (the file's objects stay untouched). */
+function withValueAt(object: Readonly<Record<string, unknown>>, path: readonly [string, ...string[]], value: unknown): Record<string, unknown> {
+  const [first, ...rest] = path;
+  if (rest.length === 0) return { ...object, [first]: value };
+  const section = object[first];
+  const base = typeof section === 'object' && section !== null ? (section as Record<string, unknown>) : {};
+  return { ...object, [first]: withValueAt(base, rest as [string, ...string[]], value) };
 }
 
 function convert(variable: EnvVariable, text: string): unknown {

@@ -6,6 +6,7 @@ import {
   ArrayUnique,
   IsArray,
   IsBoolean,
+  IsIn,
   IsInt,
   IsNotEmpty,
   IsObject,
@@ -17,7 +18,8 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import type { IronlimeSettings, KeylimeSettings } from '../../interfaces/settings.js';
+import type { AttestationSettings, IronlimeSettings, KeylimeSettings } from '../../interfaces/settings.js';
+import { TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
 
 /** Interface names: lower-case words joined by hyphens (`no-attestation`, `keylime`). */
 const INTERFACE_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -68,6 +70,25 @@ export class KeylimeConfig implements KeylimeSettings {
   statusPollIntervalSeconds = 5;
 }
 
+/** `attestation.minimumTrustLevel`: per gated step, the weakest identity accepted. */
+export class MinimumTrustLevelConfig {
+  @IsOptional()
+  @IsIn(TRUST_LEVELS, { message: `must be one of ${TRUST_LEVELS.join(', ')}` })
+  clean?: TrustLevel;
+
+  @IsOptional()
+  @IsIn(TRUST_LEVELS, { message: `must be one of ${TRUST_LEVELS.join(', ')}` })
+  deploy?: TrustLevel;
+}
+
+/** The `attestation` section, read by the clean/deploy hooks for every interface (docs/identity.md). */
+export class AttestationConfig implements AttestationSettings {
+  @IsObject()
+  @ValidateNested()
+  @Type(() => MinimumTrustLevelConfig)
+  minimumTrustLevel: MinimumTrustLevelConfig = new MinimumTrustLevelConfig();
+}
+
 /**
  * ironlime's configuration, validated once by `buildConfig` (`lib/config/load-config.ts`) and then
  * frozen. Property initialisers are the defaults; `docs/config.md` documents every field.
@@ -95,4 +116,9 @@ export class IronlimeConfig implements IronlimeSettings {
   @ValidateNested()
   @Type(() => KeylimeConfig)
   keylime: KeylimeConfig = new KeylimeConfig();
+
+  @IsObject()
+  @ValidateNested()
+  @Type(() => AttestationConfig)
+  attestation: AttestationConfig = new AttestationConfig();
 }

@@ -51,7 +51,7 @@ export async function startDemoBroker(env: DemoEnvironment, dir: string): Promis
   const secrets = new NodeSecretRelease({
     broker: admin,
     nodeRecord: async (agentId) => ({
-      akTpm: (await registrar.show(agentId)).aik_tpm,
+      akTpm: (await registrar.show(agentId)).aik_tpm ?? undefined,
       runtimePolicy: runtimePolicy as string,
       mbRefstate: mbRefstate as string,
     }),

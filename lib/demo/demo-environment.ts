@@ -3,8 +3,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { buildAgentConfig } from '../agent/agent-config.js';
 import { fileDigestBytes, startAgent, type RunningAgent } from '../agent/agent-server.js';
 import { startPushAgent, type RunningPushAgent } from '../agent/push/push-agent-server.js';
+import { startHostAgent, type RunningHostAgent } from '../agent/host-agent.js';
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { createRuntimePolicy } from '../ima/create-runtime-policy.js';
 import { createRefstate } from '../mb/create-refstate.js';
@@ -28,6 +30,8 @@ export interface DemoEnvironmentOptions {
   readonly imaGrowthMs: number;
   /** Push-model nodes (issue 13) started beside the pull nodes: they register, then attest to the verifier themselves. */
   readonly pushNodeCount?: number;
+  /** Nodes without a TPM to add (`id-secret`, each with its own made-up MAC as host id). */
+  readonly hostNodeCount?: number;
   readonly logger?: Logger;
 }
 
@@ -48,6 +52,13 @@ export interface DemoNode {
   readonly port: number;
   /** "Runs" a file: one ima-ng entry in its IMA list, PCR 10 extended. */
   run(file: DemoFile): Promise<void>;
+}
+
+/** A node without a TPM (docs/identity.md): host id + secret, checked for liveness only. */
+export interface DemoHostNode {
+  readonly name: string;
+  readonly agent: RunningHostAgent;
+  readonly port: number;
 }
 
 /** A policy document written to disk, with the sha256 the driver checks it against. */
@@ -78,6 +89,8 @@ export interface DemoEnvironment {
   readonly ekCaDir: string;
   readonly nodes: readonly DemoNode[];
   readonly pushNodes: readonly DemoPushNode[];
+  /** Nodes without a TPM (`id-secret`), after the TPM nodes in the table. */
+  readonly hostNodes: readonly DemoHostNode[];
   readonly policies: GoldenPolicies;
   /** Process ids of the swtpm processes still running. */
   swtpmPids(): number[];
@@ -147,6 +160,25 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
         return { name, agent, tpm, port: Number(new URL(agent.url).port), run: async (file) => void (await agent.appendIma(file.path, file.digest)) };
       }),
     );
+    const hostNodes = await Promise.all(
+      Array.from({ length: options.hostNodeCount ?? 0 }, async (_, index): Promise<DemoHostNode> => {
+        const name = `node-${nodes.length + index + 1}`;
+        const agent = await startHostAgent(
+          buildAgentConfig({
+            dataDir: path.join(options.dir, 'nodes', name),
+            registrarUrl: registrar.httpUrl,
+            port: 0,
+            identity: 'id-secret',
+            // A locally administered MAC: the demo's nodes share this machine's real ids.
+            hostId: `mac:02:00:00:00:00:${(index + 1).toString(16).padStart(2, '0')}`,
+            clientCaFile: tls.caFile,
+          }),
+          { logger: log },
+        );
+        closers.push(() => agent.close());
+        return { name, agent, port: Number(new URL(agent.url).port) };
+      }),
+    );
     // Started after the agents, so it is stopped before them and never polls a closed agent.
     const verifier = await startVerifier({ dataDir: servicesDir, port: 0, quoteInterval: options.quoteIntervalSeconds, retryInterval: 1 }, { database, logger: log });
     closers.push(() => verifier.close());
@@ -193,6 +225,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
       ekCaDir: tpms.ekCaDir,
       nodes,
       pushNodes,
+      hostNodes,
       policies,
       swtpmPids: () => tpms.pids(),
       close,

@@ -4,6 +4,8 @@ import type { Node } from '../../interfaces/node.js';
 export interface NodeRow {
   readonly name: string;
   readonly state: string;
+  /** The node's trust level (docs/identity.md), `-` before the gate saw it. */
+  readonly trust: string;
   readonly attestation: string;
   /** What the node got when it asked the broker for its disk key. */
   readonly diskKey: string;
@@ -17,6 +19,7 @@ export function nodeRow(node: Node, diskKey = '-'): NodeRow {
   return {
     name: node.name ?? node.uuid,
     state: node.provisionState,
+    trust: node.trust?.level ?? '-',
     attestation: last.status ?? '-',
     diskKey,
     detail: shorten(detail, 70),
@@ -25,13 +28,12 @@ export function nodeRow(node: Node, diskKey = '-'): NodeRow {
 
 /** A plain-text table with a header, columns padded to their widest cell. */
 export function formatTable(rows: readonly NodeRow[]): string[] {
-  const header: NodeRow = { name: 'node', state: 'provision state', attestation: 'attestation', diskKey: 'disk key (broker)', detail: 'events / reason' };
+  const header: NodeRow = { name: 'node', state: 'provision state', trust: 'trust level', attestation: 'attestation', diskKey: 'disk key (broker)', detail: 'events / reason' };
   const all = [header, ...rows];
   const width = (key: keyof NodeRow): number => Math.max(...all.map((row) => row[key].length));
-  const widths = { name: width('name'), state: width('state'), attestation: width('attestation'), diskKey: width('diskKey') };
-  const line = (row: NodeRow): string =>
-    `  ${row.name.padEnd(widths.name)}  ${row.state.padEnd(widths.state)}  ${row.attestation.padEnd(widths.attestation)}  ${row.diskKey.padEnd(widths.diskKey)}  ${row.detail}`.trimEnd();
-  const rule = `  ${'-'.repeat(widths.name)}  ${'-'.repeat(widths.state)}  ${'-'.repeat(widths.attestation)}  ${'-'.repeat(widths.diskKey)}  ${'-'.repeat(15)}`;
+  const columns = (['name', 'state', 'trust', 'attestation', 'diskKey'] as const).map((key) => ({ key, width: width(key) }));
+  const line = (row: NodeRow): string => `  ${columns.map(({ key, width: w }) => row[key].padEnd(w)).join('  ')}  ${row.detail}`.trimEnd();
+  const rule = `  ${columns.map(({ width: w }) => '-'.repeat(w)).join('  ')}  ${'-'.repeat(15)}`;
   return [line(header), rule, ...rows.map(line)];
 }
 

@@ -43,6 +43,10 @@ export interface DemoResult {
 
 const NODE_COUNT = 3;
 const TAMPERED = 'node-3';
+/** The node without a TPM (id-secret): cleaned, but refused deploy under the default minimum, hardware-tpm. */
+const WITHOUT_TPM = 'node-4';
+/** The disk-key cell of a node that does not ask the broker in the demo (the node without a TPM, push nodes). */
+const NOT_ASKED = '-';
 
 /**
  * The one-command demo (`npm run demo`, `ironlime demo`): on a bare machine it starts a registrar and
@@ -59,7 +63,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const say = (line: string): void => options.print(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${line}`);
   const missing = missingSwtpmProgram();
   const tpmKind: NodeTpmKind = options.softwareTpm === true || missing !== undefined ? 'software' : 'swtpm';
-  options.print('ironlime demo: Keylime attestation at every clean and deploy of three bare-metal nodes');
+  options.print('ironlime demo: Keylime attestation at every clean and deploy of four bare-metal nodes (three with a TPM, one without)');
   options.print(
     tpmKind === 'swtpm'
       ? 'TPM: swtpm (swtpm, swtpm_setup and tpm2_quote found on PATH), one per node'
@@ -74,7 +78,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let rows: NodeRow[] = [];
   try {
     say(`starting registrar and verifier on embedded PostgreSQL (PGlite), fresh CA in ${dir}`);
-    startup = startDemoEnvironment({ dir, tpmKind, nodeCount: NODE_COUNT, pushNodeCount: options.push === true ? 1 : 0, quoteIntervalSeconds: 1, imaGrowthMs: 1000 });
+    startup = startDemoEnvironment({
+      dir,
+      tpmKind,
+      nodeCount: NODE_COUNT,
+      pushNodeCount: options.push === true ? 1 : 0,
+      hostNodeCount: 1,
+      quoteIntervalSeconds: 1,
+      imaGrowthMs: 1000,
+    });
     // Settled in `finally` when an abort wins the race.
     startup.catch(() => undefined);
     environment = await abortable(startup, options.signal);
@@ -83,6 +95,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say(`registrar ${env.registrar.tlsUrl}, verifier ${env.verifier.url}`);
     await printDashboardAccess(env.verifier.url, path.join(dir, 'services'), say);
     say(`${env.nodes.length} nodes booted: UEFI boot log replayed into each TPM, IMA lists growing`);
+    say(`${WITHOUT_TPM} has no TPM: registered as id-secret (host id + a secret made at first registration), checked for liveness only`);
     say('runtime policy and boot refstate made from known-good node-1');
 
     broker = await startDemoBroker(env, dir);
@@ -96,7 +109,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       onTransition: (t) => say(describeTransition(t)),
     });
     const nodes: Node[] = [];
-    for (const demoNode of env.nodes) {
+    const located = [...env.nodes.map((node) => ({ name: node.name, uuid: node.agent.uuid, port: node.port })), ...env.hostNodes.map((node) => ({ name: node.name, uuid: node.agent.uuid, port: node.port }))];
+    for (const demoNode of located) {
       nodes.push(
         await orchestrator.enrollNode({
           name: demoNode.name,
@@ -106,9 +120,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       );
     }
     for (const [index, node] of nodes.entries()) {
-      const demoNode = env.nodes[index] as DemoEnvironment['nodes'][number];
-      await orchestrator.reportAgent(node.uuid, { uuid: demoNode.agent.uuid, address: '127.0.0.1', port: demoNode.port });
-      say(`${demoNode.name} ramdisk reports keylime agent ${demoNode.agent.uuid} at 127.0.0.1:${demoNode.port}`);
+      const demoNode = located[index] as (typeof located)[number];
+      await orchestrator.reportAgent(node.uuid, { uuid: demoNode.uuid, address: '127.0.0.1', port: demoNode.port });
+      say(`${demoNode.name} ramdisk reports keylime agent ${demoNode.uuid} at 127.0.0.1:${demoNode.port}`);
     }
     for (const pushNode of env.pushNodes) {
       nodes.push(
@@ -129,8 +143,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const listed = await orchestrator.nodes.listNodes();
       rows = await Promise.all(
         listed.map(async (node) => {
-          const demoNode = env.nodes.find((candidate) => candidate.name === node.name) as DemoEnvironment['nodes'][number];
-          return nodeRow(node, await kbs.fetchDiskKey(demoNode, kbs.secrets.resourceOf(node)));
+          const demoNode = env.nodes.find((candidate) => candidate.name === node.name);
+          return nodeRow(node, demoNode === undefined ? NOT_ASKED : await kbs.fetchDiskKey(demoNode, kbs.secrets.resourceOf(node)));
         }),
       );
       formatTable(rows).forEach((line) => options.print(line));
@@ -139,6 +153,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await abortable(Promise.all(nodes.map((node) => orchestrator.clean(node.uuid))), options.signal);
     await abortable(Promise.all(nodes.map((node) => orchestrator.deploy(node.uuid))), options.signal);
     await table();
+    say(`${WITHOUT_TPM} was cleaned (any identity may be) and refused deploy: its trust level id-secret is below attestation.minimumTrustLevel.deploy (default hardware-tpm)`);
 
     const target = env.nodes.find((node) => node.name === TAMPERED) as DemoEnvironment['nodes'][number];
     const evil = evilFile();
@@ -152,13 +167,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await table();
     const byName = new Map(rows.map((row) => [row.name, row]));
     const refused = byName.get(TAMPERED)?.state === STATES.deployFailed && byName.get(TAMPERED)?.diskKey.startsWith('refused') === true;
-    const trusted = rows
-      .filter((row) => row.name !== TAMPERED)
-      .every((row) => row.state === STATES.active && row.attestation === 'passed' && row.diskKey.startsWith('released'));
-    exitCode = refused && trusted ? 0 : 1;
+    const withoutTpm = byName.get(WITHOUT_TPM);
+    const gated = withoutTpm?.state === STATES.deployFailed && withoutTpm.trust === 'id-secret';
+    const others = rows.filter((row) => row.name !== TAMPERED && row.name !== WITHOUT_TPM);
+    const trusted = others.every((row) => row.state === STATES.active && row.attestation === 'passed' && (row.diskKey.startsWith('released') || row.diskKey === NOT_ASKED));
+    exitCode = refused && gated && trusted ? 0 : 1;
     options.print(
       exitCode === 0
-        ? `result: ${TAMPERED} was refused, and its disk key with it; ${rows.filter((r) => r.name !== TAMPERED).map((r) => r.name).join(' and ')} stayed trusted and active`
+        ? `result: ${TAMPERED} was refused, and its disk key with it; ${WITHOUT_TPM} (no TPM, id-secret) was cleaned but refused deploy (minimum hardware-tpm); ${others.map((r) => r.name).join(' and ')} stayed trusted and active`
         : 'result: UNEXPECTED: see the table above',
     );
     if (options.keepRunning === true && options.signal !== undefined) {

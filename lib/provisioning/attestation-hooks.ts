@@ -2,12 +2,14 @@
 import 'reflect-metadata';
 import { inject, injectable } from 'tsyringe';
 import type { AttestationInterface } from '../../interfaces/attestation-interface.js';
-import { AttestationFailed, AttestationServiceUnavailable } from '../../interfaces/errors.js';
+import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, TrustLevelTooLow } from '../../interfaces/errors.js';
 import type { AttestationStatus } from '../../interfaces/node.js';
 import type { IronlimeSettings } from '../../interfaces/settings.js';
 import type { Task } from '../../interfaces/task.js';
 import { NoAttestation } from '../../drivers/no-attestation/no-attestation.js';
 import { IRONLIME_CONFIG } from '../config/config-token.js';
+import { decideTrustGate, type GatedStep } from '../identity/trust-gate.js';
+import { isTrustLevel, TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
 import { DriverRegistry } from './driver-registry.js';
 import { NodeStore } from './node-store.js';
 
@@ -23,7 +25,12 @@ export interface AttestationOutcome {
   readonly eventIds: readonly string[];
   /** False only for `no-attestation`, which makes no trust claim and so writes nothing. */
   readonly recorded: boolean;
+  /** The node's trust level, when the stage checked it (clean-start, deploy-start). */
+  readonly trustLevel?: TrustLevel;
 }
+
+/** The `driver_info` field with a node's own minimum trust level (docs/identity.md). */
+export const MINIMUM_TRUST_LEVEL_FIELD = 'keylime_minimum_trust_level';
 
 /**
  * The one object an orchestrator calls during provisioning. Each hook resolves the node's driver,
@@ -41,6 +48,13 @@ export interface AttestationOutcome {
  * / `failDeployOnAttestationFailure`) is true; when false it is logged and the outcome returned.
  * Configuration errors (unknown or disabled interface, bad `driver_info`) always throw, before any
  * operation runs, and are not recorded. An abort of `task.signal` rethrows its reason unrecorded.
+ *
+ * The start hooks first gate the node by its trust level (docs/identity.md): the driver's
+ * `trustLevel` is stored on the node and compared with the step's minimum (`driver_info
+ * .keylime_minimum_trust_level`, else an operator's `NodeStore.acceptTrustLevel`, else
+ * `attestation.minimumTrustLevel`, else clean `id-only` / deploy `hardware-tpm`). A node below it is
+ * recorded as failed and the hook throws `TrustLevelTooLow` when the stage's fail flag is set,
+ * before anything is enrolled; with the flag off it is logged and attestation goes on.
  */
 @injectable()
 export class AttestationHooks {
@@ -90,20 +104,28 @@ export class AttestationHooks {
   async #attest(task: Task, stage: AttestationStage, start: boolean): Promise<AttestationOutcome> {
     const interfaceName = this.registry.interfaceNameFor(task.node);
     const driver = this.#driverFor(task);
+    const gated = start && !(driver instanceof NoAttestation);
+    const nodeMinimum = gated ? nodeMinimumOf(task) : undefined;
+    const failStep = stage.startsWith('clean') ? this.config.keylime.failCleanOnAttestationFailure : this.config.keylime.failDeployOnAttestationFailure;
     let verdict: Verdict;
+    let trustLevel: TrustLevel | undefined;
     try {
+      if (gated) {
+        trustLevel = driver.trustLevel === undefined ? 'id-only' : await driver.trustLevel(task);
+        await this.#gate(task, stage, trustLevel, nodeMinimum, failStep);
+      }
       if (start) {
         await driver.startAttestation(task);
       }
       await driver.validateSecurityStatus(task);
       verdict = { status: 'passed', reasons: [], eventIds: [] };
     } catch (error) {
-      if (task.signal.aborted && error === task.signal.reason) {
+      if ((task.signal.aborted && error === task.signal.reason) || error instanceof TrustLevelTooLow) {
         throw error;
       }
       verdict = classify(error);
     }
-    const base = { stage, interfaceName, ...verdict };
+    const base = { stage, interfaceName, ...verdict, ...(trustLevel === undefined ? {} : { trustLevel }) };
     if (driver instanceof NoAttestation) {
       return { ...base, recorded: false };
     }
@@ -118,9 +140,6 @@ export class AttestationHooks {
       task.logger.info(context, 'attestation passed');
       return outcome;
     }
-    const failStep = stage.startsWith('clean')
-      ? this.config.keylime.failCleanOnAttestationFailure
-      : this.config.keylime.failDeployOnAttestationFailure;
     const details = { ...context, reasons: verdict.reasons, eventIds: verdict.eventIds };
     if (failStep) {
       task.logger.error(details, `attestation ${verdict.status}; failing the ${stage.split('-')[0]} step`);
@@ -129,6 +148,35 @@ export class AttestationHooks {
     task.logger.warn(details, `attestation ${verdict.status}; continuing because the fail flag is off`);
     return outcome;
   }
+
+  /**
+   * Stores the node's level and applies the gate. A refusal is recorded on the node; it throws
+   * `TrustLevelTooLow` under the fail flag, else it is logged and attestation goes on.
+   */
+  async #gate(task: Task, stage: AttestationStage, level: TrustLevel, nodeMinimum: TrustLevel | undefined, failStep: boolean): Promise<void> {
+    const step: GatedStep = stage.startsWith('clean') ? 'clean' : 'deploy';
+    await this.nodes.recordTrustLevel(task.node.uuid, level);
+    const decision = decideTrustGate({ step, nodeLevel: level, configuredMinimum: this.config.attestation.minimumTrustLevel[step], nodeMinimum });
+    if (decision.allowed) return;
+    const context = { node: task.node.uuid, stage, trustLevel: level, minimum: decision.minimum, source: decision.source };
+    await this.nodes.recordAttestation(task.node.uuid, { status: 'failed', reason: decision.reason, eventIds: [] });
+    if (failStep) {
+      task.logger.error(context, `trust level too low; failing the ${step} step`);
+      throw new TrustLevelTooLow(step, level, decision.minimum, decision.reason);
+    }
+    task.logger.warn(context, `trust level too low (${decision.reason}); continuing because the fail flag is off`);
+  }
+}
+
+/**
+ * The node's own minimum: `driver_info.keylime_minimum_trust_level`, else the level an operator
+ * accepted. @throws InvalidParameterValue for a `driver_info` value that is not a trust level.
+ */
+function nodeMinimumOf(task: Task): TrustLevel | undefined {
+  const value = task.node.driverInfo[MINIMUM_TRUST_LEVEL_FIELD];
+  if (value === undefined || value === null || value === '') return task.node.trust?.accepted?.level;
+  if (!isTrustLevel(value)) throw new InvalidParameterValue(`driver_info.${MINIMUM_TRUST_LEVEL_FIELD}`, `must be one of ${TRUST_LEVELS.join(', ')}`);
+  return value;
 }
 
 interface Verdict {

@@ -7,6 +7,7 @@ import { InvalidParameterValue, NodeAlreadyExists, NodeNotFound } from '../../in
 import type { AttestationStatus, DriverInfo, Node } from '../../interfaces/node.js';
 import type { Database } from '../db/database-factory.js';
 import { DATABASE } from '../db/database-token.js';
+import { isTrustLevel, TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
 
 /** Fields a new node may set; everything else takes the table's defaults. */
 export interface NewNode {
@@ -40,6 +41,10 @@ interface NodeRow {
   last_attestation_reason: string | null;
   last_attestation_event_ids: string[];
   last_attestation_at: Date | null;
+  trust_level: string | null;
+  accepted_trust_level: string | null;
+  accepted_trust_level_note: string | null;
+  accepted_trust_level_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -118,6 +123,28 @@ export class NodeStore {
     });
   }
 
+  /** Stores the trust level the gate saw for the node (shown with the node, docs/identity.md). */
+  async recordTrustLevel(uuid: string, level: TrustLevel): Promise<Node> {
+    return this.#update(uuid, { trust_level: level });
+  }
+
+  /**
+   * Records that an operator accepts `level` for this node: from now on the clean and deploy gates
+   * ask this node for at least `level` instead of the configured minimum (a `driver_info`
+   * `keylime_minimum_trust_level` still wins). `note` says who decided and why; it is required.
+   * `null` withdraws the acceptance.
+   *
+   * @throws InvalidParameterValue for an unknown level or an empty note; NodeNotFound.
+   */
+  async acceptTrustLevel(uuid: string, level: TrustLevel | null, note = ''): Promise<Node> {
+    if (level === null) {
+      return this.#update(uuid, { accepted_trust_level: null, accepted_trust_level_note: null, accepted_trust_level_at: null });
+    }
+    if (!isTrustLevel(level)) throw new InvalidParameterValue('level', `must be one of ${TRUST_LEVELS.join(', ')}`);
+    if (note.trim() === '' || note.length > 2000) throw new InvalidParameterValue('note', 'say who accepts the lower level and why (1 to 2000 characters)');
+    return this.#update(uuid, { accepted_trust_level: level, accepted_trust_level_note: note, accepted_trust_level_at: new Date() });
+  }
+
   async #update(uuid: string, columns: Record<string, unknown>): Promise<Node> {
     if (!UUID.test(uuid)) {
       throw new NodeNotFound(uuid);
@@ -192,6 +219,13 @@ function fromRow(row: NodeRow): Node {
       reason: row.last_attestation_reason,
       eventIds: row.last_attestation_event_ids,
       at: toDate(row.last_attestation_at),
+    },
+    trust: {
+      level: isTrustLevel(row.trust_level) ? row.trust_level : null,
+      accepted:
+        isTrustLevel(row.accepted_trust_level) && row.accepted_trust_level_at !== null
+          ? { level: row.accepted_trust_level, note: row.accepted_trust_level_note ?? '', at: toDate(row.accepted_trust_level_at) as Date }
+          : null,
     },
     createdAt: toDate(row.created_at) as Date,
     updatedAt: toDate(row.updated_at) as Date,

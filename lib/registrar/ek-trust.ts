@@ -49,19 +49,25 @@ export class EkTrust {
     return this.store.entries.length;
   }
 
-  /** @throws EkCertificateUntrusted under `require` when the certificate is missing or untrusted. */
-  judge(agentId: string, registration: CheckedRegistration): void {
+  /**
+   * True when the EK certificate chains to the store: only then does a `tpm` registration count as
+   * `hardware-tpm` (docs/identity.md); `off` checks nothing and so vouches for nothing.
+   *
+   * @throws EkCertificateUntrusted under `require` when the certificate is missing or untrusted.
+   */
+  judge(agentId: string, registration: CheckedRegistration): boolean {
     if (this.mode === 'off') {
-      return;
+      return false;
     }
     const problem = this.problem(registration);
     if (problem === undefined) {
-      return;
+      return true;
     }
     if (this.mode === 'require') {
       throw new EkCertificateUntrusted(`EK certificate of agent '${agentId}' refused: ${problem}`);
     }
     this.log.warn({ agentId, problem }, 'EK certificate not trusted; accepted because ek-check is "warn"');
+    return false;
   }
 
   private problem(registration: CheckedRegistration): string | undefined {

@@ -1,4 +1,7 @@
 import type { Knex } from 'knex';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { isIdentityMode, isTrustLevel, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
+import type { StoredIdentity } from './identity-continuity.js';
 import { RegistrationConflict } from './registrar-errors.js';
 
 /** Where the verifier and tenant reach an agent. */
@@ -9,16 +12,22 @@ export interface ContactDetails {
   readonly mtlsCert: string | null;
 }
 
-/** One registered agent as stored in `registrar_agents` (migration `*-create-registrar-agents`). */
-export interface StoredAgent {
+/**
+ * One registered agent as stored in `registrar_agents` (migrations `*-create-registrar-agents`,
+ * `*-identity-modes`).
+ */
+export interface StoredAgent extends StoredIdentity {
   readonly agentId: string;
-  /** base64 TPM2B_PUBLIC of the EK. */
-  readonly ekTpm: string;
+  /** base64 TPM2B_PUBLIC of the EK; null for an agent without a TPM (`id-secret`, `id-only`). */
+  readonly ekTpm: string | null;
   /** base64 DER of the EK certificate, or null when the agent sent none. */
   readonly ekCert: string | null;
-  /** base64 TPM2B_PUBLIC of the AK. */
-  readonly aikTpm: string;
-  /** base64 of the activation credential; the HMAC key of `auth_tag`. */
+  /** base64 TPM2B_PUBLIC of the AK; null without a TPM. */
+  readonly aikTpm: string | null;
+  /**
+   * TPM modes: base64 of the activation credential, the HMAC key of `auth_tag`. `id-secret`: the
+   * nonce the host must answer with its proof (empty once answered, so it cannot be reused).
+   */
   readonly activationKey: string;
   readonly active: boolean;
   readonly ip: string | null;
@@ -27,6 +36,8 @@ export interface StoredAgent {
   /** Contact details sent by a re-registration of the active agent, in force after its next activation. */
   readonly pendingContact: ContactDetails | null;
   readonly regcount: number;
+  /** Why the last registration under this id was refused as a downgrade; null when none was. */
+  readonly flaggedReason: string | null;
 }
 
 /** Bounds on what unauthenticated registrations may leave in the table (issue 11 item 6). */
@@ -41,9 +52,9 @@ export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimits = Object.freeze({ m
 
 interface AgentRow {
   agent_id: string;
-  ek_tpm: string;
+  ek_tpm: string | null;
   ekcert: string | null;
-  aik_tpm: string;
+  aik_tpm: string | null;
   activation_key: string;
   active: boolean;
   ip: string | null;
@@ -54,6 +65,12 @@ interface AgentRow {
   pending_port: number | null;
   pending_mtls_cert: string | null;
   regcount: number;
+  identity_mode: string;
+  trust_level: string;
+  host_id_hash: string | null;
+  host_proof_key: string | null;
+  mode_change_to: string | null;
+  flagged_reason: string | null;
 }
 
 const TABLE = 'registrar_agents';
@@ -72,6 +89,12 @@ const COLUMNS = [
   'pending_port',
   'pending_mtls_cert',
   'regcount',
+  'identity_mode',
+  'trust_level',
+  'host_id_hash',
+  'host_proof_key',
+  'mode_change_to',
+  'flagged_reason',
 ] as const;
 
 /** PostgreSQL SQLSTATE unique_violation (Appendix A of the PostgreSQL manual). */
@@ -103,23 +126,26 @@ export class RegistrarAgentRepository {
   ) {}
 
   /**
-   * Locks `agentId`, hands the current record (or undefined) to `decide`, and stores what it returns.
-   * `decide` may throw to refuse the registration; the row is then left untouched.
+   * Locks `agentId`, hands the current record (or undefined) and the records of other agent ids with
+   * the same host id to `decide`, and stores what it returns. `decide` may throw to refuse the
+   * registration; the row is then left untouched. Registrations of one EK (or, without one, of one
+   * host id) are serialised.
    */
   async register(
     agentId: string,
-    ekTpm: string,
-    decide: (current: StoredAgent | undefined) => Omit<StoredAgent, 'agentId'>,
+    key: { readonly ekTpm: string | null; readonly hostIdHash: string | null },
+    decide: (current: StoredAgent | undefined, sameHost: readonly StoredAgent[]) => Omit<StoredAgent, 'agentId'>,
   ): Promise<StoredAgent> {
     try {
       return await this.knex.transaction(async (trx) => {
         await this.deleteExpired(trx);
-        await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`registrar-ek:${ekTpm}`]);
+        await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [key.ekTpm === null ? `registrar-host:${key.hostIdHash ?? agentId}` : `registrar-ek:${key.ekTpm}`]);
         const current = await this.lockRow(trx, agentId);
-        if (current === undefined) {
-          await this.checkEkCount(trx, agentId, ekTpm);
+        if (current === undefined && key.ekTpm !== null) {
+          await this.checkEkCount(trx, agentId, key.ekTpm);
         }
-        const next: StoredAgent = { ...decide(current), agentId };
+        const sameHost = key.hostIdHash === null ? [] : await this.findByHostIdHash(trx, key.hostIdHash);
+        const next: StoredAgent = { ...decide(current, sameHost), agentId };
         if (current === undefined) {
           await trx(TABLE).insert(toRow(next));
         } else {
@@ -166,6 +192,23 @@ export class RegistrarAgentRepository {
   async find(agentId: string): Promise<StoredAgent | undefined> {
     const row: AgentRow | undefined = await this.knex(TABLE).select([...COLUMNS]).where({ agent_id: agentId }).first();
     return row === undefined ? undefined : fromRow(row);
+  }
+
+  /** Records that carry this host id (any agent id). */
+  async findByHostIdHash(db: Knex | Knex.Transaction, hostIdHash: string): Promise<StoredAgent[]> {
+    const rows: AgentRow[] = await db(TABLE).select([...COLUMNS]).where({ host_id_hash: hostIdHash }).orderBy('agent_id');
+    return rows.map(fromRow);
+  }
+
+  /** Records why a registration under `agentId` was refused (no-op when there is no record). */
+  async flag(agentId: string, reason: string): Promise<void> {
+    await this.knex(TABLE).where({ agent_id: agentId }).update({ flagged_reason: reason, flagged_at: this.knex.fn.now() });
+  }
+
+  /** An admin allows the next registration of `agentId` to use `mode`; false when there is no record. */
+  async allowModeChange(agentId: string, mode: IdentityMode): Promise<boolean> {
+    const updated: unknown[] = await this.knex(TABLE).where({ agent_id: agentId }).update({ mode_change_to: mode, updated_at: this.knex.fn.now() }).returning('agent_id');
+    return updated.length > 0;
   }
 
   /** Ids of every stored agent, active or not (Keylime's `all_ids`), in a stable order. */
@@ -227,6 +270,12 @@ function toRow(agent: StoredAgent): AgentRow {
     pending_port: agent.pendingContact?.port ?? null,
     pending_mtls_cert: agent.pendingContact?.mtlsCert ?? null,
     regcount: agent.regcount,
+    identity_mode: agent.identityMode,
+    trust_level: agent.trustLevel,
+    host_id_hash: agent.hostIdHash,
+    host_proof_key: agent.hostProofKey,
+    mode_change_to: agent.modeChangeTo,
+    flagged_reason: agent.flaggedReason,
   };
 }
 
@@ -249,7 +298,24 @@ function fromRow(row: AgentRow): StoredAgent {
         }
       : null,
     regcount: Number(row.regcount),
+    identityMode: storedMode(row.identity_mode, row.agent_id),
+    trustLevel: storedLevel(row.trust_level, row.agent_id),
+    hostIdHash: row.host_id_hash,
+    hostProofKey: row.host_proof_key,
+    modeChangeTo: row.mode_change_to === null ? null : storedMode(row.mode_change_to, row.agent_id),
+    flaggedReason: row.flagged_reason,
   };
+}
+
+/** A stored mode or level that is not one of ours is a damaged row: refuse it rather than guess. */
+function storedMode(text: string, agentId: string): IdentityMode {
+  if (!isIdentityMode(text)) throw new InvalidParameterValue(`registrar_agents.identity_mode of ${agentId}`, `unknown mode "${text}"`);
+  return text;
+}
+
+function storedLevel(text: string, agentId: string): TrustLevel {
+  if (!isTrustLevel(text)) throw new InvalidParameterValue(`registrar_agents.trust_level of ${agentId}`, `unknown level "${text}"`);
+  return text;
 }
 
 function isUniqueViolation(error: unknown): boolean {

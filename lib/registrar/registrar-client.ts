@@ -1,6 +1,10 @@
 import { createKeylimeClient, type KeylimeClient, type KeylimeClientTls } from '../http/keylime-client.js';
+import type { HostId } from '../identity/host-id.js';
+import type { IdentityMode } from '../identity/trust-level.js';
 import {
+  AgentIdentityReplyResults,
   AgentListReplyResults,
+  IdentityRegisterReplyResults,
   AgentShowReplyResults,
   RegisterReplyResults,
   RegistrarVersionResults,
@@ -17,6 +21,17 @@ export interface AgentRegistration {
   readonly ip?: string;
   readonly port?: number;
   /** PEM of the agent's HTTPS server certificate, or "disabled" (push agents). */
+  readonly mtlsCert?: string;
+}
+
+/** A registration without a TPM (`id-secret`, `id-only`; docs/identity.md). */
+export interface HostRegistration {
+  readonly mode: 'id-secret' | 'id-only';
+  readonly hostId: HostId;
+  /** `id-secret`, first registration only: hex proof key derived from the host secret. */
+  readonly hostProofKey?: string;
+  readonly ip?: string;
+  readonly port?: number;
   readonly mtlsCert?: string;
 }
 
@@ -64,17 +79,55 @@ export class RegistrarClient {
     if (cert !== undefined && cert !== null) {
       body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
     }
-    if (registration.ip !== undefined) {
-      body['ip'] = registration.ip;
-    }
-    if (registration.port !== undefined) {
-      body['port'] = registration.port;
-    }
-    if (registration.mtlsCert !== undefined) {
-      body['mtls_cert'] = registration.mtlsCert;
+    Object.assign(body, contactFields(registration));
+    const reply = await this.http.post(this.agentPath(agentId), body, { results: RegisterReplyResults });
+    return Buffer.from(reply.results.blob, 'base64');
+  }
+
+  /**
+   * Registers a TPM agent like `register`, declaring its mode (`emulated-tpm` is never counted as
+   * hardware) and, when known, its host id, so a later registration without the TPM is refused.
+   */
+  async registerTpm(agentId: string, registration: AgentRegistration, mode: 'tpm' | 'emulated-tpm', hostId?: HostId): Promise<Uint8Array> {
+    const body: Record<string, unknown> = {
+      identity_mode: mode,
+      ek_tpm: base64(registration.ekPublic),
+      aik_tpm: base64(registration.akPublic),
+      ...(hostId === undefined ? {} : { host_id: `${hostId.kind}:${hostId.value}` }),
+      ...contactFields(registration),
+    };
+    const cert = registration.ekCertificate;
+    if (cert !== undefined && cert !== null) {
+      body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
     }
     const reply = await this.http.post(this.agentPath(agentId), body, { results: RegisterReplyResults });
     return Buffer.from(reply.results.blob, 'base64');
+  }
+
+  /** Registers a host without a TPM; resolves to the nonce an `id-secret` host must prove its secret for. */
+  async registerHost(agentId: string, registration: HostRegistration): Promise<string | undefined> {
+    const body: Record<string, unknown> = {
+      identity_mode: registration.mode,
+      host_id: `${registration.hostId.kind}:${registration.hostId.value}`,
+      ...(registration.hostProofKey === undefined ? {} : { host_proof_key: registration.hostProofKey }),
+      ...contactFields(registration),
+    };
+    return (await this.http.post(this.agentPath(agentId), body, { results: IdentityRegisterReplyResults })).results.nonce;
+  }
+
+  /** An `id-secret` host's answer to its registration nonce (`lib/identity/host-secret-proof.ts`). */
+  async proveHost(agentId: string, proof: string): Promise<void> {
+    await this.http.put(`${this.agentPath(agentId)}/host-proof`, { host_proof: proof });
+  }
+
+  /** How an active agent registered, its trust level and any refused downgrade (admin, mTLS). */
+  async identity(agentId: string): Promise<AgentIdentityReplyResults> {
+    return (await this.http.get(`${this.agentPath(agentId)}/identity`, { results: AgentIdentityReplyResults })).results;
+  }
+
+  /** Allows the agent's next registration to use `mode` (admin, mTLS): the explicit mode change. */
+  async allowModeChange(agentId: string, mode: IdentityMode): Promise<void> {
+    await this.http.put(`${this.agentPath(agentId)}/identity-mode`, { identity_mode: mode });
   }
 
   /** Proves the AK with `auth_tag` = hex(HMAC-SHA384(base64(credential), agentId)) (see lib/tpm/auth-tag.ts). */
@@ -105,6 +158,14 @@ export class RegistrarClient {
   private agentPath(agentId: string): string {
     return `${this.prefix}/agents/${encodeURIComponent(agentId)}`;
   }
+}
+
+function contactFields(registration: { readonly ip?: string; readonly port?: number; readonly mtlsCert?: string }): Record<string, unknown> {
+  return {
+    ...(registration.ip === undefined ? {} : { ip: registration.ip }),
+    ...(registration.port === undefined ? {} : { port: registration.port }),
+    ...(registration.mtlsCert === undefined ? {} : { mtls_cert: registration.mtlsCert }),
+  };
 }
 
 function base64(bytes: Uint8Array): string {

@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
-import { IsOptional, IsString, Matches, MaxLength, MinLength, ValidateBy, ValidateIf } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateBy, ValidateIf } from 'class-validator';
+import { IDENTITY_MODES, type IdentityMode } from '../identity/trust-level.js';
 import { IsBase64String, IsKeylimeAgentId, IsPem } from '../http/validators.js';
 
 /**
@@ -18,9 +19,34 @@ export class AgentIdParams {
   agent_id!: string;
 }
 
-/** `POST /v2.x/agents/{agent_id}`: what the Rust keylime-agent sends (`registrar_client.rs`). */
+/** True when the body registers a TPM (the Rust agent never sends `identity_mode`: a TPM). */
+export function registersTpm(body: { identity_mode?: IdentityMode | undefined }): boolean {
+  return body.identity_mode === undefined || body.identity_mode === 'tpm' || body.identity_mode === 'emulated-tpm';
+}
+
+/**
+ * `POST /v2.x/agents/{agent_id}`: what the Rust keylime-agent sends (`registrar_client.rs`), plus
+ * ironlime's identity fields (docs/identity.md), which a Keylime agent never sends.
+ */
 export class RegisterAgentBody {
+  /** `tpm` when absent. Without a TPM (`id-secret`, `id-only`) `ek_tpm` and `aik_tpm` are not sent. */
+  @IsOptional()
+  @IsIn(IDENTITY_MODES, { message: `must be one of ${IDENTITY_MODES.join(', ')}` })
+  identity_mode?: IdentityMode;
+
+  /** `sys-uuid:<uuid>` or `mac:<mac>`; required without a TPM, optional with one. */
+  @IsOptional()
+  @IsString()
+  @Matches(/^(sys-uuid|mac):[0-9A-Fa-f:-]{17,36}$/, { message: 'must be sys-uuid:<uuid> or mac:<address>' })
+  host_id?: string;
+
+  /** `id-secret`, first registration: hex HMAC-SHA256 the host derived from its secret (lib/identity/host-secret-proof.ts). */
+  @IsOptional()
+  @Matches(/^[0-9a-f]{64}$/, { message: 'must be 64 lowercase hex digits' })
+  host_proof_key?: string;
+
   /** base64 TPM2B_PUBLIC of the EK. Keylime lets it be absent, but then it cannot issue a challenge. */
+  @ValidateIf(registersTpm)
   @IsBase64String({ maxLength: MAX_TPM_B64 })
   ek_tpm!: string;
 
@@ -32,6 +58,7 @@ export class RegisterAgentBody {
   ekcert?: string | null;
 
   /** base64 TPM2B_PUBLIC of the AK. */
+  @ValidateIf(registersTpm)
   @IsBase64String({ maxLength: MAX_TPM_B64 })
   aik_tpm!: string;
 
@@ -94,4 +121,16 @@ export class RegisterAgentBody {
 export class ActivateAgentBody {
   @Matches(/^[0-9a-fA-F]{96}$/, { message: 'must be 96 hex digits (an HMAC-SHA384)' })
   auth_tag!: string;
+}
+
+/** `PUT /v2.x/agents/{agent_id}/host-proof`: an `id-secret` host's answer to its registration nonce. */
+export class HostProofBody {
+  @Matches(/^[0-9a-f]{64}$/, { message: 'must be 64 lowercase hex digits (an HMAC-SHA256)' })
+  host_proof!: string;
+}
+
+/** `PUT /v2.x/agents/{agent_id}/identity-mode` (admin): the mode the agent's next registration may switch to. */
+export class IdentityModeBody {
+  @IsIn(IDENTITY_MODES, { message: `must be one of ${IDENTITY_MODES.join(', ')}` })
+  identity_mode!: IdentityMode;
 }

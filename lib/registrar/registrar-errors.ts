@@ -17,6 +17,17 @@ export class RegistrationConflict extends IronlimeError {
 }
 
 /**
+ * A registration would continue an identity at a lower level or with other credentials (issue 15
+ * item 5): a TPM host back without its TPM or with another EK, an `id-secret` host with another
+ * secret, another mode under the same id. Refused (403) and flagged on the stored record.
+ */
+export class IdentityContinuityRefused extends RegistrationConflict {
+  constructor(agentId: string, reason: string) {
+    super(`registration of agent '${agentId}' refused and flagged: ${reason}`);
+  }
+}
+
+/**
  * The registration body is well-formed but its TPM objects are unusable: the AK is not a restricted
  * signing key, the EK public key differs from the one in the EK certificate, a key type is unsupported.
  * `field` names the body field at fault.

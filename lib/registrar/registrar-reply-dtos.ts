@@ -1,4 +1,5 @@
-import { IsArray, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IDENTITY_MODES, TRUST_LEVELS, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
 import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
 
 /**
@@ -26,20 +27,15 @@ export class AgentListReplyResults {
   uuids!: string[];
 }
 
-export class AgentShowReplyResults {
-  @IsKeylimeAgentId()
-  agent_id!: string;
-
-  @IsBase64String()
-  ek_tpm!: string;
-
+/** `results` of an `id-secret` or `id-only` registration: the nonce to prove the host secret for (id-secret). */
+export class IdentityRegisterReplyResults {
   @IsOptional()
-  @IsBase64String()
-  ekcert!: string | null;
+  @Matches(/^[0-9a-f]{64}$/)
+  nonce?: string;
+}
 
-  @IsBase64String()
-  aik_tpm!: string;
-
+/** Where an agent is reached, as both agent views of the registrar give it. */
+class AgentContactReplyFields {
   @IsOptional()
   @IsString()
   mtls_cert!: string | null;
@@ -53,8 +49,63 @@ export class AgentShowReplyResults {
   @Min(1)
   @Max(65535)
   port!: number | null;
+}
+
+/** `results` of `GET /agents/{id}/identity` (ironlime). */
+export class AgentIdentityReplyResults extends AgentContactReplyFields {
+  @IsKeylimeAgentId()
+  agent_id!: string;
+
+  @IsIn(IDENTITY_MODES)
+  identity_mode!: IdentityMode;
+
+  @IsIn(TRUST_LEVELS)
+  trust_level!: TrustLevel;
+
+  @IsOptional()
+  @Matches(/^[0-9a-f]{64}$/)
+  host_id_hash!: string | null;
+
+  @IsOptional()
+  @Matches(/^[0-9a-f]{64}$/)
+  host_proof_key!: string | null;
+
+  @IsOptional()
+  @IsIn(IDENTITY_MODES)
+  mode_change_to!: IdentityMode | null;
+
+  @IsOptional()
+  @IsString()
+  flagged_reason!: string | null;
+}
+
+export class AgentShowReplyResults extends AgentContactReplyFields {
+  @IsKeylimeAgentId()
+  agent_id!: string;
+
+  /** null for an agent registered without a TPM (ironlime's `id-secret`, `id-only`). */
+  @IsOptional()
+  @IsBase64String()
+  ek_tpm!: string | null;
+
+  @IsOptional()
+  @IsBase64String()
+  ekcert!: string | null;
+
+  @IsOptional()
+  @IsBase64String()
+  aik_tpm!: string | null;
 
   @IsInt()
   @Min(0)
   regcount!: number;
+
+  /** ironlime's registrar only; absent from Keylime's. */
+  @IsOptional()
+  @IsIn(IDENTITY_MODES)
+  identity_mode?: IdentityMode;
+
+  @IsOptional()
+  @IsIn(TRUST_LEVELS)
+  trust_level?: TrustLevel;
 }

@@ -2,7 +2,7 @@ import type { DependencyContainer } from 'tsyringe';
 import { serverVersionResults } from '../http/api-version.js';
 import { ok } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
-import { ActivateAgentBody, AgentIdParams, RegisterAgentBody } from './registrar-dtos.js';
+import { ActivateAgentBody, AgentIdParams, HostProofBody, IdentityModeBody, RegisterAgentBody } from './registrar-dtos.js';
 import { RegistrarService } from './registrar-service.js';
 
 /**
@@ -46,6 +46,38 @@ export function registerRegistrarRoutes(service: KeylimeService, container: Depe
       },
     });
   }
+
+  // ironlime (docs/identity.md): an id-secret host answers its registration nonce.
+  service.route({
+    method: 'PUT',
+    url: '/agents/:agent_id/host-proof',
+    params: AgentIdParams,
+    body: HostProofBody,
+    handler: async ({ params, body, reply }) => {
+      await registrar().activateHostProof(params.agent_id, body.host_proof);
+      return ok(reply, {});
+    },
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/agents/:agent_id/identity',
+    admin: true,
+    params: AgentIdParams,
+    handler: async ({ params, reply }) => ok(reply, await registrar().identity(params.agent_id)),
+  });
+
+  service.route({
+    method: 'PUT',
+    url: '/agents/:agent_id/identity-mode',
+    admin: true,
+    params: AgentIdParams,
+    body: IdentityModeBody,
+    handler: async ({ params, body, reply }) => {
+      await registrar().allowModeChange(params.agent_id, body.identity_mode);
+      return ok(reply, {});
+    },
+  });
 
   service.route({
     method: 'GET',

@@ -1,19 +1,41 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { hostIdHash, parseMacAddress, parseSystemUuid } from '../identity/host-id.js';
+import { verifyHostSecretProof } from '../identity/host-secret-proof.js';
+import { trustLevelOfMode, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
 import { checkAuthTag } from '../tpm/auth-tag.js';
 import { makeCredential } from '../tpm/make-credential.js';
 import { newActivationCredential } from './activation-credential.js';
 import { EkTrust } from './ek-trust.js';
-import { RegistrarAgentRepository } from './registrar-agent-repository.js';
+import { decideIdentityContinuity } from './identity-continuity.js';
+import { RegistrarAgentRepository, type StoredAgent } from './registrar-agent-repository.js';
 import { REGISTRAR_LOGGER } from './registrar-tokens.js';
-import type { RegisterAgentBody } from './registrar-dtos.js';
-import { ActivationFailed, AgentNotFound } from './registrar-errors.js';
-import { checkRegistration } from './registration-check.js';
-import { applyActivation, decideRegistration } from './registration-decision.js';
+import { registersTpm, type RegisterAgentBody } from './registrar-dtos.js';
+import { ActivationFailed, AgentNotFound, IdentityContinuityRefused, InvalidAgentData, RegistrationConflict } from './registrar-errors.js';
+import { checkMtlsCert, checkRegistration } from './registration-check.js';
+import { applyActivation, decideRegistration, type RegistrationOffer } from './registration-decision.js';
 
-/** `results` of a successful registration: the MakeCredential blob, base64 (spec §1.3 step 9). */
-export interface RegisterResults {
-  readonly blob: string;
+/**
+ * `results` of a successful registration: the MakeCredential blob, base64 (spec §1.3 step 9), for a
+ * TPM; the nonce an `id-secret` host answers with its proof; nothing for `id-only`.
+ */
+export type RegisterResults = { readonly blob: string } | { readonly nonce: string } | Record<string, never>;
+
+/** `results` of `GET /v2.x/agents/{id}/identity` (ironlime): how the agent registered and what it is worth. */
+export interface AgentIdentityResults {
+  readonly agent_id: string;
+  readonly identity_mode: IdentityMode;
+  readonly trust_level: TrustLevel;
+  readonly host_id_hash: string | null;
+  /** `id-secret` only: the key the verifier checks liveness proofs with (docs/identity.md). */
+  readonly host_proof_key: string | null;
+  readonly mode_change_to: IdentityMode | null;
+  readonly flagged_reason: string | null;
+  readonly ip: string | null;
+  readonly port: number | null;
+  readonly mtls_cert: string | null;
 }
 
 /** `results` of `GET /v2.x/agents` (Keylime `AgentsController.index`). */
@@ -24,14 +46,19 @@ export interface AgentListResults {
 /** `results` of `GET /v2.x/agents/{id}` (spec §1.5). */
 export interface AgentShowResults {
   readonly agent_id: string;
-  readonly ek_tpm: string;
+  /** null for an agent without a TPM. */
+  readonly ek_tpm: string | null;
   /** base64 DER of the EK certificate, or null. */
   readonly ekcert: string | null;
-  readonly aik_tpm: string;
+  readonly aik_tpm: string | null;
   readonly mtls_cert: string | null;
   readonly ip: string | null;
   readonly port: number | null;
   readonly regcount: number;
+  /** ironlime's additions (docs/identity.md); Keylime's tenant ignores them. */
+  readonly identity_mode: IdentityMode;
+  readonly trust_level: TrustLevel;
+  readonly flagged_reason: string | null;
 }
 
 /**
@@ -54,15 +81,120 @@ export class RegistrarService {
    * challenge's HMAC key. Returns the blob the agent feeds to TPM2_ActivateCredential.
    */
   async register(agentId: string, body: RegisterAgentBody): Promise<RegisterResults> {
-    const checked = checkRegistration(body);
-    this.ekTrust.judge(agentId, checked);
-    const credential = newActivationCredential();
-    const blob = makeCredential({ ekPublic: checked.ekPublic, akName: checked.akName, secret: credential.credential });
-    const stored = await this.repository.register(agentId, checked.ekTpm, (current) =>
-      decideRegistration(agentId, current, checked, credential.key),
-    );
-    this.log.info({ agentId, regcount: stored.regcount }, 'agent registered');
-    return { blob: Buffer.from(blob).toString('base64') };
+    const mode = body.identity_mode ?? 'tpm';
+    const host = body.host_id === undefined ? null : hostIdHashOf(body.host_id);
+    if (registersTpm(body)) {
+      const checked = checkRegistration(body);
+      // An emulated TPM has no vendor to chain to: its EK certificate is not judged, and it never counts as hardware.
+      const vouched = mode === 'tpm' && this.ekTrust.judge(agentId, checked);
+      const credential = newActivationCredential();
+      const blob = makeCredential({ ekPublic: checked.ekPublic, akName: checked.akName, secret: credential.credential });
+      const offer: RegistrationOffer = { ...checked, identityMode: mode, trustLevel: vouched ? 'hardware-tpm' : 'emulated-tpm', hostIdHash: host, hostProofKey: null };
+      await this.store(agentId, offer, credential.key);
+      return { blob: Buffer.from(blob).toString('base64') };
+    }
+    if (host === null) {
+      throw new InvalidAgentData('host_id', `required for identity mode ${mode}`);
+    }
+    if (mode === 'id-only' && body.host_proof_key !== undefined) {
+      throw new InvalidAgentData('host_proof_key', 'an id-only host has no secret');
+    }
+    const offer: RegistrationOffer = {
+      identityMode: mode,
+      trustLevel: trustLevelOfMode(mode),
+      ekTpm: null,
+      ekCertDer: null,
+      aikTpm: null,
+      hostIdHash: host,
+      hostProofKey: body.host_proof_key ?? null,
+      ip: body.ip ?? null,
+      port: body.port ?? null,
+      mtlsCert: checkMtlsCert(body.mtls_cert),
+    };
+    const nonce = mode === 'id-secret' ? randomBytes(32).toString('hex') : '';
+    await this.store(agentId, offer, nonce);
+    return mode === 'id-secret' ? { nonce } : {};
+  }
+
+  /** Judges continuity, stores the registration, and flags the record a refused downgrade aimed at. */
+  private async store(agentId: string, offer: RegistrationOffer, activationKey: string): Promise<StoredAgent> {
+    let flag: string | undefined;
+    try {
+      const stored = await this.repository.register(agentId, offer, (current, sameHost) => {
+        const continuity = decideIdentityContinuity(current, sameHost, { ...offer, mode: offer.identityMode });
+        if (continuity.kind === 'refuse') {
+          flag = continuity.flag;
+          throw new IdentityContinuityRefused(agentId, continuity.reason);
+        }
+        try {
+          return decideRegistration(agentId, current, offer, activationKey, continuity.fresh);
+        } catch (error) {
+          // Another EK or AK under a stored id: as much a downgrade attempt as coming back without a TPM.
+          if (error instanceof RegistrationConflict && current !== undefined) flag = current.agentId;
+          throw error;
+        }
+      });
+      this.log.info({ agentId, regcount: stored.regcount, mode: stored.identityMode, trustLevel: stored.trustLevel }, 'agent registered');
+      return stored;
+    } catch (error) {
+      if (error instanceof RegistrationConflict && flag !== undefined) {
+        await this.repository.flag(flag, error.message);
+        this.log.warn({ agentId, flagged: flag, reason: error.message }, 'registration refused: identity downgrade');
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * An `id-secret` host's proof for its registration nonce: HMAC(proof key, agent id NUL nonce). A
+   * match activates the agent and spends the nonce; a mismatch deletes a never-activated record and
+   * flags an active one (which keeps its proven contact details), as `activate` does for a TPM.
+   *
+   * @throws AgentNotFound when unknown; ActivationFailed on a wrong proof, a spent nonce or another mode.
+   */
+  async activateHostProof(agentId: string, proof: string): Promise<void> {
+    let accepted = false;
+    const result = await this.repository.activate(agentId, (current) => {
+      accepted =
+        current.identityMode === 'id-secret' &&
+        current.hostProofKey !== null &&
+        current.activationKey !== '' &&
+        verifyHostSecretProof(Buffer.from(current.hostProofKey, 'hex'), agentId, current.activationKey, proof);
+      if (accepted) return applyActivation(current);
+      if (current.identityMode !== 'id-secret') return current;
+      return current.active ? { ...current, pendingContact: null, activationKey: '', flaggedReason: 'a host proof did not match' } : 'delete';
+    });
+    if (result.outcome === 'not-found') throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
+    if (result.outcome === 'deleted' || !accepted) {
+      this.log.warn({ agentId }, 'host proof mismatch');
+      throw new ActivationFailed(agentId, result.outcome === 'deleted');
+    }
+    this.log.info({ agentId }, 'id-secret agent proved its host secret');
+  }
+
+  /** Allows the next registration of `agentId` to use `mode` (the admin's explicit mode change). @throws AgentNotFound */
+  async allowModeChange(agentId: string, mode: IdentityMode): Promise<void> {
+    if (!(await this.repository.allowModeChange(agentId, mode))) {
+      throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
+    }
+    this.log.warn({ agentId, mode }, 'admin allowed an identity mode change');
+  }
+
+  /** How an active agent registered. @throws AgentNotFound when unknown or not yet activated. */
+  async identity(agentId: string): Promise<AgentIdentityResults> {
+    const agent = await this.activeAgent(agentId);
+    return {
+      agent_id: agent.agentId,
+      identity_mode: agent.identityMode,
+      trust_level: agent.trustLevel,
+      host_id_hash: agent.hostIdHash,
+      host_proof_key: agent.hostProofKey,
+      mode_change_to: agent.modeChangeTo,
+      flagged_reason: agent.flaggedReason,
+      ip: agent.ip,
+      port: agent.port,
+      mtls_cert: agent.mtlsCert,
+    };
   }
 
   /**
@@ -104,13 +236,7 @@ export class RegistrarService {
 
   /** The record of an active agent. @throws AgentNotFound when unknown or not yet activated. */
   async show(agentId: string): Promise<AgentShowResults> {
-    const agent = await this.repository.find(agentId);
-    if (agent === undefined) {
-      throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
-    }
-    if (!agent.active) {
-      throw new AgentNotFound(`Agent with ID '${agentId}' has not been activated`);
-    }
+    const agent = await this.activeAgent(agentId);
     return {
       agent_id: agent.agentId,
       ek_tpm: agent.ekTpm,
@@ -120,7 +246,21 @@ export class RegistrarService {
       ip: agent.ip,
       port: agent.port,
       regcount: agent.regcount,
+      identity_mode: agent.identityMode,
+      trust_level: agent.trustLevel,
+      flagged_reason: agent.flaggedReason,
     };
+  }
+
+  private async activeAgent(agentId: string): Promise<StoredAgent> {
+    const agent = await this.repository.find(agentId);
+    if (agent === undefined) {
+      throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
+    }
+    if (!agent.active) {
+      throw new AgentNotFound(`Agent with ID '${agentId}' has not been activated`);
+    }
+    return agent;
   }
 
   /** @throws AgentNotFound when unknown. */
@@ -129,5 +269,18 @@ export class RegistrarService {
       throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
     }
     this.log.info({ agentId }, 'agent deleted');
+  }
+}
+
+/** sha256 of a `sys-uuid:…` / `mac:…` host id, after the placeholder checks. @throws InvalidAgentData */
+function hostIdHashOf(field: string): string {
+  const separator = field.indexOf(':');
+  const kind = field.slice(0, separator);
+  const value = field.slice(separator + 1);
+  try {
+    return hostIdHash(kind === 'mac' ? parseMacAddress(value) : parseSystemUuid(value));
+  } catch (error) {
+    if (error instanceof IronlimeError) throw new InvalidAgentData('host_id', error.message, { cause: error });
+    throw error;
   }
 }

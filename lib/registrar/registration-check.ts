@@ -97,7 +97,8 @@ function fieldStep<T>(field: string, step: () => T): T {
   }
 }
 
-function checkMtlsCert(text: string | null | undefined): string | null {
+/** `mtls_cert`: absent, "disabled" or a readable PEM certificate. @throws InvalidAgentData */
+export function checkMtlsCert(text: string | null | undefined): string | null {
   if (text === undefined || text === null) {
     return null;
   }

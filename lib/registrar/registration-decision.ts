@@ -1,6 +1,22 @@
+import type { IdentityMode, TrustLevel } from '../identity/trust-level.js';
 import type { ContactDetails, StoredAgent } from './registrar-agent-repository.js';
-import { RegistrationConflict } from './registrar-errors.js';
-import type { CheckedRegistration } from './registration-check.js';
+import { InvalidAgentData, RegistrationConflict } from './registrar-errors.js';
+
+/** A registration as the registrar is about to store it, in any identity mode. */
+export interface RegistrationOffer {
+  readonly identityMode: IdentityMode;
+  readonly trustLevel: TrustLevel;
+  /** Canonical base64 of the EK TPM2B_PUBLIC; null without a TPM. */
+  readonly ekTpm: string | null;
+  /** DER of the EK certificate; null when none was sent (always without a TPM). */
+  readonly ekCertDer: Uint8Array | null;
+  readonly aikTpm: string | null;
+  readonly hostIdHash: string | null;
+  readonly hostProofKey: string | null;
+  readonly ip: string | null;
+  readonly port: number | null;
+  readonly mtlsCert: string | null;
+}
 
 /**
  * The record a registration leaves behind, given what is stored (Keylime
@@ -17,19 +33,28 @@ import type { CheckedRegistration } from './registration-check.js';
  * when the agent answers the fresh challenge (`applyActivation`), the proof a first registration
  * needs too (stricter than Keylime, which replaces them at once — issue 11 item 3).
  *
+ * Without a TPM (docs/identity.md): an `id-secret` host answers a nonce instead of a credential, so
+ * it follows the same rules; its proof key is sent at first registration only and kept. An `id-only`
+ * host has nothing to prove: it is active at once and its contact details are whatever it last sent.
+ * `fresh` (an admin allowed a mode change) replaces the stored identity instead of comparing it.
+ * Continuity across modes and host ids is judged before, by `decideIdentityContinuity`.
+ *
  * @throws RegistrationConflict when the TPM identity differs from the stored one.
+ * @throws InvalidAgentData when an `id-secret` host registers for the first time without a proof key.
  */
 export function decideRegistration(
   agentId: string,
-  current: StoredAgent | undefined,
-  checked: CheckedRegistration,
+  stored: StoredAgent | undefined,
+  offer: RegistrationOffer,
   activationKey: string,
+  fresh = false,
 ): Omit<StoredAgent, 'agentId'> {
-  const ekCert = checked.ekCertDer === null ? null : Buffer.from(checked.ekCertDer).toString('base64');
+  const current = fresh ? undefined : stored;
+  const ekCert = offer.ekCertDer === null ? null : Buffer.from(offer.ekCertDer).toString('base64');
   if (current !== undefined) {
     const differing = [
-      current.ekTpm !== checked.ekTpm ? 'ek_tpm' : undefined,
-      current.aikTpm !== checked.aikTpm ? 'aik_tpm' : undefined,
+      current.ekTpm !== offer.ekTpm ? 'ek_tpm' : undefined,
+      current.aikTpm !== offer.aikTpm ? 'aik_tpm' : undefined,
       current.ekCert !== null && current.ekCert !== ekCert ? 'ekcert' : undefined,
     ].filter((field) => field !== undefined);
     if (differing.length > 0) {
@@ -39,32 +64,51 @@ export function decideRegistration(
       );
     }
   }
+  const hostProofKey = offer.hostProofKey ?? current?.hostProofKey ?? null;
+  if (offer.identityMode === 'id-secret' && hostProofKey === null) {
+    throw new InvalidAgentData('host_proof_key', 'an id-secret host sends its proof key at first registration');
+  }
   const identityChanged =
     current === undefined ||
-    current.ekTpm !== checked.ekTpm ||
-    current.aikTpm !== checked.aikTpm ||
-    current.ekCert !== ekCert;
-  const offered: ContactDetails = { ip: checked.ip, port: checked.port, mtlsCert: checked.mtlsCert };
-  const active = current === undefined ? false : current.active;
-  const contact = active && current !== undefined ? contactOf(current) : offered;
+    current.ekTpm !== offer.ekTpm ||
+    current.aikTpm !== offer.aikTpm ||
+    current.ekCert !== ekCert ||
+    current.hostIdHash !== (offer.hostIdHash ?? current.hostIdHash);
+  const offered: ContactDetails = { ip: offer.ip, port: offer.port, mtlsCert: offer.mtlsCert };
+  const provable = offer.identityMode !== 'id-only';
+  const active = !provable || (current === undefined ? false : current.active);
+  const contact = provable && active && current !== undefined ? contactOf(current) : offered;
   return {
-    ekTpm: checked.ekTpm,
+    ekTpm: offer.ekTpm,
     ekCert,
-    aikTpm: checked.aikTpm,
+    aikTpm: offer.aikTpm,
     activationKey,
     active,
     ...contact,
-    pendingContact: active && !sameContact(contact, offered) ? offered : null,
-    regcount: (current?.regcount ?? 0) + (identityChanged ? 1 : 0),
+    pendingContact: provable && active && !sameContact(contact, offered) ? offered : null,
+    regcount: (stored?.regcount ?? 0) + (identityChanged ? 1 : 0),
+    identityMode: offer.identityMode,
+    trustLevel: offer.trustLevel,
+    hostIdHash: offer.hostIdHash ?? current?.hostIdHash ?? null,
+    hostProofKey,
+    modeChangeTo: current?.modeChangeTo ?? null,
+    flaggedReason: current?.flaggedReason ?? null,
   };
 }
 
 /**
  * The record after a successful activation: active, with any pending contact details now in force.
+ * An `id-secret` nonce is spent (emptied) so the same proof cannot activate twice.
  */
 export function applyActivation(current: StoredAgent): Omit<StoredAgent, 'agentId'> {
   const { agentId: _agentId, ...rest } = current;
-  return { ...rest, active: true, ...(current.pendingContact ?? contactOf(current)), pendingContact: null };
+  return {
+    ...rest,
+    active: true,
+    ...(current.pendingContact ?? contactOf(current)),
+    pendingContact: null,
+    activationKey: current.identityMode === 'id-secret' ? '' : current.activationKey,
+  };
 }
 
 function contactOf(agent: StoredAgent): ContactDetails {

@@ -3,6 +3,7 @@ import type { ServiceTls } from '../pki/service-tls.js';
 import { RegistrarClient } from '../registrar/registrar-client.js';
 import type { AgentShowReplyResults } from '../registrar/registrar-reply-dtos.js';
 import { BadRemoteReplyError } from '../http/client-errors.js';
+import type { IdentityMode, TrustLevel } from '../identity/trust-level.js';
 
 /** Default registrar TLS port URL (Keylime `[registrar] tls_port` 8891). */
 export const DEFAULT_REGISTRAR_TLS_URL = 'https://127.0.0.1:8891';
@@ -21,6 +22,9 @@ export interface RegisteredAgent {
   readonly ip: string | null;
   readonly port: number | null;
   readonly regcount: number;
+  /** ironlime's registrar only (docs/identity.md); undefined from Keylime's. */
+  readonly identityMode?: IdentityMode | undefined;
+  readonly trustLevel?: TrustLevel | undefined;
 }
 
 /** An admin client for the registrar's TLS port, with the tenant's CA and client certificate. */
@@ -56,6 +60,9 @@ export function decodeRegisteredAgent(results: AgentShowReplyResults, agentId: s
       throw new BadRemoteReplyError(`registrar agent ${agentId}`, 'mtls_cert is not a PEM certificate', { cause });
     }
   }
+  if (results.ek_tpm === null || results.ek_tpm === undefined || results.aik_tpm === null || results.aik_tpm === undefined) {
+    throw new BadRemoteReplyError(`registrar agent ${agentId}`, `registered without a TPM (${results.identity_mode ?? 'no EK or AK'}): it has no identity quote to check`);
+  }
   return {
     agentId: results.agent_id,
     ekPublic: bytes(results.ek_tpm),
@@ -65,6 +72,8 @@ export function decodeRegisteredAgent(results: AgentShowReplyResults, agentId: s
     ip: results.ip ?? null,
     port: results.port ?? null,
     regcount: results.regcount,
+    identityMode: results.identity_mode,
+    trustLevel: results.trust_level,
   };
 }
 
@@ -79,6 +88,7 @@ export function registeredAgentJson(agent: RegisteredAgent): Record<string, unkn
     ip: agent.ip,
     port: agent.port,
     regcount: agent.regcount,
+    ...(agent.trustLevel === undefined ? {} : { identity_mode: agent.identityMode, trust_level: agent.trustLevel }),
   };
 }
 

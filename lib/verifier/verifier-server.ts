@@ -26,6 +26,9 @@ import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type VerifierConfigInput } from './verifier-config.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { registerVerifierRoutes } from './verifier-routes.js';
+import { LivenessMonitor } from './liveness/liveness-monitor.js';
+import { LivenessRepository } from './liveness/liveness-repository.js';
+import { registerLivenessRoutes } from './liveness/liveness-routes.js';
 import { VerifierService } from './verifier-service.js';
 import { auditAdminActions, createVerifierAccess } from './verifier-access.js';
 import { auditVerdicts } from './verdict-audit.js';
@@ -68,6 +71,8 @@ export interface RunningVerifier {
   readonly scheduler: PullScheduler;
   /** The push side (API 3.0 routes, sessions, attestations, liveness sweep). */
   readonly push: PushService;
+  /** Liveness checks of nodes without a TPM (docs/identity.md). */
+  readonly liveness: LivenessMonitor;
   /** Stops listening, stops the pull loop (waiting for rounds in flight), releases the leases, closes the database it opened. */
   close(): Promise<void>;
 }
@@ -103,6 +108,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   let service: KeylimeService | undefined;
   let closeRevocation = (): Promise<void> => Promise.resolve();
   let push: PushService | undefined;
+  let liveness: LivenessMonitor | undefined;
   try {
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
@@ -174,6 +180,17 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' as const } }),
     });
     registerVerifierRoutes(service, container);
+    const livenessRepository = new LivenessRepository(database.knex);
+    liveness = new LivenessMonitor({
+      repository: livenessRepository,
+      verifierId: config.verifierId,
+      clientTls,
+      intervalSeconds: config.quoteInterval,
+      timeoutMs: Math.round(config.requestTimeout * 1000),
+      maxMisses: config.maxRetries,
+      log,
+    });
+    registerLivenessRoutes(service, { repository: livenessRepository, monitor: liveness, verifierId: config.verifierId });
     auditAdminActions(service, access.auditLog, log);
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config });
@@ -181,6 +198,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     push = createPushService({ app: service.app, knex: database.knex, agents, writer, policies: agentDeps, config, owner, engine, log });
     await scheduler.start();
     await push.liveness.start();
+    liveness.start();
     const url = inProcess
       ? ''
       : (await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) })).url;
@@ -191,6 +209,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     const running = scheduler;
     const listening = service;
     const pushing = push;
+    const checking = liveness;
     return {
       url,
       caCert: tls.ca,
@@ -202,9 +221,11 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       container,
       scheduler: running,
       push: pushing,
+      liveness: checking,
       close: async () => {
         await listening.close();
         await pushing.liveness.close();
+        await checking.close();
         await running.close();
         await closeRevocation();
         await closeDatabase();
@@ -214,6 +235,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     await service?.close().catch(() => undefined);
     await push?.liveness.close().catch(() => undefined);
     await scheduler?.close().catch(() => undefined);
+    await liveness?.close().catch(() => undefined);
     await closeRevocation().catch(() => undefined);
     await closeDatabase().catch(() => undefined);
     throw error;

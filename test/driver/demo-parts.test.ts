@@ -39,14 +39,16 @@ describe('demo parts', function () {
   it('formats the node table with padded columns', function () {
     expect(
       formatTable([
-        { name: 'node-1', state: 'active', attestation: 'passed', diskKey: 'released (32 bytes)', detail: '' },
-        { name: 'node-3', state: 'deploy failed', attestation: 'failed', diskKey: 'refused: AttestationError', detail: 'ima.validation.ima-ng.not_in_allowlist' },
+        { name: 'node-1', state: 'active', trust: 'hardware-tpm', attestation: 'passed', diskKey: 'released (32 bytes)', detail: '' },
+        { name: 'node-3', state: 'deploy failed', trust: 'hardware-tpm', attestation: 'failed', diskKey: 'refused: AttestationError', detail: 'ima.validation.ima-ng.not_in_allowlist' },
+        { name: 'node-4', state: 'deploy failed', trust: 'id-secret', attestation: 'failed', diskKey: '-', detail: 'deploy needs trust level hardware-tpm' },
       ]),
     ).to.deep.equal([
-      '  node    provision state  attestation  disk key (broker)          events / reason',
-      '  ------  ---------------  -----------  -------------------------  ---------------',
-      '  node-1  active           passed       released (32 bytes)',
-      '  node-3  deploy failed    failed       refused: AttestationError  ima.validation.ima-ng.not_in_allowlist',
+      '  node    provision state  trust level   attestation  disk key (broker)          events / reason',
+      '  ------  ---------------  ------------  -----------  -------------------------  ---------------',
+      '  node-1  active           hardware-tpm  passed       released (32 bytes)',
+      '  node-3  deploy failed    hardware-tpm  failed       refused: AttestationError  ima.validation.ima-ng.not_in_allowlist',
+      '  node-4  deploy failed    id-secret     failed       -                          deploy needs trust level hardware-tpm',
     ]);
   });
 });

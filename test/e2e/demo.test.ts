@@ -41,11 +41,14 @@ function expectOutcome(result: DemoResult, output: readonly string[]): void {
   for (const name of ['node-1', 'node-2']) {
     expect(byName[name]?.diskKey, name).to.equal('released (32 bytes)');
   }
-  expect(output).to.include('result: node-3 was refused, and its disk key with it; node-1 and node-2 stayed trusted and active');
+  expect(byName['node-4']).to.deep.include({ state: 'deploy failed', trust: 'id-secret' });
+  expect(byName['node-4']?.detail).to.contain('deploy needs trust level hardware-tpm');
+  expect(byName['node-1']?.trust).to.equal('hardware-tpm');
+  expect(output).to.include('result: node-3 was refused, and its disk key with it; node-4 (no TPM, id-secret) was cleaned but refused deploy (minimum hardware-tpm); node-1 and node-2 stayed trusted and active');
 }
 
 describe('ironlime demo', function () {
-  this.timeout(120_000);
+  this.timeout(240_000);
 
   it('with swtpm: refuses the tampered node, keeps the others trusted, leaves nothing behind', async function () {
     const output: string[] = [];

@@ -244,7 +244,7 @@ describe('enrolment end to end (swtpm, registrar, agents, tenant)', function () 
           acceptTpmHashAlgs: ['sha256'],
           acceptTpmEncryptionAlgs: ['rsa'],
           acceptTpmSigningAlgs: ['rsassa'],
-          akTpm: (await admin.show(agentA!.uuid)).aik_tpm,
+          akTpm: (await admin.show(agentA!.uuid)).aik_tpm as string,
         },
         reply: reply as AgentQuoteReply,
         nonce,

@@ -119,6 +119,7 @@ forEachDatabase(
         reasons: [],
         eventIds: [],
         recorded: true,
+        trustLevel: 'hardware-tpm',
       });
       await s.hooks.onDeployEnd(s.task(node));
       await s.hooks.onTeardown(s.task(node));

@@ -121,8 +121,9 @@ describe('config', function () {
     const text = readFileSync(path.join(REPO_ROOT, 'docs', 'config.md'), 'utf8');
     const rows = [...text.matchAll(/^\| `([A-Za-z_.]+)` \|/gm)].map((match) => match[1] as string);
     const fields = [
-      ...Object.keys(new IronlimeConfig()).filter((key) => key !== 'keylime'),
+      ...Object.keys(new IronlimeConfig()).filter((key) => key !== 'keylime' && key !== 'attestation'),
       ...Object.keys(new KeylimeConfig()).map((key) => `keylime.${key}`),
+      ...['clean', 'deploy'].map((step) => `attestation.minimumTrustLevel.${step}`),
     ];
     const variables = ENV_VARIABLES.map((variable) => variable.name);
     expect([...rows].sort()).to.deep.equal([...fields, ...variables].sort());

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { TPM_IDENTITY } from './helpers/stored-identity.js';
 import { RegistrarAgentRepository, type StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
 import { RegistrationConflict } from '../../lib/registrar/registrar-errors.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -16,6 +17,7 @@ function record(overrides: Partial<Omit<StoredAgent, 'agentId'>> = {}): Omit<Sto
     mtlsCert: 'disabled',
     pendingContact: null,
     regcount: 1,
+    ...TPM_IDENTITY,
     ...overrides,
   };
 }
@@ -30,7 +32,7 @@ forEachDatabase(
 
     it('inserts, finds, lists and deletes a record', async function () {
       const id = randomUUID();
-      await repo.register(id, 'AAEC', (current) => {
+      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, (current) => {
         expect(current).to.equal(undefined);
         return record();
       });
@@ -43,8 +45,8 @@ forEachDatabase(
 
     it('hands the stored record to the decision and updates it', async function () {
       const id = randomUUID();
-      await repo.register(id, 'AAEC', () => record());
-      await repo.register(id, 'AAEC', (current) => {
+      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => record());
+      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, (current) => {
         expect(current?.activationKey).to.equal('a2V5');
         return record({ activationKey: 'bmV3', regcount: (current?.regcount ?? 0) + 1 });
       });
@@ -55,11 +57,11 @@ forEachDatabase(
 
     it('leaves the row untouched when the decision throws', async function () {
       const id = randomUUID();
-      await repo.register(id, 'AAEC', () => record());
+      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => record());
       const refusal = new RegistrationConflict('different EK');
       let caught: unknown;
       try {
-        await repo.register(id, 'AAEC', () => {
+        await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => {
           throw refusal;
         });
       } catch (error) {
@@ -72,8 +74,8 @@ forEachDatabase(
     it('stores the record the activation decision returns, or deletes it', async function () {
       const good = randomUUID();
       const bad = randomUUID();
-      await repo.register(good, 'AAEC', () => record());
-      await repo.register(bad, 'AAEC', () => record());
+      await repo.register(good, { ekTpm: 'AAEC', hostIdHash: null }, () => record());
+      await repo.register(bad, { ekTpm: 'AAEC', hostIdHash: null }, () => record());
       const activated = await repo.activate(good, (current) => ({ ...current, active: true }));
       expect(activated).to.deep.equal({ outcome: 'updated', agent: { agentId: good, ...record({ active: true }) } });
       expect((await repo.find(good))?.active).to.equal(true);
@@ -85,7 +87,7 @@ forEachDatabase(
     it('round-trips pending contact details, null fields included', async function () {
       const id = randomUUID();
       const pendingContact = { ip: null, port: 9100, mtlsCert: null };
-      await repo.register(id, 'AAEC', () => record({ active: true, pendingContact }));
+      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => record({ active: true, pendingContact }));
       expect((await repo.find(id))?.pendingContact).to.deep.equal(pendingContact);
     });
 
@@ -96,7 +98,7 @@ forEachDatabase(
       }
       const id = randomUUID();
       const results = await Promise.allSettled(
-        Array.from({ length: 4 }, () => repo.register(id, 'AAEC', () => record())),
+        Array.from({ length: 4 }, () => repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => record())),
       );
       const rejected = results.filter((result) => result.status === 'rejected');
       expect(results.some((result) => result.status === 'fulfilled')).to.equal(true);

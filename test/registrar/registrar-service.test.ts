@@ -132,6 +132,8 @@ forEachDatabase(
         ip: '127.0.0.1',
         port: 9002,
         regcount: 1,
+        identity_mode: 'tpm',
+        trust_level: 'hardware-tpm',
       });
       expect(await admin.list()).to.include(agent.id);
 

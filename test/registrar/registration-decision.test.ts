@@ -1,12 +1,17 @@
 import { expect } from 'chai';
+import { TPM_IDENTITY } from './helpers/stored-identity.js';
 import type { StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
 import type { CheckedRegistration } from '../../lib/registrar/registration-check.js';
-import { applyActivation, decideRegistration } from '../../lib/registrar/registration-decision.js';
+import { applyActivation, decideRegistration, type RegistrationOffer } from '../../lib/registrar/registration-decision.js';
 
 const CERT = Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x01]);
 
-function checked(overrides: Partial<CheckedRegistration> = {}): CheckedRegistration {
+function checked(overrides: Partial<CheckedRegistration> = {}): CheckedRegistration & RegistrationOffer {
   return {
+    identityMode: 'tpm',
+    trustLevel: 'hardware-tpm',
+    hostIdHash: null,
+    hostProofKey: null,
     ekTpm: 'RUs=',
     ekPublic: {} as CheckedRegistration['ekPublic'],
     ekCertDer: CERT,
@@ -33,6 +38,7 @@ function stored(overrides: Partial<StoredAgent> = {}): StoredAgent {
     mtlsCert: 'disabled',
     pendingContact: null,
     regcount: 1,
+    ...TPM_IDENTITY,
     ...overrides,
   };
 }
@@ -60,6 +66,7 @@ describe('registrar: registration decision', function () {
       mtlsCert: 'disabled',
       pendingContact: null,
       regcount: 1,
+      ...TPM_IDENTITY,
     });
   });
 

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { pino, type Logger } from 'pino';
-import { MissingParameterValue } from '../../../interfaces/errors.js';
+import { InvalidConfig, MissingParameterValue } from '../../../interfaces/errors.js';
 import type { Tpm } from '../../tpm-access/tpm-port.js';
 import { buildAgentConfig, type AgentConfig, type AgentConfigInput } from '../agent-config.js';
 import { registerAndActivate } from '../agent-enrolment.js';
+import { agentHostId } from '../agent-host-id.js';
 import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
 import { KERNEL_BOOT_LOG, KERNEL_IMA_LOG } from '../agent-server.js';
 import { openAgentTpm } from '../agent-tpm.js';
@@ -46,6 +47,11 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
   const { verifierUrl, verifierCaFile, backoff, ...agentInput } = input;
   if (verifierUrl === '') throw new MissingParameterValue(['--verifier'], 'ironlime agent --push');
   const config = buildAgentConfig(agentInput);
+  if (config.identity === 'id-secret' || config.identity === 'id-only') {
+    // A push session is proved with the TPM (Keylime §10.2); a node without one is checked by the
+    // verifier's liveness polls instead (docs/identity.md).
+    throw new InvalidConfig('agent.identity', `${config.identity} has no TPM to prove a push session with: run it without --push`);
+  }
   const log = options.logger ?? pino({ level: 'silent' });
   await ensureDataDir(config.dataDir);
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
@@ -82,6 +88,9 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       ek,
       ak,
       serverCertPem: 'disabled',
+      identity: config.identity === 'emulated-tpm' ? 'emulated-tpm' : 'tpm',
+      // Only when configured: emulated nodes on one machine share its SMBIOS UUID and MAC.
+      hostId: config.hostId === undefined ? undefined : agentHostId(config.hostId),
     });
     const imaLogPath = emulated?.imaLogPath ?? config.imaLog ?? KERNEL_IMA_LOG;
     const bootLogPath = emulated?.bootLogPath ?? config.bootLog ?? KERNEL_BOOT_LOG;

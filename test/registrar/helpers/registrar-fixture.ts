@@ -3,6 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { expect } from 'chai';
+import { KeylimeHttpError } from '../../../lib/http/client-errors.js';
 import type { Database } from '../../../lib/db/database-factory.js';
 import { loadOrCreateClientTls, type ServiceTls } from '../../../lib/pki/service-tls.js';
 import { RegistrarClient } from '../../../lib/registrar/registrar-client.js';
@@ -39,6 +41,17 @@ export async function createRegistrarTestEnvironment(): Promise<RegistrarTestEnv
     tenantTls,
     dispose: () => rmSync(root, { recursive: true, force: true }),
   };
+}
+
+/** The registrar's refusal of `promise` (fails the test when it resolves or throws anything else). */
+export async function refusal(promise: Promise<unknown>): Promise<KeylimeHttpError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(KeylimeHttpError);
+    return error as KeylimeHttpError;
+  }
+  throw new Error('expected the registrar to refuse');
 }
 
 /** A registrar on free loopback ports, trusting the environment's software EK CA. */

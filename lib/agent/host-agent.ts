@@ -1,0 +1,75 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pino } from 'pino';
+import type { KeylimeService } from '../http/keylime-service.js';
+import type { HostId } from '../identity/host-id.js';
+import { hostIdHash } from '../identity/host-id.js';
+import { loadOrCreateHostSecret } from '../identity/host-secret-file.js';
+import { hostProofKey } from '../identity/host-secret-proof.js';
+import type { AgentConfig } from './agent-config.js';
+import { ensureDataDir, loadOrCreateAgentServerTls, loadOrCreateAgentUuid, loadTrustedClientCa } from './agent-files.js';
+import { agentHostId } from './agent-host-id.js';
+import { readConfiguredFile } from '../config/read-config-file.js';
+import { contactAddress, type StartAgentOptions } from './agent-server.js';
+import { createHostAgentService } from './agent-service.js';
+import { registerHost } from './host-enrolment.js';
+
+/** Written once the registrar accepted the host secret's proof key: later starts no longer send it. */
+export const HOST_SECRET_REGISTERED_FILE = 'host-secret-registered';
+
+/** A running agent without a TPM (`id-secret`, `id-only`). */
+export interface RunningHostAgent {
+  readonly url: string;
+  readonly uuid: string;
+  readonly identity: 'id-secret' | 'id-only';
+  readonly hostId: HostId;
+  readonly agentCertPem: string;
+  readonly config: Readonly<AgentConfig>;
+  readonly service: KeylimeService;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an agent that has no TPM (docs/identity.md): reads the host id, for `id-secret` loads or
+ * makes the host secret, listens with mTLS serving only `/version` and `/liveness`, then registers.
+ * No quote, IMA list or boot log is served: there is no integrity evidence to give.
+ */
+export async function startHostAgent(config: Readonly<AgentConfig>, options: StartAgentOptions = {}): Promise<RunningHostAgent> {
+  const identity = config.identity === 'id-secret' ? 'id-secret' : 'id-only';
+  const log = options.logger ?? pino({ level: 'silent' });
+  await ensureDataDir(config.dataDir);
+  const hostId = agentHostId(config.hostId);
+  const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
+  const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile);
+  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
+  const contactIp = config.contactIp ?? contactAddress(config.host);
+  const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);
+  const secret = identity === 'id-secret' ? loadOrCreateHostSecret(config.dataDir) : undefined;
+  const registeredMarker = path.join(config.dataDir, HOST_SECRET_REGISTERED_FILE);
+  const proofKey = secret === undefined ? undefined : hostProofKey(secret.secret, hostIdHash(hostId));
+  const service = createHostAgentService({ uuid, identityMode: identity, proofKey }, { cert: tls.cert, key: tls.key, clientCa }, log);
+  const address = await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) });
+  try {
+    await registerHost({
+      registrarUrl: config.registrarUrl,
+      ...(registrarCa === undefined ? {} : { registrarCa }),
+      apiVersion: config.registrarApiVersion,
+      uuid,
+      mode: identity,
+      hostId,
+      ...(secret === undefined ? {} : { secret: { value: secret.secret, created: !existsSync(registeredMarker) } }),
+      contactIp,
+      contactPort: address.port,
+      serverCertPem: tls.cert,
+    });
+    if (secret !== undefined && !existsSync(registeredMarker)) {
+      await writeFile(registeredMarker, `${new Date().toISOString()}\n`, { mode: 0o600 });
+    }
+  } catch (error) {
+    await service.close();
+    throw error;
+  }
+  log.info({ uuid, url: address.url, identity, hostIdKind: hostId.kind }, 'agent without a TPM registered');
+  return { url: address.url, uuid, identity, hostId, agentCertPem: tls.cert, config, service, close: () => service.close() };
+}

@@ -1,0 +1,46 @@
+import { hostIdHash, type HostId } from '../identity/host-id.js';
+import { hostProofKey, hostSecretProof } from '../identity/host-secret-proof.js';
+import { agentRegistrarClient, withRegistrarRetries } from './agent-enrolment.js';
+
+export interface HostEnrolmentInput {
+  readonly registrarUrl: string;
+  readonly registrarCa?: string;
+  readonly apiVersion: string;
+  readonly uuid: string;
+  readonly mode: 'id-secret' | 'id-only';
+  readonly hostId: HostId;
+  /** `id-secret`: the host secret, and whether it was just made (then its proof key is sent). */
+  readonly secret?: { readonly value: Uint8Array; readonly created: boolean };
+  readonly contactIp: string;
+  readonly contactPort: number;
+  readonly serverCertPem: string;
+  readonly attempts?: number;
+}
+
+/**
+ * Registers an agent without a TPM (docs/identity.md). `id-only` sends its host id and is done.
+ * `id-secret` sends the proof key derived from its secret only at first registration (the registrar
+ * refuses a different one later), then answers the registrar's nonce with
+ * HMAC(proof key, agent id NUL nonce). Refusals are `KeylimeHttpError`s and final.
+ */
+export function registerHost(input: HostEnrolmentInput): Promise<void> {
+  return withRegistrarRetries(input.attempts, async () => {
+    const client = agentRegistrarClient(input);
+    try {
+      const key = input.secret === undefined ? undefined : hostProofKey(input.secret.value, hostIdHash(input.hostId));
+      const nonce = await client.registerHost(input.uuid, {
+        mode: input.mode,
+        hostId: input.hostId,
+        ...(key !== undefined && input.secret?.created === true ? { hostProofKey: key.toString('hex') } : {}),
+        ip: input.contactIp,
+        port: input.contactPort,
+        mtlsCert: input.serverCertPem,
+      });
+      if (key !== undefined && nonce !== undefined) {
+        await client.proveHost(input.uuid, hostSecretProof(key, input.uuid, nonce));
+      }
+    } finally {
+      client.close();
+    }
+  });
+}

@@ -1,0 +1,75 @@
+import { IsIn, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import type { KeylimeClient } from '../../http/keylime-client.js';
+import { TRUST_LEVELS, type TrustLevel } from '../../identity/trust-level.js';
+
+/** `results` of `GET /v2.x/liveness/{id}`, as a client checks them. */
+export class LivenessStatusReply {
+  @IsString()
+  agent_id!: string;
+
+  @IsIn(['id-secret', 'id-only'])
+  identity_mode!: 'id-secret' | 'id-only';
+
+  @IsIn(TRUST_LEVELS)
+  trust_level!: TrustLevel;
+
+  @IsIn(['pending', 'alive', 'unreachable', 'failed'])
+  liveness_status!: 'pending' | 'alive' | 'unreachable' | 'failed';
+
+  @IsString()
+  attestation_status!: string;
+
+  @IsString()
+  integrity_evidence!: string;
+
+  @IsInt()
+  @Min(0)
+  misses!: number;
+
+  @IsOptional()
+  @IsInt()
+  last_seen!: number | null;
+
+  @IsOptional()
+  @IsString()
+  last_failure!: string | null;
+}
+
+/** What the registrar says about a node without a TPM, for its liveness enrolment. */
+export interface LivenessEnrolment {
+  readonly mode: 'id-secret' | 'id-only';
+  readonly ip: string;
+  readonly port: number;
+  readonly mtlsCert: string;
+  readonly proofKey: string | null;
+}
+
+/** The verifier's liveness routes over an admin (mTLS) client; refusals are `KeylimeHttpError`s. */
+export class LivenessClient {
+  constructor(
+    private readonly http: KeylimeClient,
+    private readonly apiVersion = '2.3',
+  ) {}
+
+  async enrol(agentId: string, enrolment: LivenessEnrolment): Promise<void> {
+    await this.http.post(this.path(agentId), {
+      identity_mode: enrolment.mode,
+      ip: enrolment.ip,
+      port: enrolment.port,
+      mtls_cert: enrolment.mtlsCert,
+      ...(enrolment.proofKey === null ? {} : { proof_key: enrolment.proofKey }),
+    });
+  }
+
+  async status(agentId: string): Promise<LivenessStatusReply> {
+    return (await this.http.get(this.path(agentId), { results: LivenessStatusReply })).results;
+  }
+
+  async remove(agentId: string): Promise<void> {
+    await this.http.delete(this.path(agentId));
+  }
+
+  private path(agentId: string): string {
+    return `/v${this.apiVersion}/liveness/${encodeURIComponent(agentId)}`;
+  }
+}

@@ -1,0 +1,130 @@
+import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
+import type { Logger } from 'pino';
+import { decideLiveness, type LivenessObservation } from '../../attestation/liveness-decision.js';
+import { createHttpsAgent, httpsServiceUrl } from '../../http/keylime-client.js';
+import { freshNonce } from '../nonce.js';
+import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
+
+export interface LivenessMonitorOptions {
+  readonly repository: LivenessRepository;
+  readonly verifierId: string;
+  readonly clientTls: { readonly cert: string; readonly key: string };
+  /** Seconds between checks of one node (the verifier's `quoteInterval`). */
+  readonly intervalSeconds: number;
+  readonly timeoutMs: number;
+  /** Misses in a row before a node is `unreachable` (the verifier's `maxRetries`). */
+  readonly maxMisses: number;
+  /** Agent API version in the URL. */
+  readonly apiVersion?: string;
+  readonly log: Logger;
+}
+
+/** Largest liveness answer read: a few hundred bytes are expected. */
+const MAX_ANSWER_BYTES = 16 * 1024;
+
+/**
+ * Checks the nodes without a TPM enrolled with this verifier, every `intervalSeconds`: a fresh nonce
+ * to `GET /v<x>/liveness` over mTLS (the agent's registered certificate pinned), the engine's
+ * `decideLiveness` on what came back, the state stored. Apart from the pull loop on purpose: no
+ * quote, no policy, no lease; every process of a verifier id checks its rows (the checks are
+ * idempotent). `checkNow` runs one sweep (tests, and the first check after an enrolment).
+ */
+export class LivenessMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: LivenessMonitorOptions) {}
+
+  start(): void {
+    this.schedule();
+  }
+
+  /** One sweep over every enrolled node; resolves when all states are stored. */
+  checkNow(): Promise<void> {
+    this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.sweeping;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      void this.checkNow()
+        .catch((error: unknown) => this.options.log.error({ err: error }, 'liveness sweep failed'))
+        .finally(() => this.schedule());
+    }, this.options.intervalSeconds * 1000);
+  }
+
+  private async sweep(): Promise<void> {
+    const records = await this.options.repository.listFor(this.options.verifierId);
+    await Promise.all(records.filter((record) => record.state.status !== 'failed').map((record) => this.check(record)));
+  }
+
+  private async check(record: LivenessRecord): Promise<void> {
+    const nonce = freshNonce();
+    const observation = await this.ask(record, nonce);
+    const next = decideLiveness(
+      record.state,
+      {
+        agentId: record.agentId,
+        mode: record.mode,
+        proofKey: record.proofKey === null ? null : Buffer.from(record.proofKey, 'hex'),
+        nonce,
+        now: Math.floor(Date.now() / 1000),
+        maxMisses: this.options.maxMisses,
+      },
+      observation,
+    );
+    await this.options.repository.saveState(record.agentId, next);
+    if (next.status !== record.state.status) {
+      this.options.log.info({ agentId: record.agentId, status: next.status, reason: next.lastFailure }, 'liveness status changed');
+    }
+  }
+
+  /** One request; any transport or format problem is `no_answer` (the engine decides what it means). */
+  private ask(record: LivenessRecord, nonce: string): Promise<LivenessObservation> {
+    const agent: HttpsAgent = createHttpsAgent({ pinnedServerCert: record.mtlsCert, cert: this.options.clientTls.cert, key: this.options.clientTls.key });
+    const url = new URL(`${httpsServiceUrl(record.ip, record.port)}/v${this.options.apiVersion ?? '2.6'}/liveness?nonce=${nonce}`);
+    return new Promise((resolve) => {
+      const done = (observation: LivenessObservation): void => {
+        agent.destroy();
+        resolve(observation);
+      };
+      // One request per check: `Connection: close`, so no idle socket keeps the agent's server from closing.
+      const request = httpsRequest(url, { agent, method: 'GET', timeout: this.options.timeoutMs, headers: { connection: 'close' } }, (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) {
+            request.destroy(new Error(`liveness answer larger than ${MAX_ANSWER_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        response.on('end', () => {
+          if (response.statusCode !== 200) {
+            done({ kind: 'no_answer', message: `HTTP ${String(response.statusCode)}` });
+            return;
+          }
+          try {
+            const envelope = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { results?: unknown };
+            done({ kind: 'answer', results: envelope.results });
+          } catch {
+            done({ kind: 'no_answer', message: 'the answer is not JSON' });
+          }
+        });
+        response.on('error', (error) => done({ kind: 'no_answer', message: error.message }));
+      });
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
+      request.on('error', (error) => done({ kind: 'no_answer', message: error.message }));
+      request.end();
+    });
+  }
+}

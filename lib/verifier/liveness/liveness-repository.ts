@@ -1,0 +1,112 @@
+import type { Knex } from 'knex';
+import type { LivenessMode, LivenessState, LivenessStatus } from '../../attestation/liveness-decision.js';
+import type { TrustLevel } from '../../identity/trust-level.js';
+
+/** A node without a TPM as the verifier keeps it (migration `*-verifier-liveness`). */
+export interface LivenessRecord {
+  readonly agentId: string;
+  readonly verifierId: string;
+  readonly mode: LivenessMode;
+  readonly trustLevel: TrustLevel;
+  readonly ip: string;
+  readonly port: number;
+  readonly mtlsCert: string;
+  /** hex; `id-secret` only. */
+  readonly proofKey: string | null;
+  readonly state: LivenessState;
+}
+
+interface LivenessRow {
+  agent_id: string;
+  verifier_id: string;
+  identity_mode: string;
+  trust_level: string;
+  ip: string;
+  port: number;
+  mtls_cert: string;
+  proof_key: string | null;
+  status: string;
+  misses: number;
+  last_seen_at: Date | string | null;
+  last_failure: string | null;
+}
+
+const TABLE = 'verifier_liveness';
+
+/** Persistence of liveness-checked nodes: enrol (replace), read, list one verifier's, store a state, delete. */
+export class LivenessRepository {
+  constructor(private readonly knex: Knex) {}
+
+  /** Enrols or re-enrols (a fresh `pending` state: a failed node starts over only by re-enrolment). */
+  async enrol(record: Omit<LivenessRecord, 'state'>): Promise<void> {
+    const row = {
+      agent_id: record.agentId,
+      verifier_id: record.verifierId,
+      identity_mode: record.mode,
+      trust_level: record.trustLevel,
+      ip: record.ip,
+      port: record.port,
+      mtls_cert: record.mtlsCert,
+      proof_key: record.proofKey,
+      status: 'pending',
+      misses: 0,
+      last_seen_at: null,
+      last_failure: null,
+    };
+    await this.knex(TABLE)
+      .insert(row)
+      .onConflict('agent_id')
+      .merge({ ...row, updated_at: this.knex.fn.now() });
+  }
+
+  async find(agentId: string): Promise<LivenessRecord | undefined> {
+    const row: LivenessRow | undefined = await this.knex(TABLE).where({ agent_id: agentId }).first();
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  async listFor(verifierId: string): Promise<LivenessRecord[]> {
+    const rows: LivenessRow[] = await this.knex(TABLE).where({ verifier_id: verifierId }).orderBy('agent_id');
+    return rows.map(fromRow);
+  }
+
+  /** Stores a decided state (the verdict is stored before anything acts on it). */
+  async saveState(agentId: string, state: LivenessState): Promise<void> {
+    await this.knex(TABLE)
+      .where({ agent_id: agentId })
+      .update({
+        status: state.status,
+        misses: state.misses,
+        last_seen_at: state.lastSeen === null ? null : new Date(state.lastSeen * 1000),
+        last_failure: state.lastFailure,
+        updated_at: this.knex.fn.now(),
+      });
+  }
+
+  async delete(agentId: string): Promise<boolean> {
+    const deleted: unknown[] = await this.knex(TABLE).where({ agent_id: agentId }).delete().returning('agent_id');
+    return deleted.length > 0;
+  }
+}
+
+function fromRow(row: LivenessRow): LivenessRecord {
+  const seen = row.last_seen_at === null ? null : Math.floor(new Date(row.last_seen_at).getTime() / 1000);
+  return {
+    agentId: row.agent_id,
+    verifierId: row.verifier_id,
+    // Written only from checked enrolments (LivenessEnrolBody): a known mode and level.
+    mode: row.identity_mode === 'id-secret' ? 'id-secret' : 'id-only',
+    trustLevel: row.trust_level === 'id-secret' ? 'id-secret' : 'id-only',
+    ip: row.ip,
+    port: Number(row.port),
+    mtlsCert: row.mtls_cert,
+    proofKey: row.proof_key,
+    state: { status: storedStatus(row.status), misses: Number(row.misses), lastSeen: seen, lastFailure: row.last_failure },
+  };
+}
+
+const STATUSES: readonly LivenessStatus[] = ['pending', 'alive', 'unreachable', 'failed'];
+
+/** A status text that is not ours reads as `failed` (fail closed). */
+function storedStatus(text: string): LivenessStatus {
+  return STATUSES.find((status) => status === text) ?? 'failed';
+}

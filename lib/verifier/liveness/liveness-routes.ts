@@ -1,0 +1,107 @@
+import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { NO_INTEGRITY_EVIDENCE } from '../../attestation/liveness-decision.js';
+import { ok } from '../../http/envelope.js';
+import { NotFoundError, RequestValidationError } from '../../http/http-errors.js';
+import type { KeylimeService } from '../../http/keylime-service.js';
+import { IsKeylimeAgentId, IsPem } from '../../http/validators.js';
+import { trustLevelOfMode } from '../../identity/trust-level.js';
+import type { LivenessMonitor } from './liveness-monitor.js';
+import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
+
+export class LivenessParams {
+  @IsKeylimeAgentId()
+  agent_id!: string;
+}
+
+/** `POST /v2.x/liveness/{agent_id}` (admin): a node without a TPM, as the registrar holds it. */
+export class LivenessEnrolBody {
+  @IsIn(['id-secret', 'id-only'], { message: 'must be id-secret or id-only (TPM nodes are enrolled with POST /agents/{id})' })
+  identity_mode!: 'id-secret' | 'id-only';
+
+  @Matches(/^[A-Za-z0-9.:_-]{1,253}$/, { message: 'must be an IP address or a host name' })
+  ip!: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  port!: number;
+
+  /** The agent's registered HTTPS certificate: pinned for every check. */
+  @IsPem({ label: 'CERTIFICATE', maxLength: 64 * 1024 })
+  mtls_cert!: string;
+
+  /** `id-secret`: the registrar's proof key for the host (hex). */
+  @IsOptional()
+  @Matches(/^[0-9a-f]{64}$/, { message: 'must be 64 lowercase hex digits' })
+  proof_key?: string;
+}
+
+/** `results` of `GET /v2.x/liveness/{agent_id}`. */
+export function livenessStatusResults(record: LivenessRecord): Record<string, unknown> {
+  return {
+    agent_id: record.agentId,
+    identity_mode: record.mode,
+    trust_level: record.trustLevel,
+    liveness_status: record.state.status,
+    attestation_status: record.state.status === 'alive' ? 'LIVE (no integrity evidence)' : record.state.status.toUpperCase(),
+    integrity_evidence: NO_INTEGRITY_EVIDENCE,
+    misses: record.state.misses,
+    last_seen: record.state.lastSeen,
+    last_failure: record.state.lastFailure,
+    verifier_id: record.verifierId,
+  };
+}
+
+/**
+ * The verifier's routes for nodes without a TPM (ironlime, docs/identity.md), all admin: enrol
+ * (replacing any earlier enrolment; a first check runs at once), status, delete.
+ */
+export function registerLivenessRoutes(service: KeylimeService, deps: { readonly repository: LivenessRepository; readonly monitor: LivenessMonitor; readonly verifierId: string }): void {
+  service.route({
+    method: 'POST',
+    url: '/liveness/:agent_id',
+    admin: true,
+    params: LivenessParams,
+    body: LivenessEnrolBody,
+    handler: async ({ params, body, reply }) => {
+      if (body.identity_mode === 'id-secret' && body.proof_key === undefined) {
+        throw new RequestValidationError('body.proof_key', 'an id-secret node needs its proof key from the registrar');
+      }
+      await deps.repository.enrol({
+        agentId: params.agent_id,
+        verifierId: deps.verifierId,
+        mode: body.identity_mode,
+        trustLevel: trustLevelOfMode(body.identity_mode),
+        ip: body.ip,
+        port: body.port,
+        mtlsCert: body.mtls_cert,
+        proofKey: body.identity_mode === 'id-secret' ? (body.proof_key ?? null) : null,
+      });
+      await deps.monitor.checkNow();
+      return ok(reply, {});
+    },
+  });
+
+  service.route({
+    method: 'GET',
+    url: '/liveness/:agent_id',
+    admin: true,
+    params: LivenessParams,
+    handler: async ({ params, reply }) => {
+      const record = await deps.repository.find(params.agent_id);
+      if (record === undefined) throw new NotFoundError(`agent ${params.agent_id} is not enrolled for liveness checks`);
+      return ok(reply, livenessStatusResults(record));
+    },
+  });
+
+  service.route({
+    method: 'DELETE',
+    url: '/liveness/:agent_id',
+    admin: true,
+    params: LivenessParams,
+    handler: async ({ params, reply }) => {
+      if (!(await deps.repository.delete(params.agent_id))) throw new NotFoundError(`agent ${params.agent_id} is not enrolled for liveness checks`);
+      return ok(reply, {});
+    },
+  });
+}

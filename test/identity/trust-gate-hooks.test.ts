@@ -1,0 +1,108 @@
+import { expect } from 'chai';
+import { InvalidParameterValue, TrustLevelTooLow } from '../../interfaces/errors.js';
+import type { Node } from '../../interfaces/node.js';
+import type { Task } from '../../interfaces/task.js';
+import type { FakeAttestation } from '../../drivers/fake/fake-attestation.js';
+import { buildConfig } from '../../lib/config/load-config.js';
+import { AttestationHooks } from '../../lib/provisioning/attestation-hooks.js';
+import { createTask } from '../../lib/provisioning/create-task.js';
+import { DriverRegistry } from '../../lib/provisioning/driver-registry.js';
+import { NodeStore } from '../../lib/provisioning/node-store.js';
+import { createProvisioningContainer } from '../../lib/provisioning/provisioning-container.js';
+import { forEachDatabase, type DatabaseFixture } from '../helpers/databases.js';
+
+const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function setup(fixture: DatabaseFixture, config: Record<string, unknown> = {}) {
+  const built = buildConfig({ enabledAttestationInterfaces: ['no-attestation', 'fake'], defaultAttestationInterface: 'fake', ...config });
+  const container = createProvisioningContainer({ config: built, database: fixture.database });
+  return {
+    hooks: container.resolve(AttestationHooks),
+    store: container.resolve(NodeStore),
+    fake: container.resolve(DriverRegistry).get('fake') as FakeAttestation,
+    task: (node: Node): Task => createTask(node, built, { logger: quiet }),
+  };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<TrustLevelTooLow> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(TrustLevelTooLow);
+    return error as TrustLevelTooLow;
+  }
+  throw new Error('expected TrustLevelTooLow');
+}
+
+forEachDatabase(
+  'the provisioning gate decides by trust level (issue 15)',
+  (fixture) => {
+    it('by default an id-secret node is cleaned but refused deploy, before anything is enrolled, with its level and the minimum', async function () {
+      const s = setup(fixture);
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-secret' } });
+      const cleaned = await s.hooks.onCleanStart(s.task(node));
+      expect(cleaned).to.include({ status: 'passed', trustLevel: 'id-secret' });
+      s.fake.reset();
+      const refused = await refusal(s.hooks.onDeployStart(s.task(node)));
+      expect(refused).to.include({ code: 'ERR_TRUST_LEVEL_TOO_LOW', step: 'deploy', level: 'id-secret', minimum: 'hardware-tpm' });
+      expect(refused.message).to.include('deploy needs trust level hardware-tpm or stronger').and.include('this node is id-secret');
+      expect(s.fake.calls.map((call) => call.operation)).to.deep.equal(['validate']);
+      const stored = await s.store.getNode(node.uuid);
+      expect(stored.trust?.level).to.equal('id-secret');
+      expect(stored.lastAttestation).to.include({ status: 'failed' });
+      expect(stored.lastAttestation.reason).to.include('hardware-tpm');
+    });
+
+    it('a hardware TPM passes both steps; an emulated TPM is refused deploy by default', async function () {
+      const s = setup(fixture);
+      const hardware = await s.store.createNode({});
+      await s.hooks.onCleanStart(s.task(hardware));
+      expect(await s.hooks.onDeployStart(s.task(hardware))).to.include({ status: 'passed', trustLevel: 'hardware-tpm' });
+      const emulated = await s.store.createNode({ driverInfo: { fake_trust_level: 'emulated-tpm' } });
+      expect((await refusal(s.hooks.onDeployStart(s.task(emulated)))).level).to.equal('emulated-tpm');
+    });
+
+    it('attestation.minimumTrustLevel sets the minimum per step', async function () {
+      const s = setup(fixture, { attestation: { minimumTrustLevel: { clean: 'id-secret', deploy: 'id-secret' } } });
+      const only = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-only' } });
+      expect(await refusal(s.hooks.onCleanStart(s.task(only)))).to.include({ step: 'clean', minimum: 'id-secret', level: 'id-only' });
+      const secret = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-secret' } });
+      expect(await s.hooks.onDeployStart(s.task(secret))).to.include({ status: 'passed' });
+    });
+
+    it('driver_info.keylime_minimum_trust_level overrides the configuration, and a bad value stops before any operation', async function () {
+      const s = setup(fixture);
+      const lowered = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-secret', keylime_minimum_trust_level: 'id-secret' } });
+      expect(await s.hooks.onDeployStart(s.task(lowered))).to.include({ status: 'passed', trustLevel: 'id-secret' });
+      const raised = await s.store.createNode({ driverInfo: { fake_trust_level: 'emulated-tpm', keylime_minimum_trust_level: 'hardware-tpm' } });
+      expect((await refusal(s.hooks.onCleanStart(s.task(raised)))).step).to.equal('clean');
+      const bad = await s.store.createNode({ driverInfo: { keylime_minimum_trust_level: 'tpm' } });
+      let error: unknown;
+      await s.hooks.onDeployStart(s.task(bad)).catch((caught: unknown) => (error = caught));
+      expect(error).to.be.instanceOf(InvalidParameterValue);
+    });
+
+    it('an operator accepts a lower level explicitly; the acceptance is recorded on the node and can be withdrawn', async function () {
+      const s = setup(fixture);
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-secret' } });
+      let noNote: unknown;
+      await s.store.acceptTrustLevel(node.uuid, 'id-secret', ' ').catch((error: unknown) => (noNote = error));
+      expect(noNote).to.be.instanceOf(InvalidParameterValue);
+      const accepted = await s.store.acceptTrustLevel(node.uuid, 'id-secret', 'alice: legacy rack 7 has no TPM, ticket 42');
+      expect(accepted.trust?.accepted).to.include({ level: 'id-secret', note: 'alice: legacy rack 7 has no TPM, ticket 42' });
+      expect(await s.hooks.onDeployStart(s.task(accepted))).to.include({ status: 'passed' });
+      const withdrawn = await s.store.acceptTrustLevel(node.uuid, null);
+      expect(withdrawn.trust?.accepted).to.equal(null);
+      await refusal(s.hooks.onDeployStart(s.task(withdrawn)));
+    });
+
+    it('with the deploy fail flag off, a node below the minimum is recorded and logged, and attestation goes on', async function () {
+      const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-only' } });
+      const outcome = await s.hooks.onDeployStart(s.task(node));
+      expect(outcome).to.include({ status: 'passed', trustLevel: 'id-only' });
+      expect(s.fake.calls.map((call) => call.operation)).to.include('startAttestation');
+    });
+  },
+  { migrate: true },
+);

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { nodePage, nodesPage, overviewPage } from '../../lib/dashboard/dashboard-pages.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
+import { IronlimeMigrationSource, migrateLatest, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
+import { MIGRATIONS } from '../../migrations/index.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
 import { trustLevelOfMetadata } from '../../lib/verifier/verifier-agent-record.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
@@ -87,5 +88,33 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     expect(html).to.not.match(/>PASS</);
     expect(await queries.node('default', 'live-only')).to.equal(undefined);
     expect((await queries.node('blue', 'agent-000002'))?.trustLevel).to.equal('emulated-tpm');
+  });
+});
+
+describe('migration 20261203150000-verifier-trust-level-and-liveness-tenant', function () {
+  this.timeout(60_000);
+  let opened: OpenedDatabase;
+
+  after(async function () {
+    await opened?.dispose();
+  });
+
+  it('fills the trust level of agents enrolled before it from their metadata, and puts earlier liveness nodes in `default`', async function () {
+    opened = await openTestSchema();
+    const knex = opened.database.knex;
+    const mine = MIGRATIONS.findIndex((migration) => migration.name === '20261203150000-verifier-trust-level-and-liveness-tenant');
+    await knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, mine)), tableName: MIGRATIONS_TABLE });
+    await seedVerifierAgents(knex, 4, 1);
+    await knex('verifier_agents').update({ meta_data: '{"trust_level":"hardware-tpm","node":"n"}' }).where({ agent_id: 'agent-000001' });
+    await knex('verifier_agents').update({ meta_data: '{"trust_level":"gold"}' }).where({ agent_id: 'agent-000002' });
+    // Text PostgreSQL would refuse as jsonb: the migration does not cast it.
+    await knex('verifier_agents').update({ meta_data: '{"trust_level":"id-only","x":"\\u0000"}' }).where({ agent_id: 'agent-000003' });
+    await knex('verifier_liveness').insert({ agent_id: 'old-node', verifier_id: 'default', identity_mode: 'id-only', trust_level: 'id-only', ip: '127.0.0.1', port: 9, mtls_cert: CERT });
+    await migrateLatest(knex);
+    const levels = (await knex('verifier_agents').select('agent_id', 'trust_level').orderBy('agent_id')) as { trust_level: string | null }[];
+    expect(levels.map((row) => row.trust_level)).to.deep.equal(['hardware-tpm', null, 'id-only', null]);
+    expect(((await knex('verifier_liveness').where({ agent_id: 'old-node' }).first()) as { tenant: string }).tenant).to.equal('default');
+    const overview = await new DashboardQueries(knex, 11).overview(undefined);
+    expect(overview.byTrustLevel).to.include({ 'hardware-tpm': 1, 'id-only': 2, unknown: 2 });
   });
 });

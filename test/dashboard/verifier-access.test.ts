@@ -137,6 +137,18 @@ describe('verifier admin API: certificate or bearer token, by role and tenant, a
     // Refused attempts of another tenant are recorded too, with their 404.
     expect(summary).to.include('DELETE /liveness/:agent_id token:admin-of-tenant-b (admin@tenant-b) 404');
   });
+
+  it('an agent attested with a TPM is not also enrolled for liveness (409 to its tenant, 404 to another)', async function () {
+    const attested = ids[0] as string;
+    const body = { identity_mode: 'id-only', ip: '127.0.0.1', port: await closedPort(), mtls_cert: fleet.caCert };
+    const own = await fleet.call('POST', `/v2.3/liveness/${attested}`, bearer(await fleet.token('operator', 'default')), body);
+    expect(own.status, own.body).to.equal(409);
+    expect(JSON.parse(own.body).status).to.include('attested with a TPM');
+    const foreign = await fleet.call('POST', `/v2.3/liveness/${attested}`, bearer(await fleet.token('operator', 'tenant-b')), body);
+    expect(foreign.status).to.equal(404);
+    expect(JSON.parse(foreign.body).status).to.equal(`agent ${attested} is not enrolled for liveness checks`);
+    expect(await fleet.admin.withSchema(fleet.schema).table('verifier_liveness').where({ agent_id: attested }).first()).to.equal(undefined);
+  });
 });
 
 /** A TCP port nothing listens on (taken from the system, then released). */

@@ -63,6 +63,12 @@ export class LivenessRepository {
       .merge({ ...row, updated_at: this.knex.fn.now() });
   }
 
+  /** The tenant of the agent of this id that the verifier attests with a TPM, if there is one. */
+  async attestedTenant(agentId: string): Promise<string | undefined> {
+    const row = (await this.knex('verifier_agents').select('tenant').where({ agent_id: agentId }).first()) as { tenant: string } | undefined;
+    return row?.tenant;
+  }
+
   async find(agentId: string): Promise<LivenessRecord | undefined> {
     const row: LivenessRow | undefined = await this.knex(TABLE).where({ agent_id: agentId }).first();
     return row === undefined ? undefined : fromRow(row);

@@ -1,12 +1,15 @@
+import type { FastifyRequest } from 'fastify';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { livenessStatusWord, NO_INTEGRITY_EVIDENCE } from '../../attestation/liveness-decision.js';
+import { principalOf } from '../../auth/request-principal.js';
+import { principalSeesTenant } from '../../auth/roles.js';
 import { ok } from '../../http/envelope.js';
 import { RequestValidationError } from '../../http/http-errors.js';
 import type { KeylimeService } from '../../http/keylime-service.js';
 import { IsKeylimeAgentId, IsPem } from '../../http/validators.js';
 import { trustLevelOfMode } from '../../identity/trust-level.js';
 import { requestTenant } from '../verifier-access.js';
-import { LivenessNotEnrolled } from '../verifier-errors.js';
+import { LivenessNotEnrolled, VerifierConflict } from '../verifier-errors.js';
 import type { LivenessMonitor } from './liveness-monitor.js';
 import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
 
@@ -71,6 +74,7 @@ export function registerLivenessRoutes(service: KeylimeService, deps: { readonly
       if (body.identity_mode === 'id-secret' && body.proof_key === undefined) {
         throw new RequestValidationError('body.proof_key', 'an id-secret node needs its proof key from the registrar');
       }
+      await refuseAttestedAgent(request, params.agent_id, deps.repository);
       await deps.repository.enrol({
         agentId: params.agent_id,
         tenant: requestTenant(request),
@@ -109,4 +113,17 @@ export function registerLivenessRoutes(service: KeylimeService, deps: { readonly
       return ok(reply, {});
     },
   });
+}
+
+/**
+ * A node is either attested with a TPM or liveness-checked, never both under one id: moving it to the
+ * weaker check is an explicit admin action (delete the TPM enrolment first), not a side door. Another
+ * tenant's agent is answered exactly as a node that is not there, so its existence does not leak.
+ */
+async function refuseAttestedAgent(request: FastifyRequest, agentId: string, repository: LivenessRepository): Promise<void> {
+  const tenant = await repository.attestedTenant(agentId);
+  if (tenant === undefined) return;
+  const principal = principalOf(request);
+  if (principal !== undefined && !principalSeesTenant(principal, tenant)) throw new LivenessNotEnrolled(agentId);
+  throw new VerifierConflict(`agent ${agentId} is attested with a TPM on this verifier; delete that enrolment first to check it for liveness only`);
 }

@@ -12,6 +12,7 @@ import * as verifierLiveness from './20261203110100-verifier-liveness.js';
 import * as verifierAgentTenant from './20261203120000-verifier-agent-tenant.js';
 import * as verifierProcesses from './20261203130000-verifier-processes.js';
 import * as brokerNodeDigestAndReinstatement from './20261203140000-broker-node-digest-and-reinstatement.js';
+import * as verifierTrustLevelAndLivenessTenant from './20261203150000-verifier-trust-level-and-liveness-tenant.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -35,4 +36,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261203120000-verifier-agent-tenant', ...verifierAgentTenant },
   { name: '20261203130000-verifier-processes', ...verifierProcesses },
   { name: '20261203140000-broker-node-digest-and-reinstatement', ...brokerNodeDigestAndReinstatement },
+  { name: '20261203150000-verifier-trust-level-and-liveness-tenant', ...verifierTrustLevelAndLivenessTenant },
 ];

@@ -46,6 +46,14 @@ export interface LivenessCheck {
 /** Wording the verifier's status uses instead of PASS: there is nothing to pass. */
 export const NO_INTEGRITY_EVIDENCE = 'integrity evidence unavailable: this node has no TPM (no quote, IMA or measured boot)';
 
+/**
+ * The status word of a liveness-checked node where a TPM node shows PASS/FAIL/PENDING: never "PASS",
+ * and `alive` says in the same words that nothing about the node's integrity is known.
+ */
+export function livenessStatusWord(status: LivenessStatus): string {
+  return status === 'alive' ? 'LIVE (no integrity evidence)' : status.toUpperCase();
+}
+
 export const INITIAL_LIVENESS: LivenessState = Object.freeze({ status: 'pending', misses: 0, lastSeen: null, lastFailure: null });
 
 /** The state after one check. A `failed` node stays failed: a wrong proof is not a network hiccup. */

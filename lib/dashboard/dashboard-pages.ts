@@ -1,12 +1,12 @@
 import { OPERATIONAL_STATE_LABELS } from '../attestation/operational-state.js';
 import type { Principal } from '../auth/roles.js';
-import type { FleetOverview, NodePage, NodeQuery, NodeRow, NodeSort, PolicyUse, TimelineEntry } from './dashboard-queries.js';
+import { LIVENESS_STATUSES, SHOWN_TRUST_LEVELS, type FleetOverview, type NodePage, type NodeQuery, type NodeRow, type NodeSort, type PolicyUse, type TimelineEntry } from './dashboard-queries.js';
 import { html, type SafeHtml } from './html.js';
 import { layout } from './layout.js';
 
-/** CSS class of a status: the colour of a node everywhere on the dashboard. */
-export function statusClass(status: string): string {
-  return `status-${status.toLowerCase()}`;
+/** CSS class of a tone (pass, fail, pending, live): the colour of a node everywhere on the dashboard. */
+export function statusClass(tone: string): string {
+  return `status-${tone}`;
 }
 
 export function overviewPage(principal: Principal | undefined, overview: FleetOverview): string {
@@ -17,7 +17,7 @@ export function overviewPage(principal: Principal | undefined, overview: FleetOv
     'overview',
     principal,
     html`<section class="stats">
-${stat('total', 'agents', overview.total)}
+${stat('total', 'agents attested with a TPM', overview.total)}
 ${stat('PASS', 'passing', overview.byStatus.PASS, 'status-pass')}
 ${stat('FAIL', 'failed', overview.byStatus.FAIL, 'status-fail')}
 ${stat('PENDING', 'pending', overview.byStatus.PENDING, 'status-pending')}
@@ -33,13 +33,23 @@ ${Object.entries(OPERATIONAL_STATE_LABELS).map(([state, label]) => {
   return html`<tr><td>${label} (${state})</td><td data-count="state-${state}">${count}</td></tr>`;
 })}
 </tbody></table>
-<p class="note">Trust levels (identity without TPM) are held by the registrar, not the verifier's tables, so they are not counted here.</p>`,
+<h2>Nodes by trust level</h2>
+<!-- As the registrar gave it at enrolment (the keylime driver's metadata); unknown: the enrolment carried none. -->
+<table class="trust-levels"><thead><tr><th>trust level</th><th>nodes</th></tr></thead><tbody>
+${SHOWN_TRUST_LEVELS.map((level) => html`<tr><td>${level}</td><td data-count="trust-${level}">${overview.byTrustLevel[level]}</td></tr>`)}
+</tbody></table>
+<h2>Nodes without a TPM: liveness checks only</h2>
+<p class="note">These nodes are checked for liveness (a proof of the host secret, or reachability) and have no integrity evidence: no quote, IMA or measured boot. They are never counted as passing.</p>
+<table class="liveness"><thead><tr><th>liveness</th><th>nodes</th></tr></thead><tbody>
+${LIVENESS_STATUSES.map((status) => html`<tr><td>${status}, no integrity evidence</td><td data-count="liveness-${status}">${overview.byLiveness[status]}</td></tr>`)}
+</tbody></table>`,
   );
 }
 
 const COLUMNS: ReadonlyArray<{ readonly sort: NodeSort; readonly title: string }> = [
   { sort: 'id', title: 'agent' },
   { sort: 'state', title: 'state' },
+  { sort: 'trust', title: 'trust level' },
   { sort: 'attestations', title: 'attestations' },
   { sort: 'success', title: 'last success' },
   { sort: 'event', title: 'last event id' },
@@ -56,9 +66,10 @@ function nodesHref(query: NodeQuery, change: Partial<NodeQuery>): string {
 }
 
 export function nodeRowHtml(row: NodeRow): SafeHtml {
-  return html`<tr data-agent="${row.agentId}" class="${statusClass(row.status)}">
+  return html`<tr data-agent="${row.agentId}" class="${statusClass(row.tone)}">
 <td><a href="/dashboard/nodes/${encodeURIComponent(row.agentId)}">${row.agentId}</a></td>
 <td data-field="state">${row.label}</td>
+<td data-field="trust">${row.trustLevel}</td>
 <td data-field="attestations">${row.attestationCount}</td>
 <td data-field="success">${row.lastSuccess ?? '—'}</td>
 <td data-field="event">${row.lastEventId ?? ''}</td>
@@ -97,9 +108,17 @@ export function nodePage(principal: Principal | undefined, node: NodeRow, timeli
     `Node ${node.agentId}`,
     'nodes',
     principal,
-    html`<dl class="node ${statusClass(node.status)}" data-agent="${node.agentId}">
+    html`<dl class="node ${statusClass(node.tone)}" data-agent="${node.agentId}">
 <dt>status</dt><dd data-field="status">${node.status}</dd>
-<dt>state</dt><dd data-field="state">${node.label} (${node.state})</dd>
+<dt>state</dt><dd data-field="state">${node.state === null ? node.label : `${node.label} (${node.state})`}</dd>
+<dt>trust level</dt><dd data-field="trust">${node.trustLevel}</dd>
+${
+  node.integrityEvidence === null
+    ? ''
+    : html`<dt>integrity evidence</dt><dd data-field="integrity">${node.integrityEvidence}</dd>
+<dt>last seen</dt><dd data-field="seen">${node.lastSeen ?? '—'}</dd>
+<dt>last failure</dt><dd data-field="failure">${node.lastFailure ?? '—'}</dd>`
+}
 <dt>last event id</dt><dd data-field="event">${node.lastEventId ?? '—'}</dd>
 <dt>attestations</dt><dd data-field="attestations">${node.attestationCount}</dd>
 <dt>last success</dt><dd data-field="success">${node.lastSuccess ?? '—'}</dd>

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
+import { livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessStatus } from '../attestation/liveness-decision.js';
 import { attestationStatus, operationalStateLabel, type AttestationStatus, type OperationalState } from '../attestation/operational-state.js';
+import { isTrustLevel, TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
 
 /** Rows of the node table per page. */
 export const NODES_PAGE_SIZE = 50;
@@ -10,10 +12,18 @@ export const NODE_SORTS = {
   attestations: 'attestation_count',
   success: 'last_successful_attestation',
   event: 'last_event_id',
+  trust: `array_position(array['unknown', 'id-only', 'id-secret', 'emulated-tpm', 'hardware-tpm']::text[], trust_level::text)`,
 } as const;
 export type NodeSort = keyof typeof NODE_SORTS;
 
+/** A node's trust level as the dashboard shows it: `unknown` when its enrolment carried none. */
+export type ShownTrustLevel = TrustLevel | 'unknown';
+/** Strongest first, as the overview lists them. */
+export const SHOWN_TRUST_LEVELS: readonly ShownTrustLevel[] = [...[...TRUST_LEVELS].reverse(), 'unknown'];
+export const LIVENESS_STATUSES: readonly LivenessStatus[] = ['alive', 'pending', 'unreachable', 'failed'];
+
 export interface FleetOverview {
+  /** Agents attested with a TPM (the verifier's agents). */
   readonly total: number;
   /** Agents per operational state code. */
   readonly byState: ReadonlyArray<{ readonly state: number; readonly label: string; readonly count: number }>;
@@ -23,14 +33,33 @@ export interface FleetOverview {
   readonly failuresLastHour: number;
   /** Polled agents whose last attempt is older than the late bound (see `lateAfterSeconds`). */
   readonly lateRounds: number;
+  /** Every node, attested or liveness-checked, per trust level. */
+  readonly byTrustLevel: Readonly<Record<ShownTrustLevel, number>>;
+  /** Nodes without a TPM, checked for liveness only (no integrity evidence), per liveness status. */
+  readonly byLiveness: Readonly<Record<LivenessStatus, number>>;
 }
 
+/**
+ * A row of the node table: an agent the verifier attests (quotes, IMA, measured boot) or a node
+ * without a TPM it only checks for liveness (`liveness` not null: no state, no rounds, and a status
+ * word that is never PASS).
+ */
 export interface NodeRow {
   readonly agentId: string;
   readonly tenant: string;
-  readonly state: number;
+  /** Operational state code; null for a liveness-checked node. */
+  readonly state: number | null;
   readonly label: string;
-  readonly status: AttestationStatus;
+  /** PASS/FAIL/PENDING for an attested agent, `livenessStatusWord` for a liveness-checked node. */
+  readonly status: string;
+  /** The colour: `pass`, `fail`, `pending` or `live` (alive, no integrity evidence). */
+  readonly tone: 'pass' | 'fail' | 'pending' | 'live';
+  readonly trustLevel: ShownTrustLevel;
+  readonly liveness: LivenessStatus | null;
+  /** Liveness-checked nodes: what is (not) known of their integrity; null for attested agents. */
+  readonly integrityEvidence: string | null;
+  readonly lastSeen: string | null;
+  readonly lastFailure: string | null;
   readonly attestationCount: number;
   readonly lastSuccess: string | null;
   readonly lastEventId: string | null;
@@ -92,6 +121,40 @@ export class DashboardQueries {
     return tenant === undefined ? query : query.where('tenant', tenant);
   }
 
+  private liveness(tenant: string | undefined): Knex.QueryBuilder {
+    const query = this.knex('verifier_liveness');
+    return tenant === undefined ? query : query.where('tenant', tenant);
+  }
+
+  /** Attested agents and liveness-checked nodes as one relation `n` with the columns of `nodeRow`. */
+  private allNodes(tenant: string | undefined): Knex.QueryBuilder {
+    const raw = (sql: string): Knex.Raw => this.knex.raw(sql);
+    const attested = this.agents(tenant).select([
+      ...SHARED_COLUMNS.slice(0, 2),
+      ...ATTESTED_ONLY_COLUMNS,
+      ...SHARED_COLUMNS.slice(2),
+      raw("coalesce(trust_level, 'unknown') as trust_level"),
+      raw('null::text as liveness_status'),
+      raw('null::text as last_failure'),
+      raw('null::timestamptz as last_seen_at'),
+    ]);
+    const checked = this.liveness(tenant).select([
+      ...SHARED_COLUMNS.slice(0, 2),
+      raw('null::integer as operational_state'),
+      raw('0 as attestation_count'),
+      raw('null::timestamptz as last_successful_attestation'),
+      raw('null::text as last_event_id'),
+      raw('null::text as runtime_policy_name'),
+      raw('null::text as mb_policy_name'),
+      ...SHARED_COLUMNS.slice(2),
+      'trust_level',
+      raw('status as liveness_status'),
+      'last_failure',
+      'last_seen_at',
+    ]);
+    return this.knex.from(this.knex.raw('(? union all ?) as n', [attested, checked]));
+  }
+
   private history(tenant: string | undefined): Knex.QueryBuilder {
     const query = this.knex('verifier_attestation_history as h');
     return tenant === undefined ? query : query.whereIn('h.agent_id', this.knex('verifier_agents').select('agent_id').where('tenant', tenant));
@@ -109,7 +172,7 @@ export class DashboardQueries {
       byStatus[attestationStatus({ operationalState: state })] += count;
       return { state, label: operationalStateLabel(state), count };
     });
-    const [minute, hour, late] = await Promise.all([
+    const [minute, hour, late, levels, liveness] = await Promise.all([
       this.history(tenant).whereIn('h.outcome', ['pass', 'fail']).where('h.attempted_at', '>', this.knex.raw("now() - interval '1 minute'")).count({ n: '*' }).first(),
       this.history(tenant).where('h.outcome', 'fail').where('h.attempted_at', '>', this.knex.raw("now() - interval '1 hour'")).count({ n: '*' }).first(),
       this.agents(tenant)
@@ -117,7 +180,17 @@ export class DashboardQueries {
         .where('last_attempt_at', '<', this.knex.raw('now() - make_interval(secs => ?)', [this.lateAfterSeconds]))
         .count({ n: '*' })
         .first(),
+      this.knex
+        .from(this.knex.raw('(? union all ?) as l', [this.agents(tenant).select(this.knex.raw("coalesce(trust_level, 'unknown') as trust_level")), this.liveness(tenant).select('trust_level')]))
+        .select('trust_level')
+        .count({ n: '*' })
+        .groupBy('trust_level') as Promise<{ trust_level: string; n: string | number }[]>,
+      this.liveness(tenant).select('status').count({ n: '*' }).groupBy('status') as Promise<{ status: string; n: string | number }[]>,
     ]);
+    const byTrustLevel = Object.fromEntries(SHOWN_TRUST_LEVELS.map((level) => [level, 0])) as Record<ShownTrustLevel, number>;
+    for (const row of levels) byTrustLevel[shownTrustLevel(row.trust_level)] += Number(row.n);
+    const byLiveness = Object.fromEntries(LIVENESS_STATUSES.map((status) => [status, 0])) as Record<LivenessStatus, number>;
+    for (const row of liveness) byLiveness[livenessStatus(row.status)] += Number(row.n);
     return {
       total: byState.reduce((sum, row) => sum + row.count, 0),
       byState,
@@ -125,20 +198,26 @@ export class DashboardQueries {
       attestationsLastMinute: Number((minute as { n: string }).n),
       failuresLastHour: Number((hour as { n: string }).n),
       lateRounds: Number((late as { n: string }).n),
+      byTrustLevel,
+      byLiveness,
     };
   }
 
-  /** One page of the node table: a case-insensitive substring of the id, address or last event id. */
+  /**
+   * One page of the node table (attested and liveness-checked nodes): a case-insensitive substring of
+   * the id, address, last event id or trust level.
+   */
   async nodes(tenant: string | undefined, query: NodeQuery): Promise<NodePage> {
     const filtered = (): Knex.QueryBuilder => {
-      const builder = this.agents(tenant);
+      const builder = this.allNodes(tenant);
       if (query.search !== '') {
         const needle = query.search.toLowerCase();
         void builder.where((where) => {
           void where
             .whereRaw('position(? in lower(agent_id)) > 0', [needle])
             .orWhereRaw("position(? in lower(coalesce(ip, ''))) > 0", [needle])
-            .orWhereRaw("position(? in lower(coalesce(last_event_id, ''))) > 0", [needle]);
+            .orWhereRaw("position(? in lower(coalesce(last_event_id, ''))) > 0", [needle])
+            .orWhereRaw('position(? in trust_level) > 0', [needle]);
         });
       }
       return builder;
@@ -148,7 +227,7 @@ export class DashboardQueries {
     const page = Math.min(Math.max(1, query.page), pages);
     const direction = query.descending ? 'desc' : 'asc';
     const rows = (await filtered()
-      .select(NODE_COLUMNS)
+      .select('*')
       .orderByRaw(`${NODE_SORTS[query.sort]} ${direction} nulls last, agent_id ${direction}`)
       .limit(NODES_PAGE_SIZE)
       .offset((page - 1) * NODES_PAGE_SIZE)) as Record<string, unknown>[];
@@ -156,13 +235,13 @@ export class DashboardQueries {
   }
 
   async node(tenant: string | undefined, agentId: string): Promise<NodeRow | undefined> {
-    const row = (await this.agents(tenant).select(NODE_COLUMNS).where('agent_id', agentId).first()) as Record<string, unknown> | undefined;
+    const row = (await this.allNodes(tenant).select('*').where('agent_id', agentId).first()) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : nodeRow(row);
   }
 
-  /** Agents whose row changed after `since` (for live updates), at most `limit`. */
+  /** Nodes whose row changed after `since` (for live updates), at most `limit`. */
   async changedSince(tenant: string | undefined, since: Date, limit: number): Promise<NodeRow[]> {
-    const rows = (await this.agents(tenant).select(NODE_COLUMNS).where('updated_at', '>', since).orderBy('updated_at', 'desc').limit(limit)) as Record<string, unknown>[];
+    const rows = (await this.allNodes(tenant).select('*').where('updated_at', '>', since).orderBy('updated_at', 'desc').limit(limit)) as Record<string, unknown>[];
     return rows.map(nodeRow);
   }
 
@@ -243,34 +322,44 @@ export class DashboardQueries {
   }
 }
 
-const NODE_COLUMNS = [
-  'agent_id',
-  'tenant',
-  'operational_state',
-  'attestation_count',
-  'last_successful_attestation',
-  'last_event_id',
-  'runtime_policy_name',
-  'mb_policy_name',
-  'ip',
-  'port',
-];
+/** Columns both tables have, in `allNodes` order around the attested-only ones. */
+const SHARED_COLUMNS = ['agent_id', 'tenant', 'ip', 'port', 'updated_at'];
+const ATTESTED_ONLY_COLUMNS = ['operational_state', 'attestation_count', 'last_successful_attestation', 'last_event_id', 'runtime_policy_name', 'mb_policy_name'];
+
+function shownTrustLevel(text: unknown): ShownTrustLevel {
+  return isTrustLevel(text) ? text : 'unknown';
+}
+
+/** A status text that is not ours reads as `failed` (fail closed). */
+function livenessStatus(text: unknown): LivenessStatus {
+  return LIVENESS_STATUSES.find((status) => status === text) ?? 'failed';
+}
+
+function isoOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : new Date(value as string).toISOString();
+}
 
 function nodeRow(row: Record<string, unknown>): NodeRow {
-  const state = Number(row['operational_state']) as OperationalState;
-  const success = row['last_successful_attestation'];
-  return {
+  const common = {
     agentId: String(row['agent_id']),
     tenant: String(row['tenant']),
-    state,
-    label: operationalStateLabel(state),
-    status: attestationStatus({ operationalState: state }),
+    trustLevel: shownTrustLevel(row['trust_level']),
     attestationCount: Number(row['attestation_count']),
-    lastSuccess: success === null || success === undefined ? null : new Date(success as string).toISOString(),
+    lastSuccess: isoOrNull(row['last_successful_attestation']),
     lastEventId: (row['last_event_id'] as string | null) ?? null,
     runtimePolicy: (row['runtime_policy_name'] as string | null) ?? null,
     mbPolicy: (row['mb_policy_name'] as string | null) ?? null,
     ip: (row['ip'] as string | null) ?? null,
     port: row['port'] === null || row['port'] === undefined ? null : Number(row['port']),
+    lastSeen: isoOrNull(row['last_seen_at']),
+    lastFailure: (row['last_failure'] as string | null) ?? null,
   };
+  if (row['liveness_status'] !== null && row['liveness_status'] !== undefined) {
+    const liveness = livenessStatus(row['liveness_status']);
+    const tone = liveness === 'alive' ? 'live' : liveness === 'pending' ? 'pending' : 'fail';
+    return { ...common, state: null, label: `liveness check: ${liveness}, no integrity evidence`, status: livenessStatusWord(liveness), tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
+  }
+  const state = Number(row['operational_state']) as OperationalState;
+  const status: AttestationStatus = attestationStatus({ operationalState: state });
+  return { ...common, state, label: operationalStateLabel(state), status, tone: status === 'PASS' ? 'pass' : status === 'FAIL' ? 'fail' : 'pending', liveness: null, integrityEvidence: null };
 }

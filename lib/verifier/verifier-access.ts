@@ -8,7 +8,7 @@ import { principalName, principalSeesTenant, type Principal } from '../auth/role
 import { loadOrCreateTokenKey, type TokenSigningKey } from '../auth/token-signing-key.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import type { AdminAccess } from '../http/route-registration.js';
-import { VerifierAgentNotFound } from './verifier-errors.js';
+import { LivenessNotEnrolled, VerifierAgentNotFound } from './verifier-errors.js';
 
 /** The tenant of agents enrolled with a client certificate or before tenants existed. */
 export const DEFAULT_TENANT = 'default';
@@ -27,7 +27,8 @@ export interface VerifierAccess {
 /**
  * Loads (or makes, on first start) the token and audit keys in the data dir. An admin request is
  * admitted with a client certificate (every tenant) or a bearer token whose role allows the method
- * (`GET` read, `DELETE` admin, others operator) and, on `/agents/{id}…`, whose tenant owns the agent:
+ * (`GET` read, `DELETE` admin, others operator) and, on `/agents/{id}…` and `/liveness/{id}` (nodes
+ * without a TPM, their own table), whose tenant owns the node:
  * another tenant's agent is answered 404, exactly as an unknown one, so its existence does not leak.
  */
 export function createVerifierAccess(dataDir: string, knex: Knex): VerifierAccess {
@@ -41,8 +42,9 @@ export function createVerifierAccess(dataDir: string, knex: Knex): VerifierAcces
       const principal = await authenticateRequest(request, certificate, tokenKey.publicKey, permissionOfMethod(request.method));
       const agentId = agentIdParam(request);
       if (principal.kind === 'token' && agentId !== undefined) {
-        const row = (await knex('verifier_agents').select('tenant').where({ agent_id: agentId }).first()) as { tenant: string } | undefined;
-        if (row !== undefined && !principalSeesTenant(principal, row.tenant)) throw new VerifierAgentNotFound(agentId);
+        const liveness = isLivenessRoute(request);
+        const row = (await knex(liveness ? 'verifier_liveness' : 'verifier_agents').select('tenant').where({ agent_id: agentId }).first()) as { tenant: string } | undefined;
+        if (row !== undefined && !principalSeesTenant(principal, row.tenant)) throw liveness ? new LivenessNotEnrolled(agentId) : new VerifierAgentNotFound(agentId);
       }
     },
   };
@@ -88,6 +90,10 @@ export function auditAdminActions(service: KeylimeService, audit: AuditLog, log:
     }
     return payload;
   });
+}
+
+function isLivenessRoute(request: FastifyRequest): boolean {
+  return (request.routeOptions.url ?? '').includes('/liveness/');
 }
 
 function agentIdParam(request: FastifyRequest): string | undefined {

@@ -2,6 +2,7 @@ import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { parseAgentState } from '../attestation/agent-state.js';
 import type { HistoryRow, StoredFailure } from '../attestation/history-row.js';
 import type { OperationalState } from '../attestation/operational-state.js';
+import { isTrustLevel, type TrustLevel } from '../identity/trust-level.js';
 
 /** What the tenant enrolled for an agent (spec §4.1), in the form it is stored. */
 export interface VerifierAgentEnrolment {
@@ -101,6 +102,7 @@ export function enrolmentColumns(enrolment: VerifierAgentEnrolment): Record<stri
     mb_policy_name: enrolment.mbPolicyName,
     ima_sign_verification_keys: enrolment.imaSignVerificationKeys,
     meta_data: enrolment.metaData,
+    trust_level: trustLevelOfMetadata(enrolment.metaData),
     revocation_key: enrolment.revocationKey,
     accept_tpm_hash_algs: JSON.stringify(enrolment.acceptTpmHashAlgs),
     accept_tpm_encryption_algs: JSON.stringify(enrolment.acceptTpmEncryptionAlgs),
@@ -111,6 +113,20 @@ export function enrolmentColumns(enrolment: VerifierAgentEnrolment): Record<stri
     verifier_id: enrolment.verifierId,
     attestation_mode: enrolment.attestationMode,
   };
+}
+
+/**
+ * The trust level the keylime driver put in the enrolment's `metadata` (the registrar's, issue 15),
+ * or null when there is none or it is not a known level (the dashboard shows `unknown`). It says what
+ * the enroller claims: the verifier's own evidence is the quote, whatever this says.
+ */
+export function trustLevelOfMetadata(metaData: string): TrustLevel | null {
+  try {
+    const level = (JSON.parse(metaData) as Record<string, unknown> | null)?.['trust_level'];
+    return isTrustLevel(level) ? level : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

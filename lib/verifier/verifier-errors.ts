@@ -6,6 +6,13 @@ import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/error
  */
 
 /** No agent with this id is enrolled with this verifier (or it belongs to another `verifier_id`). */
+/** `/liveness/{id}`: no node of this id is liveness-checked here, or it is another tenant's (the same answer). */
+export class LivenessNotEnrolled extends IronlimeError {
+  constructor(agentId: string) {
+    super('ERR_NOT_FOUND', `agent ${agentId} is not enrolled for liveness checks`);
+  }
+}
+
 export class VerifierAgentNotFound extends IronlimeError {
   readonly agentId: string;
 

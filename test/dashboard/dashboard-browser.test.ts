@@ -10,6 +10,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.join(REPO_ROOT, 'test-output');
 const NOT_IN_ALLOWLIST = 'ima.validation.ima-ng.not_in_allowlist';
 const QUOTE_INTERVAL = 1;
+/** A node without a TPM enrolled for liveness checks beside the three attested agents. */
+const NO_TPM_NODE = 'no-tpm-node';
 
 /** Logs `context` in through the dashboard's login form with `token`, as a person would. */
 async function logIn(context: BrowserContext, baseUrl: string, token: string): Promise<Page> {
@@ -36,6 +38,14 @@ describe('dashboard in headless Chromium', function () {
     fleet = await startTestFleet(3, QUOTE_INTERVAL);
     baseUrl = fleet.fleet.verifierUrl;
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    // Nothing answers at this address: the node stays pending, then unreachable; never passing.
+    const enrolled = await fleet.call('POST', `/v2.3/liveness/${NO_TPM_NODE}`, { authorization: `Bearer ${await fleet.token('operator', 'default')}` }, {
+      identity_mode: 'id-only',
+      ip: '192.0.2.1',
+      port: 9,
+      mtls_cert: fleet.caCert,
+    });
+    expect(enrolled.status, enrolled.body).to.equal(200);
   });
 
   after(async function () {
@@ -58,10 +68,20 @@ describe('dashboard in headless Chromium', function () {
       expect(await count(page, 'PASS')).to.equal('3');
       expect(await count(page, 'FAIL')).to.equal('0');
       expect(await count(page, `state-${OperationalState.GET_QUOTE}`)).to.equal('3');
+      // The fleet's enrolments carry no trust level; the node without a TPM is id-only and liveness-checked.
+      expect(await count(page, 'trust-unknown')).to.equal('3');
+      expect(await count(page, 'trust-id-only')).to.equal('1');
+      expect(await count(page, 'trust-hardware-tpm')).to.equal('0');
+      expect(Number(await count(page, 'liveness-pending')) + Number(await count(page, 'liveness-unreachable'))).to.equal(1);
       await page.waitForFunction('Number(document.querySelector(\'[data-count="perMinute"]\').textContent) > 0');
 
       await page.goto(`${baseUrl}/dashboard/nodes`);
-      expect(await page.locator('table.nodes tbody tr').count()).to.equal(3);
+      expect(await page.locator('table.nodes tbody tr').count()).to.equal(4);
+      const noTpm = page.locator(`tr[data-agent="${NO_TPM_NODE}"]`);
+      expect(await noTpm.locator('[data-field="trust"]').textContent()).to.equal('id-only');
+      expect(await noTpm.locator('[data-field="state"]').textContent()).to.match(/^liveness check: (pending|unreachable), no integrity evidence$/);
+      expect(await noTpm.getAttribute('class')).to.not.equal('status-pass');
+      expect(await page.locator(`tr[data-agent="${fleet.fleet.agents[1]?.uuid}"] [data-field="trust"]`).textContent()).to.equal('unknown');
       await page.waitForSelector('#live[data-state="on"]');
       // A mark on this document: it is gone if anything reloads the page.
       await page.evaluate('window.notReloaded = true');
@@ -91,6 +111,13 @@ describe('dashboard in headless Chromium', function () {
       expect(await page.locator('.timeline .entry-state').count()).to.be.above(0);
       expect(await page.locator('.timeline .entry-admin').first().textContent()).to.include('POST /agents/:agent_id by cert:');
       await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-node.png'), fullPage: true });
+
+      await page.goto(`${baseUrl}/dashboard/nodes/${NO_TPM_NODE}`);
+      expect(await page.textContent('dd[data-field="status"]')).to.match(/^(PENDING|UNREACHABLE)$/);
+      expect(await page.textContent('dd[data-field="trust"]')).to.equal('id-only');
+      expect(await page.textContent('dd[data-field="integrity"]')).to.include('integrity evidence unavailable');
+      expect(await page.locator('.timeline .entry-admin').first().textContent()).to.include('POST /liveness/:agent_id by token:operator-of-default');
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard-node-without-tpm.png'), fullPage: true });
 
       await page.goto(`${baseUrl}/dashboard/policies`);
       const policyRows = await page.locator('table.policies tbody tr').allTextContents();
@@ -142,8 +169,11 @@ describe('dashboard in headless Chromium', function () {
       const logged = await logIn(context, baseUrl, await fleet.token('viewer', 'default'));
       expect(await count(logged, 'total')).to.equal('3');
       expect(await logged.textContent('#live')).to.include('live updates off');
-      await logged.goto(`${baseUrl}/dashboard/nodes?sort=state&dir=desc`);
-      expect(await logged.locator('table.nodes tbody tr').count()).to.equal(3);
+      expect(await count(logged, 'trust-id-only')).to.equal('1');
+      await logged.goto(`${baseUrl}/dashboard/nodes?sort=trust&dir=desc`);
+      expect(await logged.locator('table.nodes tbody tr').count()).to.equal(4);
+      // Strongest first: id-only is above the three whose level is unknown.
+      expect(await logged.locator('table.nodes tbody tr').first().getAttribute('data-agent')).to.equal(NO_TPM_NODE);
     } finally {
       await context.close();
     }

@@ -19,8 +19,8 @@ export interface TestFleet {
   readonly admin: Knex;
   readonly caCert: string;
   token(role: Role, tenant: string, ttlSeconds?: number): Promise<string>;
-  /** An HTTPS request to the verifier without a client certificate. */
-  call(method: string, urlPath: string, headers?: Record<string, string>): Promise<{ status: number; body: string }>;
+  /** An HTTPS request to the verifier without a client certificate; `json` is sent as the body. */
+  call(method: string, urlPath: string, headers?: Record<string, string>, json?: unknown): Promise<{ status: number; body: string }>;
   close(): Promise<void>;
 }
 
@@ -52,16 +52,17 @@ export async function startTestFleet(agents: number, quoteInterval: number): Pro
     admin,
     caCert,
     token: (role, tenant, ttlSeconds = 600) => issueApiToken({ subject: `${role}-of-${tenant}`, role, tenant, ttlSeconds }, key.privateKey),
-    call: (method, urlPath, headers = {}) =>
+    call: (method, urlPath, headers = {}, json = undefined) =>
       new Promise((resolve, reject) => {
-        const req = request(new URL(urlPath, running.verifierUrl), { method, ca: caCert, headers }, (res) => {
+        const sent = json === undefined ? {} : { 'content-type': 'application/json' };
+        const req = request(new URL(urlPath, running.verifierUrl), { method, ca: caCert, headers: { ...sent, ...headers } }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
           res.on('error', reject);
         });
         req.on('error', reject);
-        req.end();
+        req.end(json === undefined ? undefined : JSON.stringify(json));
       }),
     async close() {
       await running.close();

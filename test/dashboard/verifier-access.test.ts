@@ -4,6 +4,7 @@ import { SignJWT, UnsecuredJWT } from 'jose';
 import { issueApiToken, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/auth/api-token.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
@@ -99,7 +100,65 @@ describe('verifier admin API: certificate or bearer token, by role and tenant, a
     expect(verified.code, verified.stdout).to.equal(0);
     expect(verified.stdout).to.include(`${victim}: ok, ${records.length} record(s)`);
   });
+
+  it('the liveness routes follow the same rule: operator enrols in its tenant, viewer reads, admin deletes, another tenant sees nothing; changes are audited', async function () {
+    const id = 'liveness-tenant-a-node';
+    const url = `/v2.3/liveness/${id}`;
+    const body = { identity_mode: 'id-only', ip: '127.0.0.1', port: await closedPort(), mtls_cert: fleet.caCert };
+    const [viewerA, operatorA, adminA] = await Promise.all([fleet.token('viewer', 'tenant-a'), fleet.token('operator', 'tenant-a'), fleet.token('admin', 'tenant-a')]);
+    const [viewerB, operatorB, adminB] = await Promise.all([fleet.token('viewer', 'tenant-b'), fleet.token('operator', 'tenant-b'), fleet.token('admin', 'tenant-b')]);
+    expect((await fleet.call('POST', url, bearer(viewerA), body)).status).to.equal(403);
+    const enrolled = await fleet.call('POST', url, bearer(operatorA), body);
+    expect(enrolled.status, enrolled.body).to.equal(200);
+    const row = (await fleet.admin.withSchema(fleet.schema).table('verifier_liveness').where({ agent_id: id }).first()) as { tenant: string };
+    expect(row.tenant).to.equal('tenant-a');
+
+    const read = await fleet.call('GET', url, bearer(viewerA));
+    expect(read.status, read.body).to.equal(200);
+    expect(JSON.parse(read.body).results).to.include({ agent_id: id, trust_level: 'id-only' });
+    // Tenant B gets exactly the answer for a node that does not exist, and cannot take it over or delete it.
+    const unknown = await fleet.call('GET', '/v2.3/liveness/no-such-node', bearer(viewerB));
+    const hidden = await fleet.call('GET', url, bearer(viewerB));
+    expect(hidden.status).to.equal(404);
+    expect(JSON.parse(hidden.body).status).to.equal(JSON.parse(unknown.body).status.replace('no-such-node', id));
+    expect((await fleet.call('POST', url, bearer(operatorB), body)).status).to.equal(404);
+    expect((await fleet.call('DELETE', url, bearer(adminB))).status).to.equal(404);
+    expect((await fleet.call('DELETE', url, bearer(operatorA))).status).to.equal(403);
+    expect((await fleet.admin.withSchema(fleet.schema).table('verifier_liveness').where({ agent_id: id, tenant: 'tenant-a' }).first()) as unknown).to.not.equal(undefined);
+    expect((await fleet.call('DELETE', url, bearer(adminA))).status).to.equal(200);
+    expect((await fleet.call('GET', url, bearer(viewerA))).status).to.equal(404);
+
+    const exported = await runCli(['audit', 'export', '--agent', id, '--data-dir', fleet.dataDir, '--database', schemaUrl(fleet)]);
+    expect(exported.code, exported.stderr).to.equal(0);
+    const actions = exported.stdout.trim().split('\n').map((line) => JSON.parse(line) as { action: string; actor: string; details: { status: number } });
+    const summary = actions.map((record) => `${record.action} ${record.actor} ${record.details.status}`);
+    expect(summary).to.include('POST /liveness/:agent_id token:operator-of-tenant-a (operator@tenant-a) 200');
+    expect(summary).to.include('DELETE /liveness/:agent_id token:admin-of-tenant-a (admin@tenant-a) 200');
+    // Refused attempts of another tenant are recorded too, with their 404.
+    expect(summary).to.include('DELETE /liveness/:agent_id token:admin-of-tenant-b (admin@tenant-b) 404');
+  });
+
+  it('an agent attested with a TPM is not also enrolled for liveness (409 to its tenant, 404 to another)', async function () {
+    const attested = ids[0] as string;
+    const body = { identity_mode: 'id-only', ip: '127.0.0.1', port: await closedPort(), mtls_cert: fleet.caCert };
+    const own = await fleet.call('POST', `/v2.3/liveness/${attested}`, bearer(await fleet.token('operator', 'default')), body);
+    expect(own.status, own.body).to.equal(409);
+    expect(JSON.parse(own.body).status).to.include('attested with a TPM');
+    const foreign = await fleet.call('POST', `/v2.3/liveness/${attested}`, bearer(await fleet.token('operator', 'tenant-b')), body);
+    expect(foreign.status).to.equal(404);
+    expect(JSON.parse(foreign.body).status).to.equal(`agent ${attested} is not enrolled for liveness checks`);
+    expect(await fleet.admin.withSchema(fleet.schema).table('verifier_liveness').where({ agent_id: attested }).first()).to.equal(undefined);
+  });
 });
+
+/** A TCP port nothing listens on (taken from the system, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 /** The verifier's database URL in the fleet's schema, for the CLI. */
 function schemaUrl(fleet: TestFleet): string {

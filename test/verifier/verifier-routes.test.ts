@@ -254,6 +254,16 @@ forEachDatabase('verifier routes (in-process)', (fixture) => {
     expect((await call('POST', '/v2.5/verify/evidence', evidence('n2', { hash_alg: 'md5' }))).status).to.equal(400);
     expect((await call('POST', '/v2.3/verify/evidence', evidence('n3'))).status).to.equal(404);
   });
+
+  it("keeps a known trust level from the enrolment's metadata (the keylime driver's) for the dashboard, nothing else", async function () {
+    const levels: Record<string, string> = { [newId()]: JSON.stringify({ trust_level: 'emulated-tpm', node: 'n-1' }), [newId()]: '{"trust_level":"root"}', [newId()]: '[]' };
+    for (const [id, metadata] of Object.entries(levels)) {
+      expect((await call('POST', `/v2.6/agents/${id}`, enrolment({ metadata }))).status).to.equal(200);
+    }
+    const rows = (await fixture.database.knex('verifier_agents').select('agent_id', 'trust_level').whereIn('agent_id', Object.keys(levels)).orderBy('agent_id')) as { agent_id: string; trust_level: string | null }[];
+    expect(rows.map((row) => row.trust_level)).to.deep.equal(['emulated-tpm', null, null]);
+    for (const id of Object.keys(levels)) await call('DELETE', `/v2.6/agents/${id}`);
+  });
 });
 
 describe('verifier over TLS', function () {

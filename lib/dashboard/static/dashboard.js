@@ -30,6 +30,12 @@
     overview.byState.forEach(function (row) {
       counts['state-' + row.state] = row.count;
     });
+    Object.keys(overview.byTrustLevel).forEach(function (level) {
+      counts['trust-' + level] = overview.byTrustLevel[level];
+    });
+    Object.keys(overview.byLiveness).forEach(function (status) {
+      counts['liveness-' + status] = overview.byLiveness[status];
+    });
     document.querySelectorAll('[data-count]').forEach(function (element) {
       var key = element.getAttribute('data-count');
       element.textContent = String(counts[key] === undefined ? 0 : counts[key]);
@@ -40,11 +46,14 @@
     JSON.parse(event.data).forEach(function (agent) {
       document.querySelectorAll('[data-agent]').forEach(function (element) {
         if (element.getAttribute('data-agent') !== agent.agentId) return;
-        element.classList.remove('status-pass', 'status-fail', 'status-pending');
-        element.classList.add('status-' + agent.status.toLowerCase());
+        element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
+        element.classList.add('status-' + agent.tone);
         var fields = {
           status: agent.status,
-          state: element.tagName === 'TR' ? agent.label : agent.label + ' (' + agent.state + ')',
+          state: element.tagName === 'TR' || agent.state === null ? agent.label : agent.label + ' (' + agent.state + ')',
+          trust: agent.trustLevel,
+          seen: agent.lastSeen || '—',
+          failure: agent.lastFailure || '—',
           attestations: String(agent.attestationCount),
           success: agent.lastSuccess || '—',
           event: agent.lastEventId || (element.tagName === 'TR' ? '' : '—'),

@@ -5,6 +5,8 @@ import type { TrustLevel } from '../../identity/trust-level.js';
 /** A node without a TPM as the verifier keeps it (migration `*-verifier-liveness`). */
 export interface LivenessRecord {
   readonly agentId: string;
+  /** Whose node it is (as `verifier_agents.tenant`): the enrolling token's tenant, or `default`. */
+  readonly tenant: string;
   readonly verifierId: string;
   readonly mode: LivenessMode;
   readonly trustLevel: TrustLevel;
@@ -18,6 +20,7 @@ export interface LivenessRecord {
 
 interface LivenessRow {
   agent_id: string;
+  tenant: string;
   verifier_id: string;
   identity_mode: string;
   trust_level: string;
@@ -41,6 +44,7 @@ export class LivenessRepository {
   async enrol(record: Omit<LivenessRecord, 'state'>): Promise<void> {
     const row = {
       agent_id: record.agentId,
+      tenant: record.tenant,
       verifier_id: record.verifierId,
       identity_mode: record.mode,
       trust_level: record.trustLevel,
@@ -57,6 +61,12 @@ export class LivenessRepository {
       .insert(row)
       .onConflict('agent_id')
       .merge({ ...row, updated_at: this.knex.fn.now() });
+  }
+
+  /** The tenant of the agent of this id that the verifier attests with a TPM, if there is one. */
+  async attestedTenant(agentId: string): Promise<string | undefined> {
+    const row = (await this.knex('verifier_agents').select('tenant').where({ agent_id: agentId }).first()) as { tenant: string } | undefined;
+    return row?.tenant;
   }
 
   async find(agentId: string): Promise<LivenessRecord | undefined> {
@@ -92,6 +102,7 @@ function fromRow(row: LivenessRow): LivenessRecord {
   const seen = row.last_seen_at === null ? null : Math.floor(new Date(row.last_seen_at).getTime() / 1000);
   return {
     agentId: row.agent_id,
+    tenant: row.tenant,
     verifierId: row.verifier_id,
     // Written only from checked enrolments (LivenessEnrolBody): a known mode and level.
     mode: row.identity_mode === 'id-secret' ? 'id-secret' : 'id-only',

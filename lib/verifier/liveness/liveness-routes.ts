@@ -1,10 +1,15 @@
+import type { FastifyRequest } from 'fastify';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
-import { NO_INTEGRITY_EVIDENCE } from '../../attestation/liveness-decision.js';
+import { livenessStatusWord, NO_INTEGRITY_EVIDENCE } from '../../attestation/liveness-decision.js';
+import { principalOf } from '../../auth/request-principal.js';
+import { principalSeesTenant } from '../../auth/roles.js';
 import { ok } from '../../http/envelope.js';
-import { NotFoundError, RequestValidationError } from '../../http/http-errors.js';
+import { RequestValidationError } from '../../http/http-errors.js';
 import type { KeylimeService } from '../../http/keylime-service.js';
 import { IsKeylimeAgentId, IsPem } from '../../http/validators.js';
 import { trustLevelOfMode } from '../../identity/trust-level.js';
+import { requestTenant } from '../verifier-access.js';
+import { LivenessNotEnrolled, VerifierConflict } from '../verifier-errors.js';
 import type { LivenessMonitor } from './liveness-monitor.js';
 import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
 
@@ -43,7 +48,7 @@ export function livenessStatusResults(record: LivenessRecord): Record<string, un
     identity_mode: record.mode,
     trust_level: record.trustLevel,
     liveness_status: record.state.status,
-    attestation_status: record.state.status === 'alive' ? 'LIVE (no integrity evidence)' : record.state.status.toUpperCase(),
+    attestation_status: livenessStatusWord(record.state.status),
     integrity_evidence: NO_INTEGRITY_EVIDENCE,
     misses: record.state.misses,
     last_seen: record.state.lastSeen,
@@ -53,8 +58,10 @@ export function livenessStatusResults(record: LivenessRecord): Record<string, un
 }
 
 /**
- * The verifier's routes for nodes without a TPM (ironlime, docs/identity.md), all admin: enrol
- * (replacing any earlier enrolment; a first check runs at once), status, delete.
+ * The verifier's routes for nodes without a TPM (ironlime, docs/identity.md), all admin and gated like
+ * `/agents/{id}` (verifier-access.ts: viewer reads, operator enrols, admin deletes, a token sees only
+ * its tenant's nodes; changes are audited): enrol (replacing any earlier enrolment of the same
+ * tenant; a first check runs at once), status, delete.
  */
 export function registerLivenessRoutes(service: KeylimeService, deps: { readonly repository: LivenessRepository; readonly monitor: LivenessMonitor; readonly verifierId: string }): void {
   service.route({
@@ -63,12 +70,14 @@ export function registerLivenessRoutes(service: KeylimeService, deps: { readonly
     admin: true,
     params: LivenessParams,
     body: LivenessEnrolBody,
-    handler: async ({ params, body, reply }) => {
+    handler: async ({ params, body, request, reply }) => {
       if (body.identity_mode === 'id-secret' && body.proof_key === undefined) {
         throw new RequestValidationError('body.proof_key', 'an id-secret node needs its proof key from the registrar');
       }
+      await refuseAttestedAgent(request, params.agent_id, deps.repository);
       await deps.repository.enrol({
         agentId: params.agent_id,
+        tenant: requestTenant(request),
         verifierId: deps.verifierId,
         mode: body.identity_mode,
         trustLevel: trustLevelOfMode(body.identity_mode),
@@ -89,7 +98,7 @@ export function registerLivenessRoutes(service: KeylimeService, deps: { readonly
     params: LivenessParams,
     handler: async ({ params, reply }) => {
       const record = await deps.repository.find(params.agent_id);
-      if (record === undefined) throw new NotFoundError(`agent ${params.agent_id} is not enrolled for liveness checks`);
+      if (record === undefined) throw new LivenessNotEnrolled(params.agent_id);
       return ok(reply, livenessStatusResults(record));
     },
   });
@@ -100,8 +109,21 @@ export function registerLivenessRoutes(service: KeylimeService, deps: { readonly
     admin: true,
     params: LivenessParams,
     handler: async ({ params, reply }) => {
-      if (!(await deps.repository.delete(params.agent_id))) throw new NotFoundError(`agent ${params.agent_id} is not enrolled for liveness checks`);
+      if (!(await deps.repository.delete(params.agent_id))) throw new LivenessNotEnrolled(params.agent_id);
       return ok(reply, {});
     },
   });
+}
+
+/**
+ * A node is either attested with a TPM or liveness-checked, never both under one id: moving it to the
+ * weaker check is an explicit admin action (delete the TPM enrolment first), not a side door. Another
+ * tenant's agent is answered exactly as a node that is not there, so its existence does not leak.
+ */
+async function refuseAttestedAgent(request: FastifyRequest, agentId: string, repository: LivenessRepository): Promise<void> {
+  const tenant = await repository.attestedTenant(agentId);
+  if (tenant === undefined) return;
+  const principal = principalOf(request);
+  if (principal !== undefined && !principalSeesTenant(principal, tenant)) throw new LivenessNotEnrolled(agentId);
+  throw new VerifierConflict(`agent ${agentId} is attested with a TPM on this verifier; delete that enrolment first to check it for liveness only`);
 }

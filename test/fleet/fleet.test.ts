@@ -50,6 +50,21 @@ describe('fleet simulator', function () {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
+  /** `ironlime fleet --agents 2` plus `extra` on this test's schema, stdout captured. */
+  async function runFleetCli(extra: readonly string[]): Promise<{ code: number; text: string }> {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+    try {
+      // `options=-c search_path=…`: the CLI's in-process services work in this test's schema.
+      const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+      const code = await main(['node', 'ironlime', 'fleet', '--agents', '2', '--data-dir', dataDir, '--database', url, '--quote-interval', '0.5', '--report', '0', '--log-level', 'silent', ...extra]);
+      return { code, text: out.join('') };
+    } finally {
+      process.stdout.write = write;
+    }
+  }
+
   it('brings 5 agents to Get Quote, detects the tampered one with not_in_allowlist while the others stay good, and shuts everything down', async function () {
     let fleet: RunningFleet | undefined;
     try {
@@ -147,17 +162,7 @@ describe('fleet simulator', function () {
   });
 
   it('ironlime fleet --push runs for --duration and reports; a base port is refused', async function () {
-    const out: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-    let code: number;
-    try {
-      const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-      code = await main(['node', 'ironlime', 'fleet', '--push', '--agents', '2', '--data-dir', dataDir, '--database', url, '--quote-interval', '0.5', '--duration', '3', '--report', '0', '--log-level', 'silent']);
-    } finally {
-      process.stdout.write = write;
-    }
-    const text = out.join('');
+    const { code, text } = await runFleetCli(['--push', '--duration', '3']);
     expect(code, text).to.equal(0);
     expect(text).to.match(/fleet of 2 push agents up: registrar http:\/\/127\.0\.0\.1:\d+, verifier https:\/\/127\.0\.0\.1:\d+/);
     expect(text).to.match(/2 agents: Get Quote 2; \d+ attestations/);
@@ -172,18 +177,7 @@ describe('fleet simulator', function () {
   });
 
   it('ironlime fleet runs for --duration and reports; bad options are usage errors', async function () {
-    const out: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-    let code: number;
-    try {
-      // `options=-c search_path=…`: the CLI's in-process services work in this test's schema.
-      const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-      code = await main(['node', 'ironlime', 'fleet', '--agents', '2', '--data-dir', dataDir, '--database', url, '--quote-interval', '0.5', '--duration', '1.5', '--report', '0', '--log-level', 'silent']);
-    } finally {
-      process.stdout.write = write;
-    }
-    const text = out.join('');
+    const { code, text } = await runFleetCli(['--duration', '1.5']);
     expect(code, text).to.equal(0);
     expect(text).to.match(/fleet of 2 agents up: registrar http:\/\/127\.0\.0\.1:\d+, verifier https:\/\/127\.0\.0\.1:\d+/);
     expect(text).to.match(/2 agents: Get Quote 2; \d+ attestations/);

@@ -64,7 +64,7 @@ export function startFleet(options: FleetOptions): Promise<RunningFleet<Simulate
         ekAlgorithm,
         bootLogPath: setting.bootLogPath,
       }),
-    enrol: (tenant, uuid) => tenant.addAgent(uuid, FLEET_ENROLMENT),
+    enrol: (tenant, node) => tenant.addAgent(node.uuid, FLEET_ENROLMENT),
   });
 }
 
@@ -79,14 +79,17 @@ export async function startPushFleet(options: FleetOptions): Promise<RunningFlee
   }
   return launchFleet(options, {
     start: (setting, material, ekAlgorithm) => startSimulatedPushAgent(setting, material, ekAlgorithm, options.logger ?? pino({ level: 'silent' })),
-    enrol: (tenant, uuid) => tenant.addPushAgent(uuid, FLEET_ENROLMENT),
+    enrol: async (tenant, node) => {
+      await tenant.addPushAgent(node.uuid, FLEET_ENROLMENT);
+      node.enrolled();
+    },
   });
 }
 
 /** What differs between a pull and a push fleet: how a node starts, how it is enrolled. */
 interface FleetKind<Node extends FleetNode> {
   start(setting: FleetNodeSetting, material: FleetMaterial, ekAlgorithm: EkAlgorithm): Promise<Node>;
-  enrol(tenant: TenantClient, uuid: string): Promise<unknown>;
+  enrol(tenant: TenantClient, node: Node): Promise<unknown>;
 }
 
 /** Every node's policies: the fleet's stored runtime policy and refstate, `FLEET_TPM_POLICY`. */
@@ -178,7 +181,7 @@ async function launchFleet<Node extends FleetNode>(options: FleetOptions, kind: 
       options.startConcurrency ?? 8,
       async (index) => {
         const agent = index === 0 ? first : await startOne(index);
-        await kind.enrol(tenant, agent.uuid);
+        await kind.enrol(tenant, agent);
         enrolled.push(agent.uuid);
         activity.add(agent);
         done += 1;

@@ -17,6 +17,8 @@ const FLEET_PUSH_BACKOFF = { initialDelayMs: 500, maxDelayMs: 5_000 };
 /** A running simulated push node: the real push agent (no port) plus the hands that run files on it. */
 export interface SimulatedPushAgent extends FleetNode {
   readonly agent: RunningPushAgent;
+  /** Says the node is enrolled: from now on its refused attempts are logged as warnings. */
+  enrolled(): void;
 }
 
 /**
@@ -26,6 +28,9 @@ export interface SimulatedPushAgent extends FleetNode {
  */
 export async function startSimulatedPushAgent(setting: FleetNodeSetting, material: FleetMaterial, ekAlgorithm: EkAlgorithm, logger: Logger): Promise<SimulatedPushAgent> {
   const tpm = await createFleetTpm(material, ekAlgorithm);
+  // Until it is enrolled every node's attempts are refused: logged only at `error`, not 1000 warnings.
+  const agentLog = logger.child({ agentId: setting.uuid });
+  agentLog.level = 'error';
   let agent: RunningPushAgent;
   try {
     agent = await startPushAgent(
@@ -40,7 +45,7 @@ export async function startSimulatedPushAgent(setting: FleetNodeSetting, materia
         verifierCaFile: setting.caFile,
         backoff: FLEET_PUSH_BACKOFF,
       },
-      { tpm, logger },
+      { tpm, logger: agentLog },
     );
   } catch (error) {
     await tpm.close();
@@ -50,6 +55,9 @@ export async function startSimulatedPushAgent(setting: FleetNodeSetting, materia
   return {
     uuid: setting.uuid,
     agent,
+    enrolled() {
+      agentLog.level = logger.level;
+    },
     bootAggregateLine: () => bootAggregateLineOf(agent.imaLogPath),
     async run(file) {
       await emulated.measure([{ path: file.path, fileDigest: file.digest }]);

@@ -28,6 +28,7 @@ interface FleetCliOptions {
   readonly duration?: number;
   readonly logLevel: string;
   readonly push?: boolean;
+  readonly pushTimeout?: number;
 }
 
 /**
@@ -48,6 +49,7 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
     .option('--database <url>', 'PostgreSQL URL for in-process services (default: embedded PGlite in the data dir)')
     .option('--quote-interval <s>', 'seconds between rounds of an in-process verifier', seconds, 2)
     .option('--push', 'simulate push-model agents: no port, each attests to the verifier on its own (docs/push.md)')
+    .option('--push-timeout <s>', "an in-process verifier's push liveness timeout (default max(10, 5 × quote interval))", seconds)
     .option('--base-port <port>', 'agent i listens on base-port + i (default 0: any free ports)', integer(0, 65535), 0)
     .addOption(new Option('--ek <alg>', 'software TPM EK family: ecc (fast, no EK certificate) or rsa (~1 s per TPM)').choices(['ecc', 'rsa']).default('ecc'))
     .option('--ima-rate <n>', 'known-good IMA entries per minute per agent', seconds, 3)
@@ -81,6 +83,7 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
           ...(options.registrarTls === undefined ? {} : { registrarTlsUrl: options.registrarTls }),
           ...(options.verifier === undefined ? {} : { verifierUrl: options.verifier }),
           ...(options.database === undefined ? {} : { databaseUrl: options.database }),
+          ...(options.pushTimeout === undefined ? {} : { verifierConfig: { pushTimeout: options.pushTimeout } }),
         });
         enrolling.finish();
         print(`fleet of ${fleet.agents.length} ${options.push === true ? 'push ' : ''}agents up: registrar ${fleet.registrarUrl}, verifier ${fleet.verifierUrl}, data dir ${dataDir}`);

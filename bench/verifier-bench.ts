@@ -222,6 +222,7 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
       seconds: options.seconds,
       quoteInterval: options.quoteInterval,
       databaseUrl: options.databaseUrl,
+      imaRate: options.imaRate,
       spawn: async (dataDir, schema) => {
         const started = await spawnVerifiers({ count: 1, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
         return { url: started.url, cpuSeconds: () => childrenCpuSeconds(started), stop: () => stopVerifiers(started) };

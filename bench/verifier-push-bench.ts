@@ -3,15 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
-import { pino } from 'pino';
-import { PushAgent } from '../lib/agent/push/push-agent.js';
-import { createRuntimePolicy } from '../lib/ima/create-runtime-policy.js';
-import { loadOrCreateClientTls } from '../lib/pki/service-tls.js';
-import { ImaEmulator } from '../lib/tpm-access/ima-emulator.js';
-import { createSoftwareTpm } from '../lib/tpm-access/software/tpm-adapter.js';
-import { VerifierClient } from '../lib/verifier/verifier-client.js';
-import { readFile } from 'node:fs/promises';
-
+import { destination, pino } from 'pino';
+import { startPushFleet, type RunningFleet } from '../lib/fleet/fleet.js';
+import type { SimulatedPushAgent } from '../lib/fleet/simulated-push-agent.js';
 /** What the push window measured. */
 export interface PushWindow {
   readonly attestations: number;
@@ -25,60 +19,41 @@ export interface PushBenchInput {
   readonly seconds: number;
   readonly quoteInterval: number;
   readonly databaseUrl: string;
+  /** Known-good IMA entries per minute per agent (the pull bench's `--ima-rate`). */
+  readonly imaRate: number;
   /** Starts the verifier in a child process on `schema`; resolves to its URL and a CPU reader and a stop. */
   readonly spawn: (dataDir: string, schema: string) => Promise<{ url: string; cpuSeconds(): number; stop(): Promise<void> }>;
 }
 
 /**
- * One push window: a verifier in a child process, `agents` push agents in this process (software TPM,
- * an IMA list of a few entries, a runtime policy made from it), enrolled through the admin API, each
- * attesting on the interval the verifier returns. Counts the verdicts stored in the window and the
- * verifier's CPU over it (sessions, whose 600 000-round PBKDF2 runs once per agent, are opened before).
+ * One push window: a verifier in a child process and `agents` simulated push nodes in this process
+ * (`startPushFleet`, the nodes of `ironlime fleet --push`: software TPMs, the fleet's boot log, IMA
+ * lists and stored policies, the same as the pull bench's fleet), registered at an in-process
+ * registrar and enrolled with the tenant's `add --push`, each attesting on the interval the verifier
+ * returns. Counts the verdicts stored in the window and the verifier's CPU over it (sessions, whose
+ * 600 000-round PBKDF2 runs once per agent, are opened before).
  */
 export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> {
   const schema = `bench_push_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: input.databaseUrl, pool: { min: 0, max: 1 } });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-bench-'));
   await admin.raw('create schema ??', [schema]);
-  const stop = new AbortController();
-  const running: Promise<void>[] = [];
   let verifier: Awaited<ReturnType<PushBenchInput['spawn']>> | undefined;
+  let fleet: RunningFleet<SimulatedPushAgent> | undefined;
   try {
     verifier = await input.spawn(dataDir, schema);
-    const tls = await loadOrCreateClientTls({ dataDir, serviceName: 'bench-tenant' });
-    const client = new VerifierClient({ baseUrl: verifier.url, tls: { ca: tls.ca, cert: tls.cert, key: tls.key } });
-    const log = pino({ level: 'silent' });
-    for (let i = 0; i < input.agents; i += 1) {
-      const uuid = `${randomBytes(4).toString('hex')}-0000-4000-8000-${randomBytes(6).toString('hex')}`;
-      const tpm = await createSoftwareTpm();
-      const ak = await tpm.ensureAk('sha256');
-      const imaLogPath = path.join(dataDir, `${uuid}.ima`);
-      const ima = new ImaEmulator({ tpm, logPath: imaLogPath });
-      await ima.start();
-      await ima.measure([{ path: '/usr/bin/bash', content: new Uint8Array(Buffer.from('bash')) }]);
-      const { policy } = createRuntimePolicy({ imaListText: await readFile(imaLogPath, 'utf8') });
-      await client.addAgent(uuid, {
-        attestation_mode: 'push',
-        v: null,
-        tpm_policy: JSON.stringify({ mask: '0x400' }),
-        runtime_policy: Buffer.from(JSON.stringify(policy)).toString('base64'),
-        mb_policy: null,
-        mb_policy_name: '',
-        ima_sign_verification_keys: '',
-        metadata: '{}',
-        revocation_key: '',
-        accept_tpm_hash_algs: ['sha256'],
-        accept_tpm_encryption_algs: ['rsa'],
-        accept_tpm_signing_algs: ['rsassa'],
-        ak_tpm: Buffer.from(ak.akPublic).toString('base64'),
-        supported_version: '2.5',
-      });
-      const agent = new PushAgent({ uuid, verifierUrl: verifier.url, caCert: tls.ca, tpm, ak, imaLogPath, bootTime: new Date(Date.now() - 60_000), log, backoff: { initialDelayMs: 500, maxDelayMs: 2000 } });
-      // Attesting from its enrolment on (a silent enrolled agent would time out while the others are set
-      // up); its first session, with the slow hash, is paid before the window, once per agent.
-      running.push(agent.run(stop.signal));
-    }
-    client.close();
+    fleet = await startPushFleet({
+      agents: input.agents,
+      dataDir,
+      databaseUrl: input.databaseUrl,
+      databaseSchema: schema,
+      verifierUrl: verifier.url,
+      quoteInterval: input.quoteInterval,
+      imaEntriesPerMinute: input.imaRate,
+      startConcurrency: 16,
+      deregisterOnClose: false,
+      logger: pino({ level: 'warn' }, destination(2)),
+    });
     await sleep((2 * input.quoteInterval + 2) * 1000);
     const cpuBefore = verifier.cpuSeconds();
     const from = new Date();
@@ -92,8 +67,7 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       verifierCpu: (cpuAfter - cpuBefore) / input.seconds,
     };
   } finally {
-    stop.abort();
-    await Promise.allSettled(running);
+    await fleet?.close();
     await verifier?.stop();
     await admin.raw('drop schema if exists ?? cascade', [schema]);
     await admin.destroy();

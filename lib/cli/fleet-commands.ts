@@ -4,7 +4,8 @@ import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import { destination, pino } from 'pino';
 import { redactUrl } from '../db/database-factory.js';
-import { startFleet, type RunningFleet } from '../fleet/fleet.js';
+import { startFleet, startPushFleet, type RunningFleet } from '../fleet/fleet.js';
+import type { FleetNode } from '../fleet/fleet-node.js';
 import { MAX_FLEET_AGENTS } from '../fleet/fleet-options.js';
 import { fleetSummary } from '../fleet/fleet-summary.js';
 import { StopSignal } from '../fleet/stop-signal.js';
@@ -26,18 +27,20 @@ interface FleetCliOptions {
   readonly report: number;
   readonly duration?: number;
   readonly logLevel: string;
+  readonly push?: boolean;
+  readonly pushTimeout?: number;
 }
 
 /**
  * `ironlime fleet`: serves N simulated nodes (real agent code on software TPMs, emulated boot and IMA
  * logs), registers them and enrols them for attestation, then runs until SIGTERM/SIGINT (or for
  * `--duration` seconds), printing a summary of the verifier's view every `--report` seconds. Without
- * `--registrar` / `--verifier` it starts its own in-process (docs/fleet.md).
+ * `--registrar` / `--verifier` it starts its own in-process (docs/fleet.md). `--push`: push-model agents.
  */
 export const registerFleetCommands: CommandRegistrar = (program, context) => {
   program
     .command('fleet')
-    .description('simulate a fleet of attested nodes: N agents on software TPMs, registered and enrolled for attestation')
+    .description('simulate a fleet of attested nodes: N agents (pull, or push with --push) on software TPMs, registered and enrolled for attestation')
     .requiredOption('--agents <n>', `number of simulated agents (1 to ${MAX_FLEET_AGENTS})`, integer(1, MAX_FLEET_AGENTS))
     .option('--data-dir <dir>', "services' data dir (CA; in-process services' database); default a temporary folder removed at exit")
     .option('--registrar <url>', 'registrar registration URL, e.g. http://127.0.0.1:8890 (default: start one in-process)')
@@ -45,6 +48,8 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
     .option('--verifier <url>', 'verifier URL, e.g. https://127.0.0.1:8881 (default: start one in-process)')
     .option('--database <url>', 'PostgreSQL URL for in-process services (default: embedded PGlite in the data dir)')
     .option('--quote-interval <s>', 'seconds between rounds of an in-process verifier', seconds, 2)
+    .option('--push', 'simulate push-model agents: no port, each attests to the verifier on its own (docs/push.md)')
+    .option('--push-timeout <s>', "an in-process verifier's push liveness timeout (default max(10, 5 × quote interval))", seconds)
     .option('--base-port <port>', 'agent i listens on base-port + i (default 0: any free ports)', integer(0, 65535), 0)
     .addOption(new Option('--ek <alg>', 'software TPM EK family: ecc (fast, no EK certificate) or rsa (~1 s per TPM)').choices(['ecc', 'rsa']).default('ecc'))
     .option('--ima-rate <n>', 'known-good IMA entries per minute per agent', seconds, 3)
@@ -56,12 +61,12 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
       const print = (line: string): void => {
         process.stdout.write(`${line}\n`);
       };
-      let fleet: RunningFleet | undefined;
+      let fleet: RunningFleet<FleetNode> | undefined;
       // Caught from the start: a signal during start-up or the run leads to the same teardown.
       const stop = new StopSignal();
       const enrolling = new TerminalProgress('enrolling agents');
       try {
-        fleet = await startFleet({
+        fleet = await (options.push === true ? startPushFleet : startFleet)({
           agents: options.agents,
           dataDir,
           quoteInterval: options.quoteInterval,
@@ -78,9 +83,10 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
           ...(options.registrarTls === undefined ? {} : { registrarTlsUrl: options.registrarTls }),
           ...(options.verifier === undefined ? {} : { verifierUrl: options.verifier }),
           ...(options.database === undefined ? {} : { databaseUrl: options.database }),
+          ...(options.pushTimeout === undefined ? {} : { verifierConfig: { pushTimeout: options.pushTimeout } }),
         });
         enrolling.finish();
-        print(`fleet of ${fleet.agents.length} agents up: registrar ${fleet.registrarUrl}, verifier ${fleet.verifierUrl}, data dir ${dataDir}`);
+        print(`fleet of ${fleet.agents.length} ${options.push === true ? 'push ' : ''}agents up: registrar ${fleet.registrarUrl}, verifier ${fleet.verifierUrl}, data dir ${dataDir}`);
         if (options.database !== undefined && fleet.services !== undefined) {
           print(`in-process services' database: ${redactUrl(options.database)}`);
         }
@@ -100,7 +106,7 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
 };
 
 /** Waits for a signal or `--duration`, printing summaries every `--report` seconds. */
-async function runFor(fleet: RunningFleet, stop: StopSignal, options: FleetCliOptions, print: (line: string) => void): Promise<void> {
+async function runFor(fleet: RunningFleet<FleetNode>, stop: StopSignal, options: FleetCliOptions, print: (line: string) => void): Promise<void> {
   const ids = fleet.agents.map((agent) => agent.uuid);
   let stopping = false;
   const printUnlessStopping = (line: string): void => {

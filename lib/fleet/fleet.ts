@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { defaultBootLogPath } from '../agent/node-emulation.js';
 import { KeylimeHttpError } from '../http/client-errors.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
@@ -9,13 +10,16 @@ import { caDirOf } from '../pki/service-tls.js';
 import { loadTenantCertStore } from '../tenant/ek-certificate-check.js';
 import { TenantClient } from '../tenant/tenant-client.js';
 import { resolveTenantTls } from '../tenant/tenant-tls.js';
+import type { EkAlgorithm } from '../tpm-access/tpm-port.js';
 import { startEmbeddedServices, type EmbeddedServices } from './embedded-services.js';
-import { FLEET_DIRS, loadOrCreateFleetMaterial } from './fleet-material.js';
+import { FLEET_DIRS, loadOrCreateFleetMaterial, type FleetMaterial } from './fleet-material.js';
+import type { FleetNode, FleetNodeSetting } from './fleet-node.js';
 import { checkFleetOptions, defaultRegistrarTlsUrl, type FleetOptions } from './fleet-options.js';
 import { fleetRefstate, fleetRuntimePolicy, knownGoodCatalog } from './fleet-policies.js';
 import { ImaActivity } from './ima-activity.js';
 import { forEachLimited } from './limited.js';
 import { startSimulatedAgent, type SimulatedAgent } from './simulated-agent.js';
+import { startSimulatedPushAgent, type SimulatedPushAgent } from './simulated-push-agent.js';
 
 /** Names under which the fleet stores its policies at the verifier (every agent refers to them). */
 export const FLEET_RUNTIME_POLICY = 'ironlime-fleet';
@@ -27,9 +31,9 @@ export const FLEET_MB_POLICY = 'ironlime-fleet';
  */
 export const FLEET_TPM_POLICY: Readonly<Record<string, readonly string[]>> = { '15': ['00'.repeat(32)] };
 
-/** A running fleet of simulated nodes under attestation. */
-export interface RunningFleet {
-  readonly agents: readonly SimulatedAgent[];
+/** A running fleet of simulated nodes under attestation: pull agents (`SimulatedAgent`) or push agents. */
+export interface RunningFleet<Node extends FleetNode = SimulatedAgent> {
+  readonly agents: readonly Node[];
   /** Registrar registration URL the agents used. */
   readonly registrarUrl: string;
   readonly verifierUrl: string;
@@ -42,15 +46,63 @@ export interface RunningFleet {
 }
 
 /**
- * Starts `options.agents` simulated nodes (see `startSimulatedAgent`) and puts them under attestation
- * as an operator would: a runtime policy made from a known-good node's IMA log and the fleet's
- * known-good files, the refstate of the boot log they all replay, both stored once at the verifier;
- * then, per agent, the tenant's full `add` (registrar record, EK check, identity quote, PCR 16,
- * verifier enrolment referring to the stored policies, `FLEET_TPM_POLICY`). IMA logs then grow by
- * `imaEntriesPerMinute` known-good entries per agent. Missing services are started in-process.
- * Anything started before a failure is stopped again.
+ * Starts `options.agents` simulated pull nodes (see `startSimulatedAgent`) and puts them under
+ * attestation as an operator would (see `launchFleet`), each with the tenant's full `add` (registrar
+ * record, EK check, identity quote, PCR 16, verifier enrolment referring to the stored policies,
+ * `FLEET_TPM_POLICY`).
  */
-export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
+export function startFleet(options: FleetOptions): Promise<RunningFleet<SimulatedAgent>> {
+  return launchFleet(options, {
+    start: (setting, material, ekAlgorithm) =>
+      startSimulatedAgent({
+        uuid: setting.uuid,
+        agentDir: setting.agentDir,
+        material,
+        registrarUrl: setting.registrarUrl,
+        clientCaFile: setting.caFile,
+        port: (options.basePort ?? 0) === 0 ? 0 : (options.basePort as number) + setting.index,
+        ekAlgorithm,
+        bootLogPath: setting.bootLogPath,
+      }),
+    enrol: (tenant, node) => tenant.addAgent(node.uuid, FLEET_ENROLMENT),
+  });
+}
+
+/**
+ * Starts `options.agents` simulated push nodes (see `startSimulatedPushAgent`: no port, they attest to
+ * the verifier on their own) and enrols each with the tenant's `add --push` (registrar record, EK
+ * check, enrolment with `attestation_mode: "push"` and the same stored policies as a pull fleet).
+ */
+export async function startPushFleet(options: FleetOptions): Promise<RunningFleet<SimulatedPushAgent>> {
+  if ((options.basePort ?? 0) !== 0) {
+    throw new InvalidParameterValue('basePort', 'push agents open no port');
+  }
+  return launchFleet(options, {
+    start: (setting, material, ekAlgorithm) => startSimulatedPushAgent(setting, material, ekAlgorithm, options.logger ?? pino({ level: 'silent' })),
+    enrol: async (tenant, node) => {
+      await tenant.addPushAgent(node.uuid, FLEET_ENROLMENT);
+      node.enrolled();
+    },
+  });
+}
+
+/** What differs between a pull and a push fleet: how a node starts, how it is enrolled. */
+interface FleetKind<Node extends FleetNode> {
+  start(setting: FleetNodeSetting, material: FleetMaterial, ekAlgorithm: EkAlgorithm): Promise<Node>;
+  enrol(tenant: TenantClient, node: Node): Promise<unknown>;
+}
+
+/** Every node's policies: the fleet's stored runtime policy and refstate, `FLEET_TPM_POLICY`. */
+const FLEET_ENROLMENT = { runtimePolicyName: FLEET_RUNTIME_POLICY, mbPolicyName: FLEET_MB_POLICY, tpmPolicy: FLEET_TPM_POLICY };
+
+/**
+ * Starts the nodes and puts them under attestation: a runtime policy made from a known-good node's
+ * IMA log and the fleet's known-good files, the refstate of the boot log they all replay, both stored
+ * once at the verifier; then each node is enrolled. IMA logs then grow by `imaEntriesPerMinute`
+ * known-good entries per node. Missing services are started in-process. Anything started before a
+ * failure is stopped again.
+ */
+async function launchFleet<Node extends FleetNode>(options: FleetOptions, kind: FleetKind<Node>): Promise<RunningFleet<Node>> {
   checkFleetOptions(options);
   const log = options.logger ?? pino({ level: 'silent' });
   const progress = options.progress ?? ((): void => undefined);
@@ -95,7 +147,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
     });
     cleanups.push(async () => tenant.close());
 
-    const agents: SimulatedAgent[] = [];
+    const agents: Node[] = [];
     const enrolled: string[] = [];
     const activity = new ImaActivity({
       catalog: knownGoodCatalog(),
@@ -114,17 +166,10 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
     });
     cleanups.push(() => activity.stop());
 
-    const startOne = async (index: number): Promise<SimulatedAgent> => {
-      const agent = await startSimulatedAgent({
-        uuid: randomUUID(),
-        agentDir: path.join(agentsDir, String(index)),
-        material,
-        registrarUrl,
-        clientCaFile: path.join(caDirOf(options.dataDir), CA_CERT_FILE),
-        port: (options.basePort ?? 0) === 0 ? 0 : (options.basePort as number) + index,
-        ekAlgorithm,
-        bootLogPath: defaultBootLogPath(),
-      });
+    const caFile = path.join(caDirOf(options.dataDir), CA_CERT_FILE);
+    const startOne = async (index: number): Promise<Node> => {
+      const setting = { uuid: randomUUID(), agentDir: path.join(agentsDir, String(index)), index, registrarUrl, verifierUrl, caFile, bootLogPath: defaultBootLogPath() };
+      const agent = await kind.start(setting, material, ekAlgorithm);
       agents.push(agent);
       return agent;
     };
@@ -136,7 +181,7 @@ export async function startFleet(options: FleetOptions): Promise<RunningFleet> {
       options.startConcurrency ?? 8,
       async (index) => {
         const agent = index === 0 ? first : await startOne(index);
-        await tenant.addAgent(agent.uuid, { runtimePolicyName: FLEET_RUNTIME_POLICY, mbPolicyName: FLEET_MB_POLICY, tpmPolicy: FLEET_TPM_POLICY });
+        await kind.enrol(tenant, agent);
         enrolled.push(agent.uuid);
         activity.add(agent);
         done += 1;

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { startAgent, type RunningAgent } from '../agent/agent-server.js';
-import { createSoftwareTpm } from '../tpm-access/software/tpm-adapter.js';
 import type { EkAlgorithm } from '../tpm-access/tpm-port.js';
 import { prepareAgentDir, type FleetMaterial } from './fleet-material.js';
-import { tamperFile, type CatalogFile } from './fleet-policies.js';
+import { createFleetTpm } from './fleet-tpm.js';
+import { bootAggregateLineOf, type FleetNode } from './fleet-node.js';
+import { tamperFile } from './fleet-policies.js';
 
 export interface SimulatedAgentOptions {
   readonly uuid: string;
@@ -23,21 +23,13 @@ export interface SimulatedAgentOptions {
 }
 
 /** A running simulated node: the real agent plus the hands that run files on it. */
-export interface SimulatedAgent {
-  readonly uuid: string;
+export interface SimulatedAgent extends FleetNode {
   readonly agent: RunningAgent;
-  /** The first line of its IMA log (boot_aggregate), the same on every node booting the same log. */
-  bootAggregateLine(): Promise<string>;
-  /** Runs a known-good file: one ima-ng entry, PCR 10 extended. */
-  run(file: CatalogFile): Promise<void>;
-  /** Runs a file outside the policy; resolves to the time (ms since epoch) just before its entry was logged. */
-  tamper(): Promise<number>;
   /**
    * When each `quotes/integrity` request arrived (ms since epoch), by its nonce: the start of the
    * verifier's round as the node sees it. Bounded to the newest `KEPT_REQUEST_TIMES`.
    */
   readonly quoteRequests: ReadonlyMap<string, number>;
-  close(): Promise<void>;
 }
 
 /** Integrity-request times kept per agent, enough for minutes of rounds. */
@@ -51,12 +43,7 @@ const KEPT_REQUEST_TIMES = 4096;
  */
 export async function startSimulatedAgent(options: SimulatedAgentOptions): Promise<SimulatedAgent> {
   await prepareAgentDir(options.material, options.agentDir);
-  const ekCa = options.material.ekCa;
-  const tpm = await createSoftwareTpm({
-    ekAlgorithm: options.ekAlgorithm,
-    // node-forge (behind the software EK CA) has no EC keys: ECC software EKs come without a certificate.
-    ...(options.ekAlgorithm === 'rsa' ? { issueEkCertificate: (key) => ekCa.issue(key) } : {}),
-  });
+  const tpm = await createFleetTpm(options.material, options.ekAlgorithm);
   let agent: RunningAgent;
   try {
     agent = await startAgent(
@@ -96,10 +83,7 @@ export async function startSimulatedAgent(options: SimulatedAgentOptions): Promi
     uuid: options.uuid,
     agent,
     quoteRequests,
-    async bootAggregateLine() {
-      const text = await readFile(imaLogPath, 'utf8');
-      return text.slice(0, text.indexOf('\n'));
-    },
+    bootAggregateLine: () => bootAggregateLineOf(imaLogPath),
     async run(file) {
       await agent.appendIma(file.path, file.digest);
     },

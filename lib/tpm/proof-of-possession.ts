@@ -1,4 +1,5 @@
 import { IronlimeError } from '../../interfaces/errors.js';
+import { TPM_ALG_ECC } from './constants.js';
 import { parseTpm2bPublic } from './tpmt-public.js';
 import { verifyCertify, type CertifyCheck } from './verify-certify.js';
 
@@ -12,8 +13,9 @@ export interface ProofOfPossessionInput {
   readonly message: Uint8Array;
   /** TPMT_SIGNATURE over `message`. */
   readonly signature: Uint8Array;
-  /** Keylime's defaults: `sha256`, `rsassa`. */
+  /** Default `sha256` (Keylime's). */
   readonly hashAlg?: string;
+  /** Default: the AK's family's scheme, `rsassa` for an RSA AK (Keylime's only one), `ecdsa` for an ECC AK. */
   readonly signAlg?: string;
 }
 
@@ -38,7 +40,9 @@ export function verifyProofOfPossession(input: ProofOfPossessionInput): ProofOfP
       qualifyingData: input.challenge,
       certified: ak,
       hashAlg: input.hashAlg ?? 'sha256',
-      signAlg: input.signAlg ?? 'rsassa',
+      // Keylime pins rsassa, so it refuses every ECC AK; a restricted ECC signing key can only sign
+      // ECDSA, and the signature is still checked against the enrolled key (docs/push.md).
+      signAlg: input.signAlg ?? (ak.type === TPM_ALG_ECC ? 'ecdsa' : 'rsassa'),
     });
     return verdict.valid ? { valid: true } : { valid: false, failedCheck: verdict.failedCheck, reason: verdict.reason };
   } catch (error) {

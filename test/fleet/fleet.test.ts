@@ -7,7 +7,9 @@ import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { main } from '../../lib/cli/main.js';
-import { startFleet, type RunningFleet } from '../../lib/fleet/fleet.js';
+import { startFleet, startPushFleet, type RunningFleet } from '../../lib/fleet/fleet.js';
+import type { SimulatedPushAgent } from '../../lib/fleet/simulated-push-agent.js';
+import { showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 
 const NOT_IN_ALLOWLIST = 'ima.validation.ima-ng.not_in_allowlist';
@@ -47,6 +49,21 @@ describe('fleet simulator', function () {
     await admin.destroy();
     rmSync(dataDir, { recursive: true, force: true });
   });
+
+  /** `ironlime fleet --agents 2` plus `extra` on this test's schema, stdout captured. */
+  async function runFleetCli(extra: readonly string[]): Promise<{ code: number; text: string }> {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+    try {
+      // `options=-c search_path=…`: the CLI's in-process services work in this test's schema.
+      const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+      const code = await main(['node', 'ironlime', 'fleet', '--agents', '2', '--data-dir', dataDir, '--database', url, '--quote-interval', '0.5', '--report', '0', '--log-level', 'silent', ...extra]);
+      return { code, text: out.join('') };
+    } finally {
+      process.stdout.write = write;
+    }
+  }
 
   it('brings 5 agents to Get Quote, detects the tampered one with not_in_allowlist while the others stay good, and shuts everything down', async function () {
     let fleet: RunningFleet | undefined;
@@ -106,19 +123,61 @@ describe('fleet simulator', function () {
     expect(existsSync(path.join(dataDir, 'fleet', 'agents'))).to.equal(false);
   });
 
-  it('ironlime fleet runs for --duration and reports; bad options are usage errors', async function () {
-    const out: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-    let code: number;
+  it('push fleet: 3 push agents attest on their own, the tampered one is refused with not_in_allowlist, close deregisters them', async function () {
+    let fleet: RunningFleet<SimulatedPushAgent> | undefined;
     try {
-      // `options=-c search_path=…`: the CLI's in-process services work in this test's schema.
-      const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-      code = await main(['node', 'ironlime', 'fleet', '--agents', '2', '--data-dir', dataDir, '--database', url, '--quote-interval', '0.5', '--duration', '1.5', '--report', '0', '--log-level', 'silent']);
+      fleet = await startPushFleet({ agents: 3, dataDir, databaseUrl: TEST_DATABASE_URL, databaseSchema: schema, quoteInterval: 0.5, imaEntriesPerMinute: 120 });
+      const running = fleet;
+      expect(running.agents).to.have.length(3);
+      const registered = await Promise.all(running.agents.map((agent) => showRegistrarAgent(running.tenant.registrar, agent.uuid)));
+      expect(registered.map((agent) => [agent.mtlsCert, agent.port])).to.deep.equal([[null, null], [null, null], [null, null]]);
+      const attested = async (): Promise<boolean> => {
+        const statuses = await Promise.all(running.agents.map((agent) => running.tenant.getStatus(agent.uuid)));
+        return statuses.every((status) => status.operational_state === OperationalState.GET_QUOTE && (status.attestation_count ?? 0) >= 2);
+      };
+      const deadline = Date.now() + 20_000;
+      while (!(await attested())) {
+        if (Date.now() > deadline) throw new Error('the push agents did not attest twice each');
+        await sleep(200);
+      }
+      const [victim, ...others] = running.agents as [SimulatedPushAgent, ...SimulatedPushAgent[]];
+      await victim.tamper();
+      const failed = await running.tenant.waitForState(victim.uuid, [OperationalState.INVALID_QUOTE, OperationalState.FAILED], { timeoutMs: 10_000, intervalMs: 50 });
+      expect(failed.last_event_id).to.equal(NOT_IN_ALLOWLIST);
+      const before = await Promise.all(others.map((agent) => running.tenant.getStatus(agent.uuid)));
+      await sleep(1500);
+      for (const [i, agent] of others.entries()) {
+        const status = await running.tenant.getStatus(agent.uuid);
+        expect(status.operational_state, agent.uuid).to.equal(OperationalState.GET_QUOTE);
+        expect(status.attestation_count).to.be.above(before[i]?.attestation_count ?? Infinity);
+        const log = readFileSync(agent.agent.imaLogPath, 'utf8').trim().split('\n');
+        expect(log.length).to.be.above(2);
+      }
     } finally {
-      process.stdout.write = write;
+      await fleet?.close();
     }
-    const text = out.join('');
+    expect(await admin.withSchema(schema).table('verifier_agents').count({ n: '*' })).to.deep.equal([{ n: '0' }]);
+    expect(await admin.withSchema(schema).table('registrar_agents').count({ n: '*' })).to.deep.equal([{ n: '0' }]);
+    expect(await listening(fleet.verifierUrl)).to.equal(false);
+  });
+
+  it('ironlime fleet --push runs for --duration and reports; a base port is refused', async function () {
+    const { code, text } = await runFleetCli(['--push', '--push-timeout', '30', '--duration', '3']);
+    expect(code, text).to.equal(0);
+    expect(text).to.match(/fleet of 2 push agents up: registrar http:\/\/127\.0\.0\.1:\d+, verifier https:\/\/127\.0\.0\.1:\d+/);
+    expect(text).to.match(/2 agents: Get Quote 2; \d+ attestations/);
+    expect(text).to.include('fleet stopped');
+    const passed = (await admin.withSchema(schema).table('verifier_attestation_history').where({ outcome: 'pass' }).count({ n: '*' })) as { n: string }[];
+    expect(Number(passed[0]?.n)).to.be.at.least(2);
+    const refused = await startPushFleet({ agents: 2, dataDir, basePort: 9000 }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(refused?.message).to.include('push agents open no port');
+  });
+
+  it('ironlime fleet runs for --duration and reports; bad options are usage errors', async function () {
+    const { code, text } = await runFleetCli(['--duration', '1.5']);
     expect(code, text).to.equal(0);
     expect(text).to.match(/fleet of 2 agents up: registrar http:\/\/127\.0\.0\.1:\d+, verifier https:\/\/127\.0\.0\.1:\d+/);
     expect(text).to.match(/2 agents: Get Quote 2; \d+ attestations/);

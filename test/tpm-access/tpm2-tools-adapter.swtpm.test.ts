@@ -7,6 +7,7 @@ import path from 'node:path';
 import { openTpm2ToolsTpm, type Tpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import type { AkInfo, EkInfo, TpmHashAlgorithm } from '../../lib/tpm-access/tpm-port.js';
 import { makeCredential } from '../../lib/tpm/make-credential.js';
+import { verifyProofOfPossession } from '../../lib/tpm/proof-of-possession.js';
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { marshalPcrBlob } from '../../lib/tpm/pcr-blob.js';
 import { parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
@@ -217,6 +218,22 @@ describe('tpm2-tools TPM adapter (real swtpm)', function () {
     }
   });
 
+  it('certifies its persisted AK with a raw TPM2_Certify (tpm2_send) that the push verifier accepts, loading nothing', async () => {
+    const ak = aks.get('sha256') as AkInfo;
+    for (let i = 0; i < 10; i += 1) {
+      const challenge = randomBytes(16);
+      const proof = await tpm.certifyAk('sha256', challenge);
+      expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge, message: proof.attest, signature: proof.signature })).to.deep.equal({ valid: true });
+      const replayed = verifyProofOfPossession({ akTpm: ak.akPublic, challenge: randomBytes(16), message: proof.attest, signature: proof.signature });
+      expect(replayed.valid).to.equal(false);
+      const otherAk = verifyProofOfPossession({ akTpm: (aks.get('sha1') as AkInfo).akPublic, challenge, message: proof.attest, signature: proof.signature });
+      expect(otherAk.valid).to.equal(false);
+    }
+    for (const what of ['handles-transient', 'handles-loaded-session', 'handles-saved-session']) {
+      expect(await listHandles(fixture.swtpm.tcti, what), what).to.deep.equal([]);
+    }
+  });
+
   it('keeps working across an swtpm restart', async () => {
     await fixture.swtpm.restart();
     const nonce = alnum(20);
@@ -256,6 +273,9 @@ describe('tpm2-tools TPM adapter (real swtpm)', function () {
       expect(await checkQuoteWithTools(ak.akPublic, quote, nonce, 'sha256')).to.equal(true);
       const secret = alnum(32);
       expect(await ecc.activateCredential(makeCredential({ ekPublic: eccEk.ekPublic, akName: ak.akName, secret }))).to.deep.equal(secret);
+      const challenge = randomBytes(16);
+      const proof = await ecc.certifyAk('sha256', challenge);
+      expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge, message: proof.attest, signature: proof.signature, signAlg: 'ecdsa' })).to.deep.equal({ valid: true });
     } finally {
       await ecc.close();
     }

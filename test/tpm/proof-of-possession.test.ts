@@ -35,4 +35,15 @@ describe('proof of possession: TPM2_Certify of the AK by itself over the challen
     expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge, message: proof.attest, signature: proof.signature })).to.include({ valid: false, failedCheck: 'hash-alg' });
     expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge, message: proof.attest, signature: proof.signature, hashAlg: 'sha384' }).valid).to.equal(true);
   });
+
+  it('checks an ECC AK with ECDSA by default, and refuses it when rsassa is pinned', async function () {
+    const tpm = await createSoftwareTpm({ ekAlgorithm: 'ecc' });
+    const ak = await tpm.ensureAk('sha256');
+    expect(ak.signAlg).to.equal('ecdsa');
+    const challenge = new Uint8Array(randomBytes(16));
+    const proof = await tpm.certifyAk('sha256', challenge);
+    expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge, message: proof.attest, signature: proof.signature })).to.deep.equal({ valid: true });
+    expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge: new Uint8Array(16), message: proof.attest, signature: proof.signature }).valid).to.equal(false);
+    expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge, message: proof.attest, signature: proof.signature, signAlg: 'rsassa' }).valid).to.equal(false);
+  });
 });

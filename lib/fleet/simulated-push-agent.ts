@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+import { startPushAgent, type RunningPushAgent } from '../agent/push/push-agent-server.js';
+import type { EmulatedNode } from '../agent/node-emulation.js';
+import type { EkAlgorithm } from '../tpm-access/tpm-port.js';
+import { bootAggregateLineOf, type FleetNode, type FleetNodeSetting } from './fleet-node.js';
+import type { FleetMaterial } from './fleet-material.js';
+import { createFleetTpm } from './fleet-tpm.js';
+import { tamperFile } from './fleet-policies.js';
+
+/**
+ * Back-off of a simulated push agent: it starts attesting as soon as it is registered, a moment before
+ * the fleet enrols it, so its first attempts are refused; Keylime's 10 s first delay would leave a
+ * freshly enrolled node silent for that long. The cap stays well under the verifier's liveness timeout.
+ */
+const FLEET_PUSH_BACKOFF = { initialDelayMs: 500, maxDelayMs: 5_000 };
+
+/** A running simulated push node: the real push agent (no port) plus the hands that run files on it. */
+export interface SimulatedPushAgent extends FleetNode {
+  readonly agent: RunningPushAgent;
+  /** Says the node is enrolled: from now on its refused attempts are logged as warnings. */
+  enrolled(): void;
+}
+
+/**
+ * Starts one simulated push node through the real push agent (`startPushAgent`: the same registration,
+ * session proof, evidence and IMA emulation as `ironlime agent --push --emulate`) on an in-process
+ * software TPM. It opens no port: it attests to the verifier on the interval the verifier returns.
+ */
+export async function startSimulatedPushAgent(setting: FleetNodeSetting, material: FleetMaterial, ekAlgorithm: EkAlgorithm, logger: Logger): Promise<SimulatedPushAgent> {
+  const tpm = await createFleetTpm(material, ekAlgorithm);
+  // Until it is enrolled every node's attempts are refused: logged only at `error`, not 1000 warnings.
+  const agentLog = logger.child({ agentId: setting.uuid });
+  agentLog.level = 'error';
+  let agent: RunningPushAgent;
+  try {
+    agent = await startPushAgent(
+      {
+        dataDir: setting.agentDir,
+        registrarUrl: setting.registrarUrl,
+        uuid: setting.uuid,
+        tpm: 'software',
+        emulate: true,
+        bootLog: setting.bootLogPath,
+        verifierUrl: setting.verifierUrl,
+        verifierCaFile: setting.caFile,
+        backoff: FLEET_PUSH_BACKOFF,
+      },
+      { tpm, logger: agentLog },
+    );
+  } catch (error) {
+    await tpm.close();
+    throw error;
+  }
+  const emulated = agent.emulated as EmulatedNode;
+  return {
+    uuid: setting.uuid,
+    agent,
+    enrolled() {
+      agentLog.level = logger.level;
+    },
+    bootAggregateLine: () => bootAggregateLineOf(agent.imaLogPath),
+    async run(file) {
+      await emulated.measure([{ path: file.path, fileDigest: file.digest }]);
+    },
+    async tamper() {
+      const intruder = tamperFile(setting.uuid);
+      const at = Date.now();
+      await emulated.measure([{ path: intruder.path, fileDigest: intruder.digest }]);
+      return at;
+    },
+    async close() {
+      await agent.close();
+      await tpm.close();
+    },
+  };
+}

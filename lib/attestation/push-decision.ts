@@ -304,19 +304,25 @@ export function decidePushEvidence(input: PushEvidenceInput): PushVerdict {
 /**
  * A push agent sent nothing for `timeoutSeconds` (Keylime: `quote_interval × 5`, spec §10.5): it is
  * FAILED with `internal.verifier.not_reachable` — never left pending — and stays failed until enrolled
- * again. Undefined while it is not late, or when it is not attesting.
+ * again. Before its first attestation the clock runs from the enrolment and the agent also gets
+ * `firstAttestationGraceSeconds` (the time a session challenge may be answered): its first session
+ * costs the verifier a 600 000-round PBKDF2 hash, and a fleet starting at once queues for those, so
+ * the bare timeout failed healthy nodes at start-up. Undefined while it is not late, or when it is not
+ * attesting.
  */
 export function decidePushSilence(
   state: AgentAttestationState,
   enrolledAt: number,
   now: number,
-  timeoutSeconds: number,
+  timing: { readonly timeoutSeconds: number; readonly firstAttestationGraceSeconds: number },
   severity: SeverityPolicy,
 ): { readonly state: AgentAttestationState; readonly history: HistoryRow } | undefined {
   if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
     return undefined;
   }
-  const last = Math.max(state.lastReceivedQuote, enrolledAt);
+  const attested = state.lastReceivedQuote >= enrolledAt;
+  const last = attested ? state.lastReceivedQuote : enrolledAt;
+  const timeoutSeconds = timing.timeoutSeconds + (attested ? 0 : timing.firstAttestationGraceSeconds);
   if (now - last < timeoutSeconds) {
     return undefined;
   }

@@ -78,15 +78,19 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10, 15]), imaEntries: undefined })?.detail).to.contain('ima_log');
   });
 
-  it('fails a silent agent (not pending) once the timeout has passed since its last attestation or its enrolment', function () {
+  it('fails a silent agent (not pending) once the timeout has passed since its last attestation, or since its enrolment plus the first-attestation grace', function () {
     const severity = compileSeverityPolicy();
+    const timing = { timeoutSeconds: 5, firstAttestationGraceSeconds: 3 };
     const state = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
-    expect(decidePushSilence(state, 900, 1004, 5, severity)).to.equal(undefined);
-    const silent = decidePushSilence(state, 900, 1005, 5, severity);
+    expect(decidePushSilence(state, 900, 1004, timing, severity)).to.equal(undefined);
+    const silent = decidePushSilence(state, 900, 1005, timing, severity);
     expect(silent?.state.operationalState).to.equal(OperationalState.FAILED);
     expect(silent?.history.failures[0]?.event_id).to.equal('internal.verifier.not_reachable');
-    expect(decidePushSilence(initialAgentState(OperationalState.GET_QUOTE), 900, 906, 5, severity)?.state.operationalState).to.equal(OperationalState.FAILED);
-    expect(decidePushSilence({ ...state, operationalState: OperationalState.FAILED }, 900, 2000, 5, severity)).to.equal(undefined);
+    const neverAttested = initialAgentState(OperationalState.GET_QUOTE);
+    expect(decidePushSilence(neverAttested, 900, 907, timing, severity), 'within timeout + grace of the enrolment').to.equal(undefined);
+    expect(decidePushSilence(neverAttested, 900, 908, timing, severity)?.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(decidePushSilence({ ...state, lastReceivedQuote: 800 }, 900, 907, timing, severity), 'a quote from before a re-enrolment does not count').to.equal(undefined);
+    expect(decidePushSilence({ ...state, operationalState: OperationalState.FAILED }, 900, 2000, timing, severity)).to.equal(undefined);
   });
 
   it('counts non-empty lines', function () {

@@ -30,6 +30,8 @@ export interface PushAttestationSettings {
   readonly challengeLifetime: number;
   /** Seconds of silence that fail a push agent. */
   readonly timeout: number;
+  /** Extra seconds of silence allowed before an agent's first attestation (`decidePushSilence`). */
+  readonly firstAttestationGrace: number;
   readonly engine: PushEngineOptions;
 }
 
@@ -172,7 +174,13 @@ export class PushAttestations {
     for (const agentId of await this.deps.repository.silentAgents(this.settings.verifierId, before, 500)) {
       const record = await this.deps.agents.find(agentId);
       if (record === undefined) continue;
-      const decision = decidePushSilence(record.state, record.enrolledAt, now.getTime() / 1000, this.settings.timeout, this.settings.engine.severityPolicy);
+      const decision = decidePushSilence(
+        record.state,
+        record.enrolledAt,
+        now.getTime() / 1000,
+        { timeoutSeconds: this.settings.timeout, firstAttestationGraceSeconds: this.settings.firstAttestationGrace },
+        this.settings.engine.severityPolicy,
+      );
       if (decision === undefined) continue;
       await this.store(record, decision.state, decision.history);
       this.deps.log.warn({ agentId }, 'push agent timed out');

@@ -51,6 +51,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
       quoteInterval: config.quoteInterval,
       challengeLifetime: config.pushChallengeLifetime,
       timeout,
+      firstAttestationGrace: config.pushNonceLifetime,
       engine: deps.engine,
     },
   );

@@ -55,6 +55,10 @@ export type { ProvisioningContainerOptions } from './lib/provisioning/provisioni
 export { createTask, SILENT_LOGGER } from './lib/provisioning/create-task.js';
 export { ExampleOrchestrator, STATES } from './lib/provisioning/example-orchestrator.js';
 export type { ExampleOrchestratorOptions, Transition } from './lib/provisioning/example-orchestrator.js';
+export { NodeSecretRelease } from './lib/provisioning/node-secret-release.js';
+export type { NodeSecretReleaseOptions } from './lib/provisioning/node-secret-release.js';
+export { BrokerAdminClient } from './lib/broker/broker-admin-client.js';
+export type { BrokerAdminClientOptions, BrokerNodeInput } from './lib/broker/broker-admin-client.js';
 export type { TaskOptions } from './lib/provisioning/create-task.js';
 
 export { createDatabase } from './lib/db/database-factory.js';

@@ -8,7 +8,7 @@ import type { ImaNgEntry } from '../tpm-access/ima-ng-template.js';
 import { DIGEST_SIZES, type Tpm } from '../tpm-access/tpm-port.js';
 import { buildAgentConfig, type AgentConfig, type AgentConfigInput } from './agent-config.js';
 import { registerAndActivate } from './agent-enrolment.js';
-import { agentHostId } from './agent-host-id.js';
+import { prepareAgentNode } from './agent-node.js';
 import {
   ensureDataDir,
   loadOrCreateAgentServerTls,
@@ -21,13 +21,8 @@ import { revocationReceiver } from './agent-revocation.js';
 import type { AgentApiContext } from './agent-routes.js';
 import { createAgentService } from './agent-service.js';
 import { AGENT_API_CONTEXT, AGENT_CONFIG, AGENT_LOGGER } from './agent-tokens.js';
-import { openAgentTpm, type AgentTpm } from './agent-tpm.js';
 import { BootstrapKeys, type BootstrapSecret } from './bootstrap-keys.js';
-import { bootEmulatedNode, defaultBootLogPath, type EmulatedNode } from './node-emulation.js';
 
-/** The kernel's logs on a real host (spec §2). */
-export const KERNEL_IMA_LOG = '/sys/kernel/security/ima/ascii_runtime_measurements';
-export const KERNEL_BOOT_LOG = '/sys/kernel/security/tpm0/binary_bios_measurements';
 
 export interface StartAgentOptions {
   /** Default: silent. The CLI passes a pino logger on stderr. */
@@ -98,26 +93,8 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
     }
   };
   try {
-    let tpm: Tpm;
-    let opened: AgentTpm | undefined;
-    if (options.tpm === undefined) {
-      const own = await openAgentTpm(config.tpm, config.dataDir, config.swtpmCaDir);
-      cleanups.push(() => own.close());
-      opened = own;
-      tpm = own.tpm;
-    } else {
-      tpm = options.tpm;
-    }
-    const ek = await tpm.ensureEk();
-    const ak = await tpm.ensureAk(config.hashAlg);
-    // Only when configured: emulated nodes on one machine share its SMBIOS UUID and MAC.
-    const hostId = config.hostId === undefined ? undefined : agentHostId(config.hostId);
-    let emulated: EmulatedNode | undefined;
-    if (config.emulate) {
-      const node = await bootEmulatedNode(tpm, config.dataDir, config.bootLog ?? defaultBootLogPath(), opened?.tcti);
-      cleanups.push(() => node.close());
-      emulated = node;
-    }
+    const node = await prepareAgentNode(config, options.tpm, cleanups);
+    const { tpm, ek, ak, emulated } = node;
     const keys = new BootstrapKeys(nk.privateKey, uuid);
     const context: AgentApiContext = {
       uuid,
@@ -127,8 +104,8 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       nkPublicPem: nk.publicPem,
       quoter: new AgentQuoter(tpm, config.hashAlg, nk.publicPem),
       keys,
-      imaLogPath: emulated?.imaLogPath ?? config.imaLog ?? KERNEL_IMA_LOG,
-      bootLogPath: emulated?.bootLogPath ?? config.bootLog ?? KERNEL_BOOT_LOG,
+      imaLogPath: node.imaLogPath,
+      bootLogPath: node.bootLogPath,
       ...(config.revocationCertFile === undefined ? {} : { revocation: revocationReceiver(config.revocationCertFile, config.revocationActions ?? [], log) }),
     };
     const container = (options.parent ?? rootContainer).createChildContainer();
@@ -144,8 +121,8 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       apiVersion: config.registrarApiVersion,
       uuid,
       tpm,
-      identity: config.identity === 'emulated-tpm' ? 'emulated-tpm' : 'tpm',
-      hostId,
+      identity: node.identity,
+      hostId: node.hostId,
       ek,
       ak,
       contactIp,
@@ -158,7 +135,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       uuid,
       agentCertPem: tls.cert,
       nkPublicPem: nk.publicPem,
-      ekCaDir: opened?.ekCaDir,
+      ekCaDir: node.ekCaDir,
       imaLogPath: context.imaLogPath,
       bootLogPath: context.bootLogPath,
       config,

@@ -4,11 +4,10 @@ import { InvalidConfig, MissingParameterValue } from '../../../interfaces/errors
 import type { Tpm } from '../../tpm-access/tpm-port.js';
 import { buildAgentConfig, type AgentConfig, type AgentConfigInput } from '../agent-config.js';
 import { registerAndActivate } from '../agent-enrolment.js';
-import { agentHostId } from '../agent-host-id.js';
+import { prepareAgentNode } from '../agent-node.js';
+import { readConfiguredFile } from '../../config/read-config-file.js';
 import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
-import { KERNEL_BOOT_LOG, KERNEL_IMA_LOG } from '../agent-server.js';
-import { openAgentTpm } from '../agent-tpm.js';
-import { bootEmulatedNode, defaultBootLogPath, type EmulatedNode } from '../node-emulation.js';
+import type { EmulatedNode } from '../node-emulation.js';
 import { PushAgent, type PushBackoff } from './push-agent.js';
 
 export interface PushAgentInput extends AgentConfigInput {
@@ -55,7 +54,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
   const log = options.logger ?? pino({ level: 'silent' });
   await ensureDataDir(config.dataDir);
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
-  const registrarCa = config.registrarCaFile === undefined ? undefined : await readFile(config.registrarCaFile, 'utf8');
+  const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
   const verifierCa = verifierCaFile === undefined ? undefined : await readFile(verifierCaFile, 'utf8');
   const cleanups: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
@@ -64,36 +63,20 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
     }
   };
   try {
-    let tpm = options.tpm;
-    let tcti: string | undefined;
-    if (tpm === undefined) {
-      const own = await openAgentTpm(config.tpm, config.dataDir, config.swtpmCaDir);
-      cleanups.push(() => own.close());
-      tpm = own.tpm;
-      tcti = own.tcti;
-    }
-    const ek = await tpm.ensureEk();
-    const ak = await tpm.ensureAk(config.hashAlg);
-    let emulated: EmulatedNode | undefined;
-    if (config.emulate) {
-      emulated = await bootEmulatedNode(tpm, config.dataDir, config.bootLog ?? defaultBootLogPath(), tcti);
-      cleanups.push(() => (emulated as EmulatedNode).close());
-    }
+    const node = await prepareAgentNode(config, options.tpm, cleanups);
+    const { tpm, ak, emulated, imaLogPath, bootLogPath } = node;
     await registerAndActivate({
       registrarUrl: config.registrarUrl,
       ...(registrarCa === undefined ? {} : { registrarCa }),
       apiVersion: config.registrarApiVersion,
       uuid,
       tpm,
-      ek,
+      ek: node.ek,
       ak,
       serverCertPem: 'disabled',
-      identity: config.identity === 'emulated-tpm' ? 'emulated-tpm' : 'tpm',
-      // Only when configured: emulated nodes on one machine share its SMBIOS UUID and MAC.
-      hostId: config.hostId === undefined ? undefined : agentHostId(config.hostId),
+      identity: node.identity,
+      hostId: node.hostId,
     });
-    const imaLogPath = emulated?.imaLogPath ?? config.imaLog ?? KERNEL_IMA_LOG;
-    const bootLogPath = emulated?.bootLogPath ?? config.bootLog ?? KERNEL_BOOT_LOG;
     const agent = new PushAgent({
       uuid,
       verifierUrl,

@@ -39,7 +39,7 @@ export async function appendAuditEvents(trx: Knex.Transaction, events: readonly 
 }
 
 /** The `audit_records` row of a record; `details` as JSON text, so it reads back to the hashed value. */
-export function auditRecordRow(record: AuditRecord): Record<string, unknown> {
+function auditRecordRow(record: AuditRecord): Record<string, unknown> {
   return {
     stream: record.stream,
     seq: record.seq,

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { AUDIT_GENESIS_HASH, sealAuditRecord, type AuditEvent, type AuditRecord } from './audit-record.js';
-import { auditRecordRow } from './audit-batch.js';
+import type { AuditEvent, AuditRecord } from './audit-record.js';
+import { appendAuditEvents } from './audit-batch.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 
 interface AuditRecordRow {
@@ -35,14 +35,7 @@ export class AuditLog {
   ) {}
 
   async append(event: AuditEvent): Promise<AuditRecord> {
-    return this.knex.transaction(async (trx) => {
-      await trx('audit_heads').insert({ stream: event.stream, seq: 0, hash: AUDIT_GENESIS_HASH }).onConflict('stream').ignore();
-      const head = (await trx('audit_heads').where({ stream: event.stream }).forUpdate().first()) as { seq: string | number; hash: string };
-      const record = sealAuditRecord(event, Number(head.seq) + 1, head.hash, this.key.privateKey);
-      await trx('audit_records').insert(auditRecordRow(record));
-      await trx('audit_heads').where({ stream: event.stream }).update({ seq: record.seq, hash: record.hash });
-      return record;
-    });
+    return this.knex.transaction(async (trx) => (await appendAuditEvents(trx, [event], this.key))[0] as AuditRecord);
   }
 
   /** Records in chain order: by stream, then seq. */

@@ -197,7 +197,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     }
     push = createPushService({ app: service.app, knex: database.knex, agents, writer, policies: agentDeps, config, owner, engine, log });
     await scheduler.start();
-    await push.liveness.start();
+    await push.silenceSweep.start();
     liveness.start();
     const url = inProcess
       ? ''
@@ -224,7 +224,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       liveness: checking,
       close: async () => {
         await listening.close();
-        await pushing.liveness.close();
+        await pushing.silenceSweep.close();
         await checking.close();
         await running.close();
         await closeRevocation();
@@ -233,7 +233,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     };
   } catch (error) {
     await service?.close().catch(() => undefined);
-    await push?.liveness.close().catch(() => undefined);
+    await push?.silenceSweep.close().catch(() => undefined);
     await scheduler?.close().catch(() => undefined);
     await liveness?.close().catch(() => undefined);
     await closeRevocation().catch(() => undefined);

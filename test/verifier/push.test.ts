@@ -231,7 +231,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     await enrol(node);
     await node.agent.attestOnce();
     await new Promise((resolve) => setTimeout(resolve, 3200));
-    await verifier.push.liveness.tick();
+    await verifier.push.silenceSweep.tick();
     const failed = await stored(node.uuid);
     expect(failed.state.operationalState).to.equal(OperationalState.FAILED);
     expect(failed.state.lastEventId).to.equal('internal.verifier.not_reachable');

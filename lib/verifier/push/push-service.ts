@@ -29,10 +29,11 @@ export interface PushServiceDeps {
 export interface PushService {
   readonly sessions: PushSessions;
   readonly attestations: PushAttestations;
-  readonly liveness: PushLiveness;
+  /** Fails push agents silent past their timeout (not the liveness checks of nodes without a TPM). */
+  readonly silenceSweep: PushLiveness;
 }
 
-/** Builds the push side and registers its `/v3.0` routes on `app` (the liveness sweep starts with `liveness.start()`). */
+/** Builds the push side and registers its `/v3.0` routes on `app` (the silence sweep starts with `silenceSweep.start()`). */
 export function createPushService(deps: PushServiceDeps): PushService {
   const { config } = deps;
   const repository = new PushRepository(deps.knex);
@@ -57,6 +58,6 @@ export function createPushService(deps: PushServiceDeps): PushService {
   );
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
   // A quarter of the timeout: an agent is failed at most 25 % after its deadline.
-  const liveness = new PushLiveness(attestations, sessions, Math.max(0.5, Math.min(30, timeout / 4)), deps.log);
-  return { sessions, attestations, liveness };
+  const silenceSweep = new PushLiveness(attestations, sessions, Math.max(0.5, Math.min(30, timeout / 4)), deps.log);
+  return { sessions, attestations, silenceSweep };
 }

@@ -129,14 +129,13 @@ describe('http: slow and idle connections', function () {
         resolve(true);
       });
       socket.on('error', () => undefined);
+      // Read like a real client: a socket nobody reads may never report the server's FIN (seen in about
+      // one run in twenty under load: the kernel had the socket in CLOSE_WAIT while Node still said 'open').
+      socket.resume();
     });
   }
 
-  it('closes a connection whose headers never finish and one that never sends anything', async function () {
-    // In 2 of about 8 full-suite runs (never alone, 0 of 11) the silent socket was still open after 5 s
-    // while the slow one had closed; the cause is not found yet (see the issue note). Retried so one such
-    // run does not fail CI; the assertion is unchanged and a server that never closes still fails.
-    this.retries(2);
+  it('closes a connection whose headers never finish and one that never sends anything', async () => {
     service = createService({
       name: 'test',
       apiVersions: serverApiVersionPolicy(),

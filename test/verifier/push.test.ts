@@ -8,6 +8,7 @@ import { PushAgent } from '../../lib/agent/push/push-agent.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { pollUntil } from '../../lib/timing/poll-until.js';
 import { replayBootLog } from '../../lib/tpm-access/boot-log-replayer.js';
 import { ImaEmulator } from '../../lib/tpm-access/ima-emulator.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
@@ -185,12 +186,18 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     await enrol(node);
     const stop = new AbortController();
     const running = node.agent.run(stop.signal);
-    await new Promise((resolve) => setTimeout(resolve, 2600));
+    // Waits for rounds rather than counting them in a fixed time: on a loaded machine the first session
+    // alone can take a second, and the point is the spacing and the clean stop, not the speed.
+    await pollUntil({ timeoutMs: 30_000, intervalMs: 100 }, 'three push rounds', async () => (await history(node.uuid)).length >= 3);
     stop.abort();
     await running;
     const rows = await history(node.uuid);
-    expect(rows.length).to.be.within(2, 4);
     expect(rows.every((r) => r.outcome === 'pass')).to.equal(true);
+    const gaps = rows.slice(1).map((row, i) => row.attemptedAt - (rows[i]?.attemptedAt ?? 0));
+    // quoteInterval is 1 s: the agent waits seconds_to_next_attestation between rounds (100 ms of clock slack).
+    expect(Math.min(...gaps)).to.be.at.least(900);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await history(node.uuid)).length, 'no round after the abort').to.equal(rows.length);
   });
 
   it('is refused after IMA tampering (a file outside the runtime policy): policy_violation, FAIL', async function () {

@@ -257,6 +257,10 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
   it('a forged certify (another TPM\'s AK over the challenge) is 401 evaluation "fail"; no token is issued', async function () {
     const node = await bootNode();
     await enrol(node);
+    // Everything slow (a second TPM's keys, a certify over a wrong challenge) is made before the session
+    // opens: the challenge lives 4 s here, and an expired one is answered 200 "fail", not 401.
+    const other = await createSoftwareTpm();
+    const wrong = await node.tpm.certifyAk('sha256', new Uint8Array(16));
     const opened = await call('POST', '/v3.0/sessions', {
       data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } },
     });
@@ -264,7 +268,6 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(opened.headers['content-type']).to.equal(JSON_API);
     const challenge = opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
     expect(Buffer.from(challenge, 'base64')).to.have.length(16);
-    const other = await createSoftwareTpm();
     const forged = await other.certifyAk('sha256', new Uint8Array(Buffer.from(challenge, 'base64')));
     const proof = (message: Uint8Array, signature: Uint8Array) => ({
       data: {
@@ -281,7 +284,6 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(refused.status).to.equal(401);
     expect(refused.body['data']['attributes']).to.deep.equal({ agent_id: node.uuid, evaluation: 'fail' });
     // The right TPM over a different challenge is refused too.
-    const wrong = await node.tpm.certifyAk('sha256', new Uint8Array(16));
     expect((await call('PATCH', `/v3.0/sessions/${opened.body['data']['id']}`, proof(wrong.attest, wrong.signature))).status).to.equal(401);
     // Random bytes are a refusal, not a crash.
     expect((await call('PATCH', `/v3.0/sessions/${opened.body['data']['id']}`, proof(new Uint8Array(40).fill(7), new Uint8Array(9)))).status).to.equal(401);

@@ -18,9 +18,12 @@ export interface EvidenceJobAnswer {
 
 const WORKER_SCRIPT = new URL('./evidence-worker.js', import.meta.url);
 
-/** Threads beside the main one (which keeps TLS, HTTP and validation): one per further core, at least one. */
+/**
+ * One thread per core: the event-loop thread (TLS, HTTP, parsing, validation) costs about a third of
+ * what the checks cost, so with one thread fewer than cores the checks would leave a core part idle.
+ */
 export function defaultEvidenceWorkers(): number {
-  return Math.max(1, availableParallelism() - 1);
+  return availableParallelism();
 }
 
 interface PoolWorker {

@@ -26,6 +26,23 @@ export function defaultEvidenceWorkers(): number {
   return availableParallelism();
 }
 
+/** Options that only say how the main script is given; a thread refuses them (`--input-type` ends it at start). */
+const MAIN_INPUT_OPTIONS: ReadonlySet<string> = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
+
+/** The process's Node options a thread inherits, less those about the main script's input and their values. */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i += 1) {
+    const option = execArgv[i] as string;
+    if (MAIN_INPUT_OPTIONS.has(option)) {
+      i += 1;
+    } else if (!MAIN_INPUT_OPTIONS.has(option.split('=')[0] as string)) {
+      kept.push(option);
+    }
+  }
+  return kept;
+}
+
 interface PoolWorker {
   readonly thread: Worker;
   readonly pending: Map<number, (answer: EvidenceAnswer) => void>;
@@ -86,7 +103,7 @@ export class EvidenceWorkerPool {
   }
 
   private start(): PoolWorker {
-    const worker: PoolWorker = { thread: new Worker(this.script), pending: new Map() };
+    const worker: PoolWorker = { thread: new Worker(this.script, { execArgv: workerExecArgv(process.execArgv) }), pending: new Map() };
     worker.thread.unref();
     worker.thread.on('message', (message: EvidenceJobAnswer) => {
       const resolve = worker.pending.get(message.id);

@@ -1,16 +1,19 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { checkEvidence, envelopeText, type EvidenceAnswer, type EvidenceCheckOptions } from '../../lib/verifier/evidence-check.js';
 import { EvidenceInputsCache } from '../../lib/verifier/evidence-inputs-cache.js';
-import { EvidenceWorkerPool } from '../../lib/verifier/evidence-worker-pool.js';
+import { EvidenceWorkerPool, workerExecArgv } from '../../lib/verifier/evidence-worker-pool.js';
 import type { TpmEvidenceData } from '../../lib/verifier/verifier-dtos.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { vectorPath } from '../helpers/paths.js';
 
+const run = promisify(execFile);
 const OPTIONS: EvidenceCheckOptions = { measuredBootPolicy: 'example', failOnTomtou: false };
 const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
@@ -138,5 +141,27 @@ describe('EvidenceInputsCache: keyed by the whole text, bounded', function () {
     expect(cache.measuredBootMemo(4 * 1024 * 1024 + 1)).to.equal(undefined);
     expect(cache.measuredBootMemo(1024 * 1024)).to.equal(memo);
     expect(cache.measuredBootMemo(1)).to.not.equal(memo);
+  });
+});
+
+describe('EvidenceWorkerPool threads in a process started with -e (how the CLI tests start ironlime)', function () {
+  this.timeout(30_000);
+
+  it('drop the options about the main script, which a thread refuses, and keep the others', function () {
+    expect(workerExecArgv(['--input-type=module', '-e', 'code', '--max-old-space-size=512', '--input-type', 'module', '--print', 'x', '--enable-source-maps'])).to.deep.equal([
+      '--max-old-space-size=512',
+      '--enable-source-maps',
+    ]);
+  });
+
+  it('answer evidence in such a process', async function () {
+    const poolModule = new URL('../../lib/verifier/evidence-worker-pool.js', import.meta.url).href;
+    const code = `const { EvidenceWorkerPool } = await import(${JSON.stringify(poolModule)});
+const pool = new EvidenceWorkerPool(1);
+const answer = await pool.check({ quote: 'rAAAA', nonce: 'n', hash_alg: 'sha256', tpm_ak: 'AAAA' }, { measuredBootPolicy: 'example', failOnTomtou: false });
+process.stdout.write(answer.kind === 'results' ? JSON.parse(answer.json).failures[0].type : answer.message);
+await pool.close();`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code]);
+    expect(stdout).to.equal('qoute_validation.quote_validation');
   });
 });

@@ -77,9 +77,14 @@ export class EvidenceWorkerPool {
     const worker = this.pick();
     const id = this.nextId++;
     return new Promise((resolve) => {
-      worker.pending.set(id, resolve);
       const job: EvidenceJob = { id, data, options };
-      worker.thread.postMessage(job);
+      try {
+        worker.thread.postMessage(job);
+      } catch (error) {
+        resolve({ kind: 'internal', message: `the evidence could not be passed to a worker: ${error instanceof Error ? error.message : String(error)}` });
+        return;
+      }
+      worker.pending.set(id, resolve);
     });
   }
 

@@ -92,12 +92,15 @@ describe('POST /verify/evidence worker pool: the same answers as in process, an 
     });
   }
 
-  it('answers every pending job of a thread that dies, and nothing after close', async function () {
+  it('answers every pending job of a thread that dies, evidence it cannot pass to a thread, and nothing after close', async function () {
     const agent = new FakeAgent();
     const pool = poolOf(1, new URL('./fixtures/crashing-evidence-worker.js', import.meta.url));
     const good = evidence(agent, 'poolNonce00000000020', maskOf([]));
     const answers = await Promise.all([pool.check({ ...good, nonce: 'exitNow' }, OPTIONS), pool.check(good, OPTIONS), pool.check(good, OPTIONS)]);
     expect(answers.map((a) => a.kind)).to.deep.equal(['internal', 'internal', 'internal']);
+    const uncloneable = { ...good, quote: (() => good.quote) as unknown as string };
+    expect(await pool.check(uncloneable, OPTIONS)).to.include({ kind: 'internal' });
+    expect(results(await pool.check(good, OPTIONS)).valid).to.equal(true);
     await pool.close();
     expect((await pool.check(good, OPTIONS)).kind).to.equal('internal');
   });

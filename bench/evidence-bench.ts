@@ -17,11 +17,13 @@ import { runEvidenceLoad } from './evidence-load.js';
 /**
  * `npm run bench -- evidence [--requests N] [--concurrency C] [--entries E] [--profile DIR]`:
  * `POST /v2.5/verify/evidence` against a verifier in a child process (its own PGlite data directory;
- * the route does not touch the database), over HTTPS with keep-alive connections, from a client in
- * this process. The evidence is what a node sends: a software-TPM quote (RSA-2048 AK, sha256 bank)
- * over PCR 10 and an `ima-ng` list of E entries (default 20) with the runtime policy listing them.
- * Reports the verifier's CPU time per request (process.cpuUsage of the child, so the client does not
- * count) and requests/s (wall clock, client and server sharing the machine).
+ * the route does not touch the database), over HTTPS with keep-alive connections, from the cheap
+ * generator of evidence-load.ts in this process. The evidence is what a node sends: a software-TPM
+ * quote (RSA-2048 AK, sha256 bank) over PCR 10 and an `ima-ng` list of E entries (default 20) with
+ * the runtime policy listing them. Reports the verifier's CPU time per request (process.cpuUsage of
+ * the child: every thread, the evidence pool's included) and its event-loop thread's share, the
+ * generator's CPU per request, and requests/s (wall clock, client and server sharing the machine).
+ * `--profile DIR` profiles the child's event-loop thread during the measured window only.
  */
 
 const CHILD_FLAG = '--serve-evidence-verifier';

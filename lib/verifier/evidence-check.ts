@@ -1,12 +1,11 @@
-import { evaluateEvidence, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
-import type { MeasuredBootPolicyName } from '../attestation/internal/mb-check.js';
+import { evaluateEvidence, type EvaluateEvidenceOptions, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
 import { IronlimeError, type ErrorCode } from '../../interfaces/errors.js';
 import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
 import type { TpmEvidenceData } from './verifier-dtos.js';
 
 /** The verifier settings the evidence checks read. */
 export interface EvidenceCheckOptions {
-  readonly measuredBootPolicy: MeasuredBootPolicyName;
+  readonly measuredBootPolicy: NonNullable<EvaluateEvidenceOptions['measuredBootPolicy']>;
   readonly failOnTomtou: boolean;
 }
 

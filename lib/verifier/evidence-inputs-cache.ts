@@ -8,12 +8,15 @@ import { parseMbRefstate } from '../mb/parse-refstate.js';
 
 /** Entries kept per kind; the oldest is dropped first. */
 const CAPACITY = 256;
-/** Characters of text behind the entries of one kind: what is derived from a text is about its size. */
-const TEXT_BUDGET = 64 * 1024 * 1024;
+/**
+ * Characters of text behind the entries of one kind (what is derived from a text is about its size):
+ * with one cache per pool thread, this bounds what an unauthenticated client can make a verifier hold.
+ */
+const TEXT_BUDGET = 16 * 1024 * 1024;
 /** Texts longer than this are parsed every time and never kept. */
 const MAX_TEXT_LENGTH = 4 * 1024 * 1024;
 /** Boot-log characters one measured-boot memo is handed before it is replaced by an empty one. */
-const MB_LOG_BUDGET = 64 * 1024 * 1024;
+const MB_LOG_BUDGET = 16 * 1024 * 1024;
 
 /**
  * What `POST /verify/evidence` derives from the text of a request — the compiled runtime policy, the

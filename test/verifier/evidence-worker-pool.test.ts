@@ -135,10 +135,10 @@ describe('EvidenceInputsCache: keyed by the whole text, bounded', function () {
     expect(cache.runtimePolicy(texts[1] as string)).to.not.equal(second);
   });
 
-  it('hands out one measured-boot memo until 64 Mi characters of logs went through it, and none for a log over 4 Mi', function () {
+  it('hands out one measured-boot memo until 16 Mi characters of logs went through it, and none for a log over 4 Mi', function () {
     const cache = new EvidenceInputsCache();
     const memo = cache.measuredBootMemo(1024 * 1024);
-    for (let i = 0; i < 62; i += 1) {
+    for (let i = 0; i < 14; i += 1) {
       expect(cache.measuredBootMemo(1024 * 1024)).to.equal(memo);
     }
     expect(cache.measuredBootMemo(4 * 1024 * 1024 + 1)).to.equal(undefined);

@@ -9,6 +9,7 @@ import { isQuoteHashAlg } from './algorithms.js';
 import { runAttestationChecks, type AttestationClaims } from './attestation-checks.js';
 import { FailureComponent, failureEvent, type Failure, type FailureEvent } from './internal/failure.js';
 import type { MeasuredBootPolicyName } from './internal/mb-check.js';
+import type { MeasuredBootMemo } from './mb-check-memo.js';
 import { IMA_PCR } from '../tpm/keylime-profile.js';
 import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from './severity.js';
 import { parseTpmPolicy } from './tpm-policy.js';
@@ -39,6 +40,8 @@ export interface EvaluateEvidenceOptions {
   readonly failOnTomtou?: boolean;
   /** Only labels `details`; the reply's `valid` does not depend on severity. */
   readonly severityPolicy?: SeverityPolicy;
+  /** The caller's measured-boot memo (an explicit object it owns); absent: the boot log is checked afresh. */
+  readonly mbMemo?: MeasuredBootMemo;
 }
 
 const DEFAULT_SEVERITY = compileSeverityPolicy();
@@ -93,6 +96,7 @@ export function evaluateEvidence(evidence: TpmEvidence, options: EvaluateEvidenc
       refstate: evidence.mbRefstate ?? null,
       evaluatePolicy: true,
       policyName: options.measuredBootPolicy ?? 'example',
+      memo: options.mbMemo,
     },
   });
   const events = [...round.events, ...runtimePolicyPcrEvents(evidence.runtimePolicy ?? null, round.claims, round.events)];

@@ -1,0 +1,68 @@
+import { evaluateEvidence, type EvaluateEvidenceOptions, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
+import { IronlimeError, type ErrorCode } from '../../interfaces/errors.js';
+import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
+import type { TpmEvidenceData } from './verifier-dtos.js';
+
+/** The verifier settings the evidence checks read. */
+export interface EvidenceCheckOptions {
+  readonly measuredBootPolicy: NonNullable<EvaluateEvidenceOptions['measuredBootPolicy']>;
+  readonly failOnTomtou: boolean;
+}
+
+/**
+ * The outcome of one `POST /verify/evidence`, in a form that crosses a thread as it is: the `results`
+ * of a 200 as JSON text, or a typed error (by its code) that the route throws so that the service's one
+ * error mapping answers it. Anything else that went wrong is `internal` (a 500, never a verdict).
+ */
+export type EvidenceAnswer =
+  | { readonly kind: 'results'; readonly json: string }
+  | { readonly kind: 'refused'; readonly code: ErrorCode; readonly message: string }
+  | { readonly kind: 'internal'; readonly message: string };
+
+/**
+ * Checks the validated `data` of one request with the engine (`evaluateEvidence`), the derived
+ * inputs and the measured-boot memo coming from `cache`. Never throws: an error becomes an answer.
+ */
+export function checkEvidence(data: TpmEvidenceData, cache: EvidenceInputsCache, options: EvidenceCheckOptions): EvidenceAnswer {
+  try {
+    const result = evaluate(data, cache, options);
+    return { kind: 'results', json: JSON.stringify({ valid: result.valid, claims: result.claims, failures: result.failures }) };
+  } catch (error) {
+    if (error instanceof IronlimeError) {
+      return { kind: 'refused', code: error.code, message: error.message };
+    }
+    return { kind: 'internal', message: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** The answer as the route sends it: results as the 200 envelope's text, an error thrown. */
+export function envelopeText(answer: EvidenceAnswer): string {
+  if (answer.kind === 'results') {
+    return `{"code":200,"status":"Success","results":${answer.json}}`;
+  }
+  if (answer.kind === 'refused') {
+    throw new IronlimeError(answer.code, answer.message);
+  }
+  throw new Error(`evidence check failed: ${answer.message}`);
+}
+
+function evaluate(data: TpmEvidenceData, cache: EvidenceInputsCache, options: EvidenceCheckOptions): EvaluateEvidenceResult {
+  const runtimeText = data.runtime_policy ?? '';
+  const mbText = data.mb_policy ?? '';
+  const mbLog = data.mb_log === undefined || data.mb_log === null || data.mb_log === '' ? null : data.mb_log;
+  const mbMemo = mbLog === null ? undefined : cache.measuredBootMemo(mbLog.length);
+  return evaluateEvidence(
+    {
+      quote: data.quote,
+      nonce: data.nonce,
+      hashAlg: data.hash_alg,
+      akTpm: cache.akTpm(data.tpm_ak),
+      tpmPolicy: data.tpm_policy === undefined || data.tpm_policy === null || data.tpm_policy === '' ? null : data.tpm_policy,
+      runtimePolicy: runtimeText.trim() === '' ? null : cache.runtimePolicy(runtimeText),
+      mbRefstate: mbText.trim() === '' || mbText.trim() === 'null' ? null : cache.refstate(mbText),
+      imaMeasurementList: data.ima_measurement_list ?? null,
+      mbLog,
+    },
+    { measuredBootPolicy: options.measuredBootPolicy, failOnTomtou: options.failOnTomtou, ...(mbMemo === undefined ? {} : { mbMemo }) },
+  );
+}

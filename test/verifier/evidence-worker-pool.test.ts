@@ -1,0 +1,170 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { createRefstate } from '../../lib/mb/create-refstate.js';
+import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { checkEvidence, envelopeText, type EvidenceAnswer, type EvidenceCheckOptions } from '../../lib/verifier/evidence-check.js';
+import { EvidenceInputsCache } from '../../lib/verifier/evidence-inputs-cache.js';
+import { EvidenceWorkerPool, workerExecArgv } from '../../lib/verifier/evidence-worker-pool.js';
+import type { TpmEvidenceData } from '../../lib/verifier/verifier-dtos.js';
+import { maskOf } from '../attestation/engine-fixtures.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
+import { vectorPath } from '../helpers/paths.js';
+
+const run = promisify(execFile);
+const OPTIONS: EvidenceCheckOptions = { measuredBootPolicy: 'example', failOnTomtou: false };
+const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
+const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
+
+function runtimePolicy(digests: Record<string, string[]>): string {
+  return JSON.stringify({ meta: { version: 1, generator: 3 }, release: 0, digests, excludes: [], keyrings: {}, ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null }, 'ima-buf': {}, 'verification-keys': '' });
+}
+
+function evidence(agent: FakeAgent, nonce: string, mask: number, extra: Partial<TpmEvidenceData> = {}): TpmEvidenceData {
+  const reply = agent.reply({ nonce, mask });
+  return {
+    quote: reply.quote,
+    nonce,
+    hash_alg: reply.hash_alg,
+    tpm_ak: agent.akTpm,
+    ima_measurement_list: reply.ima_measurement_list,
+    ...(reply.mb_measurement_list === undefined ? {} : { mb_log: reply.mb_measurement_list }),
+    ...extra,
+  };
+}
+
+function results(answer: EvidenceAnswer): { valid: boolean; failures: { type: string }[] } {
+  expect(answer.kind).to.equal('results');
+  return JSON.parse(answer.kind === 'results' ? answer.json : '{}') as { valid: boolean; failures: { type: string }[] };
+}
+
+describe('POST /verify/evidence worker pool: the same answers as in process, an error when a thread dies', function () {
+  this.timeout(30_000);
+  const pools: EvidenceWorkerPool[] = [];
+  const poolOf = (size: number, script?: URL): EvidenceWorkerPool => {
+    const pool = new EvidenceWorkerPool(size, script);
+    pools.push(pool);
+    return pool;
+  };
+
+  after(async function () {
+    await Promise.all(pools.map((p) => p.close()));
+  });
+
+  it('answers pass, fail and refused evidence exactly as the in-process check does', async function () {
+    const agent = new FakeAgent({ bootLog: BOOT_LOG });
+    agent.measure('/usr/bin/bash', 'bash');
+    const digests: Record<string, string[]> = {};
+    for (const line of agent.imaLines) {
+      const [, , , digest = '', ...name] = line.split(' ');
+      (digests[name.join(' ')] ??= []).push(digest.replace(/^sha256:/, ''));
+    }
+    const refstate = JSON.stringify(createRefstate(parseEventLog(BOOT_LOG), { withoutSecureBoot: true }));
+    const cases: TpmEvidenceData[] = [
+      evidence(agent, 'poolNonce00000000001', maskOf([]), { runtime_policy: runtimePolicy(digests) }),
+      evidence(agent, 'poolNonce00000000002', maskOf([]), { runtime_policy: runtimePolicy({ ...digests, '/usr/bin/bash': ['0'.repeat(64)] }) }),
+      evidence(agent, 'poolNonce00000000003', maskOf(BOOT_PCRS), { mb_policy: refstate }),
+      evidence(agent, 'poolNonce00000000004', maskOf(BOOT_PCRS), { mb_policy: refstate, nonce: 'anotherNonce00000004' }),
+      evidence(agent, 'poolNonce00000000005', maskOf([]), { hash_alg: 'md5' }),
+      evidence(agent, 'poolNonce00000000006', maskOf([]), { runtime_policy: '{"meta": 7}' }),
+    ];
+    const pool = poolOf(2);
+    const inProcess = new EvidenceInputsCache();
+    const pooled = await Promise.all(cases.map((data) => pool.check(data, OPTIONS)));
+    const local = cases.map((data) => checkEvidence(data, inProcess, OPTIONS));
+    expect(pooled).to.deep.equal(local);
+    expect(local.map((a) => (a.kind === 'results' ? results(a).valid : a.kind))).to.deep.equal([true, false, true, false, 'refused', 'refused']);
+    expect(results(local[3] as EvidenceAnswer).failures.map((f) => f.type)).to.include('qoute_validation.quote_validation');
+  });
+
+  for (const [nonce, how] of [['exitNow', 'exits'], ['throwNow', 'throws']] as const) {
+    it(`a thread that ${how} answers its job with an error (a 500, not a verdict) and is replaced`, async function () {
+      const agent = new FakeAgent();
+      const pool = poolOf(1, new URL('./fixtures/crashing-evidence-worker.js', import.meta.url));
+      const crash = evidence(agent, 'poolNonce00000000010', maskOf([]));
+      const crashed = await pool.check({ ...crash, nonce: nonce }, OPTIONS);
+      expect(crashed.kind).to.equal('internal');
+      expect(() => envelopeText(crashed)).to.throw(Error).that.is.not.instanceOf(IronlimeError);
+      const after = await pool.check(evidence(agent, 'poolNonce00000000011', maskOf([])), OPTIONS);
+      expect(results(after).valid).to.equal(true);
+    });
+  }
+
+  it('answers every pending job of a thread that dies, evidence it cannot pass to a thread, and nothing after close', async function () {
+    const agent = new FakeAgent();
+    const pool = poolOf(1, new URL('./fixtures/crashing-evidence-worker.js', import.meta.url));
+    const good = evidence(agent, 'poolNonce00000000020', maskOf([]));
+    const answers = await Promise.all([pool.check({ ...good, nonce: 'exitNow' }, OPTIONS), pool.check(good, OPTIONS), pool.check(good, OPTIONS)]);
+    expect(answers.map((a) => a.kind)).to.deep.equal(['internal', 'internal', 'internal']);
+    const uncloneable = { ...good, quote: (() => good.quote) as unknown as string };
+    expect(await pool.check(uncloneable, OPTIONS)).to.include({ kind: 'internal' });
+    expect(results(await pool.check(good, OPTIONS)).valid).to.equal(true);
+    await pool.close();
+    expect((await pool.check(good, OPTIONS)).kind).to.equal('internal');
+  });
+
+  it('the envelope text of results is what the route sent before ({code, status, results})', function () {
+    const text = envelopeText({ kind: 'results', json: '{"valid":true,"claims":{},"failures":[]}' });
+    expect(JSON.parse(text)).to.deep.equal({ code: 200, status: 'Success', results: { valid: true, claims: {}, failures: [] } });
+    expect(() => envelopeText({ kind: 'refused', code: 'ERR_POLICY_INVALID', message: 'runtime policy: meta: bad' })).to.throw(IronlimeError, 'runtime policy: meta: bad');
+  });
+});
+
+describe('EvidenceInputsCache: keyed by the whole text, bounded', function () {
+  it('a policy differing only in a lone surrogate where another has U+FFFD is derived on its own', function () {
+    const cache = new EvidenceInputsCache();
+    const replacement = cache.runtimePolicy(runtimePolicy({ '/usr/bin/\uFFFD': ['a'.repeat(64)] }));
+    const lone = cache.runtimePolicy(runtimePolicy({ '/usr/bin/\uD800': ['a'.repeat(64)] }));
+    expect(lone).to.not.equal(replacement);
+    expect([...lone.digests.keys()]).to.deep.equal(['/usr/bin/\uD800']);
+    expect(cache.runtimePolicy(runtimePolicy({ '/usr/bin/\uFFFD': ['a'.repeat(64)] }))).to.equal(replacement);
+  });
+
+  it('keeps at most 256 texts per kind: the least recently used is derived again', function () {
+    const cache = new EvidenceInputsCache();
+    const texts = Array.from({ length: 257 }, (_, i) => runtimePolicy({ [`/usr/bin/p${i}`]: ['a'.repeat(64)] }));
+    const first = cache.runtimePolicy(texts[0] as string);
+    const second = cache.runtimePolicy(texts[1] as string);
+    cache.runtimePolicy(texts[0] as string);
+    for (const text of texts.slice(2)) {
+      cache.runtimePolicy(text);
+    }
+    expect(cache.runtimePolicy(texts[0] as string)).to.equal(first);
+    expect(cache.runtimePolicy(texts[1] as string)).to.not.equal(second);
+  });
+
+  it('hands out one measured-boot memo until 16 Mi characters of logs went through it, and none for a log over 4 Mi', function () {
+    const cache = new EvidenceInputsCache();
+    const memo = cache.measuredBootMemo(1024 * 1024);
+    for (let i = 0; i < 14; i += 1) {
+      expect(cache.measuredBootMemo(1024 * 1024)).to.equal(memo);
+    }
+    expect(cache.measuredBootMemo(4 * 1024 * 1024 + 1)).to.equal(undefined);
+    expect(cache.measuredBootMemo(1024 * 1024)).to.equal(memo);
+    expect(cache.measuredBootMemo(1)).to.not.equal(memo);
+  });
+});
+
+describe('EvidenceWorkerPool threads in a process started with -e (how the CLI tests start ironlime)', function () {
+  this.timeout(30_000);
+
+  it('drop the options about the main script, which a thread refuses, and keep the others', function () {
+    expect(workerExecArgv(['--input-type=module', '-e', 'code', '--max-old-space-size=512', '--input-type', 'module', '--print', 'x', '--enable-source-maps'])).to.deep.equal([
+      '--max-old-space-size=512',
+      '--enable-source-maps',
+    ]);
+  });
+
+  it('answer evidence in such a process', async function () {
+    const poolModule = new URL('../../lib/verifier/evidence-worker-pool.js', import.meta.url).href;
+    const code = `const { EvidenceWorkerPool } = await import(${JSON.stringify(poolModule)});
+const pool = new EvidenceWorkerPool(1);
+const answer = await pool.check({ quote: 'rAAAA', nonce: 'n', hash_alg: 'sha256', tpm_ak: 'AAAA' }, { measuredBootPolicy: 'example', failOnTomtou: false });
+process.stdout.write(answer.kind === 'results' ? JSON.parse(answer.json).failures[0].type : answer.message);
+await pool.close();`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code]);
+    expect(stdout).to.equal('qoute_validation.quote_validation');
+  });
+});

@@ -46,14 +46,22 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
 interface PoolWorker {
   readonly thread: Worker;
   readonly pending: Map<number, (answer: EvidenceAnswer) => void>;
+  /** Why the thread ended, when we know: an uncaught exception or a check over the time bound. */
+  endReason: string;
 }
+
+/**
+ * A check is linear in its input, so a sound one ends in milliseconds; one that has not answered after
+ * this long is stuck, and its thread is ended (its jobs answer `internal`) rather than holding requests.
+ */
+export const DEFAULT_EVIDENCE_JOB_TIMEOUT_MS = 30_000;
 
 /**
  * Worker threads that run the evidence checks of `POST /verify/evidence` off the event loop, so the
  * verifier uses more than one core for them. Threads start on first use, up to `size`; a job goes to
  * the thread with the fewest pending jobs. A thread that ends (a crash, an exception, out of memory)
  * answers each of its pending jobs `internal` — an error reply, never a verdict — and is replaced
- * by a new one on the next job.
+ * by a new one on the next job. A job unanswered after `jobTimeoutMs` ends its thread the same way.
  */
 export class EvidenceWorkerPool {
   private readonly workers: PoolWorker[] = [];
@@ -63,6 +71,7 @@ export class EvidenceWorkerPool {
   constructor(
     readonly size: number = defaultEvidenceWorkers(),
     private readonly script: URL = WORKER_SCRIPT,
+    private readonly jobTimeoutMs: number = DEFAULT_EVIDENCE_JOB_TIMEOUT_MS,
   ) {
     if (!Number.isInteger(size) || size < 1) {
       throw new RangeError(`evidence worker pool size must be a positive integer, not ${String(size)}`);
@@ -84,7 +93,15 @@ export class EvidenceWorkerPool {
         resolve({ kind: 'internal', message: `the evidence could not be passed to a worker: ${error instanceof Error ? error.message : String(error)}` });
         return;
       }
-      worker.pending.set(id, resolve);
+      const timer = setTimeout(() => {
+        worker.endReason = `: a check took longer than ${this.jobTimeoutMs} ms`;
+        void worker.thread.terminate();
+      }, this.jobTimeoutMs);
+      timer.unref();
+      worker.pending.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
     });
   }
 
@@ -108,17 +125,16 @@ export class EvidenceWorkerPool {
   }
 
   private start(): PoolWorker {
-    const worker: PoolWorker = { thread: new Worker(this.script, { execArgv: workerExecArgv(process.execArgv) }), pending: new Map() };
+    const worker: PoolWorker = { thread: new Worker(this.script, { execArgv: workerExecArgv(process.execArgv) }), pending: new Map(), endReason: '' };
     worker.thread.unref();
     worker.thread.on('message', (message: EvidenceJobAnswer) => {
       const resolve = worker.pending.get(message.id);
       worker.pending.delete(message.id);
       resolve?.(message.answer);
     });
-    let failure = '';
     // 'error' (an uncaught exception in the thread) is always followed by 'exit'.
     worker.thread.on('error', (error) => {
-      failure = `: ${error.message}`;
+      worker.endReason = `: ${error.message}`;
     });
     worker.thread.on('exit', (exitCode) => {
       const at = this.workers.indexOf(worker);
@@ -126,7 +142,7 @@ export class EvidenceWorkerPool {
         this.workers.splice(at, 1);
       }
       for (const resolve of worker.pending.values()) {
-        resolve({ kind: 'internal', message: `the evidence worker ended (exit code ${exitCode}) before answering${failure}` });
+        resolve({ kind: 'internal', message: `the evidence worker ended (exit code ${exitCode}) before answering${worker.endReason}` });
       }
       worker.pending.clear();
     });

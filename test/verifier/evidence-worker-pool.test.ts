@@ -43,8 +43,8 @@ function results(answer: EvidenceAnswer): { valid: boolean; failures: { type: st
 describe('POST /verify/evidence worker pool: the same answers as in process, an error when a thread dies', function () {
   this.timeout(30_000);
   const pools: EvidenceWorkerPool[] = [];
-  const poolOf = (size: number, script?: URL): EvidenceWorkerPool => {
-    const pool = new EvidenceWorkerPool(size, script);
+  const poolOf = (size: number, script?: URL, jobTimeoutMs?: number): EvidenceWorkerPool => {
+    const pool = new EvidenceWorkerPool(size, script, jobTimeoutMs);
     pools.push(pool);
     return pool;
   };
@@ -103,6 +103,18 @@ describe('POST /verify/evidence worker pool: the same answers as in process, an 
     expect(results(await pool.check(good, OPTIONS)).valid).to.equal(true);
     await pool.close();
     expect((await pool.check(good, OPTIONS)).kind).to.equal('internal');
+  });
+
+  it('a thread that never answers is ended after the job time bound: its jobs answer an error, and a new thread serves', async function () {
+    const agent = new FakeAgent();
+    const pool = poolOf(1, new URL('./fixtures/crashing-evidence-worker.js', import.meta.url), 500);
+    const good = evidence(agent, 'poolNonce00000000030', maskOf([]));
+    const started = Date.now();
+    const answers = await Promise.all([pool.check({ ...good, nonce: 'hangNow' }, OPTIONS), pool.check(good, OPTIONS)]);
+    expect(answers.map((a) => a.kind)).to.deep.equal(['internal', 'internal']);
+    expect(answers[0]).to.have.property('message').that.includes('took longer than 500 ms');
+    expect(Date.now() - started).to.be.below(10_000);
+    expect(results(await pool.check(good, OPTIONS)).valid).to.equal(true);
   });
 
   it('the envelope text of results is what the route sent before ({code, status, results})', function () {

@@ -15,6 +15,12 @@ export const MAX_JSON_DEPTH = 32;
 const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
+ * Bodies `parseJsonBody` has already checked with the default depth: `validateDto` would otherwise walk
+ * every request body a second time. Weak, so a body is forgotten with its request.
+ */
+const GUARDED_BODIES = new WeakSet<object>();
+
+/**
  * Checks a parsed JSON value before anything transforms it: nesting at most `maxDepth` levels and no
  * prototype key at any level. Iterative (an explicit stack), so a hostile depth cannot overflow the
  * call stack, and linear in the size of the value.
@@ -22,6 +28,9 @@ const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor',
  * @throws RequestValidationError naming the location (`body.auth_tag.constructor: key not allowed`).
  */
 export function checkJsonValue(value: unknown, location: RequestLocation, maxDepth = MAX_JSON_DEPTH): void {
+  if (typeof value === 'object' && value !== null && GUARDED_BODIES.has(value) && maxDepth >= MAX_JSON_DEPTH) {
+    return;
+  }
   const stack: { value: unknown; path: string; depth: number }[] = [{ value, path: location, depth: 0 }];
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
     if (item.value === null || typeof item.value !== 'object') {
@@ -61,5 +70,8 @@ export function parseJsonBody(text: string): unknown {
     throw new RequestValidationError('body', 'must be JSON', { cause });
   }
   checkJsonValue(value, 'body');
+  if (typeof value === 'object' && value !== null) {
+    GUARDED_BODIES.add(value);
+  }
   return value;
 }

@@ -1,103 +1,161 @@
-import { hash, timingSafeEqual } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CompiledRuntimePolicy } from '../compiled-policy.js';
-import { pcrBankSize, type ImaHashAlgorithm } from '../hash-algorithms.js';
+import type { ImaHashAlgorithm } from '../hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
 
 const SPACE = 0x20;
-const DIGESTS: ReadonlyArray<{ prefix: string; digestSize: number }> = (['sha256', 'sha1'] as const).map((bank) => ({
-  prefix: `${bank}:`,
-  digestSize: pcrBankSize(bank),
-}));
+const CHAR_0 = 0x30;
+const CHAR_1 = 0x31;
+/** Value of an ASCII hex digit (either case); 0x100 for any other character below 128. */
+const HEX_VALUE = new Uint16Array(128).fill(0x100);
+for (let c = 0; c < 10; c++) {
+  HEX_VALUE[CHAR_0 + c] = c;
+}
+for (let c = 0; c < 6; c++) {
+  HEX_VALUE[0x61 + c] = 10 + c;
+  HEX_VALUE[0x41 + c] = 10 + c;
+}
+
+/**
+ * The template data of one `ima-ng` line with a given file digest algorithm, built in one reused
+ * buffer: `d-ng` (u32 size, `alg:` NUL, digest) then `n-ng` (u32 size, path, NUL), sizes
+ * little-endian (Linux ima_template_lib.c). The `d-ng` header never changes, so it is written once.
+ */
+class TemplateDataScratch {
+  readonly prefix: string;
+  readonly hexLength: number;
+  /** Where the digest bytes go, and where the `n-ng` size goes. */
+  private readonly digestAt: number;
+  private readonly nameAt: number;
+  private buffer: Buffer;
+  /** `buffer.subarray(0, n)` by length `n`, made once each: hashing takes an exact view. */
+  private views: Buffer[] = [];
+
+  constructor(algorithm: string, digestSize: number) {
+    this.prefix = `${algorithm}:`;
+    this.hexLength = digestSize * 2;
+    this.digestAt = 4 + this.prefix.length + 1;
+    this.nameAt = this.digestAt + digestSize;
+    this.buffer = this.allocate(512);
+  }
+
+  /**
+   * The template data for the digest `text[hexStart, hexStart + hexLength)` and the name
+   * `path`, or `undefined` when the digest is not hex.
+   */
+  build(text: string, hexStart: number, path: string): Buffer | undefined {
+    const needed = this.nameAt + 4 + path.length * 3 + 1;
+    if (needed > this.buffer.length) {
+      this.buffer = this.allocate(needed * 2);
+    }
+    const b = this.buffer;
+    let bad = 0;
+    for (let i = 0, at = this.digestAt; i < this.hexLength; i += 2, at++) {
+      const high = hexValue(text.charCodeAt(hexStart + i));
+      const low = hexValue(text.charCodeAt(hexStart + i + 1));
+      bad |= high | low;
+      b[at] = (high << 4) | low;
+    }
+    if (bad >= 0x100) {
+      return undefined;
+    }
+    const nameBytes = b.write(path, this.nameAt + 4, 'utf8');
+    b.writeUInt32LE(nameBytes + 1, this.nameAt);
+    const length = this.nameAt + 4 + nameBytes + 1;
+    b[length - 1] = 0;
+    return (this.views[length] ??= b.subarray(0, length));
+  }
+
+  private allocate(size: number): Buffer {
+    const b = Buffer.alloc(size);
+    b.writeUInt32LE(this.prefix.length + 1 + this.hexLength / 2, 0);
+    b.write(this.prefix, 4, 'latin1');
+    this.views = [];
+    return b;
+  }
+}
+
+function hexValue(code: number): number {
+  return code < 128 ? (HEX_VALUE[code] as number) : 0x100;
+}
 
 /**
  * The common line of a measurement list — `10 <template hash> ima-ng sha256:<hex> <path>` (or a
- * `sha1:` file digest), whose template hash, policy digest or exclusion accepts it — checked without
- * building an entry object: the template data (`d-ng` ‖ `n-ng`, Linux ima_template_lib.c) is written
- * into one reused buffer straight from the text, hashed once per bank with one-shot node:crypto
- * hashes, and both banks of PCR 10 are extended.
+ * `sha1:` file digest), whose template hash, policy digest or exclusion accepts it — checked
+ * straight from the text, without an entry object: the template data is rebuilt in a reused buffer,
+ * hashed once per bank with one-shot node:crypto hashes returning latin1 (`'binary'`) strings, the logged
+ * template hash compared digit by digit with the computed one, the policy's digests compared in
+ * place with the text, and both banks of PCR 10 extended. Per line it allocates the path string
+ * (the policy's map is keyed by it) and the digests' short strings.
  *
  * It only ever says yes: `accept` returns false, having changed nothing, for any line it does not
- * settle — another template or PCR, an odd spelling, a violation (all-zero hash), a template hash
- * that does not match, a path neither listed with this digest nor excluded, `boot_aggregate` with
- * extra aggregates — and the caller then runs the full parser and validator on it, which give the
- * verdict and the failure. So the fast path changes the cost, never the outcome.
+ * settle — another template or PCR, an odd spelling, a violation (all-zero hash: no real hash
+ * matches it), a template hash that does not match, a path neither listed with this digest nor
+ * excluded, `boot_aggregate` with extra aggregates — and the caller then runs the full parser and
+ * validator on it, which give the verdict and the failure. So the fast path changes the cost, never
+ * the outcome.
  */
 export class ImaNgFastPath {
-  private scratch = Buffer.allocUnsafe(4096);
-  private readonly logged: Buffer;
+  private readonly sha256Data = new TemplateDataScratch('sha256', 32);
+  private readonly sha1Data = new TemplateDataScratch('sha1', 20);
+  /** Hex digits of a logged template hash; 0 when the log hash is one the fast path leaves alone. */
+  private readonly loggedHexLength: number;
 
   constructor(
-    private readonly logHash: ImaHashAlgorithm,
+    logHash: ImaHashAlgorithm,
     private readonly policy: CompiledRuntimePolicy | undefined,
     private readonly extraBootAggregates: boolean,
   ) {
-    this.logged = Buffer.alloc(logHash.digestSize);
+    this.loggedHexLength = logHash.name === 'sha1' || logHash.name === 'sha256' ? logHash.digestSize * 2 : 0;
   }
 
   /** True when the line `text[start, end)` was accepted and extended into `replay`. */
   accept(text: string, start: number, end: number, replay: Pcr10Replay): boolean {
-    const hashEnd = start + 3 + this.logHash.digestSize * 2;
+    const hashEnd = start + 3 + this.loggedHexLength;
     if (
-      (this.logHash.name !== 'sha1' && this.logHash.name !== 'sha256') ||
-      !text.startsWith('10 ', start) ||
+      this.loggedHexLength === 0 ||
+      text.charCodeAt(start) !== CHAR_1 ||
+      text.charCodeAt(start + 1) !== CHAR_0 ||
+      text.charCodeAt(start + 2) !== SPACE ||
       text.charCodeAt(hashEnd) !== SPACE ||
-      !text.startsWith('ima-ng ', hashEnd + 1) ||
-      this.logged.write(text.slice(start + 3, hashEnd), 0, 'hex') !== this.logHash.digestSize ||
-      isAllZero(this.logged)
+      !text.startsWith('ima-ng ', hashEnd + 1)
     ) {
       return false;
     }
     const fieldStart = hashEnd + 8;
-    const digest = DIGESTS.find((d) => text.startsWith(d.prefix, fieldStart));
-    if (digest === undefined) {
+    const scratch = text.startsWith(this.sha256Data.prefix, fieldStart)
+      ? this.sha256Data
+      : text.startsWith(this.sha1Data.prefix, fieldStart)
+        ? this.sha1Data
+        : undefined;
+    if (scratch === undefined) {
       return false;
     }
-    const hexStart = fieldStart + digest.prefix.length;
-    const pathStart = hexStart + digest.digestSize * 2 + 1;
+    const hexStart = fieldStart + scratch.prefix.length;
+    const pathStart = hexStart + scratch.hexLength + 1;
+    if (pathStart >= end || text.charCodeAt(pathStart - 1) !== SPACE) {
+      return false;
+    }
     const space = text.indexOf(' ', pathStart);
-    if (pathStart >= end || text.charCodeAt(pathStart - 1) !== SPACE || (space >= 0 && space < end)) {
+    if (space >= 0 && space < end) {
       return false;
     }
-    const hex = text.slice(hexStart, pathStart - 1);
     const path = text.slice(pathStart, end);
-    const data = this.templateData(digest.prefix, digest.digestSize, hex, path);
+    const data = scratch.build(text, hexStart, path);
     if (data === undefined) {
       return false;
     }
-    const sha1 = hash('sha1', data, 'buffer');
-    const sha256 = hash('sha256', data, 'buffer');
-    const computed = this.logHash.name === 'sha1' ? sha1 : sha256;
-    if (!timingSafeEqual(this.logged, computed) || !this.accepted(path, hex)) {
+    const sha1 = hash('sha1', data, 'binary');
+    const sha256 = hash('sha256', data, 'binary');
+    if (!sameDigest(text, start + 3, this.loggedHexLength === 40 ? sha1 : sha256) || !this.accepted(path, text, hexStart, scratch.hexLength)) {
       return false;
     }
-    replay.extend(sha1, sha256);
+    replay.extendLatin1(sha1, sha256);
     return true;
   }
 
-  /** `d-ng` (u32 size, `alg:` NUL, digest) then `n-ng` (u32 size, path, NUL), little-endian sizes. */
-  private templateData(prefix: string, size: number, hex: string, path: string): Buffer | undefined {
-    const needed = 4 + prefix.length + 1 + size + 4 + path.length * 3 + 1;
-    if (needed > this.scratch.length) {
-      this.scratch = Buffer.allocUnsafe(needed * 2);
-    }
-    const b = this.scratch;
-    let at = 4;
-    b.writeUInt32LE(prefix.length + 1 + size, 0);
-    at += b.write(prefix, at, 'latin1');
-    b[at++] = 0;
-    if (b.write(hex, at, 'hex') !== size) {
-      return undefined;
-    }
-    at += size + 4;
-    const nameBytes = b.write(path, at, 'utf8');
-    b.writeUInt32LE(nameBytes + 1, at - 4);
-    at += nameBytes;
-    b[at++] = 0;
-    return b.subarray(0, at);
-  }
-
   /** The `ima-ng` rule's yes: listed with this (lowercase) digest, or excluded. */
-  private accepted(path: string, hex: string): boolean {
+  private accepted(path: string, text: string, hexStart: number, hexLength: number): boolean {
     const policy = this.policy;
     if (policy === undefined) {
       return true;
@@ -105,14 +163,24 @@ export class ImaNgFastPath {
     if (path === 'boot_aggregate' && this.extraBootAggregates) {
       return false;
     }
-    return policy.digests.get(path)?.includes(hex) === true || policy.isExcluded(path);
+    const listed = policy.digests.get(path);
+    if (listed !== undefined) {
+      for (const digest of listed) {
+        if (digest.length === hexLength && text.startsWith(digest, hexStart)) {
+          return true;
+        }
+      }
+    }
+    return policy.isExcluded(path);
   }
 }
 
-function isAllZero(bytes: Buffer): boolean {
-  let acc = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    acc |= bytes[i] as number;
+/** Whether the hex digits at `text[at…]` spell the bytes of `digest` (latin1), in either case. */
+function sameDigest(text: string, at: number, digest: string): boolean {
+  let diff = 0;
+  for (let i = 0; i < digest.length; i++) {
+    const value = (hexValue(text.charCodeAt(at + 2 * i)) << 4) | hexValue(text.charCodeAt(at + 2 * i + 1));
+    diff |= value ^ digest.charCodeAt(i);
   }
-  return acc === 0;
+  return diff === 0;
 }

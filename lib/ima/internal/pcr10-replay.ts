@@ -3,6 +3,8 @@ import { pcrBankSize, type PcrBank } from '../hash-algorithms.js';
 
 const SHA1_SIZE = pcrBankSize('sha1');
 const SHA256_SIZE = pcrBankSize('sha256');
+const ONES_SHA1 = '\xff'.repeat(SHA1_SIZE);
+const ONES_SHA256 = '\xff'.repeat(SHA256_SIZE);
 
 /**
  * Running PCR 10 in the sha1 and sha256 banks: `PCR = H_bank(PCR ‖ H_bank(template data))`
@@ -11,55 +13,67 @@ const SHA256_SIZE = pcrBankSize('sha256');
  * an all-zero template hash, is extended with all-ones instead (kernel `ima_add_violation`:
  * "a violation extends PCR with 0xFF…"; Keylime `ast.Entry` FF_HASH).
  *
- * Two scratch buffers hold `PCR ‖ digest`, so an extend allocates nothing but the new PCR value.
+ * Digests and PCR values are held as latin1 strings (one char per byte): node:crypto's one-shot
+ * `hash(…, 'binary')` (latin1) returns one about three times cheaper than a Buffer (no backing store to
+ * allocate), and writing it into the `PCR ‖ digest` scratch buffer is one copy. An extend allocates
+ * nothing but the new value's short string.
  */
 export class Pcr10Replay {
-  private sha1: Buffer;
-  private sha256: Buffer;
+  private sha1: string;
+  private sha256: string;
   private readonly scratch1 = Buffer.alloc(2 * SHA1_SIZE);
   private readonly scratch256 = Buffer.alloc(2 * SHA256_SIZE);
-  private static readonly ONES_SHA1 = Buffer.alloc(SHA1_SIZE, 0xff);
-  private static readonly ONES_SHA256 = Buffer.alloc(SHA256_SIZE, 0xff);
 
-  constructor(start: { sha1: Buffer; sha256: Buffer }) {
-    this.sha1 = Buffer.from(start.sha1);
-    this.sha256 = Buffer.from(start.sha256);
+  /** Starts from PCR values given as lowercase hex. */
+  constructor(start: { sha1: string; sha256: string }) {
+    this.sha1 = Buffer.from(start.sha1, 'hex').toString('latin1');
+    this.sha256 = Buffer.from(start.sha256, 'hex').toString('latin1');
   }
 
-  /** Extends both banks with the template data's digests in each bank. */
-  extend(sha1Digest: Buffer, sha256Digest: Buffer): void {
-    this.sha1.copy(this.scratch1, 0);
-    sha1Digest.copy(this.scratch1, SHA1_SIZE);
-    this.sha1 = hash('sha1', this.scratch1, 'buffer');
-    this.sha256.copy(this.scratch256, 0);
-    sha256Digest.copy(this.scratch256, SHA256_SIZE);
-    this.sha256 = hash('sha256', this.scratch256, 'buffer');
+  /** Extends both banks with the template data's digests in each bank, as latin1 strings. */
+  extendLatin1(sha1Digest: string, sha256Digest: string): void {
+    this.scratch1.write(sha1Digest, SHA1_SIZE, 'latin1');
+    this.scratch256.write(sha256Digest, SHA256_SIZE, 'latin1');
+    this.advance();
+  }
+
+  /** Extends both banks with the template data's digests in each bank, as bytes. */
+  extend(sha1Digest: Uint8Array, sha256Digest: Uint8Array): void {
+    this.scratch1.set(sha1Digest, SHA1_SIZE);
+    this.scratch256.set(sha256Digest, SHA256_SIZE);
+    this.advance();
   }
 
   /** Extends both banks as the kernel does for a violation: with all-ones. */
   extendViolation(): void {
-    this.extend(Pcr10Replay.ONES_SHA1, Pcr10Replay.ONES_SHA256);
+    this.extendLatin1(ONES_SHA1, ONES_SHA256);
   }
 
-  value(bank: PcrBank): Buffer {
-    return bank === 'sha1' ? this.sha1 : this.sha256;
-  }
-
-  /** Constant-time comparison of one bank with a quoted value (false when the sizes differ). */
-  matches(bank: PcrBank, quoted: Buffer): boolean {
-    const current = this.value(bank);
+  /**
+   * Whether one bank holds `quoted` (latin1). This runs after every line,
+   * so it compares in JavaScript, in time independent of where the values differ.
+   */
+  matches(bank: PcrBank, quoted: string): boolean {
+    const current = bank === 'sha1' ? this.sha1 : this.sha256;
     if (current.length !== quoted.length) {
       return false;
     }
-    // Constant time without a native call per entry (this runs after every line): OR of the XORs.
     let diff = 0;
     for (let i = 0; i < current.length; i++) {
-      diff |= (current[i] as number) ^ (quoted[i] as number);
+      diff |= current.charCodeAt(i) ^ quoted.charCodeAt(i);
     }
     return diff === 0;
   }
 
+  /** Hashes `PCR ‖ digest` in each bank, the digests being already in the scratch buffers. */
+  private advance(): void {
+    this.scratch1.write(this.sha1, 0, 'latin1');
+    this.sha1 = hash('sha1', this.scratch1, 'binary');
+    this.scratch256.write(this.sha256, 0, 'latin1');
+    this.sha256 = hash('sha256', this.scratch256, 'binary');
+  }
+
   snapshot(): { sha1: string; sha256: string } {
-    return { sha1: this.sha1.toString('hex'), sha256: this.sha256.toString('hex') };
+    return { sha1: Buffer.from(this.sha1, 'latin1').toString('hex'), sha256: Buffer.from(this.sha256, 'latin1').toString('hex') };
   }
 }

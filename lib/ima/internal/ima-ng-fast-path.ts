@@ -4,6 +4,7 @@ import type { ImaHashAlgorithm } from '../hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
 
 const SPACE = 0x20;
+const BOOT_AGGREGATE = 'boot_aggregate';
 const CHAR_0 = 0x30;
 const CHAR_1 = 0x31;
 /** Value of an ASCII hex digit (either case); 0x100 for any other character below 128. */
@@ -39,12 +40,15 @@ class TemplateDataScratch {
     this.buffer = this.allocate(512);
   }
 
+  /** Whether the path the last `build` wrote holds a character beyond ASCII. */
+  wide = false;
+
   /**
-   * The template data for the digest `text[hexStart, hexStart + hexLength)` and the name
-   * `path`, or `undefined` when the digest is not hex.
+   * The template data for the digest `text[hexStart, hexStart + hexLength)` and the path
+   * `text[pathStart, end)`, or `undefined` when the digest is not hex or the path holds a space.
    */
-  build(text: string, hexStart: number, path: string): Buffer | undefined {
-    const needed = this.nameAt + 4 + path.length * 3 + 1;
+  build(text: string, hexStart: number, pathStart: number, end: number): Buffer | undefined {
+    const needed = this.nameAt + 4 + (end - pathStart) * 3 + 1;
     if (needed > this.buffer.length) {
       this.buffer = this.allocate(needed * 2);
     }
@@ -59,11 +63,24 @@ class TemplateDataScratch {
     if (bad >= 0x100) {
       return undefined;
     }
-    const nameBytes = b.write(path, this.nameAt + 4, 'utf8');
-    b.writeUInt32LE(nameBytes + 1, this.nameAt);
-    const length = this.nameAt + 4 + nameBytes + 1;
-    b[length - 1] = 0;
-    return (this.views[length] ??= b.subarray(0, length));
+    const nameStart = this.nameAt + 4;
+    let at = nameStart;
+    let codes = 0;
+    for (let i = pathStart; i < end; i++) {
+      const code = text.charCodeAt(i);
+      if (code === SPACE) {
+        return undefined;
+      }
+      codes |= code;
+      b[at++] = code;
+    }
+    this.wide = codes >= 0x80;
+    if (this.wide) {
+      at = nameStart + b.write(text.slice(pathStart, end), nameStart, 'utf8');
+    }
+    b.writeUInt32LE(at - nameStart + 1, this.nameAt);
+    b[at++] = 0;
+    return (this.views[at] ??= b.subarray(0, at));
   }
 
   private allocate(size: number): Buffer {
@@ -85,8 +102,9 @@ function hexValue(code: number): number {
  * straight from the text, without an entry object: the template data is rebuilt in a reused buffer,
  * hashed once per bank with one-shot node:crypto hashes returning latin1 (`'binary'`) strings, the logged
  * template hash compared digit by digit with the computed one, the policy's digests compared in
- * place with the text, and both banks of PCR 10 extended. Per line it allocates the path string
- * (the policy's map is keyed by it) and the digests' short strings.
+ * place with the text, the line looked up in the policy by its template data's SHA-256
+ * (ImaNgPolicyIndex), and both banks of PCR 10 extended. Per line it allocates only the digests'
+ * short strings.
  *
  * It only ever says yes: `accept` returns false, having changed nothing, for any line it does not
  * settle — another template or PCR, an odd spelling, a violation (all-zero hash: no real hash
@@ -136,43 +154,49 @@ export class ImaNgFastPath {
     if (pathStart >= end || text.charCodeAt(pathStart - 1) !== SPACE) {
       return false;
     }
-    const space = text.indexOf(' ', pathStart);
-    if (space >= 0 && space < end) {
-      return false;
-    }
-    const path = text.slice(pathStart, end);
-    const data = scratch.build(text, hexStart, path);
+    const data = scratch.build(text, hexStart, pathStart, end);
     if (data === undefined) {
       return false;
     }
     const sha1 = hash('sha1', data, 'binary');
     const sha256 = hash('sha256', data, 'binary');
-    if (!sameDigest(text, start + 3, this.loggedHexLength === 40 ? sha1 : sha256) || !this.accepted(path, text, hexStart, scratch.hexLength)) {
+    if (
+      !sameDigest(text, start + 3, this.loggedHexLength === 40 ? sha1 : sha256) ||
+      !this.accepted(text, pathStart, end, sha256, scratch.wide ? hexStart : -1, scratch.hexLength)
+    ) {
       return false;
     }
     replay.extendLatin1(sha1, sha256);
     return true;
   }
 
-  /** The `ima-ng` rule's yes: listed with this (lowercase) digest, or excluded. */
-  private accepted(path: string, text: string, hexStart: number, hexLength: number): boolean {
+  /**
+   * The `ima-ng` rule's yes for the path `text[pathStart, end)`: listed with this digest, or
+   * excluded. An ASCII path (`wideHexStart` -1) is looked up by the template data's SHA-256; any
+   * other by string, its digest compared with the text at `wideHexStart`.
+   */
+  private accepted(text: string, pathStart: number, end: number, sha256: string, wideHexStart: number, hexLength: number): boolean {
     const policy = this.policy;
     if (policy === undefined) {
       return true;
     }
-    if (path === 'boot_aggregate' && this.extraBootAggregates) {
+    if (this.extraBootAggregates && end - pathStart === BOOT_AGGREGATE.length && text.startsWith(BOOT_AGGREGATE, pathStart)) {
       return false;
     }
-    const listed = policy.digests.get(path);
-    if (listed !== undefined) {
-      for (const digest of listed) {
-        if (digest.length === hexLength && text.startsWith(digest, hexStart)) {
-          return true;
-        }
-      }
+    if (wideHexStart < 0 ? policy.imaNgIndex.has(sha256) : listedWide(policy, text.slice(pathStart, end), text, wideHexStart, hexLength)) {
+      return true;
     }
-    return policy.isExcluded(path);
+    return policy.isExcluded(text.slice(pathStart, end));
   }
+}
+
+function listedWide(policy: CompiledRuntimePolicy, path: string, text: string, hexStart: number, hexLength: number): boolean {
+  for (const digest of policy.digests.get(path) ?? []) {
+    if (digest.length === hexLength && text.startsWith(digest, hexStart)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** Whether the hex digits at `text[at…]` spell the bytes of `digest` (latin1), in either case. */

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { pcrBankSize, type PcrBank } from '../hash-algorithms.js';
+import { Sha1Pcr } from './sha1-pcr.js';
 
 const SHA1_SIZE = pcrBankSize('sha1');
 const SHA256_SIZE = pcrBankSize('sha256');
@@ -13,35 +14,34 @@ const ONES_SHA256 = '\xff'.repeat(SHA256_SIZE);
  * an all-zero template hash, is extended with all-ones instead (kernel `ima_add_violation`:
  * "a violation extends PCR with 0xFF…"; Keylime `ast.Entry` FF_HASH).
  *
- * Digests and PCR values are held as latin1 strings (one char per byte): node:crypto's one-shot
- * `hash(…, 'binary')` (latin1) returns one about three times cheaper than a Buffer (no backing store to
- * allocate), and writing it into the `PCR ‖ digest` scratch buffer is one copy. An extend allocates
- * nothing but the new value's short string.
+ * The sha256 bank's digests and value are latin1 strings (one char per byte): node:crypto's
+ * one-shot `hash(…, 'binary')` returns one about three times cheaper than a Buffer (no backing store
+ * to allocate), and writing it into the `PCR ‖ digest` scratch buffer is one copy. The sha1 bank is
+ * extended in JavaScript (Sha1Pcr), cheaper than a node:crypto call for its one-block message.
  */
 export class Pcr10Replay {
-  private sha1: string;
+  private readonly sha1: Sha1Pcr;
   private sha256: string;
-  private readonly scratch1 = Buffer.alloc(2 * SHA1_SIZE);
   private readonly scratch256 = Buffer.alloc(2 * SHA256_SIZE);
 
   /** Starts from PCR values given as lowercase hex. */
   constructor(start: { sha1: string; sha256: string }) {
-    this.sha1 = Buffer.from(start.sha1, 'hex').toString('latin1');
+    this.sha1 = new Sha1Pcr(start.sha1);
     this.sha256 = Buffer.from(start.sha256, 'hex').toString('latin1');
   }
 
   /** Extends both banks with the template data's digests in each bank, as latin1 strings. */
   extendLatin1(sha1Digest: string, sha256Digest: string): void {
-    this.scratch1.write(sha1Digest, SHA1_SIZE, 'latin1');
+    this.sha1.extendLatin1(sha1Digest);
     this.scratch256.write(sha256Digest, SHA256_SIZE, 'latin1');
-    this.advance();
+    this.advance256();
   }
 
   /** Extends both banks with the template data's digests in each bank, as bytes. */
   extend(sha1Digest: Uint8Array, sha256Digest: Uint8Array): void {
-    this.scratch1.set(sha1Digest, SHA1_SIZE);
+    this.sha1.extendBytes(sha1Digest);
     this.scratch256.set(sha256Digest, SHA256_SIZE);
-    this.advance();
+    this.advance256();
   }
 
   /** Extends both banks as the kernel does for a violation: with all-ones. */
@@ -50,30 +50,30 @@ export class Pcr10Replay {
   }
 
   /**
-   * Whether one bank holds `quoted` (latin1). This runs after every line,
-   * so it compares in JavaScript, in time independent of where the values differ.
+   * Whether one bank holds `quoted` (latin1). This runs after every line, so it compares in
+   * JavaScript, in time independent of where the values differ.
    */
   matches(bank: PcrBank, quoted: string): boolean {
-    const current = bank === 'sha1' ? this.sha1 : this.sha256;
-    if (current.length !== quoted.length) {
+    if (bank === 'sha1') {
+      return quoted.length === SHA1_SIZE && this.sha1.equalsLatin1(quoted);
+    }
+    if (quoted.length !== SHA256_SIZE) {
       return false;
     }
     let diff = 0;
-    for (let i = 0; i < current.length; i++) {
-      diff |= current.charCodeAt(i) ^ quoted.charCodeAt(i);
+    for (let i = 0; i < SHA256_SIZE; i++) {
+      diff |= this.sha256.charCodeAt(i) ^ quoted.charCodeAt(i);
     }
     return diff === 0;
   }
 
-  /** Hashes `PCR ‖ digest` in each bank, the digests being already in the scratch buffers. */
-  private advance(): void {
-    this.scratch1.write(this.sha1, 0, 'latin1');
-    this.sha1 = hash('sha1', this.scratch1, 'binary');
+  /** Hashes `PCR ‖ digest` in the sha256 bank, the digest being already in the scratch buffer. */
+  private advance256(): void {
     this.scratch256.write(this.sha256, 0, 'latin1');
     this.sha256 = hash('sha256', this.scratch256, 'binary');
   }
 
   snapshot(): { sha1: string; sha256: string } {
-    return { sha1: Buffer.from(this.sha1, 'latin1').toString('hex'), sha256: Buffer.from(this.sha256, 'latin1').toString('hex') };
+    return { sha1: this.sha1.toHex(), sha256: Buffer.from(this.sha256, 'latin1').toString('hex') };
   }
 }

@@ -5,16 +5,29 @@ import type { Pcr10Replay } from './pcr10-replay.js';
 
 const SPACE = 0x20;
 const BOOT_AGGREGATE = 'boot_aggregate';
-const CHAR_0 = 0x30;
-const CHAR_1 = 0x31;
-/** Value of an ASCII hex digit (either case); 0x100 for any other character below 128. */
-const HEX_VALUE = new Uint16Array(128).fill(0x100);
-for (let c = 0; c < 10; c++) {
-  HEX_VALUE[CHAR_0 + c] = c;
+const CHAR_ONE = 0x31;
+const CHAR_ZERO = 0x30;
+/**
+ * The byte two ASCII hex digits (either case) spell, indexed by `first << 7 | second`; 0x100 for
+ * any other pair of characters below 128. One load per byte where a table of digits takes two.
+ */
+const HEX_PAIR = new Uint16Array(128 * 128).fill(0x100);
+const DIGITS = '0123456789abcdef';
+for (let high = 0; high < 16; high++) {
+  for (let low = 0; low < 16; low++) {
+    for (const first of [DIGITS[high] as string, (DIGITS[high] as string).toUpperCase()]) {
+      for (const second of [DIGITS[low] as string, (DIGITS[low] as string).toUpperCase()]) {
+        HEX_PAIR[(first.charCodeAt(0) << 7) | second.charCodeAt(0)] = (high << 4) | low;
+      }
+    }
+  }
 }
-for (let c = 0; c < 6; c++) {
-  HEX_VALUE[0x61 + c] = 10 + c;
-  HEX_VALUE[0x41 + c] = 10 + c;
+
+/** The byte of the hex digits at `text[at]` and `text[at + 1]`, or 0x100 when they are not hex. */
+function hexByte(text: string, at: number): number {
+  const first = text.charCodeAt(at);
+  const second = text.charCodeAt(at + 1);
+  return (first | second) < 128 ? (HEX_PAIR[(first << 7) | second] as number) : 0x100;
 }
 
 /**
@@ -55,10 +68,9 @@ class TemplateDataScratch {
     const b = this.buffer;
     let bad = 0;
     for (let i = 0, at = this.digestAt; i < this.hexLength; i += 2, at++) {
-      const high = hexValue(text.charCodeAt(hexStart + i));
-      const low = hexValue(text.charCodeAt(hexStart + i + 1));
-      bad |= high | low;
-      b[at] = (high << 4) | low;
+      const byte = hexByte(text, hexStart + i);
+      bad |= byte;
+      b[at] = byte;
     }
     if (bad >= 0x100) {
       return undefined;
@@ -90,10 +102,6 @@ class TemplateDataScratch {
     this.views = [];
     return b;
   }
-}
-
-function hexValue(code: number): number {
-  return code < 128 ? (HEX_VALUE[code] as number) : 0x100;
 }
 
 /**
@@ -132,8 +140,8 @@ export class ImaNgFastPath {
     const hashEnd = start + 3 + this.loggedHexLength;
     if (
       this.loggedHexLength === 0 ||
-      text.charCodeAt(start) !== CHAR_1 ||
-      text.charCodeAt(start + 1) !== CHAR_0 ||
+      text.charCodeAt(start) !== CHAR_ONE ||
+      text.charCodeAt(start + 1) !== CHAR_ZERO ||
       text.charCodeAt(start + 2) !== SPACE ||
       text.charCodeAt(hashEnd) !== SPACE ||
       !text.startsWith('ima-ng ', hashEnd + 1)
@@ -203,8 +211,7 @@ function listedWide(policy: CompiledRuntimePolicy, path: string, text: string, h
 function sameDigest(text: string, at: number, digest: string): boolean {
   let diff = 0;
   for (let i = 0; i < digest.length; i++) {
-    const value = (hexValue(text.charCodeAt(at + 2 * i)) << 4) | hexValue(text.charCodeAt(at + 2 * i + 1));
-    diff |= value ^ digest.charCodeAt(i);
+    diff |= hexByte(text, at + 2 * i) ^ digest.charCodeAt(i);
   }
   return diff === 0;
 }

@@ -66,31 +66,19 @@ class TemplateDataScratch {
       this.buffer = this.allocate(needed * 2);
     }
     const b = this.buffer;
-    let bad = 0;
-    for (let i = 0, at = this.digestAt; i < this.hexLength; i += 2, at++) {
-      const byte = hexByte(text, hexStart + i);
-      bad |= byte;
-      b[at] = byte;
+    if (b.write(text.slice(hexStart, hexStart + this.hexLength), this.digestAt, 'hex') * 2 !== this.hexLength) {
+      return undefined;
     }
-    if (bad >= 0x100) {
+    const space = text.indexOf(' ', pathStart);
+    if (space >= 0 && space < end) {
       return undefined;
     }
     const nameStart = this.nameAt + 4;
-    let at = nameStart;
-    let codes = 0;
-    for (let i = pathStart; i < end; i++) {
-      const code = text.charCodeAt(i);
-      if (code === SPACE) {
-        return undefined;
-      }
-      codes |= code;
-      b[at++] = code;
-    }
-    this.wide = codes >= 0x80;
-    if (this.wide) {
-      at = nameStart + b.write(text.slice(pathStart, end), nameStart, 'utf8');
-    }
-    b.writeUInt32LE(at - nameStart + 1, this.nameAt);
+    const nameBytes = b.write(text.slice(pathStart, end), nameStart, 'utf8');
+    // UTF-8 takes one byte per character only when every character is ASCII.
+    this.wide = nameBytes !== end - pathStart;
+    b.writeUInt32LE(nameBytes + 1, this.nameAt);
+    let at = nameStart + nameBytes;
     b[at++] = 0;
     return (this.views[at] ??= b.subarray(0, at));
   }

@@ -26,7 +26,7 @@ describe('IMA sha1 PCR extended in JavaScript', () => {
     }
   });
 
-  it('compares with a quoted value byte by byte', () => {
+  it('compares with a quoted value of the right size, every byte counting', () => {
     const value = randomBytes(20);
     const pcr = new Sha1Pcr(value.toString('hex'));
     expect(pcr.equalsLatin1(value.toString('latin1'))).to.equal(true);
@@ -35,5 +35,6 @@ describe('IMA sha1 PCR extended in JavaScript', () => {
       other[at] = (other[at] as number) ^ 0x80;
       expect(pcr.equalsLatin1(other.toString('latin1'))).to.equal(false);
     }
+    expect(pcr.equalsLatin1(Buffer.concat([value, Buffer.alloc(1)]).toString('latin1'))).to.equal(false);
   });
 });

@@ -50,14 +50,18 @@ export class Sha1Pcr {
     this.compress();
   }
 
-  /** Whether the value is `quoted` (20 bytes as latin1), in time independent of where they differ. */
+  /** Whether the value is `quoted` (20 bytes as latin1); stops at the first word that differs. */
   equalsLatin1(quoted: string): boolean {
-    let diff = 0;
+    if (quoted.length !== 20) {
+      return false;
+    }
     for (let i = 0; i < 5; i++) {
       const at = 4 * i;
-      diff |= (this.words[i] as number) ^ ((quoted.charCodeAt(at) << 24) | (quoted.charCodeAt(at + 1) << 16) | (quoted.charCodeAt(at + 2) << 8) | quoted.charCodeAt(at + 3));
+      if (this.words[i] !== ((quoted.charCodeAt(at) << 24) | (quoted.charCodeAt(at + 1) << 16) | (quoted.charCodeAt(at + 2) << 8) | quoted.charCodeAt(at + 3))) {
+        return false;
+      }
     }
-    return diff === 0;
+    return true;
   }
 
   toHex(): string {

@@ -7,7 +7,7 @@ import type { Benchmark } from './benchmark.js';
 
 /**
  * `npm run bench -- ima [entries]`: the cost of checking an IMA measurement list per entry, next to
- * the cost of the bare hashes every check must do, measured in the same run:
+ * the cost of the hashes every check must do, measured in the same run:
  *
  * - floor: per entry, SHA-1 of the template data (the template hash) and the extends of PCR 10 in
  *   the sha1 and sha256 banks (SHA-256 of the template data, then `H(PCR ‖ digest)` in each bank),
@@ -111,7 +111,7 @@ function interleavedMedians(runs: number, works: ReadonlyArray<() => void>): num
 
 export const imaBenchmark: Benchmark = {
   name: 'ima',
-  description: 'IMA list check per entry (50,000 ima-ng entries, policy, both banks) vs bare hashes',
+  description: 'IMA list check per entry (50,000 ima-ng entries, policy, both banks) vs the floor of its 4 one-shot hashes',
   async run(args) {
     const count = Number(args[0] ?? 50_000);
     const increment = 100;

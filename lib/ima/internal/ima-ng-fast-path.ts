@@ -44,6 +44,8 @@ class TemplateDataScratch {
   private buffer: Buffer;
   /** `buffer.subarray(0, n)` by length `n`, made once each: hashing takes an exact view. */
   private views: Buffer[] = [];
+  /** Whether the path the last `build` wrote holds a character beyond ASCII. */
+  wide = false;
 
   constructor(algorithm: string, digestSize: number) {
     this.prefix = `${algorithm}:`;
@@ -52,9 +54,6 @@ class TemplateDataScratch {
     this.nameAt = this.digestAt + digestSize;
     this.buffer = this.allocate(512);
   }
-
-  /** Whether the path the last `build` wrote holds a character beyond ASCII. */
-  wide = false;
 
   /**
    * The template data for the digest `text[hexStart, hexStart + hexLength)` and the path
@@ -95,12 +94,11 @@ class TemplateDataScratch {
 /**
  * The common line of a measurement list — `10 <template hash> ima-ng sha256:<hex> <path>` (or a
  * `sha1:` file digest), whose template hash, policy digest or exclusion accepts it — checked
- * straight from the text, without an entry object: the template data is rebuilt in a reused buffer,
- * hashed once per bank with one-shot node:crypto hashes returning latin1 (`'binary'`) strings, the logged
- * template hash compared digit by digit with the computed one, the policy's digests compared in
- * place with the text, the line looked up in the policy by its template data's SHA-256
- * (ImaNgPolicyIndex), and both banks of PCR 10 extended. Per line it allocates only the digests'
- * short strings.
+ * straight from the text, without an entry object: the template data is rebuilt in a reused buffer
+ * (TemplateDataScratch), hashed once per bank with one-shot node:crypto hashes returning latin1
+ * (`'binary'`) strings, the logged template hash compared digit by digit with the computed one, the
+ * line looked up in the policy by its template data's SHA-256 (ImaNgPolicyIndex), and both banks of
+ * PCR 10 extended. Per line it allocates two slices of the text (digest, path) and the hash results.
  *
  * It only ever says yes: `accept` returns false, having changed nothing, for any line it does not
  * settle — another template or PCR, an odd spelling, a violation (all-zero hash: no real hash

@@ -72,7 +72,7 @@ export interface VerifyImaListResult {
 
 interface Source {
   readonly count: number;
-  /** Checks every line in order (`line` is 1-based in the whole list), calling `after` after each. */
+  /** Checks every line in order and extends `replay`, calling `after` with the line's index after each. */
   forEach(replay: Pcr10Replay, after: (index: number) => void): void;
 }
 
@@ -206,10 +206,10 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
       : {
           count: entries.length,
           forEach(replay, after) {
-            entries.forEach((entry, index) => {
-              checkOne(entry, firstLine + index, replay);
+            for (let index = 0; index < entries.length; index++) {
+              checkOne(entries[index] ?? badInput('missing entry'), firstLine + index, replay);
               after(index);
-            });
+            }
           },
         };
 

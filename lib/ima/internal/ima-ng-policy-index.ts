@@ -19,40 +19,48 @@ const ALGORITHM_BY_HEX_LENGTH: ReadonlyMap<number, string> = new Map([
  * Only ASCII paths are indexed; a path with other characters is looked up by string (the UTF-8
  * encoding folds distinct lone surrogates into the same bytes, where the policy compares strings).
  *
- * Built on the first lookup, so a policy that is compiled but never replayed does not pay for it
- * (one hash per listed digest).
+ * Built with the compiled policy and never changed after: one SHA-256 per listed digest, which
+ * takes compiling a 50,000-path policy from 25–40 ms to 80–150 ms on the loaded 2-core machine (once
+ * per policy: compiled policies are cached).
  */
 export class ImaNgPolicyIndex {
-  private table: HashTable | undefined;
+  private readonly table: HashTable;
 
-  constructor(private readonly digests: ReadonlyMap<string, readonly string[]>) {}
+  constructor(digests: ReadonlyMap<string, readonly string[]>) {
+    this.table = new HashTable(templateHashes(digests));
+  }
 
   /** Whether `sha256` (32 bytes as latin1) is the template data hash of a listed pair. */
   has(sha256: string): boolean {
-    this.table ??= new HashTable(this.templateHashes());
     return this.table.has(sha256);
   }
+}
 
-  private templateHashes(): Buffer[] {
-    const hashes: Buffer[] = [];
-    for (const [path, list] of this.digests) {
-      if (!/^[\x00-\x7f]*$/.test(path)) {
+/** The SHA-256 (latin1) of the ima-ng template data of every listed pair with an ASCII path. */
+function templateHashes(digests: ReadonlyMap<string, readonly string[]>): string[] {
+  const hashes: string[] = [];
+  let scratch = Buffer.allocUnsafe(512);
+  for (const [path, list] of digests) {
+    if (!/^[\x00-\x7f]*$/.test(path)) {
+      continue;
+    }
+    for (const hex of list) {
+      const algorithm = ALGORITHM_BY_HEX_LENGTH.get(hex.length);
+      if (algorithm === undefined) {
         continue;
       }
-      for (const hex of list) {
-        const algorithm = ALGORITHM_BY_HEX_LENGTH.get(hex.length);
-        if (algorithm === undefined) {
-          continue;
-        }
-        const writer = new TemplateDataWriter(Buffer.allocUnsafe(digestNgSize(algorithm.length, hex.length / 2) + nameNgSize(path.length)));
-        if (writer.digestNg(algorithm, algorithm.length, hex)) {
-          writer.nameNg(path, path.length);
-          hashes.push(hash('sha256', writer.data, 'buffer'));
-        }
+      const size = digestNgSize(algorithm.length, hex.length / 2) + nameNgSize(path.length);
+      if (size > scratch.length) {
+        scratch = Buffer.allocUnsafe(size * 2);
+      }
+      const writer = new TemplateDataWriter(scratch.subarray(0, size));
+      if (writer.digestNg(algorithm, algorithm.length, hex)) {
+        writer.nameNg(path, path.length);
+        hashes.push(hash('sha256', writer.data, 'binary'));
       }
     }
-    return hashes;
   }
+  return hashes;
 }
 
 const WORDS = 8;
@@ -74,7 +82,7 @@ class HashTable {
   private readonly slots: Int32Array;
   private readonly words: Int32Array;
 
-  constructor(values: readonly Buffer[]) {
+  constructor(values: readonly string[]) {
     let size = 16;
     while (size < values.length * 2) {
       size *= 2;
@@ -84,7 +92,7 @@ class HashTable {
     this.words = new Int32Array(values.length * WORDS);
     values.forEach((value, index) => {
       for (let i = 0; i < WORDS; i++) {
-        this.words[index * WORDS + i] = value.readInt32BE(4 * i);
+        this.words[index * WORDS + i] = word(value, 4 * i);
       }
       let slot = (this.words[index * WORDS] as number) & this.mask;
       while (this.slots[slot] !== 0) {

@@ -5,6 +5,8 @@ import type { Pcr10Replay } from './pcr10-replay.js';
 
 const SPACE = 0x20;
 const BOOT_AGGREGATE = 'boot_aggregate';
+/** Paths longer than this (in UTF-16 units; Linux PATH_MAX is 4096 bytes) skip the fast path. */
+const LONGEST_PATH = 8192;
 const CHAR_ONE = 0x31;
 const CHAR_ZERO = 0x30;
 /**
@@ -57,9 +59,13 @@ class TemplateDataScratch {
 
   /**
    * The template data for the digest `text[hexStart, hexStart + hexLength)` and the path
-   * `text[pathStart, end)`, or `undefined` when the digest is not hex or the path holds a space.
+   * `text[pathStart, end)`, or `undefined` when the digest is not hex, the path holds a space or
+   * is longer than any real path (left to the full parser, which sizes its buffer exactly).
    */
   build(text: string, hexStart: number, pathStart: number, end: number): Buffer | undefined {
+    if (end - pathStart > LONGEST_PATH) {
+      return undefined;
+    }
     const needed = this.nameAt + 4 + (end - pathStart) * 3 + 1;
     if (needed > this.buffer.length) {
       this.buffer = this.allocate(needed * 2);

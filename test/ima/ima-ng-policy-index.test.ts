@@ -80,4 +80,10 @@ describe('IMA ima-ng policy index: the fast path accepts what the policy lists, 
     const result = verifyBothWays([line('/tmp/x', 'sha256', a), line('/usr/bin/z', 'sha256', a)], { '/usr/bin/a': [a.toString('hex')] });
     expect(result.failures.map((f) => [f.line, f.eventId])).to.deep.equal([[2, IMA_EVENTS.notInAllowlist]]);
   });
+
+  it('gives the same outcome for a path too long for the fast path, listed or not', () => {
+    const long = `/${'x'.repeat(10_000)}`;
+    expect(verifyBothWays([line(long, 'sha256', a)], { [long]: [a.toString('hex')] }).valid).to.equal(true);
+    expect(verifyBothWays([line(long, 'sha256', a)], { [long]: [b.toString('hex')] }).failures.map((f) => f.eventId)).to.deep.equal([IMA_EVENTS.runtimePolicyHash]);
+  });
 });

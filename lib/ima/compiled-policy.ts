@@ -1,6 +1,7 @@
 import { compileExcludes, type ExcludeMatcher } from './exclude-matcher.js';
 import type { LogHashAlgorithm } from './hash-algorithms.js';
 import { ImaKeyring } from './ima-keyring.js';
+import { ImaNgPolicyIndex } from './internal/ima-ng-policy-index.js';
 import type { RuntimePolicy } from './runtime-policy.js';
 
 /**
@@ -11,6 +12,8 @@ import type { RuntimePolicy } from './runtime-policy.js';
 export interface CompiledRuntimePolicy {
   readonly policy: RuntimePolicy;
   readonly digests: ReadonlyMap<string, readonly string[]>;
+  /** `digests` again, as the hashes of the `ima-ng` lines they accept (the replay's hot path). */
+  readonly imaNgIndex: ImaNgPolicyIndex;
   readonly keyrings: ReadonlyMap<string, readonly string[]>;
   readonly imaBuf: ReadonlyMap<string, readonly string[]>;
   readonly isExcluded: ExcludeMatcher;
@@ -24,9 +27,11 @@ export interface CompiledRuntimePolicy {
 /** Compiles a policy returned by `parseRuntimePolicy` (which already validated everything). */
 export function compileRuntimePolicy(policy: RuntimePolicy): CompiledRuntimePolicy {
   const verificationKeys = policy['verification-keys'];
+  const digests = new Map(Object.entries(policy.digests));
   return {
     policy,
-    digests: new Map(Object.entries(policy.digests)),
+    digests,
+    imaNgIndex: new ImaNgPolicyIndex(digests),
     keyrings: new Map(Object.entries(policy.keyrings)),
     imaBuf: new Map(Object.entries(policy['ima-buf'])),
     isExcluded: compileExcludes(policy.excludes),

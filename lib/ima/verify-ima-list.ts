@@ -72,29 +72,33 @@ export interface VerifyImaListResult {
 
 interface Source {
   readonly count: number;
-  /** Checks line `index` (1-based `line` in the whole list) and extends `replay`. */
-  check(index: number, line: number, replay: Pcr10Replay): void;
+  /** Checks every line in order and extends `replay`, calling `after` with the line's index after each. */
+  forEach(replay: Pcr10Replay, after: (index: number) => void): void;
 }
 
 /**
- * An ASCII list, walked line by line without splitting it: each line goes through the ima-ng fast
- * path first, and through the full parser and validator only when the fast path does not accept it.
+ * An ASCII list, walked line by line in place: each line goes through the ima-ng fast path first,
+ * and through the full parser and validator only when the fast path does not accept it. A final
+ * newline ends the last line; any other empty line is a line (which the parser refuses).
  */
-function asciiSource(text: string, fast: ImaNgFastPath, checkOne: (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay) => void): Source {
-  const starts: number[] = [];
-  for (let at = 0; at < text.length; ) {
-    starts.push(at);
+function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, checkOne: (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay) => void): Source {
+  let count = 0;
+  for (let at = 0; at < text.length; count++) {
     const newline = text.indexOf('\n', at);
     at = newline < 0 ? text.length : newline + 1;
   }
   return {
-    count: starts.length,
-    check(index, line, replay) {
-      const start = starts[index] as number;
-      const newline = text.indexOf('\n', start);
-      const end = newline < 0 ? text.length : newline;
-      if (!fast.accept(text, start, end, replay)) {
-        checkOne(parseLine(text.slice(start, end), line), line, replay);
+    count,
+    forEach(replay, after) {
+      for (let index = 0, start = 0; index < count; index++) {
+        const newline = text.indexOf('\n', start);
+        const end = newline < 0 ? text.length : newline;
+        if (!fast.accept(text, start, end, replay)) {
+          const line = startLine + index;
+          checkOne(parseLine(text.slice(start, end), line), line, replay);
+        }
+        after(index);
+        start = end + 1;
       }
     },
   };
@@ -194,23 +198,31 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
     }
     checkEntry(entry, line, replay, failures, ctx, logHash, failOnTomtou);
   };
+  const firstLine = startEntry + 1;
   const entries = input.entries ?? [];
   const source: Source =
     input.listText !== undefined
-      ? asciiSource(input.listText, new ImaNgFastPath(logHash, policy, ctx.bootAggregates.length > 0), checkOne)
-      : { count: entries.length, check: (index, line, replay) => checkOne(entries[index] ?? badInput('missing entry'), line, replay) };
+      ? asciiSource(input.listText, firstLine, new ImaNgFastPath(logHash, policy, ctx.bootAggregates.length > 0), checkOne)
+      : {
+          count: entries.length,
+          forEach(replay, after) {
+            for (let index = 0; index < entries.length; index++) {
+              checkOne(entries[index] ?? badInput('missing entry'), firstLine + index, replay);
+              after(index);
+            }
+          },
+        };
 
-  const replay = new Pcr10Replay({ sha1: Buffer.from(state.pcr10.sha1, 'hex'), sha256: Buffer.from(state.pcr10.sha256, 'hex') });
-  let matched = quoted === undefined ? -1 : replay.matches(quoted.bank, quoted.value) ? 0 : -1;
+  const replay = new Pcr10Replay(state.pcr10);
+  const quotedLatin1 = quoted?.value.toString('latin1') ?? '';
+  let matched = quoted === undefined ? -1 : replay.matches(quoted.bank, quotedLatin1) ? 0 : -1;
   let committed = replay.snapshot();
-
-  for (let index = 0; index < source.count; index++) {
-    source.check(index, startEntry + index + 1, replay);
-    if (quoted !== undefined && matched < 0 && replay.matches(quoted.bank, quoted.value)) {
+  source.forEach(replay, (index) => {
+    if (quoted !== undefined && matched < 0 && replay.matches(quoted.bank, quotedLatin1)) {
       matched = index + 1;
       committed = replay.snapshot();
     }
-  }
+  });
 
   const final = replay.snapshot();
   if (quoted === undefined) {

@@ -1,118 +1,209 @@
-import { hash, timingSafeEqual } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CompiledRuntimePolicy } from '../compiled-policy.js';
-import { pcrBankSize, type ImaHashAlgorithm } from '../hash-algorithms.js';
+import type { ImaHashAlgorithm } from '../hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
 
 const SPACE = 0x20;
-const DIGESTS: ReadonlyArray<{ prefix: string; digestSize: number }> = (['sha256', 'sha1'] as const).map((bank) => ({
-  prefix: `${bank}:`,
-  digestSize: pcrBankSize(bank),
-}));
+const BOOT_AGGREGATE = 'boot_aggregate';
+/** Paths longer than this (in UTF-16 units; Linux PATH_MAX is 4096 bytes) skip the fast path. */
+const LONGEST_PATH = 8192;
+const CHAR_ONE = 0x31;
+const CHAR_ZERO = 0x30;
+/**
+ * The byte two ASCII hex digits (either case) spell, indexed by `first << 7 | second`; 0x100 for
+ * any other pair of characters below 128. One load per byte where a table of digits takes two.
+ */
+const HEX_PAIR = new Uint16Array(128 * 128).fill(0x100);
+const DIGITS = '0123456789abcdef';
+for (let high = 0; high < 16; high++) {
+  for (let low = 0; low < 16; low++) {
+    for (const first of [DIGITS[high] as string, (DIGITS[high] as string).toUpperCase()]) {
+      for (const second of [DIGITS[low] as string, (DIGITS[low] as string).toUpperCase()]) {
+        HEX_PAIR[(first.charCodeAt(0) << 7) | second.charCodeAt(0)] = (high << 4) | low;
+      }
+    }
+  }
+}
+
+/** The byte of the hex digits at `text[at]` and `text[at + 1]`, or 0x100 when they are not hex. */
+function hexByte(text: string, at: number): number {
+  const first = text.charCodeAt(at);
+  const second = text.charCodeAt(at + 1);
+  return (first | second) < 128 ? (HEX_PAIR[(first << 7) | second] as number) : 0x100;
+}
+
+/**
+ * The template data of one `ima-ng` line with a given file digest algorithm, built in one reused
+ * buffer: `d-ng` (u32 size, `alg:` NUL, digest) then `n-ng` (u32 size, path, NUL), sizes
+ * little-endian (Linux ima_template_lib.c). The `d-ng` header never changes, so it is written once.
+ */
+class TemplateDataScratch {
+  readonly prefix: string;
+  readonly hexLength: number;
+  /** Where the digest bytes go, and where the `n-ng` size goes. */
+  private readonly digestAt: number;
+  private readonly nameAt: number;
+  private buffer: Buffer;
+  /** `buffer.subarray(0, n)` by length `n`, made once each: hashing takes an exact view. */
+  private views: Buffer[] = [];
+  /** Whether the path the last `build` wrote holds a character beyond ASCII. */
+  wide = false;
+
+  constructor(algorithm: string, digestSize: number) {
+    this.prefix = `${algorithm}:`;
+    this.hexLength = digestSize * 2;
+    this.digestAt = 4 + this.prefix.length + 1;
+    this.nameAt = this.digestAt + digestSize;
+    this.buffer = this.allocate(512);
+  }
+
+  /**
+   * The template data for the digest `text[hexStart, hexStart + hexLength)` and the path
+   * `text[pathStart, end)`, or `undefined` when the digest is not hex, the path holds a space or
+   * is longer than any real path (left to the full parser, which sizes its buffer exactly).
+   */
+  build(text: string, hexStart: number, pathStart: number, end: number): Buffer | undefined {
+    if (end - pathStart > LONGEST_PATH) {
+      return undefined;
+    }
+    const needed = this.nameAt + 4 + (end - pathStart) * 3 + 1;
+    if (needed > this.buffer.length) {
+      this.buffer = this.allocate(needed * 2);
+    }
+    const b = this.buffer;
+    if (b.write(text.slice(hexStart, hexStart + this.hexLength), this.digestAt, 'hex') * 2 !== this.hexLength) {
+      return undefined;
+    }
+    const space = text.indexOf(' ', pathStart);
+    if (space >= 0 && space < end) {
+      return undefined;
+    }
+    const nameStart = this.nameAt + 4;
+    const nameBytes = b.write(text.slice(pathStart, end), nameStart, 'utf8');
+    // UTF-8 takes one byte per character only when every character is ASCII.
+    this.wide = nameBytes !== end - pathStart;
+    b.writeUInt32LE(nameBytes + 1, this.nameAt);
+    let at = nameStart + nameBytes;
+    b[at++] = 0;
+    return (this.views[at] ??= b.subarray(0, at));
+  }
+
+  private allocate(size: number): Buffer {
+    const b = Buffer.alloc(size);
+    b.writeUInt32LE(this.prefix.length + 1 + this.hexLength / 2, 0);
+    b.write(this.prefix, 4, 'latin1');
+    this.views = [];
+    return b;
+  }
+}
 
 /**
  * The common line of a measurement list — `10 <template hash> ima-ng sha256:<hex> <path>` (or a
- * `sha1:` file digest), whose template hash, policy digest or exclusion accepts it — checked without
- * building an entry object: the template data (`d-ng` ‖ `n-ng`, Linux ima_template_lib.c) is written
- * into one reused buffer straight from the text, hashed once per bank with one-shot node:crypto
- * hashes, and both banks of PCR 10 are extended.
+ * `sha1:` file digest), whose template hash, policy digest or exclusion accepts it — checked
+ * straight from the text, without an entry object: the template data is rebuilt in a reused buffer
+ * (TemplateDataScratch), hashed once per bank with one-shot node:crypto hashes returning latin1
+ * (`'binary'`) strings, the logged template hash compared digit by digit with the computed one, the
+ * line looked up in the policy by its template data's SHA-256 (ImaNgPolicyIndex), and both banks of
+ * PCR 10 extended. Per line it allocates two slices of the text (digest, path) and the hash results.
  *
  * It only ever says yes: `accept` returns false, having changed nothing, for any line it does not
- * settle — another template or PCR, an odd spelling, a violation (all-zero hash), a template hash
- * that does not match, a path neither listed with this digest nor excluded, `boot_aggregate` with
- * extra aggregates — and the caller then runs the full parser and validator on it, which give the
- * verdict and the failure. So the fast path changes the cost, never the outcome.
+ * settle — another template or PCR, an odd spelling, a violation (all-zero hash: no real hash
+ * matches it), a template hash that does not match, a path neither listed with this digest nor
+ * excluded, `boot_aggregate` with extra aggregates — and the caller then runs the full parser and
+ * validator on it, which give the verdict and the failure. So the fast path changes the cost, never
+ * the outcome.
  */
 export class ImaNgFastPath {
-  private scratch = Buffer.allocUnsafe(4096);
-  private readonly logged: Buffer;
+  private readonly sha256Data = new TemplateDataScratch('sha256', 32);
+  private readonly sha1Data = new TemplateDataScratch('sha1', 20);
+  /** Hex digits of a logged template hash; 0 when the log hash is one the fast path leaves alone. */
+  private readonly loggedHexLength: number;
 
   constructor(
-    private readonly logHash: ImaHashAlgorithm,
+    logHash: ImaHashAlgorithm,
     private readonly policy: CompiledRuntimePolicy | undefined,
     private readonly extraBootAggregates: boolean,
   ) {
-    this.logged = Buffer.alloc(logHash.digestSize);
+    this.loggedHexLength = logHash.name === 'sha1' || logHash.name === 'sha256' ? logHash.digestSize * 2 : 0;
   }
 
   /** True when the line `text[start, end)` was accepted and extended into `replay`. */
   accept(text: string, start: number, end: number, replay: Pcr10Replay): boolean {
-    const hashEnd = start + 3 + this.logHash.digestSize * 2;
+    const hashEnd = start + 3 + this.loggedHexLength;
     if (
-      (this.logHash.name !== 'sha1' && this.logHash.name !== 'sha256') ||
-      !text.startsWith('10 ', start) ||
+      this.loggedHexLength === 0 ||
+      text.charCodeAt(start) !== CHAR_ONE ||
+      text.charCodeAt(start + 1) !== CHAR_ZERO ||
+      text.charCodeAt(start + 2) !== SPACE ||
       text.charCodeAt(hashEnd) !== SPACE ||
-      !text.startsWith('ima-ng ', hashEnd + 1) ||
-      this.logged.write(text.slice(start + 3, hashEnd), 0, 'hex') !== this.logHash.digestSize ||
-      isAllZero(this.logged)
+      !text.startsWith('ima-ng ', hashEnd + 1)
     ) {
       return false;
     }
     const fieldStart = hashEnd + 8;
-    const digest = DIGESTS.find((d) => text.startsWith(d.prefix, fieldStart));
-    if (digest === undefined) {
+    const scratch = text.startsWith(this.sha256Data.prefix, fieldStart)
+      ? this.sha256Data
+      : text.startsWith(this.sha1Data.prefix, fieldStart)
+        ? this.sha1Data
+        : undefined;
+    if (scratch === undefined) {
       return false;
     }
-    const hexStart = fieldStart + digest.prefix.length;
-    const pathStart = hexStart + digest.digestSize * 2 + 1;
-    const space = text.indexOf(' ', pathStart);
-    if (pathStart >= end || text.charCodeAt(pathStart - 1) !== SPACE || (space >= 0 && space < end)) {
+    const hexStart = fieldStart + scratch.prefix.length;
+    const pathStart = hexStart + scratch.hexLength + 1;
+    if (pathStart >= end || text.charCodeAt(pathStart - 1) !== SPACE) {
       return false;
     }
-    const hex = text.slice(hexStart, pathStart - 1);
-    const path = text.slice(pathStart, end);
-    const data = this.templateData(digest.prefix, digest.digestSize, hex, path);
+    const data = scratch.build(text, hexStart, pathStart, end);
     if (data === undefined) {
       return false;
     }
-    const sha1 = hash('sha1', data, 'buffer');
-    const sha256 = hash('sha256', data, 'buffer');
-    const computed = this.logHash.name === 'sha1' ? sha1 : sha256;
-    if (!timingSafeEqual(this.logged, computed) || !this.accepted(path, hex)) {
+    const sha1 = hash('sha1', data, 'binary');
+    const sha256 = hash('sha256', data, 'binary');
+    if (
+      !sameDigest(text, start + 3, this.loggedHexLength === 40 ? sha1 : sha256) ||
+      !this.accepted(text, pathStart, end, sha256, scratch.wide ? hexStart : -1, scratch.hexLength)
+    ) {
       return false;
     }
-    replay.extend(sha1, sha256);
+    replay.extendLatin1(sha1, sha256);
     return true;
   }
 
-  /** `d-ng` (u32 size, `alg:` NUL, digest) then `n-ng` (u32 size, path, NUL), little-endian sizes. */
-  private templateData(prefix: string, size: number, hex: string, path: string): Buffer | undefined {
-    const needed = 4 + prefix.length + 1 + size + 4 + path.length * 3 + 1;
-    if (needed > this.scratch.length) {
-      this.scratch = Buffer.allocUnsafe(needed * 2);
-    }
-    const b = this.scratch;
-    let at = 4;
-    b.writeUInt32LE(prefix.length + 1 + size, 0);
-    at += b.write(prefix, at, 'latin1');
-    b[at++] = 0;
-    if (b.write(hex, at, 'hex') !== size) {
-      return undefined;
-    }
-    at += size + 4;
-    const nameBytes = b.write(path, at, 'utf8');
-    b.writeUInt32LE(nameBytes + 1, at - 4);
-    at += nameBytes;
-    b[at++] = 0;
-    return b.subarray(0, at);
-  }
-
-  /** The `ima-ng` rule's yes: listed with this (lowercase) digest, or excluded. */
-  private accepted(path: string, hex: string): boolean {
+  /**
+   * The `ima-ng` rule's yes for the path `text[pathStart, end)`: listed with this digest, or
+   * excluded. An ASCII path (`wideHexStart` -1) is looked up by the template data's SHA-256; any
+   * other by string, its digest compared with the text at `wideHexStart`.
+   */
+  private accepted(text: string, pathStart: number, end: number, sha256: string, wideHexStart: number, hexLength: number): boolean {
     const policy = this.policy;
     if (policy === undefined) {
       return true;
     }
-    if (path === 'boot_aggregate' && this.extraBootAggregates) {
+    if (this.extraBootAggregates && end - pathStart === BOOT_AGGREGATE.length && text.startsWith(BOOT_AGGREGATE, pathStart)) {
       return false;
     }
-    return policy.digests.get(path)?.includes(hex) === true || policy.isExcluded(path);
+    if (wideHexStart < 0 ? policy.imaNgIndex.has(sha256) : listedWide(policy, text.slice(pathStart, end), text, wideHexStart, hexLength)) {
+      return true;
+    }
+    return policy.isExcluded(text.slice(pathStart, end));
   }
 }
 
-function isAllZero(bytes: Buffer): boolean {
-  let acc = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    acc |= bytes[i] as number;
+function listedWide(policy: CompiledRuntimePolicy, path: string, text: string, hexStart: number, hexLength: number): boolean {
+  for (const digest of policy.digests.get(path) ?? []) {
+    if (digest.length === hexLength && text.startsWith(digest, hexStart)) {
+      return true;
+    }
   }
-  return acc === 0;
+  return false;
+}
+
+/** Whether the hex digits at `text[at…]` spell the bytes of `digest` (latin1), in either case. */
+function sameDigest(text: string, at: number, digest: string): boolean {
+  let diff = 0;
+  for (let i = 0; i < digest.length; i++) {
+    diff |= hexByte(text, at + 2 * i) ^ digest.charCodeAt(i);
+  }
+  return diff === 0;
 }

@@ -1,6 +1,5 @@
 import { hash } from 'node:crypto';
 import { pcrBankSize, type PcrBank } from '../hash-algorithms.js';
-import { Sha1Pcr } from './sha1-pcr.js';
 
 const SHA1_SIZE = pcrBankSize('sha1');
 const SHA256_SIZE = pcrBankSize('sha256');
@@ -14,37 +13,31 @@ const ONES_SHA256 = '\xff'.repeat(SHA256_SIZE);
  * an all-zero template hash, is extended with all-ones instead (kernel `ima_add_violation`:
  * "a violation extends PCR with 0xFF…"; Keylime `ast.Entry` FF_HASH).
  *
- * The sha256 bank's digests and value are latin1 strings (one char per byte): node:crypto's
- * one-shot `hash(…, 'binary')` returns one about three times cheaper than a Buffer (no backing store
- * to allocate), and writing it into the `PCR ‖ digest` scratch buffer is one copy. The sha1 bank is
- * extended in JavaScript (Sha1Pcr), cheaper than a node:crypto call for its one-block message.
+ * Digests and values are latin1 strings (one char per byte): node:crypto's one-shot
+ * `hash(…, 'binary')` returns one about three times cheaper than a Buffer (no backing store to
+ * allocate), and copying it into the `PCR ‖ digest` scratch buffer is a short loop.
  */
 export class Pcr10Replay {
-  private readonly sha1: Sha1Pcr;
+  private sha1: string;
   private sha256: string;
+  private readonly scratch1 = Buffer.alloc(2 * SHA1_SIZE);
   private readonly scratch256 = Buffer.alloc(2 * SHA256_SIZE);
 
   /** Starts from PCR values given as lowercase hex. */
   constructor(start: { sha1: string; sha256: string }) {
-    this.sha1 = new Sha1Pcr(start.sha1);
+    this.sha1 = Buffer.from(start.sha1, 'hex').toString('latin1');
     this.sha256 = Buffer.from(start.sha256, 'hex').toString('latin1');
   }
 
   /** Extends both banks with the template data's digests in each bank, as latin1 strings. */
   extendLatin1(sha1Digest: string, sha256Digest: string): void {
-    this.sha1.extendLatin1(sha1Digest);
-    const scratch = this.scratch256;
-    for (let i = 0; i < SHA256_SIZE; i++) {
-      scratch[SHA256_SIZE + i] = sha256Digest.charCodeAt(i);
-    }
-    this.advance256();
+    this.sha1 = extendBank('sha1', this.scratch1, this.sha1, sha1Digest);
+    this.sha256 = extendBank('sha256', this.scratch256, this.sha256, sha256Digest);
   }
 
   /** Extends both banks with the template data's digests in each bank, as bytes. */
   extend(sha1Digest: Uint8Array, sha256Digest: Uint8Array): void {
-    this.sha1.extendBytes(sha1Digest);
-    this.scratch256.set(sha256Digest, SHA256_SIZE);
-    this.advance256();
+    this.extendLatin1(Buffer.from(sha1Digest).toString('latin1'), Buffer.from(sha256Digest).toString('latin1'));
   }
 
   /** Extends both banks as the kernel does for a violation: with all-ones. */
@@ -59,23 +52,23 @@ export class Pcr10Replay {
    * data the node sent, the replayed value is computed from the list it sent.
    */
   matches(bank: PcrBank, quoted: string): boolean {
-    return bank === 'sha1' ? this.sha1.equalsLatin1(quoted) : this.sha256 === quoted;
-  }
-
-  /**
-   * Hashes `PCR ‖ digest` in the sha256 bank, the digest being already in the scratch buffer. The
-   * 32-byte copies are JavaScript loops: cheaper here than a native `Buffer#write` call each.
-   */
-  private advance256(): void {
-    const scratch = this.scratch256;
-    const pcr = this.sha256;
-    for (let i = 0; i < SHA256_SIZE; i++) {
-      scratch[i] = pcr.charCodeAt(i);
-    }
-    this.sha256 = hash('sha256', scratch, 'binary');
+    return (bank === 'sha1' ? this.sha1 : this.sha256) === quoted;
   }
 
   snapshot(): { sha1: string; sha256: string } {
-    return { sha1: this.sha1.toHex(), sha256: Buffer.from(this.sha256, 'latin1').toString('hex') };
+    return { sha1: Buffer.from(this.sha1, 'latin1').toString('hex'), sha256: Buffer.from(this.sha256, 'latin1').toString('hex') };
   }
+}
+
+/**
+ * `H(PCR ‖ digest)` with `scratch` as the input buffer (twice the bank size). The copies are
+ * JavaScript loops: cheaper here than a native `Buffer#write` call each.
+ */
+function extendBank(bank: 'sha1' | 'sha256', scratch: Buffer, pcr: string, digest: string): string {
+  const size = pcr.length;
+  for (let i = 0; i < size; i++) {
+    scratch[i] = pcr.charCodeAt(i);
+    scratch[size + i] = digest.charCodeAt(i);
+  }
+  return hash(bank, scratch, 'binary');
 }

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { bootEmulatedNode, defaultBootLogPath } from '../lib/agent/node-emulation.js';
@@ -43,11 +43,14 @@ export const brokerBenchmark: Benchmark = {
   description: 'KBS broker: background-check exchanges and passport-token resource fetches',
   async run(args) {
     const seconds = Number(args[0] ?? '5');
+    const workers = Number(args[1] ?? availableParallelism());
     const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-bench-'));
     const schema = `bench_${randomBytes(6).toString('hex')}`;
     const admin = knexFactory({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
     await admin.raw('create schema ??', [schema]);
-    const child = fork(path.join(import.meta.dirname, 'broker-bench-server.js'), [path.join(dir, 'broker'), DATABASE_URL, schema], { stdio: 'inherit', execArgv: process.env['IRONLIME_BENCH_PROFILE'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env['IRONLIME_BENCH_PROFILE']] });
+    const profileDir = process.env['IRONLIME_BENCH_PROFILE'];
+    const serverArgs = [path.join(dir, 'broker'), DATABASE_URL, schema, String(workers), ...(profileDir === undefined ? [] : [profileDir])];
+    const child = fork(path.join(import.meta.dirname, 'broker-bench-server.js'), serverArgs, { stdio: 'inherit' });
     const tpm = await createSoftwareTpm();
     try {
       const ready = await nextMessage<{ ready: Ready }>(child, 'ready');
@@ -70,19 +73,22 @@ export const brokerBenchmark: Benchmark = {
       const evidence = new TpmEvidenceProvider({ tpm, agentId, imaLogPath: node.imaLogPath, bootLogPath: node.bootLogPath });
       const newClient = (mode: 'background' | 'passport'): KbsClient => new KbsClient({ broker: http, evidence, mode });
 
-      const background = await phase(child, 'background-check exchanges', seconds, 8, () => {
+      process.stdout.write(`broker: ${workers} worker process${workers === 1 ? '' : 'es'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+      const profiled = profileDir !== undefined;
+      const background = await phase(child, 'background-check exchanges', seconds, 8, profiled, () => {
         const client = newClient('background');
         return async () => {
           client.invalidate();
           await client.getResource('kbs:///node/disk-key/bench');
         };
       });
-      const passport = await phase(child, 'passport-token resource fetches', seconds, 16, () => {
+      const passport = await phase(child, 'passport-token resource fetches', seconds, 16, profiled, () => {
         const client = newClient('passport');
         return async () => {
           await client.getResource('kbs:///node/disk-key/bench');
         };
       });
+      process.stdout.write(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
       process.stdout.write(
         `ratio: a token fetch costs the broker ${(passport.brokerCpuMsPerOp / background.brokerCpuMsPerOp).toFixed(2)} of a full exchange\n`,
       );
@@ -103,9 +109,21 @@ interface PhaseResult {
   readonly brokerCpuMsPerOp: number;
 }
 
-async function phase(child: ChildProcess, label: string, seconds: number, concurrency: number, makeWorker: () => () => Promise<void>): Promise<PhaseResult> {
+async function phase(
+  child: ChildProcess,
+  label: string,
+  seconds: number,
+  concurrency: number,
+  profiled: boolean,
+  makeWorker: () => () => Promise<void>,
+): Promise<PhaseResult> {
   const workers = Array.from({ length: concurrency }, makeWorker);
   await Promise.all(workers.map((work) => work()));
+  if (profiled) {
+    const started = nextMessage(child, 'profiling');
+    child.send({ profile: label.split(' ')[0] });
+    await started;
+  }
   const brokerBefore = await childCpu(child);
   const clientBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
@@ -122,6 +140,11 @@ async function phase(child: ChildProcess, label: string, seconds: number, concur
   const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9;
   const brokerAfter = await childCpu(child);
   const clientCpu = process.cpuUsage(clientBefore);
+  if (profiled) {
+    const written = nextMessage<{ profiled: string }>(child, 'profiled');
+    child.send('profile-stop');
+    process.stdout.write(`profile: ${(await written).profiled}\n`);
+  }
   const brokerMs = (brokerAfter.user + brokerAfter.system - brokerBefore.user - brokerBefore.system) / 1000;
   const clientMs = (clientCpu.user + clientCpu.system) / 1000;
   const perOp = brokerMs / operations;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { BrokerNodeRecord } from './broker-node.js';
-import type { ResourcePath } from './kbs-wire.js';
+import { TEE_TPM, type ResourcePath } from './kbs-wire.js';
 import type { ResourcePolicy } from './resource-policy.js';
 
 /** A stored resource: the sealed secret and who may read it. */
@@ -28,23 +28,32 @@ export interface AccessFacts {
   readonly akTpm: string | null;
 }
 
-/** What an attest needs, read in one statement: the session, the node's revocation and its policy digest. */
+/** What an attest needs, read in one statement: whether the session was used, the node's revocation and its policy digest. */
 export interface AttestFacts {
-  readonly session: BrokerSession | undefined;
+  /** A row for the session exists: it attested, or an attempt failed and burnt it. */
+  readonly sessionUsed: boolean;
   readonly revocation: RevocationState | undefined;
   /** undefined: no such node; null: a row written before digests (hash its texts). */
   readonly nodeDigest: string | null | undefined;
 }
 
-/** An RCAR session between `/auth` and its expiry. */
+/** A used RCAR session (its row is written by `/attest`: `claimSession`). */
 export interface BrokerSession {
   readonly id: string;
   readonly nonce: string;
   readonly tee: string;
   /** Unix milliseconds. */
   readonly expiresAt: number;
-  /** Set once `/attest` passed. */
-  readonly attested: { readonly agentId: string; readonly teePubkey: string; readonly at: number } | null;
+  /** Set when `/attest` passed; null when the attempt failed and burnt the session. */
+  readonly attested: SessionAttestation | null;
+}
+
+export interface SessionAttestation {
+  readonly agentId: string;
+  /** The tee-pubkey JWK as JSON text. */
+  readonly teePubkey: string;
+  /** Unix milliseconds. */
+  readonly at: number;
 }
 
 type Column = string | number | null;
@@ -75,7 +84,7 @@ const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_p
 const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.groups, n.ak_tpm';
 
 // Fixed statements (no query building per request) for the three hot paths, one round trip each.
-const ATTEST_FACTS_SQL = `select ${SESSION_COLUMNS}, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
+const ATTEST_FACTS_SQL = `select s.id, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
   from (select 1) as one
   left join broker_sessions s on s.id = ?
   left join broker_revocations v on v.agent_id = ?
@@ -162,21 +171,13 @@ export class BrokerRepository {
     return (await this.knex('broker_resources').where({ ...path }).delete()) > 0;
   }
 
-  async insertSession(session: { id: string; nonce: string; tee: string; expiresAt: number }): Promise<void> {
-    await this.knex('broker_sessions').insert({ id: session.id, nonce: session.nonce, tee: session.tee, expires_at: session.expiresAt });
-  }
-
-  async findSession(id: string): Promise<BrokerSession | undefined> {
-    return sessionOf((await this.knex('broker_sessions').where({ id }).first()) as SessionColumns | undefined);
-  }
-
-  /** The session, the node's revocation and the digest of its stored policies, in one statement. */
+  /** Whether the session was used, the node's revocation and the digest of its stored policies, in one statement. */
   async attestFacts(sessionId: string, agentId: string): Promise<AttestFacts> {
-    const row = await this.firstRow<SessionColumns & RevocationColumns & { node_id: string | null; node_digest: string | null }>(
+    const row = await this.firstRow<{ id: string | null } & RevocationColumns & { node_id: string | null; node_digest: string | null }>(
       ATTEST_FACTS_SQL,
       [sessionId, agentId, agentId],
     );
-    return { session: sessionOf(row), revocation: revocationOf(row), nodeDigest: row.node_id === null ? undefined : row.node_digest };
+    return { sessionUsed: row.id !== null, revocation: revocationOf(row), nodeDigest: row.node_id === null ? undefined : row.node_digest };
   }
 
   /** A bearer token's resource request: the resource, the node's revocation, groups and AK, in one statement. */
@@ -192,28 +193,30 @@ export class BrokerRepository {
   }
 
   /**
-   * Marks a session attested, only if it was not yet (a second /attest on one nonce is refused: the
-   * nonce is single-use). Resolves false when another request got there first or the session is gone.
+   * Claims a session: inserts its row unless one exists (the id is the primary key, so across every
+   * worker sharing the database at most one claim of a session succeeds). `attested` null burns the
+   * session after a failed attempt. Resolves true when this call inserted the row.
    */
-  async markAttested(id: string, agentId: string, teePubkey: string, at: number): Promise<boolean> {
-    const updated = await this.knex('broker_sessions')
-      .where({ id })
-      .whereNull('attested_at')
-      .update({ agent_id: agentId, tee_pubkey: teePubkey, attested_at: at });
-    return updated > 0;
+  async claimSession(claim: { id: string; nonce: string; expiresAt: number; attested: SessionAttestation | null }): Promise<boolean> {
+    const inserted = (await this.knex('broker_sessions')
+      .insert({
+        id: claim.id,
+        nonce: claim.nonce,
+        tee: TEE_TPM,
+        expires_at: claim.expiresAt,
+        agent_id: claim.attested?.agentId ?? null,
+        tee_pubkey: claim.attested?.teePubkey ?? null,
+        attested_at: claim.attested?.at ?? null,
+      })
+      .onConflict('id')
+      .ignore()
+      .returning('id')) as unknown[];
+    return inserted.length === 1;
   }
 
-  /** Burns a session whose attestation failed: its nonce cannot be tried again. */
-  async deleteSession(id: string): Promise<void> {
-    await this.knex('broker_sessions').where({ id }).delete();
-  }
-
-  async deleteExpiredSessions(now: number): Promise<number> {
-    return this.knex('broker_sessions').where('expires_at', '<', now).delete();
-  }
-
-  async deleteSessionsOf(agentId: string): Promise<number> {
-    return this.knex('broker_sessions').where({ agent_id: agentId }).delete();
+  /** Deletes the rows of sessions that expired before `before` (Unix milliseconds). */
+  async deleteExpiredSessions(before: number): Promise<number> {
+    return this.knex('broker_sessions').where('expires_at', '<', before).delete();
   }
 
   /** Records (or renews) a revocation in force. */

@@ -28,6 +28,8 @@ export interface BrokerClusterOptions {
   readonly announce?: (line: string) => void;
   /** PostgreSQL schema to work in (benchmarks and tests on a shared database). */
   readonly searchPath?: string;
+  /** The script workers run (it must call `runBrokerWorker`); default: this process's main script again. */
+  readonly workerScript?: string;
 }
 
 export interface RunningBrokerCluster {
@@ -80,6 +82,9 @@ export async function startBrokerCluster(input: BrokerConfigInput, options: Brok
     await migrateLatest(database.knex);
   } finally {
     await database.close();
+  }
+  if (options.workerScript !== undefined) {
+    cluster.setupPrimary({ exec: options.workerScript, args: [] });
   }
   const settings: WorkerSettings = { config, ...(options.searchPath === undefined ? {} : { searchPath: options.searchPath }) };
   const env = { [WORKER_SETTINGS_ENV]: JSON.stringify(settings) };

@@ -35,6 +35,8 @@ interface BrokerOptions {
  * `ironlime broker`: the KBS resource broker (docs/broker.md) until SIGTERM/SIGINT. Zero-config: the
  * data folder gets a CA, TLS certificate, resource master key, token signing key and (without
  * `--database`) an embedded PGlite database. Settings: defaults < `--config` < `IRONLIME_BROKER_*` < options.
+ * With PostgreSQL it runs one worker process per core on one port (`--workers N`, `startBrokerCluster`);
+ * a worker re-runs this command under `node:cluster` and serves as `runBrokerWorker`.
  */
 export const registerBrokerCommands: CommandRegistrar = (program, context) => {
   program

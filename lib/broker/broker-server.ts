@@ -91,7 +91,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       await migrateLatest(database.knex);
     }
     const broker = new BrokerService({
-      repository: new BrokerRepository(database.knex),
+      repository: new BrokerRepository(database.knex, database.kind === 'postgres'),
       vault: new ResourceVault(keys.masterKey),
       issuer: new EarTokenIssuer({
         issuer: config.issuer,

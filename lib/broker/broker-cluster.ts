@@ -38,7 +38,7 @@ export interface RunningBrokerCluster {
   readonly jwksPath: string;
   readonly config: Readonly<BrokerConfig>;
   readonly workers: number;
-  /** The CPU time of every worker and of this primary, summed. */
+  /** The CPU time of every serving worker and of this primary, summed. */
   cpuUsage(): Promise<NodeJS.CpuUsage>;
   close(): Promise<void>;
 }
@@ -90,6 +90,8 @@ export async function startBrokerCluster(input: BrokerConfigInput, options: Brok
   const env = { [WORKER_SETTINGS_ENV]: JSON.stringify(settings) };
   let closing = false;
   const workers = new Set<Worker>();
+  /** Workers past start-up (they answer `brokerCpu`). */
+  const serving = new Set<Worker>();
   const fork = (): Promise<string> => {
     const worker = cluster.fork(env);
     workers.add(worker);
@@ -98,8 +100,10 @@ export async function startBrokerCluster(input: BrokerConfigInput, options: Brok
         if ('brokerReady' in message) {
           worker.off('message', onMessage);
           worker.off('exit', onEarlyExit);
+          serving.add(worker);
           worker.on('exit', (code) => {
             workers.delete(worker);
+            serving.delete(worker);
             if (!closing) {
               log.error({ pid: worker.process.pid, code }, 'broker worker died; starting another');
               fork().catch((error: unknown) => log.error({ err: error }, 'broker worker could not be replaced'));
@@ -150,7 +154,7 @@ export async function startBrokerCluster(input: BrokerConfigInput, options: Brok
     config,
     workers: count,
     cpuUsage: async () => {
-      const usages = await Promise.all([...workers].map(workerCpu));
+      const usages = await Promise.all([...serving].map(workerCpu));
       return usages.reduce((sum, usage) => ({ user: sum.user + usage.user, system: sum.system + usage.system }), process.cpuUsage());
     },
     close: stopAll,

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { BrokerNodeRecord } from './broker-node.js';
-import type { ResourcePath } from './kbs-wire.js';
+import { TEE_TPM, type ResourcePath } from './kbs-wire.js';
 import type { ResourcePolicy } from './resource-policy.js';
 
 /** A stored resource: the sealed secret and who may read it. */
@@ -28,23 +28,32 @@ export interface AccessFacts {
   readonly akTpm: string | null;
 }
 
-/** What an attest needs, read in one statement: the session, the node's revocation and its policy digest. */
+/** What an attest needs, read in one statement: whether the session was used, the node's revocation and its policy digest. */
 export interface AttestFacts {
-  readonly session: BrokerSession | undefined;
+  /** A row for the session exists: it attested, or an attempt failed and burnt it. */
+  readonly sessionUsed: boolean;
   readonly revocation: RevocationState | undefined;
   /** undefined: no such node; null: a row written before digests (hash its texts). */
   readonly nodeDigest: string | null | undefined;
 }
 
-/** An RCAR session between `/auth` and its expiry. */
+/** A used RCAR session (its row is written by `/attest`: `claimSession`). */
 export interface BrokerSession {
   readonly id: string;
   readonly nonce: string;
   readonly tee: string;
   /** Unix milliseconds. */
   readonly expiresAt: number;
-  /** Set once `/attest` passed. */
-  readonly attested: { readonly agentId: string; readonly teePubkey: string; readonly at: number } | null;
+  /** Set when `/attest` passed; null when the attempt failed and burnt the session. */
+  readonly attested: SessionAttestation | null;
+}
+
+export interface SessionAttestation {
+  readonly agentId: string;
+  /** The tee-pubkey JWK as JSON text. */
+  readonly teePubkey: string;
+  /** Unix milliseconds. */
+  readonly at: number;
 }
 
 type Column = string | number | null;
@@ -74,25 +83,51 @@ interface AccessColumns extends RevocationColumns {
 const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_pubkey, s.attested_at';
 const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.groups, n.ak_tpm';
 
-// Fixed statements (no query building per request) for the three hot paths, one round trip each.
-const ATTEST_FACTS_SQL = `select ${SESSION_COLUMNS}, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
+/**
+ * A statement of a hot path, fixed at load (no query building per request): knex's `?` form, and the
+ * `$n` form PostgreSQL prepares once per pooled connection under `name` (parse and plan were about half
+ * of the backend's CPU per statement).
+ */
+interface FixedStatement {
+  readonly name: string;
+  readonly knexSql: string;
+  readonly pgSql: string;
+}
+
+function fixedStatement(name: string, knexSql: string): FixedStatement {
+  let index = 0;
+  return { name, knexSql, pgSql: knexSql.replace(/\?/g, () => `$${(index += 1)}`) };
+}
+
+/** The part of a node-postgres connection the prepared path uses. */
+interface PgConnection {
+  query(config: { name: string; text: string; values: readonly (string | number | null)[] }): Promise<{ rows: unknown[] }>;
+}
+
+const ATTEST_FACTS = fixedStatement('broker_attest_facts', `select s.id, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
   from (select 1) as one
   left join broker_sessions s on s.id = ?
   left join broker_revocations v on v.agent_id = ?
-  left join broker_nodes n on n.agent_id = ?`;
+  left join broker_nodes n on n.agent_id = ?`);
 
-const TOKEN_ACCESS_SQL = `select ${ACCESS_COLUMNS}
+const TOKEN_ACCESS = fixedStatement('broker_token_access', `select ${ACCESS_COLUMNS}
   from (select 1) as one
   left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?
   left join broker_revocations v on v.agent_id = ?
-  left join broker_nodes n on n.agent_id = ?`;
+  left join broker_nodes n on n.agent_id = ?`);
 
-const SESSION_ACCESS_SQL = `select ${SESSION_COLUMNS}, ${ACCESS_COLUMNS}
+const SESSION_ACCESS = fixedStatement('broker_session_access', `select ${SESSION_COLUMNS}, ${ACCESS_COLUMNS}
   from (select 1) as one
   left join broker_sessions s on s.id = ?
   left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?
   left join broker_revocations v on v.agent_id = s.agent_id
-  left join broker_nodes n on n.agent_id = s.agent_id`;
+  left join broker_nodes n on n.agent_id = s.agent_id`);
+
+const CLAIM_SESSION = fixedStatement(
+  'broker_claim_session',
+  `insert into broker_sessions (id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at)
+  values (?, ?, ?, ?, ?, ?, ?) on conflict (id) do nothing returning id`,
+);
 
 interface NodeRow {
   agent_id: string;
@@ -106,10 +141,14 @@ interface NodeRow {
 
 /**
  * The broker's rows (migration `create-broker-tables`). Every method is one statement; errors from the
- * database propagate, so a caller fails closed (a failed read is never "no revocation").
+ * database propagate, so a caller fails closed (a failed read is never "no revocation"). `prepared`:
+ * on PostgreSQL the hot paths' statements are named prepared statements (PGlite takes them as knex raw).
  */
 export class BrokerRepository {
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    private readonly prepared = false,
+  ) {}
 
   /** Stores a node with the digest of its AK and policy texts (`nodeDigest`). */
   async putNode(node: BrokerNodeRecord, digest: string): Promise<void> {
@@ -162,58 +201,48 @@ export class BrokerRepository {
     return (await this.knex('broker_resources').where({ ...path }).delete()) > 0;
   }
 
-  async insertSession(session: { id: string; nonce: string; tee: string; expiresAt: number }): Promise<void> {
-    await this.knex('broker_sessions').insert({ id: session.id, nonce: session.nonce, tee: session.tee, expires_at: session.expiresAt });
-  }
-
-  async findSession(id: string): Promise<BrokerSession | undefined> {
-    return sessionOf((await this.knex('broker_sessions').where({ id }).first()) as SessionColumns | undefined);
-  }
-
-  /** The session, the node's revocation and the digest of its stored policies, in one statement. */
+  /** Whether the session was used, the node's revocation and the digest of its stored policies, in one statement. */
   async attestFacts(sessionId: string, agentId: string): Promise<AttestFacts> {
-    const row = await this.firstRow<SessionColumns & RevocationColumns & { node_id: string | null; node_digest: string | null }>(
-      ATTEST_FACTS_SQL,
+    const row = await this.firstRow<{ id: string | null } & RevocationColumns & { node_id: string | null; node_digest: string | null }>(
+      ATTEST_FACTS,
       [sessionId, agentId, agentId],
     );
-    return { session: sessionOf(row), revocation: revocationOf(row), nodeDigest: row.node_id === null ? undefined : row.node_digest };
+    return { sessionUsed: row.id !== null, revocation: revocationOf(row), nodeDigest: row.node_id === null ? undefined : row.node_digest };
   }
 
   /** A bearer token's resource request: the resource, the node's revocation, groups and AK, in one statement. */
   async tokenAccessFacts(path: ResourcePath, agentId: string): Promise<AccessFacts> {
-    const row = await this.firstRow<AccessColumns>(TOKEN_ACCESS_SQL, [path.repository, path.type, path.tag, agentId, agentId]);
+    const row = await this.firstRow<AccessColumns>(TOKEN_ACCESS, [path.repository, path.type, path.tag, agentId, agentId]);
     return accessFactsOf(path, row);
   }
 
   /** A cookie's resource request: the session and, for its node, what `tokenAccessFacts` reads, in one statement. */
   async sessionAccessFacts(path: ResourcePath, sessionId: string): Promise<AccessFacts & { readonly session: BrokerSession | undefined }> {
-    const row = await this.firstRow<SessionColumns & AccessColumns>(SESSION_ACCESS_SQL, [sessionId, path.repository, path.type, path.tag]);
+    const row = await this.firstRow<SessionColumns & AccessColumns>(SESSION_ACCESS, [sessionId, path.repository, path.type, path.tag]);
     return { ...accessFactsOf(path, row), session: sessionOf(row) };
   }
 
   /**
-   * Marks a session attested, only if it was not yet (a second /attest on one nonce is refused: the
-   * nonce is single-use). Resolves false when another request got there first or the session is gone.
+   * Claims a session: inserts its row unless one exists (the id is the primary key, so across every
+   * worker sharing the database at most one claim of a session succeeds). `attested` null burns the
+   * session after a failed attempt. Resolves true when this call inserted the row.
    */
-  async markAttested(id: string, agentId: string, teePubkey: string, at: number): Promise<boolean> {
-    const updated = await this.knex('broker_sessions')
-      .where({ id })
-      .whereNull('attested_at')
-      .update({ agent_id: agentId, tee_pubkey: teePubkey, attested_at: at });
-    return updated > 0;
+  async claimSession(claim: { id: string; nonce: string; expiresAt: number; attested: SessionAttestation | null }): Promise<boolean> {
+    const inserted = await this.rows(CLAIM_SESSION, [
+      claim.id,
+      claim.nonce,
+      TEE_TPM,
+      claim.expiresAt,
+      claim.attested?.agentId ?? null,
+      claim.attested?.teePubkey ?? null,
+      claim.attested?.at ?? null,
+    ]);
+    return inserted.length === 1;
   }
 
-  /** Burns a session whose attestation failed: its nonce cannot be tried again. */
-  async deleteSession(id: string): Promise<void> {
-    await this.knex('broker_sessions').where({ id }).delete();
-  }
-
-  async deleteExpiredSessions(now: number): Promise<number> {
-    return this.knex('broker_sessions').where('expires_at', '<', now).delete();
-  }
-
-  async deleteSessionsOf(agentId: string): Promise<number> {
-    return this.knex('broker_sessions').where({ agent_id: agentId }).delete();
+  /** Deletes the rows of sessions that expired before `before` (Unix milliseconds). */
+  async deleteExpiredSessions(before: number): Promise<number> {
+    return this.knex('broker_sessions').where('expires_at', '<', before).delete();
   }
 
   /** Records (or renews) a revocation in force. */
@@ -232,9 +261,21 @@ export class BrokerRepository {
     return (await this.knex('broker_revocations').where({ agent_id: agentId }).whereNull('reinstated_at').update({ reinstated_at: at })) > 0;
   }
 
-  private async firstRow<T>(sql: string, bindings: readonly (string | number)[]): Promise<T> {
-    const result = (await this.knex.raw(sql, bindings)) as { rows: T[] } | T[];
-    return (Array.isArray(result) ? result[0] : result.rows[0]) as T;
+  private async firstRow<T>(statement: FixedStatement, bindings: readonly (string | number)[]): Promise<T> {
+    return (await this.rows(statement, bindings))[0] as T;
+  }
+
+  private async rows(statement: FixedStatement, bindings: readonly (string | number | null)[]): Promise<unknown[]> {
+    if (!this.prepared) {
+      const result = (await this.knex.raw(statement.knexSql, bindings)) as { rows: unknown[] } | unknown[];
+      return Array.isArray(result) ? result : result.rows;
+    }
+    const connection = (await this.knex.client.acquireConnection()) as PgConnection;
+    try {
+      return (await connection.query({ name: statement.name, text: statement.pgSql, values: bindings })).rows;
+    } finally {
+      await this.knex.client.releaseConnection(connection);
+    }
   }
 }
 

@@ -45,8 +45,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         url: '/auth',
         body: KbsRequestBody,
         handler: async ({ body, reply }) => {
-          const { sessionId, challenge } = await broker.auth(body as KbsRequestBody);
-          const cookie = `${KBS_SESSION_COOKIE}=${sessionId}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
+          const { cookie: value, challenge } = broker.auth(body as KbsRequestBody);
+          const cookie = `${KBS_SESSION_COOKIE}=${value}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
           return reply.header('set-cookie', cookie).send(challenge);
         },
       });
@@ -70,7 +70,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         params: ResourcePathParams,
         handler: async ({ params, request, reply }) => {
           const jwe = await broker.resource(params as ResourcePathParams, {
-            sessionId: sessionCookie(request),
+            cookie: sessionCookie(request),
             bearer: bearerToken(request),
           });
           return reply.send(jwe);

@@ -15,6 +15,7 @@ import { BrokerService } from './broker-service.js';
 import { EarTokenIssuer } from './ear-token.js';
 import { EarTokenVerifier } from './ear-token-verifier.js';
 import { ResourceVault } from './resource-vault.js';
+import { SessionCookies } from './session-cookie.js';
 import { loadTrustedIssuer, type TrustedIssuer } from './trusted-issuers.js';
 import { revocationVerifyKey } from '../revocation/revocation-signature.js';
 import { VerifierClient } from '../verifier/verifier-client.js';
@@ -27,8 +28,10 @@ export interface StartBrokerOptions {
   readonly announce?: (line: string) => void;
   /** The good-standing check, in process (tests); default: from `verifierUrl`, else none. */
   readonly standing?: StandingCheck;
-  /** An open database to use (migrated, not closed by `close()`). */
+  /** An open database to use (not closed by `close()`). */
   readonly database?: Database;
+  /** The schema is current (a cluster's primary applied the migrations): do not run them here. */
+  readonly migrated?: boolean;
 }
 
 export interface RunningBroker {
@@ -84,9 +87,11 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
     tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' },
   });
   try {
-    await migrateLatest(database.knex);
+    if (options.migrated !== true) {
+      await migrateLatest(database.knex);
+    }
     const broker = new BrokerService({
-      repository: new BrokerRepository(database.knex),
+      repository: new BrokerRepository(database.knex, database.kind === 'postgres'),
       vault: new ResourceVault(keys.masterKey),
       issuer: new EarTokenIssuer({
         issuer: config.issuer,
@@ -100,7 +105,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
         ...(config.audience === undefined ? {} : { audience: config.audience }),
         maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
       }),
-      sessionTimeoutSeconds: config.sessionTimeoutSeconds,
+      cookies: new SessionCookies(keys.masterKey, config.sessionTimeoutSeconds * 1000),
       log,
       ...(standing === undefined ? {} : { standing }),
     });

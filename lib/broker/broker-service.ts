@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { ResourceJwe } from './resource-jwe.js';
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
@@ -8,11 +7,12 @@ import type { AccessFacts, BrokerRepository } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
 import { KbsError } from './kbs-errors.js';
-import { KBS_PROTOCOL_VERSION, NONCE_BYTES, REPORT_DATA_HASH, reportDataOf, TEE_TPM, type ResourcePath, type RuntimeData } from './kbs-wire.js';
+import { KBS_PROTOCOL_VERSION, REPORT_DATA_HASH, reportDataOf, TEE_TPM, type ResourcePath, type RuntimeData } from './kbs-wire.js';
 import { encryptResource } from './resource-jwe.js';
 import { decideResourceAccess, type ResourcePolicy } from './resource-policy.js';
 import type { ResourceVault } from './resource-vault.js';
-import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
+import { TeeKeyCache, type TeePublicKey } from './tee-public-key.js';
+import type { OpenedSession, SessionCookies } from './session-cookie.js';
 import { appraiseTpmEvidence, type UntrustedTpmEvidence } from './tpm-evidence.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
 import { revocationRefusal } from './revocation-state.js';
@@ -23,7 +23,7 @@ export interface BrokerServiceOptions {
   readonly vault: ResourceVault;
   readonly issuer: EarTokenIssuer;
   readonly tokens: EarTokenVerifier;
-  readonly sessionTimeoutSeconds: number;
+  readonly cookies: SessionCookies;
   readonly log: Logger;
   /** The good-standing rule's check (`verifier_standing` resources); default: no verifier, refused. */
   readonly standing?: StandingCheck;
@@ -31,15 +31,19 @@ export interface BrokerServiceOptions {
   readonly now?: () => number;
 }
 
-/** `/auth` answer: the session id for the cookie and the Challenge body. */
+/** Session rows are deleted this long after their cookie expired. */
+export const SESSION_SWEEP_GRACE_MS = 10 * 60_000;
+
+/** `/auth` answer: the session cookie's value and the Challenge body. */
 export interface AuthOutcome {
-  readonly sessionId: string;
+  readonly cookie: string;
   readonly challenge: { readonly nonce: string; readonly 'extra-params': Readonly<Record<string, unknown>> };
 }
 
 /** How a resource request authenticated: the session cookie, a bearer token, or neither. */
 export interface ResourceCredentials {
-  readonly sessionId: string | undefined;
+  /** The `kbs-session-id` cookie's value. */
+  readonly cookie: string | undefined;
   readonly bearer: string | undefined;
 }
 
@@ -51,70 +55,69 @@ export interface ResourceCredentials {
 export class BrokerService {
   private readonly nodes = new CompiledNodeCache();
   private readonly mbMemo = new MeasuredBootMemo();
+  private readonly teeKeys = new TeeKeyCache();
   private readonly now: () => number;
 
   constructor(private readonly options: BrokerServiceOptions) {
     this.now = options.now ?? Date.now;
   }
 
-  /** Request → Challenge: protocol 0.4.0 and tee `tpm` only; a fresh 32-byte nonce in a new session. */
-  async auth(request: { version: string; tee: string }): Promise<AuthOutcome> {
+  /**
+   * Request → Challenge: protocol 0.4.0 and tee `tpm` only; a new stateless session (`SessionCookies`):
+   * the cookie and its derived 32-byte nonce, nothing written.
+   */
+  auth(request: { version: string; tee: string }): AuthOutcome {
     if (request.version !== KBS_PROTOCOL_VERSION) {
       throw new KbsError('ProtocolVersion', `protocol version ${request.version} is not supported (need ${KBS_PROTOCOL_VERSION})`);
     }
     if (request.tee !== TEE_TPM) {
       throw new KbsError('AttestationError', `tee ${request.tee} is not supported (only ${TEE_TPM})`);
     }
-    const sessionId = randomBytes(24).toString('base64url');
-    const nonce = randomBytes(NONCE_BYTES).toString('base64');
-    await this.options.repository.insertSession({
-      id: sessionId,
-      nonce,
-      tee: request.tee,
-      expiresAt: this.now() + this.options.sessionTimeoutSeconds * 1000,
-    });
-    return { sessionId, challenge: { nonce, 'extra-params': { 'selected-hash-algorithm': REPORT_DATA_HASH } } };
+    const { cookie, session } = this.options.cookies.issue(this.now());
+    return { cookie, challenge: { nonce: session.nonce, 'extra-params': { 'selected-hash-algorithm': REPORT_DATA_HASH } } };
   }
 
   /**
-   * Attestation → token. The session must exist, be unexpired and not yet attested; `runtime-data.nonce`
-   * must be its nonce; the node must be known, not revoked, and its evidence must pass
-   * `appraiseTpmEvidence` over H(JCS(runtime-data)). A failed attempt burns the session.
+   * Attestation → token. The cookie must open (MAC, unexpired), `runtime-data.nonce` must be its nonce,
+   * the node must be known and neither revoked nor reinstated since the session began, and its evidence
+   * must pass `appraiseTpmEvidence` over H(JCS(runtime-data)). Single use of the nonce: the session id
+   * is the primary key of `broker_sessions`, and a session is claimed by inserting its row — attested
+   * on success, burnt (no node) on failure — with `on conflict do nothing`, so of any number of
+   * attempts on one session, in any number of workers, at most one inserts and only an inserting,
+   * passing attempt gets a token; a row present before appraisal refuses early. Rows outlive the cookie
+   * (swept only after `SESSION_SWEEP_GRACE_MS`), so an expired cookie is refused by its time first.
    */
-  async attest(sessionId: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
+  async attest(cookie: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
+    const session = this.openSession(cookie, 'AttestationError');
     const repository = this.options.repository;
-    // One statement: the session, the claimed node's revocation and its policy digest.
-    const facts = await repository.attestFacts(sessionId ?? '', evidence.agent_id);
-    const session = facts.session;
-    if (session === undefined || session.expiresAt <= this.now()) {
-      throw new KbsError('AttestationError', 'no valid session: POST /auth first');
-    }
-    if (session.attested !== null) {
+    // One statement: whether the session was used, the claimed node's revocation and its policy digest.
+    const facts = await repository.attestFacts(session.id, evidence.agent_id);
+    if (facts.sessionUsed) {
       throw new KbsError('AttestationError', 'this session has already attested');
     }
     try {
-      return await this.appraise(session.id, session.nonce, runtimeData, evidence, facts);
+      return await this.appraise(session, runtimeData, evidence, facts);
     } catch (error) {
-      await repository.deleteSession(session.id);
+      await repository.claimSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt, attested: null });
       throw error;
     }
   }
 
   private async appraise(
-    sessionId: string,
-    nonce: string,
+    session: OpenedSession,
     runtimeData: RuntimeData,
     evidence: UntrustedTpmEvidence,
     facts: { readonly revocation: AccessFacts['revocation']; readonly nodeDigest: string | null | undefined },
   ): Promise<string> {
-    const repository = this.options.repository;
-    if (!bytesEqual(Buffer.from(runtimeData.nonce, 'utf8'), Buffer.from(nonce, 'utf8'))) {
+    if (!bytesEqual(Buffer.from(runtimeData.nonce, 'utf8'), Buffer.from(session.nonce, 'utf8'))) {
       throw new KbsError('AttestationError', 'runtime-data nonce is not this session\'s nonce');
     }
-    const teeKey = parseTeePublicKey(runtimeData['tee-pubkey']);
+    const teeKey = this.teeKeys.parse(runtimeData['tee-pubkey']);
     const agentId = evidence.agent_id;
-    if (facts.revocation !== undefined && facts.revocation.reinstatedAt === null) {
-      throw new KbsError('AttestationError', `node ${agentId} is revoked`);
+    // A session begun before a reinstatement stays refused, as a token issued before it.
+    const refusal = revocationRefusal(facts.revocation, session.issuedAt, 'milliseconds');
+    if (refusal !== undefined) {
+      throw new KbsError('AttestationError', `node ${agentId} ${refusal}`);
     }
     const node = await this.compiledNode(agentId, facts.nodeDigest);
     const reportData = reportDataOf(runtimeData);
@@ -124,7 +127,13 @@ export class BrokerService {
       throw new KbsError('AttestationError', `evidence refused: ${appraisal.reasons.map((r) => r.split(':')[0]).join(', ')}`);
     }
     const nowMs = this.now();
-    if (!(await repository.markAttested(sessionId, agentId, JSON.stringify(teeKey.jwk), nowMs))) {
+    const claimed = await this.options.repository.claimSession({
+      id: session.id,
+      nonce: session.nonce,
+      expiresAt: session.expiresAt,
+      attested: { agentId, teePubkey: JSON.stringify(teeKey.jwk), at: nowMs },
+    });
+    if (!claimed) {
       throw new KbsError('AttestationError', 'this session has already attested');
     }
     this.options.log.info({ agentId }, 'kbs attestation passed');
@@ -137,6 +146,18 @@ export class BrokerService {
       reportData: Buffer.from(reportData).toString('base64'),
       now: Math.floor(nowMs / 1000),
     });
+  }
+
+  /** The session a cookie names, refused with `type` when there is none or it does not open. */
+  private openSession(cookie: string | undefined, type: 'AttestationError' | 'TokenVerifierError'): OpenedSession {
+    if (cookie === undefined) {
+      throw new KbsError(type, 'no valid session: POST /auth first');
+    }
+    const opened = this.options.cookies.open(cookie, this.now());
+    if (!opened.ok) {
+      throw new KbsError(type, opened.reason);
+    }
+    return opened.session;
   }
 
   /** The node's compiled policies: from the cache when the stored digest is unchanged, else read and compiled. */
@@ -162,7 +183,7 @@ export class BrokerService {
   async resource(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
     const requester = await this.requester(path, credentials);
     const facts = requester.facts;
-    const refusal = revocationRefusal(facts.revocation, requester.issuedAtMs);
+    const refusal = revocationRefusal(facts.revocation, requester.issuedAtMs, requester.via === 'session' ? 'milliseconds' : 'seconds');
     if (refusal !== undefined) {
       throw new KbsError('TokenVerifierError', `node ${requester.agentId} ${refusal}`);
     }
@@ -199,13 +220,14 @@ export class BrokerService {
       const facts = await repository.tokenAccessFacts(path, token.agentId);
       return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, facts };
     }
-    if (credentials.sessionId !== undefined) {
-      const facts = await repository.sessionAccessFacts(path, credentials.sessionId);
+    if (credentials.cookie !== undefined) {
+      const opened = this.openSession(credentials.cookie, 'TokenVerifierError');
+      const facts = await repository.sessionAccessFacts(path, opened.id);
       const session = facts.session;
-      if (session === undefined || session.attested === null || session.expiresAt <= this.now()) {
-        throw new KbsError('TokenVerifierError', 'the session is not attested or has expired');
+      if (session === undefined || session.attested === null) {
+        throw new KbsError('TokenVerifierError', 'the session is not attested');
       }
-      const teeKey = parseTeePublicKey(JSON.parse(session.attested.teePubkey));
+      const teeKey = this.teeKeys.parseText(session.attested.teePubkey);
       return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: null, facts };
     }
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
@@ -239,13 +261,13 @@ export class BrokerService {
   }
 
   /**
-   * Withdraws a node at once: its revocation is recorded (every later resource request by its
-   * sessions or tokens is refused — every request reads the row, nothing is cached — and it cannot
-   * attest again until reinstated) and its sessions are deleted. Idempotent.
+   * Withdraws a node at once: its revocation is recorded, and every later resource request by its
+   * sessions or tokens is refused (every request reads the row, nothing is cached) and it cannot attest
+   * again until reinstated. Its session rows stay until swept: they keep the sessions' nonces used.
+   * Idempotent.
    */
   async revoke(agentId: string, reason: string): Promise<void> {
     await this.options.repository.revoke(agentId, Math.floor(this.now() / 1000), reason);
-    await this.options.repository.deleteSessionsOf(agentId);
     this.options.log.warn({ agentId, reason }, 'node revoked: its sessions and tokens no longer release resources');
   }
 
@@ -257,8 +279,12 @@ export class BrokerService {
     return this.options.repository.reinstate(agentId, this.now());
   }
 
-  /** Deletes expired sessions; run periodically by the server. */
+  /**
+   * Deletes session rows expired for longer than `SESSION_SWEEP_GRACE_MS`; run periodically by every
+   * worker. The grace keeps a row (the nonce's single use) while any worker whose clock lags could
+   * still accept its cookie.
+   */
   sweepSessions(): Promise<number> {
-    return this.options.repository.deleteExpiredSessions(this.now());
+    return this.options.repository.deleteExpiredSessions(this.now() - SESSION_SWEEP_GRACE_MS);
   }
 }

@@ -67,3 +67,40 @@ export function parseTeePublicKey(jwk: unknown): TeePublicKey {
 function hasStrings(record: Record<string, unknown>, fields: readonly string[]): boolean {
   return fields.every((field) => typeof record[field] === 'string' && /^[A-Za-z0-9_-]{1,1400}$/.test(record[field] as string));
 }
+
+/** Checked keys kept; the cache is emptied when full (entries are cheap to rebuild). */
+const TEE_KEY_CACHE_LIMIT = 10_000;
+
+/**
+ * Checked tee-pubkeys by their JSON text: `/attest` checks the key it receives and stores that text
+ * with the session; a cookie's resource request finds the key here instead of importing the JWK again.
+ * Keyed by content, so a hit is the same key whatever worker or session it came from.
+ */
+export class TeeKeyCache {
+  private readonly keys = new Map<string, TeePublicKey>();
+
+  /** `parseTeePublicKey`, remembered under `JSON.stringify(jwk)` (the text a session stores). */
+  parse(jwk: unknown): TeePublicKey {
+    const key = parseTeePublicKey(jwk);
+    this.remember(JSON.stringify(key.jwk), key);
+    return key;
+  }
+
+  /** The key of a stored JWK text. @throws KbsError `JweError` as `parseTeePublicKey` */
+  parseText(text: string): TeePublicKey {
+    const cached = this.keys.get(text);
+    if (cached !== undefined) {
+      return cached;
+    }
+    const key = parseTeePublicKey(JSON.parse(text));
+    this.remember(text, key);
+    return key;
+  }
+
+  private remember(text: string, key: TeePublicKey): void {
+    if (this.keys.size >= TEE_KEY_CACHE_LIMIT) {
+      this.keys.clear();
+    }
+    this.keys.set(text, key);
+  }
+}

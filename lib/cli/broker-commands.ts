@@ -1,7 +1,9 @@
+import cluster from 'node:cluster';
 import path from 'node:path';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { destination, pino } from 'pino';
 import { loadBrokerConfig } from '../broker/broker-config.js';
+import { defaultBrokerWorkers, runBrokerWorker, startBrokerCluster } from '../broker/broker-cluster.js';
 import { startBroker } from '../broker/broker-server.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf } from '../pki/service-tls.js';
@@ -25,6 +27,7 @@ interface BrokerOptions {
   readonly verifierCa?: string;
   readonly verifierCert?: string;
   readonly verifierKey?: string;
+  readonly workers?: number;
   readonly logLevel: string;
 }
 
@@ -32,6 +35,8 @@ interface BrokerOptions {
  * `ironlime broker`: the KBS resource broker (docs/broker.md) until SIGTERM/SIGINT. Zero-config: the
  * data folder gets a CA, TLS certificate, resource master key, token signing key and (without
  * `--database`) an embedded PGlite database. Settings: defaults < `--config` < `IRONLIME_BROKER_*` < options.
+ * With PostgreSQL it runs one worker process per core on one port (`--workers N`, `startBrokerCluster`);
+ * a worker re-runs this command under `node:cluster` and serves as `runBrokerWorker`.
  */
 export const registerBrokerCommands: CommandRegistrar = (program, context) => {
   program
@@ -51,9 +56,15 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
     .option('--verifier-ca <file>', "PEM CA of the verifier's TLS certificate")
     .option('--verifier-cert <file>', 'PEM client certificate from the verifier\'s CA (GET /agents needs it)')
     .option('--verifier-key <file>', 'PEM key of that client certificate')
+    .option('--workers <n>', 'worker processes sharing the port (default: one per core with --database, else 1)', workerCount)
     .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['silent', 'error', 'warn', 'info', 'debug']).default('info'))
     .action(async (options: BrokerOptions) => {
+      const logger = pino({ level: options.logLevel }, destination(2));
+      if (cluster.isWorker) {
+        await runBrokerWorker({ logger });
+        return;
+      }
       const config = loadBrokerConfig({
         ...(options.config === undefined ? {} : { file: options.config }),
         env: process.env,
@@ -74,11 +85,13 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
           verifierKey: options.verifierKey,
         },
       });
-      const running = await startBroker(config, {
-        logger: pino({ level: options.logLevel }, destination(2)),
-        announce: (line) => process.stdout.write(`${line}\n`),
-      });
-      const database = databaseFact(running.databaseKind, config.dataDir, config.databaseUrl);
+      const announce = (line: string): void => {
+        process.stdout.write(`${line}\n`);
+      };
+      const workers = options.workers ?? (config.databaseUrl === undefined ? 1 : defaultBrokerWorkers());
+      const running =
+        workers === 1 ? await startBroker(config, { logger, announce }) : await startBrokerCluster(config, { workers, logger, announce });
+      const database = databaseFact(config.databaseUrl === undefined ? 'pglite' : 'postgres', config.dataDir, config.databaseUrl);
       await serveUntilSignal(context, 'broker', running, [
         `broker CA certificate (clients and admin certificates): ${path.join(caDirOf(config.dataDir), CA_CERT_FILE)}`,
         `broker token issuer: ${config.issuer}; its JWKS for --trust-issuer: ${running.jwksPath}`,
@@ -87,3 +100,11 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
       ]);
     });
 };
+
+/** Commander parser for `--workers`: 1 to 64 processes. */
+function workerCount(text: string): number {
+  if (!/^[0-9]{1,2}$/.test(text) || Number(text) < 1 || Number(text) > 64) {
+    throw new InvalidArgumentError('must be a number of processes from 1 to 64');
+  }
+  return Number(text);
+}

@@ -1,6 +1,6 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
 import { expect } from 'chai';
-import { SignJWT } from 'jose';
+import { FlattenedEncrypt, flattenedDecrypt, SignJWT } from 'jose';
 import { EarTokenVerifier } from '../../lib/broker/ear-token-verifier.js';
 import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { KbsError } from '../../lib/broker/kbs-errors.js';
@@ -46,16 +46,35 @@ describe('broker: pure parts and hostile input', function () {
   });
 
   it('resource JWE (node:crypto) opens with jose for RSA-OAEP-256 and ECDH-ES+A256KW, and not with another key', async function () {
+    for (const [kind, alg] of [['ec', 'ECDH-ES+A256KW'], ['rsa', 'RSA-OAEP-256']] as const) {
+      const pair = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const secret = new Uint8Array(randomBytes(100));
+      const jwe = encryptResource(secret, parseTeePublicKey({ ...pair.publicKey.export({ format: 'jwk' }), alg }));
+      const options = { keyManagementAlgorithms: [alg], contentEncryptionAlgorithms: ['A256GCM'] };
+      expect((await flattenedDecrypt(jwe, pair.privateKey, options)).plaintext).to.deep.equal(secret);
+      const other = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      expect(await flattenedDecrypt(jwe, other.privateKey, options).then(() => true, () => false)).to.equal(false);
+    }
+  });
+
+  it('the client opens the broker\'s JWEs and jose\'s, and refuses another key, tampering and other algorithms', async function () {
     for (const kind of ['ec', 'rsa'] as const) {
       const key = await TeeKeyPair.generate(kind);
       const secret = new Uint8Array(randomBytes(100));
       const jwe = encryptResource(secret, parseTeePublicKey(key.publicJwk));
       expect(await key.decrypt(jwe)).to.deep.equal(secret);
-      const other = await TeeKeyPair.generate(kind);
-      const opened = await other.decrypt(jwe).then(() => true, () => false);
-      expect(opened).to.equal(false);
-      const tampered = { ...jwe, ciphertext: Buffer.from(randomBytes(100)).toString('base64url') };
-      expect(await key.decrypt(tampered).then(() => true, () => false)).to.equal(false);
+      const byJose = await new FlattenedEncrypt(secret)
+        .setProtectedHeader({ alg: key.alg, enc: 'A256GCM' })
+        .encrypt(createPublicKey({ key: key.publicJwk as JsonWebKey, format: 'jwk' }));
+      expect(await key.decrypt(byJose)).to.deep.equal(secret);
+      const refused = async (candidate: Parameters<TeeKeyPair['decrypt']>[0], by = key): Promise<boolean> => by.decrypt(candidate).then(() => false, () => true);
+      expect(await refused(jwe, await TeeKeyPair.generate(kind)), 'another key').to.equal(true);
+      expect(await refused({ ...jwe, ciphertext: Buffer.from(randomBytes(100)).toString('base64url') }), 'ciphertext').to.equal(true);
+      expect(await refused({ ...jwe, encrypted_key: Buffer.from(randomBytes(kind === 'ec' ? 40 : 256)).toString('base64url') }), 'key').to.equal(true);
+      const header = JSON.parse(Buffer.from(jwe.protected, 'base64url').toString('utf8')) as Record<string, unknown>;
+      for (const changed of [{ ...header, enc: 'A128GCM' }, { ...header, alg: 'RSA1_5' }, { ...header, zip: 'DEF' }]) {
+        expect(await refused({ ...jwe, protected: Buffer.from(JSON.stringify(changed)).toString('base64url') }), JSON.stringify(changed)).to.equal(true);
+      }
     }
   });
 
@@ -88,7 +107,7 @@ describe('broker: pure parts and hostile input', function () {
     expect(decideResourceAccess({ agents: [], groups: [], allow_tokens: true }, { agentId: 'a', groups: [], via: 'token' }).allowed).to.equal(false);
   });
 
-  it('revocation: refuses while in force; after reinstatement only credentials issued before it (whole seconds)', function () {
+  it('revocation: refuses while in force; after reinstatement only credentials issued before it (tokens in whole seconds, sessions in ms)', function () {
     const reinstatedAt = 1_700_000_100_500;
     expect(revocationRefusal(undefined, 0)).to.equal(undefined);
     expect(revocationRefusal({ revokedAt: 1_700_000_000, reinstatedAt: null }, Date.now())).to.contain('is revoked');
@@ -97,6 +116,9 @@ describe('broker: pure parts and hostile input', function () {
     expect(revocationRefusal(reinstated, 1_700_000_050_000), 'issued while revoked (another issuer)').to.contain('reinstated after this credential');
     expect(revocationRefusal(reinstated, 1_700_000_100_000), 'same second as the reinstatement').to.equal(undefined);
     expect(revocationRefusal(reinstated, 1_700_000_101_000)).to.equal(undefined);
+    expect(revocationRefusal(reinstated, 1_700_000_100_000, 'milliseconds'), 'session begun 500 ms before').to.contain('reinstated after this credential');
+    expect(revocationRefusal(reinstated, reinstatedAt, 'milliseconds'), 'session of the very millisecond').to.contain('reinstated after this credential');
+    expect(revocationRefusal(reinstated, reinstatedAt + 1, 'milliseconds')).to.equal(undefined);
   });
 
   it('token checker: refuses over-long lifetimes, non-affirming status, missing tee-pubkey and garbage', async function () {

@@ -11,7 +11,7 @@ export interface ResourceJwe {
 }
 
 /** AES Key Wrap default IV (RFC 3394 §2.2.3.1). */
-export const AES_KW_IV = Buffer.from('a6a6a6a6a6a6a6a6', 'hex');
+const AES_KW_IV = Buffer.from('a6a6a6a6a6a6a6a6', 'hex');
 
 /**
  * The resource answer: a flattened JWE whose content key (32 random bytes, A256GCM, AAD =
@@ -59,7 +59,7 @@ export function encryptResource(plaintext: Uint8Array, teeKey: TeePublicKey): Re
  * NIST SP 800-56A Concat KDF as JWA uses it (RFC 7518 §4.6.2) for one SHA-256 block (keys up to 256
  * bits): H(counter=1 ‖ Z ‖ len(alg) ‖ alg ‖ len(apu)=0 ‖ len(apv)=0 ‖ keydatalen).
  */
-export function concatKdf(z: Buffer, algorithm: string, keyBits: 256): Buffer {
+function concatKdf(z: Buffer, algorithm: string, keyBits: 256): Buffer {
   const u32 = (value: number): Buffer => {
     const out = Buffer.alloc(4);
     out.writeUInt32BE(value);

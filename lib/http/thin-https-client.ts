@@ -91,12 +91,15 @@ export class ThinHttpsClient {
     });
   }
 
-  /** Closes the kept-alive connection; a request in flight fails, queued ones fail too. */
+  /** Closes the kept-alive connection; the request in flight and the queued ones fail (none is sent again). */
   close(): void {
-    const queued = this.queue.splice(0);
+    const current = this.current;
+    this.current = undefined;
+    const failed = [...(current === undefined ? [] : [current.job]), ...this.queue.splice(0)];
+    current?.socket.destroy();
     this.socket?.destroy();
     this.socket = undefined;
-    for (const job of queued) {
+    for (const job of failed) {
       job.reject(new ServiceUnreachableError(this.url(job.path), 'network', 'the client was closed'));
     }
   }

@@ -112,4 +112,21 @@ describe('http: thin keep-alive HTTPS client', function () {
     expect(await thin.request('GET', '/bad path').catch((error: unknown) => error)).to.be.instanceOf(TypeError);
     thin.close();
   });
+
+  it('close fails the request in flight and the queued ones, and sends none of them again', async function () {
+    const heads: string[] = [];
+    onRequest = (_socket, head) => heads.push(head);
+    const thin = client();
+    const inFlight = thin.request('GET', '/in-flight').catch((error: unknown) => error);
+    const queued = thin.request('GET', '/queued').catch((error: unknown) => error);
+    while (heads.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    thin.close();
+    for (const failed of [await inFlight, await queued]) {
+      expect(failed).to.be.instanceOf(ServiceUnreachableError);
+      expect((failed as Error).message).to.match(/the client was closed/);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(heads).to.have.length(1);
+    expect(connections).to.equal(1);
+  });
 });

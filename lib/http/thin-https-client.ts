@@ -111,6 +111,10 @@ export class ThinHttpsClient {
   }
 
   private send(job: Job): void {
+    if (this.socket !== undefined && !this.socket.writable) {
+      // The server ended it and its close is still on its way.
+      this.drop(this.socket);
+    }
     const reused = this.socket !== undefined;
     const socket = this.socket ?? this.openSocket();
     this.current = { job, socket, parser: new Http1ResponseParser(this.maxReplyBytes), reused, received: false };

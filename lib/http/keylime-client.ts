@@ -111,13 +111,18 @@ async function request(
   options: RequestOptions,
 ): Promise<KeylimeEnvelope<unknown>> {
   const url = `${http.defaults.baseURL ?? ''}${path}`;
-  let response;
-  try {
-    response = await http.request<string>({
+  const send = () =>
+    http.request<string>({
       method,
       url: path,
       ...(options.query === undefined ? {} : { params: options.query }),
       ...(body === undefined ? {} : { data: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
+    });
+  let response;
+  try {
+    response = await send().catch((error: unknown) => {
+      if (!staleKeptAliveSocket(method, error)) throw error;
+      return send();
     });
   } catch (error) {
     throw mapTransportError(url, error);
@@ -143,6 +148,18 @@ async function request(
     }
     throw error;
   }
+}
+
+/**
+ * The server closed a kept-alive connection just as this request went out on it (`ECONNRESET` on a
+ * reused socket, node's documented keep-alive race): an idempotent request is sent once more, on a
+ * fresh connection. A POST is not.
+ */
+function staleKeptAliveSocket(method: string, error: unknown): boolean {
+  if (!(error instanceof AxiosError) || error.code !== 'ECONNRESET' || method.toUpperCase() === 'POST') {
+    return false;
+  }
+  return (error.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
 }
 
 /** The `{code, status, results}` envelope in a reply body, or undefined when the body is not one. */

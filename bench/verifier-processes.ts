@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
@@ -129,6 +129,8 @@ export function serveProfileCommands(): void {
       } else if (line.startsWith('PROFILE STOP ')) {
         const file = line.slice('PROFILE STOP '.length);
         const { profile } = await session.post('Profiler.stop');
+        // A directory that does not exist yet would leave the parent waiting for this line forever.
+        await mkdir(path.dirname(file), { recursive: true });
         await writeFile(file, JSON.stringify(profile));
         process.stdout.write(`PROFILE WRITTEN ${file}\n`);
       }

@@ -4,6 +4,7 @@ import type { ImaKeyring } from '../ima/ima-keyring.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { signingKeyFrom } from '../tpm/tpm-signature-check.js';
 import type { AcceptedAlgorithms } from './internal/pre-checks.js';
+import type { TpmPolicy } from './tpm-policy.js';
 
 /** Keylime `[verifier] measured_boot_evaluate`: evaluate the refstate on the first round only, or every round. */
 export type MeasuredBootEvaluate = 'once' | 'always';
@@ -19,8 +20,8 @@ export type TpmPolicyJson = Readonly<Record<string, string | readonly string[]>>
  * enrolment/policy change and reuse it every round: policies are parsed and compiled, the AK decoded.
  */
 export interface AgentPolicies extends AcceptedAlgorithms {
-  /** Keylime JSON `tpm_policy` (parsed each round; it is small). */
-  readonly tpmPolicy: TpmPolicyJson | string;
+  /** Keylime JSON `tpm_policy`, or the policy `parseTpmPolicy` made of it (cheapest: not parsed again every round). */
+  readonly tpmPolicy: TpmPolicyJson | string | TpmPolicy;
   /**
    * The runtime (IMA) policy, compiled by lib/ima (`loadRuntimePolicy` + `compileRuntimePolicy`), or
    * null for none: the IMA list is then checked for template hashes and PCR 10 only.

@@ -13,6 +13,7 @@ import { DATA_PCR, IMA_PCR } from '../tpm/keylime-profile.js';
 import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, unusedPcrEvent } from './pcr-checks.js';
 import { checkQuote } from './internal/quote-check.js';
 import type { TpmPolicy } from './tpm-policy.js';
+import type { SignatureVerdict } from '../tpm/signature-verdict.js';
 
 /** What a round established, beyond pass/fail. */
 export interface AttestationClaims {
@@ -54,6 +55,8 @@ export interface RoundInput {
   readonly imaKeyring: ImaKeyring | undefined;
   readonly failOnTomtou: boolean;
   readonly mb: MbRoundInput;
+  /** The AK signature verified ahead, off the event loop (`verifyQuoteSignatureAhead`); checked against this quote before use. */
+  readonly signatureVerdict?: SignatureVerdict;
 }
 
 export interface RoundResult {
@@ -79,6 +82,7 @@ export function runAttestationChecks(input: RoundInput): RoundResult {
     hashAlg: input.hashAlg,
     ...(input.signAlg === undefined ? {} : { signAlg: input.signAlg }),
     ...(input.previousClock === undefined ? {} : { previousClock: input.previousClock }),
+    ...(input.signatureVerdict === undefined ? {} : { signatureVerdict: input.signatureVerdict }),
   });
   if (!quote.ok) {
     return {

@@ -12,7 +12,7 @@ import type { MeasuredBootPolicyName } from './internal/mb-check.js';
 import type { MeasuredBootMemo } from './mb-check-memo.js';
 import { IMA_PCR } from '../tpm/keylime-profile.js';
 import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from './severity.js';
-import { parseTpmPolicy } from './tpm-policy.js';
+import { parseTpmPolicy, type TpmPolicy } from './tpm-policy.js';
 
 /**
  * The `data` of `POST /v2.x/verify/evidence` with `type: "tpm"` (spec §4.7), after the service decoded
@@ -25,7 +25,7 @@ export interface TpmEvidence {
   readonly hashAlg: string;
   /** `tpm_ak`: base64 TPM2B_PUBLIC, its bytes, or a key made with `akPublicKey`. */
   readonly akTpm: string | Uint8Array | KeyObject;
-  readonly tpmPolicy?: TpmPolicyJson | string | null;
+  readonly tpmPolicy?: TpmPolicyJson | string | TpmPolicy | null;
   readonly runtimePolicy?: CompiledRuntimePolicy | null;
   readonly imaKeyring?: ImaKeyring;
   readonly mbRefstate?: MbRefstate | null;

@@ -20,18 +20,18 @@ const NO_REFSTATE: object = {};
  * refstate and the two policy switches; the key is exactly those. The log is keyed by its own text
  * (a `Map` string key: V8 compares a long string by length and contents, with no digest to compute
  * each round — the old key hashed the whole 38 KB log with SHA-256 every round); a raw byte log, a
- * rare input, by its SHA-256. The refstate is keyed by identity (a changed policy is a new object).
+ * rare input, by its SHA-256 in a map of its own. The refstate is keyed by identity (a changed policy is a new object).
  * Outcomes are read-only and shared between agents with the same key; least recently used logs go first.
  */
 export class MeasuredBootMemo {
-  private readonly byRefstate = new WeakMap<object, Map<string, Map<string, MbCheckOutcome>>>();
+  private readonly byRefstate = new WeakMap<object, RefstateLogs>();
   private hits = 0;
   private misses = 0;
 
   /** The memoised outcome of `check(input)`. */
   check(input: MbCheckInput, check: (input: MbCheckInput) => MbCheckOutcome): MbCheckOutcome {
-    const logs = this.logsFor(input.refstate);
-    const logKey = logKeyOf(input.eventLog);
+    const owner = this.logsFor(input.refstate);
+    const { logs, logKey } = logEntryOf(owner, input.eventLog);
     const rest = restKey(input);
     let outcomes = logs.get(logKey);
     if (outcomes !== undefined) {
@@ -67,25 +67,38 @@ export class MeasuredBootMemo {
     return { hits: this.hits, misses: this.misses };
   }
 
-  private logsFor(refstate: MbRefstate | null): Map<string, Map<string, MbCheckOutcome>> {
+  private logsFor(refstate: MbRefstate | null): RefstateLogs {
     const owner = refstate ?? NO_REFSTATE;
     let logs = this.byRefstate.get(owner);
     if (logs === undefined) {
-      logs = new Map();
+      logs = { texts: new Map(), bytes: new Map() };
       this.byRefstate.set(owner, logs);
     }
     return logs;
   }
 }
 
-function logKeyOf(eventLog: MbCheckInput['eventLog']): string {
+/** Outcomes by the rest of the key (`restKey`), per log. */
+type LogOutcomes = Map<string, Map<string, MbCheckOutcome>>;
+
+/**
+ * One refstate's logs, in two maps so that no key of one kind can equal a key of the other: base64
+ * texts keyed by the text itself (no prefix: a prefixed key would be a fresh 51 KB string to build
+ * and compare every round), raw byte logs and "no log" by a digest.
+ */
+interface RefstateLogs {
+  readonly texts: LogOutcomes;
+  readonly bytes: LogOutcomes;
+}
+
+function logEntryOf(owner: RefstateLogs, eventLog: MbCheckInput['eventLog']): { logs: LogOutcomes; logKey: string } {
   if (typeof eventLog === 'string') {
-    return `t${eventLog}`;
+    return { logs: owner.texts, logKey: eventLog };
   }
   if (eventLog instanceof Uint8Array) {
-    return `b${createHash('sha256').update(eventLog).digest('hex')}`;
+    return { logs: owner.bytes, logKey: createHash('sha256').update(eventLog).digest('hex') };
   }
-  return 'n';
+  return { logs: owner.bytes, logKey: 'none' };
 }
 
 function restKey(input: MbCheckInput): string {

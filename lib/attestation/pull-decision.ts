@@ -1,6 +1,7 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { AgentAttestationState } from './agent-state.js';
 import type { PullTiming } from './freshness.js';
+import type { SignatureVerdict } from '../tpm/signature-verdict.js';
 import { evaluateQuote, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
 import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
@@ -87,6 +88,8 @@ export interface QuoteReplyInput {
   readonly imaEntry: number;
   /** Unix seconds. */
   readonly now: number;
+  /** The AK signature of the reply's quote, verified ahead off the event loop; the engine checks it is about this quote. */
+  readonly signatureVerdict?: SignatureVerdict;
 }
 
 /** The agent answered the quote request: judge it (`evaluateQuote`) and say what follows. */
@@ -98,6 +101,7 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
     nonce: input.nonce,
     now: input.now,
     options: settings.engine,
+    ...(input.signatureVerdict === undefined ? {} : { signatureVerdict: input.signatureVerdict }),
   });
   const history: HistoryRow = {
     outcome: result.verdict,

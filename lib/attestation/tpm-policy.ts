@@ -14,13 +14,28 @@ export interface TpmPolicy {
 
 const HEX = /^[0-9a-f]*$/;
 
+/** What `parseTpmPolicy` returns: only its own instances are taken as already parsed (a look-alike is parsed, and refused). */
+class ParsedTpmPolicy implements TpmPolicy {
+  constructor(
+    readonly pcrs: ReadonlyMap<number, readonly string[]>,
+    readonly mask: number,
+  ) {
+    Object.freeze(this);
+  }
+}
+
 /**
  * Parses a `tpm_policy` given as JSON text (as stored and sent by the tenant) or as an already-parsed
  * object. PCR numbers must be 0–23; PCR 16 (data binding) and 10 (IMA) are refused in the policy as
  * Keylime's tenant refuses them. `mask` is taken from the policy when present and otherwise computed.
+ * A policy this function returned is handed back as it is (the verifier parses an agent's policy once,
+ * not every round).
  * @throws InvalidParameterValue
  */
-export function parseTpmPolicy(input: string | Readonly<Record<string, unknown>>, field = 'tpm_policy'): TpmPolicy {
+export function parseTpmPolicy(input: string | Readonly<Record<string, unknown>> | TpmPolicy, field = 'tpm_policy'): TpmPolicy {
+  if (input instanceof ParsedTpmPolicy) {
+    return input;
+  }
   let raw: unknown = input;
   if (typeof input === 'string') {
     try {
@@ -52,7 +67,7 @@ export function parseTpmPolicy(input: string | Readonly<Record<string, unknown>>
     pcrs.set(pcr, Object.freeze(lowered));
     computedMask |= 1 << pcr;
   }
-  return Object.freeze({ pcrs, mask: mask ?? computedMask });
+  return new ParsedTpmPolicy(pcrs, mask ?? computedMask);
 }
 
 function parsePcrKey(key: string, field: string): number {

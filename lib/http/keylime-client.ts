@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { createSecureContext, type PeerCertificate } from 'node:tls';
+import { createSecureContext, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError, type UnreachableReason } from './client-errors.js';
@@ -111,13 +111,18 @@ async function request(
   options: RequestOptions,
 ): Promise<KeylimeEnvelope<unknown>> {
   const url = `${http.defaults.baseURL ?? ''}${path}`;
-  let response;
-  try {
-    response = await http.request<string>({
+  const send = () =>
+    http.request<string>({
       method,
       url: path,
       ...(options.query === undefined ? {} : { params: options.query }),
       ...(body === undefined ? {} : { data: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
+    });
+  let response;
+  try {
+    response = await send().catch((error: unknown) => {
+      if (!staleKeptAliveSocket(method, error)) throw error;
+      return send();
     });
   } catch (error) {
     throw mapTransportError(url, error);
@@ -143,6 +148,18 @@ async function request(
     }
     throw error;
   }
+}
+
+/**
+ * The server closed a kept-alive connection just as this request went out on it (`ECONNRESET` on a
+ * reused socket, node's documented keep-alive race): an idempotent request is sent once more, on a
+ * fresh connection. A POST is not.
+ */
+function staleKeptAliveSocket(method: string, error: unknown): boolean {
+  if (!(error instanceof AxiosError) || error.code !== 'ECONNRESET' || method.toUpperCase() === 'POST') {
+    return false;
+  }
+  return (error.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
 }
 
 /** The `{code, status, results}` envelope in a reply body, or undefined when the body is not one. */
@@ -202,16 +219,30 @@ export function classify(code: string, message = ''): UnreachableReason {
 
 /**
  * The keep-alive HTTPS agent for `tls` (CA, or one pinned server certificate compared byte for byte,
- * plus an optional client certificate). Exported for the verifier's thin hot-path client.
+ * plus an optional client certificate), for the axios-based client.
  */
 export function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
+  const connect = keylimeTlsConnectOptions(tls);
+  if (tls.pinnedServerCert === undefined) {
+    return new HttpsAgent({ keepAlive: true, ...connect });
+  }
+  // One server, one connection: a second request waits for the kept-alive socket instead of paying a
+  // new TLS handshake on both sides. No session resumption: every handshake shows the certificate again.
+  return new HttpsAgent({ keepAlive: true, maxSockets: 1, maxCachedSessions: 0, ...connect });
+}
+
+/**
+ * The `tls.connect` options for `tls`: one secure context (key, certificate and CA parsed once, not on
+ * every reconnect), TLS 1.2 at least, and for a pinned server certificate the exact comparison that
+ * replaces the host name check. Shared by `createHttpsAgent` and the thin hot-path client.
+ */
+export function keylimeTlsConnectOptions(tls: KeylimeClientTls): ConnectionOptions {
   if (tls.pinnedServerCert !== undefined && tls.ca !== undefined) {
     throw new InvalidConfig('tls', 'give either ca or pinnedServerCert, not both');
   }
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
     throw new InvalidConfig('tls', 'cert and key go together');
   }
-  // One secure context per agent: the key, certificate and CA are parsed once, not on every reconnect.
   const secureContext = createSecureContext({
     minVersion: 'TLSv1.2',
     ...(tls.cert === undefined ? {} : { cert: tls.cert }),
@@ -219,21 +250,16 @@ export function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
     ...((tls.pinnedServerCert ?? tls.ca) === undefined ? {} : { ca: tls.pinnedServerCert ?? tls.ca }),
   });
   if (tls.pinnedServerCert === undefined) {
-    return new HttpsAgent({ keepAlive: true, minVersion: 'TLSv1.2', secureContext, ...(tls.ca === undefined ? {} : { ca: tls.ca }) });
+    return { minVersion: 'TLSv1.2', secureContext, ...(tls.ca === undefined ? {} : { ca: tls.ca }) };
   }
   const pinned = pinnedDer(tls.pinnedServerCert);
-  return new HttpsAgent({
-    keepAlive: true,
+  return {
     minVersion: 'TLSv1.2',
     secureContext,
-    // One server, one connection: a second request (a revocation notice during a round) waits for the
-    // kept-alive socket instead of paying a new TLS handshake on both sides.
-    maxSockets: 1,
     // The pinned certificate is the only trust anchor, so OpenSSL accepts nothing else; the check below
     // then replaces the host name check (agents are reached by IP and name themselves by UUID) with an
-    // exact comparison. No session resumption: every handshake shows the certificate again.
+    // exact comparison.
     ca: tls.pinnedServerCert,
-    maxCachedSessions: 0,
     checkServerIdentity: (_host: string, cert: PeerCertificate) => {
       const raw = cert.raw;
       if (raw === undefined || raw.length !== pinned.length || !raw.equals(pinned)) {
@@ -241,7 +267,7 @@ export function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
       }
       return undefined;
     },
-  });
+  };
 }
 
 function pinnedDer(pem: string): Buffer {

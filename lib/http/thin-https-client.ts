@@ -1,39 +1,75 @@
-import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from './client-errors.js';
-import { classify, createHttpsAgent, parseEnvelope, type KeylimeClientTls } from './keylime-client.js';
+import { Http1ParseError, Http1ResponseParser, type Http1Response } from './http1-response-parser.js';
+import { classify, keylimeTlsConnectOptions, parseEnvelope, type KeylimeClientTls } from './keylime-client.js';
 
 export interface ThinHttpsClientOptions {
   /** `https://<host>:<port>` (`httpsServiceUrl`); paths are appended as given. */
   readonly baseUrl: string;
   readonly tls: KeylimeClientTls;
+  /** The longest the connection may stay silent while a request waits for its answer. */
   readonly timeoutMs: number;
   /** Largest reply accepted (default 64 MiB: a first round may carry a whole IMA log). */
   readonly maxReplyBytes?: number;
 }
 
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+interface Job {
+  readonly method: Method;
+  readonly path: string;
+  readonly body: string | undefined;
+  resolve(results: unknown): void;
+  reject(error: Error): void;
+  /** Sent again once, on a fresh connection, after a kept-alive one closed before answering. */
+  retried: boolean;
+}
+
+interface InFlight {
+  readonly job: Job;
+  readonly socket: TLSSocket;
+  readonly parser: Http1ResponseParser;
+  /** The socket had served a request before (the server may have closed it meanwhile). */
+  readonly reused: boolean;
+  /** Some bytes of the answer arrived. */
+  received: boolean;
+}
+
 const DEFAULT_MAX_REPLY = 64 * 1024 * 1024;
+/** A request path as it goes on the request line: visible ASCII only (the callers percent-encode). */
+const REQUEST_PATH = /^\/[\x21-\x7e]*$/;
 
 /**
- * A thin Keylime client on `node:https` and one kept-alive TLS agent (`createHttpsAgent`: a CA or one
- * pinned certificate, an optional client certificate): one request, the body gathered as buffers, one
- * `JSON.parse`, no interceptors, no option merging — the verifier's hot path runs through it. Resolves
- * to the envelope's `results`, unvalidated (`{}` for 204). Errors: `ServiceUnreachableError` (refused,
- * timeout, TLS incl. a certificate that is not the pinned one), `KeylimeHttpError` (non-2xx),
- * `BadRemoteReplyError` (not an envelope, too large).
+ * A thin Keylime client: HTTP/1.1 written and read directly on ONE kept-alive TLS connection per
+ * server (`keylimeTlsConnectOptions`: a CA or one pinned certificate, an optional client certificate),
+ * one request at a time, the reply read by `Http1ResponseParser` and parsed with one `JSON.parse`. No
+ * `node:http` request, response or agent objects: the verifier's hot path (a quote request per round)
+ * runs through it, and those were about half of its HTTP cost. Resolves to the envelope's `results`,
+ * unvalidated (`{}` for 204). Errors: `ServiceUnreachableError` (refused, silent for `timeoutMs`, TLS
+ * incl. a certificate that is not the pinned one, closed before the reply ended),
+ * `KeylimeHttpError` (non-2xx), `BadRemoteReplyError` (not HTTP, not an envelope, too large).
  */
 export class ThinHttpsClient {
-  private readonly agent: HttpsAgent;
-  private readonly host: string;
-  private readonly port: number;
+  private readonly connectOptions: ConnectionOptions;
+  private readonly hostHeader: string;
   private readonly origin: string;
   private readonly timeoutMs: number;
   private readonly maxReplyBytes: number;
+  private socket: TLSSocket | undefined;
+  private current: InFlight | undefined;
+  private readonly queue: Job[] = [];
 
   constructor(options: ThinHttpsClientOptions) {
     const base = new URL(options.baseUrl);
-    this.agent = createHttpsAgent(options.tls);
-    this.host = base.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.port = Number(base.port || 443);
+    const host = base.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.connectOptions = {
+      ...keylimeTlsConnectOptions(options.tls),
+      host,
+      port: Number(base.port || 443),
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+    };
+    this.hostHeader = base.host;
     this.origin = base.origin;
     this.timeoutMs = options.timeoutMs;
     this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY;
@@ -44,65 +80,179 @@ export class ThinHttpsClient {
     return `${this.origin}${path}`;
   }
 
-  /** One request; resolves to the envelope's `results`. `body` is JSON text. */
-  request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: string): Promise<unknown> {
-    const url = this.url(path);
+  /** One request; resolves to the envelope's `results`. `body` is JSON text. Requests queue behind each other. */
+  request(method: Method, path: string, body?: string): Promise<unknown> {
+    if (!REQUEST_PATH.test(path)) {
+      return Promise.reject(new TypeError(`request path ${JSON.stringify(path)} has characters a request line cannot carry`));
+    }
     return new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: this.host,
-          port: this.port,
-          method,
-          path,
-          agent: this.agent,
-          timeout: this.timeoutMs,
-          headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > this.maxReplyBytes) {
-              req.destroy(new BadRemoteReplyError(url, 'reply larger than the configured maximum'));
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('error', (error) => reject(transportError(url, error)));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            if (status === 204) {
-              resolve({});
-              return;
-            }
-            const envelope = parseEnvelope(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, size).toString('utf8'));
-            if (status < 200 || status > 299) {
-              reject(new KeylimeHttpError(url, status, envelope?.status ?? res.statusMessage ?? '', envelope?.results ?? {}));
-            } else if (envelope === undefined) {
-              reject(new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}'));
-            } else {
-              resolve(envelope.results);
-            }
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new ServiceUnreachableError(url, 'timeout', `no answer within ${this.timeoutMs} ms`)));
-      req.on('error', (error) => reject(transportError(url, error)));
-      req.end(body);
+      this.queue.push({ method, path, body, resolve, reject, retried: false });
+      this.next();
     });
   }
 
-  /** Closes the kept-alive connections. */
+  /** Closes the kept-alive connection; the request in flight and the queued ones fail (none is sent again). */
   close(): void {
-    this.agent.destroy();
+    const current = this.current;
+    this.current = undefined;
+    const failed = [...(current === undefined ? [] : [current.job]), ...this.queue.splice(0)];
+    current?.socket.destroy();
+    this.socket?.destroy();
+    this.socket = undefined;
+    for (const job of failed) {
+      job.reject(new ServiceUnreachableError(this.url(job.path), 'network', 'the client was closed'));
+    }
+  }
+
+  private next(): void {
+    if (this.current !== undefined) return;
+    const job = this.queue.shift();
+    if (job !== undefined) this.send(job);
+  }
+
+  private send(job: Job): void {
+    if (this.socket !== undefined && !this.socket.writable) {
+      // The server ended it and its close is still on its way.
+      this.drop(this.socket);
+    }
+    const reused = this.socket !== undefined;
+    const socket = this.socket ?? this.openSocket();
+    this.current = { job, socket, parser: new Http1ResponseParser(this.maxReplyBytes), reused, received: false };
+    socket.ref();
+    socket.setTimeout(this.timeoutMs);
+    const head = `${job.method} ${job.path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nAccept: application/json\r\nConnection: keep-alive\r\n`;
+    socket.write(
+      job.body === undefined
+        ? `${head}\r\n`
+        : `${head}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(job.body)}\r\n\r\n${job.body}`,
+    );
+  }
+
+  private openSocket(): TLSSocket {
+    const socket = tlsConnect(this.connectOptions);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
+    socket.on('timeout', () => this.onTimeout(socket));
+    socket.on('error', (error: Error) => this.onEnded(socket, error));
+    socket.on('close', () => this.onEnded(socket, undefined));
+    this.socket = socket;
+    return socket;
+  }
+
+  private onData(socket: TLSSocket, chunk: Buffer): void {
+    const current = this.current;
+    if (current === undefined || current.socket !== socket) {
+      // Bytes nobody asked for: the connection no longer follows the protocol.
+      socket.destroy();
+      return;
+    }
+    current.received = true;
+    let response: Http1Response | undefined;
+    try {
+      response = current.parser.feed(chunk);
+    } catch (error) {
+      this.drop(socket);
+      this.settle(current, () => current.job.reject(this.badReply(current.job, error)));
+      return;
+    }
+    if (response !== undefined) {
+      this.complete(current, response);
+    }
+  }
+
+  private onTimeout(socket: TLSSocket): void {
+    const current = this.current;
+    if (current === undefined || current.socket !== socket) return;
+    this.drop(socket);
+    this.settle(current, () =>
+      current.job.reject(new ServiceUnreachableError(this.url(current.job.path), 'timeout', `no answer within ${this.timeoutMs} ms`)),
+    );
+  }
+
+  /** The connection failed (`error`) or closed: a reply framed by the close completes, anything else in flight fails or is sent again once. */
+  private onEnded(socket: TLSSocket, error: Error | undefined): void {
+    if (this.socket === socket) this.socket = undefined;
+    const current = this.current;
+    if (current === undefined || current.socket !== socket) return;
+    const { job } = current;
+    if (error === undefined) {
+      let response: Http1Response;
+      try {
+        response = current.parser.end();
+      } catch (ended) {
+        this.retryOrFail(current, new ServiceUnreachableError(this.url(job.path), 'network', (ended as Error).message));
+        return;
+      }
+      this.complete(current, response);
+      return;
+    }
+    this.retryOrFail(current, transportError(this.url(job.path), error));
+  }
+
+  /**
+   * A kept-alive connection the server closed just as a request went out is not an answer: an
+   * idempotent request is sent once more on a fresh connection (what a browser does); a POST is not.
+   */
+  private retryOrFail(current: InFlight, error: Error): void {
+    const { job } = current;
+    this.current = undefined;
+    if (current.reused && !current.received && !job.retried && job.method !== 'POST') {
+      job.retried = true;
+      this.send(job);
+      return;
+    }
+    job.reject(error);
+    this.next();
+  }
+
+  private complete(current: InFlight, response: Http1Response): void {
+    const { socket, job } = current;
+    if (!response.reusable || current.parser.excess) {
+      this.drop(socket);
+    } else {
+      socket.setTimeout(0);
+      // An idle kept-alive connection does not keep the process alive (as node's agent does).
+      socket.unref();
+    }
+    this.settle(current, () => this.answer(job, response));
+  }
+
+  private answer(job: Job, response: Http1Response): void {
+    const url = this.url(job.path);
+    const status = response.status;
+    if (status === 204) {
+      job.resolve({});
+      return;
+    }
+    const envelope = parseEnvelope(response.body.toString('utf8'));
+    if (status < 200 || status > 299) {
+      job.reject(new KeylimeHttpError(url, status, envelope?.status ?? response.statusText, envelope?.results ?? {}));
+    } else if (envelope === undefined) {
+      job.reject(new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}'));
+    } else {
+      job.resolve(envelope.results);
+    }
+  }
+
+  /** Ends the request in flight, then starts the next queued one. */
+  private settle(current: InFlight, outcome: () => void): void {
+    if (this.current === current) this.current = undefined;
+    outcome();
+    this.next();
+  }
+
+  private drop(socket: TLSSocket): void {
+    if (this.socket === socket) this.socket = undefined;
+    socket.destroy();
+  }
+
+  private badReply(job: Job, error: unknown): Error {
+    const detail = error instanceof Http1ParseError ? error.message : String(error);
+    return new BadRemoteReplyError(this.url(job.path), detail);
   }
 }
 
 function transportError(url: string, error: Error): Error {
-  if (error instanceof ServiceUnreachableError || error instanceof BadRemoteReplyError) {
-    return error;
-  }
   const code = (error as { code?: string }).code ?? '';
   return new ServiceUnreachableError(url, classify(code, error.message), code === '' ? error.message : `${code}: ${error.message}`, { cause: error });
 }

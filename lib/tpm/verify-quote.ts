@@ -6,6 +6,7 @@ import { parsePcrBlobInPlace, type PcrBank, type PcrBlob } from './pcr-blob.js';
 import { describeSelection, sameSelection } from './internal/pcr-selection.js';
 import { clockProblem, type PreviousClockInfo } from './quote-clock.js';
 import { checkSignedAttest } from './internal/signed-attest.js';
+import type { SignatureVerdict } from './signature-verdict.js';
 import { signatureHashProblem, signingKeyFrom, type SigningKeyInput } from './tpm-signature-check.js';
 import { parseTpmsAttestInPlace, type TpmsAttest, type TpmsClockInfo } from './tpms-attest.js';
 import { parseTpmtSignatureInPlace, type TpmtSignature } from './tpmt-signature.js';
@@ -41,6 +42,8 @@ export interface VerifyQuoteInput {
   readonly signAlg?: string | number;
   /** Clock info of the last accepted quote from this TPM, for the §7.3 clock checks. */
   readonly previousClock?: PreviousClockInfo;
+  /** The signature verified ahead (`verifyQuoteSignatureAhead`); ignored unless it is about this AK, signature and attest. */
+  readonly signatureVerdict?: SignatureVerdict;
 }
 
 export interface QuoteVerified {
@@ -120,6 +123,7 @@ export function verifyQuote(input: VerifyQuoteInput): QuoteVerdict {
   }
   const signed = checkSignedAttest({
     key, signature, attest: input.attest, signAlg: input.signAlg, signer: 'the AK', parse: parseTpmsAttestInPlace,
+    ...(input.signatureVerdict === undefined ? {} : { verdict: input.signatureVerdict }),
   });
   if (!signed.valid) {
     return reject(signed.failedCheck, signed.reason);

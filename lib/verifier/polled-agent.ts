@@ -60,14 +60,15 @@ export type AgentPolicyDeps = Pick<PolledAgentDeps, 'policies' | 'cache' | 'meas
 
 /**
  * The agent's policies as the engine takes them: the stored runtime policy and refstate (compiled
- * once, shared through the `PolicyCache`), the IMA keyring, the accept lists and the parsed AK.
+ * once, shared through the `PolicyCache`), the IMA keyring, the accept lists, the parsed `tpm_policy`
+ * and the parsed AK.
  */
 export async function loadAgentPolicies(record: VerifierAgentRecord, deps: AgentPolicyDeps): Promise<AgentPolicies> {
   const storedRuntime = record.runtimePolicyName === null ? undefined : await deps.policies.findRuntime(record.runtimePolicyName);
   const storedMb = record.mbPolicyName === null ? undefined : await deps.policies.findMb(record.mbPolicyName);
   const imaKeyring = deps.cache.imaKeyring(record.imaSignVerificationKeys);
   return {
-    tpmPolicy: record.tpmPolicy,
+    tpmPolicy: parseTpmPolicy(record.tpmPolicy),
     runtimePolicy: storedRuntime === undefined ? null : deps.cache.runtimePolicy(storedRuntime),
     ...(imaKeyring === undefined ? {} : { imaKeyring }),
     mbRefstate: storedMb === undefined ? null : deps.cache.refstate(storedMb),
@@ -101,7 +102,7 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
   return {
     enrolment: record,
     policies,
-    mask: formatPcrMask(parseTpmPolicy(record.tpmPolicy).mask),
+    mask: formatPcrMask(parseTpmPolicy(policies.tpmPolicy).mask),
     connection,
     revocationTarget: {
       agentId: record.agentId,

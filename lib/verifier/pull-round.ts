@@ -1,3 +1,4 @@
+import { KeyObject } from 'node:crypto';
 import {
   beginRound,
   decideQuoteReply,
@@ -11,6 +12,7 @@ import {
 } from '../attestation/pull-decision.js';
 import { AGENT_API_VERSIONS, compareApiVersions, isUnsupportedVersionReply, negotiateApiVersion, versionsInReply } from '../http/api-version.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../http/client-errors.js';
+import { verifyQuoteSignatureAhead, type SignatureVerdict } from '../tpm/signature-verdict.js';
 import { freshNonce } from './nonce.js';
 import type { PolledAgent } from './polled-agent.js';
 import { wrapVKey } from './v-key.js';
@@ -44,8 +46,27 @@ export async function runPullRound(agent: PolledAgent, settings: PullSettings, r
     agent.apiVersion = outcome.version;
     return runPullRound(agent, settings, true);
   }
-  const judged = decideQuoteReply(request, { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(Date.now() / 1000) }, settings);
+  const signatureVerdict = await signatureAhead(agent, reply);
+  const judged = decideQuoteReply(
+    request,
+    { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(Date.now() / 1000), ...(signatureVerdict === undefined ? {} : { signatureVerdict }) },
+    settings,
+  );
   return judged.next.kind === 'deliver_v' ? deliverV(agent, judged, judged, settings) : judged;
+}
+
+/**
+ * The AK signature of the reply's quote, verified on libuv's thread pool so that the OpenSSL work
+ * (70 µs for ECDSA P-256) runs on the second core while the event loop serves other rounds. Only a
+ * cryptographic fact: the engine uses it solely for this AK object, signature and attest, and checks
+ * everything else (and anything it does not match) itself.
+ */
+function signatureAhead(agent: PolledAgent, reply: unknown): Promise<SignatureVerdict | undefined> {
+  const ak = agent.policies.akTpm;
+  if (!(ak instanceof KeyObject) || reply === null || typeof reply !== 'object') {
+    return Promise.resolve(undefined);
+  }
+  return verifyQuoteSignatureAhead(ak, (reply as { readonly quote?: unknown }).quote);
 }
 
 /**

@@ -19,6 +19,14 @@ describe('attestation engine inputs: tpm_policy, algorithms, reply shape, stored
     expect(parseTpmPolicy('').pcrs.size).to.equal(0);
   });
 
+  it('hands a policy it parsed back unchanged (parsed once per agent), and refuses a look-alike object', () => {
+    const policy = parseTpmPolicy('{"0": ["ab"], "mask": "0x1"}');
+    expect(parseTpmPolicy(policy)).to.equal(policy);
+    expect(Object.isFrozen(policy)).to.equal(true);
+    const lookAlike = { pcrs: new Map([[0, ['ab']]]), mask: 1 };
+    expect(() => parseTpmPolicy(lookAlike)).to.throw(IronlimeError, /tpm_policy\.pcrs: PCR numbers must be decimal 0-23/);
+  });
+
   it('refuses tpm_policy PCRs 10, 16, out-of-range numbers, non-hex values and bad masks', () => {
     const cases: [string, RegExp][] = [
       ['{"10": ["00"]}', /tpm_policy\.10: PCR 10 is checked by IMA replay/],

@@ -37,6 +37,9 @@ describe('measured-boot check memo', () => {
     const misses = memo.stats.misses;
     expect(checkMbLog(input(goodPcrs, (' ' + text).slice(1)))).to.equal(fromText);
     expect(memo.stats.misses).to.equal(misses);
+    // The text and the raw bytes of one log are different inputs: each is checked once.
+    expect(checkMbLog(input(goodPcrs, BOOT_LOG))).to.equal(first);
+    expect(fromText).to.not.equal(first);
   });
 
   it('keeps nothing without a memo: the engine itself holds no state', () => {

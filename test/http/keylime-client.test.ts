@@ -31,6 +31,8 @@ describe('http: Keylime client', () => {
   let server: Server;
   let baseUrl: string;
   const seen: { method: string; url: string; type: string | undefined; body: string }[] = [];
+  /** The next `/drop-once` request has its kept-alive connection closed instead of an answer. */
+  let dropOnce = false;
 
   before(async () => {
     server = createServer((request, response) => {
@@ -40,6 +42,11 @@ describe('http: Keylime client', () => {
       });
       request.on('end', () => {
         seen.push({ method: request.method ?? '', url: request.url ?? '', type: request.headers['content-type'], body });
+        if (request.url === '/drop-once' && dropOnce) {
+          dropOnce = false;
+          request.socket.destroy();
+          return;
+        }
         const route = ROUTES[(request.url ?? '').split('?')[0] ?? ''] ?? { status: 200, body: JSON.stringify({ code: 200, status: 'Success', results: {} }) };
         if (route.hang === true) {
           return;
@@ -120,6 +127,20 @@ describe('http: Keylime client', () => {
     expect(refused).to.be.instanceOf(ServiceUnreachableError);
     expect(refused).to.deep.include({ reason: 'refused' });
     expect((refused as Error).message).to.match(new RegExp(`^http://127\\.0\\.0\\.1:${port}/version: unreachable: ECONNREFUSED`));
+  });
+
+  it('sends a GET once more when the server closed the kept-alive connection it went out on, but not a POST', async () => {
+    const client = createKeylimeClient({ baseUrl });
+    await client.get('/version');
+    dropOnce = true;
+    expect((await client.get('/drop-once')).code).to.equal(200);
+    expect(seen.filter((request) => request.url === '/drop-once')).to.have.length(2);
+    await client.get('/version');
+    dropOnce = true;
+    const posted = await client.post('/drop-once', {}).catch((error: unknown) => error);
+    expect(posted).to.be.instanceOf(ServiceUnreachableError);
+    expect(seen.filter((request) => request.url === '/drop-once')).to.have.length(3);
+    client.close();
   });
 
   it('refuses unusable options', () => {

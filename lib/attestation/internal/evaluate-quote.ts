@@ -11,6 +11,7 @@ import { checkQuoteReplyShape, isFailureEvent, type AgentQuoteReply } from './qu
 import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from '../severity.js';
 import { nextOperationalState } from './state-machine.js';
 import { parseTpmPolicy } from '../tpm-policy.js';
+import type { SignatureVerdict } from '../../tpm/signature-verdict.js';
 
 export interface EvaluateQuoteOptions {
   /** Compiled `severity_labels` + `severity_policy` (default: Keylime's, every event "emergency"). */
@@ -36,6 +37,8 @@ export interface EvaluateQuoteInput {
   /** Unix seconds: stored as `lastReceivedQuote` (and `lastSuccessfulAttestation` on a pass). */
   readonly now: number;
   readonly options?: EvaluateQuoteOptions;
+  /** The AK signature verified ahead, off the event loop; used only if it is about this reply's quote and the AK. */
+  readonly signatureVerdict?: SignatureVerdict;
 }
 
 export interface EvaluateQuoteResult {
@@ -98,6 +101,7 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult {
     signAlg: reply.sign_alg,
     bindPublicKey: pre.publicKey,
     previousClock: options.checkClock === false ? undefined : state.tpmClockInfo,
+    ...(input.signatureVerdict === undefined ? {} : { signatureVerdict: input.signatureVerdict }),
     ...policyRoundInput(
       state,
       policies,

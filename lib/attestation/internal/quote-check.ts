@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { IronlimeError } from '../../../interfaces/errors.js';
 import { parseQuoteString } from '../../tpm/quote-string.js';
+import type { SignatureVerdict } from '../../tpm/signature-verdict.js';
 import { verifyQuote, type QuoteVerdict, type QuoteVerified } from '../../tpm/verify-quote.js';
 import { akPublicKey } from '../agent-policies.js';
 import type { QuoteHashAlg } from '../algorithms.js';
@@ -18,6 +19,8 @@ export interface QuoteCheckInput {
   readonly signAlg?: string;
   /** Clock info of the last accepted quote; omit to skip the clock check (one-shot evidence). */
   readonly previousClock?: StoredClockInfo | null;
+  /** The AK signature verified ahead, off the event loop; used only for this very AK, signature and attest. */
+  readonly signatureVerdict?: SignatureVerdict;
 }
 
 export type QuoteCheckOutcome =
@@ -47,6 +50,7 @@ export function checkQuote(input: QuoteCheckInput): QuoteCheckOutcome {
       nonce: input.nonce,
       hashAlg: input.hashAlg,
       ...(input.signAlg === undefined ? {} : { signAlg: input.signAlg }),
+      ...(input.signatureVerdict === undefined ? {} : { signatureVerdict: input.signatureVerdict }),
       ...(input.previousClock === undefined || input.previousClock === null
         ? {}
         : { previousClock: previousClockInfo(input.previousClock) }),

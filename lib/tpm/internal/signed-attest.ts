@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { TpmParseError } from '../../bytes/parse-errors.js';
+import { verdictFor, type SignatureVerdict } from '../signature-verdict.js';
 import { resolveSignScheme, signatureSchemeProblem, tpmSignatureVerifies } from '../tpm-signature-check.js';
 import type { TpmsAttest } from '../tpms-attest.js';
 import type { TpmtSignature } from '../tpmt-signature.js';
@@ -23,6 +24,8 @@ export interface SignedAttestInput {
   readonly signer: string;
   /** Parses the attest bytes once the signature verified (copying, or in place on a hot path). */
   readonly parse: (bytes: Uint8Array) => TpmsAttest;
+  /** The signature verified ahead, off the event loop; used only when it is about this key, signature and attest. */
+  readonly verdict?: SignatureVerdict;
 }
 
 /**
@@ -42,7 +45,8 @@ export function checkSignedAttest(input: SignedAttestInput): SignedAttest {
     return { valid: false, failedCheck: 'signature-scheme', reason: schemeProblem };
   }
   const attestBytes = input.attest instanceof Uint8Array ? input.attest : input.attest.raw;
-  if (!tpmSignatureVerifies(input.key, input.signature, attestBytes)) {
+  const valid = verdictFor(input.verdict, input.key, input.signature, attestBytes) ?? tpmSignatureVerifies(input.key, input.signature, attestBytes);
+  if (!valid) {
     return { valid: false, failedCheck: 'signature', reason: `signature does not verify with ${input.signer}` };
   }
   if (!(input.attest instanceof Uint8Array)) {

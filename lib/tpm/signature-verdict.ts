@@ -1,0 +1,57 @@
+import type { KeyObject } from 'node:crypto';
+import { bytesEqual } from '../bytes/bytes-equal.js';
+import { parseQuoteString } from './quote-string.js';
+import { tpmSignatureVerifiesAsync } from './tpm-signature-check.js';
+import { isEccSignature, parseTpmtSignatureInPlace, type TpmtSignature } from './tpmt-signature.js';
+
+/**
+ * The answer to "does `signature` over `signed` verify with `key`", worked out ahead of the quote
+ * check, off the event loop (`verifyQuoteSignatureAhead`). It is bound to exactly what it answered:
+ * `checkSignedAttest` uses it only for the same key object, the same signature and the same signed
+ * bytes, and verifies anything else itself. Nothing but the cryptographic fact is carried; every other
+ * check (scheme, hash, nonce, PCR digest, clock) still runs where it always did.
+ */
+export interface SignatureVerdict {
+  readonly key: KeyObject;
+  readonly signature: TpmtSignature;
+  readonly signed: Uint8Array;
+  readonly valid: boolean;
+}
+
+/**
+ * Verifies the signature of a Keylime quote string on libuv's thread pool. Undefined when the quote
+ * is not a string or its parts do not parse: the quote check then reports that itself.
+ */
+export async function verifyQuoteSignatureAhead(key: KeyObject, quote: unknown): Promise<SignatureVerdict | undefined> {
+  if (typeof quote !== 'string') {
+    return undefined;
+  }
+  let signed: Uint8Array;
+  let signature: TpmtSignature;
+  try {
+    const parts = parseQuoteString(quote);
+    signed = parts.attest;
+    signature = parseTpmtSignatureInPlace(parts.signature);
+  } catch {
+    return undefined;
+  }
+  return { key, signature, signed, valid: await tpmSignatureVerifiesAsync(key, signature, signed) };
+}
+
+/** The verdict's answer when it is about exactly this key, signature and signed bytes; undefined otherwise. */
+export function verdictFor(verdict: SignatureVerdict | undefined, key: KeyObject, signature: TpmtSignature, signed: Uint8Array): boolean | undefined {
+  if (verdict === undefined || verdict.key !== key || !bytesEqual(verdict.signed, signed) || !sameSignature(verdict.signature, signature)) {
+    return undefined;
+  }
+  return verdict.valid;
+}
+
+function sameSignature(a: TpmtSignature, b: TpmtSignature): boolean {
+  if (a.sigAlg !== b.sigAlg || a.hashAlg !== b.hashAlg) {
+    return false;
+  }
+  if (isEccSignature(a) || isEccSignature(b)) {
+    return isEccSignature(a) && isEccSignature(b) && bytesEqual(a.signatureR, b.signatureR) && bytesEqual(a.signatureS, b.signatureS);
+  }
+  return bytesEqual(a.sig, b.sig);
+}

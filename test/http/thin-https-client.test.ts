@@ -1,0 +1,132 @@
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { expect } from 'chai';
+import { BadRemoteReplyError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
+import { ThinHttpsClient } from '../../lib/http/thin-https-client.js';
+import { tlsFixture } from './tls-fixture.js';
+
+/**
+ * The thin client against a bare TLS server whose every byte the test writes: one kept-alive connection
+ * for many requests, requests queued in order, a kept-alive connection the server closed, a reply cut
+ * short, bytes that are not HTTP.
+ */
+describe('http: thin keep-alive HTTPS client', function () {
+  const fixture = tlsFixture();
+  let server: Server;
+  let port: number;
+  let connections: number;
+  let sockets: TLSSocket[];
+  /** What the server does with each complete request head it reads on a socket. */
+  let onRequest: (socket: TLSSocket, head: string) => void;
+
+  const envelope = (results: unknown): string => {
+    const body = JSON.stringify({ code: 200, status: 'Success', results });
+    return `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  };
+
+  before(async function () {
+    server = createServer({ cert: fixture.agent.certPem, key: fixture.agent.keyPem }, (socket) => {
+      connections += 1;
+      sockets.push(socket);
+      let buffered = '';
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('latin1');
+        let end: number;
+        while ((end = buffered.indexOf('\r\n\r\n')) >= 0) {
+          const head = buffered.slice(0, end);
+          const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+          if (buffered.length < end + 4 + length) return;
+          buffered = buffered.slice(end + 4 + length);
+          onRequest(socket, head);
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+
+  beforeEach(function () {
+    connections = 0;
+    sockets = [];
+  });
+
+  after(function () {
+    server.close();
+  });
+
+  const client = (timeoutMs = 2000): ThinHttpsClient =>
+    new ThinHttpsClient({ baseUrl: `https://127.0.0.1:${port}`, tls: { pinnedServerCert: fixture.agent.certPem }, timeoutMs });
+
+  it('sends every request over one kept-alive connection, in the order asked, with Host and the body', async function () {
+    const heads: string[] = [];
+    onRequest = (socket, head) => {
+      heads.push(head);
+      socket.write(envelope({ n: heads.length }));
+    };
+    const thin = client();
+    const replies = await Promise.all([
+      thin.request('GET', '/v2.2/quotes/integrity?nonce=a'),
+      thin.request('POST', '/v2.2/keys/vkey', '{"encrypted_key":"é"}'),
+      thin.request('GET', '/version'),
+    ]);
+    expect(replies).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    expect(connections).to.equal(1);
+    expect(heads[0]).to.match(new RegExp(`^GET /v2.2/quotes/integrity\\?nonce=a HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`));
+    expect(heads[1]).to.include('Content-Length: 22'); // 21 characters, é in two UTF-8 bytes
+    expect(heads[2]).to.match(/^GET \/version HTTP\/1.1/);
+    thin.close();
+  });
+
+  it('sends a GET again on a fresh connection when the kept-alive one was closed by the server, but not a POST', async function () {
+    onRequest = (socket) => socket.write(envelope({ ok: true }));
+    const thin = client();
+    expect(await thin.request('GET', '/a')).to.deep.equal({ ok: true });
+    // The server drops the idle connection just as the next request goes out.
+    onRequest = (socket) => {
+      onRequest = (next) => next.write(envelope({ again: true }));
+      socket.destroy();
+    };
+    expect(await thin.request('GET', '/b')).to.deep.equal({ again: true });
+    expect(connections).to.equal(2);
+    onRequest = (socket) => socket.destroy();
+    const posted = await thin.request('POST', '/c', '{}').catch((error: unknown) => error);
+    expect(posted).to.be.instanceOf(ServiceUnreachableError);
+    expect((posted as ServiceUnreachableError).reason).to.equal('network');
+    thin.close();
+  });
+
+  it('fails a reply cut short, bytes that are not HTTP and a silent server with typed errors, then works again', async function () {
+    const thin = client(300);
+    onRequest = (socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"code":');
+    const cut = await thin.request('GET', '/cut').catch((error: unknown) => error);
+    expect(cut).to.be.instanceOf(ServiceUnreachableError);
+    expect((cut as Error).message).to.match(/closed before the response body ended/);
+    onRequest = (socket) => socket.write('SSH-2.0-OpenSSH_9.6\r\n\r\n');
+    const notHttp = await thin.request('GET', '/ssh').catch((error: unknown) => error);
+    expect(notHttp).to.be.instanceOf(BadRemoteReplyError);
+    onRequest = () => undefined;
+    const silent = await thin.request('GET', '/silent').catch((error: unknown) => error);
+    expect((silent as ServiceUnreachableError).reason).to.equal('timeout');
+    onRequest = (socket) => socket.write(envelope({ back: true }));
+    expect(await thin.request('GET', '/back')).to.deep.equal({ back: true });
+    expect(await thin.request('GET', '/bad path').catch((error: unknown) => error)).to.be.instanceOf(TypeError);
+    thin.close();
+  });
+
+  it('close fails the request in flight and the queued ones, and sends none of them again', async function () {
+    const heads: string[] = [];
+    onRequest = (_socket, head) => heads.push(head);
+    const thin = client();
+    const inFlight = thin.request('GET', '/in-flight').catch((error: unknown) => error);
+    const queued = thin.request('GET', '/queued').catch((error: unknown) => error);
+    while (heads.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    thin.close();
+    for (const failed of [await inFlight, await queued]) {
+      expect(failed).to.be.instanceOf(ServiceUnreachableError);
+      expect((failed as Error).message).to.match(/the client was closed/);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(heads).to.have.length(1);
+    expect(connections).to.equal(1);
+  });
+});

@@ -1,3 +1,4 @@
+import { randomBytes, randomInt } from 'node:crypto';
 import { expect } from 'chai';
 import { Http1ParseError, Http1ResponseParser, type Http1Response } from '../../lib/http/http1-response-parser.js';
 
@@ -69,5 +70,23 @@ describe('http: HTTP/1.1 response parser of the thin client', function () {
     const cut = parse('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}').parser;
     expect(() => cut.end()).to.throw(Http1ParseError, /before the response body ended/);
     expect(() => parse('HTTP/1.1 200').parser.end()).to.throw(Http1ParseError, /before the response head/);
+  });
+  it('answers random bytes, and random bytes after a valid head, with a response, a wait or Http1ParseError, never another error', function () {
+    const heads = ['', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n'];
+    for (let round = 0; round < 300; round += 1) {
+      const head = heads[round % heads.length] as string;
+      const bytes = Buffer.concat([Buffer.from(head, 'latin1'), randomBytes(randomInt(1, 40_000))]);
+      const parser = new Http1ResponseParser(16 * 1024);
+      try {
+        for (let at = 0; at < bytes.length; ) {
+          const step = randomInt(1, 4096);
+          parser.feed(bytes.subarray(at, at + step));
+          at += step;
+        }
+        parser.end();
+      } catch (error) {
+        expect(error, `round ${round}`).to.be.instanceOf(Http1ParseError);
+      }
+    }
   });
 });

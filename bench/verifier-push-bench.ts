@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
@@ -21,8 +21,19 @@ export interface PushBenchInput {
   readonly databaseUrl: string;
   /** Known-good IMA entries per minute per agent (the pull bench's `--ima-rate`). */
   readonly imaRate: number;
-  /** Starts the verifier in a child process on `schema`; resolves to its URL and a CPU reader and a stop. */
-  readonly spawn: (dataDir: string, schema: string) => Promise<{ url: string; cpuSeconds(): number; stop(): Promise<void> }>;
+  /** Where the verifier's V8 CPU profile of the window goes (`--profile DIR`: `DIR/push`), if anywhere. */
+  readonly profileDir: string | undefined;
+  /** Starts the verifier in a child process on `schema`; resolves to its URL, a CPU reader, its profiler and a stop. */
+  readonly spawn: (dataDir: string, schema: string) => Promise<PushBenchVerifier>;
+}
+
+export interface PushBenchVerifier {
+  readonly url: string;
+  cpuSeconds(): number;
+  startProfile(): void;
+  /** Writes the profile started by `startProfile` into `dir`; resolves once written. */
+  stopProfile(dir: string): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /**
@@ -38,7 +49,7 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
   const admin = knexFactory({ client: 'pg', connection: input.databaseUrl, pool: { min: 0, max: 1 } });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-bench-'));
   await admin.raw('create schema ??', [schema]);
-  let verifier: Awaited<ReturnType<PushBenchInput['spawn']>> | undefined;
+  let verifier: PushBenchVerifier | undefined;
   let fleet: RunningFleet<SimulatedPushAgent> | undefined;
   try {
     verifier = await input.spawn(dataDir, schema);
@@ -55,11 +66,16 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       logger: pino({ level: 'warn' }, destination(2)),
     });
     await sleep((2 * input.quoteInterval + 2) * 1000);
+    if (input.profileDir !== undefined) verifier.startProfile();
     const cpuBefore = verifier.cpuSeconds();
     const from = new Date();
     await sleep(input.seconds * 1000);
     const cpuAfter = verifier.cpuSeconds();
     const to = new Date();
+    if (input.profileDir !== undefined) {
+      await mkdir(input.profileDir, { recursive: true });
+      await verifier.stopProfile(input.profileDir);
+    }
     const rows = (await admin.withSchema(schema).table('verifier_attestation_history').select('outcome').whereBetween('attempted_at', [from, to])) as { outcome: string }[];
     return {
       attestations: rows.filter((row) => row.outcome === 'pass').length,

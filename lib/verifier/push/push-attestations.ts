@@ -12,13 +12,14 @@ import {
 } from '../../attestation/push-decision.js';
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import { loadAgentPolicies, type AgentPolicyDeps } from '../polled-agent.js';
-import type { RoundWriter } from '../round-writer.js';
+import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
 import type { PushAttestation, PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
+import type { PushCompletion, PushVerdictWriter } from './push-verdict-writer.js';
 
 export interface PushAttestationSettings {
   readonly verifierId: string;
@@ -39,7 +40,7 @@ export interface PushAttestationDeps {
   readonly agents: VerifierAgentRepository;
   readonly repository: PushRepository;
   readonly sessions: PushSessions;
-  readonly writer: RoundWriter;
+  readonly writer: PushVerdictWriter;
   readonly policies: AgentPolicyDeps;
   readonly log: Logger;
 }
@@ -57,7 +58,9 @@ const POLICY_REUSE_MS = 10_000;
 /**
  * The push model's two phases and its liveness (keylime-protocol §10.3–§10.5), as I/O: the decisions
  * are `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
- * (agent state and history row in one statement) before the agent hears back.
+ * (agent state and history row in one statement; `PushVerdictWriter`: the attestation's completion in
+ * the same transaction) before the agent hears back. Both phases read the agent and its latest
+ * attestation in one round trip.
  */
 export class PushAttestations {
   private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
@@ -69,8 +72,7 @@ export class PushAttestations {
 
   /** Phase 1 (§10.3): the evidence wanted from `agentId`, stored as its next attestation. */
   async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
-    const record = await this.pushAgent(agentId);
-    const latest = await this.deps.repository.latestAttestation(agentId);
+    const { record, latest } = await this.pushAgentWithLatest(agentId);
     if (latest !== undefined) this.checkPace(latest, now);
     const offered = capabilitiesOf(body);
     const policies = await this.policiesOf(record);
@@ -99,8 +101,7 @@ export class PushAttestations {
    * verdict, and extends the session on a pass. Resolves to the attestation as the reply shows it.
    */
   async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
-    const record = await this.pushAgent(agentId);
-    const latest = await this.deps.repository.latestAttestation(agentId);
+    const { record, latest } = await this.pushAgentWithLatest(agentId);
     const wanted = index === 'latest' ? latest?.index : /^[0-9]{1,9}$/.test(index) ? Number(index) : undefined;
     if (latest === undefined || wanted === undefined || wanted > latest.index) {
       throw new PushRefused(404, 'not_found', `no attestation ${index} for agent ${agentId}`);
@@ -132,8 +133,7 @@ export class PushAttestations {
       now: Math.floor(now.getTime() / 1000),
       options: this.settings.engine,
     });
-    await this.store(record, verdict.state, verdict.history);
-    await this.deps.repository.completeAttestation(agentId, latest.index, verdict.verdict, verdict.failureReason);
+    await this.store(record, verdict.state, verdict.history, { index: latest.index, evaluation: verdict.verdict, failureReason: verdict.failureReason });
     if (verdict.verdict === 'pass') {
       await this.deps.sessions.extend(session, now);
     } else {
@@ -214,7 +214,16 @@ export class PushAttestations {
 
   /** The agent's record, if it is a push agent of this verifier (404 / 403 otherwise). */
   private async pushAgent(agentId: string): Promise<VerifierAgentRecord> {
-    const record = await this.deps.agents.find(agentId);
+    return this.checkPushAgent(agentId, await this.deps.agents.find(agentId));
+  }
+
+  /** `pushAgent` and the agent's latest attestation, read together. */
+  private async pushAgentWithLatest(agentId: string): Promise<{ record: VerifierAgentRecord; latest: PushAttestation | undefined }> {
+    const found = await this.deps.repository.agentWithLatest(agentId);
+    return { record: this.checkPushAgent(agentId, found?.record), latest: found?.latest };
+  }
+
+  private checkPushAgent(agentId: string, record: VerifierAgentRecord | undefined): VerifierAgentRecord {
     if (record === undefined || record.verifierId !== this.settings.verifierId) {
       throw new PushRefused(404, 'not_found', `agent ${agentId} is not enrolled`);
     }
@@ -238,13 +247,16 @@ export class PushAttestations {
     }
   }
 
-  /** The verdict through the round writer (the row is taken over first: the writer writes its owner's rows only). */
-  private async store(record: VerifierAgentRecord, state: VerifierAgentRecord['state'], history: Parameters<RoundWriter['write']>[0]['history']): Promise<void> {
+  /**
+   * The verdict through the round writer (the row is taken over first: the writer writes its owner's
+   * rows only), with the attestation it completes, if any, in the same transaction.
+   */
+  private async store(record: VerifierAgentRecord, state: VerifierAgentRecord['state'], history: RoundWrite['history'], completion?: PushCompletion): Promise<void> {
     const { owner, leaseSeconds, verifierId } = this.settings;
     if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
     }
-    const stored = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history });
+    const stored = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history }, completion);
     if (!stored) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
     }

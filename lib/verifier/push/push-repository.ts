@@ -13,6 +13,15 @@ select a.*, (
   select to_jsonb(t) from verifier_push_attestations t where t.agent_id = a.agent_id order by t.index desc limit 1
 ) as ${LATEST}
 from verifier_agents a where a.agent_id = ?`;
+const TAKE_ISSUED_EVIDENCE = `
+with taken as (
+  update verifier_push_attestations t set stage = 'evaluating_evidence', evidence_received_at = ?
+  where t.agent_id = ? and t.index = ? and t.challenge = ? and t.stage = 'awaiting_evidence' and t.challenges_expire_at > ?
+    and t.index = (select max(m.index) from verifier_push_attestations m where m.agent_id = t.agent_id)
+  returning t.*
+)
+select a.*, to_jsonb(taken) as ${LATEST}
+from verifier_agents a join taken on taken.agent_id = a.agent_id where a.agent_id = ?`;
 
 export interface PushSession {
   readonly sessionId: string;
@@ -143,6 +152,23 @@ export class PushRepository {
       .update({ stage: 'evaluating_evidence', evidence_received_at: receivedAt })
       .where({ agent_id: agentId, index, stage: 'awaiting_evidence' });
     return updated > 0;
+  }
+
+  /**
+   * `takeEvidence` of attestation `index` with `challenge` — only while it is still the agent's latest
+   * and its challenge has not expired — and, in the same round trip, the agent's row and the taken
+   * attestation. Undefined when nothing was taken (or the agent is gone): the caller reads and
+   * explains.
+   */
+  async takeIssuedEvidence(
+    agentId: string,
+    index: number,
+    challenge: string,
+    receivedAt: Date,
+  ): Promise<{ readonly record: VerifierAgentRecord; readonly latest: PushAttestation } | undefined> {
+    const result = (await this.knex.raw(TAKE_ISSUED_EVIDENCE, [receivedAt, agentId, index, challenge, receivedAt, agentId])) as { rows: Record<string, unknown>[] };
+    const row = result.rows[0];
+    return row === undefined ? undefined : { record: recordFromRow(row), latest: attestationFromRow(json(row[LATEST]) as Record<string, unknown>) };
   }
 
   /** Push agents of `verifierId` still attesting whose last attestation (or enrolment) is older than `before`. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import knexFactory from 'knex';
+import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { startPushFleet, type RunningFleet } from '../lib/fleet/fleet.js';
 import type { SimulatedPushAgent } from '../lib/fleet/simulated-push-agent.js';
@@ -41,8 +41,9 @@ export interface PushBenchVerifier {
  * (`startPushFleet`, the nodes of `ironlime fleet --push`: software TPMs, the fleet's boot log, IMA
  * lists and stored policies, the same as the pull bench's fleet), registered at an in-process
  * registrar and enrolled with the tenant's `add --push`, each attesting on the interval the verifier
- * returns. Counts the verdicts stored in the window and the verifier's CPU over it (sessions, whose
- * 600 000-round PBKDF2 runs once per agent, are opened before).
+ * returns. Counts the verdicts stored in the window and the verifier's CPU over it; the window opens
+ * once every agent has passed once (its session, whose 600 000-round PBKDF2 runs once per agent, is
+ * open by then).
  */
 export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> {
   const schema = `bench_push_${randomBytes(6).toString('hex')}`;
@@ -65,6 +66,7 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       deregisterOnClose: false,
       logger: pino({ level: 'warn' }, destination(2)),
     });
+    await everyAgentPassed(admin, schema, input.agents, (60 + input.agents) * 1000);
     await sleep((2 * input.quoteInterval + 2) * 1000);
     if (input.profileDir !== undefined) verifier.startProfile();
     const cpuBefore = verifier.cpuSeconds();
@@ -88,6 +90,22 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
     await admin.raw('drop schema if exists ?? cascade', [schema]);
     await admin.destroy();
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Waits until every agent's first attestation passed: its session (a 600 000-round PBKDF2 on the
+ * verifier) is then open. Without this wait, at 100 agents and more on the loaded machine, sessions
+ * were still being opened in the window, and their hashing counted as attestation CPU.
+ */
+async function everyAgentPassed(admin: Knex, schema: string, agents: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = (await admin.withSchema(schema).table('verifier_attestation_history').where({ outcome: 'pass' }).countDistinct({ n: 'agent_id' })) as { n: string | number }[];
+    const passed = Number(row?.n ?? 0);
+    if (passed >= agents) return;
+    if (Date.now() > deadline) throw new Error(`only ${passed} of ${agents} push agents passed an attestation in ${timeoutMs / 1000} s`);
+    await sleep(1000);
   }
 }
 

@@ -11,7 +11,7 @@ import { PushLiveness } from './push-liveness.js';
 import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
 import { PushSessions } from './push-sessions.js';
-import { PushVerdictWriter } from './push-verdict-writer.js';
+import { PushVerdictWriter, pushBatchDelayMs } from './push-verdict-writer.js';
 
 export interface PushServiceDeps {
   readonly app: FastifyInstance;
@@ -45,7 +45,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   });
   const timeout = pushTimeoutSeconds(config);
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, sessions, writer: new PushVerdictWriter(deps.knex, deps.auditVerdicts), policies: deps.policies, log: deps.log },
+    { agents: deps.agents, repository, sessions, writer: new PushVerdictWriter(deps.knex, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval)), policies: deps.policies, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,

@@ -9,14 +9,17 @@ export interface PushCompletion {
 }
 
 /**
- * How long a push verdict waits for others to share its transaction. Push agents attest at
- * independent times, so the pull loop's 20 ms rarely finds a second verdict, and each transaction
- * (the verdicts' statement, the attestations' completion, the audit records' four, begin and commit)
- * costs the verifier eight database round trips. The agent waits for its 202 meanwhile and starts its
- * next interval after it, so the delay costs no verifier work. Counted in the benchmark (50 agents,
- * 2 s interval): about 10 verdicts per transaction.
+ * How long a push verdict waits for others to share its transaction: a tenth of `quote_interval`, at
+ * most 500 ms. Push agents attest at independent times, so the pull loop's 20 ms rarely finds a
+ * second verdict, and each transaction (the verdicts' statement, the attestations' completion, the
+ * audit records' four, begin and commit) costs the verifier eight database round trips. The agent
+ * waits for its 202 meanwhile and starts its next interval after it, so the wait lengthens its cycle:
+ * a tenth keeps that within 10 %. Counted in the benchmark (50 agents, 2 s interval): 500 ms gathered
+ * about 10 verdicts per transaction but stretched the agents' cycle from 2.1 s to 2.9 s.
  */
-export const PUSH_BATCH_DELAY_MS = 500;
+export function pushBatchDelayMs(quoteIntervalSeconds: number): number {
+  return Math.min(500, Math.max(20, (quoteIntervalSeconds * 1000) / 10));
+}
 
 const COMPLETE_ATTESTATIONS = `
 update verifier_push_attestations a set
@@ -38,9 +41,9 @@ export class PushVerdictWriter {
   /** The attestation each queued verdict completes, by agent (read by the batch's transaction). */
   private readonly completions = new Map<string, PushCompletion>();
 
-  constructor(knex: Knex, auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>) {
+  constructor(knex: Knex, auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>, batchDelayMs: number) {
     this.writer = new RoundWriter(knex, {
-      batchDelayMs: PUSH_BATCH_DELAY_MS,
+      batchDelayMs,
       alsoStore: async (trx, stored) => {
         await auditVerdicts(trx, stored);
         await this.complete(trx, stored);

@@ -28,7 +28,8 @@ import {
  * verifier polling a simulated fleet (`lib/fleet`) for a fixed window; see docs/fleet.md for the
  * method. The verifier runs in a child process (`--in-process` puts it beside the fleet), on
  * PostgreSQL in a fresh schema that is dropped afterwards (`--database`, default the test server).
- * `--profile DIR` writes the verifier's V8 CPU profile of the measured window there. `--push` then runs
+ * `--profile DIR` writes the verifier's V8 CPU profile of the measured window there (`DIR/push` for the
+ * push window). `--push` then runs
  * push agents (`bench/verifier-push-bench.ts`) at the same sizes and prints CPU per attestation of both
  * modes. `--verifiers K` runs K verifier processes on the schema (the leases split the agents) and, for
  * K > 1, first the same fleet size with one process, then prints the ratio of their attestations/s.
@@ -223,9 +224,16 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
       quoteInterval: options.quoteInterval,
       databaseUrl: options.databaseUrl,
       imaRate: options.imaRate,
+      profileDir: options.profileDir === undefined ? undefined : path.join(options.profileDir, 'push'),
       spawn: async (dataDir, schema) => {
         const started = await spawnVerifiers({ count: 1, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
-        return { url: started.url, cpuSeconds: () => childrenCpuSeconds(started), stop: () => stopVerifiers(started) };
+        return {
+          url: started.url,
+          cpuSeconds: () => childrenCpuSeconds(started),
+          startProfile: () => startProfiles(started),
+          stopProfile: (dir) => stopProfiles(started, dir),
+          stop: () => stopVerifiers(started),
+        };
       },
     });
     const pushMs = window.attestations === 0 ? NaN : (window.verifierCpu * options.seconds * 1000) / window.attestations;

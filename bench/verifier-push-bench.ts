@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import knexFactory from 'knex';
+import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { startPushFleet, type RunningFleet } from '../lib/fleet/fleet.js';
 import type { SimulatedPushAgent } from '../lib/fleet/simulated-push-agent.js';
@@ -21,8 +21,19 @@ export interface PushBenchInput {
   readonly databaseUrl: string;
   /** Known-good IMA entries per minute per agent (the pull bench's `--ima-rate`). */
   readonly imaRate: number;
-  /** Starts the verifier in a child process on `schema`; resolves to its URL and a CPU reader and a stop. */
-  readonly spawn: (dataDir: string, schema: string) => Promise<{ url: string; cpuSeconds(): number; stop(): Promise<void> }>;
+  /** Where the verifier's V8 CPU profile of the window goes (`--profile DIR`: `DIR/push`), if anywhere. */
+  readonly profileDir: string | undefined;
+  /** Starts the verifier in a child process on `schema`; resolves to its URL, a CPU reader, its profiler and a stop. */
+  readonly spawn: (dataDir: string, schema: string) => Promise<PushBenchVerifier>;
+}
+
+export interface PushBenchVerifier {
+  readonly url: string;
+  cpuSeconds(): number;
+  startProfile(): void;
+  /** Writes the profile started by `startProfile` into `dir`; resolves once written. */
+  stopProfile(dir: string): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /**
@@ -30,15 +41,16 @@ export interface PushBenchInput {
  * (`startPushFleet`, the nodes of `ironlime fleet --push`: software TPMs, the fleet's boot log, IMA
  * lists and stored policies, the same as the pull bench's fleet), registered at an in-process
  * registrar and enrolled with the tenant's `add --push`, each attesting on the interval the verifier
- * returns. Counts the verdicts stored in the window and the verifier's CPU over it (sessions, whose
- * 600 000-round PBKDF2 runs once per agent, are opened before).
+ * returns. Counts the verdicts stored in the window and the verifier's CPU over it; the window opens
+ * once every agent has passed once (its session, whose 600 000-round PBKDF2 runs once per agent, is
+ * open by then).
  */
 export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> {
   const schema = `bench_push_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: input.databaseUrl, pool: { min: 0, max: 1 } });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-bench-'));
   await admin.raw('create schema ??', [schema]);
-  let verifier: Awaited<ReturnType<PushBenchInput['spawn']>> | undefined;
+  let verifier: PushBenchVerifier | undefined;
   let fleet: RunningFleet<SimulatedPushAgent> | undefined;
   try {
     verifier = await input.spawn(dataDir, schema);
@@ -54,12 +66,18 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       deregisterOnClose: false,
       logger: pino({ level: 'warn' }, destination(2)),
     });
+    await everyAgentPassed(admin, schema, input.agents, (60 + input.agents) * 1000);
     await sleep((2 * input.quoteInterval + 2) * 1000);
+    if (input.profileDir !== undefined) verifier.startProfile();
     const cpuBefore = verifier.cpuSeconds();
     const from = new Date();
     await sleep(input.seconds * 1000);
     const cpuAfter = verifier.cpuSeconds();
     const to = new Date();
+    if (input.profileDir !== undefined) {
+      await mkdir(input.profileDir, { recursive: true });
+      await verifier.stopProfile(input.profileDir);
+    }
     const rows = (await admin.withSchema(schema).table('verifier_attestation_history').select('outcome').whereBetween('attempted_at', [from, to])) as { outcome: string }[];
     return {
       attestations: rows.filter((row) => row.outcome === 'pass').length,
@@ -72,6 +90,22 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
     await admin.raw('drop schema if exists ?? cascade', [schema]);
     await admin.destroy();
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Waits until every agent's first attestation passed: its session (a 600 000-round PBKDF2 on the
+ * verifier) is then open. Without this wait, at 100 agents and more on the loaded machine, sessions
+ * were still being opened in the window, and their hashing counted as attestation CPU.
+ */
+async function everyAgentPassed(admin: Knex, schema: string, agents: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = (await admin.withSchema(schema).table('verifier_attestation_history').where({ outcome: 'pass' }).countDistinct({ n: 'agent_id' })) as { n: string | number }[];
+    const passed = Number(row?.n ?? 0);
+    if (passed >= agents) return;
+    if (Date.now() > deadline) throw new Error(`only ${passed} of ${agents} push agents passed an attestation in ${timeoutMs / 1000} s`);
+    await sleep(1000);
   }
 }
 

@@ -130,7 +130,8 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       log,
     });
     closeRevocation = () => revocation.close();
-    const writer = new RoundWriter(database.knex, { alsoStore: auditVerdicts(access.auditKey, owner) });
+    const verdictAudit = auditVerdicts(access.auditKey, owner);
+    const writer = new RoundWriter(database.knex, { alsoStore: verdictAudit });
     const agentDeps = {
       policies: container.resolve(VerifierPolicyRepository),
       cache: container.resolve(PolicyCache),
@@ -195,7 +196,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config });
     }
-    push = createPushService({ app: service.app, knex: database.knex, agents, writer, policies: agentDeps, config, owner, engine, log });
+    push = createPushService({ app: service.app, knex: database.knex, agents, auditVerdicts: verdictAudit, policies: agentDeps, config, owner, engine, log });
     await scheduler.start();
     await push.silenceSweep.start();
     liveness.start();

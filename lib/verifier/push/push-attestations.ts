@@ -7,18 +7,20 @@ import {
   decidePushSilence,
   type OfferedKey,
   type PushCapabilities,
+  type PushChoice,
   type PushEngineOptions,
   type PushEvidence,
 } from '../../attestation/push-decision.js';
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import { loadAgentPolicies, type AgentPolicyDeps } from '../polled-agent.js';
-import type { RoundWriter } from '../round-writer.js';
+import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
 import type { PushAttestation, PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
+import type { PushCompletion, PushVerdictWriter } from './push-verdict-writer.js';
 
 export interface PushAttestationSettings {
   readonly verifierId: string;
@@ -39,28 +41,43 @@ export interface PushAttestationDeps {
   readonly agents: VerifierAgentRepository;
   readonly repository: PushRepository;
   readonly sessions: PushSessions;
-  readonly writer: RoundWriter;
+  readonly writer: PushVerdictWriter;
   readonly policies: AgentPolicyDeps;
   readonly log: Logger;
 }
 
+/** What phase 2 judges: the agent, the attestation whose evidence it took, and the evidence decoded. */
+interface TakenEvidence {
+  readonly record: VerifierAgentRecord;
+  readonly latest: PushAttestation;
+  readonly evidence: PushEvidence;
+}
+
+/** Agents whose policies and issued attestation are remembered before the maps are cleared (a bound on memory). */
+const MAX_REMEMBERED = 100_000;
 /** An evaluation that never finished (the process died in it) stops blocking new attestations after this. */
 const STALE_EVALUATION_MS = 120_000;
 /**
  * How long the compiled policies of a push agent are reused without reading the stores again. The
  * pull loop keeps them for as long as it polls the agent; a push agent's two requests per attestation
  * would otherwise read both stores twice. An enrolment change (another policy name, accept list or AK)
- * is seen at once: it is part of the cache key.
+ * is seen at once: it is part of the cache key. A new text under the same policy name is seen within
+ * a minute (with 10 s, every fifth attestation at a 2 s interval read both stores, the runtime policy
+ * whole, and parsed the AK again).
  */
-const POLICY_REUSE_MS = 10_000;
+const POLICY_REUSE_MS = 60_000;
 
 /**
  * The push model's two phases and its liveness (keylime-protocol §10.3–§10.5), as I/O: the decisions
  * are `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
- * (agent state and history row in one statement) before the agent hears back.
+ * (agent state and history row in one statement; `PushVerdictWriter`: the attestation's completion in
+ * the same transaction) before the agent hears back. Both phases read the agent and its latest
+ * attestation in one round trip.
  */
 export class PushAttestations {
   private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
+  /** The attestation this process last issued to each agent (phase 1), for `takeIssued`. */
+  private readonly issued = new Map<string, { readonly index: number; readonly challenge: string; readonly choice: PushChoice }>();
 
   constructor(
     private readonly deps: PushAttestationDeps,
@@ -69,8 +86,7 @@ export class PushAttestations {
 
   /** Phase 1 (§10.3): the evidence wanted from `agentId`, stored as its next attestation. */
   async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
-    const record = await this.pushAgent(agentId);
-    const latest = await this.deps.repository.latestAttestation(agentId);
+    const { record, latest } = await this.pushAgentWithLatest(agentId);
     if (latest !== undefined) this.checkPace(latest, now);
     const offered = capabilitiesOf(body);
     const policies = await this.policiesOf(record);
@@ -91,6 +107,8 @@ export class PushAttestations {
     if (!(await this.deps.repository.insertAttestation(attestation))) {
       throw new PushRefused(409, 'conflict', 'another attestation was created for this agent at the same time');
     }
+    if (this.issued.size > MAX_REMEMBERED) this.issued.clear();
+    this.issued.set(agentId, { index: attestation.index, challenge: attestation.challenge, choice: attestation.choice });
     return { ...attestation, evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null };
   }
 
@@ -99,8 +117,52 @@ export class PushAttestations {
    * verdict, and extends the session on a pass. Resolves to the attestation as the reply shows it.
    */
   async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
-    const record = await this.pushAgent(agentId);
-    const latest = await this.deps.repository.latestAttestation(agentId);
+    const { record, latest, evidence } = (await this.takeIssued(agentId, index, body, now)) ?? (await this.takeLatest(agentId, index, body, now));
+    const policies = await this.policiesOf(record);
+    const verdict = decidePushEvidence({
+      state: record.state,
+      policies,
+      choice: latest.choice,
+      challenge: new Uint8Array(Buffer.from(latest.challenge, 'base64')),
+      evidence,
+      now: Math.floor(now.getTime() / 1000),
+      options: this.settings.engine,
+    });
+    await this.store(record, verdict.state, verdict.history, { index: latest.index, evaluation: verdict.verdict, failureReason: verdict.failureReason });
+    if (verdict.verdict === 'pass') {
+      await this.deps.sessions.extend(session, now);
+    } else {
+      this.deps.log.warn({ agentId, index: latest.index, reason: verdict.failureReason }, 'push attestation failed');
+    }
+    return { ...latest, stage: 'evaluating_evidence', evidenceReceivedAt: now };
+  }
+
+  /**
+   * The common case in one round trip: the evidence answers the attestation this process issued to
+   * the agent and is complete, so it is taken with the agent's row read in the same statement. Undefined
+   * when that does not hold (another process issued it, a replay, an old index, incomplete evidence…):
+   * `takeLatest` then reads, and refuses with the status that explains why.
+   */
+  private async takeIssued(agentId: string, index: string, body: EvidenceBody, now: Date): Promise<TakenEvidence | undefined> {
+    const issued = this.issued.get(agentId);
+    if (issued === undefined || (index !== 'latest' && index !== String(issued.index))) return undefined;
+    let evidence: PushEvidence;
+    try {
+      evidence = evidenceOf(body);
+    } catch (error) {
+      if (error instanceof PushRefused) return undefined;
+      throw error;
+    }
+    if (checkPushEvidence(issued.choice, evidence) !== undefined) return undefined;
+    const taken = await this.deps.repository.takeIssuedEvidence(agentId, issued.index, issued.challenge, now);
+    if (taken === undefined) return undefined;
+    this.issued.delete(agentId);
+    return { record: this.checkPushAgent(agentId, taken.record), latest: taken.latest, evidence };
+  }
+
+  /** Reads the agent and its latest attestation, checks the evidence answers it (§10.4), and takes it. */
+  private async takeLatest(agentId: string, index: string, body: EvidenceBody, now: Date): Promise<TakenEvidence> {
+    const { record, latest } = await this.pushAgentWithLatest(agentId);
     const wanted = index === 'latest' ? latest?.index : /^[0-9]{1,9}$/.test(index) ? Number(index) : undefined;
     if (latest === undefined || wanted === undefined || wanted > latest.index) {
       throw new PushRefused(404, 'not_found', `no attestation ${index} for agent ${agentId}`);
@@ -122,24 +184,7 @@ export class PushAttestations {
     if (!(await this.deps.repository.takeEvidence(agentId, latest.index, now))) {
       throw new PushRefused(403, 'evidence_immutable', `attestation ${wanted} already has its evidence`);
     }
-    const policies = await this.policiesOf(record);
-    const verdict = decidePushEvidence({
-      state: record.state,
-      policies,
-      choice: latest.choice,
-      challenge: new Uint8Array(Buffer.from(latest.challenge, 'base64')),
-      evidence,
-      now: Math.floor(now.getTime() / 1000),
-      options: this.settings.engine,
-    });
-    await this.store(record, verdict.state, verdict.history);
-    await this.deps.repository.completeAttestation(agentId, latest.index, verdict.verdict, verdict.failureReason);
-    if (verdict.verdict === 'pass') {
-      await this.deps.sessions.extend(session, now);
-    } else {
-      this.deps.log.warn({ agentId, index: latest.index, reason: verdict.failureReason }, 'push attestation failed');
-    }
-    return { ...latest, stage: 'evaluating_evidence', evidenceReceivedAt: now };
+    return { record, latest, evidence };
   }
 
   /** `GET …/attestations`: the agent's attestations, oldest first. */
@@ -207,14 +252,23 @@ export class PushAttestations {
       return cached.policies;
     }
     const policies = await loadAgentPolicies(record, this.deps.policies);
-    if (this.policies.size > 100_000) this.policies.clear();
+    if (this.policies.size > MAX_REMEMBERED) this.policies.clear();
     this.policies.set(record.agentId, { key, at: now, policies });
     return policies;
   }
 
   /** The agent's record, if it is a push agent of this verifier (404 / 403 otherwise). */
   private async pushAgent(agentId: string): Promise<VerifierAgentRecord> {
-    const record = await this.deps.agents.find(agentId);
+    return this.checkPushAgent(agentId, await this.deps.agents.find(agentId));
+  }
+
+  /** `pushAgent` and the agent's latest attestation, read together. */
+  private async pushAgentWithLatest(agentId: string): Promise<{ record: VerifierAgentRecord; latest: PushAttestation | undefined }> {
+    const found = await this.deps.repository.agentWithLatest(agentId);
+    return { record: this.checkPushAgent(agentId, found?.record), latest: found?.latest };
+  }
+
+  private checkPushAgent(agentId: string, record: VerifierAgentRecord | undefined): VerifierAgentRecord {
     if (record === undefined || record.verifierId !== this.settings.verifierId) {
       throw new PushRefused(404, 'not_found', `agent ${agentId} is not enrolled`);
     }
@@ -238,13 +292,16 @@ export class PushAttestations {
     }
   }
 
-  /** The verdict through the round writer (the row is taken over first: the writer writes its owner's rows only). */
-  private async store(record: VerifierAgentRecord, state: VerifierAgentRecord['state'], history: Parameters<RoundWriter['write']>[0]['history']): Promise<void> {
+  /**
+   * The verdict through the round writer (the row is taken over first: the writer writes its owner's
+   * rows only), with the attestation it completes, if any, in the same transaction.
+   */
+  private async store(record: VerifierAgentRecord, state: VerifierAgentRecord['state'], history: RoundWrite['history'], completion?: PushCompletion): Promise<void> {
     const { owner, leaseSeconds, verifierId } = this.settings;
     if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
     }
-    const stored = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history });
+    const stored = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history }, completion);
     if (!stored) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
     }

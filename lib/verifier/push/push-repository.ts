@@ -1,10 +1,27 @@
 import type { Knex } from 'knex';
 import type { PushChoice } from '../../attestation/push-decision.js';
+import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { StoredTokenHash } from './token-hash.js';
 
 const SESSIONS = 'verifier_push_sessions';
 const ATTESTATIONS = 'verifier_push_attestations';
 const AGENTS = 'verifier_agents';
+/** Column of `AGENT_WITH_LATEST` holding the latest attestation as JSON (timestamps as ISO text with offset). */
+const LATEST = 'push_latest_attestation';
+const AGENT_WITH_LATEST = `
+select a.*, (
+  select to_jsonb(t) from verifier_push_attestations t where t.agent_id = a.agent_id order by t.index desc limit 1
+) as ${LATEST}
+from verifier_agents a where a.agent_id = ?`;
+const TAKE_ISSUED_EVIDENCE = `
+with taken as (
+  update verifier_push_attestations t set stage = 'evaluating_evidence', evidence_received_at = ?
+  where t.agent_id = ? and t.index = ? and t.challenge = ? and t.stage = 'awaiting_evidence' and t.challenges_expire_at > ?
+    and t.index = (select max(m.index) from verifier_push_attestations m where m.agent_id = t.agent_id)
+  returning t.*
+)
+select a.*, to_jsonb(taken) as ${LATEST}
+from verifier_agents a join taken on taken.agent_id = a.agent_id where a.agent_id = ?`;
 
 export interface PushSession {
   readonly sessionId: string;
@@ -76,6 +93,18 @@ export class PushRepository {
       .delete();
   }
 
+  /**
+   * The agent's row and its latest attestation in ONE round trip (both phases need both): undefined
+   * when the agent is not enrolled.
+   */
+  async agentWithLatest(agentId: string): Promise<{ readonly record: VerifierAgentRecord; readonly latest: PushAttestation | undefined } | undefined> {
+    const result = (await this.knex.raw(AGENT_WITH_LATEST, [agentId])) as { rows: Record<string, unknown>[] };
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    const latest = row[LATEST] === null || row[LATEST] === undefined ? undefined : attestationFromRow(json(row[LATEST]) as Record<string, unknown>);
+    return { record: recordFromRow(row), latest };
+  }
+
   async latestAttestation(agentId: string): Promise<PushAttestation | undefined> {
     const row = (await this.knex(ATTESTATIONS).where({ agent_id: agentId }).orderBy('index', 'desc').first()) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : attestationFromRow(row);
@@ -125,10 +154,21 @@ export class PushRepository {
     return updated > 0;
   }
 
-  async completeAttestation(agentId: string, index: number, evaluation: 'pass' | 'fail', failureReason: string | null): Promise<void> {
-    await this.knex(ATTESTATIONS)
-      .update({ stage: 'verification_complete', evaluation, failure_reason: failureReason, verification_completed_at: this.knex.fn.now() })
-      .where({ agent_id: agentId, index });
+  /**
+   * `takeEvidence` of attestation `index` with `challenge` — only while it is still the agent's latest
+   * and its challenge has not expired — and, in the same round trip, the agent's row and the taken
+   * attestation. Undefined when nothing was taken (or the agent is gone): the caller reads and
+   * explains.
+   */
+  async takeIssuedEvidence(
+    agentId: string,
+    index: number,
+    challenge: string,
+    receivedAt: Date,
+  ): Promise<{ readonly record: VerifierAgentRecord; readonly latest: PushAttestation } | undefined> {
+    const result = (await this.knex.raw(TAKE_ISSUED_EVIDENCE, [receivedAt, agentId, index, challenge, receivedAt, agentId])) as { rows: Record<string, unknown>[] };
+    const row = result.rows[0];
+    return row === undefined ? undefined : { record: recordFromRow(row), latest: attestationFromRow(json(row[LATEST]) as Record<string, unknown>) };
   }
 
   /** Push agents of `verifierId` still attesting whose last attestation (or enrolment) is older than `before`. */

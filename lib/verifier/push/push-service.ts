@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { PushEngineOptions } from '../../attestation/push-decision.js';
 import type { AgentPolicyDeps } from '../polled-agent.js';
-import type { RoundWriter } from '../round-writer.js';
+import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { pushTimeoutSeconds, type VerifierConfig } from '../verifier-config.js';
 import { PushAttestations } from './push-attestations.js';
@@ -11,13 +11,14 @@ import { PushLiveness } from './push-liveness.js';
 import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
 import { PushSessions } from './push-sessions.js';
+import { PushVerdictWriter, pushBatchDelayMs } from './push-verdict-writer.js';
 
 export interface PushServiceDeps {
   readonly app: FastifyInstance;
   readonly knex: Knex;
   readonly agents: VerifierAgentRepository;
-  /** The pull loop's writer: push verdicts take the same durable path. */
-  readonly writer: RoundWriter;
+  /** The verdicts' audit records, as the pull loop's round writer stores them (`auditVerdicts`). */
+  readonly auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>;
   readonly policies: AgentPolicyDeps;
   readonly config: Readonly<VerifierConfig>;
   readonly owner: string;
@@ -44,7 +45,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   });
   const timeout = pushTimeoutSeconds(config);
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, sessions, writer: deps.writer, policies: deps.policies, log: deps.log },
+    { agents: deps.agents, repository, sessions, writer: new PushVerdictWriter(deps.knex, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval)), policies: deps.policies, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,

@@ -7,6 +7,7 @@ import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
+import { evidenceData as evidence } from './helpers/evidence-data.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { vectorPath } from '../helpers/paths.js';
 
@@ -56,23 +57,11 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function post(data: Record<string, unknown>): Promise<EvidenceReply> {
+  async function post(data: object): Promise<EvidenceReply> {
     const response = await verifier.service.app.inject({ method: 'POST', url: '/v2.5/verify/evidence', payload: { type: 'tpm', data } });
     return { status: response.statusCode, body: JSON.parse(response.body) as EvidenceReply['body'] };
   }
 
-  function evidence(agent: FakeAgent, nonce: string, mask: number, extra: Record<string, unknown>): Record<string, unknown> {
-    const reply = agent.reply({ nonce, mask });
-    return {
-      quote: reply.quote,
-      nonce,
-      hash_alg: reply.hash_alg,
-      tpm_ak: agent.akTpm,
-      ima_measurement_list: reply.ima_measurement_list,
-      ...(reply.mb_measurement_list === undefined ? {} : { mb_log: reply.mb_measurement_list }),
-      ...extra,
-    };
-  }
 
   it('an exclude rule (a+)+$ against an IMA path of / + 28 a + ! is matched in linear time (not excluded, not in the policy)', async function () {
     const agent = new FakeAgent();

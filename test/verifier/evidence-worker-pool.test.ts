@@ -11,6 +11,7 @@ import { EvidenceWorkerPool, workerExecArgv } from '../../lib/verifier/evidence-
 import type { TpmEvidenceData } from '../../lib/verifier/verifier-dtos.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
+import { evidenceData as evidence } from './helpers/evidence-data.js';
 import { vectorPath } from '../helpers/paths.js';
 
 const run = promisify(execFile);
@@ -22,18 +23,6 @@ function runtimePolicy(digests: Record<string, string[]>): string {
   return JSON.stringify({ meta: { version: 1, generator: 3 }, release: 0, digests, excludes: [], keyrings: {}, ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null }, 'ima-buf': {}, 'verification-keys': '' });
 }
 
-function evidence(agent: FakeAgent, nonce: string, mask: number, extra: Partial<TpmEvidenceData> = {}): TpmEvidenceData {
-  const reply = agent.reply({ nonce, mask });
-  return {
-    quote: reply.quote,
-    nonce,
-    hash_alg: reply.hash_alg,
-    tpm_ak: agent.akTpm,
-    ima_measurement_list: reply.ima_measurement_list,
-    ...(reply.mb_measurement_list === undefined ? {} : { mb_log: reply.mb_measurement_list }),
-    ...extra,
-  };
-}
 
 function results(answer: EvidenceAnswer): { valid: boolean; failures: { type: string }[] } {
   expect(answer.kind).to.equal('results');

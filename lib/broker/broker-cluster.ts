@@ -73,11 +73,7 @@ export async function startBrokerCluster(input: BrokerConfigInput, options: Brok
   }
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
   const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans });
-  const database = await createDatabase({
-    dataDir: config.dataDir,
-    ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }),
-    ...(options.searchPath === undefined ? {} : { searchPath: options.searchPath }),
-  });
+  const database = await openBrokerDatabase(config, options.searchPath);
   try {
     await migrateLatest(database.knex);
   } finally {
@@ -161,6 +157,15 @@ export async function startBrokerCluster(input: BrokerConfigInput, options: Brok
   };
 }
 
+/** The broker's database as the primary (for the migrations) and every worker open it. */
+function openBrokerDatabase(config: Readonly<BrokerConfig>, searchPath: string | undefined): ReturnType<typeof createDatabase> {
+  return createDatabase({
+    dataDir: config.dataDir,
+    ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }),
+    ...(searchPath === undefined ? {} : { searchPath }),
+  });
+}
+
 function workerCpu(worker: Worker): Promise<NodeJS.CpuUsage> {
   return new Promise((resolve) => {
     const onMessage = (message: WorkerMessage): void => {
@@ -186,11 +191,7 @@ export async function runBrokerWorker(options: { readonly logger?: Logger } = {}
   }
   const settings = JSON.parse(text) as WorkerSettings;
   const config = buildBrokerConfig(settings.config as unknown as Record<string, unknown>);
-  const database = await createDatabase({
-    dataDir: config.dataDir,
-    ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }),
-    ...(settings.searchPath === undefined ? {} : { searchPath: settings.searchPath }),
-  });
+  const database = await openBrokerDatabase(config, settings.searchPath);
   const running = await startBroker(config, { database, migrated: true, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

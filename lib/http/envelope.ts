@@ -22,6 +22,19 @@ export function ok<R extends object>(reply: FastifyReply, results: R, status = '
   return sendEnvelope(reply, 200, status, results);
 }
 
+/**
+ * The text of a 200 envelope whose `results` is already JSON text (made off the event loop, e.g. by a
+ * worker thread): written around it instead of parsed and serialised again.
+ */
+export function okEnvelopeText(resultsJson: string, status = 'Success'): string {
+  return `{"code":200,"status":${JSON.stringify(status)},"results":${resultsJson}}`;
+}
+
+/** 200 with `results` given as JSON text (see `okEnvelopeText`). */
+export function okJsonText(reply: FastifyReply, resultsJson: string): FastifyReply {
+  return reply.code(200).type('application/json; charset=utf-8').send(okEnvelopeText(resultsJson));
+}
+
 /** 201 with `results` (Keylime's policy stores answer POST/PUT with 201). */
 export function created<R extends object>(reply: FastifyReply, results: R, status = 'Created'): FastifyReply {
   return sendEnvelope(reply, 201, status, results);

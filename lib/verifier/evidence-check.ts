@@ -35,10 +35,10 @@ export function checkEvidence(data: TpmEvidenceData, cache: EvidenceInputsCache,
   }
 }
 
-/** The answer as the route sends it: results as the 200 envelope's text, an error thrown. */
-export function envelopeText(answer: EvidenceAnswer): string {
+/** The `results` JSON text of an answer; a refusal is thrown as its typed error, anything else as an internal one. */
+export function resultsJson(answer: EvidenceAnswer): string {
   if (answer.kind === 'results') {
-    return `{"code":200,"status":"Success","results":${answer.json}}`;
+    return answer.json;
   }
   if (answer.kind === 'refused') {
     throw new IronlimeError(answer.code, answer.message);

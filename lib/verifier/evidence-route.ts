@@ -1,6 +1,7 @@
 import type { DependencyContainer } from 'tsyringe';
+import { okJsonText } from '../http/envelope.js';
 import { EVIDENCE_BODY_LIMIT, type KeylimeService } from '../http/keylime-service.js';
-import { envelopeText } from './evidence-check.js';
+import { resultsJson } from './evidence-check.js';
 import { EvidenceWorkerPool } from './evidence-worker-pool.js';
 import type { VerifierConfig } from './verifier-config.js';
 import { EvidenceBody } from './verifier-dtos.js';
@@ -10,7 +11,7 @@ import { VERIFIER_CONFIG } from './verifier-tokens.js';
  * `POST /v2.x/verify/evidence` (spec §4.7, Keylime 2.5, from API 2.4; public): the pull loop's checks
  * on one piece of evidence, minus the TPM clock and PCR 16 (lib/attestation/evaluate-evidence.ts).
  * The event loop reads, parses and validates the body; the checks run in the route's
- * `EvidenceWorkerPool` (worker threads, one per further core), each with its own `EvidenceInputsCache`
+ * `EvidenceWorkerPool` (worker threads, one per core), each with its own `EvidenceInputsCache`
  * (policies, refstates and AKs derived once per text; the measured-boot memo). Answers 200
  * `{valid, claims, failures}` whether valid or not; 400 for a malformed body, policy or refstate (a
  * regex the linear-time engine cannot run included); 500 if a worker ends before answering.
@@ -27,7 +28,7 @@ export function registerEvidenceRoute(service: KeylimeService, container: Depend
     handler: async ({ body, reply }) => {
       const config: Readonly<VerifierConfig> = container.resolve(VERIFIER_CONFIG);
       const answer = await pool.check(body.data, { measuredBootPolicy: config.measuredBootPolicy, failOnTomtou: config.failOnTomtou });
-      return reply.code(200).type('application/json; charset=utf-8').send(envelopeText(answer));
+      return okJsonText(reply, resultsJson(answer));
     },
   });
 }

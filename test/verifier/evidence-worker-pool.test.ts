@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { IronlimeError } from '../../interfaces/errors.js';
+import { okEnvelopeText } from '../../lib/http/envelope.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
-import { checkEvidence, envelopeText, type EvidenceAnswer, type EvidenceCheckOptions } from '../../lib/verifier/evidence-check.js';
+import { checkEvidence, resultsJson, type EvidenceAnswer, type EvidenceCheckOptions } from '../../lib/verifier/evidence-check.js';
 import { EvidenceInputsCache } from '../../lib/verifier/evidence-inputs-cache.js';
 import { EvidenceWorkerPool, workerExecArgv } from '../../lib/verifier/evidence-worker-pool.js';
 import type { TpmEvidenceData } from '../../lib/verifier/verifier-dtos.js';
@@ -75,7 +76,7 @@ describe('POST /verify/evidence worker pool: the same answers as in process, an 
       const crash = evidence(agent, 'poolNonce00000000010', maskOf([]));
       const crashed = await pool.check({ ...crash, nonce: nonce }, OPTIONS);
       expect(crashed.kind).to.equal('internal');
-      expect(() => envelopeText(crashed)).to.throw(Error).that.is.not.instanceOf(IronlimeError);
+      expect(() => resultsJson(crashed)).to.throw(Error).that.is.not.instanceOf(IronlimeError);
       const after = await pool.check(evidence(agent, 'poolNonce00000000011', maskOf([])), OPTIONS);
       expect(results(after).valid).to.equal(true);
     });
@@ -107,9 +108,9 @@ describe('POST /verify/evidence worker pool: the same answers as in process, an 
   });
 
   it('the envelope text of results is what the route sent before ({code, status, results})', function () {
-    const text = envelopeText({ kind: 'results', json: '{"valid":true,"claims":{},"failures":[]}' });
+    const text = okEnvelopeText(resultsJson({ kind: 'results', json: '{"valid":true,"claims":{},"failures":[]}' }));
     expect(JSON.parse(text)).to.deep.equal({ code: 200, status: 'Success', results: { valid: true, claims: {}, failures: [] } });
-    expect(() => envelopeText({ kind: 'refused', code: 'ERR_POLICY_INVALID', message: 'runtime policy: meta: bad' })).to.throw(IronlimeError, 'runtime policy: meta: bad');
+    expect(() => resultsJson({ kind: 'refused', code: 'ERR_POLICY_INVALID', message: 'runtime policy: meta: bad' })).to.throw(IronlimeError, 'runtime policy: meta: bad');
   });
 });
 

@@ -1,6 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { createSoftwareTpm } from '../lib/tpm-access/software/tpm-adapter.js';
 import { startVerifier } from '../lib/verifier/verifier-server.js';
 import type { Benchmark } from './benchmark.js';
 import { runEvidenceLoad } from './evidence-load.js';
+import { procStatCpuMs } from './proc-stat-cpu.js';
 
 /**
  * `npm run bench -- evidence [--requests N] [--concurrency C] [--entries E] [--profile DIR]`:
@@ -141,13 +141,12 @@ async function makeEvidence(entries: number): Promise<Record<string, unknown>> {
   };
 }
 
-/** Sends `{type, value}` (except for `ready`, which the child sends first) and waits for the child's answer of that type. */
-/** CPU time of this process's main thread (Linux: /proc/self/task/<pid>/stat, utime + stime, 100 ticks per second). */
+/** CPU time of this process's main thread (Linux: the thread whose id is the pid). */
 function mainThreadCpuMs(): number {
-  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return procStatCpuMs(`/proc/self/task/${process.pid}/stat`);
 }
 
+/** Sends `{type, value}` (except for `ready`, which the child sends first) and waits for the child's answer of that type. */
 function message<T>(child: ChildProcess, type: string, value?: unknown): Promise<T> {
   if (type !== 'ready') {
     child.send({ type, value });

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
+import { procStatCpuMs } from './proc-stat-cpu.js';
 
 /**
  * The verifier processes of `npm run bench -- verifier`: K children on one schema and data dir (one
@@ -110,8 +110,7 @@ export function childrenCpuSeconds(processes: VerifierProcesses | undefined): nu
   let total = 0;
   for (const child of processes?.children ?? []) {
     if (child.pid === undefined || child.exitCode !== null) continue;
-    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    total += (Number(fields[11]) + Number(fields[12])) / 100;
+    total += procStatCpuMs(`/proc/${child.pid}/stat`) / 1000;
   }
   return total;
 }

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { CompiledRuntimePolicy } from '../compiled-policy.js';
-import type { ImaHashAlgorithm } from '../hash-algorithms.js';
+import { pcrBankSize, type ImaHashAlgorithm, type PcrBank } from '../hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
 
 const SPACE = 0x20;
@@ -49,7 +49,8 @@ class TemplateDataScratch {
   /** Whether the path the last `build` wrote holds a character beyond ASCII. */
   wide = false;
 
-  constructor(algorithm: string, digestSize: number) {
+  constructor(algorithm: PcrBank) {
+    const digestSize = pcrBankSize(algorithm);
     this.prefix = `${algorithm}:`;
     this.hexLength = digestSize * 2;
     this.digestAt = 4 + this.prefix.length + 1;
@@ -114,8 +115,10 @@ class TemplateDataScratch {
  * the outcome.
  */
 export class ImaNgFastPath {
-  private readonly sha256Data = new TemplateDataScratch('sha256', 32);
-  private readonly sha1Data = new TemplateDataScratch('sha1', 20);
+  private readonly sha256Data = new TemplateDataScratch('sha256');
+  private readonly sha1Data = new TemplateDataScratch('sha1');
+  /** The bank whose hash the logged template hashes are; undefined when the fast path leaves the log alone. */
+  private readonly loggedBank: PcrBank | undefined;
   /** Hex digits of a logged template hash; 0 when the log hash is one the fast path leaves alone. */
   private readonly loggedHexLength: number;
 
@@ -124,7 +127,8 @@ export class ImaNgFastPath {
     private readonly policy: CompiledRuntimePolicy | undefined,
     private readonly extraBootAggregates: boolean,
   ) {
-    this.loggedHexLength = logHash.name === 'sha1' || logHash.name === 'sha256' ? logHash.digestSize * 2 : 0;
+    this.loggedBank = logHash.name === 'sha1' || logHash.name === 'sha256' ? logHash.name : undefined;
+    this.loggedHexLength = this.loggedBank === undefined ? 0 : pcrBankSize(this.loggedBank) * 2;
   }
 
   /** True when the line `text[start, end)` was accepted and extended into `replay`. */
@@ -161,7 +165,7 @@ export class ImaNgFastPath {
     const sha1 = hash('sha1', data, 'binary');
     const sha256 = hash('sha256', data, 'binary');
     if (
-      !sameDigest(text, start + 3, this.loggedHexLength === 40 ? sha1 : sha256) ||
+      !sameDigest(text, start + 3, this.loggedBank === 'sha1' ? sha1 : sha256) ||
       !this.accepted(text, pathStart, end, sha256, scratch.wide ? hexStart : -1, scratch.hexLength)
     ) {
       return false;

@@ -1,11 +1,9 @@
 import { hash } from 'node:crypto';
+import { pcrBankSize, PCR_BANKS } from '../hash-algorithms.js';
 import { digestNgSize, nameNgSize, TemplateDataWriter } from './template-data.js';
 
-/** The file digest algorithms of `ima-ng` lines the index covers, by hex length of the digest. */
-const ALGORITHM_BY_HEX_LENGTH: ReadonlyMap<number, string> = new Map([
-  [64, 'sha256'],
-  [40, 'sha1'],
-]);
+/** The file digest algorithms of `ima-ng` lines the index covers (those of the fast path), by hex length of the digest. */
+const ALGORITHM_BY_HEX_LENGTH: ReadonlyMap<number, string> = new Map(PCR_BANKS.map((bank) => [pcrBankSize(bank) * 2, bank]));
 
 /**
  * The policy's `digests` as the set of SHA-256 hashes of the `ima-ng` template data each

@@ -1,4 +1,5 @@
 import { connect, type TLSSocket } from 'node:tls';
+import { Http1ResponseParser, type Http1Response } from '../lib/http/http1-response-parser.js';
 
 /** Where and what `runEvidenceLoad` sends. */
 export interface EvidenceLoadTarget {
@@ -8,14 +9,14 @@ export interface EvidenceLoadTarget {
   readonly body: string;
 }
 
-const HEADER_END = Buffer.from('\r\n\r\n');
-const CONTENT_LENGTH = /\r\ncontent-length: *(\d+)/i;
+/** Largest answer read (an evidence reply is a few KiB). */
+const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /**
  * The evidence bench's load generator, made cheap so that the verifier, not the client, is measured:
  * `connections` keep-alive TLS connections, each sending one request (bytes built once) as soon as
- * the previous answer has arrived, until `total` have been answered. An answer is read only as far
- * as needed: status line, Content-Length and body, which must contain `expect`.
+ * the previous answer has arrived, until `total` have been answered. Each answer must be a 200 whose
+ * body contains `expect`.
  */
 export async function runEvidenceLoad(target: EvidenceLoadTarget, connections: number, total: number, expect: string): Promise<void> {
   const url = new URL(target.url);
@@ -33,8 +34,9 @@ export async function runEvidenceLoad(target: EvidenceLoadTarget, connections: n
         sent += 1;
         socket.write(request);
         const answer = await reader.next();
-        if (!answer.startsWith('HTTP/1.1 200 ') || !answer.includes(expect)) {
-          throw new Error(`unexpected answer: ${answer.slice(0, 300)}`);
+        const text = answer.body.toString('utf8');
+        if (answer.status !== 200 || !text.includes(expect)) {
+          throw new Error(`unexpected answer: ${answer.status} ${text.slice(0, 300)}`);
         }
       }
     } finally {
@@ -51,21 +53,40 @@ function open(url: URL, ca: string): Promise<TLSSocket> {
   });
 }
 
-/** Splits a keep-alive connection's bytes into answers (headers and a Content-Length body). */
+/**
+ * Reads a keep-alive connection's answers one at a time with the thin client's HTTP/1.1 parser (one
+ * request is outstanding at a time, so an answer never shares bytes with the next).
+ */
 class AnswerReader {
-  private buffered: Buffer = Buffer.alloc(0);
-  private waiting: { resolve: (answer: string) => void; reject: (error: Error) => void } | undefined;
+  private parser = new Http1ResponseParser(MAX_ANSWER_BYTES);
+  private answered: Http1Response | undefined;
+  private failure: Error | undefined;
+  private waiting: { resolve: (answer: Http1Response) => void; reject: (error: Error) => void } | undefined;
 
   constructor(socket: TLSSocket) {
     socket.on('data', (chunk: Buffer) => {
-      this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+      try {
+        const answer = this.parser.feed(chunk);
+        if (answer !== undefined) {
+          this.parser = new Http1ResponseParser(MAX_ANSWER_BYTES);
+          this.answered = answer;
+        }
+      } catch (error) {
+        this.failure = error as Error;
+      }
       this.deliver();
     });
-    socket.on('error', (error) => this.fail(error));
-    socket.on('close', () => this.fail(new Error('the verifier closed the connection')));
+    socket.on('error', (error) => {
+      this.failure = error;
+      this.deliver();
+    });
+    socket.on('close', () => {
+      this.failure ??= new Error('the verifier closed the connection');
+      this.deliver();
+    });
   }
 
-  next(): Promise<string> {
+  next(): Promise<Http1Response> {
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
       this.deliver();
@@ -73,33 +94,18 @@ class AnswerReader {
   }
 
   private deliver(): void {
-    if (this.waiting === undefined) {
-      return;
-    }
-    const headerEnd = this.buffered.indexOf(HEADER_END);
-    if (headerEnd < 0) {
-      return;
-    }
-    const head = this.buffered.toString('latin1', 0, headerEnd);
-    const length = CONTENT_LENGTH.exec(head)?.[1];
-    if (length === undefined) {
-      this.fail(new Error(`an answer without Content-Length: ${head}`));
-      return;
-    }
-    const end = headerEnd + HEADER_END.length + Number(length);
-    if (this.buffered.length < end) {
-      return;
-    }
-    const answer = this.buffered.toString('utf8', 0, end);
-    this.buffered = this.buffered.subarray(end);
-    const { resolve } = this.waiting;
-    this.waiting = undefined;
-    resolve(answer);
-  }
-
-  private fail(error: Error): void {
     const waiting = this.waiting;
-    this.waiting = undefined;
-    waiting?.reject(error);
+    if (waiting === undefined) {
+      return;
+    }
+    if (this.answered !== undefined) {
+      const answer = this.answered;
+      this.answered = undefined;
+      this.waiting = undefined;
+      waiting.resolve(answer);
+    } else if (this.failure !== undefined) {
+      this.waiting = undefined;
+      waiting.reject(this.failure);
+    }
   }
 }

@@ -139,7 +139,7 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
       eventId: IMA_EVENTS.pcrMismatch,
       context: { message: `the replay state holds no ${missing} value of PCR 10 to continue from (the quoted bank changed)`, bank: missing },
     });
-    return { valid: false, failures, nextState: initialImaReplayState(), entriesChecked: 0, matchedEntries: 0, pcr10: state.pcr10 };
+    return { valid: false, failures, nextState: initialImaReplayState(), entriesChecked: 0, matchedEntries: 0, pcr10: {} };
   }
   const policy = input.policy;
   const logHash = imaHashByName(policy?.logHashAlg ?? 'sha1') ?? badInput('unknown log hash algorithm');

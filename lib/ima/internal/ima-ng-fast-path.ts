@@ -137,7 +137,7 @@ export class ImaNgFastPath {
    * True when the line `text[start, end)` was accepted and extended into `replay`. The line is
    * compared with its logged template hash when `holdToLoggedHash` (the quote does not bind it) or
    * when the log's hash algorithm is a replayed bank (the hash is computed for the extend anyway);
-   * the full validator (verify-ima-list.ts `checkEntry`) follows the same rule.
+   * the full validator (replay-round.ts `checkEntry`) follows the same rule.
    */
   accept(text: string, start: number, end: number, replay: Pcr10Replay, holdToLoggedHash: boolean): boolean {
     const hashEnd = start + 3 + this.loggedHexLength;

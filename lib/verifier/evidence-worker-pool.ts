@@ -76,9 +76,9 @@ const THREAD_START_TIMEOUT_MS = 30_000;
  * loop, so the verifier uses more than one core for them and its event loop does little more than TLS
  * and HTTP. Threads start on first use, up to `size`; a job goes to the thread with the fewest
  * pending jobs. The jobs of one turn of the event loop go to a thread in one message and come back
- * in one, so a busy verifier wakes a thread once per batch, not once per request. A thread that ends (a crash, an exception, out of memory) answers each of its
- * pending jobs `internal` — an error reply, never a verdict — and is replaced by a new one on the
- * next job. A batch unanswered after `jobTimeoutMs` ends its thread the same way, and so does a
+ * in one, so a busy verifier wakes a thread once per batch, not once per request. A thread that ends
+ * (a crash, an exception, out of memory) answers each of its pending jobs `internal` — an error
+ * reply, never a verdict — and is replaced by a new one on the next job. A batch unanswered after `jobTimeoutMs` ends its thread the same way, and so does a
  * thread not ready (its modules loaded) after 30 s; batches wait for their thread to be ready.
  */
 export class EvidenceWorkerPool {

@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto';
 import { IronlimeError } from '../../../interfaces/errors.js';
 import { ImaParseError } from '../../bytes/parse-errors.js';
-import { bytesEqual } from '../../bytes/bytes-equal.js';
 import { parseImaAsciiLine } from '../ascii-list-parser.js';
 import type { ImaHashAlgorithm, PcrBank } from '../hash-algorithms.js';
 import { IMA_EVENTS, type ImaFailure } from '../ima-failure.js';
@@ -150,7 +149,11 @@ function isAllZero(bytes: Buffer): boolean {
   return true;
 }
 
-/** PCR index, template hash and content of one parsed entry; extends the replay. */
+/**
+ * PCR index, template hash and content of one parsed entry; extends the replay. The template data's
+ * hash in the log's algorithm is computed once: compared with the logged one, and reused for the
+ * extend when that algorithm is a replayed bank.
+ */
 function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay, failures: ImaFailure[], input: ReplayRoundInput): void {
   const data = entry.templateData;
   const where = { line, path: entry.path };
@@ -170,16 +173,16 @@ function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay,
     }
     return;
   }
-  replay.extendTemplateData(data);
-  const computed = hash(logHash.nodeName, data, 'buffer');
-  if (!bytesEqual(logged, computed)) {
+  const computed = hash(logHash.nodeName, data, 'binary');
+  replay.extendTemplateData(data, logHash.name, computed);
+  if (logged.toString('latin1') !== computed) {
     failures.push({
       ...where,
       eventId: IMA_EVENTS.imaHash,
       context: {
         message: 'IMA template hash does not match the calculated hash.',
         expected: logged.toString('hex'),
-        got: computed.toString('hex'),
+        got: Buffer.from(computed, 'latin1').toString('hex'),
       },
     });
     return;

@@ -6,7 +6,7 @@ import type { UntrustedImaEntry } from './internal/ima-entry.js';
 import { IMA_EVENTS, type ImaFailure } from './ima-failure.js';
 import { ImaKeyring, ImaKeyrings } from './ima-keyring.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState, type Pcr10Values } from './ima-replay-state.js';
-import { replayRound, type ReplayRoundOutcome } from './internal/replay-round.js';
+import { replayRound } from './internal/replay-round.js';
 
 /**
  * Checks (part of) an IMA measurement list against a quoted PCR 10 and a runtime policy, and says
@@ -15,9 +15,9 @@ import { replayRound, type ReplayRoundOutcome } from './internal/replay-round.js
  * For each entry, in order: PCR 10 is extended in the quoted bank (both banks without a quote) with
  * that bank's hash of the template data, recomputed; an entry whose logged hash is all zeros is a
  * violation (extended as all-ones, content not checked); the PCR index must be 10; the logged
- * template hash must equal the policy's `log_hash_alg` (sha1 by default) hash of the template data
- * where the quote does not bind the entry (internal/replay-round.ts says why and where); the content
- * rules of internal/entry-validator.ts apply. A line that does not parse is reported and not
+ * template hash must equal the policy's `log_hash_alg` (sha1 by default) hash of the template data,
+ * on every line, bound by the quote or not (Keylime `ast.Entry.invalid`); the content rules of
+ * internal/entry-validator.ts apply. A line that does not parse is reported and not
  * extended (Keylime does the same, so the PCR will not match either).
  *
  * PCR race: the node reads the log after the quote, so the log may be ahead of the quoted PCR 10.
@@ -143,34 +143,23 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   }
   const policy = input.policy;
   const logHash = imaHashByName(policy?.logHashAlg ?? 'sha1') ?? badInput('unknown log hash algorithm');
-  const roundState = state;
-  const walk = (holdAll: boolean): { outcome: ReplayRoundOutcome; ctx: ValidationContext } => {
-    const ctx: ValidationContext = {
-      policy,
-      keyrings: buildKeyrings(input, roundState),
-      learnedNames: new Set(Object.keys(roundState.learnedKeyrings)),
-      bootAggregates: input.bootAggregates ?? [],
-    };
-    const outcome = replayRound({
-      listText: input.listText,
-      entries: input.entries ?? [],
-      firstLine: startEntry + 1,
-      start: roundState.pcr10,
-      banks,
-      quoted: quoted === undefined ? undefined : { bank: quoted.bank, latin1: quoted.value.toString('latin1') },
-      holdAll,
-      ctx,
-      logHash,
-      failOnTomtou: input.failOnTomtou === true,
-    });
-    return { outcome, ctx };
+  const ctx: ValidationContext = {
+    policy,
+    keyrings: buildKeyrings(input, state),
+    learnedNames: new Set(Object.keys(state.learnedKeyrings)),
+    bootAggregates: input.bootAggregates ?? [],
   };
-  let { outcome, ctx } = walk(quoted === undefined);
-  if (quoted !== undefined && outcome.matched < 0) {
-    // No prefix matched, so the quote binds no line: walk again holding every line to its logged
-    // template hash, so that the failures name the lines whose data changed, as Keylime's do.
-    ({ outcome, ctx } = walk(true));
-  }
+  const outcome = replayRound({
+    listText: input.listText,
+    entries: input.entries ?? [],
+    firstLine: startEntry + 1,
+    start: state.pcr10,
+    banks,
+    quoted: quoted === undefined ? undefined : { bank: quoted.bank, latin1: quoted.value.toString('latin1') },
+    ctx,
+    logHash,
+    failOnTomtou: input.failOnTomtou === true,
+  });
   failures.push(...outcome.failures);
   const { matched, count } = outcome;
   if (quoted !== undefined && matched < 0) {

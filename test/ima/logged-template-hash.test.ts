@@ -39,7 +39,7 @@ function failuresOf(result: VerifyImaListResult): Array<[number, string]> {
   return result.failures.map((f) => [f.line, f.eventId]);
 }
 
-describe('verifyImaList: which lines are held to their logged template hash', () => {
+describe('verifyImaList: every line is held to its logged template hash, quoted or not (Keylime ast.Entry.invalid)', () => {
   const sha256Quote = { bank: 'sha256' as const, value: pcrAfter(40, 'sha256') };
 
   it('the genuine list passes a sha256 quote, replaying only that bank', () => {
@@ -51,7 +51,7 @@ describe('verifyImaList: which lines are held to their logged template hash', ()
   });
 
   describe('changed template data, the logged hash left as it was: always fails', () => {
-    it('under the quote: ima.pcr_mismatch, and the line is named by its template hash (the list is checked again)', () => {
+    it('under the quote: the line is named by its template hash, and ima.pcr_mismatch', () => {
       for (const result of bothRoutes(changed(12, otherPath), { startEntry: 0, quotedPcr10: sha256Quote })) {
         expect(failuresOf(result)).to.deep.equal([
           [13, IMA_EVENTS.imaHash],
@@ -70,11 +70,12 @@ describe('verifyImaList: which lines are held to their logged template hash', ()
     });
   });
 
-  describe('only the logged SHA-1 template hash changed (the template data genuine)', () => {
-    it('under a sha256 quote: passes — the replay recomputes and binds the template data (Keylime reports ima_hash)', () => {
+  describe('only the logged SHA-1 template hash changed (the template data, and so PCR 10, genuine): always fails', () => {
+    it('under a sha256 quote, which the replay still matches: ima_hash on that line, as Keylime reports, and the state resets', () => {
       for (const result of bothRoutes(changed(12, otherLoggedHash), { startEntry: 0, quotedPcr10: sha256Quote })) {
-        expect(result.failures).to.deep.equal([]);
-        expect(result.nextState.nextEntry).to.equal(40);
+        expect(failuresOf(result)).to.deep.equal([[13, IMA_EVENTS.imaHash]]);
+        expect(result.matchedEntries).to.equal(40);
+        expect(result.nextState).to.deep.equal(initialImaReplayState());
       }
     });
 

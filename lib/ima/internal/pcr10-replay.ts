@@ -51,9 +51,13 @@ export class Pcr10Replay {
     }
   }
 
-  /** Extends each replayed bank with the template data's digest in that bank, computed here. */
-  extendTemplateData(data: Uint8Array): void {
-    this.extendLatin1(this.sha1 === undefined ? '' : hash('sha1', data, 'binary'), this.sha256 === undefined ? '' : hash('sha256', data, 'binary'));
+  /**
+   * Extends each replayed bank with the template data's digest in that bank: `known` (latin1) for
+   * the bank called `knownName` (the caller's hash of the data in the log's algorithm), computed
+   * here for any other.
+   */
+  extendTemplateData(data: Uint8Array, knownName: string, known: string): void {
+    this.extendLatin1(this.templateDigest('sha1', data, knownName, known), this.templateDigest('sha256', data, knownName, known));
   }
 
   /** Extends the replayed banks as the kernel does for a violation: with all-ones. */
@@ -69,6 +73,14 @@ export class Pcr10Replay {
    */
   matches(bank: PcrBank, quoted: string): boolean {
     return (bank === 'sha1' ? this.sha1 : this.sha256) === quoted;
+  }
+
+  /** The digest of `data` in `bank` for an extend: '' when the bank is not replayed. */
+  private templateDigest(bank: PcrBank, data: Uint8Array, knownName: string, known: string): string {
+    if (!this.replays(bank)) {
+      return '';
+    }
+    return bank === knownName ? known : hash(bank, data, 'binary');
   }
 
   /** The replayed banks' values as lowercase hex. */

@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto';
 import { IronlimeError } from '../../../interfaces/errors.js';
 import { ImaParseError } from '../../bytes/parse-errors.js';
-import { bytesEqual } from '../../bytes/bytes-equal.js';
 import { parseImaAsciiLine } from '../ascii-list-parser.js';
 import type { ImaHashAlgorithm, PcrBank } from '../hash-algorithms.js';
 import { IMA_EVENTS, type ImaFailure } from '../ima-failure.js';
@@ -20,10 +19,8 @@ export interface ReplayRoundInput {
   /** PCR 10 before the first line, in every bank of `banks`. */
   readonly start: Pcr10Values;
   readonly banks: readonly PcrBank[];
-  /** The quoted PCR 10 (value as latin1); without it no line is bound by a quote. */
+  /** The quoted PCR 10 (value as latin1); without it every line is committed. */
   readonly quoted: { readonly bank: PcrBank; readonly latin1: string } | undefined;
-  /** Hold every line to its logged template hash, even those the quote binds. */
-  readonly holdAll: boolean;
   readonly ctx: ValidationContext;
   readonly logHash: ImaHashAlgorithm;
   readonly failOnTomtou: boolean;
@@ -43,37 +40,29 @@ export interface ReplayRoundOutcome {
 
 interface Source {
   readonly count: number;
-  /**
-   * Checks every line in order and extends `replay`, holding the first line to its logged template
-   * hash when `holdFirst`; `after(index)` runs after each line and says whether the next lines are.
-   */
-  forEach(replay: Pcr10Replay, holdFirst: boolean, after: (index: number) => boolean): void;
+  /** Checks every line in order and extends `replay`; `after(index)` runs after each line. */
+  forEach(replay: Pcr10Replay, after: (index: number) => void): void;
 }
 
-type CheckOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay, holdToLoggedHash: boolean) => void;
+type CheckOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay) => void;
 
 /**
  * One walk over the lines of a round: each line checked and extended into PCR 10 in `banks`, and
  * the replay compared with the quote before the first line and after every line.
  *
- * Which lines are held to their logged template hash: a logged template hash is the log's hash
- * (`ima.log_hash_alg`) of the template data, unkeyed — whoever changes an entry can write the
- * matching hash beside it — and the replay recomputes the quoted bank's hash of the template data
- * of every line itself. So the lines up to the quote's match are bound to the TPM by the replay, and
- * their logged hash adds nothing; it is compared only where it costs no extra hash (the log's
- * algorithm is the quoted bank). Lines the quote does not bind — after the match, or every line
- * without a quote or with `holdAll` — are held to it, as Keylime holds every line
- * (`ast.Entry.invalid`: `ima_hash`). A logged all-zero hash (a violation) is honoured in any case,
- * and is bound too: it makes the replay extend all-ones instead of the template data's hash.
+ * Every line is held to its logged template hash (the log's hash, `ima.log_hash_alg`, of the
+ * template data), whether the quote binds the line or not, as Keylime holds every line
+ * (`ast.Entry.invalid`: `ima_hash`): a logged field that does not match is a failure. A logged
+ * all-zero hash is a violation: extended as all-ones, content not checked.
  */
 export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   const failures: ImaFailure[] = [];
-  const checkOne: CheckOne = (entry, line, replay, holdToLoggedHash) => {
+  const checkOne: CheckOne = (entry, line, replay) => {
     if (entry instanceof ImaParseError) {
       failures.push({ line, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: entry.message } });
       return;
     }
-    checkEntry(entry, line, replay, failures, input, holdToLoggedHash);
+    checkEntry(entry, line, replay, failures, input);
   };
   const source: Source =
     input.listText !== undefined
@@ -84,13 +73,11 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   const quoted = input.quoted;
   let matched = quoted !== undefined && replay.matches(quoted.bank, quoted.latin1) ? 0 : -1;
   let committed = replay.snapshot();
-  const held = (): boolean => input.holdAll || matched >= 0;
-  source.forEach(replay, held(), (index) => {
+  source.forEach(replay, (index) => {
     if (quoted !== undefined && matched < 0 && replay.matches(quoted.bank, quoted.latin1)) {
       matched = index + 1;
       committed = replay.snapshot();
     }
-    return held();
   });
   const final = replay.snapshot();
   return quoted === undefined
@@ -111,16 +98,15 @@ function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, check
   }
   return {
     count,
-    forEach(replay, holdFirst, after) {
-      let hold = holdFirst;
+    forEach(replay, after) {
       for (let index = 0, start = 0; index < count; index++) {
         const newline = text.indexOf('\n', start);
         const end = newline < 0 ? text.length : newline;
-        if (!fast.accept(text, start, end, replay, hold)) {
+        if (!fast.accept(text, start, end, replay)) {
           const line = startLine + index;
-          checkOne(parseLine(text.slice(start, end), line), line, replay, hold);
+          checkOne(parseLine(text.slice(start, end), line), line, replay);
         }
-        hold = after(index);
+        after(index);
         start = end + 1;
       }
     },
@@ -130,15 +116,14 @@ function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, check
 function entriesSource(entries: readonly UntrustedImaEntry[], startLine: number, checkOne: CheckOne): Source {
   return {
     count: entries.length,
-    forEach(replay, holdFirst, after) {
-      let hold = holdFirst;
+    forEach(replay, after) {
       for (let index = 0; index < entries.length; index++) {
         const entry = entries[index];
         if (entry === undefined) {
           throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', 'verifyImaList: missing entry');
         }
-        checkOne(entry, startLine + index, replay, hold);
-        hold = after(index);
+        checkOne(entry, startLine + index, replay);
+        after(index);
       }
     },
   };
@@ -165,19 +150,11 @@ function isAllZero(bytes: Buffer): boolean {
 }
 
 /**
- * PCR index, template hash and content of one parsed entry; extends the replay. The logged template
- * hash is compared under the fast path's rule (ima-ng-fast-path.ts `accept`): when the line is held
- * to it or the log's algorithm is a replayed bank — and always when its size is not the log
- * algorithm's (no hash of the template data can match it).
+ * PCR index, template hash and content of one parsed entry; extends the replay. The template data's
+ * hash in the log's algorithm is computed once: compared with the logged one, and reused for the
+ * extend when that algorithm is a replayed bank.
  */
-function checkEntry(
-  entry: UntrustedImaEntry,
-  line: number,
-  replay: Pcr10Replay,
-  failures: ImaFailure[],
-  input: ReplayRoundInput,
-  holdToLoggedHash: boolean,
-): void {
+function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay, failures: ImaFailure[], input: ReplayRoundInput): void {
   const data = entry.templateData;
   const where = { line, path: entry.path };
   if (entry.pcr !== 10) {
@@ -196,21 +173,19 @@ function checkEntry(
     }
     return;
   }
-  replay.extendTemplateData(data);
-  if (holdToLoggedHash || replay.replays(logHash.name) || logged.length !== logHash.digestSize) {
-    const computed = hash(logHash.nodeName, data, 'buffer');
-    if (!bytesEqual(logged, computed)) {
-      failures.push({
-        ...where,
-        eventId: IMA_EVENTS.imaHash,
-        context: {
-          message: 'IMA template hash does not match the calculated hash.',
-          expected: logged.toString('hex'),
-          got: computed.toString('hex'),
-        },
-      });
-      return;
-    }
+  const computed = hash(logHash.nodeName, data, 'binary');
+  replay.extendTemplateData(data, logHash.name, computed);
+  if (logged.toString('latin1') !== computed) {
+    failures.push({
+      ...where,
+      eventId: IMA_EVENTS.imaHash,
+      context: {
+        message: 'IMA template hash does not match the calculated hash.',
+        expected: logged.toString('hex'),
+        got: Buffer.from(computed, 'latin1').toString('hex'),
+      },
+    });
+    return;
   }
   const outcome = validateEntryContent(input.ctx, entry);
   if (outcome !== undefined) {

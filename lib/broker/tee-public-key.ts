@@ -16,8 +16,6 @@ export interface TeePublicKey {
   readonly alg: typeof RSA_WRAP_ALG | typeof EC_WRAP_ALG;
   /** The JWK as received (stored with the session and bound into tokens). */
   readonly jwk: Readonly<Record<string, unknown>>;
-  /** EC keys: the uncompressed point 04‖x‖y that ECDH takes (decoded once, not per resource). */
-  readonly ecPoint?: Buffer;
 }
 
 /**
@@ -56,10 +54,6 @@ export function parseTeePublicKey(jwk: unknown): TeePublicKey {
   }
   if (wrap === RSA_WRAP_ALG && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
     throw new KbsError('JweError', `tee-pubkey RSA modulus must have at least ${MIN_RSA_BITS} bits`);
-  }
-  if (wrap === EC_WRAP_ALG) {
-    // A P-256 SubjectPublicKeyInfo ends with the 65-byte uncompressed point (RFC 5480 §2.2).
-    return { key, alg: wrap, jwk: record, ecPoint: key.export({ format: 'der', type: 'spki' }).subarray(-65) };
   }
   return { key, alg: wrap, jwk: record };
 }

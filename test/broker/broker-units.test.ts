@@ -45,11 +45,11 @@ describe('broker: pure parts and hostile input', function () {
     }
   });
 
-  it('resource JWE (node:crypto) opens with jose for RSA-OAEP-256 and ECDH-ES+A256KW, and not with another key', async function () {
+  it('resource JWE opens with jose for RSA-OAEP-256 and ECDH-ES+A256KW, and not with another key', async function () {
     for (const [kind, alg] of [['ec', 'ECDH-ES+A256KW'], ['rsa', 'RSA-OAEP-256']] as const) {
       const pair = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
       const secret = new Uint8Array(randomBytes(100));
-      const jwe = encryptResource(secret, parseTeePublicKey({ ...pair.publicKey.export({ format: 'jwk' }), alg }));
+      const jwe = await encryptResource(secret, parseTeePublicKey({ ...pair.publicKey.export({ format: 'jwk' }), alg }));
       const options = { keyManagementAlgorithms: [alg], contentEncryptionAlgorithms: ['A256GCM'] };
       expect((await flattenedDecrypt(jwe, pair.privateKey, options)).plaintext).to.deep.equal(secret);
       const other = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -57,11 +57,33 @@ describe('broker: pure parts and hostile input', function () {
     }
   });
 
+  it('resource JWE wire format: kbs-types Response members, protected header {alg, enc} and an EC epk only', async function () {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+    const rsaJwe = await encryptResource(new Uint8Array(32), parseTeePublicKey({ ...rsa, alg: 'RSA-OAEP-256' }));
+    expect(Object.keys(rsaJwe)).to.deep.equal(['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag']);
+    expect(Buffer.from(rsaJwe.protected, 'base64url').toString('utf8')).to.equal('{"alg":"RSA-OAEP-256","enc":"A256GCM"}');
+    expect(Buffer.from(rsaJwe.encrypted_key, 'base64url')).to.have.length(256);
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+    const headers = await Promise.all([0, 1].map(async () => {
+      const jwe = await encryptResource(new Uint8Array(32), parseTeePublicKey(ec));
+      expect(Object.keys(jwe)).to.deep.equal(['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag']);
+      expect([Buffer.from(jwe.iv, 'base64url').length, Buffer.from(jwe.tag, 'base64url').length, Buffer.from(jwe.encrypted_key, 'base64url').length]).to.deep.equal([12, 16, 40]);
+      return JSON.parse(Buffer.from(jwe.protected, 'base64url').toString('utf8')) as { alg: string; enc: string; epk: Record<string, string> };
+    }));
+    for (const header of headers) {
+      expect(Object.keys(header)).to.deep.equal(['alg', 'enc', 'epk']);
+      expect([header.alg, header.enc]).to.deep.equal(['ECDH-ES+A256KW', 'A256GCM']);
+      expect(Object.keys(header.epk).sort()).to.deep.equal(['crv', 'kty', 'x', 'y']);
+      expect([header.epk['kty'], header.epk['crv']]).to.deep.equal(['EC', 'P-256']);
+    }
+    expect(headers[0]?.epk['x'], 'a fresh ephemeral key per answer').to.not.equal(headers[1]?.epk['x']);
+  });
+
   it('the client opens the broker\'s JWEs and jose\'s, and refuses another key, tampering and other algorithms', async function () {
     for (const kind of ['ec', 'rsa'] as const) {
       const key = await TeeKeyPair.generate(kind);
       const secret = new Uint8Array(randomBytes(100));
-      const jwe = encryptResource(secret, parseTeePublicKey(key.publicJwk));
+      const jwe = await encryptResource(secret, parseTeePublicKey(key.publicJwk));
       expect(await key.decrypt(jwe)).to.deep.equal(secret);
       const byJose = await new FlattenedEncrypt(secret)
         .setProtectedHeader({ alg: key.alg, enc: 'A256GCM' })

@@ -17,7 +17,8 @@ import {
   RevokeBody,
 } from './kbs-dtos.js';
 import { installKbsProblemHandlers } from './kbs-problem-handler.js';
-import { KBS_PREFIX, KBS_SESSION_COOKIE, type RuntimeData } from './kbs-wire.js';
+import { KBS_PREFIX, KBS_SESSION_COOKIE } from './kbs-wire.js';
+import { checkAttestation } from './kbs-attestation-check.js';
 
 export interface BrokerRouteSettings {
   /** The verifier's revocation key: enables `POST /revocation` for signed Keylime revocation messages. */
@@ -55,11 +56,10 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         method: 'POST',
         url: '/attest',
         body: KbsAttestationBody,
-        handler: async ({ body, request, reply }) => {
-          const attestation = body as KbsAttestationBody;
-          // The report data is the hash of runtime-data exactly as the node sent it, not of our DTO copy.
-          const raw = (request.body as { 'runtime-data': RuntimeData })['runtime-data'];
-          const token = await broker.attest(sessionCookie(request), raw, attestation['tee-evidence'].primary_evidence);
+        handler: async ({ request, reply }) => {
+          // The parsed body itself, not the DTO's copy: the report data is the hash of runtime-data exactly as sent.
+          const { runtimeData, evidence } = checkAttestation(request.body as Readonly<Record<string, unknown>>);
+          const token = await broker.attest(sessionCookie(request), runtimeData, evidence);
           return reply.send({ token });
         },
       });

@@ -112,7 +112,7 @@ export class BrokerService {
     if (!bytesEqual(Buffer.from(runtimeData.nonce, 'utf8'), Buffer.from(session.nonce, 'utf8'))) {
       throw new KbsError('AttestationError', 'runtime-data nonce is not this session\'s nonce');
     }
-    const teeKey = this.teeKeys.parse(runtimeData['tee-pubkey']);
+    const teeKey = await this.teeKeys.parse(runtimeData['tee-pubkey']);
     const agentId = evidence.agent_id;
     // A session begun before a reinstatement stays refused, as a token issued before it.
     const refusal = revocationRefusal(facts.revocation, session.issuedAt, 'milliseconds');
@@ -227,7 +227,7 @@ export class BrokerService {
       if (session === undefined || session.attested === null) {
         throw new KbsError('TokenVerifierError', 'the session is not attested');
       }
-      const teeKey = this.teeKeys.parseText(session.attested.teePubkey);
+      const teeKey = await this.teeKeys.parseText(session.attested.teePubkey);
       return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: null, facts };
     }
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');

@@ -16,6 +16,7 @@ import { createRefstate } from '../lib/mb/create-refstate.js';
 import { parseEventLog } from '../lib/mb/parse-event-log.js';
 import { createSoftwareTpm } from '../lib/tpm-access/software/tpm-adapter.js';
 import type { Benchmark } from './benchmark.js';
+import { contextSwitches } from './broker-bench-context-switches.js';
 import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-cpu.js';
 
 const DATABASE_URL = process.env['IRONLIME_BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -211,6 +212,7 @@ async function phase(
   }
   const postgresBefore = await postgresCpu();
   const brokerBefore = await childCpu(child);
+  const switchesBefore = contextSwitches(child.pid ?? 0);
   const clientBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
   const deadline = Date.now() + seconds * 1000;
@@ -225,6 +227,7 @@ async function phase(
   );
   const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9;
   const brokerAfter = await childCpu(child);
+  const switchesAfter = contextSwitches(child.pid ?? 0);
   const postgresMs = postgresCpuBetween(postgresBefore, await postgresCpu());
   const clientCpu = process.cpuUsage(clientBefore);
   if (profiled) {
@@ -238,7 +241,9 @@ async function phase(
   process.stdout.write(
     `${label}: ${operations} in ${wallSeconds.toFixed(1)} s = ${(operations / wallSeconds).toFixed(0)}/s wall (clients in this process); ` +
       `broker CPU ${perOp.toFixed(3)} ms/op = ${(1000 / perOp).toFixed(0)}/s per broker core; client CPU ${(clientMs / operations).toFixed(3)} ms/op; ` +
-        `PostgreSQL CPU ${(postgresMs / operations).toFixed(3)} ms/op (the broker's backends, 10 ms ticks)\n`,
+        `PostgreSQL CPU ${(postgresMs / operations).toFixed(3)} ms/op (the broker's backends, 10 ms ticks); ` +
+        `broker context switches ${((switchesAfter.voluntary - switchesBefore.voluntary) / operations).toFixed(1)} voluntary + ` +
+        `${((switchesAfter.involuntary - switchesBefore.involuntary) / operations).toFixed(1)} involuntary per op\n`,
   );
   return { brokerCpuMsPerOp: perOp };
 }

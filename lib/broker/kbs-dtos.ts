@@ -3,7 +3,6 @@ import {
   IsArray,
   IsBoolean,
   IsDefined,
-  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -11,56 +10,22 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
+import { RESOURCE_PART } from './kbs-wire.js';
 
 /**
- * Request shapes of the KBS routes (kbs-types `Request`, `Attestation`, kebab-case as on the wire) and
- * of the broker's admin routes. They check form only; the evidence is judged by `tpm-evidence.ts`.
+ * Request shapes of the broker's admin routes. The KBS routes' own (kbs-types `Request`, `Attestation`,
+ * the resource path) are checked by `kbs-request-checks.ts`.
  */
 
-/** `POST /kbs/v0/auth`. */
-export class KbsRequestBody {
-  @IsString()
-  @MaxLength(32)
-  version!: string;
-
-  @IsString()
-  @MaxLength(32)
-  tee!: string;
-
-  /** Client hints (`supported-hash-algorithms`); read, never trusted. */
-  @IsOptional()
-  @IsObject()
-  'extra-params'?: Record<string, unknown>;
-}
-
-/**
- * `POST /kbs/v0/attest` (kbs-types `Attestation`): the top level only. The members' own form is checked
- * by `checkAttestation` (kbs-attestation-check.ts), written out for this hot route.
- */
-export class KbsAttestationBody {
-  @IsOptional()
-  @IsObject()
-  'init-data'?: Record<string, unknown>;
-
-  @IsDefined()
-  @IsObject()
-  'runtime-data'!: Record<string, unknown>;
-
-  @IsDefined()
-  @IsObject()
-  'tee-evidence'!: Record<string, unknown>;
-}
-
-const PART = /^[A-Za-z0-9._-]{1,128}$/;
-
+/** An admin route's resource path; the KBS `GET /resource/…` route checks the same with `checkResourcePath`. */
 export class ResourcePathParams {
-  @Matches(PART)
+  @Matches(RESOURCE_PART)
   repository!: string;
 
-  @Matches(PART)
+  @Matches(RESOURCE_PART)
   type!: string;
 
-  @Matches(PART)
+  @Matches(RESOURCE_PART)
   tag!: string;
 }
 

@@ -11,9 +11,22 @@ import { parseTeePublicKey } from '../../lib/broker/tee-public-key.js';
 import { parseResourceUri } from '../../lib/kbs-client/resource-uri.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { encryptResource } from '../../lib/broker/resource-jwe.js';
-import { checkAttestation } from '../../lib/broker/kbs-attestation-check.js';
+import { checkAttestation, checkAuthRequest, checkResourcePath } from '../../lib/broker/kbs-request-checks.js';
 import { RequestValidationError } from '../../lib/http/http-errors.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
+
+/** The member a form check refused (`RequestValidationError.location`), or 'none'. */
+function refusedAt(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof RequestValidationError) {
+      return error.location;
+    }
+    throw error;
+  }
+  return 'none';
+}
 
 async function kbsType(fn: () => unknown): Promise<string> {
   try {
@@ -141,16 +154,34 @@ describe('broker: pure parts and hostile input', function () {
       [withEvidence({ mb_measurement_list: '' }), 'body.tee-evidence.primary_evidence.mb_measurement_list'],
     ];
     for (const [body, path] of refusals) {
-      const thrown = (() => {
-        try {
-          checkAttestation(body);
-        } catch (error) {
-          return error;
-        }
-        return undefined;
-      })();
-      expect(thrown, path).to.be.instanceOf(RequestValidationError);
-      expect((thrown as RequestValidationError).location, path).to.equal(path);
+      expect(refusedAt(() => checkAttestation(body)), path).to.equal(path);
+    }
+  });
+
+  it('auth body and resource path form: good ones pass; malformed ones are refused by name', function () {
+    expect(checkAuthRequest({ version: '0.4.0', tee: 'tpm', 'extra-params': { 'supported-hash-algorithms': ['sha256'] } })).to.deep.equal({ version: '0.4.0', tee: 'tpm' });
+    expect(checkAuthRequest({ version: '0.4.0', tee: 'tpm', 'extra-params': null })).to.deep.equal({ version: '0.4.0', tee: 'tpm' });
+    const authRefusals: [unknown, string][] = [
+      ['text', 'body'],
+      [[], 'body'],
+      [{ tee: 'tpm' }, 'body.version'],
+      [{ version: 4, tee: 'tpm' }, 'body.version'],
+      [{ version: '0.4.0', tee: 't'.repeat(33) }, 'body.tee'],
+      [{ version: '0.4.0', tee: 'tpm', 'extra-params': 'x' }, 'body.extra-params'],
+      [{ version: '0.4.0', tee: 'tpm', more: 1 }, 'body.more'],
+      [JSON.parse('{"version": "0.4.0", "tee": "tpm", "extra-params": {"__proto__": {}}}') as unknown, 'body.extra-params.__proto__'],
+    ];
+    for (const [body, path] of authRefusals) {
+      expect(refusedAt(() => checkAuthRequest(body)), JSON.stringify(body)).to.equal(path);
+    }
+    expect(checkResourcePath({ repository: 'node', type: 'disk-key', tag: 'u.12_a-b' })).to.deep.equal({ repository: 'node', type: 'disk-key', tag: 'u.12_a-b' });
+    for (const [params, path] of [
+      [{ repository: 'a b', type: 't', tag: 'x' }, 'params.repository'],
+      [{ repository: 'r', type: '', tag: 'x' }, 'params.type'],
+      [{ repository: 'r', type: 't', tag: 'x'.repeat(129) }, 'params.tag'],
+      [{ repository: 'r', type: 't', tag: 'x', more: 'y' }, 'params.more'],
+    ] as const) {
+      expect(refusedAt(() => checkResourcePath(params)), path).to.equal(path);
     }
   });
 

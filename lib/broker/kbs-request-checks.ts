@@ -1,6 +1,7 @@
 import { RequestValidationError } from '../http/http-errors.js';
+import { checkJsonValue } from '../http/json-guard.js';
 import { isKeylimeAgentId } from '../http/validators.js';
-import type { RuntimeData } from './kbs-wire.js';
+import { RESOURCE_PART, type ResourcePath, type RuntimeData } from './kbs-wire.js';
 import { EVIDENCE_LIMITS, type UntrustedTpmEvidence } from './tpm-evidence.js';
 
 /** An Attestation body whose form was checked: `runtime-data` exactly as sent, and the TPM evidence. */
@@ -15,18 +16,48 @@ const QUOTE = /^r[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/;
 const HASH_ALGS: readonly string[] = ['sha1', 'sha256', 'sha384', 'sha512'];
 const INIT_DATA_FORMATS: readonly string[] = ['json', 'toml'];
 const TEXT_LIMIT = 64 * 1024;
+const SHORT_LIMIT = 32;
 const NONCE_LIMIT = 128;
 
 /**
- * Checks the nested form of a `POST /kbs/v0/attest` body (kbs-types `Attestation`, kebab-case) below
- * the top level the route's DTO checked: the rules the class-validator DTOs held before, written out
- * for this one hot route because class-transformer/class-validator cost more than the quote check on
- * a body carrying a boot log. Unknown members are refused at every level, optional members may be
- * absent or null, lengths are bounded before any content is examined. It checks form only; the
- * evidence is judged by `appraiseTpmEvidence`.
- * @throws RequestValidationError naming the member (`body.tee-evidence.primary_evidence.quote: …`)
+ * The form checks of the three KBS routes every exchange and fetch takes (`/auth`, `/attest`,
+ * `/resource/…`), written out: the rules their class-validator DTOs held, refused the same way
+ * (`RequestValidationError` naming the member, a KBS `SerdeError`), without class-transformer and
+ * class-validator, which cost more per request than the rest of a token fetch and, on an attest body
+ * carrying a boot log, more than its quote check. Unknown members are refused at every level, optional
+ * members may be absent or null, lengths are bounded before any content is examined, prototype keys and
+ * deep nesting are refused first (`checkJsonValue`). Form only: the evidence is judged by
+ * `appraiseTpmEvidence`.
  */
-export function checkAttestation(body: Plain): CheckedAttestation {
+
+/** `POST /kbs/v0/auth` (kbs-types `Request`): `{version, tee, extra-params?}`; the hints are read, never trusted. */
+export function checkAuthRequest(body: unknown): { readonly version: string; readonly tee: string } {
+  const request = jsonObject(body);
+  onlyMembers(request, 'body', ['version', 'tee', 'extra-params']);
+  const extraParams = request['extra-params'];
+  if (extraParams !== undefined && extraParams !== null) {
+    object(extraParams, 'body.extra-params');
+  }
+  return { version: text(request['version'], 'body.version', SHORT_LIMIT), tee: text(request['tee'], 'body.tee', SHORT_LIMIT) };
+}
+
+/** `GET /kbs/v0/resource/<repository>/<type>/<tag>`: each part 1–128 of `[A-Za-z0-9._-]`. */
+export function checkResourcePath(params: unknown): ResourcePath {
+  const path = object(params, 'params');
+  onlyMembers(path, 'params', ['repository', 'type', 'tag']);
+  const part = (name: string): string => {
+    const value = path[name];
+    if (typeof value !== 'string' || !RESOURCE_PART.test(value)) {
+      throw new RequestValidationError(`params.${name}`, `must match ${RESOURCE_PART} regular expression`);
+    }
+    return value;
+  };
+  return { repository: part('repository'), type: part('type'), tag: part('tag') };
+}
+
+/** `POST /kbs/v0/attest` (kbs-types `Attestation`, kebab-case). */
+export function checkAttestation(plain: unknown): CheckedAttestation {
+  const body = jsonObject(plain);
   onlyMembers(body, 'body', ['init-data', 'runtime-data', 'tee-evidence']);
   const initData = body['init-data'];
   if (initData !== undefined && initData !== null) {
@@ -75,6 +106,13 @@ function tpmEvidence(value: unknown): UntrustedTpmEvidence {
   if (bootLog !== undefined && bootLog !== null) {
     checked.mb_measurement_list = base64(bootLog, `${path}.mb_measurement_list`, EVIDENCE_LIMITS.mbLog);
   }
+  return checked;
+}
+
+/** A request body: a JSON object without prototype keys or excessive nesting. */
+function jsonObject(body: unknown): Plain {
+  const checked = object(body, 'body');
+  checkJsonValue(checked, 'body');
   return checked;
 }
 

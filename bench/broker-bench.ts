@@ -7,13 +7,16 @@ import knexFactory from 'knex';
 import { bootEmulatedNode, defaultBootLogPath } from '../lib/agent/node-emulation.js';
 import { BrokerAdminClient } from '../lib/broker/broker-admin-client.js';
 import { createRuntimePolicy } from '../lib/ima/create-runtime-policy.js';
-import { KbsClient } from '../lib/kbs-client/kbs-client.js';
+import { bytesEqual } from '../lib/bytes/bytes-equal.js';
+import type { EvidenceProvider } from '../lib/kbs-client/evidence-provider.js';
+import { KbsClient, type SealedResource } from '../lib/kbs-client/kbs-client.js';
 import { KbsHttp } from '../lib/kbs-client/kbs-http.js';
 import { TpmEvidenceProvider } from '../lib/kbs-client/tpm-evidence-provider.js';
 import { createRefstate } from '../lib/mb/create-refstate.js';
 import { parseEventLog } from '../lib/mb/parse-event-log.js';
 import { createSoftwareTpm } from '../lib/tpm-access/software/tpm-adapter.js';
 import type { Benchmark } from './benchmark.js';
+import { contextSwitches } from './broker-bench-context-switches.js';
 import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-cpu.js';
 
 const DATABASE_URL = process.env['IRONLIME_BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -26,8 +29,9 @@ interface Ready {
 }
 
 /**
- * `npm run bench -- broker [seconds] [workers] [warm-up seconds]` (defaults: 5 s per phase, one
- * broker worker per core, 1 s of unmeasured load before each phase): the KBS broker in a child process
+ * `npm run bench -- broker [seconds] [workers] [warm-up seconds] [open every]` (defaults: 5 s per
+ * phase, one broker worker per core, 1 s of unmeasured load before each phase, every 10th answer
+ * decrypted — `AnswerCheck`): the KBS broker in a child process
  * (with several workers, a `startBrokerCluster` primary and its workers) on PostgreSQL, clients in
  * this process with a software-TPM node whose evidence is fully appraised (quote, IMA list against a
  * runtime policy, UEFI boot log against a refstate).
@@ -49,6 +53,7 @@ export const brokerBenchmark: Benchmark = {
     const seconds = Number(args[0] ?? '5');
     const workers = Number(args[1] ?? availableParallelism());
     const warmupSeconds = Number(args[2] ?? '1');
+    const openEvery = Number(args[3] ?? '10');
     const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-bench-'));
     const schema = `bench_${randomBytes(6).toString('hex')}`;
     const admin = knexFactory({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
@@ -75,28 +80,34 @@ export const brokerBenchmark: Benchmark = {
         runtimePolicy: JSON.stringify(createRuntimePolicy({ imaListText: imaText }).policy),
         mbRefstate: JSON.stringify(createRefstate(parseEventLog(new Uint8Array(await readFile(node.bootLogPath))), { withoutSecureBoot: true })),
       });
-      await adminClient.putResource({ repository: 'node', type: 'disk-key', tag: 'bench' }, randomBytes(32), { agents: [agentId] });
+      const secret = new Uint8Array(randomBytes(32));
+      await adminClient.putResource({ repository: 'node', type: 'disk-key', tag: 'bench' }, secret, { agents: [agentId] });
       await adminClient.close();
       const http = new KbsHttp({ url: broker.url, ca: broker.caCert });
-      const evidence = new TpmEvidenceProvider({ tpm, agentId, imaLogPath: node.imaLogPath, bootLogPath: node.bootLogPath });
+      const evidence = new FixedLogsEvidence(new TpmEvidenceProvider({ tpm, agentId }), {
+        ima_measurement_list: imaText,
+        mb_measurement_list: (await readFile(node.bootLogPath)).toString('base64'),
+      });
       const newClient = (mode: 'background' | 'passport'): KbsClient => new KbsClient({ broker: http, evidence, mode });
 
       process.stdout.write(`broker: ${workers} worker process${workers === 1 ? '' : 'es'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
       const profiled = profileDir !== undefined;
       const settings: PhaseSettings = { seconds, warmupSeconds, profiled, postgresCpu: () => postgresBackendCpu(admin, applicationName) };
+      const answers = new AnswerCheck(secret, openEvery);
       const background = await phase(child, 'background-check exchanges', settings, 8, () => {
         const client = newClient('background');
         return async () => {
           client.invalidate();
-          await client.getResource('kbs:///node/disk-key/bench');
+          await answers.check(await client.getSealedResource('kbs:///node/disk-key/bench'));
         };
       });
       const passport = await phase(child, 'passport-token resource fetches', settings, 16, () => {
         const client = newClient('passport');
         return async () => {
-          await client.getResource('kbs:///node/disk-key/bench');
+          await answers.check(await client.getSealedResource('kbs:///node/disk-key/bench'));
         };
       });
+      process.stdout.write(`answers: ${answers.opened} decrypted to the stored secret, all ${answers.checked} of JWE form\n`);
       process.stdout.write(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
       process.stdout.write(
         `ratio: a token fetch costs the broker ${(passport.brokerCpuMsPerOp / background.brokerCpuMsPerOp).toFixed(2)} of a full exchange\n`,
@@ -113,6 +124,57 @@ export const brokerBenchmark: Benchmark = {
     }
   },
 };
+
+/**
+ * The load generator's check of each resource answer: every one must be a flattened JWE with its five
+ * members, and every `openEvery`-th (the first included) is decrypted with the tee key and must be the
+ * stored secret. The broker does the same work for every answer; opening all of them (`openEvery` 1)
+ * costs the generator, which shares the two cores, about as much CPU as the broker's whole fetch.
+ */
+class AnswerCheck {
+  checked = 0;
+  opened = 0;
+
+  constructor(
+    private readonly secret: Uint8Array,
+    private readonly openEvery: number,
+  ) {}
+
+  async check(answer: SealedResource): Promise<void> {
+    const jwe = answer.jwe as unknown as Record<string, unknown>;
+    if (!JWE_MEMBERS.every((member) => typeof jwe[member] === 'string' && (jwe[member] as string).length > 0)) {
+      throw new Error('the broker answered something other than a flattened JWE');
+    }
+    if (this.checked++ % this.openEvery === 0) {
+      if (!bytesEqual(await answer.open(), this.secret)) {
+        throw new Error('the resource JWE opened to something other than the stored secret');
+      }
+      this.opened += 1;
+    }
+  }
+}
+
+const JWE_MEMBERS = ['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag'] as const;
+
+/**
+ * The bench node's evidence: a fresh quote over each session's report data (the wrapped provider, given
+ * no log paths), with the IMA list and boot log read once — they do not change during the benchmark, and
+ * reading and encoding them at every exchange was generator CPU taken from the broker.
+ */
+class FixedLogsEvidence implements EvidenceProvider {
+  readonly tee: string;
+
+  constructor(
+    private readonly quotes: EvidenceProvider,
+    private readonly logs: { readonly ima_measurement_list: string; readonly mb_measurement_list: string },
+  ) {
+    this.tee = quotes.tee;
+  }
+
+  async primaryEvidence(reportData: Uint8Array): Promise<Readonly<Record<string, unknown>>> {
+    return { ...(await this.quotes.primaryEvidence(reportData)), ...this.logs };
+  }
+}
 
 interface PhaseResult {
   readonly brokerCpuMsPerOp: number;
@@ -150,6 +212,7 @@ async function phase(
   }
   const postgresBefore = await postgresCpu();
   const brokerBefore = await childCpu(child);
+  const switchesBefore = contextSwitches(child.pid ?? 0);
   const clientBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
   const deadline = Date.now() + seconds * 1000;
@@ -164,6 +227,7 @@ async function phase(
   );
   const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9;
   const brokerAfter = await childCpu(child);
+  const switchesAfter = contextSwitches(child.pid ?? 0);
   const postgresMs = postgresCpuBetween(postgresBefore, await postgresCpu());
   const clientCpu = process.cpuUsage(clientBefore);
   if (profiled) {
@@ -177,7 +241,9 @@ async function phase(
   process.stdout.write(
     `${label}: ${operations} in ${wallSeconds.toFixed(1)} s = ${(operations / wallSeconds).toFixed(0)}/s wall (clients in this process); ` +
       `broker CPU ${perOp.toFixed(3)} ms/op = ${(1000 / perOp).toFixed(0)}/s per broker core; client CPU ${(clientMs / operations).toFixed(3)} ms/op; ` +
-        `PostgreSQL CPU ${(postgresMs / operations).toFixed(3)} ms/op (the broker's backends, 10 ms ticks)\n`,
+        `PostgreSQL CPU ${(postgresMs / operations).toFixed(3)} ms/op (the broker's backends, 10 ms ticks); ` +
+        `broker context switches ${((switchesAfter.voluntary - switchesBefore.voluntary) / operations).toFixed(1)} voluntary + ` +
+        `${((switchesAfter.involuntary - switchesBefore.involuntary) / operations).toFixed(1)} involuntary per op\n`,
   );
   return { brokerCpuMsPerOp: perOp };
 }

@@ -45,25 +45,31 @@ export function compileNode(record: BrokerNodeRecord): CompiledNode {
   };
 }
 
+/** A compiled node and the digest its row was stored with (null: a row written before digests). */
+export interface CompiledNodeEntry {
+  readonly digest: string | null;
+  readonly node: CompiledNode;
+}
+
 /**
- * Compiled nodes by content digest: compiling a runtime policy costs far more than a quote check, so a
- * node is compiled once per change (the digest is stored with the row, `nodeDigest`), and a changed
- * record (new digest) is compiled afresh.
+ * Compiled nodes by agent id with the stored digest they were compiled from: compiling a runtime policy
+ * costs far more than a quote check, so a node is compiled once per change. An attest appraises against
+ * the entry it finds and claims its session only if the row still has that digest
+ * (`claimAttestedSession`); a changed record (another digest, written by any worker) is compiled afresh.
  */
 export class CompiledNodeCache {
-  private readonly entries = new Map<string, { digest: string; node: CompiledNode }>();
+  private readonly entries = new Map<string, CompiledNodeEntry>();
 
-  /** The compiled node for this digest, if compiled before. */
-  lookup(agentId: string, digest: string): CompiledNode | undefined {
-    const cached = this.entries.get(agentId);
-    return cached !== undefined && cached.digest === digest ? cached.node : undefined;
+  /** The node as last compiled here, if it was. */
+  lookup(agentId: string): CompiledNodeEntry | undefined {
+    return this.entries.get(agentId);
   }
 
-  /** Compiles a record read from the database; `digest` null (an older row) is computed here. */
-  compile(record: BrokerNodeRecord, digest: string | null): CompiledNode {
-    const node = compileNode(record);
-    this.entries.set(record.agentId, { digest: digest ?? nodeDigest(record), node });
-    return node;
+  /** Compiles a record read from the database with the digest stored with it. */
+  compile(record: BrokerNodeRecord, digest: string | null): CompiledNodeEntry {
+    const entry = { digest, node: compileNode(record) };
+    this.entries.set(record.agentId, entry);
+    return entry;
   }
 
   forget(agentId: string): void {

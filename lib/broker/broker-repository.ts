@@ -28,12 +28,26 @@ export interface AccessFacts {
   readonly akTpm: string | null;
 }
 
-/** What an attest needs, read in one statement: whether the session was used, the node's revocation and its policy digest. */
-export interface AttestFacts {
-  /** A row for the session exists: it attested, or an attempt failed and burnt it. */
+/** An attested session to claim, and the facts the claim depends on: `BrokerRepository.claimAttestedSession`. */
+export interface AttestedClaim {
+  readonly id: string;
+  readonly nonce: string;
+  readonly expiresAt: number;
+  readonly attested: SessionAttestation;
+  /** When the session began (the cookie's issue time, Unix milliseconds): a reinstatement after it refuses. */
+  readonly sessionIssuedAt: number;
+  /** The stored policy digest the evidence was appraised against (null: a row written before digests). */
+  readonly nodeDigest: string | null;
+}
+
+/** What `claimAttestedSession` found, read in the statement that claims. */
+export interface ClaimOutcome {
+  /** This call inserted the attested row. */
+  readonly claimed: boolean;
+  /** A row for the session existed before: it attested, or an attempt failed and burnt it. */
   readonly sessionUsed: boolean;
   readonly revocation: RevocationState | undefined;
-  /** undefined: no such node; null: a row written before digests (hash its texts). */
+  /** undefined: no such node; null: a row written before digests. */
   readonly nodeDigest: string | null | undefined;
 }
 
@@ -104,11 +118,26 @@ interface PgConnection {
   query(config: { name: string; text: string; values: readonly (string | number | null)[] }): Promise<{ rows: unknown[] }>;
 }
 
-const ATTEST_FACTS = fixedStatement('broker_attest_facts', `select s.id, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
+// The facts are read from the statement's snapshot, before its insert: `used_id` is a row that existed
+// before. The insert happens only for a known node whose stored digest is the one appraised against and
+// whose revocation does not refuse a session begun at the given time (`revocationRefusal`, milliseconds:
+// refused while in force, or when reinstated at or after the session began).
+const CLAIM_ATTESTED = fixedStatement('broker_claim_attested', `with facts as (
+  select s.id as used_id, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
   from (select 1) as one
   left join broker_sessions s on s.id = ?
   left join broker_revocations v on v.agent_id = ?
-  left join broker_nodes n on n.agent_id = ?`);
+  left join broker_nodes n on n.agent_id = ?
+), claimed as (
+  insert into broker_sessions (id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at)
+  select ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::bigint from facts
+  where facts.node_id is not null and facts.node_digest is not distinct from ?::text
+    and (facts.revoked_at is null or (facts.reinstated_at is not null and facts.reinstated_at < ?::bigint))
+  on conflict (id) do nothing
+  returning id
+)
+select facts.used_id, facts.revoked_at, facts.reinstated_at, facts.node_id, facts.node_digest, (select count(*) from claimed) as claimed
+from facts`);
 
 const TOKEN_ACCESS = fixedStatement('broker_token_access', `select ${ACCESS_COLUMNS}
   from (select 1) as one
@@ -201,13 +230,26 @@ export class BrokerRepository {
     return (await this.knex('broker_resources').where({ ...path }).delete()) > 0;
   }
 
-  /** Whether the session was used, the node's revocation and the digest of its stored policies, in one statement. */
-  async attestFacts(sessionId: string, agentId: string): Promise<AttestFacts> {
-    const row = await this.firstRow<{ id: string | null } & RevocationColumns & { node_id: string | null; node_digest: string | null }>(
-      ATTEST_FACTS,
-      [sessionId, agentId, agentId],
+  /**
+   * Claims a session as attested by `claim.attested.agentId`, in one statement, and only while what the
+   * appraisal assumed holds: the session has no row yet (the id is the primary key and the insert is
+   * `on conflict do nothing`, so across every worker at most one claim of a session succeeds), the node
+   * is known with the stored digest it was appraised against, and its revocation does not refuse a
+   * session begun at `sessionIssuedAt`. The outcome carries the facts the statement read, so a caller
+   * that did not claim knows why.
+   */
+  async claimAttestedSession(claim: AttestedClaim): Promise<ClaimOutcome> {
+    const agentId = claim.attested.agentId;
+    const row = await this.firstRow<{ used_id: string | null; node_id: string | null; node_digest: string | null; claimed: Column } & RevocationColumns>(
+      CLAIM_ATTESTED,
+      [claim.id, agentId, agentId, claim.id, claim.nonce, TEE_TPM, claim.expiresAt, agentId, claim.attested.teePubkey, claim.attested.at, claim.nodeDigest, claim.sessionIssuedAt],
     );
-    return { sessionUsed: row.id !== null, revocation: revocationOf(row), nodeDigest: row.node_id === null ? undefined : row.node_digest };
+    return {
+      claimed: Number(row.claimed) === 1,
+      sessionUsed: row.used_id !== null,
+      revocation: revocationOf(row),
+      nodeDigest: row.node_id === null ? undefined : row.node_digest,
+    };
   }
 
   /** A bearer token's resource request: the resource, the node's revocation, groups and AK, in one statement. */
@@ -261,7 +303,7 @@ export class BrokerRepository {
     return (await this.knex('broker_revocations').where({ agent_id: agentId }).whereNull('reinstated_at').update({ reinstated_at: at })) > 0;
   }
 
-  private async firstRow<T>(statement: FixedStatement, bindings: readonly (string | number)[]): Promise<T> {
+  private async firstRow<T>(statement: FixedStatement, bindings: readonly (string | number | null)[]): Promise<T> {
     return (await this.rows(statement, bindings))[0] as T;
   }
 

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiVersionPolicy } from '../http/api-version.js';
+import { requireEmpty } from '../http/dto-validation.js';
 import { addRoute } from '../http/route-registration.js';
 import { NotFoundError } from '../http/http-errors.js';
 import { RevocationEnvelopeBody } from '../revocation/revocation-receiver.js';
@@ -9,15 +10,14 @@ import type { BrokerService } from './broker-service.js';
 import { KbsError } from './kbs-errors.js';
 import {
   AgentIdParams,
-  KbsAttestationBody,
-  KbsRequestBody,
   PutNodeBody,
   PutResourceBody,
   ResourcePathParams,
   RevokeBody,
 } from './kbs-dtos.js';
 import { installKbsProblemHandlers } from './kbs-problem-handler.js';
-import { KBS_PREFIX, KBS_SESSION_COOKIE, type RuntimeData } from './kbs-wire.js';
+import { KBS_PREFIX, KBS_SESSION_COOKIE } from './kbs-wire.js';
+import { checkAttestation, checkAuthRequest, checkResourcePath } from './kbs-request-checks.js';
 
 export interface BrokerRouteSettings {
   /** The verifier's revocation key: enables `POST /revocation` for signed Keylime revocation messages. */
@@ -40,41 +40,28 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
       const route = (spec: Parameters<typeof addRoute>[1]): void =>
         addRoute(scope, { ...spec, versioned: false }, { versions: settings.versions, insecureAdmin: settings.insecureAdmin });
 
-      route({
-        method: 'POST',
-        url: '/auth',
-        body: KbsRequestBody,
-        handler: async ({ body, reply }) => {
-          const { cookie: value, challenge } = broker.auth(body as KbsRequestBody);
-          const cookie = `${KBS_SESSION_COOKIE}=${value}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
-          return reply.header('set-cookie', cookie).send(challenge);
-        },
+      // The three routes of every exchange and fetch check their input with the written-out
+      // kbs-request-checks instead of addRoute's class-validator DTOs (same rules and refusals).
+      kbsRoute(scope, 'POST', '/auth', async (request, reply) => {
+        const { cookie: value, challenge } = broker.auth(checkAuthRequest(request.body));
+        const cookie = `${KBS_SESSION_COOKIE}=${value}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
+        return reply.header('set-cookie', cookie).send(challenge);
       });
 
-      route({
-        method: 'POST',
-        url: '/attest',
-        body: KbsAttestationBody,
-        handler: async ({ body, request, reply }) => {
-          const attestation = body as KbsAttestationBody;
-          // The report data is the hash of runtime-data exactly as the node sent it, not of our DTO copy.
-          const raw = (request.body as { 'runtime-data': RuntimeData })['runtime-data'];
-          const token = await broker.attest(sessionCookie(request), raw, attestation['tee-evidence'].primary_evidence);
-          return reply.send({ token });
-        },
+      kbsRoute(scope, 'POST', '/attest', async (request, reply) => {
+        // The parsed body itself: the report data is the hash of runtime-data exactly as sent.
+        const { runtimeData, evidence } = checkAttestation(request.body);
+        const token = await broker.attest(sessionCookie(request), runtimeData, evidence);
+        return reply.send({ token });
       });
 
-      route({
-        method: 'GET',
-        url: '/resource/:repository/:type/:tag',
-        params: ResourcePathParams,
-        handler: async ({ params, request, reply }) => {
-          const jwe = await broker.resource(params as ResourcePathParams, {
-            cookie: sessionCookie(request),
-            bearer: bearerToken(request),
-          });
-          return reply.send(jwe);
-        },
+      kbsRoute(scope, 'GET', '/resource/:repository/:type/:tag', async (request, reply) => {
+        requireEmpty(request.body, 'body');
+        const jwe = await broker.resource(checkResourcePath(request.params), {
+          cookie: sessionCookie(request),
+          bearer: bearerToken(request),
+        });
+        return reply.send(jwe);
       });
 
       route({
@@ -173,6 +160,26 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
     },
     { prefix: KBS_PREFIX },
   );
+}
+
+/**
+ * A public KBS route on the scope itself: as `addRoute` for an unversioned, non-admin route, any query
+ * string is refused, and the handler checks its own params and body (`kbs-request-checks.ts`).
+ */
+function kbsRoute(
+  scope: FastifyInstance,
+  method: 'GET' | 'POST',
+  url: string,
+  handler: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>,
+): void {
+  scope.route({
+    method,
+    url,
+    handler: async (request, reply) => {
+      requireEmpty(request.query, 'query');
+      return handler(request, reply);
+    },
+  });
 }
 
 /** The `kbs-session-id` cookie, if the request carries one of a plausible form. */

@@ -2,7 +2,7 @@ import type { ResourceJwe } from './resource-jwe.js';
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
-import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode } from './broker-node.js';
+import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNodeEntry } from './broker-node.js';
 import type { AccessFacts, BrokerRepository } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
@@ -80,72 +80,92 @@ export class BrokerService {
   /**
    * Attestation → token. The cookie must open (MAC, unexpired), `runtime-data.nonce` must be its nonce,
    * the node must be known and neither revoked nor reinstated since the session began, and its evidence
-   * must pass `appraiseTpmEvidence` over H(JCS(runtime-data)). Single use of the nonce: the session id
-   * is the primary key of `broker_sessions`, and a session is claimed by inserting its row — attested
-   * on success, burnt (no node) on failure — with `on conflict do nothing`, so of any number of
-   * attempts on one session, in any number of workers, at most one inserts and only an inserting,
-   * passing attempt gets a token; a row present before appraisal refuses early. Rows outlive the cookie
-   * (swept only after `SESSION_SWEEP_GRACE_MS`), so an expired cookie is refused by its time first.
+   * must pass `appraiseTpmEvidence` over H(JCS(runtime-data)) against the node's policies as stored.
+   * Single use of the nonce: the session id is the primary key of `broker_sessions`, and a session is
+   * claimed by inserting its row — attested on success, burnt (no node) on failure — with `on conflict
+   * do nothing`, so of any number of attempts on one session, in any number of workers, at most one
+   * inserts and only an inserting, passing attempt gets a token. The attested row is inserted by one
+   * statement that also reads, at that instant, whether the session was used, the node's revocation and
+   * its stored policy digest, and inserts only if they allow it (`claimAttestedSession`): the
+   * appraisal uses the node as compiled here, and a node changed since (any worker) is compiled afresh
+   * and appraised again. Rows outlive the cookie (swept only after `SESSION_SWEEP_GRACE_MS`), so an
+   * expired cookie is refused by its time first.
    */
   async attest(cookie: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
     const session = this.openSession(cookie, 'AttestationError');
-    const repository = this.options.repository;
-    // One statement: whether the session was used, the claimed node's revocation and its policy digest.
-    const facts = await repository.attestFacts(session.id, evidence.agent_id);
-    if (facts.sessionUsed) {
-      throw new KbsError('AttestationError', 'this session has already attested');
-    }
     try {
-      return await this.appraise(session, runtimeData, evidence, facts);
+      return await this.appraiseAndClaim(session, runtimeData, evidence);
     } catch (error) {
-      await repository.claimSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt, attested: null });
+      await this.options.repository.claimSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt, attested: null });
       throw error;
     }
   }
 
-  private async appraise(
-    session: OpenedSession,
-    runtimeData: RuntimeData,
-    evidence: UntrustedTpmEvidence,
-    facts: { readonly revocation: AccessFacts['revocation']; readonly nodeDigest: string | null | undefined },
-  ): Promise<string> {
+  private async appraiseAndClaim(session: OpenedSession, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
     if (!bytesEqual(Buffer.from(runtimeData.nonce, 'utf8'), Buffer.from(session.nonce, 'utf8'))) {
       throw new KbsError('AttestationError', 'runtime-data nonce is not this session\'s nonce');
     }
-    const teeKey = this.teeKeys.parse(runtimeData['tee-pubkey']);
+    const teeKey = await this.teeKeys.parse(runtimeData['tee-pubkey']);
     const agentId = evidence.agent_id;
-    // A session begun before a reinstatement stays refused, as a token issued before it.
-    const refusal = revocationRefusal(facts.revocation, session.issuedAt, 'milliseconds');
-    if (refusal !== undefined) {
-      throw new KbsError('AttestationError', `node ${agentId} ${refusal}`);
-    }
-    const node = await this.compiledNode(agentId, facts.nodeDigest);
     const reportData = reportDataOf(runtimeData);
-    const appraisal = appraiseTpmEvidence(evidence, reportData, node, this.mbMemo);
-    if (!appraisal.ok) {
-      this.options.log.info({ agentId, reasons: appraisal.reasons }, 'kbs attestation refused');
-      throw new KbsError('AttestationError', `evidence refused: ${appraisal.reasons.map((r) => r.split(':')[0]).join(', ')}`);
+    const cached = this.nodes.lookup(agentId);
+    let fresh = cached === undefined;
+    let entry: CompiledNodeEntry = cached ?? (await this.loadNode(agentId));
+    for (;;) {
+      const appraisal = appraiseTpmEvidence(evidence, reportData, entry.node, this.mbMemo);
+      if (!appraisal.ok) {
+        // Refused by policies compiled earlier: refuse only if they are still the stored ones.
+        const changed: CompiledNodeEntry | undefined = fresh ? undefined : await this.changedNode(agentId, entry.digest);
+        if (changed !== undefined) {
+          [entry, fresh] = [changed, true];
+          continue;
+        }
+        this.options.log.info({ agentId, reasons: appraisal.reasons }, 'kbs attestation refused');
+        throw new KbsError('AttestationError', `evidence refused: ${appraisal.reasons.map((r) => r.split(':')[0]).join(', ')}`);
+      }
+      const nowMs = this.now();
+      const outcome = await this.options.repository.claimAttestedSession({
+        id: session.id,
+        nonce: session.nonce,
+        expiresAt: session.expiresAt,
+        attested: { agentId, teePubkey: JSON.stringify(teeKey.jwk), at: nowMs },
+        sessionIssuedAt: session.issuedAt,
+        nodeDigest: entry.digest,
+      });
+      if (outcome.claimed) {
+        this.options.log.info({ agentId }, 'kbs attestation passed');
+        return this.options.issuer.issue({
+          agentId,
+          akTpm: entry.node.record.akTpm,
+          teePubkey: teeKey.jwk,
+          vector: appraisal.vector,
+          pcrs: appraisal.pcrs,
+          reportData: Buffer.from(reportData).toString('base64'),
+          now: Math.floor(nowMs / 1000),
+        });
+      }
+      // Not claimed: say why, from what the claiming statement read.
+      if (outcome.sessionUsed) {
+        throw new KbsError('AttestationError', 'this session has already attested');
+      }
+      // A session begun before a reinstatement stays refused, as a token issued before it.
+      const refusal = revocationRefusal(outcome.revocation, session.issuedAt, 'milliseconds');
+      if (refusal !== undefined) {
+        throw new KbsError('AttestationError', `node ${agentId} ${refusal}`);
+      }
+      if (outcome.nodeDigest === undefined) {
+        this.nodes.forget(agentId);
+        throw new KbsError('AttestationError', `node ${agentId} is not known to this broker`);
+      }
+      if (outcome.nodeDigest === entry.digest) {
+        // Every condition held, yet another attempt on this session inserted first.
+        throw new KbsError('AttestationError', 'this session has already attested');
+      }
+      if (fresh) {
+        throw new KbsError('AttestationError', `node ${agentId} changed during this attestation: attest again`);
+      }
+      [entry, fresh] = [await this.loadNode(agentId), true];
     }
-    const nowMs = this.now();
-    const claimed = await this.options.repository.claimSession({
-      id: session.id,
-      nonce: session.nonce,
-      expiresAt: session.expiresAt,
-      attested: { agentId, teePubkey: JSON.stringify(teeKey.jwk), at: nowMs },
-    });
-    if (!claimed) {
-      throw new KbsError('AttestationError', 'this session has already attested');
-    }
-    this.options.log.info({ agentId }, 'kbs attestation passed');
-    return this.options.issuer.issue({
-      agentId,
-      akTpm: node.record.akTpm,
-      teePubkey: teeKey.jwk,
-      vector: appraisal.vector,
-      pcrs: appraisal.pcrs,
-      reportData: Buffer.from(reportData).toString('base64'),
-      now: Math.floor(nowMs / 1000),
-    });
   }
 
   /** The session a cookie names, refused with `type` when there is none or it does not open. */
@@ -160,17 +180,19 @@ export class BrokerService {
     return opened.session;
   }
 
-  /** The node's compiled policies: from the cache when the stored digest is unchanged, else read and compiled. */
-  private async compiledNode(agentId: string, digest: string | null | undefined): Promise<CompiledNode> {
-    const cached = digest === undefined || digest === null ? undefined : this.nodes.lookup(agentId, digest);
-    if (cached !== undefined) {
-      return cached;
-    }
-    const record = digest === undefined ? undefined : await this.options.repository.findNode(agentId);
+  /** Reads the node's stored record and compiles it (replacing what was compiled here before). */
+  private async loadNode(agentId: string): Promise<CompiledNodeEntry> {
+    return (await this.changedNode(agentId, undefined)) as CompiledNodeEntry;
+  }
+
+  /** The node compiled afresh when its stored digest is not `digest`, else undefined. */
+  private async changedNode(agentId: string, digest: string | null | undefined): Promise<CompiledNodeEntry | undefined> {
+    const record = await this.options.repository.findNode(agentId);
     if (record === undefined) {
+      this.nodes.forget(agentId);
       throw new KbsError('AttestationError', `node ${agentId} is not known to this broker`);
     }
-    return this.nodes.compile(record, record.digest);
+    return record.digest === digest ? undefined : this.nodes.compile(record, record.digest);
   }
 
   /**
@@ -227,7 +249,7 @@ export class BrokerService {
       if (session === undefined || session.attested === null) {
         throw new KbsError('TokenVerifierError', 'the session is not attested');
       }
-      const teeKey = this.teeKeys.parseText(session.attested.teePubkey);
+      const teeKey = await this.teeKeys.parseText(session.attested.teePubkey);
       return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: null, facts };
     }
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');

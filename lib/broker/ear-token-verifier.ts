@@ -102,7 +102,7 @@ export class EarTokenVerifier {
     return this.claims(payload, trusted.issuer);
   }
 
-  private claims(payload: JWTPayload, issuer: string): VerifiedEarToken {
+  private async claims(payload: JWTPayload, issuer: string): Promise<VerifiedEarToken> {
     const iat = payload.iat as number;
     const exp = payload.exp as number;
     if (exp - iat > this.options.maxLifetimeSeconds) {
@@ -120,7 +120,7 @@ export class EarTokenVerifier {
     }
     let teeKey: TeePublicKey;
     try {
-      teeKey = parseTeePublicKey(teePubkey);
+      teeKey = await parseTeePublicKey(teePubkey);
     } catch {
       throw new KbsError('TokenVerifierError', 'token tee-pubkey is unusable');
     }

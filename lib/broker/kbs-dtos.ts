@@ -3,9 +3,6 @@ import {
   IsArray,
   IsBoolean,
   IsDefined,
-  IsIn,
-  IsNotEmptyObject,
-  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -13,111 +10,22 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
-import { EVIDENCE_LIMITS } from './tpm-evidence.js';
+import { RESOURCE_PART } from './kbs-wire.js';
 
 /**
- * Request shapes of the KBS routes (kbs-types `Request`, `Attestation`, kebab-case as on the wire) and
- * of the broker's admin routes. They check form only; the evidence is judged by `tpm-evidence.ts`.
+ * Request shapes of the broker's admin routes. The KBS routes' own (kbs-types `Request`, `Attestation`,
+ * the resource path) are checked by `kbs-request-checks.ts`.
  */
 
-/** `POST /kbs/v0/auth`. */
-export class KbsRequestBody {
-  @IsString()
-  @MaxLength(32)
-  version!: string;
-
-  @IsString()
-  @MaxLength(32)
-  tee!: string;
-
-  /** Client hints (`supported-hash-algorithms`); read, never trusted. */
-  @IsOptional()
-  @IsObject()
-  'extra-params'?: Record<string, unknown>;
-}
-
-export class RuntimeDataDto {
-  @IsBase64String({ maxLength: 128 })
-  nonce!: string;
-
-  /** A JWK; checked by `parseTeePublicKey`. */
-  @IsObject()
-  @IsNotEmptyObject()
-  'tee-pubkey'!: Record<string, unknown>;
-}
-
-export class TpmEvidenceDto {
-  @IsKeylimeAgentId()
-  agent_id!: string;
-
-  @IsString()
-  @MaxLength(EVIDENCE_LIMITS.quote)
-  @Matches(/^r[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/, { message: 'must be a Keylime quote string r<attest>:<sig>:<pcrs>' })
-  quote!: string;
-
-  @IsIn(['sha1', 'sha256', 'sha384', 'sha512'])
-  hash_alg!: string;
-
-  @IsOptional()
-  @IsString()
-  @MaxLength(EVIDENCE_LIMITS.imaList)
-  ima_measurement_list?: string;
-
-  @IsOptional()
-  @IsBase64String({ maxLength: EVIDENCE_LIMITS.mbLog })
-  mb_measurement_list?: string;
-}
-
-export class TeeEvidenceDto {
-  @IsDefined()
-  @ValidateNested()
-  @Type(() => TpmEvidenceDto)
-  primary_evidence!: TpmEvidenceDto;
-
-  /** JSON text of additional (device) evidence; this broker appraises none and ignores it. */
-  @IsOptional()
-  @IsString()
-  @MaxLength(64 * 1024)
-  additional_evidence?: string;
-}
-
-export class InitDataDto {
-  @IsIn(['json', 'toml'])
-  format!: string;
-
-  @IsString()
-  @MaxLength(64 * 1024)
-  body!: string;
-}
-
-/** `POST /kbs/v0/attest`. */
-export class KbsAttestationBody {
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => InitDataDto)
-  'init-data'?: InitDataDto;
-
-  @IsDefined()
-  @ValidateNested()
-  @Type(() => RuntimeDataDto)
-  'runtime-data'!: RuntimeDataDto;
-
-  @IsDefined()
-  @ValidateNested()
-  @Type(() => TeeEvidenceDto)
-  'tee-evidence'!: TeeEvidenceDto;
-}
-
-const PART = /^[A-Za-z0-9._-]{1,128}$/;
-
+/** An admin route's resource path; the KBS `GET /resource/…` route checks the same with `checkResourcePath`. */
 export class ResourcePathParams {
-  @Matches(PART)
+  @Matches(RESOURCE_PART)
   repository!: string;
 
-  @Matches(PART)
+  @Matches(RESOURCE_PART)
   type!: string;
 
-  @Matches(PART)
+  @Matches(RESOURCE_PART)
   tag!: string;
 }
 

@@ -43,11 +43,12 @@ export interface ResourcePath {
   readonly tag: string;
 }
 
-const PART = /^[A-Za-z0-9._-]{1,128}$/;
+/** One part of a resource path on the wire: 1–128 of `[A-Za-z0-9._-]`. */
+export const RESOURCE_PART = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** True when every part of a resource path is acceptable (no traversal, no separators). */
 export function isResourcePart(part: string): boolean {
-  return PART.test(part) && part !== '.' && part !== '..';
+  return RESOURCE_PART.test(part) && part !== '.' && part !== '..';
 }
 
 export function resourcePathText(path: ResourcePath): string {

@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { KbsError } from './kbs-errors.js';
 
 /** Key-wrapping algorithms the broker uses for resources (trustee `kbs/src/jwe`), by key type. */
@@ -10,22 +10,28 @@ export const RESOURCE_ENC = 'A256GCM';
 /** Smallest RSA modulus accepted for a tee-pubkey. */
 const MIN_RSA_BITS = 2048;
 
-/** A checked tee-pubkey: the node:crypto key and the JWE `alg` it is used with. */
+/** A checked tee-pubkey: the WebCrypto key jose encrypts to, and the JWE `alg` it is used with. */
 export interface TeePublicKey {
-  readonly key: KeyObject;
+  /** Imported once for its `alg` (RSA-OAEP with SHA-256, or ECDH on P-256), so jose never imports it again. */
+  readonly key: webcrypto.CryptoKey;
   readonly alg: typeof RSA_WRAP_ALG | typeof EC_WRAP_ALG;
   /** The JWK as received (stored with the session and bound into tokens). */
   readonly jwk: Readonly<Record<string, unknown>>;
-  /** EC keys: the uncompressed point 04‖x‖y that ECDH takes (decoded once, not per resource). */
-  readonly ecPoint?: Buffer;
 }
+
+/** WebCrypto import parameters and usages of each wrapping algorithm, as jose's JWE encryption wants them. */
+const IMPORT = {
+  [RSA_WRAP_ALG]: { algorithm: { name: 'RSA-OAEP', hash: 'SHA-256' }, usages: ['encrypt'] },
+  [EC_WRAP_ALG]: { algorithm: { name: 'ECDH', namedCurve: 'P-256' }, usages: [] },
+} as const;
 
 /**
  * Checks a `tee-pubkey` JWK: RSA (`n`, `e`, at least 2048 bits, `alg` absent or RSA-OAEP-256) or EC
- * P-256 (`x`, `y`, `alg` absent or ECDH-ES+A256KW). Private members, other curves and KBS's legacy
- * RSA1_5 are refused. Throws `KbsError` `JweError` — the broker cannot wrap a resource to this key.
+ * P-256 (`x`, `y` a point on the curve, `alg` absent or ECDH-ES+A256KW). Private members, other curves
+ * and KBS's legacy RSA1_5 are refused. Throws `KbsError` `JweError` — the broker cannot wrap a resource
+ * to this key.
  */
-export function parseTeePublicKey(jwk: unknown): TeePublicKey {
+export async function parseTeePublicKey(jwk: unknown): Promise<TeePublicKey> {
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) {
     throw new KbsError('JweError', 'tee-pubkey must be a JWK object');
   }
@@ -45,21 +51,17 @@ export function parseTeePublicKey(jwk: unknown): TeePublicKey {
   if (alg !== undefined && alg !== wrap) {
     throw new KbsError('JweError', `tee-pubkey alg must be ${wrap}`);
   }
-  let key: KeyObject;
+  let key: webcrypto.CryptoKey;
   try {
     const members = wrap === RSA_WRAP_ALG
       ? { kty: 'RSA', n: record['n'] as string, e: record['e'] as string }
       : { kty: 'EC', crv: 'P-256', x: record['x'] as string, y: record['y'] as string };
-    key = createPublicKey({ key: members, format: 'jwk' });
+    key = await webcrypto.subtle.importKey('jwk', members, IMPORT[wrap].algorithm, false, [...IMPORT[wrap].usages]);
   } catch (cause) {
     throw new KbsError('JweError', 'tee-pubkey is not a valid public key', { cause });
   }
-  if (wrap === RSA_WRAP_ALG && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
+  if (wrap === RSA_WRAP_ALG && (key.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength < MIN_RSA_BITS) {
     throw new KbsError('JweError', `tee-pubkey RSA modulus must have at least ${MIN_RSA_BITS} bits`);
-  }
-  if (wrap === EC_WRAP_ALG) {
-    // A P-256 SubjectPublicKeyInfo ends with the 65-byte uncompressed point (RFC 5480 §2.2).
-    return { key, alg: wrap, jwk: record, ecPoint: key.export({ format: 'der', type: 'spki' }).subarray(-65) };
   }
   return { key, alg: wrap, jwk: record };
 }
@@ -80,19 +82,19 @@ export class TeeKeyCache {
   private readonly keys = new Map<string, TeePublicKey>();
 
   /** `parseTeePublicKey`, remembered under `JSON.stringify(jwk)` (the text a session stores). */
-  parse(jwk: unknown): TeePublicKey {
-    const key = parseTeePublicKey(jwk);
+  async parse(jwk: unknown): Promise<TeePublicKey> {
+    const key = await parseTeePublicKey(jwk);
     this.remember(JSON.stringify(key.jwk), key);
     return key;
   }
 
   /** The key of a stored JWK text. @throws KbsError `JweError` as `parseTeePublicKey` */
-  parseText(text: string): TeePublicKey {
+  async parseText(text: string): Promise<TeePublicKey> {
     const cached = this.keys.get(text);
     if (cached !== undefined) {
       return cached;
     }
-    const key = parseTeePublicKey(JSON.parse(text));
+    const key = await parseTeePublicKey(JSON.parse(text));
     this.remember(text, key);
     return key;
   }

@@ -23,6 +23,13 @@ export interface KbsClientOptions {
   readonly now?: () => number;
 }
 
+/** A resource answer not yet decrypted: the JWE the broker sent, and how to open it with the tee key. */
+export interface SealedResource {
+  readonly jwe: FlattenedJWE;
+  /** Decrypts `jwe` with the tee key. @throws KbsBadReplyError when it does not open (tampered, another key) */
+  open(): Promise<Uint8Array>;
+}
+
 /** An attestation result the client holds: the token, the session cookie and the key both are bound to. */
 interface Credential {
   readonly token: string;
@@ -48,6 +55,15 @@ export class KbsClient {
 
   /** The resource at `kbs:///<repository>/<type>/<tag>`, decrypted. */
   async getResource(uri: string): Promise<Uint8Array> {
+    return (await this.getSealedResource(uri)).open();
+  }
+
+  /**
+   * The resource at `kbs:///<repository>/<type>/<tag>` as the broker sent it — the JWE, still closed —
+   * and `open`, which decrypts it with the tee key it was wrapped to (what `getResource` returns). For a
+   * caller that keeps the secret sealed until it needs it, or checks only some answers (the benchmark).
+   */
+  async getSealedResource(uri: string): Promise<SealedResource> {
     const path = parseResourceUri(uri);
     const resourcePath = `${KBS_PREFIX}/resource/${path.repository}/${path.type}/${path.tag}`;
     const fresh = this.credential === undefined || this.isStale(this.credential);
@@ -73,17 +89,24 @@ export class KbsClient {
     this.credential = undefined;
   }
 
-  private async fetch(resourcePath: string, credential: Credential): Promise<Uint8Array> {
+  private async fetch(resourcePath: string, credential: Credential): Promise<SealedResource> {
     const headers: Record<string, string> =
       this.options.mode === 'passport' || credential.cookie === undefined
         ? { authorization: `Bearer ${credential.token}` }
         : { cookie: `${KBS_SESSION_COOKIE}=${credential.cookie}` };
     const reply = await this.options.broker.send('GET', resourcePath, { headers });
-    try {
-      return await credential.key.decrypt(reply.body as FlattenedJWE);
-    } catch (cause) {
-      throw new KbsBadReplyError(this.options.broker.baseUrl, 'the resource JWE does not open with the tee key', { cause });
-    }
+    const jwe = reply.body as FlattenedJWE;
+    const baseUrl = this.options.broker.baseUrl;
+    return {
+      jwe,
+      open: async () => {
+        try {
+          return await credential.key.decrypt(jwe);
+        } catch (cause) {
+          throw new KbsBadReplyError(baseUrl, 'the resource JWE does not open with the tee key', { cause });
+        }
+      },
+    };
   }
 
   private isStale(credential: Credential): boolean {

@@ -11,11 +11,26 @@ import { parseTeePublicKey } from '../../lib/broker/tee-public-key.js';
 import { parseResourceUri } from '../../lib/kbs-client/resource-uri.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { encryptResource } from '../../lib/broker/resource-jwe.js';
+import { checkAttestation, checkAuthRequest, checkResourcePath } from '../../lib/broker/kbs-request-checks.js';
+import { RequestValidationError } from '../../lib/http/http-errors.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 
-function kbsType(fn: () => unknown): string {
+/** The member a form check refused (`RequestValidationError.location`), or 'none'. */
+function refusedAt(fn: () => unknown): string {
   try {
     fn();
+  } catch (error) {
+    if (error instanceof RequestValidationError) {
+      return error.location;
+    }
+    throw error;
+  }
+  return 'none';
+}
+
+async function kbsType(fn: () => unknown): Promise<string> {
+  try {
+    await fn();
   } catch (error) {
     if (error instanceof KbsError) {
       return error.type;
@@ -36,20 +51,20 @@ describe('broker: pure parts and hostile input', function () {
 
   it('tee-pubkey: refuses private keys, small RSA, other curves, wrong alg, junk', async function () {
     const ec = (await TeeKeyPair.generate('ec')).publicJwk;
-    expect(parseTeePublicKey(ec).alg).to.equal('ECDH-ES+A256KW');
+    expect((await parseTeePublicKey(ec)).alg).to.equal('ECDH-ES+A256KW');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
     const priv = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
     for (const bad of [small, p384, priv, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
-      expect(kbsType(() => parseTeePublicKey(bad))).to.equal('JweError');
+      expect(await kbsType(() => parseTeePublicKey(bad))).to.equal('JweError');
     }
   });
 
-  it('resource JWE (node:crypto) opens with jose for RSA-OAEP-256 and ECDH-ES+A256KW, and not with another key', async function () {
+  it('resource JWE opens with jose for RSA-OAEP-256 and ECDH-ES+A256KW, and not with another key', async function () {
     for (const [kind, alg] of [['ec', 'ECDH-ES+A256KW'], ['rsa', 'RSA-OAEP-256']] as const) {
       const pair = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
       const secret = new Uint8Array(randomBytes(100));
-      const jwe = encryptResource(secret, parseTeePublicKey({ ...pair.publicKey.export({ format: 'jwk' }), alg }));
+      const jwe = await encryptResource(secret, await parseTeePublicKey({ ...pair.publicKey.export({ format: 'jwk' }), alg }));
       const options = { keyManagementAlgorithms: [alg], contentEncryptionAlgorithms: ['A256GCM'] };
       expect((await flattenedDecrypt(jwe, pair.privateKey, options)).plaintext).to.deep.equal(secret);
       const other = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -57,11 +72,33 @@ describe('broker: pure parts and hostile input', function () {
     }
   });
 
+  it('resource JWE wire format: kbs-types Response members, protected header {alg, enc} and an EC epk only', async function () {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+    const rsaJwe = await encryptResource(new Uint8Array(32), await parseTeePublicKey({ ...rsa, alg: 'RSA-OAEP-256' }));
+    expect(Object.keys(rsaJwe)).to.deep.equal(['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag']);
+    expect(Buffer.from(rsaJwe.protected, 'base64url').toString('utf8')).to.equal('{"alg":"RSA-OAEP-256","enc":"A256GCM"}');
+    expect(Buffer.from(rsaJwe.encrypted_key, 'base64url')).to.have.length(256);
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+    const headers = await Promise.all([0, 1].map(async () => {
+      const jwe = await encryptResource(new Uint8Array(32), await parseTeePublicKey(ec));
+      expect(Object.keys(jwe)).to.deep.equal(['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag']);
+      expect([Buffer.from(jwe.iv, 'base64url').length, Buffer.from(jwe.tag, 'base64url').length, Buffer.from(jwe.encrypted_key, 'base64url').length]).to.deep.equal([12, 16, 40]);
+      return JSON.parse(Buffer.from(jwe.protected, 'base64url').toString('utf8')) as { alg: string; enc: string; epk: Record<string, string> };
+    }));
+    for (const header of headers) {
+      expect(Object.keys(header)).to.deep.equal(['alg', 'enc', 'epk']);
+      expect([header.alg, header.enc]).to.deep.equal(['ECDH-ES+A256KW', 'A256GCM']);
+      expect(Object.keys(header.epk).sort()).to.deep.equal(['crv', 'kty', 'x', 'y']);
+      expect([header.epk['kty'], header.epk['crv']]).to.deep.equal(['EC', 'P-256']);
+    }
+    expect(headers[0]?.epk['x'], 'a fresh ephemeral key per answer').to.not.equal(headers[1]?.epk['x']);
+  });
+
   it('the client opens the broker\'s JWEs and jose\'s, and refuses another key, tampering and other algorithms', async function () {
     for (const kind of ['ec', 'rsa'] as const) {
       const key = await TeeKeyPair.generate(kind);
       const secret = new Uint8Array(randomBytes(100));
-      const jwe = encryptResource(secret, parseTeePublicKey(key.publicJwk));
+      const jwe = await encryptResource(secret, await parseTeePublicKey(key.publicJwk));
       expect(await key.decrypt(jwe)).to.deep.equal(secret);
       const byJose = await new FlattenedEncrypt(secret)
         .setProtectedHeader({ alg: key.alg, enc: 'A256GCM' })
@@ -75,6 +112,76 @@ describe('broker: pure parts and hostile input', function () {
       for (const changed of [{ ...header, enc: 'A128GCM' }, { ...header, alg: 'RSA1_5' }, { ...header, zip: 'DEF' }]) {
         expect(await refused({ ...jwe, protected: Buffer.from(JSON.stringify(changed)).toString('base64url') }), JSON.stringify(changed)).to.equal(true);
       }
+    }
+  });
+
+  it('attest body form: a good body passes as sent; every malformed member is refused by name', function () {
+    const evidence = { agent_id: 'node-1', quote: 'rAAAA:AAAA:AAAA', hash_alg: 'sha256', ima_measurement_list: 'x', mb_measurement_list: 'AAAA' };
+    const good = {
+      'runtime-data': { nonce: randomBytes(32).toString('base64'), 'tee-pubkey': { kty: 'EC' } },
+      'tee-evidence': { primary_evidence: evidence, additional_evidence: '{}' },
+      'init-data': { format: 'json', body: '{}' },
+    };
+    const checked = checkAttestation(good);
+    expect(checked.runtimeData, 'runtime-data exactly as sent').to.equal(good['runtime-data']);
+    expect(checked.evidence).to.deep.equal(evidence);
+    const withNulls = checkAttestation({ ...good, 'init-data': null, 'tee-evidence': { primary_evidence: { ...evidence, ima_measurement_list: null, mb_measurement_list: null } } });
+    expect(withNulls.evidence, 'null optional members are absent').to.deep.equal({ agent_id: 'node-1', quote: 'rAAAA:AAAA:AAAA', hash_alg: 'sha256' });
+    const withEvidence = (changed: Record<string, unknown>): Record<string, unknown> => ({ ...good, 'tee-evidence': { primary_evidence: { ...evidence, ...changed } } });
+    const refusals: [Record<string, unknown>, string][] = [
+      [{ ...good, extra: 1 }, 'body.extra'],
+      [{ 'tee-evidence': good['tee-evidence'] }, 'body.runtime-data'],
+      [{ 'runtime-data': good['runtime-data'] }, 'body.tee-evidence'],
+      [{ ...good, 'init-data': { format: 'yaml', body: '' } }, 'body.init-data.format'],
+      [{ ...good, 'init-data': { format: 'json', body: 'x'.repeat(64 * 1024 + 1) } }, 'body.init-data.body'],
+      [{ ...good, 'init-data': { format: 'json', body: '', more: 1 } }, 'body.init-data.more'],
+      [{ ...good, 'runtime-data': { nonce: 'not base64!', 'tee-pubkey': { kty: 'EC' } } }, 'body.runtime-data.nonce'],
+      [{ ...good, 'runtime-data': { nonce: '', 'tee-pubkey': { kty: 'EC' } } }, 'body.runtime-data.nonce'],
+      [{ ...good, 'runtime-data': { nonce: 'AAAA'.repeat(33), 'tee-pubkey': { kty: 'EC' } } }, 'body.runtime-data.nonce'],
+      [{ ...good, 'runtime-data': { nonce: 'AAAA', 'tee-pubkey': {} } }, 'body.runtime-data.tee-pubkey'],
+      [{ ...good, 'runtime-data': { nonce: 'AAAA', 'tee-pubkey': [1] } }, 'body.runtime-data.tee-pubkey'],
+      [{ ...good, 'runtime-data': { nonce: 'AAAA', 'tee-pubkey': { kty: 'EC' }, more: 1 } }, 'body.runtime-data.more'],
+      [{ ...good, 'tee-evidence': {} }, 'body.tee-evidence.primary_evidence'],
+      [{ ...good, 'tee-evidence': { primary_evidence: evidence, additional_evidence: 1 } }, 'body.tee-evidence.additional_evidence'],
+      [{ ...good, 'tee-evidence': { primary_evidence: evidence, more: 1 } }, 'body.tee-evidence.more'],
+      [withEvidence({ extra: 1 }), 'body.tee-evidence.primary_evidence.extra'],
+      ...['..', '__proto__', 'a/b', 'a'.repeat(81), 7].map((agentId): [Record<string, unknown>, string] => [withEvidence({ agent_id: agentId }), 'body.tee-evidence.primary_evidence.agent_id']),
+      [withEvidence({ quote: 'AAAA:AAAA:AAAA' }), 'body.tee-evidence.primary_evidence.quote'],
+      [withEvidence({ quote: `r${'A'.repeat(64 * 1024)}:A:A` }), 'body.tee-evidence.primary_evidence.quote'],
+      [withEvidence({ hash_alg: 'md5' }), 'body.tee-evidence.primary_evidence.hash_alg'],
+      [withEvidence({ ima_measurement_list: 1 }), 'body.tee-evidence.primary_evidence.ima_measurement_list'],
+      [withEvidence({ mb_measurement_list: 'AB==' }), 'body.tee-evidence.primary_evidence.mb_measurement_list'],
+      [withEvidence({ mb_measurement_list: '' }), 'body.tee-evidence.primary_evidence.mb_measurement_list'],
+    ];
+    for (const [body, path] of refusals) {
+      expect(refusedAt(() => checkAttestation(body)), path).to.equal(path);
+    }
+  });
+
+  it('auth body and resource path form: good ones pass; malformed ones are refused by name', function () {
+    expect(checkAuthRequest({ version: '0.4.0', tee: 'tpm', 'extra-params': { 'supported-hash-algorithms': ['sha256'] } })).to.deep.equal({ version: '0.4.0', tee: 'tpm' });
+    expect(checkAuthRequest({ version: '0.4.0', tee: 'tpm', 'extra-params': null })).to.deep.equal({ version: '0.4.0', tee: 'tpm' });
+    const authRefusals: [unknown, string][] = [
+      ['text', 'body'],
+      [[], 'body'],
+      [{ tee: 'tpm' }, 'body.version'],
+      [{ version: 4, tee: 'tpm' }, 'body.version'],
+      [{ version: '0.4.0', tee: 't'.repeat(33) }, 'body.tee'],
+      [{ version: '0.4.0', tee: 'tpm', 'extra-params': 'x' }, 'body.extra-params'],
+      [{ version: '0.4.0', tee: 'tpm', more: 1 }, 'body.more'],
+      [JSON.parse('{"version": "0.4.0", "tee": "tpm", "extra-params": {"__proto__": {}}}') as unknown, 'body.extra-params.__proto__'],
+    ];
+    for (const [body, path] of authRefusals) {
+      expect(refusedAt(() => checkAuthRequest(body)), JSON.stringify(body)).to.equal(path);
+    }
+    expect(checkResourcePath({ repository: 'node', type: 'disk-key', tag: 'u.12_a-b' })).to.deep.equal({ repository: 'node', type: 'disk-key', tag: 'u.12_a-b' });
+    for (const [params, path] of [
+      [{ repository: 'a b', type: 't', tag: 'x' }, 'params.repository'],
+      [{ repository: 'r', type: '', tag: 'x' }, 'params.type'],
+      [{ repository: 'r', type: 't', tag: 'x'.repeat(129) }, 'params.tag'],
+      [{ repository: 'r', type: 't', tag: 'x', more: 'y' }, 'params.more'],
+    ] as const) {
+      expect(refusedAt(() => checkResourcePath(params)), path).to.equal(path);
     }
   });
 

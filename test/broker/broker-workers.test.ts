@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -113,6 +113,29 @@ describe('broker: worker processes (node:cluster)', function () {
     }
     const later = await refusal(once('POST', '/kbs/v0/attest', { body, headers: { cookie: session.cookie } }));
     expect(later.detail).to.equal('this session has already attested');
+  });
+
+  it('a node changed in the database after the workers compiled it is appraised against the stored policy by every worker', async function () {
+    const exchange = async (): Promise<unknown> => {
+      const session = await auth();
+      const { body } = await attestBody(session.nonce);
+      return (await once('POST', '/kbs/v0/attest', { body, headers: { cookie: session.cookie } })).body;
+    };
+    // Written behind both workers' backs, as another broker on the same database would.
+    const storeTpmPolicy = (policy: string): Promise<number> =>
+      admin.withSchema(schema).table('broker_nodes').where({ agent_id: node.agentId }).update({ tpm_policy: policy, digest: createHash('sha256').update(policy).digest('hex') });
+    for (let round = 0; round < 4; round += 1) {
+      expect(await exchange(), 'both workers compile the node').to.have.property('token');
+    }
+    expect(await storeTpmPolicy(JSON.stringify({ '0': ['ab'.repeat(32)] }))).to.equal(1);
+    for (let round = 0; round < 4; round += 1) {
+      const error = await refusal(exchange());
+      expect([error.kbsType, error.detail.startsWith('evidence refused')], `round ${round}: ${error.detail}`).to.deep.equal(['AttestationError', true]);
+    }
+    expect(await storeTpmPolicy('{}')).to.equal(1);
+    for (let round = 0; round < 4; round += 1) {
+      expect(await exchange(), 'the first policy again').to.have.property('token');
+    }
   });
 
   it('refuses forged and expired session cookies with the KBS error types, at attest and at resource', async function () {

@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { checkAttestation, checkAuthRequest, checkResourcePath } from '../broker/kbs-request-checks.js';
 import { validateDto, type DtoClass } from '../http/dto-validation.js';
 import { parseJsonBody } from '../http/json-guard.js';
 import { IronlimeError } from '../../interfaces/errors.js';
@@ -318,4 +319,33 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     JSON.stringify({ nonce: 'abc123', mask: '0x408400', partial: '1', ima_ml_entry: '0' }),
     JSON.stringify({ encrypted_key: 'AAAA', auth_tag: 'ab'.repeat(48), payload: 'AAAA' }),
   ]),
+  {
+    name: 'http-kbs',
+    description: "the broker's KBS request checks, written out for the hot routes (Request, Attestation, resource path)",
+    kind: 'text',
+    tokens: [...JSON_TOKENS, '"runtime-data"', '"tee-evidence"', '"primary_evidence"', '"tee-pubkey"', '"init-data"', '"r"', '":"'],
+    seeds: () => [
+      JSON.stringify({ version: '0.4.0', tee: 'tpm', 'extra-params': {} }),
+      JSON.stringify({
+        'runtime-data': { nonce: 'AAAA', 'tee-pubkey': { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } },
+        'tee-evidence': { primary_evidence: { agent_id: 'node-1', quote: 'rAAAA:AAAA:AAAA', hash_alg: 'sha256', ima_measurement_list: '', mb_measurement_list: 'AAAA' }, additional_evidence: '{}' },
+        'init-data': { format: 'json', body: '{}' },
+      }),
+      JSON.stringify({ repository: 'default', type: 'key', tag: 'disk' }),
+      deepJson(10_000),
+    ],
+    run(input) {
+      const text = textOf(input);
+      const value = text.length === 0 ? {} : parseJsonBody(text);
+      for (const check of [checkAuthRequest, checkAttestation, checkResourcePath]) {
+        try {
+          check(value);
+        } catch (error) {
+          if (!isTypedFuzzError(error)) {
+            throw error;
+          }
+        }
+      }
+    },
+  },
 ];

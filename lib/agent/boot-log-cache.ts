@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { readEvidenceFile } from './read-evidence-file.js';
 
 /** A file changed less than this long ago may change again within the same timestamp tick: it is not kept. */
 const RACY_MS = 1000;
@@ -19,14 +19,8 @@ export class BootLogCache {
   constructor(private readonly file: string) {}
 
   /** The log in base64, or undefined when the file cannot be read. */
-  async base64(): Promise<string | undefined> {
-    let handle: FileHandle;
-    try {
-      handle = await open(this.file, 'r');
-    } catch {
-      return undefined;
-    }
-    try {
+  base64(): Promise<string | undefined> {
+    return readEvidenceFile(this.file, async (handle) => {
       const stat = await handle.stat({ bigint: true });
       const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
       if (this.cached?.key === key) {
@@ -36,10 +30,6 @@ export class BootLogCache {
       const changedAt = Number((stat.ctimeNs > stat.mtimeNs ? stat.ctimeNs : stat.mtimeNs) / 1_000_000n);
       this.cached = Date.now() - changedAt >= RACY_MS ? { key, base64 } : undefined;
       return base64;
-    } catch {
-      return undefined;
-    } finally {
-      await handle.close();
-    }
+    });
   }
 }

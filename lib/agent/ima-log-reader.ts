@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { readEvidenceFile } from './read-evidence-file.js';
 import type { ImaListSlice } from './ima-list-slice.js';
 
 const NEWLINE = 0x0a;
@@ -34,36 +35,30 @@ export class ImaLogReader {
     return run;
   }
 
-  private async read(requested: number): Promise<ImaListSlice | undefined> {
-    let handle: FileHandle;
-    try {
-      handle = await open(this.file, 'r');
-    } catch {
-      return undefined;
-    }
-    try {
-      await this.catchUp(handle);
+  private read(requested: number): Promise<ImaListSlice | undefined> {
+    return readEvidenceFile(this.file, async (handle) => {
+      // Cleared until the read succeeds: offsets half read are not kept, the next call starts over.
+      const known = this.identity;
+      this.identity = '';
+      const identity = await this.catchUp(handle, known);
       const totalLines = this.lineStarts.length;
       const entry = requested > totalLines ? 0 : requested;
       const from = entry === totalLines ? this.end : (this.lineStarts[entry] as number);
       const list = Buffer.alloc(this.end - from);
       await readFully(handle, list, from);
+      this.identity = identity;
       return { list: list.toString('utf8'), entry, totalLines };
-    } catch {
-      // Half-read offsets are not kept: the next call starts over.
-      this.identity = '';
-      return undefined;
-    } finally {
-      await handle.close();
-    }
+    });
   }
 
-  /** Reads what was appended since the last call; starts over when the file changed identity or shrank. */
-  private async catchUp(handle: FileHandle): Promise<void> {
+  /**
+   * Reads what was appended since the offsets of file `known` (`dev:ino`) were taken; starts over when
+   * the file is another one or shrank. Returns the identity of the file read.
+   */
+  private async catchUp(handle: FileHandle, known: string): Promise<string> {
     const stat = await handle.stat();
     const identity = `${stat.dev}:${stat.ino}`;
-    if (identity !== this.identity || stat.size < this.end) {
-      this.identity = identity;
+    if (identity !== known || stat.size < this.end) {
       this.lineStarts = [];
       this.end = 0;
     }
@@ -83,6 +78,7 @@ export class ImaLogReader {
     }
     // A trailing line without its "\n" is being written: it is read again next time.
     this.end = lineStart;
+    return identity;
   }
 }
 

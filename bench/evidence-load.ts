@@ -6,7 +6,8 @@ export interface EvidenceLoadTarget {
   readonly url: string;
   readonly caCert: string;
   readonly path: string;
-  readonly body: string;
+  /** Sent in turn, one request each. */
+  readonly bodies: readonly string[];
 }
 
 /** Largest answer read (an evidence reply is a few KiB). */
@@ -14,25 +15,27 @@ const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /**
  * The evidence bench's load generator, made cheap so that the verifier, not the client, is measured:
- * `connections` keep-alive TLS connections, each sending one request (bytes built once) as soon as
- * the previous answer has arrived, until `total` have been answered. Each answer must be a 200 whose
+ * `connections` keep-alive TLS connections, each sending one request (bytes built once per body, the
+ * bodies taken in turn) as soon as the previous answer has arrived, until `total` have been answered. Each answer must be a 200 whose
  * body contains `expect`.
  */
 export async function runEvidenceLoad(target: EvidenceLoadTarget, connections: number, total: number, expect: string): Promise<void> {
   const url = new URL(target.url);
-  const body = Buffer.from(target.body);
-  const request = Buffer.concat([
-    Buffer.from(`POST ${target.path} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`),
-    body,
-  ]);
+  const requests = target.bodies.map((text) => {
+    const body = Buffer.from(text);
+    return Buffer.concat([
+      Buffer.from(`POST ${target.path} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`),
+      body,
+    ]);
+  });
   let sent = 0;
   const lane = async (): Promise<void> => {
     const socket = await open(url, target.caCert);
     try {
       const reader = new AnswerReader(socket);
       while (sent < total) {
+        socket.write(requests[sent % requests.length] as Buffer);
         sent += 1;
-        socket.write(request);
         const answer = await reader.next();
         const text = answer.body.toString('utf8');
         if (answer.status !== 200 || !text.includes(expect)) {

@@ -14,6 +14,7 @@ import * as verifierProcesses from './20261203130000-verifier-processes.js';
 import * as brokerNodeDigestAndReinstatement from './20261203140000-broker-node-digest-and-reinstatement.js';
 import * as verifierTrustLevelAndLivenessTenant from './20261203150000-verifier-trust-level-and-liveness-tenant.js';
 import * as auditBatchPath from './20261204100000-audit-batch-path.js';
+import * as verifierLivenessEvents from './20261204130000-verifier-liveness-events.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -39,4 +40,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261203140000-broker-node-digest-and-reinstatement', ...brokerNodeDigestAndReinstatement },
   { name: '20261203150000-verifier-trust-level-and-liveness-tenant', ...verifierTrustLevelAndLivenessTenant },
   { name: '20261204100000-audit-batch-path', ...auditBatchPath },
+  { name: '20261204130000-verifier-liveness-events', ...verifierLivenessEvents },
 ];

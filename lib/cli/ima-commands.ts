@@ -7,6 +7,7 @@ import { compileRuntimePolicy } from '../ima/compiled-policy.js';
 import { loadPolicyVerificationKey } from '../ima/dsse-envelope.js';
 import { imaHashByName, type PcrBank } from '../ima/hash-algorithms.js';
 import { ImaKeyring, readPublicKeyBlob } from '../ima/ima-keyring.js';
+import type { Pcr10Values } from '../ima/ima-replay-state.js';
 import { loadRuntimePolicy } from '../ima/policy-loader.js';
 import { emptyRuntimePolicy } from '../ima/runtime-policy.js';
 import { parseExcludeList } from '../ima/exclude-matcher.js';
@@ -67,7 +68,7 @@ export const registerImaCommands: CommandRegistrar = (program, context) => {
         const matched =
           result.matched === result.entries ? '' : `; the quoted PCR 10 matched after entry ${result.matched} (the rest is ahead of the quote)`;
         const lines = [
-          `${summary}: ${result.entries} entries; PCR 10 sha1 ${result.pcr10.sha1}, sha256 ${result.pcr10.sha256}${matched}`,
+          `${summary}: ${result.entries} entries; PCR 10 ${Object.entries(result.pcr10).map(([bank, value]) => `${bank} ${value}`).join(', ')}${matched}`,
           ...result.failures.map((f) => `  line ${f.line}: ${f.eventId}${f.path === '' ? '' : ` ${f.path}`}: ${f.message}`),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
@@ -81,7 +82,8 @@ interface VerifyReport {
   entries: number;
   /** Entries up to the quoted PCR 10 match (all of them without --pcr10). */
   matched: number;
-  pcr10: { sha1: string; sha256: string };
+  /** PCR 10 after every entry: in the --bank of --pcr10 only (the bank replayed), both banks without --pcr10. */
+  pcr10: Pcr10Values;
   failures: Array<{ line: number; path: string; eventId: string; message: string }>;
 }
 

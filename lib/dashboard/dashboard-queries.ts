@@ -284,6 +284,7 @@ export class DashboardQueries {
         count: 1,
       });
     }
+    if (node.liveness !== null) entries.push(...(await this.livenessChanges(node.agentId)));
     const policyNames = [node.runtimePolicy, node.mbPolicy].filter((name): name is string => name !== null);
     const actions = (await this.knex('audit_records')
       .select('at', 'actor', 'action', 'details')
@@ -300,6 +301,23 @@ export class DashboardQueries {
       entries.push({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1 });
     }
     return entries.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  }
+
+  /** A liveness-checked node's status changes (`verifier_liveness_events`), with the engine's reason. */
+  private async livenessChanges(agentId: string): Promise<TimelineEntry[]> {
+    const rows = (await this.knex('verifier_liveness_events')
+      .select('at', 'from_status', 'to_status', 'reason')
+      .where({ agent_id: agentId })
+      .orderBy('id', 'desc')
+      .limit(HISTORY_ROWS_SHOWN)) as { at: Date | string; from_status: string; to_status: string; reason: string | null }[];
+    return rows.map((row) => ({
+      at: new Date(row.at).toISOString(),
+      kind: 'state',
+      title: `${livenessStatusWord(livenessStatus(row.from_status))} → ${livenessStatusWord(livenessStatus(row.to_status))}`,
+      eventIds: [],
+      detail: row.reason ?? '',
+      count: 1,
+    }));
   }
 
   /** Runtime and measured-boot policies the visible agents use, with how many use each. */

@@ -75,3 +75,14 @@ export function parseJsonBody(text: string): unknown {
   }
   return value;
 }
+
+/**
+ * A request body's text as the services read it: an empty body is no body (undefined), whatever the
+ * Content-Type — Keylime's Python tenant sends `Content-Type: application/json` with an empty body on
+ * PUT …/reactivate and …/stop — and any other text is `parseJsonBody`'s.
+ *
+ * @throws RequestValidationError as `parseJsonBody`.
+ */
+export function parseRequestBody(text: string): unknown {
+  return text.length === 0 ? undefined : parseJsonBody(text);
+}

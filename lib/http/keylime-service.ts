@@ -3,8 +3,8 @@ import Fastify from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
 import { installErrorHandlers } from './error-envelope.js';
-import { parseJsonBody } from './json-guard.js';
-import { addRoute, type AdminAccess, type RouteSpec } from './route-registration.js';
+import { parseRequestBody } from './json-guard.js';
+import { addRoute, type AdminAccess, type RawBodyConfig, type RouteSpec } from './route-registration.js';
 import { listenService, type ListenOptions, type ListeningAddress } from './service-lifecycle.js';
 import { checkServerTimeouts, closeSilentConnections, nodeServerTimeoutOptions, type ServerTimeouts } from './server-timeouts.js';
 import { httpsServerOptions, type ServiceTlsConfig } from './service-tls-config.js';
@@ -89,17 +89,16 @@ export class KeylimeService {
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     }) as unknown as FastifyInstance;
     app.removeContentTypeParser(['application/json', 'text/plain']);
-    // An empty body is no body, whatever the Content-Type: Keylime's Python tenant sends
-    // `Content-Type: application/json` with an empty body on PUT …/reactivate and …/stop.
     // Prototype keys and excessive depth are refused here, before class-transformer sees the body.
-    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    // A route declared with `rawBody` gets the text unparsed: it parses it itself (off the event loop).
+    app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
-      if (text.length === 0) {
-        done(null, undefined);
+      if ((request.routeOptions.config as RawBodyConfig).rawBody === true) {
+        done(null, text);
         return;
       }
       try {
-        done(null, parseJsonBody(text));
+        done(null, parseRequestBody(text));
       } catch (error) {
         done(error as Error, undefined);
       }
@@ -117,7 +116,7 @@ export class KeylimeService {
       checkBodyLimit(spec.bodyLimit, `route ${spec.method} ${spec.url}: bodyLimit`);
     }
     // A route without a body DTO refuses any body: reading more than the smallest limit is waste.
-    const bounded = spec.body === undefined && spec.bodyLimit === undefined ? { ...spec, bodyLimit: MIN_BODY_LIMIT } : spec;
+    const bounded = spec.body === undefined && spec.rawBody !== true && spec.bodyLimit === undefined ? { ...spec, bodyLimit: MIN_BODY_LIMIT } : spec;
     addRoute(this.app, bounded, {
       versions: this.apiVersions,
       insecureAdmin: this.insecureAdmin,

@@ -13,6 +13,8 @@ export interface RouteContext<P, Q, B> {
   readonly params: P;
   readonly query: Q;
   readonly body: B;
+  /** The body's text as it came (UTF-8 decoded, not parsed) on a `rawBody` route; undefined elsewhere and without a body. */
+  readonly bodyText: string | undefined;
   /** The API version the URL asked for (`2.6`; `/v2/` resolves to the latest 2.x); undefined on unversioned routes. */
   readonly apiVersion: string | undefined;
   /** The verified client certificate, when the request came with one (always set on admin routes). */
@@ -39,6 +41,11 @@ export interface RouteSpec<P extends object, Q extends object, B extends object>
   readonly params?: DtoClass<P>;
   readonly query?: DtoClass<Q>;
   readonly body?: DtoClass<B>;
+  /**
+   * The handler gets the body's text unparsed (`RouteContext.bodyText`) and parses and validates it
+   * itself, e.g. off the event loop; the body limit still applies. Not with a `body` DTO.
+   */
+  readonly rawBody?: boolean;
   /** Body limit of this route in bytes (1 KiB to 256 MiB); default the service's. */
   readonly bodyLimit?: number;
   readonly handler: (context: RouteContext<P, Q, B>) => Promise<FastifyReply> | FastifyReply;
@@ -50,6 +57,11 @@ export interface RouteSpec<P extends object, Q extends object, B extends object>
  * the requests that carry a verified certificate.
  */
 export type AdminAccess = (request: FastifyRequest, certificate: PeerCertificate | undefined) => Promise<void>;
+
+/** The fastify route config of a `rawBody` route, which the service's body parser reads. */
+export interface RawBodyConfig {
+  readonly rawBody?: boolean;
+}
 
 export interface RouteSettings {
   readonly versions: ApiVersionPolicy;
@@ -73,6 +85,11 @@ export function addRoute<P extends object, Q extends object, B extends object>(
   if (spec.url.includes(':') && spec.params === undefined) {
     throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'has path parameters but no params DTO');
   }
+  if (spec.rawBody === true && spec.body !== undefined) {
+    throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'takes its body raw or through a body DTO, not both');
+  }
+  const rawBody = spec.rawBody === true;
+  const config: RawBodyConfig = { rawBody };
   const urls =
     spec.versioned === false
       ? [{ url: spec.url, version: undefined }]
@@ -89,6 +106,7 @@ export function addRoute<P extends object, Q extends object, B extends object>(
       method: spec.method,
       url,
       ...(spec.bodyLimit === undefined ? {} : { bodyLimit: spec.bodyLimit }),
+      config,
       onRequest: async (request) => {
         if (!admin) return;
         const certificate = verifiedClientCertificate(request);
@@ -101,11 +119,12 @@ export function addRoute<P extends object, Q extends object, B extends object>(
       handler: async (request, reply) => {
         const params = validateOrEmpty(spec.params, request.params, 'params');
         const query = validateOrEmpty(spec.query, request.query, 'query');
-        const body = validateOrEmpty(spec.body, request.body, 'body');
+        const body = rawBody ? (Object.freeze({}) as B) : validateOrEmpty(spec.body, request.body, 'body');
         return spec.handler({
           params,
           query,
           body,
+          bodyText: rawBody ? (request.body as string | undefined) : undefined,
           apiVersion: version,
           clientCertificate: verifiedClientCertificate(request),
           request,

@@ -1,6 +1,13 @@
 import { IronlimeError } from '../../interfaces/errors.js';
-import { pcrBankSize, type PcrBank } from './hash-algorithms.js';
+import { pcrBankSize, PCR_BANKS, type PcrBank } from './hash-algorithms.js';
 import type { ImaKeyringJson } from './ima-keyring.js';
+
+/**
+ * PCR 10 in the banks a replay kept, lowercase hex: the quoted bank after a round checked against a
+ * quote (only that bank is replayed, as Keylime does), both banks in the initial state and after a
+ * round without a quote.
+ */
+export type Pcr10Values = Partial<Record<PcrBank, string>>;
 
 /**
  * What one round of IMA checking hands to the next (Keylime `AgentAttestState`: `next_ima_ml_entry`,
@@ -9,8 +16,8 @@ import type { ImaKeyringJson } from './ima-keyring.js';
 export interface ImaReplayState {
   /** 0-based index of the next entry to ask the node for: every entry before it is verified. */
   nextEntry: number;
-  /** PCR 10 after entries `[0, nextEntry)`, lowercase hex, in both banks. */
-  pcr10: { sha1: string; sha256: string };
+  /** PCR 10 after entries `[0, nextEntry)`, in the banks replayed (at least one). */
+  pcr10: Pcr10Values;
   /** Keys learnt from `ima-buf` keyring entries: keyring name → Keylime keyring JSON. */
   learnedKeyrings: Record<string, ImaKeyringJson>;
   /**
@@ -41,13 +48,24 @@ function count(value: unknown, field: string): number {
   return value as number;
 }
 
-function pcrHex(banks: Record<string, unknown>, bank: PcrBank): string {
-  const value = banks[bank];
-  const length = pcrBankSize(bank) * 2;
-  if (typeof value !== 'string' || value.length !== length || !/^[0-9a-f]*$/.test(value)) {
-    invalid(`pcr10.${bank} must be ${length} lowercase hex digits`);
+/** The banks of a stored `pcr10`: each present bank checked, at least one. */
+function pcrValues(banks: Record<string, unknown>): Pcr10Values {
+  const values: Pcr10Values = {};
+  for (const bank of PCR_BANKS) {
+    const value = banks[bank];
+    if (value === undefined) {
+      continue;
+    }
+    const length = pcrBankSize(bank) * 2;
+    if (typeof value !== 'string' || value.length !== length || !/^[0-9a-f]*$/.test(value)) {
+      invalid(`pcr10.${bank} must be ${length} lowercase hex digits`);
+    }
+    values[bank] = value;
   }
-  return value;
+  if (Object.keys(values).length === 0) {
+    invalid(`pcr10 must hold one or both of ${PCR_BANKS.join(', ')}`);
+  }
+  return values;
 }
 
 /**
@@ -63,7 +81,7 @@ export function parseImaReplayState(value: unknown): ImaReplayState {
   const v = value as Record<string, unknown>;
   const pcr10 = v['pcr10'];
   if (typeof pcr10 !== 'object' || pcr10 === null) {
-    invalid('pcr10 must be {sha1, sha256}');
+    invalid('pcr10 must be {sha1?, sha256?}');
   }
   const banks = pcr10 as Record<string, unknown>;
   const learned = v['learnedKeyrings'] ?? {};
@@ -78,7 +96,7 @@ export function parseImaReplayState(value: unknown): ImaReplayState {
   }
   return {
     nextEntry: count(v['nextEntry'], 'nextEntry'),
-    pcr10: { sha1: pcrHex(banks, 'sha1'), sha256: pcrHex(banks, 'sha256') },
+    pcr10: pcrValues(banks),
     learnedKeyrings: learned as Record<string, ImaKeyringJson>,
     lagEntries: count(v['lagEntries'] ?? 0, 'lagEntries'),
   };

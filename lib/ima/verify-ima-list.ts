@@ -1,27 +1,24 @@
-import { hash } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
-import { ImaParseError } from '../bytes/parse-errors.js';
-import { parseImaAsciiLine } from './ascii-list-parser.js';
 import type { CompiledRuntimePolicy } from './compiled-policy.js';
-import { validateEntryContent, type ValidationContext } from './internal/entry-validator.js';
-import { imaHashByName, pcrBankSize, type ImaHashAlgorithm, type PcrBank } from './hash-algorithms.js';
+import type { ValidationContext } from './internal/entry-validator.js';
+import { imaHashByName, pcrBankSize, PCR_BANKS, type PcrBank } from './hash-algorithms.js';
 import type { UntrustedImaEntry } from './internal/ima-entry.js';
 import { IMA_EVENTS, type ImaFailure } from './ima-failure.js';
 import { ImaKeyring, ImaKeyrings } from './ima-keyring.js';
-import { ImaNgFastPath } from './internal/ima-ng-fast-path.js';
-import { initialImaReplayState, parseImaReplayState, type ImaReplayState } from './ima-replay-state.js';
-import { Pcr10Replay } from './internal/pcr10-replay.js';
-import { bytesEqual } from '../bytes/bytes-equal.js';
+import { initialImaReplayState, parseImaReplayState, type ImaReplayState, type Pcr10Values } from './ima-replay-state.js';
+import { replayRound, type ReplayRoundOutcome } from './internal/replay-round.js';
 
 /**
  * Checks (part of) an IMA measurement list against a quoted PCR 10 and a runtime policy, and says
  * where the next round starts — Keylime's `ima.process_measurement_list`, incremental.
  *
- * For each entry, in order: the template hash is recomputed over the template data with the
- * policy's `log_hash_alg` (sha1 by default) and compared; an entry whose logged hash is all zeros is
- * a violation (extended as all-ones, content not checked); the PCR index must be 10; the content
- * rules of internal/entry-validator.ts apply; both banks of PCR 10 are extended. A line that does not parse
- * is reported and not extended (Keylime does the same, so the PCR will not match either).
+ * For each entry, in order: PCR 10 is extended in the quoted bank (both banks without a quote) with
+ * that bank's hash of the template data, recomputed; an entry whose logged hash is all zeros is a
+ * violation (extended as all-ones, content not checked); the PCR index must be 10; the logged
+ * template hash must equal the policy's `log_hash_alg` (sha1 by default) hash of the template data
+ * where the quote does not bind the entry (internal/replay-round.ts says why and where); the content
+ * rules of internal/entry-validator.ts apply. A line that does not parse is reported and not
+ * extended (Keylime does the same, so the PCR will not match either).
  *
  * PCR race: the node reads the log after the quote, so the log may be ahead of the quoted PCR 10.
  * The quoted value is compared with the running value before the first line and after every line;
@@ -66,53 +63,11 @@ export interface VerifyImaListResult {
   readonly entriesChecked: number;
   /** Lines committed: up to and including the PCR match (all of them without a quoted value). */
   readonly matchedEntries: number;
-  /** PCR 10 after every line of this round, both banks, lowercase hex. */
-  readonly pcr10: { readonly sha1: string; readonly sha256: string };
-}
-
-interface Source {
-  readonly count: number;
-  /** Checks every line in order and extends `replay`, calling `after` with the line's index after each. */
-  forEach(replay: Pcr10Replay, after: (index: number) => void): void;
-}
-
-/**
- * An ASCII list, walked line by line in place: each line goes through the ima-ng fast path first,
- * and through the full parser and validator only when the fast path does not accept it. A final
- * newline ends the last line; any other empty line is a line (which the parser refuses).
- */
-function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, checkOne: (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay) => void): Source {
-  let count = 0;
-  for (let at = 0; at < text.length; count++) {
-    const newline = text.indexOf('\n', at);
-    at = newline < 0 ? text.length : newline + 1;
-  }
-  return {
-    count,
-    forEach(replay, after) {
-      for (let index = 0, start = 0; index < count; index++) {
-        const newline = text.indexOf('\n', start);
-        const end = newline < 0 ? text.length : newline;
-        if (!fast.accept(text, start, end, replay)) {
-          const line = startLine + index;
-          checkOne(parseLine(text.slice(start, end), line), line, replay);
-        }
-        after(index);
-        start = end + 1;
-      }
-    },
-  };
-}
-
-function parseLine(text: string, line: number): UntrustedImaEntry | ImaParseError {
-  try {
-    return parseImaAsciiLine(text, line);
-  } catch (error) {
-    if (error instanceof ImaParseError) {
-      return error;
-    }
-    throw error;
-  }
+  /**
+   * PCR 10 after every line of this round, lowercase hex, in the banks replayed: the quoted one, or
+   * without a quote those of the state (both from entry 0).
+   */
+  readonly pcr10: Readonly<Pcr10Values>;
 }
 
 function badInput(detail: string): never {
@@ -150,15 +105,6 @@ function buildKeyrings(input: VerifyImaListInput, state: ImaReplayState): ImaKey
   return keyrings;
 }
 
-function isAllZero(bytes: Buffer): boolean {
-  for (const byte of bytes) {
-    if (byte !== 0) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /** Checks one round of the measurement list; see the interface comment above for the rules. */
 export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   if ((input.listText === undefined) === (input.entries === undefined)) {
@@ -182,53 +128,52 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   }
 
   const quoted = quotedValue(input);
+  // Only the quoted bank is replayed (Keylime replays the quote's `hash_alg` only); without a quote,
+  // the banks the state holds.
+  const banks: readonly PcrBank[] = quoted === undefined ? PCR_BANKS.filter((bank) => state.pcr10[bank] !== undefined) : [quoted.bank];
+  const missing = banks.find((bank) => state.pcr10[bank] === undefined);
+  if (missing !== undefined) {
+    failures.push({
+      line: 0,
+      path: '',
+      eventId: IMA_EVENTS.pcrMismatch,
+      context: { message: `the replay state holds no ${missing} value of PCR 10 to continue from (the quoted bank changed)`, bank: missing },
+    });
+    return { valid: false, failures, nextState: initialImaReplayState(), entriesChecked: 0, matchedEntries: 0, pcr10: {} };
+  }
   const policy = input.policy;
   const logHash = imaHashByName(policy?.logHashAlg ?? 'sha1') ?? badInput('unknown log hash algorithm');
-  const ctx: ValidationContext = {
-    policy,
-    keyrings: buildKeyrings(input, state),
-    learnedNames: new Set(Object.keys(state.learnedKeyrings)),
-    bootAggregates: input.bootAggregates ?? [],
+  const roundState = state;
+  const walk = (holdAll: boolean): { outcome: ReplayRoundOutcome; ctx: ValidationContext } => {
+    const ctx: ValidationContext = {
+      policy,
+      keyrings: buildKeyrings(input, roundState),
+      learnedNames: new Set(Object.keys(roundState.learnedKeyrings)),
+      bootAggregates: input.bootAggregates ?? [],
+    };
+    const outcome = replayRound({
+      listText: input.listText,
+      entries: input.entries ?? [],
+      firstLine: startEntry + 1,
+      start: roundState.pcr10,
+      banks,
+      quoted: quoted === undefined ? undefined : { bank: quoted.bank, latin1: quoted.value.toString('latin1') },
+      holdAll,
+      ctx,
+      logHash,
+      failOnTomtou: input.failOnTomtou === true,
+    });
+    return { outcome, ctx };
   };
-  const failOnTomtou = input.failOnTomtou === true;
-  const checkOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay): void => {
-    if (entry instanceof ImaParseError) {
-      failures.push({ line, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: entry.message } });
-      return;
-    }
-    checkEntry(entry, line, replay, failures, ctx, logHash, failOnTomtou);
-  };
-  const firstLine = startEntry + 1;
-  const entries = input.entries ?? [];
-  const source: Source =
-    input.listText !== undefined
-      ? asciiSource(input.listText, firstLine, new ImaNgFastPath(logHash, policy, ctx.bootAggregates.length > 0), checkOne)
-      : {
-          count: entries.length,
-          forEach(replay, after) {
-            for (let index = 0; index < entries.length; index++) {
-              checkOne(entries[index] ?? badInput('missing entry'), firstLine + index, replay);
-              after(index);
-            }
-          },
-        };
-
-  const replay = new Pcr10Replay(state.pcr10);
-  const quotedLatin1 = quoted?.value.toString('latin1') ?? '';
-  let matched = quoted === undefined ? -1 : replay.matches(quoted.bank, quotedLatin1) ? 0 : -1;
-  let committed = replay.snapshot();
-  source.forEach(replay, (index) => {
-    if (quoted !== undefined && matched < 0 && replay.matches(quoted.bank, quotedLatin1)) {
-      matched = index + 1;
-      committed = replay.snapshot();
-    }
-  });
-
-  const final = replay.snapshot();
-  if (quoted === undefined) {
-    matched = source.count;
-    committed = final;
-  } else if (matched < 0) {
+  let { outcome, ctx } = walk(quoted === undefined);
+  if (quoted !== undefined && outcome.matched < 0) {
+    // No prefix matched, so the quote binds no line: walk again holding every line to its logged
+    // template hash, so that the failures name the lines whose data changed, as Keylime's do.
+    ({ outcome, ctx } = walk(true));
+  }
+  failures.push(...outcome.failures);
+  const { matched, count } = outcome;
+  if (quoted !== undefined && matched < 0) {
     failures.push({
       line: 0,
       path: '',
@@ -237,7 +182,7 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
         message: `IMA measurement list does not match TPM PCR ${quoted.value.toString('hex')}`,
         bank: quoted.bank,
         quoted: quoted.value.toString('hex'),
-        replayed: final[quoted.bank],
+        replayed: outcome.final[quoted.bank],
       },
     });
   } else if (matched < state.lagEntries) {
@@ -258,60 +203,9 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   return {
     valid,
     failures,
-    nextState: valid
-      ? { nextEntry: startEntry + matched, pcr10: committed, learnedKeyrings, lagEntries: source.count - matched }
-      : initialImaReplayState(),
-    entriesChecked: source.count,
+    nextState: valid ? { nextEntry: startEntry + matched, pcr10: outcome.committed, learnedKeyrings, lagEntries: count - matched } : initialImaReplayState(),
+    entriesChecked: count,
     matchedEntries: Math.max(matched, 0),
-    pcr10: final,
+    pcr10: outcome.final,
   };
-}
-
-/** Template hash, PCR index and content of one parsed entry; extends the replay. */
-function checkEntry(
-  entry: UntrustedImaEntry,
-  line: number,
-  replay: Pcr10Replay,
-  failures: ImaFailure[],
-  ctx: ValidationContext,
-  logHash: ImaHashAlgorithm,
-  failOnTomtou: boolean,
-): void {
-  const data = entry.templateData;
-  const where = { line, path: entry.path };
-  if (entry.pcr !== 10) {
-    failures.push({
-      ...where,
-      eventId: IMA_EVENTS.imaPcr,
-      context: { message: 'IMA PCR is not the configured one', expected: '10', got: String(entry.pcr) },
-    });
-  }
-  const logged = entry.templateHash;
-  if (logged.length === logHash.digestSize && isAllZero(logged)) {
-    replay.extendViolation();
-    if (failOnTomtou) {
-      failures.push({ ...where, eventId: IMA_EVENTS.tomtou, context: { message: 'hash validation was skipped' } });
-    }
-    return;
-  }
-  const sha1 = hash('sha1', data, 'buffer');
-  const sha256 = hash('sha256', data, 'buffer');
-  replay.extend(sha1, sha256);
-  const computed = logHash.name === 'sha1' ? sha1 : logHash.name === 'sha256' ? sha256 : hash(logHash.nodeName, data, 'buffer');
-  if (!bytesEqual(logged, computed)) {
-    failures.push({
-      ...where,
-      eventId: IMA_EVENTS.imaHash,
-      context: {
-        message: 'IMA template hash does not match the calculated hash.',
-        expected: logged.toString('hex'),
-        got: computed.toString('hex'),
-      },
-    });
-    return;
-  }
-  const outcome = validateEntryContent(ctx, entry);
-  if (outcome !== undefined) {
-    failures.push({ line, ...outcome });
-  }
 }

@@ -1,7 +1,9 @@
 import { evaluateEvidence, type EvaluateEvidenceOptions, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
 import { IronlimeError, type ErrorCode } from '../../interfaces/errors.js';
+import { validateDto } from '../http/dto-validation.js';
+import { parseRequestBody } from '../http/json-guard.js';
 import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
-import type { TpmEvidenceData } from './verifier-dtos.js';
+import { EvidenceBody, type TpmEvidenceData } from './verifier-dtos.js';
 
 /** The verifier settings the evidence checks read. */
 export interface EvidenceCheckOptions {
@@ -20,11 +22,14 @@ export type EvidenceAnswer =
   | { readonly kind: 'internal'; readonly message: string };
 
 /**
- * Checks the validated `data` of one request with the engine (`evaluateEvidence`), the derived
- * inputs and the measured-boot memo coming from `cache`. Never throws: an error becomes an answer.
+ * Checks one request body, its text as it came: parsed as the service parses a body (JSON guard;
+ * empty is no body), validated with the `EvidenceBody` DTO as a DTO route would, then checked
+ * with the engine (`evaluateEvidence`), the derived inputs and the measured-boot memo coming from
+ * `cache`. Never throws: an error (a 400 for a malformed body included) becomes an answer.
  */
-export function checkEvidence(data: TpmEvidenceData, cache: EvidenceInputsCache, options: EvidenceCheckOptions): EvidenceAnswer {
+export function checkEvidence(bodyText: string, cache: EvidenceInputsCache, options: EvidenceCheckOptions): EvidenceAnswer {
   try {
+    const { data } = validateDto(EvidenceBody, parseRequestBody(bodyText), 'body');
     const result = evaluate(data, cache, options);
     return { kind: 'results', json: JSON.stringify({ valid: result.valid, claims: result.claims, failures: result.failures }) };
   } catch (error) {

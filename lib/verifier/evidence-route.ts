@@ -4,15 +4,15 @@ import { EVIDENCE_BODY_LIMIT, type KeylimeService } from '../http/keylime-servic
 import { resultsJson } from './evidence-check.js';
 import { EvidenceWorkerPool } from './evidence-worker-pool.js';
 import type { VerifierConfig } from './verifier-config.js';
-import { EvidenceBody } from './verifier-dtos.js';
 import { VERIFIER_CONFIG } from './verifier-tokens.js';
 
 /**
  * `POST /v2.x/verify/evidence` (spec §4.7, Keylime 2.5, from API 2.4; public): the pull loop's checks
  * on one piece of evidence, minus the TPM clock and PCR 16 (lib/attestation/evaluate-evidence.ts).
- * The event loop reads, parses and validates the body; the checks run in the route's
- * `EvidenceWorkerPool` (worker threads, one per core), each with its own `EvidenceInputsCache`
- * (policies, refstates and AKs derived once per text; the measured-boot memo). Answers 200
+ * The event loop only reads the body (TLS, HTTP, the body limit) and hands its text to the route's
+ * `EvidenceWorkerPool` (worker threads, one per core), where it is parsed and validated (JSON guard,
+ * the `EvidenceBody` DTO) and checked, each thread with its own `EvidenceInputsCache` (policies,
+ * refstates and AKs derived once per text; the measured-boot memo). Answers 200
  * `{valid, claims, failures}` whether valid or not; 400 for a malformed body, policy or refstate (a
  * regex the linear-time engine cannot run included); 500 if a worker ends before answering.
  */
@@ -23,11 +23,11 @@ export function registerEvidenceRoute(service: KeylimeService, container: Depend
     method: 'POST',
     url: '/verify/evidence',
     minVersion: '2.4',
-    body: EvidenceBody,
+    rawBody: true,
     bodyLimit: EVIDENCE_BODY_LIMIT,
-    handler: async ({ body, reply }) => {
+    handler: async ({ bodyText, reply }) => {
       const config: Readonly<VerifierConfig> = container.resolve(VERIFIER_CONFIG);
-      const answer = await pool.check(body.data, { measuredBootPolicy: config.measuredBootPolicy, failOnTomtou: config.failOnTomtou });
+      const answer = await pool.check(bodyText ?? '', { measuredBootPolicy: config.measuredBootPolicy, failOnTomtou: config.failOnTomtou });
       return okJsonText(reply, resultsJson(answer));
     },
   });

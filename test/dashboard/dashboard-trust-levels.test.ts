@@ -89,6 +89,25 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     expect(await queries.node('default', 'live-only')).to.equal(undefined);
     expect((await queries.node('blue', 'agent-000002'))?.trustLevel).to.equal('emulated-tpm');
   });
+
+  it("puts every liveness status change on the node's timeline with its reason, once, with a NUL escaped", async function () {
+    const liveness = new LivenessRepository(opened.database.knex);
+    const node = { verifierId: 'default', ip: '127.0.0.1', port: 9, mtlsCert: CERT };
+    await liveness.enrol({ ...node, agentId: 'live-flaky', tenant: 'default', mode: 'id-only', trustLevel: 'id-only', proofKey: null });
+    const now = Math.floor(Date.now() / 1000);
+    await liveness.saveState('live-flaky', { status: 'alive', misses: 0, lastSeen: now, lastFailure: null });
+    // A second process of the same verifier id storing the same decision records no second change.
+    await liveness.saveState('live-flaky', { status: 'alive', misses: 0, lastSeen: now, lastFailure: null });
+    await liveness.saveState('live-flaky', { status: 'unreachable', misses: 3, lastSeen: now, lastFailure: 'no answer to 3 liveness checks in a row: HTTP 500 \u0000' });
+    const stored = await liveness.find('live-flaky');
+    expect(stored?.state.lastFailure).to.equal('no answer to 3 liveness checks in a row: HTTP 500 \\u0000');
+    const shown = await queries.node('default', 'live-flaky');
+    if (shown === undefined) throw new Error('live-flaky not found');
+    const changes = (await queries.timeline(shown)).filter((entry) => entry.kind === 'state');
+    expect(changes.map((entry) => entry.title)).to.deep.equal(['LIVE (no integrity evidence) → UNREACHABLE', 'PENDING → LIVE (no integrity evidence)']);
+    expect(changes[0]?.detail).to.equal('no answer to 3 liveness checks in a row: HTTP 500 \\u0000');
+    expect(nodePage(undefined, shown, await queries.timeline(shown))).to.include('<strong>LIVE (no integrity evidence) → UNREACHABLE</strong>');
+  });
 });
 
 describe('migration 20261203150000-verifier-trust-level-and-liveness-tenant', function () {

@@ -162,6 +162,23 @@ describe('http: service shell (in-process)', () => {
     expect(stored.size).to.equal(0);
   });
 
+  it('hands a rawBody route the body text unparsed, with the body limit and without a body DTO', async () => {
+    const texts: (string | undefined)[] = [];
+    service.route({ method: 'POST', url: '/raw', rawBody: true, handler: ({ bodyText, body, reply }) => {
+      texts.push(bodyText);
+      return ok(reply, { keys: Object.keys(body).length });
+    } });
+    for (const payload of ['{"__proto__": 1, "a": [', '', 'plain text']) {
+      expect((await call('POST', '/v2.6/raw', payload, { 'content-type': 'application/json' })).body).to.deep.equal({ code: 200, status: 'Success', results: { keys: 0 } });
+    }
+    expect(texts.map((t) => t ?? '')).to.deep.equal(['{"__proto__": 1, "a": [', '', 'plain text']);
+    expect((await call('POST', '/v2.6/raw', 'x'.repeat(5000))).statusCode).to.equal(413);
+    expect(() => service.route({ method: 'POST', url: '/both', rawBody: true, body: QuoteBody, handler: ({ reply }) => ok(reply, {}) })).to.throw(
+      InvalidConfig,
+      'invalid config: route POST /both: takes its body raw or through a body DTO, not both',
+    );
+  });
+
   it('answers 413 in the envelope for a body over the limit', async () => {
     const reply = await call('POST', '/v2.6/agents/agent-1', { quote: 'QUFB'.repeat(2000) });
     expect(reply).to.deep.equal({

@@ -58,7 +58,7 @@ describe('IMA ima-ng fast path: same outcome as the full parser and validator', 
   for (const [name, change] of variants) {
     it(`${name}: failures, next state and PCR 10 agree with and without the fast path`, () => {
       const lines = good.map((g, i) => (i === 1 ? change(g.line) : g.line));
-      const quoted = verifyImaList({ listText: `${lines.join('\n')}\n` }).pcr10.sha256;
+      const quoted = verifyImaList({ listText: `${lines.join('\n')}\n` }).pcr10.sha256!;
       for (const input of [{ policy: compiled, quotedPcr10: { bank: 'sha256' as const, value: quoted } }, {}, { policy: compiled, bootAggregates: ['00'.repeat(32)] }]) {
         const { viaText, viaEntries } = bothWays(lines, input);
         if (viaEntries !== undefined) {

@@ -42,13 +42,13 @@ describe('verifyImaList: replay and template hashes', () => {
 
   it('matches its own sha256 replay as a sha256 quote', () => {
     const { pcr10 } = verifyImaList({ listText: log });
-    const result = verifyImaList({ listText: log, quotedPcr10: { bank: 'sha256', value: pcr10.sha256 } });
+    const result = verifyImaList({ listText: log, quotedPcr10: { bank: 'sha256', value: pcr10.sha256! } });
     expect(result.valid).to.equal(true);
     expect(result.matchedEntries).to.equal(826);
   });
 
   it('replays the keylime vectors to the independently computed values', () => {
-    const replay = (text: string): string => verifyImaList({ listText: text }).pcr10.sha1;
+    const replay = (text: string): string => verifyImaList({ listText: text }).pcr10.sha1!;
     expect(replay(vectorText('keylime', 'ima', 'ast', 'valid_entries.ascii'))).to.equal('08be502a6587600eba07de8348cc45be85e43bbb');
     expect(replay(verificationVector('signatures_2_entries.ascii'))).to.equal('5bfd7d5ca54868d443d09b9e3c4fca6d7d2c1d15');
     const measurements = verificationVector('measurements_3_entries.ascii');
@@ -95,7 +95,7 @@ describe('verifyImaList: replay and template hashes', () => {
     const text = verificationVector('measurements_3_entries.ascii');
     const policy = policyFor(text);
     const good = verifyImaList({ listText: text, policy });
-    const quoted = { bank: 'sha1' as const, value: good.pcr10.sha1 };
+    const quoted = { bank: 'sha1' as const, value: good.pcr10.sha1! };
     const lines = splitImaAsciiLines(text);
 
     it('the untampered list passes with its PCR', () => {

@@ -92,7 +92,7 @@ class TemplateDataScratch {
   private allocate(size: number): Buffer {
     const b = Buffer.alloc(size);
     b.writeUInt32LE(this.prefix.length + 1 + this.hexLength / 2, 0);
-    b.write(this.prefix, 4, 'latin1');
+    b.write(this.prefix, 4, 'binary');
     this.views = [];
     return b;
   }
@@ -102,24 +102,26 @@ class TemplateDataScratch {
  * The common line of a measurement list — `10 <template hash> ima-ng sha256:<hex> <path>` (or a
  * `sha1:` file digest), whose template hash, policy digest or exclusion accepts it — checked
  * straight from the text, without an entry object: the template data is rebuilt in a reused buffer
- * (TemplateDataScratch), hashed once per bank with one-shot node:crypto hashes returning latin1
- * (`'binary'`) strings, the logged template hash compared digit by digit with the computed one, the
- * line looked up in the policy by its template data's SHA-256 (ImaNgPolicyIndex), and both banks of
- * PCR 10 extended. Per line it allocates two slices of the text (digest, path) and the hash results.
+ * (TemplateDataScratch), hashed with one-shot node:crypto hashes returning latin1 strings — only in
+ * the banks the replay needs, plus SHA-256 for the policy lookup and the log's hash algorithm when
+ * the line is held to its logged template hash — the logged template hash compared digit by digit
+ * with the computed one (or, when the line is not held to it, only checked to be hex and not a
+ * violation's zeros), the line looked up in the policy by its template data's SHA-256
+ * (ImaNgPolicyIndex), and PCR 10 extended. Per line it allocates two slices of the text (digest,
+ * path) and the hash results.
  *
  * It only ever says yes: `accept` returns false, having changed nothing, for any line it does not
- * settle — another template or PCR, an odd spelling, a violation (all-zero hash: no real hash
- * matches it), a template hash that does not match, a path neither listed with this digest nor
- * excluded, `boot_aggregate` with extra aggregates — and the caller then runs the full parser and
- * validator on it, which give the verdict and the failure. So the fast path changes the cost, never
- * the outcome.
+ * settle — another template or PCR, an odd spelling, a violation (all-zero hash), a template hash
+ * that does not match, a path neither listed with this digest nor excluded, `boot_aggregate` with
+ * extra aggregates — and the caller then runs the full parser and validator on it, which give the
+ * verdict and the failure. So the fast path changes the cost, never the outcome.
  */
 export class ImaNgFastPath {
   private readonly sha256Data = new TemplateDataScratch('sha256');
   private readonly sha1Data = new TemplateDataScratch('sha1');
   /** The bank whose hash the logged template hashes are; undefined when the fast path leaves the log alone. */
   private readonly loggedBank: PcrBank | undefined;
-  /** Hex digits of a logged template hash; 0 when the log hash is one the fast path leaves alone. */
+  /** Hex digits of a logged template hash (when `loggedBank` is set). */
   private readonly loggedHexLength: number;
 
   constructor(
@@ -131,11 +133,16 @@ export class ImaNgFastPath {
     this.loggedHexLength = this.loggedBank === undefined ? 0 : pcrBankSize(this.loggedBank) * 2;
   }
 
-  /** True when the line `text[start, end)` was accepted and extended into `replay`. */
-  accept(text: string, start: number, end: number, replay: Pcr10Replay): boolean {
+  /**
+   * True when the line `text[start, end)` was accepted and extended into `replay`. The line is
+   * compared with its logged template hash when `holdToLoggedHash` (the quote does not bind it) or
+   * when the log's hash algorithm is a replayed bank (the hash is computed for the extend anyway);
+   * the full validator (replay-round.ts `checkEntry`) follows the same rule.
+   */
+  accept(text: string, start: number, end: number, replay: Pcr10Replay, holdToLoggedHash: boolean): boolean {
     const hashEnd = start + 3 + this.loggedHexLength;
     if (
-      this.loggedHexLength === 0 ||
+      this.loggedBank === undefined ||
       text.charCodeAt(start) !== CHAR_ONE ||
       text.charCodeAt(start + 1) !== CHAR_ZERO ||
       text.charCodeAt(start + 2) !== SPACE ||
@@ -162,10 +169,12 @@ export class ImaNgFastPath {
     if (data === undefined) {
       return false;
     }
-    const sha1 = hash('sha1', data, 'binary');
-    const sha256 = hash('sha256', data, 'binary');
+    const compareLogged = holdToLoggedHash || replay.replays(this.loggedBank);
+    const loggedSha1 = this.loggedBank === 'sha1';
+    const sha1 = replay.replays('sha1') || (compareLogged && loggedSha1) ? hash('sha1', data, 'binary') : '';
+    const sha256 = replay.replays('sha256') || this.policy !== undefined || (compareLogged && !loggedSha1) ? hash('sha256', data, 'binary') : '';
     if (
-      !sameDigest(text, start + 3, this.loggedBank === 'sha1' ? sha1 : sha256) ||
+      !(compareLogged ? sameDigest(text, start + 3, loggedSha1 ? sha1 : sha256) : hexNotZero(text, start + 3, this.loggedHexLength)) ||
       !this.accepted(text, pathStart, end, sha256, scratch.wide ? hexStart : -1, scratch.hexLength)
     ) {
       return false;
@@ -201,6 +210,18 @@ function listedWide(policy: CompiledRuntimePolicy, path: string, text: string, h
     }
   }
   return false;
+}
+
+/**
+ * Whether the `length` characters at `text[at…]` are hex digits (either case), not all zeros: what
+ * the full parser asks of a logged template hash (a violation's zeros go to the full validator).
+ */
+function hexNotZero(text: string, at: number, length: number): boolean {
+  let bits = 0;
+  for (let i = 0; i < length; i += 2) {
+    bits |= hexByte(text, at + i);
+  }
+  return bits !== 0 && bits < 0x100;
 }
 
 /** Whether the hex digits at `text[at…]` spell the bytes of `digest` (latin1), in either case. */

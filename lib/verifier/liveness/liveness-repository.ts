@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { LivenessMode, LivenessState, LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { TrustLevel } from '../../identity/trust-level.js';
+import { storableNullableText } from '../storable-text.js';
 
 /** A node without a TPM as the verifier keeps it (migration `*-verifier-liveness`). */
 export interface LivenessRecord {
@@ -35,6 +36,7 @@ interface LivenessRow {
 }
 
 const TABLE = 'verifier_liveness';
+const EVENTS_TABLE = 'verifier_liveness_events';
 
 /** Persistence of liveness-checked nodes: enrol (replace), read, list one verifier's, store a state, delete. */
 export class LivenessRepository {
@@ -79,17 +81,30 @@ export class LivenessRepository {
     return rows.map(fromRow);
   }
 
-  /** Stores a decided state (the verdict is stored before anything acts on it). */
+  /**
+   * Stores a decided state (the verdict is stored before anything acts on it) and, in the same
+   * transaction, a `verifier_liveness_events` row when the status changed. The row is locked first, so
+   * two processes of one verifier id checking the same node record one change, not two. Texts are made
+   * storable (a NUL from the node's answer is escaped, never a refused write).
+   */
   async saveState(agentId: string, state: LivenessState): Promise<void> {
-    await this.knex(TABLE)
-      .where({ agent_id: agentId })
-      .update({
-        status: state.status,
-        misses: state.misses,
-        last_seen_at: state.lastSeen === null ? null : new Date(state.lastSeen * 1000),
-        last_failure: state.lastFailure,
-        updated_at: this.knex.fn.now(),
-      });
+    const lastFailure = storableNullableText(state.lastFailure);
+    await this.knex.transaction(async (trx) => {
+      const current = (await trx(TABLE).select('status').where({ agent_id: agentId }).forUpdate().first()) as { status: string } | undefined;
+      if (current === undefined) return;
+      await trx(TABLE)
+        .where({ agent_id: agentId })
+        .update({
+          status: state.status,
+          misses: state.misses,
+          last_seen_at: state.lastSeen === null ? null : new Date(state.lastSeen * 1000),
+          last_failure: lastFailure,
+          updated_at: trx.fn.now(),
+        });
+      if (current.status !== state.status) {
+        await trx(EVENTS_TABLE).insert({ agent_id: agentId, from_status: current.status, to_status: state.status, reason: lastFailure });
+      }
+    });
   }
 
   async delete(agentId: string): Promise<boolean> {

@@ -13,6 +13,7 @@ import * as verifierAgentTenant from './20261203120000-verifier-agent-tenant.js'
 import * as verifierProcesses from './20261203130000-verifier-processes.js';
 import * as brokerNodeDigestAndReinstatement from './20261203140000-broker-node-digest-and-reinstatement.js';
 import * as verifierTrustLevelAndLivenessTenant from './20261203150000-verifier-trust-level-and-liveness-tenant.js';
+import * as auditBatchPath from './20261204100000-audit-batch-path.js';
 import * as verifierLivenessEvents from './20261204130000-verifier-liveness-events.js';
 
 /**
@@ -38,5 +39,6 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261203130000-verifier-processes', ...verifierProcesses },
   { name: '20261203140000-broker-node-digest-and-reinstatement', ...brokerNodeDigestAndReinstatement },
   { name: '20261203150000-verifier-trust-level-and-liveness-tenant', ...verifierTrustLevelAndLivenessTenant },
+  { name: '20261204100000-audit-batch-path', ...auditBatchPath },
   { name: '20261204130000-verifier-liveness-events', ...verifierLivenessEvents },
 ];

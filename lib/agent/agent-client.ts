@@ -120,6 +120,11 @@ export class AgentClient {
     await this.http.request('POST', `${this.prefix}/notifications/revocation`, envelopeJson);
   }
 
+  /** The kept-alive connection open now (`ThinHttpsClient.connectionSerial`): it changes when the agent restarts. */
+  connectionSerial(): number | undefined {
+    return this.http.connectionSerial();
+  }
+
   /** Closes kept-alive connections. */
   close(): void {
     this.http.close();

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { agentVersionResults, compareApiVersions } from '../http/api-version.js';
 import { ok } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
@@ -8,7 +7,8 @@ import type { AkInfo, EkAlgorithm, TpmHashAlgorithm } from '../tpm-access/tpm-po
 import { IdentityQuoteQuery, IntegrityQuoteQuery, UkeyBody, VerifyKeyQuery, VkeyBody } from './agent-dtos.js';
 import { pcrsOfMask, type AgentQuoter } from './agent-quoter.js';
 import type { BootstrapKeys } from './bootstrap-keys.js';
-import { sliceImaList } from './ima-list-slice.js';
+import { BootLogCache } from './boot-log-cache.js';
+import { ImaLogReader } from './ima-log-reader.js';
 
 /** What the routes serve from: the agent's identity, keys, TPM quoter and evidence files. */
 export interface AgentApiContext {
@@ -38,6 +38,9 @@ const UKEY_BODY_LIMIT = 16 * 1024 * 1024;
  */
 export function registerAgentRoutes(service: KeylimeService, agent: AgentApiContext): void {
   registerAgentVersionRoute(service);
+  // Read incrementally and encoded once (not the whole logs on every quote).
+  const imaLog = agent.imaLogPath === undefined ? undefined : new ImaLogReader(agent.imaLogPath);
+  const bootLog = agent.bootLogPath === undefined ? undefined : new BootLogCache(agent.bootLogPath);
 
   service.route({
     method: 'GET',
@@ -82,16 +85,15 @@ export function registerAgentRoutes(service: KeylimeService, agent: AgentApiCont
       if (query.partial === '0') {
         results['pubkey'] = agent.nkPublicPem;
       }
-      const imaText = await readOptional(agent.imaLogPath);
-      if (imaText !== undefined) {
-        const slice = sliceImaList(imaText.toString('utf8'), Number(query.ima_ml_entry ?? '0'));
+      const slice = await imaLog?.slice(Number(query.ima_ml_entry ?? '0'));
+      if (slice !== undefined) {
         results['ima_measurement_list'] = slice.list;
         results['ima_measurement_list_entry'] = slice.entry;
       }
       if (pcrs.includes(0)) {
-        const bootLog = await readOptional(agent.bootLogPath);
-        if (bootLog !== undefined) {
-          results['mb_measurement_list'] = bootLog.toString('base64');
+        const encoded = await bootLog?.base64();
+        if (encoded !== undefined) {
+          results['mb_measurement_list'] = encoded;
         }
       }
       return ok(reply, results);
@@ -162,16 +164,4 @@ export function encAlgName(ekAlgorithm: EkAlgorithm, apiVersion: string | undefi
     return ekAlgorithm;
   }
   return ekAlgorithm === 'rsa' ? 'rsa2048' : 'ecc256';
-}
-
-/** The file's bytes, or undefined when there is no such file or it cannot be read (Rust agent: send what is readable). */
-async function readOptional(file: string | undefined): Promise<Buffer | undefined> {
-  if (file === undefined) {
-    return undefined;
-  }
-  try {
-    return await readFile(file);
-  } catch {
-    return undefined;
-  }
 }

@@ -1,40 +1,53 @@
 import type { Knex } from 'knex';
-import { AUDIT_GENESIS_HASH, sealAuditRecord, type AuditEvent, type AuditRecord } from './audit-record.js';
+import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecords, type AuditEvent, type AuditRecord, type ChainedAuditEvent } from './audit-record.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 
-const ADVANCE_HEADS = `
-update audit_heads h set seq = i.seq, hash = i.hash
-from jsonb_to_recordset(?::jsonb) as i(stream text, seq bigint, hash text)
-where h.stream = i.stream`;
+/**
+ * Creates the heads of new streams and locks every head of the batch, in one statement: the no-op
+ * update of `on conflict` takes the row lock and returns the head as it is. The rows are locked in
+ * the order of `order by`, the same in every process, so two batches never wait on each other crosswise.
+ */
+const LOCK_HEADS = `
+insert into audit_heads (stream, seq, hash)
+select s.stream, 0, ? from jsonb_array_elements_text(?::jsonb) as s(stream) order by s.stream
+on conflict (stream) do update set seq = audit_heads.seq
+returning stream, seq, hash`;
+
+/** Inserts the records and moves each stream's head to its last record, in one statement. */
+const INSERT_RECORDS = `
+with input as (
+  select * from jsonb_to_recordset(?::jsonb) as t(
+    stream text, seq bigint, at text, actor text, action text, agent_id text, details text,
+    prev_hash text, hash text, signature text, batch_path text)
+), inserted as (
+  insert into audit_records (stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path)
+  select stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path from input
+)
+update audit_heads h set seq = last.seq, hash = last.hash
+from (select distinct on (stream) stream, seq, hash from input order by stream, seq desc) last
+where h.stream = last.stream`;
 
 /**
  * Appends `events` inside the caller's transaction `trx` (the round writer's, so a verdict and its
- * record commit together or not at all): four statements whatever the batch size. The heads of the
- * streams involved are locked in stream order (two batches never wait on each other crosswise),
- * each event is chained after its stream's head (several events of one stream follow each other in
- * the order given), then the records are inserted and the heads advanced.
+ * record commit together or not at all): two statements and ONE Ed25519 signature whatever the batch
+ * size (`signAuditBatch`: each record keeps its path to the signed root, so it still verifies alone).
+ * The heads of the streams involved are locked, each event is chained after its stream's head
+ * (several events of one stream follow each other in the order given), then the records are
+ * inserted and the heads advanced.
  */
 export async function appendAuditEvents(trx: Knex.Transaction, events: readonly AuditEvent[], key: AuditSigningKey): Promise<AuditRecord[]> {
   if (events.length === 0) return [];
-  const streams = [...new Set(events.map((event) => event.stream))].sort();
-  await trx('audit_heads')
-    .insert(streams.map((stream) => ({ stream, seq: 0, hash: AUDIT_GENESIS_HASH })))
-    .onConflict('stream')
-    .ignore();
-  const rows = (await trx('audit_heads').select('stream', 'seq', 'hash').whereIn('stream', streams).orderBy('stream').forUpdate()) as {
-    stream: string;
-    seq: string | number;
-    hash: string;
-  }[];
-  const heads = new Map(rows.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
-  const records = events.map((event) => {
+  const streams = [...new Set(events.map((event) => event.stream))];
+  const locked = (await trx.raw(LOCK_HEADS, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { rows: { stream: string; seq: string | number; hash: string }[] };
+  const heads = new Map(locked.rows.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
+  const chained = events.map((event): ChainedAuditEvent => {
     const head = heads.get(event.stream) as { seq: number; hash: string };
-    const record = sealAuditRecord(event, head.seq + 1, head.hash, key.privateKey);
-    heads.set(event.stream, { seq: record.seq, hash: record.hash });
-    return record;
+    const link = chainAuditEvent(event, head.seq + 1, head.hash);
+    heads.set(event.stream, { seq: link.seq, hash: link.hash });
+    return link;
   });
-  await trx('audit_records').insert(records.map(auditRecordRow));
-  await trx.raw(ADVANCE_HEADS, [JSON.stringify([...heads].map(([stream, head]) => ({ stream, ...head })))]);
+  const records = sealAuditRecords(chained, key.privateKey);
+  await trx.raw(INSERT_RECORDS, [JSON.stringify(records.map(auditRecordRow))]);
   return records;
 }
 
@@ -51,5 +64,6 @@ function auditRecordRow(record: AuditRecord): Record<string, unknown> {
     prev_hash: record.prevHash,
     hash: record.hash,
     signature: record.signature,
+    batch_path: JSON.stringify(record.batchPath),
   };
 }

@@ -1,11 +1,12 @@
 import type { KeyObject } from 'node:crypto';
-import { AUDIT_GENESIS_HASH, auditRecordHash, auditSignatureValid, type AuditRecord } from './audit-record.js';
+import { auditSignatureValid } from './audit-batch-signature.js';
+import { AUDIT_GENESIS_HASH, auditRecordHash, type AuditRecord } from './audit-record.js';
 
 /** Why a chain does not hold, at the first record where it breaks. */
 export type AuditBreakReason =
   /** The record's content does not give its hash: it was edited. */
   | 'hash-mismatch'
-  /** The hash is not signed by the audit key: forged or re-hashed. */
+  /** The hash, or the batch root its path leads to, is not signed by the audit key: forged, re-hashed or a path altered. */
   | 'bad-signature'
   /** `prevHash` is not the previous record's hash: a record was deleted, inserted or moved. */
   | 'broken-link'
@@ -31,7 +32,7 @@ export interface AuditChainResult {
 
 /**
  * Checks one stream's records in order: each record's hash matches its content, is signed by the
- * audit key and links to the record before it, with consecutive `seq`. A list that starts at seq 1
+ * audit key (alone, or as a leaf of its batch's signed tree: `auditSignatureValid`) and links to the record before it, with consecutive `seq`. A list that starts at seq 1
  * must start from the genesis hash; a list exported with `--since` starts later, and its first
  * record's link is taken as given (there is nothing before it to compare with).
  */
@@ -47,8 +48,8 @@ export function verifyAuditChain(records: readonly AuditRecord[], publicKey: Key
     if (auditRecordHash(record, record.seq, record.prevHash) !== record.hash) {
       return fail('hash-mismatch', 'its content does not match its hash: it was edited');
     }
-    if (!auditSignatureValid(record.hash, record.signature, publicKey)) {
-      return fail('bad-signature', 'its hash is not signed by the audit key');
+    if (!auditSignatureValid(record.hash, record.batchPath, record.signature, publicKey)) {
+      return fail('bad-signature', 'its hash (alone or through its batch path) is not signed by the audit key');
     }
     if (previous === undefined) {
       if (record.seq === 1 && record.prevHash !== AUDIT_GENESIS_HASH) {

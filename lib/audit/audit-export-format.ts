@@ -1,3 +1,4 @@
+import { isAuditPath, MAX_AUDIT_PATH_STEPS } from './audit-batch-signature.js';
 import { AuditFormatError } from './audit-errors.js';
 import type { AuditRecord } from './audit-record.js';
 import { canonicalJson } from '../bytes/canonical-json.js';
@@ -6,13 +7,22 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /** Bound on one exported line: a record's details are a verdict's failures, kilobytes at most. */
 const MAX_LINE_BYTES = 1024 * 1024;
 
-/** One record as one line of an export: canonical JSON, so the same records give the same bytes. */
+const FIELDS = ['action', 'actor', 'agent_id', 'at', 'details', 'hash', 'prev_hash', 'seq', 'signature', 'stream'];
+/** A record signed as part of a batch also carries its path to the signed root. */
+const BATCH_FIELDS = [...FIELDS, 'batch_path'].sort();
+
+/**
+ * One record as one line of an export: canonical JSON, so the same records give the same bytes.
+ * `batch_path` is written only for a record signed in a batch, so a record signed alone gives the
+ * line it gave before batches existed.
+ */
 export function formatAuditLine(record: AuditRecord): string {
   return `${canonicalJson({
     action: record.action,
     actor: record.actor,
     agent_id: record.agentId,
     at: record.at,
+    batch_path: record.batchPath.length === 0 ? undefined : record.batchPath,
     details: record.details,
     hash: record.hash,
     prev_hash: record.prevHash,
@@ -24,7 +34,7 @@ export function formatAuditLine(record: AuditRecord): string {
 
 /**
  * Reads an export back. Each line must be a JSON object with exactly the fields `formatAuditLine`
- * writes, of the right types; anything else is an AuditFormatError naming the line.
+ * writes (`batch_path` or not), of the right types; anything else is an AuditFormatError naming the line.
  */
 export function parseAuditExport(text: string): AuditRecord[] {
   const lines = text.split('\n');
@@ -45,9 +55,10 @@ function parseAuditLine(line: string, lineNumber: number): AuditRecord {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('not a JSON object');
   const fields = value as Record<string, unknown>;
-  const expected = ['action', 'actor', 'agent_id', 'at', 'details', 'hash', 'prev_hash', 'seq', 'signature', 'stream'];
-  const keys = Object.keys(fields).sort();
-  if (keys.join(',') !== expected.join(',')) fail(`fields must be exactly ${expected.join(', ')}`);
+  const keys = Object.keys(fields).sort().join(',');
+  if (keys !== FIELDS.join(',') && keys !== BATCH_FIELDS.join(',')) fail(`fields must be exactly ${FIELDS.join(', ')}, and batch_path for a record signed in a batch`);
+  const batchPath = fields['batch_path'] ?? [];
+  if (!isAuditPath(batchPath) || ('batch_path' in fields && batchPath.length === 0)) fail(`batch_path must be 1 to ${MAX_AUDIT_PATH_STEPS} steps, each L or R and 64 lowercase hex digits`);
   const text = (name: string): string => (typeof fields[name] === 'string' ? (fields[name] as string) : fail(`${name} must be a string`));
   const details = fields['details'];
   if (details === null || typeof details !== 'object' || Array.isArray(details)) fail('details must be an object');
@@ -69,5 +80,6 @@ function parseAuditLine(line: string, lineNumber: number): AuditRecord {
     prevHash,
     hash,
     signature: text('signature'),
+    batchPath: batchPath as string[],
   };
 }

@@ -14,6 +14,7 @@ interface AuditRecordRow {
   prev_hash: string;
   hash: string;
   signature: string;
+  batch_path: string;
 }
 
 export interface AuditQuery {
@@ -59,5 +60,6 @@ function fromRow(row: AuditRecordRow): AuditRecord {
     prevHash: row.prev_hash,
     hash: row.hash,
     signature: row.signature,
+    batchPath: JSON.parse(row.batch_path) as string[],
   };
 }

@@ -1,5 +1,6 @@
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { canonicalJson } from '../bytes/canonical-json.js';
+import { signAuditBatch } from './audit-batch-signature.js';
 
 /** The hash a stream's first record links to: 64 zeros. */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
@@ -29,9 +30,17 @@ export interface AuditRecord extends AuditEvent {
   readonly prevHash: string;
   /** sha256 hex of the canonical JSON of everything above. */
   readonly hash: string;
-  /** Ed25519 signature over the 32 hash bytes, base64. */
+  /** Ed25519 signature, base64: over the 32 hash bytes, or over the root `batchPath` leads to. */
   readonly signature: string;
+  /**
+   * The sibling hashes from `hash` up to the root that its batch's one signature covers
+   * (`signAuditBatch`); empty when the record was signed on its own.
+   */
+  readonly batchPath: readonly string[];
 }
+
+/** An event chained after its stream's head: a record but for its signature. */
+export type ChainedAuditEvent = Omit<AuditRecord, 'signature' | 'batchPath'>;
 
 /** The bytes a record's hash covers: every field but `hash` and `signature`, canonically. */
 export function auditRecordBody(event: AuditEvent, seq: number, prevHash: string): string {
@@ -51,18 +60,18 @@ export function auditRecordHash(event: AuditEvent, seq: number, prevHash: string
   return createHash('sha256').update(auditRecordBody(event, seq, prevHash)).digest('hex');
 }
 
-/** Chains `event` after a record with `prevHash` and signs it with the verifier's audit key. */
-export function sealAuditRecord(event: AuditEvent, seq: number, prevHash: string, key: KeyObject): AuditRecord {
-  const hash = auditRecordHash(event, seq, prevHash);
-  const signature = sign(null, Buffer.from(hash, 'hex'), key).toString('base64');
-  return { ...event, seq, prevHash, hash, signature };
+/** Chains `event` after a record with `prevHash`. */
+export function chainAuditEvent(event: AuditEvent, seq: number, prevHash: string): ChainedAuditEvent {
+  return { ...event, seq, prevHash, hash: auditRecordHash(event, seq, prevHash) };
 }
 
-/** True when `signature` is the audit key's signature over `hash`. */
-export function auditSignatureValid(hash: string, signature: string, publicKey: KeyObject): boolean {
-  try {
-    return verify(null, Buffer.from(hash, 'hex'), publicKey, Buffer.from(signature, 'base64'));
-  } catch {
-    return false;
-  }
+/** Signs chained events with ONE signature of the verifier's audit key (`signAuditBatch`), in the order given. */
+export function sealAuditRecords(chained: readonly ChainedAuditEvent[], key: KeyObject): AuditRecord[] {
+  const seal = signAuditBatch(chained.map((link) => link.hash), key);
+  return chained.map((link, index) => ({ ...link, signature: seal.signature, batchPath: seal.paths[index] ?? [] }));
+}
+
+/** Chains `event` after a record with `prevHash` and signs it alone. */
+export function sealAuditRecord(event: AuditEvent, seq: number, prevHash: string, key: KeyObject): AuditRecord {
+  return sealAuditRecords([chainAuditEvent(event, seq, prevHash)], key)[0] as AuditRecord;
 }

@@ -57,6 +57,8 @@ export class ThinHttpsClient {
   private readonly timeoutMs: number;
   private readonly maxReplyBytes: number;
   private socket: TLSSocket | undefined;
+  /** Connections opened so far: the serial of the current one. */
+  private opened = 0;
   private current: InFlight | undefined;
   private readonly queue: Job[] = [];
 
@@ -78,6 +80,14 @@ export class ThinHttpsClient {
   /** The URL a path is sent to (for error messages). */
   url(path: string): string {
     return `${this.origin}${path}`;
+  }
+
+  /**
+   * Which connection is open now: a number that changes whenever a new one is opened, undefined while
+   * none is. What a server answered on one connection may no longer hold on the next (it may have restarted).
+   */
+  connectionSerial(): number | undefined {
+    return this.socket === undefined ? undefined : this.opened;
   }
 
   /** One request; resolves to the envelope's `results`. `body` is JSON text. Requests queue behind each other. */
@@ -131,6 +141,7 @@ export class ThinHttpsClient {
   private openSocket(): TLSSocket {
     const socket = tlsConnect(this.connectOptions);
     socket.setNoDelay(true);
+    this.opened += 1;
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('timeout', () => this.onTimeout(socket));
     socket.on('error', (error: Error) => this.onEnded(socket, error));

@@ -2,6 +2,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { KeylimeHttpError } from '../http/client-errors.js';
+import { ReceiverRefusals } from './receiver-refusals.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from './revocation-message.js';
 
 /** What the verifier knows about an agent it just failed (its enrolment row and the failure). */
@@ -43,6 +44,12 @@ export interface RevocationAgentTarget {
    * kept-alive pull connection): no new TLS handshake per notification. Absent: a connection is opened.
    */
   readonly post?: (envelopeJson: string) => Promise<void>;
+  /**
+   * The connection `post` goes over now (a serial that changes when a new one is opened; undefined while
+   * none is open). With it, an agent that refused a notice outright is not sent the next one signed the
+   * same way while the connection lasts (`ReceiverRefusals`). Absent: every notice is sent.
+   */
+  readonly receiver?: () => number | undefined;
 }
 
 /** Back-off of every delivery: `attempts` tries, delays doubling from `initialDelayMs` up to `maxDelayMs`. */
@@ -89,6 +96,7 @@ export class RevocationNotifier {
   private readonly retry: RetryPolicy;
   private readonly log: Logger;
   private readonly webhookDispatcher: Dispatcher;
+  private readonly refusals = new ReceiverRefusals();
   private closed = false;
 
   constructor(private readonly options: RevocationNotifierOptions) {
@@ -129,7 +137,8 @@ export class RevocationNotifier {
     }
     if (this.options.agentTls !== undefined && notice.otherAgents !== undefined) {
       const others = notice.otherAgents;
-      this.track('agents', () => this.fanOut(notice.agentId, others, envelope), 1);
+      const signer = envelope.signature === '' ? '' : notice.revocationKey;
+      this.track('agents', () => this.fanOut(notice.agentId, others, envelope, signer), 1);
     }
     for (const target of this.options.targets ?? []) {
       this.track('local target', () => target(message, envelope));
@@ -153,7 +162,7 @@ export class RevocationNotifier {
 
   private track(what: string, deliver: () => Promise<void>, attempts = this.retry.attempts): void {
     const run = this.withRetries(what, deliver, attempts)
-      .then((outcome) => {
+      .then(({ outcome }) => {
         if (outcome === 'refused') this.log.warn({ to: what }, 'revocation notification refused: not retried');
       })
       .finally(() => this.inFlight.delete(run));
@@ -163,19 +172,32 @@ export class RevocationNotifier {
   /**
    * Delivers to every other agent, `AGENT_FAN_OUT` at a time, each with its own retries, and logs one
    * summary line (not one per agent: a fleet of agents without a revocation key refuses every notice).
-   * Starts on a later turn of the event loop, so listing the agents never runs on the caller's stack.
+   * An agent that refused a notice by `signer` outright on the connection it still has is skipped
+   * (`ReceiverRefusals`). Starts on a later turn of the event loop, so listing the agents never runs on
+   * the caller's stack.
    */
-  private async fanOut(failedAgentId: string, others: NonNullable<AgentFailureNotice['otherAgents']>, envelope: RevocationEnvelope): Promise<void> {
+  private async fanOut(
+    failedAgentId: string,
+    others: NonNullable<AgentFailureNotice['otherAgents']>,
+    envelope: RevocationEnvelope,
+    signer: string,
+  ): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
     const body = JSON.stringify(envelope);
     const targets = (typeof others === 'function' ? [...others()] : others).filter((agent) => agent.agentId !== failedAgentId);
-    const outcomes = { delivered: 0, refused: 0, gave_up: 0 };
+    const outcomes = { delivered: 0, refused: 0, refused_before: 0, gave_up: 0 };
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < targets.length) {
         const agent = targets[next++] as RevocationAgentTarget;
-        const outcome = await this.withRetries(`agent ${agent.agentId}`, () => (agent.post === undefined ? this.postToAgent(agent, body) : agent.post(body)), this.retry.attempts);
-        outcomes[outcome] += 1;
+        if (this.refusals.refuses(agent, signer)) {
+          outcomes.refused_before += 1;
+          continue;
+        }
+        const connection = agent.receiver?.();
+        const delivery = await this.withRetries(`agent ${agent.agentId}`, () => (agent.post === undefined ? this.postToAgent(agent, body) : agent.post(body)), this.retry.attempts);
+        outcomes[delivery.outcome] += 1;
+        if (delivery.outcome === 'refused') this.refusals.remember(agent, signer, delivery.status, connection);
       }
     };
     await Promise.all(Array.from({ length: Math.min(AGENT_FAN_OUT, targets.length) }, worker));
@@ -183,28 +205,29 @@ export class RevocationNotifier {
   }
 
   /** One delivery with back-off; never throws. Only a retryable failure is logged per attempt. */
-  private async withRetries(what: string, deliver: () => Promise<void>, attempts: number): Promise<'delivered' | 'refused' | 'gave_up'> {
+  private async withRetries(what: string, deliver: () => Promise<void>, attempts: number): Promise<Delivery> {
     let delay = this.retry.initialDelayMs;
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       try {
         await deliver();
         this.log.debug({ to: what, attempt }, 'revocation notification delivered');
-        return 'delivered';
+        return { outcome: 'delivered' };
       } catch (error) {
-        if (isFinalRefusal(error)) {
-          return 'refused';
+        const refusal = finalRefusalStatus(error);
+        if (refusal !== undefined) {
+          return { outcome: 'refused', status: refusal };
         }
         // Once closing, every delivery still gets its one try, but no back-off holds up shutdown.
         if (attempt === attempts || this.closed) {
           this.log.error({ err: error, to: what, attempts: attempt }, 'revocation notification not delivered: giving up');
-          return 'gave_up';
+          return { outcome: 'gave_up' };
         }
         this.log.warn({ err: error, to: what, attempt, retryInMs: delay }, 'revocation notification failed: retrying');
         await this.backOff(delay);
         delay = Math.min(delay * 2, this.retry.maxDelayMs);
       }
     }
-    return 'gave_up';
+    return { outcome: 'gave_up' };
   }
 
   /** Waits `ms`, or less when the notifier closes meanwhile. */
@@ -262,11 +285,15 @@ class DeliveryRefused extends Error {
   }
 }
 
+/** How one delivery ended; a refusal keeps the receiver's status. */
+type Delivery = { readonly outcome: 'delivered' | 'gave_up' } | { readonly outcome: 'refused'; readonly status: number };
+
 /**
- * A 4xx other than 408 and 429 will not change on a retry (the receiver has no revocation key, or
- * refuses the signature): retrying it would only repeat a TLS handshake per agent per attempt.
+ * The status of a 4xx other than 408 and 429, which will not change on a retry (the receiver has no
+ * revocation key, or refuses the signature): retrying it would only repeat the request per agent per
+ * attempt. Undefined for anything worth retrying.
  */
-function isFinalRefusal(error: unknown): boolean {
+function finalRefusalStatus(error: unknown): number | undefined {
   const status = error instanceof DeliveryRefused ? error.statusCode : error instanceof KeylimeHttpError ? error.remoteHttpStatus : 0;
-  return status >= 400 && status < 500 && status !== 408 && status !== 429;
+  return status >= 400 && status < 500 && status !== 408 && status !== 429 ? status : undefined;
 }

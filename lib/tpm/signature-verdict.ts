@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { bytesEqual } from '../bytes/bytes-equal.js';
-import { parseQuoteString } from './quote-string.js';
+import { parseQuoteString, type QuoteParts } from './quote-string.js';
 import { tpmSignatureVerifiesAsync } from './tpm-signature-check.js';
 import { isEccSignature, parseTpmtSignatureInPlace, type TpmtSignature } from './tpmt-signature.js';
 
@@ -16,6 +16,12 @@ export interface SignatureVerdict {
   readonly signature: TpmtSignature;
   readonly signed: Uint8Array;
   readonly valid: boolean;
+  /**
+   * The quote string the verdict was worked out from, and its decoded parts (`signed` is `parts.attest`,
+   * `signature` is parsed from `parts.signature`): the quote check takes them instead of decoding the
+   * same text again, and only for this very text.
+   */
+  readonly quote?: { readonly text: string; readonly parts: QuoteParts };
 }
 
 /**
@@ -26,16 +32,16 @@ export async function verifyQuoteSignatureAhead(key: KeyObject, quote: unknown):
   if (typeof quote !== 'string') {
     return undefined;
   }
-  let signed: Uint8Array;
+  let parts: QuoteParts;
   let signature: TpmtSignature;
   try {
-    const parts = parseQuoteString(quote);
-    signed = parts.attest;
+    parts = parseQuoteString(quote);
     signature = parseTpmtSignatureInPlace(parts.signature);
   } catch {
     return undefined;
   }
-  return { key, signature, signed, valid: await tpmSignatureVerifiesAsync(key, signature, signed) };
+  const valid = await tpmSignatureVerifiesAsync(key, signature, parts.attest);
+  return { key, signature, signed: parts.attest, valid, quote: { text: quote, parts } };
 }
 
 /** The verdict's answer when it is about exactly this key, signature and signed bytes; undefined otherwise. */

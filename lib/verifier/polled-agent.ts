@@ -110,6 +110,7 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
       apiVersion: record.supportedVersion,
       mtlsCert: record.mtlsCert,
       post: (envelopeJson) => connection.notifyRevocation(envelopeJson),
+      receiver: () => connection.connectionSerial(),
     },
     state: record.state,
     retries: 0,

@@ -16,8 +16,8 @@ export interface RoundWrite {
 export interface RoundWriterOptions {
   /**
    * Longest a write waits for others to share its statement (default 50 ms). Each batch is one
-   * transaction of seven statements with the audit records, so the window sets the database cost per
-   * verdict: at 150 rounds/s, 20 ms made 3 rounds per transaction and 50 ms makes 7. A round's verdict
+   * transaction of five statements (begin, the rounds, the audit's two, commit) and one audit
+   * signature, so the window sets the database cost per verdict: at 150 rounds/s, 20 ms made 3 rounds per transaction and 50 ms makes 7. A round's verdict
    * is stored that much later; the next round is timed from the decision, so the cadence does not move.
    */
   readonly batchDelayMs?: number;
@@ -98,6 +98,9 @@ interface Waiter {
 export class RoundWriter {
   private queue: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Batches sent and not yet stored or failed (`close` waits for them). */
+  private readonly inFlight = new Set<Promise<void>>();
+  private closed = false;
   private readonly batchDelayMs: number;
   private readonly maxBatch: number;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
@@ -111,8 +114,11 @@ export class RoundWriter {
     this.alsoStore = options.alsoStore;
   }
 
-  /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). */
+  /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). Rejects once closed. */
   write(write: RoundWrite, alone = false): Promise<boolean> {
+    if (this.closed) {
+      return Promise.reject(new Error('the round writer is closed: the round was not stored'));
+    }
     if (alone) {
       return this.run([write]).then((stored) => stored.has(write.agentId));
     }
@@ -135,7 +141,7 @@ export class RoundWriter {
     if (batch.length === 0) {
       return;
     }
-    this.run(batch.map((w) => w.write)).then(
+    const sent = this.run(batch.map((w) => w.write)).then(
       (stored) => {
         for (const waiter of batch) {
           waiter.resolve(stored.has(waiter.write.agentId));
@@ -147,6 +153,19 @@ export class RoundWriter {
         }
       },
     );
+    this.inFlight.add(sent);
+    void sent.finally(() => this.inFlight.delete(sent));
+  }
+
+  /**
+   * Sends what is queued at once (no timer is left to keep the process alive) and resolves when every
+   * batch sent so far is stored or failed — each waiting `write` has its answer — so the database can
+   * be closed after it. Later writes are refused.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.flush();
+    await Promise.all([...this.inFlight]);
   }
 
   private run(writes: readonly RoundWrite[]): Promise<Set<string>> {

@@ -205,7 +205,10 @@ export class VerifierAgentRepository {
   /**
    * Renews the leases `owner` holds on `agentIds` — only the agents whose last round the caller
    * stored: an agent whose verdict waits for the database keeps no lease it cannot honour, so another
-   * process may take it over from its stored state. Resolves to how many were renewed.
+   * process may take it over from its stored state. A row a round writer's batch holds is skipped, not
+   * waited for: that batch renews the lease itself when it commits, and two multi-row updates taking
+   * the same rows in different orders deadlock (seen at 500 agents: every round of the batch then had
+   * to be written again). Resolves to how many were renewed.
    */
   async renewLeases(owner: string, leaseSeconds: number, agentIds: readonly string[]): Promise<number> {
     if (agentIds.length === 0) {
@@ -213,7 +216,10 @@ export class VerifierAgentRepository {
     }
     const result = (await this.knex.raw(
       `update ${AGENTS} set lease_expires_at = now() + make_interval(secs => ?)
-       where owner = ? and agent_id in (select jsonb_array_elements_text(?::jsonb))`,
+       where agent_id in (
+         select agent_id from ${AGENTS}
+         where owner = ? and agent_id in (select jsonb_array_elements_text(?::jsonb))
+         for update skip locked)`,
       [leaseSeconds, owner, JSON.stringify(agentIds)],
     )) as { rowCount?: number; affectedRows?: number };
     return result.rowCount ?? result.affectedRows ?? 0;

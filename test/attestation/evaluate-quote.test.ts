@@ -4,6 +4,8 @@ import { initialAgentState, parseAgentState, type AgentAttestationState } from '
 import { evaluateQuote, type EvaluateQuoteResult } from '../../lib/attestation/internal/evaluate-quote.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply.js';
+import { akPublicKey } from '../../lib/attestation/agent-policies.js';
+import { verifyQuoteSignatureAhead, type SignatureVerdict } from '../../lib/tpm/signature-verdict.js';
 import { FakeAgent } from './fake-agent.js';
 import { maskOf, policiesFor, runtimePolicyFor } from './engine-fixtures.js';
 
@@ -259,6 +261,22 @@ describe('evaluateQuote: pull-mode attestation rounds', () => {
     const stale = evaluateQuote({ state: again.nextState, policies, reply: agent.reply({ nonce: 'x', mask: maskOf([]), partial: true }), nonce: NONCE, now: NOW, options: { severityPolicy } });
     expect(stale.stopPolling).to.equal(true);
     expect(stale.nextState).to.include({ severityLevel: 6, lastEventId: 'qoute_validation.quote_validation' });
+  });
+
+  it('takes the quote parts the pre-check decoded (verifyQuoteSignatureAhead) for that very quote text, and decodes any other text itself', async () => {
+    const ecc = new FakeAgent({ akType: 'ecc' });
+    const akTpm = akPublicKey(ecc.akTpm);
+    const eccPolicies = { ...policiesFor(ecc, { acceptTpmSigningAlgs: ['ecdsa'] }), akTpm };
+    const reply = ecc.reply({ nonce: NONCE, mask: maskOf([]) });
+    const judge = (signatureVerdict: SignatureVerdict): EvaluateQuoteResult => evaluateQuote({ state: polled, policies: eccPolicies, reply, nonce: NONCE, now: NOW, signatureVerdict });
+    const ahead = (await verifyQuoteSignatureAhead(akTpm, reply.quote)) as SignatureVerdict;
+    expect(ahead.quote?.text).to.equal(reply.quote);
+    expect(ids(judge(ahead))).to.deep.equal([]);
+    const other = (await verifyQuoteSignatureAhead(akTpm, ecc.reply({ nonce: 'AnotherNonce12345678', mask: maskOf([]) }).quote)) as SignatureVerdict;
+    expect(ids(judge(other)), 'a verdict about another quote: this one is decoded and verified afresh').to.deep.equal([]);
+    // Handed for this text, the other quote's parts are what the engine checks: its nonce is not this round's.
+    const handed = judge({ ...other, quote: { text: reply.quote, parts: other.quote?.parts as NonNullable<SignatureVerdict['quote']>['parts'] } });
+    expect(handed.failures[0]?.context).to.include({ check: 'nonce' });
   });
 
   it('verifies quotes from an ECC (P-256, ECDSA) AK', () => {

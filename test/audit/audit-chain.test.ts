@@ -2,13 +2,36 @@ import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { formatAuditLine, parseAuditExport } from '../../lib/audit/audit-export-format.js';
-import { AUDIT_GENESIS_HASH, sealAuditRecord, type AuditRecord } from '../../lib/audit/audit-record.js';
+import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecord, sealAuditRecords, type AuditEvent, type AuditRecord } from '../../lib/audit/audit-record.js';
 import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { AuditFormatError } from '../../lib/audit/audit-errors.js';
 
 const key = generateKeyPairSync('ed25519');
 const otherKey = generateKeyPairSync('ed25519');
+
+function verdictEvent(stream: string, second: number, verdict: 'PASS' | 'FAIL'): AuditEvent {
+  return { stream, at: new Date(Date.UTC(2026, 11, 2, 18, 0, second)).toISOString(), actor: 'verifier:v1', action: 'verdict', agentId: stream, details: { verdict } };
+}
+
+/**
+ * `rounds` batches, each one record per stream of `streams` (the round writer's shape: one verdict per
+ * agent per batch), every batch signed once.
+ */
+function batches(streams: readonly string[], rounds: number): AuditRecord[] {
+  const heads = new Map(streams.map((stream) => [stream, { seq: 0, hash: AUDIT_GENESIS_HASH }]));
+  const records: AuditRecord[] = [];
+  for (let round = 1; round <= rounds; round += 1) {
+    const chained = streams.map((stream) => {
+      const head = heads.get(stream) as { seq: number; hash: string };
+      const link = chainAuditEvent(verdictEvent(stream, round, 'PASS'), head.seq + 1, head.hash);
+      heads.set(stream, { seq: link.seq, hash: link.hash });
+      return link;
+    });
+    records.push(...sealAuditRecords(chained, key.privateKey));
+  }
+  return records;
+}
 
 function chain(stream: string, count: number): AuditRecord[] {
   const records: AuditRecord[] = [];
@@ -79,9 +102,66 @@ describe('audit chain', () => {
     ]);
   });
 
+  it('a batch signed once verifies record by record, for every batch size, and in an export', () => {
+    for (const size of [1, 2, 3, 5, 8, 13]) {
+      const streams = Array.from({ length: size }, (_, i) => `agent-${i}`);
+      const records = batches(streams, 3);
+      const firstBatch = records.slice(0, size);
+      expect(new Set(firstBatch.map((r) => r.signature)).size, 'one signature per batch').to.equal(1);
+      expect(Math.max(...firstBatch.map((r) => r.batchPath.length)), 'a path is as long as the tree is deep').to.equal(Math.ceil(Math.log2(size)));
+      for (const stream of streams) {
+        expect(verifyAuditChain(records.filter((r) => r.stream === stream), key.publicKey), `${size}: ${stream}`).to.deep.equal({ valid: true, checked: 3 });
+      }
+      const text = records.map(formatAuditLine).join('');
+      expect(parseAuditExport(text).map(formatAuditLine).join('')).to.equal(text);
+      expect(verifyAuditExport(text, key.publicKey)).to.include({ valid: true, records: 3 * size });
+    }
+  });
+
+  it('a record signed alone exports as before batches (no batch_path); a batch record carries its path', () => {
+    const alone = formatAuditLine(chain('agent-1', 1)[0] as AuditRecord);
+    expect(alone).not.to.contain('batch_path');
+    const batched = formatAuditLine(batches(['agent-a', 'agent-b'], 1)[0] as AuditRecord);
+    expect(JSON.parse(batched)).to.have.property('batch_path').that.is.an('array').with.length(1);
+  });
+
+  it('in a batch, a changed path, a path moved to another record, an edited record or another key break the signature', () => {
+    const records = batches(['agent-a', 'agent-b', 'agent-c', 'agent-d', 'agent-e'], 2);
+    const streamA = (list: readonly AuditRecord[]): AuditRecord[] => list.filter((r) => r.stream === 'agent-a');
+    const a0 = records[0] as AuditRecord;
+    const flipped = (a0.batchPath[0] as string).replace(/^[LR]/, (side) => (side === 'L' ? 'R' : 'L'));
+    const sideChanged = records.map((r) => (r === a0 ? { ...r, batchPath: [flipped, ...r.batchPath.slice(1)] } : r));
+    expect(verifyAuditChain(streamA(sideChanged), key.publicKey).break).to.include({ index: 0, reason: 'bad-signature' });
+    const step = a0.batchPath[0] as string;
+    const stepChanged = records.map((r) => (r === a0 ? { ...r, batchPath: [`${step.slice(0, 64)}${step.endsWith('0') ? '1' : '0'}`, ...r.batchPath.slice(1)] } : r));
+    expect(verifyAuditChain(streamA(stepChanged), key.publicKey).break).to.include({ index: 0, reason: 'bad-signature' });
+    const dropped = records.map((r) => (r === a0 ? { ...r, batchPath: r.batchPath.slice(1) } : r));
+    expect(verifyAuditChain(streamA(dropped), key.publicKey).break).to.include({ index: 0, reason: 'bad-signature' });
+    const borrowed = records.map((r) => (r === a0 ? { ...r, batchPath: (records[1] as AuditRecord).batchPath } : r));
+    expect(verifyAuditChain(streamA(borrowed), key.publicKey).break).to.include({ index: 0, reason: 'bad-signature' });
+    const notAPath = records.map((r) => (r === a0 ? { ...r, batchPath: ['X'.repeat(65)] } : r));
+    expect(verifyAuditChain(streamA(notAPath), key.publicKey).break).to.include({ index: 0, reason: 'bad-signature' });
+    // Re-hashing an edited record cannot reuse the batch signature: its leaf no longer leads to the signed root.
+    const edited = chainAuditEvent({ ...verdictEvent('agent-a', 1, 'FAIL') }, 1, AUDIT_GENESIS_HASH);
+    const rehashed = records.map((r) => (r === a0 ? { ...r, ...edited } : r));
+    expect(verifyAuditChain(streamA(rehashed), key.publicKey).break).to.include({ index: 0, reason: 'bad-signature' });
+    const resigned = sealAuditRecords(records.slice(0, 5).map((r) => chainAuditEvent(r, r.seq, r.prevHash)), otherKey.privateKey);
+    expect(verifyAuditChain([resigned[0] as AuditRecord, records[5] as AuditRecord], key.publicKey).break).to.include({ index: 0, reason: 'bad-signature' });
+  });
+
   it('refuses lines that are not records with a typed error naming the line', () => {
     const good = formatAuditLine(chain('agent-1', 1)[0] as AuditRecord);
-    const cases = ['not json', '[]', '{}', good.replace('"seq":1', '"seq":0'), good.replace('"seq":1', '"seq":1,"extra":1'), good.replace(/"hash":"[0-9a-f]+"/, '"hash":"zz"')];
+    const cases = [
+      'not json',
+      '[]',
+      '{}',
+      good.replace('"seq":1', '"seq":0'),
+      good.replace('"seq":1', '"seq":1,"extra":1'),
+      good.replace(/"hash":"[0-9a-f]+"/, '"hash":"zz"'),
+      good.replace('"at":', '"batch_path":[],"at":'),
+      good.replace('"at":', '"batch_path":["L00"],"at":'),
+      good.replace('"at":', `"batch_path":${JSON.stringify(Array.from({ length: 65 }, () => `R${'0'.repeat(64)}`))},"at":`),
+    ];
     for (const line of cases) {
       expect(() => parseAuditExport(`${good}${line}\n`), line).to.throw(AuditFormatError, /^line 2: /);
     }

@@ -5,7 +5,9 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
+import { formatAuditLine } from '../../lib/audit/audit-export-format.js';
 import { AuditLog } from '../../lib/audit/audit-log.js';
+import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
@@ -60,6 +62,11 @@ describe("verdicts in the audit log, in the round writer's transaction", functio
     expect((second[0]?.details['failures'] as { context: Record<string, unknown> }[])[0]?.context).to.deep.equal({ message: 'File not found in allowlist: /tmp/x', nan: null });
     expect(verifyAuditChain(second, publicKey).valid).to.equal(true);
     expect(await log.list({ stream: 'agent-000003' })).to.deep.equal([]);
+    // The first batch's two verdicts share one signature, each with its path to the signed root.
+    expect(second[0]?.signature).to.equal(first[0]?.signature);
+    expect([first[0]?.batchPath.length, second[0]?.batchPath.length, first[1]?.batchPath.length]).to.deep.equal([1, 1, 0]);
+    const exported = [...first, ...second].map(formatAuditLine).join('');
+    expect(verifyAuditExport(exported, publicKey)).to.include({ valid: true, records: 3 });
   });
 
   it('fails closed: when the record cannot be stored, neither is the verdict (the writer rejects, the loop keeps the round)', async function () {

@@ -80,7 +80,10 @@ describe('http: thin keep-alive HTTPS client', function () {
   it('sends a GET again on a fresh connection when the kept-alive one was closed by the server, but not a POST', async function () {
     onRequest = (socket) => socket.write(envelope({ ok: true }));
     const thin = client();
+    expect(thin.connectionSerial(), 'no connection yet').to.equal(undefined);
     expect(await thin.request('GET', '/a')).to.deep.equal({ ok: true });
+    const first = thin.connectionSerial();
+    expect(first).to.be.a('number');
     // The server drops the idle connection just as the next request goes out.
     onRequest = (socket) => {
       onRequest = (next) => next.write(envelope({ again: true }));
@@ -88,6 +91,7 @@ describe('http: thin keep-alive HTTPS client', function () {
     };
     expect(await thin.request('GET', '/b')).to.deep.equal({ again: true });
     expect(connections).to.equal(2);
+    expect(thin.connectionSerial(), 'a new connection has a new serial').to.be.a('number').and.not.equal(first);
     onRequest = (socket) => socket.destroy();
     const posted = await thin.request('POST', '/c', '{}').catch((error: unknown) => error);
     expect(posted).to.be.instanceOf(ServiceUnreachableError);

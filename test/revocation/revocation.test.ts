@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createAgentService } from '../../lib/agent/agent-service.js';
+import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import type { KeylimeService } from '../../lib/http/keylime-service.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
@@ -157,6 +158,43 @@ describe('revocation notifications', function () {
       expect(delivered.size).to.equal(2999);
       expect(delivered.get('agent-7')).to.equal(2);
       expect(mostRunning).to.be.within(2, 8);
+    } finally {
+      await notifier.close();
+    }
+  });
+
+  it('does not send an agent a notice it refused outright (403, 404) on the same connection for the same signer; sends again after a reconnect, for another signer, and after any other refusal', async function () {
+    const tls = tlsFixture();
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 3, initialDelayMs: 5, maxDelayMs: 5 } });
+    const answers: Record<string, number> = { 'no-key': 403, 'no-route': 404, 'too-large': 400, accepts: 200, 'no-connection': 403 };
+    const connection: Record<string, number | undefined> = { 'no-key': 1, 'no-route': 1, 'too-large': 1, accepts: 1, 'no-connection': undefined };
+    const sent: string[] = [];
+    const targets = Object.keys(answers).map((agentId) => ({
+      agentId,
+      url: 'https://127.0.0.1:1',
+      apiVersion: '2.2',
+      receiver: () => connection[agentId],
+      post: async (): Promise<void> => {
+        sent.push(agentId);
+        const status = answers[agentId] as number;
+        if (status !== 200) throw new KeylimeHttpError(`https://${agentId}/v2.2/notifications/revocation`, status, 'refused', {});
+      },
+    }));
+    const announce = async (extra: Partial<AgentFailureNotice> = {}): Promise<string[]> => {
+      sent.length = 0;
+      notifier.agentFailed(notice('failed', { otherAgents: targets, ...extra }));
+      await notifier.idle();
+      return [...sent].sort();
+    };
+    try {
+      expect(await announce(), 'the first notice goes to every agent').to.deep.equal(['accepts', 'no-connection', 'no-key', 'no-route', 'too-large']);
+      expect(await announce(), 'the same signer: not to those that refused it outright on this connection').to.deep.equal(['accepts', 'no-connection', 'too-large']);
+      expect(await announce({ revocationKey: FORGER_KEY_PEM }), 'another signer').to.deep.equal(['accepts', 'no-connection', 'no-key', 'no-route', 'too-large']);
+      expect(await announce({ revocationKey: '' }), 'unsigned is a signer of its own').to.deep.equal(['accepts', 'no-connection', 'no-key', 'no-route', 'too-large']);
+      expect(await announce({ revocationKey: '' })).to.deep.equal(['accepts', 'no-connection', 'too-large']);
+      connection['no-key'] = 2;
+      expect(await announce(), 'a new connection (the agent may have restarted with a key)').to.deep.equal(['accepts', 'no-connection', 'no-key', 'too-large']);
+      expect(await announce()).to.deep.equal(['accepts', 'no-connection', 'too-large']);
     } finally {
       await notifier.close();
     }

@@ -184,6 +184,20 @@ forEachDatabase(
       expect(await agents.renewLeases('me', 30, [])).to.equal(0);
     });
 
+    it('renewing leases skips, without waiting, a row another transaction holds (a round batch renews it itself)', async function () {
+      if (fixture.kind !== 'postgres') this.skip(); // PGlite has one connection: a second transaction cannot be open meanwhile.
+      const verifierId = `v-${Math.random().toString(36).slice(2, 8)}`;
+      const busy = enrolment({ verifierId });
+      const idle = enrolment({ verifierId });
+      for (const e of [busy, idle]) await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
+      const knex = fixture.database.knex;
+      await knex.transaction(async (trx) => {
+        await trx('verifier_agents').update({ attestation_count: 1 }).where({ agent_id: busy.agentId });
+        expect(await agents.renewLeases('me', 30, [busy.agentId, idle.agentId])).to.equal(1);
+      });
+      expect(await agents.renewLeases('me', 30, [busy.agentId, idle.agentId])).to.equal(2);
+    });
+
     it('concurrent claims never hand the same agent to two owners (FOR UPDATE SKIP LOCKED)', async function () {
       const verifierId = `v-${Math.random().toString(36).slice(2, 8)}`;
       const ids: string[] = [];

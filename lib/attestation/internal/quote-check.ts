@@ -19,7 +19,11 @@ export interface QuoteCheckInput {
   readonly signAlg?: string;
   /** Clock info of the last accepted quote; omit to skip the clock check (one-shot evidence). */
   readonly previousClock?: StoredClockInfo | null;
-  /** The AK signature verified ahead, off the event loop; used only for this very AK, signature and attest. */
+  /**
+   * The AK signature verified ahead, off the event loop; used only for this very AK, signature and
+   * attest. When it was worked out from this very quote text, its decoded parts are used instead of
+   * decoding the text again.
+   */
   readonly signatureVerdict?: SignatureVerdict;
 }
 
@@ -40,12 +44,14 @@ export type QuoteCheckOutcome =
  */
 export function checkQuote(input: QuoteCheckInput): QuoteCheckOutcome {
   let verified: QuoteVerdict;
+  // The pre-check decoded this very text already (`verifyQuoteSignatureAhead`): its parts are taken as they are.
+  const ahead = input.signatureVerdict?.quote?.text === input.quote ? input.signatureVerdict : undefined;
   try {
-    const parts = parseQuoteString(input.quote);
+    const parts = ahead?.quote?.parts ?? parseQuoteString(input.quote);
     verified = verifyQuote({
       akPublic: akPublicKey(input.akTpm),
       attest: parts.attest,
-      signature: parts.signature,
+      signature: ahead?.signature ?? parts.signature,
       pcrBlob: parts.pcrBlob,
       nonce: input.nonce,
       hashAlg: input.hashAlg,

@@ -61,6 +61,11 @@ export class PushVerdictWriter {
     }
   }
 
+  /** Stores the verdicts still waiting for their batch and resolves once each has its answer (shutdown: then close the database). */
+  close(): Promise<void> {
+    return this.writer.close();
+  }
+
   private async complete(trx: Knex.Transaction, stored: readonly RoundWrite[]): Promise<void> {
     const rows = stored.flatMap((write) => {
       const completion = this.completions.get(write.agentId);

@@ -1,0 +1,98 @@
+import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { BootLogCache } from '../../lib/agent/boot-log-cache.js';
+import { sliceImaList } from '../../lib/agent/ima-list-slice.js';
+import { ImaLogReader } from '../../lib/agent/ima-log-reader.js';
+
+const line = (i: number): string => `10 ${i.toString(16).padStart(40, '0')} ima-ng sha256:${'ab'.repeat(32)} /usr/bin/file-${i}\n`;
+
+describe('agent: IMA log read incrementally, boot log encoded once', function () {
+  let dir: string;
+  let file: string;
+
+  beforeEach(function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-evidence-files-'));
+    file = path.join(dir, 'ascii_runtime_measurements');
+  });
+
+  afterEach(function () {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The reader's answer for every entry must be `sliceImaList`'s over the whole file as it is now. */
+  async function expectSameAsWholeRead(reader: ImaLogReader, text: string, lines: number): Promise<void> {
+    for (let requested = 0; requested <= lines + 2; requested += 1) {
+      expect(await reader.slice(requested), `entry ${requested}`).to.deep.equal(sliceImaList(text, requested));
+    }
+  }
+
+  it("gives sliceImaList's answer while the log grows, a line at a time, in pieces and by 2,000 lines (past one read chunk)", async function () {
+    const reader = new ImaLogReader(file);
+    let text = line(0);
+    writeFileSync(file, text);
+    await expectSameAsWholeRead(reader, text, 1);
+    // A line still being written is left out until its "\n" is there.
+    const next = line(1);
+    appendFileSync(file, next.slice(0, 20));
+    await expectSameAsWholeRead(reader, `${text}${next.slice(0, 20)}`, 1);
+    appendFileSync(file, next.slice(20));
+    text += next;
+    await expectSameAsWholeRead(reader, text, 2);
+    const many = Array.from({ length: 2000 }, (_, i) => line(i + 2)).join('');
+    appendFileSync(file, many);
+    text += many;
+    expect(await reader.slice(1990)).to.deep.equal(sliceImaList(text, 1990));
+    expect(await reader.slice(2002)).to.deep.equal({ list: '', entry: 2002, totalLines: 2002 });
+    expect(await reader.slice(0)).to.deep.equal(sliceImaList(text, 0));
+  });
+
+  it('starts over when the log shrank or is another file, and answers undefined while it is missing', async function () {
+    const reader = new ImaLogReader(file);
+    writeFileSync(file, line(0) + line(1) + line(2));
+    expect((await reader.slice(0))?.totalLines).to.equal(3);
+    truncateSync(file, 0);
+    writeFileSync(file, line(7));
+    await expectSameAsWholeRead(reader, line(7), 1);
+    // Replaced by a longer file (a new inode): not taken as the old one grown.
+    const replacement = path.join(dir, 'new');
+    writeFileSync(replacement, line(8) + line(9) + line(10));
+    renameSync(replacement, file);
+    await expectSameAsWholeRead(reader, line(8) + line(9) + line(10), 3);
+    rmSync(file);
+    expect(await reader.slice(0)).to.equal(undefined);
+    writeFileSync(file, line(11));
+    expect(await reader.slice(0)).to.deep.equal(sliceImaList(line(11), 0));
+  });
+
+  it('serves concurrent requests one after another without counting a line twice', async function () {
+    const reader = new ImaLogReader(file);
+    const text = Array.from({ length: 50 }, (_, i) => line(i)).join('');
+    writeFileSync(file, text);
+    const slices = await Promise.all([reader.slice(0), reader.slice(10), reader.slice(50), reader.slice(49)]);
+    expect(slices).to.deep.equal([0, 10, 50, 49].map((entry) => sliceImaList(text, entry)));
+  });
+
+  it('encodes the boot log once while it stays the same, and again after any change', async function () {
+    const bootLog = path.join(dir, 'binary_bios_measurements');
+    const cache = new BootLogCache(bootLog);
+    expect(await cache.base64()).to.equal(undefined);
+    writeFileSync(bootLog, Buffer.from([1, 2, 3, 4]));
+    const first = await cache.base64();
+    expect(first).to.equal(Buffer.from([1, 2, 3, 4]).toString('base64'));
+    expect(await cache.base64()).to.equal(first);
+    // Same size, rewritten in place with an older modification time: the change time still moves.
+    writeFileSync(bootLog, Buffer.from([9, 9, 9, 9]));
+    utimesSync(bootLog, new Date(0), new Date(0));
+    expect(await cache.base64()).to.equal(Buffer.from([9, 9, 9, 9]).toString('base64'));
+    const replacement = path.join(dir, 'replacement');
+    writeFileSync(replacement, Buffer.from([5, 6, 7, 8]));
+    renameSync(replacement, bootLog);
+    expect(await cache.base64()).to.equal(Buffer.from([5, 6, 7, 8]).toString('base64'));
+    appendFileSync(bootLog, Buffer.from([0]));
+    expect(await cache.base64()).to.equal(Buffer.from([5, 6, 7, 8, 0]).toString('base64'));
+    rmSync(bootLog);
+    expect(await cache.base64()).to.equal(undefined);
+  });
+});

@@ -148,13 +148,8 @@ export class PushAttestations {
 
   /** The evidence `record` calls for, given the offered capabilities; undefined when it would be refused. */
   private async choose(record: VerifierAgentRecord, body: CapabilitiesBody): Promise<PushChoice | undefined> {
-    let offered: PushCapabilities;
-    try {
-      offered = capabilitiesOf(body);
-    } catch (error) {
-      if (error instanceof PushRefused) return undefined;
-      throw error;
-    }
+    const offered = unlessRefused(() => capabilitiesOf(body));
+    if (offered === undefined) return undefined;
     const chosen = choosePushEvidence(record.state, await this.policiesOf(record), record.akTpm, offered);
     return chosen.ok ? chosen.choice : undefined;
   }
@@ -211,14 +206,8 @@ export class PushAttestations {
   private async takeIssued(agentId: string, index: string, body: EvidenceBody, now: Date): Promise<TakenEvidence | undefined> {
     const issued = this.issued.get(agentId);
     if (issued === undefined || (index !== 'latest' && index !== String(issued.index))) return undefined;
-    let evidence: PushEvidence;
-    try {
-      evidence = evidenceOf(body);
-    } catch (error) {
-      if (error instanceof PushRefused) return undefined;
-      throw error;
-    }
-    if (checkPushEvidence(issued.choice, evidence) !== undefined) return undefined;
+    const evidence = unlessRefused(() => evidenceOf(body));
+    if (evidence === undefined || checkPushEvidence(issued.choice, evidence) !== undefined) return undefined;
     const taken = await this.deps.repository.takeIssuedEvidence(agentId, issued.index, issued.challenge, now);
     if (taken === undefined) return undefined;
     this.issued.delete(agentId);
@@ -375,6 +364,16 @@ export class PushAttestations {
     if (!stored) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
     }
+  }
+}
+
+/** `decode()`, or undefined when it refuses (`PushRefused`): the caller then takes the path that reads and explains. */
+function unlessRefused<T>(decode: () => T): T | undefined {
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof PushRefused) return undefined;
+    throw error;
   }
 }
 

@@ -181,6 +181,32 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(status.body['results']['attestation_status']).to.equal('PASS');
   });
 
+  it('phase 1 after a verdict this process stored follows the agent\'s row: a changed tpm_policy, then pull mode', async function () {
+    const node = await bootNode();
+    await enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    // Changed behind this process's back, as the tenant or another verifier process would.
+    await opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ tpm_policy: JSON.stringify({ mask: '0x800400' }) });
+    const token = await node.agent.openSession();
+    const next = await capabilities(node, token);
+    expect(next.status).to.equal(201);
+    expect(next.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/1`);
+    const quoteItem = requested(next)[0] as { chosen_parameters: { selected_subjects: Record<string, number[]> } };
+    expect(quoteItem.chosen_parameters.selected_subjects['sha256']).to.include(23);
+    const indexes = (await opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid }).orderBy('index').select('index')) as { index: number }[];
+    expect(indexes.map((row) => row.index)).to.deep.equal([0, 1]);
+    const accepted = await call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, await node.agent.evidence(requested(next)), token);
+    expect(accepted.status).to.equal(202);
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    await opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ attestation_mode: 'pull' });
+    const refused = await capabilities(node, token);
+    expect(refused.status).to.equal(403);
+    expect(refused.body['errors'][0]['code']).to.equal('agent_attestations_disabled');
+    expect(await opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 2 }).first()).to.equal(undefined);
+    expect((await history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+  });
+
   it('the agent\'s run loop attests on the returned interval and stops cleanly when aborted', async function () {
     const node = await bootNode();
     await enrol(node);

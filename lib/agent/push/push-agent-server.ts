@@ -15,6 +15,8 @@ export interface PushAgentInput extends AgentConfigInput {
   readonly verifierUrl: string;
   /** PEM file of the CA the verifier's certificate chains to. */
   readonly verifierCaFile?: string;
+  /** The local address to connect to the verifier from (default: the system's choice). */
+  readonly localAddress?: string;
   readonly backoff?: Partial<PushBackoff>;
 }
 
@@ -43,7 +45,7 @@ export interface RunningPushAgent {
  * the verifier on its own (`PushAgent.run`) until closed.
  */
 export async function startPushAgent(input: PushAgentInput, options: StartPushAgentOptions = {}): Promise<RunningPushAgent> {
-  const { verifierUrl, verifierCaFile, backoff, ...agentInput } = input;
+  const { verifierUrl, verifierCaFile, localAddress, backoff, ...agentInput } = input;
   if (verifierUrl === '') throw new MissingParameterValue(['--verifier'], 'ironlime agent --push');
   const config = buildAgentConfig(agentInput);
   if (config.identity === 'id-secret' || config.identity === 'id-only') {
@@ -81,6 +83,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       uuid,
       verifierUrl,
       ...(verifierCa === undefined ? {} : { caCert: verifierCa }),
+      ...(localAddress === undefined ? {} : { localAddress }),
       tpm,
       ak,
       imaLogPath,

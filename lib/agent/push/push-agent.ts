@@ -21,6 +21,8 @@ export interface PushAgentOptions {
   readonly verifierUrl: string;
   /** PEM of the CA the verifier's certificate chains to. */
   readonly caCert?: string;
+  /** The local address to connect from (default: the system's choice). */
+  readonly localAddress?: string;
   readonly tpm: Tpm;
   /** The AK (registered with the registrar) and its hash. */
   readonly ak: AkInfo;
@@ -65,7 +67,7 @@ export class PushAgent {
   private token: string | undefined;
 
   constructor(private readonly options: PushAgentOptions) {
-    this.http = new PushHttp(options.verifierUrl, options.caCert);
+    this.http = new PushHttp(options.verifierUrl, options.caCert, options.localAddress);
     this.backoff = { ...PUSH_BACKOFF_DEFAULTS, ...options.backoff };
   }
 

@@ -22,12 +22,19 @@ export interface PushHttpReply {
 export class PushHttp {
   private readonly dispatcher: Agent;
 
+  /** `localAddress`: the address connections leave from (a simulated fleet gives each node its own loopback address). */
   constructor(
     private readonly baseUrl: string,
     caCert: string | undefined,
+    localAddress?: string,
     private readonly timeoutMs = 30_000,
   ) {
-    this.dispatcher = new Agent({ connect: caCert === undefined ? {} : { ca: caCert }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.dispatcher = new Agent({
+      connect: caCert === undefined ? {} : { ca: caCert },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
   }
 
   async send(method: 'POST' | 'PATCH' | 'GET', path: string, body: object | undefined, token?: string): Promise<PushHttpReply> {

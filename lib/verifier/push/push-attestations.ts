@@ -53,6 +53,9 @@ interface TakenEvidence {
   readonly evidence: PushEvidence;
 }
 
+/** An attestation as phase 1 inserts it. */
+type NewAttestation = Omit<PushAttestation, 'evaluation' | 'failureReason' | 'evidenceReceivedAt' | 'verificationCompletedAt'>;
+
 /** Agents whose policies and issued attestation are remembered before the maps are cleared (a bound on memory). */
 const MAX_REMEMBERED = 100_000;
 /** An evaluation that never finished (the process died in it) stops blocking new attestations after this. */
@@ -71,45 +74,97 @@ const POLICY_REUSE_MS = 60_000;
  * The push model's two phases and its liveness (keylime-protocol §10.3–§10.5), as I/O: the decisions
  * are `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
  * (agent state and history row in one statement; `PushVerdictWriter`: the attestation's completion in
- * the same transaction) before the agent hears back. Both phases read the agent and its latest
- * attestation in one round trip.
+ * the same transaction) before the agent hears back. Each phase costs one round trip besides the
+ * verdict's shared transaction when this process served the agent's previous attestation.
  */
 export class PushAttestations {
   private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
   /** The attestation this process last issued to each agent (phase 1), for `takeIssued`. */
   private readonly issued = new Map<string, { readonly index: number; readonly challenge: string; readonly choice: PushChoice }>();
+  /** Per agent, its row as the last verdict this process stored left it, and the attestation that verdict completed (`createAfterCompleted`). */
+  private readonly completed = new Map<string, { readonly record: VerifierAgentRecord; readonly latest: PushAttestation }>();
 
   constructor(
     private readonly deps: PushAttestationDeps,
     private readonly settings: PushAttestationSettings,
   ) {}
 
-  /** Phase 1 (§10.3): the evidence wanted from `agentId`, stored as its next attestation. */
+  /**
+   * Phase 1 (§10.3): the evidence wanted from `agentId`, stored as its next attestation. When this
+   * process stored the agent's last verdict, one round trip (`createAfterCompleted`); otherwise, or
+   * when anything would be refused, the agent and its latest attestation are read first.
+   */
   async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
+    const attestation = (await this.createAfterCompleted(agentId, body, now)) ?? (await this.createAfterReading(agentId, body, now));
+    if (this.issued.size > MAX_REMEMBERED) this.issued.clear();
+    this.issued.set(agentId, { index: attestation.index, challenge: attestation.challenge, choice: attestation.choice });
+    return { ...attestation, evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null };
+  }
+
+  /** Reads the agent and its latest attestation, refuses with the status §10.3 names, else chooses and inserts. */
+  private async createAfterReading(agentId: string, body: CapabilitiesBody, now: Date): Promise<NewAttestation> {
     const { record, latest } = await this.pushAgentWithLatest(agentId);
-    if (latest !== undefined) this.checkPace(latest, now);
+    if (latest !== undefined) {
+      const refused = this.paceRefusal(latest, now);
+      if (refused !== undefined) throw refused;
+    }
     const offered = capabilitiesOf(body);
     const policies = await this.policiesOf(record);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered);
     if (!chosen.ok) {
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);
     }
-    const attestation = {
+    const attestation = this.newAttestation(agentId, latest === undefined ? 0 : latest.index + 1, chosen.choice, body, now);
+    if (!(await this.deps.repository.insertAttestation(attestation))) {
+      throw new PushRefused(409, 'conflict', 'another attestation was created for this agent at the same time');
+    }
+    return attestation;
+  }
+
+  /**
+   * Phase 1 in one round trip, for an agent whose last verdict this process stored: the evidence is
+   * chosen from the agent's row as that verdict left it, and inserted only while the agent's latest
+   * attestation is still the one it completed; the same statement reads the agent's row, and the
+   * choice stands only if that row gives the same one (same enrolment, policies, boot time and IMA
+   * offset). Otherwise the attestation is withdrawn before anyone learnt its challenge. Undefined when
+   * it does not apply or anything would be refused: `createAfterReading` then reads and explains.
+   */
+  private async createAfterCompleted(agentId: string, body: CapabilitiesBody, now: Date): Promise<NewAttestation | undefined> {
+    const completed = this.completed.get(agentId);
+    if (completed === undefined || this.paceRefusal(completed.latest, now) !== undefined) return undefined;
+    this.completed.delete(agentId);
+    const chosen = await this.choose(completed.record, body);
+    if (chosen === undefined) return undefined;
+    const attestation = this.newAttestation(agentId, completed.latest.index + 1, chosen, body, now);
+    const { record, inserted } = await this.deps.repository.insertAfter(attestation, completed.latest);
+    if (!inserted) return undefined;
+    const current = record === undefined || !this.isPushAgent(record) ? undefined : await this.choose(record, body);
+    if (current === undefined || JSON.stringify(current) !== JSON.stringify(chosen)) {
+      await this.deps.repository.withdrawAttestation(agentId, attestation.index, attestation.challenge);
+      return undefined;
+    }
+    return attestation;
+  }
+
+  /** The evidence `record` calls for, given the offered capabilities; undefined when it would be refused. */
+  private async choose(record: VerifierAgentRecord, body: CapabilitiesBody): Promise<PushChoice | undefined> {
+    const offered = unlessRefused(() => capabilitiesOf(body));
+    if (offered === undefined) return undefined;
+    const chosen = choosePushEvidence(record.state, await this.policiesOf(record), record.akTpm, offered);
+    return chosen.ok ? chosen.choice : undefined;
+  }
+
+  private newAttestation(agentId: string, index: number, choice: PushChoice, body: CapabilitiesBody, now: Date): NewAttestation {
+    return {
       agentId,
-      index: latest === undefined ? 0 : latest.index + 1,
-      stage: 'awaiting_evidence' as const,
+      index,
+      stage: 'awaiting_evidence',
       challenge: randomBytes(16).toString('base64'),
-      choice: chosen.choice,
+      choice,
       systemInfo: body.data.attributes.system_info === undefined ? {} : { ...body.data.attributes.system_info },
       capabilitiesReceivedAt: now,
       challengesExpireAt: new Date(now.getTime() + this.settings.challengeLifetime * 1000),
     };
-    if (!(await this.deps.repository.insertAttestation(attestation))) {
-      throw new PushRefused(409, 'conflict', 'another attestation was created for this agent at the same time');
-    }
-    if (this.issued.size > MAX_REMEMBERED) this.issued.clear();
-    this.issued.set(agentId, { index: attestation.index, challenge: attestation.challenge, choice: attestation.choice });
-    return { ...attestation, evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null };
   }
 
   /**
@@ -129,6 +184,11 @@ export class PushAttestations {
       options: this.settings.engine,
     });
     await this.store(record, verdict.state, verdict.history, { index: latest.index, evaluation: verdict.verdict, failureReason: verdict.failureReason });
+    if (this.completed.size > MAX_REMEMBERED) this.completed.clear();
+    this.completed.set(agentId, {
+      record: { ...record, state: verdict.state },
+      latest: { ...latest, stage: 'verification_complete', evaluation: verdict.verdict, failureReason: verdict.failureReason, evidenceReceivedAt: now },
+    });
     if (verdict.verdict === 'pass') {
       await this.deps.sessions.extend(session, now);
     } else {
@@ -146,14 +206,8 @@ export class PushAttestations {
   private async takeIssued(agentId: string, index: string, body: EvidenceBody, now: Date): Promise<TakenEvidence | undefined> {
     const issued = this.issued.get(agentId);
     if (issued === undefined || (index !== 'latest' && index !== String(issued.index))) return undefined;
-    let evidence: PushEvidence;
-    try {
-      evidence = evidenceOf(body);
-    } catch (error) {
-      if (error instanceof PushRefused) return undefined;
-      throw error;
-    }
-    if (checkPushEvidence(issued.choice, evidence) !== undefined) return undefined;
+    const evidence = unlessRefused(() => evidenceOf(body));
+    if (evidence === undefined || checkPushEvidence(issued.choice, evidence) !== undefined) return undefined;
     const taken = await this.deps.repository.takeIssuedEvidence(agentId, issued.index, issued.challenge, now);
     if (taken === undefined) return undefined;
     this.issued.delete(agentId);
@@ -268,6 +322,10 @@ export class PushAttestations {
     return { record: this.checkPushAgent(agentId, found?.record), latest: found?.latest };
   }
 
+  private isPushAgent(record: VerifierAgentRecord): boolean {
+    return record.verifierId === this.settings.verifierId && record.attestationMode === 'push';
+  }
+
   private checkPushAgent(agentId: string, record: VerifierAgentRecord | undefined): VerifierAgentRecord {
     if (record === undefined || record.verifierId !== this.settings.verifierId) {
       throw new PushRefused(404, 'not_found', `agent ${agentId} is not enrolled`);
@@ -279,17 +337,18 @@ export class PushAttestations {
   }
 
   /** 503 while the previous evidence is being judged, 429 before `quote_interval` has passed since it came. */
-  private checkPace(latest: PushAttestation, now: Date): void {
+  private paceRefusal(latest: PushAttestation, now: Date): PushRefused | undefined {
     const receivedAt = latest.evidenceReceivedAt?.getTime();
     if (latest.stage === 'evaluating_evidence' && receivedAt !== undefined && now.getTime() - receivedAt < STALE_EVALUATION_MS) {
-      throw new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', this.settings.quoteInterval);
+      return new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', this.settings.quoteInterval);
     }
     if (receivedAt !== undefined) {
       const wait = (receivedAt + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
       if (wait > 0) {
-        throw new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait);
+        return new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait);
       }
     }
+    return undefined;
   }
 
   /**
@@ -305,6 +364,16 @@ export class PushAttestations {
     if (!stored) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
     }
+  }
+}
+
+/** `decode()`, or undefined when it refuses (`PushRefused`): the caller then takes the path that reads and explains. */
+function unlessRefused<T>(decode: () => T): T | undefined {
+  try {
+    return decode();
+  } catch (error) {
+    if (error instanceof PushRefused) return undefined;
+    throw error;
   }
 }
 

@@ -22,11 +22,11 @@ import { IsBase64String, IsKeylimeAgentId } from '../../http/validators.js';
  * Every field is bounded; unknown fields are refused like everywhere else (`validateDto`).
  */
 
-const SHORT = 64;
+export const SHORT = 64;
 /** TPMS_ATTEST and TPMT_SIGNATURE in base64: a few hundred bytes; 16 KiB is far above any TPM's. */
-const MAX_TPM_B64 = 16 * 1024;
+export const MAX_TPM_B64 = 16 * 1024;
 /** A UEFI event log (≈ 100 KiB) and an IMA list of ~100,000 entries (≈ 15 MiB) as text. */
-const MAX_LOG_TEXT = 24 * 1024 * 1024;
+export const MAX_LOG_TEXT = 24 * 1024 * 1024;
 
 /** `available_subjects`: `{"<bank>": [pcr, …]}` — a map, as Keylime's engine requires (spec §10.3). */
 function IsSubjectMap(): PropertyDecorator {

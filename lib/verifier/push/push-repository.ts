@@ -23,6 +23,22 @@ with taken as (
 select a.*, to_jsonb(taken) as ${LATEST}
 from verifier_agents a join taken on taken.agent_id = a.agent_id where a.agent_id = ?`;
 
+/** Column of `INSERT_AFTER` saying whether the attestation was inserted. */
+const INSERTED = 'push_inserted';
+const INSERT_AFTER = `
+with latest as (
+  select t.index, t.stage, t.challenge from verifier_push_attestations t where t.agent_id = ? order by t.index desc limit 1
+), inserted as (
+  insert into verifier_push_attestations
+    (agent_id, index, stage, challenge, choice, system_info, capabilities_received_at, challenges_expire_at)
+  select ?::text, ?::int, ?::text, ?::text, ?::jsonb, ?::jsonb, ?::timestamptz, ?::timestamptz
+  from latest where latest.index = ?::int and latest.challenge = ? and latest.stage = 'verification_complete'
+  on conflict do nothing
+  returning 1
+)
+select a.*, exists (select 1 from inserted) as ${INSERTED}
+from (select 1) one left join verifier_agents a on a.agent_id = ?`;
+
 export interface PushSession {
   readonly sessionId: string;
   readonly agentId: string;
@@ -141,6 +157,39 @@ export class PushRepository {
       if ((error as { code?: string }).code === '23505') return false;
       throw error;
     }
+  }
+
+  /**
+   * Inserts `attestation` only while the agent's latest attestation is still `after` (same index and
+   * challenge, judged), and reads the agent's row in the same round trip (undefined when it is not
+   * enrolled). A concurrent insert of the same index makes it insert nothing.
+   */
+  async insertAfter(
+    attestation: Omit<PushAttestation, 'evaluation' | 'failureReason' | 'evidenceReceivedAt' | 'verificationCompletedAt'>,
+    after: Pick<PushAttestation, 'index' | 'challenge'>,
+  ): Promise<{ readonly record: VerifierAgentRecord | undefined; readonly inserted: boolean }> {
+    const a = attestation;
+    const result = (await this.knex.raw(INSERT_AFTER, [
+      a.agentId,
+      a.agentId,
+      a.index,
+      a.stage,
+      a.challenge,
+      JSON.stringify(a.choice),
+      JSON.stringify(a.systemInfo),
+      a.capabilitiesReceivedAt,
+      a.challengesExpireAt,
+      after.index,
+      after.challenge,
+      a.agentId,
+    ])) as { rows: Record<string, unknown>[] };
+    const row = result.rows[0];
+    return { record: row === undefined || row['agent_id'] === null ? undefined : recordFromRow(row), inserted: row?.[INSERTED] === true };
+  }
+
+  /** Deletes attestation `index` while it still awaits its evidence and has `challenge` (its choice turned out stale). */
+  async withdrawAttestation(agentId: string, index: number, challenge: string): Promise<void> {
+    await this.knex(ATTESTATIONS).where({ agent_id: agentId, index, challenge, stage: 'awaiting_evidence' }).delete();
   }
 
   /**

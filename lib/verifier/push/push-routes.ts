@@ -13,6 +13,7 @@ import {
   SessionProofBody,
 } from './push-dtos.js';
 import type { PushAttestation } from './push-repository.js';
+import { fastAgentParams, fastCapabilitiesBody, fastEvidenceBody, fastIndexParams } from './push-body-fast-path.js';
 import { sendJsonApi, sendPushError } from './push-reply.js';
 import type { PushSessions } from './push-sessions.js';
 
@@ -30,7 +31,8 @@ export interface PushRouteDeps {
  * The `/v3.0` push routes (keylime-protocol §10), public like Keylime's (the agent proves itself with
  * its session token, not a client certificate). JSON:API in and out (`application/vnd.api+json`;
  * the body is read as JSON whatever the content type, as on every ironlime route), every body
- * validated by its DTO before anything runs, errors as JSON:API error objects.
+ * validated by its DTO before anything runs (the two bodies of every attestation through a fast path
+ * that only ever accepts what the DTO accepts, `push-body-fast-path.ts`), errors as JSON:API error objects.
  */
 export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): void {
   const route = (method: 'GET' | 'POST' | 'PATCH', url: string, bodyLimit: number, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>): void => {
@@ -67,17 +69,17 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
   });
 
   route('POST', '/agents/:agent_id/attestations', SMALL_BODY_LIMIT, async (request, reply) => {
-    const params = validate(PushAgentParams, request.params, 'params');
+    const params = fastAgentParams(request.params) ?? validate(PushAgentParams, request.params, 'params');
     await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
-    const body = validateDto(CapabilitiesBody, request.body, 'body');
+    const body = fastCapabilitiesBody(request.body) ?? validateDto(CapabilitiesBody, request.body, 'body');
     const attestation = await deps.attestations.create(params.agent_id, body);
     return sendJsonApi(reply, 201, { data: attestationDocument(attestation) }, { location: `/v3.0/agents/${params.agent_id}/attestations/${attestation.index}` });
   });
 
   route('PATCH', '/agents/:agent_id/attestations/:index', EVIDENCE_BODY_LIMIT, async (request, reply) => {
-    const params = validate(AttestationIndexParams, request.params, 'params');
+    const params = fastIndexParams(request.params) ?? validate(AttestationIndexParams, request.params, 'params');
     const session = await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
-    const body = validateDto(EvidenceBody, request.body, 'body');
+    const body = fastEvidenceBody(request.body) ?? validateDto(EvidenceBody, request.body, 'body');
     const attestation = await deps.attestations.submit(params.agent_id, params.index, body, session);
     return sendJsonApi(reply, 202, {
       data: {

@@ -226,6 +226,8 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       close: async () => {
         await listening.close();
         await pushing.silenceSweep.close();
+        // After the listener: no request can queue a verdict any more; the database stays open until they are stored.
+        await pushing.verdicts.close();
         await checking.close();
         await running.close();
         await closeRevocation();
@@ -235,6 +237,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   } catch (error) {
     await service?.close().catch(() => undefined);
     await push?.silenceSweep.close().catch(() => undefined);
+    await push?.verdicts.close().catch(() => undefined);
     await scheduler?.close().catch(() => undefined);
     await liveness?.close().catch(() => undefined);
     await closeRevocation().catch(() => undefined);

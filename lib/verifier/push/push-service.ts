@@ -32,6 +32,8 @@ export interface PushService {
   readonly attestations: PushAttestations;
   /** Fails push agents silent past their timeout (not the liveness checks of nodes without a TPM). */
   readonly silenceSweep: PushLiveness;
+  /** Stores the push verdicts in batches; `close()` stores what waits and resolves when every verdict has its answer. */
+  readonly verdicts: PushVerdictWriter;
 }
 
 /** Builds the push side and registers its `/v3.0` routes on `app` (the silence sweep starts with `silenceSweep.start()`). */
@@ -44,8 +46,9 @@ export function createPushService(deps: PushServiceDeps): PushService {
     verifierId: config.verifierId,
   });
   const timeout = pushTimeoutSeconds(config);
+  const verdicts = new PushVerdictWriter(deps.knex, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval));
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, sessions, writer: new PushVerdictWriter(deps.knex, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval)), policies: deps.policies, log: deps.log },
+    { agents: deps.agents, repository, sessions, writer: verdicts, policies: deps.policies, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,
@@ -60,5 +63,5 @@ export function createPushService(deps: PushServiceDeps): PushService {
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
   // A quarter of the timeout: an agent is failed at most 25 % after its deadline.
   const silenceSweep = new PushLiveness(attestations, sessions, Math.max(0.5, Math.min(30, timeout / 4)), deps.log);
-  return { sessions, attestations, silenceSweep };
+  return { sessions, attestations, silenceSweep, verdicts };
 }

@@ -149,6 +149,9 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       process.stdout.write(`figures: ${files.json}, plot: ${files.svg}\n`);
       return { report, cpu: options.push ? `${perRound(verifierCpu)}` : cpu };
     } finally {
+      // The verifiers first: a verifier that outlived the fleet would fail every agent as unreachable
+      // and fan revocation notices out to agents already gone.
+      if (children !== undefined) await stopVerifiers(children);
       await fleet.close();
     }
   } finally {

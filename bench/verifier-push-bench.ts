@@ -85,8 +85,9 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       verifierCpu: (cpuAfter - cpuBefore) / input.seconds,
     };
   } finally {
-    await fleet?.close();
+    // The verifier first, as in the pull bench: it must not outlive the agents it judges.
     await verifier?.stop();
+    await fleet?.close();
     await admin.raw('drop schema if exists ?? cascade', [schema]);
     await admin.destroy();
     await rm(dataDir, { recursive: true, force: true });

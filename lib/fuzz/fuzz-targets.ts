@@ -75,19 +75,20 @@ function deepJson(depth: number): string {
   return `{"auth_tag":${'['.repeat(depth)}${']'.repeat(depth)}}`;
 }
 
-function httpTarget(name: string, description: string, dtos: readonly DtoClass<object>[], seeds: () => string[]): FuzzTarget {
+/** A JSON-body target: each of `checks` gets the parsed body and may refuse it only with a typed error. */
+function jsonBodyTarget(name: string, description: string, checks: readonly ((value: unknown) => unknown)[], seeds: () => string[], tokens: readonly string[] = JSON_TOKENS): FuzzTarget {
   return {
     name,
     description,
     kind: 'text',
-    tokens: JSON_TOKENS,
+    tokens,
     seeds: () => [...seeds(), '{"auth_tag":{"constructor":{}}}', deepJson(10_000), '{"agent_id":"__proto__"}', '{"agent_id":".."}', ''],
     run(input) {
       const text = textOf(input);
       const value = text.length === 0 ? {} : parseJsonBody(text);
-      for (const dto of dtos) {
+      for (const check of checks) {
         try {
-          validateDto(dto, value, 'body');
+          check(value);
         } catch (error) {
           if (!isTypedFuzzError(error)) {
             throw error;
@@ -96,6 +97,16 @@ function httpTarget(name: string, description: string, dtos: readonly DtoClass<o
       }
     },
   };
+}
+
+/** A target over request DTOs, validated as a service validates a body. */
+function httpTarget(name: string, description: string, dtos: readonly DtoClass<object>[], seeds: () => string[]): FuzzTarget {
+  return jsonBodyTarget(
+    name,
+    description,
+    dtos.map((dto) => (value: unknown) => validateDto(dto, value, 'body')),
+    seeds,
+  );
 }
 
 /** Errors a target may throw: the project's typed errors. */
@@ -319,12 +330,11 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     JSON.stringify({ nonce: 'abc123', mask: '0x408400', partial: '1', ima_ml_entry: '0' }),
     JSON.stringify({ encrypted_key: 'AAAA', auth_tag: 'ab'.repeat(48), payload: 'AAAA' }),
   ]),
-  {
-    name: 'http-kbs',
-    description: "the broker's KBS request checks, written out for the hot routes (Request, Attestation, resource path)",
-    kind: 'text',
-    tokens: [...JSON_TOKENS, '"runtime-data"', '"tee-evidence"', '"primary_evidence"', '"tee-pubkey"', '"init-data"', '"r"', '":"'],
-    seeds: () => [
+  jsonBodyTarget(
+    'http-kbs',
+    "the broker's KBS request checks, written out for the hot routes (Request, Attestation, resource path)",
+    [checkAuthRequest, checkAttestation, checkResourcePath],
+    () => [
       JSON.stringify({ version: '0.4.0', tee: 'tpm', 'extra-params': {} }),
       JSON.stringify({
         'runtime-data': { nonce: 'AAAA', 'tee-pubkey': { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } },
@@ -332,20 +342,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
         'init-data': { format: 'json', body: '{}' },
       }),
       JSON.stringify({ repository: 'default', type: 'key', tag: 'disk' }),
-      deepJson(10_000),
     ],
-    run(input) {
-      const text = textOf(input);
-      const value = text.length === 0 ? {} : parseJsonBody(text);
-      for (const check of [checkAuthRequest, checkAttestation, checkResourcePath]) {
-        try {
-          check(value);
-        } catch (error) {
-          if (!isTypedFuzzError(error)) {
-            throw error;
-          }
-        }
-      }
-    },
-  },
+    [...JSON_TOKENS, '"runtime-data"', '"tee-evidence"', '"primary_evidence"', '"tee-pubkey"', '"init-data"', '"r"', '":"'],
+  ),
 ];

@@ -15,6 +15,14 @@ export type LivenessMode = 'id-secret' | 'id-only';
  */
 export type LivenessStatus = 'pending' | 'alive' | 'unreachable' | 'failed';
 
+/** Every status, in the order the dashboard lists them. */
+export const LIVENESS_STATUSES: readonly LivenessStatus[] = ['alive', 'pending', 'unreachable', 'failed'];
+
+/** A status read back from storage; a text that is not ours reads as `failed` (fail closed). */
+export function storedLivenessStatus(text: unknown): LivenessStatus {
+  return LIVENESS_STATUSES.find((status) => status === text) ?? 'failed';
+}
+
 export interface LivenessState {
   readonly status: LivenessStatus;
   /** Consecutive checks without an answer. */

@@ -1,6 +1,7 @@
+import { LIVENESS_STATUSES } from '../attestation/liveness-decision.js';
 import { OPERATIONAL_STATE_LABELS } from '../attestation/operational-state.js';
 import type { Principal } from '../auth/roles.js';
-import { LIVENESS_STATUSES, SHOWN_TRUST_LEVELS, type FleetOverview, type NodePage, type NodeQuery, type NodeRow, type NodeSort, type PolicyUse, type TimelineEntry } from './dashboard-queries.js';
+import { SHOWN_TRUST_LEVELS, type FleetOverview, type NodePage, type NodeQuery, type NodeRow, type NodeSort, type PolicyUse, type TimelineEntry } from './dashboard-queries.js';
 import { html, type SafeHtml } from './html.js';
 import { layout } from './layout.js';
 

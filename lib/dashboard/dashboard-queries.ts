@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessStatus } from '../attestation/liveness-decision.js';
+import { LIVENESS_STATUSES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, storedLivenessStatus, type LivenessStatus } from '../attestation/liveness-decision.js';
 import { attestationStatus, operationalStateLabel, type AttestationStatus, type OperationalState } from '../attestation/operational-state.js';
 import { isTrustLevel, TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
 
@@ -20,7 +20,6 @@ export type NodeSort = keyof typeof NODE_SORTS;
 export type ShownTrustLevel = TrustLevel | 'unknown';
 /** Strongest first, as the overview lists them. */
 export const SHOWN_TRUST_LEVELS: readonly ShownTrustLevel[] = [...[...TRUST_LEVELS].reverse(), 'unknown'];
-export const LIVENESS_STATUSES: readonly LivenessStatus[] = ['alive', 'pending', 'unreachable', 'failed'];
 
 export interface FleetOverview {
   /** Agents attested with a TPM (the verifier's agents). */
@@ -190,7 +189,7 @@ export class DashboardQueries {
     const byTrustLevel = Object.fromEntries(SHOWN_TRUST_LEVELS.map((level) => [level, 0])) as Record<ShownTrustLevel, number>;
     for (const row of levels) byTrustLevel[shownTrustLevel(row.trust_level)] += Number(row.n);
     const byLiveness = Object.fromEntries(LIVENESS_STATUSES.map((status) => [status, 0])) as Record<LivenessStatus, number>;
-    for (const row of liveness) byLiveness[livenessStatus(row.status)] += Number(row.n);
+    for (const row of liveness) byLiveness[storedLivenessStatus(row.status)] += Number(row.n);
     return {
       total: byState.reduce((sum, row) => sum + row.count, 0),
       byState,
@@ -313,7 +312,7 @@ export class DashboardQueries {
     return rows.map((row) => ({
       at: new Date(row.at).toISOString(),
       kind: 'state',
-      title: `${livenessStatusWord(livenessStatus(row.from_status))} → ${livenessStatusWord(livenessStatus(row.to_status))}`,
+      title: `${livenessStatusWord(storedLivenessStatus(row.from_status))} → ${livenessStatusWord(storedLivenessStatus(row.to_status))}`,
       eventIds: [],
       detail: row.reason ?? '',
       count: 1,
@@ -348,11 +347,6 @@ function shownTrustLevel(text: unknown): ShownTrustLevel {
   return isTrustLevel(text) ? text : 'unknown';
 }
 
-/** A status text that is not ours reads as `failed` (fail closed). */
-function livenessStatus(text: unknown): LivenessStatus {
-  return LIVENESS_STATUSES.find((status) => status === text) ?? 'failed';
-}
-
 function isoOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : new Date(value as string).toISOString();
 }
@@ -373,7 +367,7 @@ function nodeRow(row: Record<string, unknown>): NodeRow {
     lastFailure: (row['last_failure'] as string | null) ?? null,
   };
   if (row['liveness_status'] !== null && row['liveness_status'] !== undefined) {
-    const liveness = livenessStatus(row['liveness_status']);
+    const liveness = storedLivenessStatus(row['liveness_status']);
     const tone = liveness === 'alive' ? 'live' : liveness === 'pending' ? 'pending' : 'fail';
     return { ...common, state: null, label: `liveness check: ${liveness}, no integrity evidence`, status: livenessStatusWord(liveness), tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
   }

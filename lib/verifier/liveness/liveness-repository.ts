@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { LivenessMode, LivenessState, LivenessStatus } from '../../attestation/liveness-decision.js';
+import { storedLivenessStatus, type LivenessMode, type LivenessState } from '../../attestation/liveness-decision.js';
 import type { TrustLevel } from '../../identity/trust-level.js';
 import { storableNullableText } from '../storable-text.js';
 
@@ -126,13 +126,6 @@ function fromRow(row: LivenessRow): LivenessRecord {
     port: Number(row.port),
     mtlsCert: row.mtls_cert,
     proofKey: row.proof_key,
-    state: { status: storedStatus(row.status), misses: Number(row.misses), lastSeen: seen, lastFailure: row.last_failure },
+    state: { status: storedLivenessStatus(row.status), misses: Number(row.misses), lastSeen: seen, lastFailure: row.last_failure },
   };
-}
-
-const STATUSES: readonly LivenessStatus[] = ['pending', 'alive', 'unreachable', 'failed'];
-
-/** A status text that is not ours reads as `failed` (fail closed). */
-function storedStatus(text: string): LivenessStatus {
-  return STATUSES.find((status) => status === text) ?? 'failed';
 }

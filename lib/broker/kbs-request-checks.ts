@@ -1,6 +1,6 @@
 import { RequestValidationError } from '../http/http-errors.js';
 import { checkJsonValue } from '../http/json-guard.js';
-import { isKeylimeAgentId } from '../http/validators.js';
+import { isCanonicalBase64, isKeylimeAgentId } from '../http/validators.js';
 import { RESOURCE_PART, type ResourcePath, type RuntimeData } from './kbs-wire.js';
 import { EVIDENCE_LIMITS, type UntrustedTpmEvidence } from './tpm-evidence.js';
 
@@ -151,7 +151,7 @@ function oneOf(value: unknown, path: string, allowed: readonly string[]): string
 /** Canonical, non-empty base64 (what decodes and re-encodes to itself), at most `maxLength` characters. */
 function base64(value: unknown, path: string, maxLength: number): string {
   const checked = text(value, path, maxLength);
-  if (checked.length === 0 || checked.length % 4 !== 0 || Buffer.from(checked, 'base64').toString('base64') !== checked) {
+  if (checked.length === 0 || !isCanonicalBase64(checked)) {
     throw new RequestValidationError(path, 'must be a base64 string');
   }
   return checked;

@@ -16,10 +16,13 @@ export interface LengthOptions {
 const DEFAULT_MAX_LENGTH = 16 * 1024 * 1024;
 
 /** Standard-alphabet base64 with padding, canonical (it must re-encode to itself), as Keylime sends TPM structures. */
+export function isCanonicalBase64(value: string): boolean {
+  return value.length % 4 === 0 && Buffer.from(value, 'base64').toString('base64') === value;
+}
+
+/** A string that `isCanonicalBase64` accepts. */
 export function IsBase64String(options: LengthOptions = {}, validationOptions?: ValidationOptions): PropertyDecorator {
-  return stringRule('isBase64String', 'must be a base64 string', options, validationOptions, (value) =>
-    value.length % 4 === 0 && Buffer.from(value, 'base64').toString('base64') === value,
-  );
+  return stringRule('isBase64String', 'must be a base64 string', options, validationOptions, isCanonicalBase64);
 }
 
 const HEX = /^[0-9a-fA-F]*$/;

@@ -1,5 +1,5 @@
 import { isISO8601 } from 'class-validator';
-import { isKeylimeAgentId } from '../../http/validators.js';
+import { isCanonicalBase64, isKeylimeAgentId } from '../../http/validators.js';
 import type { AttestationIndexParams, CapabilitiesBody, EvidenceBody, PushAgentParams } from './push-dtos.js';
 import { MAX_LOG_TEXT, MAX_TPM_B64, SHORT } from './push-dtos.js';
 
@@ -186,7 +186,7 @@ function text(value: unknown, max: number): boolean {
 
 /** As `IsBase64String`: non-empty, canonical standard base64 with padding. */
 function base64(value: unknown, max: number): boolean {
-  return typeof value === 'string' && value.length > 0 && value.length <= max && value.length % 4 === 0 && Buffer.from(value, 'base64').toString('base64') === value;
+  return typeof value === 'string' && value.length > 0 && value.length <= max && isCanonicalBase64(value);
 }
 
 function integer(value: unknown, min: number, max: number): boolean {

@@ -39,9 +39,8 @@ export interface ReplayRoundOutcome {
 }
 
 interface Source {
-  readonly count: number;
-  /** Checks every line in order and extends `replay`; `after(index)` runs after each line. */
-  forEach(replay: Pcr10Replay, after: (index: number) => void): void;
+  /** Checks every line in order and extends `replay`; `after(index)` runs after each line. Returns the number of lines. */
+  forEach(replay: Pcr10Replay, after: (index: number) => void): number;
 }
 
 type CheckOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay) => void;
@@ -73,7 +72,7 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   const quoted = input.quoted;
   let matched = quoted !== undefined && replay.matches(quoted.bank, quoted.latin1) ? 0 : -1;
   let committed = replay.snapshot();
-  source.forEach(replay, (index) => {
+  const count = source.forEach(replay, (index) => {
     if (quoted !== undefined && matched < 0 && replay.matches(quoted.bank, quoted.latin1)) {
       matched = index + 1;
       committed = replay.snapshot();
@@ -81,8 +80,8 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   });
   const final = replay.snapshot();
   return quoted === undefined
-    ? { failures, count: source.count, matched: source.count, committed: final, final }
-    : { failures, count: source.count, matched, committed, final };
+    ? { failures, count, matched: count, committed: final, final }
+    : { failures, count, matched, committed, final };
 }
 
 /**
@@ -91,15 +90,10 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
  * newline ends the last line; any other empty line is a line (which the parser refuses).
  */
 function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, checkOne: CheckOne): Source {
-  let count = 0;
-  for (let at = 0; at < text.length; count++) {
-    const newline = text.indexOf('\n', at);
-    at = newline < 0 ? text.length : newline + 1;
-  }
   return {
-    count,
     forEach(replay, after) {
-      for (let index = 0, start = 0; index < count; index++) {
+      let index = 0;
+      for (let start = 0; start < text.length; index++) {
         const newline = text.indexOf('\n', start);
         const end = newline < 0 ? text.length : newline;
         if (!fast.accept(text, start, end, replay)) {
@@ -109,13 +103,13 @@ function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, check
         after(index);
         start = end + 1;
       }
+      return index;
     },
   };
 }
 
 function entriesSource(entries: readonly UntrustedImaEntry[], startLine: number, checkOne: CheckOne): Source {
   return {
-    count: entries.length,
     forEach(replay, after) {
       for (let index = 0; index < entries.length; index++) {
         const entry = entries[index];
@@ -125,6 +119,7 @@ function entriesSource(entries: readonly UntrustedImaEntry[], startLine: number,
         checkOne(entry, startLine + index, replay);
         after(index);
       }
+      return entries.length;
     },
   };
 }

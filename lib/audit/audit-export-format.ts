@@ -10,6 +10,8 @@ const MAX_LINE_BYTES = 1024 * 1024;
 const FIELDS = ['action', 'actor', 'agent_id', 'at', 'details', 'hash', 'prev_hash', 'seq', 'signature', 'stream'];
 /** A record signed as part of a batch also carries its path to the signed root. */
 const BATCH_FIELDS = [...FIELDS, 'batch_path'].sort();
+const FIELD_KEYS = FIELDS.join(',');
+const BATCH_FIELD_KEYS = BATCH_FIELDS.join(',');
 
 /**
  * One record as one line of an export: canonical JSON, so the same records give the same bytes.
@@ -56,7 +58,7 @@ function parseAuditLine(line: string, lineNumber: number): AuditRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('not a JSON object');
   const fields = value as Record<string, unknown>;
   const keys = Object.keys(fields).sort().join(',');
-  if (keys !== FIELDS.join(',') && keys !== BATCH_FIELDS.join(',')) fail(`fields must be exactly ${FIELDS.join(', ')}, and batch_path for a record signed in a batch`);
+  if (keys !== FIELD_KEYS && keys !== BATCH_FIELD_KEYS) fail(`fields must be exactly ${FIELDS.join(', ')}, and batch_path for a record signed in a batch`);
   const batchPath = fields['batch_path'] ?? [];
   if (!isAuditPath(batchPath) || ('batch_path' in fields && batchPath.length === 0)) fail(`batch_path must be 1 to ${MAX_AUDIT_PATH_STEPS} steps, each L or R and 64 lowercase hex digits`);
   const text = (name: string): string => (typeof fields[name] === 'string' ? (fields[name] as string) : fail(`${name} must be a string`));

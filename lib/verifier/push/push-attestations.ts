@@ -133,12 +133,14 @@ export class PushAttestations {
     const completed = this.completed.get(agentId);
     if (completed === undefined || this.paceRefusal(completed.latest, now) !== undefined) return undefined;
     this.completed.delete(agentId);
-    const chosen = await this.choose(completed.record, body);
+    const offered = unlessRefused(() => capabilitiesOf(body));
+    if (offered === undefined) return undefined;
+    const chosen = await this.choose(completed.record, offered);
     if (chosen === undefined) return undefined;
     const attestation = this.newAttestation(agentId, completed.latest.index + 1, chosen, body, now);
     const { record, inserted } = await this.deps.repository.insertAfter(attestation, completed.latest);
     if (!inserted) return undefined;
-    const current = record === undefined || !this.isPushAgent(record) ? undefined : await this.choose(record, body);
+    const current = record === undefined || !this.isPushAgent(record) ? undefined : await this.choose(record, offered);
     if (current === undefined || JSON.stringify(current) !== JSON.stringify(chosen)) {
       await this.deps.repository.withdrawAttestation(agentId, attestation.index, attestation.challenge);
       return undefined;
@@ -147,9 +149,7 @@ export class PushAttestations {
   }
 
   /** The evidence `record` calls for, given the offered capabilities; undefined when it would be refused. */
-  private async choose(record: VerifierAgentRecord, body: CapabilitiesBody): Promise<PushChoice | undefined> {
-    const offered = unlessRefused(() => capabilitiesOf(body));
-    if (offered === undefined) return undefined;
+  private async choose(record: VerifierAgentRecord, offered: PushCapabilities): Promise<PushChoice | undefined> {
     const chosen = choosePushEvidence(record.state, await this.policiesOf(record), record.akTpm, offered);
     return chosen.ok ? chosen.choice : undefined;
   }

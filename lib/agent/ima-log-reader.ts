@@ -30,25 +30,36 @@ export class ImaLogReader {
 
   /** The lines from `requested` on (Keylime's rules, `sliceImaList`), or undefined when the file cannot be read. */
   slice(requested: number): Promise<ImaListSlice | undefined> {
-    const run = this.queue.then(() => this.read(requested));
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private read(requested: number): Promise<ImaListSlice | undefined> {
-    return readEvidenceFile(this.file, async (handle) => {
-      // Cleared until the read succeeds: offsets half read are not kept, the next call starts over.
-      const known = this.identity;
-      this.identity = '';
-      const identity = await this.catchUp(handle, known);
+    return this.caughtUp(async (handle) => {
       const totalLines = this.lineStarts.length;
       const entry = requested > totalLines ? 0 : requested;
       const from = entry === totalLines ? this.end : (this.lineStarts[entry] as number);
       const list = Buffer.alloc(this.end - from);
       await readFully(handle, list, from);
-      this.identity = identity;
       return { list: list.toString('utf8'), entry, totalLines };
     });
+  }
+
+  /** How many complete lines the log holds, without reading them back; undefined when the file cannot be read. */
+  lineCount(): Promise<number | undefined> {
+    return this.caughtUp(() => Promise.resolve(this.lineStarts.length));
+  }
+
+  /** Runs `use` on the open file once the offsets are caught up, after any earlier call (one at a time). */
+  private caughtUp<T>(use: (handle: FileHandle) => Promise<T>): Promise<T | undefined> {
+    const run = this.queue.then(() =>
+      readEvidenceFile(this.file, async (handle) => {
+        // Cleared until the read succeeds: offsets half read are not kept, the next call starts over.
+        const known = this.identity;
+        this.identity = '';
+        const identity = await this.catchUp(handle, known);
+        const result = await use(handle);
+        this.identity = identity;
+        return result;
+      }),
+    );
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /**

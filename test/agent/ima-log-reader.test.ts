@@ -21,8 +21,9 @@ describe('agent: IMA log read incrementally, boot log encoded once', function ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** The reader's answer for every entry must be `sliceImaList`'s over the whole file as it is now. */
+  /** The reader's answer for every entry, and its line count, must be `sliceImaList`'s over the whole file as it is now. */
   async function expectSameAsWholeRead(reader: ImaLogReader, text: string, lines: number): Promise<void> {
+    expect(await reader.lineCount(), 'line count').to.equal(sliceImaList(text, 0).totalLines);
     for (let requested = 0; requested <= lines + 2; requested += 1) {
       expect(await reader.slice(requested), `entry ${requested}`).to.deep.equal(sliceImaList(text, requested));
     }
@@ -62,6 +63,7 @@ describe('agent: IMA log read incrementally, boot log encoded once', function ()
     await expectSameAsWholeRead(reader, line(8) + line(9) + line(10), 3);
     rmSync(file);
     expect(await reader.slice(0)).to.equal(undefined);
+    expect(await reader.lineCount()).to.equal(undefined);
     writeFileSync(file, line(11));
     expect(await reader.slice(0)).to.deep.equal(sliceImaList(line(11), 0));
   });

@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js';
-import { sliceImaList } from '../ima-list-slice.js';
+import { BootLogCache } from '../boot-log-cache.js';
+import { ImaLogReader } from '../ima-log-reader.js';
+import type { ImaListSlice } from '../ima-list-slice.js';
 import { PushHttp, type PushHttpReply } from './push-http.js';
 
 /** Keylime's push-agent back-off defaults (spec §10.1): 10 s doubling, at most 300 s. */
@@ -65,10 +66,15 @@ export class PushAgent {
   private readonly http: PushHttp;
   private readonly backoff: PushBackoff;
   private token: string | undefined;
+  private readonly imaLog: ImaLogReader | undefined;
+  private readonly bootLog: BootLogCache | undefined;
 
   constructor(private readonly options: PushAgentOptions) {
     this.http = new PushHttp(options.verifierUrl, options.caCert, options.localAddress);
     this.backoff = { ...PUSH_BACKOFF_DEFAULTS, ...options.backoff };
+    // As the pull agent's routes: the IMA log read incrementally, the boot log encoded once while unchanged.
+    this.imaLog = options.imaLogPath === undefined ? undefined : new ImaLogReader(options.imaLogPath);
+    this.bootLog = options.bootLogPath === undefined ? undefined : new BootLogCache(options.bootLogPath);
   }
 
   /** Attests until `signal` aborts; resolves once stopped (a request in flight is finished or aborted first). */
@@ -182,17 +188,15 @@ export class PushAgent {
         },
       },
     ];
-    const bootLog = await readOptional(this.options.bootLogPath);
-    if (bootLog !== undefined) {
+    if ((await this.bootLog?.base64()) !== undefined) {
       items.push({
         evidence_class: 'log',
         evidence_type: 'uefi_log',
         capabilities: { evidence_version: '2.1', entry_count: 0, supports_partial_access: false, appendable: false, formats: ['application/octet-stream'] },
       });
     }
-    const ima = await readOptional(this.options.imaLogPath);
-    if (ima !== undefined) {
-      const lines = sliceImaList(ima.toString('utf8'), 0).totalLines;
+    const lines = await this.imaLog?.lineCount();
+    if (lines !== undefined) {
       items.push({
         evidence_class: 'log',
         evidence_type: 'ima_log',
@@ -221,19 +225,20 @@ export class PushAgent {
       },
     ];
     if (requested.some((item) => (item as { evidence_type?: unknown }).evidence_type === 'uefi_log')) {
-      const log = await readOptional(this.options.bootLogPath);
-      items.push({ evidence_class: 'log', evidence_type: 'uefi_log', data: { entries: (log ?? Buffer.alloc(0)).toString('base64') } });
+      items.push({ evidence_class: 'log', evidence_type: 'uefi_log', data: { entries: (await this.bootLog?.base64()) ?? '' } });
     }
     const ima = requested.find((item) => (item as { evidence_type?: unknown }).evidence_type === 'ima_log') as { chosen_parameters?: { starting_offset?: unknown } } | undefined;
     if (ima !== undefined) {
       const offset = ima.chosen_parameters?.starting_offset;
-      const text = (await readOptional(this.options.imaLogPath))?.toString('utf8') ?? '';
-      const slice = sliceImaList(text, typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 ? offset : 0);
+      const slice = (await this.imaLog?.slice(typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 ? offset : 0)) ?? NO_IMA_LINES;
       items.push({ evidence_class: 'log', evidence_type: 'ima_log', data: { entries: slice.list, entry_count: slice.totalLines - slice.entry } });
     }
     return { data: { type: 'attestation', attributes: { evidence_collected: items } } };
   }
 }
+
+/** What an unreadable IMA log gives: no lines, as an empty one. */
+const NO_IMA_LINES: ImaListSlice = { list: '', entry: 0, totalLines: 0 };
 
 /** The quote's `chosen_parameters` in phase 1's reply. */
 function quoteParameters(requested: readonly unknown[]): QuoteRequestParameters {
@@ -247,13 +252,4 @@ function quoteParameters(requested: readonly unknown[]): QuoteRequestParameters 
     throw new PushAttemptFailed('the verifier asked for no usable quote', undefined);
   }
   return { challenge: chosen.challenge, hashAlgorithm: hash, pcrs: pcrs as number[] };
-}
-
-async function readOptional(file: string | undefined): Promise<Buffer | undefined> {
-  if (file === undefined) return undefined;
-  try {
-    return await readFile(file);
-  } catch {
-    return undefined;
-  }
 }

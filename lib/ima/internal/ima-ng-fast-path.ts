@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import type { CompiledRuntimePolicy } from '../compiled-policy.js';
 import { pcrBankSize, type ImaHashAlgorithm, type PcrBank } from '../hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
+import { digestNgSize, nameNgSize } from './template-data.js';
 
 const SPACE = 0x20;
 const BOOT_AGGREGATE = 'boot_aggregate';
@@ -53,8 +54,8 @@ class TemplateDataScratch {
     const digestSize = pcrBankSize(algorithm);
     this.prefix = `${algorithm}:`;
     this.hexLength = digestSize * 2;
-    this.digestAt = 4 + this.prefix.length + 1;
-    this.nameAt = this.digestAt + digestSize;
+    this.nameAt = digestNgSize(algorithm.length, digestSize);
+    this.digestAt = this.nameAt - digestSize;
     this.buffer = this.allocate(512);
   }
 
@@ -67,7 +68,8 @@ class TemplateDataScratch {
     if (end - pathStart > LONGEST_PATH) {
       return undefined;
     }
-    const needed = this.nameAt + 4 + (end - pathStart) * 3 + 1;
+    // At most 3 UTF-8 bytes per UTF-16 unit.
+    const needed = this.nameAt + nameNgSize((end - pathStart) * 3);
     if (needed > this.buffer.length) {
       this.buffer = this.allocate(needed * 2);
     }
@@ -91,7 +93,7 @@ class TemplateDataScratch {
 
   private allocate(size: number): Buffer {
     const b = Buffer.alloc(size);
-    b.writeUInt32LE(this.prefix.length + 1 + this.hexLength / 2, 0);
+    b.writeUInt32LE(this.nameAt - 4, 0);
     b.write(this.prefix, 4, 'binary');
     this.views = [];
     return b;

@@ -131,13 +131,13 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   // Only the quoted bank is replayed (Keylime replays the quote's `hash_alg` only); without a quote,
   // the banks the state holds.
   const banks: readonly PcrBank[] = quoted === undefined ? PCR_BANKS.filter((bank) => state.pcr10[bank] !== undefined) : [quoted.bank];
-  const missing = banks.find((bank) => state.pcr10[bank] === undefined);
-  if (missing !== undefined) {
+  // Without a quote every bank replayed is one the state holds; with one, the state may lack its bank.
+  if (quoted !== undefined && state.pcr10[quoted.bank] === undefined) {
     failures.push({
       line: 0,
       path: '',
       eventId: IMA_EVENTS.pcrMismatch,
-      context: { message: `the replay state holds no ${missing} value of PCR 10 to continue from (the quoted bank changed)`, bank: missing },
+      context: { message: `the replay state holds no ${quoted.bank} value of PCR 10 to continue from (the quoted bank changed)`, bank: quoted.bank },
     });
     return { valid: false, failures, nextState: initialImaReplayState(), entriesChecked: 0, matchedEntries: 0, pcr10: {} };
   }

@@ -127,16 +127,7 @@ async function request(
   } catch (error) {
     throw mapTransportError(url, error);
   }
-  if (response.status === 204) {
-    return { code: 204, status: 'No Content', results: {} };
-  }
-  const envelope = parseEnvelope(response.data);
-  if (response.status < 200 || response.status > 299) {
-    throw new KeylimeHttpError(url, response.status, envelope?.status ?? response.statusText ?? '', envelope?.results ?? {});
-  }
-  if (envelope === undefined) {
-    throw new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}');
-  }
+  const envelope = replyEnvelope(url, response.status, response.statusText ?? '', response.data);
   if (options.results === undefined) {
     return envelope;
   }
@@ -163,6 +154,25 @@ function staleKeptAliveSocket(method: string, error: unknown): boolean {
 }
 
 /** The `{code, status, results}` envelope in a reply body, or undefined when the body is not one. */
+/**
+ * A reply as the caller sees it: 204 as an empty envelope, a non-2xx status as `KeylimeHttpError`
+ * (with the envelope's status and results when there is one), any other body that is not an envelope
+ * as `BadRemoteReplyError`. Shared by this client and the thin one (`thin-https-client.ts`).
+ */
+export function replyEnvelope(url: string, status: number, statusText: string, body: unknown): KeylimeEnvelope<unknown> {
+  if (status === 204) {
+    return { code: 204, status: 'No Content', results: {} };
+  }
+  const envelope = parseEnvelope(body);
+  if (status < 200 || status > 299) {
+    throw new KeylimeHttpError(url, status, envelope?.status ?? statusText, envelope?.results ?? {});
+  }
+  if (envelope === undefined) {
+    throw new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}');
+  }
+  return envelope;
+}
+
 export function parseEnvelope(text: unknown): KeylimeEnvelope<unknown> | undefined {
   if (typeof text !== 'string') {
     return undefined;

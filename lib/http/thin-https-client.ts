@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from './client-errors.js';
+import { BadRemoteReplyError, ServiceUnreachableError } from './client-errors.js';
 import { Http1ParseError, Http1ResponseParser, type Http1Response } from './http1-response-parser.js';
-import { classify, keylimeTlsConnectOptions, parseEnvelope, type KeylimeClientTls } from './keylime-client.js';
+import { classify, keylimeTlsConnectOptions, replyEnvelope, type KeylimeClientTls } from './keylime-client.js';
 
 export interface ThinHttpsClientOptions {
   /** `https://<host>:<port>` (`httpsServiceUrl`); paths are appended as given. */
@@ -229,20 +229,14 @@ export class ThinHttpsClient {
   }
 
   private answer(job: Job, response: Http1Response): void {
-    const url = this.url(job.path);
-    const status = response.status;
-    if (status === 204) {
-      job.resolve({});
+    let results: unknown;
+    try {
+      results = replyEnvelope(this.url(job.path), response.status, response.statusText, response.body.toString('utf8')).results;
+    } catch (error) {
+      job.reject(error as Error);
       return;
     }
-    const envelope = parseEnvelope(response.body.toString('utf8'));
-    if (status < 200 || status > 299) {
-      job.reject(new KeylimeHttpError(url, status, envelope?.status ?? response.statusText, envelope?.results ?? {}));
-    } else if (envelope === undefined) {
-      job.reject(new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}'));
-    } else {
-      job.resolve(envelope.results);
-    }
+    job.resolve(results);
   }
 
   /** Ends the request in flight, then starts the next queued one. */

@@ -182,17 +182,24 @@ export class BrokerService {
 
   /** Reads the node's stored record and compiles it (replacing what was compiled here before). */
   private async loadNode(agentId: string): Promise<CompiledNodeEntry> {
-    return (await this.changedNode(agentId, undefined)) as CompiledNodeEntry;
+    const record = await this.storedNode(agentId);
+    return this.nodes.compile(record, record.digest);
   }
 
   /** The node compiled afresh when its stored digest is not `digest`, else undefined. */
-  private async changedNode(agentId: string, digest: string | null | undefined): Promise<CompiledNodeEntry | undefined> {
+  private async changedNode(agentId: string, digest: string | null): Promise<CompiledNodeEntry | undefined> {
+    const record = await this.storedNode(agentId);
+    return record.digest === digest ? undefined : this.nodes.compile(record, record.digest);
+  }
+
+  /** The node's stored record; an unknown node is forgotten here and refused. */
+  private async storedNode(agentId: string): Promise<BrokerNodeRecord & { readonly digest: string | null }> {
     const record = await this.options.repository.findNode(agentId);
     if (record === undefined) {
       this.nodes.forget(agentId);
       throw new KbsError('AttestationError', `node ${agentId} is not known to this broker`);
     }
-    return record.digest === digest ? undefined : this.nodes.compile(record, record.digest);
+    return record;
   }
 
   /**

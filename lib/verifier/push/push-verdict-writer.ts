@@ -30,6 +30,11 @@ update verifier_push_attestations a set
 from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, evaluation text, failure_reason text)
 where a.agent_id = i.agent_id and a.index = i.index`;
 
+/** A verdict with the attestation it completes; the round writer hands the same object to `alsoStore`. */
+interface PushRoundWrite extends RoundWrite {
+  readonly completion?: PushCompletion;
+}
+
 /**
  * The push verdicts' durable path: the pull loop's `RoundWriter` (its statement and the audit's
  * verdict records), with a longer batch, and the judged attestations marked `verification_complete`
@@ -38,8 +43,6 @@ where a.agent_id = i.agent_id and a.index = i.index`;
  */
 export class PushVerdictWriter {
   private readonly writer: RoundWriter;
-  /** The attestation each queued verdict completes, by agent (read by the batch's transaction). */
-  private readonly completions = new Map<string, PushCompletion>();
 
   constructor(knex: Knex, auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>, batchDelayMs: number) {
     this.writer = new RoundWriter(knex, {
@@ -52,13 +55,9 @@ export class PushVerdictWriter {
   }
 
   /** Stores `write` (and completes `completion`, when given) with the next batch; false when the agent is no longer this owner's. */
-  async write(write: RoundWrite, completion?: PushCompletion): Promise<boolean> {
-    if (completion !== undefined) this.completions.set(write.agentId, completion);
-    try {
-      return await this.writer.write(write);
-    } finally {
-      if (completion !== undefined && this.completions.get(write.agentId) === completion) this.completions.delete(write.agentId);
-    }
+  write(write: RoundWrite, completion?: PushCompletion): Promise<boolean> {
+    const withCompletion: PushRoundWrite = completion === undefined ? write : { ...write, completion };
+    return this.writer.write(withCompletion);
   }
 
   /** Stores the verdicts still waiting for their batch and resolves once each has its answer (shutdown: then close the database). */
@@ -66,9 +65,9 @@ export class PushVerdictWriter {
     return this.writer.close();
   }
 
-  private async complete(trx: Knex.Transaction, stored: readonly RoundWrite[]): Promise<void> {
+  private async complete(trx: Knex.Transaction, stored: readonly PushRoundWrite[]): Promise<void> {
     const rows = stored.flatMap((write) => {
-      const completion = this.completions.get(write.agentId);
+      const completion = write.completion;
       return completion === undefined
         ? []
         : [{ agent_id: write.agentId, index: completion.index, evaluation: completion.evaluation, failure_reason: completion.failureReason }];

@@ -13,8 +13,9 @@ const CHUNK = 64 * 1024;
  * and reads from disk just the lines asked for. The log only grows while the node runs (the kernel's
  * list is append-only), so what was read stays true — unless the file is another one now (a new
  * device or inode: replaced, or a restarted emulation) or it got shorter (truncated): then
- * everything is forgotten and read again from the start. (A pseudo-file reporting size 0, as
- * securityfs does, is therefore read from the start every time, as before.)
+ * everything is forgotten and read again from the start. securityfs reports size 0 for the kernel's
+ * list, so a size of 0 is not taken for truncation alone: the offsets are kept when the byte before
+ * the end read last is still a line's "\n" (securityfs serves reads at any offset, seq_file).
  */
 export class ImaLogReader {
   /** `dev:ino` of the file the offsets belong to. */
@@ -63,13 +64,25 @@ export class ImaLogReader {
   }
 
   /**
+   * Whether the lines read so far can still be in a file reporting `size`: a regular file at least as
+   * long, or a pseudo-file (size 0) whose byte before the end read last is still a "\n".
+   */
+  private async stillHolds(handle: FileHandle, size: number): Promise<boolean> {
+    if (size >= this.end) return true;
+    if (size !== 0) return false;
+    const last = Buffer.alloc(1);
+    const { bytesRead } = await handle.read(last, 0, 1, this.end - 1);
+    return bytesRead === 1 && last[0] === NEWLINE;
+  }
+
+  /**
    * Reads what was appended since the offsets of file `known` (`dev:ino`) were taken; starts over when
    * the file is another one or shrank. Returns the identity of the file read.
    */
   private async catchUp(handle: FileHandle, known: string): Promise<string> {
     const stat = await handle.stat();
     const identity = `${stat.dev}:${stat.ino}`;
-    if (identity !== known || stat.size < this.end) {
+    if (identity !== known || !(await this.stillHolds(handle, stat.size))) {
       this.lineStarts = [];
       this.end = 0;
     }

@@ -1,4 +1,5 @@
-import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -66,6 +67,41 @@ describe('agent: IMA log read incrementally, boot log encoded once', function ()
     expect(await reader.lineCount()).to.equal(undefined);
     writeFileSync(file, line(11));
     expect(await reader.slice(0)).to.deep.equal(sliceImaList(line(11), 0));
+  });
+
+  it('keeps reading a pseudo-file that reports size 0 (as securityfs does), and starts over when a regular file is emptied', async function () {
+    // /proc/filesystems is a seq_file like securityfs's IMA list: size 0 in stat, readable at any offset.
+    const pseudo = '/proc/filesystems';
+    if (statSync(pseudo).size !== 0) this.skip();
+    const reader = new ImaLogReader(pseudo);
+    const text = readFileSync(pseudo, 'utf8');
+    const lines = sliceImaList(text, 0).totalLines;
+    expect(lines).to.be.greaterThan(2);
+    await expectSameAsWholeRead(reader, text, lines);
+    // Caught up, a further call reads on from the end: no read starts at offset 0 again.
+    const handle = await open(pseudo, 'r');
+    const prototype = Object.getPrototypeOf(handle) as { read: (...args: unknown[]) => unknown };
+    await handle.close();
+    const read = prototype.read;
+    const readPositions: unknown[] = [];
+    prototype.read = function (this: unknown, ...args: unknown[]) {
+      readPositions.push(args[3]);
+      return read.apply(this, args);
+    };
+    try {
+      expect(await reader.lineCount()).to.equal(lines);
+    } finally {
+      prototype.read = read;
+    }
+    expect(readPositions).to.not.include(0);
+    expect(readPositions.length).to.be.greaterThan(0);
+    await expectSameAsWholeRead(reader, text, lines);
+
+    const emptied = new ImaLogReader(file);
+    writeFileSync(file, line(0) + line(1));
+    expect(await emptied.lineCount()).to.equal(2);
+    truncateSync(file, 0);
+    await expectSameAsWholeRead(emptied, '', 0);
   });
 
   it('serves concurrent requests one after another without counting a line twice', async function () {

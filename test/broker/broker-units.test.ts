@@ -88,10 +88,33 @@ describe('broker: pure parts and hostile input', function () {
     for (const header of headers) {
       expect(Object.keys(header)).to.deep.equal(['alg', 'enc', 'epk']);
       expect([header.alg, header.enc]).to.deep.equal(['ECDH-ES+A256KW', 'A256GCM']);
-      expect(Object.keys(header.epk).sort()).to.deep.equal(['crv', 'kty', 'x', 'y']);
+      expect(Object.keys(header.epk), 'the order trustee writes and its client rebuilds').to.deep.equal(['crv', 'kty', 'x', 'y']);
       expect([header.epk['kty'], header.epk['crv']]).to.deep.equal(['EC', 'P-256']);
     }
     expect(headers[0]?.epk['x'], 'a fresh ephemeral key per answer').to.not.equal(headers[1]?.epk['x']);
+  });
+
+  it('resource JWE protected header is the text trustee\'s client rebuilds for its AAD, with or without serde_json preserve_order', async function () {
+    /** kbs-types `ProtectedHeader::generate_aad`: `alg`, `enc`, then the other members; serde_json sorts object keys unless built with `preserve_order`. */
+    const rebuilt = (protectedHeader: string, sortKeys: boolean): string => {
+      const sorted = (value: unknown): unknown => (value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(Object.keys(value).sort().map((key) => [key, sorted((value as Record<string, unknown>)[key])]))
+        : value);
+      const { alg, enc, ...others } = JSON.parse(Buffer.from(protectedHeader, 'base64url').toString('utf8')) as Record<string, unknown>;
+      return Buffer.from(JSON.stringify({ alg, enc, ...(sortKeys ? (sorted(others) as Record<string, unknown>) : others) })).toString('base64url');
+    };
+    for (const kind of ['ec', 'rsa'] as const) {
+      const key = await TeeKeyPair.generate(kind);
+      const jwe = await encryptResource(new Uint8Array(randomBytes(40)), await parseTeePublicKey(key.publicJwk));
+      expect(rebuilt(jwe.protected, true), `${kind}, sorted maps`).to.equal(jwe.protected);
+      expect(rebuilt(jwe.protected, false), `${kind}, preserve_order`).to.equal(jwe.protected);
+    }
+    // Why the EC answer is not jose's own JWE: a sorting client rebuilds another header from it, and its tag fails.
+    const ec = await TeeKeyPair.generate('ec');
+    const byJose = await new FlattenedEncrypt(new Uint8Array(8))
+      .setProtectedHeader({ alg: ec.alg, enc: 'A256GCM' })
+      .encrypt(createPublicKey({ key: ec.publicJwk as JsonWebKey, format: 'jwk' }));
+    expect(rebuilt(byJose.protected ?? '', true)).to.not.equal(byJose.protected);
   });
 
   it('the client opens the broker\'s JWEs and jose\'s, and refuses another key, tampering and other algorithms', async function () {

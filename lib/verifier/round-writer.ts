@@ -28,6 +28,12 @@ export interface RoundWriterOptions {
    * verdict records (lib/verifier/verdict-audit.ts) commit with the verdicts or not at all.
    */
   readonly alsoStore?: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>;
+  /**
+   * Runs first in the batch's transaction and answers which of its rounds may be stored; the others
+   * are not stored and their `write` resolves false. The push model takes each verdict's evidence
+   * here, so that a verdict on evidence another request already took is never stored.
+   */
+  readonly storable?: (trx: Knex.Transaction, writes: readonly RoundWrite[]) => Promise<readonly RoundWrite[]>;
 }
 
 /**
@@ -104,6 +110,7 @@ export class RoundWriter {
   private readonly batchDelayMs: number;
   private readonly maxBatch: number;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
+  private readonly storable: RoundWriterOptions['storable'];
 
   constructor(
     private readonly knex: Knex,
@@ -112,6 +119,7 @@ export class RoundWriter {
     this.batchDelayMs = options.batchDelayMs ?? 50;
     this.maxBatch = options.maxBatch ?? 250;
     this.alsoStore = options.alsoStore;
+    this.storable = options.storable;
   }
 
   /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). Rejects once closed. */
@@ -169,13 +177,14 @@ export class RoundWriter {
   }
 
   private run(writes: readonly RoundWrite[]): Promise<Set<string>> {
-    const alsoStore = this.alsoStore;
-    if (alsoStore === undefined) {
+    const { alsoStore, storable } = this;
+    if (alsoStore === undefined && storable === undefined) {
       return storeRounds(this.knex, writes);
     }
     return this.knex.transaction(async (trx) => {
-      const stored = await storeRounds(trx, writes);
-      await alsoStore(trx, writes.filter((write) => stored.has(write.agentId)));
+      const allowed = storable === undefined ? writes : await storable(trx, writes);
+      const stored = await storeRounds(trx, allowed);
+      await alsoStore?.(trx, allowed.filter((write) => stored.has(write.agentId)));
       return stored;
     });
   }

@@ -5,6 +5,9 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
+import { pino } from 'pino';
+import { agentVersionSql } from '../../lib/verifier/push/push-agent-version.js';
+import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
@@ -12,12 +15,14 @@ import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const PASS: HistoryRow = { outcome: 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: 1, failures: [] };
+const SILENT = pino({ level: 'silent' });
+const COMPLETE = { index: 0, evaluation: 'pass', failureReason: null } as const;
 
 function verdict(agentId: string, count: number): RoundWrite {
   return { agentId, verifierId: 'default', owner: 'bench', leaseSeconds: 30, state: { ...initialAgentState(OperationalState.GET_QUOTE), attestationCount: count }, history: PASS };
 }
 
-describe('push verdict writer: close stores what waits for its batch', function () {
+describe('push verdict writer: the evidence take, the completion and the retries of a batch', function () {
   this.timeout(60_000);
   let opened: OpenedDatabase;
 
@@ -34,7 +39,7 @@ describe('push verdict writer: close stores what waits for its batch', function 
         choice: '{}',
         system_info: '{}',
         capabilities_received_at: new Date(),
-        challenges_expire_at: new Date(),
+        challenges_expire_at: new Date(Date.now() + 60_000),
       })),
     );
   });
@@ -43,16 +48,29 @@ describe('push verdict writer: close stores what waits for its batch', function 
     await opened?.dispose();
   });
 
+  function writerOf(knex: OpenedDatabase['database']['knex'], batchDelayMs: number): PushVerdictWriter {
+    return new PushVerdictWriter(knex, new PushRepository(knex), auditVerdicts({ privateKey, publicKey }, 'instance-1'), batchDelayMs, SILENT);
+  }
+
+  async function versionOf(agentId: string): Promise<string> {
+    const row = (await opened.database.knex('verifier_agents as a').select(opened.database.knex.raw(`${agentVersionSql('a')} as v`)).where({ agent_id: agentId }).first()) as { v: string };
+    return row.v;
+  }
+
+  async function countOf(agentId: string): Promise<number> {
+    return ((await opened.database.knex('verifier_agents').where({ agent_id: agentId }).first()) as { attestation_count: number }).attestation_count;
+  }
+
   it('close() sends the waiting verdicts at once (not after the batch delay), resolves once each is stored, and refuses later ones', async function () {
     const knex = opened.database.knex;
     // A batch delay far beyond the test's timeout: only close() can send these.
-    const writer = new PushVerdictWriter(knex, auditVerdicts({ privateKey, publicKey }, 'instance-1'), 600_000);
-    const writes = [
-      writer.write(verdict('agent-000001', 7), { index: 0, evaluation: 'pass', failureReason: null }),
-      writer.write(verdict('agent-000002', 8), { index: 0, evaluation: 'pass', failureReason: null }),
-    ];
+    const writer = writerOf(knex, 600_000);
+    const writes = [writer.write(verdict('agent-000001', 7), COMPLETE), writer.write(verdict('agent-000002', 8), COMPLETE)];
     await writer.close();
-    expect(await Promise.all(writes)).to.deep.equal([true, true]);
+    const outcomes = await Promise.all(writes);
+    expect(outcomes.map((o) => o.stored)).to.deep.equal([true, true]);
+    // Each answers the version of its agent's row after the verdict: what the next phase 1 inserts against.
+    expect(outcomes.map((o) => (o.stored ? o.agentVersion : undefined))).to.deep.equal([await versionOf('agent-000001'), await versionOf('agent-000002')]);
     const agents = (await knex('verifier_agents').select('agent_id', 'attestation_count').orderBy('agent_id')) as { agent_id: string; attestation_count: number }[];
     expect(agents.map((row) => row.attestation_count)).to.deep.equal([7, 8]);
     const completed = (await knex('verifier_push_attestations').select('stage', 'evaluation').orderBy('agent_id')) as { stage: string; evaluation: string }[];
@@ -64,5 +82,51 @@ describe('push verdict writer: close stores what waits for its batch', function 
     const late = await writer.write(verdict('agent-000001', 9)).catch((error: unknown) => error);
     expect(late).to.be.instanceOf(Error);
     expect(((await knex('verifier_agents').where({ agent_id: 'agent-000001' }).first()) as { attestation_count: number }).attestation_count).to.equal(7);
+  });
+
+  it('stores a verdict that still needs its evidence only if the take succeeds; the other verdicts of the batch are stored', async function () {
+    const knex = opened.database.knex;
+    await knex('verifier_push_attestations').update({ stage: 'awaiting_evidence' });
+    const writer = writerOf(knex, 50);
+    const take = async (agentId: string, challenge: string) => ({ agentId, index: 0, challenge, receivedAt: new Date(), agentVersion: await versionOf(agentId) });
+    const [wrongChallenge, good] = await Promise.all([
+      writer.write(verdict('agent-000001', 7), COMPLETE, await take('agent-000001', 'not the challenge')),
+      writer.write(verdict('agent-000002', 8), COMPLETE, await take('agent-000002', 'c')),
+    ]);
+    expect(wrongChallenge).to.deep.equal({ stored: false, reason: 'evidence_not_taken' });
+    expect(good.stored).to.equal(true);
+    expect(await countOf('agent-000001')).to.not.equal(7);
+    expect(await countOf('agent-000002')).to.equal(8);
+    const stages = (await knex('verifier_push_attestations').select('stage').orderBy('agent_id')) as { stage: string }[];
+    expect(stages.map((row) => row.stage)).to.deep.equal(['awaiting_evidence', 'verification_complete']);
+    // A replay (the evidence is taken now), and a row changed since the judgement, are refused too.
+    expect(await writer.write(verdict('agent-000002', 9), COMPLETE, await take('agent-000002', 'c'))).to.deep.equal({ stored: false, reason: 'evidence_not_taken' });
+    const stale = await take('agent-000001', 'c');
+    await knex('verifier_agents').where({ agent_id: 'agent-000001' }).update({ tpm_policy: '{"mask": "0x1"}' });
+    expect(await writer.write(verdict('agent-000001', 9), COMPLETE, stale)).to.deep.equal({ stored: false, reason: 'evidence_not_taken' });
+    expect(await knex('verifier_attestation_history').where({ agent_id: 'agent-000001' }).count({ n: '*' })).to.deep.equal([{ n: '0' }]);
+    expect(await knex('audit_records').count({ n: '*' })).to.deep.equal([{ n: '1' }]);
+    await writer.close();
+  });
+
+  it('a batch that fails (the database refuses it) is retried until stored: nothing is stored meanwhile, the take included', async function () {
+    const knex = opened.database.knex;
+    await knex('verifier_push_attestations').update({ stage: 'awaiting_evidence' });
+    const writer = writerOf(knex, 20);
+    // The audit records' table gone: every verdict transaction fails at its audit step, after the take and the verdict statement.
+    await knex.raw('alter table audit_records rename to audit_records_away');
+    let settled = false;
+    const writing = writer
+      .write(verdict('agent-000001', 7), COMPLETE, { agentId: 'agent-000001', index: 0, challenge: 'c', receivedAt: new Date(), agentVersion: await versionOf('agent-000001') })
+      .finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(settled, 'the write waits for the database').to.equal(false);
+    expect(await countOf('agent-000001')).to.not.equal(7);
+    expect(((await knex('verifier_push_attestations').where({ agent_id: 'agent-000001' }).first()) as { stage: string }).stage).to.equal('awaiting_evidence');
+    await knex.raw('alter table audit_records_away rename to audit_records');
+    expect((await writing).stored).to.equal(true);
+    expect(await countOf('agent-000001')).to.equal(7);
+    expect(((await knex('verifier_push_attestations').where({ agent_id: 'agent-000001' }).first()) as { stage: string }).stage).to.equal('verification_complete');
+    await writer.close();
   });
 });

@@ -67,8 +67,8 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, token?: string): Promise<Reply> {
-    const response = await verifier.service.app.inject({
+  async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, token?: string, at: RunningVerifier = verifier): Promise<Reply> {
+    const response = await at.service.app.inject({
       method,
       url,
       headers: { 'content-type': JSON_API, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
@@ -368,6 +368,77 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(premature.body['errors'][0]['code']).to.equal('premature_attestation');
     expect(Number(premature.headers['retry-after'])).to.be.within(1, 2);
     expect((await history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
+  });
+
+  it('evidence is taken once across two verifier processes: a replay at the other is 403 evidence_immutable; of two concurrent PATCHes, one is judged', async function () {
+    const second = await startVerifier(
+      { dataDir: dir, quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 3, pushChallengeLifetime: 4, instanceId: 'second-verifier-process' },
+      { database: opened.database, inProcessForTests: true },
+    );
+    try {
+      const node = await bootNode();
+      await enrol(node);
+      const token = await node.agent.openSession();
+      const patch = async (evidence: object, at: RunningVerifier) => call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence, token, at);
+      const first = await capabilities(node, token);
+      const evidence0 = await node.agent.evidence(requested(first));
+      expect((await patch(evidence0, verifier)).status).to.equal(202);
+      // The second process has not seen this agent: it reads the attestation back and refuses the replay.
+      const replay = await patch(evidence0, second);
+      expect(replay.status).to.equal(403);
+      expect(replay.body['errors'][0]['code']).to.equal('evidence_immutable');
+      // The first process judges without a read and takes the evidence with its verdict; the second
+      // takes it at once. Sent together (the second a moment later, while the first's verdict waits
+      // for its batch), exactly one is judged and stored; the other is refused as a replay.
+      await new Promise((resolve) => setTimeout(resolve, 1050));
+      const next = await capabilities(node, token);
+      expect(next.status).to.equal(201);
+      const evidence1 = await node.agent.evidence(requested(next));
+      const firstPatch = patch(evidence1, verifier);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const answers = await Promise.all([firstPatch, patch(evidence1, second)]);
+      expect(answers.map((a) => a.status).sort()).to.deep.equal([202, 403]);
+      expect(answers.find((a) => a.status === 403)?.body['errors'][0]['code']).to.equal('evidence_immutable');
+      expect((await history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+      expect((await stored(node.uuid)).state.attestationCount).to.equal(2);
+      const latest = (await opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()) as { stage: string; evaluation: string };
+      expect(latest).to.include({ stage: 'verification_complete', evaluation: 'pass' });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a database outage during phase 2: the PATCH waits, nothing reads as judged, and the verdict (a FAIL) is stored once the database is back', async function () {
+    const node = await bootNode();
+    await enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    await node.ima.measure([{ path: '/tmp/rootkit', content: new Uint8Array([1, 2, 3]) }]);
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const token = await node.agent.openSession();
+    const next = await capabilities(node, token);
+    const evidence = await node.agent.evidence(requested(next));
+    const knex = opened.database.knex;
+    // The audit records' table gone: every verdict transaction fails at its audit step.
+    await knex.raw('alter table audit_records rename to audit_records_away');
+    let settled = false;
+    let patching: Promise<Reply> | undefined;
+    try {
+      patching = call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence, token).finally(() => (settled = true));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(settled, 'no answer while the verdict is not stored').to.equal(false);
+      expect((await history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
+      expect((await stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
+      const waiting = await capabilities(node, token);
+      expect(waiting.status).to.equal(503);
+      expect(waiting.body['errors'][0]['code']).to.equal('verification_in_progress');
+    } finally {
+      await knex.raw('alter table audit_records_away rename to audit_records');
+    }
+    expect((await patching).status).to.equal(202);
+    const rows = await history(node.uuid);
+    expect(rows.map((r) => r.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(rows.at(-1)?.failures.map((f) => f.event_id)).to.include('ima.validation.ima-ng.not_in_allowlist');
+    expect((await stored(node.uuid)).state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
   });
 
   it('evidence after the attestation challenge expired is 403 challenges_expired', async function () {

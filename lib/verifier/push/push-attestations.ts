@@ -10,6 +10,7 @@ import {
   type PushChoice,
   type PushEngineOptions,
   type PushEvidence,
+  type PushVerdict,
 } from '../../attestation/push-decision.js';
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import { loadAgentPolicies, type AgentPolicyDeps } from '../polled-agent.js';
@@ -17,10 +18,10 @@ import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
-import type { PushAttestation, PushRepository } from './push-repository.js';
+import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
-import type { PushCompletion, PushVerdictWriter } from './push-verdict-writer.js';
+import type { PushCompletion, PushVerdictWriter, PushWriteOutcome } from './push-verdict-writer.js';
 
 export interface PushAttestationSettings {
   readonly verifierId: string;
@@ -46,15 +47,21 @@ export interface PushAttestationDeps {
   readonly log: Logger;
 }
 
-/** What phase 2 judges: the agent, the attestation whose evidence it took, and the evidence decoded. */
-interface TakenEvidence {
+/**
+ * An attestation as this process knows it, with the agent's row its evidence is judged from and that
+ * row's version (`agentVersionSql`): issued by phase 1, or read back by phase 2.
+ */
+interface KnownAttestation {
+  readonly attestation: NewPushAttestation;
   readonly record: VerifierAgentRecord;
-  readonly latest: PushAttestation;
-  readonly evidence: PushEvidence;
+  readonly agentVersion: string;
 }
 
-/** An attestation as phase 1 inserts it. */
-type NewAttestation = Omit<PushAttestation, 'evaluation' | 'failureReason' | 'evidenceReceivedAt' | 'verificationCompletedAt'>;
+/** What phase 2 judges: an attestation, its evidence decoded, and whether the evidence is already taken. */
+interface Answer extends KnownAttestation {
+  readonly evidence: PushEvidence;
+  readonly taken: boolean;
+}
 
 /** Agents whose policies and issued attestation are remembered before the maps are cleared (a bound on memory). */
 const MAX_REMEMBERED = 100_000;
@@ -73,16 +80,18 @@ const POLICY_REUSE_MS = 60_000;
 /**
  * The push model's two phases and its liveness (keylime-protocol §10.3–§10.5), as I/O: the decisions
  * are `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
- * (agent state and history row in one statement; `PushVerdictWriter`: the attestation's completion in
- * the same transaction) before the agent hears back. Each phase costs one round trip besides the
- * verdict's shared transaction when this process served the agent's previous attestation.
+ * (`PushVerdictWriter`: the evidence take and the attestation's completion in the same transaction)
+ * before the agent hears back. When this process served the agent's previous attestation, phase 1
+ * costs one round trip and phase 2 none besides the verdicts' shared transaction.
  */
 export class PushAttestations {
   private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
-  /** The attestation this process last issued to each agent (phase 1), for `takeIssued`. */
-  private readonly issued = new Map<string, { readonly index: number; readonly challenge: string; readonly choice: PushChoice }>();
-  /** Per agent, its row as the last verdict this process stored left it, and the attestation that verdict completed (`createAfterCompleted`). */
-  private readonly completed = new Map<string, { readonly record: VerifierAgentRecord; readonly latest: PushAttestation }>();
+  /** The attestation this process last issued to each agent (phase 1), for `issuedAnswer`. */
+  private readonly issued = new Map<string, KnownAttestation>();
+  /** Per agent, its row as the last verdict this process stored left it, that row's version, and the attestation the verdict completed (`createAfterCompleted`). */
+  private readonly completed = new Map<string, { readonly record: VerifierAgentRecord; readonly latest: PushAttestation; readonly agentVersion: string }>();
+  /** Agents whose evidence this process is judging: their next attestation waits (503). */
+  private readonly judging = new Set<string>();
 
   constructor(
     private readonly deps: PushAttestationDeps,
@@ -95,15 +104,18 @@ export class PushAttestations {
    * when anything would be refused, the agent and its latest attestation are read first.
    */
   async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
-    const attestation = (await this.createAfterCompleted(agentId, body, now)) ?? (await this.createAfterReading(agentId, body, now));
+    if (this.judging.has(agentId)) {
+      throw new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', this.settings.quoteInterval);
+    }
+    const issued = (await this.createAfterCompleted(agentId, body, now)) ?? (await this.createAfterReading(agentId, body, now));
     if (this.issued.size > MAX_REMEMBERED) this.issued.clear();
-    this.issued.set(agentId, { index: attestation.index, challenge: attestation.challenge, choice: attestation.choice });
-    return { ...attestation, evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null };
+    this.issued.set(agentId, issued);
+    return { ...issued.attestation, evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null };
   }
 
   /** Reads the agent and its latest attestation, refuses with the status §10.3 names, else chooses and inserts. */
-  private async createAfterReading(agentId: string, body: CapabilitiesBody, now: Date): Promise<NewAttestation> {
-    const { record, latest } = await this.pushAgentWithLatest(agentId);
+  private async createAfterReading(agentId: string, body: CapabilitiesBody, now: Date): Promise<KnownAttestation> {
+    const { record, latest, agentVersion } = await this.pushAgentWithLatest(agentId);
     if (latest !== undefined) {
       const refused = this.paceRefusal(latest, now);
       if (refused !== undefined) throw refused;
@@ -118,43 +130,31 @@ export class PushAttestations {
     if (!(await this.deps.repository.insertAttestation(attestation))) {
       throw new PushRefused(409, 'conflict', 'another attestation was created for this agent at the same time');
     }
-    return attestation;
+    return { attestation, record, agentVersion };
   }
 
   /**
    * Phase 1 in one round trip, for an agent whose last verdict this process stored: the evidence is
    * chosen from the agent's row as that verdict left it, and inserted only while the agent's latest
-   * attestation is still the one it completed; the same statement reads the agent's row, and the
-   * choice stands only if that row gives the same one (same enrolment, policies, boot time and IMA
-   * offset). Otherwise the attestation is withdrawn before anyone learnt its challenge. Undefined when
-   * it does not apply or anything would be refused: `createAfterReading` then reads and explains.
+   * attestation is still the one it completed and the row still has the version the verdict left
+   * (nothing changed it since: no other process's verdict, no silence failure, no enrolment or policy
+   * edit). Undefined when it does not apply or anything would be refused: `createAfterReading` then
+   * reads and explains.
    */
-  private async createAfterCompleted(agentId: string, body: CapabilitiesBody, now: Date): Promise<NewAttestation | undefined> {
+  private async createAfterCompleted(agentId: string, body: CapabilitiesBody, now: Date): Promise<KnownAttestation | undefined> {
     const completed = this.completed.get(agentId);
     if (completed === undefined || this.paceRefusal(completed.latest, now) !== undefined) return undefined;
     this.completed.delete(agentId);
     const offered = unlessRefused(() => capabilitiesOf(body));
     if (offered === undefined) return undefined;
-    const chosen = await this.choose(completed.record, offered);
-    if (chosen === undefined) return undefined;
-    const attestation = this.newAttestation(agentId, completed.latest.index + 1, chosen, body, now);
-    const { record, inserted } = await this.deps.repository.insertAfter(attestation, completed.latest);
-    if (!inserted) return undefined;
-    const current = record === undefined || !this.isPushAgent(record) ? undefined : await this.choose(record, offered);
-    if (current === undefined || JSON.stringify(current) !== JSON.stringify(chosen)) {
-      await this.deps.repository.withdrawAttestation(agentId, attestation.index, attestation.challenge);
-      return undefined;
-    }
-    return attestation;
+    const chosen = choosePushEvidence(completed.record.state, await this.policiesOf(completed.record), completed.record.akTpm, offered);
+    if (!chosen.ok) return undefined;
+    const attestation = this.newAttestation(agentId, completed.latest.index + 1, chosen.choice, body, now);
+    if (!(await this.deps.repository.insertAfter(attestation, completed.latest, completed.agentVersion))) return undefined;
+    return { attestation, record: completed.record, agentVersion: completed.agentVersion };
   }
 
-  /** The evidence `record` calls for, given the offered capabilities; undefined when it would be refused. */
-  private async choose(record: VerifierAgentRecord, offered: PushCapabilities): Promise<PushChoice | undefined> {
-    const chosen = choosePushEvidence(record.state, await this.policiesOf(record), record.akTpm, offered);
-    return chosen.ok ? chosen.choice : undefined;
-  }
-
-  private newAttestation(agentId: string, index: number, choice: PushChoice, body: CapabilitiesBody, now: Date): NewAttestation {
+  private newAttestation(agentId: string, index: number, choice: PushChoice, body: CapabilitiesBody, now: Date): NewPushAttestation {
     return {
       agentId,
       index,
@@ -170,53 +170,49 @@ export class PushAttestations {
   /**
    * Phase 2 (§10.4): checks the evidence answers the latest attestation, judges it, stores the
    * verdict, and extends the session on a pass. Resolves to the attestation as the reply shows it.
+   * Evidence for the attestation this process issued is judged from the row phase 1 saw and taken in
+   * the verdict's transaction; when that take fails (a replay, a newer attestation, a changed row:
+   * perhaps through another process), the verdict is dropped and the attestation read back, which
+   * refuses with §10.4's status or judges the evidence again from the row as it is.
    */
   async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
-    const { record, latest, evidence } = (await this.takeIssued(agentId, index, body, now)) ?? (await this.takeLatest(agentId, index, body, now));
-    const policies = await this.policiesOf(record);
-    const verdict = decidePushEvidence({
-      state: record.state,
-      policies,
-      choice: latest.choice,
-      challenge: new Uint8Array(Buffer.from(latest.challenge, 'base64')),
-      evidence,
-      now: Math.floor(now.getTime() / 1000),
-      options: this.settings.engine,
-    });
-    await this.store(record, verdict.state, verdict.history, { index: latest.index, evaluation: verdict.verdict, failureReason: verdict.failureReason });
-    if (this.completed.size > MAX_REMEMBERED) this.completed.clear();
-    this.completed.set(agentId, {
-      record: { ...record, state: verdict.state },
-      latest: { ...latest, stage: 'verification_complete', evaluation: verdict.verdict, failureReason: verdict.failureReason, evidenceReceivedAt: now },
-    });
-    if (verdict.verdict === 'pass') {
-      await this.deps.sessions.extend(session, now);
-    } else {
-      this.deps.log.warn({ agentId, index: latest.index, reason: verdict.failureReason }, 'push attestation failed');
+    this.judging.add(agentId);
+    try {
+      const issued = this.issuedAnswer(agentId, index, body, now);
+      const stored = (issued === undefined ? undefined : await this.judgeAndStore(issued, now)) ?? (await this.judgeAndStore(await this.takeLatest(agentId, index, body, now), now));
+      if (stored === undefined) {
+        throw new PushRefused(403, 'evidence_immutable', `attestation ${index} already has its evidence`);
+      }
+      if (stored.verdict.verdict === 'pass') {
+        await this.deps.sessions.extend(session, now);
+      } else {
+        this.deps.log.warn({ agentId, index: stored.attestation.index, reason: stored.verdict.failureReason }, 'push attestation failed');
+      }
+      return { ...stored.attestation, stage: 'evaluating_evidence', evaluation: null, failureReason: null, evidenceReceivedAt: now, verificationCompletedAt: null };
+    } finally {
+      this.judging.delete(agentId);
     }
-    return { ...latest, stage: 'evaluating_evidence', evidenceReceivedAt: now };
   }
 
   /**
-   * The common case in one round trip: the evidence answers the attestation this process issued to
-   * the agent and is complete, so it is taken with the agent's row read in the same statement. Undefined
-   * when that does not hold (another process issued it, a replay, an old index, incomplete evidence…):
-   * `takeLatest` then reads, and refuses with the status that explains why.
+   * The common case, without a read: the evidence answers the attestation this process issued to the
+   * agent, is complete and came before its challenge expired. Undefined when that does not hold
+   * (another process issued it, a replay, an old index, incomplete evidence…): `takeLatest` then
+   * reads, and refuses with the status that explains why.
    */
-  private async takeIssued(agentId: string, index: string, body: EvidenceBody, now: Date): Promise<TakenEvidence | undefined> {
+  private issuedAnswer(agentId: string, index: string, body: EvidenceBody, now: Date): Answer | undefined {
     const issued = this.issued.get(agentId);
-    if (issued === undefined || (index !== 'latest' && index !== String(issued.index))) return undefined;
+    if (issued === undefined || (index !== 'latest' && index !== String(issued.attestation.index))) return undefined;
+    if (issued.attestation.challengesExpireAt.getTime() <= now.getTime()) return undefined;
     const evidence = unlessRefused(() => evidenceOf(body));
-    if (evidence === undefined || checkPushEvidence(issued.choice, evidence) !== undefined) return undefined;
-    const taken = await this.deps.repository.takeIssuedEvidence(agentId, issued.index, issued.challenge, now);
-    if (taken === undefined) return undefined;
+    if (evidence === undefined || checkPushEvidence(issued.attestation.choice, evidence) !== undefined) return undefined;
     this.issued.delete(agentId);
-    return { record: this.checkPushAgent(agentId, taken.record), latest: taken.latest, evidence };
+    return { ...issued, evidence, taken: false };
   }
 
   /** Reads the agent and its latest attestation, checks the evidence answers it (§10.4), and takes it. */
-  private async takeLatest(agentId: string, index: string, body: EvidenceBody, now: Date): Promise<TakenEvidence> {
-    const { record, latest } = await this.pushAgentWithLatest(agentId);
+  private async takeLatest(agentId: string, index: string, body: EvidenceBody, now: Date): Promise<Answer> {
+    const { record, latest, agentVersion } = await this.pushAgentWithLatest(agentId);
     const wanted = index === 'latest' ? latest?.index : /^[0-9]{1,9}$/.test(index) ? Number(index) : undefined;
     if (latest === undefined || wanted === undefined || wanted > latest.index) {
       throw new PushRefused(404, 'not_found', `no attestation ${index} for agent ${agentId}`);
@@ -238,7 +234,46 @@ export class PushAttestations {
     if (!(await this.deps.repository.takeEvidence(agentId, latest.index, now))) {
       throw new PushRefused(403, 'evidence_immutable', `attestation ${wanted} already has its evidence`);
     }
-    return { record, latest, evidence };
+    return { attestation: latest, record, agentVersion, evidence, taken: true };
+  }
+
+  /**
+   * Judges `answer` and stores the verdict, taking the evidence in the verdict's transaction when it
+   * is not taken yet — except for a failing verdict, whose evidence is taken at once, so that no
+   * later request (another process's new attestation) can keep it from being stored. Undefined when
+   * the evidence could not be taken: nothing was stored.
+   */
+  private async judgeAndStore(answer: Answer, now: Date): Promise<{ readonly attestation: NewPushAttestation; readonly verdict: PushVerdict } | undefined> {
+    const { attestation, record } = answer;
+    const verdict = decidePushEvidence({
+      state: record.state,
+      policies: await this.policiesOf(record),
+      choice: attestation.choice,
+      challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
+      evidence: answer.evidence,
+      now: Math.floor(now.getTime() / 1000),
+      options: this.settings.engine,
+    });
+    let take: JudgedEvidenceTake | undefined;
+    if (!answer.taken) {
+      take = { agentId: record.agentId, index: attestation.index, challenge: attestation.challenge, receivedAt: now, agentVersion: answer.agentVersion };
+      if (verdict.verdict === 'fail') {
+        if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) return undefined;
+        take = undefined;
+      }
+    }
+    const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
+    const outcome = await this.store(record, verdict.state, verdict.history, completion, take);
+    if (!outcome.stored) return undefined;
+    if (outcome.agentVersion !== undefined) {
+      if (this.completed.size > MAX_REMEMBERED) this.completed.clear();
+      this.completed.set(record.agentId, {
+        record: { ...record, owner: this.settings.owner, state: verdict.state },
+        latest: { ...attestation, stage: 'verification_complete', evaluation: verdict.verdict, failureReason: verdict.failureReason, evidenceReceivedAt: now, verificationCompletedAt: null },
+        agentVersion: outcome.agentVersion,
+      });
+    }
+    return { attestation, verdict };
   }
 
   /** `GET …/attestations`: the agent's attestations, oldest first. */
@@ -316,14 +351,11 @@ export class PushAttestations {
     return this.checkPushAgent(agentId, await this.deps.agents.find(agentId));
   }
 
-  /** `pushAgent` and the agent's latest attestation, read together. */
-  private async pushAgentWithLatest(agentId: string): Promise<{ record: VerifierAgentRecord; latest: PushAttestation | undefined }> {
+  /** `pushAgent`, the row's version and the agent's latest attestation, read together. */
+  private async pushAgentWithLatest(agentId: string): Promise<AgentWithLatest> {
     const found = await this.deps.repository.agentWithLatest(agentId);
-    return { record: this.checkPushAgent(agentId, found?.record), latest: found?.latest };
-  }
-
-  private isPushAgent(record: VerifierAgentRecord): boolean {
-    return record.verifierId === this.settings.verifierId && record.attestationMode === 'push';
+    if (found === undefined) throw new PushRefused(404, 'not_found', `agent ${agentId} is not enrolled`);
+    return { ...found, record: this.checkPushAgent(agentId, found.record) };
   }
 
   private checkPushAgent(agentId: string, record: VerifierAgentRecord | undefined): VerifierAgentRecord {
@@ -353,17 +385,25 @@ export class PushAttestations {
 
   /**
    * The verdict through the round writer (the row is taken over first: the writer writes its owner's
-   * rows only), with the attestation it completes, if any, in the same transaction.
+   * rows only), with the evidence take and the attestation it completes, if any, in the same
+   * transaction. Resolves unless the agent was stopped or deleted (404).
    */
-  private async store(record: VerifierAgentRecord, state: VerifierAgentRecord['state'], history: RoundWrite['history'], completion?: PushCompletion): Promise<void> {
+  private async store(
+    record: VerifierAgentRecord,
+    state: VerifierAgentRecord['state'],
+    history: RoundWrite['history'],
+    completion?: PushCompletion,
+    take?: JudgedEvidenceTake,
+  ): Promise<PushWriteOutcome> {
     const { owner, leaseSeconds, verifierId } = this.settings;
     if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
     }
-    const stored = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history }, completion);
-    if (!stored) {
+    const outcome = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history }, completion, take);
+    if (!outcome.stored && outcome.reason === 'not_owner') {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
     }
+    return outcome;
   }
 }
 

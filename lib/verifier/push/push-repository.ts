@@ -1,43 +1,60 @@
 import type { Knex } from 'knex';
 import type { PushChoice } from '../../attestation/push-decision.js';
 import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
+import { agentVersionSql } from './push-agent-version.js';
 import type { StoredTokenHash } from './token-hash.js';
 
 const SESSIONS = 'verifier_push_sessions';
 const ATTESTATIONS = 'verifier_push_attestations';
 const AGENTS = 'verifier_agents';
-/** Column of `AGENT_WITH_LATEST` holding the latest attestation as JSON (timestamps as ISO text with offset). */
+/** Columns of `AGENT_WITH_LATEST`: the latest attestation as JSON (timestamps as ISO text with offset), the row's version. */
 const LATEST = 'push_latest_attestation';
+const VERSION = 'push_agent_version';
 const AGENT_WITH_LATEST = `
-select a.*, (
+select a.*, ${agentVersionSql('a')} as ${VERSION}, (
   select to_jsonb(t) from verifier_push_attestations t where t.agent_id = a.agent_id order by t.index desc limit 1
 ) as ${LATEST}
 from verifier_agents a where a.agent_id = ?`;
-const TAKE_ISSUED_EVIDENCE = `
-with taken as (
-  update verifier_push_attestations t set stage = 'evaluating_evidence', evidence_received_at = ?
-  where t.agent_id = ? and t.index = ? and t.challenge = ? and t.stage = 'awaiting_evidence' and t.challenges_expire_at > ?
-    and t.index = (select max(m.index) from verifier_push_attestations m where m.agent_id = t.agent_id)
-  returning t.*
-)
-select a.*, to_jsonb(taken) as ${LATEST}
-from verifier_agents a join taken on taken.agent_id = a.agent_id where a.agent_id = ?`;
 
-/** Column of `INSERT_AFTER` saying whether the attestation was inserted. */
-const INSERTED = 'push_inserted';
+/**
+ * Inserts the next attestation only while the latest is the judged one named and the agent's row
+ * still has the version its verdict left (`agentVersionSql`). A concurrent insert of the same index
+ * makes it insert nothing.
+ */
 const INSERT_AFTER = `
 with latest as (
   select t.index, t.stage, t.challenge from verifier_push_attestations t where t.agent_id = ? order by t.index desc limit 1
-), inserted as (
-  insert into verifier_push_attestations
-    (agent_id, index, stage, challenge, choice, system_info, capabilities_received_at, challenges_expire_at)
-  select ?::text, ?::int, ?::text, ?::text, ?::jsonb, ?::jsonb, ?::timestamptz, ?::timestamptz
-  from latest where latest.index = ?::int and latest.challenge = ? and latest.stage = 'verification_complete'
-  on conflict do nothing
-  returning 1
 )
-select a.*, exists (select 1 from inserted) as ${INSERTED}
-from (select 1) one left join verifier_agents a on a.agent_id = ?`;
+insert into verifier_push_attestations
+  (agent_id, index, stage, challenge, choice, system_info, capabilities_received_at, challenges_expire_at)
+select ?::text, ?::int, ?::text, ?::text, ?::jsonb, ?::jsonb, ?::timestamptz, ?::timestamptz
+from latest where latest.index = ?::int and latest.challenge = ? and latest.stage = 'verification_complete'
+  and (select ${agentVersionSql('a')} from verifier_agents a where a.agent_id = ?) = ?
+on conflict do nothing`;
+
+/**
+ * Takes the evidence of each attestation named (`awaiting_evidence` → `evaluating_evidence`, once):
+ * only while it is the agent's latest, its challenge had not expired when the evidence came, and the
+ * agent's row still has the version the evidence was judged from. Answers the agents taken.
+ */
+const TAKE_JUDGED_EVIDENCE = `
+update verifier_push_attestations t set stage = 'evaluating_evidence', evidence_received_at = i.received_at
+from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, challenge text, received_at timestamptz, agent_version text)
+where t.agent_id = i.agent_id and t.index = i.index and t.challenge = i.challenge
+  and t.stage = 'awaiting_evidence' and t.challenges_expire_at > i.received_at
+  and t.index = (select max(m.index) from verifier_push_attestations m where m.agent_id = t.agent_id)
+  and (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = t.agent_id) = i.agent_version
+returning t.agent_id`;
+
+/** Evidence judged before it was taken (`takeJudgedEvidence`). */
+export interface JudgedEvidenceTake {
+  readonly agentId: string;
+  readonly index: number;
+  readonly challenge: string;
+  readonly receivedAt: Date;
+  /** `agentVersionSql` of the agent's row the evidence was judged from. */
+  readonly agentVersion: string;
+}
 
 export interface PushSession {
   readonly sessionId: string;
@@ -46,6 +63,16 @@ export interface PushSession {
   readonly challengeExpiresAt: Date;
   readonly token: StoredTokenHash | null;
   readonly tokenExpiresAt: Date | null;
+}
+
+/** An attestation as phase 1 inserts it. */
+export type NewPushAttestation = Omit<PushAttestation, 'evaluation' | 'failureReason' | 'evidenceReceivedAt' | 'verificationCompletedAt'>;
+
+/** An agent's row, its latest attestation and the row's version (`agentVersionSql`), read together. */
+export interface AgentWithLatest {
+  readonly record: VerifierAgentRecord;
+  readonly latest: PushAttestation | undefined;
+  readonly agentVersion: string;
 }
 
 export type AttestationStage = 'awaiting_evidence' | 'evaluating_evidence' | 'verification_complete';
@@ -113,12 +140,12 @@ export class PushRepository {
    * The agent's row and its latest attestation in ONE round trip (both phases need both): undefined
    * when the agent is not enrolled.
    */
-  async agentWithLatest(agentId: string): Promise<{ readonly record: VerifierAgentRecord; readonly latest: PushAttestation | undefined } | undefined> {
+  async agentWithLatest(agentId: string): Promise<AgentWithLatest | undefined> {
     const result = (await this.knex.raw(AGENT_WITH_LATEST, [agentId])) as { rows: Record<string, unknown>[] };
     const row = result.rows[0];
     if (row === undefined) return undefined;
     const latest = row[LATEST] === null || row[LATEST] === undefined ? undefined : attestationFromRow(json(row[LATEST]) as Record<string, unknown>);
-    return { record: recordFromRow(row), latest };
+    return { record: recordFromRow(row), latest, agentVersion: String(row[VERSION]) };
   }
 
   async latestAttestation(agentId: string): Promise<PushAttestation | undefined> {
@@ -140,7 +167,7 @@ export class PushRepository {
    * Inserts attestation `index` (the latest + 1). Two concurrent POSTs compute the same index and the
    * primary key lets one through: the other gets false (Keylime's 409).
    */
-  async insertAttestation(attestation: Omit<PushAttestation, 'evaluation' | 'failureReason' | 'evidenceReceivedAt' | 'verificationCompletedAt'>): Promise<boolean> {
+  async insertAttestation(attestation: NewPushAttestation): Promise<boolean> {
     try {
       await this.knex(ATTESTATIONS).insert({
         agent_id: attestation.agentId,
@@ -161,13 +188,10 @@ export class PushRepository {
 
   /**
    * Inserts `attestation` only while the agent's latest attestation is still `after` (same index and
-   * challenge, judged), and reads the agent's row in the same round trip (undefined when it is not
-   * enrolled). A concurrent insert of the same index makes it insert nothing.
+   * challenge, judged) and the agent's row still has `agentVersion`: false when anything changed (the
+   * caller reads and decides again). A concurrent insert of the same index makes it insert nothing.
    */
-  async insertAfter(
-    attestation: Omit<PushAttestation, 'evaluation' | 'failureReason' | 'evidenceReceivedAt' | 'verificationCompletedAt'>,
-    after: Pick<PushAttestation, 'index' | 'challenge'>,
-  ): Promise<{ readonly record: VerifierAgentRecord | undefined; readonly inserted: boolean }> {
+  async insertAfter(attestation: NewPushAttestation, after: Pick<PushAttestation, 'index' | 'challenge'>, agentVersion: string): Promise<boolean> {
     const a = attestation;
     const result = (await this.knex.raw(INSERT_AFTER, [
       a.agentId,
@@ -182,14 +206,9 @@ export class PushRepository {
       after.index,
       after.challenge,
       a.agentId,
-    ])) as { rows: Record<string, unknown>[] };
-    const row = result.rows[0];
-    return { record: row === undefined || row['agent_id'] === null ? undefined : recordFromRow(row), inserted: row?.[INSERTED] === true };
-  }
-
-  /** Deletes attestation `index` while it still awaits its evidence and has `challenge` (its choice turned out stale). */
-  async withdrawAttestation(agentId: string, index: number, challenge: string): Promise<void> {
-    await this.knex(ATTESTATIONS).where({ agent_id: agentId, index, challenge, stage: 'awaiting_evidence' }).delete();
+      agentVersion,
+    ])) as { rowCount: number | null };
+    return (result.rowCount ?? 0) > 0;
   }
 
   /**
@@ -204,20 +223,15 @@ export class PushRepository {
   }
 
   /**
-   * `takeEvidence` of attestation `index` with `challenge` — only while it is still the agent's latest
-   * and its challenge has not expired — and, in the same round trip, the agent's row and the taken
-   * attestation. Undefined when nothing was taken (or the agent is gone): the caller reads and
-   * explains.
+   * `takeEvidence` of evidence judged before it was taken, for each of `takes` (in `trx`, the verdicts'
+   * transaction, or alone): only while the attestation is still the agent's latest, its challenge had
+   * not expired when the evidence came, and the agent's row is the one the evidence was judged from.
+   * Resolves to the ids of the agents whose evidence was taken.
    */
-  async takeIssuedEvidence(
-    agentId: string,
-    index: number,
-    challenge: string,
-    receivedAt: Date,
-  ): Promise<{ readonly record: VerifierAgentRecord; readonly latest: PushAttestation } | undefined> {
-    const result = (await this.knex.raw(TAKE_ISSUED_EVIDENCE, [receivedAt, agentId, index, challenge, receivedAt, agentId])) as { rows: Record<string, unknown>[] };
-    const row = result.rows[0];
-    return row === undefined ? undefined : { record: recordFromRow(row), latest: attestationFromRow(json(row[LATEST]) as Record<string, unknown>) };
+  async takeJudgedEvidence(takes: readonly JudgedEvidenceTake[], trx?: Knex.Transaction): Promise<Set<string>> {
+    const rows = takes.map((t) => ({ agent_id: t.agentId, index: t.index, challenge: t.challenge, received_at: t.receivedAt.toISOString(), agent_version: t.agentVersion }));
+    const result = (await (trx ?? this.knex).raw(TAKE_JUDGED_EVIDENCE, [JSON.stringify(rows)])) as { rows: { agent_id: string }[] };
+    return new Set(result.rows.map((row) => row.agent_id));
   }
 
   /** Push agents of `verifierId` still attesting whose last attestation (or enrolment) is older than `before`. */

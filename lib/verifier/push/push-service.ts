@@ -46,7 +46,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
     verifierId: config.verifierId,
   });
   const timeout = pushTimeoutSeconds(config);
-  const verdicts = new PushVerdictWriter(deps.knex, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval));
+  const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log);
   const attestations = new PushAttestations(
     { agents: deps.agents, repository, sessions, writer: verdicts, policies: deps.policies, log: deps.log },
     {

@@ -1,5 +1,8 @@
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
+import { agentVersionSql } from './push-agent-version.js';
+import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
 
 /** What a judged push attestation becomes: `verification_complete` with its evaluation. */
 export interface PushCompletion {
@@ -9,18 +12,32 @@ export interface PushCompletion {
 }
 
 /**
+ * A verdict's fate: stored (with the agent's row version after it, when it completed an attestation),
+ * or not — its evidence was not taken (a replay, an old index, a changed row: the verdict must not
+ * count), or the agent is no longer this owner's to write (stopped, deleted).
+ */
+export type PushWriteOutcome =
+  | { readonly stored: true; readonly agentVersion: string | undefined }
+  | { readonly stored: false; readonly reason: 'evidence_not_taken' | 'not_owner' };
+
+/**
  * How long a push verdict waits for others to share its transaction: a tenth of `quote_interval`, at
  * most 500 ms. Push agents attest at independent times, so the pull loop's 20 ms rarely finds a
- * second verdict, and each transaction (the verdicts' statement, the attestations' completion, the
- * audit records' four, begin and commit) costs the verifier eight database round trips. The agent
- * waits for its 202 meanwhile and starts its next interval after it, so the wait lengthens its cycle:
- * a tenth keeps that within 10 %. Counted in the benchmark (50 agents, 2 s interval): 500 ms gathered
- * about 10 verdicts per transaction but stretched the agents' cycle from 2.1 s to 2.9 s.
+ * second verdict, and each transaction (the evidence take, the verdicts' statement, the attestations'
+ * completion, the audit records' two, begin and commit) costs the verifier seven database round trips.
+ * The agent waits for its 202 meanwhile and starts its next interval after it, so the wait lengthens
+ * its cycle: a tenth keeps that within 10 %. Counted in the benchmark (50 agents, 2 s interval): 500 ms
+ * gathered about 10 verdicts per transaction but stretched the agents' cycle from 2.1 s to 2.9 s.
  */
 export function pushBatchDelayMs(quoteIntervalSeconds: number): number {
   return Math.min(500, Math.max(20, (quoteIntervalSeconds * 1000) / 10));
 }
 
+/** A verdict whose batch failed is sent again alone after this, doubling up to `MAX_RETRY_MS`. */
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 5_000;
+
+/** Completes the judged attestations and answers the version of each agent's row after its verdict. */
 const COMPLETE_ATTESTATIONS = `
 update verifier_push_attestations a set
   stage = 'verification_complete',
@@ -28,25 +45,45 @@ update verifier_push_attestations a set
   failure_reason = i.failure_reason,
   verification_completed_at = now()
 from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, evaluation text, failure_reason text)
-where a.agent_id = i.agent_id and a.index = i.index`;
+where a.agent_id = i.agent_id and a.index = i.index
+returning a.agent_id, (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = a.agent_id) as agent_version`;
 
-/** A verdict with the attestation it completes; the round writer hands the same object to `alsoStore`. */
+/** What the batch learnt about one verdict (filled in its transaction; a retry fills it again). */
+interface BatchOutcome {
+  taken: boolean;
+  agentVersion: string | undefined;
+}
+
+/** A verdict with the take and completion the batch does for it; the round writer hands the same object to `storable` and `alsoStore`. */
 interface PushRoundWrite extends RoundWrite {
   readonly completion?: PushCompletion;
+  readonly take?: JudgedEvidenceTake;
+  readonly outcome?: BatchOutcome;
 }
 
 /**
  * The push verdicts' durable path: the pull loop's `RoundWriter` (its statement and the audit's
- * verdict records), with a longer batch, and the judged attestations marked `verification_complete`
- * in the SAME transaction — so an attestation never reads complete without its verdict stored, nor
- * the other way round.
+ * verdict records), with a longer batch, and in the SAME transaction the evidence take a verdict still
+ * needs (first: a verdict whose take fails is not stored) and the judged attestations marked
+ * `verification_complete` — so an attestation never reads complete without its verdict stored, nor
+ * the other way round, and a verdict is stored only for evidence taken once. A batch that fails is
+ * retried (each verdict alone) until it is stored or the writer is closed: a verdict is never dropped
+ * because the database was away.
  */
 export class PushVerdictWriter {
   private readonly writer: RoundWriter;
+  private closed = false;
 
-  constructor(knex: Knex, auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>, batchDelayMs: number) {
+  constructor(
+    knex: Knex,
+    private readonly repository: PushRepository,
+    auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>,
+    batchDelayMs: number,
+    private readonly log: Logger,
+  ) {
     this.writer = new RoundWriter(knex, {
       batchDelayMs,
+      storable: (trx, writes) => this.takeEvidence(trx, writes),
       alsoStore: async (trx, stored) => {
         await auditVerdicts(trx, stored);
         await this.complete(trx, stored);
@@ -54,24 +91,53 @@ export class PushVerdictWriter {
     });
   }
 
-  /** Stores `write` (and completes `completion`, when given) with the next batch; false when the agent is no longer this owner's. */
-  write(write: RoundWrite, completion?: PushCompletion): Promise<boolean> {
-    const withCompletion: PushRoundWrite = completion === undefined ? write : { ...write, completion };
-    return this.writer.write(withCompletion);
+  /**
+   * Stores `write` with the next batch — taking `take`'s evidence first and completing `completion`'s
+   * attestation, when given. Resolves once stored or refused; retries while the database fails.
+   */
+  async write(write: RoundWrite, completion?: PushCompletion, take?: JudgedEvidenceTake): Promise<PushWriteOutcome> {
+    const outcome: BatchOutcome = { taken: take === undefined, agentVersion: undefined };
+    const pushWrite: PushRoundWrite = { ...write, completion, take, outcome };
+    for (let failures = 0; ; failures += 1) {
+      try {
+        const stored = await this.writer.write(pushWrite, failures > 0);
+        if (!outcome.taken) return { stored: false, reason: 'evidence_not_taken' };
+        return stored ? { stored: true, agentVersion: outcome.agentVersion } : { stored: false, reason: 'not_owner' };
+      } catch (error) {
+        if (this.closed) throw error;
+        const waitMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** failures);
+        this.log.error({ err: error, agentId: write.agentId, waitMs }, 'push verdict not stored; trying again');
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
   }
 
   /** Stores the verdicts still waiting for their batch and resolves once each has its answer (shutdown: then close the database). */
   close(): Promise<void> {
+    this.closed = true;
     return this.writer.close();
   }
 
+  /** The round writer's `storable`: takes the evidence of the verdicts that need it; those whose take fails are not stored. */
+  private async takeEvidence(trx: Knex.Transaction, writes: readonly PushRoundWrite[]): Promise<readonly PushRoundWrite[]> {
+    const takes = writes.flatMap((write) => (write.take === undefined ? [] : [write.take]));
+    if (takes.length === 0) return writes;
+    const taken = await this.repository.takeJudgedEvidence(takes, trx);
+    for (const write of writes) {
+      if (write.take !== undefined && write.outcome !== undefined) write.outcome.taken = taken.has(write.agentId);
+    }
+    return writes.filter((write) => write.outcome?.taken !== false);
+  }
+
   private async complete(trx: Knex.Transaction, stored: readonly PushRoundWrite[]): Promise<void> {
-    const rows = stored.flatMap((write) => {
-      const completion = write.completion;
-      return completion === undefined
-        ? []
-        : [{ agent_id: write.agentId, index: completion.index, evaluation: completion.evaluation, failure_reason: completion.failureReason }];
-    });
-    if (rows.length > 0) await trx.raw(COMPLETE_ATTESTATIONS, [JSON.stringify(rows)]);
+    const rows = stored.flatMap(({ agentId, completion: c }) =>
+      c === undefined ? [] : [{ agent_id: agentId, index: c.index, evaluation: c.evaluation, failure_reason: c.failureReason }],
+    );
+    if (rows.length === 0) return;
+    const result = (await trx.raw(COMPLETE_ATTESTATIONS, [JSON.stringify(rows)])) as { rows: { agent_id: string; agent_version: string | null }[] };
+    const versions = new Map(result.rows.map((row) => [row.agent_id, row.agent_version ?? undefined]));
+    for (const write of stored) {
+      if (write.completion !== undefined && write.outcome !== undefined) write.outcome.agentVersion = versions.get(write.agentId);
+    }
   }
 }

@@ -1,0 +1,11 @@
+/**
+ * SQL for the version of an agent's row as a verdict sees it: a digest of every column but the
+ * lease's (`owner`, `lease_expires_at`, which move whenever a process takes the row over, without
+ * changing what a verdict is judged against). A stored verdict, a silence failure, a stop, a
+ * re-enrolment or a policy edit changes it. The push model remembers the version its choice and its
+ * judgement were made from and stores them only while the row still has it (`push-repository.ts`'s
+ * insert after a verdict, `push-verdict-writer.ts`'s evidence take): anything else is read again.
+ */
+export function agentVersionSql(alias: string): string {
+  return `md5((to_jsonb(${alias}) - 'owner' - 'lease_expires_at')::text)`;
+}

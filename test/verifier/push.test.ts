@@ -436,7 +436,10 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     }
     expect((await patching).status).to.equal(202);
     const rows = await history(node.uuid);
-    expect(rows.map((r) => r.outcome)).to.deep.equal(['pass', 'fail']);
+    // On a loaded machine the liveness timeout (3 s here) may also fire while the verdict waits: a
+    // second FAIL ("not reachable") before the stored one, never a PASS.
+    expect(rows[0]?.outcome).to.equal('pass');
+    expect(rows.slice(1).map((r) => r.outcome)).to.satisfy((outcomes: string[]) => outcomes.length >= 1 && outcomes.every((o) => o === 'fail'));
     expect(rows.at(-1)?.failures.map((f) => f.event_id)).to.include('ima.validation.ima-ng.not_in_allowlist');
     expect((await stored(node.uuid)).state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
   });

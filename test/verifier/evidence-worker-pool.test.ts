@@ -131,6 +131,36 @@ describe('EvidenceInputsCache: keyed by the whole text, bounded', function () {
     expect(cache.runtimePolicy(runtimePolicy({ '/usr/bin/\uFFFD': ['a'.repeat(64)] }))).to.equal(replacement);
   });
 
+  it('keys a text over 16,383 characters by its SHA-256 of UTF-16 units: kept, and a lone surrogate is not U+FFFD', function () {
+    const cache = new EvidenceInputsCache();
+    const padding = '/usr/lib/'.padEnd(17_000, 'x');
+    const replacementText = runtimePolicy({ [`${padding}\uFFFD`]: ['a'.repeat(64)] });
+    // JSON.stringify escapes a lone surrogate; put it back raw, as a client may send it.
+    const loneText = runtimePolicy({ [`${padding}\uD800`]: ['a'.repeat(64)] }).replace('\\ud800', '\uD800');
+    expect(loneText.length).to.equal(replacementText.length).and.be.greaterThan(16_383);
+    expect(Buffer.from(loneText).equals(Buffer.from(replacementText))).to.equal(true);
+    const replacement = cache.runtimePolicy(replacementText);
+    const lone = cache.runtimePolicy(loneText);
+    expect(lone).to.not.equal(replacement);
+    expect(cache.runtimePolicy(replacementText)).to.equal(replacement);
+    expect(cache.runtimePolicy(loneText)).to.equal(lone);
+  });
+
+  it('drops the least recently used of short and long texts alike', function () {
+    const cache = new EvidenceInputsCache();
+    const long = runtimePolicy({ ['/usr/lib/'.padEnd(17_000, 'x')]: ['a'.repeat(64)] });
+    const shortTexts = Array.from({ length: 256 }, (_, i) => runtimePolicy({ [`/usr/bin/p${i}`]: ['a'.repeat(64)] }));
+    const longPolicy = cache.runtimePolicy(long);
+    const firstShort = cache.runtimePolicy(shortTexts[0] as string);
+    for (const text of shortTexts.slice(1, 255)) {
+      cache.runtimePolicy(text);
+    }
+    expect(cache.runtimePolicy(long)).to.equal(longPolicy);
+    cache.runtimePolicy(shortTexts[255] as string);
+    expect(cache.runtimePolicy(long)).to.equal(longPolicy);
+    expect(cache.runtimePolicy(shortTexts[0] as string)).to.not.equal(firstShort);
+  });
+
   it('keeps at most 256 texts per kind: the least recently used is derived again', function () {
     const cache = new EvidenceInputsCache();
     const texts = Array.from({ length: 257 }, (_, i) => runtimePolicy({ [`/usr/bin/p${i}`]: ['a'.repeat(64)] }));

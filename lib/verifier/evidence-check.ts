@@ -2,6 +2,7 @@ import { evaluateEvidence, type EvaluateEvidenceOptions, type EvaluateEvidenceRe
 import { IronlimeError, type ErrorCode } from '../../interfaces/errors.js';
 import { validateDto } from '../http/dto-validation.js';
 import { parseRequestBody } from '../http/json-guard.js';
+import { fastEvidenceBody } from './evidence-body-fast-path.js';
 import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
 import { EvidenceBody, type TpmEvidenceData } from './verifier-dtos.js';
 
@@ -23,13 +24,15 @@ export type EvidenceAnswer =
 
 /**
  * Checks one request body, its text as it came: parsed as the service parses a body (JSON guard;
- * empty is no body), validated with the `EvidenceBody` DTO as a DTO route would, then checked
+ * empty is no body), validated with the `EvidenceBody` DTO as a DTO route would (behind its fast path,
+ * evidence-body-fast-path.ts, which passes only bodies the DTO accepts), then checked
  * with the engine (`evaluateEvidence`), the derived inputs and the measured-boot memo coming from
  * `cache`. Never throws: an error (a 400 for a malformed body included) becomes an answer.
  */
 export function checkEvidence(bodyText: string, cache: EvidenceInputsCache, options: EvidenceCheckOptions): EvidenceAnswer {
   try {
-    const { data } = validateDto(EvidenceBody, parseRequestBody(bodyText), 'body');
+    const body = parseRequestBody(bodyText);
+    const { data } = fastEvidenceBody(body) ?? validateDto(EvidenceBody, body, 'body');
     const result = evaluate(data, cache, options);
     return { kind: 'results', json: JSON.stringify({ valid: result.valid, claims: result.claims, failures: result.failures }) };
   } catch (error) {

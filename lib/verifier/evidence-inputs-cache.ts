@@ -20,9 +20,9 @@ const MB_LOG_BUDGET = 16 * 1024 * 1024;
 
 /**
  * What `POST /verify/evidence` derives from the text of a request — the compiled runtime policy, the
- * parsed refstate, the AK's public key — kept by the SHA-256 of that text, so that a fleet sending the
- * same policy and AK many times pays for parsing, validating and compiling (RE2 programs included)
- * once, and the texts themselves are not kept. Pure memoisation: each value is a deterministic
+ * parsed refstate, the AK's public key — kept by that text (a long one by its SHA-256), so that a
+ * fleet sending the same policy and AK many times pays for parsing, validating and compiling (RE2
+ * programs included) once. Pure memoisation: each value is a deterministic
  * function of its whole key text and is never changed after it is made, and a text that fails to
  * parse is not kept (it throws again next time). Also owns the measured-boot memo handed to the
  * engine. The body is untrusted, so every part is bounded: entries per kind, text behind them, and the
@@ -75,31 +75,66 @@ export class EvidenceInputsCache {
   }
 }
 
-/** Least recently used first out, by entry count and by the length of the texts behind the entries. */
+/**
+ * Texts up to this many characters are their own key. V8 hashes a string's whole content only up to
+ * 16,383 characters (`String::kMaxHashCalcLength`) and a longer one by its length alone, so longer
+ * texts of one length would all share a hash bucket: those are keyed by their SHA-256 instead. A
+ * lookup by text hashes it once and compares it with at most the few entries of its bucket; the
+ * SHA-256 of a 2 KB policy's UTF-16 units cost more (about 5 % of a worker's time).
+ */
+const LONGEST_TEXT_KEY = 16_383;
+
+interface CacheEntry<T> {
+  readonly value: T;
+  readonly length: number;
+  /** When it was last handed out (a count of lookups): the entry with the lowest goes first. */
+  lastUse: number;
+}
+
+/**
+ * Least recently used first out, by entry count and by the length of the texts behind the entries,
+ * over two maps each kept in order of last use: short texts by themselves, long ones by SHA-256.
+ */
 class BoundedCache<T> {
-  private readonly map = new Map<string, { value: T; length: number }>();
+  private readonly byText = new Map<string, CacheEntry<T>>();
+  private readonly byDigest = new Map<string, CacheEntry<T>>();
   private textLength = 0;
+  private uses = 0;
 
   get(text: string, make: () => T): T {
     if (text.length > MAX_TEXT_LENGTH) {
       return make();
     }
-    // UTF-16 code units, not UTF-8: two texts differing only in a lone surrogate and U+FFFD differ here.
-    const key = createHash('sha256').update(text, 'utf16le').digest('base64');
-    const found = this.map.get(key);
+    const [map, key] =
+      text.length <= LONGEST_TEXT_KEY
+        ? [this.byText, text]
+        : // UTF-16 code units, not UTF-8: two texts differing only in a lone surrogate and U+FFFD differ here.
+          [this.byDigest, createHash('sha256').update(text, 'utf16le').digest('base64')];
+    this.uses += 1;
+    const found = map.get(key);
     if (found !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, found);
+      map.delete(key);
+      found.lastUse = this.uses;
+      map.set(key, found);
       return found.value;
     }
     const value = make();
-    this.map.set(key, { value, length: text.length });
+    map.set(key, { value, length: text.length, lastUse: this.uses });
     this.textLength += text.length;
-    while (this.map.size > CAPACITY || this.textLength > TEXT_BUDGET) {
-      const [oldestKey, oldest] = this.map.entries().next().value as [string, { value: T; length: number }];
-      this.map.delete(oldestKey);
-      this.textLength -= oldest.length;
+    while (this.byText.size + this.byDigest.size > CAPACITY || this.textLength > TEXT_BUDGET) {
+      this.dropOldest();
     }
     return value;
+  }
+
+  private dropOldest(): void {
+    const oldestText = this.byText.entries().next().value;
+    const oldestDigest = this.byDigest.entries().next().value;
+    const [map, [key, entry]] =
+      oldestDigest === undefined || (oldestText !== undefined && oldestText[1].lastUse < oldestDigest[1].lastUse)
+        ? [this.byText, oldestText as [string, CacheEntry<T>]]
+        : [this.byDigest, oldestDigest];
+    map.delete(key);
+    this.textLength -= entry.length;
   }
 }

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { EvidenceAnswer, EvidenceCheckOptions } from './evidence-check.js';
 
 /** One request's body text, posted to a worker. */
@@ -31,8 +31,13 @@ export function defaultEvidenceWorkers(): number {
 /** Options that only say how the main script is given; a thread refuses them (`--input-type` ends it at start). */
 const MAIN_INPUT_OPTIONS: ReadonlySet<string> = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
 
-/** The process's Node options a thread inherits, less those about the main script's input and their values. */
-export function workerExecArgv(execArgv: readonly string[]): string[] {
+/**
+ * The Node options to start a thread with: undefined (the thread inherits the process's options as
+ * they were parsed, V8's and the process-wide ones included, which a thread given them as a list
+ * refuses: `--max-old-space-size` made every evidence request a 500) unless the process was started
+ * with an option about the main script's input; then the process's options less those and their values.
+ */
+export function workerExecArgv(execArgv: readonly string[]): string[] | undefined {
   const kept: string[] = [];
   for (let i = 0; i < execArgv.length; i += 1) {
     const option = execArgv[i] as string;
@@ -42,7 +47,12 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
       kept.push(option);
     }
   }
-  return kept;
+  return kept.length === execArgv.length ? undefined : kept;
+}
+
+function workerOptions(execArgv: readonly string[]): WorkerOptions {
+  const threadArgv = workerExecArgv(execArgv);
+  return threadArgv === undefined ? {} : { execArgv: threadArgv };
 }
 
 interface PoolWorker {
@@ -171,7 +181,7 @@ export class EvidenceWorkerPool {
 
   private start(): PoolWorker {
     const worker: PoolWorker = {
-      thread: new Worker(this.script, { execArgv: workerExecArgv(process.execArgv) }),
+      thread: new Worker(this.script, workerOptions(process.execArgv)),
       pending: new Map(),
       queued: [],
       ready: false,

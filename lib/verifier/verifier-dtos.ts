@@ -24,11 +24,19 @@ import { IsBase64String, IsKeylimeAgentId, IsNonce, IsPem } from '../http/valida
  * JSON, refstate, AK) and names the field at fault.
  */
 
-const MAX_TPM_B64 = 4096;
+export const MAX_TPM_B64 = 4096;
 const MAX_CERT_TEXT = 64 * 1024;
 /** A base64 runtime policy can be tens of MiB (Keylime allows 100 MiB uploads); the body limit bounds it too. */
-const MAX_POLICY_TEXT = 256 * 1024 * 1024;
-const MAX_SMALL_JSON = 1024 * 1024;
+export const MAX_POLICY_TEXT = 256 * 1024 * 1024;
+export const MAX_SMALL_JSON = 1024 * 1024;
+/** `mb_log` of `POST /verify/evidence`: base64 of a UEFI event log. */
+export const MAX_EVIDENCE_MB_LOG = 64 * 1024 * 1024;
+/** `quote` of `POST /verify/evidence`: Keylime's quote string `r<attest>:<signature>:<pcrs>`. */
+export const EVIDENCE_QUOTE = /^r[A-Za-z0-9+/=:]{1,65536}$/;
+/** `nonce` of `POST /verify/evidence`. */
+export const EVIDENCE_NONCE = /^[A-Za-z0-9+/=_-]{1,128}$/;
+/** `hash_alg` of `POST /verify/evidence`: a name; the engine refuses one it does not know. */
+export const MAX_EVIDENCE_HASH_ALG = 16;
 const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
 
 /** Ports arrive as numbers or, from some tenants, digit strings. */
@@ -236,15 +244,15 @@ export class IdentityQuery {
 /** `data` of `POST /v2.x/verify/evidence` with `type: "tpm"` (spec §4.7; Keylime 2.5). */
 export class TpmEvidenceData {
   @IsString()
-  @Matches(/^r[A-Za-z0-9+/=:]{1,65536}$/, { message: 'must be a Keylime quote string r<attest>:<signature>:<pcrs>' })
+  @Matches(EVIDENCE_QUOTE, { message: 'must be a Keylime quote string r<attest>:<signature>:<pcrs>' })
   quote!: string;
 
   @IsString()
-  @Matches(/^[A-Za-z0-9+/=_-]{1,128}$/, { message: 'must be 1 to 128 letters, digits or base64 characters' })
+  @Matches(EVIDENCE_NONCE, { message: 'must be 1 to 128 letters, digits or base64 characters' })
   nonce!: string;
 
   @IsString()
-  @MaxLength(16)
+  @MaxLength(MAX_EVIDENCE_HASH_ALG)
   hash_alg!: string;
 
   @IsBase64String({ maxLength: MAX_TPM_B64 })
@@ -278,7 +286,7 @@ export class TpmEvidenceData {
   ima_measurement_list?: string | null;
 
   @IsOptional()
-  @IsBase64String({ allowEmpty: true, maxLength: 64 * 1024 * 1024 })
+  @IsBase64String({ allowEmpty: true, maxLength: MAX_EVIDENCE_MB_LOG })
   mb_log?: string | null;
 }
 

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { IronlimeError } from '../../interfaces/errors.js';
@@ -129,6 +131,36 @@ describe('EvidenceInputsCache: keyed by the whole text, bounded', function () {
     expect(cache.runtimePolicy(runtimePolicy({ '/usr/bin/\uFFFD': ['a'.repeat(64)] }))).to.equal(replacement);
   });
 
+  it('keys a text over 16,383 characters by its SHA-256 of UTF-16 units: kept, and a lone surrogate is not U+FFFD', function () {
+    const cache = new EvidenceInputsCache();
+    const padding = '/usr/lib/'.padEnd(17_000, 'x');
+    const replacementText = runtimePolicy({ [`${padding}\uFFFD`]: ['a'.repeat(64)] });
+    // JSON.stringify escapes a lone surrogate; put it back raw, as a client may send it.
+    const loneText = runtimePolicy({ [`${padding}\uD800`]: ['a'.repeat(64)] }).replace('\\ud800', '\uD800');
+    expect(loneText.length).to.equal(replacementText.length).and.be.greaterThan(16_383);
+    expect(Buffer.from(loneText).equals(Buffer.from(replacementText))).to.equal(true);
+    const replacement = cache.runtimePolicy(replacementText);
+    const lone = cache.runtimePolicy(loneText);
+    expect(lone).to.not.equal(replacement);
+    expect(cache.runtimePolicy(replacementText)).to.equal(replacement);
+    expect(cache.runtimePolicy(loneText)).to.equal(lone);
+  });
+
+  it('drops the least recently used of short and long texts alike', function () {
+    const cache = new EvidenceInputsCache();
+    const long = runtimePolicy({ ['/usr/lib/'.padEnd(17_000, 'x')]: ['a'.repeat(64)] });
+    const shortTexts = Array.from({ length: 256 }, (_, i) => runtimePolicy({ [`/usr/bin/p${i}`]: ['a'.repeat(64)] }));
+    const longPolicy = cache.runtimePolicy(long);
+    const firstShort = cache.runtimePolicy(shortTexts[0] as string);
+    for (const text of shortTexts.slice(1, 255)) {
+      cache.runtimePolicy(text);
+    }
+    expect(cache.runtimePolicy(long)).to.equal(longPolicy);
+    cache.runtimePolicy(shortTexts[255] as string);
+    expect(cache.runtimePolicy(long)).to.equal(longPolicy);
+    expect(cache.runtimePolicy(shortTexts[0] as string)).to.not.equal(firstShort);
+  });
+
   it('keeps at most 256 texts per kind: the least recently used is derived again', function () {
     const cache = new EvidenceInputsCache();
     const texts = Array.from({ length: 257 }, (_, i) => runtimePolicy({ [`/usr/bin/p${i}`]: ['a'.repeat(64)] }));
@@ -154,25 +186,42 @@ describe('EvidenceInputsCache: keyed by the whole text, bounded', function () {
   });
 });
 
-describe('EvidenceWorkerPool threads in a process started with -e (how the CLI tests start ironlime)', function () {
+describe('EvidenceWorkerPool threads in a process started with Node options', function () {
   this.timeout(30_000);
+  const poolModule = new URL('../../lib/verifier/evidence-worker-pool.js', import.meta.url).href;
+  /** A module that asks a pool of one thread about a malformed quote and prints the failure's type. */
+  const code = `const { EvidenceWorkerPool } = await import(${JSON.stringify(poolModule)});
+const pool = new EvidenceWorkerPool(1);
+const body = JSON.stringify({ type: 'tpm', data: { quote: 'rAAAA', nonce: 'n', hash_alg: 'sha256', tpm_ak: 'AAAA' } });
+const answer = await pool.check(body, { measuredBootPolicy: 'example', failOnTomtou: false });
+process.stdout.write(answer.kind === 'results' ? JSON.parse(answer.json).failures[0].type : answer.message);
+await pool.close();`;
 
-  it('drop the options about the main script, which a thread refuses, and keep the others', function () {
+  it('with -e (how the CLI tests start ironlime): drop the options about the main script, which a thread refuses, and keep the others', function () {
     expect(workerExecArgv(['--input-type=module', '-e', 'code', '--max-old-space-size=512', '--input-type', 'module', '--print', 'x', '--enable-source-maps'])).to.deep.equal([
       '--max-old-space-size=512',
       '--enable-source-maps',
     ]);
   });
 
-  it('answer evidence in such a process', async function () {
-    const poolModule = new URL('../../lib/verifier/evidence-worker-pool.js', import.meta.url).href;
-    const code = `const { EvidenceWorkerPool } = await import(${JSON.stringify(poolModule)});
-const pool = new EvidenceWorkerPool(1);
-const body = JSON.stringify({ type: 'tpm', data: { quote: 'rAAAA', nonce: 'n', hash_alg: 'sha256', tpm_ak: 'AAAA' } });
-const answer = await pool.check(body, { measuredBootPolicy: 'example', failOnTomtou: false });
-process.stdout.write(answer.kind === 'results' ? JSON.parse(answer.json).failures[0].type : answer.message);
-await pool.close();`;
+  it('without -e: inherit every option as parsed (a V8 option given to a thread as a list is refused)', function () {
+    expect(workerExecArgv(['--max-old-space-size=512', '--enable-source-maps'])).to.equal(undefined);
+  });
+
+  it('answer evidence in a process started with -e', async function () {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', code]);
     expect(stdout).to.equal('qoute_validation.quote_validation');
+  });
+
+  it('answer evidence in a process started with V8 options (--max-old-space-size, --max-semi-space-size)', async function () {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ironlime-evidence-pool-'));
+    try {
+      const script = path.join(dir, 'ask-pool.mjs');
+      writeFileSync(script, code);
+      const { stdout } = await run(process.execPath, ['--max-old-space-size=512', '--max-semi-space-size=32', script]);
+      expect(stdout).to.equal('qoute_validation.quote_validation');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

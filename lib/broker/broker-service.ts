@@ -106,7 +106,7 @@ export class BrokerService {
     } catch (error) {
       if (!this.usedSessions.has(session.id)) {
         await this.options.repository.claimSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt, attested: null });
-        this.usedSessions.remember(session.id, session.expiresAt, this.now());
+        this.usedSessions.remember(session.id);
       }
       throw error;
     }
@@ -144,7 +144,7 @@ export class BrokerService {
         nodeDigest: entry.digest,
       });
       if (outcome.claimed || outcome.sessionUsed) {
-        this.usedSessions.remember(session.id, session.expiresAt, nowMs);
+        this.usedSessions.remember(session.id);
       }
       if (outcome.claimed) {
         this.options.log.info({ agentId }, 'kbs attestation passed');
@@ -173,7 +173,7 @@ export class BrokerService {
       }
       if (outcome.nodeDigest === entry.digest) {
         // Every condition held, yet another attempt on this session inserted first.
-        this.usedSessions.remember(session.id, session.expiresAt, nowMs);
+        this.usedSessions.remember(session.id);
         throw new KbsError('AttestationError', ALREADY_ATTESTED);
       }
       if (fresh) {

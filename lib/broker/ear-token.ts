@@ -45,8 +45,8 @@ export class EarTokenIssuer {
   private kid: string | undefined;
   /**
    * The private key imported once as the WebCrypto key jose signs with: given the `KeyObject`, jose 6
-   * on Node 20 (no `KeyObject.toCryptoKey`) looks up its own conversion on every signature, ≈ 30–45 µs
-   * of a ≈ 120–260 µs ES256 signature (micro-benchmark, docs/broker.md fourth pass).
+   * on Node 20 (no `KeyObject.toCryptoKey`) checks and maps it to its cached `CryptoKey` on every call,
+   * ≈ 30–45 µs more per ES256 signature (paired micro-benchmark, docs/broker.md fourth pass).
    */
   private signingKey: webcrypto.CryptoKey | undefined;
 

@@ -40,8 +40,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
       const route = (spec: Parameters<typeof addRoute>[1]): void =>
         addRoute(scope, { ...spec, versioned: false }, { versions: settings.versions, insecureAdmin: settings.insecureAdmin });
 
-      // The three routes of every exchange and fetch check their input with the written-out
-      // kbs-request-checks instead of addRoute's class-validator DTOs (same rules and refusals).
+      // The three routes of every exchange and fetch check their input with their DTOs behind a fast
+      // path (kbs-request-checks), instead of addRoute's DTO-only validation.
       kbsRoute(scope, 'POST', '/auth', async (request, reply) => {
         const { cookie: value, challenge } = broker.auth(checkAuthRequest(request.body));
         const cookie = `${KBS_SESSION_COOKIE}=${value}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
@@ -164,7 +164,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
 
 /**
  * A public KBS route on the scope itself: as `addRoute` for an unversioned, non-admin route, any query
- * string is refused, and the handler checks its own params and body (`kbs-request-checks.ts`).
+ * string is refused, and the handler checks its own params and body (`kbs-request-checks.ts`: the DTOs
+ * behind their fast path).
  */
 function kbsRoute(
   scope: FastifyInstance,

@@ -12,6 +12,7 @@ import { encryptResource } from './resource-jwe.js';
 import { decideResourceAccess, type ResourcePolicy } from './resource-policy.js';
 import type { ResourceVault } from './resource-vault.js';
 import { TeeKeyCache, type TeePublicKey } from './tee-public-key.js';
+import { UsedSessions } from './used-sessions.js';
 import type { OpenedSession, SessionCookies } from './session-cookie.js';
 import { appraiseTpmEvidence, type UntrustedTpmEvidence } from './tpm-evidence.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
@@ -30,6 +31,8 @@ export interface BrokerServiceOptions {
   /** Unix milliseconds; tests pass a fixed clock. */
   readonly now?: () => number;
 }
+
+const ALREADY_ATTESTED = 'this session has already attested';
 
 /** Session rows are deleted this long after their cookie expired. */
 export const SESSION_SWEEP_GRACE_MS = 10 * 60_000;
@@ -56,6 +59,7 @@ export class BrokerService {
   private readonly nodes = new CompiledNodeCache();
   private readonly mbMemo = new MeasuredBootMemo();
   private readonly teeKeys = new TeeKeyCache();
+  private readonly usedSessions = new UsedSessions();
   private readonly now: () => number;
 
   constructor(private readonly options: BrokerServiceOptions) {
@@ -89,14 +93,21 @@ export class BrokerService {
    * its stored policy digest, and inserts only if they allow it (`claimAttestedSession`): the
    * appraisal uses the node as compiled here, and a node changed since (any worker) is compiled afresh
    * and appraised again. Rows outlive the cookie (swept only after `SESSION_SWEEP_GRACE_MS`), so an
-   * expired cookie is refused by its time first.
+   * expired cookie is refused by its time first. A session this worker knows to be used
+   * (`UsedSessions`) is refused before the appraisal, and no second row is attempted for it.
    */
   async attest(cookie: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
     const session = this.openSession(cookie, 'AttestationError');
+    if (this.usedSessions.has(session.id)) {
+      throw new KbsError('AttestationError', ALREADY_ATTESTED);
+    }
     try {
       return await this.appraiseAndClaim(session, runtimeData, evidence);
     } catch (error) {
-      await this.options.repository.claimSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt, attested: null });
+      if (!this.usedSessions.has(session.id)) {
+        await this.options.repository.claimSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt, attested: null });
+        this.usedSessions.remember(session.id);
+      }
       throw error;
     }
   }
@@ -132,6 +143,9 @@ export class BrokerService {
         sessionIssuedAt: session.issuedAt,
         nodeDigest: entry.digest,
       });
+      if (outcome.claimed || outcome.sessionUsed) {
+        this.usedSessions.remember(session.id);
+      }
       if (outcome.claimed) {
         this.options.log.info({ agentId }, 'kbs attestation passed');
         return this.options.issuer.issue({
@@ -146,7 +160,7 @@ export class BrokerService {
       }
       // Not claimed: say why, from what the claiming statement read.
       if (outcome.sessionUsed) {
-        throw new KbsError('AttestationError', 'this session has already attested');
+        throw new KbsError('AttestationError', ALREADY_ATTESTED);
       }
       // A session begun before a reinstatement stays refused, as a token issued before it.
       const refusal = revocationRefusal(outcome.revocation, session.issuedAt, 'milliseconds');
@@ -159,7 +173,8 @@ export class BrokerService {
       }
       if (outcome.nodeDigest === entry.digest) {
         // Every condition held, yet another attempt on this session inserted first.
-        throw new KbsError('AttestationError', 'this session has already attested');
+        this.usedSessions.remember(session.id);
+        throw new KbsError('AttestationError', ALREADY_ATTESTED);
       }
       if (fresh) {
         throw new KbsError('AttestationError', `node ${agentId} changed during this attestation: attest again`);

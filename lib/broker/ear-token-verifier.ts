@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
 import { KbsError } from './kbs-errors.js';
 import { EAR_ALG, EAR_SUBMOD } from './ear-token.js';
@@ -22,7 +23,11 @@ export interface VerifiedEarToken {
   readonly expiresAt: number;
 }
 
-/** Verified tokens kept, so a node fetching several resources with one token pays the signature check once. */
+/**
+ * Verified tokens kept, so a node fetching several resources with one token pays jose's checks once;
+ * the cache is emptied when full. Keyed by the token's SHA-256, so an entry costs the same whatever the
+ * token's length.
+ */
 const CACHE_LIMIT = 10_000;
 
 export interface EarTokenVerifierOptions {
@@ -46,27 +51,30 @@ export class EarTokenVerifier {
   constructor(private readonly options: EarTokenVerifierOptions) {}
 
   /**
-   * As `check`, with a cache of verified tokens keyed by the exact token text: a hit is used only while
-   * `exp` (plus the skew) has not passed. Revocation is not cached here — the broker checks it on every
-   * request.
+   * As `check`, with a cache of verified tokens keyed by the SHA-256 of the token text: a hit is used
+   * only while `exp` (plus the skew) has not passed, then checked again (and refused) by jose. Only the
+   * token's own checks are cached: revocation and resource policy are read by the broker on every
+   * request, so a revoked node's cached token stops working at once.
    */
   async verify(token: string, nowSeconds = Date.now() / 1000): Promise<VerifiedEarToken> {
-    const cached = this.verified.get(token);
+    const key = createHash('sha256').update(token, 'utf8').digest('base64');
+    const cached = this.verified.get(key);
     if (cached !== undefined) {
       if (nowSeconds < cached.expiresAt + TOKEN_CLOCK_SKEW_SECONDS) {
         return cached;
       }
-      this.verified.delete(token);
+      this.verified.delete(key);
     }
-    const fresh = await this.check(token);
+    const fresh = await this.check(token, nowSeconds);
     if (this.verified.size >= CACHE_LIMIT) {
       this.verified.clear();
     }
-    this.verified.set(token, fresh);
+    this.verified.set(key, fresh);
     return fresh;
   }
 
-  async check(token: string): Promise<VerifiedEarToken> {
+  /** Every check of the token at `nowSeconds` (Unix seconds), nothing cached. */
+  async check(token: string, nowSeconds = Date.now() / 1000): Promise<VerifiedEarToken> {
     let unverifiedIssuer: unknown;
     try {
       unverifiedIssuer = decodeJwt(token).iss;
@@ -86,6 +94,7 @@ export class EarTokenVerifier {
           issuer: trusted.issuer,
           ...(this.options.audience === undefined ? {} : { audience: this.options.audience }),
           clockTolerance: TOKEN_CLOCK_SKEW_SECONDS,
+          currentDate: new Date(nowSeconds * 1000),
           requiredClaims: ['exp', 'iat', 'nbf', 'sub'],
         }));
         break;

@@ -3,6 +3,9 @@ import {
   IsArray,
   IsBoolean,
   IsDefined,
+  IsIn,
+  IsNotEmptyObject,
+  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -11,13 +14,124 @@ import {
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
 import { RESOURCE_PART } from './kbs-wire.js';
+import { EVIDENCE_LIMITS } from './tpm-evidence.js';
 
 /**
- * Request shapes of the broker's admin routes. The KBS routes' own (kbs-types `Request`, `Attestation`,
- * the resource path) are checked by `kbs-request-checks.ts`.
+ * Request shapes of the broker's routes: the KBS ones (kbs-types `Request`, `Attestation`, kebab-case as
+ * on the wire, and the resource path) and the admin ones. These classes are the definition of what each
+ * route accepts and produce every refusal; the hot KBS routes put `kbs-body-fast-path.ts` in front,
+ * which accepts only what these accept. Form only: the evidence is judged by `appraiseTpmEvidence`.
  */
 
-/** An admin route's resource path; the KBS `GET /resource/…` route checks the same with `checkResourcePath`. */
+/** Bounds and alphabets the DTOs and their fast path share. */
+export const KBS_FORM = {
+  /** `version` and `tee` of a Request. */
+  short: 32,
+  nonce: 128,
+  /** `init-data.body`, `additional_evidence`. */
+  text: 64 * 1024,
+  hashAlgs: ['sha1', 'sha256', 'sha384', 'sha512'],
+  initDataFormats: ['json', 'toml'],
+  /** A Keylime quote string `r<attest>:<sig>:<pcrs>` (Keylime spec §3.1). */
+  quote: /^r[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/,
+} as const;
+
+/** `POST /kbs/v0/auth`. */
+export class KbsRequestBody {
+  @IsString()
+  @MaxLength(KBS_FORM.short)
+  version!: string;
+
+  @IsString()
+  @MaxLength(KBS_FORM.short)
+  tee!: string;
+
+  /** Client hints (`supported-hash-algorithms`); read, never trusted. */
+  @IsOptional()
+  @IsObject()
+  'extra-params'?: Record<string, unknown>;
+}
+
+export class RuntimeDataDto {
+  @IsBase64String({ maxLength: KBS_FORM.nonce })
+  nonce!: string;
+
+  /** A JWK; checked by `parseTeePublicKey`. Not `nullable`: some member must not be null. */
+  @IsObject()
+  @IsNotEmptyObject({ nullable: false })
+  'tee-pubkey'!: Record<string, unknown>;
+}
+
+export class TpmEvidenceDto {
+  @IsKeylimeAgentId()
+  agent_id!: string;
+
+  @IsString()
+  @MaxLength(EVIDENCE_LIMITS.quote)
+  @Matches(KBS_FORM.quote, { message: 'must be a Keylime quote string r<attest>:<sig>:<pcrs>' })
+  quote!: string;
+
+  @IsIn(KBS_FORM.hashAlgs)
+  hash_alg!: string;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(EVIDENCE_LIMITS.imaList)
+  ima_measurement_list?: string;
+
+  @IsOptional()
+  @IsBase64String({ maxLength: EVIDENCE_LIMITS.mbLog })
+  mb_measurement_list?: string;
+}
+
+export class TeeEvidenceDto {
+  @IsDefined()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TpmEvidenceDto)
+  primary_evidence!: TpmEvidenceDto;
+
+  /** JSON text of additional (device) evidence; this broker appraises none and ignores it. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(KBS_FORM.text)
+  additional_evidence?: string;
+}
+
+export class InitDataDto {
+  @IsIn(KBS_FORM.initDataFormats)
+  format!: string;
+
+  @IsString()
+  @MaxLength(KBS_FORM.text)
+  body!: string;
+}
+
+/**
+ * `POST /kbs/v0/attest`. Each nested member is also `IsObject`: `ValidateNested` alone would take an
+ * array of valid objects.
+ */
+export class KbsAttestationBody {
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => InitDataDto)
+  'init-data'?: InitDataDto;
+
+  @IsDefined()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => RuntimeDataDto)
+  'runtime-data'!: RuntimeDataDto;
+
+  @IsDefined()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TeeEvidenceDto)
+  'tee-evidence'!: TeeEvidenceDto;
+}
+
+/** The resource path of `GET /kbs/v0/resource/…` and of the admin resource routes. */
 export class ResourcePathParams {
   @Matches(RESOURCE_PART)
   repository!: string;

@@ -100,6 +100,33 @@ describe('broker: background check (software TPM)', function () {
     }
   });
 
+  it('a used session is refused before its evidence is appraised, whether its attempt passed or failed', async function () {
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    const evidenceProvider = new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath });
+    const key = await TeeKeyPair.generate('ec');
+    const session = async (): Promise<{ cookie: string; runtimeData: { nonce: string; 'tee-pubkey': Readonly<Record<string, unknown>> } }> => {
+      const auth = await http.send('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'tpm' } });
+      return { cookie: String(auth.headers['set-cookie']).split(';')[0] as string, runtimeData: { nonce: (auth.body as { nonce: string }).nonce, 'tee-pubkey': key.publicJwk } };
+    };
+    const attest = (cookie: string, runtimeData: object, evidence: object): Promise<unknown> =>
+      http.send('POST', '/kbs/v0/attest', { body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence } }, headers: { cookie } });
+    try {
+      const passed = await session();
+      const evidence = await evidenceProvider.primaryEvidence(reportDataOf(passed.runtimeData));
+      await attest(passed.cookie, passed.runtimeData, evidence);
+      // Evidence that would fail its appraisal: the refusal names the used session, so it came first.
+      const forged = { ...evidence, quote: 'rAAAA:AAAA:AAAA' };
+      expect((await refusal(attest(passed.cookie, passed.runtimeData, forged))).detail).to.equal('this session has already attested');
+
+      const failed = await session();
+      expect((await refusal(attest(failed.cookie, failed.runtimeData, forged))).detail).to.contain('evidence refused');
+      const good = await evidenceProvider.primaryEvidence(reportDataOf(failed.runtimeData));
+      expect((await refusal(attest(failed.cookie, failed.runtimeData, good))).detail).to.equal('this session has already attested');
+    } finally {
+      await http.close();
+    }
+  });
+
   it('refuses a resource outside the node\'s policy (403 PolicyDeny) and an unknown one (404)', async function () {
     const client = clientFor(node);
     const denied = await refusal(client.getResource('kbs:///node/disk-key/other'));

@@ -251,6 +251,27 @@ describe('broker: pure parts and hostile input', function () {
     expect(revocationRefusal(reinstated, reinstatedAt + 1, 'milliseconds')).to.equal(undefined);
   });
 
+  it('token cache: one verification per token until exp (plus the skew), then refused as expired', async function () {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const verifier = new EarTokenVerifier({ issuers: [{ issuer: 'i', keys: [publicKey] }], maxLifetimeSeconds: 600 });
+    const teePubkey = (await TeeKeyPair.generate('ec')).publicJwk;
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { submods: { cpu0: { 'ear.status': 'affirming', 'ear.veraison.annotated-evidence': { runtime_data_claims: { 'tee-pubkey': teePubkey } } } } };
+    const sign = (subject: string): Promise<string> =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer('i').setSubject(subject).setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 300).sign(privateKey);
+    const token = await sign('node');
+    const first = await verifier.verify(token, now);
+    expect(await verifier.verify(token, now + 200), 'a hit is the verified token itself').to.equal(first);
+    expect(await verifier.check(token, now + 200), 'check never uses the cache').to.not.equal(first);
+    expect(await verifier.verify(await sign('other'), now), 'another token is verified on its own').to.not.equal(first);
+    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${Buffer.from(randomBytes(64)).toString('base64url')}`;
+    expect(await kbsType(() => verifier.verify(forged, now)), 'the same claims with another signature').to.equal('TokenVerifierError');
+    expect(await verifier.verify(token, now + 300 + 29)).to.equal(first);
+    const expired = await verifier.verify(token, now + 300 + 31).then(() => undefined, (e: unknown) => e);
+    expect(expired).to.be.instanceOf(KbsError);
+    expect((expired as KbsError).message).to.contain('expired');
+  });
+
   it('token checker: refuses over-long lifetimes, non-affirming status, missing tee-pubkey and garbage', async function () {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const verifier = new EarTokenVerifier({ issuers: [{ issuer: 'i', keys: [publicKey] }], maxLifetimeSeconds: 600 });

@@ -36,9 +36,9 @@ export function isStringOfAtMost(value: unknown, max: number): value is string {
   return typeof value === 'string' && value.length <= max;
 }
 
-/** `IsBase64String({maxLength: max})`: non-empty, canonical standard base64 with padding. */
-export function isBase64OfAtMost(value: unknown, max: number): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= max && isCanonicalBase64(value);
+/** `IsBase64String({maxLength: max, allowEmpty})`: canonical standard base64 with padding, empty only when allowed. */
+export function isBase64OfAtMost(value: unknown, max: number, allowEmpty = false): value is string {
+  return typeof value === 'string' && value.length <= max && (value.length === 0 ? allowEmpty : isCanonicalBase64(value));
 }
 
 /** `IsKeylimeAgentId()`. */

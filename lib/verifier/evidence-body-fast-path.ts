@@ -1,4 +1,4 @@
-import { hasOnlyKeys, isAbsentOr, isBase64UpTo, isStringUpTo } from '../http/fast-body-checks.js';
+import { hasOnlyKeys, isAbsentOr, isBase64OfAtMost, isStringOfAtMost } from '../http/fast-path-checks.js';
 import {
   EVIDENCE_NONCE,
   EVIDENCE_QUOTE,
@@ -32,14 +32,14 @@ export function fastEvidenceBody(value: unknown): EvidenceBody | undefined {
     !hasOnlyKeys(data, DATA_KEYS, DATA_KEYS_REQUIRED) ||
     !matches(data['quote'], EVIDENCE_QUOTE) ||
     !matches(data['nonce'], EVIDENCE_NONCE) ||
-    !isStringUpTo(data['hash_alg'], MAX_EVIDENCE_HASH_ALG) ||
-    !isBase64UpTo(data['tpm_ak'], MAX_TPM_B64, false) ||
-    !isAbsentOr(data['tpm_ek'], (v) => isBase64UpTo(v, MAX_TPM_B64, true)) ||
-    !isAbsentOr(data['tpm_policy'], (v) => isStringUpTo(v, MAX_SMALL_JSON)) ||
-    !isAbsentOr(data['runtime_policy'], (v) => isStringUpTo(v, MAX_POLICY_TEXT)) ||
-    !isAbsentOr(data['mb_policy'], (v) => isStringUpTo(v, MAX_POLICY_TEXT)) ||
-    !isAbsentOr(data['ima_measurement_list'], (v) => isStringUpTo(v, MAX_POLICY_TEXT)) ||
-    !isAbsentOr(data['mb_log'], (v) => isBase64UpTo(v, MAX_EVIDENCE_MB_LOG, true))
+    !isStringOfAtMost(data['hash_alg'], MAX_EVIDENCE_HASH_ALG) ||
+    !isBase64OfAtMost(data['tpm_ak'], MAX_TPM_B64) ||
+    !isAbsentOr(data['tpm_ek'], (v) => isBase64OfAtMost(v, MAX_TPM_B64, true)) ||
+    !isAbsentOr(data['tpm_policy'], (v) => isStringOfAtMost(v, MAX_SMALL_JSON)) ||
+    !isAbsentOr(data['runtime_policy'], (v) => isStringOfAtMost(v, MAX_POLICY_TEXT)) ||
+    !isAbsentOr(data['mb_policy'], (v) => isStringOfAtMost(v, MAX_POLICY_TEXT)) ||
+    !isAbsentOr(data['ima_measurement_list'], (v) => isStringOfAtMost(v, MAX_POLICY_TEXT)) ||
+    !isAbsentOr(data['mb_log'], (v) => isBase64OfAtMost(v, MAX_EVIDENCE_MB_LOG, true))
   ) {
     return undefined;
   }

@@ -1,5 +1,5 @@
 import { isISO8601 } from 'class-validator';
-import { isCanonicalBase64, isKeylimeAgentId } from '../../http/validators.js';
+import { hasOnlyKeys, isAbsentOr, isAgentIdString, isBase64OfAtMost, isPlainObject, isStringOfAtMost, type PlainObject } from '../../http/fast-path-checks.js';
 import type { AttestationIndexParams, CapabilitiesBody, EvidenceBody, PushAgentParams } from './push-dtos.js';
 import { MAX_LOG_TEXT, MAX_TPM_B64, SHORT } from './push-dtos.js';
 
@@ -26,29 +26,27 @@ export function fastCapabilitiesBody(value: unknown): CapabilitiesBody | undefin
     value,
     CAPABILITIES_ATTRIBUTES,
     (attributes) =>
-      list(attributes['evidence_supported'], 8, (item) => has(item, EVIDENCE_SUPPORTED, ['evidence_class', 'evidence_type', 'capabilities']) && evidenceKind(item) && capabilities(item['capabilities'])) &&
-      optional(attributes['system_info'], systemInfo),
+      list(attributes['evidence_supported'], 8, (item) => hasOnlyKeys(item, EVIDENCE_SUPPORTED, ['evidence_class', 'evidence_type', 'capabilities']) && evidenceKind(item) && capabilities(item['capabilities'])) &&
+      isAbsentOr(attributes['system_info'], systemInfo),
   ) as CapabilitiesBody | undefined;
 }
 
 /** `PATCH /v3.0/agents/{id}/attestations/{index}`: the body when `EvidenceBody` certainly accepts it as is. */
 export function fastEvidenceBody(value: unknown): EvidenceBody | undefined {
   return document(value, EVIDENCE_ATTRIBUTES, (attributes) =>
-    list(attributes['evidence_collected'], 8, (item) => has(item, EVIDENCE_COLLECTED, ['evidence_class', 'evidence_type', 'data']) && evidenceKind(item) && collected(item['data'])),
+    list(attributes['evidence_collected'], 8, (item) => hasOnlyKeys(item, EVIDENCE_COLLECTED, ['evidence_class', 'evidence_type', 'data']) && evidenceKind(item) && collected(item['data'])),
   ) as EvidenceBody | undefined;
 }
 
 /** `{agent_id}` when `PushAgentParams` certainly accepts it. */
 export function fastAgentParams(value: unknown): PushAgentParams | undefined {
-  return has(value, AGENT_PARAMS, ['agent_id']) && agentId(value['agent_id']) ? (value as unknown as PushAgentParams) : undefined;
+  return hasOnlyKeys(value, AGENT_PARAMS, ['agent_id']) && isAgentIdString(value['agent_id']) ? (value as unknown as PushAgentParams) : undefined;
 }
 
 /** `{agent_id, index}` when `AttestationIndexParams` certainly accepts it. */
 export function fastIndexParams(value: unknown): AttestationIndexParams | undefined {
-  return has(value, INDEX_PARAMS, ['agent_id', 'index']) && agentId(value['agent_id']) && text(value['index'], 12) ? (value as unknown as AttestationIndexParams) : undefined;
+  return hasOnlyKeys(value, INDEX_PARAMS, ['agent_id', 'index']) && isAgentIdString(value['agent_id']) && isStringOfAtMost(value['index'], 12) ? (value as unknown as AttestationIndexParams) : undefined;
 }
-
-type Plain = Record<string, unknown>;
 
 const CAPABILITIES_ATTRIBUTES = new Set(['evidence_supported', 'system_info']);
 const EVIDENCE_ATTRIBUTES = new Set(['evidence_collected']);
@@ -84,109 +82,81 @@ const EVIDENCE_CLASSES: readonly unknown[] = ['certification', 'log'];
 const EVIDENCE_TYPES: readonly unknown[] = ['tpm_quote', 'uefi_log', 'ima_log'];
 
 /** `{data: {type: "attestation", attributes}}` with `attributes` holding only `allowed` keys and passing `check`. */
-function document(value: unknown, allowed: ReadonlySet<string>, check: (attributes: Plain) => boolean): unknown {
-  if (!has(value, DOCUMENT, ['data'])) return undefined;
+function document(value: unknown, allowed: ReadonlySet<string>, check: (attributes: PlainObject) => boolean): unknown {
+  if (!hasOnlyKeys(value, DOCUMENT, ['data'])) return undefined;
   const data = value['data'];
-  if (!has(data, DATA, ['type', 'attributes']) || data['type'] !== 'attestation') return undefined;
+  if (!hasOnlyKeys(data, DATA, ['type', 'attributes']) || data['type'] !== 'attestation') return undefined;
   const attributes = data['attributes'];
-  return has(attributes, allowed, []) && check(attributes) ? value : undefined;
+  return hasOnlyKeys(attributes, allowed, []) && check(attributes) ? value : undefined;
 }
 const DOCUMENT = new Set(['data']);
 const DATA = new Set(['type', 'attributes']);
 
 function systemInfo(value: unknown): boolean {
-  return has(value, SYSTEM_INFO, []) && optional(value['boot_time'], (v) => isISO8601(v, { strict: true }));
+  return hasOnlyKeys(value, SYSTEM_INFO, []) && isAbsentOr(value['boot_time'], (v) => isISO8601(v, { strict: true }));
 }
 
 function capabilities(value: unknown): boolean {
   return (
-    has(value, CAPABILITIES, []) &&
-    optional(value['component_version'], (v) => text(v, SHORT)) &&
-    optional(value['signature_schemes'], shortList) &&
-    optional(value['hash_algorithms'], shortList) &&
-    optional(value['available_subjects'], subjectMap) &&
-    optional(value['certification_keys'], (v) => list(v, 8, certificationKey)) &&
-    optional(value['evidence_version'], (v) => text(v, SHORT)) &&
-    optional(value['entry_count'], (v) => integer(v, 0, 100_000_000)) &&
-    optional(value['supports_partial_access'], boolean) &&
-    optional(value['appendable'], boolean) &&
-    optional(value['formats'], shortList)
+    hasOnlyKeys(value, CAPABILITIES, []) &&
+    isAbsentOr(value['component_version'], (v) => isStringOfAtMost(v, SHORT)) &&
+    isAbsentOr(value['signature_schemes'], shortList) &&
+    isAbsentOr(value['hash_algorithms'], shortList) &&
+    isAbsentOr(value['available_subjects'], subjectMap) &&
+    isAbsentOr(value['certification_keys'], (v) => list(v, 8, certificationKey)) &&
+    isAbsentOr(value['evidence_version'], (v) => isStringOfAtMost(v, SHORT)) &&
+    isAbsentOr(value['entry_count'], (v) => integer(v, 0, 100_000_000)) &&
+    isAbsentOr(value['supports_partial_access'], boolean) &&
+    isAbsentOr(value['appendable'], boolean) &&
+    isAbsentOr(value['formats'], shortList)
   );
 }
 
 function certificationKey(value: unknown): boolean {
   return (
-    has(value, CERTIFICATION_KEY, ['key_algorithm']) &&
-    optional(value['key_class'], (v) => text(v, SHORT)) &&
-    text(value['key_algorithm'], SHORT) &&
-    optional(value['key_size'], (v) => integer(v, 0, 65536)) &&
-    optional(value['server_identifier'], (v) => text(v, SHORT)) &&
-    optional(value['local_identifier'], (v) => text(v, 256)) &&
-    optional(value['allowable_signature_schemes'], shortList) &&
-    optional(value['allowable_hash_algorithms'], shortList) &&
-    optional(value['public'], (v) => base64(v, MAX_TPM_B64))
+    hasOnlyKeys(value, CERTIFICATION_KEY, ['key_algorithm']) &&
+    isAbsentOr(value['key_class'], (v) => isStringOfAtMost(v, SHORT)) &&
+    isStringOfAtMost(value['key_algorithm'], SHORT) &&
+    isAbsentOr(value['key_size'], (v) => integer(v, 0, 65536)) &&
+    isAbsentOr(value['server_identifier'], (v) => isStringOfAtMost(v, SHORT)) &&
+    isAbsentOr(value['local_identifier'], (v) => isStringOfAtMost(v, 256)) &&
+    isAbsentOr(value['allowable_signature_schemes'], shortList) &&
+    isAbsentOr(value['allowable_hash_algorithms'], shortList) &&
+    isAbsentOr(value['public'], (v) => isBase64OfAtMost(v, MAX_TPM_B64))
   );
 }
 
 function collected(value: unknown): boolean {
   return (
-    has(value, COLLECTED_DATA, []) &&
-    optional(value['message'], (v) => base64(v, MAX_TPM_B64)) &&
-    optional(value['signature'], (v) => base64(v, MAX_TPM_B64)) &&
-    optional(value['subject_data'], (v) => base64(v, MAX_TPM_B64)) &&
-    optional(value['entries'], (v) => text(v, MAX_LOG_TEXT)) &&
-    optional(value['entry_count'], (v) => integer(v, 0, 100_000_000))
+    hasOnlyKeys(value, COLLECTED_DATA, []) &&
+    isAbsentOr(value['message'], (v) => isBase64OfAtMost(v, MAX_TPM_B64)) &&
+    isAbsentOr(value['signature'], (v) => isBase64OfAtMost(v, MAX_TPM_B64)) &&
+    isAbsentOr(value['subject_data'], (v) => isBase64OfAtMost(v, MAX_TPM_B64)) &&
+    isAbsentOr(value['entries'], (v) => isStringOfAtMost(v, MAX_LOG_TEXT)) &&
+    isAbsentOr(value['entry_count'], (v) => integer(v, 0, 100_000_000))
   );
 }
 
-function evidenceKind(item: Plain): boolean {
+function evidenceKind(item: PlainObject): boolean {
   return EVIDENCE_CLASSES.includes(item['evidence_class']) && EVIDENCE_TYPES.includes(item['evidence_type']);
 }
 
-/** An object that is not an array (JSON bodies; the router's params object has no prototype). */
-function isPlain(value: unknown): value is Plain {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/** A JSON object whose keys are all in `allowed` and which has every `required` key. */
-function has(value: unknown, allowed: ReadonlySet<string>, required: readonly string[]): value is Plain {
-  if (!isPlain(value)) return false;
-  for (const key of Object.keys(value)) {
-    if (!allowed.has(key)) return false;
-  }
-  return required.every((key) => (value as Plain)[key] !== undefined);
-}
-
-/** Absent, or present and passing `check` (a null goes to class-validator). */
-function optional(value: unknown, check: (value: unknown) => boolean): boolean {
-  return value === undefined || check(value);
-}
-
-function list(value: unknown, max: number, each: (item: Plain) => boolean): boolean {
-  return Array.isArray(value) && value.length <= max && value.every((item: unknown) => isPlain(item) && each(item));
+function list(value: unknown, max: number, each: (item: PlainObject) => boolean): boolean {
+  return Array.isArray(value) && value.length <= max && value.every((item: unknown) => isPlainObject(item) && each(item));
 }
 
 function shortList(value: unknown): boolean {
-  return Array.isArray(value) && value.length <= 16 && value.every((item: unknown) => text(item, SHORT));
+  return Array.isArray(value) && value.length <= 16 && value.every((item: unknown) => isStringOfAtMost(item, SHORT));
 }
 
 /** As the DTO's `IsSubjectMap`: at most 16 banks of at most 24 PCR numbers 0–23. */
 function subjectMap(value: unknown): boolean {
-  if (!isPlain(value)) return false;
+  if (!isPlainObject(value)) return false;
   const banks = Object.entries(value);
   return (
     banks.length <= 16 &&
     banks.every(([bank, pcrs]) => bank.length <= 16 && Array.isArray(pcrs) && pcrs.length <= 24 && pcrs.every((p: unknown) => integer(p, 0, 23)))
   );
-}
-
-function text(value: unknown, max: number): boolean {
-  return typeof value === 'string' && value.length <= max;
-}
-
-/** As `IsBase64String`: non-empty, canonical standard base64 with padding. */
-function base64(value: unknown, max: number): boolean {
-  return typeof value === 'string' && value.length > 0 && value.length <= max && isCanonicalBase64(value);
 }
 
 function integer(value: unknown, min: number, max: number): boolean {
@@ -197,6 +167,3 @@ function boolean(value: unknown): boolean {
   return typeof value === 'boolean';
 }
 
-function agentId(value: unknown): boolean {
-  return typeof value === 'string' && isKeylimeAgentId(value);
-}

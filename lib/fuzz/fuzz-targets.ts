@@ -332,7 +332,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   ]),
   jsonBodyTarget(
     'http-kbs',
-    "the broker's KBS request checks, written out for the hot routes (Request, Attestation, resource path)",
+    "the broker's KBS request checks on the hot routes (Request, Attestation, resource path): the fast path, then the class-validator DTOs",
     [checkAuthRequest, checkAttestation, checkResourcePath],
     () => [
       JSON.stringify({ version: '0.4.0', tee: 'tpm', 'extra-params': {} }),

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
-import { toHex } from './internal/digest.js';
 import type { MbCheckInput, MbCheckOutcome } from './internal/mb-check.js';
 
 /** Distinct boot logs kept per refstate: a fleet shares a handful, each agent re-sends its own every round. */
@@ -33,11 +32,17 @@ export class MeasuredBootMemo {
     const owner = this.logsFor(input.refstate);
     const { logs, logKey } = logEntryOf(owner, input.eventLog);
     const rest = restKey(input);
-    let outcomes = logs.get(logKey);
+    const newest = owner.newest;
+    // The common round: the log the last lookup used, already the most recent — one comparison of the
+    // text and no reordering (each `Map` operation on a long key compares the whole text again).
+    let outcomes = newest !== undefined && newest.logs === logs && newest.logKey === logKey ? newest.outcomes : logs.get(logKey);
     if (outcomes !== undefined) {
       const hit = outcomes.get(rest);
-      logs.delete(logKey);
-      logs.set(logKey, outcomes);
+      if (outcomes !== newest?.outcomes) {
+        logs.delete(logKey);
+        logs.set(logKey, outcomes);
+        owner.newest = { logs, logKey, outcomes };
+      }
       if (hit !== undefined) {
         this.hits += 1;
         return hit;
@@ -45,6 +50,7 @@ export class MeasuredBootMemo {
     } else {
       outcomes = new Map();
       logs.set(logKey, outcomes);
+      owner.newest = { logs, logKey, outcomes };
       if (logs.size > LOGS_PER_REFSTATE) {
         const oldest = logs.keys().next();
         if (oldest.done !== true) {
@@ -71,7 +77,7 @@ export class MeasuredBootMemo {
     const owner = refstate ?? NO_REFSTATE;
     let logs = this.byRefstate.get(owner);
     if (logs === undefined) {
-      logs = { texts: new Map(), bytes: new Map() };
+      logs = { texts: new Map(), bytes: new Map(), newest: undefined };
       this.byRefstate.set(owner, logs);
     }
     return logs;
@@ -89,6 +95,8 @@ type LogOutcomes = Map<string, Map<string, MbCheckOutcome>>;
 interface RefstateLogs {
   readonly texts: LogOutcomes;
   readonly bytes: LogOutcomes;
+  /** The entry the last lookup used (the most recent in its map). */
+  newest: { readonly logs: LogOutcomes; readonly logKey: string; readonly outcomes: Map<string, MbCheckOutcome> } | undefined;
 }
 
 function logEntryOf(owner: RefstateLogs, eventLog: MbCheckInput['eventLog']): { logs: LogOutcomes; logKey: string } {
@@ -101,13 +109,16 @@ function logEntryOf(owner: RefstateLogs, eventLog: MbCheckInput['eventLog']): { 
   return { logs: owner.bytes, logKey: 'none' };
 }
 
+/** The key's other inputs: bank, policy switches, and each quoted boot PCR as `index:length` plus all values in one hex run. */
 function restKey(input: MbCheckInput): string {
-  let key = `${input.hashAlg}|${input.evaluatePolicy ? 1 : 0}|${input.policyName}`;
+  let layout = `${input.hashAlg}|${input.evaluatePolicy ? 1 : 0}|${input.policyName}|`;
+  const values: Uint8Array[] = [];
   for (const pcr of MEASUREDBOOT_PCRS) {
     const value = input.pcrs.get(pcr);
     if (value !== undefined) {
-      key += `|${pcr}=${toHex(value)}`;
+      layout += `${pcr}:${value.length},`;
+      values.push(value);
     }
   }
-  return key;
+  return `${layout}|${Buffer.concat(values).toString('hex')}`;
 }

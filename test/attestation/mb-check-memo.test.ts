@@ -42,6 +42,34 @@ describe('measured-boot check memo', () => {
     expect(fromText).to.not.equal(first);
   });
 
+  it('checks afresh a log of the same length that differs only at its end, right after a hit on the other', () => {
+    const text = Buffer.from(BOOT_LOG).toString('base64');
+    const hit = checkMbLog(input(goodPcrs, text));
+    expect(checkMbLog(input(goodPcrs, (' ' + text).slice(1)))).to.equal(hit);
+    const otherLog = Uint8Array.from(BOOT_LOG);
+    otherLog[otherLog.length - 1] = (otherLog[otherLog.length - 1] ?? 0) ^ 0xff;
+    const otherText = Buffer.from(otherLog).toString('base64');
+    expect(otherText.length).to.equal(text.length);
+    const misses = memo.stats.misses;
+    const other = checkMbLog(input(goodPcrs, otherText));
+    expect(memo.stats.misses).to.equal(misses + 1);
+    expect(other).to.not.equal(hit);
+    expect(other).to.deep.equal(checkMbLog({ ...input(goodPcrs, otherText), memo: undefined }));
+    // Back to the first log: still remembered, and the same outcome object.
+    expect(checkMbLog(input(goodPcrs, text))).to.equal(hit);
+    expect(memo.stats.misses).to.equal(misses + 1);
+  });
+
+  it('keys the quoted boot PCRs by index and value: the same bytes under another PCR are another key', () => {
+    const local = new MeasuredBootMemo();
+    const shifted = new Map([...goodPcrs].map(([pcr, value]) => [pcr === 0 ? 1 : pcr === 1 ? 0 : pcr, value]));
+    const first = checkMbLog({ ...input(goodPcrs), memo: local });
+    const swapped = checkMbLog({ ...input(shifted), memo: local });
+    expect(local.stats.misses).to.equal(2);
+    expect(swapped).to.not.equal(first);
+    expect(swapped.pcrEvents.map((e) => e.eventId)).to.include('measured_boot.invalid_pcr_0');
+  });
+
   it('keeps nothing without a memo: the engine itself holds no state', () => {
     const bare = { ...input(goodPcrs), memo: undefined };
     expect(checkMbLog(bare)).to.not.equal(checkMbLog(bare));

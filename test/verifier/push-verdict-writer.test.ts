@@ -11,6 +11,7 @@ import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -48,8 +49,8 @@ describe('push verdict writer: the evidence take, the completion and the retries
     await opened?.dispose();
   });
 
-  function writerOf(knex: OpenedDatabase['database']['knex'], batchDelayMs: number): PushVerdictWriter {
-    return new PushVerdictWriter(knex, new PushRepository(knex), auditVerdicts({ privateKey, publicKey }, 'instance-1'), batchDelayMs, SILENT);
+  function writerOf(knex: OpenedDatabase['database']['knex'], batchDelayMs: number, health = new VerifierHealth()): PushVerdictWriter {
+    return new PushVerdictWriter(knex, new PushRepository(knex), auditVerdicts({ privateKey, publicKey }, 'instance-1'), batchDelayMs, SILENT, health);
   }
 
   async function versionOf(agentId: string): Promise<string> {
@@ -109,10 +110,11 @@ describe('push verdict writer: the evidence take, the completion and the retries
     await writer.close();
   });
 
-  it('a batch that fails (the database refuses it) is retried until stored: nothing is stored meanwhile, the take included', async function () {
+  it('a batch that fails (the database refuses it) is retried until stored: nothing is stored meanwhile, the take included, and the verifier is not ready', async function () {
     const knex = opened.database.knex;
     await knex('verifier_push_attestations').update({ stage: 'awaiting_evidence' });
-    const writer = writerOf(knex, 20);
+    const health = new VerifierHealth();
+    const writer = writerOf(knex, 20, health);
     // The audit records' table gone: every verdict transaction fails at its audit step, after the take and the verdict statement.
     await knex.raw('alter table audit_records rename to audit_records_away');
     let settled = false;
@@ -121,10 +123,13 @@ describe('push verdict writer: the evidence take, the completion and the retries
       .finally(() => (settled = true));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(settled, 'the write waits for the database').to.equal(false);
+    expect(health.unstoredRounds).to.equal(1);
+    expect(health.problem()).to.match(/^1 round\(s\) not stored: /);
     expect(await countOf('agent-000001')).to.not.equal(7);
     expect(((await knex('verifier_push_attestations').where({ agent_id: 'agent-000001' }).first()) as { stage: string }).stage).to.equal('awaiting_evidence');
     await knex.raw('alter table audit_records_away rename to audit_records');
     expect((await writing).stored).to.equal(true);
+    expect(health.problem(), 'ready again once stored').to.equal(undefined);
     expect(await countOf('agent-000001')).to.equal(7);
     expect(((await knex('verifier_push_attestations').where({ agent_id: 'agent-000001' }).first()) as { stage: string }).stage).to.equal('verification_complete');
     await writer.close();

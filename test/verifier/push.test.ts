@@ -408,7 +408,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     }
   });
 
-  it('a database outage during phase 2: the PATCH waits, nothing reads as judged, and the verdict (a FAIL) is stored once the database is back', async function () {
+  it('a database outage during phase 2: the PATCH waits, /health is not ready, nothing reads as judged, and the verdict (a FAIL) is stored once the database is back', async function () {
     const node = await bootNode();
     await enrol(node);
     expect(await node.agent.attestOnce()).to.equal(1);
@@ -426,6 +426,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
       patching = call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence, token).finally(() => (settled = true));
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect(settled, 'no answer while the verdict is not stored').to.equal(false);
+      expect((await verifier.service.app.inject({ method: 'GET', url: '/health' })).statusCode, 'not ready while a verdict waits').to.equal(503);
       expect((await history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
       expect((await stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
       const waiting = await capabilities(node, token);

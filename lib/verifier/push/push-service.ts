@@ -12,6 +12,7 @@ import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
 import { PushSessions } from './push-sessions.js';
 import { PushVerdictWriter, pushBatchDelayMs } from './push-verdict-writer.js';
+import type { VerifierHealth } from '../verifier-health.js';
 
 export interface PushServiceDeps {
   readonly app: FastifyInstance;
@@ -24,6 +25,8 @@ export interface PushServiceDeps {
   readonly owner: string;
   readonly engine: PushEngineOptions;
   readonly log: Logger;
+  /** Told about push verdicts that wait to be stored, as the pull loop tells it about its rounds. */
+  readonly health: VerifierHealth;
 }
 
 /** The push side of a verifier process: its routes, sessions, attestations and liveness sweep. */
@@ -46,7 +49,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
     verifierId: config.verifierId,
   });
   const timeout = pushTimeoutSeconds(config);
-  const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log);
+  const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log, deps.health);
   const attestations = new PushAttestations(
     { agents: deps.agents, repository, sessions, writer: verdicts, policies: deps.policies, log: deps.log },
     {

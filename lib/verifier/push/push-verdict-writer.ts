@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
 import { agentVersionSql } from './push-agent-version.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
+import type { VerifierHealth } from '../verifier-health.js';
 
 /** What a judged push attestation becomes: `verification_complete` with its evaluation. */
 export interface PushCompletion {
@@ -68,7 +69,7 @@ interface PushRoundWrite extends RoundWrite {
  * `verification_complete` — so an attestation never reads complete without its verdict stored, nor
  * the other way round, and a verdict is stored only for evidence taken once. A batch that fails is
  * retried (each verdict alone) until it is stored or the writer is closed: a verdict is never dropped
- * because the database was away.
+ * because the database was away; meanwhile `GET /health` says not ready.
  */
 export class PushVerdictWriter {
   private readonly writer: RoundWriter;
@@ -80,6 +81,7 @@ export class PushVerdictWriter {
     auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>,
     batchDelayMs: number,
     private readonly log: Logger,
+    private readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>,
   ) {
     this.writer = new RoundWriter(knex, {
       batchDelayMs,
@@ -101,10 +103,13 @@ export class PushVerdictWriter {
     for (let failures = 0; ; failures += 1) {
       try {
         const stored = await this.writer.write(pushWrite, failures > 0);
+        this.health.writeSettled(write.agentId);
         if (!outcome.taken) return { stored: false, reason: 'evidence_not_taken' };
         return stored ? { stored: true, agentVersion: outcome.agentVersion } : { stored: false, reason: 'not_owner' };
       } catch (error) {
         if (this.closed) throw error;
+        // A verdict waiting to be stored makes the verifier not ready (`GET /health`), as a pull round's does.
+        this.health.writeFailed(write.agentId, error);
         const waitMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** failures);
         this.log.error({ err: error, agentId: write.agentId, waitMs }, 'push verdict not stored; trying again');
         await new Promise((resolve) => setTimeout(resolve, waitMs));

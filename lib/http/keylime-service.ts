@@ -9,6 +9,9 @@ import { listenService, type ListenOptions, type ListeningAddress } from './serv
 import { checkServerTimeouts, closeSilentConnections, nodeServerTimeoutOptions, type ServerTimeouts } from './server-timeouts.js';
 import { httpsServerOptions, type ServiceTlsConfig } from './service-tls-config.js';
 
+/** Logger levels at which each request's access line is written (`request completed`, debug). */
+const ACCESS_LOG_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
+
 /** Default request body limit: 1 MiB. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Body limits a service may configure: 1 KiB to 256 MiB (runtime policies can be tens of MiB). */
@@ -79,6 +82,10 @@ export class KeylimeService {
     const app = Fastify({
       ...(https === undefined ? { http: nodeTimeouts } : { https }),
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
+      // Fastify's own two info lines per request (received, completed) would log every push attestation
+      // and every evidence request twice at the services' default level; refusals and failures keep their
+      // info and error lines (error-envelope.ts), and the access line is at debug (below).
+      disableRequestLogging: true,
       bodyLimit,
       requestTimeout: timeouts.requestMs,
       keepAliveTimeout: timeouts.keepAliveMs,
@@ -103,6 +110,11 @@ export class KeylimeService {
         done(error as Error, undefined);
       }
     });
+    if (options.logger !== undefined && ACCESS_LOG_LEVELS.has(options.logger.level)) {
+      app.addHook('onResponse', async (request, reply) => {
+        request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+      });
+    }
     installErrorHandlers(app, options.apiVersions);
     closeSilentConnections(app.server, timeouts.headersMs, https !== undefined);
     this.app = app;

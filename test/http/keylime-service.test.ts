@@ -1,5 +1,6 @@
 import { IsOptional, IsString } from 'class-validator';
 import { expect } from 'chai';
+import { pino } from 'pino';
 import { DatabaseUnavailable, InvalidConfig, IronlimeError } from '../../interfaces/errors.js';
 import { agentApiVersionPolicy, serverApiVersionPolicy } from '../../lib/http/api-version.js';
 import { accepted, created, noContent, ok } from '../../lib/http/envelope.js';
@@ -276,5 +277,24 @@ describe('http: service shell (in-process)', () => {
       InvalidConfig,
       'invalid config: route POST /z: bodyLimit: must be an integer from 1024 to 268435456',
     );
+  });
+
+  it('logs no line per served request at info (a refusal keeps its line); at debug one access line per request', async () => {
+    const logged = async (level: 'info' | 'debug'): Promise<Array<Record<string, unknown>>> => {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = pino({ level }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+      const quiet = createService({ name: 'logged', apiVersions: serverApiVersionPolicy(), logger });
+      quiet.route({ method: 'GET', url: '/ping', versioned: false, handler: ({ reply }) => ok(reply, {}) });
+      quiet.route({ method: 'GET', url: '/ghost', versioned: false, handler: () => { throw new NotFoundError('no ghost'); } });
+      expect((await quiet.app.inject({ method: 'GET', url: '/ping' })).statusCode).to.equal(200);
+      expect((await quiet.app.inject({ method: 'GET', url: '/ghost' })).statusCode).to.equal(404);
+      await quiet.app.close();
+      return lines;
+    };
+    const atInfo = await logged('info');
+    expect(atInfo.map((line) => line['msg'])).to.deep.equal(['request refused']);
+    const atDebug = await logged('debug');
+    const access = atDebug.filter((line) => line['msg'] === 'request completed');
+    expect(access.map((line) => [line['url'], line['status']])).to.deep.equal([['/ping', 200], ['/ghost', 404]]);
   });
 });

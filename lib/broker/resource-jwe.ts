@@ -48,6 +48,9 @@ async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey)
   const cek = randomBytes(CEK_BYTES);
   try {
     // jose's JWE of nothing under our content key: only its encrypted key and its epk are used.
+    // (`setContentEncryptionKey` is marked "for testing" in jose 6's typings; it is the one way to have
+    // jose agree and wrap a content key that is then used under another header. A jose without it
+    // fails this path's tests, not silently.)
     const wrapping = await new FlattenedEncrypt(new Uint8Array(0))
       .setProtectedHeader({ alg: teeKey.alg, enc: RESOURCE_ENC })
       .setContentEncryptionKey(cek)

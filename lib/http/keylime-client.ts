@@ -153,7 +153,6 @@ function staleKeptAliveSocket(method: string, error: unknown): boolean {
   return (error.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
 }
 
-/** The `{code, status, results}` envelope in a reply body, or undefined when the body is not one. */
 /**
  * A reply as the caller sees it: 204 as an empty envelope, a non-2xx status as `KeylimeHttpError`
  * (with the envelope's status and results when there is one), any other body that is not an envelope
@@ -173,6 +172,7 @@ export function replyEnvelope(url: string, status: number, statusText: string, b
   return envelope;
 }
 
+/** The `{code, status, results}` envelope in a reply body, or undefined when the body is not one. */
 export function parseEnvelope(text: unknown): KeylimeEnvelope<unknown> | undefined {
   if (typeof text !== 'string') {
     return undefined;

@@ -105,7 +105,7 @@ export class PushAttestations {
    */
   async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
     if (this.judging.has(agentId)) {
-      throw new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', this.settings.quoteInterval);
+      throw this.verificationInProgress();
     }
     const issued = (await this.createAfterCompleted(agentId, body, now)) ?? (await this.createAfterReading(agentId, body, now));
     if (this.issued.size > MAX_REMEMBERED) this.issued.clear();
@@ -354,8 +354,13 @@ export class PushAttestations {
   /** `pushAgent`, the row's version and the agent's latest attestation, read together. */
   private async pushAgentWithLatest(agentId: string): Promise<AgentWithLatest> {
     const found = await this.deps.repository.agentWithLatest(agentId);
-    if (found === undefined) throw new PushRefused(404, 'not_found', `agent ${agentId} is not enrolled`);
-    return { ...found, record: this.checkPushAgent(agentId, found.record) };
+    const record = this.checkPushAgent(agentId, found?.record);
+    return { ...(found as AgentWithLatest), record };
+  }
+
+  /** 503: this agent's previous evidence is still being judged (here, or per the stored attestation). */
+  private verificationInProgress(): PushRefused {
+    return new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', this.settings.quoteInterval);
   }
 
   private checkPushAgent(agentId: string, record: VerifierAgentRecord | undefined): VerifierAgentRecord {
@@ -372,7 +377,7 @@ export class PushAttestations {
   private paceRefusal(latest: PushAttestation, now: Date): PushRefused | undefined {
     const receivedAt = latest.evidenceReceivedAt?.getTime();
     if (latest.stage === 'evaluating_evidence' && receivedAt !== undefined && now.getTime() - receivedAt < STALE_EVALUATION_MS) {
-      return new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', this.settings.quoteInterval);
+      return this.verificationInProgress();
     }
     if (receivedAt !== undefined) {
       const wait = (receivedAt + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;

@@ -1,7 +1,7 @@
 import { isISO8601 } from 'class-validator';
-import { hasOnlyKeys, isAbsentOr, isAgentIdString, isBase64OfAtMost, isPlainObject, isStringOfAtMost, type PlainObject } from '../../http/fast-path-checks.js';
+import { hasOnlyKeys, isAbsentOr, isAgentIdString, isBase64OfAtMost, isOneOf, isPlainObject, isStringOfAtMost, type PlainObject } from '../../http/fast-path-checks.js';
 import type { AttestationIndexParams, CapabilitiesBody, EvidenceBody, PushAgentParams } from './push-dtos.js';
-import { MAX_LOG_TEXT, MAX_TPM_B64, SHORT } from './push-dtos.js';
+import { EVIDENCE_CLASSES, EVIDENCE_TYPES, MAX_LOG_TEXT, MAX_TPM_B64, SHORT } from './push-dtos.js';
 
 /**
  * The fast path for what every push attestation sends: phase 1's capabilities, phase 2's evidence and
@@ -78,8 +78,8 @@ const CERTIFICATION_KEY = new Set([
 const COLLECTED_DATA = new Set(['message', 'signature', 'subject_data', 'entries', 'entry_count']);
 const AGENT_PARAMS = new Set(['agent_id']);
 const INDEX_PARAMS = new Set(['agent_id', 'index']);
-const EVIDENCE_CLASSES: readonly unknown[] = ['certification', 'log'];
-const EVIDENCE_TYPES: readonly unknown[] = ['tpm_quote', 'uefi_log', 'ima_log'];
+const EVIDENCE_CLASS_SET: ReadonlySet<string> = new Set(EVIDENCE_CLASSES);
+const EVIDENCE_TYPE_SET: ReadonlySet<string> = new Set(EVIDENCE_TYPES);
 
 /** `{data: {type: "attestation", attributes}}` with `attributes` holding only `allowed` keys and passing `check`. */
 function document(value: unknown, allowed: ReadonlySet<string>, check: (attributes: PlainObject) => boolean): unknown {
@@ -138,7 +138,7 @@ function collected(value: unknown): boolean {
 }
 
 function evidenceKind(item: PlainObject): boolean {
-  return EVIDENCE_CLASSES.includes(item['evidence_class']) && EVIDENCE_TYPES.includes(item['evidence_type']);
+  return isOneOf(item['evidence_class'], EVIDENCE_CLASS_SET) && isOneOf(item['evidence_type'], EVIDENCE_TYPE_SET);
 }
 
 function list(value: unknown, max: number, each: (item: PlainObject) => boolean): boolean {

@@ -85,9 +85,13 @@ apply(EvidenceCapabilities.prototype, 'signature_schemes', shortList());
 apply(EvidenceCapabilities.prototype, 'hash_algorithms', shortList());
 apply(EvidenceCapabilities.prototype, 'formats', shortList());
 
+/** The evidence classes and types of §10 that the verifier takes (the DTOs' and the fast path's one list). */
+export const EVIDENCE_CLASSES = ['certification', 'log'] as const;
+export const EVIDENCE_TYPES = ['tpm_quote', 'uefi_log', 'ima_log'] as const;
+
 export class EvidenceSupported {
-  @IsIn(['certification', 'log']) evidence_class!: string;
-  @IsIn(['tpm_quote', 'uefi_log', 'ima_log']) evidence_type!: 'tpm_quote' | 'uefi_log' | 'ima_log';
+  @IsIn([...EVIDENCE_CLASSES]) evidence_class!: string;
+  @IsIn([...EVIDENCE_TYPES]) evidence_type!: (typeof EVIDENCE_TYPES)[number];
   @ValidateNested() @Type(() => EvidenceCapabilities) capabilities!: EvidenceCapabilities;
 }
 
@@ -119,8 +123,8 @@ export class CollectedData {
 }
 
 export class EvidenceCollected {
-  @IsIn(['certification', 'log']) evidence_class!: string;
-  @IsIn(['tpm_quote', 'uefi_log', 'ima_log']) evidence_type!: 'tpm_quote' | 'uefi_log' | 'ima_log';
+  @IsIn([...EVIDENCE_CLASSES]) evidence_class!: string;
+  @IsIn([...EVIDENCE_TYPES]) evidence_type!: (typeof EVIDENCE_TYPES)[number];
   @ValidateNested() @Type(() => CollectedData) data!: CollectedData;
 }
 

@@ -5,6 +5,7 @@ import {
   isBase64OfAtMost,
   isOneOf,
   isPlainObject,
+  isStringMatching,
   isStringOfAtMost,
   passesJsonGuard,
 } from '../http/fast-path-checks.js';
@@ -96,7 +97,7 @@ function tpmEvidence(value: unknown): boolean {
     hasOnlyKeys(value, TPM_EVIDENCE, ['agent_id', 'quote', 'hash_alg']) &&
     isAgentIdString(value['agent_id']) &&
     isStringOfAtMost(value['quote'], EVIDENCE_LIMITS.quote) &&
-    KBS_FORM.quote.test(value['quote']) &&
+    isStringMatching(value['quote'], KBS_FORM.quote) &&
     isOneOf(value['hash_alg'], HASH_ALGS) &&
     isAbsentOr(value['ima_measurement_list'], (list) => isStringOfAtMost(list, EVIDENCE_LIMITS.imaList)) &&
     isAbsentOr(value['mb_measurement_list'], (log) => isBase64OfAtMost(log, EVIDENCE_LIMITS.mbLog))
@@ -104,5 +105,5 @@ function tpmEvidence(value: unknown): boolean {
 }
 
 function resourcePart(value: unknown): boolean {
-  return typeof value === 'string' && RESOURCE_PART.test(value);
+  return isStringMatching(value, RESOURCE_PART);
 }

@@ -36,6 +36,11 @@ export function isStringOfAtMost(value: unknown, max: number): value is string {
   return typeof value === 'string' && value.length <= max;
 }
 
+/** `IsString` + `Matches(pattern)` (a pattern without the global flag, so `test` keeps no state). */
+export function isStringMatching(value: unknown, pattern: RegExp): value is string {
+  return typeof value === 'string' && pattern.test(value);
+}
+
 /** `IsBase64String({maxLength: max, allowEmpty})`: canonical standard base64 with padding, empty only when allowed. */
 export function isBase64OfAtMost(value: unknown, max: number, allowEmpty = false): value is string {
   return typeof value === 'string' && value.length <= max && (value.length === 0 ? allowEmpty : isCanonicalBase64(value));

@@ -173,7 +173,7 @@ export function replyEnvelope(url: string, status: number, statusText: string, b
 }
 
 /** The `{code, status, results}` envelope in a reply body, or undefined when the body is not one. */
-export function parseEnvelope(text: unknown): KeylimeEnvelope<unknown> | undefined {
+function parseEnvelope(text: unknown): KeylimeEnvelope<unknown> | undefined {
   if (typeof text !== 'string') {
     return undefined;
   }

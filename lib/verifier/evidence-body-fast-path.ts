@@ -1,4 +1,4 @@
-import { hasOnlyKeys, isAbsentOr, isBase64OfAtMost, isStringOfAtMost } from '../http/fast-path-checks.js';
+import { hasOnlyKeys, isAbsentOr, isBase64OfAtMost, isStringMatching, isStringOfAtMost } from '../http/fast-path-checks.js';
 import {
   EVIDENCE_NONCE,
   EVIDENCE_QUOTE,
@@ -30,8 +30,8 @@ export function fastEvidenceBody(value: unknown): EvidenceBody | undefined {
   const data = value['data'];
   if (
     !hasOnlyKeys(data, DATA_KEYS, DATA_KEYS_REQUIRED) ||
-    !matches(data['quote'], EVIDENCE_QUOTE) ||
-    !matches(data['nonce'], EVIDENCE_NONCE) ||
+    !isStringMatching(data['quote'], EVIDENCE_QUOTE) ||
+    !isStringMatching(data['nonce'], EVIDENCE_NONCE) ||
     !isStringOfAtMost(data['hash_alg'], MAX_EVIDENCE_HASH_ALG) ||
     !isBase64OfAtMost(data['tpm_ak'], MAX_TPM_B64) ||
     !isAbsentOr(data['tpm_ek'], (v) => isBase64OfAtMost(v, MAX_TPM_B64, true)) ||
@@ -50,8 +50,3 @@ const BODY_KEYS = new Set(['type', 'data']);
 const BODY_KEYS_REQUIRED = ['type', 'data'];
 const DATA_KEYS = new Set(['quote', 'nonce', 'hash_alg', 'tpm_ak', 'tpm_ek', 'tpm_policy', 'runtime_policy', 'mb_policy', 'ima_measurement_list', 'mb_log']);
 const DATA_KEYS_REQUIRED = ['quote', 'nonce', 'hash_alg', 'tpm_ak'];
-
-/** `IsString` + `Matches(pattern)` (the DTO's own pattern; neither is global, so `test` keeps no state). */
-function matches(value: unknown, pattern: RegExp): boolean {
-  return typeof value === 'string' && pattern.test(value);
-}

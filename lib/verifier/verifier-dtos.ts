@@ -230,7 +230,7 @@ export class IdentityQuery {
   agent_uuid!: string;
 
   @IsString()
-  @Matches(/^r[A-Za-z0-9+/=:]{1,65536}$/, { message: 'must be a Keylime quote string r<attest>:<signature>:<pcrs>' })
+  @Matches(EVIDENCE_QUOTE, { message: 'must be a Keylime quote string r<attest>:<signature>:<pcrs>' })
   quote!: string;
 
   @IsNonce()

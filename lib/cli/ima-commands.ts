@@ -41,9 +41,9 @@ export function readInputFile(path: string, what: string): Buffer {
 
 /**
  * `ironlime ima verify`: checks a whole IMA measurement list (ASCII or binary) — template hashes,
- * PCR 10 replay in both banks, optionally against a quoted PCR 10 value and a runtime policy (JSON,
- * DSSE-signed JSON or flat allowlist, plus a legacy exclude list). Exit 0 valid, 1 invalid,
- * 2 malformed input or usage.
+ * PCR 10 replay (in both banks, or only the quoted value's bank with `--pcr10`, compared with it) and
+ * optionally a runtime policy (JSON, DSSE-signed JSON or flat allowlist, plus a legacy exclude list).
+ * Exit 0 valid, 1 invalid, 2 malformed input or usage.
  */
 export const registerImaCommands: CommandRegistrar = (program, context) => {
   const ima = program.command('ima').description('IMA runtime integrity: measurement lists and runtime policies');

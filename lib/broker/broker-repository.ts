@@ -210,6 +210,12 @@ export class BrokerRepository {
     };
   }
 
+  /** The node's stored digest (null before its first), or undefined when the node is not stored: without reading its policies. */
+  async nodeDigest(agentId: string): Promise<string | null | undefined> {
+    const row = (await this.knex('broker_nodes').select('digest').where({ agent_id: agentId }).first()) as { digest: string | null } | undefined;
+    return row?.digest;
+  }
+
   async deleteNode(agentId: string): Promise<boolean> {
     return (await this.knex('broker_nodes').where({ agent_id: agentId }).delete()) > 0;
   }

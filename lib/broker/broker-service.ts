@@ -195,26 +195,27 @@ export class BrokerService {
     return opened.session;
   }
 
-  /** Reads the node's stored record and compiles it (replacing what was compiled here before). */
+  /** Reads the node's stored record and compiles it (replacing what was compiled here before); an unknown node is refused. */
   private async loadNode(agentId: string): Promise<CompiledNodeEntry> {
-    const record = await this.storedNode(agentId);
+    const record = (await this.options.repository.findNode(agentId)) ?? this.unknownNode(agentId);
     return this.nodes.compile(record, record.digest);
   }
 
-  /** The node compiled afresh when its stored digest is not `digest`, else undefined. */
+  /**
+   * The node compiled afresh when its stored digest is not `digest`, else undefined. Only the digest is
+   * read first: evidence refused by unchanged policies (any session holder can send such) does not
+   * read the node's policies back.
+   */
   private async changedNode(agentId: string, digest: string | null): Promise<CompiledNodeEntry | undefined> {
-    const record = await this.storedNode(agentId);
-    return record.digest === digest ? undefined : this.nodes.compile(record, record.digest);
+    const stored = await this.options.repository.nodeDigest(agentId);
+    if (stored === undefined) this.unknownNode(agentId);
+    return stored === digest ? undefined : this.loadNode(agentId);
   }
 
-  /** The node's stored record; an unknown node is forgotten here and refused. */
-  private async storedNode(agentId: string): Promise<BrokerNodeRecord & { readonly digest: string | null }> {
-    const record = await this.options.repository.findNode(agentId);
-    if (record === undefined) {
-      this.nodes.forget(agentId);
-      throw new KbsError('AttestationError', `node ${agentId} is not known to this broker`);
-    }
-    return record;
+  /** Forgets a node no longer stored, and refuses it. */
+  private unknownNode(agentId: string): never {
+    this.nodes.forget(agentId);
+    throw new KbsError('AttestationError', `node ${agentId} is not known to this broker`);
   }
 
   /**

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import type { LivenessState } from '../../lib/attestation/liveness-decision.js';
@@ -7,6 +6,7 @@ import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-ser
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { LivenessRepository, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { closedPort } from '../helpers/ports.js';
 
 /**
  * Another process of the same verifier id stores a state between this process's read of the node
@@ -25,15 +25,6 @@ class RacedRepository extends LivenessRepository {
   }
 }
 
-/** A port nothing listens on: every check gets no answer. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
-
 describe('liveness monitor: status changes logged from the stored update', function () {
   this.timeout(30_000);
   let opened: OpenedDatabase;
@@ -47,6 +38,7 @@ describe('liveness monitor: status changes logged from the stored update', funct
     await migrateLatest(opened.database.knex);
     repository = new RacedRepository(opened.database.knex);
     const tls = createSelfSignedServerCertificate({ commonName: agentId });
+    // Nothing listens at the node's port: every check gets no answer.
     await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: await closedPort(), mtlsCert: tls.certPem, proofKey: null });
     const log = pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as Record<string, unknown>) });
     monitor = new LivenessMonitor({ repository, verifierId: 'default', clientTls: { cert: tls.certPem, key: tls.keyPem }, intervalSeconds: 3600, timeoutMs: 2000, maxMisses: 1, log });

@@ -14,6 +14,7 @@ import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, unusedPcrEvent } from '
 import { checkQuote } from './internal/quote-check.js';
 import type { TpmPolicy } from './tpm-policy.js';
 import type { SignatureVerdict } from '../tpm/signature-verdict.js';
+import type { QuoteVerified } from '../tpm/verify-quote.js';
 
 /** What a round established, beyond pass/fail. */
 export interface AttestationClaims {
@@ -135,15 +136,27 @@ export function runAttestationChecks(input: RoundInput): RoundResult {
     quoteVerified: true,
     imaState,
     claims: {
-      quote: {
-        hashAlg: verified.hashAlg,
-        pcrs: Object.fromEntries([...pcrs].sort(([a], [b]) => a - b).map(([pcr, value]) => [String(pcr), toHex(value)])),
-        clockInfo: storeClockInfo(verified.clockInfo),
-        firmwareVersion: verified.attest.firmwareVersion.toString(),
-      },
+      quote: quoteClaims(verified, pcrs),
       ima: imaClaims,
       measuredBoot: mb.claims,
     },
+  };
+}
+
+/**
+ * The verified quote's claims. The hex of its PCRs is worked out on first read, by a getter, so the
+ * claims keep their plain shape for readers, spreads and JSON: one-shot evidence and the broker read
+ * it, the pull loop never does.
+ */
+function quoteClaims(verified: QuoteVerified, pcrs: ReadonlyMap<number, Uint8Array>): NonNullable<AttestationClaims['quote']> {
+  let hex: Readonly<Record<string, string>> | undefined;
+  return {
+    hashAlg: verified.hashAlg,
+    get pcrs() {
+      return (hex ??= Object.fromEntries([...pcrs].sort(([a], [b]) => a - b).map(([pcr, value]) => [String(pcr), toHex(value)])));
+    },
+    clockInfo: storeClockInfo(verified.clockInfo),
+    firmwareVersion: verified.attest.firmwareVersion.toString(),
   };
 }
 

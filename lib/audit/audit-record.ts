@@ -70,8 +70,3 @@ export function sealAuditRecords(chained: readonly ChainedAuditEvent[], key: Key
   const seal = signAuditBatch(chained.map((link) => link.hash), key);
   return chained.map((link, index) => ({ ...link, signature: seal.signature, batchPath: seal.paths[index] ?? [] }));
 }
-
-/** Chains `event` after a record with `prevHash` and signs it alone. */
-export function sealAuditRecord(event: AuditEvent, seq: number, prevHash: string, key: KeyObject): AuditRecord {
-  return sealAuditRecords([chainAuditEvent(event, seq, prevHash)], key)[0] as AuditRecord;
-}

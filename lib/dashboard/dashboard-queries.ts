@@ -247,16 +247,26 @@ export class DashboardQueries {
   /**
    * The node's timeline from its last rounds and its audit stream: failures with their event ids and
    * contexts, state changes, runs of passes folded into one entry, and admin actions (enrolment,
-   * stop, reactivate, policy changes on the policies it uses).
+   * stop, reactivate, policy changes on the policies it uses). The three reads run concurrently.
    */
   async timeline(node: NodeRow): Promise<TimelineEntry[]> {
+    const [rounds, liveness, actions] = await Promise.all([
+      this.roundEntries(node.agentId),
+      node.liveness === null ? [] : this.livenessChanges(node.agentId),
+      this.adminActions(node),
+    ]);
+    return [...rounds, ...liveness, ...actions].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  }
+
+  /** The node's last rounds, oldest first: state changes, failures, and runs of passes folded. */
+  private async roundEntries(agentId: string): Promise<TimelineEntry[]> {
     const rounds = (await this.knex('verifier_attestation_history')
       .select('attempted_at', 'outcome', 'operational_state', 'failures')
-      .where('agent_id', node.agentId)
+      .where('agent_id', agentId)
       .orderBy('id', 'desc')
       .limit(HISTORY_ROWS_SHOWN)) as { attempted_at: Date; outcome: string; operational_state: number; failures: unknown }[];
     const entries: TimelineEntry[] = [];
-    // Oldest first, to see state changes and fold passes; reversed at the end.
+    // Oldest first, to see state changes and fold passes; `timeline` puts the newest first.
     let previousState: number | undefined;
     for (const round of rounds.reverse()) {
       const at = new Date(round.attempted_at).toISOString();
@@ -283,7 +293,11 @@ export class DashboardQueries {
         count: 1,
       });
     }
-    if (node.liveness !== null) entries.push(...(await this.livenessChanges(node.agentId)));
+    return entries;
+  }
+
+  /** Admin actions on the node (its audit stream but verdicts) and changes of the policies it uses. */
+  private async adminActions(node: NodeRow): Promise<TimelineEntry[]> {
     const policyNames = [node.runtimePolicy, node.mbPolicy].filter((name): name is string => name !== null);
     const actions = (await this.knex('audit_records')
       .select('at', 'actor', 'action', 'details')
@@ -296,10 +310,7 @@ export class DashboardQueries {
       })
       .orderBy('at', 'desc')
       .limit(HISTORY_ROWS_SHOWN)) as { at: string; actor: string; action: string; details: string }[];
-    for (const action of actions) {
-      entries.push({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1 });
-    }
-    return entries.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+    return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1 }));
   }
 
   /** A liveness-checked node's status changes (`verifier_liveness_events`), with the engine's reason. */

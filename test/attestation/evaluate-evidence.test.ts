@@ -154,4 +154,12 @@ describe('the engine on Keylime’s own checkquote vector (keylime/tpm/tpm_util_
     expect(result.claims.quote?.pcrs).to.deep.equal({ 16: 'd471c0674951f0ef075aecdd42fbefa6eca6019820add0bd222d1c4e6242ce6f' });
     expect(result.claims.quote?.clockInfo).to.deep.equal({ clock: '1284787942', resetCount: 3, restartCount: 0, safe: true });
   });
+
+  it('gives the same PCRs in its claims serialised, spread or read twice (their hex is worked out on first read)', () => {
+    const pcrs = { 16: 'd471c0674951f0ef075aecdd42fbefa6eca6019820add0bd222d1c4e6242ce6f' };
+    const claims = evaluateEvidence({ quote, nonce, hashAlg: 'sha256', akTpm: ak }).claims;
+    expect((JSON.parse(JSON.stringify(claims)) as { quote: { pcrs: unknown } }).quote.pcrs).to.deep.equal(pcrs);
+    expect({ ...claims.quote }.pcrs).to.deep.equal(pcrs);
+    expect(claims.quote?.pcrs).to.equal(claims.quote?.pcrs);
+  });
 });

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { formatAuditLine, parseAuditExport } from '../../lib/audit/audit-export-format.js';
-import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecord, sealAuditRecords, type AuditEvent, type AuditRecord } from '../../lib/audit/audit-record.js';
+import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecords, type AuditEvent, type AuditRecord } from '../../lib/audit/audit-record.js';
 import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { AuditFormatError } from '../../lib/audit/audit-errors.js';
@@ -33,11 +33,12 @@ function batches(streams: readonly string[], rounds: number): AuditRecord[] {
   return records;
 }
 
+/** `count` records of one stream, each signed alone (a batch of one, as the round writer signs a lone verdict). */
 function chain(stream: string, count: number): AuditRecord[] {
   const records: AuditRecord[] = [];
   let prev = AUDIT_GENESIS_HASH;
   for (let seq = 1; seq <= count; seq += 1) {
-    const record = sealAuditRecord(
+    const link = chainAuditEvent(
       {
         stream,
         at: new Date(Date.UTC(2026, 11, 2, 18, 0, seq)).toISOString(),
@@ -48,10 +49,9 @@ function chain(stream: string, count: number): AuditRecord[] {
       },
       seq,
       prev,
-      key.privateKey,
     );
-    records.push(record);
-    prev = record.hash;
+    records.push(...sealAuditRecords([link], key.privateKey));
+    prev = link.hash;
   }
   return records;
 }
@@ -75,7 +75,7 @@ describe('audit chain', () => {
     const edited = records.map((r, i) => (i === 2 ? { ...r, details: { verdict: 'PASS' } } : r));
     expect(verifyAuditChain(edited, key.publicKey).break).to.include({ index: 2, seq: 3, reason: 'hash-mismatch' });
 
-    const forged = sealAuditRecord({ ...(records[2] as AuditRecord), details: { verdict: 'PASS' } }, 3, (records[1] as AuditRecord).hash, otherKey.privateKey);
+    const forged = sealAuditRecords([chainAuditEvent({ ...(records[2] as AuditRecord), details: { verdict: 'PASS' } }, 3, (records[1] as AuditRecord).hash)], otherKey.privateKey)[0] as AuditRecord;
     const resigned = records.map((r, i) => (i === 2 ? forged : r));
     expect(verifyAuditChain(resigned, key.publicKey).break).to.include({ index: 2, reason: 'bad-signature' });
 

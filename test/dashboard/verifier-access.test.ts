@@ -4,11 +4,11 @@ import { SignJWT, UnsecuredJWT } from 'jose';
 import { issueApiToken, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/auth/api-token.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { runCli } from '../helpers/cli-runner.js';
+import { closedPort } from '../helpers/ports.js';
 import { startTestFleet, type TestFleet } from './fleet-fixture.js';
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
@@ -150,15 +150,6 @@ describe('verifier admin API: certificate or bearer token, by role and tenant, a
     expect(await fleet.admin.withSchema(fleet.schema).table('verifier_liveness').where({ agent_id: attested }).first()).to.equal(undefined);
   });
 });
-
-/** A TCP port nothing listens on (taken from the system, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The verifier's database URL in the fleet's schema, for the CLI. */
 function schemaUrl(fleet: TestFleet): string {

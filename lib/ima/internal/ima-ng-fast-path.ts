@@ -1,7 +1,7 @@
-import { hash } from 'node:crypto';
 import type { CompiledRuntimePolicy } from '../compiled-policy.js';
 import { pcrBankSize, type ImaHashAlgorithm, type PcrBank } from '../hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
+import { TemplateDigests } from './template-digests.js';
 import { digestNgSize, nameNgSize } from './template-data.js';
 
 const SPACE = 0x20;
@@ -104,9 +104,9 @@ class TemplateDataScratch {
  * The common line of a measurement list — `10 <template hash> ima-ng sha256:<hex> <path>` (or a
  * `sha1:` file digest), whose template hash, policy digest or exclusion accepts it — checked
  * straight from the text, without an entry object: the template data is rebuilt in a reused buffer
- * (TemplateDataScratch), hashed with one-shot node:crypto hashes returning latin1 strings — in the
- * banks the replay needs, in the log's hash algorithm and, with a policy, in SHA-256, each at most
- * once (a sha1 log under a sha256 quote: SHA-1 and SHA-256 of the template data, then the extend) —
+ * (TemplateDataScratch), hashed by the full validator's rule (TemplateDigests: in the banks the
+ * replay needs, in the log's hash algorithm and, with a policy, in SHA-256, each at most once; a
+ * sha1 log under a sha256 quote: SHA-1 and SHA-256 of the template data, then the extend) —
  * the logged template hash compared digit by digit with the computed one, the line looked up in the
  * policy by its template data's SHA-256 (ImaNgPolicyIndex), and PCR 10 extended. Per line it
  * allocates two slices of the text (digest, path) and the hash results.
@@ -125,14 +125,18 @@ export class ImaNgFastPath {
   private readonly loggedBank: PcrBank | undefined;
   /** Hex digits of a logged template hash (when `loggedBank` is set). */
   private readonly loggedHexLength: number;
+  private readonly digests: TemplateDigests;
 
+  /** `banks`: the banks of PCR 10 the round replays (those of the `Pcr10Replay` given to `accept`). */
   constructor(
     logHash: ImaHashAlgorithm,
+    banks: readonly PcrBank[],
     private readonly policy: CompiledRuntimePolicy | undefined,
     private readonly extraBootAggregates: boolean,
   ) {
     this.loggedBank = logHash.name === 'sha1' || logHash.name === 'sha256' ? logHash.name : undefined;
     this.loggedHexLength = this.loggedBank === undefined ? 0 : pcrBankSize(this.loggedBank) * 2;
+    this.digests = new TemplateDigests(logHash, banks, policy !== undefined);
   }
 
   /** True when the line `text[start, end)` was accepted and extended into `replay`. */
@@ -166,16 +170,15 @@ export class ImaNgFastPath {
     if (data === undefined) {
       return false;
     }
-    const loggedSha1 = this.loggedBank === 'sha1';
-    const sha1 = loggedSha1 || replay.replays('sha1') ? hash('sha1', data, 'binary') : '';
-    const sha256 = !loggedSha1 || replay.replays('sha256') || this.policy !== undefined ? hash('sha256', data, 'binary') : '';
+    const digests = this.digests;
+    digests.compute(data);
     if (
-      !sameDigest(text, start + 3, loggedSha1 ? sha1 : sha256) ||
-      !this.accepted(text, pathStart, end, sha256, scratch.wide ? hexStart : -1, scratch.hexLength)
+      !sameDigest(text, start + 3, digests.logged) ||
+      !this.accepted(text, pathStart, end, digests.sha256, scratch.wide ? hexStart : -1, scratch.hexLength)
     ) {
       return false;
     }
-    replay.extendLatin1(sha1, sha256);
+    replay.extendLatin1(digests.sha1, digests.sha256);
     return true;
   }
 

@@ -33,14 +33,9 @@ export class Pcr10Replay {
     this.sha256 = banks.includes('sha256') ? latin1(start, 'sha256') : undefined;
   }
 
-  /** Whether the bank `name` is replayed: the caller must then give its digests to `extendLatin1`. */
-  replays(name: string): boolean {
-    return name === 'sha1' ? this.sha1 !== undefined : name === 'sha256' && this.sha256 !== undefined;
-  }
-
   /**
-   * Extends each replayed bank with the template data's digest in that bank (latin1); the digest
-   * of a bank not replayed is ignored (give '').
+   * Extends each replayed bank with the template data's digest in that bank (latin1, from
+   * TemplateDigests); the digest of a bank not replayed is ignored.
    */
   extendLatin1(sha1Digest: string, sha256Digest: string): void {
     if (this.sha1 !== undefined) {
@@ -49,15 +44,6 @@ export class Pcr10Replay {
     if (this.sha256 !== undefined) {
       this.sha256 = extendBank('sha256', this.scratch256, this.sha256, sha256Digest);
     }
-  }
-
-  /**
-   * Extends each replayed bank with the template data's digest in that bank: `known` (latin1) for
-   * the bank called `knownName` (the caller's hash of the data in the log's algorithm), computed
-   * here for any other.
-   */
-  extendTemplateData(data: Uint8Array, knownName: string, known: string): void {
-    this.extendLatin1(this.templateDigest('sha1', data, knownName, known), this.templateDigest('sha256', data, knownName, known));
   }
 
   /** Extends the replayed banks as the kernel does for a violation: with all-ones. */
@@ -73,14 +59,6 @@ export class Pcr10Replay {
    */
   matches(bank: PcrBank, quoted: string): boolean {
     return (bank === 'sha1' ? this.sha1 : this.sha256) === quoted;
-  }
-
-  /** The digest of `data` in `bank` for an extend: '' when the bank is not replayed. */
-  private templateDigest(bank: PcrBank, data: Uint8Array, knownName: string, known: string): string {
-    if (!this.replays(bank)) {
-      return '';
-    }
-    return bank === knownName ? known : hash(bank, data, 'binary');
   }
 
   /** The replayed banks' values as lowercase hex. */

@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import { IronlimeError } from '../../../interfaces/errors.js';
 import { ImaParseError } from '../../bytes/parse-errors.js';
 import { parseImaAsciiLine } from '../ascii-list-parser.js';
@@ -9,6 +8,7 @@ import { validateEntryContent, type ValidationContext } from './entry-validator.
 import type { UntrustedImaEntry } from './ima-entry.js';
 import { ImaNgFastPath } from './ima-ng-fast-path.js';
 import { Pcr10Replay } from './pcr10-replay.js';
+import { TemplateDigests } from './template-digests.js';
 
 export interface ReplayRoundInput {
   /** The ASCII list, or the parsed entries of a binary one (exactly one of the two). */
@@ -56,16 +56,17 @@ type CheckOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay:
  */
 export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   const failures: ImaFailure[] = [];
+  const digests = new TemplateDigests(input.logHash, input.banks, false);
   const checkOne: CheckOne = (entry, line, replay) => {
     if (entry instanceof ImaParseError) {
       failures.push({ line, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: entry.message } });
       return;
     }
-    checkEntry(entry, line, replay, failures, input);
+    checkEntry(entry, line, replay, digests, failures, input);
   };
   const source: Source =
     input.listText !== undefined
-      ? asciiSource(input.listText, input.firstLine, new ImaNgFastPath(input.logHash, input.ctx.policy, input.ctx.bootAggregates.length > 0), checkOne)
+      ? asciiSource(input.listText, input.firstLine, new ImaNgFastPath(input.logHash, input.banks, input.ctx.policy, input.ctx.bootAggregates.length > 0), checkOne)
       : entriesSource(input.entries, input.firstLine, checkOne);
 
   const replay = new Pcr10Replay(input.start, input.banks);
@@ -146,10 +147,10 @@ function isAllZero(bytes: Buffer): boolean {
 
 /**
  * PCR index, template hash and content of one parsed entry; extends the replay. The template data's
- * hash in the log's algorithm is computed once: compared with the logged one, and reused for the
- * extend when that algorithm is a replayed bank.
+ * hashes are those of TemplateDigests, as on the fast path: the log's one compared with the logged
+ * one, the replayed banks' extended.
  */
-function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay, failures: ImaFailure[], input: ReplayRoundInput): void {
+function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay, digests: TemplateDigests, failures: ImaFailure[], input: ReplayRoundInput): void {
   const data = entry.templateData;
   const where = { line, path: entry.path };
   if (entry.pcr !== 10) {
@@ -168,8 +169,9 @@ function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay,
     }
     return;
   }
-  const computed = hash(logHash.nodeName, data, 'binary');
-  replay.extendTemplateData(data, logHash.name, computed);
+  digests.compute(data);
+  replay.extendLatin1(digests.sha1, digests.sha256);
+  const computed = digests.logged;
   if (logged.toString('latin1') !== computed) {
     failures.push({
       ...where,

@@ -1,4 +1,5 @@
 import { IsIn, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { LIVENESS_STATUSES, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { KeylimeClient } from '../../http/keylime-client.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../identity/trust-level.js';
 
@@ -13,8 +14,8 @@ export class LivenessStatusReply {
   @IsIn(TRUST_LEVELS)
   trust_level!: TrustLevel;
 
-  @IsIn(['pending', 'alive', 'unreachable', 'failed'])
-  liveness_status!: 'pending' | 'alive' | 'unreachable' | 'failed';
+  @IsIn(LIVENESS_STATUSES)
+  liveness_status!: LivenessStatus;
 
   @IsString()
   attestation_status!: string;

@@ -81,9 +81,10 @@ export class LivenessMonitor {
       },
       observation,
     );
-    await this.options.repository.saveState(record.agentId, next);
-    if (next.status !== record.state.status) {
-      this.options.log.info({ agentId: record.agentId, status: next.status, reason: next.lastFailure }, 'liveness status changed');
+    // Logged from what the locked update changed, not from `record`: another process may have stored a state since it was read.
+    const change = await this.options.repository.saveState(record.agentId, next);
+    if (change !== undefined) {
+      this.options.log.info({ agentId: record.agentId, from: change.from, status: change.to, reason: next.lastFailure }, 'liveness status changed');
     }
   }
 

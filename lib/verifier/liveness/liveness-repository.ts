@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { storedLivenessStatus, type LivenessMode, type LivenessState } from '../../attestation/liveness-decision.js';
+import { storedLivenessStatus, type LivenessMode, type LivenessState, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { TrustLevel } from '../../identity/trust-level.js';
 import { storableNullableText } from '../storable-text.js';
 
@@ -33,6 +33,12 @@ interface LivenessRow {
   misses: number;
   last_seen_at: Date | string | null;
   last_failure: string | null;
+}
+
+/** A status change a stored update made: from the status the locked row held, to the one written. */
+export interface LivenessChange {
+  readonly from: LivenessStatus;
+  readonly to: LivenessStatus;
 }
 
 const TABLE = 'verifier_liveness';
@@ -85,13 +91,15 @@ export class LivenessRepository {
    * Stores a decided state (the verdict is stored before anything acts on it) and, in the same
    * transaction, a `verifier_liveness_events` row when the status changed. The row is locked first, so
    * two processes of one verifier id checking the same node record one change, not two. Texts are made
-   * storable (a NUL from the node's answer is escaped, never a refused write).
+   * storable (a NUL from the node's answer is escaped, never a refused write). Returns the change this
+   * update made, undefined when it changed no status (or the node is no longer enrolled): what the
+   * caller read before deciding may be stale by then.
    */
-  async saveState(agentId: string, state: LivenessState): Promise<void> {
+  async saveState(agentId: string, state: LivenessState): Promise<LivenessChange | undefined> {
     const lastFailure = storableNullableText(state.lastFailure);
-    await this.knex.transaction(async (trx) => {
+    return this.knex.transaction(async (trx) => {
       const current = (await trx(TABLE).select('status').where({ agent_id: agentId }).forUpdate().first()) as { status: string } | undefined;
-      if (current === undefined) return;
+      if (current === undefined) return undefined;
       await trx(TABLE)
         .where({ agent_id: agentId })
         .update({
@@ -101,9 +109,9 @@ export class LivenessRepository {
           last_failure: lastFailure,
           updated_at: trx.fn.now(),
         });
-      if (current.status !== state.status) {
-        await trx(EVENTS_TABLE).insert({ agent_id: agentId, from_status: current.status, to_status: state.status, reason: lastFailure });
-      }
+      if (current.status === state.status) return undefined;
+      await trx(EVENTS_TABLE).insert({ agent_id: agentId, from_status: current.status, to_status: state.status, reason: lastFailure });
+      return { from: storedLivenessStatus(current.status), to: state.status };
     });
   }
 

@@ -1,0 +1,39 @@
+import { hash } from 'node:crypto';
+import type { ImaHashAlgorithm, PcrBank } from '../hash-algorithms.js';
+
+/**
+ * The hashes of one line's template data a round needs — one rule for the ima-ng fast path and the
+ * full validator (replay-round.ts), so that both hold a line to the same hash and extend the same banks:
+ *
+ * - `logged`: the log's hash (`ima.log_hash_alg`, sha1 by default) of the template data, which every
+ *   line's logged template hash must equal, quoted or not (Keylime `ast.Entry.invalid`: `ima_hash`);
+ * - `sha1`, `sha256`: the bank's hash for each bank of PCR 10 replayed (`Pcr10Replay.extendLatin1`),
+ *   and SHA-256 also when `wantSha256` (the fast path looks a line up in the policy by it);
+ * - each computed at most once: the log's hash is the bank's when they are the same algorithm.
+ *
+ * `compute` sets the fields (latin1 strings, one char per byte; '' for a bank hash not needed)
+ * rather than returning an object: it runs for every line, and the rule is fixed for the round.
+ */
+export class TemplateDigests {
+  sha1 = '';
+  sha256 = '';
+  logged = '';
+  private readonly needSha1: boolean;
+  private readonly needSha256: boolean;
+
+  constructor(
+    private readonly logHash: ImaHashAlgorithm,
+    banks: readonly PcrBank[],
+    wantSha256: boolean,
+  ) {
+    this.needSha1 = logHash.name === 'sha1' || banks.includes('sha1');
+    this.needSha256 = logHash.name === 'sha256' || banks.includes('sha256') || wantSha256;
+  }
+
+  compute(data: Uint8Array): void {
+    this.sha1 = this.needSha1 ? hash('sha1', data, 'binary') : '';
+    this.sha256 = this.needSha256 ? hash('sha256', data, 'binary') : '';
+    const name = this.logHash.name;
+    this.logged = name === 'sha1' ? this.sha1 : name === 'sha256' ? this.sha256 : hash(this.logHash.nodeName, data, 'binary');
+  }
+}

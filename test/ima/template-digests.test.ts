@@ -1,0 +1,36 @@
+import { hash } from 'node:crypto';
+import { expect } from 'chai';
+import { imaHashByName, type PcrBank } from '../../lib/ima/hash-algorithms.js';
+import { TemplateDigests } from '../../lib/ima/internal/template-digests.js';
+
+const DATA = Buffer.from('template data of one line');
+
+function digestsOf(logHash: string, banks: readonly PcrBank[], wantSha256: boolean): { sha1: string; sha256: string; logged: string } {
+  const algorithm = imaHashByName(logHash);
+  if (algorithm === undefined) throw new Error(logHash);
+  const digests = new TemplateDigests(algorithm, banks, wantSha256);
+  digests.compute(DATA);
+  return { sha1: digests.sha1, sha256: digests.sha256, logged: digests.logged };
+}
+
+/** The one rule the ima-ng fast path and the full validator share: which hashes of a line's template data a round takes. */
+describe('IMA template digests: the hashes a line is held to and extended with', function () {
+  const sha1 = hash('sha1', DATA, 'binary');
+  const sha256 = hash('sha256', DATA, 'binary');
+
+  it('holds a line to the log hash and hashes each replayed bank, and no other', function () {
+    expect(digestsOf('sha1', ['sha256'], false)).to.deep.equal({ sha1, sha256, logged: sha1 });
+    expect(digestsOf('sha1', ['sha1'], false)).to.deep.equal({ sha1, sha256: '', logged: sha1 });
+    expect(digestsOf('sha256', ['sha1'], false)).to.deep.equal({ sha1, sha256, logged: sha256 });
+    expect(digestsOf('sha256', ['sha256'], false)).to.deep.equal({ sha1: '', sha256, logged: sha256 });
+    expect(digestsOf('sha1', ['sha1', 'sha256'], false)).to.deep.equal({ sha1, sha256, logged: sha1 });
+  });
+
+  it('adds SHA-256 when asked (the fast path looks lines up in the policy by it)', function () {
+    expect(digestsOf('sha1', ['sha1'], true)).to.deep.equal({ sha1, sha256, logged: sha1 });
+  });
+
+  it('holds a line to a log hash that is no replayed bank', function () {
+    expect(digestsOf('sha384', ['sha256'], false)).to.deep.equal({ sha1: '', sha256, logged: hash('sha384', DATA, 'binary') });
+  });
+});

@@ -16,6 +16,13 @@ select a.*, ${agentVersionSql('a')} as ${VERSION}, (
 ) as ${LATEST}
 from verifier_agents a where a.agent_id = ?`;
 
+/** The columns phase 1 fills and their placeholders, in the order `newAttestationValues` gives them. */
+const NEW_COLUMNS = '(agent_id, index, stage, challenge, choice, system_info, capabilities_received_at, challenges_expire_at)';
+const NEW_VALUES = '?::text, ?::int, ?::text, ?::text, ?::jsonb, ?::jsonb, ?::timestamptz, ?::timestamptz';
+
+/** Inserts an attestation; a concurrent insert of the same index makes it insert nothing. */
+const INSERT = `insert into verifier_push_attestations ${NEW_COLUMNS} values (${NEW_VALUES}) on conflict do nothing`;
+
 /**
  * Inserts the next attestation only while the latest is the judged one named and the agent's row
  * still has the version its verdict left (`agentVersionSql`). A concurrent insert of the same index
@@ -25,9 +32,8 @@ const INSERT_AFTER = `
 with latest as (
   select t.index, t.stage, t.challenge from verifier_push_attestations t where t.agent_id = ? order by t.index desc limit 1
 )
-insert into verifier_push_attestations
-  (agent_id, index, stage, challenge, choice, system_info, capabilities_received_at, challenges_expire_at)
-select ?::text, ?::int, ?::text, ?::text, ?::jsonb, ?::jsonb, ?::timestamptz, ?::timestamptz
+insert into verifier_push_attestations ${NEW_COLUMNS}
+select ${NEW_VALUES}
 from latest where latest.index = ?::int and latest.challenge = ? and latest.stage = 'verification_complete'
   and (select ${agentVersionSql('a')} from verifier_agents a where a.agent_id = ?) = ?
 on conflict do nothing`;
@@ -168,22 +174,8 @@ export class PushRepository {
    * primary key lets one through: the other gets false (Keylime's 409).
    */
   async insertAttestation(attestation: NewPushAttestation): Promise<boolean> {
-    try {
-      await this.knex(ATTESTATIONS).insert({
-        agent_id: attestation.agentId,
-        index: attestation.index,
-        stage: attestation.stage,
-        challenge: attestation.challenge,
-        choice: JSON.stringify(attestation.choice),
-        system_info: JSON.stringify(attestation.systemInfo),
-        capabilities_received_at: attestation.capabilitiesReceivedAt,
-        challenges_expire_at: attestation.challengesExpireAt,
-      });
-      return true;
-    } catch (error) {
-      if ((error as { code?: string }).code === '23505') return false;
-      throw error;
-    }
+    const result = (await this.knex.raw(INSERT, newAttestationValues(attestation))) as { rowCount: number | null };
+    return (result.rowCount ?? 0) > 0;
   }
 
   /**
@@ -192,22 +184,9 @@ export class PushRepository {
    * caller reads and decides again). A concurrent insert of the same index makes it insert nothing.
    */
   async insertAfter(attestation: NewPushAttestation, after: Pick<PushAttestation, 'index' | 'challenge'>, agentVersion: string): Promise<boolean> {
-    const a = attestation;
-    const result = (await this.knex.raw(INSERT_AFTER, [
-      a.agentId,
-      a.agentId,
-      a.index,
-      a.stage,
-      a.challenge,
-      JSON.stringify(a.choice),
-      JSON.stringify(a.systemInfo),
-      a.capabilitiesReceivedAt,
-      a.challengesExpireAt,
-      after.index,
-      after.challenge,
-      a.agentId,
-      agentVersion,
-    ])) as { rowCount: number | null };
+    const { agentId } = attestation;
+    const bindings = [agentId, ...newAttestationValues(attestation), after.index, after.challenge, agentId, agentVersion];
+    const result = (await this.knex.raw(INSERT_AFTER, bindings)) as { rowCount: number | null };
     return (result.rowCount ?? 0) > 0;
   }
 
@@ -257,6 +236,11 @@ export class PushRepository {
       .where({ agent_id: agentId, attestation_mode: 'push' });
     return updated > 0;
   }
+}
+
+/** The bindings of `NEW_VALUES`. */
+function newAttestationValues(a: NewPushAttestation): Knex.RawBinding[] {
+  return [a.agentId, a.index, a.stage, a.challenge, JSON.stringify(a.choice), JSON.stringify(a.systemInfo), a.capabilitiesReceivedAt, a.challengesExpireAt];
 }
 
 function sessionFromRow(row: Record<string, unknown>): PushSession {

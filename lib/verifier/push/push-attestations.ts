@@ -57,6 +57,19 @@ interface KnownAttestation {
   readonly agentVersion: string;
 }
 
+/**
+ * What phase 1 reads after a verdict this process stored (`createAfterCompleted`): the agent's row as
+ * the verdict left it, that row's version, and the attestation the verdict completed — its index and
+ * challenge (the insert's condition) and when its evidence came (the 429).
+ */
+interface CompletedAttestation {
+  readonly record: VerifierAgentRecord;
+  readonly agentVersion: string;
+  readonly index: number;
+  readonly challenge: string;
+  readonly evidenceReceivedAt: Date;
+}
+
 /** What phase 2 judges: an attestation, its evidence decoded, and whether the evidence is already taken. */
 interface Answer extends KnownAttestation {
   readonly evidence: PushEvidence;
@@ -88,8 +101,8 @@ export class PushAttestations {
   private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
   /** The attestation this process last issued to each agent (phase 1), for `issuedAnswer`. */
   private readonly issued = new Map<string, KnownAttestation>();
-  /** Per agent, its row as the last verdict this process stored left it, that row's version, and the attestation the verdict completed (`createAfterCompleted`). */
-  private readonly completed = new Map<string, { readonly record: VerifierAgentRecord; readonly latest: PushAttestation; readonly agentVersion: string }>();
+  /** Per agent, what the last verdict this process stored left (`createAfterCompleted`). */
+  private readonly completed = new Map<string, CompletedAttestation>();
   /** Agents whose evidence this process is judging: their next attestation waits (503). */
   private readonly judging = new Set<string>();
 
@@ -143,14 +156,14 @@ export class PushAttestations {
    */
   private async createAfterCompleted(agentId: string, body: CapabilitiesBody, now: Date): Promise<KnownAttestation | undefined> {
     const completed = this.completed.get(agentId);
-    if (completed === undefined || this.paceRefusal(completed.latest, now) !== undefined) return undefined;
+    if (completed === undefined || this.prematureRefusal(completed.evidenceReceivedAt, now) !== undefined) return undefined;
     this.completed.delete(agentId);
     const offered = unlessRefused(() => capabilitiesOf(body));
     if (offered === undefined) return undefined;
     const chosen = choosePushEvidence(completed.record.state, await this.policiesOf(completed.record), completed.record.akTpm, offered);
     if (!chosen.ok) return undefined;
-    const attestation = this.newAttestation(agentId, completed.latest.index + 1, chosen.choice, body, now);
-    if (!(await this.deps.repository.insertAfter(attestation, completed.latest, completed.agentVersion))) return undefined;
+    const attestation = this.newAttestation(agentId, completed.index + 1, chosen.choice, body, now);
+    if (!(await this.deps.repository.insertAfter(attestation, completed, completed.agentVersion))) return undefined;
     return { attestation, record: completed.record, agentVersion: completed.agentVersion };
   }
 
@@ -178,11 +191,8 @@ export class PushAttestations {
   async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
     this.judging.add(agentId);
     try {
-      const issued = this.issuedAnswer(agentId, index, body, now);
-      const stored = (issued === undefined ? undefined : await this.judgeAndStore(issued, now)) ?? (await this.judgeAndStore(await this.takeLatest(agentId, index, body, now), now));
-      if (stored === undefined) {
-        throw new PushRefused(403, 'evidence_immutable', `attestation ${index} already has its evidence`);
-      }
+      const readBack = (): Promise<Answer> => this.takeLatest(agentId, index, body, now);
+      const stored = await this.judgeAndStore(this.issuedAnswer(agentId, index, body, now) ?? (await readBack()), now, readBack);
       if (stored.verdict.verdict === 'pass') {
         await this.deps.sessions.extend(session, now);
       } else {
@@ -240,10 +250,15 @@ export class PushAttestations {
   /**
    * Judges `answer` and stores the verdict, taking the evidence in the verdict's transaction when it
    * is not taken yet — except for a failing verdict, whose evidence is taken at once, so that no
-   * later request (another process's new attestation) can keep it from being stored. Undefined when
-   * the evidence could not be taken: nothing was stored.
+   * later request (another process's new attestation) can keep it from being stored. When the
+   * evidence could not be taken, nothing was stored: the answer `readBack` gives (a refusal, or the
+   * evidence taken already) is judged instead.
    */
-  private async judgeAndStore(answer: Answer, now: Date): Promise<{ readonly attestation: NewPushAttestation; readonly verdict: PushVerdict } | undefined> {
+  private async judgeAndStore(
+    answer: Answer,
+    now: Date,
+    readBack: () => Promise<Answer>,
+  ): Promise<{ readonly attestation: NewPushAttestation; readonly verdict: PushVerdict }> {
     const { attestation, record } = answer;
     const verdict = decidePushEvidence({
       state: record.state,
@@ -258,19 +273,21 @@ export class PushAttestations {
     if (!answer.taken) {
       take = { agentId: record.agentId, index: attestation.index, challenge: attestation.challenge, receivedAt: now, agentVersion: answer.agentVersion };
       if (verdict.verdict === 'fail') {
-        if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) return undefined;
+        if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) return this.judgeAndStore(await readBack(), now, readBack);
         take = undefined;
       }
     }
     const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
     const outcome = await this.store(record, verdict.state, verdict.history, completion, take);
-    if (!outcome.stored) return undefined;
+    if (!outcome.stored) return this.judgeAndStore(await readBack(), now, readBack);
     if (outcome.agentVersion !== undefined) {
       if (this.completed.size > MAX_REMEMBERED) this.completed.clear();
       this.completed.set(record.agentId, {
         record: { ...record, owner: this.settings.owner, state: verdict.state },
-        latest: { ...attestation, stage: 'verification_complete', evaluation: verdict.verdict, failureReason: verdict.failureReason, evidenceReceivedAt: now, verificationCompletedAt: null },
         agentVersion: outcome.agentVersion,
+        index: attestation.index,
+        challenge: attestation.challenge,
+        evidenceReceivedAt: now,
       });
     }
     return { attestation, verdict };
@@ -375,17 +392,17 @@ export class PushAttestations {
 
   /** 503 while the previous evidence is being judged, 429 before `quote_interval` has passed since it came. */
   private paceRefusal(latest: PushAttestation, now: Date): PushRefused | undefined {
-    const receivedAt = latest.evidenceReceivedAt?.getTime();
-    if (latest.stage === 'evaluating_evidence' && receivedAt !== undefined && now.getTime() - receivedAt < STALE_EVALUATION_MS) {
+    const receivedAt = latest.evidenceReceivedAt;
+    if (latest.stage === 'evaluating_evidence' && receivedAt !== null && now.getTime() - receivedAt.getTime() < STALE_EVALUATION_MS) {
       return this.verificationInProgress();
     }
-    if (receivedAt !== undefined) {
-      const wait = (receivedAt + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
-      if (wait > 0) {
-        return new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait);
-      }
-    }
-    return undefined;
+    return receivedAt === null ? undefined : this.prematureRefusal(receivedAt, now);
+  }
+
+  /** 429 before `quote_interval` has passed since the previous evidence came at `receivedAt`. */
+  private prematureRefusal(receivedAt: Date, now: Date): PushRefused | undefined {
+    const wait = (receivedAt.getTime() + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
+    return wait > 0 ? new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait) : undefined;
   }
 
   /**

@@ -84,7 +84,7 @@ const STALE_EVALUATION_MS = 120_000;
  * How long the compiled policies of a push agent are reused without reading the stores again. The
  * pull loop keeps them for as long as it polls the agent; a push agent's two requests per attestation
  * would otherwise read both stores twice. An enrolment change (another policy name, accept list or AK)
- * is seen at once: it is part of the cache key. A new text under the same policy name is seen within
+ * is seen at once (`sameEnrolment`). A new text under the same policy name is seen within
  * a minute (with 10 s, every fifth attestation at a 2 s interval read both stores, the runtime policy
  * whole, and parsed the AK again).
  */
@@ -98,7 +98,7 @@ const POLICY_REUSE_MS = 60_000;
  * costs one round trip and phase 2 none besides the verdicts' shared transaction.
  */
 export class PushAttestations {
-  private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
+  private readonly policies = new Map<string, { readonly from: VerifierAgentRecord; readonly at: number; readonly policies: AgentPolicies }>();
   /** The attestation this process last issued to each agent (phase 1), for `issuedAnswer`. */
   private readonly issued = new Map<string, KnownAttestation>();
   /** Per agent, what the last verdict this process stored left (`createAfterCompleted`). */
@@ -342,24 +342,14 @@ export class PushAttestations {
 
   /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */
   private async policiesOf(record: VerifierAgentRecord): Promise<AgentPolicies> {
-    const key = JSON.stringify([
-      record.tpmPolicy,
-      record.runtimePolicyName,
-      record.mbPolicyName,
-      record.imaSignVerificationKeys,
-      record.acceptTpmHashAlgs,
-      record.acceptTpmSigningAlgs,
-      record.akTpm,
-      record.enrolledAt,
-    ]);
     const cached = this.policies.get(record.agentId);
     const now = Date.now();
-    if (cached !== undefined && cached.key === key && now - cached.at < POLICY_REUSE_MS) {
+    if (cached !== undefined && sameEnrolment(cached.from, record) && now - cached.at < POLICY_REUSE_MS) {
       return cached.policies;
     }
     const policies = await loadAgentPolicies(record, this.deps.policies);
     if (this.policies.size > MAX_REMEMBERED) this.policies.clear();
-    this.policies.set(record.agentId, { key, at: now, policies });
+    this.policies.set(record.agentId, { from: record, at: now, policies });
     return policies;
   }
 
@@ -427,6 +417,27 @@ export class PushAttestations {
     }
     return outcome;
   }
+}
+
+/**
+ * True when the policies compiled from `a` hold for `b`: the same policies, accept lists, AK and
+ * enrolment. Compared field by field (no key text built twice per attestation).
+ */
+function sameEnrolment(a: VerifierAgentRecord, b: VerifierAgentRecord): boolean {
+  return (
+    a.tpmPolicy === b.tpmPolicy &&
+    a.runtimePolicyName === b.runtimePolicyName &&
+    a.mbPolicyName === b.mbPolicyName &&
+    a.imaSignVerificationKeys === b.imaSignVerificationKeys &&
+    sameList(a.acceptTpmHashAlgs, b.acceptTpmHashAlgs) &&
+    sameList(a.acceptTpmSigningAlgs, b.acceptTpmSigningAlgs) &&
+    a.akTpm === b.akTpm &&
+    a.enrolledAt === b.enrolledAt
+  );
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
 /** `decode()`, or undefined when it refuses (`PushRefused`): the caller then takes the path that reads and explains. */

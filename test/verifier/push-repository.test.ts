@@ -41,7 +41,7 @@ describe('push repository: phase 1 inserts', function () {
   beforeEach(async function () {
     opened = await openTestSchema();
     await migrateLatest(opened.database.knex);
-    await seedVerifierAgents(opened.database.knex, 1, 0);
+    await seedVerifierAgents(opened.database.knex, 2, 0);
     repository = new PushRepository(opened.database.knex);
   });
 
@@ -67,19 +67,40 @@ describe('push repository: phase 1 inserts', function () {
   });
 
   it('insertAfter inserts only after the judged latest named, while the row has the version given, and stores every field', async function () {
+    const after = async (index: number, challenge: string, agentVersion: string): Promise<boolean> =>
+      (await repository.insertAfter([{ attestation: attestation(1, 'c1'), after: { index, challenge }, agentVersion }])).has('c1');
     await repository.insertAttestation(attestation(0, 'c0'));
     const version = await versionOf(AGENT);
     // Not judged yet: nothing.
-    expect(await repository.insertAfter(attestation(1, 'c1'), { index: 0, challenge: 'c0' }, version)).to.equal(false);
+    expect(await after(0, 'c0', version)).to.equal(false);
     await judge(0);
     // Another challenge, another version, another index: nothing.
-    expect(await repository.insertAfter(attestation(1, 'c1'), { index: 0, challenge: 'other' }, version)).to.equal(false);
-    expect(await repository.insertAfter(attestation(1, 'c1'), { index: 0, challenge: 'c0' }, 'another version')).to.equal(false);
-    expect(await repository.insertAfter(attestation(1, 'c1'), { index: 1, challenge: 'c0' }, version)).to.equal(false);
+    expect(await after(0, 'other', version)).to.equal(false);
+    expect(await after(0, 'c0', 'another version')).to.equal(false);
+    expect(await after(1, 'c0', version)).to.equal(false);
     expect(await repository.listAttestations(AGENT)).to.have.length(1);
-    expect(await repository.insertAfter(attestation(1, 'c1'), { index: 0, challenge: 'c0' }, version)).to.equal(true);
+    expect(await after(0, 'c0', version)).to.equal(true);
     expect(await repository.findAttestation(AGENT, 1)).to.deep.equal({ ...attestation(1, 'c1'), evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null });
     // The same insert again: 1 is the latest now, and not judged.
-    expect(await repository.insertAfter(attestation(1, 'c1'), { index: 0, challenge: 'c0' }, version)).to.equal(false);
+    expect(await after(0, 'c0', version)).to.equal(false);
+  });
+
+  it('insertAfter of several in one statement: each by its own conditions; of two for the same index, one', async function () {
+    const other = 'agent-000002';
+    await repository.insertAttestation(attestation(0, 'c0'));
+    await repository.insertAttestation({ ...attestation(0, 'd0'), agentId: other });
+    await judge(0);
+    const version = await versionOf(AGENT);
+    const inserted = await repository.insertAfter([
+      { attestation: attestation(1, 'c1'), after: { index: 0, challenge: 'c0' }, agentVersion: version },
+      { attestation: attestation(1, 'c1-twin'), after: { index: 0, challenge: 'c0' }, agentVersion: version },
+      // The other agent's latest is not judged.
+      { attestation: { ...attestation(1, 'd1'), agentId: other }, after: { index: 0, challenge: 'd0' }, agentVersion: await versionOf(other) },
+    ]);
+    expect(inserted.size).to.equal(1);
+    const [challenge] = [...inserted];
+    expect(['c1', 'c1-twin']).to.include(challenge);
+    expect((await repository.findAttestation(AGENT, 1))?.challenge).to.equal(challenge);
+    expect(await repository.findAttestation(other, 1)).to.equal(undefined);
   });
 });

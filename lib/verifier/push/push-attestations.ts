@@ -19,6 +19,7 @@ import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
+import type { PushInsertBatch } from './push-insert-batch.js';
 import { PushRefused } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
 import type { PushCompletion, PushVerdictWriter, PushWriteOutcome } from './push-verdict-writer.js';
@@ -41,6 +42,8 @@ export interface PushAttestationSettings {
 export interface PushAttestationDeps {
   readonly agents: VerifierAgentRepository;
   readonly repository: PushRepository;
+  /** Phase 1's inserts after a stored verdict, batched. */
+  readonly inserts: PushInsertBatch;
   readonly sessions: PushSessions;
   readonly writer: PushVerdictWriter;
   readonly policies: AgentPolicyDeps;
@@ -95,7 +98,8 @@ const POLICY_REUSE_MS = 60_000;
  * are `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
  * (`PushVerdictWriter`: the evidence take and the attestation's completion in the same transaction)
  * before the agent hears back. When this process served the agent's previous attestation, phase 1
- * costs one round trip and phase 2 none besides the verdicts' shared transaction.
+ * costs a share of one round trip (`PushInsertBatch`) and phase 2 none besides the verdicts' shared
+ * transaction.
  */
 export class PushAttestations {
   private readonly policies = new Map<string, { readonly from: VerifierAgentRecord; readonly at: number; readonly policies: AgentPolicies }>();
@@ -113,8 +117,8 @@ export class PushAttestations {
 
   /**
    * Phase 1 (§10.3): the evidence wanted from `agentId`, stored as its next attestation. When this
-   * process stored the agent's last verdict, one round trip (`createAfterCompleted`); otherwise, or
-   * when anything would be refused, the agent and its latest attestation are read first.
+   * process stored the agent's last verdict, a share of one round trip (`createAfterCompleted`);
+   * otherwise, or when anything would be refused, the agent and its latest attestation are read first.
    */
   async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
     if (this.judging.has(agentId)) {
@@ -147,7 +151,7 @@ export class PushAttestations {
   }
 
   /**
-   * Phase 1 in one round trip, for an agent whose last verdict this process stored: the evidence is
+   * Phase 1 in a batched statement (`PushInsertBatch`), for an agent whose last verdict this process stored: the evidence is
    * chosen from the agent's row as that verdict left it, and inserted only while the agent's latest
    * attestation is still the one it completed and the row still has the version the verdict left
    * (nothing changed it since: no other process's verdict, no silence failure, no enrolment or policy
@@ -163,7 +167,7 @@ export class PushAttestations {
     const chosen = choosePushEvidence(completed.record.state, await this.policiesOf(completed.record), completed.record.akTpm, offered);
     if (!chosen.ok) return undefined;
     const attestation = this.newAttestation(agentId, completed.index + 1, chosen.choice, body, now);
-    if (!(await this.deps.repository.insertAfter(attestation, completed, completed.agentVersion))) return undefined;
+    if (!(await this.deps.inserts.insert({ attestation, after: completed, agentVersion: completed.agentVersion }))) return undefined;
     return { attestation, record: completed.record, agentVersion: completed.agentVersion };
   }
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js';
+import { backoffDelayMs } from '../../timing/backoff.js';
 import { BootLogCache } from '../boot-log-cache.js';
 import { ImaLogReader } from '../ima-log-reader.js';
 import type { ImaListSlice } from '../ima-list-slice.js';
@@ -97,10 +98,10 @@ export class PushAgent {
     await this.http.close();
   }
 
-  /** The wait after `failures` consecutive failures: initial × 2^(n−1), capped. */
+  /** The wait after `failures` consecutive failures: initial × 2^(n−1), at most `maxRetries` doublings, capped. */
   delayAfter(failures: number): number {
-    const doublings = Math.min(failures - 1, this.backoff.maxRetries);
-    return Math.min(this.backoff.maxDelayMs, this.backoff.initialDelayMs * 2 ** doublings);
+    const { initialDelayMs, maxDelayMs, maxRetries } = this.backoff;
+    return backoffDelayMs(failures, { initialDelayMs, maxDelayMs, maxDoublings: maxRetries });
   }
 
   /** One attestation (opening a session first when there is none); resolves to the seconds until the next one. */

@@ -19,6 +19,7 @@ import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
+import type { PushInsertBatch } from './push-insert-batch.js';
 import { PushRefused } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
 import type { PushCompletion, PushVerdictWriter, PushWriteOutcome } from './push-verdict-writer.js';
@@ -41,6 +42,8 @@ export interface PushAttestationSettings {
 export interface PushAttestationDeps {
   readonly agents: VerifierAgentRepository;
   readonly repository: PushRepository;
+  /** Phase 1's inserts after a stored verdict, batched. */
+  readonly inserts: PushInsertBatch;
   readonly sessions: PushSessions;
   readonly writer: PushVerdictWriter;
   readonly policies: AgentPolicyDeps;
@@ -57,6 +60,19 @@ interface KnownAttestation {
   readonly agentVersion: string;
 }
 
+/**
+ * What phase 1 reads after a verdict this process stored (`createAfterCompleted`): the agent's row as
+ * the verdict left it, that row's version, and the attestation the verdict completed — its index and
+ * challenge (the insert's condition) and when its evidence came (the 429).
+ */
+interface CompletedAttestation {
+  readonly record: VerifierAgentRecord;
+  readonly agentVersion: string;
+  readonly index: number;
+  readonly challenge: string;
+  readonly evidenceReceivedAt: Date;
+}
+
 /** What phase 2 judges: an attestation, its evidence decoded, and whether the evidence is already taken. */
 interface Answer extends KnownAttestation {
   readonly evidence: PushEvidence;
@@ -71,7 +87,7 @@ const STALE_EVALUATION_MS = 120_000;
  * How long the compiled policies of a push agent are reused without reading the stores again. The
  * pull loop keeps them for as long as it polls the agent; a push agent's two requests per attestation
  * would otherwise read both stores twice. An enrolment change (another policy name, accept list or AK)
- * is seen at once: it is part of the cache key. A new text under the same policy name is seen within
+ * is seen at once (`sameEnrolment`). A new text under the same policy name is seen within
  * a minute (with 10 s, every fifth attestation at a 2 s interval read both stores, the runtime policy
  * whole, and parsed the AK again).
  */
@@ -82,14 +98,15 @@ const POLICY_REUSE_MS = 60_000;
  * are `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
  * (`PushVerdictWriter`: the evidence take and the attestation's completion in the same transaction)
  * before the agent hears back. When this process served the agent's previous attestation, phase 1
- * costs one round trip and phase 2 none besides the verdicts' shared transaction.
+ * costs a share of one round trip (`PushInsertBatch`) and phase 2 none besides the verdicts' shared
+ * transaction.
  */
 export class PushAttestations {
-  private readonly policies = new Map<string, { readonly key: string; readonly at: number; readonly policies: AgentPolicies }>();
+  private readonly policies = new Map<string, { readonly from: VerifierAgentRecord; readonly at: number; readonly policies: AgentPolicies }>();
   /** The attestation this process last issued to each agent (phase 1), for `issuedAnswer`. */
   private readonly issued = new Map<string, KnownAttestation>();
-  /** Per agent, its row as the last verdict this process stored left it, that row's version, and the attestation the verdict completed (`createAfterCompleted`). */
-  private readonly completed = new Map<string, { readonly record: VerifierAgentRecord; readonly latest: PushAttestation; readonly agentVersion: string }>();
+  /** Per agent, what the last verdict this process stored left (`createAfterCompleted`). */
+  private readonly completed = new Map<string, CompletedAttestation>();
   /** Agents whose evidence this process is judging: their next attestation waits (503). */
   private readonly judging = new Set<string>();
 
@@ -100,8 +117,8 @@ export class PushAttestations {
 
   /**
    * Phase 1 (§10.3): the evidence wanted from `agentId`, stored as its next attestation. When this
-   * process stored the agent's last verdict, one round trip (`createAfterCompleted`); otherwise, or
-   * when anything would be refused, the agent and its latest attestation are read first.
+   * process stored the agent's last verdict, a share of one round trip (`createAfterCompleted`);
+   * otherwise, or when anything would be refused, the agent and its latest attestation are read first.
    */
   async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
     if (this.judging.has(agentId)) {
@@ -134,7 +151,7 @@ export class PushAttestations {
   }
 
   /**
-   * Phase 1 in one round trip, for an agent whose last verdict this process stored: the evidence is
+   * Phase 1 in a batched statement (`PushInsertBatch`), for an agent whose last verdict this process stored: the evidence is
    * chosen from the agent's row as that verdict left it, and inserted only while the agent's latest
    * attestation is still the one it completed and the row still has the version the verdict left
    * (nothing changed it since: no other process's verdict, no silence failure, no enrolment or policy
@@ -143,14 +160,14 @@ export class PushAttestations {
    */
   private async createAfterCompleted(agentId: string, body: CapabilitiesBody, now: Date): Promise<KnownAttestation | undefined> {
     const completed = this.completed.get(agentId);
-    if (completed === undefined || this.paceRefusal(completed.latest, now) !== undefined) return undefined;
+    if (completed === undefined || this.prematureRefusal(completed.evidenceReceivedAt, now) !== undefined) return undefined;
     this.completed.delete(agentId);
     const offered = unlessRefused(() => capabilitiesOf(body));
     if (offered === undefined) return undefined;
     const chosen = choosePushEvidence(completed.record.state, await this.policiesOf(completed.record), completed.record.akTpm, offered);
     if (!chosen.ok) return undefined;
-    const attestation = this.newAttestation(agentId, completed.latest.index + 1, chosen.choice, body, now);
-    if (!(await this.deps.repository.insertAfter(attestation, completed.latest, completed.agentVersion))) return undefined;
+    const attestation = this.newAttestation(agentId, completed.index + 1, chosen.choice, body, now);
+    if (!(await this.deps.inserts.insert({ attestation, after: completed, agentVersion: completed.agentVersion }))) return undefined;
     return { attestation, record: completed.record, agentVersion: completed.agentVersion };
   }
 
@@ -178,11 +195,8 @@ export class PushAttestations {
   async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
     this.judging.add(agentId);
     try {
-      const issued = this.issuedAnswer(agentId, index, body, now);
-      const stored = (issued === undefined ? undefined : await this.judgeAndStore(issued, now)) ?? (await this.judgeAndStore(await this.takeLatest(agentId, index, body, now), now));
-      if (stored === undefined) {
-        throw new PushRefused(403, 'evidence_immutable', `attestation ${index} already has its evidence`);
-      }
+      const readBack = (): Promise<Answer> => this.takeLatest(agentId, index, body, now);
+      const stored = await this.judgeAndStore(this.issuedAnswer(agentId, index, body, now) ?? (await readBack()), now, readBack);
       if (stored.verdict.verdict === 'pass') {
         await this.deps.sessions.extend(session, now);
       } else {
@@ -240,10 +254,15 @@ export class PushAttestations {
   /**
    * Judges `answer` and stores the verdict, taking the evidence in the verdict's transaction when it
    * is not taken yet — except for a failing verdict, whose evidence is taken at once, so that no
-   * later request (another process's new attestation) can keep it from being stored. Undefined when
-   * the evidence could not be taken: nothing was stored.
+   * later request (another process's new attestation) can keep it from being stored. When the
+   * evidence could not be taken, nothing was stored: the answer `readBack` gives (a refusal, or the
+   * evidence taken already) is judged instead.
    */
-  private async judgeAndStore(answer: Answer, now: Date): Promise<{ readonly attestation: NewPushAttestation; readonly verdict: PushVerdict } | undefined> {
+  private async judgeAndStore(
+    answer: Answer,
+    now: Date,
+    readBack: () => Promise<Answer>,
+  ): Promise<{ readonly attestation: NewPushAttestation; readonly verdict: PushVerdict }> {
     const { attestation, record } = answer;
     const verdict = decidePushEvidence({
       state: record.state,
@@ -258,19 +277,21 @@ export class PushAttestations {
     if (!answer.taken) {
       take = { agentId: record.agentId, index: attestation.index, challenge: attestation.challenge, receivedAt: now, agentVersion: answer.agentVersion };
       if (verdict.verdict === 'fail') {
-        if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) return undefined;
+        if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) return this.judgeAndStore(await readBack(), now, readBack);
         take = undefined;
       }
     }
     const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
     const outcome = await this.store(record, verdict.state, verdict.history, completion, take);
-    if (!outcome.stored) return undefined;
+    if (!outcome.stored) return this.judgeAndStore(await readBack(), now, readBack);
     if (outcome.agentVersion !== undefined) {
       if (this.completed.size > MAX_REMEMBERED) this.completed.clear();
       this.completed.set(record.agentId, {
         record: { ...record, owner: this.settings.owner, state: verdict.state },
-        latest: { ...attestation, stage: 'verification_complete', evaluation: verdict.verdict, failureReason: verdict.failureReason, evidenceReceivedAt: now, verificationCompletedAt: null },
         agentVersion: outcome.agentVersion,
+        index: attestation.index,
+        challenge: attestation.challenge,
+        evidenceReceivedAt: now,
       });
     }
     return { attestation, verdict };
@@ -325,24 +346,14 @@ export class PushAttestations {
 
   /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */
   private async policiesOf(record: VerifierAgentRecord): Promise<AgentPolicies> {
-    const key = JSON.stringify([
-      record.tpmPolicy,
-      record.runtimePolicyName,
-      record.mbPolicyName,
-      record.imaSignVerificationKeys,
-      record.acceptTpmHashAlgs,
-      record.acceptTpmSigningAlgs,
-      record.akTpm,
-      record.enrolledAt,
-    ]);
     const cached = this.policies.get(record.agentId);
     const now = Date.now();
-    if (cached !== undefined && cached.key === key && now - cached.at < POLICY_REUSE_MS) {
+    if (cached !== undefined && sameEnrolment(cached.from, record) && now - cached.at < POLICY_REUSE_MS) {
       return cached.policies;
     }
     const policies = await loadAgentPolicies(record, this.deps.policies);
     if (this.policies.size > MAX_REMEMBERED) this.policies.clear();
-    this.policies.set(record.agentId, { key, at: now, policies });
+    this.policies.set(record.agentId, { from: record, at: now, policies });
     return policies;
   }
 
@@ -375,17 +386,17 @@ export class PushAttestations {
 
   /** 503 while the previous evidence is being judged, 429 before `quote_interval` has passed since it came. */
   private paceRefusal(latest: PushAttestation, now: Date): PushRefused | undefined {
-    const receivedAt = latest.evidenceReceivedAt?.getTime();
-    if (latest.stage === 'evaluating_evidence' && receivedAt !== undefined && now.getTime() - receivedAt < STALE_EVALUATION_MS) {
+    const receivedAt = latest.evidenceReceivedAt;
+    if (latest.stage === 'evaluating_evidence' && receivedAt !== null && now.getTime() - receivedAt.getTime() < STALE_EVALUATION_MS) {
       return this.verificationInProgress();
     }
-    if (receivedAt !== undefined) {
-      const wait = (receivedAt + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
-      if (wait > 0) {
-        return new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait);
-      }
-    }
-    return undefined;
+    return receivedAt === null ? undefined : this.prematureRefusal(receivedAt, now);
+  }
+
+  /** 429 before `quote_interval` has passed since the previous evidence came at `receivedAt`. */
+  private prematureRefusal(receivedAt: Date, now: Date): PushRefused | undefined {
+    const wait = (receivedAt.getTime() + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
+    return wait > 0 ? new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait) : undefined;
   }
 
   /**
@@ -410,6 +421,27 @@ export class PushAttestations {
     }
     return outcome;
   }
+}
+
+/**
+ * True when the policies compiled from `a` hold for `b`: the same policies, accept lists, AK and
+ * enrolment. Compared field by field (no key text built twice per attestation).
+ */
+function sameEnrolment(a: VerifierAgentRecord, b: VerifierAgentRecord): boolean {
+  return (
+    a.tpmPolicy === b.tpmPolicy &&
+    a.runtimePolicyName === b.runtimePolicyName &&
+    a.mbPolicyName === b.mbPolicyName &&
+    a.imaSignVerificationKeys === b.imaSignVerificationKeys &&
+    sameList(a.acceptTpmHashAlgs, b.acceptTpmHashAlgs) &&
+    sameList(a.acceptTpmSigningAlgs, b.acceptTpmSigningAlgs) &&
+    a.akTpm === b.akTpm &&
+    a.enrolledAt === b.enrolledAt
+  );
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
 /** `decode()`, or undefined when it refuses (`PushRefused`): the caller then takes the path that reads and explains. */

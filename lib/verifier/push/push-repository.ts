@@ -16,21 +16,29 @@ select a.*, ${agentVersionSql('a')} as ${VERSION}, (
 ) as ${LATEST}
 from verifier_agents a where a.agent_id = ?`;
 
+/** The columns phase 1 fills, read from a JSON array of `newAttestationRow`s (one parameter). */
+const NEW_COLUMNS = 'agent_id, index, stage, challenge, choice, system_info, capabilities_received_at, challenges_expire_at';
+const NEW_ROWS = `jsonb_to_recordset(?::jsonb) as i(
+  agent_id text, index int, stage text, challenge text, choice jsonb, system_info jsonb,
+  capabilities_received_at timestamptz, challenges_expire_at timestamptz, after_index int, after_challenge text, agent_version text)`;
+
+/** Inserts an attestation; a concurrent insert of the same index makes it insert nothing. */
+const INSERT = `insert into verifier_push_attestations (${NEW_COLUMNS}) select ${NEW_COLUMNS} from ${NEW_ROWS} on conflict do nothing`;
+
 /**
- * Inserts the next attestation only while the latest is the judged one named and the agent's row
- * still has the version its verdict left (`agentVersionSql`). A concurrent insert of the same index
- * makes it insert nothing.
+ * Inserts each attestation only while the agent's latest is the judged one named (`after_index`,
+ * `after_challenge`) and the agent's row still has the version its verdict left (`agentVersionSql`).
+ * A concurrent insert of the same index makes it insert nothing. Answers the challenges inserted.
  */
 const INSERT_AFTER = `
-with latest as (
-  select t.index, t.stage, t.challenge from verifier_push_attestations t where t.agent_id = ? order by t.index desc limit 1
-)
-insert into verifier_push_attestations
-  (agent_id, index, stage, challenge, choice, system_info, capabilities_received_at, challenges_expire_at)
-select ?::text, ?::int, ?::text, ?::text, ?::jsonb, ?::jsonb, ?::timestamptz, ?::timestamptz
-from latest where latest.index = ?::int and latest.challenge = ? and latest.stage = 'verification_complete'
-  and (select ${agentVersionSql('a')} from verifier_agents a where a.agent_id = ?) = ?
-on conflict do nothing`;
+insert into verifier_push_attestations (${NEW_COLUMNS})
+select ${NEW_COLUMNS} from ${NEW_ROWS}
+where (
+  select t.index = i.after_index and t.challenge = i.after_challenge and t.stage = 'verification_complete'
+  from verifier_push_attestations t where t.agent_id = i.agent_id order by t.index desc limit 1
+) and (select ${agentVersionSql('a')} from verifier_agents a where a.agent_id = i.agent_id) = i.agent_version
+on conflict do nothing
+returning challenge`;
 
 /**
  * Takes the evidence of each attestation named (`awaiting_evidence` → `evaluating_evidence`, once):
@@ -67,6 +75,13 @@ export interface PushSession {
 
 /** An attestation as phase 1 inserts it. */
 export type NewPushAttestation = Omit<PushAttestation, 'evaluation' | 'failureReason' | 'evidenceReceivedAt' | 'verificationCompletedAt'>;
+
+/** An attestation to insert after `after` (its agent's latest, judged) while the agent's row has `agentVersion` (`insertAfter`). */
+export interface InsertAfter {
+  readonly attestation: NewPushAttestation;
+  readonly after: Pick<PushAttestation, 'index' | 'challenge'>;
+  readonly agentVersion: string;
+}
 
 /** An agent's row, its latest attestation and the row's version (`agentVersionSql`), read together. */
 export interface AgentWithLatest {
@@ -168,47 +183,20 @@ export class PushRepository {
    * primary key lets one through: the other gets false (Keylime's 409).
    */
   async insertAttestation(attestation: NewPushAttestation): Promise<boolean> {
-    try {
-      await this.knex(ATTESTATIONS).insert({
-        agent_id: attestation.agentId,
-        index: attestation.index,
-        stage: attestation.stage,
-        challenge: attestation.challenge,
-        choice: JSON.stringify(attestation.choice),
-        system_info: JSON.stringify(attestation.systemInfo),
-        capabilities_received_at: attestation.capabilitiesReceivedAt,
-        challenges_expire_at: attestation.challengesExpireAt,
-      });
-      return true;
-    } catch (error) {
-      if ((error as { code?: string }).code === '23505') return false;
-      throw error;
-    }
+    const result = (await this.knex.raw(INSERT, [JSON.stringify([newAttestationRow(attestation)])])) as { rowCount: number | null };
+    return (result.rowCount ?? 0) > 0;
   }
 
   /**
-   * Inserts `attestation` only while the agent's latest attestation is still `after` (same index and
-   * challenge, judged) and the agent's row still has `agentVersion`: false when anything changed (the
-   * caller reads and decides again). A concurrent insert of the same index makes it insert nothing.
+   * Inserts each attestation only while the agent's latest attestation is still its `after` (same
+   * index and challenge, judged) and the agent's row still has its `agentVersion`, in one statement.
+   * Resolves to the challenges of the attestations inserted: any other changed (the caller reads and
+   * decides again), or lost to a concurrent insert of the same index.
    */
-  async insertAfter(attestation: NewPushAttestation, after: Pick<PushAttestation, 'index' | 'challenge'>, agentVersion: string): Promise<boolean> {
-    const a = attestation;
-    const result = (await this.knex.raw(INSERT_AFTER, [
-      a.agentId,
-      a.agentId,
-      a.index,
-      a.stage,
-      a.challenge,
-      JSON.stringify(a.choice),
-      JSON.stringify(a.systemInfo),
-      a.capabilitiesReceivedAt,
-      a.challengesExpireAt,
-      after.index,
-      after.challenge,
-      a.agentId,
-      agentVersion,
-    ])) as { rowCount: number | null };
-    return (result.rowCount ?? 0) > 0;
+  async insertAfter(inserts: readonly InsertAfter[]): Promise<Set<string>> {
+    const rows = inserts.map(({ attestation, after, agentVersion }) => newAttestationRow(attestation, after, agentVersion));
+    const result = (await this.knex.raw(INSERT_AFTER, [JSON.stringify(rows)])) as { rows: { challenge: string }[] };
+    return new Set(result.rows.map((row) => row.challenge));
   }
 
   /**
@@ -257,6 +245,23 @@ export class PushRepository {
       .where({ agent_id: agentId, attestation_mode: 'push' });
     return updated > 0;
   }
+}
+
+/** One row of `NEW_ROWS`; `after` and `agentVersion` only for `INSERT_AFTER`. */
+function newAttestationRow(a: NewPushAttestation, after?: InsertAfter['after'], agentVersion?: string): Record<string, unknown> {
+  return {
+    agent_id: a.agentId,
+    index: a.index,
+    stage: a.stage,
+    challenge: a.challenge,
+    choice: a.choice,
+    system_info: a.systemInfo,
+    capabilities_received_at: a.capabilitiesReceivedAt.toISOString(),
+    challenges_expire_at: a.challengesExpireAt.toISOString(),
+    after_index: after?.index ?? null,
+    after_challenge: after?.challenge ?? null,
+    agent_version: agentVersion ?? null,
+  };
 }
 
 function sessionFromRow(row: Record<string, unknown>): PushSession {

@@ -7,6 +7,7 @@ import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { pushTimeoutSeconds, type VerifierConfig } from '../verifier-config.js';
 import { PushAttestations } from './push-attestations.js';
+import { PushInsertBatch, pushInsertDelayMs } from './push-insert-batch.js';
 import { PushLiveness } from './push-liveness.js';
 import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
@@ -51,7 +52,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   const timeout = pushTimeoutSeconds(config);
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log, deps.health);
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, sessions, writer: verdicts, policies: deps.policies, log: deps.log },
+    { agents: deps.agents, repository, inserts: new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval)), sessions, writer: verdicts, policies: deps.policies, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,

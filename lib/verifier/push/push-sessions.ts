@@ -125,7 +125,9 @@ export class PushSessions {
     if (match === null) throw new PushRefused(401, 'invalid_token', 'the session token is malformed');
     const [, sessionId, secret] = match as unknown as [string, string, string];
     // A token this process verified, still valid by the expiry it last saw (expiries only grow): no read.
+    // A session has one token: another secret for a session whose token is remembered is wrong, without a read or a slow hash.
     const remembered = this.known(sessionId, secret);
+    if (remembered === 'other') throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
     if (remembered !== undefined && remembered.agentId === agentId && remembered.expiresAt > now.getTime()) {
       return { sessionId, agentId, expiresAt: new Date(remembered.expiresAt) };
     }
@@ -173,9 +175,11 @@ export class PushSessions {
     this.verified.set(sessionId, { mac: createHmac('sha256', this.cacheKey).update(secret).digest(), agentId, expiresAt: expiresAt.getTime(), usedAt: Date.now() });
   }
 
-  private known(sessionId: string, secret: string): { readonly agentId: string; readonly expiresAt: number } | undefined {
+  /** The remembered token of `sessionId` if `secret` is its secret, 'other' if it is not, undefined when none is remembered. */
+  private known(sessionId: string, secret: string): { readonly agentId: string; readonly expiresAt: number } | 'other' | undefined {
     const remembered = this.verified.get(sessionId);
-    if (remembered === undefined || !timingSafeEqual(remembered.mac, createHmac('sha256', this.cacheKey).update(secret).digest())) return undefined;
+    if (remembered === undefined) return undefined;
+    if (!timingSafeEqual(remembered.mac, createHmac('sha256', this.cacheKey).update(secret).digest())) return 'other';
     remembered.usedAt = Date.now();
     return remembered;
   }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { backoffDelayMs, type ExponentialBackoff } from '../../timing/backoff.js';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
 import { agentVersionSql } from './push-agent-version.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
@@ -34,9 +35,8 @@ export function pushBatchDelayMs(quoteIntervalSeconds: number): number {
   return Math.min(500, Math.max(20, (quoteIntervalSeconds * 1000) / 10));
 }
 
-/** A verdict whose batch failed is sent again alone after this, doubling up to `MAX_RETRY_MS`. */
-const FIRST_RETRY_MS = 250;
-const MAX_RETRY_MS = 5_000;
+/** A verdict whose batch failed is sent again alone after 250 ms, doubling up to 5 s. */
+const RETRY_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 5_000 };
 
 /** Completes the judged attestations and answers the version of each agent's row after its verdict. */
 const COMPLETE_ATTESTATIONS = `
@@ -110,7 +110,7 @@ export class PushVerdictWriter {
         if (this.closed) throw error;
         // A verdict waiting to be stored makes the verifier not ready (`GET /health`), as a pull round's does.
         this.health.writeFailed(write.agentId, error);
-        const waitMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** failures);
+        const waitMs = backoffDelayMs(failures + 1, RETRY_BACKOFF);
         this.log.error({ err: error, agentId: write.agentId, waitMs }, 'push verdict not stored; trying again');
         await new Promise((resolve) => setTimeout(resolve, waitMs));
       }

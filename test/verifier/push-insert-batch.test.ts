@@ -1,0 +1,84 @@
+import { expect } from 'chai';
+import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { agentVersionSql } from '../../lib/verifier/push/push-agent-version.js';
+import { PushInsertBatch, pushInsertDelayMs } from '../../lib/verifier/push/push-insert-batch.js';
+import { PushRepository, type InsertAfter, type NewPushAttestation } from '../../lib/verifier/push/push-repository.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+
+const AGENTS = ['agent-000001', 'agent-000002', 'agent-000003'];
+
+function attestation(agentId: string, index: number, challenge: string): NewPushAttestation {
+  return {
+    agentId,
+    index,
+    stage: 'awaiting_evidence',
+    challenge,
+    choice: { hashAlg: 'sha256', signatureScheme: 'ecdsa', pcrs: [], selectedSubjects: {}, certificationKey: {}, uefiLog: false, imaStartingOffset: null, imaEntryCount: null, imaMode: 'skip', bootTime: null },
+    systemInfo: {},
+    capabilitiesReceivedAt: new Date(),
+    challengesExpireAt: new Date(Date.now() + 60_000),
+  };
+}
+
+/** The repository, counting its `insertAfter` statements. */
+class CountingRepository extends PushRepository {
+  statements = 0;
+  failNext = false;
+
+  override async insertAfter(inserts: readonly InsertAfter[]): Promise<Set<string>> {
+    this.statements += 1;
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('the database refused the statement');
+    }
+    return super.insertAfter(inserts);
+  }
+}
+
+describe('push insert batch: phase 1 inserts after a stored verdict share a statement', function () {
+  this.timeout(30_000);
+  let opened: OpenedDatabase;
+  let repository: CountingRepository;
+
+  beforeEach(async function () {
+    opened = await openTestSchema();
+    await migrateLatest(opened.database.knex);
+    await seedVerifierAgents(opened.database.knex, AGENTS.length, 0);
+    repository = new CountingRepository(opened.database.knex);
+    for (const agentId of AGENTS) await repository.insertAttestation(attestation(agentId, 0, `${agentId}-0`));
+    await opened.database.knex('verifier_push_attestations').update({ stage: 'verification_complete', evaluation: 'pass' });
+  });
+
+  afterEach(async function () {
+    await opened?.dispose();
+  });
+
+  async function next(agentId: string, agentVersion?: string): Promise<InsertAfter> {
+    const knex = opened.database.knex;
+    const row = (await knex('verifier_agents as a').select(knex.raw(`${agentVersionSql('a')} as v`)).where({ agent_id: agentId }).first()) as { v: string };
+    return { attestation: attestation(agentId, 1, `${agentId}-1`), after: { index: 0, challenge: `${agentId}-0` }, agentVersion: agentVersion ?? row.v };
+  }
+
+  it('inserts sent within the delay are one statement, each answered by its own conditions', async function () {
+    const batch = new PushInsertBatch(repository, 30);
+    const answers = await Promise.all([batch.insert(await next(AGENTS[0] as string)), batch.insert(await next(AGENTS[1] as string, 'stale version')), batch.insert(await next(AGENTS[2] as string))]);
+    expect(answers).to.deep.equal([true, false, true]);
+    expect(repository.statements).to.equal(1);
+    const stored = (await opened.database.knex('verifier_push_attestations').where({ index: 1 }).orderBy('agent_id').pluck('challenge')) as string[];
+    expect(stored).to.deep.equal([`${AGENTS[0]}-1`, `${AGENTS[2]}-1`]);
+  });
+
+  it('a statement that fails rejects every insert of its batch, and the next batch goes on', async function () {
+    const batch = new PushInsertBatch(repository, 10);
+    repository.failNext = true;
+    const failed = await Promise.allSettled([batch.insert(await next(AGENTS[0] as string)), batch.insert(await next(AGENTS[1] as string))]);
+    expect(failed.map((f) => f.status)).to.deep.equal(['rejected', 'rejected']);
+    expect(await batch.insert(await next(AGENTS[0] as string))).to.equal(true);
+    expect(repository.statements).to.equal(2);
+  });
+
+  it('waits a fortieth of quote_interval, at most 50 ms', function () {
+    expect([0.2, 1, 2, 60].map(pushInsertDelayMs)).to.deep.equal([5, 25, 50, 50]);
+  });
+});

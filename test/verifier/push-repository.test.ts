@@ -1,0 +1,106 @@
+import { expect } from 'chai';
+import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
+import type { PushChoice } from '../../lib/attestation/push-decision.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { agentVersionSql } from '../../lib/verifier/push/push-agent-version.js';
+import { PushRepository, type NewPushAttestation } from '../../lib/verifier/push/push-repository.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+
+const AGENT = 'agent-000001';
+const CHOICE: PushChoice = {
+  hashAlg: 'sha256',
+  signatureScheme: 'ecdsa',
+  pcrs: [10],
+  selectedSubjects: { sha256: [10] },
+  certificationKey: { server_identifier: 'ak' },
+  uefiLog: false,
+  imaStartingOffset: 3,
+  imaEntryCount: 7,
+  imaMode: 'continue',
+  bootTime: 1_700_000_000,
+};
+
+function attestation(index: number, challenge: string): NewPushAttestation {
+  return {
+    agentId: AGENT,
+    index,
+    stage: 'awaiting_evidence',
+    challenge,
+    choice: CHOICE,
+    systemInfo: { boot_time: '2023-11-14T22:13:20Z' },
+    capabilitiesReceivedAt: new Date('2026-12-03T10:00:00.123Z'),
+    challengesExpireAt: new Date('2026-12-03T10:01:00.456Z'),
+  };
+}
+
+describe('push repository: phase 1 inserts', function () {
+  this.timeout(30_000);
+  let opened: OpenedDatabase;
+  let repository: PushRepository;
+
+  beforeEach(async function () {
+    opened = await openTestSchema();
+    await migrateLatest(opened.database.knex);
+    await seedVerifierAgents(opened.database.knex, 2, 0);
+    repository = new PushRepository(opened.database.knex);
+  });
+
+  afterEach(async function () {
+    await opened?.dispose();
+  });
+
+  async function versionOf(agentId: string): Promise<string> {
+    const knex = opened.database.knex;
+    const row = (await knex('verifier_agents as a').select(knex.raw(`${agentVersionSql('a')} as v`)).where({ agent_id: agentId }).first()) as { v: string };
+    return row.v;
+  }
+
+  async function judge(index: number): Promise<void> {
+    await opened.database.knex('verifier_push_attestations').update({ stage: 'verification_complete', evaluation: 'pass' }).where({ agent_id: AGENT, index });
+  }
+
+  it('insertAttestation stores every field phase 1 gives; a second insert of the same index is false (409) and changes nothing', async function () {
+    expect(await repository.insertAttestation(attestation(0, 'first'))).to.equal(true);
+    expect(await repository.insertAttestation(attestation(0, 'second'))).to.equal(false);
+    const stored = await repository.findAttestation(AGENT, 0);
+    expect(stored).to.deep.equal({ ...attestation(0, 'first'), evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null });
+  });
+
+  it('insertAfter inserts only after the judged latest named, while the row has the version given, and stores every field', async function () {
+    const after = async (index: number, challenge: string, agentVersion: string): Promise<boolean> =>
+      (await repository.insertAfter([{ attestation: attestation(1, 'c1'), after: { index, challenge }, agentVersion }])).has('c1');
+    await repository.insertAttestation(attestation(0, 'c0'));
+    const version = await versionOf(AGENT);
+    // Not judged yet: nothing.
+    expect(await after(0, 'c0', version)).to.equal(false);
+    await judge(0);
+    // Another challenge, another version, another index: nothing.
+    expect(await after(0, 'other', version)).to.equal(false);
+    expect(await after(0, 'c0', 'another version')).to.equal(false);
+    expect(await after(1, 'c0', version)).to.equal(false);
+    expect(await repository.listAttestations(AGENT)).to.have.length(1);
+    expect(await after(0, 'c0', version)).to.equal(true);
+    expect(await repository.findAttestation(AGENT, 1)).to.deep.equal({ ...attestation(1, 'c1'), evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null });
+    // The same insert again: 1 is the latest now, and not judged.
+    expect(await after(0, 'c0', version)).to.equal(false);
+  });
+
+  it('insertAfter of several in one statement: each by its own conditions; of two for the same index, one', async function () {
+    const other = 'agent-000002';
+    await repository.insertAttestation(attestation(0, 'c0'));
+    await repository.insertAttestation({ ...attestation(0, 'd0'), agentId: other });
+    await judge(0);
+    const version = await versionOf(AGENT);
+    const inserted = await repository.insertAfter([
+      { attestation: attestation(1, 'c1'), after: { index: 0, challenge: 'c0' }, agentVersion: version },
+      { attestation: attestation(1, 'c1-twin'), after: { index: 0, challenge: 'c0' }, agentVersion: version },
+      // The other agent's latest is not judged.
+      { attestation: { ...attestation(1, 'd1'), agentId: other }, after: { index: 0, challenge: 'd0' }, agentVersion: await versionOf(other) },
+    ]);
+    expect(inserted.size).to.equal(1);
+    const [challenge] = [...inserted];
+    expect(['c1', 'c1-twin']).to.include(challenge);
+    expect((await repository.findAttestation(AGENT, 1))?.challenge).to.equal(challenge);
+    expect(await repository.findAttestation(other, 1)).to.equal(undefined);
+  });
+});

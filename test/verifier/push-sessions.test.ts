@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import type { PushRepository, PushSession } from '../../lib/verifier/push/push-repository.js';
+import { PushRefused } from '../../lib/verifier/push/push-reply.js';
+import { PushSessions } from '../../lib/verifier/push/push-sessions.js';
+import { hashTokenSecret } from '../../lib/verifier/push/token-hash.js';
+import type { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+
+const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00001';
+const ITERATIONS = 1_000;
+
+describe('push sessions: bearer tokens remembered per session', function () {
+  let reads: number;
+  let session: PushSession;
+  let sessions: PushSessions;
+
+  beforeEach(async function () {
+    reads = 0;
+    session = {
+      sessionId: randomUUID(),
+      agentId: AGENT,
+      challenge: 'c',
+      challengeExpiresAt: new Date(Date.now() - 1000),
+      token: await hashTokenSecret('the-secret', ITERATIONS),
+      tokenExpiresAt: new Date(Date.now() + 3_600_000),
+    };
+    const repository = {
+      findSession: async (id: string) => {
+        reads += 1;
+        return id === session.sessionId ? session : undefined;
+      },
+    } as unknown as PushRepository;
+    sessions = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: ITERATIONS });
+  });
+
+  async function refusal(authorization: string): Promise<PushRefused> {
+    const error = await sessions.authenticate(AGENT, authorization).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(PushRefused);
+    return error as PushRefused;
+  }
+
+  it('checks a token against its slow hash once, then answers from memory', async function () {
+    await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);
+    await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);
+    expect(reads).to.equal(1);
+  });
+
+  it('another secret for a session whose token is remembered is 401 without a read or a slow hash', async function () {
+    await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);
+    const refused = await refusal(`Bearer ${session.sessionId}.another-secret`);
+    expect([refused.status, refused.code]).to.deep.equal([401, 'invalid_token']);
+    expect(reads).to.equal(1);
+    // The right token still works.
+    expect((await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`)).sessionId).to.equal(session.sessionId);
+  });
+
+  it('a wrong secret for a session not remembered is checked against the stored hash: 401', async function () {
+    const refused = await refusal(`Bearer ${session.sessionId}.another-secret`);
+    expect([refused.status, refused.code]).to.deep.equal([401, 'invalid_token']);
+    expect(reads).to.equal(1);
+  });
+});

@@ -226,6 +226,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       close: async () => {
         await listening.close();
         await pushing.silenceSweep.close();
+        await pushing.inserts.close();
         // After the listener: no request can queue a verdict any more; the database stays open until they are stored.
         await pushing.verdicts.close();
         await checking.close();
@@ -237,6 +238,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   } catch (error) {
     await service?.close().catch(() => undefined);
     await push?.silenceSweep.close().catch(() => undefined);
+    await push?.inserts.close().catch(() => undefined);
     await push?.verdicts.close().catch(() => undefined);
     await scheduler?.close().catch(() => undefined);
     await liveness?.close().catch(() => undefined);

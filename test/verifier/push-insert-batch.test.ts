@@ -78,6 +78,17 @@ describe('push insert batch: phase 1 inserts after a stored verdict share a stat
     expect(repository.statements).to.equal(2);
   });
 
+  it('close sends what waits at once and resolves only after the statement answered', async function () {
+    const batch = new PushInsertBatch(repository, 60_000);
+    const waiting = batch.insert(await next(AGENTS[0] as string));
+    let answered = false;
+    void waiting.then(() => (answered = true));
+    await batch.close();
+    expect(answered, 'the insert was answered before close resolved').to.equal(true);
+    expect(await waiting).to.equal(true);
+    expect(repository.statements).to.equal(1);
+  });
+
   it('waits a fortieth of quote_interval, at most 50 ms', function () {
     expect([0.2, 1, 2, 60].map(pushInsertDelayMs)).to.deep.equal([5, 25, 50, 50]);
   });

@@ -27,6 +27,7 @@ export function pushInsertDelayMs(quoteIntervalSeconds: number): number {
 export class PushInsertBatch {
   private queue: Waiting[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private readonly statements = new Set<Promise<void>>();
 
   constructor(
     private readonly repository: PushRepository,
@@ -44,12 +45,21 @@ export class PushInsertBatch {
     });
   }
 
+  /**
+   * Sends what waits now and resolves when every statement sent has answered: the verifier calls it
+   * after its listener closed and before its database does, so no waiting insert meets a closed pool.
+   */
+  async close(): Promise<void> {
+    if (this.queue.length > 0) this.flush();
+    await Promise.all(this.statements);
+  }
+
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.queue;
     this.queue = [];
-    this.repository.insertAfter(batch.map((w) => w.insert)).then(
+    const statement = this.repository.insertAfter(batch.map((w) => w.insert)).then(
       (inserted) => {
         for (const waiting of batch) waiting.resolve(inserted.has(waiting.insert.attestation.challenge));
       },
@@ -57,5 +67,7 @@ export class PushInsertBatch {
         for (const waiting of batch) waiting.reject(error);
       },
     );
+    this.statements.add(statement);
+    void statement.finally(() => this.statements.delete(statement));
   }
 }

@@ -38,6 +38,8 @@ export interface PushService {
   readonly silenceSweep: PushLiveness;
   /** Stores the push verdicts in batches; `close()` stores what waits and resolves when every verdict has its answer. */
   readonly verdicts: PushVerdictWriter;
+  /** Phase 1's batched inserts; `close()` sends what waits and resolves when every statement has answered. */
+  readonly inserts: PushInsertBatch;
 }
 
 /** Builds the push side and registers its `/v3.0` routes on `app` (the silence sweep starts with `silenceSweep.start()`). */
@@ -51,8 +53,9 @@ export function createPushService(deps: PushServiceDeps): PushService {
   });
   const timeout = pushTimeoutSeconds(config);
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log, deps.health);
+  const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval));
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, inserts: new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval)), sessions, writer: verdicts, policies: deps.policies, log: deps.log },
+    { agents: deps.agents, repository, inserts, sessions, writer: verdicts, policies: deps.policies, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,
@@ -67,5 +70,5 @@ export function createPushService(deps: PushServiceDeps): PushService {
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
   // A quarter of the timeout: an agent is failed at most 25 % after its deadline.
   const silenceSweep = new PushLiveness(attestations, sessions, Math.max(0.5, Math.min(30, timeout / 4)), deps.log);
-  return { sessions, attestations, silenceSweep, verdicts };
+  return { sessions, attestations, silenceSweep, verdicts, inserts };
 }

@@ -105,7 +105,7 @@ export class BrokerService {
       return await this.appraiseAndClaim(session, runtimeData, evidence);
     } catch (error) {
       if (!this.usedSessions.has(session.id)) {
-        await this.options.repository.claimSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt, attested: null });
+        await this.options.repository.burnSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt });
         this.usedSessions.remember(session.id);
       }
       throw error;

@@ -82,20 +82,27 @@ const TEE_KEY_CACHE_LIMIT = 10_000;
 export class TeeKeyCache {
   private readonly keys = new BoundedCache<string, TeePublicKey>(TEE_KEY_CACHE_LIMIT);
 
-  /** `parseTeePublicKey`, remembered under `JSON.stringify(jwk)` (the text a session stores). */
-  async parse(jwk: unknown): Promise<TeePublicKey> {
-    const key = await parseTeePublicKey(jwk);
-    this.keys.set(JSON.stringify(key.jwk), key);
-    return key;
+  /**
+   * `parseTeePublicKey` of a received JWK, kept under `JSON.stringify(jwk)` (the text a session
+   * stores). A node attesting again with the key it used before (guest-components keeps one per
+   * client, as our `KbsClient` does) finds it here: the result is a function of that text, and only a
+   * key that passed is kept. @throws KbsError `JweError` as `parseTeePublicKey`
+   */
+  parse(jwk: unknown): Promise<TeePublicKey> {
+    return this.remembered(JSON.stringify(jwk) ?? '', () => jwk);
   }
 
   /** The key of a stored JWK text. @throws KbsError `JweError` as `parseTeePublicKey` */
-  async parseText(text: string): Promise<TeePublicKey> {
+  parseText(text: string): Promise<TeePublicKey> {
+    return this.remembered(text, () => JSON.parse(text));
+  }
+
+  private async remembered(text: string, jwk: () => unknown): Promise<TeePublicKey> {
     const cached = this.keys.get(text);
     if (cached !== undefined) {
       return cached;
     }
-    const key = await parseTeePublicKey(JSON.parse(text));
+    const key = await parseTeePublicKey(jwk());
     this.keys.set(text, key);
     return key;
   }

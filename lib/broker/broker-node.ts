@@ -67,8 +67,16 @@ export class CompiledNodeCache {
 
   /** Compiles a record read from the database with the digest stored with it. */
   compile(record: BrokerNodeRecord, digest: string | null): CompiledNodeEntry {
-    const entry = { digest, node: compileNode(record) };
-    this.entries.set(record.agentId, entry);
+    return this.keep({ digest, node: compileNode(record) });
+  }
+
+  /**
+   * Keeps a node compiled from the record just stored with `entry.digest` (the admin put). Should
+   * another put of the node land in between, the claim's digest check finds the difference and the
+   * attest compiles the stored record afresh.
+   */
+  keep(entry: CompiledNodeEntry): CompiledNodeEntry {
+    this.entries.set(entry.node.record.agentId, entry);
     return entry;
   }
 

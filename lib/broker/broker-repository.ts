@@ -51,7 +51,7 @@ export interface ClaimOutcome {
   readonly nodeDigest: string | null | undefined;
 }
 
-/** A used RCAR session (its row is written by `/attest`: `claimSession`). */
+/** A used RCAR session (its row is written by `/attest`: `claimAttestedSession` or `burnSession`). */
 export interface BrokerSession {
   readonly id: string;
   readonly nonce: string;
@@ -152,10 +152,9 @@ const SESSION_ACCESS = fixedStatement('broker_session_access', `select ${SESSION
   left join broker_revocations v on v.agent_id = s.agent_id
   left join broker_nodes n on n.agent_id = s.agent_id`);
 
-const CLAIM_SESSION = fixedStatement(
-  'broker_claim_session',
-  `insert into broker_sessions (id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at)
-  values (?, ?, ?, ?, ?, ?, ?) on conflict (id) do nothing returning id`,
+const BURN_SESSION = fixedStatement(
+  'broker_burn_session',
+  `insert into broker_sessions (id, nonce, tee, expires_at) values (?, ?, ?, ?) on conflict (id) do nothing returning id`,
 );
 
 interface NodeRow {
@@ -271,20 +270,12 @@ export class BrokerRepository {
   }
 
   /**
-   * Claims a session: inserts its row unless one exists (the id is the primary key, so across every
-   * worker sharing the database at most one claim of a session succeeds). `attested` null burns the
-   * session after a failed attempt. Resolves true when this call inserted the row.
+   * Burns a session after a failed attempt: inserts its row, with no node, unless one exists (the id is
+   * the primary key, so across every worker sharing the database at most one claim of a session
+   * succeeds; an attested claim is `claimAttestedSession`). Resolves true when this call inserted the row.
    */
-  async claimSession(claim: { id: string; nonce: string; expiresAt: number; attested: SessionAttestation | null }): Promise<boolean> {
-    const inserted = await this.rows(CLAIM_SESSION, [
-      claim.id,
-      claim.nonce,
-      TEE_TPM,
-      claim.expiresAt,
-      claim.attested?.agentId ?? null,
-      claim.attested?.teePubkey ?? null,
-      claim.attested?.at ?? null,
-    ]);
+  async burnSession(session: { id: string; nonce: string; expiresAt: number }): Promise<boolean> {
+    const inserted = await this.rows(BURN_SESSION, [session.id, session.nonce, TEE_TPM, session.expiresAt]);
     return inserted.length === 1;
   }
 

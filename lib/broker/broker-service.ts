@@ -2,7 +2,7 @@ import type { ResourceJwe } from './resource-jwe.js';
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
-import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNodeEntry } from './broker-node.js';
+import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode, type CompiledNodeEntry } from './broker-node.js';
 import type { AccessFacts, BrokerRepository } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
@@ -105,7 +105,7 @@ export class BrokerService {
       return await this.appraiseAndClaim(session, runtimeData, evidence);
     } catch (error) {
       if (!this.usedSessions.has(session.id)) {
-        await this.options.repository.claimSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt, attested: null });
+        await this.options.repository.burnSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt });
         this.usedSessions.remember(session.id);
       }
       throw error;
@@ -278,18 +278,25 @@ export class BrokerService {
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
   }
 
-  /** Stores a node after compiling its AK and policies (a malformed one is refused, nothing stored). */
+  /**
+   * Stores a node after compiling its AK and policies (a malformed one is refused, nothing stored),
+   * and keeps what was compiled for the node's next attest in this worker: validating is most of
+   * compiling (the parsers check every field, compile the exclude regexes and load the keyrings), and
+   * keeping the result saves that attest reading the row back and compiling it again.
+   */
   async putNode(record: BrokerNodeRecord): Promise<void> {
+    let node: CompiledNode;
     try {
-      compileNode(record);
+      node = compileNode(record);
     } catch (error) {
       if (error instanceof IronlimeError) {
         throw new KbsError('SerdeError', `node ${record.agentId}: ${error.message}`);
       }
       throw error;
     }
-    await this.options.repository.putNode(record, nodeDigest(record));
-    this.nodes.forget(record.agentId);
+    const digest = nodeDigest(record);
+    await this.options.repository.putNode(record, digest);
+    this.nodes.keep({ digest, node });
   }
 
   async deleteNode(agentId: string): Promise<boolean> {

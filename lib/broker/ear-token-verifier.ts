@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { BoundedCache } from './bounded-cache.js';
 import { KbsError } from './kbs-errors.js';
 import { EAR_ALG, EAR_SUBMOD } from './ear-token.js';
 import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
@@ -25,7 +26,7 @@ export interface VerifiedEarToken {
 
 /**
  * Verified tokens kept, so a node fetching several resources with one token pays jose's checks once;
- * the cache is emptied when full. Keyed by the token's SHA-256, so an entry costs the same whatever the
+ * the oldest is dropped first. Keyed by the token's SHA-256, so an entry costs the same whatever the
  * token's length.
  */
 const CACHE_LIMIT = 10_000;
@@ -46,7 +47,7 @@ export interface EarTokenVerifierOptions {
  * tee-pubkey. Every refusal is a `TokenVerifierError`; the detail says which check failed.
  */
 export class EarTokenVerifier {
-  private readonly verified = new Map<string, VerifiedEarToken>();
+  private readonly verified = new BoundedCache<string, VerifiedEarToken>(CACHE_LIMIT);
 
   constructor(private readonly options: EarTokenVerifierOptions) {}
 
@@ -66,9 +67,6 @@ export class EarTokenVerifier {
       this.verified.delete(key);
     }
     const fresh = await this.check(token, nowSeconds);
-    if (this.verified.size >= CACHE_LIMIT) {
-      this.verified.clear();
-    }
     this.verified.set(key, fresh);
     return fresh;
   }

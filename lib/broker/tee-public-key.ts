@@ -1,4 +1,5 @@
 import { webcrypto } from 'node:crypto';
+import { BoundedCache } from './bounded-cache.js';
 import { KbsError } from './kbs-errors.js';
 
 /** Key-wrapping algorithms the broker uses for resources (trustee `kbs/src/jwe`), by key type. */
@@ -70,7 +71,7 @@ function hasStrings(record: Record<string, unknown>, fields: readonly string[]):
   return fields.every((field) => typeof record[field] === 'string' && /^[A-Za-z0-9_-]{1,1400}$/.test(record[field] as string));
 }
 
-/** Checked keys kept; the cache is emptied when full (entries are cheap to rebuild). */
+/** Checked keys kept; the oldest is dropped first (entries are cheap to rebuild). */
 const TEE_KEY_CACHE_LIMIT = 10_000;
 
 /**
@@ -79,30 +80,30 @@ const TEE_KEY_CACHE_LIMIT = 10_000;
  * Keyed by content, so a hit is the same key whatever worker or session it came from.
  */
 export class TeeKeyCache {
-  private readonly keys = new Map<string, TeePublicKey>();
+  private readonly keys = new BoundedCache<string, TeePublicKey>(TEE_KEY_CACHE_LIMIT);
 
-  /** `parseTeePublicKey`, remembered under `JSON.stringify(jwk)` (the text a session stores). */
-  async parse(jwk: unknown): Promise<TeePublicKey> {
-    const key = await parseTeePublicKey(jwk);
-    this.remember(JSON.stringify(key.jwk), key);
-    return key;
+  /**
+   * `parseTeePublicKey` of a received JWK, kept under `JSON.stringify(jwk)` (the text a session
+   * stores). A node attesting again with the key it used before (guest-components keeps one per
+   * client, as our `KbsClient` does) finds it here: the result is a function of that text, and only a
+   * key that passed is kept. @throws KbsError `JweError` as `parseTeePublicKey`
+   */
+  parse(jwk: unknown): Promise<TeePublicKey> {
+    return this.remembered(JSON.stringify(jwk) ?? '', () => jwk);
   }
 
   /** The key of a stored JWK text. @throws KbsError `JweError` as `parseTeePublicKey` */
-  async parseText(text: string): Promise<TeePublicKey> {
+  parseText(text: string): Promise<TeePublicKey> {
+    return this.remembered(text, () => JSON.parse(text));
+  }
+
+  private async remembered(text: string, jwk: () => unknown): Promise<TeePublicKey> {
     const cached = this.keys.get(text);
     if (cached !== undefined) {
       return cached;
     }
-    const key = await parseTeePublicKey(JSON.parse(text));
-    this.remember(text, key);
-    return key;
-  }
-
-  private remember(text: string, key: TeePublicKey): void {
-    if (this.keys.size >= TEE_KEY_CACHE_LIMIT) {
-      this.keys.clear();
-    }
+    const key = await parseTeePublicKey(jwk());
     this.keys.set(text, key);
+    return key;
   }
 }

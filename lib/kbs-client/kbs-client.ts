@@ -42,11 +42,14 @@ interface Credential {
 /**
  * A KBS client over RCAR (guest-components `kbs_protocol` shape: evidence provider, builder, getResource
  * by `kbs:///` URI). It attests once, caches the token (and, in background mode, the session cookie)
- * with the ephemeral tee key until shortly before the token expires, and attests again when the cache
- * is stale or the broker refuses it with 401. Resources come back as JWEs only the tee key opens.
+ * until shortly before the token expires, and attests again when the cache is stale or the broker
+ * refuses it with 401. Resources come back as JWEs only the tee key opens. The tee key pair is made at
+ * the first attestation and kept for the client's life, as guest-components' `KbsClient` keeps the
+ * one its builder makes: every attestation of this client binds the same tee-pubkey into its quote.
  */
 export class KbsClient {
   private credential: Credential | undefined;
+  private teeKey: TeeKeyPair | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: KbsClientOptions) {
@@ -84,7 +87,7 @@ export class KbsClient {
     return (await this.currentCredential()).token;
   }
 
-  /** Forgets the cached token and session. */
+  /** Forgets the cached token and session (the tee key pair stays). */
   invalidate(): void {
     this.credential = undefined;
   }
@@ -132,7 +135,7 @@ export class KbsClient {
     if (cookie === undefined || typeof nonce !== 'string') {
       throw new KbsBadReplyError(http.baseUrl, 'Challenge without nonce or session cookie');
     }
-    const key = await TeeKeyPair.generate(this.options.teeKeyKind ?? 'ec');
+    const key = (this.teeKey ??= await TeeKeyPair.generate(this.options.teeKeyKind ?? 'ec'));
     const runtimeData: RuntimeData = { nonce, 'tee-pubkey': key.publicJwk };
     const evidence = await this.options.evidence.primaryEvidence(reportDataOf(runtimeData));
     const attest = await http.send('POST', `${KBS_PREFIX}/attest`, {

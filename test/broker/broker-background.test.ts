@@ -5,6 +5,7 @@ import type { KbsClient } from '../../lib/kbs-client/kbs-client.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
+import { BrokerRepository } from '../../lib/broker/broker-repository.js';
 import { reportDataOf } from '../../lib/broker/kbs-wire.js';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import { refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
@@ -143,6 +144,24 @@ describe('broker: background check (software TPM)', function () {
       expect(error.detail).to.contain('qoute_validation.quote_validation');
     } finally {
       await other.dispose();
+    }
+  });
+
+  it('appraises a node put through this broker against what the put compiled, without reading the node back', async function () {
+    const fresh = await softwareTestNode();
+    const read: string[] = [];
+    const findNode = BrokerRepository.prototype.findNode;
+    BrokerRepository.prototype.findNode = function (this: BrokerRepository, agentId: string) {
+      read.push(agentId);
+      return findNode.call(this, agentId);
+    };
+    try {
+      await broker.admin.putNode(fresh.agentId, { akTpm: fresh.akTpm, runtimePolicy: await fresh.runtimePolicy(), groups: ['rack4'] });
+      expect(await clientFor(fresh).getResource('kbs:///node/join/rack4')).to.deep.equal(new Uint8Array([1, 2, 3]));
+      expect(read, 'node rows read').to.deep.equal([]);
+    } finally {
+      BrokerRepository.prototype.findNode = findNode;
+      await fresh.dispose();
     }
   });
 

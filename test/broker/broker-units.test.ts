@@ -7,7 +7,7 @@ import { KbsError } from '../../lib/broker/kbs-errors.js';
 import { decideResourceAccess } from '../../lib/broker/resource-policy.js';
 import { revocationRefusal } from '../../lib/broker/revocation-state.js';
 import { ResourceVault } from '../../lib/broker/resource-vault.js';
-import { parseTeePublicKey } from '../../lib/broker/tee-public-key.js';
+import { parseTeePublicKey, TeeKeyCache } from '../../lib/broker/tee-public-key.js';
 import { parseResourceUri } from '../../lib/kbs-client/resource-uri.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { encryptResource } from '../../lib/broker/resource-jwe.js';
@@ -58,6 +58,21 @@ describe('broker: pure parts and hostile input', function () {
     for (const bad of [small, p384, priv, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
       expect(await kbsType(() => parseTeePublicKey(bad))).to.equal('JweError');
     }
+  });
+
+  it('tee-pubkey cache: the same JWK text is checked once, received or stored; a refused key is never kept', async function () {
+    const cache = new TeeKeyCache();
+    const ec = (await TeeKeyPair.generate('ec')).publicJwk;
+    const first = await cache.parse(ec);
+    expect(await cache.parse(JSON.parse(JSON.stringify(ec))), 'the same key sent again').to.equal(first);
+    expect(await cache.parseText(JSON.stringify(ec)), 'the text a session stores').to.equal(first);
+    const other = await cache.parse((await TeeKeyPair.generate('ec')).publicJwk);
+    expect(other).to.not.equal(first);
+    const offCurve = { ...ec, x: ec['y'] };
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      expect(await kbsType(() => cache.parse(offCurve)), 'refused every time').to.equal('JweError');
+    }
+    expect(await kbsType(() => cache.parse(undefined))).to.equal('JweError');
   });
 
   it('resource JWE opens with jose for RSA-OAEP-256 and ECDH-ES+A256KW, and not with another key', async function () {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { decodeJwt } from 'jose';
 import { KbsClient } from '../../lib/kbs-client/kbs-client.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
@@ -20,6 +21,12 @@ class CountingProvider implements EvidenceProvider {
     this.calls += 1;
     return this.inner.primaryEvidence(reportData);
   }
+}
+
+/** The tee-pubkey an EAR token was issued for. */
+function teePubkeyOf(token: string): unknown {
+  const submods = decodeJwt(token)['submods'] as Record<string, Record<string, Record<string, Record<string, unknown>>>>;
+  return submods['cpu0']?.['ear.veraison.annotated-evidence']?.['runtime_data_claims']?.['tee-pubkey'];
 }
 
 describe('kbs client: token cache and renewal', function () {
@@ -67,6 +74,18 @@ describe('kbs client: token cache and renewal', function () {
     await broker.admin.reinstate(node.agentId);
     expect(Array.from(await kbs.getResource('kbs:///r/t/a'))).to.deep.equal([1]);
     expect(evidence.calls).to.equal(2);
+  });
+
+  it('keeps one tee key pair for the client\'s life, as guest-components does: a new attestation binds the same key', async function () {
+    const { client: kbs, evidence } = client('background', Date.now);
+    const first = teePubkeyOf(await kbs.token());
+    kbs.invalidate();
+    const second = teePubkeyOf(await kbs.token());
+    expect(evidence.calls).to.equal(2);
+    expect(second).to.deep.equal(first);
+    expect(Array.from(await kbs.getResource('kbs:///r/t/a')), 'the answer opens with the kept key').to.deep.equal([1]);
+    const { client: another } = client('background', Date.now);
+    expect(teePubkeyOf(await another.token()), 'another client, another key').to.not.deep.equal(first);
   });
 
   it('the builder refuses plain HTTP and a missing evidence provider', function () {

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ServiceUnreachableError } from '../http/client-errors.js';
+import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { computeAuthTag } from '../tpm/auth-tag.js';
 import type { HostId } from '../identity/host-id.js';
 import { RegistrarClient } from '../registrar/registrar-client.js';
@@ -28,7 +29,8 @@ export interface EnrolmentInput {
 }
 
 const DEFAULT_ATTEMPTS = 5;
-const RETRY_BASE_MS = 1000;
+/** 1 s, 2 s, 4 s … between tries; the number of tries bounds it. */
+const REGISTRAR_BACKOFF: ExponentialBackoff = { initialDelayMs: 1000, maxDelayMs: Infinity };
 
 /**
  * Registers the agent and proves its AK, as the Rust agent's `registrar_client.rs` does (spec §1.2–1.4):
@@ -53,7 +55,7 @@ export async function withRegistrarRetries(attempts: number | undefined, enrol: 
       if (!(error instanceof ServiceUnreachableError) || attempt >= (attempts ?? DEFAULT_ATTEMPTS)) {
         throw error;
       }
-      await delay(RETRY_BASE_MS * 2 ** (attempt - 1));
+      await delay(backoffDelayMs(attempt, REGISTRAR_BACKOFF));
     }
   }
 }

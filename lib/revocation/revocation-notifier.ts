@@ -2,6 +2,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { KeylimeHttpError } from '../http/client-errors.js';
+import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { ReceiverRefusals } from './receiver-refusals.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from './revocation-message.js';
 
@@ -53,10 +54,8 @@ export interface RevocationAgentTarget {
 }
 
 /** Back-off of every delivery: `attempts` tries, delays doubling from `initialDelayMs` up to `maxDelayMs`. */
-export interface RetryPolicy {
+export interface RetryPolicy extends ExponentialBackoff {
   readonly attempts: number;
-  readonly initialDelayMs: number;
-  readonly maxDelayMs: number;
 }
 
 /** A delivery in-process (e.g. the broker withdrawing the node): resolves when done, throws to be retried. */
@@ -206,7 +205,6 @@ export class RevocationNotifier {
 
   /** One delivery with back-off; never throws. Only a retryable failure is logged per attempt. */
   private async withRetries(what: string, deliver: () => Promise<void>, attempts: number): Promise<Delivery> {
-    let delay = this.retry.initialDelayMs;
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       try {
         await deliver();
@@ -222,9 +220,9 @@ export class RevocationNotifier {
           this.log.error({ err: error, to: what, attempts: attempt }, 'revocation notification not delivered: giving up');
           return { outcome: 'gave_up' };
         }
+        const delay = backoffDelayMs(attempt, this.retry);
         this.log.warn({ err: error, to: what, attempt, retryInMs: delay }, 'revocation notification failed: retrying');
         await this.backOff(delay);
-        delay = Math.min(delay * 2, this.retry.maxDelayMs);
       }
     }
     return { outcome: 'gave_up' };

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
+import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { decideInternalError, decideTakeOver, decideTerminated, type PullDecision, type PullSettings } from '../attestation/pull-decision.js';
 import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
@@ -58,10 +59,8 @@ const SHORT_SWEEP_MS = 1000;
 /** How many agents one claim statement takes at most. */
 const CLAIM_BATCH = 500;
 
-/** Back-off of a round that could not be stored, or an agent row that could not be re-read: 100 ms doubling to 2 s. */
-function storeRetryDelayMs(attempt: number): number {
-  return Math.min(2000, 100 * 2 ** Math.min(attempt, 5));
-}
+/** Back-off of a round that could not be stored, or an agent row that could not be re-read: 200 ms doubling to 2 s. */
+const STORE_RETRY: ExponentialBackoff = { initialDelayMs: 200, maxDelayMs: 2000 };
 
 /**
  * The pull loop of one verifier process (spec §6). Each polled agent has one timer; when it fires,
@@ -247,7 +246,7 @@ export class PullScheduler {
           agent.timer = setTimeout(() => {
             agent.timer = undefined;
             this.track(this.persist(agent, outcome, decidedAt));
-          }, storeRetryDelayMs(agent.writeAttempts));
+          }, backoffDelayMs(agent.writeAttempts, STORE_RETRY));
         }
         return;
       }
@@ -338,7 +337,7 @@ export class PullScheduler {
             agent.timer = undefined;
           }
           this.track(this.reconcile(agentId, attempt + 1));
-        }, storeRetryDelayMs(attempt + 1));
+        }, backoffDelayMs(attempt + 1, STORE_RETRY));
         if (agent !== undefined) {
           clearTimeout(agent.timer);
           agent.timer = timer;

@@ -1,5 +1,4 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -10,15 +9,8 @@ import { startRegistrar, type RunningRegistrar } from '../../lib/registrar/regis
 import { openRegistrarAdmin, showRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
 import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
 import { openTestSchema } from '../helpers/databases.js';
+import { closedPort } from '../helpers/ports.js';
 
-/** A TCP port that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
 
 describe('startAgent on the software TPM (registrar on PostgreSQL)', function () {
   this.timeout(60_000);
@@ -43,7 +35,7 @@ describe('startAgent on the software TPM (registrar on PostgreSQL)', function ()
     const initialized = await initAgent({ dataDir, tpm: 'software' });
     expect(initialized.ekCaDir).to.equal(path.join(dataDir, 'ek-ca'));
     expect(initialized.ekCertificate).to.be.instanceOf(Uint8Array);
-    const port = await freePort();
+    const port = await closedPort();
     const starting = startAgent({ dataDir, registrarUrl: `http://127.0.0.1:${port}`, port: 0, tpm: 'software', emulate: true });
     await new Promise((resolve) => setTimeout(resolve, 1500));
     registrar = await startRegistrar(

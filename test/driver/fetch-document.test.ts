@@ -9,6 +9,7 @@ import { AttestationServiceUnavailable, InvalidParameterValue } from '../../inte
 import type { CheckedDocument } from '../../drivers/keylime/document-source.js';
 import { fetchCheckedDocument, type FetchLimits } from '../../drivers/keylime/fetch-document.js';
 import { rejection } from './driver-test-node.js';
+import { closedPort } from '../helpers/ports.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/bin/ls\n`;
 const SHA = createHash('sha256').update(ALLOWLIST).digest('hex');
@@ -17,14 +18,6 @@ function limits(overrides: Partial<FetchLimits> = {}): FetchLimits {
   return { timeoutMs: 2000, maxBytes: 4096, signal: new AbortController().signal, ...overrides };
 }
 
-/** A port nothing listens on: bound once, then closed. */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('keylime driver: fetching policy documents', function () {
   let dir: string;

@@ -21,6 +21,7 @@ import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js
 import { parseKeylimeDriverInfo } from '../../drivers/keylime/keylime-driver-info.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from '../../drivers/keylime/keylime-properties.js';
 import { keylimeTestNode as node, rejection } from './driver-test-node.js';
+import { closedPort } from '../helpers/ports.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/lib/libc.so.6\n`;
 const ALLOWLIST_SHA = createHash('sha256').update(ALLOWLIST).digest('hex');
@@ -305,10 +306,3 @@ describe('keylime driver: KeylimeAttestation', function () {
   });
 });
 
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}

@@ -1,6 +1,4 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -16,6 +14,7 @@ import { waitForVerifierFailure } from '../../lib/demo/verifier-watch.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
 import { VerifierClient } from '../../lib/verifier/verifier-client.js';
+import { closedPort } from '../helpers/ports.js';
 
 /**
  * The keylime driver end to end: the example orchestrator with the built-in keylime driver against the
@@ -177,10 +176,3 @@ describe('keylime driver end to end (swtpm)', function () {
   });
 });
 
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}

@@ -23,15 +23,8 @@ import {
   refstateForAgent,
   type Deployment,
 } from '../verifier/helpers/verifier-fixture.js';
+import { closedPort } from '../helpers/ports.js';
 
-/** A TCP port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
 
 /** A TCP forwarder in front of an agent that can be taken down and brought back on the same port. */
 class TcpProxy {
@@ -126,7 +119,7 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
 
   before(async function () {
     deployment = await createDeployment();
-    verifierPort = await freePort();
+    verifierPort = await closedPort();
     verifierUrl = `https://127.0.0.1:${verifierPort}`;
     await startVerifierProcess();
     [nodeA, nodeB] = await Promise.all([
@@ -136,7 +129,7 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
     // The tenant checks EK certificates against each node's swtpm CA (Keylime's require_ek_cert).
     tenant = deployment.tenant(verifierUrl, { ekCheck: 'require', extraEkCaDirs: [nodeA.ekCaDir as string, nodeB.ekCaDir as string] });
     const bUrl = new URL(nodeB.url);
-    proxyB = new TcpProxy(await freePort(), { host: bUrl.hostname, port: Number(bUrl.port) });
+    proxyB = new TcpProxy(await closedPort(), { host: bUrl.hostname, port: Number(bUrl.port) });
     await proxyB.up();
     policyA = policyForAgent(nodeA, { '/usr/bin/good': good });
     refstateA = refstateForAgent(nodeA);
@@ -306,7 +299,7 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
           });
         });
         relays.push(server);
-        const port = await freePort();
+        const port = await closedPort();
         await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
         return port;
       };

@@ -5,7 +5,9 @@ import { verifyHostSecretProof } from '../identity/host-secret-proof.js';
  * IMA list or boot log to judge: the verifier only learns that the host still answers (`id-only`) or
  * still holds its secret (`id-secret`). The status words say so: it is never "PASS".
  */
-export type LivenessMode = 'id-secret' | 'id-only';
+/** The identity modes a node without a TPM is checked in. */
+export const LIVENESS_MODES = ['id-secret', 'id-only'] as const;
+export type LivenessMode = (typeof LIVENESS_MODES)[number];
 
 /**
  * - `pending`: enrolled, no check answered yet;

@@ -1,5 +1,5 @@
 import { IsIn, IsInt, IsOptional, IsString, Min } from 'class-validator';
-import { LIVENESS_STATUSES, type LivenessStatus } from '../../attestation/liveness-decision.js';
+import { LIVENESS_MODES, LIVENESS_STATUSES, type LivenessMode, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { KeylimeClient } from '../../http/keylime-client.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../identity/trust-level.js';
 
@@ -8,8 +8,8 @@ export class LivenessStatusReply {
   @IsString()
   agent_id!: string;
 
-  @IsIn(['id-secret', 'id-only'])
-  identity_mode!: 'id-secret' | 'id-only';
+  @IsIn(LIVENESS_MODES)
+  identity_mode!: LivenessMode;
 
   @IsIn(TRUST_LEVELS)
   trust_level!: TrustLevel;
@@ -38,7 +38,7 @@ export class LivenessStatusReply {
 
 /** What the registrar says about a node without a TPM, for its liveness enrolment. */
 export interface LivenessEnrolment {
-  readonly mode: 'id-secret' | 'id-only';
+  readonly mode: LivenessMode;
   readonly ip: string;
   readonly port: number;
   readonly mtlsCert: string;

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
-import { livenessStatusWord, NO_INTEGRITY_EVIDENCE } from '../../attestation/liveness-decision.js';
+import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { principalOf } from '../../auth/request-principal.js';
 import { principalSeesTenant } from '../../auth/roles.js';
 import { ok } from '../../http/envelope.js';
@@ -20,8 +20,8 @@ export class LivenessParams {
 
 /** `POST /v2.x/liveness/{agent_id}` (admin): a node without a TPM, as the registrar holds it. */
 export class LivenessEnrolBody {
-  @IsIn(['id-secret', 'id-only'], { message: 'must be id-secret or id-only (TPM nodes are enrolled with POST /agents/{id})' })
-  identity_mode!: 'id-secret' | 'id-only';
+  @IsIn(LIVENESS_MODES, { message: 'must be id-secret or id-only (TPM nodes are enrolled with POST /agents/{id})' })
+  identity_mode!: LivenessMode;
 
   @Matches(/^[A-Za-z0-9.:_-]{1,253}$/, { message: 'must be an IP address or a host name' })
   ip!: string;

@@ -1,0 +1,105 @@
+import type { Knex } from 'knex';
+import { livenessStatusWord, storedLivenessStatus } from '../attestation/liveness-decision.js';
+import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
+import type { NodeRow } from './dashboard-queries.js';
+
+/** One entry of a node's timeline, newest first. */
+export interface TimelineEntry {
+  readonly at: string;
+  readonly kind: 'pass' | 'fail' | 'state' | 'admin';
+  readonly title: string;
+  readonly eventIds: readonly string[];
+  /** Failure contexts or the admin action's details, as JSON text. */
+  readonly detail: string;
+  /** For a run of passes: how many. */
+  readonly count: number;
+}
+
+/** Rows read per source: the newest rounds, liveness changes and admin actions. */
+const HISTORY_ROWS_SHOWN = 500;
+
+/**
+ * The node's timeline from its last rounds and its audit stream: failures with their event ids and
+ * contexts, state changes, runs of passes folded into one entry, and admin actions (enrolment,
+ * stop, reactivate, policy changes on the policies it uses). The three reads run concurrently.
+ */
+export async function readNodeTimeline(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
+  const [rounds, liveness, actions] = await Promise.all([
+    roundEntries(knex, node.agentId),
+    node.liveness === null ? [] : livenessChanges(knex, node.agentId),
+    adminActions(knex, node),
+  ]);
+  return [...rounds, ...liveness, ...actions].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+}
+
+/** The node's last rounds, oldest first: state changes, failures, and runs of passes folded. */
+async function roundEntries(knex: Knex, agentId: string): Promise<TimelineEntry[]> {
+  const rounds = (await knex('verifier_attestation_history')
+    .select('attempted_at', 'outcome', 'operational_state', 'failures')
+    .where('agent_id', agentId)
+    .orderBy('id', 'desc')
+    .limit(HISTORY_ROWS_SHOWN)) as { attempted_at: Date; outcome: string; operational_state: number; failures: unknown }[];
+  const entries: TimelineEntry[] = [];
+  // Oldest first, to see state changes and fold passes; `timeline` puts the newest first.
+  let previousState: number | undefined;
+  for (const round of rounds.reverse()) {
+    const at = new Date(round.attempted_at).toISOString();
+    if (previousState !== undefined && round.operational_state !== previousState) {
+      entries.push({ at, kind: 'state', title: `${operationalStateLabel(previousState as OperationalState)} → ${operationalStateLabel(round.operational_state as OperationalState)}`, eventIds: [], detail: '', count: 1 });
+    }
+    previousState = round.operational_state;
+    if (round.outcome === 'pass') {
+      const last = entries[entries.length - 1];
+      if (last?.kind === 'pass') {
+        entries[entries.length - 1] = { ...last, at, count: last.count + 1, title: `${last.count + 1} passes` };
+      } else {
+        entries.push({ at, kind: 'pass', title: 'pass', eventIds: [], detail: '', count: 1 });
+      }
+      continue;
+    }
+    const failures = (typeof round.failures === 'string' ? JSON.parse(round.failures) : round.failures) as { event_id: string; context: unknown }[];
+    entries.push({
+      at,
+      kind: 'fail',
+      title: round.outcome === 'retry' ? 'no answer (retry)' : 'fail',
+      eventIds: failures.map((failure) => failure.event_id),
+      detail: failures.length === 0 ? '' : JSON.stringify(failures.map((failure) => ({ event_id: failure.event_id, context: failure.context })), null, 1),
+      count: 1,
+    });
+  }
+  return entries;
+}
+
+/** Admin actions on the node (its audit stream but verdicts) and changes of the policies it uses. */
+async function adminActions(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
+  const policyNames = [node.runtimePolicy, node.mbPolicy].filter((name): name is string => name !== null);
+  const actions = (await knex('audit_records')
+    .select('at', 'actor', 'action', 'details')
+    .where((where) => {
+      void where.where({ stream: node.agentId }).whereNot('action', 'verdict');
+    })
+    .orWhere((where) => {
+      const names = policyNames.map(() => '?').join(', ');
+      void where.where({ stream: 'fleet' }).whereRaw(policyNames.length === 0 ? 'false' : `(details::jsonb -> 'params' ->> 'name') in (${names})`, policyNames);
+    })
+    .orderBy('at', 'desc')
+    .limit(HISTORY_ROWS_SHOWN)) as { at: string; actor: string; action: string; details: string }[];
+  return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1 }));
+}
+
+/** A liveness-checked node's status changes (`verifier_liveness_events`), with the engine's reason. */
+async function livenessChanges(knex: Knex, agentId: string): Promise<TimelineEntry[]> {
+  const rows = (await knex('verifier_liveness_events')
+    .select('at', 'from_status', 'to_status', 'reason')
+    .where({ agent_id: agentId })
+    .orderBy('id', 'desc')
+    .limit(HISTORY_ROWS_SHOWN)) as { at: Date | string; from_status: string; to_status: string; reason: string | null }[];
+  return rows.map((row) => ({
+    at: new Date(row.at).toISOString(),
+    kind: 'state',
+    title: `${livenessStatusWord(storedLivenessStatus(row.from_status))} → ${livenessStatusWord(storedLivenessStatus(row.to_status))}`,
+    eventIds: [],
+    detail: row.reason ?? '',
+    count: 1,
+  }));
+}

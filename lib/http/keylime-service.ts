@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
 import { installErrorHandlers } from './error-envelope.js';
@@ -85,7 +85,7 @@ export class KeylimeService {
       // Fastify's own two info lines per request (received, completed) would log every push attestation
       // and every evidence request twice at the services' default level; refusals and failures keep their
       // info and error lines (error-envelope.ts), and the access line is at debug (below).
-      disableRequestLogging: true,
+      logController: new LogController({ disableRequestLogging: true }),
       bodyLimit,
       requestTimeout: timeouts.requestMs,
       keepAliveTimeout: timeouts.keepAliveMs,

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { storableJson } from './storable-text.js';
 import type { HistoryRow } from '../attestation/history-row.js';
+import { StatementBatch } from './statement-batch.js';
 
 /** One round to store: the agent's next state and (unless the round judged nothing) its history row. */
 export interface RoundWrite {
@@ -88,12 +89,6 @@ with input as (
 )
 select agent_id from updated`;
 
-interface Waiter {
-  readonly write: RoundWrite;
-  resolve(stored: boolean): void;
-  reject(error: unknown): void;
-}
-
 /**
  * The pull loop's only hot-path database write. Rounds that end within `batchDelayMs` of each other
  * share one statement (`SAVE_ROUNDS`). `write` resolves true when the round is stored, false when the
@@ -102,13 +97,7 @@ interface Waiter {
  * retried alone, so one unstorable row cannot hold other agents' verdicts back.
  */
 export class RoundWriter {
-  private queue: Waiter[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  /** Batches sent and not yet stored or failed (`close` waits for them). */
-  private readonly inFlight = new Set<Promise<void>>();
-  private closed = false;
-  private readonly batchDelayMs: number;
-  private readonly maxBatch: number;
+  private readonly batch: StatementBatch<RoundWrite, Set<string>>;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
   private readonly storable: RoundWriterOptions['storable'];
 
@@ -116,64 +105,22 @@ export class RoundWriter {
     private readonly knex: Knex,
     options: RoundWriterOptions = {},
   ) {
-    this.batchDelayMs = options.batchDelayMs ?? 50;
-    this.maxBatch = options.maxBatch ?? 250;
     this.alsoStore = options.alsoStore;
     this.storable = options.storable;
+    this.batch = new StatementBatch((writes) => this.run(writes), options.batchDelayMs ?? 50, options.maxBatch ?? 250, 'the round writer is closed: the round was not stored');
   }
 
   /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). Rejects once closed. */
-  write(write: RoundWrite, alone = false): Promise<boolean> {
-    if (this.closed) {
-      return Promise.reject(new Error('the round writer is closed: the round was not stored'));
-    }
-    if (alone) {
-      return this.run([write]).then((stored) => stored.has(write.agentId));
-    }
-    return new Promise<boolean>((resolve, reject) => {
-      this.queue.push({ write, resolve, reject });
-      if (this.queue.length >= this.maxBatch) {
-        this.flush();
-      } else {
-        this.timer ??= setTimeout(() => this.flush(), this.batchDelayMs);
-      }
-    });
-  }
-
-  /** Sends what is queued now (close: nothing waits for the timer). */
-  flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) {
-      return;
-    }
-    const sent = this.run(batch.map((w) => w.write)).then(
-      (stored) => {
-        for (const waiter of batch) {
-          waiter.resolve(stored.has(waiter.write.agentId));
-        }
-      },
-      (error: unknown) => {
-        for (const waiter of batch) {
-          waiter.reject(error);
-        }
-      },
-    );
-    this.inFlight.add(sent);
-    void sent.finally(() => this.inFlight.delete(sent));
+  async write(write: RoundWrite, alone = false): Promise<boolean> {
+    return (await this.batch.submit(write, alone)).has(write.agentId);
   }
 
   /**
-   * Sends what is queued at once (no timer is left to keep the process alive) and resolves when every
-   * batch sent so far is stored or failed — each waiting `write` has its answer — so the database can
-   * be closed after it. Later writes are refused.
+   * Sends what is queued at once and resolves when every batch sent so far is stored or failed — each
+   * waiting `write` has its answer — so the database can be closed after it. Later writes are refused.
    */
-  async close(): Promise<void> {
-    this.closed = true;
-    this.flush();
-    await Promise.all([...this.inFlight]);
+  close(): Promise<void> {
+    return this.batch.close();
   }
 
   private run(writes: readonly RoundWrite[]): Promise<Set<string>> {

@@ -69,13 +69,32 @@ describe('push insert batch: phase 1 inserts after a stored verdict share a stat
     expect(stored).to.deep.equal([`${AGENTS[0]}-1`, `${AGENTS[2]}-1`]);
   });
 
-  it('a statement that fails rejects every insert of its batch, and the next batch goes on', async function () {
+  it('a statement that fails answers false to every insert of its batch (each caller reads and inserts alone), and the next batch goes on', async function () {
     const batch = new PushInsertBatch(repository, 10);
     repository.failNext = true;
-    const failed = await Promise.allSettled([batch.insert(await next(AGENTS[0] as string)), batch.insert(await next(AGENTS[1] as string))]);
-    expect(failed.map((f) => f.status)).to.deep.equal(['rejected', 'rejected']);
+    const failed = await Promise.all([batch.insert(await next(AGENTS[0] as string)), batch.insert(await next(AGENTS[1] as string))]);
+    expect(failed).to.deep.equal([false, false]);
     expect(await batch.insert(await next(AGENTS[0] as string))).to.equal(true);
     expect(repository.statements).to.equal(2);
+  });
+
+  it("one agent's NUL and lone surrogate in its own strings are stored escaped and fail nobody's insert", async function () {
+    const batch = new PushInsertBatch(repository, 30);
+    const hostile = await next(AGENTS[1] as string);
+    const attestation = { ...hostile.attestation, systemInfo: { boot_time: 'x\u0000y', other: 'z\ud800' } };
+    const answers = await Promise.all([batch.insert(await next(AGENTS[0] as string)), batch.insert({ ...hostile, attestation }), batch.insert(await next(AGENTS[2] as string))]);
+    expect(answers).to.deep.equal([true, true, true]);
+    expect(repository.statements).to.equal(1);
+    const stored = (await opened.database.knex('verifier_push_attestations').where({ agent_id: AGENTS[1], index: 1 }).first('system_info')) as { system_info: unknown };
+    const info = (typeof stored.system_info === 'string' ? JSON.parse(stored.system_info) : stored.system_info) as Record<string, string>;
+    expect(info).to.deep.equal({ boot_time: 'x\\u0000y', other: 'z\\ud800' });
+  });
+
+  it('an insert after close is answered false without a statement', async function () {
+    const batch = new PushInsertBatch(repository, 10);
+    await batch.close();
+    expect(await batch.insert(await next(AGENTS[0] as string))).to.equal(false);
+    expect(repository.statements).to.equal(0);
   });
 
   it('close sends what waits at once and resolves only after the statement answered', async function () {

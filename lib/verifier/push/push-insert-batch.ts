@@ -1,10 +1,5 @@
+import { StatementBatch } from '../statement-batch.js';
 import type { InsertAfter, PushRepository } from './push-repository.js';
-
-interface Waiting {
-  readonly insert: InsertAfter;
-  resolve(inserted: boolean): void;
-  reject(error: unknown): void;
-}
 
 /** Most inserts in one statement. */
 const MAX_BATCH = 250;
@@ -21,53 +16,30 @@ export function pushInsertDelayMs(quoteIntervalSeconds: number): number {
 /**
  * Phase 1's inserts after a verdict this process stored (`PushRepository.insertAfter`), gathered for
  * up to `delayMs` into one statement. Each keeps its own conditions; `insert` resolves true when its
- * attestation was inserted, false when anything had changed, and rejects when the statement failed
- * (nothing of the batch was inserted).
+ * attestation was inserted and false otherwise: when anything had changed, and also when the shared
+ * statement failed or the batch is closed. False sends the caller down the path that reads the agent
+ * and inserts alone, so one agent's row the database refuses fails only that agent's request, and a
+ * database that is down fails each request there.
  */
 export class PushInsertBatch {
-  private queue: Waiting[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private readonly statements = new Set<Promise<void>>();
+  private readonly batch: StatementBatch<InsertAfter, Set<string>>;
 
-  constructor(
-    private readonly repository: PushRepository,
-    private readonly delayMs: number,
-  ) {}
+  constructor(repository: PushRepository, delayMs: number) {
+    this.batch = new StatementBatch((inserts) => repository.insertAfter(inserts), delayMs, MAX_BATCH, 'the push insert batch is closed');
+  }
 
   insert(insert: InsertAfter): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      this.queue.push({ insert, resolve, reject });
-      if (this.queue.length >= MAX_BATCH) {
-        this.flush();
-      } else {
-        this.timer ??= setTimeout(() => this.flush(), this.delayMs);
-      }
-    });
+    return this.batch.submit(insert).then(
+      (inserted) => inserted.has(insert.attestation.challenge),
+      () => false,
+    );
   }
 
   /**
-   * Sends what waits now and resolves when every statement sent has answered: the verifier calls it
-   * after its listener closed and before its database does, so no waiting insert meets a closed pool.
+   * Sends the inserts that wait and resolves when every statement has answered: the verifier calls it
+   * after its listener closed and before its database does. Later inserts resolve false at once.
    */
-  async close(): Promise<void> {
-    if (this.queue.length > 0) this.flush();
-    await Promise.all(this.statements);
-  }
-
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.queue;
-    this.queue = [];
-    const statement = this.repository.insertAfter(batch.map((w) => w.insert)).then(
-      (inserted) => {
-        for (const waiting of batch) waiting.resolve(inserted.has(waiting.insert.attestation.challenge));
-      },
-      (error: unknown) => {
-        for (const waiting of batch) waiting.reject(error);
-      },
-    );
-    this.statements.add(statement);
-    void statement.finally(() => this.statements.delete(statement));
+  close(): Promise<void> {
+    return this.batch.close();
   }
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { PushChoice } from '../../attestation/push-decision.js';
 import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
+import { storableJson } from '../storable-text.js';
 import { agentVersionSql } from './push-agent-version.js';
 import type { StoredTokenHash } from './token-hash.js';
 
@@ -183,7 +184,7 @@ export class PushRepository {
    * primary key lets one through: the other gets false (Keylime's 409).
    */
   async insertAttestation(attestation: NewPushAttestation): Promise<boolean> {
-    const result = (await this.knex.raw(INSERT, [JSON.stringify([newAttestationRow(attestation)])])) as { rowCount: number | null };
+    const result = (await this.knex.raw(INSERT, [storableJson([newAttestationRow(attestation)])])) as { rowCount: number | null };
     return (result.rowCount ?? 0) > 0;
   }
 
@@ -195,7 +196,7 @@ export class PushRepository {
    */
   async insertAfter(inserts: readonly InsertAfter[]): Promise<Set<string>> {
     const rows = inserts.map(({ attestation, after, agentVersion }) => newAttestationRow(attestation, after, agentVersion));
-    const result = (await this.knex.raw(INSERT_AFTER, [JSON.stringify(rows)])) as { rows: { challenge: string }[] };
+    const result = (await this.knex.raw(INSERT_AFTER, [storableJson(rows)])) as { rows: { challenge: string }[] };
     return new Set(result.rows.map((row) => row.challenge));
   }
 
@@ -247,7 +248,12 @@ export class PushRepository {
   }
 }
 
-/** One row of `NEW_ROWS`; `after` and `agentVersion` only for `INSERT_AFTER`. */
+/**
+ * One row of `NEW_ROWS`; `after` and `agentVersion` only for `INSERT_AFTER`. Its `system_info` and the
+ * certification key in `choice` are the agent's own strings: the rows go through `storableJson`, so a
+ * NUL or lone surrogate there is stored escaped instead of failing the statement (and, in a batch,
+ * every other agent's insert with it).
+ */
 function newAttestationRow(a: NewPushAttestation, after?: InsertAfter['after'], agentVersion?: string): Record<string, unknown> {
   return {
     agent_id: a.agentId,

@@ -226,8 +226,9 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       close: async () => {
         await listening.close();
         await pushing.silenceSweep.close();
+        // The listener drops its connections, but handlers already running go on: the push writers send
+        // what waits, refuse what comes later, and the database stays open until every statement answered.
         await pushing.inserts.close();
-        // After the listener: no request can queue a verdict any more; the database stays open until they are stored.
         await pushing.verdicts.close();
         await checking.close();
         await running.close();

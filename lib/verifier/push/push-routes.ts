@@ -17,7 +17,7 @@ import { fastAgentParams, fastCapabilitiesBody, fastEvidenceBody, fastIndexParam
 import { sendJsonApi, sendPushError } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
 
-/** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. */
+/** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The routes' default. */
 const SMALL_BODY_LIMIT = 256 * 1024;
 
 export interface PushRouteDeps {
@@ -37,7 +37,7 @@ export interface PushRouteDeps {
  */
 export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): void {
   const route = <P extends object, B extends object, A>(spec: Omit<RouteSpec<P, object, B, A>, 'versioned' | 'errorHandler'>): void =>
-    addRoute(app, { ...spec, url: `/v3.0${spec.url}`, versioned: false, errorHandler: sendPushError }, { insecureAdmin: false });
+    addRoute(app, { bodyLimit: SMALL_BODY_LIMIT, ...spec, url: `/v3.0${spec.url}`, versioned: false, errorHandler: sendPushError }, { insecureAdmin: false });
   // The agent's token is checked after its params and before its body: a 401/403 comes before a 400.
   const authenticate = (request: FastifyRequest, params: PushAgentParams): Promise<AuthenticatedSession> =>
     deps.sessions.authenticate(params.agent_id, request.headers.authorization);
@@ -45,7 +45,6 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
   route({
     method: 'POST',
     url: '/sessions',
-    bodyLimit: SMALL_BODY_LIMIT,
     body: SessionCreateBody,
     handler: async ({ body, request, reply }) => {
       const session = await deps.sessions.open(body, request.ip);
@@ -67,7 +66,6 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
   route({
     method: 'PATCH',
     url: '/sessions/:session_id',
-    bodyLimit: SMALL_BODY_LIMIT,
     params: SessionIdParams,
     body: SessionProofBody,
     handler: async ({ params, body, reply }) => {
@@ -83,7 +81,6 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
   route({
     method: 'POST',
     url: '/agents/:agent_id/attestations',
-    bodyLimit: SMALL_BODY_LIMIT,
     params: { dto: PushAgentParams, fast: fastAgentParams },
     authenticate,
     body: { dto: CapabilitiesBody, fast: fastCapabilitiesBody },
@@ -120,7 +117,6 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
   route({
     method: 'GET',
     url: '/agents/:agent_id/attestations',
-    bodyLimit: SMALL_BODY_LIMIT,
     params: PushAgentParams,
     authenticate,
     handler: async ({ params, reply }) => sendJsonApi(reply, 200, { data: (await deps.attestations.list(params.agent_id)).map(attestationDocument) }),
@@ -130,7 +126,6 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
   route({
     method: 'GET',
     url: '/agents/:agent_id/attestations/:index',
-    bodyLimit: SMALL_BODY_LIMIT,
     params: AttestationIndexParams,
     authenticate,
     handler: async ({ params, reply }) => sendJsonApi(reply, 201, { data: attestationDocument(await deps.attestations.read(params.agent_id, params.index)) }),

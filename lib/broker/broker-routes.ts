@@ -1,8 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiVersionPolicy } from '../http/api-version.js';
-import { requireEmpty } from '../http/dto-validation.js';
-import { addRoute } from '../http/route-registration.js';
+import { addRoute, type RouteSpec } from '../http/route-registration.js';
 import { NotFoundError } from '../http/http-errors.js';
 import { RevocationEnvelopeBody } from '../revocation/revocation-receiver.js';
 import { checkRevocationEnvelope } from '../revocation/revocation-signature.js';
@@ -17,7 +16,7 @@ import {
 } from './kbs-dtos.js';
 import { installKbsProblemHandlers } from './kbs-problem-handler.js';
 import { KBS_PREFIX, KBS_SESSION_COOKIE } from './kbs-wire.js';
-import { checkAttestation, checkAuthRequest, checkResourcePath } from './kbs-request-checks.js';
+import { ATTESTATION, attestationInput, AUTH_REQUEST, RESOURCE_PATH } from './kbs-request-checks.js';
 
 export interface BrokerRouteSettings {
   /** The verifier's revocation key: enables `POST /revocation` for signed Keylime revocation messages. */
@@ -37,31 +36,41 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
   await app.register(
     async (scope) => {
       installKbsProblemHandlers(scope);
-      const route = (spec: Parameters<typeof addRoute>[1]): void =>
+      const route = <P extends object, Q extends object, B extends object>(spec: RouteSpec<P, Q, B>): void =>
         addRoute(scope, { ...spec, versioned: false }, { versions: settings.versions, insecureAdmin: settings.insecureAdmin });
 
-      // The three routes of every exchange and fetch check their input with their DTOs behind a fast
-      // path (kbs-request-checks), instead of addRoute's DTO-only validation.
-      kbsRoute(scope, 'POST', '/auth', async (request, reply) => {
-        const { cookie: value, challenge } = broker.auth(checkAuthRequest(request.body));
-        const cookie = `${KBS_SESSION_COOKIE}=${value}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
-        return reply.header('set-cookie', cookie).send(challenge);
+      // The three routes of every exchange and fetch: their DTOs behind a fast path (kbs-request-checks).
+      route({
+        method: 'POST',
+        url: '/auth',
+        body: AUTH_REQUEST,
+        handler: ({ body, reply }) => {
+          const { cookie: value, challenge } = broker.auth(body);
+          const cookie = `${KBS_SESSION_COOKIE}=${value}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
+          return reply.header('set-cookie', cookie).send(challenge);
+        },
       });
 
-      kbsRoute(scope, 'POST', '/attest', async (request, reply) => {
-        // The parsed body itself: the report data is the hash of runtime-data exactly as sent.
-        const { runtimeData, evidence } = checkAttestation(request.body);
-        const token = await broker.attest(sessionCookie(request), runtimeData, evidence);
-        return reply.send({ token });
+      route({
+        method: 'POST',
+        url: '/attest',
+        body: ATTESTATION,
+        handler: async ({ body, request, reply }) => {
+          // The parsed body itself: the report data is the hash of runtime-data exactly as sent.
+          const { runtimeData, evidence } = attestationInput(request.body, body);
+          const token = await broker.attest(sessionCookie(request), runtimeData, evidence);
+          return reply.send({ token });
+        },
       });
 
-      kbsRoute(scope, 'GET', '/resource/:repository/:type/:tag', async (request, reply) => {
-        requireEmpty(request.body, 'body');
-        const jwe = await broker.resource(checkResourcePath(request.params), {
-          cookie: sessionCookie(request),
-          bearer: bearerToken(request),
-        });
-        return reply.send(jwe);
+      route({
+        method: 'GET',
+        url: '/resource/:repository/:type/:tag',
+        params: RESOURCE_PATH,
+        handler: async ({ params, request, reply }) => {
+          const jwe = await broker.resource(params, { cookie: sessionCookie(request), bearer: bearerToken(request) });
+          return reply.send(jwe);
+        },
       });
 
       route({
@@ -70,9 +79,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         admin: true,
         params: AgentIdParams,
         body: PutNodeBody,
-        handler: async ({ params, body, reply }) => {
-          const { agent_id: agentId } = params as AgentIdParams;
-          const node = body as PutNodeBody;
+        handler: async ({ params, body: node, reply }) => {
+          const { agent_id: agentId } = params;
           await broker.putNode({
             agentId,
             akTpm: node.ak_tpm ?? null,
@@ -90,7 +98,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         url: '/admin/nodes/:agent_id',
         admin: true,
         params: AgentIdParams,
-        handler: async ({ params, reply }) => found(await broker.deleteNode((params as AgentIdParams).agent_id), reply),
+        handler: async ({ params, reply }) => found(await broker.deleteNode(params.agent_id), reply),
       });
 
       route({
@@ -99,9 +107,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         admin: true,
         params: ResourcePathParams,
         body: PutResourceBody,
-        handler: async ({ params, body, reply }) => {
-          const resource = body as PutResourceBody;
-          await broker.putResource(params as ResourcePathParams, new Uint8Array(Buffer.from(resource.data, 'base64')), {
+        handler: async ({ params, body: resource, reply }) => {
+          await broker.putResource(params, new Uint8Array(Buffer.from(resource.data, 'base64')), {
             agents: resource.policy.agents,
             groups: resource.policy.groups,
             allow_tokens: resource.policy.allow_tokens ?? true,
@@ -116,7 +123,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         url: '/admin/resources/:repository/:type/:tag',
         admin: true,
         params: ResourcePathParams,
-        handler: async ({ params, reply }) => found(await broker.deleteResource(params as ResourcePathParams), reply),
+        handler: async ({ params, reply }) => found(await broker.deleteResource(params), reply),
       });
 
       route({
@@ -126,7 +133,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         params: AgentIdParams,
         body: RevokeBody,
         handler: async ({ params, body, reply }) => {
-          await broker.revoke((params as AgentIdParams).agent_id, (body as RevokeBody).reason ?? 'revoked by an administrator');
+          await broker.revoke(params.agent_id, body.reason ?? 'revoked by an administrator');
           return noContent(reply);
         },
       });
@@ -139,7 +146,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
           if (settings.revocationKey === undefined) {
             throw new KbsError('AdminAuth', 'this broker accepts no revocation messages (no revocation certificate configured)');
           }
-          const check = checkRevocationEnvelope(body as RevocationEnvelopeBody, settings.revocationKey);
+          const check = checkRevocationEnvelope(body, settings.revocationKey);
           if (!check.ok) {
             throw new KbsError('AdminAuth', check.reason);
           }
@@ -155,32 +162,11 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         url: '/admin/revocations/:agent_id',
         admin: true,
         params: AgentIdParams,
-        handler: async ({ params, reply }) => found(await broker.reinstate((params as AgentIdParams).agent_id), reply),
+        handler: async ({ params, reply }) => found(await broker.reinstate(params.agent_id), reply),
       });
     },
     { prefix: KBS_PREFIX },
   );
-}
-
-/**
- * A public KBS route on the scope itself: as `addRoute` for an unversioned, non-admin route, any query
- * string is refused, and the handler checks its own params and body (`kbs-request-checks.ts`: the DTOs
- * behind their fast path).
- */
-function kbsRoute(
-  scope: FastifyInstance,
-  method: 'GET' | 'POST',
-  url: string,
-  handler: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>,
-): void {
-  scope.route({
-    method,
-    url,
-    handler: async (request, reply) => {
-      requireEmpty(request.query, 'query');
-      return handler(request, reply);
-    },
-  });
 }
 
 /** The `kbs-session-id` cookie, if the request carries one of a plausible form. */

@@ -1,4 +1,4 @@
-import { validateDto } from '../http/dto-validation.js';
+import { validateFast, type FastDto } from '../http/fast-path-checks.js';
 import { fastAttestationBody, fastAuthRequest, fastResourcePath } from './kbs-body-fast-path.js';
 import { KbsAttestationBody, KbsRequestBody, ResourcePathParams, type TpmEvidenceDto } from './kbs-dtos.js';
 import type { ResourcePath, RuntimeData } from './kbs-wire.js';
@@ -8,8 +8,13 @@ import type { UntrustedTpmEvidence } from './tpm-evidence.js';
  * The input of the three KBS routes every exchange and fetch takes, checked by their DTOs
  * (`kbs-dtos.ts`) behind the fast path (`kbs-body-fast-path.ts`): what the fast path does not accept
  * goes to `validateDto`, which accepts it or throws the `RequestValidationError` naming the member (a
- * KBS `SerdeError`).
+ * KBS `SerdeError`). The routes declare the three `FastDto`s to `addRoute`; the `check*` functions run
+ * the same checks on a value alone (the fuzz targets).
  */
+
+export const AUTH_REQUEST: FastDto<KbsRequestBody> = { dto: KbsRequestBody, fast: fastAuthRequest };
+export const ATTESTATION: FastDto<KbsAttestationBody> = { dto: KbsAttestationBody, fast: fastAttestationBody };
+export const RESOURCE_PATH: FastDto<ResourcePathParams> = { dto: ResourcePathParams, fast: fastResourcePath };
 
 /** An Attestation body whose form was checked: `runtime-data` exactly as sent, and the TPM evidence. */
 export interface CheckedAttestation {
@@ -19,22 +24,26 @@ export interface CheckedAttestation {
 
 /** `POST /kbs/v0/auth` (kbs-types `Request`); the hints are read, never trusted. */
 export function checkAuthRequest(body: unknown): { readonly version: string; readonly tee: string } {
-  const { version, tee } = fastAuthRequest(body) ?? validateDto(KbsRequestBody, body, 'body');
+  const { version, tee } = validateFast(AUTH_REQUEST, body, 'body');
   return { version, tee };
 }
 
 /** `GET /kbs/v0/resource/<repository>/<type>/<tag>`. */
 export function checkResourcePath(params: unknown): ResourcePath {
-  const { repository, type, tag } = fastResourcePath(params) ?? validateDto(ResourcePathParams, params, 'params');
+  const { repository, type, tag } = validateFast(RESOURCE_PATH, params, 'params');
   return { repository, type, tag };
 }
 
-/**
- * `POST /kbs/v0/attest` (kbs-types `Attestation`). `runtime-data` is the parsed body's own object, not
- * a DTO copy: the report data is the hash of it exactly as the node sent it.
- */
+/** `POST /kbs/v0/attest` (kbs-types `Attestation`). */
 export function checkAttestation(body: unknown): CheckedAttestation {
-  const checked = fastAttestationBody(body) ?? validateDto(KbsAttestationBody, body, 'body');
+  return attestationInput(body, validateFast(ATTESTATION, body, 'body'));
+}
+
+/**
+ * The attestation in `body` once `checked` is its checked form. `runtime-data` is the parsed body's
+ * own object, not a DTO copy: the report data is the hash of it exactly as the node sent it.
+ */
+export function attestationInput(body: unknown, checked: KbsAttestationBody): CheckedAttestation {
   return {
     runtimeData: (body as { readonly 'runtime-data': RuntimeData })['runtime-data'],
     evidence: tpmEvidence(checked['tee-evidence'].primary_evidence),

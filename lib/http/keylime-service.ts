@@ -121,8 +121,8 @@ export class KeylimeService {
   }
 
   /** Declares one route (see `RouteSpec`); throws `InvalidConfig` at startup for an inconsistent one. */
-  route<P extends object = Record<string, never>, Q extends object = Record<string, never>, B extends object = Record<string, never>>(
-    spec: RouteSpec<P, Q, B>,
+  route<P extends object = Record<string, never>, Q extends object = Record<string, never>, B extends object = Record<string, never>, A = undefined>(
+    spec: RouteSpec<P, Q, B, A>,
   ): void {
     if (spec.bodyLimit !== undefined) {
       checkBodyLimit(spec.bodyLimit, `route ${spec.method} ${spec.url}: bodyLimit`);

@@ -3,16 +3,19 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { versionPrefixes, type ApiVersionPolicy } from './api-version.js';
 import { verifiedClientCertificate } from './client-certificate.js';
-import { requireEmpty, validateDto, type DtoClass } from './dto-validation.js';
+import { requireEmpty, validateDto, type DtoClass, type RequestLocation } from './dto-validation.js';
+import { validateFast, type FastDto } from './fast-path-checks.js';
 import { ForbiddenError } from './http-errors.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
 /** What a handler receives: validated, typed inputs, and the raw request/reply for the envelope helpers. */
-export interface RouteContext<P, Q, B> {
+export interface RouteContext<P, Q, B, A = undefined> {
   readonly params: P;
   readonly query: Q;
   readonly body: B;
+  /** What the route's `authenticate` answered; undefined on a route without one. */
+  readonly authenticated: A;
   /** The body's text as it came (UTF-8 decoded, not parsed) on a `rawBody` route; undefined elsewhere and without a body. */
   readonly bodyText: string | undefined;
   /** The API version the URL asked for (`2.6`; `/v2/` resolves to the latest 2.x); undefined on unversioned routes. */
@@ -24,12 +27,18 @@ export interface RouteContext<P, Q, B> {
 }
 
 /**
+ * The DTO of one request location: a class-validator class, or one behind a fast path (`FastDto`: the
+ * fast path answers the shapes it is sure the class accepts, the class decides and refuses the rest).
+ */
+export type RouteDto<T extends object> = DtoClass<T> | FastDto<T>;
+
+/**
  * One route. `url` is the path after the version prefix (`/agents/:agent_id`), or the whole path of an
  * unversioned route (`/version`). A route whose URL has parameters must name a `params` DTO; without a
  * `query` DTO any query string is refused, without a `body` DTO any non-empty body is refused.
  * The handler answers with `ok(reply, results)` (or another envelope helper) or throws an `IronlimeError`.
  */
-export interface RouteSpec<P extends object, Q extends object, B extends object> {
+export interface RouteSpec<P extends object, Q extends object, B extends object, A = undefined> {
   readonly method: HttpMethod;
   readonly url: string;
   /** Default true: served under every supported `/v<x.y>` (within min/max) — see api-version.ts. */
@@ -38,9 +47,15 @@ export interface RouteSpec<P extends object, Q extends object, B extends object>
   readonly maxVersion?: string;
   /** Requires a client certificate verified against the service's CA; else 403 "client certificate required". */
   readonly admin?: boolean;
-  readonly params?: DtoClass<P>;
-  readonly query?: DtoClass<Q>;
-  readonly body?: DtoClass<B>;
+  readonly params?: RouteDto<P>;
+  readonly query?: RouteDto<Q>;
+  readonly body?: RouteDto<B>;
+  /**
+   * Runs once params and query passed and before the body is checked, so a caller's credentials are
+   * judged before its body (a 401 comes before a body's 400); throws to refuse. Its answer is the
+   * handler's `authenticated`.
+   */
+  readonly authenticate?: (request: FastifyRequest, params: P) => Promise<A>;
   /**
    * The handler gets the body's text unparsed (`RouteContext.bodyText`) and parses and validates it
    * itself, e.g. off the event loop; the body limit still applies. Not with a `body` DTO.
@@ -48,7 +63,9 @@ export interface RouteSpec<P extends object, Q extends object, B extends object>
   readonly rawBody?: boolean;
   /** Body limit of this route in bytes (1 KiB to 256 MiB); default the service's. */
   readonly bodyLimit?: number;
-  readonly handler: (context: RouteContext<P, Q, B>) => Promise<FastifyReply> | FastifyReply;
+  /** Replies to this route's errors instead of the scope's handler (the push routes' JSON:API errors). */
+  readonly errorHandler?: (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+  readonly handler: (context: RouteContext<P, Q, B, A>) => Promise<FastifyReply> | FastifyReply;
 }
 
 /**
@@ -64,19 +81,21 @@ export interface RawBodyConfig {
 }
 
 export interface RouteSettings {
-  readonly versions: ApiVersionPolicy;
+  /** Needed by versioned routes only. */
+  readonly versions?: ApiVersionPolicy;
   readonly insecureAdmin: boolean;
   readonly adminAccess?: AdminAccess;
 }
 
 /**
  * Registers `spec` on `app` under each of its URLs. Order per request: the admin check runs on
- * arrival (before the body is even read), then fastify reads and bounds the body, then params, query
- * and body are validated, and only then the handler runs — so a refused request touches nothing.
+ * arrival (before the body is even read), then fastify reads and bounds the body, then params and
+ * query are validated, the route's `authenticate` runs, the body is validated, and only then the
+ * handler runs — so a refused request touches nothing.
  */
-export function addRoute<P extends object, Q extends object, B extends object>(
+export function addRoute<P extends object, Q extends object, B extends object, A = undefined>(
   app: FastifyInstance,
-  spec: RouteSpec<P, Q, B>,
+  spec: RouteSpec<P, Q, B, A>,
   settings: RouteSettings,
 ): void {
   if (!spec.url.startsWith('/')) {
@@ -88,12 +107,19 @@ export function addRoute<P extends object, Q extends object, B extends object>(
   if (spec.rawBody === true && spec.body !== undefined) {
     throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'takes its body raw or through a body DTO, not both');
   }
+  const versions = settings.versions;
+  if (spec.versioned !== false && versions === undefined) {
+    throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'is versioned but the service has no API version policy');
+  }
   const rawBody = spec.rawBody === true;
   const config: RawBodyConfig = { rawBody };
+  const checkParams = locationCheck(spec.params, 'params');
+  const checkQuery = locationCheck(spec.query, 'query');
+  const checkBody = rawBody ? () => EMPTY as B : locationCheck(spec.body, 'body');
   const urls =
-    spec.versioned === false
+    spec.versioned === false || versions === undefined
       ? [{ url: spec.url, version: undefined }]
-      : versionPrefixes(settings.versions, spec.minVersion, spec.maxVersion).map((p) => ({
+      : versionPrefixes(versions, spec.minVersion, spec.maxVersion).map((p) => ({
           url: spec.url === '/' ? `${p.prefix}/` : `${p.prefix}${spec.url}`,
           version: p.version,
         }));
@@ -107,23 +133,18 @@ export function addRoute<P extends object, Q extends object, B extends object>(
       url,
       ...(spec.bodyLimit === undefined ? {} : { bodyLimit: spec.bodyLimit }),
       config,
-      onRequest: async (request) => {
-        if (!admin) return;
-        const certificate = verifiedClientCertificate(request);
-        if (settings.adminAccess !== undefined) {
-          await settings.adminAccess(request, certificate);
-        } else if (certificate === undefined) {
-          throw new ForbiddenError('client certificate required');
-        }
-      },
+      ...(admin ? { onRequest: async (request: FastifyRequest) => admitAdmin(request, settings.adminAccess) } : {}),
+      ...(spec.errorHandler === undefined ? {} : { errorHandler: spec.errorHandler }),
       handler: async (request, reply) => {
-        const params = validateOrEmpty(spec.params, request.params, 'params');
-        const query = validateOrEmpty(spec.query, request.query, 'query');
-        const body = rawBody ? (Object.freeze({}) as B) : validateOrEmpty(spec.body, request.body, 'body');
+        const params = checkParams(request.params);
+        const query = checkQuery(request.query);
+        const authenticated = spec.authenticate === undefined ? (undefined as A) : await spec.authenticate(request, params);
+        const body = checkBody(request.body);
         return spec.handler({
           params,
           query,
           body,
+          authenticated,
           bodyText: rawBody ? (request.body as string | undefined) : undefined,
           apiVersion: version,
           clientCertificate: verifiedClientCertificate(request),
@@ -135,10 +156,29 @@ export function addRoute<P extends object, Q extends object, B extends object>(
   }
 }
 
-function validateOrEmpty<T extends object>(dto: DtoClass<T> | undefined, plain: unknown, location: 'params' | 'query' | 'body'): T {
+/** The value of a location without a DTO, which must be empty. */
+const EMPTY = Object.freeze({});
+
+/** The check of one location, chosen once per route: empty without a DTO, else the DTO behind its fast path if any. */
+function locationCheck<T extends object>(dto: RouteDto<T> | undefined, location: RequestLocation): (plain: unknown) => T {
   if (dto === undefined) {
-    requireEmpty(plain, location);
-    return Object.freeze({}) as T;
+    return (plain) => {
+      requireEmpty(plain, location);
+      return EMPTY as T;
+    };
   }
-  return validateDto(dto, plain, location);
+  if (typeof dto === 'function') {
+    return (plain) => validateDto(dto, plain, location);
+  }
+  return (plain) => validateFast(dto, plain, location);
+}
+
+/** Admits an admin request on arrival: the service's `adminAccess` decides, or a verified client certificate suffices. */
+async function admitAdmin(request: FastifyRequest, adminAccess: AdminAccess | undefined): Promise<void> {
+  const certificate = verifiedClientCertificate(request);
+  if (adminAccess !== undefined) {
+    await adminAccess(request, certificate);
+  } else if (certificate === undefined) {
+    throw new ForbiddenError('client certificate required');
+  }
 }

@@ -1,6 +1,6 @@
 import { evaluateEvidence, type EvaluateEvidenceOptions, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
 import { IronlimeError, type ErrorCode } from '../../interfaces/errors.js';
-import { validateDto } from '../http/dto-validation.js';
+import { validateFast, type FastDto } from '../http/fast-path-checks.js';
 import { parseRequestBody } from '../http/json-guard.js';
 import { fastEvidenceBody } from './evidence-body-fast-path.js';
 import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
@@ -22,6 +22,8 @@ export type EvidenceAnswer =
   | { readonly kind: 'refused'; readonly code: ErrorCode; readonly message: string }
   | { readonly kind: 'internal'; readonly message: string };
 
+const EVIDENCE_BODY: FastDto<EvidenceBody> = { dto: EvidenceBody, fast: fastEvidenceBody };
+
 /**
  * Checks one request body, its text as it came: parsed as the service parses a body (JSON guard;
  * empty is no body), validated with the `EvidenceBody` DTO as a DTO route would (behind its fast path,
@@ -32,7 +34,7 @@ export type EvidenceAnswer =
 export function checkEvidence(bodyText: string, cache: EvidenceInputsCache, options: EvidenceCheckOptions): EvidenceAnswer {
   try {
     const body = parseRequestBody(bodyText);
-    const { data } = fastEvidenceBody(body) ?? validateDto(EvidenceBody, body, 'body');
+    const { data } = validateFast(EVIDENCE_BODY, body, 'body');
     const result = evaluate(data, cache, options);
     return { kind: 'results', json: JSON.stringify({ valid: result.valid, claims: result.claims, failures: result.failures }) };
   } catch (error) {

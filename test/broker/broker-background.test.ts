@@ -191,6 +191,19 @@ describe('broker: background check (software TPM)', function () {
     }
   });
 
+  it('checks a resource request\'s path before its query string, as every addRoute route does (SerdeError)', async function () {
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    try {
+      const both = await refusal(http.send('GET', '/kbs/v0/resource/node/disk-key/bad%20tag?x=1'));
+      expect([both.remoteHttpStatus, both.kbsType]).to.deep.equal([401, 'SerdeError']);
+      expect(both.detail).to.match(/^params\.tag: /);
+      const query = await refusal(http.send('GET', '/kbs/v0/resource/node/disk-key/rack4-u12?x=1'));
+      expect([query.kbsType, query.detail]).to.deep.equal(['SerdeError', 'query: not expected on this route']);
+    } finally {
+      await http.close();
+    }
+  });
+
   it('hostile attest bodies are refused with a KBS type, never a 500', async function () {
     const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
     try {

@@ -5,7 +5,7 @@ import { DatabaseUnavailable, InvalidConfig, IronlimeError } from '../../interfa
 import { agentApiVersionPolicy, serverApiVersionPolicy } from '../../lib/http/api-version.js';
 import { accepted, created, noContent, ok } from '../../lib/http/envelope.js';
 import { errorReply } from '../../lib/http/error-envelope.js';
-import { NotFoundError, RequestValidationError } from '../../lib/http/http-errors.js';
+import { ForbiddenError, NotFoundError, RequestValidationError } from '../../lib/http/http-errors.js';
 import { createService, type KeylimeService } from '../../lib/http/keylime-service.js';
 import { IsBase64String, IsKeylimeAgentId, IsNonce } from '../../lib/http/validators.js';
 
@@ -161,6 +161,66 @@ describe('http: service shell (in-process)', () => {
     }
     expect(handled).to.equal(0);
     expect(stored.size).to.equal(0);
+  });
+
+  it('takes a fast path\'s value when it answers and leaves the rest to the DTO, which produces every refusal', async () => {
+    const fastSeen: unknown[] = [];
+    // Stands for a strict subset of QuoteBody: only a body whose quote is "QQ==" and nothing else.
+    const fastQuote = (plain: unknown): QuoteBody | undefined => {
+      fastSeen.push(plain);
+      const body = plain as Record<string, unknown>;
+      return Object.keys(body).length === 1 && body['quote'] === 'QQ==' ? (plain as QuoteBody) : undefined;
+    };
+    const fastAgent = (plain: unknown): AgentParams | undefined => ((plain as AgentParams).agent_id === 'fast-1' ? (plain as AgentParams) : undefined);
+    service.route({
+      method: 'POST',
+      url: '/fast/:agent_id',
+      params: { dto: AgentParams, fast: fastAgent },
+      body: { dto: QuoteBody, fast: fastQuote },
+      handler: ({ params, body, reply }) => ok(reply, { params: params instanceof AgentParams, body: body instanceof QuoteBody, quote: body.quote }),
+    });
+    const post = (agent: string, payload: object) => call('POST', `/v2.6/fast/${agent}`, payload, { 'content-type': 'application/json' });
+    expect((await post('fast-1', { quote: 'QQ==' })).body.results).to.deep.equal({ params: false, body: false, quote: 'QQ==' });
+    expect((await post('agent-2', { quote: 'QUI=', note: 'n' })).body.results).to.deep.equal({ params: true, body: true, quote: 'QUI=' });
+    expect((await post('agent-2', { quote: 'not base64' })).body).to.deep.equal({ code: 400, status: 'body.quote: must be a base64 string', results: {} });
+    expect((await post('agent%2F2', { quote: 'QQ==' })).body.status).to.equal('params.agent_id: must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
+    expect(fastSeen, 'the body fast path runs only once params passed').to.have.length(3);
+  });
+
+  it('runs authenticate after params and query and before the body, and hands its answer to the handler', async () => {
+    const authenticated: string[] = [];
+    service.route({
+      method: 'POST',
+      url: '/guarded/:agent_id',
+      params: AgentParams,
+      body: QuoteBody,
+      authenticate: async (request, params) => {
+        authenticated.push(params.agent_id);
+        if (request.headers['x-token'] !== 'secret') throw new ForbiddenError('token required');
+        return `session of ${params.agent_id}`;
+      },
+      handler: ({ authenticated: session, reply }) => ok(reply, { session }),
+    });
+    const post = (agent: string, payload: object, token?: string) =>
+      call('POST', `/v2.6/guarded/${agent}`, payload, { 'content-type': 'application/json', ...(token === undefined ? {} : { 'x-token': token }) });
+    expect((await post('agent%2F1', { quote: 'bad' })).body.status).to.match(/^params\.agent_id: /);
+    expect(authenticated, 'bad params: never authenticated').to.deep.equal([]);
+    expect((await post('agent-1', { quote: 'bad' })).body).to.deep.equal({ code: 403, status: 'token required', results: {} });
+    expect((await post('agent-1', { quote: 'bad' }, 'secret')).body.status).to.equal('body.quote: must be a base64 string');
+    expect((await post('agent-1', { quote: 'QQ==' }, 'secret')).body.results).to.deep.equal({ session: 'session of agent-1' });
+    expect(authenticated).to.deep.equal(['agent-1', 'agent-1', 'agent-1']);
+  });
+
+  it('answers a route\'s errors with its own errorHandler when it has one', async () => {
+    service.route({
+      method: 'GET',
+      url: '/own-errors',
+      errorHandler: (error, _request, reply) => reply.code(418).send({ own: error instanceof RequestValidationError }),
+      handler: ({ reply }) => ok(reply, {}),
+    });
+    const reply = await call('GET', '/v2.6/own-errors?x=1');
+    expect([reply.statusCode, reply.body]).to.deep.equal([418, { own: true }]);
+    expect((await call('GET', '/v2.6/typed-error')).statusCode, 'other routes keep the service\'s mapping').to.equal(409);
   });
 
   it('hands a rawBody route the body text unparsed, with the body limit and without a body DTO', async () => {

@@ -562,6 +562,15 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
       expect(refused.status).to.equal(422);
     });
 
+    it('judges the token before the body (403, 401 before a 400) and refuses a query string (400)', async function () {
+      const bad = { data: { type: 'session' } };
+      expect((await call('POST', `/v3.0/agents/${node.uuid}/attestations`, bad)).status).to.equal(403);
+      expect((await call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, bad, `${randomUUID()}.bm90LWEtdG9rZW4`)).status).to.equal(401);
+      expect((await call('POST', `/v3.0/agents/${node.uuid}/attestations`, bad, token)).status).to.equal(400);
+      const queried = await call('GET', `/v3.0/agents/${node.uuid}/attestations?page=2`, undefined, token);
+      expect([queried.status, queried.body['errors'][0]['detail']]).to.deep.equal([400, 'query: not expected on this route']);
+    });
+
     it('a session body that is not JSON:API, and evidence whose quote is not base64, are 400', async function () {
       expect((await call('POST', '/v3.0/sessions', { agent_id: node.uuid })).status).to.equal(400);
       const evidence = { data: { type: 'attestation', attributes: { evidence_collected: [{ evidence_class: 'certification', evidence_type: 'tpm_quote', data: { message: '%%%', signature: 'AA==', subject_data: 'AA==' } }] } } };

@@ -1,6 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { EVIDENCE_BODY_LIMIT } from '../../http/keylime-service.js';
-import { requireEmpty, validateDto, type DtoClass } from '../../http/dto-validation.js';
+import { addRoute, type RouteSpec } from '../../http/route-registration.js';
 import type { PushChoice } from '../../attestation/push-decision.js';
 import type { PushAttestations } from './push-attestations.js';
 import {
@@ -15,9 +15,9 @@ import {
 import type { PushAttestation } from './push-repository.js';
 import { fastAgentParams, fastCapabilitiesBody, fastEvidenceBody, fastIndexParams } from './push-body-fast-path.js';
 import { sendJsonApi, sendPushError } from './push-reply.js';
-import type { PushSessions } from './push-sessions.js';
+import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
 
-/** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. */
+/** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The routes' default. */
 const SMALL_BODY_LIMIT = 256 * 1024;
 
 export interface PushRouteDeps {
@@ -30,89 +30,106 @@ export interface PushRouteDeps {
 /**
  * The `/v3.0` push routes (keylime-protocol §10), public like Keylime's (the agent proves itself with
  * its session token, not a client certificate). JSON:API in and out (`application/vnd.api+json`;
- * the body is read as JSON whatever the content type, as on every ironlime route), every body
- * validated by its DTO before anything runs (the two bodies of every attestation through a fast path
- * that only ever accepts what the DTO accepts, `push-body-fast-path.ts`), errors as JSON:API error objects.
+ * the body is read as JSON whatever the content type, as on every ironlime route), registered through
+ * `addRoute`: params, query (none accepted) and body validated by their DTOs before anything runs (the
+ * params and bodies of every attestation behind a fast path that only ever accepts what the DTO accepts,
+ * `push-body-fast-path.ts`), errors as JSON:API error objects.
  */
 export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): void {
-  const route = (method: 'GET' | 'POST' | 'PATCH', url: string, bodyLimit: number, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>): void => {
-    app.route({ method, url: `/v3.0${url}`, bodyLimit, errorHandler: (error, request, reply) => sendPushError(error, request, reply), handler });
-  };
+  const route = <P extends object, B extends object, A>(spec: Omit<RouteSpec<P, object, B, A>, 'versioned' | 'errorHandler'>): void =>
+    addRoute(app, { bodyLimit: SMALL_BODY_LIMIT, ...spec, url: `/v3.0${spec.url}`, versioned: false, errorHandler: sendPushError }, { insecureAdmin: false });
+  // The agent's token is checked after its params and before its body: a 401/403 comes before a 400.
+  const authenticate = (request: FastifyRequest, params: PushAgentParams): Promise<AuthenticatedSession> =>
+    deps.sessions.authenticate(params.agent_id, request.headers.authorization);
 
-  route('POST', '/sessions', SMALL_BODY_LIMIT, async (request, reply) => {
-    requireEmpty(request.query, 'query');
-    const body = validateDto(SessionCreateBody, request.body, 'body');
-    const session = await deps.sessions.open(body, request.ip);
-    return sendJsonApi(reply, 200, {
-      data: {
-        type: 'session',
-        id: session.sessionId,
-        attributes: {
-          agent_id: session.agentId,
-          authentication_requested: [{ authentication_class: 'pop', authentication_type: 'tpm_pop', chosen_parameters: { challenge: session.challenge } }],
-          created_at: session.createdAt.toISOString(),
-          challenges_expire_at: session.challengesExpireAt.toISOString(),
+  route({
+    method: 'POST',
+    url: '/sessions',
+    body: SessionCreateBody,
+    handler: async ({ body, request, reply }) => {
+      const session = await deps.sessions.open(body, request.ip);
+      return sendJsonApi(reply, 200, {
+        data: {
+          type: 'session',
+          id: session.sessionId,
+          attributes: {
+            agent_id: session.agentId,
+            authentication_requested: [{ authentication_class: 'pop', authentication_type: 'tpm_pop', chosen_parameters: { challenge: session.challenge } }],
+            created_at: session.createdAt.toISOString(),
+            challenges_expire_at: session.challengesExpireAt.toISOString(),
+          },
         },
-      },
-    });
+      });
+    },
   });
 
-  route('PATCH', '/sessions/:session_id', SMALL_BODY_LIMIT, async (request, reply) => {
-    const params = validate(SessionIdParams, request.params, 'params');
-    const body = validateDto(SessionProofBody, request.body, 'body');
-    const outcome = await deps.sessions.prove(params.session_id, body);
-    const attributes =
-      outcome.evaluation === 'pass'
-        ? { agent_id: outcome.agentId, evaluation: 'pass', token: outcome.token, token_expires_at: outcome.tokenExpiresAt.toISOString() }
-        : { agent_id: outcome.agentId, evaluation: 'fail' };
-    return sendJsonApi(reply, outcome.evaluation === 'pass' ? 200 : outcome.status, { data: { type: 'session', id: outcome.sessionId, attributes } });
+  route({
+    method: 'PATCH',
+    url: '/sessions/:session_id',
+    params: SessionIdParams,
+    body: SessionProofBody,
+    handler: async ({ params, body, reply }) => {
+      const outcome = await deps.sessions.prove(params.session_id, body);
+      const attributes =
+        outcome.evaluation === 'pass'
+          ? { agent_id: outcome.agentId, evaluation: 'pass', token: outcome.token, token_expires_at: outcome.tokenExpiresAt.toISOString() }
+          : { agent_id: outcome.agentId, evaluation: 'fail' };
+      return sendJsonApi(reply, outcome.evaluation === 'pass' ? 200 : outcome.status, { data: { type: 'session', id: outcome.sessionId, attributes } });
+    },
   });
 
-  route('POST', '/agents/:agent_id/attestations', SMALL_BODY_LIMIT, async (request, reply) => {
-    const params = fastAgentParams(request.params) ?? validate(PushAgentParams, request.params, 'params');
-    await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
-    const body = fastCapabilitiesBody(request.body) ?? validateDto(CapabilitiesBody, request.body, 'body');
-    const attestation = await deps.attestations.create(params.agent_id, body);
-    return sendJsonApi(reply, 201, { data: attestationDocument(attestation) }, { location: `/v3.0/agents/${params.agent_id}/attestations/${attestation.index}` });
+  route({
+    method: 'POST',
+    url: '/agents/:agent_id/attestations',
+    params: { dto: PushAgentParams, fast: fastAgentParams },
+    authenticate,
+    body: { dto: CapabilitiesBody, fast: fastCapabilitiesBody },
+    handler: async ({ params, body, reply }) => {
+      const attestation = await deps.attestations.create(params.agent_id, body);
+      return sendJsonApi(reply, 201, { data: attestationDocument(attestation) }, { location: `/v3.0/agents/${params.agent_id}/attestations/${attestation.index}` });
+    },
   });
 
-  route('PATCH', '/agents/:agent_id/attestations/:index', EVIDENCE_BODY_LIMIT, async (request, reply) => {
-    const params = fastIndexParams(request.params) ?? validate(AttestationIndexParams, request.params, 'params');
-    const session = await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
-    const body = fastEvidenceBody(request.body) ?? validateDto(EvidenceBody, request.body, 'body');
-    const attestation = await deps.attestations.submit(params.agent_id, params.index, body, session);
-    return sendJsonApi(reply, 202, {
-      data: {
-        type: 'attestation',
-        id: String(attestation.index),
-        attributes: {
-          stage: attestation.stage,
-          evidence: body.data.attributes.evidence_collected.map((item) => ({ evidence_class: item.evidence_class, evidence_type: item.evidence_type })),
-          evidence_received_at: attestation.evidenceReceivedAt?.toISOString(),
+  route({
+    method: 'PATCH',
+    url: '/agents/:agent_id/attestations/:index',
+    bodyLimit: EVIDENCE_BODY_LIMIT,
+    params: { dto: AttestationIndexParams, fast: fastIndexParams },
+    authenticate,
+    body: { dto: EvidenceBody, fast: fastEvidenceBody },
+    handler: async ({ params, body, authenticated, reply }) => {
+      const attestation = await deps.attestations.submit(params.agent_id, params.index, body, authenticated);
+      return sendJsonApi(reply, 202, {
+        data: {
+          type: 'attestation',
+          id: String(attestation.index),
+          attributes: {
+            stage: attestation.stage,
+            evidence: body.data.attributes.evidence_collected.map((item) => ({ evidence_class: item.evidence_class, evidence_type: item.evidence_type })),
+            evidence_received_at: attestation.evidenceReceivedAt?.toISOString(),
+          },
         },
-      },
-      meta: { seconds_to_next_attestation: deps.quoteInterval },
-    });
+        meta: { seconds_to_next_attestation: deps.quoteInterval },
+      });
+    },
   });
 
-  route('GET', '/agents/:agent_id/attestations', SMALL_BODY_LIMIT, async (request, reply) => {
-    const params = validate(PushAgentParams, request.params, 'params');
-    await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
-    const list = await deps.attestations.list(params.agent_id);
-    return sendJsonApi(reply, 200, { data: list.map(attestationDocument) });
+  route({
+    method: 'GET',
+    url: '/agents/:agent_id/attestations',
+    params: PushAgentParams,
+    authenticate,
+    handler: async ({ params, reply }) => sendJsonApi(reply, 200, { data: (await deps.attestations.list(params.agent_id)).map(attestationDocument) }),
   });
 
   // Keylime 7.14 answers a read of one attestation with 201 (spec §10.5a); so do we.
-  route('GET', '/agents/:agent_id/attestations/:index', SMALL_BODY_LIMIT, async (request, reply) => {
-    const params = validate(AttestationIndexParams, request.params, 'params');
-    await deps.sessions.authenticate(params.agent_id, request.headers.authorization);
-    const attestation = await deps.attestations.read(params.agent_id, params.index);
-    return sendJsonApi(reply, 201, { data: attestationDocument(attestation) });
+  route({
+    method: 'GET',
+    url: '/agents/:agent_id/attestations/:index',
+    params: AttestationIndexParams,
+    authenticate,
+    handler: async ({ params, reply }) => sendJsonApi(reply, 201, { data: attestationDocument(await deps.attestations.read(params.agent_id, params.index)) }),
   });
-}
-
-function validate<T extends object>(dto: DtoClass<T>, plain: unknown, location: 'params'): T {
-  return validateDto(dto, plain, location);
 }
 
 /** An attestation as JSON:API `data`: what was asked for and, once judged, the outcome. */

@@ -1,10 +1,10 @@
 /**
  * A map of at most `capacity` entries for the broker's per-process caches (verified tokens, checked
- * tee-pubkeys, used sessions): storing one more drops the oldest stored (a `Map` iterates in insertion
- * order, so the oldest is its first key). A hit does not refresh an entry: every entry here is cheap
- * to rebuild or only a shortcut, and the order of storing costs nothing to keep. Storing a key again
- * makes it the newest. Dropping the oldest, rather than emptying the whole cache when full, keeps the
- * recent entries (the ones in use) through a burst of new ones.
+ * tee-pubkeys, used sessions, compiled nodes): storing one more drops the least recently used. A `Map`
+ * iterates in insertion order, so a hit (`get`) or a store moves its key to the end and the first key
+ * is the one to drop. Dropping that one, rather than emptying the whole cache when full, keeps the
+ * entries in use through a burst of new ones (a client that opens many sessions cannot push out the
+ * keys of nodes that fetch all the time). Every entry is only a shortcut: a dropped one is rebuilt.
  */
 export class BoundedCache<K, V> {
   private readonly entries = new Map<K, V>();
@@ -15,15 +15,21 @@ export class BoundedCache<K, V> {
     }
   }
 
+  /** The value of `key`, which becomes the most recently used. */
   get(key: K): V | undefined {
-    return this.entries.get(key);
+    const value = this.entries.get(key);
+    if (value !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, value);
+    }
+    return value;
   }
 
   has(key: K): boolean {
     return this.entries.has(key);
   }
 
-  /** Stores `value` as the newest entry, dropping the oldest when that makes one too many. */
+  /** Stores `value` as the most recently used, dropping the least recently used when that makes one too many. */
   set(key: K, value: V): void {
     this.entries.delete(key);
     this.entries.set(key, value);
@@ -35,7 +41,7 @@ export class BoundedCache<K, V> {
     }
   }
 
-  delete(key: K): boolean {
-    return this.entries.delete(key);
+  delete(key: K): void {
+    this.entries.delete(key);
   }
 }

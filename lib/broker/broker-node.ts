@@ -6,6 +6,7 @@ import { compileRuntimePolicy, type CompiledRuntimePolicy } from '../ima/compile
 import { parseRuntimePolicy } from '../ima/runtime-policy.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { parseMbRefstate } from '../mb/parse-refstate.js';
+import { BoundedCache } from './bounded-cache.js';
 
 /** What the operator told the broker about a node, as stored (`broker_nodes`). */
 export interface BrokerNodeRecord {
@@ -52,13 +53,19 @@ export interface CompiledNodeEntry {
 }
 
 /**
+ * Compiled nodes one worker keeps: a fleet's worth (as the other broker caches), so a worker that
+ * serves every admin put does not hold every node's compiled policies for ever.
+ */
+const COMPILED_NODES_LIMIT = 10_000;
+
+/**
  * Compiled nodes by agent id with the stored digest they were compiled from: compiling a runtime policy
  * costs far more than a quote check, so a node is compiled once per change. An attest appraises against
  * the entry it finds and claims its session only if the row still has that digest
  * (`claimAttestedSession`); a changed record (another digest, written by any worker) is compiled afresh.
  */
 export class CompiledNodeCache {
-  private readonly entries = new Map<string, CompiledNodeEntry>();
+  private readonly entries = new BoundedCache<string, CompiledNodeEntry>(COMPILED_NODES_LIMIT);
 
   /** The node as last compiled here, if it was. */
   lookup(agentId: string): CompiledNodeEntry | undefined {
@@ -76,7 +83,10 @@ export class CompiledNodeCache {
    * attest compiles the stored record afresh.
    */
   keep(entry: CompiledNodeEntry): CompiledNodeEntry {
-    this.entries.set(entry.node.record.agentId, entry);
+    // A node without an AK (token access only) never attests here: nothing would read its entry.
+    if (entry.node.record.akTpm !== null) {
+      this.entries.set(entry.node.record.agentId, entry);
+    }
     return entry;
   }
 

@@ -154,7 +154,7 @@ const SESSION_ACCESS = fixedStatement('broker_session_access', `select ${SESSION
 
 const BURN_SESSION = fixedStatement(
   'broker_burn_session',
-  `insert into broker_sessions (id, nonce, tee, expires_at) values (?, ?, ?, ?) on conflict (id) do nothing returning id`,
+  `insert into broker_sessions (id, nonce, tee, expires_at) values (?, ?, ?, ?) on conflict (id) do nothing`,
 );
 
 interface NodeRow {
@@ -272,11 +272,10 @@ export class BrokerRepository {
   /**
    * Burns a session after a failed attempt: inserts its row, with no node, unless one exists (the id is
    * the primary key, so across every worker sharing the database at most one claim of a session
-   * succeeds; an attested claim is `claimAttestedSession`). Resolves true when this call inserted the row.
+   * succeeds; an attested claim is `claimAttestedSession`).
    */
-  async burnSession(session: { id: string; nonce: string; expiresAt: number }): Promise<boolean> {
-    const inserted = await this.rows(BURN_SESSION, [session.id, session.nonce, TEE_TPM, session.expiresAt]);
-    return inserted.length === 1;
+  async burnSession(session: { id: string; nonce: string; expiresAt: number }): Promise<void> {
+    await this.rows(BURN_SESSION, [session.id, session.nonce, TEE_TPM, session.expiresAt]);
   }
 
   /** Deletes the rows of sessions that expired before `before` (Unix milliseconds). */

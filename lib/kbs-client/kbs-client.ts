@@ -49,7 +49,7 @@ interface Credential {
  */
 export class KbsClient {
   private credential: Credential | undefined;
-  private teeKey: TeeKeyPair | undefined;
+  private teeKey: Promise<TeeKeyPair> | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: KbsClientOptions) {
@@ -90,6 +90,15 @@ export class KbsClient {
   /** Forgets the cached token and session (the tee key pair stays). */
   invalidate(): void {
     this.credential = undefined;
+  }
+
+  /** The client's one tee key pair, made at its first attestation (concurrent first calls share it); a failed generation is tried again next time. */
+  private teeKeyPair(): Promise<TeeKeyPair> {
+    this.teeKey ??= TeeKeyPair.generate(this.options.teeKeyKind ?? 'ec').catch((error: unknown) => {
+      this.teeKey = undefined;
+      throw error;
+    });
+    return this.teeKey;
   }
 
   private async fetch(resourcePath: string, credential: Credential): Promise<SealedResource> {
@@ -135,7 +144,7 @@ export class KbsClient {
     if (cookie === undefined || typeof nonce !== 'string') {
       throw new KbsBadReplyError(http.baseUrl, 'Challenge without nonce or session cookie');
     }
-    const key = (this.teeKey ??= await TeeKeyPair.generate(this.options.teeKeyKind ?? 'ec'));
+    const key = await this.teeKeyPair();
     const runtimeData: RuntimeData = { nonce, 'tee-pubkey': key.publicJwk };
     const evidence = await this.options.evidence.primaryEvidence(reportDataOf(runtimeData));
     const attest = await http.send('POST', `${KBS_PREFIX}/attest`, {

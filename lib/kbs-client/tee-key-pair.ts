@@ -15,8 +15,9 @@ const GENERATE = {
 const PUBLIC_MEMBERS = { rsa: ['kty', 'n', 'e'], ec: ['kty', 'crv', 'x', 'y'] } as const;
 
 /**
- * The node's ephemeral tee key pair: its public JWK travels in `runtime-data.tee-pubkey` (and so into
- * the quote through the report data); only its private key opens the resource JWE. Never stored. The
+ * The node's tee key pair, made once per `KbsClient` (as guest-components' client makes one in its
+ * builder) and never stored: its public JWK travels in `runtime-data.tee-pubkey` (and so into
+ * the quote through the report data); only its private key opens the resource JWE. The
  * private key is a non-extractable WebCrypto key made for its algorithm, so jose uses it as it is.
  */
 export class TeeKeyPair {

@@ -60,7 +60,7 @@ describe('broker: pure parts and hostile input', function () {
     }
   });
 
-  it('tee-pubkey cache: the same JWK text is checked once, received or stored; a refused key is never kept', async function () {
+  it('tee-pubkey cache: the same JWK text is checked once, received or stored; a refused key is refused again', async function () {
     const cache = new TeeKeyCache();
     const ec = (await TeeKeyPair.generate('ec')).publicJwk;
     const first = await cache.parse(ec);

@@ -88,6 +88,14 @@ describe('kbs client: token cache and renewal', function () {
     expect(teePubkeyOf(await another.token()), 'another client, another key').to.not.deep.equal(first);
   });
 
+  it('concurrent first attestations of one client bind the same key', async function () {
+    const { client: kbs, evidence } = client('background', Date.now);
+    const tokens = await Promise.all([kbs.token(), kbs.token(), kbs.token()]);
+    expect(evidence.calls, 'each call attested').to.equal(3);
+    const [first, ...others] = tokens.map(teePubkeyOf);
+    for (const other of others) expect(other).to.deep.equal(first);
+  });
+
   it('the builder refuses plain HTTP and a missing evidence provider', function () {
     expect(() => new KbsClientBuilder('https://x').build()).to.throw(InvalidConfig);
     const provider = new TpmEvidenceProvider({ tpm: node.tpm, agentId: 'a' });

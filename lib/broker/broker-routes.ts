@@ -1,6 +1,5 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiVersionPolicy } from '../http/api-version.js';
 import { addRoute, type RouteSpec } from '../http/route-registration.js';
 import { NotFoundError } from '../http/http-errors.js';
 import { RevocationEnvelopeBody } from '../revocation/revocation-receiver.js';
@@ -21,7 +20,6 @@ import { ATTESTATION, attestationInput, AUTH_REQUEST, RESOURCE_PATH } from './kb
 export interface BrokerRouteSettings {
   /** The verifier's revocation key: enables `POST /revocation` for signed Keylime revocation messages. */
   readonly revocationKey?: KeyObject;
-  readonly versions: ApiVersionPolicy;
   readonly insecureAdmin: boolean;
   readonly sessionTimeoutSeconds: number;
 }
@@ -37,7 +35,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
     async (scope) => {
       installKbsProblemHandlers(scope);
       const route = <P extends object, Q extends object, B extends object>(spec: RouteSpec<P, Q, B>): void =>
-        addRoute(scope, { ...spec, versioned: false }, { versions: settings.versions, insecureAdmin: settings.insecureAdmin });
+        addRoute(scope, { ...spec, versioned: false }, { insecureAdmin: settings.insecureAdmin });
 
       // The three routes of every exchange and fetch: their DTOs behind a fast path (kbs-request-checks).
       route({

@@ -111,7 +111,6 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
     });
     await registerBrokerRoutes(service.app, broker, {
       ...(revocationKey === undefined ? {} : { revocationKey }),
-      versions,
       insecureAdmin: false,
       sessionTimeoutSeconds: config.sessionTimeoutSeconds,
     });

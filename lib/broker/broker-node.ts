@@ -83,8 +83,11 @@ export class CompiledNodeCache {
    * attest compiles the stored record afresh.
    */
   keep(entry: CompiledNodeEntry): CompiledNodeEntry {
-    // A node without an AK (token access only) never attests here: nothing would read its entry.
-    if (entry.node.record.akTpm !== null) {
+    // A node without an AK (token access only) never attests here: its entry would go unread, and
+    // one kept from an earlier put with an AK would only cost its next attest a wasted appraisal.
+    if (entry.node.record.akTpm === null) {
+      this.entries.delete(entry.node.record.agentId);
+    } else {
       this.entries.set(entry.node.record.agentId, entry);
     }
     return entry;

@@ -6,6 +6,7 @@ import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { BrokerRepository } from '../../lib/broker/broker-repository.js';
+import { CompiledNodeCache } from '../../lib/broker/broker-node.js';
 import { reportDataOf } from '../../lib/broker/kbs-wire.js';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import { refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
@@ -161,6 +162,20 @@ describe('broker: background check (software TPM)', function () {
       expect(read, 'node rows read').to.deep.equal([]);
     } finally {
       BrokerRepository.prototype.findNode = findNode;
+      await fresh.dispose();
+    }
+  });
+
+  it('keeps a compiled node with an AK, and drops it when the node is put again without one (tokens only)', async function () {
+    const fresh = await softwareTestNode();
+    try {
+      const cache = new CompiledNodeCache();
+      const record = { agentId: fresh.agentId, akTpm: fresh.akTpm, tpmPolicy: '{}', runtimePolicy: null, mbRefstate: null, groups: [] };
+      cache.compile(record, 'with-ak');
+      expect(cache.lookup(fresh.agentId)?.digest).to.equal('with-ak');
+      cache.compile({ ...record, akTpm: null }, 'token-only');
+      expect(cache.lookup(fresh.agentId), 'the entry with the old AK is gone').to.equal(undefined);
+    } finally {
       await fresh.dispose();
     }
   });

@@ -35,7 +35,7 @@ export class StatementBatch<Item, Outcome> {
       return Promise.reject(new Error(this.closedMessage));
     }
     if (alone) {
-      return this.track(this.statement([item]));
+      return this.track(this.send([item]));
     }
     return new Promise<Outcome>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
@@ -65,7 +65,7 @@ export class StatementBatch<Item, Outcome> {
     if (batch.length === 0) {
       return;
     }
-    const answered = this.statement(batch.map((waiting) => waiting.item)).then(
+    const answered = this.send(batch.map((waiting) => waiting.item)).then(
       (outcome) => {
         for (const waiting of batch) waiting.resolve(outcome);
       },
@@ -74,6 +74,15 @@ export class StatementBatch<Item, Outcome> {
       },
     );
     this.track(answered);
+  }
+
+  /** The statement's promise; a statement that throws instead of rejecting is a rejection too (never an uncaught throw in a timer). */
+  private send(items: readonly Item[]): Promise<Outcome> {
+    try {
+      return this.statement(items);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Keeps `sent` in `inFlight` until it settles; returns it as it is. */

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { pino } from 'pino';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { agentVersionSql } from '../../lib/verifier/push/push-agent-version.js';
@@ -7,6 +8,7 @@ import { PushRepository, type InsertAfter, type NewPushAttestation } from '../..
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 const AGENTS = ['agent-000001', 'agent-000002', 'agent-000003'];
+const silent = pino({ level: 'silent' });
 
 function attestation(agentId: string, index: number, challenge: string): NewPushAttestation {
   return {
@@ -61,7 +63,7 @@ describe('push insert batch: phase 1 inserts after a stored verdict share a stat
   }
 
   it('inserts sent within the delay are one statement, each answered by its own conditions', async function () {
-    const batch = new PushInsertBatch(repository, 30);
+    const batch = new PushInsertBatch(repository, 30, silent);
     const answers = await Promise.all([batch.insert(await next(AGENTS[0] as string)), batch.insert(await next(AGENTS[1] as string, 'stale version')), batch.insert(await next(AGENTS[2] as string))]);
     expect(answers).to.deep.equal([true, false, true]);
     expect(repository.statements).to.equal(1);
@@ -70,16 +72,19 @@ describe('push insert batch: phase 1 inserts after a stored verdict share a stat
   });
 
   it('a statement that fails answers false to every insert of its batch (each caller reads and inserts alone), and the next batch goes on', async function () {
-    const batch = new PushInsertBatch(repository, 10);
+    const warnings: Record<string, unknown>[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line) as Record<string, unknown>) });
+    const batch = new PushInsertBatch(repository, 10, log);
     repository.failNext = true;
     const failed = await Promise.all([batch.insert(await next(AGENTS[0] as string)), batch.insert(await next(AGENTS[1] as string))]);
     expect(failed).to.deep.equal([false, false]);
+    expect(warnings.map((line) => [line['msg'], line['inserts']]), 'the failed statement is logged once').to.deep.equal([['phase 1 batched insert failed: each attestation is read and inserted alone', 2]]);
     expect(await batch.insert(await next(AGENTS[0] as string))).to.equal(true);
     expect(repository.statements).to.equal(2);
   });
 
   it("one agent's NUL and lone surrogate in its own strings are stored escaped and fail nobody's insert", async function () {
-    const batch = new PushInsertBatch(repository, 30);
+    const batch = new PushInsertBatch(repository, 30, silent);
     const hostile = await next(AGENTS[1] as string);
     const attestation = { ...hostile.attestation, systemInfo: { boot_time: 'x\u0000y', other: 'z\ud800' } };
     const answers = await Promise.all([batch.insert(await next(AGENTS[0] as string)), batch.insert({ ...hostile, attestation }), batch.insert(await next(AGENTS[2] as string))]);
@@ -91,14 +96,14 @@ describe('push insert batch: phase 1 inserts after a stored verdict share a stat
   });
 
   it('an insert after close is answered false without a statement', async function () {
-    const batch = new PushInsertBatch(repository, 10);
+    const batch = new PushInsertBatch(repository, 10, silent);
     await batch.close();
     expect(await batch.insert(await next(AGENTS[0] as string))).to.equal(false);
     expect(repository.statements).to.equal(0);
   });
 
   it('close sends what waits at once and resolves only after the statement answered', async function () {
-    const batch = new PushInsertBatch(repository, 60_000);
+    const batch = new PushInsertBatch(repository, 60_000, silent);
     const waiting = batch.insert(await next(AGENTS[0] as string));
     let answered = false;
     void waiting.then(() => (answered = true));

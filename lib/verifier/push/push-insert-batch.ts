@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { StatementBatch } from '../statement-batch.js';
 import type { InsertAfter, PushRepository } from './push-repository.js';
 
@@ -24,8 +25,14 @@ export function pushInsertDelayMs(quoteIntervalSeconds: number): number {
 export class PushInsertBatch {
   private readonly batch: StatementBatch<InsertAfter, Set<string>>;
 
-  constructor(repository: PushRepository, delayMs: number) {
-    this.batch = new StatementBatch((inserts) => repository.insertAfter(inserts), delayMs, MAX_BATCH, 'the push insert batch is closed');
+  constructor(repository: PushRepository, delayMs: number, log: Logger) {
+    const insertAll = (inserts: readonly InsertAfter[]): Promise<Set<string>> =>
+      repository.insertAfter(inserts).catch((error: unknown) => {
+        // Each caller goes on by the slower path; a statement that fails every time would otherwise go unseen.
+        log.warn({ err: error, inserts: inserts.length }, 'phase 1 batched insert failed: each attestation is read and inserted alone');
+        throw error;
+      });
+    this.batch = new StatementBatch(insertAll, delayMs, MAX_BATCH, 'the push insert batch is closed');
   }
 
   insert(insert: InsertAfter): Promise<boolean> {

@@ -53,7 +53,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   });
   const timeout = pushTimeoutSeconds(config);
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log, deps.health);
-  const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval));
+  const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const attestations = new PushAttestations(
     { agents: deps.agents, repository, inserts, sessions, writer: verdicts, policies: deps.policies, log: deps.log },
     {

@@ -40,6 +40,15 @@ describe('statement batch: hot-path writes share a statement', function () {
     expect([...(await batch.submit(3))]).to.deep.equal([3]);
   });
 
+  it('a statement that throws instead of rejecting is a rejection, batched or alone', async function () {
+    const throwing = (): Promise<Set<number>> => {
+      throw new Error('thrown before any promise');
+    };
+    const batch = new StatementBatch(throwing, 1, 250, 'closed');
+    const outcomes = await Promise.allSettled([batch.submit(1), batch.submit(2, true)]);
+    expect(outcomes.map((outcome) => outcome.status)).to.deep.equal(['rejected', 'rejected']);
+  });
+
   it('close sends what waits, resolves after every statement answered, and refuses later items', async function () {
     const statement = new RecordingStatement();
     const batch = new StatementBatch(statement.run, 60_000, 250, 'the batch is closed');

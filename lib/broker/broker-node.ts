@@ -6,7 +6,7 @@ import { compileRuntimePolicy, type CompiledRuntimePolicy } from '../ima/compile
 import { parseRuntimePolicy } from '../ima/runtime-policy.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { parseMbRefstate } from '../mb/parse-refstate.js';
-import { BoundedCache } from './bounded-cache.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 
 /** What the operator told the broker about a node, as stored (`broker_nodes`). */
 export interface BrokerNodeRecord {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
-import { BoundedCache } from './bounded-cache.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 import { KbsError } from './kbs-errors.js';
 import { EAR_ALG, EAR_SUBMOD } from './ear-token.js';
 import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';

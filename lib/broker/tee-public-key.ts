@@ -1,5 +1,5 @@
 import { webcrypto } from 'node:crypto';
-import { BoundedCache } from './bounded-cache.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 import { KbsError } from './kbs-errors.js';
 
 /** Key-wrapping algorithms the broker uses for resources (trustee `kbs/src/jwe`), by key type. */

@@ -1,4 +1,4 @@
-import { BoundedCache } from './bounded-cache.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 
 /** Sessions remembered; the oldest remembered is forgotten first. */
 const USED_SESSIONS_LIMIT = 100_000;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { BoundedCache } from '../../lib/broker/bounded-cache.js';
+import { BoundedCache } from '../../lib/cache/bounded-cache.js';
 
-describe('broker: bounded cache', function () {
+describe('bounded cache', function () {
   it('keeps at most its capacity, dropping the least recently used entry (not the whole cache)', function () {
     const cache = new BoundedCache<string, number>(3);
     for (const [index, key] of ['a', 'b', 'c'].entries()) {

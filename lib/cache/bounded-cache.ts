@@ -1,6 +1,7 @@
 /**
- * A map of at most `capacity` entries for the broker's per-process caches (verified tokens, checked
- * tee-pubkeys, used sessions, compiled nodes): storing one more drops the least recently used. A `Map`
+ * A map of at most `capacity` entries for per-process caches (the broker's verified tokens, checked
+ * tee-pubkeys, used sessions and compiled nodes; the push verifier's issued and completed attestations
+ * and compiled policies): storing one more drops the least recently used. A `Map`
  * iterates in insertion order, so a hit (`get`) or a store moves its key to the end and the first key
  * is the one to drop. Dropping that one, rather than emptying the whole cache when full, keeps the
  * entries in use through a burst of new ones (a client that opens many sessions cannot push out the

@@ -5,21 +5,21 @@ import {
   choosePushEvidence,
   decidePushEvidence,
   decidePushSilence,
-  type OfferedKey,
-  type PushCapabilities,
   type PushChoice,
   type PushEngineOptions,
   type PushEvidence,
   type PushVerdict,
 } from '../../attestation/push-decision.js';
-import type { AgentPolicies } from '../../attestation/agent-policies.js';
-import { loadAgentPolicies, type AgentPolicyDeps } from '../polled-agent.js';
+import { BoundedCache } from '../../cache/bounded-cache.js';
+import type { AgentPolicyDeps } from '../polled-agent.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
-import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
+import { capabilitiesOf, evidenceOf, unlessRefused } from './push-body-decoding.js';
+import type { CapabilitiesBody, EvidenceBody } from './push-dtos.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
 import type { PushInsertBatch } from './push-insert-batch.js';
+import { PushPolicyCache } from './push-policy-cache.js';
 import { PushRefused } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
 import type { PushCompletion, PushVerdictWriter, PushWriteOutcome } from './push-verdict-writer.js';
@@ -79,19 +79,10 @@ interface Answer extends KnownAttestation {
   readonly taken: boolean;
 }
 
-/** Agents whose policies and issued attestation are remembered before the maps are cleared (a bound on memory). */
+/** Agents whose policies, issued and completed attestations one process remembers (a bound on memory). */
 const MAX_REMEMBERED = 100_000;
 /** An evaluation that never finished (the process died in it) stops blocking new attestations after this. */
 const STALE_EVALUATION_MS = 120_000;
-/**
- * How long the compiled policies of a push agent are reused without reading the stores again. The
- * pull loop keeps them for as long as it polls the agent; a push agent's two requests per attestation
- * would otherwise read both stores twice. An enrolment change (another policy name, accept list or AK)
- * is seen at once (`sameEnrolment`). A new text under the same policy name is seen within
- * a minute (with 10 s, every fifth attestation at a 2 s interval read both stores, the runtime policy
- * whole, and parsed the AK again).
- */
-const POLICY_REUSE_MS = 60_000;
 
 /**
  * The push model's two phases and its liveness (keylime-protocol §10.3–§10.5), as I/O: the decisions
@@ -102,18 +93,20 @@ const POLICY_REUSE_MS = 60_000;
  * transaction.
  */
 export class PushAttestations {
-  private readonly policies = new Map<string, { readonly from: VerifierAgentRecord; readonly at: number; readonly policies: AgentPolicies }>();
   /** The attestation this process last issued to each agent (phase 1), for `issuedAnswer`. */
-  private readonly issued = new Map<string, KnownAttestation>();
+  private readonly issued = new BoundedCache<string, KnownAttestation>(MAX_REMEMBERED);
   /** Per agent, what the last verdict this process stored left (`createAfterCompleted`). */
-  private readonly completed = new Map<string, CompletedAttestation>();
+  private readonly completed = new BoundedCache<string, CompletedAttestation>(MAX_REMEMBERED);
+  private readonly policies: PushPolicyCache;
   /** Agents whose evidence this process is judging: their next attestation waits (503). */
   private readonly judging = new Set<string>();
 
   constructor(
     private readonly deps: PushAttestationDeps,
     private readonly settings: PushAttestationSettings,
-  ) {}
+  ) {
+    this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED);
+  }
 
   /**
    * Phase 1 (§10.3): the evidence wanted from `agentId`, stored as its next attestation. When this
@@ -125,7 +118,6 @@ export class PushAttestations {
       throw this.verificationInProgress();
     }
     const issued = (await this.createAfterCompleted(agentId, body, now)) ?? (await this.createAfterReading(agentId, body, now));
-    if (this.issued.size > MAX_REMEMBERED) this.issued.clear();
     this.issued.set(agentId, issued);
     return { ...issued.attestation, evaluation: null, failureReason: null, evidenceReceivedAt: null, verificationCompletedAt: null };
   }
@@ -138,7 +130,7 @@ export class PushAttestations {
       if (refused !== undefined) throw refused;
     }
     const offered = capabilitiesOf(body);
-    const policies = await this.policiesOf(record);
+    const policies = await this.policies.of(record);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered);
     if (!chosen.ok) {
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);
@@ -164,7 +156,7 @@ export class PushAttestations {
     this.completed.delete(agentId);
     const offered = unlessRefused(() => capabilitiesOf(body));
     if (offered === undefined) return undefined;
-    const chosen = choosePushEvidence(completed.record.state, await this.policiesOf(completed.record), completed.record.akTpm, offered);
+    const chosen = choosePushEvidence(completed.record.state, await this.policies.of(completed.record), completed.record.akTpm, offered);
     if (!chosen.ok) return undefined;
     const attestation = this.newAttestation(agentId, completed.index + 1, chosen.choice, body, now);
     if (!(await this.deps.inserts.insert({ attestation, after: completed, agentVersion: completed.agentVersion }))) return undefined;
@@ -266,7 +258,7 @@ export class PushAttestations {
     const { attestation, record } = answer;
     const verdict = decidePushEvidence({
       state: record.state,
-      policies: await this.policiesOf(record),
+      policies: await this.policies.of(record),
       choice: attestation.choice,
       challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
       evidence: answer.evidence,
@@ -285,7 +277,6 @@ export class PushAttestations {
     const outcome = await this.store(record, verdict.state, verdict.history, completion, take);
     if (!outcome.stored) return this.judgeAndStore(await readBack(), now, readBack);
     if (outcome.agentVersion !== undefined) {
-      if (this.completed.size > MAX_REMEMBERED) this.completed.clear();
       this.completed.set(record.agentId, {
         record: { ...record, owner: this.settings.owner, state: verdict.state },
         agentVersion: outcome.agentVersion,
@@ -342,19 +333,6 @@ export class PushAttestations {
       failed += 1;
     }
     return failed;
-  }
-
-  /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */
-  private async policiesOf(record: VerifierAgentRecord): Promise<AgentPolicies> {
-    const cached = this.policies.get(record.agentId);
-    const now = Date.now();
-    if (cached !== undefined && sameEnrolment(cached.from, record) && now - cached.at < POLICY_REUSE_MS) {
-      return cached.policies;
-    }
-    const policies = await loadAgentPolicies(record, this.deps.policies);
-    if (this.policies.size > MAX_REMEMBERED) this.policies.clear();
-    this.policies.set(record.agentId, { from: record, at: now, policies });
-    return policies;
   }
 
   /** The agent's record, if it is a push agent of this verifier (404 / 403 otherwise). */
@@ -423,87 +401,3 @@ export class PushAttestations {
   }
 }
 
-/**
- * True when the policies compiled from `a` hold for `b`: the same policies, accept lists, AK and
- * enrolment. Compared field by field (no key text built twice per attestation).
- */
-function sameEnrolment(a: VerifierAgentRecord, b: VerifierAgentRecord): boolean {
-  return (
-    a.tpmPolicy === b.tpmPolicy &&
-    a.runtimePolicyName === b.runtimePolicyName &&
-    a.mbPolicyName === b.mbPolicyName &&
-    a.imaSignVerificationKeys === b.imaSignVerificationKeys &&
-    sameList(a.acceptTpmHashAlgs, b.acceptTpmHashAlgs) &&
-    sameList(a.acceptTpmSigningAlgs, b.acceptTpmSigningAlgs) &&
-    a.akTpm === b.akTpm &&
-    a.enrolledAt === b.enrolledAt
-  );
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((item, i) => item === b[i]);
-}
-
-/** `decode()`, or undefined when it refuses (`PushRefused`): the caller then takes the path that reads and explains. */
-function unlessRefused<T>(decode: () => T): T | undefined {
-  try {
-    return decode();
-  } catch (error) {
-    if (error instanceof PushRefused) return undefined;
-    throw error;
-  }
-}
-
-/** The DTO's capabilities as the engine reads them; a missing `tpm_quote` item is 422. */
-function capabilitiesOf(body: CapabilitiesBody): PushCapabilities {
-  const items = body.data.attributes.evidence_supported;
-  const quote = items.find((i) => i.evidence_type === 'tpm_quote')?.capabilities;
-  if (quote === undefined) {
-    throw new PushRefused(422, 'invalid_capabilities', 'evidence_supported must include a tpm_quote item');
-  }
-  const bootTime = body.data.attributes.system_info?.boot_time;
-  const uefi = items.find((i) => i.evidence_type === 'uefi_log')?.capabilities;
-  const ima = items.find((i) => i.evidence_type === 'ima_log')?.capabilities;
-  return {
-    bootTime: bootTime === undefined ? null : Math.floor(Date.parse(bootTime) / 1000),
-    quote: {
-      componentVersion: quote.component_version ?? '',
-      signatureSchemes: quote.signature_schemes ?? [],
-      hashAlgorithms: quote.hash_algorithms ?? [],
-      availableSubjects: quote.available_subjects ?? {},
-      certificationKeys: (quote.certification_keys ?? []).map(
-        (k): OfferedKey => ({
-          keyAlgorithm: k.key_algorithm,
-          serverIdentifier: k.server_identifier,
-          public: k.public,
-          allowableSignatureSchemes: k.allowable_signature_schemes,
-          allowableHashAlgorithms: k.allowable_hash_algorithms,
-          raw: { ...k },
-        }),
-      ),
-    },
-    uefiLog: logOf(uefi),
-    imaLog: logOf(ima),
-  };
-}
-
-function logOf(capabilities: EvidenceCapabilities | undefined): { entryCount: number } | undefined {
-  return capabilities === undefined ? undefined : { entryCount: capabilities.entry_count ?? 0 };
-}
-
-/** The DTO's evidence, decoded; a missing or incomplete `tpm_quote` item is 422. */
-function evidenceOf(body: EvidenceBody): PushEvidence {
-  const items = body.data.attributes.evidence_collected;
-  const quote = items.find((i) => i.evidence_type === 'tpm_quote')?.data;
-  if (quote?.message === undefined || quote.signature === undefined || quote.subject_data === undefined) {
-    throw new PushRefused(422, 'invalid_evidence', 'evidence_collected must include a tpm_quote with message, signature and subject_data');
-  }
-  const bytes = (b64: string): Uint8Array => new Uint8Array(Buffer.from(b64, 'base64'));
-  return {
-    message: bytes(quote.message),
-    signature: bytes(quote.signature),
-    subjectData: bytes(quote.subject_data),
-    uefiLog: items.find((i) => i.evidence_type === 'uefi_log')?.data.entries,
-    imaEntries: items.find((i) => i.evidence_type === 'ima_log')?.data.entries,
-  };
-}

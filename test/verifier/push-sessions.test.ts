@@ -62,4 +62,17 @@ describe('push sessions: bearer tokens remembered per session', function () {
     expect([refused.status, refused.code]).to.deep.equal([401, 'invalid_token']);
     expect(reads).to.equal(1);
   });
+
+  it('a session is checked the slow way at most 5 times a minute: then 429 with a wait, and the right token after it', async function () {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      expect((await refusal(`Bearer ${session.sessionId}.guess-${attempt}`)).status).to.equal(401);
+    }
+    const throttled = await refusal(`Bearer ${session.sessionId}.guess-5`);
+    expect([throttled.status, throttled.code]).to.deep.equal([429, 'too_many_requests']);
+    expect(throttled.retryAfter).to.be.within(1, 60);
+    const refusedRight = await refusal(`Bearer ${session.sessionId}.the-secret`);
+    expect(refusedRight.status, 'the right token waits too: no slow check is left this minute').to.equal(429);
+    const later = new Date(Date.now() + 61_000);
+    expect((await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`, later)).sessionId).to.equal(session.sessionId);
+  });
 });

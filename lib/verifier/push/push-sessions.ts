@@ -52,6 +52,12 @@ const SECRET_BYTES = 32;
 export class PushSessions {
   private readonly perIp = new RateLimiter(50, 60_000);
   private readonly perAgent = new RateLimiter(15, 60_000);
+  /**
+   * Slow checks of one session's token in this process. An agent needs one per process (its token is
+   * then remembered); anyone else holding a session id would otherwise make every request cost a
+   * PBKDF2 on the thread pool, which the quote checks share.
+   */
+  private readonly slowChecks = new RateLimiter(5, 60_000);
   private readonly cacheKey = randomBytes(32);
   private readonly verified = new Map<string, { readonly mac: Buffer; readonly agentId: string; expiresAt: number; usedAt: number }>();
 
@@ -139,8 +145,12 @@ export class PushSessions {
       this.verified.delete(sessionId);
       throw new PushRefused(401, 'token_expired', 'the session token has expired');
     }
-    if (remembered === undefined && !(await tokenSecretMatches(secret, session.token, this.settings.hashIterations))) {
-      throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
+    if (remembered === undefined) {
+      const wait = this.slowChecks.take(sessionId, now.getTime());
+      if (wait !== undefined) throw new PushRefused(429, 'too_many_requests', 'too many token checks for this session; try again later', wait);
+      if (!(await tokenSecretMatches(secret, session.token, this.settings.hashIterations))) {
+        throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
+      }
     }
     this.remember(sessionId, secret, agentId, session.tokenExpiresAt);
     return { sessionId, agentId, expiresAt: session.tokenExpiresAt };

@@ -3,6 +3,7 @@ import { OperationalState } from '../attestation/operational-state.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { decideInternalError, decideTakeOver, decideTerminated, type PullDecision, type PullSettings } from '../attestation/pull-decision.js';
 import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
+import { FailureAnnouncer } from './failure-announcer.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { runPullRound } from './pull-round.js';
@@ -34,12 +35,6 @@ export interface PullSchedulerOptions {
   /** Told, once the verdict is stored, when an agent turns FAILED or INVALID_QUOTE; absent: nobody is told. */
   readonly revocation?: RevocationNotifier | undefined;
 }
-
-/** States in which an agent's failure is announced (Keylime notifies revocation on these). */
-const REVOKED_STATES: readonly OperationalState[] = [OperationalState.FAILED, OperationalState.INVALID_QUOTE];
-
-/** Failures the polling loop raises itself (silence, no quote, an exception): not evidence of tampering. */
-const COMM_ERROR_PREFIX = 'internal.verifier.';
 
 /** States the loop polls. */
 const POLLED: readonly OperationalState[] = [
@@ -79,9 +74,15 @@ export class PullScheduler {
   private closed = false;
   /** The last sweep left this process below its fair share: sweep again soon, to take released agents quickly. */
   private belowShare = false;
+  /**
+   * Announces agents whose stored verdict failed them, to the webhooks and to every agent polled here;
+   * the push side of the same process announces through it too.
+   */
+  readonly failures: FailureAnnouncer;
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
+    this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
   }
 
   /** Agents this process polls now. */
@@ -254,9 +255,8 @@ export class PullScheduler {
     agent.writeAttempts = 0;
     this.options.health.writeSettled(id);
     agent.running = false;
-    const turnedFailed = !REVOKED_STATES.includes(agent.state.operationalState) && REVOKED_STATES.includes(outcome.state.operationalState);
+    if (stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
     agent.state = outcome.state;
-    if (stored && turnedFailed) this.announceFailure(agent, outcome);
     if (stored && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
     agent.retries = outcome.retries;
     if (!stored || agent.reconcileAfterRound) {
@@ -285,32 +285,6 @@ export class PullScheduler {
     } catch (error) {
       this.options.log.error({ err: error, agentId: id }, 'could not store the renegotiated agent API version');
     }
-  }
-
-  /**
-   * Sends Keylime's revocation message for an agent whose failure was just stored, to the webhooks
-   * and to the other agents this process polls. Returns at once: deliveries never hold up a round.
-   * Silence (no failure event that a check raised) is announced as `comm_error`, which brokers and
-   * agents do not treat as tampering.
-   */
-  private announceFailure(agent: PolledAgent, outcome: PullDecision): void {
-    const notifier = this.options.revocation;
-    if (notifier === undefined) return;
-    const record = agent.enrolment;
-    const failure = outcome.history?.failures[0];
-    notifier.agentFailed({
-      agentId: record.agentId,
-      ip: record.ip,
-      port: record.port,
-      tpmPolicy: record.tpmPolicy,
-      metaData: record.metaData,
-      revocationKey: record.revocationKey,
-      type: failure === undefined || failure.event_id.startsWith(COMM_ERROR_PREFIX) ? 'comm_error' : 'revocation',
-      eventId: failure?.event_id ?? outcome.state.lastEventId ?? 'unknown',
-      severityLabel: failure?.severity_label ?? 'unknown',
-      context: failure?.context ?? null,
-      otherAgents: () => this.revocationTargets(),
-    });
   }
 
   /** Every agent polled here, as a revocation target (read by the notifier later, off the round's path). */

@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -49,12 +51,25 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
   let verifier: RunningVerifier;
   let url: string;
   const nodes: PushNode[] = [];
+  /** Revocation messages (`msg` of each envelope) the verifier sent to its webhook. */
+  const announced: Record<string, unknown>[] = [];
+  let webhook: Server;
 
   before(async function () {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-push-'));
     opened = await openTestSchema();
+    webhook = createServer((request, response) => {
+      let body = '';
+      request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      request.on('end', () => {
+        announced.push(JSON.parse((JSON.parse(body) as { msg: string }).msg) as Record<string, unknown>);
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const revocationWebhooks = [`http://127.0.0.1:${(webhook.address() as AddressInfo).port}/revoked`];
     verifier = await startVerifier(
-      { dataDir: dir, quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 3, pushChallengeLifetime: 4 },
+      { dataDir: dir, quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 3, pushChallengeLifetime: 4, revocationWebhooks },
       { database: opened.database, inProcessForTests: true },
     );
     url = await verifier.service.app.listen({ port: 0, host: '127.0.0.1' });
@@ -63,6 +78,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
   after(async function () {
     for (const node of nodes) await node.agent.close().catch(() => undefined);
     await verifier?.close();
+    await new Promise((resolve) => webhook?.close(resolve));
     await opened?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -134,6 +150,14 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
       ak_tpm: Buffer.from(node.ak.akPublic).toString('base64'),
       ...overrides,
     });
+  }
+
+  /** Waits for the revocation message announcing `uuid`; resolves to its `type` and `event_id`. */
+  async function announcement(uuid: string): Promise<Record<string, unknown>> {
+    await pollUntil({ timeoutMs: 10_000, intervalMs: 50 }, `the failure of ${uuid} announced`, async () => announced.some((message) => message['agent_id'] === uuid));
+    const messages = announced.filter((message) => message['agent_id'] === uuid);
+    expect(messages, 'announced once').to.have.length(1);
+    return { type: messages[0]?.['type'], event_id: messages[0]?.['event_id'] };
   }
 
   async function stored(uuid: string) {
@@ -226,10 +250,11 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect((await history(node.uuid)).length, 'no round after the abort').to.equal(rows.length);
   });
 
-  it('is refused after IMA tampering (a file outside the runtime policy): policy_violation, FAIL', async function () {
+  it('is refused after IMA tampering (a file outside the runtime policy): policy_violation, FAIL, announced to the revocation webhook', async function () {
     const node = await bootNode();
     await enrol(node);
     await node.agent.attestOnce();
+    expect(announced.filter((message) => message['agent_id'] === node.uuid), 'a pass is not announced').to.deep.equal([]);
     await node.ima.measure([{ path: '/tmp/rootkit', content: new Uint8Array([1, 2, 3]) }]);
     await new Promise((resolve) => setTimeout(resolve, 1050));
     await node.agent.attestOnce();
@@ -242,6 +267,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(latest.status).to.equal(201);
     expect(latest.body['data']['attributes']).to.include({ stage: 'verification_complete', evaluation: 'fail', failure_reason: 'policy_violation' });
     expect((await call('GET', `/v2.5/agents/${node.uuid}`)).body['results']['attestation_status']).to.equal('FAIL');
+    expect(await announcement(node.uuid)).to.deep.equal({ type: 'revocation', event_id: 'ima.validation.ima-ng.not_in_allowlist' });
   });
 
   it('is refused after measured-boot tampering (PCR 4 no longer replays the boot log): broken_evidence_chain', async function () {
@@ -259,7 +285,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(latest.body['data']['attributes']['failure_reason']).to.equal('broken_evidence_chain');
   });
 
-  it('is timed out (FAILED, not pending) when it stops sending, and recovers when enrolled again', async function () {
+  it('is timed out (FAILED, not pending) when it stops sending, announced as comm_error, and recovers when enrolled again', async function () {
     const node = await bootNode();
     await enrol(node);
     await node.agent.attestOnce();
@@ -268,6 +294,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     const failed = await stored(node.uuid);
     expect(failed.state.operationalState).to.equal(OperationalState.FAILED);
     expect(failed.state.lastEventId).to.equal('internal.verifier.not_reachable');
+    expect(await announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.not_reachable' });
     expect((await call('GET', `/v2.5/agents/${node.uuid}`)).body['results']['attestation_status']).to.equal('FAIL');
     // Still failed after a pass: a push agent stays failed until it is enrolled again.
     await node.agent.attestOnce();

@@ -11,6 +11,7 @@ import {
   type PushVerdict,
 } from '../../attestation/push-decision.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
+import type { FailureAnnouncer } from '../failure-announcer.js';
 import type { AgentPolicyDeps } from '../polled-agent.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
@@ -47,6 +48,8 @@ export interface PushAttestationDeps {
   readonly sessions: PushSessions;
   readonly writer: PushVerdictWriter;
   readonly policies: AgentPolicyDeps;
+  /** Told of every stored verdict, so a push agent that turned failed is announced as a pull agent is. */
+  readonly failures: FailureAnnouncer;
   readonly log: Logger;
 }
 
@@ -397,6 +400,7 @@ export class PushAttestations {
     if (!outcome.stored && outcome.reason === 'not_owner') {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
     }
+    if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
     return outcome;
   }
 }

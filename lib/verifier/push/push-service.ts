@@ -14,6 +14,7 @@ import { registerPushRoutes } from './push-routes.js';
 import { PushSessions } from './push-sessions.js';
 import { PushVerdictWriter, pushBatchDelayMs } from './push-verdict-writer.js';
 import type { VerifierHealth } from '../verifier-health.js';
+import type { FailureAnnouncer } from '../failure-announcer.js';
 
 export interface PushServiceDeps {
   readonly app: FastifyInstance;
@@ -28,6 +29,8 @@ export interface PushServiceDeps {
   readonly log: Logger;
   /** Told about push verdicts that wait to be stored, as the pull loop tells it about its rounds. */
   readonly health: VerifierHealth;
+  /** Announces push agents whose stored verdict failed them (the pull loop's announcer: same webhooks, same agents told). */
+  readonly failures: FailureAnnouncer;
 }
 
 /** The push side of a verifier process: its routes, sessions, attestations and liveness sweep. */
@@ -55,7 +58,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log, deps.health);
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, inserts, sessions, writer: verdicts, policies: deps.policies, log: deps.log },
+    { agents: deps.agents, repository, inserts, sessions, writer: verdicts, policies: deps.policies, failures: deps.failures, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,

@@ -1,0 +1,48 @@
+import type { AgentAttestationState } from '../attestation/agent-state.js';
+import type { HistoryRow } from '../attestation/history-row.js';
+import { OperationalState } from '../attestation/operational-state.js';
+import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
+import type { VerifierAgentEnrolment } from './verifier-agent-record.js';
+
+/** States in which an agent's failure is announced (Keylime notifies revocation on these). */
+const REVOKED_STATES: readonly OperationalState[] = [OperationalState.FAILED, OperationalState.INVALID_QUOTE];
+
+/** Failures the verifier raises itself (silence, no quote, an exception): not evidence of tampering. */
+const COMM_ERROR_PREFIX = 'internal.verifier.';
+
+/**
+ * Keylime's revocation message for an agent whose verdict turned it FAILED or INVALID_QUOTE, sent
+ * once that verdict is stored: to the webhooks (a broker withdraws the node's secrets and tokens) and
+ * to the agents this process polls. Pull rounds and push verdicts both announce through it, so a
+ * tampered push node is withdrawn like a pull node.
+ */
+export class FailureAnnouncer {
+  constructor(
+    private readonly notifier: RevocationNotifier | undefined,
+    /** The agents to notify besides the webhooks, listed later, off the verdict's path. */
+    private readonly otherAgents: () => Iterable<RevocationAgentTarget>,
+  ) {}
+
+  /**
+   * Announces the failure if the stored verdict moved `agent` from a state that was not failed into
+   * one that is. Returns at once: deliveries never hold up a round or a reply. Silence (no failure
+   * event a check raised) is `comm_error`, which brokers and agents do not treat as tampering.
+   */
+  stored(agent: VerifierAgentEnrolment, before: OperationalState, after: AgentAttestationState, history: HistoryRow | undefined): void {
+    if (this.notifier === undefined || REVOKED_STATES.includes(before) || !REVOKED_STATES.includes(after.operationalState)) return;
+    const failure = history?.failures[0];
+    this.notifier.agentFailed({
+      agentId: agent.agentId,
+      ip: agent.ip,
+      port: agent.port,
+      tpmPolicy: agent.tpmPolicy,
+      metaData: agent.metaData,
+      revocationKey: agent.revocationKey,
+      type: failure === undefined || failure.event_id.startsWith(COMM_ERROR_PREFIX) ? 'comm_error' : 'revocation',
+      eventId: failure?.event_id ?? after.lastEventId ?? 'unknown',
+      severityLabel: failure?.severity_label ?? 'unknown',
+      context: failure?.context ?? null,
+      otherAgents: this.otherAgents,
+    });
+  }
+}

@@ -85,9 +85,10 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       verifierCpu: (cpuAfter - cpuBefore) / input.seconds,
     };
   } finally {
-    // The verifier first, as in the pull bench: it must not outlive the agents it judges.
-    await verifier?.stop();
+    // The fleet first, unlike the pull bench: a push verifier judges no one who stops sending until its
+    // timeout (seconds away), while push agents whose verifier is gone retry and log each refusal.
     await fleet?.close();
+    await verifier?.stop();
     await admin.raw('drop schema if exists ?? cascade', [schema]);
     await admin.destroy();
     await rm(dataDir, { recursive: true, force: true });

@@ -24,9 +24,11 @@ export class FailureAnnouncer {
   ) {}
 
   /**
-   * Announces the failure if the stored verdict moved `agent` from a state that was not failed into
-   * one that is. Returns at once: deliveries never hold up a round or a reply. Silence (no failure
-   * event a check raised) is `comm_error`, which brokers and agents do not treat as tampering.
+   * Announces the failure if the stored verdict moves `agent` into a failed state from `before`, the
+   * state the verdict was decided from, when that was not failed. Returns at once: deliveries never
+   * hold up a round or a reply. Silence (no failure event a check raised) is `comm_error`, which
+   * brokers and agents do not treat as tampering. (Two push processes that fail the same silent agent
+   * in the same moment each announce it: the write does not report the state it replaced.)
    */
   stored(agent: VerifierAgentEnrolment, before: OperationalState, after: AgentAttestationState, history: HistoryRow | undefined): void {
     if (this.notifier === undefined || REVOKED_STATES.includes(before) || !REVOKED_STATES.includes(after.operationalState)) return;

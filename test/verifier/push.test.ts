@@ -155,6 +155,8 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
   /** Waits for the revocation message announcing `uuid`; resolves to its `type` and `event_id`. */
   async function announcement(uuid: string): Promise<Record<string, unknown>> {
     await pollUntil({ timeoutMs: 10_000, intervalMs: 50 }, `the failure of ${uuid} announced`, async () => announced.some((message) => message['agent_id'] === uuid));
+    // A second announcement (a pass, or the failure again) would arrive as soon as the first did.
+    await new Promise((resolve) => setTimeout(resolve, 500));
     const messages = announced.filter((message) => message['agent_id'] === uuid);
     expect(messages, 'announced once').to.have.length(1);
     return { type: messages[0]?.['type'], event_id: messages[0]?.['event_id'] };
@@ -254,7 +256,6 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     const node = await bootNode();
     await enrol(node);
     await node.agent.attestOnce();
-    expect(announced.filter((message) => message['agent_id'] === node.uuid), 'a pass is not announced').to.deep.equal([]);
     await node.ima.measure([{ path: '/tmp/rootkit', content: new Uint8Array([1, 2, 3]) }]);
     await new Promise((resolve) => setTimeout(resolve, 1050));
     await node.agent.attestOnce();

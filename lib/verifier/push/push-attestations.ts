@@ -315,7 +315,8 @@ export class PushAttestations {
   /**
    * Liveness (§10.5): every push agent of this verifier silent for the timeout is FAILED, through the
    * same write path. Reads the database, so it holds after a restart and across processes (two
-   * processes failing the same agent write the same state; the engine is idempotent on FAILED).
+   * processes failing the same agent write the same state, the engine being idempotent on FAILED, but
+   * each announces it: see `FailureAnnouncer.stored`).
    */
   async sweepSilence(now = new Date()): Promise<number> {
     const before = new Date(now.getTime() - this.settings.timeout * 1000);

@@ -55,7 +55,9 @@ export class PushSessions {
   /**
    * Slow checks of one session's token in this process. An agent needs one per process (its token is
    * then remembered); anyone else holding a session id would otherwise make every request cost a
-   * PBKDF2 on the thread pool, which the quote checks share.
+   * PBKDF2 on the thread pool, which the quote checks share. Past the limit the token is refused as
+   * invalid (401), not 429: the agent then opens a new session, whose id a guesser does not know, and
+   * is not held on a session someone else keeps busy until its silence timeout fails it.
    */
   private readonly slowChecks = new RateLimiter(5, 60_000);
   private readonly cacheKey = randomBytes(32);
@@ -147,7 +149,7 @@ export class PushSessions {
     }
     if (remembered === undefined) {
       const wait = this.slowChecks.take(sessionId, now.getTime());
-      if (wait !== undefined) throw new PushRefused(429, 'too_many_requests', 'too many token checks for this session; try again later', wait);
+      if (wait !== undefined) throw new PushRefused(401, 'invalid_token', 'too many token checks for this session: open a new session');
       if (!(await tokenSecretMatches(secret, session.token, this.settings.hashIterations))) {
         throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
       }

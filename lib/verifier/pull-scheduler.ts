@@ -225,7 +225,9 @@ export class PullScheduler {
   private async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
     const id = agent.enrolment.agentId;
     let stored = true;
-    if (!agent.reconcileAfterRound || outcome.history !== undefined) {
+    // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
+    const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
+    if (writes) {
       try {
         stored = await this.options.writer.write(
           {
@@ -255,7 +257,7 @@ export class PullScheduler {
     agent.writeAttempts = 0;
     this.options.health.writeSettled(id);
     agent.running = false;
-    if (stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
+    if (writes && stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
     agent.state = outcome.state;
     if (stored && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
     agent.retries = outcome.retries;

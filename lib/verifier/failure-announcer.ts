@@ -27,8 +27,9 @@ export class FailureAnnouncer {
    * Announces the failure if the stored verdict moves `agent` into a failed state from `before`, the
    * state the verdict was decided from, when that was not failed. Returns at once: deliveries never
    * hold up a round or a reply. Silence (no failure event a check raised) is `comm_error`, which
-   * brokers and agents do not treat as tampering. (Two push processes that fail the same silent agent
-   * in the same moment each announce it: the write does not report the state it replaced.)
+   * brokers and agents do not treat as tampering. A transition two processes may decide at once (push
+   * silence) is written on condition of the state read (`RoundWrite.expectedState`), so it is stored,
+   * and announced, once.
    */
   stored(agent: VerifierAgentEnrolment, before: OperationalState, after: AgentAttestationState, history: HistoryRow | undefined): void {
     if (this.notifier === undefined || REVOKED_STATES.includes(before) || !REVOKED_STATES.includes(after.operationalState)) return;

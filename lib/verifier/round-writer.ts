@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
+import type { OperationalState } from '../attestation/operational-state.js';
 import { storableJson } from './storable-text.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import { StatementBatch } from './statement-batch.js';
@@ -12,6 +13,12 @@ export interface RoundWrite {
   readonly leaseSeconds: number;
   readonly state: AgentAttestationState;
   readonly history: HistoryRow | undefined;
+  /**
+   * Store only while the agent's row still has this operational state, the one the decision was made
+   * from: two processes that decide the same transition from the same read (the push silence sweep)
+   * store it once, and only the one that stored it announces it.
+   */
+  readonly expectedState?: OperationalState;
 }
 
 export interface RoundWriterOptions {
@@ -42,7 +49,9 @@ export interface RoundWriterOptions {
  * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
  * operator stopped (10) or deleted (8) it meanwhile, and the history row is inserted only for an
  * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
- * same transaction (a statement is atomic), or not at all. The text is fixed, so nothing is built per
+ * same transaction (a statement is atomic), or not at all. A row with an `expected_state` is stored only
+while the agent still has that state: under READ COMMITTED, a second writer waits for the first one's
+row lock and then checks the condition against the row the first one stored. The text is fixed, so nothing is built per
  * round; `?` is knex's only placeholder.
  */
 const SAVE_ROUNDS = `
@@ -53,7 +62,8 @@ with input as (
     last_received_quote double precision, last_successful_attestation double precision,
     tpm_clockinfo jsonb, boottime double precision, next_ima_ml_entry int, ima_pcr10 jsonb,
     learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
-    verifier_id text, outcome text, nonce text, ima_ml_entry int, ima_entries_received int, failures jsonb)
+    verifier_id text, outcome text, nonce text, ima_ml_entry int, ima_entries_received int, failures jsonb,
+    expected_state int)
 ), updated as (
   update verifier_agents a set
     operational_state = i.operational_state,
@@ -77,6 +87,7 @@ with input as (
     updated_at = now()
   from input i
   where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (8, 10)
+    and (i.expected_state is null or a.operational_state = i.expected_state)
   returning a.agent_id
 ), inserted as (
   insert into verifier_attestation_history
@@ -172,5 +183,6 @@ function rowOf(write: RoundWrite): Record<string, unknown> {
     ima_ml_entry: history?.imaMlEntry ?? null,
     ima_entries_received: history?.imaEntriesReceived ?? null,
     failures: history?.failures ?? [],
+    expected_state: write.expectedState ?? null,
   };
 }

@@ -67,7 +67,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
       });
     });
     await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-    const revocationWebhooks = [`http://127.0.0.1:${(webhook.address() as AddressInfo).port}/revoked`];
+    const revocationWebhooks = [webhookUrl()];
     verifier = await startVerifier(
       { dataDir: dir, quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 3, pushChallengeLifetime: 4, revocationWebhooks },
       { database: opened.database, inProcessForTests: true },
@@ -82,6 +82,10 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     await opened?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  function webhookUrl(): string {
+    return `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/revoked`;
+  }
 
   async function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, token?: string, at: RunningVerifier = verifier): Promise<Reply> {
     const response = await at.service.app.inject({
@@ -306,6 +310,29 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     const recovered = await stored(node.uuid);
     expect(recovered.state.operationalState).to.equal(OperationalState.GET_QUOTE);
     expect(recovered.state.attestationCount).to.equal(1);
+  });
+
+  it('two verifier processes sweeping the same silent agents at once fail each once: one FAIL row and one announcement per agent', async function () {
+    const second = await startVerifier(
+      { dataDir: dir, quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 3, pushChallengeLifetime: 4, instanceId: 'second-sweeper', revocationWebhooks: [webhookUrl()] },
+      { database: opened.database, inProcessForTests: true },
+    );
+    try {
+      const silent = await Promise.all([1, 2, 3].map(() => bootNode()));
+      for (const node of silent) {
+        await enrol(node);
+        await node.agent.attestOnce();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 3200));
+      await Promise.all([verifier.push.silenceSweep.tick(), second.push.silenceSweep.tick()]);
+      for (const node of silent) {
+        expect((await stored(node.uuid)).state.operationalState).to.equal(OperationalState.FAILED);
+        expect((await history(node.uuid)).map((r) => r.outcome), node.uuid).to.deep.equal(['pass', 'fail']);
+        expect(await announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.not_reachable' });
+      }
+    } finally {
+      await second.close();
+    }
   });
 
   it('a forged certify (another TPM\'s AK over the challenge) is 401 evaluation "fail"; no token is issued', async function () {

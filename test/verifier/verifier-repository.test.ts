@@ -3,7 +3,8 @@ import { initialAgentState, type AgentAttestationState } from '../../lib/attesta
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { appliedMigrations, migrateLatest, migrateRollbackLastBatch } from '../../lib/db/migrate.js';
 import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
-import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { VerifierAgentRepository, type SaveRoundInput } from '../../lib/verifier/verifier-agent-repository.js';
+import { storeRounds } from '../../lib/verifier/round-writer.js';
 import { VerifierConflict } from '../../lib/verifier/verifier-errors.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -146,6 +147,36 @@ forEachDatabase(
       expect(history.map((h) => h.attestationCount)).to.deep.equal([1]);
       expect(history[0]?.failures).to.deep.equal([{ event_id: 'ima.pcr_mismatch', severity_label: 'emergency', context: { n: 1 }, recoverable: true }]);
       expect(history[0]?.owner).to.equal('owner-1');
+    });
+
+    it('a round with expectedState is stored only while the agent still has that state: of two writes decided from the same read, one is stored', async function () {
+      const e = enrolment();
+      await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
+      const failed = (count: number): SaveRoundInput => ({
+        agentId: e.agentId,
+        verifierId: 'default',
+        owner: 'owner-1',
+        leaseSeconds: 30,
+        state: { ...initialAgentState(OperationalState.FAILED), attestationCount: count },
+        history: { outcome: 'fail', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
+        expectedState: OperationalState.GET_QUOTE,
+      });
+      const knex = fixture.database.knex;
+      if (fixture.kind === 'postgres') {
+        // The second write waits for the first one's row lock, then finds the state it expected gone.
+        let second: Promise<Set<string>> | undefined;
+        await knex.transaction(async (trx) => {
+          expect(await storeRounds(trx, [failed(1)])).to.have.keys(e.agentId);
+          second = storeRounds(knex, [failed(2)]);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        });
+        expect(await second).to.be.empty;
+      } else {
+        expect(await agents.saveRound(failed(1))).to.equal(true);
+        expect(await agents.saveRound(failed(2))).to.equal(false);
+      }
+      expect((await agents.find(e.agentId))?.state).to.include({ operationalState: OperationalState.FAILED, attestationCount: 1 });
+      expect((await agents.history(e.agentId, 10)).map((h) => h.attestationCount)).to.deep.equal([1]);
     });
 
     it('transition honours `from`, the verifier id, takes ownership and clears severity when asked', async function () {

@@ -53,6 +53,13 @@ export interface PushAttestationDeps {
   readonly log: Logger;
 }
 
+/** What a verdict's write carries besides the state and the history row (`PushAttestations.store`). */
+interface VerdictWriteOptions {
+  readonly completion?: PushCompletion;
+  readonly take?: JudgedEvidenceTake;
+  readonly expectedState?: RoundWrite['expectedState'];
+}
+
 /**
  * An attestation as this process knows it, with the agent's row its evidence is judged from and that
  * row's version (`agentVersionSql`): issued by phase 1, or read back by phase 2.
@@ -277,7 +284,7 @@ export class PushAttestations {
       }
     }
     const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
-    const outcome = await this.store(record, verdict.state, verdict.history, completion, take);
+    const outcome = await this.store(record, verdict.state, verdict.history, { completion, take });
     if (!outcome.stored) return this.judgeAndStore(await readBack(), now, readBack);
     if (outcome.agentVersion !== undefined) {
       this.completed.set(record.agentId, {
@@ -314,9 +321,9 @@ export class PushAttestations {
 
   /**
    * Liveness (§10.5): every push agent of this verifier silent for the timeout is FAILED, through the
-   * same write path. Reads the database, so it holds after a restart and across processes (two
-   * processes failing the same agent write the same state, the engine being idempotent on FAILED, but
-   * each announces it: see `FailureAnnouncer.stored`).
+   * same write path. Reads the database, so it holds after a restart and across processes: the write
+   * is conditional on the state read, so of two processes failing the same agent at once one stores
+   * (and announces) the failure and the other finds the row changed and moves on.
    */
   async sweepSilence(now = new Date()): Promise<number> {
     const before = new Date(now.getTime() - this.settings.timeout * 1000);
@@ -332,7 +339,13 @@ export class PushAttestations {
         this.settings.engine.severityPolicy,
       );
       if (decision === undefined) continue;
-      await this.store(record, decision.state, decision.history);
+      try {
+        await this.store(record, decision.state, decision.history, { expectedState: record.state.operationalState });
+      } catch (error) {
+        // Failed first by another process, or stopped, deleted or re-enrolled since the read: nothing to do here.
+        if (error instanceof PushRefused) continue;
+        throw error;
+      }
       this.deps.log.warn({ agentId }, 'push agent timed out');
       failed += 1;
     }
@@ -384,22 +397,23 @@ export class PushAttestations {
   /**
    * The verdict through the round writer (the row is taken over first: the writer writes its owner's
    * rows only), with the evidence take and the attestation it completes, if any, in the same
-   * transaction. Resolves unless the agent was stopped or deleted (404).
+   * transaction, and only while the agent still has `expectedState` when one is given. Resolves unless
+   * the agent was stopped, deleted or, with `expectedState`, changed meanwhile (404).
    */
   private async store(
     record: VerifierAgentRecord,
     state: VerifierAgentRecord['state'],
     history: RoundWrite['history'],
-    completion?: PushCompletion,
-    take?: JudgedEvidenceTake,
+    { completion, take, expectedState }: VerdictWriteOptions = {},
   ): Promise<PushWriteOutcome> {
     const { owner, leaseSeconds, verifierId } = this.settings;
     if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
     }
-    const outcome = await this.deps.writer.write({ agentId: record.agentId, verifierId, owner, leaseSeconds, state, history }, completion, take);
-    if (!outcome.stored && outcome.reason === 'not_owner') {
-      throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
+    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, ...(expectedState === undefined ? {} : { expectedState }) };
+    const outcome = await this.deps.writer.write(write, completion, take);
+    if (!outcome.stored && outcome.reason === 'agent_changed') {
+      throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped, deleted or changed meanwhile`);
     }
     if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
     return outcome;

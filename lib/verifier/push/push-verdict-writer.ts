@@ -16,11 +16,12 @@ export interface PushCompletion {
 /**
  * A verdict's fate: stored (with the agent's row version after it, when it completed an attestation),
  * or not — its evidence was not taken (a replay, an old index, a changed row: the verdict must not
- * count), or the agent is no longer this owner's to write (stopped, deleted).
+ * count), or the agent's row is no longer this owner's to write (stopped, deleted) or no longer in the
+ * state the write expected (`RoundWrite.expectedState`).
  */
 export type PushWriteOutcome =
   | { readonly stored: true; readonly agentVersion: string | undefined }
-  | { readonly stored: false; readonly reason: 'evidence_not_taken' | 'not_owner' };
+  | { readonly stored: false; readonly reason: 'evidence_not_taken' | 'agent_changed' };
 
 /**
  * How long a push verdict waits for others to share its transaction: a tenth of `quote_interval`, at
@@ -105,7 +106,7 @@ export class PushVerdictWriter {
         const stored = await this.writer.write(pushWrite, failures > 0);
         this.health.writeSettled(write.agentId);
         if (!outcome.taken) return { stored: false, reason: 'evidence_not_taken' };
-        return stored ? { stored: true, agentVersion: outcome.agentVersion } : { stored: false, reason: 'not_owner' };
+        return stored ? { stored: true, agentVersion: outcome.agentVersion } : { stored: false, reason: 'agent_changed' };
       } catch (error) {
         if (this.closed) throw error;
         // A verdict waiting to be stored makes the verifier not ready (`GET /health`), as a pull round's does.

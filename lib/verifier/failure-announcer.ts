@@ -28,7 +28,7 @@ export class FailureAnnouncer {
    * state the verdict was decided from, when that was not failed. Returns at once: deliveries never
    * hold up a round or a reply. Silence (no failure event a check raised) is `comm_error`, which
    * brokers and agents do not treat as tampering. A transition two processes may decide at once (push
-   * silence) is written on condition of the state read (`RoundWrite.expectedState`), so it is stored,
+   * silence) is written on condition of the row read (`RoundWrite.expectedVersion`), so it is stored,
    * and announced, once.
    */
   stored(agent: VerifierAgentEnrolment, before: OperationalState, after: AgentAttestationState, history: HistoryRow | undefined): void {

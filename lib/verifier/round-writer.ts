@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
-import type { OperationalState } from '../attestation/operational-state.js';
+import { agentVersionSql } from './agent-row-version.js';
 import { storableJson } from './storable-text.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import { StatementBatch } from './statement-batch.js';
@@ -14,11 +14,11 @@ export interface RoundWrite {
   readonly state: AgentAttestationState;
   readonly history: HistoryRow | undefined;
   /**
-   * Store only while the agent's row still has this operational state, the one the decision was made
-   * from: two processes that decide the same transition from the same read (the push silence sweep)
-   * store it once, and only the one that stored it announces it.
+   * Store only while the agent's row still has this version (`agentVersionSql`), the row the decision
+   * was made from: of two processes deciding from the same read (the push silence sweep) one stores,
+   * and announces, the transition; nor is a decision stored over a verdict that landed meanwhile.
    */
-  readonly expectedState?: OperationalState;
+  readonly expectedVersion?: string;
 }
 
 export interface RoundWriterOptions {
@@ -49,9 +49,9 @@ export interface RoundWriterOptions {
  * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
  * operator stopped (10) or deleted (8) it meanwhile, and the history row is inserted only for an
  * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
- * same transaction (a statement is atomic), or not at all. A row with an `expected_state` is stored only
-while the agent still has that state: under READ COMMITTED, a second writer waits for the first one's
-row lock and then checks the condition against the row the first one stored. The text is fixed, so nothing is built per
+ * same transaction (a statement is atomic), or not at all. A row with an `expected_version` is stored only
+while the agent's row still has that version: under READ COMMITTED, a second writer waits for the
+first one's row lock and then checks the condition against the row the first one stored. The text is fixed, so nothing is built per
  * round; `?` is knex's only placeholder.
  */
 const SAVE_ROUNDS = `
@@ -63,7 +63,7 @@ with input as (
     tpm_clockinfo jsonb, boottime double precision, next_ima_ml_entry int, ima_pcr10 jsonb,
     learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
     verifier_id text, outcome text, nonce text, ima_ml_entry int, ima_entries_received int, failures jsonb,
-    expected_state int)
+    expected_version text)
 ), updated as (
   update verifier_agents a set
     operational_state = i.operational_state,
@@ -87,7 +87,7 @@ with input as (
     updated_at = now()
   from input i
   where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (8, 10)
-    and (i.expected_state is null or a.operational_state = i.expected_state)
+    and (i.expected_version is null or ${agentVersionSql('a')} = i.expected_version)
   returning a.agent_id
 ), inserted as (
   insert into verifier_attestation_history
@@ -183,6 +183,6 @@ function rowOf(write: RoundWrite): Record<string, unknown> {
     ima_ml_entry: history?.imaMlEntry ?? null,
     ima_entries_received: history?.imaEntriesReceived ?? null,
     failures: history?.failures ?? [],
-    expected_state: write.expectedState ?? null,
+    expected_version: write.expectedVersion ?? null,
   };
 }

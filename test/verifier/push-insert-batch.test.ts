@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { agentVersionSql } from '../../lib/verifier/push/push-agent-version.js';
+import { agentRowVersion } from './helpers/agent-row-version.js';
 import { PushInsertBatch, pushInsertDelayMs } from '../../lib/verifier/push/push-insert-batch.js';
 import { PushRepository, type InsertAfter, type NewPushAttestation } from '../../lib/verifier/push/push-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
@@ -57,9 +57,11 @@ describe('push insert batch: phase 1 inserts after a stored verdict share a stat
   });
 
   async function next(agentId: string, agentVersion?: string): Promise<InsertAfter> {
-    const knex = opened.database.knex;
-    const row = (await knex('verifier_agents as a').select(knex.raw(`${agentVersionSql('a')} as v`)).where({ agent_id: agentId }).first()) as { v: string };
-    return { attestation: attestation(agentId, 1, `${agentId}-1`), after: { index: 0, challenge: `${agentId}-0` }, agentVersion: agentVersion ?? row.v };
+    return {
+      attestation: attestation(agentId, 1, `${agentId}-1`),
+      after: { index: 0, challenge: `${agentId}-0` },
+      agentVersion: agentVersion ?? (await agentRowVersion(opened.database.knex, agentId)),
+    };
   }
 
   it('inserts sent within the delay are one statement, each answered by its own conditions', async function () {

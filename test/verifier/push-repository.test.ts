@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import type { PushChoice } from '../../lib/attestation/push-decision.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { agentVersionSql } from '../../lib/verifier/push/push-agent-version.js';
+import { agentRowVersion } from './helpers/agent-row-version.js';
 import { PushRepository, type NewPushAttestation } from '../../lib/verifier/push/push-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
@@ -50,9 +50,7 @@ describe('push repository: phase 1 inserts', function () {
   });
 
   async function versionOf(agentId: string): Promise<string> {
-    const knex = opened.database.knex;
-    const row = (await knex('verifier_agents as a').select(knex.raw(`${agentVersionSql('a')} as v`)).where({ agent_id: agentId }).first()) as { v: string };
-    return row.v;
+    return agentRowVersion(opened.database.knex, agentId);
   }
 
   async function judge(index: number): Promise<void> {

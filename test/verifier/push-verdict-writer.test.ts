@@ -6,7 +6,7 @@ import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { pino } from 'pino';
-import { agentVersionSql } from '../../lib/verifier/push/push-agent-version.js';
+import { agentRowVersion } from './helpers/agent-row-version.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
@@ -54,8 +54,7 @@ describe('push verdict writer: the evidence take, the completion and the retries
   }
 
   async function versionOf(agentId: string): Promise<string> {
-    const row = (await opened.database.knex('verifier_agents as a').select(opened.database.knex.raw(`${agentVersionSql('a')} as v`)).where({ agent_id: agentId }).first()) as { v: string };
-    return row.v;
+    return agentRowVersion(opened.database.knex, agentId);
   }
 
   async function countOf(agentId: string): Promise<number> {

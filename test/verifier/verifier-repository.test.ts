@@ -5,6 +5,7 @@ import { appliedMigrations, migrateLatest, migrateRollbackLastBatch } from '../.
 import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository, type SaveRoundInput } from '../../lib/verifier/verifier-agent-repository.js';
 import { storeRounds } from '../../lib/verifier/round-writer.js';
+import { agentRowVersion } from './helpers/agent-row-version.js';
 import { VerifierConflict } from '../../lib/verifier/verifier-errors.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -149,9 +150,10 @@ forEachDatabase(
       expect(history[0]?.owner).to.equal('owner-1');
     });
 
-    it('a round with expectedState is stored only while the agent still has that state: of two writes decided from the same read, one is stored', async function () {
+    it('a round with expectedVersion is stored only while the agent\'s row still has that version: of two writes decided from the same read, one is stored', async function () {
       const e = enrolment();
       await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
+      const read = await agentRowVersion(fixture.database.knex, e.agentId);
       const failed = (count: number): SaveRoundInput => ({
         agentId: e.agentId,
         verifierId: 'default',
@@ -159,7 +161,7 @@ forEachDatabase(
         leaseSeconds: 30,
         state: { ...initialAgentState(OperationalState.FAILED), attestationCount: count },
         history: { outcome: 'fail', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
-        expectedState: OperationalState.GET_QUOTE,
+        expectedVersion: read,
       });
       const knex = fixture.database.knex;
       if (fixture.kind === 'postgres') {

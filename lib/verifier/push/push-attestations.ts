@@ -57,7 +57,7 @@ export interface PushAttestationDeps {
 interface VerdictWriteOptions {
   readonly completion?: PushCompletion;
   readonly take?: JudgedEvidenceTake;
-  readonly expectedState?: RoundWrite['expectedState'];
+  readonly expectedVersion?: string;
 }
 
 /**
@@ -322,15 +322,17 @@ export class PushAttestations {
   /**
    * Liveness (§10.5): every push agent of this verifier silent for the timeout is FAILED, through the
    * same write path. Reads the database, so it holds after a restart and across processes: the write
-   * is conditional on the state read, so of two processes failing the same agent at once one stores
-   * (and announces) the failure and the other finds the row changed and moves on.
+   * is conditional on the row read (its version), so of two processes failing the same agent at once
+   * one stores (and announces) the failure and the other finds the row changed and moves on, and an
+   * agent whose verdict landed meanwhile is not failed.
    */
   async sweepSilence(now = new Date()): Promise<number> {
     const before = new Date(now.getTime() - this.settings.timeout * 1000);
     let failed = 0;
     for (const agentId of await this.deps.repository.silentAgents(this.settings.verifierId, before, 500)) {
-      const record = await this.deps.agents.find(agentId);
-      if (record === undefined) continue;
+      const found = await this.deps.repository.agentWithLatest(agentId);
+      if (found === undefined) continue;
+      const { record, agentVersion } = found;
       const decision = decidePushSilence(
         record.state,
         record.enrolledAt,
@@ -340,9 +342,9 @@ export class PushAttestations {
       );
       if (decision === undefined) continue;
       try {
-        await this.store(record, decision.state, decision.history, { expectedState: record.state.operationalState });
+        await this.store(record, decision.state, decision.history, { expectedVersion: agentVersion });
       } catch (error) {
-        // Failed first by another process, or stopped, deleted or re-enrolled since the read: nothing to do here.
+        // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
         if (error instanceof PushRefused) continue;
         throw error;
       }
@@ -397,20 +399,20 @@ export class PushAttestations {
   /**
    * The verdict through the round writer (the row is taken over first: the writer writes its owner's
    * rows only), with the evidence take and the attestation it completes, if any, in the same
-   * transaction, and only while the agent still has `expectedState` when one is given. Resolves unless
-   * the agent was stopped, deleted or, with `expectedState`, changed meanwhile (404).
+   * transaction, and only while the agent's row still has `expectedVersion` when one is given. Resolves
+   * unless the agent was stopped, deleted or, with `expectedVersion`, changed meanwhile (404).
    */
   private async store(
     record: VerifierAgentRecord,
     state: VerifierAgentRecord['state'],
     history: RoundWrite['history'],
-    { completion, take, expectedState }: VerdictWriteOptions = {},
+    { completion, take, expectedVersion }: VerdictWriteOptions = {},
   ): Promise<PushWriteOutcome> {
     const { owner, leaseSeconds, verifierId } = this.settings;
     if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
     }
-    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, ...(expectedState === undefined ? {} : { expectedState }) };
+    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, ...(expectedVersion === undefined ? {} : { expectedVersion }) };
     const outcome = await this.deps.writer.write(write, completion, take);
     if (!outcome.stored && outcome.reason === 'agent_changed') {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped, deleted or changed meanwhile`);

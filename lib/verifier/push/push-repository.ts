@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { PushChoice } from '../../attestation/push-decision.js';
 import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
 import { storableJson } from '../storable-text.js';
-import { agentVersionSql } from './push-agent-version.js';
+import { agentVersionSql } from '../agent-row-version.js';
 import type { StoredTokenHash } from './token-hash.js';
 
 const SESSIONS = 'verifier_push_sessions';

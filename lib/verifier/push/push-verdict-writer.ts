@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { backoffDelayMs, type ExponentialBackoff } from '../../timing/backoff.js';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
-import { agentVersionSql } from './push-agent-version.js';
+import { agentVersionSql } from '../agent-row-version.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
 import type { VerifierHealth } from '../verifier-health.js';
 
@@ -17,7 +17,7 @@ export interface PushCompletion {
  * A verdict's fate: stored (with the agent's row version after it, when it completed an attestation),
  * or not — its evidence was not taken (a replay, an old index, a changed row: the verdict must not
  * count), or the agent's row is no longer this owner's to write (stopped, deleted) or no longer in the
- * state the write expected (`RoundWrite.expectedState`).
+ * version the write expected (`RoundWrite.expectedVersion`).
  */
 export type PushWriteOutcome =
   | { readonly stored: true; readonly agentVersion: string | undefined }

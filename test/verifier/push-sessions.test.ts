@@ -20,6 +20,7 @@ describe('push sessions: bearer tokens remembered per session', function () {
       sessionId: randomUUID(),
       agentId: AGENT,
       challenge: 'c',
+      createdAt: new Date(Date.now() - 61_000),
       challengeExpiresAt: new Date(Date.now() - 1000),
       token: await hashTokenSecret('the-secret', ITERATIONS),
       tokenExpiresAt: new Date(Date.now() + 3_600_000),

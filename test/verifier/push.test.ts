@@ -19,6 +19,7 @@ import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repos
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { vectorPath } from '../helpers/paths.js';
+import { sessionIdResponseProblems } from '../helpers/rust-push-structs.js';
 
 const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 const JSON_API = 'application/vnd.api+json';
@@ -363,11 +364,54 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     });
     const refused = await call('PATCH', `/v3.0/sessions/${opened.body['data']['id']}`, proof(forged.attest, forged.signature));
     expect(refused.status).to.equal(401);
-    expect(refused.body['data']['attributes']).to.deep.equal({ agent_id: node.uuid, evaluation: 'fail' });
+    expect(refused.body['data']['attributes']).to.include({ agent_id: node.uuid, evaluation: 'fail' });
+    expect(refused.body['data']['attributes']).to.not.have.any.keys('token', 'token_expires_at');
+    expect(sessionIdResponseProblems(refused.body), 'the fail reply parses as the Rust agent reads it').to.deep.equal([]);
+    expect(refused.body['data']['attributes']['authentication'][0]).to.deep.equal({
+      authentication_class: 'pop',
+      authentication_type: 'tpm_pop',
+      chosen_parameters: { challenge },
+      data: { message: Buffer.from(forged.attest).toString('base64'), signature: Buffer.from(forged.signature).toString('base64') },
+    });
     // The right TPM over a different challenge is refused too.
     expect((await call('PATCH', `/v3.0/sessions/${opened.body['data']['id']}`, proof(wrong.attest, wrong.signature))).status).to.equal(401);
     // Random bytes are a refusal, not a crash.
     expect((await call('PATCH', `/v3.0/sessions/${opened.body['data']['id']}`, proof(new Uint8Array(40).fill(7), new Uint8Array(9)))).status).to.equal(401);
+  });
+
+  it('a session PATCH reply carries what the Rust agent requires; an unknown session is 404, another agent\'s 400', async function () {
+    const node = await bootNode();
+    await enrol(node);
+    const open = () =>
+      call('POST', '/v3.0/sessions', {
+        data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } },
+      });
+    const proofFor = async (agentId: string, challenge: string) => {
+      const proof = await node.tpm.certifyAk('sha256', new Uint8Array(Buffer.from(challenge, 'base64')));
+      const data = { message: Buffer.from(proof.attest).toString('base64'), signature: Buffer.from(proof.signature).toString('base64') };
+      return { data, body: { data: { type: 'session', attributes: { agent_id: agentId, authentication_provided: [{ authentication_class: 'pop', authentication_type: 'tpm_pop', data }] } } } };
+    };
+    const opened = await open();
+    const challenge = opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
+    const proof = await proofFor(node.uuid, challenge);
+    const passed = await call('PATCH', `/v3.0/sessions/${opened.body['data']['id']}`, proof.body);
+    expect(passed.status).to.equal(200);
+    expect(sessionIdResponseProblems(passed.body)).to.deep.equal([]);
+    const attributes = passed.body['data']['attributes'];
+    expect(attributes).to.include({ agent_id: node.uuid, evaluation: 'pass' });
+    expect(attributes['token']).to.be.a('string');
+    expect(attributes['authentication']).to.deep.equal([{ authentication_class: 'pop', authentication_type: 'tpm_pop', chosen_parameters: { challenge }, data: proof.data }]);
+    expect(attributes['created_at']).to.equal(opened.body['data']['attributes']['created_at']);
+    expect(attributes['challenges_expire_at']).to.equal(opened.body['data']['attributes']['challenges_expire_at']);
+    expect(Date.parse(attributes['token_expires_at'] as string)).to.be.greaterThan(Date.parse(attributes['response_received_at'] as string));
+    // Keylime's session controller: an unknown session is 404, a session opened for another agent 400.
+    const other = await open();
+    const otherChallenge = other.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
+    const unknown = await call('PATCH', `/v3.0/sessions/${randomUUID()}`, (await proofFor(node.uuid, otherChallenge)).body);
+    expect([unknown.status, unknown.body['errors'][0]['status']]).to.deep.equal([404, '404']);
+    expect((await call('PATCH', '/v3.0/sessions/not-a-uuid', (await proofFor(node.uuid, otherChallenge)).body)).status).to.equal(404);
+    const mismatch = await call('PATCH', `/v3.0/sessions/${other.body['data']['id']}`, (await proofFor(randomUUID(), otherChallenge)).body);
+    expect([mismatch.status, mismatch.body['errors'][0]['status']]).to.deep.equal([400, '400']);
   });
 
   it('an expired session challenge gets evaluation "fail" (200, as Keylime 7.14) and no token', async function () {
@@ -393,6 +437,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(late.status).to.equal(200);
     expect(late.body['data']['attributes']['evaluation']).to.equal('fail');
     expect(late.body['data']['attributes']).to.not.have.property('token');
+    expect(sessionIdResponseProblems(late.body)).to.deep.equal([]);
   });
 
   it('a replayed evidence PATCH is 403 evidence_immutable; a PATCH on an old index is 403 old_attestation', async function () {

@@ -69,6 +69,7 @@ export interface PushSession {
   readonly sessionId: string;
   readonly agentId: string;
   readonly challenge: string;
+  readonly createdAt: Date;
   readonly challengeExpiresAt: Date;
   readonly token: StoredTokenHash | null;
   readonly tokenExpiresAt: Date | null;
@@ -118,6 +119,7 @@ export class PushRepository {
       agent_id: session.agentId,
       challenge: session.challenge,
       challenge_expires_at: session.challengeExpiresAt,
+      created_at: session.createdAt,
     });
   }
 
@@ -277,6 +279,7 @@ function sessionFromRow(row: Record<string, unknown>): PushSession {
     sessionId: String(row['session_id']),
     agentId: String(row['agent_id']),
     challenge: String(row['challenge']),
+    createdAt: toDate(row['created_at']) as Date,
     challengeExpiresAt: toDate(row['challenge_expires_at']) as Date,
     token: typeof salt === 'string' && typeof hash === 'string' ? { salt, hash } : null,
     tokenExpiresAt: toDate(row['token_expires_at']) ?? null,

@@ -15,7 +15,7 @@ import {
 import type { PushAttestation } from './push-repository.js';
 import { fastAgentParams, fastCapabilitiesBody, fastEvidenceBody, fastIndexParams } from './push-body-fast-path.js';
 import { sendJsonApi, sendPushError } from './push-reply.js';
-import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
+import type { AuthenticatedSession, PushSessions, SessionProofOutcome } from './push-sessions.js';
 
 /** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The routes' default. */
 const SMALL_BODY_LIMIT = 256 * 1024;
@@ -70,11 +70,7 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     body: SessionProofBody,
     handler: async ({ params, body, reply }) => {
       const outcome = await deps.sessions.prove(params.session_id, body);
-      const attributes =
-        outcome.evaluation === 'pass'
-          ? { agent_id: outcome.agentId, evaluation: 'pass', token: outcome.token, token_expires_at: outcome.tokenExpiresAt.toISOString() }
-          : { agent_id: outcome.agentId, evaluation: 'fail' };
-      return sendJsonApi(reply, outcome.evaluation === 'pass' ? 200 : outcome.status, { data: { type: 'session', id: outcome.sessionId, attributes } });
+      return sendJsonApi(reply, outcome.evaluation === 'pass' ? 200 : outcome.status, { data: { type: 'session', id: outcome.sessionId, attributes: sessionResultAttributes(outcome) } });
     },
   });
 
@@ -130,6 +126,30 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     authenticate,
     handler: async ({ params, reply }) => sendJsonApi(reply, 201, { data: attestationDocument(await deps.attestations.read(params.agent_id, params.index)) }),
   });
+}
+
+/**
+ * The attributes of a session PATCH reply, pass or fail: the Rust agent reads them into a struct that
+ * requires `authentication[]` and the three times (RFC 3339), with `token` and `token_expires_at` only on a pass.
+ */
+function sessionResultAttributes(outcome: SessionProofOutcome): object {
+  return {
+    agent_id: outcome.agentId,
+    evaluation: outcome.evaluation,
+    ...(outcome.evaluation === 'pass' ? { token: outcome.token } : {}),
+    authentication: [
+      {
+        authentication_class: 'pop',
+        authentication_type: 'tpm_pop',
+        chosen_parameters: { challenge: outcome.challenge },
+        data: { message: outcome.message, signature: outcome.signature },
+      },
+    ],
+    created_at: outcome.createdAt.toISOString(),
+    challenges_expire_at: outcome.challengesExpireAt.toISOString(),
+    response_received_at: outcome.responseReceivedAt.toISOString(),
+    ...(outcome.evaluation === 'pass' ? { token_expires_at: outcome.tokenExpiresAt.toISOString() } : {}),
+  };
 }
 
 /** An attestation as JSON:API `data`: what was asked for and, once judged, the outcome. */

@@ -26,9 +26,24 @@ export interface OpenedSession {
   readonly challengesExpireAt: Date;
 }
 
-export type SessionProofOutcome =
-  | { readonly evaluation: 'pass'; readonly sessionId: string; readonly agentId: string; readonly token: string; readonly tokenExpiresAt: Date }
-  | { readonly evaluation: 'fail'; readonly sessionId: string; readonly agentId: string; readonly status: 200 | 401; readonly reason: string };
+/** What a session PATCH reply repeats whatever the evaluation (the Rust agent requires all of it). */
+export interface SessionProofEcho {
+  readonly sessionId: string;
+  readonly agentId: string;
+  readonly challenge: string;
+  readonly createdAt: Date;
+  readonly challengesExpireAt: Date;
+  readonly responseReceivedAt: Date;
+  /** The proof as the agent sent it (empty strings when it sent no `tpm_pop` item). */
+  readonly message: string;
+  readonly signature: string;
+}
+
+export type SessionProofOutcome = SessionProofEcho &
+  (
+    | { readonly evaluation: 'pass'; readonly token: string; readonly tokenExpiresAt: Date }
+    | { readonly evaluation: 'fail'; readonly status: 200 | 401; readonly reason: string }
+  );
 
 /** A session whose token was just checked. */
 export interface AuthenticatedSession {
@@ -40,6 +55,8 @@ export interface AuthenticatedSession {
 const POP = { authentication_class: 'pop', authentication_type: 'tpm_pop' } as const;
 const CHALLENGE_BYTES = 16;
 const SECRET_BYTES = 32;
+/** A session id as `open` makes it (a UUID); anything else names no session. */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Proof-of-possession sessions (keylime-protocol §10.2). A session hands out a 16-byte challenge; the
@@ -83,27 +100,40 @@ export class PushSessions {
       sessionId: randomUUID(),
       agentId,
       challenge: randomBytes(CHALLENGE_BYTES).toString('base64'),
+      createdAt: now,
       challengeExpiresAt: new Date(now.getTime() + this.settings.nonceLifetime * 1000),
     };
     await this.repository.createSession(session);
-    return { ...session, createdAt: now, challengesExpireAt: session.challengeExpiresAt };
+    return { ...session, challengesExpireAt: session.challengeExpiresAt };
   }
 
   /**
-   * Checks the proof. A bad proof is 401 `evaluation: "fail"`; an unknown session or agent, an
-   * expired challenge, or a session already answered is 200 `evaluation: "fail"`, as Keylime 7.14
-   * answers them (spec §10.5a).
+   * Checks the proof. An unknown session is 404 and a session opened for another agent 400, as
+   * Keylime's session controller answers them; a bad proof is 401 `evaluation: "fail"`; an unenrolled
+   * agent, an expired challenge or a session already answered is 200 `evaluation: "fail"` (spec
+   * §10.5a). Every evaluation repeats the challenge, the proof and the session's times.
    */
   async prove(sessionId: string, body: SessionProofBody, now = new Date()): Promise<SessionProofOutcome> {
     const agentId = body.data.attributes.agent_id;
-    const fail = (status: 200 | 401, reason: string): SessionProofOutcome => ({ evaluation: 'fail', sessionId, agentId, status, reason });
-    const session = await this.repository.findSession(sessionId);
-    if (session === undefined || session.agentId !== agentId) return fail(200, 'unknown session');
+    const session = SESSION_ID.test(sessionId) ? await this.repository.findSession(sessionId) : undefined;
+    if (session === undefined) throw new PushRefused(404, 'not_found', 'session not found');
+    if (session.agentId !== agentId) throw new PushRefused(400, 'bad_request', 'the session was opened for another agent');
+    const proof = body.data.attributes.authentication_provided.find((m) => m.authentication_class === POP.authentication_class && m.authentication_type === POP.authentication_type);
+    const echo: SessionProofEcho = {
+      sessionId,
+      agentId,
+      challenge: session.challenge,
+      createdAt: session.createdAt,
+      challengesExpireAt: session.challengeExpiresAt,
+      responseReceivedAt: now,
+      message: proof?.data.message ?? '',
+      signature: proof?.data.signature ?? '',
+    };
+    const fail = (status: 200 | 401, reason: string): SessionProofOutcome => ({ ...echo, evaluation: 'fail', status, reason });
     if (session.token !== null) return fail(200, 'the session is already authenticated');
     if (session.challengeExpiresAt.getTime() <= now.getTime()) return fail(200, 'the challenge has expired');
     const record = await this.agents.find(agentId);
     if (record === undefined || record.verifierId !== this.settings.verifierId || record.attestationMode !== 'push') return fail(200, 'the agent is not enrolled for push attestation');
-    const proof = body.data.attributes.authentication_provided.find((m) => m.authentication_class === POP.authentication_class && m.authentication_type === POP.authentication_type);
     if (proof === undefined) return fail(401, 'no tpm_pop proof provided');
     const verdict = verifyProofOfPossession({
       akTpm: new Uint8Array(Buffer.from(record.akTpm, 'base64')),
@@ -117,7 +147,7 @@ export class PushSessions {
     const stored = await hashTokenSecret(secret, this.settings.hashIterations);
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
     this.remember(sessionId, secret, agentId, tokenExpiresAt);
-    return { evaluation: 'pass', sessionId, agentId, token: `${sessionId}.${secret}`, tokenExpiresAt };
+    return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
   }
 
   /**
@@ -172,11 +202,12 @@ export class PushSessions {
   }
 
   /**
-   * Deletes lapsed sessions and forgets tokens unused for a session lifetime (every request re-reads
-   * the session's expiry anyway; this only bounds the memory). Called by the liveness sweep.
+   * Deletes sessions lapsed for one more challenge lifetime (until then a late proof is answered 200
+   * "fail", expired, rather than 404) and forgets tokens unused for a session lifetime (every request
+   * re-reads the session's expiry anyway; this only bounds the memory). Called by the liveness sweep.
    */
   async sweep(now = new Date()): Promise<void> {
-    await this.repository.deleteLapsedSessions(now);
+    await this.repository.deleteLapsedSessions(new Date(now.getTime() - this.settings.nonceLifetime * 1000));
     const idleBefore = now.getTime() - this.settings.sessionLifetime * 1000;
     for (const [sessionId, entry] of this.verified) {
       if (entry.usedAt < idleBefore) this.verified.delete(sessionId);

@@ -50,6 +50,8 @@ export interface PushCapabilities {
   readonly uefiLog: { readonly entryCount: number } | undefined;
   /** `ima_log` offered, with its current `entry_count`. */
   readonly imaLog: { readonly entryCount: number } | undefined;
+  /** Each evidence type's `capabilities` as received, kept to be repeated in the 202 (as Keylime does). */
+  readonly received: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
 /** What the verifier asks for, stored with the attestation until the evidence comes. */
@@ -61,6 +63,8 @@ export interface PushChoice {
   /** `selected_subjects`: bank → PCR list, null for the banks not used. */
   readonly selectedSubjects: Readonly<Record<string, readonly number[] | null>>;
   readonly certificationKey: Readonly<Record<string, unknown>>;
+  /** `PushCapabilities.received`, stored with the attestation; absent from attestations created before it was kept. */
+  readonly capabilities?: PushCapabilities['received'];
   readonly uefiLog: boolean;
   /** IMA entries from this offset, or null when no IMA log is asked for. */
   readonly imaStartingOffset: number | null;
@@ -128,6 +132,7 @@ export function choosePushEvidence(state: AgentAttestationState, policies: Agent
       pcrs,
       selectedSubjects,
       certificationKey: key.raw,
+      capabilities: offered.received,
       uefiLog,
       imaStartingOffset: ima.offset,
       imaEntryCount: ima.offset === null ? null : (offered.imaLog?.entryCount ?? null),

@@ -20,6 +20,7 @@ function offered(overrides: Partial<PushCapabilities['quote']> = {}, rest: Parti
     },
     uefiLog: undefined,
     imaLog: { entryCount: 5 },
+    received: {},
     ...rest,
   };
 }

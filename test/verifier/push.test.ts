@@ -19,7 +19,7 @@ import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repos
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { vectorPath } from '../helpers/paths.js';
-import { sessionIdResponseProblems } from '../helpers/rust-push-structs.js';
+import { evidenceHandlingResponseProblems, sessionIdResponseProblems } from '../helpers/rust-push-structs.js';
 
 const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 const JSON_API = 'application/vnd.api+json';
@@ -210,6 +210,34 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(record.state.ima.nextEntry).to.equal(4);
     const status = await call('GET', `/v2.5/agents/${node.uuid}`);
     expect(status.body['results']['attestation_status']).to.equal('PASS');
+  });
+
+  it('the 202 parses as the Rust agent\'s EvidenceHandlingResponse: each item\'s capabilities as received, chosen_parameters and data (logs without their text), system_info, a whole seconds_to_next_attestation', async function () {
+    const node = await bootNode();
+    await enrol(node);
+    const token = await node.agent.openSession();
+    // The Rust agent's certification key has every CertificationKey field (ours has no local_identifier).
+    const sent = (await node.agent.capabilities()) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    sent.data.attributes.evidence_supported[0].capabilities.certification_keys[0].local_identifier = 'att_local_identifier';
+    const created = await call('POST', `/v3.0/agents/${node.uuid}/attestations`, sent, token);
+    expect(created.status).to.equal(201);
+    const evidence = (await node.agent.evidence(requested(created))) as { data: { attributes: { evidence_collected: { evidence_type: string; data: Record<string, unknown> }[] } } };
+    const accepted = await call('PATCH', created.headers['location'] as string, evidence, token);
+    expect(accepted.status).to.equal(202);
+    expect(evidenceHandlingResponseProblems(accepted.body)).to.deep.equal([]);
+    expect(accepted.body['meta']).to.deep.equal({ seconds_to_next_attestation: 1 });
+    const items = accepted.body['data']['attributes']['evidence'] as Record<string, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(items.map((i) => i['evidence_type'])).to.deep.equal(['tpm_quote', 'uefi_log', 'ima_log']);
+    for (const item of items) {
+      const offered = sent.data.attributes.evidence_supported.find((s: { evidence_type: string }) => s.evidence_type === item['evidence_type']);
+      expect(item['capabilities'], item['evidence_type']).to.deep.equal(offered.capabilities);
+    }
+    const collected = evidence.data.attributes.evidence_collected;
+    expect(items[0]?.['data']).to.deep.equal(collected[0]?.data);
+    expect(items[0]?.['chosen_parameters']).to.deep.equal((requested(created)[0] as { chosen_parameters: unknown }).chosen_parameters);
+    expect(items[1]?.['data']).to.deep.equal({ entries: '' });
+    expect(items[2]?.['data']).to.deep.equal({ entries: '', entry_count: collected[2]?.data['entry_count'] });
+    expect(accepted.body['data']['attributes']['system_info']).to.deep.equal(sent.data.attributes.system_info);
   });
 
   it('phase 1 after a verdict this process stored follows the agent\'s row: a changed tpm_policy, then pull mode', async function () {

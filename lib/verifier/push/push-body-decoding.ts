@@ -44,6 +44,7 @@ export function capabilitiesOf(body: CapabilitiesBody): PushCapabilities {
     },
     uefiLog: logOf(uefi),
     imaLog: logOf(ima),
+    received: Object.fromEntries(items.map((i) => [i.evidence_type, { ...i.capabilities }])),
   };
 }
 

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { EVIDENCE_BODY_LIMIT } from '../../http/keylime-service.js';
 import { addRoute, type RouteSpec } from '../../http/route-registration.js';
-import type { PushChoice } from '../../attestation/push-decision.js';
 import type { PushAttestations } from './push-attestations.js';
 import {
   AttestationIndexParams,
@@ -12,10 +11,10 @@ import {
   SessionIdParams,
   SessionProofBody,
 } from './push-dtos.js';
-import type { PushAttestation } from './push-repository.js';
 import { fastAgentParams, fastCapabilitiesBody, fastEvidenceBody, fastIndexParams } from './push-body-fast-path.js';
 import { sendJsonApi, sendPushError } from './push-reply.js';
-import type { AuthenticatedSession, PushSessions, SessionProofOutcome } from './push-sessions.js';
+import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
+import { attestationDocument, evidenceAcknowledged, sessionResultAttributes } from './push-documents.js';
 
 /** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The routes' default. */
 const SMALL_BODY_LIMIT = 256 * 1024;
@@ -95,18 +94,7 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     body: { dto: EvidenceBody, fast: fastEvidenceBody },
     handler: async ({ params, body, authenticated, reply }) => {
       const attestation = await deps.attestations.submit(params.agent_id, params.index, body, authenticated);
-      return sendJsonApi(reply, 202, {
-        data: {
-          type: 'attestation',
-          id: String(attestation.index),
-          attributes: {
-            stage: attestation.stage,
-            evidence: body.data.attributes.evidence_collected.map((item) => ({ evidence_class: item.evidence_class, evidence_type: item.evidence_type })),
-            evidence_received_at: attestation.evidenceReceivedAt?.toISOString(),
-          },
-        },
-        meta: { seconds_to_next_attestation: deps.quoteInterval },
-      });
+      return sendJsonApi(reply, 202, evidenceAcknowledged(attestation, body, deps.quoteInterval));
     },
   });
 
@@ -126,70 +114,4 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     authenticate,
     handler: async ({ params, reply }) => sendJsonApi(reply, 201, { data: attestationDocument(await deps.attestations.read(params.agent_id, params.index)) }),
   });
-}
-
-/**
- * The attributes of a session PATCH reply, pass or fail: the Rust agent reads them into a struct that
- * requires `authentication[]` and the three times (RFC 3339), with `token` and `token_expires_at` only on a pass.
- */
-function sessionResultAttributes(outcome: SessionProofOutcome): object {
-  return {
-    agent_id: outcome.agentId,
-    evaluation: outcome.evaluation,
-    ...(outcome.evaluation === 'pass' ? { token: outcome.token } : {}),
-    authentication: [
-      {
-        authentication_class: 'pop',
-        authentication_type: 'tpm_pop',
-        chosen_parameters: { challenge: outcome.challenge },
-        data: { message: outcome.message, signature: outcome.signature },
-      },
-    ],
-    created_at: outcome.createdAt.toISOString(),
-    challenges_expire_at: outcome.challengesExpireAt.toISOString(),
-    response_received_at: outcome.responseReceivedAt.toISOString(),
-    ...(outcome.evaluation === 'pass' ? { token_expires_at: outcome.tokenExpiresAt.toISOString() } : {}),
-  };
-}
-
-/** An attestation as JSON:API `data`: what was asked for and, once judged, the outcome. */
-export function attestationDocument(attestation: PushAttestation): object {
-  return {
-    type: 'attestation',
-    id: String(attestation.index),
-    attributes: {
-      stage: attestation.stage,
-      ...(attestation.evaluation === null ? {} : { evaluation: attestation.evaluation, failure_reason: attestation.failureReason }),
-      evidence_requested: evidenceRequested(attestation.challenge, attestation.choice),
-      system_info: attestation.systemInfo,
-      capabilities_received_at: attestation.capabilitiesReceivedAt.toISOString(),
-      challenges_expire_at: attestation.challengesExpireAt.toISOString(),
-      ...(attestation.evidenceReceivedAt === null ? {} : { evidence_received_at: attestation.evidenceReceivedAt.toISOString() }),
-      ...(attestation.verificationCompletedAt === null ? {} : { verification_completed_at: attestation.verificationCompletedAt.toISOString() }),
-    },
-  };
-}
-
-/** `evidence_requested[]` with Keylime's `chosen_parameters` (spec §10.3). */
-function evidenceRequested(challenge: string, choice: PushChoice): object[] {
-  const items: object[] = [
-    {
-      evidence_class: 'certification',
-      evidence_type: 'tpm_quote',
-      chosen_parameters: {
-        challenge,
-        signature_scheme: choice.signatureScheme,
-        hash_algorithm: choice.hashAlg,
-        selected_subjects: choice.selectedSubjects,
-        certification_key: choice.certificationKey,
-      },
-    },
-  ];
-  if (choice.uefiLog) {
-    items.push({ evidence_class: 'log', evidence_type: 'uefi_log', chosen_parameters: { format: 'application/octet-stream' } });
-  }
-  if (choice.imaStartingOffset !== null) {
-    items.push({ evidence_class: 'log', evidence_type: 'ima_log', chosen_parameters: { starting_offset: choice.imaStartingOffset, format: 'text/plain' } });
-  }
-  return items;
 }

@@ -1,0 +1,121 @@
+import { countLines, type PushChoice } from '../../attestation/push-decision.js';
+import type { EvidenceBody, EvidenceCollected } from './push-dtos.js';
+import type { PushAttestation } from './push-repository.js';
+import type { SessionProofOutcome } from './push-sessions.js';
+
+// The JSON:API documents the push routes answer with (keylime-protocol §10), shaped so that the Rust
+// push agent's structs (rust-keylime `keylime/src/structures/`) read them.
+
+/**
+ * The attributes of a session PATCH reply, pass or fail: the Rust agent reads them into a struct that
+ * requires `authentication[]` and the three times (RFC 3339), with `token` and `token_expires_at` only on a pass.
+ */
+export function sessionResultAttributes(outcome: SessionProofOutcome): object {
+  return {
+    agent_id: outcome.agentId,
+    evaluation: outcome.evaluation,
+    ...(outcome.evaluation === 'pass' ? { token: outcome.token } : {}),
+    authentication: [
+      {
+        authentication_class: 'pop',
+        authentication_type: 'tpm_pop',
+        chosen_parameters: { challenge: outcome.challenge },
+        data: { message: outcome.message, signature: outcome.signature },
+      },
+    ],
+    created_at: outcome.createdAt.toISOString(),
+    challenges_expire_at: outcome.challengesExpireAt.toISOString(),
+    response_received_at: outcome.responseReceivedAt.toISOString(),
+    ...(outcome.evaluation === 'pass' ? { token_expires_at: outcome.tokenExpiresAt.toISOString() } : {}),
+  };
+}
+
+/** An attestation as JSON:API `data`: what was asked for and, once judged, the outcome. */
+export function attestationDocument(attestation: PushAttestation): object {
+  return {
+    type: 'attestation',
+    id: String(attestation.index),
+    attributes: {
+      stage: attestation.stage,
+      ...(attestation.evaluation === null ? {} : { evaluation: attestation.evaluation, failure_reason: attestation.failureReason }),
+      evidence_requested: requestedItems(attestation.challenge, attestation.choice),
+      system_info: attestation.systemInfo,
+      capabilities_received_at: attestation.capabilitiesReceivedAt.toISOString(),
+      challenges_expire_at: attestation.challengesExpireAt.toISOString(),
+      ...(attestation.evidenceReceivedAt === null ? {} : { evidence_received_at: attestation.evidenceReceivedAt.toISOString() }),
+      ...(attestation.verificationCompletedAt === null ? {} : { verification_completed_at: attestation.verificationCompletedAt.toISOString() }),
+    },
+  };
+}
+
+interface RequestedItem {
+  readonly evidence_class: string;
+  readonly evidence_type: string;
+  readonly chosen_parameters: object;
+}
+
+/** `evidence_requested[]` with Keylime's `chosen_parameters` (spec §10.3). */
+function requestedItems(challenge: string, choice: PushChoice): RequestedItem[] {
+  const items: RequestedItem[] = [
+    {
+      evidence_class: 'certification',
+      evidence_type: 'tpm_quote',
+      chosen_parameters: {
+        challenge,
+        signature_scheme: choice.signatureScheme,
+        hash_algorithm: choice.hashAlg,
+        selected_subjects: choice.selectedSubjects,
+        certification_key: choice.certificationKey,
+      },
+    },
+  ];
+  if (choice.uefiLog) {
+    items.push({ evidence_class: 'log', evidence_type: 'uefi_log', chosen_parameters: { format: 'application/octet-stream' } });
+  }
+  if (choice.imaStartingOffset !== null) {
+    items.push({ evidence_class: 'log', evidence_type: 'ima_log', chosen_parameters: { starting_offset: choice.imaStartingOffset, format: 'text/plain' } });
+  }
+  return items;
+}
+
+/**
+ * The 202 of an evidence PATCH, as Keylime's `render_evidence_acknowledged` answers it and the Rust
+ * agent reads it (`EvidenceHandlingResponse`, whose parse failing makes the agent ignore `meta` and
+ * wait its own default interval): each requested item with its capabilities as received in phase 1,
+ * its `chosen_parameters` and its `data`, plus `system_info`, and `meta.seconds_to_next_attestation`
+ * as a whole number of seconds. The quote's data is repeated as sent (a few KiB); a log's `entries` is
+ * repeated empty, with the IMA `entry_count` — the struct requires the fields, not the text, and
+ * repeating a whole IMA log to the agent that sent it would only cost.
+ */
+export function evidenceAcknowledged(attestation: PushAttestation, body: EvidenceBody, quoteInterval: number): object {
+  const collected = body.data.attributes.evidence_collected;
+  const received = attestation.choice.capabilities ?? {};
+  const bootTime = attestation.systemInfo['boot_time'];
+  return {
+    data: {
+      type: 'attestation',
+      id: String(attestation.index),
+      attributes: {
+        stage: attestation.stage,
+        evidence: requestedItems(attestation.challenge, attestation.choice).map((item) => ({
+          ...item,
+          capabilities: received[item.evidence_type] ?? {},
+          data: acknowledgedData(item.evidence_type, collected.find((c) => c.evidence_type === item.evidence_type)),
+        })),
+        ...(typeof bootTime === 'string' ? { system_info: { boot_time: bootTime } } : {}),
+        capabilities_received_at: attestation.capabilitiesReceivedAt.toISOString(),
+        challenges_expire_at: attestation.challengesExpireAt.toISOString(),
+        ...(attestation.evidenceReceivedAt === null ? {} : { evidence_received_at: attestation.evidenceReceivedAt.toISOString() }),
+      },
+    },
+    meta: { seconds_to_next_attestation: Math.ceil(quoteInterval) },
+  };
+}
+
+/** An item's `data` in the 202: the quote as sent; a log's fields with its text left out. */
+function acknowledgedData(type: string, item: EvidenceCollected | undefined): object {
+  const data = item?.data;
+  if (type === 'tpm_quote') return { subject_data: data?.subject_data ?? '', message: data?.message ?? '', signature: data?.signature ?? '' };
+  if (type === 'ima_log') return { entries: '', entry_count: data?.entry_count ?? (data?.entries === undefined ? 0 : countLines(data.entries)) };
+  return { entries: '' };
+}

@@ -36,6 +36,8 @@ export interface AttestationClaims {
 export interface RoundInput {
   readonly quote: string;
   readonly nonce: Uint8Array;
+  /** Other qualifying data accepted as well (push: the challenge's base64 text). */
+  readonly alternativeNonce?: Uint8Array;
   readonly hashAlg: QuoteHashAlg;
   /** Pin the signature scheme (pull: the agent's `sign_alg`); omit to accept what the AK allows. */
   readonly signAlg?: string;
@@ -80,6 +82,7 @@ export function runAttestationChecks(input: RoundInput): RoundResult {
     quote: input.quote,
     akTpm: input.akTpm,
     nonce: input.nonce,
+    ...(input.alternativeNonce === undefined ? {} : { alternativeNonce: input.alternativeNonce }),
     hashAlg: input.hashAlg,
     ...(input.signAlg === undefined ? {} : { signAlg: input.signAlg }),
     ...(input.previousClock === undefined ? {} : { previousClock: input.previousClock }),

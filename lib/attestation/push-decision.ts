@@ -259,18 +259,20 @@ const BROKEN_CHAIN = /^(qoute_validation\.quote_validation|measured_boot\.invali
 
 /**
  * Judges push evidence with the pull round's checks (spec §10.4): the quote rebuilt as Keylime's
- * `r<m>:<s>:<p>` string, the challenge as qualifying data, the chosen hash and scheme pinned, no PCR 16
- * binding, the clock compared with the last passing quote, the IMA state continued or restarted as
- * chosen in phase 1. A push agent that failed stays failed until it is enrolled again (Keylime
- * without `auto_recover_attestation_failures`): its later evidence is judged and recorded, but a pass
- * does not make it trusted.
+ * `r<m>:<s>:<p>` string, the challenge (its bytes or its base64 text) as qualifying data, the chosen
+ * hash and scheme pinned, no PCR 16 binding, the clock compared with the last passing quote, the IMA
+ * state continued or restarted as chosen in phase 1. A push agent that failed stays failed until it
+ * is enrolled again (Keylime without `auto_recover_attestation_failures`): its later evidence is
+ * judged and recorded, but a pass does not make it trusted.
  */
 export function decidePushEvidence(input: PushEvidenceInput): PushVerdict {
   const { state, policies, choice, evidence, options } = input;
   const received = { ...state, lastReceivedQuote: input.now, hashAlg: choice.hashAlg, signAlg: choice.signatureScheme };
   const round = runAttestationChecks({
     quote: formatQuoteString({ attest: evidence.message, signature: evidence.signature, pcrBlob: evidence.subjectData }),
+    // The challenge's bytes (Keylime's Python agent, ours) or its base64 text (the Rust agent quotes that).
     nonce: input.challenge,
+    alternativeNonce: new Uint8Array(Buffer.from(Buffer.from(input.challenge).toString('base64'), 'ascii')),
     hashAlg: choice.hashAlg as never,
     signAlg: choice.signatureScheme,
     bindPublicKey: null,

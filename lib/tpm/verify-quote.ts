@@ -36,6 +36,11 @@ export interface VerifyQuoteInput {
   readonly pcrBlob: Uint8Array | PcrBlob;
   /** Qualifying data the quote must carry (Keylime pull mode: the nonce's ASCII bytes). */
   readonly nonce: Uint8Array;
+  /**
+   * Other qualifying data accepted as well (push: the challenge's base64 text, which the Rust agent
+   * quotes, beside its decoded bytes; keylime-protocol §7.2 item 4).
+   */
+  readonly alternativeNonce?: Uint8Array;
   /** The signature hash the verifier asked for (`sha256` or a TPM_ALG_ID). */
   readonly hashAlg: string | number;
   /** Optionally pins the signature scheme (`rsassa`, `rsapss`, `ecdsa`): downgrade protection. */
@@ -132,7 +137,7 @@ export function verifyQuote(input: VerifyQuoteInput): QuoteVerdict {
   if (attest.type !== TPM_ST_ATTEST_QUOTE) {
     return reject('attest-type', `attestation type 0x${attest.type.toString(16)} is not TPM_ST_ATTEST_QUOTE`);
   }
-  if (!bytesEqual(attest.extraData, input.nonce)) {
+  if (!bytesEqual(attest.extraData, input.nonce) && !(input.alternativeNonce !== undefined && bytesEqual(attest.extraData, input.alternativeNonce))) {
     return reject('nonce', 'extraData does not match the nonce');
   }
   const quoted = attest.attested.pcrSelect;

@@ -585,6 +585,39 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(late.body['errors'][0]['code']).to.equal('challenges_expired');
   });
 
+  it('a quote over the challenge\'s base64 text (the Rust agent) passes as one over its bytes does; a quote over anything else fails', async function () {
+    const node = await bootNode();
+    await enrol(node);
+    const token = await node.agent.openSession();
+    const attestWith = async (qualifyingData: (challenge: string) => Uint8Array): Promise<number> => {
+      const created = await capabilities(node, token);
+      const quoteItem = requested(created)[0] as { chosen_parameters: { challenge: string; selected_subjects: Record<string, number[]> } };
+      const evidence = (await node.agent.evidence(requested(created))) as { data: { attributes: { evidence_collected: { data: Record<string, string> }[] } } };
+      const made = await node.tpm.quote({ nonce: qualifyingData(quoteItem.chosen_parameters.challenge), pcrs: quoteItem.chosen_parameters.selected_subjects['sha256'] ?? [], hashAlg: 'sha256' });
+      (evidence.data.attributes.evidence_collected[0] as { data: Record<string, string> }).data = {
+        message: Buffer.from(made.attest).toString('base64'),
+        signature: Buffer.from(made.signature).toString('base64'),
+        subject_data: Buffer.from(made.pcrBlob).toString('base64'),
+      };
+      const accepted = await call('PATCH', created.headers['location'] as string, evidence, token);
+      await new Promise((resolve) => setTimeout(resolve, 1050));
+      return accepted.status;
+    };
+    expect(await attestWith((challenge) => new Uint8Array(Buffer.from(challenge, 'ascii')))).to.equal(202);
+    expect(await attestWith((challenge) => new Uint8Array(Buffer.from(challenge, 'base64')))).to.equal(202);
+    expect((await history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+    // The text of an earlier challenge (answered in between) is not this attestation's challenge.
+    const previous = requested(await capabilities(node, token));
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const stale = (previous[0] as { chosen_parameters: { challenge: string } }).chosen_parameters.challenge;
+    await call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, await node.agent.evidence(previous), token);
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    expect(await attestWith(() => new Uint8Array(Buffer.from(stale, 'ascii')))).to.equal(202);
+    const rows = await history(node.uuid);
+    expect(rows.map((r) => r.outcome)).to.deep.equal(['pass', 'pass', 'pass', 'fail']);
+    expect(rows[3]?.failures.map((f) => f.event_id)).to.deep.equal(['qoute_validation.quote_validation']);
+  });
+
   it('a quote missing a requested PCR is 422, and nothing is judged', async function () {
     const node = await bootNode();
     await enrol(node);

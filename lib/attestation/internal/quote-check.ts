@@ -14,6 +14,8 @@ export interface QuoteCheckInput {
   readonly akTpm: string | Uint8Array | KeyObject;
   /** The qualifying data the verifier asked for (pull: the nonce's ASCII bytes). */
   readonly nonce: Uint8Array;
+  /** Other qualifying data accepted as well (`VerifyQuoteInput.alternativeNonce`). */
+  readonly alternativeNonce?: Uint8Array;
   readonly hashAlg: QuoteHashAlg;
   /** Pins the signature scheme the agent reported (downgrade protection); omit to accept any the AK allows. */
   readonly signAlg?: string;
@@ -54,6 +56,7 @@ export function checkQuote(input: QuoteCheckInput): QuoteCheckOutcome {
       signature: ahead?.signature ?? parts.signature,
       pcrBlob: parts.pcrBlob,
       nonce: input.nonce,
+      ...(input.alternativeNonce === undefined ? {} : { alternativeNonce: input.alternativeNonce }),
       hashAlg: input.hashAlg,
       ...(input.signAlg === undefined ? {} : { signAlg: input.signAlg }),
       ...(input.signatureVerdict === undefined ? {} : { signatureVerdict: input.signatureVerdict }),

@@ -2,7 +2,10 @@ import { Agent, request } from 'undici';
 
 /** The push routes' media type (JSON:API). */
 const JSON_API = 'application/vnd.api+json';
-/** Largest verifier reply read (its documents are a few KiB). */
+/**
+ * Largest verifier reply read beyond the size of the request: its own documents are a few KiB, but
+ * Keylime's 202 repeats the evidence it was sent (after a boot, the whole IMA log).
+ */
 const MAX_REPLY_BYTES = 1024 * 1024;
 
 export interface PushHttpReply {
@@ -16,8 +19,9 @@ export interface PushHttpReply {
 
 /**
  * The push agent's connection to the verifier: HTTPS trusting `caCert` (the verifier's CA) — or plain
- * HTTP for an `http://` URL (in-process tests) — JSON:API bodies, bounded replies, a timeout per
- * request. The agent opens every connection; it listens on nothing.
+ * HTTP for an `http://` URL (in-process tests) — JSON:API bodies, replies bounded by 1 MiB plus the
+ * size of the request (a verifier may repeat what it was sent), a timeout per request. The agent
+ * opens every connection; it listens on nothing.
  */
 export class PushHttp {
   private readonly dispatcher: Agent;
@@ -41,17 +45,18 @@ export class PushHttp {
     const headers: Record<string, string> = { accept: JSON_API };
     if (body !== undefined) headers['content-type'] = JSON_API;
     if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    const text = body === undefined ? undefined : JSON.stringify(body);
     const response = await request(new URL(path, this.baseUrl), {
       method,
       headers,
       dispatcher: this.dispatcher,
       signal: AbortSignal.timeout(this.timeoutMs),
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(text === undefined ? {} : { body: text }),
     });
-    const text = await readBounded(response.body);
+    const replyText = await readBounded(response.body, MAX_REPLY_BYTES + (text === undefined ? 0 : Buffer.byteLength(text)));
     let document: unknown;
     try {
-      document = text === '' ? undefined : (JSON.parse(text) as unknown);
+      document = replyText === '' ? undefined : (JSON.parse(replyText) as unknown);
     } catch {
       document = undefined;
     }
@@ -73,12 +78,12 @@ function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function readBounded(body: AsyncIterable<Uint8Array>): Promise<string> {
+async function readBounded(body: AsyncIterable<Uint8Array>, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    if (size > MAX_REPLY_BYTES) throw new Error(`verifier reply larger than ${MAX_REPLY_BYTES} bytes`);
+    if (size > limit) throw new Error(`verifier reply larger than ${limit} bytes`);
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -207,24 +207,15 @@ export class PushAgent {
     return { data: { type: 'attestation', attributes: { evidence_supported: items, system_info: { boot_time: bootTime.toISOString().replace(/\.\d{3}Z$/, 'Z') } } } };
   }
 
-  /** Phase 2's body: the quote first, then the logs (read after it: a log ahead of PCR 10 is tolerated, one behind is not). */
+  /**
+   * Phase 2's body: what was asked for — the quote first, then the logs (read after it: a log ahead
+   * of PCR 10 is tolerated, one behind is not). Keylime asks for no quote when the agent's policy
+   * requires no PCR; then only the logs asked for are sent.
+   */
   async evidence(requested: readonly unknown[]): Promise<object> {
-    const quote = quoteParameters(requested);
-    if (quote.hashAlgorithm !== this.options.ak.hashAlg) {
-      throw new PushAttemptFailed(`the verifier asked for a ${quote.hashAlgorithm} quote; the AK signs with ${this.options.ak.hashAlg}`, undefined);
-    }
-    const made = await this.options.tpm.quote({ nonce: new Uint8Array(Buffer.from(quote.challenge, 'base64')), pcrs: quote.pcrs, hashAlg: quote.hashAlgorithm as TpmHashAlgorithm });
-    const items: object[] = [
-      {
-        evidence_class: 'certification',
-        evidence_type: 'tpm_quote',
-        data: {
-          message: Buffer.from(made.attest).toString('base64'),
-          signature: Buffer.from(made.signature).toString('base64'),
-          subject_data: Buffer.from(made.pcrBlob).toString('base64'),
-        },
-      },
-    ];
+    const items: object[] = [];
+    const quoteItem = requested.find((item) => (item as { evidence_type?: unknown }).evidence_type === 'tpm_quote');
+    if (quoteItem !== undefined) items.push(await this.quoteEvidence(quoteParameters(quoteItem)));
     if (requested.some((item) => (item as { evidence_type?: unknown }).evidence_type === 'uefi_log')) {
       items.push({ evidence_class: 'log', evidence_type: 'uefi_log', data: { entries: (await this.bootLog?.base64()) ?? '' } });
     }
@@ -236,17 +227,31 @@ export class PushAgent {
     }
     return { data: { type: 'attestation', attributes: { evidence_collected: items } } };
   }
+
+  private async quoteEvidence(quote: QuoteRequestParameters): Promise<object> {
+    if (quote.hashAlgorithm !== this.options.ak.hashAlg) {
+      throw new PushAttemptFailed(`the verifier asked for a ${quote.hashAlgorithm} quote; the AK signs with ${this.options.ak.hashAlg}`, undefined);
+    }
+    const made = await this.options.tpm.quote({ nonce: new Uint8Array(Buffer.from(quote.challenge, 'base64')), pcrs: quote.pcrs, hashAlg: quote.hashAlgorithm as TpmHashAlgorithm });
+    return {
+      evidence_class: 'certification',
+      evidence_type: 'tpm_quote',
+      data: {
+        message: Buffer.from(made.attest).toString('base64'),
+        signature: Buffer.from(made.signature).toString('base64'),
+        subject_data: Buffer.from(made.pcrBlob).toString('base64'),
+      },
+    };
+  }
 }
 
 /** What an unreadable IMA log gives: no lines, as an empty one. */
 const NO_IMA_LINES: ImaListSlice = { list: '', entry: 0, totalLines: 0 };
 
-/** The quote's `chosen_parameters` in phase 1's reply. */
-function quoteParameters(requested: readonly unknown[]): QuoteRequestParameters {
-  const item = requested.find((i) => (i as { evidence_type?: unknown }).evidence_type === 'tpm_quote') as
-    | { chosen_parameters?: { challenge?: unknown; hash_algorithm?: unknown; selected_subjects?: Record<string, unknown> } }
-    | undefined;
-  const chosen = item?.chosen_parameters;
+/** The `chosen_parameters` of the `tpm_quote` item in phase 1's reply. */
+function quoteParameters(requested: unknown): QuoteRequestParameters {
+  const item = requested as { chosen_parameters?: { challenge?: unknown; hash_algorithm?: unknown; selected_subjects?: Record<string, unknown> } };
+  const chosen = item.chosen_parameters;
   const hash = chosen?.hash_algorithm;
   const pcrs = typeof hash === 'string' ? chosen?.selected_subjects?.[hash] : undefined;
   if (typeof chosen?.challenge !== 'string' || typeof hash !== 'string' || !Array.isArray(pcrs) || !pcrs.every((p) => Number.isInteger(p) && p >= 0 && p <= 23)) {

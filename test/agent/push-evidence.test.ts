@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { PushAgent } from '../../lib/agent/push/push-agent.js';
+import type { AkInfo, Tpm } from '../../lib/tpm-access/tpm-port.js';
+
+describe('push agent evidence: what the verifier asked for', function () {
+  let dir: string;
+  let quotes: number;
+  let agent: PushAgent;
+
+  before(function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-push-evidence-'));
+    const imaLogPath = path.join(dir, 'ima');
+    writeFileSync(imaLogPath, 'line 0\nline 1\nline 2\n');
+    agent = new PushAgent({
+      uuid: 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000',
+      verifierUrl: 'http://127.0.0.1:1',
+      tpm: {
+        quote: () => {
+          quotes += 1;
+          return Promise.reject(new Error('no quote was asked for'));
+        },
+      } as unknown as Tpm,
+      ak: { hashAlg: 'sha256', signAlg: 'rsassa' } as AkInfo,
+      imaLogPath,
+      bootTime: new Date(0),
+      log: pino({ level: 'silent' }),
+    });
+  });
+
+  beforeEach(function () {
+    quotes = 0;
+  });
+
+  after(async function () {
+    await agent.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends only the IMA entries when no tpm_quote is requested (Keylime asks for none when no PCR is required)', async function () {
+    const body = await agent.evidence([{ evidence_class: 'log', evidence_type: 'ima_log', chosen_parameters: { starting_offset: 1, format: 'text/plain' } }]);
+    expect(body).to.deep.equal({
+      data: { type: 'attestation', attributes: { evidence_collected: [{ evidence_class: 'log', evidence_type: 'ima_log', data: { entries: 'line 1\nline 2\n', entry_count: 2 } }] } },
+    });
+    expect(quotes).to.equal(0);
+  });
+
+  it('still gives up on a tpm_quote request it cannot use', async function () {
+    const refused = await agent.evidence([{ evidence_class: 'certification', evidence_type: 'tpm_quote', chosen_parameters: { hash_algorithm: 'sha256' } }]).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(String(refused)).to.contain('no usable quote');
+  });
+});

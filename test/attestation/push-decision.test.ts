@@ -42,6 +42,31 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     expect(choice.selectedSubjects).to.deep.equal({ sha256: [10, 15], sha1: null });
   });
 
+  it('chooses the certification key as Keylime does: among the keys whose allowable lists fit, the enrolled AK (TPM2B or TPMT form), else one named "ak", else the first', function () {
+    const state = initialAgentState(OperationalState.GET_QUOTE);
+    const key = (id: string, rest: Partial<PushCapabilities['quote']['certificationKeys'][number]> = {}) => ({
+      keyAlgorithm: 'rsa',
+      serverIdentifier: id,
+      public: undefined,
+      allowableSignatureSchemes: undefined,
+      allowableHashAlgorithms: undefined,
+      raw: { server_identifier: id },
+      ...rest,
+    });
+    const chosenKey = (keys: ReturnType<typeof key>[]) => {
+      const chosen = choosePushEvidence(state, policies, agent.akTpm, offered({ certificationKeys: keys }));
+      return chosen.ok ? chosen.choice.certificationKey['server_identifier'] : chosen.detail;
+    };
+    const sha1Only = key('ak', { allowableHashAlgorithms: ['sha1'] });
+    const tpmt = Buffer.from(agent.akTpm, 'base64').subarray(2).toString('base64');
+    expect(chosenKey([sha1Only, key('named-ak'), key('tpmt', { public: tpmt })])).to.equal('tpmt');
+    expect(chosenKey([key('tpm2b', { public: agent.akTpm }), key('ak')])).to.equal('tpm2b');
+    expect(chosenKey([key('first'), key('ak')])).to.equal('ak');
+    // No key names the AK: the first that fits (a sha1-only key does not: sha1 is not accepted here).
+    expect(chosenKey([sha1Only, key('idevid', { allowableSignatureSchemes: ['rsapss'] }), key('first-fit'), key('second-fit')])).to.equal('first-fit');
+    expect(chosenKey([sha1Only])).to.contain('no certification key offered');
+  });
+
   it('continues IMA from the stored entry when the boot time is unchanged, restarts after a reboot, refuses a boot time that went back', function () {
     const state = { ...initialAgentState(OperationalState.GET_QUOTE), boottime: 1_700_000_000, ima: { ...initialAgentState().ima, nextEntry: 7 } };
     const same = choosePushEvidence(state, policies, agent.akTpm, offered());

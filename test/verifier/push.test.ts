@@ -618,6 +618,42 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(rows[3]?.failures.map((f) => f.event_id)).to.deep.equal(['qoute_validation.quote_validation']);
   });
 
+  it('whatever certification key is chosen, the quote is verified against the enrolled ak_tpm: another TPM\'s AK offered as "ak" is echoed, and its quote fails', async function () {
+    const node = await bootNode();
+    await enrol(node);
+    const token = await node.agent.openSession();
+    const other = await createSoftwareTpm();
+    await other.ensureEk();
+    const otherAk = await other.ensureAk('sha256');
+    const offer = async () => {
+      const body = (await node.agent.capabilities()) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+      body.data.attributes.evidence_supported[0].capabilities.certification_keys[0].public = Buffer.from(otherAk.akPublic).toString('base64');
+      const created = await call('POST', `/v3.0/agents/${node.uuid}/attestations`, body, token);
+      expect(created.status).to.equal(201);
+      const quoteItem = requested(created)[0] as { chosen_parameters: { challenge: string; selected_subjects: Record<string, number[]>; certification_key: { public: string } } };
+      expect(quoteItem.chosen_parameters.certification_key.public).to.equal(Buffer.from(otherAk.akPublic).toString('base64'));
+      return created;
+    };
+    // The enrolled AK's quote passes although the key chosen (and echoed) is the other TPM's.
+    const first = await offer();
+    expect((await call('PATCH', first.headers['location'] as string, await node.agent.evidence(requested(first)), token)).status).to.equal(202);
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    // A quote by the offered key fails.
+    const second = await offer();
+    const quoteItem = requested(second)[0] as { chosen_parameters: { challenge: string; selected_subjects: Record<string, number[]> } };
+    const forged = await other.quote({ nonce: new Uint8Array(Buffer.from(quoteItem.chosen_parameters.challenge, 'base64')), pcrs: quoteItem.chosen_parameters.selected_subjects['sha256'] ?? [], hashAlg: 'sha256' });
+    const evidence = (await node.agent.evidence(requested(second))) as { data: { attributes: { evidence_collected: { data: Record<string, string> }[] } } };
+    (evidence.data.attributes.evidence_collected[0] as { data: Record<string, string> }).data = {
+      message: Buffer.from(forged.attest).toString('base64'),
+      signature: Buffer.from(forged.signature).toString('base64'),
+      subject_data: Buffer.from(forged.pcrBlob).toString('base64'),
+    };
+    expect((await call('PATCH', second.headers['location'] as string, evidence, token)).status).to.equal(202);
+    const rows = await history(node.uuid);
+    expect(rows.map((r) => r.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(rows[1]?.failures.map((f) => f.event_id)).to.deep.equal(['qoute_validation.quote_validation']);
+  });
+
   it('a quote missing a requested PCR is 422, and nothing is judged', async function () {
     const node = await bootNode();
     await enrol(node);

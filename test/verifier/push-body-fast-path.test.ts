@@ -61,6 +61,12 @@ const EVIDENCE = {
   },
 };
 
+/** `meta` (which a newer Rust agent may put on evidence data, and Keylime on capabilities) is accepted and ignored. */
+const CAPABILITIES_WITH_META = JSON.parse(JSON.stringify(CAPABILITIES)) as typeof CAPABILITIES;
+(CAPABILITIES_WITH_META.data.attributes.evidence_supported[0]!.capabilities as Record<string, unknown>)['meta'] = { note: 'ignored' };
+const EVIDENCE_WITH_META = JSON.parse(JSON.stringify(EVIDENCE)) as typeof EVIDENCE;
+(EVIDENCE_WITH_META.data.attributes.evidence_collected[0]!.data as Record<string, unknown>)['meta'] = { pcrs: { sha256: { '10': '0x00' } } };
+
 const AGENT_PARAMS = { agent_id: 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000' };
 const INDEX_PARAMS = { agent_id: 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000', index: 'latest' };
 
@@ -128,6 +134,8 @@ describe('push bodies: the fast path accepts only what the DTOs accept', functio
   const cases = [
     { name: 'capabilities', body: CAPABILITIES, fast: fastCapabilitiesBody, dto: CapabilitiesBody as DtoClass<object>, location: 'body' as const },
     { name: 'evidence', body: EVIDENCE, fast: fastEvidenceBody, dto: EvidenceBody as DtoClass<object>, location: 'body' as const },
+    { name: 'capabilities with meta', body: CAPABILITIES_WITH_META, fast: fastCapabilitiesBody, dto: CapabilitiesBody as DtoClass<object>, location: 'body' as const },
+    { name: 'evidence with meta', body: EVIDENCE_WITH_META, fast: fastEvidenceBody, dto: EvidenceBody as DtoClass<object>, location: 'body' as const },
     { name: 'agent params', body: AGENT_PARAMS, fast: fastAgentParams, dto: PushAgentParams as DtoClass<object>, location: 'params' as const },
     { name: 'index params', body: INDEX_PARAMS, fast: fastIndexParams, dto: AttestationIndexParams as DtoClass<object>, location: 'params' as const },
   ];

@@ -773,5 +773,18 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
       const evidence = { data: { type: 'attestation', attributes: { evidence_collected: [{ evidence_class: 'certification', evidence_type: 'tpm_quote', data: { message: '%%%', signature: 'AA==', subject_data: 'AA==' } }] } } };
       expect((await call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence, token)).status).to.equal(400);
     });
+
+    it('capabilities and evidence carrying meta are accepted, and meta is ignored (not repeated, not stored)', async function () {
+      const body = (await node.agent.capabilities()) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+      body.data.attributes.evidence_supported[0].capabilities.meta = { note: 'ignored' };
+      const created = await call('POST', `/v3.0/agents/${node.uuid}/attestations`, body, token);
+      expect(created.status).to.equal(201);
+      const evidence = (await node.agent.evidence(requested(created))) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+      evidence.data.attributes.evidence_collected[0].data.meta = { pcrs: {} };
+      const accepted = await call('PATCH', created.headers['location'] as string, evidence, token);
+      expect(accepted.status).to.equal(202);
+      expect(accepted.body['data']['attributes']['evidence'][0]['capabilities']).to.not.have.property('meta');
+      expect(accepted.body['data']['attributes']['evidence'][0]['data']).to.not.have.property('meta');
+    });
   });
 });

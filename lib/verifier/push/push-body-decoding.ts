@@ -44,8 +44,15 @@ export function capabilitiesOf(body: CapabilitiesBody): PushCapabilities {
     },
     uefiLog: logOf(uefi),
     imaLog: logOf(ima),
-    received: Object.fromEntries(items.map((i) => [i.evidence_type, { ...i.capabilities }])),
+    received: Object.fromEntries(items.map((i) => [i.evidence_type, withoutMeta(i.capabilities)])),
   };
+}
+
+/** Capabilities as received, less `meta`, which is ignored (and not stored with the attestation). */
+function withoutMeta(capabilities: EvidenceCapabilities): Record<string, unknown> {
+  const kept: Record<string, unknown> = { ...capabilities };
+  delete kept['meta'];
+  return kept;
 }
 
 function logOf(capabilities: EvidenceCapabilities | undefined): { entryCount: number } | undefined {

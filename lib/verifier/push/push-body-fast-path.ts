@@ -64,6 +64,7 @@ const CAPABILITIES = new Set([
   'supports_partial_access',
   'appendable',
   'formats',
+  'meta',
 ]);
 const CERTIFICATION_KEY = new Set([
   'key_class',
@@ -75,7 +76,7 @@ const CERTIFICATION_KEY = new Set([
   'allowable_hash_algorithms',
   'public',
 ]);
-const COLLECTED_DATA = new Set(['message', 'signature', 'subject_data', 'entries', 'entry_count']);
+const COLLECTED_DATA = new Set(['message', 'signature', 'subject_data', 'entries', 'entry_count', 'meta']);
 const AGENT_PARAMS = new Set(['agent_id']);
 const INDEX_PARAMS = new Set(['agent_id', 'index']);
 const EVIDENCE_CLASS_SET: ReadonlySet<string> = new Set(EVIDENCE_CLASSES);
@@ -108,7 +109,8 @@ function capabilities(value: unknown): boolean {
     isAbsentOr(value['entry_count'], (v) => integer(v, 0, 100_000_000)) &&
     isAbsentOr(value['supports_partial_access'], boolean) &&
     isAbsentOr(value['appendable'], boolean) &&
-    isAbsentOr(value['formats'], shortList)
+    isAbsentOr(value['formats'], shortList) &&
+    isAbsentOr(value['meta'], isPlainObject)
   );
 }
 
@@ -133,7 +135,8 @@ function collected(value: unknown): boolean {
     isAbsentOr(value['signature'], (v) => isBase64OfAtMost(v, MAX_TPM_B64)) &&
     isAbsentOr(value['subject_data'], (v) => isBase64OfAtMost(v, MAX_TPM_B64)) &&
     isAbsentOr(value['entries'], (v) => isStringOfAtMost(v, MAX_LOG_TEXT)) &&
-    isAbsentOr(value['entry_count'], (v) => integer(v, 0, 100_000_000))
+    isAbsentOr(value['entry_count'], (v) => integer(v, 0, 100_000_000)) &&
+    isAbsentOr(value['meta'], isPlainObject)
   );
 }
 

@@ -7,6 +7,7 @@ import {
   IsIn,
   IsInt,
   IsISO8601,
+  IsObject,
   IsOptional,
   IsString,
   Max,
@@ -19,7 +20,8 @@ import { IsBase64String, IsKeylimeAgentId } from '../../http/validators.js';
 
 /**
  * The JSON:API bodies of the push routes (keylime-protocol §10; the Rust push agent's requests).
- * Every field is bounded; unknown fields are refused like everywhere else (`validateDto`).
+ * Every field is bounded; unknown fields are refused like everywhere else (`validateDto`), except an
+ * object `meta` on capabilities and on evidence data, which is accepted and ignored.
  */
 
 export const SHORT = 64;
@@ -80,6 +82,8 @@ export class EvidenceCapabilities {
   @IsOptional() @IsBoolean() supports_partial_access?: boolean;
   @IsOptional() @IsBoolean() appendable?: boolean;
   @IsOptional() formats?: string[];
+  /** Accepted and ignored, as Keylime ignores what it does not know. */
+  @IsOptional() @IsObject() meta?: object;
 }
 apply(EvidenceCapabilities.prototype, 'signature_schemes', shortList());
 apply(EvidenceCapabilities.prototype, 'hash_algorithms', shortList());
@@ -120,6 +124,8 @@ export class CollectedData {
   @IsOptional() @IsBase64String({ maxLength: MAX_TPM_B64 }) subject_data?: string;
   @IsOptional() @IsString() @MaxLength(MAX_LOG_TEXT) entries?: string;
   @IsOptional() @IsInt() @Min(0) @Max(100_000_000) entry_count?: number;
+  /** Accepted and ignored (the Rust agent's `EvidenceData` may carry it). */
+  @IsOptional() @IsObject() meta?: object;
 }
 
 export class EvidenceCollected {

@@ -770,6 +770,10 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
 
     it('a session body that is not JSON:API, and evidence whose quote is not base64, are 400', async function () {
       expect((await call('POST', '/v3.0/sessions', { agent_id: node.uuid })).status).to.equal(400);
+      // As Keylime: the authentication type must be tpm_pop (else 400); its class is not looked at.
+      const session = (supported: object) => call('POST', '/v3.0/sessions', { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [supported] } } });
+      expect((await session({ authentication_class: 'pop', authentication_type: 'password' })).status).to.equal(400);
+      expect((await session({ authentication_class: 'proof', authentication_type: 'tpm_pop' })).status).to.equal(200);
       const evidence = { data: { type: 'attestation', attributes: { evidence_collected: [{ evidence_class: 'certification', evidence_type: 'tpm_quote', data: { message: '%%%', signature: 'AA==', subject_data: 'AA==' } }] } } };
       expect((await call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence, token)).status).to.equal(400);
     });

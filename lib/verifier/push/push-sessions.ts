@@ -93,8 +93,9 @@ export class PushSessions {
     if (wait !== undefined) {
       throw new PushRefused(429, 'too_many_requests', 'too many sessions requested; try again later', wait);
     }
-    if (!body.data.attributes.authentication_supported.some((m) => m.authentication_class === POP.authentication_class && m.authentication_type === POP.authentication_type)) {
-      throw new PushRefused(422, 'invalid_authentication', 'authentication_supported must include pop / tpm_pop');
+    // Keylime's AuthSession.create_in_memory looks at the type only, and answers 400 without it.
+    if (!body.data.attributes.authentication_supported.some((m) => m.authentication_type === POP.authentication_type)) {
+      throw new PushRefused(400, 'invalid_authentication', 'authentication_supported must include the tpm_pop authentication type');
     }
     const session = {
       sessionId: randomUUID(),

@@ -8,7 +8,8 @@ import type { SessionProofOutcome } from './push-sessions.js';
 
 /**
  * The attributes of a session PATCH reply, pass or fail: the Rust agent reads them into a struct that
- * requires `authentication[]` and the three times (RFC 3339), with `token` and `token_expires_at` only on a pass.
+ * requires `authentication[]` and the three times (RFC 3339); `token` and `token_expires_at` come
+ * only with a pass.
  */
 export function sessionResultAttributes(outcome: SessionProofOutcome): object {
   return {

@@ -1,8 +1,8 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { AgentAttestationState } from './agent-state.js';
 import { runAttestationChecks } from './attestation-checks.js';
-import { isQuoteHashAlg } from './algorithms.js';
 import { failed, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
+import { capabilitiesToKeep, chooseCertificationKey } from './internal/push-key-choice.js';
 import { internalVerifierFailure, InternalVerifierEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
 import { policyRoundInput, type ImaRoundMode } from './internal/round-parts.js';
@@ -81,10 +81,9 @@ export type PushRefusal = { readonly ok: false; readonly detail: string };
  * Phase 1 (Keylime `verification/tpm_engine.py`): the required PCRs are the `tpm_policy` PCRs with
  * values and those of its mask (PCR 16 aside: no NK key binds it in push mode), the measured-boot PCRs
  * with a refstate, and PCR 10 with a real runtime policy. Hash and scheme are the first of the agent's
- * accept lists the agent offers (and its key allows); the key, among those whose allowable lists
- * admit one of those, is the one whose `public` is the enrolled AK, else one with
- * `server_identifier: "ak"`, else the first. The key chosen is only repeated to the agent: the quote
- * is always verified against the enrolled `ak_tpm` (`decidePushEvidence`). The IMA offset continues
+ * accept lists the agent offers (and its key allows), the key as `chooseCertificationKey` picks it;
+ * the key chosen is only repeated to the agent: the quote is always verified against the enrolled
+ * `ak_tpm` (`decidePushEvidence`). The IMA offset continues
  * the stored replay when the boot time is unchanged, restarts at 0 after a reboot, and is refused when
  * the boot time went back. Unlike Keylime, a quote is always asked for (fail closed): with nothing
  * required it covers PCR 0.
@@ -99,19 +98,11 @@ export function choosePushEvidence(state: AgentAttestationState, policies: Agent
       return refuse("Attribute 'evidence' may only contain PCR banks for the given hash algorithms.");
     }
   }
-  const hashFor = (key: OfferedKey): string | undefined =>
-    policies.acceptTpmHashAlgs.find((h) => isQuoteHashAlg(h) && quote.hashAlgorithms.includes(h) && (key.allowableHashAlgorithms?.includes(h) ?? true));
-  const schemeFor = (key: OfferedKey): string | undefined =>
-    policies.acceptTpmSigningAlgs.find((s) => quote.signatureSchemes.includes(s) && (key.allowableSignatureSchemes?.includes(s) ?? true));
-  const fitting = quote.certificationKeys.filter((k) => hashFor(k) !== undefined && schemeFor(k) !== undefined);
-  // Keylime's preference among the keys that fit: the enrolled AK, then one named "ak", then the first.
-  const enrolled = enrolledAkForms(akTpm);
-  const key = fitting.find((k) => k.public !== undefined && enrolled.includes(k.public)) ?? fitting.find((k) => k.serverIdentifier === 'ak') ?? fitting[0];
-  const hashAlg = key === undefined ? undefined : hashFor(key);
-  const signatureScheme = key === undefined ? undefined : schemeFor(key);
-  if (key === undefined || hashAlg === undefined || signatureScheme === undefined) {
+  const chosen = chooseCertificationKey(quote, policies, akTpm);
+  if (chosen === undefined) {
     return refuse('no certification key offered allows a hash algorithm and a signature scheme accepted for this agent');
   }
+  const { key, hashAlg, signatureScheme } = chosen;
   const pcrs = requiredPcrs(policies);
   const bank = quote.availableSubjects[hashAlg] ?? [];
   const missing = pcrs.filter((pcr) => !bank.includes(pcr));
@@ -135,7 +126,7 @@ export function choosePushEvidence(state: AgentAttestationState, policies: Agent
       pcrs,
       selectedSubjects,
       certificationKey: key.raw,
-      capabilities: offered.received,
+      capabilities: capabilitiesToKeep(offered.received, key),
       uefiLog,
       imaStartingOffset: ima.offset,
       imaEntryCount: ima.offset === null ? null : (offered.imaLog?.entryCount ?? null),
@@ -143,15 +134,6 @@ export function choosePushEvidence(state: AgentAttestationState, policies: Agent
       bootTime: offered.bootTime,
     },
   };
-}
-
-/**
- * The enrolled AK as a certification key's `public` may carry it: the registrar's base64 TPM2B_PUBLIC,
- * or the TPMT_PUBLIC inside it (a u16 size first, TPM 2.0 Part 2 §12.2.5), which the Rust agent sends.
- */
-function enrolledAkForms(akTpm: string): readonly string[] {
-  const bytes = Buffer.from(akTpm, 'base64');
-  return bytes.length > 2 ? [akTpm, bytes.subarray(2).toString('base64')] : [akTpm];
 }
 
 /** The PCRs a push quote must cover (see `choosePushEvidence`). */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
+import { evidenceRequested } from '../../lib/agent/push/evidence-requested.js';
 import { PushAgent } from '../../lib/agent/push/push-agent.js';
 import type { AkInfo, Tpm } from '../../lib/tpm-access/tpm-port.js';
 
@@ -54,5 +55,16 @@ describe('push agent evidence: what the verifier asked for', function () {
       (error: unknown) => error,
     );
     expect(String(refused)).to.contain('no usable quote');
+  });
+
+  it('a 201 without evidence_requested, or naming nothing the agent can send, is not a request for empty evidence', function () {
+    const created = (requested: unknown): unknown => ({ data: { attributes: { evidence_requested: requested } } });
+    expect(evidenceRequested({ data: { attributes: {} } })).to.equal(undefined);
+    expect(evidenceRequested(undefined)).to.equal(undefined);
+    expect(evidenceRequested(created('tpm_quote'))).to.equal(undefined);
+    expect(evidenceRequested(created([]))).to.equal(undefined);
+    expect(evidenceRequested(created([null, { evidence_type: 'other' }]))).to.equal(undefined);
+    const imaOnly = [{ evidence_class: 'log', evidence_type: 'ima_log' }];
+    expect(evidenceRequested(created(imaOnly))).to.equal(imaOnly);
   });
 });

@@ -172,6 +172,26 @@ describe('push bodies: the fast path accepts only what the DTOs accept', functio
     expect(fastCapabilitiesBody(undefined)).to.equal(undefined);
   });
 
+  it('leaves a meta object holding a prototype key or nested past the guard\'s depth to the DTO path, which refuses it', function () {
+    let deep: Record<string, unknown> = {};
+    for (let level = 0; level < 40; level += 1) deep = { next: deep };
+    const hostile: [string, unknown][] = [
+      ['constructor key', { constructor: {} }],
+      ['__proto__ key', JSON.parse('{"__proto__":{"polluted":true}}') as unknown],
+      ['40 levels deep', deep],
+    ];
+    for (const [name, meta] of hostile) {
+      const evidence = JSON.parse(JSON.stringify(EVIDENCE)) as typeof EVIDENCE;
+      (evidence.data.attributes.evidence_collected[0]!.data as Record<string, unknown>)['meta'] = meta;
+      const capabilities = JSON.parse(JSON.stringify(CAPABILITIES)) as typeof CAPABILITIES;
+      (capabilities.data.attributes.evidence_supported[0]!.capabilities as Record<string, unknown>)['meta'] = meta;
+      expect(fastEvidenceBody(evidence), `evidence meta with a ${name}`).to.equal(undefined);
+      expect(dtoAccepts(EvidenceBody, evidence, 'body'), `the DTO on evidence meta with a ${name}`).to.equal(false);
+      expect(fastCapabilitiesBody(capabilities), `capabilities meta with a ${name}`).to.equal(undefined);
+      expect(dtoAccepts(CapabilitiesBody, capabilities, 'body'), `the DTO on capabilities meta with a ${name}`).to.equal(false);
+    }
+  });
+
   it('refuses a surrogate pair past a length bound, leaving class-validator to count it', function () {
     const body = JSON.parse(JSON.stringify(CAPABILITIES)) as typeof CAPABILITIES;
     body.data.attributes.evidence_supported[0]!.capabilities.component_version = '\u{1F600}'.repeat(40);

@@ -43,6 +43,26 @@ describe('push sessions: bearer tokens remembered per session', function () {
     return error as PushRefused;
   }
 
+  it('a token whose session id is not a UUID is 401 without a read (session_id is a uuid column)', async function () {
+    expect((await refusal(`Bearer ${'-'.repeat(36)}.the-secret`)).status).to.equal(401);
+    expect((await refusal(`Bearer ${session.sessionId.toUpperCase()}.the-secret`)).status).to.equal(401);
+    expect(reads).to.equal(0);
+  });
+
+  it('the sweep deletes only sessions lapsed one more challenge lifetime ago, so a late proof is still answered 200 "fail", not 404', async function () {
+    let before: Date | undefined;
+    const repository = {
+      deleteLapsedSessions: async (cutoff: Date) => {
+        before = cutoff;
+        return 0;
+      },
+    } as unknown as PushRepository;
+    const sweeper = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: ITERATIONS });
+    const now = new Date();
+    await sweeper.sweep(now);
+    expect(before?.getTime()).to.equal(now.getTime() - 60_000);
+  });
+
   it('checks a token against its slow hash once, then answers from memory', async function () {
     await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);
     await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);

@@ -5,6 +5,7 @@ import { backoffDelayMs } from '../../timing/backoff.js';
 import { BootLogCache } from '../boot-log-cache.js';
 import { ImaLogReader } from '../ima-log-reader.js';
 import type { ImaListSlice } from '../ima-list-slice.js';
+import { evidenceRequested } from './evidence-requested.js';
 import { PushHttp, type PushHttpReply } from './push-http.js';
 
 /** Keylime's push-agent back-off defaults (spec §10.1): 10 s doubling, at most 300 s. */
@@ -109,7 +110,8 @@ export class PushAgent {
     this.token ??= await this.openSession();
     const created = await this.http.send('POST', `/v3.0/agents/${this.options.uuid}/attestations`, await this.capabilities(), this.token);
     this.refuseUnless(created, 201, 'capabilities');
-    const requested = (created.document as { data?: { attributes?: { evidence_requested?: unknown[] } } } | undefined)?.data?.attributes?.evidence_requested ?? [];
+    const requested = evidenceRequested(created.document);
+    if (requested === undefined) throw new PushAttemptFailed('capabilities: the verifier\'s 201 requests no evidence this agent can send', created.status);
     const evidence = await this.evidence(requested);
     const where = created.location ?? `/v3.0/agents/${this.options.uuid}/attestations/latest`;
     const accepted = await this.http.send('PATCH', where, evidence, this.token);
@@ -259,3 +261,4 @@ function quoteParameters(requested: unknown): QuoteRequestParameters {
   }
   return { challenge: chosen.challenge, hashAlgorithm: hash, pcrs: pcrs as number[] };
 }
+

@@ -1,5 +1,5 @@
 import { isISO8601 } from 'class-validator';
-import { hasOnlyKeys, isAbsentOr, isAgentIdString, isBase64OfAtMost, isOneOf, isPlainObject, isStringOfAtMost, type PlainObject } from '../../http/fast-path-checks.js';
+import { hasOnlyKeys, isAbsentOr, isAgentIdString, isBase64OfAtMost, isOneOf, isPlainObject, isStringOfAtMost, passesJsonGuard, type PlainObject } from '../../http/fast-path-checks.js';
 import type { AttestationIndexParams, CapabilitiesBody, EvidenceBody, PushAgentParams } from './push-dtos.js';
 import { EVIDENCE_CLASSES, EVIDENCE_TYPES, MAX_LOG_TEXT, MAX_TPM_B64, SHORT } from './push-dtos.js';
 
@@ -22,6 +22,8 @@ import { EVIDENCE_CLASSES, EVIDENCE_TYPES, MAX_LOG_TEXT, MAX_TPM_B64, SHORT } fr
 
 /** `POST /v3.0/agents/{id}/attestations`: the body when `CapabilitiesBody` certainly accepts it as is. */
 export function fastCapabilitiesBody(value: unknown): CapabilitiesBody | undefined {
+  // `meta` objects are taken as they are: only the guard keeps a prototype key or deep nesting in them from the fast path.
+  if (!passesJsonGuard(value)) return undefined;
   return document(
     value,
     CAPABILITIES_ATTRIBUTES,
@@ -33,6 +35,7 @@ export function fastCapabilitiesBody(value: unknown): CapabilitiesBody | undefin
 
 /** `PATCH /v3.0/agents/{id}/attestations/{index}`: the body when `EvidenceBody` certainly accepts it as is. */
 export function fastEvidenceBody(value: unknown): EvidenceBody | undefined {
+  if (!passesJsonGuard(value)) return undefined;
   return document(value, EVIDENCE_ATTRIBUTES, (attributes) =>
     list(attributes['evidence_collected'], 8, (item) => hasOnlyKeys(item, EVIDENCE_COLLECTED, ['evidence_class', 'evidence_type', 'data']) && evidenceKind(item) && collected(item['data'])),
   ) as EvidenceBody | undefined;

@@ -144,12 +144,12 @@ export class PushRepository {
     await this.knex(SESSIONS).update({ token_expires_at: expiresAt }).where({ session_id: sessionId }).where('token_expires_at', '<', expiresAt);
   }
 
-  /** Sessions of agents whose challenge and token have both lapsed. */
-  async deleteLapsedSessions(now: Date): Promise<number> {
+  /** Sessions whose challenge and token both lapsed before `before`. */
+  async deleteLapsedSessions(before: Date): Promise<number> {
     return this.knex(SESSIONS)
-      .where('challenge_expires_at', '<', now)
+      .where('challenge_expires_at', '<', before)
       .where((q) => {
-        void q.whereNull('token_expires_at').orWhere('token_expires_at', '<', now);
+        void q.whereNull('token_expires_at').orWhere('token_expires_at', '<', before);
       })
       .delete();
   }
@@ -251,8 +251,8 @@ export class PushRepository {
 }
 
 /**
- * One row of `NEW_ROWS`; `after` and `agentVersion` only for `INSERT_AFTER`. Its `system_info` and the
- * certification key in `choice` are the agent's own strings: the rows go through `storableJson`, so a
+ * One row of `NEW_ROWS`; `after` and `agentVersion` only for `INSERT_AFTER`. Its `system_info`, and in
+ * `choice` the certification key and the capabilities kept, are the agent's own strings: the rows go through `storableJson`, so a
  * NUL or lone surrogate there is stored escaped instead of failing the statement (and, in a batch,
  * every other agent's insert with it).
  */

@@ -55,8 +55,14 @@ export interface AuthenticatedSession {
 const POP = { authentication_class: 'pop', authentication_type: 'tpm_pop' } as const;
 const CHALLENGE_BYTES = 16;
 const SECRET_BYTES = 32;
-/** A session id as `open` makes it (a UUID); anything else names no session. */
-const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * A session id as `open` makes it (a UUID): anything else names no session, and is refused before
+ * a read, since `session_id` is a uuid column and PostgreSQL would fail the statement (a 500).
+ */
+const UUID_TEXT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const SESSION_ID = new RegExp(`^${UUID_TEXT}$`);
+/** `Authorization: Bearer <session id>.<secret>`. */
+const BEARER_TOKEN = new RegExp(`^Bearer (${UUID_TEXT})\\.([A-Za-z0-9_-]{1,128})$`);
 
 /**
  * Proof-of-possession sessions (keylime-protocol §10.2). A session hands out a 16-byte challenge; the
@@ -119,7 +125,8 @@ export class PushSessions {
     const session = SESSION_ID.test(sessionId) ? await this.repository.findSession(sessionId) : undefined;
     if (session === undefined) throw new PushRefused(404, 'not_found', 'session not found');
     if (session.agentId !== agentId) throw new PushRefused(400, 'bad_request', 'the session was opened for another agent');
-    const proof = body.data.attributes.authentication_provided.find((m) => m.authentication_class === POP.authentication_class && m.authentication_type === POP.authentication_type);
+    // By type alone, as `open` accepts a session (Keylime checks the type, not the class).
+    const proof = body.data.attributes.authentication_provided.find((m) => m.authentication_type === POP.authentication_type);
     const echo: SessionProofEcho = {
       sessionId,
       agentId,
@@ -157,7 +164,7 @@ export class PushSessions {
    * opens a new session.
    */
   async authenticate(agentId: string, authorization: string | undefined, now = new Date()): Promise<AuthenticatedSession> {
-    const match = /^Bearer ([0-9a-f-]{36})\.([A-Za-z0-9_-]{1,128})$/.exec(authorization ?? '');
+    const match = BEARER_TOKEN.exec(authorization ?? '');
     if (authorization === undefined || authorization === '') {
       throw new PushRefused(403, 'unauthorized', 'a session token is required (Authorization: Bearer)');
     }

@@ -65,6 +65,10 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     // No key names the AK: the first that fits (a sha1-only key does not: sha1 is not accepted here).
     expect(chosenKey([sha1Only, key('idevid', { allowableSignatureSchemes: ['rsapss'] }), key('first-fit'), key('second-fit')])).to.equal('first-fit');
     expect(chosenKey([sha1Only])).to.contain('no certification key offered');
+    // The capabilities kept to be repeated in the 202 carry the chosen key only, the rest as received.
+    const received = { tpm_quote: { component_version: '2.0', certification_keys: [{ server_identifier: 'first' }, { server_identifier: 'ak' }] }, ima_log: { entry_count: 5 } };
+    const chosen = choosePushEvidence(state, policies, agent.akTpm, offered({ certificationKeys: [key('first'), key('ak')] }, { received }));
+    expect(chosen.ok && chosen.choice.capabilities).to.deep.equal({ tpm_quote: { component_version: '2.0', certification_keys: [{ server_identifier: 'ak' }] }, ima_log: { entry_count: 5 } });
   });
 
   it('continues IMA from the stored entry when the boot time is unchanged, restarts after a reboot, refuses a boot time that went back', function () {

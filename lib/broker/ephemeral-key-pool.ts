@@ -6,8 +6,10 @@ const P256_ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
 /**
  * Ephemeral P-256 ECDH private keys for ECDH-ES answers, made ahead of the requests that use them.
  * `take` hands out each key once and forgets it; when fewer than `lowWater` are left it starts one
- * refill, which makes keys back to back up to `size`; an empty pool makes the key on the spot. Keys are
- * extractable: jose exports the public part for the `epk` header.
+ * refill, which asks WebCrypto for the missing keys up to `size` all at once (the thread pool then makes
+ * them back to back); an empty pool makes the key on the spot. A key the refill fails to make is left
+ * out, and a failure on the spot fails the answer. Keys are extractable: jose exports the public part
+ * for the `epk` header.
  */
 export class EphemeralKeyPool {
   private readonly keys: webcrypto.CryptoKey[] = [];

@@ -1,5 +1,6 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { FlattenedEncrypt } from 'jose';
+import { EphemeralKeyPool } from './ephemeral-key-pool.js';
 import { EC_WRAP_ALG, RESOURCE_ENC, type TeePublicKey } from './tee-public-key.js';
 
 /** The flattened JWE JSON serialization (RFC 7516 §7.2.2) of a resource answer: kbs-types `Response`. */
@@ -14,6 +15,13 @@ export interface ResourceJwe {
 /** A256GCM: 256-bit content key, 96-bit IV (RFC 7518 §5.3). */
 const CEK_BYTES = 32;
 const IV_BYTES = 12;
+
+/**
+ * The ECDH-ES ephemeral keys of this process's EC answers, each used for one answer. Made in batches
+ * ahead of the requests: a WebCrypto key generation per answer cost one more thread-pool round trip on
+ * the request path, and batched generation costs less CPU per key (docs/broker.md, sixth pass).
+ */
+const ephemeralKeys = new EphemeralKeyPool();
 
 /**
  * The resource answer: a fresh A256GCM content key wrapped to the node's tee-pubkey with RSA-OAEP-256
@@ -47,13 +55,15 @@ async function encryptWithJose(plaintext: Uint8Array, teeKey: TeePublicKey): Pro
 async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey): Promise<ResourceJwe> {
   const cek = randomBytes(CEK_BYTES);
   try {
-    // jose's JWE of nothing under our content key: only its encrypted key and its epk are used.
-    // (`setContentEncryptionKey` is marked "for testing" in jose 6's typings; it is the one way to have
-    // jose agree and wrap a content key that is then used under another header. A jose without it
-    // fails this path's tests, not silently.)
+    // jose's JWE of nothing under our content key and with an ephemeral key from the pool: only its
+    // encrypted key and its epk are used. (`setContentEncryptionKey` and the `epk` of
+    // `setKeyManagementParameters` are marked deprecated, "for testing and vector validation", in jose
+    // 6's typings; they are the one way to have jose agree with a key made ahead and wrap a content key
+    // that is then used under another header. A jose without them fails this path's tests, not silently.)
     const wrapping = await new FlattenedEncrypt(new Uint8Array(0))
       .setProtectedHeader({ alg: teeKey.alg, enc: RESOURCE_ENC })
       .setContentEncryptionKey(cek)
+      .setKeyManagementParameters({ epk: await ephemeralKeys.take() })
       .encrypt(teeKey.key);
     if (wrapping.protected === undefined || wrapping.encrypted_key === undefined) {
       throw new Error('jose returned a JWE without a protected header or encrypted key');

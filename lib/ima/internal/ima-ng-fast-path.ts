@@ -175,15 +175,15 @@ export class ImaNgFastPath {
     }
     const digests = this.digests;
     digests.compute(data);
-    if (!sameDigest(text, start + 3, digests.logged) || !this.accepted(text, pathStart, end, digests.sha256)) {
+    if (!sameDigest(text, start + 3, digests.logged) || !this.accepted(text, pathStart, end, digests.sha256Words)) {
       return false;
     }
-    replay.extendLatin1(digests.sha1, digests.sha256);
+    replay.extend(digests);
     return true;
   }
 
   /** The `ima-ng` rule's yes for the path `text[pathStart, end)`: listed with this digest, or excluded. */
-  private accepted(text: string, pathStart: number, end: number, sha256: string): boolean {
+  private accepted(text: string, pathStart: number, end: number, sha256Words: Int32Array): boolean {
     const policy = this.policy;
     if (policy === undefined) {
       return true;
@@ -191,7 +191,7 @@ export class ImaNgFastPath {
     if (this.extraBootAggregates && end - pathStart === BOOT_AGGREGATE.length && spells(text, pathStart, BOOT_AGGREGATE)) {
       return false;
     }
-    return policy.imaNgIndex.has(sha256) || policy.isExcluded(text.slice(pathStart, end));
+    return policy.imaNgIndex.has(sha256Words) || policy.isExcluded(text.slice(pathStart, end));
   }
 }
 

@@ -170,7 +170,7 @@ function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay,
     return;
   }
   digests.compute(data);
-  replay.extendLatin1(digests.sha1, digests.sha256);
+  replay.extend(digests);
   const computed = digests.logged;
   if (logged.toString('latin1') !== computed) {
     failures.push({

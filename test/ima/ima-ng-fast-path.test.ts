@@ -118,6 +118,8 @@ describe('IMA ima-ng fast path on hostile lines: agrees with the full parser', (
     ['empty path', line.slice(0, line.lastIndexOf(' ') + 1)],
     ['trailing space', `${line} `],
     ...weirdPaths.map((path): [string, string] => [`path ${JSON.stringify(path.slice(0, 20))} (${path.length} chars)`, imaNgLine(path, 'weird').line]),
+    // Hashed and listed as its first 8192 characters: only the whole path may be hashed.
+    ['path of 8193 chars, template hash of its first 8192', `${imaNgLine('/' + 'x'.repeat(8191), 'weird').line}x`],
     ...Array.from({ length: line.length }, (_unused, n): [string, string] => [`truncated to ${n} chars`, line.slice(0, n)]),
     // A character whose low 7 or 8 bits spell the original one: a decoder that masks char codes
     // would read the good line, hash and all, where the full parser reads another one.
@@ -129,22 +131,27 @@ describe('IMA ima-ng fast path on hostile lines: agrees with the full parser', (
 
   for (const [name, text] of hostile) {
     it(name, () => {
-      const lines = [first.line, text, last.line];
+      // Lines after the hostile one, taken by the fast path or not: a line beyond ASCII is longer
+      // in bytes than in chars.
+      const lines = [first.line, text, last.line, text, middle.line];
       const input = { policy: compiled, quotedPcr10: { bank: 'sha256' as const, value: quoteFor(lines) } };
       const { viaText, viaEntries } = bothWays(lines, input);
       if (viaEntries !== undefined) {
         expect(viaText).to.deep.equal(viaEntries);
         return;
       }
-      let refusal: ImaParseError | undefined;
-      try {
-        parseImaAsciiLine(text, 2);
-      } catch (error) {
-        refusal = error as ImaParseError;
-      }
-      expect(refusal).to.be.instanceOf(ImaParseError);
       expect(viaText.valid).to.equal(false);
-      expect(viaText.failures).to.deep.include({ line: 2, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: refusal?.message } });
+      for (const at of [2, 4]) {
+        let refusal: ImaParseError | undefined;
+        try {
+          parseImaAsciiLine(text, at);
+        } catch (error) {
+          refusal = error as ImaParseError;
+        }
+        expect(refusal).to.be.instanceOf(ImaParseError);
+        expect(viaText.failures).to.deep.include({ line: at, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: refusal?.message } });
+      }
+      expect(viaText.entriesChecked).to.equal(lines.length);
     });
   }
 
@@ -154,7 +161,7 @@ describe('IMA ima-ng fast path on hostile lines: agrees with the full parser', (
     const fast = new ImaNgFastPath(sha1, ['sha256'], compiled, false);
     const replay = new Pcr10Replay({ sha256: '00'.repeat(32) }, ['sha256']);
     for (const g of good) {
-      expect(fast.accept(g.line, 0, g.line.length, replay)).to.equal(true);
+      expect(fast.accept(Buffer.from(g.line), 0, replay)).to.equal(g.line.length);
     }
     expect(replay.snapshot()).to.deep.equal({ sha256: quoteFor(good.map((g) => g.line)) });
   });

@@ -43,6 +43,8 @@ interface Source {
   forEach(replay: Pcr10Replay, after: (index: number) => void): number;
 }
 
+const NEWLINE = 0x0a;
+
 type CheckOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay) => void;
 
 /**
@@ -86,27 +88,41 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
 }
 
 /**
- * An ASCII list, walked line by line in place: each line goes through the ima-ng fast path first,
- * and through the full parser and validator only when the fast path does not accept it. A final
- * newline ends the last line; any other empty line is a line (which the parser refuses).
+ * An ASCII list, walked line by line: each line goes through the ima-ng fast path first, on the
+ * list's UTF-8 bytes (made once per round), and through the full parser and validator, on the
+ * line's text, only when the fast path does not accept it. The walk keeps a char offset in the text
+ * and a byte offset in the bytes: a newline is the byte 0x0a and no other character's UTF-8 holds
+ * it, and a line the fast path accepts is ASCII, as long in bytes as in chars. A final newline ends
+ * the last line; any other empty line is a line (which the parser refuses).
  */
 function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, checkOne: CheckOne): Source {
   return {
     forEach(replay, after) {
+      const bytes = Buffer.from(text, 'utf8');
       let index = 0;
-      for (let start = 0; start < text.length; index++) {
-        const newline = text.indexOf('\n', start);
-        const end = newline < 0 ? text.length : newline;
-        if (!fast.accept(text, start, end, replay)) {
+      for (let start = 0, byteStart = 0; start < text.length; index++) {
+        let byteEnd = fast.accept(bytes, byteStart, replay);
+        let end: number;
+        if (byteEnd >= 0) {
+          end = start + (byteEnd - byteStart);
+        } else {
+          byteEnd = lineEnd(bytes.indexOf(NEWLINE, byteStart), bytes.length);
+          end = lineEnd(text.indexOf('\n', start), text.length);
           const line = startLine + index;
           checkOne(parseLine(text.slice(start, end), line), line, replay);
         }
         after(index);
         start = end + 1;
+        byteStart = byteEnd + 1;
       }
       return index;
     },
   };
+}
+
+/** Where a line ends: at its newline, or at the end of the list. */
+function lineEnd(newline: number, length: number): number {
+  return newline < 0 ? length : newline;
 }
 
 function entriesSource(entries: readonly UntrustedImaEntry[], startLine: number, checkOne: CheckOne): Source {

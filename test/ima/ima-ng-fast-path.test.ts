@@ -73,6 +73,16 @@ describe('IMA ima-ng fast path: same outcome as the full parser and validator', 
     });
   }
 
+  it('a list of many chunks (the text is encoded a chunk of lines at a time), lines beyond ASCII and a changed one among them', () => {
+    const lines = Array.from({ length: 600 }, (_unused, i) => (i % 97 === 5 ? good[3] : good[i % 2])?.line ?? '');
+    lines[400] = imaNgLine('/usr/bin/a', 'tampered').line;
+    const input = { policy: compiled, quotedPcr10: { bank: 'sha256' as const, value: verifyImaList({ listText: `${lines.join('\n')}\n` }).pcr10.sha256 ?? '' } };
+    const { viaText, viaEntries } = bothWays(lines, input);
+    expect(`${lines.join('\n')}\n`.length).to.be.greaterThan(4 * 16_384);
+    expect(viaText).to.deep.equal(viaEntries);
+    expect(viaText.failures.map((f) => f.line)).to.deep.equal([401]);
+  });
+
   it('accepts the good list and refuses a changed digest with the full validator\'s failure', () => {
     const lines = good.map((g) => g.line);
     expect(bothWays(lines, { policy: compiled }).viaText.valid).to.equal(true);

@@ -59,9 +59,10 @@ class TemplateDataScratch {
   /** Where the digest bytes go, and where the `n-ng` size goes. */
   private readonly digestAt: number;
   private readonly nameAt: number;
-  private readonly buffer: Buffer;
+  /** Grown (up to a path of LONGEST_PATH) when a path needs it: most rounds never do. */
+  private buffer: Buffer;
   /** `buffer.subarray(0, n)` by length `n`, made once each: hashing takes an exact view. */
-  private readonly views: Buffer[] = [];
+  private views: Buffer[] = [];
   /** The template data the last successful `build` wrote. */
   data: Buffer;
 
@@ -71,7 +72,7 @@ class TemplateDataScratch {
     this.hexLength = digestSize * 2;
     this.nameAt = digestNgSize(algorithm.length, digestSize);
     this.digestAt = this.nameAt - digestSize;
-    this.buffer = Buffer.alloc(this.nameAt + nameNgSize(LONGEST_PATH));
+    this.buffer = Buffer.alloc(512);
     this.buffer.writeUInt32LE(this.nameAt - 4, 0);
     this.buffer.write(this.prefix, 4, 'latin1');
     this.data = this.buffer;
@@ -86,7 +87,7 @@ class TemplateDataScratch {
    * `data` is then the template data.
    */
   build(bytes: Uint8Array, hexStart: number, pathStart: number): number {
-    const b = this.buffer;
+    let b = this.buffer;
     let at = this.digestAt;
     let digest = 0;
     for (let i = hexStart; i < hexStart + this.hexLength; i += 2) {
@@ -108,6 +109,9 @@ class TemplateDataScratch {
       if (byte === SPACE || byte > ASCII_MAX) {
         return -1;
       }
+      if (at === b.length - 1) {
+        b = this.grow();
+      }
       b[at++] = byte;
     }
     if (end === pathStart || (end < bytes.length && bytes[end] !== NEWLINE)) {
@@ -117,6 +121,15 @@ class TemplateDataScratch {
     b[at++] = 0;
     this.data = this.views[at] ??= b.subarray(0, at);
     return end;
+  }
+
+  /** A buffer twice as large (or as large as LONGEST_PATH needs), holding what this one held. */
+  private grow(): Buffer {
+    const larger = Buffer.alloc(Math.min(2 * this.buffer.length, this.nameAt + nameNgSize(LONGEST_PATH)));
+    this.buffer.copy(larger);
+    this.buffer = larger;
+    this.views = [];
+    return larger;
   }
 }
 

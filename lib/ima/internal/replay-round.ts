@@ -104,7 +104,7 @@ function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, check
   return {
     forEach(replay, after) {
       let index = 0;
-      let buffer = Buffer.allocUnsafe(UTF8_MAX * CHUNK_CHARS);
+      let buffer = Buffer.allocUnsafe(UTF8_MAX * Math.min(CHUNK_CHARS, text.length));
       for (let chunkStart = 0; chunkStart < text.length; ) {
         const chunkEnd = endOfChunk(text, chunkStart);
         if (UTF8_MAX * (chunkEnd - chunkStart) > buffer.length) {

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { pcrBankSize, PCR_BANKS } from '../hash-algorithms.js';
 import { digestNgSize, nameNgSize, TemplateDataWriter } from './template-data.js';
+import { copyLatin1 } from './template-digests.js';
 
 /** The file digest algorithms of `ima-ng` lines the index covers (those of the fast path), by hex length of the digest. */
 const ALGORITHM_BY_HEX_LENGTH: ReadonlyMap<number, string> = new Map(PCR_BANKS.map((bank) => [pcrBankSize(bank) * 2, bank]));
@@ -14,8 +15,8 @@ const ALGORITHM_BY_HEX_LENGTH: ReadonlyMap<number, string> = new Map(PCR_BANKS.m
  *
  * A hit proves the pair is listed: the template data encodes (digest, path bytes) one to one
  * (sizes in front of each field, ima_template_lib.c), and SHA-256 has no known second preimage.
- * Only ASCII paths are indexed; a path with other characters is looked up by string (the UTF-8
- * encoding folds distinct lone surrogates into the same bytes, where the policy compares strings).
+ * Only ASCII paths are indexed, the only ones the fast path takes (the UTF-8 encoding folds
+ * distinct lone surrogates into the same bytes, where the policy compares strings).
  *
  * Built with the compiled policy and never changed after: one SHA-256 per listed digest, which
  * takes compiling a 50,000-path policy from 25–40 ms to 80–150 ms on the loaded 2-core machine (once
@@ -28,9 +29,12 @@ export class ImaNgPolicyIndex {
     this.table = new HashTable(templateHashes(digests));
   }
 
-  /** Whether `sha256` (32 bytes as latin1) is the template data hash of a listed pair. */
-  has(sha256: string): boolean {
-    return this.table.has(sha256);
+  /**
+   * Whether the SHA-256 whose bytes `words` views (eight 32-bit words in the platform's byte
+   * order, as `TemplateDigests.sha256Words`) is the template data hash of a listed pair.
+   */
+  has(words: Int32Array): boolean {
+    return this.table.has(words);
   }
 }
 
@@ -63,13 +67,9 @@ function templateHashes(digests: ReadonlyMap<string, readonly string[]>): string
 
 const WORDS = 8;
 
-/** The first four bytes of a latin1 string as a signed big-endian word. */
-function word(text: string, at: number): number {
-  return (text.charCodeAt(at) << 24) | (text.charCodeAt(at + 1) << 16) | (text.charCodeAt(at + 2) << 8) | text.charCodeAt(at + 3);
-}
-
 /**
- * A set of SHA-256 values in flat typed arrays: eight big-endian words per value, and an
+ * A set of SHA-256 values in flat typed arrays: eight words per value (read through an Int32Array
+ * over the value's bytes, in the platform's byte order, as the lookup reads them), and an
  * open-addressing table (at most half full, linear probing) keyed by the first word — already
  * uniformly spread, being hash output. A lookup reads the candidate's words in place, where a
  * `Set<string>` would first hash the fresh 32-character string and then chase the stored one.
@@ -80,6 +80,7 @@ class HashTable {
   private readonly slots: Int32Array;
   private readonly words: Int32Array;
 
+  /** `values`: SHA-256 values as latin1 strings. */
   constructor(values: readonly string[]) {
     let size = 16;
     while (size < values.length * 2) {
@@ -88,11 +89,12 @@ class HashTable {
     this.mask = size - 1;
     this.slots = new Int32Array(size);
     this.words = new Int32Array(values.length * WORDS);
+    const bytes = new Uint8Array(WORDS * 4);
+    const words = new Int32Array(bytes.buffer);
     values.forEach((value, index) => {
-      for (let i = 0; i < WORDS; i++) {
-        this.words[index * WORDS + i] = word(value, 4 * i);
-      }
-      let slot = (this.words[index * WORDS] as number) & this.mask;
+      copyLatin1(value, bytes);
+      this.words.set(words, index * WORDS);
+      let slot = (words[0] as number) & this.mask;
       while (this.slots[slot] !== 0) {
         slot = (slot + 1) & this.mask;
       }
@@ -100,8 +102,8 @@ class HashTable {
     });
   }
 
-  has(value: string): boolean {
-    const first = word(value, 0);
+  has(value: Int32Array): boolean {
+    const first = value[0] as number;
     for (let slot = first & this.mask; ; slot = (slot + 1) & this.mask) {
       const index = (this.slots[slot] as number) - 1;
       if (index < 0) {
@@ -114,9 +116,9 @@ class HashTable {
     }
   }
 
-  private restEquals(at: number, value: string): boolean {
+  private restEquals(at: number, value: Int32Array): boolean {
     for (let i = 1; i < WORDS; i++) {
-      if (this.words[at + i] !== word(value, 4 * i)) {
+      if (this.words[at + i] !== value[i]) {
         return false;
       }
     }

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { pcrBankSize, type PcrBank } from '../hash-algorithms.js';
 import type { Pcr10Values } from '../ima-replay-state.js';
+import type { TemplateDigests } from './template-digests.js';
 
 const SHA1_SIZE = pcrBankSize('sha1');
 const SHA256_SIZE = pcrBankSize('sha256');
@@ -34,21 +35,36 @@ export class Pcr10Replay {
   }
 
   /**
-   * Extends each replayed bank with the template data's digest in that bank (latin1, from
-   * TemplateDigests); the digest of a bank not replayed is ignored.
+   * Extends each replayed bank with the template data's digest in that bank, as computed by
+   * `digests` for the line (the sha256 bank from its bytes); the digest of a bank not replayed is
+   * ignored.
    */
-  extendLatin1(sha1Digest: string, sha256Digest: string): void {
+  extend(digests: TemplateDigests): void {
     if (this.sha1 !== undefined) {
-      this.sha1 = extendBank('sha1', this.scratch1, this.sha1, sha1Digest);
+      this.sha1 = extendBank('sha1', this.scratch1, this.sha1, digests.sha1);
     }
-    if (this.sha256 !== undefined) {
-      this.sha256 = extendBank('sha256', this.scratch256, this.sha256, sha256Digest);
+    const sha256 = this.sha256;
+    if (sha256 !== undefined) {
+      if (digests.sha256.length !== SHA256_SIZE) {
+        throw new Error('PCR 10 replay: a sha256 extend needs the sha256 digest');
+      }
+      const scratch = this.scratch256;
+      for (let i = 0; i < SHA256_SIZE; i++) {
+        scratch[i] = sha256.charCodeAt(i);
+        scratch[SHA256_SIZE + i] = digests.sha256Bytes[i] as number;
+      }
+      this.sha256 = hash('sha256', scratch, 'binary');
     }
   }
 
   /** Extends the replayed banks as the kernel does for a violation: with all-ones. */
   extendViolation(): void {
-    this.extendLatin1(ONES_SHA1, ONES_SHA256);
+    if (this.sha1 !== undefined) {
+      this.sha1 = extendBank('sha1', this.scratch1, this.sha1, ONES_SHA1);
+    }
+    if (this.sha256 !== undefined) {
+      this.sha256 = extendBank('sha256', this.scratch256, this.sha256, ONES_SHA256);
+    }
   }
 
   /**

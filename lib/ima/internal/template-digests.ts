@@ -1,5 +1,7 @@
 import { hash } from 'node:crypto';
-import type { ImaHashAlgorithm, PcrBank } from '../hash-algorithms.js';
+import { pcrBankSize, type ImaHashAlgorithm, type PcrBank } from '../hash-algorithms.js';
+
+const SHA256_SIZE = pcrBankSize('sha256');
 
 /**
  * The hashes of one line's template data a round needs — one rule for the ima-ng fast path and the
@@ -7,17 +9,24 @@ import type { ImaHashAlgorithm, PcrBank } from '../hash-algorithms.js';
  *
  * - `logged`: the log's hash (`ima.log_hash_alg`, sha1 by default) of the template data, which every
  *   line's logged template hash must equal, quoted or not (Keylime `ast.Entry.invalid`: `ima_hash`);
- * - `sha1`, `sha256`: the bank's hash for each bank of PCR 10 replayed (`Pcr10Replay.extendLatin1`),
+ * - `sha1`, `sha256`: the bank's hash for each bank of PCR 10 replayed (`Pcr10Replay.extend`),
  *   and SHA-256 also when `wantSha256` (the fast path looks a line up in the policy by it);
  * - each computed at most once: the log's hash is the bank's when they are the same algorithm.
  *
  * `compute` sets the fields (latin1 strings, one char per byte; '' for a bank hash not needed)
  * rather than returning an object: it runs for every line, and the rule is fixed for the round.
+ * SHA-256 is also copied once into `sha256Bytes`, which the replay extends with and the policy
+ * index reads as words (`sha256Words`): reading a byte array costs less than each reader taking
+ * the string apart char by char.
  */
 export class TemplateDigests {
   sha1 = '';
   sha256 = '';
   logged = '';
+  /** The bytes of `sha256` (when computed). */
+  readonly sha256Bytes = new Uint8Array(SHA256_SIZE);
+  /** `sha256Bytes` as eight 32-bit words in the platform's byte order. */
+  readonly sha256Words = new Int32Array(this.sha256Bytes.buffer);
   private readonly needSha1: boolean;
   private readonly needSha256: boolean;
 
@@ -32,8 +41,18 @@ export class TemplateDigests {
 
   compute(data: Uint8Array): void {
     this.sha1 = this.needSha1 ? hash('sha1', data, 'binary') : '';
-    this.sha256 = this.needSha256 ? hash('sha256', data, 'binary') : '';
+    if (this.needSha256) {
+      this.sha256 = hash('sha256', data, 'binary');
+      copyLatin1(this.sha256, this.sha256Bytes);
+    }
     const name = this.logHash.name;
     this.logged = name === 'sha1' ? this.sha1 : name === 'sha256' ? this.sha256 : hash(this.logHash.nodeName, data, 'binary');
+  }
+}
+
+/** Copies the bytes of a latin1 string (one char per byte) into `into`, from its start. */
+export function copyLatin1(text: string, into: Uint8Array): void {
+  for (let i = 0; i < text.length; i++) {
+    into[i] = text.charCodeAt(i);
   }
 }

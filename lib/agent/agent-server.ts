@@ -16,6 +16,7 @@ import {
   loadOrCreateNodeKey,
   loadTrustedClientCa,
 } from './agent-files.js';
+import { fileAgentLogs } from './agent-logs.js';
 import { AgentQuoter } from './agent-quoter.js';
 import { revocationReceiver } from './agent-revocation.js';
 import type { AgentApiContext } from './agent-routes.js';
@@ -104,8 +105,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       nkPublicPem: nk.publicPem,
       quoter: new AgentQuoter(tpm, config.hashAlg, nk.publicPem),
       keys,
-      imaLogPath: node.imaLogPath,
-      bootLogPath: node.bootLogPath,
+      logs: emulated?.logs ?? fileAgentLogs(node.imaLogPath, node.bootLogPath),
       ...(config.revocationCertFile === undefined ? {} : { revocation: revocationReceiver(config.revocationCertFile, config.revocationActions ?? [], log) }),
     };
     const container = (options.parent ?? rootContainer).createChildContainer();
@@ -136,8 +136,8 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       agentCertPem: tls.cert,
       nkPublicPem: nk.publicPem,
       ekCaDir: node.ekCaDir,
-      imaLogPath: context.imaLogPath,
-      bootLogPath: context.bootLogPath,
+      imaLogPath: node.imaLogPath,
+      bootLogPath: node.bootLogPath,
       config,
       service,
       container,

@@ -47,8 +47,7 @@ export async function createSoftwareAgent(uuid = 'd432fbb3-d2f1-4a97-9ef7-75bd81
     nkPublicPem: nk.publicPem,
     quoter: new AgentQuoter(tpm, 'sha256', nk.publicPem),
     keys,
-    imaLogPath: node.imaLogPath,
-    bootLogPath: node.bootLogPath,
+    logs: node.logs,
   };
   const tls = tlsFixture();
   const service = createAgentService(context, { cert: tls.agent.certPem, key: tls.agent.keyPem, clientCa: tls.ca.certPem });

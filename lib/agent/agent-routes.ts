@@ -5,7 +5,8 @@ import { ForbiddenError } from '../http/http-errors.js';
 import { RevocationEnvelopeBody, type RevocationReceiver } from '../revocation/revocation-receiver.js';
 import type { AgentLogs } from './agent-logs.js';
 import type { AkInfo, EkAlgorithm, TpmHashAlgorithm } from '../tpm-access/tpm-port.js';
-import { IdentityQuoteQuery, IntegrityQuoteQuery, UkeyBody, VerifyKeyQuery, VkeyBody } from './agent-dtos.js';
+import { IdentityQuoteQuery, UkeyBody, VerifyKeyQuery, VkeyBody } from './agent-dtos.js';
+import { INTEGRITY_QUOTE_QUERY } from './integrity-query-fast-path.js';
 import { pcrsOfMask, type AgentQuoter } from './agent-quoter.js';
 import type { BootstrapKeys } from './bootstrap-keys.js';
 
@@ -69,7 +70,7 @@ export function registerAgentRoutes(service: KeylimeService, agent: AgentApiCont
   service.route({
     method: 'GET',
     url: '/quotes/integrity',
-    query: IntegrityQuoteQuery,
+    query: INTEGRITY_QUOTE_QUERY,
     handler: async ({ query, apiVersion, reply }) => {
       const pcrs = pcrsOfMask(query.mask);
       const quote = await agent.quoter.quote(query.nonce, pcrs);

@@ -112,7 +112,8 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
     container.register(AGENT_CONFIG, { useValue: config });
     container.register(AGENT_LOGGER, { useValue: log });
     container.register(AGENT_API_CONTEXT, { useValue: context });
-    const service = createAgentService(context, { cert: tls.cert, key: tls.key, clientCa }, log);
+    // Only a caller's logger: a silent one would still cost fastify a child logger per request.
+    const service = createAgentService(context, { cert: tls.cert, key: tls.key, clientCa }, options.logger);
     const address = await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) });
     cleanups.push(() => service.close());
     await registerAndActivate({

@@ -1,14 +1,14 @@
 import { agentVersionResults, compareApiVersions } from '../http/api-version.js';
-import { ok } from '../http/envelope.js';
+import { ok, okJsonText } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { ForbiddenError } from '../http/http-errors.js';
 import { RevocationEnvelopeBody, type RevocationReceiver } from '../revocation/revocation-receiver.js';
+import type { AgentLogs } from './agent-logs.js';
 import type { AkInfo, EkAlgorithm, TpmHashAlgorithm } from '../tpm-access/tpm-port.js';
-import { IdentityQuoteQuery, IntegrityQuoteQuery, UkeyBody, VerifyKeyQuery, VkeyBody } from './agent-dtos.js';
+import { IdentityQuoteQuery, UkeyBody, VerifyKeyQuery, VkeyBody } from './agent-dtos.js';
+import { INTEGRITY_QUOTE_QUERY } from './integrity-query-fast-path.js';
 import { pcrsOfMask, type AgentQuoter } from './agent-quoter.js';
 import type { BootstrapKeys } from './bootstrap-keys.js';
-import { BootLogCache } from './boot-log-cache.js';
-import { ImaLogReader } from './ima-log-reader.js';
 
 /** What the routes serve from: the agent's identity, keys, TPM quoter and evidence files. */
 export interface AgentApiContext {
@@ -20,10 +20,8 @@ export interface AgentApiContext {
   readonly nkPublicPem: string;
   readonly quoter: AgentQuoter;
   readonly keys: BootstrapKeys;
-  /** ASCII IMA list to serve; omitted from replies while unreadable (no IMA on this host). */
-  readonly imaLogPath: string | undefined;
-  /** Binary UEFI event log to serve when PCR 0 is quoted; omitted while unreadable. */
-  readonly bootLogPath: string | undefined;
+  /** The IMA list and the UEFI event log (sent when PCR 0 is quoted); each omitted from replies while unreadable. */
+  readonly logs: AgentLogs;
   /** Checks and acts on revocation notifications; absent: `/notifications/revocation` refuses them (403). */
   readonly revocation?: RevocationReceiver;
 }
@@ -38,9 +36,6 @@ const UKEY_BODY_LIMIT = 16 * 1024 * 1024;
  */
 export function registerAgentRoutes(service: KeylimeService, agent: AgentApiContext): void {
   registerAgentVersionRoute(service);
-  // Read incrementally and encoded once (not the whole logs on every quote).
-  const imaLog = agent.imaLogPath === undefined ? undefined : new ImaLogReader(agent.imaLogPath);
-  const bootLog = agent.bootLogPath === undefined ? undefined : new BootLogCache(agent.bootLogPath);
 
   service.route({
     method: 'GET',
@@ -75,7 +70,7 @@ export function registerAgentRoutes(service: KeylimeService, agent: AgentApiCont
   service.route({
     method: 'GET',
     url: '/quotes/integrity',
-    query: IntegrityQuoteQuery,
+    query: INTEGRITY_QUOTE_QUERY,
     handler: async ({ query, apiVersion, reply }) => {
       const pcrs = pcrsOfMask(query.mask);
       const quote = await agent.quoter.quote(query.nonce, pcrs);
@@ -85,18 +80,13 @@ export function registerAgentRoutes(service: KeylimeService, agent: AgentApiCont
       if (query.partial === '0') {
         results['pubkey'] = agent.nkPublicPem;
       }
-      const slice = await imaLog?.slice(Number(query.ima_ml_entry ?? '0'));
+      const slice = await agent.logs.imaList(Number(query.ima_ml_entry ?? '0'));
       if (slice !== undefined) {
         results['ima_measurement_list'] = slice.list;
         results['ima_measurement_list_entry'] = slice.entry;
       }
-      if (pcrs.includes(0)) {
-        const encoded = await bootLog?.base64();
-        if (encoded !== undefined) {
-          results['mb_measurement_list'] = encoded;
-        }
-      }
-      return ok(reply, results);
+      const bootLog = pcrs.includes(0) ? await agent.logs.bootLogBase64() : undefined;
+      return bootLog === undefined ? ok(reply, results) : okJsonText(reply, withBootLog(results, bootLog));
     },
   });
 
@@ -150,6 +140,15 @@ export function registerAgentVersionRoute(service: KeylimeService): void {
     versioned: false,
     handler: ({ reply }) => ok(reply, agentVersionResults(service.apiVersions)),
   });
+}
+
+/**
+ * The JSON of `results` (never empty) plus `mb_measurement_list` as its last member: what
+ * `JSON.stringify` makes of them together, without scanning the 50 KB of the log for characters to
+ * escape on every quote; base64 has none.
+ */
+function withBootLog(results: Record<string, unknown>, bootLogBase64: string): string {
+  return `${JSON.stringify(results).slice(0, -1)},"mb_measurement_list":"${bootLogBase64}"}`;
 }
 
 /** `hash_alg`, `enc_alg`, `sign_alg` of quote replies. */

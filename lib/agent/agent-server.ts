@@ -16,6 +16,7 @@ import {
   loadOrCreateNodeKey,
   loadTrustedClientCa,
 } from './agent-files.js';
+import { fileAgentLogs } from './agent-logs.js';
 import { AgentQuoter } from './agent-quoter.js';
 import { revocationReceiver } from './agent-revocation.js';
 import type { AgentApiContext } from './agent-routes.js';
@@ -104,15 +105,15 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       nkPublicPem: nk.publicPem,
       quoter: new AgentQuoter(tpm, config.hashAlg, nk.publicPem),
       keys,
-      imaLogPath: node.imaLogPath,
-      bootLogPath: node.bootLogPath,
+      logs: emulated?.logs ?? fileAgentLogs(node.imaLogPath, node.bootLogPath),
       ...(config.revocationCertFile === undefined ? {} : { revocation: revocationReceiver(config.revocationCertFile, config.revocationActions ?? [], log) }),
     };
     const container = (options.parent ?? rootContainer).createChildContainer();
     container.register(AGENT_CONFIG, { useValue: config });
     container.register(AGENT_LOGGER, { useValue: log });
     container.register(AGENT_API_CONTEXT, { useValue: context });
-    const service = createAgentService(context, { cert: tls.cert, key: tls.key, clientCa }, log);
+    // Only a caller's logger: a silent one would still cost fastify a child logger per request.
+    const service = createAgentService(context, { cert: tls.cert, key: tls.key, clientCa }, options.logger);
     const address = await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) });
     cleanups.push(() => service.close());
     await registerAndActivate({
@@ -136,8 +137,8 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       agentCertPem: tls.cert,
       nkPublicPem: nk.publicPem,
       ekCaDir: node.ekCaDir,
-      imaLogPath: context.imaLogPath,
-      bootLogPath: context.bootLogPath,
+      imaLogPath: node.imaLogPath,
+      bootLogPath: node.bootLogPath,
       config,
       service,
       container,

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidConfig, InvalidParameterValue } from '../../interfaces/errors.js';
+import { fileAgentLogs, type AgentLogs } from './agent-logs.js';
+import { MemoryImaList } from './memory-ima-list.js';
 import { CERTIFICATE_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { replayBootLog } from '../tpm-access/boot-log-replayer.js';
 import { ImaEmulator, type ImaMeasurement } from '../tpm-access/ima-emulator.js';
@@ -33,6 +35,12 @@ export function defaultBootLogPath(): string {
 export interface EmulatedNode {
   readonly bootLogPath: string;
   readonly imaLogPath: string;
+  /**
+   * What the agent serves: on an in-process TPM (no TCTI) this process is the only writer of the IMA
+   * list (`ima-append` cannot reach such a TPM), so both logs are served from memory, exactly as
+   * written and as booted; with a TCTI another process may append, so they are read from the files.
+   */
+  readonly logs: AgentLogs;
   /** Measures files as the kernel's IMA would (ima-ng line, then PCR 10 of every bank). */
   measure(files: readonly ImaMeasurement[]): Promise<ImaNgEntry[]>;
   /** Removes the state file that lets `ima-append` reach this node. */
@@ -61,21 +69,31 @@ export async function bootEmulatedNode(tpm: Tpm, dataDir: string, bootLogPath: s
   await replayBootLog(tpm, log);
   const imaLogPath = path.resolve(dataDir, EMULATION_FILES.imaLog);
   await mkdir(path.dirname(imaLogPath), { recursive: true });
-  const emulator = new ImaEmulator({ tpm, logPath: imaLogPath });
+  const memoryList = tcti === undefined ? new MemoryImaList() : undefined;
+  const emulator = new ImaEmulator({ tpm, logPath: imaLogPath, ...(memoryList === undefined ? {} : { copy: memoryList }) });
   await emulator.start();
   const statePath = path.join(dataDir, EMULATION_FILES.state);
   const state: EmulationState = { tcti: tcti ?? null, imaLog: imaLogPath };
   await writeFileAtomic(statePath, `${JSON.stringify(state, null, 2)}\n`, CERTIFICATE_MODE);
   let queue: Promise<unknown> = Promise.resolve();
+  const logs = memoryList === undefined ? fileAgentLogs(imaLogPath, bootLogPath) : memoryAgentLogs(memoryList, Buffer.from(log).toString('base64'));
   return {
     bootLogPath,
     imaLogPath,
+    logs,
     measure(files) {
       const run = queue.then(() => emulator.measure(files));
       queue = run.catch(() => undefined);
       return run;
     },
     close: () => rm(statePath, { force: true }),
+  };
+}
+
+function memoryAgentLogs(imaList: MemoryImaList, bootLogBase64: string): AgentLogs {
+  return {
+    imaList: async (requested) => imaList.slice(requested),
+    bootLogBase64: async () => bootLogBase64,
   };
 }
 

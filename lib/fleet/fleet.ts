@@ -12,6 +12,7 @@ import { TenantClient } from '../tenant/tenant-client.js';
 import { resolveTenantTls } from '../tenant/tenant-tls.js';
 import type { EkAlgorithm } from '../tpm-access/tpm-port.js';
 import { startEmbeddedServices, type EmbeddedServices } from './embedded-services.js';
+import { enrolOnceMoreAfterReset } from './enrol-once-more.js';
 import { FLEET_DIRS, loadOrCreateFleetMaterial, type FleetMaterial } from './fleet-material.js';
 import type { FleetNode, FleetNodeSetting } from './fleet-node.js';
 import { checkFleetOptions, defaultRegistrarTlsUrl, type FleetOptions } from './fleet-options.js';
@@ -64,7 +65,7 @@ export function startFleet(options: FleetOptions): Promise<RunningFleet<Simulate
         ekAlgorithm,
         bootLogPath: setting.bootLogPath,
       }),
-    enrol: (tenant, node) => tenant.addAgent(node.uuid, FLEET_ENROLMENT),
+    enrol: (tenant, node) => enrolOnceMoreAfterReset(() => tenant.addAgent(node.uuid, FLEET_ENROLMENT)),
   });
 }
 
@@ -80,7 +81,7 @@ export async function startPushFleet(options: FleetOptions): Promise<RunningFlee
   return launchFleet(options, {
     start: (setting, material, ekAlgorithm) => startSimulatedPushAgent(setting, material, ekAlgorithm, options.logger ?? pino({ level: 'silent' })),
     enrol: async (tenant, node) => {
-      await tenant.addPushAgent(node.uuid, FLEET_ENROLMENT);
+      await enrolOnceMoreAfterReset(() => tenant.addPushAgent(node.uuid, FLEET_ENROLMENT));
       node.enrolled();
     },
   });

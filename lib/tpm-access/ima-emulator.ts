@@ -12,6 +12,15 @@ export interface ImaEmulatorOptions {
   banks?: readonly TpmHashAlgorithm[];
   /** Hash of file contents in the ima-ng `d-ng` field (`ima_hash=`, default sha256). */
   fileDigestAlg?: TpmHashAlgorithm;
+  /** Also keeps the list here, as written to `logPath` (an agent serving it from memory). */
+  copy?: ImaListCopy;
+}
+
+/** Where an emulator keeps a second copy of the list it writes. */
+export interface ImaListCopy {
+  clear(): void;
+  /** Complete lines, each ending in "\n". */
+  append(lines: string): void;
 }
 
 /** A file to measure: its content, or directly the digest of its content with `fileDigestAlg`. */
@@ -49,6 +58,7 @@ export class ImaEmulator {
    */
   async start(): Promise<ImaNgEntry> {
     await writeFile(this.options.logPath, '');
+    this.options.copy?.clear();
     this.count = 0;
     const pcrs = await this.tpm.readPcrs(this.fileDigestAlg, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const hash = createHash(this.fileDigestAlg);
@@ -82,7 +92,9 @@ export class ImaEmulator {
     if (entries.length === 0) {
       return entries;
     }
-    await appendFile(this.options.logPath, entries.map((entry) => `${entry.line}\n`).join(''));
+    const lines = entries.map((entry) => `${entry.line}\n`).join('');
+    await appendFile(this.options.logPath, lines);
+    this.options.copy?.append(lines);
     this.count += entries.length;
     const extendsInOrder: PcrExtend[] = entries.flatMap((entry) =>
       this.banks.map((bank) => ({ index: IMA_PCR, bank, digest: imaExtendDigest(entry, bank, DIGEST_SIZES[bank]) })),

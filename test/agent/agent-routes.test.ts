@@ -128,6 +128,8 @@ describe('agent routes (software TPM, emulated node)', function () {
       expect(results['ima_measurement_list']).to.equal(await readFile(agent.node.imaLogPath, 'utf8'));
       expect(results['ima_measurement_list']).to.match(/^10 [0-9a-f]{40} ima-ng sha256:[0-9a-f]{64} boot_aggregate\n$/);
       expect(results['mb_measurement_list']).to.equal((await readFile(agent.node.bootLogPath)).toString('base64'));
+      // The reply with the boot log is written around the log: byte for byte what JSON.stringify makes.
+      expect(reply.text).to.equal(JSON.stringify(reply.body));
       const round = evaluateQuote({
         state: initialAgentState(),
         policies: {

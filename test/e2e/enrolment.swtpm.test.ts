@@ -27,6 +27,7 @@ import { startSwtpm, type SwtpmHandle } from '../../lib/tpm-access/swtpm-manager
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import { runCli, spawnCli } from '../helpers/cli-runner.js';
 import { openTestSchema } from '../helpers/databases.js';
+import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
 
 /** The KeylimeHttpError a promise rejected with (fails the test if it resolved or threw something else). */
 async function httpRefusal(promise: Promise<unknown>): Promise<KeylimeHttpError> {
@@ -162,8 +163,7 @@ describe('enrolment end to end (swtpm, registrar, agents, tenant)', function () 
         nkPublicPem: nk.publicPem,
         quoter: new AgentQuoter(tpm, 'sha256', nk.publicPem),
         keys: new BootstrapKeys(nk.privateKey, agentA!.uuid),
-        imaLogPath: undefined,
-        bootLogPath: undefined,
+        logs: fileAgentLogs(undefined, undefined),
       },
       { cert: tls.cert, key: tls.key, clientCa: await readFile(clientCaFile, 'utf8') },
     );

@@ -18,6 +18,7 @@ import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { tlsFixture } from '../http/tls-fixture.js';
+import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
 
 const AGENT_ID = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
 
@@ -53,8 +54,7 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
         nkPublicPem: servedPubkey,
         quoter: new AgentQuoter(quoteTpm, 'sha256', boundPubkey),
         keys: new BootstrapKeys(nkPrivate, AGENT_ID),
-        imaLogPath: undefined,
-        bootLogPath: undefined,
+        logs: fileAgentLogs(undefined, undefined),
       },
       { cert: tls.agent.certPem, key: tls.agent.keyPem, clientCa: tls.ca.certPem },
     );

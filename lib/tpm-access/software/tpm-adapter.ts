@@ -27,6 +27,9 @@ export interface SoftwareTpmOptions {
   firmwareVersion?: bigint;
 }
 
+/** An AK as the software TPM holds it. */
+type StoredAk = AkInfo & { readonly privateKey: KeyObject; readonly qualifiedName: Uint8Array };
+
 /** TPM_RH_ENDORSEMENT: a hierarchy's qualified name is its handle (TPM 2.0 Part 1 §16). */
 const TPM_RH_ENDORSEMENT = 0x4000000b;
 
@@ -52,7 +55,7 @@ export async function createSoftwareTpm(options: SoftwareTpmOptions = {}): Promi
 export class SoftwareTpm implements Tpm {
   readonly kind = 'software' as const;
   private readonly pcrs: PcrBanks;
-  private readonly aks = new Map<TpmHashAlgorithm, AkInfo & { privateKey: KeyObject; publicArea: TpmtPublic }>();
+  private readonly aks = new Map<TpmHashAlgorithm, StoredAk>();
   private lastAk: (AkInfo & { privateKey: KeyObject }) | undefined;
   private readonly ekAlgorithm: EkAlgorithm;
   private readonly firmwareVersion: bigint;
@@ -135,7 +138,7 @@ export class SoftwareTpm implements Tpm {
     const ak = await this.ak(hashAlg);
     return buildQuote({
       akPrivateKey: ak.privateKey,
-      akName: this.qualifiedName(ak.publicArea, ak.akName),
+      akName: ak.qualifiedName,
       sigAlg: this.ekAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
       hashAlg,
       pcrs: new Map(pcrs.map((index) => [index, this.pcrs.read(hashAlg, index)])),
@@ -153,7 +156,7 @@ export class SoftwareTpm implements Tpm {
     return buildCertify({
       akPrivateKey: ak.privateKey,
       akName: ak.akName,
-      qualifiedName: this.qualifiedName(ak.publicArea, ak.akName),
+      qualifiedName: ak.qualifiedName,
       sigAlg: this.ekAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
       hashAlg,
       qualifyingData: data,
@@ -166,7 +169,7 @@ export class SoftwareTpm implements Tpm {
     this.closed = true;
   }
 
-  private async ak(hashAlg: TpmHashAlgorithm): Promise<AkInfo & { privateKey: KeyObject; publicArea: TpmtPublic }> {
+  private async ak(hashAlg: TpmHashAlgorithm): Promise<StoredAk> {
     const existing = this.aks.get(hashAlg);
     if (existing !== undefined) {
       return existing;
@@ -178,14 +181,16 @@ export class SoftwareTpm implements Tpm {
     if (created !== undefined) {
       return created; // a concurrent call finished first: keep one AK per hash, as a persisted handle would
     }
+    const akName = tpmObjectName(publicArea);
     const ak = {
       akPublic: marshalTpm2bPublic(publicArea),
-      akName: tpmObjectName(publicArea),
+      akName,
       handle: (0x81000100 | (hash.algId & 0xff)) >>> 0,
       hashAlg,
       signAlg: this.ekAlgorithm === 'rsa' ? ('rsassa' as const) : ('ecdsa' as const),
       privateKey,
-      publicArea,
+      // Fixed for the AK's life: computed once, not on every quote.
+      qualifiedName: this.qualifiedName(publicArea, akName),
     };
     this.aks.set(hashAlg, ak);
     return ak;

@@ -25,8 +25,12 @@ export interface SoftwareAgent {
   readonly keys: BootstrapKeys;
   readonly context: AgentApiContext;
   readonly service: KeylimeService;
-  /** GET/POST through `inject`; the reply envelope parsed. */
-  request(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: { code: number; status: string; results: Record<string, unknown> } }>;
+  /** GET/POST through `inject`; the reply envelope parsed, and its text. */
+  request(
+    method: 'GET' | 'POST',
+    url: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: { code: number; status: string; results: Record<string, unknown> }; text: string }>;
   dispose(): Promise<void>;
 }
 
@@ -47,8 +51,7 @@ export async function createSoftwareAgent(uuid = 'd432fbb3-d2f1-4a97-9ef7-75bd81
     nkPublicPem: nk.publicPem,
     quoter: new AgentQuoter(tpm, 'sha256', nk.publicPem),
     keys,
-    imaLogPath: node.imaLogPath,
-    bootLogPath: node.bootLogPath,
+    logs: node.logs,
   };
   const tls = tlsFixture();
   const service = createAgentService(context, { cert: tls.agent.certPem, key: tls.agent.keyPem, clientCa: tls.ca.certPem });
@@ -64,7 +67,7 @@ export async function createSoftwareAgent(uuid = 'd432fbb3-d2f1-4a97-9ef7-75bd81
     service,
     async request(method, url, body) {
       const reply = await service.app.inject({ method, url, ...(body === undefined ? {} : { payload: body as object }) });
-      return { status: reply.statusCode, body: reply.json() };
+      return { status: reply.statusCode, body: reply.json(), text: reply.body };
     },
     async dispose() {
       await service.close();

@@ -1,0 +1,44 @@
+import { expect } from 'chai';
+import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
+import { enrolOnceMoreAfterReset } from '../../lib/fleet/enrol-once-more.js';
+
+const URL = 'https://127.0.0.1:8881/v2.6/agents/a';
+const reset = (): ServiceUnreachableError =>
+  new ServiceUnreachableError(URL, 'network', 'ECONNRESET: read ECONNRESET', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+const exists = (): KeylimeHttpError => new KeylimeHttpError(URL, 409, 'Agent already exists', {});
+
+/** An enrolment that fails with `failures` in turn, then succeeds; counts its calls. */
+function enrolment(...failures: Error[]): { run: () => Promise<void>; calls: () => number } {
+  let calls = 0;
+  return {
+    run: async () => {
+      const failure = failures[calls];
+      calls += 1;
+      if (failure !== undefined) throw failure;
+    },
+    calls: () => calls,
+  };
+}
+
+describe('fleet: an enrolment whose kept-alive connection was reset is sent once more', function () {
+  it('sends again after a reset, and takes "409 exists" then as the first attempt having got through', async function () {
+    const retried = enrolment(reset());
+    await enrolOnceMoreAfterReset(retried.run);
+    expect(retried.calls()).to.equal(2);
+    const landed = enrolment(reset(), exists());
+    await enrolOnceMoreAfterReset(landed.run);
+    expect(landed.calls()).to.equal(2);
+  });
+
+  it('throws any other failure at once, a 409 on the first attempt, and a second reset', async function () {
+    for (const failures of [[new ServiceUnreachableError(URL, 'refused', 'ECONNREFUSED')], [exists()], [reset(), reset()], [reset(), new Error('boom')]]) {
+      const run = enrolment(...failures);
+      const error = await enrolOnceMoreAfterReset(run.run).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(error, failures.map((f) => f.message).join(', ')).to.equal(failures[failures.length - 1]);
+      expect(run.calls()).to.equal(failures.length);
+    }
+  });
+});

@@ -49,10 +49,11 @@ export interface RoundWriterOptions {
  * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
  * operator stopped (10) or deleted (8) it meanwhile, and the history row is inserted only for an
  * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
- * same transaction (a statement is atomic), or not at all. A row with an `expected_version` is stored only
-while the agent's row still has that version: under READ COMMITTED, a second writer waits for the
-first one's row lock and then checks the condition against the row the first one stored. The text is fixed, so nothing is built per
- * round; `?` is knex's only placeholder.
+ * same transaction (a statement is atomic), or not at all. A row with an `expected_version` is stored
+ * only while the agent's row still has that version: under READ COMMITTED, a second writer waits for
+ * the first one's row lock and then checks the condition against the row the first one stored. One row
+ * per agent (`RoundWriter.run`). The text is fixed, so nothing is built per round; `?` is knex's only
+ * placeholder.
  */
 const SAVE_ROUNDS = `
 with input as (
@@ -108,7 +109,7 @@ select agent_id from updated`;
  * retried alone, so one unstorable row cannot hold other agents' verdicts back.
  */
 export class RoundWriter {
-  private readonly batch: StatementBatch<RoundWrite, Set<string>>;
+  private readonly batch: StatementBatch<RoundWrite, ReadonlySet<RoundWrite>>;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
   private readonly storable: RoundWriterOptions['storable'];
 
@@ -123,7 +124,7 @@ export class RoundWriter {
 
   /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). Rejects once closed. */
   async write(write: RoundWrite, alone = false): Promise<boolean> {
-    return (await this.batch.submit(write, alone)).has(write.agentId);
+    return (await this.batch.submit(write, alone)).has(write);
   }
 
   /**
@@ -134,21 +135,54 @@ export class RoundWriter {
     return this.batch.close();
   }
 
-  private run(writes: readonly RoundWrite[]): Promise<Set<string>> {
+  /**
+   * The batch's writes, in statements of one write per agent: `SAVE_ROUNDS` updates an agent's row
+   * once per statement, so a second write for it there (a push verdict and the silence sweep's FAIL
+   * within one batch) would have its history row inserted and be told "stored" without its own
+   * conditions checked. A later statement of the same transaction sees the row the earlier one left,
+   * so its take and its expected version are judged against it, as across batches.
+   */
+  private run(writes: readonly RoundWrite[]): Promise<ReadonlySet<RoundWrite>> {
     const { alsoStore, storable } = this;
-    if (alsoStore === undefined && storable === undefined) {
-      return storeRounds(this.knex, writes);
+    const statements = oneWritePerAgent(writes);
+    if (alsoStore === undefined && storable === undefined && statements.length === 1) {
+      return storeWrites(this.knex, writes);
     }
     return this.knex.transaction(async (trx) => {
-      const allowed = storable === undefined ? writes : await storable(trx, writes);
-      const stored = await storeRounds(trx, allowed);
-      await alsoStore?.(trx, allowed.filter((write) => stored.has(write.agentId)));
+      const stored = new Set<RoundWrite>();
+      for (const statement of statements) {
+        const allowed = storable === undefined ? statement : await storable(trx, statement);
+        for (const write of await storeWrites(trx, allowed)) stored.add(write);
+      }
+      await alsoStore?.(trx, writes.filter((write) => stored.has(write)));
       return stored;
     });
   }
 }
 
-/** Stores `writes` in one statement; resolves to the ids of the agents it updated (the others are not this owner's). */
+/** `writes` split into groups in which no agent appears twice, each write in the first group free of its agent. */
+function oneWritePerAgent(writes: readonly RoundWrite[]): RoundWrite[][] {
+  const groups: { agents: Set<string>; writes: RoundWrite[] }[] = [];
+  for (const write of writes) {
+    let group = groups.find((g) => !g.agents.has(write.agentId));
+    if (group === undefined) {
+      group = { agents: new Set(), writes: [] };
+      groups.push(group);
+    }
+    group.agents.add(write.agentId);
+    group.writes.push(write);
+  }
+  return groups.map((g) => g.writes);
+}
+
+/** `storeRounds` for writes of distinct agents; resolves to the writes stored. */
+async function storeWrites(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Set<RoundWrite>> {
+  if (writes.length === 0) return new Set();
+  const agents = await storeRounds(knex, writes);
+  return new Set(writes.filter((write) => agents.has(write.agentId)));
+}
+
+/** Stores `writes` (of distinct agents) in one statement; resolves to the ids of the agents it updated (the others are not this owner's, or not in the version expected). */
 export async function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Set<string>> {
   const result = (await knex.raw(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { rows: { agent_id: string }[] };
   return new Set(result.rows.map((row) => row.agent_id));

@@ -4,7 +4,7 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { appliedMigrations, migrateLatest, migrateRollbackLastBatch } from '../../lib/db/migrate.js';
 import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository, type SaveRoundInput } from '../../lib/verifier/verifier-agent-repository.js';
-import { storeRounds } from '../../lib/verifier/round-writer.js';
+import { RoundWriter, storeRounds } from '../../lib/verifier/round-writer.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { VerifierConflict } from '../../lib/verifier/verifier-errors.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
@@ -179,6 +179,55 @@ forEachDatabase(
       }
       expect((await agents.find(e.agentId))?.state).to.include({ operationalState: OperationalState.FAILED, attestationCount: 1 });
       expect((await agents.history(e.agentId, 10)).map((h) => h.attestationCount)).to.deep.equal([1]);
+    });
+
+    it('a round with expectedVersion is not stored over a verdict stored since the read, though the state is the same', async function () {
+      const e = enrolment();
+      await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
+      const read = await agentRowVersion(fixture.database.knex, e.agentId);
+      const write = (state: OperationalState, count: number, expectedVersion?: string): SaveRoundInput => ({
+        agentId: e.agentId,
+        verifierId: 'default',
+        owner: 'owner-1',
+        leaseSeconds: 30,
+        state: { ...initialAgentState(state), attestationCount: count },
+        history: { outcome: state === OperationalState.FAILED ? 'fail' : 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
+        ...(expectedVersion === undefined ? {} : { expectedVersion }),
+      });
+      expect(await agents.saveRound(write(OperationalState.GET_QUOTE, 1))).to.equal(true);
+      expect(await agents.saveRound(write(OperationalState.FAILED, 1, read))).to.equal(false);
+      expect((await agents.find(e.agentId))?.state).to.include({ operationalState: OperationalState.GET_QUOTE, attestationCount: 1 });
+      expect((await agents.history(e.agentId, 10)).map((h) => h.outcome)).to.deep.equal(['pass']);
+    });
+
+    it('two writes for one agent in one batch go in successive statements: the later one is judged against the row the earlier one left', async function () {
+      const writer = new RoundWriter(fixture.database.knex, { batchDelayMs: 50 });
+      try {
+        for (const failFirst of [false, true]) {
+          const e = enrolment();
+          await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
+          const read = await agentRowVersion(fixture.database.knex, e.agentId);
+          const write = (state: OperationalState): SaveRoundInput => ({
+            agentId: e.agentId,
+            verifierId: 'default',
+            owner: 'owner-1',
+            leaseSeconds: 30,
+            state: { ...initialAgentState(state), attestationCount: 1 },
+            history: { outcome: state === OperationalState.FAILED ? 'fail' : 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
+            // Both decided from the same read: a verdict (its take holds that version) and the silence sweep's FAIL.
+            expectedVersion: read,
+          });
+          const pass = write(OperationalState.GET_QUOTE);
+          const fail = write(OperationalState.FAILED);
+          const answers = await Promise.all(failFirst ? [writer.write(fail), writer.write(pass)] : [writer.write(pass), writer.write(fail)]);
+          expect(answers, `fail first: ${failFirst}`).to.deep.equal([true, false]);
+          const first = failFirst ? 'fail' : 'pass';
+          expect((await agents.history(e.agentId, 10)).map((h) => h.outcome), `fail first: ${failFirst}`).to.deep.equal([first]);
+          expect((await agents.find(e.agentId))?.state.operationalState).to.equal(failFirst ? OperationalState.FAILED : OperationalState.GET_QUOTE);
+        }
+      } finally {
+        await writer.close();
+      }
     });
 
     it('transition honours `from`, the verifier id, takes ownership and clears severity when asked', async function () {

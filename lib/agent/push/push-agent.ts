@@ -261,4 +261,3 @@ function quoteParameters(requested: unknown): QuoteRequestParameters {
   }
   return { challenge: chosen.challenge, hashAlgorithm: hash, pcrs: pcrs as number[] };
 }
-

@@ -330,6 +330,8 @@ export class PushAttestations {
     const before = new Date(now.getTime() - this.settings.timeout * 1000);
     let failed = 0;
     for (const agentId of await this.deps.repository.silentAgents(this.settings.verifierId, before, 500)) {
+      // Evidence this process is judging may pass: its verdict decides, not the silence before it.
+      if (this.judging.has(agentId)) continue;
       const found = await this.deps.repository.agentWithLatest(agentId);
       if (found === undefined) continue;
       const { record, agentVersion } = found;
@@ -345,8 +347,9 @@ export class PushAttestations {
         await this.store(record, decision.state, decision.history, { expectedVersion: agentVersion });
       } catch (error) {
         // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
-        if (error instanceof PushRefused) continue;
-        throw error;
+        if (!(error instanceof PushRefused)) throw error;
+        this.deps.log.debug({ agentId, reason: error.message }, 'push agent changed since the silence sweep read it; not failed now');
+        continue;
       }
       this.deps.log.warn({ agentId }, 'push agent timed out');
       failed += 1;

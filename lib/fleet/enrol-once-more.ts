@@ -4,23 +4,27 @@ import { KeylimeHttpError, ServiceUnreachableError } from '../http/client-errors
  * Runs an enrolment, and once more when its connection was reset before any answer: the verifier
  * had just closed the kept-alive socket the tenant sent the POST on (node's keep-alive race, which a
  * saturated machine makes likely), and the tenant's client does not send a POST twice by itself. A
- * "409 exists" on the second attempt means the first one had reached the verifier after all: the
- * node is enrolled. Any other failure, or a second reset, is thrown.
+ * "409 exists" on the second attempt, from the very request the reset cut, means the first one had
+ * reached the verifier after all: the node is enrolled. A 409 from another request (the reset cut an
+ * earlier step, so the first attempt never reached the verifier: someone else enrolled the id), any
+ * other failure, or a second reset, is thrown.
  */
 export async function enrolOnceMoreAfterReset(enrol: () => Promise<unknown>): Promise<void> {
+  let cut: ServiceUnreachableError;
   try {
     await enrol();
     return;
   } catch (error) {
     if (!isConnectionReset(error)) throw error;
+    cut = error;
   }
   try {
     await enrol();
   } catch (error) {
-    if (!(error instanceof KeylimeHttpError && error.remoteHttpStatus === 409)) throw error;
+    if (!(error instanceof KeylimeHttpError && error.remoteHttpStatus === 409 && error.url === cut.url)) throw error;
   }
 }
 
-function isConnectionReset(error: unknown): boolean {
+function isConnectionReset(error: unknown): error is ServiceUnreachableError {
   return error instanceof ServiceUnreachableError && (error.cause as { code?: unknown } | undefined)?.code === 'ECONNRESET';
 }

@@ -30,8 +30,9 @@ describe('fleet: an enrolment whose kept-alive connection was reset is sent once
     expect(landed.calls()).to.equal(2);
   });
 
-  it('throws any other failure at once, a 409 on the first attempt, and a second reset', async function () {
-    for (const failures of [[new ServiceUnreachableError(URL, 'refused', 'ECONNREFUSED')], [exists()], [reset(), reset()], [reset(), new Error('boom')]]) {
+  it('throws any other failure at once, a 409 on the first attempt, a 409 after a reset of another request, and a second reset', async function () {
+    const registrarReset = new ServiceUnreachableError('https://127.0.0.1:8891/v2.6/agents/a', 'network', 'ECONNRESET', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+    for (const failures of [[new ServiceUnreachableError(URL, 'refused', 'ECONNREFUSED')], [exists()], [reset(), reset()], [reset(), new Error('boom')], [registrarReset, exists()]]) {
       const run = enrolment(...failures);
       const error = await enrolOnceMoreAfterReset(run.run).then(
         () => undefined,

@@ -16,7 +16,7 @@ const ENTRY = /^[0-9]{1,12}$/;
  * verifier sends, checked by the predicates of `fast-path-checks.ts` without class-transformer and
  * class-validator; anything else (a repeated key, a null, a longer mask) goes to `IntegrityQuoteQuery`.
  */
-export function fastIntegrityQuoteQuery(plain: unknown): IntegrityQuoteQuery | undefined {
+function fastIntegrityQuoteQuery(plain: unknown): IntegrityQuoteQuery | undefined {
   if (!hasOnlyKeys(plain, KEYS, REQUIRED)) return undefined;
   const { nonce, mask, partial, ima_ml_entry: entry } = plain;
   if (!isStringMatching(nonce, NONCE) || !isStringMatching(mask, MASK) || !isOneOf(partial, PARTIAL) || !isAbsentOr(entry, (value) => isStringMatching(value, ENTRY))) {

@@ -36,9 +36,10 @@ export interface EmulatedNode {
   readonly bootLogPath: string;
   readonly imaLogPath: string;
   /**
-   * What the agent serves: on an in-process TPM (no TCTI) this process is the only writer of the IMA
-   * list (`ima-append` cannot reach such a TPM), so both logs are served from memory, exactly as
-   * written and as booted; with a TCTI another process may append, so they are read from the files.
+   * What the agent serves: with no TCTI recorded (the software TPM, or a TPM object handed in, as the
+   * demo does) this process is the only writer of the IMA list (`ima-append` refuses a state without
+   * a TCTI), so both logs are served from memory, exactly as written and as booted; with a TCTI another
+   * process may append, so they are read from the files.
    */
   readonly logs: AgentLogs;
   /** Measures files as the kernel's IMA would (ima-ng line, then PCR 10 of every bank). */

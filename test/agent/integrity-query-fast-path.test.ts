@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { IntegrityQuoteQuery } from '../../lib/agent/agent-dtos.js';
-import { fastIntegrityQuoteQuery } from '../../lib/agent/integrity-query-fast-path.js';
+import { INTEGRITY_QUOTE_QUERY } from '../../lib/agent/integrity-query-fast-path.js';
+
+const fastIntegrityQuoteQuery = INTEGRITY_QUOTE_QUERY.fast;
 import { validateDto } from '../../lib/http/dto-validation.js';
 
 /** What a verifier asks every round. */

@@ -75,7 +75,7 @@ class TemplateDataScratch {
     this.buffer = Buffer.alloc(512);
     this.buffer.writeUInt32LE(this.nameAt - 4, 0);
     this.buffer.write(this.prefix, 4, 'latin1');
-    this.data = this.buffer;
+    this.data = Buffer.alloc(0);
   }
 
   /**

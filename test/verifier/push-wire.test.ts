@@ -17,6 +17,33 @@ describe('push model wire compatibility: replies the Rust agent reads, Keylime\'
     return { node, token: await node.agent.openSession() };
   }
 
+  /** Opens a session for `node` (tpm_pop); resolves to its id and challenge. */
+  async function openSession(node: PushNode): Promise<{ id: string; challenge: string }> {
+    const opened = await push.call('POST', '/v3.0/sessions', {
+      data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } },
+    });
+    expect(opened.status).to.equal(200);
+    return { id: opened.body['data']['id'] as string, challenge: opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string };
+  }
+
+  /** The node's certify of its AK over `challenge`, as a proof item's `data`. */
+  async function certified(node: PushNode, challenge: string): Promise<{ message: string; signature: string }> {
+    const proof = await node.tpm.certifyAk('sha256', new Uint8Array(Buffer.from(challenge, 'base64')));
+    return { message: Buffer.from(proof.attest).toString('base64'), signature: Buffer.from(proof.signature).toString('base64') };
+  }
+
+  /** An enrolled node, a session opened for it and the node's proof over its challenge (not sent yet). */
+  async function openedWithProof(): Promise<{ node: PushNode; session: { id: string; challenge: string }; data: { message: string; signature: string } }> {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    const session = await openSession(node);
+    return { node, session, data: await certified(node, session.challenge) };
+  }
+
+  function proofBody(agentId: string, provided: object): object {
+    return { data: { type: 'session', attributes: { agent_id: agentId, authentication_provided: [provided] } } };
+  }
+
   it('the 202 parses as the Rust agent\'s EvidenceHandlingResponse: each item\'s capabilities as received, chosen_parameters and data (logs without their text), system_info, a whole seconds_to_next_attestation', async function () {
     const { node, token } = await enrolledNode();
     // The Rust agent's certification key has every CertificationKey field (ours has no local_identifier).
@@ -76,6 +103,29 @@ describe('push model wire compatibility: replies the Rust agent reads, Keylime\'
     expect((await push.call('PATCH', '/v3.0/sessions/not-a-uuid', (await proofFor(node.uuid, otherChallenge)).body)).status).to.equal(404);
     const mismatch = await push.call('PATCH', `/v3.0/sessions/${other.body['data']['id']}`, (await proofFor(randomUUID(), otherChallenge)).body);
     expect([mismatch.status, mismatch.body['errors'][0]['status']]).to.deep.equal([400, '400']);
+  });
+
+  it('the session proof is found by its authentication type: a tpm_pop item of another class passes', async function () {
+    const { node, session, data } = await openedWithProof();
+    const passed = await push.call('PATCH', `/v3.0/sessions/${session.id}`, proofBody(node.uuid, { authentication_class: 'proof', authentication_type: 'tpm_pop', data }));
+    expect(passed.status).to.equal(200);
+    expect(passed.body['data']['attributes']).to.include({ agent_id: node.uuid, evaluation: 'pass' });
+    expect(passed.body['data']['attributes']['token']).to.be.a('string');
+    expect(passed.body['data']['attributes']['authentication'][0]['data']).to.deep.equal(data);
+    expect(sessionIdResponseProblems(passed.body)).to.deep.equal([]);
+  });
+
+  it('a proof item of another authentication type is no proof: 401 evaluation "fail" with an empty proof echoed; the same certify as tpm_pop then passes', async function () {
+    const { node, session, data } = await openedWithProof();
+    const refused = await push.call('PATCH', `/v3.0/sessions/${session.id}`, proofBody(node.uuid, { authentication_class: 'pop', authentication_type: 'password', data }));
+    expect(refused.status).to.equal(401);
+    expect(refused.body['data']['attributes']).to.include({ agent_id: node.uuid, evaluation: 'fail' });
+    expect(refused.body['data']['attributes']).to.not.have.any.keys('token', 'token_expires_at');
+    expect(refused.body['data']['attributes']['authentication'][0]['data']).to.deep.equal({ message: '', signature: '' });
+    expect(sessionIdResponseProblems(refused.body)).to.deep.equal([]);
+    // The refusal did not use up the session: the right type with the same data passes.
+    const passed = await push.call('PATCH', `/v3.0/sessions/${session.id}`, proofBody(node.uuid, { authentication_class: 'pop', authentication_type: 'tpm_pop', data }));
+    expect([passed.status, passed.body['data']['attributes']['evaluation']]).to.deep.equal([200, 'pass']);
   });
 
   it('an expired session challenge gets evaluation "fail" (200, as Keylime 7.14) and no token', async function () {

@@ -105,8 +105,12 @@ export async function createDeployment(): Promise<Deployment> {
 
 /** A runtime policy allowing exactly what the agent's IMA log holds now, plus `extra` path → sha256 hex. */
 export function policyForAgent(agent: RunningAgent, extra: Record<string, string> = {}): string {
-  const imaListText = readFileSync(agent.imaLogPath as string, 'utf8');
-  const { policy } = createRuntimePolicy({ imaListText });
+  return policyForImaLog(agent.imaLogPath as string, extra);
+}
+
+/** A runtime policy allowing exactly what the IMA log at `imaLogPath` holds now, plus `extra` path → sha256 hex. */
+export function policyForImaLog(imaLogPath: string, extra: Record<string, string> = {}): string {
+  const { policy } = createRuntimePolicy({ imaListText: readFileSync(imaLogPath, 'utf8') });
   for (const [file, digest] of Object.entries(extra)) {
     (policy.digests[file] ??= []).push(digest);
   }

@@ -1,0 +1,220 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { PushAgent } from '../../../lib/agent/push/push-agent.js';
+import { createRefstate } from '../../../lib/mb/create-refstate.js';
+import { parseEventLog } from '../../../lib/mb/parse-event-log.js';
+import { pollUntil } from '../../../lib/timing/poll-until.js';
+import { replayBootLog } from '../../../lib/tpm-access/boot-log-replayer.js';
+import { ImaEmulator } from '../../../lib/tpm-access/ima-emulator.js';
+import { createSoftwareTpm, type SoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.js';
+import type { AkInfo } from '../../../lib/tpm-access/tpm-port.js';
+import { VerifierAgentRepository } from '../../../lib/verifier/verifier-agent-repository.js';
+import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
+import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
+import { vectorPath } from '../../helpers/paths.js';
+import { policyForImaLog } from './verifier-fixture.js';
+
+export const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
+export const JSON_API = 'application/vnd.api+json';
+/** The push settings of the tests' verifiers (seconds): short, so that expiry and silence show quickly. */
+export const PUSH_SETTINGS = { quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 3, pushChallengeLifetime: 4 } as const;
+const SILENT = pino({ level: 'silent' });
+
+export function contentOf(file: string): Uint8Array {
+  return new Uint8Array(Buffer.from(`content of ${file}`));
+}
+
+/** Files a node may run (path → sha256 hex): the runtime policy allows them; anything else is tampering. */
+const ALLOWED_DIGESTS = Object.fromEntries(
+  ['/usr/bin/bash', '/usr/bin/ls', '/usr/bin/cat', '/usr/sbin/sshd'].map((file) => [file, createHash('sha256').update(contentOf(file)).digest('hex')]),
+);
+
+export interface PushNode {
+  readonly uuid: string;
+  readonly tpm: SoftwareTpm;
+  readonly ak: AkInfo;
+  readonly ima: ImaEmulator;
+  readonly agent: PushAgent;
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, unknown>;
+  readonly body: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+interface Started {
+  readonly dir: string;
+  readonly opened: OpenedDatabase;
+  readonly verifier: RunningVerifier;
+  readonly url: string;
+  readonly webhook: Server;
+}
+
+/**
+ * One in-process verifier (on a fresh schema) for a suite of push tests, with booted software-TPM
+ * nodes and a revocation webhook that collects what the verifier announces (`usePushVerifier` adds
+ * the `before` and `after` hooks of a suite that start and stop it).
+ */
+export class PushVerifier {
+  /** Revocation messages (`msg` of each envelope) the verifier sent to its webhook. */
+  readonly announced: Record<string, unknown>[] = [];
+  private readonly nodes: PushNode[] = [];
+  private started: Started | undefined;
+
+  get dir(): string {
+    return this.running().dir;
+  }
+
+  get opened(): OpenedDatabase {
+    return this.running().opened;
+  }
+
+  get verifier(): RunningVerifier {
+    return this.running().verifier;
+  }
+
+  async start(): Promise<void> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ironlime-push-'));
+    const opened = await openTestSchema();
+    const webhook = createServer((request, response) => {
+      let body = '';
+      request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      request.on('end', () => {
+        this.announced.push(JSON.parse((JSON.parse(body) as { msg: string }).msg) as Record<string, unknown>);
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const revocationWebhooks = [webhookUrlOf(webhook)];
+    const verifier = await startVerifier({ dataDir: dir, ...PUSH_SETTINGS, revocationWebhooks }, { database: opened.database, inProcessForTests: true });
+    const url = await verifier.service.app.listen({ port: 0, host: '127.0.0.1' });
+    this.started = { dir, opened, verifier, url, webhook };
+  }
+
+  async close(): Promise<void> {
+    for (const node of this.nodes) await node.agent.close().catch(() => undefined);
+    const started = this.started;
+    if (started === undefined) return;
+    await started.verifier.close();
+    await new Promise((resolve) => started.webhook.close(resolve));
+    await started.opened.dispose();
+    rmSync(started.dir, { recursive: true, force: true });
+  }
+
+  webhookUrl(): string {
+    return webhookUrlOf(this.running().webhook);
+  }
+
+  async call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, token?: string, at: RunningVerifier = this.verifier): Promise<Reply> {
+    const response = await at.service.app.inject({
+      method,
+      url,
+      headers: { 'content-type': JSON_API, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+      ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+    });
+    return { status: response.statusCode, headers: response.headers, body: response.body === '' ? {} : (JSON.parse(response.body) as Record<string, unknown>) };
+  }
+
+  async bootNode(): Promise<PushNode> {
+    const { dir, url } = this.running();
+    const uuid = randomUUID();
+    const tpm = await createSoftwareTpm();
+    await tpm.ensureEk();
+    const ak = await tpm.ensureAk('sha256');
+    await replayBootLog(tpm, BOOT_LOG);
+    const bootLogPath = path.join(dir, `${uuid}.boot`);
+    writeFileSync(bootLogPath, BOOT_LOG);
+    const imaLogPath = path.join(dir, `${uuid}.ima`);
+    const ima = new ImaEmulator({ tpm, logPath: imaLogPath });
+    await ima.start();
+    await ima.measure([{ path: '/usr/bin/bash', content: contentOf('/usr/bin/bash') }]);
+    const agent = new PushAgent({
+      uuid,
+      verifierUrl: url,
+      tpm,
+      ak,
+      imaLogPath,
+      bootLogPath,
+      bootTime: new Date(Date.now() - 60_000),
+      backoff: { initialDelayMs: 100, maxDelayMs: 400 },
+      log: SILENT,
+    });
+    const node = { uuid, tpm, ak, ima, agent };
+    this.nodes.push(node);
+    return node;
+  }
+
+  async enrol(node: PushNode, overrides: Record<string, unknown> = {}): Promise<Reply> {
+    return this.call('POST', `/v2.5/agents/${node.uuid}`, {
+      attestation_mode: 'push',
+      tpm_policy: JSON.stringify({ mask: '0x400' }),
+      runtime_policy: Buffer.from(policyForImaLog(path.join(this.dir, `${node.uuid}.ima`), ALLOWED_DIGESTS)).toString('base64'),
+      mb_policy: JSON.stringify(createRefstate(parseEventLog(BOOT_LOG), { withoutSecureBoot: true })),
+      accept_tpm_hash_algs: ['sha256'],
+      accept_tpm_encryption_algs: ['rsa', 'ecc'],
+      accept_tpm_signing_algs: ['rsassa', 'ecdsa'],
+      ak_tpm: Buffer.from(node.ak.akPublic).toString('base64'),
+      ...overrides,
+    });
+  }
+
+  /** Waits for the revocation message announcing `uuid`; resolves to its `type` and `event_id`. */
+  async announcement(uuid: string): Promise<Record<string, unknown>> {
+    await pollUntil({ timeoutMs: 10_000, intervalMs: 50 }, `the failure of ${uuid} announced`, async () => this.announced.some((message) => message['agent_id'] === uuid));
+    // A second announcement (a pass, or the failure again) would arrive as soon as the first did.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const messages = this.announced.filter((message) => message['agent_id'] === uuid);
+    expect(messages, 'announced once').to.have.length(1);
+    return { type: messages[0]?.['type'], event_id: messages[0]?.['event_id'] };
+  }
+
+  async stored(uuid: string) {
+    const record = await new VerifierAgentRepository(this.opened.database.knex).find(uuid);
+    if (record === undefined) throw new Error(`${uuid} is not stored`);
+    return record;
+  }
+
+  async history(uuid: string) {
+    return (await new VerifierAgentRepository(this.opened.database.knex).history(uuid, 50)).reverse();
+  }
+
+  /** Phase 1 by hand: resolves to the reply (201 with what is wanted, or a refusal). */
+  async capabilities(node: PushNode, token: string): Promise<Reply> {
+    return this.call('POST', `/v3.0/agents/${node.uuid}/attestations`, await node.agent.capabilities(), token);
+  }
+
+  private running(): Started {
+    if (this.started === undefined) throw new Error('the push verifier is not started (call usePushVerifier inside a describe)');
+    return this.started;
+  }
+}
+
+/** What phase 1 asks for (the `evidence_requested` of a 201). */
+export function requested(reply: Reply): unknown[] {
+  return reply.body['data']['attributes']['evidence_requested'] as unknown[];
+}
+
+/** A `PushVerifier` started before the suite's tests and closed after them. */
+export function usePushVerifier(): PushVerifier {
+  const push = new PushVerifier();
+  before(async function () {
+    this.timeout(60_000);
+    await push.start();
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await push.close();
+  });
+  return push;
+}
+
+function webhookUrlOf(webhook: Server): string {
+  return `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/revoked`;
+}

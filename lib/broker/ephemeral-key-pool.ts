@@ -4,12 +4,20 @@ import { webcrypto } from 'node:crypto';
 const P256_ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
 
 /**
+ * The most key generations a refill has in flight at once. Each is a job on libuv's thread pool (4
+ * threads by default), which the answers in flight also need for jose's deriveBits, digest and key wrap:
+ * a refill that asked for all its keys at once would queue them behind tens of generations.
+ */
+const REFILL_BATCH = 8;
+
+/**
  * Ephemeral P-256 ECDH private keys for ECDH-ES answers, made ahead of the requests that use them.
  * `take` hands out each key once and forgets it; when fewer than `lowWater` are left it starts one
- * refill, which asks WebCrypto for the missing keys up to `size` all at once (the thread pool then makes
- * them back to back); an empty pool makes the key on the spot. A key the refill fails to make is left
- * out, and a failure on the spot fails the answer. Keys are extractable: jose exports the public part
- * for the `epk` header.
+ * refill, which makes keys `REFILL_BATCH` at a time until `size` are held; an empty pool makes the key
+ * on the spot. `generate` makes one key (WebCrypto's `generateKey` by default). A key the refill fails
+ * to make is left out (a batch that makes none ends the refill; the next `take` starts another), and a
+ * failure on the spot fails the answer. Keys are extractable: jose exports the public part for the
+ * `epk` header.
  */
 export class EphemeralKeyPool {
   private readonly keys: webcrypto.CryptoKey[] = [];
@@ -18,6 +26,7 @@ export class EphemeralKeyPool {
   constructor(
     private readonly size = 64,
     private readonly lowWater = 16,
+    private readonly generate: () => Promise<webcrypto.CryptoKey> = generateEphemeralKey,
   ) {}
 
   async take(): Promise<webcrypto.CryptoKey> {
@@ -28,14 +37,18 @@ export class EphemeralKeyPool {
         this.refilling = false;
       });
     }
-    return key ?? (await generateEphemeralKey());
+    return key ?? (await this.generate());
   }
 
   private async refill(): Promise<void> {
-    const missing = this.size - this.keys.length;
-    const made = await Promise.allSettled(Array.from({ length: missing }, generateEphemeralKey));
-    for (const result of made) {
-      if (result.status === 'fulfilled') this.keys.push(result.value);
+    while (this.keys.length < this.size) {
+      const batch = Math.min(REFILL_BATCH, this.size - this.keys.length);
+      const made = await Promise.allSettled(Array.from({ length: batch }, () => this.generate()));
+      const before = this.keys.length;
+      for (const result of made) {
+        if (result.status === 'fulfilled') this.keys.push(result.value);
+      }
+      if (this.keys.length === before) return;
     }
   }
 }

@@ -63,6 +63,19 @@ function busyState(): AgentAttestationState {
   };
 }
 
+/** A round of `owner-1` for `agentId` that leaves it in `state`, stored on condition of `expectedVersion` when given. */
+function round(agentId: string, state: OperationalState, count: number, expectedVersion?: string): SaveRoundInput {
+  return {
+    agentId,
+    verifierId: 'default',
+    owner: 'owner-1',
+    leaseSeconds: 30,
+    state: { ...initialAgentState(state), attestationCount: count },
+    history: { outcome: state === OperationalState.FAILED ? 'fail' : 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
+    ...(expectedVersion === undefined ? {} : { expectedVersion }),
+  };
+}
+
 forEachDatabase(
   'verifier repository',
   (fixture) => {
@@ -154,15 +167,7 @@ forEachDatabase(
       const e = enrolment();
       await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
       const read = await agentRowVersion(fixture.database.knex, e.agentId);
-      const failed = (count: number): SaveRoundInput => ({
-        agentId: e.agentId,
-        verifierId: 'default',
-        owner: 'owner-1',
-        leaseSeconds: 30,
-        state: { ...initialAgentState(OperationalState.FAILED), attestationCount: count },
-        history: { outcome: 'fail', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
-        expectedVersion: read,
-      });
+      const failed = (count: number): SaveRoundInput => round(e.agentId, OperationalState.FAILED, count, read);
       const knex = fixture.database.knex;
       if (fixture.kind === 'postgres') {
         // The second write waits for the first one's row lock, then finds the state it expected gone.
@@ -185,17 +190,8 @@ forEachDatabase(
       const e = enrolment();
       await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
       const read = await agentRowVersion(fixture.database.knex, e.agentId);
-      const write = (state: OperationalState, count: number, expectedVersion?: string): SaveRoundInput => ({
-        agentId: e.agentId,
-        verifierId: 'default',
-        owner: 'owner-1',
-        leaseSeconds: 30,
-        state: { ...initialAgentState(state), attestationCount: count },
-        history: { outcome: state === OperationalState.FAILED ? 'fail' : 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
-        ...(expectedVersion === undefined ? {} : { expectedVersion }),
-      });
-      expect(await agents.saveRound(write(OperationalState.GET_QUOTE, 1))).to.equal(true);
-      expect(await agents.saveRound(write(OperationalState.FAILED, 1, read))).to.equal(false);
+      expect(await agents.saveRound(round(e.agentId, OperationalState.GET_QUOTE, 1))).to.equal(true);
+      expect(await agents.saveRound(round(e.agentId, OperationalState.FAILED, 1, read))).to.equal(false);
       expect((await agents.find(e.agentId))?.state).to.include({ operationalState: OperationalState.GET_QUOTE, attestationCount: 1 });
       expect((await agents.history(e.agentId, 10)).map((h) => h.outcome)).to.deep.equal(['pass']);
     });
@@ -207,18 +203,9 @@ forEachDatabase(
           const e = enrolment();
           await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
           const read = await agentRowVersion(fixture.database.knex, e.agentId);
-          const write = (state: OperationalState): SaveRoundInput => ({
-            agentId: e.agentId,
-            verifierId: 'default',
-            owner: 'owner-1',
-            leaseSeconds: 30,
-            state: { ...initialAgentState(state), attestationCount: 1 },
-            history: { outcome: state === OperationalState.FAILED ? 'fail' : 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
-            // Both decided from the same read: a verdict (its take holds that version) and the silence sweep's FAIL.
-            expectedVersion: read,
-          });
-          const pass = write(OperationalState.GET_QUOTE);
-          const fail = write(OperationalState.FAILED);
+          // Both decided from the same read: a verdict (its take holds that version) and the silence sweep's FAIL.
+          const pass = round(e.agentId, OperationalState.GET_QUOTE, 1, read);
+          const fail = round(e.agentId, OperationalState.FAILED, 1, read);
           const answers = await Promise.all(failFirst ? [writer.write(fail), writer.write(pass)] : [writer.write(pass), writer.write(fail)]);
           expect(answers, `fail first: ${failFirst}`).to.deep.equal([true, false]);
           const first = failFirst ? 'fail' : 'pass';

@@ -1,7 +1,7 @@
 import { countLines, type PushChoice } from '../../attestation/push-decision.js';
 import type { EvidenceBody, EvidenceCollected } from './push-dtos.js';
 import type { PushAttestation } from './push-repository.js';
-import type { SessionProofOutcome } from './push-sessions.js';
+import { POP, type SessionProofOutcome } from './push-sessions.js';
 
 // The JSON:API documents the push routes answer with (keylime-protocol §10), shaped so that the Rust
 // push agent's structs (rust-keylime `keylime/src/structures/`) read them.
@@ -18,8 +18,7 @@ export function sessionResultAttributes(outcome: SessionProofOutcome): object {
     ...(outcome.evaluation === 'pass' ? { token: outcome.token } : {}),
     authentication: [
       {
-        authentication_class: 'pop',
-        authentication_type: 'tpm_pop',
+        ...POP,
         chosen_parameters: { challenge: outcome.challenge },
         data: { message: outcome.message, signature: outcome.signature },
       },
@@ -41,11 +40,18 @@ export function attestationDocument(attestation: PushAttestation): object {
       ...(attestation.evaluation === null ? {} : { evaluation: attestation.evaluation, failure_reason: attestation.failureReason }),
       evidence_requested: requestedItems(attestation.challenge, attestation.choice),
       system_info: attestation.systemInfo,
-      capabilities_received_at: attestation.capabilitiesReceivedAt.toISOString(),
-      challenges_expire_at: attestation.challengesExpireAt.toISOString(),
-      ...(attestation.evidenceReceivedAt === null ? {} : { evidence_received_at: attestation.evidenceReceivedAt.toISOString() }),
+      ...phaseTimes(attestation),
       ...(attestation.verificationCompletedAt === null ? {} : { verification_completed_at: attestation.verificationCompletedAt.toISOString() }),
     },
+  };
+}
+
+/** When phase 1 was received, its challenges expire and, once sent, the evidence was received (RFC 3339). */
+function phaseTimes(attestation: PushAttestation): object {
+  return {
+    capabilities_received_at: attestation.capabilitiesReceivedAt.toISOString(),
+    challenges_expire_at: attestation.challengesExpireAt.toISOString(),
+    ...(attestation.evidenceReceivedAt === null ? {} : { evidence_received_at: attestation.evidenceReceivedAt.toISOString() }),
   };
 }
 
@@ -104,9 +110,7 @@ export function evidenceAcknowledged(attestation: PushAttestation, body: Evidenc
           data: acknowledgedData(item.evidence_type, collected.find((c) => c.evidence_type === item.evidence_type)),
         })),
         ...(typeof bootTime === 'string' ? { system_info: { boot_time: bootTime } } : {}),
-        capabilities_received_at: attestation.capabilitiesReceivedAt.toISOString(),
-        challenges_expire_at: attestation.challengesExpireAt.toISOString(),
-        ...(attestation.evidenceReceivedAt === null ? {} : { evidence_received_at: attestation.evidenceReceivedAt.toISOString() }),
+        ...phaseTimes(attestation),
       },
     },
     meta: { seconds_to_next_attestation: Math.ceil(quoteInterval) },

@@ -27,7 +27,7 @@ export interface OpenedSession {
 }
 
 /** What a session PATCH reply repeats whatever the evaluation (the Rust agent requires all of it). */
-export interface SessionProofEcho {
+interface SessionProofEcho {
   readonly sessionId: string;
   readonly agentId: string;
   readonly challenge: string;
@@ -52,7 +52,8 @@ export interface AuthenticatedSession {
   readonly expiresAt: Date;
 }
 
-const POP = { authentication_class: 'pop', authentication_type: 'tpm_pop' } as const;
+/** The one authentication method push sessions offer (keylime-protocol §10.2). */
+export const POP = { authentication_class: 'pop', authentication_type: 'tpm_pop' } as const;
 const CHALLENGE_BYTES = 16;
 const SECRET_BYTES = 32;
 /**

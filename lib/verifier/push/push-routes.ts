@@ -13,7 +13,7 @@ import {
 } from './push-dtos.js';
 import { fastAgentParams, fastCapabilitiesBody, fastEvidenceBody, fastIndexParams } from './push-body-fast-path.js';
 import { sendJsonApi, sendPushError } from './push-reply.js';
-import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
+import { POP, type AuthenticatedSession, type PushSessions } from './push-sessions.js';
 import { attestationDocument, evidenceAcknowledged, sessionResultAttributes } from './push-documents.js';
 
 /** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The routes' default. */
@@ -53,7 +53,7 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
           id: session.sessionId,
           attributes: {
             agent_id: session.agentId,
-            authentication_requested: [{ authentication_class: 'pop', authentication_type: 'tpm_pop', chosen_parameters: { challenge: session.challenge } }],
+            authentication_requested: [{ ...POP, chosen_parameters: { challenge: session.challenge } }],
             created_at: session.createdAt.toISOString(),
             challenges_expire_at: session.challengesExpireAt.toISOString(),
           },

@@ -9,10 +9,11 @@ import { pino } from 'pino';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
-import type { RoundWrite } from '../../lib/verifier/round-writer.js';
+import { storeRounds, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const PASS: HistoryRow = { outcome: 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: 1, failures: [] };
@@ -21,6 +22,12 @@ const COMPLETE = { index: 0, evaluation: 'pass', failureReason: null } as const;
 
 function verdict(agentId: string, count: number): RoundWrite {
   return { agentId, verifierId: 'default', owner: 'bench', leaseSeconds: 30, state: { ...initialAgentState(OperationalState.GET_QUOTE), attestationCount: count }, history: PASS };
+}
+
+/** The silence sweep's FAIL of another process, decided from the row of version `expectedVersion` (same owner: two processes sharing a data directory). */
+function silenceFail(agentId: string, expectedVersion: string): RoundWrite {
+  const history: HistoryRow = { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] };
+  return { ...verdict(agentId, 1), state: { ...initialAgentState(OperationalState.FAILED), attestationCount: 1 }, history, expectedVersion };
 }
 
 describe('push verdict writer: the evidence take, the completion and the retries of a batch', function () {
@@ -107,6 +114,58 @@ describe('push verdict writer: the evidence take, the completion and the retries
     expect(await knex('verifier_attestation_history').where({ agent_id: 'agent-000001' }).count({ n: '*' })).to.deep.equal([{ n: '0' }]);
     expect(await knex('audit_records').count({ n: '*' })).to.deep.equal([{ n: '1' }]);
     await writer.close();
+  });
+
+  describe('a push verdict and another process\'s silence FAIL decided from the same row version', function () {
+    beforeEach(async function () {
+      await opened.database.knex('verifier_push_attestations').update({ stage: 'awaiting_evidence' });
+    });
+
+    function judged(agentId: string, version: string): { write: RoundWrite; take: Parameters<PushVerdictWriter['write']>[2] } {
+      return { write: { ...verdict(agentId, 7), expectedVersion: version }, take: { agentId, index: 0, challenge: 'c', receivedAt: new Date(), agentVersion: version } };
+    }
+
+    async function rowOf(agentId: string): Promise<{ state: number; outcomes: string[]; stage: string }> {
+      const knex = opened.database.knex;
+      const agent = (await knex('verifier_agents').where({ agent_id: agentId }).first()) as { operational_state: number };
+      const history = (await knex('verifier_attestation_history').where({ agent_id: agentId }).orderBy('id')) as { outcome: string }[];
+      const attestation = (await knex('verifier_push_attestations').where({ agent_id: agentId }).first()) as { stage: string };
+      return { state: agent.operational_state, outcomes: history.map((h) => h.outcome), stage: attestation.stage };
+    }
+
+    it('the verdict\'s take runs before the FAIL commits and its statement after: not stored over the FAIL (agent_changed), the evidence left taken for the caller to judge again', async function () {
+      const knex = opened.database.knex;
+      const writer = writerOf(knex, 20);
+      const read = await versionOf('agent-000001');
+      const { write, take } = judged('agent-000001', read);
+      let writing: ReturnType<PushVerdictWriter['write']> | undefined;
+      await knex.transaction(async (trx) => {
+        expect(await storeRounds(trx, [silenceFail('agent-000001', read)])).to.have.keys('agent-000001');
+        // Uncommitted: the verdict's take sees the row it was judged from; its statement waits for the FAIL's row lock.
+        writing = writer.write(write, COMPLETE, take);
+        await waitForLockWaiters(knex, await backendPid(trx), 1);
+      });
+      expect(await writing).to.deep.equal({ stored: false, reason: 'agent_changed' });
+      expect(await rowOf('agent-000001')).to.deep.equal({ state: OperationalState.FAILED, outcomes: ['fail'], stage: 'evaluating_evidence' });
+      expect(await knex('audit_records').count({ n: '*' })).to.deep.equal([{ n: '0' }]);
+      await writer.close();
+    });
+
+    it('the FAIL commits before the verdict\'s take: the evidence is not taken; the verdict commits first: the FAIL is not stored', async function () {
+      const knex = opened.database.knex;
+      const writer = writerOf(knex, 20);
+      const first = await versionOf('agent-000001');
+      expect(await storeRounds(knex, [silenceFail('agent-000001', first)])).to.have.keys('agent-000001');
+      const late = judged('agent-000001', first);
+      expect(await writer.write(late.write, COMPLETE, late.take)).to.deep.equal({ stored: false, reason: 'evidence_not_taken' });
+      expect(await rowOf('agent-000001')).to.deep.equal({ state: OperationalState.FAILED, outcomes: ['fail'], stage: 'awaiting_evidence' });
+      const second = await versionOf('agent-000002');
+      const early = judged('agent-000002', second);
+      expect((await writer.write(early.write, COMPLETE, early.take)).stored).to.equal(true);
+      expect(await storeRounds(knex, [silenceFail('agent-000002', second)])).to.be.empty;
+      expect(await rowOf('agent-000002')).to.deep.equal({ state: OperationalState.GET_QUOTE, outcomes: ['pass'], stage: 'verification_complete' });
+      await writer.close();
+    });
   });
 
   it('a batch that fails (the database refuses it) is retried until stored: nothing is stored meanwhile, the take included, and the verifier is not ready', async function () {

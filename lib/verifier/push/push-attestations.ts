@@ -10,6 +10,7 @@ import {
   type PushEvidence,
   type PushVerdict,
 } from '../../attestation/push-decision.js';
+import { OperationalState } from '../../attestation/operational-state.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
 import type { FailureAnnouncer } from '../failure-announcer.js';
 import type { AgentPolicyDeps } from '../polled-agent.js';
@@ -57,7 +58,8 @@ export interface PushAttestationDeps {
 interface VerdictWriteOptions {
   readonly completion?: PushCompletion;
   readonly take?: JudgedEvidenceTake;
-  readonly expectedVersion?: string;
+  /** `agentVersionSql` of the row the verdict was decided from: stored only while the row still has it. */
+  readonly expectedVersion: string;
 }
 
 /**
@@ -91,6 +93,8 @@ interface Answer extends KnownAttestation {
 
 /** Agents whose policies, issued and completed attestations one process remembers (a bound on memory). */
 const MAX_REMEMBERED = 100_000;
+/** States the round writer stores no verdict over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. */
+const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, OperationalState.TENANT_FAILED];
 /** An evaluation that never finished (the process died in it) stops blocking new attestations after this. */
 const STALE_EVALUATION_MS = 120_000;
 
@@ -256,9 +260,12 @@ export class PushAttestations {
   /**
    * Judges `answer` and stores the verdict, taking the evidence in the verdict's transaction when it
    * is not taken yet — except for a failing verdict, whose evidence is taken at once, so that no
-   * later request (another process's new attestation) can keep it from being stored. When the
-   * evidence could not be taken, nothing was stored: the answer `readBack` gives (a refusal, or the
-   * evidence taken already) is judged instead.
+   * later request (another process's new attestation) can keep it from being stored. The verdict is
+   * stored only while the agent's row still has the version it was judged from. When the evidence
+   * could not be taken, nothing was stored: the answer `readBack` gives (a refusal, or the evidence
+   * taken already) is judged instead; when it was taken but the row changed (a silence failure or a
+   * verdict of another process, an edit), the same evidence is judged again from the row as it is
+   * (`judgedAgain`), so the attestation still ends judged and a failure stored meanwhile is judged on.
    */
   private async judgeAndStore(
     answer: Answer,
@@ -284,8 +291,11 @@ export class PushAttestations {
       }
     }
     const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
-    const outcome = await this.store(record, verdict.state, verdict.history, { completion, take });
-    if (!outcome.stored) return this.judgeAndStore(await readBack(), now, readBack);
+    const outcome = await this.store(record, verdict.state, verdict.history, { completion, take, expectedVersion: answer.agentVersion });
+    if (!outcome.stored) {
+      const again = outcome.reason === 'evidence_not_taken' ? await readBack() : await this.judgedAgain(answer);
+      return this.judgeAndStore(again, now, readBack);
+    }
     if (outcome.agentVersion !== undefined) {
       this.completed.set(record.agentId, {
         record: { ...record, owner: this.settings.owner, state: verdict.state },
@@ -296,6 +306,25 @@ export class PushAttestations {
       });
     }
     return { attestation, verdict };
+  }
+
+  /**
+   * Evidence this request took whose verdict was not stored because the agent's row changed after the
+   * judgement: the same evidence with the row as it is now, to judge again. Judged from a FAILED row, a
+   * pass stays FAILED (`decidePushEvidence`), so evidence sent before a failure never undoes it.
+   * Refused when the row can no longer take a verdict (stopped, deleted, not push) or the attestation
+   * is no longer the latest (the agent was enrolled again).
+   */
+  private async judgedAgain(answer: Answer): Promise<Answer> {
+    const { attestation } = answer;
+    const { record, latest, agentVersion } = await this.pushAgentWithLatest(attestation.agentId);
+    if (UNWRITABLE_STATES.includes(record.state.operationalState)) {
+      throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
+    }
+    if (latest?.index !== attestation.index || latest.challenge !== attestation.challenge || latest.stage !== 'evaluating_evidence') {
+      throw new PushRefused(403, 'old_attestation', `attestation ${attestation.index} is no longer the agent's latest`);
+    }
+    return { ...answer, record, agentVersion, taken: true };
   }
 
   /** `GET …/attestations`: the agent's attestations, oldest first. */
@@ -332,7 +361,7 @@ export class PushAttestations {
     for (const agentId of await this.deps.repository.silentAgents(this.settings.verifierId, before, 500)) {
       // Evidence this process is judging may pass: its verdict decides, not the silence before it.
       if (this.judging.has(agentId)) continue;
-      const found = await this.deps.repository.agentWithLatest(agentId);
+      const found = await this.deps.repository.agentWithVersion(agentId);
       if (found === undefined) continue;
       const { record, agentVersion } = found;
       const decision = decidePushSilence(
@@ -343,12 +372,16 @@ export class PushAttestations {
         this.settings.engine.severityPolicy,
       );
       if (decision === undefined) continue;
-      try {
-        await this.store(record, decision.state, decision.history, { expectedVersion: agentVersion });
-      } catch (error) {
-        // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
-        if (!(error instanceof PushRefused)) throw error;
-        this.deps.log.debug({ agentId, reason: error.message }, 'push agent changed since the silence sweep read it; not failed now');
+      // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
+      const stored = await this.store(record, decision.state, decision.history, { expectedVersion: agentVersion }).then(
+        (outcome) => outcome.stored,
+        (error: unknown) => {
+          if (error instanceof PushRefused) return false;
+          throw error;
+        },
+      );
+      if (!stored) {
+        this.deps.log.debug({ agentId }, 'push agent changed since the silence sweep read it; not failed now');
         continue;
       }
       this.deps.log.warn({ agentId }, 'push agent timed out');
@@ -402,24 +435,21 @@ export class PushAttestations {
   /**
    * The verdict through the round writer (the row is taken over first: the writer writes its owner's
    * rows only), with the evidence take and the attestation it completes, if any, in the same
-   * transaction, and only while the agent's row still has `expectedVersion` when one is given. Resolves
-   * unless the agent was stopped, deleted or, with `expectedVersion`, changed meanwhile (404).
+   * transaction, and only while the agent's row still has `expectedVersion`.
+   * Resolves to whether it was stored; 404 when the row cannot be taken over (deleted, no longer push).
    */
   private async store(
     record: VerifierAgentRecord,
     state: VerifierAgentRecord['state'],
     history: RoundWrite['history'],
-    { completion, take, expectedVersion }: VerdictWriteOptions = {},
+    { completion, take, expectedVersion }: VerdictWriteOptions,
   ): Promise<PushWriteOutcome> {
     const { owner, leaseSeconds, verifierId } = this.settings;
     if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
     }
-    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, ...(expectedVersion === undefined ? {} : { expectedVersion }) };
+    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion };
     const outcome = await this.deps.writer.write(write, completion, take);
-    if (!outcome.stored && outcome.reason === 'agent_changed') {
-      throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped, deleted or changed meanwhile`);
-    }
     if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
     return outcome;
   }

@@ -8,11 +8,13 @@ import type { StoredTokenHash } from './token-hash.js';
 const SESSIONS = 'verifier_push_sessions';
 const ATTESTATIONS = 'verifier_push_attestations';
 const AGENTS = 'verifier_agents';
-/** Columns of `AGENT_WITH_LATEST`: the latest attestation as JSON (timestamps as ISO text with offset), the row's version. */
-const LATEST = 'push_latest_attestation';
+/** Columns of `AGENT_WITH_VERSION` and `AGENT_WITH_LATEST`: the row's version, the latest attestation as JSON (timestamps as ISO text with offset). */
 const VERSION = 'push_agent_version';
+const LATEST = 'push_latest_attestation';
+const AGENT_AND_VERSION = `a.*, ${agentVersionSql('a')} as ${VERSION}`;
+const AGENT_WITH_VERSION = `select ${AGENT_AND_VERSION} from verifier_agents a where a.agent_id = ?`;
 const AGENT_WITH_LATEST = `
-select a.*, ${agentVersionSql('a')} as ${VERSION}, (
+select ${AGENT_AND_VERSION}, (
   select to_jsonb(t) from verifier_push_attestations t where t.agent_id = a.agent_id order by t.index desc limit 1
 ) as ${LATEST}
 from verifier_agents a where a.agent_id = ?`;
@@ -85,11 +87,15 @@ export interface InsertAfter {
   readonly agentVersion: string;
 }
 
-/** An agent's row, its latest attestation and the row's version (`agentVersionSql`), read together. */
-export interface AgentWithLatest {
+/** An agent's row and its version (`agentVersionSql`), read together. */
+export interface AgentWithVersion {
   readonly record: VerifierAgentRecord;
-  readonly latest: PushAttestation | undefined;
   readonly agentVersion: string;
+}
+
+/** `AgentWithVersion` and the agent's latest attestation, read together. */
+export interface AgentWithLatest extends AgentWithVersion {
+  readonly latest: PushAttestation | undefined;
 }
 
 export type AttestationStage = 'awaiting_evidence' | 'evaluating_evidence' | 'verification_complete';
@@ -159,11 +165,21 @@ export class PushRepository {
    * when the agent is not enrolled.
    */
   async agentWithLatest(agentId: string): Promise<AgentWithLatest | undefined> {
-    const result = (await this.knex.raw(AGENT_WITH_LATEST, [agentId])) as { rows: Record<string, unknown>[] };
-    const row = result.rows[0];
+    const row = await this.agentRow(AGENT_WITH_LATEST, agentId);
     if (row === undefined) return undefined;
     const latest = row[LATEST] === null || row[LATEST] === undefined ? undefined : attestationFromRow(json(row[LATEST]) as Record<string, unknown>);
     return { record: recordFromRow(row), latest, agentVersion: String(row[VERSION]) };
+  }
+
+  /** The agent's row and its version, without its attestations (the silence sweep judges the row alone): undefined when not enrolled. */
+  async agentWithVersion(agentId: string): Promise<AgentWithVersion | undefined> {
+    const row = await this.agentRow(AGENT_WITH_VERSION, agentId);
+    return row === undefined ? undefined : { record: recordFromRow(row), agentVersion: String(row[VERSION]) };
+  }
+
+  private async agentRow(query: string, agentId: string): Promise<Record<string, unknown> | undefined> {
+    const result = (await this.knex.raw(query, [agentId])) as { rows: Record<string, unknown>[] };
+    return result.rows[0];
   }
 
   async latestAttestation(agentId: string): Promise<PushAttestation | undefined> {

@@ -69,6 +69,36 @@ describe('push sessions: bearer tokens remembered per session', function () {
     expect(reads).to.equal(1);
   });
 
+  it('remembers a bounded number of tokens: a flood of valid sessions pushes out the least recently used, which is checked the slow way again', async function () {
+    const stored = new Map<string, PushSession>();
+    for (let i = 0; i < 50; i += 1) {
+      const id = randomUUID();
+      stored.set(id, { ...session, sessionId: id });
+    }
+    let floodReads = 0;
+    const repository = {
+      findSession: async (id: string) => {
+        floodReads += 1;
+        return stored.get(id);
+      },
+    } as unknown as PushRepository;
+    const bounded = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: ITERATIONS, rememberedTokens: 10 });
+    const [kept, ...flood] = [...stored.keys()];
+    const use = (id: string | undefined) => bounded.authenticate(AGENT, `Bearer ${id}.the-secret`);
+    await use(kept);
+    for (const id of flood) {
+      await use(id);
+      // The agent that keeps attesting stays remembered through the flood (no read for it).
+      if (flood.indexOf(id) % 5 === 0) await use(kept);
+    }
+    expect(floodReads, 'one slow check per session').to.equal(50);
+    await use(kept);
+    await Promise.all(flood.slice(-9).map(use));
+    expect(floodReads, 'the 10 most recently used are remembered').to.equal(50);
+    await use(flood[0]);
+    expect(floodReads, 'an early one of the flood was dropped: read and checked again').to.equal(51);
+  });
+
   it('another secret for a session whose token is remembered is 401 without a read or a slow hash', async function () {
     await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);
     const refused = await refusal(`Bearer ${session.sessionId}.another-secret`);

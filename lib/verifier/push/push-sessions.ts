@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { BoundedCache } from '../../cache/bounded-cache.js';
 import { verifyProofOfPossession } from '../../tpm/proof-of-possession.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { SessionCreateBody, SessionProofBody } from './push-dtos.js';
@@ -15,6 +16,8 @@ export interface PushSessionSettings {
   readonly verifierId: string;
   /** PBKDF2 iterations (Keylime's 600 000; tests may lower it). */
   readonly hashIterations?: number;
+  /** Most verified tokens remembered (default `REMEMBERED_TOKENS`; tests may lower it). */
+  readonly rememberedTokens?: number;
 }
 
 /** `POST /v3.0/sessions`: the session and its challenge. */
@@ -54,6 +57,14 @@ export interface AuthenticatedSession {
 
 /** The one authentication method push sessions offer (keylime-protocol §10.2). */
 export const POP = { authentication_class: 'pop', authentication_type: 'tpm_pop' } as const;
+/**
+ * Verified tokens one process remembers: an agent uses one at a time (two around a re-authentication),
+ * so this covers several times the push agents one process serves, at about 1.2 KB of heap each
+ * (measured: session id, agent id, HMAC buffer), 25 MB when full. A flood of valid sessions (each
+ * needs a TPM proof of an enrolled agent) pushes out the least recently used, which then cost one
+ * slow check again; it cannot grow the memory.
+ */
+const REMEMBERED_TOKENS = 20_000;
 const CHALLENGE_BYTES = 16;
 const SECRET_BYTES = 32;
 /**
@@ -85,13 +96,15 @@ export class PushSessions {
    */
   private readonly slowChecks = new RateLimiter(5, 60_000);
   private readonly cacheKey = randomBytes(32);
-  private readonly verified = new Map<string, { readonly mac: Buffer; readonly agentId: string; expiresAt: number; usedAt: number }>();
+  private readonly verified: BoundedCache<string, { readonly mac: Buffer; readonly agentId: string; expiresAt: number }>;
 
   constructor(
     private readonly repository: PushRepository,
     private readonly agents: VerifierAgentRepository,
     private readonly settings: PushSessionSettings,
-  ) {}
+  ) {
+    this.verified = new BoundedCache(settings.rememberedTokens ?? REMEMBERED_TOKENS);
+  }
 
   /** Opens a session for any agent id (an unknown one learns nothing here: its proof fails later). */
   async open(body: SessionCreateBody, ip: string, now = new Date()): Promise<OpenedSession> {
@@ -212,19 +225,15 @@ export class PushSessions {
 
   /**
    * Deletes sessions lapsed for one more challenge lifetime (until then a late proof is answered 200
-   * "fail", expired, rather than 404) and forgets tokens unused for a session lifetime (every request
-   * re-reads the session's expiry anyway; this only bounds the memory). Called by the liveness sweep.
+   * "fail", expired, rather than 404). Called by the liveness sweep. The tokens remembered need no
+   * sweep: they are bounded in number, and one whose expiry passed is checked against the database.
    */
   async sweep(now = new Date()): Promise<void> {
     await this.repository.deleteLapsedSessions(new Date(now.getTime() - this.settings.nonceLifetime * 1000));
-    const idleBefore = now.getTime() - this.settings.sessionLifetime * 1000;
-    for (const [sessionId, entry] of this.verified) {
-      if (entry.usedAt < idleBefore) this.verified.delete(sessionId);
-    }
   }
 
   private remember(sessionId: string, secret: string, agentId: string, expiresAt: Date): void {
-    this.verified.set(sessionId, { mac: createHmac('sha256', this.cacheKey).update(secret).digest(), agentId, expiresAt: expiresAt.getTime(), usedAt: Date.now() });
+    this.verified.set(sessionId, { mac: createHmac('sha256', this.cacheKey).update(secret).digest(), agentId, expiresAt: expiresAt.getTime() });
   }
 
   /** The remembered token of `sessionId` if `secret` is its secret, 'other' if it is not, undefined when none is remembered. */
@@ -232,7 +241,6 @@ export class PushSessions {
     const remembered = this.verified.get(sessionId);
     if (remembered === undefined) return undefined;
     if (!timingSafeEqual(remembered.mac, createHmac('sha256', this.cacheKey).update(secret).digest())) return 'other';
-    remembered.usedAt = Date.now();
     return remembered;
   }
 }

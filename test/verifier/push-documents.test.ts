@@ -66,4 +66,14 @@ describe('push documents: the 202 of an evidence PATCH', function () {
     expect(ima?.data).to.deep.equal({ entries: '', entry_count: 2 });
     expect(ima?.capabilities).to.deep.equal(IMA_CAPABILITIES);
   });
+
+  it('for an attestation that kept no capabilities (created before they were kept), restates them from the choice so that the reply still parses', function () {
+    const document = evidenceAcknowledged(attestation({ capabilities: undefined, uefiLog: true }), BODY, 30) as { data: { attributes: { evidence: { capabilities: unknown }[] } } };
+    expect(evidenceHandlingResponseProblems(document)).to.deep.equal([]);
+    expect(document.data.attributes.evidence.map((item) => item.capabilities)).to.deep.equal([
+      { component_version: '2.0', hash_algorithms: ['sha256'], signature_schemes: ['rsassa'], available_subjects: { sha256: [10] }, certification_keys: [KEY] },
+      { entry_count: 0, supports_partial_access: false, appendable: false, formats: ['application/octet-stream'] },
+      IMA_CAPABILITIES,
+    ]);
+  });
 });

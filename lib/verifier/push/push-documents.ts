@@ -96,7 +96,7 @@ function requestedItems(challenge: string, choice: PushChoice): RequestedItem[] 
  */
 export function evidenceAcknowledged(attestation: PushAttestation, body: EvidenceBody, quoteInterval: number): object {
   const collected = body.data.attributes.evidence_collected;
-  const received = attestation.choice.capabilities ?? {};
+  const kept = attestation.choice.capabilities;
   const bootTime = attestation.systemInfo['boot_time'];
   return {
     data: {
@@ -106,7 +106,7 @@ export function evidenceAcknowledged(attestation: PushAttestation, body: Evidenc
         stage: attestation.stage,
         evidence: requestedItems(attestation.challenge, attestation.choice).map((item) => ({
           ...item,
-          capabilities: received[item.evidence_type] ?? {},
+          capabilities: kept?.[item.evidence_type] ?? restatedCapabilities(item.evidence_type, attestation.choice),
           data: acknowledgedData(item.evidence_type, collected.find((c) => c.evidence_type === item.evidence_type)),
         })),
         ...(typeof bootTime === 'string' ? { system_info: { boot_time: bootTime } } : {}),
@@ -114,6 +114,32 @@ export function evidenceAcknowledged(attestation: PushAttestation, body: Evidenc
       },
     },
     meta: { seconds_to_next_attestation: Math.ceil(quoteInterval) },
+  };
+}
+
+/**
+ * The capabilities of an item for an attestation that kept none (created by a verifier before they
+ * were kept, answered after an upgrade), restated from what was chosen from them in the shapes the
+ * Rust agent parses (`Capabilities`, `LogCapabilities`): without them it could not read the 202,
+ * would wait its own default interval (60 s) and could be failed by the silence sweep. The chosen
+ * hash, scheme, PCRs and key, the IMA entry count the agent announced; the UEFI log's was not kept (0).
+ */
+function restatedCapabilities(type: string, choice: PushChoice): object {
+  if (type === 'tpm_quote') {
+    return {
+      component_version: '2.0',
+      hash_algorithms: [choice.hashAlg],
+      signature_schemes: [choice.signatureScheme],
+      available_subjects: { [choice.hashAlg]: choice.pcrs },
+      certification_keys: [choice.certificationKey],
+    };
+  }
+  const ima = type === 'ima_log';
+  return {
+    entry_count: ima ? (choice.imaEntryCount ?? 0) : 0,
+    supports_partial_access: ima,
+    appendable: ima,
+    formats: [ima ? 'text/plain' : 'application/octet-stream'],
   };
 }
 

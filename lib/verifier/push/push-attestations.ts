@@ -4,7 +4,6 @@ import {
   checkPushEvidence,
   choosePushEvidence,
   decidePushEvidence,
-  decidePushSilence,
   type PushChoice,
   type PushEngineOptions,
   type PushEvidence,
@@ -12,9 +11,7 @@ import {
 } from '../../attestation/push-decision.js';
 import { OperationalState } from '../../attestation/operational-state.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
-import type { FailureAnnouncer } from '../failure-announcer.js';
 import type { AgentPolicyDeps } from '../polled-agent.js';
-import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { capabilitiesOf, evidenceOf, unlessRefused } from './push-body-decoding.js';
@@ -24,20 +21,15 @@ import type { PushInsertBatch } from './push-insert-batch.js';
 import { PushPolicyCache } from './push-policy-cache.js';
 import { PushRefused } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
-import type { PushCompletion, PushVerdictWriter, PushWriteOutcome } from './push-verdict-writer.js';
+import type { PushVerdictStore } from './push-verdict-store.js';
 
 export interface PushAttestationSettings {
   readonly verifierId: string;
   readonly owner: string;
-  readonly leaseSeconds: number;
   /** Seconds between an agent's evidence and its next attestation (`quote_interval`). */
   readonly quoteInterval: number;
   /** Seconds an attestation's challenge may be answered (`challenge_lifetime`). */
   readonly challengeLifetime: number;
-  /** Seconds of silence that fail a push agent. */
-  readonly timeout: number;
-  /** Extra seconds of silence allowed before an agent's first attestation (`decidePushSilence`). */
-  readonly firstAttestationGrace: number;
   readonly engine: PushEngineOptions;
 }
 
@@ -47,19 +39,9 @@ export interface PushAttestationDeps {
   /** Phase 1's inserts after a stored verdict, batched. */
   readonly inserts: PushInsertBatch;
   readonly sessions: PushSessions;
-  readonly writer: PushVerdictWriter;
+  readonly verdicts: PushVerdictStore;
   readonly policies: AgentPolicyDeps;
-  /** Told of every stored verdict, so a push agent that turned failed is announced as a pull agent is. */
-  readonly failures: FailureAnnouncer;
   readonly log: Logger;
-}
-
-/** What a verdict's write carries besides the state and the history row (`PushAttestations.store`). */
-interface VerdictWriteOptions {
-  readonly completion?: PushCompletion;
-  readonly take?: JudgedEvidenceTake;
-  /** `agentVersionSql` of the row the verdict was decided from: stored only while the row still has it. */
-  readonly expectedVersion: string;
 }
 
 /**
@@ -99,10 +81,10 @@ const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, Opera
 const STALE_EVALUATION_MS = 120_000;
 
 /**
- * The push model's two phases and its liveness (keylime-protocol §10.3–§10.5), as I/O: the decisions
- * are `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
- * (`PushVerdictWriter`: the evidence take and the attestation's completion in the same transaction)
- * before the agent hears back. When this process served the agent's previous attestation, phase 1
+ * The push model's two phases (keylime-protocol §10.3–§10.4), as I/O: the decisions are
+ * `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
+ * (`PushVerdictStore`, `PushVerdictWriter`: the evidence take and the attestation's completion in the
+ * same transaction) before the agent hears back. When this process served the agent's previous attestation, phase 1
  * costs a share of one round trip (`PushInsertBatch`) and phase 2 none besides the verdicts' shared
  * transaction.
  */
@@ -120,6 +102,11 @@ export class PushAttestations {
     private readonly settings: PushAttestationSettings,
   ) {
     this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED);
+  }
+
+  /** Whether this process is judging evidence of `agentId` now (its verdict decides, not the silence before it). */
+  isJudging(agentId: string): boolean {
+    return this.judging.has(agentId);
   }
 
   /**
@@ -291,7 +278,7 @@ export class PushAttestations {
       }
     }
     const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
-    const outcome = await this.store(record, verdict.state, verdict.history, { completion, take, expectedVersion: answer.agentVersion });
+    const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion, take, expectedVersion: answer.agentVersion });
     if (!outcome.stored) {
       const again = outcome.reason === 'evidence_not_taken' ? await readBack() : await this.judgedAgain(answer);
       return this.judgeAndStore(again, now, readBack);
@@ -348,48 +335,6 @@ export class PushAttestations {
     return found;
   }
 
-  /**
-   * Liveness (§10.5): every push agent of this verifier silent for the timeout is FAILED, through the
-   * same write path. Reads the database, so it holds after a restart and across processes: the write
-   * is conditional on the row read (its version), so of two processes failing the same agent at once
-   * one stores (and announces) the failure and the other finds the row changed and moves on, and an
-   * agent whose verdict landed meanwhile is not failed.
-   */
-  async sweepSilence(now = new Date()): Promise<number> {
-    const before = new Date(now.getTime() - this.settings.timeout * 1000);
-    let failed = 0;
-    for (const agentId of await this.deps.repository.silentAgents(this.settings.verifierId, before, 500)) {
-      // Evidence this process is judging may pass: its verdict decides, not the silence before it.
-      if (this.judging.has(agentId)) continue;
-      const found = await this.deps.repository.agentWithVersion(agentId);
-      if (found === undefined) continue;
-      const { record, agentVersion } = found;
-      const decision = decidePushSilence(
-        record.state,
-        record.enrolledAt,
-        now.getTime() / 1000,
-        { timeoutSeconds: this.settings.timeout, firstAttestationGraceSeconds: this.settings.firstAttestationGrace },
-        this.settings.engine.severityPolicy,
-      );
-      if (decision === undefined) continue;
-      // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
-      const stored = await this.store(record, decision.state, decision.history, { expectedVersion: agentVersion }).then(
-        (outcome) => outcome.stored,
-        (error: unknown) => {
-          if (error instanceof PushRefused) return false;
-          throw error;
-        },
-      );
-      if (!stored) {
-        this.deps.log.debug({ agentId }, 'push agent changed since the silence sweep read it; not failed now');
-        continue;
-      }
-      this.deps.log.warn({ agentId }, 'push agent timed out');
-      failed += 1;
-    }
-    return failed;
-  }
-
   /** The agent's record, if it is a push agent of this verifier (404 / 403 otherwise). */
   private async pushAgent(agentId: string): Promise<VerifierAgentRecord> {
     return this.checkPushAgent(agentId, await this.deps.agents.find(agentId));
@@ -430,28 +375,6 @@ export class PushAttestations {
   private prematureRefusal(receivedAt: Date, now: Date): PushRefused | undefined {
     const wait = (receivedAt.getTime() + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
     return wait > 0 ? new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait) : undefined;
-  }
-
-  /**
-   * The verdict through the round writer (the row is taken over first: the writer writes its owner's
-   * rows only), with the evidence take and the attestation it completes, if any, in the same
-   * transaction, and only while the agent's row still has `expectedVersion`.
-   * Resolves to whether it was stored; 404 when the row cannot be taken over (deleted, no longer push).
-   */
-  private async store(
-    record: VerifierAgentRecord,
-    state: VerifierAgentRecord['state'],
-    history: RoundWrite['history'],
-    { completion, take, expectedVersion }: VerdictWriteOptions,
-  ): Promise<PushWriteOutcome> {
-    const { owner, leaseSeconds, verifierId } = this.settings;
-    if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
-      throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
-    }
-    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion };
-    const outcome = await this.deps.writer.write(write, completion, take);
-    if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
-    return outcome;
   }
 }
 

@@ -1,11 +1,35 @@
 import type { Logger } from 'pino';
-import type { PushAttestations } from './push-attestations.js';
+import { decidePushSilence } from '../../attestation/push-decision.js';
+import type { SeverityPolicy } from '../../attestation/severity.js';
+import type { PushRepository } from './push-repository.js';
+import { PushRefused } from './push-reply.js';
 import type { PushSessions } from './push-sessions.js';
+import type { PushVerdictStore } from './push-verdict-store.js';
+
+export interface PushLivenessDeps {
+  readonly repository: Pick<PushRepository, 'silentAgents' | 'agentWithVersion'>;
+  readonly verdicts: PushVerdictStore;
+  readonly sessions: PushSessions;
+  /** Whether this process is judging the agent's evidence now (`PushAttestations.isJudging`). */
+  readonly isJudging: (agentId: string) => boolean;
+  readonly log: Logger;
+}
+
+export interface PushLivenessSettings {
+  readonly verifierId: string;
+  /** Seconds of silence that fail a push agent. */
+  readonly timeout: number;
+  /** Extra seconds of silence allowed before an agent's first attestation (`decidePushSilence`). */
+  readonly firstAttestationGrace: number;
+  readonly severityPolicy: SeverityPolicy;
+  /** Seconds between sweeps. */
+  readonly everySeconds: number;
+}
 
 /**
- * Runs the push liveness sweep (`PushAttestations.sweepSilence`) and the session clean-up every
- * `everySeconds`, and once at start: push agents that went silent while no verifier ran are failed
- * as soon as one starts. A sweep that fails (database away) is logged and tried at the next tick.
+ * Runs the push liveness sweep (`sweepSilence`) and the session clean-up every `everySeconds`, and
+ * once at start: push agents that went silent while no verifier ran are failed as soon as one starts.
+ * A sweep that fails (database away) is logged and tried at the next tick.
  */
 export class PushLiveness {
   private timer: NodeJS.Timeout | undefined;
@@ -13,10 +37,8 @@ export class PushLiveness {
   private closed = false;
 
   constructor(
-    private readonly attestations: PushAttestations,
-    private readonly sessions: PushSessions,
-    private readonly everySeconds: number,
-    private readonly log: Logger,
+    private readonly deps: PushLivenessDeps,
+    private readonly settings: PushLivenessSettings,
   ) {}
 
   async start(): Promise<void> {
@@ -29,15 +51,15 @@ export class PushLiveness {
     clearTimeout(this.timer);
     this.running = (async () => {
       try {
-        await this.attestations.sweepSilence();
-        await this.sessions.sweep();
+        await this.sweepSilence();
+        await this.deps.sessions.sweep();
       } catch (error) {
-        this.log.error({ err: error }, 'push liveness sweep failed; trying again at the next tick');
+        this.deps.log.error({ err: error }, 'push liveness sweep failed; trying again at the next tick');
       }
     })();
     await this.running;
     if (!this.closed) {
-      this.timer = setTimeout(() => void this.tick(), this.everySeconds * 1000);
+      this.timer = setTimeout(() => void this.tick(), this.settings.everySeconds * 1000);
       this.timer.unref();
     }
   }
@@ -46,5 +68,42 @@ export class PushLiveness {
     this.closed = true;
     clearTimeout(this.timer);
     await this.running;
+  }
+
+  /**
+   * Liveness (§10.5): every push agent of this verifier silent for the timeout is FAILED, through the
+   * verdicts' write path. Reads the database, so it holds after a restart and across processes: the
+   * write is conditional on the row read (its version), so of two processes failing the same agent at
+   * once one stores (and announces) the failure and the other finds the row changed and moves on, and
+   * an agent whose verdict landed meanwhile is not failed. Only the agent's row is read: silence is
+   * judged from it alone.
+   */
+  private async sweepSilence(now = new Date()): Promise<void> {
+    const { repository, verdicts, log } = this.deps;
+    const { verifierId, timeout, firstAttestationGrace, severityPolicy } = this.settings;
+    const before = new Date(now.getTime() - timeout * 1000);
+    for (const agentId of await repository.silentAgents(verifierId, before, 500)) {
+      // Evidence this process is judging may pass: its verdict decides, not the silence before it.
+      if (this.deps.isJudging(agentId)) continue;
+      const found = await repository.agentWithVersion(agentId);
+      if (found === undefined) continue;
+      const { record, agentVersion } = found;
+      const timing = { timeoutSeconds: timeout, firstAttestationGraceSeconds: firstAttestationGrace };
+      const decision = decidePushSilence(record.state, record.enrolledAt, now.getTime() / 1000, timing, severityPolicy);
+      if (decision === undefined) continue;
+      // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
+      const stored = await verdicts.store(record, decision.state, decision.history, { expectedVersion: agentVersion }).then(
+        (outcome) => outcome.stored,
+        (error: unknown) => {
+          if (error instanceof PushRefused) return false;
+          throw error;
+        },
+      );
+      if (stored) {
+        log.warn({ agentId }, 'push agent timed out');
+      } else {
+        log.debug({ agentId }, 'push agent changed since the silence sweep read it; not failed now');
+      }
+    }
   }
 }

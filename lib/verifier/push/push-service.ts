@@ -12,6 +12,7 @@ import { PushLiveness } from './push-liveness.js';
 import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
 import { PushSessions } from './push-sessions.js';
+import { PushVerdictStore } from './push-verdict-store.js';
 import { PushVerdictWriter, pushBatchDelayMs } from './push-verdict-writer.js';
 import type { VerifierHealth } from '../verifier-health.js';
 import type { FailureAnnouncer } from '../failure-announcer.js';
@@ -57,21 +58,31 @@ export function createPushService(deps: PushServiceDeps): PushService {
   const timeout = pushTimeoutSeconds(config);
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log, deps.health);
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
+  const store = new PushVerdictStore(
+    { repository, writer: verdicts, failures: deps.failures },
+    { verifierId: config.verifierId, owner: deps.owner, leaseSeconds: config.leaseSeconds },
+  );
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, inserts, sessions, writer: verdicts, policies: deps.policies, failures: deps.failures, log: deps.log },
+    { agents: deps.agents, repository, inserts, sessions, verdicts: store, policies: deps.policies, log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,
-      leaseSeconds: config.leaseSeconds,
       quoteInterval: config.quoteInterval,
       challengeLifetime: config.pushChallengeLifetime,
-      timeout,
-      firstAttestationGrace: config.pushNonceLifetime,
       engine: deps.engine,
     },
   );
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
-  // A quarter of the timeout: an agent is failed at most 25 % after its deadline.
-  const silenceSweep = new PushLiveness(attestations, sessions, Math.max(0.5, Math.min(30, timeout / 4)), deps.log);
+  const silenceSweep = new PushLiveness(
+    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), log: deps.log },
+    {
+      verifierId: config.verifierId,
+      timeout,
+      firstAttestationGrace: config.pushNonceLifetime,
+      severityPolicy: deps.engine.severityPolicy,
+      // A quarter of the timeout: an agent is failed at most 25 % after its deadline.
+      everySeconds: Math.max(0.5, Math.min(30, timeout / 4)),
+    },
+  );
   return { sessions, attestations, silenceSweep, verdicts, inserts };
 }

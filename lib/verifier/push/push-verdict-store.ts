@@ -1,0 +1,54 @@
+import type { FailureAnnouncer } from '../failure-announcer.js';
+import type { RoundWrite } from '../round-writer.js';
+import type { VerifierAgentRecord } from '../verifier-agent-record.js';
+import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
+import { PushRefused } from './push-reply.js';
+import type { PushCompletion, PushVerdictWriter, PushWriteOutcome } from './push-verdict-writer.js';
+
+/** What a verdict's write carries besides the state and the history row. */
+export interface VerdictWriteOptions {
+  readonly completion?: PushCompletion;
+  readonly take?: JudgedEvidenceTake;
+  /** `agentVersionSql` of the row the verdict was decided from: stored only while the row still has it. */
+  readonly expectedVersion: string;
+}
+
+export interface PushVerdictStoreDeps {
+  readonly repository: Pick<PushRepository, 'takeOwnership'>;
+  readonly writer: PushVerdictWriter;
+  /** Told of every stored verdict, so a push agent that turned failed is announced as a pull agent is. */
+  readonly failures: FailureAnnouncer;
+}
+
+/**
+ * Where both push verdicts (phase 2's evidence, the silence sweep's failure) are stored: through the
+ * round writer, conditional on the row they were decided from, and announced once stored.
+ */
+export class PushVerdictStore {
+  constructor(
+    private readonly deps: PushVerdictStoreDeps,
+    private readonly settings: { readonly verifierId: string; readonly owner: string; readonly leaseSeconds: number },
+  ) {}
+
+  /**
+   * The verdict through the round writer (the row is taken over first: the writer writes its owner's
+   * rows only), with the evidence take and the attestation it completes, if any, in the same
+   * transaction, and only while the agent's row still has `expectedVersion`. Resolves to whether it
+   * was stored; 404 when the row cannot be taken over (deleted, no longer push).
+   */
+  async store(
+    record: VerifierAgentRecord,
+    state: VerifierAgentRecord['state'],
+    history: RoundWrite['history'],
+    { completion, take, expectedVersion }: VerdictWriteOptions,
+  ): Promise<PushWriteOutcome> {
+    const { owner, leaseSeconds, verifierId } = this.settings;
+    if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
+      throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
+    }
+    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion };
+    const outcome = await this.deps.writer.write(write, completion, take);
+    if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
+    return outcome;
+  }
+}

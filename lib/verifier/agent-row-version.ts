@@ -4,8 +4,8 @@
  * changing what a verdict is judged against). A stored verdict, a silence failure, a stop, a
  * re-enrolment or a policy edit changes it. The push model remembers the version its choice and its
  * judgement were made from and stores them only while the row still has it (`push-repository.ts`'s
- * insert after a verdict, `push-verdict-writer.ts`'s evidence take, the silence sweep's failure through
- * `RoundWrite.expectedVersion`): anything else is read again.
+ * insert after a verdict, `push-verdict-writer.ts`'s evidence take, every push verdict and the silence
+ * sweep's failure through `RoundWrite.expectedVersion`): anything else is read again.
  */
 export function agentVersionSql(alias: string): string {
   return `md5((to_jsonb(${alias}) - 'owner' - 'lease_expires_at')::text)`;

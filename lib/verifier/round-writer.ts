@@ -16,7 +16,8 @@ export interface RoundWrite {
   /**
    * Store only while the agent's row still has this version (`agentVersionSql`), the row the decision
    * was made from: of two processes deciding from the same read (the push silence sweep) one stores,
-   * and announces, the transition; nor is a decision stored over a verdict that landed meanwhile.
+   * and announces, the transition; nor is a decision stored over one that landed meanwhile (a push
+   * verdict over another process's silence failure, or the other way round).
    */
   readonly expectedVersion?: string;
 }

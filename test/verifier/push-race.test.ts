@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { startVerifier } from '../../lib/verifier/verifier-server.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 import { PUSH_SETTINGS, requested, usePushVerifier } from './helpers/push-verifier.js';
 
@@ -8,48 +8,69 @@ describe('push model: a verdict and another process\'s silence FAIL in flight at
   this.timeout(60_000);
   const push = usePushVerifier();
 
-  it('evidence taken before the FAIL committed, its verdict after: the FAIL stands, the evidence is judged again from the failed row, and the agent attests on', async function () {
-    // The second instance shares the first's data directory, hence its owner name, as two processes
-    // on one machine do; its own silence timeout is long, so only the first one's sweep fails the agent.
-    const second = await startVerifier({ dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: 600 }, { database: push.opened.database, inProcessForTests: true });
+  /**
+   * The first instance's sweep fails a silent agent while the second instance judges its evidence:
+   * the test holds the agent's row locked until the sweep's FAIL and the second instance's verdict
+   * (or its take-over of the row) both wait for it, in that order, then lets them go. Phase 1 goes to
+   * `issuer`: the second instance itself (it judges without a read and takes the evidence in its
+   * verdict's transaction) or the first (the second reads the attestation back and takes the evidence
+   * before judging). Then checks what the agent's row and attestations look like, and that the agent
+   * attests on.
+   */
+  async function race(second: RunningVerifier, issuer: RunningVerifier): Promise<void> {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    const token = await node.agent.openSession();
+    const knex = push.opened.database.knex;
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    let patching: ReturnType<typeof push.call> | undefined;
+    await knex.transaction(async (trx) => {
+      // The first instance's sweep, once the agent is silent for its timeout, reads the row and queues its FAIL behind this lock.
+      await trx('verifier_agents').where({ agent_id: node.uuid }).forUpdate().select('agent_id');
+      const holder = await backendPid(trx);
+      await waitForLockWaiters(knex, holder, 1);
+      // Meanwhile the agent's evidence reaches the second instance, judged from the row as it was and taken.
+      const created = await push.call('POST', attestations, await node.agent.capabilities(), token, issuer);
+      expect(created.status).to.equal(201);
+      patching = push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token, second);
+      await waitForLockWaiters(knex, holder, 2);
+    });
+    expect((await patching)?.status).to.equal(202);
+    const stored = await push.stored(node.uuid);
+    expect(stored.state.operationalState, 'the FAIL is not overwritten by a PASS judged from the row before it').to.equal(OperationalState.FAILED);
+    expect(stored.state.lastEventId).to.equal('internal.verifier.not_reachable');
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'fail', 'pass']);
+    expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.not_reachable' });
+    const judged = (await knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()) as { stage: string; evaluation: string };
+    expect(judged).to.include({ stage: 'verification_complete', evaluation: 'pass' });
+    // Nothing is left taken and unjudged: the next attestation is accepted (not 503), and judged.
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const next = await push.call('POST', attestations, await node.agent.capabilities(), token, second);
+    expect(next.status).to.equal(201);
+    expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(next)), token, second)).status).to.equal(202);
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'fail', 'pass', 'pass']);
+    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.FAILED);
+  }
+
+  /** A second instance whose own silence timeout is long, so only the first one's sweep fails the agent. */
+  async function withSecond(instanceId: string | undefined, run: (second: RunningVerifier) => Promise<void>): Promise<void> {
+    const second = await startVerifier(
+      { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: 600, ...(instanceId === undefined ? {} : { instanceId }) },
+      { database: push.opened.database, inProcessForTests: true },
+    );
     try {
-      const node = await push.bootNode();
-      await push.enrol(node);
-      expect(await node.agent.attestOnce()).to.equal(1);
-      const token = await node.agent.openSession();
-      const knex = push.opened.database.knex;
-      const attestations = `/v3.0/agents/${node.uuid}/attestations`;
-      let patching: ReturnType<typeof push.call> | undefined;
-      await knex.transaction(async (trx) => {
-        // Holding the agent's row: the first instance's sweep, once the agent is silent for its
-        // timeout, reads the row and queues its FAIL behind this lock.
-        await trx('verifier_agents').where({ agent_id: node.uuid }).forUpdate().select('agent_id');
-        const holder = await backendPid(trx);
-        await waitForLockWaiters(knex, holder, 1);
-        // Meanwhile the agent talks to the second instance: phase 1 reads the row as it was, phase 2
-        // judges from it and takes the evidence; its verdict queues behind the FAIL.
-        const created = await push.call('POST', attestations, await node.agent.capabilities(), token, second);
-        expect(created.status).to.equal(201);
-        patching = push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token, second);
-        await waitForLockWaiters(knex, holder, 2);
-      });
-      expect((await patching)?.status).to.equal(202);
-      const stored = await push.stored(node.uuid);
-      expect(stored.state.operationalState, 'the FAIL is not overwritten by a PASS judged from the row before it').to.equal(OperationalState.FAILED);
-      expect(stored.state.lastEventId).to.equal('internal.verifier.not_reachable');
-      expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'fail', 'pass']);
-      expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.not_reachable' });
-      const judged = (await knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()) as { stage: string; evaluation: string };
-      expect(judged).to.include({ stage: 'verification_complete', evaluation: 'pass' });
-      // Nothing is left taken and unjudged: the next attestation is accepted (not 503), and judged.
-      await new Promise((resolve) => setTimeout(resolve, 1050));
-      const next = await push.call('POST', attestations, await node.agent.capabilities(), token, second);
-      expect(next.status).to.equal(201);
-      expect((await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(next)), token, second)).status).to.equal(202);
-      expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'fail', 'pass', 'pass']);
-      expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.FAILED);
+      await run(second);
     } finally {
       await second.close();
     }
+  }
+
+  it('evidence taken in the verdict\'s transaction before the FAIL committed, its statement after (one owner name: a shared data directory)', async function () {
+    await withSecond(undefined, (second) => race(second, second));
+  });
+
+  it('evidence read back and taken before the FAIL committed, the row taken over and the verdict stored after (owner names of their own)', async function () {
+    await withSecond('second-instance', (second) => race(second, push.verifier));
   });
 });

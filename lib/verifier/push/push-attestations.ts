@@ -84,9 +84,9 @@ const STALE_EVALUATION_MS = 120_000;
  * The push model's two phases (keylime-protocol §10.3–§10.4), as I/O: the decisions are
  * `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
  * (`PushVerdictStore`, `PushVerdictWriter`: the evidence take and the attestation's completion in the
- * same transaction) before the agent hears back. When this process served the agent's previous attestation, phase 1
- * costs a share of one round trip (`PushInsertBatch`) and phase 2 none besides the verdicts' shared
- * transaction.
+ * same transaction) before the agent hears back. When this process served the agent's previous
+ * attestation, phase 1 costs a share of one round trip (`PushInsertBatch`) and phase 2 none besides
+ * the verdicts' shared transaction. The liveness sweep is `PushLiveness`'s.
  */
 export class PushAttestations {
   /** The attestation this process last issued to each agent (phase 1), for `issuedAnswer`. */

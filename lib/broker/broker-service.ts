@@ -72,7 +72,7 @@ export class BrokerService {
    */
   auth(request: { version: string; tee: string }): AuthOutcome {
     if (request.version !== KBS_PROTOCOL_VERSION) {
-      throw new KbsError('ProtocolVersion', `protocol version ${request.version} is not supported (need ${KBS_PROTOCOL_VERSION})`);
+      throw new KbsError('AttestationError', `protocol version ${request.version} is not supported (need ${KBS_PROTOCOL_VERSION})`);
     }
     if (request.tee !== TEE_TPM) {
       throw new KbsError('AttestationError', `tee ${request.tee} is not supported (only ${TEE_TPM})`);

@@ -43,13 +43,11 @@ export interface ResourcePath {
   readonly tag: string;
 }
 
-/** One part of a resource path on the wire: 1–128 of `[A-Za-z0-9._-]`. */
-export const RESOURCE_PART = /^[A-Za-z0-9._-]{1,128}$/;
-
-/** True when every part of a resource path is acceptable (no traversal, no separators). */
-export function isResourcePart(part: string): boolean {
-  return RESOURCE_PART.test(part) && part !== '.' && part !== '..';
-}
+/**
+ * One part of a resource path, on the wire and in a `kbs:///` URI: 1–128 of `[A-Za-z0-9._-]`, not
+ * `.` or `..` (trustee's `ResourceDesc::is_valid` refuses them too).
+ */
+export const RESOURCE_PART = /^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$/;
 
 export function resourcePathText(path: ResourcePath): string {
   return `${path.repository}/${path.type}/${path.tag}`;

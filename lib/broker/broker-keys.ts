@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
+import { EAR_ALG, tokenKeyId } from './ear-token.js';
 
 /** Files of the broker's own keys under `<dataDir>/broker`. */
 export const BROKER_KEY_FILES = {
@@ -61,11 +62,14 @@ export async function loadOrCreateBrokerKeys(dataDir: string, issuer: string): P
   }
   const tokenPublicKey = createPublicKey(tokenPrivateKey);
   const jwksPath = path.join(dir, BROKER_KEY_FILES.tokenJwks);
-  await writeFileAtomic(jwksPath, `${JSON.stringify({ issuer, keys: [publicJwk(tokenPublicKey)] }, null, 2)}\n`, CERTIFICATE_MODE);
+  await writeFileAtomic(jwksPath, `${JSON.stringify({ issuer, keys: [await publicJwk(tokenPublicKey)] }, null, 2)}\n`, CERTIFICATE_MODE);
   return { masterKey, tokenPrivateKey, tokenPublicKey, jwksPath };
 }
 
-/** The public JWK of the token key, with `alg` and `use` so a JWKS consumer cannot misuse it. */
-export function publicJwk(key: KeyObject): Record<string, unknown> {
-  return { ...key.export({ format: 'jwk' }), alg: 'ES256', use: 'sig' };
+/**
+ * The public JWK of the token key, with `alg` and `use` so a JWKS consumer cannot misuse it, and the
+ * `kid` the tokens name it by (trustee finds a JWKS key only by `kid`).
+ */
+async function publicJwk(key: KeyObject): Promise<Record<string, unknown>> {
+  return { ...key.export({ format: 'jwk' }), alg: EAR_ALG, use: 'sig', kid: await tokenKeyId(key) };
 }

@@ -55,8 +55,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         body: ATTESTATION,
         handler: async ({ body, request, reply }) => {
           // The parsed body itself: the report data is the hash of runtime-data exactly as sent.
-          const { runtimeData, evidence } = attestationInput(request.body, body);
-          const token = await broker.attest(sessionCookie(request), runtimeData, evidence);
+          const { runtimeData, evidence, additionalEvidence } = attestationInput(request.body, body);
+          const token = await broker.attest(sessionCookie(request), runtimeData, evidence, additionalEvidence);
           return reply.send({ token });
         },
       });

@@ -72,7 +72,7 @@ export class BrokerService {
    */
   auth(request: { version: string; tee: string }): AuthOutcome {
     if (request.version !== KBS_PROTOCOL_VERSION) {
-      throw new KbsError('ProtocolVersion', `protocol version ${request.version} is not supported (need ${KBS_PROTOCOL_VERSION})`);
+      throw new KbsError('AttestationError', `protocol version ${request.version} is not supported (need ${KBS_PROTOCOL_VERSION})`);
     }
     if (request.tee !== TEE_TPM) {
       throw new KbsError('AttestationError', `tee ${request.tee} is not supported (only ${TEE_TPM})`);
@@ -84,7 +84,8 @@ export class BrokerService {
   /**
    * Attestation → token. The cookie must open (MAC, unexpired), `runtime-data.nonce` must be its nonce,
    * the node must be known and neither revoked nor reinstated since the session began, and its evidence
-   * must pass `appraiseTpmEvidence` over H(JCS(runtime-data)) against the node's policies as stored.
+   * must pass `appraiseTpmEvidence` over `reportDataOf` (runtime-data and `additionalEvidence`, hashed
+   * with the SHA-256 every Challenge selects) against the node's policies as stored.
    * Single use of the nonce: the session id is the primary key of `broker_sessions`, and a session is
    * claimed by inserting its row — attested on success, burnt (no node) on failure — with `on conflict
    * do nothing`, so of any number of attempts on one session, in any number of workers, at most one
@@ -96,13 +97,13 @@ export class BrokerService {
    * expired cookie is refused by its time first. A session this worker knows to be used
    * (`UsedSessions`) is refused before the appraisal, and no second row is attempted for it.
    */
-  async attest(cookie: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
+  async attest(cookie: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence, additionalEvidence: string): Promise<string> {
     const session = this.openSession(cookie, 'AttestationError');
     if (this.usedSessions.has(session.id)) {
       throw new KbsError('AttestationError', ALREADY_ATTESTED);
     }
     try {
-      return await this.appraiseAndClaim(session, runtimeData, evidence);
+      return await this.appraiseAndClaim(session, runtimeData, evidence, additionalEvidence);
     } catch (error) {
       if (!this.usedSessions.has(session.id)) {
         await this.options.repository.burnSession({ id: session.id, nonce: session.nonce, expiresAt: session.expiresAt });
@@ -112,13 +113,13 @@ export class BrokerService {
     }
   }
 
-  private async appraiseAndClaim(session: OpenedSession, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence): Promise<string> {
+  private async appraiseAndClaim(session: OpenedSession, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence, additionalEvidence: string): Promise<string> {
     if (!bytesEqual(Buffer.from(runtimeData.nonce, 'utf8'), Buffer.from(session.nonce, 'utf8'))) {
       throw new KbsError('AttestationError', 'runtime-data nonce is not this session\'s nonce');
     }
     const teeKey = await this.teeKeys.parse(runtimeData['tee-pubkey']);
     const agentId = evidence.agent_id;
-    const reportData = reportDataOf(runtimeData);
+    const reportData = reportDataOf({ runtimeData, additionalEvidence, hash: REPORT_DATA_HASH, tee: TEE_TPM });
     const cached = this.nodes.lookup(agentId);
     let fresh = cached === undefined;
     let entry: CompiledNodeEntry = cached ?? (await this.loadNode(agentId));

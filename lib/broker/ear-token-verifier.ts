@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
-import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createHash, type KeyObject } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { BoundedCache } from '../cache/bounded-cache.js';
 import { KbsError } from './kbs-errors.js';
-import { EAR_ALG, EAR_SUBMOD } from './ear-token.js';
+import { EAR_ALG, EAR_SUBMOD, tokenKeyId } from './ear-token.js';
 import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
 import type { TrustedIssuer } from './trusted-issuers.js';
 
@@ -41,13 +41,16 @@ export interface EarTokenVerifierOptions {
 
 /**
  * Checks a passport token with jose: issuer among the trusted ones (read unverified only to pick the
- * keys, then checked by jose), signature with one of that issuer's keys, algorithm ES256 only (so `none`,
- * HS256 and RS256 tokens fail), `exp`/`nbf`/`iat` present and within `TOKEN_CLOCK_SKEW_SECONDS`, a
- * lifetime no longer than allowed, `aud` when configured, `sub`, and `submods.cpu0` affirming with a
- * tee-pubkey. Every refusal is a `TokenVerifierError`; the detail says which check failed.
+ * keys, then checked by jose), signature with one of that issuer's keys — only the key whose RFC 7638
+ * thumbprint is the header's `kid` when one is (as trustee looks keys up by `kid`), else each of them —
+ * algorithm ES256 only (so `none`, HS256 and RS256 tokens fail), `exp`/`nbf`/`iat` present and within
+ * `TOKEN_CLOCK_SKEW_SECONDS`, a lifetime no longer than allowed, `aud` when configured, `sub`, every
+ * submodule's `ear.status` affirming (trustee's rule) and `submods.cpu0` with a tee-pubkey. Every
+ * refusal is a `TokenVerifierError`; the detail says which check failed.
  */
 export class EarTokenVerifier {
   private readonly verified = new BoundedCache<string, VerifiedEarToken>(CACHE_LIMIT);
+  private readonly keyIds = new WeakMap<KeyObject, Promise<string>>();
 
   constructor(private readonly options: EarTokenVerifierOptions) {}
 
@@ -74,8 +77,10 @@ export class EarTokenVerifier {
   /** Every check of the token at `nowSeconds` (Unix seconds), nothing cached. */
   async check(token: string, nowSeconds = Date.now() / 1000): Promise<VerifiedEarToken> {
     let unverifiedIssuer: unknown;
+    let unverifiedKid: unknown;
     try {
       unverifiedIssuer = decodeJwt(token).iss;
+      unverifiedKid = decodeProtectedHeader(token).kid;
     } catch (cause) {
       throw new KbsError('TokenVerifierError', 'token is not a JWT', { cause });
     }
@@ -85,7 +90,7 @@ export class EarTokenVerifier {
     }
     let payload: JWTPayload | undefined;
     let lastError: unknown;
-    for (const key of trusted.keys) {
+    for (const key of await this.candidateKeys(trusted, unverifiedKid)) {
       try {
         ({ payload } = await jwtVerify(token, key, {
           algorithms: [EAR_ALG],
@@ -109,18 +114,37 @@ export class EarTokenVerifier {
     return this.claims(payload, trusted.issuer);
   }
 
+  /** The issuer's key whose thumbprint is `kid`, when there is one; else all its keys. */
+  private async candidateKeys(trusted: TrustedIssuer, kid: unknown): Promise<readonly KeyObject[]> {
+    if (typeof kid !== 'string') {
+      return trusted.keys;
+    }
+    const ids = await Promise.all(trusted.keys.map((key) => this.keyId(key)));
+    const named = trusted.keys.filter((_key, index) => ids[index] === kid);
+    return named.length > 0 ? named : trusted.keys;
+  }
+
+  private keyId(key: KeyObject): Promise<string> {
+    let id = this.keyIds.get(key);
+    if (id === undefined) {
+      id = tokenKeyId(key);
+      this.keyIds.set(key, id);
+    }
+    return id;
+  }
+
   private async claims(payload: JWTPayload, issuer: string): Promise<VerifiedEarToken> {
     const iat = payload.iat as number;
     const exp = payload.exp as number;
     if (exp - iat > this.options.maxLifetimeSeconds) {
       throw new KbsError('TokenVerifierError', 'token lifetime is longer than allowed');
     }
-    const submods = payload['submods'] as Record<string, Record<string, unknown>> | undefined;
+    const submods = payload['submods'] as Readonly<Record<string, unknown>> | null | undefined;
     const submod = submods?.[EAR_SUBMOD];
-    if (submod === undefined || submod === null || submod['ear.status'] !== 'affirming') {
+    if (typeof submods !== 'object' || submods === null || !isAffirming(submod) || !Object.values(submods).every(isAffirming)) {
       throw new KbsError('TokenVerifierError', 'token does not affirm the node');
     }
-    const evidence = submod['ear.veraison.annotated-evidence'] as Record<string, Record<string, unknown>> | undefined;
+    const evidence = (submod as Record<string, unknown>)['ear.veraison.annotated-evidence'] as Record<string, Record<string, unknown>> | undefined;
     const teePubkey = evidence?.['runtime_data_claims']?.['tee-pubkey'];
     if (teePubkey === null || typeof teePubkey !== 'object' || Array.isArray(teePubkey)) {
       throw new KbsError('TokenVerifierError', 'token carries no tee-pubkey');
@@ -142,6 +166,11 @@ export class EarTokenVerifier {
       expiresAt: exp,
     };
   }
+}
+
+/** A submodule whose `ear.status` is `affirming`. */
+function isAffirming(submod: unknown): boolean {
+  return submod !== null && typeof submod === 'object' && (submod as Record<string, unknown>)['ear.status'] === 'affirming';
 }
 
 function reasonOf(error: unknown): string {

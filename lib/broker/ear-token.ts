@@ -9,6 +9,14 @@ export const EAR_ALG = 'ES256';
 /** The submodule our evidence is appraised under (trustee uses `cpu0` for the primary TEE). */
 export const EAR_SUBMOD = 'cpu0';
 
+/**
+ * The `kid` of a token key: its RFC 7638 JWK thumbprint (SHA-256). The issuer puts it in every token's
+ * header and the published JWKS gives it to the key, where a trustee resource KBS looks keys up by it.
+ */
+export function tokenKeyId(publicKey: KeyObject): Promise<string> {
+  return calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as { kty: string });
+}
+
 export interface EarTokenInput {
   readonly agentId: string;
   /** base64 TPM2B_PUBLIC of the AK that signed the quote (lets a resource broker check good standing). */
@@ -53,7 +61,7 @@ export class EarTokenIssuer {
   constructor(private readonly options: EarTokenIssuerOptions) {}
 
   async issue(input: EarTokenInput): Promise<string> {
-    this.kid ??= await calculateJwkThumbprint(this.options.publicKey.export({ format: 'jwk' }) as { kty: string });
+    this.kid ??= await tokenKeyId(this.options.publicKey);
     this.signingKey ??= await webcrypto.subtle.importKey('jwk', this.options.privateKey.export({ format: 'jwk' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
     const claims = {
       eat_profile: EAR_PROFILE,

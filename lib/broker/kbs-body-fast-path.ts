@@ -4,13 +4,12 @@ import {
   isAgentIdString,
   isBase64OfAtMost,
   isOneOf,
-  isPlainObject,
   isStringMatching,
   isStringOfAtMost,
   passesJsonGuard,
 } from '../http/fast-path-checks.js';
 import { RESOURCE_PART } from './kbs-wire.js';
-import { KBS_FORM, type KbsAttestationBody, type KbsRequestBody, type ResourcePathParams } from './kbs-dtos.js';
+import { isJsonOfAtMost, KBS_FORM, type KbsAttestationBody, type KbsRequestBody, type ResourcePathParams } from './kbs-dtos.js';
 import { EVIDENCE_LIMITS } from './tpm-evidence.js';
 
 /**
@@ -33,7 +32,7 @@ export function fastAuthRequest(value: unknown): KbsRequestBody | undefined {
     hasOnlyKeys(value, REQUEST, ['version', 'tee']) &&
     isStringOfAtMost(value['version'], KBS_FORM.short) &&
     isStringOfAtMost(value['tee'], KBS_FORM.short) &&
-    isAbsentOr(value['extra-params'], isPlainObject)
+    isAbsentOr(value['extra-params'], (params) => isJsonOfAtMost(params, KBS_FORM.text))
     ? (value as unknown as KbsRequestBody)
     : undefined;
 }

@@ -10,6 +10,7 @@ import {
   IsString,
   Matches,
   MaxLength,
+  ValidateBy,
   ValidateNested,
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
@@ -28,13 +29,30 @@ export const KBS_FORM = {
   /** `version` and `tee` of a Request. */
   short: 32,
   nonce: 128,
-  /** `init-data.body`, `additional_evidence`. */
+  /** `init-data.body`, `additional_evidence`; the JSON text of `extra-params`. */
   text: 64 * 1024,
   hashAlgs: ['sha1', 'sha256', 'sha384', 'sha512'],
   initDataFormats: ['json', 'toml'],
   /** A Keylime quote string `r<attest>:<sig>:<pcrs>` (Keylime spec §3.1). */
   quote: /^r[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/,
 } as const;
+
+/** True when `value`'s JSON text has at most `max` characters (UTF-16 units); false for what JSON cannot carry. */
+export function isJsonOfAtMost(value: unknown, max: number): boolean {
+  try {
+    const text = JSON.stringify(value) as string | undefined;
+    return text !== undefined && text.length <= max;
+  } catch {
+    return false;
+  }
+}
+
+function IsJsonOfAtMost(max: number): PropertyDecorator {
+  return ValidateBy({
+    name: 'isJsonOfAtMost',
+    validator: { validate: (value: unknown) => isJsonOfAtMost(value, max), defaultMessage: () => `must be JSON of at most ${max} characters` },
+  });
+}
 
 /** `POST /kbs/v0/auth`. */
 export class KbsRequestBody {
@@ -46,10 +64,14 @@ export class KbsRequestBody {
   @MaxLength(KBS_FORM.short)
   tee!: string;
 
-  /** Client hints (`supported-hash-algorithms`); read, never trusted. */
+  /**
+   * Client hints: any JSON value, as kbs-types' `serde_json::Value` (the protocol doc sends `""` for
+   * runtime TEEs; guest-components sends `{"supported-hash-algorithms": [...]}`). Not read: the broker
+   * selects SHA-256, which every kbs-types client supports.
+   */
   @IsOptional()
-  @IsObject()
-  'extra-params'?: Record<string, unknown>;
+  @IsJsonOfAtMost(KBS_FORM.text)
+  'extra-params'?: unknown;
 }
 
 export class RuntimeDataDto {
@@ -91,7 +113,10 @@ export class TeeEvidenceDto {
   @Type(() => TpmEvidenceDto)
   primary_evidence!: TpmEvidenceDto;
 
-  /** JSON text of additional (device) evidence; this broker appraises none and ignores it. */
+  /**
+   * JSON text of additional (device) evidence. This broker appraises none, but the text is bound into
+   * the report data (`reportDataOf`); absent or null counts as `""`. kbs-types requires it.
+   */
   @IsOptional()
   @IsString()
   @MaxLength(KBS_FORM.text)
@@ -131,7 +156,7 @@ export class KbsAttestationBody {
   'tee-evidence'!: TeeEvidenceDto;
 }
 
-/** The resource path of `GET /kbs/v0/resource/…` and of the admin resource routes. */
+/** The resource path of `GET /kbs/v0/resource/…` and of the admin resource routes (the client's rule, `RESOURCE_PART`). */
 export class ResourcePathParams {
   @Matches(RESOURCE_PART)
   repository!: string;

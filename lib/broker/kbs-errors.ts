@@ -7,9 +7,9 @@
 export const KBS_ERROR_STATUS = {
   /** Admin request without a valid client certificate. */
   AdminAuth: 401,
-  /** The evidence did not verify, or the node is unknown or revoked. */
+  /** The Request's version or tee is not supported, the evidence did not verify, or the node is unknown or revoked. */
   AttestationError: 401,
-  /** Unknown route or malformed resource path. */
+  /** Unknown route, malformed path parameters, or a query string (none is served). */
   InvalidRequestPath: 404,
   /** The tee-pubkey cannot be used to wrap the resource. */
   JweError: 401,
@@ -23,8 +23,6 @@ export const KBS_ERROR_STATUS = {
   TokenNotFound: 401,
   /** The session or token is invalid, expired, forged, untrusted or withdrawn. */
   TokenVerifierError: 401,
-  /** The protocol version in Request is not 0.4.0. */
-  ProtocolVersion: 401,
   /** A broker fault (database down, …): fail closed, say nothing more. */
   InternalError: 500,
 } as const;

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { errorReply } from '../http/error-envelope.js';
+import { RequestValidationError } from '../http/http-errors.js';
 import { KBS_ERROR_STATUS, KbsError, problemBody, type KbsErrorType } from './kbs-errors.js';
 
 /**
@@ -10,7 +11,9 @@ import { KBS_ERROR_STATUS, KbsError, problemBody, type KbsErrorType } from './kb
  * - `KbsError`: its type and status;
  * - the shell's own errors (DTO validation, bad JSON, missing client certificate, unknown route) become
  *   the KBS types that mean the same (`SerdeError`, `AdminAuth`, `InvalidRequestPath`), with the status
- *   KBS uses — except a body over the limit, which stays 413;
+ *   KBS uses — except a body over the limit, which stays 413. A malformed path parameter or any query
+ *   string is `InvalidRequestPath` 404, as trustee answers a bad resource path: a kbs_protocol client
+ *   stops at a 404, where a 401 would make it attest again and retry;
  * - anything else (database down, a bug) is a bare 500 `InternalError`, its detail only in the log.
  */
 export function installKbsProblemHandlers(scope: FastifyInstance): void {
@@ -44,6 +47,9 @@ function toProblem(error: unknown, bodyLimit: number): Problem {
   const typed = error instanceof IronlimeError ? error.code : undefined;
   if (code === 413) {
     return { status: 413, type: 'SerdeError', detail: status };
+  }
+  if (error instanceof RequestValidationError && /^(params|query)\b/.test(error.location)) {
+    return { status: KBS_ERROR_STATUS.InvalidRequestPath, type: 'InvalidRequestPath', detail: status };
   }
   if (typed === 'ERR_FORBIDDEN') {
     return { status: KBS_ERROR_STATUS.AdminAuth, type: 'AdminAuth', detail: status };

@@ -16,9 +16,13 @@ export const AUTH_REQUEST: FastDto<KbsRequestBody> = { dto: KbsRequestBody, fast
 export const ATTESTATION: FastDto<KbsAttestationBody> = { dto: KbsAttestationBody, fast: fastAttestationBody };
 export const RESOURCE_PATH: FastDto<ResourcePathParams> = { dto: ResourcePathParams, fast: fastResourcePath };
 
-/** An Attestation body whose form was checked: `runtime-data` exactly as sent, and the TPM evidence. */
+/**
+ * An Attestation body whose form was checked: `runtime-data` exactly as sent, `additional_evidence`
+ * (`""` when absent or null) and the TPM evidence.
+ */
 export interface CheckedAttestation {
   readonly runtimeData: RuntimeData;
+  readonly additionalEvidence: string;
   readonly evidence: UntrustedTpmEvidence;
 }
 
@@ -44,9 +48,11 @@ export function checkAttestation(body: unknown): CheckedAttestation {
  * own object, not a DTO copy: the report data is the hash of it exactly as the node sent it.
  */
 export function attestationInput(body: unknown, checked: KbsAttestationBody): CheckedAttestation {
+  const teeEvidence = checked['tee-evidence'];
   return {
     runtimeData: (body as { readonly 'runtime-data': RuntimeData })['runtime-data'],
-    evidence: tpmEvidence(checked['tee-evidence'].primary_evidence),
+    additionalEvidence: teeEvidence.additional_evidence ?? '',
+    evidence: tpmEvidence(teeEvidence.primary_evidence),
   };
 }
 

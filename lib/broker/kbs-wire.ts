@@ -16,11 +16,20 @@ export const KBS_SESSION_COOKIE = 'kbs-session-id';
 export const TEE_TPM = 'tpm';
 /** Nonce length in bytes (`NONCE_SIZE_BYTES`). */
 export const NONCE_BYTES = 32;
+
+/** Hashes of the runtime-data binding (kbs-types `HashAlgorithm`), as named on the wire. */
+export const REPORT_DATA_HASHES = ['sha256', 'sha384', 'sha512'] as const;
+export type ReportDataHash = (typeof REPORT_DATA_HASHES)[number];
+/** The hash this broker selects in every Challenge and binds evidence with. */
+export const REPORT_DATA_HASH: ReportDataHash = 'sha256';
+/** The hash a client uses when the Challenge selects none (guest-components `DEFAULT_HASH_ALGORITHM`). */
+export const DEFAULT_REPORT_DATA_HASH: ReportDataHash = 'sha384';
 /**
- * Hash the broker selects for the report data. SHA-256 keeps the TPM's qualifying data at 32 bytes,
- * as guest-components does for TPMs (PR #1093).
+ * Size of a TPM's report data (the quote's qualifying data): the digest cut or zero-padded to 32
+ * bytes (guest-components PR #1093, trustee PR #1021), so SHA-256 is kept whole and SHA-384 and
+ * SHA-512 keep their first 32 bytes.
  */
-export const REPORT_DATA_HASH = 'sha256';
+export const TPM_REPORT_DATA_BYTES = 32;
 
 /** `runtime-data` of an Attestation: the session nonce and the key the resource is wrapped to. */
 export interface RuntimeData {
@@ -28,12 +37,39 @@ export interface RuntimeData {
   readonly 'tee-pubkey': Readonly<Record<string, unknown>>;
 }
 
+/** What a primary evidence's report data binds, and how. */
+export interface ReportDataInput {
+  readonly runtimeData: RuntimeData;
+  /** `tee-evidence.additional_evidence` as sent (`""` when there are no other devices). */
+  readonly additionalEvidence: string;
+  readonly hash: ReportDataHash;
+  /** The Request's tee: `tpm` fits the digest to `TPM_REPORT_DATA_BYTES`, any other keeps it whole. */
+  readonly tee: string;
+}
+
 /**
- * The report data that binds evidence to a session and a key: H(JCS(runtime-data)) with the selected
- * hash. For `tpm` it is the quote's qualifying data (TPMS_ATTEST.extraData).
+ * The report data that binds primary evidence to a session, a key and the additional evidence:
+ * H(JCS({"additional-evidence", "nonce", "tee-pubkey"})) with the selected hash, as trustee's
+ * `__attest` checks it and guest-components' `get_composite_evidence` makes it (the two-member
+ * `{nonce, tee-pubkey}` is only for additional devices). For `tpm` it is the quote's qualifying data
+ * (TPMS_ATTEST.extraData).
  */
-export function reportDataOf(runtimeData: RuntimeData): Uint8Array {
-  return new Uint8Array(createHash(REPORT_DATA_HASH).update(canonicalJson(runtimeData), 'utf8').digest());
+export function reportDataOf(input: ReportDataInput): Uint8Array {
+  const { runtimeData, additionalEvidence, hash, tee } = input;
+  const bound = { 'additional-evidence': additionalEvidence, nonce: runtimeData.nonce, 'tee-pubkey': runtimeData['tee-pubkey'] };
+  const digest = createHash(hash).update(canonicalJson(bound), 'utf8').digest();
+  if (tee !== TEE_TPM) {
+    return new Uint8Array(digest);
+  }
+  const reportData = new Uint8Array(TPM_REPORT_DATA_BYTES);
+  reportData.set(digest.subarray(0, TPM_REPORT_DATA_BYTES));
+  return reportData;
+}
+
+/** The hash a Challenge's `selected-hash-algorithm` names (any letter case, as kbs-types parses it), if supported. */
+export function reportDataHashNamed(name: string): ReportDataHash | undefined {
+  const lower = name.toLowerCase();
+  return REPORT_DATA_HASHES.find((hash) => hash === lower);
 }
 
 /** A resource path `<repository>/<type>/<tag>`: each part 1–128 of `[A-Za-z0-9._-]`, not `.` or `..`. */
@@ -43,13 +79,11 @@ export interface ResourcePath {
   readonly tag: string;
 }
 
-/** One part of a resource path on the wire: 1–128 of `[A-Za-z0-9._-]`. */
-export const RESOURCE_PART = /^[A-Za-z0-9._-]{1,128}$/;
-
-/** True when every part of a resource path is acceptable (no traversal, no separators). */
-export function isResourcePart(part: string): boolean {
-  return RESOURCE_PART.test(part) && part !== '.' && part !== '..';
-}
+/**
+ * One part of a resource path, on the wire and in a `kbs:///` URI: 1–128 of `[A-Za-z0-9._-]`, not
+ * `.` or `..` (trustee's `ResourceDesc::is_valid` refuses them too).
+ */
+export const RESOURCE_PART = /^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$/;
 
 export function resourcePathText(path: ResourcePath): string {
   return `${path.repository}/${path.type}/${path.tag}`;

@@ -27,10 +27,11 @@ const IMPORT = {
 } as const;
 
 /**
- * Checks a `tee-pubkey` JWK: RSA (`n`, `e`, at least 2048 bits, `alg` absent or RSA-OAEP-256) or EC
- * P-256 (`x`, `y` a point on the curve, `alg` absent or ECDH-ES+A256KW). Private members, other curves
- * and KBS's legacy RSA1_5 are refused. Throws `KbsError` `JweError` — the broker cannot wrap a resource
- * to this key.
+ * Checks a `tee-pubkey` JWK: RSA (`n`, `e`, at least 2048 bits, `alg` RSA-OAEP-256) or EC P-256 (`x`,
+ * `y` a point on the curve, `alg` ECDH-ES+A256KW). `alg` is required, as kbs-types' `TeePubKey`
+ * requires it: the key goes as sent into the session and the token's `tee-pubkey` claim, which a
+ * trustee resource KBS could not read without it. Private members, other curves and KBS's legacy
+ * RSA1_5 are refused. Throws `KbsError` `JweError` — the broker cannot wrap a resource to this key.
  */
 export async function parseTeePublicKey(jwk: unknown): Promise<TeePublicKey> {
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) {
@@ -49,7 +50,7 @@ export async function parseTeePublicKey(jwk: unknown): Promise<TeePublicKey> {
   } else {
     throw new KbsError('JweError', 'tee-pubkey must be an RSA key (n, e) or an EC P-256 key (x, y)');
   }
-  if (alg !== undefined && alg !== wrap) {
+  if (alg !== wrap) {
     throw new KbsError('JweError', `tee-pubkey alg must be ${wrap}`);
   }
   let key: webcrypto.CryptoKey;

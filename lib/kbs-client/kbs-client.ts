@@ -1,5 +1,15 @@
 import { decodeJwt, type FlattenedJWE } from 'jose';
-import { KBS_PREFIX, KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, type RuntimeData, reportDataOf } from '../broker/kbs-wire.js';
+import {
+  DEFAULT_REPORT_DATA_HASH,
+  KBS_PREFIX,
+  KBS_PROTOCOL_VERSION,
+  KBS_SESSION_COOKIE,
+  REPORT_DATA_HASHES,
+  type ReportDataHash,
+  reportDataHashNamed,
+  reportDataOf,
+  type RuntimeData,
+} from '../broker/kbs-wire.js';
 import type { EvidenceProvider } from './evidence-provider.js';
 import { KbsBadReplyError, KbsRefusedError } from './kbs-client-errors.js';
 import type { KbsHttp } from './kbs-http.js';
@@ -134,21 +144,29 @@ export class KbsClient {
     return this.credential;
   }
 
-  /** One RCAR exchange: Request → Challenge (+cookie), Attestation → token. */
+  /**
+   * One RCAR exchange: Request → Challenge (+cookie), Attestation → token. The report data is hashed
+   * with the Challenge's `selected-hash-algorithm` (SHA-384 when it names none, as guest-components);
+   * there are no additional devices, so `additional_evidence` is `""`, sent and bound.
+   */
   private async attest(http: KbsHttp): Promise<Credential> {
+    const tee = this.options.evidence.tee;
     const auth = await http.send('POST', `${KBS_PREFIX}/auth`, {
-      body: { version: KBS_PROTOCOL_VERSION, tee: this.options.evidence.tee, 'extra-params': { 'supported-hash-algorithms': ['sha256'] } },
+      body: { version: KBS_PROTOCOL_VERSION, tee, 'extra-params': { 'supported-hash-algorithms': REPORT_DATA_HASHES } },
     });
     const cookie = cookieOf(auth.headers['set-cookie']);
-    const nonce = (auth.body as { nonce?: unknown } | undefined)?.nonce;
+    const challenge = auth.body as { nonce?: unknown; 'extra-params'?: unknown } | undefined;
+    const nonce = challenge?.nonce;
     if (cookie === undefined || typeof nonce !== 'string') {
       throw new KbsBadReplyError(http.baseUrl, 'Challenge without nonce or session cookie');
     }
+    const hash = selectedHash(challenge?.['extra-params'], http.baseUrl);
     const key = await this.teeKeyPair();
     const runtimeData: RuntimeData = { nonce, 'tee-pubkey': key.publicJwk };
-    const evidence = await this.options.evidence.primaryEvidence(reportDataOf(runtimeData));
+    const additionalEvidence = '';
+    const evidence = await this.options.evidence.primaryEvidence(reportDataOf({ runtimeData, additionalEvidence, hash, tee }));
     const attest = await http.send('POST', `${KBS_PREFIX}/attest`, {
-      body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence } },
+      body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence, additional_evidence: additionalEvidence } },
       headers: { cookie: `${KBS_SESSION_COOKIE}=${cookie}` },
     });
     const token = (attest.body as { token?: unknown } | undefined)?.token;
@@ -163,6 +181,23 @@ export class KbsClient {
     }
     return { token, cookie, key, expiresAt };
   }
+}
+
+/**
+ * The hash a Challenge's `extra-params` selects: `selected-hash-algorithm` when it is an object with
+ * that member (sha256/384/512, any letter case), else SHA-384 (guest-components `get_hash_algorithm`).
+ * @throws KbsBadReplyError for a selection that is not a string or names another hash
+ */
+function selectedHash(extraParams: unknown, baseUrl: string): ReportDataHash {
+  if (extraParams === null || typeof extraParams !== 'object' || !Object.hasOwn(extraParams, 'selected-hash-algorithm')) {
+    return DEFAULT_REPORT_DATA_HASH;
+  }
+  const selected = (extraParams as Record<string, unknown>)['selected-hash-algorithm'];
+  const hash = typeof selected === 'string' ? reportDataHashNamed(selected) : undefined;
+  if (hash === undefined) {
+    throw new KbsBadReplyError(baseUrl, `Challenge selects an unsupported hash algorithm ${JSON.stringify(selected)?.slice(0, 40)}`);
+  }
+  return hash;
 }
 
 function cookieOf(header: string | string[] | undefined): string | undefined {

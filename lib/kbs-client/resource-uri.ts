@@ -1,5 +1,5 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { isResourcePart, type ResourcePath } from '../broker/kbs-wire.js';
+import { RESOURCE_PART, type ResourcePath } from '../broker/kbs-wire.js';
 
 /**
  * Parses a KBS resource URI `kbs:///<repository>/<type>/<tag>` (empty host: the configured broker;
@@ -18,7 +18,7 @@ export function parseResourceUri(uri: string): ResourcePath {
     throw new InvalidParameterValue('resource uri', 'must have an empty host (kbs:///…): the broker is configured, not named in the URI');
   }
   for (const part of [repository, type, tag]) {
-    if (!isResourcePart(part)) {
+    if (!RESOURCE_PART.test(part)) {
       throw new InvalidParameterValue('resource uri', `"${part}" is not a valid resource path part`);
     }
   }

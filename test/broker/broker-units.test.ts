@@ -49,13 +49,14 @@ describe('broker: pure parts and hostile input', function () {
     expect(() => canonicalJson({ a: 1n })).to.throw(TypeError);
   });
 
-  it('tee-pubkey: refuses private keys, small RSA, other curves, wrong alg, junk', async function () {
+  it('tee-pubkey: refuses private keys, small RSA, other curves, a missing or wrong alg, junk', async function () {
     const ec = (await TeeKeyPair.generate('ec')).publicJwk;
     expect((await parseTeePublicKey(ec)).alg).to.equal('ECDH-ES+A256KW');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
     const priv = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-    for (const bad of [small, p384, priv, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
+    const { alg: _alg, ...withoutAlg } = ec;
+    for (const bad of [small, p384, priv, withoutAlg, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
       expect(await kbsType(() => parseTeePublicKey(bad))).to.equal('JweError');
     }
   });
@@ -93,7 +94,7 @@ describe('broker: pure parts and hostile input', function () {
     expect(Object.keys(rsaJwe)).to.deep.equal(['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag']);
     expect(Buffer.from(rsaJwe.protected, 'base64url').toString('utf8')).to.equal('{"alg":"RSA-OAEP-256","enc":"A256GCM"}');
     expect(Buffer.from(rsaJwe.encrypted_key, 'base64url')).to.have.length(256);
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+    const ec = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), alg: 'ECDH-ES+A256KW' };
     const headers = await Promise.all([0, 1].map(async () => {
       const jwe = await encryptResource(new Uint8Array(32), await parseTeePublicKey(ec));
       expect(Object.keys(jwe)).to.deep.equal(['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag']);
@@ -198,14 +199,17 @@ describe('broker: pure parts and hostile input', function () {
 
   it('auth body and resource path form: good ones pass; malformed ones are refused by name', function () {
     expect(checkAuthRequest({ version: '0.4.0', tee: 'tpm', 'extra-params': { 'supported-hash-algorithms': ['sha256'] } })).to.deep.equal({ version: '0.4.0', tee: 'tpm' });
-    expect(checkAuthRequest({ version: '0.4.0', tee: 'tpm', 'extra-params': null })).to.deep.equal({ version: '0.4.0', tee: 'tpm' });
+    // kbs-types takes any JSON value (the protocol doc sends ""); only its size is bounded.
+    for (const extraParams of [null, '', 'x', 42, [], {}, { 'supported-hash-algorithms': 'x'.repeat(64 * 1024 - 32) }]) {
+      expect(checkAuthRequest({ version: '0.4.0', tee: 'tpm', 'extra-params': extraParams }), JSON.stringify(extraParams).slice(0, 40)).to.deep.equal({ version: '0.4.0', tee: 'tpm' });
+    }
     const authRefusals: [unknown, string][] = [
       ['text', 'body'],
       [[], 'body'],
       [{ tee: 'tpm' }, 'body.version'],
       [{ version: 4, tee: 'tpm' }, 'body.version'],
       [{ version: '0.4.0', tee: 't'.repeat(33) }, 'body.tee'],
-      [{ version: '0.4.0', tee: 'tpm', 'extra-params': 'x' }, 'body.extra-params'],
+      [{ version: '0.4.0', tee: 'tpm', 'extra-params': { 'supported-hash-algorithms': 'x'.repeat(64 * 1024 - 31) } }, 'body.extra-params'],
       [{ version: '0.4.0', tee: 'tpm', more: 1 }, 'body.more'],
       [JSON.parse('{"version": "0.4.0", "tee": "tpm", "extra-params": {"__proto__": {}}}') as unknown, 'body.extra-params.__proto__'],
     ];

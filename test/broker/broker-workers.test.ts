@@ -9,7 +9,7 @@ import { InvalidConfig } from '../../interfaces/errors.js';
 import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
 import { startBrokerCluster, type RunningBrokerCluster } from '../../lib/broker/broker-cluster.js';
 import { BROKER_KEY_FILES } from '../../lib/broker/broker-keys.js';
-import { reportDataOf, type RuntimeData } from '../../lib/broker/kbs-wire.js';
+import type { RuntimeData } from '../../lib/broker/kbs-wire.js';
 import { SessionCookies } from '../../lib/broker/session-cookie.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
@@ -17,7 +17,7 @@ import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { loadOrCreateClientTls } from '../../lib/pki/service-tls.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { refusal, softwareTestNode, type TestNode } from './helpers/broker-fixture.js';
+import { brokerReportData, refusal, softwareTestNode, type TestNode } from './helpers/broker-fixture.js';
 
 /**
  * `ironlime broker --workers 2`: two worker processes (node:cluster) on one port and one PostgreSQL
@@ -52,7 +52,7 @@ describe('broker: worker processes (node:cluster)', function () {
     const key = await TeeKeyPair.generate('ec');
     const runtimeData: RuntimeData = { nonce, 'tee-pubkey': key.publicJwk };
     const evidence = new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath });
-    return { body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: await evidence.primaryEvidence(reportDataOf(runtimeData)) } }, key };
+    return { body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: await evidence.primaryEvidence(brokerReportData(runtimeData)) } }, key };
   }
 
   before(async function () {

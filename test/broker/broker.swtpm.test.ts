@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
 import { decodeJwt, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
-import { reportDataOf } from '../../lib/broker/kbs-wire.js';
 import { main } from '../../lib/cli/main.js';
 import { CA_CERT_FILE } from '../../lib/pki/ca-directory.js';
 import { caDirOf } from '../../lib/pki/service-tls.js';
@@ -14,7 +13,7 @@ import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import { startTestSwtpm, type SwtpmFixture } from '../tpm-access/tpm-test-helpers.js';
-import { bootTestNode, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+import { bootTestNode, brokerReportData, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
 const DISK_KEY = { repository: 'node', type: 'disk-key', tag: 'u12' };
 const DISK_KEY_URI = 'kbs:///node/disk-key/u12';
@@ -128,13 +127,13 @@ describe('broker with a swtpm node: background check and passport', function () 
 
     const first = await session();
     const wrongNonce = { nonce: randomBytes(32).toString('base64'), 'tee-pubkey': key.publicJwk };
-    const wrong = await refusal(attest(first.cookie, wrongNonce, await evidenceOf(node).primaryEvidence(reportDataOf(wrongNonce))));
+    const wrong = await refusal(attest(first.cookie, wrongNonce, await evidenceOf(node).primaryEvidence(brokerReportData(wrongNonce))));
     expect([wrong.remoteHttpStatus, wrong.kbsType]).to.deep.equal([401, 'AttestationError']);
     expect(wrong.detail).to.contain('nonce');
 
     const second = await session();
     const runtimeData = { nonce: second.nonce, 'tee-pubkey': key.publicJwk };
-    const evidence = await evidenceOf(node).primaryEvidence(reportDataOf(runtimeData));
+    const evidence = await evidenceOf(node).primaryEvidence(brokerReportData(runtimeData));
     await attest(second.cookie, runtimeData, evidence);
     const again = await refusal(attest(second.cookie, runtimeData, evidence));
     expect(again.detail).to.contain('already attested');

@@ -8,7 +8,7 @@ import { RequestValidationError } from '../../lib/http/http-errors.js';
 import { parseJsonBody } from '../../lib/http/json-guard.js';
 
 /** `/auth` as `KbsClient` sends it. */
-const AUTH = { version: '0.4.0', tee: 'tpm', 'extra-params': { 'supported-hash-algorithms': ['sha256'] } };
+const AUTH = { version: '0.4.0', tee: 'tpm', 'extra-params': { 'supported-hash-algorithms': ['sha256', 'sha384', 'sha512'] } };
 
 /** `/attest` as `KbsClient` sends it for a node with IMA and measured boot (logs shortened). */
 const ATTESTATION = {
@@ -57,6 +57,8 @@ const EDGES: unknown[] = [
   'x'.repeat(129),
   'AAAA'.repeat(32),
   'AAAA'.repeat(33),
+  'x'.repeat(64 * 1024 - 2),
+  'x'.repeat(64 * 1024 - 1),
   'x'.repeat(64 * 1024 + 1),
   `r${'A'.repeat(64 * 1024)}:A:A`,
   '\u{1F600}'.repeat(17),
@@ -185,8 +187,15 @@ describe('KBS bodies: the fast path accepts only what the DTOs accept', function
       expect(fastAttestationBody(value)).to.equal(undefined);
       expect(dtoAccepts(KbsAttestationBody, value, 'body')).to.equal(true);
     }
-    expect(fastAuthRequest({ ...AUTH, 'extra-params': null })).to.equal(undefined);
-    expect(dtoAccepts(KbsRequestBody, { ...AUTH, 'extra-params': null }, 'body')).to.equal(true);
+  });
+
+  it('takes extra-params of any JSON value up to the bound, as kbs-types does, on both paths', function () {
+    for (const extraParams of [null, '', 'x'.repeat(64 * 1024 - 2), 0, [], {}, [{ a: [null] }]]) {
+      const body = { ...AUTH, 'extra-params': extraParams };
+      expect([fastAuthRequest(body) === body, dtoAccepts(KbsRequestBody, body, 'body')], JSON.stringify(extraParams).slice(0, 20)).to.deep.equal([true, true]);
+    }
+    const over = { ...AUTH, 'extra-params': 'x'.repeat(64 * 1024 - 1) };
+    expect([fastAuthRequest(over), dtoAccepts(KbsRequestBody, over, 'body')]).to.deep.equal([undefined, false]);
   });
 
   it('the DTO refuses nested arrays, a tee-pubkey of null members and one with a hasOwnProperty member, as a validation error', function () {

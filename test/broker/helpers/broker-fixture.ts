@@ -13,6 +13,7 @@ import { createSoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.
 import type { Tpm } from '../../../lib/tpm-access/tpm-port.js';
 import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
 import { KbsRefusedError } from '../../../lib/kbs-client/kbs-client-errors.js';
+import { REPORT_DATA_HASH, reportDataOf, TEE_TPM, type RuntimeData } from '../../../lib/broker/kbs-wire.js';
 
 /** A broker on a fresh PostgreSQL schema and temp data folder, with an mTLS admin client. */
 export interface TestBroker {
@@ -104,4 +105,9 @@ export async function refusal(promise: Promise<unknown>): Promise<KbsRefusedErro
     throw error;
   }
   throw new Error('expected a KBS refusal');
+}
+
+/** The report data the broker binds an Attestation's evidence to (its SHA-256, tee `tpm`); `additionalEvidence` as sent, `""` when absent. */
+export function brokerReportData(runtimeData: RuntimeData, additionalEvidence = ''): Uint8Array {
+  return reportDataOf({ runtimeData, additionalEvidence, hash: REPORT_DATA_HASH, tee: TEE_TPM });
 }

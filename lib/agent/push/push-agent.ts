@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js';
 import { backoffDelayMs } from '../../timing/backoff.js';
 import type { AgentLogs } from '../agent-logs.js';
+import { certificationKey } from './certification-key.js';
 import { evidenceRequested } from './evidence-requested.js';
 import { PushHttp, type PushHttpReply } from './push-http.js';
 
@@ -170,17 +171,7 @@ export class PushAgent {
           hash_algorithms: [ak.hashAlg],
           signature_schemes: [ak.signAlg],
           available_subjects: { [ak.hashAlg]: Array.from({ length: 24 }, (_, i) => i) },
-          certification_keys: [
-            {
-              key_class: 'asymmetric',
-              key_algorithm: ak.signAlg === 'rsassa' ? 'rsa' : 'ecc',
-              key_size: ak.signAlg === 'rsassa' ? 2048 : 256,
-              server_identifier: 'ak',
-              allowable_signature_schemes: [ak.signAlg],
-              allowable_hash_algorithms: [ak.hashAlg],
-              public: Buffer.from(ak.akPublic).toString('base64'),
-            },
-          ],
+          certification_keys: [certificationKey(ak)],
         },
       },
     ];

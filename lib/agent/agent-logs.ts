@@ -6,6 +6,8 @@ import { ImaLogReader } from './ima-log-reader.js';
 export interface AgentLogs {
   /** The IMA list from line `requested` on (Keylime's `ima_ml_entry` rules); undefined while unreadable (no IMA on this host). */
   imaList(requested: number): Promise<ImaListSlice | undefined>;
+  /** Complete lines in the IMA list, without reading them back (a push agent's capabilities); undefined while unreadable. */
+  imaLineCount(): Promise<number | undefined>;
   /** The UEFI event log in base64 (`mb_measurement_list`); undefined while unreadable. */
   bootLogBase64(): Promise<string | undefined>;
 }
@@ -16,6 +18,7 @@ export function fileAgentLogs(imaLogPath: string | undefined, bootLogPath: strin
   const bootLog = bootLogPath === undefined ? undefined : new BootLogCache(bootLogPath);
   return {
     imaList: async (requested) => imaLog?.slice(requested),
+    imaLineCount: async () => imaLog?.lineCount(),
     bootLogBase64: async () => bootLog?.base64(),
   };
 }

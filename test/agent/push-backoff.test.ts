@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
+import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
 import { PushAgent } from '../../lib/agent/push/push-agent.js';
 import type { AkInfo, Tpm } from '../../lib/tpm-access/tpm-port.js';
 
@@ -9,6 +10,7 @@ function agentWith(backoff?: { initialDelayMs?: number; maxDelayMs?: number; max
     verifierUrl: 'http://127.0.0.1:1',
     tpm: {} as Tpm,
     ak: {} as AkInfo,
+    logs: fileAgentLogs(undefined, undefined),
     bootTime: new Date(0),
     log: pino({ level: 'silent' }),
     ...(backoff === undefined ? {} : { backoff }),

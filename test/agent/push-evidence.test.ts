@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { evidenceRequested } from '../../lib/agent/push/evidence-requested.js';
+import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
 import { PushAgent } from '../../lib/agent/push/push-agent.js';
 import type { AkInfo, Tpm } from '../../lib/tpm-access/tpm-port.js';
 
@@ -26,7 +27,7 @@ describe('push agent evidence: what the verifier asked for', function () {
         },
       } as unknown as Tpm,
       ak: { hashAlg: 'sha256', signAlg: 'rsassa' } as AkInfo,
-      imaLogPath,
+      logs: fileAgentLogs(imaLogPath, undefined),
       bootTime: new Date(0),
       log: pino({ level: 'silent' }),
     });
@@ -47,6 +48,15 @@ describe('push agent evidence: what the verifier asked for', function () {
       data: { type: 'attestation', attributes: { evidence_collected: [{ evidence_class: 'log', evidence_type: 'ima_log', data: { entries: 'line 1\nline 2\n', entry_count: 2 } }] } },
     });
     expect(quotes).to.equal(0);
+  });
+
+  it('an IMA offset at or past the end of its list gets no lines and entry_count 0 (the Rust push agent), not the whole list', async function () {
+    for (const [offset, entries, count] of [[2, 'line 2\n', 1], [3, '', 0], [4, '', 0], [1000, '', 0]] as const) {
+      const body = await agent.evidence([{ evidence_class: 'log', evidence_type: 'ima_log', chosen_parameters: { starting_offset: offset, format: 'text/plain' } }]);
+      expect(body, `offset ${offset}`).to.deep.equal({
+        data: { type: 'attestation', attributes: { evidence_collected: [{ evidence_class: 'log', evidence_type: 'ima_log', data: { entries, entry_count: count } }] } },
+      });
+    }
   });
 
   it('still gives up on a tpm_quote request it cannot use', async function () {

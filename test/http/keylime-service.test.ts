@@ -240,6 +240,19 @@ describe('http: service shell (in-process)', () => {
     );
   });
 
+  it('decodes a body as UTF-8, whether it is ASCII only or not; bytes that are no UTF-8 become U+FFFD', async () => {
+    const texts: (string | undefined)[] = [];
+    service.route({ method: 'POST', url: '/text', rawBody: true, handler: ({ bodyText, reply }) => {
+      texts.push(bodyText);
+      return ok(reply, {});
+    } });
+    const bodies = [Buffer.from('{"quote":"QQ=="}'), Buffer.from('{"note":"\u00e9t\u00e9 \u2713 \ud83d\udd11"}', 'utf8'), Buffer.from([0x7b, 0xc3, 0x28, 0xff, 0x7d])];
+    for (const payload of bodies) {
+      expect((await service.app.inject({ method: 'POST', url: '/v2.6/text', payload, headers: { 'content-type': 'application/json' } })).statusCode).to.equal(200);
+    }
+    expect(texts).to.deep.equal(['{"quote":"QQ=="}', '{"note":"\u00e9t\u00e9 \u2713 \ud83d\udd11"}', '{\ufffd(\ufffd}']);
+  });
+
   it('answers 413 in the envelope for a body over the limit', async () => {
     const reply = await call('POST', '/v2.6/agents/agent-1', { quote: 'QUFB'.repeat(2000) });
     expect(reply).to.deep.equal({

@@ -192,6 +192,22 @@ describe('push bodies: the fast path accepts only what the DTOs accept', functio
     }
   });
 
+  it('boot_time: the fast path takes a UTC time to the second only when the DTO does, and leaves every other form to it', function () {
+    const times = [
+      '2026-12-03T08:00:00Z', '2024-02-29T23:59:59Z', '2000-02-29T00:00:00Z', '2100-02-29T00:00:00Z', '1000-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '0000-01-01T00:00:00Z', '0099-01-01T00:00:00Z', '0999-01-01T00:00:00Z',
+      '2023-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-12-03T24:00:00Z', '2026-12-03T23:60:00Z', '2026-12-03T23:59:60Z',
+      '2026-13-01T00:00:00Z', '2026-00-10T00:00:00Z', '2026-12-00T00:00:00Z', '2026-12-03T08:00:00.000Z', '2026-12-03T08:00:00+01:00',
+      '2026-12-03 08:00:00Z', '2026-12-03T08:00Z', '+002026-12-03T08:00:00Z', '2026-12-03T08:00:00z', '2026-12-03T08:00:00Z\n',
+    ];
+    for (const time of times) {
+      const body = JSON.parse(JSON.stringify(CAPABILITIES)) as typeof CAPABILITIES;
+      body.data.attributes.system_info.boot_time = time;
+      const accepted = dtoAccepts(CapabilitiesBody, body, 'body');
+      if (fastCapabilitiesBody(body) !== undefined) expect(accepted, `fast path accepted ${time}, the DTO refuses it`).to.equal(true);
+      if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(time)) expect(fastCapabilitiesBody(body) !== undefined, time).to.equal(accepted);
+    }
+  });
+
   it('refuses a surrogate pair past a length bound, leaving class-validator to count it', function () {
     const body = JSON.parse(JSON.stringify(CAPABILITIES)) as typeof CAPABILITIES;
     body.data.attributes.evidence_supported[0]!.capabilities.component_version = '\u{1F600}'.repeat(40);

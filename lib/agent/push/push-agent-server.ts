@@ -7,6 +7,7 @@ import { registerAndActivate } from '../agent-enrolment.js';
 import { prepareAgentNode } from '../agent-node.js';
 import { readConfiguredFile } from '../../config/read-config-file.js';
 import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
+import { fileAgentLogs } from '../agent-logs.js';
 import type { EmulatedNode } from '../node-emulation.js';
 import { PushAgent, type PushBackoff } from './push-agent.js';
 
@@ -86,8 +87,8 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       ...(localAddress === undefined ? {} : { localAddress }),
       tpm,
       ak,
-      imaLogPath,
-      bootLogPath,
+      // An emulated node on an in-process TPM serves its logs from memory (`bootEmulatedNode`), as the pull agent does.
+      logs: emulated?.logs ?? fileAgentLogs(imaLogPath, bootLogPath),
       bootTime: emulated === undefined ? await hostBootTime() : new Date(),
       ...(backoff === undefined ? {} : { backoff }),
       log,

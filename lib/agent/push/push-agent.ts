@@ -2,9 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js';
 import { backoffDelayMs } from '../../timing/backoff.js';
-import { BootLogCache } from '../boot-log-cache.js';
-import { ImaLogReader } from '../ima-log-reader.js';
-import type { ImaListSlice } from '../ima-list-slice.js';
+import type { AgentLogs } from '../agent-logs.js';
+import { certificationKey } from './certification-key.js';
 import { evidenceRequested } from './evidence-requested.js';
 import { PushHttp, type PushHttpReply } from './push-http.js';
 
@@ -29,10 +28,11 @@ export interface PushAgentOptions {
   readonly tpm: Tpm;
   /** The AK (registered with the registrar) and its hash. */
   readonly ak: AkInfo;
-  /** ASCII IMA list; absent or unreadable: no `ima_log` offered. */
-  readonly imaLogPath?: string;
-  /** Binary UEFI event log; absent or unreadable: no `uefi_log` offered. */
-  readonly bootLogPath?: string;
+  /**
+   * The IMA list and UEFI log it sends (`fileAgentLogs` for a real node; an emulated node's own); an
+   * unreadable IMA list is offered as no `ima_log`, an unreadable UEFI log as no `uefi_log`.
+   */
+  readonly logs: AgentLogs;
   /** When the node booted (`system_info.boot_time`). */
   readonly bootTime: Date;
   readonly backoff?: Partial<PushBackoff>;
@@ -68,15 +68,10 @@ export class PushAgent {
   private readonly http: PushHttp;
   private readonly backoff: PushBackoff;
   private token: string | undefined;
-  private readonly imaLog: ImaLogReader | undefined;
-  private readonly bootLog: BootLogCache | undefined;
 
   constructor(private readonly options: PushAgentOptions) {
     this.http = new PushHttp(options.verifierUrl, options.caCert, options.localAddress);
     this.backoff = { ...PUSH_BACKOFF_DEFAULTS, ...options.backoff };
-    // As the pull agent's routes: the IMA log read incrementally, the boot log encoded once while unchanged.
-    this.imaLog = options.imaLogPath === undefined ? undefined : new ImaLogReader(options.imaLogPath);
-    this.bootLog = options.bootLogPath === undefined ? undefined : new BootLogCache(options.bootLogPath);
   }
 
   /** Attests until `signal` aborts; resolves once stopped (a request in flight is finished or aborted first). */
@@ -166,8 +161,7 @@ export class PushAgent {
 
   /** Phase 1's body: the quote the AK can make, and the logs this node has. */
   async capabilities(): Promise<object> {
-    const { ak, bootTime } = this.options;
-    const rsa = ak.signAlg === 'rsassa';
+    const { ak, bootTime, logs } = this.options;
     const items: object[] = [
       {
         evidence_class: 'certification',
@@ -177,28 +171,18 @@ export class PushAgent {
           hash_algorithms: [ak.hashAlg],
           signature_schemes: [ak.signAlg],
           available_subjects: { [ak.hashAlg]: Array.from({ length: 24 }, (_, i) => i) },
-          certification_keys: [
-            {
-              key_class: 'asymmetric',
-              key_algorithm: rsa ? 'rsa' : 'ecc',
-              key_size: rsa ? 2048 : 256,
-              server_identifier: 'ak',
-              allowable_signature_schemes: [ak.signAlg],
-              allowable_hash_algorithms: [ak.hashAlg],
-              public: Buffer.from(ak.akPublic).toString('base64'),
-            },
-          ],
+          certification_keys: [certificationKey(ak)],
         },
       },
     ];
-    if ((await this.bootLog?.base64()) !== undefined) {
+    if ((await logs.bootLogBase64()) !== undefined) {
       items.push({
         evidence_class: 'log',
         evidence_type: 'uefi_log',
         capabilities: { evidence_version: '2.1', entry_count: 0, supports_partial_access: false, appendable: false, formats: ['application/octet-stream'] },
       });
     }
-    const lines = await this.imaLog?.lineCount();
+    const lines = await logs.imaLineCount();
     if (lines !== undefined) {
       items.push({
         evidence_class: 'log',
@@ -219,15 +203,27 @@ export class PushAgent {
     const quoteItem = requested.find((item) => (item as { evidence_type?: unknown }).evidence_type === 'tpm_quote');
     if (quoteItem !== undefined) items.push(await this.quoteEvidence(quoteParameters(quoteItem)));
     if (requested.some((item) => (item as { evidence_type?: unknown }).evidence_type === 'uefi_log')) {
-      items.push({ evidence_class: 'log', evidence_type: 'uefi_log', data: { entries: (await this.bootLog?.base64()) ?? '' } });
+      items.push({ evidence_class: 'log', evidence_type: 'uefi_log', data: { entries: (await this.options.logs.bootLogBase64()) ?? '' } });
     }
     const ima = requested.find((item) => (item as { evidence_type?: unknown }).evidence_type === 'ima_log') as { chosen_parameters?: { starting_offset?: unknown } } | undefined;
     if (ima !== undefined) {
       const offset = ima.chosen_parameters?.starting_offset;
-      const slice = (await this.imaLog?.slice(typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 ? offset : 0)) ?? NO_IMA_LINES;
-      items.push({ evidence_class: 'log', evidence_type: 'ima_log', data: { entries: slice.list, entry_count: slice.totalLines - slice.entry } });
+      items.push({ evidence_class: 'log', evidence_type: 'ima_log', data: await this.imaEntriesFrom(typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 ? offset : 0) });
     }
     return { data: { type: 'attestation', attributes: { evidence_collected: items } } };
+  }
+
+  /**
+   * The IMA lines from `offset` on and their count. An offset past the end of the list (it restarted,
+   * or the verifier counts from another boot) gets no lines, as the Rust push agent answers
+   * (`ImaLog::get_entries`), not the whole list from entry 0 as the pull agent's `ima_ml_entry` rule
+   * does: the push evidence carries no starting entry, so the verifier would read that list as the
+   * lines from `offset` on.
+   */
+  private async imaEntriesFrom(offset: number): Promise<{ readonly entries: string; readonly entry_count: number }> {
+    const slice = await this.options.logs.imaList(offset);
+    if (slice === undefined || slice.entry !== offset) return { entries: '', entry_count: 0 };
+    return { entries: slice.list, entry_count: slice.totalLines - slice.entry };
   }
 
   private async quoteEvidence(quote: QuoteRequestParameters): Promise<object> {
@@ -246,9 +242,6 @@ export class PushAgent {
     };
   }
 }
-
-/** What an unreadable IMA log gives: no lines, as an empty one. */
-const NO_IMA_LINES: ImaListSlice = { list: '', entry: 0, totalLines: 0 };
 
 /** The `chosen_parameters` of the `tpm_quote` item in phase 1's reply. */
 function quoteParameters(requested: unknown): QuoteRequestParameters {

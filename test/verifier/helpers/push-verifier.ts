@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
+import { fileAgentLogs } from '../../../lib/agent/agent-logs.js';
 import { PushAgent } from '../../../lib/agent/push/push-agent.js';
 import { createRefstate } from '../../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../../lib/mb/parse-event-log.js';
@@ -140,8 +141,7 @@ export class PushVerifier {
       verifierUrl: url,
       tpm,
       ak,
-      imaLogPath,
-      bootLogPath,
+      logs: fileAgentLogs(imaLogPath, bootLogPath),
       bootTime: new Date(Date.now() - 60_000),
       backoff: { initialDelayMs: 100, maxDelayMs: 400 },
       log: SILENT,

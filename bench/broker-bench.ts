@@ -16,7 +16,7 @@ import { createRefstate } from '../lib/mb/create-refstate.js';
 import { parseEventLog } from '../lib/mb/parse-event-log.js';
 import { createSoftwareTpm } from '../lib/tpm-access/software/tpm-adapter.js';
 import type { Benchmark } from './benchmark.js';
-import { contextSwitches } from './broker-bench-context-switches.js';
+import { threadCounters } from './broker-bench-threads.js';
 import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-cpu.js';
 
 const DATABASE_URL = process.env['IRONLIME_BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -30,7 +30,7 @@ interface Ready {
 
 /**
  * `npm run bench -- broker [seconds] [workers] [warm-up seconds] [open every]` (defaults: 5 s per
- * phase, one broker worker per core, 1 s of unmeasured load before each phase, every 10th answer
+ * phase, one broker worker per core, 5 s of unmeasured load before each phase, every 10th answer
  * decrypted — `AnswerCheck`): the KBS broker in a child process
  * (with several workers, a `startBrokerCluster` primary and its workers) on PostgreSQL, clients in
  * this process with a software-TPM node whose evidence is fully appraised (quote, IMA list against a
@@ -52,7 +52,8 @@ export const brokerBenchmark: Benchmark = {
   async run(args) {
     const seconds = Number(args[0] ?? '5');
     const workers = Number(args[1] ?? availableParallelism());
-    const warmupSeconds = Number(args[2] ?? '1');
+    // 1 s left V8 compiling in the measured window on a busy machine (docs/broker.md, seventh pass).
+    const warmupSeconds = Number(args[2] ?? '5');
     const openEvery = Number(args[3] ?? '10');
     const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-bench-'));
     const schema = `bench_${randomBytes(6).toString('hex')}`;
@@ -212,7 +213,7 @@ async function phase(
   }
   const postgresBefore = await postgresCpu();
   const brokerBefore = await childCpu(child);
-  const switchesBefore = contextSwitches(child.pid ?? 0);
+  const threadsBefore = threadCounters(child.pid ?? 0);
   const clientBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
   const deadline = Date.now() + seconds * 1000;
@@ -227,7 +228,7 @@ async function phase(
   );
   const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9;
   const brokerAfter = await childCpu(child);
-  const switchesAfter = contextSwitches(child.pid ?? 0);
+  const threadsAfter = threadCounters(child.pid ?? 0);
   const postgresMs = postgresCpuBetween(postgresBefore, await postgresCpu());
   const clientCpu = process.cpuUsage(clientBefore);
   if (profiled) {
@@ -242,8 +243,11 @@ async function phase(
     `${label}: ${operations} in ${wallSeconds.toFixed(1)} s = ${(operations / wallSeconds).toFixed(0)}/s wall (clients in this process); ` +
       `broker CPU ${perOp.toFixed(3)} ms/op = ${(1000 / perOp).toFixed(0)}/s per broker core; client CPU ${(clientMs / operations).toFixed(3)} ms/op; ` +
         `PostgreSQL CPU ${(postgresMs / operations).toFixed(3)} ms/op (the broker's backends, 10 ms ticks); ` +
-        `broker context switches ${((switchesAfter.voluntary - switchesBefore.voluntary) / operations).toFixed(1)} voluntary + ` +
-        `${((switchesAfter.involuntary - switchesBefore.involuntary) / operations).toFixed(1)} involuntary per op\n`,
+        `broker main thread ${((threadsAfter.mainThreadMs - threadsBefore.mainThreadMs) / operations).toFixed(3)} + other threads ` +
+        `${((threadsAfter.allThreadsMs - threadsAfter.mainThreadMs - threadsBefore.allThreadsMs + threadsBefore.mainThreadMs) / operations).toFixed(3)} ms/op ` +
+        `(10 ms ticks; other: libuv's pool, V8's compiler and GC); ` +
+        `broker context switches ${((threadsAfter.voluntary - threadsBefore.voluntary) / operations).toFixed(1)} voluntary + ` +
+        `${((threadsAfter.involuntary - threadsBefore.involuntary) / operations).toFixed(1)} involuntary per op\n`,
   );
   return { brokerCpuMsPerOp: perOp };
 }

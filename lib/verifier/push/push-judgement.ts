@@ -169,7 +169,11 @@ export class PushJudgement {
       const outcome = await this.deps.verdicts.store(record, failed.state, failed.history, { completion, expectedVersion: agentVersion });
       if (!outcome.stored) log.error({ agentId, index }, 'the failure of a push agent whose verdict was lost was not stored either; its silence timeout fails it');
     } catch (error) {
-      log.error({ err: error, agentId, index }, 'the failure of a push agent whose verdict was lost was not stored; its silence timeout fails it');
+      if (error instanceof PushRefused) {
+        log.info({ agentId, index, reason: error.detail }, 'a push agent whose verdict was lost is no longer attested on that attestation: nothing to fail');
+      } else {
+        log.error({ err: error, agentId, index }, 'the failure of a push agent whose verdict was lost was not stored; its silence timeout fails it');
+      }
     }
   }
 }

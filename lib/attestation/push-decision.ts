@@ -3,7 +3,7 @@ import type { AgentAttestationState } from './agent-state.js';
 import { runAttestationChecks } from './attestation-checks.js';
 import { failed, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
 import { capabilitiesToKeep, chooseCertificationKey } from './internal/push-key-choice.js';
-import { internalVerifierFailure, InternalVerifierEvent } from './internal/failure.js';
+import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
 import { policyRoundInput, type ImaRoundMode } from './internal/round-parts.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
@@ -328,11 +328,30 @@ export function decidePushSilence(
     return undefined;
   }
   const event = internalVerifierFailure(InternalVerifierEvent.NOT_REACHABLE, { message: `no attestation from the push agent for ${Math.round(now - last)} s`, timeout: timeoutSeconds });
+  return failedBy(state, event, null, severity);
+}
+
+/**
+ * Evidence was taken but its judgement or its verdict's write threw (a policy that no longer loads, the
+ * database, a verdict refused over and over): FAILED with `internal.verifier.exception`, as a pull round
+ * that throws (`decideInternalError`), so taken evidence never leaves the agent trusted on its last verdict.
+ */
+export function decidePushException(
+  state: AgentAttestationState,
+  challenge: string,
+  message: string,
+  severity: SeverityPolicy,
+): { readonly state: AgentAttestationState; readonly history: HistoryRow } {
+  return failedBy(state, internalVerifierFailure(InternalVerifierEvent.EXCEPTION, { message }), challenge, severity);
+}
+
+/** `state` FAILED by the verifier's own `event`, with its history row. */
+function failedBy(state: AgentAttestationState, event: FailureEvent, nonce: string | null, severity: SeverityPolicy): { readonly state: AgentAttestationState; readonly history: HistoryRow } {
   const failures = labelFailures(severity, [event]);
   const record = recordFailures(state, failures, severity);
   return {
     state: { ...state, operationalState: OperationalState.FAILED, severityLevel: record.severityLevel, lastEventId: record.lastEventId },
-    history: { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: failures.map(storedFailure) },
+    history: { outcome: 'fail', nonce, imaMlEntry: null, imaEntriesReceived: null, failures: failures.map(storedFailure) },
   };
 }
 

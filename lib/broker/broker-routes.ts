@@ -15,13 +15,15 @@ import {
 } from './kbs-dtos.js';
 import { installKbsProblemHandlers } from './kbs-problem-handler.js';
 import { KBS_PREFIX, KBS_SESSION_COOKIE } from './kbs-wire.js';
-import { ATTESTATION, attestationInput, AUTH_REQUEST, RESOURCE_PATH } from './kbs-request-checks.js';
+import { ATTEST_BODY_LIMIT, ATTESTATION, attestationInput, AUTH_BODY_LIMIT, AUTH_REQUEST, RESOURCE_PATH } from './kbs-request-checks.js';
 
 export interface BrokerRouteSettings {
   /** The verifier's revocation key: enables `POST /revocation` for signed Keylime revocation messages. */
   readonly revocationKey?: KeyObject;
   readonly insecureAdmin: boolean;
   readonly sessionTimeoutSeconds: number;
+  /** The service's body limit (`BrokerConfig.bodyLimit`): the KBS routes' own limits never exceed it. */
+  readonly bodyLimit: number;
 }
 
 /**
@@ -42,6 +44,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         method: 'POST',
         url: '/auth',
         body: AUTH_REQUEST,
+        bodyLimit: Math.min(settings.bodyLimit, AUTH_BODY_LIMIT),
         handler: ({ body, reply }) => {
           const { cookie: value, challenge } = broker.auth(body);
           const cookie = `${KBS_SESSION_COOKIE}=${value}; Path=${KBS_PREFIX}; Max-Age=${settings.sessionTimeoutSeconds}; HttpOnly; Secure; SameSite=Strict`;
@@ -53,6 +56,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         method: 'POST',
         url: '/attest',
         body: ATTESTATION,
+        bodyLimit: Math.min(settings.bodyLimit, ATTEST_BODY_LIMIT),
         handler: async ({ body, request, reply }) => {
           // The parsed body itself: the report data is the hash of runtime-data exactly as sent.
           const { runtimeData, evidence, additionalEvidence } = attestationInput(request.body, body);

@@ -113,6 +113,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       ...(revocationKey === undefined ? {} : { revocationKey }),
       insecureAdmin: false,
       sessionTimeoutSeconds: config.sessionTimeoutSeconds,
+      bodyLimit: config.bodyLimit,
     });
     const address = await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) });
     sweeper = setInterval(() => {

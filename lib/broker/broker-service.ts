@@ -85,7 +85,8 @@ export class BrokerService {
    * Attestation → token. The cookie must open (MAC, unexpired), `runtime-data.nonce` must be its nonce,
    * the node must be known and neither revoked nor reinstated since the session began, and its evidence
    * must pass `appraiseTpmEvidence` over `reportDataOf` (runtime-data and `additionalEvidence`, hashed
-   * with the SHA-256 every Challenge selects) against the node's policies as stored.
+   * with the SHA-256 every Challenge selects) against the node's policies as stored. A non-empty
+   * `additionalEvidence` (device evidence no verifier here can appraise) is refused.
    * Single use of the nonce: the session id is the primary key of `broker_sessions`, and a session is
    * claimed by inserting its row — attested on success, burnt (no node) on failure — with `on conflict
    * do nothing`, so of any number of attempts on one session, in any number of workers, at most one
@@ -114,6 +115,10 @@ export class BrokerService {
   }
 
   private async appraiseAndClaim(session: OpenedSession, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence, additionalEvidence: string): Promise<string> {
+    if (additionalEvidence !== '') {
+      // Trustee appraises every device named there; this broker has no device verifier, so it vouches for none.
+      throw new KbsError('AttestationError', 'additional_evidence is not appraised by this broker: send it empty');
+    }
     if (!bytesEqual(Buffer.from(runtimeData.nonce, 'utf8'), Buffer.from(session.nonce, 'utf8'))) {
       throw new KbsError('AttestationError', 'runtime-data nonce is not this session\'s nonce');
     }

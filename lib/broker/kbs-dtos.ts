@@ -114,8 +114,9 @@ export class TeeEvidenceDto {
   primary_evidence!: TpmEvidenceDto;
 
   /**
-   * JSON text of additional (device) evidence. This broker appraises none, but the text is bound into
-   * the report data (`reportDataOf`); absent or null counts as `""`. kbs-types requires it.
+   * JSON text of additional (device) evidence, bound into the report data (`reportDataOf`); absent or
+   * null counts as `""`. kbs-types requires it. This broker appraises no device: a non-empty one is
+   * refused (`BrokerService.attest`).
    */
   @IsOptional()
   @IsString()

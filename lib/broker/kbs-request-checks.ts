@@ -1,8 +1,8 @@
 import { validateFast, type FastDto } from '../http/fast-path-checks.js';
 import { fastAttestationBody, fastAuthRequest, fastResourcePath } from './kbs-body-fast-path.js';
-import { KbsAttestationBody, KbsRequestBody, ResourcePathParams, type TpmEvidenceDto } from './kbs-dtos.js';
+import { KBS_FORM, KbsAttestationBody, KbsRequestBody, ResourcePathParams, type TpmEvidenceDto } from './kbs-dtos.js';
 import type { ResourcePath, RuntimeData } from './kbs-wire.js';
-import type { UntrustedTpmEvidence } from './tpm-evidence.js';
+import { EVIDENCE_LIMITS, type UntrustedTpmEvidence } from './tpm-evidence.js';
 
 /**
  * The input of the three KBS routes every exchange and fetch takes, checked by their DTOs
@@ -15,6 +15,18 @@ import type { UntrustedTpmEvidence } from './tpm-evidence.js';
 export const AUTH_REQUEST: FastDto<KbsRequestBody> = { dto: KbsRequestBody, fast: fastAuthRequest };
 export const ATTESTATION: FastDto<KbsAttestationBody> = { dto: KbsAttestationBody, fast: fastAttestationBody };
 export const RESOURCE_PATH: FastDto<ResourcePathParams> = { dto: ResourcePathParams, fast: fastResourcePath };
+
+/**
+ * Body limits (bytes) of the two KBS routes anyone may call, far below the service's (sized for the
+ * admin routes' runtime policies): a body is refused (413) before it is parsed when even a compact
+ * one could not pass the DTO. The DTO bounds count UTF-16 units, the limits bytes of UTF-8.
+ * - `/auth`: `extra-params` at its bound if every unit took three bytes, and 1 KiB for the rest.
+ * - `/attest`: the IMA list at its bound if every character took two bytes (each line's newline is
+ *   sent as `\n`), the boot log at its bound (base64, one byte a character), and 1 MiB for the quote,
+ *   the texts and the runtime data. An IMA list near its bound with much non-ASCII text is refused.
+ */
+export const AUTH_BODY_LIMIT = 3 * KBS_FORM.text + 1024;
+export const ATTEST_BODY_LIMIT = 2 * EVIDENCE_LIMITS.imaList + EVIDENCE_LIMITS.mbLog + 1024 * 1024;
 
 /**
  * An Attestation body whose form was checked: `runtime-data` exactly as sent, `additional_evidence`

@@ -29,7 +29,7 @@ export const DEFAULT_REPORT_DATA_HASH: ReportDataHash = 'sha384';
  * bytes (guest-components PR #1093, trustee PR #1021), so SHA-256 is kept whole and SHA-384 and
  * SHA-512 keep their first 32 bytes.
  */
-export const TPM_REPORT_DATA_BYTES = 32;
+const TPM_REPORT_DATA_BYTES = 32;
 
 /** `runtime-data` of an Attestation: the session nonce and the key the resource is wrapped to. */
 export interface RuntimeData {

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
+import { OperationalState } from '../attestation/operational-state.js';
 import { agentVersionSql } from './agent-row-version.js';
 import { storableJson } from './storable-text.js';
 import type { HistoryRow } from '../attestation/history-row.js';
@@ -45,10 +46,13 @@ export interface RoundWriterOptions {
   readonly storable?: (trx: Knex.Transaction, writes: readonly RoundWrite[]) => Promise<readonly RoundWrite[]>;
 }
 
+/** States no round is stored over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. */
+export const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, OperationalState.TENANT_FAILED];
+
 /**
  * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
  * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
- * operator stopped (10) or deleted (8) it meanwhile, and the history row is inserted only for an
+ * operator stopped or deleted it meanwhile (`UNWRITABLE_STATES`), and the history row is inserted only for an
  * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
  * same transaction (a statement is atomic), or not at all. A row with an `expected_version` is stored
  * only while the agent's row still has that version: under READ COMMITTED, a second writer waits for
@@ -88,7 +92,7 @@ with input as (
     lease_expires_at = now() + make_interval(secs => i.lease_seconds),
     updated_at = now()
   from input i
-  where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (8, 10)
+  where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (${UNWRITABLE_STATES.join(', ')})
     and (i.expected_version is null or ${agentVersionSql('a')} = i.expected_version)
   returning a.agent_id
 ), inserted as (

@@ -5,6 +5,7 @@ import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
+import { ATTEST_BODY_LIMIT } from '../../lib/broker/kbs-request-checks.js';
 import { brokerReportData, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
 /**
@@ -13,6 +14,8 @@ import { brokerReportData, refusal, softwareTestNode, startTestBroker, type Test
  * 404 `InvalidRequestPath` (which stops their retries) for a malformed resource path or a query.
  * PostgreSQL and the software TPM.
  */
+const KBS_ERRORS = 'https://github.com/confidential-containers/kbs/errors/';
+
 describe('broker: KBS wire interop (software TPM)', function () {
   this.timeout(60_000);
   let broker: TestBroker;
@@ -50,17 +53,24 @@ describe('broker: KBS wire interop (software TPM)', function () {
     return http.send('POST', '/kbs/v0/attest', { body: { 'runtime-data': runtimeData, 'tee-evidence': teeEvidence }, headers: { cookie } });
   }
 
-  /** A GET whose path goes on the wire as written (no URL normalisation of `..`). */
-  function rawGet(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  /**
+   * A request whose path goes on the wire as written (no URL normalisation of `..`), with `body` as its
+   * bytes, or only a `content-length` of `announced` bytes when no body is given (the broker must answer
+   * from the header alone: the request gives up after 5 s).
+   */
+  function raw(method: 'GET' | 'POST', path: string, body?: string, announced?: number): Promise<{ status: number; body: Record<string, unknown> }> {
     const { hostname, port } = new URL(broker.running.url);
+    const length = body === undefined ? (announced ?? 0) : Buffer.byteLength(body);
+    const headers = method === 'GET' ? {} : { 'content-type': 'application/json', 'content-length': String(length) };
     return new Promise((resolve, reject) => {
-      const sent = request({ hostname, port, path, method: 'GET', ca: broker.running.caCert }, (reply) => {
+      const sent = request({ hostname, port, path, method, headers, ca: broker.running.caCert, timeout: 5_000 }, (reply) => {
         let text = '';
         reply.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
         reply.on('end', () => resolve({ status: reply.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
       });
+      sent.on('timeout', () => sent.destroy(new Error(`no answer to ${method} ${path} within 5 s`)));
       sent.on('error', reject);
-      sent.end();
+      sent.end(body);
     });
   }
 
@@ -83,11 +93,21 @@ describe('broker: KBS wire interop (software TPM)', function () {
     expect(absent.body.token, 'additional_evidence absent counts as ""').to.be.a('string');
   });
 
-  it('binds the additional evidence as sent: a quote over "" is refused when "x" was sent, one over "x" passes', async function () {
-    const refused = await refusal(attest((runtimeData) => brokerReportData(runtimeData, ''), 'x'));
-    expect(refused.kbsType).to.equal('AttestationError');
-    const passed = (await attest((runtimeData) => brokerReportData(runtimeData, 'x'), 'x')) as { body: { token?: unknown } };
-    expect(passed.body.token).to.be.a('string');
+  it('refuses a non-empty additional_evidence even when the quote binds it: no device evidence is appraised', async function () {
+    const devices = JSON.stringify({ nvidia: {} });
+    const refused = await refusal(attest((runtimeData) => brokerReportData(runtimeData, devices), devices));
+    expect([refused.remoteHttpStatus, refused.kbsType]).to.deep.equal([401, 'AttestationError']);
+    expect(refused.detail).to.contain('additional_evidence is not appraised');
+  });
+
+  it('/auth and /attest refuse a body larger than their own limits (413) before parsing it; /auth takes a compact body at the members\' bounds', async function () {
+    const auth = (extraParams: string): string => JSON.stringify({ version: '0.4.0', tee: 'tpm', 'extra-params': extraParams });
+    const huge = await raw('POST', '/kbs/v0/auth', auth('x'.repeat(1024 * 1024)));
+    expect([huge.status, huge.body['type']]).to.deep.equal([413, `${KBS_ERRORS}SerdeError`]);
+    const wide = await raw('POST', '/kbs/v0/auth', auth('\u00e9'.repeat(64 * 1024 - 2)));
+    expect(wide.status, 'extra-params of 64 KiB UTF-16 units, two bytes each').to.equal(200);
+    const attest = await raw('POST', '/kbs/v0/attest', undefined, ATTEST_BODY_LIMIT + 1);
+    expect([attest.status, attest.body['type']]).to.deep.equal([413, `${KBS_ERRORS}SerdeError`]);
   });
 
   it('refuses a tee-pubkey without alg (kbs-types requires it) with JweError', async function () {
@@ -109,9 +129,9 @@ describe('broker: KBS wire interop (software TPM)', function () {
     const query = await refusal(http.send('GET', '/kbs/v0/resource/node/disk-key/a?x=1'));
     expect([query.remoteHttpStatus, query.kbsType, query.detail]).to.deep.equal([404, 'InvalidRequestPath', 'query: not expected on this route']);
     for (const path of ['/kbs/v0/resource/../b/c', '/kbs/v0/resource/a/./c', '/kbs/v0/resource/a/b/..']) {
-      const raw = await rawGet(path);
-      expect([raw.status, raw.body['type']], path).to.deep.equal([404, 'https://github.com/confidential-containers/kbs/errors/InvalidRequestPath']);
-      expect(raw.body['detail'], path).to.match(/^params\./);
+      const bad = await raw('GET', path);
+      expect([bad.status, bad.body['type']], path).to.deep.equal([404, `${KBS_ERRORS}InvalidRequestPath`]);
+      expect(bad.body['detail'], path).to.match(/^params\./);
     }
   });
 });

@@ -101,4 +101,19 @@ describe('push repository: phase 1 inserts', function () {
     expect((await repository.findAttestation(AGENT, 1))?.challenge).to.equal(challenge);
     expect(await repository.findAttestation(other, 1)).to.equal(undefined);
   });
+
+  it('takeOwnership takes the row over only while it is a push agent\'s with the version named (the silence sweep of a row changed since takes nothing)', async function () {
+    const knex = opened.database.knex;
+    const ownerOf = async (): Promise<string> => ((await knex('verifier_agents').where({ agent_id: AGENT }).first()) as { owner: string }).owner;
+    await knex('verifier_agents').update({ attestation_mode: 'push', owner: 'serving' }).where({ agent_id: AGENT });
+    const read = await versionOf(AGENT);
+    // A verdict lands after the sweep read the row.
+    await knex('verifier_agents').update({ attestation_count: 5 }).where({ agent_id: AGENT });
+    expect(await repository.takeOwnership(AGENT, 'sweeping', 60, read)).to.equal(false);
+    expect(await ownerOf()).to.equal('serving');
+    const current = await versionOf(AGENT);
+    expect(await repository.takeOwnership(AGENT, 'sweeping', 60, current)).to.equal(true);
+    expect(await ownerOf()).to.equal('sweeping');
+    expect(await versionOf(AGENT), 'the owner is not part of the version').to.equal(current);
+  });
 });

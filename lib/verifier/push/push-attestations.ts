@@ -1,25 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import {
-  checkPushEvidence,
-  choosePushEvidence,
-  decidePushEvidence,
-  type PushChoice,
-  type PushEngineOptions,
-  type PushEvidence,
-  type PushVerdict,
-} from '../../attestation/push-decision.js';
-import { OperationalState } from '../../attestation/operational-state.js';
+import { checkPushEvidence, choosePushEvidence, type PushChoice, type PushEngineOptions, type PushVerdict } from '../../attestation/push-decision.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
 import type { AgentPolicyDeps } from '../polled-agent.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { capabilitiesOf, evidenceOf, unlessRefused } from './push-body-decoding.js';
 import type { CapabilitiesBody, EvidenceBody } from './push-dtos.js';
-import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
+import type { AgentWithLatest, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
 import type { PushInsertBatch } from './push-insert-batch.js';
+import { PushJudgement, type Answer, type KnownAttestation } from './push-judgement.js';
 import { PushPolicyCache } from './push-policy-cache.js';
-import { PushRefused } from './push-reply.js';
+import { PushRefused, verificationInProgress } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
 
@@ -45,16 +37,6 @@ export interface PushAttestationDeps {
 }
 
 /**
- * An attestation as this process knows it, with the agent's row its evidence is judged from and that
- * row's version (`agentVersionSql`): issued by phase 1, or read back by phase 2.
- */
-interface KnownAttestation {
-  readonly attestation: NewPushAttestation;
-  readonly record: VerifierAgentRecord;
-  readonly agentVersion: string;
-}
-
-/**
  * What phase 1 reads after a verdict this process stored (`createAfterCompleted`): the agent's row as
  * the verdict left it, that row's version, and the attestation the verdict completed — its index and
  * challenge (the insert's condition) and when its evidence came (the 429).
@@ -67,23 +49,15 @@ interface CompletedAttestation {
   readonly evidenceReceivedAt: Date;
 }
 
-/** What phase 2 judges: an attestation, its evidence decoded, and whether the evidence is already taken. */
-interface Answer extends KnownAttestation {
-  readonly evidence: PushEvidence;
-  readonly taken: boolean;
-}
-
 /** Agents whose policies, issued and completed attestations one process remembers (a bound on memory). */
 const MAX_REMEMBERED = 100_000;
-/** States the round writer stores no verdict over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. */
-const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, OperationalState.TENANT_FAILED];
 /** An evaluation that never finished (the process died in it) stops blocking new attestations after this. */
 const STALE_EVALUATION_MS = 120_000;
 
 /**
  * The push model's two phases (keylime-protocol §10.3–§10.4), as I/O: the decisions are
- * `lib/attestation/push-decision.ts`'s; the verdict is stored by the pull loop's `RoundWriter`
- * (`PushVerdictStore`, `PushVerdictWriter`: the evidence take and the attestation's completion in the
+ * `lib/attestation/push-decision.ts`'s; the verdict is judged again as the row changes (`PushJudgement`)
+ * and stored by the pull loop's `RoundWriter` (`PushVerdictStore`, `PushVerdictWriter`: the evidence take and the attestation's completion in the
  * same transaction) before the agent hears back. When this process served the agent's previous
  * attestation, phase 1 costs a share of one round trip (`PushInsertBatch`) and phase 2 none besides
  * the verdicts' shared transaction. The liveness sweep is `PushLiveness`'s.
@@ -94,6 +68,7 @@ export class PushAttestations {
   /** Per agent, what the last verdict this process stored left (`createAfterCompleted`). */
   private readonly completed = new BoundedCache<string, CompletedAttestation>(MAX_REMEMBERED);
   private readonly policies: PushPolicyCache;
+  private readonly judgement: PushJudgement;
   /** Agents whose evidence this process is judging: their next attestation waits (503). */
   private readonly judging = new Set<string>();
 
@@ -102,6 +77,10 @@ export class PushAttestations {
     private readonly settings: PushAttestationSettings,
   ) {
     this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED);
+    this.judgement = new PushJudgement(
+      { repository: deps.repository, verdicts: deps.verdicts, policies: this.policies, reRead: (agentId) => this.pushAgentWithLatest(agentId), log: deps.log },
+      settings,
+    );
   }
 
   /** Whether this process is judging evidence of `agentId` now (its verdict decides, not the silence before it). */
@@ -116,7 +95,7 @@ export class PushAttestations {
    */
   async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
     if (this.judging.has(agentId)) {
-      throw this.verificationInProgress();
+      throw verificationInProgress(this.settings.quoteInterval);
     }
     const issued = (await this.createAfterCompleted(agentId, body, now)) ?? (await this.createAfterReading(agentId, body, now));
     this.issued.set(agentId, issued);
@@ -244,74 +223,19 @@ export class PushAttestations {
     return { attestation: latest, record, agentVersion, evidence, taken: true };
   }
 
-  /**
-   * Judges `answer` and stores the verdict, taking the evidence in the verdict's transaction when it
-   * is not taken yet — except for a failing verdict, whose evidence is taken at once, so that no
-   * later request (another process's new attestation) can keep it from being stored. The verdict is
-   * stored only while the agent's row still has the version it was judged from. When the evidence
-   * could not be taken, nothing was stored: the answer `readBack` gives (a refusal, or the evidence
-   * taken already) is judged instead; when it was taken but the row changed (a silence failure or a
-   * verdict of another process, an edit), the same evidence is judged again from the row as it is
-   * (`judgedAgain`), so the attestation still ends judged and a failure stored meanwhile is judged on.
-   */
-  private async judgeAndStore(
-    answer: Answer,
-    now: Date,
-    readBack: () => Promise<Answer>,
-  ): Promise<{ readonly attestation: NewPushAttestation; readonly verdict: PushVerdict }> {
-    const { attestation, record } = answer;
-    const verdict = decidePushEvidence({
-      state: record.state,
-      policies: await this.policies.of(record),
-      choice: attestation.choice,
-      challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
-      evidence: answer.evidence,
-      now: Math.floor(now.getTime() / 1000),
-      options: this.settings.engine,
-    });
-    let take: JudgedEvidenceTake | undefined;
-    if (!answer.taken) {
-      take = { agentId: record.agentId, index: attestation.index, challenge: attestation.challenge, receivedAt: now, agentVersion: answer.agentVersion };
-      if (verdict.verdict === 'fail') {
-        if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) return this.judgeAndStore(await readBack(), now, readBack);
-        take = undefined;
-      }
-    }
-    const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
-    const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion, take, expectedVersion: answer.agentVersion });
-    if (!outcome.stored) {
-      const again = outcome.reason === 'evidence_not_taken' ? await readBack() : await this.judgedAgain(answer);
-      return this.judgeAndStore(again, now, readBack);
-    }
-    if (outcome.agentVersion !== undefined) {
+  /** `PushJudgement.judgeAndStore`, remembering what a stored verdict left for the agent's next phase 1 (`createAfterCompleted`). */
+  private async judgeAndStore(answer: Answer, now: Date, readBack: () => Promise<Answer>): Promise<{ readonly attestation: NewPushAttestation; readonly verdict: PushVerdict }> {
+    const { attestation, record, verdict, agentVersion } = await this.judgement.judgeAndStore(answer, now, readBack);
+    if (agentVersion !== undefined) {
       this.completed.set(record.agentId, {
         record: { ...record, owner: this.settings.owner, state: verdict.state },
-        agentVersion: outcome.agentVersion,
+        agentVersion,
         index: attestation.index,
         challenge: attestation.challenge,
         evidenceReceivedAt: now,
       });
     }
     return { attestation, verdict };
-  }
-
-  /**
-   * Evidence this request took whose verdict was not stored because the agent's row changed after the
-   * judgement: the same evidence with the row as it is now, to judge again. Judged from a FAILED row, a
-   * pass stays FAILED (`decidePushEvidence`), so evidence sent before a failure never undoes it.
-   * Refused when the row can no longer take a verdict (stopped, deleted, not push) or the attestation
-   * is no longer the latest (the agent was enrolled again).
-   */
-  private async judgedAgain(answer: Answer): Promise<Answer> {
-    const { attestation } = answer;
-    const { record, latest, agentVersion } = await this.pushAgentWithLatest(attestation.agentId);
-    if (UNWRITABLE_STATES.includes(record.state.operationalState)) {
-      throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
-    }
-    if (latest?.index !== attestation.index || latest.challenge !== attestation.challenge || latest.stage !== 'evaluating_evidence') {
-      throw new PushRefused(403, 'old_attestation', `attestation ${attestation.index} is no longer the agent's latest`);
-    }
-    return { ...answer, record, agentVersion, taken: true };
   }
 
   /** `GET …/attestations`: the agent's attestations, oldest first. */
@@ -347,11 +271,6 @@ export class PushAttestations {
     return { ...(found as AgentWithLatest), record };
   }
 
-  /** 503: this agent's previous evidence is still being judged (here, or per the stored attestation). */
-  private verificationInProgress(): PushRefused {
-    return new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', this.settings.quoteInterval);
-  }
-
   private checkPushAgent(agentId: string, record: VerifierAgentRecord | undefined): VerifierAgentRecord {
     if (record === undefined || record.verifierId !== this.settings.verifierId) {
       throw new PushRefused(404, 'not_found', `agent ${agentId} is not enrolled`);
@@ -366,7 +285,7 @@ export class PushAttestations {
   private paceRefusal(latest: PushAttestation, now: Date): PushRefused | undefined {
     const receivedAt = latest.evidenceReceivedAt;
     if (latest.stage === 'evaluating_evidence' && receivedAt !== null && now.getTime() - receivedAt.getTime() < STALE_EVALUATION_MS) {
-      return this.verificationInProgress();
+      return verificationInProgress(this.settings.quoteInterval);
     }
     return receivedAt === null ? undefined : this.prematureRefusal(receivedAt, now);
   }

@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { decidePushSilence } from '../../attestation/push-decision.js';
 import type { SeverityPolicy } from '../../attestation/severity.js';
 import type { PushRepository } from './push-repository.js';
-import { PushRefused } from './push-reply.js';
 import type { PushSessions } from './push-sessions.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
 
@@ -92,13 +91,8 @@ export class PushLiveness {
       const decision = decidePushSilence(record.state, record.enrolledAt, now.getTime() / 1000, timing, severityPolicy);
       if (decision === undefined) continue;
       // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
-      const stored = await verdicts.store(record, decision.state, decision.history, { expectedVersion: agentVersion }).then(
-        (outcome) => outcome.stored,
-        (error: unknown) => {
-          if (error instanceof PushRefused) return false;
-          throw error;
-        },
-      );
+      // Nor is the row taken over then: the process serving the agent keeps it (`PushVerdictStore.store`).
+      const { stored } = await verdicts.store(record, decision.state, decision.history, { expectedVersion: agentVersion });
       if (stored) {
         log.warn({ agentId }, 'push agent timed out');
       } else {

@@ -20,6 +20,11 @@ export class PushRefused extends Error {
   }
 }
 
+/** 503: the agent's previous evidence is still being judged; try again after `retryAfter` seconds. */
+export function verificationInProgress(retryAfter: number): PushRefused {
+  return new PushRefused(503, 'verification_in_progress', 'the previous evidence is still being verified', retryAfter);
+}
+
 /** A JSON:API document reply. */
 export function sendJsonApi(reply: FastifyReply, status: number, document: object, headers: Readonly<Record<string, string>> = {}): FastifyReply {
   return reply.code(status).headers({ ...headers, 'content-type': JSON_API }).send(Buffer.from(JSON.stringify(document), 'utf8'));

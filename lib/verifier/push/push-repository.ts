@@ -57,6 +57,11 @@ where t.agent_id = i.agent_id and t.index = i.index and t.challenge = i.challeng
   and (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = t.agent_id) = i.agent_version
 returning t.agent_id`;
 
+/** `takeOwnership`: the row taken over while it is a push agent's with the version named. */
+const TAKE_OWNERSHIP = `
+update verifier_agents a set owner = ?, lease_expires_at = now() + make_interval(secs => ?)
+where a.agent_id = ? and a.attestation_mode = 'push' and ${agentVersionSql('a')} = ?`;
+
 /** Evidence judged before it was taken (`takeJudgedEvidence`). */
 export interface JudgedEvidenceTake {
   readonly agentId: string;
@@ -257,12 +262,15 @@ export class PushRepository {
     return rows.map((row) => row.agent_id);
   }
 
-  /** A push agent is written by whichever process takes its request: take the row over first (the round writer writes only its owner's rows). */
-  async takeOwnership(agentId: string, owner: string, leaseSeconds: number): Promise<boolean> {
-    const updated = await this.knex(AGENTS)
-      .update({ owner, lease_expires_at: this.knex.raw('now() + make_interval(secs => ?)', [leaseSeconds]) })
-      .where({ agent_id: agentId, attestation_mode: 'push' });
-    return updated > 0;
+  /**
+   * A push agent is written by whichever process takes its request: take the row over first (the round
+   * writer writes only its owner's rows) — only while the row still has `agentVersion` (the owner is not
+   * part of it), so a verdict about to be refused takes nothing over. False when the row changed, or is
+   * no longer a push agent's.
+   */
+  async takeOwnership(agentId: string, owner: string, leaseSeconds: number, agentVersion: string): Promise<boolean> {
+    const result = (await this.knex.raw(TAKE_OWNERSHIP, [owner, leaseSeconds, agentId, agentVersion])) as { rowCount: number | null };
+    return (result.rowCount ?? 0) > 0;
   }
 }
 

@@ -16,8 +16,6 @@ export interface PushSessionSettings {
   readonly verifierId: string;
   /** PBKDF2 iterations (Keylime's 600 000; tests may lower it). */
   readonly hashIterations?: number;
-  /** Most verified tokens remembered (default `REMEMBERED_TOKENS`; tests may lower it). */
-  readonly rememberedTokens?: number;
 }
 
 /** `POST /v3.0/sessions`: the session and its challenge. */
@@ -103,7 +101,7 @@ export class PushSessions {
     private readonly agents: VerifierAgentRepository,
     private readonly settings: PushSessionSettings,
   ) {
-    this.verified = new BoundedCache(settings.rememberedTokens ?? REMEMBERED_TOKENS);
+    this.verified = new BoundedCache(REMEMBERED_TOKENS);
   }
 
   /** Opens a session for any agent id (an unknown one learns nothing here: its proof fails later). */

@@ -2,7 +2,6 @@ import type { FailureAnnouncer } from '../failure-announcer.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
-import { PushRefused } from './push-reply.js';
 import type { PushCompletion, PushVerdictWriter, PushWriteOutcome } from './push-verdict-writer.js';
 
 /** What a verdict's write carries besides the state and the history row. */
@@ -31,10 +30,11 @@ export class PushVerdictStore {
   ) {}
 
   /**
-   * The verdict through the round writer (the row is taken over first: the writer writes its owner's
-   * rows only), with the evidence take and the attestation it completes, if any, in the same
-   * transaction, and only while the agent's row still has `expectedVersion`. Resolves to whether it
-   * was stored; 404 when the row cannot be taken over (deleted, no longer push).
+   * The verdict through the round writer (the row is taken over first, while it still has
+   * `expectedVersion`: the writer writes its owner's rows only), with the evidence take and the
+   * attestation it completes, if any, in the same transaction, and only while the agent's row still
+   * has `expectedVersion`. Resolves to whether it was stored: `agent_changed` when the row changed,
+   * was deleted or is no longer push (the caller reads it again to tell which).
    */
   async store(
     record: VerifierAgentRecord,
@@ -43,8 +43,8 @@ export class PushVerdictStore {
     { completion, take, expectedVersion }: VerdictWriteOptions,
   ): Promise<PushWriteOutcome> {
     const { owner, leaseSeconds, verifierId } = this.settings;
-    if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds))) {
-      throw new PushRefused(404, 'not_found', `agent ${record.agentId} is no longer enrolled`);
+    if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds, expectedVersion))) {
+      return { stored: false, reason: 'agent_changed' };
     }
     const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion };
     const outcome = await this.deps.writer.write(write, completion, take);

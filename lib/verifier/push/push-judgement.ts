@@ -1,0 +1,179 @@
+import type { Logger } from 'pino';
+import { decidePushEvidence, decidePushException, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
+import { UNWRITABLE_STATES } from '../round-writer.js';
+import type { VerifierAgentRecord } from '../verifier-agent-record.js';
+import type { PushPolicyCache } from './push-policy-cache.js';
+import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushRepository } from './push-repository.js';
+import { PushRefused, verificationInProgress } from './push-reply.js';
+import type { PushVerdictStore } from './push-verdict-store.js';
+
+/**
+ * An attestation as this process knows it, with the agent's row its evidence is judged from and that
+ * row's version (`agentVersionSql`): issued by phase 1, or read back by phase 2.
+ */
+export interface KnownAttestation {
+  readonly attestation: NewPushAttestation;
+  readonly record: VerifierAgentRecord;
+  readonly agentVersion: string;
+}
+
+/** What phase 2 judges: an attestation, its evidence decoded, and whether the evidence is already taken. */
+export interface Answer extends KnownAttestation {
+  readonly evidence: PushEvidence;
+  readonly taken: boolean;
+}
+
+/** A stored verdict, the row it was judged from and the row's version after it (when the write answered it). */
+export interface StoredVerdict {
+  readonly attestation: NewPushAttestation;
+  readonly record: VerifierAgentRecord;
+  readonly verdict: PushVerdict;
+  readonly agentVersion: string | undefined;
+}
+
+/**
+ * Stores after the first one refused before the request gives up (503) and fails the agent. Two are
+ * enough when nothing is wrong: the evidence read back after a lost take, then judged once more after
+ * another process's verdict or silence failure landed on the row. A refusal nothing here can explain
+ * would otherwise judge and store for ever, with the agent's next attestation refused (503) all along.
+ */
+const MAX_RESTORES = 3;
+
+export interface PushJudgementDeps {
+  readonly repository: Pick<PushRepository, 'takeJudgedEvidence'>;
+  readonly verdicts: PushVerdictStore;
+  readonly policies: PushPolicyCache;
+  /** The agent's row, its version and latest attestation read again; refuses (404, 403) when it is no longer this verifier's push agent. */
+  readonly reRead: (agentId: string) => Promise<AgentWithLatest>;
+  readonly log: Logger;
+}
+
+export interface PushJudgementSettings {
+  readonly owner: string;
+  readonly engine: PushEngineOptions;
+  /** Seconds after which a 503 tells the agent to try again. */
+  readonly quoteInterval: number;
+}
+
+/** Phase 2's verdicts (§10.4): judged, stored on condition of the row judged from, judged again when that row changed. */
+export class PushJudgement {
+  constructor(
+    private readonly deps: PushJudgementDeps,
+    private readonly settings: PushJudgementSettings,
+  ) {}
+
+  /**
+   * Judges `first` and stores the verdict, taking the evidence in the verdict's transaction when it
+   * is not taken yet — except for a failing verdict, whose evidence is taken at once, so that no
+   * later request (another process's new attestation) can keep it from being stored. The verdict is
+   * stored only while the agent's row still has the version it was judged from. When the evidence
+   * could not be taken, nothing was stored: the answer `readBack` gives (a refusal, or the evidence
+   * taken already) is judged instead; when it was taken but the row changed (a silence failure or a
+   * verdict of another process, an edit), the same evidence is judged again from the row as it is
+   * (`judgedAgain`), so the attestation still ends judged and a failure stored meanwhile is judged on.
+   * Evidence taken whose verdict still ends unstored fails the agent (`failClosed`).
+   */
+  async judgeAndStore(first: Answer, now: Date, readBack: () => Promise<Answer>): Promise<StoredVerdict> {
+    let answer = first;
+    let judged: { readonly agentVersion: string; readonly verdict: PushVerdict } | undefined;
+    try {
+      for (let stores = 0; stores <= MAX_RESTORES; stores += 1) {
+        // The row unchanged but for its owner gives the same verdict: stored again, not judged again.
+        if (judged?.agentVersion !== answer.agentVersion) judged = { agentVersion: answer.agentVersion, verdict: await this.judge(answer, now) };
+        const { verdict } = judged;
+        const { attestation, record } = answer;
+        let take: JudgedEvidenceTake | undefined;
+        if (!answer.taken) {
+          take = { agentId: record.agentId, index: attestation.index, challenge: attestation.challenge, receivedAt: now, agentVersion: answer.agentVersion };
+          if (verdict.verdict === 'fail') {
+            if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) {
+              answer = await readBack();
+              continue;
+            }
+            answer = { ...answer, taken: true };
+            take = undefined;
+          }
+        }
+        const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
+        const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion, take, expectedVersion: answer.agentVersion });
+        if (outcome.stored) return { attestation, record, verdict, agentVersion: outcome.agentVersion };
+        const again = outcome.reason === 'evidence_not_taken' ? await readBack() : await this.judgedAgain(answer);
+        if (again === undefined) break;
+        answer = again;
+      }
+    } catch (error) {
+      if (error instanceof PushRefused || !answer.taken) throw error;
+      await this.failClosed(answer, error);
+      throw error;
+    }
+    await this.failClosed(answer, new Error(`the verdict on attestation ${answer.attestation.index} was refused ${MAX_RESTORES + 1} times, or with nothing changed`));
+    throw verificationInProgress(this.settings.quoteInterval);
+  }
+
+  private async judge(answer: Answer, now: Date): Promise<PushVerdict> {
+    const { attestation, record } = answer;
+    return decidePushEvidence({
+      state: record.state,
+      policies: await this.deps.policies.of(record),
+      choice: attestation.choice,
+      challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
+      evidence: answer.evidence,
+      now: Math.floor(now.getTime() / 1000),
+      options: this.settings.engine,
+    });
+  }
+
+  /**
+   * Evidence this request took whose verdict was not stored because the agent's row changed after the
+   * judgement: the same evidence with the row as it is now, to judge again. Judged from a FAILED row, a
+   * pass stays FAILED (`decidePushEvidence`), so evidence sent before a failure never undoes it.
+   * Refused when the row can no longer take a verdict (stopped, deleted, not push) or the attestation
+   * is no longer the latest (the agent was enrolled again). Undefined when the row's version is the one
+   * judged from and this process owns it: nothing explains the refusal.
+   */
+  private async judgedAgain(answer: Answer): Promise<Answer | undefined> {
+    const { record, agentVersion } = await this.latestOf(answer);
+    if (agentVersion === answer.agentVersion && record.owner === this.settings.owner) return undefined;
+    return { ...answer, record, agentVersion, taken: true };
+  }
+
+  /** The agent's row as it is now, refused unless a verdict can still be stored on it for `answer`'s attestation. */
+  private async latestOf({ attestation }: Answer): Promise<AgentWithLatest> {
+    const found = await this.deps.reRead(attestation.agentId);
+    const { record, latest } = found;
+    if (UNWRITABLE_STATES.includes(record.state.operationalState)) {
+      throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
+    }
+    if (latest?.index !== attestation.index || latest.challenge !== attestation.challenge || latest.stage !== 'evaluating_evidence') {
+      throw new PushRefused(403, 'old_attestation', `attestation ${attestation.index} is no longer the agent's latest`);
+    }
+    return found;
+  }
+
+  /**
+   * Evidence taken whose verdict could not be stored (`cause`): the agent FAILED on the row as it is now
+   * (`decidePushException`) and the attestation completed as a failure, so it is not left trusted on its
+   * last verdict. When that is not stored either (the writer closed at shutdown, the database away, the
+   * row changed again), the attestation stays `evaluating_evidence` and the agent as it was until its
+   * silence timeout fails it (docs/push.md).
+   */
+  private async failClosed(answer: Answer, cause: unknown): Promise<void> {
+    const { agentId, index, challenge } = answer.attestation;
+    const { log } = this.deps;
+    log.error({ err: cause, agentId, index }, 'push evidence taken but its verdict not stored; failing the agent');
+    try {
+      const { record, agentVersion } = await this.latestOf(answer);
+      const message = `the verdict on attestation ${index} was not stored: ${cause instanceof Error ? cause.message : String(cause)}`;
+      const failed = decidePushException(record.state, challenge, message, this.settings.engine.severityPolicy);
+      const completion = { index, evaluation: 'fail' as const, failureReason: 'policy_violation' as const };
+      const outcome = await this.deps.verdicts.store(record, failed.state, failed.history, { completion, expectedVersion: agentVersion });
+      if (!outcome.stored) log.error({ agentId, index }, 'the failure of a push agent whose verdict was lost was not stored either; its silence timeout fails it');
+    } catch (error) {
+      if (error instanceof PushRefused) {
+        log.info({ agentId, index, reason: error.detail }, 'a push agent whose verdict was lost is no longer attested on that attestation: nothing to fail');
+      } else {
+        log.error({ err: error, agentId, index }, 'the failure of a push agent whose verdict was lost was not stored; its silence timeout fails it');
+      }
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import { expect } from 'chai';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import type { HistoryRow } from '../../lib/attestation/history-row.js';
+import { PushRepository } from '../../lib/verifier/push/push-repository.js';
+import type { PushVerdictWriter, PushWriteOutcome } from '../../lib/verifier/push/push-verdict-writer.js';
+import { requested, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
+
+describe('push model: taken evidence whose verdict is not stored fails the agent (fail closed)', function () {
+  this.timeout(60_000);
+  const push = usePushVerifier();
+
+  /**
+   * Sends one attestation of an attesting agent with the verifier's verdict writer replaced, for
+   * passing verdicts only, by `passing` (given the verdict's history row; the evidence is taken first,
+   * as the real write would); failing verdicts are written as ever. Resolves to the PATCH's reply.
+   */
+  async function attestWith(node: PushNode, passing: (history: HistoryRow | undefined) => Promise<PushWriteOutcome>): Promise<Reply> {
+    await push.enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
+    expect(created.status).to.equal(201);
+    const writer: PushVerdictWriter = push.verifier.push.verdicts;
+    const write = writer.write.bind(writer);
+    const repository = new PushRepository(push.opened.database.knex);
+    writer.write = async (round, completion, take) => {
+      if (round.history?.outcome !== 'pass') return write(round, completion, take);
+      if (take !== undefined) await repository.takeJudgedEvidence([take]);
+      return passing(round.history);
+    };
+    try {
+      return await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token);
+    } finally {
+      writer.write = write;
+    }
+  }
+
+  /** The agent FAILED by the verifier's own exception event, announced, and its attestation completed as a failure. */
+  async function expectFailedClosed(node: PushNode): Promise<void> {
+    const stored = await push.stored(node.uuid);
+    expect(stored.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(stored.state.lastEventId).to.equal('internal.verifier.exception');
+    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.exception' });
+    const judged = (await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()) as Record<string, unknown>;
+    expect(judged).to.include({ stage: 'verification_complete', evaluation: 'fail' });
+    expect(push.verifier.push.attestations.isJudging(node.uuid)).to.equal(false);
+  }
+
+  it('a pass refused again and again (another process takes the row over each time) is stored 4 times, judged once, then the agent fails: 503', async function () {
+    const node = await push.bootNode();
+    const refused: (HistoryRow | undefined)[] = [];
+    const reply = await attestWith(node, async (history) => {
+      refused.push(history);
+      await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' });
+      return { stored: false, reason: 'agent_changed' };
+    });
+    expect(reply.status).to.equal(503);
+    expect(reply.headers['retry-after']).to.equal('1');
+    expect(refused, 'stored at most 4 times').to.have.length(4);
+    expect(new Set(refused).size, 'the row changed only its owner: the same verdict, not judged again').to.equal(1);
+    await expectFailedClosed(node);
+  });
+
+  it('a pass refused with nothing changed on the row is not stored again: the agent fails at once, 503', async function () {
+    const node = await push.bootNode();
+    let refusals = 0;
+    const reply = await attestWith(node, () => {
+      refusals += 1;
+      return Promise.resolve({ stored: false, reason: 'agent_changed' });
+    });
+    expect(reply.status).to.equal(503);
+    expect(refusals).to.equal(1);
+    await expectFailedClosed(node);
+  });
+
+  it('a verdict judged again whose write throws (the writer closed after the first write took the evidence): the agent fails, the request 500', async function () {
+    const node = await push.bootNode();
+    let writes = 0;
+    const reply = await attestWith(node, async () => {
+      writes += 1;
+      if (writes > 1) throw new Error('the round writer is closed: the round was not stored');
+      await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' });
+      return { stored: false, reason: 'agent_changed' };
+    });
+    expect(reply.status).to.equal(500);
+    expect(writes).to.equal(2);
+    await expectFailedClosed(node);
+  });
+});

@@ -18,7 +18,10 @@ function quoteHash(alg: QuoteHashAlg): TpmHashInfo {
  * aggregates), and a `Hash` object with one update per part cost several times as much.
  */
 export function hashParts(alg: QuoteHashAlg, ...parts: readonly (Uint8Array | string)[]): Uint8Array {
-  const joined = parts.length === 1 ? (parts[0] as Uint8Array | string) : Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : part)));
+  const joined =
+    parts.length === 1
+      ? (parts[0] as Uint8Array | string)
+      : Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : part)));
   return new Uint8Array(hash(quoteHash(alg).nodeName, joined, 'buffer'));
 }
 

@@ -160,6 +160,25 @@ describe('verifyImaList: incremental rounds', () => {
     expect(second.nextState.learnedKeyrings).to.deep.equal(first.nextState.learnedKeyrings);
   });
 
+  for (const bank of ['sha1', 'sha256'] as const) {
+    it(`a round with no new line keeps the state when the quote holds it, and fails when it does not (${bank} bank)`, () => {
+      const stored = round(initialImaReplayState(), 100, 100, bank).nextState;
+      const same = round(stored, 100, 100, bank);
+      expect(same.valid).to.equal(true);
+      expect(same.entriesChecked).to.equal(0);
+      expect(same.matchedEntries).to.equal(0);
+      expect(same.pcr10).to.deep.equal({ [bank]: pcrAfter(100)[bank] });
+      expect(same.nextState).to.deep.equal(stored);
+      const ahead = round(stored, 100, 101, bank);
+      expect(ahead.valid).to.equal(false);
+      expect(ahead.failures.map((failure) => failure.eventId)).to.deep.equal([IMA_EVENTS.pcrMismatch]);
+      expect(ahead.pcr10).to.deep.equal({ [bank]: pcrAfter(100)[bank] });
+      const next = round(same.nextState, 101, 101, bank);
+      expect(next.valid).to.equal(true);
+      expect(next.nextState.pcr10).to.deep.equal({ [bank]: pcrAfter(101)[bank] });
+    });
+  }
+
   it('refuses a malformed stored state with ERR_INVALID_PARAMETER_VALUE', () => {
     expect(() => parseImaReplayState({ nextEntry: -1, pcr10: { sha1: '0'.repeat(40), sha256: '0'.repeat(64) } })).to.throw(
       /IMA replay state: nextEntry must be a non-negative integer/,

@@ -115,6 +115,55 @@ describe('TPM parsers: malformed input throws TpmParseError only', () => {
     expect(() => parseQuoteString('rAAAA:AA*A:AAAA')).to.throw(TpmParseError, /quote string\.TPMT_SIGNATURE: at offset 6: not canonical base64/);
   });
 
+  describe('parseQuoteString: a part is taken exactly when it is non-empty padded standard base64', () => {
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    /** The rule written out: groups of four alphabet characters, the last of which may end in `=` or `==`. */
+    const isPaddedBase64 = (part: string): boolean => {
+      if (part.length === 0 || part.length % 4 !== 0) return false;
+      const padding = part.endsWith('==') ? 2 : part.endsWith('=') ? 1 : 0;
+      return [...part.slice(0, part.length - padding)].every((char) => ALPHABET.includes(char));
+    };
+    const accepts = (part: string): boolean => {
+      try {
+        parseQuoteString(`rAAAA:${part}:AAAA`);
+        return true;
+      } catch (error) {
+        expect(error).to.be.instanceOf(TpmParseError);
+        expect((error as Error).message).to.match(/TPMT_SIGNATURE: at offset 6: not canonical base64/);
+        return false;
+      }
+    };
+
+    it('refuses what a lenient decoder would read: URL alphabet, whitespace, skipped characters, bad padding', () => {
+      const refused = ['', 'A', 'AA', 'AAA', 'AAAAA', 'AA-A', 'AA_A', 'AA A', 'AAA\n', 'AA.A', 'AA\0A', 'AAé=', 'AAA==', '=AAA', 'A===', '====', 'AA=A', 'AAAA=', 'AA==AAAA', ' AAAA', 'AAAA '];
+      for (const part of refused) {
+        expect(accepts(part), JSON.stringify(part)).to.equal(false);
+      }
+    });
+
+    it('takes canonical parts and, as before, a last group whose unused bits are set (as Python does)', () => {
+      for (const part of ['AAAA', 'QQ==', 'QUE=', 'QUFB', '+/+/', 'QR==', 'QUF=', 'QUFBQR==']) {
+        expect(accepts(part), part).to.equal(true);
+      }
+      expect(parseQuoteString('rAAAA:QR==:AAAA').signature).to.deep.equal(new Uint8Array([0x41]));
+    });
+
+    it('agrees with the rule on 5000 random parts near base64', () => {
+      const char = fc.constantFrom(...'AZaz09+/=-_ .\n\0é');
+      fc.assert(fc.property(fc.stringOf(char, { maxLength: 13 }), (part) => {
+        expect(accepts(part), JSON.stringify(part)).to.equal(isPaddedBase64(part));
+      }), { numRuns: 5000 });
+    });
+
+    it('agrees with the rule on every part of 5000 random byte strings, encoded', () => {
+      fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (bytes) => {
+        const part = Buffer.from(bytes).toString('base64');
+        expect(accepts(part)).to.equal(true);
+        expect(parseQuoteString(`rAAAA:${part}:AAAA`).signature).to.deep.equal(new Uint8Array(bytes));
+      }), { numRuns: 5000 });
+    });
+  });
+
   describe('property: random bytes never crash a parser', () => {
     for (const [parserName, parse] of [...PARSERS, ['parsePublicArea', parsePublicArea] as const]) {
       it(`${parserName}: 3000 random inputs`, () => {

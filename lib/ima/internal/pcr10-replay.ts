@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { pcrBankSize, type PcrBank } from '../hash-algorithms.js';
 import type { Pcr10Values } from '../ima-replay-state.js';
-import type { TemplateDigests } from './template-digests.js';
+import { copyLatin1, type TemplateDigests } from './template-digests.js';
 
 const SHA1_SIZE = pcrBankSize('sha1');
 const SHA256_SIZE = pcrBankSize('sha256');
@@ -19,19 +19,17 @@ const ONES_SHA256 = '\xff'.repeat(SHA256_SIZE);
  *
  * Digests and values are latin1 strings (one char per byte): node:crypto's one-shot
  * `hash(…, 'binary')` returns one about three times cheaper than a Buffer (no backing store to
- * allocate), and copying it into the `PCR ‖ digest` scratch buffer is a short loop.
+ * allocate), and copying it into the `PCR ‖ digest` input buffer is a short loop.
  */
 export class Pcr10Replay {
-  /** The sha1 bank's value, undefined when that bank is not replayed. */
-  private sha1: string | undefined;
-  private sha256: string | undefined;
-  private readonly scratch1 = Buffer.alloc(2 * SHA1_SIZE);
-  private readonly scratch256 = Buffer.alloc(2 * SHA256_SIZE);
+  /** The sha1 bank, undefined when that bank is not replayed. */
+  private readonly sha1: ReplayedBank | undefined;
+  private readonly sha256: ReplayedBank | undefined;
 
   /** Replays `banks`, each from its value in `start` (lowercase hex), which must hold it. */
   constructor(start: Pcr10Values, banks: readonly PcrBank[]) {
-    this.sha1 = banks.includes('sha1') ? latin1(start, 'sha1') : undefined;
-    this.sha256 = banks.includes('sha256') ? latin1(start, 'sha256') : undefined;
+    this.sha1 = banks.includes('sha1') ? new ReplayedBank('sha1', latin1(start, 'sha1')) : undefined;
+    this.sha256 = banks.includes('sha256') ? new ReplayedBank('sha256', latin1(start, 'sha256')) : undefined;
   }
 
   /**
@@ -40,31 +38,19 @@ export class Pcr10Replay {
    * ignored.
    */
   extend(digests: TemplateDigests): void {
-    if (this.sha1 !== undefined) {
-      this.sha1 = extendBank('sha1', this.scratch1, this.sha1, digests.sha1);
-    }
-    const sha256 = this.sha256;
-    if (sha256 !== undefined) {
+    this.sha1?.extendLatin1(digests.sha1);
+    if (this.sha256 !== undefined) {
       if (digests.sha256.length !== SHA256_SIZE) {
         throw new Error('PCR 10 replay: a sha256 extend needs the sha256 digest');
       }
-      const scratch = this.scratch256;
-      for (let i = 0; i < SHA256_SIZE; i++) {
-        scratch[i] = sha256.charCodeAt(i);
-        scratch[SHA256_SIZE + i] = digests.sha256Bytes[i] as number;
-      }
-      this.sha256 = hash('sha256', scratch, 'binary');
+      this.sha256.extendBytes(digests.sha256Bytes);
     }
   }
 
   /** Extends the replayed banks as the kernel does for a violation: with all-ones. */
   extendViolation(): void {
-    if (this.sha1 !== undefined) {
-      this.sha1 = extendBank('sha1', this.scratch1, this.sha1, ONES_SHA1);
-    }
-    if (this.sha256 !== undefined) {
-      this.sha256 = extendBank('sha256', this.scratch256, this.sha256, ONES_SHA256);
-    }
+    this.sha1?.extendLatin1(ONES_SHA1);
+    this.sha256?.extendLatin1(ONES_SHA256);
   }
 
   /**
@@ -74,12 +60,59 @@ export class Pcr10Replay {
    * the quote is signed data the node sent, the replayed value is computed from the list it sent.
    */
   matches(bank: PcrBank, quoted: string): boolean {
-    return (bank === 'sha1' ? this.sha1 : this.sha256) === quoted;
+    return (bank === 'sha1' ? this.sha1 : this.sha256)?.value === quoted;
   }
 
   /** The replayed banks' values as lowercase hex. */
   snapshot(): Pcr10Values {
     return { ...hexOf('sha1', this.sha1), ...hexOf('sha256', this.sha256) };
+  }
+}
+
+/**
+ * One replayed bank: its value and `H(PCR ‖ digest)` with one reused input buffer (twice the bank
+ * size). The copies into it are JavaScript loops: cheaper here than a native `Buffer#write` or
+ * `set` call each.
+ */
+class ReplayedBank {
+  /** A plain Uint8Array, as every other buffer `copyLatin1` writes: a Buffer too would make its stores polymorphic. */
+  private readonly input: Uint8Array;
+  /** The digest's half of `input`. */
+  private readonly digestHalf: Uint8Array;
+
+  constructor(
+    private readonly bank: PcrBank,
+    /** The bank's value, latin1. */
+    public value: string,
+  ) {
+    this.input = new Uint8Array(2 * value.length);
+    this.digestHalf = this.input.subarray(value.length);
+  }
+
+  /**
+   * Extends with a latin1 digest. One of the wrong size (a caller that did not compute this bank's)
+   * is a programming error, refused rather than extended.
+   */
+  extendLatin1(digest: string): void {
+    if (digest.length !== this.value.length) {
+      throw new Error(`PCR 10 replay: a ${this.bank} extend needs a ${this.value.length}-byte digest`);
+    }
+    copyLatin1(digest, this.digestHalf);
+    this.hashInput();
+  }
+
+  /** Extends with the digest `bytes`, which hold exactly this bank's size. */
+  extendBytes(bytes: Uint8Array): void {
+    const half = this.digestHalf;
+    for (let i = 0; i < half.length; i++) {
+      half[i] = bytes[i] as number;
+    }
+    this.hashInput();
+  }
+
+  private hashInput(): void {
+    copyLatin1(this.value, this.input);
+    this.value = hash(this.bank, this.input, 'binary');
   }
 }
 
@@ -91,23 +124,6 @@ function latin1(start: Pcr10Values, bank: PcrBank): string {
   return Buffer.from(value, 'hex').toString('latin1');
 }
 
-function hexOf(bank: PcrBank, value: string | undefined): Pcr10Values {
-  return value === undefined ? {} : { [bank]: Buffer.from(value, 'latin1').toString('hex') };
-}
-
-/**
- * `H(PCR ‖ digest)` with `scratch` as the input buffer (twice the bank size). The copies are
- * JavaScript loops: cheaper here than a native `Buffer#write` call each. A digest of the wrong size
- * (a caller that did not compute this bank's) is a programming error, refused rather than extended.
- */
-function extendBank(bank: PcrBank, scratch: Buffer, pcr: string, digest: string): string {
-  const size = pcr.length;
-  if (digest.length !== size) {
-    throw new Error(`PCR 10 replay: a ${bank} extend needs a ${size}-byte digest`);
-  }
-  for (let i = 0; i < size; i++) {
-    scratch[i] = pcr.charCodeAt(i);
-    scratch[size + i] = digest.charCodeAt(i);
-  }
-  return hash(bank, scratch, 'binary');
+function hexOf(bank: PcrBank, replayed: ReplayedBank | undefined): Pcr10Values {
+  return replayed === undefined ? {} : { [bank]: Buffer.from(replayed.value, 'latin1').toString('hex') };
 }

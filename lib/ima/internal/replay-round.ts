@@ -61,17 +61,18 @@ type CheckOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay:
  */
 export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   const failures: ImaFailure[] = [];
-  const digests = new TemplateDigests(input.logHash, input.banks, false);
+  // Built for the first line that needs them: most pull rounds bring no new line.
+  let digests: TemplateDigests | undefined;
   const checkOne: CheckOne = (entry, line, replay) => {
     if (entry instanceof ImaParseError) {
       failures.push({ line, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: entry.message } });
       return;
     }
-    checkEntry(entry, line, replay, digests, failures, input);
+    checkEntry(entry, line, replay, (digests ??= new TemplateDigests(input.logHash, input.banks, false)), failures, input);
   };
   const source: Source =
     input.listText !== undefined
-      ? asciiSource(input.listText, input.firstLine, new ImaNgFastPath(input.logHash, input.banks, input.ctx.policy, input.ctx.bootAggregates.length > 0), checkOne)
+      ? asciiSource(input.listText, input.firstLine, () => new ImaNgFastPath(input.logHash, input.banks, input.ctx.policy, input.ctx.bootAggregates.length > 0), checkOne)
       : entriesSource(input.entries, input.firstLine, checkOne);
 
   const replay = new Pcr10Replay(input.start, input.banks);
@@ -84,7 +85,8 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
       committed = replay.snapshot();
     }
   });
-  const final = replay.snapshot();
+  // No line, no change: the values are those before the first line.
+  const final = count === 0 ? committed : replay.snapshot();
   return quoted === undefined
     ? { failures, count, matched: count, committed: final, final }
     : { failures, count, matched, committed, final };
@@ -98,11 +100,16 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
  * copy itself. Each chunk is walked with a char offset in the text and a byte offset in the bytes:
  * a newline is the byte 0x0a and no other character's UTF-8 holds it, and a line the fast path
  * accepts is ASCII, as long in bytes as in chars. A final newline ends the last line; any other
- * empty line is a line (which the parser refuses).
+ * empty line is a line (which the parser refuses). An empty list builds no fast path (its buffers
+ * and hashes' holders cost most of a pull round's IMA check, which usually brings no new line).
  */
-function asciiSource(text: string, startLine: number, fast: ImaNgFastPath, checkOne: CheckOne): Source {
+function asciiSource(text: string, startLine: number, fastPath: () => ImaNgFastPath, checkOne: CheckOne): Source {
   return {
     forEach(replay, after) {
+      if (text.length === 0) {
+        return 0;
+      }
+      const fast = fastPath();
       let index = 0;
       for (let chunkStart = 0; chunkStart < text.length; ) {
         const chunkEnd = endOfChunk(text, chunkStart);

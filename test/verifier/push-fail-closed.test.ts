@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
@@ -88,5 +89,41 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     expect(reply.status).to.equal(500);
     expect(writes).to.equal(2);
     await expectFailedClosed(node);
+  });
+
+  it('a pass whose take finds a newer attestation (another process\'s phase 1 came between) is not stored for it: the evidence read back is judged against its own challenge', async function () {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
+    expect(created.status).to.equal(201);
+    const table = () => push.opened.database.knex('verifier_push_attestations');
+    const writer: PushVerdictWriter = push.verifier.push.verdicts;
+    const write = writer.write.bind(writer);
+    let newer = false;
+    writer.write = async (round, completion, take) => {
+      if (!newer && round.history?.outcome === 'pass' && take !== undefined) {
+        // Another process's phase 1 inserts attestation 2 (same choice, a challenge of its own); the row's version does not change.
+        newer = true;
+        const issued = (await table().where({ agent_id: node.uuid, index: 1 }).first()) as Record<string, unknown>;
+        const challenge = randomBytes(Buffer.from(String(issued['challenge']), 'base64').length).toString('base64');
+        await table().insert({ ...issued, index: 2, challenge });
+      }
+      return write(round, completion, take);
+    };
+    let reply: Reply;
+    try {
+      reply = await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token);
+    } finally {
+      writer.write = write;
+    }
+    expect(newer, 'a passing verdict with its take pending was written').to.equal(true);
+    expect(reply.status).to.equal(202);
+    const second = (await table().where({ agent_id: node.uuid, index: 2 }).first()) as Record<string, unknown>;
+    expect(second).to.include({ stage: 'verification_complete', evaluation: 'fail' });
+    expect((await push.stored(node.uuid)).state.operationalState).to.not.equal(OperationalState.GET_QUOTE);
   });
 });

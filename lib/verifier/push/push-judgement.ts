@@ -88,6 +88,9 @@ export class PushJudgement {
           if (verdict.verdict === 'fail') {
             if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) {
               answer = await readBack();
+              // What is read back may be a newer attestation (another process's phase 1), with another
+              // challenge under the same row version: judged afresh, never by this verdict.
+              judged = undefined;
               continue;
             }
             answer = { ...answer, taken: true };
@@ -97,6 +100,7 @@ export class PushJudgement {
         const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
         const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion, take, expectedVersion: answer.agentVersion });
         if (outcome.stored) return { attestation, record, verdict, agentVersion: outcome.agentVersion };
+        if (outcome.reason === 'evidence_not_taken') judged = undefined;
         const again = outcome.reason === 'evidence_not_taken' ? await readBack() : await this.judgedAgain(answer);
         if (again === undefined) break;
         answer = again;

@@ -44,7 +44,9 @@ export class PushVerdictStore {
   ): Promise<PushWriteOutcome> {
     const { owner, leaseSeconds, verifierId } = this.settings;
     if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds, expectedVersion))) {
-      return { stored: false, reason: 'agent_changed' };
+      // With its take still pending the evidence is not this request's: the caller reads it back (and
+      // takes it, or is refused) rather than judge it again as taken.
+      return { stored: false, reason: take === undefined ? 'agent_changed' : 'evidence_not_taken' };
     }
     const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion };
     const outcome = await this.deps.writer.write(write, completion, take);

@@ -126,4 +126,23 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     expect(second).to.include({ stage: 'verification_complete', evaluation: 'fail' });
     expect((await push.stored(node.uuid)).state.operationalState).to.not.equal(OperationalState.GET_QUOTE);
   });
+
+  it('a take-over refused with the take still pending (the row, owned by another process, changed between the phases) reads the evidence back and judges it: 202, attestation completed', async function () {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    const agents = () => push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid });
+    // A changed version as well as another owner, so that phase 1 reads the row rather than reuse its last verdict's.
+    await agents().update({ owner: 'another-process' }).increment('attestation_count', 1);
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
+    expect(created.status).to.equal(201);
+    await agents().increment('attestation_count', 1);
+    const reply = await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token);
+    expect(reply.status).to.equal(202);
+    const judged = (await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()) as Record<string, unknown>;
+    expect(judged).to.include({ stage: 'verification_complete', evaluation: 'pass' });
+  });
 });

@@ -3,12 +3,10 @@ import type { AgentAttestationState } from './agent-state.js';
 import { runAttestationChecks } from './attestation-checks.js';
 import { failed, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
 import { capabilitiesToKeep, chooseCertificationKey } from './internal/push-key-choice.js';
-import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
-import { recordFailures } from './internal/failure-record.js';
 import { policyRoundInput, type ImaRoundMode } from './internal/round-parts.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
 import { OperationalState } from './operational-state.js';
-import { labelFailures, type SeverityPolicy } from './severity.js';
+import type { SeverityPolicy } from './severity.js';
 import { parseTpmPolicy } from './tpm-policy.js';
 import { POLICY_GENERATOR } from '../ima/runtime-policy.js';
 import { parsePcrBlob } from '../tpm/pcr-blob.js';
@@ -19,8 +17,8 @@ import { DATA_PCR, IMA_PCR, MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js'
 /**
  * The push model's decisions (keylime-protocol §10.3–§10.5), pure: which evidence to ask a push agent
  * for, whether the evidence it sent answers that request, the verdict on it — through the same
- * `runAttestationChecks` and policy inputs as a pull round — and what silence means. The verifier's
- * push routes only move bytes and store what this returns.
+ * `runAttestationChecks` and policy inputs as a pull round (silence and failed stores:
+ * `push-failure-decision.ts`). The verifier's push routes only move bytes and store what this returns.
  */
 
 /** One certification key an agent offers (`certification_keys[]`). */
@@ -300,59 +298,6 @@ export function decidePushEvidence(input: PushEvidenceInput): PushVerdict {
     operationalState: stillFailed ? state.operationalState : OperationalState.GET_QUOTE,
   };
   return { verdict: 'pass', state: next, history: { ...base, outcome: 'pass', failures: [] }, failureReason: null };
-}
-
-/**
- * A push agent sent nothing for `timeoutSeconds` (Keylime: `quote_interval × 5`, spec §10.5): it is
- * FAILED with `internal.verifier.not_reachable` — never left pending — and stays failed until enrolled
- * again. Before its first attestation the clock runs from the enrolment and the agent also gets
- * `firstAttestationGraceSeconds` (the time a session challenge may be answered): its first session
- * costs the verifier a 600 000-round PBKDF2 hash, and a fleet starting at once queues for those, so
- * the bare timeout failed healthy nodes at start-up. Undefined while it is not late, or when it is not
- * attesting.
- */
-export function decidePushSilence(
-  state: AgentAttestationState,
-  enrolledAt: number,
-  now: number,
-  timing: { readonly timeoutSeconds: number; readonly firstAttestationGraceSeconds: number },
-  severity: SeverityPolicy,
-): { readonly state: AgentAttestationState; readonly history: HistoryRow } | undefined {
-  if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
-    return undefined;
-  }
-  const attested = state.lastReceivedQuote >= enrolledAt;
-  const last = attested ? state.lastReceivedQuote : enrolledAt;
-  const timeoutSeconds = timing.timeoutSeconds + (attested ? 0 : timing.firstAttestationGraceSeconds);
-  if (now - last < timeoutSeconds) {
-    return undefined;
-  }
-  const event = internalVerifierFailure(InternalVerifierEvent.NOT_REACHABLE, { message: `no attestation from the push agent for ${Math.round(now - last)} s`, timeout: timeoutSeconds });
-  return failedBy(state, event, null, severity);
-}
-
-/**
- * Evidence was taken but its judgement or its verdict's write threw (a policy that no longer loads, the
- * database, a verdict refused over and over): FAILED with `internal.verifier.exception`, as a pull round
- * that throws (`decideInternalError`), so taken evidence never leaves the agent trusted on its last verdict.
- */
-export function decidePushException(
-  state: AgentAttestationState,
-  challenge: string,
-  message: string,
-  severity: SeverityPolicy,
-): { readonly state: AgentAttestationState; readonly history: HistoryRow } {
-  return failedBy(state, internalVerifierFailure(InternalVerifierEvent.EXCEPTION, { message }), challenge, severity);
-}
-
-/** `state` FAILED by the verifier's own `event`, with its history row. */
-function failedBy(state: AgentAttestationState, event: FailureEvent, nonce: string | null, severity: SeverityPolicy): { readonly state: AgentAttestationState; readonly history: HistoryRow } {
-  const failures = labelFailures(severity, [event]);
-  const record = recordFailures(state, failures, severity);
-  return {
-    state: { ...state, operationalState: OperationalState.FAILED, severityLevel: record.severityLevel, lastEventId: record.lastEventId },
-    history: { outcome: 'fail', nonce, imaMlEntry: null, imaEntriesReceived: null, failures: failures.map(storedFailure) },
-  };
 }
 
 function refuse(detail: string): PushRefusal {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { decidePushEvidence, decidePushException, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
+import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
+import { decidePushException } from '../../attestation/push-failure-decision.js';
 import { UNWRITABLE_STATES } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { PushPolicyCache } from './push-policy-cache.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { decidePushSilence } from '../../attestation/push-decision.js';
+import { decidePushSilence } from '../../attestation/push-failure-decision.js';
 import type { SeverityPolicy } from '../../attestation/severity.js';
 import type { PushRepository } from './push-repository.js';
 import type { PushSessions } from './push-sessions.js';

@@ -1,0 +1,64 @@
+import type { AgentAttestationState } from './agent-state.js';
+import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
+import { recordFailures } from './internal/failure-record.js';
+import { storedFailure, type HistoryRow } from './history-row.js';
+import { OperationalState } from './operational-state.js';
+import { labelFailures, type SeverityPolicy } from './severity.js';
+
+/**
+ * The push model's failures that no evidence decides (keylime-protocol §10.5): an agent that went
+ * silent, and evidence taken whose verdict could not be stored. Pure, as `push-decision.ts`.
+ */
+
+/**
+ * A push agent sent nothing for `timeoutSeconds` (Keylime: `quote_interval × 5`, spec §10.5): it is
+ * FAILED with `internal.verifier.not_reachable` — never left pending — and stays failed until enrolled
+ * again. Before its first attestation the clock runs from the enrolment and the agent also gets
+ * `firstAttestationGraceSeconds` (the time a session challenge may be answered): its first session
+ * costs the verifier a 600 000-round PBKDF2 hash, and a fleet starting at once queues for those, so
+ * the bare timeout failed healthy nodes at start-up. Undefined while it is not late, or when it is not
+ * attesting.
+ */
+export function decidePushSilence(
+  state: AgentAttestationState,
+  enrolledAt: number,
+  now: number,
+  timing: { readonly timeoutSeconds: number; readonly firstAttestationGraceSeconds: number },
+  severity: SeverityPolicy,
+): { readonly state: AgentAttestationState; readonly history: HistoryRow } | undefined {
+  if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
+    return undefined;
+  }
+  const attested = state.lastReceivedQuote >= enrolledAt;
+  const last = attested ? state.lastReceivedQuote : enrolledAt;
+  const timeoutSeconds = timing.timeoutSeconds + (attested ? 0 : timing.firstAttestationGraceSeconds);
+  if (now - last < timeoutSeconds) {
+    return undefined;
+  }
+  const event = internalVerifierFailure(InternalVerifierEvent.NOT_REACHABLE, { message: `no attestation from the push agent for ${Math.round(now - last)} s`, timeout: timeoutSeconds });
+  return failedBy(state, event, null, severity);
+}
+
+/**
+ * Evidence was taken but its judgement or its verdict's write threw (a policy that no longer loads, the
+ * database, a verdict refused over and over): FAILED with `internal.verifier.exception`, as a pull round
+ * that throws (`decideInternalError`), so taken evidence never leaves the agent trusted on its last verdict.
+ */
+export function decidePushException(
+  state: AgentAttestationState,
+  challenge: string,
+  message: string,
+  severity: SeverityPolicy,
+): { readonly state: AgentAttestationState; readonly history: HistoryRow } {
+  return failedBy(state, internalVerifierFailure(InternalVerifierEvent.EXCEPTION, { message }), challenge, severity);
+}
+
+/** `state` FAILED by the verifier's own `event`, with its history row. */
+function failedBy(state: AgentAttestationState, event: FailureEvent, nonce: string | null, severity: SeverityPolicy): { readonly state: AgentAttestationState; readonly history: HistoryRow } {
+  const failures = labelFailures(severity, [event]);
+  const record = recordFailures(state, failures, severity);
+  return {
+    state: { ...state, operationalState: OperationalState.FAILED, severityLevel: record.severityLevel, lastEventId: record.lastEventId },
+    history: { outcome: 'fail', nonce, imaMlEntry: null, imaEntriesReceived: null, failures: failures.map(storedFailure) },
+  };
+}

@@ -10,32 +10,52 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
   this.timeout(60_000);
   const push = usePushVerifier();
 
+  interface Issued {
+    readonly token: string;
+    readonly attestations: string;
+    readonly created: Reply;
+  }
+
+  /**
+   * Enrols `node`, lets it attest once, opens its session and sends phase 1 of its next attestation
+   * (after `beforePhase1`, if given): the attestation issued, awaiting its evidence.
+   */
+  async function issueAttestation(node: PushNode, beforePhase1?: () => Promise<void>): Promise<Issued> {
+    await push.enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    await beforePhase1?.();
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
+    expect(created.status).to.equal(201);
+    return { token, attestations, created };
+  }
+
+  /** Phase 2 of `issued` on `/latest`, with the verifier's verdict writer replaced by `replaced(write)` for the request. */
+  async function sendEvidence(node: PushNode, issued: Issued, replaced: (write: PushVerdictWriter['write']) => PushVerdictWriter['write']): Promise<Reply> {
+    const writer: PushVerdictWriter = push.verifier.push.verdicts;
+    const write = writer.write.bind(writer);
+    writer.write = replaced(write);
+    try {
+      return await push.call('PATCH', `${issued.attestations}/latest`, await node.agent.evidence(requested(issued.created)), issued.token);
+    } finally {
+      writer.write = write;
+    }
+  }
+
   /**
    * Sends one attestation of an attesting agent with the verifier's verdict writer replaced, for
    * passing verdicts only, by `passing` (given the verdict's history row; the evidence is taken first,
    * as the real write would); failing verdicts are written as ever. Resolves to the PATCH's reply.
    */
   async function attestWith(node: PushNode, passing: (history: HistoryRow | undefined) => Promise<PushWriteOutcome>): Promise<Reply> {
-    await push.enrol(node);
-    expect(await node.agent.attestOnce()).to.equal(1);
-    const token = await node.agent.openSession();
-    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
-    await new Promise((resolve) => setTimeout(resolve, 1050));
-    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
-    expect(created.status).to.equal(201);
-    const writer: PushVerdictWriter = push.verifier.push.verdicts;
-    const write = writer.write.bind(writer);
     const repository = new PushRepository(push.opened.database.knex);
-    writer.write = async (round, completion, take) => {
+    return sendEvidence(node, await issueAttestation(node), (write) => async (round, completion, take) => {
       if (round.history?.outcome !== 'pass') return write(round, completion, take);
       if (take !== undefined) await repository.takeJudgedEvidence([take]);
       return passing(round.history);
-    };
-    try {
-      return await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token);
-    } finally {
-      writer.write = write;
-    }
+    });
   }
 
   /** The agent FAILED by the verifier's own exception event, announced, and its attestation completed as a failure. */
@@ -93,18 +113,9 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
 
   it('a pass whose take finds a newer attestation (another process\'s phase 1 came between) is not stored for it: the evidence read back is judged against its own challenge', async function () {
     const node = await push.bootNode();
-    await push.enrol(node);
-    expect(await node.agent.attestOnce()).to.equal(1);
-    const token = await node.agent.openSession();
-    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
-    await new Promise((resolve) => setTimeout(resolve, 1050));
-    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
-    expect(created.status).to.equal(201);
     const table = () => push.opened.database.knex('verifier_push_attestations');
-    const writer: PushVerdictWriter = push.verifier.push.verdicts;
-    const write = writer.write.bind(writer);
     let newer = false;
-    writer.write = async (round, completion, take) => {
+    const reply = await sendEvidence(node, await issueAttestation(node), (write) => async (round, completion, take) => {
       if (!newer && round.history?.outcome === 'pass' && take !== undefined) {
         // Another process's phase 1 inserts attestation 2 (same choice, a challenge of its own); the row's version does not change.
         newer = true;
@@ -113,13 +124,7 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
         await table().insert({ ...issued, index: 2, challenge });
       }
       return write(round, completion, take);
-    };
-    let reply: Reply;
-    try {
-      reply = await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token);
-    } finally {
-      writer.write = write;
-    }
+    });
     expect(newer, 'a passing verdict with its take pending was written').to.equal(true);
     expect(reply.status).to.equal(202);
     const second = (await table().where({ agent_id: node.uuid, index: 2 }).first()) as Record<string, unknown>;
@@ -129,18 +134,13 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
 
   it('a take-over refused with the take still pending (the row, owned by another process, changed between the phases) reads the evidence back and judges it: 202, attestation completed', async function () {
     const node = await push.bootNode();
-    await push.enrol(node);
-    expect(await node.agent.attestOnce()).to.equal(1);
-    const token = await node.agent.openSession();
-    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
     const agents = () => push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid });
     // A changed version as well as another owner, so that phase 1 reads the row rather than reuse its last verdict's.
-    await agents().update({ owner: 'another-process' }).increment('attestation_count', 1);
-    await new Promise((resolve) => setTimeout(resolve, 1050));
-    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
-    expect(created.status).to.equal(201);
+    const issued = await issueAttestation(node, async () => {
+      await agents().update({ owner: 'another-process' }).increment('attestation_count', 1);
+    });
     await agents().increment('attestation_count', 1);
-    const reply = await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token);
+    const reply = await sendEvidence(node, issued, (write) => write);
     expect(reply.status).to.equal(202);
     const judged = (await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()) as Record<string, unknown>;
     expect(judged).to.include({ stage: 'verification_complete', evaluation: 'pass' });

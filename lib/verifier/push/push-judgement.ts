@@ -77,6 +77,12 @@ export class PushJudgement {
   async judgeAndStore(first: Answer, now: Date, readBack: () => Promise<Answer>): Promise<StoredVerdict> {
     let answer = first;
     let judged: { readonly agentVersion: string; readonly verdict: PushVerdict } | undefined;
+    // What is read back may be a newer attestation (another process's phase 1), with another challenge
+    // under the same row version: judged afresh, never by the verdict judged before.
+    const readBackAfresh = (): Promise<Answer> => {
+      judged = undefined;
+      return readBack();
+    };
     try {
       for (let stores = 0; stores <= MAX_RESTORES; stores += 1) {
         // The row unchanged but for its owner gives the same verdict: stored again, not judged again.
@@ -88,10 +94,7 @@ export class PushJudgement {
           take = { agentId: record.agentId, index: attestation.index, challenge: attestation.challenge, receivedAt: now, agentVersion: answer.agentVersion };
           if (verdict.verdict === 'fail') {
             if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) {
-              answer = await readBack();
-              // What is read back may be a newer attestation (another process's phase 1), with another
-              // challenge under the same row version: judged afresh, never by this verdict.
-              judged = undefined;
+              answer = await readBackAfresh();
               continue;
             }
             answer = { ...answer, taken: true };
@@ -101,8 +104,11 @@ export class PushJudgement {
         const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
         const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion, take, expectedVersion: answer.agentVersion });
         if (outcome.stored) return { attestation, record, verdict, agentVersion: outcome.agentVersion };
-        if (outcome.reason === 'evidence_not_taken') judged = undefined;
-        const again = outcome.reason === 'evidence_not_taken' ? await readBack() : await this.judgedAgain(answer);
+        if (outcome.reason === 'evidence_not_taken') {
+          answer = await readBackAfresh();
+          continue;
+        }
+        const again = await this.judgedAgain(answer);
         if (again === undefined) break;
         answer = again;
       }

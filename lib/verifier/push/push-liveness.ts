@@ -81,13 +81,13 @@ export class PushLiveness {
     const { repository, verdicts, log } = this.deps;
     const { verifierId, timeout, firstAttestationGrace, severityPolicy } = this.settings;
     const before = new Date(now.getTime() - timeout * 1000);
+    const timing = { timeoutSeconds: timeout, firstAttestationGraceSeconds: firstAttestationGrace };
     for (const agentId of await repository.silentAgents(verifierId, before, 500)) {
       // Evidence this process is judging may pass: its verdict decides, not the silence before it.
       if (this.deps.isJudging(agentId)) continue;
       const found = await repository.agentWithVersion(agentId);
       if (found === undefined) continue;
       const { record, agentVersion } = found;
-      const timing = { timeoutSeconds: timeout, firstAttestationGraceSeconds: firstAttestationGrace };
       const decision = decidePushSilence(record.state, record.enrolledAt, now.getTime() / 1000, timing, severityPolicy);
       if (decision === undefined) continue;
       // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.

@@ -40,9 +40,10 @@ export function decidePushSilence(
 }
 
 /**
- * Evidence was taken but its judgement or its verdict's write threw (a policy that no longer loads, the
- * database, a verdict refused over and over): FAILED with `internal.verifier.exception`, as a pull round
- * that throws (`decideInternalError`), so taken evidence never leaves the agent trusted on its last verdict.
+ * Evidence was received but could not be judged (the engine threw: a policy that no longer loads), or
+ * was taken and its verdict's write failed (the database, a verdict refused over and over): FAILED with
+ * `internal.verifier.exception`, as a pull round that throws (`decideInternalError`), so evidence nobody
+ * judged never leaves the agent trusted on its last verdict.
  */
 export function decidePushException(
   state: AgentAttestationState,

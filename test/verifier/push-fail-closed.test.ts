@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
+import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import type { PushVerdictWriter, PushWriteOutcome } from '../../lib/verifier/push/push-verdict-writer.js';
 import { requested, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
@@ -108,6 +109,24 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     });
     expect(reply.status).to.equal(500);
     expect(writes).to.equal(2);
+    await expectFailedClosed(node);
+  });
+
+  it('evidence the engine cannot judge (it throws before the evidence is taken) fails the agent as Keylime\'s internal.verifier.exception: 202, attestation completed as fail', async function () {
+    const node = await push.bootNode();
+    const issued = await issueAttestation(node);
+    const of = PushPolicyCache.prototype.of;
+    // A tpm_policy that no longer parses: the engine (`decidePushEvidence`) throws on phase 2's evidence.
+    PushPolicyCache.prototype.of = async function (record) {
+      return { ...(await of.call(this, record)), tpmPolicy: '{"0": not json' };
+    };
+    let reply: Reply;
+    try {
+      reply = await sendEvidence(node, issued, (write) => write);
+    } finally {
+      PushPolicyCache.prototype.of = of;
+    }
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
     await expectFailedClosed(node);
   });
 

@@ -121,17 +121,30 @@ export class PushJudgement {
     throw verificationInProgress(this.settings.quoteInterval);
   }
 
+  /**
+   * The engine's verdict on `answer`'s evidence. When the engine throws (its policies no longer load
+   * or compile, a verifier bug), the evidence was received and could not be judged: a failing verdict,
+   * Keylime's `internal.verifier.exception`, as a pull round that throws — stored as any failing
+   * verdict (its evidence taken at once), so the agent never keeps its last PASS on evidence nobody judged.
+   */
   private async judge(answer: Answer, now: Date): Promise<PushVerdict> {
     const { attestation, record } = answer;
-    return decidePushEvidence({
-      state: record.state,
-      policies: await this.deps.policies.of(record),
-      choice: attestation.choice,
-      challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
-      evidence: answer.evidence,
-      now: Math.floor(now.getTime() / 1000),
-      options: this.settings.engine,
-    });
+    try {
+      return decidePushEvidence({
+        state: record.state,
+        policies: await this.deps.policies.of(record),
+        choice: attestation.choice,
+        challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
+        evidence: answer.evidence,
+        now: Math.floor(now.getTime() / 1000),
+        options: this.settings.engine,
+      });
+    } catch (error) {
+      const { agentId, index, challenge } = attestation;
+      this.deps.log.error({ err: error, agentId, index, evidenceTaken: answer.taken }, 'push evidence could not be judged; failing the agent');
+      const message = `the evidence of attestation ${index} could not be judged: ${error instanceof Error ? error.message : String(error)}`;
+      return { verdict: 'fail', failureReason: 'policy_violation', ...decidePushException(record.state, challenge, message, this.settings.engine.severityPolicy) };
+    }
   }
 
   /**

@@ -5,7 +5,7 @@ import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import type { PushVerdictWriter, PushWriteOutcome } from '../../lib/verifier/push/push-verdict-writer.js';
-import { requested, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
+import { PUSH_SETTINGS, requested, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
 
 describe('push model: taken evidence whose verdict is not stored fails the agent (fail closed)', function () {
   this.timeout(60_000);
@@ -71,7 +71,7 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     expect(push.verifier.push.attestations.isJudging(node.uuid)).to.equal(false);
   }
 
-  it('a pass refused again and again (another process takes the row over each time) is stored 4 times, judged once, then the agent fails: 503', async function () {
+  it('a pass refused again and again (another process takes the row over each time) is stored 4 times, judged once, then the agent fails: 202, the attestation complete as fail', async function () {
     const node = await push.bootNode();
     const refused: (HistoryRow | undefined)[] = [];
     const reply = await attestWith(node, async (history) => {
@@ -79,26 +79,26 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
       await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' });
       return { stored: false, reason: 'agent_changed' };
     });
-    expect(reply.status).to.equal(503);
-    expect(reply.headers['retry-after']).to.equal('1');
+    // The attestation ends complete (its FAIL stored): 202, as for any evidence judged, not 503 verification_in_progress.
+    expect(reply.status).to.equal(202);
     expect(refused, 'stored at most 4 times').to.have.length(4);
     expect(new Set(refused).size, 'the row changed only its owner: the same verdict, not judged again').to.equal(1);
     await expectFailedClosed(node);
   });
 
-  it('a pass refused with nothing changed on the row is not stored again: the agent fails at once, 503', async function () {
+  it('a pass refused with nothing changed on the row is not stored again: the agent fails at once, 202', async function () {
     const node = await push.bootNode();
     let refusals = 0;
     const reply = await attestWith(node, () => {
       refusals += 1;
       return Promise.resolve({ stored: false, reason: 'agent_changed' });
     });
-    expect(reply.status).to.equal(503);
+    expect(reply.status).to.equal(202);
     expect(refusals).to.equal(1);
     await expectFailedClosed(node);
   });
 
-  it('a verdict judged again whose write throws (the writer closed after the first write took the evidence): the agent fails, the request 500', async function () {
+  it('a verdict judged again whose write throws (the writer closed after the first write took the evidence): the agent fails, 202', async function () {
     const node = await push.bootNode();
     let writes = 0;
     const reply = await attestWith(node, async () => {
@@ -107,9 +107,29 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
       await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' });
       return { stored: false, reason: 'agent_changed' };
     });
-    expect(reply.status).to.equal(500);
+    expect(reply.status).to.equal(202);
     expect(writes).to.equal(2);
     await expectFailedClosed(node);
+  });
+
+  it('taken evidence whose FAIL cannot be stored either (every later write throws) answers 500; the silence sweep then fails the agent', async function () {
+    const node = await push.bootNode();
+    const repository = new PushRepository(push.opened.database.knex);
+    let writes = 0;
+    const reply = await sendEvidence(node, await issueAttestation(node), () => async (_round, _completion, take) => {
+      writes += 1;
+      if (writes > 1) throw new Error('the round writer is closed: the round was not stored');
+      if (take !== undefined) await repository.takeJudgedEvidence([take]);
+      await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' });
+      return { stored: false, reason: 'agent_changed' };
+    });
+    expect(reply.status).to.equal(500);
+    expect(writes, 'the verdict, judged again, then the FAIL').to.equal(3);
+    const pending = (await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()) as Record<string, unknown>;
+    expect(pending).to.include({ stage: 'evaluating_evidence' });
+    await new Promise((resolve) => setTimeout(resolve, PUSH_SETTINGS.pushTimeout * 1000));
+    await push.verifier.push.silenceSweep.tick();
+    expect((await push.stored(node.uuid)).state).to.include({ operationalState: OperationalState.FAILED, lastEventId: 'internal.verifier.not_reachable' });
   });
 
   it('evidence the engine cannot judge (it throws before the evidence is taken) fails the agent as Keylime\'s internal.verifier.exception: 202, attestation completed as fail', async function () {

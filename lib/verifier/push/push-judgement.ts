@@ -5,7 +5,7 @@ import { UNWRITABLE_STATES } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { PushPolicyCache } from './push-policy-cache.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushRepository } from './push-repository.js';
-import { PushRefused, verificationInProgress } from './push-reply.js';
+import { PushRefused } from './push-reply.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
 
 /**
@@ -72,7 +72,10 @@ export class PushJudgement {
    * taken already) is judged instead; when it was taken but the row changed (a silence failure or a
    * verdict of another process, an edit), the same evidence is judged again from the row as it is
    * (`judgedAgain`), so the attestation still ends judged and a failure stored meanwhile is judged on.
-   * Evidence taken whose verdict still ends unstored fails the agent (`failClosed`).
+   * Evidence taken whose verdict still ends unstored fails the agent (`failClosed`): that FAIL, once
+   * stored, is what resolves (the attestation is complete, as after any verdict: the PATCH answers 202,
+   * as Keylime answers any evidence it accepted); when it is not stored either, the request fails (500).
+   * An error with the evidence not taken stores nothing: the attestation still awaits its evidence.
    */
   async judgeAndStore(first: Answer, now: Date, readBack: () => Promise<Answer>): Promise<StoredVerdict> {
     let answer = first;
@@ -108,17 +111,29 @@ export class PushJudgement {
           answer = await readBackAfresh();
           continue;
         }
+        // Refused with the evidence taken (a pending take that fails reads 'evidence_not_taken'): judged again from the row as it is.
+        answer = { ...answer, taken: true };
         const again = await this.judgedAgain(answer);
         if (again === undefined) break;
         answer = again;
       }
     } catch (error) {
-      if (error instanceof PushRefused || !answer.taken) throw error;
-      await this.failClosed(answer, error);
-      throw error;
+      if (error instanceof PushRefused) throw error;
+      if (!answer.taken) {
+        const { agentId, index } = answer.attestation;
+        this.deps.log.warn({ err: error, agentId, index, evidenceTaken: false }, 'push evidence not taken, nothing stored: its attestation still awaits it');
+        throw error;
+      }
+      return this.storedOr(await this.failClosed(answer, error), error);
     }
-    await this.failClosed(answer, new Error(`the verdict on attestation ${answer.attestation.index} was refused ${MAX_RESTORES + 1} times, or with nothing changed`));
-    throw verificationInProgress(this.settings.quoteInterval);
+    const refused = new Error(`the verdict on attestation ${answer.attestation.index} was refused ${MAX_RESTORES + 1} times, or with nothing changed`);
+    return this.storedOr(await this.failClosed(answer, refused), refused);
+  }
+
+  /** The FAIL `failClosed` stored, or `cause` thrown when it stored none. */
+  private storedOr(failed: StoredVerdict | undefined, cause: unknown): StoredVerdict {
+    if (failed === undefined) throw cause;
+    return failed;
   }
 
   /**
@@ -143,7 +158,7 @@ export class PushJudgement {
       const { agentId, index, challenge } = attestation;
       this.deps.log.error({ err: error, agentId, index, evidenceTaken: answer.taken }, 'push evidence could not be judged; failing the agent');
       const message = `the evidence of attestation ${index} could not be judged: ${error instanceof Error ? error.message : String(error)}`;
-      return { verdict: 'fail', failureReason: 'policy_violation', ...decidePushException(record.state, challenge, message, this.settings.engine.severityPolicy) };
+      return this.exceptionVerdict(record, challenge, message);
     }
   }
 
@@ -177,21 +192,22 @@ export class PushJudgement {
   /**
    * Evidence taken whose verdict could not be stored (`cause`): the agent FAILED on the row as it is now
    * (`decidePushException`) and the attestation completed as a failure, so it is not left trusted on its
-   * last verdict. When that is not stored either (the writer closed at shutdown, the database away, the
-   * row changed again), the attestation stays `evaluating_evidence` and the agent as it was until its
-   * silence timeout fails it (docs/push.md).
+   * last verdict. Resolves to that FAIL once stored. When it is not stored either (the writer closed at
+   * shutdown, the database away, the row changed again), the attestation stays `evaluating_evidence` and
+   * the agent as it was until its silence timeout fails it (docs/push.md): undefined.
    */
-  private async failClosed(answer: Answer, cause: unknown): Promise<void> {
+  private async failClosed(answer: Answer, cause: unknown): Promise<StoredVerdict | undefined> {
     const { agentId, index, challenge } = answer.attestation;
     const { log } = this.deps;
-    log.error({ err: cause, agentId, index }, 'push evidence taken but its verdict not stored; failing the agent');
+    log.error({ err: cause, agentId, index, evidenceTaken: true }, 'push evidence taken (its attestation evaluating_evidence) but its verdict not stored; failing the agent');
     try {
       const { record, agentVersion } = await this.latestOf(answer);
       const message = `the verdict on attestation ${index} was not stored: ${cause instanceof Error ? cause.message : String(cause)}`;
-      const failed = decidePushException(record.state, challenge, message, this.settings.engine.severityPolicy);
-      const completion = { index, evaluation: 'fail' as const, failureReason: 'policy_violation' as const };
-      const outcome = await this.deps.verdicts.store(record, failed.state, failed.history, { completion, expectedVersion: agentVersion });
-      if (!outcome.stored) log.error({ agentId, index }, 'the failure of a push agent whose verdict was lost was not stored either; its silence timeout fails it');
+      const verdict = this.exceptionVerdict(record, challenge, message);
+      const completion = { index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
+      const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion, expectedVersion: agentVersion });
+      if (outcome.stored) return { attestation: answer.attestation, record, verdict, agentVersion: outcome.agentVersion };
+      log.error({ agentId, index }, 'the failure of a push agent whose verdict was lost was not stored either; its silence timeout fails it');
     } catch (error) {
       if (error instanceof PushRefused) {
         log.info({ agentId, index, reason: error.detail }, 'a push agent whose verdict was lost is no longer attested on that attestation: nothing to fail');
@@ -199,5 +215,14 @@ export class PushJudgement {
         log.error({ err: error, agentId, index }, 'the failure of a push agent whose verdict was lost was not stored; its silence timeout fails it');
       }
     }
+    return undefined;
+  }
+
+  /**
+   * The verifier's own failure as a verdict (`decidePushException`): its attestation completes as
+   * `policy_violation`, the spec's name for any event but a broken evidence chain.
+   */
+  private exceptionVerdict(record: VerifierAgentRecord, challenge: string, message: string): PushVerdict {
+    return { verdict: 'fail', failureReason: 'policy_violation', ...decidePushException(record.state, challenge, message, this.settings.engine.severityPolicy) };
   }
 }

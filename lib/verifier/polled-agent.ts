@@ -8,7 +8,7 @@ import type { RevocationAgentTarget } from '../revocation/revocation-notifier.js
 import { AgentClient } from '../agent/agent-client.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
-import type { VerifierPolicyRepository } from './verifier-policy-repository.js';
+import type { StoredMbPolicy, StoredRuntimePolicy, VerifierPolicyRepository } from './verifier-policy-repository.js';
 import type { MeasuredBootEvaluate } from '../attestation/agent-policies.js';
 
 /**
@@ -58,26 +58,46 @@ export interface PolledAgentDeps {
 /** What compiling an agent's stored policies needs (the pull loop and the push routes share it). */
 export type AgentPolicyDeps = Pick<PolledAgentDeps, 'policies' | 'cache' | 'measuredBootEvaluate'>;
 
+/** The runtime policy and measured boot refstate an agent's row names, as stored: what `loadAgentPolicies` reads. */
+export interface StoredAgentPolicies {
+  readonly runtime: StoredRuntimePolicy | undefined;
+  readonly mb: StoredMbPolicy | undefined;
+}
+
+/** The database's part of `loadAgentPolicies`: the stored policies `record` names, not yet compiled. */
+export async function readStoredPolicies(record: VerifierAgentRecord, deps: Pick<AgentPolicyDeps, 'policies'>): Promise<StoredAgentPolicies> {
+  return {
+    runtime: record.runtimePolicyName === null ? undefined : await deps.policies.findRuntime(record.runtimePolicyName),
+    mb: record.mbPolicyName === null ? undefined : await deps.policies.findMb(record.mbPolicyName),
+  };
+}
+
 /**
- * The agent's policies as the engine takes them: the stored runtime policy and refstate (compiled
- * once, shared through the `PolicyCache`), the IMA keyring, the accept lists, the parsed `tpm_policy`
- * and the parsed AK.
+ * `loadAgentPolicies` without the database: the policies `stored` holds for `record`, compiled (throws
+ * when a stored value no longer parses or compiles).
  */
-export async function loadAgentPolicies(record: VerifierAgentRecord, deps: AgentPolicyDeps): Promise<AgentPolicies> {
-  const storedRuntime = record.runtimePolicyName === null ? undefined : await deps.policies.findRuntime(record.runtimePolicyName);
-  const storedMb = record.mbPolicyName === null ? undefined : await deps.policies.findMb(record.mbPolicyName);
+export function compileAgentPolicies(record: VerifierAgentRecord, stored: StoredAgentPolicies, deps: AgentPolicyDeps): AgentPolicies {
   const imaKeyring = deps.cache.imaKeyring(record.imaSignVerificationKeys);
   return {
     tpmPolicy: parseTpmPolicy(record.tpmPolicy),
-    runtimePolicy: storedRuntime === undefined ? null : deps.cache.runtimePolicy(storedRuntime),
+    runtimePolicy: stored.runtime === undefined ? null : deps.cache.runtimePolicy(stored.runtime),
     ...(imaKeyring === undefined ? {} : { imaKeyring }),
-    mbRefstate: storedMb === undefined ? null : deps.cache.refstate(storedMb),
+    mbRefstate: stored.mb === undefined ? null : deps.cache.refstate(stored.mb),
     measuredBootEvaluate: deps.measuredBootEvaluate,
     acceptTpmHashAlgs: record.acceptTpmHashAlgs,
     acceptTpmEncryptionAlgs: record.acceptTpmEncryptionAlgs,
     acceptTpmSigningAlgs: record.acceptTpmSigningAlgs,
     akTpm: akPublicKey(record.akTpm),
   };
+}
+
+/**
+ * The agent's policies as the engine takes them: the stored runtime policy and refstate (compiled
+ * once, shared through the `PolicyCache`), the IMA keyring, the accept lists, the parsed `tpm_policy`
+ * and the parsed AK.
+ */
+export async function loadAgentPolicies(record: VerifierAgentRecord, deps: AgentPolicyDeps): Promise<AgentPolicies> {
+  return compileAgentPolicies(record, await readStoredPolicies(record, deps), deps);
 }
 
 /**

@@ -11,7 +11,7 @@ import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import { decideShare } from './fair-share.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
-import type { VerifierHealth } from './verifier-health.js';
+import { messageOf, type VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
 import type { VerifierMetrics } from './verifier-metrics.js';
 
@@ -208,7 +208,7 @@ export class PullScheduler {
       }
     } catch (error) {
       this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');
-      outcome = decideInternalError(position, error instanceof Error ? error.message : String(error), this.options.round);
+      outcome = decideInternalError(position, messageOf(error), this.options.round);
     }
     const at = Date.now();
     this.options.metrics?.roundDecided(outcome.history?.outcome ?? 'none', (at - startedAt) / 1000);

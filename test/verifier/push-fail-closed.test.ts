@@ -112,7 +112,7 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     await expectFailedClosed(node);
   });
 
-  it('taken evidence whose FAIL cannot be stored either (every later write throws) answers 500; the silence sweep then fails the agent', async function () {
+  it('taken evidence whose FAIL cannot be stored either (every later write throws) answers 500, its attestation left evaluating_evidence; the agent is not trusted after its silence timeout', async function () {
     const node = await push.bootNode();
     const repository = new PushRepository(push.opened.database.knex);
     let writes = 0;
@@ -132,19 +132,92 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     expect((await push.stored(node.uuid)).state).to.include({ operationalState: OperationalState.FAILED, lastEventId: 'internal.verifier.not_reachable' });
   });
 
-  it('evidence the engine cannot judge (it throws before the evidence is taken) fails the agent as Keylime\'s internal.verifier.exception: 202, attestation completed as fail', async function () {
+  it('a verdict judged again whose re-read throws (the database away a moment after the refusal took the evidence): the agent fails, 202', async function () {
+    const node = await push.bootNode();
+    const agentWithLatest = PushRepository.prototype.agentWithLatest;
+    let reReads = 0;
+    let reply: Reply;
+    try {
+      reply = await attestWith(node, () => {
+        // The next read of the agent's row (judging the taken evidence again) throws once.
+        PushRepository.prototype.agentWithLatest = function () {
+          PushRepository.prototype.agentWithLatest = agentWithLatest;
+          reReads += 1;
+          return Promise.reject(new Error('Connection terminated unexpectedly'));
+        };
+        return Promise.resolve({ stored: false, reason: 'agent_changed' });
+      });
+    } finally {
+      PushRepository.prototype.agentWithLatest = agentWithLatest;
+    }
+    expect(reReads).to.equal(1);
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
+    await expectFailedClosed(node);
+  });
+
+  for (const [refusal, status, whileWriting] of [
+    ['stopped', 404, (uuid: string) => push.opened.database.knex('verifier_agents').where({ agent_id: uuid }).update({ operational_state: OperationalState.TERMINATED })],
+    ['enrolled again (a newer attestation)', 403, async (uuid: string) => {
+      const table = () => push.opened.database.knex('verifier_push_attestations');
+      const issued = (await table().where({ agent_id: uuid, index: 1 }).first()) as Record<string, unknown>;
+      await table().insert({ ...issued, index: 2, stage: 'awaiting_evidence', evidence_received_at: null });
+    }],
+  ] as const) {
+    it(`taken evidence whose verdict is lost while the agent is ${refusal} is refused as docs/push.md says: ${status}, not 500`, async function () {
+      const node = await push.bootNode();
+      let writes = 0;
+      const reply = await attestWith(node, async () => {
+        writes += 1;
+        if (writes === 1) {
+          await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' });
+          return { stored: false, reason: 'agent_changed' };
+        }
+        await whileWriting(node.uuid);
+        throw new Error('the round writer is closed: the round was not stored');
+      });
+      expect(writes, 'the verdict, then judged again').to.equal(2);
+      expect(reply.status, JSON.stringify(reply.body)).to.equal(status);
+    });
+  }
+
+  it('a database error reading the policies to judge evidence not taken stores nothing: 500, the attestation still awaits it, the agent as it was; sent again, it is judged', async function () {
     const node = await push.bootNode();
     const issued = await issueAttestation(node);
-    const of = PushPolicyCache.prototype.of;
-    // A tpm_policy that no longer parses: the engine (`decidePushEvidence`) throws on phase 2's evidence.
-    PushPolicyCache.prototype.of = async function (record) {
-      return { ...(await of.call(this, record)), tpmPolicy: '{"0": not json' };
+    const before = (await push.stored(node.uuid)).state;
+    const read = PushPolicyCache.prototype.read;
+    PushPolicyCache.prototype.read = function () {
+      PushPolicyCache.prototype.read = read;
+      return Promise.reject(Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }));
     };
     let reply: Reply;
     try {
       reply = await sendEvidence(node, issued, (write) => write);
     } finally {
-      PushPolicyCache.prototype.of = of;
+      PushPolicyCache.prototype.read = read;
+    }
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
+    const attestation = () => push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first() as Promise<Record<string, unknown>>;
+    expect(await attestation()).to.include({ stage: 'awaiting_evidence' });
+    expect((await push.stored(node.uuid)).state).to.deep.equal(before);
+    const again = await sendEvidence(node, issued, (write) => write);
+    expect(again.status, JSON.stringify(again.body)).to.equal(202);
+    expect(await attestation()).to.include({ stage: 'verification_complete', evaluation: 'pass' });
+  });
+
+  it('evidence the engine cannot judge (it throws before the evidence is taken) fails the agent as Keylime\'s internal.verifier.exception: 202, attestation completed as fail', async function () {
+    const node = await push.bootNode();
+    const issued = await issueAttestation(node);
+    const read = PushPolicyCache.prototype.read;
+    // A tpm_policy that no longer parses: the engine (`decidePushEvidence`) throws on phase 2's evidence.
+    PushPolicyCache.prototype.read = async function (record) {
+      const compile = await read.call(this, record);
+      return () => ({ ...compile(), tpmPolicy: '{"0": not json' });
+    };
+    let reply: Reply;
+    try {
+      reply = await sendEvidence(node, issued, (write) => write);
+    } finally {
+      PushPolicyCache.prototype.read = read;
     }
     expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
     await expectFailedClosed(node);

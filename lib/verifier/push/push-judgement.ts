@@ -2,11 +2,13 @@ import type { Logger } from 'pino';
 import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
 import { decidePushException } from '../../attestation/push-failure-decision.js';
 import { UNWRITABLE_STATES } from '../round-writer.js';
+import { messageOf } from '../verifier-health.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { PushPolicyCache } from './push-policy-cache.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
+import type { PushCompletion } from './push-verdict-writer.js';
 
 /**
  * An attestation as this process knows it, with the agent's row its evidence is judged from and that
@@ -33,7 +35,7 @@ export interface StoredVerdict {
 }
 
 /**
- * Stores after the first one refused before the request gives up (503) and fails the agent. Two are
+ * Stores after the first one refused before the request gives up and fails the agent (`failClosed`). Two are
  * enough when nothing is wrong: the evidence read back after a lost take, then judged once more after
  * another process's verdict or silence failure landed on the row. A refusal nothing here can explain
  * would otherwise judge and store for ever, with the agent's next attestation refused (503) all along.
@@ -52,8 +54,6 @@ export interface PushJudgementDeps {
 export interface PushJudgementSettings {
   readonly owner: string;
   readonly engine: PushEngineOptions;
-  /** Seconds after which a 503 tells the agent to try again. */
-  readonly quoteInterval: number;
 }
 
 /** Phase 2's verdicts (§10.4): judged, stored on condition of the row judged from, judged again when that row changed. */
@@ -74,7 +74,8 @@ export class PushJudgement {
    * (`judgedAgain`), so the attestation still ends judged and a failure stored meanwhile is judged on.
    * Evidence taken whose verdict still ends unstored fails the agent (`failClosed`): that FAIL, once
    * stored, is what resolves (the attestation is complete, as after any verdict: the PATCH answers 202,
-   * as Keylime answers any evidence it accepted); when it is not stored either, the request fails (500).
+   * as Keylime answers any evidence it accepted); when it is not stored either, the request fails (500),
+   * and when the agent is no longer attested on that attestation, it is refused (404, 403).
    * An error with the evidence not taken stores nothing: the attestation still awaits its evidence.
    */
   async judgeAndStore(first: Answer, now: Date, readBack: () => Promise<Answer>): Promise<StoredVerdict> {
@@ -104,8 +105,7 @@ export class PushJudgement {
             take = undefined;
           }
         }
-        const completion = { index: attestation.index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
-        const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion, take, expectedVersion: answer.agentVersion });
+        const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion: completionOf(attestation.index, verdict), take, expectedVersion: answer.agentVersion });
         if (outcome.stored) return { attestation, record, verdict, agentVersion: outcome.agentVersion };
         if (outcome.reason === 'evidence_not_taken') {
           answer = await readBackAfresh();
@@ -130,7 +130,7 @@ export class PushJudgement {
     return this.storedOr(await this.failClosed(answer, refused), refused);
   }
 
-  /** The FAIL `failClosed` stored, or `cause` thrown when it stored none. */
+  /** The FAIL `failClosed` stored, or `cause` thrown when it stored none (a refusal `failClosed` throws itself). */
   private storedOr(failed: StoredVerdict | undefined, cause: unknown): StoredVerdict {
     if (failed === undefined) throw cause;
     return failed;
@@ -141,13 +141,16 @@ export class PushJudgement {
    * or compile, a verifier bug), the evidence was received and could not be judged: a failing verdict,
    * Keylime's `internal.verifier.exception`, as a pull round that throws — stored as any failing
    * verdict (its evidence taken at once), so the agent never keeps its last PASS on evidence nobody judged.
+   * Reading the stored policies is not judging: a database error there throws, and with the evidence
+   * not taken nothing is stored (the agent sends it again; its silence timeout covers a long outage).
    */
   private async judge(answer: Answer, now: Date): Promise<PushVerdict> {
     const { attestation, record } = answer;
+    const compilePolicies = await this.deps.policies.read(record);
     try {
       return decidePushEvidence({
         state: record.state,
-        policies: await this.deps.policies.of(record),
+        policies: compilePolicies(),
         choice: attestation.choice,
         challenge: new Uint8Array(Buffer.from(attestation.challenge, 'base64')),
         evidence: answer.evidence,
@@ -156,8 +159,8 @@ export class PushJudgement {
       });
     } catch (error) {
       const { agentId, index, challenge } = attestation;
-      this.deps.log.error({ err: error, agentId, index, evidenceTaken: answer.taken }, 'push evidence could not be judged; failing the agent');
-      const message = `the evidence of attestation ${index} could not be judged: ${error instanceof Error ? error.message : String(error)}`;
+      this.deps.log.error({ err: error, agentId, index, evidenceTaken: answer.taken }, 'push evidence could not be judged: judged as failing (internal.verifier.exception)');
+      const message = `the evidence of attestation ${index} could not be judged: ${messageOf(error)}`;
       return this.exceptionVerdict(record, challenge, message);
     }
   }
@@ -194,26 +197,28 @@ export class PushJudgement {
    * (`decidePushException`) and the attestation completed as a failure, so it is not left trusted on its
    * last verdict. Resolves to that FAIL once stored. When it is not stored either (the writer closed at
    * shutdown, the database away, the row changed again), the attestation stays `evaluating_evidence` and
-   * the agent as it was until its silence timeout fails it (docs/push.md): undefined.
+   * the agent as it was until its silence timeout fails it (docs/push.md): undefined. Refused (404, 403)
+   * when the agent is no longer attested on that attestation (stopped, deleted, enrolled again).
    */
   private async failClosed(answer: Answer, cause: unknown): Promise<StoredVerdict | undefined> {
     const { agentId, index, challenge } = answer.attestation;
     const { log } = this.deps;
-    log.error({ err: cause, agentId, index, evidenceTaken: true }, 'push evidence taken (its attestation evaluating_evidence) but its verdict not stored; failing the agent');
+    log.error({ err: cause, agentId, index, evidenceTaken: true }, 'push evidence taken (its attestation evaluating_evidence) but its verdict not stored; storing the agent\'s failure');
     try {
       const { record, agentVersion } = await this.latestOf(answer);
-      const message = `the verdict on attestation ${index} was not stored: ${cause instanceof Error ? cause.message : String(cause)}`;
-      const verdict = this.exceptionVerdict(record, challenge, message);
-      const completion = { index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
-      const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion, expectedVersion: agentVersion });
-      if (outcome.stored) return { attestation: answer.attestation, record, verdict, agentVersion: outcome.agentVersion };
+      const verdict = this.exceptionVerdict(record, challenge, `the verdict on attestation ${index} was not stored: ${messageOf(cause)}`);
+      const outcome = await this.deps.verdicts.store(record, verdict.state, verdict.history, { completion: completionOf(index, verdict), expectedVersion: agentVersion });
+      if (outcome.stored) {
+        log.error({ agentId, index }, 'push agent failed (internal.verifier.exception): its verdict was not stored');
+        return { attestation: answer.attestation, record, verdict, agentVersion: outcome.agentVersion };
+      }
       log.error({ agentId, index }, 'the failure of a push agent whose verdict was lost was not stored either; its silence timeout fails it');
     } catch (error) {
       if (error instanceof PushRefused) {
         log.info({ agentId, index, reason: error.detail }, 'a push agent whose verdict was lost is no longer attested on that attestation: nothing to fail');
-      } else {
-        log.error({ err: error, agentId, index }, 'the failure of a push agent whose verdict was lost was not stored; its silence timeout fails it');
+        throw error;
       }
+      log.error({ err: error, agentId, index }, 'the failure of a push agent whose verdict was lost was not stored; its silence timeout fails it');
     }
     return undefined;
   }
@@ -225,4 +230,9 @@ export class PushJudgement {
   private exceptionVerdict(record: VerifierAgentRecord, challenge: string, message: string): PushVerdict {
     return { verdict: 'fail', failureReason: 'policy_violation', ...decidePushException(record.state, challenge, message, this.settings.engine.severityPolicy) };
   }
+}
+
+/** The attestation's completion a verdict stores with it. */
+function completionOf(index: number, verdict: PushVerdict): PushCompletion {
+  return { index, evaluation: verdict.verdict, failureReason: verdict.failureReason };
 }

@@ -1,6 +1,6 @@
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
-import { loadAgentPolicies, type AgentPolicyDeps } from '../polled-agent.js';
+import { compileAgentPolicies, readStoredPolicies, type AgentPolicyDeps } from '../polled-agent.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 
 /**
@@ -32,14 +32,25 @@ export class PushPolicyCache {
 
   /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */
   async of(record: VerifierAgentRecord): Promise<AgentPolicies> {
+    return (await this.read(record))();
+  }
+
+  /**
+   * `of` in two steps: what the database holds is read first (its errors are the caller's), and
+   * the function returned compiles it (it throws when a stored value no longer parses or compiles).
+   */
+  async read(record: VerifierAgentRecord): Promise<() => AgentPolicies> {
     const cached = this.compiled.get(record.agentId);
     const now = Date.now();
     if (cached !== undefined && sameEnrolment(cached.from, record) && now - cached.at < POLICY_REUSE_MS) {
-      return cached.policies;
+      return () => cached.policies;
     }
-    const policies = await loadAgentPolicies(record, this.deps);
-    this.compiled.set(record.agentId, { from: record, at: now, policies });
-    return policies;
+    const stored = await readStoredPolicies(record, this.deps);
+    return () => {
+      const policies = compileAgentPolicies(record, stored, this.deps);
+      this.compiled.set(record.agentId, { from: record, at: now, policies });
+      return policies;
+    };
   }
 }
 

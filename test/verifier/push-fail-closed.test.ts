@@ -45,6 +45,17 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     }
   }
 
+  /** Phase 2 of `issued` on `/latest`, with the push agents' policies read by `replaced(read)` for the request. */
+  async function sendEvidenceWithPolicies(node: PushNode, issued: Issued, replaced: (read: PushPolicyCache['read']) => PushPolicyCache['read']): Promise<Reply> {
+    const read = PushPolicyCache.prototype.read;
+    PushPolicyCache.prototype.read = replaced(read);
+    try {
+      return await sendEvidence(node, issued, (write) => write);
+    } finally {
+      PushPolicyCache.prototype.read = read;
+    }
+  }
+
   /**
    * Sends one attestation of an attesting agent with the verifier's verdict writer replaced, for
    * passing verdicts only, by `passing` (given the verdict's history row; the evidence is taken first,
@@ -184,17 +195,14 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     const node = await push.bootNode();
     const issued = await issueAttestation(node);
     const before = (await push.stored(node.uuid)).state;
-    const read = PushPolicyCache.prototype.read;
-    PushPolicyCache.prototype.read = function () {
-      PushPolicyCache.prototype.read = read;
-      return Promise.reject(Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }));
-    };
-    let reply: Reply;
-    try {
-      reply = await sendEvidence(node, issued, (write) => write);
-    } finally {
-      PushPolicyCache.prototype.read = read;
-    }
+    let reads = 0;
+    const reply = await sendEvidenceWithPolicies(node, issued, (read) =>
+      function (this: PushPolicyCache, record) {
+        reads += 1;
+        if (reads > 1) return read.call(this, record);
+        return Promise.reject(Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }));
+      },
+    );
     expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
     const attestation = () => push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first() as Promise<Record<string, unknown>>;
     expect(await attestation()).to.include({ stage: 'awaiting_evidence' });
@@ -207,18 +215,11 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
   it('evidence the engine cannot judge (it throws before the evidence is taken) fails the agent as Keylime\'s internal.verifier.exception: 202, attestation completed as fail', async function () {
     const node = await push.bootNode();
     const issued = await issueAttestation(node);
-    const read = PushPolicyCache.prototype.read;
     // A tpm_policy that no longer parses: the engine (`decidePushEvidence`) throws on phase 2's evidence.
-    PushPolicyCache.prototype.read = async function (record) {
+    const reply = await sendEvidenceWithPolicies(node, issued, (read) => async function (this: PushPolicyCache, record) {
       const compile = await read.call(this, record);
       return () => ({ ...compile(), tpmPolicy: '{"0": not json' });
-    };
-    let reply: Reply;
-    try {
-      reply = await sendEvidence(node, issued, (write) => write);
-    } finally {
-      PushPolicyCache.prototype.read = read;
-    }
+    });
     expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
     await expectFailedClosed(node);
   });

@@ -12,6 +12,8 @@ export interface RepeatedText {
 
 /** Characters a JSON string holds as they are, with no escape: printable ASCII but `"` and `\`. */
 const PLAIN_JSON_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** Shorter member values are not remembered: parsing them costs little. */
+const MIN_REMEMBERED_LENGTH = 1024;
 /** Texts kept in a `RepeatedTexts` pool; the readers hold on to their own. */
 const POOL_SIZE = 64;
 
@@ -60,14 +62,10 @@ export class RepeatedMemberJsonReader {
   private readonly name: string;
   private last: RepeatedText | undefined;
 
-  /**
-   * @param path  Where the member sits: the keys from the top object down, the last one the member.
-   * @param minLength  Shorter values are not remembered (parsing them costs little).
-   */
+  /** @param path  Where the member sits: the keys from the top object down, the last one the member. */
   constructor(
     private readonly path: readonly [string, ...string[]],
     private readonly pool: RepeatedTexts,
-    private readonly minLength = 1024,
   ) {
     this.name = path[path.length - 1] as string;
     this.quotedName = Buffer.from(JSON.stringify(this.name), 'latin1');
@@ -106,7 +104,7 @@ export class RepeatedMemberJsonReader {
   private parseWhole(body: Buffer): unknown {
     const value = readJsonBody(body);
     const text = this.holderOf(value)?.[this.name];
-    if (typeof text === 'string' && text.length >= this.minLength && text !== this.last?.text && PLAIN_JSON_TEXT.test(text)) {
+    if (typeof text === 'string' && text.length >= MIN_REMEMBERED_LENGTH && text !== this.last?.text && PLAIN_JSON_TEXT.test(text)) {
       this.last = this.pool.entryFor(text);
     }
     return value;

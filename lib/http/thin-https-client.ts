@@ -45,12 +45,13 @@ const REQUEST_PATH = /^\/[\x21-\x7e]*$/;
 /**
  * A thin Keylime client: HTTP/1.1 written and read directly on ONE kept-alive TLS connection per
  * server (`keylimeTlsConnectOptions`: a CA or one pinned certificate, an optional client certificate),
- * one request at a time, the reply read by `Http1ResponseParser` and parsed with one `JSON.parse`. No
- * `node:http` request, response or agent objects: the verifier's hot path (a quote request per round)
- * runs through it, and those were about half of its HTTP cost. Resolves to the envelope's `results`,
- * unvalidated (`{}` for 204). Errors: `ServiceUnreachableError` (refused, silent for `timeoutMs`, TLS
- * incl. a certificate that is not the pinned one, closed before the reply ended),
- * `KeylimeHttpError` (non-2xx), `BadRemoteReplyError` (not HTTP, not an envelope, too large).
+ * one request at a time, the reply read by `Http1ResponseParser` and parsed with one `JSON.parse` (or
+ * the request's `JsonBodyReader`). No `node:http` request, response or agent objects: the verifier's
+ * hot path (a quote request per round) runs through it, and those were about half of its HTTP cost.
+ * Resolves to the envelope's `results`, unvalidated (`{}` for 204). Errors: `ServiceUnreachableError`
+ * (refused, silent for `timeoutMs`, TLS incl. a certificate that is not the pinned one, closed before
+ * the reply ended), `KeylimeHttpError` (non-2xx), `BadRemoteReplyError` (not HTTP, not an envelope,
+ * too large).
  */
 export class ThinHttpsClient {
   private readonly connectOptions: ConnectionOptions;

@@ -12,6 +12,8 @@ export interface RepeatedText {
 
 /** Characters a JSON string holds as they are, with no escape: printable ASCII but `"` and `\`. */
 const PLAIN_JSON_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** Member names with one spelling in JSON text besides `\u` escapes. */
+const PLAIN_NAME = /^[A-Za-z0-9_-]+$/;
 /** Shorter member values are not remembered: parsing them costs little. */
 const MIN_REMEMBERED_LENGTH = 1024;
 /** Texts kept in a `RepeatedTexts` pool; the readers hold on to their own. */
@@ -51,15 +53,18 @@ export class RepeatedTexts {
  * - the remembered value is plain JSON text (`PLAIN_JSON_TEXT`), so bytes equal to it are, between
  *   quotes, a string token with no escape, and decode to that very string;
  * - the member's name occurs once in the body as `"name"`, followed by `:"`, and the body has no `\u`
- *   escape, so no other key can spell the name; the parse of the body without the value must then
+ *   escape, so no other key can spell the name (the other escapes stand for `"`, `\`, `/` and control
+ *   characters, none of them allowed in the name); the parse of the body without the value must then
  *   hold the member at `path` as `""` — a name inside another string, or at another depth, leaves it
  *   absent, and the whole body is parsed instead;
  * - the body without the value is JSON exactly when the body is (the value removed is one string
  *   token's content); any failure re-parses the whole body, so errors are `JSON.parse`'s own.
  */
 export class RepeatedMemberJsonReader {
-  private readonly quotedName: Buffer;
   private readonly name: string;
+  /** `"name"`, as bytes to find in a body and as text to find in its decoded parts. */
+  private readonly quotedName: Buffer;
+  private readonly quotedNameText: string;
   private last: RepeatedText | undefined;
 
   /** @param path  Where the member sits: the keys from the top object down, the last one the member. */
@@ -68,7 +73,11 @@ export class RepeatedMemberJsonReader {
     private readonly pool: RepeatedTexts,
   ) {
     this.name = path[path.length - 1] as string;
-    this.quotedName = Buffer.from(JSON.stringify(this.name), 'latin1');
+    if (!PLAIN_NAME.test(this.name)) {
+      throw new TypeError(`member name ${JSON.stringify(this.name)}: only letters, digits, "_" and "-" have one spelling in JSON`);
+    }
+    this.quotedNameText = JSON.stringify(this.name);
+    this.quotedName = Buffer.from(this.quotedNameText, 'latin1');
   }
 
   readonly read: JsonBodyReader = (body) => this.withoutRepeat(body) ?? this.parseWhole(body);
@@ -85,7 +94,7 @@ export class RepeatedMemberJsonReader {
     }
     const before = body.toString('utf8', 0, start);
     const after = body.toString('utf8', end);
-    if (before.includes('\\u') || after.includes('\\u') || after.includes(this.quotedName.toString('latin1'))) {
+    if (before.includes('\\u') || after.includes('\\u') || after.includes(this.quotedNameText)) {
       return undefined;
     }
     let value: unknown;

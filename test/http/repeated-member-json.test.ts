@@ -140,6 +140,13 @@ describe('http: reading a reply whose boot log repeats (RepeatedMemberJsonReader
     expect(parsed).to.be.greaterThan(100);
   });
 
+  it('refuses a member name JSON can spell another way than \\u escapes (with "/" or "\\")', function () {
+    for (const name of ['a/b', 'a\\b', 'a"b', 'a\nb', '']) {
+      expect(() => new RepeatedMemberJsonReader(['results', name], new RepeatedTexts()), name).to.throw(TypeError);
+    }
+    expect(() => new RepeatedMemberJsonReader(['results', 'mb_measurement-list2'], new RepeatedTexts())).to.not.throw();
+  });
+
   it('shares one copy of a log between the readers of a pool', function () {
     const pool = new RepeatedTexts();
     const one = new RepeatedMemberJsonReader(['results', 'mb_measurement_list'], pool);

@@ -1,6 +1,7 @@
 import { validateDto, type DtoClass } from '../http/dto-validation.js';
 import { BadRemoteReplyError } from '../http/client-errors.js';
 import { RequestValidationError } from '../http/http-errors.js';
+import { RepeatedMemberJsonReader, type RepeatedTexts } from '../http/repeated-member-json.js';
 import { ThinHttpsClient } from '../http/thin-https-client.js';
 import { AgentInfoResults, AgentVersionResults, PubkeyResults, QuoteResults, VerifyKeyResults } from './agent-reply-dtos.js';
 
@@ -18,6 +19,12 @@ export interface AgentClientOptions {
   readonly timeoutMs?: number;
   /** Largest reply accepted; default 64 MiB (a first quote may carry a whole IMA log). */
   readonly maxReplyBytes?: number;
+  /**
+   * Boot logs shared by the clients of one process: with it, an integrity quote whose boot log repeats
+   * the last one is read without decoding the log again (`RepeatedMemberJsonReader`). The verifier's
+   * pull loop polls each agent every few seconds; a one-off caller gains nothing from it.
+   */
+  readonly bootLogs?: RepeatedTexts;
 }
 
 export interface IntegrityQuoteRequest {
@@ -44,6 +51,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 export class AgentClient {
   private readonly http: ThinHttpsClient;
   private prefix: string;
+  private readonly quoteReader: RepeatedMemberJsonReader | undefined;
 
   constructor(options: AgentClientOptions) {
     this.http = new ThinHttpsClient({
@@ -53,6 +61,7 @@ export class AgentClient {
       ...(options.maxReplyBytes === undefined ? {} : { maxReplyBytes: options.maxReplyBytes }),
     });
     this.prefix = `/v${options.apiVersion ?? '2.6'}`;
+    this.quoteReader = options.bootLogs === undefined ? undefined : new RepeatedMemberJsonReader(['results', 'mb_measurement_list'], options.bootLogs);
   }
 
   /** Speaks `version` in every later URL (after a renegotiation). */
@@ -95,7 +104,7 @@ export class AgentClient {
 
   /** The same request, `results` unvalidated: the verifier's pull round hands them to the engine. */
   integrityQuoteReply(request: IntegrityQuoteRequest): Promise<unknown> {
-    return this.http.request('GET', this.integrityPath(request));
+    return this.http.request('GET', this.integrityPath(request), undefined, this.quoteReader?.read);
   }
 
   /** `POST /v2.x/keys/ukey` (tenant): U wrapped under the NK, its auth_tag, an optional encrypted payload. */

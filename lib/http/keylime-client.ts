@@ -127,7 +127,7 @@ async function request(
   } catch (error) {
     throw mapTransportError(url, error);
   }
-  const envelope = replyEnvelope(url, response.status, response.statusText ?? '', response.data);
+  const envelope = replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data));
   if (options.results === undefined) {
     return envelope;
   }
@@ -158,11 +158,11 @@ function staleKeptAliveSocket(method: string, error: unknown): boolean {
  * (with the envelope's status and results when there is one), any other body that is not an envelope
  * as `BadRemoteReplyError`. Shared by this client and the thin one (`thin-https-client.ts`).
  */
-export function replyEnvelope(url: string, status: number, statusText: string, body: unknown): KeylimeEnvelope<unknown> {
+export function replyEnvelope(url: string, status: number, statusText: string, readBody: () => unknown): KeylimeEnvelope<unknown> {
   if (status === 204) {
     return { code: 204, status: 'No Content', results: {} };
   }
-  const envelope = parseEnvelope(body);
+  const envelope = parseEnvelope(readBody);
   if (status < 200 || status > 299) {
     throw new KeylimeHttpError(url, status, envelope?.status ?? statusText, envelope?.results ?? {});
   }
@@ -172,14 +172,19 @@ export function replyEnvelope(url: string, status: number, statusText: string, b
   return envelope;
 }
 
-/** The `{code, status, results}` envelope in a reply body, or undefined when the body is not one. */
-function parseEnvelope(text: unknown): KeylimeEnvelope<unknown> | undefined {
+/** The JSON value of a reply's text (axios hands the body over as text); throws when it is not JSON. */
+function jsonOfText(text: unknown): unknown {
   if (typeof text !== 'string') {
-    return undefined;
+    throw new TypeError('the reply body is not text');
   }
+  return JSON.parse(text);
+}
+
+/** The `{code, status, results}` envelope in a reply body (`readBody` gives its JSON value), or undefined when the body is not one. */
+function parseEnvelope(readBody: () => unknown): KeylimeEnvelope<unknown> | undefined {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = readBody();
   } catch {
     return undefined;
   }

@@ -3,6 +3,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { BadRemoteReplyError, ServiceUnreachableError } from './client-errors.js';
 import { Http1ParseError, Http1ResponseParser, type Http1Response } from './http1-response-parser.js';
 import { classify, keylimeTlsConnectOptions, replyEnvelope, type KeylimeClientTls } from './keylime-client.js';
+import { readJsonBody, type JsonBodyReader } from './repeated-member-json.js';
 
 export interface ThinHttpsClientOptions {
   /** `https://<host>:<port>` (`httpsServiceUrl`); paths are appended as given. */
@@ -20,6 +21,7 @@ interface Job {
   readonly method: Method;
   readonly path: string;
   readonly body: string | undefined;
+  readonly reader: JsonBodyReader;
   resolve(results: unknown): void;
   reject(error: Error): void;
   /** Sent again once, on a fresh connection, after a kept-alive one closed before answering. */
@@ -43,12 +45,13 @@ const REQUEST_PATH = /^\/[\x21-\x7e]*$/;
 /**
  * A thin Keylime client: HTTP/1.1 written and read directly on ONE kept-alive TLS connection per
  * server (`keylimeTlsConnectOptions`: a CA or one pinned certificate, an optional client certificate),
- * one request at a time, the reply read by `Http1ResponseParser` and parsed with one `JSON.parse`. No
- * `node:http` request, response or agent objects: the verifier's hot path (a quote request per round)
- * runs through it, and those were about half of its HTTP cost. Resolves to the envelope's `results`,
- * unvalidated (`{}` for 204). Errors: `ServiceUnreachableError` (refused, silent for `timeoutMs`, TLS
- * incl. a certificate that is not the pinned one, closed before the reply ended),
- * `KeylimeHttpError` (non-2xx), `BadRemoteReplyError` (not HTTP, not an envelope, too large).
+ * one request at a time, the reply read by `Http1ResponseParser` and parsed with one `JSON.parse` (or
+ * the request's `JsonBodyReader`). No `node:http` request, response or agent objects: the verifier's
+ * hot path (a quote request per round) runs through it, and those were about half of its HTTP cost.
+ * Resolves to the envelope's `results`, unvalidated (`{}` for 204). Errors: `ServiceUnreachableError`
+ * (refused, silent for `timeoutMs`, TLS incl. a certificate that is not the pinned one, closed before
+ * the reply ended), `KeylimeHttpError` (non-2xx), `BadRemoteReplyError` (not HTTP, not an envelope,
+ * too large).
  */
 export class ThinHttpsClient {
   private readonly connectOptions: ConnectionOptions;
@@ -90,13 +93,16 @@ export class ThinHttpsClient {
     return this.socket === undefined ? undefined : this.opened;
   }
 
-  /** One request; resolves to the envelope's `results`. `body` is JSON text. Requests queue behind each other. */
-  request(method: Method, path: string, body?: string): Promise<unknown> {
+  /**
+   * One request; resolves to the envelope's `results`. `body` is JSON text; `reader` reads the reply's
+   * JSON (default `JSON.parse` of its text). Requests queue behind each other.
+   */
+  request(method: Method, path: string, body?: string, reader: JsonBodyReader = readJsonBody): Promise<unknown> {
     if (!REQUEST_PATH.test(path)) {
       return Promise.reject(new TypeError(`request path ${JSON.stringify(path)} has characters a request line cannot carry`));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ method, path, body, resolve, reject, retried: false });
+      this.queue.push({ method, path, body, reader, resolve, reject, retried: false });
       this.next();
     });
   }
@@ -231,7 +237,7 @@ export class ThinHttpsClient {
   private answer(job: Job, response: Http1Response): void {
     let results: unknown;
     try {
-      results = replyEnvelope(this.url(job.path), response.status, response.statusText, response.body.toString('utf8')).results;
+      results = replyEnvelope(this.url(job.path), response.status, response.statusText, () => job.reader(response.body)).results;
     } catch (error) {
       job.reject(error as Error);
       return;

@@ -6,6 +6,7 @@ import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { httpsServiceUrl } from '../http/keylime-client.js';
 import type { RevocationAgentTarget } from '../revocation/revocation-notifier.js';
 import { AgentClient } from '../agent/agent-client.js';
+import type { RepeatedTexts } from '../http/repeated-member-json.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
 import type { StoredMbPolicy, StoredRuntimePolicy, VerifierPolicyRepository } from './verifier-policy-repository.js';
@@ -53,6 +54,8 @@ export interface PolledAgentDeps {
   readonly clientTls: { readonly cert: string; readonly key: string };
   readonly requestTimeoutMs: number;
   readonly measuredBootEvaluate: MeasuredBootEvaluate;
+  /** Boot logs the agents' clients share (`AgentClientOptions.bootLogs`). */
+  readonly bootLogs: RepeatedTexts;
 }
 
 /** What compiling an agent's stored policies needs (the pull loop and the push routes share it). */
@@ -118,6 +121,7 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     clientKey: deps.clientTls.key,
     apiVersion: record.supportedVersion,
     timeoutMs: deps.requestTimeoutMs,
+    bootLogs: deps.bootLogs,
   });
   return {
     enrolment: record,

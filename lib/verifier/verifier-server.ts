@@ -10,6 +10,7 @@ import { migrateLatest } from '../db/migrate.js';
 import { readConfiguredFile } from '../config/read-config-file.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
+import { RepeatedTexts } from '../http/repeated-member-json.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
@@ -138,6 +139,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       clientTls,
       requestTimeoutMs: Math.round(config.requestTimeout * 1000),
       measuredBootEvaluate: config.measuredBootEvaluate,
+      bootLogs: new RepeatedTexts(),
     };
     const engine = {
       severityPolicy: severity,

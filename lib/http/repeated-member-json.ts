@@ -1,0 +1,131 @@
+/** A JSON body's reader: the value `JSON.parse` gives for the body's UTF-8 text; throws when it is not JSON. */
+export type JsonBodyReader = (body: Buffer) => unknown;
+
+/** `JSON.parse` of the body's UTF-8 text: what every reply is read with unless a reader is given. */
+export const readJsonBody: JsonBodyReader = (body) => JSON.parse(body.toString('utf8'));
+
+/** A remembered member value: its text, and the bytes that stand for it in a reply (the same, as ASCII). */
+export interface RepeatedText {
+  readonly text: string;
+  readonly bytes: Buffer;
+}
+
+/** Characters a JSON string holds as they are, with no escape: printable ASCII but `"` and `\`. */
+const PLAIN_JSON_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** Member names with one spelling in JSON text besides `\u` escapes. */
+const PLAIN_NAME = /^[A-Za-z0-9_-]+$/;
+/** Shorter member values are not remembered: parsing them costs little. */
+const MIN_REMEMBERED_LENGTH = 1024;
+/** Texts kept in a `RepeatedTexts` pool; the readers hold on to their own. */
+const POOL_SIZE = 64;
+
+/**
+ * Member texts shared by the readers of one process: the agents of a fleet booted from the same
+ * firmware send the same boot log, and each reader holding its own copy would keep two copies of it
+ * (text and bytes) per agent. The most recently added texts are kept; a reader keeps its own entry.
+ */
+export class RepeatedTexts {
+  private readonly texts = new Map<string, RepeatedText>();
+
+  /** The pool's entry for `text` (added, and the oldest dropped, when it has none). */
+  entryFor(text: string): RepeatedText {
+    let entry = this.texts.get(text);
+    if (entry === undefined) {
+      entry = { text, bytes: Buffer.from(text, 'latin1') };
+      this.texts.set(text, entry);
+      if (this.texts.size > POOL_SIZE) {
+        const oldest = this.texts.keys().next();
+        if (oldest.done !== true) this.texts.delete(oldest.value);
+      }
+    }
+    return entry;
+  }
+}
+
+/**
+ * Reads replies that carry one large string member which mostly repeats from the last reply: the
+ * agent's boot log (`results.mb_measurement_list`, 51 KB of base64) comes with every quote, unchanged
+ * until the node reboots. When the member's bytes in the body equal the last value read, the body is
+ * parsed with that value left out and the remembered string put back: no 51 KB string to decode,
+ * scan and collect each round, and the same string object each round (the measured-boot memo then
+ * compares it by identity). The value is exactly `JSON.parse`'s, or the reader falls back to it:
+ *
+ * - the remembered value is plain JSON text (`PLAIN_JSON_TEXT`), so bytes equal to it are, between
+ *   quotes, a string token with no escape, and decode to that very string;
+ * - the member's name occurs once in the body as `"name"`, followed by `:"`, and the body has no `\u`
+ *   escape, so no other key can spell the name (the other escapes stand for `"`, `\`, `/` and control
+ *   characters, none of them allowed in the name); the parse of the body without the value must then
+ *   hold the member at `path` as `""` — a name inside another string, or at another depth, leaves it
+ *   absent, and the whole body is parsed instead;
+ * - the body without the value is JSON exactly when the body is (the value removed is one string
+ *   token's content); any failure re-parses the whole body, so errors are `JSON.parse`'s own.
+ */
+export class RepeatedMemberJsonReader {
+  private readonly name: string;
+  /** `"name"`, as bytes to find in a body and as text to find in its decoded parts. */
+  private readonly quotedName: Buffer;
+  private readonly quotedNameText: string;
+  private last: RepeatedText | undefined;
+
+  /** @param path  Where the member sits: the keys from the top object down, the last one the member. */
+  constructor(
+    private readonly path: readonly [string, ...string[]],
+    private readonly pool: RepeatedTexts,
+  ) {
+    this.name = path[path.length - 1] as string;
+    if (!PLAIN_NAME.test(this.name)) {
+      throw new TypeError(`member name ${JSON.stringify(this.name)}: only letters, digits, "_" and "-" have one spelling in JSON`);
+    }
+    this.quotedNameText = JSON.stringify(this.name);
+    this.quotedName = Buffer.from(this.quotedNameText, 'latin1');
+  }
+
+  readonly read: JsonBodyReader = (body) => this.withoutRepeat(body) ?? this.parseWhole(body);
+
+  /** The value with the remembered member put back, or undefined when the body is not read that way. */
+  private withoutRepeat(body: Buffer): unknown {
+    const last = this.last;
+    if (last === undefined) return undefined;
+    const at = body.indexOf(this.quotedName);
+    const start = at + this.quotedName.length + 2;
+    const end = start + last.bytes.length;
+    if (at < 0 || body[start - 2] !== 0x3a || body[start - 1] !== 0x22 || body[end] !== 0x22 || last.bytes.compare(body, start, end) !== 0) {
+      return undefined;
+    }
+    const before = body.toString('utf8', 0, start);
+    const after = body.toString('utf8', end);
+    if (before.includes('\\u') || after.includes('\\u') || after.includes(this.quotedNameText)) {
+      return undefined;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(before + after);
+    } catch {
+      return undefined;
+    }
+    const holder = this.holderOf(value);
+    if (holder === undefined || holder[this.name] !== '') return undefined;
+    holder[this.name] = last.text;
+    return value;
+  }
+
+  /** `JSON.parse` of the whole body; a long plain member value is remembered for the next reply. */
+  private parseWhole(body: Buffer): unknown {
+    const value = readJsonBody(body);
+    const text = this.holderOf(value)?.[this.name];
+    if (typeof text === 'string' && text.length >= MIN_REMEMBERED_LENGTH && text !== this.last?.text && PLAIN_JSON_TEXT.test(text)) {
+      this.last = this.pool.entryFor(text);
+    }
+    return value;
+  }
+
+  /** The object that holds the member (`path` without its last key), when the value has one there. */
+  private holderOf(value: unknown): Record<string, unknown> | undefined {
+    let holder = value;
+    for (let i = 0; i < this.path.length - 1; i += 1) {
+      if (holder === null || typeof holder !== 'object') return undefined;
+      holder = (holder as Record<string, unknown>)[this.path[i] as string];
+    }
+    return holder !== null && typeof holder === 'object' && !Array.isArray(holder) ? (holder as Record<string, unknown>) : undefined;
+  }
+}

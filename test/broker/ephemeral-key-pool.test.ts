@@ -1,8 +1,6 @@
-import { webcrypto } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { expect } from 'chai';
 import { EphemeralKeyPool } from '../../lib/broker/ephemeral-key-pool.js';
-
-const P256_ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
 
 /**
  * A key generator whose generations stay pending until the test settles them, so that the test counts
@@ -10,10 +8,10 @@ const P256_ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
  */
 class HeldGenerator {
   calls = 0;
-  readonly made = new Set<webcrypto.CryptoKey>();
-  private pending: { call: number; resolve: (key: webcrypto.CryptoKey) => void; reject: (error: Error) => void }[] = [];
+  readonly made = new Set<KeyObject>();
+  private pending: { call: number; resolve: (key: KeyObject) => void; reject: (error: Error) => void }[] = [];
 
-  readonly generate = (): Promise<webcrypto.CryptoKey> => {
+  readonly generate = (): Promise<KeyObject> => {
     this.calls += 1;
     const call = this.calls;
     return new Promise((resolve, reject) => this.pending.push({ call, resolve, reject }));
@@ -37,7 +35,7 @@ class HeldGenerator {
         if (fails(call)) {
           reject(new Error(`generation ${call} failed`));
         } else {
-          const { privateKey } = await webcrypto.subtle.generateKey(P256_ECDH, true, ['deriveBits']);
+          const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
           this.made.add(privateKey);
           resolve(privateKey);
         }
@@ -68,8 +66,8 @@ async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<unk
  * Takes `count` keys that the pool holds: each take must be served without asking for a generation
  * (checked before awaiting it, since a take waiting for a held generation would never settle).
  */
-async function takeHeld(pool: EphemeralKeyPool, generator: HeldGenerator, count: number): Promise<webcrypto.CryptoKey[]> {
-  const keys: webcrypto.CryptoKey[] = [];
+async function takeHeld(pool: EphemeralKeyPool, generator: HeldGenerator, count: number): Promise<KeyObject[]> {
+  const keys: KeyObject[] = [];
   for (let taken = 0; taken < count; taken += 1) {
     const callsBefore = generator.calls;
     const key = pool.take();
@@ -80,9 +78,9 @@ async function takeHeld(pool: EphemeralKeyPool, generator: HeldGenerator, count:
 }
 
 describe('EphemeralKeyPool', function () {
-  it('hands out every key once: distinct extractable P-256 ECDH private keys, taken one by one and many at once, across refills', async function () {
+  it('hands out every key once: distinct P-256 private keys, taken one by one and many at once, across refills', async function () {
     const pool = new EphemeralKeyPool(8, 2);
-    const keys: webcrypto.CryptoKey[] = [];
+    const keys: KeyObject[] = [];
     for (let round = 0; round < 3; round += 1) {
       keys.push(await pool.take());
       keys.push(...(await Promise.all(Array.from({ length: 12 }, () => pool.take()))));
@@ -90,9 +88,8 @@ describe('EphemeralKeyPool', function () {
     }
     const publicParts = new Set<string>();
     for (const key of keys) {
-      expect([key.type, key.extractable, key.usages]).to.deep.equal(['private', true, ['deriveBits']]);
-      expect(key.algorithm).to.deep.equal({ name: 'ECDH', namedCurve: 'P-256' });
-      const { x, y } = await webcrypto.subtle.exportKey('jwk', key);
+      expect([key.type, key.asymmetricKeyType, key.asymmetricKeyDetails?.namedCurve]).to.deep.equal(['private', 'ec', 'prime256v1']);
+      const { x, y } = key.export({ format: 'jwk' });
       publicParts.add(`${x}.${y}`);
     }
     expect(publicParts.size, 'no key handed out twice').to.equal(keys.length);

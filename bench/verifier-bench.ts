@@ -149,7 +149,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const verifierCpu = (cpuAfter.verifier - cpuBefore.verifier) / options.seconds;
       const fleetCpu = (cpuAfter.fleet - cpuBefore.fleet) / options.seconds;
       // CPU time per passing round does not depend on how busy the machine is, unlike the rates.
-      const perRound = (share: number): string => (report.attestations === 0 ? '-' : `${((share * options.seconds * 1000) / report.attestations).toFixed(1)} ms`);
+      const perRound = (share: number): string => (report.attestations === 0 ? '-' : `${((share * options.seconds * 1000) / report.attestations).toFixed(2)} ms`);
       const cpu = options.inProcess
         ? `${pct(fleetCpu)} verifier and fleet together (${perRound(fleetCpu)} per attestation)`
         : `${pct(verifierCpu)} ${options.verifiers > 1 ? `${options.verifiers} verifiers` : 'verifier'} (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
@@ -233,7 +233,7 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
     const pushMs = window.attestations === 0 ? NaN : (window.verifierCpu * options.seconds * 1000) / window.attestations;
     const pullMs = Number.parseFloat(cpu);
     process.stdout.write(
-      `| ${agents} | ${cpu} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(1)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${window.tampered} / ${window.detected} | ${Number.isNaN(pushMs) || Number.isNaN(pullMs) ? '-' : `${(pullMs / pushMs).toFixed(2)}×`} |\n`,
+      `| ${agents} | ${cpu} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(2)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${window.tampered} / ${window.detected} | ${Number.isNaN(pushMs) || Number.isNaN(pullMs) ? '-' : `${(pullMs / pushMs).toFixed(2)}×`} |\n`,
     );
   }
 }

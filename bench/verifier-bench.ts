@@ -12,6 +12,7 @@ import { startVerifier } from '../lib/verifier/verifier-server.js';
 import { TerminalProgress } from '../lib/cli/terminal-progress.js';
 import { writeVerifierRunFiles } from './verifier-bench-output.js';
 import type { Benchmark } from './benchmark.js';
+import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { runPushWindow } from './verifier-push-bench.js';
 import {
   childrenCpuSeconds,
@@ -129,7 +130,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const cpuBefore = cpuSeconds(children);
       const from = Date.now();
       const to = from + options.seconds * 1000;
-      const tampered = await tamperDuringWindow(fleet.agents, options.tamper ?? Math.min(50, Math.max(1, Math.round(agents * 0.05))), from, options.seconds);
+      const tampered = await tamperDuringWindow(fleet.agents, tamperCount(agents, options.tamper), from, options.seconds);
       await sleep(to - Date.now());
       const cpuAfter = cpuSeconds(children);
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
@@ -148,7 +149,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const verifierCpu = (cpuAfter.verifier - cpuBefore.verifier) / options.seconds;
       const fleetCpu = (cpuAfter.fleet - cpuBefore.fleet) / options.seconds;
       // CPU time per passing round does not depend on how busy the machine is, unlike the rates.
-      const perRound = (share: number): string => (report.attestations === 0 ? '-' : `${((share * options.seconds * 1000) / report.attestations).toFixed(1)} ms`);
+      const perRound = (share: number): string => (report.attestations === 0 ? '-' : `${((share * options.seconds * 1000) / report.attestations).toFixed(2)} ms`);
       const cpu = options.inProcess
         ? `${pct(fleetCpu)} verifier and fleet together (${perRound(fleetCpu)} per attestation)`
         : `${pct(verifierCpu)} ${options.verifiers > 1 ? `${options.verifiers} verifiers` : 'verifier'} (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
@@ -170,26 +171,6 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
     await admin.destroy();
     await rm(dataDir, { recursive: true, force: true });
   }
-}
-
-/** Tampers `count` random agents at random times in the first 60% of the window; resolves to agent → time. */
-async function tamperDuringWindow(
-  agents: readonly { uuid: string; tamper(): Promise<number> }[],
-  count: number,
-  from: number,
-  seconds: number,
-): Promise<Map<string, number>> {
-  const chosen = [...agents].sort(() => Math.random() - 0.5).slice(0, Math.min(count, agents.length));
-  const tampered = new Map<string, number>();
-  const plan = chosen.map((agent) => ({ agent, at: from + (0.1 + 0.5 * Math.random()) * seconds * 1000 }));
-  plan.sort((a, b) => a.at - b.at);
-  void (async () => {
-    for (const { agent, at } of plan) {
-      await sleep(at - Date.now());
-      tampered.set(agent.uuid, await agent.tamper());
-    }
-  })().catch((error: unknown) => process.stderr.write(`tampering stopped: ${String(error)}\n`));
-  return tampered;
 }
 
 async function readHistory(admin: Knex, schema: string, since: number): Promise<RoundRecord[]> {
@@ -227,12 +208,14 @@ function printReport(agents: number, options: BenchArgs, setupSeconds: number, r
  * attestation when k = pull ms / push ms (the work per agent is the per-attestation cost times the rate).
  */
 async function comparePush(pull: readonly { agents: number; cpu: string }[], options: BenchArgs): Promise<void> {
-  process.stdout.write(`\n| agents | pull CPU/attestation | push CPU/attestation | push attestations/s | push failures | pull/push |\n|---|---|---|---|---|---|\n`);
+  process.stdout.write(`\n| agents | pull CPU/attestation | push CPU/attestation | push attestations/s | push failures (untampered) | push tampered / detected | pull/push |\n|---|---|---|---|---|---|---|\n`);
   for (const { agents, cpu } of pull) {
     const window = await runPushWindow({
       agents,
       seconds: options.seconds,
       quoteInterval: options.quoteInterval,
+      warmup: options.warmup,
+      tamper: tamperCount(agents, options.tamper),
       databaseUrl: options.databaseUrl,
       imaRate: options.imaRate,
       profileDir: options.profileDir === undefined ? undefined : path.join(options.profileDir, 'push'),
@@ -250,7 +233,7 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
     const pushMs = window.attestations === 0 ? NaN : (window.verifierCpu * options.seconds * 1000) / window.attestations;
     const pullMs = Number.parseFloat(cpu);
     process.stdout.write(
-      `| ${agents} | ${cpu} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(1)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${Number.isNaN(pushMs) || Number.isNaN(pullMs) ? '-' : `${(pullMs / pushMs).toFixed(2)}×`} |\n`,
+      `| ${agents} | ${cpu} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(2)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${window.tampered} / ${window.detected} | ${Number.isNaN(pushMs) || Number.isNaN(pullMs) ? '-' : `${(pullMs / pushMs).toFixed(2)}×`} |\n`,
     );
   }
 }

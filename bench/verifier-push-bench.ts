@@ -6,10 +6,16 @@ import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { startPushFleet, type RunningFleet } from '../lib/fleet/fleet.js';
 import type { SimulatedPushAgent } from '../lib/fleet/simulated-push-agent.js';
+import { tamperDuringWindow } from './tamper-window.js';
 /** What the push window measured. */
 export interface PushWindow {
+  /** Passing verdicts stored in the window (the pull bench counts its passing rounds). */
   readonly attestations: number;
+  /** Failing verdicts of agents not tampered (or before their tampering). */
   readonly failures: number;
+  readonly tampered: number;
+  /** Tampered agents with a failing verdict after their tampering, in the window or just after. */
+  readonly detected: number;
   /** Verifier CPU seconds per second of window (share of one core). */
   readonly verifierCpu: number;
 }
@@ -18,6 +24,10 @@ export interface PushBenchInput {
   readonly agents: number;
   readonly seconds: number;
   readonly quoteInterval: number;
+  /** Seconds the agents attest before the window opens (the pull bench's `--warmup`: the JIT's compiles done). */
+  readonly warmup: number;
+  /** Agents tampered during the window, at the pull bench's points (`tamperDuringWindow`). */
+  readonly tamper: number;
   readonly databaseUrl: string;
   /** Known-good IMA entries per minute per agent (the pull bench's `--ima-rate`). */
   readonly imaRate: number;
@@ -43,7 +53,8 @@ export interface PushBenchVerifier {
  * registrar and enrolled with the tenant's `add --push`, each attesting on the interval the verifier
  * returns. Counts the verdicts stored in the window and the verifier's CPU over it; the window opens
  * once every agent has passed once (its session, whose 600 000-round PBKDF2 runs once per agent, is
- * open by then).
+ * open by then) and the pull window's warm-up has passed, and as many agents are tampered in it as in
+ * the pull window.
  */
 export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> {
   const schema = `bench_push_${randomBytes(6).toString('hex')}`;
@@ -67,10 +78,13 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       logger: pino({ level: 'warn' }, destination(2)),
     });
     await everyAgentPassed(admin, schema, input.agents, (60 + input.agents) * 1000);
-    await sleep((2 * input.quoteInterval + 2) * 1000);
+    // As long as the pull window's warm-up: a window opened 6 s after the last session found TurboFan
+    // still compiling (11 % of the push verifier's CPU in it, perf, 200 agents).
+    await sleep(Math.max(2 * input.quoteInterval + 2, input.warmup) * 1000);
     if (input.profileDir !== undefined) verifier.startProfile();
     const cpuBefore = verifier.cpuSeconds();
     const from = new Date();
+    const tampered = await tamperDuringWindow(fleet.agents, input.tamper, from.getTime(), input.seconds);
     await sleep(input.seconds * 1000);
     const cpuAfter = verifier.cpuSeconds();
     const to = new Date();
@@ -78,10 +92,20 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       await mkdir(input.profileDir, { recursive: true });
       await verifier.stopProfile(input.profileDir);
     }
-    const rows = (await admin.withSchema(schema).table('verifier_attestation_history').select('outcome').whereBetween('attempted_at', [from, to])) as { outcome: string }[];
+    // Detections of late tamperings land after the window, as in the pull bench.
+    await sleep((3 * input.quoteInterval + 3) * 1000);
+    const rows = (await admin
+      .withSchema(schema)
+      .table('verifier_attestation_history')
+      .select('agent_id', 'outcome', 'attempted_at')
+      .where('attempted_at', '>=', from)) as { agent_id: string; outcome: string; attempted_at: Date }[];
+    const inWindow = rows.filter((row) => row.attempted_at <= to);
+    const afterTamper = (row: { agent_id: string; attempted_at: Date }): boolean => row.attempted_at.getTime() >= (tampered.get(row.agent_id) ?? Infinity);
     return {
-      attestations: rows.filter((row) => row.outcome === 'pass').length,
-      failures: rows.filter((row) => row.outcome !== 'pass').length,
+      attestations: inWindow.filter((row) => row.outcome === 'pass').length,
+      failures: inWindow.filter((row) => row.outcome !== 'pass' && !afterTamper(row)).length,
+      tampered: tampered.size,
+      detected: new Set(rows.filter((row) => row.outcome !== 'pass' && afterTamper(row)).map((row) => row.agent_id)).size,
       verifierCpu: (cpuAfter - cpuBefore) / input.seconds,
     };
   } finally {

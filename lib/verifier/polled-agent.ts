@@ -59,7 +59,10 @@ export interface PolledAgentDeps {
 }
 
 /** What compiling an agent's stored policies needs (the pull loop and the push routes share it). */
-export type AgentPolicyDeps = Pick<PolledAgentDeps, 'policies' | 'cache' | 'measuredBootEvaluate'>;
+export type AgentPolicyDeps = Pick<PolledAgentDeps, 'cache' | 'measuredBootEvaluate'> & { readonly policies: PolicyReads };
+
+/** What compiling an agent's policies reads from the policy stores (the push routes share these reads between agents). */
+export type PolicyReads = Pick<VerifierPolicyRepository, 'findRuntime' | 'findMb'>;
 
 /** The runtime policy and measured boot refstate an agent's row names, as stored: what `loadAgentPolicies` reads. */
 export interface StoredAgentPolicies {

@@ -2,16 +2,18 @@ import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
 import { compileAgentPolicies, readStoredPolicies, type AgentPolicyDeps } from '../polled-agent.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
+import { SharedPolicyReads } from './push-stored-policies.js';
 
 /**
- * How long the compiled policies of a push agent are reused without reading the stores again. The
- * pull loop keeps them for as long as it polls the agent; a push agent's two requests per attestation
- * would otherwise read both stores twice. An enrolment change (another policy name, accept list or AK)
- * is seen at once (`sameEnrolment`). A new text under the same policy name is seen within
- * a minute (with 10 s, every fifth attestation at a 2 s interval read both stores, the runtime policy
- * whole, and parsed the AK again).
+ * How long the compiled policies of a push agent are reused without compiling them again, and the
+ * stored policies read by name without reading them again (`SharedPolicyReads`). The pull loop keeps
+ * them for as long as it polls the agent; a push agent's two requests per attestation would otherwise
+ * read both stores twice. An enrolment change (another policy name, accept list or AK) is seen at
+ * once (`sameEnrolment`). A new text under the same policy name is seen within a minute: compiled
+ * at most 30 s ago from a read at most 30 s old (with 10 s, every fifth attestation at a 2 s interval
+ * read both stores, the runtime policy whole, and parsed the AK again).
  */
-const POLICY_REUSE_MS = 60_000;
+const POLICY_REUSE_MS = 30_000;
 
 interface CompiledPolicies {
   readonly from: VerifierAgentRecord;
@@ -22,12 +24,11 @@ interface CompiledPolicies {
 /** The push agents' compiled policies, per agent, as `PushAttestations` reads them in both phases. */
 export class PushPolicyCache {
   private readonly compiled: BoundedCache<string, CompiledPolicies>;
+  private readonly deps: AgentPolicyDeps;
 
-  constructor(
-    private readonly deps: AgentPolicyDeps,
-    capacity: number,
-  ) {
+  constructor(deps: AgentPolicyDeps, capacity: number) {
     this.compiled = new BoundedCache(capacity);
+    this.deps = { ...deps, policies: new SharedPolicyReads(deps.policies, POLICY_REUSE_MS, capacity) };
   }
 
   /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */

@@ -43,7 +43,7 @@ export class Pcr10Replay {
       if (digests.sha256.length !== SHA256_SIZE) {
         throw new Error('PCR 10 replay: a sha256 extend needs the sha256 digest');
       }
-      this.sha256.extendBytes(digests.sha256Bytes);
+      this.sha256.extendInPlace(digests.sha256ExtendInput);
     }
   }
 
@@ -98,21 +98,19 @@ class ReplayedBank {
       throw new Error(`PCR 10 replay: a ${this.bank} extend needs a ${this.value.length}-byte digest`);
     }
     copyLatin1(digest, this.digestHalf);
-    this.hashInput();
+    this.extendInPlace(this.input);
   }
 
-  /** Extends with the digest `bytes`, which hold exactly this bank's size. */
-  extendBytes(bytes: Uint8Array): void {
-    const half = this.digestHalf;
-    for (let i = 0; i < half.length; i++) {
-      half[i] = bytes[i] as number;
+  /**
+   * Extends with the digest in the second half of `input` (twice this bank's size), writing the
+   * bank's value into its first half: the digest is not copied again.
+   */
+  extendInPlace(input: Uint8Array): void {
+    if (input.length !== 2 * this.value.length) {
+      throw new Error(`PCR 10 replay: a ${this.bank} extend needs a ${2 * this.value.length}-byte input`);
     }
-    this.hashInput();
-  }
-
-  private hashInput(): void {
-    copyLatin1(this.value, this.input);
-    this.value = hash(this.bank, this.input, 'binary');
+    copyLatin1(this.value, input);
+    this.value = hash(this.bank, input, 'binary');
   }
 }
 

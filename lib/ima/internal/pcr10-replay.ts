@@ -34,7 +34,7 @@ export class Pcr10Replay {
 
   /**
    * Extends each replayed bank with the template data's digest in that bank, as computed by
-   * `digests` for the line (the sha256 bank from its bytes); the digest of a bank not replayed is
+   * `digests` for the line (the sha256 bank in place, in `sha256ExtendInput`); the digest of a bank not replayed is
    * ignored.
    */
   extend(digests: TemplateDigests): void {
@@ -71,8 +71,9 @@ export class Pcr10Replay {
 
 /**
  * One replayed bank: its value and `H(PCR ‖ digest)` with one reused input buffer (twice the bank
- * size). The copies into it are JavaScript loops: cheaper here than a native `Buffer#write` or
- * `set` call each.
+ * size), or in place in a caller's input that already holds the digest (the sha256 bank's, from
+ * TemplateDigests). The copies into it are JavaScript loops: cheaper here than a native
+ * `Buffer#write` or `set` call each.
  */
 class ReplayedBank {
   /** A plain Uint8Array, as every other buffer `copyLatin1` writes: a Buffer too would make its stores polymorphic. */

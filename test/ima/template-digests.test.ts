@@ -30,14 +30,14 @@ describe('IMA template digests: the hashes a line is held to and extended with',
     expect(digestsOf('sha1', ['sha1'], true)).to.deep.equal({ sha1, sha256, logged: sha1 });
   });
 
-  it('copies SHA-256 into sha256Bytes (which the replay and the policy index read), line after line', function () {
+  it('copies SHA-256 into the second half of sha256ExtendInput (which the replay and the policy index read), line after line', function () {
     const algorithm = imaHashByName('sha1');
     if (algorithm === undefined) throw new Error('sha1');
     const digests = new TemplateDigests(algorithm, ['sha256'], false);
     for (const data of [DATA, Buffer.from('another line')]) {
       digests.compute(data);
-      expect(Buffer.from(digests.sha256Bytes)).to.deep.equal(hash('sha256', data, 'buffer'));
-      expect(Buffer.from(digests.sha256Words.buffer)).to.deep.equal(hash('sha256', data, 'buffer'));
+      expect(Buffer.from(digests.sha256ExtendInput.subarray(32))).to.deep.equal(hash('sha256', data, 'buffer'));
+      expect(Buffer.from(digests.sha256Words.buffer, digests.sha256Words.byteOffset, digests.sha256Words.byteLength)).to.deep.equal(hash('sha256', data, 'buffer'));
     }
   });
 

@@ -34,7 +34,7 @@ export class Pcr10Replay {
 
   /**
    * Extends each replayed bank with the template data's digest in that bank, as computed by
-   * `digests` for the line (the sha256 bank from its bytes); the digest of a bank not replayed is
+   * `digests` for the line (the sha256 bank in place, in `sha256ExtendInput`); the digest of a bank not replayed is
    * ignored.
    */
   extend(digests: TemplateDigests): void {
@@ -43,7 +43,7 @@ export class Pcr10Replay {
       if (digests.sha256.length !== SHA256_SIZE) {
         throw new Error('PCR 10 replay: a sha256 extend needs the sha256 digest');
       }
-      this.sha256.extendBytes(digests.sha256Bytes);
+      this.sha256.extendInPlace(digests.sha256ExtendInput);
     }
   }
 
@@ -71,8 +71,9 @@ export class Pcr10Replay {
 
 /**
  * One replayed bank: its value and `H(PCR ‖ digest)` with one reused input buffer (twice the bank
- * size). The copies into it are JavaScript loops: cheaper here than a native `Buffer#write` or
- * `set` call each.
+ * size), or in place in a caller's input that already holds the digest (the sha256 bank's, from
+ * TemplateDigests). The copies into it are JavaScript loops: cheaper here than a native
+ * `Buffer#write` or `set` call each.
  */
 class ReplayedBank {
   /** A plain Uint8Array, as every other buffer `copyLatin1` writes: a Buffer too would make its stores polymorphic. */
@@ -98,21 +99,19 @@ class ReplayedBank {
       throw new Error(`PCR 10 replay: a ${this.bank} extend needs a ${this.value.length}-byte digest`);
     }
     copyLatin1(digest, this.digestHalf);
-    this.hashInput();
+    this.extendInPlace(this.input);
   }
 
-  /** Extends with the digest `bytes`, which hold exactly this bank's size. */
-  extendBytes(bytes: Uint8Array): void {
-    const half = this.digestHalf;
-    for (let i = 0; i < half.length; i++) {
-      half[i] = bytes[i] as number;
+  /**
+   * Extends with the digest in the second half of `input` (twice this bank's size), writing the
+   * bank's value into its first half: the digest is not copied again.
+   */
+  extendInPlace(input: Uint8Array): void {
+    if (input.length !== 2 * this.value.length) {
+      throw new Error(`PCR 10 replay: a ${this.bank} extend needs a ${2 * this.value.length}-byte input`);
     }
-    this.hashInput();
-  }
-
-  private hashInput(): void {
-    copyLatin1(this.value, this.input);
-    this.value = hash(this.bank, this.input, 'binary');
+    copyLatin1(this.value, input);
+    this.value = hash(this.bank, input, 'binary');
   }
 }
 

@@ -15,18 +15,20 @@ const SHA256_SIZE = pcrBankSize('sha256');
  *
  * `compute` sets the fields (latin1 strings, one char per byte; '' for a bank hash not needed)
  * rather than returning an object: it runs for every line, and the rule is fixed for the round.
- * SHA-256 is also copied once into `sha256Bytes`, which the replay extends with and the policy
- * index reads as words (`sha256Words`): reading a byte array costs less than each reader taking
- * the string apart char by char.
+ * SHA-256 is also copied once into bytes: into the second half of `sha256ExtendInput`, which the
+ * sha256 bank's extend fills with its PCR value and hashes as it is (no second copy of the digest),
+ * and which the policy index reads as words (`sha256Words`): reading a byte array costs less than
+ * each reader taking the string apart char by char.
  */
 export class TemplateDigests {
   sha1 = '';
   sha256 = '';
   logged = '';
-  /** The bytes of `sha256` (when computed). */
-  readonly sha256Bytes = new Uint8Array(SHA256_SIZE);
-  /** `sha256Bytes` as eight 32-bit words in the platform's byte order. */
-  readonly sha256Words = new Int32Array(this.sha256Bytes.buffer);
+  /** `PCR ‖ SHA-256`: the bytes of `sha256` (when computed) in its second half; the first half is the extend's to fill. */
+  readonly sha256ExtendInput = new Uint8Array(2 * SHA256_SIZE);
+  /** The bytes of `sha256` as eight 32-bit words in the platform's byte order. */
+  readonly sha256Words = new Int32Array(this.sha256ExtendInput.buffer, SHA256_SIZE, SHA256_SIZE / 4);
+  private readonly sha256Bytes = this.sha256ExtendInput.subarray(SHA256_SIZE);
   private readonly needSha1: boolean;
   private readonly needSha256: boolean;
 

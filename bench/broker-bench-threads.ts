@@ -15,10 +15,10 @@ export interface ThreadCounters {
 
 /**
  * Counters of process `pid` and of its child processes (a `startBrokerCluster` primary's workers),
- * every thread included. The threads other than the main one are libuv's pool, which runs the
- * asynchronous node:crypto jobs (jose's ES256 signatures and checks, the ephemeral-key pool's key
- * generations), and V8's platform threads (optimising compiler, concurrent GC): `allThreadsMs -
- * mainThreadMs` is what they cost, and a measured window that still compiles shows there. CPU in 10 ms ticks. On a system without
+ * every thread included. The threads other than the main one are libuv's pool, which runs every
+ * WebCrypto job jose starts (key generation, ECDH, digests, key wrap, AES-GCM, ECDSA), and V8's
+ * platform threads (optimising compiler, concurrent GC): `allThreadsMs - mainThreadMs` is what they
+ * cost, and a measured window that still compiles shows there. CPU in 10 ms ticks. On a system without
  * `/proc` every counter is 0.
  */
 export function threadCounters(pid: number): ThreadCounters {

@@ -1,12 +1,12 @@
-import { generateKeyPair, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
+import { webcrypto } from 'node:crypto';
 
-const generateKeyPairAsync = promisify(generateKeyPair);
+/** WebCrypto parameters of an ECDH-ES ephemeral key on the tee key's curve (RFC 7518 §4.6). */
+const P256_ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
 
 /**
  * The most key generations a refill has in flight at once. Each is a job on libuv's thread pool (4
- * threads by default), which the process's other jobs (file I/O, DNS, other async crypto) also need: a
- * refill that asked for all its keys at once would queue them behind tens of generations.
+ * threads by default), which the answers in flight also need for jose's deriveBits, digest and key wrap:
+ * a refill that asked for all its keys at once would queue them behind tens of generations.
  */
 const REFILL_BATCH = 8;
 
@@ -14,22 +14,22 @@ const REFILL_BATCH = 8;
  * Ephemeral P-256 ECDH private keys for ECDH-ES answers, made ahead of the requests that use them.
  * `take` hands out each key once and forgets it; when fewer than `lowWater` are left it starts one
  * refill, which makes keys `REFILL_BATCH` at a time until `size` are held; an empty pool makes the key
- * on the spot. `generate` makes one key (by default node:crypto's `generateKeyPair`, on the thread
- * pool, off the event loop). A key the refill fails to make is left out (a batch that makes none ends
- * the refill; the next `take` starts another), and a failure on the spot fails the answer. jose
- * exports each key's public part for the `epk` header.
+ * on the spot. `generate` makes one key (WebCrypto's `generateKey` by default). A key the refill fails
+ * to make is left out (a batch that makes none ends the refill; the next `take` starts another), and a
+ * failure on the spot fails the answer. Keys are extractable: jose exports the public part for the
+ * `epk` header.
  */
 export class EphemeralKeyPool {
-  private readonly keys: KeyObject[] = [];
+  private readonly keys: webcrypto.CryptoKey[] = [];
   private refilling = false;
 
   constructor(
     private readonly size = 64,
     private readonly lowWater = 16,
-    private readonly generate: () => Promise<KeyObject> = generateEphemeralKey,
+    private readonly generate: () => Promise<webcrypto.CryptoKey> = generateEphemeralKey,
   ) {}
 
-  async take(): Promise<KeyObject> {
+  async take(): Promise<webcrypto.CryptoKey> {
     const key = this.keys.pop();
     if (this.keys.length < this.lowWater && !this.refilling) {
       this.refilling = true;
@@ -53,6 +53,6 @@ export class EphemeralKeyPool {
   }
 }
 
-async function generateEphemeralKey(): Promise<KeyObject> {
-  return (await generateKeyPairAsync('ec', { namedCurve: 'P-256' })).privateKey;
+async function generateEphemeralKey(): Promise<webcrypto.CryptoKey> {
+  return (await webcrypto.subtle.generateKey(P256_ECDH, true, ['deriveBits'])).privateKey;
 }

@@ -18,8 +18,8 @@ const IV_BYTES = 12;
 
 /**
  * The ECDH-ES ephemeral keys of this process's EC answers, each used for one answer. Made in batches
- * ahead of the requests, on the thread pool: the key generation stays off the event loop, which is
- * what limits a broker worker (docs/broker.md, sixth and eighth passes).
+ * ahead of the requests: a WebCrypto key generation per answer cost one more thread-pool round trip on
+ * the request path, and batched generation costs less CPU per key (docs/broker.md, sixth pass).
  */
 const ephemeralKeys = new EphemeralKeyPool();
 
@@ -57,8 +57,8 @@ async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey)
   try {
     // jose's JWE of nothing under our content key and with an ephemeral key from the pool: only its
     // encrypted key and its epk are used. (`setContentEncryptionKey` and the `epk` of
-    // `setKeyManagementParameters` are marked deprecated, "for testing and vector validation", in
-    // jose's typings (5 and 6); they are the one way to have jose agree with a key made ahead and wrap a content key
+    // `setKeyManagementParameters` are marked deprecated, "for testing and vector validation", in jose
+    // 6's typings; they are the one way to have jose agree with a key made ahead and wrap a content key
     // that is then used under another header. A jose without them fails this path's tests, not silently.)
     const wrapping = await new FlattenedEncrypt(new Uint8Array(0))
       .setProtectedHeader({ alg: teeKey.alg, enc: RESOURCE_ENC })

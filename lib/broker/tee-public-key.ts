@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { BoundedCache } from '../cache/bounded-cache.js';
 import { KbsError } from './kbs-errors.js';
 
@@ -11,14 +11,20 @@ export const RESOURCE_ENC = 'A256GCM';
 /** Smallest RSA modulus accepted for a tee-pubkey. */
 const MIN_RSA_BITS = 2048;
 
-/** A checked tee-pubkey: the key jose encrypts to, and the JWE `alg` it is used with. */
+/** A checked tee-pubkey: the WebCrypto key jose encrypts to, and the JWE `alg` it is used with. */
 export interface TeePublicKey {
-  /** Imported once; jose's Node build encrypts to a `KeyObject` as it is (node:crypto, no WebCrypto job). */
-  readonly key: KeyObject;
+  /** Imported once for its `alg` (RSA-OAEP with SHA-256, or ECDH on P-256), so jose never imports it again. */
+  readonly key: webcrypto.CryptoKey;
   readonly alg: typeof RSA_WRAP_ALG | typeof EC_WRAP_ALG;
   /** The JWK as received (stored with the session and bound into tokens). */
   readonly jwk: Readonly<Record<string, unknown>>;
 }
+
+/** WebCrypto import parameters and usages of each wrapping algorithm, as jose's JWE encryption wants them. */
+const IMPORT = {
+  [RSA_WRAP_ALG]: { algorithm: { name: 'RSA-OAEP', hash: 'SHA-256' }, usages: ['encrypt'] },
+  [EC_WRAP_ALG]: { algorithm: { name: 'ECDH', namedCurve: 'P-256' }, usages: [] },
+} as const;
 
 /**
  * Checks a `tee-pubkey` JWK: RSA (`n`, `e`, at least 2048 bits, `alg` RSA-OAEP-256) or EC P-256 (`x`,
@@ -47,17 +53,16 @@ export async function parseTeePublicKey(jwk: unknown): Promise<TeePublicKey> {
   if (alg !== wrap) {
     throw new KbsError('JweError', `tee-pubkey alg must be ${wrap}`);
   }
-  let key: KeyObject;
+  let key: webcrypto.CryptoKey;
   try {
     const members = wrap === RSA_WRAP_ALG
       ? { kty: 'RSA', n: record['n'] as string, e: record['e'] as string }
       : { kty: 'EC', crv: 'P-256', x: record['x'] as string, y: record['y'] as string };
-    // node:crypto refuses an EC point that is not on the curve here, as WebCrypto's import did.
-    key = createPublicKey({ key: members, format: 'jwk' });
+    key = await webcrypto.subtle.importKey('jwk', members, IMPORT[wrap].algorithm, false, [...IMPORT[wrap].usages]);
   } catch (cause) {
     throw new KbsError('JweError', 'tee-pubkey is not a valid public key', { cause });
   }
-  if (wrap === RSA_WRAP_ALG && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
+  if (wrap === RSA_WRAP_ALG && (key.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength < MIN_RSA_BITS) {
     throw new KbsError('JweError', `tee-pubkey RSA modulus must have at least ${MIN_RSA_BITS} bits`);
   }
   return { key, alg: wrap, jwk: record };

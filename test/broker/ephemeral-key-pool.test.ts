@@ -1,6 +1,8 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { expect } from 'chai';
 import { EphemeralKeyPool } from '../../lib/broker/ephemeral-key-pool.js';
+
+const P256_ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
 
 /**
  * A key generator whose generations stay pending until the test settles them, so that the test counts
@@ -8,10 +10,10 @@ import { EphemeralKeyPool } from '../../lib/broker/ephemeral-key-pool.js';
  */
 class HeldGenerator {
   calls = 0;
-  readonly made = new Set<KeyObject>();
-  private pending: { call: number; resolve: (key: KeyObject) => void; reject: (error: Error) => void }[] = [];
+  readonly made = new Set<webcrypto.CryptoKey>();
+  private pending: { call: number; resolve: (key: webcrypto.CryptoKey) => void; reject: (error: Error) => void }[] = [];
 
-  readonly generate = (): Promise<KeyObject> => {
+  readonly generate = (): Promise<webcrypto.CryptoKey> => {
     this.calls += 1;
     const call = this.calls;
     return new Promise((resolve, reject) => this.pending.push({ call, resolve, reject }));
@@ -35,7 +37,7 @@ class HeldGenerator {
         if (fails(call)) {
           reject(new Error(`generation ${call} failed`));
         } else {
-          const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+          const { privateKey } = await webcrypto.subtle.generateKey(P256_ECDH, true, ['deriveBits']);
           this.made.add(privateKey);
           resolve(privateKey);
         }
@@ -66,8 +68,8 @@ async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<unk
  * Takes `count` keys that the pool holds: each take must be served without asking for a generation
  * (checked before awaiting it, since a take waiting for a held generation would never settle).
  */
-async function takeHeld(pool: EphemeralKeyPool, generator: HeldGenerator, count: number): Promise<KeyObject[]> {
-  const keys: KeyObject[] = [];
+async function takeHeld(pool: EphemeralKeyPool, generator: HeldGenerator, count: number): Promise<webcrypto.CryptoKey[]> {
+  const keys: webcrypto.CryptoKey[] = [];
   for (let taken = 0; taken < count; taken += 1) {
     const callsBefore = generator.calls;
     const key = pool.take();
@@ -78,9 +80,9 @@ async function takeHeld(pool: EphemeralKeyPool, generator: HeldGenerator, count:
 }
 
 describe('EphemeralKeyPool', function () {
-  it('hands out every key once: distinct P-256 private keys, taken one by one and many at once, across refills', async function () {
+  it('hands out every key once: distinct extractable P-256 ECDH private keys, taken one by one and many at once, across refills', async function () {
     const pool = new EphemeralKeyPool(8, 2);
-    const keys: KeyObject[] = [];
+    const keys: webcrypto.CryptoKey[] = [];
     for (let round = 0; round < 3; round += 1) {
       keys.push(await pool.take());
       keys.push(...(await Promise.all(Array.from({ length: 12 }, () => pool.take()))));
@@ -88,8 +90,9 @@ describe('EphemeralKeyPool', function () {
     }
     const publicParts = new Set<string>();
     for (const key of keys) {
-      expect([key.type, key.asymmetricKeyType, key.asymmetricKeyDetails?.namedCurve]).to.deep.equal(['private', 'ec', 'prime256v1']);
-      const { x, y } = key.export({ format: 'jwk' });
+      expect([key.type, key.extractable, key.usages]).to.deep.equal(['private', true, ['deriveBits']]);
+      expect(key.algorithm).to.deep.equal({ name: 'ECDH', namedCurve: 'P-256' });
+      const { x, y } = await webcrypto.subtle.exportKey('jwk', key);
       publicParts.add(`${x}.${y}`);
     }
     expect(publicParts.size, 'no key handed out twice').to.equal(keys.length);

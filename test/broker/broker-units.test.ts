@@ -49,14 +49,17 @@ describe('broker: pure parts and hostile input', function () {
     expect(() => canonicalJson({ a: 1n })).to.throw(TypeError);
   });
 
-  it('tee-pubkey: refuses private keys, small RSA, other curves, a missing or wrong alg, junk', async function () {
+  it('tee-pubkey: refuses private keys, small RSA, other curves, a point off the curve, a missing or wrong alg, junk', async function () {
     const ec = (await TeeKeyPair.generate('ec')).publicJwk;
     expect((await parseTeePublicKey(ec)).alg).to.equal('ECDH-ES+A256KW');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
     const priv = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
     const { alg: _alg, ...withoutAlg } = ec;
-    for (const bad of [small, p384, priv, withoutAlg, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
+    const offCurveY = Buffer.from(ec['y'] as string, 'base64url');
+    offCurveY[31] = (offCurveY[31] ?? 0) ^ 1;
+    const offCurve = { ...ec, y: offCurveY.toString('base64url') };
+    for (const bad of [small, p384, priv, withoutAlg, offCurve, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
       expect(await kbsType(() => parseTeePublicKey(bad))).to.equal('JweError');
     }
   });

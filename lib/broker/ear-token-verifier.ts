@@ -97,6 +97,8 @@ export class EarTokenVerifier {
           issuer: trusted.issuer,
           ...(this.options.audience === undefined ? {} : { audience: this.options.audience }),
           clockTolerance: TOKEN_CLOCK_SKEW_SECONDS,
+          // Without maxTokenAge jose does not look at iat: with it, an iat later than now (beyond the skew) is refused.
+          maxTokenAge: this.options.maxLifetimeSeconds,
           currentDate: new Date(nowSeconds * 1000),
           requiredClaims: ['exp', 'iat', 'nbf', 'sub'],
         }));

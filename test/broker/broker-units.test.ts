@@ -299,14 +299,15 @@ describe('broker: pure parts and hostile input', function () {
     const verifier = new EarTokenVerifier({ issuers: [{ issuer: 'i', keys: [publicKey] }], maxLifetimeSeconds: 600 });
     const teePubkey = (await TeeKeyPair.generate('ec')).publicJwk;
     const now = Math.floor(Date.now() / 1000);
-    const token = (claims: Record<string, unknown>, lifetime = 300): Promise<string> =>
-      new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer('i').setSubject('node').setIssuedAt(now).setNotBefore(now).setExpirationTime(now + lifetime).sign(privateKey);
+    const token = (claims: Record<string, unknown>, lifetime = 300, issuedAt = now): Promise<string> =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer('i').setSubject('node').setIssuedAt(issuedAt).setNotBefore(now).setExpirationTime(now + lifetime).sign(privateKey);
     const submods = (status: string, key: unknown): Record<string, unknown> => ({
       submods: { cpu0: { 'ear.status': status, 'ear.veraison.annotated-evidence': { runtime_data_claims: { 'tee-pubkey': key } } } },
     });
     expect((await verifier.check(await token(submods('affirming', teePubkey)))).agentId).to.equal('node');
     const refusals: [string, string][] = [
       [await token(submods('affirming', teePubkey), 3600), 'lifetime'],
+      [await token(submods('affirming', teePubkey), 300, now + 120), 'iat'],
       [await token(submods('contraindicated', teePubkey)), 'does not affirm'],
       [await token(submods('affirming', null)), 'no tee-pubkey'],
       [await token(submods('affirming', { kty: 'oct' })), 'unusable'],

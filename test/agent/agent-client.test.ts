@@ -9,6 +9,7 @@ import { loadOrCreateClientTls, type ServiceTls } from '../../lib/pki/service-tl
 import { httpsServiceUrl } from '../../lib/http/keylime-client.js';
 import { AgentClient } from '../../lib/agent/agent-client.js';
 import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
+import { spyOnJsonParse } from '../http/json-parse-spy.js';
 
 /** The one agent client (tenant and verifier) on the thin keep-alive client, against a real TLS server: replies, every error class, the pin. */
 describe('agent client (thin keep-alive mTLS client)', function () {
@@ -108,12 +109,7 @@ describe('agent client (thin keep-alive mTLS client)', function () {
     const log = 'QUJD'.repeat(1000);
     const reply = (code: number): [number, string] => [code, JSON.stringify({ code, status: 'x', results: { quote: 'r', mb_measurement_list: log } })];
     const request = { nonce: 'a', mask: '0x1', partial: true };
-    const parse = JSON.parse;
-    const lengths: number[] = [];
-    JSON.parse = (text: string, reviver?: Parameters<typeof JSON.parse>[1]): unknown => {
-      lengths.push(text.length);
-      return parse(text, reviver);
-    };
+    const spy = spyOnJsonParse();
     try {
       answer = () => reply(500);
       expect(await connection.integrityQuoteReply(request).catch((e: unknown) => e)).to.be.instanceOf(KeylimeHttpError);
@@ -122,10 +118,10 @@ describe('agent client (thin keep-alive mTLS client)', function () {
         expect(await connection.integrityQuoteReply(request)).to.deep.equal({ quote: 'r', mb_measurement_list: log });
       }
     } finally {
-      JSON.parse = parse;
+      spy.restore();
       connection.close();
     }
     // The 500 and the first 200 are parsed whole; the second 200 without its log.
-    expect(lengths.map((length) => length > log.length)).to.deep.equal([true, true, false]);
+    expect(spy.lengths.map((length) => length > log.length)).to.deep.equal([true, true, false]);
   });
 });

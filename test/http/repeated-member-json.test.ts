@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { readJsonBody, RepeatedMemberJsonReader, RepeatedTexts } from '../../lib/http/repeated-member-json.js';
+import { spyOnJsonParse } from './json-parse-spy.js';
 
 /**
  * The boot-log reader must give exactly what `JSON.parse` gives for every body — the same value, or
@@ -35,18 +36,13 @@ describe('http: reading a reply whose boot log repeats (RepeatedMemberJsonReader
 
   /** The lengths of the texts `JSON.parse` was given while `run` ran. */
   const parsedLengths = (run: () => void): number[] => {
-    const parse = JSON.parse;
-    const lengths: number[] = [];
-    JSON.parse = (text: string, reviver?: Parameters<typeof JSON.parse>[1]): unknown => {
-      lengths.push(text.length);
-      return parse(text, reviver);
-    };
+    const spy = spyOnJsonParse();
     try {
       run();
     } finally {
-      JSON.parse = parse;
+      spy.restore();
     }
-    return lengths;
+    return spy.lengths;
   };
 
   it('reads a repeated log without parsing it again, and the rest of the body afresh', function () {

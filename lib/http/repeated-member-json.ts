@@ -129,8 +129,9 @@ export class RepeatedMemberJsonReader {
 
   /** The value with the remembered member put back, or undefined when the body is not read that way. */
   private withoutRepeat(body: Buffer): unknown {
-    const last = this.last?.value;
-    if (last === undefined) return undefined;
+    const held = this.last;
+    const last = held?.value;
+    if (held === undefined || last === undefined) return undefined;
     const at = body.indexOf(this.quotedName);
     const start = at + this.quotedName.length + 2;
     const end = start + last.bytes.length;
@@ -151,7 +152,7 @@ export class RepeatedMemberJsonReader {
     const holder = this.holderOf(value);
     if (holder === undefined || holder[this.name] !== '') return undefined;
     holder[this.name] = last.text;
-    this.pool.use(this.last as PooledText);
+    this.pool.use(held);
     return value;
   }
 

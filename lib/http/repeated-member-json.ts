@@ -10,35 +10,80 @@ export interface RepeatedText {
   readonly bytes: Buffer;
 }
 
+/**
+ * A pool's hold on one remembered value: what a reader keeps between replies. The pool empties it when
+ * it drops the value, so a reader never keeps a text alive past the pool's byte budget.
+ */
+export interface PooledText {
+  value: RepeatedText | undefined;
+}
+
 /** Characters a JSON string holds as they are, with no escape: printable ASCII but `"` and `\`. */
 const PLAIN_JSON_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 /** Member names with one spelling in JSON text besides `\u` escapes. */
 const PLAIN_NAME = /^[A-Za-z0-9_-]+$/;
 /** Shorter member values are not remembered: parsing them costs little. */
 const MIN_REMEMBERED_LENGTH = 1024;
-/** Texts kept in a `RepeatedTexts` pool; the readers hold on to their own. */
-const POOL_SIZE = 64;
+/**
+ * Longer member values are not remembered, only parsed as sent each time: a real boot log is ~51 KB of
+ * base64, while an agent may send up to 64 MiB (`ThinHttpsClient`'s reply limit). This cap also keeps
+ * V8's hashing cheap: a string longer than 16,383 characters is hashed by its length alone, so texts of
+ * one length share a `Map` bucket and a lookup compares them; at this size and count that costs little,
+ * and only when a whole body was parsed.
+ */
+const MAX_REMEMBERED_LENGTH = 256 * 1024;
+/**
+ * Bytes a `RepeatedTexts` pool keeps at most (each text counted twice: the string and its bytes): room
+ * for ~600 distinct 51 KB boot logs, or 64 of the longest remembered.
+ */
+const POOL_BUDGET_BYTES = 64 * 1024 * 1024;
 
 /**
  * Member texts shared by the readers of one process: the agents of a fleet booted from the same
  * firmware send the same boot log, and each reader holding its own copy would keep two copies of it
- * (text and bytes) per agent. The most recently added texts are kept; a reader keeps its own entry.
+ * (text and bytes) per agent. Readers hold only a `PooledText`, so the pool's budget bounds all the
+ * remembered texts of the process, whatever the agents send: the least recently used ones are dropped
+ * first, so one agent sending a new log every round evicts its own old logs, not the fleet's shared one.
+ *
+ * A text is remembered from any 2xx reply, before the round checks it (`ThinHttpsClient` gives only
+ * those to a request's reader): an agent's log is not trusted for being remembered, only read faster
+ * while its bytes repeat, and the cap and budget bound what a hostile agent can make the pool hold.
  */
 export class RepeatedTexts {
-  private readonly texts = new Map<string, RepeatedText>();
+  private readonly byText = new Map<string, PooledText>();
+  /** The held texts, least recently used first (a `Set` keeps insertion order; a use re-inserts). */
+  private readonly byUse = new Set<PooledText>();
+  private heldBytes = 0;
 
-  /** The pool's entry for `text` (added, and the oldest dropped, when it has none). */
-  entryFor(text: string): RepeatedText {
-    let entry = this.texts.get(text);
-    if (entry === undefined) {
-      entry = { text, bytes: Buffer.from(text, 'latin1') };
-      this.texts.set(text, entry);
-      if (this.texts.size > POOL_SIZE) {
-        const oldest = this.texts.keys().next();
-        if (oldest.done !== true) this.texts.delete(oldest.value);
-      }
+  /** The pool's hold on `text` (added, and the least recently used dropped past the budget, when it has none). */
+  hold(text: string): PooledText {
+    let pooled = this.byText.get(text);
+    if (pooled === undefined) {
+      pooled = { value: { text, bytes: Buffer.from(text, 'latin1') } };
+      this.byText.set(text, pooled);
+      this.heldBytes += 2 * text.length;
+      this.evictPastBudget();
     }
-    return entry;
+    this.use(pooled);
+    return pooled;
+  }
+
+  /** Marks a held text as just used (it is dropped last). */
+  use(pooled: PooledText): void {
+    if (pooled.value === undefined) return;
+    this.byUse.delete(pooled);
+    this.byUse.add(pooled);
+  }
+
+  private evictPastBudget(): void {
+    for (const oldest of this.byUse) {
+      if (this.heldBytes <= POOL_BUDGET_BYTES) return;
+      const value = oldest.value as RepeatedText;
+      this.byUse.delete(oldest);
+      this.byText.delete(value.text);
+      this.heldBytes -= 2 * value.text.length;
+      oldest.value = undefined;
+    }
   }
 }
 
@@ -65,7 +110,7 @@ export class RepeatedMemberJsonReader {
   /** `"name"`, as bytes to find in a body and as text to find in its decoded parts. */
   private readonly quotedName: Buffer;
   private readonly quotedNameText: string;
-  private last: RepeatedText | undefined;
+  private last: PooledText | undefined;
 
   /** @param path  Where the member sits: the keys from the top object down, the last one the member. */
   constructor(
@@ -84,8 +129,9 @@ export class RepeatedMemberJsonReader {
 
   /** The value with the remembered member put back, or undefined when the body is not read that way. */
   private withoutRepeat(body: Buffer): unknown {
-    const last = this.last;
-    if (last === undefined) return undefined;
+    const held = this.last;
+    const last = held?.value;
+    if (held === undefined || last === undefined) return undefined;
     const at = body.indexOf(this.quotedName);
     const start = at + this.quotedName.length + 2;
     const end = start + last.bytes.length;
@@ -106,6 +152,7 @@ export class RepeatedMemberJsonReader {
     const holder = this.holderOf(value);
     if (holder === undefined || holder[this.name] !== '') return undefined;
     holder[this.name] = last.text;
+    this.pool.use(held);
     return value;
   }
 
@@ -113,8 +160,8 @@ export class RepeatedMemberJsonReader {
   private parseWhole(body: Buffer): unknown {
     const value = readJsonBody(body);
     const text = this.holderOf(value)?.[this.name];
-    if (typeof text === 'string' && text.length >= MIN_REMEMBERED_LENGTH && text !== this.last?.text && PLAIN_JSON_TEXT.test(text)) {
-      this.last = this.pool.entryFor(text);
+    if (typeof text === 'string' && text.length >= MIN_REMEMBERED_LENGTH && text.length <= MAX_REMEMBERED_LENGTH && text !== this.last?.value?.text && PLAIN_JSON_TEXT.test(text)) {
+      this.last = this.pool.hold(text);
     }
     return value;
   }

@@ -94,7 +94,7 @@ export class ThinHttpsClient {
   }
 
   /**
-   * One request; resolves to the envelope's `results`. `body` is JSON text; `reader` reads the reply's
+   * One request; resolves to the envelope's `results`. `body` is JSON text; `reader` reads a 2xx reply's
    * JSON (default `JSON.parse` of its text). Requests queue behind each other.
    */
   request(method: Method, path: string, body?: string, reader: JsonBodyReader = readJsonBody): Promise<unknown> {
@@ -237,7 +237,10 @@ export class ThinHttpsClient {
   private answer(job: Job, response: Http1Response): void {
     let results: unknown;
     try {
-      results = replyEnvelope(this.url(job.path), response.status, response.statusText, () => job.reader(response.body)).results;
+      // Only a 2xx body goes to the request's reader: an error reply's is read as plain JSON, and a
+      // reader that remembers (the boot logs) learns nothing from it.
+      const reader = response.status >= 200 && response.status <= 299 ? job.reader : readJsonBody;
+      results = replyEnvelope(this.url(job.path), response.status, response.statusText, () => reader(response.body)).results;
     } catch (error) {
       job.reject(error as Error);
       return;

@@ -8,6 +8,8 @@ import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-ser
 import { loadOrCreateClientTls, type ServiceTls } from '../../lib/pki/service-tls.js';
 import { httpsServiceUrl } from '../../lib/http/keylime-client.js';
 import { AgentClient } from '../../lib/agent/agent-client.js';
+import { RepeatedTexts } from '../../lib/http/repeated-member-json.js';
+import { spyOnJsonParse } from '../http/json-parse-spy.js';
 
 /** The one agent client (tenant and verifier) on the thin keep-alive client, against a real TLS server: replies, every error class, the pin. */
 describe('agent client (thin keep-alive mTLS client)', function () {
@@ -93,5 +95,33 @@ describe('agent client (thin keep-alive mTLS client)', function () {
     expect(refused).to.be.instanceOf(ServiceUnreachableError);
     expect((refused as ServiceUnreachableError).reason).to.equal('tls');
     pinnedElsewhere.close();
+  });
+
+  it('with a boot log pool, reads a repeated boot log without parsing it again, remembered from a 2xx reply only', async function () {
+    const connection = new AgentClient({
+      baseUrl: httpsServiceUrl('127.0.0.1', port),
+      agentCert: tls.certPem,
+      clientCert: client.cert,
+      clientKey: client.key,
+      apiVersion: '2.2',
+      bootLogs: new RepeatedTexts(),
+    });
+    const log = 'QUJD'.repeat(1000);
+    const reply = (code: number): [number, string] => [code, JSON.stringify({ code, status: 'x', results: { quote: 'r', mb_measurement_list: log } })];
+    const request = { nonce: 'a', mask: '0x1', partial: true };
+    const spy = spyOnJsonParse();
+    try {
+      answer = () => reply(500);
+      expect(await connection.integrityQuoteReply(request).catch((e: unknown) => e)).to.be.instanceOf(KeylimeHttpError);
+      answer = () => reply(200);
+      for (let round = 0; round < 2; round += 1) {
+        expect(await connection.integrityQuoteReply(request)).to.deep.equal({ quote: 'r', mb_measurement_list: log });
+      }
+    } finally {
+      spy.restore();
+      connection.close();
+    }
+    // The 500 and the first 200 are parsed whole; the second 200 without its log.
+    expect(spy.lengths.map((length) => length > log.length)).to.deep.equal([true, true, false]);
   });
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { readJsonBody, RepeatedMemberJsonReader, RepeatedTexts } from '../../lib/http/repeated-member-json.js';
+import { spyOnJsonParse } from './json-parse-spy.js';
 
 /**
  * The boot-log reader must give exactly what `JSON.parse` gives for every body — the same value, or
@@ -35,18 +36,13 @@ describe('http: reading a reply whose boot log repeats (RepeatedMemberJsonReader
 
   /** The lengths of the texts `JSON.parse` was given while `run` ran. */
   const parsedLengths = (run: () => void): number[] => {
-    const parse = JSON.parse;
-    const lengths: number[] = [];
-    JSON.parse = (text: string, reviver?: Parameters<typeof JSON.parse>[1]): unknown => {
-      lengths.push(text.length);
-      return parse(text, reviver);
-    };
+    const spy = spyOnJsonParse();
     try {
       run();
     } finally {
-      JSON.parse = parse;
+      spy.restore();
     }
-    return lengths;
+    return spy.lengths;
   };
 
   it('reads a repeated log without parsing it again, and the rest of the body afresh', function () {
@@ -125,13 +121,26 @@ describe('http: reading a reply whose boot log repeats (RepeatedMemberJsonReader
     const tokens = ['"', '\\', '\\"', '\\u005f', '\\u0022', 'mb_measurement_list', '"mb_measurement_list"', ':', ':"', '{', '}', '[', ']', ',', ' ', '"results"', '1', LOG];
     const reader = primed();
     const good = quoteBody(LOG);
+    // Seeded (mulberry32), so a failure repeats; most edits land outside the log, where the reader's
+    // conditions are tested (an edit inside it only makes a log that does not repeat).
+    let seed = 0x5eed;
+    const random = (): number => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
     let parsed = 0;
     for (let i = 0; i < 3000; i += 1) {
       let body = good;
       for (let edits = 1 + (i % 3); edits > 0; edits -= 1) {
-        const at = Math.floor(Math.random() * body.length);
-        const token = tokens[Math.floor(Math.random() * tokens.length)] as string;
-        body = Math.random() < 0.7 ? body.slice(0, at) + token + body.slice(at) : body.slice(0, at) + body.slice(at + 1 + Math.floor(Math.random() * 4));
+        const log = body.indexOf(LOG);
+        const outside = log >= 0 && random() < 0.9;
+        const before = log + 1;
+        const spot = Math.floor(random() * (outside ? body.length - LOG.length + 1 : body.length));
+        const at = outside && spot >= before ? spot + LOG.length - 1 : spot;
+        const token = tokens[Math.floor(random() * tokens.length)] as string;
+        body = random() < 0.7 ? body.slice(0, at) + token + body.slice(at) : body.slice(0, at) + body.slice(at + 1 + Math.floor(random() * 4));
       }
       if (expectAsJsonParse(reader, body) !== 'SyntaxError') parsed += 1;
       // Keep the reader primed with LOG (a body it read whole may have changed what it remembers).
@@ -156,5 +165,39 @@ describe('http: reading a reply whose boot log repeats (RepeatedMemberJsonReader
     const a = one.read(Buffer.from(quoteBody(LOG))) as { results: { mb_measurement_list: string } };
     const b = two.read(Buffer.from(quoteBody(LOG))) as { results: { mb_measurement_list: string } };
     expect(Object.is(a.results.mb_measurement_list, b.results.mb_measurement_list)).to.equal(true);
+  });
+
+  /** Whether `reader` read `body` with its remembered log (JSON.parse given only the short rest). */
+  const readRepeated = (reader: RepeatedMemberJsonReader, body: Buffer): boolean => {
+    const lengths = parsedLengths(() => reader.read(body));
+    return lengths.length === 1 && (lengths[0] as number) < 1024;
+  };
+
+  it('remembers a log up to 256 KiB, and parses a longer one as sent every time', function () {
+    const reader = new RepeatedMemberJsonReader(['results', 'mb_measurement_list'], new RepeatedTexts());
+    const longest = Buffer.from(quoteBody(randomBytes(196_608).toString('base64')));
+    const tooLong = Buffer.from(quoteBody(randomBytes(196_611).toString('base64')));
+    reader.read(longest);
+    expect(readRepeated(reader, longest)).to.equal(true);
+    reader.read(tooLong);
+    expect(readRepeated(reader, tooLong)).to.equal(false);
+  });
+
+  it('keeps the pool within its byte budget, dropping the least recently used logs, also from the readers', function () {
+    const pool = new RepeatedTexts();
+    const fleet = new RepeatedMemberJsonReader(['results', 'mb_measurement_list'], pool);
+    const idle = new RepeatedMemberJsonReader(['results', 'mb_measurement_list'], pool);
+    const hostile = new RepeatedMemberJsonReader(['results', 'mb_measurement_list'], pool);
+    const fleetBody = Buffer.from(quoteBody(LOG));
+    const idleBody = Buffer.from(quoteBody(randomBytes(3000).toString('base64')));
+    fleet.read(fleetBody);
+    idle.read(idleBody);
+    // A new log of the longest remembered size every round: 128 of them fill the 64 MiB budget.
+    const longest = randomBytes(196_608).toString('base64');
+    for (let round = 0; round < 140; round += 1) {
+      hostile.read(Buffer.from(quoteBody(round.toString().padStart(8, 'A') + longest.slice(8))));
+      expect(readRepeated(fleet, fleetBody), `round ${round}`).to.equal(true);
+    }
+    expect(readRepeated(idle, idleBody)).to.equal(false);
   });
 });

@@ -65,7 +65,22 @@ export async function parseTeePublicKey(jwk: unknown): Promise<TeePublicKey> {
   if (wrap === RSA_WRAP_ALG && (key.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength < MIN_RSA_BITS) {
     throw new KbsError('JweError', `tee-pubkey RSA modulus must have at least ${MIN_RSA_BITS} bits`);
   }
+  if (wrap === RSA_WRAP_ALG && !isUsableRsaExponent(record['e'] as string)) {
+    throw new KbsError('JweError', 'tee-pubkey RSA exponent must be odd and at least 3');
+  }
   return { key, alg: wrap, jwk: record };
+}
+
+/**
+ * WebCrypto imports any exponent, but e = 1 makes RSA-OAEP's "encryption" the identity (the wrapped
+ * content key would travel as good as in clear) and an even e has no inverse (RFC 8017 §3.1: odd, ≥ 3).
+ */
+function isUsableRsaExponent(base64url: string): boolean {
+  const bytes = Buffer.from(base64url, 'base64url');
+  const first = bytes.findIndex((byte) => byte !== 0);
+  if (first === -1) return false;
+  const last = bytes[bytes.length - 1] as number;
+  return (last & 1) === 1 && (bytes.length - first > 1 || last >= 3);
 }
 
 function hasStrings(record: Record<string, unknown>, fields: readonly string[]): boolean {

@@ -49,7 +49,7 @@ describe('broker: pure parts and hostile input', function () {
     expect(() => canonicalJson({ a: 1n })).to.throw(TypeError);
   });
 
-  it('tee-pubkey: refuses private keys, small RSA, other curves, a point off the curve, a missing or wrong alg, junk', async function () {
+  it('tee-pubkey: refuses private keys, small RSA, other curves, a point off the curve, an RSA exponent of 1 or even, a missing or wrong alg, junk', async function () {
     const ec = (await TeeKeyPair.generate('ec')).publicJwk;
     expect((await parseTeePublicKey(ec)).alg).to.equal('ECDH-ES+A256KW');
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
@@ -59,7 +59,12 @@ describe('broker: pure parts and hostile input', function () {
     const offCurveY = Buffer.from(ec['y'] as string, 'base64url');
     offCurveY[31] = (offCurveY[31] ?? 0) ^ 1;
     const offCurve = { ...ec, y: offCurveY.toString('base64url') };
-    for (const bad of [small, p384, priv, withoutAlg, offCurve, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
+    const rsa = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
+    expect((await parseTeePublicKey(rsa)).alg).to.equal('RSA-OAEP-256');
+    const exponent = (bytes: number[]): Record<string, unknown> => ({ ...rsa, e: Buffer.from(bytes).toString('base64url') });
+    expect((await parseTeePublicKey(exponent([0, 1, 0, 1]))).alg, 'a leading zero byte is still 65537').to.equal('RSA-OAEP-256');
+    const badExponents = [exponent([1]), exponent([0, 1]), exponent([2]), exponent([1, 0, 0]), exponent([0])];
+    for (const bad of [small, p384, priv, withoutAlg, offCurve, ...badExponents, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
       expect(await kbsType(() => parseTeePublicKey(bad))).to.equal('JweError');
     }
   });

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { expect } from 'chai';
 import { imaHashByName, type PcrBank } from '../../lib/ima/hash-algorithms.js';
+import { Pcr10Replay } from '../../lib/ima/internal/pcr10-replay.js';
 import { TemplateDigests } from '../../lib/ima/internal/template-digests.js';
 
 const DATA = Buffer.from('template data of one line');
@@ -38,6 +39,22 @@ describe('IMA template digests: the hashes a line is held to and extended with',
       digests.compute(data);
       expect(Buffer.from(digests.sha256ExtendInput.subarray(32))).to.deep.equal(hash('sha256', data, 'buffer'));
       expect(Buffer.from(digests.sha256Words.buffer, digests.sha256Words.byteOffset, digests.sha256Words.byteLength)).to.deep.equal(hash('sha256', data, 'buffer'));
+    }
+  });
+
+  it('the sha256 extend in place writes the PCR into the first half only: the digest half the policy index reads is left as computed', function () {
+    const algorithm = imaHashByName('sha1');
+    if (algorithm === undefined) throw new Error('sha1');
+    const digests = new TemplateDigests(algorithm, ['sha1', 'sha256'], false);
+    const replay = new Pcr10Replay({ sha1: '00'.repeat(20), sha256: '00'.repeat(32) }, ['sha1', 'sha256']);
+    let pcr = Buffer.alloc(32);
+    for (const data of [DATA, Buffer.from('another line'), Buffer.from('a third line')]) {
+      digests.compute(data);
+      replay.extend(digests);
+      const digest = hash('sha256', data, 'buffer');
+      pcr = hash('sha256', Buffer.concat([pcr, digest]), 'buffer');
+      expect(Buffer.from(digests.sha256Words.buffer, digests.sha256Words.byteOffset, digests.sha256Words.byteLength)).to.deep.equal(digest);
+      expect(replay.snapshot().sha256).to.equal(pcr.toString('hex'));
     }
   });
 

@@ -15,6 +15,8 @@ export class PolicyCache {
   private readonly runtime = new Map<string, { checksum: string; compiled: CompiledRuntimePolicy }>();
   private readonly mb = new Map<string, { digest: string; refstate: MbRefstate }>();
   private readonly keyrings = new Map<string, ImaKeyring>();
+  /** Per name, how often this process updated or deleted it (`changeCount`). */
+  private readonly changes = new Map<string, number>();
 
   /** The compiled runtime policy; `RuntimePolicyError` if the stored text no longer parses. */
   runtimePolicy(stored: StoredRuntimePolicy): CompiledRuntimePolicy {
@@ -57,6 +59,15 @@ export class PolicyCache {
   invalidate(name: string): void {
     this.runtime.delete(name);
     this.mb.delete(name);
+    this.changes.set(name, this.changeCount(name) + 1);
+  }
+
+  /**
+   * How many times this process updated or deleted the policies named `name`: a copy kept while the
+   * count was another (the push routes' shared reads and compiled policies) is stale.
+   */
+  changeCount(name: string): number {
+    return this.changes.get(name) ?? 0;
   }
 }
 

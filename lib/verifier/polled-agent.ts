@@ -70,12 +70,23 @@ export interface StoredAgentPolicies {
   readonly mb: StoredMbPolicy | undefined;
 }
 
-/** The database's part of `loadAgentPolicies`: the stored policies `record` names, not yet compiled. */
+/**
+ * The database's part of `loadAgentPolicies`: the stored policies `record` names, not yet compiled.
+ * A name whose row is gone throws: judged without it, the agent would have nothing checked.
+ */
 export async function readStoredPolicies(record: VerifierAgentRecord, deps: Pick<AgentPolicyDeps, 'policies'>): Promise<StoredAgentPolicies> {
+  const { runtimePolicyName, mbPolicyName } = record;
   return {
-    runtime: record.runtimePolicyName === null ? undefined : await deps.policies.findRuntime(record.runtimePolicyName),
-    mb: record.mbPolicyName === null ? undefined : await deps.policies.findMb(record.mbPolicyName),
+    runtime: runtimePolicyName === null ? undefined : stored(await deps.policies.findRuntime(runtimePolicyName), 'runtime policy', runtimePolicyName, record),
+    mb: mbPolicyName === null ? undefined : stored(await deps.policies.findMb(mbPolicyName), 'measured boot policy', mbPolicyName, record),
   };
+}
+
+function stored<T>(policy: T | undefined, kind: string, name: string, record: VerifierAgentRecord): T {
+  if (policy === undefined) {
+    throw new Error(`agent ${record.agentId} is enrolled with the ${kind} "${name}", which is not stored`);
+  }
+  return policy;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { migrateLatest } from '../../lib/db/migrate.js';
+import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { SharedPolicyReads } from '../../lib/verifier/push/push-stored-policies.js';
 import { VerifierPolicyRepository, type StoredRuntimePolicy } from '../../lib/verifier/verifier-policy-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
@@ -40,7 +41,7 @@ describe('push stored policies: one read by name for the push agents that share 
   });
 
   it('reads a name once for agents asking at once and within the reuse time, and again after it', async function () {
-    const reads = new SharedPolicyReads(store, 200, 10);
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 200, 10).since(0);
     const first = await Promise.all([reads.findRuntime('fleet'), reads.findRuntime('fleet'), reads.findRuntime('fleet')]);
     expect(store.reads).to.equal(1);
     expect(first.map((p) => p?.runtimePolicy)).to.deep.equal(['{"v":1}', '{"v":1}', '{"v":1}']);
@@ -53,7 +54,7 @@ describe('push stored policies: one read by name for the push agents that share 
   });
 
   it('keeps neither a failed read nor a name not found', async function () {
-    const reads = new SharedPolicyReads(store, 60_000, 10);
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 10).since(0);
     store.failNext = true;
     await reads.findRuntime('fleet').then(
       () => expect.fail('the failed read should reject'),
@@ -64,5 +65,18 @@ describe('push stored policies: one read by name for the push agents that share 
     await store.insertRuntime(runtimePolicy('later', '{"later":true}'));
     expect((await reads.findRuntime('later'))?.runtimePolicy).to.equal('{"later":true}');
     expect(store.reads).to.equal(4);
+  });
+
+  it('does not answer an agent enrolled after the kept read started, nor after this process changed the name', async function () {
+    const changes = new PolicyCache();
+    const shared = new SharedPolicyReads(store, changes, 60_000, 10);
+    expect((await shared.since(0).findRuntime('fleet'))?.runtimePolicy).to.equal('{"v":1}');
+    await store.updateRuntime(runtimePolicy('fleet', '{"v":2}'));
+    expect((await shared.since(0).findRuntime('fleet'))?.runtimePolicy, 'enrolled before the read').to.equal('{"v":1}');
+    expect((await shared.since(Date.now() + 1).findRuntime('fleet'))?.runtimePolicy, 'enrolled after it').to.equal('{"v":2}');
+    await store.updateRuntime(runtimePolicy('fleet', '{"v":3}'));
+    changes.invalidate('fleet');
+    expect((await shared.since(0).findRuntime('fleet'))?.runtimePolicy, 'updated here').to.equal('{"v":3}');
+    expect(store.reads).to.equal(3);
   });
 });

@@ -8,27 +8,39 @@ import { SharedPolicyReads } from './push-stored-policies.js';
  * How long the compiled policies of a push agent are reused without compiling them again, and the
  * stored policies read by name without reading them again (`SharedPolicyReads`). The pull loop keeps
  * them for as long as it polls the agent; a push agent's two requests per attestation would otherwise
- * read both stores twice. An enrolment change (another policy name, accept list or AK) is seen at
- * once (`sameEnrolment`). A new text under the same policy name is seen within a minute: compiled
- * at most 30 s ago from a read at most 30 s old (with 10 s, every fifth attestation at a 2 s interval
- * read both stores, the runtime policy whole, and parsed the AK again).
+ * read both stores twice. An enrolment change (another policy name, accept list, AK or enrolment
+ * time) is seen at once (`sameEnrolment`), read after the enrolment (`readStoredPolicies`); so is a
+ * policy this process updated or deleted (`PolicyCache.changeCount`). A new text stored by another
+ * process under the same name is seen within a minute: compiled at most 30 s ago from a read at most
+ * 30 s old (with 10 s, every fifth attestation at a 2 s interval read both stores, the runtime policy
+ * whole, and parsed the AK again).
  */
 const POLICY_REUSE_MS = 30_000;
+/**
+ * Policy names whose stored text the push agents share (`SharedPolicyReads`): a fleet has a few,
+ * and each may be megabytes of text, so far fewer than the agents.
+ */
+const SHARED_READS_CAPACITY = 32;
 
 interface CompiledPolicies {
   readonly from: VerifierAgentRecord;
   readonly at: number;
+  /** `PolicyCache.changeCount` of the runtime policy's and refstate's names when they were read. */
+  readonly changes: string;
   readonly policies: AgentPolicies;
 }
 
 /** The push agents' compiled policies, per agent, as `PushAttestations` reads them in both phases. */
 export class PushPolicyCache {
   private readonly compiled: BoundedCache<string, CompiledPolicies>;
-  private readonly deps: AgentPolicyDeps;
+  private readonly shared: SharedPolicyReads;
 
-  constructor(deps: AgentPolicyDeps, capacity: number) {
+  constructor(
+    private readonly deps: AgentPolicyDeps,
+    capacity: number,
+  ) {
     this.compiled = new BoundedCache(capacity);
-    this.deps = { ...deps, policies: new SharedPolicyReads(deps.policies, POLICY_REUSE_MS, capacity) };
+    this.shared = new SharedPolicyReads(deps.policies, deps.cache, POLICY_REUSE_MS, SHARED_READS_CAPACITY);
   }
 
   /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */
@@ -43,15 +55,26 @@ export class PushPolicyCache {
   async read(record: VerifierAgentRecord): Promise<() => AgentPolicies> {
     const cached = this.compiled.get(record.agentId);
     const now = Date.now();
-    if (cached !== undefined && sameEnrolment(cached.from, record) && now - cached.at < POLICY_REUSE_MS) {
-      return () => cached.policies;
+    const changes = this.changesOf(record);
+    if (cached !== undefined) {
+      if (sameEnrolment(cached.from, record) && now - cached.at < POLICY_REUSE_MS && cached.changes === changes) {
+        return () => cached.policies;
+      }
+      this.compiled.delete(record.agentId);
     }
-    const stored = await readStoredPolicies(record, this.deps);
+    // Read after the enrolment: the text an operator stored before enrolling the agent is the one it
+    // is judged by (`enrolledAt` is whole seconds, so a read kept from within its second is too old).
+    const stored = await readStoredPolicies(record, { policies: this.shared.since((record.enrolledAt + 1) * 1000) });
     return () => {
       const policies = compileAgentPolicies(record, stored, this.deps);
-      this.compiled.set(record.agentId, { from: record, at: now, policies });
+      this.compiled.set(record.agentId, { from: record, at: now, changes, policies });
       return policies;
     };
+  }
+
+  private changesOf(record: VerifierAgentRecord): string {
+    const count = (name: string | null): number => (name === null ? 0 : this.deps.cache.changeCount(name));
+    return `${count(record.runtimePolicyName)}/${count(record.mbPolicyName)}`;
   }
 }
 

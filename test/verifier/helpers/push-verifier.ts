@@ -113,7 +113,7 @@ export class PushVerifier {
     return webhookUrlOf(this.running().webhook);
   }
 
-  async call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, token?: string, at: RunningVerifier = this.verifier): Promise<Reply> {
+  async call(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: object, token?: string, at: RunningVerifier = this.verifier): Promise<Reply> {
     const response = await at.service.app.inject({
       method,
       url,

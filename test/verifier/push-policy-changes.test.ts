@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { expect } from 'chai';
+import { PolicyCache } from '../../lib/verifier/policy-cache.js';
+import { loadAgentPolicies } from '../../lib/verifier/polled-agent.js';
+import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
+import { policyForImaLog } from './helpers/verifier-fixture.js';
+import { contentOf, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+
+const LS = '/usr/bin/ls';
+const NOT_ALLOWED = 'ima.validation.ima-ng.not_in_allowlist';
+
+describe('push model: a policy replaced or enrolled anew is the one judged by; a named policy gone is not "no policy"', function () {
+  this.timeout(60_000);
+  const push = usePushVerifier();
+
+  function b64(text: string): string {
+    return Buffer.from(text).toString('base64');
+  }
+
+  /** The runtime policy of `node`'s IMA log, with `ls` allowed or not. */
+  function policyOf(node: PushNode, allowLs: boolean): string {
+    const ls = createHash('sha256').update(contentOf(LS)).digest('hex');
+    return policyForImaLog(path.join(push.dir, `${node.uuid}.ima`), allowLs ? { [LS]: ls } : {});
+  }
+
+  async function storePolicy(name: string, text: string, method: 'POST' | 'PUT' = 'POST'): Promise<void> {
+    const reply = await push.call(method, `/v2.6/allowlists/${name}`, { runtime_policy: b64(text) });
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(201);
+  }
+
+  async function enrolWith(node: PushNode, name: string): Promise<void> {
+    const reply = await push.enrol(node, { runtime_policy: '', runtime_policy_name: name });
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(200);
+  }
+
+  async function outcomes(node: PushNode): Promise<(string | undefined)[]> {
+    return (await push.history(node.uuid)).map((row) => row.outcome);
+  }
+
+  const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('agents enrolled before a read share it; an agent enrolled after another process replaced the text is judged by the new one', async function () {
+    const [a, b] = [await push.bootNode(), await push.bootNode()];
+    await storePolicy('fleet', policyOf(a, true));
+    await enrolWith(a, 'fleet');
+    await enrolWith(b, 'fleet');
+    await later(1100);
+    const findRuntime = VerifierPolicyRepository.prototype.findRuntime;
+    let reads = 0;
+    VerifierPolicyRepository.prototype.findRuntime = function (this: VerifierPolicyRepository, ...args) {
+      reads += 1;
+      return findRuntime.apply(this, args);
+    };
+    try {
+      await a.agent.attestOnce();
+      await b.agent.attestOnce();
+    } finally {
+      VerifierPolicyRepository.prototype.findRuntime = findRuntime;
+    }
+    expect(reads, 'one read of "fleet" for both agents').to.equal(1);
+    expect(await outcomes(a)).to.deep.equal(['pass']);
+    expect(await outcomes(b)).to.deep.equal(['pass']);
+
+    // Another process replaces the text (this one is not told), then the operator enrols a new node.
+    const policies = new VerifierPolicyRepository(push.opened.database.knex);
+    const stored = await policies.findRuntime('fleet');
+    const withoutLs = policyOf(a, false);
+    expect(await policies.updateRuntime({ ...stored!, runtimePolicy: withoutLs, checksum: createHash('sha256').update(withoutLs).digest('hex') })).to.equal(true);
+    const c = await push.bootNode();
+    await c.ima.measure([{ path: LS, content: contentOf(LS) }]);
+    await enrolWith(c, 'fleet');
+    await c.agent.attestOnce();
+    expect(await outcomes(c), 'judged by the text stored before its enrolment').to.deep.equal(['fail']);
+    expect((await push.stored(c.uuid)).state.lastEventId).to.equal(NOT_ALLOWED);
+  });
+
+  it('a text this process replaces (PUT /allowlists) judges the next attestation of the agents using it', async function () {
+    const d = await push.bootNode();
+    await storePolicy('replaced', policyOf(d, true));
+    await enrolWith(d, 'replaced');
+    await d.agent.attestOnce();
+    expect(await outcomes(d)).to.deep.equal(['pass']);
+    await storePolicy('replaced', policyOf(d, false), 'PUT');
+    await d.ima.measure([{ path: LS, content: contentOf(LS) }]);
+    await later(1100);
+    await d.agent.attestOnce();
+    expect(await outcomes(d), 'ls is not in the replaced text').to.deep.equal(['pass', 'fail']);
+    expect((await push.stored(d.uuid)).state.lastEventId).to.equal(NOT_ALLOWED);
+  });
+
+  it('an agent whose named runtime policy row is not found: phase 1 answers 500 and inserts nothing; the pull loop\'s load throws', async function () {
+    // The foreign key keeps the row while an agent names it: a read that finds none is a fault, not "no policy".
+    const e = await push.bootNode();
+    await storePolicy('gone', policyOf(e, true));
+    await enrolWith(e, 'gone');
+    const before = (await push.stored(e.uuid)).state;
+    const token = await e.agent.openSession();
+    const findRuntime = VerifierPolicyRepository.prototype.findRuntime;
+    VerifierPolicyRepository.prototype.findRuntime = () => Promise.resolve(undefined);
+    try {
+      const reply = await push.capabilities(e, token);
+      expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
+      const deps = { policies: new VerifierPolicyRepository(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' as const };
+      await loadAgentPolicies(await push.stored(e.uuid), deps).then(
+        () => expect.fail('a named policy not found should not load as "no policy"'),
+        (error: unknown) => expect(String(error)).to.contain('runtime policy "gone", which is not stored'),
+      );
+    } finally {
+      VerifierPolicyRepository.prototype.findRuntime = findRuntime;
+    }
+    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: e.uuid })).to.deep.equal([]);
+    expect((await push.stored(e.uuid)).state).to.deep.equal(before);
+  });
+});

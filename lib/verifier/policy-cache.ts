@@ -15,8 +15,8 @@ export class PolicyCache {
   private readonly runtime = new Map<string, { checksum: string; compiled: CompiledRuntimePolicy }>();
   private readonly mb = new Map<string, { digest: string; refstate: MbRefstate }>();
   private readonly keyrings = new Map<string, ImaKeyring>();
-  /** Per name, how often this process updated or deleted it (`changeCount`). */
-  private readonly changes = new Map<string, number>();
+  /** How many policy updates and deletions this process made (`changeCount`). */
+  private changes = 0;
 
   /** The compiled runtime policy; `RuntimePolicyError` if the stored text no longer parses. */
   runtimePolicy(stored: StoredRuntimePolicy): CompiledRuntimePolicy {
@@ -59,15 +59,16 @@ export class PolicyCache {
   invalidate(name: string): void {
     this.runtime.delete(name);
     this.mb.delete(name);
-    this.changes.set(name, this.changeCount(name) + 1);
+    this.changes += 1;
   }
 
   /**
-   * How many times this process updated or deleted the policies named `name`: a copy kept while the
-   * count was another (the push routes' shared reads and compiled policies) is stale.
+   * How many times this process updated or deleted a policy: a copy kept while the count was another
+   * (the push routes' shared reads and compiled policies) is stale. One count for every name, not one
+   * per name: updates are rare, and a per-name map would grow with every policy name ever changed.
    */
-  changeCount(name: string): number {
-    return this.changes.get(name) ?? 0;
+  changeCount(): number {
+    return this.changes;
   }
 }
 

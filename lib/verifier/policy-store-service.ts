@@ -11,7 +11,7 @@ import { VERIFIER_CONFIG, VERIFIER_OWNER } from './verifier-tokens.js';
  * The verifier's two named policy stores (spec §4.4–4.5: `/allowlists`, `/mbpolicies`). Policies
  * arrive already checked (`checkRuntimePolicy`, `checkMbPolicy`); an update or delete drops the
  * compiled copy from the cache, and with it the push routes' shared read and compiled policies of
- * that name (`PolicyCache.changeCount`); an update makes the agents this process polls with it
+ * every name (`PolicyCache.changeCount`, one count for all); an update makes the agents this process polls with it
  * reload; a policy in use cannot be deleted (409).
  */
 @injectable()

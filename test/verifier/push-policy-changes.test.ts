@@ -45,7 +45,7 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     await storePolicy('fleet', policyOf(a, true));
     await enrolWith(a, 'fleet');
     await enrolWith(b, 'fleet');
-    await later(1100);
+    await later(3100); // past the enrolment clock margin (3 s), so the read is shared
     const findRuntime = VerifierPolicyRepository.prototype.findRuntime;
     let reads = 0;
     VerifierPolicyRepository.prototype.findRuntime = function (this: VerifierPolicyRepository, ...args) {

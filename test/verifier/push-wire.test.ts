@@ -8,7 +8,9 @@ import { JSON_API, requested, usePushVerifier, type PushNode } from './helpers/p
 // deserialises, Keylime's statuses, and the forms of a request Keylime accepts.
 describe('push model wire compatibility: replies the Rust agent reads, Keylime\'s statuses and forms', function () {
   this.timeout(60_000);
-  const push = usePushVerifier();
+  // No test here is about silence: a 3 s timeout let the sweep add a FAIL row between two slow
+  // attestations on a loaded machine (seen in CI), so these agents may be silent for a minute.
+  const push = usePushVerifier({ pushTimeout: 60 });
 
   /** A booted, enrolled node and a session token for it. */
   async function enrolledNode(): Promise<{ node: PushNode; token: string }> {

@@ -22,11 +22,18 @@ const POLICY_REUSE_MS = 30_000;
  */
 const SHARED_READS_CAPACITY = 32;
 
+/**
+ * How far apart the database's clock (`enrolledAt`, rounded down to the second) and this process's
+ * may be: 1 s of rounding plus 2 s of skew between hosts (NTP keeps them within milliseconds). A read that started that soon after an
+ * enrolment is not trusted to have seen the text stored before it; it costs one read more.
+ */
+const ENROLMENT_CLOCK_MARGIN_MS = 3_000;
+
 interface CompiledPolicies {
   readonly from: VerifierAgentRecord;
   readonly at: number;
-  /** `PolicyCache.changeCount` of the runtime policy's and refstate's names when they were read. */
-  readonly changes: string;
+  /** `PolicyCache.changeCount` when they were read. */
+  readonly changes: number;
   readonly policies: AgentPolicies;
 }
 
@@ -55,7 +62,7 @@ export class PushPolicyCache {
   async read(record: VerifierAgentRecord): Promise<() => AgentPolicies> {
     const cached = this.compiled.get(record.agentId);
     const now = Date.now();
-    const changes = this.changesOf(record);
+    const changes = this.deps.cache.changeCount();
     if (cached !== undefined) {
       if (sameEnrolment(cached.from, record) && now - cached.at < POLICY_REUSE_MS && cached.changes === changes) {
         return () => cached.policies;
@@ -63,8 +70,9 @@ export class PushPolicyCache {
       this.compiled.delete(record.agentId);
     }
     // Read after the enrolment: the text an operator stored before enrolling the agent is the one it
-    // is judged by (`enrolledAt` is whole seconds, so a read kept from within its second is too old).
-    const stored = await readStoredPolicies(record, { policies: this.shared.since((record.enrolledAt + 1) * 1000) });
+    // is judged by. `enrolledAt` is the database's clock in whole seconds and a read's start is this
+    // process's clock: a read kept from up to ENROLMENT_CLOCK_MARGIN_MS after it counts as too old.
+    const stored = await readStoredPolicies(record, { policies: this.shared.since(record.enrolledAt * 1000 + ENROLMENT_CLOCK_MARGIN_MS) });
     return () => {
       const policies = compileAgentPolicies(record, stored, this.deps);
       this.compiled.set(record.agentId, { from: record, at: now, changes, policies });
@@ -72,10 +80,7 @@ export class PushPolicyCache {
     };
   }
 
-  private changesOf(record: VerifierAgentRecord): string {
-    const count = (name: string | null): number => (name === null ? 0 : this.deps.cache.changeCount(name));
-    return `${count(record.runtimePolicyName)}/${count(record.mbPolicyName)}`;
-  }
+
 }
 
 /**

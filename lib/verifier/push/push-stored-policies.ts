@@ -6,7 +6,7 @@ import type { StoredMbPolicy, StoredRuntimePolicy } from '../verifier-policy-rep
 interface Read<T> {
   /** When the read started (ms since the epoch). */
   readonly at: number;
-  /** `PolicyCache.changeCount` of the name when the read started. */
+  /** `PolicyCache.changeCount` when the read started. */
   readonly change: number;
   readonly value: Promise<T | undefined>;
 }
@@ -45,7 +45,7 @@ export class SharedPolicyReads {
 
   private shared<T>(reads: BoundedCache<string, Read<T>>, name: string, notBefore: number, read: () => Promise<T | undefined>): Promise<T | undefined> {
     const now = Date.now();
-    const change = this.changes.changeCount(name);
+    const change = this.changes.changeCount();
     const kept = reads.get(name);
     if (kept !== undefined && now - kept.at < this.reuseMs && kept.at >= notBefore && kept.change === change) return kept.value;
     const value = read();

@@ -25,6 +25,7 @@ export const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', '
 export const JSON_API = 'application/vnd.api+json';
 /** The push settings of the tests' verifiers (seconds): short, so that expiry and silence show quickly. */
 export const PUSH_SETTINGS = { quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 3, pushChallengeLifetime: 4 } as const;
+type PushSettings = { readonly [K in keyof typeof PUSH_SETTINGS]: number };
 const SILENT = pino({ level: 'silent' });
 
 export function contentOf(file: string): Uint8Array {
@@ -69,6 +70,9 @@ export class PushVerifier {
   private readonly nodes: PushNode[] = [];
   private started: Started | undefined;
 
+  /** `settings` replace some of PUSH_SETTINGS for this verifier. */
+  constructor(private readonly settings: Partial<PushSettings> = {}) {}
+
   get dir(): string {
     return this.running().dir;
   }
@@ -94,7 +98,7 @@ export class PushVerifier {
     });
     await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
     const revocationWebhooks = [webhookUrlOf(webhook)];
-    const verifier = await startVerifier({ dataDir: dir, ...PUSH_SETTINGS, revocationWebhooks }, { database: opened.database, inProcessForTests: true });
+    const verifier = await startVerifier({ dataDir: dir, ...PUSH_SETTINGS, ...this.settings, revocationWebhooks }, { database: opened.database, inProcessForTests: true });
     const url = await verifier.service.app.listen({ port: 0, host: '127.0.0.1' });
     this.started = { dir, opened, verifier, url, webhook };
   }
@@ -202,8 +206,8 @@ export function requested(reply: Reply): unknown[] {
 }
 
 /** A `PushVerifier` started before the suite's tests and closed after them. */
-export function usePushVerifier(): PushVerifier {
-  const push = new PushVerifier();
+export function usePushVerifier(settings: Partial<PushSettings> = {}): PushVerifier {
+  const push = new PushVerifier(settings);
   before(async function () {
     this.timeout(60_000);
     await push.start();

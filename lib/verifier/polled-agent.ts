@@ -71,8 +71,14 @@ export interface StoredAgentPolicies {
 }
 
 /**
+ * A policy an agent's row names is not stored (a foreign key makes this rare): a lasting fault of the
+ * agent's enrolment, unlike a database error, so the agent is failed rather than asked again.
+ */
+export class PolicyNotStored extends Error {}
+
+/**
  * The database's part of `loadAgentPolicies`: the stored policies `record` names, not yet compiled.
- * A name whose row is gone throws: judged without it, the agent would have nothing checked.
+ * A name whose row is gone throws `PolicyNotStored`: judged without it, the agent would have nothing checked.
  */
 export async function readStoredPolicies(record: VerifierAgentRecord, deps: Pick<AgentPolicyDeps, 'policies'>): Promise<StoredAgentPolicies> {
   const { runtimePolicyName, mbPolicyName } = record;
@@ -84,7 +90,7 @@ export async function readStoredPolicies(record: VerifierAgentRecord, deps: Pick
 
 function stored<T>(policy: T | undefined, kind: string, name: string, record: VerifierAgentRecord): T {
   if (policy === undefined) {
-    throw new Error(`agent ${record.agentId} is enrolled with the ${kind} "${name}", which is not stored`);
+    throw new PolicyNotStored(`agent ${record.agentId} is enrolled with the ${kind} "${name}", which is not stored`);
   }
   return policy;
 }

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { expect } from 'chai';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { loadAgentPolicies } from '../../lib/verifier/polled-agent.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { policyForImaLog } from './helpers/verifier-fixture.js';
-import { contentOf, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+import { contentOf, requested, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
 
 const LS = '/usr/bin/ls';
 const NOT_ALLOWED = 'ima.validation.ima-ng.not_in_allowlist';
@@ -89,7 +90,7 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     expect((await push.stored(d.uuid)).state.lastEventId).to.equal(NOT_ALLOWED);
   });
 
-  it('an agent whose named runtime policy row is not found: phase 1 answers 500 and inserts nothing; the pull loop\'s load throws', async function () {
+  it('an agent whose named runtime policy row is not found: phase 1 answers 500 and inserts nothing; the pull loop\'s load throws; evidence for an attestation issued before fails the agent (202)', async function () {
     // The foreign key keeps the row while an agent names it: a read that finds none is a fault, not "no policy".
     const e = await push.bootNode();
     await storePolicy('gone', policyOf(e, true));
@@ -111,5 +112,22 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     }
     expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: e.uuid })).to.deep.equal([]);
     expect((await push.stored(e.uuid)).state).to.deep.equal(before);
+
+    // Phase 2 of an attestation issued while the row was found: a lasting fault, judged failing rather than answered 500 again and again.
+    const attestations = `/v3.0/agents/${e.uuid}/attestations`;
+    const created = await push.call('POST', attestations, await e.agent.capabilities(), token);
+    expect(created.status, JSON.stringify(created.body)).to.equal(201);
+    await storePolicy('gone', policyOf(e, true), 'PUT'); // a change this process made: phase 2 reads the policies again
+    VerifierPolicyRepository.prototype.findRuntime = () => Promise.resolve(undefined);
+    try {
+      const reply = await push.call('PATCH', `${attestations}/latest`, await e.agent.evidence(requested(created)), token);
+      expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
+    } finally {
+      VerifierPolicyRepository.prototype.findRuntime = findRuntime;
+    }
+    const failed = (await push.stored(e.uuid)).state;
+    expect(failed.operationalState).to.equal(OperationalState.FAILED);
+    expect(failed.lastEventId).to.equal('internal.verifier.exception');
+    expect(await push.opened.database.knex('verifier_push_attestations').where({ agent_id: e.uuid, index: 0 }).first()).to.include({ stage: 'verification_complete', evaluation: 'fail' });
   });
 });

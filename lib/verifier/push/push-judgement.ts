@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
 import { decidePushException } from '../../attestation/push-failure-decision.js';
 import { UNWRITABLE_STATES } from '../round-writer.js';
+import { PolicyNotStored } from '../polled-agent.js';
 import { messageOf } from '../verifier-health.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { PushPolicyCache } from './push-policy-cache.js';
@@ -141,12 +142,17 @@ export class PushJudgement {
    * or compile, a verifier bug), the evidence was received and could not be judged: a failing verdict,
    * Keylime's `internal.verifier.exception`, as a pull round that throws — stored as any failing
    * verdict (its evidence taken at once), so the agent never keeps its last PASS on evidence nobody judged.
+   * A policy the agent names that is not stored is judged so too: it will not come back by itself.
    * Reading the stored policies is not judging: a database error there throws, and with the evidence
    * not taken nothing is stored (the agent sends it again; its silence timeout covers a long outage).
    */
   private async judge(answer: Answer, now: Date): Promise<PushVerdict> {
     const { attestation, record } = answer;
-    const compilePolicies = await this.deps.policies.read(record);
+    const compilePolicies = await this.deps.policies.read(record).catch((error: unknown) => {
+      // Thrown again where compiling throws, inside the try: judged failing.
+      if (error instanceof PolicyNotStored) return () => { throw error; };
+      throw error;
+    });
     try {
       return decidePushEvidence({
         state: record.state,

@@ -5,7 +5,7 @@ import { decideInternalError, decideTakeOver, decideTerminated, type PullDecisio
 import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { FailureAnnouncer } from './failure-announcer.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
-import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
+import { loadPolledAgent, PolicyNotStored, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { runPullRound } from './pull-round.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
@@ -121,11 +121,30 @@ export class PullScheduler {
     try {
       agent = await loadPolledAgent(record, this.options.agentDeps);
     } catch (error) {
+      if (error instanceof PolicyNotStored) return this.failUnloadable(record, error);
       this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load');
       return;
     }
     this.agents.set(record.agentId, agent);
     this.schedule(agent, 0);
+  }
+
+  /**
+   * An agent naming a policy that is not stored cannot be judged, and will not be by itself: failed as
+   * a round that throws (`internal.verifier.exception`), stored before it is announced. FAILED is not
+   * claimed again; when the write fails, the lease lapses and the next claim tries again.
+   */
+  private async failUnloadable(record: VerifierAgentRecord, error: PolicyNotStored): Promise<void> {
+    const { agentId } = record;
+    const { writer, verifierId, owner, leaseSeconds, log } = this.options;
+    log.error({ err: error, agentId }, 'cannot poll agent: a policy it names is not stored; failing it (internal.verifier.exception)');
+    const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
+    try {
+      const stored = await writer.write({ agentId, verifierId, owner, leaseSeconds, state: outcome.state, history: outcome.history });
+      if (stored) this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
+    } catch (writeError) {
+      log.error({ err: writeError, agentId }, 'could not store the failure of an agent whose policy is not stored; the next claim tries again');
+    }
   }
 
   /**

@@ -3,6 +3,7 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import type { TenantClient } from '../../lib/tenant/tenant-client.js';
+import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { createDeployment, digestOf, eventually, policyForAgent, refstateForAgent, type Deployment } from './helpers/verifier-fixture.js';
 
 describe('verifier pull loop (software TPM agents, in-process services)', function () {
@@ -74,6 +75,24 @@ describe('verifier pull loop (software TPM agents, in-process services)', functi
     await tenant.waitForState(agent.uuid, [OperationalState.INVALID_QUOTE]);
     await tenant.stopAgent(agent.uuid);
     expect((await tenant.getStatus(agent.uuid)).operational_state).to.equal(OperationalState.TENANT_FAILED);
+  });
+
+  it('an agent whose named runtime policy row is not found is Failed with internal.verifier.exception when it would be polled, not left unpolled', async function () {
+    const [stoppedRound] = await tenant.history(agent.uuid, 1);
+    // The foreign key keeps the row while an agent names it: a read that finds none is a lasting fault.
+    const findRuntime = VerifierPolicyRepository.prototype.findRuntime;
+    VerifierPolicyRepository.prototype.findRuntime = () => Promise.resolve(undefined);
+    try {
+      await tenant.reactivateAgent(agent.uuid);
+      const status = await tenant.waitForState(agent.uuid, [OperationalState.FAILED], { timeoutMs: 10_000 });
+      expect(status.last_event_id).to.equal('internal.verifier.exception');
+    } finally {
+      VerifierPolicyRepository.prototype.findRuntime = findRuntime;
+    }
+    const [latest] = await tenant.history(agent.uuid, 1);
+    expect(latest?.id).to.be.greaterThan(stoppedRound?.id ?? 0);
+    expect(latest?.outcome).to.equal('fail');
+    expect(JSON.stringify(latest?.failures[0]?.context)).to.include('which is not stored');
   });
 
   it('an unreachable agent is retried, then Failed with internal.verifier.not_reachable; delete of a failed agent is immediate', async function () {

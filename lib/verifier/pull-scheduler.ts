@@ -1,17 +1,17 @@
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
-import { decideInternalError, decideTakeOver, decideTerminated, type PullDecision, type PullSettings } from '../attestation/pull-decision.js';
+import type { PullDecision, PullSettings } from '../attestation/pull-decision.js';
 import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { FailureAnnouncer } from './failure-announcer.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { LeaseSweeper } from './lease-sweeper.js';
 import { loadPolledAgent, PolicyNotStored, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
-import { runPullRound } from './pull-round.js';
+import { RoundDecider, type DecidedRound } from './round-decider.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
-import { decideShare } from './fair-share.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
-import { messageOf, type VerifierHealth } from './verifier-health.js';
+import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
 import type { VerifierMetrics } from './verifier-metrics.js';
 
@@ -48,12 +48,6 @@ const POLLED: readonly OperationalState[] = [
 /** Node's timer limit (~24.8 days); a longer back-off (retryInterval ** n) would otherwise fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Sweep period while this process holds less than its fair share (agents another process released are taken within it). */
-const SHORT_SWEEP_MS = 1000;
-
-/** How many agents one claim statement takes at most. */
-const CLAIM_BATCH = 500;
-
 /** Back-off of a round that could not be stored, or an agent row that could not be re-read: 200 ms doubling to 2 s. */
 const STORE_RETRY: ExponentialBackoff = { initialDelayMs: 200, maxDelayMs: 2000 };
 
@@ -70,19 +64,26 @@ export class PullScheduler {
   private readonly agents = new Map<string, PolledAgent>();
   private readonly limiter: ConcurrencyLimiter;
   private readonly inFlight = new Set<Promise<void>>();
-  private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** The last sweep left this process below its fair share: sweep again soon, to take released agents quickly. */
-  private belowShare = false;
   /**
    * Announces agents whose stored verdict failed them, to the webhooks and to every agent polled here;
    * the push side of the same process announces through it too.
    */
   readonly failures: FailureAnnouncer;
+  private readonly decider: RoundDecider;
+  private readonly sweeper: LeaseSweeper;
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
+    this.decider = new RoundDecider(options, this.failures);
+    this.sweeper = new LeaseSweeper(options, {
+      agents: this.agents,
+      isClosed: () => this.closed,
+      adopt: (record) => this.adopt(record),
+      drop: (agentId) => this.drop(agentId),
+      track: (task) => this.track(task),
+    });
   }
 
   /** Agents this process polls now. */
@@ -104,12 +105,7 @@ export class PullScheduler {
 
   /** Claims the agents this process may poll (after a restart: every one it held) and starts the sweeps. */
   async start(): Promise<void> {
-    const { repository, owner, leaseSeconds, verifierId } = this.options;
-    for (const record of await repository.reclaimOwn(verifierId, owner, leaseSeconds)) {
-      await this.takeOver(record);
-    }
-    await this.sweep();
-    this.scheduleSweep();
+    await this.sweeper.start();
   }
 
   /** Starts polling a freshly enrolled agent that this process owns. */
@@ -121,30 +117,12 @@ export class PullScheduler {
     try {
       agent = await loadPolledAgent(record, this.options.agentDeps);
     } catch (error) {
-      if (error instanceof PolicyNotStored) return this.failUnloadable(record, error);
+      if (error instanceof PolicyNotStored) return this.decider.failUnloadable(record, error);
       this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load');
       return;
     }
     this.agents.set(record.agentId, agent);
     this.schedule(agent, 0);
-  }
-
-  /**
-   * An agent naming a policy that is not stored cannot be judged, and will not be by itself: failed as
-   * a round that throws (`internal.verifier.exception`), stored before it is announced. FAILED is not
-   * claimed again; when the write fails, the lease lapses and the next claim tries again.
-   */
-  private async failUnloadable(record: VerifierAgentRecord, error: PolicyNotStored): Promise<void> {
-    const { agentId } = record;
-    const { writer, verifierId, owner, leaseSeconds, log } = this.options;
-    log.error({ err: error, agentId }, 'cannot poll agent: a policy it names is not stored; failing it (internal.verifier.exception)');
-    const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
-    try {
-      const stored = await writer.write({ agentId, verifierId, owner, leaseSeconds, state: outcome.state, history: outcome.history });
-      if (stored) this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
-    } catch (writeError) {
-      log.error({ err: writeError, agentId }, 'could not store the failure of an agent whose policy is not stored; the next claim tries again');
-    }
   }
 
   /**
@@ -167,7 +145,7 @@ export class PullScheduler {
   /** Stops every timer, waits for rounds in flight, and lets this process's leases expire now. */
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.sweepTimer);
+    this.sweeper.stop();
     for (const agent of this.agents.values()) {
       clearTimeout(agent.timer);
     }
@@ -208,30 +186,12 @@ export class PullScheduler {
   }
 
   /** Runs one round; undefined when the agent is no longer polled here. */
-  private async round(agent: PolledAgent): Promise<{ outcome: PullDecision; at: number } | undefined> {
+  private async round(agent: PolledAgent): Promise<DecidedRound | undefined> {
     const id = agent.enrolment.agentId;
     if (this.closed || this.agents.get(id) !== agent) {
       return undefined;
     }
-    agent.running = true;
-    const startedAt = Date.now();
-    this.options.metrics?.roundStarted(Math.max(0, startedAt - agent.dueAt) / 1000);
-    let outcome: PullDecision;
-    const position = { state: agent.state, retries: agent.retries };
-    try {
-      if (agent.state.operationalState === OperationalState.TERMINATED) {
-        outcome = decideTerminated(position);
-        agent.reconcileAfterRound = true;
-      } else {
-        outcome = await runPullRound(agent, this.options.round);
-      }
-    } catch (error) {
-      this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');
-      outcome = decideInternalError(position, messageOf(error), this.options.round);
-    }
-    const at = Date.now();
-    this.options.metrics?.roundDecided(outcome.history?.outcome ?? 'none', (at - startedAt) / 1000);
-    return { outcome, at };
+    return this.decider.decide(agent);
   }
 
   /**
@@ -370,81 +330,5 @@ export class PullScheduler {
       this.agents.delete(agentId);
       this.options.health.writeSettled(agentId);
     }
-  }
-
-  private scheduleSweep(): void {
-    if (this.closed) {
-      return;
-    }
-    this.sweepTimer = setTimeout(() => {
-      this.track(
-        this.sweep()
-          .then(() => this.options.health.sweepSucceeded())
-          .catch((error: unknown) => {
-            this.options.health.sweepFailed(error);
-            this.options.log.error({ err: error }, 'lease sweep failed');
-          })
-          .finally(() => this.scheduleSweep()),
-      );
-    }, this.belowShare ? SHORT_SWEEP_MS : Math.max(200, (this.options.leaseSeconds * 1000) / 3));
-  }
-
-  /**
-   * Beats, renews the leases of the agents whose last round is stored, lets go of the agents held
-   * above this process's fair share (`decideShare`), then claims agents nobody holds, in batches, up
-   * to that share.
-   */
-  private async sweep(): Promise<void> {
-    const { repository, processes, owner, leaseSeconds, verifierId } = this.options;
-    await processes.beat(owner, verifierId);
-    const stored = [...this.agents.values()].filter((agent) => agent.writeAttempts === 0).map((agent) => agent.enrolment.agentId);
-    await repository.renewLeases(owner, leaseSeconds, stored);
-    const share = decideShare(await processes.population(verifierId, leaseSeconds), this.agents.size);
-    if (share.release > 0) {
-      await this.release(share.release);
-    }
-    let room = share.claim;
-    this.belowShare = false;
-    while (room > 0 && !this.closed) {
-      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room));
-      for (const record of claimed) {
-        await this.takeOver(record);
-      }
-      if (claimed.length < Math.min(CLAIM_BATCH, room)) {
-        // Nothing free now, but another process holds more than its share: it lets go at its sweep.
-        this.belowShare = true;
-        return;
-      }
-      room -= claimed.length;
-    }
-  }
-
-  /**
-   * Stops polling `count` idle agents (no round in flight, last round stored) and lets their leases
-   * expire now: another live process claims them from their stored state at its next sweep.
-   */
-  private async release(count: number): Promise<void> {
-    const idle = [...this.agents.values()].filter((agent) => !agent.running && agent.writeAttempts === 0).slice(0, count);
-    const ids = idle.map((agent) => agent.enrolment.agentId);
-    for (const id of ids) {
-      this.drop(id);
-    }
-    await this.options.repository.releaseAgents(this.options.owner, ids);
-    this.options.log.info({ released: ids.length, polled: this.agents.size }, 'released agents above the fair share');
-  }
-
-  /** A claimed agent this process does not poll yet: TERMINATED ones are deleted, others restart (Keylime: START). */
-  private async takeOver(record: VerifierAgentRecord): Promise<void> {
-    if (this.agents.has(record.agentId)) {
-      return;
-    }
-    const takeOver = decideTakeOver(record.state);
-    if (takeOver.kind === 'delete') {
-      await this.options.repository.delete(record.agentId);
-      return;
-    }
-    this.options.log.info({ agentId: record.agentId, from: record.state.operationalState, nextImaEntry: record.state.ima.nextEntry }, 'taking agent over');
-    this.options.metrics?.tookOver();
-    await this.adopt({ ...record, state: takeOver.state });
   }
 }

@@ -1,0 +1,135 @@
+import { decideTakeOver } from '../attestation/pull-decision.js';
+import { decideShare } from './fair-share.js';
+import type { PolledAgent } from './polled-agent.js';
+import type { VerifierAgentRecord } from './verifier-agent-record.js';
+import type { PullSchedulerOptions } from './pull-scheduler.js';
+
+/** Sweep period while this process holds less than its fair share (agents another process released are taken within it). */
+const SHORT_SWEEP_MS = 1000;
+
+/** How many agents one claim statement takes at most. */
+const CLAIM_BATCH = 500;
+
+/** The scheduler's options the sweep reads. */
+export type LeaseSweeperOptions = Pick<
+  PullSchedulerOptions,
+  'repository' | 'processes' | 'health' | 'metrics' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'
+>;
+
+/** What the sweep needs of the scheduler that owns it: its agents, and how it starts and stops polling one. */
+export interface SweptAgents {
+  readonly agents: ReadonlyMap<string, PolledAgent>;
+  isClosed(): boolean;
+  adopt(record: VerifierAgentRecord): Promise<void>;
+  drop(agentId: string): void;
+  track(task: Promise<void>): void;
+}
+
+/**
+ * The lease side of the pull loop: every `leaseSeconds / 3` it beats, renews this process's leases,
+ * lets go of agents above its fair share and claims agents nobody holds — new enrolments by other
+ * processes, or the agents of a process that died.
+ */
+export class LeaseSweeper {
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** The last sweep left this process below its fair share: sweep again soon, to take released agents quickly. */
+  private belowShare = false;
+
+  constructor(
+    private readonly options: LeaseSweeperOptions,
+    private readonly scheduler: SweptAgents,
+  ) {}
+
+  /** Claims the agents this process may poll (after a restart: every one it held) and starts the sweeps. */
+  async start(): Promise<void> {
+    const { repository, owner, leaseSeconds, verifierId } = this.options;
+    for (const record of await repository.reclaimOwn(verifierId, owner, leaseSeconds)) {
+      await this.takeOver(record);
+    }
+    await this.sweep();
+    this.scheduleSweep();
+  }
+
+  /** Stops the next sweep (one in flight is tracked by the scheduler). */
+  stop(): void {
+    clearTimeout(this.sweepTimer);
+  }
+
+  private scheduleSweep(): void {
+    if (this.scheduler.isClosed()) {
+      return;
+    }
+    this.sweepTimer = setTimeout(() => {
+      this.scheduler.track(
+        this.sweep()
+          .then(() => this.options.health.sweepSucceeded())
+          .catch((error: unknown) => {
+            this.options.health.sweepFailed(error);
+            this.options.log.error({ err: error }, 'lease sweep failed');
+          })
+          .finally(() => this.scheduleSweep()),
+      );
+    }, this.belowShare ? SHORT_SWEEP_MS : Math.max(200, (this.options.leaseSeconds * 1000) / 3));
+  }
+
+  /**
+   * Beats, renews the leases of the agents whose last round is stored, lets go of the agents held
+   * above this process's fair share (`decideShare`), then claims agents nobody holds, in batches, up
+   * to that share.
+   */
+  private async sweep(): Promise<void> {
+    const { repository, processes, owner, leaseSeconds, verifierId } = this.options;
+    const { agents } = this.scheduler;
+    await processes.beat(owner, verifierId);
+    const stored = [...agents.values()].filter((agent) => agent.writeAttempts === 0).map((agent) => agent.enrolment.agentId);
+    await repository.renewLeases(owner, leaseSeconds, stored);
+    const share = decideShare(await processes.population(verifierId, leaseSeconds), agents.size);
+    if (share.release > 0) {
+      await this.release(share.release);
+    }
+    let room = share.claim;
+    this.belowShare = false;
+    while (room > 0 && !this.scheduler.isClosed()) {
+      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room));
+      for (const record of claimed) {
+        await this.takeOver(record);
+      }
+      if (claimed.length < Math.min(CLAIM_BATCH, room)) {
+        // Nothing free now, but another process holds more than its share: it lets go at its sweep.
+        this.belowShare = true;
+        return;
+      }
+      room -= claimed.length;
+    }
+  }
+
+  /**
+   * Stops polling `count` idle agents (no round in flight, last round stored) and lets their leases
+   * expire now: another live process claims them from their stored state at its next sweep.
+   */
+  private async release(count: number): Promise<void> {
+    const { agents } = this.scheduler;
+    const idle = [...agents.values()].filter((agent) => !agent.running && agent.writeAttempts === 0).slice(0, count);
+    const ids = idle.map((agent) => agent.enrolment.agentId);
+    for (const id of ids) {
+      this.scheduler.drop(id);
+    }
+    await this.options.repository.releaseAgents(this.options.owner, ids);
+    this.options.log.info({ released: ids.length, polled: agents.size }, 'released agents above the fair share');
+  }
+
+  /** A claimed agent this process does not poll yet: TERMINATED ones are deleted, others restart (Keylime: START). */
+  private async takeOver(record: VerifierAgentRecord): Promise<void> {
+    if (this.scheduler.agents.has(record.agentId)) {
+      return;
+    }
+    const takeOver = decideTakeOver(record.state);
+    if (takeOver.kind === 'delete') {
+      await this.options.repository.delete(record.agentId);
+      return;
+    }
+    this.options.log.info({ agentId: record.agentId, from: record.state.operationalState, nextImaEntry: record.state.ima.nextEntry }, 'taking agent over');
+    this.options.metrics?.tookOver();
+    await this.scheduler.adopt({ ...record, state: takeOver.state });
+  }
+}

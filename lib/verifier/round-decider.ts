@@ -1,0 +1,70 @@
+import { OperationalState } from '../attestation/operational-state.js';
+import { decideInternalError, decideTerminated, type PullDecision } from '../attestation/pull-decision.js';
+import type { FailureAnnouncer } from './failure-announcer.js';
+import type { PolicyNotStored, PolledAgent } from './polled-agent.js';
+import { runPullRound } from './pull-round.js';
+import type { PullSchedulerOptions } from './pull-scheduler.js';
+import type { VerifierAgentRecord } from './verifier-agent-record.js';
+import { messageOf } from './verifier-health.js';
+
+/** The scheduler's options the decisions read. */
+export type RoundDeciderOptions = Pick<PullSchedulerOptions, 'writer' | 'metrics' | 'round' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'>;
+
+/** A round's decision and when it was taken (the next round is timed from it). */
+export interface DecidedRound {
+  readonly outcome: PullDecision;
+  readonly at: number;
+}
+
+/**
+ * What an agent polled here comes to: its round, TERMINATED (taken as decided), or an internal error
+ * (failed as `internal.verifier.exception`) — and the failure of an agent that cannot even be loaded.
+ */
+export class RoundDecider {
+  constructor(
+    private readonly options: RoundDeciderOptions,
+    private readonly failures: FailureAnnouncer,
+  ) {}
+
+  /** Runs one round of an agent this process polls. */
+  async decide(agent: PolledAgent): Promise<DecidedRound> {
+    const id = agent.enrolment.agentId;
+    agent.running = true;
+    const startedAt = Date.now();
+    this.options.metrics?.roundStarted(Math.max(0, startedAt - agent.dueAt) / 1000);
+    let outcome: PullDecision;
+    const position = { state: agent.state, retries: agent.retries };
+    try {
+      if (agent.state.operationalState === OperationalState.TERMINATED) {
+        outcome = decideTerminated(position);
+        agent.reconcileAfterRound = true;
+      } else {
+        outcome = await runPullRound(agent, this.options.round);
+      }
+    } catch (error) {
+      this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');
+      outcome = decideInternalError(position, messageOf(error), this.options.round);
+    }
+    const at = Date.now();
+    this.options.metrics?.roundDecided(outcome.history?.outcome ?? 'none', (at - startedAt) / 1000);
+    return { outcome, at };
+  }
+
+  /**
+   * An agent naming a policy that is not stored cannot be judged, and will not be by itself: failed as
+   * a round that throws (`internal.verifier.exception`), stored before it is announced. FAILED is not
+   * claimed again; when the write fails, the lease lapses and the next claim tries again.
+   */
+  async failUnloadable(record: VerifierAgentRecord, error: PolicyNotStored): Promise<void> {
+    const { agentId } = record;
+    const { writer, verifierId, owner, leaseSeconds, log } = this.options;
+    log.error({ err: error, agentId }, 'cannot poll agent: a policy it names is not stored; failing it (internal.verifier.exception)');
+    const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
+    try {
+      const stored = await writer.write({ agentId, verifierId, owner, leaseSeconds, state: outcome.state, history: outcome.history });
+      if (stored) this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
+    } catch (writeError) {
+      log.error({ err: writeError, agentId }, 'could not store the failure of an agent whose policy is not stored; the next claim tries again');
+    }
+  }
+}

@@ -24,8 +24,9 @@ const SHARED_READS_CAPACITY = 32;
 
 /**
  * How far apart the database's clock (`enrolledAt`, rounded down to the second) and this process's
- * may be: 1 s of rounding plus 2 s of skew between hosts (NTP keeps them within milliseconds). A read that started that soon after an
- * enrolment is not trusted to have seen the text stored before it; it costs one read more.
+ * may be: 1 s of rounding plus 2 s of skew between hosts (NTP keeps them within milliseconds). A
+ * read that started that soon after an enrolment is not trusted to have seen the text stored before
+ * it; it costs one read more.
  */
 const ENROLMENT_CLOCK_MARGIN_MS = 3_000;
 
@@ -79,8 +80,6 @@ export class PushPolicyCache {
       return policies;
     };
   }
-
-
 }
 
 /**

@@ -5,6 +5,7 @@ import { parseRequestBody } from '../http/json-guard.js';
 import { fastEvidenceBody } from './evidence-body-fast-path.js';
 import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
 import { EvidenceBody, type TpmEvidenceData } from './verifier-dtos.js';
+import { messageOf } from './error-message.js';
 
 /** The verifier settings the evidence checks read. */
 export interface EvidenceCheckOptions {
@@ -41,7 +42,7 @@ export function checkEvidence(bodyText: string, cache: EvidenceInputsCache, opti
     if (error instanceof IronlimeError) {
       return { kind: 'refused', code: error.code, message: error.message };
     }
-    return { kind: 'internal', message: error instanceof Error ? error.message : String(error) };
+    return { kind: 'internal', message: messageOf(error) };
   }
 }
 

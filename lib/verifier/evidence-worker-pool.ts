@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { EvidenceAnswer, EvidenceCheckOptions } from './evidence-check.js';
+import { messageOf } from './error-message.js';
 
 /** One request's body text, posted to a worker. */
 export interface EvidenceJob {
@@ -146,7 +147,7 @@ export class EvidenceWorkerPool {
     try {
       worker.thread.postMessage(batch);
     } catch (error) {
-      const message = `the evidence could not be passed to a worker: ${error instanceof Error ? error.message : String(error)}`;
+      const message = `the evidence could not be passed to a worker: ${messageOf(error)}`;
       for (const job of batch) {
         worker.pending.get(job.id)?.({ kind: 'internal', message });
         worker.pending.delete(job.id);

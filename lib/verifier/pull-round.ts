@@ -16,6 +16,7 @@ import { verifyQuoteSignatureAhead, type SignatureVerdict } from '../tpm/signatu
 import { freshNonce } from './nonce.js';
 import type { PolledAgent } from './polled-agent.js';
 import { wrapVKey } from './v-key.js';
+import { messageOf } from './error-message.js';
 
 /**
  * One pull round for `agent` (spec §6.2), as I/O only: the engine (`lib/attestation/pull-decision.ts`)
@@ -106,7 +107,7 @@ async function deliverV(
 
 /** Classifies what the HTTP client threw; the engine decides what it means. */
 export function transportFailure(error: unknown): TransportFailure {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   if (error instanceof ServiceUnreachableError) {
     return { kind: 'no_answer', message };
   }

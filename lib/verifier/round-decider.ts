@@ -5,7 +5,7 @@ import type { PolicyNotStored, PolledAgent } from './polled-agent.js';
 import { runPullRound } from './pull-round.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
-import { messageOf } from './verifier-health.js';
+import { messageOf } from './error-message.js';
 
 /** The scheduler's options the decisions read. */
 export type RoundDeciderOptions = Pick<PullSchedulerOptions, 'writer' | 'metrics' | 'round' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'>;

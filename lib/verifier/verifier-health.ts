@@ -1,3 +1,5 @@
+import { messageOf } from './error-message.js';
+
 /**
  * Whether this verifier can do its job, for the public `GET /health`: it is NOT ready while any
  * round's verdict waits to be stored (a verdict not committed is one nobody can act on), while its
@@ -38,9 +40,4 @@ export class VerifierHealth {
     }
     return this.sweepError === undefined ? undefined : `lease sweep failed: ${this.sweepError}`;
   }
-}
-
-/** The message of a thrown value, whatever was thrown. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -16,6 +16,7 @@ import { PolicyNotFound, VerifierAgentNotFound, VerifierConflict } from './verif
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { VerifierHealth } from './verifier-health.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
+import { messageOf } from './error-message.js';
 
 /** States an agent is deleted in at once; in the others DELETE is Keylime's TERMINATED handshake (202). */
 const DELETE_AT_ONCE: readonly OperationalState[] = [
@@ -243,7 +244,7 @@ async function pingDatabase(knex: Knex, timeoutMs = 1000): Promise<string | unde
     return await Promise.race([
       knex.raw('select 1').then(
         () => undefined,
-        (error: unknown) => `the database refused: ${error instanceof Error ? error.message : String(error)}`,
+        (error: unknown) => `the database refused: ${messageOf(error)}`,
       ),
       late,
     ]);

@@ -3,7 +3,7 @@ import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type Pus
 import { decidePushException } from '../../attestation/push-failure-decision.js';
 import { UNWRITABLE_STATES } from '../round-writer.js';
 import { PolicyNotStored } from '../polled-agent.js';
-import { messageOf } from '../verifier-health.js';
+import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { PushPolicyCache } from './push-policy-cache.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushRepository } from './push-repository.js';

@@ -116,8 +116,9 @@ export type ActivationOutcome =
  * Unauthenticated registrations are bounded: a never-activated record expires `inactiveTtlSeconds`
  * after its last registration (expired rows are removed by the next registration or listing, and
  * cannot be activated), and a new agent id is refused once its EK is registered under
- * `maxAgentsPerEk` ids. Registrations of one EK are serialised with a transaction-scoped advisory
- * lock on the EK, so two concurrent ones cannot both pass the count.
+ * `maxAgentsPerEk` ids. Registrations of one EK, and of one host id, are serialised with
+ * transaction-scoped advisory locks, so two concurrent ones cannot both pass the count or both judge
+ * continuity against a host they do not yet see.
  */
 export class RegistrarAgentRepository {
   constructor(
@@ -128,8 +129,8 @@ export class RegistrarAgentRepository {
   /**
    * Locks `agentId`, hands the current record (or undefined) and the records of other agent ids with
    * the same host id to `decide`, and stores what it returns. `decide` may throw to refuse the
-   * registration; the row is then left untouched. Registrations of one EK (or, without one, of one
-   * host id) are serialised.
+   * registration; the row is then left untouched. Registrations of one EK, and of one host id, are
+   * serialised.
    */
   async register(
     agentId: string,
@@ -139,7 +140,9 @@ export class RegistrarAgentRepository {
     try {
       return await this.knex.transaction(async (trx) => {
         await this.deleteExpired(trx);
-        await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [key.ekTpm === null ? `registrar-host:${key.hostIdHash ?? agentId}` : `registrar-ek:${key.ekTpm}`]);
+        for (const name of advisoryLocks(agentId, key)) {
+          await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [name]);
+        }
         const current = await this.lockRow(trx, agentId);
         if (current === undefined && key.ekTpm !== null) {
           await this.checkEkCount(trx, agentId, key.ekTpm);
@@ -252,6 +255,18 @@ export class RegistrarAgentRepository {
       .first();
     return row === undefined ? undefined : fromRow(row);
   }
+}
+
+/**
+ * The advisory locks a registration takes: its host id (continuity is judged against every record of
+ * that host, so a TPM registration that names one must wait for a host-only one, and the reverse), then
+ * its EK (the per-EK count). Always in that order, so two registrations never wait on each other.
+ */
+function advisoryLocks(agentId: string, key: { readonly ekTpm: string | null; readonly hostIdHash: string | null }): string[] {
+  const host = key.hostIdHash === null ? [] : [`registrar-host:${key.hostIdHash}`];
+  const ek = key.ekTpm === null ? [] : [`registrar-ek:${key.ekTpm}`];
+  const locks = [...host, ...ek];
+  return locks.length > 0 ? locks : [`registrar-host:${agentId}`];
 }
 
 function toRow(agent: StoredAgent): AgentRow {

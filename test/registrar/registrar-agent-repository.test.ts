@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import { expect } from 'chai';
 import { TPM_IDENTITY } from './helpers/stored-identity.js';
 import { RegistrarAgentRepository, type StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
@@ -108,6 +109,45 @@ forEachDatabase(
       }
       expect((await repo.find(id))?.regcount).to.equal(1);
     });
+
+    it('serialises a TPM registration naming a host id with a host-only one: the later judges against the earlier', async function () {
+      if (fixture.kind === 'pglite') this.skip();
+      const knex = fixture.database.knex;
+      const host = randomBytes(32).toString('hex');
+      const tpmId = randomUUID();
+      const hostOnlyId = randomUUID();
+      // An uncommitted row under the TPM registration's id: its insert waits on it, holding every lock it took.
+      const blocker = await knex.transaction();
+      const blockerPid = Number(((await blocker.raw('SELECT pg_backend_pid() AS pid')) as { rows: { pid: number }[] }).rows[0]?.pid);
+      await blocker('registrar_agents').insert({ agent_id: tpmId, ek_tpm: 'AAEC', aik_tpm: 'AwQF', activation_key: '' });
+      const first = repo.register(tpmId, { ekTpm: 'AAEC', hostIdHash: host }, () => record({ hostIdHash: host }));
+      await waitForWaiters(knex, blockerPid, 1);
+      let seen: string[] | undefined;
+      const second = repo.register(hostOnlyId, { ekTpm: null, hostIdHash: host }, (_current, sameHost) => {
+        seen = sameHost.map((agent) => agent.agentId);
+        return record({ ekTpm: null, aikTpm: null, identityMode: 'id-only', trustLevel: 'id-only', hostIdHash: host, active: true });
+      });
+      // Serialised, the host-only registration waits behind the TPM one; unserialised, it is already done.
+      await Promise.race([second, waitForWaiters(knex, blockerPid, 2)]);
+      await blocker.rollback();
+      await first;
+      await second;
+      expect(seen).to.deep.equal([tpmId]);
+    });
   },
   { migrate: true },
 );
+
+/** Resolves once `count` backends wait on `blockerPid`, directly or behind one that does. */
+async function waitForWaiters(knex: Knex, blockerPid: number, count: number): Promise<void> {
+  for (;;) {
+    const result = (await knex.raw(
+      `WITH direct AS (SELECT pid FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid)))
+       SELECT (SELECT count(*) FROM direct) + (SELECT count(*) FROM pg_stat_activity a
+         WHERE EXISTS (SELECT 1 FROM direct d WHERE d.pid = ANY(pg_blocking_pids(a.pid)))) AS n`,
+      [blockerPid],
+    )) as { rows: { n: string }[] };
+    if (Number(result.rows[0]?.n) >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

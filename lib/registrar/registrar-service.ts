@@ -103,6 +103,7 @@ export class RegistrarService {
       identityMode: mode,
       trustLevel: trustLevelOfMode(mode),
       ekTpm: null,
+      ekKeyHash: null,
       ekCertDer: null,
       aikTpm: null,
       hostIdHash: host,

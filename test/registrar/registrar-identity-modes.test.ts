@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { HostId } from '../../lib/identity/host-id.js';
 import { hostIdHash } from '../../lib/identity/host-id.js';
-import { hostProofKey, hostSecretProof, newHostSecret } from '../../lib/identity/host-secret-proof.js';
+import { hostProofKey, hostRegistrationProof, hostSecretProof, newHostSecret } from '../../lib/identity/host-secret-proof.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
@@ -71,7 +71,7 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         const key = hostProofKey(secret, hostIdHash(hostId));
         const nonce = await agentClient.registerHost(id, { mode: 'id-secret', hostId, ...(sendKey ? { hostProofKey: key.toString('hex') } : {}), ip: '127.0.0.1', port: 9002, mtlsCert: 'disabled' });
         expect(nonce).to.match(/^[0-9a-f]{64}$/);
-        const proof = hostSecretProof(key, id, nonce as string);
+        const proof = hostRegistrationProof(key, id, nonce as string);
         await agentClient.proveHost(id, proof);
         return proof;
       }
@@ -116,6 +116,16 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         await registerSecret(id, hostId, secret, false);
       });
 
+      it('does not take a liveness proof for the registration nonce: the two are labelled apart', async function () {
+        const id = randomUUID();
+        const hostId = freshHostId();
+        const key = hostProofKey(newHostSecret(), hostIdHash(hostId));
+        const nonce = await agentClient.registerHost(id, { mode: 'id-secret', hostId, hostProofKey: key.toString('hex'), mtlsCert: 'disabled' });
+        // What the host's liveness route answers anyone who sends it this nonce.
+        const reply = await refusal(agentClient.proveHost(id, hostSecretProof(key, id, nonce as string)));
+        expect(reply.remoteHttpStatus).to.equal(400);
+      });
+
       it('refuses an id-secret host that lost its secret, presents another one, or replays an old proof', async function () {
         const id = randomUUID();
         const hostId = freshHostId();
@@ -137,7 +147,7 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         expect(replay.remoteHttpStatus).to.equal(400);
         expect((await admin.identity(id)).flagged_reason).to.equal('a host proof did not match');
         // The nonce is spent by the failed attempt: even the right proof for it no longer counts.
-        const late = await refusal(agentClient.proveHost(id, hostSecretProof(hostProofKey(secret, hostIdHash(hostId)), id, nonce as string)));
+        const late = await refusal(agentClient.proveHost(id, hostRegistrationProof(hostProofKey(secret, hostIdHash(hostId)), id, nonce as string)));
         expect(late.remoteHttpStatus).to.equal(400);
       });
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
 import type { HostId } from '../../lib/identity/host-id.js';
 import { hostIdHash } from '../../lib/identity/host-id.js';
@@ -10,6 +10,7 @@ import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/softwa
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { adminClient, createRegistrarTestEnvironment, refusal, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
+import { intermediateEkCa } from './helpers/intermediate-ek-ca.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
 
 /** A MAC no other test uses (locally administered, unicast). */
@@ -82,6 +83,26 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         const shown = await admin.show(id);
         expect(shown.trust_level).to.equal('hardware-tpm');
         expect((await admin.identity(id)).identity_mode).to.equal('tpm');
+      });
+
+      it('a TPM whose EK certificate chains through an intermediate sent before it in a PEM ekcert is hardware-tpm', async function () {
+        const intermediate = intermediateEkCa(env.ekCa, 'registrar test EK intermediate');
+        const tpm = await createSoftwareTpm({ issueEkCertificate: (key) => intermediate.issue(key) });
+        try {
+          const ek = await tpm.ensureEk();
+          const ak = await tpm.ensureAk('sha256');
+          const leafPem = new X509Certificate(ek.ekCertificate as Uint8Array).toString();
+          const id = randomUUID();
+          const registration = { ekPublic: ek.ekPublic, ekCertificate: `${intermediate.certificatePem}${leafPem}`, akPublic: ak.akPublic, mtlsCert: 'disabled' };
+          const blob = await agentClient.registerTpm(id, registration, 'tpm');
+          await agentClient.activate(id, authTagFor(await tpm.activateCredential(blob), id));
+          expect((await admin.show(id)).trust_level).to.equal('hardware-tpm');
+          // Without the intermediate the same certificate does not chain.
+          const alone = await refusal(agentClient.registerTpm(randomUUID(), { ...registration, ekCertificate: leafPem }, 'tpm'));
+          expect(alone.remoteHttpStatus).to.equal(403);
+        } finally {
+          await tpm.close();
+        }
       });
 
       it('an emulated TPM registers without a vendor chain, is attested like a TPM, and is never hardware', async function () {

@@ -125,9 +125,9 @@ export type ActivationOutcome =
  * Unauthenticated registrations are bounded: a never-activated record expires `inactiveTtlSeconds`
  * after its last registration (expired rows are removed by the next registration or listing, and
  * cannot be activated), and a new agent id is refused once its EK is registered under
- * `maxAgentsPerEk` ids (counted by EK public key, not by its TPM2B_PUBLIC bytes). Registrations of one EK, and of one host id, are serialised with
- * transaction-scoped advisory locks, so two concurrent ones cannot both pass the count or both judge
- * continuity against a host they do not yet see.
+ * `maxAgentsPerEk` ids (counted by EK public key, not by its TPM2B_PUBLIC bytes). Registrations of
+ * one EK, and of one host id, are serialised with transaction-scoped advisory locks, so two concurrent
+ * ones cannot both pass the count or both judge continuity against a host they do not yet see.
  */
 export class RegistrarAgentRepository {
   constructor(

@@ -15,6 +15,7 @@ import * as brokerNodeDigestAndReinstatement from './20261203140000-broker-node-
 import * as verifierTrustLevelAndLivenessTenant from './20261203150000-verifier-trust-level-and-liveness-tenant.js';
 import * as auditBatchPath from './20261204100000-audit-batch-path.js';
 import * as verifierLivenessEvents from './20261204130000-verifier-liveness-events.js';
+import * as registrarEkKeyHash from './20261204140000-registrar-ek-key-hash.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -41,4 +42,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261203150000-verifier-trust-level-and-liveness-tenant', ...verifierTrustLevelAndLivenessTenant },
   { name: '20261204100000-audit-batch-path', ...auditBatchPath },
   { name: '20261204130000-verifier-liveness-events', ...verifierLivenessEvents },
+  { name: '20261204140000-registrar-ek-key-hash', ...registrarEkKeyHash },
 ];

@@ -1,5 +1,5 @@
 import { hostIdHash, type HostId } from '../identity/host-id.js';
-import { hostProofKey, hostSecretProof } from '../identity/host-secret-proof.js';
+import { hostProofKey, hostRegistrationProof } from '../identity/host-secret-proof.js';
 import { agentRegistrarClient, withRegistrarRetries } from './agent-enrolment.js';
 
 export interface HostEnrolmentInput {
@@ -37,7 +37,7 @@ export function registerHost(input: HostEnrolmentInput): Promise<void> {
         mtlsCert: input.serverCertPem,
       });
       if (key !== undefined && nonce !== undefined) {
-        await client.proveHost(input.uuid, hostSecretProof(key, input.uuid, nonce));
+        await client.proveHost(input.uuid, hostRegistrationProof(key, input.uuid, nonce));
       }
     } finally {
       client.close();

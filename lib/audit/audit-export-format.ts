@@ -6,6 +6,11 @@ import { canonicalJson } from '../bytes/canonical-json.js';
 const HEX64 = /^[0-9a-f]{64}$/;
 /** Bound on one exported line: a record's details are a verdict's failures, kilobytes at most. */
 const MAX_LINE_BYTES = 1024 * 1024;
+/**
+ * Bound on the nesting of a record's details (ours are two or three levels deep). Hashing is recursive
+ * (`canonicalJson`), so a line of a megabyte of brackets would overflow the stack without it.
+ */
+const MAX_DETAILS_DEPTH = 64;
 
 const FIELDS = ['action', 'actor', 'agent_id', 'at', 'details', 'hash', 'prev_hash', 'seq', 'signature', 'stream'];
 /** A record signed as part of a batch also carries its path to the signed root. */
@@ -64,6 +69,7 @@ function parseAuditLine(line: string, lineNumber: number): AuditRecord {
   const text = (name: string): string => (typeof fields[name] === 'string' ? (fields[name] as string) : fail(`${name} must be a string`));
   const details = fields['details'];
   if (details === null || typeof details !== 'object' || Array.isArray(details)) fail('details must be an object');
+  if (nestedDeeperThan(details, MAX_DETAILS_DEPTH)) fail(`details are nested deeper than ${MAX_DETAILS_DEPTH} levels`);
   const seq = fields['seq'];
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) fail('seq must be a whole number from 1');
   const agentId = fields['agent_id'];
@@ -84,4 +90,15 @@ function parseAuditLine(line: string, lineNumber: number): AuditRecord {
     signature: text('signature'),
     batchPath: batchPath as string[],
   };
+}
+
+/** True when `value` has arrays or objects nested more than `max` levels. Iterative: any depth is safe. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    if (item.value === null || typeof item.value !== 'object') continue;
+    if (item.depth > max) return true;
+    for (const child of Object.values(item.value)) stack.push({ value: child, depth: item.depth + 1 });
+  }
+  return false;
 }

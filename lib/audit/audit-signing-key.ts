@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { readPrivateSync } from '../pki/private-file.js';
 
 /** File names, in the verifier's data dir, of the key that signs its audit records. */
 export const AUDIT_PRIVATE_KEY_FILE = 'audit-signing-key.pem';
@@ -13,7 +14,7 @@ export interface AuditSigningKey {
 
 /**
  * The verifier's Ed25519 audit key: read from `dataDir`, or made and written there (private key
- * mode 0600) on first use. The public key is written beside it for `ironlime audit verify`.
+ * mode 0600) on first use; a private key file group or others may use is refused. The public key is written beside it for `ironlime audit verify`.
  */
 export function loadOrCreateAuditKey(dataDir: string): AuditSigningKey {
   const privatePath = path.join(dataDir, AUDIT_PRIVATE_KEY_FILE);
@@ -23,7 +24,7 @@ export function loadOrCreateAuditKey(dataDir: string): AuditSigningKey {
     writeFileSync(privatePath, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
     writeFileSync(publicPath, pair.publicKey.export({ type: 'spki', format: 'pem' }));
   }
-  const privateKey = createPrivateKey(readFileSync(privatePath));
+  const privateKey = createPrivateKey(readPrivateSync(privatePath));
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 

@@ -197,7 +197,9 @@ export class DashboardQueries {
   async nodes(tenant: string | undefined, query: NodeQuery): Promise<NodePage> {
     const filtered = (): Knex.QueryBuilder => {
       const builder = this.allNodes(tenant);
-      if (query.search !== '') {
+      if (holdsNul(query.search)) {
+        void builder.whereRaw('false');
+      } else if (query.search !== '') {
         const needle = query.search.toLowerCase();
         void builder.where((where) => {
           void where
@@ -222,6 +224,7 @@ export class DashboardQueries {
   }
 
   async node(tenant: string | undefined, agentId: string): Promise<NodeRow | undefined> {
+    if (holdsNul(agentId)) return undefined;
     const row = (await this.allNodes(tenant).select('*').where('agent_id', agentId).first()) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : nodeRow(row);
   }
@@ -292,4 +295,9 @@ function nodeRow(row: Record<string, unknown>): NodeRow {
   const state = Number(row['operational_state']) as OperationalState;
   const status: AttestationStatus = attestationStatus({ operationalState: state });
   return { ...common, state, label: operationalStateLabel(state), status, tone: status === 'PASS' ? 'pass' : status === 'FAIL' ? 'fail' : 'pending', liveness: null, integrityEvidence: null };
+}
+
+/** PostgreSQL text holds no NUL (as a parameter it is an encoding error, a 500): such text matches nothing. */
+function holdsNul(text: string): boolean {
+  return text.includes('\u0000');
 }

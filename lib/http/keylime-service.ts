@@ -5,6 +5,7 @@ import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
 import { installErrorHandlers } from './error-envelope.js';
 import { parseRequestBody } from './json-guard.js';
+import { clientErrorReply, frameworkErrorReply } from './malformed-requests.js';
 import { addRoute, type AdminAccess, type RawBodyConfig, type RouteSpec } from './route-registration.js';
 import { listenService, type ListenOptions, type ListeningAddress } from './service-lifecycle.js';
 import { checkServerTimeouts, closeSilentConnections, nodeServerTimeoutOptions, type ServerTimeouts } from './server-timeouts.js';
@@ -95,6 +96,9 @@ export class KeylimeService {
       // Requests arriving while closing are served (or their connection is closed): every reply stays an envelope.
       return503OnClosing: false,
       routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+      // A malformed path or request line is answered in the envelope too (malformed-requests.ts).
+      frameworkErrors: frameworkErrorReply,
+      clientErrorHandler: clientErrorReply,
     }) as unknown as FastifyInstance;
     app.removeContentTypeParser(['application/json', 'text/plain']);
     // Prototype keys and excessive depth are refused here, before class-transformer sees the body.

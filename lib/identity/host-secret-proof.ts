@@ -17,14 +17,38 @@ export function hostProofKey(secret: Uint8Array, hostIdHash: string): Buffer {
   return createHmac('sha256', secret).update(`ironlime-id-secret-v1:${hostIdHash}`).digest();
 }
 
-/** The host's answer to a verifier nonce: HMAC-SHA256(proof key, agent id NUL nonce), hex. */
-export function hostSecretProof(proofKey: Uint8Array, agentId: string, nonce: string): string {
-  return createHmac('sha256', proofKey).update(`${agentId}\u0000${nonce}`).digest('hex');
+/**
+ * What a proof answers. Both use the same key and a nonce someone else chose, so each message names its
+ * purpose: a host that answers any liveness nonce must not thereby sign a registration nonce that
+ * activates its agent id with a stranger's contact details (or the reverse).
+ */
+type ProofPurpose = 'registration' | 'liveness';
+
+function proofOf(proofKey: Uint8Array, purpose: ProofPurpose, agentId: string, nonce: string): string {
+  return createHmac('sha256', proofKey).update(`ironlime-host-proof-v1:${purpose}\u0000${agentId}\u0000${nonce}`).digest('hex');
 }
 
 /** Constant-time check of a proof; the caller makes sure each nonce is used once. */
-export function verifyHostSecretProof(proofKey: Uint8Array, agentId: string, nonce: string, proof: string): boolean {
+function verifyProof(proofKey: Uint8Array, purpose: ProofPurpose, agentId: string, nonce: string, proof: string): boolean {
   if (!/^[0-9a-f]{64}$/.test(proof)) return false;
-  const expected = Buffer.from(hostSecretProof(proofKey, agentId, nonce), 'hex');
+  const expected = Buffer.from(proofOf(proofKey, purpose, agentId, nonce), 'hex');
   return timingSafeEqual(expected, Buffer.from(proof, 'hex'));
+}
+
+/** The host's answer to a verifier's liveness nonce, hex: HMAC-SHA256(proof key, "ironlime-host-proof-v1:liveness" NUL agent id NUL nonce). */
+export function hostSecretProof(proofKey: Uint8Array, agentId: string, nonce: string): string {
+  return proofOf(proofKey, 'liveness', agentId, nonce);
+}
+
+export function verifyHostSecretProof(proofKey: Uint8Array, agentId: string, nonce: string, proof: string): boolean {
+  return verifyProof(proofKey, 'liveness', agentId, nonce, proof);
+}
+
+/** The host's answer to the registrar's registration nonce, hex: as `hostSecretProof` with the label "registration". */
+export function hostRegistrationProof(proofKey: Uint8Array, agentId: string, nonce: string): string {
+  return proofOf(proofKey, 'registration', agentId, nonce);
+}
+
+export function verifyHostRegistrationProof(proofKey: Uint8Array, agentId: string, nonce: string, proof: string): boolean {
+  return verifyProof(proofKey, 'registration', agentId, nonce, proof);
 }

@@ -9,6 +9,7 @@ import {
 } from './certificate-authority.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, isErrno, readIfExists, writeFileAtomic, writeTemp } from './pem-files.js';
 import { PkiError } from './pki-error.js';
+import { readPrivateIfExists } from './private-file.js';
 import { parseCertificateAndKey, type CertificateAndKey } from './x509-builder.js';
 
 /** File names inside a CA folder, as Keylime's `keylime_ca` names them. */
@@ -108,7 +109,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
 async function loadCaIfPresent(dir: string): Promise<CaFiles | undefined> {
   const certPath = path.join(dir, CA_CERT_FILE);
   const keyPath = path.join(dir, CA_KEY_FILE);
-  const [keyPem, certPem] = [await readIfExists(keyPath), await readIfExists(certPath)];
+  const [keyPem, certPem] = [await readPrivateIfExists(keyPath), await readIfExists(certPath)];
   if (keyPem === undefined && certPem === undefined) {
     return undefined;
   }

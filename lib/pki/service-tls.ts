@@ -5,6 +5,7 @@ import forge from 'node-forge';
 import type { CertificateType } from './certificate-authority.js';
 import { initCa, issueCertificate, issuedCertificatePaths } from './ca-directory.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from './pem-files.js';
+import { readPrivateIfExists } from './private-file.js';
 import { createSelfSignedServerCertificate } from './self-signed-server.js';
 import { DEFAULT_SERVER_SANS, toAltNames } from './subject-alt-names.js';
 import { parseCertificateAndKey } from './x509-builder.js';
@@ -99,7 +100,7 @@ async function readReusable(
   wantedSans: readonly string[],
 ): Promise<{ cert: string; key: string } | undefined> {
   const certPem = await readIfExists(paths.certPath);
-  const keyPem = await readIfExists(paths.keyPath);
+  const keyPem = await readPrivateIfExists(paths.keyPath);
   if (certPem === undefined || keyPem === undefined) {
     return undefined;
   }

@@ -97,6 +97,15 @@ const COLUMNS = [
   'flagged_reason',
 ] as const;
 
+/**
+ * What a registration is serialised and counted by: the hash of its EK public key (`ekKeyHash`; the
+ * stored `ek_key_hash`, one per record) and its host id hash, each null when absent.
+ */
+export interface RegistrationKey {
+  readonly ekKeyHash: string | null;
+  readonly hostIdHash: string | null;
+}
+
 /** PostgreSQL SQLSTATE unique_violation (Appendix A of the PostgreSQL manual). */
 const UNIQUE_VIOLATION = '23505';
 
@@ -116,8 +125,9 @@ export type ActivationOutcome =
  * Unauthenticated registrations are bounded: a never-activated record expires `inactiveTtlSeconds`
  * after its last registration (expired rows are removed by the next registration or listing, and
  * cannot be activated), and a new agent id is refused once its EK is registered under
- * `maxAgentsPerEk` ids. Registrations of one EK are serialised with a transaction-scoped advisory
- * lock on the EK, so two concurrent ones cannot both pass the count.
+ * `maxAgentsPerEk` ids (counted by EK public key, not by its TPM2B_PUBLIC bytes). Registrations of
+ * one EK, and of one host id, are serialised with transaction-scoped advisory locks, so two concurrent
+ * ones cannot both pass the count or both judge continuity against a host they do not yet see.
  */
 export class RegistrarAgentRepository {
   constructor(
@@ -128,30 +138,32 @@ export class RegistrarAgentRepository {
   /**
    * Locks `agentId`, hands the current record (or undefined) and the records of other agent ids with
    * the same host id to `decide`, and stores what it returns. `decide` may throw to refuse the
-   * registration; the row is then left untouched. Registrations of one EK (or, without one, of one
-   * host id) are serialised.
+   * registration; the row is then left untouched. Registrations of one EK, and of one host id, are
+   * serialised.
    */
   async register(
     agentId: string,
-    key: { readonly ekTpm: string | null; readonly hostIdHash: string | null },
+    key: RegistrationKey,
     decide: (current: StoredAgent | undefined, sameHost: readonly StoredAgent[]) => Omit<StoredAgent, 'agentId'>,
   ): Promise<StoredAgent> {
     try {
       return await this.knex.transaction(async (trx) => {
         await this.deleteExpired(trx);
-        await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [key.ekTpm === null ? `registrar-host:${key.hostIdHash ?? agentId}` : `registrar-ek:${key.ekTpm}`]);
+        for (const name of advisoryLocks(agentId, key)) {
+          await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [name]);
+        }
         const current = await this.lockRow(trx, agentId);
-        if (current === undefined && key.ekTpm !== null) {
-          await this.checkEkCount(trx, agentId, key.ekTpm);
+        if (current === undefined && key.ekKeyHash !== null) {
+          await this.checkEkCount(trx, agentId, key.ekKeyHash);
         }
         const sameHost = key.hostIdHash === null ? [] : await this.findByHostIdHash(trx, key.hostIdHash);
         const next: StoredAgent = { ...decide(current, sameHost), agentId };
         if (current === undefined) {
-          await trx(TABLE).insert(toRow(next));
+          await trx(TABLE).insert({ ...toRow(next), ek_key_hash: key.ekKeyHash });
         } else {
           await trx(TABLE)
             .where({ agent_id: agentId })
-            .update({ ...toRow(next), updated_at: trx.fn.now() });
+            .update({ ...toRow(next), ek_key_hash: key.ekKeyHash, updated_at: trx.fn.now() });
         }
         return next;
       });
@@ -233,8 +245,8 @@ export class RegistrarAgentRepository {
       .delete();
   }
 
-  private async checkEkCount(trx: Knex.Transaction, agentId: string, ekTpm: string): Promise<void> {
-    const rows: { count: string | number }[] = await trx(TABLE).where({ ek_tpm: ekTpm }).count({ count: '*' });
+  private async checkEkCount(trx: Knex.Transaction, agentId: string, ekKeyHash: string): Promise<void> {
+    const rows: { count: string | number }[] = await trx(TABLE).where({ ek_key_hash: ekKeyHash }).count({ count: '*' });
     const count = Number(rows[0]?.count ?? 0);
     if (count >= this.limits.maxAgentsPerEk) {
       throw new RegistrationConflict(
@@ -252,6 +264,18 @@ export class RegistrarAgentRepository {
       .first();
     return row === undefined ? undefined : fromRow(row);
   }
+}
+
+/**
+ * The advisory locks a registration takes: its host id (continuity is judged against every record of
+ * that host, so a TPM registration that names one must wait for a host-only one, and the reverse), then
+ * its EK (the per-EK count). Always in that order, so two registrations never wait on each other.
+ */
+function advisoryLocks(agentId: string, key: RegistrationKey): string[] {
+  const host = key.hostIdHash === null ? [] : [`registrar-host:${key.hostIdHash}`];
+  const ek = key.ekKeyHash === null ? [] : [`registrar-ek:${key.ekKeyHash}`];
+  const locks = [...host, ...ek];
+  return locks.length > 0 ? locks : [`registrar-host:${agentId}`];
 }
 
 function toRow(agent: StoredAgent): AgentRow {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { hostIdHash, parseMacAddress, parseSystemUuid } from '../identity/host-id.js';
-import { verifyHostSecretProof } from '../identity/host-secret-proof.js';
+import { verifyHostRegistrationProof } from '../identity/host-secret-proof.js';
 import { trustLevelOfMode, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
 import { checkAuthTag } from '../tpm/auth-tag.js';
 import { makeCredential } from '../tpm/make-credential.js';
@@ -103,6 +103,7 @@ export class RegistrarService {
       identityMode: mode,
       trustLevel: trustLevelOfMode(mode),
       ekTpm: null,
+      ekKeyHash: null,
       ekCertDer: null,
       aikTpm: null,
       hostIdHash: host,
@@ -146,7 +147,8 @@ export class RegistrarService {
   }
 
   /**
-   * An `id-secret` host's proof for its registration nonce: HMAC(proof key, agent id NUL nonce). A
+   * An `id-secret` host's proof for its registration nonce (`hostRegistrationProof`, labelled apart
+   * from a liveness proof). A
    * match activates the agent and spends the nonce; a mismatch deletes a never-activated record and
    * flags an active one (which keeps its proven contact details), as `activate` does for a TPM.
    *
@@ -159,7 +161,7 @@ export class RegistrarService {
         current.identityMode === 'id-secret' &&
         current.hostProofKey !== null &&
         current.activationKey !== '' &&
-        verifyHostSecretProof(Buffer.from(current.hostProofKey, 'hex'), agentId, current.activationKey, proof);
+        verifyHostRegistrationProof(Buffer.from(current.hostProofKey, 'hex'), agentId, current.activationKey, proof);
       if (accepted) return applyActivation(current);
       if (current.identityMode !== 'id-secret') return current;
       return current.active ? { ...current, pendingContact: null, activationKey: '', flaggedReason: 'a host proof did not match' } : 'delete';

@@ -6,6 +6,7 @@ import { ekPublicMatchesCertificate } from '../tpm/ek-certificate.js';
 import { tpmObjectName } from '../tpm/object-name.js';
 import { parseTpm2bPublic, publicKeyFromTpmtPublic, type TpmtPublic } from '../tpm/tpmt-public.js';
 import { splitEkCertificateField } from './ek-certificate-field.js';
+import { ekKeyHash } from './ek-key-hash.js';
 import type { RegisterAgentBody } from './registrar-dtos.js';
 import { InvalidAgentData } from './registrar-errors.js';
 
@@ -14,6 +15,8 @@ export interface CheckedRegistration {
   /** Canonical base64 of the EK TPM2B_PUBLIC (what is stored and compared on re-registration). */
   readonly ekTpm: string;
   readonly ekPublic: TpmtPublic;
+  /** sha256 of the EK public key, what the per-EK limit counts (`ekKeyHash`). */
+  readonly ekKeyHash: string;
   /** The certificate holding the EK public key, DER; null when the agent sent none. */
   readonly ekCertDer: Uint8Array | null;
   /** The other certificates sent with it (intermediates of a PEM chain), DER. */
@@ -40,7 +43,7 @@ export interface CheckedRegistration {
 export function checkRegistration(body: RegisterAgentBody): CheckedRegistration {
   const ekBytes = Buffer.from(body.ek_tpm, 'base64');
   const ekPublic = parseField('ek_tpm', ekBytes);
-  fieldStep('ek_tpm', () => publicKeyFromTpmtPublic(ekPublic));
+  const ekHash = fieldStep('ek_tpm', () => ekKeyHash(ekPublic));
   const decryptBits = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
   if ((ekPublic.objectAttributes & decryptBits) !== decryptBits) {
     throw new InvalidAgentData('ek_tpm', 'the EK must be a restricted decryption key');
@@ -71,6 +74,7 @@ export function checkRegistration(body: RegisterAgentBody): CheckedRegistration 
   return {
     ekTpm: ekBytes.toString('base64'),
     ekPublic,
+    ekKeyHash: ekHash,
     ekCertDer,
     ekCertChain,
     aikTpm: akBytes.toString('base64'),

@@ -8,6 +8,8 @@ export interface RegistrationOffer {
   readonly trustLevel: TrustLevel;
   /** Canonical base64 of the EK TPM2B_PUBLIC; null without a TPM. */
   readonly ekTpm: string | null;
+  /** sha256 of the EK public key (`ekKeyHash`); null without a TPM. */
+  readonly ekKeyHash: string | null;
   /** DER of the EK certificate; null when none was sent (always without a TPM). */
   readonly ekCertDer: Uint8Array | null;
   readonly aikTpm: string | null;

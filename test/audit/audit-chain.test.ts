@@ -166,4 +166,10 @@ describe('audit chain', () => {
       expect(() => parseAuditExport(`${good}${line}\n`), line).to.throw(AuditFormatError, /^line 2: /);
     }
   });
+
+  it('refuses details nested deeper than the bound with a typed error, not a stack overflow', () => {
+    const good = formatAuditLine(chain('agent-1', 1)[0] as AuditRecord);
+    const deep = good.replace('"details":{', `"details":{"x":${'['.repeat(200_000)}${']'.repeat(200_000)},`);
+    expect(() => verifyAuditExport(`${good}${deep}`, key.publicKey)).to.throw(AuditFormatError, /^line 2: details are nested deeper than 64 levels$/);
+  });
 });

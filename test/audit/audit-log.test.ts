@@ -1,13 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { AuditLog } from '../../lib/audit/audit-log.js';
 import type { AuditEvent } from '../../lib/audit/audit-record.js';
-import { loadOrCreateAuditKey } from '../../lib/audit/audit-signing-key.js';
+import { AUDIT_PRIVATE_KEY_FILE, loadOrCreateAuditKey } from '../../lib/audit/audit-signing-key.js';
 import { createDatabase } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
+import { PkiError } from '../../lib/pki/pki-error.js';
 import { runCli } from '../helpers/cli-runner.js';
 import { forEachDatabase } from '../helpers/databases.js';
 
@@ -28,6 +29,13 @@ describe('audit log', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-audit-'));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses an audit signing key file that group or others may read', function () {
+    const keyDir = mkdtempSync(path.join(dir, 'key-'));
+    loadOrCreateAuditKey(keyDir);
+    chmodSync(path.join(keyDir, AUDIT_PRIVATE_KEY_FILE), 0o604);
+    expect(() => loadOrCreateAuditKey(keyDir)).to.throw(PkiError, 'its permissions 0604 let group or others use it');
+  });
 
   forEachDatabase('audit log store', (fixture) => {
     it('concurrent appends to one stream form one unbroken chain; streams are separate', async function () {

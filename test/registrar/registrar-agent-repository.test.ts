@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import { expect } from 'chai';
 import { TPM_IDENTITY } from './helpers/stored-identity.js';
 import { RegistrarAgentRepository, type StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
@@ -32,7 +33,7 @@ forEachDatabase(
 
     it('inserts, finds, lists and deletes a record', async function () {
       const id = randomUUID();
-      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, (current) => {
+      await repo.register(id, { ekKeyHash: 'AAEC', hostIdHash: null }, (current) => {
         expect(current).to.equal(undefined);
         return record();
       });
@@ -45,8 +46,8 @@ forEachDatabase(
 
     it('hands the stored record to the decision and updates it', async function () {
       const id = randomUUID();
-      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => record());
-      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, (current) => {
+      await repo.register(id, { ekKeyHash: 'AAEC', hostIdHash: null }, () => record());
+      await repo.register(id, { ekKeyHash: 'AAEC', hostIdHash: null }, (current) => {
         expect(current?.activationKey).to.equal('a2V5');
         return record({ activationKey: 'bmV3', regcount: (current?.regcount ?? 0) + 1 });
       });
@@ -57,11 +58,11 @@ forEachDatabase(
 
     it('leaves the row untouched when the decision throws', async function () {
       const id = randomUUID();
-      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => record());
+      await repo.register(id, { ekKeyHash: 'AAEC', hostIdHash: null }, () => record());
       const refusal = new RegistrationConflict('different EK');
       let caught: unknown;
       try {
-        await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => {
+        await repo.register(id, { ekKeyHash: 'AAEC', hostIdHash: null }, () => {
           throw refusal;
         });
       } catch (error) {
@@ -74,8 +75,8 @@ forEachDatabase(
     it('stores the record the activation decision returns, or deletes it', async function () {
       const good = randomUUID();
       const bad = randomUUID();
-      await repo.register(good, { ekTpm: 'AAEC', hostIdHash: null }, () => record());
-      await repo.register(bad, { ekTpm: 'AAEC', hostIdHash: null }, () => record());
+      await repo.register(good, { ekKeyHash: 'AAEC', hostIdHash: null }, () => record());
+      await repo.register(bad, { ekKeyHash: 'AAEC', hostIdHash: null }, () => record());
       const activated = await repo.activate(good, (current) => ({ ...current, active: true }));
       expect(activated).to.deep.equal({ outcome: 'updated', agent: { agentId: good, ...record({ active: true }) } });
       expect((await repo.find(good))?.active).to.equal(true);
@@ -87,7 +88,7 @@ forEachDatabase(
     it('round-trips pending contact details, null fields included', async function () {
       const id = randomUUID();
       const pendingContact = { ip: null, port: 9100, mtlsCert: null };
-      await repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => record({ active: true, pendingContact }));
+      await repo.register(id, { ekKeyHash: 'AAEC', hostIdHash: null }, () => record({ active: true, pendingContact }));
       expect((await repo.find(id))?.pendingContact).to.deep.equal(pendingContact);
     });
 
@@ -98,7 +99,7 @@ forEachDatabase(
       }
       const id = randomUUID();
       const results = await Promise.allSettled(
-        Array.from({ length: 4 }, () => repo.register(id, { ekTpm: 'AAEC', hostIdHash: null }, () => record())),
+        Array.from({ length: 4 }, () => repo.register(id, { ekKeyHash: 'AAEC', hostIdHash: null }, () => record())),
       );
       const rejected = results.filter((result) => result.status === 'rejected');
       expect(results.some((result) => result.status === 'fulfilled')).to.equal(true);
@@ -108,6 +109,45 @@ forEachDatabase(
       }
       expect((await repo.find(id))?.regcount).to.equal(1);
     });
+
+    it('serialises a TPM registration naming a host id with a host-only one: the later judges against the earlier', async function () {
+      if (fixture.kind === 'pglite') this.skip();
+      const knex = fixture.database.knex;
+      const host = randomBytes(32).toString('hex');
+      const tpmId = randomUUID();
+      const hostOnlyId = randomUUID();
+      // An uncommitted row under the TPM registration's id: its insert waits on it, holding every lock it took.
+      const blocker = await knex.transaction();
+      const blockerPid = Number(((await blocker.raw('SELECT pg_backend_pid() AS pid')) as { rows: { pid: number }[] }).rows[0]?.pid);
+      await blocker('registrar_agents').insert({ agent_id: tpmId, ek_tpm: 'AAEC', aik_tpm: 'AwQF', activation_key: '' });
+      const first = repo.register(tpmId, { ekKeyHash: 'AAEC', hostIdHash: host }, () => record({ hostIdHash: host }));
+      await waitForWaiters(knex, blockerPid, 1);
+      let seen: string[] | undefined;
+      const second = repo.register(hostOnlyId, { ekKeyHash: null, hostIdHash: host }, (_current, sameHost) => {
+        seen = sameHost.map((agent) => agent.agentId);
+        return record({ ekTpm: null, aikTpm: null, identityMode: 'id-only', trustLevel: 'id-only', hostIdHash: host, active: true });
+      });
+      // Serialised, the host-only registration waits behind the TPM one; unserialised, it is already done.
+      await Promise.race([second, waitForWaiters(knex, blockerPid, 2)]);
+      await blocker.rollback();
+      await first;
+      await second;
+      expect(seen).to.deep.equal([tpmId]);
+    });
   },
   { migrate: true },
 );
+
+/** Resolves once `count` backends wait on `blockerPid`, directly or behind one that does. */
+async function waitForWaiters(knex: Knex, blockerPid: number, count: number): Promise<void> {
+  for (;;) {
+    const result = (await knex.raw(
+      `WITH direct AS (SELECT pid FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid)))
+       SELECT (SELECT count(*) FROM direct) + (SELECT count(*) FROM pg_stat_activity a
+         WHERE EXISTS (SELECT 1 FROM direct d WHERE d.pid = ANY(pg_blocking_pids(a.pid)))) AS n`,
+      [blockerPid],
+    )) as { rows: { n: string }[] };
+    if (Number(result.rows[0]?.n) >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -5,6 +5,7 @@ import type { Database } from '../../lib/db/database-factory.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
+import { marshalTpm2bPublic, parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -158,6 +159,23 @@ describe('registrar: hostile registrations', function () {
         await admin.delete(ids[0] as string);
         await register(extra, { ip: '10.0.0.1', port: 9002 });
         await cleanUp([...ids, extra]);
+      });
+
+      it('counts one EK public key once whatever TPM2B_PUBLIC bytes carry it (item 6)', async function () {
+        const ids = [randomUUID(), randomUUID(), randomUUID()];
+        for (const id of ids) {
+          await register(id, { ip: '10.0.0.1', port: 9002 });
+        }
+        // The same key with another auth policy: other bytes, same EK, still matching the EK certificate.
+        const area = parseTpm2bPublic(ek.ekPublic);
+        const variant = marshalTpm2bPublic({ ...area, authPolicy: new Uint8Array(32).fill(7) });
+        const extra = randomUUID();
+        const error = await refusal(
+          agentClient.register(extra, { ekPublic: variant, ekCertificate: ek.ekCertificate, akPublic: ak.akPublic, mtlsCert: 'disabled' }),
+        );
+        expect(error.remoteHttpStatus).to.equal(403);
+        expect(error.status).to.include('already registered under 3 agent ids');
+        await cleanUp(ids);
       });
 
       it('removes never-activated registrations after their time to live; they cannot be activated (item 6)', async function () {

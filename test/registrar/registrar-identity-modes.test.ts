@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
 import type { HostId } from '../../lib/identity/host-id.js';
 import { hostIdHash } from '../../lib/identity/host-id.js';
-import { hostProofKey, hostSecretProof, newHostSecret } from '../../lib/identity/host-secret-proof.js';
+import { hostProofKey, hostRegistrationProof, hostSecretProof, newHostSecret } from '../../lib/identity/host-secret-proof.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
@@ -10,6 +10,7 @@ import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/softwa
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { adminClient, createRegistrarTestEnvironment, refusal, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
+import { intermediateEkCa } from './helpers/intermediate-ek-ca.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
 
 /** A MAC no other test uses (locally administered, unicast). */
@@ -71,7 +72,7 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         const key = hostProofKey(secret, hostIdHash(hostId));
         const nonce = await agentClient.registerHost(id, { mode: 'id-secret', hostId, ...(sendKey ? { hostProofKey: key.toString('hex') } : {}), ip: '127.0.0.1', port: 9002, mtlsCert: 'disabled' });
         expect(nonce).to.match(/^[0-9a-f]{64}$/);
-        const proof = hostSecretProof(key, id, nonce as string);
+        const proof = hostRegistrationProof(key, id, nonce as string);
         await agentClient.proveHost(id, proof);
         return proof;
       }
@@ -82,6 +83,26 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         const shown = await admin.show(id);
         expect(shown.trust_level).to.equal('hardware-tpm');
         expect((await admin.identity(id)).identity_mode).to.equal('tpm');
+      });
+
+      it('a TPM whose EK certificate chains through an intermediate sent before it in a PEM ekcert is hardware-tpm', async function () {
+        const intermediate = intermediateEkCa(env.ekCa, 'registrar test EK intermediate');
+        const tpm = await createSoftwareTpm({ issueEkCertificate: (key) => intermediate.issue(key) });
+        try {
+          const ek = await tpm.ensureEk();
+          const ak = await tpm.ensureAk('sha256');
+          const leafPem = new X509Certificate(ek.ekCertificate as Uint8Array).toString();
+          const id = randomUUID();
+          const registration = { ekPublic: ek.ekPublic, ekCertificate: `${intermediate.certificatePem}${leafPem}`, akPublic: ak.akPublic, mtlsCert: 'disabled' };
+          const blob = await agentClient.registerTpm(id, registration, 'tpm');
+          await agentClient.activate(id, authTagFor(await tpm.activateCredential(blob), id));
+          expect((await admin.show(id)).trust_level).to.equal('hardware-tpm');
+          // Without the intermediate the same certificate does not chain.
+          const alone = await refusal(agentClient.registerTpm(randomUUID(), { ...registration, ekCertificate: leafPem }, 'tpm'));
+          expect(alone.remoteHttpStatus).to.equal(403);
+        } finally {
+          await tpm.close();
+        }
       });
 
       it('an emulated TPM registers without a vendor chain, is attested like a TPM, and is never hardware', async function () {
@@ -116,6 +137,16 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         await registerSecret(id, hostId, secret, false);
       });
 
+      it('does not take a liveness proof for the registration nonce: the two are labelled apart', async function () {
+        const id = randomUUID();
+        const hostId = freshHostId();
+        const key = hostProofKey(newHostSecret(), hostIdHash(hostId));
+        const nonce = await agentClient.registerHost(id, { mode: 'id-secret', hostId, hostProofKey: key.toString('hex'), mtlsCert: 'disabled' });
+        // What the host's liveness route answers anyone who sends it this nonce.
+        const reply = await refusal(agentClient.proveHost(id, hostSecretProof(key, id, nonce as string)));
+        expect(reply.remoteHttpStatus).to.equal(400);
+      });
+
       it('refuses an id-secret host that lost its secret, presents another one, or replays an old proof', async function () {
         const id = randomUUID();
         const hostId = freshHostId();
@@ -137,7 +168,7 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         expect(replay.remoteHttpStatus).to.equal(400);
         expect((await admin.identity(id)).flagged_reason).to.equal('a host proof did not match');
         // The nonce is spent by the failed attempt: even the right proof for it no longer counts.
-        const late = await refusal(agentClient.proveHost(id, hostSecretProof(hostProofKey(secret, hostIdHash(hostId)), id, nonce as string)));
+        const late = await refusal(agentClient.proveHost(id, hostRegistrationProof(hostProofKey(secret, hostIdHash(hostId)), id, nonce as string)));
         expect(late.remoteHttpStatus).to.equal(400);
       });
 

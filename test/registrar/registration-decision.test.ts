@@ -14,6 +14,7 @@ function checked(overrides: Partial<CheckedRegistration> = {}): CheckedRegistrat
     hostProofKey: null,
     ekTpm: 'RUs=',
     ekPublic: {} as CheckedRegistration['ekPublic'],
+    ekKeyHash: 'ab'.repeat(32),
     ekCertDer: CERT,
     ekCertChain: [],
     aikTpm: 'QUs=',

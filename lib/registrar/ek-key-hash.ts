@@ -1,0 +1,17 @@
+import { createHash } from 'node:crypto';
+import { parseTpm2bPublic, publicKeyFromTpmtPublic, type TpmtPublicFields } from '../tpm/tpmt-public.js';
+
+/**
+ * What the per-EK limit counts: hex sha256 of the EK's public key as SubjectPublicKeyInfo DER. Not the
+ * TPM2B_PUBLIC bytes: its auth policy, attributes and parameters can be varied around one key, and each
+ * variant would otherwise count as another EK. @throws TpmKeyError when the area holds no usable key.
+ */
+export function ekKeyHash(ekPublic: TpmtPublicFields): string {
+  const spki = publicKeyFromTpmtPublic(ekPublic).export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('hex');
+}
+
+/** `ekKeyHash` of a stored base64 TPM2B_PUBLIC (`registrar_agents.ek_tpm`). @throws on bytes that do not parse */
+export function ekKeyHashOfStored(ekTpm: string): string {
+  return ekKeyHash(parseTpm2bPublic(Buffer.from(ekTpm, 'base64')));
+}

@@ -299,6 +299,23 @@ describe('broker: pure parts and hostile input', function () {
     expect((expired as KbsError).message).to.contain('expired');
   });
 
+  it('token checker: refuses a sub that is not a non-empty string (revocation and policy are looked up by the string)', async function () {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const verifier = new EarTokenVerifier({ issuers: [{ issuer: 'i', keys: [publicKey] }], maxLifetimeSeconds: 600 });
+    const teePubkey = (await TeeKeyPair.generate('ec')).publicJwk;
+    const now = Math.floor(Date.now() / 1000);
+    const submods = { cpu0: { 'ear.status': 'affirming', 'ear.veraison.annotated-evidence': { runtime_data_claims: { 'tee-pubkey': teePubkey } } } };
+    // SignJWT's setSubject takes strings only: the claim is put in the payload as a forger would.
+    const token = (sub: unknown): Promise<string> =>
+      new SignJWT({ submods, sub } as Record<string, unknown>).setProtectedHeader({ alg: 'ES256' }).setIssuer('i').setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 300).sign(privateKey);
+    expect((await verifier.check(await token('node'), now)).agentId).to.equal('node');
+    for (const sub of [42, ['node'], { id: 'node' }, true, '']) {
+      const error = await verifier.verify(await token(sub), now).then(() => undefined, (e: unknown) => e);
+      expect(error, JSON.stringify(sub)).to.be.instanceOf(KbsError);
+      expect([(error as KbsError).type, (error as KbsError).message], JSON.stringify(sub)).to.deep.equal(['TokenVerifierError', 'token sub must be a non-empty string']);
+    }
+  });
+
   it('token checker: refuses over-long lifetimes, non-affirming status, missing tee-pubkey and garbage', async function () {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const verifier = new EarTokenVerifier({ issuers: [{ issuer: 'i', keys: [publicKey] }], maxLifetimeSeconds: 600 });

@@ -258,8 +258,9 @@ export class BrokerService {
 
   /**
    * Who asks, and the facts about its node and the resource, in one database round trip: a bearer token
-   * is checked first (trusted issuer, ES256, times, affirming); else the session cookie must name an
-   * attested, unexpired session.
+   * is checked first (trusted issuer, ES256, times, affirming) and, when this broker has an AK for the
+   * node, its `ak_tpm` must be that AK (a token minted before the node was enrolled again with another
+   * AK is refused); else the session cookie must name an attested, unexpired session.
    */
   private async requester(
     path: ResourcePath,
@@ -269,6 +270,9 @@ export class BrokerService {
     if (credentials.bearer !== undefined) {
       const token = await this.options.tokens.verify(credentials.bearer, this.now() / 1000);
       const facts = await repository.tokenAccessFacts(path, token.agentId);
+      if (facts.akTpm !== null && !sameAk(token.akTpm, facts.akTpm)) {
+        throw new KbsError('TokenVerifierError', `token was not issued for node ${token.agentId}'s registered AK: attest again`);
+      }
       return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, facts };
     }
     if (credentials.cookie !== undefined) {
@@ -345,4 +349,9 @@ export class BrokerService {
   sweepSessions(): Promise<number> {
     return this.options.repository.deleteExpiredSessions(this.now() - SESSION_SWEEP_GRACE_MS);
   }
+}
+
+/** Whether a token's `ak_tpm` (absent: null) is the stored AK: the same TPM2B_PUBLIC bytes. */
+function sameAk(tokenAk: string | null, storedAk: string): boolean {
+  return tokenAk !== null && bytesEqual(Buffer.from(tokenAk, 'base64'), Buffer.from(storedAk, 'base64'));
 }

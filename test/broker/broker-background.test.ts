@@ -294,6 +294,31 @@ describe('broker: background check (software TPM)', function () {
     }
   });
 
+  it('a token minted for the node\'s previous AK is refused once the node is enrolled again with another AK', async function () {
+    const passport = clientFor(node, { mode: 'passport' });
+    const token = await passport.token();
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    const withToken = (): Promise<unknown> => http.send('GET', '/kbs/v0/resource/node/join/rack4', { headers: { authorization: `Bearer ${token}` } });
+    const otherTpm = await createSoftwareTpm();
+    const enrol = async (akTpm: string): Promise<void> =>
+      broker.admin.putNode(node.agentId, { akTpm, runtimePolicy: await node.runtimePolicy(), mbRefstate: await node.refstate(), groups: ['rack4'] });
+    try {
+      expect(await withToken()).to.have.property('body');
+      await enrol(Buffer.from((await otherTpm.ensureAk('sha256')).akPublic).toString('base64'));
+      const error = await refusal(withToken());
+      expect([error.remoteHttpStatus, error.kbsType, error.detail]).to.deep.equal([
+        401,
+        'TokenVerifierError',
+        `token was not issued for node ${node.agentId}'s registered AK: attest again`,
+      ]);
+    } finally {
+      await enrol(node.akTpm);
+      await otherTpm.close();
+      await http.close();
+    }
+    expect(await clientFor(node, { mode: 'passport' }).getResource('kbs:///node/join/rack4'), 'the AK enrolled again: its tokens work').to.have.length(3);
+  });
+
   it('the software TPM used here is a real quoting TPM (sanity: a fresh one has a different AK)', async function () {
     const tpm = await createSoftwareTpm();
     const ak = await tpm.ensureAk('sha256');

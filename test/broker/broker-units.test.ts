@@ -1,7 +1,7 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
 import { expect } from 'chai';
 import { FlattenedEncrypt, flattenedDecrypt, SignJWT } from 'jose';
-import { EarTokenVerifier } from '../../lib/broker/ear-token-verifier.js';
+import { EarTokenVerifier, TOKEN_CLOCK_SKEW_SECONDS } from '../../lib/broker/ear-token-verifier.js';
 import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { KbsError } from '../../lib/broker/kbs-errors.js';
 import { decideResourceAccess } from '../../lib/broker/resource-policy.js';
@@ -297,6 +297,28 @@ describe('broker: pure parts and hostile input', function () {
     const expired = await verifier.verify(token, now + 300 + 31).then(() => undefined, (e: unknown) => e);
     expect(expired).to.be.instanceOf(KbsError);
     expect((expired as KbsError).message).to.contain('expired');
+  });
+
+  it('token expiry boundary: accepted until exp plus the skew, refused from that instant on, checked or cached', async function () {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const issuers = [{ issuer: 'i', keys: [publicKey] }];
+    const teePubkey = (await TeeKeyPair.generate('ec')).publicJwk;
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + 300;
+    const claims = { submods: { cpu0: { 'ear.status': 'affirming', 'ear.veraison.annotated-evidence': { runtime_data_claims: { 'tee-pubkey': teePubkey } } } } };
+    const token = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer('i').setSubject('node').setIssuedAt(now).setNotBefore(now).setExpirationTime(exp).sign(privateKey);
+    const limit = exp + TOKEN_CLOCK_SKEW_SECONDS;
+    const outcome = (promise: Promise<unknown>): Promise<string> => promise.then(() => 'accepted', (e: unknown) => (e instanceof KbsError ? e.message : 'thrown'));
+    for (const at of [limit - 1, limit - 0.001]) {
+      expect(await outcome(new EarTokenVerifier({ issuers, maxLifetimeSeconds: 600 }).check(token, at)), `checked ${at - limit} s from the limit`).to.equal('accepted');
+    }
+    for (const at of [limit, limit + 0.001, limit + 1]) {
+      expect(await outcome(new EarTokenVerifier({ issuers, maxLifetimeSeconds: 600 }).check(token, at)), `checked ${at - limit} s from the limit`).to.equal('token refused: expired');
+    }
+    const cached = new EarTokenVerifier({ issuers, maxLifetimeSeconds: 600 });
+    expect(await outcome(cached.verify(token, now)), 'first verification').to.equal('accepted');
+    expect(await outcome(cached.verify(token, limit - 0.001)), 'cache hit just before the limit').to.equal('accepted');
+    expect(await outcome(cached.verify(token, limit)), 'at the limit the cache is not used').to.equal('token refused: expired');
   });
 
   it('token checker: refuses a sub that is not a non-empty string (revocation and policy are looked up by the string)', async function () {

@@ -69,6 +69,27 @@ describe('broker: pure parts and hostile input', function () {
     }
   });
 
+  it('tee-pubkey P-521: accepted for ECDH-ES+A256KW, its JWE carries a P-521 epk and opens with the node\'s key only; off the curve refused', async function () {
+    const pair = await TeeKeyPair.generate('ec-p521');
+    expect([pair.publicJwk['crv'], pair.alg]).to.deep.equal(['P-521', 'ECDH-ES+A256KW']);
+    const teeKey = await parseTeePublicKey(pair.publicJwk);
+    expect(teeKey.alg).to.equal('ECDH-ES+A256KW');
+    const secret = new Uint8Array(randomBytes(100));
+    for (let answer = 0; answer < 2; answer += 1) {
+      const jwe = await encryptResource(secret, teeKey);
+      const header = JSON.parse(Buffer.from(jwe.protected, 'base64url').toString('utf8')) as { epk: Record<string, unknown> };
+      expect(Object.keys(header.epk)).to.deep.equal(['crv', 'kty', 'x', 'y']);
+      expect(header.epk['crv']).to.equal('P-521');
+      expect(await pair.decrypt(jwe)).to.deep.equal(secret);
+      const other = await TeeKeyPair.generate('ec-p521');
+      expect(await other.decrypt(jwe).then(() => true, () => false), 'another P-521 key').to.equal(false);
+    }
+    const offCurveY = Buffer.from(pair.publicJwk['y'] as string, 'base64url');
+    offCurveY[65] = (offCurveY[65] ?? 0) ^ 1;
+    expect(await kbsType(() => parseTeePublicKey({ ...pair.publicJwk, y: offCurveY.toString('base64url') }))).to.equal('JweError');
+    expect(await kbsType(() => parseTeePublicKey({ ...pair.publicJwk, crv: 'P-256' })), 'P-521 coordinates named P-256').to.equal('JweError');
+  });
+
   it('tee-pubkey cache: the same JWK text is checked once, received or stored; a refused key is refused again', async function () {
     const cache = new TeeKeyCache();
     const ec = (await TeeKeyPair.generate('ec')).publicJwk;

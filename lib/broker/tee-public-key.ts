@@ -8,8 +8,12 @@ export const EC_WRAP_ALG = 'ECDH-ES+A256KW';
 /** Content encryption of every resource. */
 export const RESOURCE_ENC = 'A256GCM';
 
-/** Smallest RSA modulus accepted for a tee-pubkey. */
+/** RSA moduli accepted for a tee-pubkey, in bits. */
 const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 4096;
+/** RSA public exponents accepted (odd, between these). */
+const MIN_RSA_EXPONENT = 65537n;
+const MAX_RSA_EXPONENT = 2n ** 33n - 1n;
 
 /** The curves of EC tee-pubkeys (trustee wraps to both; guest-components' client can make either). */
 export const TEE_CURVES = ['P-256', 'P-521'] as const;
@@ -27,7 +31,8 @@ export interface TeePublicKey {
 }
 
 /**
- * Checks a `tee-pubkey` JWK: RSA (`n`, `e`, at least 2048 bits, `alg` RSA-OAEP-256) or EC P-256 or
+ * Checks a `tee-pubkey` JWK: RSA (`n` of 2048 to 4096 bits, `e` odd from 65537 to 2^33 − 1, `alg`
+ * RSA-OAEP-256) or EC P-256 or
  * P-521 (`x`, `y` a point on the curve, `alg` ECDH-ES+A256KW). `alg` is required, as kbs-types'
  * `TeePubKey` requires it: the key goes as sent into the session and the token's `tee-pubkey` claim,
  * which a trustee resource KBS could not read without it. Private members, other curves and KBS's
@@ -62,11 +67,12 @@ function requireAlg(record: Record<string, unknown>, alg: TeePublicKey['alg']): 
 
 async function importRsa(n: string, e: string): Promise<webcrypto.CryptoKey> {
   if (!isUsableRsaExponent(e)) {
-    throw new KbsError('JweError', 'tee-pubkey RSA exponent must be odd and at least 3');
+    throw new KbsError('JweError', 'tee-pubkey RSA exponent must be odd, at least 65537 and at most 2^33 - 1');
   }
   const key = await importKey({ kty: 'RSA', n, e }, { name: 'RSA-OAEP', hash: 'SHA-256' }, ['encrypt']);
-  if ((key.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength < MIN_RSA_BITS) {
-    throw new KbsError('JweError', `tee-pubkey RSA modulus must have at least ${MIN_RSA_BITS} bits`);
+  const bits = (key.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength;
+  if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+    throw new KbsError('JweError', `tee-pubkey RSA modulus must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits`);
   }
   return key;
 }
@@ -86,14 +92,15 @@ async function importKey(
 
 /**
  * WebCrypto imports any exponent, but e = 1 makes RSA-OAEP's "encryption" the identity (the wrapped
- * content key would travel as good as in clear) and an even e has no inverse (RFC 8017 §3.1: odd, ≥ 3).
+ * content key would travel as good as in clear) and an even e has no inverse (RFC 8017 §3.1: odd).
+ * Small odd exponents are legal RSA; 65537 is the floor FIPS 186-5 §A.1.1 sets for new keys and every
+ * client makes, and 2^33 − 1 the ceiling of RustCrypto's `rsa` crate (trustee's JWE code), which
+ * bounds the work of one encryption.
  */
 function isUsableRsaExponent(base64url: string): boolean {
-  const bytes = Buffer.from(base64url, 'base64url');
-  const first = bytes.findIndex((byte) => byte !== 0);
-  if (first === -1) return false;
-  const last = bytes[bytes.length - 1] as number;
-  return (last & 1) === 1 && (bytes.length - first > 1 || last >= 3);
+  const hex = Buffer.from(base64url, 'base64url').toString('hex');
+  const e = hex === '' ? 0n : BigInt(`0x${hex}`);
+  return e % 2n === 1n && e >= MIN_RSA_EXPONENT && e <= MAX_RSA_EXPONENT;
 }
 
 function hasStrings(record: Record<string, unknown>, fields: readonly string[]): boolean {

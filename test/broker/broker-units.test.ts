@@ -69,6 +69,31 @@ describe('broker: pure parts and hostile input', function () {
     }
   });
 
+  it('tee-pubkey RSA: a modulus of 2048 to 4096 bits and an odd exponent from 65537 to 2^33 - 1', async function () {
+    const rsa = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
+    // WebCrypto imports any odd n: a modulus of a given bit length, its top bit set (not a product of two primes, which the import cannot tell).
+    const modulus = (bits: number): string => {
+      const bytes = randomBytes(Math.ceil(bits / 8));
+      bytes[0] = ((bytes[0] ?? 0) & (0xff >> (8 * bytes.length - bits))) | (0x80 >> (8 * bytes.length - bits));
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) | 1;
+      return bytes.toString('base64url');
+    };
+    const exponent = (value: bigint): string => Buffer.from(value.toString(16).padStart(Math.ceil(value.toString(16).length / 2) * 2, '0'), 'hex').toString('base64url');
+    const verdict = (jwk: Record<string, unknown>): Promise<string> => parseTeePublicKey(jwk).then((key) => key.alg, (e: unknown) => (e instanceof KbsError ? e.message : 'thrown'));
+    for (const bits of [2048, 3072, 4096]) {
+      expect(await verdict({ ...rsa, n: modulus(bits) }), `${bits} bits`).to.equal('RSA-OAEP-256');
+    }
+    for (const bits of [2047, 4097, 8192]) {
+      expect(await verdict({ ...rsa, n: modulus(bits) }), `${bits} bits`).to.equal('tee-pubkey RSA modulus must have 2048 to 4096 bits');
+    }
+    for (const e of [65537n, 65539n, 2n ** 33n - 1n]) {
+      expect(await verdict({ ...rsa, e: exponent(e) }), `e = ${e}`).to.equal('RSA-OAEP-256');
+    }
+    for (const e of [3n, 17n, 65535n, 65538n, 2n ** 33n, 2n ** 33n + 1n, 2n ** 64n + 1n]) {
+      expect(await verdict({ ...rsa, e: exponent(e) }), `e = ${e}`).to.equal('tee-pubkey RSA exponent must be odd, at least 65537 and at most 2^33 - 1');
+    }
+  });
+
   it('tee-pubkey P-521: accepted for ECDH-ES+A256KW, its JWE carries a P-521 epk and opens with the node\'s key only; off the curve refused', async function () {
     const pair = await TeeKeyPair.generate('ec-p521');
     expect([pair.publicJwk['crv'], pair.alg]).to.deep.equal(['P-521', 'ECDH-ES+A256KW']);

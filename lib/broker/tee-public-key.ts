@@ -16,7 +16,7 @@ const MIN_RSA_EXPONENT = 65537n;
 const MAX_RSA_EXPONENT = 2n ** 33n - 1n;
 
 /** The curves of EC tee-pubkeys (trustee wraps to both; guest-components' client can make either). */
-export const TEE_CURVES = ['P-256', 'P-521'] as const;
+const TEE_CURVES = ['P-256', 'P-521'] as const;
 export type TeeCurve = (typeof TEE_CURVES)[number];
 
 /** A checked tee-pubkey: the WebCrypto key jose encrypts to, and the JWE `alg` it is used with. */

@@ -2,6 +2,19 @@ import type { Knex } from 'knex';
 import type { BrokerNodeRecord } from './broker-node.js';
 import { TEE_TPM, type ResourcePath } from './kbs-wire.js';
 import type { ResourcePolicy } from './resource-policy.js';
+import {
+  BURN_SESSION,
+  CLAIM_ATTESTED,
+  runFixedStatement,
+  SESSION_ACCESS,
+  TOKEN_ACCESS,
+  type AccessColumns,
+  type Binding,
+  type Column,
+  type FixedStatement,
+  type RevocationColumns,
+  type SessionColumns,
+} from './broker-statements.js';
 
 /** A stored resource: the sealed secret and who may read it. */
 export interface StoredResource {
@@ -69,93 +82,6 @@ export interface SessionAttestation {
   /** Unix milliseconds. */
   readonly at: number;
 }
-
-type Column = string | number | null;
-
-interface SessionColumns {
-  id: string | null;
-  nonce: string | null;
-  tee: string | null;
-  expires_at: Column;
-  agent_id: string | null;
-  tee_pubkey: string | null;
-  attested_at: Column;
-}
-
-interface RevocationColumns {
-  revoked_at: Column;
-  reinstated_at: Column;
-}
-
-interface AccessColumns extends RevocationColumns {
-  sealed: string | null;
-  policy: string | null;
-  groups: string | null;
-  ak_tpm: string | null;
-}
-
-const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_pubkey, s.attested_at';
-const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.groups, n.ak_tpm';
-
-/**
- * A statement of a hot path, fixed at load (no query building per request): knex's `?` form, and the
- * `$n` form PostgreSQL prepares once per pooled connection under `name` (parse and plan were about half
- * of the backend's CPU per statement).
- */
-interface FixedStatement {
-  readonly name: string;
-  readonly knexSql: string;
-  readonly pgSql: string;
-}
-
-function fixedStatement(name: string, knexSql: string): FixedStatement {
-  let index = 0;
-  return { name, knexSql, pgSql: knexSql.replace(/\?/g, () => `$${(index += 1)}`) };
-}
-
-/** The part of a node-postgres connection the prepared path uses. */
-interface PgConnection {
-  query(config: { name: string; text: string; values: readonly (string | number | null)[] }): Promise<{ rows: unknown[] }>;
-}
-
-// The facts are read from the statement's snapshot, before its insert: `used_id` is a row that existed
-// before. The insert happens only for a known node whose stored digest is the one appraised against and
-// whose revocation does not refuse a session begun at the given time (`revocationRefusal`, milliseconds:
-// refused while in force, or when reinstated at or after the session began).
-const CLAIM_ATTESTED = fixedStatement('broker_claim_attested', `with facts as (
-  select s.id as used_id, v.revoked_at, v.reinstated_at, n.agent_id as node_id, n.digest as node_digest
-  from (select 1) as one
-  left join broker_sessions s on s.id = ?
-  left join broker_revocations v on v.agent_id = ?
-  left join broker_nodes n on n.agent_id = ?
-), claimed as (
-  insert into broker_sessions (id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at)
-  select ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::bigint from facts
-  where facts.node_id is not null and facts.node_digest is not distinct from ?::text
-    and (facts.revoked_at is null or (facts.reinstated_at is not null and facts.reinstated_at < ?::bigint))
-  on conflict (id) do nothing
-  returning id
-)
-select facts.used_id, facts.revoked_at, facts.reinstated_at, facts.node_id, facts.node_digest, (select count(*) from claimed) as claimed
-from facts`);
-
-const TOKEN_ACCESS = fixedStatement('broker_token_access', `select ${ACCESS_COLUMNS}
-  from (select 1) as one
-  left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?
-  left join broker_revocations v on v.agent_id = ?
-  left join broker_nodes n on n.agent_id = ?`);
-
-const SESSION_ACCESS = fixedStatement('broker_session_access', `select ${SESSION_COLUMNS}, ${ACCESS_COLUMNS}
-  from (select 1) as one
-  left join broker_sessions s on s.id = ?
-  left join broker_resources r on r.repository = ? and r.type = ? and r.tag = ?
-  left join broker_revocations v on v.agent_id = s.agent_id
-  left join broker_nodes n on n.agent_id = s.agent_id`);
-
-const BURN_SESSION = fixedStatement(
-  'broker_burn_session',
-  `insert into broker_sessions (id, nonce, tee, expires_at) values (?, ?, ?, ?) on conflict (id) do nothing`,
-);
 
 interface NodeRow {
   agent_id: string;
@@ -299,21 +225,12 @@ export class BrokerRepository {
     return (await this.knex('broker_revocations').where({ agent_id: agentId }).whereNull('reinstated_at').update({ reinstated_at: at })) > 0;
   }
 
-  private async firstRow<T>(statement: FixedStatement, bindings: readonly (string | number | null)[]): Promise<T> {
+  private async firstRow<T>(statement: FixedStatement, bindings: readonly Binding[]): Promise<T> {
     return (await this.rows(statement, bindings))[0] as T;
   }
 
-  private async rows(statement: FixedStatement, bindings: readonly (string | number | null)[]): Promise<unknown[]> {
-    if (!this.prepared) {
-      const result = (await this.knex.raw(statement.knexSql, bindings)) as { rows: unknown[] } | unknown[];
-      return Array.isArray(result) ? result : result.rows;
-    }
-    const connection = (await this.knex.client.acquireConnection()) as PgConnection;
-    try {
-      return (await connection.query({ name: statement.name, text: statement.pgSql, values: bindings })).rows;
-    } finally {
-      await this.knex.client.releaseConnection(connection);
-    }
+  private rows(statement: FixedStatement, bindings: readonly Binding[]): Promise<unknown[]> {
+    return runFixedStatement(this.knex, this.prepared, statement, bindings);
   }
 }
 

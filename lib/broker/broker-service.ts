@@ -1,23 +1,23 @@
-import type { ResourceJwe } from './resource-jwe.js';
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode, type CompiledNodeEntry } from './broker-node.js';
-import type { AccessFacts, BrokerRepository } from './broker-repository.js';
+import type { BrokerRepository } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
 import { KbsError } from './kbs-errors.js';
 import { KBS_PROTOCOL_VERSION, REPORT_DATA_HASH, reportDataOf, TEE_TPM, type ResourcePath, type RuntimeData } from './kbs-wire.js';
-import { encryptResource } from './resource-jwe.js';
-import { decideResourceAccess, type ResourcePolicy } from './resource-policy.js';
+import type { ResourceJwe } from './resource-jwe.js';
+import type { ResourcePolicy } from './resource-policy.js';
+import { ResourceRelease, type ResourceCredentials } from './resource-release.js';
 import type { ResourceVault } from './resource-vault.js';
-import { TeeKeyCache, type TeePublicKey } from './tee-public-key.js';
-import { UsedSessions } from './used-sessions.js';
-import type { OpenedSession, SessionCookies } from './session-cookie.js';
-import { appraiseTpmEvidence, type UntrustedTpmEvidence } from './tpm-evidence.js';
-import { bytesEqual } from '../bytes/bytes-equal.js';
 import { revocationRefusal } from './revocation-state.js';
-import { NO_VERIFIER, type StandingCheck } from './verifier-standing.js';
+import { requireSession, type OpenedSession, type SessionCookies } from './session-cookie.js';
+import { TeeKeyCache } from './tee-public-key.js';
+import { appraiseTpmEvidence, type UntrustedTpmEvidence } from './tpm-evidence.js';
+import { UsedSessions } from './used-sessions.js';
+import type { StandingCheck } from './verifier-standing.js';
 
 export interface BrokerServiceOptions {
   readonly repository: BrokerRepository;
@@ -43,16 +43,9 @@ export interface AuthOutcome {
   readonly challenge: { readonly nonce: string; readonly 'extra-params': Readonly<Record<string, unknown>> };
 }
 
-/** How a resource request authenticated: the session cookie, a bearer token, or neither. */
-export interface ResourceCredentials {
-  /** The `kbs-session-id` cookie's value. */
-  readonly cookie: string | undefined;
-  readonly bearer: string | undefined;
-}
-
 /**
  * The broker's decisions: the RCAR handshake, appraisal of TPM evidence by the verifier's engine, token
- * issue, resource release under policy, revocation. The routes only move bytes to and from here. Every
+ * issue, resource release under policy (`ResourceRelease`), revocation. The routes only move bytes to and from here. Every
  * refusal is a `KbsError`; a database fault propagates and the request fails closed (500).
  */
 export class BrokerService {
@@ -61,9 +54,11 @@ export class BrokerService {
   private readonly teeKeys = new TeeKeyCache();
   private readonly usedSessions = new UsedSessions();
   private readonly now: () => number;
+  private readonly release: ResourceRelease;
 
   constructor(private readonly options: BrokerServiceOptions) {
     this.now = options.now ?? Date.now;
+    this.release = new ResourceRelease({ ...options, teeKeys: this.teeKeys, now: this.now });
   }
 
   /**
@@ -99,7 +94,7 @@ export class BrokerService {
    * (`UsedSessions`) is refused before the appraisal, and no second row is attempted for it.
    */
   async attest(cookie: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence, additionalEvidence: string): Promise<string> {
-    const session = this.openSession(cookie, 'AttestationError');
+    const session = requireSession(this.options.cookies, cookie, this.now(), 'AttestationError');
     if (this.usedSessions.has(session.id)) {
       throw new KbsError('AttestationError', ALREADY_ATTESTED);
     }
@@ -189,18 +184,6 @@ export class BrokerService {
     }
   }
 
-  /** The session a cookie names, refused with `type` when there is none or it does not open. */
-  private openSession(cookie: string | undefined, type: 'AttestationError' | 'TokenVerifierError'): OpenedSession {
-    if (cookie === undefined) {
-      throw new KbsError(type, 'no valid session: POST /auth first');
-    }
-    const opened = this.options.cookies.open(cookie, this.now());
-    if (!opened.ok) {
-      throw new KbsError(type, opened.reason);
-    }
-    return opened.session;
-  }
-
   /** Reads the node's stored record and compiles it (replacing what was compiled here before); an unknown node is refused. */
   private async loadNode(agentId: string): Promise<CompiledNodeEntry> {
     const record = (await this.options.repository.findNode(agentId)) ?? this.unknownNode(agentId);
@@ -224,64 +207,9 @@ export class BrokerService {
     throw new KbsError('AttestationError', `node ${agentId} is not known to this broker`);
   }
 
-  /**
-   * A resource as a JWE to the requester's tee-pubkey. A bearer token is checked first (trusted issuer,
-   * ES256, times, affirming); else the session cookie must name an attested, unexpired session. Then,
-   * read in one database round trip: the node must not be revoked, nor its credential older than its
-   * reinstatement (`revocationRefusal`); the resource must exist and its policy allow the node; with
-   * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`).
-   */
-  async resource(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
-    const requester = await this.requester(path, credentials);
-    const facts = requester.facts;
-    const refusal = revocationRefusal(facts.revocation, requester.issuedAtMs, requester.via === 'session' ? 'milliseconds' : 'seconds');
-    if (refusal !== undefined) {
-      throw new KbsError('TokenVerifierError', `node ${requester.agentId} ${refusal}`);
-    }
-    if (facts.resource === undefined) {
-      throw new KbsError('PluginNotFound', 'no such resource');
-    }
-    const policy = facts.resource.policy;
-    const decision = decideResourceAccess(policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via });
-    if (!decision.allowed) {
-      throw new KbsError('PolicyDeny', decision.reason);
-    }
-    if (policy.verifier_standing === true) {
-      const standing = await (this.options.standing ?? NO_VERIFIER).refusal(requester.agentId, facts.akTpm ?? requester.akTpm);
-      if (standing !== undefined) {
-        throw new KbsError('PolicyDeny', `node ${requester.agentId} is not in good standing: ${standing}`);
-      }
-    }
-    const plaintext = this.options.vault.open(path, facts.resource.sealed);
-    return encryptResource(plaintext, requester.teeKey);
-  }
-
-  /**
-   * Who asks, and the facts about its node and the resource, in one database round trip: a bearer token
-   * is checked first (trusted issuer, ES256, times, affirming); else the session cookie must name an
-   * attested, unexpired session.
-   */
-  private async requester(
-    path: ResourcePath,
-    credentials: ResourceCredentials,
-  ): Promise<{ agentId: string; teeKey: TeePublicKey; via: 'session' | 'token'; issuedAtMs: number; akTpm: string | null; facts: AccessFacts }> {
-    const repository = this.options.repository;
-    if (credentials.bearer !== undefined) {
-      const token = await this.options.tokens.verify(credentials.bearer, this.now() / 1000);
-      const facts = await repository.tokenAccessFacts(path, token.agentId);
-      return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, facts };
-    }
-    if (credentials.cookie !== undefined) {
-      const opened = this.openSession(credentials.cookie, 'TokenVerifierError');
-      const facts = await repository.sessionAccessFacts(path, opened.id);
-      const session = facts.session;
-      if (session === undefined || session.attested === null) {
-        throw new KbsError('TokenVerifierError', 'the session is not attested');
-      }
-      const teeKey = await this.teeKeys.parseText(session.attested.teePubkey);
-      return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: null, facts };
-    }
-    throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
+  /** A resource as a JWE to the requester's tee-pubkey: `ResourceRelease.release`. */
+  resource(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
+    return this.release.release(path, credentials);
   }
 
   /**
@@ -346,3 +274,4 @@ export class BrokerService {
     return this.options.repository.deleteExpiredSessions(this.now() - SESSION_SWEEP_GRACE_MS);
   }
 }
+

@@ -44,9 +44,9 @@ export interface EarTokenVerifierOptions {
  * keys, then checked by jose), signature with one of that issuer's keys — only the key whose RFC 7638
  * thumbprint is the header's `kid` when one is (as trustee looks keys up by `kid`), else each of them —
  * algorithm ES256 only (so `none`, HS256 and RS256 tokens fail), `exp`/`nbf`/`iat` present and within
- * `TOKEN_CLOCK_SKEW_SECONDS`, a lifetime no longer than allowed, `aud` when configured, `sub`, every
- * submodule's `ear.status` affirming (trustee's rule) and `submods.cpu0` with a tee-pubkey. Every
- * refusal is a `TokenVerifierError`; the detail says which check failed.
+ * `TOKEN_CLOCK_SKEW_SECONDS`, a lifetime no longer than allowed, `aud` when configured, `sub` a
+ * non-empty string, every submodule's `ear.status` affirming (trustee's rule) and `submods.cpu0` with a
+ * tee-pubkey. Every refusal is a `TokenVerifierError`; the detail says which check failed.
  */
 export class EarTokenVerifier {
   private readonly verified = new BoundedCache<string, VerifiedEarToken>(CACHE_LIMIT);
@@ -138,6 +138,12 @@ export class EarTokenVerifier {
   private async claims(payload: JWTPayload, issuer: string): Promise<VerifiedEarToken> {
     const iat = payload.iat as number;
     const exp = payload.exp as number;
+    // jose checks only that `sub` is present. Revocation, groups and policy are looked up by the agent id
+    // as a string: a number or an array there would match no revocation row and skip that check.
+    const agentId = payload.sub;
+    if (typeof agentId !== 'string' || agentId === '') {
+      throw new KbsError('TokenVerifierError', 'token sub must be a non-empty string');
+    }
     if (exp - iat > this.options.maxLifetimeSeconds) {
       throw new KbsError('TokenVerifierError', 'token lifetime is longer than allowed');
     }
@@ -159,7 +165,7 @@ export class EarTokenVerifier {
     }
     const akTpm = evidence?.['tpm']?.['ak_tpm'];
     return {
-      agentId: payload.sub as string,
+      agentId,
       issuer,
       issuedAt: iat,
       akTpm: typeof akTpm === 'string' ? akTpm : null,

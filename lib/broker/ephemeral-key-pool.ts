@@ -1,7 +1,6 @@
 import { webcrypto } from 'node:crypto';
 
-/** WebCrypto parameters of an ECDH-ES ephemeral key on the tee key's curve (RFC 7518 §4.6). */
-const P256_ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
+import type { TeeCurve } from './tee-public-key.js';
 
 /**
  * The most key generations a refill has in flight at once. Each is a job on libuv's thread pool (4
@@ -11,10 +10,10 @@ const P256_ECDH = { name: 'ECDH', namedCurve: 'P-256' } as const;
 const REFILL_BATCH = 8;
 
 /**
- * Ephemeral P-256 ECDH private keys for ECDH-ES answers, made ahead of the requests that use them.
+ * Ephemeral ECDH private keys for ECDH-ES answers, made ahead of the requests that use them.
  * `take` hands out each key once and forgets it; when fewer than `lowWater` are left it starts one
  * refill, which makes keys `REFILL_BATCH` at a time until `size` are held; an empty pool makes the key
- * on the spot. `generate` makes one key (WebCrypto's `generateKey` by default). A key the refill fails
+ * on the spot. `generate` makes one key (`ephemeralKeyGenerator('P-256')` by default). A key the refill fails
  * to make is left out (a batch that makes none ends the refill; the next `take` starts another), and a
  * failure on the spot fails the answer. Keys are extractable: jose exports the public part for the
  * `epk` header.
@@ -26,7 +25,7 @@ export class EphemeralKeyPool {
   constructor(
     private readonly size = 64,
     private readonly lowWater = 16,
-    private readonly generate: () => Promise<webcrypto.CryptoKey> = generateEphemeralKey,
+    private readonly generate: () => Promise<webcrypto.CryptoKey> = ephemeralKeyGenerator('P-256'),
   ) {}
 
   async take(): Promise<webcrypto.CryptoKey> {
@@ -53,6 +52,7 @@ export class EphemeralKeyPool {
   }
 }
 
-async function generateEphemeralKey(): Promise<webcrypto.CryptoKey> {
-  return (await webcrypto.subtle.generateKey(P256_ECDH, true, ['deriveBits'])).privateKey;
+/** Makes ECDH-ES ephemeral keys with WebCrypto on the tee key's curve (RFC 7518 §4.6: the epk must be on it). */
+export function ephemeralKeyGenerator(namedCurve: TeeCurve): () => Promise<webcrypto.CryptoKey> {
+  return async () => (await webcrypto.subtle.generateKey({ name: 'ECDH', namedCurve }, true, ['deriveBits'])).privateKey;
 }

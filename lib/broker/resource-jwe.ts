@@ -1,7 +1,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { FlattenedEncrypt } from 'jose';
-import { EphemeralKeyPool } from './ephemeral-key-pool.js';
-import { EC_WRAP_ALG, RESOURCE_ENC, type TeePublicKey } from './tee-public-key.js';
+import { EphemeralKeyPool, ephemeralKeyGenerator } from './ephemeral-key-pool.js';
+import { RESOURCE_ENC, type TeeCurve, type TeePublicKey } from './tee-public-key.js';
 
 /** The flattened JWE JSON serialization (RFC 7516 §7.2.2) of a resource answer: kbs-types `Response`. */
 export interface ResourceJwe {
@@ -21,11 +21,15 @@ const IV_BYTES = 12;
  * ahead of the requests: a WebCrypto key generation per answer cost one more thread-pool round trip on
  * the request path, and batched generation costs less CPU per key (docs/broker.md, sixth pass).
  */
-const ephemeralKeys = new EphemeralKeyPool();
+const ephemeralKeys: Readonly<Record<TeeCurve, EphemeralKeyPool>> = {
+  'P-256': new EphemeralKeyPool(),
+  // A pool starts filling at its first take: a broker whose nodes use P-256 makes no P-521 key.
+  'P-521': new EphemeralKeyPool(64, 16, ephemeralKeyGenerator('P-521')),
+};
 
 /**
  * The resource answer: a fresh A256GCM content key wrapped to the node's tee-pubkey with RSA-OAEP-256
- * (RFC 7518 §4.3) or ECDH-ES+A256KW (§4.6: an ephemeral P-256 key in `epk`, Concat KDF without
+ * (RFC 7518 §4.3) or ECDH-ES+A256KW (§4.6: an ephemeral key on the tee key's curve in `epk`, Concat KDF without
  * PartyU/V info, AES-256 Key Wrap); AAD = ASCII(BASE64URL(protected)). The members are kbs-types
  * `Response`'s, in trustee's order (no `aad`, no unprotected headers).
  *
@@ -40,7 +44,7 @@ const ephemeralKeys = new EphemeralKeyPool();
  * of client rebuild byte for byte.
  */
 export async function encryptResource(plaintext: Uint8Array, teeKey: TeePublicKey): Promise<ResourceJwe> {
-  return teeKey.alg === EC_WRAP_ALG ? encryptWithSortedEpk(plaintext, teeKey) : encryptWithJose(plaintext, teeKey);
+  return teeKey.curve === null ? encryptWithJose(plaintext, teeKey) : encryptWithSortedEpk(plaintext, teeKey, teeKey.curve);
 }
 
 async function encryptWithJose(plaintext: Uint8Array, teeKey: TeePublicKey): Promise<ResourceJwe> {
@@ -52,7 +56,7 @@ async function encryptWithJose(plaintext: Uint8Array, teeKey: TeePublicKey): Pro
   return { protected: header, encrypted_key: encryptedKey, iv, ciphertext, tag };
 }
 
-async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey): Promise<ResourceJwe> {
+async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey, curve: TeeCurve): Promise<ResourceJwe> {
   const cek = randomBytes(CEK_BYTES);
   try {
     // jose's JWE of nothing under our content key and with an ephemeral key from the pool: only its
@@ -63,7 +67,7 @@ async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey)
     const wrapping = await new FlattenedEncrypt(new Uint8Array(0))
       .setProtectedHeader({ alg: teeKey.alg, enc: RESOURCE_ENC })
       .setContentEncryptionKey(cek)
-      .setKeyManagementParameters({ epk: await ephemeralKeys.take() })
+      .setKeyManagementParameters({ epk: await ephemeralKeys[curve].take() })
       .encrypt(teeKey.key);
     if (wrapping.protected === undefined || wrapping.encrypted_key === undefined) {
       throw new Error('jose returned a JWE without a protected header or encrypted key');
@@ -85,7 +89,7 @@ async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey)
   }
 }
 
-/** The `epk` of the protected header jose made: a public P-256 JWK. */
+/** The `epk` of the protected header jose made: a public EC JWK. */
 function ephemeralKey(protectedHeader: string): { crv: string; kty: string; x: string; y: string } {
   const { epk } = JSON.parse(Buffer.from(protectedHeader, 'base64url').toString('utf8')) as { epk?: Record<string, unknown> };
   const { crv, kty, x, y } = epk ?? {};

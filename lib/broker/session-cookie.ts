@@ -1,4 +1,5 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { KbsError } from './kbs-errors.js';
 
 const ID_BYTES = 16;
 const TIME_BYTES = 6;
@@ -77,4 +78,16 @@ export class SessionCookies {
   private mac(body: Buffer): Buffer {
     return createHmac('sha256', this.key).update('cookie').update(body).digest().subarray(0, MAC_BYTES);
   }
+}
+
+/** The session a cookie names at `now`, refused with `type` when there is none or it does not open. */
+export function requireSession(cookies: SessionCookies, cookie: string | undefined, now: number, type: 'AttestationError' | 'TokenVerifierError'): OpenedSession {
+  if (cookie === undefined) {
+    throw new KbsError(type, 'no valid session: POST /auth first');
+  }
+  const opened = cookies.open(cookie, now);
+  if (!opened.ok) {
+    throw new KbsError(type, opened.reason);
+  }
+  return opened.session;
 }

@@ -8,30 +8,35 @@ export const EC_WRAP_ALG = 'ECDH-ES+A256KW';
 /** Content encryption of every resource. */
 export const RESOURCE_ENC = 'A256GCM';
 
-/** Smallest RSA modulus accepted for a tee-pubkey. */
+/** RSA moduli accepted for a tee-pubkey, in bits. */
 const MIN_RSA_BITS = 2048;
+const MAX_RSA_BITS = 4096;
+/** RSA public exponents accepted (odd, between these). */
+const MIN_RSA_EXPONENT = 65537n;
+const MAX_RSA_EXPONENT = 2n ** 33n - 1n;
+
+/** The curves of EC tee-pubkeys (trustee wraps to both; guest-components' client can make either). */
+const TEE_CURVES = ['P-256', 'P-521'] as const;
+export type TeeCurve = (typeof TEE_CURVES)[number];
 
 /** A checked tee-pubkey: the WebCrypto key jose encrypts to, and the JWE `alg` it is used with. */
 export interface TeePublicKey {
-  /** Imported once for its `alg` (RSA-OAEP with SHA-256, or ECDH on P-256), so jose never imports it again. */
+  /** Imported once for its `alg` (RSA-OAEP with SHA-256, or ECDH on its curve), so jose never imports it again. */
   readonly key: webcrypto.CryptoKey;
   readonly alg: typeof RSA_WRAP_ALG | typeof EC_WRAP_ALG;
+  /** The curve of an EC key (its ECDH-ES ephemeral key must be on it); null for RSA. */
+  readonly curve: TeeCurve | null;
   /** The JWK as received (stored with the session and bound into tokens). */
   readonly jwk: Readonly<Record<string, unknown>>;
 }
 
-/** WebCrypto import parameters and usages of each wrapping algorithm, as jose's JWE encryption wants them. */
-const IMPORT = {
-  [RSA_WRAP_ALG]: { algorithm: { name: 'RSA-OAEP', hash: 'SHA-256' }, usages: ['encrypt'] },
-  [EC_WRAP_ALG]: { algorithm: { name: 'ECDH', namedCurve: 'P-256' }, usages: [] },
-} as const;
-
 /**
- * Checks a `tee-pubkey` JWK: RSA (`n`, `e`, at least 2048 bits, `alg` RSA-OAEP-256) or EC P-256 (`x`,
- * `y` a point on the curve, `alg` ECDH-ES+A256KW). `alg` is required, as kbs-types' `TeePubKey`
- * requires it: the key goes as sent into the session and the token's `tee-pubkey` claim, which a
- * trustee resource KBS could not read without it. Private members, other curves and KBS's legacy
- * RSA1_5 are refused. Throws `KbsError` `JweError` — the broker cannot wrap a resource to this key.
+ * Checks a `tee-pubkey` JWK: RSA (`n` of 2048 to 4096 bits, `e` odd from 65537 to 2^33 − 1, `alg`
+ * RSA-OAEP-256) or EC P-256 or
+ * P-521 (`x`, `y` a point on the curve, `alg` ECDH-ES+A256KW). `alg` is required, as kbs-types'
+ * `TeePubKey` requires it: the key goes as sent into the session and the token's `tee-pubkey` claim,
+ * which a trustee resource KBS could not read without it. Private members, other curves and KBS's
+ * legacy RSA1_5 are refused. Throws `KbsError` `JweError` — the broker cannot wrap a resource to this key.
  */
 export async function parseTeePublicKey(jwk: unknown): Promise<TeePublicKey> {
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) {
@@ -41,46 +46,61 @@ export async function parseTeePublicKey(jwk: unknown): Promise<TeePublicKey> {
   if ('d' in record || 'p' in record || 'q' in record) {
     throw new KbsError('JweError', 'tee-pubkey must be a public key');
   }
-  const alg = record['alg'];
-  let wrap: TeePublicKey['alg'];
   if (record['kty'] === 'RSA' && hasStrings(record, ['n', 'e'])) {
-    wrap = RSA_WRAP_ALG;
-  } else if (record['kty'] === 'EC' && record['crv'] === 'P-256' && hasStrings(record, ['x', 'y'])) {
-    wrap = EC_WRAP_ALG;
-  } else {
-    throw new KbsError('JweError', 'tee-pubkey must be an RSA key (n, e) or an EC P-256 key (x, y)');
+    requireAlg(record, RSA_WRAP_ALG);
+    return { key: await importRsa(record['n'] as string, record['e'] as string), alg: RSA_WRAP_ALG, curve: null, jwk: record };
   }
-  if (alg !== wrap) {
-    throw new KbsError('JweError', `tee-pubkey alg must be ${wrap}`);
+  const curve = TEE_CURVES.find((name) => name === record['crv']);
+  if (record['kty'] === 'EC' && curve !== undefined && hasStrings(record, ['x', 'y'])) {
+    requireAlg(record, EC_WRAP_ALG);
+    const members = { kty: 'EC', crv: curve, x: record['x'] as string, y: record['y'] as string };
+    return { key: await importKey(members, { name: 'ECDH', namedCurve: curve }, []), alg: EC_WRAP_ALG, curve, jwk: record };
   }
-  let key: webcrypto.CryptoKey;
+  throw new KbsError('JweError', 'tee-pubkey must be an RSA key (n, e) or an EC P-256 or P-521 key (x, y)');
+}
+
+function requireAlg(record: Record<string, unknown>, alg: TeePublicKey['alg']): void {
+  if (record['alg'] !== alg) {
+    throw new KbsError('JweError', `tee-pubkey alg must be ${alg}`);
+  }
+}
+
+async function importRsa(n: string, e: string): Promise<webcrypto.CryptoKey> {
+  if (!isUsableRsaExponent(e)) {
+    throw new KbsError('JweError', 'tee-pubkey RSA exponent must be odd, at least 65537 and at most 2^33 - 1');
+  }
+  const key = await importKey({ kty: 'RSA', n, e }, { name: 'RSA-OAEP', hash: 'SHA-256' }, ['encrypt']);
+  const bits = (key.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength;
+  if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
+    throw new KbsError('JweError', `tee-pubkey RSA modulus must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits`);
+  }
+  return key;
+}
+
+/** The public key imported for jose's JWE encryption (WebCrypto checks an EC point is on its curve). */
+async function importKey(
+  members: webcrypto.JsonWebKey,
+  algorithm: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams,
+  usages: webcrypto.KeyUsage[],
+): Promise<webcrypto.CryptoKey> {
   try {
-    const members = wrap === RSA_WRAP_ALG
-      ? { kty: 'RSA', n: record['n'] as string, e: record['e'] as string }
-      : { kty: 'EC', crv: 'P-256', x: record['x'] as string, y: record['y'] as string };
-    key = await webcrypto.subtle.importKey('jwk', members, IMPORT[wrap].algorithm, false, [...IMPORT[wrap].usages]);
+    return await webcrypto.subtle.importKey('jwk', members, algorithm, false, usages);
   } catch (cause) {
     throw new KbsError('JweError', 'tee-pubkey is not a valid public key', { cause });
   }
-  if (wrap === RSA_WRAP_ALG && (key.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength < MIN_RSA_BITS) {
-    throw new KbsError('JweError', `tee-pubkey RSA modulus must have at least ${MIN_RSA_BITS} bits`);
-  }
-  if (wrap === RSA_WRAP_ALG && !isUsableRsaExponent(record['e'] as string)) {
-    throw new KbsError('JweError', 'tee-pubkey RSA exponent must be odd and at least 3');
-  }
-  return { key, alg: wrap, jwk: record };
 }
 
 /**
  * WebCrypto imports any exponent, but e = 1 makes RSA-OAEP's "encryption" the identity (the wrapped
- * content key would travel as good as in clear) and an even e has no inverse (RFC 8017 §3.1: odd, ≥ 3).
+ * content key would travel as good as in clear) and an even e has no inverse (RFC 8017 §3.1: odd).
+ * Small odd exponents are legal RSA; 65537 is the floor FIPS 186-5 §A.1.1 sets for new keys and every
+ * client makes, and 2^33 − 1 the ceiling of RustCrypto's `rsa` crate (trustee's JWE code), which
+ * bounds the work of one encryption.
  */
 function isUsableRsaExponent(base64url: string): boolean {
-  const bytes = Buffer.from(base64url, 'base64url');
-  const first = bytes.findIndex((byte) => byte !== 0);
-  if (first === -1) return false;
-  const last = bytes[bytes.length - 1] as number;
-  return (last & 1) === 1 && (bytes.length - first > 1 || last >= 3);
+  const hex = Buffer.from(base64url, 'base64url').toString('hex');
+  const e = hex === '' ? 0n : BigInt(`0x${hex}`);
+  return e % 2n === 1n && e >= MIN_RSA_EXPONENT && e <= MAX_RSA_EXPONENT;
 }
 
 function hasStrings(record: Record<string, unknown>, fields: readonly string[]): boolean {

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
 import { KbsClientBuilder } from '../kbs-client/kbs-client-builder.js';
+import { TEE_KEY_KINDS, type TeeKeyKind } from '../kbs-client/tee-key-pair.js';
 import type { KbsMode } from '../kbs-client/kbs-client.js';
 import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
 import { DEFAULT_QUOTED_PCRS, TpmEvidenceProvider } from '../kbs-client/tpm-evidence-provider.js';
@@ -19,7 +20,7 @@ interface GetResourceOptions {
   readonly imaLog?: string;
   readonly bootLog?: string;
   readonly pcrs: readonly number[];
-  readonly teeKey: 'ec' | 'rsa';
+  readonly teeKey: TeeKeyKind;
   readonly output?: string;
 }
 
@@ -44,7 +45,7 @@ export const registerKbsCommands: CommandRegistrar = (program, context) => {
     .option('--ima-log <file>', 'IMA list to send', undefined)
     .option('--boot-log <file>', 'UEFI event log to send', undefined)
     .option('--pcrs <list>', `PCRs to quote (default ${DEFAULT_QUOTED_PCRS.join(',')})`, pcrList, DEFAULT_QUOTED_PCRS)
-    .addOption(new Option('--tee-key <kind>', 'ephemeral key the resource is wrapped to').choices(['ec', 'rsa']).default('ec'))
+    .addOption(new Option('--tee-key <kind>', 'ephemeral key the resource is wrapped to').choices([...TEE_KEY_KINDS]).default('ec'))
     .option('--output <file>', 'write the secret here (mode 0600) instead of stdout')
     .action(async (uri: string, options: GetResourceOptions) => {
       const tpm = await openTpm2ToolsTpm({ tcti: options.tcti });

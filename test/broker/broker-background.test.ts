@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import type { KbsClient } from '../../lib/kbs-client/kbs-client.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
-import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
+import { TeeKeyPair, type TeeKeyKind } from '../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { BrokerRepository } from '../../lib/broker/broker-repository.js';
 import { CompiledNodeCache } from '../../lib/broker/broker-node.js';
@@ -21,7 +21,7 @@ describe('broker: background check (software TPM)', function () {
   let clients: { client: KbsClient; close(): Promise<void> }[] = [];
   const secret = new Uint8Array(Buffer.from('disk key of rack4-u12'));
 
-  function clientFor(evidenceNode: TestNode, options: { teeKey?: 'ec' | 'rsa'; agentId?: string; mode?: 'background' | 'passport' } = {}): KbsClient {
+  function clientFor(evidenceNode: TestNode, options: { teeKey?: TeeKeyKind; agentId?: string; mode?: 'background' | 'passport' } = {}): KbsClient {
     const built = new KbsClientBuilder(broker.running.url)
       .ca(broker.running.caCert)
       .mode(options.mode ?? 'background')
@@ -62,8 +62,10 @@ describe('broker: background check (software TPM)', function () {
     await broker?.dispose();
   });
 
-  it('releases a resource to a good node as a JWE it opens (EC and RSA tee keys), by agent id and by group', async function () {
+  it('releases a resource to a good node as a JWE it opens (EC P-256, EC P-521 and RSA tee keys), by agent id and by group', async function () {
     expect(await clientFor(node).getResource('kbs:///node/disk-key/rack4-u12')).to.deep.equal(secret);
+    expect(await clientFor(node, { teeKey: 'ec-p521' }).getResource('kbs:///node/disk-key/rack4-u12')).to.deep.equal(secret);
+    expect(await clientFor(node, { teeKey: 'ec-p521', mode: 'passport' }).getResource('kbs:///node/disk-key/rack4-u12'), 'by token').to.deep.equal(secret);
     const rsa = clientFor(node, { teeKey: 'rsa' });
     expect(await rsa.getResource('kbs:///node/disk-key/rack4-u12')).to.deep.equal(secret);
     expect(Array.from(await rsa.getResource('kbs:///node/join/rack4'))).to.deep.equal([1, 2, 3]);
@@ -292,6 +294,31 @@ describe('broker: background check (software TPM)', function () {
     } finally {
       await http.close();
     }
+  });
+
+  it('a token minted for the node\'s previous AK is refused once the node is enrolled again with another AK', async function () {
+    const passport = clientFor(node, { mode: 'passport' });
+    const token = await passport.token();
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    const withToken = (): Promise<unknown> => http.send('GET', '/kbs/v0/resource/node/join/rack4', { headers: { authorization: `Bearer ${token}` } });
+    const otherTpm = await createSoftwareTpm();
+    const enrol = async (akTpm: string): Promise<void> =>
+      broker.admin.putNode(node.agentId, { akTpm, runtimePolicy: await node.runtimePolicy(), mbRefstate: await node.refstate(), groups: ['rack4'] });
+    try {
+      expect(await withToken()).to.have.property('body');
+      await enrol(Buffer.from((await otherTpm.ensureAk('sha256')).akPublic).toString('base64'));
+      const error = await refusal(withToken());
+      expect([error.remoteHttpStatus, error.kbsType, error.detail]).to.deep.equal([
+        401,
+        'TokenVerifierError',
+        `token was not issued for node ${node.agentId}'s registered AK: attest again`,
+      ]);
+    } finally {
+      await enrol(node.akTpm);
+      await otherTpm.close();
+      await http.close();
+    }
+    expect(await clientFor(node, { mode: 'passport' }).getResource('kbs:///node/join/rack4'), 'the AK enrolled again: its tokens work').to.have.length(3);
   });
 
   it('the software TPM used here is a real quoting TPM (sanity: a fresh one has a different AK)', async function () {

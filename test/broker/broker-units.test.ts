@@ -1,7 +1,7 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
 import { expect } from 'chai';
 import { FlattenedEncrypt, flattenedDecrypt, SignJWT } from 'jose';
-import { EarTokenVerifier } from '../../lib/broker/ear-token-verifier.js';
+import { EarTokenVerifier, TOKEN_CLOCK_SKEW_SECONDS } from '../../lib/broker/ear-token-verifier.js';
 import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { KbsError } from '../../lib/broker/kbs-errors.js';
 import { decideResourceAccess } from '../../lib/broker/resource-policy.js';
@@ -67,6 +67,52 @@ describe('broker: pure parts and hostile input', function () {
     for (const bad of [small, p384, priv, withoutAlg, offCurve, ...badExponents, { ...ec, alg: 'RSA1_5' }, { ...ec, x: 'AAAA' }, { kty: 'oct', k: 'AAAA' }, null, [], 'x', { ...ec, x: 'a'.repeat(5000) }]) {
       expect(await kbsType(() => parseTeePublicKey(bad))).to.equal('JweError');
     }
+  });
+
+  it('tee-pubkey RSA: a modulus of 2048 to 4096 bits and an odd exponent from 65537 to 2^33 - 1', async function () {
+    const rsa = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
+    // WebCrypto imports any odd n: a modulus of a given bit length, its top bit set (not a product of two primes, which the import cannot tell).
+    const modulus = (bits: number): string => {
+      const bytes = randomBytes(Math.ceil(bits / 8));
+      bytes[0] = ((bytes[0] ?? 0) & (0xff >> (8 * bytes.length - bits))) | (0x80 >> (8 * bytes.length - bits));
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) | 1;
+      return bytes.toString('base64url');
+    };
+    const exponent = (value: bigint): string => Buffer.from(value.toString(16).padStart(Math.ceil(value.toString(16).length / 2) * 2, '0'), 'hex').toString('base64url');
+    const verdict = (jwk: Record<string, unknown>): Promise<string> => parseTeePublicKey(jwk).then((key) => key.alg, (e: unknown) => (e instanceof KbsError ? e.message : 'thrown'));
+    for (const bits of [2048, 3072, 4096]) {
+      expect(await verdict({ ...rsa, n: modulus(bits) }), `${bits} bits`).to.equal('RSA-OAEP-256');
+    }
+    for (const bits of [2047, 4097, 8192]) {
+      expect(await verdict({ ...rsa, n: modulus(bits) }), `${bits} bits`).to.equal('tee-pubkey RSA modulus must have 2048 to 4096 bits');
+    }
+    for (const e of [65537n, 65539n, 2n ** 33n - 1n]) {
+      expect(await verdict({ ...rsa, e: exponent(e) }), `e = ${e}`).to.equal('RSA-OAEP-256');
+    }
+    for (const e of [3n, 17n, 65535n, 65538n, 2n ** 33n, 2n ** 33n + 1n, 2n ** 64n + 1n]) {
+      expect(await verdict({ ...rsa, e: exponent(e) }), `e = ${e}`).to.equal('tee-pubkey RSA exponent must be odd, at least 65537 and at most 2^33 - 1');
+    }
+  });
+
+  it('tee-pubkey P-521: accepted for ECDH-ES+A256KW, its JWE carries a P-521 epk and opens with the node\'s key only; off the curve refused', async function () {
+    const pair = await TeeKeyPair.generate('ec-p521');
+    expect([pair.publicJwk['crv'], pair.alg]).to.deep.equal(['P-521', 'ECDH-ES+A256KW']);
+    const teeKey = await parseTeePublicKey(pair.publicJwk);
+    expect(teeKey.alg).to.equal('ECDH-ES+A256KW');
+    const secret = new Uint8Array(randomBytes(100));
+    for (let answer = 0; answer < 2; answer += 1) {
+      const jwe = await encryptResource(secret, teeKey);
+      const header = JSON.parse(Buffer.from(jwe.protected, 'base64url').toString('utf8')) as { epk: Record<string, unknown> };
+      expect(Object.keys(header.epk)).to.deep.equal(['crv', 'kty', 'x', 'y']);
+      expect(header.epk['crv']).to.equal('P-521');
+      expect(await pair.decrypt(jwe)).to.deep.equal(secret);
+      const other = await TeeKeyPair.generate('ec-p521');
+      expect(await other.decrypt(jwe).then(() => true, () => false), 'another P-521 key').to.equal(false);
+    }
+    const offCurveY = Buffer.from(pair.publicJwk['y'] as string, 'base64url');
+    offCurveY[65] = (offCurveY[65] ?? 0) ^ 1;
+    expect(await kbsType(() => parseTeePublicKey({ ...pair.publicJwk, y: offCurveY.toString('base64url') }))).to.equal('JweError');
+    expect(await kbsType(() => parseTeePublicKey({ ...pair.publicJwk, crv: 'P-256' })), 'P-521 coordinates named P-256').to.equal('JweError');
   });
 
   it('tee-pubkey cache: the same JWK text is checked once, received or stored; a refused key is refused again', async function () {
@@ -297,6 +343,45 @@ describe('broker: pure parts and hostile input', function () {
     const expired = await verifier.verify(token, now + 300 + 31).then(() => undefined, (e: unknown) => e);
     expect(expired).to.be.instanceOf(KbsError);
     expect((expired as KbsError).message).to.contain('expired');
+  });
+
+  it('token expiry boundary: accepted until exp plus the skew, refused from that instant on, checked or cached', async function () {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const issuers = [{ issuer: 'i', keys: [publicKey] }];
+    const teePubkey = (await TeeKeyPair.generate('ec')).publicJwk;
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + 300;
+    const claims = { submods: { cpu0: { 'ear.status': 'affirming', 'ear.veraison.annotated-evidence': { runtime_data_claims: { 'tee-pubkey': teePubkey } } } } };
+    const token = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer('i').setSubject('node').setIssuedAt(now).setNotBefore(now).setExpirationTime(exp).sign(privateKey);
+    const limit = exp + TOKEN_CLOCK_SKEW_SECONDS;
+    const outcome = (promise: Promise<unknown>): Promise<string> => promise.then(() => 'accepted', (e: unknown) => (e instanceof KbsError ? e.message : 'thrown'));
+    for (const at of [limit - 1, limit - 0.001]) {
+      expect(await outcome(new EarTokenVerifier({ issuers, maxLifetimeSeconds: 600 }).check(token, at)), `checked ${at - limit} s from the limit`).to.equal('accepted');
+    }
+    for (const at of [limit, limit + 0.001, limit + 1]) {
+      expect(await outcome(new EarTokenVerifier({ issuers, maxLifetimeSeconds: 600 }).check(token, at)), `checked ${at - limit} s from the limit`).to.equal('token refused: expired');
+    }
+    const cached = new EarTokenVerifier({ issuers, maxLifetimeSeconds: 600 });
+    expect(await outcome(cached.verify(token, now)), 'first verification').to.equal('accepted');
+    expect(await outcome(cached.verify(token, limit - 0.001)), 'cache hit just before the limit').to.equal('accepted');
+    expect(await outcome(cached.verify(token, limit)), 'at the limit the cache is not used').to.equal('token refused: expired');
+  });
+
+  it('token checker: refuses a sub that is not a non-empty string (revocation and policy are looked up by the string)', async function () {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const verifier = new EarTokenVerifier({ issuers: [{ issuer: 'i', keys: [publicKey] }], maxLifetimeSeconds: 600 });
+    const teePubkey = (await TeeKeyPair.generate('ec')).publicJwk;
+    const now = Math.floor(Date.now() / 1000);
+    const submods = { cpu0: { 'ear.status': 'affirming', 'ear.veraison.annotated-evidence': { runtime_data_claims: { 'tee-pubkey': teePubkey } } } };
+    // SignJWT's setSubject takes strings only: the claim is put in the payload as a forger would.
+    const token = (sub: unknown): Promise<string> =>
+      new SignJWT({ submods, sub } as Record<string, unknown>).setProtectedHeader({ alg: 'ES256' }).setIssuer('i').setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 300).sign(privateKey);
+    expect((await verifier.check(await token('node'), now)).agentId).to.equal('node');
+    for (const sub of [42, ['node'], { id: 'node' }, true, '']) {
+      const error = await verifier.verify(await token(sub), now).then(() => undefined, (e: unknown) => e);
+      expect(error, JSON.stringify(sub)).to.be.instanceOf(KbsError);
+      expect([(error as KbsError).type, (error as KbsError).message], JSON.stringify(sub)).to.deep.equal(['TokenVerifierError', 'token sub must be a non-empty string']);
+    }
   });
 
   it('token checker: refuses over-long lifetimes, non-affirming status, missing tee-pubkey and garbage', async function () {

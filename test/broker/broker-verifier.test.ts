@@ -44,8 +44,8 @@ describe('broker with a verifier: good standing and revocation webhook over TLS'
     await deployment?.dispose();
   });
 
-  /** A test broker with a client that fetches with tokens of the broker's own issuer (what its /attest would hand out). */
-  async function brokerWithTokens(config: Partial<BrokerConfigInput>): Promise<{ broker: TestBroker; fetch(agentId: string, tag: string): Promise<Uint8Array> }> {
+  /** A test broker with a client that fetches with tokens of the broker's own issuer (what its /attest would hand out for a node quoting with `akTpm`). */
+  async function brokerWithTokens(config: Partial<BrokerConfigInput>): Promise<{ broker: TestBroker; fetch(agentId: string, tag: string, akTpm: string): Promise<Uint8Array> }> {
     const broker = await startTestBroker({ issuer: ISSUER, ...config });
     const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
     disposables.push(broker, { dispose: () => http.close() });
@@ -53,11 +53,11 @@ describe('broker with a verifier: good standing and revocation webhook over TLS'
     const issuer = new EarTokenIssuer({ issuer: ISSUER, lifetimeSeconds: 300, privateKey: keys.tokenPrivateKey, publicKey: keys.tokenPublicKey });
     return {
       broker,
-      async fetch(agentId, tag) {
+      async fetch(agentId, tag, akTpm) {
         const key = await TeeKeyPair.generate('ec');
         const token = await issuer.issue({
           agentId,
-          akTpm: null,
+          akTpm,
           teePubkey: key.publicJwk,
           vector: { 'instance-identity': 2, configuration: 0, executables: 0, hardware: 2 },
           pcrs: {},
@@ -103,21 +103,21 @@ describe('broker with a verifier: good standing and revocation webhook over TLS'
       await broker.admin.putResource({ repository: 'node', type: 'disk-key', tag: 'plain' }, secret, { agents: [agent.uuid] });
     }
 
-    expect(await live.fetch(agent.uuid, 'standing')).to.deep.equal(secret);
-    await expectDenied(dead.fetch(agent.uuid, 'standing'), 'could not be asked');
-    await expectDenied(none.fetch(agent.uuid, 'standing'), 'no verifier configured');
-    expect(await none.fetch(agent.uuid, 'plain'), 'resources without the rule need no verifier').to.deep.equal(secret);
-    await expectDenied(live.fetch(stranger, 'standing'), 'does not attest this node');
+    expect(await live.fetch(agent.uuid, 'standing', akOf(agent))).to.deep.equal(secret);
+    await expectDenied(dead.fetch(agent.uuid, 'standing', akOf(agent)), 'could not be asked');
+    await expectDenied(none.fetch(agent.uuid, 'standing', akOf(agent)), 'no verifier configured');
+    expect(await none.fetch(agent.uuid, 'plain', akOf(agent)), 'resources without the rule need no verifier').to.deep.equal(secret);
+    await expectDenied(live.fetch(stranger, 'standing', otherAk), 'does not attest this node');
 
     await live.broker.admin.putNode(agent.uuid, { akTpm: otherAk });
-    await expectDenied(live.fetch(agent.uuid, 'standing'), 'another AK');
+    await expectDenied(live.fetch(agent.uuid, 'standing', otherAk), 'another AK');
     await live.broker.admin.putNode(agent.uuid, { akTpm: akOf(agent) });
-    expect(await live.fetch(agent.uuid, 'standing')).to.deep.equal(secret);
+    expect(await live.fetch(agent.uuid, 'standing', akOf(agent))).to.deep.equal(secret);
 
     await agent.appendIma('/usr/bin/evil', digestOf('evil'));
     await tenant.waitForState(agent.uuid, [OperationalState.INVALID_QUOTE], { timeoutMs: 15_000 });
-    await expectDenied(live.fetch(agent.uuid, 'standing'), 'does not trust this node right now');
-    expect(await live.fetch(agent.uuid, 'plain'), 'no webhook here: only the rule refuses').to.deep.equal(secret);
+    await expectDenied(live.fetch(agent.uuid, 'standing', akOf(agent)), 'does not trust this node right now');
+    expect(await live.fetch(agent.uuid, 'plain', akOf(agent)), 'no webhook here: only the rule refuses').to.deep.equal(secret);
     await verifier.close();
     deployment.verifier = undefined;
   });
@@ -134,13 +134,13 @@ describe('broker with a verifier: good standing and revocation webhook over TLS'
     await tenant.waitForState(agent.uuid, [OperationalState.GET_QUOTE], { timeoutMs: 15_000 });
     await target.broker.admin.putNode(agent.uuid, { akTpm: akOf(agent) });
     await target.broker.admin.putResource({ repository: 'node', type: 'disk-key', tag: 'plain' }, secret, { agents: [agent.uuid] });
-    expect(await target.fetch(agent.uuid, 'plain')).to.deep.equal(secret);
+    expect(await target.fetch(agent.uuid, 'plain', akOf(agent))).to.deep.equal(secret);
 
     await agent.appendIma('/usr/bin/evil', digestOf('evil'));
     await tenant.waitForState(agent.uuid, [OperationalState.INVALID_QUOTE], { timeoutMs: 15_000 });
     await eventually('the broker to withdraw the failed node', async () => {
       try {
-        await target.fetch(agent.uuid, 'plain');
+        await target.fetch(agent.uuid, 'plain', akOf(agent));
         return false;
       } catch (error) {
         return error instanceof KbsRefusedError && error.kbsType === 'TokenVerifierError' && (error.detail ?? '').includes('revoked');

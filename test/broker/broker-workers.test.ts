@@ -157,6 +157,34 @@ describe('broker: worker processes (node:cluster)', function () {
     await once('POST', '/kbs/v0/attest', { body, headers: { cookie: session.cookie } });
   });
 
+  it('a revoked node\'s token is refused by every worker, though each has it verified and cached', async function () {
+    const built = new KbsClientBuilder(cluster.url)
+      .ca(cluster.caCert)
+      .mode('passport')
+      .evidenceProvider(new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath }))
+      .build();
+    const tls = await loadOrCreateClientTls({ dataDir, serviceName: 'broker-admin' });
+    const adminClient = new BrokerAdminClient({ url: cluster.url, ca: cluster.caCert, cert: tls.cert, key: tls.key });
+    // Each request on a connection of its own: cluster's round robin gives every worker several of eight.
+    const fetch = (token: string): ReturnType<KbsHttp['send']> =>
+      once('GET', '/kbs/v0/resource/node/disk-key/workers', { headers: { authorization: `Bearer ${token}` } });
+    try {
+      const token = await built.client.token();
+      for (let request = 0; request < 8; request += 1) {
+        await fetch(token);
+      }
+      await adminClient.revoke(node.agentId, 'failed attestation');
+      for (let request = 0; request < 8; request += 1) {
+        const error = await refusal(fetch(token));
+        expect([error.remoteHttpStatus, error.kbsType, error.detail], `request ${request}`).to.deep.equal([401, 'TokenVerifierError', `node ${node.agentId} is revoked`]);
+      }
+    } finally {
+      await adminClient.reinstate(node.agentId);
+      await adminClient.close();
+      await built.close();
+    }
+  });
+
   it('refuses more than one worker on the embedded database (PGlite is one process\'s)', async function () {
     try {
       await startBrokerCluster({ dataDir, port: 0 }, { workers: 2 });

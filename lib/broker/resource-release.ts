@@ -1,0 +1,110 @@
+import type { AccessFacts, BrokerRepository } from './broker-repository.js';
+import type { EarTokenVerifier } from './ear-token-verifier.js';
+import { KbsError } from './kbs-errors.js';
+import type { ResourcePath } from './kbs-wire.js';
+import { encryptResource, type ResourceJwe } from './resource-jwe.js';
+import { decideResourceAccess } from './resource-policy.js';
+import type { ResourceVault } from './resource-vault.js';
+import { revocationRefusal } from './revocation-state.js';
+import { requireSession, type SessionCookies } from './session-cookie.js';
+import type { TeeKeyCache, TeePublicKey } from './tee-public-key.js';
+import { NO_VERIFIER, type StandingCheck } from './verifier-standing.js';
+import { bytesEqual } from '../bytes/bytes-equal.js';
+
+/** How a resource request authenticated: the session cookie, a bearer token, or neither. */
+export interface ResourceCredentials {
+  /** The `kbs-session-id` cookie's value. */
+  readonly cookie: string | undefined;
+  readonly bearer: string | undefined;
+}
+
+export interface ResourceReleaseOptions {
+  readonly repository: BrokerRepository;
+  readonly vault: ResourceVault;
+  readonly tokens: EarTokenVerifier;
+  readonly cookies: SessionCookies;
+  /** The tee-pubkeys `/attest` checked, shared with it: a session's stored key is found here. */
+  readonly teeKeys: TeeKeyCache;
+  /** The good-standing rule's check (`verifier_standing` resources); default: no verifier, refused. */
+  readonly standing?: StandingCheck;
+  /** Unix milliseconds. */
+  readonly now: () => number;
+}
+
+/**
+ * Resource release, the last step of both models: who asks (a passport token or an attested session),
+ * whether its node may have the resource now, and the resource wrapped to its tee-pubkey. Every
+ * refusal is a `KbsError`; a database fault propagates and the request fails closed (500).
+ */
+export class ResourceRelease {
+  constructor(private readonly options: ResourceReleaseOptions) {}
+
+  /**
+   * A resource as a JWE to the requester's tee-pubkey. A bearer token is checked first (trusted issuer,
+   * ES256, times, affirming); else the session cookie must name an attested, unexpired session. Then,
+   * read in one database round trip: the node must not be revoked, nor its credential older than its
+   * reinstatement (`revocationRefusal`); the resource must exist and its policy allow the node; with
+   * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`).
+   */
+  async release(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
+    const requester = await this.requester(path, credentials);
+    const facts = requester.facts;
+    const refusal = revocationRefusal(facts.revocation, requester.issuedAtMs, requester.via === 'session' ? 'milliseconds' : 'seconds');
+    if (refusal !== undefined) {
+      throw new KbsError('TokenVerifierError', `node ${requester.agentId} ${refusal}`);
+    }
+    if (facts.resource === undefined) {
+      throw new KbsError('PluginNotFound', 'no such resource');
+    }
+    const policy = facts.resource.policy;
+    const decision = decideResourceAccess(policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via });
+    if (!decision.allowed) {
+      throw new KbsError('PolicyDeny', decision.reason);
+    }
+    if (policy.verifier_standing === true) {
+      const standing = await (this.options.standing ?? NO_VERIFIER).refusal(requester.agentId, facts.akTpm ?? requester.akTpm);
+      if (standing !== undefined) {
+        throw new KbsError('PolicyDeny', `node ${requester.agentId} is not in good standing: ${standing}`);
+      }
+    }
+    const plaintext = this.options.vault.open(path, facts.resource.sealed);
+    return encryptResource(plaintext, requester.teeKey);
+  }
+
+  /**
+   * Who asks, and the facts about its node and the resource, in one database round trip: a bearer token
+   * is checked first (trusted issuer, ES256, times, affirming) and, when this broker has an AK for the
+   * node, its `ak_tpm` must be that AK (a token minted before the node was enrolled again with another
+   * AK is refused); else the session cookie must name an attested, unexpired session.
+   */
+  private async requester(
+    path: ResourcePath,
+    credentials: ResourceCredentials,
+  ): Promise<{ agentId: string; teeKey: TeePublicKey; via: 'session' | 'token'; issuedAtMs: number; akTpm: string | null; facts: AccessFacts }> {
+    const repository = this.options.repository;
+    if (credentials.bearer !== undefined) {
+      const token = await this.options.tokens.verify(credentials.bearer, this.options.now() / 1000);
+      const facts = await repository.tokenAccessFacts(path, token.agentId);
+      if (facts.akTpm !== null && !sameAk(token.akTpm, facts.akTpm)) {
+        throw new KbsError('TokenVerifierError', `token was not issued for node ${token.agentId}'s registered AK: attest again`);
+      }
+      return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, facts };
+    }
+    if (credentials.cookie !== undefined) {
+      const opened = requireSession(this.options.cookies, credentials.cookie, this.options.now(), 'TokenVerifierError');
+      const facts = await repository.sessionAccessFacts(path, opened.id);
+      const session = facts.session;
+      if (session === undefined || session.attested === null) {
+        throw new KbsError('TokenVerifierError', 'the session is not attested');
+      }
+      const teeKey = await this.options.teeKeys.parseText(session.attested.teePubkey);
+      return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: null, facts };
+    }
+    throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
+  }
+}
+
+/** Whether a token's `ak_tpm` (absent: null) is the stored AK: the same TPM2B_PUBLIC bytes. */
+function sameAk(tokenAk: string | null, storedAk: string): boolean {
+  return tokenAk !== null && bytesEqual(Buffer.from(tokenAk, 'base64'), Buffer.from(storedAk, 'base64'));
+}

@@ -235,6 +235,18 @@ export class PushRepository {
   }
 
   /**
+   * Undoes `takeEvidence` for evidence taken but never judged (the stored policies could not be read):
+   * attestation `index` awaits its evidence again, so the agent's next PATCH is judged. Only while it
+   * is still `evaluating_evidence` with `challenge`; false otherwise (re-enrolled, deleted, completed).
+   */
+  async giveBackEvidence(agentId: string, index: number, challenge: string): Promise<boolean> {
+    const updated = await this.knex(ATTESTATIONS)
+      .update({ stage: 'awaiting_evidence', evidence_received_at: null })
+      .where({ agent_id: agentId, index, challenge, stage: 'evaluating_evidence' });
+    return updated > 0;
+  }
+
+  /**
    * `takeEvidence` of evidence judged before it was taken, for each of `takes` (in `trx`, the verdicts'
    * transaction, or alone): only while the attestation is still the agent's latest, its challenge had
    * not expired when the evidence came, and the agent's row is the one the evidence was judged from.

@@ -5,8 +5,9 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { loadAgentPolicies } from '../../lib/verifier/polled-agent.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { policyForImaLog } from './helpers/verifier-fixture.js';
-import { contentOf, requested, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+import { contentOf, PUSH_SETTINGS, requested, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
 
 const LS = '/usr/bin/ls';
 const NOT_ALLOWED = 'ima.validation.ima-ng.not_in_allowlist';
@@ -25,8 +26,8 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     return policyForImaLog(path.join(push.dir, `${node.uuid}.ima`), allowLs ? { [LS]: ls } : {});
   }
 
-  async function storePolicy(name: string, text: string, method: 'POST' | 'PUT' = 'POST'): Promise<void> {
-    const reply = await push.call(method, `/v2.6/allowlists/${name}`, { runtime_policy: b64(text) });
+  async function storePolicy(name: string, text: string, method: 'POST' | 'PUT' = 'POST', at?: RunningVerifier): Promise<void> {
+    const reply = await push.call(method, `/v2.6/allowlists/${name}`, { runtime_policy: b64(text) }, undefined, at);
     expect(reply.status, JSON.stringify(reply.body)).to.equal(201);
   }
 
@@ -88,6 +89,25 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     await d.agent.attestOnce();
     expect(await outcomes(d), 'ls is not in the replaced text').to.deep.equal(['pass', 'fail']);
     expect((await push.stored(d.uuid)).state.lastEventId).to.equal(NOT_ALLOWED);
+  });
+
+  it('a text another verifier process replaces (PUT /allowlists there) judges this process\'s next attestation of the agents using it, about 2 s later', async function () {
+    const second = await startVerifier({ dataDir: push.dir, ...PUSH_SETTINGS, instanceId: 'policy-editor' }, { database: push.opened.database, inProcessForTests: true });
+    try {
+      const f = await push.bootNode();
+      await storePolicy('edited-elsewhere', policyOf(f, true));
+      await enrolWith(f, 'edited-elsewhere');
+      await later(3100); // past the enrolment clock margin (3 s): the read and the compiled copy are kept
+      await f.agent.attestOnce();
+      await storePolicy('edited-elsewhere', policyOf(f, false), 'PUT', second);
+      await f.ima.measure([{ path: LS, content: contentOf(LS) }]);
+      await later(2100); // the version check interval (2 s)
+      await f.agent.attestOnce();
+      expect(await outcomes(f), 'ls is not in the text the other process stored').to.deep.equal(['pass', 'fail']);
+      expect((await push.stored(f.uuid)).state.lastEventId).to.equal(NOT_ALLOWED);
+    } finally {
+      await second.close();
+    }
   });
 
   it('an agent whose named runtime policy row is not found: phase 1 answers 500 and inserts nothing; the pull loop\'s load throws; evidence for an attestation issued before fails the agent (202)', async function () {

@@ -2,13 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { PushEngineOptions } from '../../attestation/push-decision.js';
-import type { AgentPolicyDeps } from '../polled-agent.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { pushTimeoutSeconds, type VerifierConfig } from '../verifier-config.js';
 import { PushAttestations } from './push-attestations.js';
 import { PushInsertBatch, pushInsertDelayMs } from './push-insert-batch.js';
 import { PushLiveness } from './push-liveness.js';
+import type { PushPolicyDeps } from './push-policy-cache.js';
 import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
 import { PushSessions } from './push-sessions.js';
@@ -23,7 +23,7 @@ export interface PushServiceDeps {
   readonly agents: VerifierAgentRepository;
   /** The verdicts' audit records, as the pull loop's round writer stores them (`auditVerdicts`). */
   readonly auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>;
-  readonly policies: AgentPolicyDeps;
+  readonly policies: PushPolicyDeps;
   readonly config: Readonly<VerifierConfig>;
   readonly owner: string;
   readonly engine: PushEngineOptions;

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { loadAgentPolicies } from '../../lib/verifier/polled-agent.js';
+import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { policyForImaLog } from './helpers/verifier-fixture.js';
@@ -108,6 +109,28 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     } finally {
       await second.close();
     }
+  });
+
+  it('a kept read that started within 3 s after an agent\'s enrolment (this process\'s clock up to 2 s ahead of the database\'s, which rounds down to the second) is not used for it; one started later is', async function () {
+    const g = await push.bootNode();
+    await storePolicy('skew', policyOf(g, true));
+    await enrolWith(g, 'skew');
+    const record = await push.stored(g.uuid);
+    let reads = 0;
+    class CountingPolicies extends VerifierPolicyRepository {
+      override findRuntime(name: string) {
+        reads += 1;
+        return super.findRuntime(name);
+      }
+    }
+    const policies = new PushPolicyCache({ policies: new CountingPolicies(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10);
+    const started = Math.floor(Date.now() / 1000);
+    await policies.read({ ...record, agentId: 'enrolled-long-before', enrolledAt: started - 100 });
+    expect(reads).to.equal(1);
+    await policies.read({ ...record, agentId: 'enrolled-4-s-before', enrolledAt: started - 4 });
+    expect(reads, 'a read started 4 s or more after the enrolment (by the database\'s second) is shared').to.equal(1);
+    await policies.read({ ...record, agentId: 'enrolled-1-s-before', enrolledAt: started - 1 });
+    expect(reads, 'started 1–2 s after the enrolment, within the margin: it may have come before the text replaced for the enrolment').to.equal(2);
   });
 
   it('an agent whose named runtime policy row is not found: phase 1 answers 500 and inserts nothing; the pull loop\'s load throws; evidence for an attestation issued before fails the agent (202)', async function () {

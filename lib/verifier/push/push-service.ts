@@ -11,6 +11,7 @@ import { PushLiveness } from './push-liveness.js';
 import type { PushPolicyDeps } from './push-policy-cache.js';
 import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
+import { PushSessionRepository } from './push-session-repository.js';
 import { PushSessions } from './push-sessions.js';
 import { PushVerdictStore } from './push-verdict-store.js';
 import { PushVerdictWriter, pushBatchDelayMs } from './push-verdict-writer.js';
@@ -50,7 +51,7 @@ export interface PushService {
 export function createPushService(deps: PushServiceDeps): PushService {
   const { config } = deps;
   const repository = new PushRepository(deps.knex);
-  const sessions = new PushSessions(repository, deps.agents, {
+  const sessions = new PushSessions(new PushSessionRepository(deps.knex), deps.agents, {
     nonceLifetime: config.pushNonceLifetime,
     sessionLifetime: config.pushSessionLifetime,
     verifierId: config.verifierId,

@@ -6,7 +6,7 @@ import { createDatabase, type Database } from '../../lib/db/database-factory.js'
 import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { requested, usePushVerifier, PUSH_SETTINGS, type PushNode, type Reply } from './helpers/push-verifier.js';
+import { contentOf, requested, usePushVerifier, PUSH_SETTINGS, type PushNode, type Reply } from './helpers/push-verifier.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
 /**
@@ -14,7 +14,8 @@ import { TcpProxy } from './helpers/tcp-proxy.js';
  * already taken (read back: another instance issued the attestation). A second verifier instance
  * reaches the shared PostgreSQL through a TCP proxy the test cuts; the first issues phase 1. A healthy
  * agent must not be FAILED by the blip: a short one is waited out (the read is tried again), a longer
- * one gives the evidence back (500, nothing stored) so that the agent's next PATCH is judged.
+ * one gives the evidence back (500, nothing stored) so that the agent's next PATCH is judged. Evidence
+ * once judged failing is never given back.
  */
 describe('push model: a database blip while reading the stored policies of evidence taken (TCP proxy, real PostgreSQL)', function () {
   this.timeout(60_000);
@@ -123,5 +124,40 @@ describe('push model: a database blip while reading the stored policies of evide
     expect(again.status, JSON.stringify(again.body)).to.equal(202);
     expect(await attestation(node)).to.include({ stage: 'verification_complete', evaluation: 'pass' });
     expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass', 'pass']);
+  });
+
+  it('evidence judged failing is never given back: when its stored policies cannot be read to judge it again, the agent is FAILED (stored, 202)', async function () {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    await node.ima.measure([{ path: '/usr/bin/nc', content: contentOf('/usr/bin/nc') }]);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
+    expect(created.status).to.equal(201);
+    const writer = push.verifier.push.verdicts;
+    const write = writer.write.bind(writer);
+    const read = PushPolicyCache.prototype.read;
+    let writes = 0;
+    // The failing verdict (its evidence taken at once) is refused once: the row changed, so it is judged again, with the database away.
+    writer.write = async (round, completion, take) => {
+      writes += 1;
+      if (writes > 1) return write(round, completion, take);
+      await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ owner: 'another-process' }).increment('attestation_count', 1);
+      PushPolicyCache.prototype.read = () => Promise.reject(new Error('Connection terminated unexpectedly'));
+      return { stored: false, reason: 'agent_changed' };
+    };
+    let reply: Reply;
+    try {
+      reply = await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token);
+    } finally {
+      writer.write = write;
+      PushPolicyCache.prototype.read = read;
+    }
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
+    expect(writes, 'the failing verdict, then the FAIL of the verifier\'s exception').to.equal(2);
+    expect(await attestation(node)).to.include({ stage: 'verification_complete', evaluation: 'fail' });
+    expect((await push.stored(node.uuid)).state).to.include({ operationalState: OperationalState.FAILED, lastEventId: 'internal.verifier.exception' });
   });
 });

@@ -137,9 +137,9 @@ export class PushJudgement {
       }
     } catch (error) {
       if (error instanceof PushRefused) throw error;
+      // Nothing stored and the evidence not taken: logged once, by the routes' error handler (500).
+      if (!answer.taken) throw error;
       const { agentId, index, challenge } = answer.attestation;
-      // Logged once, by the routes' error handler (500).
-      if (!answer.taken) throw new Error(`the evidence of attestation ${index} of agent ${agentId} was not taken, nothing stored: its attestation still awaits it`, { cause: error });
       if (error instanceof StoredPoliciesUnread && !judgedFailing && (await this.deps.repository.giveBackEvidence(agentId, index, challenge).catch(() => false))) {
         throw new Error(`the evidence of attestation ${index} of agent ${agentId} was not judged and is given back, nothing stored: its attestation awaits it again`, { cause: error });
       }

@@ -39,9 +39,10 @@ const ENROLMENT_CLOCK_MARGIN_MS = 3_000;
 
 interface CompiledPolicies {
   readonly from: VerifierAgentRecord;
-  /** `PolicyCache.changeCount` when they were read. */
-  readonly changes: number;
-  /** What they were compiled from: the shared reads' values, compared by identity (a new read, a new copy). */
+  /**
+   * What they were compiled from: the shared reads' values, compared by identity. A new read (expired,
+   * a changed version, a change this process made) is a new copy, and so compiles again.
+   */
   readonly stored: StoredAgentPolicies;
   readonly policies: AgentPolicies;
 }
@@ -69,7 +70,6 @@ export class PushPolicyCache {
    * the function returned compiles it (it throws when a stored value no longer parses or compiles).
    */
   async read(record: VerifierAgentRecord): Promise<() => AgentPolicies> {
-    const changes = this.deps.cache.changeCount();
     // Read after the enrolment: the text an operator stored before enrolling the agent is the one it
     // is judged by. `enrolledAt` is the database's clock in whole seconds and a read's start is this
     // process's clock: a read kept from up to ENROLMENT_CLOCK_MARGIN_MS after it counts as too old.
@@ -78,14 +78,14 @@ export class PushPolicyCache {
     const stored = await readStoredPolicies(record, { policies: this.shared.since(record.enrolledAt * 1000 + ENROLMENT_CLOCK_MARGIN_MS) });
     const cached = this.compiled.get(record.agentId);
     if (cached !== undefined) {
-      if (sameEnrolment(cached.from, record) && cached.changes === changes && cached.stored.runtime === stored.runtime && cached.stored.mb === stored.mb) {
+      if (sameEnrolment(cached.from, record) && cached.stored.runtime === stored.runtime && cached.stored.mb === stored.mb) {
         return () => cached.policies;
       }
       this.compiled.delete(record.agentId);
     }
     return () => {
       const policies = compileAgentPolicies(record, stored, this.deps);
-      this.compiled.set(record.agentId, { from: record, changes, stored, policies });
+      this.compiled.set(record.agentId, { from: record, stored, policies });
       return policies;
     };
   }

@@ -17,7 +17,7 @@ import { TcpProxy } from './helpers/tcp-proxy.js';
  * one gives the evidence back (500, nothing stored) so that the agent's next PATCH is judged. Evidence
  * once judged failing is never given back.
  */
-describe('push model: a database blip while reading the stored policies of evidence taken (TCP proxy, real PostgreSQL)', function () {
+describe('push model: a database blip while reading the stored policies to judge evidence (TCP proxy, real PostgreSQL)', function () {
   this.timeout(60_000);
   // A long silence timeout: only the blip may fail the agent.
   const push = usePushVerifier({ pushTimeout: 600 });
@@ -159,5 +159,29 @@ describe('push model: a database blip while reading the stored policies of evide
     expect(writes, 'the failing verdict, then the FAIL of the verifier\'s exception').to.equal(2);
     expect(await attestation(node)).to.include({ stage: 'verification_complete', evaluation: 'fail' });
     expect((await push.stored(node.uuid)).state).to.include({ operationalState: OperationalState.FAILED, lastEventId: 'internal.verifier.exception' });
+  });
+
+  it('evidence not taken (phase 1 at the same instance) whose stored policies cannot be read: 500 logged once, the attestation still awaits it', async function () {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const created = await push.call('POST', attestations, await node.agent.capabilities(), token, second);
+    expect(created.status).to.equal(201);
+    lines.length = 0;
+    const read = PushPolicyCache.prototype.read;
+    PushPolicyCache.prototype.read = () => Promise.reject(new Error('Connection terminated unexpectedly'));
+    let reply: Reply;
+    try {
+      reply = await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token, second);
+    } finally {
+      PushPolicyCache.prototype.read = read;
+    }
+    expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
+    expect(await attestation(node)).to.include({ stage: 'awaiting_evidence' });
+    const about = lines.filter((line) => Number(line['level']) >= 40 && JSON.stringify(line).includes(node.uuid));
+    expect(about.map((line) => line['msg']), 'one log line for the 500').to.deep.equal(['push request failed']);
   });
 });

@@ -71,6 +71,11 @@ export class VerifierPolicyRepository {
         };
   }
 
+  /** `rowVersion` of the runtime policy stored under `name`. */
+  async runtimeVersion(name: string): Promise<string | undefined> {
+    return rowVersion(this.knex, 'verifier_runtime_policies', name);
+  }
+
   async listRuntimeNames(): Promise<string[]> {
     return ((await this.knex('verifier_runtime_policies').select('name').orderBy('name')) as { name: string }[]).map((r) => r.name);
   }
@@ -101,6 +106,11 @@ export class VerifierPolicyRepository {
     return row === undefined ? undefined : { name: String(row['name']), mbPolicy: String(row['mb_policy']) };
   }
 
+  /** `rowVersion` of the refstate stored under `name`. */
+  async mbVersion(name: string): Promise<string | undefined> {
+    return rowVersion(this.knex, 'verifier_mb_policies', name);
+  }
+
   async listMbNames(): Promise<string[]> {
     return ((await this.knex('verifier_mb_policies').select('name').orderBy('name')) as { name: string }[]).map((r) => r.name);
   }
@@ -111,6 +121,16 @@ export class VerifierPolicyRepository {
       (await this.knex('verifier_mb_policies').where({ name }).delete().returning('name')).length > 0,
     );
   }
+}
+
+/**
+ * The version of the row stored under `name` (its `xmin`, the transaction that wrote it: another one
+ * after any update, or after a delete and a new insert), undefined when there is none. A cheap check
+ * that a text read before is still the one stored, for the processes that keep a copy (the push side).
+ */
+async function rowVersion(db: Db, table: string, name: string): Promise<string | undefined> {
+  const row = (await db(table).select(db.raw('xmin::text as version')).where({ name }).first()) as { version: string } | undefined;
+  return row?.version;
 }
 
 async function conflictOnDuplicate(message: string, run: () => Promise<unknown>): Promise<void> {

@@ -191,7 +191,7 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     });
   }
 
-  it('a database error reading the policies to judge evidence not taken stores nothing: 500, the attestation still awaits it, the agent as it was; sent again, it is judged', async function () {
+  it('a database error reading the policies to judge evidence not taken, on every retry, stores nothing: 500, the attestation still awaits it, the agent as it was; sent again, it is judged', async function () {
     const node = await push.bootNode();
     const issued = await issueAttestation(node);
     const before = (await push.stored(node.uuid)).state;
@@ -199,11 +199,12 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     const reply = await sendEvidenceWithPolicies(node, issued, (read) =>
       function (this: PushPolicyCache, record) {
         reads += 1;
-        if (reads > 1) return read.call(this, record);
+        if (reads > 4) return read.call(this, record);
         return Promise.reject(Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }));
       },
     );
     expect(reply.status, JSON.stringify(reply.body)).to.equal(500);
+    expect(reads, 'read, then tried 3 times more').to.equal(4);
     const attestation = () => push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first() as Promise<Record<string, unknown>>;
     expect(await attestation()).to.include({ stage: 'awaiting_evidence' });
     expect((await push.stored(node.uuid)).state).to.deep.equal(before);

@@ -4,9 +4,11 @@ import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { loadAgentPolicies } from '../../lib/verifier/polled-agent.js';
+import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { policyForImaLog } from './helpers/verifier-fixture.js';
-import { contentOf, requested, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+import { contentOf, PUSH_SETTINGS, requested, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
 
 const LS = '/usr/bin/ls';
 const NOT_ALLOWED = 'ima.validation.ima-ng.not_in_allowlist';
@@ -25,8 +27,8 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     return policyForImaLog(path.join(push.dir, `${node.uuid}.ima`), allowLs ? { [LS]: ls } : {});
   }
 
-  async function storePolicy(name: string, text: string, method: 'POST' | 'PUT' = 'POST'): Promise<void> {
-    const reply = await push.call(method, `/v2.6/allowlists/${name}`, { runtime_policy: b64(text) });
+  async function storePolicy(name: string, text: string, method: 'POST' | 'PUT' = 'POST', at?: RunningVerifier): Promise<void> {
+    const reply = await push.call(method, `/v2.6/allowlists/${name}`, { runtime_policy: b64(text) }, undefined, at);
     expect(reply.status, JSON.stringify(reply.body)).to.equal(201);
   }
 
@@ -88,6 +90,47 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     await d.agent.attestOnce();
     expect(await outcomes(d), 'ls is not in the replaced text').to.deep.equal(['pass', 'fail']);
     expect((await push.stored(d.uuid)).state.lastEventId).to.equal(NOT_ALLOWED);
+  });
+
+  it('a text another verifier process replaces (PUT /allowlists there) judges this process\'s next attestation of the agents using it, about 2 s later', async function () {
+    const second = await startVerifier({ dataDir: push.dir, ...PUSH_SETTINGS, instanceId: 'policy-editor' }, { database: push.opened.database, inProcessForTests: true });
+    try {
+      const f = await push.bootNode();
+      await storePolicy('edited-elsewhere', policyOf(f, true));
+      await enrolWith(f, 'edited-elsewhere');
+      await later(3100); // past the enrolment clock margin (3 s): the read and the compiled copy are kept
+      await f.agent.attestOnce();
+      await storePolicy('edited-elsewhere', policyOf(f, false), 'PUT', second);
+      await f.ima.measure([{ path: LS, content: contentOf(LS) }]);
+      await later(2100); // the version check interval (2 s)
+      await f.agent.attestOnce();
+      expect(await outcomes(f), 'ls is not in the text the other process stored').to.deep.equal(['pass', 'fail']);
+      expect((await push.stored(f.uuid)).state.lastEventId).to.equal(NOT_ALLOWED);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a kept read that started within 3 s after an agent\'s enrolment (this process\'s clock up to 2 s ahead of the database\'s, which rounds down to the second) is not used for it; one started later is', async function () {
+    const g = await push.bootNode();
+    await storePolicy('skew', policyOf(g, true));
+    await enrolWith(g, 'skew');
+    const record = await push.stored(g.uuid);
+    let reads = 0;
+    class CountingPolicies extends VerifierPolicyRepository {
+      override findRuntime(name: string) {
+        reads += 1;
+        return super.findRuntime(name);
+      }
+    }
+    const policies = new PushPolicyCache({ policies: new CountingPolicies(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10);
+    const started = Math.floor(Date.now() / 1000);
+    await policies.read({ ...record, agentId: 'enrolled-long-before', enrolledAt: started - 100 });
+    expect(reads).to.equal(1);
+    await policies.read({ ...record, agentId: 'enrolled-4-s-before', enrolledAt: started - 4 });
+    expect(reads, 'a read started 4 s or more after the enrolment (by the database\'s second) is shared').to.equal(1);
+    await policies.read({ ...record, agentId: 'enrolled-1-s-before', enrolledAt: started - 1 });
+    expect(reads, 'started 1–2 s after the enrolment, within the margin: it may have come before the text replaced for the enrolment').to.equal(2);
   });
 
   it('an agent whose named runtime policy row is not found: phase 1 answers 500 and inserts nothing; the pull loop\'s load throws; evidence for an attestation issued before fails the agent (202)', async function () {

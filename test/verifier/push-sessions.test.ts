@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { PushRepository, PushSession } from '../../lib/verifier/push/push-repository.js';
+import type { PushSession, PushSessionRepository } from '../../lib/verifier/push/push-session-repository.js';
 import { PushRefused } from '../../lib/verifier/push/push-reply.js';
 import { PushSessions } from '../../lib/verifier/push/push-sessions.js';
 import { hashTokenSecret } from '../../lib/verifier/push/token-hash.js';
@@ -30,7 +30,7 @@ describe('push sessions: bearer tokens remembered per session', function () {
         reads += 1;
         return id === session.sessionId ? session : undefined;
       },
-    } as unknown as PushRepository;
+    } as unknown as PushSessionRepository;
     sessions = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: ITERATIONS });
   });
 
@@ -56,7 +56,7 @@ describe('push sessions: bearer tokens remembered per session', function () {
         before = cutoff;
         return 0;
       },
-    } as unknown as PushRepository;
+    } as unknown as PushSessionRepository;
     const sweeper = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: ITERATIONS });
     const now = new Date();
     await sweeper.sweep(now);
@@ -84,7 +84,7 @@ describe('push sessions: bearer tokens remembered per session', function () {
         floodReads += 1;
         return stored.get(id);
       },
-    } as unknown as PushRepository;
+    } as unknown as PushSessionRepository;
     const bounded = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: 1 });
     const [kept, ...flood] = [...stored.keys()];
     const use = (id: string | undefined) => bounded.authenticate(AGENT, `Bearer ${id}.the-secret`);

@@ -3,7 +3,7 @@ import { migrateLatest } from '../../lib/db/migrate.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { SharedPolicyReads } from '../../lib/verifier/push/push-stored-policies.js';
 import { VerifierPolicyRepository, type StoredRuntimePolicy } from '../../lib/verifier/verifier-policy-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { forEachDatabase, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 /** The policy stores, counting their reads. */
 class CountingPolicies extends VerifierPolicyRepository {
@@ -41,7 +41,7 @@ describe('push stored policies: one read by name for the push agents that share 
   });
 
   it('reads a name once for agents asking at once and within the reuse time, and again after it', async function () {
-    const reads = new SharedPolicyReads(store, new PolicyCache(), 200, 10).since(0);
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 200, 60_000, 10).since(0);
     const first = await Promise.all([reads.findRuntime('fleet'), reads.findRuntime('fleet'), reads.findRuntime('fleet')]);
     expect(store.reads).to.equal(1);
     expect(first.map((p) => p?.runtimePolicy)).to.deep.equal(['{"v":1}', '{"v":1}', '{"v":1}']);
@@ -54,7 +54,7 @@ describe('push stored policies: one read by name for the push agents that share 
   });
 
   it('keeps neither a failed read nor a name not found', async function () {
-    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 10).since(0);
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 60_000, 10).since(0);
     store.failNext = true;
     await reads.findRuntime('fleet').then(
       () => expect.fail('the failed read should reject'),
@@ -69,7 +69,7 @@ describe('push stored policies: one read by name for the push agents that share 
 
   it('does not answer an agent enrolled after the kept read started, nor after this process changed the name', async function () {
     const changes = new PolicyCache();
-    const shared = new SharedPolicyReads(store, changes, 60_000, 10);
+    const shared = new SharedPolicyReads(store, changes, 60_000, 60_000, 10);
     expect((await shared.since(0).findRuntime('fleet'))?.runtimePolicy).to.equal('{"v":1}');
     await store.updateRuntime(runtimePolicy('fleet', '{"v":2}'));
     expect((await shared.since(0).findRuntime('fleet'))?.runtimePolicy, 'enrolled before the read').to.equal('{"v":1}');
@@ -80,3 +80,26 @@ describe('push stored policies: one read by name for the push agents that share 
     expect(store.reads).to.equal(3);
   });
 });
+
+forEachDatabase('push stored policies: a text another process stores under a kept name', (fixture) => {
+  it('is seen at the first request after the version check interval; an unchanged version costs no read', async function () {
+    const store = new CountingPolicies(fixture.database.knex);
+    await store.insertRuntime(runtimePolicy('checked', '{"v":1}'));
+    await store.insertMb({ name: 'checked', mbPolicy: '{"mb":1}' });
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 100, 10).since(0);
+    expect((await reads.findRuntime('checked'))?.runtimePolicy).to.equal('{"v":1}');
+    expect((await reads.findMb('checked'))?.mbPolicy).to.equal('{"mb":1}');
+    // Another process (not this one's PolicyCache) replaces both texts.
+    const other = new VerifierPolicyRepository(fixture.database.knex);
+    await other.updateRuntime(runtimePolicy('checked', '{"v":2}'));
+    await other.updateMb({ name: 'checked', mbPolicy: '{"mb":2}' });
+    expect((await reads.findRuntime('checked'))?.runtimePolicy, 'checked less than 100 ms ago').to.equal('{"v":1}');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect((await reads.findRuntime('checked'))?.runtimePolicy).to.equal('{"v":2}');
+    expect((await reads.findMb('checked'))?.mbPolicy).to.equal('{"mb":2}');
+    expect(store.reads).to.equal(2);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect((await reads.findRuntime('checked'))?.runtimePolicy).to.equal('{"v":2}');
+    expect(store.reads, 'the version unchanged: the kept read answers').to.equal(2);
+  });
+}, { migrate: true });

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { checkPushEvidence, choosePushEvidence, type PushChoice, type PushEngineOptions, type PushVerdict } from '../../attestation/push-decision.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
-import type { AgentPolicyDeps } from '../polled-agent.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { capabilitiesOf, evidenceOf, unlessRefused } from './push-body-decoding.js';
@@ -10,7 +9,7 @@ import type { CapabilitiesBody, EvidenceBody } from './push-dtos.js';
 import type { AgentWithLatest, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
 import type { PushInsertBatch } from './push-insert-batch.js';
 import { PushJudgement, type Answer, type KnownAttestation } from './push-judgement.js';
-import { PushPolicyCache } from './push-policy-cache.js';
+import { PushPolicyCache, type PushPolicyDeps } from './push-policy-cache.js';
 import { PushRefused, verificationInProgress } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
@@ -32,7 +31,7 @@ export interface PushAttestationDeps {
   readonly inserts: PushInsertBatch;
   readonly sessions: PushSessions;
   readonly verdicts: PushVerdictStore;
-  readonly policies: AgentPolicyDeps;
+  readonly policies: PushPolicyDeps;
   readonly log: Logger;
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
 import { decidePushException } from '../../attestation/push-failure-decision.js';
@@ -5,6 +6,7 @@ import { UNWRITABLE_STATES } from '../round-writer.js';
 import { PolicyNotStored } from '../polled-agent.js';
 import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
+import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import type { PushPolicyCache } from './push-policy-cache.js';
 import type { AgentWithLatest, JudgedEvidenceTake, NewPushAttestation, PushRepository } from './push-repository.js';
 import { PushRefused } from './push-reply.js';
@@ -43,8 +45,17 @@ export interface StoredVerdict {
  */
 const MAX_RESTORES = 3;
 
+/**
+ * The pauses between reads of the agent's stored policies that fail (the database away a moment: a
+ * restart, a failover, a pool timeout): 2 s in all before the evidence is given back unjudged.
+ */
+const POLICY_READ_RETRIES_MS = [100, 400, 1500] as const;
+
+/** The agent's stored policies could not be read, the retries spent: the evidence was not judged (`cause`: the last error). */
+class StoredPoliciesUnread extends Error {}
+
 export interface PushJudgementDeps {
-  readonly repository: Pick<PushRepository, 'takeJudgedEvidence'>;
+  readonly repository: Pick<PushRepository, 'takeJudgedEvidence' | 'giveBackEvidence'>;
   readonly verdicts: PushVerdictStore;
   readonly policies: PushPolicyCache;
   /** The agent's row, its version and latest attestation read again; refuses (404, 403) when it is no longer this verifier's push agent. */
@@ -78,10 +89,15 @@ export class PushJudgement {
    * as Keylime answers any evidence it accepted); when it is not stored either, the request fails (500),
    * and when the agent is no longer attested on that attestation, it is refused (404, 403).
    * An error with the evidence not taken stores nothing: the attestation still awaits its evidence.
+   * So does a database error reading the stored policies (`readPolicies`, retried first) with the
+   * evidence taken but never judged failing: the evidence is given back (`giveBackEvidence`), so the
+   * agent's next PATCH is judged; a healthy agent is not FAILED by a database blip. Evidence judged
+   * failing is never given back: it fails the agent (`failClosed`), as any error after its take.
    */
   async judgeAndStore(first: Answer, now: Date, readBack: () => Promise<Answer>): Promise<StoredVerdict> {
     let answer = first;
     let judged: { readonly agentVersion: string; readonly verdict: PushVerdict } | undefined;
+    let judgedFailing = false;
     // What is read back may be a newer attestation (another process's phase 1), with another challenge
     // under the same row version: judged afresh, never by the verdict judged before.
     const readBackAfresh = (): Promise<Answer> => {
@@ -93,6 +109,7 @@ export class PushJudgement {
         // The row unchanged but for its owner gives the same verdict: stored again, not judged again.
         if (judged?.agentVersion !== answer.agentVersion) judged = { agentVersion: answer.agentVersion, verdict: await this.judge(answer, now) };
         const { verdict } = judged;
+        judgedFailing ||= verdict.verdict === 'fail';
         const { attestation, record } = answer;
         let take: JudgedEvidenceTake | undefined;
         if (!answer.taken) {
@@ -120,10 +137,11 @@ export class PushJudgement {
       }
     } catch (error) {
       if (error instanceof PushRefused) throw error;
-      if (!answer.taken) {
-        const { agentId, index } = answer.attestation;
-        this.deps.log.warn({ err: error, agentId, index, evidenceTaken: false }, 'push evidence not taken, nothing stored: its attestation still awaits it');
-        throw error;
+      // Nothing stored and the evidence not taken: logged once, by the routes' error handler (500).
+      if (!answer.taken) throw error;
+      const { agentId, index, challenge } = answer.attestation;
+      if (error instanceof StoredPoliciesUnread && !judgedFailing && (await this.deps.repository.giveBackEvidence(agentId, index, challenge).catch(() => false))) {
+        throw new Error(`the evidence of attestation ${index} of agent ${agentId} was not judged and is given back, nothing stored: its attestation awaits it again`, { cause: error });
       }
       return this.storedOr(await this.failClosed(answer, error), error);
     }
@@ -143,16 +161,12 @@ export class PushJudgement {
    * Keylime's `internal.verifier.exception`, as a pull round that throws — stored as any failing
    * verdict (its evidence taken at once), so the agent never keeps its last PASS on evidence nobody judged.
    * A policy the agent names that is not stored is judged so too: it will not come back by itself.
-   * Reading the stored policies is not judging: a database error there throws, and with the evidence
-   * not taken nothing is stored (the agent sends it again; its silence timeout covers a long outage).
+   * Reading the stored policies is not judging: a database error there throws (`readPolicies`), and
+   * nothing is stored (the agent sends it again; its silence timeout covers a long outage).
    */
   private async judge(answer: Answer, now: Date): Promise<PushVerdict> {
     const { attestation, record } = answer;
-    const compilePolicies = await this.deps.policies.read(record).catch((error: unknown) => {
-      // Thrown again where compiling throws, inside the try: judged failing.
-      if (error instanceof PolicyNotStored) return () => { throw error; };
-      throw error;
-    });
+    const compilePolicies = await this.readPolicies(record);
     try {
       return decidePushEvidence({
         state: record.state,
@@ -168,6 +182,24 @@ export class PushJudgement {
       this.deps.log.error({ err: error, agentId, index, evidenceTaken: answer.taken }, 'push evidence could not be judged: judged as failing (internal.verifier.exception)');
       const message = `the evidence of attestation ${index} could not be judged: ${messageOf(error)}`;
       return this.exceptionVerdict(record, challenge, message);
+    }
+  }
+
+  /**
+   * `PushPolicyCache.read`, tried again after each of `POLICY_READ_RETRIES_MS` when it throws; then
+   * `StoredPoliciesUnread`. A policy not stored is not retried: the function returned throws it where
+   * compiling throws, so that it is judged failing.
+   */
+  private async readPolicies(record: VerifierAgentRecord): Promise<() => AgentPolicies> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.deps.policies.read(record);
+      } catch (error) {
+        if (error instanceof PolicyNotStored) return () => { throw error; };
+        const pause = POLICY_READ_RETRIES_MS[attempt];
+        if (pause === undefined) throw new StoredPoliciesUnread(`the stored policies of agent ${record.agentId} could not be read`, { cause: error });
+        await sleep(pause);
+      }
     }
   }
 

@@ -1,21 +1,28 @@
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
-import { compileAgentPolicies, readStoredPolicies, type AgentPolicyDeps } from '../polled-agent.js';
+import { compileAgentPolicies, readStoredPolicies, type AgentPolicyDeps, type StoredAgentPolicies } from '../polled-agent.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
-import { SharedPolicyReads } from './push-stored-policies.js';
+import { SharedPolicyReads, type VersionedPolicyReads } from './push-stored-policies.js';
+
+/** `AgentPolicyDeps` whose stores also tell their rows' versions (`SharedPolicyReads`). */
+export type PushPolicyDeps = AgentPolicyDeps & { readonly policies: VersionedPolicyReads };
 
 /**
- * How long the compiled policies of a push agent are reused without compiling them again, and the
- * stored policies read by name without reading them again (`SharedPolicyReads`). The pull loop keeps
- * them for as long as it polls the agent; a push agent's two requests per attestation would otherwise
- * read both stores twice. An enrolment change (another policy name, accept list, AK or enrolment
- * time) is seen at once (`sameEnrolment`), read after the enrolment (`readStoredPolicies`); so is a
- * policy this process updated or deleted (`PolicyCache.changeCount`). A new text stored by another
- * process under the same name is seen within a minute: compiled at most 30 s ago from a read at most
- * 30 s old (with 10 s, every fifth attestation at a 2 s interval read both stores, the runtime policy
- * whole, and parsed the AK again).
+ * How long the stored policies read by name are reused without reading them again
+ * (`SharedPolicyReads`), and so the policies compiled from them. The pull loop keeps them for as long
+ * as it polls the agent; a push agent's two requests per attestation would otherwise read both stores
+ * twice. An enrolment change (another policy name, accept list, AK or enrolment time) is seen at once
+ * (`sameEnrolment`), read after the enrolment (`readStoredPolicies`); so is a policy this process
+ * updated or deleted (`PolicyCache.changeCount`). (With 10 s, every fifth attestation at a 2 s
+ * interval read both stores, the runtime policy whole, and parsed the AK again.)
  */
 const POLICY_REUSE_MS = 30_000;
+/**
+ * How often a kept read's row version is checked (`SharedPolicyReads`): a new text stored by another
+ * process under the same name is seen within about this long (before, up to a minute: a compiled copy
+ * 30 s old from a read 30 s old). One short statement per name, not per agent.
+ */
+const POLICY_CHECK_MS = 2_000;
 /**
  * Policy names whose stored text the push agents share (`SharedPolicyReads`): a fleet has a few,
  * and each may be megabytes of text, so far fewer than the agents.
@@ -32,9 +39,11 @@ const ENROLMENT_CLOCK_MARGIN_MS = 3_000;
 
 interface CompiledPolicies {
   readonly from: VerifierAgentRecord;
-  readonly at: number;
-  /** `PolicyCache.changeCount` when they were read. */
-  readonly changes: number;
+  /**
+   * What they were compiled from: the shared reads' values, compared by identity. A new read (expired,
+   * a changed version, a change this process made) is a new copy, and so compiles again.
+   */
+  readonly stored: StoredAgentPolicies;
   readonly policies: AgentPolicies;
 }
 
@@ -44,14 +53,14 @@ export class PushPolicyCache {
   private readonly shared: SharedPolicyReads;
 
   constructor(
-    private readonly deps: AgentPolicyDeps,
+    private readonly deps: PushPolicyDeps,
     capacity: number,
   ) {
     this.compiled = new BoundedCache(capacity);
-    this.shared = new SharedPolicyReads(deps.policies, deps.cache, POLICY_REUSE_MS, SHARED_READS_CAPACITY);
+    this.shared = new SharedPolicyReads(deps.policies, deps.cache, POLICY_REUSE_MS, POLICY_CHECK_MS, SHARED_READS_CAPACITY);
   }
 
-  /** The agent's compiled policies, reused for `POLICY_REUSE_MS` while its enrolment is unchanged. */
+  /** The agent's compiled policies, reused while its enrolment is unchanged and the stored texts are the ones read. */
   async of(record: VerifierAgentRecord): Promise<AgentPolicies> {
     return (await this.read(record))();
   }
@@ -61,22 +70,22 @@ export class PushPolicyCache {
    * the function returned compiles it (it throws when a stored value no longer parses or compiles).
    */
   async read(record: VerifierAgentRecord): Promise<() => AgentPolicies> {
+    // Read after the enrolment: the text an operator stored before enrolling the agent is the one it
+    // is judged by. `enrolledAt` is the database's clock in whole seconds and a read's start is this
+    // process's clock: a read kept from up to ENROLMENT_CLOCK_MARGIN_MS after it counts as too old.
+    // Usually no statement: the shared reads answer from memory, checking a name's version every
+    // POLICY_CHECK_MS.
+    const stored = await readStoredPolicies(record, { policies: this.shared.since(record.enrolledAt * 1000 + ENROLMENT_CLOCK_MARGIN_MS) });
     const cached = this.compiled.get(record.agentId);
-    const now = Date.now();
-    const changes = this.deps.cache.changeCount();
     if (cached !== undefined) {
-      if (sameEnrolment(cached.from, record) && now - cached.at < POLICY_REUSE_MS && cached.changes === changes) {
+      if (sameEnrolment(cached.from, record) && cached.stored.runtime === stored.runtime && cached.stored.mb === stored.mb) {
         return () => cached.policies;
       }
       this.compiled.delete(record.agentId);
     }
-    // Read after the enrolment: the text an operator stored before enrolling the agent is the one it
-    // is judged by. `enrolledAt` is the database's clock in whole seconds and a read's start is this
-    // process's clock: a read kept from up to ENROLMENT_CLOCK_MARGIN_MS after it counts as too old.
-    const stored = await readStoredPolicies(record, { policies: this.shared.since(record.enrolledAt * 1000 + ENROLMENT_CLOCK_MARGIN_MS) });
     return () => {
       const policies = compileAgentPolicies(record, stored, this.deps);
-      this.compiled.set(record.agentId, { from: record, at: now, changes, policies });
+      this.compiled.set(record.agentId, { from: record, stored, policies });
       return policies;
     };
   }

@@ -3,9 +3,7 @@ import type { PushChoice } from '../../attestation/push-decision.js';
 import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
 import { storableJson } from '../storable-text.js';
 import { agentVersionSql } from '../agent-row-version.js';
-import type { StoredTokenHash } from './token-hash.js';
 
-const SESSIONS = 'verifier_push_sessions';
 const ATTESTATIONS = 'verifier_push_attestations';
 const AGENTS = 'verifier_agents';
 /** Columns of `AGENT_WITH_VERSION` and `AGENT_WITH_LATEST`: the row's version, the latest attestation as JSON (timestamps as ISO text with offset). */
@@ -72,16 +70,6 @@ export interface JudgedEvidenceTake {
   readonly agentVersion: string;
 }
 
-export interface PushSession {
-  readonly sessionId: string;
-  readonly agentId: string;
-  readonly challenge: string;
-  readonly createdAt: Date;
-  readonly challengeExpiresAt: Date;
-  readonly token: StoredTokenHash | null;
-  readonly tokenExpiresAt: Date | null;
-}
-
 /** An attestation as phase 1 inserts it. */
 export type NewPushAttestation = Omit<PushAttestation, 'evaluation' | 'failureReason' | 'evidenceReceivedAt' | 'verificationCompletedAt'>;
 
@@ -120,50 +108,9 @@ export interface PushAttestation {
   readonly verificationCompletedAt: Date | null;
 }
 
-/** The push model's rows (migration 20261203100000): sessions and attestations. */
+/** The push model's attestations (migration 20261203100000) and the agents' rows as both phases read them; the sessions are `PushSessionRepository`'s. */
 export class PushRepository {
   constructor(private readonly knex: Knex) {}
-
-  async createSession(session: Omit<PushSession, 'token' | 'tokenExpiresAt'>): Promise<void> {
-    await this.knex(SESSIONS).insert({
-      session_id: session.sessionId,
-      agent_id: session.agentId,
-      challenge: session.challenge,
-      challenge_expires_at: session.challengeExpiresAt,
-      created_at: session.createdAt,
-    });
-  }
-
-  async findSession(sessionId: string): Promise<PushSession | undefined> {
-    const row = (await this.knex(SESSIONS).where({ session_id: sessionId }).first()) as Record<string, unknown> | undefined;
-    return row === undefined ? undefined : sessionFromRow(row);
-  }
-
-  /**
-   * Stores the token hash of a session whose challenge was answered — once: a second proof for the
-   * same session (a replay) finds the hash set and stores nothing (false).
-   */
-  async grantToken(sessionId: string, token: StoredTokenHash, expiresAt: Date): Promise<boolean> {
-    const updated = await this.knex(SESSIONS)
-      .update({ token_salt: token.salt, token_hash: token.hash, token_expires_at: expiresAt })
-      .where({ session_id: sessionId })
-      .whereNull('token_hash');
-    return updated > 0;
-  }
-
-  async extendToken(sessionId: string, expiresAt: Date): Promise<void> {
-    await this.knex(SESSIONS).update({ token_expires_at: expiresAt }).where({ session_id: sessionId }).where('token_expires_at', '<', expiresAt);
-  }
-
-  /** Sessions whose challenge and token both lapsed before `before`. */
-  async deleteLapsedSessions(before: Date): Promise<number> {
-    return this.knex(SESSIONS)
-      .where('challenge_expires_at', '<', before)
-      .where((q) => {
-        void q.whereNull('token_expires_at').orWhere('token_expires_at', '<', before);
-      })
-      .delete();
-  }
 
   /**
    * The agent's row and its latest attestation in ONE round trip (both phases need both): undefined
@@ -235,6 +182,18 @@ export class PushRepository {
   }
 
   /**
+   * Undoes `takeEvidence` for evidence taken but never judged (the stored policies could not be read):
+   * attestation `index` awaits its evidence again, so the agent's next PATCH is judged. Only while it
+   * is still `evaluating_evidence` with `challenge`; false otherwise (re-enrolled, deleted, completed).
+   */
+  async giveBackEvidence(agentId: string, index: number, challenge: string): Promise<boolean> {
+    const updated = await this.knex(ATTESTATIONS)
+      .update({ stage: 'awaiting_evidence', evidence_received_at: null })
+      .where({ agent_id: agentId, index, challenge, stage: 'evaluating_evidence' });
+    return updated > 0;
+  }
+
+  /**
    * `takeEvidence` of evidence judged before it was taken, for each of `takes` (in `trx`, the verdicts'
    * transaction, or alone): only while the attestation is still the agent's latest, its challenge had
    * not expired when the evidence came, and the agent's row is the one the evidence was judged from.
@@ -293,20 +252,6 @@ function newAttestationRow(a: NewPushAttestation, after?: InsertAfter['after'], 
     after_index: after?.index ?? null,
     after_challenge: after?.challenge ?? null,
     agent_version: agentVersion ?? null,
-  };
-}
-
-function sessionFromRow(row: Record<string, unknown>): PushSession {
-  const salt = row['token_salt'];
-  const hash = row['token_hash'];
-  return {
-    sessionId: String(row['session_id']),
-    agentId: String(row['agent_id']),
-    challenge: String(row['challenge']),
-    createdAt: toDate(row['created_at']) as Date,
-    challengeExpiresAt: toDate(row['challenge_expires_at']) as Date,
-    token: typeof salt === 'string' && typeof hash === 'string' ? { salt, hash } : null,
-    tokenExpiresAt: toDate(row['token_expires_at']) ?? null,
   };
 }
 

@@ -2,15 +2,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { PushEngineOptions } from '../../attestation/push-decision.js';
-import type { AgentPolicyDeps } from '../polled-agent.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { pushTimeoutSeconds, type VerifierConfig } from '../verifier-config.js';
 import { PushAttestations } from './push-attestations.js';
 import { PushInsertBatch, pushInsertDelayMs } from './push-insert-batch.js';
 import { PushLiveness } from './push-liveness.js';
+import type { PushPolicyDeps } from './push-policy-cache.js';
 import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
+import { PushSessionRepository } from './push-session-repository.js';
 import { PushSessions } from './push-sessions.js';
 import { PushVerdictStore } from './push-verdict-store.js';
 import { PushVerdictWriter, pushBatchDelayMs } from './push-verdict-writer.js';
@@ -23,7 +24,7 @@ export interface PushServiceDeps {
   readonly agents: VerifierAgentRepository;
   /** The verdicts' audit records, as the pull loop's round writer stores them (`auditVerdicts`). */
   readonly auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>;
-  readonly policies: AgentPolicyDeps;
+  readonly policies: PushPolicyDeps;
   readonly config: Readonly<VerifierConfig>;
   readonly owner: string;
   readonly engine: PushEngineOptions;
@@ -50,7 +51,7 @@ export interface PushService {
 export function createPushService(deps: PushServiceDeps): PushService {
   const { config } = deps;
   const repository = new PushRepository(deps.knex);
-  const sessions = new PushSessions(repository, deps.agents, {
+  const sessions = new PushSessions(new PushSessionRepository(deps.knex), deps.agents, {
     nonceLifetime: config.pushNonceLifetime,
     sessionLifetime: config.pushSessionLifetime,
     verifierId: config.verifierId,

@@ -3,7 +3,7 @@ import { BoundedCache } from '../../cache/bounded-cache.js';
 import { verifyProofOfPossession } from '../../tpm/proof-of-possession.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { SessionCreateBody, SessionProofBody } from './push-dtos.js';
-import type { PushRepository } from './push-repository.js';
+import type { PushSessionRepository } from './push-session-repository.js';
 import { PushRefused } from './push-reply.js';
 import { RateLimiter } from './rate-limiter.js';
 import { hashTokenSecret, tokenSecretMatches } from './token-hash.js';
@@ -97,7 +97,7 @@ export class PushSessions {
   private readonly verified: BoundedCache<string, { readonly mac: Buffer; readonly agentId: string; expiresAt: number }>;
 
   constructor(
-    private readonly repository: PushRepository,
+    private readonly repository: PushSessionRepository,
     private readonly agents: VerifierAgentRepository,
     private readonly settings: PushSessionSettings,
   ) {

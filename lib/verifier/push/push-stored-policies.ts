@@ -1,14 +1,28 @@
 import { BoundedCache } from '../../cache/bounded-cache.js';
 import type { PolicyCache } from '../policy-cache.js';
 import type { PolicyReads } from '../polled-agent.js';
-import type { StoredMbPolicy, StoredRuntimePolicy } from '../verifier-policy-repository.js';
+import type { StoredMbPolicy, StoredRuntimePolicy, VerifierPolicyRepository } from '../verifier-policy-repository.js';
+
+/** The policy stores' reads, and the versions of their rows (a cheap check that a text read is still the one stored). */
+export type VersionedPolicyReads = PolicyReads & Pick<VerifierPolicyRepository, 'runtimeVersion' | 'mbVersion'>;
 
 interface Read<T> {
   /** When the read started (ms since the epoch). */
   readonly at: number;
   /** `PolicyCache.changeCount` when the read started. */
   readonly change: number;
+  /** The row's version, read before the row: a text stored meanwhile shows as a version changed since. */
+  readonly version: Promise<string | undefined>;
   readonly value: Promise<T | undefined>;
+  /** When the version was last checked (or read). */
+  checkedAt: number;
+}
+
+/** How one store is read: the row, and its version. */
+interface Store<T> {
+  readonly reads: BoundedCache<string, Read<T>>;
+  readonly row: (name: string) => Promise<T | undefined>;
+  readonly version: (name: string) => Promise<string | undefined>;
 }
 
 /**
@@ -19,40 +33,53 @@ interface Read<T> {
  * that ask meanwhile; a failed read is not kept (the next one goes to the database), nor is a name
  * not found. A read is not reused for an agent enrolled after it started (`notBefore`: the operator
  * may have replaced the text and then enrolled), nor after this process updated or deleted the name
- * (`PolicyCache.changeCount`). An expired read is replaced when asked for; the others go by LRU.
+ * (`PolicyCache.changeCount`), nor once its row's version changed: the first request for a name
+ * `checkMs` after its last check reads the version alone (one short statement per name, not per
+ * agent) and reads the row again when another process stored a new text. An expired read is replaced
+ * when asked for; the others go by LRU.
  */
 export class SharedPolicyReads {
-  private readonly runtime: BoundedCache<string, Read<StoredRuntimePolicy>>;
-  private readonly mb: BoundedCache<string, Read<StoredMbPolicy>>;
+  private readonly runtime: Store<StoredRuntimePolicy>;
+  private readonly mb: Store<StoredMbPolicy>;
 
   constructor(
-    private readonly store: PolicyReads,
+    store: VersionedPolicyReads,
     private readonly changes: Pick<PolicyCache, 'changeCount'>,
     private readonly reuseMs: number,
+    private readonly checkMs: number,
     capacity: number,
   ) {
-    this.runtime = new BoundedCache(capacity);
-    this.mb = new BoundedCache(capacity);
+    this.runtime = { reads: new BoundedCache(capacity), row: (name) => store.findRuntime(name), version: (name) => store.runtimeVersion(name) };
+    this.mb = { reads: new BoundedCache(capacity), row: (name) => store.findMb(name), version: (name) => store.mbVersion(name) };
   }
 
   /** The stores as seen by reads started at `notBefore` (ms since the epoch) or later. */
   since(notBefore: number): PolicyReads {
     return {
-      findRuntime: (name) => this.shared(this.runtime, name, notBefore, () => this.store.findRuntime(name)),
-      findMb: (name) => this.shared(this.mb, name, notBefore, () => this.store.findMb(name)),
+      findRuntime: (name) => this.shared(this.runtime, name, notBefore),
+      findMb: (name) => this.shared(this.mb, name, notBefore),
     };
   }
 
-  private shared<T>(reads: BoundedCache<string, Read<T>>, name: string, notBefore: number, read: () => Promise<T | undefined>): Promise<T | undefined> {
+  private shared<T>(store: Store<T>, name: string, notBefore: number): Promise<T | undefined> {
     const now = Date.now();
     const change = this.changes.changeCount();
-    const kept = reads.get(name);
-    if (kept !== undefined && now - kept.at < this.reuseMs && kept.at >= notBefore && kept.change === change) return kept.value;
-    const value = read();
-    const entry = { at: now, change, value };
-    reads.set(name, entry);
+    const kept = store.reads.get(name);
+    if (kept === undefined || now - kept.at >= this.reuseMs || kept.at < notBefore || kept.change !== change) return this.read(store, name, now, change);
+    if (now - kept.checkedAt < this.checkMs) return kept.value;
+    kept.checkedAt = now;
+    // A version that cannot be read counts as changed: the row is read again (its error is the caller's).
+    const unchanged = Promise.all([kept.version, store.version(name)]).then(([was, is]) => was === is, () => false);
+    return unchanged.then((same) => (same ? kept.value : this.read(store, name, Date.now(), change)));
+  }
+
+  private read<T>(store: Store<T>, name: string, now: number, change: number): Promise<T | undefined> {
+    const version = store.version(name);
+    const value = version.then(() => store.row(name));
+    const entry: Read<T> = { at: now, change, version, value, checkedAt: now };
+    store.reads.set(name, entry);
     const forget = (): void => {
-      if (reads.get(name) === entry) reads.delete(name);
+      if (store.reads.get(name) === entry) store.reads.delete(name);
     };
     value.then((found) => {
       if (found === undefined) forget();

@@ -208,17 +208,21 @@ export class PullScheduler {
     const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
     if (writes) {
       try {
-        stored = await this.options.writer.write(
-          {
-            agentId: id,
-            verifierId: this.options.verifierId,
-            owner: this.options.owner,
-            leaseSeconds: this.options.leaseSeconds,
-            state: outcome.state,
-            history: outcome.history,
-          },
-          agent.writeAttempts > 0,
-        );
+        // A failed write may have committed with its answer lost: a round already in the history is stored.
+        const nonce = outcome.history?.nonce ?? null;
+        stored =
+          (agent.writeAttempts > 0 && nonce !== null && (await this.options.repository.holdsRound(id, nonce))) ||
+          (await this.options.writer.write(
+            {
+              agentId: id,
+              verifierId: this.options.verifierId,
+              owner: this.options.owner,
+              leaseSeconds: this.options.leaseSeconds,
+              state: outcome.state,
+              history: outcome.history,
+            },
+            agent.writeAttempts > 0,
+          ));
       } catch (error) {
         agent.writeAttempts += 1;
         this.options.health.writeFailed(id, error);

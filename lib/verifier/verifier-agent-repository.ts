@@ -249,6 +249,14 @@ export class VerifierAgentRepository {
     await this.knex(AGENTS).update({ lease_expires_at: this.knex.fn.now() }).where({ owner });
   }
 
+  /**
+   * Whether the agent's history holds the round asked with `nonce` (a fresh one per round): after a
+   * write whose COMMIT got no answer, it tells a round the database stored from one it did not.
+   */
+  async holdsRound(agentId: string, nonce: string): Promise<boolean> {
+    return (await this.knex(HISTORY).where({ agent_id: agentId, nonce }).first('id')) !== undefined;
+  }
+
   /** The newest `limit` history rows of an agent, newest first. */
   async history(agentId: string, limit: number): Promise<HistoryRecord[]> {
     const rows = (await this.knex(HISTORY).where({ agent_id: agentId }).orderBy('id', 'desc').limit(limit)) as Record<string, unknown>[];

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
-import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
+import { backoffDelayMs } from '../timing/backoff.js';
 import type { PullDecision, PullSettings } from '../attestation/pull-decision.js';
 import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { FailureAnnouncer } from './failure-announcer.js';
@@ -13,6 +13,7 @@ import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
 import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
+import { STORE_RETRY, VerdictStore } from './verdict-store.js';
 import type { VerifierMetrics } from './verifier-metrics.js';
 
 export interface PullSchedulerOptions {
@@ -48,9 +49,6 @@ const POLLED: readonly OperationalState[] = [
 /** Node's timer limit (~24.8 days); a longer back-off (retryInterval ** n) would otherwise fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Back-off of a round that could not be stored, or an agent row that could not be re-read: 200 ms doubling to 2 s. */
-const STORE_RETRY: ExponentialBackoff = { initialDelayMs: 200, maxDelayMs: 2000 };
-
 /**
  * The pull loop of one verifier process (spec §6). Each polled agent has one timer; when it fires,
  * the round runs through a shared `ConcurrencyLimiter`, so a thousand agents whose timers fire
@@ -70,15 +68,18 @@ export class PullScheduler {
    * the push side of the same process announces through it too.
    */
   readonly failures: FailureAnnouncer;
+  private readonly verdicts: VerdictStore;
   private readonly decider: RoundDecider;
   private readonly sweeper: LeaseSweeper;
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
-    this.decider = new RoundDecider(options, this.failures);
+    this.verdicts = new VerdictStore(options);
+    this.decider = new RoundDecider(options, this.verdicts, this.failures);
     this.sweeper = new LeaseSweeper(options, {
       agents: this.agents,
+      verdicts: this.verdicts,
       isClosed: () => this.closed,
       adopt: (record) => this.adopt(record),
       drop: (agentId) => this.drop(agentId),
@@ -110,14 +111,19 @@ export class PullScheduler {
 
   /** Starts polling a freshly enrolled agent that this process owns. */
   async adopt(record: VerifierAgentRecord): Promise<void> {
-    if (this.closed || this.agents.has(record.agentId)) {
+    // An agent whose verdict waits is not polled from its stored row: that row is older than the verdict.
+    if (this.closed || this.agents.has(record.agentId) || this.verdicts.isWaiting(record.agentId)) {
       return;
     }
     let agent: PolledAgent;
     try {
       agent = await loadPolledAgent(record, this.options.agentDeps);
     } catch (error) {
-      if (error instanceof PolicyNotStored) return this.decider.failUnloadable(record, error);
+      // Its FAIL may wait for the database as long as a round's: the caller (a sweep) does not wait for it.
+      if (error instanceof PolicyNotStored) {
+        this.track(this.decider.failUnloadable(record, error));
+        return;
+      }
       this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load');
       return;
     }
@@ -146,6 +152,7 @@ export class PullScheduler {
   async close(): Promise<void> {
     this.closed = true;
     this.sweeper.stop();
+    this.verdicts.close();
     for (const agent of this.agents.values()) {
       clearTimeout(agent.timer);
     }
@@ -195,50 +202,19 @@ export class PullScheduler {
   }
 
   /**
-   * Stores the round, then acts on it — never the other way round. A write that fails (the database
-   * is unreachable, the statement refused) keeps the agent and its verdict in memory, marks the
-   * verifier not ready, and is tried again with back-off until it is stored; meanwhile the agent runs
-   * no new round and its lease is not renewed. Once stored, the next round comes `nextRoundIn` after
-   * the round was decided (at once when the outage lasted longer).
+   * Stores the round, then acts on it — never the other way round. A write that fails keeps the agent
+   * and its verdict in memory until it is stored (`VerdictStore`): meanwhile the agent runs no new
+   * round and its lease is not renewed. Once stored, the next round comes `nextRoundIn` after the round
+   * was decided (at once when the outage lasted longer).
    */
   private async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
     const id = agent.enrolment.agentId;
-    let stored = true;
     // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
     const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
-    if (writes) {
-      try {
-        // A failed write may have committed with its answer lost: a round already in the history is stored.
-        const nonce = outcome.history?.nonce ?? null;
-        stored =
-          (agent.writeAttempts > 0 && nonce !== null && (await this.options.repository.holdsRound(id, nonce))) ||
-          (await this.options.writer.write(
-            {
-              agentId: id,
-              verifierId: this.options.verifierId,
-              owner: this.options.owner,
-              leaseSeconds: this.options.leaseSeconds,
-              state: outcome.state,
-              history: outcome.history,
-            },
-            agent.writeAttempts > 0,
-          ));
-      } catch (error) {
-        agent.writeAttempts += 1;
-        this.options.health.writeFailed(id, error);
-        this.options.metrics?.writeFailed();
-        this.options.log.error({ err: error, agentId: id, attempt: agent.writeAttempts }, 'could not store the round; keeping it and trying again');
-        if (!this.closed) {
-          agent.timer = setTimeout(() => {
-            agent.timer = undefined;
-            this.track(this.persist(agent, outcome, decidedAt));
-          }, backoffDelayMs(agent.writeAttempts, STORE_RETRY));
-        }
-        return;
-      }
+    const stored = writes ? await this.verdicts.store(id, outcome) : true;
+    if (stored === undefined) {
+      return;
     }
-    agent.writeAttempts = 0;
-    this.options.health.writeSettled(id);
     agent.running = false;
     if (writes && stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
     agent.state = outcome.state;

@@ -1,15 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { createRuntimePolicy } from '../../lib/ima/create-runtime-policy.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
+import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
 const AGENT = 'lost-commit-1';
@@ -26,7 +23,7 @@ describe('verifier: a round whose COMMIT reply is lost is stored once (real Post
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let direct: Database;
   let proxy: CommitReplyDropper;
-  let server: Server;
+  let agent: FakePolledAgent;
   let verifier: RunningVerifier;
 
   before(async function () {
@@ -38,49 +35,18 @@ describe('verifier: a round whose COMMIT reply is lost is stored once (real Post
     await proxy.start();
     const proxied = new URL(schema.url);
     proxied.port = String(proxy.port);
-    const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
-    const fake = new FakeAgent();
-    fake.measure('/usr/bin/tool', 'tool');
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://agent').searchParams;
-      const results = fake.reply({
-        nonce: query.get('nonce') ?? '',
-        mask: Number.parseInt(query.get('mask') ?? '0', 16),
-        imaEntry: Number(query.get('ima_ml_entry') ?? 0),
-        partial: query.get('partial') === '1',
-      });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    agent = await startFakePolledAgent();
     verifier = await startVerifier(
       { dataDir: dir, databaseUrl: proxied.toString(), quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: 3 },
       { inProcessForTests: true },
     );
-    const { policy } = createRuntimePolicy({ imaListText: fake.imaLines.join('\n') });
-    const reply = await verifier.service.app.inject({
-      method: 'POST',
-      url: `/v2.6/agents/${AGENT}`,
-      payload: {
-        v: null,
-        cloudagent_ip: '127.0.0.1',
-        cloudagent_port: (server.address() as { port: number }).port,
-        tpm_policy: '{"mask": "0x400"}',
-        runtime_policy: Buffer.from(JSON.stringify(policy)).toString('base64'),
-        accept_tpm_hash_algs: ['sha256'],
-        accept_tpm_encryption_algs: ['rsa'],
-        accept_tpm_signing_algs: ['rsassa'],
-        ak_tpm: fake.akTpm,
-        mtls_cert: tls.certPem,
-      },
-    });
-    expect(reply.statusCode, reply.body).to.equal(200);
+    await enrolFakeAgent(verifier, AGENT, agent);
   });
 
   after(async function () {
     await verifier?.close().catch(() => undefined);
     await proxy?.close();
-    server?.close();
+    agent?.server.close();
     await direct?.close();
     await schema?.drop();
     rmSync(dir, { recursive: true, force: true });

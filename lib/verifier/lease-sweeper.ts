@@ -93,7 +93,8 @@ export class LeaseSweeper {
     let room = share.claim;
     this.belowShare = false;
     while (room > 0 && !this.scheduler.isClosed()) {
-      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room));
+      // Not the lapsed leases of agents whose verdict waits here: claiming renews the lease it must not hold.
+      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents());
       for (const record of claimed) {
         await this.takeOver(record);
       }

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
 import { backoffDelayMs } from '../timing/backoff.js';
-import type { PullDecision, PullSettings } from '../attestation/pull-decision.js';
+import type { PullSettings } from '../attestation/pull-decision.js';
 import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { FailureAnnouncer } from './failure-announcer.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { LeaseSweeper } from './lease-sweeper.js';
 import { loadPolledAgent, PolicyNotStored, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { RoundDecider, type DecidedRound } from './round-decider.js';
+import { RoundPersister } from './round-persister.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
@@ -70,6 +71,7 @@ export class PullScheduler {
   readonly failures: FailureAnnouncer;
   private readonly verdicts: VerdictStore;
   private readonly decider: RoundDecider;
+  private readonly persister: RoundPersister;
   private readonly sweeper: LeaseSweeper;
 
   constructor(private readonly options: PullSchedulerOptions) {
@@ -77,6 +79,11 @@ export class PullScheduler {
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
     this.verdicts = new VerdictStore(options);
     this.decider = new RoundDecider(options, this.verdicts, this.failures);
+    this.persister = new RoundPersister(options, this.verdicts, this.failures, {
+      schedule: (agent, seconds) => this.schedule(agent, seconds),
+      reconcile: (agentId) => this.reconcile(agentId),
+      drop: (agentId) => this.drop(agentId),
+    });
     this.sweeper = new LeaseSweeper(options, {
       agents: this.agents,
       verdicts: this.verdicts,
@@ -182,7 +189,7 @@ export class PullScheduler {
       agent.timer = undefined;
       // The limiter bounds requests and evaluation only; storing the round waits outside it.
       this.track(
-        this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persist(agent, decided.outcome, decided.at))),
+        this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))),
       );
     }, ms);
   }
@@ -199,53 +206,6 @@ export class PullScheduler {
       return undefined;
     }
     return this.decider.decide(agent);
-  }
-
-  /**
-   * Stores the round, then acts on it — never the other way round. A write that fails keeps the agent
-   * and its verdict in memory until it is stored (`VerdictStore`): meanwhile the agent runs no new
-   * round and its lease is not renewed. Once stored, the next round comes `nextRoundIn` after the round
-   * was decided (at once when the outage lasted longer).
-   */
-  private async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
-    const id = agent.enrolment.agentId;
-    // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
-    const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
-    const stored = writes ? await this.verdicts.store(id, outcome) : true;
-    if (stored === undefined) {
-      return;
-    }
-    agent.running = false;
-    if (writes && stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
-    agent.state = outcome.state;
-    if (stored && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
-    agent.retries = outcome.retries;
-    if (!stored || agent.reconcileAfterRound) {
-      agent.reconcileAfterRound = false;
-      await this.reconcile(id);
-      return;
-    }
-    if (outcome.next.kind === 'poll') {
-      this.schedule(agent, Math.max(0, outcome.next.inSeconds - (Date.now() - decidedAt) / 1000));
-    } else {
-      this.drop(id);
-    }
-  }
-
-  /**
-   * Keeps the API version negotiated in a round (Keylime stores the new `supported_version`). A failed
-   * write is only logged: the agent goes on at the new version, and after a restart the enrolled one is
-   * refused again and renegotiated.
-   */
-  private async storeApiVersion(agent: PolledAgent): Promise<void> {
-    const id = agent.enrolment.agentId;
-    try {
-      await this.options.repository.updateSupportedVersion(id, this.options.owner, agent.apiVersion);
-      agent.enrolment = { ...agent.enrolment, supportedVersion: agent.apiVersion };
-      this.options.log.info({ agentId: id, apiVersion: agent.apiVersion }, 'agent API version renegotiated');
-    } catch (error) {
-      this.options.log.error({ err: error, agentId: id }, 'could not store the renegotiated agent API version');
-    }
   }
 
   /** Every agent polled here, as a revocation target (read by the notifier later, off the round's path). */

@@ -42,11 +42,13 @@ export class VerdictStore {
   /**
    * Stores `verdict` of `agentId`, trying again with back-off while the write fails. Resolves true once
    * stored, false when the agent is no longer this owner's to write (taken over, stopped, deleted: the
-   * caller re-reads it), and undefined when the store closed before the verdict was stored.
+   * caller re-reads it), and undefined when a write failed after the store closed: the verdict is not
+   * stored, and whoever takes the agent over polls it from its stored row. A verdict decided while
+   * the process closes is still written once.
    */
   async store(agentId: string, verdict: Verdict): Promise<boolean | undefined> {
     const { writer, health, metrics, log, verifierId, owner, leaseSeconds } = this.options;
-    for (let attempts = 0; !this.closed; ) {
+    for (let attempts = 0; ; attempts += 1) {
       try {
         const stored =
           (attempts > 0 && (await this.storedBefore(agentId, verdict.history))) ||
@@ -55,17 +57,19 @@ export class VerdictStore {
         health.writeSettled(agentId);
         return stored;
       } catch (error) {
-        attempts += 1;
         health.writeFailed(agentId, error);
         metrics?.writeFailed();
-        log.error({ err: error, agentId, attempt: attempts }, 'could not store the verdict; keeping it and trying again');
-        await this.backOff(agentId, attempts);
+        if (this.closed) {
+          log.error({ err: error, agentId }, 'could not store the verdict before closing; it is not stored');
+          return undefined;
+        }
+        log.error({ err: error, agentId, attempt: attempts + 1 }, 'could not store the verdict; keeping it and trying again');
+        await this.backOff(agentId, attempts + 1);
       }
     }
-    return undefined;
   }
 
-  /** Ends every back-off: the verdicts still waiting are not stored by this process. */
+  /** Ends every back-off: each waiting verdict is tried once more, and not again if that fails. */
   close(): void {
     this.closed = true;
     for (const wake of this.waiting.values()) wake();

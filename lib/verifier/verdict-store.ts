@@ -89,7 +89,6 @@ export class VerdictStore {
         resolve();
       };
       this.waiting.set(agentId, wake);
-      if (this.closed) wake();
     });
   }
 }

@@ -1,6 +1,7 @@
 import { decideTakeOver } from '../attestation/pull-decision.js';
 import { decideShare } from './fair-share.js';
 import type { PolledAgent } from './polled-agent.js';
+import type { VerdictStore } from './verdict-store.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
 
@@ -19,6 +20,8 @@ export type LeaseSweeperOptions = Pick<
 /** What the sweep needs of the scheduler that owns it: its agents, and how it starts and stops polling one. */
 export interface SweptAgents {
   readonly agents: ReadonlyMap<string, PolledAgent>;
+  /** Whose verdicts wait to be stored. */
+  readonly verdicts: VerdictStore;
   isClosed(): boolean;
   adopt(record: VerifierAgentRecord): Promise<void>;
   drop(agentId: string): void;
@@ -79,9 +82,9 @@ export class LeaseSweeper {
    */
   private async sweep(): Promise<void> {
     const { repository, processes, owner, leaseSeconds, verifierId } = this.options;
-    const { agents } = this.scheduler;
+    const { agents, verdicts } = this.scheduler;
     await processes.beat(owner, verifierId);
-    const stored = [...agents.values()].filter((agent) => agent.writeAttempts === 0).map((agent) => agent.enrolment.agentId);
+    const stored = [...agents.keys()].filter((agentId) => !verdicts.isWaiting(agentId));
     await repository.renewLeases(owner, leaseSeconds, stored);
     const share = decideShare(await processes.population(verifierId, leaseSeconds), agents.size);
     if (share.release > 0) {
@@ -90,7 +93,8 @@ export class LeaseSweeper {
     let room = share.claim;
     this.belowShare = false;
     while (room > 0 && !this.scheduler.isClosed()) {
-      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room));
+      // Not the lapsed leases of agents whose verdict waits here: claiming renews the lease it must not hold.
+      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents());
       for (const record of claimed) {
         await this.takeOver(record);
       }
@@ -108,8 +112,8 @@ export class LeaseSweeper {
    * expire now: another live process claims them from their stored state at its next sweep.
    */
   private async release(count: number): Promise<void> {
-    const { agents } = this.scheduler;
-    const idle = [...agents.values()].filter((agent) => !agent.running && agent.writeAttempts === 0).slice(0, count);
+    const { agents, verdicts } = this.scheduler;
+    const idle = [...agents.values()].filter((agent) => !agent.running && !verdicts.isWaiting(agent.enrolment.agentId)).slice(0, count);
     const ids = idle.map((agent) => agent.enrolment.agentId);
     for (const id of ids) {
       this.scheduler.drop(id);

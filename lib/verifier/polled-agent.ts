@@ -32,15 +32,10 @@ export interface PolledAgent {
   timer: NodeJS.Timeout | undefined;
   /** When (ms since the epoch) the pending round is due, for the start-delay metric; 0 = at once. */
   dueAt: number;
-  /** A round is in flight. */
+  /** A round is in flight, or its verdict waits to be stored (`VerdictStore`). */
   running: boolean;
   /** An operator changed the stored row during the round: re-read it afterwards instead of rescheduling. */
   reconcileAfterRound: boolean;
-  /**
-   * Failed attempts to store the last round (0 = stored, or nothing to store). While above 0 the agent
-   * runs no new round: its verdict waits in memory and is written again with back-off.
-   */
-  writeAttempts: number;
   /**
    * Agent API version the connection speaks: the enrolled `supported_version`, or the one negotiated
    * after the agent refused it (stored by the scheduler once the round is).
@@ -162,7 +157,6 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     dueAt: 0,
     running: false,
     reconcileAfterRound: false,
-    writeAttempts: 0,
     apiVersion: record.supportedVersion,
   };
 }

@@ -1,18 +1,20 @@
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
-import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
-import type { PullDecision, PullSettings } from '../attestation/pull-decision.js';
+import { backoffDelayMs } from '../timing/backoff.js';
+import type { PullSettings } from '../attestation/pull-decision.js';
 import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { FailureAnnouncer } from './failure-announcer.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { LeaseSweeper } from './lease-sweeper.js';
 import { loadPolledAgent, PolicyNotStored, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { RoundDecider, type DecidedRound } from './round-decider.js';
+import { RoundPersister } from './round-persister.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
 import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
+import { STORE_RETRY, VerdictStore } from './verdict-store.js';
 import type { VerifierMetrics } from './verifier-metrics.js';
 
 export interface PullSchedulerOptions {
@@ -48,9 +50,6 @@ const POLLED: readonly OperationalState[] = [
 /** Node's timer limit (~24.8 days); a longer back-off (retryInterval ** n) would otherwise fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Back-off of a round that could not be stored, or an agent row that could not be re-read: 200 ms doubling to 2 s. */
-const STORE_RETRY: ExponentialBackoff = { initialDelayMs: 200, maxDelayMs: 2000 };
-
 /**
  * The pull loop of one verifier process (spec §6). Each polled agent has one timer; when it fires,
  * the round runs through a shared `ConcurrencyLimiter`, so a thousand agents whose timers fire
@@ -70,15 +69,24 @@ export class PullScheduler {
    * the push side of the same process announces through it too.
    */
   readonly failures: FailureAnnouncer;
+  private readonly verdicts: VerdictStore;
   private readonly decider: RoundDecider;
+  private readonly persister: RoundPersister;
   private readonly sweeper: LeaseSweeper;
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
-    this.decider = new RoundDecider(options, this.failures);
+    this.verdicts = new VerdictStore(options);
+    this.decider = new RoundDecider(options, this.verdicts, this.failures);
+    this.persister = new RoundPersister(options, this.verdicts, this.failures, {
+      schedule: (agent, seconds) => this.schedule(agent, seconds),
+      reconcile: (agentId) => this.reconcile(agentId),
+      drop: (agentId) => this.drop(agentId),
+    });
     this.sweeper = new LeaseSweeper(options, {
       agents: this.agents,
+      verdicts: this.verdicts,
       isClosed: () => this.closed,
       adopt: (record) => this.adopt(record),
       drop: (agentId) => this.drop(agentId),
@@ -110,14 +118,19 @@ export class PullScheduler {
 
   /** Starts polling a freshly enrolled agent that this process owns. */
   async adopt(record: VerifierAgentRecord): Promise<void> {
-    if (this.closed || this.agents.has(record.agentId)) {
+    // An agent whose verdict waits is not polled from its stored row: that row is older than the verdict.
+    if (this.closed || this.agents.has(record.agentId) || this.verdicts.isWaiting(record.agentId)) {
       return;
     }
     let agent: PolledAgent;
     try {
       agent = await loadPolledAgent(record, this.options.agentDeps);
     } catch (error) {
-      if (error instanceof PolicyNotStored) return this.decider.failUnloadable(record, error);
+      // Its FAIL may wait for the database as long as a round's: the caller (a sweep) does not wait for it.
+      if (error instanceof PolicyNotStored) {
+        this.track(this.decider.failUnloadable(record, error));
+        return;
+      }
       this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load');
       return;
     }
@@ -146,6 +159,7 @@ export class PullScheduler {
   async close(): Promise<void> {
     this.closed = true;
     this.sweeper.stop();
+    this.verdicts.close();
     for (const agent of this.agents.values()) {
       clearTimeout(agent.timer);
     }
@@ -175,7 +189,7 @@ export class PullScheduler {
       agent.timer = undefined;
       // The limiter bounds requests and evaluation only; storing the round waits outside it.
       this.track(
-        this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persist(agent, decided.outcome, decided.at))),
+        this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))),
       );
     }, ms);
   }
@@ -192,80 +206,6 @@ export class PullScheduler {
       return undefined;
     }
     return this.decider.decide(agent);
-  }
-
-  /**
-   * Stores the round, then acts on it — never the other way round. A write that fails (the database
-   * is unreachable, the statement refused) keeps the agent and its verdict in memory, marks the
-   * verifier not ready, and is tried again with back-off until it is stored; meanwhile the agent runs
-   * no new round and its lease is not renewed. Once stored, the next round comes `nextRoundIn` after
-   * the round was decided (at once when the outage lasted longer).
-   */
-  private async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
-    const id = agent.enrolment.agentId;
-    let stored = true;
-    // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
-    const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
-    if (writes) {
-      try {
-        stored = await this.options.writer.write(
-          {
-            agentId: id,
-            verifierId: this.options.verifierId,
-            owner: this.options.owner,
-            leaseSeconds: this.options.leaseSeconds,
-            state: outcome.state,
-            history: outcome.history,
-          },
-          agent.writeAttempts > 0,
-        );
-      } catch (error) {
-        agent.writeAttempts += 1;
-        this.options.health.writeFailed(id, error);
-        this.options.metrics?.writeFailed();
-        this.options.log.error({ err: error, agentId: id, attempt: agent.writeAttempts }, 'could not store the round; keeping it and trying again');
-        if (!this.closed) {
-          agent.timer = setTimeout(() => {
-            agent.timer = undefined;
-            this.track(this.persist(agent, outcome, decidedAt));
-          }, backoffDelayMs(agent.writeAttempts, STORE_RETRY));
-        }
-        return;
-      }
-    }
-    agent.writeAttempts = 0;
-    this.options.health.writeSettled(id);
-    agent.running = false;
-    if (writes && stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
-    agent.state = outcome.state;
-    if (stored && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
-    agent.retries = outcome.retries;
-    if (!stored || agent.reconcileAfterRound) {
-      agent.reconcileAfterRound = false;
-      await this.reconcile(id);
-      return;
-    }
-    if (outcome.next.kind === 'poll') {
-      this.schedule(agent, Math.max(0, outcome.next.inSeconds - (Date.now() - decidedAt) / 1000));
-    } else {
-      this.drop(id);
-    }
-  }
-
-  /**
-   * Keeps the API version negotiated in a round (Keylime stores the new `supported_version`). A failed
-   * write is only logged: the agent goes on at the new version, and after a restart the enrolled one is
-   * refused again and renegotiated.
-   */
-  private async storeApiVersion(agent: PolledAgent): Promise<void> {
-    const id = agent.enrolment.agentId;
-    try {
-      await this.options.repository.updateSupportedVersion(id, this.options.owner, agent.apiVersion);
-      agent.enrolment = { ...agent.enrolment, supportedVersion: agent.apiVersion };
-      this.options.log.info({ agentId: id, apiVersion: agent.apiVersion }, 'agent API version renegotiated');
-    } catch (error) {
-      this.options.log.error({ err: error, agentId: id }, 'could not store the renegotiated agent API version');
-    }
   }
 
   /** Every agent polled here, as a revocation target (read by the notifier later, off the round's path). */

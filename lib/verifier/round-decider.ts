@@ -4,11 +4,12 @@ import type { FailureAnnouncer } from './failure-announcer.js';
 import type { PolicyNotStored, PolledAgent } from './polled-agent.js';
 import { runPullRound } from './pull-round.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
+import type { VerdictStore } from './verdict-store.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import { messageOf } from './error-message.js';
 
 /** The scheduler's options the decisions read. */
-export type RoundDeciderOptions = Pick<PullSchedulerOptions, 'writer' | 'metrics' | 'round' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'>;
+export type RoundDeciderOptions = Pick<PullSchedulerOptions, 'metrics' | 'round' | 'log'>;
 
 /** A round's decision and when it was taken (the next round is timed from it). */
 export interface DecidedRound {
@@ -23,6 +24,7 @@ export interface DecidedRound {
 export class RoundDecider {
   constructor(
     private readonly options: RoundDeciderOptions,
+    private readonly verdicts: VerdictStore,
     private readonly failures: FailureAnnouncer,
   ) {}
 
@@ -52,19 +54,15 @@ export class RoundDecider {
 
   /**
    * An agent naming a policy that is not stored cannot be judged, and will not be by itself: failed as
-   * a round that throws (`internal.verifier.exception`), stored before it is announced. FAILED is not
-   * claimed again; when the write fails, the lease lapses and the next claim tries again.
+   * a round that throws (`internal.verifier.exception`), stored before it is announced — through the
+   * `VerdictStore`, so a failed write is tried again with back-off, as a round's verdict is. FAILED is
+   * not claimed again.
    */
   async failUnloadable(record: VerifierAgentRecord, error: PolicyNotStored): Promise<void> {
-    const { agentId } = record;
-    const { writer, verifierId, owner, leaseSeconds, log } = this.options;
-    log.error({ err: error, agentId }, 'cannot poll agent: a policy it names is not stored; failing it (internal.verifier.exception)');
+    this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: a policy it names is not stored; failing it (internal.verifier.exception)');
     const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
-    try {
-      const stored = await writer.write({ agentId, verifierId, owner, leaseSeconds, state: outcome.state, history: outcome.history });
-      if (stored) this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
-    } catch (writeError) {
-      log.error({ err: writeError, agentId }, 'could not store the failure of an agent whose policy is not stored; the next claim tries again');
+    if ((await this.verdicts.store(record.agentId, outcome)) === true) {
+      this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
     }
   }
 }

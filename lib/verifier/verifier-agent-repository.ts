@@ -180,14 +180,16 @@ export class VerifierAgentRepository {
    * an expired lease (a process that died or shut down — or this one, for an agent whose rounds it
    * could not store long enough and let go). Rows another process is
    * claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent verifiers never
-   * claim the same agent.
+   * claim the same agent. The agents in `except` are not claimed: this process holds a verdict of
+   * theirs that is not stored yet, newer than their row.
    */
-  async claimFree(verifierId: string, owner: string, leaseSeconds: number, limit: number): Promise<VerifierAgentRecord[]> {
+  async claimFree(verifierId: string, owner: string, leaseSeconds: number, limit: number, except: readonly string[]): Promise<VerifierAgentRecord[]> {
     const k = this.knex;
     const candidates = k(AGENTS)
       .select('agent_id')
       .where({ verifier_id: verifierId, attestation_mode: 'pull' })
       .whereIn('operational_state', CLAIMABLE_STATES)
+      .whereNotIn('agent_id', except)
       .where((q) => {
         void q.whereNull('owner').orWhere('lease_expires_at', '<', k.fn.now());
       })
@@ -247,6 +249,14 @@ export class VerifierAgentRepository {
   /** Lets every lease of `owner` expire now, so other processes may take the agents at once (clean shutdown). */
   async releaseLeases(owner: string): Promise<void> {
     await this.knex(AGENTS).update({ lease_expires_at: this.knex.fn.now() }).where({ owner });
+  }
+
+  /**
+   * Whether the agent's history holds the round asked with `nonce` (a fresh one per round): after a
+   * write whose COMMIT got no answer, it tells a round the database stored from one it did not.
+   */
+  async holdsRound(agentId: string, nonce: string): Promise<boolean> {
+    return (await this.knex(HISTORY).where({ agent_id: agentId, nonce }).first('id')) !== undefined;
   }
 
   /** The newest `limit` history rows of an agent, newest first. */

@@ -10,20 +10,33 @@ describe('verifier pull loop (software TPM agents, in-process services)', functi
   this.timeout(60_000);
   let deployment: Deployment;
   let tenant: TenantClient;
-  let agent: RunningAgent;
 
   before(async function () {
     deployment = await createDeployment();
     await deployment.startVerifier();
     tenant = deployment.tenant();
-    agent = await deployment.startAgent('agent-1');
   });
 
   after(async function () {
     await deployment?.dispose();
   });
 
+  /** A fresh agent (each test its own, so that any test runs alone), enrolled and attested once. */
+  async function attestedAgent(name: string): Promise<RunningAgent> {
+    const agent = await deployment.startAgent(name);
+    await tenant.addAgent(agent.uuid, { runtimePolicy: policyForAgent(agent) });
+    await tenant.waitForState(agent.uuid, [OperationalState.GET_QUOTE], { timeoutMs: 10_000 });
+    return agent;
+  }
+
+  /** `agent` after a file outside its policy ran: Invalid Quote. */
+  async function tampered(agent: RunningAgent): Promise<void> {
+    await agent.appendIma('/usr/bin/evil', digestOf('evil'));
+    await tenant.waitForState(agent.uuid, [OperationalState.INVALID_QUOTE], { timeoutMs: 10_000 });
+  }
+
   it('enrols an agent, reaches Get Quote, asks only for new IMA entries, and delivers V', async function () {
+    const agent = await deployment.startAgent('agent-1');
     const good = digestOf('good tool');
     const added = await tenant.addAgent(agent.uuid, {
       runtimePolicy: policyForAgent(agent, { '/usr/bin/good': good }),
@@ -58,8 +71,9 @@ describe('verifier pull loop (software TPM agents, in-process services)', functi
   });
 
   it('an IMA entry outside the policy is Invalid Quote with ima.validation.ima-ng.not_in_allowlist', async function () {
-    await agent.appendIma('/usr/bin/evil', digestOf('evil'));
-    const status = await tenant.waitForState(agent.uuid, [OperationalState.INVALID_QUOTE], { timeoutMs: 10_000 });
+    const agent = await attestedAgent('agent-evil');
+    await tampered(agent);
+    const status = await tenant.getStatus(agent.uuid);
     expect(status.last_event_id).to.equal('ima.validation.ima-ng.not_in_allowlist');
     expect(status.attestation_status).to.equal('FAIL');
     const [latest] = await tenant.history(agent.uuid, 1);
@@ -69,6 +83,8 @@ describe('verifier pull loop (software TPM agents, in-process services)', functi
   });
 
   it('reactivate polls again (and fails again while the entry is in the log); stop stops', async function () {
+    const agent = await attestedAgent('agent-reactivated');
+    await tampered(agent);
     const [failedRound] = await tenant.history(agent.uuid, 1);
     await tenant.reactivateAgent(agent.uuid);
     await eventually('a new failing round', async () => ((await tenant.history(agent.uuid, 1))[0]?.id ?? 0) > (failedRound?.id ?? 0));
@@ -78,6 +94,8 @@ describe('verifier pull loop (software TPM agents, in-process services)', functi
   });
 
   it('an agent whose named runtime policy row is not found is Failed with internal.verifier.exception when it would be polled, not left unpolled', async function () {
+    const agent = await attestedAgent('agent-policy-gone');
+    await tenant.stopAgent(agent.uuid);
     const [stoppedRound] = await tenant.history(agent.uuid, 1);
     // The foreign key keeps the row while an agent names it: a read that finds none is a lasting fault.
     const findRuntime = VerifierPolicyRepository.prototype.findRuntime;

@@ -89,7 +89,6 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
     timer: undefined,
     running: false,
     reconcileAfterRound: false,
-    writeAttempts: 0,
     dueAt: 0,
     apiVersion: '2.0',
   };

@@ -241,10 +241,12 @@ forEachDatabase(
       await agents.insert(held, initialAgentState(OperationalState.GET_QUOTE), 'other', 600);
       await agents.insert(stopped, initialAgentState(OperationalState.INVALID_QUOTE), null, 600);
       expect((await agents.reclaimOwn(verifierId, 'me', 30)).map((r) => r.agentId)).to.deep.equal([mine.agentId]);
-      expect((await agents.claimFree(verifierId, 'me', 30, 10)).map((r) => r.agentId)).to.deep.equal([free.agentId]);
-      expect(await agents.claimFree(verifierId, 'third', 30, 10)).to.deep.equal([]);
+      expect((await agents.claimFree(verifierId, 'me', 30, 10, [])).map((r) => r.agentId)).to.deep.equal([free.agentId]);
+      expect(await agents.claimFree(verifierId, 'third', 30, 10, [])).to.deep.equal([]);
       await agents.releaseLeases('other');
-      const taken = await agents.claimFree(verifierId, 'third', 30, 10);
+      // An agent whose verdict waits in the claiming process is not claimed (its lease stays lapsed).
+      expect(await agents.claimFree(verifierId, 'third', 30, 10, [held.agentId])).to.deep.equal([]);
+      const taken = await agents.claimFree(verifierId, 'third', 30, 10, []);
       expect(taken.map((r) => r.agentId)).to.deep.equal([held.agentId]);
       expect(taken[0]?.owner).to.equal('third');
       // Only the agents named (those whose last round the loop stored) are renewed.
@@ -275,8 +277,8 @@ forEachDatabase(
         ids.push(e.agentId);
         await agents.insert(e, initialAgentState(), null, 30);
       }
-      const results = await Promise.all(['a', 'b', 'c'].map((owner) => agents.claimFree(verifierId, owner, 30, 5)));
-      const rest = await agents.claimFree(verifierId, 'd', 30, 20);
+      const results = await Promise.all(['a', 'b', 'c'].map((owner) => agents.claimFree(verifierId, owner, 30, 5, [])));
+      const rest = await agents.claimFree(verifierId, 'd', 30, 20, []);
       const claimed = [...results.flat(), ...rest].map((r) => r.agentId);
       // Every agent claimed exactly once, by whoever got to it first.
       expect([...claimed].sort()).to.deep.equal([...ids].sort());

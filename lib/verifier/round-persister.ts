@@ -1,0 +1,75 @@
+import type { PullDecision } from '../attestation/pull-decision.js';
+import type { FailureAnnouncer } from './failure-announcer.js';
+import type { PolledAgent } from './polled-agent.js';
+import type { PullSchedulerOptions } from './pull-scheduler.js';
+import type { VerdictStore } from './verdict-store.js';
+
+/** The scheduler's options storing a round reads. */
+export type RoundPersisterOptions = Pick<PullSchedulerOptions, 'repository' | 'owner' | 'log'>;
+
+/** What a stored round leads to, in the scheduler that polls the agent. */
+export interface AfterRound {
+  /** Runs the agent's next round in `seconds`. */
+  schedule(agent: PolledAgent, seconds: number): void;
+  /** Re-reads the agent's row and follows it (deleted, stopped, taken over, or polled again). */
+  reconcile(agentId: string): Promise<void>;
+  /** Stops polling the agent. */
+  drop(agentId: string): void;
+}
+
+/** The end of a pull round: its verdict stored (`VerdictStore`), announced, applied, and the agent's next step taken. */
+export class RoundPersister {
+  constructor(
+    private readonly options: RoundPersisterOptions,
+    private readonly verdicts: VerdictStore,
+    private readonly failures: FailureAnnouncer,
+    private readonly after: AfterRound,
+  ) {}
+
+  /**
+   * Stores the round, then acts on it — never the other way round. A write that fails keeps the agent
+   * and its verdict in memory until it is stored (`VerdictStore`): meanwhile the agent runs no new
+   * round and its lease is not renewed. Once stored, the next round comes `nextRoundIn` after the round
+   * was decided (at once when the outage lasted longer).
+   */
+  async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
+    const id = agent.enrolment.agentId;
+    // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
+    const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
+    const stored = writes ? await this.verdicts.store(id, outcome) : true;
+    if (stored === undefined) {
+      return;
+    }
+    agent.running = false;
+    if (writes && stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
+    agent.state = outcome.state;
+    if (stored && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
+    agent.retries = outcome.retries;
+    if (!stored || agent.reconcileAfterRound) {
+      agent.reconcileAfterRound = false;
+      await this.after.reconcile(id);
+      return;
+    }
+    if (outcome.next.kind === 'poll') {
+      this.after.schedule(agent, Math.max(0, outcome.next.inSeconds - (Date.now() - decidedAt) / 1000));
+    } else {
+      this.after.drop(id);
+    }
+  }
+
+  /**
+   * Keeps the API version negotiated in a round (Keylime stores the new `supported_version`). A failed
+   * write is only logged: the agent goes on at the new version, and after a restart the enrolled one is
+   * refused again and renegotiated.
+   */
+  private async storeApiVersion(agent: PolledAgent): Promise<void> {
+    const id = agent.enrolment.agentId;
+    try {
+      await this.options.repository.updateSupportedVersion(id, this.options.owner, agent.apiVersion);
+      agent.enrolment = { ...agent.enrolment, supportedVersion: agent.apiVersion };
+      this.options.log.info({ agentId: id, apiVersion: agent.apiVersion }, 'agent API version renegotiated');
+    } catch (error) {
+      this.options.log.error({ err: error, agentId: id }, 'could not store the renegotiated agent API version');
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import type { AgentAttestationState } from '../attestation/agent-state.js';
+import type { HistoryRow } from '../attestation/history-row.js';
+import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
+import type { PullSchedulerOptions } from './pull-scheduler.js';
+
+/** The scheduler's options the store reads. */
+export type VerdictStoreOptions = Pick<PullSchedulerOptions, 'repository' | 'writer' | 'health' | 'metrics' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'>;
+
+/** A decided verdict of one agent: its next state and (unless nothing was judged) its history row. */
+export interface Verdict {
+  readonly state: AgentAttestationState;
+  readonly history: HistoryRow | undefined;
+}
+
+/** Back-off of a verdict that could not be stored (or an agent row the loop could not re-read): 200 ms doubling to 2 s. */
+export const STORE_RETRY: ExponentialBackoff = { initialDelayMs: 200, maxDelayMs: 2000 };
+
+/**
+ * The pull loop's durable verdicts: a verdict is stored before anything acts on it. A write that fails
+ * (the database unreachable, the statement refused) keeps the verdict in memory, marks the verifier
+ * not ready (`VerifierHealth`) and is tried again with back-off until it is stored. While it waits the
+ * agent is "waiting" here: its lease is neither renewed nor claimed back, so that another process may
+ * take it over from its stored state, and this one does not poll it from a state older than the verdict.
+ */
+export class VerdictStore {
+  /** Agents whose verdict waits, each with what ends its back-off early (when the store closes). */
+  private readonly waiting = new Map<string, () => void>();
+  private closed = false;
+
+  constructor(private readonly options: VerdictStoreOptions) {}
+
+  /** Whether a verdict of `agentId` waits to be stored. */
+  isWaiting(agentId: string): boolean {
+    return this.waiting.has(agentId);
+  }
+
+  /** The agents whose verdict waits to be stored. */
+  waitingAgents(): string[] {
+    return [...this.waiting.keys()];
+  }
+
+  /**
+   * Stores `verdict` of `agentId`, trying again with back-off while the write fails. Resolves true once
+   * stored, false when the agent is no longer this owner's to write (taken over, stopped, deleted: the
+   * caller re-reads it), and undefined when a write failed after the store closed: the verdict is not
+   * stored, and whoever takes the agent over polls it from its stored row. A verdict decided while
+   * the process closes is still written once.
+   */
+  async store(agentId: string, verdict: Verdict): Promise<boolean | undefined> {
+    const { writer, health, metrics, log, verifierId, owner, leaseSeconds } = this.options;
+    for (let attempts = 0; ; attempts += 1) {
+      try {
+        const stored =
+          (attempts > 0 && (await this.storedBefore(agentId, verdict.history))) ||
+          (await writer.write({ agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history }, attempts > 0));
+        this.waiting.delete(agentId);
+        health.writeSettled(agentId);
+        return stored;
+      } catch (error) {
+        health.writeFailed(agentId, error);
+        metrics?.writeFailed();
+        if (this.closed) {
+          log.error({ err: error, agentId }, 'could not store the verdict before closing; it is not stored');
+          return undefined;
+        }
+        log.error({ err: error, agentId, attempt: attempts + 1 }, 'could not store the verdict; keeping it and trying again');
+        await this.backOff(agentId, attempts + 1);
+      }
+    }
+  }
+
+  /** Ends every back-off: each waiting verdict is tried once more, and not again if that fails. */
+  close(): void {
+    this.closed = true;
+    for (const wake of this.waiting.values()) wake();
+  }
+
+  /** A failed write may have committed with its answer lost: a round whose nonce the history holds is stored. */
+  private async storedBefore(agentId: string, history: HistoryRow | undefined): Promise<boolean> {
+    const nonce = history?.nonce ?? null;
+    return nonce !== null && (await this.options.repository.holdsRound(agentId, nonce));
+  }
+
+  private backOff(agentId: string, attempts: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, backoffDelayMs(attempts, STORE_RETRY));
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiting.set(agentId, wake);
+    });
+  }
+}

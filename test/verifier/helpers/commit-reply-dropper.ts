@@ -1,0 +1,100 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/** PostgreSQL's SSLRequest code (protocol §55.2.10): answered by the server with one byte, then the real startup. */
+const SSL_REQUEST = 80877103;
+
+/**
+ * A TCP proxy between a service and PostgreSQL that makes a COMMIT's outcome unknown to the client:
+ * once armed, the first transaction that sent a statement containing `marker` has its COMMIT passed
+ * to the server, which commits; the server's reply is swallowed and the connection cut. The client
+ * sees its COMMIT fail although the transaction is stored. Everything else passes through untouched.
+ *
+ * It reads the frontend messages (protocol §55.7: a startup message without a type byte, then
+ * type byte + Int32 length) only to watch for the marker and the COMMIT; bytes go on as received.
+ */
+export class CommitReplyDropper {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private armedFor: string | undefined;
+  /** COMMIT replies swallowed so far. */
+  dropped = 0;
+  port = 0;
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((client) => this.relay(client));
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  /** The next transaction sending a statement that contains `marker` loses its COMMIT reply. */
+  dropNextCommitReplyAfter(marker: string): void {
+    this.armedFor = marker;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())));
+  }
+
+  private relay(client: Socket): void {
+    const upstream = connect(this.targetPort, this.targetHost);
+    for (const socket of [client, upstream]) {
+      this.sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        this.sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    let pending = Buffer.alloc(0);
+    let startup = true;
+    let sawMarker = false;
+    let swallowReply = false;
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (startup) {
+          if (pending.length < 8) break;
+          const length = pending.readInt32BE(0);
+          if (pending.length < length) break;
+          startup = pending.readInt32BE(4) === SSL_REQUEST;
+          pending = pending.subarray(length);
+          continue;
+        }
+        if (pending.length < 5) break;
+        const length = pending.readInt32BE(1);
+        if (pending.length < 1 + length) break;
+        const type = String.fromCharCode(pending[0] as number);
+        const body = pending.subarray(5, 1 + length).toString('utf8');
+        pending = pending.subarray(1 + length);
+        if (type === 'Q' && /^\s*begin\b/i.test(body)) {
+          sawMarker = false;
+        }
+        if (this.armedFor !== undefined && (type === 'P' || type === 'Q') && body.includes(this.armedFor)) {
+          sawMarker = true;
+        }
+        if (type === 'Q' && /^\s*commit\b/i.test(body) && sawMarker && this.armedFor !== undefined) {
+          this.armedFor = undefined;
+          swallowReply = true;
+        }
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (swallowReply) {
+        // The server has committed and answered: the client never hears of it.
+        this.dropped += 1;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(chunk);
+    });
+  }
+}

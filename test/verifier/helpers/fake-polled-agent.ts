@@ -1,0 +1,56 @@
+import { createServer, type Server } from 'node:https';
+import { expect } from 'chai';
+import { createRuntimePolicy } from '../../../lib/ima/create-runtime-policy.js';
+import { createSelfSignedServerCertificate } from '../../../lib/pki/self-signed-server.js';
+import type { RunningVerifier } from '../../../lib/verifier/verifier-server.js';
+import { FakeAgent } from '../../attestation/fake-agent.js';
+
+/** A `FakeAgent` answering quote requests over HTTPS, as a polled agent would. */
+export interface FakePolledAgent {
+  readonly fake: FakeAgent;
+  readonly server: Server;
+  readonly port: number;
+  readonly certPem: string;
+}
+
+/** Starts a `FakeAgent` that has measured one tool, served on a local HTTPS port. */
+export async function startFakePolledAgent(): Promise<FakePolledAgent> {
+  const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
+  const fake = new FakeAgent();
+  fake.measure('/usr/bin/tool', 'tool');
+  const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+    const query = new URL(req.url ?? '/', 'https://agent').searchParams;
+    const results = fake.reply({
+      nonce: query.get('nonce') ?? '',
+      mask: Number.parseInt(query.get('mask') ?? '0', 16),
+      imaEntry: Number(query.get('ima_ml_entry') ?? 0),
+      partial: query.get('partial') === '1',
+    });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ code: 200, status: 'Success', results }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { fake, server, port: (server.address() as { port: number }).port, certPem: tls.certPem };
+}
+
+/** Enrols `agent` as `agentId` with a runtime policy allowing what it measured (stored under the agent's id). */
+export async function enrolFakeAgent(verifier: RunningVerifier, agentId: string, agent: FakePolledAgent): Promise<void> {
+  const { policy } = createRuntimePolicy({ imaListText: agent.fake.imaLines.join('\n') });
+  const reply = await verifier.service.app.inject({
+    method: 'POST',
+    url: `/v2.6/agents/${agentId}`,
+    payload: {
+      v: null,
+      cloudagent_ip: '127.0.0.1',
+      cloudagent_port: agent.port,
+      tpm_policy: '{"mask": "0x400"}',
+      runtime_policy: Buffer.from(JSON.stringify(policy)).toString('base64'),
+      accept_tpm_hash_algs: ['sha256'],
+      accept_tpm_encryption_algs: ['rsa'],
+      accept_tpm_signing_algs: ['rsassa'],
+      ak_tpm: agent.fake.akTpm,
+      mtls_cert: agent.certPem,
+    },
+  });
+  expect(reply.statusCode, reply.body).to.equal(200);
+}

@@ -9,7 +9,9 @@ import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import { DATA_PCR, DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from '../tpm/keylime-profile.js';
+import { checkAkAttributes } from '../tpm/ak-attributes.js';
 import { parseQuoteString } from '../tpm/quote-string.js';
+import { parsePublicArea } from '../tpm/tpmt-public.js';
 import { verifyQuote } from '../tpm/verify-quote.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore, type TenantEkCheckMode } from './ek-certificate-check.js';
 import { showRegistrarAgent, type RegisteredAgent } from './registrar-agents.js';
@@ -36,7 +38,7 @@ export interface AgentIdentityCheckInput {
 }
 
 /** The check that failed, in the order they run. */
-export type IdentityCheck = 'agent-record' | 'ek-certificate' | 'algorithm' | 'quote' | 'pubkey-binding';
+export type IdentityCheck = 'agent-record' | 'ak-attributes' | 'ek-certificate' | 'algorithm' | 'quote' | 'pubkey-binding';
 
 export type AgentIdentityVerdict =
   | {
@@ -80,6 +82,10 @@ async function checkRegisteredIdentity(input: Omit<AgentIdentityCheckInput, 'tls
       `agent '${agent.agentId}': the registrar reports regcount ${agent.regcount} (the id was registered more than ` +
         'once; a different EK or AK for a stored id is refused, so this alone does not mean its TPM changed)',
     );
+  }
+  const akProblems = registeredAkProblems(agent.akPublic);
+  if (akProblems.length > 0) {
+    return refuse('ak-attributes', `the AK agent '${agent.agentId}' registered is not a restricted signing key: ${akProblems.join('; ')}`);
   }
   const ek = checkRegisteredEkCertificate(agent, input.ekCheck ?? 'require', input.certStore ?? loadTenantCertStore(input.extraEkCaDirs));
   if (!ek.ok) {
@@ -171,6 +177,21 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
     return refuse('pubkey-binding', `PCR ${DATA_PCR} does not bind the returned pubkey to the TPM`);
   }
   return { valid: true, agent, ekAnchor: ek.anchor, warnings: [...warnings], nonce, hashAlg, pubkey: reply.pubkey };
+}
+
+/**
+ * What makes the registrar's AK unfit to verify quotes with (`checkAkAttributes`: restricted + sign,
+ * no decrypt, made in the TPM): a registrar that checks no attributes — Keylime's — may hold any key.
+ */
+function registeredAkProblems(akPublic: Uint8Array): string[] {
+  try {
+    return checkAkAttributes(parsePublicArea(akPublic));
+  } catch (error) {
+    if (error instanceof IronlimeError) {
+      return [`it is not a TPM public area (${error.message})`];
+    }
+    throw error;
+  }
 }
 
 /** `https://<ip>:<port>` from the registrar record (IPv6 in brackets), or undefined without both. */

@@ -9,6 +9,7 @@ import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js
 import { checkAgentLocation, driverInfoWithLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
 import { enrolAgent, fingerprintOf } from './agent-enrolment.js';
 import { foreignEnrolment } from './node-binding.js';
+import { checkDriverOptionBounds } from './driver-option-bounds.js';
 import { buildEnrolmentPolicy, type FetchedDocuments } from './enrolment-policy.js';
 import { fetchCheckedDocument, type FetchLimits } from './fetch-document.js';
 import { openKeylimeConnection, toServiceError, type KeylimeConnection } from './keylime-connection.js';
@@ -64,8 +65,10 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export class KeylimeAttestation extends AttestationInterface {
   readonly #options: KeylimeAttestationOptions;
 
+  /** @throws InvalidParameterValue for a numeric option that is not finite, not above 0 or too large. */
   constructor(options: KeylimeAttestationOptions = {}) {
     super();
+    checkDriverOptionBounds(options);
     this.#options = options;
   }
 

@@ -2,7 +2,9 @@ import { randomInt } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { QuoteResults } from '../agent/agent-reply-dtos.js';
+import { ServiceUnreachableError } from '../http/client-errors.js';
 import { httpsServiceUrl } from '../http/keylime-client.js';
+import { withDeadline } from '../http/request-deadline.js';
 import { isQuoteHashAlg } from '../attestation/algorithms.js';
 import { expectedDataPcr } from '../attestation/pcr-checks.js';
 import type { ServiceTls } from '../pki/service-tls.js';
@@ -36,6 +38,9 @@ export interface AgentIdentityCheckInput {
   readonly acceptedSignAlgs?: readonly string[];
   readonly timeoutMs?: number;
 }
+
+/** Deadline of the whole identity-quote exchange when the input gives none (the agent client's timeout). */
+const DEFAULT_QUOTE_TIMEOUT_MS = 30_000;
 
 /** The check that failed, in the order they run. */
 export type IdentityCheck = 'agent-record' | 'ak-attributes' | 'ek-certificate' | 'algorithm' | 'quote' | 'pubkey-binding';
@@ -123,16 +128,19 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
     return refuse('agent-record', `agent '${agent.agentId}' has no mTLS certificate or contact address at the registrar`);
   }
   const nonce = input.nonce ?? randomAlphanumeric(20);
+  const timeoutMs = input.timeoutMs ?? DEFAULT_QUOTE_TIMEOUT_MS;
   const client = new AgentClient({
     baseUrl: agentUrl,
     agentCert: agent.mtlsCert,
     clientCert: input.tls.cert,
     clientKey: input.tls.key,
-    ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+    timeoutMs,
   });
   let reply: QuoteResults;
   try {
-    reply = await client.identityQuote(nonce);
+    // The agent is the party being checked: one that drips its reply must not hold the tenant.
+    const expired = () => new ServiceUnreachableError(`${agentUrl}/quotes/identity`, 'timeout', `no complete reply within ${timeoutMs} ms`);
+    reply = await withDeadline(timeoutMs, expired, () => client.identityQuote(nonce));
   } finally {
     client.close();
   }

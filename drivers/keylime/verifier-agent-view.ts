@@ -88,25 +88,32 @@ function readAgent(agentId: string, results: unknown): VerifierAgent {
     }
     return typed;
   };
-  const string = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
   const agent: VerifierAgent = {
     operationalState: read('operational_state', 'a state code', nonNegativeInteger) ?? null,
     attestationCount: read('attestation_count', 'a count', nonNegativeInteger) ?? 0,
-    attestationStatus: read('attestation_status', 'a string', string),
-    lastEventId: read('last_event_id', 'a string', string) ?? null,
+    attestationStatus: read('attestation_status', 'a string', text),
+    lastEventId: read('last_event_id', 'a string', text) ?? null,
     severityLevel: read('severity_level', 'an integer', nonNegativeInteger) ?? null,
     failureEventIds: [],
     failureReasons: [],
-    lastSuccessfulAttestation: read('last_successful_attestation', 'unix seconds', (value) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined)) ?? 0,
+    lastSuccessfulAttestation: read('last_successful_attestation', 'unix seconds', nonNegativeNumber) ?? 0,
     attestationPeriodSeconds: read('attestation_period', 'a period such as "2s"', periodSeconds),
     trusted: read('trusted', 'a boolean', (value) => (typeof value === 'boolean' ? value : undefined)),
     freshnessBoundSeconds: read('freshness_bound', 'a positive number of seconds', positive),
-    metaData: read('meta_data', 'a string', string) ?? '',
+    metaData: read('meta_data', 'a string', text) ?? '',
   };
   if (wrong.length > 0) {
     throw new AttestationFailed([`the verifier status of agent ${agentId} has wrongly typed fields (${wrong.join('; ')}): not trusted`]);
   }
   return agent;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function nonNegativeNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
 function nonNegativeInteger(value: unknown): number | undefined {

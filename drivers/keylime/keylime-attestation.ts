@@ -1,6 +1,6 @@
 import { AttestationInterface } from '../../interfaces/attestation-interface.js';
 import { mergeProperties } from '../../interfaces/driver-info.js';
-import { AttestationFailed, MissingParameterValue } from '../../interfaces/errors.js';
+import { AttestationFailed, InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import type { Task } from '../../interfaces/task.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
@@ -8,7 +8,7 @@ import { formatPcrMask } from '../../lib/attestation/tpm-policy.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { checkAgentLocation, driverInfoWithLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
 import { enrolAgent, fingerprintOf } from './agent-enrolment.js';
-import { foreignEnrolment } from './node-binding.js';
+import { agentClaimedElsewhere, foreignEnrolment } from './node-binding.js';
 import { checkDriverOptionBounds } from './driver-option-bounds.js';
 import { buildEnrolmentPolicy, type FetchedDocuments } from './enrolment-policy.js';
 import { fetchCheckedDocument, type FetchLimits } from './fetch-document.js';
@@ -91,13 +91,18 @@ export class KeylimeAttestation extends AttestationInterface {
    * (`keylime_agent_uuid`, `keylime_agent_address`, `keylime_agent_port`) through the node store given
    * as option `nodes`, and resolves to the updated node (build the next task from it).
    *
-   * @throws InvalidParameterValue for a malformed location; MissingParameterValue without a node store.
+   * @throws InvalidParameterValue for a malformed location, or one whose agent another node's `driver_info` names;
+   *   MissingParameterValue without a node store.
    */
   async locateAgent(task: Task, location: AgentLocation): Promise<Node> {
     checkAgentLocation(location);
     const nodes = this.#options.nodes;
     if (nodes === undefined) {
       throw new MissingParameterValue(['nodes'], 'keylime driver options');
+    }
+    const claimed = await agentClaimedElsewhere(nodes, location.uuid, task.node.uuid);
+    if (claimed !== undefined) {
+      throw new InvalidParameterValue('agent location uuid', claimed);
     }
     const node = await nodes.updateNode(task.node.uuid, { driverInfo: driverInfoWithLocation(task.node.driverInfo, location) });
     task.logger.info({ node: node.uuid, agent: location.uuid }, 'keylime agent location stored in driver_info');
@@ -115,6 +120,10 @@ export class KeylimeAttestation extends AttestationInterface {
     const documents = await this.#fetchDocuments(settings, task.signal);
     const policy = buildEnrolmentPolicy(settings, documents);
     const location = await this.#location(task, settings, true);
+    const claimed = await agentClaimedElsewhere(this.#options.nodes, location.uuid, task.node.uuid);
+    if (claimed !== undefined) {
+      throw new AttestationFailed([claimed]);
+    }
     const connection = await this.#connect(settings);
     const log = { node: task.node.uuid, agent: location.uuid };
     try {

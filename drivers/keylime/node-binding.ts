@@ -1,4 +1,5 @@
 import { enrolledNodeOf } from './agent-enrolment.js';
+import type { DriverInfoWriter } from './agent-locator.js';
 import type { VerifierAgent } from './verifier-agent-view.js';
 
 /**
@@ -15,4 +16,14 @@ export function foreignEnrolment(enrolled: VerifierAgent, nodeUuid: string, agen
   }
   const whose = owner === undefined ? 'not by this driver for a node' : `for node ${owner}`;
   return `agent ${agentId} is enrolled with the verifier ${whose}, not for node ${nodeUuid}: refused`;
+}
+
+/**
+ * Why `agentId` cannot be this node's because another node's `driver_info` names it, or undefined.
+ * Undefined too when the node store cannot say (no store, or one without `nodesNamingAgent`): the
+ * enrolment's binding (`foreignEnrolment`) still keeps the two verdicts apart.
+ */
+export async function agentClaimedElsewhere(nodes: DriverInfoWriter | undefined, agentId: string, nodeUuid: string): Promise<string | undefined> {
+  const others = ((await nodes?.nodesNamingAgent?.(agentId)) ?? []).filter((uuid) => uuid !== nodeUuid);
+  return others.length === 0 ? undefined : `agent ${agentId} is already named by the driver_info of node ${others.join(', ')}, not only node ${nodeUuid}: refused`;
 }

@@ -125,10 +125,19 @@ export function driverEnrolmentBody(agent: RegisteredAgent, location: AgentLocat
 
 /** The policy fingerprint stored in an enrolment's `metadata`, or undefined (not enrolled by this driver). */
 export function fingerprintOf(metaData: string): string | undefined {
+  return metadataString(metaData, FINGERPRINT_KEY);
+}
+
+/** The node uuid an enrolment's `metadata` names, or undefined (not enrolled by this driver). */
+export function enrolledNodeOf(metaData: string): string | undefined {
+  return metadataString(metaData, 'node');
+}
+
+function metadataString(metaData: string, key: string): string | undefined {
   try {
     const value = JSON.parse(metaData) as unknown;
-    const fingerprint = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[FINGERPRINT_KEY] : undefined;
-    return typeof fingerprint === 'string' ? fingerprint : undefined;
+    const field = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+    return typeof field === 'string' ? field : undefined;
   } catch {
     return undefined;
   }

@@ -26,6 +26,11 @@ export type AgentLocator = (task: Task) => Promise<AgentLocation | undefined>;
  */
 export interface DriverInfoWriter {
   updateNode(uuid: string, changes: { readonly driverInfo: DriverInfo }): Promise<Node>;
+  /**
+   * The uuids of the nodes whose `driver_info` names this agent. When given (`NodeStore` does), the
+   * driver refuses an agent another node already names.
+   */
+  nodesNamingAgent?(agentId: string): Promise<readonly string[]>;
 }
 
 const AGENT_ID = /^[A-Za-z0-9_.-]{1,80}$/;

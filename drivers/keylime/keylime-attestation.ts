@@ -1,23 +1,24 @@
 import { AttestationInterface } from '../../interfaces/attestation-interface.js';
 import { mergeProperties } from '../../interfaces/driver-info.js';
-import { AttestationFailed, AttestationServiceUnavailable, MissingParameterValue } from '../../interfaces/errors.js';
+import { AttestationFailed, InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import type { Task } from '../../interfaces/task.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { formatPcrMask } from '../../lib/attestation/tpm-policy.js';
-import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
-import { tlsFailureKind } from '../../lib/http/keylime-client.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { checkAgentLocation, driverInfoWithLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
 import { enrolAgent, fingerprintOf } from './agent-enrolment.js';
+import { agentClaimedElsewhere, foreignEnrolment } from './node-binding.js';
+import { checkDriverOptionBounds } from './driver-option-bounds.js';
 import { buildEnrolmentPolicy, type FetchedDocuments } from './enrolment-policy.js';
 import { fetchCheckedDocument, type FetchLimits } from './fetch-document.js';
 import { openKeylimeConnection, toServiceError, type KeylimeConnection } from './keylime-connection.js';
 import { parseKeylimeDriverInfo, type KeylimeNodeSettings } from './keylime-driver-info.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
 import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/operator-decision.js';
+import { isTransient, removeAndWait } from './verifier-removal.js';
 import { waitForFinalVerdict } from './status-wait.js';
-import { readVerifierAgent, recentFailures, removeVerifierAgent } from './verifier-agent-view.js';
+import { readVerifierAgent, recentFailures } from './verifier-agent-view.js';
 import { checkedForLiveness, enrolForLiveness, readLivenessVerdict, readTrustLevel, removeLiveness, withLivenessClient } from './node-identity.js';
 import type { TrustLevel } from '../../lib/identity/trust-level.js';
 
@@ -64,8 +65,10 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export class KeylimeAttestation extends AttestationInterface {
   readonly #options: KeylimeAttestationOptions;
 
+  /** @throws InvalidParameterValue for a numeric option that is not finite, not above 0 or too large. */
   constructor(options: KeylimeAttestationOptions = {}) {
     super();
+    checkDriverOptionBounds(options);
     this.#options = options;
   }
 
@@ -88,13 +91,18 @@ export class KeylimeAttestation extends AttestationInterface {
    * (`keylime_agent_uuid`, `keylime_agent_address`, `keylime_agent_port`) through the node store given
    * as option `nodes`, and resolves to the updated node (build the next task from it).
    *
-   * @throws InvalidParameterValue for a malformed location; MissingParameterValue without a node store.
+   * @throws InvalidParameterValue for a malformed location, or one whose agent another node's `driver_info` names;
+   *   MissingParameterValue without a node store.
    */
   async locateAgent(task: Task, location: AgentLocation): Promise<Node> {
     checkAgentLocation(location);
     const nodes = this.#options.nodes;
     if (nodes === undefined) {
       throw new MissingParameterValue(['nodes'], 'keylime driver options');
+    }
+    const claimed = await agentClaimedElsewhere(nodes, location.uuid, task.node.uuid);
+    if (claimed !== undefined) {
+      throw new InvalidParameterValue('agent location uuid', claimed);
     }
     const node = await nodes.updateNode(task.node.uuid, { driverInfo: driverInfoWithLocation(task.node.driverInfo, location) });
     task.logger.info({ node: node.uuid, agent: location.uuid }, 'keylime agent location stored in driver_info');
@@ -112,6 +120,10 @@ export class KeylimeAttestation extends AttestationInterface {
     const documents = await this.#fetchDocuments(settings, task.signal);
     const policy = buildEnrolmentPolicy(settings, documents);
     const location = await this.#location(task, settings, true);
+    const claimed = await agentClaimedElsewhere(this.#options.nodes, location.uuid, task.node.uuid);
+    if (claimed !== undefined) {
+      throw new AttestationFailed([claimed]);
+    }
     const connection = await this.#connect(settings);
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
@@ -121,6 +133,10 @@ export class KeylimeAttestation extends AttestationInterface {
         task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
         return;
       }
+      const foreign = enrolled === undefined ? undefined : foreignEnrolment(enrolled, task.node.uuid, location.uuid);
+      if (foreign !== undefined) {
+        throw new AttestationFailed([foreign]);
+      }
       if (enrolled !== undefined && enrolled.operationalState !== OperationalState.TERMINATED) {
         if (fingerprintOf(enrolled.metaData) === policy.fingerprint) {
           task.logger.info(log, 'agent already enrolled with this policy; nothing to do');
@@ -129,7 +145,7 @@ export class KeylimeAttestation extends AttestationInterface {
         task.logger.info(log, 'agent enrolled with another policy; re-enrolling');
       }
       if (enrolled !== undefined) {
-        await this.#removeAndWait(connection, location.uuid, settings, task.signal);
+        await removeAndWait(connection, location.uuid, settings, task.signal);
       }
       await enrolAgent({ connection, location, policy, task, mode: settings.agentMode, ...this.#identityOptions() });
       task.logger.info({ ...log, mask: formatPcrMask(policy.policies.mask) }, 'agent enrolled with the verifier');
@@ -151,7 +167,7 @@ export class KeylimeAttestation extends AttestationInterface {
     try {
       let liveness = false;
       const read = async (): Promise<StatusVerdict> => {
-        const verdict = await this.#readVerdict(connection, agentId);
+        const verdict = await this.#readVerdict(connection, agentId, task.node.uuid);
         // A node the verifier does not attest may be one it checks for liveness (no TPM).
         liveness = verdict.kind === 'fail' && verdict.reasons.length === 0 && (await this.#checkedForLiveness(connection, agentId));
         if (liveness) return withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (client) => readLivenessVerdict(client, agentId));
@@ -194,7 +210,13 @@ export class KeylimeAttestation extends AttestationInterface {
       if (level !== undefined && level !== null && checkedForLiveness(level)) {
         await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => removeLiveness(liveness, agentId));
       }
-      await this.#removeAndWait(connection, agentId, settings, task.signal);
+      const enrolled = await readVerifierAgent(connection.verifier, agentId);
+      const foreign = enrolled === undefined ? 'the verifier does not hold the agent' : foreignEnrolment(enrolled, task.node.uuid, agentId);
+      if (foreign !== undefined) {
+        task.logger.info({ node: task.node.uuid, agent: agentId }, `nothing of this node to remove from the verifier: ${foreign}`);
+        return;
+      }
+      await removeAndWait(connection, agentId, settings, task.signal);
       task.logger.info({ node: task.node.uuid, agent: agentId }, 'agent removed from the verifier');
     } catch (error) {
       throw toServiceError(error, `agent ${agentId}`, settings);
@@ -274,11 +296,15 @@ export class KeylimeAttestation extends AttestationInterface {
     return located;
   }
 
-  async #readVerdict(connection: KeylimeConnection, agentId: string): Promise<StatusVerdict> {
+  async #readVerdict(connection: KeylimeConnection, agentId: string, nodeUuid: string): Promise<StatusVerdict> {
     const agent = await readVerifierAgent(connection.verifier, agentId);
     if (agent === undefined) {
       // No reason yet: the caller asks whether the node is one checked for liveness instead.
       return { kind: 'fail', reasons: [], eventIds: [] };
+    }
+    const foreign = foreignEnrolment(agent, nodeUuid, agentId);
+    if (foreign !== undefined) {
+      return { kind: 'fail', reasons: [foreign], eventIds: [] };
     }
     return judgeVerifierStatus(agent, { now: Date.now() / 1000, staleAfterSeconds: this.#options.staleAfterSeconds });
   }
@@ -292,36 +318,4 @@ export class KeylimeAttestation extends AttestationInterface {
       throw error;
     }
   }
-
-  /** DELETE, then (on 202) poll until the verifier has let go of the agent, within the status timeout. */
-  async #removeAndWait(connection: KeylimeConnection, agentId: string, settings: KeylimeNodeSettings, signal: AbortSignal): Promise<void> {
-    if ((await removeVerifierAgent(connection.verifier, agentId)) === 'deleted') {
-      return;
-    }
-    await waitForFinalVerdict(
-      async () => ((await readVerifierAgent(connection.verifier, agentId)) === undefined ? { kind: 'pass' } : { kind: 'pending', why: 'agent still terminating' }),
-      {
-        timeoutMs: settings.statusTimeoutSeconds * 1000,
-        intervalMs: Math.min(settings.statusPollIntervalSeconds * 1000, 500),
-        signal,
-        isTransient,
-      },
-    ).catch((error: unknown) => {
-      if (error instanceof AttestationServiceUnavailable) {
-        throw new AttestationServiceUnavailable(`the verifier did not finish removing agent ${agentId}: ${error.message}`, { cause: error });
-      }
-      throw error;
-    });
-  }
-}
-
-/**
- * An unreachable or overloaded service may answer on the next poll. A TLS handshake that failed on a
- * certificate or protocol mismatch will fail the same way every time: not transient (issue 11 item 11).
- */
-function isTransient(error: unknown): boolean {
-  if (error instanceof ServiceUnreachableError) {
-    return tlsFailureKind(error) === undefined;
-  }
-  return error instanceof KeylimeHttpError && (error.remoteHttpStatus >= 500 || error.remoteHttpStatus === 408 || error.remoteHttpStatus === 429);
 }

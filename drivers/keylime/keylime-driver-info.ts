@@ -1,5 +1,6 @@
 // class-validator reads decorator metadata: the Reflect polyfill must be loaded first.
 import 'reflect-metadata';
+import { isAbsolute } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
 import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
@@ -179,6 +180,12 @@ export function parseKeylimeDriverInfo(
 /** The fields of this driver, type-checked; absent, `null` and `""` all count as absent. */
 function checkFields(driverInfo: DriverInfo): KeylimeDriverInfoFields {
   const known = Object.keys({ ...REQUIRED_PROPERTIES, ...OPTIONAL_PROPERTIES });
+  // Other interfaces' keys are theirs; a keylime_ key this driver does not know is a typo that would
+  // silently drop a setting.
+  const unknown = Object.keys(driverInfo).find((key) => key.startsWith('keylime_') && !known.includes(key));
+  if (unknown !== undefined) {
+    throw new InvalidParameterValue(`driver_info.${unknown}`, 'is not a field of the keylime driver (see getProperties)');
+  }
   const plain: Record<string, unknown> = {};
   for (const key of known) {
     const value = driverInfo[key];
@@ -196,6 +203,19 @@ function checkFields(driverInfo: DriverInfo): KeylimeDriverInfoFields {
     const message = constraints['isString'] ?? Object.values(constraints)[0] ?? 'is invalid';
     const own = `${first.property} `;
     throw new InvalidParameterValue(`driver_info.${first.property}`, message.startsWith(own) ? message.slice(own.length) : message);
+  }
+  for (const field of ['keylime_verifier_url', 'keylime_registrar_url'] as const) {
+    const url = fields[field];
+    if (url !== undefined && (new URL(url).username !== '' || new URL(url).password !== '')) {
+      throw new InvalidParameterValue(`driver_info.${field}`, 'must not carry credentials in the URL');
+    }
+  }
+  for (const field of ['keylime_tls_ca', 'keylime_tls_cert', 'keylime_tls_key'] as const) {
+    const file = fields[field];
+    // A relative path would depend on the orchestrator's working directory.
+    if (file !== undefined && !isAbsolute(file)) {
+      throw new InvalidParameterValue(`driver_info.${field}`, `must be an absolute file path, got "${file}"`);
+    }
   }
   return fields;
 }
@@ -237,7 +257,15 @@ function optionalDocument(
   checksum: string | undefined,
 ): CheckedDocument | undefined {
   const text = fields[field];
-  return text === undefined ? undefined : { source: parseDocumentSource(field, text), checksum: checksum?.toLowerCase() };
+  if (text === undefined) {
+    return undefined;
+  }
+  const source = parseDocumentSource(field, text);
+  // A file is the operator's own; a download is only trusted through its digest.
+  if (source.kind === 'url' && checksum === undefined) {
+    throw new InvalidParameterValue(`driver_info.${field}`, `an http(s) URL needs ${field}_checksum (its sha256)`);
+  }
+  return { source, checksum: checksum?.toLowerCase() };
 }
 
 /** `keylime_tpm_policy` as a PCR → digests object; `mask` is dropped (the driver computes it). */

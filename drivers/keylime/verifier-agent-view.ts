@@ -1,3 +1,4 @@
+import { AttestationFailed } from '../../interfaces/errors.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import type { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import type { VerifierAgentView } from '../../lib/attestation/operator-decision.js';
@@ -10,12 +11,12 @@ export interface VerifierAgent extends VerifierAgentView {
 
 /**
  * `GET /agents/{id}` through the tenant's `VerifierClient`; undefined when the verifier does not know the
- * agent (404). The reply is read leniently — a missing field takes a neutral value — because Keylime
- * releases differ in what they return (a push agent has no `operational_state`).
+ * agent (404). A missing field takes a neutral value, because Keylime releases differ in what they
+ * return (a push agent has no `operational_state`); a field of the wrong type is refused (`readAgent`).
  */
 export async function readVerifierAgent(verifier: VerifierClient, agentId: string): Promise<VerifierAgent | undefined> {
   try {
-    return readAgent(await verifier.rawStatus(agentId));
+    return readAgent(agentId, await verifier.rawStatus(agentId));
   } catch (error) {
     if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
       return undefined;
@@ -64,31 +65,59 @@ export async function recentFailures(verifier: VerifierClient, agentId: string, 
   return { eventIds: [...new Set(eventIds)], reasons: [...new Set(reasons)] };
 }
 
-function readAgent(results: unknown): VerifierAgent {
-  const record = (typeof results === 'object' && results !== null ? results : {}) as Record<string, unknown>;
-  const state = record['operational_state'];
-  return {
-    operationalState: typeof state === 'number' && Number.isInteger(state) ? state : null,
-    attestationCount: nonNegative(record['attestation_count']),
-    attestationStatus: typeof record['attestation_status'] === 'string' ? record['attestation_status'] : undefined,
-    lastEventId: typeof record['last_event_id'] === 'string' ? record['last_event_id'] : null,
-    severityLevel: typeof record['severity_level'] === 'number' ? record['severity_level'] : null,
+/**
+ * The reply's fields, typed. An absent or null field takes a neutral value; a field of the wrong type
+ * (`trusted: "false"`, `attestation_status: 0`) is never read as absent: the status is refused.
+ *
+ * @throws AttestationFailed naming every wrongly typed field.
+ */
+function readAgent(agentId: string, results: unknown): VerifierAgent {
+  if (typeof results !== 'object' || results === null || Array.isArray(results)) {
+    throw new AttestationFailed([`the verifier status of agent ${agentId} is not a JSON object: not trusted`]);
+  }
+  const record = results as Record<string, unknown>;
+  const wrong: string[] = [];
+  const read = <T>(name: string, expected: string, accept: (value: unknown) => T | undefined): T | undefined => {
+    const value = record[name];
+    if (value === undefined || value === null) {
+      return undefined;
+    }
+    const typed = accept(value);
+    if (typed === undefined) {
+      wrong.push(`${name} must be ${expected}, got ${JSON.stringify(value).slice(0, 40)}`);
+    }
+    return typed;
+  };
+  const agent: VerifierAgent = {
+    operationalState: read('operational_state', 'a state code', nonNegativeInteger) ?? null,
+    attestationCount: read('attestation_count', 'a count', nonNegativeInteger) ?? 0,
+    attestationStatus: read('attestation_status', 'a string', text),
+    lastEventId: read('last_event_id', 'a string', text) ?? null,
+    severityLevel: read('severity_level', 'an integer', nonNegativeInteger) ?? null,
     failureEventIds: [],
     failureReasons: [],
-    lastSuccessfulAttestation: nonNegativeNumber(record['last_successful_attestation']),
-    attestationPeriodSeconds: periodSeconds(record['attestation_period']),
-    trusted: typeof record['trusted'] === 'boolean' ? record['trusted'] : undefined,
-    freshnessBoundSeconds: positive(record['freshness_bound']),
-    metaData: typeof record['meta_data'] === 'string' ? record['meta_data'] : '',
+    lastSuccessfulAttestation: read('last_successful_attestation', 'unix seconds', nonNegativeNumber) ?? 0,
+    attestationPeriodSeconds: read('attestation_period', 'a period such as "2s"', periodSeconds),
+    trusted: read('trusted', 'a boolean', (value) => (typeof value === 'boolean' ? value : undefined)),
+    freshnessBoundSeconds: read('freshness_bound', 'a positive number of seconds', positive),
+    metaData: read('meta_data', 'a string', text) ?? '',
   };
+  if (wrong.length > 0) {
+    throw new AttestationFailed([`the verifier status of agent ${agentId} has wrongly typed fields (${wrong.join('; ')}): not trusted`]);
+  }
+  return agent;
 }
 
-function nonNegative(value: unknown): number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0;
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }
 
-function nonNegativeNumber(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
+function nonNegativeNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+function nonNegativeInteger(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
 }
 
 function positive(value: unknown): number | undefined {

@@ -72,6 +72,8 @@ export interface FreshnessRule {
 /** Keylime's defaults: 2 + 4 + 8 + 16 + 32 s of back-off before an unreachable agent is FAILED. */
 const KEYLIME_RETRY_BUDGET_SECONDS = 62;
 const KEYLIME_QUOTE_INTERVAL_SECONDS = 2;
+/** Clock skew tolerated between the verifier and the driver for a success dated in the future. */
+const FUTURE_SKEW_SECONDS = 5;
 
 /** The bound `rule` gives for `view`, in seconds. */
 export function stalenessBound(view: VerifierAgentView, rule: FreshnessRule): number {
@@ -97,8 +99,9 @@ const GOOD_STATES: ReadonlySet<number> = new Set([OperationalState.GET_QUOTE, Op
  * The verdict on one status reply, at `rule.now`:
  *
  * - `fail` when the verifier marked the agent failed (states 7, 9, 10, or `attestation_status` FAIL or
- *   TIMEOUT for a push agent), or it is being removed (8); reasons name the state, `last_event_id` and
- *   severity, plus any failure history the verifier exposes.
+ *   TIMEOUT in any state), or it is being removed (8), or its last success is dated more than 5 s
+ *   ahead of `rule.now`; reasons name the state, `last_event_id` and severity, plus any failure
+ *   history the verifier exposes.
  * - `pass` only when the agent has passed at least one attestation since it was enrolled
  *   (`attestation_count` ≥ 1), the verifier's loop is in good standing (3 or 5; a push agent: PASS)
  *   AND `last_successful_attestation` is no older than the bound (`stalenessBound`), and ironlime's
@@ -115,13 +118,14 @@ export function judgeVerifierStatus(view: VerifierAgentView, rule: FreshnessRule
     reasons: unique([headline, ...view.failureReasons]),
     eventIds,
   });
+  // A failing status wins over any state code: a push agent can sit in state 3 with a FAIL verdict.
+  if (view.attestationStatus === 'FAIL') {
+    return failed(`the verifier reports attestation failed${detail(view)}`);
+  }
+  if (view.attestationStatus === 'TIMEOUT') {
+    return failed('the agent stopped sending evidence (verifier status TIMEOUT)');
+  }
   if (state === null) {
-    if (view.attestationStatus === 'FAIL') {
-      return failed(`the verifier reports attestation failed${detail(view)}`);
-    }
-    if (view.attestationStatus === 'TIMEOUT') {
-      return failed('the agent stopped sending evidence (verifier status TIMEOUT)');
-    }
     return view.attestationStatus === 'PASS' && view.attestationCount > 0
       ? freshPass(view, rule)
       : { kind: 'pending', why: `push agent status ${view.attestationStatus ?? 'unknown'}` };
@@ -146,6 +150,14 @@ function freshPass(view: VerifierAgentView, rule: FreshnessRule): StatusVerdict 
     return { kind: 'pending', why: 'no last_successful_attestation in the verifier status' };
   }
   const age = rule.now - view.lastSuccessfulAttestation;
+  // A success dated ahead of our clock proves nothing about now: the two clocks disagree.
+  if (-age > FUTURE_SKEW_SECONDS) {
+    return {
+      kind: 'fail',
+      reasons: [`last_successful_attestation is ${Math.round(-age)} s in the future (more than ${FUTURE_SKEW_SECONDS} s of clock skew): not trusted`],
+      eventIds: [],
+    };
+  }
   // Whole-second times on the wire: one second of slack, never more.
   if (age > bound + 1) {
     return { kind: 'pending', why: `last successful attestation ${Math.round(age)} s ago, older than the ${bound} s bound (stale PASS)` };

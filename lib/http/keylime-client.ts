@@ -8,6 +8,7 @@ import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError, type Un
 import { validateDto, type DtoClass } from './dto-validation.js';
 import type { KeylimeEnvelope } from './envelope.js';
 import { RequestValidationError } from './http-errors.js';
+import { withDeadline } from './request-deadline.js';
 
 export interface KeylimeClientTls {
   /** PEM CA(s) the server certificate must chain to (plus the host name check). */
@@ -26,7 +27,7 @@ export interface KeylimeClientOptions {
   /** `https://10.0.0.5:9002`; paths are appended as given (`/v2.6/agents/<id>`). */
   readonly baseUrl: string;
   readonly tls?: KeylimeClientTls;
-  /** Whole-request timeout; default 30 s. */
+  /** Whole-request deadline (connect to last byte, `request-deadline.ts`) and socket idle timeout; default 30 s. */
   readonly timeoutMs?: number;
   /** Largest accepted reply body; default 64 MiB (IMA logs can be long). */
   readonly maxResponseBytes?: number;
@@ -111,21 +112,26 @@ async function request(
   options: RequestOptions,
 ): Promise<KeylimeEnvelope<unknown>> {
   const url = `${http.defaults.baseURL ?? ''}${path}`;
-  const send = () =>
+  const timeout = http.defaults.timeout ?? DEFAULT_TIMEOUT_MS;
+  const send = (signal: AbortSignal) =>
     http.request<string>({
       method,
       url: path,
+      signal,
       ...(options.query === undefined ? {} : { params: options.query }),
       ...(body === undefined ? {} : { data: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
     });
+  const expired = () => new ServiceUnreachableError(url, 'timeout', `no complete reply within ${timeout} ms`);
   let response;
   try {
-    response = await send().catch((error: unknown) => {
-      if (!staleKeptAliveSocket(method, error)) throw error;
-      return send();
-    });
+    response = await withDeadline(timeout, expired, (signal) =>
+      send(signal).catch((error: unknown) => {
+        if (!staleKeptAliveSocket(method, error)) throw error;
+        return send(signal);
+      }),
+    );
   } catch (error) {
-    throw mapTransportError(url, error);
+    throw error instanceof ServiceUnreachableError ? error : mapTransportError(url, error);
   }
   const envelope = replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data));
   if (options.results === undefined) {

@@ -108,6 +108,15 @@ export class NodeStore {
     return rows.map(fromRow);
   }
 
+  /** Uuids of the nodes whose `driver_info.keylime_agent_uuid` is `agentId`, oldest first. */
+  async nodesNamingAgent(agentId: string): Promise<string[]> {
+    const rows = (await this.knex<NodeRow>('nodes')
+      .whereRaw("driver_info->>'keylime_agent_uuid' = ?", [agentId])
+      .orderBy([{ column: 'created_at' }, { column: 'uuid' }])
+      .select('uuid')) as Pick<NodeRow, 'uuid'>[];
+    return rows.map((row) => row.uuid);
+  }
+
   /** @throws NodeNotFound when no node has this uuid. */
   async updateNode(uuid: string, changes: NodeChanges): Promise<Node> {
     return this.#update(uuid, toColumns(changes));

@@ -2,14 +2,18 @@ import { randomInt } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { QuoteResults } from '../agent/agent-reply-dtos.js';
+import { ServiceUnreachableError } from '../http/client-errors.js';
 import { httpsServiceUrl } from '../http/keylime-client.js';
+import { withDeadline } from '../http/request-deadline.js';
 import { isQuoteHashAlg } from '../attestation/algorithms.js';
 import { expectedDataPcr } from '../attestation/pcr-checks.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import { DATA_PCR, DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from '../tpm/keylime-profile.js';
+import { checkAkAttributes } from '../tpm/ak-attributes.js';
 import { parseQuoteString } from '../tpm/quote-string.js';
+import { parsePublicArea } from '../tpm/tpmt-public.js';
 import { verifyQuote } from '../tpm/verify-quote.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore, type TenantEkCheckMode } from './ek-certificate-check.js';
 import { showRegistrarAgent, type RegisteredAgent } from './registrar-agents.js';
@@ -35,8 +39,11 @@ export interface AgentIdentityCheckInput {
   readonly timeoutMs?: number;
 }
 
+/** Deadline of the whole identity-quote exchange when the input gives none (the agent client's timeout). */
+const DEFAULT_QUOTE_TIMEOUT_MS = 30_000;
+
 /** The check that failed, in the order they run. */
-export type IdentityCheck = 'agent-record' | 'ek-certificate' | 'algorithm' | 'quote' | 'pubkey-binding';
+export type IdentityCheck = 'agent-record' | 'ak-attributes' | 'ek-certificate' | 'algorithm' | 'quote' | 'pubkey-binding';
 
 export type AgentIdentityVerdict =
   | {
@@ -81,6 +88,10 @@ async function checkRegisteredIdentity(input: Omit<AgentIdentityCheckInput, 'tls
         'once; a different EK or AK for a stored id is refused, so this alone does not mean its TPM changed)',
     );
   }
+  const akProblems = registeredAkProblems(agent.akPublic);
+  if (akProblems.length > 0) {
+    return refuse('ak-attributes', `the AK agent '${agent.agentId}' registered is not a restricted signing key: ${akProblems.join('; ')}`);
+  }
   const ek = checkRegisteredEkCertificate(agent, input.ekCheck ?? 'require', input.certStore ?? loadTenantCertStore(input.extraEkCaDirs));
   if (!ek.ok) {
     return refuse('ek-certificate', ek.reason);
@@ -117,16 +128,19 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
     return refuse('agent-record', `agent '${agent.agentId}' has no mTLS certificate or contact address at the registrar`);
   }
   const nonce = input.nonce ?? randomAlphanumeric(20);
+  const timeoutMs = input.timeoutMs ?? DEFAULT_QUOTE_TIMEOUT_MS;
   const client = new AgentClient({
     baseUrl: agentUrl,
     agentCert: agent.mtlsCert,
     clientCert: input.tls.cert,
     clientKey: input.tls.key,
-    ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+    timeoutMs,
   });
   let reply: QuoteResults;
   try {
-    reply = await client.identityQuote(nonce);
+    // The agent is the party being checked: one that drips its reply must not hold the tenant.
+    const expired = () => new ServiceUnreachableError(`${agentUrl}/quotes/identity`, 'timeout', `no complete reply within ${timeoutMs} ms`);
+    reply = await withDeadline(timeoutMs, expired, () => client.identityQuote(nonce));
   } finally {
     client.close();
   }
@@ -171,6 +185,21 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
     return refuse('pubkey-binding', `PCR ${DATA_PCR} does not bind the returned pubkey to the TPM`);
   }
   return { valid: true, agent, ekAnchor: ek.anchor, warnings: [...warnings], nonce, hashAlg, pubkey: reply.pubkey };
+}
+
+/**
+ * What makes the registrar's AK unfit to verify quotes with (`checkAkAttributes`: restricted + sign,
+ * no decrypt, made in the TPM): a registrar that checks no attributes — Keylime's — may hold any key.
+ */
+function registeredAkProblems(akPublic: Uint8Array): string[] {
+  try {
+    return checkAkAttributes(parsePublicArea(akPublic));
+  } catch (error) {
+    if (error instanceof IronlimeError) {
+      return [`it is not a TPM public area (${error.message})`];
+    }
+    throw error;
+  }
 }
 
 /** `https://<ip>:<port>` from the registrar record (IPv6 in brackets), or undefined without both. */

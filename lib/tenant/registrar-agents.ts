@@ -50,8 +50,15 @@ export function deleteRegistrarAgent(registrar: RegistrarClient, agentId: string
   return registrar.delete(agentId);
 }
 
-/** Decodes the registrar's `results` (base64 fields already shape-checked by the client's DTO). */
+/**
+ * Decodes the registrar's `results` (base64 fields already shape-checked by the client's DTO).
+ * @throws BadRemoteReplyError when the record is not that of `agentId`, or has no EK or AK.
+ */
 export function decodeRegisteredAgent(results: AgentShowReplyResults, agentId: string): RegisteredAgent {
+  // A record for another agent must never stand in for the one asked about (its AK would be trusted).
+  if (results.agent_id !== agentId) {
+    throw new BadRemoteReplyError(`registrar agent ${agentId}`, `the reply is the record of agent '${results.agent_id}'`);
+  }
   const mtls = results.mtls_cert ?? null;
   if (mtls !== null && mtls !== 'disabled') {
     try {

@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -22,41 +20,15 @@ import { parseKeylimeDriverInfo } from '../../drivers/keylime/keylime-driver-inf
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from '../../drivers/keylime/keylime-properties.js';
 import { keylimeTestNode as node, rejection } from './driver-test-node.js';
 import { closedPort } from '../helpers/ports.js';
+import { FakeKeylime } from './fake-keylime.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/lib/libc.so.6\n`;
 const ALLOWLIST_SHA = createHash('sha256').update(ALLOWLIST).digest('hex');
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
+const NODE = node({}).uuid;
+/** An enrolment's metadata naming the test node, as the driver writes it. */
+const OURS = JSON.stringify({ node: NODE });
 const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
-
-/** A stand-in verifier + registrar: records every request and answers from `routes`. */
-class FakeKeylime {
-  readonly requests: string[] = [];
-  /** Route → a Keylime envelope's status and results, or a plain text body served with 200. */
-  routes = new Map<string, (request: IncomingMessage) => [number, unknown] | string>();
-  readonly server: Server = createServer((request, response) => {
-    const key = `${request.method} ${(request.url ?? '').split('?')[0]}`;
-    this.requests.push(key);
-    request.resume();
-    const answer = this.routes.get(key)?.(request) ?? [404, {}];
-    if (typeof answer === 'string') {
-      response.writeHead(200, { 'content-type': 'text/plain' }).end(answer);
-      return;
-    }
-    const [status, results] = answer;
-    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: status, status: 'x', results }));
-  });
-  url = '';
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 describe('keylime driver: KeylimeAttestation', function () {
   let dir: string;
@@ -100,7 +72,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     const { fingerprint } = buildEnrolmentPolicy(settings, { policy: Buffer.from(allowlist), excludelist: undefined, mbRefstate: undefined });
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [
       200,
-      { operational_state: 3, attestation_count: 4, meta_data: JSON.stringify({ ironlime_policy_fingerprint: fingerprint }) },
+      { operational_state: 3, attestation_count: 4, meta_data: JSON.stringify({ ironlime_policy_fingerprint: fingerprint, node: NODE }) },
     ]);
   }
 
@@ -166,14 +138,14 @@ describe('keylime driver: KeylimeAttestation', function () {
     ] as const) {
       fake.requests.length = 0;
       fake.routes.set('GET /version', () => [200, { current_version: supported.at(-1), supported_versions: supported }]);
-      fake.routes.set(`GET /v${expected}/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: '{}' }]);
+      fake.routes.set(`GET /v${expected}/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: OURS }]);
       await new KeylimeAttestation().validateSecurityStatus(task());
       expect(fake.requests).to.deep.equal(['GET /version', `GET /v${expected}/agents/${AGENT}`]);
     }
   });
 
   it('re-enrols an agent enrolled with another policy, removing it first', async function () {
-    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: '{}' }]);
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 3, attestation_count: 1, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: OURS }]);
     fake.routes.set(`DELETE /v2.1/agents/${AGENT}`, () => [200, {}]);
     const error = await rejection(new KeylimeAttestation().startAttestation(task()));
     // The fake registrar knows no agent: after the removal the identity check finds nothing.
@@ -200,7 +172,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     let reads = 0;
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => {
       reads += 1;
-      return [200, { operational_state: reads < 2 ? 1 : 3, attestation_count: reads < 2 ? 0 : 1, last_successful_attestation: reads < 2 ? 0 : Math.floor(Date.now() / 1000), meta_data: '{}' }];
+      return [200, { operational_state: reads < 2 ? 1 : 3, attestation_count: reads < 2 ? 0 : 1, last_successful_attestation: reads < 2 ? 0 : Math.floor(Date.now() / 1000), meta_data: OURS }];
     });
     await new KeylimeAttestation().validateSecurityStatus(task(info));
     expect(reads).to.equal(2);
@@ -209,7 +181,7 @@ describe('keylime driver: KeylimeAttestation', function () {
   it('rejects validateSecurityStatus with the verifier reason, last_event_id and history', async function () {
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [
       200,
-      { operational_state: 9, attestation_count: 3, last_event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_level: 6, meta_data: '{}' },
+      { operational_state: 9, attestation_count: 3, last_event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_level: 6, meta_data: OURS },
     ]);
     fake.routes.set(`GET /v2.1/agents/${AGENT}/history`, () => [
       200,
@@ -239,10 +211,10 @@ describe('keylime driver: KeylimeAttestation', function () {
   it('unregisters idempotently, waiting through the termination handshake', async function () {
     let gets = 0;
     fake.routes.set(`DELETE /v2.1/agents/${AGENT}`, () => [202, {}]);
-    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => (++gets < 2 ? [200, { operational_state: 8 }] : [404, {}]));
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => (++gets < 3 ? [200, { operational_state: 8, meta_data: OURS }] : [404, {}]));
     const driver = new KeylimeAttestation();
     await driver.unregisterNode(task());
-    expect(fake.requests).to.deep.equal(['GET /version', `DELETE /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`]);
+    expect(fake.requests).to.deep.equal(['GET /version', `GET /v2.1/agents/${AGENT}`, `DELETE /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`, `GET /v2.1/agents/${AGENT}`]);
     fake.routes.clear();
     await driver.unregisterNode(task());
     const { keylime_agent_uuid: _, ...unlocated } = info;

@@ -147,6 +147,13 @@ describe('keylime driver: driver_info parsing', function () {
     ['PCR 10 in the tpm policy', { keylime_tpm_policy: '{"10": ["00"]}' }, 'driver_info.keylime_tpm_policy.10: PCR 10 is checked by IMA replay and cannot be in tpm_policy'],
     ['a tpm policy that is not JSON', { keylime_tpm_policy: '{0: 1' }, 'driver_info.keylime_tpm_policy: is not valid JSON'],
     ['an exclude-list checksum without a list', { keylime_excludelist_checksum: CHECKSUM }, 'driver_info.keylime_excludelist_checksum: is set but keylime_excludelist is not'],
+    ['an exclude-list URL without its checksum', { keylime_excludelist: 'https://p.example/exclude.txt' }, 'driver_info.keylime_excludelist: an http(s) URL needs keylime_excludelist_checksum (its sha256)'],
+    ['a refstate URL without its checksum', { keylime_mb_refstate: 'http://p.example/refstate.json' }, 'driver_info.keylime_mb_refstate: an http(s) URL needs keylime_mb_refstate_checksum (its sha256)'],
+    ['credentials in the verifier URL', { keylime_verifier_url: 'https://u:p@verifier.example:8881' }, 'driver_info.keylime_verifier_url: must not carry credentials in the URL'],
+    ['credentials in the registrar URL', { keylime_registrar_url: 'https://token@registrar.example:8891' }, 'driver_info.keylime_registrar_url: must not carry credentials in the URL'],
+    ['an unknown keylime_ key', { keylime_allowlst: '/srv/a.txt' }, 'driver_info.keylime_allowlst: is not a field of the keylime driver (see getProperties)'],
+    ['a relative TLS CA path', { keylime_tls_ca: 'certs/ca.pem' }, 'driver_info.keylime_tls_ca: must be an absolute file path, got "certs/ca.pem"'],
+    ['a relative client key path', { keylime_tls_key: 'client.key' }, 'driver_info.keylime_tls_key: must be an absolute file path, got "client.key"'],
   ];
   for (const [what, change, message] of cases) {
     it(`refuses ${what}`, function () {

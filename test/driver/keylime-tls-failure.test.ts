@@ -31,7 +31,7 @@ class CountingVerifier {
       { cert: tls.server.certPem, key: tls.server.keyPem, ca: tls.ca.certPem, requestCert: requireClientCertificate, rejectUnauthorized: requireClientCertificate },
       (request, response) => {
         request.resume();
-        const body = request.url === '/version' ? { current_version: '2.6', supported_versions: ['2.6'] } : { operational_state: 3, attestation_count: 1, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: '{}' };
+        const body = request.url === '/version' ? { current_version: '2.6', supported_versions: ['2.6'] } : { operational_state: 3, attestation_count: 1, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: JSON.stringify({ node: node({}).uuid }) };
         response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 200, status: 'Success', results: body }));
       },
     );

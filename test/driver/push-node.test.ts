@@ -69,7 +69,9 @@ describe('keylime driver with push-model nodes (software TPM)', function () {
   }
 
   it('refuses an unknown keylime_agent_mode when the node is enrolled', async function () {
-    const error = await orchestrator.enrollNode({ name: 'bad-mode', attestationInterface: 'keylime', driverInfo: { ...driverInfo(good), keylime_agent_mode: 'poll' } }).then(
+    // Its own agent id: the refused node stays in the store, and an agent two nodes name is refused.
+    const badMode = { ...driverInfo(good), keylime_agent_uuid: 'bad-mode-agent', keylime_agent_mode: 'poll' };
+    const error = await orchestrator.enrollNode({ name: 'bad-mode', attestationInterface: 'keylime', driverInfo: badMode }).then(
       () => undefined,
       (caught: unknown) => caught as Error,
     );

@@ -88,6 +88,28 @@ describe('keylime driver: verdict from the verifier status', function () {
       reasons: ['the agent stopped sending evidence (verifier status TIMEOUT)'],
     });
   });
+
+  it('fails at once an agent in state 3 whose attestation_status is FAIL or TIMEOUT (a failed push agent)', function () {
+    expect(judgeVerifierStatus({ ...BASE, attestationStatus: 'FAIL', lastEventId: 'pcr_mismatch' })).to.deep.equal({
+      kind: 'fail',
+      reasons: ['the verifier reports attestation failed (last event pcr_mismatch)'],
+      eventIds: ['pcr_mismatch'],
+    });
+    expect(judgeVerifierStatus({ ...BASE, attestationStatus: 'TIMEOUT' })).to.deep.include({
+      kind: 'fail',
+      reasons: ['the agent stopped sending evidence (verifier status TIMEOUT)'],
+    });
+  });
+
+  it('does not trust a last success dated more than 5 s ahead of the driver clock', function () {
+    const now = Math.floor(Date.now() / 1000);
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now + 5 }, { now }).kind).to.equal('pass');
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now + 30 }, { now })).to.deep.equal({
+      kind: 'fail',
+      reasons: ['last_successful_attestation is 30 s in the future (more than 5 s of clock skew): not trusted'],
+      eventIds: [],
+    });
+  });
 });
 
 describe('keylime driver: waiting for a verdict', function () {

@@ -1,17 +1,21 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AgentQuoter } from '../../lib/agent/agent-quoter.js';
 import { createAgentService } from '../../lib/agent/agent-service.js';
 import { BootstrapKeys } from '../../lib/agent/bootstrap-keys.js';
-import { BadRemoteReplyError } from '../../lib/http/client-errors.js';
+import { BadRemoteReplyError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import type { KeylimeService } from '../../lib/http/keylime-service.js';
 import type { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { AgentShowReplyResults } from '../../lib/registrar/registrar-reply-dtos.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore } from '../../lib/tenant/ek-certificate-check.js';
-import { checkAgentIdentity, randomAlphanumeric, registeredAgentUrl } from '../../lib/tenant/identity-check.js';
+import { checkAgentIdentity, checkPushAgentIdentity, randomAlphanumeric, registeredAgentUrl } from '../../lib/tenant/identity-check.js';
+import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../../lib/tpm/constants.js';
+import { marshalTpm2bPublic, parsePublicArea } from '../../lib/tpm/tpmt-public.js';
 import { decodeRegisteredAgent } from '../../lib/tenant/registrar-agents.js';
 import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
@@ -137,6 +141,49 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     const url = await serve(tpm, ak, nkPem);
     const verdict = await check(registered(url), { acceptedHashAlgs: ['sha384'] });
     expect(verdict).to.include({ valid: false, check: 'algorithm', reason: 'hash_alg "sha256" is not accepted (sha384)' });
+  });
+
+  it('refuses a registrar AK that is not a restricted signing key (also for a push agent)', async function () {
+    const url = await serve(tpm, ak, nkPem);
+    const pub = parsePublicArea(ak.akPublic);
+    for (const objectAttributes of [pub.objectAttributes & ~TPMA_OBJECT_RESTRICTED, pub.objectAttributes | TPMA_OBJECT_DECRYPT]) {
+      const results = registered(url, { aik_tpm: b64(marshalTpm2bPublic({ ...pub, objectAttributes })) });
+      const verdict = await check(results);
+      expect(verdict).to.include({ valid: false, check: 'ak-attributes' });
+      expect(verdict.valid === false && verdict.reason).to.match(new RegExp(`^the AK agent '${AGENT_ID}' registered is not a restricted signing key: attributes 0x[0-9a-f]{8} (lack restricted|must not include decrypt)$`));
+      const push = await checkPushAgentIdentity({ registrar: fakeRegistrar(results), agentId: AGENT_ID, extraEkCaDirs: [ekCaDir] });
+      expect(push).to.include({ valid: false, check: 'ak-attributes' });
+    }
+  });
+
+  it('refuses a registrar reply that is the record of another agent', async function () {
+    const url = await serve(tpm, ak, nkPem);
+    const error = await check(registered(url, { agent_id: 'another-agent' })).then(() => undefined, (caught: unknown) => caught);
+    expect(error).to.be.instanceOf(BadRemoteReplyError);
+    expect((error as Error).message).to.equal(`registrar agent ${AGENT_ID}: bad reply: the reply is the record of agent 'another-agent'`);
+  });
+
+  it('gives up on an agent that drips its identity quote reply, at the deadline', async function () {
+    // Without the deadline the check never returns: fail fast rather than at the suite's timeout.
+    this.timeout(5_000);
+    const tls = tlsFixture();
+    const drips: NodeJS.Timeout[] = [];
+    const dripping = createHttpsServer({ cert: tls.agent.certPem, key: tls.agent.keyPem }, (request, response) => {
+      request.resume();
+      response.writeHead(200, { 'content-type': 'application/json' }).write('{"code": 200, "status": "Success", "results": {"quote": "');
+      drips.push(setInterval(() => response.write('r'), 50));
+    });
+    await new Promise<void>((resolve) => dripping.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(dripping.address() as AddressInfo).port}`;
+      const error = await check(registered(url), { timeoutMs: 400 }).then(() => undefined, (caught: unknown) => caught);
+      expect(error).to.be.instanceOf(ServiceUnreachableError);
+      expect(error).to.deep.include({ reason: 'timeout', url: `${url}/quotes/identity` });
+    } finally {
+      drips.forEach(clearInterval);
+      dripping.closeAllConnections();
+      await new Promise((resolve) => dripping.close(resolve));
+    }
   });
 
   it('refuses an agent without an mTLS certificate at the registrar', async function () {

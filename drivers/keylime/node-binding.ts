@@ -1,0 +1,29 @@
+import { enrolledNodeOf } from './agent-enrolment.js';
+import type { DriverInfoWriter } from './agent-locator.js';
+import type { VerifierAgent } from './verifier-agent-view.js';
+
+/**
+ * Why the verifier's enrolment of `agentId` is not this node's, or undefined when it is. An agent is
+ * bound to the node that enrolled it (the node uuid the driver writes into the enrolment's
+ * `metadata`): an enrolment made for another node, or not by this driver, is neither reused, judged,
+ * replaced nor removed for this node — two nodes whose `driver_info` name one agent must not share
+ * its verdict.
+ */
+export function foreignEnrolment(enrolled: VerifierAgent, nodeUuid: string, agentId: string): string | undefined {
+  const owner = enrolledNodeOf(enrolled.metaData);
+  if (owner === nodeUuid) {
+    return undefined;
+  }
+  const whose = owner === undefined ? 'not by this driver for a node' : `for node ${owner}`;
+  return `agent ${agentId} is enrolled with the verifier ${whose}, not for node ${nodeUuid}: refused`;
+}
+
+/**
+ * Why `agentId` cannot be this node's because another node's `driver_info` names it, or undefined.
+ * Undefined too when the node store cannot say (no store, or one without `nodesNamingAgent`): the
+ * enrolment's binding (`foreignEnrolment`) still keeps the two verdicts apart.
+ */
+export async function agentClaimedElsewhere(nodes: DriverInfoWriter | undefined, agentId: string, nodeUuid: string): Promise<string | undefined> {
+  const others = ((await nodes?.nodesNamingAgent?.(agentId)) ?? []).filter((uuid) => uuid !== nodeUuid);
+  return others.length === 0 ? undefined : `agent ${agentId} is already named by the driver_info of node ${others.join(', ')}, not only node ${nodeUuid}: refused`;
+}

@@ -1,0 +1,24 @@
+/**
+ * Runs `run` under a deadline for the whole exchange: `timeoutMs` after the call, its signal aborts and
+ * the call rejects with `onExpiry()` whatever `run` is doing, even when it ignores the signal. Socket
+ * idle timeouts (axios' `timeout`, the thin client's) are not enough: a server that drips one byte
+ * now and then never trips them and holds the caller for ever.
+ */
+export async function withDeadline<T>(timeoutMs: number, onExpiry: () => Error, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(onExpiry());
+    }, timeoutMs);
+  });
+  const running = run(controller.signal);
+  // A failure of `run` after the deadline has nothing left to tell: the expiry was reported.
+  running.catch(() => undefined);
+  try {
+    return await Promise.race([running, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

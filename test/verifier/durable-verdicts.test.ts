@@ -1,16 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { createRuntimePolicy } from '../../lib/ima/create-runtime-policy.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
@@ -18,11 +15,8 @@ const AGENTS = 6;
 const INTERVAL = 1;
 const OUTAGE_MS = 4000;
 
-interface PolledFake {
+interface PolledFake extends FakePolledAgent {
   readonly id: string;
-  readonly fake: FakeAgent;
-  readonly server: Server;
-  readonly port: number;
 }
 
 /**
@@ -63,23 +57,8 @@ describe('verifier: durable verdicts across a database outage (TCP proxy, real P
     await proxy.start();
     const proxied = new URL(schema.url);
     proxied.port = String(proxy.port);
-    const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
     for (let i = 0; i < AGENTS; i += 1) {
-      const fake = new FakeAgent();
-      fake.measure('/usr/bin/tool', `tool ${i}`);
-      const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-        const query = new URL(req.url ?? '/', 'https://agent').searchParams;
-        const results = fake.reply({
-          nonce: query.get('nonce') ?? '',
-          mask: Number.parseInt(query.get('mask') ?? '0', 16),
-          imaEntry: Number(query.get('ima_ml_entry') ?? 0),
-          partial: query.get('partial') === '1',
-        });
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      agents.push({ id: `durable-${i}`, fake, server, port: (server.address() as { port: number }).port });
+      agents.push({ id: `durable-${i}`, ...(await startFakePolledAgent()) });
     }
     verifier = await startVerifier(
       {
@@ -94,24 +73,7 @@ describe('verifier: durable verdicts across a database outage (TCP proxy, real P
       { inProcessForTests: true },
     );
     for (const agent of agents) {
-      const { policy } = createRuntimePolicy({ imaListText: agent.fake.imaLines.join('\n') });
-      const reply = await verifier.service.app.inject({
-        method: 'POST',
-        url: `/v2.6/agents/${agent.id}`,
-        payload: {
-          v: null,
-          cloudagent_ip: '127.0.0.1',
-          cloudagent_port: agent.port,
-          tpm_policy: '{"mask": "0x400"}',
-          runtime_policy: Buffer.from(JSON.stringify(policy)).toString('base64'),
-          accept_tpm_hash_algs: ['sha256'],
-          accept_tpm_encryption_algs: ['rsa'],
-          accept_tpm_signing_algs: ['rsassa'],
-          ak_tpm: agent.fake.akTpm,
-          mtls_cert: tls.certPem,
-        },
-      });
-      expect(reply.statusCode, reply.body).to.equal(200);
+      await enrolFakeAgent(verifier, agent.id, agent);
     }
   });
 

@@ -1,6 +1,3 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import {
@@ -20,10 +17,9 @@ import { parseKeylimeDriverInfo } from '../../drivers/keylime/keylime-driver-inf
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from '../../drivers/keylime/keylime-properties.js';
 import { keylimeTestNode as node, rejection } from './driver-test-node.js';
 import { closedPort } from '../helpers/ports.js';
-import { FakeKeylime } from './fake-keylime.js';
+import { useFakeKeylime } from './fake-keylime-fixture.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/lib/libc.so.6\n`;
-const ALLOWLIST_SHA = createHash('sha256').update(ALLOWLIST).digest('hex');
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
 const NODE = node({}).uuid;
 /** An enrolment's metadata naming the test node, as the driver writes it. */
@@ -31,38 +27,8 @@ const OURS = JSON.stringify({ node: NODE });
 const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
 
 describe('keylime driver: KeylimeAttestation', function () {
-  let dir: string;
-  let fake: FakeKeylime;
-  let info: Record<string, unknown>;
-
-  before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-driver-'));
-    writeFileSync(path.join(dir, 'allowlist.txt'), ALLOWLIST);
-    // Read only for https URLs; the fake services speak plain http.
-    writeFileSync(path.join(dir, 'client.crt'), '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n');
-    writeFileSync(path.join(dir, 'client.key'), '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n');
-    fake = new FakeKeylime();
-    await fake.start();
-  });
-
-  after(async function () {
-    await fake.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  beforeEach(function () {
-    fake.requests.length = 0;
-    fake.routes.clear();
-    info = {
-      keylime_allowlist: path.join(dir, 'allowlist.txt'),
-      keylime_allowlist_checksum: ALLOWLIST_SHA,
-      keylime_agent_uuid: AGENT,
-      keylime_verifier_url: fake.url,
-      keylime_registrar_url: `${fake.url}/registrar`,
-      keylime_tls_cert: path.join(dir, 'client.crt'),
-      keylime_tls_key: path.join(dir, 'client.key'),
-    };
-  });
+  const fixture = useFakeKeylime('ironlime-driver-', ALLOWLIST, AGENT);
+  const { fake, info } = fixture;
 
   const task = (driverInfo: DriverInfo = info, signal?: AbortSignal): Task => createTask(node(driverInfo), CONFIG, signal === undefined ? {} : { signal });
 
@@ -107,7 +73,7 @@ describe('keylime driver: KeylimeAttestation', function () {
   it('stops startAttestation on a checksum mismatch before any request is sent', async function () {
     const wrong = 'ee'.repeat(32);
     fake.routes.set('GET /policies/allowlist.txt', () => ALLOWLIST);
-    for (const allowlist of [path.join(dir, 'allowlist.txt'), `${fake.url}/policies/allowlist.txt`]) {
+    for (const allowlist of [path.join(fixture.dir, 'allowlist.txt'), `${fake.url}/policies/allowlist.txt`]) {
       const error = await rejection(new KeylimeAttestation().startAttestation(task({ ...info, keylime_allowlist: allowlist, keylime_allowlist_checksum: wrong })));
       expect(error).to.be.instanceOf(InvalidParameterValue);
       expect((error as InvalidParameterValue).field).to.equal('driver_info.keylime_allowlist_checksum');
@@ -271,10 +237,10 @@ describe('keylime driver: KeylimeAttestation', function () {
   });
 
   it('names a TLS file that cannot be read', async function () {
-    const https = { ...info, keylime_verifier_url: 'https://127.0.0.1:1', keylime_tls_ca: path.join(dir, 'missing-ca.crt') };
+    const https = { ...info, keylime_verifier_url: 'https://127.0.0.1:1', keylime_tls_ca: path.join(fixture.dir, 'missing-ca.crt') };
     const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task(https)));
     expect(error).to.be.instanceOf(InvalidParameterValue);
-    expect(error.message).to.equal(`driver_info.keylime_tls_ca: cannot read ${path.join(dir, 'missing-ca.crt')}: ENOENT`);
+    expect(error.message).to.equal(`driver_info.keylime_tls_ca: cannot read ${path.join(fixture.dir, 'missing-ca.crt')}: ENOENT`);
   });
 });
 

@@ -1,7 +1,3 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import { AttestationFailed } from '../../interfaces/errors.js';
 import type { Task } from '../../interfaces/task.js';
@@ -9,7 +5,7 @@ import { buildConfig } from '../../lib/config/load-config.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
 import { keylimeTestNode as node, rejection } from './driver-test-node.js';
-import { FakeKeylime } from './fake-keylime.js';
+import { useFakeKeylime } from './fake-keylime-fixture.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00001';
@@ -18,37 +14,8 @@ const NODE_A = node({}).uuid;
 const NODE_B = '0b7c2f4e-51a3-4c8e-9d0a-2f6b8e1c3d40';
 
 describe('keylime driver: a verifier status is trusted only for the node that enrolled the agent, and only when well typed', function () {
-  let dir: string;
-  let fake: FakeKeylime;
-  let info: Record<string, unknown>;
-
-  before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-binding-'));
-    writeFileSync(path.join(dir, 'allowlist.txt'), ALLOWLIST);
-    writeFileSync(path.join(dir, 'client.crt'), '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n');
-    writeFileSync(path.join(dir, 'client.key'), '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n');
-    fake = new FakeKeylime();
-    await fake.start();
-  });
-
-  after(async function () {
-    await fake.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  beforeEach(function () {
-    fake.requests.length = 0;
-    fake.routes.clear();
-    info = {
-      keylime_allowlist: path.join(dir, 'allowlist.txt'),
-      keylime_allowlist_checksum: createHash('sha256').update(ALLOWLIST).digest('hex'),
-      keylime_agent_uuid: AGENT,
-      keylime_verifier_url: fake.url,
-      keylime_registrar_url: `${fake.url}/registrar`,
-      keylime_tls_cert: path.join(dir, 'client.crt'),
-      keylime_tls_key: path.join(dir, 'client.key'),
-    };
-  });
+  const fixture = useFakeKeylime('ironlime-binding-', ALLOWLIST, AGENT);
+  const { fake, info } = fixture;
 
   const taskOf = (uuid: string): Task => createTask({ ...node(info), uuid }, CONFIG);
 

@@ -15,6 +15,11 @@ export interface RoundWrite {
   readonly state: AgentAttestationState;
   readonly history: HistoryRow | undefined;
   /**
+   * The verdict's id, stored with its history row: a write retried after its COMMIT got no answer asks
+   * the history for it (`VerifierAgentRepository.holdsRound`), nonce or none. Absent: null.
+   */
+  readonly roundId?: string;
+  /**
    * Store only while the agent's row still has this version (`agentVersionSql`), the row the decision
    * was made from: of two processes deciding from the same read (the push silence sweep) one stores,
    * and announces, the transition; nor is a decision stored over one that landed meanwhile (a push
@@ -68,7 +73,7 @@ with input as (
     last_received_quote double precision, last_successful_attestation double precision,
     tpm_clockinfo jsonb, boottime double precision, next_ima_ml_entry int, ima_pcr10 jsonb,
     learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
-    verifier_id text, outcome text, nonce text, ima_ml_entry int, ima_entries_received int, failures jsonb,
+    verifier_id text, outcome text, nonce text, round_id text, ima_ml_entry int, ima_entries_received int, failures jsonb,
     expected_version text)
 ), updated as (
   update verifier_agents a set
@@ -97,8 +102,8 @@ with input as (
   returning a.agent_id
 ), inserted as (
   insert into verifier_attestation_history
-    (agent_id, verifier_id, owner, outcome, nonce, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures)
-  select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.ima_ml_entry, i.ima_entries_received,
+    (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures)
+  select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
     i.operational_state, i.attestation_count, i.failures
   from input i join updated u on u.agent_id = i.agent_id
   where i.outcome is not null
@@ -219,6 +224,7 @@ function rowOf(write: RoundWrite): Record<string, unknown> {
     verifier_id: write.verifierId,
     outcome: history?.outcome ?? null,
     nonce: history?.nonce ?? null,
+    round_id: write.roundId ?? null,
     ima_ml_entry: history?.imaMlEntry ?? null,
     ima_entries_received: history?.imaEntriesReceived ?? null,
     failures: history?.failures ?? [],

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
@@ -48,11 +49,13 @@ export class VerdictStore {
    */
   async store(agentId: string, verdict: Verdict): Promise<boolean | undefined> {
     const { writer, health, metrics, log, verifierId, owner, leaseSeconds } = this.options;
+    // Made here, before the first write, so that every retry of this verdict carries the same id.
+    const roundId = randomBytes(16).toString('hex');
     for (let attempts = 0; ; attempts += 1) {
       try {
         const stored =
-          (attempts > 0 && (await this.storedBefore(agentId, verdict.history))) ||
-          (await writer.write({ agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history }, attempts > 0));
+          (attempts > 0 && (await this.storedBefore(agentId, verdict.history, roundId))) ||
+          (await writer.write({ agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId }, attempts > 0));
         this.waiting.delete(agentId);
         health.writeSettled(agentId);
         return stored;
@@ -75,10 +78,12 @@ export class VerdictStore {
     for (const wake of this.waiting.values()) wake();
   }
 
-  /** A failed write may have committed with its answer lost: a round whose nonce the history holds is stored. */
-  private async storedBefore(agentId: string, history: HistoryRow | undefined): Promise<boolean> {
-    const nonce = history?.nonce ?? null;
-    return nonce !== null && (await this.options.repository.holdsRound(agentId, nonce));
+  /**
+   * A failed write may have committed with its answer lost: a verdict whose round id the history holds
+   * is stored. A write without a history row only sets the state it would set again: it is written again.
+   */
+  private async storedBefore(agentId: string, history: HistoryRow | undefined, roundId: string): Promise<boolean> {
+    return history !== undefined && (await this.options.repository.holdsRound(agentId, roundId));
   }
 
   private backOff(agentId: string, attempts: number): Promise<void> {

@@ -252,11 +252,12 @@ export class VerifierAgentRepository {
   }
 
   /**
-   * Whether the agent's history holds the round asked with `nonce` (a fresh one per round): after a
-   * write whose COMMIT got no answer, it tells a round the database stored from one it did not.
+   * Whether the agent's history holds the verdict stored with `roundId` (`RoundWrite.roundId`, fresh per
+   * verdict): after a write whose COMMIT got no answer, it tells a verdict the database stored from
+   * one it did not — with a quote nonce or without one.
    */
-  async holdsRound(agentId: string, nonce: string): Promise<boolean> {
-    return (await this.knex(HISTORY).where({ agent_id: agentId, nonce }).first('id')) !== undefined;
+  async holdsRound(agentId: string, roundId: string): Promise<boolean> {
+    return (await this.knex(HISTORY).where({ agent_id: agentId, round_id: roundId }).first('id')) !== undefined;
   }
 
   /** The newest `limit` history rows of an agent, newest first. */

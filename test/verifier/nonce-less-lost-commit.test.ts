@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
+import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
+import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+
+const AGENT = 'lost-commit-nonceless-1';
+
+/**
+ * A verdict that carries no quote nonce — here the `internal.verifier.exception` FAIL of an agent
+ * whose runtime policy is not stored — loses the reply to its COMMIT (a proxy swallows it after the
+ * server committed). The verifier writes it again only when the history does not hold its round id,
+ * so it is stored once: one fail row, one audit verdict, and `attestation_count` still equal to the
+ * agent's pass rows.
+ */
+describe('verifier: a nonce-less verdict whose COMMIT reply is lost is stored once (real PostgreSQL)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let direct: Database;
+  let knex: Knex;
+  let proxy: CommitReplyDropper;
+  let agent: FakePolledAgent;
+  let verifier: RunningVerifier;
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-lost-commit-nonceless-'));
+    schema = await createTestSchema();
+    direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
+    knex = direct.knex;
+    const target = new URL(TEST_DATABASE_URL);
+    proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    const proxied = new URL(schema.url);
+    proxied.port = String(proxy.port);
+    agent = await startFakePolledAgent();
+    verifier = await startVerifier(
+      { dataDir: dir, databaseUrl: proxied.toString(), quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: 3 },
+      { inProcessForTests: true },
+    );
+    await enrolFakeAgent(verifier, AGENT, agent);
+  });
+
+  after(async function () {
+    await verifier?.close().catch(() => undefined);
+    await proxy?.close();
+    agent?.server.close();
+    await direct?.close();
+    await schema?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function put(action: 'stop' | 'reactivate'): Promise<void> {
+    const reply = await verifier.service.app.inject({ method: 'PUT', url: `/v2.6/agents/${AGENT}/${action}` });
+    expect(reply.statusCode, reply.body).to.equal(200);
+  }
+
+  async function health(): Promise<number> {
+    return (await verifier.service.app.inject({ method: 'GET', url: '/health' })).statusCode;
+  }
+
+  it('writes the FAIL again only when its round id is not stored', async function () {
+    const agentRow = async (): Promise<{ operational_state: number; attestation_count: number; runtime_policy_name: string }> =>
+      (await knex('verifier_agents').where({ agent_id: AGENT }).first('operational_state', 'attestation_count', 'runtime_policy_name')) as never;
+    await eventually('an attestation', async () => (await agentRow()).attestation_count >= 1);
+    await knex.raw('alter table verifier_agents drop constraint verifier_agents_runtime_policy_name_foreign');
+    await knex('verifier_runtime_policies').where({ name: (await agentRow()).runtime_policy_name }).delete();
+    await put('stop');
+    // Armed only once no round is in flight: the next round write is the FAIL's.
+    await eventually('polling stopped', () => Promise.resolve(verifier.scheduler.size === 0));
+    proxy.dropNextCommitReplyAfter('jsonb_to_recordset');
+    await put('reactivate');
+
+    await eventually('a COMMIT reply swallowed', () => Promise.resolve(proxy.dropped === 1));
+    await eventually('the FAIL stored and the verifier ready', async () => (await agentRow()).operational_state === OperationalState.FAILED && (await health()) === 200);
+
+    const history = (await knex('verifier_attestation_history').where({ agent_id: AGENT }).select('outcome', 'nonce', 'failures')) as {
+      outcome: string;
+      nonce: string | null;
+      failures: { event_id: string }[];
+    }[];
+    const fails = history.filter((row) => row.outcome === 'fail');
+    expect(fails.map((row) => [row.nonce, row.failures.map((failure) => failure.event_id)])).to.deep.equal([[null, ['internal.verifier.exception']]]);
+    const verdicts = (await knex('audit_records').where({ action: 'verdict', stream: AGENT }).select('details')) as { details: string }[];
+    const outcomes = verdicts.map((v) => (JSON.parse(v.details) as { outcome: string }).outcome);
+    expect(outcomes.filter((outcome) => outcome === 'fail')).to.have.length(1);
+    expect(outcomes).to.have.length(history.length);
+    expect((await agentRow()).attestation_count).to.equal(history.filter((row) => row.outcome === 'pass').length);
+  });
+});

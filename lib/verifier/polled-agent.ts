@@ -41,6 +41,11 @@ export interface PolledAgent {
    * after the agent refused it (stored by the scheduler once the round is).
    */
   apiVersion: string;
+  /**
+   * The version of the agent's row (`agentVersionSql`) as loaded or as the last stored round left it:
+   * a verdict written again after a failed write is stored only over it (`VerdictStore`).
+   */
+  rowVersion: string | undefined;
 }
 
 export interface PolledAgentDeps {
@@ -158,5 +163,6 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
     running: false,
     reconcileAfterRound: false,
     apiVersion: record.supportedVersion,
+    rowVersion: record.rowVersion,
   };
 }

@@ -61,7 +61,7 @@ export class RoundDecider {
   async failUnloadable(record: VerifierAgentRecord, error: PolicyNotStored): Promise<void> {
     this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: a policy it names is not stored; failing it (internal.verifier.exception)');
     const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
-    if ((await this.verdicts.store(record.agentId, outcome)) === true) {
+    if ((await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion })) === true) {
       this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
     }
   }

@@ -36,7 +36,7 @@ export class RoundPersister {
     const id = agent.enrolment.agentId;
     // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
     const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
-    const stored = writes ? await this.verdicts.store(id, outcome) : true;
+    const stored = writes ? await this.verdicts.store(id, outcome, agent) : true;
     if (stored === undefined) {
       return;
     }
@@ -67,6 +67,8 @@ export class RoundPersister {
     try {
       await this.options.repository.updateSupportedVersion(id, this.options.owner, agent.apiVersion);
       agent.enrolment = { ...agent.enrolment, supportedVersion: agent.apiVersion };
+      // The row changed without its new version read: a verdict that must be written again is dropped, the row re-read.
+      agent.rowVersion = undefined;
       this.options.log.info({ agentId: id, apiVersion: agent.apiVersion }, 'agent API version renegotiated');
     } catch (error) {
       this.options.log.error({ err: error, agentId: id }, 'could not store the renegotiated agent API version');

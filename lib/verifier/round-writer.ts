@@ -99,7 +99,7 @@ with input as (
   from input i
   where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (${UNWRITABLE_STATES.join(', ')})
     and (i.expected_version is null or ${agentVersionSql('a')} = i.expected_version)
-  returning a.agent_id
+  returning a.agent_id, ${agentVersionSql('a')} as row_version
 ), inserted as (
   insert into verifier_attestation_history
     (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures)
@@ -109,7 +109,7 @@ with input as (
   where i.outcome is not null
   returning 1
 )
-select agent_id from updated`;
+select agent_id, row_version from updated`;
 
 /**
  * The pull loop's only hot-path database write. Rounds that end within `batchDelayMs` of each other
@@ -119,7 +119,7 @@ select agent_id from updated`;
  * retried alone, so one unstorable row cannot hold other agents' verdicts back.
  */
 export class RoundWriter {
-  private readonly batch: StatementBatch<RoundWrite, ReadonlySet<RoundWrite>>;
+  private readonly batch: StatementBatch<RoundWrite, ReadonlyMap<RoundWrite, string>>;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
   private readonly storable: RoundWriterOptions['storable'];
 
@@ -137,6 +137,11 @@ export class RoundWriter {
     return (await this.batch.submit(write, alone)).has(write);
   }
 
+  /** `write`, resolving to the agent row's version once stored (`agentVersionSql`), undefined when not stored. */
+  async writeReturningVersion(write: RoundWrite, alone = false): Promise<string | undefined> {
+    return (await this.batch.submit(write, alone)).get(write);
+  }
+
   /**
    * Sends what is queued at once and resolves when every batch sent so far is stored or failed — each
    * waiting `write` has its answer — so the database can be closed after it. Later writes are refused.
@@ -152,17 +157,17 @@ export class RoundWriter {
    * conditions checked. A later statement of the same transaction sees the row the earlier one left,
    * so its take and its expected version are judged against it, as across batches.
    */
-  private run(writes: readonly RoundWrite[]): Promise<ReadonlySet<RoundWrite>> {
+  private run(writes: readonly RoundWrite[]): Promise<ReadonlyMap<RoundWrite, string>> {
     const { alsoStore, storable } = this;
     const statements = oneWritePerAgent(writes);
     if (alsoStore === undefined && storable === undefined && statements.length === 1) {
       return storeWrites(this.knex, writes);
     }
     return this.knex.transaction(async (trx) => {
-      const stored = new Set<RoundWrite>();
+      const stored = new Map<RoundWrite, string>();
       for (const statement of statements) {
         const allowed = storable === undefined ? statement : await storable(trx, statement);
-        for (const write of await storeWrites(trx, allowed)) stored.add(write);
+        for (const [write, version] of await storeWrites(trx, allowed)) stored.set(write, version);
       }
       await alsoStore?.(trx, writes.filter((write) => stored.has(write)));
       return stored;
@@ -185,17 +190,25 @@ function oneWritePerAgent(writes: readonly RoundWrite[]): RoundWrite[][] {
   return groups.map((g) => g.writes);
 }
 
-/** `storeRounds` for writes of distinct agents; resolves to the writes stored. */
-async function storeWrites(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Set<RoundWrite>> {
-  if (writes.length === 0) return new Set();
-  const agents = await storeRounds(knex, writes);
-  return new Set(writes.filter((write) => agents.has(write.agentId)));
+/** `storeRounds` for writes of distinct agents; resolves to the writes stored, each with its agent row's new version. */
+async function storeWrites(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, string>> {
+  const stored = new Map<RoundWrite, string>();
+  if (writes.length === 0) return stored;
+  const versions = await storeRounds(knex, writes);
+  for (const write of writes) {
+    const version = versions.get(write.agentId);
+    if (version !== undefined) stored.set(write, version);
+  }
+  return stored;
 }
 
-/** Stores `writes` (of distinct agents) in one statement; resolves to the ids of the agents it updated (the others are not this owner's, or not in the version expected). */
-export async function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Set<string>> {
-  const result = (await knex.raw(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { rows: { agent_id: string }[] };
-  return new Set(result.rows.map((row) => row.agent_id));
+/**
+ * Stores `writes` (of distinct agents) in one statement; resolves to the agents it updated, each with
+ * its row's new version (the others are not this owner's, or not in the version expected).
+ */
+export async function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Map<string, string>> {
+  const result = (await knex.raw(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { rows: { agent_id: string; row_version: string }[] };
+  return new Map(result.rows.map((row) => [row.agent_id, row.row_version]));
 }
 
 /** The JSON row `SAVE_ROUNDS` reads; every string is made storable by `storableJson`. */

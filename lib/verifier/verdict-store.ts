@@ -3,6 +3,7 @@ import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
+import type { RoundWrite } from './round-writer.js';
 
 /** The scheduler's options the store reads. */
 export type VerdictStoreOptions = Pick<PullSchedulerOptions, 'repository' | 'writer' | 'health' | 'metrics' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'>;
@@ -11,6 +12,14 @@ export type VerdictStoreOptions = Pick<PullSchedulerOptions, 'repository' | 'wri
 export interface Verdict {
   readonly state: AgentAttestationState;
   readonly history: HistoryRow | undefined;
+}
+
+/**
+ * The version of an agent's row (`agentVersionSql`) the pull loop last read or stored, which its next
+ * verdict is decided from; undefined once the loop cannot tell (its own write changed the row unseen).
+ */
+export interface KnownRowVersion {
+  rowVersion: string | undefined;
 }
 
 /** Back-off of a verdict that could not be stored (or an agent row the loop could not re-read): 200 ms doubling to 2 s. */
@@ -45,17 +54,16 @@ export class VerdictStore {
    * stored, false when the agent is no longer this owner's to write (taken over, stopped, deleted: the
    * caller re-reads it), and undefined when a write failed after the store closed: the verdict is not
    * stored, and whoever takes the agent over polls it from its stored row. A verdict decided while
-   * the process closes is still written once.
+   * the process closes is still written once. `row` is the version the verdict was decided from; it is
+   * moved on to the version the stored write leaves.
    */
-  async store(agentId: string, verdict: Verdict): Promise<boolean | undefined> {
-    const { writer, health, metrics, log, verifierId, owner, leaseSeconds } = this.options;
+  async store(agentId: string, verdict: Verdict, row: KnownRowVersion): Promise<boolean | undefined> {
+    const { health, metrics, log } = this.options;
     // Made here, before the first write, so that every retry of this verdict carries the same id.
     const roundId = randomBytes(16).toString('hex');
     for (let attempts = 0; ; attempts += 1) {
       try {
-        const stored =
-          (attempts > 0 && (await this.storedBefore(agentId, verdict.history, roundId))) ||
-          (await writer.write({ agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId }, attempts > 0));
+        const stored = await this.attempt(agentId, verdict, roundId, row, attempts > 0);
         this.waiting.delete(agentId);
         health.writeSettled(agentId);
         return stored;
@@ -79,8 +87,36 @@ export class VerdictStore {
   }
 
   /**
+   * One write of the verdict. A retry first asks whether an earlier attempt committed with its answer
+   * lost, then is stored only over the row version the verdict was decided from: an operator who changed
+   * the row while the verdict waited (reactivated it, enrolled it again) wins. The verdict is then
+   * dropped and the caller re-reads the row, whose next round judges the agent as the operator left it.
+   */
+  private async attempt(agentId: string, verdict: Verdict, roundId: string, row: KnownRowVersion, retry: boolean): Promise<boolean> {
+    const { writer, log, verifierId, owner, leaseSeconds } = this.options;
+    const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId };
+    if (retry && (await this.storedBefore(agentId, verdict.history, roundId))) {
+      // Stored by an attempt whose answer was lost: the version it left is not known.
+      row.rowVersion = undefined;
+      return true;
+    }
+    if (retry && row.rowVersion === undefined) {
+      log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict dropped: the row version it was decided from is not known, so it may be older than an operator change; re-reading the agent');
+      return false;
+    }
+    const version = await writer.writeReturningVersion(retry ? { ...write, expectedVersion: row.rowVersion } : write, retry);
+    if (version === undefined) {
+      if (retry) log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
+      return false;
+    }
+    row.rowVersion = version;
+    return true;
+  }
+
+  /**
    * A failed write may have committed with its answer lost: a verdict whose round id the history holds
-   * is stored. A write without a history row only sets the state it would set again: it is written again.
+   * is stored. A write without a history row leaves nothing to look for: it is written again, over the
+   * row version it was decided from.
    */
   private async storedBefore(agentId: string, history: HistoryRow | undefined, roundId: string): Promise<boolean> {
     return history !== undefined && (await this.options.repository.holdsRound(agentId, roundId));

@@ -51,6 +51,11 @@ export interface VerifierAgentRecord extends VerifierAgentEnrolment {
   readonly lastAttemptAt: number;
   /** Unix seconds of the enrolment (a push agent's silence counts from it until its first attestation). */
   readonly enrolledAt: number;
+  /**
+   * The row's version as read (`agentVersionSql`, selected as `row_version`): a verdict written again
+   * after a failed write is stored only over this version. Absent when the query did not select it.
+   */
+  readonly rowVersion?: string;
 }
 
 /** A history row read back. */
@@ -179,6 +184,7 @@ export function recordFromRow(row: Record<string, unknown>): VerifierAgentRecord
     enrolledAt: dateToSeconds(row['created_at']),
     owner: nullableString(row['owner']),
     lastAttemptAt: dateToSeconds(row['last_attempt_at']),
+    ...(typeof row['row_version'] === 'string' ? { rowVersion: row['row_version'] } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   type VerifierAgentEnrolment,
   type VerifierAgentRecord,
 } from './verifier-agent-record.js';
+import { agentVersionSql } from './agent-row-version.js';
 import { storeRounds, type RoundWrite } from './round-writer.js';
 import { VerifierConflict } from './verifier-errors.js';
 
@@ -20,6 +21,11 @@ const MB_POLICIES = 'verifier_mb_policies';
 
 /** PostgreSQL `unique_violation`. */
 const UNIQUE_VIOLATION = '23505';
+
+/** Every column of an agent's row (`a`), and its version as `row_version` (`VerifierAgentRecord.rowVersion`). */
+const ROW_AND_VERSION = `a.*, ${agentVersionSql('a')} as row_version`;
+/** The same in an update's `returning`, where the row is the table's new row. */
+const UPDATED_ROW_AND_VERSION = `*, ${agentVersionSql(AGENTS)} as row_version`;
 
 /** States whose agents need an owner: polled (1, 3–6) or waiting to be deleted (8). */
 const CLAIMABLE_STATES = [1, 3, 4, 5, 6, 8];
@@ -56,7 +62,7 @@ export class VerifierAgentRepository {
   }
 
   async find(agentId: string): Promise<VerifierAgentRecord | undefined> {
-    const row = (await this.knex(AGENTS).where({ agent_id: agentId }).first()) as Record<string, unknown> | undefined;
+    const row = (await this.knex(`${AGENTS} as a`).select(this.knex.raw(ROW_AND_VERSION)).where({ agent_id: agentId }).first()) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : recordFromRow(row);
   }
 
@@ -171,7 +177,7 @@ export class VerifierAgentRepository {
       .update({ lease_expires_at: this.leaseUntil(leaseSeconds) })
       .where({ verifier_id: verifierId, owner, attestation_mode: 'pull' })
       .whereIn('operational_state', CLAIMABLE_STATES)
-      .returning('*')) as Record<string, unknown>[];
+      .returning(this.knex.raw(UPDATED_ROW_AND_VERSION))) as Record<string, unknown>[];
     return rows.map(recordFromRow);
   }
 
@@ -200,7 +206,7 @@ export class VerifierAgentRepository {
     const rows = (await k(AGENTS)
       .update({ owner, lease_expires_at: this.leaseUntil(leaseSeconds) })
       .whereIn('agent_id', candidates)
-      .returning('*')) as Record<string, unknown>[];
+      .returning(k.raw(UPDATED_ROW_AND_VERSION))) as Record<string, unknown>[];
     return rows.map(recordFromRow);
   }
 

@@ -91,6 +91,7 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
     reconcileAfterRound: false,
     dueAt: 0,
     apiVersion: '2.0',
+    rowVersion: undefined,
   };
 }
 

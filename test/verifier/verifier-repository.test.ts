@@ -171,7 +171,7 @@ forEachDatabase(
       const knex = fixture.database.knex;
       if (fixture.kind === 'postgres') {
         // The second write waits for the first one's row lock, then finds the state it expected gone.
-        let second: Promise<Set<string>> | undefined;
+        let second: Promise<Map<string, string>> | undefined;
         await knex.transaction(async (trx) => {
           expect(await storeRounds(trx, [failed(1)])).to.have.keys(e.agentId);
           second = storeRounds(knex, [failed(2)]);

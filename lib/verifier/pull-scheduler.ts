@@ -127,8 +127,9 @@ export class PullScheduler {
       agent = await loadPolledAgent(record, this.options.agentDeps);
     } catch (error) {
       // Its FAIL may wait for the database as long as a round's: the caller (a sweep) does not wait for it.
+      // Not stored (an operator changed the row meanwhile): the row is read again and followed at once.
       if (error instanceof PolicyNotStored) {
-        this.track(this.decider.failUnloadable(record, error));
+        this.track(this.decider.failUnloadable(record, error).then((stored) => (stored === false ? this.reconcile(record.agentId) : undefined)));
         return;
       }
       this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load');

@@ -56,13 +56,15 @@ export class RoundDecider {
    * An agent naming a policy that is not stored cannot be judged, and will not be by itself: failed as
    * a round that throws (`internal.verifier.exception`), stored before it is announced — through the
    * `VerdictStore`, so a failed write is tried again with back-off, as a round's verdict is. FAILED is
-   * not claimed again.
+   * not claimed again. Resolves to what the store answered: false tells the caller to re-read the row.
    */
-  async failUnloadable(record: VerifierAgentRecord, error: PolicyNotStored): Promise<void> {
+  async failUnloadable(record: VerifierAgentRecord, error: PolicyNotStored): Promise<boolean | undefined> {
     this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: a policy it names is not stored; failing it (internal.verifier.exception)');
     const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
-    if ((await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion })) === true) {
+    const stored = await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion });
+    if (stored === true) {
       this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
     }
+    return stored;
   }
 }

@@ -11,13 +11,15 @@ import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './he
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
 const AGENT = 'operator-wins-1';
+/** Long enough that the agent is polled again by the loop re-reading it, not by a sweep claiming its lapsed lease. */
+const LEASE_SECONDS = 30;
 
 /**
  * An agent's runtime policy goes missing, so its reactivation is failed (`internal.verifier.exception`);
  * PostgreSQL refuses history rows (a trigger), so that FAIL waits in memory to be written again.
  * Meanwhile the operator puts the policy back and reactivates the agent. The waiting FAIL was decided
- * for the row as it was before: it must not be written over the operator's change. It is dropped, and
- * the next round judges the agent as the operator left it (and passes).
+ * for the row as it was before: it must not be written over the operator's change. It is dropped, the
+ * row read again at once, and the next round judges the agent as the operator left it (and passes).
  */
 describe('verifier pull loop: an operator change beats a verdict waiting to be stored (real PostgreSQL)', function () {
   this.timeout(60_000);
@@ -35,7 +37,7 @@ describe('verifier pull loop: an operator change beats a verdict waiting to be s
     knex = direct.knex;
     agent = await startFakePolledAgent();
     verifier = await startVerifier(
-      { dataDir: dir, databaseUrl: schema.url, quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: 1 },
+      { dataDir: dir, databaseUrl: schema.url, quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: LEASE_SECONDS },
       { inProcessForTests: true },
     );
     await enrolFakeAgent(verifier, AGENT, agent);
@@ -81,7 +83,7 @@ describe('verifier pull loop: an operator change beats a verdict waiting to be s
     await eventually('the waiting verdict settled', async () => (await health()) === 200);
 
     expect((await row()).operational_state).to.not.equal(OperationalState.FAILED);
-    await eventually('attested again', async () => (await row()).attestation_count > attested);
+    await eventually('attested again', async () => (await row()).attestation_count > attested, 5000);
     expect(await knex('verifier_attestation_history').where({ agent_id: AGENT, outcome: 'fail' })).to.deep.equal([]);
     const verdicts = (await knex('audit_records').where({ action: 'verdict', stream: AGENT }).select('details')) as { details: string }[];
     expect(verdicts.map((v) => (JSON.parse(v.details) as { outcome: string }).outcome)).to.not.include('fail');

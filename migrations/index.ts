@@ -16,6 +16,7 @@ import * as verifierTrustLevelAndLivenessTenant from './20261203150000-verifier-
 import * as auditBatchPath from './20261204100000-audit-batch-path.js';
 import * as verifierLivenessEvents from './20261204130000-verifier-liveness-events.js';
 import * as registrarEkKeyHash from './20261204140000-registrar-ek-key-hash.js';
+import * as registrarEkKeyHashRequired from './20261204150000-registrar-ek-key-hash-required.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -43,4 +44,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204100000-audit-batch-path', ...auditBatchPath },
   { name: '20261204130000-verifier-liveness-events', ...verifierLivenessEvents },
   { name: '20261204140000-registrar-ek-key-hash', ...registrarEkKeyHash },
+  { name: '20261204150000-registrar-ek-key-hash-required', ...registrarEkKeyHashRequired },
 ];

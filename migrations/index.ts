@@ -16,6 +16,7 @@ import * as verifierTrustLevelAndLivenessTenant from './20261203150000-verifier-
 import * as auditBatchPath from './20261204100000-audit-batch-path.js';
 import * as verifierLivenessEvents from './20261204130000-verifier-liveness-events.js';
 import * as registrarEkKeyHash from './20261204140000-registrar-ek-key-hash.js';
+import * as registrarEkKeyHashRequired from './20261204150000-registrar-ek-key-hash-required.js';
 import * as verifierHistoryRoundId from './20261204151500-verifier-history-round-id.js';
 
 /**
@@ -44,5 +45,6 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204100000-audit-batch-path', ...auditBatchPath },
   { name: '20261204130000-verifier-liveness-events', ...verifierLivenessEvents },
   { name: '20261204140000-registrar-ek-key-hash', ...registrarEkKeyHash },
+  { name: '20261204150000-registrar-ek-key-hash-required', ...registrarEkKeyHashRequired },
   { name: '20261204151500-verifier-history-round-id', ...verifierHistoryRoundId },
 ];

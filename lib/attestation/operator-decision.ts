@@ -150,12 +150,12 @@ function freshPass(view: VerifierAgentView, rule: FreshnessRule): StatusVerdict 
     return { kind: 'pending', why: 'no last_successful_attestation in the verifier status' };
   }
   const age = rule.now - view.lastSuccessfulAttestation;
-  // A success dated ahead of our clock proves nothing about now: the two clocks disagree.
+  // A success dated ahead of our clock proves nothing about now, and says nothing against the node
+  // either (the verifier stamps it): not trusted, and the wait ends as "service unavailable".
   if (-age > FUTURE_SKEW_SECONDS) {
     return {
-      kind: 'fail',
-      reasons: [`last_successful_attestation is ${Math.round(-age)} s in the future (more than ${FUTURE_SKEW_SECONDS} s of clock skew): not trusted`],
-      eventIds: [],
+      kind: 'pending',
+      why: `last_successful_attestation is ${Math.round(-age)} s in the future (more than ${FUTURE_SKEW_SECONDS} s of clock skew between the verifier and this host): not trusted`,
     };
   }
   // Whole-second times on the wire: one second of slack, never more.

@@ -1,3 +1,4 @@
+import { BadRemoteReplyError } from '../http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient, type KeylimeClientTls } from '../http/keylime-client.js';
 import type { HostId } from '../identity/host-id.js';
 import type { IdentityMode } from '../identity/trust-level.js';
@@ -122,7 +123,7 @@ export class RegistrarClient {
 
   /** How an active agent registered, its trust level and any refused downgrade (admin, mTLS). */
   async identity(agentId: string): Promise<AgentIdentityReplyResults> {
-    return (await this.http.get(`${this.agentPath(agentId)}/identity`, { results: AgentIdentityReplyResults })).results;
+    return recordOf(agentId, (await this.http.get(`${this.agentPath(agentId)}/identity`, { results: AgentIdentityReplyResults })).results);
   }
 
   /** Allows the agent's next registration to use `mode` (admin, mTLS): the explicit mode change. */
@@ -142,7 +143,7 @@ export class RegistrarClient {
 
   /** The record of an activated agent (admin, mTLS); a 404 `KeylimeHttpError` when unknown or inactive. */
   async show(agentId: string): Promise<AgentShowReplyResults> {
-    return (await this.http.get(this.agentPath(agentId), { results: AgentShowReplyResults })).results;
+    return recordOf(agentId, (await this.http.get(this.agentPath(agentId), { results: AgentShowReplyResults })).results);
   }
 
   /** Deletes the agent's record (admin, mTLS). */
@@ -170,4 +171,15 @@ function contactFields(registration: { readonly ip?: string; readonly port?: num
 
 function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64');
+}
+
+/**
+ * `results` when they are the record of `agentId`. A registrar (or what stands between) answering with
+ * another agent's record would lend that agent's trust level, address and keys to this one.
+ */
+function recordOf<T extends { readonly agent_id: string }>(agentId: string, results: T): T {
+  if (results.agent_id !== agentId) {
+    throw new BadRemoteReplyError(`registrar agent ${agentId}`, `the reply is the record of agent '${results.agent_id}'`);
+  }
+  return results;
 }

@@ -26,4 +26,20 @@ forEachDatabase('registrar ek_key_hash migration', (fixture) => {
       { agent_id: 'without-tpm', ek_key_hash: null },
     ]);
   });
+
+  it('refuses, from then on, a record with an EK but no ek_key_hash (it would escape the per-EK limit)', async function () {
+    const { knex } = fixture.database;
+    await migrateLatest(knex);
+    const ekTpm = Buffer.from(generateTestKey('ecc', 'ek').tpm2bPublic).toString('base64');
+    const refused = await knex('registrar_agents')
+      .insert({ agent_id: 'no-hash', ek_tpm: ekTpm, aik_tpm: 'AAAA', activation_key: '' })
+      .then(() => undefined, (error: unknown) => error as { code?: string });
+    expect(refused?.code).to.equal('23514');
+    await knex('registrar_agents').insert([
+      { agent_id: 'hashed', ek_tpm: ekTpm, ek_key_hash: 'a'.repeat(64), aik_tpm: 'AAAA', activation_key: '' },
+      { agent_id: 'no-tpm', ek_tpm: null, aik_tpm: null, activation_key: '', identity_mode: 'id-only', trust_level: 'id-only' },
+    ]);
+    const stored = (await knex('registrar_agents').whereIn('agent_id', ['no-hash', 'hashed', 'no-tpm']).pluck('agent_id').orderBy('agent_id')) as string[];
+    expect(stored).to.deep.equal(['hashed', 'no-tpm']);
+  });
 });

@@ -119,7 +119,7 @@ forEachDatabase(
       // An uncommitted row under the TPM registration's id: its insert waits on it, holding every lock it took.
       const blocker = await knex.transaction();
       const blockerPid = Number(((await blocker.raw('SELECT pg_backend_pid() AS pid')) as { rows: { pid: number }[] }).rows[0]?.pid);
-      await blocker('registrar_agents').insert({ agent_id: tpmId, ek_tpm: 'AAEC', aik_tpm: 'AwQF', activation_key: '' });
+      await blocker('registrar_agents').insert({ agent_id: tpmId, ek_tpm: 'AAEC', ek_key_hash: 'c'.repeat(64), aik_tpm: 'AwQF', activation_key: '' });
       const first = repo.register(tpmId, { ekKeyHash: 'AAEC', hostIdHash: host }, () => record({ hostIdHash: host }));
       await waitForWaiters(knex, blockerPid, 1);
       let seen: string[] | undefined;

@@ -1,8 +1,8 @@
 /**
  * Runs `run` under a deadline for the whole exchange: `timeoutMs` after the call, its signal aborts and
- * the call rejects with `onExpiry()` whatever `run` is doing, even when it ignores the signal. Socket
- * idle timeouts (axios' `timeout`, the thin client's) are not enough: a server that drips one byte
- * now and then never trips them and holds the caller for ever.
+ * the call rejects with `onExpiry()` whatever `run` is doing, even when it ignores the signal. A socket
+ * idle timeout (axios' `timeout`) is not enough: a server that drips one byte now and then never trips
+ * it and holds the caller for ever. (`ThinHttpsClient` keeps its own per-request deadline.)
  */
 export async function withDeadline<T>(timeoutMs: number, onExpiry: () => Error, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();

@@ -9,7 +9,12 @@ export interface ThinHttpsClientOptions {
   /** `https://<host>:<port>` (`httpsServiceUrl`); paths are appended as given. */
   readonly baseUrl: string;
   readonly tls: KeylimeClientTls;
-  /** The longest the connection may stay silent while a request waits for its answer. */
+  /**
+   * Deadline of each whole exchange, from the moment its request is written (connecting included)
+   * to the last byte of its reply. One limit, not an idle timeout beside it: a server that drips its
+   * reply a byte at a time never falls silent, and an idle timeout of the same length could never
+   * fire first. Callers pass what their configuration calls the time one request may take.
+   */
   readonly timeoutMs: number;
   /** Largest reply accepted (default 64 MiB: a first round may carry a whole IMA log). */
   readonly maxReplyBytes?: number;
@@ -36,6 +41,8 @@ interface InFlight {
   readonly reused: boolean;
   /** Some bytes of the answer arrived. */
   received: boolean;
+  /** Fires `timeoutMs` after the request was written; cleared when the exchange ends either way. */
+  deadline: NodeJS.Timeout | undefined;
 }
 
 const DEFAULT_MAX_REPLY = 64 * 1024 * 1024;
@@ -49,7 +56,8 @@ const REQUEST_PATH = /^\/[\x21-\x7e]*$/;
  * the request's `JsonBodyReader`). No `node:http` request, response or agent objects: the verifier's
  * hot path (a quote request per round) runs through it, and those were about half of its HTTP cost.
  * Resolves to the envelope's `results`, unvalidated (`{}` for 204). Errors: `ServiceUnreachableError`
- * (refused, silent for `timeoutMs`, TLS incl. a certificate that is not the pinned one, closed before
+ * (refused, no complete reply within `timeoutMs` — the connection is then dropped and queued requests go
+ * out on a fresh one —, TLS incl. a certificate that is not the pinned one, closed before
  * the reply ended), `KeylimeHttpError` (non-2xx), `BadRemoteReplyError` (not HTTP, not an envelope,
  * too large).
  */
@@ -111,6 +119,7 @@ export class ThinHttpsClient {
   close(): void {
     const current = this.current;
     this.current = undefined;
+    clearTimeout(current?.deadline);
     const failed = [...(current === undefined ? [] : [current.job]), ...this.queue.splice(0)];
     current?.socket.destroy();
     this.socket?.destroy();
@@ -133,15 +142,16 @@ export class ThinHttpsClient {
     }
     const reused = this.socket !== undefined;
     const socket = this.socket ?? this.openSocket();
-    this.current = { job, socket, parser: new Http1ResponseParser(this.maxReplyBytes), reused, received: false };
+    const current: InFlight = { job, socket, parser: new Http1ResponseParser(this.maxReplyBytes), reused, received: false, deadline: undefined };
+    this.current = current;
     socket.ref();
-    socket.setTimeout(this.timeoutMs);
     const head = `${job.method} ${job.path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nAccept: application/json\r\nConnection: keep-alive\r\n`;
     socket.write(
       job.body === undefined
         ? `${head}\r\n`
         : `${head}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(job.body)}\r\n\r\n${job.body}`,
     );
+    current.deadline = setTimeout(() => this.onDeadline(current), this.timeoutMs);
   }
 
   private openSocket(): TLSSocket {
@@ -149,7 +159,6 @@ export class ThinHttpsClient {
     socket.setNoDelay(true);
     this.opened += 1;
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
-    socket.on('timeout', () => this.onTimeout(socket));
     socket.on('error', (error: Error) => this.onEnded(socket, error));
     socket.on('close', () => this.onEnded(socket, undefined));
     this.socket = socket;
@@ -177,12 +186,12 @@ export class ThinHttpsClient {
     }
   }
 
-  private onTimeout(socket: TLSSocket): void {
-    const current = this.current;
-    if (current === undefined || current.socket !== socket) return;
-    this.drop(socket);
+  /** No complete reply in time: a half-read reply leaves the connection unusable, so it goes too. */
+  private onDeadline(current: InFlight): void {
+    if (this.current !== current) return;
+    this.drop(current.socket);
     this.settle(current, () =>
-      current.job.reject(new ServiceUnreachableError(this.url(current.job.path), 'timeout', `no answer within ${this.timeoutMs} ms`)),
+      current.job.reject(new ServiceUnreachableError(this.url(current.job.path), 'timeout', `no complete reply within ${this.timeoutMs} ms`)),
     );
   }
 
@@ -213,6 +222,7 @@ export class ThinHttpsClient {
   private retryOrFail(current: InFlight, error: Error): void {
     const { job } = current;
     this.current = undefined;
+    clearTimeout(current.deadline);
     if (current.reused && !current.received && !job.retried && job.method !== 'POST') {
       job.retried = true;
       this.send(job);
@@ -227,7 +237,6 @@ export class ThinHttpsClient {
     if (!response.reusable || current.parser.excess) {
       this.drop(socket);
     } else {
-      socket.setTimeout(0);
       // An idle kept-alive connection does not keep the process alive (as node's agent does).
       socket.unref();
     }
@@ -251,6 +260,7 @@ export class ThinHttpsClient {
   /** Ends the request in flight, then starts the next queued one. */
   private settle(current: InFlight, outcome: () => void): void {
     if (this.current === current) this.current = undefined;
+    clearTimeout(current.deadline);
     outcome();
     this.next();
   }

@@ -117,6 +117,52 @@ describe('http: thin keep-alive HTTPS client', function () {
     thin.close();
   });
 
+  it('fails a reply dripped slower than the deadline, drops its connection, and sends the queued request on a fresh one', async function () {
+    // Without a whole-exchange deadline the drip never ends the request: fail fast, not at mocha's 2 s.
+    this.timeout(1500);
+    const drips: NodeJS.Timeout[] = [];
+    onRequest = (socket, head) => {
+      if (head.startsWith('GET /queued ')) {
+        socket.write(envelope({ queued: true }));
+        return;
+      }
+      // A byte every 50 ms: never idle for the 300 ms the client allows, never complete either.
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{"code": 200, "results": "');
+      drips.push(setInterval(() => socket.write('r'), 50));
+      socket.on('close', () => drips.forEach(clearInterval));
+    };
+    const thin = client(300);
+    const started = Date.now();
+    const dripped = thin.request('GET', '/v2.6/quotes/integrity?nonce=n').catch((error: unknown) => error);
+    const queued = thin.request('GET', '/queued');
+    const error = await dripped;
+    expect(Date.now() - started).to.be.within(250, 1000);
+    expect(error).to.be.instanceOf(ServiceUnreachableError);
+    expect(error).to.deep.include({ reason: 'timeout', url: `https://127.0.0.1:${port}/v2.6/quotes/integrity?nonce=n` });
+    expect((error as Error).message).to.match(/no complete reply within 300 ms/);
+    expect(await queued).to.deep.equal({ queued: true });
+    expect(connections, 'the half-read connection is not used again').to.equal(2);
+    thin.close();
+    drips.forEach(clearInterval);
+  });
+
+  it('leaves no timer pending once its requests have ended', async function () {
+    const pendingTimers = (): number => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    // Mocha arms this test's own timeout timer once the test has started.
+    await new Promise((resolve) => setImmediate(resolve));
+    const before = pendingTimers();
+    onRequest = (socket) => socket.write(envelope({ ok: true }));
+    const thin = client(60_000);
+    for (let n = 0; n < 3; n += 1) expect(await thin.request('GET', `/r${n}`)).to.deep.equal({ ok: true });
+    expect(pendingTimers(), 'answered requests').to.equal(before);
+    onRequest = () => undefined;
+    const closed = thin.request('GET', '/unanswered').catch((error: unknown) => error);
+    while (sockets.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    thin.close();
+    expect(await closed).to.be.instanceOf(ServiceUnreachableError);
+    expect(pendingTimers(), 'a request failed by close').to.equal(before);
+  });
+
   it('close fails the request in flight and the queued ones, and sends none of them again', async function () {
     const heads: string[] = [];
     onRequest = (_socket, head) => heads.push(head);

@@ -176,9 +176,9 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     await new Promise<void>((resolve) => dripping.listen(0, '127.0.0.1', resolve));
     try {
       const url = `https://127.0.0.1:${(dripping.address() as AddressInfo).port}`;
-      const error = await check(registered(url), { timeoutMs: 400 }).then(() => undefined, (caught: unknown) => caught);
+      const error = await check(registered(url), { timeoutMs: 400, nonce: 'abcdefghij0123456789' }).then(() => undefined, (caught: unknown) => caught);
       expect(error).to.be.instanceOf(ServiceUnreachableError);
-      expect(error).to.deep.include({ reason: 'timeout', url: `${url}/quotes/identity` });
+      expect(error).to.deep.include({ reason: 'timeout', url: `${url}/v2.6/quotes/identity?nonce=abcdefghij0123456789` });
     } finally {
       drips.forEach(clearInterval);
       dripping.closeAllConnections();

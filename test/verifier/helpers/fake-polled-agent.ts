@@ -11,6 +11,11 @@ export interface FakePolledAgent {
   readonly server: Server;
   readonly port: number;
   readonly certPem: string;
+  /**
+   * Set: each reply starts, then goes on one byte every `dripEveryMs` and never ends (an agent that
+   * holds the verifier's request open without ever falling silent).
+   */
+  dripEveryMs?: number;
 }
 
 /** Starts a `FakeAgent` that has measured one tool, served on a local HTTPS port. */
@@ -19,6 +24,12 @@ export async function startFakePolledAgent(): Promise<FakePolledAgent> {
   const fake = new FakeAgent();
   fake.measure('/usr/bin/tool', 'tool');
   const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+    if (agent.dripEveryMs !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).write('{"code": 200, "status": "Success", "results": {"quote": "');
+      const drip = setInterval(() => res.write('r'), agent.dripEveryMs);
+      res.on('close', () => clearInterval(drip));
+      return;
+    }
     const query = new URL(req.url ?? '/', 'https://agent').searchParams;
     const results = fake.reply({
       nonce: query.get('nonce') ?? '',
@@ -30,7 +41,8 @@ export async function startFakePolledAgent(): Promise<FakePolledAgent> {
     res.end(JSON.stringify({ code: 200, status: 'Success', results }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { fake, server, port: (server.address() as { port: number }).port, certPem: tls.certPem };
+  const agent: FakePolledAgent = { fake, server, port: (server.address() as { port: number }).port, certPem: tls.certPem };
+  return agent;
 }
 
 /** Enrols `agent` as `agentId` with a runtime policy allowing what it measured (stored under the agent's id). */

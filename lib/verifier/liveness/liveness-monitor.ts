@@ -93,7 +93,14 @@ export class LivenessMonitor {
     const agent: HttpsAgent = createHttpsAgent({ pinnedServerCert: record.mtlsCert, cert: this.options.clientTls.cert, key: this.options.clientTls.key });
     const url = new URL(`${httpsServiceUrl(record.ip, record.port)}/v${this.options.apiVersion ?? '2.6'}/liveness?nonce=${nonce}`);
     return new Promise((resolve) => {
+      // The request's idle timeout never fires for a node that drips its answer a byte at a time, and one
+      // check that never ends would hold every later sweep (they wait for each other): a whole-exchange deadline too.
+      const deadline = setTimeout(() => {
+        done({ kind: 'no_answer', message: `no complete answer within ${this.options.timeoutMs} ms` });
+        request.destroy();
+      }, this.options.timeoutMs);
       const done = (observation: LivenessObservation): void => {
+        clearTimeout(deadline);
         agent.destroy();
         resolve(observation);
       };

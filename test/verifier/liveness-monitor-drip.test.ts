@@ -1,0 +1,63 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
+import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
+import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+
+/**
+ * A node that starts its liveness answer and then sends one byte every 100 ms, for ever: the socket is
+ * never idle long enough for an idle timeout, so only a whole-exchange deadline ends the check.
+ */
+describe('liveness monitor: a node dripping its answer', function () {
+  this.timeout(20_000);
+  const agentId = 'dripping-node';
+  const tls = createSelfSignedServerCertificate({ commonName: agentId });
+  const drips = new Set<NodeJS.Timeout>();
+  let server: Server;
+  let opened: OpenedDatabase;
+  let repository: LivenessRepository;
+  let monitor: LivenessMonitor;
+
+  before(async function () {
+    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{');
+      const drip = setInterval(() => response.write(' '), 100);
+      drips.add(drip);
+      response.on('close', () => {
+        clearInterval(drip);
+        drips.delete(drip);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    opened = await openTestSchema();
+    await migrateLatest(opened.database.knex);
+    repository = new LivenessRepository(opened.database.knex);
+    const port = (server.address() as AddressInfo).port;
+    await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port, mtlsCert: tls.certPem, proofKey: null });
+    monitor = new LivenessMonitor({ repository, verifierId: 'default', clientTls: { cert: tls.certPem, key: tls.keyPem }, intervalSeconds: 3600, timeoutMs: 500, maxMisses: 1, log: pino({ level: 'silent' }) });
+  });
+
+  after(async function () {
+    await monitor?.close();
+    for (const drip of drips) clearInterval(drip);
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await opened?.dispose();
+  });
+
+  it('gives up at the deadline and counts a miss, so the next sweeps are not held', async function () {
+    const started = Date.now();
+    const sweep = monitor.checkNow();
+    const ended = await Promise.race([sweep.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 4000))]);
+    expect(ended, 'the sweep ended').to.equal(true);
+    expect(Date.now() - started).to.be.at.least(450);
+    const record = await repository.find(agentId);
+    expect(record?.state.status).to.equal('unreachable');
+    expect(record?.state.lastFailure).to.contain('no complete answer within 500 ms');
+  });
+});

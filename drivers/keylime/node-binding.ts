@@ -1,6 +1,6 @@
 import { enrolledNodeOf } from './agent-enrolment.js';
 import type { DriverInfoWriter } from './agent-locator.js';
-import type { VerifierAgent } from './verifier-agent-view.js';
+import type { VerifierAgent } from './verifier-status-reply.js';
 
 /**
  * Why the verifier's enrolment of `agentId` is not this node's, or undefined when it is. An agent is

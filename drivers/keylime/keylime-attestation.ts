@@ -6,9 +6,9 @@ import type { Task } from '../../interfaces/task.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { formatPcrMask } from '../../lib/attestation/tpm-policy.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
-import { checkAgentLocation, driverInfoWithLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
+import { checkAgentLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
 import { enrolAgent, fingerprintOf } from './agent-enrolment.js';
-import { agentClaimedElsewhere, foreignEnrolment } from './node-binding.js';
+import { agentClaimedElsewhere, foreignEnrolment, storeLocation } from './node-binding.js';
 import { checkDriverOptionBounds } from './driver-option-bounds.js';
 import { buildEnrolmentPolicy, type FetchedDocuments } from './enrolment-policy.js';
 import { fetchCheckedDocument, type FetchLimits } from './fetch-document.js';
@@ -103,7 +103,7 @@ export class KeylimeAttestation extends AttestationInterface {
     if (claimed !== undefined) {
       throw new InvalidParameterValue('agent location uuid', claimed);
     }
-    const node = await nodes.updateNode(task.node.uuid, { driverInfo: driverInfoWithLocation(task.node.driverInfo, location) });
+    const node = await storeLocation(nodes, task.node, location);
     task.logger.info({ node: node.uuid, agent: location.uuid }, 'keylime agent location stored in driver_info');
     return node;
   }

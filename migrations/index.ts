@@ -18,6 +18,7 @@ import * as verifierLivenessEvents from './20261204130000-verifier-liveness-even
 import * as registrarEkKeyHash from './20261204140000-registrar-ek-key-hash.js';
 import * as registrarEkKeyHashRequired from './20261204150000-registrar-ek-key-hash-required.js';
 import * as verifierHistoryRoundId from './20261204151500-verifier-history-round-id.js';
+import * as nodesUniqueKeylimeAgent from './20261204160000-nodes-unique-keylime-agent.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -47,4 +48,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204140000-registrar-ek-key-hash', ...registrarEkKeyHash },
   { name: '20261204150000-registrar-ek-key-hash-required', ...registrarEkKeyHashRequired },
   { name: '20261204151500-verifier-history-round-id', ...verifierHistoryRoundId },
+  { name: '20261204160000-nodes-unique-keylime-agent', ...nodesUniqueKeylimeAgent },
 ];

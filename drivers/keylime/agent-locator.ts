@@ -28,7 +28,9 @@ export interface DriverInfoWriter {
   updateNode(uuid: string, changes: { readonly driverInfo: DriverInfo }): Promise<Node>;
   /**
    * The uuids of the nodes whose `driver_info` names this agent. When given (`NodeStore` does), the
-   * driver refuses an agent another node already names.
+   * driver refuses an agent another node already names. The check alone leaves a race (two nodes
+   * located at once); `NodeStore` closes it with a unique index, and `updateNode` then throws
+   * `InvalidParameterValue` for field `driver_info.keylime_agent_uuid`. Another store should do the same.
    */
   nodesNamingAgent?(agentId: string): Promise<readonly string[]>;
 }

@@ -6,20 +6,19 @@ import type { Task } from '../../interfaces/task.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { formatPcrMask } from '../../lib/attestation/tpm-policy.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
-import { checkAgentLocation, driverInfoWithLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
+import { checkAgentLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
 import { enrolAgent, fingerprintOf } from './agent-enrolment.js';
-import { agentClaimedElsewhere, foreignEnrolment } from './node-binding.js';
+import { agentClaimedElsewhere, foreignEnrolment, storeLocation } from './node-binding.js';
 import { checkDriverOptionBounds } from './driver-option-bounds.js';
 import { buildEnrolmentPolicy, type FetchedDocuments } from './enrolment-policy.js';
 import { fetchCheckedDocument, type FetchLimits } from './fetch-document.js';
 import { openKeylimeConnection, toServiceError, type KeylimeConnection } from './keylime-connection.js';
 import { parseKeylimeDriverInfo, type KeylimeNodeSettings } from './keylime-driver-info.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
-import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/operator-decision.js';
-import { isTransient, removeAndWait } from './verifier-removal.js';
-import { waitForFinalVerdict } from './status-wait.js';
-import { readVerifierAgent, recentFailures } from './verifier-agent-view.js';
-import { checkedForLiveness, enrolForLiveness, readLivenessVerdict, readTrustLevel, removeLiveness, withLivenessClient } from './node-identity.js';
+import { removeAndWait } from './verifier-removal.js';
+import { readVerifierAgent } from './verifier-agent-view.js';
+import { checkedForLiveness, enrolForLiveness, readTrustLevel, removeLiveness, withLivenessClient } from './node-identity.js';
+import { awaitTrustedStatus } from './security-status.js';
 import type { TrustLevel } from '../../lib/identity/trust-level.js';
 
 /** How the driver is built; every field has a default. */
@@ -104,7 +103,7 @@ export class KeylimeAttestation extends AttestationInterface {
     if (claimed !== undefined) {
       throw new InvalidParameterValue('agent location uuid', claimed);
     }
-    const node = await nodes.updateNode(task.node.uuid, { driverInfo: driverInfoWithLocation(task.node.driverInfo, location) });
+    const node = await storeLocation(nodes, task.node, location);
     task.logger.info({ node: node.uuid, agent: location.uuid }, 'keylime agent location stored in driver_info');
     return node;
   }
@@ -165,29 +164,16 @@ export class KeylimeAttestation extends AttestationInterface {
     const agentId = (await this.#location(task, settings, false)).uuid;
     const connection = await this.#connect(settings);
     try {
-      let liveness = false;
-      const read = async (): Promise<StatusVerdict> => {
-        const verdict = await this.#readVerdict(connection, agentId, task.node.uuid);
-        // A node the verifier does not attest may be one it checks for liveness (no TPM).
-        liveness = verdict.kind === 'fail' && verdict.reasons.length === 0 && (await this.#checkedForLiveness(connection, agentId));
-        if (liveness) return withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (client) => readLivenessVerdict(client, agentId));
-        return verdict.kind === 'fail' && verdict.reasons.length === 0 ? { ...verdict, reasons: [`agent ${agentId} is not enrolled with the verifier`] } : verdict;
-      };
-      const verdict = await waitForFinalVerdict(read, {
-        timeoutMs: settings.statusTimeoutSeconds * 1000,
-        intervalMs: settings.statusPollIntervalSeconds * 1000,
+      await awaitTrustedStatus({
+        connection,
+        settings,
+        agentId,
+        nodeUuid: task.node.uuid,
         signal: task.signal,
-        isTransient,
+        ekCheck: this.#identityOptions().ekCheck,
+        requestTimeoutMs: this.#identityOptions().timeoutMs,
+        staleAfterSeconds: this.#options.staleAfterSeconds,
       });
-      if (verdict.kind === 'fail' && liveness) {
-        throw new AttestationFailed(verdict.reasons, verdict.eventIds);
-      }
-      if (verdict.kind === 'fail') {
-        const history = await recentFailures(connection.verifier, agentId);
-        const reasons = [...new Set([...verdict.reasons, ...history.reasons])];
-        const eventIds = [...new Set([...verdict.eventIds, ...history.eventIds])];
-        throw new AttestationFailed(reasons, eventIds);
-      }
       task.logger.debug({ node: task.node.uuid, agent: agentId }, 'verifier reports the agent trusted');
     } catch (error) {
       throw toServiceError(error, `agent ${agentId}`, settings);
@@ -294,28 +280,5 @@ export class KeylimeAttestation extends AttestationInterface {
       await this.locateAgent(task, located);
     }
     return located;
-  }
-
-  async #readVerdict(connection: KeylimeConnection, agentId: string, nodeUuid: string): Promise<StatusVerdict> {
-    const agent = await readVerifierAgent(connection.verifier, agentId);
-    if (agent === undefined) {
-      // No reason yet: the caller asks whether the node is one checked for liveness instead.
-      return { kind: 'fail', reasons: [], eventIds: [] };
-    }
-    const foreign = foreignEnrolment(agent, nodeUuid, agentId);
-    if (foreign !== undefined) {
-      return { kind: 'fail', reasons: [foreign], eventIds: [] };
-    }
-    return judgeVerifierStatus(agent, { now: Date.now() / 1000, staleAfterSeconds: this.#options.staleAfterSeconds });
-  }
-
-  /** True when the registrar says the agent has no TPM; unknown there counts as false (the verifier's verdict stands). */
-  async #checkedForLiveness(connection: KeylimeConnection, agentId: string): Promise<boolean> {
-    try {
-      return checkedForLiveness(await readTrustLevel(connection, agentId, this.#identityOptions().ekCheck));
-    } catch (error) {
-      if (error instanceof AttestationFailed) return false;
-      throw error;
-    }
   }
 }

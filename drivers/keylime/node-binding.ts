@@ -1,6 +1,8 @@
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import type { Node } from '../../interfaces/node.js';
 import { enrolledNodeOf } from './agent-enrolment.js';
-import type { DriverInfoWriter } from './agent-locator.js';
-import type { VerifierAgent } from './verifier-agent-view.js';
+import { driverInfoWithLocation, type AgentLocation, type DriverInfoWriter } from './agent-locator.js';
+import type { VerifierAgent } from './verifier-status-reply.js';
 
 /**
  * Why the verifier's enrolment of `agentId` is not this node's, or undefined when it is. An agent is
@@ -26,4 +28,22 @@ export function foreignEnrolment(enrolled: VerifierAgent, nodeUuid: string, agen
 export async function agentClaimedElsewhere(nodes: DriverInfoWriter | undefined, agentId: string, nodeUuid: string): Promise<string | undefined> {
   const others = ((await nodes?.nodesNamingAgent?.(agentId)) ?? []).filter((uuid) => uuid !== nodeUuid);
   return others.length === 0 ? undefined : `agent ${agentId} is already named by the driver_info of node ${others.join(', ')}, not only node ${nodeUuid}: refused`;
+}
+
+/**
+ * Writes `location` into the node's `driver_info`. `agentClaimedElsewhere` is checked first by the
+ * caller, but two nodes located at the same moment both pass it; `NodeStore` then refuses the second
+ * write by its unique index on `driver_info.keylime_agent_uuid` (`InvalidParameterValue` on that
+ * field). That refusal is reported like the check's, naming the node that won.
+ *
+ * @throws InvalidParameterValue ('agent location uuid') when another node names the agent.
+ */
+export async function storeLocation(nodes: DriverInfoWriter, node: Node, location: AgentLocation): Promise<Node> {
+  try {
+    return await nodes.updateNode(node.uuid, { driverInfo: driverInfoWithLocation(node.driverInfo, location) });
+  } catch (error) {
+    if (!(error instanceof InvalidParameterValue && error.field === 'driver_info.keylime_agent_uuid')) throw error;
+    const claimed = await agentClaimedElsewhere(nodes, location.uuid, node.uuid);
+    throw new InvalidParameterValue('agent location uuid', claimed ?? `agent ${location.uuid} is already named by the driver_info of another node: refused`, { cause: error });
+  }
 }

@@ -1,22 +1,15 @@
-import { AttestationFailed } from '../../interfaces/errors.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import type { VerifierClient } from '../../lib/verifier/verifier-client.js';
-import type { VerifierAgentView } from '../../lib/attestation/operator-decision.js';
-
-/** The verifier's record of an agent, as far as the driver reads it. */
-export interface VerifierAgent extends VerifierAgentView {
-  /** The enrolment's `metadata` JSON text (`meta_data`), where the driver keeps its policy fingerprint. */
-  readonly metaData: string;
-}
+import { verifierAgentOf, type VerifierAgent } from './verifier-status-reply.js';
 
 /**
  * `GET /agents/{id}` through the tenant's `VerifierClient`; undefined when the verifier does not know the
- * agent (404). A missing field takes a neutral value, because Keylime releases differ in what they
- * return (a push agent has no `operational_state`); a field of the wrong type is refused (`readAgent`).
+ * agent (404). The reply is validated by `verifierAgentOf`: a missing field takes a neutral value,
+ * because Keylime releases differ in what they return; a field of the wrong type is refused.
  */
 export async function readVerifierAgent(verifier: VerifierClient, agentId: string): Promise<VerifierAgent | undefined> {
   try {
-    return readAgent(agentId, await verifier.rawStatus(agentId));
+    return verifierAgentOf(agentId, await verifier.rawStatus(agentId));
   } catch (error) {
     if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
       return undefined;
@@ -63,74 +56,6 @@ export async function recentFailures(verifier: VerifierClient, agentId: string, 
     return { eventIds: [], reasons: [] };
   }
   return { eventIds: [...new Set(eventIds)], reasons: [...new Set(reasons)] };
-}
-
-/**
- * The reply's fields, typed. An absent or null field takes a neutral value; a field of the wrong type
- * (`trusted: "false"`, `attestation_status: 0`) is never read as absent: the status is refused.
- *
- * @throws AttestationFailed naming every wrongly typed field.
- */
-function readAgent(agentId: string, results: unknown): VerifierAgent {
-  if (typeof results !== 'object' || results === null || Array.isArray(results)) {
-    throw new AttestationFailed([`the verifier status of agent ${agentId} is not a JSON object: not trusted`]);
-  }
-  const record = results as Record<string, unknown>;
-  const wrong: string[] = [];
-  const read = <T>(name: string, expected: string, accept: (value: unknown) => T | undefined): T | undefined => {
-    const value = record[name];
-    if (value === undefined || value === null) {
-      return undefined;
-    }
-    const typed = accept(value);
-    if (typed === undefined) {
-      wrong.push(`${name} must be ${expected}, got ${JSON.stringify(value).slice(0, 40)}`);
-    }
-    return typed;
-  };
-  const agent: VerifierAgent = {
-    operationalState: read('operational_state', 'a state code', nonNegativeInteger) ?? null,
-    attestationCount: read('attestation_count', 'a count', nonNegativeInteger) ?? 0,
-    attestationStatus: read('attestation_status', 'a string', text),
-    lastEventId: read('last_event_id', 'a string', text) ?? null,
-    severityLevel: read('severity_level', 'an integer', nonNegativeInteger) ?? null,
-    failureEventIds: [],
-    failureReasons: [],
-    lastSuccessfulAttestation: read('last_successful_attestation', 'unix seconds', nonNegativeNumber) ?? 0,
-    attestationPeriodSeconds: read('attestation_period', 'a period such as "2s"', periodSeconds),
-    trusted: read('trusted', 'a boolean', (value) => (typeof value === 'boolean' ? value : undefined)),
-    freshnessBoundSeconds: read('freshness_bound', 'a positive number of seconds', positive),
-    metaData: read('meta_data', 'a string', text) ?? '',
-  };
-  if (wrong.length > 0) {
-    throw new AttestationFailed([`the verifier status of agent ${agentId} has wrongly typed fields (${wrong.join('; ')}): not trusted`]);
-  }
-  return agent;
-}
-
-function text(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function nonNegativeNumber(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
-}
-
-function nonNegativeInteger(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
-}
-
-function positive(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
-}
-
-/** Keylime's `attestation_period` (`"2s"`, `"0.5s"`; API ≥ 2.5) in seconds, or undefined. */
-function periodSeconds(value: unknown): number | undefined {
-  if (typeof value === 'number') {
-    return positive(value);
-  }
-  const match = typeof value === 'string' ? /^(\d{1,9}(?:\.\d{1,6})?)s$/.exec(value.trim()) : null;
-  return match === null ? undefined : positive(Number(match[1]));
 }
 
 /** A failure context as one line: its `message` when it has one, else compact JSON, bounded. */

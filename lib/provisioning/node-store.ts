@@ -66,13 +66,13 @@ export class NodeStore {
   /**
    * Inserts a node; a uuid is generated when none is given.
    *
-   * @throws NodeAlreadyExists when the uuid or the name is taken; InvalidParameterValue for a bad uuid
-   *   or a name longer than the column.
+   * @throws NodeAlreadyExists when the uuid or the name is taken; InvalidParameterValue for a bad uuid,
+   *   a name longer than the column, or a `driver_info.keylime_agent_uuid` another node names.
    */
   async createNode(input: NewNode): Promise<Node> {
     const uuid = input.uuid ?? randomUUID();
     checkUuid(uuid);
-    const [row] = await writing({ uuid, name: input.name }, () =>
+    const [row] = await writing({ uuid, name: input.name, agentId: agentIdIn(input.driverInfo) }, () =>
       this.knex<NodeRow>('nodes')
         .insert({ uuid, ...toColumns(input) })
         .returning('*'),
@@ -108,7 +108,10 @@ export class NodeStore {
     return rows.map(fromRow);
   }
 
-  /** Uuids of the nodes whose `driver_info.keylime_agent_uuid` is `agentId`, oldest first. */
+  /**
+   * Uuids of the nodes whose `driver_info.keylime_agent_uuid` is `agentId`, oldest first: at most one
+   * since migration `20261204160000` (a unique index), more only in a database not yet migrated.
+   */
   async nodesNamingAgent(agentId: string): Promise<string[]> {
     const rows = (await this.knex<NodeRow>('nodes')
       .whereRaw("driver_info->>'keylime_agent_uuid' = ?", [agentId])
@@ -117,9 +120,12 @@ export class NodeStore {
     return rows.map((row) => row.uuid);
   }
 
-  /** @throws NodeNotFound when no node has this uuid. */
+  /**
+   * @throws NodeNotFound when no node has this uuid; NodeAlreadyExists for a taken name;
+   *   InvalidParameterValue for a `driver_info.keylime_agent_uuid` another node names.
+   */
   async updateNode(uuid: string, changes: NodeChanges): Promise<Node> {
-    return this.#update(uuid, toColumns(changes));
+    return this.#update(uuid, toColumns(changes), agentIdIn(changes.driverInfo));
   }
 
   /** Stores the outcome of an attestation as the node's last attestation result. */
@@ -154,11 +160,11 @@ export class NodeStore {
     return this.#update(uuid, { accepted_trust_level: level, accepted_trust_level_note: note, accepted_trust_level_at: new Date() });
   }
 
-  async #update(uuid: string, columns: Record<string, unknown>): Promise<Node> {
+  async #update(uuid: string, columns: Record<string, unknown>, agentId?: string): Promise<Node> {
     if (!UUID.test(uuid)) {
       throw new NodeNotFound(uuid);
     }
-    const [row] = await writing({ uuid, name: columns['name'] as string | null | undefined }, () =>
+    const [row] = await writing({ uuid, name: columns['name'] as string | null | undefined, agentId }, () =>
       this.knex<NodeRow>('nodes')
         .where({ uuid })
         .update({ ...columns, updated_at: this.knex.fn.now() })
@@ -175,16 +181,31 @@ export class NodeStore {
 const UNIQUE_VIOLATION = '23505';
 const STRING_DATA_RIGHT_TRUNCATION = '22001';
 
+/** The unique index of migration `20261204160000`: one node per `driver_info.keylime_agent_uuid`. */
+const AGENT_CLAIM_INDEX = 'nodes_keylime_agent_uuid_unique';
+
+/** The row being written: its keys, for naming the one a unique violation is about. */
+interface WrittenKeys {
+  readonly uuid: string;
+  readonly name: string | null | undefined;
+  /** `driver_info.keylime_agent_uuid` when the write sets `driver_info`. */
+  readonly agentId: string | undefined;
+}
+
 /**
  * Runs a write and turns the database's refusals a caller can act on into typed errors (issue 11
  * item 14: PGlite's unique violation carried a multi-kilobyte dump of its own source). Anything else
  * is rethrown as it is.
  */
-async function writing<T>(key: { uuid: string; name: string | null | undefined }, write: () => Promise<T>): Promise<T> {
+async function writing<T>(key: WrittenKeys, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
     const { code, constraint } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; constraint?: unknown };
+    if (code === UNIQUE_VIOLATION && constraint === AGENT_CLAIM_INDEX) {
+      const agent = key.agentId === undefined ? 'its keylime agent' : `agent ${key.agentId}`;
+      throw new InvalidParameterValue('driver_info.keylime_agent_uuid', `${agent} is already named by the driver_info of another node`, { cause: error });
+    }
     if (code === UNIQUE_VIOLATION) {
       const byName = typeof constraint === 'string' ? constraint.includes('name') : key.name !== undefined && key.name !== null;
       throw byName && typeof key.name === 'string'
@@ -202,6 +223,12 @@ function checkUuid(uuid: string): void {
   if (!UUID.test(uuid)) {
     throw new InvalidParameterValue('uuid', 'must be a UUID');
   }
+}
+
+/** `driver_info.keylime_agent_uuid` as the index sees it (`->>`: a string as it is, other JSON as text). */
+function agentIdIn(driverInfo: DriverInfo | undefined): string | undefined {
+  const value = driverInfo?.['keylime_agent_uuid'];
+  return value === undefined || value === null ? undefined : typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 function toColumns(input: NodeChanges): Record<string, unknown> {

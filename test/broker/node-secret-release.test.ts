@@ -105,7 +105,8 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
       const enrolled = await orchestration.enrollNode({
         name: 'rack4-u13',
         attestationInterface: 'fake',
-        driverInfo: { fake_outcome: 'pass', keylime_agent_uuid: node.agentId },
+        // Not node.agentId: rack4-u12 names that agent, and one agent belongs to one node.
+        driverInfo: { fake_outcome: 'pass', keylime_agent_uuid: 'd432fbb3-d2f1-4a97-9ef7-75bd81c0ff13' },
       });
       await orchestration.clean(enrolled.uuid);
       const deployed = await orchestration.deploy(enrolled.uuid);

@@ -54,10 +54,10 @@ describe('keylime driver: a verifier status is trusted only for the node that en
   });
 
   for (const [field, value, expected] of [
-    ['trusted', 'false', 'trusted must be a boolean, got "false"'],
-    ['attestation_status', 0, 'attestation_status must be a string, got 0'],
-    ['operational_state', '3', 'operational_state must be a state code, got "3"'],
-    ['last_successful_attestation', '1700000000', 'last_successful_attestation must be unix seconds, got "1700000000"'],
+    ['trusted', 'false', 'results.trusted: must be a boolean, got "false"'],
+    ['attestation_status', 0, 'results.attestation_status: must be a string, got 0'],
+    ['operational_state', '3', 'results.operational_state: must be a state code, got "3"'],
+    ['last_successful_attestation', '1700000000', 'results.last_successful_attestation: must be unix seconds, got "1700000000"'],
   ] as const) {
     it(`refuses a status whose ${field} has the wrong type instead of reading it as absent`, async function () {
       passingFor({ node: NODE_A }, { [field]: value });

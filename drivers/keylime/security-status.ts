@@ -1,0 +1,83 @@
+import { AttestationFailed } from '../../interfaces/errors.js';
+import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/operator-decision.js';
+import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
+import type { KeylimeConnection } from './keylime-connection.js';
+import type { KeylimeNodeSettings } from './keylime-driver-info.js';
+import { foreignEnrolment } from './node-binding.js';
+import { checkedForLiveness, readLivenessVerdict, readTrustLevel, withLivenessClient } from './node-identity.js';
+import { waitForFinalVerdict } from './status-wait.js';
+import { readVerifierAgent, recentFailures } from './verifier-agent-view.js';
+import { isTransient } from './verifier-removal.js';
+
+/** What `awaitTrustedStatus` asks about, and how. */
+export interface SecurityStatusQuery {
+  readonly connection: KeylimeConnection;
+  readonly settings: KeylimeNodeSettings;
+  readonly agentId: string;
+  readonly nodeUuid: string;
+  readonly signal: AbortSignal;
+  readonly ekCheck: TenantEkCheckMode;
+  /** Timeout of each request to the liveness routes. */
+  readonly requestTimeoutMs: number;
+  /** The driver option `staleAfterSeconds` (undefined: the verifier's bound, else the derived one). */
+  readonly staleAfterSeconds: number | undefined;
+}
+
+/**
+ * `validateSecurityStatus`'s judgement: polls the verifier (bounded by `statusTimeoutSeconds`) until
+ * it has a final verdict on the agent, judged by `judgeVerifierStatus` for this node's enrolment only.
+ * An agent the verifier does not attest may be a node without a TPM that it checks for liveness; then
+ * the liveness status is the verdict.
+ *
+ * @throws AttestationFailed with the verifier's reasons, its failure history's event ids, or "not enrolled".
+ * @throws AttestationServiceUnavailable (from the wait) when no final verdict came in time.
+ */
+export async function awaitTrustedStatus(query: SecurityStatusQuery): Promise<void> {
+  const { connection, settings, agentId } = query;
+  let liveness = false;
+  const read = async (): Promise<StatusVerdict> => {
+    const verdict = await readVerdict(query);
+    // A node the verifier does not attest may be one it checks for liveness (no TPM).
+    liveness = verdict.kind === 'fail' && verdict.reasons.length === 0 && (await isCheckedForLiveness(query));
+    if (liveness) return withLivenessClient(settings, connection, query.requestTimeoutMs, (client) => readLivenessVerdict(client, agentId));
+    return verdict.kind === 'fail' && verdict.reasons.length === 0 ? { ...verdict, reasons: [`agent ${agentId} is not enrolled with the verifier`] } : verdict;
+  };
+  const verdict = await waitForFinalVerdict(read, {
+    timeoutMs: settings.statusTimeoutSeconds * 1000,
+    intervalMs: settings.statusPollIntervalSeconds * 1000,
+    signal: query.signal,
+    isTransient,
+  });
+  if (verdict.kind === 'fail' && liveness) {
+    throw new AttestationFailed(verdict.reasons, verdict.eventIds);
+  }
+  if (verdict.kind === 'fail') {
+    const history = await recentFailures(connection.verifier, agentId);
+    const reasons = [...new Set([...verdict.reasons, ...history.reasons])];
+    const eventIds = [...new Set([...verdict.eventIds, ...history.eventIds])];
+    throw new AttestationFailed(reasons, eventIds);
+  }
+}
+
+async function readVerdict(query: SecurityStatusQuery): Promise<StatusVerdict> {
+  const agent = await readVerifierAgent(query.connection.verifier, query.agentId);
+  if (agent === undefined) {
+    // No reason yet: the caller asks whether the node is one checked for liveness instead.
+    return { kind: 'fail', reasons: [], eventIds: [] };
+  }
+  const foreign = foreignEnrolment(agent, query.nodeUuid, query.agentId);
+  if (foreign !== undefined) {
+    return { kind: 'fail', reasons: [foreign], eventIds: [] };
+  }
+  return judgeVerifierStatus(agent, { now: Date.now() / 1000, staleAfterSeconds: query.staleAfterSeconds });
+}
+
+/** True when the registrar says the agent has no TPM; unknown there counts as false (the verifier's verdict stands). */
+async function isCheckedForLiveness(query: SecurityStatusQuery): Promise<boolean> {
+  try {
+    return checkedForLiveness(await readTrustLevel(query.connection, query.agentId, query.ekCheck));
+  } catch (error) {
+    if (error instanceof AttestationFailed) return false;
+    throw error;
+  }
+}

@@ -1,15 +1,13 @@
 import { expect } from 'chai';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
-import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
-import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import { brokerReportData, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+import { attestedSession, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
 /**
- * A cookie session is bound to the AK it attested with, as a token is: once the node is enrolled
- * again with another AK, the session releases nothing more (PostgreSQL, software TPM, real quotes).
+ * Tokens and cookie sessions are bound to the AK they were attested with: once the node is enrolled
+ * again with another AK, neither releases anything (PostgreSQL, software TPM, real quotes).
  */
-describe('broker: a cookie session is bound to the AK it attested with', function () {
+describe('broker: credentials are bound to the AK they attested with', function () {
   this.timeout(60_000);
   let broker: TestBroker;
   let node: TestNode;
@@ -19,20 +17,16 @@ describe('broker: a cookie session is bound to the AK it attested with', functio
   const enrol = async (akTpm: string): Promise<void> =>
     broker.admin.putNode(node.agentId, { akTpm, runtimePolicy: await node.runtimePolicy(), mbRefstate: await node.refstate(), groups: ['rack7'] });
 
-  /** The cookie of a session that attested with the node's TPM. */
-  async function attestedCookie(): Promise<string> {
-    const auth = await http.send('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'tpm' } });
-    const cookie = String(auth.headers['set-cookie']).split(';')[0] as string;
-    const key = await TeeKeyPair.generate('ec');
-    const runtimeData = { nonce: (auth.body as { nonce: string }).nonce, 'tee-pubkey': key.publicJwk };
-    const evidence = await new TpmEvidenceProvider({
-      tpm: node.tpm,
-      agentId: node.agentId,
-      imaLogPath: node.emulated.imaLogPath,
-      bootLogPath: node.emulated.bootLogPath,
-    }).primaryEvidence(brokerReportData(runtimeData));
-    await http.send('POST', '/kbs/v0/attest', { body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence } }, headers: { cookie } });
-    return cookie;
+  /** Runs `check` while the node is enrolled with another TPM's AK, then enrols its own AK again. */
+  async function whileEnrolledWithAnotherAk(check: () => Promise<void>): Promise<void> {
+    const otherTpm = await createSoftwareTpm();
+    try {
+      await enrol(Buffer.from((await otherTpm.ensureAk('sha256')).akPublic).toString('base64'));
+      await check();
+    } finally {
+      await enrol(node.akTpm);
+      await otherTpm.close();
+    }
   }
 
   before(async function () {
@@ -49,24 +43,35 @@ describe('broker: a cookie session is bound to the AK it attested with', functio
     await broker?.dispose();
   });
 
-  it('refuses the session while the node is enrolled with another AK, and serves it again once its AK is back', async function () {
-    const cookie = await attestedCookie();
+  it('a token minted for the node\'s previous AK is refused once the node is enrolled again with another AK', async function () {
+    const { token } = await attestedSession(http, node);
+    const withToken = (bearer: string): Promise<unknown> => http.send('GET', resourcePath, { headers: { authorization: `Bearer ${bearer}` } });
+    expect(await withToken(token)).to.have.property('body');
+    await whileEnrolledWithAnotherAk(async () => {
+      const error = await refusal(withToken(token));
+      expect([error.remoteHttpStatus, error.kbsType, error.detail]).to.deep.equal([
+        401,
+        'TokenVerifierError',
+        `token was not issued for node ${node.agentId}'s registered AK: attest again`,
+      ]);
+    });
+    expect(await withToken((await attestedSession(http, node)).token), 'the AK enrolled again: its tokens work').to.have.property('body');
+  });
+
+  it('refuses a cookie session while the node is enrolled with another AK, and serves it again once its AK is back', async function () {
+    const { cookie } = await attestedSession(http, node);
     const fetch = (): Promise<unknown> => http.send('GET', resourcePath, { headers: { cookie } });
     expect(await fetch()).to.have.property('body');
-    const otherTpm = await createSoftwareTpm();
-    try {
-      await enrol(Buffer.from((await otherTpm.ensureAk('sha256')).akPublic).toString('base64'));
+    await whileEnrolledWithAnotherAk(async () => {
       const error = await refusal(fetch());
       expect([error.remoteHttpStatus, error.kbsType, error.detail]).to.deep.equal([
         401,
         'TokenVerifierError',
         `the session was not attested with node ${node.agentId}'s registered AK: attest again`,
       ]);
-    } finally {
-      await enrol(node.akTpm);
-      await otherTpm.close();
-    }
+    });
     expect(await fetch(), 'the AK it attested with is registered again').to.have.property('body');
-    expect(await http.send('GET', resourcePath, { headers: { cookie: await attestedCookie() } }), 'a new session works').to.have.property('body');
+    const fresh = await attestedSession(http, node);
+    expect(await http.send('GET', resourcePath, { headers: { cookie: fresh.cookie } }), 'a new session works').to.have.property('body');
   });
 });

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { CA_CERT_FILE, CA_KEY_FILE, initCa, issueCertificate, loadCa } from '../../lib/pki/ca-directory.js';
-import { pkiRejection } from '../helpers/pki-rejection.js';
+import { PkiError } from '../../lib/pki/pki-error.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -41,7 +42,7 @@ describe('pki: CA folder', () => {
   it('refuses to replace a half-present CA', async () => {
     await initCa(temp.path);
     await unlink(path.join(temp.path, CA_KEY_FILE));
-    const error = await pkiRejection(initCa(temp.path));
+    const error = await rejectionOf(initCa(temp.path), PkiError);
     expect(error.code).to.equal('ERR_PKI');
     expect(error.message).to.match(/cacert\.crt exists without ca-private\.pem; refusing to replace the CA/);
   });
@@ -52,7 +53,7 @@ describe('pki: CA folder', () => {
       await initCa(temp.path);
       await initCa(other);
       await writeFile(path.join(temp.path, CA_KEY_FILE), await readFile(path.join(other, CA_KEY_FILE)));
-      const error = await pkiRejection(loadCa(temp.path));
+      const error = await rejectionOf(loadCa(temp.path), PkiError);
       expect(error.message).to.match(/private key does not belong to the certificate/);
     } finally {
       await rm(other, { recursive: true, force: true });
@@ -60,7 +61,7 @@ describe('pki: CA folder', () => {
   });
 
   it('reports a missing CA with the command that creates one', async () => {
-    const error = await pkiRejection(issueCertificate({ caDir: temp.path, name: 'x', type: 'client' }));
+    const error = await rejectionOf(issueCertificate({ caDir: temp.path, name: 'x', type: 'client' }), PkiError);
     expect(error.message).to.equal(`no CA in ${temp.path} (create one with \`ironlime ca init --dir ${temp.path}\`)`);
   });
 
@@ -93,9 +94,9 @@ describe('pki: CA folder', () => {
 
   it('refuses SANs that are neither IP addresses nor DNS names, and unsafe file names', async () => {
     await initCa(temp.path);
-    const bad = await pkiRejection(issueCertificate({ caDir: temp.path, name: 'x', type: 'server', sans: ['http://x/'] }));
+    const bad = await rejectionOf(issueCertificate({ caDir: temp.path, name: 'x', type: 'server', sans: ['http://x/'] }), PkiError);
     expect(bad.message).to.equal('subject alternative name "http://x/" is neither an IP address nor a DNS name');
-    const traversal = await pkiRejection(issueCertificate({ caDir: temp.path, name: '../evil', type: 'server' }));
+    const traversal = await rejectionOf(issueCertificate({ caDir: temp.path, name: '../evil', type: 'server' }), PkiError);
     expect(traversal.message).to.match(/^certificate name "\.\.\/evil" must match/);
   });
 });

@@ -9,7 +9,8 @@ import { startBroker } from '../../lib/broker/broker-server.js';
 import { loadOrCreateFleetMaterial } from '../../lib/fleet/fleet-material.js';
 import { loadOrCreateHostSecret } from '../../lib/identity/host-secret-file.js';
 import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
-import { pkiRejection } from '../helpers/pki-rejection.js';
+import { PkiError } from '../../lib/pki/pki-error.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 /** A kind of private key or secret file: where it lives in a data dir, and what loads (or makes) it. */
@@ -49,7 +50,7 @@ describe('private key and secret files: written 0600, refused when group or othe
       const keyPath = path.join(temp.path, file);
       expect((await stat(keyPath)).mode & 0o777).to.equal(0o600);
       await chmod(keyPath, 0o644);
-      const error = await pkiRejection(load(temp.path));
+      const error = await rejectionOf(load(temp.path), PkiError);
       expect(error.code).to.equal('ERR_PKI');
       expect(error.message).to.equal(exposedAt0644(keyPath));
       await chmod(keyPath, 0o600);
@@ -66,7 +67,7 @@ describe('private key files named in configuration: refused when group or others
     const files = { caFile: path.join(temp.path, 'ca.pem'), certFile: path.join(temp.path, 'cert.pem'), keyFile: path.join(temp.path, 'key.pem') };
     await Promise.all(Object.values(files).map((file) => writeFile(file, PEM)));
     await chmod(files.keyFile, 0o644);
-    expect((await pkiRejection(resolveTenantTls(files))).message).to.equal(exposedAt0644(files.keyFile));
+    expect((await rejectionOf(resolveTenantTls(files), PkiError)).message).to.equal(exposedAt0644(files.keyFile));
     await chmod(files.keyFile, 0o600);
     expect(await resolveTenantTls(files)).to.deep.equal({ ca: PEM, cert: PEM, key: PEM });
   });
@@ -76,6 +77,6 @@ describe('private key files named in configuration: refused when group or others
     await writeFile(keyFile, PEM);
     await chmod(keyFile, 0o644);
     const starting = startBroker({ dataDir: path.join(temp.path, 'broker'), port: 0, verifierUrl: 'https://127.0.0.1:1', verifierKey: keyFile });
-    expect((await pkiRejection(starting)).message).to.equal(exposedAt0644(keyFile));
+    expect((await rejectionOf(starting, PkiError)).message).to.equal(exposedAt0644(keyFile));
   });
 });

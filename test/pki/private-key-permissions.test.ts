@@ -3,7 +3,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { CA_KEY_FILE, initCa, loadCa } from '../../lib/pki/ca-directory.js';
 import { caDirOf, loadOrCreateServiceTls } from '../../lib/pki/service-tls.js';
-import { pkiRejection } from '../helpers/pki-rejection.js';
+import { PkiError } from '../../lib/pki/pki-error.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 describe('pki: private key files group or others may use are refused', () => {
@@ -13,7 +14,7 @@ describe('pki: private key files group or others may use are refused', () => {
     await initCa(temp.path);
     const keyPath = path.join(temp.path, CA_KEY_FILE);
     await chmod(keyPath, 0o644);
-    const error = await pkiRejection(loadCa(temp.path));
+    const error = await rejectionOf(loadCa(temp.path), PkiError);
     expect(error.message).to.equal(
       `${keyPath} holds a private key but its permissions 0644 let group or others use it; run chmod 600 on it (and replace the key if others may have read it)`,
     );
@@ -25,7 +26,7 @@ describe('pki: private key files group or others may use are refused', () => {
     await loadOrCreateServiceTls({ dataDir: temp.path, serviceName: 'registrar' });
     const keyPath = path.join(caDirOf(temp.path), 'registrar-private.pem');
     await chmod(keyPath, 0o640);
-    const error = await pkiRejection(loadOrCreateServiceTls({ dataDir: temp.path, serviceName: 'registrar' }));
+    const error = await rejectionOf(loadOrCreateServiceTls({ dataDir: temp.path, serviceName: 'registrar' }), PkiError);
     expect(error.message).to.include(`${keyPath} holds a private key but its permissions 0640`);
   });
 });

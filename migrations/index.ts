@@ -12,6 +12,7 @@ import * as verifierLiveness from './20261203110100-verifier-liveness.js';
 import * as verifierAgentTenant from './20261203120000-verifier-agent-tenant.js';
 import * as verifierProcesses from './20261203130000-verifier-processes.js';
 import * as brokerNodeDigestAndReinstatement from './20261203140000-broker-node-digest-and-reinstatement.js';
+import * as brokerSessionAk from './20261204152000-broker-session-ak.js';
 import * as verifierTrustLevelAndLivenessTenant from './20261203150000-verifier-trust-level-and-liveness-tenant.js';
 import * as auditBatchPath from './20261204100000-audit-batch-path.js';
 import * as verifierLivenessEvents from './20261204130000-verifier-liveness-events.js';
@@ -48,5 +49,6 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204140000-registrar-ek-key-hash', ...registrarEkKeyHash },
   { name: '20261204150000-registrar-ek-key-hash-required', ...registrarEkKeyHashRequired },
   { name: '20261204151500-verifier-history-round-id', ...verifierHistoryRoundId },
+  { name: '20261204152000-broker-session-ak', ...brokerSessionAk },
   { name: '20261204160000-nodes-unique-keylime-agent', ...nodesUniqueKeylimeAgent },
 ];

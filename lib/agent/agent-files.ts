@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { initCa } from '../pki/ca-directory.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
+import { readPrivateIfExists } from '../pki/private-file.js';
 import { caDirOf, loadOrCreateSelfSignedServerTls } from '../pki/service-tls.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -38,10 +39,10 @@ export interface NodeKey {
   readonly publicPem: string;
 }
 
-/** Loads `<dataDir>/nk-private.pem`, or creates an RSA-2048 key there (mode 0600). */
+/** Loads `<dataDir>/nk-private.pem` (refused when group or others may use it), or creates an RSA-2048 key there (mode 0600). */
 export async function loadOrCreateNodeKey(dataDir: string): Promise<NodeKey> {
   const file = path.join(dataDir, AGENT_FILES.nkKey);
-  let pem = await readIfExists(file);
+  let pem = await readPrivateIfExists(file);
   if (pem === undefined) {
     const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
     pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -1,6 +1,7 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
+import { readPrivateIfExists } from '../pki/private-file.js';
 import { SoftwareEkCa } from '../tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm } from '../tpm-access/software/tpm-adapter.js';
 import { startSwtpm } from '../tpm-access/swtpm-manager.js';
@@ -92,11 +93,14 @@ async function swtpmCaDirOf(dataDir: string, given: string | undefined): Promise
   return caDir;
 }
 
-/** The data dir's software EK CA: its key beside the folder, its certificate inside `ekCaDir`. */
+/**
+ * The data dir's software EK CA: its key beside the folder (mode 0600; refused when group or others
+ * may use it), its certificate inside `ekCaDir`.
+ */
 async function loadOrCreateSoftwareEkCa(dataDir: string, ekCaDir: string): Promise<SoftwareEkCa> {
   const keyPath = path.join(dataDir, TPM_FILES.softwareEkCaKey);
   const certPath = path.join(ekCaDir, 'software-ek-ca.pem');
-  const keyPem = await readIfExists(keyPath);
+  const keyPem = await readPrivateIfExists(keyPath);
   const certPem = await readIfExists(certPath);
   if (keyPem !== undefined && certPem !== undefined) {
     return SoftwareEkCa.fromPem(certPem, keyPem);

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { readPrivateSync } from '../pki/private-file.js';
 
 /** The verifier's API-token key (ECDSA P-256 for ES256), in its data dir. */
 export const TOKEN_KEY_FILE = 'api-token-key.pem';
@@ -10,13 +11,13 @@ export interface TokenSigningKey {
   readonly publicKey: KeyObject;
 }
 
-/** Reads the token key from `dataDir`, or makes it there (mode 0600) on first use. */
+/** Reads the token key from `dataDir` (refused when group or others may use it), or makes it there (mode 0600) on first use. */
 export function loadOrCreateTokenKey(dataDir: string): TokenSigningKey {
   const file = path.join(dataDir, TOKEN_KEY_FILE);
   if (!existsSync(file)) {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     writeFileSync(file, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
   }
-  const privateKey = createPrivateKey(readFileSync(file));
+  const privateKey = createPrivateKey(readPrivateSync(file));
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }

@@ -2,7 +2,8 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, ty
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidConfig } from '../../interfaces/errors.js';
-import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
+import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, writeFileAtomic } from '../pki/pem-files.js';
+import { readPrivateIfExists } from '../pki/private-file.js';
 import { EAR_ALG, tokenKeyId } from './ear-token.js';
 
 /** Files of the broker's own keys under `<dataDir>/broker`. */
@@ -28,14 +29,14 @@ export interface BrokerKeys {
  * Loads the broker's keys from `<dataDir>/broker`, creating any that is missing (zero-config): the
  * resource master key and the token signing key (owner-only files), and the public JWKS beside them
  * (with an `issuer` member naming `issuer`, which `loadTrustedIssuer` reads).
- * A present but unreadable key is `InvalidConfig` — never silently replaced, since that would make
- * every stored resource unreadable.
+ * A present but unusable key is `InvalidConfig`, one that group or others may use `PkiError` — never
+ * silently replaced, since that would make every stored resource unreadable.
  */
 export async function loadOrCreateBrokerKeys(dataDir: string, issuer: string): Promise<BrokerKeys> {
   const dir = path.join(dataDir, BROKER_KEY_FILES.dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const masterPath = path.join(dir, BROKER_KEY_FILES.masterKey);
-  let masterText = await readIfExists(masterPath);
+  let masterText = await readPrivateIfExists(masterPath);
   if (masterText === undefined) {
     masterText = `${randomBytes(32).toString('base64')}\n`;
     await writeFileAtomic(masterPath, masterText, PRIVATE_KEY_MODE);
@@ -45,7 +46,7 @@ export async function loadOrCreateBrokerKeys(dataDir: string, issuer: string): P
     throw new InvalidConfig('broker.masterKey', `${masterPath} must hold base64 of 32 bytes`);
   }
   const tokenPath = path.join(dir, BROKER_KEY_FILES.tokenKey);
-  let tokenPem = await readIfExists(tokenPath);
+  let tokenPem = await readPrivateIfExists(tokenPath);
   if (tokenPem === undefined) {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     tokenPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

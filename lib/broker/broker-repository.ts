@@ -81,6 +81,8 @@ export interface SessionAttestation {
   readonly teePubkey: string;
   /** Unix milliseconds. */
   readonly at: number;
+  /** The AK (base64 TPM2B_PUBLIC) the evidence was appraised with; null in rows attested before it was kept. */
+  readonly akTpm: string | null;
 }
 
 interface NodeRow {
@@ -173,7 +175,7 @@ export class BrokerRepository {
     const agentId = claim.attested.agentId;
     const row = await this.firstRow<{ used_id: string | null; node_id: string | null; node_digest: string | null; claimed: Column } & RevocationColumns>(
       CLAIM_ATTESTED,
-      [claim.id, agentId, agentId, claim.id, claim.nonce, TEE_TPM, claim.expiresAt, agentId, claim.attested.teePubkey, claim.attested.at, claim.nodeDigest, claim.sessionIssuedAt],
+      [claim.id, agentId, agentId, claim.id, claim.nonce, TEE_TPM, claim.expiresAt, agentId, claim.attested.teePubkey, claim.attested.at, claim.attested.akTpm, claim.nodeDigest, claim.sessionIssuedAt],
     );
     return {
       claimed: Number(row.claimed) === 1,
@@ -241,7 +243,7 @@ function sessionOf(row: SessionColumns | undefined): BrokerSession | undefined {
   const attested =
     row.agent_id === null || row.tee_pubkey === null || row.attested_at === null
       ? null
-      : { agentId: row.agent_id, teePubkey: row.tee_pubkey, at: Number(row.attested_at) };
+      : { agentId: row.agent_id, teePubkey: row.tee_pubkey, at: Number(row.attested_at), akTpm: row.session_ak_tpm };
   return { id: row.id, nonce: row.nonce, tee: row.tee, expiresAt: Number(row.expires_at), attested };
 }
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { mkdir } from 'node:fs/promises';
-import { readConfiguredFile } from '../config/read-config-file.js';
+import { readConfiguredFile, readConfiguredPrivateFile } from '../config/read-config-file.js';
 import { pino, type Logger } from 'pino';
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
@@ -149,12 +149,12 @@ async function verifierStanding(config: Readonly<BrokerConfig>): Promise<Standin
   if (config.verifierUrl === undefined) {
     return undefined;
   }
-  const file = (value: string | undefined, field: string): Promise<string | undefined> =>
-    value === undefined ? Promise.resolve(undefined) : readConfiguredFile(value, `broker.${field}`);
+  const file = (value: string | undefined, field: string, read = readConfiguredFile): Promise<string | undefined> =>
+    value === undefined ? Promise.resolve(undefined) : read(value, `broker.${field}`);
   const [ca, cert, key] = await Promise.all([
     file(config.verifierCa, 'verifierCa'),
     file(config.verifierCert, 'verifierCert'),
-    file(config.verifierKey, 'verifierKey'),
+    file(config.verifierKey, 'verifierKey', readConfiguredPrivateFile),
   ]);
   const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
   return new VerifierStanding(new VerifierClient({ baseUrl: config.verifierUrl, tls }));

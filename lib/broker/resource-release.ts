@@ -75,7 +75,8 @@ export class ResourceRelease {
    * Who asks, and the facts about its node and the resource, in one database round trip: a bearer token
    * is checked first (trusted issuer, ES256, times, affirming) and, when this broker has an AK for the
    * node, its `ak_tpm` must be that AK (a token minted before the node was enrolled again with another
-   * AK is refused); else the session cookie must name an attested, unexpired session.
+   * AK is refused); else the session cookie must name an attested, unexpired session, attested with
+   * the node's stored AK when this broker has one (the same rule as a token's).
    */
   private async requester(
     path: ResourcePath,
@@ -97,14 +98,17 @@ export class ResourceRelease {
       if (session === undefined || session.attested === null) {
         throw new KbsError('TokenVerifierError', 'the session is not attested');
       }
+      if (facts.akTpm !== null && !sameAk(session.attested.akTpm, facts.akTpm)) {
+        throw new KbsError('TokenVerifierError', `the session was not attested with node ${session.attested.agentId}'s registered AK: attest again`);
+      }
       const teeKey = await this.options.teeKeys.parseText(session.attested.teePubkey);
-      return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: null, facts };
+      return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: session.attested.akTpm, facts };
     }
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
   }
 }
 
-/** Whether a token's `ak_tpm` (absent: null) is the stored AK: the same TPM2B_PUBLIC bytes. */
-function sameAk(tokenAk: string | null, storedAk: string): boolean {
-  return tokenAk !== null && bytesEqual(Buffer.from(tokenAk, 'base64'), Buffer.from(storedAk, 'base64'));
+/** Whether a credential's AK (a token's `ak_tpm`, a session's; absent: null) is the stored AK: the same TPM2B_PUBLIC bytes. */
+function sameAk(credentialAk: string | null, storedAk: string): boolean {
+  return credentialAk !== null && bytesEqual(Buffer.from(credentialAk, 'base64'), Buffer.from(storedAk, 'base64'));
 }

@@ -1,7 +1,8 @@
 import { LIVENESS_STATUSES } from '../attestation/liveness-decision.js';
 import { OPERATIONAL_STATE_LABELS } from '../attestation/operational-state.js';
 import type { Principal } from '../auth/roles.js';
-import { SHOWN_TRUST_LEVELS, type FleetOverview, type NodePage, type NodeQuery, type NodeRow, type NodeSort, type PolicyUse } from './dashboard-queries.js';
+import type { FleetOverview, NodePage, NodeQuery, NodeSort, PolicyUse } from './dashboard-queries.js';
+import { SHOWN_TRUST_LEVELS, type NodeRow } from './node-row.js';
 import type { TimelineEntry } from './node-timeline.js';
 import { html, type SafeHtml } from './html.js';
 import { layout } from './layout.js';

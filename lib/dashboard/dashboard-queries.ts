@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { LIVENESS_STATUSES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, storedLivenessStatus, type LivenessStatus } from '../attestation/liveness-decision.js';
+import { LIVENESS_STATUSES, storedLivenessStatus, type LivenessStatus } from '../attestation/liveness-decision.js';
 import { attestationStatus, operationalStateLabel, type AttestationStatus, type OperationalState } from '../attestation/operational-state.js';
-import { isTrustLevel, TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
+import { nodeRow, shownTrustLevel, SHOWN_TRUST_LEVELS, type NodeRow, type ShownTrustLevel } from './node-row.js';
 import { readNodeTimeline, type TimelineEntry } from './node-timeline.js';
 
 /** Rows of the node table per page. */
@@ -16,11 +16,6 @@ export const NODE_SORTS = {
   trust: `array_position(array['unknown', 'id-only', 'id-secret', 'emulated-tpm', 'hardware-tpm']::text[], trust_level::text)`,
 } as const;
 export type NodeSort = keyof typeof NODE_SORTS;
-
-/** A node's trust level as the dashboard shows it: `unknown` when its enrolment carried none. */
-export type ShownTrustLevel = TrustLevel | 'unknown';
-/** Strongest first, as the overview lists them. */
-export const SHOWN_TRUST_LEVELS: readonly ShownTrustLevel[] = [...[...TRUST_LEVELS].reverse(), 'unknown'];
 
 export interface FleetOverview {
   /** Agents attested with a TPM (the verifier's agents). */
@@ -37,36 +32,6 @@ export interface FleetOverview {
   readonly byTrustLevel: Readonly<Record<ShownTrustLevel, number>>;
   /** Nodes without a TPM, checked for liveness only (no integrity evidence), per liveness status. */
   readonly byLiveness: Readonly<Record<LivenessStatus, number>>;
-}
-
-/**
- * A row of the node table: an agent the verifier attests (quotes, IMA, measured boot) or a node
- * without a TPM it only checks for liveness (`liveness` not null: no state, no rounds, and a status
- * word that is never PASS).
- */
-export interface NodeRow {
-  readonly agentId: string;
-  readonly tenant: string;
-  /** Operational state code; null for a liveness-checked node. */
-  readonly state: number | null;
-  readonly label: string;
-  /** PASS/FAIL/PENDING for an attested agent, `livenessStatusWord` for a liveness-checked node. */
-  readonly status: string;
-  /** The colour: `pass`, `fail`, `pending` or `live` (alive, no integrity evidence). */
-  readonly tone: 'pass' | 'fail' | 'pending' | 'live';
-  readonly trustLevel: ShownTrustLevel;
-  readonly liveness: LivenessStatus | null;
-  /** Liveness-checked nodes: what is (not) known of their integrity; null for attested agents. */
-  readonly integrityEvidence: string | null;
-  readonly lastSeen: string | null;
-  readonly lastFailure: string | null;
-  readonly attestationCount: number;
-  readonly lastSuccess: string | null;
-  readonly lastEventId: string | null;
-  readonly runtimePolicy: string | null;
-  readonly mbPolicy: string | null;
-  readonly ip: string | null;
-  readonly port: number | null;
 }
 
 export interface NodePage {
@@ -263,39 +228,6 @@ export class DashboardQueries {
 /** Columns both tables have, in `allNodes` order around the attested-only ones. */
 const SHARED_COLUMNS = ['agent_id', 'tenant', 'ip', 'port', 'updated_at'];
 const ATTESTED_ONLY_COLUMNS = ['operational_state', 'attestation_count', 'last_successful_attestation', 'last_event_id', 'runtime_policy_name', 'mb_policy_name'];
-
-function shownTrustLevel(text: unknown): ShownTrustLevel {
-  return isTrustLevel(text) ? text : 'unknown';
-}
-
-function isoOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : new Date(value as string).toISOString();
-}
-
-function nodeRow(row: Record<string, unknown>): NodeRow {
-  const common = {
-    agentId: String(row['agent_id']),
-    tenant: String(row['tenant']),
-    trustLevel: shownTrustLevel(row['trust_level']),
-    attestationCount: Number(row['attestation_count']),
-    lastSuccess: isoOrNull(row['last_successful_attestation']),
-    lastEventId: (row['last_event_id'] as string | null) ?? null,
-    runtimePolicy: (row['runtime_policy_name'] as string | null) ?? null,
-    mbPolicy: (row['mb_policy_name'] as string | null) ?? null,
-    ip: (row['ip'] as string | null) ?? null,
-    port: row['port'] === null || row['port'] === undefined ? null : Number(row['port']),
-    lastSeen: isoOrNull(row['last_seen_at']),
-    lastFailure: (row['last_failure'] as string | null) ?? null,
-  };
-  if (row['liveness_status'] !== null && row['liveness_status'] !== undefined) {
-    const liveness = storedLivenessStatus(row['liveness_status']);
-    const tone = liveness === 'alive' ? 'live' : liveness === 'pending' ? 'pending' : 'fail';
-    return { ...common, state: null, label: `liveness check: ${liveness}, no integrity evidence`, status: livenessStatusWord(liveness), tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
-  }
-  const state = Number(row['operational_state']) as OperationalState;
-  const status: AttestationStatus = attestationStatus({ operationalState: state });
-  return { ...common, state, label: operationalStateLabel(state), status, tone: status === 'PASS' ? 'pass' : status === 'FAIL' ? 'fail' : 'pending', liveness: null, integrityEvidence: null };
-}
 
 /** PostgreSQL text holds no NUL (as a parameter it is an encoding error, a 500): such text matches nothing. */
 function holdsNul(text: string): boolean {

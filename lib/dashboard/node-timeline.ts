@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { livenessStatusWord, storedLivenessStatus } from '../attestation/liveness-decision.js';
 import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
-import type { NodeRow } from './dashboard-queries.js';
+import type { NodeRow } from './node-row.js';
 
 /** One entry of a node's timeline, newest first. */
 export interface TimelineEntry {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { BrokerAdminClient } from '../broker/broker-admin-client.js';
 import { startBroker, type RunningBroker } from '../broker/broker-server.js';
 import { resourcePathText, type ResourcePath } from '../broker/kbs-wire.js';
+import { readConfiguredPrivateFile } from '../config/read-config-file.js';
 import { KbsClientBuilder } from '../kbs-client/kbs-client-builder.js';
 import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
 import { TpmEvidenceProvider } from '../kbs-client/tpm-evidence-provider.js';
@@ -44,10 +45,11 @@ export async function startDemoBroker(env: DemoEnvironment, dir: string): Promis
   );
   const adminTls = await loadOrCreateClientTls({ dataDir, serviceName: 'orchestrator' });
   const admin = new BrokerAdminClient({ url: running.url, ca: running.caCert, cert: adminTls.cert, key: adminTls.key });
-  const [ca, cert, key, runtimePolicy, mbRefstate] = await Promise.all(
-    [env.tls.caFile, env.tls.certFile, env.tls.keyFile, env.policies.runtimePolicy.path, env.policies.refstate.path].map((file) => readFile(file, 'utf8')),
+  const [ca, cert, runtimePolicy, mbRefstate] = await Promise.all(
+    [env.tls.caFile, env.tls.certFile, env.policies.runtimePolicy.path, env.policies.refstate.path].map((file) => readFile(file, 'utf8')),
   );
-  const registrar = new RegistrarClient({ baseUrl: env.registrar.tlsUrl, tls: { ca: ca as string, cert: cert as string, key: key as string } });
+  const key = await readConfiguredPrivateFile(env.tls.keyFile, 'demo.tls.keyFile');
+  const registrar = new RegistrarClient({ baseUrl: env.registrar.tlsUrl, tls: { ca: ca as string, cert: cert as string, key } });
   const secrets = new NodeSecretRelease({
     broker: admin,
     nodeRecord: async (agentId) => ({

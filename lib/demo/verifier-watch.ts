@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { attestationStatus, isOperationalState } from '../attestation/operational-state.js';
+import { readConfiguredPrivateFile } from '../config/read-config-file.js';
 import { pollUntil } from '../timing/poll-until.js';
 import { VerifierClient } from '../verifier/verifier-client.js';
 import type { DemoEnvironment } from './demo-environment.js';
@@ -10,8 +11,9 @@ import type { DemoEnvironment } from './demo-environment.js';
  * state. Rejects with ERR_TIMEOUT after `timeoutMs`.
  */
 export async function waitForVerifierFailure(env: DemoEnvironment, agentId: string, timeoutMs: number): Promise<string> {
-  const [ca, cert, key] = await Promise.all([env.tls.caFile, env.tls.certFile, env.tls.keyFile].map((file) => readFile(file, 'utf8')));
-  const client = new VerifierClient({ baseUrl: env.verifier.url, tls: { ca: ca as string, cert: cert as string, key: key as string } });
+  const [ca, cert] = await Promise.all([env.tls.caFile, env.tls.certFile].map((file) => readFile(file, 'utf8')));
+  const key = await readConfiguredPrivateFile(env.tls.keyFile, 'demo.tls.keyFile');
+  const client = new VerifierClient({ baseUrl: env.verifier.url, tls: { ca: ca as string, cert: cert as string, key } });
   let recorded = '';
   try {
     await pollUntil({ timeoutMs, intervalMs: 200 }, `the verifier did not flag agent ${agentId}`, async () => {

@@ -2,6 +2,7 @@ import { mkdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { AGENT_FILES, loadOrCreateAgentServerTls, loadOrCreateNodeKey } from '../agent/agent-files.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
+import { readPrivateIfExists } from '../pki/private-file.js';
 import { SoftwareEkCa } from '../tpm-access/software/ek-certificate.js';
 
 /** Folders of a fleet's data dir. */
@@ -63,7 +64,7 @@ export async function prepareAgentDir(material: FleetMaterial, agentDir: string)
 async function loadOrCreateEkCa(sharedDir: string, ekCaDir: string): Promise<SoftwareEkCa> {
   const keyPath = path.join(sharedDir, EK_CA_KEY);
   const certPath = path.join(ekCaDir, EK_CA_CERT);
-  const keyPem = await readIfExists(keyPath);
+  const keyPem = await readPrivateIfExists(keyPath);
   const certPem = await readIfExists(certPath);
   if (keyPem !== undefined && certPem !== undefined) {
     return SoftwareEkCa.fromPem(certPem, keyPem);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { readConfiguredFile, readConfiguredPrivateFile } from '../config/read-config-file.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf, loadOrCreateClientTls, type ServiceTls } from '../pki/service-tls.js';
 
@@ -21,7 +21,7 @@ export interface TenantTlsSource {
  * `dataDir` — its CA, and a `tenant` client certificate issued there on first use. A data dir without
  * a CA is refused rather than given a new one, which no service would trust.
  *
- * @throws InvalidConfig naming the option at fault.
+ * @throws InvalidConfig naming the option at fault; PkiError for a key file group or others may use.
  */
 export async function resolveTenantTls(source: TenantTlsSource): Promise<ServiceTls> {
   const files = [source.caFile, source.certFile, source.keyFile];
@@ -29,8 +29,12 @@ export async function resolveTenantTls(source: TenantTlsSource): Promise<Service
     if (files.some((file) => file === undefined)) {
       throw new InvalidConfig('tenant.tls', '--ca, --cert and --key go together');
     }
-    const [ca, cert, key] = await Promise.all(files.map((file) => readPem(file as string)));
-    return { ca: ca as string, cert: cert as string, key: key as string };
+    const [ca, cert, key] = await Promise.all([
+      readPem(source.caFile as string, 'certificate'),
+      readPem(source.certFile as string, 'certificate'),
+      readPem(source.keyFile as string, 'private key'),
+    ]);
+    return { ca, cert, key };
   }
   if (source.dataDir === undefined) {
     throw new InvalidConfig('tenant.tls', 'give --data-dir (the services\' data dir) or --ca, --cert and --key');
@@ -42,13 +46,9 @@ export async function resolveTenantTls(source: TenantTlsSource): Promise<Service
   return loadOrCreateClientTls({ dataDir: source.dataDir, serviceName: 'tenant' });
 }
 
-async function readPem(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new InvalidConfig('tenant.tls', `cannot read ${file}`, { cause });
-  }
+/** A PEM file's text; the key's file is refused (`PkiError`) when group or others may use it. */
+async function readPem(file: string, holds: 'certificate' | 'private key'): Promise<string> {
+  const text = holds === 'private key' ? await readConfiguredPrivateFile(file, 'tenant.tls') : await readConfiguredFile(file, 'tenant.tls');
   if (!text.includes('-----BEGIN ')) {
     throw new InvalidConfig('tenant.tls', `${file} is not PEM`);
   }

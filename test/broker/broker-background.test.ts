@@ -8,7 +8,7 @@ import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.
 import { BrokerRepository } from '../../lib/broker/broker-repository.js';
 import { CompiledNodeCache } from '../../lib/broker/broker-node.js';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import { brokerReportData, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+import { attestedSession, brokerReportData, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
 /**
  * The background-check model on the in-process software TPM (fast); the swtpm suite repeats the
@@ -74,17 +74,7 @@ describe('broker: background check (software TPM)', function () {
   it('the resource JWE opens only with the node\'s tee key', async function () {
     const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
     try {
-      const auth = await http.send('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'tpm' } });
-      const cookie = String(auth.headers['set-cookie']).split(';')[0] as string;
-      const key = await TeeKeyPair.generate('ec');
-      const runtimeData = { nonce: (auth.body as { nonce: string }).nonce, 'tee-pubkey': key.publicJwk };
-      const evidence = await new TpmEvidenceProvider({
-        tpm: node.tpm,
-        agentId: node.agentId,
-        imaLogPath: node.emulated.imaLogPath,
-        bootLogPath: node.emulated.bootLogPath,
-      }).primaryEvidence(brokerReportData(runtimeData));
-      await http.send('POST', '/kbs/v0/attest', { body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence } }, headers: { cookie } });
+      const { cookie, key } = await attestedSession(http, node);
       const reply = await http.send('GET', '/kbs/v0/resource/node/disk-key/rack4-u12', { headers: { cookie } });
       const jwe = reply.body as { protected: string; encrypted_key: string; iv: string; ciphertext: string; tag: string };
       const header = JSON.parse(Buffer.from(jwe.protected, 'base64url').toString()) as Record<string, unknown>;
@@ -294,31 +284,6 @@ describe('broker: background check (software TPM)', function () {
     } finally {
       await http.close();
     }
-  });
-
-  it('a token minted for the node\'s previous AK is refused once the node is enrolled again with another AK', async function () {
-    const passport = clientFor(node, { mode: 'passport' });
-    const token = await passport.token();
-    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
-    const withToken = (): Promise<unknown> => http.send('GET', '/kbs/v0/resource/node/join/rack4', { headers: { authorization: `Bearer ${token}` } });
-    const otherTpm = await createSoftwareTpm();
-    const enrol = async (akTpm: string): Promise<void> =>
-      broker.admin.putNode(node.agentId, { akTpm, runtimePolicy: await node.runtimePolicy(), mbRefstate: await node.refstate(), groups: ['rack4'] });
-    try {
-      expect(await withToken()).to.have.property('body');
-      await enrol(Buffer.from((await otherTpm.ensureAk('sha256')).akPublic).toString('base64'));
-      const error = await refusal(withToken());
-      expect([error.remoteHttpStatus, error.kbsType, error.detail]).to.deep.equal([
-        401,
-        'TokenVerifierError',
-        `token was not issued for node ${node.agentId}'s registered AK: attest again`,
-      ]);
-    } finally {
-      await enrol(node.akTpm);
-      await otherTpm.close();
-      await http.close();
-    }
-    expect(await clientFor(node, { mode: 'passport' }).getResource('kbs:///node/join/rack4'), 'the AK enrolled again: its tokens work').to.have.length(3);
   });
 
   it('the software TPM used here is a real quoting TPM (sanity: a fresh one has a different AK)', async function () {

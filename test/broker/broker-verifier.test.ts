@@ -72,7 +72,7 @@ describe('broker with a verifier: good standing and revocation webhook over TLS'
 
   function pemFile(name: string, pem: string): string {
     const file = path.join(deployment.root, name);
-    writeFileSync(file, pem);
+    writeFileSync(file, pem, { mode: 0o600 });
     return file;
   }
 

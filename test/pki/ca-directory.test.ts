@@ -5,32 +5,17 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { CA_CERT_FILE, CA_KEY_FILE, initCa, issueCertificate, loadCa } from '../../lib/pki/ca-directory.js';
 import { PkiError } from '../../lib/pki/pki-error.js';
+import { rejectionOf } from '../helpers/rejection.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
-async function rejection(promise: Promise<unknown>): Promise<PkiError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(PkiError);
-    return error as PkiError;
-  }
-  throw new Error('expected a PkiError');
-}
-
 describe('pki: CA folder', () => {
-  let dir: string;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-ca-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const temp = tempDirPerTest('ironlime-ca-');
 
   it('creates cacert.crt and ca-private.pem (0600) once, then only loads them', async () => {
-    const caDir = path.join(dir, 'ca');
+    const caDir = path.join(temp.path, 'ca');
     const first = await initCa(caDir);
     expect(first.created).to.equal(true);
     expect((await stat(path.join(caDir, CA_KEY_FILE))).mode & 0o777).to.equal(0o600);
@@ -47,17 +32,17 @@ describe('pki: CA folder', () => {
   });
 
   it('agrees on one CA when several inits race on one folder, and leaves no temporary files', async () => {
-    const results = await Promise.all([initCa(dir), initCa(dir), initCa(dir)]);
+    const results = await Promise.all([initCa(temp.path), initCa(temp.path), initCa(temp.path)]);
     expect(results.filter((r) => r.created)).to.have.length(1);
     expect(new Set(results.map((r) => r.certPem)).size).to.equal(1);
     const { readdir } = await import('node:fs/promises');
-    expect((await readdir(dir)).sort()).to.deep.equal([CA_KEY_FILE, CA_CERT_FILE].sort());
+    expect((await readdir(temp.path)).sort()).to.deep.equal([CA_KEY_FILE, CA_CERT_FILE].sort());
   });
 
   it('refuses to replace a half-present CA', async () => {
-    await initCa(dir);
-    await unlink(path.join(dir, CA_KEY_FILE));
-    const error = await rejection(initCa(dir));
+    await initCa(temp.path);
+    await unlink(path.join(temp.path, CA_KEY_FILE));
+    const error = await rejectionOf(initCa(temp.path), PkiError);
     expect(error.code).to.equal('ERR_PKI');
     expect(error.message).to.match(/cacert\.crt exists without ca-private\.pem; refusing to replace the CA/);
   });
@@ -65,10 +50,10 @@ describe('pki: CA folder', () => {
   it('refuses a key that does not belong to the CA certificate', async () => {
     const other = await mkdtemp(path.join(tmpdir(), 'ironlime-ca-other-'));
     try {
-      await initCa(dir);
+      await initCa(temp.path);
       await initCa(other);
-      await writeFile(path.join(dir, CA_KEY_FILE), await readFile(path.join(other, CA_KEY_FILE)));
-      const error = await rejection(loadCa(dir));
+      await writeFile(path.join(temp.path, CA_KEY_FILE), await readFile(path.join(other, CA_KEY_FILE)));
+      const error = await rejectionOf(loadCa(temp.path), PkiError);
       expect(error.message).to.match(/private key does not belong to the certificate/);
     } finally {
       await rm(other, { recursive: true, force: true });
@@ -76,15 +61,15 @@ describe('pki: CA folder', () => {
   });
 
   it('reports a missing CA with the command that creates one', async () => {
-    const error = await rejection(issueCertificate({ caDir: dir, name: 'x', type: 'client' }));
-    expect(error.message).to.equal(`no CA in ${dir} (create one with \`ironlime ca init --dir ${dir}\`)`);
+    const error = await rejectionOf(issueCertificate({ caDir: temp.path, name: 'x', type: 'client' }), PkiError);
+    expect(error.message).to.equal(`no CA in ${temp.path} (create one with \`ironlime ca init --dir ${temp.path}\`)`);
   });
 
   it('issues a server certificate with serverAuth and the default and given SANs, verified by the CA', async () => {
-    const ca = await initCa(dir);
-    const issued = await issueCertificate({ caDir: dir, name: 'verifier', type: 'server', sans: ['verifier.example.org', '10.0.0.2', 'fd00::2'] });
-    expect(issued.certPath).to.equal(path.join(dir, 'verifier-cert.crt'));
-    expect(issued.keyPath).to.equal(path.join(dir, 'verifier-private.pem'));
+    const ca = await initCa(temp.path);
+    const issued = await issueCertificate({ caDir: temp.path, name: 'verifier', type: 'server', sans: ['verifier.example.org', '10.0.0.2', 'fd00::2'] });
+    expect(issued.certPath).to.equal(path.join(temp.path, 'verifier-cert.crt'));
+    expect(issued.keyPath).to.equal(path.join(temp.path, 'verifier-private.pem'));
     expect((await stat(issued.keyPath)).mode & 0o777).to.equal(0o600);
     const cert = new X509Certificate(await readFile(issued.certPath));
     const caCert = new X509Certificate(ca.certPem);
@@ -100,18 +85,18 @@ describe('pki: CA folder', () => {
   });
 
   it('issues a client certificate with clientAuth only and no SANs unless given', async () => {
-    await initCa(dir);
-    const issued = await issueCertificate({ caDir: dir, name: 'tenant', type: 'client' });
+    await initCa(temp.path);
+    const issued = await issueCertificate({ caDir: temp.path, name: 'tenant', type: 'client' });
     const cert = new X509Certificate(issued.certPem);
     expect(cert.keyUsage).to.deep.equal([CLIENT_AUTH]);
     expect(cert.subjectAltName).to.equal(undefined);
   });
 
   it('refuses SANs that are neither IP addresses nor DNS names, and unsafe file names', async () => {
-    await initCa(dir);
-    const bad = await rejection(issueCertificate({ caDir: dir, name: 'x', type: 'server', sans: ['http://x/'] }));
+    await initCa(temp.path);
+    const bad = await rejectionOf(issueCertificate({ caDir: temp.path, name: 'x', type: 'server', sans: ['http://x/'] }), PkiError);
     expect(bad.message).to.equal('subject alternative name "http://x/" is neither an IP address nor a DNS name');
-    const traversal = await rejection(issueCertificate({ caDir: dir, name: '../evil', type: 'server' }));
+    const traversal = await rejectionOf(issueCertificate({ caDir: temp.path, name: '../evil', type: 'server' }), PkiError);
     expect(traversal.message).to.match(/^certificate name "\.\.\/evil" must match/);
   });
 });

@@ -1,48 +1,32 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
 import { CA_KEY_FILE, initCa, loadCa } from '../../lib/pki/ca-directory.js';
-import { PkiError } from '../../lib/pki/pki-error.js';
 import { caDirOf, loadOrCreateServiceTls } from '../../lib/pki/service-tls.js';
-
-async function rejection(promise: Promise<unknown>): Promise<PkiError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(PkiError);
-    return error as PkiError;
-  }
-  throw new Error('expected a PkiError');
-}
+import { PkiError } from '../../lib/pki/pki-error.js';
+import { rejectionOf } from '../helpers/rejection.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 describe('pki: private key files group or others may use are refused', () => {
-  let dir: string;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-keyperm-'));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const temp = tempDirPerTest('ironlime-keyperm-');
 
   it('refuses a CA key readable by others, naming the file, its mode and the fix', async () => {
-    await initCa(dir);
-    const keyPath = path.join(dir, CA_KEY_FILE);
+    await initCa(temp.path);
+    const keyPath = path.join(temp.path, CA_KEY_FILE);
     await chmod(keyPath, 0o644);
-    const error = await rejection(loadCa(dir));
+    const error = await rejectionOf(loadCa(temp.path), PkiError);
     expect(error.message).to.equal(
       `${keyPath} holds a private key but its permissions 0644 let group or others use it; run chmod 600 on it (and replace the key if others may have read it)`,
     );
     await chmod(keyPath, 0o600);
-    expect((await loadCa(dir)).keyPath).to.equal(keyPath);
+    expect((await loadCa(temp.path)).keyPath).to.equal(keyPath);
   });
 
   it('refuses a service key its group may read instead of serving with it', async () => {
-    await loadOrCreateServiceTls({ dataDir: dir, serviceName: 'registrar' });
-    const keyPath = path.join(caDirOf(dir), 'registrar-private.pem');
+    await loadOrCreateServiceTls({ dataDir: temp.path, serviceName: 'registrar' });
+    const keyPath = path.join(caDirOf(temp.path), 'registrar-private.pem');
     await chmod(keyPath, 0o640);
-    const error = await rejection(loadOrCreateServiceTls({ dataDir: dir, serviceName: 'registrar' }));
+    const error = await rejectionOf(loadOrCreateServiceTls({ dataDir: temp.path, serviceName: 'registrar' }), PkiError);
     expect(error.message).to.include(`${keyPath} holds a private key but its permissions 0640`);
   });
 });

@@ -249,7 +249,7 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     const files = { caFile: path.join(root, 'ca.pem'), certFile: path.join(root, 'c.pem'), keyFile: path.join(root, 'k.pem') };
     await writeFile(files.caFile, tls.ca.certPem);
     await writeFile(files.certFile, tls.client.certPem);
-    await writeFile(files.keyFile, 'not pem');
+    await writeFile(files.keyFile, 'not pem', { mode: 0o600 });
     await expectInvalid(resolveTenantTls(files), `invalid config: tenant.tls: ${files.keyFile} is not PEM`);
     await writeFile(files.keyFile, tls.client.keyPem);
     expect(await resolveTenantTls(files)).to.deep.equal({ ca: tls.ca.certPem, cert: tls.client.certPem, key: tls.client.keyPem });

@@ -8,6 +8,7 @@ import { loadPolledAgent, type PolledAgentDeps } from '../../lib/verifier/polled
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
 import type { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
+import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 
 /** A boot log as an agent sends it: long enough to be remembered by the pool (≥ 1 KiB of plain base64). */
 const BOOT_LOG = Buffer.alloc(3000, 7).toString('base64');
@@ -67,26 +68,7 @@ describe('polled agent: the connection shares the boot-log pool of the process',
 
   function record(agentId: string): VerifierAgentRecord {
     return {
-      agentId,
-      v: null,
-      ip: '127.0.0.1',
-      port,
-      attestationMode: 'pull',
-      verifierIp: null,
-      verifierPort: null,
-      tpmPolicy: '{"mask": "0x1"}',
-      runtimePolicyName: null,
-      mbPolicyName: null,
-      imaSignVerificationKeys: '',
-      metaData: '{}',
-      revocationKey: '',
-      acceptTpmHashAlgs: ['sha256'],
-      acceptTpmEncryptionAlgs: ['rsa'],
-      acceptTpmSigningAlgs: ['rsassa'],
-      akTpm: new FakeAgent().akTpm,
-      mtlsCert: agentTls.certPem,
-      supportedVersion: '2.6',
-      verifierId: 'default',
+      ...pullAgentEnrolment({ agentId, port, tpmPolicy: '{"mask": "0x1"}', akTpm: new FakeAgent().akTpm, mtlsCert: agentTls.certPem, supportedVersion: '2.6' }),
       state: initialAgentState(),
       owner: 'me',
       lastAttemptAt: 0,

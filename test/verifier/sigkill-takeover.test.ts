@@ -14,6 +14,7 @@ import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repos
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { REPO_ROOT } from '../helpers/paths.js';
+import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
 const AGENTS = 24;
@@ -76,28 +77,14 @@ describe('verifier: a SIGKILLed process among three (leases on PostgreSQL)', fun
     const repository = new VerifierAgentRepository(knex);
     for (let i = 0; i < AGENTS; i += 1) {
       await repository.insert(
-        {
+        pullAgentEnrolment({
           agentId: `fleet-${String(i).padStart(3, '0')}`,
-          v: null,
-          attestationMode: 'pull',
-          ip: '127.0.0.1',
           port,
-          verifierIp: null,
-          verifierPort: null,
           tpmPolicy: '{"mask": "0x400"}',
-          runtimePolicyName: null,
-          mbPolicyName: null,
-          imaSignVerificationKeys: '',
-          metaData: '{}',
-          revocationKey: '',
-          acceptTpmHashAlgs: ['sha256'],
-          acceptTpmEncryptionAlgs: ['rsa'],
-          acceptTpmSigningAlgs: ['rsassa'],
           akTpm: fake.akTpm,
           mtlsCert: tls.certPem,
           supportedVersion: '2.2',
-          verifierId: 'default',
-        },
+        }),
         initialAgentState(OperationalState.START),
         null,
         LEASE,

@@ -13,6 +13,9 @@ import { createSoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.
 import type { Tpm } from '../../../lib/tpm-access/tpm-port.js';
 import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
 import { KbsRefusedError } from '../../../lib/kbs-client/kbs-client-errors.js';
+import type { KbsHttp } from '../../../lib/kbs-client/kbs-http.js';
+import { TeeKeyPair } from '../../../lib/kbs-client/tee-key-pair.js';
+import { TpmEvidenceProvider } from '../../../lib/kbs-client/tpm-evidence-provider.js';
 import { REPORT_DATA_HASH, reportDataOf, TEE_TPM, type RuntimeData } from '../../../lib/broker/kbs-wire.js';
 
 /** A broker on a fresh PostgreSQL schema and temp data folder, with an mTLS admin client. */
@@ -110,4 +113,27 @@ export async function refusal(promise: Promise<unknown>): Promise<KbsRefusedErro
 /** The report data the broker binds an Attestation's evidence to (its SHA-256, tee `tpm`); `additionalEvidence` as sent, `""` when absent. */
 export function brokerReportData(runtimeData: RuntimeData, additionalEvidence = ''): Uint8Array {
   return reportDataOf({ runtimeData, additionalEvidence, hash: REPORT_DATA_HASH, tee: TEE_TPM });
+}
+
+/** An RCAR session that attested with `node`'s TPM: its cookie, its tee key (EC P-256) and the token `/attest` returned. */
+export interface AttestedSession {
+  readonly cookie: string;
+  readonly key: TeeKeyPair;
+  readonly token: string;
+}
+
+/** `/auth` then `/attest` over `http` with the node's real evidence, as a KBS client does. */
+export async function attestedSession(http: KbsHttp, node: TestNode): Promise<AttestedSession> {
+  const auth = await http.send('POST', '/kbs/v0/auth', { body: { version: '0.4.0', tee: 'tpm' } });
+  const cookie = String(auth.headers['set-cookie']).split(';')[0] as string;
+  const key = await TeeKeyPair.generate('ec');
+  const runtimeData = { nonce: (auth.body as { nonce: string }).nonce, 'tee-pubkey': key.publicJwk };
+  const evidence = await new TpmEvidenceProvider({
+    tpm: node.tpm,
+    agentId: node.agentId,
+    imaLogPath: node.emulated.imaLogPath,
+    bootLogPath: node.emulated.bootLogPath,
+  }).primaryEvidence(brokerReportData(runtimeData));
+  const attested = await http.send('POST', '/kbs/v0/attest', { body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence } }, headers: { cookie } });
+  return { cookie, key, token: (attested.body as { token: string }).token };
 }

@@ -3,13 +3,13 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { expect } from 'chai';
 import { KeylimeHttpError } from '../../../lib/http/client-errors.js';
 import type { Database } from '../../../lib/db/database-factory.js';
 import { loadOrCreateClientTls, type ServiceTls } from '../../../lib/pki/service-tls.js';
 import { RegistrarClient } from '../../../lib/registrar/registrar-client.js';
 import { startRegistrar, type RegistrarConfigInput, type RunningRegistrar } from '../../../lib/registrar/registrar-server.js';
 import { SoftwareEkCa } from '../../../lib/tpm-access/software/ek-certificate.js';
+import { rejectionOf } from '../../helpers/rejection.js';
 
 /**
  * One folder per test file: the registrar's data dir (its CA and TLS certificate are created once and
@@ -44,14 +44,8 @@ export async function createRegistrarTestEnvironment(): Promise<RegistrarTestEnv
 }
 
 /** The registrar's refusal of `promise` (fails the test when it resolves or throws anything else). */
-export async function refusal(promise: Promise<unknown>): Promise<KeylimeHttpError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(KeylimeHttpError);
-    return error as KeylimeHttpError;
-  }
-  throw new Error('expected the registrar to refuse');
+export function refusal(promise: Promise<unknown>): Promise<KeylimeHttpError> {
+  return rejectionOf(promise, KeylimeHttpError);
 }
 
 /** A registrar on free loopback ports, trusting the environment's software EK CA. */

@@ -12,13 +12,13 @@ import * as verifierLiveness from './20261203110100-verifier-liveness.js';
 import * as verifierAgentTenant from './20261203120000-verifier-agent-tenant.js';
 import * as verifierProcesses from './20261203130000-verifier-processes.js';
 import * as brokerNodeDigestAndReinstatement from './20261203140000-broker-node-digest-and-reinstatement.js';
-import * as brokerSessionAk from './20261204152000-broker-session-ak.js';
 import * as verifierTrustLevelAndLivenessTenant from './20261203150000-verifier-trust-level-and-liveness-tenant.js';
 import * as auditBatchPath from './20261204100000-audit-batch-path.js';
 import * as verifierLivenessEvents from './20261204130000-verifier-liveness-events.js';
 import * as registrarEkKeyHash from './20261204140000-registrar-ek-key-hash.js';
 import * as registrarEkKeyHashRequired from './20261204150000-registrar-ek-key-hash-required.js';
 import * as verifierHistoryRoundId from './20261204151500-verifier-history-round-id.js';
+import * as brokerSessionAk from './20261204152000-broker-session-ak.js';
 import * as nodesUniqueKeylimeAgent from './20261204160000-nodes-unique-keylime-agent.js';
 
 /**

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { tlsFailureKind, type KeylimeClientTls } from '../../lib/http/keylime-client.js';
+import { readPrivateIfExists } from '../../lib/pki/private-file.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import type { KeylimeNodeSettings, TlsFile } from './keylime-driver-info.js';
@@ -35,7 +36,7 @@ export async function openKeylimeConnection(settings: KeylimeNodeSettings, timeo
   const tls: TlsMaterial = {
     ca: await readPem(settings.tlsCa),
     cert: await readPem(settings.tlsCert),
-    key: await readPem(settings.tlsKey),
+    key: await readPem(settings.tlsKey, 'private key'),
   };
   const verifier = new VerifierClient({ baseUrl: settings.verifierUrl, timeoutMs, ...tlsFor(settings.verifierUrl, tls) });
   const registrar = new RegistrarClient({ baseUrl: settings.registrarUrl, apiVersion: REGISTRAR_API_VERSION, timeoutMs, ...tlsFor(settings.registrarUrl, tls) });
@@ -62,18 +63,35 @@ function tlsFor(url: string, tls: TlsMaterial): { tls?: KeylimeClientTls } {
   };
 }
 
-async function readPem(file: TlsFile | undefined): Promise<string | undefined> {
+async function readPem(file: TlsFile | undefined, holds: 'certificates' | 'private key' = 'certificates'): Promise<string | undefined> {
   if (file === undefined) {
     return undefined;
   }
-  let text: string;
+  const text = holds === 'private key' ? await readPrivatePem(file) : await readPublicPem(file);
+  if (!text.includes('-----BEGIN ')) {
+    throw new InvalidParameterValue(file.setting, `${file.path} is not a PEM file`);
+  }
+  return text;
+}
+
+async function readPublicPem(file: TlsFile): Promise<string> {
   try {
-    text = await readFile(file.path, 'utf8');
+    return await readFile(file.path, 'utf8');
   } catch (cause) {
     throw new InvalidParameterValue(file.setting, `cannot read ${file.path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
   }
-  if (!text.includes('-----BEGIN ')) {
-    throw new InvalidParameterValue(file.setting, `${file.path} is not a PEM file`);
+}
+
+/** A client key its group or others may read is refused, as every private key file is (`readPrivateIfExists`). */
+async function readPrivatePem(file: TlsFile): Promise<string> {
+  let text: string | undefined;
+  try {
+    text = await readPrivateIfExists(file.path);
+  } catch (cause) {
+    throw new InvalidParameterValue(file.setting, cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+  if (text === undefined) {
+    throw new InvalidParameterValue(file.setting, `cannot read ${file.path}: ENOENT`);
   }
   return text;
 }

@@ -57,7 +57,7 @@ forEachDatabase(
       writeFileSync(path.join(dir, 'allowlist.txt'), ALLOWLIST);
       // Placeholders: the verifier URLs are plain http, so they are loaded but never used.
       writeFileSync(path.join(dir, 'client.crt'), '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n');
-      writeFileSync(path.join(dir, 'client.key'), '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n');
+      writeFileSync(path.join(dir, 'client.key'), '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
       store = new NodeStore(fixture.database);
       // Never answers (port 1): a claim is settled before any service is contacted.
       driverInfo = {

@@ -24,7 +24,7 @@ export function useFakeKeylime(dirPrefix: string, allowlist: string, agentUuid: 
     fixture.dir = mkdtempSync(path.join(tmpdir(), dirPrefix));
     writeFileSync(path.join(fixture.dir, 'allowlist.txt'), allowlist);
     writeFileSync(path.join(fixture.dir, 'client.crt'), '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n');
-    writeFileSync(path.join(fixture.dir, 'client.key'), '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n');
+    writeFileSync(path.join(fixture.dir, 'client.key'), '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
     await fixture.fake.start();
   });
 

@@ -1,3 +1,4 @@
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import {
@@ -241,6 +242,16 @@ describe('keylime driver: KeylimeAttestation', function () {
     const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task(https)));
     expect(error).to.be.instanceOf(InvalidParameterValue);
     expect(error.message).to.equal(`driver_info.keylime_tls_ca: cannot read ${path.join(fixture.dir, 'missing-ca.crt')}: ENOENT`);
+  });
+
+  it('refuses a TLS client key its group or others may read, naming the setting', async function () {
+    const key = path.join(fixture.dir, 'shared-client.key');
+    writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n', { mode: 0o644 });
+    chmodSync(key, 0o644);
+    const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task({ ...info, keylime_tls_key: key })));
+    expect(error).to.be.instanceOf(InvalidParameterValue);
+    expect(error.message).to.equal(`driver_info.keylime_tls_key: ${key} holds a private key but its permissions 0644 let group or others use it; run chmod 600 on it (and replace the key if others may have read it)`);
+    expect(fixture.fake.requests, 'nothing was sent').to.deep.equal([]);
   });
 });
 

@@ -53,8 +53,9 @@ class CountingVerifier {
 
 describe('keylime driver: a TLS verification failure is a configuration error, not retried (issue 11 item 11)', function () {
   let dir: string;
+  // 0600: the client key among them is refused otherwise, like every private key file.
   const file = (name: string, text: string): string => {
-    writeFileSync(path.join(dir, name), text);
+    writeFileSync(path.join(dir, name), text, { mode: 0o600 });
     return path.join(dir, name);
   };
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { decidePushSilence } from '../../attestation/push-failure-decision.js';
+import { decidePushSilence, verifierOutageDeadline } from '../../attestation/push-failure-decision.js';
 import type { SeverityPolicy } from '../../attestation/severity.js';
 import type { DatabaseOutage } from './database-outage.js';
 import type { PushRepository } from './push-repository.js';
@@ -87,10 +87,18 @@ export class PushLiveness {
     const { verifierId, timeout, firstAttestationGrace, severityPolicy } = this.settings;
     const before = new Date(now.getTime() - timeout * 1000);
     const timing = { timeoutSeconds: timeout, firstAttestationGraceSeconds: firstAttestationGrace };
-    const agents = await repository.silentAgents(verifierId, before, 500);
-    // Read after the statement above: an outage it ended is seen as ended.
     const outage = this.deps.outage.latest();
-    for (const agentId of agents) {
+    // Agents an outage still excuses are left out, so that after an outage they do not fill the batch
+    // and hide others; their deadlines are past `now` (`decidePushSilence`).
+    const spared =
+      outage !== undefined && now.getTime() / 1000 < verifierOutageDeadline(outage, timing)
+        ? {
+            attestedAfter: new Date((outage.from - timeout) * 1000),
+            enrolledAfter: new Date((outage.from - timeout - firstAttestationGrace) * 1000),
+            until: new Date(outage.to * 1000),
+          }
+        : undefined;
+    for (const agentId of await repository.silentAgents(verifierId, before, 500, spared)) {
       // Evidence this process is judging may pass: its verdict decides, not the silence before it.
       if (this.deps.isJudging(agentId)) continue;
       const found = await repository.agentWithVersion(agentId);

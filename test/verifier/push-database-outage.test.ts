@@ -6,6 +6,7 @@ import { PushAgent } from '../../lib/agent/push/push-agent.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { pollUntil } from '../../lib/timing/poll-until.js';
+import { DatabaseOutage } from '../../lib/verifier/push/database-outage.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { usePushVerifier, PUSH_SETTINGS, type PushNode } from './helpers/push-verifier.js';
@@ -126,5 +127,62 @@ describe('push model: a database outage longer than the silence timeout (TCP pro
     const failed = (await push.history(stopped.uuid)).filter((row) => row.outcome === 'fail');
     expect(failed).to.have.length(1);
     expect((failed[0]?.attemptedAt ?? 0) - restoredAt, 'not before the timeout after the database came back').to.be.greaterThan(TIMEOUT_S * 1000);
+  });
+});
+
+describe('push model: DatabaseOutage, what counts as the verifier unable to use its database (TCP proxy, real PostgreSQL)', function () {
+  this.timeout(30_000);
+  let proxy: TcpProxy;
+  let database: Database;
+  let outage: DatabaseOutage;
+
+  beforeEach(async function () {
+    const target = new URL(TEST_DATABASE_URL);
+    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    const proxied = new URL(TEST_DATABASE_URL);
+    proxied.port = String(proxy.port);
+    database = await createDatabase({ url: proxied.toString(), dataDir: '.' });
+    outage = new DatabaseOutage(database.knex, 500);
+  });
+
+  afterEach(async function () {
+    outage?.close();
+    await database?.close();
+    await proxy?.close();
+  });
+
+  const statement = () => database.knex.raw('select 1').then(() => 'answered', () => 'failed');
+
+  it('an error of a statement the server answered is no outage', async function () {
+    await database.knex.raw('select * from no_such_table_for_the_outage_test').catch(() => undefined);
+    await database.knex.raw('select 1 / 0').catch(() => undefined);
+    expect(outage.latest()).to.equal(undefined);
+  });
+
+  it('runs from the first failed connection to the first statement answered after it; a failure soon after continues it, a later one starts another', async function () {
+    proxy.cut();
+    const cutAt = Date.now();
+    expect(await statement()).to.equal('failed');
+    const during = outage.latest();
+    expect(during?.from, 'from the failure').to.be.within(cutAt / 1000, Date.now() / 1000);
+    await sleep(200);
+    expect(outage.latest()?.to, 'still going on: now').to.be.within(Date.now() / 1000 - 0.05, Date.now() / 1000);
+    proxy.restore();
+    expect(await statement()).to.equal('answered');
+    const ended = outage.latest();
+    await sleep(200);
+    expect(outage.latest(), 'ended when a statement was answered').to.deep.equal(ended);
+
+    proxy.cut();
+    expect(await statement()).to.equal('failed');
+    expect(outage.latest()?.from, 'within 500 ms of the end: the same outage').to.equal(during?.from);
+    proxy.restore();
+    expect(await statement()).to.equal('answered');
+    await sleep(600);
+    proxy.cut();
+    expect(await statement()).to.equal('failed');
+    expect(outage.latest()?.from, 'more than 500 ms after: another').to.be.greaterThan(ended?.to ?? Infinity);
+    proxy.restore();
   });
 });

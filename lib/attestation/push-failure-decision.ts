@@ -18,13 +18,18 @@ import { labelFailures, type SeverityPolicy } from './severity.js';
  * costs the verifier a 600 000-round PBKDF2 hash, and a fleet starting at once queues for those, so
  * the bare timeout failed healthy nodes at start-up. Undefined while it is not late, or when it is not
  * attesting.
+ *
+ * `outage` is the latest time the verifier could not use its database (seconds since the epoch;
+ * `to` is now while it lasts): the agent's requests were answered 500 and nothing of them stored, so
+ * silence it overlaps is the verifier's, not the agent's (`verifierOutageDeadline`).
  */
 export function decidePushSilence(
   state: AgentAttestationState,
   enrolledAt: number,
   now: number,
-  timing: { readonly timeoutSeconds: number; readonly firstAttestationGraceSeconds: number },
+  timing: PushSilenceTiming,
   severity: SeverityPolicy,
+  outage?: VerifierOutage,
 ): { readonly state: AgentAttestationState; readonly history: HistoryRow } | undefined {
   if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
     return undefined;
@@ -32,11 +37,45 @@ export function decidePushSilence(
   const attested = state.lastReceivedQuote >= enrolledAt;
   const last = attested ? state.lastReceivedQuote : enrolledAt;
   const timeoutSeconds = timing.timeoutSeconds + (attested ? 0 : timing.firstAttestationGraceSeconds);
-  if (now - last < timeoutSeconds) {
+  let deadline = last + timeoutSeconds;
+  // The verifier became unable to store before the agent was late, and the agent has not attested since it recovered.
+  if (outage !== undefined && outage.from < deadline && last <= outage.to) {
+    deadline = Math.max(deadline, verifierOutageDeadline(outage, timing));
+  }
+  if (now < deadline) {
     return undefined;
   }
   const event = internalVerifierFailure(InternalVerifierEvent.NOT_REACHABLE, { message: `no attestation from the push agent for ${Math.round(now - last)} s`, timeout: timeoutSeconds });
   return failedBy(state, event, null, severity);
+}
+
+export interface PushSilenceTiming {
+  readonly timeoutSeconds: number;
+  readonly firstAttestationGraceSeconds: number;
+}
+
+/** When the verifier could not use its database (seconds since the epoch). */
+export interface VerifierOutage {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * The longest wait between two attempts of a push agent that backs off: Keylime's agent default
+ * (`exponential_backoff_max_delay`, 300 s), also ours (`PUSH_BACKOFF_DEFAULTS`).
+ */
+const AGENT_BACKOFF_CAP_SECONDS = 300;
+
+/**
+ * The earliest a push agent whose silence overlapped `outage` may be failed for it: the timeout,
+ * counted from the outage's end, plus what the agents need to come back. An agent that backs off by
+ * doubling its wait, as Keylime's and ours do, may next try about as long after the end as it had been
+ * failing, up to its cap; and a fleet whose session tokens lapsed meanwhile queues for new sessions as
+ * at start-up (`firstAttestationGraceSeconds`). An agent that truly stopped is failed then.
+ */
+export function verifierOutageDeadline(outage: VerifierOutage, timing: PushSilenceTiming): number {
+  const backoff = Math.min(outage.to - outage.from, AGENT_BACKOFF_CAP_SECONDS);
+  return outage.to + timing.timeoutSeconds + timing.firstAttestationGraceSeconds + backoff;
 }
 
 /**

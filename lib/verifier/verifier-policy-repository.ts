@@ -18,6 +18,9 @@ export interface StoredMbPolicy {
   readonly mbPolicy: string;
 }
 
+/** A stored policy as read, with its row's version (`rowVersion`) read in the same statement. */
+export type Versioned<T> = T & { readonly version: string };
+
 const UNIQUE_VIOLATION = '23505';
 const FOREIGN_KEY_VIOLATION = '23503';
 
@@ -58,8 +61,8 @@ export class VerifierPolicyRepository {
     return count > 0;
   }
 
-  async findRuntime(name: string, db: Db = this.knex): Promise<StoredRuntimePolicy | undefined> {
-    const row = (await db('verifier_runtime_policies').where({ name }).first()) as Record<string, unknown> | undefined;
+  async findRuntime(name: string, db: Db = this.knex): Promise<Versioned<StoredRuntimePolicy> | undefined> {
+    const row = await findVersioned(db, 'verifier_runtime_policies', name);
     return row === undefined
       ? undefined
       : {
@@ -68,6 +71,7 @@ export class VerifierPolicyRepository {
           checksum: String(row['checksum']),
           generator: Number(row['generator']),
           tpmPolicy: row['tpm_policy'] === null ? null : String(row['tpm_policy']),
+          version: String(row['version']),
         };
   }
 
@@ -101,9 +105,9 @@ export class VerifierPolicyRepository {
     return count > 0;
   }
 
-  async findMb(name: string, db: Db = this.knex): Promise<StoredMbPolicy | undefined> {
-    const row = (await db('verifier_mb_policies').where({ name }).first()) as Record<string, unknown> | undefined;
-    return row === undefined ? undefined : { name: String(row['name']), mbPolicy: String(row['mb_policy']) };
+  async findMb(name: string, db: Db = this.knex): Promise<Versioned<StoredMbPolicy> | undefined> {
+    const row = await findVersioned(db, 'verifier_mb_policies', name);
+    return row === undefined ? undefined : { name: String(row['name']), mbPolicy: String(row['mb_policy']), version: String(row['version']) };
   }
 
   /** `rowVersion` of the refstate stored under `name`. */
@@ -128,6 +132,11 @@ export class VerifierPolicyRepository {
  * after any update, or after a delete and a new insert), undefined when there is none. A cheap check
  * that a text read before is still the one stored, for the processes that keep a copy (the push side).
  */
+/** The row stored under `name` with its `version` column (`rowVersion`), in one statement. */
+async function findVersioned(db: Db, table: string, name: string): Promise<Record<string, unknown> | undefined> {
+  return (await db(table).select('*', db.raw('xmin::text as version')).where({ name }).first()) as Record<string, unknown> | undefined;
+}
+
 async function rowVersion(db: Db, table: string, name: string): Promise<string | undefined> {
   const row = (await db(table).select(db.raw('xmin::text as version')).where({ name }).first()) as { version: string } | undefined;
   return row?.version;

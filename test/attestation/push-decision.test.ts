@@ -124,6 +124,21 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     expect(decidePushSilence({ ...state, operationalState: OperationalState.FAILED }, 900, 2000, timing, severity)).to.equal(undefined);
   });
 
+  it('does not fail an agent for silence the verifier\'s database outage overlapped before the timeout, plus the agents\' way back, after its end', function () {
+    const severity = compileSeverityPolicy();
+    const timing = { timeoutSeconds: 5, firstAttestationGraceSeconds: 3 };
+    const state = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
+    // Down from 1002 to 1010: failed from 1010 + 5 + 3 + 8 (the outage's length: an agent backing off waits about as long).
+    const outage = { from: 1002, to: 1010 };
+    expect(decidePushSilence(state, 900, 1025, timing, severity, outage)).to.equal(undefined);
+    expect(decidePushSilence(state, 900, 1026, timing, severity, outage)?.history.failures[0]?.event_id).to.equal('internal.verifier.not_reachable');
+    expect(decidePushSilence(state, 900, 1005, timing, severity, { from: 1005, to: 1010 }), 'an agent already late when the outage began').to.not.equal(undefined);
+    expect(decidePushSilence({ ...state, lastReceivedQuote: 1011 }, 900, 1017, timing, severity, outage), 'silence after the outage ended').to.not.equal(undefined);
+    const long = { from: 1001, to: 1908 };
+    expect(decidePushSilence(state, 900, 1908 + 5 + 3 + 299, timing, severity, long)).to.equal(undefined);
+    expect(decidePushSilence(state, 900, 1908 + 5 + 3 + 300, timing, severity, long), 'the agents\' backoff counts for at most 300 s').to.not.equal(undefined);
+  });
+
   it('counts non-empty lines', function () {
     expect(countLines('')).to.equal(0);
     expect(countLines('a\n\n b\nc')).to.equal(3);

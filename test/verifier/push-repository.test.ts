@@ -102,6 +102,31 @@ describe('push repository: phase 1 inserts', function () {
     expect(await repository.findAttestation(other, 1)).to.equal(undefined);
   });
 
+  it('silentAgents leaves out the agents a database outage spares: silent since a time in the window given, attested or only enrolled', async function () {
+    const knex = opened.database.knex;
+    await knex('verifier_agents').delete();
+    await seedVerifierAgents(knex, 6, 0);
+    const at = (s: number): Date => new Date(Date.UTC(2026, 11, 4, 12, 0, s));
+    // [last attestation, enrolment]: the window spares attestations in (10 s, 30 s] and enrolments in (5 s, 30 s].
+    const clocks: [Date | null, Date][] = [
+      [at(20), at(0)], // attested in the window: spared
+      [at(10), at(0)], // attested at its start, already late when the outage began
+      [at(31), at(0)], // attested after the outage ended
+      [null, at(6)], // enrolled in the window, never attested: spared
+      [null, at(5)], // enrolled before it
+      [null, at(40)], // enrolled after it
+    ];
+    for (const [i, [last, enrolled]] of clocks.entries()) {
+      await knex('verifier_agents')
+        .update({ attestation_mode: 'push', operational_state: 3, last_received_quote: last, created_at: enrolled })
+        .where({ agent_id: `agent-00000${i + 1}` });
+    }
+    const before = at(50);
+    expect(await repository.silentAgents('default', before, 10)).to.have.length(6);
+    const spared = { attestedAfter: at(10), enrolledAfter: at(5), until: at(30) };
+    expect(await repository.silentAgents('default', before, 10, spared)).to.deep.equal(['agent-000002', 'agent-000003', 'agent-000005', 'agent-000006']);
+  });
+
   it('takeOwnership takes the row over only while it is a push agent\'s with the version named (the silence sweep of a row changed since takes nothing)', async function () {
     const knex = opened.database.knex;
     const ownerOf = async (): Promise<string> => ((await knex('verifier_agents').where({ agent_id: AGENT }).first()) as { owner: string }).owner;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { SharedPolicyReads } from '../../lib/verifier/push/push-stored-policies.js';
-import { VerifierPolicyRepository, type StoredRuntimePolicy } from '../../lib/verifier/verifier-policy-repository.js';
+import { VerifierPolicyRepository, type StoredRuntimePolicy, type Versioned } from '../../lib/verifier/verifier-policy-repository.js';
 import { forEachDatabase, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 /** The policy stores, counting their reads. */
@@ -10,7 +10,7 @@ class CountingPolicies extends VerifierPolicyRepository {
   reads = 0;
   failNext = false;
 
-  override async findRuntime(name: string): Promise<StoredRuntimePolicy | undefined> {
+  override async findRuntime(name: string): Promise<Versioned<StoredRuntimePolicy> | undefined> {
     this.reads += 1;
     if (this.failNext) {
       this.failNext = false;
@@ -81,8 +81,32 @@ describe('push stored policies: one read by name for the push agents that share 
   });
 });
 
-forEachDatabase('push stored policies: a text another process stores under a kept name', (fixture) => {
-  it('is seen at the first request after the version check interval; an unchanged version costs no read', async function () {
+forEachDatabase('push stored policies, on PostgreSQL and PGlite', (fixture) => {
+  it('reads a name in one statement, the row with its version', async function () {
+    const { knex } = fixture.database;
+    const store = new VerifierPolicyRepository(knex);
+    await store.insertRuntime(runtimePolicy('single', '{"v":1}'));
+    await store.insertMb({ name: 'single', mbPolicy: '{"mb":1}' });
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 60_000, 10).since(0);
+    let statements = 0;
+    const counted = (): void => {
+      statements += 1;
+    };
+    knex.on('query', counted);
+    let found: Awaited<ReturnType<typeof reads.findRuntime>>;
+    try {
+      found = await reads.findRuntime('single');
+      expect((await reads.findMb('single'))?.mbPolicy).to.equal('{"mb":1}');
+    } finally {
+      knex.removeListener('query', counted);
+    }
+    expect(statements, 'one statement per name').to.equal(2);
+    expect(found?.runtimePolicy).to.equal('{"v":1}');
+    expect(found?.version).to.equal(await store.runtimeVersion('single'));
+  });
+
+
+  it('a text another process stores under a kept name is seen at the first request after the version check interval; an unchanged version costs no read', async function () {
     const store = new CountingPolicies(fixture.database.knex);
     await store.insertRuntime(runtimePolicy('checked', '{"v":1}'));
     await store.insertMb({ name: 'checked', mbPolicy: '{"mb":1}' });

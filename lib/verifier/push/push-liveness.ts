@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { decidePushSilence } from '../../attestation/push-failure-decision.js';
+import { decidePushSilence, verifierOutageDeadline } from '../../attestation/push-failure-decision.js';
 import type { SeverityPolicy } from '../../attestation/severity.js';
+import type { DatabaseOutage } from './database-outage.js';
 import type { PushRepository } from './push-repository.js';
 import type { PushSessions } from './push-sessions.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
@@ -11,6 +12,8 @@ export interface PushLivenessDeps {
   readonly sessions: PushSessions;
   /** Whether this process is judging the agent's evidence now (`PushAttestations.isJudging`). */
   readonly isJudging: (agentId: string) => boolean;
+  /** When this process could not use its database; closed with the sweep. */
+  readonly outage: Pick<DatabaseOutage, 'latest' | 'close'>;
   readonly log: Logger;
 }
 
@@ -67,6 +70,7 @@ export class PushLiveness {
     this.closed = true;
     clearTimeout(this.timer);
     await this.running;
+    this.deps.outage.close();
   }
 
   /**
@@ -75,20 +79,32 @@ export class PushLiveness {
    * write is conditional on the row read (its version), so of two processes failing the same agent at
    * once one stores (and announces) the failure and the other finds the row changed and moves on, and
    * an agent whose verdict landed meanwhile is not failed. Only the agent's row is read: silence is
-   * judged from it alone.
+   * judged from it alone, and from this process's latest database outage (silence the verifier caused
+   * fails nobody until the agents could come back).
    */
   private async sweepSilence(now = new Date()): Promise<void> {
     const { repository, verdicts, log } = this.deps;
     const { verifierId, timeout, firstAttestationGrace, severityPolicy } = this.settings;
     const before = new Date(now.getTime() - timeout * 1000);
     const timing = { timeoutSeconds: timeout, firstAttestationGraceSeconds: firstAttestationGrace };
-    for (const agentId of await repository.silentAgents(verifierId, before, 500)) {
+    const outage = this.deps.outage.latest();
+    // Agents an outage still excuses are left out, so that after an outage they do not fill the batch
+    // and hide others; their deadlines are past `now` (`decidePushSilence`).
+    const spared =
+      outage !== undefined && now.getTime() / 1000 < verifierOutageDeadline(outage, timing)
+        ? {
+            attestedAfter: new Date((outage.from - timeout) * 1000),
+            enrolledAfter: new Date((outage.from - timeout - firstAttestationGrace) * 1000),
+            until: new Date(outage.to * 1000),
+          }
+        : undefined;
+    for (const agentId of await repository.silentAgents(verifierId, before, 500, spared)) {
       // Evidence this process is judging may pass: its verdict decides, not the silence before it.
       if (this.deps.isJudging(agentId)) continue;
       const found = await repository.agentWithVersion(agentId);
       if (found === undefined) continue;
       const { record, agentVersion } = found;
-      const decision = decidePushSilence(record.state, record.enrolledAt, now.getTime() / 1000, timing, severityPolicy);
+      const decision = decidePushSilence(record.state, record.enrolledAt, now.getTime() / 1000, timing, severityPolicy, outage);
       if (decision === undefined) continue;
       // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
       // Nor is the row taken over then: the process serving the agent keeps it (`PushVerdictStore.store`).

@@ -205,9 +205,9 @@ export class PushRepository {
     return new Set(result.rows.map((row) => row.agent_id));
   }
 
-  /** Push agents of `verifierId` still attesting whose last attestation (or enrolment) is older than `before`. */
-  async silentAgents(verifierId: string, before: Date, limit: number): Promise<string[]> {
-    const rows = (await this.knex(AGENTS)
+  /** Push agents of `verifierId` still attesting whose last attestation (or enrolment) is older than `before`, but the `spared`. */
+  async silentAgents(verifierId: string, before: Date, limit: number, spared?: SparedSilence): Promise<string[]> {
+    const query = this.knex(AGENTS)
       .select('agent_id')
       .where({ verifier_id: verifierId, attestation_mode: 'push' })
       .whereIn('operational_state', [1, 3])
@@ -215,9 +215,16 @@ export class PushRepository {
         void q.where('last_received_quote', '<', before).orWhere((q2) => {
           void q2.whereNull('last_received_quote').where('created_at', '<', before);
         });
-      })
-      .orderBy('agent_id')
-      .limit(limit)) as { agent_id: string }[];
+      });
+    if (spared !== undefined) {
+      // whereNotNull first: a null comparison would make the whole negation null, leaving the row out.
+      void query.whereNot((q) => {
+        void q
+          .where((q1) => void q1.whereNotNull('last_received_quote').where('last_received_quote', '>', spared.attestedAfter).where('last_received_quote', '<=', spared.until))
+          .orWhere((q2) => void q2.whereNull('last_received_quote').where('created_at', '>', spared.enrolledAfter).where('created_at', '<=', spared.until));
+      });
+    }
+    const rows = (await query.orderBy('agent_id').limit(limit)) as { agent_id: string }[];
     return rows.map((row) => row.agent_id);
   }
 
@@ -231,6 +238,16 @@ export class PushRepository {
     const result = (await this.knex.raw(TAKE_OWNERSHIP, [owner, leaseSeconds, agentId, agentVersion])) as { rowCount: number | null };
     return (result.rowCount ?? 0) > 0;
   }
+}
+
+/**
+ * Silent agents a database outage still excuses (`verifierOutageDeadline`): silent since after `attestedAfter`
+ * (last attestation) or `enrolledAfter` (enrolment, never attested), and not after `until`, the outage's end.
+ */
+export interface SparedSilence {
+  readonly attestedAfter: Date;
+  readonly enrolledAfter: Date;
+  readonly until: Date;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { PushEngineOptions } from '../../attestation/push-decision.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { pushTimeoutSeconds, type VerifierConfig } from '../verifier-config.js';
+import { DatabaseOutage } from './database-outage.js';
 import { PushAttestations } from './push-attestations.js';
 import { PushInsertBatch, pushInsertDelayMs } from './push-insert-batch.js';
 import { PushLiveness } from './push-liveness.js';
@@ -57,6 +58,8 @@ export function createPushService(deps: PushServiceDeps): PushService {
     verifierId: config.verifierId,
   });
   const timeout = pushTimeoutSeconds(config);
+  // Two outages less than a timeout apart may both lie in one agent's silence: one outage.
+  const outage = new DatabaseOutage(deps.knex, timeout * 1000);
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log, deps.health);
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const store = new PushVerdictStore(
@@ -75,7 +78,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   );
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
   const silenceSweep = new PushLiveness(
-    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), log: deps.log },
+    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), outage, log: deps.log },
     {
       verifierId: config.verifierId,
       timeout,

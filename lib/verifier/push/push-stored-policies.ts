@@ -1,7 +1,7 @@
 import { BoundedCache } from '../../cache/bounded-cache.js';
 import type { PolicyCache } from '../policy-cache.js';
 import type { PolicyReads } from '../polled-agent.js';
-import type { StoredMbPolicy, StoredRuntimePolicy, VerifierPolicyRepository } from '../verifier-policy-repository.js';
+import type { StoredMbPolicy, StoredRuntimePolicy, Versioned, VerifierPolicyRepository } from '../verifier-policy-repository.js';
 
 /** The policy stores' reads, and the versions of their rows (a cheap check that a text read is still the one stored). */
 export type VersionedPolicyReads = PolicyReads & Pick<VerifierPolicyRepository, 'runtimeVersion' | 'mbVersion'>;
@@ -11,17 +11,16 @@ interface Read<T> {
   readonly at: number;
   /** `PolicyCache.changeCount` when the read started. */
   readonly change: number;
-  /** The row's version, read before the row: a text stored meanwhile shows as a version changed since. */
-  readonly version: Promise<string | undefined>;
-  readonly value: Promise<T | undefined>;
+  /** The row with its version, read in one statement: a text stored since shows as a version changed. */
+  readonly value: Promise<Versioned<T> | undefined>;
   /** When the version was last checked (or read). */
   checkedAt: number;
 }
 
-/** How one store is read: the row, and its version. */
+/** How one store is read: the row with its version, and the version alone. */
 interface Store<T> {
   readonly reads: BoundedCache<string, Read<T>>;
-  readonly row: (name: string) => Promise<T | undefined>;
+  readonly row: (name: string) => Promise<Versioned<T> | undefined>;
   readonly version: (name: string) => Promise<string | undefined>;
 }
 
@@ -35,7 +34,8 @@ interface Store<T> {
  * may have replaced the text and then enrolled), nor after this process updated or deleted the name
  * (`PolicyCache.changeCount`), nor once its row's version changed: the first request for a name
  * `checkMs` after its last check reads the version alone (one short statement per name, not per
- * agent) and reads the row again when another process stored a new text. An expired read is replaced
+ * agent) and reads the row again when another process stored a new text. A read is one statement:
+ * the row with its version. An expired read is replaced
  * when asked for; the others go by LRU.
  */
 export class SharedPolicyReads {
@@ -61,7 +61,7 @@ export class SharedPolicyReads {
     };
   }
 
-  private shared<T>(store: Store<T>, name: string, notBefore: number): Promise<T | undefined> {
+  private shared<T>(store: Store<T>, name: string, notBefore: number): Promise<Versioned<T> | undefined> {
     const now = Date.now();
     const change = this.changes.changeCount();
     const kept = store.reads.get(name);
@@ -69,14 +69,13 @@ export class SharedPolicyReads {
     if (now - kept.checkedAt < this.checkMs) return kept.value;
     kept.checkedAt = now;
     // A version that cannot be read counts as changed: the row is read again (its error is the caller's).
-    const unchanged = Promise.all([kept.version, store.version(name)]).then(([was, is]) => was === is, () => false);
+    const unchanged = Promise.all([kept.value, store.version(name)]).then(([was, is]) => was?.version === is, () => false);
     return unchanged.then((same) => (same ? kept.value : this.read(store, name, Date.now(), change)));
   }
 
-  private read<T>(store: Store<T>, name: string, now: number, change: number): Promise<T | undefined> {
-    const version = store.version(name);
-    const value = version.then(() => store.row(name));
-    const entry: Read<T> = { at: now, change, version, value, checkedAt: now };
+  private read<T>(store: Store<T>, name: string, now: number, change: number): Promise<Versioned<T> | undefined> {
+    const value = store.row(name);
+    const entry: Read<T> = { at: now, change, value, checkedAt: now };
     store.reads.set(name, entry);
     const forget = (): void => {
       if (store.reads.get(name) === entry) store.reads.delete(name);

@@ -1,0 +1,82 @@
+import type { Knex } from 'knex';
+import type { VerifierOutage } from '../../attestation/push-failure-decision.js';
+
+/** Errors of Node's sockets that mean the database could not be reached. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** SQLSTATEs of a server going away: admin_shutdown, crash_shutdown, cannot_connect_now (class 08 is checked whole). */
+const SHUTDOWN_STATES = new Set(['57P01', '57P02', '57P03']);
+
+/**
+ * True for an error that says the database could not be reached (a socket error, a connection the
+ * server or the network closed, SQLSTATE class 08 or a shutdown), not for an error of a statement
+ * that reached it: a constraint, a bug or a missing row must not pass for an outage, which delays
+ * silence failures.
+ */
+function isConnectionFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || SHUTDOWN_STATES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  // node-postgres' own errors for a connection lost carry no code.
+  return code === undefined && /connection terminated|not queryable/i.test(error.message);
+}
+
+/** The events of knex's connection pool (tarn) this watch listens to. */
+interface PoolEvents {
+  on(event: 'createFail', listener: () => void): void;
+  removeListener(event: 'createFail', listener: () => void): void;
+}
+
+/**
+ * When this process could not use its database: the latest outage, from its first failure to the
+ * first statement answered after it (now while none is). A push agent's requests meanwhile are
+ * answered 500 and nothing of them is stored, so the silence sweep must not take that silence for
+ * the agent's (`decidePushSilence`). Fed by the pool's failed connections and by statements whose
+ * connection was lost; ended by any statement answered. A failure within `mergeMs` of the previous
+ * outage's end continues it (a flapping database is one outage). Each process sees its own statements
+ * only: one that ran none during an outage does not see it.
+ */
+export class DatabaseOutage {
+  /** Start of the latest outage (ms since the epoch), if any. */
+  private since: number | undefined;
+  /** When a statement was answered after it; undefined while it lasts. */
+  private endedAt: number | undefined;
+  private readonly pool: Partial<PoolEvents> | undefined;
+  private readonly onError = (error: unknown): void => {
+    if (isConnectionFailure(error)) this.failed();
+  };
+  private readonly onResponse = (): void => this.answered();
+  private readonly onCreateFail = (): void => this.failed();
+
+  /** Listens to `knex`'s statements and, on PostgreSQL, to its pool's failed connections, until `close()`. */
+  constructor(
+    private readonly knex: Knex,
+    private readonly mergeMs: number,
+  ) {
+    knex.on('query-error', this.onError);
+    knex.on('query-response', this.onResponse);
+    // knex does not type its client; the pool is tarn's, whose `createFail` is a connection not opened.
+    this.pool = (knex.client as { pool?: Partial<PoolEvents> }).pool;
+    this.pool?.on?.('createFail', this.onCreateFail);
+  }
+
+  close(): void {
+    this.knex.removeListener('query-error', this.onError);
+    this.knex.removeListener('query-response', this.onResponse);
+    this.pool?.removeListener?.('createFail', this.onCreateFail);
+  }
+
+  failed(at = Date.now()): void {
+    if (this.since === undefined || (this.endedAt !== undefined && at - this.endedAt > this.mergeMs)) this.since = at;
+    this.endedAt = undefined;
+  }
+
+  answered(at = Date.now()): void {
+    if (this.since !== undefined && this.endedAt === undefined) this.endedAt = at;
+  }
+
+  /** The latest outage in seconds since the epoch, or undefined when there was none. */
+  latest(now = Date.now()): VerifierOutage | undefined {
+    if (this.since === undefined) return undefined;
+    return { from: this.since / 1000, to: (this.endedAt ?? now) / 1000 };
+  }
+}

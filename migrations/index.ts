@@ -20,6 +20,7 @@ import * as registrarEkKeyHashRequired from './20261204150000-registrar-ek-key-h
 import * as verifierHistoryRoundId from './20261204151500-verifier-history-round-id.js';
 import * as brokerSessionAk from './20261204152000-broker-session-ak.js';
 import * as nodesUniqueKeylimeAgent from './20261204160000-nodes-unique-keylime-agent.js';
+import * as verifierLivenessMetadata from './20261204170000-verifier-liveness-metadata.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -51,4 +52,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204151500-verifier-history-round-id', ...verifierHistoryRoundId },
   { name: '20261204152000-broker-session-ak', ...brokerSessionAk },
   { name: '20261204160000-nodes-unique-keylime-agent', ...nodesUniqueKeylimeAgent },
+  { name: '20261204170000-verifier-liveness-metadata', ...verifierLivenessMetadata },
 ];

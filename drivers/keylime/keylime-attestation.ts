@@ -17,7 +17,7 @@ import { parseKeylimeDriverInfo, type KeylimeNodeSettings } from './keylime-driv
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
 import { removeAndWait } from './verifier-removal.js';
 import { readVerifierAgent } from './verifier-agent-view.js';
-import { checkedForLiveness, enrolForLiveness, readTrustLevel, removeLiveness, withLivenessClient } from './node-identity.js';
+import { checkedForLiveness, enrolForLiveness, readTrustLevel, removeOwnLiveness, withLivenessClient } from './node-identity.js';
 import { awaitTrustedStatus } from './security-status.js';
 import type { TrustLevel } from '../../lib/identity/trust-level.js';
 
@@ -60,6 +60,7 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
  *   standing; rejects with `AttestationFailed` (verifier state, `last_event_id`, failure history).
  * - `unregisterNode`: removes the agent from the verifier, waiting until it is gone; 404 counts as done.
  * - `locateAgent`: stores the location the ramdisk reports into `driver_info`.
+ * An agent without a TPM goes through the verifier's liveness routes instead, bound to its node alike.
  */
 export class KeylimeAttestation extends AttestationInterface {
   readonly #options: KeylimeAttestationOptions;
@@ -128,7 +129,7 @@ export class KeylimeAttestation extends AttestationInterface {
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
       if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions().ekCheck))) {
-        await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => enrolForLiveness(connection, liveness, location.uuid));
+        await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => enrolForLiveness(connection, liveness, location.uuid, task.node.uuid));
         task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
         return;
       }
@@ -194,7 +195,8 @@ export class KeylimeAttestation extends AttestationInterface {
     try {
       const level = task.node.trust?.level;
       if (level !== undefined && level !== null && checkedForLiveness(level)) {
-        await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => removeLiveness(liveness, agentId));
+        const kept = await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => removeOwnLiveness(liveness, agentId, task.node.uuid));
+        if (kept !== undefined) task.logger.info({ node: task.node.uuid, agent: agentId }, `no liveness enrolment of this node to remove: ${kept}`);
       }
       const enrolled = await readVerifierAgent(connection.verifier, agentId);
       const foreign = enrolled === undefined ? 'the verifier does not hold the agent' : foreignEnrolment(enrolled, task.node.uuid, agentId);

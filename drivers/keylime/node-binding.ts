@@ -7,17 +7,17 @@ import type { VerifierAgent } from './verifier-status-reply.js';
 /**
  * Why the verifier's enrolment of `agentId` is not this node's, or undefined when it is. An agent is
  * bound to the node that enrolled it (the node uuid the driver writes into the enrolment's
- * `metadata`): an enrolment made for another node, or not by this driver, is neither reused, judged,
- * replaced nor removed for this node — two nodes whose `driver_info` name one agent must not share
- * its verdict.
+ * `metadata`, TPM and liveness enrolments alike): an enrolment made for another node, or not by this
+ * driver, is neither reused, judged, replaced nor removed for this node — two nodes whose
+ * `driver_info` name one agent must not share its verdict. `kind` says which enrolment it is.
  */
-export function foreignEnrolment(enrolled: VerifierAgent, nodeUuid: string, agentId: string): string | undefined {
+export function foreignEnrolment(enrolled: Pick<VerifierAgent, 'metaData'>, nodeUuid: string, agentId: string, kind = 'enrolled with the verifier'): string | undefined {
   const owner = enrolledNodeOf(enrolled.metaData);
   if (owner === nodeUuid) {
     return undefined;
   }
   const whose = owner === undefined ? 'not by this driver for a node' : `for node ${owner}`;
-  return `agent ${agentId} is enrolled with the verifier ${whose}, not for node ${nodeUuid}: refused`;
+  return `agent ${agentId} is ${kind} ${whose}, not for node ${nodeUuid}: refused`;
 }
 
 /**

@@ -3,9 +3,10 @@ import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import { trustLevelHasEvidence, type TrustLevel } from '../../lib/identity/trust-level.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
-import { LivenessClient } from '../../lib/verifier/liveness/liveness-client.js';
+import { LivenessClient, type LivenessStatusReply } from '../../lib/verifier/liveness/liveness-client.js';
 import type { KeylimeConnection } from './keylime-connection.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
+import { foreignEnrolment } from './node-binding.js';
 import type { StatusVerdict } from '../../lib/attestation/operator-decision.js';
 
 /**
@@ -49,8 +50,34 @@ export async function withLivenessClient<T>(settings: KeylimeNodeSettings, conne
   }
 }
 
-/** Enrols a node without a TPM for liveness checks, with what the registrar holds (address, certificate, proof key). */
-export async function enrolForLiveness(connection: KeylimeConnection, liveness: LivenessClient, agentId: string): Promise<void> {
+/** How `foreignEnrolment` names a liveness enrolment in its refusal. */
+const LIVENESS_ENROLMENT = 'enrolled for liveness checks with the verifier';
+
+/** The verifier's liveness enrolment of the agent, or undefined when it has none. */
+async function readLivenessEnrolment(liveness: LivenessClient, agentId: string): Promise<LivenessStatusReply | undefined> {
+  try {
+    return await liveness.status(agentId);
+  } catch (error) {
+    if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Why a liveness enrolment is not this node's (no `metadata`: a verifier older than the field), or undefined. */
+function foreignLiveness(enrolled: LivenessStatusReply, nodeUuid: string, agentId: string): string | undefined {
+  return foreignEnrolment({ metaData: enrolled.metadata ?? '' }, nodeUuid, agentId, LIVENESS_ENROLMENT);
+}
+
+/**
+ * Enrols a node without a TPM for liveness checks, with what the registrar holds (address, certificate,
+ * proof key) and the node's uuid in `metadata`; re-enrols only an enrolment this node made.
+ *
+ * @throws AttestationFailed when another node's enrolment (or one made for no node) holds the agent.
+ */
+export async function enrolForLiveness(connection: KeylimeConnection, liveness: LivenessClient, agentId: string, nodeUuid: string): Promise<void> {
+  const enrolled = await readLivenessEnrolment(liveness, agentId);
+  const foreign = enrolled === undefined ? undefined : foreignLiveness(enrolled, nodeUuid, agentId);
+  if (foreign !== undefined) throw new AttestationFailed([foreign]);
   const identity = await connection.registrar.identity(agentId);
   if (identity.ip === null || identity.port === null || identity.mtls_cert === null || identity.mtls_cert === 'disabled') {
     throw new AttestationFailed([`agent ${agentId} registered no address or certificate to be checked at`]);
@@ -61,33 +88,40 @@ export async function enrolForLiveness(connection: KeylimeConnection, liveness: 
     port: identity.port,
     mtlsCert: identity.mtls_cert,
     proofKey: identity.host_proof_key,
+    metadata: { node: nodeUuid },
   });
 }
 
 /**
- * The verifier's liveness status as a verdict: `alive` passes (the step's gate already decided
- * whether a node without integrity evidence may go on), `pending` waits, the rest fail.
+ * The verifier's liveness status of this node's enrolment as a verdict: `alive` passes (the step's
+ * gate already decided whether a node without integrity evidence may go on), `pending` waits, the
+ * rest fail, and so does another node's enrolment of the agent.
  */
-export async function readLivenessVerdict(liveness: LivenessClient, agentId: string): Promise<StatusVerdict> {
-  let status;
-  try {
-    status = await liveness.status(agentId);
-  } catch (error) {
-    if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
-      return { kind: 'fail', reasons: [`agent ${agentId} is not enrolled for liveness checks with the verifier`], eventIds: [] };
-    }
-    throw error;
+export async function readLivenessVerdict(liveness: LivenessClient, agentId: string, nodeUuid: string): Promise<StatusVerdict> {
+  const status = await readLivenessEnrolment(liveness, agentId);
+  if (status === undefined) {
+    return { kind: 'fail', reasons: [`agent ${agentId} is not enrolled for liveness checks with the verifier`], eventIds: [] };
   }
+  const foreign = foreignLiveness(status, nodeUuid, agentId);
+  if (foreign !== undefined) return { kind: 'fail', reasons: [foreign], eventIds: [] };
   if (status.liveness_status === 'alive') return { kind: 'pass' };
   if (status.liveness_status === 'pending') return { kind: 'pending', why: 'no liveness check answered yet' };
   return { kind: 'fail', reasons: [`liveness ${status.liveness_status}: ${status.last_failure ?? 'no reason given'}; ${status.integrity_evidence}`], eventIds: [] };
 }
 
-/** Removes a liveness enrolment; none is fine. */
-export async function removeLiveness(liveness: LivenessClient, agentId: string): Promise<void> {
+/**
+ * Removes this node's liveness enrolment of the agent. Returns why nothing was removed (none, or
+ * another node's, left alone), else undefined.
+ */
+export async function removeOwnLiveness(liveness: LivenessClient, agentId: string, nodeUuid: string): Promise<string | undefined> {
+  const enrolled = await readLivenessEnrolment(liveness, agentId);
+  if (enrolled === undefined) return `agent ${agentId} is not enrolled for liveness checks with the verifier`;
+  const foreign = foreignLiveness(enrolled, nodeUuid, agentId);
+  if (foreign !== undefined) return foreign;
   try {
     await liveness.remove(agentId);
   } catch (error) {
     if (!(error instanceof KeylimeHttpError && error.remoteHttpStatus === 404)) throw error;
   }
+  return undefined;
 }

@@ -34,6 +34,11 @@ export class LivenessStatusReply {
   @IsOptional()
   @IsString()
   last_failure!: string | null;
+
+  /** The enrolment's `metadata` JSON text; absent from a verifier older than the field. */
+  @IsOptional()
+  @IsString()
+  metadata?: string;
 }
 
 /** What the registrar says about a node without a TPM, for its liveness enrolment. */
@@ -43,6 +48,8 @@ export interface LivenessEnrolment {
   readonly port: number;
   readonly mtlsCert: string;
   readonly proofKey: string | null;
+  /** Kept with the enrolment and shown in its status (the keylime driver names its node here). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 /** The verifier's liveness routes over an admin (mTLS) client; refusals are `KeylimeHttpError`s. */
@@ -59,6 +66,7 @@ export class LivenessClient {
       port: enrolment.port,
       mtls_cert: enrolment.mtlsCert,
       ...(enrolment.proofKey === null ? {} : { proof_key: enrolment.proofKey }),
+      ...(enrolment.metadata === undefined ? {} : { metadata: JSON.stringify(enrolment.metadata) }),
     });
   }
 

@@ -16,6 +16,8 @@ export interface LivenessRecord {
   readonly mtlsCert: string;
   /** hex; `id-secret` only. */
   readonly proofKey: string | null;
+  /** The enrolment's `metadata` JSON object text (`{}` when none was given), as a TPM enrolment's. */
+  readonly metaData: string;
   readonly state: LivenessState;
 }
 
@@ -29,6 +31,7 @@ interface LivenessRow {
   port: number;
   mtls_cert: string;
   proof_key: string | null;
+  meta_data: string;
   status: string;
   misses: number;
   last_seen_at: Date | string | null;
@@ -48,8 +51,11 @@ const EVENTS_TABLE = 'verifier_liveness_events';
 export class LivenessRepository {
   constructor(private readonly knex: Knex) {}
 
-  /** Enrols or re-enrols (a fresh `pending` state: a failed node starts over only by re-enrolment). */
-  async enrol(record: Omit<LivenessRecord, 'state'>): Promise<void> {
+  /**
+   * Enrols or re-enrols (a fresh `pending` state: a failed node starts over only by re-enrolment);
+   * without `metaData`, `{}`.
+   */
+  async enrol(record: Omit<LivenessRecord, 'state' | 'metaData'> & { readonly metaData?: string }): Promise<void> {
     const row = {
       agent_id: record.agentId,
       tenant: record.tenant,
@@ -60,6 +66,7 @@ export class LivenessRepository {
       port: record.port,
       mtls_cert: record.mtlsCert,
       proof_key: record.proofKey,
+      meta_data: record.metaData ?? '{}',
       status: 'pending',
       misses: 0,
       last_seen_at: null,
@@ -134,6 +141,7 @@ function fromRow(row: LivenessRow): LivenessRecord {
     port: Number(row.port),
     mtlsCert: row.mtls_cert,
     proofKey: row.proof_key,
+    metaData: row.meta_data,
     state: { status: storedLivenessStatus(row.status), misses: Number(row.misses), lastSeen: seen, lastFailure: row.last_failure },
   };
 }

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { principalOf } from '../../auth/request-principal.js';
 import { principalSeesTenant } from '../../auth/roles.js';
@@ -12,6 +12,29 @@ import { requestTenant } from '../verifier-access.js';
 import { LivenessNotEnrolled, VerifierConflict } from '../verifier-errors.js';
 import type { LivenessMonitor } from './liveness-monitor.js';
 import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
+
+/** Longest liveness enrolment `metadata` accepted: the driver writes a node uuid there, not documents. */
+const MAX_LIVENESS_METADATA = 16 * 1024;
+
+/** JSON text of an object (`{...}`), at most `MAX_LIVENESS_METADATA` characters; length is checked before parsing. */
+function IsJsonObjectText(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isJsonObjectText',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && value.length <= MAX_LIVENESS_METADATA && isJsonObject(value),
+      defaultMessage: () => `must be the JSON text of an object, at most ${MAX_LIVENESS_METADATA} characters`,
+    },
+  });
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
 
 export class LivenessParams {
   @IsKeylimeAgentId()
@@ -39,6 +62,14 @@ export class LivenessEnrolBody {
   @IsOptional()
   @Matches(/^[0-9a-f]{64}$/, { message: 'must be 64 lowercase hex digits' })
   proof_key?: string;
+
+  /**
+   * Free JSON object text, kept and shown as a TPM enrolment's `metadata` is: the keylime driver
+   * names the node that enrolled the agent here (docs/keylime-driver.md, "One agent, one node").
+   */
+  @IsOptional()
+  @IsJsonObjectText()
+  metadata?: string;
 }
 
 /** `results` of `GET /v2.x/liveness/{agent_id}`. */
@@ -54,6 +85,7 @@ export function livenessStatusResults(record: LivenessRecord): Record<string, un
     last_seen: record.state.lastSeen,
     last_failure: record.state.lastFailure,
     verifier_id: record.verifierId,
+    metadata: record.metaData,
   };
 }
 
@@ -85,6 +117,7 @@ export function registerLivenessRoutes(service: KeylimeService, deps: { readonly
         port: body.port,
         mtlsCert: body.mtls_cert,
         proofKey: body.identity_mode === 'id-secret' ? (body.proof_key ?? null) : null,
+        metaData: body.metadata,
       });
       await deps.monitor.checkNow();
       return ok(reply, {});

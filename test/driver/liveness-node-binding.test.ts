@@ -45,7 +45,7 @@ describe('keylime driver: a liveness enrolment is bound to the node that made it
     verifierHttp = createKeylimeClient({ baseUrl: verifier.url, tls: { ca: verifier.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
     liveness = new LivenessClient(verifierHttp);
     const file = (name: string, text: string): string => {
-      writeFileSync(path.join(deployment.root, name), text);
+      writeFileSync(path.join(deployment.root, name), text, { mode: 0o600 });
       return path.join(deployment.root, name);
     };
     driverInfo = {

@@ -71,7 +71,7 @@ describe('tenant and keylime driver send the same enrolment request', function (
 
   it('sends the same body from the driver, `ironlime tenant add` and TenantClient (given the driver metadata)', async function () {
     const file = (name: string, text: string): string => {
-      writeFileSync(path.join(deployment.root, name), text);
+      writeFileSync(path.join(deployment.root, name), text, { mode: 0o600 });
       return path.join(deployment.root, name);
     };
     const policy = file('policy.json', policyForAgent(agent));

@@ -118,7 +118,8 @@ export class PullScheduler {
 
   /** Starts polling a freshly enrolled agent that this process owns. */
   async adopt(record: VerifierAgentRecord): Promise<void> {
-    // An agent whose verdict waits is not polled from its stored row: that row is older than the verdict.
+    // An agent whose verdict is being stored or waits is not polled from its stored row: that row is older
+    // than the verdict (for an unloadable agent, a second adoption would also fail it a second time).
     if (this.closed || this.agents.has(record.agentId) || this.verdicts.isWaiting(record.agentId)) {
       return;
     }

@@ -25,28 +25,36 @@ export interface KnownRowVersion {
 /** Back-off of a verdict that could not be stored (or an agent row the loop could not re-read): 200 ms doubling to 2 s. */
 export const STORE_RETRY: ExponentialBackoff = { initialDelayMs: 200, maxDelayMs: 2000 };
 
+/** One `store()` of an agent's verdict: settled once it ends, and how to end its back-off early. */
+interface StoreCall {
+  readonly settled: Promise<void>;
+  wake: (() => void) | undefined;
+}
+
 /**
  * The pull loop's durable verdicts: a verdict is stored before anything acts on it. A write that fails
  * (the database unreachable, the statement refused) keeps the verdict in memory, marks the verifier
- * not ready (`VerifierHealth`) and is tried again with back-off until it is stored. While it waits the
- * agent is "waiting" here: its lease is neither renewed nor claimed back, so that another process may
- * take it over from its stored state, and this one does not poll it from a state older than the verdict.
+ * not ready (`VerifierHealth`) and is tried again with back-off until it is stored. From its first
+ * write until it is stored or dropped, the agent is "waiting" here: its lease is neither renewed nor
+ * claimed back, so that another process may take it over from its stored state, and this one does not
+ * poll it from a state older than the verdict (a write that goes through renews the lease itself).
+ * One store per agent at a time: a second one waits for the first and is not written.
  */
 export class VerdictStore {
-  /** Agents whose verdict waits, each with what ends its back-off early (when the store closes). */
-  private readonly waiting = new Map<string, () => void>();
+  /** The store of each agent whose verdict is being written or waits to be. */
+  private readonly calls = new Map<string, StoreCall>();
   private closed = false;
 
   constructor(private readonly options: VerdictStoreOptions) {}
 
-  /** Whether a verdict of `agentId` waits to be stored. */
+  /** Whether a verdict of `agentId` is being stored or waits to be. */
   isWaiting(agentId: string): boolean {
-    return this.waiting.has(agentId);
+    return this.calls.has(agentId);
   }
 
-  /** The agents whose verdict waits to be stored. */
+  /** The agents whose verdict is being stored or waits to be. */
   waitingAgents(): string[] {
-    return [...this.waiting.keys()];
+    return [...this.calls.keys()];
   }
 
   /**
@@ -55,16 +63,42 @@ export class VerdictStore {
    * caller re-reads it), and undefined when a write failed after the store closed: the verdict is not
    * stored, and whoever takes the agent over polls it from its stored row. A verdict decided while
    * the process closes is still written once. `row` is the version the verdict was decided from; it is
-   * moved on to the version the stored write leaves.
+   * moved on to the version the stored write leaves. While another verdict of the agent is being
+   * stored, this one is not: it resolves false once that one has settled, and the caller re-reads the
+   * row that store left.
    */
   async store(agentId: string, verdict: Verdict, row: KnownRowVersion): Promise<boolean | undefined> {
+    const running = this.calls.get(agentId);
+    if (running !== undefined) {
+      this.options.log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict not stored: another verdict of the agent is being stored; re-reading the agent after it');
+      await running.settled;
+      return false;
+    }
+    let settle = (): void => undefined;
+    const call: StoreCall = { settled: new Promise<void>((resolve) => (settle = resolve)), wake: undefined };
+    this.calls.set(agentId, call);
+    try {
+      return await this.storeUntilSettled(agentId, verdict, row, call);
+    } finally {
+      // The entry is this call's own: a second store of the agent never makes or removes one.
+      this.calls.delete(agentId);
+      settle();
+    }
+  }
+
+  /** Ends every back-off: each waiting verdict is tried once more, and not again if that fails. */
+  close(): void {
+    this.closed = true;
+    for (const call of this.calls.values()) call.wake?.();
+  }
+
+  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, call: StoreCall): Promise<boolean | undefined> {
     const { health, metrics, log } = this.options;
     // Made here, before the first write, so that every retry of this verdict carries the same id.
     const roundId = randomBytes(16).toString('hex');
     for (let attempts = 0; ; attempts += 1) {
       try {
         const stored = await this.attempt(agentId, verdict, roundId, row, attempts > 0);
-        this.waiting.delete(agentId);
         health.writeSettled(agentId);
         return stored;
       } catch (error) {
@@ -75,15 +109,9 @@ export class VerdictStore {
           return undefined;
         }
         log.error({ err: error, agentId, attempt: attempts + 1 }, 'could not store the verdict; keeping it and trying again');
-        await this.backOff(agentId, attempts + 1);
+        await this.backOff(call, attempts + 1);
       }
     }
-  }
-
-  /** Ends every back-off: each waiting verdict is tried once more, and not again if that fails. */
-  close(): void {
-    this.closed = true;
-    for (const wake of this.waiting.values()) wake();
   }
 
   /**
@@ -122,14 +150,13 @@ export class VerdictStore {
     return history !== undefined && (await this.options.repository.holdsRound(agentId, roundId));
   }
 
-  private backOff(agentId: string, attempts: number): Promise<void> {
+  private backOff(call: StoreCall, attempts: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, backoffDelayMs(attempts, STORE_RETRY));
-      const wake = (): void => {
+      call.wake = (): void => {
         clearTimeout(timer);
         resolve();
       };
-      this.waiting.set(agentId, wake);
     });
   }
 }

@@ -1,0 +1,96 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { pino } from 'pino';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { RoundWriter } from '../../lib/verifier/round-writer.js';
+import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { agentRowVersion } from './helpers/agent-row-version.js';
+import { eventually } from './helpers/verifier-fixture.js';
+
+const AGENT = 'verdict-store-exclusive-1';
+
+/**
+ * Two verdicts of one agent stored at once (PostgreSQL holds the first write: a statement trigger
+ * waits for an advisory lock the test holds, before any row is locked). The agent is "waiting" from
+ * the first write on, and the second store writes nothing: it resolves false once the first is
+ * stored, so the history holds one FAIL row.
+ */
+describe('verifier pull loop: one verdict store per agent at a time (real PostgreSQL)', function () {
+  this.timeout(30_000);
+  let opened: OpenedDatabase;
+  let knex: Knex;
+  let holder: Knex.Transaction | undefined;
+  let writer: RoundWriter;
+  let lockKey: number;
+
+  before(async function () {
+    opened = await openTestSchema();
+    knex = opened.database.knex;
+    await migrateLatest(knex);
+    writer = new RoundWriter(knex, { batchDelayMs: 0 });
+    // Unique per run: other tests share the database and its advisory locks.
+    lockKey = Number.parseInt(String((await knex.raw('select current_schema() as s')).rows[0].s).slice(-7), 16);
+  });
+
+  after(async function () {
+    await holder?.rollback().catch(() => undefined);
+    await writer?.close();
+    await opened?.dispose();
+  });
+
+  async function heldWrites(): Promise<number> {
+    const held = await knex.raw("select count(*)::int as n from pg_locks where locktype = 'advisory' and objid = ? and not granted", [lockKey]);
+    return (held.rows[0] as { n: number }).n;
+  }
+
+  function failVerdict(attestationCount: number): Verdict {
+    return {
+      state: { ...initialAgentState(OperationalState.FAILED), attestationCount },
+      history: { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
+    };
+  }
+
+  it('marks the agent from its first write and does not write a second verdict meanwhile', async function () {
+    const repository = new VerifierAgentRepository(knex);
+    const enrolment = {
+      agentId: AGENT, v: null, ip: '127.0.0.1', port: 9002, attestationMode: 'pull' as const, verifierIp: null, verifierPort: null,
+      tpmPolicy: '{"mask": "0x400"}', runtimePolicyName: null, mbPolicyName: null, imaSignVerificationKeys: '', metaData: '{}',
+      revocationKey: '', acceptTpmHashAlgs: ['sha256'], acceptTpmEncryptionAlgs: ['rsa'], acceptTpmSigningAlgs: ['rsassa'],
+      akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6', verifierId: 'default',
+    };
+    await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
+    const rowVersion = await agentRowVersion(knex, AGENT);
+    const store = new VerdictStore({
+      repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }),
+    });
+    await knex.raw(`create function hold_round_writes() returns trigger language plpgsql as $$
+      begin perform pg_advisory_xact_lock(${lockKey}); return null; end $$`);
+    await knex.raw('create trigger hold_round_writes before update on verifier_agents for each statement execute function hold_round_writes()');
+    holder = await knex.transaction();
+    await holder.raw('select pg_advisory_xact_lock(?)', [lockKey]);
+
+    const first = store.store(AGENT, failVerdict(1), { rowVersion });
+    await eventually('the first write held', async () => (await heldWrites()) === 1);
+    expect(store.isWaiting(AGENT), 'waiting while the first write is in flight').to.equal(true);
+    expect(store.waitingAgents()).to.deep.equal([AGENT]);
+    let secondSettled = false;
+    const second = store.store(AGENT, failVerdict(2), { rowVersion }).finally(() => (secondSettled = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await heldWrites(), 'writes held').to.equal(1);
+    expect(secondSettled, 'the second store settled before the first').to.equal(false);
+
+    await holder.commit();
+    holder = undefined;
+    expect(await first).to.equal(true);
+    expect(await second).to.equal(false);
+    expect(store.isWaiting(AGENT)).to.equal(false);
+    const history = (await knex('verifier_attestation_history').where({ agent_id: AGENT }).select('outcome', 'attestation_count')) as { outcome: string; attestation_count: number }[];
+    expect(history).to.deep.equal([{ outcome: 'fail', attestation_count: 1 }]);
+  });
+});
+

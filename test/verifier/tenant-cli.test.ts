@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { RunningAgent } from '../../lib/agent/agent-server.js';
@@ -37,7 +37,7 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
 
   function revocationKeyFile(): string {
     const file = path.join(deployment.root, 'revocation-key.pem');
-    writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     return file;
   }
 
@@ -62,10 +62,19 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
 
   it('add refuses a --revocation-key that is not an RSA private key (exit 2), before enrolling anything', async function () {
     const notRsa = path.join(deployment.root, 'ec-key.pem');
-    writeFileSync(notRsa, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(notRsa, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     const refused = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--runtime-policy', files.policy, '--revocation-key', notRsa, ...connection]);
     expect(refused.code).to.equal(2);
     expect(refused.stderr).to.equal(`ironlime: --revocation-key: ${notRsa} is not a PEM RSA private key\n`);
+  });
+
+  it('add refuses a --revocation-key file its group or others may read (exit 2)', async function () {
+    const shared = path.join(deployment.root, 'shared-revocation-key.pem');
+    writeFileSync(shared, readFileSync(revocationKeyFile()));
+    chmodSync(shared, 0o644);
+    const refused = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--runtime-policy', files.policy, '--revocation-key', shared, ...connection]);
+    expect(refused.code).to.equal(2);
+    expect(refused.stderr).to.equal(`ironlime: --revocation-key: ${shared} holds a private key but its permissions 0644 let group or others use it; run chmod 600 on it (and replace the key if others may have read it)\n`);
   });
 
   it('add refuses an agent whose EK certificate is not trusted (exit 1), then enrols it with the CA given', async function () {

@@ -40,7 +40,7 @@ export function decidePushSilence(
   let deadline = last + timeoutSeconds;
   // The verifier became unable to store before the agent was late, and the agent has not attested since it recovered.
   if (outage !== undefined && outage.from < deadline && last <= outage.to) {
-    deadline = Math.max(deadline, verifierOutageDeadline(outage, timing));
+    deadline = Math.max(deadline, Math.min(verifierOutageDeadline(outage, timing), last + outageExcuseLimit(outage, timing, attested)));
   }
   if (now < deadline) {
     return undefined;
@@ -54,10 +54,15 @@ export interface PushSilenceTiming {
   readonly firstAttestationGraceSeconds: number;
 }
 
-/** When the verifier could not use its database (seconds since the epoch). */
+/**
+ * When the verifier could not use its database (seconds since the epoch): from its first failure to
+ * the first statement answered after it, failures close together counted as one; `downSeconds` is the
+ * time within it when no statement was answered.
+ */
 export interface VerifierOutage {
   readonly from: number;
   readonly to: number;
+  readonly downSeconds: number;
 }
 
 /**
@@ -76,6 +81,18 @@ const AGENT_BACKOFF_CAP_SECONDS = 300;
 export function verifierOutageDeadline(outage: VerifierOutage, timing: PushSilenceTiming): number {
   const backoff = Math.min(outage.to - outage.from, AGENT_BACKOFF_CAP_SECONDS);
   return outage.to + timing.timeoutSeconds + timing.firstAttestationGraceSeconds + backoff;
+}
+
+/**
+ * The longest an outage may excuse an agent's silence, counted from its last attestation (or its
+ * enrolment, `attested` false): twice its timeout, the way back of `verifierOutageDeadline`, and the
+ * time the database was really down. Failures close together count as one outage, so a database that
+ * fails a statement now and then, while others are answered, would otherwise push an outage's end,
+ * and with it a stopped agent's failure, back for as long as it goes on.
+ */
+export function outageExcuseLimit(outage: VerifierOutage, timing: PushSilenceTiming, attested: boolean): number {
+  const timeoutSeconds = timing.timeoutSeconds + (attested ? 0 : timing.firstAttestationGraceSeconds);
+  return 2 * timeoutSeconds + timing.firstAttestationGraceSeconds + AGENT_BACKOFF_CAP_SECONDS + outage.downSeconds;
 }
 
 /**

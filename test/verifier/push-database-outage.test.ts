@@ -179,6 +179,10 @@ describe('push model: DatabaseOutage, what counts as the verifier unable to use 
     expect(outage.latest()?.from, 'within 500 ms of the end: the same outage').to.equal(during?.from);
     proxy.restore();
     expect(await statement()).to.equal('answered');
+    const merged = outage.latest();
+    const gap = (merged?.to ?? 0) - (merged?.from ?? 0) - (merged?.downSeconds ?? Infinity);
+    expect(gap, 'the 200 ms between the two failures, answered, is not down time').to.be.at.least(0.19);
+    expect(merged?.downSeconds).to.be.greaterThan(ended?.downSeconds ?? Infinity);
     await sleep(600);
     proxy.cut();
     expect(await statement()).to.equal('failed');

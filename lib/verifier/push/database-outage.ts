@@ -40,6 +40,10 @@ export class DatabaseOutage {
   private since: number | undefined;
   /** When a statement was answered after it; undefined while it lasts. */
   private endedAt: number | undefined;
+  /** Time of the latest outage when no statement was answered, up to its last answer (ms). */
+  private downMs = 0;
+  /** When the current stretch of failures began (ms), while the outage lasts. */
+  private downSince = 0;
   private readonly pool: Partial<PoolEvents> | undefined;
   private readonly onError = (error: unknown): void => {
     if (isConnectionFailure(error)) this.failed();
@@ -66,17 +70,26 @@ export class DatabaseOutage {
   }
 
   failed(at = Date.now()): void {
-    if (this.since === undefined || (this.endedAt !== undefined && at - this.endedAt > this.mergeMs)) this.since = at;
+    if (this.since !== undefined && this.endedAt === undefined) return;
+    if (this.since === undefined || (this.endedAt !== undefined && at - this.endedAt > this.mergeMs)) {
+      this.since = at;
+      this.downMs = 0;
+    }
+    this.downSince = at;
     this.endedAt = undefined;
   }
 
   answered(at = Date.now()): void {
-    if (this.since !== undefined && this.endedAt === undefined) this.endedAt = at;
+    if (this.since !== undefined && this.endedAt === undefined) {
+      this.endedAt = at;
+      this.downMs += at - this.downSince;
+    }
   }
 
   /** The latest outage in seconds since the epoch, or undefined when there was none. */
   latest(now = Date.now()): VerifierOutage | undefined {
     if (this.since === undefined) return undefined;
-    return { from: this.since / 1000, to: (this.endedAt ?? now) / 1000 };
+    const downMs = this.downMs + (this.endedAt === undefined ? now - this.downSince : 0);
+    return { from: this.since / 1000, to: (this.endedAt ?? now) / 1000, downSeconds: downMs / 1000 };
   }
 }

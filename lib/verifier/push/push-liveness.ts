@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { decidePushSilence, verifierOutageDeadline } from '../../attestation/push-failure-decision.js';
+import { decidePushSilence, outageExcuseLimit, verifierOutageDeadline } from '../../attestation/push-failure-decision.js';
 import type { SeverityPolicy } from '../../attestation/severity.js';
 import type { DatabaseOutage } from './database-outage.js';
 import type { PushRepository } from './push-repository.js';
@@ -88,13 +88,14 @@ export class PushLiveness {
     const before = new Date(now.getTime() - timeout * 1000);
     const timing = { timeoutSeconds: timeout, firstAttestationGraceSeconds: firstAttestationGrace };
     const outage = this.deps.outage.latest();
+    const nowSeconds = now.getTime() / 1000;
     // Agents an outage still excuses are left out, so that after an outage they do not fill the batch
     // and hide others; their deadlines are past `now` (`decidePushSilence`).
     const spared =
-      outage !== undefined && now.getTime() / 1000 < verifierOutageDeadline(outage, timing)
+      outage !== undefined && nowSeconds < verifierOutageDeadline(outage, timing)
         ? {
-            attestedAfter: new Date((outage.from - timeout) * 1000),
-            enrolledAfter: new Date((outage.from - timeout - firstAttestationGrace) * 1000),
+            attestedAfter: new Date(Math.max(outage.from - timeout, nowSeconds - outageExcuseLimit(outage, timing, true)) * 1000),
+            enrolledAfter: new Date(Math.max(outage.from - timeout - firstAttestationGrace, nowSeconds - outageExcuseLimit(outage, timing, false)) * 1000),
             until: new Date(outage.to * 1000),
           }
         : undefined;
@@ -104,7 +105,7 @@ export class PushLiveness {
       const found = await repository.agentWithVersion(agentId);
       if (found === undefined) continue;
       const { record, agentVersion } = found;
-      const decision = decidePushSilence(record.state, record.enrolledAt, now.getTime() / 1000, timing, severityPolicy, outage);
+      const decision = decidePushSilence(record.state, record.enrolledAt, nowSeconds, timing, severityPolicy, outage);
       if (decision === undefined) continue;
       // Failed first by another process, attested, stopped, deleted or re-enrolled since the read: the next sweep reads it again.
       // Nor is the row taken over then: the process serving the agent keeps it (`PushVerdictStore.store`).

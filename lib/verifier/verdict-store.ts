@@ -133,6 +133,13 @@ export class VerdictStore {
       return false;
     }
     const version = await writer.writeReturningVersion(retry ? { ...write, expectedVersion: row.rowVersion } : write, retry);
+    if (version === undefined && retry && (await this.storedBefore(agentId, verdict.history, roundId))) {
+      // An earlier attempt's statement was still running when the check above looked (its connection
+      // lost, the server not told yet) and committed before this write, which then found the row moved
+      // (it waited on the row's lock): the verdict is stored, and its failure must still be announced.
+      row.rowVersion = undefined;
+      return true;
+    }
     if (version === undefined) {
       if (retry) log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
       return false;

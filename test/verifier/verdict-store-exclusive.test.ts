@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { RoundWriter } from '../../lib/verifier/round-writer.js';
+import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
@@ -20,7 +20,7 @@ const AGENT = 'verdict-store-exclusive-1';
  * the first write on, and the second store writes nothing: it resolves false once the first is
  * stored, so the history holds one FAIL row.
  */
-describe('verifier pull loop: one verdict store per agent at a time (real PostgreSQL)', function () {
+describe('verifier pull loop: one verdict store per agent at a time, and a lost statement that committed late (real PostgreSQL)', function () {
   this.timeout(30_000);
   let opened: OpenedDatabase;
   let knex: Knex;
@@ -48,6 +48,15 @@ describe('verifier pull loop: one verdict store per agent at a time (real Postgr
     return (held.rows[0] as { n: number }).n;
   }
 
+  function enrolment() {
+    return {
+      agentId: AGENT, v: null, ip: '127.0.0.1', port: 9002, attestationMode: 'pull' as const, verifierIp: null, verifierPort: null,
+      tpmPolicy: '{"mask": "0x400"}', runtimePolicyName: null, mbPolicyName: null, imaSignVerificationKeys: '', metaData: '{}',
+      revocationKey: '', acceptTpmHashAlgs: ['sha256'], acceptTpmEncryptionAlgs: ['rsa'], acceptTpmSigningAlgs: ['rsassa'],
+      akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6', verifierId: 'default',
+    };
+  }
+
   function failVerdict(attestationCount: number): Verdict {
     return {
       state: { ...initialAgentState(OperationalState.FAILED), attestationCount },
@@ -57,13 +66,7 @@ describe('verifier pull loop: one verdict store per agent at a time (real Postgr
 
   it('marks the agent from its first write and does not write a second verdict meanwhile', async function () {
     const repository = new VerifierAgentRepository(knex);
-    const enrolment = {
-      agentId: AGENT, v: null, ip: '127.0.0.1', port: 9002, attestationMode: 'pull' as const, verifierIp: null, verifierPort: null,
-      tpmPolicy: '{"mask": "0x400"}', runtimePolicyName: null, mbPolicyName: null, imaSignVerificationKeys: '', metaData: '{}',
-      revocationKey: '', acceptTpmHashAlgs: ['sha256'], acceptTpmEncryptionAlgs: ['rsa'], acceptTpmSigningAlgs: ['rsassa'],
-      akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6', verifierId: 'default',
-    };
-    await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
+    await repository.insert(enrolment(), initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
     const rowVersion = await agentRowVersion(knex, AGENT);
     const store = new VerdictStore({
       repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }),
@@ -91,6 +94,37 @@ describe('verifier pull loop: one verdict store per agent at a time (real Postgr
     expect(store.isWaiting(AGENT)).to.equal(false);
     const history = (await knex('verifier_attestation_history').where({ agent_id: AGENT }).select('outcome', 'attestation_count')) as { outcome: string; attestation_count: number }[];
     expect(history).to.deep.equal([{ outcome: 'fail', attestation_count: 1 }]);
+  });
+
+  it('counts as stored a verdict whose first statement, its connection lost, committed while the retry waited on the row', async function () {
+    const agentId = `${AGENT}-orphan`;
+    const repository = new VerifierAgentRepository(knex);
+    await repository.insert({ ...enrolment(), agentId }, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
+    const rowVersion = await agentRowVersion(knex, agentId);
+    holder = await knex.transaction();
+    await holder.raw('select pg_advisory_xact_lock(?)', [lockKey]);
+    // The first write's statement reaches the server and is held there, but its caller is told the
+    // connection broke: the store backs off, finds no row with the round id yet, and writes again.
+    let orphan: Promise<string | undefined> | undefined;
+    const losing = new (class extends RoundWriter {
+      override writeReturningVersion(write: RoundWrite, alone = false): Promise<string | undefined> {
+        if (orphan !== undefined) return super.writeReturningVersion(write, alone);
+        orphan = super.writeReturningVersion(write, alone);
+        return Promise.reject(Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }));
+      }
+    })(knex, { batchDelayMs: 0 });
+    const store = new VerdictStore({
+      repository, writer: losing, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }),
+    });
+    const stored = store.store(agentId, failVerdict(1), { rowVersion });
+    await eventually('the orphaned statement and the retry both held', async () => (await heldWrites()) === 2);
+    await holder.commit();
+    holder = undefined;
+    expect(await stored, 'stored by the orphaned statement: announced, not dropped').to.equal(true);
+    expect(await orphan).to.be.a('string');
+    await losing.close();
+    const history = (await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')) as { outcome: string }[];
+    expect(history).to.deep.equal([{ outcome: 'fail' }]);
   });
 });
 

@@ -1,7 +1,14 @@
-import { closeSync, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isErrno } from './pem-files.js';
 import { PkiError } from './pki-error.js';
+
+/**
+ * Opened without blocking: a path naming a FIFO (a setting, a node's `driver_info`) would otherwise
+ * hold a thread of libuv's pool until a writer came; the type check then refuses it. A regular file
+ * reads as usual.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
 /** Permission bits of group and others: none may be set on a file holding a private key. */
 const GROUP_OTHER_BITS = 0o077;
@@ -15,7 +22,7 @@ const GROUP_OTHER_BITS = 0o077;
 export async function readPrivateIfExists(file: string): Promise<string | undefined> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    handle = await open(file, OPEN_FLAGS);
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return undefined;
     throw new PkiError(`cannot read ${file}`, { cause: error });
@@ -32,7 +39,7 @@ export async function readPrivateIfExists(file: string): Promise<string | undefi
 export function readPrivateSync(file: string): string {
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    fd = openSync(file, OPEN_FLAGS);
   } catch (error) {
     throw new PkiError(`cannot read ${file}`, { cause: error });
   }

@@ -17,6 +17,12 @@ export interface PostgresBounds {
   readonly statementMs: number;
   /** Idle time before TCP keepalive probes start, so a pooled connection to a vanished peer ends. */
   readonly keepAliveDelayMs: number;
+  /**
+   * Server side: a session idle inside a transaction this long is ended by PostgreSQL. A client that
+   * went silent mid-transaction (or whose connection the statement bound dropped while the server
+   * still sees it open) would otherwise hold its row and advisory locks, blocking every other service.
+   */
+  readonly idleInTransactionMs: number;
 }
 
 /**
@@ -28,6 +34,7 @@ export const DEFAULT_POSTGRES_BOUNDS: PostgresBounds = {
   acquireMs: 15_000,
   statementMs: 30_000,
   keepAliveDelayMs: 10_000,
+  idleInTransactionMs: 60_000,
 };
 
 /**
@@ -95,6 +102,7 @@ export function boundedPgSettings(
       query_timeout: bounds.statementMs,
       keepAlive: true,
       keepAliveInitialDelayMillis: bounds.keepAliveDelayMs,
+      idle_in_transaction_session_timeout: bounds.idleInTransactionMs,
     },
     acquireConnectionTimeout: bounds.acquireMs,
     pool: {

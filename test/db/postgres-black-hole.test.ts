@@ -8,7 +8,7 @@ import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { BlackHoleProxy } from './black-hole-proxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const BOUNDS = { connectMs: 1_000, acquireMs: 2_000, statementMs: 1_500 };
+const BOUNDS = { connectMs: 1_000, acquireMs: 2_000, statementMs: 1_500, idleInTransactionMs: 2_000 };
 /** How long past a bound the failure may take to surface (timers, a loaded machine). */
 const SLACK_MS = 1_500;
 
@@ -88,6 +88,29 @@ describe('PostgreSQL that goes silent (black-hole TCP proxy, real PostgreSQL)', 
     expect(ms).to.be.below(BOUNDS.statementMs + SLACK_MS);
     proxy.resume();
     expect(await backendPid(database.knex)).to.be.above(0);
+  });
+
+  it('has PostgreSQL end a transaction whose client went silent, releasing its locks for the other services', async function () {
+    const lockName = `black-hole-${schema}`;
+    let signalLocked: () => void = () => undefined;
+    const locked = new Promise<void>((resolve) => (signalLocked = resolve));
+    const holder = database.knex.transaction(async (trx) => {
+      await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [lockName]);
+      signalLocked();
+      await trx.raw('select pg_sleep(0.3)');
+    });
+    await locked;
+    proxy.blackHole();
+    const started = Date.now();
+    const { error } = await outcome(holder, BOUNDS.statementMs * 4);
+    expect(error, 'the holder is still waiting').not.to.equal('hung');
+    // Another service, not behind the black hole, waits for the lock the silent client held.
+    const other = await outcome(
+      admin.transaction((trx) => trx.raw('select pg_advisory_xact_lock(hashtext(?))', [lockName])),
+      BOUNDS.idleInTransactionMs * 4,
+    );
+    expect(other.error, 'the lock is still held for the silent client').to.equal(undefined);
+    expect(Date.now() - started).to.be.below(BOUNDS.statementMs + BOUNDS.idleInTransactionMs + SLACK_MS);
   });
 
   it('refuses to open the database within the connect bound when PostgreSQL is silent', async function () {

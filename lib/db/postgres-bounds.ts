@@ -91,7 +91,7 @@ export function boundedPgSettings(
         }
         abandoned.add(client);
         client.end();
-        callback(new Error(`no reply from PostgreSQL within ${bounds.statementMs} ms; connection dropped`, { cause: error }));
+        callback(statementTimedOut(bounds.statementMs, error));
       });
     };
   };
@@ -115,6 +115,15 @@ export function boundedPgSettings(
       validate: (client: PgClient) => !abandoned.has(client),
     },
   };
+}
+
+/**
+ * The error a caller gets for a statement without reply. Its code is Node's for a socket timeout, so
+ * code that tells an unreachable database from a failed statement (the push verifier's outage
+ * watch) counts it as the former.
+ */
+function statementTimedOut(boundMs: number, cause: Error): Error {
+  return Object.assign(new Error(`no reply from PostgreSQL within ${boundMs} ms; connection dropped`, { cause }), { code: 'ETIMEDOUT' });
 }
 
 /** A statement knex built (text and values), not a submittable such as a query stream. */

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { withoutStatementBound } from '../../lib/db/postgres-bounds.js';
+import { DatabaseOutage } from '../../lib/verifier/push/database-outage.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { BlackHoleProxy } from './black-hole-proxy.js';
 
@@ -66,6 +67,7 @@ describe('PostgreSQL that goes silent (black-hole TCP proxy, real PostgreSQL)', 
 
   it('fails a statement in flight within the bound, and after the network returns the pool does not reuse its connection', async function () {
     const darkConnection = await backendPid(database.knex);
+    const outage = new DatabaseOutage(database.knex, 1_000);
     const inFlight = database.knex.raw('select pg_sleep(0.3)');
     await sleep(100);
     proxy.blackHole();
@@ -73,6 +75,9 @@ describe('PostgreSQL that goes silent (black-hole TCP proxy, real PostgreSQL)', 
     expect(error, 'the statement is still waiting').not.to.equal('hung');
     expect(String(error)).to.match(/no reply from PostgreSQL within 1500 ms/);
     expect(ms).to.be.below(BOUNDS.statementMs + SLACK_MS);
+    // The push verifier counts it as the database being unreachable, not as a failed statement.
+    expect(outage.latest(), 'not seen as an outage').not.to.equal(undefined);
+    outage.close();
 
     proxy.resume();
     for (let i = 0; i < 3; i += 1) {

@@ -83,15 +83,20 @@ export function boundedPgSettings(
       if (callback === undefined || !isPlainQuery(config)) {
         return send(config, callback);
       }
-      const statement = unbounded.getStore() === true ? { ...config, query_timeout: MIGRATION_STATEMENT_MS } : config;
-      return send(statement, (error, result) => {
+      if (abandoned.has(client)) {
+        // Typically knex's ROLLBACK after the timed-out statement: say why rather than "not queryable".
+        process.nextTick(() => callback(noReply('connection dropped: an earlier statement had no reply from PostgreSQL')));
+        return undefined;
+      }
+      const boundMs = unbounded.getStore() === true ? MIGRATION_STATEMENT_MS : bounds.statementMs;
+      return send({ ...config, query_timeout: boundMs }, (error, result) => {
         if (error?.message !== PG_QUERY_TIMEOUT) {
           callback(error, result);
           return;
         }
         abandoned.add(client);
         client.end();
-        callback(statementTimedOut(bounds.statementMs, error));
+        callback(noReply(`no reply from PostgreSQL within ${boundMs} ms; connection dropped`, error));
       });
     };
   };
@@ -118,12 +123,12 @@ export function boundedPgSettings(
 }
 
 /**
- * The error a caller gets for a statement without reply. Its code is Node's for a socket timeout, so
- * code that tells an unreachable database from a failed statement (the push verifier's outage
- * watch) counts it as the former.
+ * The error for a statement without reply. Its code is Node's for a socket timeout, so code that
+ * tells an unreachable database from a failed statement (the push verifier's outage watch) counts it
+ * as the former.
  */
-function statementTimedOut(boundMs: number, cause: Error): Error {
-  return Object.assign(new Error(`no reply from PostgreSQL within ${boundMs} ms; connection dropped`, { cause }), { code: 'ETIMEDOUT' });
+function noReply(message: string, cause?: Error): Error {
+  return Object.assign(new Error(message, cause === undefined ? {} : { cause }), { code: 'ETIMEDOUT' });
 }
 
 /** A statement knex built (text and values), not a submittable such as a query stream. */

@@ -6,7 +6,7 @@ import { createDatabase, type Database } from '../../lib/db/database-factory.js'
 import { withoutStatementBound } from '../../lib/db/postgres-bounds.js';
 import { DatabaseOutage } from '../../lib/verifier/push/database-outage.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { BlackHoleProxy } from './black-hole-proxy.js';
+import { BlackHoleProxy } from './helpers/black-hole-proxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const BOUNDS = { connectMs: 1_000, acquireMs: 2_000, statementMs: 1_500, idleInTransactionMs: 2_000 };
@@ -109,6 +109,9 @@ describe('PostgreSQL that goes silent (black-hole TCP proxy, real PostgreSQL)', 
     const started = Date.now();
     const { error } = await outcome(holder, BOUNDS.statementMs * 4);
     expect(error, 'the holder is still waiting').not.to.equal('hung');
+    // knex reports the failed ROLLBACK that follows; it still says why and counts as unreachable.
+    expect(String(error)).to.match(/no reply from PostgreSQL/);
+    expect((error as { code?: string }).code).to.equal('ETIMEDOUT');
     // Another service, not behind the black hole, waits for the lock the silent client held.
     const other = await outcome(
       admin.transaction((trx) => trx.raw('select pg_advisory_xact_lock(hashtext(?))', [lockName])),

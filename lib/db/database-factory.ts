@@ -3,6 +3,7 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { DatabaseUnavailable } from '../../interfaces/errors.js';
+import { boundedPgSettings, DEFAULT_POSTGRES_BOUNDS, type PostgresBounds } from './postgres-bounds.js';
 
 /** An open database: a knex instance on PostgreSQL (`pg`) or on embedded PGlite. */
 export interface Database {
@@ -22,12 +23,15 @@ export interface DatabaseOptions {
    * a fresh schema each so they can share one database.
    */
   readonly searchPath?: string;
+  /** Overrides of `DEFAULT_POSTGRES_BOUNDS` (ignored for PGlite, which has no network to lose). */
+  readonly postgresBounds?: Partial<PostgresBounds>;
 }
 
 /**
  * Opens the database and checks it answers (`select 1`), so a wrong URL fails here, at boot, with a
  * coded error rather than at the first query. PGlite is single-connection (knex-pglite pins the pool
- * to one), which is fine for one process; a fleet of services shares one PostgreSQL instead.
+ * to one), which is fine for one process; a fleet of services shares one PostgreSQL instead. Every
+ * wait on PostgreSQL is bounded (see `PostgresBounds`), so a silent network surfaces as an error.
  *
  * @throws DatabaseUnavailable when the server cannot be reached or the PGlite folder cannot be opened.
  */
@@ -40,7 +44,8 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     mkdirSync(filename, { recursive: true });
     knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename }, ...searchPath });
   } else {
-    knex = knexFactory({ client: 'pg', connection: options.url, pool: { min: 0, max: 10 }, ...searchPath });
+    const bounds = { ...DEFAULT_POSTGRES_BOUNDS, ...options.postgresBounds };
+    knex = knexFactory({ client: 'pg', ...boundedPgSettings(options.url, bounds), ...searchPath });
   }
   try {
     await knex.raw('select 1');

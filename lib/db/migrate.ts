@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { MIGRATIONS } from '../../migrations/index.js';
+import { withoutStatementBound } from './postgres-bounds.js';
 
 /** One schema change: its recorded name and the two directions, each run inside a transaction. */
 export interface IronlimeMigration {
@@ -40,21 +41,24 @@ function migratorConfig(): Knex.MigratorConfig {
   return { migrationSource: new IronlimeMigrationSource(), tableName: MIGRATIONS_TABLE };
 }
 
+// Migrations run without the per-statement bound of `postgres-bounds.ts`: an index build on a large
+// table, or a lock wait behind running services during an upgrade, may take minutes.
+
 /** Applies every pending migration; resolves to the names applied (empty when already up to date). */
 export async function migrateLatest(knex: Knex): Promise<string[]> {
-  const [, names] = (await knex.migrate.latest(migratorConfig())) as [number, string[]];
+  const [, names] = (await withoutStatementBound(() => knex.migrate.latest(migratorConfig()))) as [number, string[]];
   return names;
 }
 
 /** Undoes the last batch of applied migrations; resolves to the names undone. */
 export async function migrateRollbackLastBatch(knex: Knex): Promise<string[]> {
-  const [, names] = (await knex.migrate.rollback(migratorConfig(), false)) as [number, string[]];
+  const [, names] = (await withoutStatementBound(() => knex.migrate.rollback(migratorConfig(), false))) as [number, string[]];
   return names;
 }
 
 /** Undoes every applied ironlime migration, newest first; resolves to the names undone. */
 export async function migrateRollbackAll(knex: Knex): Promise<string[]> {
-  const [, names] = (await knex.migrate.rollback(migratorConfig(), true)) as [number, string[]];
+  const [, names] = (await withoutStatementBound(() => knex.migrate.rollback(migratorConfig(), true))) as [number, string[]];
   return names;
 }
 

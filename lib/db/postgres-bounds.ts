@@ -1,0 +1,137 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Knex } from 'knex';
+
+/**
+ * How long ironlime waits on PostgreSQL before giving up. Without them a database behind a network
+ * that drops packets (firewall black hole, pulled cable, paused VM) makes a statement on an open
+ * connection wait until the kernel abandons the TCP retransmissions (about 15 minutes), so nothing
+ * fails, nothing is retried and `/health` stays ready. With them the wait ends in an error the
+ * services' retry, back-off and health logic already handle.
+ */
+export interface PostgresBounds {
+  /** Opening one connection, up to the server's ReadyForQuery. */
+  readonly connectMs: number;
+  /** Waiting for a connection from the pool (all ten busy, or being opened). */
+  readonly acquireMs: number;
+  /** One statement's reply; migrations are exempt (see `withoutStatementBound`). */
+  readonly statementMs: number;
+  /** Idle time before TCP keepalive probes start, so a pooled connection to a vanished peer ends. */
+  readonly keepAliveDelayMs: number;
+  /**
+   * Server side: a session idle inside a transaction this long is ended by PostgreSQL. A client that
+   * went silent mid-transaction (or whose connection the statement bound dropped while the server
+   * still sees it open) would otherwise hold its row and advisory locks, blocking every other service.
+   */
+  readonly idleInTransactionMs: number;
+}
+
+/**
+ * The services' statements are single-row writes, indexed reads and bounded batches that take
+ * milliseconds; 30 s leaves room for a loaded server while a silent one is noticed in half a minute.
+ */
+export const DEFAULT_POSTGRES_BOUNDS: PostgresBounds = {
+  connectMs: 10_000,
+  acquireMs: 15_000,
+  statementMs: 30_000,
+  keepAliveDelayMs: 10_000,
+  idleInTransactionMs: 60_000,
+};
+
+/**
+ * Bound for statements run under `withoutStatementBound`: node-postgres cannot switch its bound off
+ * per statement, so migrations (index builds on large tables, waits for locks held by running
+ * services during a rolling upgrade) get a day instead.
+ */
+const MIGRATION_STATEMENT_MS = 24 * 60 * 60 * 1000;
+
+const unbounded = new AsyncLocalStorage<true>();
+
+/**
+ * Runs `work` with statements allowed to take as long as they need (schema migrations). It is
+ * awaited inside the scope because a knex builder only starts when its `then` is called.
+ */
+export function withoutStatementBound<T>(work: () => PromiseLike<T>): Promise<T> {
+  return unbounded.run(true, async () => await work());
+}
+
+type QueryCallback = (error: Error | null, result?: unknown) => void;
+
+/** The part of a node-postgres `Client` that knex uses for its statements. */
+interface PgClient {
+  query(config: unknown, callback?: QueryCallback): unknown;
+  end(): unknown;
+}
+
+/** node-postgres's error when `query_timeout` elapses. */
+const PG_QUERY_TIMEOUT = 'Query read timeout';
+
+/**
+ * The knex settings for a bounded pool. node-postgres's `query_timeout` fails the statement but
+ * leaves it as the connection's active query: the connection would go back to the pool and every
+ * later statement on it would queue behind the dead one. So a connection whose statement timed out
+ * is ended (node-postgres destroys the socket when a query is still active) and refused by the
+ * pool's validation, and the caller gets an error that says what happened.
+ */
+export function boundedPgSettings(
+  url: string,
+  bounds: PostgresBounds,
+): Pick<Knex.Config, 'connection' | 'pool' | 'acquireConnectionTimeout'> {
+  const abandoned = new WeakSet<PgClient>();
+  const watchStatements = (client: PgClient): void => {
+    const send = client.query.bind(client);
+    client.query = (config, callback) => {
+      if (callback === undefined || !isPlainQuery(config)) {
+        return send(config, callback);
+      }
+      if (abandoned.has(client)) {
+        // Typically knex's ROLLBACK after the timed-out statement: say why rather than "not queryable".
+        process.nextTick(() => callback(noReply('connection dropped: an earlier statement had no reply from PostgreSQL')));
+        return undefined;
+      }
+      const boundMs = unbounded.getStore() === true ? MIGRATION_STATEMENT_MS : bounds.statementMs;
+      return send({ ...config, query_timeout: boundMs }, (error, result) => {
+        if (error?.message !== PG_QUERY_TIMEOUT) {
+          callback(error, result);
+          return;
+        }
+        abandoned.add(client);
+        client.end();
+        callback(noReply(`no reply from PostgreSQL within ${boundMs} ms; connection dropped`, error));
+      });
+    };
+  };
+  return {
+    connection: {
+      connectionString: url,
+      connectionTimeoutMillis: bounds.connectMs,
+      query_timeout: bounds.statementMs,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: bounds.keepAliveDelayMs,
+      idle_in_transaction_session_timeout: bounds.idleInTransactionMs,
+    },
+    acquireConnectionTimeout: bounds.acquireMs,
+    pool: {
+      min: 0,
+      max: 10,
+      afterCreate: (client: PgClient, done: (error: Error | null, client: PgClient) => void) => {
+        watchStatements(client);
+        done(null, client);
+      },
+      validate: (client: PgClient) => !abandoned.has(client),
+    },
+  };
+}
+
+/**
+ * The error for a statement without reply. Its code is Node's for a socket timeout, so code that
+ * tells an unreachable database from a failed statement (the push verifier's outage watch) counts it
+ * as the former.
+ */
+function noReply(message: string, cause?: Error): Error {
+  return Object.assign(new Error(message, cause === undefined ? {} : { cause }), { code: 'ETIMEDOUT' });
+}
+
+/** A statement knex built (text and values), not a submittable such as a query stream. */
+function isPlainQuery(config: unknown): config is Record<string, unknown> {
+  return typeof config === 'object' && config !== null && typeof (config as { submit?: unknown }).submit !== 'function';
+}

@@ -10,6 +10,7 @@ import { verifyAuditExport } from '../audit/verify-audit-export.js';
 import { loadConfig } from '../config/load-config.js';
 import { createDatabase } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
+import { withoutStatementBound } from '../db/postgres-bounds.js';
 import { TerminalProgress } from './terminal-progress.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
@@ -52,10 +53,13 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
       try {
         await migrateLatest(database.knex);
         const log = new AuditLog(database.knex, loadOrCreateAuditKey(dataDir));
-        const records = await log.list({
-          ...(options.agent === undefined ? {} : { stream: options.agent }),
-          ...(since === undefined ? {} : { since: since.toISOString() }),
-        });
+        // One statement over the whole log, run by an operator: not held to the services' 30 s bound.
+        const records = await withoutStatementBound(() =>
+          log.list({
+            ...(options.agent === undefined ? {} : { stream: options.agent }),
+            ...(since === undefined ? {} : { since: since.toISOString() }),
+          }),
+        );
         const out = options.out === undefined ? process.stdout : createWriteStream(options.out);
         // On stderr, and only on a terminal: stdout may be the export itself.
         const progress = new TerminalProgress('audit export: records');

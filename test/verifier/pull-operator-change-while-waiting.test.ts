@@ -1,14 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
-import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { startSingleAgentVerifier, type SingleAgentVerifier } from './helpers/single-agent-verifier.js';
+import { eventually } from './helpers/verifier-fixture.js';
 
 const AGENT = 'operator-wins-1';
 /** Long enough that the agent is polled again by the loop re-reading it, not by a sweep claiming its lapsed lease. */
@@ -23,46 +17,20 @@ const LEASE_SECONDS = 30;
  */
 describe('verifier pull loop: an operator change beats a verdict waiting to be stored (real PostgreSQL)', function () {
   this.timeout(60_000);
-  let dir: string;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let direct: Database;
+  let fixture: SingleAgentVerifier;
   let knex: Knex;
-  let agent: FakePolledAgent;
-  let verifier: RunningVerifier;
+  const row = () => fixture.row();
+  const put = (action: 'stop' | 'reactivate') => fixture.put(action);
+  const health = () => fixture.health();
 
   before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-operator-wins-'));
-    schema = await createTestSchema();
-    direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
-    knex = direct.knex;
-    agent = await startFakePolledAgent();
-    verifier = await startVerifier(
-      { dataDir: dir, databaseUrl: schema.url, quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: LEASE_SECONDS },
-      { inProcessForTests: true },
-    );
-    await enrolFakeAgent(verifier, AGENT, agent);
+    fixture = await startSingleAgentVerifier(AGENT, LEASE_SECONDS);
+    knex = fixture.knex;
   });
 
   after(async function () {
-    await verifier?.close().catch(() => undefined);
-    agent?.server.close();
-    await direct?.close();
-    await schema?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await fixture?.close();
   });
-
-  async function row(): Promise<{ operational_state: number; attestation_count: number; runtime_policy_name: string }> {
-    return (await knex('verifier_agents').where({ agent_id: AGENT }).first('operational_state', 'attestation_count', 'runtime_policy_name')) as never;
-  }
-
-  async function put(action: 'stop' | 'reactivate'): Promise<void> {
-    const reply = await verifier.service.app.inject({ method: 'PUT', url: `/v2.6/agents/${AGENT}/${action}` });
-    expect(reply.statusCode, reply.body).to.equal(200);
-  }
-
-  async function health(): Promise<number> {
-    return (await verifier.service.app.inject({ method: 'GET', url: '/health' })).statusCode;
-  }
 
   it('drops the waiting FAIL and judges the agent as the operator left it', async function () {
     await eventually('an attestation', async () => (await row()).attestation_count >= 1);
@@ -70,7 +38,7 @@ describe('verifier pull loop: an operator change beats a verdict waiting to be s
     await knex.raw('alter table verifier_agents drop constraint verifier_agents_runtime_policy_name_foreign');
     await knex('verifier_runtime_policies').where({ name: policyName }).update({ name: `${policyName}-away` });
     await put('stop');
-    await eventually('polling stopped', () => Promise.resolve(verifier.scheduler.size === 0));
+    await eventually('polling stopped', () => Promise.resolve(fixture.verifier.scheduler.size === 0));
     await knex.raw(`create function refuse_history() returns trigger language plpgsql as $$
       begin raise exception 'history rows refused by the test'; end $$`);
     await knex.raw('create trigger refuse_history before insert on verifier_attestation_history for each row execute function refuse_history()');

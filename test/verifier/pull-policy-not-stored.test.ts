@@ -1,14 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
-import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { startSingleAgentVerifier, type SingleAgentVerifier } from './helpers/single-agent-verifier.js';
+import { eventually } from './helpers/verifier-fixture.js';
 
 const AGENT = 'policy-gone-1';
 const LEASE_SECONDS = 1;
@@ -23,24 +17,15 @@ const LEASE_SECONDS = 1;
  */
 describe('verifier pull loop: the FAIL of an agent whose policy is not stored is durable (real PostgreSQL)', function () {
   this.timeout(60_000);
-  let dir: string;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let direct: Database;
+  let fixture: SingleAgentVerifier;
   let knex: Knex;
-  let agent: FakePolledAgent;
-  let verifier: RunningVerifier;
+  const row = () => fixture.row();
+  const put = (action: 'stop' | 'reactivate') => fixture.put(action);
+  const health = () => fixture.health();
 
   beforeEach(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-policy-gone-'));
-    schema = await createTestSchema();
-    direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
-    knex = direct.knex;
-    agent = await startFakePolledAgent();
-    verifier = await startVerifier(
-      { dataDir: dir, databaseUrl: schema.url, quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: LEASE_SECONDS },
-      { inProcessForTests: true },
-    );
-    await enrolFakeAgent(verifier, AGENT, agent);
+    fixture = await startSingleAgentVerifier(AGENT, LEASE_SECONDS);
+    knex = fixture.knex;
     await eventually('an attestation', async () => (await row()).attestation_count >= 1);
     const { runtime_policy_name: policyName } = await row();
     await knex.raw('alter table verifier_agents drop constraint verifier_agents_runtime_policy_name_foreign');
@@ -53,27 +38,8 @@ describe('verifier pull loop: the FAIL of an agent whose policy is not stored is
   });
 
   afterEach(async function () {
-    await verifier?.close().catch(() => undefined);
-    agent?.server.close();
-    await direct?.close();
-    await schema?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await fixture?.close();
   });
-
-  async function row(): Promise<{ operational_state: number; attestation_count: number; runtime_policy_name: string; lease_lapsed: boolean }> {
-    return (
-      await knex.raw('select operational_state, attestation_count, runtime_policy_name, lease_expires_at < now() as lease_lapsed from verifier_agents where agent_id = ?', [AGENT])
-    ).rows[0];
-  }
-
-  async function put(action: 'stop' | 'reactivate'): Promise<void> {
-    const reply = await verifier.service.app.inject({ method: 'PUT', url: `/v2.6/agents/${AGENT}/${action}` });
-    expect(reply.statusCode, reply.body).to.equal(200);
-  }
-
-  async function health(): Promise<number> {
-    return (await verifier.service.app.inject({ method: 'GET', url: '/health' })).statusCode;
-  }
 
   async function acceptHistoryAndExpectOneFail(): Promise<void> {
     await knex.raw('drop trigger refuse_history on verifier_attestation_history');
@@ -97,7 +63,7 @@ describe('verifier pull loop: the FAIL of an agent whose policy is not stored is
       await eventually('a lease sweep', async () => (await beat()) !== seen);
     }
     expect((await row()).lease_lapsed).to.equal(true);
-    expect(verifier.scheduler.size).to.equal(0);
+    expect(fixture.verifier.scheduler.size).to.equal(0);
     await acceptHistoryAndExpectOneFail();
   });
 });

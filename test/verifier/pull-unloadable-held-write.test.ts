@@ -1,14 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
-import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { startSingleAgentVerifier, type SingleAgentVerifier } from './helpers/single-agent-verifier.js';
+import { eventually } from './helpers/verifier-fixture.js';
 
 const AGENT = 'policy-gone-held-1';
 const LEASE_SECONDS = 1;
@@ -22,49 +16,24 @@ const LEASE_SECONDS = 1;
  */
 describe('verifier pull loop: one store at a time for an agent whose FAIL write is held (real PostgreSQL)', function () {
   this.timeout(60_000);
-  let dir: string;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let direct: Database;
+  let fixture: SingleAgentVerifier;
   let knex: Knex;
   let holder: Knex.Transaction | undefined;
-  let agent: FakePolledAgent;
-  let verifier: RunningVerifier;
   let lockKey: number;
+  const row = () => fixture.row();
+  const put = (action: 'stop' | 'reactivate') => fixture.put(action);
 
   before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-unloadable-held-'));
-    schema = await createTestSchema();
-    direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
-    knex = direct.knex;
+    fixture = await startSingleAgentVerifier(AGENT, LEASE_SECONDS);
+    knex = fixture.knex;
     // Unique per run: other tests share the database and its advisory locks.
-    lockKey = Number.parseInt(schema.name.slice(-7), 16);
-    agent = await startFakePolledAgent();
-    verifier = await startVerifier(
-      { dataDir: dir, databaseUrl: schema.url, quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: LEASE_SECONDS },
-      { inProcessForTests: true },
-    );
-    await enrolFakeAgent(verifier, AGENT, agent);
+    lockKey = Number.parseInt(fixture.schemaName.slice(-7), 16);
   });
 
   after(async function () {
     await holder?.rollback().catch(() => undefined);
-    await verifier?.close().catch(() => undefined);
-    agent?.server.close();
-    await direct?.close();
-    await schema?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await fixture?.close();
   });
-
-  async function row(): Promise<{ operational_state: number; attestation_count: number; runtime_policy_name: string; lease_lapsed: boolean }> {
-    return (
-      await knex.raw('select operational_state, attestation_count, runtime_policy_name, lease_expires_at < now() as lease_lapsed from verifier_agents where agent_id = ?', [AGENT])
-    ).rows[0];
-  }
-
-  async function put(action: 'stop' | 'reactivate'): Promise<void> {
-    const reply = await verifier.service.app.inject({ method: 'PUT', url: `/v2.6/agents/${AGENT}/${action}` });
-    expect(reply.statusCode, reply.body).to.equal(200);
-  }
 
   async function heldWrites(): Promise<number> {
     const held = await knex.raw(
@@ -86,7 +55,7 @@ describe('verifier pull loop: one store at a time for an agent whose FAIL write 
     await knex.raw('alter table verifier_agents drop constraint verifier_agents_runtime_policy_name_foreign');
     await knex('verifier_runtime_policies').where({ name: (await row()).runtime_policy_name }).delete();
     await put('stop');
-    await eventually('polling stopped', () => Promise.resolve(verifier.scheduler.size === 0));
+    await eventually('polling stopped', () => Promise.resolve(fixture.verifier.scheduler.size === 0));
     // Before any row is locked, so the operator's PUT and the sweep's claims are not held with it.
     await knex.raw(`create function hold_round_writes() returns trigger language plpgsql as $$
       begin

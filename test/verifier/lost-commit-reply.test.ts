@@ -1,13 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
-import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
-import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { startSingleAgentVerifier, type SingleAgentVerifier } from './helpers/single-agent-verifier.js';
+import { eventually } from './helpers/verifier-fixture.js';
 
 const AGENT = 'lost-commit-1';
 
@@ -19,41 +14,23 @@ const AGENT = 'lost-commit-1';
  */
 describe('verifier: a round whose COMMIT reply is lost is stored once (real PostgreSQL)', function () {
   this.timeout(60_000);
-  let dir: string;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let direct: Database;
   let proxy: CommitReplyDropper;
-  let agent: FakePolledAgent;
-  let verifier: RunningVerifier;
+  let fixture: SingleAgentVerifier;
 
   before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-lost-commit-'));
-    schema = await createTestSchema();
-    direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     const target = new URL(TEST_DATABASE_URL);
     proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
     await proxy.start();
-    const proxied = new URL(schema.url);
-    proxied.port = String(proxy.port);
-    agent = await startFakePolledAgent();
-    verifier = await startVerifier(
-      { dataDir: dir, databaseUrl: proxied.toString(), quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: 3 },
-      { inProcessForTests: true },
-    );
-    await enrolFakeAgent(verifier, AGENT, agent);
+    fixture = await startSingleAgentVerifier(AGENT, 3, proxy.port);
   });
 
   after(async function () {
-    await verifier?.close().catch(() => undefined);
+    await fixture?.close();
     await proxy?.close();
-    agent?.server.close();
-    await direct?.close();
-    await schema?.drop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('writes the round again only when it is not stored, so no verdict is duplicated', async function () {
-    const knex = direct.knex;
+    const knex = fixture.knex;
     const count = async (): Promise<number> =>
       Number(((await knex('verifier_agents').where({ agent_id: AGENT }).first('attestation_count')) as { attestation_count: number } | undefined)?.attestation_count ?? 0);
     await eventually('two attestations', async () => (await count()) >= 2);

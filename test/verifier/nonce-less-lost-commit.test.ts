@@ -1,15 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
-import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
-import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { startSingleAgentVerifier, type SingleAgentVerifier } from './helpers/single-agent-verifier.js';
+import { eventually } from './helpers/verifier-fixture.js';
 
 const AGENT = 'lost-commit-nonceless-1';
 
@@ -22,49 +17,24 @@ const AGENT = 'lost-commit-nonceless-1';
  */
 describe('verifier: a nonce-less verdict whose COMMIT reply is lost is stored once (real PostgreSQL)', function () {
   this.timeout(60_000);
-  let dir: string;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let direct: Database;
-  let knex: Knex;
   let proxy: CommitReplyDropper;
-  let agent: FakePolledAgent;
-  let verifier: RunningVerifier;
+  let fixture: SingleAgentVerifier;
+  let knex: Knex;
+  const put = (action: 'stop' | 'reactivate') => fixture.put(action);
+  const health = () => fixture.health();
 
   before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-lost-commit-nonceless-'));
-    schema = await createTestSchema();
-    direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
-    knex = direct.knex;
     const target = new URL(TEST_DATABASE_URL);
     proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
     await proxy.start();
-    const proxied = new URL(schema.url);
-    proxied.port = String(proxy.port);
-    agent = await startFakePolledAgent();
-    verifier = await startVerifier(
-      { dataDir: dir, databaseUrl: proxied.toString(), quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: 3 },
-      { inProcessForTests: true },
-    );
-    await enrolFakeAgent(verifier, AGENT, agent);
+    fixture = await startSingleAgentVerifier(AGENT, 3, proxy.port);
+    knex = fixture.knex;
   });
 
   after(async function () {
-    await verifier?.close().catch(() => undefined);
+    await fixture?.close();
     await proxy?.close();
-    agent?.server.close();
-    await direct?.close();
-    await schema?.drop();
-    rmSync(dir, { recursive: true, force: true });
   });
-
-  async function put(action: 'stop' | 'reactivate'): Promise<void> {
-    const reply = await verifier.service.app.inject({ method: 'PUT', url: `/v2.6/agents/${AGENT}/${action}` });
-    expect(reply.statusCode, reply.body).to.equal(200);
-  }
-
-  async function health(): Promise<number> {
-    return (await verifier.service.app.inject({ method: 'GET', url: '/health' })).statusCode;
-  }
 
   it('writes the FAIL again only when its round id is not stored', async function () {
     const agentRow = async (): Promise<{ operational_state: number; attestation_count: number; runtime_policy_name: string }> =>
@@ -74,7 +44,7 @@ describe('verifier: a nonce-less verdict whose COMMIT reply is lost is stored on
     await knex('verifier_runtime_policies').where({ name: (await agentRow()).runtime_policy_name }).delete();
     await put('stop');
     // Armed only once no round is in flight: the next round write is the FAIL's.
-    await eventually('polling stopped', () => Promise.resolve(verifier.scheduler.size === 0));
+    await eventually('polling stopped', () => Promise.resolve(fixture.verifier.scheduler.size === 0));
     proxy.dropNextCommitReplyAfter('jsonb_to_recordset');
     await put('reactivate');
 

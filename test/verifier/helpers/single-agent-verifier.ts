@@ -34,7 +34,8 @@ export interface SingleAgentVerifier {
   close(): Promise<void>;
 }
 
-export async function startSingleAgentVerifier(agentId: string, leaseSeconds: number): Promise<SingleAgentVerifier> {
+/** `databasePort`: the verifier reaches PostgreSQL on that port (a test's proxy); the test's own connection stays direct. */
+export async function startSingleAgentVerifier(agentId: string, leaseSeconds: number, databasePort?: number): Promise<SingleAgentVerifier> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ironlime-single-agent-'));
   const schema = await createTestSchema();
   let direct: Database | undefined;
@@ -51,7 +52,7 @@ export async function startSingleAgentVerifier(agentId: string, leaseSeconds: nu
     direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     agent = await startFakePolledAgent();
     verifier = await startVerifier(
-      { dataDir: dir, databaseUrl: schema.url, quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds },
+      { dataDir: dir, databaseUrl: viaPort(schema.url, databasePort), quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds },
       { inProcessForTests: true },
     );
     await enrolFakeAgent(verifier, agentId, agent);
@@ -76,4 +77,11 @@ export async function startSingleAgentVerifier(agentId: string, leaseSeconds: nu
     health: async () => (await running.service.app.inject({ method: 'GET', url: '/health' })).statusCode,
     close,
   };
+}
+
+function viaPort(url: string, port: number | undefined): string {
+  if (port === undefined) return url;
+  const routed = new URL(url);
+  routed.port = String(port);
+  return routed.toString();
 }

@@ -6,30 +6,12 @@ import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-r
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
+import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 
 function enrolment(verifierId: string): VerifierAgentEnrolment {
-  return {
-    agentId: `row-version-${Math.random().toString(36).slice(2, 10)}`,
-    v: null,
-    ip: '127.0.0.1',
-    port: 9002,
-    attestationMode: 'pull',
-    verifierIp: null,
-    verifierPort: null,
-    tpmPolicy: '{"mask": "0x400"}',
-    runtimePolicyName: null,
-    mbPolicyName: null,
-    imaSignVerificationKeys: '',
-    metaData: '{}',
-    revocationKey: '',
-    acceptTpmHashAlgs: ['sha256'],
-    acceptTpmEncryptionAlgs: ['rsa'],
-    acceptTpmSigningAlgs: ['rsassa'],
-    akTpm: 'AAAA',
-    mtlsCert: null,
-    supportedVersion: '2.6',
-    verifierId,
-  };
+  const agentId = `row-version-${Math.random().toString(36).slice(2, 10)}`;
+  const fields = { agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' };
+  return { ...pullAgentEnrolment(fields), verifierId };
 }
 
 /**

@@ -6,10 +6,12 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
+import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
+import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { eventually } from './helpers/verifier-fixture.js';
 
 const AGENT = 'verdict-store-exclusive-1';
@@ -48,13 +50,8 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
     return (held.rows[0] as { n: number }).n;
   }
 
-  function enrolment() {
-    return {
-      agentId: AGENT, v: null, ip: '127.0.0.1', port: 9002, attestationMode: 'pull' as const, verifierIp: null, verifierPort: null,
-      tpmPolicy: '{"mask": "0x400"}', runtimePolicyName: null, mbPolicyName: null, imaSignVerificationKeys: '', metaData: '{}',
-      revocationKey: '', acceptTpmHashAlgs: ['sha256'], acceptTpmEncryptionAlgs: ['rsa'], acceptTpmSigningAlgs: ['rsassa'],
-      akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6', verifierId: 'default',
-    };
+  function enrolment(): VerifierAgentEnrolment {
+    return pullAgentEnrolment({ agentId: AGENT, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' });
   }
 
   function failVerdict(attestationCount: number): Verdict {

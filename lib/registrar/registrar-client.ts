@@ -175,9 +175,11 @@ function base64(bytes: Uint8Array): string {
 
 /**
  * `results` when they are the record of `agentId`. A registrar (or what stands between) answering with
- * another agent's record would lend that agent's trust level, address and keys to this one.
+ * another agent's record would lend that agent's trust level, address and keys to this one. Also used
+ * on records that did not come through this client (`decodeRegisteredAgent`).
+ * @throws BadRemoteReplyError
  */
-function recordOf<T extends { readonly agent_id: string }>(agentId: string, results: T): T {
+export function recordOf<T extends { readonly agent_id: string }>(agentId: string, results: T): T {
   if (results.agent_id !== agentId) {
     throw new BadRemoteReplyError(`registrar agent ${agentId}`, `the reply is the record of agent '${results.agent_id}'`);
   }

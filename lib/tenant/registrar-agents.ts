@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { ServiceTls } from '../pki/service-tls.js';
-import { RegistrarClient } from '../registrar/registrar-client.js';
+import { recordOf, RegistrarClient } from '../registrar/registrar-client.js';
 import type { AgentShowReplyResults } from '../registrar/registrar-reply-dtos.js';
 import { BadRemoteReplyError } from '../http/client-errors.js';
 import type { IdentityMode, TrustLevel } from '../identity/trust-level.js';
@@ -56,9 +56,7 @@ export function deleteRegistrarAgent(registrar: RegistrarClient, agentId: string
  */
 export function decodeRegisteredAgent(results: AgentShowReplyResults, agentId: string): RegisteredAgent {
   // A record for another agent must never stand in for the one asked about (its AK would be trusted).
-  if (results.agent_id !== agentId) {
-    throw new BadRemoteReplyError(`registrar agent ${agentId}`, `the reply is the record of agent '${results.agent_id}'`);
-  }
+  recordOf(agentId, results);
   const mtls = results.mtls_cert ?? null;
   if (mtls !== null && mtls !== 'disabled') {
     try {

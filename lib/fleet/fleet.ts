@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { defaultBootLogPath } from '../agent/node-emulation.js';
@@ -226,14 +227,31 @@ async function addOrReplace(add: () => Promise<void>, replace: () => Promise<voi
   }
 }
 
-/** Removes the agents from the verifier (waiting for each to be gone) and from the registrar; failures are logged. */
+/**
+ * Removes the agents from the verifier (waiting for each to be gone) and from the registrar. Each
+ * step is tried twice, and the registrar record is removed even when the verifier step failed: a
+ * simulated node left registered would only make its EK count against a later fleet. Failures are
+ * logged with the step that failed.
+ */
 async function deregister(tenant: TenantClient, agentIds: readonly string[], log: Logger): Promise<void> {
   await forEachLimited(agentIds, 32, async (agentId) => {
-    try {
-      await tenant.deleteAgent(agentId, { timeoutMs: 30_000, intervalMs: 100 });
-      await tenant.registrar.delete(agentId);
-    } catch (error) {
-      log.warn({ err: error, agentId }, 'could not deregister a simulated agent');
-    }
+    await tryTwice(log, agentId, 'verifier', () => tenant.deleteAgent(agentId, { timeoutMs: 30_000, intervalMs: 100 }));
+    await tryTwice(log, agentId, 'registrar', () => tenant.registrar.delete(agentId));
   });
+}
+
+const DEREGISTER_RETRY_MS = 500;
+
+/** Runs one deregistration step, once more after a failure; a 404 on the second try means the first had done it. */
+async function tryTwice(log: Logger, agentId: string, step: string, action: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; attempt <= 2; attempt += 1) {
+    try {
+      await action();
+      return;
+    } catch (error) {
+      if (attempt === 2 && error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) return;
+      log.warn({ err: error, agentId, step, attempt }, 'could not deregister a simulated agent');
+      if (attempt === 1) await sleep(DEREGISTER_RETRY_MS);
+    }
+  }
 }

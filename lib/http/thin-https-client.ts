@@ -10,10 +10,11 @@ export interface ThinHttpsClientOptions {
   readonly baseUrl: string;
   readonly tls: KeylimeClientTls;
   /**
-   * Deadline of each whole exchange, from the moment its request is written (connecting included)
-   * to the last byte of its reply. One limit, not an idle timeout beside it: a server that drips its
-   * reply a byte at a time never falls silent, and an idle timeout of the same length could never
-   * fire first. Callers pass what their configuration calls the time one request may take.
+   * Deadline of each whole exchange, from the moment it is asked for (time queued behind another
+   * request, connecting and a resend on a fresh connection included) to the last byte of its reply.
+   * One limit, not an idle timeout beside it: a server that drips its reply a byte at a time never
+   * falls silent, and an idle timeout of the same length could never fire first. Callers pass what
+   * their configuration calls the time one request may take.
    */
   readonly timeoutMs: number;
   /** Largest reply accepted (default 64 MiB: a first round may carry a whole IMA log). */
@@ -31,6 +32,8 @@ interface Job {
   reject(error: Error): void;
   /** Sent again once, on a fresh connection, after a kept-alive one closed before answering. */
   retried: boolean;
+  /** Fires `timeoutMs` after the request was asked for; cleared when it ends either way. */
+  deadline: NodeJS.Timeout | undefined;
 }
 
 interface InFlight {
@@ -41,8 +44,6 @@ interface InFlight {
   readonly reused: boolean;
   /** Some bytes of the answer arrived. */
   received: boolean;
-  /** Fires `timeoutMs` after the request was written; cleared when the exchange ends either way. */
-  deadline: NodeJS.Timeout | undefined;
 }
 
 const DEFAULT_MAX_REPLY = 64 * 1024 * 1024;
@@ -110,7 +111,9 @@ export class ThinHttpsClient {
       return Promise.reject(new TypeError(`request path ${JSON.stringify(path)} has characters a request line cannot carry`));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ method, path, body, reader, resolve, reject, retried: false });
+      const job: Job = { method, path, body, reader, resolve, reject, retried: false, deadline: undefined };
+      job.deadline = setTimeout(() => this.onDeadline(job), this.timeoutMs);
+      this.queue.push(job);
       this.next();
     });
   }
@@ -119,12 +122,12 @@ export class ThinHttpsClient {
   close(): void {
     const current = this.current;
     this.current = undefined;
-    clearTimeout(current?.deadline);
     const failed = [...(current === undefined ? [] : [current.job]), ...this.queue.splice(0)];
     current?.socket.destroy();
     this.socket?.destroy();
     this.socket = undefined;
     for (const job of failed) {
+      clearTimeout(job.deadline);
       job.reject(new ServiceUnreachableError(this.url(job.path), 'network', 'the client was closed'));
     }
   }
@@ -142,7 +145,7 @@ export class ThinHttpsClient {
     }
     const reused = this.socket !== undefined;
     const socket = this.socket ?? this.openSocket();
-    const current: InFlight = { job, socket, parser: new Http1ResponseParser(this.maxReplyBytes), reused, received: false, deadline: undefined };
+    const current: InFlight = { job, socket, parser: new Http1ResponseParser(this.maxReplyBytes), reused, received: false };
     this.current = current;
     socket.ref();
     const head = `${job.method} ${job.path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nAccept: application/json\r\nConnection: keep-alive\r\n`;
@@ -151,7 +154,6 @@ export class ThinHttpsClient {
         ? `${head}\r\n`
         : `${head}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(job.body)}\r\n\r\n${job.body}`,
     );
-    current.deadline = setTimeout(() => this.onDeadline(current), this.timeoutMs);
   }
 
   private openSocket(): TLSSocket {
@@ -186,13 +188,23 @@ export class ThinHttpsClient {
     }
   }
 
-  /** No complete reply in time: a half-read reply leaves the connection unusable, so it goes too. */
-  private onDeadline(current: InFlight): void {
-    if (this.current !== current) return;
-    this.drop(current.socket);
-    this.settle(current, () =>
-      current.job.reject(new ServiceUnreachableError(this.url(current.job.path), 'timeout', `no complete reply within ${this.timeoutMs} ms`)),
-    );
+  /**
+   * No complete reply in time. A request still queued is taken out of the queue; one in flight takes
+   * its connection with it (a half-read reply leaves it unusable).
+   */
+  private onDeadline(job: Job): void {
+    const timedOut = (): void => job.reject(new ServiceUnreachableError(this.url(job.path), 'timeout', `no complete reply within ${this.timeoutMs} ms`));
+    const current = this.current;
+    if (current?.job === job) {
+      this.drop(current.socket);
+      this.settle(current, timedOut);
+      return;
+    }
+    const queued = this.queue.indexOf(job);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      timedOut();
+    }
   }
 
   /** The connection failed (`error`) or closed: a reply framed by the close completes, anything else in flight fails or is sent again once. */
@@ -222,12 +234,12 @@ export class ThinHttpsClient {
   private retryOrFail(current: InFlight, error: Error): void {
     const { job } = current;
     this.current = undefined;
-    clearTimeout(current.deadline);
     if (current.reused && !current.received && !job.retried && job.method !== 'POST') {
       job.retried = true;
       this.send(job);
       return;
     }
+    clearTimeout(job.deadline);
     job.reject(error);
     this.next();
   }
@@ -260,7 +272,7 @@ export class ThinHttpsClient {
   /** Ends the request in flight, then starts the next queued one. */
   private settle(current: InFlight, outcome: () => void): void {
     if (this.current === current) this.current = undefined;
-    clearTimeout(current.deadline);
+    clearTimeout(current.job.deadline);
     outcome();
     this.next();
   }

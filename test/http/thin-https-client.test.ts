@@ -131,19 +131,56 @@ describe('http: thin keep-alive HTTPS client', function () {
       drips.push(setInterval(() => socket.write('r'), 50));
       socket.on('close', () => drips.forEach(clearInterval));
     };
-    const thin = client(300);
+    const thin = client(400);
     const started = Date.now();
     const dripped = thin.request('GET', '/v2.6/quotes/integrity?nonce=n').catch((error: unknown) => error);
+    // Asked for 100 ms later: its own deadline leaves it 100 ms after the dripped one's.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const queued = thin.request('GET', '/queued');
     const error = await dripped;
-    expect(Date.now() - started).to.be.within(250, 1000);
+    expect(Date.now() - started).to.be.within(350, 1000);
     expect(error).to.be.instanceOf(ServiceUnreachableError);
     expect(error).to.deep.include({ reason: 'timeout', url: `https://127.0.0.1:${port}/v2.6/quotes/integrity?nonce=n` });
-    expect((error as Error).message).to.match(/no complete reply within 300 ms/);
+    expect((error as Error).message).to.match(/no complete reply within 400 ms/);
     expect(await queued).to.deep.equal({ queued: true });
     expect(connections, 'the half-read connection is not used again').to.equal(2);
     thin.close();
     drips.forEach(clearInterval);
+  });
+
+  it('counts the time a request waited behind another against its deadline', async function () {
+    // Each request is answered 200 ms after it arrives: the second, asked for with the first, would
+    // complete 400 ms after it was asked for, past the 300 ms it may take.
+    onRequest = (socket) => void setTimeout(() => socket.write(envelope({ ok: true })), 200);
+    const thin = client(300);
+    const started = Date.now();
+    const first = thin.request('GET', '/first');
+    const second = thin.request('GET', '/second').catch((error: unknown) => error);
+    expect(await first).to.deep.equal({ ok: true });
+    const error = await second;
+    expect(error).to.be.instanceOf(ServiceUnreachableError);
+    expect(error).to.deep.include({ reason: 'timeout', url: `https://127.0.0.1:${port}/second` });
+    expect(Date.now() - started).to.be.below(400);
+    thin.close();
+  });
+
+  it('keeps a request\'s first deadline when it is sent again after a closed kept-alive connection', async function () {
+    onRequest = (socket) => socket.write(envelope({ ok: true }));
+    const thin = client(400);
+    expect(await thin.request('GET', '/warm')).to.deep.equal({ ok: true });
+    // The kept-alive connection is closed 250 ms after the request arrives, unanswered; the request
+    // goes out again on a fresh connection, where it is answered 250 ms later: 500 ms in all.
+    onRequest = (socket) => {
+      onRequest = (next) => void setTimeout(() => next.write(envelope({ late: true })), 250);
+      setTimeout(() => socket.destroy(), 250);
+    };
+    const started = Date.now();
+    const error = await thin.request('GET', '/resent').catch((failure: unknown) => failure);
+    expect(error).to.be.instanceOf(ServiceUnreachableError);
+    expect(error).to.deep.include({ reason: 'timeout' });
+    expect(Date.now() - started).to.be.below(500);
+    expect(connections).to.equal(2);
+    thin.close();
   });
 
   it('leaves no timer pending once its requests have ended', async function () {

@@ -45,7 +45,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename }, ...searchPath });
   } else {
     const bounds = { ...DEFAULT_POSTGRES_BOUNDS, ...options.postgresBounds };
-    knex = knexFactory({ client: 'pg', ...boundedPgSettings(options.url, bounds), ...searchPath });
+    knex = knexFactory({ ...boundedPgSettings(options.url, bounds), ...searchPath });
   }
   try {
     await knex.raw('select 1');

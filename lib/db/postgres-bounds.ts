@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Knex } from 'knex';
+import { knexPgClientWatching } from './watched-pg-client.js';
 
 /**
  * How long ironlime waits on PostgreSQL before giving up. Without them a database behind a network
@@ -70,18 +71,21 @@ const PG_QUERY_TIMEOUT = 'Query read timeout';
  * leaves it as the connection's active query: the connection would go back to the pool and every
  * later statement on it would queue behind the dead one. So a connection whose statement timed out
  * is ended (node-postgres destroys the socket when a query is still active) and refused by the
- * pool's validation, and the caller gets an error that says what happened.
+ * pool's validation, and the caller gets an error that says what happened. This holds from the
+ * connection's first statement, knex's set-up ones included (`knexPgClientWatching`).
  */
 export function boundedPgSettings(
   url: string,
   bounds: PostgresBounds,
-): Pick<Knex.Config, 'connection' | 'pool' | 'acquireConnectionTimeout'> {
+): Pick<Knex.Config, 'client' | 'connection' | 'pool' | 'acquireConnectionTimeout'> {
   const abandoned = new WeakSet<PgClient>();
   const watchStatements = (client: PgClient): void => {
     const send = client.query.bind(client);
-    client.query = (config, callback) => {
+    client.query = (given, callback) => {
+      // knex's version check sends bare text.
+      const config = typeof given === 'string' ? { text: given } : given;
       if (callback === undefined || !isPlainQuery(config)) {
-        return send(config, callback);
+        return send(given, callback);
       }
       if (abandoned.has(client)) {
         // Typically knex's ROLLBACK after the timed-out statement: say why rather than "not queryable".
@@ -101,6 +105,7 @@ export function boundedPgSettings(
     };
   };
   return {
+    client: knexPgClientWatching((client) => watchStatements(client as unknown as PgClient)),
     connection: {
       connectionString: url,
       connectionTimeoutMillis: bounds.connectMs,
@@ -113,10 +118,6 @@ export function boundedPgSettings(
     pool: {
       min: 0,
       max: 10,
-      afterCreate: (client: PgClient, done: (error: Error | null, client: PgClient) => void) => {
-        watchStatements(client);
-        done(null, client);
-      },
       validate: (client: PgClient) => !abandoned.has(client),
     },
   };

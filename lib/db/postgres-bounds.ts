@@ -81,27 +81,35 @@ export function boundedPgSettings(
   const abandoned = new WeakSet<PgClient>();
   const watchStatements = (client: PgClient): void => {
     const send = client.query.bind(client);
+    /** The error the caller sees: a timed-out statement ends its connection, which is never reused. */
+    const seen = (error: Error, boundMs: number): Error => {
+      if (error.message !== PG_QUERY_TIMEOUT) return error;
+      abandoned.add(client);
+      client.end();
+      return noReply(`no reply from PostgreSQL within ${boundMs} ms; connection dropped`, error);
+    };
     client.query = (given, callback) => {
       // knex's version check sends bare text.
       const config = typeof given === 'string' ? { text: given } : given;
-      if (callback === undefined || !isPlainQuery(config)) {
+      if (!isPlainQuery(config)) {
         return send(given, callback);
       }
       if (abandoned.has(client)) {
         // Typically knex's ROLLBACK after the timed-out statement: say why rather than "not queryable".
-        process.nextTick(() => callback(noReply('connection dropped: an earlier statement had no reply from PostgreSQL')));
+        const dropped = noReply('connection dropped: an earlier statement had no reply from PostgreSQL');
+        if (callback === undefined) return Promise.reject(dropped);
+        process.nextTick(() => callback(dropped));
         return undefined;
       }
       const boundMs = unbounded.getStore() === true ? MIGRATION_STATEMENT_MS : bounds.statementMs;
-      return send({ ...config, query_timeout: boundMs }, (error, result) => {
-        if (error?.message !== PG_QUERY_TIMEOUT) {
-          callback(error, result);
-          return;
-        }
-        abandoned.add(client);
-        client.end();
-        callback(noReply(`no reply from PostgreSQL within ${boundMs} ms; connection dropped`, error));
-      });
+      const bounded = { ...config, query_timeout: boundMs };
+      if (callback === undefined) {
+        // The promise form (the broker's prepared statements).
+        return (send(bounded) as Promise<unknown>).catch((error: Error) => {
+          throw seen(error, boundMs);
+        });
+      }
+      return send(bounded, (error, result) => callback(error ? seen(error, boundMs) : error, result));
     };
   };
   return {

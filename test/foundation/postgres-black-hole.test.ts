@@ -149,4 +149,22 @@ describe('PostgreSQL statement bound and migrations (real PostgreSQL)', function
     await withoutStatementBound(() => database.knex.raw('select pg_sleep(1)'));
     await database.knex.transaction((trx) => withoutStatementBound(() => trx.raw('select pg_sleep(1)')));
   });
+
+  it('bounds a statement sent in the promise form (the broker\'s prepared statements) the same way and ends its connection', async function () {
+    const connection = (await database.knex.client.acquireConnection()) as {
+      query(config: unknown): Promise<unknown>;
+      once(event: 'end', listener: () => void): void;
+    };
+    const ended = new Promise<void>((resolve) => connection.once('end', resolve));
+    try {
+      const { error } = await outcome(connection.query({ name: 'test_sleep', text: 'select pg_sleep(1)' }), 5_000);
+      expect(String(error)).to.match(/no reply from PostgreSQL within 500 ms; connection dropped/);
+      expect((error as { code?: string }).code).to.equal('ETIMEDOUT');
+    } finally {
+      await database.knex.client.releaseConnection(connection);
+    }
+    const { error } = await outcome(ended, 2_000);
+    expect(error, 'the connection is ended, so the pool cannot hand it out again').to.equal(undefined);
+    expect(await database.knex.raw('select 1 as one')).to.have.nested.property('rows[0].one', 1);
+  });
 });

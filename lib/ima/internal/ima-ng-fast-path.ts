@@ -186,8 +186,11 @@ export class ImaNgFastPath {
   /**
    * Checks the line of `bytes` (a list's UTF-8) that starts at `start`: when it accepts it, extends
    * `replay` and returns where the line ends (its newline, or the end of `bytes`); otherwise -1.
+   * `holdToLogged`: compare the logged template hash with the template data's even when that costs
+   * a hash of its own (a line the quote does not bind; TemplateDigests). Either way the logged hash
+   * must be hex and not all zeros (a violation, which the full validator extends as all-ones).
    */
-  accept(bytes: Buffer, start: number, replay: Pcr10Replay): number {
+  accept(bytes: Buffer, start: number, replay: Pcr10Replay, holdToLogged: boolean): number {
     const hashEnd = start + 3 + this.loggedHexLength;
     if (this.loggedBank === undefined || start + this.shortestLine > bytes.length || !spells(bytes, start, '10 ') || bytes[hashEnd] !== SPACE || !spells(bytes, hashEnd + 1, 'ima-ng ')) {
       return -1;
@@ -211,8 +214,9 @@ export class ImaNgFastPath {
       return -1;
     }
     const digests = this.digests;
-    digests.compute(scratch.data);
-    if (!sameDigest(bytes, start + 3, digests.logged) || !this.accepted(bytes, pathStart, end, digests.sha256Words)) {
+    digests.compute(scratch.data, holdToLogged);
+    const loggedOk = digests.logged === '' ? isHexNotZero(bytes, start + 3, this.loggedHexLength) : sameDigest(bytes, start + 3, digests.logged);
+    if (!loggedOk || !this.accepted(bytes, pathStart, end, digests.sha256Words)) {
       return -1;
     }
     replay.extend(digests);
@@ -239,4 +243,13 @@ function sameDigest(bytes: Uint8Array, at: number, digest: string): boolean {
     diff |= hexByte(bytes, at + 2 * i) ^ digest.charCodeAt(i);
   }
   return diff === 0;
+}
+
+/** Whether the `hexLength` chars at `bytes[at…]` are hex digits (either case) spelling bytes not all zero. */
+function isHexNotZero(bytes: Uint8Array, at: number, hexLength: number): boolean {
+  let any = 0;
+  for (let i = at; i < at + hexLength; i += 2) {
+    any |= hexByte(bytes, i);
+  }
+  return any !== 0 && any < NOT_HEX;
 }

@@ -18,7 +18,8 @@ const SHA256_SIZE = pcrBankSize('sha256');
  * - each computed at most once: the log's hash is the bank's when they are the same algorithm.
  *
  * `compute` sets the fields (latin1 strings, one char per byte; '' for a hash not needed)
- * rather than returning an object: it runs for every line, and the rule is fixed for the round.
+ * rather than returning an object: it runs for every line, and the rule is fixed for the round
+ * (all but `withLogged`, which the round sets per line).
  * SHA-256 is also copied once into bytes: into the second half of `sha256ExtendInput`, which the
  * sha256 bank's extend fills with its PCR value and hashes as it is (no second copy of the digest),
  * and which the policy index reads as words (`sha256Words`): reading a byte array costs less than
@@ -34,7 +35,7 @@ export class TemplateDigests {
   readonly sha256Words = new Int32Array(this.sha256ExtendInput.buffer, SHA256_SIZE, SHA256_SIZE / 4);
   private readonly sha256Bytes = this.sha256ExtendInput.subarray(SHA256_SIZE);
   /** Whether the log's hash is a replayed bank's: then it is computed, and compared, on every line. */
-  readonly loggedIsReplayed: boolean;
+  private readonly loggedIsReplayed: boolean;
   private readonly bankSha1: boolean;
   private readonly bankSha256: boolean;
 

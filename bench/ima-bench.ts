@@ -1,7 +1,7 @@
 import { createHash, hash } from 'node:crypto';
 import { compileRuntimePolicy } from '../lib/ima/compiled-policy.js';
 import { initialImaReplayState } from '../lib/ima/ima-replay-state.js';
-import { emptyRuntimePolicy, parseRuntimePolicy } from '../lib/ima/runtime-policy.js';
+import { emptyRuntimePolicy, parseRuntimePolicy, type RuntimePolicy } from '../lib/ima/runtime-policy.js';
 import { verifyImaList } from '../lib/ima/verify-ima-list.js';
 import type { Benchmark } from './benchmark.js';
 
@@ -27,9 +27,11 @@ import type { Benchmark } from './benchmark.js';
  * the ratio to the floor says how much is left above node:crypto's own cost.
  */
 
-interface GeneratedList {
+export interface GeneratedList {
   readonly text: string;
   readonly templateData: Buffer[];
+  /** The policy as JSON-ready data (listing every path, three excludes), and compiled. */
+  readonly policyData: RuntimePolicy;
   readonly policy: ReturnType<typeof compileRuntimePolicy>;
 }
 
@@ -40,7 +42,7 @@ function u32(value: number): Buffer {
 }
 
 /** An ima-ng list of `count` entries (boot_aggregate, then files with sha256 digests) and a policy for it. */
-function generate(count: number): GeneratedList {
+export function generate(count: number): GeneratedList {
   const lines: string[] = [];
   const templateData: Buffer[] = [];
   const policy = emptyRuntimePolicy();
@@ -54,7 +56,7 @@ function generate(count: number): GeneratedList {
     lines.push(`10 ${createHash('sha1').update(data).digest('hex')} ima-ng sha256:${digest.toString('hex')} ${path}`);
     policy.digests[path] = [digest.toString('hex')];
   }
-  return { text: `${lines.join('\n')}\n`, templateData, policy: compileRuntimePolicy(parseRuntimePolicy(policy)) };
+  return { text: `${lines.join('\n')}\n`, templateData, policyData: policy, policy: compileRuntimePolicy(parseRuntimePolicy(policy)) };
 }
 
 /**

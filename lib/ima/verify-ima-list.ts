@@ -6,7 +6,8 @@ import type { UntrustedImaEntry } from './internal/ima-entry.js';
 import { IMA_EVENTS, type ImaFailure } from './ima-failure.js';
 import { ImaKeyring, ImaKeyrings } from './ima-keyring.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState, type Pcr10Values } from './ima-replay-state.js';
-import { replayRound } from './internal/replay-round.js';
+import { replayRound, type ReplayRoundOutcome } from './internal/replay-round.js';
+import { loggedHashIsReplayed } from './internal/template-digests.js';
 
 /**
  * Checks (part of) an IMA measurement list against a quoted PCR 10 and a runtime policy, and says
@@ -15,8 +16,10 @@ import { replayRound } from './internal/replay-round.js';
  * For each entry, in order: PCR 10 is extended in the quoted bank (both banks without a quote) with
  * that bank's hash of the template data, recomputed; an entry whose logged hash is all zeros is a
  * violation (extended as all-ones, content not checked); the PCR index must be 10; the logged
- * template hash must equal the policy's `log_hash_alg` (sha1 by default) hash of the template data,
- * on every line, bound by the quote or not (Keylime `ast.Entry.invalid`); the content rules of
+ * template hash must equal the policy's `log_hash_alg` (sha1 by default) hash of the template data
+ * on every line the quote does not bind (Keylime `ast.Entry.invalid`), and on those it binds when
+ * that hash is the quoted bank's (no extra cost), or when the round does not match the quote (a
+ * second pass then names the lines whose data disagree with their hash); the content rules of
  * internal/entry-validator.ts apply. A line that does not parse is reported and not
  * extended (Keylime does the same, so the PCR will not match either).
  *
@@ -143,23 +146,35 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   }
   const policy = input.policy;
   const logHash = imaHashByName(policy?.logHashAlg ?? 'sha1') ?? badInput('unknown log hash algorithm');
-  const ctx: ValidationContext = {
+  // A fresh context per pass: the validator learns keys into it.
+  const newContext = (): ValidationContext => ({
     policy,
     keyrings: buildKeyrings(input, state),
     learnedNames: new Set(Object.keys(state.learnedKeyrings)),
     bootAggregates: input.bootAggregates ?? [],
-  };
-  const outcome = replayRound({
-    listText: input.listText,
-    entries: input.entries ?? [],
-    firstLine: startEntry + 1,
-    start: state.pcr10,
-    banks,
-    quoted: quoted === undefined ? undefined : { bank: quoted.bank, latin1: quoted.value.toString('latin1') },
-    ctx,
-    logHash,
-    failOnTomtou: input.failOnTomtou === true,
   });
+  let ctx = newContext();
+  const round = (holdEveryLine: boolean): ReplayRoundOutcome =>
+    replayRound({
+      listText: input.listText,
+      entries: input.entries ?? [],
+      firstLine: startEntry + 1,
+      start: state.pcr10,
+      banks,
+      quoted: quoted === undefined ? undefined : { bank: quoted.bank, latin1: quoted.value.toString('latin1') },
+      ctx,
+      logHash,
+      failOnTomtou: input.failOnTomtou === true,
+      holdEveryLine,
+    });
+  let outcome = round(false);
+  // No match: the round fails whatever else is found. Lines not held to their logged hash (the
+  // quote would have bound them) are checked again, so that the failures name a line whose data
+  // was changed and its hash left as it was, as when every line is held to it.
+  if (quoted !== undefined && outcome.matched < 0 && outcome.count > 0 && !loggedHashIsReplayed(logHash, banks)) {
+    ctx = newContext();
+    outcome = round(true);
+  }
   failures.push(...outcome.failures);
   const { matched, count } = outcome;
   if (quoted !== undefined && matched < 0) {

@@ -41,7 +41,8 @@ function lineWithZeroBytes(path: string): { line: string; digest: Buffer; fileZe
 
 /**
  * Hostile spellings of one line, each followed by a line with a tampered template hash (ASCII,
- * refused by the fast path: the byte and char positions must still agree after the hostile line),
+ * refused by the fast path where it is held to its logged hash: the byte and char positions must
+ * still agree after the hostile line) or by a violation (refused by the fast path everywhere),
  * checked against the full parser and validator and an independent replay: every field of the
  * result, with no policy, with a policy whose excludes take every odd path, with and without a quote.
  */
@@ -108,6 +109,8 @@ describe('IMA ima-ng fast path on hostile lines: the whole result equals the ful
   for (const [name, text] of hostile) {
     it(name, () => {
       check([first.line, text, tamperedTemplateHash(middle.line), text, tamperedTemplateHash(first.line), last.line]);
+      // A violation, refused by the fast path whether the line is held to its logged hash or not.
+      check([first.line, text, `10 ${'0'.repeat(40)}${middle.line.slice(43)}`, last.line]);
       check([first.line, text, last.line, text, middle.line]);
     });
   }
@@ -115,11 +118,15 @@ describe('IMA ima-ng fast path on hostile lines: the whole result equals the ful
   it('no policy: a path whose extra UTF-8 bytes are the next line\'s length + 1, then a tampered line, then a good one', () => {
     const tampered = tamperedTemplateHash(first.line);
     const lines = [imaNgLineOf(fileDigest('wide'), `/${'é'.repeat(tampered.length + 1)}`), tampered, last.line];
-    const result = verifyImaList({ listText: `${lines.join('\n')}\n`, quotedPcr10: { bank: 'sha256', value: quoteOf(lines) } });
-    expect(result).to.deep.equal(expectedRound(lines, undefined, quoteOf(lines)));
-    expect(result.valid).to.equal(false);
-    expect(result.failures.map((f) => [f.line, f.eventId])).to.deep.equal([[2, IMA_EVENTS.imaHash]]);
-    expect(result.entriesChecked).to.equal(3);
+    // Under the quote the tampered line is bound and not held to its logged hash; without one it is.
+    const quoted = verifyImaList({ listText: `${lines.join('\n')}\n`, quotedPcr10: { bank: 'sha256', value: quoteOf(lines) } });
+    expect(quoted).to.deep.equal(expectedRound(lines, undefined, quoteOf(lines)));
+    expect(quoted.valid).to.equal(true);
+    expect(quoted.entriesChecked).to.equal(3);
+    const unquoted = verifyImaList({ listText: `${lines.join('\n')}\n` });
+    expect(unquoted).to.deep.equal(expectedRound(lines, undefined, undefined));
+    expect(unquoted.failures.map((f) => [f.line, f.eventId])).to.deep.equal([[2, IMA_EVENTS.imaHash]]);
+    expect(unquoted.entriesChecked).to.equal(3);
   });
 
   for (const [where, at] of [['file digest', middle.fileZero], ['template hash', middle.hashZero]] as const) {
@@ -160,8 +167,22 @@ describe('IMA ima-ng fast path on hostile lines: the whole result equals the ful
     const replay = new Pcr10Replay({ sha256: '00'.repeat(32) }, ['sha256']);
     const lines = [first.line, middle.line, last.line];
     for (const l of lines) {
-      expect(fast.accept(Buffer.from(l), 0, replay)).to.equal(l.length);
+      expect(fast.accept(Buffer.from(l), 0, replay, true)).to.equal(l.length);
     }
     expect(replay.snapshot()).to.deep.equal({ sha256: quoteOf(lines) });
+  });
+
+  it('not holding a line to its logged hash, it takes a tampered hash but still refuses one that is not hex or all zeros', () => {
+    const sha1 = imaHashByName('sha1');
+    if (sha1 === undefined) throw new Error('sha1');
+    const fast = new ImaNgFastPath(sha1, ['sha256'], compiled, false);
+    const replay = new Pcr10Replay({ sha256: '00'.repeat(32) }, ['sha256']);
+    const tampered = tamperedTemplateHash(first.line);
+    expect(fast.accept(Buffer.from(tampered), 0, replay, true)).to.equal(-1);
+    expect(fast.accept(Buffer.from(tampered), 0, replay, false)).to.equal(tampered.length);
+    for (const refused of [`10 ${'0'.repeat(40)}${first.line.slice(43)}`, `10 ${'g'}${first.line.slice(4)}`, `10 ${'G'}${first.line.slice(4)}`]) {
+      expect(fast.accept(Buffer.from(refused), 0, replay, false)).to.equal(-1);
+    }
+    expect(replay.snapshot()).to.deep.equal({ sha256: quoteOf([first.line]) });
   });
 });

@@ -39,7 +39,7 @@ function failuresOf(result: VerifyImaListResult): Array<[number, string]> {
   return result.failures.map((f) => [f.line, f.eventId]);
 }
 
-describe('verifyImaList: every line is held to its logged template hash, quoted or not (Keylime ast.Entry.invalid)', () => {
+describe('verifyImaList: the lines held to their logged template hash (docs/ima.md: every line the quote does not bind)', () => {
   const sha256Quote = { bank: 'sha256' as const, value: pcrAfter(40, 'sha256') };
 
   it('the genuine list passes a sha256 quote, replaying only that bank', () => {
@@ -70,23 +70,40 @@ describe('verifyImaList: every line is held to its logged template hash, quoted 
     });
   });
 
-  describe('only the logged SHA-1 template hash changed (the template data, and so PCR 10, genuine): always fails', () => {
-    it('under a sha256 quote, which the replay still matches: ima_hash on that line, as Keylime reports, and the state resets', () => {
+  describe('only the logged SHA-1 template hash changed (the template data, and so PCR 10, genuine)', () => {
+    it('under a sha256 quote, which binds the template data: not compared (no SHA-1 per line), the round passes with the genuine PCR 10', () => {
       for (const result of bothRoutes(changed(12, otherLoggedHash), { startEntry: 0, quotedPcr10: sha256Quote })) {
-        expect(failuresOf(result)).to.deep.equal([[13, IMA_EVENTS.imaHash]]);
+        expect(failuresOf(result)).to.deep.equal([]);
+        expect(result.valid).to.equal(true);
         expect(result.matchedEntries).to.equal(40);
+        expect(result.nextState.pcr10).to.deep.equal({ sha256: sha256Quote.value });
+      }
+    });
+
+    it('in one round: before the sha256 quote\'s match it passes, past it the line fails', () => {
+      const quote = { bank: 'sha256' as const, value: pcrAfter(30, 'sha256') };
+      const list = changed(35, otherLoggedHash).map((line, i) => (i === 12 ? otherLoggedHash(line) : line));
+      for (const result of bothRoutes(list, { startEntry: 0, quotedPcr10: quote })) {
+        expect(failuresOf(result)).to.deep.equal([[36, IMA_EVENTS.imaHash]]);
+      }
+    });
+
+    it('a logged hash of another size is compared, and refused, even under the sha256 quote', () => {
+      const list = changed(12, (line) => line.replace(/^10 ([0-9a-f]{40})/, '10 $1abcd'));
+      for (const result of bothRoutes(list, { startEntry: 0, quotedPcr10: sha256Quote })) {
+        expect(failuresOf(result)).to.deep.equal([[13, IMA_EVENTS.imaHash]]);
         expect(result.nextState).to.deep.equal(initialImaReplayState());
       }
     });
 
-    it('under a sha1 quote (the logged hash is the replayed bank\'s): fails', () => {
+    it('under a sha1 quote (the logged hash is the replayed bank\'s, compared at no cost): fails', () => {
       const quote = { bank: 'sha1' as const, value: pcrAfter(40, 'sha1') };
       for (const result of bothRoutes(changed(12, otherLoggedHash), { startEntry: 0, quotedPcr10: quote })) {
         expect(failuresOf(result)).to.deep.equal([[13, IMA_EVENTS.imaHash]]);
       }
     });
 
-    it('past the quote, or with no quote at all: fails', () => {
+    it('past the quote, or with no quote at all (nothing binds the line): fails', () => {
       const quote = { bank: 'sha256' as const, value: pcrAfter(30, 'sha256') };
       for (const input of [{ startEntry: 0, quotedPcr10: quote }, { startEntry: 0 }]) {
         for (const result of bothRoutes(changed(35, otherLoggedHash), input)) {

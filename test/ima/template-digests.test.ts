@@ -6,11 +6,11 @@ import { TemplateDigests } from '../../lib/ima/internal/template-digests.js';
 
 const DATA = Buffer.from('template data of one line');
 
-function digestsOf(logHash: string, banks: readonly PcrBank[], wantSha256: boolean): { sha1: string; sha256: string; logged: string } {
+function digestsOf(logHash: string, banks: readonly PcrBank[], wantSha256: boolean, withLogged = true): { sha1: string; sha256: string; logged: string } {
   const algorithm = imaHashByName(logHash);
   if (algorithm === undefined) throw new Error(logHash);
   const digests = new TemplateDigests(algorithm, banks, wantSha256);
-  digests.compute(DATA);
+  digests.compute(DATA, withLogged);
   return { sha1: digests.sha1, sha256: digests.sha256, logged: digests.logged };
 }
 
@@ -27,6 +27,15 @@ describe('IMA template digests: the hashes a line is held to and extended with',
     expect(digestsOf('sha1', ['sha1', 'sha256'], false)).to.deep.equal({ sha1, sha256, logged: sha1 });
   });
 
+  it('a line the quote binds: the log hash only when it is a replayed bank\'s, no hash of its own', function () {
+    expect(digestsOf('sha1', ['sha256'], false, false)).to.deep.equal({ sha1: '', sha256, logged: '' });
+    expect(digestsOf('sha1', ['sha256'], true, false)).to.deep.equal({ sha1: '', sha256, logged: '' });
+    expect(digestsOf('sha1', ['sha1'], false, false)).to.deep.equal({ sha1, sha256: '', logged: sha1 });
+    expect(digestsOf('sha256', ['sha1'], false, false)).to.deep.equal({ sha1, sha256: '', logged: '' });
+    expect(digestsOf('sha256', ['sha256'], false, false)).to.deep.equal({ sha1: '', sha256, logged: sha256 });
+    expect(digestsOf('sha384', ['sha256'], false, false)).to.deep.equal({ sha1: '', sha256, logged: '' });
+  });
+
   it('adds SHA-256 when asked (the fast path looks lines up in the policy by it)', function () {
     expect(digestsOf('sha1', ['sha1'], true)).to.deep.equal({ sha1, sha256, logged: sha1 });
   });
@@ -36,7 +45,7 @@ describe('IMA template digests: the hashes a line is held to and extended with',
     if (algorithm === undefined) throw new Error('sha1');
     const digests = new TemplateDigests(algorithm, ['sha256'], false);
     for (const data of [DATA, Buffer.from('another line')]) {
-      digests.compute(data);
+      digests.compute(data, true);
       expect(Buffer.from(digests.sha256ExtendInput.subarray(32))).to.deep.equal(hash('sha256', data, 'buffer'));
       expect(Buffer.from(digests.sha256Words.buffer, digests.sha256Words.byteOffset, digests.sha256Words.byteLength)).to.deep.equal(hash('sha256', data, 'buffer'));
     }
@@ -49,7 +58,7 @@ describe('IMA template digests: the hashes a line is held to and extended with',
     const replay = new Pcr10Replay({ sha1: '00'.repeat(20), sha256: '00'.repeat(32) }, ['sha1', 'sha256']);
     let pcr = Buffer.alloc(32);
     for (const data of [DATA, Buffer.from('another line'), Buffer.from('a third line')]) {
-      digests.compute(data);
+      digests.compute(data, true);
       replay.extend(digests);
       const digest = hash('sha256', data, 'buffer');
       pcr = hash('sha256', Buffer.concat([pcr, digest]), 'buffer');

@@ -143,9 +143,11 @@ class TemplateDataScratch {
  * `sha1:` file digest), whose template hash, policy digest or exclusion accepts it — checked
  * straight from the list's UTF-8 bytes, without an entry object: the template data is rebuilt in a
  * reused buffer (TemplateDataScratch), hashed by the full validator's rule (TemplateDigests: in the
- * banks the replay needs, in the log's hash algorithm and, with a policy, in SHA-256, each at most
- * once; a sha1 log under a sha256 quote: SHA-1 and SHA-256 of the template data, then the extend) —
- * the logged template hash compared digit by digit with the computed one, the line looked up in the
+ * banks the replay needs, with a policy in SHA-256, and in the log's hash algorithm when the line is
+ * held to its logged hash, each at most once; a sha1 log under a sha256 quote: SHA-256 of the
+ * template data and the extend, and SHA-1 of the template data for a line the quote does not bind) —
+ * the logged template hash compared digit by digit with the computed one (or, not held to it, only
+ * checked to be hex and not all zeros), the line looked up in the
  * policy by its template data's SHA-256 (ImaNgPolicyIndex), and PCR 10 extended. Per line it
  * allocates only the hash results. It reads bytes rather than the string's chars: each `charCodeAt`
  * checks the string's representation, a byte array load does not (about 0.25 µs a line of the
@@ -154,7 +156,7 @@ class TemplateDataScratch {
  * It only ever says yes, and only for a line all of whose bytes it read and found ASCII (so the
  * line's characters are those bytes, one for one): `accept` returns -1, having changed nothing, for
  * any line it does not settle — another template or PCR, an odd spelling, a character beyond ASCII,
- * a violation (all-zero hash: no real hash matches it), a template hash that does not match, a path
+ * a violation (all-zero hash), a template hash that does not match (when compared), a path
  * neither listed with this digest nor excluded, `boot_aggregate` with extra aggregates — and the
  * caller then runs the full parser and validator on the line's text, which give the verdict and the
  * failure. So the fast path changes the cost, never the outcome.
@@ -186,8 +188,11 @@ export class ImaNgFastPath {
   /**
    * Checks the line of `bytes` (a list's UTF-8) that starts at `start`: when it accepts it, extends
    * `replay` and returns where the line ends (its newline, or the end of `bytes`); otherwise -1.
+   * `holdToLogged`: compare the logged template hash with the template data's even when that costs
+   * a hash of its own (a line the quote does not bind; TemplateDigests). Either way the logged hash
+   * must be hex and not all zeros (a violation, which the full validator extends as all-ones).
    */
-  accept(bytes: Buffer, start: number, replay: Pcr10Replay): number {
+  accept(bytes: Buffer, start: number, replay: Pcr10Replay, holdToLogged: boolean): number {
     const hashEnd = start + 3 + this.loggedHexLength;
     if (this.loggedBank === undefined || start + this.shortestLine > bytes.length || !spells(bytes, start, '10 ') || bytes[hashEnd] !== SPACE || !spells(bytes, hashEnd + 1, 'ima-ng ')) {
       return -1;
@@ -211,8 +216,9 @@ export class ImaNgFastPath {
       return -1;
     }
     const digests = this.digests;
-    digests.compute(scratch.data);
-    if (!sameDigest(bytes, start + 3, digests.logged) || !this.accepted(bytes, pathStart, end, digests.sha256Words)) {
+    digests.compute(scratch.data, holdToLogged);
+    const loggedOk = digests.logged === '' ? isHexNotZero(bytes, start + 3, this.loggedHexLength) : sameDigest(bytes, start + 3, digests.logged);
+    if (!loggedOk || !this.accepted(bytes, pathStart, end, digests.sha256Words)) {
       return -1;
     }
     replay.extend(digests);
@@ -239,4 +245,13 @@ function sameDigest(bytes: Uint8Array, at: number, digest: string): boolean {
     diff |= hexByte(bytes, at + 2 * i) ^ digest.charCodeAt(i);
   }
   return diff === 0;
+}
+
+/** Whether the `hexLength` chars at `bytes[at…]` are hex digits (either case) spelling bytes not all zero. */
+function isHexNotZero(bytes: Uint8Array, at: number, hexLength: number): boolean {
+  let any = 0;
+  for (let i = at; i < at + hexLength; i += 2) {
+    any |= hexByte(bytes, i);
+  }
+  return any !== 0 && any < NOT_HEX;
 }

@@ -24,6 +24,12 @@ export interface ReplayRoundInput {
   readonly ctx: ValidationContext;
   readonly logHash: ImaHashAlgorithm;
   readonly failOnTomtou: boolean;
+  /**
+   * Hold every line to its logged template hash, even those the quote binds (which costs a hash
+   * per line when the log's algorithm is not the quoted bank's): for the second pass of a round
+   * that did not match the quote, which then names the lines whose data disagrees with their hash.
+   */
+  readonly holdEveryLine: boolean;
 }
 
 export interface ReplayRoundOutcome {
@@ -38,9 +44,14 @@ export interface ReplayRoundOutcome {
   readonly final: Pcr10Values;
 }
 
+/** Whether the next line is to be held to its logged template hash (set by the round as the replay goes). */
+interface LoggedHashRule {
+  holdToLogged: boolean;
+}
+
 interface Source {
   /** Checks every line in order and extends `replay`; `after(index)` runs after each line. Returns the number of lines. */
-  forEach(replay: Pcr10Replay, after: (index: number) => void): number;
+  forEach(replay: Pcr10Replay, rule: LoggedHashRule, after: (index: number) => void): number;
 }
 
 const NEWLINE = 0x0a;
@@ -48,27 +59,30 @@ const NEWLINE = 0x0a;
 const CHUNK_CHARS = 16_384;
 const UTF8_MAX = 3;
 
-type CheckOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay) => void;
+type CheckOne = (entry: UntrustedImaEntry | ImaParseError, line: number, replay: Pcr10Replay, holdToLogged: boolean) => void;
 
 /**
  * One walk over the lines of a round: each line checked and extended into PCR 10 in `banks`, and
  * the replay compared with the quote before the first line and after every line.
  *
- * Every line is held to its logged template hash (the log's hash, `ima.log_hash_alg`, of the
- * template data), whether the quote binds the line or not, as Keylime holds every line
- * (`ast.Entry.invalid`: `ima_hash`): a logged field that does not match is a failure. A logged
- * all-zero hash is a violation: extended as all-ones, content not checked.
+ * A line the quote does not bind — past the first match, or every line without a quote — is held to
+ * its logged template hash (the log's hash, `ima.log_hash_alg`, of the template data), as Keylime
+ * holds every line (`ast.Entry.invalid`: `ima_hash`). A line before the match is held to it only
+ * when that costs no hash of its own (the log's algorithm is the quoted bank's, or `holdEveryLine`):
+ * the quote binds its template data, which is what the replay extends and the content rules read
+ * (docs/ima.md, "Which lines are held to their logged template hash"). A logged all-zero hash is a
+ * violation, either way: extended as all-ones, content not checked.
  */
 export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   const failures: ImaFailure[] = [];
   // Built for the first line that needs them: most pull rounds bring no new line.
   let digests: TemplateDigests | undefined;
-  const checkOne: CheckOne = (entry, line, replay) => {
+  const checkOne: CheckOne = (entry, line, replay, holdToLogged) => {
     if (entry instanceof ImaParseError) {
       failures.push({ line, path: '', eventId: IMA_EVENTS.parserEntry, context: { message: entry.message } });
       return;
     }
-    checkEntry(entry, line, replay, (digests ??= new TemplateDigests(input.logHash, input.banks, false)), failures, input);
+    checkEntry(entry, line, replay, (digests ??= new TemplateDigests(input.logHash, input.banks, false)), holdToLogged, failures, input);
   };
   const source: Source =
     input.listText !== undefined
@@ -79,10 +93,13 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   const quoted = input.quoted;
   let matched = quoted !== undefined && replay.matches(quoted.bank, quoted.latin1) ? 0 : -1;
   let committed = replay.snapshot();
-  const count = source.forEach(replay, (index) => {
+  // Until the quote matches, the lines seen are those it will bind if it does match.
+  const rule: LoggedHashRule = { holdToLogged: input.holdEveryLine || quoted === undefined || matched >= 0 };
+  const count = source.forEach(replay, rule, (index) => {
     if (quoted !== undefined && matched < 0 && replay.matches(quoted.bank, quoted.latin1)) {
       matched = index + 1;
       committed = replay.snapshot();
+      rule.holdToLogged = true;
     }
   });
   // No line, no change: the values are those before the first line.
@@ -105,7 +122,7 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
  */
 function asciiSource(text: string, startLine: number, fastPath: () => ImaNgFastPath, checkOne: CheckOne): Source {
   return {
-    forEach(replay, after) {
+    forEach(replay, rule, after) {
       if (text.length === 0) {
         return 0;
       }
@@ -116,7 +133,7 @@ function asciiSource(text: string, startLine: number, fastPath: () => ImaNgFastP
         const buffer = chunkBuffer(UTF8_MAX * (chunkEnd - chunkStart));
         const bytes = buffer.subarray(0, buffer.write(text.slice(chunkStart, chunkEnd), 'utf8'));
         for (let start = chunkStart, byteStart = 0; start < chunkEnd; index++) {
-          let byteEnd = fast.accept(bytes, byteStart, replay);
+          let byteEnd = fast.accept(bytes, byteStart, replay, rule.holdToLogged);
           let end: number;
           if (byteEnd >= 0) {
             end = start + (byteEnd - byteStart);
@@ -124,7 +141,7 @@ function asciiSource(text: string, startLine: number, fastPath: () => ImaNgFastP
             byteEnd = lineEnd(bytes.indexOf(NEWLINE, byteStart), bytes.length);
             end = lineEnd(text.indexOf('\n', start), text.length);
             const line = startLine + index;
-            checkOne(parseLine(text.slice(start, end), line), line, replay);
+            checkOne(parseLine(text.slice(start, end), line), line, replay, rule.holdToLogged);
           }
           after(index);
           start = end + 1;
@@ -170,13 +187,13 @@ function lineEnd(newline: number, length: number): number {
 
 function entriesSource(entries: readonly UntrustedImaEntry[], startLine: number, checkOne: CheckOne): Source {
   return {
-    forEach(replay, after) {
+    forEach(replay, rule, after) {
       for (let index = 0; index < entries.length; index++) {
         const entry = entries[index];
         if (entry === undefined) {
           throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', 'verifyImaList: missing entry');
         }
-        checkOne(entry, startLine + index, replay);
+        checkOne(entry, startLine + index, replay, rule.holdToLogged);
         after(index);
       }
       return entries.length;
@@ -206,10 +223,11 @@ function isAllZero(bytes: Buffer): boolean {
 
 /**
  * PCR index, template hash and content of one parsed entry; extends the replay. The template data's
- * hashes are those of TemplateDigests, as on the fast path: the log's one compared with the logged
- * one, the replayed banks' extended.
+ * hashes are those of TemplateDigests, as on the fast path: the log's one, when computed, compared
+ * with the logged one, the replayed banks' extended. A logged hash of the wrong size is always
+ * compared (and so refused): no cost to the usual line, and no odd field let through.
  */
-function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay, digests: TemplateDigests, failures: ImaFailure[], input: ReplayRoundInput): void {
+function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay, digests: TemplateDigests, holdToLogged: boolean, failures: ImaFailure[], input: ReplayRoundInput): void {
   const data = entry.templateData;
   const where = { line, path: entry.path };
   if (entry.pcr !== 10) {
@@ -228,10 +246,10 @@ function checkEntry(entry: UntrustedImaEntry, line: number, replay: Pcr10Replay,
     }
     return;
   }
-  digests.compute(data);
+  digests.compute(data, holdToLogged || logged.length !== logHash.digestSize);
   replay.extend(digests);
   const computed = digests.logged;
-  if (logged.toString('latin1') !== computed) {
+  if (computed !== '' && logged.toString('latin1') !== computed) {
     failures.push({
       ...where,
       eventId: IMA_EVENTS.imaHash,

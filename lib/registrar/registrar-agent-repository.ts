@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { isIdentityMode, isTrustLevel, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
+import type { IdentityMode } from '../identity/trust-level.js';
 import type { StoredIdentity } from './identity-continuity.js';
+import { AGENT_COLUMNS, AGENTS_TABLE as TABLE, fromRow, toRow, type AgentRow } from './registrar-agent-row.js';
 import { RegistrationConflict } from './registrar-errors.js';
 
 /** Where the verifier and tenant reach an agent. */
@@ -49,53 +49,6 @@ export interface RegistrationLimits {
 }
 
 export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimits = Object.freeze({ maxAgentsPerEk: 8, inactiveTtlSeconds: 3600 });
-
-interface AgentRow {
-  agent_id: string;
-  ek_tpm: string | null;
-  ekcert: string | null;
-  aik_tpm: string | null;
-  activation_key: string;
-  active: boolean;
-  ip: string | null;
-  port: number | null;
-  mtls_cert: string | null;
-  pending_contact: boolean;
-  pending_ip: string | null;
-  pending_port: number | null;
-  pending_mtls_cert: string | null;
-  regcount: number;
-  identity_mode: string;
-  trust_level: string;
-  host_id_hash: string | null;
-  host_proof_key: string | null;
-  mode_change_to: string | null;
-  flagged_reason: string | null;
-}
-
-const TABLE = 'registrar_agents';
-const COLUMNS = [
-  'agent_id',
-  'ek_tpm',
-  'ekcert',
-  'aik_tpm',
-  'activation_key',
-  'active',
-  'ip',
-  'port',
-  'mtls_cert',
-  'pending_contact',
-  'pending_ip',
-  'pending_port',
-  'pending_mtls_cert',
-  'regcount',
-  'identity_mode',
-  'trust_level',
-  'host_id_hash',
-  'host_proof_key',
-  'mode_change_to',
-  'flagged_reason',
-] as const;
 
 /**
  * What a registration is serialised and counted by: the hash of its EK public key (`ekKeyHash`; the
@@ -202,13 +155,13 @@ export class RegistrarAgentRepository {
   }
 
   async find(agentId: string): Promise<StoredAgent | undefined> {
-    const row: AgentRow | undefined = await this.knex(TABLE).select([...COLUMNS]).where({ agent_id: agentId }).first();
+    const row: AgentRow | undefined = await this.knex(TABLE).select([...AGENT_COLUMNS]).where({ agent_id: agentId }).first();
     return row === undefined ? undefined : fromRow(row);
   }
 
   /** Records that carry this host id (any agent id). */
   async findByHostIdHash(db: Knex | Knex.Transaction, hostIdHash: string): Promise<StoredAgent[]> {
-    const rows: AgentRow[] = await db(TABLE).select([...COLUMNS]).where({ host_id_hash: hostIdHash }).orderBy('agent_id');
+    const rows: AgentRow[] = await db(TABLE).select([...AGENT_COLUMNS]).where({ host_id_hash: hostIdHash }).orderBy('agent_id');
     return rows.map(fromRow);
   }
 
@@ -258,7 +211,7 @@ export class RegistrarAgentRepository {
 
   private async lockRow(trx: Knex.Transaction, agentId: string): Promise<StoredAgent | undefined> {
     const row: AgentRow | undefined = await trx(TABLE)
-      .select([...COLUMNS])
+      .select([...AGENT_COLUMNS])
       .where({ agent_id: agentId })
       .forUpdate()
       .first();
@@ -276,70 +229,6 @@ function advisoryLocks(agentId: string, key: RegistrationKey): string[] {
   const ek = key.ekKeyHash === null ? [] : [`registrar-ek:${key.ekKeyHash}`];
   const locks = [...host, ...ek];
   return locks.length > 0 ? locks : [`registrar-host:${agentId}`];
-}
-
-function toRow(agent: StoredAgent): AgentRow {
-  return {
-    agent_id: agent.agentId,
-    ek_tpm: agent.ekTpm,
-    ekcert: agent.ekCert,
-    aik_tpm: agent.aikTpm,
-    activation_key: agent.activationKey,
-    active: agent.active,
-    ip: agent.ip,
-    port: agent.port,
-    mtls_cert: agent.mtlsCert,
-    pending_contact: agent.pendingContact !== null,
-    pending_ip: agent.pendingContact?.ip ?? null,
-    pending_port: agent.pendingContact?.port ?? null,
-    pending_mtls_cert: agent.pendingContact?.mtlsCert ?? null,
-    regcount: agent.regcount,
-    identity_mode: agent.identityMode,
-    trust_level: agent.trustLevel,
-    host_id_hash: agent.hostIdHash,
-    host_proof_key: agent.hostProofKey,
-    mode_change_to: agent.modeChangeTo,
-    flagged_reason: agent.flaggedReason,
-  };
-}
-
-function fromRow(row: AgentRow): StoredAgent {
-  return {
-    agentId: row.agent_id,
-    ekTpm: row.ek_tpm,
-    ekCert: row.ekcert,
-    aikTpm: row.aik_tpm,
-    activationKey: row.activation_key,
-    active: Boolean(row.active),
-    ip: row.ip,
-    port: row.port === null ? null : Number(row.port),
-    mtlsCert: row.mtls_cert,
-    pendingContact: Boolean(row.pending_contact)
-      ? {
-          ip: row.pending_ip,
-          port: row.pending_port === null ? null : Number(row.pending_port),
-          mtlsCert: row.pending_mtls_cert,
-        }
-      : null,
-    regcount: Number(row.regcount),
-    identityMode: storedMode(row.identity_mode, row.agent_id),
-    trustLevel: storedLevel(row.trust_level, row.agent_id),
-    hostIdHash: row.host_id_hash,
-    hostProofKey: row.host_proof_key,
-    modeChangeTo: row.mode_change_to === null ? null : storedMode(row.mode_change_to, row.agent_id),
-    flaggedReason: row.flagged_reason,
-  };
-}
-
-/** A stored mode or level that is not one of ours is a damaged row: refuse it rather than guess. */
-function storedMode(text: string, agentId: string): IdentityMode {
-  if (!isIdentityMode(text)) throw new InvalidParameterValue(`registrar_agents.identity_mode of ${agentId}`, `unknown mode "${text}"`);
-  return text;
-}
-
-function storedLevel(text: string, agentId: string): TrustLevel {
-  if (!isTrustLevel(text)) throw new InvalidParameterValue(`registrar_agents.trust_level of ${agentId}`, `unknown level "${text}"`);
-  return text;
 }
 
 function isUniqueViolation(error: unknown): boolean {

@@ -215,9 +215,10 @@ export class RegistrarAgentRepository {
   /**
    * Removes expired never-activated records: housekeeping, one statement of its own outside any
    * transaction. It skips a row another transaction holds instead of waiting for it, so it never waits
-   * for a lock and cannot take part in a deadlock (inside a registration, before its advisory locks,
-   * it did: two registrations could each hold an expired row the other's next lock waited behind). The
-   * guarantees do not rest on it: `lockLive` and the counts treat an expired row left in place as absent.
+   * for a lock and cannot take part in a deadlock. (Run inside a registration before its advisory
+   * locks, it could: the registration held the expired rows it had deleted while it waited for the EK
+   * lock of another, which then waited to lock one of those rows as its own record.) The guarantees do
+   * not rest on it: `lockLive` and the counts treat an expired row left in place as absent.
    */
   private async deleteExpired(): Promise<void> {
     const expired = this.knex(TABLE).select('agent_id').whereRaw(EXPIRED, [this.limits.inactiveTtlSeconds]).forUpdate().skipLocked();

@@ -36,15 +36,16 @@ async function storedState(knex: Knex, agentId: string): Promise<Record<string, 
 forEachDatabase(
   'registrar: a record stored with an EK but no ek_key_hash',
   (fixture) => {
-    let repo: RegistrarAgentRepository;
-    beforeEach(function () {
-      repo = new RegistrarAgentRepository(fixture.database.knex);
-    });
-
-    it('refuses to flag, allow a mode change to or activate one whose EK does not parse, and changes nothing', async function () {
+    /** The database, a repository on it and the id of a fresh legacy record. */
+    async function legacyRecord(ekTpm: string, active: boolean): Promise<{ knex: Knex; repo: RegistrarAgentRepository; id: string }> {
       const { knex } = fixture.database;
       const id = randomUUID();
-      await insertLegacyRow(knex, id, UNPARSABLE_EK, false);
+      await insertLegacyRow(knex, id, ekTpm, active);
+      return { knex, repo: new RegistrarAgentRepository(knex), id };
+    }
+
+    it('refuses to flag, allow a mode change to or activate one whose EK does not parse, and changes nothing', async function () {
+      const { knex, repo, id } = await legacyRecord(UNPARSABLE_EK, false);
       const before = await storedState(knex, id);
       const flagged = await rejectionOf(repo.flag(id, 'another EK'), DamagedAgentRecord);
       expect(flagged.code).to.equal('ERR_CONFLICT');
@@ -58,19 +59,15 @@ forEachDatabase(
     });
 
     it('still deletes one whose EK does not parse (a wrong activation proof, or the operator)', async function () {
-      const { knex } = fixture.database;
-      const id = randomUUID();
-      await insertLegacyRow(knex, id, UNPARSABLE_EK, false);
+      const { knex, repo, id } = await legacyRecord(UNPARSABLE_EK, false);
       expect(await repo.activate(id, () => 'delete')).to.deep.equal({ outcome: 'deleted' });
       await insertLegacyRow(knex, id, UNPARSABLE_EK, true);
       expect(await repo.delete(id)).to.equal(true);
     });
 
     it('flags one whose EK parses, filling in its ek_key_hash', async function () {
-      const { knex } = fixture.database;
-      const id = randomUUID();
       const ekTpm = Buffer.from(generateTestKey('ecc', 'ek').tpm2bPublic).toString('base64');
-      await insertLegacyRow(knex, id, ekTpm, true);
+      const { knex, repo, id } = await legacyRecord(ekTpm, true);
       await repo.flag(id, 'another EK');
       expect(await repo.allowModeChange(id, 'tpm')).to.equal(true);
       expect(await storedState(knex, id)).to.include({ flagged_reason: 'another EK', mode_change_to: 'tpm', ek_key_hash: ekKeyHashOfStored(ekTpm) });

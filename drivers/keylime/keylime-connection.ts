@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { tlsFailureKind, type KeylimeClientTls } from '../../lib/http/keylime-client.js';
-import { readPrivateIfExists } from '../../lib/pki/private-file.js';
+import { readRequiredPrivate } from '../../lib/pki/private-file.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import type { KeylimeNodeSettings, TlsFile } from './keylime-driver-info.js';
@@ -67,7 +67,11 @@ async function readPem(file: TlsFile | undefined, holds: 'certificates' | 'priva
   if (file === undefined) {
     return undefined;
   }
-  const text = holds === 'private key' ? await readPrivatePem(file) : await readPublicPem(file);
+  // A client key its group or others may read is refused, as every private key file is.
+  const text =
+    holds === 'private key'
+      ? await readRequiredPrivate(file.path, { label: file.setting, error: InvalidParameterValue, refusalAsError: true })
+      : await readPublicPem(file);
   if (!text.includes('-----BEGIN ')) {
     throw new InvalidParameterValue(file.setting, `${file.path} is not a PEM file`);
   }
@@ -80,20 +84,6 @@ async function readPublicPem(file: TlsFile): Promise<string> {
   } catch (cause) {
     throw new InvalidParameterValue(file.setting, `cannot read ${file.path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
   }
-}
-
-/** A client key its group or others may read is refused, as every private key file is (`readPrivateIfExists`). */
-async function readPrivatePem(file: TlsFile): Promise<string> {
-  let text: string | undefined;
-  try {
-    text = await readPrivateIfExists(file.path);
-  } catch (cause) {
-    throw new InvalidParameterValue(file.setting, cause instanceof Error ? cause.message : String(cause), { cause });
-  }
-  if (text === undefined) {
-    throw new InvalidParameterValue(file.setting, `cannot read ${file.path}: ENOENT`);
-  }
-  return text;
 }
 
 /**

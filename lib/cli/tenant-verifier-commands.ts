@@ -2,7 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AttestationFailed, InvalidParameterValue } from '../../interfaces/errors.js';
-import { readPrivateIfExists } from '../pki/private-file.js';
+import { readRequiredPrivate } from '../pki/private-file.js';
 import type { EnrolmentPolicies } from '../tenant/enrolment-request.js';
 import type { AddAgentOptions, TenantClient } from '../tenant/tenant-client.js';
 import type { CliContext } from './cli-context.js';
@@ -179,7 +179,7 @@ async function addOptionsFrom(options: AddOptions): Promise<AddAgentOptions> {
 
 /** The revocation key as PEM text, refused here unless it is an RSA private key (Keylime signs RSA-PSS). */
 async function readRevocationKey(file: string): Promise<string> {
-  const pem = await readPrivateOption(file, '--revocation-key');
+  const pem = await readRequiredPrivate(file, { label: '--revocation-key', error: InvalidParameterValue, refusalAsError: true });
   let type: string | undefined;
   try {
     type = createPrivateKey(pem).asymmetricKeyType;
@@ -188,16 +188,4 @@ async function readRevocationKey(file: string): Promise<string> {
   }
   if (type !== 'rsa') throw new InvalidParameterValue('--revocation-key', `${file} is not a PEM RSA private key`);
   return pem;
-}
-
-/** A private key file an option names; one its group or others may use is refused (`readPrivateIfExists`). */
-async function readPrivateOption(file: string, option: string): Promise<string> {
-  let text: string | undefined;
-  try {
-    text = await readPrivateIfExists(file);
-  } catch (cause) {
-    throw new InvalidParameterValue(option, cause instanceof Error ? cause.message : String(cause), { cause });
-  }
-  if (text === undefined) throw new InvalidParameterValue(option, `cannot read ${file}: no such file`);
-  return text;
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidConfig } from '../../interfaces/errors.js';
-import { readPrivateIfExists } from '../pki/private-file.js';
+import { readRequiredPrivate } from '../pki/private-file.js';
 
 /**
  * The text of a file a setting names (a CA, a certificate, a key): an unreadable file stops the
@@ -19,9 +19,5 @@ export async function readConfiguredFile(file: string, field: string): Promise<s
  * `PkiError` (see `readPrivateIfExists`), an absent one with `InvalidConfig` naming the setting.
  */
 export async function readConfiguredPrivateFile(file: string, field: string): Promise<string> {
-  const text = await readPrivateIfExists(file);
-  if (text === undefined) {
-    throw new InvalidConfig(field, `cannot read ${file}: no such file`);
-  }
-  return text;
+  return readRequiredPrivate(file, { label: field, error: InvalidConfig });
 }

@@ -35,6 +35,36 @@ export async function readPrivateIfExists(file: string): Promise<string | undefi
   }
 }
 
+/** How a caller that requires a private key file reports its faults. */
+export interface RequiredPrivateFile {
+  /** The setting or option that named the file; the caller's error names it. */
+  readonly label: string;
+  /** The caller's error type, built as `new error(label, detail, { cause })`. */
+  readonly error: new (label: string, detail: string, options?: { cause?: unknown }) => Error;
+  /**
+   * Whether a file that exists but is refused (see `readPrivateIfExists`: group or others may use it,
+   * not a regular file, unreadable) is reported as `error` too, with the refusal's message; by default
+   * the refusal (`PkiError`) passes through.
+   */
+  readonly refusalAsError?: boolean;
+}
+
+/**
+ * `readPrivateIfExists` for a file that must exist: an absent one is `error` naming `label`, with the
+ * one wording every caller uses (`cannot read <file>: no such file`). @throws that error or PkiError
+ */
+export async function readRequiredPrivate(file: string, how: RequiredPrivateFile): Promise<string> {
+  let text: string | undefined;
+  try {
+    text = await readPrivateIfExists(file);
+  } catch (cause) {
+    if (how.refusalAsError !== true) throw cause;
+    throw new how.error(how.label, cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+  if (text === undefined) throw new how.error(how.label, `cannot read ${file}: no such file`);
+  return text;
+}
+
 /** `readPrivateIfExists` for synchronous callers; the file must exist. @throws PkiError */
 export function readPrivateSync(file: string): string {
   let fd: number;

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { isIdentityMode, isTrustLevel, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
+import type { IdentityMode } from '../identity/trust-level.js';
 import type { StoredIdentity } from './identity-continuity.js';
+import { ekKeyHashToKeep } from './ek-key-hash.js';
+import { AGENT_COLUMNS, AGENTS_TABLE as TABLE, fromRow, toRow, type AgentRow } from './registrar-agent-row.js';
 import { RegistrationConflict } from './registrar-errors.js';
 
 /** Where the verifier and tenant reach an agent. */
@@ -50,53 +51,6 @@ export interface RegistrationLimits {
 
 export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimits = Object.freeze({ maxAgentsPerEk: 8, inactiveTtlSeconds: 3600 });
 
-interface AgentRow {
-  agent_id: string;
-  ek_tpm: string | null;
-  ekcert: string | null;
-  aik_tpm: string | null;
-  activation_key: string;
-  active: boolean;
-  ip: string | null;
-  port: number | null;
-  mtls_cert: string | null;
-  pending_contact: boolean;
-  pending_ip: string | null;
-  pending_port: number | null;
-  pending_mtls_cert: string | null;
-  regcount: number;
-  identity_mode: string;
-  trust_level: string;
-  host_id_hash: string | null;
-  host_proof_key: string | null;
-  mode_change_to: string | null;
-  flagged_reason: string | null;
-}
-
-const TABLE = 'registrar_agents';
-const COLUMNS = [
-  'agent_id',
-  'ek_tpm',
-  'ekcert',
-  'aik_tpm',
-  'activation_key',
-  'active',
-  'ip',
-  'port',
-  'mtls_cert',
-  'pending_contact',
-  'pending_ip',
-  'pending_port',
-  'pending_mtls_cert',
-  'regcount',
-  'identity_mode',
-  'trust_level',
-  'host_id_hash',
-  'host_proof_key',
-  'mode_change_to',
-  'flagged_reason',
-] as const;
-
 /**
  * What a registration is serialised and counted by: the hash of its EK public key (`ekKeyHash`; the
  * stored `ek_key_hash`, one per record) and its host id hash, each null when absent.
@@ -105,6 +59,18 @@ export interface RegistrationKey {
   readonly ekKeyHash: string | null;
   readonly hostIdHash: string | null;
 }
+
+/** A row as the repository reads it back: with the `ek_key_hash` updates must keep. */
+type StoredRow = AgentRow & { ek_key_hash: string | null };
+
+/** A locked live record and its stored `ek_key_hash`. */
+interface LockedRecord {
+  readonly agent: StoredAgent;
+  readonly ekKeyHash: string | null;
+}
+
+/** SQL: the row is a never-activated record past its time to live (one parameter: the TTL in seconds). */
+const EXPIRED = '(NOT active AND updated_at < now() - make_interval(secs => ?))';
 
 /** PostgreSQL SQLSTATE unique_violation (Appendix A of the PostgreSQL manual). */
 const UNIQUE_VIOLATION = '23505';
@@ -146,13 +112,13 @@ export class RegistrarAgentRepository {
     key: RegistrationKey,
     decide: (current: StoredAgent | undefined, sameHost: readonly StoredAgent[]) => Omit<StoredAgent, 'agentId'>,
   ): Promise<StoredAgent> {
+    await this.deleteExpired();
     try {
       return await this.knex.transaction(async (trx) => {
-        await this.deleteExpired(trx);
         for (const name of advisoryLocks(agentId, key)) {
           await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [name]);
         }
-        const current = await this.lockRow(trx, agentId);
+        const current = (await this.lockLive(trx, agentId))?.agent;
         if (current === undefined && key.ekKeyHash !== null) {
           await this.checkEkCount(trx, agentId, key.ekKeyHash);
         }
@@ -185,47 +151,56 @@ export class RegistrarAgentRepository {
     decide: (current: StoredAgent) => Omit<StoredAgent, 'agentId'> | 'delete',
   ): Promise<ActivationOutcome> {
     return this.knex.transaction(async (trx) => {
-      await this.deleteExpired(trx);
-      const current = await this.lockRow(trx, agentId);
-      if (current === undefined) {
+      const locked = await this.lockLive(trx, agentId);
+      if (locked === undefined) {
         return { outcome: 'not-found' };
       }
-      const next = decide(current);
+      const next = decide(locked.agent);
       if (next === 'delete') {
         await trx(TABLE).where({ agent_id: agentId }).delete();
         return { outcome: 'deleted' };
       }
       const agent: StoredAgent = { ...next, agentId };
-      await trx(TABLE).where({ agent_id: agentId }).update({ ...toRow(agent), updated_at: trx.fn.now() });
+      const ekKeyHash = ekKeyHashToKeep(agentId, locked.agent.ekTpm, locked.ekKeyHash);
+      await trx(TABLE).where({ agent_id: agentId }).update({ ...toRow(agent), ek_key_hash: ekKeyHash, updated_at: trx.fn.now() });
       return { outcome: 'updated', agent };
     });
   }
 
   async find(agentId: string): Promise<StoredAgent | undefined> {
-    const row: AgentRow | undefined = await this.knex(TABLE).select([...COLUMNS]).where({ agent_id: agentId }).first();
+    const row: AgentRow | undefined = await this.knex(TABLE).select([...AGENT_COLUMNS]).where({ agent_id: agentId }).first();
     return row === undefined ? undefined : fromRow(row);
   }
 
-  /** Records that carry this host id (any agent id). */
+  /** Records that carry this host id (any agent id), expired ones left out. */
   async findByHostIdHash(db: Knex | Knex.Transaction, hostIdHash: string): Promise<StoredAgent[]> {
-    const rows: AgentRow[] = await db(TABLE).select([...COLUMNS]).where({ host_id_hash: hostIdHash }).orderBy('agent_id');
+    const rows: AgentRow[] = await db(TABLE)
+      .select([...AGENT_COLUMNS])
+      .where({ host_id_hash: hostIdHash })
+      .andWhereRaw(`NOT ${EXPIRED}`, [this.limits.inactiveTtlSeconds])
+      .orderBy('agent_id');
     return rows.map(fromRow);
   }
 
-  /** Records why a registration under `agentId` was refused (no-op when there is no record). */
+  /**
+   * Records why a registration under `agentId` was refused (no-op when there is no record).
+   * @throws DamagedAgentRecord when the record cannot be changed (see `ekKeyHashToKeep`)
+   */
   async flag(agentId: string, reason: string): Promise<void> {
-    await this.knex(TABLE).where({ agent_id: agentId }).update({ flagged_reason: reason, flagged_at: this.knex.fn.now() });
+    await this.updateStored(agentId, { flagged_reason: reason, flagged_at: this.knex.fn.now() });
   }
 
-  /** An admin allows the next registration of `agentId` to use `mode`; false when there is no record. */
+  /**
+   * An admin allows the next registration of `agentId` to use `mode`; false when there is no record.
+   * @throws DamagedAgentRecord when the record cannot be changed (see `ekKeyHashToKeep`)
+   */
   async allowModeChange(agentId: string, mode: IdentityMode): Promise<boolean> {
-    const updated: unknown[] = await this.knex(TABLE).where({ agent_id: agentId }).update({ mode_change_to: mode, updated_at: this.knex.fn.now() }).returning('agent_id');
-    return updated.length > 0;
+    return this.updateStored(agentId, { mode_change_to: mode, updated_at: this.knex.fn.now() });
   }
 
   /** Ids of every stored agent, active or not (Keylime's `all_ids`), in a stable order. */
   async listIds(): Promise<string[]> {
-    await this.deleteExpired(this.knex);
+    await this.deleteExpired();
     const rows = await this.knex<AgentRow>(TABLE).select('agent_id').orderBy('agent_id');
     return rows.map((row) => row.agent_id);
   }
@@ -237,16 +212,43 @@ export class RegistrarAgentRepository {
     return deleted.length > 0;
   }
 
-  /** Removes never-activated records whose last registration is older than the time to live. */
-  private async deleteExpired(db: Knex | Knex.Transaction): Promise<void> {
-    await db(TABLE)
-      .where({ active: false })
-      .andWhereRaw('updated_at < now() - make_interval(secs => ?)', [this.limits.inactiveTtlSeconds])
-      .delete();
+  /**
+   * Removes expired never-activated records: housekeeping, one statement of its own outside any
+   * transaction. It skips a row another transaction holds instead of waiting for it, so it never waits
+   * for a lock and cannot take part in a deadlock. (Run inside a registration before its advisory
+   * locks, it could: the registration held the expired rows it had deleted while it waited for the EK
+   * lock of another, which then waited to lock one of those rows as its own record.) The guarantees do
+   * not rest on it: `lockLive` and the counts treat an expired row left in place as absent.
+   */
+  private async deleteExpired(): Promise<void> {
+    const expired = this.knex(TABLE).select('agent_id').whereRaw(EXPIRED, [this.limits.inactiveTtlSeconds]).forUpdate().skipLocked();
+    await this.knex(TABLE).whereIn('agent_id', expired).delete();
+  }
+
+  /**
+   * Changes columns of the stored record under its row lock, writing back its `ek_key_hash` (which a
+   * record stored before the hash was required may lack); false when there is no record.
+   */
+  private async updateStored(agentId: string, changes: Record<string, unknown>): Promise<boolean> {
+    return this.knex.transaction(async (trx) => {
+      const row: Pick<StoredRow, 'ek_tpm' | 'ek_key_hash'> | undefined = await trx(TABLE)
+        .select('ek_tpm', 'ek_key_hash')
+        .where({ agent_id: agentId })
+        .forUpdate()
+        .first();
+      if (row === undefined) return false;
+      await trx(TABLE)
+        .where({ agent_id: agentId })
+        .update({ ...changes, ek_key_hash: ekKeyHashToKeep(agentId, row.ek_tpm, row.ek_key_hash) });
+      return true;
+    });
   }
 
   private async checkEkCount(trx: Knex.Transaction, agentId: string, ekKeyHash: string): Promise<void> {
-    const rows: { count: string | number }[] = await trx(TABLE).where({ ek_key_hash: ekKeyHash }).count({ count: '*' });
+    const rows: { count: string | number }[] = await trx(TABLE)
+      .where({ ek_key_hash: ekKeyHash })
+      .andWhereRaw(`NOT ${EXPIRED}`, [this.limits.inactiveTtlSeconds])
+      .count({ count: '*' });
     const count = Number(rows[0]?.count ?? 0);
     if (count >= this.limits.maxAgentsPerEk) {
       throw new RegistrationConflict(
@@ -256,13 +258,22 @@ export class RegistrarAgentRepository {
     }
   }
 
-  private async lockRow(trx: Knex.Transaction, agentId: string): Promise<StoredAgent | undefined> {
-    const row: AgentRow | undefined = await trx(TABLE)
-      .select([...COLUMNS])
+  /**
+   * Locks the record of `agentId` (`SELECT … FOR UPDATE`). An expired one is deleted under that lock
+   * and reported as absent: it can be neither continued nor activated.
+   */
+  private async lockLive(trx: Knex.Transaction, agentId: string): Promise<LockedRecord | undefined> {
+    const row: (StoredRow & { expired: boolean }) | undefined = await trx(TABLE)
+      .select([...AGENT_COLUMNS, 'ek_key_hash', trx.raw(`${EXPIRED} AS expired`, [this.limits.inactiveTtlSeconds])])
       .where({ agent_id: agentId })
       .forUpdate()
       .first();
-    return row === undefined ? undefined : fromRow(row);
+    if (row === undefined) return undefined;
+    if (row.expired) {
+      await trx(TABLE).where({ agent_id: agentId }).delete();
+      return undefined;
+    }
+    return { agent: fromRow(row), ekKeyHash: row.ek_key_hash };
   }
 }
 
@@ -276,70 +287,6 @@ function advisoryLocks(agentId: string, key: RegistrationKey): string[] {
   const ek = key.ekKeyHash === null ? [] : [`registrar-ek:${key.ekKeyHash}`];
   const locks = [...host, ...ek];
   return locks.length > 0 ? locks : [`registrar-host:${agentId}`];
-}
-
-function toRow(agent: StoredAgent): AgentRow {
-  return {
-    agent_id: agent.agentId,
-    ek_tpm: agent.ekTpm,
-    ekcert: agent.ekCert,
-    aik_tpm: agent.aikTpm,
-    activation_key: agent.activationKey,
-    active: agent.active,
-    ip: agent.ip,
-    port: agent.port,
-    mtls_cert: agent.mtlsCert,
-    pending_contact: agent.pendingContact !== null,
-    pending_ip: agent.pendingContact?.ip ?? null,
-    pending_port: agent.pendingContact?.port ?? null,
-    pending_mtls_cert: agent.pendingContact?.mtlsCert ?? null,
-    regcount: agent.regcount,
-    identity_mode: agent.identityMode,
-    trust_level: agent.trustLevel,
-    host_id_hash: agent.hostIdHash,
-    host_proof_key: agent.hostProofKey,
-    mode_change_to: agent.modeChangeTo,
-    flagged_reason: agent.flaggedReason,
-  };
-}
-
-function fromRow(row: AgentRow): StoredAgent {
-  return {
-    agentId: row.agent_id,
-    ekTpm: row.ek_tpm,
-    ekCert: row.ekcert,
-    aikTpm: row.aik_tpm,
-    activationKey: row.activation_key,
-    active: Boolean(row.active),
-    ip: row.ip,
-    port: row.port === null ? null : Number(row.port),
-    mtlsCert: row.mtls_cert,
-    pendingContact: Boolean(row.pending_contact)
-      ? {
-          ip: row.pending_ip,
-          port: row.pending_port === null ? null : Number(row.pending_port),
-          mtlsCert: row.pending_mtls_cert,
-        }
-      : null,
-    regcount: Number(row.regcount),
-    identityMode: storedMode(row.identity_mode, row.agent_id),
-    trustLevel: storedLevel(row.trust_level, row.agent_id),
-    hostIdHash: row.host_id_hash,
-    hostProofKey: row.host_proof_key,
-    modeChangeTo: row.mode_change_to === null ? null : storedMode(row.mode_change_to, row.agent_id),
-    flaggedReason: row.flagged_reason,
-  };
-}
-
-/** A stored mode or level that is not one of ours is a damaged row: refuse it rather than guess. */
-function storedMode(text: string, agentId: string): IdentityMode {
-  if (!isIdentityMode(text)) throw new InvalidParameterValue(`registrar_agents.identity_mode of ${agentId}`, `unknown mode "${text}"`);
-  return text;
-}
-
-function storedLevel(text: string, agentId: string): TrustLevel {
-  if (!isTrustLevel(text)) throw new InvalidParameterValue(`registrar_agents.trust_level of ${agentId}`, `unknown level "${text}"`);
-  return text;
 }
 
 function isUniqueViolation(error: unknown): boolean {

@@ -28,6 +28,18 @@ export class IdentityContinuityRefused extends RegistrationConflict {
 }
 
 /**
+ * The stored record cannot be changed: it predates a rule the database now enforces on every write (a
+ * record with an EK must carry its `ek_key_hash`) and cannot be brought up to it, because its EK no
+ * longer parses. Nothing is changed, so the record gains no trust it did not have; an operator deletes
+ * the agent and it registers again.
+ */
+export class DamagedAgentRecord extends IronlimeError {
+  constructor(agentId: string, detail: string, options: IronlimeErrorOptions = {}) {
+    super('ERR_CONFLICT', `the stored record of agent '${agentId}' cannot be changed: ${detail}; delete the agent and register it again`, options);
+  }
+}
+
+/**
  * The registration body is well-formed but its TPM objects are unusable: the AK is not a restricted
  * signing key, the EK public key differs from the one in the EK certificate, a key type is unsupported.
  * `field` names the body field at fault.

@@ -139,8 +139,10 @@ export class RegistrarService {
       return stored;
     } catch (error) {
       if (error instanceof RegistrationConflict && flag !== undefined) {
-        await this.repository.flag(flag, error.message);
         this.log.warn({ agentId, flagged: flag, reason: error.message }, 'registration refused: identity downgrade');
+        // A record that cannot be changed (DamagedAgentRecord) cannot be flagged either: that refusal, which
+        // tells the operator to delete it, replaces this one; nothing is stored in either case.
+        await this.repository.flag(flag, error.message);
       }
       throw error;
     }

@@ -244,6 +244,13 @@ describe('keylime driver: KeylimeAttestation', function () {
     expect(error.message).to.equal(`driver_info.keylime_tls_ca: cannot read ${path.join(fixture.dir, 'missing-ca.crt')}: ENOENT`);
   });
 
+  it('names a TLS client key that does not exist', async function () {
+    const key = path.join(fixture.dir, 'missing-client.key');
+    const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task({ ...info, keylime_tls_key: key })));
+    expect(error).to.be.instanceOf(InvalidParameterValue);
+    expect(error.message).to.equal(`driver_info.keylime_tls_key: cannot read ${key}: no such file`);
+  });
+
   it('refuses a TLS client key its group or others may read, naming the setting', async function () {
     const key = path.join(fixture.dir, 'shared-client.key');
     writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nMA==\n-----END PRIVATE KEY-----\n', { mode: 0o644 });

@@ -1,6 +1,7 @@
 import { chmod, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
+import { InvalidConfig } from '../../interfaces/errors.js';
 import { loadOrCreateAgentServerTls, loadOrCreateNodeKey } from '../../lib/agent/agent-files.js';
 import { openAgentTpm } from '../../lib/agent/agent-tpm.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
@@ -70,6 +71,13 @@ describe('private key files named in configuration: refused when group or others
     expect((await rejectionOf(resolveTenantTls(files), PkiError)).message).to.equal(exposedAt0644(files.keyFile));
     await chmod(files.keyFile, 0o600);
     expect(await resolveTenantTls(files)).to.deep.equal({ ca: PEM, cert: PEM, key: PEM });
+  });
+
+  it("the tenant's --key: a missing one is InvalidConfig naming the setting", async function () {
+    const files = { caFile: path.join(temp.path, 'ca.pem'), certFile: path.join(temp.path, 'cert.pem'), keyFile: path.join(temp.path, 'key.pem') };
+    await Promise.all([files.caFile, files.certFile].map((file) => writeFile(file, PEM)));
+    const error = await rejectionOf(resolveTenantTls(files), InvalidConfig);
+    expect(error.message).to.equal(`invalid config: tenant.tls: cannot read ${files.keyFile}: no such file`);
   });
 
   it("the broker's verifierKey: refused at 0644 naming the file, before the broker starts", async function () {

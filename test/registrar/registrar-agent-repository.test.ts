@@ -1,10 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
 import { expect } from 'chai';
 import { TPM_IDENTITY } from './helpers/stored-identity.js';
 import { RegistrarAgentRepository, type StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
 import { RegistrationConflict } from '../../lib/registrar/registrar-errors.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 
 function record(overrides: Partial<Omit<StoredAgent, 'agentId'>> = {}): Omit<StoredAgent, 'agentId'> {
   return {
@@ -118,36 +118,82 @@ forEachDatabase(
       const hostOnlyId = randomUUID();
       // An uncommitted row under the TPM registration's id: its insert waits on it, holding every lock it took.
       const blocker = await knex.transaction();
-      const blockerPid = Number(((await blocker.raw('SELECT pg_backend_pid() AS pid')) as { rows: { pid: number }[] }).rows[0]?.pid);
+      const blockerPid = await backendPid(blocker);
       await blocker('registrar_agents').insert({ agent_id: tpmId, ek_tpm: 'AAEC', ek_key_hash: 'c'.repeat(64), aik_tpm: 'AwQF', activation_key: '' });
       const first = repo.register(tpmId, { ekKeyHash: 'AAEC', hostIdHash: host }, () => record({ hostIdHash: host }));
-      await waitForWaiters(knex, blockerPid, 1);
+      await waitForLockWaiters(knex, blockerPid, 1);
       let seen: string[] | undefined;
       const second = repo.register(hostOnlyId, { ekKeyHash: null, hostIdHash: host }, (_current, sameHost) => {
         seen = sameHost.map((agent) => agent.agentId);
         return record({ ekTpm: null, aikTpm: null, identityMode: 'id-only', trustLevel: 'id-only', hostIdHash: host, active: true });
       });
       // Serialised, the host-only registration waits behind the TPM one; unserialised, it is already done.
-      await Promise.race([second, waitForWaiters(knex, blockerPid, 2)]);
+      await Promise.race([second, waitForLockWaiters(knex, blockerPid, 2)]);
       await blocker.rollback();
       await first;
       await second;
       expect(seen).to.deep.equal([tpmId]);
     });
+
+    it('a registration does not hold an expired row while it waits for its EK lock (no deadlock)', async function () {
+      // PGlite has one connection: transactions never overlap.
+      if (fixture.kind === 'pglite') this.skip();
+      const { knex } = fixture.database;
+      // Advisory locks are database-wide, shared with every other test: a key of our own.
+      const ekKeyHash = randomBytes(32).toString('hex');
+      const key = { ekKeyHash, hostIdHash: null };
+      const expired = randomUUID();
+      await repo.register(expired, key, () => record());
+      await knex('registrar_agents').where({ agent_id: expired }).update({ updated_at: knex.raw("now() - interval '2 hours'") });
+
+      // Another registration of this EK, re-registering the expired id: it holds the EK lock and next
+      // locks the expired row, as `register` does.
+      const other = await knex.transaction();
+      try {
+        await other.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`registrar-ek:${ekKeyHash}`]);
+        const registering = repo.register(randomUUID(), key, () => record());
+        const settled = Promise.allSettled([registering]);
+        await waitForLockWaiters(knex, await backendPid(other), 1);
+        // Had the waiting registration removed the expired row inside its transaction, it would hold that
+        // row: this lock would wait for it while it waits for ours, and PostgreSQL would abort one of us.
+        const locked = await other('registrar_agents').where({ agent_id: expired }).forUpdate().select('agent_id');
+        expect(locked).to.deep.equal([]);
+        await other.commit();
+        const [outcome] = await settled;
+        expect(outcome?.status).to.equal('fulfilled');
+      } finally {
+        if (!other.isCompleted()) await other.rollback();
+      }
+      expect(await repo.find(expired)).to.equal(undefined);
+    });
+
+    it('does not activate an expired record still in place', async function () {
+      const { knex } = fixture.database;
+      const expired = randomUUID();
+      await repo.register(expired, { ekKeyHash: randomBytes(32).toString('hex'), hostIdHash: null }, () => record());
+      await knex('registrar_agents').where({ agent_id: expired }).update({ updated_at: knex.raw("now() - interval '2 hours'") });
+      expect(await repo.activate(expired, (current) => ({ ...current, active: true }))).to.deep.equal({ outcome: 'not-found' });
+      expect(await repo.find(expired)).to.equal(undefined);
+    });
+
+    it('does not count an expired record the cleanup skipped because another transaction held it', async function () {
+      if (fixture.kind === 'pglite') this.skip();
+      const { knex } = fixture.database;
+      const limited = new RegistrarAgentRepository(knex, { maxAgentsPerEk: 1, inactiveTtlSeconds: 3600 });
+      const key = { ekKeyHash: randomBytes(32).toString('hex'), hostIdHash: null };
+      const expired = randomUUID();
+      await limited.register(expired, key, () => record());
+      await knex('registrar_agents').where({ agent_id: expired }).update({ updated_at: knex.raw("now() - interval '2 hours'") });
+      const holder = await knex.transaction();
+      try {
+        await holder('registrar_agents').where({ agent_id: expired }).forUpdate().select('agent_id');
+        const fresh = randomUUID();
+        await limited.register(fresh, key, () => record());
+        expect((await limited.find(fresh))?.agentId).to.equal(fresh);
+      } finally {
+        await holder.rollback();
+      }
+    });
   },
   { migrate: true },
 );
-
-/** Resolves once `count` backends wait on `blockerPid`, directly or behind one that does. */
-async function waitForWaiters(knex: Knex, blockerPid: number, count: number): Promise<void> {
-  for (;;) {
-    const result = (await knex.raw(
-      `WITH direct AS (SELECT pid FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid)))
-       SELECT (SELECT count(*) FROM direct) + (SELECT count(*) FROM pg_stat_activity a
-         WHERE EXISTS (SELECT 1 FROM direct d WHERE d.pid = ANY(pg_blocking_pids(a.pid)))) AS n`,
-      [blockerPid],
-    )) as { rows: { n: string }[] };
-    if (Number(result.rows[0]?.n) >= count) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

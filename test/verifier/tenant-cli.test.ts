@@ -77,6 +77,13 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
     expect(refused.stderr).to.equal(`ironlime: --revocation-key: ${shared} holds a private key but its permissions 0644 let group or others use it; run chmod 600 on it (and replace the key if others may have read it)\n`);
   });
 
+  it('add refuses a --revocation-key file that does not exist (exit 2)', async function () {
+    const missing = path.join(deployment.root, 'missing-revocation-key.pem');
+    const refused = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--runtime-policy', files.policy, '--revocation-key', missing, ...connection]);
+    expect(refused.code).to.equal(2);
+    expect(refused.stderr).to.equal(`ironlime: --revocation-key: cannot read ${missing}: no such file\n`);
+  });
+
   it('add refuses an agent whose EK certificate is not trusted (exit 1), then enrols it with the CA given', async function () {
     const refused = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--runtime-policy', files.policy, ...connection]);
     expect(refused.code).to.equal(1);

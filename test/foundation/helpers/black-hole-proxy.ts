@@ -1,10 +1,5 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
-
-/** One client connection and its upstream twin. */
-interface Flow {
-  readonly client: Socket;
-  readonly upstream: Socket;
-}
+import type { Socket } from 'node:net';
+import { LocalTcpProxy, type ProxiedConnection } from '../../helpers/local-tcp-proxy.js';
 
 /**
  * A TCP proxy to PostgreSQL that a test can turn into a black hole: while dark it forwards nothing in
@@ -13,27 +8,13 @@ interface Flow {
  * connections, which the client notices at once). New connections are accepted and held silent too.
  * `resume()` forwards again, including what was held back.
  */
-export class BlackHoleProxy {
-  private readonly flows = new Set<Flow>();
-  private server: Server | undefined;
+export class BlackHoleProxy extends LocalTcpProxy {
   private dark = false;
-  port = 0;
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async start(): Promise<void> {
-    this.server = createServer((client) => this.relay(client));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as { port: number }).port;
-  }
 
   /** Stops forwarding; sockets stay open and unread. */
   blackHole(): void {
     this.dark = true;
-    for (const flow of this.flows) {
+    for (const flow of this.connections) {
       BlackHoleProxy.hold(flow);
     }
   }
@@ -44,31 +25,13 @@ export class BlackHoleProxy {
       return;
     }
     this.dark = false;
-    for (const flow of this.flows) {
+    for (const flow of this.connections) {
       BlackHoleProxy.forward(flow);
     }
   }
 
-  async close(): Promise<void> {
-    for (const { client, upstream } of this.flows) {
-      client.destroy();
-      upstream.destroy();
-    }
-    await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())));
-  }
-
-  private relay(client: Socket): void {
-    const upstream = connect(this.targetPort, this.targetHost);
-    const flow: Flow = { client, upstream };
-    this.flows.add(flow);
-    for (const socket of [client, upstream]) {
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        this.flows.delete(flow);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
+  protected accept(client: Socket): void {
+    const flow = this.openUpstream(client);
     if (this.dark) {
       BlackHoleProxy.hold(flow);
     } else {
@@ -76,12 +39,12 @@ export class BlackHoleProxy {
     }
   }
 
-  private static forward({ client, upstream }: Flow): void {
+  private static forward({ client, upstream }: ProxiedConnection): void {
     client.pipe(upstream);
     upstream.pipe(client);
   }
 
-  private static hold({ client, upstream }: Flow): void {
+  private static hold({ client, upstream }: ProxiedConnection): void {
     client.unpipe(upstream);
     upstream.unpipe(client);
     client.pause();

@@ -1,4 +1,5 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { LocalTcpProxy } from '../../helpers/local-tcp-proxy.js';
 
 /** PostgreSQL's SSLRequest code (protocol §55.2.10): answered by the server with one byte, then the real startup. */
 const SSL_REQUEST = 80877103;
@@ -12,46 +13,18 @@ const SSL_REQUEST = 80877103;
  * It reads the frontend messages (protocol §55.7: a startup message without a type byte, then
  * type byte + Int32 length) only to watch for the marker and the COMMIT; bytes go on as received.
  */
-export class CommitReplyDropper {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
+export class CommitReplyDropper extends LocalTcpProxy {
   private armedFor: string | undefined;
   /** COMMIT replies swallowed so far. */
   dropped = 0;
-  port = 0;
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {}
-
-  async start(): Promise<void> {
-    this.server = createServer((client) => this.relay(client));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as { port: number }).port;
-  }
 
   /** The next transaction sending a statement that contains `marker` loses its COMMIT reply. */
   dropNextCommitReplyAfter(marker: string): void {
     this.armedFor = marker;
   }
 
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server === undefined ? resolve() : this.server.close(() => resolve())));
-  }
-
-  private relay(client: Socket): void {
-    const upstream = connect(this.targetPort, this.targetHost);
-    for (const socket of [client, upstream]) {
-      this.sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        this.sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
+  protected accept(client: Socket): void {
+    const { upstream } = this.openUpstream(client);
     let pending = Buffer.alloc(0);
     let startup = true;
     let sawMarker = false;

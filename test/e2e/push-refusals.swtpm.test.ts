@@ -263,5 +263,10 @@ describe('push agent on swtpm: silence, re-enrolment, measured-boot tampering an
     expect(failed?.failures.map((f) => f.event_id)).to.include('measured_boot.invalid_pcr_4');
     const status = await tenant.getStatus(uuid());
     expect(status).to.include({ operational_state: OperationalState.INVALID_QUOTE, attestation_status: 'FAIL' });
+    // Stopped, so that the latest attestation is a judged one; as the agent reads it, by its own session.
+    await (running as RunningPushAgent).close();
+    const latest = await call('GET', `/v3.0/agents/${uuid()}/attestations/latest`, undefined, await (await probeAgent()).openSession());
+    expect(latest.status).to.equal(201);
+    expect(latest.body['data']['attributes']).to.include({ stage: 'verification_complete', evaluation: 'fail', failure_reason: 'broken_evidence_chain' });
   });
 });

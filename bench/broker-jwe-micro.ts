@@ -76,8 +76,19 @@ for (let round = 1; round <= rounds; round += 1) {
     }
   }
 }
+const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 for (const [label, values] of results) {
-  const sorted = [...values].sort((a, b) => a - b);
-  process.stdout.write(`median ${label}: ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} us (${sorted.map((v) => v.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(`median ${label}: ${median(values).toFixed(0)} us (${values.map((v) => v.toFixed(0)).join(', ')})\n`);
+}
+// Ratios within a round (its variants ran one after the other) vary less with the load than the figures.
+const ratio = (of: string, to: string): string => {
+  const [a, b] = [results.get(of) ?? [], results.get(to) ?? []];
+  return median(a.map((value, index) => value / (b[index] ?? NaN))).toFixed(3);
+};
+for (const build of builds) {
+  process.stdout.write(`${build.name}: promise hooks on / off, median of the rounds' ratios ${ratio(`${build.name} promise hooks on`, `${build.name} promise hooks off`)}\n`);
+}
+for (const build of builds.slice(1)) {
+  process.stdout.write(`this build / ${build.name}, hooks off: median of the rounds' ratios ${ratio(`${builds[0]?.name} promise hooks off`, `${build.name} promise hooks off`)}\n`);
 }
 process.stdout.write(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);

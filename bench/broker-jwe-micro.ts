@@ -76,7 +76,11 @@ for (let round = 1; round <= rounds; round += 1) {
     }
   }
 }
-const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  return Number.isInteger(middle) ? ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2 : (sorted[Math.floor(middle)] ?? NaN);
+}
 for (const [label, values] of results) {
   process.stdout.write(`median ${label}: ${median(values).toFixed(0)} us (${values.map((v) => v.toFixed(0)).join(', ')})\n`);
 }

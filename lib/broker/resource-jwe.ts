@@ -57,13 +57,18 @@ async function encryptWithJose(plaintext: Uint8Array, teeKey: TeePublicKey): Pro
 }
 
 async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey, curve: TeeCurve): Promise<ResourceJwe> {
-  const cek = randomBytes(CEK_BYTES);
+  // The content key and the IV of the answer's content, drawn in one call (one call of the CSPRNG, not two).
+  const random = randomBytes(CEK_BYTES + IV_BYTES);
+  const cek = random.subarray(0, CEK_BYTES);
+  const iv = random.subarray(CEK_BYTES);
   try {
     // jose's JWE of nothing under our content key and with an ephemeral key from the pool: only its
     // encrypted key and its epk are used. (`setContentEncryptionKey` and the `epk` of
     // `setKeyManagementParameters` are marked deprecated, "for testing and vector validation", in jose
     // 6's typings; they are the one way to have jose agree with a key made ahead and wrap a content key
     // that is then used under another header. A jose without them fails this path's tests, not silently.)
+    // jose draws its own IV for that empty content: it must not be given ours, since two GCM messages
+    // under one key and one IV would give away the key's GHASH subkey.
     const wrapping = await new FlattenedEncrypt(new Uint8Array(0))
       .setProtectedHeader({ alg: teeKey.alg, enc: RESOURCE_ENC })
       .setContentEncryptionKey(cek)
@@ -74,7 +79,6 @@ async function encryptWithSortedEpk(plaintext: Uint8Array, teeKey: TeePublicKey,
     }
     const { crv, kty, x, y } = ephemeralKey(wrapping.protected);
     const header = Buffer.from(JSON.stringify({ alg: teeKey.alg, enc: RESOURCE_ENC, epk: { crv, kty, x, y } })).toString('base64url');
-    const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', cek, iv).setAAD(Buffer.from(header, 'ascii'));
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return {

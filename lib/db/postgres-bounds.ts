@@ -46,13 +46,24 @@ export const DEFAULT_POSTGRES_BOUNDS: PostgresBounds = {
 const MIGRATION_STATEMENT_MS = 24 * 60 * 60 * 1000;
 
 const unbounded = new AsyncLocalStorage<true>();
+/** Scopes of `withoutStatementBound` still running. */
+let openUnboundedScopes = 0;
 
 /**
  * Runs `work` with statements allowed to take as long as they need (schema migrations). It is
  * awaited inside the scope because a knex builder only starts when its `then` is called.
  */
-export function withoutStatementBound<T>(work: () => PromiseLike<T>): Promise<T> {
-  return unbounded.run(true, async () => await work());
+export async function withoutStatementBound<T>(work: () => PromiseLike<T>): Promise<T> {
+  openUnboundedScopes += 1;
+  try {
+    return await unbounded.run(true, async () => await work());
+  } finally {
+    openUnboundedScopes -= 1;
+    // On Node 20 a storage that has run keeps async promise hooks on for the whole process (about
+    // 10 % more CPU on the broker's resource answer, docs/broker.md); with no scope left open they
+    // are switched off again (the next `run` switches them back on).
+    if (openUnboundedScopes === 0) unbounded.disable();
+  }
 }
 
 type QueryCallback = (error: Error | null, result?: unknown) => void;

@@ -148,6 +148,9 @@ describe('PostgreSQL statement bound and migrations (real PostgreSQL)', function
     expect(String(error)).to.match(/no reply from PostgreSQL within 500 ms/);
     await withoutStatementBound(() => database.knex.raw('select pg_sleep(1)'));
     await database.knex.transaction((trx) => withoutStatementBound(() => trx.raw('select pg_sleep(1)')));
+    // Once the scopes have ended, the service bound holds again.
+    const after = await outcome(database.knex.raw('select pg_sleep(1)'), 5_000);
+    expect(String(after.error)).to.match(/no reply from PostgreSQL within 500 ms/);
   });
 
   it('bounds a statement sent in the promise form (the broker\'s prepared statements) the same way and ends its connection', async function () {

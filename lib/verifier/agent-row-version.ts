@@ -2,7 +2,8 @@
  * SQL for the version of an agent's row as a verdict sees it: a digest of every column but the
  * lease's (`owner`, `lease_expires_at`, which move whenever a process takes the row over, without
  * changing what a verdict is judged against). A stored verdict, a silence failure, a stop, a
- * re-enrolment or a policy edit changes it. The push model remembers the version its choice and its
+ * re-enrolment or a policy edit changes it. A pull verdict is stored only over the version its round
+ * was decided from (`VerdictStore`, every write of it). The push model remembers the version its choice and its
  * judgement were made from and stores them only while the row still has it (`push-repository.ts`'s
  * insert after a verdict, `push-verdict-writer.ts`'s evidence take, every push verdict and the silence
  * sweep's failure through `RoundWrite.expectedVersion`): anything else is read again.

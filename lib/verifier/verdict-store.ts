@@ -142,12 +142,11 @@ export class VerdictStore {
       row.rowVersion = undefined;
       return true;
     }
-    if (version === undefined && retry) {
-      log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
-    } else if (version === undefined) {
-      log.info({ agentId, outcome }, 'verdict not stored: the agent row changed since its round read it, or is no longer ours to write; re-reading the agent');
+    if (version === undefined) {
+      if (retry) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
+      else log.info({ agentId, outcome }, 'verdict not stored: the agent row changed since its round read it, or is no longer ours to write; re-reading the agent');
+      return false;
     }
-    if (version === undefined) return false;
     row.rowVersion = version;
     return true;
   }

@@ -1,12 +1,16 @@
 /**
- * SQL for the version of an agent's row as a verdict sees it: a digest of every column but the
- * lease's (`owner`, `lease_expires_at`, which move whenever a process takes the row over, without
- * changing what a verdict is judged against). A stored verdict, a silence failure, a stop, a
- * re-enrolment or a policy edit changes it. The push model remembers the version its choice and its
- * judgement were made from and stores them only while the row still has it (`push-repository.ts`'s
- * insert after a verdict, `push-verdict-writer.ts`'s evidence take, every push verdict and the silence
- * sweep's failure through `RoundWrite.expectedVersion`): anything else is read again.
+ * SQL for the version of an agent's row as a verdict sees it: its `content_version`, a number a
+ * trigger takes from a sequence whenever an update sets any column but the lease's (`owner`,
+ * `lease_expires_at`, which move whenever a process takes the row over, without changing what a
+ * verdict is judged against; migrations/20261204180000-verifier-agent-content-version.ts). A stored
+ * verdict, a silence failure, a stop, a re-enrolment or a policy edit changes it. A pull verdict is
+ * stored only over the version its round was decided from (`VerdictStore`, every write of it). The
+ * push model remembers the version its choice and its judgement were made from and stores them only
+ * while the row still has it (`push-repository.ts`'s insert after a verdict, `push-verdict-writer.ts`'s
+ * evidence take, every push verdict and the silence sweep's failure through
+ * `RoundWrite.expectedVersion`): anything else is read again. It used to be an md5 of the row's JSON,
+ * which cost PostgreSQL about 55 µs per row on every write (docs/verifier.md).
  */
 export function agentVersionSql(alias: string): string {
-  return `md5((to_jsonb(${alias}) - 'owner' - 'lease_expires_at')::text)`;
+  return `${alias}.content_version::text`;
 }

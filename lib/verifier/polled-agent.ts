@@ -43,7 +43,7 @@ export interface PolledAgent {
   apiVersion: string;
   /**
    * The version of the agent's row (`agentVersionSql`) as loaded or as the last stored round left it:
-   * a verdict written again after a failed write is stored only over it (`VerdictStore`).
+   * the next verdict, first write and retries alike, is stored only over it (`VerdictStore`).
    */
   rowVersion: string | undefined;
 }

@@ -115,24 +115,26 @@ export class VerdictStore {
   }
 
   /**
-   * One write of the verdict. A retry first asks whether an earlier attempt committed with its answer
-   * lost, then is stored only over the row version the verdict was decided from: an operator who changed
-   * the row while the verdict waited (reactivated it, enrolled it again) wins. The verdict is then
-   * dropped and the caller re-reads the row, whose next round judges the agent as the operator left it.
+   * One write of the verdict, stored only over the row version it was decided from (`row`), the first
+   * write as every retry: an operator who changed the row since the round read it, or while the verdict
+   * was being written or waited to be (reactivated it, enrolled it again), wins. The verdict is then
+   * dropped and the caller re-reads the row at once, whose next round judges the agent as the operator
+   * left it. A retry first asks whether an earlier attempt committed with its answer lost.
    */
   private async attempt(agentId: string, verdict: Verdict, roundId: string, row: KnownRowVersion, retry: boolean): Promise<boolean> {
     const { writer, log, verifierId, owner, leaseSeconds } = this.options;
-    const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId };
+    const outcome = verdict.history?.outcome ?? 'none';
     if (retry && (await this.storedBefore(agentId, verdict.history, roundId))) {
       // Stored by an attempt whose answer was lost: the version it left is not known.
       row.rowVersion = undefined;
       return true;
     }
-    if (retry && row.rowVersion === undefined) {
-      log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict dropped: the row version it was decided from is not known, so it may be older than an operator change; re-reading the agent');
+    if (row.rowVersion === undefined) {
+      log.warn({ agentId, outcome }, 'verdict dropped: the row version it was decided from is not known, so it may be older than an operator change; re-reading the agent');
       return false;
     }
-    const version = await writer.writeReturningVersion(retry ? { ...write, expectedVersion: row.rowVersion } : write, retry);
+    const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion: row.rowVersion };
+    const version = await writer.writeReturningVersion(write, retry);
     if (version === undefined && retry && (await this.storedBefore(agentId, verdict.history, roundId))) {
       // An earlier attempt's statement was still running when the check above looked (its connection
       // lost, the server not told yet) and committed before this write, which then found the row moved
@@ -141,7 +143,8 @@ export class VerdictStore {
       return true;
     }
     if (version === undefined) {
-      if (retry) log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
+      if (retry) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
+      else log.info({ agentId, outcome }, 'verdict not stored: the agent row changed since its round read it, or is no longer ours to write; re-reading the agent');
       return false;
     }
     row.rowVersion = version;

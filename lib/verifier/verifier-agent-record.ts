@@ -52,8 +52,8 @@ export interface VerifierAgentRecord extends VerifierAgentEnrolment {
   /** Unix seconds of the enrolment (a push agent's silence counts from it until its first attestation). */
   readonly enrolledAt: number;
   /**
-   * The row's version as read (`agentVersionSql`, selected as `row_version`): a verdict written again
-   * after a failed write is stored only over this version. Absent when the query did not select it.
+   * The row's version as read (`agentVersionSql`, selected as `row_version`): a pull verdict decided
+   * from this row is stored only over this version. Absent when the query did not select it.
    */
   readonly rowVersion?: string;
 }

@@ -13,7 +13,9 @@ const AGENT = 'lost-commit-nonceless-1';
  * whose runtime policy is not stored — loses the reply to its COMMIT (a proxy swallows it after the
  * server committed). The verifier writes it again only when the history does not hold its round id,
  * so it is stored once: one fail row, one audit verdict, and `attestation_count` still equal to the
- * agent's pass rows.
+ * agent's pass rows — and announced once. Without round ids the retry would still store nothing twice
+ * (the row moved, so its version check drops it), but it would answer "not stored" and the stored
+ * FAIL would never reach the revocation webhook.
  */
 describe('verifier: a nonce-less verdict whose COMMIT reply is lost is stored once (real PostgreSQL)', function () {
   this.timeout(60_000);
@@ -63,5 +65,11 @@ describe('verifier: a nonce-less verdict whose COMMIT reply is lost is stored on
     expect(outcomes.filter((outcome) => outcome === 'fail')).to.have.length(1);
     expect(outcomes).to.have.length(history.length);
     expect((await agentRow()).attestation_count).to.equal(history.filter((row) => row.outcome === 'pass').length);
+
+    await eventually('the FAIL announced', () => Promise.resolve(fixture.announced.some((message) => message['agent_id'] === AGENT)), 5000);
+    // A second announcement would be sent as soon as the first was.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const announced = fixture.announced.filter((message) => message['agent_id'] === AGENT);
+    expect(announced.map((message) => [message['type'], message['event_id']])).to.deep.equal([['comm_error', 'internal.verifier.exception']]);
   });
 });

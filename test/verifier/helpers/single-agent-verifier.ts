@@ -7,6 +7,7 @@ import { createDatabase, type Database } from '../../../lib/db/database-factory.
 import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
 import { TEST_DATABASE_URL } from '../../helpers/databases.js';
 import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './fake-polled-agent.js';
+import { startRevocationWebhook, type RevocationWebhook } from './revocation-webhook.js';
 import { createTestSchema } from './verifier-fixture.js';
 
 /** The agent's row as the pull-loop durability tests watch it. */
@@ -20,12 +21,15 @@ export interface WatchedAgentRow {
 /**
  * One in-process verifier on a fresh PostgreSQL schema (0.3 s interval, 2 retries) polling one fake
  * agent, with a direct connection to the same schema for the test's own statements (triggers, policy
- * rows): the set-up of the tests that make the pull loop's verdict writes fail or wait.
+ * rows) and a revocation webhook that keeps what is announced: the set-up of the tests that make the
+ * pull loop's verdict writes fail or wait.
  */
 export interface SingleAgentVerifier {
   readonly schemaName: string;
   readonly knex: Knex;
   readonly verifier: RunningVerifier;
+  /** The revocation messages the verifier announced (its one webhook), parsed. */
+  readonly announced: readonly Record<string, unknown>[];
   row(): Promise<WatchedAgentRow>;
   /** `PUT /v2.6/agents/{id}/{action}`, expected to succeed. */
   put(action: 'stop' | 'reactivate'): Promise<void>;
@@ -41,9 +45,11 @@ export async function startSingleAgentVerifier(agentId: string, leaseSeconds: nu
   let direct: Database | undefined;
   let agent: FakePolledAgent | undefined;
   let verifier: RunningVerifier | undefined;
+  let webhook: RevocationWebhook | undefined;
   const close = async (): Promise<void> => {
     await verifier?.close().catch(() => undefined);
     agent?.server.close();
+    await webhook?.close();
     await direct?.close();
     await schema.drop();
     rmSync(dir, { recursive: true, force: true });
@@ -51,8 +57,17 @@ export async function startSingleAgentVerifier(agentId: string, leaseSeconds: nu
   try {
     direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     agent = await startFakePolledAgent();
+    webhook = await startRevocationWebhook();
     verifier = await startVerifier(
-      { dataDir: dir, databaseUrl: viaPort(schema.url, databasePort), quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds },
+      {
+        dataDir: dir,
+        databaseUrl: viaPort(schema.url, databasePort),
+        quoteInterval: 0.3,
+        retryInterval: 0.2,
+        maxRetries: 2,
+        leaseSeconds,
+        revocationWebhooks: [webhook.url],
+      },
       { inProcessForTests: true },
     );
     await enrolFakeAgent(verifier, agentId, agent);
@@ -62,10 +77,12 @@ export async function startSingleAgentVerifier(agentId: string, leaseSeconds: nu
   }
   const { knex } = direct;
   const running = verifier;
+  const { announced } = webhook;
   return {
     schemaName: schema.name,
     knex,
     verifier: running,
+    announced,
     row: async () =>
       (
         await knex.raw('select operational_state, attestation_count, runtime_policy_name, lease_expires_at < now() as lease_lapsed from verifier_agents where agent_id = ?', [agentId])

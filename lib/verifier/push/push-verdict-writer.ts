@@ -123,7 +123,7 @@ export class PushVerdictWriter {
         return result;
       } catch (error) {
         if (this.closed) {
-          // Closed before a retry: the failed attempt may still have committed, and a stored verdict must be told.
+          // Closed, so not written again: a failed attempt may still have committed, and a stored verdict must be told.
           if (await this.storedBefore(sent).catch(() => false)) {
             this.health.writeSettled(write.agentId);
             return STORED_UNSEEN;

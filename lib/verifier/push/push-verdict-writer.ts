@@ -148,8 +148,8 @@ export class PushVerdictWriter {
   /**
    * One write of `sent` (`retry`: alone, after a failed one). A retry first asks whether an earlier
    * attempt committed with its answer lost; written again, its evidence take fails or its row has moved
-   * when one did, so a retry refused asks again: the earlier statement may have committed after the
-   * first question (its connection lost, the server not told yet) while this one waited on its row.
+   * when one did, so a retry refused asks again: the earlier COMMIT, its connection already lost, may
+   * have been held at the server past the first question and landed while this write waited on its row.
    */
   private async attempt(sent: SentWrite, retry: boolean): Promise<PushWriteOutcome> {
     if (retry && (await this.storedBefore(sent))) return STORED_UNSEEN;

@@ -11,6 +11,7 @@ import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import { storeRounds, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
@@ -57,7 +58,7 @@ describe('push verdict writer: the evidence take, the completion and the retries
   });
 
   function writerOf(knex: OpenedDatabase['database']['knex'], batchDelayMs: number, health = new VerifierHealth()): PushVerdictWriter {
-    return new PushVerdictWriter(knex, new PushRepository(knex), auditVerdicts({ privateKey, publicKey }, 'instance-1'), batchDelayMs, SILENT, health);
+    return new PushVerdictWriter(knex, new PushRepository(knex), new VerifierAgentRepository(knex), auditVerdicts({ privateKey, publicKey }, 'instance-1'), batchDelayMs, SILENT, health);
   }
 
   async function versionOf(agentId: string): Promise<string> {

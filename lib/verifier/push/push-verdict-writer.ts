@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { backoffDelayMs, type ExponentialBackoff } from '../../timing/backoff.js';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
 import { agentVersionSql } from '../agent-row-version.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
+import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { VerifierHealth } from '../verifier-health.js';
 
 /** What a judged push attestation becomes: `verification_complete` with its evaluation. */
@@ -63,6 +65,15 @@ interface PushRoundWrite extends RoundWrite {
   readonly outcome?: BatchOutcome;
 }
 
+/** A verdict `write` is sending: its round id is set, and its outcome is filled by each attempt. */
+interface SentWrite extends PushRoundWrite {
+  readonly roundId: string;
+  readonly outcome: BatchOutcome;
+}
+
+/** Stored by an earlier attempt whose COMMIT answer was lost: the version of the row after it is not known. */
+const STORED_UNSEEN: PushWriteOutcome = { stored: true, agentVersion: undefined };
+
 /**
  * The push verdicts' durable path: the pull loop's `RoundWriter` (its statement and the audit's
  * verdict records), with a longer batch, and in the SAME transaction the evidence take a verdict still
@@ -79,6 +90,7 @@ export class PushVerdictWriter {
   constructor(
     knex: Knex,
     private readonly repository: PushRepository,
+    private readonly rounds: Pick<VerifierAgentRepository, 'holdsRound'>,
     auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>,
     batchDelayMs: number,
     private readonly log: Logger,
@@ -96,19 +108,28 @@ export class PushVerdictWriter {
 
   /**
    * Stores `write` with the next batch — taking `take`'s evidence first and completing `completion`'s
-   * attestation, when given. Resolves once stored or refused; retries while the database fails.
+   * attestation, when given. Resolves once stored or refused; retries while the database fails. The
+   * verdict gets a round id (`RoundWrite.roundId`) before its first attempt: an attempt whose COMMIT
+   * got no answer may have committed, and a retry asks the history for that id, so such a verdict
+   * resolves stored (and its caller announces it) instead of being refused by its own earlier write.
    */
   async write(write: RoundWrite, completion?: PushCompletion, take?: JudgedEvidenceTake): Promise<PushWriteOutcome> {
     const outcome: BatchOutcome = { taken: take === undefined, agentVersion: undefined };
-    const pushWrite: PushRoundWrite = { ...write, completion, take, outcome };
+    const sent: SentWrite = { ...write, roundId: randomBytes(16).toString('hex'), completion, take, outcome };
     for (let failures = 0; ; failures += 1) {
       try {
-        const stored = await this.writer.write(pushWrite, failures > 0);
+        const result = await this.attempt(sent, failures > 0);
         this.health.writeSettled(write.agentId);
-        if (!outcome.taken) return { stored: false, reason: 'evidence_not_taken' };
-        return stored ? { stored: true, agentVersion: outcome.agentVersion } : { stored: false, reason: 'agent_changed' };
+        return result;
       } catch (error) {
-        if (this.closed) throw error;
+        if (this.closed) {
+          // Closed, so not written again: a failed attempt may still have committed, and a stored verdict must be told.
+          if (await this.storedBefore(sent).catch(() => false)) {
+            this.health.writeSettled(write.agentId);
+            return STORED_UNSEEN;
+          }
+          throw error;
+        }
         // A verdict waiting to be stored makes the verifier not ready (`GET /health`), as a pull round's does.
         this.health.writeFailed(write.agentId, error);
         const waitMs = backoffDelayMs(failures + 1, RETRY_BACKOFF);
@@ -122,6 +143,29 @@ export class PushVerdictWriter {
   close(): Promise<void> {
     this.closed = true;
     return this.writer.close();
+  }
+
+  /**
+   * One write of `sent` (`retry`: alone, after a failed one). A retry first asks whether an earlier
+   * attempt committed with its answer lost; written again, its evidence take fails or its row has moved
+   * when one did, so a retry refused asks again: the earlier COMMIT, its connection already lost, may
+   * have been held at the server past the first question and landed while this write waited on its row.
+   */
+  private async attempt(sent: SentWrite, retry: boolean): Promise<PushWriteOutcome> {
+    if (retry && (await this.storedBefore(sent))) return STORED_UNSEEN;
+    const stored = await this.writer.write(sent, retry);
+    const result: PushWriteOutcome = !sent.outcome.taken
+      ? { stored: false, reason: 'evidence_not_taken' }
+      : stored
+        ? { stored: true, agentVersion: sent.outcome.agentVersion }
+        : { stored: false, reason: 'agent_changed' };
+    if (!result.stored && retry && (await this.storedBefore(sent))) return STORED_UNSEEN;
+    return result;
+  }
+
+  /** Whether the history holds `sent`'s round (a verdict without a history row leaves nothing to find). */
+  private async storedBefore(sent: SentWrite): Promise<boolean> {
+    return sent.history !== undefined && (await this.rounds.holdsRound(sent.agentId, sent.roundId));
   }
 
   /** The round writer's `storable`: takes the evidence of the verdicts that need it; those whose take fails are not stored. */

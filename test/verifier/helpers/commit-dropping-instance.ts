@@ -1,0 +1,40 @@
+import { createDatabase, type Database } from '../../../lib/db/database-factory.js';
+import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
+import { TEST_DATABASE_URL } from '../../helpers/databases.js';
+import { CommitReplyDropper } from './commit-reply-dropper.js';
+import { PUSH_SETTINGS, type PushVerifier } from './push-verifier.js';
+
+/**
+ * A second verifier instance on a push verifier's schema whose database connections go through a
+ * `CommitReplyDropper` (the test arms it to lose one COMMIT's reply), announcing failures to the
+ * push verifier's webhook, so that `PushVerifier.announcement` sees what this instance announces.
+ */
+export class CommitDroppingInstance {
+  private constructor(
+    readonly proxy: CommitReplyDropper,
+    private readonly database: Database,
+    readonly verifier: RunningVerifier,
+  ) {}
+
+  /** Starts the instance next to `push` (started); `pushTimeout` as in `PUSH_SETTINGS`, seconds. */
+  static async start(push: PushVerifier, instanceId: string, pushTimeout: number): Promise<CommitDroppingInstance> {
+    const target = new URL(TEST_DATABASE_URL);
+    const proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    const proxied = new URL(TEST_DATABASE_URL);
+    proxied.port = String(proxy.port);
+    const schema = ((await push.opened.database.knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name;
+    const database = await createDatabase({ url: proxied.toString(), dataDir: push.dir, searchPath: schema });
+    const verifier = await startVerifier(
+      { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout, instanceId, revocationWebhooks: [push.webhookUrl()] },
+      { database, inProcessForTests: true },
+    );
+    return new CommitDroppingInstance(proxy, database, verifier);
+  }
+
+  async close(): Promise<void> {
+    await this.verifier.close().catch(() => undefined);
+    await this.proxy.close();
+    await this.database.close();
+  }
+}

@@ -1,0 +1,72 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { PushRepository } from '../../lib/verifier/push/push-repository.js';
+import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
+import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
+import { openTestSchema, TEST_DATABASE_URL, type OpenedDatabase } from '../helpers/databases.js';
+import { agentRowVersion } from './helpers/agent-row-version.js';
+import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
+
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const AGENT = 'agent-000001';
+
+/**
+ * At shutdown the push verdict writer sends its waiting verdicts at once and refuses later writes, so
+ * a verdict whose COMMIT reply is lost then (a proxy passes the COMMIT, which commits, and cuts the
+ * connection) cannot be written again. It is still stored: the writer asks the history for its round
+ * id and answers stored, so that its caller announces it, instead of failing it as not stored.
+ */
+describe('push verdict writer: a verdict sent by close() whose COMMIT reply is lost (real PostgreSQL)', function () {
+  this.timeout(30_000);
+  let opened: OpenedDatabase;
+  let proxy: CommitReplyDropper;
+  let proxied: Database;
+
+  before(async function () {
+    opened = await openTestSchema();
+    const knex = opened.database.knex;
+    await migrateLatest(knex);
+    await seedVerifierAgents(knex, 1, 0);
+    const target = new URL(TEST_DATABASE_URL);
+    proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
+    await proxy.start();
+    const url = new URL(TEST_DATABASE_URL);
+    url.port = String(proxy.port);
+    const schema = ((await knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name;
+    proxied = await createDatabase({ url: url.toString(), dataDir: tmpdir(), searchPath: schema });
+  });
+
+  after(async function () {
+    await proxied?.close();
+    await proxy?.close();
+    await opened?.dispose();
+  });
+
+  it('answers stored, the FAIL stored once', async function () {
+    const knex = opened.database.knex;
+    const through = proxied.knex;
+    // A batch delay far beyond the test's timeout: only close() sends the verdict.
+    const writer = new PushVerdictWriter(through, new PushRepository(through), new VerifierAgentRepository(through), auditVerdicts({ privateKey, publicKey }, 'instance-1'), 600_000, pino({ level: 'silent' }), new VerifierHealth());
+    const outcome = writer.write({
+      agentId: AGENT, verifierId: 'default', owner: 'bench', leaseSeconds: 30,
+      state: { ...initialAgentState(OperationalState.FAILED), attestationCount: 1 },
+      history: { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
+      expectedVersion: await agentRowVersion(knex, AGENT),
+    });
+    proxy.dropNextCommitReplyAfter('expected_version text');
+    await writer.close();
+    expect(await outcome).to.deep.equal({ stored: true, agentVersion: undefined });
+    expect(proxy.dropped).to.equal(1);
+    const rows = (await knex('verifier_attestation_history').where({ agent_id: AGENT }).select('outcome')) as { outcome: string }[];
+    expect(rows).to.deep.equal([{ outcome: 'fail' }]);
+  });
+});

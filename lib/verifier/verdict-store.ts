@@ -60,8 +60,9 @@ export class VerdictStore {
   /**
    * Stores `verdict` of `agentId`, trying again with back-off while the write fails. Resolves true once
    * stored, false when the agent is no longer this owner's to write (taken over, stopped, deleted: the
-   * caller re-reads it), and undefined when a write failed after the store closed: the verdict is not
-   * stored, and whoever takes the agent over polls it from its stored row. A verdict decided while
+   * caller re-reads it), and undefined when a write failed after the store closed and the history does
+   * not hold its round: the verdict is not stored, and whoever takes the agent over polls it from its
+   * stored row. A verdict decided while
    * the process closes is still written once. `row` is the version the verdict was decided from; it is
    * moved on to the version the stored write leaves. While another verdict of the agent is being
    * stored, this one is not: it resolves false once that one has settled, and the caller re-reads the
@@ -105,6 +106,11 @@ export class VerdictStore {
         health.writeFailed(agentId, error);
         metrics?.writeFailed();
         if (this.closed) {
+          // The answer may be what was lost (a COMMIT that landed): a stored FAIL must still be announced.
+          if (await this.storedBefore(agentId, verdict.history, roundId).catch(() => false)) {
+            row.rowVersion = undefined;
+            return true;
+          }
           log.error({ err: error, agentId }, 'could not store the verdict before closing; it is not stored');
           return undefined;
         }

@@ -123,5 +123,27 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
     const history = (await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')) as { outcome: string }[];
     expect(history).to.deep.equal([{ outcome: 'fail' }]);
   });
+
+  it('counts as stored a verdict written once while closing whose statement committed with its answer lost', async function () {
+    const agentId = `${AGENT}-closing`;
+    const repository = new VerifierAgentRepository(knex);
+    await repository.insert({ ...enrolment(), agentId }, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
+    const rowVersion = await agentRowVersion(knex, agentId);
+    // The write commits, then its caller is told the connection broke (a COMMIT reply lost).
+    const answerLost = new (class extends RoundWriter {
+      override async writeReturningVersion(write: RoundWrite, alone = false): Promise<string | undefined> {
+        await super.writeReturningVersion(write, alone);
+        throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+      }
+    })(knex, { batchDelayMs: 0 });
+    const store = new VerdictStore({
+      repository, writer: answerLost, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }),
+    });
+    store.close();
+    expect(await store.store(agentId, failVerdict(1), { rowVersion }), 'stored: the caller announces it').to.equal(true);
+    await answerLost.close();
+    const history = (await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')) as { outcome: string }[];
+    expect(history).to.deep.equal([{ outcome: 'fail' }]);
+  });
 });
 

@@ -149,6 +149,7 @@ export class VerdictStore {
       return true;
     }
     if (version === undefined) {
+      this.options.metrics?.verdictNotStored();
       if (retry) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
       else log.info({ agentId, outcome }, 'verdict not stored: the agent row changed since its round read it, or is no longer ours to write; re-reading the agent');
       return false;

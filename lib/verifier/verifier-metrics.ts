@@ -7,7 +7,8 @@ const LATE_SHARE = 0.1;
 /**
  * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
  * verifier so several in one process stay apart: rounds by outcome, round latency and start delay,
- * late rounds, agents by state, failed writes, verdicts waiting to be stored, lease take-overs.
+ * late rounds, agents by state, failed writes, verdicts not stored because the row moved, verdicts
+ * waiting to be stored, lease take-overs.
  */
 export class VerifierMetrics {
   readonly registry = new Registry();
@@ -16,6 +17,7 @@ export class VerifierMetrics {
   private readonly startDelay: Histogram;
   private readonly late: Counter;
   private readonly failedWrites: Counter;
+  private readonly notStored: Counter;
   private readonly takeOvers: Counter;
 
   constructor(
@@ -38,6 +40,11 @@ export class VerifierMetrics {
     });
     this.late = new Counter({ name: 'ironlime_verifier_late_rounds_total', help: `Rounds started more than ${LATE_SHARE} of the quote interval after they were due.`, registers });
     this.failedWrites = new Counter({ name: 'ironlime_verifier_failed_writes_total', help: 'Attempts to store a round that failed (each is retried).', registers });
+    this.notStored = new Counter({
+      name: 'ironlime_verifier_verdicts_not_stored_total',
+      help: 'Pull verdicts not stored because the agent row moved since their round read it (an operator change, another process); the agent is read again and judged afresh. A steady rise means rounds keep losing to something.',
+      registers,
+    });
     this.takeOvers = new Counter({ name: 'ironlime_verifier_lease_takeovers_total', help: 'Agents this process claimed (restart, new enrolment elsewhere, or a lapsed lease).', registers });
     new Gauge({
       name: 'ironlime_verifier_unstored_rounds',
@@ -80,6 +87,11 @@ export class VerifierMetrics {
 
   writeFailed(): void {
     this.failedWrites.inc();
+  }
+
+  /** A verdict was not stored: the agent row was no longer the version its round was decided from. */
+  verdictNotStored(): void {
+    this.notStored.inc();
   }
 
   tookOver(): void {

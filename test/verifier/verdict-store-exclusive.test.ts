@@ -9,6 +9,7 @@ import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js'
 import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
+import { VerifierMetrics } from '../../lib/verifier/verifier-metrics.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
@@ -122,6 +123,25 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
     await losing.close();
     const history = (await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')) as { outcome: string }[];
     expect(history).to.deep.equal([{ outcome: 'fail' }]);
+  });
+
+  it('stores nothing over a row that moved since the round read it, and counts the verdict as not stored', async function () {
+    const agentId = `${AGENT}-moved`;
+    const repository = new VerifierAgentRepository(knex);
+    await repository.insert({ ...enrolment(), agentId }, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
+    const decidedFrom = await agentRowVersion(knex, agentId);
+    // An operator's change after the round read the row.
+    await knex('verifier_agents').where({ agent_id: agentId }).update({ operational_state: OperationalState.START });
+    const metrics = new VerifierMetrics(2, { agentStates: () => [], unstoredRounds: () => 0 });
+    const store = new VerdictStore({
+      repository, writer, health: new VerifierHealth(), metrics, verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }),
+    });
+    expect(await store.store(agentId, failVerdict(1), { rowVersion: decidedFrom })).to.equal(false);
+    const { text } = await metrics.exposition();
+    expect(text).to.match(/^ironlime_verifier_verdicts_not_stored_total 1$/m);
+    const rows = (await knex('verifier_agents').where({ agent_id: agentId }).select('operational_state')) as { operational_state: number }[];
+    expect(rows).to.deep.equal([{ operational_state: OperationalState.START }]);
+    expect(await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')).to.deep.equal([]);
   });
 
   it('counts as stored a verdict written once while closing whose statement committed with its answer lost', async function () {

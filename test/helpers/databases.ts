@@ -69,11 +69,15 @@ export function forEachDatabase(
           await migrateLatest(opened.database.knex);
         }
       });
+      body(fixture);
+      // Registered after the body's own hooks, so it runs after them (mocha runs a suite's `after`
+      // hooks in the order they were declared): services a block closes in its `after` still have
+      // their database then. Closed first, the database left a running verifier's rounds waiting 15 s
+      // for a connection, and its close could fail with the pool's timeout.
       after(async function () {
         await opened?.dispose();
         opened = undefined;
       });
-      body(fixture);
     });
   }
 }

@@ -107,10 +107,7 @@ export class VerdictStore {
         metrics?.writeFailed();
         if (this.closed) {
           // The answer may be what was lost (a COMMIT that landed): a stored FAIL must still be announced.
-          if (await this.storedBefore(agentId, verdict.history, roundId).catch(() => false)) {
-            row.rowVersion = undefined;
-            return true;
-          }
+          if (await this.storedUnseen(agentId, verdict.history, roundId, row).catch(() => false)) return true;
           log.error({ err: error, agentId }, 'could not store the verdict before closing; it is not stored');
           return undefined;
         }
@@ -130,24 +127,17 @@ export class VerdictStore {
   private async attempt(agentId: string, verdict: Verdict, roundId: string, row: KnownRowVersion, retry: boolean): Promise<boolean> {
     const { writer, log, verifierId, owner, leaseSeconds } = this.options;
     const outcome = verdict.history?.outcome ?? 'none';
-    if (retry && (await this.storedBefore(agentId, verdict.history, roundId))) {
-      // Stored by an attempt whose answer was lost: the version it left is not known.
-      row.rowVersion = undefined;
-      return true;
-    }
+    if (retry && (await this.storedUnseen(agentId, verdict.history, roundId, row))) return true;
     if (row.rowVersion === undefined) {
       log.warn({ agentId, outcome }, 'verdict dropped: the row version it was decided from is not known, so it may be older than an operator change; re-reading the agent');
       return false;
     }
     const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion: row.rowVersion };
     const version = await writer.writeReturningVersion(write, retry);
-    if (version === undefined && retry && (await this.storedBefore(agentId, verdict.history, roundId))) {
-      // An earlier attempt's statement was still running when the check above looked (its connection
-      // lost, the server not told yet) and committed before this write, which then found the row moved
-      // (it waited on the row's lock): the verdict is stored, and its failure must still be announced.
-      row.rowVersion = undefined;
-      return true;
-    }
+    // An earlier attempt's statement was still running when the check above looked (its connection
+    // lost, the server not told yet) and committed before this write, which then found the row moved
+    // (it waited on the row's lock): the verdict is stored, and its failure must still be announced.
+    if (version === undefined && retry && (await this.storedUnseen(agentId, verdict.history, roundId, row))) return true;
     if (version === undefined) {
       this.options.metrics?.verdictNotStored();
       if (retry) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
@@ -160,11 +150,13 @@ export class VerdictStore {
 
   /**
    * A failed write may have committed with its answer lost: a verdict whose round id the history holds
-   * is stored. A write without a history row leaves nothing to look for: it is written again, over the
-   * row version it was decided from.
+   * is stored, and the row version it left is not known (`row` forgets it). A write without a history
+   * row leaves nothing to look for: it is written again, over the row version it was decided from.
    */
-  private async storedBefore(agentId: string, history: HistoryRow | undefined, roundId: string): Promise<boolean> {
-    return history !== undefined && (await this.options.repository.holdsRound(agentId, roundId));
+  private async storedUnseen(agentId: string, history: HistoryRow | undefined, roundId: string, row: KnownRowVersion): Promise<boolean> {
+    if (history === undefined || !(await this.options.repository.holdsRound(agentId, roundId))) return false;
+    row.rowVersion = undefined;
+    return true;
   }
 
   private backOff(call: StoreCall, attempts: number): Promise<void> {

@@ -104,6 +104,18 @@ export async function openTestSchema(): Promise<OpenedDatabase> {
 }
 
 /**
+ * A second database handle on the schema `knex` works in, on the test server but reached through
+ * local port `port` (a test's TCP proxy in front of PostgreSQL), so a fault the proxy makes reaches
+ * only what uses this handle.
+ */
+export async function openSchemaThroughPort(knex: Knex, port: number, dataDir: string = tmpdir()): Promise<Database> {
+  const url = new URL(TEST_DATABASE_URL);
+  url.port = String(port);
+  const schema = ((await knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name;
+  return createDatabase({ url: url.toString(), dataDir, searchPath: schema });
+}
+
+/**
  * One embedded PGlite per test process, started on first use: PGlite takes seconds to start, so
  * each block gets a fresh schema in it (as on PostgreSQL) instead of a database of its own. Blocks
  * run one after another and each closes its services in `after`, so the single PGlite session's

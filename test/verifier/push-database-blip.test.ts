@@ -2,10 +2,10 @@ import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import type { Database } from '../../lib/db/database-factory.js';
 import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { openSchemaThroughPort, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { contentOf, requested, usePushVerifier, PUSH_SETTINGS, type PushNode, type Reply } from './helpers/push-verifier.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
@@ -31,10 +31,7 @@ describe('push model: a database blip while reading the stored policies to judge
     const target = new URL(TEST_DATABASE_URL);
     proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
     await proxy.start();
-    const proxied = new URL(TEST_DATABASE_URL);
-    proxied.port = String(proxy.port);
-    const schema = ((await push.opened.database.knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name;
-    database = await createDatabase({ url: proxied.toString(), dataDir: push.dir, searchPath: schema });
+    database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     const logged = new Writable({
       write(chunk: Buffer, _encoding, done) {
         lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);

@@ -8,7 +8,7 @@ import { createDatabase, type Database } from '../../lib/db/database-factory.js'
 import { pollUntil } from '../../lib/timing/poll-until.js';
 import { DatabaseOutage } from '../../lib/verifier/push/database-outage.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { openSchemaThroughPort, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { usePushVerifier, PUSH_SETTINGS, type PushNode } from './helpers/push-verifier.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
@@ -61,10 +61,7 @@ describe('push model: a database outage longer than the silence timeout (TCP pro
     const target = new URL(TEST_DATABASE_URL);
     proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
     await proxy.start();
-    const proxied = new URL(TEST_DATABASE_URL);
-    proxied.port = String(proxy.port);
-    const schema = ((await push.opened.database.knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name;
-    database = await createDatabase({ url: proxied.toString(), dataDir: push.dir, searchPath: schema });
+    database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     second = await startVerifier(
       { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: TIMEOUT_S, instanceId: 'behind-the-proxy' },
       { database, inProcessForTests: true, logger: pino({ level: 'silent' }) },

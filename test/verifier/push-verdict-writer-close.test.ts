@@ -1,18 +1,17 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import type { Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, TEST_DATABASE_URL, type OpenedDatabase } from '../helpers/databases.js';
+import { openTestSchema, openSchemaThroughPort, TEST_DATABASE_URL, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
 
@@ -39,10 +38,7 @@ describe('push verdict writer: a verdict sent by close() whose COMMIT reply is l
     const target = new URL(TEST_DATABASE_URL);
     proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
     await proxy.start();
-    const url = new URL(TEST_DATABASE_URL);
-    url.port = String(proxy.port);
-    const schema = ((await knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name;
-    proxied = await createDatabase({ url: url.toString(), dataDir: tmpdir(), searchPath: schema });
+    proxied = await openSchemaThroughPort(knex, proxy.port);
   });
 
   after(async function () {

@@ -1,6 +1,6 @@
-import { createDatabase, type Database } from '../../../lib/db/database-factory.js';
+import type { Database } from '../../../lib/db/database-factory.js';
 import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
-import { TEST_DATABASE_URL } from '../../helpers/databases.js';
+import { openSchemaThroughPort, TEST_DATABASE_URL } from '../../helpers/databases.js';
 import { CommitReplyDropper } from './commit-reply-dropper.js';
 import { PUSH_SETTINGS, type PushVerifier } from './push-verifier.js';
 
@@ -21,10 +21,7 @@ export class CommitDroppingInstance {
     const target = new URL(TEST_DATABASE_URL);
     const proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
     await proxy.start();
-    const proxied = new URL(TEST_DATABASE_URL);
-    proxied.port = String(proxy.port);
-    const schema = ((await push.opened.database.knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name;
-    const database = await createDatabase({ url: proxied.toString(), dataDir: push.dir, searchPath: schema });
+    const database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     const verifier = await startVerifier(
       { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout, instanceId, revocationWebhooks: [push.webhookUrl()] },
       { database, inProcessForTests: true },

@@ -12,10 +12,15 @@ import { contentOf, PUSH_SETTINGS, requested, usePushVerifier, type PushNode } f
 
 const LS = '/usr/bin/ls';
 const NOT_ALLOWED = 'ima.validation.ima-ng.not_in_allowlist';
+/**
+ * A silence timeout far beyond the waits below: with PUSH_SETTINGS' 3 s, an agent left waiting for the
+ * 2 s version check on a slow machine was timed out by the sweep, a FAIL row beside the one judged.
+ */
+const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60 };
 
 describe('push model: a policy replaced or enrolled anew is the one judged by; a named policy gone is not "no policy"', function () {
   this.timeout(60_000);
-  const push = usePushVerifier();
+  const push = usePushVerifier({ pushTimeout: SETTINGS.pushTimeout });
 
   function b64(text: string): string {
     return Buffer.from(text).toString('base64');
@@ -93,7 +98,7 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
   });
 
   it('a text another verifier process replaces (PUT /allowlists there) judges this process\'s next attestation of the agents using it, about 2 s later', async function () {
-    const second = await startVerifier({ dataDir: push.dir, ...PUSH_SETTINGS, instanceId: 'policy-editor' }, { database: push.opened.database, inProcessForTests: true });
+    const second = await startVerifier({ dataDir: push.dir, ...SETTINGS, instanceId: 'policy-editor' }, { database: push.opened.database, inProcessForTests: true });
     try {
       const f = await push.bootNode();
       await storePolicy('edited-elsewhere', policyOf(f, true));

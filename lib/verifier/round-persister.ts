@@ -58,19 +58,27 @@ export class RoundPersister {
   }
 
   /**
-   * Keeps the API version negotiated in a round (Keylime stores the new `supported_version`). A failed
-   * write is only logged: the agent goes on at the new version, and after a restart the enrolled one is
-   * refused again and renegotiated.
+   * Keeps the API version negotiated in a round (Keylime stores the new `supported_version`), over the
+   * row version the round's verdict left, so the next verdict is written over the version this leaves.
+   * A row changed meanwhile (an operator's edit) is left alone and re-read. A failed write is only
+   * logged: the agent goes on at the new version, and after a restart the enrolled one is refused again
+   * and renegotiated; the row version is then unknown, so the next verdict drops and re-reads the row.
    */
   private async storeApiVersion(agent: PolledAgent): Promise<void> {
     const id = agent.enrolment.agentId;
+    if (agent.rowVersion === undefined) return;
     try {
-      await this.options.repository.updateSupportedVersion(id, this.options.owner, agent.apiVersion);
+      const version = await this.options.repository.updateSupportedVersion(id, this.options.owner, agent.rowVersion, agent.apiVersion);
+      if (version === undefined) {
+        agent.reconcileAfterRound = true;
+        this.options.log.info({ agentId: id }, 'agent row changed before the renegotiated API version was stored; re-reading the agent');
+        return;
+      }
       agent.enrolment = { ...agent.enrolment, supportedVersion: agent.apiVersion };
-      // The row changed without its new version read: a verdict that must be written again is dropped, the row re-read.
-      agent.rowVersion = undefined;
+      agent.rowVersion = version;
       this.options.log.info({ agentId: id, apiVersion: agent.apiVersion }, 'agent API version renegotiated');
     } catch (error) {
+      agent.rowVersion = undefined;
       this.options.log.error({ err: error, agentId: id }, 'could not store the renegotiated agent API version');
     }
   }

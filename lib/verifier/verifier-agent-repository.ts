@@ -235,10 +235,16 @@ export class VerifierAgentRepository {
 
   /**
    * Stores the agent API version negotiated after the agent refused the enrolled one, while `owner`
-   * still holds the agent. Resolves to whether a row changed.
+   * still holds the agent and its row is still at `rowVersion` (an operator's change since wins).
+   * Resolves to the row's new version, or undefined when no row changed.
    */
-  async updateSupportedVersion(agentId: string, owner: string, version: string): Promise<boolean> {
-    return (await this.knex(AGENTS).update({ supported_version: version }).where({ agent_id: agentId, owner })) > 0;
+  async updateSupportedVersion(agentId: string, owner: string, rowVersion: string, version: string): Promise<string | undefined> {
+    const rows = (await this.knex(AGENTS)
+      .update({ supported_version: version })
+      .where({ agent_id: agentId, owner })
+      .andWhereRaw(`${agentVersionSql(AGENTS)} = ?`, [rowVersion])
+      .returning(this.knex.raw(`${agentVersionSql(AGENTS)} as row_version`))) as unknown as { row_version: string }[];
+    return rows[0]?.row_version;
   }
 
   /** Lets `owner`'s leases on `agentIds` expire now, so another process may claim them at its next sweep (fair share). */

@@ -24,7 +24,8 @@ describe('verifier: an agent that refuses the stored API version is renegotiated
     const repository = first.container.resolve(VerifierAgentRepository);
     await first.close();
     // The agent serves 2.1–2.6: an enrolment that says 2.0 makes it answer 400 "API version not supported: v2.0".
-    expect(await repository.updateSupportedVersion(agent.uuid, first.owner, '2.0')).to.equal(true);
+    const rowVersion = (await repository.find(agent.uuid))?.rowVersion;
+    expect(await repository.updateSupportedVersion(agent.uuid, first.owner, rowVersion ?? '', '2.0')).to.be.a('string');
     const countBefore = (await repository.find(agent.uuid))?.state.attestationCount ?? 0;
 
     const second = await deployment.startVerifier();

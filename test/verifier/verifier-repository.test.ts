@@ -113,13 +113,18 @@ forEachDatabase(
       expect(await agents.history(e.agentId, 10)).to.have.length(1);
     });
 
-    it('updateSupportedVersion stores a renegotiated agent API version only while the owner holds the agent', async function () {
+    it('updateSupportedVersion stores a renegotiated agent API version only while the owner holds the agent at the row version given, and returns the new one', async function () {
       const e = enrolment({ supportedVersion: '2.0' });
       await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
-      expect(await agents.updateSupportedVersion(e.agentId, 'someone-else', '2.6')).to.equal(false);
+      const loaded = (await agents.find(e.agentId))?.rowVersion ?? '';
+      expect(await agents.updateSupportedVersion(e.agentId, 'someone-else', loaded, '2.6')).to.equal(undefined);
+      expect(await agents.updateSupportedVersion(e.agentId, 'owner-1', `${loaded}1`, '2.6'), 'another row version').to.equal(undefined);
       expect((await agents.find(e.agentId))?.supportedVersion).to.equal('2.0');
-      expect(await agents.updateSupportedVersion(e.agentId, 'owner-1', '2.6')).to.equal(true);
-      expect((await agents.find(e.agentId))?.supportedVersion).to.equal('2.6');
+      const stored = await agents.updateSupportedVersion(e.agentId, 'owner-1', loaded, '2.6');
+      const after = await agents.find(e.agentId);
+      expect(after?.supportedVersion).to.equal('2.6');
+      expect(stored).to.be.a('string').and.not.equal(loaded);
+      expect(stored).to.equal(after?.rowVersion);
     });
 
     it('refuses a second enrolment of the same id with ERR_CONFLICT', async function () {

@@ -144,7 +144,7 @@ export class BrokerRepository {
   }
 
   async deleteNode(agentId: string): Promise<boolean> {
-    return (await this.knex('broker_nodes').where({ agent_id: agentId }).delete()) > 0;
+    return (await this.knex('broker_nodes').where({ agent_id: agentId }).delete().returning('agent_id')).length > 0;
   }
 
   async putResource(resource: StoredResource): Promise<void> {
@@ -160,7 +160,8 @@ export class BrokerRepository {
   }
 
   async deleteResource(path: ResourcePath): Promise<boolean> {
-    return (await this.knex('broker_resources').where({ ...path }).delete()) > 0;
+    // `returning`: on PGlite knex's delete resolves to the driver's result object, not a count.
+    return (await this.knex('broker_resources').where({ ...path }).delete().returning('tag')).length > 0;
   }
 
   /**

@@ -62,7 +62,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
     .addOption(new Option('--measured-boot-policy <name>', 'policy judging refstates (default example)').choices(MB_POLICY_NAMES))
     .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the refstate once or on every round (default once)').choices(MB_EVALUATE_MODES))
     .option('--revocation-webhook <url>', 'POST signed revocation messages here when an agent fails (repeatable)', collect, [])
-    .option('--revocation-webhook-ca <file>', "PEM CA of HTTPS webhooks (e.g. a broker's ca/ca.crt); default system roots")
+    .option('--revocation-webhook-ca <file>', "PEM CA of HTTPS webhooks (e.g. a broker's ca/cacert.crt); default system roots")
     .option('--no-dashboard', 'do not serve the web dashboard at /dashboard')
     .option('--tls-san <name>', 'extra DNS name or IP for the TLS certificate (repeatable)', collect, [])
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['silent', 'error', 'warn', 'info', 'debug']).default('info'))

@@ -11,6 +11,7 @@ import { loadOrCreateClientTls } from '../pki/service-tls.js';
 import { NodeSecretRelease } from '../provisioning/node-secret-release.js';
 import { RegistrarClient } from '../registrar/registrar-client.js';
 import type { DemoEnvironment, DemoNode } from './demo-environment.js';
+import type { DiskKeyAnswer } from './demo-table.js';
 
 /** The demo's KBS broker: per-node disk keys released at deploy, fetched by the nodes themselves. */
 export interface DemoBroker {
@@ -19,9 +20,9 @@ export interface DemoBroker {
   readonly secrets: NodeSecretRelease;
   /**
    * The node asks for its disk key as it would at boot (background check with its own TPM, IMA list
-   * and boot log): `released (32 bytes)` or `refused: <KBS error type>`.
+   * and boot log): `released (32 bytes)`, or `refused: <KBS error type>` with the broker's detail.
    */
-  fetchDiskKey(node: DemoNode, resource: ResourcePath): Promise<string>;
+  fetchDiskKey(node: DemoNode, resource: ResourcePath): Promise<DiskKeyAnswer>;
   close(): Promise<void>;
 }
 
@@ -75,10 +76,10 @@ export async function startDemoBroker(env: DemoEnvironment, dir: string): Promis
         .build();
       try {
         const secret = await built.client.getResource(`kbs:///${resourcePathText(resource)}`);
-        return `released (${secret.length} bytes)`;
+        return { cell: `released (${secret.length} bytes)` };
       } catch (error) {
         if (error instanceof KbsRefusedError) {
-          return `refused: ${error.kbsType}`;
+          return { cell: `refused: ${error.kbsType}`, detail: error.detail };
         }
         throw error;
       } finally {

@@ -12,16 +12,27 @@ export interface NodeRow {
   readonly detail: string;
 }
 
-/** A node as the table shows it: provision state, last attestation verdict, and its event ids or reason. */
-export function nodeRow(node: Node, diskKey = '-'): NodeRow {
+/** What a node got from the broker: the table's cell, and the broker's reason when it was refused. */
+export interface DiskKeyAnswer {
+  readonly cell: string;
+  readonly detail?: string;
+}
+
+/**
+ * A node as the table shows it: provision state, last attestation verdict, and its event ids or reason;
+ * with neither (a node that passed), the broker's reason for refusing its disk key, so a good node
+ * refused (e.g. a PASS the verifier no longer counts as fresh) says why.
+ */
+export function nodeRow(node: Node, diskKey: DiskKeyAnswer = { cell: '-' }): NodeRow {
   const last = node.lastAttestation;
-  const detail = last.eventIds.length > 0 ? last.eventIds.join(', ') : (last.reason ?? '');
+  const own = last.eventIds.length > 0 ? last.eventIds.join(', ') : (last.reason ?? '');
+  const detail = own === '' && diskKey.detail !== undefined ? `broker: ${diskKey.detail}` : own;
   return {
     name: node.name ?? node.uuid,
     state: node.provisionState,
     trust: node.trust?.level ?? '-',
     attestation: last.status ?? '-',
-    diskKey,
+    diskKey: diskKey.cell,
     detail: shorten(detail, 70),
   };
 }

@@ -144,7 +144,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       rows = await Promise.all(
         listed.map(async (node) => {
           const demoNode = env.nodes.find((candidate) => candidate.name === node.name);
-          return nodeRow(node, demoNode === undefined ? NOT_ASKED : await kbs.fetchDiskKey(demoNode, kbs.secrets.resourceOf(node)));
+          return nodeRow(node, demoNode === undefined ? { cell: NOT_ASKED } : await kbs.fetchDiskKey(demoNode, kbs.secrets.resourceOf(node)));
         }),
       );
       formatTable(rows).forEach((line) => options.print(line));

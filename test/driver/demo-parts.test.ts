@@ -2,8 +2,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import type { Node } from '../../interfaces/node.js';
 import { evilFile, knownGoodFiles } from '../../lib/demo/demo-catalog.js';
-import { formatTable } from '../../lib/demo/demo-table.js';
+import { formatTable, nodeRow } from '../../lib/demo/demo-table.js';
 import { missingSwtpmProgram } from '../../lib/demo/node-tpms.js';
 
 describe('demo parts', function () {
@@ -34,6 +35,17 @@ describe('demo parts', function () {
     expect(evil.path).to.equal('/tmp/evil');
     expect(evil.digest).to.not.equal(evilFile().digest);
     expect(files.map((file) => file.digest)).to.not.include(evil.digest);
+  });
+
+  it("shows the broker's reason when a node that passed is refused its disk key", function () {
+    const passed = { name: 'node-2', provisionState: 'active', trust: { level: 'hardware-tpm' }, lastAttestation: { status: 'passed', eventIds: [] } } as unknown as Node;
+    const row = nodeRow(passed, { cell: 'refused: PolicyDeny', detail: 'the verifier does not trust this node right now' });
+    expect(row).to.deep.include({ diskKey: 'refused: PolicyDeny', detail: 'broker: the verifier does not trust this node right now' });
+    const failed = { ...passed, lastAttestation: { status: 'failed', eventIds: ['ima.validation.ima-ng.not_in_allowlist'] } } as unknown as Node;
+    expect(nodeRow(failed, { cell: 'refused: AttestationError', detail: 'evidence refused: ima.validation.ima-ng.not_in_allowlist' }).detail).to.equal(
+      'ima.validation.ima-ng.not_in_allowlist',
+    );
+    expect(nodeRow(passed, { cell: 'released (32 bytes)' }).detail).to.equal('');
   });
 
   it('formats the node table with padded columns', function () {

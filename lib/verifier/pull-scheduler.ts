@@ -136,6 +136,11 @@ export class PullScheduler {
       this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load');
       return;
     }
+    // Two re-reads of one agent (a sweep and an operator's wake) may both have loaded it: the first keeps it.
+    if (this.closed || this.agents.has(record.agentId)) {
+      agent.connection.close();
+      return;
+    }
     this.agents.set(record.agentId, agent);
     this.schedule(agent, 0);
   }

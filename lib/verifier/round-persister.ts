@@ -40,10 +40,12 @@ export class RoundPersister {
     if (stored === undefined) {
       return;
     }
-    agent.running = false;
     if (writes && stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
     agent.state = outcome.state;
     if (stored && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
+    // Running until here: an operator's change while the API version is written marks the agent for a
+    // re-read after it (`wake`), rather than starting a second re-read beside this one.
+    agent.running = false;
     agent.retries = outcome.retries;
     if (!stored || agent.reconcileAfterRound) {
       agent.reconcileAfterRound = false;
@@ -62,7 +64,8 @@ export class RoundPersister {
    * row version the round's verdict left, so the next verdict is written over the version this leaves.
    * A row changed meanwhile (an operator's edit) is left alone and re-read. A failed write is only
    * logged: the agent goes on at the new version, and after a restart the enrolled one is refused again
-   * and renegotiated; the row version is then unknown, so the next verdict drops and re-reads the row.
+   * and renegotiated. The row version is kept: a failed write that committed unseen moved it, so the
+   * next verdict's conditional write misses and the row is re-read then.
    */
   private async storeApiVersion(agent: PolledAgent): Promise<void> {
     const id = agent.enrolment.agentId;
@@ -78,7 +81,6 @@ export class RoundPersister {
       agent.rowVersion = version;
       this.options.log.info({ agentId: id, apiVersion: agent.apiVersion }, 'agent API version renegotiated');
     } catch (error) {
-      agent.rowVersion = undefined;
       this.options.log.error({ err: error, agentId: id }, 'could not store the renegotiated agent API version');
     }
   }

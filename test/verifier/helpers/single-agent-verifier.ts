@@ -30,6 +30,8 @@ export interface SingleAgentVerifier {
   readonly verifier: RunningVerifier;
   /** The revocation messages the verifier announced (its one webhook), parsed. */
   readonly announced: readonly Record<string, unknown>[];
+  /** The polled agent's HTTPS server. */
+  readonly agentServer: FakePolledAgent['server'];
   row(): Promise<WatchedAgentRow>;
   /** `PUT /v2.6/agents/{id}/{action}`, expected to succeed. */
   put(action: 'stop' | 'reactivate'): Promise<void>;
@@ -83,6 +85,7 @@ export async function startSingleAgentVerifier(agentId: string, leaseSeconds: nu
     knex,
     verifier: running,
     announced,
+    agentServer: agent.server,
     row: async () =>
       (
         await knex.raw('select operational_state, attestation_count, runtime_policy_name, lease_expires_at < now() as lease_lapsed from verifier_agents where agent_id = ?', [agentId])

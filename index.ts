@@ -60,8 +60,7 @@ export type { NodeSecretReleaseOptions } from './lib/provisioning/node-secret-re
 export { BrokerAdminClient } from './lib/broker/broker-admin-client.js';
 export type { BrokerAdminClientOptions, BrokerNodeInput } from './lib/broker/broker-admin-client.js';
 export { KbsClientBuilder } from './lib/kbs-client/kbs-client-builder.js';
-export { KbsClient } from './lib/kbs-client/kbs-client.js';
-export type { KbsMode, SealedResource } from './lib/kbs-client/kbs-client.js';
+export type { KbsClient, KbsMode, SealedResource } from './lib/kbs-client/kbs-client.js';
 export type { EvidenceProvider } from './lib/kbs-client/evidence-provider.js';
 export { TpmEvidenceProvider } from './lib/kbs-client/tpm-evidence-provider.js';
 export type { TpmEvidenceProviderOptions } from './lib/kbs-client/tpm-evidence-provider.js';
@@ -69,6 +68,7 @@ export type { TeeKeyKind } from './lib/kbs-client/tee-key-pair.js';
 export { KbsBadReplyError, KbsRefusedError } from './lib/kbs-client/kbs-client-errors.js';
 export { openTpm2ToolsTpm } from './lib/tpm-access/tpm2-tools/tpm-adapter.js';
 export type { Tpm2ToolsTpmOptions } from './lib/tpm-access/tpm2-tools/tpm-adapter.js';
+export type { EkAlgorithm, Tpm, TpmHashAlgorithm } from './lib/tpm-access/tpm-port.js';
 export type { TaskOptions } from './lib/provisioning/create-task.js';
 
 export { createDatabase } from './lib/db/database-factory.js';

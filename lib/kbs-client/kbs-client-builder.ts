@@ -7,8 +7,9 @@ import type { TeeKeyKind } from './tee-key-pair.js';
 /**
  * Builds a `KbsClient` (guest-components `KbsClientBuilder` shape):
  *
- *     const client = new KbsClientBuilder('https://broker:8080').ca(pem).evidenceProvider(tpm).build();
+ *     const { client, close } = new KbsClientBuilder('https://broker:8080').ca(pem).evidenceProvider(tpm).build();
  *     const key = await client.getResource('kbs:///node/disk-key/rack4-u12');
+ *     await close(); // the HTTPS connections
  *
  * Passport mode: `.mode('passport').issuer('https://issuer:8080', issuerCaPem)`.
  */

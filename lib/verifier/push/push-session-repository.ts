@@ -48,9 +48,9 @@ export class PushSessionRepository {
     await this.knex(SESSIONS).update({ token_expires_at: expiresAt }).where({ session_id: sessionId }).where('token_expires_at', '<', expiresAt);
   }
 
-  /** Sessions whose challenge and token both lapsed before `before`. */
-  async deleteLapsedSessions(before: Date): Promise<number> {
-    return this.knex(SESSIONS)
+  /** Deletes the sessions whose challenge and token both lapsed before `before` (nothing is returned: knex-pglite gives no count). */
+  async deleteLapsedSessions(before: Date): Promise<void> {
+    await this.knex(SESSIONS)
       .where('challenge_expires_at', '<', before)
       .where((q) => {
         void q.whereNull('token_expires_at').orWhere('token_expires_at', '<', before);

@@ -149,10 +149,11 @@ describe('http: thin keep-alive HTTPS client', function () {
   });
 
   it('counts the time a request waited behind another against its deadline', async function () {
-    // Each request is answered 200 ms after it arrives: the second, asked for with the first, would
-    // complete 400 ms after it was asked for, past the 300 ms it may take.
-    onRequest = (socket) => void setTimeout(() => socket.write(envelope({ ok: true })), 200);
-    const thin = client(300);
+    // Each request is answered 500 ms after it arrives: the second, asked for with the first, would
+    // complete 1000 ms after it was asked for, past the 700 ms it may take (its deadline counted from
+    // its sending would let it complete). 300 ms for a late timer on a slow host.
+    onRequest = (socket) => void setTimeout(() => socket.write(envelope({ ok: true })), 500);
+    const thin = client(700);
     const started = Date.now();
     const first = thin.request('GET', '/first');
     const second = thin.request('GET', '/second').catch((error: unknown) => error);
@@ -160,25 +161,26 @@ describe('http: thin keep-alive HTTPS client', function () {
     const error = await second;
     expect(error).to.be.instanceOf(ServiceUnreachableError);
     expect(error).to.deep.include({ reason: 'timeout', url: `https://127.0.0.1:${port}/second` });
-    expect(Date.now() - started).to.be.below(400);
+    expect(Date.now() - started).to.be.below(1000);
     thin.close();
   });
 
   it('keeps a request\'s first deadline when it is sent again after a closed kept-alive connection', async function () {
     onRequest = (socket) => socket.write(envelope({ ok: true }));
-    const thin = client(400);
+    const thin = client(800);
     expect(await thin.request('GET', '/warm')).to.deep.equal({ ok: true });
-    // The kept-alive connection is closed 250 ms after the request arrives, unanswered; the request
-    // goes out again on a fresh connection, where it is answered 250 ms later: 500 ms in all.
+    // The kept-alive connection is closed 600 ms after the request arrives, unanswered; the request
+    // goes out again on a fresh connection, where it is answered 600 ms later: 1200 ms in all (400 ms
+    // for a late timer on a slow host), within a deadline counted from the sending again.
     onRequest = (socket) => {
-      onRequest = (next) => void setTimeout(() => next.write(envelope({ late: true })), 250);
-      setTimeout(() => socket.destroy(), 250);
+      onRequest = (next) => void setTimeout(() => next.write(envelope({ late: true })), 600);
+      setTimeout(() => socket.destroy(), 600);
     };
     const started = Date.now();
     const error = await thin.request('GET', '/resent').catch((failure: unknown) => failure);
     expect(error).to.be.instanceOf(ServiceUnreachableError);
     expect(error).to.deep.include({ reason: 'timeout' });
-    expect(Date.now() - started).to.be.below(500);
+    expect(Date.now() - started).to.be.below(1200);
     expect(connections).to.equal(2);
     thin.close();
   });

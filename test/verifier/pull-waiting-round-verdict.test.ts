@@ -50,6 +50,12 @@ describe('verifier pull loop: a round verdict waiting to be stored, with and wit
     return (await verifier.service.app.inject({ method: 'GET', url: '/health' })).statusCode;
   }
 
+  /** The rounds whose verdict waits to be stored (one per agent), as /metrics reports them. */
+  async function unstoredRounds(): Promise<number> {
+    const metrics = (await verifier.service.app.inject({ method: 'GET', url: '/metrics' })).body;
+    return Number(/^ironlime_verifier_unstored_rounds (\d+)/m.exec(metrics)?.[1] ?? Number.NaN);
+  }
+
   async function attestations(agentId: string): Promise<number> {
     return ((await knex('verifier_agents').where({ agent_id: agentId }).first('attestation_count')) as { attestation_count: number }).attestation_count;
   }
@@ -64,8 +70,9 @@ describe('verifier pull loop: a round verdict waiting to be stored, with and wit
     await eventually('an attestation', async () => (await attestations(agentId)) >= 1);
     await knex.raw('create trigger refuse_history before insert on verifier_attestation_history for each row execute function refuse_history()');
     await eventually('a verdict waiting (verifier not ready)', async () => (await health()) === 503);
-    // Rounds come every 0.3 s: a second later this agent's verdict waits too.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Every enrolled agent's verdict waits, this one's too: waited for, as a fixed second may not hold
+    // this agent's next round on a slow host (the verdict of another agent enrolled earlier waits first).
+    await eventually('every agent\'s verdict waiting', async () => (await unstoredRounds()) === agents.length, 15_000);
     const asked = nonces.length;
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(nonces, 'no round while the verdict waits').to.have.length(asked);

@@ -2,14 +2,23 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
+import { pollUntil } from '../../lib/timing/poll-until.js';
 import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import type { PushVerdictWriter, PushWriteOutcome } from '../../lib/verifier/push/push-verdict-writer.js';
+import { startVerifier } from '../../lib/verifier/verifier-server.js';
 import { PUSH_SETTINGS, requested, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
+
+/**
+ * A silence timeout far beyond the attestations below: with PUSH_SETTINGS' 3 s, a slow host spent it
+ * between the agent's first round and the next one's evidence (a 1 s wait, a session, phase 1, a quote),
+ * and the sweep failed the agent as not_reachable before the verdict under test was judged.
+ */
+const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60 };
 
 describe('push model: taken evidence whose verdict is not stored fails the agent (fail closed)', function () {
   this.timeout(60_000);
-  const push = usePushVerifier();
+  const push = usePushVerifier({ pushTimeout: SETTINGS.pushTimeout });
 
   interface Issued {
     readonly token: string;
@@ -138,8 +147,15 @@ describe('push model: taken evidence whose verdict is not stored fails the agent
     expect(writes, 'the verdict, judged again, then the FAIL').to.equal(3);
     const pending = (await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 1 }).first()) as Record<string, unknown>;
     expect(pending).to.include({ stage: 'evaluating_evidence' });
-    await new Promise((resolve) => setTimeout(resolve, PUSH_SETTINGS.pushTimeout * 1000));
-    await push.verifier.push.silenceSweep.tick();
+    expect(push.verifier.push.attestations.isJudging(node.uuid), 'this process no longer judges the agent').to.equal(false);
+    // Silence is judged from the database: a process with PUSH_SETTINGS' 3 s timeout, started only now
+    // so that it cannot fail the agent before the evidence, times it out.
+    const sweeper = await startVerifier({ dataDir: push.dir, ...PUSH_SETTINGS, instanceId: 'silence-sweeper' }, { database: push.opened.database, inProcessForTests: true });
+    try {
+      await pollUntil({ timeoutMs: 20_000, intervalMs: 100 }, 'the silent agent failed', async () => (await push.stored(node.uuid)).state.operationalState === OperationalState.FAILED);
+    } finally {
+      await sweeper.close();
+    }
     expect((await push.stored(node.uuid)).state).to.include({ operationalState: OperationalState.FAILED, lastEventId: 'internal.verifier.not_reachable' });
   });
 

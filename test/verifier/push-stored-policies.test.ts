@@ -41,14 +41,15 @@ describe('push stored policies: one read by name for the push agents that share 
   });
 
   it('reads a name once for agents asking at once and within the reuse time, and again after it', async function () {
-    const reads = new SharedPolicyReads(store, new PolicyCache(), 200, 60_000, 10).since(0);
+    // A reuse time that the statement between the reads below cannot outlast on a slow host.
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 500, 60_000, 10).since(0);
     const first = await Promise.all([reads.findRuntime('fleet'), reads.findRuntime('fleet'), reads.findRuntime('fleet')]);
     expect(store.reads).to.equal(1);
     expect(first.map((p) => p?.runtimePolicy)).to.deep.equal(['{"v":1}', '{"v":1}', '{"v":1}']);
     await store.updateRuntime(runtimePolicy('fleet', '{"v":2}'));
     expect((await reads.findRuntime('fleet'))?.runtimePolicy).to.equal('{"v":1}');
     expect(store.reads).to.equal(1);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, 550));
     expect((await reads.findRuntime('fleet'))?.runtimePolicy).to.equal('{"v":2}');
     expect(store.reads).to.equal(2);
   });
@@ -110,19 +111,20 @@ forEachDatabase('push stored policies, on PostgreSQL and PGlite', (fixture) => {
     const store = new CountingPolicies(fixture.database.knex);
     await store.insertRuntime(runtimePolicy('checked', '{"v":1}'));
     await store.insertMb({ name: 'checked', mbPolicy: '{"mb":1}' });
-    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 100, 10).since(0);
+    // A check interval that the four statements before the first check below cannot outlast on a slow host.
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 500, 10).since(0);
     expect((await reads.findRuntime('checked'))?.runtimePolicy).to.equal('{"v":1}');
     expect((await reads.findMb('checked'))?.mbPolicy).to.equal('{"mb":1}');
     // Another process (not this one's PolicyCache) replaces both texts.
     const other = new VerifierPolicyRepository(fixture.database.knex);
     await other.updateRuntime(runtimePolicy('checked', '{"v":2}'));
     await other.updateMb({ name: 'checked', mbPolicy: '{"mb":2}' });
-    expect((await reads.findRuntime('checked'))?.runtimePolicy, 'checked less than 100 ms ago').to.equal('{"v":1}');
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect((await reads.findRuntime('checked'))?.runtimePolicy, 'checked less than 500 ms ago').to.equal('{"v":1}');
+    await new Promise((resolve) => setTimeout(resolve, 550));
     expect((await reads.findRuntime('checked'))?.runtimePolicy).to.equal('{"v":2}');
     expect((await reads.findMb('checked'))?.mbPolicy).to.equal('{"mb":2}');
     expect(store.reads).to.equal(2);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await new Promise((resolve) => setTimeout(resolve, 550));
     expect((await reads.findRuntime('checked'))?.runtimePolicy).to.equal('{"v":2}');
     expect(store.reads, 'the version unchanged: the kept read answers').to.equal(2);
   });

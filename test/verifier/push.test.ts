@@ -5,9 +5,16 @@ import { pollUntil } from '../../lib/timing/poll-until.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { contentOf, JSON_API, PUSH_SETTINGS, requested, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
 
-describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', function () {
+/**
+ * A silence timeout far beyond the 1 s waits between rounds below: with PUSH_SETTINGS' 3 s, a slow host
+ * spent the rest in the next round's session, phase 1 and quote, and the sweep added a FAIL row. The
+ * silence tests themselves are in push-silence.test.ts.
+ */
+const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60 };
+
+describe('push model: verifier /v3.0 routes, push agent (issue 13)', function () {
   this.timeout(60_000);
-  const push = usePushVerifier();
+  const push = usePushVerifier({ pushTimeout: SETTINGS.pushTimeout });
 
   it('a push agent enrols without address or port, proves its AK, and attests several rounds with incremental IMA', async function () {
     const node = await push.bootNode();
@@ -114,51 +121,6 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     expect(latest.body['data']['attributes']['failure_reason']).to.equal('broken_evidence_chain');
   });
 
-  it('is timed out (FAILED, not pending) when it stops sending, announced as comm_error, and recovers when enrolled again', async function () {
-    const node = await push.bootNode();
-    await push.enrol(node);
-    await node.agent.attestOnce();
-    await new Promise((resolve) => setTimeout(resolve, 3200));
-    await push.verifier.push.silenceSweep.tick();
-    const failed = await push.stored(node.uuid);
-    expect(failed.state.operationalState).to.equal(OperationalState.FAILED);
-    expect(failed.state.lastEventId).to.equal('internal.verifier.not_reachable');
-    expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.not_reachable' });
-    expect((await push.call('GET', `/v2.5/agents/${node.uuid}`)).body['results']['attestation_status']).to.equal('FAIL');
-    // Still failed after a pass: a push agent stays failed until it is enrolled again.
-    await node.agent.attestOnce();
-    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.FAILED);
-    expect((await push.call('DELETE', `/v2.5/agents/${node.uuid}`)).status).to.equal(200);
-    expect((await push.enrol(node)).status).to.equal(200);
-    await node.agent.attestOnce().catch(() => node.agent.attestOnce());
-    const recovered = await push.stored(node.uuid);
-    expect(recovered.state.operationalState).to.equal(OperationalState.GET_QUOTE);
-    expect(recovered.state.attestationCount).to.equal(1);
-  });
-
-  it('two verifier processes sweeping the same silent agents at once fail each once: one FAIL row and one announcement per agent', async function () {
-    const second = await startVerifier(
-      { dataDir: push.dir, ...PUSH_SETTINGS, instanceId: 'second-sweeper', revocationWebhooks: [push.webhookUrl()] },
-      { database: push.opened.database, inProcessForTests: true },
-    );
-    try {
-      const silent = await Promise.all([1, 2, 3].map(() => push.bootNode()));
-      for (const node of silent) {
-        await push.enrol(node);
-        await node.agent.attestOnce();
-      }
-      await new Promise((resolve) => setTimeout(resolve, 3200));
-      await Promise.all([push.verifier.push.silenceSweep.tick(), second.push.silenceSweep.tick()]);
-      for (const node of silent) {
-        expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.FAILED);
-        expect((await push.history(node.uuid)).map((r) => r.outcome), node.uuid).to.deep.equal(['pass', 'fail']);
-        expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.not_reachable' });
-      }
-    } finally {
-      await second.close();
-    }
-  });
-
   it('a replayed evidence PATCH is 403 evidence_immutable; a PATCH on an old index is 403 old_attestation', async function () {
     const node = await push.bootNode();
     await push.enrol(node);
@@ -191,7 +153,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
 
   it('evidence is taken once across two verifier processes: a replay at the other is 403 evidence_immutable; of two concurrent PATCHes, one is judged', async function () {
     const second = await startVerifier(
-      { dataDir: push.dir, ...PUSH_SETTINGS, instanceId: 'second-verifier-process' },
+      { dataDir: push.dir, ...SETTINGS, instanceId: 'second-verifier-process' },
       { database: push.opened.database, inProcessForTests: true },
     );
     try {
@@ -256,10 +218,7 @@ describe('push model: verifier /v3.0 routes, push agent, liveness (issue 13)', f
     }
     expect((await patching).status).to.equal(202);
     const rows = await push.history(node.uuid);
-    // On a loaded machine the liveness timeout (3 s here) may also fire while the verdict waits: a
-    // second FAIL ("not reachable") before the stored one, never a PASS.
-    expect(rows[0]?.outcome).to.equal('pass');
-    expect(rows.slice(1).map((r) => r.outcome)).to.satisfy((outcomes: string[]) => outcomes.length >= 1 && outcomes.every((o) => o === 'fail'));
+    expect(rows.map((r) => r.outcome)).to.deep.equal(['pass', 'fail']);
     expect(rows.at(-1)?.failures.map((f) => f.event_id)).to.include('ima.validation.ima-ng.not_in_allowlist');
     expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
   });

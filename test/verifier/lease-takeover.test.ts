@@ -28,9 +28,14 @@ describe('verifier: two processes on one PostgreSQL (leases)', function () {
   const fake = new FakeAgent();
   const verifiers: RunningVerifier[] = [];
 
+  /**
+   * Leases of 4 s, renewed every 1.3 s: no step below waits for one to lapse (a process stopping releases
+   * its leases at once), and with 1.5 s two renewals missed on a slow host let the other process take an
+   * agent, a second owner change in its history.
+   */
   async function start(instanceId: string): Promise<RunningVerifier> {
     const verifier = await startVerifier(
-      { dataDir: path.join(dir, instanceId), databaseUrl: schema.url, instanceId, quoteInterval: 0.3, leaseSeconds: 1.5 },
+      { dataDir: path.join(dir, instanceId), databaseUrl: schema.url, instanceId, quoteInterval: 0.3, leaseSeconds: 4 },
       { inProcessForTests: true },
     );
     verifiers.push(verifier);

@@ -115,6 +115,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
             groups: resource.policy.groups,
             allow_tokens: resource.policy.allow_tokens ?? true,
             verifier_standing: resource.policy.verifier_standing ?? false,
+            ...(resource.policy.required_claims === undefined ? {} : { required_claims: resource.policy.required_claims }),
           });
           return noContent(reply);
         },

@@ -140,7 +140,7 @@ export class BrokerService {
         id: session.id,
         nonce: session.nonce,
         expiresAt: session.expiresAt,
-        attested: { agentId, teePubkey: JSON.stringify(teeKey.jwk), at: nowMs, akTpm: entry.node.record.akTpm },
+        attested: { agentId, teePubkey: JSON.stringify(teeKey.jwk), at: nowMs, akTpm: entry.node.record.akTpm, vector: appraisal.vector },
         sessionIssuedAt: session.issuedAt,
         nodeDigest: entry.digest,
       });

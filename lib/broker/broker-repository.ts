@@ -216,12 +216,20 @@ export class BrokerRepository {
     return this.knex('broker_sessions').where('expires_at', '<', before).delete();
   }
 
-  /** Records (or renews) a revocation in force. */
-  async revoke(agentId: string, at: number, reason: string): Promise<void> {
-    await this.knex('broker_revocations')
+  /**
+   * Records (or renews) a revocation in force; with `unlessReinstatedFrom` (Unix milliseconds), in the
+   * same statement, not over a reinstatement made at or after that instant. True when it was recorded.
+   */
+  async revoke(agentId: string, at: number, reason: string, unlessReinstatedFrom?: number): Promise<boolean> {
+    const upsert = this.knex('broker_revocations')
       .insert({ agent_id: agentId, revoked_at: at, reason, reinstated_at: null })
       .onConflict('agent_id')
       .merge();
+    const guarded =
+      unlessReinstatedFrom === undefined
+        ? upsert
+        : upsert.whereRaw('broker_revocations.reinstated_at is null or broker_revocations.reinstated_at < ?', [unlessReinstatedFrom]);
+    return (await guarded.returning('agent_id')).length > 0;
   }
 
   /**

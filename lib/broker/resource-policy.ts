@@ -19,7 +19,11 @@ export interface ResourcePolicy {
 export const TRUST_CLAIMS = ['instance-identity', 'configuration', 'executables', 'hardware'] as const;
 export type TrustClaim = (typeof TRUST_CLAIMS)[number];
 
-/** AR4SI's "affirming" tier (draft-ietf-rats-ar4si §2.3.3): 0 is "no claim", 32 and up warn or contraindicate, negatives are faults. */
+/**
+ * The standard values of AR4SI's "affirming" tier (draft-ietf-rats-ar4si): 0 is "no claim", 32 and up
+ * warn or contraindicate. Negative values (implementation-specific) are not accepted: this broker's
+ * issuers write none.
+ */
 const AFFIRMING_MIN = 2;
 const AFFIRMING_MAX = 31;
 

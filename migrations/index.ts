@@ -22,6 +22,7 @@ import * as brokerSessionAk from './20261204152000-broker-session-ak.js';
 import * as nodesUniqueKeylimeAgent from './20261204160000-nodes-unique-keylime-agent.js';
 import * as verifierLivenessMetadata from './20261204170000-verifier-liveness-metadata.js';
 import * as verifierAgentContentVersion from './20261204180000-verifier-agent-content-version.js';
+import * as brokerSessionTrustVector from './20261204200000-broker-session-trust-vector.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -55,4 +56,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204160000-nodes-unique-keylime-agent', ...nodesUniqueKeylimeAgent },
   { name: '20261204170000-verifier-liveness-metadata', ...verifierLivenessMetadata },
   { name: '20261204180000-verifier-agent-content-version', ...verifierAgentContentVersion },
+  { name: '20261204200000-broker-session-trust-vector', ...brokerSessionTrustVector },
 ];

@@ -57,6 +57,7 @@ export class BrokerAdminClient {
         groups: policy.groups ?? [],
         allow_tokens: policy.allow_tokens ?? true,
         verifier_standing: policy.verifier_standing ?? false,
+        ...(policy.required_claims === undefined ? {} : { required_claims: policy.required_claims }),
       },
     });
   }

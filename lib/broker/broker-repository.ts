@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { BrokerNodeRecord } from './broker-node.js';
 import { TEE_TPM, type ResourcePath } from './kbs-wire.js';
 import type { ResourcePolicy } from './resource-policy.js';
+import type { TrustworthinessVector } from './tpm-evidence.js';
 import {
   BURN_SESSION,
   CLAIM_ATTESTED,
@@ -83,6 +84,8 @@ export interface SessionAttestation {
   readonly at: number;
   /** The AK (base64 TPM2B_PUBLIC) the evidence was appraised with; null in rows attested before it was kept. */
   readonly akTpm: string | null;
+  /** The trustworthiness vector the evidence was appraised to; null in rows attested before it was kept. */
+  readonly vector: TrustworthinessVector | null;
 }
 
 interface NodeRow {
@@ -174,9 +177,10 @@ export class BrokerRepository {
    */
   async claimAttestedSession(claim: AttestedClaim): Promise<ClaimOutcome> {
     const agentId = claim.attested.agentId;
+    const vectorText = claim.attested.vector === null ? null : JSON.stringify(claim.attested.vector);
     const row = await this.firstRow<{ used_id: string | null; node_id: string | null; node_digest: string | null; claimed: Column } & RevocationColumns>(
       CLAIM_ATTESTED,
-      [claim.id, agentId, agentId, claim.id, claim.nonce, TEE_TPM, claim.expiresAt, agentId, claim.attested.teePubkey, claim.attested.at, claim.attested.akTpm, claim.nodeDigest, claim.sessionIssuedAt],
+      [claim.id, agentId, agentId, claim.id, claim.nonce, TEE_TPM, claim.expiresAt, agentId, claim.attested.teePubkey, claim.attested.at, claim.attested.akTpm, vectorText, claim.nodeDigest, claim.sessionIssuedAt],
     );
     return {
       claimed: Number(row.claimed) === 1,
@@ -212,12 +216,20 @@ export class BrokerRepository {
     return this.knex('broker_sessions').where('expires_at', '<', before).delete();
   }
 
-  /** Records (or renews) a revocation in force. */
-  async revoke(agentId: string, at: number, reason: string): Promise<void> {
-    await this.knex('broker_revocations')
+  /**
+   * Records (or renews) a revocation in force; with `unlessReinstatedFrom` (Unix milliseconds), in the
+   * same statement, not over a reinstatement made at or after that instant. True when it was recorded.
+   */
+  async revoke(agentId: string, at: number, reason: string, unlessReinstatedFrom?: number): Promise<boolean> {
+    const upsert = this.knex('broker_revocations')
       .insert({ agent_id: agentId, revoked_at: at, reason, reinstated_at: null })
       .onConflict('agent_id')
       .merge();
+    const guarded =
+      unlessReinstatedFrom === undefined
+        ? upsert
+        : upsert.whereRaw('broker_revocations.reinstated_at is null or broker_revocations.reinstated_at < ?', [unlessReinstatedFrom]);
+    return (await guarded.returning('agent_id')).length > 0;
   }
 
   /**
@@ -244,7 +256,13 @@ function sessionOf(row: SessionColumns | undefined): BrokerSession | undefined {
   const attested =
     row.agent_id === null || row.tee_pubkey === null || row.attested_at === null
       ? null
-      : { agentId: row.agent_id, teePubkey: row.tee_pubkey, at: Number(row.attested_at), akTpm: row.session_ak_tpm };
+      : {
+          agentId: row.agent_id,
+          teePubkey: row.tee_pubkey,
+          at: Number(row.attested_at),
+          akTpm: row.session_ak_tpm,
+          vector: row.trust_vector === null ? null : (JSON.parse(row.trust_vector) as TrustworthinessVector),
+        };
   return { id: row.id, nonce: row.nonce, tee: row.tee, expiresAt: Number(row.expires_at), attested };
 }
 

@@ -115,6 +115,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
             groups: resource.policy.groups,
             allow_tokens: resource.policy.allow_tokens ?? true,
             verifier_standing: resource.policy.verifier_standing ?? false,
+            ...(resource.policy.required_claims === undefined ? {} : { required_claims: resource.policy.required_claims }),
           });
           return noContent(reply);
         },
@@ -152,9 +153,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
           if (!check.ok) {
             throw new KbsError('AdminAuth', check.reason);
           }
-          if (check.message.type === 'revocation') {
-            await broker.revoke(check.message.agent_id, `verifier: ${check.message.event_id}`);
-          }
+          // 204 also when ignored as older than a reinstatement: delivered, nothing left for the sender to retry.
+          await broker.revokeByMessage(check.message);
           return noContent(reply);
         },
       });

@@ -13,6 +13,7 @@ import type { ResourcePolicy } from './resource-policy.js';
 import { ResourceRelease, type ResourceCredentials } from './resource-release.js';
 import type { ResourceVault } from './resource-vault.js';
 import { revocationRefusal } from './revocation-state.js';
+import { parseAsctime, type RevocationMessage } from '../revocation/revocation-message.js';
 import { requireSession, type OpenedSession, type SessionCookies } from './session-cookie.js';
 import { TeeKeyCache } from './tee-public-key.js';
 import { appraiseTpmEvidence, type UntrustedTpmEvidence } from './tpm-evidence.js';
@@ -140,7 +141,7 @@ export class BrokerService {
         id: session.id,
         nonce: session.nonce,
         expiresAt: session.expiresAt,
-        attested: { agentId, teePubkey: JSON.stringify(teeKey.jwk), at: nowMs, akTpm: entry.node.record.akTpm },
+        attested: { agentId, teePubkey: JSON.stringify(teeKey.jwk), at: nowMs, akTpm: entry.node.record.akTpm, vector: appraisal.vector },
         sessionIssuedAt: session.issuedAt,
         nodeDigest: entry.digest,
       });
@@ -255,6 +256,25 @@ export class BrokerService {
   async revoke(agentId: string, reason: string): Promise<void> {
     await this.options.repository.revoke(agentId, Math.floor(this.now() / 1000), reason);
     this.options.log.warn({ agentId, reason }, 'node revoked: its sessions and tokens no longer release resources');
+  }
+
+  /**
+   * A verifier's signed revocation message (its signature checked by the caller): revokes as `revoke`,
+   * unless the node was reinstated at or after the start of the message's `event_time` second (asctime
+   * has whole seconds, so a stamp in the reinstatement's own second may be from before it). A replayed
+   * message, or one retried past a reinstatement, is thereby ignored. An `event_time` that cannot be
+   * read revokes (fail closed). `comm_error` messages do not revoke. True when the node was revoked.
+   */
+  async revokeByMessage(message: RevocationMessage): Promise<boolean> {
+    if (message.type !== 'revocation') {
+      return false;
+    }
+    const eventMs = parseAsctime(message.event_time);
+    const reason = `verifier: ${message.event_id}`;
+    const revoked = await this.options.repository.revoke(message.agent_id, Math.floor(this.now() / 1000), reason, eventMs);
+    const fields = { agentId: message.agent_id, reason, eventTime: message.event_time, timeRead: eventMs !== undefined };
+    this.options.log.warn(fields, revoked ? 'node revoked by the verifier' : 'revocation message not later than the node\'s reinstatement: ignored');
+    return revoked;
   }
 
   /**

@@ -20,6 +20,8 @@ export interface SessionColumns {
   attested_at: Column;
   /** The AK the session attested with (the node's current one is `AccessColumns.ak_tpm`). */
   session_ak_tpm: string | null;
+  /** The session's trustworthiness vector as JSON text; null in rows attested before it was kept. */
+  trust_vector: string | null;
 }
 
 export interface RevocationColumns {
@@ -34,7 +36,7 @@ export interface AccessColumns extends RevocationColumns {
   ak_tpm: string | null;
 }
 
-const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_pubkey, s.attested_at, s.ak_tpm as session_ak_tpm';
+const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_pubkey, s.attested_at, s.ak_tpm as session_ak_tpm, s.trust_vector';
 const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.groups, n.ak_tpm';
 
 /**
@@ -69,8 +71,8 @@ export const CLAIM_ATTESTED = fixedStatement('broker_claim_attested', `with fact
   left join broker_revocations v on v.agent_id = ?
   left join broker_nodes n on n.agent_id = ?
 ), claimed as (
-  insert into broker_sessions (id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at, ak_tpm)
-  select ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::bigint, ?::text from facts
+  insert into broker_sessions (id, nonce, tee, expires_at, agent_id, tee_pubkey, attested_at, ak_tpm, trust_vector)
+  select ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::bigint, ?::text, ?::text from facts
   where facts.node_id is not null and facts.node_digest is not distinct from ?::text
     and (facts.revoked_at is null or (facts.reinstated_at is not null and facts.reinstated_at < ?::bigint))
   on conflict (id) do nothing

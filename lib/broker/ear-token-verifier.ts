@@ -4,6 +4,7 @@ import { BoundedCache } from '../cache/bounded-cache.js';
 import { KbsError } from './kbs-errors.js';
 import { EAR_ALG, EAR_SUBMOD, tokenKeyId } from './ear-token.js';
 import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
+import type { AppraisedVector } from './resource-policy.js';
 import type { TrustedIssuer } from './trusted-issuers.js';
 
 /** Accepted clock difference between issuer and checker, in seconds. */
@@ -22,6 +23,8 @@ export interface VerifiedEarToken {
   readonly teeKey: TeePublicKey;
   /** Unix seconds. */
   readonly expiresAt: number;
+  /** Every submodule's `ear.trustworthiness-vector` as the token carries it (undefined when absent), for `required_claims`. */
+  readonly vectors: readonly AppraisedVector[];
 }
 
 /**
@@ -172,6 +175,10 @@ export class EarTokenVerifier {
       teePubkey: teePubkey as Record<string, unknown>,
       teeKey,
       expiresAt: exp,
+      vectors: Object.entries(submods).map(([name, appraisal]) => ({
+        source: `token submodule ${name.slice(0, 40)}`,
+        vector: (appraisal as Record<string, unknown>)['ear.trustworthiness-vector'],
+      })),
     };
   }
 }

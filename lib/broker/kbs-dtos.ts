@@ -1,5 +1,6 @@
 import { Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
   IsArray,
   IsBoolean,
   IsDefined,
@@ -15,6 +16,7 @@ import {
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
 import { RESOURCE_PART } from './kbs-wire.js';
+import { TRUST_CLAIMS, type TrustClaim } from './resource-policy.js';
 import { EVIDENCE_LIMITS } from './tpm-evidence.js';
 
 /**
@@ -174,6 +176,22 @@ export class AgentIdParams {
   agent_id!: string;
 }
 
+/** A list of `TRUST_CLAIMS` names; the refusal names every unknown one. */
+function AreTrustClaims(): PropertyDecorator {
+  const unknown = (value: unknown): unknown[] =>
+    Array.isArray(value) ? value.filter((name) => !(TRUST_CLAIMS as readonly unknown[]).includes(name)) : [value];
+  return ValidateBy({
+    name: 'areTrustClaims',
+    validator: {
+      validate: (value: unknown) => unknown(value).length === 0,
+      defaultMessage: (args) =>
+        `${args?.property ?? 'required_claims'} must list trustworthiness claims (${TRUST_CLAIMS.join(', ')}); unknown: ${unknown(args?.value)
+          .map((name) => String(JSON.stringify(name)).slice(0, 40))
+          .join(', ')}`,
+    },
+  });
+}
+
 /** Who may read a resource. Empty lists and no flag: nobody. */
 export class ResourcePolicyDto {
   @IsArray()
@@ -195,6 +213,13 @@ export class ResourcePolicyDto {
   @IsOptional()
   @IsBoolean()
   verifier_standing?: boolean;
+
+  /** Trustworthiness claims every appraisal of the requester must affirm (AR4SI 2..31); default none. */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(TRUST_CLAIMS.length)
+  @AreTrustClaims()
+  required_claims?: TrustClaim[];
 }
 
 /** `PUT /kbs/v0/admin/resources/<repository>/<type>/<tag>`. */

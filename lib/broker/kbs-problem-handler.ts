@@ -11,14 +11,15 @@ import { KBS_ERROR_STATUS, KbsError, problemBody, type KbsErrorType } from './kb
  * - `KbsError`: its type and status;
  * - the shell's own errors (DTO validation, bad JSON, missing client certificate, unknown route) become
  *   the KBS types that mean the same (`SerdeError`, `AdminAuth`, `InvalidRequestPath`), with the status
- *   KBS uses — except a body over the limit, which stays 413. A malformed path parameter or any query
- *   string is `InvalidRequestPath` 404, as trustee answers a bad resource path: a kbs_protocol client
- *   stops at a 404, where a 401 would make it attest again and retry;
+ *   KBS uses — except a body over the limit, which stays 413, and a malformed admin body, 400 (our own
+ *   routes, no KBS client). A malformed path parameter or any query string is `InvalidRequestPath`
+ *   404, as trustee answers a bad resource path: a kbs_protocol client stops at a 404, where a 401
+ *   would make it attest again and retry;
  * - anything else (database down, a bug) is a bare 500 `InternalError`, its detail only in the log.
  */
 export function installKbsProblemHandlers(scope: FastifyInstance): void {
   scope.setErrorHandler((error, request, reply) => {
-    const problem = toProblem(error, request.routeOptions.bodyLimit);
+    const problem = toProblem(error, request.routeOptions.bodyLimit, request.routeOptions.url?.includes('/admin/') === true);
     if (problem.status >= 500) {
       request.log.error({ err: error }, 'kbs request failed');
     } else {
@@ -39,7 +40,7 @@ interface Problem {
   readonly detail: string;
 }
 
-function toProblem(error: unknown, bodyLimit: number): Problem {
+function toProblem(error: unknown, bodyLimit: number, admin: boolean): Problem {
   if (error instanceof KbsError) {
     return { status: error.status, type: error.type, detail: error.message };
   }
@@ -50,6 +51,9 @@ function toProblem(error: unknown, bodyLimit: number): Problem {
   }
   if (error instanceof RequestValidationError && /^(params|query)\b/.test(error.location)) {
     return { status: KBS_ERROR_STATUS.InvalidRequestPath, type: 'InvalidRequestPath', detail: status };
+  }
+  if (admin && error instanceof RequestValidationError) {
+    return { status: 400, type: 'SerdeError', detail: status };
   }
   if (typed === 'ERR_FORBIDDEN') {
     return { status: KBS_ERROR_STATUS.AdminAuth, type: 'AdminAuth', detail: status };

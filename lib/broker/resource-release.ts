@@ -3,7 +3,7 @@ import type { EarTokenVerifier } from './ear-token-verifier.js';
 import { KbsError } from './kbs-errors.js';
 import type { ResourcePath } from './kbs-wire.js';
 import { encryptResource, type ResourceJwe } from './resource-jwe.js';
-import { decideResourceAccess } from './resource-policy.js';
+import { decideResourceAccess, type AppraisedVector } from './resource-policy.js';
 import type { ResourceVault } from './resource-vault.js';
 import { revocationRefusal } from './revocation-state.js';
 import { requireSession, type SessionCookies } from './session-cookie.js';
@@ -31,6 +31,18 @@ export interface ResourceReleaseOptions {
   readonly now: () => number;
 }
 
+/** Who asks and what the broker read about it (`ResourceRelease.requester`). */
+interface Requester {
+  readonly agentId: string;
+  readonly teeKey: TeePublicKey;
+  readonly via: 'session' | 'token';
+  readonly issuedAtMs: number;
+  readonly akTpm: string | null;
+  /** The trustworthiness vectors `required_claims` is checked against: the session's, or every submodule's of the token. */
+  readonly vectors: readonly AppraisedVector[] | null;
+  readonly facts: AccessFacts;
+}
+
 /**
  * Resource release, the last step of both models: who asks (a passport token or an attested session),
  * whether its node may have the resource now, and the resource wrapped to its tee-pubkey. Every
@@ -43,7 +55,8 @@ export class ResourceRelease {
    * A resource as a JWE to the requester's tee-pubkey. A bearer token is checked first (trusted issuer,
    * ES256, times, affirming); else the session cookie must name an attested, unexpired session. Then,
    * read in one database round trip: the node must not be revoked, nor its credential older than its
-   * reinstatement (`revocationRefusal`); the resource must exist and its policy allow the node; with
+   * reinstatement (`revocationRefusal`); the resource must exist and its policy allow the node (with
+   * `required_claims`, the session's or every token submodule's vector must affirm each); with
    * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`).
    */
   async release(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
@@ -57,7 +70,7 @@ export class ResourceRelease {
       throw new KbsError('PluginNotFound', 'no such resource');
     }
     const policy = facts.resource.policy;
-    const decision = decideResourceAccess(policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via });
+    const decision = decideResourceAccess(policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via, vectors: requester.vectors });
     if (!decision.allowed) {
       throw new KbsError('PolicyDeny', decision.reason);
     }
@@ -81,7 +94,7 @@ export class ResourceRelease {
   private async requester(
     path: ResourcePath,
     credentials: ResourceCredentials,
-  ): Promise<{ agentId: string; teeKey: TeePublicKey; via: 'session' | 'token'; issuedAtMs: number; akTpm: string | null; facts: AccessFacts }> {
+  ): Promise<Requester> {
     const repository = this.options.repository;
     if (credentials.bearer !== undefined) {
       const token = await this.options.tokens.verify(credentials.bearer, this.options.now() / 1000);
@@ -89,7 +102,7 @@ export class ResourceRelease {
       if (facts.akTpm !== null && !sameAk(token.akTpm, facts.akTpm)) {
         throw new KbsError('TokenVerifierError', `token was not issued for node ${token.agentId}'s registered AK: attest again`);
       }
-      return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, facts };
+      return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, vectors: token.vectors, facts };
     }
     if (credentials.cookie !== undefined) {
       const opened = requireSession(this.options.cookies, credentials.cookie, this.options.now(), 'TokenVerifierError');
@@ -102,7 +115,8 @@ export class ResourceRelease {
         throw new KbsError('TokenVerifierError', `the session was not attested with node ${session.attested.agentId}'s registered AK: attest again`);
       }
       const teeKey = await this.options.teeKeys.parseText(session.attested.teePubkey);
-      return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: session.attested.akTpm, facts };
+      const vectors = session.attested.vector === null ? null : [{ source: 'the session', vector: session.attested.vector }];
+      return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: session.attested.akTpm, vectors, facts };
     }
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
   }

@@ -303,11 +303,11 @@ describe('broker: pure parts and hostile input', function () {
 
   it('resource policy: agent ids, groups, and allow_tokens', function () {
     const policy = { agents: ['a'], groups: ['g'], allow_tokens: false };
-    expect(decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'session' }).allowed).to.equal(true);
-    expect(decideResourceAccess(policy, { agentId: 'b', groups: ['g'], via: 'session' }).allowed).to.equal(true);
-    expect(decideResourceAccess(policy, { agentId: 'b', groups: ['h'], via: 'session' }).allowed).to.equal(false);
-    expect(decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'token' }).allowed).to.equal(false);
-    expect(decideResourceAccess({ agents: [], groups: [], allow_tokens: true }, { agentId: 'a', groups: [], via: 'token' }).allowed).to.equal(false);
+    expect(decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'session', vectors: null }).allowed).to.equal(true);
+    expect(decideResourceAccess(policy, { agentId: 'b', groups: ['g'], via: 'session', vectors: null }).allowed).to.equal(true);
+    expect(decideResourceAccess(policy, { agentId: 'b', groups: ['h'], via: 'session', vectors: null }).allowed).to.equal(false);
+    expect(decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'token', vectors: null }).allowed).to.equal(false);
+    expect(decideResourceAccess({ agents: [], groups: [], allow_tokens: true }, { agentId: 'a', groups: [], via: 'token', vectors: null }).allowed).to.equal(false);
   });
 
   it('revocation: refuses while in force; after reinstatement only credentials issued before it (tokens in whole seconds, sessions in ms)', function () {

@@ -23,6 +23,7 @@ import * as nodesUniqueKeylimeAgent from './20261204160000-nodes-unique-keylime-
 import * as verifierLivenessMetadata from './20261204170000-verifier-liveness-metadata.js';
 import * as verifierAgentContentVersion from './20261204180000-verifier-agent-content-version.js';
 import * as brokerSessionTrustVector from './20261204200000-broker-session-trust-vector.js';
+import * as brokerAppliedRevocations from './20261204203000-broker-applied-revocations.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -57,4 +58,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204170000-verifier-liveness-metadata', ...verifierLivenessMetadata },
   { name: '20261204180000-verifier-agent-content-version', ...verifierAgentContentVersion },
   { name: '20261204200000-broker-session-trust-vector', ...brokerSessionTrustVector },
+  { name: '20261204203000-broker-applied-revocations', ...brokerAppliedRevocations },
 ];

@@ -216,20 +216,31 @@ export class BrokerRepository {
     return this.knex('broker_sessions').where('expires_at', '<', before).delete();
   }
 
-  /**
-   * Records (or renews) a revocation in force; with `unlessReinstatedFrom` (Unix milliseconds), in the
-   * same statement, not over a reinstatement made at or after that instant. True when it was recorded.
-   */
-  async revoke(agentId: string, at: number, reason: string, unlessReinstatedFrom?: number): Promise<boolean> {
-    const upsert = this.knex('broker_revocations')
+  /** Records (or renews) a revocation in force. */
+  async revoke(agentId: string, at: number, reason: string): Promise<void> {
+    await this.knex('broker_revocations')
       .insert({ agent_id: agentId, revoked_at: at, reason, reinstated_at: null })
       .onConflict('agent_id')
       .merge();
-    const guarded =
-      unlessReinstatedFrom === undefined
-        ? upsert
-        : upsert.whereRaw('broker_revocations.reinstated_at is null or broker_revocations.reinstated_at < ?', [unlessReinstatedFrom]);
-    return (await guarded.returning('agent_id')).length > 0;
+  }
+
+  /**
+   * `revoke` for a verifier's message, in one statement, only the first time the message (its SHA-256)
+   * is seen for the node: a message applied before, replayed or retried, records nothing (the node may
+   * have been reinstated since). True when the revocation was recorded.
+   */
+  async revokeOnce(agentId: string, at: number, reason: string, messageSha256: string): Promise<boolean> {
+    const result = (await this.knex.raw(
+      `with first_seen as (
+         insert into broker_applied_revocations (agent_id, message_sha256, applied_at) values (?, ?, ?)
+         on conflict do nothing returning agent_id)
+       insert into broker_revocations (agent_id, revoked_at, reason, reinstated_at)
+         select agent_id, ?, ?, null from first_seen
+       on conflict (agent_id) do update set revoked_at = excluded.revoked_at, reason = excluded.reason, reinstated_at = null
+       returning agent_id`,
+      [agentId, messageSha256, at, at, reason],
+    )) as { rows: unknown[] };
+    return result.rows.length > 0;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
@@ -13,7 +14,7 @@ import type { ResourcePolicy } from './resource-policy.js';
 import { ResourceRelease, type ResourceCredentials } from './resource-release.js';
 import type { ResourceVault } from './resource-vault.js';
 import { revocationRefusal } from './revocation-state.js';
-import { parseAsctime, type RevocationMessage } from '../revocation/revocation-message.js';
+import type { RevocationMessage } from '../revocation/revocation-message.js';
 import { requireSession, type OpenedSession, type SessionCookies } from './session-cookie.js';
 import { TeeKeyCache } from './tee-public-key.js';
 import { appraiseTpmEvidence, type UntrustedTpmEvidence } from './tpm-evidence.js';
@@ -260,20 +261,21 @@ export class BrokerService {
 
   /**
    * A verifier's signed revocation message (its signature checked by the caller): revokes as `revoke`,
-   * unless the node was reinstated at or after the start of the message's `event_time` second (asctime
-   * has whole seconds, so a stamp in the reinstatement's own second may be from before it). A replayed
-   * message, or one retried past a reinstatement, is thereby ignored. An `event_time` that cannot be
-   * read revokes (fail closed). `comm_error` messages do not revoke. True when the node was revoked.
+   * the first time this message is seen for the node (`revokeOnce`, by its SHA-256). The same message
+   * again — a replay, or a delivery retried past a reinstatement — is ignored; any other message
+   * revokes, whatever its `event_time` (no clocks compared: a verifier behind the broker's clock, or
+   * in another time zone, must not have a genuine failure ignored). `comm_error` messages do not revoke.
+   * True when the node was revoked.
    */
   async revokeByMessage(message: RevocationMessage): Promise<boolean> {
     if (message.type !== 'revocation') {
       return false;
     }
-    const eventMs = parseAsctime(message.event_time);
+    const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
     const reason = `verifier: ${message.event_id}`;
-    const revoked = await this.options.repository.revoke(message.agent_id, Math.floor(this.now() / 1000), reason, eventMs);
-    const fields = { agentId: message.agent_id, reason, eventTime: message.event_time, timeRead: eventMs !== undefined };
-    this.options.log.warn(fields, revoked ? 'node revoked by the verifier' : 'revocation message not later than the node\'s reinstatement: ignored');
+    const revoked = await this.options.repository.revokeOnce(message.agent_id, Math.floor(this.now() / 1000), reason, digest);
+    const fields = { agentId: message.agent_id, reason, eventTime: message.event_time };
+    this.options.log.warn(fields, revoked ? 'node revoked by the verifier' : 'revocation message applied before (a replay or a retried delivery): ignored');
     return revoked;
   }
 

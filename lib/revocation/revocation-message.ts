@@ -66,20 +66,3 @@ export function asctime(ms: number): string {
   const two = (n: number): string => String(n).padStart(2, '0');
   return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} ${d.getUTCFullYear()}`;
 }
-
-const ASCTIME = /^(Sun|Mon|Tue|Wed|Thu|Fri|Sat) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ 1-3]\d) (\d\d):(\d\d):(\d\d) (\d{4})$/;
-
-/**
- * The Unix-milliseconds time of an `asctime` text read as UTC (what `asctime` writes; a Keylime
- * verifier writes its local time, UTC on a server set to it), or undefined when the text is not exactly
- * such a time — the weekday and the day of the month must be those of the date.
- */
-export function parseAsctime(text: string): number | undefined {
-  const match = ASCTIME.exec(text);
-  if (match === null) {
-    return undefined;
-  }
-  const [, , month, day, hours, minutes, seconds, year] = match as unknown as string[];
-  const ms = Date.UTC(Number(year), MONTHS.indexOf(month as string), Number(day), Number(hours), Number(minutes), Number(seconds));
-  return Number.isFinite(ms) && asctime(ms) === text ? ms : undefined;
-}

@@ -300,8 +300,8 @@ describe('revocation notifications', function () {
       const built = nodeClient();
       try {
         expect(Array.from(await built.client.getResource('kbs:///node/disk-key/k'))).to.deep.equal([7]);
-        // Stamped a second on: the previous test reinstated the node, and a message stamped in the
-        // reinstatement's second (asctime has whole seconds) is ignored.
+        // Stamped a second on: the previous test delivered this node's failure and reinstated it, and a
+        // message identical to that one (the same second, asctime's whole seconds) is a replay, ignored.
         const notifier = new RevocationNotifier({ targets: [brokerRevocationTarget(broker.running.service)], retry: { attempts: 1 }, now: () => Date.now() + 1000 });
         notifier.agentFailed(notice(node.agentId));
         await notifier.close();

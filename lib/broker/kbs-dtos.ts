@@ -12,6 +12,7 @@ import {
   Matches,
   MaxLength,
   ValidateBy,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
@@ -214,8 +215,8 @@ export class ResourcePolicyDto {
   @IsBoolean()
   verifier_standing?: boolean;
 
-  /** Trustworthiness claims every appraisal of the requester must affirm (AR4SI 2..31); default none. */
-  @IsOptional()
+  /** Trustworthiness claims every appraisal of the requester must affirm (AR4SI 2..31); default none. Not null: absent means none. */
+  @ValidateIf((_policy, value) => value !== undefined)
   @IsArray()
   @ArrayMaxSize(TRUST_CLAIMS.length)
   @AreTrustClaims()

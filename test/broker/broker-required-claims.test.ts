@@ -129,6 +129,8 @@ forEachDatabase('broker: resources that require trustworthiness claims', (fixtur
     expect(detail).to.match(/^body\.policy\.required_claims: .*unknown: "file-system"$/);
     const notList = { groups: [], required_claims: 'configuration' } as unknown as Partial<ResourcePolicy>;
     await expectRefused(admin.putResource({ ...DISK_KEY, tag: 'bad' }, new Uint8Array([1]), notList), 400, 'SerdeError', 'not a list');
+    const nullClaims = { groups: [], required_claims: null } as unknown as Partial<ResourcePolicy>;
+    await expectRefused(admin.putResource({ ...DISK_KEY, tag: 'bad' }, new Uint8Array([1]), nullClaims), 400, 'SerdeError', 'null, which would drop the requirement');
     expect(await fixture.database.knex('broker_resources').where({ ...DISK_KEY, tag: 'bad' }).select('tag')).to.deep.equal([]);
   });
 });

@@ -53,6 +53,8 @@ export async function startDemoBroker(env: DemoEnvironment, dir: string): Promis
   const registrar = new RegistrarClient({ baseUrl: env.registrar.tlsUrl, tls: { ca: ca as string, cert: cert as string, key } });
   const secrets = new NodeSecretRelease({
     broker: admin,
+    // The demo's nodes have a refstate and a runtime policy: the disk key needs both checked.
+    requiredClaims: ['configuration', 'executables'],
     nodeRecord: async (agentId) => ({
       akTpm: (await registrar.show(agentId)).aik_tpm ?? undefined,
       runtimePolicy: runtimePolicy as string,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Node } from '../../interfaces/node.js';
 import type { BrokerAdminClient, BrokerNodeInput } from '../broker/broker-admin-client.js';
 import type { ResourcePath } from '../broker/kbs-wire.js';
+import type { TrustClaim } from '../broker/resource-policy.js';
 import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
 
 export interface NodeSecretReleaseOptions {
@@ -17,6 +18,13 @@ export interface NodeSecretReleaseOptions {
   readonly type?: string;
   /** Also require good standing in the continuous verifier at every fetch (default true). */
   readonly verifierStanding?: boolean;
+  /**
+   * Trustworthiness claims the node's attestation to the broker must affirm (the resource's
+   * `required_claims`; default none). `['configuration', 'executables']` releases the secret only to a
+   * node whose boot and runtime were checked, so `nodeRecord` must then give a refstate (or a
+   * `tpm_policy` naming PCRs) and a runtime policy.
+   */
+  readonly requiredClaims?: readonly TrustClaim[];
   /** A fresh secret per deploy (default 32 random bytes: a disk-encryption key). */
   readonly newSecret?: () => Uint8Array;
 }
@@ -51,6 +59,7 @@ export class NodeSecretRelease {
       agents: [agentId],
       allow_tokens: true,
       verifier_standing: this.options.verifierStanding ?? true,
+      ...(this.options.requiredClaims === undefined ? {} : { required_claims: [...this.options.requiredClaims] }),
     });
     return path;
   }

@@ -7,7 +7,7 @@ import { buildConfig } from '../../lib/config/load-config.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { ExampleOrchestrator, STATES, type Transition } from '../../lib/provisioning/example-orchestrator.js';
-import { NodeSecretRelease } from '../../lib/provisioning/node-secret-release.js';
+import { NodeSecretRelease, type NodeSecretReleaseOptions } from '../../lib/provisioning/node-secret-release.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
@@ -39,7 +39,7 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function orchestrator(brokerAdmin: BrokerAdminClient): Promise<ExampleOrchestrator> {
+  async function orchestrator(brokerAdmin: BrokerAdminClient, secrets: Partial<NodeSecretReleaseOptions> = {}): Promise<ExampleOrchestrator> {
     return ExampleOrchestrator.create({
       config: buildConfig({
         dataDir: path.join(dir, 'orchestrator'),
@@ -53,6 +53,7 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
         // No verifier here: good standing is covered by broker-verifier.test.ts (without a verifier it refuses).
         verifierStanding: false,
         nodeRecord: async () => ({ akTpm: node.akTpm, runtimePolicy: await node.runtimePolicy(), mbRefstate: await node.refstate() }),
+        ...secrets,
       }),
     });
   }
@@ -96,6 +97,26 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     const second = await fetchDiskKey(uri);
     expect(second).to.have.length(32);
     expect(Buffer.from(second).equals(Buffer.from(first)), 'a rebuild gets a new secret').to.equal(false);
+  });
+
+  it('requiredClaims: a node whose boot the broker cannot check (no refstate given) is refused its secret; with the refstate it gets it', async function () {
+    const withoutBootCheck = await orchestrator(broker.admin, {
+      requiredClaims: ['configuration', 'executables'],
+      nodeRecord: async () => ({ akTpm: node.akTpm, runtimePolicy: await node.runtimePolicy() }),
+    });
+    // The node of the first test (one node per agent): deployed again, now with the claims required.
+    const [uuid] = await withoutBootCheck.nodes.nodesNamingAgent(node.agentId);
+    const enrolled = await withoutBootCheck.nodes.getNode(uuid!);
+    expect((await withoutBootCheck.deploy(enrolled.uuid)).provisionState).to.equal(STATES.active);
+    const uri = `kbs:///node/disk-key/${enrolled.uuid}`;
+    const refused = await refusal(fetchDiskKey(uri));
+    expect([refused.remoteHttpStatus, refused.kbsType]).to.deep.equal([403, 'PolicyDeny']);
+    expect(refused.detail).to.contain('claim configuration is 0');
+
+    const withBootCheck = await orchestrator(broker.admin, { requiredClaims: ['configuration', 'executables'] });
+    await withBootCheck.nodes.updateNode(enrolled.uuid, { driverInfo: { fake_outcome: 'pass', keylime_agent_uuid: node.agentId } });
+    expect((await withBootCheck.deploy(enrolled.uuid)).provisionState).to.equal(STATES.active);
+    expect(await fetchDiskKey(uri)).to.have.length(32);
   });
 
   it('a broker that cannot take the secret fails the deploy (fail closed)', async function () {

@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
-import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
-import { startBroker, type RunningBroker } from '../../lib/broker/broker-server.js';
-import { loadOrCreateClientTls } from '../../lib/pki/service-tls.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { startTestBroker, type TestBroker } from './helpers/broker-fixture.js';
 
 const RESOURCE = { repository: 'node', type: 'disk-key', tag: 'at-rest' };
 
@@ -20,9 +15,7 @@ function encodingsOf(secret: Buffer): string[] {
  * the database, on PostgreSQL and on the embedded PGlite the zero-config broker uses.
  */
 forEachDatabase('broker: resources are sealed at rest', (fixture) => {
-  let dataDir: string;
-  let running: RunningBroker;
-  let admin: BrokerAdminClient;
+  let broker: TestBroker;
 
   async function storedRow(): Promise<Record<string, unknown>> {
     const rows = (await fixture.database.knex('broker_resources').where(RESOURCE).select('*')) as Record<string, unknown>[];
@@ -31,21 +24,16 @@ forEachDatabase('broker: resources are sealed at rest', (fixture) => {
   }
 
   before(async function () {
-    dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-at-rest-'));
-    running = await startBroker({ port: 0, dataDir }, { database: fixture.database });
-    const tls = await loadOrCreateClientTls({ dataDir, serviceName: 'broker-admin' });
-    admin = new BrokerAdminClient({ url: running.url, ca: running.caCert, cert: tls.cert, key: tls.key });
+    broker = await startTestBroker({}, fixture.database);
   });
 
   after(async function () {
-    await admin?.close();
-    await running?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await broker?.dispose();
   });
 
   it('the stored row holds none of the secret bytes, in clear or in any text encoding', async function () {
     const secret = Buffer.concat([Buffer.from('LUKS passphrase of rack4-u12: '), randomBytes(32)]);
-    await admin.putResource(RESOURCE, new Uint8Array(secret), { agents: ['node-at-rest'] });
+    await broker.admin.putResource(RESOURCE, new Uint8Array(secret), { agents: ['node-at-rest'] });
     const row = await storedRow();
     const rowText = JSON.stringify(row);
     for (const encoded of [...encodingsOf(secret), ...encodingsOf(secret.subarray(secret.length - 32)), 'LUKS passphrase']) {
@@ -59,9 +47,9 @@ forEachDatabase('broker: resources are sealed at rest', (fixture) => {
 
   it('the same secret put again is sealed afresh (new IV): equal secrets do not show as equal rows', async function () {
     const secret = new Uint8Array(randomBytes(48));
-    await admin.putResource(RESOURCE, secret, { agents: ['node-at-rest'] });
+    await broker.admin.putResource(RESOURCE, secret, { agents: ['node-at-rest'] });
     const first = String((await storedRow())['sealed']);
-    await admin.putResource(RESOURCE, secret, { agents: ['node-at-rest'] });
+    await broker.admin.putResource(RESOURCE, secret, { agents: ['node-at-rest'] });
     const second = String((await storedRow())['sealed']);
     expect(second).to.not.equal(first);
     expect(Buffer.from(first, 'base64').subarray(0, 12)).to.not.deep.equal(Buffer.from(second, 'base64').subarray(0, 12));

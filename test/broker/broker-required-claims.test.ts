@@ -1,16 +1,13 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
 import { decodeJwt, SignJWT, type JWTPayload } from 'jose';
-import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
-import { startBroker, type RunningBroker } from '../../lib/broker/broker-server.js';
+import type { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
 import type { ResourcePolicy } from '../../lib/broker/resource-policy.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
-import { loadOrCreateClientTls } from '../../lib/pki/service-tls.js';
 import { forEachDatabase } from '../helpers/databases.js';
-import { attestedSession, softwareTestNode, type AttestedSession, type TestNode } from './helpers/broker-fixture.js';
+import { attestedSession, softwareTestNode, startTestBroker, type AttestedSession, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 import { expectRefused } from './helpers/kbs-refusals.js';
 
 const DISK_KEY = { repository: 'node', type: 'disk-key', tag: 'rack9' };
@@ -24,8 +21,7 @@ const JOIN_ROUTE = '/kbs/v0/resource/node/join/rack9';
  * by token, and released to one it checks; on PostgreSQL and PGlite, software TPM, real quotes.
  */
 forEachDatabase('broker: resources that require trustworthiness claims', (fixture) => {
-  let dataDir: string;
-  let running: RunningBroker;
+  let broker: TestBroker;
   let admin: BrokerAdminClient;
   let http: KbsHttp;
   let tokenKey: KeyObject;
@@ -49,12 +45,10 @@ forEachDatabase('broker: resources that require trustworthiness claims', (fixtur
 
   before(async function () {
     this.timeout(60_000);
-    dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-claims-'));
-    running = await startBroker({ port: 0, dataDir }, { database: fixture.database });
-    const tls = await loadOrCreateClientTls({ dataDir, serviceName: 'broker-admin' });
-    admin = new BrokerAdminClient({ url: running.url, ca: running.caCert, cert: tls.cert, key: tls.key });
-    http = new KbsHttp({ url: running.url, ca: running.caCert });
-    tokenKey = createPrivateKey(await readFile(path.join(dataDir, 'broker', 'token-signing-key.pem'), 'utf8'));
+    broker = await startTestBroker({}, fixture.database);
+    admin = broker.admin;
+    http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    tokenKey = createPrivateKey(await readFile(path.join(broker.dataDir, 'broker', 'token-signing-key.pem'), 'utf8'));
     checked = await softwareTestNode();
     unchecked = await softwareTestNode();
     await admin.putNode(checked.agentId, { akTpm: checked.akTpm, runtimePolicy: await checked.runtimePolicy(), mbRefstate: await checked.refstate(), groups: ['rack9'] });
@@ -65,11 +59,9 @@ forEachDatabase('broker: resources that require trustworthiness claims', (fixtur
 
   after(async function () {
     await http?.close();
-    await admin?.close();
-    await running?.close();
+    await broker?.dispose();
     await checked?.dispose();
     await unchecked?.dispose();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('background check: released to the node whose boot is checked, refused with the claim and its value to the other', async function () {

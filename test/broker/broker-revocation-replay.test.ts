@@ -3,14 +3,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
-import { startBroker, type RunningBroker } from '../../lib/broker/broker-server.js';
+import type { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
+import type { RunningBroker } from '../../lib/broker/broker-server.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
-import { loadOrCreateClientTls } from '../../lib/pki/service-tls.js';
 import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-target.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import { forEachDatabase } from '../helpers/databases.js';
-import { attestedSession, refusal, softwareTestNode, type TestNode } from './helpers/broker-fixture.js';
+import { attestedSession, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 
 const revocationKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const REVOCATION_KEY_PEM = revocationKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -22,6 +21,7 @@ const REVOCATION_KEY_PEM = revocationKeys.privateKey.export({ type: 'pkcs8', for
  * over HTTPS; PostgreSQL and PGlite (the revocation is one statement); software TPM.
  */
 forEachDatabase('broker: a revocation message applied before does not revoke again', (fixture) => {
+  let broker: TestBroker;
   let running: RunningBroker;
   let admin: BrokerAdminClient;
   let node: TestNode;
@@ -48,9 +48,8 @@ forEachDatabase('broker: a revocation message applied before does not revoke aga
     this.timeout(60_000);
     dir = await mkdtemp(path.join(tmpdir(), 'ironlime-revocation-replay-'));
     await writeFile(path.join(dir, 'revocation.pem'), revocationKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString());
-    running = await startBroker({ port: 0, dataDir: dir, revocationCert: path.join(dir, 'revocation.pem') }, { database: fixture.database });
-    const tls = await loadOrCreateClientTls({ dataDir: dir, serviceName: 'broker-admin' });
-    admin = new BrokerAdminClient({ url: running.url, ca: running.caCert, cert: tls.cert, key: tls.key });
+    broker = await startTestBroker({ revocationCert: path.join(dir, 'revocation.pem') }, fixture.database);
+    ({ running, admin } = broker);
     node = await softwareTestNode();
     await admin.putNode(node.agentId, { akTpm: node.akTpm, runtimePolicy: await node.runtimePolicy() });
     await admin.putResource({ repository: 'node', type: 'disk-key', tag: 'replay' }, new Uint8Array([5]), { agents: [node.agentId] });
@@ -59,8 +58,7 @@ forEachDatabase('broker: a revocation message applied before does not revoke aga
 
   after(async function () {
     await http?.close();
-    await admin?.close();
-    await running?.close();
+    await broker?.dispose();
     await node?.dispose();
     await rm(dir, { recursive: true, force: true });
   });

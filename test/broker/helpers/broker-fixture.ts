@@ -11,6 +11,7 @@ import { parseEventLog } from '../../../lib/mb/parse-event-log.js';
 import { loadOrCreateClientTls } from '../../../lib/pki/service-tls.js';
 import { createSoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.js';
 import type { Tpm } from '../../../lib/tpm-access/tpm-port.js';
+import type { Database } from '../../../lib/db/database-factory.js';
 import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
 import { KbsRefusedError } from '../../../lib/kbs-client/kbs-client-errors.js';
 import type { KbsHttp } from '../../../lib/kbs-client/kbs-http.js';
@@ -18,7 +19,7 @@ import { TeeKeyPair } from '../../../lib/kbs-client/tee-key-pair.js';
 import { TpmEvidenceProvider } from '../../../lib/kbs-client/tpm-evidence-provider.js';
 import { REPORT_DATA_HASH, reportDataOf, TEE_TPM, type RuntimeData } from '../../../lib/broker/kbs-wire.js';
 
-/** A broker on a fresh PostgreSQL schema and temp data folder, with an mTLS admin client. */
+/** A broker on a temp data folder, with an mTLS admin client. */
 export interface TestBroker {
   readonly running: RunningBroker;
   readonly admin: BrokerAdminClient;
@@ -26,10 +27,14 @@ export interface TestBroker {
   dispose(): Promise<void>;
 }
 
-export async function startTestBroker(config: Partial<BrokerConfigInput> = {}): Promise<TestBroker> {
+/**
+ * Starts a broker on `database` (a `forEachDatabase` fixture's, left open by `dispose`), or on a fresh
+ * PostgreSQL schema of its own (dropped by `dispose`).
+ */
+export async function startTestBroker(config: Partial<BrokerConfigInput> = {}, database?: Database): Promise<TestBroker> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-test-'));
-  const opened: OpenedDatabase = await openTestSchema();
-  const running = await startBroker({ port: 0, ...config, dataDir }, { database: opened.database });
+  const opened: OpenedDatabase | undefined = database === undefined ? await openTestSchema() : undefined;
+  const running = await startBroker({ port: 0, ...config, dataDir }, { database: database ?? opened!.database });
   const tls = await loadOrCreateClientTls({ dataDir, serviceName: 'broker-admin' });
   const admin = new BrokerAdminClient({ url: running.url, ca: running.caCert, cert: tls.cert, key: tls.key });
   return {
@@ -39,7 +44,7 @@ export async function startTestBroker(config: Partial<BrokerConfigInput> = {}): 
     async dispose() {
       await admin.close();
       await running.close();
-      await opened.dispose();
+      await opened?.dispose();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

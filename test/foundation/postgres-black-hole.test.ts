@@ -46,7 +46,7 @@ describe('PostgreSQL that goes silent (black-hole TCP proxy, real PostgreSQL)', 
 
   before(async function () {
     await admin.raw('create schema ??', [schema]);
-    proxy = new BlackHoleProxy('127.0.0.1', Number(new URL(TEST_DATABASE_URL).port || 5432));
+    proxy = new BlackHoleProxy('127.0.0.1');
     await proxy.start();
     const url = new URL(TEST_DATABASE_URL);
     url.host = `127.0.0.1:${proxy.port}`;

@@ -1,4 +1,5 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { TEST_DATABASE_URL } from './databases.js';
 
 /** One accepted client connection and the connection opened for it to the target. */
 export interface ProxiedConnection {
@@ -16,9 +17,10 @@ export abstract class LocalTcpProxy {
   private server: Server | undefined;
   port = 0;
 
+  /** The target is the test PostgreSQL (`TEST_DATABASE_URL`) unless given. */
   constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
+    private readonly targetHost: string = new URL(TEST_DATABASE_URL).hostname,
+    private readonly targetPort: number = Number(new URL(TEST_DATABASE_URL).port || 5432),
   ) {}
 
   async start(): Promise<void> {

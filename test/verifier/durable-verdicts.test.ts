@@ -52,8 +52,7 @@ describe('verifier: durable verdicts across a database outage (TCP proxy, real P
     schema = await createTestSchema();
     direct = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     knex = direct.knex;
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    proxy = new TcpProxy();
     await proxy.start();
     const proxied = new URL(schema.url);
     proxied.port = String(proxy.port);

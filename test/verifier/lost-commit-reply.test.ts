@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
 import { startSingleAgentVerifier, type SingleAgentVerifier } from './helpers/single-agent-verifier.js';
 import { eventually } from './helpers/verifier-fixture.js';
@@ -18,8 +17,7 @@ describe('verifier: a round whose COMMIT reply is lost is stored once (real Post
   let fixture: SingleAgentVerifier;
 
   before(async function () {
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
+    proxy = new CommitReplyDropper();
     await proxy.start();
     fixture = await startSingleAgentVerifier(AGENT, 3, proxy.port);
   });

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
 import { startSingleAgentVerifier, type SingleAgentVerifier } from './helpers/single-agent-verifier.js';
 import { eventually } from './helpers/verifier-fixture.js';
@@ -26,8 +25,7 @@ describe('verifier: a nonce-less verdict whose COMMIT reply is lost is stored on
   const health = () => fixture.health();
 
   before(async function () {
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
+    proxy = new CommitReplyDropper();
     await proxy.start();
     fixture = await startSingleAgentVerifier(AGENT, 3, proxy.port);
     knex = fixture.knex;

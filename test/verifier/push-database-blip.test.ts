@@ -5,7 +5,7 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { openSchemaThroughPort, TEST_DATABASE_URL } from '../helpers/databases.js';
+import { openSchemaThroughPort } from '../helpers/databases.js';
 import { contentOf, requested, usePushVerifier, PUSH_SETTINGS, type PushNode, type Reply } from './helpers/push-verifier.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
@@ -28,8 +28,7 @@ describe('push model: a database blip while reading the stored policies to judge
   const lines: Record<string, unknown>[] = [];
 
   before(async function () {
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    proxy = new TcpProxy();
     await proxy.start();
     database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     const logged = new Writable({

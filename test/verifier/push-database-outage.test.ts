@@ -58,8 +58,7 @@ describe('push model: a database outage longer than the silence timeout (TCP pro
   }
 
   before(async function () {
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    proxy = new TcpProxy();
     await proxy.start();
     database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     second = await startVerifier(
@@ -134,8 +133,7 @@ describe('push model: DatabaseOutage, what counts as the verifier unable to use 
   let outage: DatabaseOutage;
 
   beforeEach(async function () {
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    proxy = new TcpProxy();
     await proxy.start();
     const proxied = new URL(TEST_DATABASE_URL);
     proxied.port = String(proxy.port);

@@ -14,7 +14,7 @@ import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, openSchemaThroughPort, TEST_DATABASE_URL, type OpenedDatabase } from '../helpers/databases.js';
+import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -43,8 +43,7 @@ describe('push verdict writer: a verdict whose COMMIT, its connection lost, land
     const knex = opened.database.knex;
     await migrateLatest(knex);
     await seedVerifierAgents(knex, 1, 0);
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+    proxy = new TcpProxy();
     await proxy.start();
     proxied = await openSchemaThroughPort(knex, proxy.port);
     const through = proxied.knex;

@@ -11,7 +11,7 @@ import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.j
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, openSchemaThroughPort, TEST_DATABASE_URL, type OpenedDatabase } from '../helpers/databases.js';
+import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
 
@@ -35,8 +35,7 @@ describe('push verdict writer: a verdict sent by close() whose COMMIT reply is l
     const knex = opened.database.knex;
     await migrateLatest(knex);
     await seedVerifierAgents(knex, 1, 0);
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
+    proxy = new CommitReplyDropper();
     await proxy.start();
     proxied = await openSchemaThroughPort(knex, proxy.port);
   });

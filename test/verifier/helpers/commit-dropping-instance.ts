@@ -1,6 +1,6 @@
 import type { Database } from '../../../lib/db/database-factory.js';
 import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
-import { openSchemaThroughPort, TEST_DATABASE_URL } from '../../helpers/databases.js';
+import { openSchemaThroughPort } from '../../helpers/databases.js';
 import { CommitReplyDropper } from './commit-reply-dropper.js';
 import { PUSH_SETTINGS, type PushVerifier } from './push-verifier.js';
 
@@ -18,8 +18,7 @@ export class CommitDroppingInstance {
 
   /** Starts the instance next to `push` (started); `pushTimeout` as in `PUSH_SETTINGS`, seconds. */
   static async start(push: PushVerifier, instanceId: string, pushTimeout: number): Promise<CommitDroppingInstance> {
-    const target = new URL(TEST_DATABASE_URL);
-    const proxy = new CommitReplyDropper(target.hostname, Number(target.port || 5432));
+    const proxy = new CommitReplyDropper();
     await proxy.start();
     const database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     const verifier = await startVerifier(

@@ -1,25 +1,19 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { pino } from 'pino';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
-import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
-import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
-import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
+import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
-const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const AGENT = 'agent-000001';
 
 /**
@@ -46,8 +40,7 @@ describe('push verdict writer: a verdict whose COMMIT, its connection lost, land
     proxy = new TcpProxy();
     await proxy.start();
     proxied = await openSchemaThroughPort(knex, proxy.port);
-    const through = proxied.knex;
-    writer = new PushVerdictWriter(through, new PushRepository(through), new VerifierAgentRepository(through), auditVerdicts({ privateKey, publicKey }, 'instance-1'), 0, pino({ level: 'silent' }), new VerifierHealth());
+    writer = pushVerdictWriterOn(proxied.knex, 0);
   });
 
   after(async function () {

@@ -1,21 +1,14 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
-import { pino } from 'pino';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { PushRepository } from '../../lib/verifier/push/push-repository.js';
-import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
-import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
-import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
-import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
+import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
 
-const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const AGENT = 'agent-000001';
 
 /**
@@ -50,7 +43,7 @@ describe('push verdict writer: a verdict sent by close() whose COMMIT reply is l
     const knex = opened.database.knex;
     const through = proxied.knex;
     // A batch delay far beyond the test's timeout: only close() sends the verdict.
-    const writer = new PushVerdictWriter(through, new PushRepository(through), new VerifierAgentRepository(through), auditVerdicts({ privateKey, publicKey }, 'instance-1'), 600_000, pino({ level: 'silent' }), new VerifierHealth());
+    const writer = pushVerdictWriterOn(through, 600_000);
     const outcome = writer.write({
       agentId: AGENT, verifierId: 'default', owner: 'bench', leaseSeconds: 30,
       state: { ...initialAgentState(OperationalState.FAILED), attestationCount: 1 },

@@ -1,24 +1,18 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { pino } from 'pino';
 import { agentRowVersion } from './helpers/agent-row-version.js';
-import { PushRepository } from '../../lib/verifier/push/push-repository.js';
+import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import { storeRounds, type RoundWrite } from '../../lib/verifier/round-writer.js';
-import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
-import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 
-const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const PASS: HistoryRow = { outcome: 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: 1, failures: [] };
-const SILENT = pino({ level: 'silent' });
 const COMPLETE = { index: 0, evaluation: 'pass', failureReason: null } as const;
 
 function verdict(agentId: string, count: number): RoundWrite {
@@ -58,7 +52,7 @@ describe('push verdict writer: the evidence take, the completion and the retries
   });
 
   function writerOf(knex: OpenedDatabase['database']['knex'], batchDelayMs: number, health = new VerifierHealth()): PushVerdictWriter {
-    return new PushVerdictWriter(knex, new PushRepository(knex), new VerifierAgentRepository(knex), auditVerdicts({ privateKey, publicKey }, 'instance-1'), batchDelayMs, SILENT, health);
+    return pushVerdictWriterOn(knex, batchDelayMs, health);
   }
 
   async function versionOf(agentId: string): Promise<string> {

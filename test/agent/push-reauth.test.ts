@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { pino } from 'pino';
@@ -34,18 +33,9 @@ describe('push agent: re-authentication on 401 (issue 13)', function () {
   before(async function () {
     deployment = await createDeployment();
     const verifier = await deployment.startVerifier({ quoteInterval: 3, pushSessionLifetime: 1.5, pushTimeout: 30 });
-    agent = await startPushAgent(
-      {
-        dataDir: path.join(deployment.root, 'push-node'),
-        registrarUrl: deployment.registrar.httpUrl,
-        emulate: true,
-        tpm: 'software',
-        verifierUrl: verifier.url,
-        verifierCaFile: deployment.caFile,
-        backoff: { initialDelayMs: 100, maxDelayMs: 400 },
-      },
-      { logger: collectingLogger(logged) },
-    );
+    agent = await startPushAgent(deployment.pushAgentInput('push-node', verifier.url, { backoff: { initialDelayMs: 100, maxDelayMs: 400 } }), {
+      logger: collectingLogger(logged),
+    });
     tenant = deployment.tenant();
     await tenant.addPushAgent(agent.uuid, { runtimePolicy: policyForImaLog(agent.imaLogPath) });
   });

@@ -55,18 +55,7 @@ describe('push agent on swtpm: silence, re-enrolment, measured-boot tampering an
     verifier = await deployment.startVerifier(PUSH);
     swtpm = await startSwtpm({ stateDir: path.join(deployment.root, 'swtpm'), caDir: path.join(deployment.root, 'swtpm-ca') });
     tpm = await openTpm2ToolsTpm({ tcti: swtpm.tcti });
-    running = await startPushAgent(
-      {
-        dataDir: path.join(deployment.root, 'push-node'),
-        registrarUrl: deployment.registrar.httpUrl,
-        emulate: true,
-        tpm: 'swtpm',
-        verifierUrl: verifier.url,
-        verifierCaFile: deployment.caFile,
-        backoff: { initialDelayMs: 200, maxDelayMs: 1000 },
-      },
-      { tpm },
-    );
+    running = await startPushAgent(deployment.pushAgentInput('push-node', verifier.url, { tpm: 'swtpm' }), { tpm });
     policies = {
       runtimePolicy: policyForImaLog(running.imaLogPath),
       mbPolicy: JSON.stringify(createRefstate(parseEventLog(new Uint8Array(readFileSync(running.bootLogPath))), { withoutSecureBoot: true })),
@@ -234,16 +223,7 @@ describe('push agent on swtpm: silence, re-enrolment, measured-boot tampering an
     // The same node's agent process started again (not a reboot): it registers again and serves the
     // logs the emulated node wrote, without replaying the boot log into the TPM a second time.
     running = await startPushAgent(
-      {
-        dataDir: path.join(deployment.root, 'push-node'),
-        registrarUrl: deployment.registrar.httpUrl,
-        tpm: 'swtpm',
-        imaLog: node.imaLogPath,
-        bootLog: node.bootLogPath,
-        verifierUrl: verifier.url,
-        verifierCaFile: deployment.caFile,
-        backoff: { initialDelayMs: 200, maxDelayMs: 1000 },
-      },
+      deployment.pushAgentInput('push-node', verifier.url, { tpm: 'swtpm', emulate: false, imaLog: node.imaLogPath, bootLog: node.bootLogPath }),
       { tpm },
     );
     expect(running.uuid).to.equal(node.uuid);

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { expect } from 'chai';
 import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { startPushAgent, type RunningPushAgent } from '../../lib/agent/push/push-agent-server.js';
@@ -25,15 +24,7 @@ describe('one verifier with a pull agent and a push agent at once (issue 13)', f
     // A long push timeout: silence is not in question here, and a loaded machine must not fail the push agent.
     verifier = await deployment.startVerifier({ quoteInterval: 1, pushTimeout: 60 });
     pull = await deployment.startAgent('pull-node');
-    push = await startPushAgent({
-      dataDir: path.join(deployment.root, 'push-node'),
-      registrarUrl: deployment.registrar.httpUrl,
-      emulate: true,
-      tpm: 'software',
-      verifierUrl: verifier.url,
-      verifierCaFile: deployment.caFile,
-      backoff: { initialDelayMs: 200, maxDelayMs: 1000 },
-    });
+    push = await startPushAgent(deployment.pushAgentInput('push-node', verifier.url));
     tenant = deployment.tenant();
     const refstate = refstateForAgent(pull);
     expect((await tenant.addAgent(pull.uuid, { runtimePolicy: policyForAgent(pull), mbPolicy: refstate })).agentId).to.equal(pull.uuid);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startAgent, type RunningAgent } from '../../../lib/agent/agent-server.js';
 import type { AgentConfigInput } from '../../../lib/agent/agent-config.js';
+import type { PushAgentInput } from '../../../lib/agent/push/push-agent-server.js';
 import knexFactory from 'knex';
 import { createDatabase, type Database } from '../../../lib/db/database-factory.js';
 import { createRuntimePolicy } from '../../../lib/ima/create-runtime-policy.js';
@@ -31,6 +32,11 @@ export interface Deployment {
   readonly agents: RunningAgent[];
   startVerifier(overrides?: Partial<VerifierConfigInput>, options?: StartVerifierOptions): Promise<RunningVerifier>;
   startAgent(name: string, overrides?: Partial<AgentConfigInput>): Promise<RunningAgent>;
+  /**
+   * What `startPushAgent` takes for an emulated push node `name` of this deployment (software TPM, this
+   * registrar, `verifierUrl` with this deployment's CA, a short back-off). The caller starts and closes it.
+   */
+  pushAgentInput(name: string, verifierUrl: string, overrides?: Partial<PushAgentInput>): PushAgentInput;
   tenant(verifierUrl?: string, overrides?: Partial<TenantClientOptions>): TenantClient;
   dispose(): Promise<void>;
 }
@@ -76,6 +82,18 @@ export async function createDeployment(): Promise<Deployment> {
       });
       deployment.agents.push(agent);
       return agent;
+    },
+    pushAgentInput(name, verifierUrl, overrides = {}) {
+      return {
+        dataDir: path.join(root, name),
+        registrarUrl: registrar.httpUrl,
+        emulate: true,
+        tpm: 'software',
+        verifierUrl,
+        verifierCaFile: caFile,
+        backoff: { initialDelayMs: 200, maxDelayMs: 1000 },
+        ...overrides,
+      };
     },
     tenant(verifierUrl, overrides = {}) {
       const tenant = new TenantClient({

@@ -153,7 +153,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
           if (!check.ok) {
             throw new KbsError('AdminAuth', check.reason);
           }
-          // 204 also when ignored as older than a reinstatement: delivered, nothing left for the sender to retry.
+          // 204 also when ignored as a message applied before: delivered, nothing left for the sender to retry.
           await broker.revokeByMessage(check.message);
           return noContent(reply);
         },

@@ -69,6 +69,24 @@ describe('push sessions: bearer tokens remembered per session', function () {
     expect(reads).to.equal(1);
   });
 
+  it('reads the session of a remembered token again after 30 s: a token whose session was deleted (agent deleted or re-enrolled) is then 401', async function () {
+    const token = `Bearer ${session.sessionId}.the-secret`;
+    const start = Date.now();
+    await sessions.authenticate(AGENT, token, new Date(start));
+    await sessions.authenticate(AGENT, token, new Date(start + 29_000));
+    expect(reads).to.equal(1);
+    await sessions.authenticate(AGENT, token, new Date(start + 31_000));
+    expect(reads).to.equal(2);
+    session = { ...session, sessionId: randomUUID() };
+    const error = await sessions.authenticate(AGENT, token, new Date(start + 62_000)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(PushRefused);
+    expect((error as PushRefused).status).to.equal(401);
+    expect(reads).to.equal(3);
+  });
+
   it('remembers 20 000 tokens: a flood of valid sessions pushes out the least recently used, which is checked the slow way again', async function () {
     this.timeout(60_000);
     // One PBKDF2 iteration: 20 001 slow checks, each of a session of its own.

@@ -63,6 +63,13 @@ export const POP = { authentication_class: 'pop', authentication_type: 'tpm_pop'
  * slow check again; it cannot grow the memory.
  */
 const REMEMBERED_TOKENS = 20_000;
+/**
+ * How long a remembered token is taken without reading its session again. Deleting an agent deletes
+ * its sessions (in any verifier process); within this bound every process refuses their tokens, so a
+ * token of a deleted or re-enrolled agent does not live on in memory until its expiry. One read of
+ * the session by its key per agent and bound (no slow hash: the HMAC still matches).
+ */
+const REREAD_AFTER_MS = 30_000;
 const CHALLENGE_BYTES = 16;
 const SECRET_BYTES = 32;
 /**
@@ -82,6 +89,14 @@ const BEARER_TOKEN = new RegExp(`^Bearer (${UUID_TEXT})\\.([A-Za-z0-9_-]{1,128})
  * per-process key, so each later request costs one HMAC, not 600 000 PBKDF2 rounds; the database
  * still holds only the slow hash.
  */
+/** A verified token as one process remembers it; `readAt` is when its session row was last read. */
+interface RememberedToken {
+  readonly mac: Buffer;
+  readonly agentId: string;
+  expiresAt: number;
+  readonly readAt: number;
+}
+
 export class PushSessions {
   private readonly perIp = new RateLimiter(50, 60_000);
   private readonly perAgent = new RateLimiter(15, 60_000);
@@ -94,7 +109,7 @@ export class PushSessions {
    */
   private readonly slowChecks = new RateLimiter(5, 60_000);
   private readonly cacheKey = randomBytes(32);
-  private readonly verified: BoundedCache<string, { readonly mac: Buffer; readonly agentId: string; expiresAt: number }>;
+  private readonly verified: BoundedCache<string, RememberedToken>;
 
   constructor(
     private readonly repository: PushSessionRepository,
@@ -166,7 +181,7 @@ export class PushSessions {
     const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
     const stored = await hashTokenSecret(secret, this.settings.hashIterations);
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
-    this.remember(sessionId, secret, agentId, tokenExpiresAt);
+    this.remember(sessionId, secret, agentId, tokenExpiresAt, now);
     return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
   }
 
@@ -182,15 +197,17 @@ export class PushSessions {
     }
     if (match === null) throw new PushRefused(401, 'invalid_token', 'the session token is malformed');
     const [, sessionId, secret] = match as unknown as [string, string, string];
-    // A token this process verified, still valid by the expiry it last saw (expiries only grow): no read.
-    // A session has one token: another secret for a session whose token is remembered is wrong, without a read or a slow hash.
+    // A token this process verified, still valid by the expiry it last saw (expiries only grow) and read
+    // less than REREAD_AFTER_MS ago: no read. A session has one token: another secret for a session
+    // whose token is remembered is wrong, without a read or a slow hash.
     const remembered = this.known(sessionId, secret);
     if (remembered === 'other') throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
-    if (remembered !== undefined && remembered.agentId === agentId && remembered.expiresAt > now.getTime()) {
+    if (remembered !== undefined && remembered.agentId === agentId && remembered.expiresAt > now.getTime() && now.getTime() - remembered.readAt < REREAD_AFTER_MS) {
       return { sessionId, agentId, expiresAt: new Date(remembered.expiresAt) };
     }
     const session = await this.repository.findSession(sessionId);
     if (session === undefined || session.token === null || session.agentId !== agentId) {
+      this.verified.delete(sessionId);
       throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
     }
     if (session.tokenExpiresAt === null || session.tokenExpiresAt.getTime() <= now.getTime()) {
@@ -204,7 +221,7 @@ export class PushSessions {
         throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
       }
     }
-    this.remember(sessionId, secret, agentId, session.tokenExpiresAt);
+    this.remember(sessionId, secret, agentId, session.tokenExpiresAt, now);
     return { sessionId, agentId, expiresAt: session.tokenExpiresAt };
   }
 
@@ -224,18 +241,19 @@ export class PushSessions {
   /**
    * Deletes sessions lapsed for one more challenge lifetime (until then a late proof is answered 200
    * "fail", expired, rather than 404). Called by the liveness sweep. The tokens remembered need no
-   * sweep: they are bounded in number, and one whose expiry passed is checked against the database.
+   * sweep: they are bounded in number, and one whose expiry passed or that was read more than
+   * REREAD_AFTER_MS ago is checked against the database.
    */
   async sweep(now = new Date()): Promise<void> {
     await this.repository.deleteLapsedSessions(new Date(now.getTime() - this.settings.nonceLifetime * 1000));
   }
 
-  private remember(sessionId: string, secret: string, agentId: string, expiresAt: Date): void {
-    this.verified.set(sessionId, { mac: createHmac('sha256', this.cacheKey).update(secret).digest(), agentId, expiresAt: expiresAt.getTime() });
+  private remember(sessionId: string, secret: string, agentId: string, expiresAt: Date, readAt: Date): void {
+    this.verified.set(sessionId, { mac: createHmac('sha256', this.cacheKey).update(secret).digest(), agentId, expiresAt: expiresAt.getTime(), readAt: readAt.getTime() });
   }
 
   /** The remembered token of `sessionId` if `secret` is its secret, 'other' if it is not, undefined when none is remembered. */
-  private known(sessionId: string, secret: string): { readonly agentId: string; readonly expiresAt: number } | 'other' | undefined {
+  private known(sessionId: string, secret: string): RememberedToken | 'other' | undefined {
     const remembered = this.verified.get(sessionId);
     if (remembered === undefined) return undefined;
     if (!timingSafeEqual(remembered.mac, createHmac('sha256', this.cacheKey).update(secret).digest())) return 'other';

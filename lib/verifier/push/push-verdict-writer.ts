@@ -52,7 +52,7 @@ from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, evaluation text
 where a.agent_id = i.agent_id and a.index = i.index
 returning a.agent_id, (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = a.agent_id) as agent_version`;
 
-/** What the batch learnt about one verdict (filled in its transaction; a retry fills it again). */
+/** What one attempt's batch learnt about its verdict (filled in its transaction; each attempt has its own). */
 interface BatchOutcome {
   taken: boolean;
   agentVersion: string | undefined;

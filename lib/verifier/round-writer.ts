@@ -16,7 +16,7 @@ export interface RoundWrite {
   readonly history: HistoryRow | undefined;
   /**
    * The verdict's id, stored with its history row: a write retried after its COMMIT got no answer asks
-   * the history for it (`VerifierAgentRepository.holdsRound`), nonce or none. Absent: null.
+   * the history for it (`RoundRetrier`), nonce or none. Absent: null.
    */
   readonly roundId?: string;
   /**

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
-import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
+import type { ExponentialBackoff } from '../timing/backoff.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
+import { RoundRetrier, STORED_UNSEEN } from './round-retrier.js';
 import type { RoundWrite } from './round-writer.js';
 
 /** The scheduler's options the store reads. */
@@ -25,10 +25,9 @@ export interface KnownRowVersion {
 /** Back-off of a verdict that could not be stored (or an agent row the loop could not re-read): 200 ms doubling to 2 s. */
 export const STORE_RETRY: ExponentialBackoff = { initialDelayMs: 200, maxDelayMs: 2000 };
 
-/** One `store()` of an agent's verdict: settled once it ends, and how to end its back-off early. */
+/** One `store()` of an agent's verdict, settled once it ends. */
 interface StoreCall {
   readonly settled: Promise<void>;
-  wake: (() => void) | undefined;
 }
 
 /**
@@ -43,9 +42,12 @@ interface StoreCall {
 export class VerdictStore {
   /** The store of each agent whose verdict is being written or waits to be. */
   private readonly calls = new Map<string, StoreCall>();
-  private closed = false;
+  private readonly retrier: RoundRetrier;
 
-  constructor(private readonly options: VerdictStoreOptions) {}
+  constructor(private readonly options: VerdictStoreOptions) {
+    const { repository: rounds, health, log, metrics } = options;
+    this.retrier = new RoundRetrier({ rounds, backoff: STORE_RETRY, health, log, onWriteFailed: () => metrics?.writeFailed() });
+  }
 
   /** Whether a verdict of `agentId` is being stored or waits to be. */
   isWaiting(agentId: string): boolean {
@@ -76,10 +78,10 @@ export class VerdictStore {
       return false;
     }
     let settle = (): void => undefined;
-    const call: StoreCall = { settled: new Promise<void>((resolve) => (settle = resolve)), wake: undefined };
+    const call: StoreCall = { settled: new Promise<void>((resolve) => (settle = resolve)) };
     this.calls.set(agentId, call);
     try {
-      return await this.storeUntilSettled(agentId, verdict, row, call);
+      return await this.storeUntilSettled(agentId, verdict, row);
     } finally {
       // The entry is this call's own: a second store of the agent never makes or removes one.
       this.calls.delete(agentId);
@@ -89,83 +91,49 @@ export class VerdictStore {
 
   /** Ends every back-off: each waiting verdict is tried once more, and not again if that fails. */
   close(): void {
-    this.closed = true;
-    for (const call of this.calls.values()) call.wake?.();
-  }
-
-  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, call: StoreCall): Promise<boolean | undefined> {
-    const { health, metrics, log } = this.options;
-    // Made here, before the first write, so that every retry of this verdict carries the same id.
-    const roundId = randomBytes(16).toString('hex');
-    for (let attempts = 0; ; attempts += 1) {
-      try {
-        const stored = await this.attempt(agentId, verdict, roundId, row, attempts > 0);
-        health.writeSettled(agentId);
-        return stored;
-      } catch (error) {
-        health.writeFailed(agentId, error);
-        metrics?.writeFailed();
-        if (this.closed) {
-          // The answer may be what was lost (a COMMIT that landed): a stored FAIL must still be announced.
-          if (await this.storedUnseen(agentId, verdict.history, roundId, row).catch(() => false)) return true;
-          log.error({ err: error, agentId }, 'could not store the verdict before closing; it is not stored');
-          return undefined;
-        }
-        log.error({ err: error, agentId, attempt: attempts + 1 }, 'could not store the verdict; keeping it and trying again');
-        await this.backOff(call, attempts + 1);
-      }
-    }
+    this.retrier.close();
   }
 
   /**
-   * One write of the verdict, stored only over the row version it was decided from (`row`), the first
-   * write as every retry: an operator who changed the row since the round read it, or while the verdict
-   * was being written or waited to be (reactivated it, enrolled it again), wins. The verdict is then
-   * dropped and the caller re-reads the row at once, whose next round judges the agent as the operator
-   * left it. A retry first asks whether an earlier attempt committed with its answer lost.
+   * Writes the verdict (`RoundRetrier`: retried until stored, a lost COMMIT answer found by its round
+   * id) only over the row version it was decided from (`row`), the first write as every retry: an
+   * operator who changed the row since the round read it, or while the verdict was being written or
+   * waited to be (reactivated it, enrolled it again), wins. The verdict is then dropped and the caller
+   * re-reads the row at once, whose next round judges the agent as the operator left it. Stored by an
+   * attempt whose answer was lost, the row version it left is not known: `row` forgets it.
    */
-  private async attempt(agentId: string, verdict: Verdict, roundId: string, row: KnownRowVersion, retry: boolean): Promise<boolean> {
-    const { writer, log, verifierId, owner, leaseSeconds } = this.options;
+  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion): Promise<boolean | undefined> {
+    const { writer, log, metrics, verifierId, owner, leaseSeconds } = this.options;
     const outcome = verdict.history?.outcome ?? 'none';
-    if (retry && (await this.storedUnseen(agentId, verdict.history, roundId, row))) return true;
-    if (row.rowVersion === undefined) {
+    const expectedVersion = row.rowVersion;
+    if (expectedVersion === undefined) {
       log.warn({ agentId, outcome }, 'verdict dropped: the row version it was decided from is not known, so it may be older than an operator change; re-reading the agent');
       return false;
     }
-    const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion: row.rowVersion };
-    const version = await writer.writeReturningVersion(write, retry);
-    // An earlier attempt's statement was still running when the check above looked (its connection
-    // lost, the server not told yet) and committed before this write, which then found the row moved
-    // (it waited on the row's lock): the verdict is stored, and its failure must still be announced.
-    if (version === undefined && retry && (await this.storedUnseen(agentId, verdict.history, roundId, row))) return true;
+    let retried = false;
+    let version: string | undefined | typeof STORED_UNSEEN;
+    try {
+      version = await this.retrier.store({
+        agentId,
+        history: verdict.history,
+        send: (roundId, retry) => {
+          retried = retry;
+          const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion };
+          return writer.writeReturningVersion(write, retry);
+        },
+        stored: (stored) => stored !== undefined,
+      });
+    } catch (error) {
+      log.error({ err: error, agentId }, 'could not store the verdict before closing; it is not stored');
+      return undefined;
+    }
     if (version === undefined) {
-      this.options.metrics?.verdictNotStored();
-      if (retry) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
+      metrics?.verdictNotStored();
+      if (retried) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
       else log.info({ agentId, outcome }, 'verdict not stored: the agent row changed since its round read it, or is no longer ours to write; re-reading the agent');
       return false;
     }
-    row.rowVersion = version;
+    row.rowVersion = version === STORED_UNSEEN ? undefined : version;
     return true;
-  }
-
-  /**
-   * A failed write may have committed with its answer lost: a verdict whose round id the history holds
-   * is stored, and the row version it left is not known (`row` forgets it). A write without a history
-   * row leaves nothing to look for: it is written again, over the row version it was decided from.
-   */
-  private async storedUnseen(agentId: string, history: HistoryRow | undefined, roundId: string, row: KnownRowVersion): Promise<boolean> {
-    if (history === undefined || !(await this.options.repository.holdsRound(agentId, roundId))) return false;
-    row.rowVersion = undefined;
-    return true;
-  }
-
-  private backOff(call: StoreCall, attempts: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, backoffDelayMs(attempts, STORE_RETRY));
-      call.wake = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }

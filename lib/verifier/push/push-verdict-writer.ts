@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { backoffDelayMs, type ExponentialBackoff } from '../../timing/backoff.js';
+import type { ExponentialBackoff } from '../../timing/backoff.js';
+import { RoundRetrier, STORED_UNSEEN } from '../round-retrier.js';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
 import { agentVersionSql } from '../agent-row-version.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
@@ -52,7 +52,7 @@ from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, evaluation text
 where a.agent_id = i.agent_id and a.index = i.index
 returning a.agent_id, (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = a.agent_id) as agent_version`;
 
-/** What the batch learnt about one verdict (filled in its transaction; a retry fills it again). */
+/** What one attempt's batch learnt about its verdict (filled in its transaction; each attempt has its own). */
 interface BatchOutcome {
   taken: boolean;
   agentVersion: string | undefined;
@@ -65,37 +65,30 @@ interface PushRoundWrite extends RoundWrite {
   readonly outcome?: BatchOutcome;
 }
 
-/** A verdict `write` is sending: its round id is set, and its outcome is filled by each attempt. */
-interface SentWrite extends PushRoundWrite {
-  readonly roundId: string;
-  readonly outcome: BatchOutcome;
-}
-
-/** Stored by an earlier attempt whose COMMIT answer was lost: the version of the row after it is not known. */
-const STORED_UNSEEN: PushWriteOutcome = { stored: true, agentVersion: undefined };
-
 /**
  * The push verdicts' durable path: the pull loop's `RoundWriter` (its statement and the audit's
  * verdict records), with a longer batch, and in the SAME transaction the evidence take a verdict still
  * needs (first: a verdict whose take fails is not stored) and the judged attestations marked
  * `verification_complete` — so an attestation never reads complete without its verdict stored, nor
  * the other way round, and a verdict is stored only for evidence taken once. A batch that fails is
- * retried (each verdict alone) until it is stored or the writer is closed: a verdict is never dropped
- * because the database was away; meanwhile `GET /health` says not ready.
+ * retried (each verdict alone, by the pull loop's `RoundRetrier`) until it is stored or the writer is
+ * closed: a verdict is never dropped because the database was away; meanwhile `GET /health` says not
+ * ready.
  */
 export class PushVerdictWriter {
   private readonly writer: RoundWriter;
-  private closed = false;
+  private readonly retrier: RoundRetrier;
 
   constructor(
     knex: Knex,
     private readonly repository: PushRepository,
-    private readonly rounds: Pick<VerifierAgentRepository, 'holdsRound'>,
+    rounds: Pick<VerifierAgentRepository, 'holdsRound'>,
     auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>,
     batchDelayMs: number,
-    private readonly log: Logger,
-    private readonly health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>,
+    log: Logger,
+    health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>,
   ) {
+    this.retrier = new RoundRetrier({ rounds, backoff: RETRY_BACKOFF, health, log });
     this.writer = new RoundWriter(knex, {
       batchDelayMs,
       storable: (trx, writes) => this.takeEvidence(trx, writes),
@@ -114,58 +107,26 @@ export class PushVerdictWriter {
    * resolves stored (and its caller announces it) instead of being refused by its own earlier write.
    */
   async write(write: RoundWrite, completion?: PushCompletion, take?: JudgedEvidenceTake): Promise<PushWriteOutcome> {
-    const outcome: BatchOutcome = { taken: take === undefined, agentVersion: undefined };
-    const sent: SentWrite = { ...write, roundId: randomBytes(16).toString('hex'), completion, take, outcome };
-    for (let failures = 0; ; failures += 1) {
-      try {
-        const result = await this.attempt(sent, failures > 0);
-        this.health.writeSettled(write.agentId);
-        return result;
-      } catch (error) {
-        if (this.closed) {
-          // Closed, so not written again: a failed attempt may still have committed, and a stored verdict must be told.
-          if (await this.storedBefore(sent).catch(() => false)) {
-            this.health.writeSettled(write.agentId);
-            return STORED_UNSEEN;
-          }
-          throw error;
-        }
-        // A verdict waiting to be stored makes the verifier not ready (`GET /health`), as a pull round's does.
-        this.health.writeFailed(write.agentId, error);
-        const waitMs = backoffDelayMs(failures + 1, RETRY_BACKOFF);
-        this.log.error({ err: error, agentId: write.agentId, waitMs }, 'push verdict not stored; trying again');
-        await new Promise((resolve) => setTimeout(resolve, waitMs));
-      }
-    }
+    const result = await this.retrier.store({
+      agentId: write.agentId,
+      history: write.history,
+      send: (roundId, retry) => this.attempt({ ...write, roundId, completion, take, outcome: { taken: take === undefined, agentVersion: undefined } }, retry),
+      stored: (outcome) => outcome.stored,
+    });
+    return result === STORED_UNSEEN ? { stored: true, agentVersion: undefined } : result;
   }
 
   /** Stores the verdicts still waiting for their batch and resolves once each has its answer (shutdown: then close the database). */
   close(): Promise<void> {
-    this.closed = true;
+    this.retrier.close();
     return this.writer.close();
   }
 
-  /**
-   * One write of `sent` (`retry`: alone, after a failed one). A retry first asks whether an earlier
-   * attempt committed with its answer lost; written again, its evidence take fails or its row has moved
-   * when one did, so a retry refused asks again: the earlier COMMIT, its connection already lost, may
-   * have been held at the server past the first question and landed while this write waited on its row.
-   */
-  private async attempt(sent: SentWrite, retry: boolean): Promise<PushWriteOutcome> {
-    if (retry && (await this.storedBefore(sent))) return STORED_UNSEEN;
+  /** One write of `sent` (`retry`: alone, after a failed one): what its batch learnt about it. */
+  private async attempt(sent: PushRoundWrite & { readonly outcome: BatchOutcome }, retry: boolean): Promise<PushWriteOutcome> {
     const stored = await this.writer.write(sent, retry);
-    const result: PushWriteOutcome = !sent.outcome.taken
-      ? { stored: false, reason: 'evidence_not_taken' }
-      : stored
-        ? { stored: true, agentVersion: sent.outcome.agentVersion }
-        : { stored: false, reason: 'agent_changed' };
-    if (!result.stored && retry && (await this.storedBefore(sent))) return STORED_UNSEEN;
-    return result;
-  }
-
-  /** Whether the history holds `sent`'s round (a verdict without a history row leaves nothing to find). */
-  private async storedBefore(sent: SentWrite): Promise<boolean> {
-    return sent.history !== undefined && (await this.rounds.holdsRound(sent.agentId, sent.roundId));
+    if (!sent.outcome.taken) return { stored: false, reason: 'evidence_not_taken' };
+    return stored ? { stored: true, agentVersion: sent.outcome.agentVersion } : { stored: false, reason: 'agent_changed' };
   }
 
   /** The round writer's `storable`: takes the evidence of the verdicts that need it; those whose take fails are not stored. */

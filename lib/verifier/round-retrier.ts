@@ -80,7 +80,10 @@ export class RoundRetrier {
     }
   }
 
-  /** Ends every back-off and retries no more: each waiting round is written once more, and not again if that fails. */
+  /**
+   * Ends every back-off and retries no more: each waiting round is sent once more (refused if its writer
+   * is closed too, as the push writer's is) and then only looked for in the history.
+   */
   close(): void {
     this.closed = true;
     for (const wake of [...this.wakes]) wake();

@@ -227,11 +227,14 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       liveness: checking,
       close: async () => {
         await listening.close();
-        await pushing.silenceSweep.close();
+        // A running sweep may be waiting on the verdict writer's retries (a database that refuses): the
+        // writers close first, which ends those retries, and only then is the sweep awaited.
+        const sweepClosed = pushing.silenceSweep.close();
         // The listener drops its connections, but handlers already running go on: the push writers send
         // what waits, refuse what comes later, and the database stays open until every statement answered.
         await pushing.inserts.close();
         await pushing.verdicts.close();
+        await sweepClosed;
         await checking.close();
         await running.close();
         await closeRevocation();

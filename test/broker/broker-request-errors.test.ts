@@ -27,4 +27,12 @@ describe('broker: malformed requests', function () {
     await expectRefused(broker.admin.putNode(AGENT, { runtimePolicy: '{"digests": 1}' }), 400, 'SerdeError', 'runtime_policy');
     await expectRefused(broker.admin.deleteNode(AGENT), 404, 'InvalidRequestPath', 'nothing stored');
   });
+
+  it('/auth without tee or version names the missing member; a wrong value is told its form', async function () {
+    const auth = (body: object): Promise<string> => expectRefused(http.send('POST', '/kbs/v0/auth', { body }), 401, 'SerdeError', JSON.stringify(body));
+    expect(await auth({ version: '0.4.0' })).to.equal('body.tee: is required');
+    expect(await auth({ tee: 'tpm' })).to.equal('body.version: is required');
+    expect(await auth({ version: '0.4.0', tee: 5 })).to.equal('body.tee: must be a string of at most 32 characters');
+    expect(await auth({ version: '0.4.0', tee: 'x'.repeat(33) })).to.equal('body.tee: must be a string of at most 32 characters');
+  });
 });

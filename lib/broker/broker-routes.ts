@@ -164,7 +164,13 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         url: '/admin/revocations/:agent_id',
         admin: true,
         params: AgentIdParams,
-        handler: async ({ params, reply }) => found(await broker.reinstate(params.agent_id), reply),
+        handler: async ({ params, reply }) => {
+          const outcome = await broker.reinstate(params.agent_id);
+          if (outcome === 'revoked again') {
+            throw new KbsError('AdminConflict', `node ${params.agent_id} was revoked again during this reinstatement: it stays revoked`);
+          }
+          return found(outcome === 'reinstated', reply);
+        },
       });
     },
     { prefix: KBS_PREFIX },

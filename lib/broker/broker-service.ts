@@ -14,6 +14,7 @@ import type { ResourcePolicy } from './resource-policy.js';
 import { ResourceRelease, type ResourceCredentials } from './resource-release.js';
 import type { ResourceVault } from './resource-vault.js';
 import { revocationRefusal } from './revocation-state.js';
+import type { Reinstatement } from './revocation-store.js';
 import type { RevocationMessage } from '../revocation/revocation-message.js';
 import { requireSession, type OpenedSession, type SessionCookies } from './session-cookie.js';
 import { TeeKeyCache } from './tee-public-key.js';
@@ -255,7 +256,7 @@ export class BrokerService {
    * Idempotent.
    */
   async revoke(agentId: string, reason: string): Promise<void> {
-    await this.options.repository.revoke(agentId, Math.floor(this.now() / 1000), reason);
+    await this.options.repository.revocations.revoke(agentId, Math.floor(this.now() / 1000), reason);
     this.options.log.warn({ agentId, reason }, 'node revoked: its sessions and tokens no longer release resources');
   }
 
@@ -273,18 +274,18 @@ export class BrokerService {
     }
     const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
     const reason = `verifier: ${message.event_id}`;
-    const revoked = await this.options.repository.revokeOnce(message.agent_id, Math.floor(this.now() / 1000), reason, digest);
+    const revoked = await this.options.repository.revocations.revokeOnce(message.agent_id, Math.floor(this.now() / 1000), reason, digest);
     const fields = { agentId: message.agent_id, reason, eventTime: message.event_time };
     this.options.log.warn(fields, revoked ? 'node revoked by the verifier' : 'revocation message applied before (a replay or a retried delivery): ignored');
     return revoked;
   }
 
   /**
-   * Ends a revocation: the node may attest again. Sessions and tokens issued before now stay refused
-   * (`revocationRefusal`). False when the node was not revoked.
+   * Ends the revocation in force when it began (one recorded meanwhile stays: `RevocationStore.reinstate`):
+   * the node may attest again. Sessions and tokens issued before now stay refused (`revocationRefusal`).
    */
-  reinstate(agentId: string): Promise<boolean> {
-    return this.options.repository.reinstate(agentId, this.now());
+  reinstate(agentId: string): Promise<Reinstatement> {
+    return this.options.repository.revocations.reinstate(agentId, this.now);
   }
 
   /**

@@ -57,14 +57,26 @@ function IsJsonOfAtMost(max: number): PropertyDecorator {
   });
 }
 
+/**
+ * A required string of at most `max` characters; a missing one is refused as "is required" alone (with
+ * `@IsString() @MaxLength()` it was told only its length and type, which reads as a wrong value).
+ */
+function IsRequiredTextOfAtMost(max: number): PropertyDecorator {
+  return ValidateBy({
+    name: 'isRequiredTextOfAtMost',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && value.length <= max,
+      defaultMessage: (args) => (args?.value === undefined ? 'is required' : `must be a string of at most ${max} characters`),
+    },
+  });
+}
+
 /** `POST /kbs/v0/auth`. */
 export class KbsRequestBody {
-  @IsString()
-  @MaxLength(KBS_FORM.short)
+  @IsRequiredTextOfAtMost(KBS_FORM.short)
   version!: string;
 
-  @IsString()
-  @MaxLength(KBS_FORM.short)
+  @IsRequiredTextOfAtMost(KBS_FORM.short)
   tee!: string;
 
   /**

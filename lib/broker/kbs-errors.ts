@@ -23,6 +23,8 @@ export const KBS_ERROR_STATUS = {
   TokenNotFound: 401,
   /** The session or token is invalid, expired, forged, untrusted or withdrawn. */
   TokenVerifierError: 401,
+  /** An admin request a concurrent change overtook: a reinstatement during which the node was revoked again (ours, not trustee's). */
+  AdminConflict: 409,
   /** A broker fault (database down, …): fail closed, say nothing more. */
   InternalError: 500,
 } as const;

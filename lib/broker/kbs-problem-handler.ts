@@ -12,7 +12,8 @@ import { KBS_ERROR_STATUS, KbsError, problemBody, type KbsErrorType } from './kb
  * - the shell's own errors (DTO validation, bad JSON, missing client certificate, unknown route) become
  *   the KBS types that mean the same (`SerdeError`, `AdminAuth`, `InvalidRequestPath`), with the status
  *   KBS uses — except a body over the limit, which stays 413, and a malformed admin body, 400 (our own
- *   routes, no KBS client). A malformed path parameter or any query string is `InvalidRequestPath`
+ *   routes, no KBS client), whether the DTO or the service (`SerdeError`, e.g. a policy that does not
+ *   compile) finds it. A malformed path parameter or any query string is `InvalidRequestPath`
  *   404, as trustee answers a bad resource path: a kbs_protocol client stops at a 404, where a 401
  *   would make it attest again and retry;
  * - anything else (database down, a bug) is a bare 500 `InternalError`, its detail only in the log.
@@ -42,7 +43,9 @@ interface Problem {
 
 function toProblem(error: unknown, bodyLimit: number, admin: boolean): Problem {
   if (error instanceof KbsError) {
-    return { status: error.status, type: error.type, detail: error.message };
+    // A malformed admin body found past the DTO (a node's policy that does not compile): 400 as the DTO's.
+    const status = admin && error.type === 'SerdeError' ? 400 : error.status;
+    return { status, type: error.type, detail: error.message };
   }
   const { code, status } = errorReply(error, bodyLimit);
   const typed = error instanceof IronlimeError ? error.code : undefined;

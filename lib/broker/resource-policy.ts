@@ -46,17 +46,25 @@ export interface ResourceRequester {
   readonly vectors: readonly AppraisedVector[] | null;
 }
 
-export type PolicyDecision = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
+/**
+ * `attestAgain`: the refusal is the credential's, not the node's — it carries no trustworthiness vector
+ * (a session attested before vectors were kept) — so a fresh attestation may pass.
+ */
+export type PolicyDecision = { readonly allowed: true } | { readonly allowed: false; readonly reason: string; readonly attestAgain: boolean };
 
 export function decideResourceAccess(policy: ResourcePolicy, requester: ResourceRequester): PolicyDecision {
   if (requester.via === 'token' && !policy.allow_tokens) {
-    return { allowed: false, reason: 'this resource is released only after attestation to this broker' };
+    return { allowed: false, reason: 'this resource is released only after attestation to this broker', attestAgain: false };
   }
   if (!policy.agents.includes(requester.agentId) && !requester.groups.some((group) => policy.groups.includes(group))) {
-    return { allowed: false, reason: `node ${requester.agentId} is not allowed to read this resource` };
+    return { allowed: false, reason: `node ${requester.agentId} is not allowed to read this resource`, attestAgain: false };
   }
   const missing = missingClaim(policy.required_claims ?? [], requester.vectors);
-  return missing === undefined ? { allowed: true } : { allowed: false, reason: `node ${requester.agentId}: ${missing}` };
+  if (missing === undefined) {
+    return { allowed: true };
+  }
+  const attestAgain = requester.vectors === null || requester.vectors.length === 0;
+  return { allowed: false, reason: `node ${requester.agentId}: ${missing}`, attestAgain };
 }
 
 /**

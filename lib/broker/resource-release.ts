@@ -56,7 +56,8 @@ export class ResourceRelease {
    * ES256, times, affirming); else the session cookie must name an attested, unexpired session. Then,
    * read in one database round trip: the node must not be revoked, nor its credential older than its
    * reinstatement (`revocationRefusal`); the resource must exist and its policy allow the node (with
-   * `required_claims`, the session's or every token submodule's vector must affirm each); with
+   * `required_claims`, the session's or every token submodule's vector must affirm each; a credential
+   * without any vector is `TokenVerifierError`, so that a client attests again); with
    * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`).
    */
   async release(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
@@ -72,7 +73,8 @@ export class ResourceRelease {
     const policy = facts.resource.policy;
     const decision = decideResourceAccess(policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via, vectors: requester.vectors });
     if (!decision.allowed) {
-      throw new KbsError('PolicyDeny', decision.reason);
+      // A credential without a vector is unusable, not forbidden: 401 makes a KBS client attest again.
+      throw new KbsError(decision.attestAgain ? 'TokenVerifierError' : 'PolicyDeny', decision.reason);
     }
     if (policy.verifier_standing === true) {
       const standing = await (this.options.standing ?? NO_VERIFIER).refusal(requester.agentId, facts.akTpm ?? requester.akTpm);

@@ -5,7 +5,9 @@ import { expect } from 'chai';
 import { decodeJwt, SignJWT, type JWTPayload } from 'jose';
 import type { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
 import type { ResourcePolicy } from '../../lib/broker/resource-policy.js';
+import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
+import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { attestedSession, softwareTestNode, startTestBroker, type AttestedSession, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 import { expectRefused } from './helpers/kbs-refusals.js';
@@ -103,16 +105,35 @@ forEachDatabase('broker: resources that require trustworthiness claims', (fixtur
     );
   });
 
-  it('a session attested before vectors were kept (no vector in its row) is refused a resource with required claims', async function () {
+  it('a session attested before vectors were kept (no vector in its row) is 401 for a resource with required claims, so a KBS client attests again', async function () {
     this.timeout(30_000);
     const session = await attestedSession(http, checked);
     expect(await opened(session, withCookie(session, DISK_KEY_ROUTE))).to.deep.equal(diskKey);
     const cleared = await fixture.database.knex('broker_sessions').where({ agent_id: checked.agentId }).update({ trust_vector: null });
     expect(cleared).to.be.greaterThan(0);
-    expect(await expectRefused(withCookie(session, DISK_KEY_ROUTE), 403, 'PolicyDeny', 'old session row')).to.equal(
+    expect(await expectRefused(withCookie(session, DISK_KEY_ROUTE), 401, 'TokenVerifierError', 'old session row')).to.equal(
       `node ${checked.agentId}: claim configuration is required and this credential carries no trustworthiness vector: attest again`,
     );
     expect(Array.from(await opened(session, withCookie(session, JOIN_ROUTE))), 'other resources: as before').to.deep.equal([9]);
+  });
+
+  it('KbsClient holding such a session attests again (one new session) and gets the resource', async function () {
+    this.timeout(30_000);
+    const built = new KbsClientBuilder(broker.running.url)
+      .ca(broker.running.caCert)
+      .mode('background')
+      .evidenceProvider(new TpmEvidenceProvider({ tpm: checked.tpm, agentId: checked.agentId, imaLogPath: checked.emulated.imaLogPath, bootLogPath: checked.emulated.bootLogPath }))
+      .build();
+    try {
+      expect(await built.client.getResource('kbs:///node/disk-key/rack9')).to.deep.equal(diskKey);
+      await fixture.database.knex('broker_sessions').where({ agent_id: checked.agentId }).update({ trust_vector: null });
+      const sessions = async (): Promise<number> => (await fixture.database.knex('broker_sessions').where({ agent_id: checked.agentId })).length;
+      const before = await sessions();
+      expect(await built.client.getResource('kbs:///node/disk-key/rack9')).to.deep.equal(diskKey);
+      expect(await sessions(), 'one new attested session').to.equal(before + 1);
+    } finally {
+      await built.close();
+    }
   });
 
   it('the admin route refuses an unknown claim name with 400, naming the member and the name; nothing is stored', async function () {

@@ -18,7 +18,9 @@ describe('broker: resource policy by attestation result (required_claims)', func
     expect(decide(undefined)).to.contain('claim configuration is absent in s0');
     expect(decide()).to.equal('node a: claim configuration is required and this credential carries no trustworthiness vector: attest again');
     const session = decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'session', vectors: null });
-    expect(session.allowed).to.equal(false);
+    expect(session, 'no vector kept: the credential is unusable, attest again').to.deep.include({ allowed: false, attestAgain: true });
+    const withVector = decideResourceAccess(policy, { agentId: 'a', groups: [], via: 'session', vectors: [{ source: 's', vector: { configuration: 0 } }] });
+    expect(withVector, 'a vector that does not affirm: the node is refused').to.deep.include({ allowed: false, attestAgain: false });
     expect(decideResourceAccess({ ...policy, required_claims: [] }, { agentId: 'a', groups: [], via: 'session', vectors: null }).allowed).to.equal(true);
   });
 });

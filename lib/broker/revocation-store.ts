@@ -1,0 +1,70 @@
+import type { Knex } from 'knex';
+
+/**
+ * What `RevocationStore.reinstate` did: ended the revocation it read; found none in force (never
+ * revoked, or reinstated already); or found it replaced by a revocation recorded meanwhile, left in force.
+ */
+export type Reinstatement = 'reinstated' | 'not revoked' | 'revoked again';
+
+/**
+ * Writes of `broker_revocations` (migrations `create-broker-tables`, `broker-node-digest-and-reinstatement`,
+ * `broker-applied-revocations`), one statement each except `reinstate`. Reads happen with the requests'
+ * own statements (`broker-statements.ts`). Errors from the database propagate: the caller fails closed.
+ */
+export class RevocationStore {
+  constructor(private readonly knex: Knex) {}
+
+  /** Records (or renews) a revocation in force. */
+  async revoke(agentId: string, at: number, reason: string): Promise<void> {
+    await this.knex('broker_revocations')
+      .insert({ agent_id: agentId, revoked_at: at, reason, reinstated_at: null })
+      .onConflict('agent_id')
+      .merge();
+  }
+
+  /**
+   * `revoke` for a verifier's message, in one statement, only the first time the message (its SHA-256)
+   * is seen for the node: a message applied before, replayed or retried, records nothing (the node may
+   * have been reinstated since). True when the revocation was recorded.
+   */
+  async revokeOnce(agentId: string, at: number, reason: string, messageSha256: string): Promise<boolean> {
+    const result = (await this.knex.raw(
+      `with first_seen as (
+         insert into broker_applied_revocations (agent_id, message_sha256, applied_at) values (?, ?, ?)
+         on conflict do nothing returning agent_id)
+       insert into broker_revocations (agent_id, revoked_at, reason, reinstated_at)
+         select agent_id, ?, ?, null from first_seen
+       on conflict (agent_id) do update set revoked_at = excluded.revoked_at, reason = excluded.reason, reinstated_at = null
+       returning agent_id`,
+      [agentId, messageSha256, at, at, reason],
+    )) as { rows: unknown[] };
+    return result.rows.length > 0;
+  }
+
+  /**
+   * Ends the revocation in force and records when (milliseconds, `clock()`): the row stays, so
+   * credentials issued before the reinstatement stay refused. It ends only the revocation it read: the
+   * row's version (PostgreSQL's `xmin`, which every write of the row changes, by any broker version) is
+   * read first, `clock()` after it, and the update applies only to that version. A revocation recorded
+   * after the read — a verifier's failure arriving meanwhile, in any worker — is never cleared by this
+   * reinstatement (`revoked again`); a plain update would have cleared it with an earlier time.
+   */
+  async reinstate(agentId: string, clock: () => number): Promise<Reinstatement> {
+    const read = (await this.knex.raw('select xmin::text as version from broker_revocations where agent_id = ? and reinstated_at is null', [agentId])) as {
+      rows: { version: string }[];
+    };
+    const version = read.rows[0]?.version;
+    if (version === undefined) {
+      return 'not revoked';
+    }
+    const updated = (await this.knex.raw(
+      'update broker_revocations set reinstated_at = ? where agent_id = ? and reinstated_at is null and xmin = ?::text::xid returning agent_id',
+      [clock(), agentId, version],
+    )) as { rows: unknown[] };
+    if (updated.rows.length > 0) {
+      return 'reinstated';
+    }
+    const inForce = await this.knex('broker_revocations').select('agent_id').where({ agent_id: agentId }).whereNull('reinstated_at').first();
+    return inForce === undefined ? 'not revoked' : 'revoked again';
+  }
+}

@@ -70,8 +70,19 @@ export class BrokerAdminClient {
     return this.send('POST', `/revocations/${encodeURIComponent(agentId)}`, { reason });
   }
 
-  reinstate(agentId: string): Promise<void> {
-    return this.send('DELETE', `/revocations/${encodeURIComponent(agentId)}`);
+  /** Ends the node's revocation in force, or with `version` only that one (409 `AdminConflict` if another is in force since). */
+  reinstate(agentId: string, version?: string): Promise<void> {
+    const query = version === undefined ? '' : `?version=${encodeURIComponent(version)}`;
+    return this.send('DELETE', `/revocations/${encodeURIComponent(agentId)}${query}`);
+  }
+
+  /** The version of the node's revocation in force (for `reinstate`), null when none is. */
+  async revocationInForce(agentId: string): Promise<string | null> {
+    const text = await this.exchange('GET', `/revocations/${encodeURIComponent(agentId)}`);
+    const answer = JSON.parse(text) as { in_force?: unknown; version?: unknown };
+    if (answer.in_force === true && typeof answer.version === 'string') return answer.version;
+    if (answer.in_force === false) return null;
+    throw new Error(`the broker answered an unexpected revocation state: ${text.slice(0, 200)}`);
   }
 
   close(): Promise<void> {
@@ -79,6 +90,11 @@ export class BrokerAdminClient {
   }
 
   private async send(method: 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<void> {
+    await this.exchange(method, path, body);
+  }
+
+  /** One request; resolves to the answer's text, or throws the broker's refusal (`KbsRefusedError`). */
+  private async exchange(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<string> {
     const url = `${this.baseUrl}${path}`;
     let reply: Dispatcher.ResponseData;
     try {
@@ -101,6 +117,7 @@ export class BrokerAdminClient {
       const type = typeof problem.type === 'string' ? problem.type.replace(/^.*\/errors\//, '') : 'unknown';
       throw new KbsRefusedError(url, reply.statusCode, type, typeof problem.detail === 'string' ? problem.detail : text.slice(0, 200));
     }
+    return text;
   }
 }
 

@@ -10,6 +10,7 @@ import {
   AgentIdParams,
   PutNodeBody,
   PutResourceBody,
+  ReinstateQuery,
   ResourcePathParams,
   RevokeBody,
 } from './kbs-dtos.js';
@@ -136,8 +137,19 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         params: AgentIdParams,
         body: RevokeBody,
         handler: async ({ params, body, reply }) => {
-          await broker.revoke(params.agent_id, body.reason ?? 'revoked by an administrator');
+          await broker.revocations.revoke(params.agent_id, body.reason ?? 'revoked by an administrator');
           return noContent(reply);
+        },
+      });
+
+      route({
+        method: 'GET',
+        url: '/admin/revocations/:agent_id',
+        admin: true,
+        params: AgentIdParams,
+        handler: async ({ params, reply }) => {
+          const version = await broker.revocations.revocationInForce(params.agent_id);
+          return reply.send({ in_force: version !== null, version });
         },
       });
 
@@ -154,7 +166,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
             throw new KbsError('AdminAuth', check.reason);
           }
           // 204 also when ignored as a message applied before: delivered, nothing left for the sender to retry.
-          await broker.revokeByMessage(check.message);
+          await broker.revocations.revokeByMessage(check.message);
           return noContent(reply);
         },
       });
@@ -164,8 +176,9 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         url: '/admin/revocations/:agent_id',
         admin: true,
         params: AgentIdParams,
-        handler: async ({ params, reply }) => {
-          const outcome = await broker.reinstate(params.agent_id);
+        query: ReinstateQuery,
+        handler: async ({ params, query, reply }) => {
+          const outcome = await broker.revocations.reinstate(params.agent_id, query.version);
           if (outcome === 'revoked again') {
             throw new KbsError('AdminConflict', `node ${params.agent_id} was revoked again during this reinstatement: it stays revoked`);
           }

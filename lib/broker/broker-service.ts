@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
@@ -14,8 +13,7 @@ import type { ResourcePolicy } from './resource-policy.js';
 import { ResourceRelease, type ResourceCredentials } from './resource-release.js';
 import type { ResourceVault } from './resource-vault.js';
 import { revocationRefusal } from './revocation-state.js';
-import type { Reinstatement } from './revocation-store.js';
-import type { RevocationMessage } from '../revocation/revocation-message.js';
+import { BrokerRevocations } from './broker-revocations.js';
 import { requireSession, type OpenedSession, type SessionCookies } from './session-cookie.js';
 import { TeeKeyCache } from './tee-public-key.js';
 import { appraiseTpmEvidence, type UntrustedTpmEvidence } from './tpm-evidence.js';
@@ -58,10 +56,13 @@ export class BrokerService {
   private readonly usedSessions = new UsedSessions();
   private readonly now: () => number;
   private readonly release: ResourceRelease;
+  /** Revoking and reinstating nodes (admin routes, verifiers' signed messages, the provisioning tie-in). */
+  readonly revocations: BrokerRevocations;
 
   constructor(private readonly options: BrokerServiceOptions) {
     this.now = options.now ?? Date.now;
     this.release = new ResourceRelease({ ...options, teeKeys: this.teeKeys, now: this.now });
+    this.revocations = new BrokerRevocations(options.repository.revocations, options.log, this.now);
   }
 
   /**
@@ -247,45 +248,6 @@ export class BrokerService {
 
   deleteResource(path: ResourcePath): Promise<boolean> {
     return this.options.repository.deleteResource(path);
-  }
-
-  /**
-   * Withdraws a node at once: its revocation is recorded, and every later resource request by its
-   * sessions or tokens is refused (every request reads the row, nothing is cached) and it cannot attest
-   * again until reinstated. Its session rows stay until swept: they keep the sessions' nonces used.
-   * Idempotent.
-   */
-  async revoke(agentId: string, reason: string): Promise<void> {
-    await this.options.repository.revocations.revoke(agentId, Math.floor(this.now() / 1000), reason);
-    this.options.log.warn({ agentId, reason }, 'node revoked: its sessions and tokens no longer release resources');
-  }
-
-  /**
-   * A verifier's signed revocation message (its signature checked by the caller): revokes as `revoke`,
-   * the first time this message is seen for the node (`revokeOnce`, by its SHA-256). The same message
-   * again — a replay, or a delivery retried past a reinstatement — is ignored; any other message
-   * revokes, whatever its `event_time` (no clocks compared: a verifier behind the broker's clock, or
-   * in another time zone, must not have a genuine failure ignored). `comm_error` messages do not revoke.
-   * True when the node was revoked.
-   */
-  async revokeByMessage(message: RevocationMessage): Promise<boolean> {
-    if (message.type !== 'revocation') {
-      return false;
-    }
-    const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
-    const reason = `verifier: ${message.event_id}`;
-    const revoked = await this.options.repository.revocations.revokeOnce(message.agent_id, Math.floor(this.now() / 1000), reason, digest);
-    const fields = { agentId: message.agent_id, reason, eventTime: message.event_time };
-    this.options.log.warn(fields, revoked ? 'node revoked by the verifier' : 'revocation message applied before (a replay or a retried delivery): ignored');
-    return revoked;
-  }
-
-  /**
-   * Ends the revocation in force when it began (one recorded meanwhile stays: `RevocationStore.reinstate`):
-   * the node may attest again. Sessions and tokens issued before now stay refused (`revocationRefusal`).
-   */
-  reinstate(agentId: string): Promise<Reinstatement> {
-    return this.options.repository.revocations.reinstate(agentId, this.now);
   }
 
   /**

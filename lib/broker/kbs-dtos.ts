@@ -282,3 +282,13 @@ export class RevokeBody {
   @MaxLength(1024)
   reason?: string;
 }
+
+/**
+ * `DELETE /kbs/v0/admin/revocations/<agent_id>?version=`: reinstate only the revocation of that version
+ * (`GET` of the same path gives it), so one recorded since is never ended.
+ */
+export class ReinstateQuery {
+  @IsOptional()
+  @Matches(/^[0-9]{1,10}$/, { message: 'version must be the decimal version a GET of this revocation answered' })
+  version?: string;
+}

@@ -48,13 +48,11 @@ export class RevocationStore {
    * read first, `clock()` after it, and the update applies only to that version. A revocation recorded
    * after the read — a verifier's failure arriving meanwhile, in any worker — is never cleared by this
    * reinstatement (`revoked again`); a plain update would have cleared it with an earlier time.
+   * `expectedVersion` (from `versionInForce`, read earlier by the caller) ends only that revocation.
    */
-  async reinstate(agentId: string, clock: () => number): Promise<Reinstatement> {
-    const read = (await this.knex.raw('select xmin::text as version from broker_revocations where agent_id = ? and reinstated_at is null', [agentId])) as {
-      rows: { version: string }[];
-    };
-    const version = read.rows[0]?.version;
-    if (version === undefined) {
+  async reinstate(agentId: string, clock: () => number, expectedVersion?: string): Promise<Reinstatement> {
+    const version = expectedVersion ?? (await this.versionInForce(agentId));
+    if (version === null) {
       return 'not revoked';
     }
     const updated = (await this.knex.raw(
@@ -66,5 +64,17 @@ export class RevocationStore {
     }
     const inForce = await this.knex('broker_revocations').select('agent_id').where({ agent_id: agentId }).whereNull('reinstated_at').first();
     return inForce === undefined ? 'not revoked' : 'revoked again';
+  }
+
+  /**
+   * The version of the revocation in force for the node (its row's `xmin`, as text; opaque to callers),
+   * or null when none is: a caller that reads it before a long step (a deploy) reinstates only that
+   * revocation afterwards, never one recorded during the step.
+   */
+  async versionInForce(agentId: string): Promise<string | null> {
+    const read = (await this.knex.raw('select xmin::text as version from broker_revocations where agent_id = ? and reinstated_at is null', [agentId])) as {
+      rows: { version: string }[];
+    };
+    return read.rows[0]?.version ?? null;
   }
 }

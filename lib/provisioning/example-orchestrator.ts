@@ -13,7 +13,7 @@ import { createTask, SILENT_LOGGER } from './create-task.js';
 import { type AttestationInterfaceFactory, DriverRegistry } from './driver-registry.js';
 import { type NewNode, NodeStore } from './node-store.js';
 import { createProvisioningContainer } from './provisioning-container.js';
-import type { NodeSecretRelease } from './node-secret-release.js';
+import type { NodeSecretRelease, SecretDeployStart } from './node-secret-release.js';
 
 /** One provision-state change, as the orchestrator reports it. */
 export interface Transition {
@@ -132,11 +132,16 @@ export class ExampleOrchestrator {
    * With `nodeSecrets`, an active node gets a fresh secret in the broker and a failed one loses it.
    */
   async deploy(uuid: string): Promise<Node> {
+    const secrets = this.options.nodeSecrets;
+    let secretStart: SecretDeployStart | undefined;
     const node = await this.step(uuid, [STATES.available, STATES.active, STATES.deployFailed], STATES.deploying, STATES.active, STATES.deployFailed, {
-      start: (task) => this.hooks.onDeployStart(task),
+      start: async (task) => {
+        // Before the attestation: the revocation in force now is the only one the release may end.
+        secretStart = await secrets?.begin(task.node);
+        return this.hooks.onDeployStart(task);
+      },
       end: (task) => this.hooks.onDeployEnd(task),
     });
-    const secrets = this.options.nodeSecrets;
     if (secrets === undefined) {
       return node;
     }
@@ -145,7 +150,10 @@ export class ExampleOrchestrator {
       return node;
     }
     try {
-      const path = await secrets.release(node);
+      if (secretStart === undefined) {
+        throw new Error('the deploy began without reading the broker');
+      }
+      const path = await secrets.release(node, secretStart);
       this.report(node, STATES.active, STATES.active, `secret released at kbs:///${path.repository}/${path.type}/${path.tag}`);
       return node;
     } catch (error) {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import type { BrokerAdminClient, BrokerNodeInput } from '../broker/broker-admin-client.js';
 import type { ResourcePath } from '../broker/kbs-wire.js';
@@ -29,6 +30,12 @@ export interface NodeSecretReleaseOptions {
   readonly newSecret?: () => Uint8Array;
 }
 
+/** What the broker held for a node when its deploy began (`NodeSecretRelease.begin`). */
+export interface SecretDeployStart {
+  /** The version of the revocation in force then; null when none was. */
+  readonly revocation: string | null;
+}
+
 /**
  * The provisioning tie-in of the KBS broker, a hook beside the attestation driver: after a deploy whose
  * attestation passed, the orchestrator stores a fresh per-node secret in the broker, readable only by
@@ -46,14 +53,28 @@ export class NodeSecretRelease {
   }
 
   /**
-   * Stores the node (its AK and policies) and a fresh secret for it, reinstating the node if an earlier
-   * failure revoked it (its old credentials stay refused). Resolves the path the node fetches.
+   * Called when the deploy begins, before its attestation: reads the node's revocation in force then
+   * (the broker's version of it), the only one `release` may end.
    */
-  async release(node: Node): Promise<ResourcePath> {
+  async begin(node: Node): Promise<SecretDeployStart> {
+    return { revocation: await this.options.broker.revocationInForce(agentIdOf(node)) };
+  }
+
+  /**
+   * After the deploy's attestation passed: stores the node (its AK and policies) and a fresh secret for
+   * it, and ends the revocation that was in force when the deploy began (an earlier failure; its old
+   * credentials stay refused). A revocation recorded since — a verifier failing the node after its
+   * deploy attestation passed — is never ended: the broker refuses the reinstatement (409) or the node
+   * is found revoked after the secret is stored, the secret is deleted again and the deploy fails.
+   * Resolves the path the node fetches.
+   */
+  async release(node: Node, start: SecretDeployStart): Promise<ResourcePath> {
     const agentId = agentIdOf(node);
     const broker = this.options.broker;
     await broker.putNode(agentId, await this.options.nodeRecord(agentId, node));
-    await ignoreNotFound(broker.reinstate(agentId));
+    if (start.revocation !== null) {
+      await ignoreNotFound(broker.reinstate(agentId, start.revocation));
+    }
     const path = this.resourceOf(node);
     await broker.putResource(path, (this.options.newSecret ?? (() => new Uint8Array(randomBytes(32))))(), {
       agents: [agentId],
@@ -61,6 +82,10 @@ export class NodeSecretRelease {
       verifier_standing: this.options.verifierStanding ?? true,
       ...(this.options.requiredClaims === undefined ? {} : { required_claims: [...this.options.requiredClaims] }),
     });
+    if ((await broker.revocationInForce(agentId)) !== null) {
+      await ignoreNotFound(broker.deleteResource(path));
+      throw new Error(`node ${agentId} was revoked in the broker during its deploy: its secret is withdrawn`);
+    }
     return path;
   }
 
@@ -77,7 +102,7 @@ export class NodeSecretRelease {
 function agentIdOf(node: Node): string {
   const agentId = node.driverInfo['keylime_agent_uuid'];
   if (typeof agentId !== 'string' || agentId === '') {
-    throw new Error(`node ${node.uuid} has no keylime_agent_uuid: its secret cannot be bound to an agent`);
+    throw new InvalidParameterValue('driver_info.keylime_agent_uuid', `node ${node.uuid} has none: its secret cannot be bound to an agent`);
   }
   return agentId;
 }

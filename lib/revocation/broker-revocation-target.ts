@@ -8,6 +8,6 @@ import type { RevocationTarget } from './revocation-notifier.js';
  */
 export function brokerRevocationTarget(broker: BrokerService): RevocationTarget {
   return async (message) => {
-    await broker.revokeByMessage(message);
+    await broker.revocations.revokeByMessage(message);
   };
 }

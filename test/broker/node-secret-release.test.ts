@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
+import { ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { buildConfig } from '../../lib/config/load-config.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
@@ -119,6 +120,43 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     expect(await fetchDiskKey(uri)).to.have.length(32);
   });
 
+  it('a revocation recorded during the deploy is never ended by its release: 409 when one was in force at the start, withdrawn when none was', async function () {
+    const orchestration = await orchestrator(broker.admin);
+    const enrolled = await orchestration.enrollNode({
+      name: 'rack4-u14',
+      attestationInterface: 'fake',
+      driverInfo: { fake_outcome: 'pass', keylime_agent_uuid: 'd432fbb3-d2f1-4a97-9ef7-75bd81c0ff14' },
+    });
+    const agentId = 'd432fbb3-d2f1-4a97-9ef7-75bd81c0ff14';
+    const release = new NodeSecretRelease({
+      broker: broker.admin,
+      verifierStanding: false,
+      nodeRecord: async () => ({ akTpm: node.akTpm, runtimePolicy: await node.runtimePolicy(), mbRefstate: await node.refstate() }),
+    });
+    // An earlier failed deploy revoked the node; the verifier fails it again while this deploy runs.
+    await broker.admin.revoke(agentId, 'an earlier deploy failed');
+    const revokedAtStart = await release.begin(enrolled);
+    expect(revokedAtStart.revocation).to.be.a('string');
+    await broker.admin.revoke(agentId, 'the verifier failed it during the deploy');
+    const conflict = await refusal(release.release(enrolled, revokedAtStart));
+    expect([conflict.remoteHttpStatus, conflict.kbsType]).to.deep.equal([409, 'AdminConflict']);
+    expect(await broker.admin.revocationInForce(agentId)).to.be.a('string');
+
+    // Nothing in force when the deploy begins; a revocation lands before the release.
+    await broker.admin.reinstate(agentId);
+    const cleanStart = await release.begin(enrolled);
+    expect(cleanStart.revocation).to.equal(null);
+    await broker.admin.revoke(agentId, 'the verifier failed it during the deploy');
+    const error = await release.release(enrolled, cleanStart).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(error)).to.contain('was revoked in the broker during its deploy');
+    expect(await broker.admin.revocationInForce(agentId)).to.be.a('string');
+    const gone = await refusal(broker.admin.deleteResource(release.resourceOf(enrolled)));
+    expect(gone.remoteHttpStatus, 'the secret was withdrawn').to.equal(404);
+  });
+
   it('a broker that cannot take the secret fails the deploy (fail closed)', async function () {
     const dead = new BrokerAdminClient({ url: 'https://127.0.0.1:1', ca: broker.running.caCert, cert: '', key: '' });
     try {
@@ -130,9 +168,15 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
         driverInfo: { fake_outcome: 'pass', keylime_agent_uuid: 'd432fbb3-d2f1-4a97-9ef7-75bd81c0ff13' },
       });
       await orchestration.clean(enrolled.uuid);
-      const deployed = await orchestration.deploy(enrolled.uuid);
-      expect(deployed.provisionState).to.equal(STATES.deployFailed);
-      expect(transitions.at(-1)?.detail).to.match(/^secret not released: /);
+      // The broker is read when the deploy begins (the revocation in force): unreachable, the deploy
+      // fails there, and withdrawing the secret afterwards fails too, loudly.
+      const error = await orchestration.deploy(enrolled.uuid).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(ServiceUnreachableError);
+      expect((await orchestration.nodes.getNode(enrolled.uuid)).provisionState).to.equal(STATES.deployFailed);
+      expect(transitions.at(-1)?.detail).to.match(/admin\/revocations\/.*unreachable/);
     } finally {
       await dead.close();
     }

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RevocationMessage } from '../revocation/revocation-message.js';
+import type { Reinstatement, RevocationStore } from './revocation-store.js';
+
+/**
+ * The broker's revocations: a node revoked by an administrator, by a verifier's signed message or by
+ * the provisioning tie-in after a failed deploy, and reinstated. Every resource request reads the
+ * revocation row (`broker-statements.ts`), so each change here holds at once in every worker.
+ */
+export class BrokerRevocations {
+  constructor(
+    private readonly store: RevocationStore,
+    private readonly log: Logger,
+    /** Unix milliseconds. */
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Withdraws a node at once: its revocation is recorded, and every later resource request by its
+   * sessions or tokens is refused (every request reads the row, nothing is cached) and it cannot attest
+   * again until reinstated. Its session rows stay until swept: they keep the sessions' nonces used.
+   * Idempotent.
+   */
+  async revoke(agentId: string, reason: string): Promise<void> {
+    await this.store.revoke(agentId, Math.floor(this.now() / 1000), reason);
+    this.log.warn({ agentId, reason }, 'node revoked: its sessions and tokens no longer release resources');
+  }
+
+  /**
+   * A verifier's signed revocation message (its signature checked by the caller): revokes as `revoke`,
+   * the first time this message is seen for the node (`revokeOnce`, by its SHA-256). The same message
+   * again — a replay, or a delivery retried past a reinstatement — is ignored; any other message
+   * revokes, whatever its `event_time` (no clocks compared: a verifier behind the broker's clock, or
+   * in another time zone, must not have a genuine failure ignored). `comm_error` messages do not revoke.
+   * True when the node was revoked.
+   */
+  async revokeByMessage(message: RevocationMessage): Promise<boolean> {
+    if (message.type !== 'revocation') {
+      return false;
+    }
+    const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
+    const reason = `verifier: ${message.event_id}`;
+    const revoked = await this.store.revokeOnce(message.agent_id, Math.floor(this.now() / 1000), reason, digest);
+    const fields = { agentId: message.agent_id, reason, eventTime: message.event_time };
+    this.log.warn(fields, revoked ? 'node revoked by the verifier' : 'revocation message applied before (a replay or a retried delivery): ignored');
+    return revoked;
+  }
+
+  /**
+   * Ends the revocation in force when it began, or only the one of `expectedVersion` (one recorded
+   * meanwhile stays: `RevocationStore.reinstate`): the node may attest again. Sessions and tokens
+   * issued before now stay refused (`revocationRefusal`).
+   */
+  reinstate(agentId: string, expectedVersion?: string): Promise<Reinstatement> {
+    return this.store.reinstate(agentId, this.now, expectedVersion);
+  }
+
+  /** The version of the node's revocation in force, null when none is (`RevocationStore.versionInForce`). */
+  revocationInForce(agentId: string): Promise<string | null> {
+    return this.store.versionInForce(agentId);
+  }
+}

@@ -28,6 +28,17 @@ describe('broker: malformed requests', function () {
     await expectRefused(broker.admin.deleteNode(AGENT), 404, 'InvalidRequestPath', 'nothing stored');
   });
 
+  it('a reinstatement whose version is not the decimal a GET answered is 404 InvalidRequestPath naming it, as every malformed path or query; a revocation GET answers its version', async function () {
+    expect(await broker.admin.revocationInForce(AGENT)).to.equal(null);
+    await broker.admin.revoke(AGENT, 'test');
+    const version = await broker.admin.revocationInForce(AGENT);
+    expect(version).to.match(/^[0-9]+$/);
+    await expectRefused(broker.admin.reinstate(AGENT, 'x1'), 404, 'InvalidRequestPath', 'query.version');
+    await expectRefused(broker.admin.reinstate(AGENT, String(Number(version) + 1)), 409, 'AdminConflict', 'revoked again');
+    await broker.admin.reinstate(AGENT, version as string);
+    expect(await broker.admin.revocationInForce(AGENT)).to.equal(null);
+  });
+
   it('/auth without tee or version names the missing member; a wrong value is told its form', async function () {
     const auth = (body: object): Promise<string> => expectRefused(http.send('POST', '/kbs/v0/auth', { body }), 401, 'SerdeError', JSON.stringify(body));
     expect(await auth({ version: '0.4.0' })).to.equal('body.tee: is required');

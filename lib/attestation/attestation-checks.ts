@@ -15,6 +15,8 @@ import { checkQuote } from './internal/quote-check.js';
 import type { TpmPolicy } from './tpm-policy.js';
 import type { SignatureVerdict } from '../tpm/signature-verdict.js';
 import type { QuoteVerified } from '../tpm/verify-quote.js';
+import type { RememberedBootLog } from './boot-log-memo.js';
+import { reuseBootLog } from './internal/boot-log-reuse.js';
 
 /** What a round established, beyond pass/fail. */
 export interface AttestationClaims {
@@ -60,6 +62,18 @@ export interface RoundInput {
   readonly mb: MbRoundInput;
   /** The AK signature verified ahead, off the event loop (`verifyQuoteSignatureAhead`); checked against this quote before use. */
   readonly signatureVerdict?: SignatureVerdict;
+  /**
+   * A boot log verified earlier in this TPM boot cycle, for a quote asked without PCR 0 (and so without
+   * a log): `mb.eventLog` is ignored, and the round is judged with this log and the remembered PCR 0
+   * when the verified quote allows it (`reuseBootLog`), or not judged at all.
+   */
+  readonly rememberedBoot?: RememberedBootLog;
+}
+
+/** A quote the remembered boot log cannot stand for (`RoundInput.rememberedBoot`): nothing was judged. */
+export interface BootLogNotReusable {
+  readonly verdict: 'inconclusive';
+  readonly reason: string;
 }
 
 export interface RoundResult {
@@ -77,7 +91,9 @@ export interface RoundResult {
  * `check_pcrs` (spec §7.2–§7.8). Pure; every entry point (pull loop, one-shot evidence) calls this,
  * so the same evidence gets the same events wherever it arrives.
  */
-export function runAttestationChecks(input: RoundInput): RoundResult {
+export function runAttestationChecks(input: RoundInput & { readonly rememberedBoot?: undefined }): RoundResult;
+export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNotReusable;
+export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNotReusable {
   const quote = checkQuote({
     quote: input.quote,
     akTpm: input.akTpm,
@@ -96,9 +112,18 @@ export function runAttestationChecks(input: RoundInput): RoundResult {
       claims: { quote: null, ima: null, measuredBoot: null },
     };
   }
-  const { pcrs } = quote;
+  let { pcrs } = quote;
+  let mbInput = input.mb;
+  if (input.rememberedBoot !== undefined) {
+    const reuse = reuseBootLog(input.rememberedBoot, quote.verified, pcrs, input.hashAlg);
+    if (!reuse.usable) {
+      return { verdict: 'inconclusive', reason: reuse.reason };
+    }
+    pcrs = reuse.pcrs;
+    mbInput = { ...input.mb, eventLog: input.rememberedBoot.eventLog };
+  }
   const events: FailureEvent[] = [];
-  const mb = checkMbLog({ ...input.mb, pcrs, hashAlg: input.hashAlg });
+  const mb = checkMbLog({ ...mbInput, pcrs, hashAlg: input.hashAlg });
   events.push(...mb.parseEvents);
   if (input.bindPublicKey !== null) {
     events.push(...checkDataPcr(pcrs, input.hashAlg, input.bindPublicKey));

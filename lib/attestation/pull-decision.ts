@@ -1,4 +1,6 @@
 import type { AgentPolicies } from './agent-policies.js';
+import type { BootLogMemo } from './boot-log-memo.js';
+import { planBootLog, settleBootLog, type BootLogPlan, type PullAgent } from './pull-boot-log.js';
 import type { AgentAttestationState } from './agent-state.js';
 import type { PullTiming } from './freshness.js';
 import type { SignatureVerdict } from '../tpm/signature-verdict.js';
@@ -21,6 +23,8 @@ import { nextOperationalState, retryDelay } from './internal/state-machine.js';
 export interface PullSettings extends PullTiming {
   readonly severity: SeverityPolicy;
   readonly engine: EvaluateQuoteOptions;
+  /** The boot logs this process verified (the verifier service owns it); absent: every round asks for the log. */
+  readonly bootLogs?: BootLogMemo;
 }
 
 /** Where an agent stands between rounds: its stored state and the consecutive unanswered attempts (`num_retries`). */
@@ -31,7 +35,14 @@ export interface PullPosition {
 
 /** What the verifier must request next. */
 export type PullRequest =
-  | { readonly kind: 'quote'; readonly state: AgentAttestationState; readonly partial: boolean; readonly imaEntry: number }
+  | {
+      readonly kind: 'quote';
+      readonly state: AgentAttestationState;
+      readonly partial: boolean;
+      readonly imaEntry: number;
+      /** Undefined: ask with the agent's mask, the log comes or not as it always did. */
+      readonly bootLog: BootLogPlan | undefined;
+    }
   | { readonly kind: 'deliver_v'; readonly state: AgentAttestationState };
 
 export type PullNext =
@@ -66,18 +77,31 @@ const S = OperationalState;
 /** Keylime retries these statuses (408 timeout, 500, 599 = tornado's connection failure; spec §6.2 step 2). */
 const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 500, 599]);
 
+/** The engine's answer to a reply the remembered boot log cannot stand for: ask again at once, in full. */
+export interface RepeatRound {
+  readonly repeat: Extract<PullRequest, { kind: 'quote' }>;
+  readonly reason: string;
+}
+
 /**
  * The start of a round: START → GET_QUOTE, a retry timer → GET_QUOTE / PROVIDE_V. `partial=1` once the
  * NK key is cached, unless this is the first request or a retry (spec §6.2 step 1).
+ *
+ * With `agent` and `settings.bootLogs`, the mask leaves PCR 0 out (no boot log sent) when this process
+ * remembers a log it verified for the agent under the same AK, bank, mask, refstate and measured-boot
+ * switches, and `tpm_policy` names no value for PCR 0; never on a round from START (a restart, a
+ * take-over, a reactivation).
  */
-export function beginRound(position: PullPosition): PullRequest {
+export function beginRound(position: PullPosition, agent?: PullAgent, settings?: PullSettings): PullRequest {
   const fromStart = position.state.operationalState === S.START;
   let state = withOp(position.state, nextOperationalState(position.state.operationalState, { type: 'poll' }));
   state = withOp(state, nextOperationalState(state.operationalState, { type: 'retry' }));
   if (state.operationalState === S.PROVIDE_V) {
     return { kind: 'deliver_v', state };
   }
-  return { kind: 'quote', state, partial: state.publicKey !== null && position.retries === 0 && !fromStart, imaEntry: state.ima.nextEntry };
+  const memo = settings?.bootLogs;
+  const bootLog = agent === undefined || memo === undefined ? undefined : planBootLog(position.state, agent, memo, settings?.engine.measuredBootPolicy ?? 'example', fromStart);
+  return { kind: 'quote', state, partial: state.publicKey !== null && position.retries === 0 && !fromStart, imaEntry: state.ima.nextEntry, bootLog };
 }
 
 export interface QuoteReplyInput {
@@ -92,8 +116,14 @@ export interface QuoteReplyInput {
   readonly signatureVerdict?: SignatureVerdict;
 }
 
-/** The agent answered the quote request: judge it (`evaluateQuote`) and say what follows. */
-export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }>, input: QuoteReplyInput, settings: PullSettings): PullDecision {
+/**
+ * The agent answered the quote request: judge it (`evaluateQuote`) and say what follows. A reply asked
+ * without the boot log that the remembered log cannot stand for (the TPM was reset or restarted, a
+ * remembered boot PCR is not quoted, another bank) is not judged: no verdict, no history row — the
+ * record is dropped and the answer is a full request to send at once (`RepeatRound`).
+ */
+export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }>, input: QuoteReplyInput, settings: PullSettings): PullDecision | RepeatRound {
+  const plan = request.bootLog;
   const result = evaluateQuote({
     state: request.state,
     policies: input.policies,
@@ -102,7 +132,12 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
     now: input.now,
     options: settings.engine,
     ...(input.signatureVerdict === undefined ? {} : { signatureVerdict: input.signatureVerdict }),
+    ...(plan?.remembered === undefined ? {} : { rememberedBoot: plan.remembered }),
   });
+  const fullPlan = plan === undefined || settings.bootLogs === undefined ? undefined : settleBootLog(plan, settings.bootLogs, input.reply, result);
+  if (result.verdict === 'inconclusive') {
+    return { repeat: { ...request, bootLog: fullPlan }, reason: result.reason };
+  }
   const history: HistoryRow = {
     outcome: result.verdict,
     nonce: input.nonce,

@@ -6,6 +6,7 @@ import {
   decideApiVersionRefusal,
   decideVDelivery,
   type PullDecision,
+  type PullRequest,
   type PullSettings,
   type TransportFailure,
   type VersionRenegotiation,
@@ -18,23 +19,32 @@ import type { PolledAgent } from './polled-agent.js';
 import { wrapVKey } from './v-key.js';
 import { messageOf } from './error-message.js';
 
+type QuoteRequest = Extract<PullRequest, { kind: 'quote' }>;
+
 /**
  * One pull round for `agent` (spec §6.2), as I/O only: the engine (`lib/attestation/pull-decision.ts`)
  * says what to request; this sends it — the quote request with a fresh 20-character nonce, or V
- * wrapped under the cached NK key — and hands back what came of it. A pass whose NK key is new
+ * wrapped under the cached NK key — and hands back what came of it. When the engine asked without the
+ * boot log and cannot judge the reply with the one it remembers, the request goes again at once, in
+ * full, with a fresh nonce (still one verdict per round). A pass whose NK key is new
  * delivers V at once (when the tenant gave one) so the round still ends in one write. Reads
  * `agent.state` and `agent.retries`, changes neither: the caller stores the decision, then applies it.
  */
 export async function runPullRound(agent: PolledAgent, settings: PullSettings, renegotiated = false): Promise<PullDecision> {
   const position = { state: agent.state, retries: agent.retries };
-  const request = beginRound(position);
+  const request = beginRound(position, { agentId: agent.enrolment.agentId, policies: agent.policies, mask: agent.mask }, settings);
   if (request.kind === 'deliver_v') {
     return deliverV(agent, { state: request.state, retries: agent.retries }, undefined, settings);
   }
+  return quoteRound(agent, request, settings, renegotiated);
+}
+
+/** Sends the quote request the engine chose and has the reply judged; a reply it cannot judge is asked again in full. */
+async function quoteRound(agent: PolledAgent, request: QuoteRequest, settings: PullSettings, renegotiated: boolean): Promise<PullDecision> {
   const nonce = freshNonce();
   let reply: unknown;
   try {
-    reply = await agent.connection.integrityQuoteReply({ nonce, mask: agent.mask, partial: request.partial, imaEntry: request.imaEntry });
+    reply = await agent.connection.integrityQuoteReply({ nonce, mask: request.bootLog?.mask ?? agent.mask, partial: request.partial, imaEntry: request.imaEntry });
   } catch (error) {
     const failure = transportFailure(error);
     const position = { state: request.state, retries: agent.retries };
@@ -53,6 +63,9 @@ export async function runPullRound(agent: PolledAgent, settings: PullSettings, r
     { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(Date.now() / 1000), ...(signatureVerdict === undefined ? {} : { signatureVerdict }) },
     settings,
   );
+  if ('repeat' in judged) {
+    return quoteRound(agent, judged.repeat, settings, renegotiated);
+  }
   return judged.next.kind === 'deliver_v' ? deliverV(agent, judged, judged, settings) : judged;
 }
 

@@ -14,6 +14,7 @@ import { RepeatedTexts } from '../http/repeated-member-json.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
+import { BootLogMemo } from '../attestation/boot-log-memo.js';
 import { PolicyCache } from './policy-cache.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { RevocationNotifier } from '../revocation/revocation-notifier.js';
@@ -162,6 +163,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         exponentialBackoff: config.exponentialBackoff,
         severity,
         engine,
+        bootLogs: container.resolve(BootLogMemo),
       },
       verifierId: config.verifierId,
       owner,
@@ -276,6 +278,8 @@ export function createVerifierContainer(
   child.register(VerifierHealth, { useValue: new VerifierHealth() });
   // The measured-boot memo the pull loop hands to the engine (the engine itself keeps no state).
   child.register(MeasuredBootMemo, { useValue: new MeasuredBootMemo() });
+  // The boot logs this process verified, so that later pull rounds need not carry them (`beginRound`).
+  child.register(BootLogMemo, { useValue: new BootLogMemo() });
   child.register(VerifierAgentRepository, {
     useFactory: instanceCachingFactory((c) => new VerifierAgentRepository(c.resolve(DATABASE).knex)),
   });

@@ -1,6 +1,7 @@
 import type { AgentPolicies } from '../agent-policies.js';
 import type { AgentAttestationState } from '../agent-state.js';
-import { runAttestationChecks, type AttestationClaims } from '../attestation-checks.js';
+import { runAttestationChecks, type AttestationClaims, type BootLogNotReusable } from '../attestation-checks.js';
+import type { RememberedBootLog } from '../boot-log-memo.js';
 import type { Failure, FailureEvent } from './failure.js';
 import { recordFailures } from './failure-record.js';
 import type { MeasuredBootPolicyName } from './mb-check.js';
@@ -39,6 +40,8 @@ export interface EvaluateQuoteInput {
   readonly options?: EvaluateQuoteOptions;
   /** The AK signature verified ahead, off the event loop; used only if it is about this reply's quote and the AK. */
   readonly signatureVerdict?: SignatureVerdict;
+  /** The boot log this reply was asked without (PCR 0 left out of the mask): `RoundInput.rememberedBoot`. */
+  readonly rememberedBoot?: RememberedBootLog;
 }
 
 export interface EvaluateQuoteResult {
@@ -71,10 +74,15 @@ const DEFAULT_SEVERITY = compileSeverityPolicy();
  * and `lastEventId` change only for a more severe failure. `operationalState` follows
  * `nextOperationalState` with `quote_passed` / `quote_failed`.
  *
+ * With `rememberedBoot`, a verified quote the remembered log cannot stand for (`reuseBootLog`) is not
+ * judged: `inconclusive`, and the caller runs a full round.
+ *
  * Throws only for the caller's errors: an invalid `tpm_policy` (`InvalidParameterValue`) or a stored
  * IMA state of the wrong shape. Bad evidence never throws; it fails the round.
  */
-export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult {
+export function evaluateQuote(input: EvaluateQuoteInput & { readonly rememberedBoot?: undefined }): EvaluateQuoteResult;
+export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | BootLogNotReusable;
+export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | BootLogNotReusable {
   const { state, policies, options = {} } = input;
   const severity = options.severityPolicy ?? DEFAULT_SEVERITY;
   const tpmPolicy = parseTpmPolicy(policies.tpmPolicy);
@@ -102,6 +110,7 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult {
     bindPublicKey: pre.publicKey,
     previousClock: options.checkClock === false ? undefined : state.tpmClockInfo,
     ...(input.signatureVerdict === undefined ? {} : { signatureVerdict: input.signatureVerdict }),
+    ...(input.rememberedBoot === undefined ? {} : { rememberedBoot: input.rememberedBoot }),
     ...policyRoundInput(
       state,
       policies,
@@ -115,6 +124,9 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult {
       options,
     ),
   });
+  if ('verdict' in round) {
+    return round;
+  }
   const afterRound = { ...withAlgs, boottime: reply.boottime ?? 0, ima: round.imaState };
   const events = [...pre.events, ...round.events];
   if (events.length > 0) {

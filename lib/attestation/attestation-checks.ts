@@ -23,7 +23,7 @@ export interface AttestationClaims {
   /** The verified quote, or null when it did not verify. */
   readonly quote: {
     readonly hashAlg: string;
-    /** Verified PCR values of the quote's bank, lowercase hex by PCR number. */
+    /** Verified PCR values of the quote's bank, lowercase hex by PCR number (with the remembered PCR 0 in a round asked without it: `reuseBootLog`). */
     readonly pcrs: Readonly<Record<string, string>>;
     readonly clockInfo: StoredClockInfo;
     readonly firmwareVersion: string;

@@ -4,6 +4,19 @@ import type { MeasuredBootPolicyName } from './internal/mb-check.js';
 
 /** Agents remembered by default: a verifier process polls a few thousand. */
 const DEFAULT_CAPACITY = 16_384;
+/**
+ * Characters of remembered logs kept at most, counted per record (a log shared by several agents
+ * counts once for each): 256 MiB, about 5,000 agents with the fleet's 51 KB log. Past it the least
+ * recently used go first, and those agents send their log again: a cost, never a verdict.
+ */
+const DEFAULT_BUDGET = 256 * 1024 * 1024;
+/** A longer log is not remembered (sent and checked every round): one agent cannot pin a large share of the budget. */
+export const MAX_REMEMBERED_LOG = 256 * 1024;
+/**
+ * Seconds after which a remembered log is asked for again (a full round with PCR 0 in the mask): a
+ * runtime extend of PCR 0, which a round without it cannot see, is then found within this bound.
+ */
+export const BOOT_LOG_RECHECK_SECONDS = 60;
 
 /** What a remembered boot log was verified under; a round reuses it only when all of it is unchanged. */
 export interface BootLogContext {
@@ -33,6 +46,8 @@ export interface RememberedBootLog {
   readonly bootPcrs: ReadonlyMap<number, Uint8Array>;
   readonly resetCount: number;
   readonly restartCount: number;
+  /** Unix seconds of the round that verified it (`BOOT_LOG_RECHECK_SECONDS` later it is asked for again). */
+  readonly verifiedAt: number;
 }
 
 /**
@@ -43,8 +58,12 @@ export interface RememberedBootLog {
  */
 export class BootLogMemo {
   private readonly byAgent = new Map<string, RememberedBootLog>();
+  private characters = 0;
 
-  constructor(private readonly capacity = DEFAULT_CAPACITY) {}
+  constructor(
+    private readonly capacity = DEFAULT_CAPACITY,
+    private readonly budget = DEFAULT_BUDGET,
+  ) {}
 
   /** The record of `agentId`, if any. */
   recall(agentId: string): RememberedBootLog | undefined {
@@ -56,19 +75,34 @@ export class BootLogMemo {
     return record;
   }
 
+  /** Keeps `record` (a log longer than `MAX_REMEMBERED_LOG` is not kept), dropping the least recently used past the capacity or the budget. */
   remember(agentId: string, record: RememberedBootLog): void {
-    this.byAgent.delete(agentId);
+    this.forget(agentId);
+    if (record.eventLog.length > MAX_REMEMBERED_LOG) {
+      return;
+    }
     this.byAgent.set(agentId, record);
-    if (this.byAgent.size > this.capacity) {
+    this.characters += record.eventLog.length;
+    while (this.byAgent.size > this.capacity || this.characters > this.budget) {
       const oldest = this.byAgent.keys().next();
-      if (oldest.done !== true) {
-        this.byAgent.delete(oldest.value);
+      if (oldest.done === true) {
+        break;
       }
+      this.forget(oldest.value);
     }
   }
 
   forget(agentId: string): void {
-    this.byAgent.delete(agentId);
+    const record = this.byAgent.get(agentId);
+    if (record !== undefined) {
+      this.byAgent.delete(agentId);
+      this.characters -= record.eventLog.length;
+    }
+  }
+
+  /** Characters of the logs kept, counted per record. */
+  get retainedCharacters(): number {
+    return this.characters;
   }
 
   get size(): number {

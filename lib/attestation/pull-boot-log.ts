@@ -1,7 +1,7 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { AgentAttestationState } from './agent-state.js';
 import type { AttestationClaims, BootLogNotReusable } from './attestation-checks.js';
-import { sameBootLogContext, type BootLogContext, type BootLogMemo, type RememberedBootLog } from './boot-log-memo.js';
+import { BOOT_LOG_RECHECK_SECONDS, sameBootLogContext, type BootLogContext, type BootLogMemo, type RememberedBootLog } from './boot-log-memo.js';
 import { BOOT_LOG_PCR } from './internal/boot-log-reuse.js';
 import type { EvaluateQuoteResult } from './internal/evaluate-quote.js';
 import type { MeasuredBootPolicyName } from './internal/mb-check.js';
@@ -13,7 +13,8 @@ import { MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js';
  * is in the request's mask (spec §2), and the log does not change until the node reboots. After a round
  * that passed with a log, this process remembers it (`BootLogMemo`); later rounds ask without PCR 0 and
  * are judged with the remembered log while the TPM has not been reset or restarted
- * (`reuseBootLog`). Pure, with the memo passed in.
+ * (`reuseBootLog`), and for at most `BOOT_LOG_RECHECK_SECONDS`. No hidden state: the memo is the
+ * caller's, passed in, and kept in step with each decision here.
  */
 
 /** The agent a round is for, as far as the engine needs it to choose the request. */
@@ -39,7 +40,8 @@ export interface BootLogPlan {
 /**
  * The plan of a round (undefined when the agent has no refstate, PCR 0 is not in its mask or
  * `tpm_policy` names a value for it): ask without PCR 0 when `memo` holds a record made under the same
- * AK, bank, mask, refstate and measured-boot switches, and the round does not start from START.
+ * AK, bank, mask, refstate and measured-boot switches less than `BOOT_LOG_RECHECK_SECONDS` before
+ * `now` (unix seconds), and the round does not start from START.
  * A record that no longer matches is dropped.
  */
 export function planBootLog(
@@ -48,6 +50,7 @@ export function planBootLog(
   memo: BootLogMemo,
   policyName: MeasuredBootPolicyName,
   fromStart: boolean,
+  now: number,
 ): BootLogPlan | undefined {
   const refstate = agent.policies.mbRefstate;
   const tpmPolicy = parseTpmPolicy(agent.policies.tpmPolicy);
@@ -68,6 +71,10 @@ export function planBootLog(
   }
   if (fromStart || state.hashAlg === null || !sameBootLogContext(remembered.context, { ...context, hashAlg: state.hashAlg })) {
     memo.forget(agent.agentId);
+    return plan;
+  }
+  if (now - remembered.verifiedAt >= BOOT_LOG_RECHECK_SECONDS) {
+    // Asked in full: the pass remembers the log again, from now.
     return plan;
   }
   return { ...plan, mask: formatPcrMask(tpmPolicy.mask & ~(1 << BOOT_LOG_PCR)), remembered };
@@ -114,5 +121,6 @@ function verifiedBootLog(plan: BootLogPlan, reply: unknown, result: { readonly c
     bootPcrs,
     resetCount: quote.clockInfo.resetCount,
     restartCount: quote.clockInfo.restartCount,
+    verifiedAt: result.nextState.lastSuccessfulAttestation ?? 0,
   };
 }

@@ -1,5 +1,6 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { BootLogMemo } from './boot-log-memo.js';
+import { countImaLines } from './ima-line-count.js';
 import { planBootLog, settleBootLog, type BootLogPlan, type PullAgent } from './pull-boot-log.js';
 import type { AgentAttestationState } from './agent-state.js';
 import type { PullTiming } from './freshness.js';
@@ -87,20 +88,20 @@ export interface RepeatRound {
  * The start of a round: START → GET_QUOTE, a retry timer → GET_QUOTE / PROVIDE_V. `partial=1` once the
  * NK key is cached, unless this is the first request or a retry (spec §6.2 step 1).
  *
- * With `agent` and `settings.bootLogs`, the mask leaves PCR 0 out (no boot log sent) when this process
- * remembers a log it verified for the agent under the same AK, bank, mask, refstate and measured-boot
- * switches, and `tpm_policy` names no value for PCR 0; never on a round from START (a restart, a
- * take-over, a reactivation).
+ * With `boot` (the agent, settings with `bootLogs`, and now in unix seconds), the mask leaves PCR 0 out
+ * (no boot log sent) when this process remembers a log it verified for the agent under the same AK,
+ * bank, mask, refstate and measured-boot switches within `BOOT_LOG_RECHECK_SECONDS`, and `tpm_policy`
+ * names no value for PCR 0; never on a round from START (a restart, a take-over, a reactivation).
  */
-export function beginRound(position: PullPosition, agent?: PullAgent, settings?: PullSettings): PullRequest {
+export function beginRound(position: PullPosition, boot?: { readonly agent: PullAgent; readonly settings: PullSettings; readonly now: number }): PullRequest {
   const fromStart = position.state.operationalState === S.START;
   let state = withOp(position.state, nextOperationalState(position.state.operationalState, { type: 'poll' }));
   state = withOp(state, nextOperationalState(state.operationalState, { type: 'retry' }));
   if (state.operationalState === S.PROVIDE_V) {
     return { kind: 'deliver_v', state };
   }
-  const memo = settings?.bootLogs;
-  const bootLog = agent === undefined || memo === undefined ? undefined : planBootLog(position.state, agent, memo, settings?.engine.measuredBootPolicy ?? 'example', fromStart);
+  const memo = boot?.settings.bootLogs;
+  const bootLog = boot === undefined || memo === undefined ? undefined : planBootLog(position.state, boot.agent, memo, boot.settings.engine.measuredBootPolicy ?? 'example', fromStart, boot.now);
   return { kind: 'quote', state, partial: state.publicKey !== null && position.retries === 0 && !fromStart, imaEntry: state.ima.nextEntry, bootLog };
 }
 
@@ -287,25 +288,4 @@ function failWith(
 
 function withOp(state: AgentAttestationState, operationalState: OperationalState): AgentAttestationState {
   return state.operationalState === operationalState ? state : { ...state, operationalState };
-}
-
-/** Non-empty lines of the reply's IMA list, without splitting it into an array. */
-function countImaLines(reply: unknown): number | null {
-  const list = (reply as { ima_measurement_list?: unknown } | null)?.ima_measurement_list;
-  if (typeof list !== 'string') {
-    return null;
-  }
-  let lines = 0;
-  let start = 0;
-  while (start < list.length) {
-    let end = list.indexOf('\n', start);
-    if (end === -1) {
-      end = list.length;
-    }
-    if (list.slice(start, end).trim() !== '') {
-      lines += 1;
-    }
-    start = end + 1;
-  }
-  return lines;
 }

@@ -32,7 +32,8 @@ type QuoteRequest = Extract<PullRequest, { kind: 'quote' }>;
  */
 export async function runPullRound(agent: PolledAgent, settings: PullSettings, renegotiated = false): Promise<PullDecision> {
   const position = { state: agent.state, retries: agent.retries };
-  const request = beginRound(position, { agentId: agent.enrolment.agentId, policies: agent.policies, mask: agent.mask }, settings);
+  const bootAgent = { agentId: agent.enrolment.agentId, policies: agent.policies, mask: agent.mask };
+  const request = beginRound(position, { agent: bootAgent, settings, now: Math.floor(Date.now() / 1000) });
   if (request.kind === 'deliver_v') {
     return deliverV(agent, { state: request.state, retries: agent.retries }, undefined, settings);
   }

@@ -277,5 +277,7 @@ export class PullScheduler {
       this.agents.delete(agentId);
       this.options.health.writeSettled(agentId);
     }
+    // Deleted, stopped, taken by another process or reloaded: its boot log is verified afresh if it comes back.
+    this.options.round.bootLogs?.forget(agentId);
   }
 }

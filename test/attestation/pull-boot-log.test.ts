@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { akPublicKey, type AgentPolicies } from '../../lib/attestation/agent-policies.js';
 import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
-import { BootLogMemo, type RememberedBootLog } from '../../lib/attestation/boot-log-memo.js';
+import { BOOT_LOG_RECHECK_SECONDS, BootLogMemo, MAX_REMEMBERED_LOG, type RememberedBootLog } from '../../lib/attestation/boot-log-memo.js';
 import { reuseBootLog } from '../../lib/attestation/internal/boot-log-reuse.js';
 import type { QuoteVerified } from '../../lib/tpm/verify-quote.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
@@ -17,6 +17,7 @@ import { FakeAgent } from './fake-agent.js';
 const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 const FULL = '0x43ff';
 const WITHOUT_PCR0 = '0x43fe';
+const NOW = 1_800_000_000;
 
 /** The engine's choice of the request mask (`beginRound`) for each thing a remembered boot log is tied to. */
 describe('beginRound: when the boot log is left out of the request', () => {
@@ -43,6 +44,7 @@ describe('beginRound: when the boot log is left out of the request', () => {
     bootPcrs: new Map([[0, new Uint8Array(32)], [1, new Uint8Array(32)]]),
     resetCount: 3,
     restartCount: 0,
+    verifiedAt: NOW - 10,
   });
   const maskOf = (request: PullRequest): string | undefined => (request.kind === 'quote' ? (request.bootLog?.mask ?? 'agent mask') : undefined);
 
@@ -53,25 +55,25 @@ describe('beginRound: when the boot log is left out of the request', () => {
   });
 
   it('leaves PCR 0 out when the record matches the agent, and hands the record to the judgement', () => {
-    const request = beginRound({ state, retries: 0 }, agent, settings);
+    const request = beginRound({ state, retries: 0 }, { agent, settings, now: NOW });
     expect(maskOf(request)).to.equal(WITHOUT_PCR0);
     expect(request.kind === 'quote' && request.bootLog?.remembered).to.equal(memo.recall('a1'));
   });
 
   it('asks in full without a record, or without the memo', () => {
     memo.forget('a1');
-    expect(maskOf(beginRound({ state, retries: 0 }, agent, settings))).to.equal(FULL);
-    expect(maskOf(beginRound({ state, retries: 0 }, agent, { ...settings, bootLogs: undefined }))).to.equal('agent mask');
+    expect(maskOf(beginRound({ state, retries: 0 }, { agent, settings, now: NOW }))).to.equal(FULL);
+    expect(maskOf(beginRound({ state, retries: 0 }, { agent, settings: { ...settings, bootLogs: undefined }, now: NOW }))).to.equal('agent mask');
   });
 
   const changes: [string, () => PullRequest][] = [
-    ['another AK (a reload or re-enrolment)', () => beginRound({ state, retries: 0 }, { ...agent, policies: { ...policies, akTpm: akPublicKey(fake.akTpm) } }, settings)],
-    ['another refstate object (a changed mb policy)', () => beginRound({ state, retries: 0 }, { ...agent, policies: { ...policies, mbRefstate: { ...refstate } } }, settings)],
-    ['another mask', () => beginRound({ state, retries: 0 }, { ...agent, policies: { ...policies, tpmPolicy: { mask: '0x47ff' } }, mask: '0x47ff' }, settings)],
-    ['another bank', () => beginRound({ state: { ...state, hashAlg: 'sha1' }, retries: 0 }, agent, settings)],
-    ['measured_boot_evaluate changed', () => beginRound({ state, retries: 0 }, { ...agent, policies: { ...policies, measuredBootEvaluate: 'always' } }, settings)],
-    ['another measured_boot_policy_name', () => beginRound({ state, retries: 0 }, agent, { ...settings, engine: { measuredBootPolicy: 'accept-all' } })],
-    ['a round from START', () => beginRound({ state: { ...state, operationalState: OperationalState.START }, retries: 0 }, agent, settings)],
+    ['another AK (a reload or re-enrolment)', () => beginRound({ state, retries: 0 }, { agent: { ...agent, policies: { ...policies, akTpm: akPublicKey(fake.akTpm) } }, settings, now: NOW })],
+    ['another refstate object (a changed mb policy)', () => beginRound({ state, retries: 0 }, { agent: { ...agent, policies: { ...policies, mbRefstate: { ...refstate } } }, settings, now: NOW })],
+    ['another mask', () => beginRound({ state, retries: 0 }, { agent: { ...agent, policies: { ...policies, tpmPolicy: { mask: '0x47ff' } }, mask: '0x47ff' }, settings, now: NOW })],
+    ['another bank', () => beginRound({ state: { ...state, hashAlg: 'sha1' }, retries: 0 }, { agent, settings, now: NOW })],
+    ['measured_boot_evaluate changed', () => beginRound({ state, retries: 0 }, { agent: { ...agent, policies: { ...policies, measuredBootEvaluate: 'always' } }, settings, now: NOW })],
+    ['another measured_boot_policy_name', () => beginRound({ state, retries: 0 }, { agent, settings: { ...settings, engine: { measuredBootPolicy: 'accept-all' } }, now: NOW })],
+    ['a round from START', () => beginRound({ state: { ...state, operationalState: OperationalState.START }, retries: 0 }, { agent, settings, now: NOW })],
   ];
   for (const [what, begin] of changes) {
     it(`asks with PCR 0 and drops the record after ${what}`, () => {
@@ -84,9 +86,31 @@ describe('beginRound: when the boot log is left out of the request', () => {
 
   it('never leaves PCR 0 out when tpm_policy names a value for it, or there is no refstate', () => {
     const pinned = { ...agent, policies: { ...policies, tpmPolicy: { mask: FULL, '0': ['00'.repeat(32)] } } };
-    expect(maskOf(beginRound({ state, retries: 0 }, pinned, settings))).to.equal('agent mask');
+    expect(maskOf(beginRound({ state, retries: 0 }, { agent: pinned, settings, now: NOW }))).to.equal('agent mask');
     const noRefstate = { ...agent, policies: { ...policies, mbRefstate: null } };
-    expect(maskOf(beginRound({ state, retries: 0 }, noRefstate, settings))).to.equal('agent mask');
+    expect(maskOf(beginRound({ state, retries: 0 }, { agent: noRefstate, settings, now: NOW }))).to.equal('agent mask');
+  });
+
+  it('asks for the log again (PCR 0 in the mask) once the record is BOOT_LOG_RECHECK_SECONDS old, keeping the record until that round passes', () => {
+    expect(maskOf(beginRound({ state, retries: 0 }, { agent, settings, now: NOW - 10 + BOOT_LOG_RECHECK_SECONDS - 1 }))).to.equal(WITHOUT_PCR0);
+    const due = beginRound({ state, retries: 0 }, { agent, settings, now: NOW - 10 + BOOT_LOG_RECHECK_SECONDS });
+    expect(maskOf(due)).to.equal(FULL);
+    expect(due.kind === 'quote' && due.bootLog?.remembered).to.not.be.ok;
+    expect(memo.recall('a1')).to.not.equal(undefined);
+  });
+
+  it('keeps no log longer than MAX_REMEMBERED_LOG, and drops the least recently used past its character budget', () => {
+    const capped = new BootLogMemo();
+    capped.remember('long', { ...record(), eventLog: 'A'.repeat(MAX_REMEMBERED_LOG + 1) });
+    expect(capped.recall('long')).to.equal(undefined);
+    expect(capped.retainedCharacters).to.equal(0);
+    const budgeted = new BootLogMemo(100, 2 * record().eventLog.length);
+    budgeted.remember('a', record());
+    budgeted.remember('b', record());
+    budgeted.remember('c', record());
+    expect([budgeted.recall('a') !== undefined, budgeted.recall('b') !== undefined, budgeted.recall('c') !== undefined]).to.deep.equal([false, true, true]);
+    budgeted.forget('b');
+    expect(budgeted.retainedCharacters).to.equal(record().eventLog.length);
   });
 
   it('forgets the least recently used agent past its capacity', () => {

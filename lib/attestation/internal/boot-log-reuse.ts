@@ -19,7 +19,12 @@ export type BootLogReuse =
  *
  * Does not judge the PCRs: the measured-boot check does that with the returned ones, and fails a boot
  * PCR that no longer matches the log (`measured_boot.invalid_pcr_<n>`). A runtime extend of PCR 0 alone
- * is not seen until the next full round: it changes nothing that booted.
+ * is not seen until the next full round, at most `BOOT_LOG_RECHECK_SECONDS` later (Keylime sees it in the
+ * next round); it changes nothing that booted.
+ *
+ * Assumes the AK does not outlive `TPM2_Clear`, which sets both counts (and the clock) back to 0, so
+ * that reboots after a Clear could reach the remembered counts again: Keylime's AK (`tpm2_createak`,
+ * ours and rust-keylime's) is a child of the EK, and a Clear makes its blob unloadable.
  */
 export function reuseBootLog(remembered: RememberedBootLog, verified: QuoteVerified, pcrs: ReadonlyMap<number, Uint8Array>, hashAlg: string): BootLogReuse {
   if (hashAlg !== remembered.context.hashAlg) {

@@ -33,6 +33,8 @@ export interface RememberedBootLog {
   readonly bootPcrs: ReadonlyMap<number, Uint8Array>;
   readonly resetCount: number;
   readonly restartCount: number;
+  /** Push: the `system_info.boot_time` (Unix seconds) the log was sent with; absent for pull. */
+  readonly bootTime?: number;
 }
 
 /**

@@ -48,6 +48,8 @@ export interface RememberedBootLog {
   readonly restartCount: number;
   /** Unix seconds of the round that verified it (`BOOT_LOG_RECHECK_SECONDS` later it is asked for again). */
   readonly verifiedAt: number;
+  /** Push: the `system_info.boot_time` (Unix seconds) the log was sent with; absent for pull. */
+  readonly bootTime?: number;
 }
 
 /**

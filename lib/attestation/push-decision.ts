@@ -5,6 +5,7 @@ import { failed, type EvaluateQuoteOptions } from './internal/evaluate-quote.js'
 import { capabilitiesToKeep, chooseCertificationKey } from './internal/push-key-choice.js';
 import { policyRoundInput, type ImaRoundMode } from './internal/round-parts.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
+import { bootLogHeld, type PushBootLogs } from './push-boot-log.js';
 import { OperationalState } from './operational-state.js';
 import type { SeverityPolicy } from './severity.js';
 import { parseTpmPolicy } from './tpm-policy.js';
@@ -64,6 +65,8 @@ export interface PushChoice {
   /** `PushCapabilities.received`, stored with the attestation; absent from attestations created before it was kept. */
   readonly capabilities?: PushCapabilities['received'];
   readonly uefiLog: boolean;
+  /** The `uefi_log` was left out: the process that chose holds the log verified for this boot (`push-boot-log.ts`). */
+  readonly uefiLogHeld?: boolean;
   /** IMA entries from this offset, or null when no IMA log is asked for. */
   readonly imaStartingOffset: number | null;
   /** The agent's `entry_count` at capabilities time (the evidence must reach it). */
@@ -84,9 +87,16 @@ export type PushRefusal = { readonly ok: false; readonly detail: string };
  * `ak_tpm` (`decidePushEvidence`). The IMA offset continues
  * the stored replay when the boot time is unchanged, restarts at 0 after a reboot, and is refused when
  * the boot time went back. Unlike Keylime, a quote is always asked for (fail closed): with nothing
- * required it covers PCR 0.
+ * required it covers PCR 0. With `bootLogs`, the `uefi_log` is left out when that memo holds the log of
+ * this boot (`bootLogHeld`).
  */
-export function choosePushEvidence(state: AgentAttestationState, policies: AgentPolicies, akTpm: string, offered: PushCapabilities): { readonly ok: true; readonly choice: PushChoice } | PushRefusal {
+export function choosePushEvidence(
+  state: AgentAttestationState,
+  policies: AgentPolicies,
+  akTpm: string,
+  offered: PushCapabilities,
+  bootLogs?: PushBootLogs,
+): { readonly ok: true; readonly choice: PushChoice } | PushRefusal {
   const quote = offered.quote;
   if (quote.componentVersion !== '2.0') {
     return refuse('tpm_quote component_version must be "2.0"');
@@ -115,6 +125,7 @@ export function choosePushEvidence(state: AgentAttestationState, policies: Agent
   if (!ima.ok) {
     return ima;
   }
+  const held = uefiLog && bootLogs !== undefined && bootLogHeld(bootLogs, policies, akTpm, hashAlg, pcrs, offered.bootTime);
   const selectedSubjects = Object.fromEntries(Object.keys(quote.availableSubjects).map((b) => [b, b === hashAlg ? pcrs : null]));
   return {
     ok: true,
@@ -125,7 +136,8 @@ export function choosePushEvidence(state: AgentAttestationState, policies: Agent
       selectedSubjects,
       certificationKey: key.raw,
       capabilities: capabilitiesToKeep(offered.received, key),
-      uefiLog,
+      uefiLog: uefiLog && !held,
+      ...(held ? { uefiLogHeld: true } : {}),
       imaStartingOffset: ima.offset,
       imaEntryCount: ima.offset === null ? null : (offered.imaLog?.entryCount ?? null),
       imaMode: ima.mode,

@@ -200,7 +200,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config });
     }
-    push = createPushService({ app: service.app, knex: database.knex, agents, auditVerdicts: verdictAudit, policies: agentDeps, config, owner, engine, log, health, failures: scheduler.failures });
+    push = createPushService({ app: service.app, knex: database.knex, agents, auditVerdicts: verdictAudit, policies: agentDeps, config, owner, engine, bootLogs: container.resolve(BootLogMemo), log, health, failures: scheduler.failures });
     await scheduler.start();
     await push.silenceSweep.start();
     liveness.start();

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { checkPushEvidence, choosePushEvidence, type PushChoice, type PushEngineOptions, type PushVerdict } from '../../attestation/push-decision.js';
+import { checkPushEvidence, choosePushEvidence, type PushEngineOptions, type PushVerdict } from '../../attestation/push-decision.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
@@ -9,6 +8,9 @@ import type { CapabilitiesBody, EvidenceBody } from './push-dtos.js';
 import type { AgentWithLatest, NewPushAttestation, PushAttestation, PushRepository } from './push-repository.js';
 import type { PushInsertBatch } from './push-insert-batch.js';
 import { PushJudgement, type Answer, type KnownAttestation } from './push-judgement.js';
+import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
+import { HeldBootLogs } from './held-boot-logs.js';
+import { newPushAttestation } from './new-push-attestation.js';
 import { PushPolicyCache, type PushPolicyDeps } from './push-policy-cache.js';
 import { PushRefused, verificationInProgress } from './push-reply.js';
 import type { AuthenticatedSession, PushSessions } from './push-sessions.js';
@@ -22,6 +24,8 @@ export interface PushAttestationSettings {
   /** Seconds an attestation's challenge may be answered (`challenge_lifetime`). */
   readonly challengeLifetime: number;
   readonly engine: PushEngineOptions;
+  /** The boot logs this process verified (shared with the pull loop); absent: every attestation asks for the `uefi_log`. */
+  readonly bootLogs?: BootLogMemo;
 }
 
 export interface PushAttestationDeps {
@@ -68,6 +72,7 @@ export class PushAttestations {
   private readonly completed = new BoundedCache<string, CompletedAttestation>(MAX_REMEMBERED);
   private readonly policies: PushPolicyCache;
   private readonly judgement: PushJudgement;
+  private readonly bootLogs: HeldBootLogs;
   /** Agents whose evidence this process is judging: their next attestation waits (503). */
   private readonly judging = new Set<string>();
 
@@ -76,6 +81,7 @@ export class PushAttestations {
     private readonly settings: PushAttestationSettings,
   ) {
     this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED);
+    this.bootLogs = new HeldBootLogs(settings.bootLogs, settings.engine.measuredBootPolicy ?? 'example');
     this.judgement = new PushJudgement(
       { repository: deps.repository, verdicts: deps.verdicts, policies: this.policies, reRead: (agentId) => this.pushAgentWithLatest(agentId), log: deps.log },
       settings,
@@ -110,11 +116,11 @@ export class PushAttestations {
     }
     const offered = capabilitiesOf(body);
     const policies = await this.policies.of(record);
-    const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered);
+    const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, this.bootLogs.of(agentId, latest));
     if (!chosen.ok) {
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);
     }
-    const attestation = this.newAttestation(agentId, latest === undefined ? 0 : latest.index + 1, chosen.choice, body, now);
+    const attestation = newPushAttestation(agentId, latest === undefined ? 0 : latest.index + 1, chosen.choice, body, now, this.settings.challengeLifetime);
     if (!(await this.deps.repository.insertAttestation(attestation))) {
       throw new PushRefused(409, 'conflict', 'another attestation was created for this agent at the same time');
     }
@@ -135,24 +141,11 @@ export class PushAttestations {
     this.completed.delete(agentId);
     const offered = unlessRefused(() => capabilitiesOf(body));
     if (offered === undefined) return undefined;
-    const chosen = choosePushEvidence(completed.record.state, await this.policies.of(completed.record), completed.record.akTpm, offered);
+    const chosen = choosePushEvidence(completed.record.state, await this.policies.of(completed.record), completed.record.akTpm, offered, this.bootLogs.of(agentId));
     if (!chosen.ok) return undefined;
-    const attestation = this.newAttestation(agentId, completed.index + 1, chosen.choice, body, now);
+    const attestation = newPushAttestation(agentId, completed.index + 1, chosen.choice, body, now, this.settings.challengeLifetime);
     if (!(await this.deps.inserts.insert({ attestation, after: completed, agentVersion: completed.agentVersion }))) return undefined;
     return { attestation, record: completed.record, agentVersion: completed.agentVersion };
-  }
-
-  private newAttestation(agentId: string, index: number, choice: PushChoice, body: CapabilitiesBody, now: Date): NewPushAttestation {
-    return {
-      agentId,
-      index,
-      stage: 'awaiting_evidence',
-      challenge: randomBytes(16).toString('base64'),
-      choice,
-      systemInfo: body.data.attributes.system_info === undefined ? {} : { ...body.data.attributes.system_info },
-      capabilitiesReceivedAt: now,
-      challengesExpireAt: new Date(now.getTime() + this.settings.challengeLifetime * 1000),
-    };
   }
 
   /**
@@ -189,7 +182,7 @@ export class PushAttestations {
     const issued = this.issued.get(agentId);
     if (issued === undefined || (index !== 'latest' && index !== String(issued.attestation.index))) return undefined;
     if (issued.attestation.challengesExpireAt.getTime() <= now.getTime()) return undefined;
-    const evidence = unlessRefused(() => evidenceOf(body));
+    const evidence = unlessRefused(() => this.bootLogs.withHeldLog(agentId, issued.record.akTpm, issued.attestation.choice, evidenceOf(body)));
     if (evidence === undefined || checkPushEvidence(issued.attestation.choice, evidence) !== undefined) return undefined;
     this.issued.delete(agentId);
     return { ...issued, evidence, taken: false };
@@ -211,7 +204,7 @@ export class PushAttestations {
     if (latest.challengesExpireAt.getTime() <= now.getTime()) {
       throw new PushRefused(403, 'challenges_expired', `the challenge of attestation ${wanted} has expired`);
     }
-    const evidence = evidenceOf(body);
+    const evidence = this.bootLogs.withHeldLog(agentId, record.akTpm, latest.choice, evidenceOf(body));
     const refused = checkPushEvidence(latest.choice, evidence);
     if (refused !== undefined) {
       throw new PushRefused(422, 'invalid_evidence', refused.detail);
@@ -225,6 +218,10 @@ export class PushAttestations {
   /** `PushJudgement.judgeAndStore`, remembering what a stored verdict left for the agent's next phase 1 (`createAfterCompleted`). */
   private async judgeAndStore(answer: Answer, now: Date, readBack: () => Promise<Answer>): Promise<{ readonly attestation: NewPushAttestation; readonly verdict: PushVerdict }> {
     const { attestation, record, verdict, agentVersion } = await this.judgement.judgeAndStore(answer, now, readBack);
+    // The evidence judged is `answer`'s unless a read-back judged another attestation's; remembering is optional.
+    if (verdict.verdict === 'fail' || attestation.challenge === answer.attestation.challenge) {
+      await this.bootLogs.settle(record.agentId, () => this.policies.of(record), record.akTpm, attestation.choice, answer.evidence, verdict).catch((err: unknown) => this.deps.log.warn({ err, agentId: record.agentId }, 'boot log not remembered'));
+    }
     if (agentVersion !== undefined) {
       this.completed.set(record.agentId, {
         record: { ...record, owner: this.settings.owner, state: verdict.state },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
 import type { PushEngineOptions } from '../../attestation/push-decision.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
@@ -29,6 +30,8 @@ export interface PushServiceDeps {
   readonly config: Readonly<VerifierConfig>;
   readonly owner: string;
   readonly engine: PushEngineOptions;
+  /** The boot logs this process verified (`PushAttestationSettings.bootLogs`). */
+  readonly bootLogs?: BootLogMemo;
   readonly log: Logger;
   /** Told about push verdicts that wait to be stored, as the pull loop tells it about its rounds. */
   readonly health: VerifierHealth;
@@ -74,6 +77,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
       quoteInterval: config.quoteInterval,
       challengeLifetime: config.pushChallengeLifetime,
       engine: deps.engine,
+      ...(deps.bootLogs === undefined ? {} : { bootLogs: deps.bootLogs }),
     },
   );
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });

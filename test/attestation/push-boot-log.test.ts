@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { expect } from 'chai';
+import type { AgentPolicies } from '../../lib/attestation/agent-policies.js';
+import { BootLogMemo } from '../../lib/attestation/boot-log-memo.js';
+import { bootLogHeld, heldBootLog, type PushBootLogs } from '../../lib/attestation/push-boot-log.js';
+import type { PushChoice } from '../../lib/attestation/push-decision.js';
+import { createRefstate } from '../../lib/mb/create-refstate.js';
+import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { vectorPath } from '../helpers/paths.js';
+
+const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
+const PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
+/** Which records phase 1 and phase 2 of a push attestation accept (`push-boot-log.ts`). */
+describe('push boot logs: the record a push attestation may stand on', () => {
+  const refstate = createRefstate(parseEventLog(BOOT_LOG), { withoutSecureBoot: true });
+  const policies = { mbRefstate: refstate, measuredBootEvaluate: 'once' } as AgentPolicies;
+  const choice = { hashAlg: 'sha256', pcrs: PCRS, bootTime: 1000, uefiLog: false, uefiLogHeld: true } as unknown as PushChoice;
+  let memo: BootLogMemo;
+  let logs: PushBootLogs;
+
+  beforeEach(() => {
+    memo = new BootLogMemo();
+    logs = { memo, agentId: 'a1', policyName: 'example' };
+    memo.remember('a1', {
+      context: { ak: 'AK', hashAlg: 'sha256', mask: '0xffff', refstate, measuredBootEvaluate: 'once', policyName: 'example' },
+      eventLog: 'LOG',
+      bootPcrs: new Map(),
+      resetCount: 1,
+      restartCount: 0,
+      verifiedAt: 1000,
+      bootTime: 1000,
+    });
+  });
+
+  it('phase 1 leaves the log out for the same boot time, AK, bank, selection, refstate and switches only', () => {
+    expect(bootLogHeld(logs, policies, 'AK', 'sha256', PCRS, 1000)).to.equal(true);
+    const changes: [string, () => boolean][] = [
+      ['boot time', () => bootLogHeld(logs, policies, 'AK', 'sha256', PCRS, 2000)],
+      ['AK', () => bootLogHeld(logs, policies, 'other AK', 'sha256', PCRS, 1000)],
+      ['bank', () => bootLogHeld(logs, policies, 'AK', 'sha1', PCRS, 1000)],
+      ['selection', () => bootLogHeld(logs, policies, 'AK', 'sha256', PCRS.slice(1), 1000)],
+      ['refstate', () => bootLogHeld(logs, { ...policies, mbRefstate: { ...refstate } }, 'AK', 'sha256', PCRS, 1000)],
+      ['measured_boot_evaluate', () => bootLogHeld(logs, { ...policies, measuredBootEvaluate: 'always' }, 'AK', 'sha256', PCRS, 1000)],
+      ['policy name', () => bootLogHeld({ ...logs, policyName: 'accept-all' }, policies, 'AK', 'sha256', PCRS, 1000)],
+    ];
+    for (const [what, held] of changes) {
+      const record = memo.recall('a1');
+      expect(held(), what).to.equal(false);
+      expect(memo.recall('a1'), `${what}: the record is dropped`).to.equal(undefined);
+      if (record !== undefined) memo.remember('a1', record);
+    }
+  });
+
+  it('phase 2 finds the log only for the boot time, AK, bank and selection phase 1 chose it for', () => {
+    expect(heldBootLog(memo, 'a1', 'AK', choice)).to.equal('LOG');
+    expect(heldBootLog(memo, 'a1', 'AK', { ...choice, bootTime: 2000 })).to.equal(undefined);
+    expect(heldBootLog(memo, 'a1', 'other AK', choice)).to.equal(undefined);
+    expect(heldBootLog(memo, 'a1', 'AK', { ...choice, hashAlg: 'sha1' })).to.equal(undefined);
+    expect(heldBootLog(memo, 'a1', 'AK', { ...choice, pcrs: PCRS.slice(1) })).to.equal(undefined);
+    expect(heldBootLog(memo, 'another agent', 'AK', choice)).to.equal(undefined);
+  });
+});

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { expect } from 'chai';
+import { startVerifier } from '../../lib/verifier/verifier-server.js';
+import { PUSH_SETTINGS, requested, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
+
+/** A silence timeout far beyond the waits below (see push.test.ts). */
+const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60 };
+
+const types = (reply: Reply): unknown[] => requested(reply).map((item) => (item as { evidence_type: unknown }).evidence_type);
+const subjects = (reply: Reply): number[] =>
+  ((requested(reply)[0] as { chosen_parameters: { selected_subjects: Record<string, number[]> } }).chosen_parameters.selected_subjects['sha256'] ?? []);
+const interval = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1050));
+
+/**
+ * Push attestations without the unchanged boot log (issues 10 and 13): after an attestation that passed
+ * with the `uefi_log`, the verifier process leaves it out of phase 1 while `system_info.boot_time` is
+ * unchanged, and judges phase 2 with the log it holds; the quote still covers PCR 0.
+ */
+describe('push attestations without the boot log (issues 10 and 13)', function () {
+  this.timeout(60_000);
+  const push = usePushVerifier({ pushTimeout: SETTINGS.pushTimeout });
+
+  /** Phase 1 with `boot_time` replaced when given. */
+  async function capabilities(node: PushNode, token: string, bootTime?: string): Promise<Reply> {
+    const body = (await node.agent.capabilities()) as { data: { attributes: { system_info: { boot_time: string } } } };
+    if (bootTime !== undefined) body.data.attributes.system_info.boot_time = bootTime;
+    return push.call('POST', `/v3.0/agents/${node.uuid}/attestations`, body, token);
+  }
+
+  async function patch(node: PushNode, token: string, next: Reply, at = push.verifier): Promise<Reply> {
+    return push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, await node.agent.evidence(requested(next)), token, at);
+  }
+
+  it('leaves the uefi_log out of later attestations (the quote still covers PCR 0), which pass; a new boot_time asks for it again', async function () {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    const token = await node.agent.openSession();
+    const first = await capabilities(node, token);
+    expect(types(first)).to.include('uefi_log');
+    expect((await patch(node, token, first)).status).to.equal(202);
+    for (let i = 0; i < 2; i += 1) {
+      await interval();
+      const next = await capabilities(node, token);
+      expect(types(next)).to.not.include('uefi_log');
+      expect(subjects(next)).to.include(0);
+      expect((await patch(node, token, next)).status).to.equal(202);
+    }
+    await interval();
+    const rebooted = await capabilities(node, token, new Date(Date.now() - 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    expect(types(rebooted)).to.include('uefi_log');
+    expect((await patch(node, token, rebooted)).status).to.equal(202);
+    expect((await push.history(node.uuid)).map((row) => row.outcome)).to.deep.equal(['pass', 'pass', 'pass', 'pass']);
+  });
+
+  it('a boot PCR extended at runtime fails the attestation judged with the remembered log (measured_boot.invalid_pcr_1)', async function () {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    await node.tpm.extendPcr(1, 'sha256', new Uint8Array(createHash('sha256').update('runtime change').digest()));
+    await interval();
+    const token = await node.agent.openSession();
+    const next = await capabilities(node, token);
+    expect(types(next)).to.not.include('uefi_log');
+    expect((await patch(node, token, next)).status).to.equal(202);
+    const rows = await push.history(node.uuid);
+    expect(rows.map((row) => row.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(rows.at(-1)?.failures.map((failure) => failure.event_id)).to.include('measured_boot.invalid_pcr_1');
+  });
+
+  it('evidence without the log at a process that does not hold it is refused (503, not judged); the next attestation there asks for the log and passes', async function () {
+    const second = await startVerifier({ dataDir: push.dir, ...SETTINGS, instanceId: 'second-boot-log-process' }, { database: push.opened.database, inProcessForTests: true });
+    try {
+      const node = await push.bootNode();
+      await push.enrol(node);
+      expect(await node.agent.attestOnce()).to.equal(1);
+      await interval();
+      const token = await node.agent.openSession();
+      const next = await capabilities(node, token);
+      expect(types(next)).to.not.include('uefi_log');
+      const refused = await patch(node, token, next, second);
+      expect(refused.status).to.equal(503);
+      expect(refused.body['errors'][0]['code']).to.equal('boot_log_not_held');
+      expect(Number(refused.headers['retry-after'])).to.equal(1);
+      expect((await push.history(node.uuid)).map((row) => row.outcome)).to.deep.equal(['pass']);
+      const again = await push.call('POST', `/v3.0/agents/${node.uuid}/attestations`, await node.agent.capabilities(), token, second);
+      expect(again.status).to.equal(201);
+      expect(types(again)).to.include('uefi_log');
+      expect((await patch(node, token, again, second)).status).to.equal(202);
+      expect((await push.history(node.uuid)).map((row) => row.outcome)).to.deep.equal(['pass', 'pass']);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('after such a refusal the process that holds the log asks for it too: an agent whose phases reach two processes is not held in a loop', async function () {
+    const second = await startVerifier({ dataDir: push.dir, ...SETTINGS, instanceId: 'second-boot-log-loop' }, { database: push.opened.database, inProcessForTests: true });
+    try {
+      const node = await push.bootNode();
+      await push.enrol(node);
+      expect(await node.agent.attestOnce()).to.equal(1);
+      await interval();
+      const token = await node.agent.openSession();
+      const held = await capabilities(node, token);
+      expect(types(held)).to.not.include('uefi_log');
+      expect((await patch(node, token, held, second)).status).to.equal(503);
+      const asked = await capabilities(node, token);
+      expect(asked.status).to.equal(201);
+      expect(types(asked), 'phase 1 at the holder after an abandoned attestation asked without the log').to.include('uefi_log');
+      expect((await patch(node, token, asked, second)).status).to.equal(202);
+      expect((await push.history(node.uuid)).map((row) => row.outcome)).to.deep.equal(['pass', 'pass']);
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,6 +1,5 @@
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
-import type { MeasuredBootPolicyName } from '../../attestation/internal/mb-check.js';
 import { heldBootLog, settlePushBootLog, type PushBootLogs } from '../../attestation/push-boot-log.js';
 import type { PushChoice, PushEvidence, PushVerdict } from '../../attestation/push-decision.js';
 import { PushRefused } from './push-reply.js';
@@ -14,7 +13,7 @@ import type { PushAttestation } from './push-repository.js';
 export class HeldBootLogs {
   constructor(
     private readonly memo: BootLogMemo | undefined,
-    private readonly policyName: MeasuredBootPolicyName,
+    private readonly policyName: PushBootLogs['policyName'],
   ) {}
 
   /**

@@ -229,11 +229,8 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       liveness: checking,
       close: async () => {
         await listening.close();
-        // A running sweep may be waiting on the verdict writer's retries (a database that refuses): the
-        // writers close first, which ends those retries, and only then is the sweep awaited.
+        // Running handlers go on; the writers close first, which ends a sweep waiting on their retries.
         const sweepClosed = pushing.silenceSweep.close();
-        // The listener drops its connections, but handlers already running go on: the push writers send
-        // what waits, refuse what comes later, and the database stays open until every statement answered.
         await pushing.inserts.close();
         await pushing.verdicts.close();
         await sweepClosed;
@@ -276,9 +273,8 @@ export function createVerifierContainer(
   child.register(VERIFIER_OWNER, { useValue: owner });
   child.register(PolicyCache, { useValue: new PolicyCache() });
   child.register(VerifierHealth, { useValue: new VerifierHealth() });
-  // The measured-boot memo the pull loop hands to the engine (the engine itself keeps no state).
+  // Memos the pull loop and push routes hand to the engine (which keeps none): checks and verified boot logs.
   child.register(MeasuredBootMemo, { useValue: new MeasuredBootMemo() });
-  // The boot logs this process verified, so that later pull rounds need not carry them (`beginRound`).
   child.register(BootLogMemo, { useValue: new BootLogMemo() });
   child.register(VerifierAgentRepository, {
     useFactory: instanceCachingFactory((c) => new VerifierAgentRepository(c.resolve(DATABASE).knex)),

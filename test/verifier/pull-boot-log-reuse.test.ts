@@ -1,19 +1,17 @@
+import { scriptedPolledAgent } from './helpers/scripted-polled-agent.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { akPublicKey } from '../../lib/attestation/agent-policies.js';
-import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { BootLogMemo } from '../../lib/attestation/boot-log-memo.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { PullDecision, PullSettings } from '../../lib/attestation/pull-decision.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { formatPcrMask } from '../../lib/attestation/tpm-policy.js';
-import type { AgentClient, IntegrityQuoteRequest } from '../../lib/agent/agent-client.js';
+import type { IntegrityQuoteRequest } from '../../lib/agent/agent-client.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import { runPullRound } from '../../lib/verifier/pull-round.js';
-import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { vectorPath } from '../helpers/paths.js';
 
@@ -44,30 +42,7 @@ class FakeConnection {
 }
 
 function polledAgent(fake: FakeAgent, connection: FakeConnection): PolledAgent {
-  return {
-    enrolment: { agentId: 'boot-reuse', v: null } as VerifierAgentEnrolment,
-    policies: {
-      tpmPolicy: { mask: FULL },
-      runtimePolicy: null,
-      mbRefstate: REFSTATE,
-      measuredBootEvaluate: 'once',
-      acceptTpmHashAlgs: ['sha256'],
-      acceptTpmEncryptionAlgs: ['rsa'],
-      acceptTpmSigningAlgs: ['rsassa'],
-      akTpm: akPublicKey(fake.akTpm),
-    },
-    mask: FULL,
-    connection: connection as unknown as AgentClient,
-    revocationTarget: { agentId: 'boot-reuse', url: 'https://127.0.0.1:9002', apiVersion: '2.2' },
-    state: initialAgentState(),
-    retries: 0,
-    timer: undefined,
-    running: false,
-    reconcileAfterRound: false,
-    dueAt: 0,
-    apiVersion: '2.2',
-    rowVersion: undefined,
-  };
+  return scriptedPolledAgent({ agentId: 'boot-reuse', fake, connection, mask: FULL, policies: { tpmPolicy: { mask: FULL }, mbRefstate: REFSTATE } });
 }
 
 describe('pull rounds without the unchanged boot log (issue 10)', function () {

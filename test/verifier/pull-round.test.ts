@@ -1,14 +1,12 @@
+import { scriptedPolledAgent } from './helpers/scripted-polled-agent.js';
 import { expect } from 'chai';
-import { akPublicKey } from '../../lib/attestation/agent-policies.js';
-import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
-import type { AgentClient, IntegrityQuoteRequest } from '../../lib/agent/agent-client.js';
+import type { IntegrityQuoteRequest } from '../../lib/agent/agent-client.js';
 import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import type { PullDecision, PullSettings } from '../../lib/attestation/pull-decision.js';
 import { runPullRound } from '../../lib/verifier/pull-round.js';
-import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 
 const settings: PullSettings = {
@@ -68,31 +66,7 @@ class ScriptedConnection {
 }
 
 function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string | null): PolledAgent {
-  const enrolment = { agentId: 'a1', v } as VerifierAgentEnrolment;
-  return {
-    enrolment,
-    policies: {
-      tpmPolicy: '{}',
-      runtimePolicy: null,
-      mbRefstate: null,
-      measuredBootEvaluate: 'once',
-      acceptTpmHashAlgs: ['sha256'],
-      acceptTpmEncryptionAlgs: ['rsa'],
-      acceptTpmSigningAlgs: ['rsassa'],
-      akTpm: akPublicKey(fake.akTpm),
-    },
-    mask: '0x400',
-    connection: connection as unknown as AgentClient,
-    revocationTarget: { agentId: 'a1', url: 'https://127.0.0.1:9002', apiVersion: '2.2' },
-    state: initialAgentState(),
-    retries: 0,
-    timer: undefined,
-    running: false,
-    reconcileAfterRound: false,
-    dueAt: 0,
-    apiVersion: '2.0',
-    rowVersion: undefined,
-  };
+  return scriptedPolledAgent({ agentId: 'a1', fake, connection, mask: '0x400', v, apiVersion: '2.0' });
 }
 
 const unreachable = (): ServiceUnreachableError => new ServiceUnreachableError('https://agent', 'refused', 'ECONNREFUSED');

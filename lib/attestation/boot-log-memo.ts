@@ -1,3 +1,4 @@
+import { BoundedCache } from '../cache/bounded-cache.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import type { AgentPolicies, MeasuredBootEvaluate } from './agent-policies.js';
 import type { MeasuredBootPolicyName } from './internal/mb-check.js';
@@ -59,56 +60,32 @@ export interface RememberedBootLog {
  * carries its log again.
  */
 export class BootLogMemo {
-  private readonly byAgent = new Map<string, RememberedBootLog>();
-  private characters = 0;
+  private readonly byAgent: BoundedCache<string, RememberedBootLog>;
 
-  constructor(
-    private readonly capacity = DEFAULT_CAPACITY,
-    private readonly budget = DEFAULT_BUDGET,
-  ) {}
+  constructor(capacity = DEFAULT_CAPACITY, budget = DEFAULT_BUDGET) {
+    this.byAgent = new BoundedCache(capacity, { weigh: (record) => record.eventLog.length, budget });
+  }
 
   /** The record of `agentId`, if any. */
   recall(agentId: string): RememberedBootLog | undefined {
-    const record = this.byAgent.get(agentId);
-    if (record !== undefined) {
-      this.byAgent.delete(agentId);
-      this.byAgent.set(agentId, record);
-    }
-    return record;
+    return this.byAgent.get(agentId);
   }
 
   /** Keeps `record` (a log longer than `MAX_REMEMBERED_LOG` is not kept), dropping the least recently used past the capacity or the budget. */
   remember(agentId: string, record: RememberedBootLog): void {
-    this.forget(agentId);
-    if (record.eventLog.length > MAX_REMEMBERED_LOG) {
-      return;
-    }
-    this.byAgent.set(agentId, record);
-    this.characters += record.eventLog.length;
-    while (this.byAgent.size > this.capacity || this.characters > this.budget) {
-      const oldest = this.byAgent.keys().next();
-      if (oldest.done === true) {
-        break;
-      }
-      this.forget(oldest.value);
+    this.byAgent.delete(agentId);
+    if (record.eventLog.length <= MAX_REMEMBERED_LOG) {
+      this.byAgent.set(agentId, record);
     }
   }
 
   forget(agentId: string): void {
-    const record = this.byAgent.get(agentId);
-    if (record !== undefined) {
-      this.byAgent.delete(agentId);
-      this.characters -= record.eventLog.length;
-    }
+    this.byAgent.delete(agentId);
   }
 
   /** Characters of the logs kept, counted per record. */
   get retainedCharacters(): number {
-    return this.characters;
-  }
-
-  get size(): number {
-    return this.byAgent.size;
+    return this.byAgent.weighedTotal;
   }
 }
 

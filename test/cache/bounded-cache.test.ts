@@ -38,6 +38,23 @@ describe('bounded cache', function () {
     expect([cache.get('b'), cache.get('c')], 'the deleted entry freed its place').to.deep.equal([2, 3]);
   });
 
+  it('with a weight budget, drops the least recently used until what is kept weighs no more than it; a value heavier than the budget is not kept', function () {
+    const cache = new BoundedCache<string, string>(10, { weigh: (value) => value.length, budget: 6 });
+    cache.set('a', 'aa');
+    cache.set('b', 'bb');
+    cache.set('c', 'cc');
+    expect(cache.get('a')).to.equal('aa');
+    cache.set('d', 'dd');
+    expect(cache.has('b'), 'b, the least recently used, went').to.equal(false);
+    expect(cache.weighedTotal).to.equal(6);
+    cache.set('a', 'a');
+    expect(cache.weighedTotal, 'a value stored again is weighed again, its old weight given back').to.equal(5);
+    cache.delete('c');
+    expect(cache.weighedTotal).to.equal(3);
+    cache.set('e', 'eeeeeee');
+    expect([cache.has('a'), cache.has('d'), cache.has('e'), cache.weighedTotal]).to.deep.equal([false, false, false, 0]);
+  });
+
   it('refuses a capacity that is not a positive integer', function () {
     for (const capacity of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => new BoundedCache<string, number>(capacity), String(capacity)).to.throw(RangeError, 'positive integer');

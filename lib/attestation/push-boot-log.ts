@@ -49,17 +49,14 @@ export function heldBootLog(memo: BootLogMemo, agentId: string, akTpm: string, c
 }
 
 /**
- * After a stored verdict: a pass on evidence that carried the `uefi_log` phase 1 asked for is
- * remembered (the verdict replayed it against every quoted boot PCR); a fail drops the record.
+ * After a stored passing verdict on evidence that carried the `uefi_log` phase 1 asked for: the log is
+ * remembered with its boot time (the verdict replayed it against every quoted boot PCR). A fail drops
+ * the record (`HeldBootLogs.settle`).
  */
-export function settlePushBootLog(logs: PushBootLogs, policies: AgentPolicies, akTpm: string, choice: PushChoice, evidence: PushEvidence, verdict: PushVerdict): void {
-  if (verdict.verdict === 'fail') {
-    logs.memo.forget(logs.agentId);
-    return;
-  }
+export function rememberPushBootLog(logs: PushBootLogs, policies: AgentPolicies, akTpm: string, choice: PushChoice, evidence: PushEvidence, verdict: PushVerdict): void {
   const context = pushContext(policies, akTpm, choice.hashAlg, choice.pcrs, logs.policyName);
   const clock = verdict.state.tpmClockInfo;
-  if (!choice.uefiLog || choice.bootTime === null || evidence.uefiLog === undefined || evidence.uefiLog === '' || context === undefined || clock === null) {
+  if (choice.bootTime === null || evidence.uefiLog === undefined || evidence.uefiLog === '' || context === undefined || clock === null) {
     return;
   }
   logs.memo.remember(logs.agentId, {

@@ -1,6 +1,6 @@
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
-import { heldBootLog, settlePushBootLog, type PushBootLogs } from '../../attestation/push-boot-log.js';
+import { heldBootLog, rememberPushBootLog, type PushBootLogs } from '../../attestation/push-boot-log.js';
 import type { PushChoice, PushEvidence, PushVerdict } from '../../attestation/push-decision.js';
 import { PushRefused } from './push-reply.js';
 import type { PushAttestation } from './push-repository.js';
@@ -44,14 +44,14 @@ export class HeldBootLogs {
     return { ...evidence, uefiLog: log };
   }
 
-  /** After a stored verdict on `evidence` (`settlePushBootLog`); the policies are read only for a pass that carried the log. */
+  /** After a stored verdict on `evidence`: a fail drops the record, a pass that carried the log asked for is remembered (`rememberPushBootLog`; the policies are read only then). */
   async settle(agentId: string, policies: () => Promise<AgentPolicies>, akTpm: string, choice: PushChoice, evidence: PushEvidence, verdict: PushVerdict): Promise<void> {
     const logs = this.of(agentId);
     if (logs === undefined) return;
     if (verdict.verdict === 'fail') {
       logs.memo.forget(agentId);
     } else if (choice.uefiLog) {
-      settlePushBootLog(logs, await policies(), akTpm, choice, evidence, verdict);
+      rememberPushBootLog(logs, await policies(), akTpm, choice, evidence, verdict);
     }
   }
 }

@@ -31,13 +31,12 @@ export class MeasuredBootMemo {
   check(input: MbCheckInput, check: (input: MbCheckInput) => MbCheckOutcome): MbCheckOutcome {
     const owner = this.logsFor(input.refstate);
     const { logs, logKey } = logEntryOf(owner, input.eventLog);
-    const rest = restKey(input);
     const newest = owner.newest;
     // The common round: the log the last lookup used, already the most recent — one comparison of the
     // text and no reordering (each `Map` operation on a long key compares the whole text again).
     let outcomes = newest !== undefined && newest.logs === logs && newest.logKey === logKey ? newest.outcomes : logs.get(logKey);
     if (outcomes !== undefined) {
-      const hit = outcomes.get(rest);
+      const hit = outcomes.find((entry) => sameRest(entry, input));
       if (outcomes !== newest?.outcomes) {
         logs.delete(logKey);
         logs.set(logKey, outcomes);
@@ -45,10 +44,10 @@ export class MeasuredBootMemo {
       }
       if (hit !== undefined) {
         this.hits += 1;
-        return hit;
+        return hit.outcome;
       }
     } else {
-      outcomes = new Map();
+      outcomes = [];
       logs.set(logKey, outcomes);
       owner.newest = { logs, logKey, outcomes };
       if (logs.size > LOGS_PER_REFSTATE) {
@@ -61,10 +60,10 @@ export class MeasuredBootMemo {
     this.misses += 1;
     const outcome = check(input);
     // A handful of PCR sets per log (one per bank and quote selection); bounded all the same.
-    if (outcomes.size >= 16) {
-      outcomes.clear();
+    if (outcomes.length >= 16) {
+      outcomes.length = 0;
     }
-    outcomes.set(rest, outcome);
+    outcomes.push(restOf(input, outcome));
     return outcome;
   }
 
@@ -84,8 +83,20 @@ export class MeasuredBootMemo {
   }
 }
 
-/** Outcomes by the rest of the key (`restKey`), per log. */
-type LogOutcomes = Map<string, Map<string, MbCheckOutcome>>;
+/**
+ * One outcome with the rest of its key: bank, policy switches and each quoted boot PCR's value (copied:
+ * the quote's values are views into the reply), by position in MEASUREDBOOT_PCRS.
+ */
+interface RestEntry {
+  readonly hashAlg: string;
+  readonly evaluatePolicy: boolean;
+  readonly policyName: string;
+  readonly bootPcrs: readonly (Uint8Array | undefined)[];
+  readonly outcome: MbCheckOutcome;
+}
+
+/** Outcomes per log, compared field by field (no key string to build and hash each round). */
+type LogOutcomes = Map<string, RestEntry[]>;
 
 /**
  * One refstate's logs, in two maps so that no key of one kind can equal a key of the other: base64
@@ -96,7 +107,7 @@ interface RefstateLogs {
   readonly texts: LogOutcomes;
   readonly bytes: LogOutcomes;
   /** The entry the last lookup used (the most recent in its map). */
-  newest: { readonly logs: LogOutcomes; readonly logKey: string; readonly outcomes: Map<string, MbCheckOutcome> } | undefined;
+  newest: { readonly logs: LogOutcomes; readonly logKey: string; readonly outcomes: RestEntry[] } | undefined;
 }
 
 function logEntryOf(owner: RefstateLogs, eventLog: MbCheckInput['eventLog']): { logs: LogOutcomes; logKey: string } {
@@ -109,16 +120,38 @@ function logEntryOf(owner: RefstateLogs, eventLog: MbCheckInput['eventLog']): { 
   return { logs: owner.bytes, logKey: 'none' };
 }
 
-/** The key's other inputs: bank, policy switches, and each quoted boot PCR as `index:length` plus all values in one hex run. */
-function restKey(input: MbCheckInput): string {
-  let layout = `${input.hashAlg}|${input.evaluatePolicy ? 1 : 0}|${input.policyName}|`;
-  const values: Uint8Array[] = [];
-  for (const pcr of MEASUREDBOOT_PCRS) {
+function restOf(input: MbCheckInput, outcome: MbCheckOutcome): RestEntry {
+  const bootPcrs = MEASUREDBOOT_PCRS.map((pcr) => {
     const value = input.pcrs.get(pcr);
-    if (value !== undefined) {
-      layout += `${pcr}:${value.length},`;
-      values.push(value);
+    return value === undefined ? undefined : Uint8Array.from(value);
+  });
+  return { hashAlg: input.hashAlg, evaluatePolicy: input.evaluatePolicy, policyName: input.policyName, bootPcrs, outcome };
+}
+
+/** True when `entry` was checked with `input`'s bank, switches and quoted boot PCR values. */
+function sameRest(entry: RestEntry, input: MbCheckInput): boolean {
+  if (entry.hashAlg !== input.hashAlg || entry.evaluatePolicy !== input.evaluatePolicy || entry.policyName !== input.policyName) {
+    return false;
+  }
+  for (let i = 0; i < MEASUREDBOOT_PCRS.length; i += 1) {
+    const value = input.pcrs.get(MEASUREDBOOT_PCRS[i] as number);
+    const kept = entry.bootPcrs[i];
+    if (value === undefined || kept === undefined ? value !== kept : !samePublicBytes(value, kept)) {
+      return false;
     }
   }
-  return `${layout}|${Buffer.concat(values).toString('hex')}`;
+  return true;
+}
+
+/** Plain byte equality: PCR values are public (quoted in the clear), so no constant-time compare is needed. */
+function samePublicBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) {
+    return false;
+  }
+  for (let i = 0; i < a.length; i += 1) {
+    if (a[i] !== b[i]) {
+      return false;
+    }
+  }
+  return true;
 }

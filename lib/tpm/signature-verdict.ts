@@ -46,7 +46,8 @@ export async function verifyQuoteSignatureAhead(key: KeyObject, quote: unknown):
 
 /** The verdict's answer when it is about exactly this key, signature and signed bytes; undefined otherwise. */
 export function verdictFor(verdict: SignatureVerdict | undefined, key: KeyObject, signature: TpmtSignature, signed: Uint8Array): boolean | undefined {
-  if (verdict === undefined || verdict.key !== key || !bytesEqual(verdict.signed, signed) || !sameSignature(verdict.signature, signature)) {
+  // The pull round hands the verdict's own parsed signature and attest bytes back: identical objects need no byte compare.
+  if (verdict === undefined || verdict.key !== key || (verdict.signed !== signed && !bytesEqual(verdict.signed, signed)) || (verdict.signature !== signature && !sameSignature(verdict.signature, signature))) {
     return undefined;
   }
   return verdict.valid;

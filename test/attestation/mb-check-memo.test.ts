@@ -70,6 +70,27 @@ describe('measured-boot check memo', () => {
     expect(swapped.pcrEvents.map((e) => e.eventId)).to.include('measured_boot.invalid_pcr_0');
   });
 
+  it('keys which boot PCRs were quoted: a set without one is another key, as is one more', () => {
+    const local = new MeasuredBootMemo();
+    const withoutPcr4 = new Map([...goodPcrs].filter(([pcr]) => pcr !== 4));
+    const first = checkMbLog({ ...input(goodPcrs), memo: local });
+    const fewer = checkMbLog({ ...input(withoutPcr4), memo: local });
+    expect(local.stats.misses).to.equal(2);
+    expect(fewer).to.deep.equal(checkMbLog({ ...input(withoutPcr4), memo: undefined }));
+    expect(checkMbLog({ ...input(new Map(goodPcrs)), memo: local })).to.equal(first);
+    expect(local.stats.misses).to.equal(2);
+  });
+
+  it('keeps its own copy of the PCR values: bytes changed after a check are another key', () => {
+    const local = new MeasuredBootMemo();
+    const pcrs = new Map([...goodPcrs].map(([pcr, value]) => [pcr, Uint8Array.from(value)]));
+    const first = checkMbLog({ ...input(pcrs), memo: local });
+    (pcrs.get(4) as Uint8Array).fill(0xab);
+    const changed = checkMbLog({ ...input(pcrs), memo: local });
+    expect(changed).to.not.equal(first);
+    expect(changed.pcrEvents.map((e) => e.eventId)).to.include('measured_boot.invalid_pcr_4');
+  });
+
   it('keeps nothing without a memo: the engine itself holds no state', () => {
     const bare = { ...input(goodPcrs), memo: undefined };
     expect(checkMbLog(bare)).to.not.equal(checkMbLog(bare));

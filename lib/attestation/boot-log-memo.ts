@@ -89,11 +89,11 @@ export class BootLogMemo {
   }
 }
 
-/** True when `record` was verified under exactly `context` (identities for the AK and refstate). */
-export function sameBootLogContext(record: BootLogContext, context: BootLogContext): boolean {
+/** True when `record` was verified under exactly `context` in bank `hashAlg` (identities for the AK and refstate). */
+export function sameBootLogContext(record: BootLogContext, context: Omit<BootLogContext, 'hashAlg'>, hashAlg: string): boolean {
   return (
     record.ak === context.ak &&
-    record.hashAlg === context.hashAlg &&
+    record.hashAlg === hashAlg &&
     record.mask === context.mask &&
     record.refstate === context.refstate &&
     record.measuredBootEvaluate === context.measuredBootEvaluate &&

@@ -69,7 +69,7 @@ export function planBootLog(
   if (remembered === undefined) {
     return plan;
   }
-  if (fromStart || state.hashAlg === null || !sameBootLogContext(remembered.context, { ...context, hashAlg: state.hashAlg })) {
+  if (fromStart || state.hashAlg === null || !sameBootLogContext(remembered.context, context, state.hashAlg)) {
     memo.forget(agent.agentId);
     return plan;
   }

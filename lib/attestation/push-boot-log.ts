@@ -27,7 +27,7 @@ export function bootLogHeld(logs: PushBootLogs, policies: AgentPolicies, akTpm: 
   if (record === undefined || context === undefined || bootTime === null) {
     return false;
   }
-  if (record.bootTime === bootTime && sameBootLogContext(record.context, context)) {
+  if (record.bootTime === bootTime && sameBootLogContext(record.context, context, context.hashAlg)) {
     return true;
   }
   logs.memo.forget(logs.agentId);

@@ -86,14 +86,13 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | 
   const { state, policies, options = {} } = input;
   const severity = options.severityPolicy ?? DEFAULT_SEVERITY;
   const tpmPolicy = parseTpmPolicy(policies.tpmPolicy);
-  const received = { ...state, lastReceivedQuote: input.now };
 
   const shaped = checkQuoteReplyShape(input.reply as unknown);
   if (isFailureEvent(shaped)) {
-    return failed(received, [shaped], NO_CLAIMS, severity);
+    return failed({ ...state, lastReceivedQuote: input.now }, [shaped], NO_CLAIMS, severity);
   }
   const reply = shaped;
-  const withAlgs = { ...received, hashAlg: reply.hash_alg, encAlg: reply.enc_alg, signAlg: reply.sign_alg };
+  const withAlgs = { ...state, lastReceivedQuote: input.now, hashAlg: reply.hash_alg, encAlg: reply.enc_alg, signAlg: reply.sign_alg };
   const pre = preCheckReply(reply, policies, {
     publicKey: state.publicKey,
     boottime: state.boottime,
@@ -104,7 +103,7 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | 
   }
   const round = runAttestationChecks({
     quote: reply.quote,
-    nonce: new Uint8Array(Buffer.from(input.nonce, 'utf8')),
+    nonce: Buffer.from(input.nonce, 'utf8'),
     hashAlg: pre.hashAlg,
     signAlg: reply.sign_alg,
     bindPublicKey: pre.publicKey,
@@ -127,14 +126,15 @@ export function evaluateQuote(input: EvaluateQuoteInput): EvaluateQuoteResult | 
   if ('verdict' in round) {
     return round;
   }
-  const afterRound = { ...withAlgs, boottime: reply.boottime ?? 0, ima: round.imaState };
-  const events = [...pre.events, ...round.events];
+  const events = pre.events.length === 0 ? round.events : [...pre.events, ...round.events];
   if (events.length > 0) {
-    return failed(afterRound, events, round.claims, severity);
+    return failed({ ...withAlgs, boottime: reply.boottime ?? 0, ima: round.imaState }, events, round.claims, severity);
   }
   const provideV = pre.publicKey !== state.publicKey;
   const nextState = {
-    ...afterRound,
+    ...withAlgs,
+    boottime: reply.boottime ?? 0,
+    ima: round.imaState,
     attestationCount: state.attestationCount + 1,
     lastSuccessfulAttestation: input.now,
     tpmClockInfo: round.claims.quote === null ? state.tpmClockInfo : round.claims.quote.clockInfo,

@@ -4,11 +4,12 @@ import { brokerBenchmark } from './broker-bench.js';
 import { dashboardBenchmark } from './dashboard-bench.js';
 import { evidenceBenchmark } from './evidence-bench.js';
 import { imaBenchmark } from './ima-bench.js';
+import { roundBenchmark } from './round-bench.js';
 import { tpmBenchmark } from './tpm-bench.js';
 import { verifierBenchmark } from './verifier-bench.js';
 
 /** Every benchmark, registered from a file of its own in this folder. */
-const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark, roundBenchmark];
 
 async function runBenchmarks(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -152,7 +152,8 @@ export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNo
     }
   }
   events.push(...mb.pcrEvents);
-  const checked = [...pcrs.keys()].filter((pcr) => pcr !== IMA_PCR && pcr !== DATA_PCR).sort((a, b) => a - b);
+  // Only a quoted PCR that tpm_policy lists can fail its value check: walk the policy's few PCRs, not every quoted one.
+  const checked = [...input.tpmPolicy.pcrs.keys()].filter((pcr) => pcr !== IMA_PCR && pcr !== DATA_PCR && pcrs.has(pcr)).sort((a, b) => a - b);
   for (const pcr of checked) {
     events.push(...checkPolicyPcr(pcr, pcrs.get(pcr) as Uint8Array, input.tpmPolicy));
   }

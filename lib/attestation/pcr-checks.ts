@@ -89,11 +89,17 @@ export function checkMissingPcrs(
   policy: TpmPolicy,
   alsoRequired: readonly number[] = [],
 ): FailureEvent[] {
-  const required = new Set([...policy.pcrs.keys(), ...alsoRequired]);
-  const missing = [...required].filter((pcr) => !pcrs.has(pcr)).sort((a, b) => a - b);
+  const missing: number[] = [];
+  for (const pcr of policy.pcrs.keys()) {
+    if (!pcrs.has(pcr)) missing.push(pcr);
+  }
+  for (const pcr of alsoRequired) {
+    if (!pcrs.has(pcr) && !missing.includes(pcr)) missing.push(pcr);
+  }
   if (missing.length === 0) {
     return [];
   }
+  missing.sort((a, b) => a - b);
   return [pcrEvent('missing_pcrs', { context: 'PCRs are missing in quote', data: missing })];
 }
 

@@ -41,8 +41,13 @@ export function reuseBootLog(remembered: RememberedBootLog, verified: QuoteVerif
   if (pcr0 === undefined) {
     return { usable: false, reason: 'the remembered quote has no PCR 0' };
   }
-  const missing = [...remembered.bootPcrs.keys()].filter((pcr) => pcr !== BOOT_LOG_PCR && !pcrs.has(pcr));
-  if (missing.length > 0) {
+  let missing: number[] | undefined;
+  for (const pcr of remembered.bootPcrs.keys()) {
+    if (pcr !== BOOT_LOG_PCR && !pcrs.has(pcr)) {
+      (missing ??= []).push(pcr);
+    }
+  }
+  if (missing !== undefined) {
     return { usable: false, reason: `remembered boot PCRs ${missing.join(', ')} are not quoted` };
   }
   if (pcrs.has(BOOT_LOG_PCR)) {

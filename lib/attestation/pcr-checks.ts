@@ -26,8 +26,11 @@ export function expectedDataPcr(hashAlg: QuoteHashAlg, pubkeyPem: string): Uint8
 
 /** Expected PCR 16 values already worked out, per bank: an agent's NK key is the same every round until it changes. */
 const DATA_PCR_MEMO_ENTRIES = 16_384;
-/** A longer key text is hashed every time, not kept (an NK PEM is well under 1 KB). */
-const DATA_PCR_MEMO_MAX_PEM = 4096;
+/**
+ * A longer key text is hashed every time, not kept: an NK PEM is 178 (P-256) to about 800 (RSA-4096)
+ * characters, and an agent sending a new key text each round can then make the memo hold 16 MiB at most.
+ */
+const DATA_PCR_MEMO_MAX_PEM = 1024;
 const expectedDataPcrs = new Map<QuoteHashAlg, BoundedCache<string, Uint8Array>>();
 
 /** `expectedDataPcr`, remembered per key text: a pure function of its inputs, so a remembered value is the value. */

@@ -28,7 +28,7 @@ export function expectedDataPcr(hashAlg: QuoteHashAlg, pubkeyPem: string): Uint8
 const DATA_PCR_MEMO_ENTRIES = 16_384;
 /**
  * A longer key text is hashed every time, not kept: an NK PEM is 178 (P-256) to about 800 (RSA-4096)
- * characters, and an agent sending a new key text each round can then make the memo hold 16 MiB at most.
+ * characters, and an agent sending a new key text each round can make it hold 16 Mi characters per bank at most.
  */
 const DATA_PCR_MEMO_MAX_PEM = 1024;
 const expectedDataPcrs = new Map<QuoteHashAlg, BoundedCache<string, Uint8Array>>();

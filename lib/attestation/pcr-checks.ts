@@ -4,7 +4,6 @@ import { digestInHexList, digestLength, hashParts, toHex } from './internal/dige
 import { FailureComponent, failureEvent, type FailureEvent } from './internal/failure.js';
 import type { TpmPolicy } from './tpm-policy.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
-import { BoundedCache } from '../cache/bounded-cache.js';
 
 /**
  * PCR checks of Keylime's `check_pcrs` (keylime/tpm/tpm_abstract.py; spec §7.4) that need neither IMA
@@ -24,33 +23,6 @@ export function expectedDataPcr(hashAlg: QuoteHashAlg, pubkeyPem: string): Uint8
   return hashParts(hashAlg, zeros, hashParts(hashAlg, Buffer.from(pubkeyPem, 'utf8')));
 }
 
-/** Expected PCR 16 values already worked out, per bank: an agent's NK key is the same every round until it changes. */
-const DATA_PCR_MEMO_ENTRIES = 16_384;
-/**
- * A longer key text is hashed every time, not kept: an NK PEM is 178 (P-256) to about 800 (RSA-4096)
- * characters, and an agent sending a new key text each round can make it hold 16 Mi characters per bank at most.
- */
-const DATA_PCR_MEMO_MAX_PEM = 1024;
-const expectedDataPcrs = new Map<QuoteHashAlg, BoundedCache<string, Uint8Array>>();
-
-/** `expectedDataPcr`, remembered per key text: a pure function of its inputs, so a remembered value is the value. */
-function rememberedDataPcr(hashAlg: QuoteHashAlg, pubkeyPem: string): Uint8Array {
-  if (pubkeyPem.length > DATA_PCR_MEMO_MAX_PEM) {
-    return expectedDataPcr(hashAlg, pubkeyPem);
-  }
-  let memo = expectedDataPcrs.get(hashAlg);
-  if (memo === undefined) {
-    memo = new BoundedCache(DATA_PCR_MEMO_ENTRIES);
-    expectedDataPcrs.set(hashAlg, memo);
-  }
-  let expected = memo.get(pubkeyPem);
-  if (expected === undefined) {
-    expected = expectedDataPcr(hashAlg, pubkeyPem);
-    memo.set(pubkeyPem, expected);
-  }
-  return expected;
-}
-
 /** `invalid_pcr_16` when PCR 16 does not bind `pubkeyPem`, `missing_pcr_16` when it was not quoted. */
 export function checkDataPcr(
   pcrs: ReadonlyMap<number, Uint8Array>,
@@ -61,7 +33,7 @@ export function checkDataPcr(
   if (quoted === undefined) {
     return [pcrEvent(`missing_pcr_${DATA_PCR}`, `Data PCR ${DATA_PCR} is missing in quote, but is required`)];
   }
-  const expected = rememberedDataPcr(hashAlg, pubkeyPem);
+  const expected = expectedDataPcr(hashAlg, pubkeyPem);
   if (!bytesEqual(quoted, expected)) {
     return [pcrEvent(`invalid_pcr_${DATA_PCR}`, { got: toHex(quoted), expected: toHex(expected) })];
   }

@@ -58,12 +58,14 @@ export class MeasuredBootMemo {
       }
     }
     this.misses += 1;
+    // The key is copied before the check runs, so it holds the values the outcome was computed on.
+    const rest = restOf(input);
     const outcome = check(input);
     // A handful of PCR sets per log (one per bank and quote selection); bounded all the same.
     if (outcomes.length >= 16) {
       outcomes.length = 0;
     }
-    outcomes.push(restOf(input, outcome));
+    outcomes.push({ ...rest, outcome });
     return outcome;
   }
 
@@ -120,12 +122,12 @@ function logEntryOf(owner: RefstateLogs, eventLog: MbCheckInput['eventLog']): { 
   return { logs: owner.bytes, logKey: 'none' };
 }
 
-function restOf(input: MbCheckInput, outcome: MbCheckOutcome): RestEntry {
+function restOf(input: MbCheckInput): Omit<RestEntry, 'outcome'> {
   const bootPcrs = MEASUREDBOOT_PCRS.map((pcr) => {
     const value = input.pcrs.get(pcr);
     return value === undefined ? undefined : Uint8Array.from(value);
   });
-  return { hashAlg: input.hashAlg, evaluatePolicy: input.evaluatePolicy, policyName: input.policyName, bootPcrs, outcome };
+  return { hashAlg: input.hashAlg, evaluatePolicy: input.evaluatePolicy, policyName: input.policyName, bootPcrs };
 }
 
 /** True when `entry` was checked with `input`'s bank, switches and quoted boot PCR values. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AgentPolicies } from './agent-policies.js';
-import { sameBootLogContext, type BootLogContext, type BootLogMemo, type HeldPushBootLog } from './boot-log-memo.js';
+import { MAX_REMEMBERED_LOG, sameBootLogContext, type BootLogContext, type BootLogMemo, type HeldPushBootLog } from './boot-log-memo.js';
 import type { MeasuredBootPolicyName } from './internal/mb-check.js';
 import type { PushChoice, PushEvidence } from './push-decision.js';
 import { formatPcrMask } from './tpm-policy.js';
@@ -66,14 +66,16 @@ export function heldBootLog(memo: BootLogMemo, agentId: string, akTpm: string, c
 /**
  * The record to remember after a stored passing verdict on evidence that carried the `uefi_log` phase 1
  * asked for (the verdict replayed it against every quoted boot PCR), or undefined when it cannot stand
- * for a later attestation (no boot time, no log, no refstate). A fail drops the record (`HeldBootLogs.settle`).
+ * for a later attestation (no boot time, no log, no refstate) or is longer than `MAX_REMEMBERED_LOG`
+ * (neither held nor stored: asked for each time). A fail drops the record (`HeldBootLogs.settle`).
  */
 export function pushBootLogToHold(policyName: MeasuredBootPolicyName, policies: AgentPolicies, akTpm: string, choice: PushChoice, evidence: PushEvidence): HeldPushBootLog | undefined {
   const context = pushContext(policies, akTpm, choice.hashAlg, maskOf(choice.pcrs), policyName);
-  if (choice.bootTime === null || evidence.uefiLog === undefined || evidence.uefiLog === '' || context === undefined) {
+  const log = evidence.uefiLog;
+  if (choice.bootTime === null || log === undefined || log === '' || log.length > MAX_REMEMBERED_LOG || context === undefined) {
     return undefined;
   }
-  return { kind: 'push', context, eventLog: evidence.uefiLog, bootTime: choice.bootTime };
+  return { kind: 'push', context, eventLog: log, bootTime: choice.bootTime };
 }
 
 /** `held` as the database keeps it. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { AgentPolicies } from '../../lib/attestation/agent-policies.js';
-import { BootLogMemo } from '../../lib/attestation/boot-log-memo.js';
+import { BootLogMemo, MAX_REMEMBERED_LOG } from '../../lib/attestation/boot-log-memo.js';
 import { bootLogHeld, heldBootLog, heldFromStore, pushBootLogToHold, storedPushBootLog, type PushBootLogs } from '../../lib/attestation/push-boot-log.js';
 import type { PushChoice, PushEvidence } from '../../lib/attestation/push-decision.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
@@ -78,10 +78,11 @@ describe('push boot logs: the record a push attestation may stand on', () => {
     expect(heldFromStore(stored, 'example', { ...policies, mbRefstate: null }, 'AK'), 'no refstate').to.equal(undefined);
   });
 
-  it('only a log sent for a known boot time is held', () => {
+  it('only a log sent for a known boot time, and not too long, is held (and stored)', () => {
     const sent = { ...choice, uefiLog: true, uefiLogHeld: false };
     expect(pushBootLogToHold('example', policies, 'AK', { ...sent, bootTime: null }, { uefiLog: 'LOG' } as PushEvidence)).to.equal(undefined);
     expect(pushBootLogToHold('example', policies, 'AK', sent, {} as PushEvidence)).to.equal(undefined);
     expect(pushBootLogToHold('example', policies, 'AK', sent, { uefiLog: '' } as PushEvidence)).to.equal(undefined);
+    expect(pushBootLogToHold('example', policies, 'AK', sent, { uefiLog: 'A'.repeat(MAX_REMEMBERED_LOG + 1) } as PushEvidence), 'too long to hold').to.equal(undefined);
   });
 });

@@ -24,6 +24,7 @@ import * as verifierLivenessMetadata from './20261204170000-verifier-liveness-me
 import * as verifierAgentContentVersion from './20261204180000-verifier-agent-content-version.js';
 import * as brokerSessionTrustVector from './20261204200000-broker-session-trust-vector.js';
 import * as brokerAppliedRevocations from './20261204203000-broker-applied-revocations.js';
+import * as verifierPushBootLogs from './20261205003000-verifier-push-boot-logs.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -59,4 +60,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204180000-verifier-agent-content-version', ...verifierAgentContentVersion },
   { name: '20261204200000-broker-session-trust-vector', ...brokerSessionTrustVector },
   { name: '20261204203000-broker-applied-revocations', ...brokerAppliedRevocations },
+  { name: '20261205003000-verifier-push-boot-logs', ...verifierPushBootLogs },
 ];

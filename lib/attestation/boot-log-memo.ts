@@ -49,30 +49,55 @@ export interface RememberedBootLog {
   readonly restartCount: number;
   /** Unix seconds of the round that verified it (`BOOT_LOG_RECHECK_SECONDS` later it is asked for again). */
   readonly verifiedAt: number;
-  /** Push: the `system_info.boot_time` (Unix seconds) the log was sent with; absent for pull. */
-  readonly bootTime?: number;
+}
+
+/**
+ * Push (`push-boot-log.ts`): a boot log that passed in an attestation, with the `system_info.boot_time`
+ * (Unix seconds) it was sent with — the agent's word for its boot, which phase 1 compares; the quote of
+ * every later attestation covers all boot PCRs, so nothing of the TPM is kept.
+ */
+export interface HeldPushBootLog {
+  readonly kind: 'push';
+  readonly context: BootLogContext;
+  /** The verified `uefi_log` entries (base64), shared (not copied). */
+  readonly eventLog: string;
+  readonly bootTime: number;
+}
+
+type MemoRecord = RememberedBootLog | HeldPushBootLog;
+
+function isPush(record: MemoRecord): record is HeldPushBootLog {
+  return 'kind' in record;
 }
 
 /**
  * The boot logs this verifier process verified, one per agent (least recently used go first) — an
  * explicit object the verifier service owns and hands to the engine (`PullSettings.bootLogs`); the
- * engine keeps no hidden state. A process that restarts starts empty: every agent's first round here
- * carries its log again.
+ * engine keeps no hidden state. A process that restarts starts empty: every pull agent's first round
+ * here carries its log again (push agents' logs are also stored in the database: `PushBootLogStore`).
+ * Pull and push records share its bounds.
  */
 export class BootLogMemo {
-  private readonly byAgent: BoundedCache<string, RememberedBootLog>;
+  private readonly byAgent: BoundedCache<string, MemoRecord>;
 
   constructor(capacity = DEFAULT_CAPACITY, budget = DEFAULT_BUDGET) {
     this.byAgent = new BoundedCache(capacity, { weigh: (record) => record.eventLog.length, budget });
   }
 
-  /** The record of `agentId`, if any. */
+  /** The pull record of `agentId`, if any. */
   recall(agentId: string): RememberedBootLog | undefined {
-    return this.byAgent.get(agentId);
+    const record = this.byAgent.get(agentId);
+    return record === undefined || isPush(record) ? undefined : record;
+  }
+
+  /** The push record of `agentId`, if any. */
+  recallPush(agentId: string): HeldPushBootLog | undefined {
+    const record = this.byAgent.get(agentId);
+    return record !== undefined && isPush(record) ? record : undefined;
   }
 
   /** Keeps `record` (a log longer than `MAX_REMEMBERED_LOG` is not kept), dropping the least recently used past the capacity or the budget. */
-  remember(agentId: string, record: RememberedBootLog): void {
+  remember(agentId: string, record: MemoRecord): void {
     this.byAgent.delete(agentId);
     if (record.eventLog.length <= MAX_REMEMBERED_LOG) {
       this.byAgent.set(agentId, record);

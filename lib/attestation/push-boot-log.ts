@@ -1,16 +1,18 @@
+import { createHash } from 'node:crypto';
 import type { AgentPolicies } from './agent-policies.js';
-import { sameBootLogContext, type BootLogContext, type BootLogMemo } from './boot-log-memo.js';
+import { MAX_REMEMBERED_LOG, sameBootLogContext, type BootLogContext, type BootLogMemo, type HeldPushBootLog } from './boot-log-memo.js';
 import type { MeasuredBootPolicyName } from './internal/mb-check.js';
-import type { PushChoice, PushEvidence, PushVerdict } from './push-decision.js';
+import type { PushChoice, PushEvidence } from './push-decision.js';
 import { formatPcrMask } from './tpm-policy.js';
 
 /**
  * The boot log in the push model (issues 10 and 13): after an attestation that passed with a
- * `uefi_log`, the verifier process remembers it (`BootLogMemo`) with the `system_info.boot_time` it
- * came with; phase 1 of a later attestation with the same boot time, AK, bank, PCR selection, refstate
- * and measured-boot switches leaves the `uefi_log` out of `evidence_requested`. The quote still covers
- * every boot PCR (PCR 0 too), so phase 2 replays the remembered log against all of them: a changed
- * boot PCR fails as it would with the log sent. Pure, with the memo passed in.
+ * `uefi_log`, the verifier remembers it (`BootLogMemo`, and the database: `StoredPushBootLog`) with the
+ * `system_info.boot_time` it came with; phase 1 of a later attestation with the same boot time, AK,
+ * bank, PCR selection, refstate and measured-boot switches leaves the `uefi_log` out of
+ * `evidence_requested`. The quote still covers every boot PCR (PCR 0 too), so phase 2 replays the
+ * remembered log against all of them: a changed boot PCR fails as it would with the log sent. Pure,
+ * with the memo passed in.
  */
 
 /** What phase 1 needs to consult the memo for one agent. */
@@ -20,10 +22,23 @@ export interface PushBootLogs {
   readonly policyName: MeasuredBootPolicyName;
 }
 
+/**
+ * A held log as the database keeps it, for any verifier process: the context's AK, refstate and
+ * switches as a digest (`pushBootLogDigest`: the objects themselves are this process's), bank and mask
+ * as they are.
+ */
+export interface StoredPushBootLog {
+  readonly bootTime: number;
+  readonly hashAlg: string;
+  readonly mask: string;
+  readonly contextSha256: string;
+  readonly eventLog: string;
+}
+
 /** True when `logs.memo` holds a log verified for this very boot and context; a record that does not match is dropped. */
 export function bootLogHeld(logs: PushBootLogs, policies: AgentPolicies, akTpm: string, hashAlg: string, pcrs: readonly number[], bootTime: number | null): boolean {
-  const context = pushContext(policies, akTpm, hashAlg, pcrs, logs.policyName);
-  const record = logs.memo.recall(logs.agentId);
+  const context = pushContext(policies, akTpm, hashAlg, maskOf(pcrs), logs.policyName);
+  const record = logs.memo.recallPush(logs.agentId);
   if (record === undefined || context === undefined || bootTime === null) {
     return false;
   }
@@ -36,11 +51,11 @@ export function bootLogHeld(logs: PushBootLogs, policies: AgentPolicies, akTpm: 
 
 /**
  * Phase 2 of an attestation whose `uefi_log` phase 1 left out (`choice.uefiLogHeld`): the remembered
- * log for the same boot time, AK, bank and PCR selection, or undefined when this process holds none
- * (another process chose, or this one restarted or forgot it): the evidence must then not be judged.
+ * log for the same boot time, AK, bank and PCR selection, or undefined when the memo holds none
+ * (another process chose, or this one restarted or forgot it: then the database's, `heldFromStore`).
  */
 export function heldBootLog(memo: BootLogMemo, agentId: string, akTpm: string, choice: PushChoice): string | undefined {
-  const record = memo.recall(agentId);
+  const record = memo.recallPush(agentId);
   if (record === undefined || choice.bootTime === null || record.bootTime !== choice.bootTime) {
     return undefined;
   }
@@ -49,33 +64,55 @@ export function heldBootLog(memo: BootLogMemo, agentId: string, akTpm: string, c
 }
 
 /**
- * After a stored passing verdict on evidence that carried the `uefi_log` phase 1 asked for: the log is
- * remembered with its boot time (the verdict replayed it against every quoted boot PCR). A fail drops
- * the record (`HeldBootLogs.settle`).
+ * The record to remember after a stored passing verdict on evidence that carried the `uefi_log` phase 1
+ * asked for (the verdict replayed it against every quoted boot PCR), or undefined when it cannot stand
+ * for a later attestation (no boot time, no log, no refstate) or is longer than `MAX_REMEMBERED_LOG`
+ * (neither held nor stored: asked for each time). A fail drops the record (`HeldBootLogs.settle`).
  */
-export function rememberPushBootLog(logs: PushBootLogs, policies: AgentPolicies, akTpm: string, choice: PushChoice, evidence: PushEvidence, verdict: PushVerdict): void {
-  const context = pushContext(policies, akTpm, choice.hashAlg, choice.pcrs, logs.policyName);
-  const clock = verdict.state.tpmClockInfo;
-  if (choice.bootTime === null || evidence.uefiLog === undefined || evidence.uefiLog === '' || context === undefined || clock === null) {
-    return;
+export function pushBootLogToHold(policyName: MeasuredBootPolicyName, policies: AgentPolicies, akTpm: string, choice: PushChoice, evidence: PushEvidence): HeldPushBootLog | undefined {
+  const context = pushContext(policies, akTpm, choice.hashAlg, maskOf(choice.pcrs), policyName);
+  const log = evidence.uefiLog;
+  if (choice.bootTime === null || log === undefined || log === '' || log.length > MAX_REMEMBERED_LOG || context === undefined) {
+    return undefined;
   }
-  logs.memo.remember(logs.agentId, {
-    context,
-    eventLog: evidence.uefiLog,
-    bootPcrs: new Map(),
-    resetCount: clock.resetCount,
-    restartCount: clock.restartCount,
-    verifiedAt: verdict.state.lastSuccessfulAttestation ?? 0,
-    bootTime: choice.bootTime,
-  });
+  return { kind: 'push', context, eventLog: log, bootTime: choice.bootTime };
 }
 
-function pushContext(policies: AgentPolicies, akTpm: string, hashAlg: string, pcrs: readonly number[], policyName: MeasuredBootPolicyName): BootLogContext | undefined {
+/** `held` as the database keeps it. */
+export function storedPushBootLog(held: HeldPushBootLog, akTpm: string): StoredPushBootLog {
+  const { context } = held;
+  return { bootTime: held.bootTime, hashAlg: context.hashAlg, mask: context.mask, contextSha256: pushBootLogDigest(akTpm, context), eventLog: held.eventLog };
+}
+
+/**
+ * A stored log as this process's record, when it was verified under the agent's AK, refstate and
+ * switches as they are now (the digest of the current ones matches); undefined otherwise (enrolled
+ * again with another AK, a policy or switch changed since): it is then not used.
+ */
+export function heldFromStore(stored: StoredPushBootLog, policyName: MeasuredBootPolicyName, policies: AgentPolicies, akTpm: string): HeldPushBootLog | undefined {
+  const context = pushContext(policies, akTpm, stored.hashAlg, stored.mask, policyName);
+  if (context === undefined || pushBootLogDigest(akTpm, context) !== stored.contextSha256) {
+    return undefined;
+  }
+  return { kind: 'push', context, eventLog: stored.eventLog, bootTime: stored.bootTime };
+}
+
+/**
+ * SHA-256 of the AK (`ak_tpm` as enrolled), the refstate (its JSON: the parsed `mb_policy`), the
+ * `measured_boot_evaluate` switch and the measured-boot policy name — what a process compares by
+ * identity in its memo, in a form another process can compare.
+ */
+function pushBootLogDigest(akTpm: string, context: BootLogContext): string {
+  const parts = [akTpm, context.refstate, context.measuredBootEvaluate, context.policyName];
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+function pushContext(policies: AgentPolicies, akTpm: string, hashAlg: string, mask: string, policyName: MeasuredBootPolicyName): BootLogContext | undefined {
   const refstate = policies.mbRefstate;
   if (refstate === null) {
     return undefined;
   }
-  return { ak: akTpm, hashAlg, mask: maskOf(pcrs), refstate, measuredBootEvaluate: policies.measuredBootEvaluate, policyName };
+  return { ak: akTpm, hashAlg, mask, refstate, measuredBootEvaluate: policies.measuredBootEvaluate, policyName };
 }
 
 function maskOf(pcrs: readonly number[]): string {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { AgentPolicies } from '../../lib/attestation/agent-policies.js';
-import { BootLogMemo } from '../../lib/attestation/boot-log-memo.js';
-import { bootLogHeld, heldBootLog, type PushBootLogs } from '../../lib/attestation/push-boot-log.js';
-import type { PushChoice } from '../../lib/attestation/push-decision.js';
+import { BootLogMemo, MAX_REMEMBERED_LOG } from '../../lib/attestation/boot-log-memo.js';
+import { bootLogHeld, heldBootLog, heldFromStore, pushBootLogToHold, storedPushBootLog, type PushBootLogs } from '../../lib/attestation/push-boot-log.js';
+import type { PushChoice, PushEvidence } from '../../lib/attestation/push-decision.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { vectorPath } from '../helpers/paths.js';
@@ -23,12 +23,9 @@ describe('push boot logs: the record a push attestation may stand on', () => {
     memo = new BootLogMemo();
     logs = { memo, agentId: 'a1', policyName: 'example' };
     memo.remember('a1', {
+      kind: 'push',
       context: { ak: 'AK', hashAlg: 'sha256', mask: '0xffff', refstate, measuredBootEvaluate: 'once', policyName: 'example' },
       eventLog: 'LOG',
-      bootPcrs: new Map(),
-      resetCount: 1,
-      restartCount: 0,
-      verifiedAt: 1000,
       bootTime: 1000,
     });
   });
@@ -59,5 +56,33 @@ describe('push boot logs: the record a push attestation may stand on', () => {
     expect(heldBootLog(memo, 'a1', 'AK', { ...choice, hashAlg: 'sha1' })).to.equal(undefined);
     expect(heldBootLog(memo, 'a1', 'AK', { ...choice, pcrs: PCRS.slice(1) })).to.equal(undefined);
     expect(heldBootLog(memo, 'another agent', 'AK', choice)).to.equal(undefined);
+  });
+
+  it('a push record is not a pull record, nor the other way round', () => {
+    expect(memo.recall('a1')).to.equal(undefined);
+    expect(memo.recallPush('a1')?.eventLog).to.equal('LOG');
+  });
+
+  it('a stored log stands for the AK, refstate and switches it was verified under only (another process compares their digest)', () => {
+    const held = pushBootLogToHold('example', policies, 'AK', { ...choice, uefiLog: true, uefiLogHeld: false }, { uefiLog: 'LOG' } as PushEvidence);
+    if (held === undefined) throw new Error('a log sent for a known boot time is held');
+    const stored = storedPushBootLog(held, 'AK');
+    expect(stored).to.include({ bootTime: 1000, hashAlg: 'sha256', mask: '0xffff', eventLog: 'LOG' });
+    const again = heldFromStore(stored, 'example', { ...policies, mbRefstate: JSON.parse(JSON.stringify(refstate)) as typeof refstate }, 'AK');
+    expect(again?.eventLog, 'the same refstate parsed again').to.equal('LOG');
+    const changed = { ...refstate, has_secureboot: !refstate.has_secureboot };
+    expect(heldFromStore(stored, 'example', { ...policies, mbRefstate: changed }, 'AK'), 'refstate').to.equal(undefined);
+    expect(heldFromStore(stored, 'example', policies, 'other AK'), 'AK').to.equal(undefined);
+    expect(heldFromStore(stored, 'example', { ...policies, measuredBootEvaluate: 'always' }, 'AK'), 'measured_boot_evaluate').to.equal(undefined);
+    expect(heldFromStore(stored, 'accept-all', policies, 'AK'), 'policy name').to.equal(undefined);
+    expect(heldFromStore(stored, 'example', { ...policies, mbRefstate: null }, 'AK'), 'no refstate').to.equal(undefined);
+  });
+
+  it('only a log sent for a known boot time, and not too long, is held (and stored)', () => {
+    const sent = { ...choice, uefiLog: true, uefiLogHeld: false };
+    expect(pushBootLogToHold('example', policies, 'AK', { ...sent, bootTime: null }, { uefiLog: 'LOG' } as PushEvidence)).to.equal(undefined);
+    expect(pushBootLogToHold('example', policies, 'AK', sent, {} as PushEvidence)).to.equal(undefined);
+    expect(pushBootLogToHold('example', policies, 'AK', sent, { uefiLog: '' } as PushEvidence)).to.equal(undefined);
+    expect(pushBootLogToHold('example', policies, 'AK', sent, { uefiLog: 'A'.repeat(MAX_REMEMBERED_LOG + 1) } as PushEvidence), 'too long to hold').to.equal(undefined);
   });
 });

@@ -1,15 +1,11 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { PUSH_SETTINGS, requested, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
+import { capabilities as phase1, interval, patch as phase2, subjects, types } from './helpers/push-boot-log-calls.js';
+import { PUSH_SETTINGS, usePushVerifier, type PushNode, type Reply } from './helpers/push-verifier.js';
 
 /** A silence timeout far beyond the waits below (see push.test.ts). */
 const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60 };
-
-const types = (reply: Reply): unknown[] => requested(reply).map((item) => (item as { evidence_type: unknown }).evidence_type);
-const subjects = (reply: Reply): number[] =>
-  ((requested(reply)[0] as { chosen_parameters: { selected_subjects: Record<string, number[]> } }).chosen_parameters.selected_subjects['sha256'] ?? []);
-const interval = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1050));
 
 /**
  * Push attestations without the unchanged boot log (issues 10 and 13): after an attestation that passed
@@ -20,16 +16,8 @@ describe('push attestations without the boot log (issues 10 and 13)', function (
   this.timeout(60_000);
   const push = usePushVerifier({ pushTimeout: SETTINGS.pushTimeout });
 
-  /** Phase 1 with `boot_time` replaced when given. */
-  async function capabilities(node: PushNode, token: string, bootTime?: string): Promise<Reply> {
-    const body = (await node.agent.capabilities()) as { data: { attributes: { system_info: { boot_time: string } } } };
-    if (bootTime !== undefined) body.data.attributes.system_info.boot_time = bootTime;
-    return push.call('POST', `/v3.0/agents/${node.uuid}/attestations`, body, token);
-  }
-
-  async function patch(node: PushNode, token: string, next: Reply, at = push.verifier): Promise<Reply> {
-    return push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, await node.agent.evidence(requested(next)), token, at);
-  }
+  const capabilities = (node: PushNode, token: string, bootTime?: string): Promise<Reply> => phase1(push, node, token, bootTime);
+  const patch = (node: PushNode, token: string, next: Reply, at = push.verifier): Promise<Reply> => phase2(push, node, token, next, at);
 
   it('leaves the uefi_log out of later attestations (the quote still covers PCR 0), which pass; a new boot_time asks for it again', async function () {
     const node = await push.bootNode();
@@ -69,8 +57,9 @@ describe('push attestations without the boot log (issues 10 and 13)', function (
 
   /**
    * A node that passed once at the first process and, a quote interval later, has phase 1 there asked
-   * without the log and its evidence sent to a second process on the same database, which holds none:
-   * 503 `boot_log_not_held`, nothing judged. `then` goes on from there.
+   * without the log and its evidence sent to a second process on the same database, which holds none
+   * and finds none stored (the row deleted here: a write that was lost): 503 `boot_log_not_held`,
+   * nothing judged. `then` goes on from there.
    */
   async function refusedAtSecondProcess(instanceId: string, then: (second: RunningVerifier, node: PushNode, token: string) => Promise<void>): Promise<void> {
     const second = await startVerifier({ dataDir: push.dir, ...SETTINGS, instanceId }, { database: push.opened.database, inProcessForTests: true });
@@ -82,6 +71,7 @@ describe('push attestations without the boot log (issues 10 and 13)', function (
       const token = await node.agent.openSession();
       const held = await capabilities(node, token);
       expect(types(held)).to.not.include('uefi_log');
+      await push.opened.database.knex('verifier_push_boot_logs').where({ agent_id: node.uuid }).delete();
       const refused = await patch(node, token, held, second);
       expect(refused.status).to.equal(503);
       expect(refused.body['errors'][0]['code']).to.equal('boot_log_not_held');
@@ -94,7 +84,7 @@ describe('push attestations without the boot log (issues 10 and 13)', function (
     }
   }
 
-  it('evidence without the log at a process that does not hold it is refused (503, not judged); the next attestation there asks for the log and passes', async function () {
+  it('evidence without the log at a process that neither holds nor finds it stored is refused (503, not judged); the next attestation there asks for the log and passes', async function () {
     await refusedAtSecondProcess('second-boot-log-process', async (second, node, token) => {
       const again = await push.call('POST', `/v3.0/agents/${node.uuid}/attestations`, await node.agent.capabilities(), token, second);
       expect(again.status).to.equal(201);

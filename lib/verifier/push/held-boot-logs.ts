@@ -1,57 +1,123 @@
+import type { Logger } from 'pino';
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
-import { heldBootLog, rememberPushBootLog, type PushBootLogs } from '../../attestation/push-boot-log.js';
+import { heldBootLog, heldFromStore, pushBootLogToHold, storedPushBootLog, type PushBootLogs } from '../../attestation/push-boot-log.js';
 import type { PushChoice, PushEvidence, PushVerdict } from '../../attestation/push-decision.js';
+import { BoundedCache } from '../../cache/bounded-cache.js';
+import type { VerifierAgentRecord } from '../verifier-agent-record.js';
+import type { PushBootLogStore } from './push-boot-log-store.js';
 import { PushRefused } from './push-reply.js';
 import type { PushAttestation } from './push-repository.js';
 
+/** Agents whose stored log phase 1 looked for once in this process (a bound on memory). */
+const MAX_CONSULTED = 100_000;
+
 /**
- * The push routes' side of the boot logs this process verified (`lib/attestation/push-boot-log.ts`
- * decides): what phase 1 consults, the remembered log put into phase 2's evidence, the memo kept in
- * step with stored verdicts. Without a memo, every attestation asks for the `uefi_log`.
+ * The push routes' side of the verified boot logs (`lib/attestation/push-boot-log.ts` decides): what
+ * phase 1 consults, the held log put into phase 2's evidence, the memo and the database kept in step
+ * with stored verdicts. The memo is the cache in front of the database (`PushBootLogStore`): a log
+ * verified at one process is found by any other, read once and then held. Without a memo, every
+ * attestation asks for the `uefi_log`.
  */
 export class HeldBootLogs {
+  /** Agents whose stored log phase 1 looked for here: phase 1 reads the database once per agent and process. */
+  private readonly consulted = new BoundedCache<string, true>(MAX_CONSULTED);
+
   constructor(
     private readonly memo: BootLogMemo | undefined,
     private readonly policyName: PushBootLogs['policyName'],
+    private readonly store: PushBootLogStore,
+    private readonly log: Logger,
   ) {}
 
   /**
-   * What `choosePushEvidence` consults for `agentId`; nothing when the agent's `latest` attestation was
-   * asked without the log and never judged (its evidence went to a process that held no log, or never
-   * came): the next one asks for the log, so an agent whose phases reach two processes is not held in
-   * that loop.
+   * What `choosePushEvidence` consults for `agentId`; nothing (the log is asked for) when the agent's
+   * `latest` attestation failed — at whatever process: the record this one holds is dropped — or was
+   * asked without the log and never judged (its evidence went to a process that could not find the
+   * log, or never came), so an agent is not held in a loop of refusals.
    */
   of(agentId: string, latest?: PushAttestation): PushBootLogs | undefined {
+    if (this.memo === undefined) return undefined;
+    if (latest?.evaluation === 'fail') {
+      this.memo.forget(agentId);
+      return undefined;
+    }
     const abandoned = latest !== undefined && latest.stage === 'awaiting_evidence' && latest.choice.uefiLogHeld === true;
-    return this.memo === undefined || abandoned ? undefined : { memo: this.memo, agentId, policyName: this.policyName };
+    return abandoned ? undefined : { memo: this.memo, agentId, policyName: this.policyName };
   }
 
   /**
-   * `evidence` with the remembered log when phase 1 left the `uefi_log` out. When this process holds
-   * no log for it (another process chose; this one restarted or forgot it), the evidence is not judged:
-   * 503 with `Retry-After`, before anything is taken, so the agent starts a new attestation (the Rust
-   * push agent goes from any refused PATCH back to phase 1; ours too), whose phase 1 asks for the log.
+   * Before phase 1 chooses from a read row (`of` then consults the memo): when the memo holds no log
+   * for the agent, the database's, looked for once per agent in this process and held when it was
+   * verified under the agent's current AK, refstate and switches. A failed read is only a miss (the
+   * log is asked for).
    */
-  withHeldLog(agentId: string, akTpm: string, choice: PushChoice, evidence: PushEvidence): PushEvidence {
+  async recallStored(record: VerifierAgentRecord, policies: AgentPolicies): Promise<void> {
+    const { agentId } = record;
+    if (this.memo === undefined || policies.mbRefstate === null || this.consulted.has(agentId) || this.memo.recallPush(agentId) !== undefined) return;
+    this.consulted.set(agentId, true);
+    const stored = await this.store.read(agentId).catch((err: unknown) => {
+      this.log.warn({ err, agentId }, 'stored boot log not read: the uefi_log is asked for');
+      return undefined;
+    });
+    const held = stored === undefined ? undefined : heldFromStore(stored, this.policyName, policies, record.akTpm);
+    if (held !== undefined) this.memo.remember(agentId, held);
+  }
+
+  /** `evidence` with the memo's log when phase 1 left the `uefi_log` out; undefined when the memo misses (`withStoredLog` then). */
+  withHeldLog(agentId: string, akTpm: string, choice: PushChoice, evidence: PushEvidence): PushEvidence | undefined {
     if (choice.uefiLogHeld !== true || evidence.uefiLog !== undefined) {
       return evidence;
     }
     const log = this.memo === undefined ? undefined : heldBootLog(this.memo, agentId, akTpm, choice);
-    if (log === undefined) {
-      throw new PushRefused(503, 'boot_log_not_held', 'this verifier process does not hold the boot log this attestation was asked without: start a new attestation', 1);
-    }
-    return { ...evidence, uefiLog: log };
+    return log === undefined ? undefined : { ...evidence, uefiLog: log };
   }
 
-  /** After a stored verdict on `evidence`: a fail drops the record, a pass that carried the log asked for is remembered (`rememberPushBootLog`; the policies are read only then). */
-  async settle(agentId: string, policies: () => Promise<AgentPolicies>, akTpm: string, choice: PushChoice, evidence: PushEvidence, verdict: PushVerdict): Promise<void> {
-    const logs = this.of(agentId);
-    if (logs === undefined) return;
-    if (verdict.verdict === 'fail') {
-      logs.memo.forget(agentId);
-    } else if (choice.uefiLog) {
-      rememberPushBootLog(logs, await policies(), akTpm, choice, evidence, verdict);
+  /**
+   * `withHeldLog`, reading the database's log when the memo misses (another process chose; this one
+   * restarted or forgot it) and holding it: it must be the log of the boot time, bank and selection
+   * phase 1 chose, verified under the agent's current AK, refstate and switches. When none is (nothing
+   * stored, or another boot's) or the read fails, the evidence is not judged: 503 with `Retry-After`,
+   * before anything is taken, so the agent starts a new attestation (the Rust push agent goes from any
+   * refused PATCH back to phase 1; ours too), whose phase 1 asks for the log.
+   */
+  async withStoredLog(record: VerifierAgentRecord, policies: () => Promise<AgentPolicies>, choice: PushChoice, evidence: PushEvidence): Promise<PushEvidence> {
+    const { agentId, akTpm } = record;
+    const held = this.withHeldLog(agentId, akTpm, choice, evidence);
+    if (held !== undefined) return held;
+    if (this.memo !== undefined) {
+      try {
+        const stored = await this.store.read(agentId);
+        const found = stored === undefined ? undefined : heldFromStore(stored, this.policyName, await policies(), akTpm);
+        if (found !== undefined) {
+          this.memo.remember(agentId, found);
+          const withLog = this.withHeldLog(agentId, akTpm, choice, evidence);
+          if (withLog !== undefined) return withLog;
+        }
+      } catch (err) {
+        this.log.warn({ err, agentId }, 'stored boot log not read: evidence asked without the log is not judged');
+      }
     }
+    throw new PushRefused(503, 'boot_log_not_held', 'this verifier cannot find the boot log this attestation was asked without: start a new attestation', 1);
+  }
+
+  /**
+   * After a stored verdict on `evidence`: a fail drops the memo's record (its transaction deleted the
+   * stored one); a pass that carried the log asked for is held and stored (once per boot: the store
+   * skips a record it has; the policies are read only then). A lost write only means that another
+   * process asks for the log again.
+   */
+  async settle(record: VerifierAgentRecord, index: number, policies: () => Promise<AgentPolicies>, choice: PushChoice, evidence: PushEvidence, verdict: PushVerdict): Promise<void> {
+    const { agentId, akTpm } = record;
+    if (this.memo === undefined) return;
+    if (verdict.verdict === 'fail') {
+      this.memo.forget(agentId);
+      return;
+    }
+    if (!choice.uefiLog) return;
+    const held = pushBootLogToHold(this.policyName, await policies(), akTpm, choice, evidence);
+    if (held === undefined) return;
+    this.memo.remember(agentId, held);
+    await this.store.write(agentId, index, storedPushBootLog(held, akTpm));
   }
 }

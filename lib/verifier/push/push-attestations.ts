@@ -10,6 +10,7 @@ import type { PushInsertBatch } from './push-insert-batch.js';
 import { PushJudgement, type Answer, type KnownAttestation } from './push-judgement.js';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
 import { HeldBootLogs } from './held-boot-logs.js';
+import type { PushBootLogStore } from './push-boot-log-store.js';
 import { newPushAttestation } from './new-push-attestation.js';
 import { PushPolicyCache, type PushPolicyDeps } from './push-policy-cache.js';
 import { PushRefused, verificationInProgress } from './push-reply.js';
@@ -36,6 +37,8 @@ export interface PushAttestationDeps {
   readonly sessions: PushSessions;
   readonly verdicts: PushVerdictStore;
   readonly policies: PushPolicyDeps;
+  /** The verified boot logs any process may judge with (`HeldBootLogs`). */
+  readonly bootLogStore: PushBootLogStore;
   readonly log: Logger;
 }
 
@@ -81,7 +84,7 @@ export class PushAttestations {
     private readonly settings: PushAttestationSettings,
   ) {
     this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED);
-    this.bootLogs = new HeldBootLogs(settings.bootLogs, settings.engine.measuredBootPolicy ?? 'example');
+    this.bootLogs = new HeldBootLogs(settings.bootLogs, settings.engine.measuredBootPolicy ?? 'example', deps.bootLogStore, deps.log);
     this.judgement = new PushJudgement(
       { repository: deps.repository, verdicts: deps.verdicts, policies: this.policies, reRead: (agentId) => this.pushAgentWithLatest(agentId), log: deps.log },
       settings,
@@ -116,7 +119,9 @@ export class PushAttestations {
     }
     const offered = capabilitiesOf(body);
     const policies = await this.policies.of(record);
-    const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, this.bootLogs.of(agentId, latest));
+    const bootLogs = this.bootLogs.of(agentId, latest);
+    if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies);
+    const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, bootLogs);
     if (!chosen.ok) {
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);
     }
@@ -204,7 +209,7 @@ export class PushAttestations {
     if (latest.challengesExpireAt.getTime() <= now.getTime()) {
       throw new PushRefused(403, 'challenges_expired', `the challenge of attestation ${wanted} has expired`);
     }
-    const evidence = this.bootLogs.withHeldLog(agentId, record.akTpm, latest.choice, evidenceOf(body));
+    const evidence = await this.bootLogs.withStoredLog(record, () => this.policies.of(record), latest.choice, evidenceOf(body));
     const refused = checkPushEvidence(latest.choice, evidence);
     if (refused !== undefined) {
       throw new PushRefused(422, 'invalid_evidence', refused.detail);
@@ -220,7 +225,7 @@ export class PushAttestations {
     const { attestation, record, verdict, agentVersion } = await this.judgement.judgeAndStore(answer, now, readBack);
     // The evidence judged is `answer`'s unless a read-back judged another attestation's; remembering is optional.
     if (verdict.verdict === 'fail' || attestation.challenge === answer.attestation.challenge) {
-      await this.bootLogs.settle(record.agentId, () => this.policies.of(record), record.akTpm, attestation.choice, answer.evidence, verdict).catch((err: unknown) => this.deps.log.warn({ err, agentId: record.agentId }, 'boot log not remembered'));
+      await this.bootLogs.settle(record, attestation.index, () => this.policies.of(record), attestation.choice, answer.evidence, verdict).catch((err: unknown) => this.deps.log.warn({ err, agentId: record.agentId }, 'boot log not remembered'));
     }
     if (agentVersion !== undefined) {
       this.completed.set(record.agentId, {

@@ -11,6 +11,7 @@ import { PushAttestations } from './push-attestations.js';
 import { PushInsertBatch, pushInsertDelayMs } from './push-insert-batch.js';
 import { PushLiveness } from './push-liveness.js';
 import type { PushPolicyDeps } from './push-policy-cache.js';
+import { PushBootLogStore } from './push-boot-log-store.js';
 import { PushRepository } from './push-repository.js';
 import { registerPushRoutes } from './push-routes.js';
 import { PushSessionRepository } from './push-session-repository.js';
@@ -70,7 +71,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
     { verifierId: config.verifierId, owner: deps.owner, leaseSeconds: config.leaseSeconds },
   );
   const attestations = new PushAttestations(
-    { agents: deps.agents, repository, inserts, sessions, verdicts: store, policies: deps.policies, log: deps.log },
+    { agents: deps.agents, repository, inserts, sessions, verdicts: store, policies: deps.policies, bootLogStore: new PushBootLogStore(deps.knex), log: deps.log },
     {
       verifierId: config.verifierId,
       owner: deps.owner,

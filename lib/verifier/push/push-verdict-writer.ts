@@ -4,6 +4,7 @@ import type { ExponentialBackoff } from '../../timing/backoff.js';
 import { RoundRetrier, STORED_UNSEEN } from '../round-retrier.js';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
 import { agentVersionSql } from '../agent-row-version.js';
+import { forgetPushBootLogs } from './push-boot-log-store.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { VerifierHealth } from '../verifier-health.js';
@@ -140,11 +141,13 @@ export class PushVerdictWriter {
     return writes.filter((write) => write.outcome?.taken !== false);
   }
 
+  /** Completes the judged attestations; a failing one's agent loses its stored boot log in the same transaction (docs/push.md "The boot log"). */
   private async complete(trx: Knex.Transaction, stored: readonly PushRoundWrite[]): Promise<void> {
     const rows = stored.flatMap(({ agentId, completion: c }) =>
       c === undefined ? [] : [{ agent_id: agentId, index: c.index, evaluation: c.evaluation, failure_reason: c.failureReason }],
     );
     if (rows.length === 0) return;
+    await forgetPushBootLogs(trx, rows.filter((row) => row.evaluation === 'fail').map((row) => row.agent_id));
     const result = (await trx.raw(COMPLETE_ATTESTATIONS, [JSON.stringify(rows)])) as { rows: { agent_id: string; agent_version: string | null }[] };
     const versions = new Map(result.rows.map((row) => [row.agent_id, row.agent_version ?? undefined]));
     for (const write of stored) {

@@ -34,27 +34,27 @@ forEachDatabase(
 
     it('writes after a passing attestation, reads back what it wrote, and writes once per boot and context', async function () {
       await judged(0, 'pass');
-      expect(await store.write(AGENT, 0, LOG)).to.equal(true);
+      expect(await store.write(AGENT, 0, LOG)).to.equal('written');
       expect(await store.read(AGENT)).to.deep.equal(LOG);
       await judged(1, 'pass');
-      expect(await store.write(AGENT, 1, LOG), 'the same boot and context').to.equal(false);
-      expect(await store.write(AGENT, 1, { ...LOG, contextSha256: 'b'.repeat(64) }), 'another context').to.equal(true);
-      expect(await store.write(AGENT, 1, { ...LOG, bootTime: LOG.bootTime + 60 }), 'another boot').to.equal(true);
+      expect(await store.write(AGENT, 1, LOG), 'the same boot and context').to.equal('present');
+      expect(await store.write(AGENT, 1, { ...LOG, contextSha256: 'b'.repeat(64) }), 'another context').to.equal('written');
+      expect(await store.write(AGENT, 1, { ...LOG, bootTime: LOG.bootTime + 60 }), 'another boot').to.equal('written');
       expect(await store.read(AGENT)).to.deep.equal({ ...LOG, bootTime: LOG.bootTime + 60 });
       expect(await knex()('verifier_push_boot_logs').select('agent_id'), 'one row per agent').to.have.length(1);
     });
 
     it('writes nothing for an attestation that did not pass, or after a later failure; a failure deletes it; so does deleting the agent', async function () {
       await judged(0, 'fail');
-      expect(await store.write(AGENT, 0, LOG), 'failed').to.equal(false);
+      expect(await store.write(AGENT, 0, LOG), 'failed').to.equal('refused');
       await judged(1, 'pass');
       await judged(2, 'fail');
-      expect(await store.write(AGENT, 1, LOG), 'a later failure').to.equal(false);
+      expect(await store.write(AGENT, 1, LOG), 'a later failure').to.equal('refused');
       await judged(3, 'pass');
-      expect(await store.write(AGENT, 3, LOG)).to.equal(true);
+      expect(await store.write(AGENT, 3, LOG)).to.equal('written');
       await knex().transaction((trx) => forgetPushBootLogs(trx, [AGENT]));
       expect(await store.read(AGENT)).to.equal(undefined);
-      expect(await store.write(AGENT, 3, LOG)).to.equal(true);
+      expect(await store.write(AGENT, 3, LOG)).to.equal('written');
       await knex()('verifier_agents').where({ agent_id: AGENT }).delete();
       expect(await store.read(AGENT)).to.equal(undefined);
     });

@@ -59,6 +59,28 @@ describe('push boot logs stored for every verifier process', function () {
     }
   });
 
+  it('a process whose phase 1 came before any log was stored finds it once another process stored it: its next phase 1 leaves the log out', async function () {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    const token = await node.agent.openSession();
+    const second = await other('stored-log-chooser');
+    try {
+      const first = await capabilities(push, node, token, undefined, second);
+      expect(first.status).to.equal(201);
+      expect(types(first)).to.include('uefi_log');
+      expect((await patch(push, node, token, first)).status).to.equal(202);
+      expect(await rows(node.uuid)).to.have.length(1);
+      await interval();
+      const next = await capabilities(push, node, token, undefined, second);
+      expect(next.status).to.equal(201);
+      expect(types(next), 'phase 1 at the process that chose before the log was stored').to.not.include('uefi_log');
+      expect((await patch(push, node, token, next)).status).to.equal(202);
+      expect(await outcomes(node.uuid)).to.deep.equal(['pass', 'pass']);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('a boot PCR extended at runtime fails at the other process with the stored log; the failure deletes it and the next phase 1 asks for the log', async function () {
     const { node, token } = await attestedNode();
     const second = await other('stored-log-tampered');

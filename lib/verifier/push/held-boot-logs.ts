@@ -3,14 +3,10 @@ import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
 import { heldBootLog, heldFromStore, pushBootLogToHold, storedPushBootLog, type PushBootLogs } from '../../attestation/push-boot-log.js';
 import type { PushChoice, PushEvidence, PushVerdict } from '../../attestation/push-decision.js';
-import { BoundedCache } from '../../cache/bounded-cache.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { PushBootLogStore } from './push-boot-log-store.js';
 import { PushRefused } from './push-reply.js';
 import type { PushAttestation } from './push-repository.js';
-
-/** Agents whose stored log phase 1 looked for once in this process (a bound on memory). */
-const MAX_CONSULTED = 100_000;
 
 /**
  * The push routes' side of the verified boot logs (`lib/attestation/push-boot-log.ts` decides): what
@@ -20,9 +16,6 @@ const MAX_CONSULTED = 100_000;
  * attestation asks for the `uefi_log`.
  */
 export class HeldBootLogs {
-  /** Agents whose stored log phase 1 looked for here: phase 1 reads the database once per agent and process. */
-  private readonly consulted = new BoundedCache<string, true>(MAX_CONSULTED);
-
   constructor(
     private readonly memo: BootLogMemo | undefined,
     private readonly policyName: PushBootLogs['policyName'],
@@ -47,20 +40,22 @@ export class HeldBootLogs {
   }
 
   /**
-   * Before phase 1 chooses from a read row (`of` then consults the memo): when the memo holds no log
-   * for the agent, the database's, looked for once per agent in this process and held when it was
-   * verified under the agent's current AK, refstate and switches. A failed read is only a miss (the
-   * log is asked for).
+   * Before phase 1 chooses from a read row (`of` then consults the memo): when the agent's latest
+   * attestation passed (so a log was verified for some boot, at whatever process) and the memo holds no
+   * log for the boot time offered, the database's, held when it was verified for that boot under the
+   * agent's current AK, refstate and switches. Once held, later attestations of the boot read nothing;
+   * until then each phase 1 here reads once (a process that only chooses, its evidence judged elsewhere,
+   * finds the log the first time another process stored it). A failed read is only a miss (the log is asked for).
    */
-  async recallStored(record: VerifierAgentRecord, policies: AgentPolicies): Promise<void> {
+  async recallStored(record: VerifierAgentRecord, policies: AgentPolicies, latest: PushAttestation | undefined, bootTime: number | null): Promise<void> {
     const { agentId } = record;
-    if (this.memo === undefined || policies.mbRefstate === null || this.consulted.has(agentId) || this.memo.recallPush(agentId) !== undefined) return;
-    this.consulted.set(agentId, true);
+    if (this.memo === undefined || policies.mbRefstate === null || bootTime === null || latest?.evaluation !== 'pass') return;
+    if (this.memo.recallPush(agentId)?.bootTime === bootTime) return;
     const stored = await this.store.read(agentId).catch((err: unknown) => {
       this.log.warn({ err, agentId }, 'stored boot log not read: the uefi_log is asked for');
       return undefined;
     });
-    const held = stored === undefined ? undefined : heldFromStore(stored, this.policyName, policies, record.akTpm);
+    const held = stored === undefined || stored.bootTime !== bootTime ? undefined : heldFromStore(stored, this.policyName, policies, record.akTpm);
     if (held !== undefined) this.memo.remember(agentId, held);
   }
 
@@ -86,9 +81,11 @@ export class HeldBootLogs {
     const held = this.withHeldLog(agentId, akTpm, choice, evidence);
     if (held !== undefined) return held;
     if (this.memo !== undefined) {
+      // The policies are read outside the store's `try`: an error there is the verifier's own, with its own handling.
+      const current = await policies();
       try {
         const stored = await this.store.read(agentId);
-        const found = stored === undefined ? undefined : heldFromStore(stored, this.policyName, await policies(), akTpm);
+        const found = stored === undefined ? undefined : heldFromStore(stored, this.policyName, current, akTpm);
         if (found !== undefined) {
           this.memo.remember(agentId, found);
           const withLog = this.withHeldLog(agentId, akTpm, choice, evidence);
@@ -118,6 +115,12 @@ export class HeldBootLogs {
     const held = pushBootLogToHold(this.policyName, await policies(), akTpm, choice, evidence);
     if (held === undefined) return;
     this.memo.remember(agentId, held);
-    await this.store.write(agentId, index, storedPushBootLog(held, akTpm));
+    // A log this process holds but could not store would send every other process's evidence to 503
+    // for the rest of the boot: forgotten, the next phase 1 here asks for the log and stores it again.
+    const stored = await this.store.write(agentId, index, storedPushBootLog(held, akTpm)).catch((err: unknown) => {
+      this.memo?.forget(agentId);
+      throw err;
+    });
+    if (stored === 'refused') this.memo.forget(agentId);
   }
 }

@@ -120,7 +120,7 @@ export class PushAttestations {
     const offered = capabilitiesOf(body);
     const policies = await this.policies.of(record);
     const bootLogs = this.bootLogs.of(agentId, latest);
-    if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies);
+    if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies, latest, offered.bootTime);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, bootLogs);
     if (!chosen.ok) {
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);

@@ -3,11 +3,14 @@ import type { StoredPushBootLog } from '../../attestation/push-boot-log.js';
 
 const BOOT_LOGS = 'verifier_push_boot_logs';
 
+/** What `PushBootLogStore.write` did. */
+export type PushBootLogWrite = 'written' | 'present' | 'refused';
+
 /**
  * Stores `log` for `agentId` after its attestation `index` passed with it — unless a record for the
  * same boot and context is stored already (the log is written once per boot, not per attestation),
  * the attestation did not pass, or a later one of the agent's failed (its verdict deleted the record
- * and must not see it come back). Answers whether a row was written.
+ * and must not see it come back). Returns the agent id when a row was written.
  */
 const WRITE = `
 insert into ${BOOT_LOGS} (agent_id, boot_time, hash_alg, mask, context_sha256, event_log)
@@ -41,10 +44,17 @@ export class PushBootLogStore {
     };
   }
 
-  /** `WRITE`: whether a row was written. */
-  async write(agentId: string, index: number, log: StoredPushBootLog): Promise<boolean> {
+  /**
+   * `WRITE`: `written`; `present` when the same boot and context was stored already; `refused` when the
+   * attestation did not pass or a later one failed (the caller must then not hold the log either).
+   */
+  async write(agentId: string, index: number, log: StoredPushBootLog): Promise<PushBootLogWrite> {
     const result = (await this.knex.raw(WRITE, { agentId, index, ...log })) as { rows: unknown[] };
-    return result.rows.length > 0;
+    if (result.rows.length > 0) return 'written';
+    const same = await this.knex(BOOT_LOGS)
+      .where({ agent_id: agentId, boot_time: log.bootTime, hash_alg: log.hashAlg, mask: log.mask, context_sha256: log.contextSha256 })
+      .first('agent_id');
+    return same === undefined ? 'refused' : 'present';
   }
 }
 

@@ -41,7 +41,7 @@ export class HeldBootLogs {
 
   /**
    * Before phase 1 chooses from a read row (`of` then consults the memo): when the agent's latest
-   * attestation passed (so a log was verified for some boot, at whatever process) and the memo holds no
+   * attestation passed with a log, sent or held (so one was verified for some boot, at whatever process), and the memo holds no
    * log for the boot time offered, the database's, held when it was verified for that boot under the
    * agent's current AK, refstate and switches. Once held, later attestations of the boot read nothing;
    * until then each phase 1 here reads once (a process that only chooses, its evidence judged elsewhere,
@@ -50,6 +50,8 @@ export class HeldBootLogs {
   async recallStored(record: VerifierAgentRecord, policies: AgentPolicies, latest: PushAttestation | undefined, bootTime: number | null): Promise<void> {
     const { agentId } = record;
     if (this.memo === undefined || policies.mbRefstate === null || bootTime === null || latest?.evaluation !== 'pass') return;
+    // Only after a pass that involved a log (sent or held), so an agent that never sends one costs no read.
+    if (!latest.choice.uefiLog && latest.choice.uefiLogHeld !== true) return;
     if (this.memo.recallPush(agentId)?.bootTime === bootTime) return;
     const stored = await this.store.read(agentId).catch((err: unknown) => {
       this.log.warn({ err, agentId }, 'stored boot log not read: the uefi_log is asked for');

@@ -138,6 +138,26 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     expect(reads, 'started 1–2 s after the enrolment, within the margin: it may have come before the text replaced for the enrolment').to.equal(2);
   });
 
+  it('a new read of the same stored text keeps the policies compiled from it (no AK import, no compile); a new text compiles again', async function () {
+    const h = await push.bootNode();
+    await storePolicy('same-text', policyOf(h, true));
+    await enrolWith(h, 'same-text');
+    const record = { ...(await push.stored(h.uuid)), enrolledAt: Math.floor(Date.now() / 1000) - 100 };
+    const changes = new PolicyCache();
+    const repository = new VerifierPolicyRepository(push.opened.database.knex);
+    const policies = new PushPolicyCache({ policies: repository, cache: changes, measuredBootEvaluate: 'once' }, 10);
+    const first = await policies.of(record);
+    changes.invalidate('same-text'); // the next read is a new copy, as every read is after the reuse time
+    expect(await policies.of(record), 'the same text, read again').to.equal(first);
+    const stored = await repository.findRuntime('same-text');
+    const withoutLs = policyOf(h, false);
+    expect(await repository.updateRuntime({ ...stored!, runtimePolicy: withoutLs, checksum: createHash('sha256').update(withoutLs).digest('hex') })).to.equal(true);
+    changes.invalidate('same-text');
+    const again = await policies.of(record);
+    expect(again, 'a new text').to.not.equal(first);
+    expect(again.runtimePolicy).to.not.equal(first.runtimePolicy);
+  });
+
   it('an agent whose named runtime policy row is not found: phase 1 answers 500 and inserts nothing; the pull loop\'s load throws; evidence for an attestation issued before fails the agent (202)', async function () {
     // The foreign key keeps the row while an agent names it: a read that finds none is a fault, not "no policy".
     const e = await push.bootNode();

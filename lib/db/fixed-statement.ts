@@ -43,3 +43,11 @@ export async function runFixedStatement(knex: Knex | Knex.Transaction, prepared:
     await knex.client.releaseConnection(connection);
   }
 }
+
+/** Runs fixed statements in one place (a transaction, or the pool): resolves to the statement's rows. */
+export type Statements = (statement: FixedStatement, bindings: readonly Binding[]) => Promise<unknown[]>;
+
+/** `runFixedStatement` on `knex` (a transaction or the pool), as `Statements`. */
+export function statementsOn(knex: Knex | Knex.Transaction, prepared: boolean): Statements {
+  return (statement, bindings) => runFixedStatement(knex, prepared, statement, bindings);
+}

@@ -1,7 +1,7 @@
-import type { Knex } from 'knex';
 import { appendAuditEvents } from '../audit/audit-batch.js';
 import type { AuditEvent } from '../audit/audit-record.js';
 import type { AuditSigningKey } from '../audit/audit-signing-key.js';
+import type { Statements } from '../db/fixed-statement.js';
 import type { RoundWrite } from './round-writer.js';
 
 /**
@@ -9,8 +9,8 @@ import type { RoundWrite } from './round-writer.js';
  * that did not answer) becomes a `verdict` record in the agent's audit stream, signed by this
  * verifier, in the transaction that stores the verdict itself.
  */
-export function auditVerdicts(key: AuditSigningKey, actor: string): (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void> {
-  return async (trx, stored) => {
+export function auditVerdicts(key: AuditSigningKey, actor: string): (statements: Statements, stored: readonly RoundWrite[]) => Promise<void> {
+  return async (statements, stored) => {
     const at = new Date().toISOString();
     const events: AuditEvent[] = [];
     for (const write of stored) {
@@ -35,6 +35,6 @@ export function auditVerdicts(key: AuditSigningKey, actor: string): (trx: Knex.T
         ) as Record<string, unknown>,
       });
     }
-    await appendAuditEvents(trx, events, key);
+    await appendAuditEvents(statements, events, key);
   };
 }

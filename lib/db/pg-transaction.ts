@@ -14,7 +14,8 @@ interface PgConnection {
  * Commits when `work` resolves, rolls back when it rejects. A COMMIT that does not answer COMMIT (the
  * server rolled back a transaction a swallowed error had aborted) rejects: never taken as stored. A
  * connection whose ROLLBACK failed is ended, so the pool never hands out a session still in a
- * transaction (knex's pool refuses an ended connection).
+ * transaction (knex's pool refuses an ended connection). Its statements are not knex's: knex's query
+ * events (the push model's `DatabaseOutage`) do not see them.
  */
 export async function inPgTransaction<T>(knex: Knex, work: (statements: Statements) => Promise<T>): Promise<T> {
   const connection = (await knex.client.acquireConnection()) as PgConnection;

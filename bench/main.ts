@@ -5,10 +5,11 @@ import { dashboardBenchmark } from './dashboard-bench.js';
 import { evidenceBenchmark } from './evidence-bench.js';
 import { imaBenchmark } from './ima-bench.js';
 import { tpmBenchmark } from './tpm-bench.js';
+import { verdictWriteBenchmark } from './verdict-write-bench.js';
 import { verifierBenchmark } from './verifier-bench.js';
 
 /** Every benchmark, registered from a file of its own in this folder. */
-const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark, verdictWriteBenchmark];
 
 async function runBenchmarks(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import knexFactory, { type Knex } from 'knex';
 import { appendAuditEvents } from '../lib/audit/audit-batch.js';
+import { statementsOn } from '../lib/db/fixed-statement.js';
 import type { AuditEvent } from '../lib/audit/audit-record.js';
 import { DashboardQueries, NODE_SORTS, type NodeSort } from '../lib/dashboard/dashboard-queries.js';
 import { createDatabase } from '../lib/db/database-factory.js';
@@ -83,7 +84,7 @@ export async function timeVerdictAudit(knex: Knex, batches: number, batch: numbe
       agentId: `agent-${String(i + 1).padStart(6, '0')}`,
       details: { outcome: 'pass', operational_state: 3, attestation_count: b, nonce: randomBytes(10).toString('hex'), event_ids: [], failures: [] },
     }));
-    await knex.transaction((trx) => appendAuditEvents(trx, events, key));
+    await knex.transaction((trx) => appendAuditEvents(statementsOn(trx, false), events, key));
   }
   const used = process.cpuUsage(cpu);
   const records = batches * batch;

@@ -6,10 +6,11 @@ import { evidenceBenchmark } from './evidence-bench.js';
 import { imaBenchmark } from './ima-bench.js';
 import { roundBenchmark } from './round-bench.js';
 import { tpmBenchmark } from './tpm-bench.js';
+import { verdictWriteBenchmark } from './verdict-write-bench.js';
 import { verifierBenchmark } from './verifier-bench.js';
 
 /** Every benchmark, registered from a file of its own in this folder. */
-const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark, roundBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [imaBenchmark, tpmBenchmark, verifierBenchmark, evidenceBenchmark, brokerBenchmark, dashboardBenchmark, roundBenchmark, verdictWriteBenchmark];
 
 async function runBenchmarks(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import { fixedStatement, type Statements } from '../db/fixed-statement.js';
 import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecords, type AuditEvent, type AuditRecord, type ChainedAuditEvent } from './audit-record.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 
@@ -7,14 +7,19 @@ import type { AuditSigningKey } from './audit-signing-key.js';
  * update of `on conflict` takes the row lock and returns the head as it is. The rows are locked in
  * the order of `order by`, the same in every process, so two batches never wait on each other crosswise.
  */
-const LOCK_HEADS = `
+const LOCK_HEADS = fixedStatement(
+  'audit_lock_heads',
+  `
 insert into audit_heads (stream, seq, hash)
 select s.stream, 0, ? from jsonb_array_elements_text(?::jsonb) as s(stream) order by s.stream
 on conflict (stream) do update set seq = audit_heads.seq
-returning stream, seq, hash`;
+returning stream, seq, hash`,
+);
 
 /** Inserts the records and moves each stream's head to its last record, in one statement. */
-const INSERT_RECORDS = `
+const INSERT_RECORDS = fixedStatement(
+  'audit_insert_records',
+  `
 with input as (
   select * from jsonb_to_recordset(?::jsonb) as t(
     stream text, seq bigint, at text, actor text, action text, agent_id text, details text,
@@ -25,21 +30,22 @@ with input as (
 )
 update audit_heads h set seq = last.seq, hash = last.hash
 from (select distinct on (stream) stream, seq, hash from input order by stream, seq desc) last
-where h.stream = last.stream`;
+where h.stream = last.stream`,
+);
 
 /**
- * Appends `events` inside the caller's transaction `trx` (the round writer's, so a verdict and its
+ * Appends `events` inside the caller's transaction, whose statements `run` runs (the round writer's, so a verdict and its
  * record commit together or not at all): two statements and ONE Ed25519 signature whatever the batch
  * size (`signAuditBatch`: each record keeps its path to the signed root, so it still verifies alone).
  * The heads of the streams involved are locked, each event is chained after its stream's head
  * (several events of one stream follow each other in the order given), then the records are
  * inserted and the heads advanced.
  */
-export async function appendAuditEvents(trx: Knex.Transaction, events: readonly AuditEvent[], key: AuditSigningKey): Promise<AuditRecord[]> {
+export async function appendAuditEvents(run: Statements, events: readonly AuditEvent[], key: AuditSigningKey): Promise<AuditRecord[]> {
   if (events.length === 0) return [];
   const streams = [...new Set(events.map((event) => event.stream))];
-  const locked = (await trx.raw(LOCK_HEADS, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { rows: { stream: string; seq: string | number; hash: string }[] };
-  const heads = new Map(locked.rows.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
+  const locked = (await run(LOCK_HEADS, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { stream: string; seq: string | number; hash: string }[];
+  const heads = new Map(locked.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
   const chained = events.map((event): ChainedAuditEvent => {
     const head = heads.get(event.stream) as { seq: number; hash: string };
     const link = chainAuditEvent(event, head.seq + 1, head.hash);
@@ -47,7 +53,7 @@ export async function appendAuditEvents(trx: Knex.Transaction, events: readonly 
     return link;
   });
   const records = sealAuditRecords(chained, key.privateKey);
-  await trx.raw(INSERT_RECORDS, [JSON.stringify(records.map(auditRecordRow))]);
+  await run(INSERT_RECORDS, [JSON.stringify(records.map(auditRecordRow))]);
   return records;
 }
 

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { statementsOn } from '../db/fixed-statement.js';
 import type { AuditEvent, AuditRecord } from './audit-record.js';
 import { appendAuditEvents } from './audit-batch.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
@@ -36,7 +37,7 @@ export class AuditLog {
   ) {}
 
   async append(event: AuditEvent): Promise<AuditRecord> {
-    return this.knex.transaction(async (trx) => (await appendAuditEvents(trx, [event], this.key))[0] as AuditRecord);
+    return this.knex.transaction(async (trx) => (await appendAuditEvents(statementsOn(trx, false), [event], this.key))[0] as AuditRecord);
   }
 
   /** Records in chain order: by stream, then seq. */

@@ -4,16 +4,14 @@ import { TEE_TPM, type ResourcePath } from './kbs-wire.js';
 import type { ResourcePolicy } from './resource-policy.js';
 import { RevocationStore } from './revocation-store.js';
 import type { TrustworthinessVector } from './tpm-evidence.js';
+import { runFixedStatement, type Binding, type FixedStatement } from '../db/fixed-statement.js';
 import {
   BURN_SESSION,
   CLAIM_ATTESTED,
-  runFixedStatement,
   SESSION_ACCESS,
   TOKEN_ACCESS,
   type AccessColumns,
-  type Binding,
   type Column,
-  type FixedStatement,
   type RevocationColumns,
   type SessionColumns,
 } from './broker-statements.js';

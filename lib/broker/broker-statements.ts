@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import { fixedStatement } from '../db/fixed-statement.js';
 
 /**
  * The broker's hot-path statements (attest's claim, the resource requests' reads, a failed attest's
@@ -6,9 +6,6 @@ import type { Knex } from 'knex';
  */
 
 export type Column = string | number | null;
-
-/** A statement's parameter value. */
-export type Binding = string | number | null;
 
 export interface SessionColumns {
   id: string | null;
@@ -38,27 +35,6 @@ export interface AccessColumns extends RevocationColumns {
 
 const SESSION_COLUMNS = 's.id, s.nonce, s.tee, s.expires_at, s.agent_id, s.tee_pubkey, s.attested_at, s.ak_tpm as session_ak_tpm, s.trust_vector';
 const ACCESS_COLUMNS = 'r.sealed, r.policy, v.revoked_at, v.reinstated_at, n.groups, n.ak_tpm';
-
-/**
- * A statement of a hot path, fixed at load (no query building per request): knex's `?` form, and the
- * `$n` form PostgreSQL prepares once per pooled connection under `name` (parse and plan were about half
- * of the backend's CPU per statement).
- */
-export interface FixedStatement {
-  readonly name: string;
-  readonly knexSql: string;
-  readonly pgSql: string;
-}
-
-function fixedStatement(name: string, knexSql: string): FixedStatement {
-  let index = 0;
-  return { name, knexSql, pgSql: knexSql.replace(/\?/g, () => `$${(index += 1)}`) };
-}
-
-/** The part of a node-postgres connection the prepared path uses. */
-interface PgConnection {
-  query(config: { name: string; text: string; values: readonly Binding[] }): Promise<{ rows: unknown[] }>;
-}
 
 // The facts are read from the statement's snapshot, before its insert: `used_id` is a row that existed
 // before. The insert happens only for a known node whose stored digest is the one appraised against and
@@ -98,20 +74,3 @@ export const BURN_SESSION = fixedStatement(
   'broker_burn_session',
   `insert into broker_sessions (id, nonce, tee, expires_at) values (?, ?, ?, ?) on conflict (id) do nothing`,
 );
-
-/**
- * The rows of a fixed statement: on PostgreSQL with `prepared`, run as the named prepared statement on
- * a pooled connection; else (PGlite, or unprepared) through knex raw.
- */
-export async function runFixedStatement(knex: Knex, prepared: boolean, statement: FixedStatement, bindings: readonly Binding[]): Promise<unknown[]> {
-  if (!prepared) {
-    const result = (await knex.raw(statement.knexSql, bindings)) as { rows: unknown[] } | unknown[];
-    return Array.isArray(result) ? result : result.rows;
-  }
-  const connection = (await knex.client.acquireConnection()) as PgConnection;
-  try {
-    return (await connection.query({ name: statement.name, text: statement.pgSql, values: bindings })).rows;
-  } finally {
-    await knex.client.releaseConnection(connection);
-  }
-}

@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import { fixedStatement, statementsOn, type Statements } from '../db/fixed-statement.js';
+import { inPgTransaction } from '../db/pg-transaction.js';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { OperationalState } from '../attestation/operational-state.js';
 import { agentVersionSql } from './agent-row-version.js';
@@ -39,16 +41,22 @@ export interface RoundWriterOptions {
   /** Most rounds in one statement (default 250). */
   readonly maxBatch?: number;
   /**
-   * Runs in the batch's transaction after its statement, with the rounds it stored: the audit log's
-   * verdict records (lib/verifier/verdict-audit.ts) commit with the verdicts or not at all.
+   * Runs in the batch's transaction (its statements go through `statements`) after its statement, with
+   * the rounds it stored: the audit log's verdict records (lib/verifier/verdict-audit.ts) commit with
+   * the verdicts or not at all.
    */
-  readonly alsoStore?: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>;
+  readonly alsoStore?: (statements: Statements, stored: readonly RoundWrite[]) => Promise<void>;
   /**
    * Runs first in the batch's transaction and answers which of its rounds may be stored; the others
    * are not stored and their `write` resolves false. The push model takes each verdict's evidence
    * here, so that a verdict on evidence another request already took is never stored.
    */
   readonly storable?: (trx: Knex.Transaction, writes: readonly RoundWrite[]) => Promise<readonly RoundWrite[]>;
+  /**
+   * PostgreSQL: the batch's statements are named prepared statements, and a batch without `storable`
+   * runs its transaction on a node-postgres connection (`inPgTransaction`) rather than through knex.
+   */
+  readonly prepared?: boolean;
 }
 
 /** States no round is stored over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. */
@@ -65,7 +73,9 @@ export const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED
  * per agent (`RoundWriter.run`). The text is fixed, so nothing is built per round; `?` is knex's only
  * placeholder.
  */
-const SAVE_ROUNDS = `
+const SAVE_ROUNDS = fixedStatement(
+  'verifier_save_rounds',
+  `
 with input as (
   select * from jsonb_to_recordset(?::jsonb) as t(
     agent_id text, owner text, lease_seconds double precision,
@@ -109,7 +119,8 @@ with input as (
   where i.outcome is not null
   returning 1
 )
-select agent_id, row_version from updated`;
+select agent_id, row_version from updated`,
+);
 
 /**
  * The pull loop's only hot-path database write. Rounds that end within `batchDelayMs` of each other
@@ -122,6 +133,7 @@ export class RoundWriter {
   private readonly batch: StatementBatch<RoundWrite, ReadonlyMap<RoundWrite, string>>;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
   private readonly storable: RoundWriterOptions['storable'];
+  private readonly prepared: boolean;
 
   constructor(
     private readonly knex: Knex,
@@ -129,6 +141,7 @@ export class RoundWriter {
   ) {
     this.alsoStore = options.alsoStore;
     this.storable = options.storable;
+    this.prepared = options.prepared ?? false;
     this.batch = new StatementBatch((writes) => this.run(writes), options.batchDelayMs ?? 50, options.maxBatch ?? 250, 'the round writer is closed: the round was not stored');
   }
 
@@ -158,21 +171,35 @@ export class RoundWriter {
    * so its take and its expected version are judged against it, as across batches.
    */
   private run(writes: readonly RoundWrite[]): Promise<ReadonlyMap<RoundWrite, string>> {
-    const { alsoStore, storable } = this;
+    const { alsoStore, storable, prepared } = this;
     const statements = oneWritePerAgent(writes);
     if (alsoStore === undefined && storable === undefined && statements.length === 1) {
-      return storeWrites(this.knex, writes);
+      return storeWrites(statementsOn(this.knex, prepared), writes);
     }
-    return this.knex.transaction(async (trx) => {
-      const stored = new Map<RoundWrite, string>();
-      for (const statement of statements) {
-        const allowed = storable === undefined ? statement : await storable(trx, statement);
-        for (const [write, version] of await storeWrites(trx, allowed)) stored.set(write, version);
-      }
-      await alsoStore?.(trx, writes.filter((write) => stored.has(write)));
-      return stored;
-    });
+    if (storable === undefined && prepared) {
+      return inPgTransaction(this.knex, (run) => storeBatch(run, writes, statements, alsoStore));
+    }
+    return this.knex.transaction((trx) =>
+      storeBatch(statementsOn(trx, prepared), writes, statements, alsoStore, storable === undefined ? undefined : (group) => storable(trx, group)),
+    );
   }
+}
+
+/** The batch's statements (each of `groups` one), then `alsoStore`, in the caller's transaction. */
+async function storeBatch(
+  run: Statements,
+  writes: readonly RoundWrite[],
+  groups: readonly RoundWrite[][],
+  alsoStore: RoundWriterOptions['alsoStore'],
+  storable?: (writes: readonly RoundWrite[]) => Promise<readonly RoundWrite[]>,
+): Promise<ReadonlyMap<RoundWrite, string>> {
+  const stored = new Map<RoundWrite, string>();
+  for (const group of groups) {
+    const allowed = storable === undefined ? group : await storable(group);
+    for (const [write, version] of await storeWrites(run, allowed)) stored.set(write, version);
+  }
+  await alsoStore?.(run, writes.filter((write) => stored.has(write)));
+  return stored;
 }
 
 /** `writes` split into groups in which no agent appears twice, each write in the first group free of its agent. */
@@ -191,10 +218,10 @@ function oneWritePerAgent(writes: readonly RoundWrite[]): RoundWrite[][] {
 }
 
 /** `storeRounds` for writes of distinct agents; resolves to the writes stored, each with its agent row's new version. */
-async function storeWrites(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, string>> {
+async function storeWrites(run: Statements, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, string>> {
   const stored = new Map<RoundWrite, string>();
   if (writes.length === 0) return stored;
-  const versions = await storeRounds(knex, writes);
+  const versions = await saveRounds(run, writes);
   for (const write of writes) {
     const version = versions.get(write.agentId);
     if (version !== undefined) stored.set(write, version);
@@ -206,9 +233,14 @@ async function storeWrites(knex: Knex | Knex.Transaction, writes: readonly Round
  * Stores `writes` (of distinct agents) in one statement; resolves to the agents it updated, each with
  * its row's new version (the others are not this owner's, or not in the version expected).
  */
-export async function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Map<string, string>> {
-  const result = (await knex.raw(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { rows: { agent_id: string; row_version: string }[] };
-  return new Map(result.rows.map((row) => [row.agent_id, row.row_version]));
+export function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Map<string, string>> {
+  return saveRounds(statementsOn(knex, false), writes);
+}
+
+/** `storeRounds` through `run`. */
+async function saveRounds(run: Statements, writes: readonly RoundWrite[]): Promise<Map<string, string>> {
+  const rows = (await run(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { agent_id: string; row_version: string }[];
+  return new Map(rows.map((row) => [row.agent_id, row.row_version]));
 }
 
 /** The JSON row `SAVE_ROUNDS` reads; every string is made storable by `storableJson`. */

@@ -133,7 +133,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     closeRevocation = () => revocation.close();
     const verdictAudit = auditVerdicts(access.auditKey, owner);
-    const writer = new RoundWriter(database.knex, { alsoStore: verdictAudit });
+    const writer = new RoundWriter(database.knex, { alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
     const agentDeps = {
       policies: container.resolve(VerifierPolicyRepository),
       cache: container.resolve(PolicyCache),

@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { appendAuditEvents } from '../../lib/audit/audit-batch.js';
+import { statementsOn } from '../../lib/db/fixed-statement.js';
 import type { AuditEvent } from '../../lib/audit/audit-record.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
@@ -54,7 +55,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
     const key = generateKeyPairSync('ed25519');
     await knex.transaction((trx) =>
       appendAuditEvents(
-        trx,
+        statementsOn(trx, false),
         [
           audit('agent-000001', 5, 'agent.add', { ip: '10.0.0.1' }),
           audit('agent-000001', 15, 'verdict', { outcome: 'fail' }),

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import type { StoredPushBootLog } from '../../lib/attestation/push-boot-log.js';
+import { statementsOn } from '../../lib/db/fixed-statement.js';
 import { PushBootLogStore, forgetPushBootLogs } from '../../lib/verifier/push/push-boot-log-store.js';
 import { forEachDatabase } from '../helpers/databases.js';
 
@@ -52,7 +53,7 @@ forEachDatabase(
       expect(await store.write(AGENT, 1, LOG), 'a later failure').to.equal('refused');
       await judged(3, 'pass');
       expect(await store.write(AGENT, 3, LOG)).to.equal('written');
-      await knex().transaction((trx) => forgetPushBootLogs(trx, [AGENT]));
+      await knex().transaction((trx) => forgetPushBootLogs(statementsOn(trx, false), [AGENT]));
       expect(await store.read(AGENT)).to.equal(undefined);
       expect(await store.write(AGENT, 3, LOG)).to.equal('written');
       await knex()('verifier_agents').where({ agent_id: AGENT }).delete();

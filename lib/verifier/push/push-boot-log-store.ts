@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { StoredPushBootLog } from '../../attestation/push-boot-log.js';
+import { fixedStatement, type Statements } from '../../db/fixed-statement.js';
 
 const BOOT_LOGS = 'verifier_push_boot_logs';
 
@@ -58,7 +59,9 @@ export class PushBootLogStore {
   }
 }
 
-/** Deletes the stored logs of `agentIds`, in the transaction of their failing verdicts (`PushVerdictWriter`). */
-export async function forgetPushBootLogs(trx: Knex.Transaction, agentIds: readonly string[]): Promise<void> {
-  if (agentIds.length > 0) await trx(BOOT_LOGS).whereIn('agent_id', agentIds).delete();
+const FORGET = fixedStatement('verifier_forget_push_boot_logs', `delete from ${BOOT_LOGS} where agent_id in (select jsonb_array_elements_text(?::jsonb))`);
+
+/** Deletes the stored logs of `agentIds`, in the transaction of their failing verdicts (`PushVerdictWriter`), through its `statements`. */
+export async function forgetPushBootLogs(statements: Statements, agentIds: readonly string[]): Promise<void> {
+  if (agentIds.length > 0) await statements(FORGET, [JSON.stringify(agentIds)]);
 }

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
 import type { PushEngineOptions } from '../../attestation/push-decision.js';
+import type { Statements } from '../../db/fixed-statement.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { pushTimeoutSeconds, type VerifierConfig } from '../verifier-config.js';
@@ -26,7 +27,7 @@ export interface PushServiceDeps {
   readonly knex: Knex;
   readonly agents: VerifierAgentRepository;
   /** The verdicts' audit records, as the pull loop's round writer stores them (`auditVerdicts`). */
-  readonly auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>;
+  readonly auditVerdicts: (statements: Statements, stored: readonly RoundWrite[]) => Promise<void>;
   readonly policies: PushPolicyDeps;
   readonly config: Readonly<VerifierConfig>;
   readonly owner: string;

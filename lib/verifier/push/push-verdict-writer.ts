@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { fixedStatement, type Statements } from '../../db/fixed-statement.js';
 import type { ExponentialBackoff } from '../../timing/backoff.js';
 import { RoundRetrier, STORED_UNSEEN } from '../round-retrier.js';
 import { RoundWriter, type RoundWrite } from '../round-writer.js';
@@ -43,7 +44,9 @@ export function pushBatchDelayMs(quoteIntervalSeconds: number): number {
 const RETRY_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 5_000 };
 
 /** Completes the judged attestations and answers the version of each agent's row after its verdict. */
-const COMPLETE_ATTESTATIONS = `
+const COMPLETE_ATTESTATIONS = fixedStatement(
+  'push_complete_attestations',
+  `
 update verifier_push_attestations a set
   stage = 'verification_complete',
   evaluation = i.evaluation,
@@ -51,7 +54,8 @@ update verifier_push_attestations a set
   verification_completed_at = now()
 from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, evaluation text, failure_reason text)
 where a.agent_id = i.agent_id and a.index = i.index
-returning a.agent_id, (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = a.agent_id) as agent_version`;
+returning a.agent_id, (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = a.agent_id) as agent_version`,
+);
 
 /** What one attempt's batch learnt about its verdict (filled in its transaction; each attempt has its own). */
 interface BatchOutcome {
@@ -84,7 +88,7 @@ export class PushVerdictWriter {
     knex: Knex,
     private readonly repository: PushRepository,
     rounds: Pick<VerifierAgentRepository, 'holdsRound'>,
-    auditVerdicts: (trx: Knex.Transaction, stored: readonly RoundWrite[]) => Promise<void>,
+    auditVerdicts: (statements: Statements, stored: readonly RoundWrite[]) => Promise<void>,
     batchDelayMs: number,
     log: Logger,
     health: Pick<VerifierHealth, 'writeFailed' | 'writeSettled'>,
@@ -93,9 +97,9 @@ export class PushVerdictWriter {
     this.writer = new RoundWriter(knex, {
       batchDelayMs,
       storable: (trx, writes) => this.takeEvidence(trx, writes),
-      alsoStore: async (trx, stored) => {
-        await auditVerdicts(trx, stored);
-        await this.complete(trx, stored);
+      alsoStore: async (statements, stored) => {
+        await auditVerdicts(statements, stored);
+        await this.complete(statements, stored);
       },
     });
   }
@@ -142,14 +146,14 @@ export class PushVerdictWriter {
   }
 
   /** Completes the judged attestations; a failing one's agent loses its stored boot log in the same transaction (docs/push.md "The boot log"). */
-  private async complete(trx: Knex.Transaction, stored: readonly PushRoundWrite[]): Promise<void> {
+  private async complete(statements: Statements, stored: readonly PushRoundWrite[]): Promise<void> {
     const rows = stored.flatMap(({ agentId, completion: c }) =>
       c === undefined ? [] : [{ agent_id: agentId, index: c.index, evaluation: c.evaluation, failure_reason: c.failureReason }],
     );
     if (rows.length === 0) return;
-    await forgetPushBootLogs(trx, rows.filter((row) => row.evaluation === 'fail').map((row) => row.agent_id));
-    const result = (await trx.raw(COMPLETE_ATTESTATIONS, [JSON.stringify(rows)])) as { rows: { agent_id: string; agent_version: string | null }[] };
-    const versions = new Map(result.rows.map((row) => [row.agent_id, row.agent_version ?? undefined]));
+    await forgetPushBootLogs(statements, rows.filter((row) => row.evaluation === 'fail').map((row) => row.agent_id));
+    const result = (await statements(COMPLETE_ATTESTATIONS, [JSON.stringify(rows)])) as { agent_id: string; agent_version: string | null }[];
+    const versions = new Map(result.map((row) => [row.agent_id, row.agent_version ?? undefined]));
     for (const write of stored) {
       if (write.completion !== undefined && write.outcome !== undefined) write.outcome.agentVersion = versions.get(write.agentId);
     }

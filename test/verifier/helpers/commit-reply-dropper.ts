@@ -11,7 +11,9 @@ const SSL_REQUEST = 80877103;
  * sees its COMMIT fail although the transaction is stored. Everything else passes through untouched.
  *
  * It reads the frontend messages (protocol §55.7: a startup message without a type byte, then
- * type byte + Int32 length) only to watch for the marker and the COMMIT; bytes go on as received.
+ * type byte + Int32 length) only to watch for the marker and the COMMIT; bytes go on as received. A
+ * named prepared statement is parsed once per connection, then only bound: its Bind (the statement's
+ * name, the second string of the body) sends the text its Parse (name, then text) gave that name.
  */
 export class CommitReplyDropper extends LocalTcpProxy {
   private armedFor: string | undefined;
@@ -29,6 +31,7 @@ export class CommitReplyDropper extends LocalTcpProxy {
     let startup = true;
     let sawMarker = false;
     let swallowReply = false;
+    const prepared = new Map<string, string>();
     client.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
@@ -49,7 +52,10 @@ export class CommitReplyDropper extends LocalTcpProxy {
         if (type === 'Q' && /^\s*begin\b/i.test(body)) {
           sawMarker = false;
         }
-        if (this.armedFor !== undefined && (type === 'P' || type === 'Q') && body.includes(this.armedFor)) {
+        const [first = '', second = ''] = body.split('\0', 2);
+        if (type === 'P' && first !== '') prepared.set(first, second);
+        const sent = type === 'B' ? (prepared.get(second) ?? '') : type === 'P' || type === 'Q' ? body : '';
+        if (this.armedFor !== undefined && sent.includes(this.armedFor)) {
           sawMarker = true;
         }
         if (type === 'Q' && /^\s*commit\b/i.test(body) && sawMarker && this.armedFor !== undefined) {

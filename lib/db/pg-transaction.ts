@@ -14,23 +14,44 @@ interface PgConnection {
  * Commits when `work` resolves, rolls back when it rejects. A COMMIT that does not answer COMMIT (the
  * server rolled back a transaction a swallowed error had aborted) rejects: never taken as stored. A
  * connection whose ROLLBACK failed is ended, so the pool never hands out a session still in a
- * transaction (knex's pool refuses an ended connection). Its statements are not knex's: knex's query
- * events (the push model's `DatabaseOutage`) do not see them.
+ * transaction (knex's pool refuses an ended connection). Its statements are not knex's, so it emits
+ * knex's `query-response` and `query-error` for them itself; a statement sent through the runner
+ * after the transaction ended is refused.
  */
 export async function inPgTransaction<T>(knex: Knex, work: (statements: Statements) => Promise<T>): Promise<T> {
   const connection = (await knex.client.acquireConnection()) as PgConnection;
-  try {
-    await connection.query({ text: 'begin' });
+  let finished = false;
+  // Each answer and error is told to knex's listeners as knex's own statements are: the push model's
+  // `DatabaseOutage` learns of a lost connection, and of its end, from the pull loop's writes too.
+  const query = async (config: { text: string; name?: string; values?: readonly Binding[] }): Promise<{ rows: unknown[]; command: string }> => {
     try {
-      const result = await work(async (statement, values) => (await connection.query({ name: statement.name, text: statement.pgSql, values })).rows);
-      const commit = await connection.query({ text: 'commit' });
+      const result = await connection.query(config);
+      knex.emit('query-response', result.rows, { sql: config.text });
+      return result;
+    } catch (error) {
+      knex.emit('query-error', error, { sql: config.text });
+      throw error;
+    }
+  };
+  try {
+    await query({ text: 'begin' });
+    try {
+      const result = await work(async (statement, values) => {
+        // A statement after COMMIT or ROLLBACK would run on a connection back in the pool, outside this transaction.
+        if (finished) throw new Error(`statement ${statement.name} sent after its transaction ended`);
+        return (await query({ name: statement.name, text: statement.pgSql, values })).rows;
+      });
+      finished = true;
+      const commit = await query({ text: 'commit' });
       if (commit.command !== 'COMMIT') throw new Error(`the transaction was not committed (${commit.command})`);
       return result;
     } catch (error) {
-      await connection.query({ text: 'rollback' }).catch(() => connection.end());
+      finished = true;
+      await query({ text: 'rollback' }).catch(() => connection.end());
       throw error;
     }
   } finally {
+    finished = true;
     await knex.client.releaseConnection(connection);
   }
 }

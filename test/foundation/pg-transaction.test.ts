@@ -62,4 +62,36 @@ describe('inPgTransaction: a transaction on one node-postgres connection with pr
     expect((refused as Error).message).to.match(/not committed \(ROLLBACK\)/);
     expect(await values()).to.deep.equal([]);
   });
+
+  it("tells knex's listeners of each answer and error, as knex's own statements do (the push model's outage watch)", async function () {
+    const knex = opened.database.knex;
+    const seen: string[] = [];
+    const onResponse = (): void => void seen.push('response');
+    const onError = (): void => void seen.push('error');
+    knex.on('query-response', onResponse);
+    knex.on('query-error', onError);
+    try {
+      await inPgTransaction(knex, (run) => run(INSERT, [1]));
+      expect(seen, 'begin, the insert, commit').to.deep.equal(['response', 'response', 'response']);
+      seen.length = 0;
+      await inPgTransaction(knex, (run) => run(BROKEN, [1])).catch(() => undefined);
+      expect(seen, 'begin, the failed statement, rollback').to.deep.equal(['response', 'error', 'response']);
+    } finally {
+      knex.removeListener('query-response', onResponse);
+      knex.removeListener('query-error', onError);
+    }
+  });
+
+  it('refuses a statement sent through its runner after the transaction ended (it would run outside it)', async function () {
+    const knex = opened.database.knex;
+    let late: ((value: number) => Promise<unknown>) | undefined;
+    await inPgTransaction(knex, async (run) => {
+      late = (value) => run(INSERT, [value]);
+      await run(INSERT, [1]);
+    });
+    let refused: unknown;
+    await late?.(2).catch((error: unknown) => (refused = error));
+    expect((refused as Error).message).to.match(/after its transaction ended/);
+    expect(await values()).to.deep.equal([1]);
+  });
 });

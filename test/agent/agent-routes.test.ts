@@ -6,6 +6,7 @@ import { expectedDataPcr } from '../../lib/attestation/pcr-checks.js';
 import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply.js';
 import { parseQuoteString } from '../../lib/tpm/quote-string.js';
 import { verifyQuote, type QuoteVerified } from '../../lib/tpm/verify-quote.js';
+import { testAgentPolicies } from '../helpers/agent-policies.js';
 import { createSoftwareAgent, disposeSharedNodeKey, type SoftwareAgent } from './helpers/software-agent.js';
 
 const NONCE = 'abcdefghij0123456789';
@@ -132,16 +133,7 @@ describe('agent routes (software TPM, emulated node)', function () {
       expect(reply.text).to.equal(JSON.stringify(reply.body));
       const round = evaluateQuote({
         state: initialAgentState(),
-        policies: {
-          tpmPolicy: { mask: '0x401' },
-          runtimePolicy: null,
-          mbRefstate: null,
-          measuredBootEvaluate: 'once',
-          acceptTpmHashAlgs: ['sha256'],
-          acceptTpmEncryptionAlgs: ['rsa'],
-          acceptTpmSigningAlgs: ['rsassa'],
-          akTpm: agent.ak.akPublic,
-        },
+        policies: testAgentPolicies(agent.ak.akPublic, { tpmPolicy: { mask: '0x401' } }),
         reply: results as unknown as AgentQuoteReply,
         nonce: NONCE,
         now: 1_700_000_000,

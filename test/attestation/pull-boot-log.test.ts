@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
-import { akPublicKey, type AgentPolicies } from '../../lib/attestation/agent-policies.js';
+import { akPublicKey } from '../../lib/attestation/agent-policies.js';
 import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
 import { BOOT_LOG_RECHECK_SECONDS, BootLogMemo, MAX_REMEMBERED_LOG, type RememberedBootLog } from '../../lib/attestation/boot-log-memo.js';
 import { reuseBootLog } from '../../lib/attestation/internal/boot-log-reuse.js';
@@ -13,6 +13,7 @@ import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { vectorPath } from '../helpers/paths.js';
 import { FakeAgent } from './fake-agent.js';
+import { testAgentPolicies } from '../helpers/agent-policies.js';
 
 const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 const FULL = '0x43ff';
@@ -23,16 +24,7 @@ const NOW = 1_800_000_000;
 describe('beginRound: when the boot log is left out of the request', () => {
   const fake = new FakeAgent();
   const refstate = createRefstate(parseEventLog(BOOT_LOG), { withoutSecureBoot: true });
-  const policies: AgentPolicies = {
-    tpmPolicy: { mask: FULL },
-    runtimePolicy: null,
-    mbRefstate: refstate,
-    measuredBootEvaluate: 'once',
-    acceptTpmHashAlgs: ['sha256'],
-    acceptTpmEncryptionAlgs: ['rsa'],
-    acceptTpmSigningAlgs: ['rsassa'],
-    akTpm: akPublicKey(fake.akTpm),
-  };
+  const policies = testAgentPolicies(akPublicKey(fake.akTpm), { tpmPolicy: { mask: FULL }, mbRefstate: refstate });
   const agent: PullAgent = { agentId: 'a1', policies, mask: FULL };
   const state: AgentAttestationState = { ...initialAgentState(OperationalState.GET_QUOTE), hashAlg: 'sha256', attestationCount: 1 };
   let memo: BootLogMemo;

@@ -18,6 +18,7 @@ import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import { createCertificateAuthority, issueFromCa } from '../../lib/pki/certificate-authority.js';
 import type { ServiceTls } from '../../lib/pki/service-tls.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
+import { testAgentPolicies } from '../helpers/agent-policies.js';
 import { startRegistrar, type RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { checkAgentIdentity } from '../../lib/tenant/identity-check.js';
 import { openRegistrarAdmin } from '../../lib/tenant/registrar-agents.js';
@@ -236,16 +237,7 @@ describe('enrolment end to end (swtpm, registrar, agents, tenant)', function () 
       expect(reply.ima_measurement_list).to.include(appended.stdout);
       const round = evaluateQuote({
         state: initialAgentState(),
-        policies: {
-          tpmPolicy: { mask: '0x400' },
-          runtimePolicy: null,
-          mbRefstate: null,
-          measuredBootEvaluate: 'once',
-          acceptTpmHashAlgs: ['sha256'],
-          acceptTpmEncryptionAlgs: ['rsa'],
-          acceptTpmSigningAlgs: ['rsassa'],
-          akTpm: (await admin.show(agentA!.uuid)).aik_tpm as string,
-        },
+        policies: testAgentPolicies((await admin.show(agentA!.uuid)).aik_tpm as string, { tpmPolicy: { mask: '0x400' } }),
         reply: reply as AgentQuoteReply,
         nonce,
         now: Math.floor(Date.now() / 1000),

@@ -4,6 +4,7 @@ import { initialAgentState } from '../../../lib/attestation/agent-state.js';
 import type { PolledAgent } from '../../../lib/verifier/polled-agent.js';
 import type { VerifierAgentEnrolment } from '../../../lib/verifier/verifier-agent-record.js';
 import type { FakeAgent } from '../../attestation/fake-agent.js';
+import { testAgentPolicies } from '../../helpers/agent-policies.js';
 
 /** What a test round's agent differs by; everything else is a fresh agent polled at API 2.2 with no V. */
 export interface ScriptedPolledAgentInput {
@@ -22,17 +23,7 @@ export interface ScriptedPolledAgentInput {
 export function scriptedPolledAgent(input: ScriptedPolledAgentInput): PolledAgent {
   return {
     enrolment: { agentId: input.agentId, v: input.v ?? null } as VerifierAgentEnrolment,
-    policies: {
-      tpmPolicy: '{}',
-      runtimePolicy: null,
-      mbRefstate: null,
-      measuredBootEvaluate: 'once',
-      acceptTpmHashAlgs: ['sha256'],
-      acceptTpmEncryptionAlgs: ['rsa'],
-      acceptTpmSigningAlgs: ['rsassa'],
-      akTpm: akPublicKey(input.fake.akTpm),
-      ...input.policies,
-    },
+    policies: testAgentPolicies(akPublicKey(input.fake.akTpm), input.policies),
     mask: input.mask,
     connection: input.connection as AgentClient,
     revocationTarget: { agentId: input.agentId, url: 'https://127.0.0.1:9002', apiVersion: '2.2' },

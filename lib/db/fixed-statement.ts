@@ -21,9 +21,10 @@ export function fixedStatement(name: string, knexSql: string): FixedStatement {
   return { name, knexSql, pgSql: knexSql.replace(/\?/g, () => `$${(index += 1)}`) };
 }
 
-/** The part of a node-postgres connection the prepared path uses. */
-interface PgConnection {
-  query(config: { name: string; text: string; values: readonly Binding[] }): Promise<{ rows: unknown[] }>;
+/** The part of a pooled node-postgres connection the prepared path and `inPgTransaction` use. */
+export interface PgConnection {
+  query(config: { text: string; name?: string; values?: readonly Binding[] }): Promise<{ rows: unknown[]; command: string }>;
+  end(): unknown;
 }
 
 /**

@@ -1,11 +1,5 @@
 import type { Knex } from 'knex';
-import type { Binding, Statements } from './fixed-statement.js';
-
-/** The part of a node-postgres connection a transaction uses. */
-interface PgConnection {
-  query(config: { text: string; name?: string; values?: readonly Binding[] }): Promise<{ rows: unknown[]; command: string }>;
-  end(): unknown;
-}
+import type { Binding, PgConnection, Statements } from './fixed-statement.js';
 
 /**
  * `work` in one transaction on one pooled node-postgres connection, its statements named prepared

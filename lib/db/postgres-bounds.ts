@@ -78,22 +78,46 @@ interface PgClient {
 const PG_QUERY_TIMEOUT = 'Query read timeout';
 
 /**
+ * SQLSTATEs that say the server's prepared statements on a connection are not what node-postgres
+ * believes it prepared there (it parses a named statement once per connection and only sends Bind
+ * after that): 26000, the name is gone (DEALLOCATE, DISCARD ALL: a pooler in transaction mode or a
+ * session reset); 0A000, the statement's cached plan would change its result type (a migration
+ * altered a column it returns); 42P05, the name is already taken (a pooler handed over another
+ * client's session); 08P01, Bind does not fit the statement under that name. Each repeats on every
+ * later use of the statement on that connection.
+ */
+const PREPARED_STATE_LOST = new Set(['26000', '0A000', '42P05', '08P01']);
+
+/**
  * The knex settings for a bounded pool. node-postgres's `query_timeout` fails the statement but
  * leaves it as the connection's active query: the connection would go back to the pool and every
  * later statement on it would queue behind the dead one. So a connection whose statement timed out
  * is ended (node-postgres destroys the socket when a query is still active) and refused by the
  * pool's validation, and the caller gets an error that says what happened. This holds from the
  * connection's first statement, knex's set-up ones included (`knexPgClientWatching`).
+ *
+ * A connection whose statement failed with a code of `PREPARED_STATE_LOST` is retired: it still
+ * runs what its holder sends (the ROLLBACK of its transaction), but the pool's validation refuses
+ * it when it is next picked (or the pool's idle reaper closes it first) and ends it, so the
+ * caller's retry runs on a fresh connection that prepares its statements again. Without
+ * this, a busy pool (never idle long enough to close it) failed every write with that statement
+ * until the process restarted.
  */
 export function boundedPgSettings(
   url: string,
   bounds: PostgresBounds,
 ): Pick<Knex.Config, 'client' | 'connection' | 'pool' | 'acquireConnectionTimeout'> {
   const abandoned = new WeakSet<PgClient>();
+  const retired = new WeakSet<PgClient>();
   const watchStatements = (client: PgClient): void => {
     const send = client.query.bind(client);
-    /** The error the caller sees: a timed-out statement ends its connection, which is never reused. */
+    /**
+     * The error the caller sees: a timed-out statement ends its connection, which is never reused; a
+     * connection that lost its prepared statements is retired.
+     */
     const seen = (error: Error, boundMs: number): Error => {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && PREPARED_STATE_LOST.has(code)) retired.add(client);
       if (error.message !== PG_QUERY_TIMEOUT) return error;
       abandoned.add(client);
       client.end();
@@ -137,7 +161,7 @@ export function boundedPgSettings(
     pool: {
       min: 0,
       max: 10,
-      validate: (client: PgClient) => !abandoned.has(client),
+      validate: (client: PgClient) => !abandoned.has(client) && !retired.has(client),
     },
   };
 }

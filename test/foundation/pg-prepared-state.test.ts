@@ -45,6 +45,16 @@ describe('prepared statements the server dropped or invalidated: the connection 
     }
   }
 
+  /** Whether the server's session `pid` has ended, waiting up to a second for it. */
+  async function backendGone(pid: number): Promise<boolean> {
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const sessions = (await opened.database.knex.raw('select 1 from pg_stat_activity where pid = ?', [pid])) as { rows: unknown[] };
+      if (sessions.rows.length === 0) return true;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return false;
+  }
+
   /** `write`'s outcome: the error's SQLSTATE, or 'stored'. */
   async function outcome(write: () => Promise<unknown>): Promise<string> {
     try {
@@ -64,6 +74,7 @@ describe('prepared statements the server dropped or invalidated: the connection 
     expect(await outcome(write(3)), 'the retry').to.equal('stored');
     expect(await outcome(write(4))).to.equal('stored');
     expect(await onPooledConnection('select 1'), 'the connection that failed was discarded').to.not.equal(forgetful);
+    expect(await backendGone(forgetful), 'its session ended on the server').to.equal(true);
     expect(await values()).to.deep.equal([1, 3, 4]);
   });
 

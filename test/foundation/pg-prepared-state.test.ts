@@ -100,6 +100,20 @@ describe('prepared statements the server dropped or invalidated: the connection 
     expect(await read(), 'the retry').to.deep.equal([{ w: '7' }]);
   });
 
+  it('a statement whose name the session already holds for other SQL (42P05 at Parse, 08P01 at Bind) fails once', async function () {
+    const knex = opened.database.knex;
+    const taken = fixedStatement('pg_prepared_state_test_taken', 'select ?::int as n');
+    const read = () => runFixedStatement(knex, true, taken, [5]);
+    // What a pooler handing over another client's session looks like: the name prepared, not by node-postgres.
+    await onPooledConnection(`prepare ${taken.name} (int, int) as select $1 + $2 as n`);
+    expect(await outcome(read), 'Parse of a name the session holds').to.equal('42P05');
+    expect(await read(), 'the retry').to.deep.equal([{ n: 5 }]);
+    // Now node-postgres has it prepared: the session's statement under that name is swapped.
+    await onPooledConnection(`deallocate ${taken.name}; prepare ${taken.name} (int, int) as select $1 + $2 as n`);
+    expect(await outcome(read), 'Bind with one value for a statement of two').to.equal('08P01');
+    expect(await read(), 'the retry').to.deep.equal([{ n: 5 }]);
+  });
+
   it('leaves a connection whose statements fail for other reasons in the pool', async function () {
     const knex: Knex = opened.database.knex;
     const broken = fixedStatement('pg_prepared_state_test_broken', 'select 1 / (?::int - 1)');

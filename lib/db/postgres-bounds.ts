@@ -71,7 +71,7 @@ type QueryCallback = (error: Error | null, result?: unknown) => void;
 /** The part of a node-postgres `Client` that knex uses for its statements. */
 interface PgClient {
   query(config: unknown, callback?: QueryCallback): unknown;
-  end(): unknown;
+  end(callback?: (error?: Error) => void): unknown;
 }
 
 /** node-postgres's error when `query_timeout` elapses. */
@@ -84,9 +84,13 @@ const PG_QUERY_TIMEOUT = 'Query read timeout';
  * session reset); 0A000, the statement's cached plan would change its result type (a migration
  * altered a column it returns); 42P05, the name is already taken (a pooler handed over another
  * client's session); 08P01, Bind does not fit the statement under that name. Each repeats on every
- * later use of the statement on that connection.
+ * later use of the statement on that connection. 25P02 (a session inside an aborted transaction) is
+ * retired too: a path that got such a session from the pool fails every statement on it.
  */
-const PREPARED_STATE_LOST = new Set(['26000', '0A000', '42P05', '08P01']);
+const PREPARED_STATE_LOST = new Set(['26000', '0A000', '42P05', '08P01', '25P02']);
+
+/** The process warning's code when a connection is retired. */
+export const CONNECTION_RETIRED_WARNING = 'IRONLIME_PG_CONNECTION_RETIRED';
 
 /**
  * The knex settings for a bounded pool. node-postgres's `query_timeout` fails the statement but
@@ -101,7 +105,10 @@ const PREPARED_STATE_LOST = new Set(['26000', '0A000', '42P05', '08P01']);
  * it when it is next picked (or the pool's idle reaper closes it first) and ends it, so the
  * caller's retry runs on a fresh connection that prepares its statements again. Without
  * this, a busy pool (never idle long enough to close it) failed every write with that statement
- * until the process restarted.
+ * until the process restarted. Each retirement is a process warning (`CONNECTION_RETIRED_WARNING`):
+ * the services' loggers are not reachable from the pool's settings, and the warning reaches stderr
+ * (or a `process.on('warning')` listener) wherever the database was opened. A connection someone
+ * ended is retired as well, so the pool never hands it out while its close is still under way.
  */
 export function boundedPgSettings(
   url: string,
@@ -111,13 +118,22 @@ export function boundedPgSettings(
   const retired = new WeakSet<PgClient>();
   const watchStatements = (client: PgClient): void => {
     const send = client.query.bind(client);
+    const end = client.end.bind(client);
+    // knex ends a connection it destroys with a callback; inPgTransaction without.
+    client.end = (callback) => {
+      retired.add(client);
+      return end(callback);
+    };
     /**
      * The error the caller sees: a timed-out statement ends its connection, which is never reused; a
      * connection that lost its prepared statements is retired.
      */
     const seen = (error: Error, boundMs: number): Error => {
       const code = (error as { code?: unknown }).code;
-      if (typeof code === 'string' && PREPARED_STATE_LOST.has(code)) retired.add(client);
+      if (typeof code === 'string' && PREPARED_STATE_LOST.has(code) && !retired.has(client)) {
+        retired.add(client);
+        process.emitWarning(`PostgreSQL connection retired after SQLSTATE ${code}: ${error.message}`, { code: CONNECTION_RETIRED_WARNING });
+      }
       if (error.message !== PG_QUERY_TIMEOUT) return error;
       abandoned.add(client);
       client.end();

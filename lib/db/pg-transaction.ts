@@ -8,7 +8,8 @@ import type { Binding, PgConnection, Statements } from './fixed-statement.js';
  * Commits when `work` resolves, rolls back when it rejects. A COMMIT that does not answer COMMIT (the
  * server rolled back a transaction a swallowed error had aborted) rejects: never taken as stored. A
  * connection whose BEGIN or ROLLBACK failed is ended, so the pool never hands out a session in an
- * unknown state, perhaps still in a transaction (knex's pool refuses an ended connection). Its
+ * unknown state, perhaps still in a transaction (the pool refuses a connection whose end was called,
+ * `boundedPgSettings`); the batch does not wait for that close, which has no bound of its own. Its
  * statements are not knex's, so it emits knex's `query-response` and `query-error` for them itself;
  * a statement sent through the runner after the transaction ended is refused.
  */
@@ -31,7 +32,7 @@ export async function inPgTransaction<T>(knex: Knex, work: (statements: Statemen
     await query({ text: 'begin' }).catch(async (error: unknown) => {
       // The session's state is unknown: BEGIN fails on a session left inside an aborted transaction
       // (25P02), which back in the pool would fail every transaction handed it.
-      await connection.end();
+      endWithoutWaiting(connection);
       throw error;
     });
     try {
@@ -46,11 +47,16 @@ export async function inPgTransaction<T>(knex: Knex, work: (statements: Statemen
       return result;
     } catch (error) {
       finished = true;
-      await query({ text: 'rollback' }).catch(() => connection.end());
+      await query({ text: 'rollback' }).catch(() => endWithoutWaiting(connection));
       throw error;
     }
   } finally {
     finished = true;
     await knex.client.releaseConnection(connection);
   }
+}
+
+/** Starts closing `connection`; an error closing it is of no use to anyone (the session is dropped either way). */
+function endWithoutWaiting(connection: PgConnection): void {
+  Promise.resolve(connection.end()).catch(() => undefined);
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 
 /** A statement's parameter value. */
@@ -15,10 +16,23 @@ export interface FixedStatement {
   readonly pgSql: string;
 }
 
-/** `knexSql` must hold `?` only as placeholders (no `?` operators, no `??` identifiers). */
-export function fixedStatement(name: string, knexSql: string): FixedStatement {
+/** PostgreSQL's longest identifier (NAMEDATALEN - 1): a longer statement name is cut, its hash with it. */
+const MAX_STATEMENT_NAME_BYTES = 63;
+
+/**
+ * `knexSql` must hold `?` only as placeholders (no `?` operators, no `??` identifiers). The prepared
+ * name is `baseName` and the first 8 hex digits of the SHA-256 of the SQL text: two versions of a
+ * statement (a rolling upgrade behind a pooler that shares server sessions) never share a name, so a
+ * Bind never runs another version's SQL.
+ */
+export function fixedStatement(baseName: string, knexSql: string): FixedStatement {
   let index = 0;
-  return { name, knexSql, pgSql: knexSql.replace(/\?/g, () => `$${(index += 1)}`) };
+  const pgSql = knexSql.replace(/\?/g, () => `$${(index += 1)}`);
+  const name = `${baseName}_${createHash('sha256').update(pgSql).digest('hex').slice(0, 8)}`;
+  if (Buffer.byteLength(name) > MAX_STATEMENT_NAME_BYTES) {
+    throw new Error(`fixed statement name ${name} is longer than PostgreSQL's ${MAX_STATEMENT_NAME_BYTES} bytes`);
+  }
+  return { name, knexSql, pgSql };
 }
 
 /** The part of a pooled node-postgres connection the prepared path and `inPgTransaction` use. */

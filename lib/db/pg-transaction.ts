@@ -7,10 +7,11 @@ import type { Binding, PgConnection, Statements } from './fixed-statement.js';
  * a knex instance per transaction; about 120 µs a transaction against 40 µs here). PostgreSQL only.
  * Commits when `work` resolves, rolls back when it rejects. A COMMIT that does not answer COMMIT (the
  * server rolled back a transaction a swallowed error had aborted) rejects: never taken as stored. A
- * connection whose ROLLBACK failed is ended, so the pool never hands out a session still in a
- * transaction (knex's pool refuses an ended connection). Its statements are not knex's, so it emits
- * knex's `query-response` and `query-error` for them itself; a statement sent through the runner
- * after the transaction ended is refused.
+ * connection whose BEGIN or ROLLBACK failed is ended, so the pool never hands out a session in an
+ * unknown state, perhaps still in a transaction (the pool refuses a connection whose end was called,
+ * `boundedPgSettings`); the batch does not wait for that close, which has no bound of its own. Its
+ * statements are not knex's, so it emits knex's `query-response` and `query-error` for them itself;
+ * a statement sent through the runner after the transaction ended is refused.
  */
 export async function inPgTransaction<T>(knex: Knex, work: (statements: Statements) => Promise<T>): Promise<T> {
   const connection = (await knex.client.acquireConnection()) as PgConnection;
@@ -28,7 +29,12 @@ export async function inPgTransaction<T>(knex: Knex, work: (statements: Statemen
     }
   };
   try {
-    await query({ text: 'begin' });
+    await query({ text: 'begin' }).catch(async (error: unknown) => {
+      // The session's state is unknown: BEGIN fails on a session left inside an aborted transaction
+      // (25P02), which back in the pool would fail every transaction handed it.
+      endWithoutWaiting(connection);
+      throw error;
+    });
     try {
       const result = await work(async (statement, values) => {
         // A statement after COMMIT or ROLLBACK would run on a connection back in the pool, outside this transaction.
@@ -41,11 +47,16 @@ export async function inPgTransaction<T>(knex: Knex, work: (statements: Statemen
       return result;
     } catch (error) {
       finished = true;
-      await query({ text: 'rollback' }).catch(() => connection.end());
+      await query({ text: 'rollback' }).catch(() => endWithoutWaiting(connection));
       throw error;
     }
   } finally {
     finished = true;
     await knex.client.releaseConnection(connection);
   }
+}
+
+/** Starts closing `connection`; an error closing it is of no use to anyone (the session is dropped either way). */
+function endWithoutWaiting(connection: PgConnection): void {
+  Promise.resolve(connection.end()).catch(() => undefined);
 }

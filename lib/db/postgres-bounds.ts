@@ -71,11 +71,26 @@ type QueryCallback = (error: Error | null, result?: unknown) => void;
 /** The part of a node-postgres `Client` that knex uses for its statements. */
 interface PgClient {
   query(config: unknown, callback?: QueryCallback): unknown;
-  end(): unknown;
+  end(callback?: (error?: Error) => void): unknown;
 }
 
 /** node-postgres's error when `query_timeout` elapses. */
 const PG_QUERY_TIMEOUT = 'Query read timeout';
+
+/**
+ * SQLSTATEs that say the server's prepared statements on a connection are not what node-postgres
+ * believes it prepared there (it parses a named statement once per connection and only sends Bind
+ * after that): 26000, the name is gone (DEALLOCATE, DISCARD ALL: a pooler in transaction mode or a
+ * session reset); 0A000, the statement's cached plan would change its result type (a migration
+ * altered a column it returns); 42P05, the name is already taken (a pooler handed over another
+ * client's session); 08P01, Bind does not fit the statement under that name. Each repeats on every
+ * later use of the statement on that connection. 25P02 (a session inside an aborted transaction) is
+ * retired too: a path that got such a session from the pool fails every statement on it.
+ */
+const PREPARED_STATE_LOST = new Set(['26000', '0A000', '42P05', '08P01', '25P02']);
+
+/** The process warning's code when a connection is retired. */
+export const CONNECTION_RETIRED_WARNING = 'IRONLIME_PG_CONNECTION_RETIRED';
 
 /**
  * The knex settings for a bounded pool. node-postgres's `query_timeout` fails the statement but
@@ -84,16 +99,41 @@ const PG_QUERY_TIMEOUT = 'Query read timeout';
  * is ended (node-postgres destroys the socket when a query is still active) and refused by the
  * pool's validation, and the caller gets an error that says what happened. This holds from the
  * connection's first statement, knex's set-up ones included (`knexPgClientWatching`).
+ *
+ * A connection whose statement failed with a code of `PREPARED_STATE_LOST` is retired: it still
+ * runs what its holder sends (the ROLLBACK of its transaction), but the pool's validation refuses
+ * it when it is next picked (or the pool's idle reaper closes it first) and ends it, so the
+ * caller's retry runs on a fresh connection that prepares its statements again. Without
+ * this, a busy pool (never idle long enough to close it) failed every write with that statement
+ * until the process restarted. Each retirement is a process warning (`CONNECTION_RETIRED_WARNING`):
+ * the services' loggers are not reachable from the pool's settings, and the warning reaches stderr
+ * (or a `process.on('warning')` listener) wherever the database was opened. A connection someone
+ * ended is retired as well, so the pool never hands it out while its close is still under way.
  */
 export function boundedPgSettings(
   url: string,
   bounds: PostgresBounds,
 ): Pick<Knex.Config, 'client' | 'connection' | 'pool' | 'acquireConnectionTimeout'> {
   const abandoned = new WeakSet<PgClient>();
+  const retired = new WeakSet<PgClient>();
   const watchStatements = (client: PgClient): void => {
     const send = client.query.bind(client);
-    /** The error the caller sees: a timed-out statement ends its connection, which is never reused. */
+    const end = client.end.bind(client);
+    // knex ends a connection it destroys with a callback; inPgTransaction without.
+    client.end = (callback) => {
+      retired.add(client);
+      return end(callback);
+    };
+    /**
+     * The error the caller sees: a timed-out statement ends its connection, which is never reused; a
+     * connection that lost its prepared statements is retired.
+     */
     const seen = (error: Error, boundMs: number): Error => {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && PREPARED_STATE_LOST.has(code) && !retired.has(client)) {
+        retired.add(client);
+        process.emitWarning(`PostgreSQL connection retired after SQLSTATE ${code}: ${error.message}`, { code: CONNECTION_RETIRED_WARNING });
+      }
       if (error.message !== PG_QUERY_TIMEOUT) return error;
       abandoned.add(client);
       client.end();
@@ -137,7 +177,7 @@ export function boundedPgSettings(
     pool: {
       min: 0,
       max: 10,
-      validate: (client: PgClient) => !abandoned.has(client),
+      validate: (client: PgClient) => !abandoned.has(client) && !retired.has(client),
     },
   };
 }

@@ -7,6 +7,7 @@ import { httpsServiceUrl } from '../http/keylime-client.js';
 import type { RevocationAgentTarget } from '../revocation/revocation-notifier.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { RepeatedTexts } from '../http/repeated-member-json.js';
+import type { GridEntry } from './round-start-grid.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
 import type { StoredMbPolicy, StoredRuntimePolicy, VerifierPolicyRepository } from './verifier-policy-repository.js';
@@ -28,8 +29,8 @@ export interface PolledAgent {
   state: AgentAttestationState;
   /** Consecutive unreachable attempts (Keylime `num_retries`); 0 after any answer. */
   retries: number;
-  /** The pending timer of the next round. */
-  timer: NodeJS.Timeout | undefined;
+  /** The next round's place on the scheduler's `RoundStartGrid`. */
+  timer: GridEntry | undefined;
   /** When (ms since the epoch) the pending round is due, for the start-delay metric; 0 = at once. */
   dueAt: number;
   /** A round is in flight, or its verdict waits to be stored (`VerdictStore`). */

@@ -9,6 +9,7 @@ import { LeaseSweeper } from './lease-sweeper.js';
 import { loadPolledAgent, PolicyNotStored, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { RoundDecider, type DecidedRound } from './round-decider.js';
 import { RoundPersister } from './round-persister.js';
+import { RoundStartGrid } from './round-start-grid.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
@@ -47,12 +48,12 @@ const POLLED: readonly OperationalState[] = [
   OperationalState.PROVIDE_V_RETRY,
 ];
 
-/** Node's timer limit (~24.8 days); a longer back-off (retryInterval ** n) would otherwise fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The slot of `RoundStartGrid`: rounds due within it start together (10 a slot at 500 rounds/s). */
+const ROUND_START_SLOT_MS = 20;
 
 /**
- * The pull loop of one verifier process (spec §6). Each polled agent has one timer; when it fires,
- * the round runs through a shared `ConcurrencyLimiter`, so a thousand agents whose timers fire
+ * The pull loop of one verifier process (spec §6). Each polled agent waits on a `RoundStartGrid` slot;
+ * when it comes, the round runs through a shared `ConcurrencyLimiter`, so a thousand agents whose timers fire
  * together become at most `maxConcurrentRounds` requests in flight. A round reads nothing from the
  * database (the `PolledAgent` caches AK, policies, certificate and state) and writes once
  * (`saveRound`). Every `leaseSeconds / 3` the scheduler renews its leases and claims agents nobody
@@ -63,6 +64,7 @@ export class PullScheduler {
   private readonly agents = new Map<string, PolledAgent>();
   private readonly limiter: ConcurrencyLimiter;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly grid = new RoundStartGrid(ROUND_START_SLOT_MS);
   private closed = false;
   /**
    * Announces agents whose stored verdict failed them, to the webhooks and to every agent polled here;
@@ -156,7 +158,7 @@ export class PullScheduler {
       return;
     }
     if (agent !== undefined) {
-      clearTimeout(agent.timer);
+      this.grid.cancel(agent.timer);
       agent.timer = undefined;
     }
     this.track(this.reconcile(agentId));
@@ -168,7 +170,7 @@ export class PullScheduler {
     this.sweeper.stop();
     this.verdicts.close();
     for (const agent of this.agents.values()) {
-      clearTimeout(agent.timer);
+      this.grid.cancel(agent.timer);
     }
     while (this.inFlight.size > 0) {
       await Promise.allSettled([...this.inFlight]);
@@ -189,16 +191,15 @@ export class PullScheduler {
     if (this.closed) {
       return;
     }
-    clearTimeout(agent.timer);
-    const ms = Math.min(MAX_TIMER_MS, Math.round(seconds * 1000));
-    agent.dueAt = Date.now() + ms;
-    agent.timer = setTimeout(() => {
+    this.grid.cancel(agent.timer);
+    agent.timer = this.grid.at(Math.round(seconds * 1000), () => {
       agent.timer = undefined;
       // The limiter bounds requests and evaluation only; storing the round waits outside it.
       this.track(
         this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))),
       );
-    }, ms);
+    });
+    agent.dueAt = this.grid.dueAt(agent.timer);
   }
 
   private track(task: Promise<void>): void {
@@ -234,14 +235,14 @@ export class PullScheduler {
       this.options.log.error({ err: error, agentId, attempt }, 'could not re-read agent; trying again');
       const agent = this.agents.get(agentId);
       if (!this.closed) {
-        const timer = setTimeout(() => {
+        const timer = this.grid.at(backoffDelayMs(attempt + 1, STORE_RETRY), () => {
           if (agent !== undefined) {
             agent.timer = undefined;
           }
           this.track(this.reconcile(agentId, attempt + 1));
-        }, backoffDelayMs(attempt + 1, STORE_RETRY));
+        });
         if (agent !== undefined) {
-          clearTimeout(agent.timer);
+          this.grid.cancel(agent.timer);
           agent.timer = timer;
         }
       }
@@ -272,7 +273,7 @@ export class PullScheduler {
   private drop(agentId: string): void {
     const agent = this.agents.get(agentId);
     if (agent !== undefined) {
-      clearTimeout(agent.timer);
+      this.grid.cancel(agent.timer);
       agent.connection.close();
       this.agents.delete(agentId);
       this.options.health.writeSettled(agentId);

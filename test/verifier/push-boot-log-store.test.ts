@@ -39,8 +39,6 @@ forEachDatabase(
       await judged(0, 'pass');
       expect(await store.write(AGENT, 0, LOG)).to.equal('written');
       expect(await store.read(AGENT)).to.deep.equal(LOG);
-      expect(await store.holds(AGENT, LOG.bootTime)).to.equal(true);
-      expect(await store.holds(AGENT, REBOOTED.bootTime)).to.equal(false);
       await judged(1, 'pass');
       expect(await store.write(AGENT, 1, LOG), 'the same boot and context').to.equal('present');
       await judged(2, 'pass');
@@ -73,7 +71,6 @@ forEachDatabase(
       await judged(4, null);
       await knex().transaction((trx) => forgetPushBootLogs(statementsOn(trx, false), [AGENT, AGENT]));
       expect(await store.read(AGENT)).to.equal(undefined);
-      expect(await store.holds(AGENT, LOG.bootTime)).to.equal(false);
       expect(await row(), 'a tombstone at the latest attestation').to.deep.equal({ attestation_index: 4, event_log: null });
       expect(await store.write(AGENT, 3, LOG), 'the pass before the failure').to.equal('refused');
       await knex()('verifier_push_attestations').where({ agent_id: AGENT, index: 4 }).update({ stage: 'verification_complete', evaluation: 'pass' });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
+import { PushBootLogStore } from '../../lib/verifier/push/push-boot-log-store.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { capabilities, interval, patch, types } from './helpers/push-boot-log-calls.js';
 import { PUSH_SETTINGS, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
@@ -129,12 +130,14 @@ describe('push boot logs stored for every verifier process', function () {
     try {
       const held = await capabilities(push, node, token);
       expect(types(held)).to.not.include('uefi_log');
-      await knex().raw(`alter table ${BOOT_LOGS} rename to ${BOOT_LOGS}_away`);
+      // The log's read fails (the agent's row, with the stored log's boot time, is read as usual).
+      const read = Object.getOwnPropertyDescriptor(PushBootLogStore.prototype, 'read') as PropertyDescriptor;
+      Object.defineProperty(PushBootLogStore.prototype, 'read', { ...read, value: () => Promise.reject(new Error('the boot log read failed')) });
       let refused;
       try {
         refused = await patch(push, node, token, held, second);
       } finally {
-        await knex().raw(`alter table ${BOOT_LOGS}_away rename to ${BOOT_LOGS}`);
+        Object.defineProperty(PushBootLogStore.prototype, 'read', read);
       }
       expect(refused.status).to.equal(503);
       expect(refused.body['errors'][0]['code']).to.equal('boot_log_not_held');

@@ -40,29 +40,27 @@ export class HeldBootLogs {
   }
 
   /**
-   * Before phase 1 chooses from a read row (`of` then consults the memo): when the agent's latest
-   * attestation passed with a log, sent or held (so one was verified for some boot, at whatever process), and the memo holds no
-   * log for the boot time offered, the database's, held when it was verified for that boot under the
-   * agent's current AK, refstate and switches. Until then each phase 1 here reads once (a process that only chooses, its evidence judged elsewhere,
-   * finds the log the first time another process stored it). A failed read is only a miss (the log is asked for).
-   * When the memo holds the boot's log, one small read confirms that the database still stores a log of
-   * that boot: a failure since — a silence, which leaves the latest attestation passed, or failing
-   * evidence at another process — tombstoned it, and the memo's record is dropped (the log is asked for).
-   * Phase 1 after this process's own verdict (`createAfterCompleted`) does not come here: nothing is read.
+   * Before phase 1 chooses from a read row (`of` then consults the memo), with the boot time of the
+   * agent's stored log read with that row (`storedLogBootTime`; none: no log, or a failure's
+   * tombstone): when the agent's latest attestation passed with a log, sent or held (so one was
+   * verified for some boot, at whatever process), the memo keeps its log for the boot time offered
+   * only while the database stores a log of that boot — a failure since (a silence, which leaves the
+   * latest attestation passed; failing evidence at another process) tombstoned it, and the log is asked
+   * for. When the memo holds none and a log of that boot is stored, it is read and held when verified
+   * under the agent's current AK, refstate and switches. Until held, each phase 1 here reads once (a
+   * process that only chooses, its evidence judged elsewhere, finds the log the first time another
+   * process stored it). A failed read is only a miss (the log is asked for).
    */
-  async recallStored(record: VerifierAgentRecord, policies: AgentPolicies, latest: PushAttestation | undefined, bootTime: number | null): Promise<void> {
+  async recallStored(record: VerifierAgentRecord, policies: AgentPolicies, latest: PushAttestation | undefined, bootTime: number | null, storedLogBootTime: number | undefined): Promise<void> {
     const { agentId } = record;
     if (this.memo === undefined || policies.mbRefstate === null || bootTime === null || latest?.evaluation !== 'pass') return;
     // Only after a pass that involved a log (sent or held), so an agent that never sends one costs no read.
     if (!latest.choice.uefiLog && latest.choice.uefiLogHeld !== true) return;
-    if (this.memo.recallPush(agentId)?.bootTime === bootTime) {
-      const holds = await this.store.holds(agentId, bootTime).catch((err: unknown) => {
-        this.log.warn({ err, agentId }, 'stored boot log not confirmed: the uefi_log is asked for');
-        return false;
-      });
-      if (!holds) this.memo.forget(agentId);
+    if (storedLogBootTime !== bootTime) {
+      this.memo.forget(agentId);
       return;
     }
+    if (this.memo.recallPush(agentId)?.bootTime === bootTime) return;
     const stored = await this.store.read(agentId).catch((err: unknown) => {
       this.log.warn({ err, agentId }, 'stored boot log not read: the uefi_log is asked for');
       return undefined;

@@ -34,7 +34,8 @@ returning agent_id`;
  * The push agents' verified boot logs in the database (migrations 20261205003000, 20261205030000), so
  * that any verifier process can judge evidence asked without the log (`HeldBootLogs`). One row per
  * agent: its current boot's log, or a failure's tombstone (no log), with the attestation it was
- * written for. Read only where this process's memo misses; written once per boot.
+ * written for. Its log's boot time is read with the agent's row (`PushRepository.agentWithLatest`);
+ * the log only where this process's memo misses; written once per boot.
  */
 export class PushBootLogStore {
   constructor(private readonly knex: Knex) {}
@@ -50,12 +51,6 @@ export class PushBootLogStore {
       contextSha256: String(row['context_sha256']),
       eventLog: String(row['event_log']),
     };
-  }
-
-  /** Whether a log of `bootTime` is stored for the agent (no failure tombstoned it since): one small read, the log left out. */
-  async holds(agentId: string, bootTime: number): Promise<boolean> {
-    const row = (await this.knex(BOOT_LOGS).where({ agent_id: agentId, boot_time: bootTime }).whereNotNull('event_log').first('agent_id')) as unknown;
-    return row !== undefined;
   }
 
   /**

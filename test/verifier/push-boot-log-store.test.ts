@@ -83,6 +83,24 @@ forEachDatabase(
       await seedVerifierAgents(knex(), 1, 0);
     });
 
+    it('a failure of an agent whose row is already a tombstone at that attestation writes no new row version', async function () {
+      const version = async () => ((await knex().raw(`select xmin::text as v from verifier_push_boot_logs where agent_id = ?`, [AGENT])) as { rows: { v: string }[] }).rows[0]?.v;
+      const fail = () => knex().transaction((trx) => forgetPushBootLogs(statementsOn(trx, false), [AGENT]));
+      await judged(0, 'pass');
+      expect(await store.write(AGENT, 0, LOG)).to.equal('written');
+      const withLog = await version();
+      await fail();
+      const tombstone = await version();
+      expect(tombstone, 'the log at the same attestation is tombstoned').to.not.equal(withLog);
+      expect(await row()).to.deep.equal({ attestation_index: 0, event_log: null });
+      await fail();
+      await fail();
+      expect(await version(), 'repeated failures, no attestation between').to.equal(tombstone);
+      await judged(1, null);
+      await fail();
+      expect(await row(), 'a failure after a later attestation').to.deep.equal({ attestation_index: 1, event_log: null });
+    });
+
     for (const before of ['a stored log', 'no log yet'] as const) {
       it(`a pass's write racing a failure's transaction (${before}) waits for it and is refused: the log does not come back`, async function () {
         if (fixture.kind !== 'postgres') this.skip();
@@ -110,11 +128,15 @@ forEachDatabase(
   { migrate: true },
 );
 
-/** Waits (up to 2 s) until a statement of this database waits for a lock: the write queued behind the failure's transaction. */
+/**
+ * Waits (up to 2 s) until a statement of this database waits for a lock: the write queued behind the
+ * failure's transaction. Throws when none does, so a write that does not wait fails the test.
+ */
 async function blockedOnALock(knex: Knex): Promise<void> {
   for (let tries = 0; tries < 100; tries += 1) {
     const result = (await knex.raw(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%verifier_push_boot_logs%'`)) as { rows: { n: number }[] };
     if ((result.rows[0]?.n ?? 0) > 0) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  throw new Error('the write did not wait for a lock within 2 s');
 }

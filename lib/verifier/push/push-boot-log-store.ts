@@ -73,7 +73,9 @@ export class PushBootLogStore {
  * The tombstone of each agent's failure: no log, at the agent's latest attestation (the failing one,
  * or the one a silence outlived), never lower than the row's. It replaces any log, so a pass written
  * before the failure is gone with it, and a write for an attestation up to that index finds it
- * (`WRITE`).
+ * (`WRITE`). A tombstone already at that index is left as it is: repeated failures of an agent that
+ * does not attest write no new row version (the conflicting row is still locked, so a racing write
+ * waits all the same).
  */
 const FORGET = fixedStatement(
   'verifier_forget_push_boot_logs',
@@ -83,7 +85,8 @@ select f.agent_id, coalesce((select max(a.index) from verifier_push_attestations
 from (select distinct e.agent_id from jsonb_array_elements_text(?::jsonb) as e(agent_id)) f
 on conflict (agent_id) do update set
   attestation_index = greatest(${BOOT_LOGS}.attestation_index, excluded.attestation_index),
-  boot_time = null, hash_alg = null, mask = null, context_sha256 = null, event_log = null, verified_at = now()`,
+  boot_time = null, hash_alg = null, mask = null, context_sha256 = null, event_log = null, verified_at = now()
+where ${BOOT_LOGS}.event_log is not null or ${BOOT_LOGS}.attestation_index < excluded.attestation_index`,
 );
 
 /**

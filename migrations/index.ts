@@ -25,6 +25,7 @@ import * as verifierAgentContentVersion from './20261204180000-verifier-agent-co
 import * as brokerSessionTrustVector from './20261204200000-broker-session-trust-vector.js';
 import * as brokerAppliedRevocations from './20261204203000-broker-applied-revocations.js';
 import * as verifierPushBootLogs from './20261205003000-verifier-push-boot-logs.js';
+import * as verifierPushBootLogOrder from './20261205030000-verifier-push-boot-log-order.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -61,4 +62,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204200000-broker-session-trust-vector', ...brokerSessionTrustVector },
   { name: '20261204203000-broker-applied-revocations', ...brokerAppliedRevocations },
   { name: '20261205003000-verifier-push-boot-logs', ...verifierPushBootLogs },
+  { name: '20261205030000-verifier-push-boot-log-order', ...verifierPushBootLogOrder },
 ];

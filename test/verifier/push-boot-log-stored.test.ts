@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
+import { PushBootLogStore } from '../../lib/verifier/push/push-boot-log-store.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { capabilities, interval, patch, types } from './helpers/push-boot-log-calls.js';
 import { PUSH_SETTINGS, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
@@ -11,13 +12,15 @@ const BOOT_LOGS = 'verifier_push_boot_logs';
 /**
  * The verified boot log stored in the database (migration 20261205003000): evidence asked without the
  * log at one verifier process is judged at any other on the same database, after a restart too; a
- * failing verdict removes it; it is written once per boot; a read that fails refuses (503), nothing taken.
+ * failing verdict tombstones it; it is written once per boot; a read that fails refuses (503), nothing taken.
  */
 describe('push boot logs stored for every verifier process', function () {
   this.timeout(60_000);
   const push = usePushVerifier({ pushTimeout: SETTINGS.pushTimeout });
   const knex = () => push.opened.database.knex;
-  const rows = async (uuid: string) => (await knex()(BOOT_LOGS).where({ agent_id: uuid }).select('boot_time', knex().raw('xmin::text as xmin'))) as { boot_time: string; xmin: string }[];
+  /** The agent's stored log, as a row (none when there is none or a failure tombstoned it). */
+  const rows = async (uuid: string) =>
+    (await knex()(BOOT_LOGS).where({ agent_id: uuid }).whereNotNull('event_log').select('boot_time', knex().raw('xmin::text as xmin'))) as { boot_time: string; xmin: string }[];
   const outcomes = async (uuid: string) => (await push.history(uuid)).map((row) => row.outcome);
   const other = (instanceId: string): Promise<RunningVerifier> =>
     startVerifier({ dataDir: push.dir, ...SETTINGS, instanceId }, { database: push.opened.database, inProcessForTests: true });
@@ -81,7 +84,7 @@ describe('push boot logs stored for every verifier process', function () {
     }
   });
 
-  it('a boot PCR extended at runtime fails at the other process with the stored log; the failure deletes it and the next phase 1 asks for the log', async function () {
+  it('a boot PCR extended at runtime fails at the other process with the stored log; the failure tombstones it and the next phase 1 asks for the log', async function () {
     const { node, token } = await attestedNode();
     const second = await other('stored-log-tampered');
     try {
@@ -127,12 +130,14 @@ describe('push boot logs stored for every verifier process', function () {
     try {
       const held = await capabilities(push, node, token);
       expect(types(held)).to.not.include('uefi_log');
-      await knex().raw(`alter table ${BOOT_LOGS} rename to ${BOOT_LOGS}_away`);
+      // The log's read fails (the agent's row, with the stored log's boot time, is read as usual).
+      const read = Object.getOwnPropertyDescriptor(PushBootLogStore.prototype, 'read') as PropertyDescriptor;
+      Object.defineProperty(PushBootLogStore.prototype, 'read', { ...read, value: () => Promise.reject(new Error('the boot log read failed')) });
       let refused;
       try {
         refused = await patch(push, node, token, held, second);
       } finally {
-        await knex().raw(`alter table ${BOOT_LOGS}_away rename to ${BOOT_LOGS}`);
+        Object.defineProperty(PushBootLogStore.prototype, 'read', read);
       }
       expect(refused.status).to.equal(503);
       expect(refused.body['errors'][0]['code']).to.equal('boot_log_not_held');

@@ -40,16 +40,28 @@ export class HeldBootLogs {
   }
 
   /**
-   * Before phase 1 chooses from a read row (`of` then consults the memo): when the agent's latest
-   * attestation passed with a log, sent or held (so one was verified for some boot, at whatever process), and the memo holds no
-   * log for the boot time offered, the database's, held when it was verified for that boot under the
-   * agent's current AK, refstate and switches. Once held, later attestations of the boot read nothing;
-   * until then each phase 1 here reads once (a process that only chooses, its evidence judged elsewhere,
-   * finds the log the first time another process stored it). A failed read is only a miss (the log is asked for).
+   * Before phase 1 chooses from a read row (`of` then consults the memo), with the boot time of the
+   * agent's stored log read with that row (`storedLogBootTime`; none: no log, or a failure's
+   * tombstone): the memo keeps its log for the boot time offered only while the database stores a log
+   * of that boot, whatever the agent's latest attestation — a failure since (a silence, which leaves
+   * the latest attestation passed or unjudged; failing evidence at another process) tombstoned it, and
+   * the log is asked for. When the latest attestation passed with a log, sent or held (so one was
+   * verified for some boot, at whatever process), the memo holds none and a log of that boot is
+   * stored, it is read and held when verified under the agent's current AK, refstate and switches.
+   * Until held, each phase 1 here reads once (a process that only chooses, its evidence judged
+   * elsewhere, finds the log the first time another process stored it). A failed read is only a miss
+   * (the log is asked for).
    */
-  async recallStored(record: VerifierAgentRecord, policies: AgentPolicies, latest: PushAttestation | undefined, bootTime: number | null): Promise<void> {
+  async recallStored(record: VerifierAgentRecord, policies: AgentPolicies, latest: PushAttestation | undefined, bootTime: number | null, storedLogBootTime: number | undefined): Promise<void> {
     const { agentId } = record;
-    if (this.memo === undefined || policies.mbRefstate === null || bootTime === null || latest?.evaluation !== 'pass') return;
+    if (this.memo === undefined || bootTime === null) return;
+    // Before anything about the latest attestation: a failure may have tombstoned the log while that
+    // attestation was never judged (a silence after evidence left unanswered or mid-judgement).
+    if (storedLogBootTime !== bootTime) {
+      this.memo.forget(agentId);
+      return;
+    }
+    if (policies.mbRefstate === null || latest?.evaluation !== 'pass') return;
     // Only after a pass that involved a log (sent or held), so an agent that never sends one costs no read.
     if (!latest.choice.uefiLog && latest.choice.uefiLogHeld !== true) return;
     if (this.memo.recallPush(agentId)?.bootTime === bootTime) return;
@@ -101,8 +113,8 @@ export class HeldBootLogs {
   }
 
   /**
-   * After a stored verdict on `evidence`: a fail drops the memo's record (its transaction deleted the
-   * stored one); a pass that carried the log asked for is held and stored (once per boot: the store
+   * After a stored verdict on `evidence`: a fail drops the memo's record (its transaction tombstoned
+   * the stored one); a pass that carried the log asked for is held and stored (once per boot: the store
    * skips a record it has; the policies are read only then). A lost write only means that another
    * process asks for the log again.
    */

@@ -112,7 +112,7 @@ export class PushAttestations {
 
   /** Reads the agent and its latest attestation, refuses with the status §10.3 names, else chooses and inserts. */
   private async createAfterReading(agentId: string, body: CapabilitiesBody, now: Date): Promise<KnownAttestation> {
-    const { record, latest, agentVersion } = await this.pushAgentWithLatest(agentId);
+    const { record, latest, agentVersion, storedLogBootTime } = await this.pushAgentWithLatest(agentId);
     if (latest !== undefined) {
       const refused = this.paceRefusal(latest, now);
       if (refused !== undefined) throw refused;
@@ -120,7 +120,7 @@ export class PushAttestations {
     const offered = capabilitiesOf(body);
     const policies = await this.policies.of(record);
     const bootLogs = this.bootLogs.of(agentId, latest);
-    if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies, latest, offered.bootTime);
+    if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies, latest, offered.bootTime, storedLogBootTime);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, bootLogs);
     if (!chosen.ok) {
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);

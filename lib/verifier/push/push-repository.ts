@@ -6,15 +6,16 @@ import { agentVersionSql } from '../agent-row-version.js';
 
 const ATTESTATIONS = 'verifier_push_attestations';
 const AGENTS = 'verifier_agents';
-/** Columns of `AGENT_WITH_VERSION` and `AGENT_WITH_LATEST`: the row's version, the latest attestation as JSON (timestamps as ISO text with offset). */
+/** Columns of `AGENT_WITH_VERSION` and `AGENT_WITH_LATEST`: the row's version, the latest attestation as JSON (timestamps as ISO text with offset), the stored boot log's boot time. */
 const VERSION = 'push_agent_version';
 const LATEST = 'push_latest_attestation';
+const STORED_LOG_BOOT = 'push_stored_log_boot_time';
 const AGENT_AND_VERSION = `a.*, ${agentVersionSql('a')} as ${VERSION}`;
 const AGENT_WITH_VERSION = `select ${AGENT_AND_VERSION} from verifier_agents a where a.agent_id = ?`;
 const AGENT_WITH_LATEST = `
 select ${AGENT_AND_VERSION}, (
   select to_jsonb(t) from verifier_push_attestations t where t.agent_id = a.agent_id order by t.index desc limit 1
-) as ${LATEST}
+) as ${LATEST}, (select b.boot_time from verifier_push_boot_logs b where b.agent_id = a.agent_id and b.event_log is not null) as ${STORED_LOG_BOOT}
 from verifier_agents a where a.agent_id = ?`;
 
 /** The columns phase 1 fills, read from a JSON array of `newAttestationRow`s (one parameter). */
@@ -86,9 +87,10 @@ export interface AgentWithVersion {
   readonly agentVersion: string;
 }
 
-/** `AgentWithVersion` and the agent's latest attestation, read together. */
+/** `AgentWithVersion`, the agent's latest attestation and the boot time of its stored boot log (none: no log, or a failure's tombstone), read together. */
 export interface AgentWithLatest extends AgentWithVersion {
   readonly latest: PushAttestation | undefined;
+  readonly storedLogBootTime?: number;
 }
 
 export type AttestationStage = 'awaiting_evidence' | 'evaluating_evidence' | 'verification_complete';
@@ -112,15 +114,13 @@ export interface PushAttestation {
 export class PushRepository {
   constructor(private readonly knex: Knex) {}
 
-  /**
-   * The agent's row and its latest attestation in ONE round trip (both phases need both): undefined
-   * when the agent is not enrolled.
-   */
+  /** The agent's row, its latest attestation and its stored boot log's boot time in ONE round trip (both phases need them): undefined when not enrolled. */
   async agentWithLatest(agentId: string): Promise<AgentWithLatest | undefined> {
     const row = await this.agentRow(AGENT_WITH_LATEST, agentId);
     if (row === undefined) return undefined;
     const latest = row[LATEST] === null || row[LATEST] === undefined ? undefined : attestationFromRow(json(row[LATEST]) as Record<string, unknown>);
-    return { record: recordFromRow(row), latest, agentVersion: String(row[VERSION]) };
+    const stored = row[STORED_LOG_BOOT];
+    return { record: recordFromRow(row), latest, agentVersion: String(row[VERSION]), storedLogBootTime: stored === null || stored === undefined ? undefined : Number(stored) };
   }
 
   /** The agent's row and its version, without its attestations (the silence sweep judges the row alone): undefined when not enrolled. */

@@ -145,13 +145,16 @@ export class PushVerdictWriter {
     return writes.filter((write) => write.outcome?.taken !== false);
   }
 
-  /** Completes the judged attestations; a failing one's agent loses its stored boot log in the same transaction (docs/push.md "The boot log"). */
+  /**
+   * Completes the judged attestations. Every failure stored — failing evidence, a silence, an exception —
+   * tombstones its agent's stored boot log in the same transaction (docs/push.md "The boot log").
+   */
   private async complete(statements: Statements, stored: readonly PushRoundWrite[]): Promise<void> {
+    await forgetPushBootLogs(statements, stored.filter((write) => write.history?.outcome === 'fail').map((write) => write.agentId));
     const rows = stored.flatMap(({ agentId, completion: c }) =>
       c === undefined ? [] : [{ agent_id: agentId, index: c.index, evaluation: c.evaluation, failure_reason: c.failureReason }],
     );
     if (rows.length === 0) return;
-    await forgetPushBootLogs(statements, rows.filter((row) => row.evaluation === 'fail').map((row) => row.agent_id));
     const result = (await statements(COMPLETE_ATTESTATIONS, [JSON.stringify(rows)])) as { agent_id: string; agent_version: string | null }[];
     const versions = new Map(result.map((row) => [row.agent_id, row.agent_version ?? undefined]));
     for (const write of stored) {

@@ -169,8 +169,10 @@ export class PullScheduler {
     this.closed = true;
     this.sweeper.stop();
     this.verdicts.close();
+    // Every waiting round goes, a re-read's back-off for an agent no longer here too.
+    this.grid.close();
     for (const agent of this.agents.values()) {
-      this.grid.cancel(agent.timer);
+      agent.timer = undefined;
     }
     while (this.inFlight.size > 0) {
       await Promise.allSettled([...this.inFlight]);
@@ -192,14 +194,16 @@ export class PullScheduler {
       return;
     }
     this.grid.cancel(agent.timer);
-    agent.timer = this.grid.at(Math.round(seconds * 1000), () => {
+    const ms = Math.round(seconds * 1000);
+    // The start-delay metric counts from the time asked for, so the grid's wait shows in it.
+    agent.dueAt = Date.now() + ms;
+    agent.timer = this.grid.at(ms, () => {
       agent.timer = undefined;
       // The limiter bounds requests and evaluation only; storing the round waits outside it.
       this.track(
         this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))),
       );
     });
-    agent.dueAt = this.grid.dueAt(agent.timer);
   }
 
   private track(task: Promise<void>): void {

@@ -1,7 +1,10 @@
+import { performance } from 'node:perf_hooks';
+
 /** A round waiting for its slot; `RoundStartGrid.cancel` takes it out. */
 export interface GridEntry {
   readonly slot: number;
   readonly run: () => void;
+  cancelled: boolean;
 }
 
 /** Node's timer limit (~24.8 days); a longer delay would fire at once. */
@@ -18,22 +21,24 @@ interface Slot {
  * event loop about 500 times a second for one request each, and their replies came back one per wake
  * too; here the rounds of a slot send their requests in one turn of the loop, and the loop's fixed
  * cost per wake (the `epoll` call, the timer list, the microtask checkpoint) is shared by the slot's
- * rounds. A round starts at most one slot later than asked; the slot is far inside the 10 % of the
- * interval after which a round counts as late.
+ * rounds. A round starts one slot later than asked at most (plus the event loop's own lag); the slot
+ * is far inside the 10 % of the interval after which a round counts as late. Slots are counted on the
+ * monotonic clock that Node's timers use, so a step of the system clock (NTP, an operator) moves no
+ * round.
  */
 export class RoundStartGrid {
   private readonly slots = new Map<number, Slot>();
 
   constructor(
     private readonly slotMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Runs `run` once, at the end of the slot that holds `delayMs` from now; the time is `dueAt(entry)`. */
+  /** Runs `run` once, at the end of the slot that holds `delayMs` from now (unless cancelled first). */
   at(delayMs: number, run: () => void): GridEntry {
     const now = this.now();
     const slot = Math.ceil((now + Math.min(delayMs, MAX_TIMER_MS - this.slotMs)) / this.slotMs);
-    const entry: GridEntry = { slot, run };
+    const entry: GridEntry = { slot, run, cancelled: false };
     const existing = this.slots.get(slot);
     if (existing !== undefined) {
       existing.entries.add(entry);
@@ -45,16 +50,12 @@ export class RoundStartGrid {
     return entry;
   }
 
-  /** When `entry` runs (epoch milliseconds). */
-  dueAt(entry: GridEntry): number {
-    return entry.slot * this.slotMs;
-  }
-
-  /** Takes `entry` out if it has not run yet; nothing otherwise. */
+  /** Keeps `entry` from running, even when its slot is firing now; nothing once it ran. */
   cancel(entry: GridEntry | undefined): void {
     if (entry === undefined) {
       return;
     }
+    entry.cancelled = true;
     const slot = this.slots.get(entry.slot);
     if (slot === undefined || !slot.entries.delete(entry) || slot.entries.size > 0) {
       return;
@@ -63,16 +64,37 @@ export class RoundStartGrid {
     this.slots.delete(entry.slot);
   }
 
+  /** Drops every waiting round and its timer (the scheduler closes). */
+  close(): void {
+    for (const slot of this.slots.values()) {
+      clearTimeout(slot.timer);
+      for (const entry of slot.entries) {
+        entry.cancelled = true;
+      }
+    }
+    this.slots.clear();
+  }
+
   private fire(slotIndex: number): void {
     const slot = this.slots.get(slotIndex);
     this.slots.delete(slotIndex);
     if (slot === undefined) {
       return;
     }
-    // An entry added to this slot by a callback below lands in a new slot object of the same index,
-    // which gets its own timer: nothing added while firing is lost.
-    for (const entry of slot.entries) {
-      entry.run();
+    // The entries are copied first: one added to this slot index by a callback below lands in a new
+    // slot, with its own timer, and runs there.
+    for (const entry of [...slot.entries]) {
+      if (entry.cancelled) {
+        continue;
+      }
+      try {
+        entry.run();
+      } catch (error) {
+        // Thrown where a timer of its own would have thrown it, after the slot's other rounds started.
+        process.nextTick(() => {
+          throw error;
+        });
+      }
     }
   }
 }

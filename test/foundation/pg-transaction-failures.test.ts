@@ -27,6 +27,14 @@ interface Backend {
 describe('inPgTransaction when BEGIN, ROLLBACK or a statement fails (real PostgreSQL)', function () {
   const fixture = pgTablePerTest();
 
+  /** A batch whose work fails after storing row 1 (as a failed audit signature would). */
+  function batchThatFails(knex: Knex): Promise<never> {
+    return inPgTransaction(knex, async (run) => {
+      await run(INSERT, [1]);
+      throw new Error('signing failed');
+    });
+  }
+
   /** The backend of the connection a transaction gets next, and its statement timeout. */
   async function nextBackend(knex: Knex): Promise<Backend> {
     const rows = await inPgTransaction(knex, (run) => run(BACKEND, []));
@@ -38,14 +46,7 @@ describe('inPgTransaction when BEGIN, ROLLBACK or a statement fails (real Postgr
     const before = await nextBackend(knex);
     // A ROLLBACK that never reaches the server (a lost reply looks the same to the client).
     const restore = failOnNextConnection(knex, 'rollback');
-    const refused = await rejectionOf(
-      inPgTransaction(knex, async (run) => {
-        await run(INSERT, [1]);
-        throw new Error('signing failed');
-      }),
-      Error,
-    ).finally(restore);
-    expect(refused.message).to.equal('signing failed');
+    expect((await rejectionOf(batchThatFails(knex), Error).finally(restore)).message).to.equal('signing failed');
     // Back in the pool still inside its transaction, the connection would take the next BEGIN as a
     // warning and its COMMIT would store the failed batch's row too.
     await inPgTransaction(knex, (run) => run(INSERT, [2]));
@@ -58,14 +59,7 @@ describe('inPgTransaction when BEGIN, ROLLBACK or a statement fails (real Postgr
     const knex = fixture.knex;
     const before = await nextBackend(knex);
     const restore = failOnNextConnection(knex, 'rollback', { endNeverSettles: true });
-    const refused = await rejectionOf(
-      inPgTransaction(knex, async (run) => {
-        await run(INSERT, [1]);
-        throw new Error('signing failed');
-      }),
-      Error,
-    ).finally(restore);
-    expect(refused.message).to.equal('signing failed');
+    expect((await rejectionOf(batchThatFails(knex), Error).finally(restore)).message).to.equal('signing failed');
     await inPgTransaction(knex, (run) => run(INSERT, [2]));
     expect(await fixture.values()).to.deep.equal([2]);
     expect((await nextBackend(knex)).pid, 'the ended connection is not handed out').to.not.equal(before.pid);

@@ -35,6 +35,14 @@ describe('inPgTransaction when BEGIN, ROLLBACK or a statement fails (real Postgr
     });
   }
 
+  /** The next batch stores only its own row, on another backend: the session of `before` ended on the server. */
+  async function expectNextBatchOnANewSession(knex: Knex, before: Backend): Promise<void> {
+    await inPgTransaction(knex, (run) => run(INSERT, [2]));
+    expect(await fixture.values()).to.deep.equal([2]);
+    expect((await nextBackend(knex)).pid, 'the ended connection is not handed out').to.not.equal(before.pid);
+    expect(await backendGone(knex, before.pid), 'its session ended on the server').to.equal(true);
+  }
+
   /** The backend of the connection a transaction gets next, and its statement timeout. */
   async function nextBackend(knex: Knex): Promise<Backend> {
     const rows = await inPgTransaction(knex, (run) => run(BACKEND, []));
@@ -49,10 +57,7 @@ describe('inPgTransaction when BEGIN, ROLLBACK or a statement fails (real Postgr
     expect((await rejectionOf(batchThatFails(knex), Error).finally(restore)).message).to.equal('signing failed');
     // Back in the pool still inside its transaction, the connection would take the next BEGIN as a
     // warning and its COMMIT would store the failed batch's row too.
-    await inPgTransaction(knex, (run) => run(INSERT, [2]));
-    expect(await fixture.values()).to.deep.equal([2]);
-    expect((await nextBackend(knex)).pid).to.not.equal(before.pid);
-    expect(await backendGone(knex, before.pid), 'its session ended on the server').to.equal(true);
+    await expectNextBatchOnANewSession(knex, before);
   });
 
   it('does not wait for the close of a connection it ends: a close that never finishes does not hold the batch', async function () {
@@ -60,10 +65,7 @@ describe('inPgTransaction when BEGIN, ROLLBACK or a statement fails (real Postgr
     const before = await nextBackend(knex);
     const restore = failOnNextConnection(knex, 'rollback', { endNeverSettles: true });
     expect((await rejectionOf(batchThatFails(knex), Error).finally(restore)).message).to.equal('signing failed');
-    await inPgTransaction(knex, (run) => run(INSERT, [2]));
-    expect(await fixture.values()).to.deep.equal([2]);
-    expect((await nextBackend(knex)).pid, 'the ended connection is not handed out').to.not.equal(before.pid);
-    expect(await backendGone(knex, before.pid), 'its session ended on the server').to.equal(true);
+    await expectNextBatchOnANewSession(knex, before);
   });
 
   it('rejects without running its work when BEGIN fails, and ends that connection', async function () {
@@ -80,10 +82,7 @@ describe('inPgTransaction when BEGIN, ROLLBACK or a statement fails (real Postgr
     ).finally(restore);
     expect(refused.message).to.equal('begin failed (injected by the test)');
     expect(ran, 'the work').to.equal(false);
-    await inPgTransaction(knex, (run) => run(INSERT, [2]));
-    expect(await fixture.values()).to.deep.equal([2]);
-    expect((await nextBackend(knex)).pid).to.not.equal(before.pid);
-    expect(await backendGone(knex, before.pid), 'its session ended on the server').to.equal(true);
+    await expectNextBatchOnANewSession(knex, before);
   });
 
   it('rejects without running its work on a session left inside an aborted transaction (BEGIN: 25P02), and ends it', async function () {
@@ -104,10 +103,7 @@ describe('inPgTransaction when BEGIN, ROLLBACK or a statement fails (real Postgr
     );
     expect((refused as Error & { code?: string }).code).to.equal('25P02');
     expect(ran, 'the work').to.equal(false);
-    await inPgTransaction(knex, (run) => run(INSERT, [2]));
-    expect(await fixture.values()).to.deep.equal([2]);
-    expect((await nextBackend(knex)).pid).to.not.equal(before.pid);
-    expect(await backendGone(knex, before.pid), 'its session ended on the server').to.equal(true);
+    await expectNextBatchOnANewSession(knex, before);
   });
 
   it('rejects on the statement bound, and the next transaction runs on a fresh connection, not behind the dead statement', async function () {

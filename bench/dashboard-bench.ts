@@ -96,23 +96,33 @@ export const dashboardBenchmark: Benchmark = {
   description: "the dashboard's node table and overview at 10,000 agents, and the audit log's cost per verdict (PostgreSQL)",
   async run(args) {
     const agents = Number(args[0] ?? 10_000);
-    const schema = `bench_dashboard_${randomBytes(6).toString('hex')}`;
-    const admin = knexFactory({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
-    await admin.raw('create schema ??', [schema]);
-    const database = await createDatabase({ url: DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
-    try {
-      await migrateLatest(database.knex);
-      await seedVerifierAgents(database.knex, agents, 10);
-      const queries = new DashboardQueries(database.knex, 11);
+    await withSeededSchema('dashboard', agents, 10, async (knex) => {
+      const queries = new DashboardQueries(knex, 11);
       for (const { name, medianMs } of await timeDashboardQueries(queries, 7)) {
         process.stdout.write(`${name.padEnd(40)} ${medianMs.toFixed(1).padStart(8)} ms (median of 7, ${agents} agents, ${agents * 10} rounds)\n`);
       }
-      const audit = await timeVerdictAudit(database.knex, 20, 250);
+      const audit = await timeVerdictAudit(knex, 20, 250);
       process.stdout.write(`audit: verdict record in a batch of 250   ${audit.cpuMsPerRecord.toFixed(3)} ms CPU, ${audit.wallMsPerRecord.toFixed(3)} ms wall per record\n`);
-    } finally {
-      await database.close();
-      await admin.raw('drop schema if exists ?? cascade', [schema]);
-      await admin.destroy();
-    }
+    });
   },
 };
+
+/**
+ * Runs `work` on a migrated schema of its own on the test PostgreSQL, seeded with `agents` verifier
+ * agents and `rounds` history rows each (`seedVerifierAgents`), and drops the schema after.
+ */
+export async function withSeededSchema(label: string, agents: number, rounds: number, work: (knex: Knex) => Promise<void>): Promise<void> {
+  const schema = `bench_${label}_${randomBytes(6).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
+  await admin.raw('create schema ??', [schema]);
+  const database = await createDatabase({ url: DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
+  try {
+    await migrateLatest(database.knex);
+    await seedVerifierAgents(database.knex, agents, rounds);
+    await work(database.knex);
+  } finally {
+    await database.close();
+    await admin.raw('drop schema if exists ?? cascade', [schema]);
+    await admin.destroy();
+  }
+}

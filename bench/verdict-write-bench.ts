@@ -1,19 +1,15 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import knexFactory from 'knex';
+import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { initialAgentState } from '../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../lib/attestation/history-row.js';
 import { OperationalState } from '../lib/attestation/operational-state.js';
-import { createDatabase } from '../lib/db/database-factory.js';
-import { migrateLatest } from '../lib/db/migrate.js';
 import { RoundRetrier } from '../lib/verifier/round-retrier.js';
 import { RoundWriter } from '../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../lib/verifier/verdict-audit.js';
 import type { Benchmark } from './benchmark.js';
-import { seedVerifierAgents } from './dashboard-bench.js';
+import { withSeededSchema } from './dashboard-bench.js';
 
-const DATABASE_URL = process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const AGENTS = 1000;
 
 /**
@@ -22,7 +18,7 @@ const AGENTS = 1000;
  * round, `perBatch` pass verdicts to a batch, through knex's transaction and through the prepared
  * path (`inPgTransaction`), alternated `repeats` times.
  */
-async function timeWrites(knex: knexFactory.Knex, prepared: boolean, batches: number, perBatch: number, offset: number): Promise<number> {
+async function timeWrites(knex: Knex, prepared: boolean, batches: number, perBatch: number, offset: number): Promise<number> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const writer = new RoundWriter(knex, { alsoStore: auditVerdicts({ privateKey, publicKey }, 'bench'), batchDelayMs: 0, prepared });
   const health = { writeFailed: (): void => undefined, writeSettled: (): void => undefined };
@@ -52,25 +48,15 @@ export const verdictWriteBenchmark: Benchmark = {
   description: "the pull loop's verdict write path (round writer and audit records): this process's CPU per stored round (PostgreSQL)",
   async run(args) {
     const [batches, perBatch, repeats] = [Number(args[0] ?? 400), Number(args[1] ?? 7), Number(args[2] ?? 3)];
-    const schema = `bench_verdict_write_${randomBytes(6).toString('hex')}`;
-    const admin = knexFactory({ client: 'pg', connection: DATABASE_URL, pool: { min: 0, max: 1 } });
-    await admin.raw('create schema ??', [schema]);
-    const database = await createDatabase({ url: DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
-    try {
-      await migrateLatest(database.knex);
-      await seedVerifierAgents(database.knex, AGENTS, 0);
+    await withSeededSchema('verdict_write', AGENTS, 0, async (knex) => {
       let offset = 0;
       for (let r = 0; r < repeats; r += 1) {
         for (const prepared of [false, true]) {
-          const us = await timeWrites(database.knex, prepared, batches, perBatch, offset);
+          const us = await timeWrites(knex, prepared, batches, perBatch, offset);
           offset += (batches + 50) * perBatch;
           process.stdout.write(`${prepared ? 'prepared (inPgTransaction)' : 'knex transaction'.padEnd(26)}  ${us.toFixed(1).padStart(6)} µs CPU per round (${perBatch} per batch, ${batches} batches)\n`);
         }
       }
-    } finally {
-      await database.close();
-      await admin.raw('drop schema if exists ?? cascade', [schema]);
-      await admin.destroy();
-    }
+    });
   },
 };

@@ -6,6 +6,7 @@ import type { SessionCreateBody, SessionProofBody } from './push-dtos.js';
 import type { PushSessionRepository } from './push-session-repository.js';
 import { PushRefused } from './push-reply.js';
 import { RateLimiter } from './rate-limiter.js';
+import { SlowHashGate } from './slow-hash-gate.js';
 import { hashTokenSecret, tokenSecretMatches } from './token-hash.js';
 
 export interface PushSessionSettings {
@@ -16,6 +17,8 @@ export interface PushSessionSettings {
   readonly verifierId: string;
   /** PBKDF2 iterations (Keylime's 600 000; tests may lower it). */
   readonly hashIterations?: number;
+  /** Where the tokens' hashes run (default: half of libuv's thread pool, `SlowHashGate`). */
+  readonly slowHashes?: SlowHashGate;
 }
 
 /** `POST /v3.0/sessions`: the session and its challenge. */
@@ -110,6 +113,7 @@ export class PushSessions {
   private readonly slowChecks = new RateLimiter(5, 60_000);
   private readonly cacheKey = randomBytes(32);
   private readonly verified: BoundedCache<string, RememberedToken>;
+  private readonly slowHashes: SlowHashGate;
 
   constructor(
     private readonly repository: PushSessionRepository,
@@ -117,6 +121,7 @@ export class PushSessions {
     private readonly settings: PushSessionSettings,
   ) {
     this.verified = new BoundedCache(REMEMBERED_TOKENS);
+    this.slowHashes = settings.slowHashes ?? new SlowHashGate();
   }
 
   /** Opens a session for any agent id (an unknown one learns nothing here: its proof fails later). */
@@ -170,6 +175,7 @@ export class PushSessions {
     const record = await this.agents.find(agentId);
     if (record === undefined || record.verifierId !== this.settings.verifierId || record.attestationMode !== 'push') return fail(200, 'the agent is not enrolled for push attestation');
     if (proof === undefined) return fail(401, 'no tpm_pop proof provided');
+    this.slowHashes.admit();
     const verdict = verifyProofOfPossession({
       akTpm: new Uint8Array(Buffer.from(record.akTpm, 'base64')),
       challenge: new Uint8Array(Buffer.from(session.challenge, 'base64')),
@@ -179,7 +185,7 @@ export class PushSessions {
     if (!verdict.valid) return fail(401, verdict.reason);
     const secret = randomBytes(SECRET_BYTES).toString('base64url');
     const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
-    const stored = await hashTokenSecret(secret, this.settings.hashIterations);
+    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations));
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
     this.remember(sessionId, secret, agentId, tokenExpiresAt, now);
     return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
@@ -215,9 +221,11 @@ export class PushSessions {
       throw new PushRefused(401, 'token_expired', 'the session token has expired');
     }
     if (remembered === undefined) {
+      this.slowHashes.admit();
       const wait = this.slowChecks.take(sessionId, now.getTime());
       if (wait !== undefined) throw new PushRefused(401, 'invalid_token', 'too many token checks for this session: open a new session');
-      if (!(await tokenSecretMatches(secret, session.token, this.settings.hashIterations))) {
+      const token = session.token;
+      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations)))) {
         throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
       }
     }

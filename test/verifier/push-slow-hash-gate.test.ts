@@ -1,0 +1,136 @@
+import { pbkdf2, randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import type { PushSession, PushSessionRepository } from '../../lib/verifier/push/push-session-repository.js';
+import { PushRefused } from '../../lib/verifier/push/push-reply.js';
+import { PushSessions } from '../../lib/verifier/push/push-sessions.js';
+import { SlowHashGate, threadPoolSize } from '../../lib/verifier/push/slow-hash-gate.js';
+import { hashTokenSecret } from '../../lib/verifier/push/token-hash.js';
+import type { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+
+const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00002';
+
+/** A hash the test finishes when it likes. */
+function heldHash(): { promise: Promise<string>; finish: () => void } {
+  let finish: () => void = () => undefined;
+  const promise = new Promise<string>((resolve) => {
+    finish = () => resolve('hashed');
+  });
+  return { promise, finish };
+}
+
+async function refusalOf(work: () => Promise<unknown>): Promise<PushRefused> {
+  const error = await work().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).to.be.instanceOf(PushRefused);
+  return error as PushRefused;
+}
+
+describe('push sessions: the token hashes on part of the thread pool (SlowHashGate)', function () {
+  it('runs at most `concurrency` hashes at once; the others wait and start in order', async function () {
+    const gate = new SlowHashGate(2, 10);
+    const held = [heldHash(), heldHash(), heldHash(), heldHash()];
+    const started: number[] = [];
+    const runs = held.map((hash, i) =>
+      gate.run(() => {
+        started.push(i);
+        return hash.promise;
+      }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).to.deep.equal([0, 1]);
+    expect(gate.waiting).to.equal(2);
+    held[1]?.finish();
+    await runs[1];
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).to.deep.equal([0, 1, 2]);
+    for (const hash of held) hash.finish();
+    expect(await Promise.all(runs)).to.deep.equal(['hashed', 'hashed', 'hashed', 'hashed']);
+  });
+
+  it('refuses a hash past `maxWaiting` waiting with 503 verifier_busy and a Retry-After, and never runs it', async function () {
+    const gate = new SlowHashGate(1, 1);
+    const running = heldHash();
+    const waiting = heldHash();
+    const first = gate.run(() => running.promise);
+    const second = gate.run(() => waiting.promise);
+    let ran = false;
+    const refused = await refusalOf(() =>
+      gate.run(() => {
+        ran = true;
+        return Promise.resolve('hashed');
+      }),
+    );
+    expect(refused.status).to.equal(503);
+    expect(refused.code).to.equal('verifier_busy');
+    expect(refused.retryAfter).to.be.at.least(1);
+    expect(ran).to.equal(false);
+    running.finish();
+    waiting.finish();
+    await Promise.all([first, second]);
+  });
+
+  it('uses half of UV_THREADPOOL_SIZE (libuv: 4 unless set to 1–1024)', function () {
+    expect(threadPoolSize({})).to.equal(4);
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: '16' })).to.equal(16);
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: '0' })).to.equal(4);
+    expect(threadPoolSize({ UV_THREADPOOL_SIZE: 'many' })).to.equal(4);
+    expect(new SlowHashGate().concurrency).to.equal(Math.max(1, Math.floor(threadPoolSize() / 2)));
+  });
+
+  it('keeps a thread free for other work during a storm of real token hashes (a quote check is not held behind them)', async function () {
+    this.timeout(120_000);
+    const gate = new SlowHashGate();
+    expect(gate.concurrency).to.be.below(threadPoolSize());
+    const finished: string[] = [];
+    const storm = Array.from({ length: 8 }, (_, i) =>
+      gate.run(() => hashTokenSecret(`secret-${i}`, 200_000)).then(() => {
+        finished.push(`hash ${i}`);
+      }),
+    );
+    // Any job on libuv's pool stands for the quote's signature check (crypto.verify with a callback).
+    const otherWork = new Promise<void>((resolve, reject) => {
+      pbkdf2('x', 'salt', 1, 32, 'sha256', (error) => (error === null ? resolve() : reject(error)));
+    }).then(() => {
+      finished.push('other work');
+    });
+    await Promise.all([...storm, otherWork]);
+    // Without the gate the pool's queue is first come, first served: the other work waited for every
+    // hash queued before it (four here, behind the four running).
+    expect(finished.indexOf('other work')).to.be.below(2);
+  });
+
+  describe('in PushSessions', function () {
+    let session: PushSession;
+    let repository: PushSessionRepository;
+
+    beforeEach(async function () {
+      session = {
+        sessionId: randomUUID(),
+        agentId: AGENT,
+        challenge: 'c',
+        createdAt: new Date(Date.now() - 61_000),
+        challengeExpiresAt: new Date(Date.now() - 1000),
+        token: await hashTokenSecret('the-secret', 1_000),
+        tokenExpiresAt: new Date(Date.now() + 3_600_000),
+      };
+      repository = { findSession: async (id: string) => (id === session.sessionId ? session : undefined) } as unknown as PushSessionRepository;
+    });
+
+    it('a token that needs its slow check while the gate is full is 503 (try again), not 401, and spends none of its session\'s 5 checks a minute', async function () {
+      const gate = new SlowHashGate(1, 0);
+      const sessions = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: 1_000, slowHashes: gate });
+      const occupying = heldHash();
+      const held = gate.run(() => occupying.promise);
+      for (let i = 0; i < 6; i += 1) {
+        const refused = await refusalOf(() => sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`));
+        expect(refused.status).to.equal(503);
+      }
+      occupying.finish();
+      await held;
+      const accepted = await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);
+      expect(accepted.sessionId).to.equal(session.sessionId);
+    });
+  });
+});

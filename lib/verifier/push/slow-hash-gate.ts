@@ -35,8 +35,9 @@ export class SlowHashGate {
   }
 
   /**
-   * Refuses (503) when every thread of the gate is busy and `maxWaiting` hashes wait already. Called before the work that leads to a hash too,
-   * so a refused request costs neither that work nor one of its session's limited slow checks.
+   * Refuses (503) when every thread of the gate is busy and `maxWaiting` hashes wait already. Called
+   * before the work that leads to a hash too, so a refused request costs neither that work nor one of
+   * its session's limited slow checks.
    */
   admit(): void {
     if (this.limiter.running >= this.concurrency && this.limiter.queued >= this.maxWaiting) {

@@ -64,7 +64,7 @@ export class PullScheduler {
   private readonly agents = new Map<string, PolledAgent>();
   private readonly limiter: ConcurrencyLimiter;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly grid = new RoundStartGrid(ROUND_START_SLOT_MS);
+  private readonly grid: RoundStartGrid;
   private closed = false;
   /**
    * Announces agents whose stored verdict failed them, to the webhooks and to every agent polled here;
@@ -78,6 +78,7 @@ export class PullScheduler {
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
+    this.grid = new RoundStartGrid(ROUND_START_SLOT_MS, undefined, { started: (rounds) => options.metrics?.slotStarted(rounds) });
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
     this.verdicts = new VerdictStore(options);
     this.decider = new RoundDecider(options, this.verdicts, this.failures);

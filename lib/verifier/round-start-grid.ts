@@ -10,6 +10,11 @@ export interface GridEntry {
 /** Node's timer limit (~24.8 days); a longer delay would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+export interface RoundStartGridOptions {
+  /** Told how many rounds each slot started (the rounds-per-slot metric). */
+  readonly started?: (rounds: number) => void;
+}
+
 interface Slot {
   readonly timer: NodeJS.Timeout;
   readonly entries: Set<GridEntry>;
@@ -32,6 +37,7 @@ export class RoundStartGrid {
   constructor(
     private readonly slotMs: number,
     private readonly now: () => number = () => performance.now(),
+    private readonly options: RoundStartGridOptions = {},
   ) {}
 
   /** Runs `run` once, at the end of the slot that holds `delayMs` from now (unless cancelled first). */
@@ -83,10 +89,12 @@ export class RoundStartGrid {
     }
     // The entries are copied first: one added to this slot index by a callback below lands in a new
     // slot, with its own timer, and runs there.
+    let rounds = 0;
     for (const entry of [...slot.entries]) {
       if (entry.cancelled) {
         continue;
       }
+      rounds += 1;
       try {
         entry.run();
       } catch (error) {
@@ -95,6 +103,9 @@ export class RoundStartGrid {
           throw error;
         });
       }
+    }
+    if (rounds > 0) {
+      this.options.started?.(rounds);
     }
   }
 }

@@ -26,7 +26,7 @@ export interface GridSoakOptions {
   readonly seed: number;
 }
 
-/** The largest number of rounds one slot started, per interval of simulated time; and each round's start delay (ms). */
+/** The largest number of rounds one slot started, per interval of simulated time; and the largest start delay (ms). */
 export interface GridSoakResult {
   readonly maxPerSlot: readonly number[];
   readonly maxStartDelayMs: number;

@@ -38,7 +38,7 @@ export async function readRoundsPerSlot(verifierUrl: string, dataDir: string): P
   return { buckets, sum: value('sum'), count: value('count') };
 }
 
-/** The slots started between two readings, as "mean, then the share of slots in each bucket (≤ bound)". */
+/** The slots started between two readings, as "mean, then the share of slots in each bucket's range of rounds (`11–20: 43.5%`)". */
 export function describeSlotsBetween(before: SlotHistogram, after: SlotHistogram): string {
   const slots = after.count - before.count;
   if (!(slots > 0)) {
@@ -46,12 +46,15 @@ export function describeSlotsBetween(before: SlotHistogram, after: SlotHistogram
   }
   const shares: string[] = [];
   let below = 0;
+  let lowest = 1;
   for (const [le, cumulative] of after.buckets) {
     const within = cumulative - (before.buckets.get(le) ?? 0);
+    const range = le === '+Inf' ? `>${lowest - 1}` : Number(le) === lowest ? le : `${lowest}–${le}`;
     if (within > below) {
-      shares.push(`≤${le}: ${((100 * (within - below)) / slots).toFixed(1)}%`);
+      shares.push(`${range}: ${((100 * (within - below)) / slots).toFixed(1)}%`);
     }
     below = within;
+    lowest = Number(le) + 1;
   }
   return `${slots} slots, mean ${((after.sum - before.sum) / slots).toFixed(1)} rounds; ${shares.join(', ')}`;
 }

@@ -13,6 +13,8 @@ export interface VerifierRunFigures {
   readonly to: number;
   readonly report: RoundTimingReport;
   readonly cpu: string;
+  /** The first verifier's rounds per grid slot in the window's first and last stretch (`bench/rounds-per-slot.ts`). */
+  readonly roundsPerSlot?: { readonly first: string; readonly last: string };
 }
 
 /**

@@ -10,6 +10,7 @@ import { analyseRoundTiming, type Percentiles, type RoundRecord, type RoundTimin
 import { runUntilSignal } from '../lib/http/service-lifecycle.js';
 import { startVerifier } from '../lib/verifier/verifier-server.js';
 import { TerminalProgress } from '../lib/cli/terminal-progress.js';
+import { slotsAtWindowEdges } from './rounds-per-slot.js';
 import { writeVerifierRunFiles } from './verifier-bench-output.js';
 import type { Benchmark } from './benchmark.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
@@ -130,8 +131,11 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const cpuBefore = cpuSeconds(children);
       const from = Date.now();
       const to = from + options.seconds * 1000;
+      const edgeMs = Math.min(60, options.seconds / 5) * 1000;
+      const slots = children === undefined ? undefined : slotsAtWindowEdges(children.url, dataDir, { from, to, edgeMs });
       const tampered = await tamperDuringWindow(fleet.agents, tamperCount(agents, options.tamper), from, options.seconds);
       await sleep(to - Date.now());
+      const roundsPerSlot = await slots;
       const cpuAfter = cpuSeconds(children);
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
@@ -154,7 +158,10 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
         ? `${pct(fleetCpu)} verifier and fleet together (${perRound(fleetCpu)} per attestation)`
         : `${pct(verifierCpu)} ${options.verifiers > 1 ? `${options.verifiers} verifiers` : 'verifier'} (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
       printReport(agents, options, setupSeconds, report, cpu);
-      const files = await writeVerifierRunFiles({ agents, quoteInterval: options.quoteInterval, from, to, report, cpu });
+      if (roundsPerSlot !== undefined) {
+        process.stdout.write(`rounds per slot (first verifier), first ${edgeMs / 1000} s: ${roundsPerSlot.first}\nrounds per slot, last ${edgeMs / 1000} s: ${roundsPerSlot.last}\n`);
+      }
+      const files = await writeVerifierRunFiles({ agents, quoteInterval: options.quoteInterval, from, to, report, cpu, ...(roundsPerSlot === undefined ? {} : { roundsPerSlot }) });
       process.stdout.write(`figures: ${files.json}, plot: ${files.svg}\n`);
       return { report, cpu: options.push ? `${perRound(verifierCpu)}` : cpu };
     } finally {

@@ -9,7 +9,7 @@ import { LeaseSweeper } from './lease-sweeper.js';
 import { loadPolledAgent, PolicyNotStored, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { RoundDecider, type DecidedRound } from './round-decider.js';
 import { RoundPersister } from './round-persister.js';
-import { RoundStartGrid } from './round-start-grid.js';
+import { RoundStartGrid, SLACK_SHARE_OF_INTERVAL, slotCapacity } from './round-start-grid.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
@@ -64,8 +64,10 @@ export class PullScheduler {
   private readonly agents = new Map<string, PolledAgent>();
   private readonly limiter: ConcurrencyLimiter;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly grid = new RoundStartGrid(ROUND_START_SLOT_MS);
+  private readonly grid: RoundStartGrid;
   private closed = false;
+  /** How much later than asked a full slot may push a round (see `RoundStartGrid.at`). */
+  private readonly roundSlackMs: number;
   /**
    * Announces agents whose stored verdict failed them, to the webhooks and to every agent polled here;
    * the push side of the same process announces through it too.
@@ -78,6 +80,12 @@ export class PullScheduler {
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
+    const intervalMs = options.round.quoteInterval * 1000;
+    this.grid = new RoundStartGrid(ROUND_START_SLOT_MS, undefined, {
+      started: (rounds) => options.metrics?.slotStarted(rounds),
+      capacity: () => slotCapacity(this.agents.size, intervalMs, ROUND_START_SLOT_MS),
+    });
+    this.roundSlackMs = SLACK_SHARE_OF_INTERVAL * intervalMs;
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
     this.verdicts = new VerdictStore(options);
     this.decider = new RoundDecider(options, this.verdicts, this.failures);
@@ -197,13 +205,17 @@ export class PullScheduler {
     const ms = Math.round(seconds * 1000);
     // The start-delay metric counts from the time asked for, so the grid's wait shows in it.
     agent.dueAt = Date.now() + ms;
-    agent.timer = this.grid.at(ms, () => {
-      agent.timer = undefined;
-      // The limiter bounds requests and evaluation only; storing the round waits outside it.
-      this.track(
-        this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))),
-      );
-    });
+    agent.timer = this.grid.at(
+      ms,
+      () => {
+        agent.timer = undefined;
+        // The limiter bounds requests and evaluation only; storing the round waits outside it.
+        this.track(
+          this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))),
+        );
+      },
+      this.roundSlackMs,
+    );
   }
 
   private track(task: Promise<void>): void {

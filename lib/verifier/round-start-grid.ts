@@ -10,6 +10,35 @@ export interface GridEntry {
 /** Node's timer limit (~24.8 days); a longer delay would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * How far past its asked slot a full slot may push a round, as a share of the quote interval: half of
+ * the 10 % after which a round counts as late (bench/ and the late-rounds metric), so the slot's own
+ * rounding and the event loop's lag still fit inside it.
+ */
+export const SLACK_SHARE_OF_INTERVAL = 0.05;
+
+export interface RoundStartGridOptions {
+  /** Told how many rounds each slot started (the rounds-per-slot metric). */
+  readonly started?: (rounds: number) => void;
+  /** Rounds a slot takes before rounds asked with slack move on to the next slots; absent: no limit. */
+  readonly capacity?: () => number;
+}
+
+/**
+ * A slot's capacity for `agents` polled every `intervalMs`: twice their fair share of a slot, at least
+ * one. A stall of the event loop (a long GC, a slow batch) ends many rounds at once, and a round shorter
+ * than a slot asks for its next start in the same slot as the others that ended with it: without a cap
+ * those rounds would start together again every interval, and each later stall would add the slots it
+ * covered to the pile (docs/fleet.md, "Thirteenth pass"). Twice the fair share leaves room for the
+ * rounds' own jitter and for agents enrolled since the count was taken.
+ */
+export function slotCapacity(agents: number, intervalMs: number, slotMs: number): number {
+  if (!(intervalMs > 0)) {
+    return Infinity;
+  }
+  return Math.max(1, 2 * Math.ceil((agents * slotMs) / intervalMs));
+}
+
 interface Slot {
   readonly timer: NodeJS.Timeout;
   readonly entries: Set<GridEntry>;
@@ -21,10 +50,10 @@ interface Slot {
  * event loop about 500 times a second for one request each, and their replies came back one per wake
  * too; here the rounds of a slot send their requests in one turn of the loop, and the loop's fixed
  * cost per wake (the `epoll` call, the timer list, the microtask checkpoint) is shared by the slot's
- * rounds. A round starts one slot later than asked at most (plus the event loop's own lag); the slot
- * is far inside the 10 % of the interval after which a round counts as late. Slots are counted on the
- * monotonic clock that Node's timers use, so a step of the system clock (NTP, an operator) moves no
- * round.
+ * rounds. A round starts one slot later than asked at most (plus the event loop's own lag, and the
+ * slack it was asked with when its slot was full); the slot is far inside the 10 % of the interval after
+ * which a round counts as late. Slots are counted on the monotonic clock that Node's timers use, so a
+ * step of the system clock (NTP, an operator) moves no round.
  */
 export class RoundStartGrid {
   private readonly slots = new Map<number, Slot>();
@@ -32,12 +61,18 @@ export class RoundStartGrid {
   constructor(
     private readonly slotMs: number,
     private readonly now: () => number = () => performance.now(),
+    private readonly options: RoundStartGridOptions = {},
   ) {}
 
-  /** Runs `run` once, at the end of the slot that holds `delayMs` from now (unless cancelled first). */
-  at(delayMs: number, run: () => void): GridEntry {
+  /**
+   * Runs `run` once, at the end of the slot that holds `delayMs` from now (unless cancelled first). With
+   * `slackMs`, a slot already holding its capacity passes the round on to the next slot with room, at most
+   * `slackMs` later; when none in that reach has room, the least full of them takes it (the earliest of a tie).
+   */
+  at(delayMs: number, run: () => void, slackMs = 0): GridEntry {
     const now = this.now();
-    const slot = Math.ceil((now + Math.min(delayMs, MAX_TIMER_MS - this.slotMs)) / this.slotMs);
+    const asked = Math.ceil((now + Math.min(delayMs, MAX_TIMER_MS - this.slotMs - slackMs)) / this.slotMs);
+    const slot = this.slotWithRoom(asked, Math.floor(slackMs / this.slotMs));
     const entry: GridEntry = { slot, run, cancelled: false };
     const existing = this.slots.get(slot);
     if (existing !== undefined) {
@@ -75,6 +110,23 @@ export class RoundStartGrid {
     this.slots.clear();
   }
 
+  private slotWithRoom(asked: number, reach: number): number {
+    const capacity = this.options.capacity?.() ?? Infinity;
+    let leastFull = asked;
+    let leastFullSize = Infinity;
+    for (let slot = asked; slot <= asked + reach; slot += 1) {
+      const size = this.slots.get(slot)?.entries.size ?? 0;
+      if (size < capacity) {
+        return slot;
+      }
+      if (size < leastFullSize) {
+        leastFull = slot;
+        leastFullSize = size;
+      }
+    }
+    return leastFull;
+  }
+
   private fire(slotIndex: number): void {
     const slot = this.slots.get(slotIndex);
     this.slots.delete(slotIndex);
@@ -83,10 +135,12 @@ export class RoundStartGrid {
     }
     // The entries are copied first: one added to this slot index by a callback below lands in a new
     // slot, with its own timer, and runs there.
+    let rounds = 0;
     for (const entry of [...slot.entries]) {
       if (entry.cancelled) {
         continue;
       }
+      rounds += 1;
       try {
         entry.run();
       } catch (error) {
@@ -95,6 +149,9 @@ export class RoundStartGrid {
           throw error;
         });
       }
+    }
+    if (rounds > 0) {
+      this.options.started?.(rounds);
     }
   }
 }

@@ -7,7 +7,7 @@ const LATE_SHARE = 0.1;
 /**
  * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
  * verifier so several in one process stay apart: rounds by outcome, round latency and start delay,
- * late rounds, agents by state, failed writes, verdicts not stored because the row moved, verdicts
+ * rounds started per slot of the round-start grid, late rounds, agents by state, failed writes, verdicts not stored because the row moved, verdicts
  * waiting to be stored, lease take-overs.
  */
 export class VerifierMetrics {
@@ -15,6 +15,7 @@ export class VerifierMetrics {
   private readonly rounds: Counter<'outcome'>;
   private readonly duration: Histogram;
   private readonly startDelay: Histogram;
+  private readonly perSlot: Histogram;
   private readonly late: Counter;
   private readonly failedWrites: Counter;
   private readonly notStored: Counter;
@@ -36,6 +37,12 @@ export class VerifierMetrics {
       name: 'ironlime_verifier_round_start_delay_seconds',
       help: 'How long after it was due a round started.',
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.perSlot = new Histogram({
+      name: 'ironlime_verifier_rounds_per_slot',
+      help: 'Pull rounds (and re-reads of an agent row after a failed read) started together from one 20 ms slot of the round-start grid. The fair share is agents × 0.02 / quote_interval a slot; slots far above it mean rounds bunch.',
+      buckets: [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200],
       registers,
     });
     this.late = new Counter({ name: 'ironlime_verifier_late_rounds_total', help: `Rounds started more than ${LATE_SHARE} of the quote interval after they were due.`, registers });
@@ -78,6 +85,11 @@ export class VerifierMetrics {
     if (delaySeconds > LATE_SHARE * this.quoteInterval) {
       this.late.inc();
     }
+  }
+
+  /** One slot of the round-start grid started `rounds` rounds together. */
+  slotStarted(rounds: number): void {
+    this.perSlot.observe(rounds);
   }
 
   roundDecided(outcome: 'pass' | 'fail' | 'retry' | 'none', seconds: number): void {

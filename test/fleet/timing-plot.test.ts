@@ -46,6 +46,12 @@ describe('benchmark timing plot and terminal progress', () => {
     expect(empty.match(/no samples/g)).to.have.length(2);
   });
 
+  it('draws a long window (200,000 samples) without running out of stack', () => {
+    const startDelays = Array.from({ length: 200_000 }, (_, i) => ({ at: FROM + i, ms: (i % 300) - 20 }));
+    const svg = timingPlotSvg({ ...report, startDelays }, { title: 'long', from: FROM, to: FROM + 200_000, lateMs: 200 });
+    expect(svg).to.include('200000 sample(s)').and.to.include('>-20<');
+  });
+
   it('terminal progress draws in place on a TTY, throttled, and writes nothing elsewhere', () => {
     const written: string[] = [];
     let clock = 0;

@@ -158,6 +158,10 @@ describe('verifier: durable verdicts across a database outage (TCP proxy, real P
     expect(value(/^ironlime_verifier_agents\{state="Get Quote"\} (\d+)/m)).to.equal(AGENTS - 2);
     expect(value(/^ironlime_verifier_unstored_rounds (\d+)/m)).to.equal(0);
     expect(metrics.body).to.match(/^ironlime_verifier_round_start_delay_seconds_bucket/m);
+    // Every round decided was started from a slot of the grid, and each slot counted its rounds.
+    const decided = value(/^ironlime_verifier_rounds_total\{outcome="pass"\} (\d+)/m) + value(/^ironlime_verifier_rounds_total\{outcome="fail"\} (\d+)/m);
+    expect(value(/^ironlime_verifier_rounds_per_slot_sum (\d+)/m)).to.be.at.least(decided);
+    expect(value(/^ironlime_verifier_rounds_per_slot_count (\d+)/m)).to.be.greaterThan(0);
 
     // History and attestation_count agree for every agent (one statement: one snapshot).
     const rows = (

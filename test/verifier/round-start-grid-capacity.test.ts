@@ -1,0 +1,50 @@
+import { expect } from 'chai';
+import { RoundStartGrid, slotCapacity } from '../../lib/verifier/round-start-grid.js';
+
+/** The slot index of each of `count` rounds asked `delayMs` from now with `slackMs`. */
+function slotsOf(grid: RoundStartGrid, count: number, delayMs: number, slackMs: number): number[] {
+  return Array.from({ length: count }, () => grid.at(delayMs, () => undefined, slackMs).slot);
+}
+
+describe('RoundStartGrid capacity and slack', () => {
+  it('gives a slot twice the fair share of its agents, at least one, and no limit without an interval', () => {
+    expect(slotCapacity(1_000, 2_000, 20)).to.equal(20);
+    expect(slotCapacity(3_000, 2_000, 20)).to.equal(60);
+    expect(slotCapacity(1_001, 2_000, 20)).to.equal(22);
+    expect(slotCapacity(1, 60_000, 20)).to.equal(2);
+    expect(slotCapacity(0, 2_000, 20)).to.equal(1);
+    expect(slotCapacity(5, 0, 20)).to.equal(Infinity);
+  });
+
+  it('passes a round from a full slot to the next slot with room, and no further than the slack', () => {
+    // now 1,000 ms: a delay of 10 ms asks for slot 51 (ends at 1,020 ms).
+    const grid = new RoundStartGrid(20, () => 1_000, { capacity: () => 2 });
+    try {
+      expect(slotsOf(grid, 7, 10, 40)).to.deep.equal([51, 51, 52, 52, 53, 53, 51]);
+      // Slots 52 and 53 are full too, and 54 is past the slack: the earliest of the least full takes it.
+      expect(slotsOf(grid, 2, 10, 40)).to.deep.equal([52, 53]);
+    } finally {
+      grid.close();
+    }
+  });
+
+  it('keeps a round asked without slack in its slot, full or not', () => {
+    const grid = new RoundStartGrid(20, () => 1_000, { capacity: () => 1 });
+    try {
+      expect(slotsOf(grid, 3, 10, 0)).to.deep.equal([51, 51, 51]);
+    } finally {
+      grid.close();
+    }
+  });
+
+  it('makes room again in a slot whose round was cancelled', () => {
+    const grid = new RoundStartGrid(20, () => 1_000, { capacity: () => 1 });
+    try {
+      const first = grid.at(10, () => undefined, 100);
+      grid.cancel(first);
+      expect(grid.at(10, () => undefined, 100).slot).to.equal(first.slot);
+    } finally {
+      grid.close();
+    }
+  });
+});

@@ -51,6 +51,8 @@ export interface VerifierAgentRecord extends VerifierAgentEnrolment {
   readonly lastAttemptAt: number;
   /** Unix seconds of the enrolment (a push agent's silence counts from it until its first attestation). */
   readonly enrolledAt: number;
+  /** The enrolment's number (`verifier_agents.enrolment`, decimal text): higher for an agent deleted and enrolled again. */
+  readonly enrolment: string;
   /**
    * The row's version as read (`agentVersionSql`, selected as `row_version`): a pull verdict decided
    * from this row is stored only over this version. Absent when the query did not select it.
@@ -182,6 +184,7 @@ export function recordFromRow(row: Record<string, unknown>): VerifierAgentRecord
     attestationMode: row['attestation_mode'] === 'push' ? 'push' : 'pull',
     state,
     enrolledAt: dateToSeconds(row['created_at']),
+    enrolment: String(row['enrolment']),
     owner: nullableString(row['owner']),
     lastAttemptAt: dateToSeconds(row['last_attempt_at']),
     ...(typeof row['row_version'] === 'string' ? { rowVersion: row['row_version'] } : {}),

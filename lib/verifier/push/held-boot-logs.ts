@@ -65,7 +65,7 @@ export class HeldBootLogs {
     // Only after a pass that involved a log (sent or held), so an agent that never sends one costs no read.
     if (!latest.choice.uefiLog && latest.choice.uefiLogHeld !== true) return;
     if (this.memo.recallPush(agentId)?.bootTime === bootTime) return;
-    const stored = await this.store.read(agentId).catch((err: unknown) => {
+    const stored = await this.store.read(record).catch((err: unknown) => {
       this.log.warn({ err, agentId }, 'stored boot log not read: the uefi_log is asked for');
       return undefined;
     });
@@ -98,7 +98,7 @@ export class HeldBootLogs {
       // The policies are read outside the store's `try`: an error there is the verifier's own, with its own handling.
       const current = await policies();
       try {
-        const stored = await this.store.read(agentId);
+        const stored = await this.store.read(record);
         const found = stored === undefined ? undefined : heldFromStore(stored, this.policyName, current, akTpm);
         if (found !== undefined) {
           this.memo.remember(agentId, found);
@@ -131,7 +131,7 @@ export class HeldBootLogs {
     this.memo.remember(agentId, held);
     // A log this process holds but could not store would send every other process's evidence to 503
     // for the rest of the boot: forgotten, the next phase 1 here asks for the log and stores it again.
-    const stored = await this.store.write(agentId, index, storedPushBootLog(held, akTpm)).catch((err: unknown) => {
+    const stored = await this.store.write(record, index, storedPushBootLog(held, akTpm)).catch((err: unknown) => {
       this.memo?.forget(agentId);
       throw err;
     });

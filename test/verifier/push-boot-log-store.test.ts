@@ -5,6 +5,8 @@ import type { StoredPushBootLog } from '../../lib/attestation/push-boot-log.js';
 import { statementsOn } from '../../lib/db/fixed-statement.js';
 import { PushBootLogStore, forgetPushBootLogs, type EnrolledAgent } from '../../lib/verifier/push/push-boot-log-store.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { blockedOnALock } from './helpers/blocked-on-a-lock.js';
+import { enrolledAgent } from './helpers/enrolled-agent.js';
 
 const AGENT = 'agent-000001';
 const LOG: StoredPushBootLog = { bootTime: 1_700_000_000, hashAlg: 'sha256', mask: '0xffff', contextSha256: 'a'.repeat(64), eventLog: 'TE9H' };
@@ -17,13 +19,11 @@ forEachDatabase(
     let store: PushBootLogStore;
     let agent: EnrolledAgent;
     const knex = (): Knex => fixture.database.knex;
-    const enrolled = async (): Promise<EnrolledAgent> =>
-      ({ agentId: AGENT, enrolment: ((await knex()('verifier_agents').where({ agent_id: AGENT }).first(knex().raw('enrolment::text as e'))) as { e: string }).e });
     const row = async () => (await knex()('verifier_push_boot_logs').where({ agent_id: AGENT }).first('attestation_index', 'event_log')) as { attestation_index: number; event_log: string | null } | undefined;
 
     before(async function () {
       await seedVerifierAgents(knex(), 1, 0);
-      agent = await enrolled();
+      agent = await enrolledAgent(knex(), AGENT);
       store = new PushBootLogStore(knex());
     });
 
@@ -85,7 +85,7 @@ forEachDatabase(
       await knex()('verifier_agents').where({ agent_id: AGENT }).delete();
       expect(await row()).to.equal(undefined);
       await seedVerifierAgents(knex(), 1, 0);
-      agent = await enrolled();
+      agent = await enrolledAgent(knex(), AGENT);
     });
 
     it('a failure of an agent whose row is already a tombstone at that attestation writes no new row version', async function () {
@@ -132,16 +132,3 @@ forEachDatabase(
   },
   { migrate: true },
 );
-
-/**
- * Waits (up to 2 s) until a statement of this database waits for a lock: the write queued behind the
- * failure's transaction. Throws when none does, so a write that does not wait fails the test.
- */
-async function blockedOnALock(knex: Knex): Promise<void> {
-  for (let tries = 0; tries < 100; tries += 1) {
-    const result = (await knex.raw(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%verifier_push_boot_logs%'`)) as { rows: { n: number }[] };
-    if ((result.rows[0]?.n ?? 0) > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('the write did not wait for a lock within 2 s');
-}

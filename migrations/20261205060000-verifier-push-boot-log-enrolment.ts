@@ -11,8 +11,26 @@ const BOOT_LOGS = 'verifier_push_boot_logs';
  * reaches this process as a millisecond `Date`. `verifier_push_boot_logs.enrolment`: the enrolment the
  * row was written for; a write replaces a row of an older enrolment whatever its index, never one of a
  * newer, and within one enrolment the index rule of 20261205030000 holds. Rows stored before take
- * their agent's current enrolment (the foreign key deletes them with the agent).
+ * their agent's current enrolment (the foreign key deletes them with the agent). A row inserted without
+ * an enrolment — by a verifier process from before this migration, during a rolling upgrade — takes
+ * its agent's current one (`OLD_PROCESS_ENROLMENT`).
  */
+/**
+ * A BEFORE INSERT trigger: an insert that names no enrolment (an older process's tombstone, in its
+ * failing verdict's transaction, or its write of a log) gets the agent's current enrolment. Row
+ * triggers fire before the NOT NULL check; without this, every such insert fails there, before its
+ * ON CONFLICT, so an older process could store no push failure at all (its retrier loops and the
+ * agent keeps its PASS). Not a default of 0: an older process's row would then read as another
+ * enrolment's and every newer enrolment's write would replace its tombstone.
+ */
+const OLD_PROCESS_ENROLMENT = `create function verifier_push_boot_log_enrolment() returns trigger language plpgsql as $$
+    begin
+      if new.enrolment is null then
+        new.enrolment := (select a.enrolment from verifier_agents a where a.agent_id = new.agent_id);
+      end if;
+      return new;
+    end $$`;
+
 export async function up(knex: Knex): Promise<void> {
   await knex.raw('create sequence verifier_agent_enrolment_seq');
   // A volatile default: every existing row gets its own number.
@@ -22,10 +40,14 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`alter table ${BOOT_LOGS} add column enrolment bigint`);
   await knex.raw(`update ${BOOT_LOGS} b set enrolment = a.enrolment from verifier_agents a where a.agent_id = b.agent_id`);
   await knex.raw(`alter table ${BOOT_LOGS} alter column enrolment set not null`);
+  await knex.raw(OLD_PROCESS_ENROLMENT);
+  await knex.raw(`create trigger verifier_push_boot_log_enrolment before insert on ${BOOT_LOGS} for each row execute function verifier_push_boot_log_enrolment()`);
 }
 
 export async function down(knex: Knex): Promise<void> {
   // Without the column, a row of an older enrolment would read as the current one's.
+  await knex.raw(`drop trigger verifier_push_boot_log_enrolment on ${BOOT_LOGS}`);
+  await knex.raw('drop function verifier_push_boot_log_enrolment()');
   await knex.raw(`delete from ${BOOT_LOGS} b using verifier_agents a where a.agent_id = b.agent_id and a.enrolment <> b.enrolment`);
   await knex.raw(`alter table ${BOOT_LOGS} drop column enrolment`);
   // PostgreSQL refuses to drop a column the trigger names.

@@ -19,6 +19,16 @@ forEachDatabase(
       await agents.insert(enrolment, initialAgentState(), null, 30);
     });
 
+    it('an agent deleted and enrolled again has a higher enrolment', async function () {
+      const first = (await agents.find(AGENT))?.enrolment;
+      expect(first).to.match(/^[0-9]+$/);
+      expect(await agents.delete(AGENT)).to.equal(true);
+      await agents.insert(enrolment, initialAgentState(), null, 30);
+      const second = (await agents.find(AGENT))?.enrolment;
+      expect(second).to.match(/^[0-9]+$/);
+      expect(BigInt(second ?? '0') > BigInt(first ?? '0'), `${String(second)} after ${String(first)}`).to.equal(true);
+    });
+
     it('a row read without its enrolment column is refused, not read as the enrolment "undefined"', async function () {
       const row = (await fixture.database.knex('verifier_agents').where({ agent_id: AGENT }).first()) as Record<string, unknown>;
       expect(recordFromRow(row).enrolment).to.match(/^[0-9]+$/);

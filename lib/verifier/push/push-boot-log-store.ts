@@ -90,6 +90,12 @@ export class PushBootLogStore {
  * already at that enrolment and index is left as it is: repeated failures of an agent that does not
  * attest write no new row version (the conflicting row is still locked, so a racing write waits all
  * the same).
+ *
+ * Another enrolment's row is replaced with `<>`, where `WRITE` replaces only an older one (`<`): here
+ * the enrolment is the agent's row's, locked by this transaction, so no newer one exists (a newer
+ * enrolment needs that row deleted first) and the two are the same; should one ever exist, a tombstone
+ * over it is the fail-closed choice — at worst its agent is asked for the log once more — while a
+ * write over it would make an older enrolment's log the row's.
  */
 const FORGET = fixedStatement(
   'verifier_forget_push_boot_logs',

@@ -6,7 +6,7 @@ import { statementsOn } from '../../lib/db/fixed-statement.js';
 import { PushBootLogStore, forgetPushBootLogs, type EnrolledAgent } from '../../lib/verifier/push/push-boot-log-store.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { forEachDatabase } from '../helpers/databases.js';
-import { blockedOnALock } from './helpers/blocked-on-a-lock.js';
+import { backendPid, blockedOnALock } from './helpers/blocked-on-a-lock.js';
 import { enrolledAgent } from './helpers/enrolled-agent.js';
 
 const AGENT = 'agent-000001';
@@ -120,7 +120,7 @@ forEachDatabase(
         // The write's snapshot predates the re-enrolment's commit: the old agent, its pass 5. Its insert
         // waits on the row the delete removes, then finds none and the new agent for its foreign key.
         writing = store.write(old, 5, OLD_LOG);
-        await blockedOnALock(knex());
+        await blockedOnALock(knex(), await backendPid(deleting));
         await deleting.commit();
       } finally {
         if (!deleting.isCompleted()) await deleting.rollback();
@@ -151,7 +151,7 @@ forEachDatabase(
         expect(await new PushBootLogStore(deleting).write(current, 0, NEW_LOG)).to.equal('written');
         // The same snapshot as above; its upsert waits on the new enrolment's row, then finds it committed.
         writing = store.write(old, 5, OLD_LOG);
-        await blockedOnALock(knex());
+        await blockedOnALock(knex(), await backendPid(deleting));
         await deleting.commit();
       } finally {
         if (!deleting.isCompleted()) await deleting.rollback();

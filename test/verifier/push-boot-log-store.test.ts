@@ -5,7 +5,7 @@ import type { StoredPushBootLog } from '../../lib/attestation/push-boot-log.js';
 import { statementsOn } from '../../lib/db/fixed-statement.js';
 import { PushBootLogStore, forgetPushBootLogs, type EnrolledAgent } from '../../lib/verifier/push/push-boot-log-store.js';
 import { forEachDatabase } from '../helpers/databases.js';
-import { blockedOnALock } from './helpers/blocked-on-a-lock.js';
+import { backendPid, blockedOnALock } from './helpers/blocked-on-a-lock.js';
 import { enrolledAgent } from './helpers/enrolled-agent.js';
 
 const AGENT = 'agent-000001';
@@ -119,7 +119,7 @@ forEachDatabase(
           await forgetPushBootLogs(statementsOn(failing, false), [AGENT]);
           // The write's snapshot predates the failure's commit: it sees attestation 0 passed and none failed after.
           writing = store.write(agent, 0, REBOOTED);
-          await blockedOnALock(knex());
+          await blockedOnALock(knex(), await backendPid(failing));
           await failing.commit();
         } finally {
           if (!failing.isCompleted()) await failing.rollback();

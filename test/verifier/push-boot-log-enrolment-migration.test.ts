@@ -6,6 +6,7 @@ import { PushBootLogStore } from '../../lib/verifier/push/push-boot-log-store.js
 import { MIGRATIONS } from '../../migrations/index.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { enrolledAgent } from './helpers/enrolled-agent.js';
+import { BOOT_LOG_AGENT as AGENT, judged } from './helpers/push-boot-log-rows.js';
 
 const ENROLMENT_MIGRATION = '20261205060000-verifier-push-boot-log-enrolment';
 const LOG = { boot_time: 1_700_000_000, hash_alg: 'sha256', mask: '0xffff', context_sha256: 'a'.repeat(64), event_log: 'TE9H' };
@@ -71,15 +72,6 @@ where verifier_push_boot_logs.event_log is not null or verifier_push_boot_logs.a
 forEachDatabase(
   'push boot log enrolment: an older verifier process\'s statements',
   (fixture) => {
-    const AGENT = 'agent-000001';
-
-    async function judged(knex: Knex, index: number, evaluation: 'pass' | 'fail'): Promise<void> {
-      await knex('verifier_push_attestations').insert({
-        agent_id: AGENT, index, stage: 'verification_complete', evaluation, challenge: `c${index}`, choice: '{}', system_info: '{}',
-        capabilities_received_at: new Date(), challenges_expire_at: new Date(),
-      });
-    }
-
     it('a tombstone and a write that name no enrolment are stored with the agent\'s current enrolment', async function () {
       const { knex } = fixture.database;
       await seedVerifierAgents(knex, 1, 0);

@@ -1,17 +1,13 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import type { StoredPushBootLog } from '../../lib/attestation/push-boot-log.js';
 import { statementsOn } from '../../lib/db/fixed-statement.js';
 import { PushBootLogStore, forgetPushBootLogs, type EnrolledAgent } from '../../lib/verifier/push/push-boot-log-store.js';
 import { PushRepository } from '../../lib/verifier/push/push-repository.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { backendPid, blockedOnALock } from './helpers/blocked-on-a-lock.js';
 import { enrolledAgent } from './helpers/enrolled-agent.js';
-
-const AGENT = 'agent-000001';
-const OLD_LOG: StoredPushBootLog = { bootTime: 1_700_000_000, hashAlg: 'sha256', mask: '0xffff', contextSha256: 'a'.repeat(64), eventLog: 'T0xE' };
-const NEW_LOG: StoredPushBootLog = { ...OLD_LOG, bootTime: OLD_LOG.bootTime + 60, contextSha256: 'b'.repeat(64), eventLog: 'TkVX' };
+import { BOOT_LOG_AGENT as AGENT, bootLogRow, judged, LOG as OLD_LOG, REBOOTED as NEW_LOG } from './helpers/push-boot-log-rows.js';
 
 /**
  * `verifier_push_boot_logs` across a delete and re-enrolment of the agent (docs/push.md "Eleventh
@@ -23,10 +19,7 @@ forEachDatabase(
   (fixture) => {
     let store: PushBootLogStore;
     const knex = (): Knex => fixture.database.knex;
-    const row = async () =>
-      (await knex()('verifier_push_boot_logs').where({ agent_id: AGENT }).first(knex().raw('enrolment::text as enrolment'), 'attestation_index', 'event_log')) as
-        | { enrolment: string; attestation_index: number; event_log: string | null }
-        | undefined;
+    const row = () => bootLogRow(knex());
     /** What phase 1 reads with the agent's row: the boot time of the log stored for its enrolment. */
     const storedBootTime = async () => (await new PushRepository(knex()).agentWithLatest(AGENT))?.storedLogBootTime;
 
@@ -44,13 +37,6 @@ forEachDatabase(
     async function enrol(on: Knex): Promise<void> {
       await seedVerifierAgents(on, 1, 0);
       await on('verifier_agents').where({ agent_id: AGENT }).update({ ima_pcr10: JSON.stringify({ sha256: '0'.repeat(64) }) });
-    }
-
-    async function judged(on: Knex, index: number): Promise<void> {
-      await on('verifier_push_attestations').insert({
-        agent_id: AGENT, index, stage: 'verification_complete', evaluation: 'pass', challenge: `c${index}`, choice: '{}', system_info: '{}',
-        capabilities_received_at: new Date(), challenges_expire_at: new Date(),
-      });
     }
 
     /** `DELETE /agents/{id}` (the row, its attestations; the boot log goes by the foreign key), then the agent enrolled again. */

@@ -26,6 +26,7 @@ import * as brokerSessionTrustVector from './20261204200000-broker-session-trust
 import * as brokerAppliedRevocations from './20261204203000-broker-applied-revocations.js';
 import * as verifierPushBootLogs from './20261205003000-verifier-push-boot-logs.js';
 import * as verifierPushBootLogOrder from './20261205030000-verifier-push-boot-log-order.js';
+import * as verifierPushBootLogEnrolment from './20261205060000-verifier-push-boot-log-enrolment.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -63,4 +64,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261204203000-broker-applied-revocations', ...brokerAppliedRevocations },
   { name: '20261205003000-verifier-push-boot-logs', ...verifierPushBootLogs },
   { name: '20261205030000-verifier-push-boot-log-order', ...verifierPushBootLogOrder },
+  { name: '20261205060000-verifier-push-boot-log-enrolment', ...verifierPushBootLogEnrolment },
 ];

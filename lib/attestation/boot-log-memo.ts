@@ -58,6 +58,11 @@ export interface RememberedBootLog {
  */
 export interface HeldPushBootLog {
   readonly kind: 'push';
+  /**
+   * The enrolment it was verified for (`verifier_agents.enrolment`, decimal text): the memo is per
+   * agent id, and an agent deleted and enrolled again, even on the same boot, must send its log again.
+   */
+  readonly enrolment: string;
   readonly context: BootLogContext;
   /** The verified `uefi_log` entries (base64), shared (not copied). */
   readonly eventLog: string;

@@ -19,7 +19,16 @@ import { formatPcrMask } from './tpm-policy.js';
 export interface PushBootLogs {
   readonly memo: BootLogMemo;
   readonly agentId: string;
+  /** The agent's current enrolment: a record held for another one is not used (`HeldPushBootLog.enrolment`). */
+  readonly enrolment: string;
   readonly policyName: MeasuredBootPolicyName;
+}
+
+/** The agent a log is held for: its id, its enrolment's number (a re-enrolment's differs) and its AK. */
+export interface HoldingAgent {
+  readonly agentId: string;
+  readonly enrolment: string;
+  readonly akTpm: string;
 }
 
 /**
@@ -42,7 +51,7 @@ export function bootLogHeld(logs: PushBootLogs, policies: AgentPolicies, akTpm: 
   if (record === undefined || context === undefined || bootTime === null) {
     return false;
   }
-  if (record.bootTime === bootTime && sameBootLogContext(record.context, context, context.hashAlg)) {
+  if (record.enrolment === logs.enrolment && record.bootTime === bootTime && sameBootLogContext(record.context, context, context.hashAlg)) {
     return true;
   }
   logs.memo.forget(logs.agentId);
@@ -51,16 +60,16 @@ export function bootLogHeld(logs: PushBootLogs, policies: AgentPolicies, akTpm: 
 
 /**
  * Phase 2 of an attestation whose `uefi_log` phase 1 left out (`choice.uefiLogHeld`): the remembered
- * log for the same boot time, AK, bank and PCR selection, or undefined when the memo holds none
- * (another process chose, or this one restarted or forgot it: then the database's, `heldFromStore`).
+ * log for the same enrolment, boot time, AK, bank and PCR selection, or undefined when the memo holds
+ * none (another process chose, or this one restarted or forgot it: then the database's, `heldFromStore`).
  */
-export function heldBootLog(memo: BootLogMemo, agentId: string, akTpm: string, choice: PushChoice): string | undefined {
-  const record = memo.recallPush(agentId);
-  if (record === undefined || choice.bootTime === null || record.bootTime !== choice.bootTime) {
+export function heldBootLog(memo: BootLogMemo, agent: HoldingAgent, choice: PushChoice): string | undefined {
+  const record = memo.recallPush(agent.agentId);
+  if (record === undefined || record.enrolment !== agent.enrolment || choice.bootTime === null || record.bootTime !== choice.bootTime) {
     return undefined;
   }
   const { context } = record;
-  return context.ak === akTpm && context.hashAlg === choice.hashAlg && context.mask === maskOf(choice.pcrs) ? record.eventLog : undefined;
+  return context.ak === agent.akTpm && context.hashAlg === choice.hashAlg && context.mask === maskOf(choice.pcrs) ? record.eventLog : undefined;
 }
 
 /**
@@ -69,13 +78,13 @@ export function heldBootLog(memo: BootLogMemo, agentId: string, akTpm: string, c
  * for a later attestation (no boot time, no log, no refstate) or is longer than `MAX_REMEMBERED_LOG`
  * (neither held nor stored: asked for each time). A fail drops the record (`HeldBootLogs.settle`).
  */
-export function pushBootLogToHold(policyName: MeasuredBootPolicyName, policies: AgentPolicies, akTpm: string, choice: PushChoice, evidence: PushEvidence): HeldPushBootLog | undefined {
-  const context = pushContext(policies, akTpm, choice.hashAlg, maskOf(choice.pcrs), policyName);
+export function pushBootLogToHold(policyName: MeasuredBootPolicyName, policies: AgentPolicies, agent: Omit<HoldingAgent, 'agentId'>, choice: PushChoice, evidence: PushEvidence): HeldPushBootLog | undefined {
+  const context = pushContext(policies, agent.akTpm, choice.hashAlg, maskOf(choice.pcrs), policyName);
   const log = evidence.uefiLog;
   if (choice.bootTime === null || log === undefined || log === '' || log.length > MAX_REMEMBERED_LOG || context === undefined) {
     return undefined;
   }
-  return { kind: 'push', context, eventLog: log, bootTime: choice.bootTime };
+  return { kind: 'push', enrolment: agent.enrolment, context, eventLog: log, bootTime: choice.bootTime };
 }
 
 /** `held` as the database keeps it. */
@@ -85,16 +94,16 @@ export function storedPushBootLog(held: HeldPushBootLog, akTpm: string): StoredP
 }
 
 /**
- * A stored log as this process's record, when it was verified under the agent's AK, refstate and
- * switches as they are now (the digest of the current ones matches); undefined otherwise (enrolled
- * again with another AK, a policy or switch changed since): it is then not used.
+ * A log stored for `agent`'s enrolment (`PushBootLogStore.read` reads no other) as this process's
+ * record, when it was verified under the agent's AK, refstate and switches as they are now (the digest
+ * of the current ones matches); undefined otherwise (a policy or switch changed since): it is then not used.
  */
-export function heldFromStore(stored: StoredPushBootLog, policyName: MeasuredBootPolicyName, policies: AgentPolicies, akTpm: string): HeldPushBootLog | undefined {
-  const context = pushContext(policies, akTpm, stored.hashAlg, stored.mask, policyName);
-  if (context === undefined || pushBootLogDigest(akTpm, context) !== stored.contextSha256) {
+export function heldFromStore(stored: StoredPushBootLog, policyName: MeasuredBootPolicyName, policies: AgentPolicies, agent: Omit<HoldingAgent, 'agentId'>): HeldPushBootLog | undefined {
+  const context = pushContext(policies, agent.akTpm, stored.hashAlg, stored.mask, policyName);
+  if (context === undefined || pushBootLogDigest(agent.akTpm, context) !== stored.contextSha256) {
     return undefined;
   }
-  return { kind: 'push', context, eventLog: stored.eventLog, bootTime: stored.bootTime };
+  return { kind: 'push', enrolment: agent.enrolment, context, eventLog: stored.eventLog, bootTime: stored.bootTime };
 }
 
 /**

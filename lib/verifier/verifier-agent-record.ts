@@ -51,6 +51,8 @@ export interface VerifierAgentRecord extends VerifierAgentEnrolment {
   readonly lastAttemptAt: number;
   /** Unix seconds of the enrolment (a push agent's silence counts from it until its first attestation). */
   readonly enrolledAt: number;
+  /** The enrolment's number (`verifier_agents.enrolment`, decimal text): higher for an agent deleted and enrolled again. */
+  readonly enrolment: string;
   /**
    * The row's version as read (`agentVersionSql`, selected as `row_version`): a pull verdict decided
    * from this row is stored only over this version. Absent when the query did not select it.
@@ -182,10 +184,24 @@ export function recordFromRow(row: Record<string, unknown>): VerifierAgentRecord
     attestationMode: row['attestation_mode'] === 'push' ? 'push' : 'pull',
     state,
     enrolledAt: dateToSeconds(row['created_at']),
+    enrolment: enrolmentOf(row['enrolment']),
     owner: nullableString(row['owner']),
     lastAttemptAt: dateToSeconds(row['last_attempt_at']),
     ...(typeof row['row_version'] === 'string' ? { rowVersion: row['row_version'] } : {}),
   };
+}
+
+/**
+ * `verifier_agents.enrolment` as decimal text (`pg` returns a `bigint` as a string, PGlite may as a
+ * number or `bigint`). A row read without the column throws: as text, a missing value would be
+ * "undefined", which equals no stored enrolment, so every write and read of the agent's boot log
+ * would silently find nothing.
+ */
+function enrolmentOf(value: unknown): string {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') {
+    return String(value);
+  }
+  throw new Error('verifier_agents row read without its enrolment column');
 }
 
 /** A history row back as a record. */

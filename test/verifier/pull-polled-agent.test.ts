@@ -73,6 +73,7 @@ describe('polled agent: the connection shares the boot-log pool of the process',
       owner: 'me',
       lastAttemptAt: 0,
       enrolledAt: 0,
+      enrolment: '1',
     };
   }
 });

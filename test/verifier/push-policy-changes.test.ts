@@ -158,6 +158,18 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     expect(again.runtimePolicy).to.not.equal(first.runtimePolicy);
   });
 
+  it('a re-enrolment with the same fields within the same second (another enrolment number only) compiles again', async function () {
+    const k = await push.bootNode();
+    await storePolicy('re-enrolled', policyOf(k, true));
+    await enrolWith(k, 're-enrolled');
+    const record = { ...(await push.stored(k.uuid)), enrolledAt: Math.floor(Date.now() / 1000) - 100 };
+    const policies = new PushPolicyCache({ policies: new VerifierPolicyRepository(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10);
+    const first = await policies.of(record);
+    expect(await policies.of(record), 'the same enrolment').to.equal(first);
+    const reenrolled = { ...record, enrolment: String(BigInt(record.enrolment) + 1n) };
+    expect(await policies.of(reenrolled), 'a newer enrolment, all else equal').to.not.equal(first);
+  });
+
   it('an agent whose named runtime policy row is not found: phase 1 answers 500 and inserts nothing; the pull loop\'s load throws; evidence for an attestation issued before fails the agent (202)', async function () {
     // The foreign key keeps the row while an agent names it: a read that finds none is a fault, not "no policy".
     const e = await push.bootNode();

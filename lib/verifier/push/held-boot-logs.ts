@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
-import { heldBootLog, heldFromStore, pushBootLogToHold, storedPushBootLog, type PushBootLogs } from '../../attestation/push-boot-log.js';
+import { heldBootLog, heldFromStore, pushBootLogToHold, storedPushBootLog, type HoldingAgent, type PushBootLogs } from '../../attestation/push-boot-log.js';
 import type { PushChoice, PushEvidence, PushVerdict } from '../../attestation/push-decision.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { PushBootLogStore } from './push-boot-log-store.js';
@@ -29,14 +29,14 @@ export class HeldBootLogs {
    * asked without the log and never judged (its evidence went to a process that could not find the
    * log, or never came), so an agent is not held in a loop of refusals.
    */
-  of(agentId: string, latest?: PushAttestation): PushBootLogs | undefined {
+  of({ agentId, enrolment }: Pick<VerifierAgentRecord, 'agentId' | 'enrolment'>, latest?: PushAttestation): PushBootLogs | undefined {
     if (this.memo === undefined) return undefined;
     if (latest?.evaluation === 'fail') {
       this.memo.forget(agentId);
       return undefined;
     }
     const abandoned = latest !== undefined && latest.stage === 'awaiting_evidence' && latest.choice.uefiLogHeld === true;
-    return abandoned ? undefined : { memo: this.memo, agentId, policyName: this.policyName };
+    return abandoned ? undefined : { memo: this.memo, agentId, enrolment, policyName: this.policyName };
   }
 
   /**
@@ -64,21 +64,22 @@ export class HeldBootLogs {
     if (policies.mbRefstate === null || latest?.evaluation !== 'pass') return;
     // Only after a pass that involved a log (sent or held), so an agent that never sends one costs no read.
     if (!latest.choice.uefiLog && latest.choice.uefiLogHeld !== true) return;
-    if (this.memo.recallPush(agentId)?.bootTime === bootTime) return;
-    const stored = await this.store.read(agentId).catch((err: unknown) => {
+    const held = this.memo.recallPush(agentId);
+    if (held?.bootTime === bootTime && held.enrolment === record.enrolment) return;
+    const stored = await this.store.read(record).catch((err: unknown) => {
       this.log.warn({ err, agentId }, 'stored boot log not read: the uefi_log is asked for');
       return undefined;
     });
-    const held = stored === undefined || stored.bootTime !== bootTime ? undefined : heldFromStore(stored, this.policyName, policies, record.akTpm);
-    if (held !== undefined) this.memo.remember(agentId, held);
+    const found = stored === undefined || stored.bootTime !== bootTime ? undefined : heldFromStore(stored, this.policyName, policies, record);
+    if (found !== undefined) this.memo.remember(agentId, found);
   }
 
   /** `evidence` with the memo's log when phase 1 left the `uefi_log` out; undefined when the memo misses (`withStoredLog` then). */
-  withHeldLog(agentId: string, akTpm: string, choice: PushChoice, evidence: PushEvidence): PushEvidence | undefined {
+  withHeldLog(agent: HoldingAgent, choice: PushChoice, evidence: PushEvidence): PushEvidence | undefined {
     if (choice.uefiLogHeld !== true || evidence.uefiLog !== undefined) {
       return evidence;
     }
-    const log = this.memo === undefined ? undefined : heldBootLog(this.memo, agentId, akTpm, choice);
+    const log = this.memo === undefined ? undefined : heldBootLog(this.memo, agent, choice);
     return log === undefined ? undefined : { ...evidence, uefiLog: log };
   }
 
@@ -91,18 +92,18 @@ export class HeldBootLogs {
    * refused PATCH back to phase 1; ours too), whose phase 1 asks for the log.
    */
   async withStoredLog(record: VerifierAgentRecord, policies: () => Promise<AgentPolicies>, choice: PushChoice, evidence: PushEvidence): Promise<PushEvidence> {
-    const { agentId, akTpm } = record;
-    const held = this.withHeldLog(agentId, akTpm, choice, evidence);
+    const { agentId } = record;
+    const held = this.withHeldLog(record, choice, evidence);
     if (held !== undefined) return held;
     if (this.memo !== undefined) {
       // The policies are read outside the store's `try`: an error there is the verifier's own, with its own handling.
       const current = await policies();
       try {
-        const stored = await this.store.read(agentId);
-        const found = stored === undefined ? undefined : heldFromStore(stored, this.policyName, current, akTpm);
+        const stored = await this.store.read(record);
+        const found = stored === undefined ? undefined : heldFromStore(stored, this.policyName, current, record);
         if (found !== undefined) {
           this.memo.remember(agentId, found);
-          const withLog = this.withHeldLog(agentId, akTpm, choice, evidence);
+          const withLog = this.withHeldLog(record, choice, evidence);
           if (withLog !== undefined) return withLog;
         }
       } catch (err) {
@@ -126,12 +127,12 @@ export class HeldBootLogs {
       return;
     }
     if (!choice.uefiLog) return;
-    const held = pushBootLogToHold(this.policyName, await policies(), akTpm, choice, evidence);
+    const held = pushBootLogToHold(this.policyName, await policies(), record, choice, evidence);
     if (held === undefined) return;
     this.memo.remember(agentId, held);
     // A log this process holds but could not store would send every other process's evidence to 503
     // for the rest of the boot: forgotten, the next phase 1 here asks for the log and stores it again.
-    const stored = await this.store.write(agentId, index, storedPushBootLog(held, akTpm)).catch((err: unknown) => {
+    const stored = await this.store.write(record, index, storedPushBootLog(held, akTpm)).catch((err: unknown) => {
       this.memo?.forget(agentId);
       throw err;
     });

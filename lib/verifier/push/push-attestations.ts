@@ -119,7 +119,7 @@ export class PushAttestations {
     }
     const offered = capabilitiesOf(body);
     const policies = await this.policies.of(record);
-    const bootLogs = this.bootLogs.of(agentId, latest);
+    const bootLogs = this.bootLogs.of(record, latest);
     if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies, latest, offered.bootTime, storedLogBootTime);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, bootLogs);
     if (!chosen.ok) {
@@ -146,7 +146,7 @@ export class PushAttestations {
     this.completed.delete(agentId);
     const offered = unlessRefused(() => capabilitiesOf(body));
     if (offered === undefined) return undefined;
-    const chosen = choosePushEvidence(completed.record.state, await this.policies.of(completed.record), completed.record.akTpm, offered, this.bootLogs.of(agentId));
+    const chosen = choosePushEvidence(completed.record.state, await this.policies.of(completed.record), completed.record.akTpm, offered, this.bootLogs.of(completed.record));
     if (!chosen.ok) return undefined;
     const attestation = newPushAttestation(agentId, completed.index + 1, chosen.choice, body, now, this.settings.challengeLifetime);
     if (!(await this.deps.inserts.insert({ attestation, after: completed, agentVersion: completed.agentVersion }))) return undefined;
@@ -187,7 +187,7 @@ export class PushAttestations {
     const issued = this.issued.get(agentId);
     if (issued === undefined || (index !== 'latest' && index !== String(issued.attestation.index))) return undefined;
     if (issued.attestation.challengesExpireAt.getTime() <= now.getTime()) return undefined;
-    const evidence = unlessRefused(() => this.bootLogs.withHeldLog(agentId, issued.record.akTpm, issued.attestation.choice, evidenceOf(body)));
+    const evidence = unlessRefused(() => this.bootLogs.withHeldLog(issued.record, issued.attestation.choice, evidenceOf(body)));
     if (evidence === undefined || checkPushEvidence(issued.attestation.choice, evidence) !== undefined) return undefined;
     this.issued.delete(agentId);
     return { ...issued, evidence, taken: false };

@@ -13,7 +13,7 @@ export type PushPolicyDeps = AgentPolicyDeps & { readonly policies: VersionedPol
  * (`sameTexts`: before, every agent compiled again each time, 2 % of the push verifier's busy time at
  * 500 agents, half of it the AK's import). The pull loop keeps them for as long
  * as it polls the agent; a push agent's two requests per attestation would otherwise read both stores
- * twice. An enrolment change (another policy name, accept list, AK or enrolment time) is seen at once
+ * twice. An enrolment change (another policy name, accept list, AK, or a new enrolment) is seen at once
  * (`sameEnrolment`), read after the enrolment (`readStoredPolicies`); so is a policy this process
  * updated or deleted (`PolicyCache.changeCount`). (With 10 s, every fifth attestation at a 2 s
  * interval read both stores, the runtime policy whole, and parsed the AK again.)
@@ -99,7 +99,9 @@ export class PushPolicyCache {
 
 /**
  * True when the policies compiled from `a` hold for `b`: the same policies, accept lists, AK and
- * enrolment. Compared field by field (no key text built twice per attestation).
+ * enrolment. Compared field by field (no key text built twice per attestation). The enrolment by its
+ * number (`VerifierAgentRecord.enrolment`), not its time: two enrolments within one second have the
+ * same `enrolledAt`.
  */
 function sameEnrolment(a: VerifierAgentRecord, b: VerifierAgentRecord): boolean {
   return (
@@ -111,7 +113,7 @@ function sameEnrolment(a: VerifierAgentRecord, b: VerifierAgentRecord): boolean 
     sameList(a.acceptTpmEncryptionAlgs, b.acceptTpmEncryptionAlgs) &&
     sameList(a.acceptTpmSigningAlgs, b.acceptTpmSigningAlgs) &&
     a.akTpm === b.akTpm &&
-    a.enrolledAt === b.enrolledAt
+    a.enrolment === b.enrolment
   );
 }
 

@@ -15,7 +15,7 @@ const AGENT_WITH_VERSION = `select ${AGENT_AND_VERSION} from verifier_agents a w
 const AGENT_WITH_LATEST = `
 select ${AGENT_AND_VERSION}, (
   select to_jsonb(t) from verifier_push_attestations t where t.agent_id = a.agent_id order by t.index desc limit 1
-) as ${LATEST}, (select b.boot_time from verifier_push_boot_logs b where b.agent_id = a.agent_id and b.event_log is not null) as ${STORED_LOG_BOOT}
+) as ${LATEST}, (select b.boot_time from verifier_push_boot_logs b where b.agent_id = a.agent_id and b.enrolment = a.enrolment and b.event_log is not null) as ${STORED_LOG_BOOT}
 from verifier_agents a where a.agent_id = ?`;
 
 /** The columns phase 1 fills, read from a JSON array of `newAttestationRow`s (one parameter). */

@@ -21,9 +21,10 @@ const BOOT_LOGS = 'verifier_push_boot_logs';
  * triggers fire before the NOT NULL check; without this, every such insert fails there, before its
  * ON CONFLICT, so an older process could store no push failure at all (its retrier loops and the
  * agent keeps its PASS). Not a default of 0: an older process's row would then read as another
- * enrolment's and every newer enrolment's write would replace its tombstone.
+ * enrolment's and every newer enrolment's write would replace its tombstone. Its search path is the
+ * migration's, so `verifier_agents` is this schema's table whatever path the inserting session has.
  */
-const OLD_PROCESS_ENROLMENT = `create function verifier_push_boot_log_enrolment() returns trigger language plpgsql as $$
+const OLD_PROCESS_ENROLMENT = `create function verifier_push_boot_log_enrolment() returns trigger language plpgsql set search_path from current as $$
     begin
       if new.enrolment is null then
         new.enrolment := (select a.enrolment from verifier_agents a where a.agent_id = new.agent_id);
@@ -46,7 +47,7 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   // Without the column, a row of an older enrolment would read as the current one's.
-  await knex.raw(`drop trigger verifier_push_boot_log_enrolment on ${BOOT_LOGS}`);
+  await knex.raw(`drop trigger if exists verifier_push_boot_log_enrolment on ${BOOT_LOGS}`);
   await knex.raw('drop function verifier_push_boot_log_enrolment()');
   await knex.raw(`delete from ${BOOT_LOGS} b using verifier_agents a where a.agent_id = b.agent_id and a.enrolment <> b.enrolment`);
   await knex.raw(`alter table ${BOOT_LOGS} drop column enrolment`);

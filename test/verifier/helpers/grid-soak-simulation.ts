@@ -21,8 +21,8 @@ export interface GridSoakOptions {
   readonly stallMs: number;
   /** The grid under test, built on the simulation's clock and told each slot's round count. */
   readonly grid: (now: () => number, started: (rounds: number) => void) => RoundStartGrid;
-  /** How each round asks for its next start (the scheduler's `at` call); default: `grid.at(intervalMs, run)`. */
-  readonly ask?: (grid: RoundStartGrid, delayMs: number, run: () => void) => void;
+  /** How each round asks for its next start at `now` (the scheduler's `at` call); default: `grid.at(delayMs, run)`. */
+  readonly ask?: (grid: RoundStartGrid, delayMs: number, run: () => void, now: number) => void;
   readonly seed: number;
 }
 
@@ -51,13 +51,13 @@ export function simulateGridSoak(options: GridSoakOptions): GridSoakResult {
       maxStartDelayMs = Math.max(maxStartDelayMs, now - dueAt);
       setTimeout(() => {
         const due = now + options.intervalMs;
-        ask(grid, options.intervalMs, () => startRound(due));
+        ask(grid, options.intervalMs, () => startRound(due), now);
       }, options.durationMs(random));
     };
     // Enrolled one after another over the first interval, as a fleet's adoption spreads them.
     for (let i = 0; i < options.agents; i += 1) {
       const delay = Math.floor(random() * options.intervalMs);
-      ask(grid, delay, () => startRound(delay));
+      ask(grid, delay, () => startRound(delay), now);
     }
     const end = options.intervals * options.intervalMs;
     while (now < end) {

@@ -11,6 +11,14 @@ export interface GridEntry {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * The most slots past its asked slot that a round is passed on, whatever its slack: the scan over full
+ * slots stays short when a whole fleet asks for one slot (a mass restart, every agent due at once),
+ * where a slack of 5 % of an hour's interval would reach 9,000 slots and the scan would grow with the
+ * square of the fleet.
+ */
+export const MAX_REACH_SLOTS = 50;
+
+/**
  * How far past its asked slot a full slot may push a round, as a share of the quote interval: half of
  * the 10 % after which a round counts as late (bench/ and the late-rounds metric), so the slot's own
  * rounding and the event loop's lag still fit inside it.
@@ -67,12 +75,13 @@ export class RoundStartGrid {
   /**
    * Runs `run` once, at the end of the slot that holds `delayMs` from now (unless cancelled first). With
    * `slackMs`, a slot already holding its capacity passes the round on to the next slot with room, at most
-   * `slackMs` later; when none in that reach has room, the least full of them takes it (the earliest of a tie).
+   * `slackMs` (and `MAX_REACH_SLOTS` slots) later; when none in that reach has room, the least full of them
+   * takes it (the earliest of a tie).
    */
   at(delayMs: number, run: () => void, slackMs = 0): GridEntry {
     const now = this.now();
     const asked = Math.ceil((now + Math.min(delayMs, MAX_TIMER_MS - this.slotMs - slackMs)) / this.slotMs);
-    const slot = this.slotWithRoom(asked, Math.floor(slackMs / this.slotMs));
+    const slot = this.slotWithRoom(asked, Math.min(MAX_REACH_SLOTS, Math.floor(slackMs / this.slotMs)));
     const entry: GridEntry = { slot, run, cancelled: false };
     const existing = this.slots.get(slot);
     if (existing !== undefined) {

@@ -18,12 +18,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export const MAX_REACH_SLOTS = 50;
 
-/**
- * How far past its asked slot a full slot may push a round, as a share of the quote interval: half of
- * the 10 % after which a round counts as late (bench/ and the late-rounds metric), so the slot's own
- * rounding and the event loop's lag still fit inside it.
- */
-export const SLACK_SHARE_OF_INTERVAL = 0.05;
+/** The slot of the pull loop's grid: rounds due within it start together (10 a slot at 500 rounds/s). */
+export const ROUND_START_SLOT_MS = 20;
 
 export interface RoundStartGridOptions {
   /** Told how many rounds each slot started (the rounds-per-slot metric). */

@@ -1,15 +1,16 @@
 import { expect } from 'chai';
-import { RoundStartGrid, SLACK_SHARE_OF_INTERVAL, slotCapacity } from '../../lib/verifier/round-start-grid.js';
+import { pullRoundGrid, pullRoundSlackMs } from '../../lib/verifier/pull-round-grid.js';
+import { slotCapacity } from '../../lib/verifier/round-start-grid.js';
 import { simulateGridSoak, type GridSoakOptions } from './helpers/grid-soak-simulation.js';
 
 const AGENTS = 1_000;
 const INTERVAL_MS = 2_000;
 const SLOT_MS = 20;
-const SLACK_MS = SLACK_SHARE_OF_INTERVAL * INTERVAL_MS;
+const SLACK_MS = pullRoundSlackMs(INTERVAL_MS);
 
-/** The grid as `PullScheduler` builds it and asks it, on the simulation's clock. */
+/** The grid `PullScheduler` builds (the same factory) and asks, on the simulation's clock. */
 const schedulerGrid: Pick<GridSoakOptions, 'grid' | 'ask'> = {
-  grid: (now, started) => new RoundStartGrid(SLOT_MS, now, { started, capacity: () => slotCapacity(AGENTS, INTERVAL_MS, SLOT_MS) }),
+  grid: (now, started) => pullRoundGrid({ slotMs: SLOT_MS, intervalMs: INTERVAL_MS, agents: () => AGENTS, started, now }).grid,
   ask: (grid, delayMs, run) => grid.at(delayMs, run, SLACK_MS),
 };
 

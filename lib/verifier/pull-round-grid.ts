@@ -1,0 +1,46 @@
+import { performance } from 'node:perf_hooks';
+import { RoundStartGrid, slotCapacity } from './round-start-grid.js';
+
+/**
+ * How far past its asked slot a full slot may push a round, as a share of the quote interval: half of
+ * the 10 % after which a round counts as late (bench/ and the late-rounds metric), so the slot's own
+ * rounding and the event loop's lag still fit inside it.
+ */
+const SLACK_SHARE_OF_INTERVAL = 0.05;
+
+/** How much later than asked a full slot may push a pull round polled every `intervalMs`. */
+export function pullRoundSlackMs(intervalMs: number): number {
+  return SLACK_SHARE_OF_INTERVAL * intervalMs;
+}
+
+export interface PullRoundGridOptions {
+  readonly slotMs: number;
+  readonly intervalMs: number;
+  /** Agents polled now; read at every ask, so the capacity follows enrolments and drops. */
+  readonly agents: () => number;
+  /** Told how many rounds each slot started (the rounds-per-slot metric). */
+  readonly started?: (rounds: number) => void;
+  /** The clock slots are counted on; default the monotonic one Node's timers use. */
+  readonly now?: () => number;
+}
+
+/** The pull loop's grid, the slack its rounds ask with, and a slot's capacity now. */
+export interface PullRoundGrid {
+  readonly grid: RoundStartGrid;
+  readonly slackMs: number;
+  readonly capacity: () => number;
+}
+
+/**
+ * The round-start grid as the pull loop uses it: each slot capped at `slotCapacity` of the agents
+ * polled at the time of the ask, and the rounds asking with `slackMs` (re-reads of an agent row after a
+ * failed read ask without it). One construction for `PullScheduler` and the soak tests.
+ */
+export function pullRoundGrid(options: PullRoundGridOptions): PullRoundGrid {
+  const capacity = (): number => slotCapacity(options.agents(), options.intervalMs, options.slotMs);
+  const grid = new RoundStartGrid(options.slotMs, options.now ?? (() => performance.now()), {
+    ...(options.started === undefined ? {} : { started: options.started }),
+    capacity,
+  });
+  return { grid, slackMs: pullRoundSlackMs(options.intervalMs), capacity };
+}

@@ -1,16 +1,20 @@
 import { performance } from 'node:perf_hooks';
 import { RoundStartGrid, slotCapacity } from './round-start-grid.js';
 
-/**
- * How far past its asked slot a full slot may push a round, as a share of the quote interval: half of
- * the 10 % after which a round counts as late (bench/ and the late-rounds metric), so the slot's own
- * rounding and the event loop's lag still fit inside it.
- */
+/** A round starting later than this share of the quote interval after it was due counts as late. */
+const LATE_SHARE = 0.1;
+
+/** How far past its asked slot a full slot may push a round, as a share of the quote interval: half the late share. */
 const SLACK_SHARE_OF_INTERVAL = 0.05;
 
-/** How much later than asked a full slot may push a pull round polled every `intervalMs`. */
-export function pullRoundSlackMs(intervalMs: number): number {
-  return SLACK_SHARE_OF_INTERVAL * intervalMs;
+/**
+ * How much later than asked a full slot may push a pull round polled every `intervalMs` on `slotMs`
+ * slots: 5 % of the interval, but never so much that the slack, the slot's own rounding (up to a slot)
+ * and one more slot for the event loop's lag pass the late bound — at a 0.4 s interval the 20 ms of
+ * rounding alone is half of the 40 ms bound, so no slack is left there.
+ */
+export function pullRoundSlackMs(intervalMs: number, slotMs: number): number {
+  return Math.max(0, Math.min(SLACK_SHARE_OF_INTERVAL * intervalMs, LATE_SHARE * intervalMs - 2 * slotMs));
 }
 
 export interface PullRoundGridOptions {
@@ -42,5 +46,5 @@ export function pullRoundGrid(options: PullRoundGridOptions): PullRoundGrid {
     ...(options.started === undefined ? {} : { started: options.started }),
     capacity,
   });
-  return { grid, slackMs: pullRoundSlackMs(options.intervalMs), capacity };
+  return { grid, slackMs: pullRoundSlackMs(options.intervalMs, options.slotMs), capacity };
 }

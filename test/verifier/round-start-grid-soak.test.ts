@@ -6,7 +6,7 @@ import { simulateGridSoak, type GridSoakOptions } from './helpers/grid-soak-simu
 const AGENTS = 1_000;
 const INTERVAL_MS = 2_000;
 const SLOT_MS = 20;
-const SLACK_MS = pullRoundSlackMs(INTERVAL_MS);
+const SLACK_MS = pullRoundSlackMs(INTERVAL_MS, SLOT_MS);
 
 /** The grid `PullScheduler` builds (the same factory) and asks, on the simulation's clock. */
 const schedulerGrid: Pick<GridSoakOptions, 'grid' | 'ask'> = {

@@ -1,11 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { RoundStartGrid, slotCapacity } from './round-start-grid.js';
-
-/** A round starting later than this share of the quote interval after it was due counts as late. */
-const LATE_SHARE = 0.1;
+import { LATE_SHARE } from './verifier-metrics.js';
 
 /** How far past its asked slot a full slot may push a round, as a share of the quote interval: half the late share. */
-const SLACK_SHARE_OF_INTERVAL = 0.05;
+const SLACK_SHARE_OF_INTERVAL = LATE_SHARE / 2;
 
 /**
  * How much later than asked a full slot may push a pull round polled every `intervalMs` on `slotMs`

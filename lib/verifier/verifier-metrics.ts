@@ -1,8 +1,9 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
+import { ROUND_START_SLOT_MS } from './round-start-grid.js';
 
 /** A round is late when it starts more than this share of the quote interval after it was due (as bench/ counts it). */
-const LATE_SHARE = 0.1;
+export const LATE_SHARE = 0.1;
 
 /**
  * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
@@ -41,7 +42,7 @@ export class VerifierMetrics {
     });
     this.perSlot = new Histogram({
       name: 'ironlime_verifier_rounds_per_slot',
-      help: 'Pull rounds (and re-reads of an agent row after a failed read) started together from one 20 ms slot of the round-start grid. The fair share is agents × 0.02 / quote_interval a slot; slots far above it mean rounds bunch.',
+      help: `Pull rounds (and re-reads of an agent row after a failed read) started together from one ${ROUND_START_SLOT_MS} ms slot of the round-start grid. The fair share is agents × ${ROUND_START_SLOT_MS / 1000} / quote_interval a slot; slots far above it mean rounds bunch.`,
       buckets: [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200],
       registers,
     });

@@ -64,6 +64,8 @@ export class PullScheduler {
   private readonly inFlight = new Set<Promise<void>>();
   /** The start grid, and the slack a full slot may push a round by (see `RoundStartGrid.at`). */
   private readonly roundGrid: PullRoundGrid;
+  /** Rounds a slot of the start grid takes now (metrics). */
+  readonly slotCapacity: () => number;
   private closed = false;
   /**
    * Announces agents whose stored verdict failed them, to the webhooks and to every agent polled here;
@@ -83,6 +85,7 @@ export class PullScheduler {
       agents: () => this.agents.size,
       started: (count) => options.metrics?.slotStarted(count),
     });
+    this.slotCapacity = this.roundGrid.capacity;
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
     this.verdicts = new VerdictStore(options);
     this.decider = new RoundDecider(options, this.verdicts, this.failures);

@@ -34,7 +34,8 @@ export interface RoundStartGridOptions {
  * than a slot asks for its next start in the same slot as the others that ended with it: without a cap
  * those rounds would start together again every interval, and each later stall would add the slots it
  * covered to the pile (docs/fleet.md, "Thirteenth pass"). Twice the fair share leaves room for the
- * rounds' own jitter and for agents enrolled since the count was taken.
+ * rounds' own jitter and for the uneven spread of agents enrolled one after another; the pull loop
+ * passes the count of agents polled at each ask, so the capacity follows enrolments and drops.
  */
 export function slotCapacity(agents: number, intervalMs: number, slotMs: number): number {
   if (!(intervalMs > 0)) {

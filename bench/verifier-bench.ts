@@ -135,8 +135,9 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const slots = children === undefined ? undefined : slotsAtWindowEdges(children.url, dataDir, { from, to, edgeMs });
       const tampered = await tamperDuringWindow(fleet.agents, tamperCount(agents, options.tamper), from, options.seconds);
       await sleep(to - Date.now());
-      const roundsPerSlot = await slots;
+      // Read before waiting for the last scrape, so the scrape's own CPU stays out of the window.
       const cpuAfter = cpuSeconds(children);
+      const roundsPerSlot = await slots;
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
       await sleep((3 * options.quoteInterval + 3) * 1000);

@@ -11,6 +11,9 @@ export interface SlotHistogram {
   readonly count: number;
 }
 
+/** A scrape slower than this is given up (reported as unreadable), so the window's end is not held up. */
+const SCRAPE_TIMEOUT_MS = 5_000;
+
 const BUCKET = /^ironlime_verifier_rounds_per_slot_bucket\{le="([^"]+)"\} (\d+)$/gm;
 
 /**
@@ -20,13 +23,19 @@ const BUCKET = /^ironlime_verifier_rounds_per_slot_bucket\{le="([^"]+)"\} (\d+)$
 export async function readRoundsPerSlot(verifierUrl: string, dataDir: string): Promise<SlotHistogram> {
   const ca = await readFile(path.join(caDirOf(dataDir), CA_CERT_FILE));
   const text = await new Promise<string>((resolve, reject) => {
-    const req = request(new URL('/metrics', verifierUrl), { ca }, (res) => {
+    const req = request(new URL('/metrics', verifierUrl), { ca, timeout: SCRAPE_TIMEOUT_MS }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`/metrics answered ${res.statusCode}`));
+        return;
+      }
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve(body));
       res.on('error', reject);
     });
+    req.on('timeout', () => req.destroy(new Error(`/metrics did not answer within ${SCRAPE_TIMEOUT_MS} ms`)));
     req.on('error', reject);
     req.end();
   });

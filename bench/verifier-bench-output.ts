@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import path from 'node:path';
-import type { RoundTimingReport } from '../lib/fleet/round-timing.js';
+import type { Percentiles, RoundTimingReport } from '../lib/fleet/round-timing.js';
 import { timingPlotSvg } from '../lib/fleet/timing-plot.js';
 
 /** Where `npm run bench -- verifier` leaves its figures (gitignored). */
@@ -30,4 +31,58 @@ export async function writeVerifierRunFiles(run: VerifierRunFigures, dir = BENCH
   const title = `${run.agents} agents, quote_interval ${run.quoteInterval} s: ${run.report.attestationsPerSecond.toFixed(1)} attestations/s, ${run.report.lateRounds} late, ${run.report.detected}/${run.report.tampered} detected`;
   await writeFile(svg, timingPlotSvg(run.report, { title, from: run.from, to: run.to, lateMs: 0.1 * run.quoteInterval * 1000 }));
   return { json, svg };
+}
+
+/** One pull window's figures as `printReport` prints them. */
+export interface PrintedRun {
+  readonly agents: number;
+  readonly quoteInterval: number;
+  readonly seconds: number;
+  readonly inProcess: boolean;
+  readonly setupSeconds: number;
+  /** The event id a tampering must be detected with. */
+  readonly expectedEvent: string;
+  readonly report: RoundTimingReport;
+  readonly cpu: string;
+}
+
+/** Prints one window's figures and whether it met the targets (no late rounds, p99 detection under 4 s). */
+export function printReport(run: PrintedRun): void {
+  const { agents, report } = run;
+  const ideal = agents / run.quoteInterval;
+  const lines = [
+    `-- ${agents} agents, quote_interval ${run.quoteInterval} s, window ${run.seconds} s, verifier ${run.inProcess ? 'in-process' : 'in a child process'} on PostgreSQL (fleet set up in ${run.setupSeconds.toFixed(0)} s)`,
+    `attestations: ${report.attestations} = ${report.attestationsPerSecond.toFixed(1)}/s (one per agent per interval would be at most ${ideal.toFixed(1)}/s)`,
+    `late rounds (start > 10% of quote_interval after due): ${lateText(report)}; start delay p50 / p99 / max: ${ms(report.startDelayMs)}; untimed ${report.untimedRounds}`,
+    `tampered ${report.tampered}: detected ${report.detected} with ${run.expectedEvent}; tamper → verdict p50 / p99 / max: ${ms(report.detectionMs)}`,
+    `failures of untampered agents: ${report.unexpectedFailures}${report.unexpectedEvents.length > 0 ? ` (${report.unexpectedEvents.join(', ')})` : ''}`,
+    `CPU (share of one core): ${run.cpu}; machine load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    `targets: no late rounds ${report.lateRounds === 0 ? 'MET' : 'MISSED'}; p99 detection < 4 s ${report.detectionMs !== undefined && report.detected === report.tampered && report.detectionMs.p99 < 4000 ? 'MET' : 'MISSED'}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Prints the first verifier's rounds per grid slot in the window's first and last `edgeMs`. */
+export function printRoundsPerSlot(roundsPerSlot: { readonly first: string; readonly last: string }, edgeMs: number): void {
+  process.stdout.write(`rounds per slot (first verifier), first ${edgeMs / 1000} s: ${roundsPerSlot.first}\nrounds per slot, last ${edgeMs / 1000} s: ${roundsPerSlot.last}\n`);
+}
+
+/** Late rounds of the timed ones, and their share. */
+export function lateText(report: RoundTimingReport): string {
+  return `${report.lateRounds}/${report.timedRounds} (${report.timedRounds === 0 ? '-' : ((100 * report.lateRounds) / report.timedRounds).toFixed(2)}%)`;
+}
+
+/** Tamper → verdict p50 / p99, in seconds (the summary table). */
+export function detectionText(p: Percentiles | undefined): string {
+  return p === undefined ? '-' : `${(p.p50 / 1000).toFixed(2)} / ${(p.p99 / 1000).toFixed(2)}`;
+}
+
+/** p50 / p99 / max in ms. */
+function ms(p: Percentiles | undefined): string {
+  return p === undefined ? '-' : `${p.p50.toFixed(0)} / ${p.p99.toFixed(0)} / ${p.max.toFixed(0)} ms`;
+}
+
+/** A share of one core as a percentage. */
+export function pct(share: number): string {
+  return `${(share * 100).toFixed(0)}%`;
 }

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { createDatabase } from '../lib/db/database-factory.js';
 import { startFleet } from '../lib/fleet/fleet.js';
-import { analyseRoundTiming, type Percentiles, type RoundRecord, type RoundTimingReport } from '../lib/fleet/round-timing.js';
+import { analyseRoundTiming, type RoundRecord, type RoundTimingReport } from '../lib/fleet/round-timing.js';
 import { runUntilSignal } from '../lib/http/service-lifecycle.js';
 import { startVerifier } from '../lib/verifier/verifier-server.js';
 import { TerminalProgress } from '../lib/cli/terminal-progress.js';
 import { slotsAtWindowEdges } from './rounds-per-slot.js';
-import { writeVerifierRunFiles } from './verifier-bench-output.js';
+import { detectionText, lateText, pct, printReport, printRoundsPerSlot, writeVerifierRunFiles } from './verifier-bench-output.js';
 import type { Benchmark } from './benchmark.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { runPushWindow } from './verifier-push-bench.js';
@@ -135,8 +135,9 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const slots = children === undefined ? undefined : slotsAtWindowEdges(children.url, dataDir, { from, to, edgeMs });
       const tampered = await tamperDuringWindow(fleet.agents, tamperCount(agents, options.tamper), from, options.seconds);
       await sleep(to - Date.now());
-      const roundsPerSlot = await slots;
+      // Read before waiting for the last scrape, so the scrape's own CPU stays out of the window.
       const cpuAfter = cpuSeconds(children);
+      const roundsPerSlot = await slots;
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
       await sleep((3 * options.quoteInterval + 3) * 1000);
@@ -157,9 +158,9 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const cpu = options.inProcess
         ? `${pct(fleetCpu)} verifier and fleet together (${perRound(fleetCpu)} per attestation)`
         : `${pct(verifierCpu)} ${options.verifiers > 1 ? `${options.verifiers} verifiers` : 'verifier'} (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
-      printReport(agents, options, setupSeconds, report, cpu);
+      printReport({ ...options, agents, setupSeconds, expectedEvent: EXPECTED_EVENT, report, cpu });
       if (roundsPerSlot !== undefined) {
-        process.stdout.write(`rounds per slot (first verifier), first ${edgeMs / 1000} s: ${roundsPerSlot.first}\nrounds per slot, last ${edgeMs / 1000} s: ${roundsPerSlot.last}\n`);
+        printRoundsPerSlot(roundsPerSlot, edgeMs);
       }
       const files = await writeVerifierRunFiles({ agents, quoteInterval: options.quoteInterval, from, to, report, cpu, ...(roundsPerSlot === undefined ? {} : { roundsPerSlot }) });
       process.stdout.write(`figures: ${files.json}, plot: ${files.svg}\n`);
@@ -193,20 +194,6 @@ async function readHistory(admin: Knex, schema: string, since: number): Promise<
     nonce: row.nonce,
     eventIds: row.failures.map((failure) => failure.event_id),
   }));
-}
-
-function printReport(agents: number, options: BenchArgs, setupSeconds: number, report: RoundTimingReport, cpu: string): void {
-  const ideal = agents / options.quoteInterval;
-  const lines = [
-    `-- ${agents} agents, quote_interval ${options.quoteInterval} s, window ${options.seconds} s, verifier ${options.inProcess ? 'in-process' : 'in a child process'} on PostgreSQL (fleet set up in ${setupSeconds.toFixed(0)} s)`,
-    `attestations: ${report.attestations} = ${report.attestationsPerSecond.toFixed(1)}/s (one per agent per interval would be at most ${ideal.toFixed(1)}/s)`,
-    `late rounds (start > 10% of quote_interval after due): ${lateText(report)}; start delay p50 / p99 / max: ${ms(report.startDelayMs)}; untimed ${report.untimedRounds}`,
-    `tampered ${report.tampered}: detected ${report.detected} with ${EXPECTED_EVENT}; tamper → verdict p50 / p99 / max: ${ms(report.detectionMs)}`,
-    `failures of untampered agents: ${report.unexpectedFailures}${report.unexpectedEvents.length > 0 ? ` (${report.unexpectedEvents.join(', ')})` : ''}`,
-    `CPU (share of one core): ${cpu}; machine load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
-    `targets: no late rounds ${report.lateRounds === 0 ? 'MET' : 'MISSED'}; p99 detection < 4 s ${report.detectionMs !== undefined && report.detected === report.tampered && report.detectionMs.p99 < 4000 ? 'MET' : 'MISSED'}`,
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 /**
@@ -301,22 +288,6 @@ function parseArgs(args: readonly string[]): BenchArgs {
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
     verifiers: Math.max(1, Math.round(number('--verifiers', 1))),
   };
-}
-
-function lateText(report: RoundTimingReport): string {
-  return `${report.lateRounds}/${report.timedRounds} (${report.timedRounds === 0 ? '-' : ((100 * report.lateRounds) / report.timedRounds).toFixed(2)}%)`;
-}
-
-function detectionText(p: Percentiles | undefined): string {
-  return p === undefined ? '-' : `${(p.p50 / 1000).toFixed(2)} / ${(p.p99 / 1000).toFixed(2)}`;
-}
-
-function ms(p: Percentiles | undefined): string {
-  return p === undefined ? '-' : `${p.p50.toFixed(0)} / ${p.p99.toFixed(0)} / ${p.max.toFixed(0)} ms`;
-}
-
-function pct(share: number): string {
-  return `${(share * 100).toFixed(0)}%`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -9,7 +9,8 @@ import { LeaseSweeper } from './lease-sweeper.js';
 import { loadPolledAgent, PolicyNotStored, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { RoundDecider, type DecidedRound } from './round-decider.js';
 import { RoundPersister } from './round-persister.js';
-import { RoundStartGrid, SLACK_SHARE_OF_INTERVAL, slotCapacity } from './round-start-grid.js';
+import { pullRoundGrid, type PullRoundGrid } from './pull-round-grid.js';
+import { ROUND_START_SLOT_MS } from './round-start-grid.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
@@ -48,9 +49,6 @@ const POLLED: readonly OperationalState[] = [
   OperationalState.PROVIDE_V_RETRY,
 ];
 
-/** The slot of `RoundStartGrid`: rounds due within it start together (10 a slot at 500 rounds/s). */
-const ROUND_START_SLOT_MS = 20;
-
 /**
  * The pull loop of one verifier process (spec §6). Each polled agent waits on a `RoundStartGrid` slot;
  * when it comes, the round runs through a shared `ConcurrencyLimiter`, so a thousand agents whose timers fire
@@ -64,10 +62,11 @@ export class PullScheduler {
   private readonly agents = new Map<string, PolledAgent>();
   private readonly limiter: ConcurrencyLimiter;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly grid: RoundStartGrid;
+  /** The start grid, and the slack a full slot may push a round by (see `RoundStartGrid.at`). */
+  private readonly roundGrid: PullRoundGrid;
+  /** Rounds a slot of the start grid takes now (metrics). */
+  readonly slotCapacity: () => number;
   private closed = false;
-  /** How much later than asked a full slot may push a round (see `RoundStartGrid.at`). */
-  private readonly roundSlackMs: number;
   /**
    * Announces agents whose stored verdict failed them, to the webhooks and to every agent polled here;
    * the push side of the same process announces through it too.
@@ -80,12 +79,13 @@ export class PullScheduler {
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
-    const intervalMs = options.round.quoteInterval * 1000;
-    this.grid = new RoundStartGrid(ROUND_START_SLOT_MS, undefined, {
-      started: (rounds) => options.metrics?.slotStarted(rounds),
-      capacity: () => slotCapacity(this.agents.size, intervalMs, ROUND_START_SLOT_MS),
+    this.roundGrid = pullRoundGrid({
+      slotMs: ROUND_START_SLOT_MS,
+      intervalMs: options.round.quoteInterval * 1000,
+      agents: () => this.agents.size,
+      started: (count) => options.metrics?.slotStarted(count),
     });
-    this.roundSlackMs = SLACK_SHARE_OF_INTERVAL * intervalMs;
+    this.slotCapacity = this.roundGrid.capacity;
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
     this.verdicts = new VerdictStore(options);
     this.decider = new RoundDecider(options, this.verdicts, this.failures);
@@ -166,7 +166,7 @@ export class PullScheduler {
       return;
     }
     if (agent !== undefined) {
-      this.grid.cancel(agent.timer);
+      this.roundGrid.grid.cancel(agent.timer);
       agent.timer = undefined;
     }
     this.track(this.reconcile(agentId));
@@ -178,7 +178,7 @@ export class PullScheduler {
     this.sweeper.stop();
     this.verdicts.close();
     // Every waiting round goes, a re-read's back-off for an agent no longer here too.
-    this.grid.close();
+    this.roundGrid.grid.close();
     for (const agent of this.agents.values()) {
       agent.timer = undefined;
     }
@@ -201,11 +201,11 @@ export class PullScheduler {
     if (this.closed) {
       return;
     }
-    this.grid.cancel(agent.timer);
+    this.roundGrid.grid.cancel(agent.timer);
     const ms = Math.round(seconds * 1000);
     // The start-delay metric counts from the time asked for, so the grid's wait shows in it.
     agent.dueAt = Date.now() + ms;
-    agent.timer = this.grid.at(
+    agent.timer = this.roundGrid.grid.at(
       ms,
       () => {
         agent.timer = undefined;
@@ -214,7 +214,7 @@ export class PullScheduler {
           this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))),
         );
       },
-      this.roundSlackMs,
+      this.roundGrid.slackMs,
     );
   }
 
@@ -251,14 +251,14 @@ export class PullScheduler {
       this.options.log.error({ err: error, agentId, attempt }, 'could not re-read agent; trying again');
       const agent = this.agents.get(agentId);
       if (!this.closed) {
-        const timer = this.grid.at(backoffDelayMs(attempt + 1, STORE_RETRY), () => {
+        const timer = this.roundGrid.grid.at(backoffDelayMs(attempt + 1, STORE_RETRY), () => {
           if (agent !== undefined) {
             agent.timer = undefined;
           }
           this.track(this.reconcile(agentId, attempt + 1));
         });
         if (agent !== undefined) {
-          this.grid.cancel(agent.timer);
+          this.roundGrid.grid.cancel(agent.timer);
           agent.timer = timer;
         }
       }
@@ -289,7 +289,7 @@ export class PullScheduler {
   private drop(agentId: string): void {
     const agent = this.agents.get(agentId);
     if (agent !== undefined) {
-      this.grid.cancel(agent.timer);
+      this.roundGrid.grid.cancel(agent.timer);
       agent.connection.close();
       this.agents.delete(agentId);
       this.options.health.writeSettled(agentId);

@@ -11,11 +11,15 @@ export interface GridEntry {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * How far past its asked slot a full slot may push a round, as a share of the quote interval: half of
- * the 10 % after which a round counts as late (bench/ and the late-rounds metric), so the slot's own
- * rounding and the event loop's lag still fit inside it.
+ * The most slots past its asked slot that a round is passed on, whatever its slack: the scan over full
+ * slots stays short when a whole fleet asks for one slot (a mass restart, every agent due at once),
+ * where a slack of 5 % of an hour's interval would reach 9,000 slots and the scan would grow with the
+ * square of the fleet.
  */
-export const SLACK_SHARE_OF_INTERVAL = 0.05;
+export const MAX_REACH_SLOTS = 50;
+
+/** The slot of the pull loop's grid: rounds due within it start together (10 a slot at 500 rounds/s). */
+export const ROUND_START_SLOT_MS = 20;
 
 export interface RoundStartGridOptions {
   /** Told how many rounds each slot started (the rounds-per-slot metric). */
@@ -30,7 +34,8 @@ export interface RoundStartGridOptions {
  * than a slot asks for its next start in the same slot as the others that ended with it: without a cap
  * those rounds would start together again every interval, and each later stall would add the slots it
  * covered to the pile (docs/fleet.md, "Thirteenth pass"). Twice the fair share leaves room for the
- * rounds' own jitter and for agents enrolled since the count was taken.
+ * rounds' own jitter and for the uneven spread of agents enrolled one after another; the pull loop
+ * passes the count of agents polled at each ask, so the capacity follows enrolments and drops.
  */
 export function slotCapacity(agents: number, intervalMs: number, slotMs: number): number {
   if (!(intervalMs > 0)) {
@@ -67,12 +72,13 @@ export class RoundStartGrid {
   /**
    * Runs `run` once, at the end of the slot that holds `delayMs` from now (unless cancelled first). With
    * `slackMs`, a slot already holding its capacity passes the round on to the next slot with room, at most
-   * `slackMs` later; when none in that reach has room, the least full of them takes it (the earliest of a tie).
+   * `slackMs` (and `MAX_REACH_SLOTS` slots) later; when none in that reach has room, the least full of them
+   * takes it (the earliest of a tie).
    */
   at(delayMs: number, run: () => void, slackMs = 0): GridEntry {
     const now = this.now();
     const asked = Math.ceil((now + Math.min(delayMs, MAX_TIMER_MS - this.slotMs - slackMs)) / this.slotMs);
-    const slot = this.slotWithRoom(asked, Math.floor(slackMs / this.slotMs));
+    const slot = this.slotWithRoom(asked, Math.min(MAX_REACH_SLOTS, Math.floor(slackMs / this.slotMs)));
     const entry: GridEntry = { slot, run, cancelled: false };
     const existing = this.slots.get(slot);
     if (existing !== undefined) {

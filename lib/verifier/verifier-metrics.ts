@@ -1,13 +1,14 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, exponentialBuckets, Gauge, Histogram, Registry } from 'prom-client';
 import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
+import { ROUND_START_SLOT_MS } from './round-start-grid.js';
 
 /** A round is late when it starts more than this share of the quote interval after it was due (as bench/ counts it). */
-const LATE_SHARE = 0.1;
+export const LATE_SHARE = 0.1;
 
 /**
  * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
  * verifier so several in one process stay apart: rounds by outcome, round latency and start delay,
- * rounds started per slot of the round-start grid, late rounds, agents by state, failed writes, verdicts not stored because the row moved, verdicts
+ * rounds started per slot of the round-start grid and a slot's capacity, late rounds, agents by state, failed writes, verdicts not stored because the row moved, verdicts
  * waiting to be stored, lease take-overs.
  */
 export class VerifierMetrics {
@@ -23,7 +24,7 @@ export class VerifierMetrics {
 
   constructor(
     private readonly quoteInterval: number,
-    sources: { agentStates: () => Iterable<OperationalState>; unstoredRounds: () => number },
+    sources: { agentStates: () => Iterable<OperationalState>; unstoredRounds: () => number; slotCapacity: () => number },
   ) {
     const registers = [this.registry];
     this.rounds = new Counter({ name: 'ironlime_verifier_rounds_total', help: 'Pull rounds decided, by outcome (pass, fail, retry, none).', labelNames: ['outcome'], registers });
@@ -41,8 +42,9 @@ export class VerifierMetrics {
     });
     this.perSlot = new Histogram({
       name: 'ironlime_verifier_rounds_per_slot',
-      help: 'Pull rounds (and re-reads of an agent row after a failed read) started together from one 20 ms slot of the round-start grid. The fair share is agents × 0.02 / quote_interval a slot; slots far above it mean rounds bunch.',
-      buckets: [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200],
+      help: `Pull rounds (and re-reads of an agent row after a failed read) started together from one ${ROUND_START_SLOT_MS} ms slot of the round-start grid. The fair share is agents × ${ROUND_START_SLOT_MS / 1000} / quote_interval a slot; slots far above it mean rounds bunch.`,
+      // 1, 2, 4 … 2,048: a fleet of 100,000 agents at 2 s has a fair share of 1,000 a slot.
+      buckets: exponentialBuckets(1, 2, 12),
       registers,
     });
     this.late = new Counter({ name: 'ironlime_verifier_late_rounds_total', help: `Rounds started more than ${LATE_SHARE} of the quote interval after they were due.`, registers });
@@ -59,6 +61,14 @@ export class VerifierMetrics {
       registers,
       collect() {
         this.set(sources.unstoredRounds());
+      },
+    });
+    new Gauge({
+      name: 'ironlime_verifier_slot_capacity',
+      help: 'Rounds a slot of the round-start grid takes now before rounds move on to the next slots: twice the fair share of the agents polled here.',
+      registers,
+      collect() {
+        this.set(sources.slotCapacity());
       },
     });
     new Gauge({

@@ -121,6 +121,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     const metrics = new VerifierMetrics(config.quoteInterval, {
       agentStates: () => polled?.agentStates() ?? [],
       unstoredRounds: () => health.unstoredRounds,
+      slotCapacity: () => polled?.slotCapacity() ?? 0,
     });
     container.register(VerifierMetrics, { useValue: metrics });
     const revocation = new RevocationNotifier({

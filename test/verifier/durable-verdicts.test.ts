@@ -162,6 +162,8 @@ describe('verifier: durable verdicts across a database outage (TCP proxy, real P
     const decided = value(/^ironlime_verifier_rounds_total\{outcome="pass"\} (\d+)/m) + value(/^ironlime_verifier_rounds_total\{outcome="fail"\} (\d+)/m);
     expect(value(/^ironlime_verifier_rounds_per_slot_sum (\d+)/m)).to.be.at.least(decided);
     expect(value(/^ironlime_verifier_rounds_per_slot_count (\d+)/m)).to.be.greaterThan(0);
+    // A slot's capacity as the grid applies it (its agents are still polled, so at least one).
+    expect(value(/^ironlime_verifier_slot_capacity (\d+)/m)).to.equal(verifier.scheduler.slotCapacity()).and.to.be.greaterThan(0);
 
     // History and attestation_count agree for every agent (one statement: one snapshot).
     const rows = (

@@ -1,81 +1,102 @@
 import { expect } from 'chai';
-import { RoundStartGrid, SLACK_SHARE_OF_INTERVAL, slotCapacity } from '../../lib/verifier/round-start-grid.js';
+import { pullRoundGrid, pullRoundSlackMs } from '../../lib/verifier/pull-round-grid.js';
+import { slotCapacity } from '../../lib/verifier/round-start-grid.js';
 import { simulateGridSoak, type GridSoakOptions } from './helpers/grid-soak-simulation.js';
 
 const AGENTS = 1_000;
 const INTERVAL_MS = 2_000;
 const SLOT_MS = 20;
-const SLACK_MS = SLACK_SHARE_OF_INTERVAL * INTERVAL_MS;
+const SLACK_MS = pullRoundSlackMs(INTERVAL_MS, SLOT_MS);
 
-/** The grid as `PullScheduler` builds it and asks it, on the simulation's clock. */
+/** The grid `PullScheduler` builds (the same factory) and asks, on the simulation's clock. */
 const schedulerGrid: Pick<GridSoakOptions, 'grid' | 'ask'> = {
-  grid: (now, started) => new RoundStartGrid(SLOT_MS, now, { started, capacity: () => slotCapacity(AGENTS, INTERVAL_MS, SLOT_MS) }),
+  grid: (now, started) => pullRoundGrid({ slotMs: SLOT_MS, intervalMs: INTERVAL_MS, agents: () => AGENTS, started, now }).grid,
   ask: (grid, delayMs, run) => grid.at(delayMs, run, SLACK_MS),
 };
 
 const uniformMs = (from: number, to: number) => (random: () => number) => from + random() * (to - from);
 
 /**
- * Twenty simulated minutes each (600 intervals of 2 s), in about two seconds of real time. Without the
- * cap, rounds shorter than a slot never leave the slot a stall put them in: the first case's largest
- * slot grew from 19 rounds to 94 and stayed there (docs/fleet.md, "Thirteenth pass").
+ * Ten simulated minutes a seed (300 intervals of 2 s), a few tenths of a second of real time each. Without the cap, rounds shorter than a slot never leave the slot a stall put
+ * them in: the first case's largest slot grew from 19 rounds to 94 and stayed there (docs/fleet.md,
+ * "Thirteenth pass"). Each case runs over several seeds, the worst seen among 1–12 included.
  */
 describe('RoundStartGrid over long runs (simulated clock)', function () {
   this.timeout(30_000);
   const capacity = slotCapacity(AGENTS, INTERVAL_MS, SLOT_MS);
 
-  it('keeps rounds shorter than a slot within the capacity through 200 ms stalls every 10 s', () => {
-    const result = simulateGridSoak({
-      ...schedulerGrid,
-      agents: AGENTS,
-      intervalMs: INTERVAL_MS,
-      slotMs: SLOT_MS,
-      intervals: 600,
-      durationMs: uniformMs(2, 15),
-      stallEveryMs: 10_000,
-      stallMs: 200,
-      seed: 7,
+  for (const seed of [1, 7, 8]) {
+    it(`keeps rounds shorter than a slot within the capacity through 200 ms stalls every 10 s (seed ${seed})`, () => {
+      const result = simulateGridSoak({
+        ...schedulerGrid,
+        agents: AGENTS,
+        intervalMs: INTERVAL_MS,
+        intervals: 300,
+        durationMs: uniformMs(2, 15),
+        stallEveryMs: 10_000,
+        stallMs: 200,
+        seed,
+      });
+      expect(capacity).to.equal(20);
+      expect(Math.max(...result.maxPerSlot)).to.be.at.most(capacity);
     });
-    expect(capacity).to.equal(20);
-    expect(Math.max(...result.maxPerSlot)).to.be.at.most(capacity);
-  });
+  }
 
-  it('spreads a 500 ms stall over the slots within the slack, and is back within the capacity two intervals later', () => {
-    const stallEveryMs = 30_000;
-    const stallMs = 500;
-    const result = simulateGridSoak({
-      ...schedulerGrid,
-      agents: AGENTS,
-      intervalMs: INTERVAL_MS,
-      slotMs: SLOT_MS,
-      intervals: 600,
-      durationMs: uniformMs(1, 40),
-      stallEveryMs,
-      stallMs,
-      seed: 11,
+  // Seeds 6 and 8 came closest to the envelope among 1–12 (62 and 40 rounds against 62 and 41).
+  for (const seed of [6, 8, 11]) {
+    it(`spreads a 500 ms stall over the slots within the slack, its pile halving each interval, within the capacity from the 4th interval on (seed ${seed})`, () => {
+      const stallEveryMs = 30_000;
+      const stallMs = 500;
+      const result = simulateGridSoak({
+        ...schedulerGrid,
+        agents: AGENTS,
+        intervalMs: INTERVAL_MS,
+        intervals: 300,
+        durationMs: uniformMs(1, 40),
+        stallEveryMs,
+        stallMs,
+        seed,
+      });
+      // The stall holds back a quarter of the fleet (250 rounds): more than the six slots within the slack
+      // take at 20 each, so for two or three intervals they share them over the capacity.
+      const piled = Math.ceil((AGENTS * stallMs) / INTERVAL_MS / (SLACK_MS / SLOT_MS + 1));
+      const intervalsPerStall = stallEveryMs / INTERVAL_MS;
+      result.maxPerSlot.forEach((rounds, interval) => {
+        const sinceStall = interval < intervalsPerStall ? Infinity : interval % intervalsPerStall;
+        const envelope = sinceStall >= 1 && sinceStall <= 3 ? capacity + piled / 2 ** (sinceStall - 1) : capacity;
+        expect(rounds, `interval ${interval}, ${sinceStall} after a stall`).to.be.at.most(envelope);
+      });
     });
-    // The stall holds back a quarter of the fleet (250 rounds): more than the six slots within the slack
-    // take at 20 each, so for an interval or two they share them over the capacity.
-    const piled = Math.ceil((AGENTS * stallMs) / INTERVAL_MS / (SLACK_MS / SLOT_MS + 1));
-    expect(Math.max(...result.maxPerSlot)).to.be.at.most(capacity + piled);
-    const justAfterStall = (interval: number): boolean => [1, 2].some((back) => interval > back && ((interval - back) * INTERVAL_MS) % stallEveryMs === 0);
-    const settled = result.maxPerSlot.filter((_, interval) => !justAfterStall(interval));
-    expect(Math.max(...settled)).to.be.at.most(capacity);
-  });
+  }
 
-  it('moves no round past its own slot when nothing stalls (every slot has room)', () => {
-    const result = simulateGridSoak({
-      ...schedulerGrid,
-      agents: AGENTS,
-      intervalMs: INTERVAL_MS,
-      slotMs: SLOT_MS,
-      intervals: 300,
-      durationMs: uniformMs(2, 15),
-      stallEveryMs: Infinity,
-      stallMs: 0,
-      seed: 3,
+  for (const seed of [3, 5, 9]) {
+    it(`moves a round past its asked slot only when that slot is full, and never beyond the slack (seed ${seed})`, () => {
+      const placed = new Map<number, number>();
+      const wrongMoves: string[] = [];
+      const result = simulateGridSoak({
+        ...schedulerGrid,
+        // Every ask is for a slot not yet fired, so the rounds placed in it are its size.
+        ask: (grid, delayMs, run, now) => {
+          const asked = Math.ceil((now + delayMs) / SLOT_MS);
+          const askedSize = placed.get(asked) ?? 0;
+          const chosen = grid.at(delayMs, run, SLACK_MS).slot;
+          placed.set(chosen, (placed.get(chosen) ?? 0) + 1);
+          const withinSlack = chosen >= asked && chosen <= asked + SLACK_MS / SLOT_MS;
+          if (!withinSlack || (chosen !== asked && askedSize < capacity)) {
+            wrongMoves.push(`slot ${asked} holding ${askedSize} moved to ${chosen}`);
+          }
+        },
+        agents: AGENTS,
+        intervalMs: INTERVAL_MS,
+        intervals: 300,
+        durationMs: uniformMs(2, 15),
+        stallEveryMs: Infinity,
+        stallMs: 0,
+        seed,
+      });
+      expect(wrongMoves.slice(0, 5)).to.deep.equal([]);
+      expect(result.maxStartDelayMs).to.be.at.most(SLOT_MS + SLACK_MS);
+      expect(Math.max(...result.maxPerSlot)).to.be.at.most(capacity);
     });
-    expect(result.maxStartDelayMs).to.be.at.most(SLOT_MS);
-    expect(Math.max(...result.maxPerSlot)).to.be.at.most(capacity);
-  });
+  }
 });

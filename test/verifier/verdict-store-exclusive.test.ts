@@ -132,7 +132,7 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
     const decidedFrom = await agentRowVersion(knex, agentId);
     // An operator's change after the round read the row.
     await knex('verifier_agents').where({ agent_id: agentId }).update({ operational_state: OperationalState.START });
-    const metrics = new VerifierMetrics(2, { agentStates: () => [], unstoredRounds: () => 0 });
+    const metrics = new VerifierMetrics(2, { agentStates: () => [], unstoredRounds: () => 0, slotCapacity: () => 20 });
     const store = new VerdictStore({
       repository, writer, health: new VerifierHealth(), metrics, verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }),
     });

@@ -16,19 +16,28 @@ describe('rounds started per slot (metric)', () => {
     expect(counts).to.deep.equal([2, 1]);
   });
 
-  it('counts each slot once in the histogram, in buckets up to 200 rounds', async () => {
-    const metrics = new VerifierMetrics(2, { agentStates: () => [], unstoredRounds: () => 0 });
-    for (const rounds of [1, 12, 12, 180, 250]) {
+  it('counts each slot once in the histogram, in buckets doubling from 1 to 2,048 rounds', async () => {
+    const metrics = new VerifierMetrics(2, { agentStates: () => [], unstoredRounds: () => 0, slotCapacity: () => 20 });
+    for (const rounds of [1, 12, 12, 180, 250, 3_000]) {
       metrics.slotStarted(rounds);
     }
     const { text } = await metrics.exposition();
     expect(text).to.match(/^# TYPE ironlime_verifier_rounds_per_slot histogram$/m);
     expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="1"\} 1$/m);
-    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="10"\} 1$/m);
-    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="20"\} 3$/m);
-    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="200"\} 4$/m);
-    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="\+Inf"\} 5$/m);
-    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_sum 455$/m);
-    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_count 5$/m);
+    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="8"\} 1$/m);
+    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="16"\} 3$/m);
+    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="256"\} 5$/m);
+    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="2048"\} 5$/m);
+    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_bucket\{le="\+Inf"\} 6$/m);
+    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_sum 3455$/m);
+    expect(text).to.match(/^ironlime_verifier_rounds_per_slot_count 6$/m);
+  });
+
+  it('shows a slot\'s capacity now, as the grid applies it', async () => {
+    let capacity = 20;
+    const metrics = new VerifierMetrics(2, { agentStates: () => [], unstoredRounds: () => 0, slotCapacity: () => capacity });
+    expect((await metrics.exposition()).text).to.match(/^ironlime_verifier_slot_capacity 20$/m);
+    capacity = 40;
+    expect((await metrics.exposition()).text).to.match(/^ironlime_verifier_slot_capacity 40$/m);
   });
 });

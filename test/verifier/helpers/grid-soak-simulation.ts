@@ -1,18 +1,10 @@
 import { mock } from 'node:test';
 import { RoundStartGrid } from '../../../lib/verifier/round-start-grid.js';
 
-/**
- * The pull loop's timing rule over simulated hours, on the real `RoundStartGrid` and Node's mocked
- * timers (`node:test` MockTimers), so nothing waits: each agent's round starts when its slot fires, ends
- * a random duration later, and asks the grid for the next round `intervalMs` after that end — as
- * `PullScheduler.schedule` does from the round's decision. Every `stallEveryMs` the event loop stalls for
- * `stallMs` (a long GC or a slow batch): nothing fires during it, and everything due in it fires at its end
- * with the clock at the end, as Node's timers do.
- */
+/** The simulation's fleet, clock and grid. */
 export interface GridSoakOptions {
   readonly agents: number;
   readonly intervalMs: number;
-  readonly slotMs: number;
   /** Simulated length, in intervals. */
   readonly intervals: number;
   /** A round's duration in ms, from `random()` in [0, 1). */
@@ -21,8 +13,8 @@ export interface GridSoakOptions {
   readonly stallMs: number;
   /** The grid under test, built on the simulation's clock and told each slot's round count. */
   readonly grid: (now: () => number, started: (rounds: number) => void) => RoundStartGrid;
-  /** How each round asks for its next start (the scheduler's `at` call); default: `grid.at(intervalMs, run)`. */
-  readonly ask?: (grid: RoundStartGrid, delayMs: number, run: () => void) => void;
+  /** How each round asks for its next start at `now` (the scheduler's `at` call); default: `grid.at(delayMs, run)`. */
+  readonly ask?: (grid: RoundStartGrid, delayMs: number, run: () => void, now: number) => void;
   readonly seed: number;
 }
 
@@ -32,6 +24,14 @@ export interface GridSoakResult {
   readonly maxStartDelayMs: number;
 }
 
+/**
+ * The pull loop's timing rule over simulated hours, on the real `RoundStartGrid` and Node's mocked
+ * timers (`node:test` MockTimers), so nothing waits: each agent's round starts when its slot fires, ends
+ * a random duration later, and asks the grid for the next round `intervalMs` after that end — as
+ * `PullScheduler.schedule` does from the round's decision. Every `stallEveryMs` the event loop stalls for
+ * `stallMs` (a long GC or a slow batch): nothing fires during it, and everything due in it fires at its end
+ * with the clock at the end, as Node's timers do.
+ */
 export function simulateGridSoak(options: GridSoakOptions): GridSoakResult {
   const random = mulberry32(options.seed);
   const maxPerSlot = new Array<number>(options.intervals).fill(0);
@@ -51,13 +51,13 @@ export function simulateGridSoak(options: GridSoakOptions): GridSoakResult {
       maxStartDelayMs = Math.max(maxStartDelayMs, now - dueAt);
       setTimeout(() => {
         const due = now + options.intervalMs;
-        ask(grid, options.intervalMs, () => startRound(due));
+        ask(grid, options.intervalMs, () => startRound(due), now);
       }, options.durationMs(random));
     };
     // Enrolled one after another over the first interval, as a fleet's adoption spreads them.
     for (let i = 0; i < options.agents; i += 1) {
       const delay = Math.floor(random() * options.intervalMs);
-      ask(grid, delay, () => startRound(delay));
+      ask(grid, delay, () => startRound(delay), now);
     }
     const end = options.intervals * options.intervalMs;
     while (now < end) {

@@ -40,6 +40,15 @@ forEachDatabase(
     }
 
     /** `DELETE /agents/{id}` (the row, its attestations; the boot log goes by the foreign key), then the agent enrolled again. */
+    /** The old enrolment with its log stored at attestation 3 and its attestation 5 passed (its write of 5 still to come). */
+    async function oldEnrolmentPassedAt5(): Promise<Awaited<ReturnType<typeof enrolledAgent>>> {
+      const old = await enrolledAgent(knex(), AGENT);
+      await judged(knex(), 3);
+      expect(await store.write(old, 3, OLD_LOG)).to.equal('written');
+      await judged(knex(), 5);
+      return old;
+    }
+
     async function reenrol(on: Knex): Promise<void> {
       await on('verifier_agents').where({ agent_id: AGENT }).delete();
       await on('verifier_push_attestations').where({ agent_id: AGENT }).delete();
@@ -95,10 +104,7 @@ forEachDatabase(
 
     it('a write of the old enrolment in flight across the delete and re-enrolment lands, and does not hold back the new enrolment\'s writes', async function () {
       if (fixture.kind !== 'postgres') this.skip();
-      const old = await enrolledAgent(knex(), AGENT);
-      await judged(knex(), 3);
-      expect(await store.write(old, 3, OLD_LOG)).to.equal('written');
-      await judged(knex(), 5);
+      const old = await oldEnrolmentPassedAt5();
       const deleting = await knex().transaction();
       let writing: Promise<string> | undefined;
       try {
@@ -124,10 +130,7 @@ forEachDatabase(
 
     it('a write of the old enrolment in flight across the re-enrolment and the new enrolment\'s first write never replaces that row', async function () {
       if (fixture.kind !== 'postgres') this.skip();
-      const old = await enrolledAgent(knex(), AGENT);
-      await judged(knex(), 3);
-      expect(await store.write(old, 3, OLD_LOG)).to.equal('written');
-      await judged(knex(), 5);
+      const old = await oldEnrolmentPassedAt5();
       const deleting = await knex().transaction();
       let writing: Promise<string> | undefined;
       try {

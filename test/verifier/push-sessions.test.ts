@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import type { PushSession, PushSessionRepository } from '../../lib/verifier/push/push-session-repository.js';
 import { PushRefused } from '../../lib/verifier/push/push-reply.js';
 import { PushSessions } from '../../lib/verifier/push/push-sessions.js';
+import { authenticatedPushSession } from './helpers/authenticated-push-session.js';
 import { hashTokenSecret } from '../../lib/verifier/push/token-hash.js';
 import type { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 
@@ -16,15 +17,7 @@ describe('push sessions: bearer tokens remembered per session', function () {
 
   beforeEach(async function () {
     reads = 0;
-    session = {
-      sessionId: randomUUID(),
-      agentId: AGENT,
-      challenge: 'c',
-      createdAt: new Date(Date.now() - 61_000),
-      challengeExpiresAt: new Date(Date.now() - 1000),
-      token: await hashTokenSecret('the-secret', ITERATIONS),
-      tokenExpiresAt: new Date(Date.now() + 3_600_000),
-    };
+    session = await authenticatedPushSession(AGENT, 'the-secret', ITERATIONS);
     const repository = {
       findSession: async (id: string) => {
         reads += 1;

@@ -1,4 +1,4 @@
-import { pbkdf2, randomUUID } from 'node:crypto';
+import { pbkdf2 } from 'node:crypto';
 import { expect } from 'chai';
 import type { PushSession, PushSessionRepository } from '../../lib/verifier/push/push-session-repository.js';
 import { PushRefused } from '../../lib/verifier/push/push-reply.js';
@@ -6,6 +6,7 @@ import { PushSessions } from '../../lib/verifier/push/push-sessions.js';
 import { SlowHashGate, threadPoolSize } from '../../lib/verifier/push/slow-hash-gate.js';
 import { hashTokenSecret } from '../../lib/verifier/push/token-hash.js';
 import type { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { authenticatedPushSession } from './helpers/authenticated-push-session.js';
 
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00002';
 
@@ -106,15 +107,7 @@ describe('push sessions: the token hashes on part of the thread pool (SlowHashGa
     let repository: PushSessionRepository;
 
     beforeEach(async function () {
-      session = {
-        sessionId: randomUUID(),
-        agentId: AGENT,
-        challenge: 'c',
-        createdAt: new Date(Date.now() - 61_000),
-        challengeExpiresAt: new Date(Date.now() - 1000),
-        token: await hashTokenSecret('the-secret', 1_000),
-        tokenExpiresAt: new Date(Date.now() + 3_600_000),
-      };
+      session = await authenticatedPushSession(AGENT, 'the-secret', 1_000);
       repository = { findSession: async (id: string) => (id === session.sessionId ? session : undefined) } as unknown as PushSessionRepository;
     });
 

@@ -49,6 +49,26 @@ forEachDatabase(
       return old;
     }
 
+    /**
+     * The old enrolment's write of its pass 5, sent while a delete and re-enrolment (and `alsoInIt`) is
+     * open and committed once the write waits on its lock; resolves to the old agent and the write's outcome.
+     */
+    async function oldWriteAcrossReenrolment(alsoInIt: (deleting: Knex.Transaction) => Promise<void>): Promise<{ old: Awaited<ReturnType<typeof enrolledAgent>>; outcome: string }> {
+      const old = await oldEnrolmentPassedAt5();
+      const deleting = await knex().transaction();
+      let writing: Promise<string> | undefined;
+      try {
+        await reenrol(deleting);
+        await alsoInIt(deleting);
+        writing = store.write(old, 5, OLD_LOG);
+        await blockedOnALock(knex(), await backendPid(deleting));
+        await deleting.commit();
+      } finally {
+        if (!deleting.isCompleted()) await deleting.rollback();
+      }
+      return { old, outcome: await writing };
+    }
+
     async function reenrol(on: Knex): Promise<void> {
       await on('verifier_agents').where({ agent_id: AGENT }).delete();
       await on('verifier_push_attestations').where({ agent_id: AGENT }).delete();
@@ -104,20 +124,10 @@ forEachDatabase(
 
     it('a write of the old enrolment in flight across the delete and re-enrolment lands, and does not hold back the new enrolment\'s writes', async function () {
       if (fixture.kind !== 'postgres') this.skip();
-      const old = await oldEnrolmentPassedAt5();
-      const deleting = await knex().transaction();
-      let writing: Promise<string> | undefined;
-      try {
-        await reenrol(deleting);
-        // The write's snapshot predates the re-enrolment's commit: the old agent, its pass 5. Its insert
-        // waits on the row the delete removes, then finds none and the new agent for its foreign key.
-        writing = store.write(old, 5, OLD_LOG);
-        await blockedOnALock(knex(), await backendPid(deleting));
-        await deleting.commit();
-      } finally {
-        if (!deleting.isCompleted()) await deleting.rollback();
-      }
-      expect(await writing, 'the late write lands').to.equal('written');
+      // The write's snapshot predates the re-enrolment's commit: the old agent, its pass 5. Its insert
+      // waits on the row the delete removes, then finds none and the new agent for its foreign key.
+      const { old, outcome } = await oldWriteAcrossReenrolment(async () => undefined);
+      expect(outcome, 'the late write lands').to.equal('written');
       expect(await row()).to.deep.equal({ enrolment: old.enrolment, attestation_index: 5, event_log: OLD_LOG.eventLog });
       const current = await enrolledAgent(knex(), AGENT);
       expect(await store.read(current)).to.equal(undefined);
@@ -130,22 +140,13 @@ forEachDatabase(
 
     it('a write of the old enrolment in flight across the re-enrolment and the new enrolment\'s first write never replaces that row', async function () {
       if (fixture.kind !== 'postgres') this.skip();
-      const old = await oldEnrolmentPassedAt5();
-      const deleting = await knex().transaction();
-      let writing: Promise<string> | undefined;
-      try {
-        await reenrol(deleting);
+      // The same snapshot as above; its upsert waits on the new enrolment's row, then finds it committed.
+      const { outcome } = await oldWriteAcrossReenrolment(async (deleting) => {
         await judged(deleting, 0);
         const current = await enrolledAgent(deleting, AGENT);
         expect(await new PushBootLogStore(deleting).write(current, 0, NEW_LOG)).to.equal('written');
-        // The same snapshot as above; its upsert waits on the new enrolment's row, then finds it committed.
-        writing = store.write(old, 5, OLD_LOG);
-        await blockedOnALock(knex(), await backendPid(deleting));
-        await deleting.commit();
-      } finally {
-        if (!deleting.isCompleted()) await deleting.rollback();
-      }
-      expect(await writing).to.equal('refused');
+      });
+      expect(outcome).to.equal('refused');
       const current = await enrolledAgent(knex(), AGENT);
       expect(await row()).to.deep.equal({ enrolment: current.enrolment, attestation_index: 0, event_log: NEW_LOG.eventLog });
       expect(await store.read(current)).to.deep.equal(NEW_LOG);

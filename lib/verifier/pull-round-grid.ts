@@ -1,6 +1,4 @@
-import { performance } from 'node:perf_hooks';
-import { RoundStartGrid, slotCapacity } from './round-start-grid.js';
-import { LATE_SHARE } from './verifier-metrics.js';
+import { LATE_SHARE, RoundStartGrid, slotCapacity } from './round-start-grid.js';
 
 /** How far past its asked slot a full slot may push a round, as a share of the quote interval: half the late share. */
 const SLACK_SHARE_OF_INTERVAL = LATE_SHARE / 2;
@@ -40,7 +38,7 @@ export interface PullRoundGrid {
  */
 export function pullRoundGrid(options: PullRoundGridOptions): PullRoundGrid {
   const capacity = (): number => slotCapacity(options.agents(), options.intervalMs, options.slotMs);
-  const grid = new RoundStartGrid(options.slotMs, options.now ?? (() => performance.now()), {
+  const grid = new RoundStartGrid(options.slotMs, options.now, {
     ...(options.started === undefined ? {} : { started: options.started }),
     capacity,
   });

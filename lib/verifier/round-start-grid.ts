@@ -18,6 +18,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export const MAX_REACH_SLOTS = 50;
 
+/** A round is late when it starts more than this share of the quote interval after it was due (as bench/ counts it). */
+export const LATE_SHARE = 0.1;
+
 /** The slot of the pull loop's grid: rounds due within it start together (10 a slot at 500 rounds/s). */
 export const ROUND_START_SLOT_MS = 20;
 

@@ -1,9 +1,6 @@
 import { Counter, exponentialBuckets, Gauge, Histogram, Registry } from 'prom-client';
 import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
-import { ROUND_START_SLOT_MS } from './round-start-grid.js';
-
-/** A round is late when it starts more than this share of the quote interval after it was due (as bench/ counts it). */
-export const LATE_SHARE = 0.1;
+import { LATE_SHARE, ROUND_START_SLOT_MS } from './round-start-grid.js';
 
 /**
  * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
@@ -24,7 +21,7 @@ export class VerifierMetrics {
 
   constructor(
     private readonly quoteInterval: number,
-    sources: { agentStates: () => Iterable<OperationalState>; unstoredRounds: () => number; slotCapacity: () => number },
+    sources: { agentStates: () => Iterable<OperationalState>; unstoredRounds: () => number; slotCapacity: () => number | undefined },
   ) {
     const registers = [this.registry];
     this.rounds = new Counter({ name: 'ironlime_verifier_rounds_total', help: 'Pull rounds decided, by outcome (pass, fail, retry, none).', labelNames: ['outcome'], registers });
@@ -68,7 +65,9 @@ export class VerifierMetrics {
       help: 'Rounds a slot of the round-start grid takes now before rounds move on to the next slots: twice the fair share of the agents polled here.',
       registers,
       collect() {
-        this.set(sources.slotCapacity());
+        // Nothing to show before the pull loop exists.
+        const capacity = sources.slotCapacity();
+        if (capacity !== undefined) this.set(capacity);
       },
     });
     new Gauge({

@@ -118,11 +118,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     const agents = container.resolve(VerifierAgentRepository);
     const health = container.resolve(VerifierHealth);
     let polled: PullScheduler | undefined;
-    const metrics = new VerifierMetrics(config.quoteInterval, {
-      agentStates: () => polled?.agentStates() ?? [],
-      unstoredRounds: () => health.unstoredRounds,
-      slotCapacity: () => polled?.slotCapacity() ?? 0,
-    });
+    const metrics = new VerifierMetrics(config.quoteInterval, { agentStates: () => polled?.agentStates() ?? [], unstoredRounds: () => health.unstoredRounds, slotCapacity: () => polled?.slotCapacity() });
     container.register(VerifierMetrics, { useValue: metrics });
     const revocation = new RevocationNotifier({
       webhooks: config.revocationWebhooks ?? [],

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import { ROUND_START_SLOT_MS, slotCapacity } from '../../lib/verifier/round-start-grid.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
@@ -162,8 +163,8 @@ describe('verifier: durable verdicts across a database outage (TCP proxy, real P
     const decided = value(/^ironlime_verifier_rounds_total\{outcome="pass"\} (\d+)/m) + value(/^ironlime_verifier_rounds_total\{outcome="fail"\} (\d+)/m);
     expect(value(/^ironlime_verifier_rounds_per_slot_sum (\d+)/m)).to.be.at.least(decided);
     expect(value(/^ironlime_verifier_rounds_per_slot_count (\d+)/m)).to.be.greaterThan(0);
-    // A slot's capacity as the grid applies it (its agents are still polled, so at least one).
-    expect(value(/^ironlime_verifier_slot_capacity (\d+)/m)).to.equal(verifier.scheduler.slotCapacity()).and.to.be.greaterThan(0);
+    // A slot's capacity for the agents still polled (the two failed ones are not): twice ⌈4 × 20 ms / 1 s⌉.
+    expect(value(/^ironlime_verifier_slot_capacity (\d+)/m)).to.equal(slotCapacity(AGENTS - 2, INTERVAL * 1000, ROUND_START_SLOT_MS)).and.to.equal(2);
 
     // History and attestation_count agree for every agent (one statement: one snapshot).
     const rows = (

@@ -58,6 +58,11 @@ describe('RoundStartGrid capacity and slack', () => {
       const slots = slotsOf(grid, 5_000, 0, 0.05 * intervalMs);
       const elapsedMs = performance.now() - started;
       expect(Math.max(...slots)).to.equal(50 + MAX_REACH_SLOTS);
+      // Shared over every slot of the reach, none holding more than its share of the pile.
+      const perSlot = new Map<number, number>();
+      for (const slot of slots) perSlot.set(slot, (perSlot.get(slot) ?? 0) + 1);
+      expect(perSlot.size).to.equal(MAX_REACH_SLOTS + 1);
+      expect(Math.max(...perSlot.values())).to.be.at.most(Math.ceil(5_000 / (MAX_REACH_SLOTS + 1)));
       // The reach above is what keeps the scan short. The time is a loose guard only: on the shared
       // development host (load 6) the burst took 65–130 ms capped, 240–310 ms uncapped.
       expect(elapsedMs).to.be.below(1_000);

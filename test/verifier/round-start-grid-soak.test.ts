@@ -70,9 +70,10 @@ describe('RoundStartGrid over long runs (simulated clock)', function () {
   }
 
   for (const seed of [3, 5, 9]) {
-    it(`moves a round past its asked slot only when that slot is full, and never beyond the slack (seed ${seed})`, () => {
+    it(`moves a round past its asked slot only when that slot is full, to the first slot with room within the slack (seed ${seed})`, () => {
       const placed = new Map<number, number>();
       const wrongMoves: string[] = [];
+      let moves = 0;
       const result = simulateGridSoak({
         ...schedulerGrid,
         // Every ask is for a slot not yet fired, so the rounds placed in it are its size.
@@ -80,10 +81,13 @@ describe('RoundStartGrid over long runs (simulated clock)', function () {
           const asked = Math.ceil((now + delayMs) / SLOT_MS);
           const askedSize = placed.get(asked) ?? 0;
           const chosen = grid.at(delayMs, run, SLACK_MS).slot;
+          // The rule: the first slot from the asked one with room, within the slack; none: the least full.
+          const reach = Array.from({ length: Math.floor(SLACK_MS / SLOT_MS) + 1 }, (_, i) => asked + i);
+          const expected = reach.find((slot) => (placed.get(slot) ?? 0) < capacity) ?? reach.reduce((least, slot) => ((placed.get(slot) ?? 0) < (placed.get(least) ?? 0) ? slot : least));
           placed.set(chosen, (placed.get(chosen) ?? 0) + 1);
-          const withinSlack = chosen >= asked && chosen <= asked + SLACK_MS / SLOT_MS;
-          if (!withinSlack || (chosen !== asked && askedSize < capacity)) {
-            wrongMoves.push(`slot ${asked} holding ${askedSize} moved to ${chosen}`);
+          if (chosen !== asked) moves += 1;
+          if (chosen !== expected) {
+            wrongMoves.push(`slot ${asked} holding ${askedSize} went to ${chosen}, not ${expected}`);
           }
         },
         agents: AGENTS,
@@ -95,6 +99,8 @@ describe('RoundStartGrid over long runs (simulated clock)', function () {
         seed,
       });
       expect(wrongMoves.slice(0, 5)).to.deep.equal([]);
+      // Seed 5's enrolment overfills a slot once: the rule is then exercised, not only the no-move case.
+      if (seed === 5) expect(moves).to.be.greaterThan(0);
       expect(result.maxStartDelayMs).to.be.at.most(SLOT_MS + SLACK_MS);
       expect(Math.max(...result.maxPerSlot)).to.be.at.most(capacity);
     });

@@ -36,6 +36,15 @@ describe('push boot logs after a silence failure', function () {
     expect(await stored(push, node.uuid), 'the silence tombstoned the log').to.deep.equal([{ attestation_index: index, log: false }]);
   }
 
+  /** Phase 1 asks `node` for its log (`when` names the moment) and the pass of `index` stores it again. */
+  async function logAskedAndStoredAgain(push: PushVerifier, node: PushNode, token: string, index: number, when: string): Promise<void> {
+    const asked = await capabilities(push, node, token);
+    expect(asked.status).to.equal(201);
+    expect(types(asked), when).to.include('uefi_log');
+    expect((await patch(push, node, token, asked)).status).to.equal(202);
+    expect(await stored(push, node.uuid)).to.deep.equal([{ attestation_index: index, log: true }]);
+  }
+
   /**
    * Reactivates `node` at a second process (the one reactivating drops its own record, `PullScheduler`;
    * the one holding the log does not learn of it), with both silence sweeps closed: the reactivated
@@ -58,11 +67,7 @@ describe('push boot logs after a silence failure', function () {
       const node = await attestedNode(push);
       await silenced(push, node, 0);
       const token = await node.agent.openSession();
-      const asked = await capabilities(push, node, token);
-      expect(asked.status).to.equal(201);
-      expect(types(asked), 'phase 1 after the silence').to.include('uefi_log');
-      expect((await patch(push, node, token, asked)).status).to.equal(202);
-      expect(await stored(push, node.uuid)).to.deep.equal([{ attestation_index: 1, log: true }]);
+      await logAskedAndStoredAgain(push, node, token, 1, 'phase 1 after the silence');
       await interval();
       const held = await capabilities(push, node, token);
       expect(types(held), 'once verified again').to.not.include('uefi_log');
@@ -80,11 +85,7 @@ describe('push boot logs after a silence failure', function () {
       const second = await reactivatedElsewhere(push, node, 'silence-reactivates');
       try {
         const token = await node.agent.openSession();
-        const asked = await capabilities(push, node, token);
-        expect(asked.status).to.equal(201);
-        expect(types(asked), 'phase 1 after the reactivation').to.include('uefi_log');
-        expect((await patch(push, node, token, asked)).status).to.equal(202);
-        expect(await stored(push, node.uuid)).to.deep.equal([{ attestation_index: 1, log: true }]);
+        await logAskedAndStoredAgain(push, node, token, 1, 'phase 1 after the reactivation');
       } finally {
         await second.close();
       }
@@ -108,11 +109,7 @@ describe('push boot logs after a silence failure', function () {
       await silenced(push, node, 1);
       const second = await reactivatedElsewhere(push, node, 'silence-unjudged-reactivates');
       try {
-        const asked = await capabilities(push, node, token);
-        expect(asked.status).to.equal(201);
-        expect(types(asked), 'phase 1 after the reactivation').to.include('uefi_log');
-        expect((await patch(push, node, token, asked)).status).to.equal(202);
-        expect(await stored(push, node.uuid)).to.deep.equal([{ attestation_index: 2, log: true }]);
+        await logAskedAndStoredAgain(push, node, token, 2, 'phase 1 after the reactivation');
       } finally {
         await second.close();
       }

@@ -32,10 +32,11 @@ export interface RoundWrite {
 
 export interface RoundWriterOptions {
   /**
-   * Longest a write waits for others to share its statement (default 50 ms). Each batch is one
-   * transaction of five statements (begin, the rounds, the audit's two, commit) and one audit
-   * signature, so the window sets the database cost per verdict: at 150 rounds/s, 20 ms made 3 rounds per transaction and 50 ms makes 7. A round's verdict
-   * is stored that much later; the next round is timed from the decision, so the cadence does not move.
+   * Longest a write waits for others to share its statement (default 50 ms; the verifier passes
+   * `verdictBatchDelayMs`, a tenth of `quote_interval`). Each batch is one transaction of five
+   * statements (begin, the rounds, the audit's two, commit) and one audit signature, so the window sets
+   * the database cost per verdict. A round's verdict is stored that much later; the next round is timed
+   * from the decision, so the cadence does not move.
    */
   readonly batchDelayMs?: number;
   /** Most rounds in one statement (default 250). */

@@ -22,6 +22,7 @@ import { VerifierProcessRepository } from './verifier-process-repository.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { createPushService, type PushService } from './push/push-service.js';
 import { RoundWriter } from './round-writer.js';
+import { verdictBatchDelayMs } from './verdict-batch-delay.js';
 import { VerifierHealth } from './verifier-health.js';
 import { VerifierMetrics } from './verifier-metrics.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
@@ -130,7 +131,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     closeRevocation = () => revocation.close();
     const verdictAudit = auditVerdicts(access.auditKey, owner);
-    const writer = new RoundWriter(database.knex, { alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
+    const writer = new RoundWriter(database.knex, { batchDelayMs: verdictBatchDelayMs(config.quoteInterval), alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
     const agentDeps = {
       policies: container.resolve(VerifierPolicyRepository),
       cache: container.resolve(PolicyCache),

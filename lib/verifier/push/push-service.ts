@@ -18,7 +18,8 @@ import { registerPushRoutes } from './push-routes.js';
 import { PushSessionRepository } from './push-session-repository.js';
 import { PushSessions } from './push-sessions.js';
 import { PushVerdictStore } from './push-verdict-store.js';
-import { PushVerdictWriter, pushBatchDelayMs } from './push-verdict-writer.js';
+import { PushVerdictWriter } from './push-verdict-writer.js';
+import { verdictBatchDelayMs } from '../verdict-batch-delay.js';
 import type { VerifierHealth } from '../verifier-health.js';
 import type { FailureAnnouncer } from '../failure-announcer.js';
 
@@ -65,7 +66,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   const timeout = pushTimeoutSeconds(config);
   // Two outages less than a timeout apart may both lie in one agent's silence: one outage.
   const outage = new DatabaseOutage(deps.knex, timeout * 1000);
-  const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, pushBatchDelayMs(config.quoteInterval), deps.log, deps.health);
+  const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, verdictBatchDelayMs(config.quoteInterval), deps.log, deps.health);
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const store = new PushVerdictStore(
     { repository, writer: verdicts, failures: deps.failures },

@@ -27,19 +27,6 @@ export type PushWriteOutcome =
   | { readonly stored: true; readonly agentVersion: string | undefined }
   | { readonly stored: false; readonly reason: 'evidence_not_taken' | 'agent_changed' };
 
-/**
- * How long a push verdict waits for others to share its transaction: a tenth of `quote_interval`, at
- * most 500 ms. Push agents attest at independent times, so the pull loop's 20 ms rarely finds a
- * second verdict, and each transaction (the evidence take, the verdicts' statement, the attestations'
- * completion, the audit records' two, begin and commit) costs the verifier seven database round trips.
- * The agent waits for its 202 meanwhile and starts its next interval after it, so the wait lengthens
- * its cycle: a tenth keeps that within 10 %. Counted in the benchmark (50 agents, 2 s interval): 500 ms
- * gathered about 10 verdicts per transaction but stretched the agents' cycle from 2.1 s to 2.9 s.
- */
-export function pushBatchDelayMs(quoteIntervalSeconds: number): number {
-  return Math.min(500, Math.max(20, (quoteIntervalSeconds * 1000) / 10));
-}
-
 /** A verdict whose batch failed is sent again alone after 250 ms, doubling up to 5 s. */
 const RETRY_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 5_000 };
 

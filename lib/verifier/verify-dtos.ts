@@ -11,7 +11,7 @@ import { MAX_POLICY_TEXT, MAX_SMALL_JSON, MAX_TPM_B64 } from './verifier-dtos.js
 
 /** `mb_log` of `POST /verify/evidence`: base64 of a UEFI event log. */
 export const MAX_EVIDENCE_MB_LOG = 64 * 1024 * 1024;
-/** `quote` of `POST /verify/evidence`: Keylime's quote string `r<attest>:<signature>:<pcrs>`. */
+/** `quote` of `POST /verify/evidence` and `GET /verify/identity`: Keylime's quote string `r<attest>:<signature>:<pcrs>`. */
 export const EVIDENCE_QUOTE = /^r[A-Za-z0-9+/=:]{1,65536}$/;
 /** `nonce` of `POST /verify/evidence`. */
 export const EVIDENCE_NONCE = /^[A-Za-z0-9+/=_-]{1,128}$/;
@@ -31,7 +31,7 @@ export class IdentityQuery {
   nonce!: string;
 
   @IsString()
-  @MaxLength(16)
+  @MaxLength(MAX_EVIDENCE_HASH_ALG)
   hash_alg!: string;
 }
 

@@ -109,7 +109,8 @@ describe('push boot logs stored for every verifier process', function () {
     const { node } = await attestedNode();
     const second = await other('stored-log-reenrolled');
     try {
-      // Deleted and enrolled again at the second process: the suite's process still holds the first enrolment's log.
+      // Deleted at the second process (a DELETE here would wake this process's scheduler, which forgets its held
+      // log), enrolled again here: this process still holds the first enrolment's log of the same boot.
       await push.reenrol(node, second);
       const token = await node.agent.openSession();
       const first = await capabilities(push, node, token, undefined, second);

@@ -169,7 +169,10 @@ export class PushVerifier {
     });
   }
 
-  /** `DELETE /agents/{id}` at `at`, then the node enrolled again: a new enrolment number, the same TPM, AK and boot. */
+  /**
+   * `DELETE /agents/{id}` at `at`, then the node enrolled again at the suite's process: a new enrolment number, the
+   * same TPM, AK and boot. The process that takes the DELETE forgets the boot log it held for the agent; the others keep theirs.
+   */
   async reenrol(node: PushNode, at: RunningVerifier = this.verifier): Promise<void> {
     expect((await this.call('DELETE', `/v2.5/agents/${node.uuid}`, undefined, undefined, at)).status).to.equal(200);
     expect((await this.enrol(node)).status).to.equal(200);

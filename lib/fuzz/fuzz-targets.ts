@@ -20,7 +20,7 @@ import { parseMbRefstate } from '../mb/parse-refstate.js';
 import { IdentityQuoteQuery, IntegrityQuoteQuery, UkeyBody, VkeyBody } from '../agent/agent-dtos.js';
 import { ActivateAgentBody, AgentIdParams, RegisterAgentBody } from '../registrar/registrar-dtos.js';
 import { AddAgentBody, MbPolicyBody, RuntimePolicyBody } from '../verifier/verifier-dtos.js';
-import { EvidenceBody } from '../verifier/verify-dtos.js';
+import { EvidenceBody } from '../verifier/verify-route-dtos.js';
 import { loadDefaultCertStore } from '../pki/cert-store-files.js';
 import { certificatesDer, type CertStore } from '../tpm/cert-store.js';
 import { readDerCertificate } from '../tpm/certificate-quirks.js';

@@ -18,7 +18,7 @@ import { IsBase64String, IsKeylimeAgentId, IsPem } from '../http/validators.js';
 /**
  * Request shapes of the verifier routes (spec §4; Keylime `cloud_verifier_tornado.py`). They check
  * form only — types, lengths, alphabets; the verifier service parses and judges the content (policy
- * JSON, refstate, AK) and names the field at fault. The `/verify` checks' shapes are in `verify-dtos.ts`.
+ * JSON, refstate, AK) and names the field at fault. The `/verify` checks' shapes are in `verify-route-dtos.ts`.
  */
 
 export const MAX_TPM_B64 = 4096;

@@ -13,7 +13,7 @@ import {
   PolicyNameParams,
   RuntimePolicyBody,
 } from './verifier-dtos.js';
-import { IdentityQuery } from './verify-dtos.js';
+import { IdentityQuery } from './verify-route-dtos.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { VerifierService } from './verifier-service.js';
 import { VerifierMetrics } from './verifier-metrics.js';

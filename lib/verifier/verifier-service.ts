@@ -12,7 +12,7 @@ import type { HistoryRecord, VerifierAgentEnrolment } from './verifier-agent-rec
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
 import type { AddAgentBody } from './verifier-dtos.js';
-import type { IdentityQuery } from './verify-dtos.js';
+import type { IdentityQuery } from './verify-route-dtos.js';
 import { PolicyNotFound, VerifierAgentNotFound, VerifierConflict } from './verifier-errors.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { VerifierHealth } from './verifier-health.js';

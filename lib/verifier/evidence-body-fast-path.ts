@@ -1,21 +1,13 @@
 import { hasOnlyKeys, isAbsentOr, isBase64OfAtMost, isStringMatching, isStringOfAtMost } from '../http/fast-path-checks.js';
-import {
-  EVIDENCE_NONCE,
-  EVIDENCE_QUOTE,
-  MAX_EVIDENCE_HASH_ALG,
-  MAX_EVIDENCE_MB_LOG,
-  MAX_POLICY_TEXT,
-  MAX_SMALL_JSON,
-  MAX_TPM_B64,
-  type EvidenceBody,
-} from './verifier-dtos.js';
+import { MAX_POLICY_TEXT, MAX_SMALL_JSON, MAX_TPM_B64 } from './verifier-dtos.js';
+import { EVIDENCE_NONCE, EVIDENCE_QUOTE, MAX_EVIDENCE_HASH_ALG, MAX_EVIDENCE_MB_LOG, type EvidenceBody } from './verify-route-dtos.js';
 
 /**
  * The fast path for a `POST /verify/evidence` body. class-transformer and class-validator took about
  * 16 % of an evidence worker's time (a profile of `npm run bench -- evidence`: metadata scans for the
  * nested `data`, a `MaxLength` that runs two regular expressions over the whole IMA list and policy).
  *
- * `fastEvidenceBody` is a SUFFICIENT condition for the `EvidenceBody` DTO (`verifier-dtos.ts`, which
+ * `fastEvidenceBody` is a SUFFICIENT condition for the `EvidenceBody` DTO (`verify-route-dtos.ts`, which
  * stays the definition): it returns the parsed body, unchanged and typed, only when the DTO accepts it
  * as it is — only the DTO's keys, the same types, patterns and bounds, lengths in UTF-16 units — and
  * undefined for anything else, even some bodies the DTO accepts (a surrogate pair near a length

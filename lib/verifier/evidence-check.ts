@@ -4,7 +4,7 @@ import { validateFast, type FastDto } from '../http/fast-path-checks.js';
 import { parseRequestBody } from '../http/json-guard.js';
 import { fastEvidenceBody } from './evidence-body-fast-path.js';
 import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
-import { EvidenceBody, type TpmEvidenceData } from './verifier-dtos.js';
+import { EvidenceBody, type TpmEvidenceData } from './verify-route-dtos.js';
 import { messageOf } from './error-message.js';
 
 /** The verifier settings the evidence checks read. */

@@ -1,11 +1,9 @@
-import { Transform, Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
-  Equals,
   IsArray,
   IsIn,
   IsInt,
-  IsObject,
   IsOptional,
   IsString,
   Matches,
@@ -14,14 +12,13 @@ import {
   Min,
   ValidateBy,
   ValidateIf,
-  ValidateNested,
 } from 'class-validator';
-import { IsBase64String, IsKeylimeAgentId, IsNonce, IsPem } from '../http/validators.js';
+import { IsBase64String, IsKeylimeAgentId, IsPem } from '../http/validators.js';
 
 /**
  * Request shapes of the verifier routes (spec §4; Keylime `cloud_verifier_tornado.py`). They check
  * form only — types, lengths, alphabets; the verifier service parses and judges the content (policy
- * JSON, refstate, AK) and names the field at fault.
+ * JSON, refstate, AK) and names the field at fault. The `/verify` checks' shapes are in `verify-route-dtos.ts`.
  */
 
 export const MAX_TPM_B64 = 4096;
@@ -29,14 +26,6 @@ const MAX_CERT_TEXT = 64 * 1024;
 /** A base64 runtime policy can be tens of MiB (Keylime allows 100 MiB uploads); the body limit bounds it too. */
 export const MAX_POLICY_TEXT = 256 * 1024 * 1024;
 export const MAX_SMALL_JSON = 1024 * 1024;
-/** `mb_log` of `POST /verify/evidence`: base64 of a UEFI event log. */
-export const MAX_EVIDENCE_MB_LOG = 64 * 1024 * 1024;
-/** `quote` of `POST /verify/evidence`: Keylime's quote string `r<attest>:<signature>:<pcrs>`. */
-export const EVIDENCE_QUOTE = /^r[A-Za-z0-9+/=:]{1,65536}$/;
-/** `nonce` of `POST /verify/evidence`. */
-export const EVIDENCE_NONCE = /^[A-Za-z0-9+/=_-]{1,128}$/;
-/** `hash_alg` of `POST /verify/evidence`: a name; the engine refuses one it does not know. */
-export const MAX_EVIDENCE_HASH_ALG = 16;
 const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
 
 /** Ports arrive as numbers or, from some tenants, digit strings. */
@@ -222,80 +211,4 @@ export class MbPolicyBody {
   @IsString()
   @MaxLength(MAX_POLICY_TEXT)
   mb_policy!: string;
-}
-
-/** `GET /v2.x/verify/identity` (spec §4.6). */
-export class IdentityQuery {
-  @IsKeylimeAgentId()
-  agent_uuid!: string;
-
-  @IsString()
-  @Matches(EVIDENCE_QUOTE, { message: 'must be a Keylime quote string r<attest>:<signature>:<pcrs>' })
-  quote!: string;
-
-  @IsNonce()
-  nonce!: string;
-
-  @IsString()
-  @MaxLength(16)
-  hash_alg!: string;
-}
-
-/** `data` of `POST /v2.x/verify/evidence` with `type: "tpm"` (spec §4.7; Keylime 2.5). */
-export class TpmEvidenceData {
-  @IsString()
-  @Matches(EVIDENCE_QUOTE, { message: 'must be a Keylime quote string r<attest>:<signature>:<pcrs>' })
-  quote!: string;
-
-  @IsString()
-  @Matches(EVIDENCE_NONCE, { message: 'must be 1 to 128 letters, digits or base64 characters' })
-  nonce!: string;
-
-  @IsString()
-  @MaxLength(MAX_EVIDENCE_HASH_ALG)
-  hash_alg!: string;
-
-  @IsBase64String({ maxLength: MAX_TPM_B64 })
-  tpm_ak!: string;
-
-  @IsOptional()
-  @IsBase64String({ allowEmpty: true, maxLength: MAX_TPM_B64 })
-  tpm_ek?: string;
-
-  /** JSON text of a `tpm_policy`. */
-  @IsOptional()
-  @IsString()
-  @MaxLength(MAX_SMALL_JSON)
-  tpm_policy?: string | null;
-
-  /** JSON text of a runtime policy. */
-  @IsOptional()
-  @IsString()
-  @MaxLength(MAX_POLICY_TEXT)
-  runtime_policy?: string | null;
-
-  /** JSON text of a refstate. */
-  @IsOptional()
-  @IsString()
-  @MaxLength(MAX_POLICY_TEXT)
-  mb_policy?: string | null;
-
-  @IsOptional()
-  @IsString()
-  @MaxLength(MAX_POLICY_TEXT)
-  ima_measurement_list?: string | null;
-
-  @IsOptional()
-  @IsBase64String({ allowEmpty: true, maxLength: MAX_EVIDENCE_MB_LOG })
-  mb_log?: string | null;
-}
-
-export class EvidenceBody {
-  @Equals('tpm', { message: 'must be "tpm" (TEE evidence is not supported)' })
-  type!: string;
-
-  @IsObject()
-  @ValidateNested()
-  @Type(() => TpmEvidenceData)
-  data!: TpmEvidenceData;
 }

@@ -8,12 +8,12 @@ import {
   AddAgentBody,
   AgentIdParams,
   HistoryQuery,
-  IdentityQuery,
   ListAgentsQuery,
   MbPolicyBody,
   PolicyNameParams,
   RuntimePolicyBody,
 } from './verifier-dtos.js';
+import { IdentityQuery } from './verify-route-dtos.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { VerifierService } from './verifier-service.js';
 import { VerifierMetrics } from './verifier-metrics.js';

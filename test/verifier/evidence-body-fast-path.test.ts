@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { validateDto } from '../../lib/http/dto-validation.js';
 import { parseJsonBody } from '../../lib/http/json-guard.js';
 import { fastEvidenceBody } from '../../lib/verifier/evidence-body-fast-path.js';
-import { EvidenceBody } from '../../lib/verifier/verifier-dtos.js';
+import { EvidenceBody } from '../../lib/verifier/verify-route-dtos.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { evidenceData } from './helpers/evidence-data.js';

@@ -11,7 +11,7 @@ import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { checkEvidence, resultsJson, type EvidenceAnswer, type EvidenceCheckOptions } from '../../lib/verifier/evidence-check.js';
 import { EvidenceInputsCache } from '../../lib/verifier/evidence-inputs-cache.js';
 import { EvidenceWorkerPool, workerExecArgv } from '../../lib/verifier/evidence-worker-pool.js';
-import type { TpmEvidenceData } from '../../lib/verifier/verifier-dtos.js';
+import type { TpmEvidenceData } from '../../lib/verifier/verify-route-dtos.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { evidenceData as evidence } from './helpers/evidence-data.js';

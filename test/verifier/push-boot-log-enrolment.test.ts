@@ -39,7 +39,6 @@ forEachDatabase(
       await on('verifier_agents').where({ agent_id: AGENT }).update({ ima_pcr10: JSON.stringify({ sha256: '0'.repeat(64) }) });
     }
 
-    /** `DELETE /agents/{id}` (the row, its attestations; the boot log goes by the foreign key), then the agent enrolled again. */
     /** The old enrolment with its log stored at attestation 3 and its attestation 5 passed (its write of 5 still to come). */
     async function oldEnrolmentPassedAt5(): Promise<Awaited<ReturnType<typeof enrolledAgent>>> {
       const old = await enrolledAgent(knex(), AGENT);
@@ -69,6 +68,7 @@ forEachDatabase(
       return { old, outcome: await writing };
     }
 
+    /** `DELETE /agents/{id}` (the row, its attestations; the boot log goes by the foreign key), then the agent enrolled again. */
     async function reenrol(on: Knex): Promise<void> {
       await on('verifier_agents').where({ agent_id: AGENT }).delete();
       await on('verifier_push_attestations').where({ agent_id: AGENT }).delete();

@@ -105,6 +105,29 @@ describe('push boot logs stored for every verifier process', function () {
     }
   });
 
+  it('a process holding the log of an older enrolment of the same boot reads the new enrolment\'s stored log and holds it: its phase 1 leaves the log out, its phase 2 passes', async function () {
+    const { node } = await attestedNode();
+    const second = await other('stored-log-reenrolled');
+    try {
+      // Deleted at the second process (a DELETE here would wake this process's scheduler, which forgets its held
+      // log), enrolled again here: this process still holds the first enrolment's log of the same boot.
+      await push.reenrol(node, second);
+      const token = await node.agent.openSession();
+      const first = await capabilities(push, node, token, undefined, second);
+      expect(types(first), 'the new enrolment\'s first phase 1').to.include('uefi_log');
+      expect((await patch(push, node, token, first, second)).status).to.equal(202);
+      expect(await rows(node.uuid)).to.have.length(1);
+      await interval();
+      const held = await capabilities(push, node, token);
+      expect(held.status).to.equal(201);
+      expect(types(held), 'phase 1 at the process that held the older enrolment\'s log').to.not.include('uefi_log');
+      expect((await patch(push, node, token, held)).status).to.equal(202);
+      expect(await outcomes(node.uuid)).to.deep.equal(['pass', 'pass', 'pass']);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('is written once per boot: a second pass with the log of the same boot leaves the row as it is; a new boot_time replaces it', async function () {
     const { node, token } = await attestedNode();
     const [written] = await rows(node.uuid);

@@ -1,4 +1,4 @@
-import type { TpmEvidenceData } from '../../../lib/verifier/verifier-dtos.js';
+import type { TpmEvidenceData } from '../../../lib/verifier/verify-route-dtos.js';
 import type { FakeAgent } from '../../attestation/fake-agent.js';
 
 /** The `data` of a `POST /verify/evidence` body made from a fresh reply of `agent`, with `extra` on top. */

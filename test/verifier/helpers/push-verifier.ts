@@ -169,6 +169,15 @@ export class PushVerifier {
     });
   }
 
+  /**
+   * `DELETE /agents/{id}` at `at`, then the node enrolled again at the suite's process: a new enrolment number, the
+   * same TPM, AK and boot. The process that takes the DELETE forgets the boot log it held for the agent; the others keep theirs.
+   */
+  async reenrol(node: PushNode, at: RunningVerifier = this.verifier): Promise<void> {
+    expect((await this.call('DELETE', `/v2.5/agents/${node.uuid}`, undefined, undefined, at)).status).to.equal(200);
+    expect((await this.enrol(node)).status).to.equal(200);
+  }
+
   /** Waits for the revocation message announcing `uuid`; resolves to its `type` and `event_id`. */
   async announcement(uuid: string): Promise<Record<string, unknown>> {
     await pollUntil({ timeoutMs: 10_000, intervalMs: 50 }, `the failure of ${uuid} announced`, async () => this.announced.some((message) => message['agent_id'] === uuid));

@@ -1,4 +1,4 @@
-import type { FuzzTarget } from './fuzz-target.js';
+import type { FuzzTarget } from './fuzz-target-kit.js';
 import { HTTP_FUZZ_TARGETS } from './http-fuzz-targets.js';
 import { IMA_FUZZ_TARGETS } from './ima-fuzz-targets.js';
 import { MEASURED_BOOT_FUZZ_TARGETS } from './measured-boot-fuzz-targets.js';

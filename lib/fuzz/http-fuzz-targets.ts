@@ -6,7 +6,7 @@ import { ActivateAgentBody, AgentIdParams, RegisterAgentBody } from '../registra
 import { AddAgentBody, MbPolicyBody, RuntimePolicyBody } from '../verifier/verifier-dtos.js';
 import { EvidenceBody } from '../verifier/verify-dtos.js';
 import { asText, vectorFiles } from './fuzz-seeds.js';
-import { isTypedFuzzError, JSON_TOKENS, textOf, type FuzzTarget } from './fuzz-target.js';
+import { isTypedFuzzError, JSON_TOKENS, textOf, type FuzzTarget } from './fuzz-target-kit.js';
 import { REDOS_POLICY } from './policy-fuzz-targets.js';
 import { EK_PUBLICS } from './tpm-fuzz-targets.js';
 

@@ -6,7 +6,7 @@ import { parseImaSignature } from '../ima/internal/ima-signature.js';
 import { verifyImaList } from '../ima/verify-ima-list.js';
 import { corrupted } from './corrupt-certificate.js';
 import { asText, vectorFiles, vectorFolder } from './fuzz-seeds.js';
-import { bytesOf, textOf, type FuzzTarget } from './fuzz-target.js';
+import { bytesOf, textOf, type FuzzTarget } from './fuzz-target-kit.js';
 
 const IMA_TOKENS = ['10', ' ', 'ima', 'ima-ng', 'ima-sig', 'ima-buf', 'ima-modsig', 'sha1:', 'sha256:', 'sha512:', ':', '00', 'ff', 'zz', '/usr/bin/x', '\n', '\r\n', '\t', 'boot_aggregate'];
 

@@ -1,7 +1,7 @@
 import { parseEventLogInput } from '../mb/event-log-input.js';
 import { parseMbRefstate } from '../mb/parse-refstate.js';
 import { asText, packageFiles, vectorFiles, vectorFolder } from './fuzz-seeds.js';
-import { bytesOf, JSON_TOKENS, textOf, type FuzzTarget } from './fuzz-target.js';
+import { bytesOf, JSON_TOKENS, textOf, type FuzzTarget } from './fuzz-target-kit.js';
 
 /** Fuzz targets of measured boot: the event logs and the reference states. */
 export const MEASURED_BOOT_FUZZ_TARGETS: readonly FuzzTarget[] = [

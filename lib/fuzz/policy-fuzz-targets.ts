@@ -6,7 +6,7 @@ import { parseFlatAllowlist } from '../ima/internal/legacy-allowlist.js';
 import { parseExcludeList } from '../ima/exclude-matcher.js';
 import { loadRuntimePolicy } from '../ima/policy-loader.js';
 import { asText, vectorFolder } from './fuzz-seeds.js';
-import { isTypedFuzzError, JSON_TOKENS, textOf, type FuzzTarget } from './fuzz-target.js';
+import { isTypedFuzzError, JSON_TOKENS, textOf, type FuzzTarget } from './fuzz-target-kit.js';
 
 /** Issue 11 item 1: a backtracking-prone exclude and the path that makes it slow. */
 export const REDOS_POLICY = JSON.stringify({

@@ -14,7 +14,7 @@ import { parseTpm2bPublic } from '../tpm/tpmt-public.js';
 import { publicKeyFromTpmtPublic } from '../tpm/tpmt-public-key.js';
 import { corrupted } from './corrupt-certificate.js';
 import { asText, vectorFiles, vectorFolder } from './fuzz-seeds.js';
-import { bytesOf, textOf, type FuzzTarget } from './fuzz-target.js';
+import { bytesOf, textOf, type FuzzTarget } from './fuzz-target-kit.js';
 
 let vendorStore: CertStore | undefined;
 const store = (): CertStore => (vendorStore ??= loadDefaultCertStore());

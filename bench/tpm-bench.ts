@@ -4,7 +4,7 @@ import { tpmObjectName } from '../lib/tpm/object-name.js';
 import { buildQuote } from '../lib/tpm-access/software/sign-quote.js';
 import { derEcdsaSignature } from '../lib/tpm/tpm-signature-check.js';
 import { AK_TEMPLATE_ECC_P256, AK_TEMPLATE_RSA_2048 } from '../lib/tpm-access/software/templates.js';
-import { tpmtPublicFromKey } from '../lib/tpm/tpmt-public.js';
+import { tpmtPublicFromKey } from '../lib/tpm/tpmt-public-key.js';
 import { parseTpmtSignature, isEccSignature } from '../lib/tpm/tpmt-signature.js';
 import { verifyQuote } from '../lib/tpm/verify-quote.js';
 import type { Benchmark } from './benchmark.js';

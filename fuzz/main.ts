@@ -7,7 +7,7 @@ import { FUZZ_TARGETS } from '../lib/fuzz/fuzz-targets.js';
 /**
  * `npm run fuzz -- <target|all> [--count N] [--seed S] [--start I] [--slow-ms MS] [--hang-ms MS] [--heap-mb MB]`
  *
- * Feeds every parser and DTO that takes untrusted input (lib/fuzz/fuzz-targets.ts) with mutations of
+ * Feeds every parser and DTO that takes untrusted input (lib/fuzz/*-fuzz-targets.ts, by family) with mutations of
  * real evidence and of the inputs of issue 11, each target in a worker thread with a heap bound
  * (`--heap-mb`, default 512) and a watchdog: an input that runs `--hang-ms` (default 10 s) without
  * returning is a hang (the worker is stopped and the run goes on after it), one slower than

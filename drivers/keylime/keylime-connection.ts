@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
-import { tlsFailureKind, type KeylimeClientTls } from '../../lib/http/keylime-client.js';
+import type { KeylimeClientTls } from '../../lib/http/keylime-client-tls.js';
+import { tlsFailureKind } from '../../lib/http/keylime-transport-errors.js';
 import { readRequiredPrivate } from '../../lib/pki/private-file.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import { VerifierClient } from '../../lib/verifier/verifier-client.js';

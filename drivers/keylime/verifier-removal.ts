@@ -1,6 +1,6 @@
 import { AttestationServiceUnavailable } from '../../interfaces/errors.js';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
-import { tlsFailureKind } from '../../lib/http/keylime-client.js';
+import { tlsFailureKind } from '../../lib/http/keylime-transport-errors.js';
 import type { KeylimeConnection } from './keylime-connection.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
 import { waitForFinalVerdict } from './status-wait.js';

@@ -18,3 +18,14 @@ export function withCorruptKeyAlgorithm(der: Uint8Array): Buffer {
   }
   throw new Error('no public-key algorithm OID found');
 }
+
+/** Issue 11 item 5: each certificate with corrupt public-key algorithm bytes (those that have the OID). */
+export function corrupted(certs: readonly Uint8Array[]): Uint8Array[] {
+  return certs.flatMap((der) => {
+    try {
+      return [withCorruptKeyAlgorithm(der)];
+    } catch {
+      return [];
+    }
+  });
+}

@@ -1,5 +1,5 @@
 import { FuzzRandom } from './fuzz-random.js';
-import { isTypedFuzzError, type FuzzTarget } from './fuzz-targets.js';
+import { isTypedFuzzError, type FuzzTarget } from './fuzz-target-kit.js';
 import { mutateBytes, mutateText } from './mutate.js';
 
 /** What one input did to a target. */

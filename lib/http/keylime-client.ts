@@ -1,27 +1,14 @@
-import { X509Certificate } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import { createSecureContext, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import { InvalidConfig } from '../../interfaces/errors.js';
-import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError, type UnreachableReason } from './client-errors.js';
+import { BadRemoteReplyError, ServiceUnreachableError } from './client-errors.js';
+import { createHttpsAgent, type KeylimeClientTls } from './keylime-client-tls.js';
+import { jsonOfText, replyEnvelope } from './keylime-reply.js';
+import { mapTransportError } from './keylime-transport-errors.js';
 import { validateDto, type DtoClass } from './dto-validation.js';
 import type { KeylimeEnvelope } from './envelope.js';
 import { RequestValidationError } from './http-errors.js';
 import { withDeadline } from './request-deadline.js';
-
-export interface KeylimeClientTls {
-  /** PEM CA(s) the server certificate must chain to (plus the host name check). */
-  readonly ca?: string;
-  /** Client certificate and key PEM for mTLS. */
-  readonly cert?: string;
-  readonly key?: string;
-  /**
-   * PEM of the one server certificate to accept, byte for byte, whatever its names: how the verifier
-   * and the tenant trust a pull agent's self-signed `mtls_cert` from the registrar. Excludes `ca`.
-   */
-  readonly pinnedServerCert?: string;
-}
 
 export interface KeylimeClientOptions {
   /** `https://10.0.0.5:9002`; paths are appended as given (`/v2.6/agents/<id>`). */
@@ -157,181 +144,6 @@ function staleKeptAliveSocket(method: string, error: unknown): boolean {
     return false;
   }
   return (error.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
-}
-
-/**
- * A reply as the caller sees it: 204 as an empty envelope, a non-2xx status as `KeylimeHttpError`
- * (with the envelope's status and results when there is one), any other body that is not an envelope
- * as `BadRemoteReplyError`. Shared by this client and the thin one (`thin-https-client.ts`).
- */
-export function replyEnvelope(url: string, status: number, statusText: string, readBody: () => unknown): KeylimeEnvelope<unknown> {
-  if (status === 204) {
-    return { code: 204, status: 'No Content', results: {} };
-  }
-  const envelope = parseEnvelope(readBody);
-  if (status < 200 || status > 299) {
-    throw new KeylimeHttpError(url, status, envelope?.status ?? statusText, envelope?.results ?? {});
-  }
-  if (envelope === undefined) {
-    throw new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}');
-  }
-  return envelope;
-}
-
-/** The JSON value of a reply's text (axios hands the body over as text); throws when it is not JSON. */
-function jsonOfText(text: unknown): unknown {
-  if (typeof text !== 'string') {
-    throw new TypeError('the reply body is not text');
-  }
-  return JSON.parse(text);
-}
-
-/** The `{code, status, results}` envelope in a reply body (`readBody` gives its JSON value), or undefined when the body is not one. */
-function parseEnvelope(readBody: () => unknown): KeylimeEnvelope<unknown> | undefined {
-  let value: unknown;
-  try {
-    value = readBody();
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== 'object') {
-    return undefined;
-  }
-  const { code, status, results } = value as Record<string, unknown>;
-  if (typeof code !== 'number' || typeof status !== 'string') {
-    return undefined;
-  }
-  return { code, status, results: results ?? {} };
-}
-
-function mapTransportError(url: string, error: unknown): Error {
-  if (!(error instanceof AxiosError)) {
-    return new ServiceUnreachableError(url, 'network', String(error), { cause: error });
-  }
-  const code = error.code ?? (error.cause as { code?: string } | undefined)?.code ?? '';
-  if (error.message.includes('maxContentLength')) {
-    return new BadRemoteReplyError(url, 'reply larger than the configured maximum', { cause: error });
-  }
-  if (code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED') {
-    return new BadRemoteReplyError(url, 'request body larger than the configured maximum', { cause: error });
-  }
-  return new ServiceUnreachableError(url, classify(code, error.message), code === '' ? error.message.trim() : `${code}: ${error.message.trim()}`, { cause: error });
-}
-
-/** OpenSSL's words when TLS meets a peer that does not speak it (a plain HTTP port), reported as EPROTO. */
-const NOT_TLS = /wrong version number|packet length too long|http request/i;
-
-/** Why a transport error means the service was not reached; `message` tells TLS to a plain port apart. */
-export function classify(code: string, message = ''): UnreachableReason {
-  if (code === 'EPROTO' && NOT_TLS.test(message)) {
-    return 'tls';
-  }
-  if (code === 'ECONNREFUSED') {
-    return 'refused';
-  }
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
-    return 'timeout';
-  }
-  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_|PINNED/.test(code)) {
-    return 'tls';
-  }
-  return 'network';
-}
-
-/**
- * The keep-alive HTTPS agent for `tls` (CA, or one pinned server certificate compared byte for byte,
- * plus an optional client certificate), for the axios-based client.
- */
-export function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
-  const connect = keylimeTlsConnectOptions(tls);
-  if (tls.pinnedServerCert === undefined) {
-    return new HttpsAgent({ keepAlive: true, ...connect });
-  }
-  // One server, one connection: a second request waits for the kept-alive socket instead of paying a
-  // new TLS handshake on both sides. No session resumption: every handshake shows the certificate again.
-  return new HttpsAgent({ keepAlive: true, maxSockets: 1, maxCachedSessions: 0, ...connect });
-}
-
-/**
- * The `tls.connect` options for `tls`: one secure context (key, certificate and CA parsed once, not on
- * every reconnect), TLS 1.2 at least, and for a pinned server certificate the exact comparison that
- * replaces the host name check. Shared by `createHttpsAgent` and the thin hot-path client.
- */
-export function keylimeTlsConnectOptions(tls: KeylimeClientTls): ConnectionOptions {
-  if (tls.pinnedServerCert !== undefined && tls.ca !== undefined) {
-    throw new InvalidConfig('tls', 'give either ca or pinnedServerCert, not both');
-  }
-  if ((tls.cert === undefined) !== (tls.key === undefined)) {
-    throw new InvalidConfig('tls', 'cert and key go together');
-  }
-  const secureContext = createSecureContext({
-    minVersion: 'TLSv1.2',
-    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-    ...(tls.key === undefined ? {} : { key: tls.key }),
-    ...((tls.pinnedServerCert ?? tls.ca) === undefined ? {} : { ca: tls.pinnedServerCert ?? tls.ca }),
-  });
-  if (tls.pinnedServerCert === undefined) {
-    return { minVersion: 'TLSv1.2', secureContext, ...(tls.ca === undefined ? {} : { ca: tls.ca }) };
-  }
-  const pinned = pinnedDer(tls.pinnedServerCert);
-  return {
-    minVersion: 'TLSv1.2',
-    secureContext,
-    // The pinned certificate is the only trust anchor, so OpenSSL accepts nothing else; the check below
-    // then replaces the host name check (agents are reached by IP and name themselves by UUID) with an
-    // exact comparison.
-    ca: tls.pinnedServerCert,
-    checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-      const raw = cert.raw;
-      if (raw === undefined || raw.length !== pinned.length || !raw.equals(pinned)) {
-        return Object.assign(new Error('server certificate is not the pinned certificate'), { code: 'ERR_PINNED_CERT_MISMATCH' });
-      }
-      return undefined;
-    },
-  };
-}
-
-function pinnedDer(pem: string): Buffer {
-  try {
-    return new X509Certificate(pem).raw;
-  } catch (error) {
-    throw new InvalidConfig('tls.pinnedServerCert', 'is not a PEM certificate', { cause: error });
-  }
-}
-
-/** Which side of a TLS handshake failed deterministically (retrying cannot help). */
-export type TlsFailureKind = 'server-certificate' | 'client-certificate' | 'pinned-certificate' | 'protocol';
-
-/**
- * Why a `ServiceUnreachableError` of reason `tls` happened, from the OpenSSL/Node error code behind
- * it: the server's certificate did not verify against our CA or its name (`server-certificate`), the
- * server refused our client certificate with a TLS alert (`client-certificate`), a pinned agent
- * certificate differed (`pinned-certificate`), or the two sides share no protocol — for example TLS
- * spoken to a plain HTTP port (`protocol`). Undefined for any other error, including a handshake that
- * timed out or was cut. Each kind is a configuration fact, not a passing fault: callers fail at once.
- */
-export function tlsFailureKind(error: unknown): TlsFailureKind | undefined {
-  if (!(error instanceof ServiceUnreachableError) || error.reason !== 'tls') {
-    return undefined;
-  }
-  const cause = error.cause as { code?: unknown; message?: unknown; cause?: { code?: unknown } } | undefined;
-  const code = String(cause?.code ?? cause?.cause?.code ?? '');
-  if (code === 'EPROTO' && NOT_TLS.test(String(cause?.message ?? ''))) {
-    return 'protocol';
-  }
-  if (code === 'ERR_PINNED_CERT_MISMATCH') {
-    return 'pinned-certificate';
-  }
-  if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_REQUIRED|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED)/.test(code)) {
-    return 'client-certificate';
-  }
-  if (/CERT|SELF_SIGNED|UNABLE_TO_/.test(code)) {
-    return 'server-certificate';
-  }
-  if (/WRONG_VERSION_NUMBER|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW|PROTOCOL_VERSION|NO_SHARED_CIPHER|HTTP_REQUEST/.test(code)) {
-    return 'protocol';
-  }
-  return undefined;
 }
 
 /**

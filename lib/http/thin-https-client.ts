@@ -2,7 +2,9 @@ import { isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { BadRemoteReplyError, ServiceUnreachableError } from './client-errors.js';
 import { Http1ParseError, Http1ResponseParser, type Http1Response } from './http1-response-parser.js';
-import { classify, keylimeTlsConnectOptions, replyEnvelope, type KeylimeClientTls } from './keylime-client.js';
+import { keylimeTlsConnectOptions, type KeylimeClientTls } from './keylime-client-tls.js';
+import { replyEnvelope } from './keylime-reply.js';
+import { classify } from './keylime-transport-errors.js';
 import { readJsonBody, type JsonBodyReader } from './repeated-member-json.js';
 
 export interface ThinHttpsClientOptions {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DamagedAgentRecord } from './registrar-errors.js';
-import { parseTpm2bPublic, publicKeyFromTpmtPublic, type TpmtPublicFields } from '../tpm/tpmt-public.js';
+import { parseTpm2bPublic, type TpmtPublicFields } from '../tpm/tpmt-public.js';
+import { publicKeyFromTpmtPublic } from '../tpm/tpmt-public-key.js';
 
 /**
  * What the per-EK limit counts: hex sha256 of the EK's public key as SubjectPublicKeyInfo DER. Not the

@@ -1,5 +1,6 @@
 import { BadRemoteReplyError } from '../http/client-errors.js';
-import { createKeylimeClient, type KeylimeClient, type KeylimeClientTls } from '../http/keylime-client.js';
+import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
+import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
 import type { HostId } from '../identity/host-id.js';
 import type { IdentityMode } from '../identity/trust-level.js';
 import {

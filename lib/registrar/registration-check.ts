@@ -4,7 +4,8 @@ import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../tpm/constants.js
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
 import { ekPublicMatchesCertificate } from '../tpm/ek-certificate.js';
 import { tpmObjectName } from '../tpm/object-name.js';
-import { parseTpm2bPublic, publicKeyFromTpmtPublic, type TpmtPublic } from '../tpm/tpmt-public.js';
+import { parseTpm2bPublic, type TpmtPublic } from '../tpm/tpmt-public.js';
+import { publicKeyFromTpmtPublic } from '../tpm/tpmt-public-key.js';
 import { splitEkCertificateField } from './ek-certificate-field.js';
 import { ekKeyHash } from './ek-key-hash.js';
 import type { RegisterAgentBody } from './registrar-dtos.js';

@@ -1,8 +1,5 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { AttestationFailed } from '../../interfaces/errors.js';
-import { AgentClient } from '../agent/agent-client.js';
 import { OPERATIONAL_STATE_LABELS, type OperationalState } from '../attestation/operational-state.js';
-import { AGENT_API_VERSIONS, negotiateApiVersion } from '../http/api-version.js';
 import { KeylimeHttpError } from '../http/client-errors.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
@@ -10,9 +7,10 @@ import type { CertStore } from '../tpm/cert-store.js';
 import type { TenantEkCheckMode } from './ek-certificate-check.js';
 import { agentContact, buildEnrolmentBody, buildPushEnrolmentBody, checkEnrolmentPolicies, type EnrolmentPolicies } from './enrolment-request.js';
 import { checkAgentIdentity, checkPushAgentIdentity, registeredAgentUrl, type AgentIdentityVerdict, type PushIdentityVerdict } from './identity-check.js';
-import { encryptPayload, hmacHex, newPayloadKeys, wrapForAgent, type PayloadKeys } from './payload-keys.js';
+import { newPayloadKeys } from './payload-keys.js';
 import { pollUntil, type WaitOptions } from '../timing/poll-until.js';
-import { openRegistrarAdmin, showRegistrarAgent } from './registrar-agents.js';
+import { openRegistrarAdmin } from './registrar-agents.js';
+import { negotiateAgentApiVersion, openTenantAgentClient, sendU, verifyAgentBootstrapKey } from './tenant-agent-calls.js';
 import { VerifierClient, type VerifierHistoryEntry } from '../verifier/verifier-client.js';
 import type { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
 
@@ -112,9 +110,9 @@ export class TenantClient {
       throw new AttestationFailed([`identity check '${verdict.check}' failed: ${verdict.reason}`]);
     }
     const agentUrl = new URL(options.agentUrl ?? registeredAgentUrl(verdict.agent) ?? '');
-    const agent = this.agentClient(agentUrl.origin, verdict.agent.mtlsCert as string, '2.1');
+    const agent = openTenantAgentClient(this.options, agentUrl.origin, verdict.agent.mtlsCert as string, '2.1');
     try {
-      const apiVersion = await this.negotiate(agent);
+      const apiVersion = await negotiateAgentApiVersion(agent);
       const keys = options.deliverKeys === true || options.payload !== undefined ? newPayloadKeys(agentId) : undefined;
       const given = options.agentUrl === undefined ? {} : { ip: agentUrl.hostname, port: Number(agentUrl.port === '' ? 443 : agentUrl.port) };
       const contact = agentContact(verdict.agent, given);
@@ -130,7 +128,7 @@ export class TenantClient {
         policies,
       );
       if (keys !== undefined) {
-        await this.sendU(agentUrl.origin, verdict, apiVersion, keys, options.payload);
+        await sendU(this.options, agentUrl.origin, verdict, apiVersion, keys, options.payload);
       }
       await this.verifier.addAgent(agentId, body);
       return { agentId, identity: verdict, bootstrapKey: keys?.k, apiVersion };
@@ -225,37 +223,9 @@ export class TenantClient {
     return last as AgentStatus;
   }
 
-  /**
-   * Keylime's `--verify`: asks the agent for HMAC-SHA384(K, challenge) until it matches `k` (the agent
-   * has both U and V), or the time is up. Resolves to true on a match.
-   */
-  async verifyBootstrapKey(agentId: string, k: Buffer, wait: WaitOptions & { readonly agentUrl?: string } = {}): Promise<boolean> {
-    const registered = await showRegistrarAgent(this.registrar, agentId);
-    const url = wait.agentUrl ?? registeredAgentUrl(registered);
-    if (url === undefined || registered.mtlsCert === null) {
-      return false;
-    }
-    const agent = this.agentClient(new URL(url).origin, registered.mtlsCert, '2.1');
-    try {
-      const challenge = randomBytes(15).toString('base64url').replace(/[-_]/g, 'A');
-      const expected = Buffer.from(hmacHex(k, challenge), 'hex');
-      let matched = false;
-      await pollUntil(wait, `agent ${agentId} never derived the bootstrap key`, async () => {
-        try {
-          const hmac = Buffer.from(await agent.verifyKey(challenge), 'hex');
-          matched = hmac.length === expected.length && timingSafeEqual(hmac, expected);
-          return true;
-        } catch (error) {
-          if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 400) {
-            return false;
-          }
-          throw error;
-        }
-      });
-      return matched;
-    } finally {
-      agent.close();
-    }
+  /** Keylime's `--verify`: true once the agent shows it derived `k` (`verifyAgentBootstrapKey`). */
+  verifyBootstrapKey(agentId: string, k: Buffer, wait: WaitOptions & { readonly agentUrl?: string } = {}): Promise<boolean> {
+    return verifyAgentBootstrapKey(this.options, this.registrar, agentId, k, wait);
   }
 
   /** `POST /allowlists/{name}` (or PUT with `update`): policy text — JSON, DSSE envelope or flat allowlist. */
@@ -296,36 +266,4 @@ export class TenantClient {
     this.verifier.close();
     this.registrar.close();
   }
-
-  private agentClient(baseUrl: string, agentCert: string, apiVersion: string): AgentClient {
-    return new AgentClient({
-      baseUrl,
-      agentCert,
-      clientCert: this.options.tls.cert,
-      clientKey: this.options.tls.key,
-      apiVersion,
-      ...(this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs }),
-    });
-  }
-
-  /** Highest agent API version both sides speak (spec §0.2); 2.1 for agents without a version list. */
-  private async negotiate(agent: AgentClient): Promise<string> {
-    const version = await agent.version();
-    const remote = version.supported_versions ?? [version.supported_version];
-    return negotiateApiVersion(remote, AGENT_API_VERSIONS) ?? '2.1';
-  }
-
-  private async sendU(baseUrl: string, verdict: Extract<AgentIdentityVerdict, { valid: true }>, apiVersion: string, keys: PayloadKeys, payload: Uint8Array | undefined): Promise<void> {
-    const agent = this.agentClient(baseUrl, verdict.agent.mtlsCert as string, apiVersion);
-    try {
-      await agent.sendUkey({
-        encryptedKey: wrapForAgent(keys.u, verdict.pubkey),
-        authTag: keys.authTag,
-        ...(payload === undefined ? {} : { payload: encryptPayload(keys.k, payload) }),
-      });
-    } finally {
-      agent.close();
-    }
-  }
-
 }

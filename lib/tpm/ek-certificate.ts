@@ -3,7 +3,8 @@ import type { CertStore } from './cert-store.js';
 import { certificatesDer } from './cert-store.js';
 import { readDerCertificate } from './certificate-quirks.js';
 import { CertificateParseError } from './tpm-errors.js';
-import { parsePublicArea, publicKeyFromTpmtPublic, type TpmtPublic } from './tpmt-public.js';
+import { parsePublicArea, type TpmtPublic } from './tpmt-public.js';
+import { publicKeyFromTpmtPublic } from './tpmt-public-key.js';
 
 /** How far up a chain of supplied intermediates we follow before giving up. */
 const MAX_CHAIN_DEPTH = 5;

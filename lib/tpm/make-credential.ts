@@ -14,7 +14,8 @@ import { TPM_ALG_AES, TPM_ALG_CFB, TPM_ALG_ECC, TPM_ALG_NULL, TPM_ALG_RSA, algNa
 import { marshalCredentialBlob } from './credential-blob.js';
 import { kdfa, kdfe } from './kdf.js';
 import { TpmKeyError } from './tpm-errors.js';
-import { parsePublicArea, publicKeyFromTpmtPublic, type EccPublicArea, type TpmtPublic } from './tpmt-public.js';
+import { parsePublicArea, type EccPublicArea, type TpmtPublic } from './tpmt-public.js';
+import { publicKeyFromTpmtPublic } from './tpmt-public-key.js';
 
 /** What the credential protection of an EK uses (Part 1 §24): its name hash and AES key size. */
 export interface CredentialProtection {

@@ -2,7 +2,8 @@ import { constants, createPublicKey, KeyObject, verify, type VerifyKeyObjectInpu
 import { TPM_ALG_ECDSA, TPM_ALG_RSAPSS, TPM_ALG_RSASSA, algIdByName, algName, hashInfo, resolveHash } from './constants.js';
 import { TpmKeyError } from './tpm-errors.js';
 import { isEccSignature, type TpmtSignature } from './tpmt-signature.js';
-import { parsePublicArea, publicKeyFromTpmtPublic, type TpmtPublic } from './tpmt-public.js';
+import { parsePublicArea, type TpmtPublic } from './tpmt-public.js';
+import { publicKeyFromTpmtPublic } from './tpmt-public-key.js';
 
 /**
  * How a caller may hand over a signing key (AK, IAK): a node:crypto KeyObject (fastest: parse once,

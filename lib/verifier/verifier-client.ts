@@ -1,7 +1,8 @@
 import { IronlimeError } from '../../interfaces/errors.js';
 import { isUnsupportedVersionReply, negotiateApiVersion, versionsInReply } from '../http/api-version.js';
 import { KeylimeHttpError } from '../http/client-errors.js';
-import { createKeylimeClient, type KeylimeClient, type KeylimeClientTls } from '../http/keylime-client.js';
+import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
+import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
 import {
   MbPolicyNames,
   RuntimePolicyNames,

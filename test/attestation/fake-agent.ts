@@ -18,7 +18,8 @@ import {
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { marshalPcrBlob } from '../../lib/tpm/pcr-blob.js';
 import { marshalTpmsAttest, type TpmsClockInfo } from '../../lib/tpm/tpms-attest.js';
-import { marshalTpm2bPublic, tpmtPublicFromKey, type TpmtPublic } from '../../lib/tpm/tpmt-public.js';
+import { marshalTpm2bPublic, type TpmtPublic } from '../../lib/tpm/tpmt-public.js';
+import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { marshalTpmtSignature } from '../../lib/tpm/tpmt-signature.js';
 
 /** RSA-2048 key generation takes a second or two; tests reuse key pairs by slot. */

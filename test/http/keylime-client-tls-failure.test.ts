@@ -2,7 +2,9 @@ import { createServer as createPlainServer, type Server as PlainServer } from 'n
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { createKeylimeClient, httpsServiceUrl, tlsFailureKind, type KeylimeClientTls, type TlsFailureKind } from '../../lib/http/keylime-client.js';
+import { createKeylimeClient, httpsServiceUrl } from '../../lib/http/keylime-client.js';
+import type { KeylimeClientTls } from '../../lib/http/keylime-client-tls.js';
+import { tlsFailureKind, type TlsFailureKind } from '../../lib/http/keylime-transport-errors.js';
 import { tlsFixture } from './tls-fixture.js';
 
 async function listen(server: Server | PlainServer): Promise<number> {

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { serverApiVersionPolicy, agentApiVersionPolicy } from '../../lib/http/api-version.js';
 import { ServiceUnreachableError, KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { ok } from '../../lib/http/envelope.js';
-import { createKeylimeClient, type KeylimeClientTls } from '../../lib/http/keylime-client.js';
+import { createKeylimeClient } from '../../lib/http/keylime-client.js';
+import type { KeylimeClientTls } from '../../lib/http/keylime-client-tls.js';
 import { createService, type KeylimeService } from '../../lib/http/keylime-service.js';
 import { tlsFixture } from './tls-fixture.js';
 

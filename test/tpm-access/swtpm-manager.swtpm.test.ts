@@ -4,7 +4,8 @@ import { connect } from 'node:net';
 import { startSwtpm } from '../../lib/tpm-access/swtpm-manager.js';
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import { parseTpmsAttest } from '../../lib/tpm/tpms-attest.js';
-import { parseTpm2bPublic, publicKeyFromTpmtPublic } from '../../lib/tpm/tpmt-public.js';
+import { parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
+import { publicKeyFromTpmtPublic } from '../../lib/tpm/tpmt-public-key.js';
 import { listHandles, startTestSwtpm, type SwtpmFixture } from './tpm-test-helpers.js';
 
 function isAlive(pid: number): boolean {

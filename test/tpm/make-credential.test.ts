@@ -9,7 +9,8 @@ import { makeCredential } from '../../lib/tpm/make-credential.js';
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { CredentialActivationError } from '../../lib/tpm/tpm-errors.js';
 import { AK_TEMPLATE_RSA_2048, EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048 } from '../../lib/tpm-access/software/templates.js';
-import { marshalTpm2bPublic, parseTpm2bPublic, tpmtPublicFromKey } from '../../lib/tpm/tpmt-public.js';
+import { marshalTpm2bPublic, parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
+import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { hex, keylimeLegacy, toHex, vectorText } from './tpm-vectors.js';
 
 interface McVector {

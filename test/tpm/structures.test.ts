@@ -21,9 +21,8 @@ import {
   parsePublicArea,
   parseTpm2bPublic,
   parseTpmtPublic,
-  publicKeyFromTpmtPublic,
-  tpmtPublicFromKey,
 } from '../../lib/tpm/tpmt-public.js';
+import { publicKeyFromTpmtPublic, tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { marshalTpmtSignature, parseTpmtSignature } from '../../lib/tpm/tpmt-signature.js';
 import { hex, keylimeLegacy, structureVectors, toHex, vectorBytes, vectorText } from './tpm-vectors.js';
 

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { activateCredential } from '../../lib/tpm-access/software/activate-credential.js';
 import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { EK_TEMPLATE_RSA_2048 } from '../../lib/tpm-access/software/templates.js';
-import { marshalTpm2bPublic, parseTpm2bPublic, tpmtPublicFromKey } from '../../lib/tpm/tpmt-public.js';
+import { marshalTpm2bPublic, parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
+import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { vectorPath } from '../helpers/paths.js';
 import { keylimeLegacy, toHex } from './tpm-vectors.js';
 

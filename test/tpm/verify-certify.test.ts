@@ -5,7 +5,7 @@ import { tpmObjectName } from '../../lib/tpm/object-name.js';
 import { signAsTpm } from '../../lib/tpm-access/software/sign-quote.js';
 import { AK_TEMPLATE_RSA_2048 } from '../../lib/tpm-access/software/templates.js';
 import { marshalTpmsAttest } from '../../lib/tpm/tpms-attest.js';
-import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public.js';
+import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { marshalTpmtSignature } from '../../lib/tpm/tpmt-signature.js';
 import { verifyCertify, type CertifyVerdict, type VerifyCertifyInput } from '../../lib/tpm/verify-certify.js';
 

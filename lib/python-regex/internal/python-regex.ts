@@ -1,5 +1,6 @@
 import { PythonRegexError, unsupportedFeature } from '../python-regex-error.js';
 import { translateEscape, type TranslatedEscape } from './python-regex-escape.js';
+import { readGroupOpening } from './python-regex-group.js';
 
 /**
  * Translation of Python `re` patterns (a runtime policy's `excludes`, a refstate's `kernel_cmdline`)
@@ -32,7 +33,6 @@ export interface TranslatedRegex {
 }
 
 const QUANTIFIER = /^\{(\d*)(?:(,)(\d*))?\}/;
-const SCOPED_FLAGS = /^([imsx]*)(?:-([imsx]*))?:/;
 
 interface Frame {
   /** A `$` before the group opened: every branch starts after it. */
@@ -190,96 +190,21 @@ class Translator {
   }
 
   private group(leading: boolean): void {
-    const start = this.i;
-    if (this.p[this.i + 1] !== '?') {
-      this.i++;
-      this.openGroup('(', true);
-      return;
-    }
-    const rest = this.p.slice(this.i + 2);
-    if (rest.startsWith(':')) {
-      this.i += 3;
-      this.openGroup('(?:', false);
-      return;
-    }
-    if (rest.startsWith('=') || rest.startsWith('!')) {
-      unsupportedFeature('lookahead', `(?${rest[0] ?? ''}…) looks ahead`, start);
-    }
-    if (rest.startsWith('<=') || rest.startsWith('<!')) {
-      unsupportedFeature('lookbehind', `(?${rest.slice(0, 2)}…) looks behind`, start);
-    }
-    if (rest.startsWith('P<')) {
-      const end = rest.indexOf('>');
-      const name = end < 0 ? '' : rest.slice(2, end);
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-        this.error(`bad group name "${name}"`, start);
-      }
-      if (this.names.has(name)) {
-        this.error(`redefinition of group name "${name}"`, start);
-      }
-      this.names.add(name);
-      this.i += 2 + end + 1;
-      this.openGroup('(', true);
-      return;
-    }
-    if (rest.startsWith('P=')) {
-      const end = rest.indexOf(')');
-      const name = end < 0 ? '' : rest.slice(2, end);
-      if (!this.names.has(name)) {
-        this.error(`unknown group name "${name}"`, start);
-      }
-      unsupportedFeature('backreference', `(?P=${name}) refers back to a group`, start);
-    }
-    if (rest.startsWith('#')) {
-      const end = this.p.indexOf(')', this.i);
-      if (end < 0) {
-        this.error('missing ), unterminated comment', start);
-      }
-      this.i = end + 1;
+    const opening = readGroupOpening(this.p, this.i, this.names, leading);
+    this.i = opening.end;
+    if (opening.kind === 'comment') {
       this.atStart = leading;
-      return;
-    }
-    if (rest.startsWith('(')) {
-      unsupportedFeature('conditional group', '(?(id)yes|no) depends on a group', start);
-    }
-    if (rest.startsWith('>')) {
-      unsupportedFeature('atomic group', 'RE2 has no atomic groups', start);
-    }
-    this.flagGroup(rest, start, leading);
-  }
-
-  private flagGroup(rest: string, start: number, leading: boolean): void {
-    const scoped = SCOPED_FLAGS.exec(rest);
-    if (scoped !== null && (scoped[1] !== '' || (scoped[2] ?? '') !== '')) {
-      const all = `${scoped[1] ?? ''}${scoped[2] ?? ''}`;
-      if (all.includes('x')) {
-        unsupportedFeature('verbose pattern (?x)', 'white space and comments inside the pattern are not translated', start);
+    } else if (opening.kind === 'flags') {
+      for (const flag of opening.flags) {
+        this.flags.add(flag);
       }
-      if (all.includes('m')) {
-        unsupportedFeature('scoped multiline flag', '(?m:…) changes what $ means inside a group', start);
+      this.atStart = true;
+    } else {
+      if (opening.name !== undefined) {
+        this.names.add(opening.name);
       }
-      this.i += 2 + scoped[0].length;
-      this.openGroup(`(?${scoped[0]}`, false);
-      return;
+      this.openGroup(opening.source, opening.capturing);
     }
-    const flags = /^([aiLmsux]*)\)/.exec(rest);
-    if (flags === null || flags[1] === '') {
-      this.error(`unknown extension ?${rest.slice(0, 2)}`, start);
-    }
-    if (!leading) {
-      this.error('global flags not at the start of the expression', start);
-    }
-    for (const flag of flags[1] ?? '') {
-      if (flag === 'x') {
-        unsupportedFeature('verbose pattern (?x)', 'white space and comments inside the pattern are not translated', start);
-      }
-      if (flag === 'L') {
-        this.error("bad inline flags: cannot use 'L' flag with a str pattern", start);
-      }
-      this.flags.add(flag);
-    }
-    this.i += 2 + flags[0].length;
-    this.atStart = true;
   }
 
   private openGroup(source: string, capturing: boolean): void {

@@ -10,7 +10,7 @@ import {
   TPM_ALG_SHA256,
   TPM_ECC_NIST_P256,
 } from '../../tpm/constants.js';
-import type { TpmtPublicTemplate } from '../../tpm/tpmt-public.js';
+import type { TpmtPublicTemplate } from '../../tpm/tpmt-public-key.js';
 
 /**
  * Standard key templates, for building a TPMT_PUBLIC from a key (`tpmtPublicFromKey`): the software

@@ -4,7 +4,8 @@ import { TPM_ALG_ECDSA, TPM_ALG_RSASSA, hashInfo, hashInfoByName, type TpmHashIn
 import { tpmObjectName } from '../../tpm/object-name.js';
 import { buildCertify, buildQuote } from './sign-quote.js';
 import { EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048, eccAkTemplate, rsaAkTemplate } from './templates.js';
-import { marshalTpm2bPublic, tpmtPublicFromKey, type TpmtPublic } from '../../tpm/tpmt-public.js';
+import { marshalTpm2bPublic, type TpmtPublic } from '../../tpm/tpmt-public.js';
+import { tpmtPublicFromKey } from '../../tpm/tpmt-public-key.js';
 import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQualifyingData, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
 import { TpmAccessError } from '../tpm-access-error.js';
 import type { AkInfo, CertifyResult, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';

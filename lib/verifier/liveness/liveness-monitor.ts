@@ -1,7 +1,8 @@
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import type { Logger } from 'pino';
 import { decideLiveness, type LivenessObservation } from '../../attestation/liveness-decision.js';
-import { createHttpsAgent, httpsServiceUrl } from '../../http/keylime-client.js';
+import { httpsServiceUrl } from '../../http/keylime-client.js';
+import { createHttpsAgent } from '../../http/keylime-client-tls.js';
 import { freshNonce } from '../nonce.js';
 import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
 

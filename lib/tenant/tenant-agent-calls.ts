@@ -1,0 +1,99 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { AgentClient } from '../agent/agent-client.js';
+import { AGENT_API_VERSIONS, negotiateApiVersion } from '../http/api-version.js';
+import { KeylimeHttpError } from '../http/client-errors.js';
+import type { ServiceTls } from '../pki/service-tls.js';
+import type { RegistrarClient } from '../registrar/registrar-client.js';
+import { pollUntil, type WaitOptions } from '../timing/poll-until.js';
+import { registeredAgentUrl, type AgentIdentityVerdict } from './identity-check.js';
+import { encryptPayload, hmacHex, wrapForAgent, type PayloadKeys } from './payload-keys.js';
+import { showRegistrarAgent } from './registrar-agents.js';
+
+/**
+ * The tenant's own calls to an agent (spec §8): the API version it speaks, U (and a payload) sent at
+ * enrolment, and the check that it derived the bootstrap key K. Used by `TenantClient`.
+ */
+
+/** How the tenant reaches agents: its client certificate and key, and the per-request timeout. */
+export interface TenantAgentConnection {
+  readonly tls: ServiceTls;
+  readonly timeoutMs?: number;
+}
+
+export function openTenantAgentClient(connection: TenantAgentConnection, baseUrl: string, agentCert: string, apiVersion: string): AgentClient {
+  return new AgentClient({
+    baseUrl,
+    agentCert,
+    clientCert: connection.tls.cert,
+    clientKey: connection.tls.key,
+    apiVersion,
+    ...(connection.timeoutMs === undefined ? {} : { timeoutMs: connection.timeoutMs }),
+  });
+}
+
+/** Highest agent API version both sides speak (spec §0.2); 2.1 for agents without a version list. */
+export async function negotiateAgentApiVersion(agent: AgentClient): Promise<string> {
+  const version = await agent.version();
+  const remote = version.supported_versions ?? [version.supported_version];
+  return negotiateApiVersion(remote, AGENT_API_VERSIONS) ?? '2.1';
+}
+
+/** Sends U, wrapped for the agent's NK, and `payload` encrypted under K. */
+export async function sendU(
+  connection: TenantAgentConnection,
+  baseUrl: string,
+  verdict: Extract<AgentIdentityVerdict, { valid: true }>,
+  apiVersion: string,
+  keys: PayloadKeys,
+  payload: Uint8Array | undefined,
+): Promise<void> {
+  const agent = openTenantAgentClient(connection, baseUrl, verdict.agent.mtlsCert as string, apiVersion);
+  try {
+    await agent.sendUkey({
+      encryptedKey: wrapForAgent(keys.u, verdict.pubkey),
+      authTag: keys.authTag,
+      ...(payload === undefined ? {} : { payload: encryptPayload(keys.k, payload) }),
+    });
+  } finally {
+    agent.close();
+  }
+}
+
+/**
+ * Keylime's `--verify`: asks the agent for HMAC-SHA384(K, challenge) until it matches `k` (the agent
+ * has both U and V), or the time is up. Resolves to true on a match.
+ */
+export async function verifyAgentBootstrapKey(
+  connection: TenantAgentConnection,
+  registrar: RegistrarClient,
+  agentId: string,
+  k: Buffer,
+  wait: WaitOptions & { readonly agentUrl?: string },
+): Promise<boolean> {
+  const registered = await showRegistrarAgent(registrar, agentId);
+  const url = wait.agentUrl ?? registeredAgentUrl(registered);
+  if (url === undefined || registered.mtlsCert === null) {
+    return false;
+  }
+  const agent = openTenantAgentClient(connection, new URL(url).origin, registered.mtlsCert, '2.1');
+  try {
+    const challenge = randomBytes(15).toString('base64url').replace(/[-_]/g, 'A');
+    const expected = Buffer.from(hmacHex(k, challenge), 'hex');
+    let matched = false;
+    await pollUntil(wait, `agent ${agentId} never derived the bootstrap key`, async () => {
+      try {
+        const hmac = Buffer.from(await agent.verifyKey(challenge), 'hex');
+        matched = hmac.length === expected.length && timingSafeEqual(hmac, expected);
+        return true;
+      } catch (error) {
+        if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 400) {
+          return false;
+        }
+        throw error;
+      }
+    });
+    return matched;
+  } finally {
+    agent.close();
+  }
+}

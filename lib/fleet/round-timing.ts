@@ -1,7 +1,7 @@
 /** One row of the verifier's round history (`verifier_attestation_history`), as the benchmark reads it. */
 export interface RoundRecord {
   readonly agentId: string;
-  /** When the verifier stored the round's verdict (ms since epoch; the database's clock = this host's). */
+  /** When the verifier decided the round's verdict, as its history row's `attempted_at` holds it (ms since epoch; this host's clock). */
   readonly verdictAt: number;
   readonly outcome: 'pass' | 'fail' | 'retry';
   readonly nonce: string | null;
@@ -51,7 +51,7 @@ export interface RoundTimingReport {
   readonly unexpectedEvents: readonly string[];
   /** Each timed round: when it started (ms since epoch) and its start delay (ms), for the plot. */
   readonly startDelays: readonly TimedSample[];
-  /** Each detection: when the verdict was stored and the detection time (ms). */
+  /** Each detection: when the failing verdict was decided (a failure is stored at once) and the detection time (ms). */
   readonly detections: readonly TimedSample[];
 }
 
@@ -64,9 +64,9 @@ export interface TimedSample {
 /**
  * The benchmark's figures from the verifier's own history plus what the agents saw:
  *
- * - a round is **due** `quote_interval` after the previous round's verdict was stored (Keylime
- *   schedules the next quote from the end of a round), and it **starts** when the agent receives its
- *   quote request (matched by nonce). It is **late** when it starts more than `lateShare ×
+ * - a round is **due** `quote_interval` after the previous round's verdict was decided (its history
+ *   row's `attempted_at`: the verifier times the next round from the decision), and it **starts**
+ *   when the agent receives its quote request (matched by nonce). It is **late** when it starts more than `lateShare ×
  *   quote_interval` after it was due — whatever delayed it: timers, the event loop, the verifier's
  *   concurrency limit, connection set-up. Both rounds must have their verdicts in the window;
  * - **detection time** of a tampering = verdict time of the agent's first failing round after it,

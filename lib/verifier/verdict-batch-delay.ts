@@ -1,6 +1,8 @@
 /**
  * How long a verdict waits for others to share its transaction (`RoundWriter`'s `batchDelayMs`): a
- * tenth of `quote_interval`, between 20 and 500 ms — 200 ms at Keylime's default 2 s.
+ * tenth of `quote_interval`, between 20 and 500 ms — 200 ms at Keylime's default 2 s — and at most a
+ * tenth of the lease: a verdict waiting to be stored renews its agent's lease only when it is stored,
+ * so a window near the lease could let another process take over a healthy agent.
  *
  * Each batch costs the same whatever its size: on PostgreSQL five statements for a pull batch (begin,
  * the rounds, the audit's two, commit) and seven for a push one (the evidence take and the
@@ -9,11 +11,11 @@
  * verdicts a batch and 200 ms about 95, for about a tenth less verifier CPU per attestation
  * (docs/fleet.md, "Fourteenth pass").
  *
- * What waits meanwhile: a pull verdict is stored, announced and shown that much later, and its next
- * round is still timed from the decision, so the cadence does not move; a push agent waits for its
+ * What waits meanwhile: a pull pass is stored and shown that much later (a failure is stored at once,
+ * `VerdictStore`), and its next round is still timed from the decision, so the cadence does not move; a push agent waits for its
  * 202 and starts its next interval after it, so a tenth keeps its cycle within 10 % (500 ms stretched
  * 50 agents' 2 s cycle to 2.9 s).
  */
-export function verdictBatchDelayMs(quoteIntervalSeconds: number): number {
-  return Math.min(500, Math.max(20, (quoteIntervalSeconds * 1000) / 10));
+export function verdictBatchDelayMs(quoteIntervalSeconds: number, leaseSeconds: number): number {
+  return Math.min(500, (leaseSeconds * 1000) / 10, Math.max(20, (quoteIntervalSeconds * 1000) / 10));
 }

@@ -106,6 +106,7 @@ export class VerdictStore {
     const { writer, log, metrics, verifierId, owner, leaseSeconds } = this.options;
     const outcome = verdict.history?.outcome ?? 'none';
     const expectedVersion = row.rowVersion;
+    const decidedAt = Date.now();
     if (expectedVersion === undefined) {
       log.warn({ agentId, outcome }, 'verdict dropped: the row version it was decided from is not known, so it may be older than an operator change; re-reading the agent');
       return false;
@@ -118,8 +119,10 @@ export class VerdictStore {
         history: verdict.history,
         send: (roundId, retry) => {
           retried = retry;
-          const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion };
-          return writer.writeReturningVersion(write, retry);
+          const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion, decidedAt };
+          // A failure is stored (and so announced) at once, not after the batch window: failures are
+          // rare, and detection should not wait for passes to share a transaction.
+          return writer.writeReturningVersion(write, retry || outcome === 'fail');
         },
         stored: (stored) => stored !== undefined,
       });

@@ -131,7 +131,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     closeRevocation = () => revocation.close();
     const verdictAudit = auditVerdicts(access.auditKey, owner);
-    const writer = new RoundWriter(database.knex, { batchDelayMs: verdictBatchDelayMs(config.quoteInterval), alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
+    const writer = new RoundWriter(database.knex, { batchDelayMs: verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
     const agentDeps = {
       policies: container.resolve(VerifierPolicyRepository),
       cache: container.resolve(PolicyCache),

@@ -76,7 +76,7 @@ describe('verifier pull loop: an operator change beats a verdict on its first wr
       throw error;
     }
 
-    // The held write's transaction ends; the loop's next write cannot come within its 50 ms batch window.
+    // The held write's transaction ends; the loop's next write cannot come within its batch window (30 ms, a tenth of its 0.3 s interval).
     await eventually('the held write answered', async () => {
       const rows = (await knex.raw(`select state from pg_stat_activity where pid = ?`, [writerPid])) as { rows: { state: string }[] };
       return rows.rows[0]?.state !== 'active' && rows.rows[0]?.state !== 'idle in transaction';

@@ -66,7 +66,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   const timeout = pushTimeoutSeconds(config);
   // Two outages less than a timeout apart may both lie in one agent's silence: one outage.
   const outage = new DatabaseOutage(deps.knex, timeout * 1000);
-  const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, verdictBatchDelayMs(config.quoteInterval), deps.log, deps.health);
+  const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), deps.log, deps.health);
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const store = new PushVerdictStore(
     { repository, writer: verdicts, failures: deps.failures },

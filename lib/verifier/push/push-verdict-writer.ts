@@ -59,7 +59,7 @@ interface PushRoundWrite extends RoundWrite {
 
 /**
  * The push verdicts' durable path: the pull loop's `RoundWriter` (its statement and the audit's
- * verdict records), with a longer batch, and in the SAME transaction the evidence take a verdict still
+ * verdict records), with the same batch window, and in the SAME transaction the evidence take a verdict still
  * needs (first: a verdict whose take fails is not stored) and the judged attestations marked
  * `verification_complete` — so an attestation never reads complete without its verdict stored, nor
  * the other way round, and a verdict is stored only for evidence taken once. A batch that fails is

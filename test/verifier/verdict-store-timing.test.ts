@@ -1,0 +1,84 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { pino } from 'pino';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { RoundWriter } from '../../lib/verifier/round-writer.js';
+import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { agentRowVersion } from './helpers/agent-row-version.js';
+import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+
+/** A batch window long enough that "waited for it" and "did not" cannot be confused. */
+const WINDOW_MS = 3_000;
+
+/**
+ * When a pull verdict is stored and what time it carries (real PostgreSQL): passes wait for the batch
+ * window to share a transaction, a failure is stored at once; the stored round times are the
+ * decision's, not the store's, since the next round is timed from the decision.
+ */
+describe('verifier pull loop: a failure stored at once, round times from the decision (real PostgreSQL)', function () {
+  this.timeout(30_000);
+  let opened: OpenedDatabase;
+  let knex: Knex;
+  let writer: RoundWriter;
+  let store: VerdictStore;
+  let repository: VerifierAgentRepository;
+
+  before(async function () {
+    opened = await openTestSchema();
+    knex = opened.database.knex;
+    await migrateLatest(knex);
+    writer = new RoundWriter(knex, { batchDelayMs: WINDOW_MS });
+    repository = new VerifierAgentRepository(knex);
+    store = new VerdictStore({ repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }) });
+  });
+
+  after(async function () {
+    await writer?.close();
+    await opened?.dispose();
+  });
+
+  async function enrolled(agentId: string): Promise<string | undefined> {
+    const enrolment = pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' });
+    await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
+    return agentRowVersion(knex, agentId);
+  }
+
+  function verdict(outcome: 'pass' | 'fail'): Verdict {
+    const state = outcome === 'pass' ? OperationalState.GET_QUOTE : OperationalState.FAILED;
+    return {
+      state: { ...initialAgentState(state), attestationCount: 1 },
+      history: { outcome, nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
+    };
+  }
+
+  it('stores a failure at once, while a pass decided with it waits for the batch window', async function () {
+    const passing = await enrolled('store-timing-pass');
+    const failing = await enrolled('store-timing-fail');
+    const started = Date.now();
+    let passStoredAt: number | undefined;
+    const pass = store.store('store-timing-pass', verdict('pass'), { rowVersion: passing }).then((stored) => ((passStoredAt = Date.now()), stored));
+    expect(await store.store('store-timing-fail', verdict('fail'), { rowVersion: failing })).to.equal(true);
+    const failStoredAfter = Date.now() - started;
+    expect(failStoredAfter, 'the failure stored within a third of the window').to.be.below(WINDOW_MS / 3);
+    expect(passStoredAt, 'the pass still waiting when the failure was stored').to.equal(undefined);
+    expect(await pass).to.equal(true);
+    expect((passStoredAt as number) - started, 'the pass stored after the window').to.be.at.least(WINDOW_MS - 50);
+  });
+
+  it('stores the decision\'s time as the round\'s attempted_at and the agent\'s last_attempt_at, not the time the batch was written', async function () {
+    const rowVersion = await enrolled('store-timing-decided');
+    const decided = Date.now();
+    expect(await store.store('store-timing-decided', verdict('pass'), { rowVersion })).to.equal(true);
+    expect(Date.now() - decided, 'stored after the window').to.be.at.least(WINDOW_MS - 50);
+    const history = (await knex('verifier_attestation_history').where({ agent_id: 'store-timing-decided' }).select('attempted_at')) as { attempted_at: Date }[];
+    const agent = (await knex('verifier_agents').where({ agent_id: 'store-timing-decided' }).first('last_attempt_at')) as { last_attempt_at: Date };
+    expect(history).to.have.length(1);
+    expect(Math.abs((history[0] as { attempted_at: Date }).attempted_at.getTime() - decided), 'attempted_at from the decision').to.be.below(200);
+    expect(Math.abs(agent.last_attempt_at.getTime() - decided), 'last_attempt_at from the decision').to.be.below(200);
+  });
+});

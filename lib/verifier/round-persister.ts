@@ -36,7 +36,7 @@ export class RoundPersister {
     const id = agent.enrolment.agentId;
     // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
     const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
-    const stored = writes ? await this.verdicts.store(id, outcome, agent) : true;
+    const stored = writes ? await this.verdicts.store(id, outcome, agent, decidedAt) : true;
     if (stored === undefined) {
       return;
     }

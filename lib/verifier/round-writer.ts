@@ -91,7 +91,7 @@ with input as (
     tpm_clockinfo jsonb, boottime double precision, next_ima_ml_entry int, ima_pcr10 jsonb,
     learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
     verifier_id text, outcome text, nonce text, round_id text, ima_ml_entry int, ima_entries_received int, failures jsonb,
-    expected_version text, decided_at double precision)
+    expected_version text, decided_ago double precision)
 ), updated as (
   update verifier_agents a set
     operational_state = i.operational_state,
@@ -110,7 +110,7 @@ with input as (
     hash_alg = i.hash_alg,
     enc_alg = i.enc_alg,
     sign_alg = i.sign_alg,
-    last_attempt_at = coalesce(to_timestamp(i.decided_at), now()),
+    last_attempt_at = now() - make_interval(secs => coalesce(i.decided_ago, 0)),
     lease_expires_at = now() + make_interval(secs => i.lease_seconds),
     updated_at = now()
   from input i
@@ -121,7 +121,7 @@ with input as (
   insert into verifier_attestation_history
     (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
   select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
-    i.operational_state, i.attestation_count, i.failures, coalesce(to_timestamp(i.decided_at), now())
+    i.operational_state, i.attestation_count, i.failures, now() - make_interval(secs => coalesce(i.decided_ago, 0))
   from input i join updated u on u.agent_id = i.agent_id
   where i.outcome is not null
   returning 1
@@ -281,6 +281,7 @@ function rowOf(write: RoundWrite): Record<string, unknown> {
     ima_entries_received: history?.imaEntriesReceived ?? null,
     failures: history?.failures ?? [],
     expected_version: write.expectedVersion ?? null,
-    decided_at: write.decidedAt === undefined ? null : write.decidedAt / 1000,
+    // How long ago, not when: the stored times stay on the database's clock, as its other columns.
+    decided_ago: write.decidedAt === undefined ? null : Math.max(0, Date.now() - write.decidedAt) / 1000,
   };
 }

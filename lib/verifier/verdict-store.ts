@@ -66,11 +66,12 @@ export class VerdictStore {
    * not hold its round: the verdict is not stored, and whoever takes the agent over polls it from its
    * stored row. A verdict decided while
    * the process closes is still written once. `row` is the version the verdict was decided from; it is
-   * moved on to the version the stored write leaves. While another verdict of the agent is being
+   * moved on to the version the stored write leaves; `decidedAt` (ms since epoch) is when the round was
+   * decided, which the next round is timed from and which is stored as the round's time. While another verdict of the agent is being
    * stored, this one is not: it resolves false once that one has settled, and the caller re-reads the
    * row that store left.
    */
-  async store(agentId: string, verdict: Verdict, row: KnownRowVersion): Promise<boolean | undefined> {
+  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = Date.now()): Promise<boolean | undefined> {
     const running = this.calls.get(agentId);
     if (running !== undefined) {
       this.options.log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict not stored: another verdict of the agent is being stored; re-reading the agent after it');
@@ -81,7 +82,7 @@ export class VerdictStore {
     const call: StoreCall = { settled: new Promise<void>((resolve) => (settle = resolve)) };
     this.calls.set(agentId, call);
     try {
-      return await this.storeUntilSettled(agentId, verdict, row);
+      return await this.storeUntilSettled(agentId, verdict, row, decidedAt);
     } finally {
       // The entry is this call's own: a second store of the agent never makes or removes one.
       this.calls.delete(agentId);
@@ -102,11 +103,10 @@ export class VerdictStore {
    * re-reads the row at once, whose next round judges the agent as the operator left it. Stored by an
    * attempt whose answer was lost, the row version it left is not known: `row` forgets it.
    */
-  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion): Promise<boolean | undefined> {
+  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt: number): Promise<boolean | undefined> {
     const { writer, log, metrics, verifierId, owner, leaseSeconds } = this.options;
     const outcome = verdict.history?.outcome ?? 'none';
     const expectedVersion = row.rowVersion;
-    const decidedAt = Date.now();
     if (expectedVersion === undefined) {
       log.warn({ agentId, outcome }, 'verdict dropped: the row version it was decided from is not known, so it may be older than an operator change; re-reading the agent');
       return false;

@@ -1,7 +1,10 @@
 /** One row of the verifier's round history (`verifier_attestation_history`), as the benchmark reads it. */
 export interface RoundRecord {
   readonly agentId: string;
-  /** When the verifier decided the round's verdict, as its history row's `attempted_at` holds it (ms since epoch; this host's clock). */
+  /**
+   * When the verifier decided the round's verdict, as its history row's `attempted_at` holds it (ms since
+   * epoch; the database's clock = this host's).
+   */
   readonly verdictAt: number;
   readonly outcome: 'pass' | 'fail' | 'retry';
   readonly nonce: string | null;
@@ -66,8 +69,8 @@ export interface TimedSample {
  *
  * - a round is **due** `quote_interval` after the previous round's verdict was decided (its history
  *   row's `attempted_at`: the verifier times the next round from the decision), and it **starts**
- *   when the agent receives its quote request (matched by nonce). It is **late** when it starts more than `lateShare ×
- *   quote_interval` after it was due — whatever delayed it: timers, the event loop, the verifier's
+ *   when the agent receives its quote request (matched by nonce). It is **late** when it starts more
+ *   than `lateShare × quote_interval` after it was due — whatever delayed it: timers, the event loop, the verifier's
  *   concurrency limit, connection set-up. Both rounds must have their verdicts in the window;
  * - **detection time** of a tampering = verdict time of the agent's first failing round after it,
  *   which must name `expectedEvent`; an agent tampered but never failed counts as undetected.

@@ -67,9 +67,9 @@ export class VerdictStore {
    * stored row. A verdict decided while
    * the process closes is still written once. `row` is the version the verdict was decided from; it is
    * moved on to the version the stored write leaves; `decidedAt` (ms since epoch) is when the round was
-   * decided, which the next round is timed from and which is stored as the round's time. While another verdict of the agent is being
-   * stored, this one is not: it resolves false once that one has settled, and the caller re-reads the
-   * row that store left.
+   * decided, which the next round is timed from and which is stored as the round's time. While another
+   * verdict of the agent is being stored, this one is not: it resolves false once that one has settled,
+   * and the caller re-reads the row that store left.
    */
   async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = Date.now()): Promise<boolean | undefined> {
     const running = this.calls.get(agentId);

@@ -5,8 +5,9 @@ import { LATE_SHARE, ROUND_START_SLOT_MS } from './round-start-grid.js';
 /**
  * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
  * verifier so several in one process stay apart: rounds by outcome, round latency and start delay,
- * rounds started per slot of the round-start grid and a slot's capacity, late rounds, agents by state, failed writes, verdicts not stored because the row moved, verdicts
- * waiting to be stored, lease take-overs.
+ * rounds started per slot of the round-start grid and a slot's capacity, late rounds, agents by state,
+ * failed writes, verdicts not stored because the row moved, verdicts waiting to be stored, lease
+ * take-overs.
  */
 export class VerifierMetrics {
   readonly registry = new Registry();

@@ -59,10 +59,10 @@ interface PushRoundWrite extends RoundWrite {
 
 /**
  * The push verdicts' durable path: the pull loop's `RoundWriter` (its statement and the audit's
- * verdict records), with the same batch window, and in the SAME transaction the evidence take a verdict still
- * needs (first: a verdict whose take fails is not stored) and the judged attestations marked
- * `verification_complete` — so an attestation never reads complete without its verdict stored, nor
- * the other way round, and a verdict is stored only for evidence taken once. A batch that fails is
+ * verdict records), with the same batch window, and in the SAME transaction the evidence take a
+ * verdict still needs (first: a verdict whose take fails is not stored) and the judged attestations
+ * marked `verification_complete` — so an attestation never reads complete without its verdict stored,
+ * nor the other way round, and a verdict is stored only for evidence taken once. A batch that fails is
  * retried (each verdict alone, by the pull loop's `RoundRetrier`) until it is stored or the writer is
  * closed: a verdict is never dropped because the database was away; meanwhile `GET /health` says not
  * ready.

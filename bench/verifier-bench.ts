@@ -17,6 +17,7 @@ import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { runPushWindow } from './verifier-push-bench.js';
 import {
   childrenCpuSeconds,
+  limitVerifiers,
   serveProfileCommands,
   spawnVerifiers,
   startProfiles,
@@ -35,6 +36,8 @@ import {
  * push agents (`bench/verifier-push-bench.ts`) at the same sizes and prints CPU per attestation of both
  * modes. `--verifiers K` runs K verifier processes on the schema (the leases split the agents) and, for
  * K > 1, first the same fleet size with one process, then prints the ratio of their attestations/s.
+ * `--cpu-limit PCT` caps each pull verifier process at PCT % of one core once the fleet is enrolled, so
+ * that one process, not the machine, is the limit (`bench/cpu-limit.ts`; root and a cgroup cpu controller).
  */
 
 interface BenchArgs {
@@ -51,6 +54,8 @@ interface BenchArgs {
   /** Also run push agents at the same fleet sizes and compare CPU per attestation (issue 13). */
   readonly push: boolean;
   readonly verifiers: number;
+  /** `--cpu-limit PCT`: each pull verifier process capped at PCT % of one core once the fleet is enrolled (bench/cpu-limit.ts). */
+  readonly cpuLimitPercent: number | undefined;
 }
 
 const EXPECTED_EVENT = 'ima.validation.ima-ng.not_in_allowlist';
@@ -124,6 +129,9 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
     enrolling.finish();
     try {
       const setupSeconds = (Date.now() - setupStart) / 1000;
+      // Capped after the set-up: enrolling through a capped verifier takes many times longer, and the
+      // warm-up below lets the capped processes settle before the window.
+      if (children !== undefined && options.cpuLimitPercent !== undefined) await limitVerifiers(children, options.cpuLimitPercent);
       // Let the last enrolled agents settle into their rhythm, and the verifier's JIT finish its
       // compiles for the whole fleet's work, before measuring: the window is the steady state.
       await sleep(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000);
@@ -275,6 +283,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
   }
   const tamper = value('--tamper');
   const profileDir = value('--profile');
+  const cpuLimit = value('--cpu-limit');
   return {
     agents,
     seconds: number('--seconds', 30),
@@ -287,6 +296,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
     profileDir: profileDir === undefined ? undefined : path.resolve(profileDir),
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
     verifiers: Math.max(1, Math.round(number('--verifiers', 1))),
+    cpuLimitPercent: cpuLimit === undefined ? undefined : number('--cpu-limit', 0),
   };
 }
 

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
+import { limitCpu, type CpuLimit } from './cpu-limit.js';
 import { procStatCpuMs } from './proc-stat-cpu.js';
 
 /**
@@ -17,6 +18,8 @@ export interface VerifierProcesses {
   readonly children: readonly ChildProcess[];
   /** Each child's stdout, line by line. */
   readonly lines: readonly Interface[];
+  /** The children's CPU quotas (`limitVerifiers`), released once they have exited. */
+  readonly limits: CpuLimit[];
 }
 
 export interface SpawnVerifiersOptions {
@@ -40,7 +43,15 @@ export async function spawnVerifiers(options: SpawnVerifiersOptions): Promise<Ve
     lines.push(started.lines);
     url ||= started.url;
   }
-  return { url, children, lines };
+  return { url, children, lines, limits: [] };
+}
+
+/** Caps each child at `percentOfCore` % of one core (`--cpu-limit`, `bench/cpu-limit.ts`) until it exits. */
+export async function limitVerifiers(processes: VerifierProcesses, percentOfCore: number): Promise<void> {
+  for (const [i, child] of processes.children.entries()) {
+    if (child.pid === undefined) continue;
+    processes.limits.push(await limitCpu(child.pid, percentOfCore, `ironlime-bench-${process.pid}-${i}`));
+  }
 }
 
 async function spawnOne(options: SpawnVerifiersOptions, instanceId: string): Promise<{ child: ChildProcess; url: string; lines: Interface }> {
@@ -103,6 +114,7 @@ export async function stopVerifiers(processes: VerifierProcesses): Promise<void>
       await exited;
     }),
   );
+  await Promise.all(processes.limits.map((limit) => limit.release()));
 }
 
 /** CPU seconds used so far by all the children (from /proc: utime + stime, 100 ticks per second on Linux). */

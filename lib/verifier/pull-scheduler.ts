@@ -172,7 +172,7 @@ export class PullScheduler {
     this.track(this.reconcile(agentId));
   }
 
-  /** Stops every timer, waits for rounds in flight, and lets this process's leases expire now. */
+  /** Stops every timer, stores waiting verdicts without their batch window, waits for rounds in flight, lets this process's leases expire now. */
   async close(): Promise<void> {
     this.closed = true;
     this.sweeper.stop();

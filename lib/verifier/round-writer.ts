@@ -162,6 +162,11 @@ export class RoundWriter {
     return (await this.batch.submit(write, alone)).get(write);
   }
 
+  /** Sends the writes waiting for their batch window now; later writes are taken as before. */
+  flush(): void {
+    this.batch.flush();
+  }
+
   /**
    * Sends what is queued at once and resolves when every batch sent so far is stored or failed — each
    * waiting `write` has its answer — so the database can be closed after it. Later writes are refused.

@@ -114,9 +114,13 @@ export class PushVerdictWriter {
     return this.writer.close();
   }
 
-  /** One write of `sent` (`retry`: alone, after a failed one): what its batch learnt about it. */
+  /**
+   * One write of `sent`: what its batch learnt about it. Alone and at once, as the pull loop's
+   * (`VerdictStore`), a retry after a failed write, and a failure: its detection and revocation notice
+   * do not wait for passes to share a transaction.
+   */
   private async attempt(sent: PushRoundWrite & { readonly outcome: BatchOutcome }, retry: boolean): Promise<PushWriteOutcome> {
-    const stored = await this.writer.write(sent, retry);
+    const stored = await this.writer.write(sent, retry || sent.history?.outcome === 'fail');
     if (!sent.outcome.taken) return { stored: false, reason: 'evidence_not_taken' };
     return stored ? { stored: true, agentVersion: sent.outcome.agentVersion } : { stored: false, reason: 'agent_changed' };
   }

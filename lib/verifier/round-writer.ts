@@ -141,6 +141,8 @@ export class RoundWriter {
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
   private readonly storable: RoundWriterOptions['storable'];
   private readonly prepared: boolean;
+  /** The longest a write waits for others (`RoundWriterOptions.batchDelayMs`). */
+  readonly batchDelayMs: number;
 
   constructor(
     private readonly knex: Knex,
@@ -149,7 +151,8 @@ export class RoundWriter {
     this.alsoStore = options.alsoStore;
     this.storable = options.storable;
     this.prepared = options.prepared ?? false;
-    this.batch = new StatementBatch((writes) => this.run(writes), options.batchDelayMs ?? 50, options.maxBatch ?? 250, 'the round writer is closed: the round was not stored');
+    this.batchDelayMs = options.batchDelayMs ?? 50;
+    this.batch = new StatementBatch((writes) => this.run(writes), this.batchDelayMs, options.maxBatch ?? 250, 'the round writer is closed: the round was not stored');
   }
 
   /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). Rejects once closed. */

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { RoundWriter } from '../../lib/verifier/round-writer.js';
+import { RoundWriter, storeRounds } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
@@ -112,5 +112,21 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
       retrying.close();
       await audited.close();
     }
+  });
+
+  it('dates the decision by the statement\'s clock, not by its transaction\'s start: a round decided a second into a transaction is not dated a second early', async function () {
+    const rowVersion = await enrolled('store-timing-late-in-transaction');
+    await knex.transaction(async (trx) => {
+      await trx.raw('select 1');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const decided = Date.now() - 100;
+      const { state, history } = verdict('pass');
+      const write = { agentId: 'store-timing-late-in-transaction', verifierId: 'default', owner: 'me', leaseSeconds: 30, state, history, expectedVersion: rowVersion, decidedAt: decided };
+      expect(await storeRounds(trx, [write])).to.have.keys('store-timing-late-in-transaction');
+      const stored = (await trx('verifier_attestation_history').where({ agent_id: write.agentId }).first('attempted_at')) as { attempted_at: Date };
+      const agent = (await trx('verifier_agents').where({ agent_id: write.agentId }).first('last_attempt_at')) as { last_attempt_at: Date };
+      expect(Math.abs(stored.attempted_at.getTime() - decided), 'attempted_at from the decision').to.be.below(200);
+      expect(Math.abs(agent.last_attempt_at.getTime() - decided), 'last_attempt_at from the decision').to.be.below(200);
+    });
   });
 });

@@ -7,6 +7,11 @@ import type { VerifierAgentEnrolment } from './verifier-agent-record.js';
 /** States in which an agent's failure is announced (Keylime notifies revocation on these). */
 const REVOKED_STATES: readonly OperationalState[] = [OperationalState.FAILED, OperationalState.INVALID_QUOTE];
 
+/** Whether a verdict moves an agent from `before` into a failed state: the transition that is announced, and stored at once. */
+export function turnsRevoked(before: OperationalState, after: OperationalState): boolean {
+  return !REVOKED_STATES.includes(before) && REVOKED_STATES.includes(after);
+}
+
 /** Failures the verifier raises itself (silence, no quote, an exception): not evidence of tampering. */
 const COMM_ERROR_PREFIX = 'internal.verifier.';
 
@@ -32,7 +37,7 @@ export class FailureAnnouncer {
    * and announced, once.
    */
   stored(agent: VerifierAgentEnrolment, before: OperationalState, after: AgentAttestationState, history: HistoryRow | undefined): void {
-    if (this.notifier === undefined || REVOKED_STATES.includes(before) || !REVOKED_STATES.includes(after.operationalState)) return;
+    if (this.notifier === undefined || !turnsRevoked(before, after.operationalState)) return;
     const failure = history?.failures[0];
     this.notifier.agentFailed({
       agentId: agent.agentId,

@@ -9,8 +9,8 @@ import { LeaseSweeper } from './lease-sweeper.js';
 import { loadPolledAgent, PolicyNotStored, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
 import { RoundDecider, type DecidedRound } from './round-decider.js';
 import { RoundPersister } from './round-persister.js';
-import { pullRoundGrid, type PullRoundGrid } from './pull-round-grid.js';
-import { ROUND_START_SLOT_MS } from './round-start-grid.js';
+import { pullRoundGrid } from './pull-round-grid.js';
+import { ROUND_START_SLOT_MS, type RoundStartGrid } from './round-start-grid.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
@@ -62,8 +62,10 @@ export class PullScheduler {
   private readonly agents = new Map<string, PolledAgent>();
   private readonly limiter: ConcurrencyLimiter;
   private readonly inFlight = new Set<Promise<void>>();
-  /** The start grid, and the slack a full slot may push a round by (see `RoundStartGrid.at`). */
-  private readonly roundGrid: PullRoundGrid;
+  /** Where each polled agent's next round (or re-read) waits for its slot. */
+  private readonly grid: RoundStartGrid;
+  /** How much later than asked a full slot may push a round (`RoundStartGrid.at`). */
+  private readonly roundSlackMs: number;
   /** Rounds a slot of the start grid takes now (metrics). */
   readonly slotCapacity: () => number;
   private closed = false;
@@ -79,13 +81,12 @@ export class PullScheduler {
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
-    this.roundGrid = pullRoundGrid({
+    ({ grid: this.grid, slackMs: this.roundSlackMs, capacity: this.slotCapacity } = pullRoundGrid({
       slotMs: ROUND_START_SLOT_MS,
       intervalMs: options.round.quoteInterval * 1000,
       agents: () => this.agents.size,
       started: (count) => options.metrics?.slotStarted(count),
-    });
-    this.slotCapacity = this.roundGrid.capacity;
+    }));
     this.failures = new FailureAnnouncer(options.revocation, () => this.revocationTargets());
     this.verdicts = new VerdictStore(options);
     this.decider = new RoundDecider(options, this.verdicts, this.failures);
@@ -166,19 +167,19 @@ export class PullScheduler {
       return;
     }
     if (agent !== undefined) {
-      this.roundGrid.grid.cancel(agent.timer);
+      this.grid.cancel(agent.timer);
       agent.timer = undefined;
     }
     this.track(this.reconcile(agentId));
   }
 
-  /** Stops every timer, waits for rounds in flight, and lets this process's leases expire now. */
+  /** Stops every timer, stores waiting verdicts without their batch window, waits for rounds in flight, lets this process's leases expire now. */
   async close(): Promise<void> {
     this.closed = true;
     this.sweeper.stop();
     this.verdicts.close();
     // Every waiting round goes, a re-read's back-off for an agent no longer here too.
-    this.roundGrid.grid.close();
+    this.grid.close();
     for (const agent of this.agents.values()) {
       agent.timer = undefined;
     }
@@ -201,21 +202,17 @@ export class PullScheduler {
     if (this.closed) {
       return;
     }
-    this.roundGrid.grid.cancel(agent.timer);
+    this.grid.cancel(agent.timer);
     const ms = Math.round(seconds * 1000);
     // The start-delay metric counts from the time asked for, so the grid's wait shows in it.
     agent.dueAt = Date.now() + ms;
-    agent.timer = this.roundGrid.grid.at(
-      ms,
-      () => {
-        agent.timer = undefined;
-        // The limiter bounds requests and evaluation only; storing the round waits outside it.
-        this.track(
-          this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))),
-        );
-      },
-      this.roundGrid.slackMs,
-    );
+    agent.timer = this.grid.at(ms, () => this.startRound(agent), this.roundSlackMs);
+  }
+
+  /** The agent's slot came. The limiter bounds requests and evaluation only; storing the round waits outside it. */
+  private startRound(agent: PolledAgent): void {
+    agent.timer = undefined;
+    this.track(this.limiter.run(() => this.round(agent)).then((decided) => (decided === undefined ? undefined : this.persister.persist(agent, decided.outcome, decided.at))));
   }
 
   private track(task: Promise<void>): void {
@@ -251,14 +248,14 @@ export class PullScheduler {
       this.options.log.error({ err: error, agentId, attempt }, 'could not re-read agent; trying again');
       const agent = this.agents.get(agentId);
       if (!this.closed) {
-        const timer = this.roundGrid.grid.at(backoffDelayMs(attempt + 1, STORE_RETRY), () => {
+        const timer = this.grid.at(backoffDelayMs(attempt + 1, STORE_RETRY), () => {
           if (agent !== undefined) {
             agent.timer = undefined;
           }
           this.track(this.reconcile(agentId, attempt + 1));
         });
         if (agent !== undefined) {
-          this.roundGrid.grid.cancel(agent.timer);
+          this.grid.cancel(agent.timer);
           agent.timer = timer;
         }
       }
@@ -289,7 +286,7 @@ export class PullScheduler {
   private drop(agentId: string): void {
     const agent = this.agents.get(agentId);
     if (agent !== undefined) {
-      this.roundGrid.grid.cancel(agent.timer);
+      this.grid.cancel(agent.timer);
       agent.connection.close();
       this.agents.delete(agentId);
       this.options.health.writeSettled(agentId);

@@ -69,6 +69,10 @@ export interface RoundWriterOptions {
 /** States no round is stored over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. */
 export const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, OperationalState.TENANT_FAILED];
 
+/** A decision time on the database's clock: its age when the row was built, back from the statement's own clock (`now()`, the
+ * transaction's start, would date it early by what ran before the row was built). Without an age: the store's time. */
+const DECIDED_AT = 'case when i.decided_ago is null then now() else clock_timestamp() - make_interval(secs => i.decided_ago) end';
+
 /**
  * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
  * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
@@ -110,7 +114,7 @@ with input as (
     hash_alg = i.hash_alg,
     enc_alg = i.enc_alg,
     sign_alg = i.sign_alg,
-    last_attempt_at = now() - make_interval(secs => coalesce(i.decided_ago, 0)),
+    last_attempt_at = ${DECIDED_AT},
     lease_expires_at = now() + make_interval(secs => i.lease_seconds),
     updated_at = now()
   from input i
@@ -121,7 +125,7 @@ with input as (
   insert into verifier_attestation_history
     (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
   select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
-    i.operational_state, i.attestation_count, i.failures, now() - make_interval(secs => coalesce(i.decided_ago, 0))
+    i.operational_state, i.attestation_count, i.failures, ${DECIDED_AT}
   from input i join updated u on u.agent_id = i.agent_id
   where i.outcome is not null
   returning 1
@@ -141,6 +145,8 @@ export class RoundWriter {
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
   private readonly storable: RoundWriterOptions['storable'];
   private readonly prepared: boolean;
+  /** The longest a write waits for others (`RoundWriterOptions.batchDelayMs`). */
+  readonly batchDelayMs: number;
 
   constructor(
     private readonly knex: Knex,
@@ -149,10 +155,11 @@ export class RoundWriter {
     this.alsoStore = options.alsoStore;
     this.storable = options.storable;
     this.prepared = options.prepared ?? false;
-    this.batch = new StatementBatch((writes) => this.run(writes), options.batchDelayMs ?? 50, options.maxBatch ?? 250, 'the round writer is closed: the round was not stored');
+    this.batchDelayMs = options.batchDelayMs ?? 50;
+    this.batch = new StatementBatch((writes) => this.run(writes), this.batchDelayMs, options.maxBatch ?? 250, 'the round writer is closed: the round was not stored');
   }
 
-  /** Stores `write` with the next batch (`alone`: in a statement of its own, for a retry). Rejects once closed. */
+  /** Stores `write` with the next batch (`alone`: in a statement of its own, at once: a retry, a failure, a write after the store closed). Rejects once closed. */
   async write(write: RoundWrite, alone = false): Promise<boolean> {
     return (await this.batch.submit(write, alone)).has(write);
   }
@@ -160,6 +167,11 @@ export class RoundWriter {
   /** `write`, resolving to the agent row's version once stored (`agentVersionSql`), undefined when not stored. */
   async writeReturningVersion(write: RoundWrite, alone = false): Promise<string | undefined> {
     return (await this.batch.submit(write, alone)).get(write);
+  }
+
+  /** Sends the writes waiting for their batch window now; later writes are taken as before. */
+  flush(): void {
+    this.batch.flush();
   }
 
   /**
@@ -172,8 +184,8 @@ export class RoundWriter {
 
   /**
    * The batch's writes, in statements of one write per agent: `SAVE_ROUNDS` updates an agent's row
-   * once per statement, so a second write for it there (a push verdict and the silence sweep's FAIL
-   * within one batch) would have its history row inserted and be told "stored" without its own
+   * once per statement, so a second write for it there (two verdicts of one agent within one batch,
+   * which the callers avoid but do not rule out) would have its history row inserted and be told "stored" without its own
    * conditions checked. A later statement of the same transaction sees the row the earlier one left,
    * so its take and its expected version are judged against it, as across batches.
    */

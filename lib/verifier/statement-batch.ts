@@ -57,7 +57,11 @@ export class StatementBatch<Item, Outcome> {
     await Promise.all([...this.inFlight]);
   }
 
-  private flush(): void {
+  /**
+   * Sends what is queued now, without waiting for the rest of its window (a process stopping). The
+   * batch stays open: a later submit waits for a window of its own, as before.
+   */
+  flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.queue;

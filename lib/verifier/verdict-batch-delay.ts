@@ -14,7 +14,8 @@
  * What waits meanwhile: a pull pass is stored and shown that much later (a failure is stored at once,
  * `VerdictStore`), and its next round is still timed from the decision, so the cadence does not move;
  * a push agent waits for its 202 and starts its next interval after it, so a tenth keeps its cycle
- * within 10 % (500 ms stretched 50 agents' 2 s cycle to 2.9 s).
+ * within 10 % (500 ms stretched 50 agents' 2 s cycle to 2.9 s); a push verdict that fails its agent is stored
+ * at once too (`PushVerdictWriter`).
  */
 export function verdictBatchDelayMs(quoteIntervalSeconds: number, leaseSeconds: number): number {
   return Math.min(500, (leaseSeconds * 1000) / 10, Math.max(20, (quoteIntervalSeconds * 1000) / 10));

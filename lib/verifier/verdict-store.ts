@@ -43,6 +43,8 @@ export class VerdictStore {
   /** The store of each agent whose verdict is being written or waits to be. */
   private readonly calls = new Map<string, StoreCall>();
   private readonly retrier: RoundRetrier;
+  /** Closing: no verdict waits for a batch window any more. */
+  private closed = false;
 
   constructor(private readonly options: VerdictStoreOptions) {
     const { repository: rounds, health, log, metrics } = options;
@@ -90,9 +92,15 @@ export class VerdictStore {
     }
   }
 
-  /** Ends every back-off: each waiting verdict is tried once more, and not again if that fails. */
+  /**
+   * Ends every back-off (each waiting verdict is tried once more, and not again if that fails) and
+   * sends the verdicts waiting for their batch window now, so a stopping process does not wait a window
+   * for its rounds in flight. A verdict decided after this is still stored: alone, at once.
+   */
   close(): void {
+    this.closed = true;
     this.retrier.close();
+    this.options.writer.flush();
   }
 
   /**
@@ -121,8 +129,9 @@ export class VerdictStore {
           retried = retry;
           const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion, decidedAt };
           // A failure is stored (and so announced) at once, not after the batch window: failures are
-          // rare, and detection should not wait for passes to share a transaction.
-          return writer.writeReturningVersion(write, retry || outcome === 'fail');
+          // rare, and detection should not wait for passes to share a transaction. Nor does anything
+          // wait for the window once the process is stopping (`close`).
+          return writer.writeReturningVersion(write, retry || outcome === 'fail' || this.closed);
         },
         stored: (stored) => stored !== undefined,
       });

@@ -171,6 +171,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     polled = scheduler;
     container.register(PullScheduler, { useValue: scheduler });
+    container.register(RoundWriter, { useValue: writer });
     const inProcess = options.inProcessForTests === true;
     service = createService({
       name: 'verifier',
@@ -254,7 +255,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
 /**
  * The verifier's child container: frozen config, logger, database, owner, repositories, policy cache
  * and service — nothing is registered in the parent, so several verifiers in one process stay apart.
- * The caller registers the `PullScheduler`.
+ * The caller registers the `PullScheduler` and its `RoundWriter`.
  */
 export function createVerifierContainer(
   config: Readonly<VerifierConfig>,

@@ -69,4 +69,20 @@ describe('statement batch: hot-path writes share a statement', function () {
     }
     expect(statement.sent).to.deep.equal([[1]]);
   });
+
+  it('flush sends what waits without its window and leaves the batch open: a later item waits for a window of its own', async function () {
+    const statement = new RecordingStatement();
+    const batch = new StatementBatch(statement.run, 60_000, 250, 'closed');
+    const waiting = Promise.all([batch.submit(1), batch.submit(2)]);
+    batch.flush();
+    expect((await waiting).map((outcome) => [...outcome])).to.deep.equal([[1, 2], [1, 2]]);
+    let later = false;
+    const next = batch.submit(3).then(() => (later = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(later, 'the later item waits for its window').to.equal(false);
+    expect(statement.sent).to.deep.equal([[1, 2]]);
+    await batch.close();
+    await next;
+    expect(statement.sent).to.deep.equal([[1, 2], [3]]);
+  });
 });

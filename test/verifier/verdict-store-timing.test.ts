@@ -1,10 +1,12 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { RoundWriter } from '../../lib/verifier/round-writer.js';
+import { RoundWriter, storeRounds } from '../../lib/verifier/round-writer.js';
+import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
@@ -80,5 +82,51 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
     expect(history).to.have.length(1);
     expect(Math.abs((history[0] as { attempted_at: Date }).attempted_at.getTime() - decided), 'attempted_at from the decision').to.be.below(200);
     expect(Math.abs(agent.last_attempt_at.getTime() - decided), 'last_attempt_at from the decision').to.be.below(200);
+  });
+
+  it('keeps the decision\'s time through a failed write: the retry that stores the round, seconds later, stores the decision\'s time, not its own', async function () {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    // No window: the write fails at once, and what is measured is the retry's delay only.
+    const audited = new RoundWriter(knex, { batchDelayMs: 0, alsoStore: auditVerdicts({ privateKey, publicKey }, 'instance-1') });
+    const retrying = new VerdictStore({ repository, writer: audited, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }) });
+    const rowVersion = await enrolled('store-timing-retried');
+    // The audit records' table gone: the batch's transaction fails at its audit step, after the round's statement.
+    await knex.raw('alter table audit_records rename to audit_records_away');
+    let restored = false;
+    try {
+      const decided = Date.now();
+      const storing = retrying.store('store-timing-retried', verdict('pass'), { rowVersion }, decided);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await knex.raw('alter table audit_records_away rename to audit_records');
+      restored = true;
+      expect(await storing).to.equal(true);
+      const storedAfter = Date.now() - decided;
+      expect(storedAfter, 'stored by a retry, seconds after the decision').to.be.at.least(1_500);
+      const history = (await knex('verifier_attestation_history').where({ agent_id: 'store-timing-retried' }).select('attempted_at')) as { attempted_at: Date }[];
+      const agent = (await knex('verifier_agents').where({ agent_id: 'store-timing-retried' }).first('last_attempt_at')) as { last_attempt_at: Date };
+      expect(history).to.have.length(1);
+      expect(Math.abs((history[0] as { attempted_at: Date }).attempted_at.getTime() - decided), 'attempted_at from the decision').to.be.below(200);
+      expect(Math.abs(agent.last_attempt_at.getTime() - decided), 'last_attempt_at from the decision').to.be.below(200);
+    } finally {
+      if (!restored) await knex.raw('alter table audit_records_away rename to audit_records');
+      retrying.close();
+      await audited.close();
+    }
+  });
+
+  it('dates the decision by the statement\'s clock, not by its transaction\'s start: a round decided a second into a transaction is not dated a second early', async function () {
+    const rowVersion = await enrolled('store-timing-late-in-transaction');
+    await knex.transaction(async (trx) => {
+      await trx.raw('select 1');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const decided = Date.now() - 100;
+      const { state, history } = verdict('pass');
+      const write = { agentId: 'store-timing-late-in-transaction', verifierId: 'default', owner: 'me', leaseSeconds: 30, state, history, expectedVersion: rowVersion, decidedAt: decided };
+      expect(await storeRounds(trx, [write])).to.have.keys('store-timing-late-in-transaction');
+      const stored = (await trx('verifier_attestation_history').where({ agent_id: write.agentId }).first('attempted_at')) as { attempted_at: Date };
+      const agent = (await trx('verifier_agents').where({ agent_id: write.agentId }).first('last_attempt_at')) as { last_attempt_at: Date };
+      expect(Math.abs(stored.attempted_at.getTime() - decided), 'attempted_at from the decision').to.be.below(200);
+      expect(Math.abs(agent.last_attempt_at.getTime() - decided), 'last_attempt_at from the decision').to.be.below(200);
+    });
   });
 });

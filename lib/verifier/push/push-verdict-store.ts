@@ -1,4 +1,4 @@
-import type { FailureAnnouncer } from '../failure-announcer.js';
+import { turnsRevoked, type FailureAnnouncer } from '../failure-announcer.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { JudgedEvidenceTake, PushRepository } from './push-repository.js';
@@ -49,7 +49,7 @@ export class PushVerdictStore {
       return { stored: false, reason: take === undefined ? 'agent_changed' : 'evidence_not_taken' };
     }
     const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion };
-    const outcome = await this.deps.writer.write(write, completion, take);
+    const outcome = await this.deps.writer.write(write, completion, take, turnsRevoked(record.state.operationalState, state.operationalState));
     if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
     return outcome;
   }

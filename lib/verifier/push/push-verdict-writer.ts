@@ -97,12 +97,16 @@ export class PushVerdictWriter {
    * verdict gets a round id (`RoundWrite.roundId`) before its first attempt: an attempt whose COMMIT
    * got no answer may have committed, and a retry asks the history for that id, so such a verdict
    * resolves stored (and its caller announces it) instead of being refused by its own earlier write.
+   * `urgent` (a verdict that turns its agent failed) is sent alone and at once, as the pull loop's
+   * failures are (`VerdictStore`): its detection and revocation notice do not wait for passes to share
+   * a transaction. A failed push agent keeps attesting, so its later failures are not urgent: they
+   * share batches, and a mass failure costs one transaction per agent once, not per attestation.
    */
-  async write(write: RoundWrite, completion?: PushCompletion, take?: JudgedEvidenceTake): Promise<PushWriteOutcome> {
+  async write(write: RoundWrite, completion?: PushCompletion, take?: JudgedEvidenceTake, urgent = false): Promise<PushWriteOutcome> {
     const result = await this.retrier.store({
       agentId: write.agentId,
       history: write.history,
-      send: (roundId, retry) => this.attempt({ ...write, roundId, completion, take, outcome: { taken: take === undefined, agentVersion: undefined } }, retry),
+      send: (roundId, retry) => this.attempt({ ...write, roundId, completion, take, outcome: { taken: take === undefined, agentVersion: undefined } }, retry || urgent),
       stored: (outcome) => outcome.stored,
     });
     return result === STORED_UNSEEN ? { stored: true, agentVersion: undefined } : result;
@@ -114,9 +118,9 @@ export class PushVerdictWriter {
     return this.writer.close();
   }
 
-  /** One write of `sent` (`retry`: alone, after a failed one): what its batch learnt about it. */
-  private async attempt(sent: PushRoundWrite & { readonly outcome: BatchOutcome }, retry: boolean): Promise<PushWriteOutcome> {
-    const stored = await this.writer.write(sent, retry);
+  /** One write of `sent` (`alone`: in a transaction of its own, at once): what its batch learnt about it. */
+  private async attempt(sent: PushRoundWrite & { readonly outcome: BatchOutcome }, alone: boolean): Promise<PushWriteOutcome> {
+    const stored = await this.writer.write(sent, alone);
     if (!sent.outcome.taken) return { stored: false, reason: 'evidence_not_taken' };
     return stored ? { stored: true, agentVersion: sent.outcome.agentVersion } : { stored: false, reason: 'agent_changed' };
   }

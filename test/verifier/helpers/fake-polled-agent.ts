@@ -16,6 +16,8 @@ export interface FakePolledAgent {
    * holds the verifier's request open without ever falling silent).
    */
   dripEveryMs?: number;
+  /** Set: each quote is answered that long after its request (a round still in flight that long). */
+  replyDelayMs?: number;
 }
 
 /** Starts a `FakeAgent` that has measured one tool, served on a local HTTPS port. */
@@ -37,8 +39,12 @@ export async function startFakePolledAgent(): Promise<FakePolledAgent> {
       imaEntry: Number(query.get('ima_ml_entry') ?? 0),
       partial: query.get('partial') === '1',
     });
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ code: 200, status: 'Success', results }));
+    const reply = (): void => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
+    };
+    if (agent.replyDelayMs === undefined) reply();
+    else setTimeout(reply, agent.replyDelayMs);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const agent: FakePolledAgent = { fake, server, port: (server.address() as { port: number }).port, certPem: tls.certPem };

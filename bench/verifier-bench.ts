@@ -13,9 +13,11 @@ import { TerminalProgress } from '../lib/cli/terminal-progress.js';
 import { slotsAtWindowEdges } from './rounds-per-slot.js';
 import { detectionText, lateText, pct, printReport, printRoundsPerSlot, writeVerifierRunFiles } from './verifier-bench-output.js';
 import type { Benchmark } from './benchmark.js';
+import { cpuLimitProblem } from './cpu-limit.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { runPushWindow } from './verifier-push-bench.js';
 import {
+  capReadings,
   childrenCpuSeconds,
   limitVerifiers,
   serveProfileCommands,
@@ -37,7 +39,8 @@ import {
  * modes. `--verifiers K` runs K verifier processes on the schema (the leases split the agents) and, for
  * K > 1, first the same fleet size with one process, then prints the ratio of their attestations/s.
  * `--cpu-limit PCT` caps each pull verifier process at PCT % of one core once the fleet is enrolled, so
- * that one process, not the machine, is the limit (`bench/cpu-limit.ts`; root and a cgroup cpu controller).
+ * that one process, not the machine, is the limit (`bench/cpu-limit.ts`; root and a cgroup cpu controller;
+ * not with `--push` or `--in-process`).
  */
 
 interface BenchArgs {
@@ -137,6 +140,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       await sleep(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000);
       if (children !== undefined && options.profileDir !== undefined) startProfiles(children);
       const cpuBefore = cpuSeconds(children);
+      const capsBefore = children === undefined ? [] : capReadings(children);
       const from = Date.now();
       const to = from + options.seconds * 1000;
       const edgeMs = Math.min(60, options.seconds / 5) * 1000;
@@ -145,6 +149,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       await sleep(to - Date.now());
       // Read before waiting for the last scrape, so the scrape's own CPU stays out of the window.
       const cpuAfter = cpuSeconds(children);
+      const capsAfter = children === undefined ? [] : capReadings(children);
       const roundsPerSlot = await slots;
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
@@ -169,6 +174,9 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       printReport({ ...options, agents, setupSeconds, expectedEvent: EXPECTED_EVENT, report, cpu });
       if (roundsPerSlot !== undefined) {
         printRoundsPerSlot(roundsPerSlot, edgeMs);
+      }
+      if (options.cpuLimitPercent !== undefined) {
+        printCaps(options.cpuLimitPercent, capsBefore, capsAfter, options.seconds);
       }
       const files = await writeVerifierRunFiles({ agents, quoteInterval: options.quoteInterval, from, to, report, cpu, ...(roundsPerSlot === undefined ? {} : { roundsPerSlot }) });
       process.stdout.write(`figures: ${files.json}, plot: ${files.svg}\n`);
@@ -240,6 +248,23 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
   }
 }
 
+/**
+ * Whether the cap, not the machine, held each capped process back in the window: its share of a core
+ * against the cap, and how long the kernel throttled it. A process well under its cap that was hardly
+ * throttled was held back by the machine (the fleet or PostgreSQL), and its attestations/s is not its capacity.
+ */
+function printCaps(cap: number, before: readonly { cpuSeconds: number; throttledMs: number }[], after: readonly { cpuSeconds: number; throttledMs: number }[], seconds: number): void {
+  const each = after.map((reading, i) => {
+    const share = (100 * (reading.cpuSeconds - (before[i]?.cpuSeconds ?? 0))) / seconds;
+    const throttled = (reading.throttledMs - (before[i]?.throttledMs ?? 0)) / 1000;
+    return { share, text: `${share.toFixed(1)} % (throttled ${throttled.toFixed(1)} s)` };
+  });
+  const below = each.some(({ share }) => share < 0.9 * cap);
+  process.stdout.write(
+    `capped verifier processes, share of a core in the window: ${each.map(({ text }) => text).join(', ')}; cap ${cap} %${below ? ' — a process below 90 % of its cap: the machine, not the cap, held it back' : ''}\n`,
+  );
+}
+
 /** Child mode: a verifier on the given schema until SIGTERM; prints `VERIFIER <url>` when listening. */
 async function serveVerifier(args: readonly string[]): Promise<void> {
   const value = (flag: string): string => args[args.indexOf(flag) + 1] ?? '';
@@ -284,6 +309,13 @@ function parseArgs(args: readonly string[]): BenchArgs {
   const tamper = value('--tamper');
   const profileDir = value('--profile');
   const cpuLimit = value('--cpu-limit');
+  const cpuLimitPercent = cpuLimit === undefined ? undefined : number('--cpu-limit', 0);
+  if (cpuLimitPercent !== undefined) {
+    // Asked before any fleet is set up. The push window and an in-process verifier are not capped, and
+    // their figures would be set beside capped ones unlabelled.
+    const problem = cpuLimitProblem(cpuLimitPercent) ?? (args.includes('--in-process') || args.includes('--push') ? '--cpu-limit: not with --in-process or --push' : undefined);
+    if (problem !== undefined) throw new Error(problem);
+  }
   return {
     agents,
     seconds: number('--seconds', 30),
@@ -296,7 +328,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
     profileDir: profileDir === undefined ? undefined : path.resolve(profileDir),
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
     verifiers: Math.max(1, Math.round(number('--verifiers', 1))),
-    cpuLimitPercent: cpuLimit === undefined ? undefined : number('--cpu-limit', 0),
+    cpuLimitPercent,
   };
 }
 

@@ -18,7 +18,7 @@ export interface VerifierProcesses {
   readonly children: readonly ChildProcess[];
   /** Each child's stdout, line by line. */
   readonly lines: readonly Interface[];
-  /** The children's CPU quotas (`limitVerifiers`), released once they have exited. */
+  /** The children's CPU quotas, in the children's order (`limitVerifiers` adds them), released once they have exited. */
   readonly limits: CpuLimit[];
 }
 
@@ -108,7 +108,7 @@ export async function stopProfiles(processes: VerifierProcesses, dir: string): P
 export async function stopVerifiers(processes: VerifierProcesses): Promise<void> {
   await Promise.all(
     processes.children.map(async (child) => {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.stdin?.end();
       await exited;
@@ -119,12 +119,12 @@ export async function stopVerifiers(processes: VerifierProcesses): Promise<void>
 
 /** CPU seconds used so far by all the children (from /proc: utime + stime, 100 ticks per second on Linux). */
 export function childrenCpuSeconds(processes: VerifierProcesses | undefined): number {
-  let total = 0;
-  for (const child of processes?.children ?? []) {
-    if (child.pid === undefined || child.exitCode !== null) continue;
-    total += procStatCpuMs(`/proc/${child.pid}/stat`) / 1000;
-  }
-  return total;
+  return eachChildCpuSeconds(processes).reduce((sum, seconds) => sum + seconds, 0);
+}
+
+/** CPU seconds used so far by each child, in the children's order (0 for one that has exited). */
+export function eachChildCpuSeconds(processes: VerifierProcesses | undefined): number[] {
+  return (processes?.children ?? []).map((child) => (child.pid === undefined || child.exitCode !== null ? 0 : procStatCpuMs(`/proc/${child.pid}/stat`) / 1000));
 }
 
 /** Child side: answers `PROFILE START` / `PROFILE STOP <file>` lines on stdin with the V8 profiler. */
@@ -147,4 +147,10 @@ export function serveProfileCommands(): void {
       }
     })().catch((error: unknown) => process.stderr.write(`profiler: ${String(error)}\n`));
   });
+}
+
+/** Each capped child's CPU seconds and throttled ms so far (`--cpu-limit`), in the children's order. */
+export function capReadings(processes: VerifierProcesses): { cpuSeconds: number; throttledMs: number }[] {
+  const cpu = eachChildCpuSeconds(processes);
+  return processes.limits.map((limit, i) => ({ cpuSeconds: cpu[i] ?? 0, throttledMs: limit.throttledMs() }));
 }

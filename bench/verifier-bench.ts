@@ -257,7 +257,7 @@ function printCaps(cap: number, before: readonly { cpuSeconds: number; throttled
   const each = after.map((reading, i) => {
     const share = (100 * (reading.cpuSeconds - (before[i]?.cpuSeconds ?? 0))) / seconds;
     const throttled = (reading.throttledMs - (before[i]?.throttledMs ?? 0)) / 1000;
-    return { share, text: `${share.toFixed(1)} % (throttled ${throttled.toFixed(1)} s)` };
+    return { share, text: `${share.toFixed(1)} % (throttled ${throttled.toFixed(1)} s, summed over the CPUs it ran on)` };
   });
   const below = each.some(({ share }) => share < 0.9 * cap);
   process.stdout.write(

@@ -255,6 +255,8 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
  */
 function printCaps(cap: number, before: readonly { cpuSeconds: number; throttledMs: number }[], after: readonly { cpuSeconds: number; throttledMs: number }[], seconds: number): void {
   const each = after.map((reading, i) => {
+    // A child that exited reads 0 s: its share is unknown, not negative.
+    if (reading.cpuSeconds === 0) return { share: 0, text: 'exited' };
     const share = (100 * (reading.cpuSeconds - (before[i]?.cpuSeconds ?? 0))) / seconds;
     const throttled = (reading.throttledMs - (before[i]?.throttledMs ?? 0)) / 1000;
     return { share, text: `${share.toFixed(1)} % (throttled ${throttled.toFixed(1)} s, summed over the CPUs it ran on)` };

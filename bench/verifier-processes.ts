@@ -49,7 +49,8 @@ export async function spawnVerifiers(options: SpawnVerifiersOptions): Promise<Ve
 /** Caps each child at `percentOfCore` % of one core (`--cpu-limit`, `bench/cpu-limit.ts`) until it exits. */
 export async function limitVerifiers(processes: VerifierProcesses, percentOfCore: number): Promise<void> {
   for (const [i, child] of processes.children.entries()) {
-    if (child.pid === undefined) continue;
+    // Every child gets its limit, so `capReadings` pairs the i-th limit with the i-th child.
+    if (child.pid === undefined) throw new Error(`--cpu-limit: verifier process ${i} has no pid`);
     processes.limits.push(await limitCpu(child.pid, percentOfCore, `ironlime-bench-${process.pid}-${i}`));
   }
 }

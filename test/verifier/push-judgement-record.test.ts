@@ -1,0 +1,105 @@
+import { expect } from 'chai';
+import { pino } from 'pino';
+import type { PushEngineOptions } from '../../lib/attestation/push-decision.js';
+import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
+import { turnsRevoked } from '../../lib/verifier/failure-announcer.js';
+import { PolicyNotStored } from '../../lib/verifier/polled-agent.js';
+import { PushJudgement, type Answer, type PushJudgementDeps } from '../../lib/verifier/push/push-judgement.js';
+import type { AgentWithLatest, NewPushAttestation, PushAttestation } from '../../lib/verifier/push/push-repository.js';
+import type { PushVerdictStore } from '../../lib/verifier/push/push-verdict-store.js';
+import type { PushWriteOutcome } from '../../lib/verifier/push/push-verdict-writer.js';
+import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
+
+/** What the judgement handed the verdict store. */
+interface StoreCall {
+  readonly record: VerifierAgentRecord;
+  readonly state: AgentAttestationState;
+  readonly expectedVersion: string;
+}
+
+const AGENT = 'judged-agent';
+
+function recordIn(operationalState: OperationalState, attestationCount: number): VerifierAgentRecord {
+  const nowSeconds = Date.now() / 1000;
+  return {
+    agentId: AGENT,
+    owner: 'me',
+    enrolledAt: nowSeconds - 120,
+    state: { ...initialAgentState(operationalState), lastReceivedQuote: nowSeconds - 2, attestationCount },
+  } as unknown as VerifierAgentRecord;
+}
+
+const attestation = { agentId: AGENT, index: 7, stage: 'evaluating_evidence', challenge: 'Y2hhbGxlbmdl', choice: {} } as unknown as NewPushAttestation;
+
+/** The store's answers in turn (an Error is thrown), with every call recorded. */
+function verdictStore(calls: StoreCall[], answers: (PushWriteOutcome | Error)[]): PushVerdictStore {
+  return {
+    store: (record: VerifierAgentRecord, state: AgentAttestationState, _history: unknown, { expectedVersion }: { expectedVersion: string }) => {
+      calls.push({ record, state, expectedVersion });
+      const answer = answers.shift() ?? new Error('no more answers');
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+    },
+  } as unknown as PushVerdictStore;
+}
+
+function judgement(verdicts: PushVerdictStore, reRead: () => Promise<AgentWithLatest>): PushJudgement {
+  const deps: PushJudgementDeps = {
+    repository: {
+      takeJudgedEvidence: () => Promise.resolve(new Set([AGENT])),
+      giveBackEvidence: () => Promise.resolve(false),
+    },
+    verdicts,
+    // A policy the agent names that is not stored: judged failing (internal.verifier.exception), no evidence needed.
+    policies: { read: () => Promise.reject(new PolicyNotStored('runtime policy gone')) } as unknown as PushJudgementDeps['policies'],
+    reRead,
+    log: pino({ level: 'silent' }),
+  };
+  return new PushJudgement(deps, { owner: 'me', engine: { severityPolicy: compileSeverityPolicy() } as unknown as PushEngineOptions });
+}
+
+/**
+ * Phase 2 hands `PushVerdictStore` the record its verdict was decided from, with that record's
+ * version: the store stores only over that version, and stores a failure at once (`turnsRevoked`)
+ * only when that record was not failed already. Passing a fresher read, or the decided state as both
+ * sides, would store an agent's first failure a batch window late or over a row nobody judged.
+ */
+describe('push judgement: each verdict is stored from the record it was decided from', function () {
+  it('judgeAndStore passes the judged record and its version, and the failure turns it failed', async function () {
+    const judged = recordIn(OperationalState.GET_QUOTE, 4);
+    const calls: StoreCall[] = [];
+    const answer: Answer = { attestation, record: judged, agentVersion: 'v-judged', evidence: {} as Answer['evidence'], taken: false };
+    const unexpectedRead = (): Promise<AgentWithLatest> => Promise.reject(new Error('not read again'));
+    const stored = await judgement(verdictStore(calls, [{ stored: true, agentVersion: 'v-after' }]), unexpectedRead)
+      .judgeAndStore(answer, new Date(), () => Promise.reject(new Error('not read back')));
+    expect(calls).to.have.length(1);
+    const [call] = calls as [StoreCall];
+    expect(call.record).to.equal(judged);
+    expect(call.expectedVersion).to.equal('v-judged');
+    expect(call.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(turnsRevoked(call.record.state.operationalState, call.state.operationalState), 'stored at once').to.equal(true);
+    expect(stored.record).to.equal(judged);
+    expect(stored.agentVersion).to.equal('v-after');
+  });
+
+  it('failClosed passes the record it read again and that version, not the one first judged', async function () {
+    const judged = recordIn(OperationalState.GET_QUOTE, 4);
+    const reread = recordIn(OperationalState.GET_QUOTE, 5);
+    const latest = { ...attestation, evaluation: null, failureReason: null } as unknown as PushAttestation;
+    const calls: StoreCall[] = [];
+    // The first write fails after the evidence was taken: the agent is failed from its row as it is now.
+    const verdicts = verdictStore(calls, [new Error('connection terminated'), { stored: true, agentVersion: 'v-failed' }]);
+    const answer: Answer = { attestation, record: judged, agentVersion: 'v-judged', evidence: {} as Answer['evidence'], taken: true };
+    const stored = await judgement(verdicts, () => Promise.resolve({ record: reread, agentVersion: 'v-reread', latest }))
+      .judgeAndStore(answer, new Date(), () => Promise.reject(new Error('not read back')));
+    expect(calls).to.have.length(2);
+    const failClosed = calls[1] as StoreCall;
+    expect(failClosed.record).to.equal(reread);
+    expect(failClosed.expectedVersion).to.equal('v-reread');
+    expect(failClosed.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(failClosed.state.attestationCount, 'carried from the row read again').to.equal(reread.state.attestationCount);
+    expect(turnsRevoked(failClosed.record.state.operationalState, failClosed.state.operationalState), 'stored at once').to.equal(true);
+    expect(stored.record).to.equal(reread);
+  });
+});

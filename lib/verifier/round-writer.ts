@@ -69,9 +69,13 @@ export interface RoundWriterOptions {
 /** States no round is stored over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. */
 export const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, OperationalState.TENANT_FAILED];
 
-/** A decision time on the database's clock: its age when the row was built, back from the statement's own clock (`now()`, the
- * transaction's start, would date it early by what ran before the row was built). Without an age: the store's time. */
-const DECIDED_AT = 'case when i.decided_ago is null then now() else clock_timestamp() - make_interval(secs => i.decided_ago) end';
+/**
+ * A decision time on the database's clock: its age when the row was built, back from the statement's own clock (`now()`, the
+ * transaction's start, would date it early by what ran before the row was built). Without an age: the store's time. Worked out
+ * once per row in `input` (a CTE read twice is materialized), so the agent's `last_attempt_at` and its history row's
+ * `attempted_at` are the same instant, not two readings of `clock_timestamp()` microseconds apart.
+ */
+const DECIDED_AT = 'case when t.decided_ago is null then now() else clock_timestamp() - make_interval(secs => t.decided_ago) end';
 
 /**
  * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
@@ -88,7 +92,7 @@ const SAVE_ROUNDS = fixedStatement(
   'verifier_save_rounds',
   `
 with input as (
-  select * from jsonb_to_recordset(?::jsonb) as t(
+  select t.*, ${DECIDED_AT} as decided_at from jsonb_to_recordset(?::jsonb) as t(
     agent_id text, owner text, lease_seconds double precision,
     operational_state int, attestation_count int, severity_level int, last_event_id text,
     last_received_quote double precision, last_successful_attestation double precision,
@@ -114,7 +118,7 @@ with input as (
     hash_alg = i.hash_alg,
     enc_alg = i.enc_alg,
     sign_alg = i.sign_alg,
-    last_attempt_at = ${DECIDED_AT},
+    last_attempt_at = i.decided_at,
     lease_expires_at = now() + make_interval(secs => i.lease_seconds),
     updated_at = now()
   from input i
@@ -125,7 +129,7 @@ with input as (
   insert into verifier_attestation_history
     (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
   select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
-    i.operational_state, i.attestation_count, i.failures, ${DECIDED_AT}
+    i.operational_state, i.attestation_count, i.failures, i.decided_at
   from input i join updated u on u.agent_id = i.agent_id
   where i.outcome is not null
   returning 1

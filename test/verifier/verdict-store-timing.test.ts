@@ -127,6 +127,12 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
       const agent = (await trx('verifier_agents').where({ agent_id: write.agentId }).first('last_attempt_at')) as { last_attempt_at: Date };
       expect(Math.abs(stored.attempted_at.getTime() - decided), 'attempted_at from the decision').to.be.below(200);
       expect(Math.abs(agent.last_attempt_at.getTime() - decided), 'last_attempt_at from the decision').to.be.below(200);
+      // To the microsecond, which a JavaScript Date does not hold: one reading of the clock for both rows.
+      const same = (await trx.raw(
+        'select h.attempted_at = a.last_attempt_at as same from verifier_attestation_history h join verifier_agents a using (agent_id) where agent_id = ?',
+        [write.agentId],
+      )) as { rows: { same: boolean }[] };
+      expect(same.rows, 'attempted_at and last_attempt_at the same instant').to.deep.equal([{ same: true }]);
     });
   });
 });

@@ -6,8 +6,8 @@ import { LATE_SHARE, ROUND_START_SLOT_MS } from './round-start-grid.js';
  * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
  * verifier so several in one process stay apart: rounds by outcome, round latency and start delay,
  * rounds started per slot of the round-start grid and a slot's capacity, late rounds, agents by state,
- * failed writes, verdicts not stored because the row moved, verdicts waiting to be stored, lease
- * take-overs.
+ * failed writes, verdicts not stored because the row moved, verdicts waiting to be stored and the
+ * window they wait at most, lease take-overs.
  */
 export class VerifierMetrics {
   readonly registry = new Registry();
@@ -22,7 +22,13 @@ export class VerifierMetrics {
 
   constructor(
     private readonly quoteInterval: number,
-    sources: { agentStates: () => Iterable<OperationalState>; unstoredRounds: () => number; slotCapacity: () => number | undefined },
+    sources: {
+      agentStates: () => Iterable<OperationalState>;
+      unstoredRounds: () => number;
+      slotCapacity: () => number | undefined;
+      /** The pull writer's batch window, once it exists. */
+      verdictBatchDelayMs?: () => number | undefined;
+    },
   ) {
     const registers = [this.registry];
     this.rounds = new Counter({ name: 'ironlime_verifier_rounds_total', help: 'Pull rounds decided, by outcome (pass, fail, retry, none).', labelNames: ['outcome'], registers });
@@ -59,6 +65,15 @@ export class VerifierMetrics {
       registers,
       collect() {
         this.set(sources.unstoredRounds());
+      },
+    });
+    new Gauge({
+      name: 'ironlime_verifier_verdict_batch_window_seconds',
+      help: 'The longest a passing pull verdict waits to share its transaction with others (a tenth of quote_interval, at most a tenth of the lease); a failure is stored at once.',
+      registers,
+      collect() {
+        const delayMs = sources.verdictBatchDelayMs?.();
+        if (delayMs !== undefined) this.set(delayMs / 1000);
       },
     });
     new Gauge({

@@ -119,7 +119,13 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     const agents = container.resolve(VerifierAgentRepository);
     const health = container.resolve(VerifierHealth);
     let polled: PullScheduler | undefined;
-    const metrics = new VerifierMetrics(config.quoteInterval, { agentStates: () => polled?.agentStates() ?? [], unstoredRounds: () => health.unstoredRounds, slotCapacity: () => polled?.slotCapacity() });
+    let writer: RoundWriter | undefined;
+    const metrics = new VerifierMetrics(config.quoteInterval, {
+      agentStates: () => polled?.agentStates() ?? [],
+      unstoredRounds: () => health.unstoredRounds,
+      slotCapacity: () => polled?.slotCapacity(),
+      verdictBatchDelayMs: () => writer?.batchDelayMs,
+    });
     container.register(VerifierMetrics, { useValue: metrics });
     const revocation = new RevocationNotifier({
       webhooks: config.revocationWebhooks ?? [],
@@ -131,7 +137,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     closeRevocation = () => revocation.close();
     const verdictAudit = auditVerdicts(access.auditKey, owner);
-    const writer = new RoundWriter(database.knex, { batchDelayMs: verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
+    writer = new RoundWriter(database.knex, { batchDelayMs: verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
     const agentDeps = {
       policies: container.resolve(VerifierPolicyRepository),
       cache: container.resolve(PolicyCache),
@@ -171,7 +177,6 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     polled = scheduler;
     container.register(PullScheduler, { useValue: scheduler });
-    container.register(RoundWriter, { useValue: writer });
     const inProcess = options.inProcessForTests === true;
     service = createService({
       name: 'verifier',
@@ -255,7 +260,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
 /**
  * The verifier's child container: frozen config, logger, database, owner, repositories, policy cache
  * and service — nothing is registered in the parent, so several verifiers in one process stay apart.
- * The caller registers the `PullScheduler` and its `RoundWriter`.
+ * The caller registers the `PullScheduler` and the `VerifierMetrics`.
  */
 export function createVerifierContainer(
   config: Readonly<VerifierConfig>,

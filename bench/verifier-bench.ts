@@ -17,8 +17,8 @@ import { cpuLimitProblem } from './cpu-limit.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { runPushWindow } from './verifier-push-bench.js';
 import {
-  capReadings,
   childrenCpuSeconds,
+  eachChildCpuSeconds,
   limitVerifiers,
   serveProfileCommands,
   spawnVerifiers,
@@ -139,8 +139,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       // compiles for the whole fleet's work, before measuring: the window is the steady state.
       await sleep(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000);
       if (children !== undefined && options.profileDir !== undefined) startProfiles(children);
-      const cpuBefore = cpuSeconds(children);
-      const capsBefore = children === undefined ? [] : capReadings(children);
+      const cpuBefore = cpuReading(children);
       const from = Date.now();
       const to = from + options.seconds * 1000;
       const edgeMs = Math.min(60, options.seconds / 5) * 1000;
@@ -148,8 +147,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       const tampered = await tamperDuringWindow(fleet.agents, tamperCount(agents, options.tamper), from, options.seconds);
       await sleep(to - Date.now());
       // Read before waiting for the last scrape, so the scrape's own CPU stays out of the window.
-      const cpuAfter = cpuSeconds(children);
-      const capsAfter = children === undefined ? [] : capReadings(children);
+      const cpuAfter = cpuReading(children);
       const roundsPerSlot = await slots;
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
@@ -164,10 +162,12 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
         tampered,
         expectedEvent: EXPECTED_EVENT,
       });
-      const verifierCpu = (cpuAfter.verifier - cpuBefore.verifier) / options.seconds;
-      const fleetCpu = (cpuAfter.fleet - cpuBefore.fleet) / options.seconds;
+      // Shares over the readings' own span, which the window's closing sleep may overshoot.
+      const spanSeconds = (cpuAfter.atMs - cpuBefore.atMs) / 1000;
+      const verifierCpu = (cpuAfter.verifier - cpuBefore.verifier) / spanSeconds;
+      const fleetCpu = (cpuAfter.fleet - cpuBefore.fleet) / spanSeconds;
       // CPU time per passing round does not depend on how busy the machine is, unlike the rates.
-      const perRound = (share: number): string => (report.attestations === 0 ? '-' : `${((share * options.seconds * 1000) / report.attestations).toFixed(2)} ms`);
+      const perRound = (share: number): string => (report.attestations === 0 ? '-' : `${((share * spanSeconds * 1000) / report.attestations).toFixed(2)} ms`);
       const cpu = options.inProcess
         ? `${pct(fleetCpu)} verifier and fleet together (${perRound(fleetCpu)} per attestation)`
         : `${pct(verifierCpu)} ${options.verifiers > 1 ? `${options.verifiers} verifiers` : 'verifier'} (${perRound(verifierCpu)} per attestation) / ${pct(fleetCpu)} fleet`;
@@ -176,7 +176,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
         printRoundsPerSlot(roundsPerSlot, edgeMs);
       }
       if (options.cpuLimitPercent !== undefined) {
-        printCaps(options.cpuLimitPercent, capsBefore, capsAfter, options.seconds);
+        printCaps(options.cpuLimitPercent, cpuBefore, cpuAfter);
       }
       const files = await writeVerifierRunFiles({ agents, quoteInterval: options.quoteInterval, from, to, report, cpu, ...(roundsPerSlot === undefined ? {} : { roundsPerSlot }) });
       process.stdout.write(`figures: ${files.json}, plot: ${files.svg}\n`);
@@ -253,12 +253,13 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
  * against the cap, and how long the kernel throttled it. A process well under its cap that was hardly
  * throttled was held back by the machine (the fleet or PostgreSQL), and its attestations/s is not its capacity.
  */
-function printCaps(cap: number, before: readonly { cpuSeconds: number; throttledMs: number }[], after: readonly { cpuSeconds: number; throttledMs: number }[], seconds: number): void {
-  const each = after.map((reading, i) => {
+function printCaps(cap: number, before: CpuReading, after: CpuReading): void {
+  const seconds = (after.atMs - before.atMs) / 1000;
+  const each = after.capped.map((reading, i) => {
     // A child that exited reads 0 s: its share is unknown, not negative.
     if (reading.cpuSeconds === 0) return { share: 0, text: 'exited' };
-    const share = (100 * (reading.cpuSeconds - (before[i]?.cpuSeconds ?? 0))) / seconds;
-    const throttled = (reading.throttledMs - (before[i]?.throttledMs ?? 0)) / 1000;
+    const share = (100 * (reading.cpuSeconds - (before.capped[i]?.cpuSeconds ?? 0))) / seconds;
+    const throttled = (reading.throttledMs - (before.capped[i]?.throttledMs ?? 0)) / 1000;
     return { share, text: `${share.toFixed(1)} % (throttled ${throttled.toFixed(1)} s, summed over the CPUs it ran on)` };
   });
   const below = each.some(({ share }) => share < 0.9 * cap);
@@ -286,9 +287,24 @@ async function serveVerifier(args: readonly string[]): Promise<void> {
 }
 
 /** CPU seconds used so far by the verifier children and by this process. */
-function cpuSeconds(children: VerifierProcesses | undefined): { verifier: number; fleet: number } {
+/** CPU used so far, read at one instant: the verifier children's (each, and with its cgroup's throttled time when capped) and this process's, the fleet's. */
+interface CpuReading {
+  readonly atMs: number;
+  readonly verifier: number;
+  readonly fleet: number;
+  readonly capped: readonly { readonly cpuSeconds: number; readonly throttledMs: number }[];
+}
+
+function cpuReading(children: VerifierProcesses | undefined): CpuReading {
   const usage = process.cpuUsage();
-  return { verifier: childrenCpuSeconds(children), fleet: (usage.user + usage.system) / 1e6 };
+  const each = eachChildCpuSeconds(children);
+  return {
+    atMs: Date.now(),
+    verifier: each.reduce((sum, seconds) => sum + seconds, 0),
+    fleet: (usage.user + usage.system) / 1e6,
+    // Every child gets its limit when capped, so the i-th limit is the i-th child's.
+    capped: (children?.limits ?? []).map((limit, i) => ({ cpuSeconds: each[i] ?? 0, throttledMs: limit.throttledMs() })),
+  };
 }
 
 function parseArgs(args: readonly string[]): BenchArgs {

@@ -49,7 +49,7 @@ export async function spawnVerifiers(options: SpawnVerifiersOptions): Promise<Ve
 /** Caps each child at `percentOfCore` % of one core (`--cpu-limit`, `bench/cpu-limit.ts`) until it exits. */
 export async function limitVerifiers(processes: VerifierProcesses, percentOfCore: number): Promise<void> {
   for (const [i, child] of processes.children.entries()) {
-    // Every child gets its limit, so `capReadings` pairs the i-th limit with the i-th child.
+    // Every child gets its limit, so the bench's `cpuReading` pairs the i-th limit with the i-th child.
     if (child.pid === undefined) throw new Error(`--cpu-limit: verifier process ${i} has no pid`);
     processes.limits.push(await limitCpu(child.pid, percentOfCore, `ironlime-bench-${process.pid}-${i}`));
   }
@@ -148,10 +148,4 @@ export function serveProfileCommands(): void {
       }
     })().catch((error: unknown) => process.stderr.write(`profiler: ${String(error)}\n`));
   });
-}
-
-/** Each capped child's CPU seconds and throttled ms so far (`--cpu-limit`), in the children's order. */
-export function capReadings(processes: VerifierProcesses): { cpuSeconds: number; throttledMs: number }[] {
-  const cpu = eachChildCpuSeconds(processes);
-  return processes.limits.map((limit, i) => ({ cpuSeconds: cpu[i] ?? 0, throttledMs: limit.throttledMs() }));
 }

@@ -7,6 +7,7 @@ import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repos
 import { forEachDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { bareVerdict } from './helpers/bare-verdict.js';
 
 function enrolment(verifierId: string): VerifierAgentEnrolment {
   const agentId = `row-version-${Math.random().toString(36).slice(2, 10)}`;
@@ -55,8 +56,7 @@ forEachDatabase('verifier pull loop: agent row versions', (fixture) => {
       verifierId: 'default',
       owner: 'me',
       leaseSeconds: 30,
-      state: { ...initialAgentState(OperationalState.GET_QUOTE), attestationCount: count },
-      history: { outcome: 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
+      ...bareVerdict(OperationalState.GET_QUOTE, count, 0),
       roundId: `round-${count}`,
       ...(expectedVersion === undefined ? {} : { expectedVersion }),
     });

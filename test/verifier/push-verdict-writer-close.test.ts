@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
@@ -8,6 +7,7 @@ import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../h
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { CommitReplyDropper } from './helpers/commit-reply-dropper.js';
+import { bareVerdict } from './helpers/bare-verdict.js';
 
 const AGENT = 'agent-000001';
 
@@ -46,8 +46,7 @@ describe('push verdict writer: a verdict sent by close() whose COMMIT reply is l
     const writer = pushVerdictWriterOn(through, 600_000);
     const outcome = writer.write({
       agentId: AGENT, verifierId: 'default', owner: 'bench', leaseSeconds: 30,
-      state: { ...initialAgentState(OperationalState.FAILED), attestationCount: 1 },
-      history: { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
+      ...bareVerdict(OperationalState.FAILED, 1),
       expectedVersion: await agentRowVersion(knex, AGENT),
     });
     proxy.dropNextCommitReplyAfter('expected_version text');

@@ -15,6 +15,7 @@ import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { bareVerdict } from './helpers/bare-verdict.js';
 
 const OWNER = 'persister-owner';
 
@@ -73,12 +74,7 @@ describe('verifier pull loop: the renegotiated API version is stored over the ve
   }
 
   function passingRound(attestationCount: number): PullDecision {
-    return {
-      state: { ...initialAgentState(OperationalState.GET_QUOTE), attestationCount },
-      retries: 0,
-      history: { outcome: 'pass', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
-      next: { kind: 'poll', inSeconds: 2 },
-    };
+    return { ...bareVerdict(OperationalState.GET_QUOTE, attestationCount), retries: 0, next: { kind: 'poll', inSeconds: 2 } };
   }
 
   function persisterFor(repository: VerifierAgentRepository, after: AfterRound): RoundPersister {

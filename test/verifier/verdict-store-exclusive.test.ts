@@ -14,6 +14,7 @@ import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { eventually } from './helpers/verifier-fixture.js';
+import { bareVerdict } from './helpers/bare-verdict.js';
 
 const AGENT = 'verdict-store-exclusive-1';
 
@@ -56,10 +57,7 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
   }
 
   function failVerdict(attestationCount: number): Verdict {
-    return {
-      state: { ...initialAgentState(OperationalState.FAILED), attestationCount },
-      history: { outcome: 'fail', nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
-    };
+    return bareVerdict(OperationalState.FAILED, attestationCount);
   }
 
   it('marks the agent from its first write and does not write a second verdict meanwhile', async function () {

@@ -13,6 +13,7 @@ import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { bareVerdict } from './helpers/bare-verdict.js';
 
 /** A batch window long enough that "waited for it" and "did not" cannot be confused. */
 const WINDOW_MS = 3_000;
@@ -51,11 +52,7 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
   }
 
   function verdict(outcome: 'pass' | 'fail'): Verdict {
-    const state = outcome === 'pass' ? OperationalState.GET_QUOTE : OperationalState.FAILED;
-    return {
-      state: { ...initialAgentState(state), attestationCount: 1 },
-      history: { outcome, nonce: null, imaMlEntry: null, imaEntriesReceived: null, failures: [] },
-    };
+    return bareVerdict(outcome === 'pass' ? OperationalState.GET_QUOTE : OperationalState.FAILED, 1);
   }
 
   it('stores a failure at once, while a pass decided with it waits for the batch window', async function () {

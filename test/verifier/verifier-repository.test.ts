@@ -9,6 +9,7 @@ import { agentRowVersion } from './helpers/agent-row-version.js';
 import { VerifierConflict } from '../../lib/verifier/verifier-errors.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { bareVerdict } from './helpers/bare-verdict.js';
 
 let counter = 0;
 
@@ -70,8 +71,7 @@ function round(agentId: string, state: OperationalState, count: number, expected
     verifierId: 'default',
     owner: 'owner-1',
     leaseSeconds: 30,
-    state: { ...initialAgentState(state), attestationCount: count },
-    history: { outcome: state === OperationalState.FAILED ? 'fail' : 'pass', nonce: null, imaMlEntry: 0, imaEntriesReceived: null, failures: [] },
+    ...bareVerdict(state, count, 0),
     ...(expectedVersion === undefined ? {} : { expectedVersion }),
   };
 }

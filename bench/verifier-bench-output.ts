@@ -46,6 +46,8 @@ export interface PrintedRun {
   readonly cpu: string;
   /** `--cpu-limit`: each verifier process's cap, in per cent of one core. */
   readonly cpuLimitPercent?: number | undefined;
+  /** The simulated TPMs' AK family. */
+  readonly akAlgorithm: 'ecc' | 'rsa';
 }
 
 /** Prints one window's figures and whether it met the targets (no late rounds, p99 detection under 4 s). */
@@ -53,7 +55,7 @@ export function printReport(run: PrintedRun): void {
   const { agents, report } = run;
   const ideal = agents / run.quoteInterval;
   const lines = [
-    `-- ${agents} agents, quote_interval ${run.quoteInterval} s, window ${run.seconds} s, verifier ${run.inProcess ? 'in-process' : 'in a child process'}${run.cpuLimitPercent === undefined ? '' : ` capped at ${run.cpuLimitPercent} % of a core`} on PostgreSQL (fleet set up in ${run.setupSeconds.toFixed(0)} s)`,
+    `-- ${agents} agents, quote_interval ${run.quoteInterval} s, window ${run.seconds} s, verifier ${run.inProcess ? 'in-process' : 'in a child process'}${run.cpuLimitPercent === undefined ? '' : ` capped at ${run.cpuLimitPercent} % of a core`} on PostgreSQL, ${run.akAlgorithm === 'rsa' ? 'RSA-2048 AKs (RSASSA)' : 'P-256 AKs (ECDSA)'} (fleet set up in ${run.setupSeconds.toFixed(0)} s)`,
     `attestations: ${report.attestations} = ${report.attestationsPerSecond.toFixed(1)}/s (one per agent per interval would be at most ${ideal.toFixed(1)}/s)`,
     `late rounds (start > 10% of quote_interval after due): ${lateText(report)}; start delay p50 / p99 / max: ${ms(report.startDelayMs)}; untimed ${report.untimedRounds}`,
     `tampered ${report.tampered}: detected ${report.detected} with ${run.expectedEvent}; tamper → verdict p50 / p99 / max: ${ms(report.detectionMs)}`,

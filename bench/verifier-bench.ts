@@ -6,6 +6,7 @@ import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { createDatabase } from '../lib/db/database-factory.js';
 import { startFleet } from '../lib/fleet/fleet.js';
+import type { EkAlgorithm } from '../lib/tpm-access/tpm-port.js';
 import { analyseRoundTiming, type RoundRecord, type RoundTimingReport } from '../lib/fleet/round-timing.js';
 import { runUntilSignal } from '../lib/http/service-lifecycle.js';
 import { startVerifier } from '../lib/verifier/verifier-server.js';
@@ -40,7 +41,8 @@ import {
  * K > 1, first the same fleet size with one process, then prints the ratio of their attestations/s.
  * `--cpu-limit PCT` caps each pull verifier process at PCT % of one core once the fleet is enrolled, so
  * that one process, not the machine, is the limit (`bench/cpu-limit.ts`; root and a cgroup cpu controller;
- * not with `--push` or `--in-process`).
+ * not with `--push` or `--in-process`). `--ak rsa` gives the simulated TPMs RSA-2048 AKs signing with
+ * RSASSA, Keylime's default, instead of P-256 AKs signing with ECDSA (their EKs stay P-256 either way).
  */
 
 interface BenchArgs {
@@ -59,6 +61,8 @@ interface BenchArgs {
   readonly verifiers: number;
   /** `--cpu-limit PCT`: each pull verifier process capped at PCT % of one core once the fleet is enrolled (bench/cpu-limit.ts). */
   readonly cpuLimitPercent: number | undefined;
+  /** `--ak`: the simulated TPMs' AK family (default `ecc`, P-256 and ECDSA; `rsa`, RSA-2048 and RSASSA). */
+  readonly akAlgorithm: EkAlgorithm;
 }
 
 const EXPECTED_EVENT = 'ima.validation.ima-ng.not_in_allowlist';
@@ -123,6 +127,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       ...database,
       quoteInterval: options.quoteInterval,
       imaEntriesPerMinute: options.imaRate,
+      akAlgorithm: options.akAlgorithm,
       startConcurrency: 16,
       deregisterOnClose: false,
       logger: log,
@@ -228,6 +233,7 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
       tamper: tamperCount(agents, options.tamper),
       databaseUrl: options.databaseUrl,
       imaRate: options.imaRate,
+      akAlgorithm: options.akAlgorithm,
       profileDir: options.profileDir === undefined ? undefined : path.join(options.profileDir, 'push'),
       spawn: async (dataDir, schema) => {
         const started = await spawnVerifiers({ count: 1, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
@@ -334,6 +340,8 @@ function parseArgs(args: readonly string[]): BenchArgs {
     const problem = cpuLimitProblem(cpuLimitPercent) ?? (args.includes('--in-process') || args.includes('--push') ? '--cpu-limit: not with --in-process or --push' : undefined);
     if (problem !== undefined) throw new Error(problem);
   }
+  const akAlgorithm = value('--ak') ?? 'ecc';
+  if (akAlgorithm !== 'ecc' && akAlgorithm !== 'rsa') throw new Error('--ak: must be ecc or rsa');
   return {
     agents,
     seconds: number('--seconds', 30),
@@ -347,6 +355,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
     verifiers: Math.max(1, Math.round(number('--verifiers', 1))),
     cpuLimitPercent,
+    akAlgorithm,
   };
 }
 

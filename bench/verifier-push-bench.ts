@@ -6,6 +6,7 @@ import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { startPushFleet, type RunningFleet } from '../lib/fleet/fleet.js';
 import type { SimulatedPushAgent } from '../lib/fleet/simulated-push-agent.js';
+import type { EkAlgorithm } from '../lib/tpm-access/tpm-port.js';
 import { tamperDuringWindow } from './tamper-window.js';
 /** What the push window measured. */
 export interface PushWindow {
@@ -31,6 +32,8 @@ export interface PushBenchInput {
   readonly databaseUrl: string;
   /** Known-good IMA entries per minute per agent (the pull bench's `--ima-rate`). */
   readonly imaRate: number;
+  /** The simulated TPMs' AK family (`--ak`). */
+  readonly akAlgorithm: EkAlgorithm;
   /** Where the verifier's V8 CPU profile of the window goes (`--profile DIR`: `DIR/push`), if anywhere. */
   readonly profileDir: string | undefined;
   /** Starts the verifier in a child process on `schema`; resolves to its URL, a CPU reader, its profiler and a stop. */
@@ -73,6 +76,7 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       verifierUrl: verifier.url,
       quoteInterval: input.quoteInterval,
       imaEntriesPerMinute: input.imaRate,
+      akAlgorithm: input.akAlgorithm,
       startConcurrency: 16,
       deregisterOnClose: false,
       logger: pino({ level: 'warn' }, destination(2)),

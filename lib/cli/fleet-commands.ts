@@ -23,6 +23,7 @@ interface FleetCliOptions {
   readonly quoteInterval: number;
   readonly basePort: number;
   readonly ek: 'ecc' | 'rsa';
+  readonly ak?: 'ecc' | 'rsa';
   readonly imaRate: number;
   readonly report: number;
   readonly duration?: number;
@@ -52,6 +53,7 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
     .option('--push-timeout <s>', "an in-process verifier's push liveness timeout (default max(10, 5 × quote interval))", seconds)
     .option('--base-port <port>', 'agent i listens on base-port + i (default 0: any free ports)', integer(0, 65535), 0)
     .addOption(new Option('--ek <alg>', 'software TPM EK family: ecc (fast, no EK certificate) or rsa (~1 s per TPM)').choices(['ecc', 'rsa']).default('ecc'))
+    .addOption(new Option('--ak <alg>', "software TPM AK family, default the EK's: rsa (RSA-2048, RSASSA as Keylime signs by default) or ecc (P-256, ECDSA)").choices(['ecc', 'rsa']))
     .option('--ima-rate <n>', 'known-good IMA entries per minute per agent', seconds, 3)
     .option('--report <s>', 'print a status summary every s seconds (0: never)', seconds, 30)
     .option('--duration <s>', 'stop after s seconds instead of waiting for a signal', seconds)
@@ -72,6 +74,7 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
           quoteInterval: options.quoteInterval,
           basePort: options.basePort,
           ekAlgorithm: options.ek,
+          ...(options.ak === undefined ? {} : { akAlgorithm: options.ak }),
           imaEntriesPerMinute: options.imaRate,
           logger: pino({ level: options.logLevel }, destination(2)),
           progress: (line) => {

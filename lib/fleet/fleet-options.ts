@@ -33,6 +33,11 @@ export interface FleetOptions {
   readonly basePort?: number;
   /** Default `ecc` (~13 ms per TPM, no EK certificate: the EK checks run in `off` mode); `rsa` takes ~1 s per TPM. */
   readonly ekAlgorithm?: EkAlgorithm;
+  /**
+   * AK family, default the EK's: `rsa` gives RSA-2048 AKs signing with RSASSA (Keylime's default signing
+   * scheme; ~0.2 s more per TPM to make, ~0.35 ms per quote to sign), `ecc` P-256 AKs signing with ECDSA.
+   */
+  readonly akAlgorithm?: EkAlgorithm;
   /** Known-good IMA entries per minute per agent (default 3; 0 = logs do not grow). */
   readonly imaEntriesPerMinute?: number;
   /** Agents started / enrolled at once (default 8). */
@@ -71,8 +76,11 @@ export function checkFleetOptions(options: FleetOptions): void {
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new InvalidParameterValue('startConcurrency', 'must be an integer from 1 to 256');
   }
-  if (options.ekAlgorithm !== undefined && options.ekAlgorithm !== 'ecc' && options.ekAlgorithm !== 'rsa') {
-    throw new InvalidParameterValue('ekAlgorithm', 'must be ecc or rsa');
+  for (const name of ['ekAlgorithm', 'akAlgorithm'] as const) {
+    const family = options[name];
+    if (family !== undefined && family !== 'ecc' && family !== 'rsa') {
+      throw new InvalidParameterValue(name, 'must be ecc or rsa');
+    }
   }
 }
 

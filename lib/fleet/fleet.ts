@@ -11,7 +11,7 @@ import { caDirOf } from '../pki/service-tls.js';
 import { loadTenantCertStore } from '../tenant/ek-certificate-check.js';
 import { TenantClient } from '../tenant/tenant-client.js';
 import { resolveTenantTls } from '../tenant/tenant-tls.js';
-import type { EkAlgorithm } from '../tpm-access/tpm-port.js';
+import type { FleetTpmKeys } from './fleet-tpm.js';
 import { startEmbeddedServices, type EmbeddedServices } from './embedded-services.js';
 import { enrolOnceMoreAfterReset } from './enrol-once-more.js';
 import { FLEET_DIRS, loadOrCreateFleetMaterial, type FleetMaterial } from './fleet-material.js';
@@ -55,7 +55,7 @@ export interface RunningFleet<Node extends FleetNode = SimulatedAgent> {
  */
 export function startFleet(options: FleetOptions): Promise<RunningFleet<SimulatedAgent>> {
   return launchFleet(options, {
-    start: (setting, material, ekAlgorithm) =>
+    start: (setting, material, tpmKeys) =>
       startSimulatedAgent({
         uuid: setting.uuid,
         agentDir: setting.agentDir,
@@ -63,7 +63,7 @@ export function startFleet(options: FleetOptions): Promise<RunningFleet<Simulate
         registrarUrl: setting.registrarUrl,
         clientCaFile: setting.caFile,
         port: (options.basePort ?? 0) === 0 ? 0 : (options.basePort as number) + setting.index,
-        ekAlgorithm,
+        tpmKeys,
         bootLogPath: setting.bootLogPath,
       }),
     enrol: (tenant, node) => enrolOnceMoreAfterReset(() => tenant.addAgent(node.uuid, FLEET_ENROLMENT)),
@@ -80,7 +80,7 @@ export async function startPushFleet(options: FleetOptions): Promise<RunningFlee
     throw new InvalidParameterValue('basePort', 'push agents open no port');
   }
   return launchFleet(options, {
-    start: (setting, material, ekAlgorithm) => startSimulatedPushAgent(setting, material, ekAlgorithm, options.logger ?? pino({ level: 'silent' })),
+    start: (setting, material, tpmKeys) => startSimulatedPushAgent(setting, material, tpmKeys, options.logger ?? pino({ level: 'silent' })),
     enrol: async (tenant, node) => {
       await enrolOnceMoreAfterReset(() => tenant.addPushAgent(node.uuid, FLEET_ENROLMENT));
       node.enrolled();
@@ -90,7 +90,7 @@ export async function startPushFleet(options: FleetOptions): Promise<RunningFlee
 
 /** What differs between a pull and a push fleet: how a node starts, how it is enrolled. */
 interface FleetKind<Node extends FleetNode> {
-  start(setting: FleetNodeSetting, material: FleetMaterial, ekAlgorithm: EkAlgorithm): Promise<Node>;
+  start(setting: FleetNodeSetting, material: FleetMaterial, tpmKeys: FleetTpmKeys): Promise<Node>;
   enrol(tenant: TenantClient, node: Node): Promise<unknown>;
 }
 
@@ -109,6 +109,7 @@ async function launchFleet<Node extends FleetNode>(options: FleetOptions, kind: 
   const log = options.logger ?? pino({ level: 'silent' });
   const progress = options.progress ?? ((): void => undefined);
   const ekAlgorithm = options.ekAlgorithm ?? 'ecc';
+  const tpmKeys: FleetTpmKeys = { ek: ekAlgorithm, ak: options.akAlgorithm ?? ekAlgorithm };
   const fleetDir = path.resolve(options.dataDir, 'fleet');
   const material = await loadOrCreateFleetMaterial(fleetDir);
   const cleanups: (() => Promise<void>)[] = [];
@@ -171,7 +172,7 @@ async function launchFleet<Node extends FleetNode>(options: FleetOptions, kind: 
     const caFile = path.join(caDirOf(options.dataDir), CA_CERT_FILE);
     const startOne = async (index: number): Promise<Node> => {
       const setting = { uuid: randomUUID(), agentDir: path.join(agentsDir, String(index)), index, registrarUrl, verifierUrl, caFile, bootLogPath: defaultBootLogPath() };
-      const agent = await kind.start(setting, material, ekAlgorithm);
+      const agent = await kind.start(setting, material, tpmKeys);
       agents.push(agent);
       return agent;
     };

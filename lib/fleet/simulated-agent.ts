@@ -1,8 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { startAgent, type RunningAgent } from '../agent/agent-server.js';
-import type { EkAlgorithm } from '../tpm-access/tpm-port.js';
 import { prepareAgentDir, type FleetMaterial } from './fleet-material.js';
-import { createFleetTpm } from './fleet-tpm.js';
+import { createFleetTpm, type FleetTpmKeys } from './fleet-tpm.js';
 import { bootAggregateLineOf, type FleetNode } from './fleet-node.js';
 import { tamperFile } from './fleet-policies.js';
 
@@ -16,8 +15,8 @@ export interface SimulatedAgentOptions {
   readonly clientCaFile: string;
   /** HTTPS port, 0 for any free one. */
   readonly port: number;
-  /** `ecc` (P-256, ~13 ms per TPM, no EK certificate) or `rsa` (~1 s per TPM, EK certificate from the fleet's EK CA). */
-  readonly ekAlgorithm: EkAlgorithm;
+  /** EK `ecc` (P-256, ~13 ms per TPM, no EK certificate) or `rsa` (~1 s per TPM, EK certificate from the fleet's EK CA); the AKs' family. */
+  readonly tpmKeys: FleetTpmKeys;
   /** The UEFI event log replayed into the TPM at "boot". */
   readonly bootLogPath: string;
 }
@@ -43,7 +42,7 @@ const KEPT_REQUEST_TIMES = 4096;
  */
 export async function startSimulatedAgent(options: SimulatedAgentOptions): Promise<SimulatedAgent> {
   await prepareAgentDir(options.material, options.agentDir);
-  const tpm = await createFleetTpm(options.material, options.ekAlgorithm);
+  const tpm = await createFleetTpm(options.material, options.tpmKeys);
   let agent: RunningAgent;
   try {
     agent = await startAgent(

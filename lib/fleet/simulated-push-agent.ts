@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
 import { startPushAgent, type RunningPushAgent } from '../agent/push/push-agent-server.js';
 import type { EmulatedNode } from '../agent/node-emulation.js';
-import type { EkAlgorithm } from '../tpm-access/tpm-port.js';
 import { bootAggregateLineOf, type FleetNode, type FleetNodeSetting } from './fleet-node.js';
 import type { FleetMaterial } from './fleet-material.js';
-import { createFleetTpm } from './fleet-tpm.js';
+import { createFleetTpm, type FleetTpmKeys } from './fleet-tpm.js';
 import { tamperFile } from './fleet-policies.js';
 
 /**
@@ -38,8 +37,8 @@ export interface SimulatedPushAgent extends FleetNode {
  * session proof, evidence and IMA emulation as `ironlime agent --push --emulate`) on an in-process
  * software TPM. It opens no port: it attests to the verifier on the interval the verifier returns.
  */
-export async function startSimulatedPushAgent(setting: FleetNodeSetting, material: FleetMaterial, ekAlgorithm: EkAlgorithm, logger: Logger): Promise<SimulatedPushAgent> {
-  const tpm = await createFleetTpm(material, ekAlgorithm);
+export async function startSimulatedPushAgent(setting: FleetNodeSetting, material: FleetMaterial, tpmKeys: FleetTpmKeys, logger: Logger): Promise<SimulatedPushAgent> {
+  const tpm = await createFleetTpm(material, tpmKeys);
   // Until it is enrolled every node's attempts are refused: logged only at `error`, not 1000 warnings.
   const agentLog = logger.child({ agentId: setting.uuid });
   agentLog.level = 'error';

@@ -125,6 +125,22 @@ describe('fleet simulator', function () {
     expect(existsSync(path.join(dataDir, 'fleet', 'agents'))).to.equal(false);
   });
 
+  it('with RSA AKs (--ak rsa): P-256 EKs, quotes signed with RSASSA, and the agents attest', async function () {
+    let fleet: RunningFleet | undefined;
+    try {
+      fleet = await startFleet({ agents: 2, dataDir, databaseUrl: TEST_DATABASE_URL, databaseSchema: schema, quoteInterval: 0.5, akAlgorithm: 'rsa' });
+      for (const agent of fleet.agents) {
+        const status = await fleet.tenant.waitForState(agent.uuid, [OperationalState.GET_QUOTE], { timeoutMs: 20_000, intervalMs: 100 });
+        expect(status.sign_alg, agent.uuid).to.equal('rsassa');
+        expect(status.enc_alg, agent.uuid).to.equal('ecc256');
+        await pollUntil({ timeoutMs: 10_000, intervalMs: 100 }, 'two attestations', async () => ((await fleet?.tenant.getStatus(agent.uuid))?.attestation_count ?? 0) >= 2);
+        expect((await fleet.tenant.getStatus(agent.uuid)).last_event_id).to.equal(null);
+      }
+    } finally {
+      await fleet?.close();
+    }
+  });
+
   it('push fleet: 3 push agents attest on their own from logs kept in memory, the tampered one is refused with not_in_allowlist, close deregisters them', async function () {
     let fleet: RunningFleet<SimulatedPushAgent> | undefined;
     // The fleet's warnings, shown if deregistration leaves anything behind.

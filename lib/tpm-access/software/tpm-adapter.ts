@@ -15,8 +15,13 @@ import { PcrBanks } from './pcr-banks.js';
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 export interface SoftwareTpmOptions {
-  /** EK family (default `rsa`: RSA 2048, template L-1; `ecc`: NIST P-256, template L-2). AKs follow it. */
+  /** EK family (default `rsa`: RSA 2048, template L-1; `ecc`: NIST P-256, template L-2). */
   ekAlgorithm?: EkAlgorithm;
+  /**
+   * AK family (default: the EK's): `rsa` (RSA 2048, RSASSA) or `ecc` (P-256, ECDSA). A TPM may pair
+   * either with either; an ECC EK with RSA AKs makes cheap TPMs that still sign as Keylime's default does.
+   */
+  akAlgorithm?: EkAlgorithm;
   /** Active PCR banks (default sha1 and sha256). */
   banks?: readonly TpmHashAlgorithm[];
   /**
@@ -59,6 +64,7 @@ export class SoftwareTpm implements Tpm {
   private readonly aks = new Map<TpmHashAlgorithm, StoredAk>();
   private lastAk: (AkInfo & { privateKey: KeyObject }) | undefined;
   private readonly ekAlgorithm: EkAlgorithm;
+  private readonly akAlgorithm: EkAlgorithm;
   private readonly firmwareVersion: bigint;
   private readonly clockStart = performance.now();
   private resetCount = 0;
@@ -71,6 +77,7 @@ export class SoftwareTpm implements Tpm {
     private readonly ekCertificate: Uint8Array | null,
   ) {
     this.ekAlgorithm = options.ekAlgorithm ?? 'rsa';
+    this.akAlgorithm = options.akAlgorithm ?? this.ekAlgorithm;
     this.pcrs = new PcrBanks(options.banks ?? ['sha1', 'sha256']);
     this.firmwareVersion = options.firmwareVersion ?? 0x20240101_00000001n;
   }
@@ -140,7 +147,7 @@ export class SoftwareTpm implements Tpm {
     return buildQuote({
       akPrivateKey: ak.privateKey,
       akName: ak.qualifiedName,
-      sigAlg: this.ekAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
+      sigAlg: this.akAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
       hashAlg,
       pcrs: new Map(pcrs.map((index) => [index, this.pcrs.read(hashAlg, index)])),
       nonce,
@@ -158,7 +165,7 @@ export class SoftwareTpm implements Tpm {
       akPrivateKey: ak.privateKey,
       akName: ak.akName,
       qualifiedName: ak.qualifiedName,
-      sigAlg: this.ekAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
+      sigAlg: this.akAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
       hashAlg,
       qualifyingData: data,
       clockInfo: { clock: this.clock(), resetCount: this.resetCount, restartCount: this.restartCount, safe: true },
@@ -176,8 +183,8 @@ export class SoftwareTpm implements Tpm {
       return existing;
     }
     const hash = hashOf(hashAlg);
-    const { privateKey, publicKey } = await newKeyPair(this.ekAlgorithm);
-    const publicArea = tpmtPublicFromKey(publicKey, this.ekAlgorithm === 'rsa' ? rsaAkTemplate(hash.algId) : eccAkTemplate(hash.algId));
+    const { privateKey, publicKey } = await newKeyPair(this.akAlgorithm);
+    const publicArea = tpmtPublicFromKey(publicKey, this.akAlgorithm === 'rsa' ? rsaAkTemplate(hash.algId) : eccAkTemplate(hash.algId));
     const created = this.aks.get(hashAlg);
     if (created !== undefined) {
       return created; // a concurrent call finished first: keep one AK per hash, as a persisted handle would
@@ -188,7 +195,7 @@ export class SoftwareTpm implements Tpm {
       akName,
       handle: (0x81000100 | (hash.algId & 0xff)) >>> 0,
       hashAlg,
-      signAlg: this.ekAlgorithm === 'rsa' ? ('rsassa' as const) : ('ecdsa' as const),
+      signAlg: this.akAlgorithm === 'rsa' ? ('rsassa' as const) : ('ecdsa' as const),
       privateKey,
       // Fixed for the AK's life: computed once, not on every quote.
       qualifiedName: this.qualifiedName(publicArea, akName),

@@ -16,7 +16,7 @@ export interface EnrolmentPolicy {
   /** The policy fields of the enrolment, checked by the tenant's builder (`checkEnrolmentPolicies`). */
   readonly policies: CheckedEnrolmentPolicies;
   /**
-   * sha256 over the inputs (document digests, formats and the final `tpm_policy`): two enrolments with
+   * sha256 over the inputs (document digests, formats, the final `tpm_policy`, push mode): two enrolments with
    * the same fingerprint check the node against the same policy. It is stored in the enrolment's
    * `metadata` so a later `startAttestation` can tell whether the node is already enrolled as asked.
    */
@@ -55,6 +55,9 @@ export function buildEnrolmentPolicy(settings: KeylimeNodeSettings, documents: F
         excludelist: documents.excludelist === undefined ? null : sha256(documents.excludelist),
         mbRefstate: documents.mbRefstate === undefined ? null : sha256(documents.mbRefstate),
         tpmPolicy: JSON.parse(policies.tpmPolicy) as unknown,
+        // A node switched between pull and push is enrolled again in its new mode. Only push is named,
+        // so the fingerprints of pull enrolments made before the mode counted stay what they were.
+        ...(settings.agentMode === 'push' ? { mode: 'push' } : {}),
       }),
     )
     .digest('hex');

@@ -6,7 +6,7 @@ import type { KeylimeNodeSettings } from './keylime-driver-info.js';
 import { foreignEnrolment } from './node-binding.js';
 import { checkedForLiveness, readLivenessVerdict, readTrustLevel, withLivenessClient } from './node-identity.js';
 import { waitForFinalVerdict } from './status-wait.js';
-import { readVerifierAgent, recentFailures } from './verifier-agent-view.js';
+import { readVerifierAgentAt, recentFailures } from './verifier-agent-view.js';
 import { isTransient } from './verifier-removal.js';
 
 /** What `awaitTrustedStatus` asks about, and how. */
@@ -60,16 +60,22 @@ export async function awaitTrustedStatus(query: SecurityStatusQuery): Promise<vo
 }
 
 async function readVerdict(query: SecurityStatusQuery): Promise<StatusVerdict> {
-  const agent = await readVerifierAgent(query.connection.verifier, query.agentId);
-  if (agent === undefined) {
+  const read = await readVerifierAgentAt(query.connection.verifier, query.agentId);
+  if (read === undefined) {
     // No reason yet: the caller asks whether the node is one checked for liveness instead.
     return { kind: 'fail', reasons: [], eventIds: [] };
   }
+  const { agent, verifierTime } = read;
   const foreign = foreignEnrolment(agent, query.nodeUuid, query.agentId);
   if (foreign !== undefined) {
     return { kind: 'fail', reasons: [foreign], eventIds: [] };
   }
-  return judgeVerifierStatus(agent, { now: Date.now() / 1000, staleAfterSeconds: query.staleAfterSeconds });
+  return judgeVerifierStatus(agent, {
+    now: Date.now() / 1000,
+    verifierNow: verifierTime,
+    agentMode: query.settings.agentMode,
+    staleAfterSeconds: query.staleAfterSeconds,
+  });
 }
 
 /** True when the registrar says the agent has no TPM; unknown there counts as false (the verifier's verdict stands). */

@@ -8,8 +8,14 @@ import { verifierAgentOf, type VerifierAgent } from './verifier-status-reply.js'
  * because Keylime releases differ in what they return; a field of the wrong type is refused.
  */
 export async function readVerifierAgent(verifier: VerifierClient, agentId: string): Promise<VerifierAgent | undefined> {
+  return (await readVerifierAgentAt(verifier, agentId))?.agent;
+}
+
+/** `readVerifierAgent` with the verifier's clock when it answered (unix seconds), when its reply carried a `Date` header. */
+export async function readVerifierAgentAt(verifier: VerifierClient, agentId: string): Promise<{ readonly agent: VerifierAgent; readonly verifierTime: number | undefined } | undefined> {
   try {
-    return verifierAgentOf(agentId, await verifier.rawStatus(agentId));
+    const { results, verifierTime } = await verifier.rawStatusAt(agentId);
+    return { agent: verifierAgentOf(agentId, results), verifierTime };
   } catch (error) {
     if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
       return undefined;

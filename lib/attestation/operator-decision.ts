@@ -61,6 +61,17 @@ export interface VerifierAgentView {
 export interface FreshnessRule {
   /** Unix seconds of the driver's clock. */
   readonly now: number;
+  /**
+   * Unix seconds of the verifier's clock when it answered (its reply's `Date` header), when known: the
+   * age of the last success is taken on both clocks and the larger one counts, so a verifier whose clock
+   * runs ahead of the driver's cannot make an old success look recent.
+   */
+  readonly verifierNow?: number | undefined;
+  /**
+   * How the node is attested, as the operator configured it (`keylime_agent_mode`): a push agent passes
+   * only on its last verdict, `attestation_status` PASS, whatever its state code says.
+   */
+  readonly agentMode?: 'pull' | 'push';
   /** Explicit bound in seconds; default: the verifier's `freshness_bound`, else 2 × period + retry budget. */
   readonly staleAfterSeconds?: number | undefined;
   /** The verifier's retry budget in seconds (default 62: Keylime's retry_interval 2, max_retries 5, back-off). */
@@ -74,17 +85,22 @@ const KEYLIME_RETRY_BUDGET_SECONDS = 62;
 const KEYLIME_QUOTE_INTERVAL_SECONDS = 2;
 /** Clock skew tolerated between the verifier and the driver for a success dated in the future. */
 const FUTURE_SKEW_SECONDS = 5;
+/**
+ * The longest bound a verifier's reply may set (a day, the most the driver option `staleAfterSeconds`
+ * takes): a `freshness_bound` or `attestation_period` beyond it would let a PASS of last year count.
+ */
+export const MAX_STALENESS_BOUND_SECONDS = 86_400;
 
-/** The bound `rule` gives for `view`, in seconds. */
+/** The bound `rule` gives for `view`, in seconds; one read from the reply is at most `MAX_STALENESS_BOUND_SECONDS`. */
 export function stalenessBound(view: VerifierAgentView, rule: FreshnessRule): number {
   if (rule.staleAfterSeconds !== undefined) {
     return rule.staleAfterSeconds;
   }
   if (view.freshnessBoundSeconds !== undefined) {
-    return view.freshnessBoundSeconds;
+    return Math.min(view.freshnessBoundSeconds, MAX_STALENESS_BOUND_SECONDS);
   }
   const period = view.attestationPeriodSeconds ?? rule.defaultPeriodSeconds ?? KEYLIME_QUOTE_INTERVAL_SECONDS;
-  return 2 * period + (rule.retryBudgetSeconds ?? KEYLIME_RETRY_BUDGET_SECONDS);
+  return Math.min(2 * period + (rule.retryBudgetSeconds ?? KEYLIME_RETRY_BUDGET_SECONDS), MAX_STALENESS_BOUND_SECONDS);
 }
 
 export type StatusVerdict =
@@ -103,12 +119,16 @@ const GOOD_STATES: ReadonlySet<number> = new Set([OperationalState.GET_QUOTE, Op
  *   ahead of `rule.now`; reasons name the state, `last_event_id` and severity, plus any failure
  *   history the verifier exposes.
  * - `pass` only when the agent has passed at least one attestation since it was enrolled
- *   (`attestation_count` ≥ 1), the verifier's loop is in good standing (3 or 5; a push agent: PASS)
- *   AND `last_successful_attestation` is no older than the bound (`stalenessBound`), and ironlime's
- *   verifier does not say `trusted: false`. A stale PASS is `pending`: the wait around it ends in
- *   `AttestationFailed` when the verifier gives up on the agent, or `AttestationServiceUnavailable`.
- * - `pending` otherwise: not yet quoted (0, 1, 2, or 3 with no success yet) or retrying an unreachable
- *   agent (4, 6) — the caller waits.
+ *   (`attestation_count` ≥ 1), its standing is good — a pull agent: state 3 or 5 with
+ *   `attestation_status` PASS or none (Keylime before API 2.5 sends none); a push agent (`rule.agentMode`
+ *   push, or a state of null): `attestation_status` PASS, its last verdict — AND
+ *   `last_successful_attestation` is no older than the bound (`stalenessBound`) on the driver's clock and
+ *   on the verifier's, and ironlime's verifier does not say `trusted: false`. A stale PASS is `pending`:
+ *   the wait around it ends in `AttestationFailed` when the verifier gives up on the agent, or
+ *   `AttestationServiceUnavailable`.
+ * - `pending` otherwise: not yet quoted (0, 1, 2, or 3 with no success yet), retrying an unreachable
+ *   agent (4, 6), or an `attestation_status` this judgement does not know (it is not read as a PASS) —
+ *   the caller waits.
  */
 export function judgeVerifierStatus(view: VerifierAgentView, rule: FreshnessRule = { now: Date.now() / 1000 }): StatusVerdict {
   const state = view.operationalState;
@@ -125,17 +145,21 @@ export function judgeVerifierStatus(view: VerifierAgentView, rule: FreshnessRule
   if (view.attestationStatus === 'TIMEOUT') {
     return failed('the agent stopped sending evidence (verifier status TIMEOUT)');
   }
-  if (state === null) {
-    return view.attestationStatus === 'PASS' && view.attestationCount > 0
-      ? freshPass(view, rule)
-      : { kind: 'pending', why: `push agent status ${view.attestationStatus ?? 'unknown'}` };
-  }
   // FAILED, INVALID_QUOTE, TENANT_FAILED: the verifier has stopped trusting the agent (status FAIL).
-  if (isOperationalState(state) && attestationStatus({ operationalState: state }) === 'FAIL') {
+  if (state !== null && isOperationalState(state) && attestationStatus({ operationalState: state }) === 'FAIL') {
     return failed(`the verifier marked the agent "${stateName(state)}"${detail(view)}`);
   }
   if (state === OperationalState.TERMINATED) {
     return failed('the agent is being removed from the verifier (state "Terminated")');
+  }
+  // Keylime keeps a push agent in "Get Quote" whatever its verdicts: only its status tells them.
+  if (state === null || rule.agentMode === 'push') {
+    return view.attestationStatus === 'PASS' && view.attestationCount > 0
+      ? freshPass(view, rule)
+      : { kind: 'pending', why: `push agent status ${view.attestationStatus ?? 'not given'}, ${view.attestationCount} successful attestation(s)` };
+  }
+  if (view.attestationStatus !== undefined && view.attestationStatus !== 'PASS') {
+    return { kind: 'pending', why: `attestation_status ${JSON.stringify(view.attestationStatus)} in state "${stateName(state)}" is not a PASS` };
   }
   if (GOOD_STATES.has(state) && view.attestationCount > 0) {
     return freshPass(view, rule);
@@ -149,15 +173,21 @@ function freshPass(view: VerifierAgentView, rule: FreshnessRule): StatusVerdict 
   if (view.lastSuccessfulAttestation <= 0) {
     return { kind: 'pending', why: 'no last_successful_attestation in the verifier status' };
   }
-  const age = rule.now - view.lastSuccessfulAttestation;
+  const ownAge = rule.now - view.lastSuccessfulAttestation;
   // A success dated ahead of our clock proves nothing about now, and says nothing against the node
   // either (the verifier stamps it): not trusted, and the wait ends as "service unavailable".
-  if (-age > FUTURE_SKEW_SECONDS) {
+  if (-ownAge > FUTURE_SKEW_SECONDS) {
     return {
       kind: 'pending',
-      why: `last_successful_attestation is ${Math.round(-age)} s in the future (more than ${FUTURE_SKEW_SECONDS} s of clock skew between the verifier and this host): not trusted`,
+      why: `last_successful_attestation is ${Math.round(-ownAge)} s in the future (more than ${FUTURE_SKEW_SECONDS} s of clock skew between the verifier and this host): not trusted`,
     };
   }
+  const verifierAge = rule.verifierNow === undefined ? ownAge : rule.verifierNow - view.lastSuccessfulAttestation;
+  if (-verifierAge > FUTURE_SKEW_SECONDS) {
+    return { kind: 'pending', why: `last_successful_attestation is ${Math.round(-verifierAge)} s after the verifier's own clock: not trusted` };
+  }
+  // The older of the two readings: a verifier clock running ahead of ours cannot make a success younger.
+  const age = Math.max(ownAge, verifierAge);
   // Whole-second times on the wire: one second of slack, never more.
   if (age > bound + 1) {
     return { kind: 'pending', why: `last successful attestation ${Math.round(age)} s ago, older than the ${bound} s bound (stale PASS)` };

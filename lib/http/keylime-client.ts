@@ -29,8 +29,11 @@ export interface RequestOptions {
   readonly results?: DtoClass<object>;
 }
 
-/** A parsed 2xx reply: `results` typed by the results DTO when one was given, else `unknown` (unvalidated). */
-export type ClientReply<O extends RequestOptions> = KeylimeEnvelope<O extends { results: DtoClass<infer R> } ? R : unknown>;
+/**
+ * A parsed 2xx reply: `results` typed by the results DTO when one was given, else `unknown` (unvalidated),
+ * and the remote clock when it answered (its `Date` header, unix seconds; absent when not sent or unreadable).
+ */
+export type ClientReply<O extends RequestOptions> = KeylimeEnvelope<O extends { results: DtoClass<infer R> } ? R : unknown> & { readonly serverTime?: number };
 
 /** A client for Keylime-style services. Every method resolves to a 2xx envelope or throws a typed error. */
 export interface KeylimeClient {
@@ -97,7 +100,7 @@ async function request(
   path: string,
   body: unknown,
   options: RequestOptions,
-): Promise<KeylimeEnvelope<unknown>> {
+): Promise<KeylimeEnvelope<unknown> & { readonly serverTime?: number }> {
   const url = `${http.defaults.baseURL ?? ''}${path}`;
   const timeout = http.defaults.timeout ?? DEFAULT_TIMEOUT_MS;
   const send = (signal: AbortSignal) =>
@@ -120,7 +123,8 @@ async function request(
   } catch (error) {
     throw error instanceof ServiceUnreachableError ? error : mapTransportError(url, error);
   }
-  const envelope = replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data));
+  const serverTime = serverTimeOf(response.headers['date']);
+  const envelope = { ...replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data)), ...(serverTime === undefined ? {} : { serverTime }) };
   if (options.results === undefined) {
     return envelope;
   }
@@ -173,4 +177,11 @@ function boundedInteger(value: number, min: number, max: number, field: string):
     throw new InvalidConfig(field, `must be an integer from ${min} to ${max}`);
   }
   return value;
+}
+
+/** An HTTP `Date` header (RFC 9110 §6.6.1: whole seconds) as unix seconds; undefined when absent or not a date. */
+function serverTimeOf(header: unknown): number | undefined {
+  if (typeof header !== 'string') return undefined;
+  const ms = Date.parse(header);
+  return Number.isFinite(ms) ? ms / 1000 : undefined;
 }

@@ -140,7 +140,13 @@ export class VerifierClient {
    * Keylime releases (and push agents without `operational_state`) field by field.
    */
   async rawStatus(agentId: string): Promise<unknown> {
-    return (await this.#call((p) => this.#http.get(agentPath(p, agentId)))).results;
+    return (await this.rawStatusAt(agentId)).results;
+  }
+
+  /** `rawStatus` with the verifier's clock when it answered (its reply's `Date` header, unix seconds), when it sent one. */
+  async rawStatusAt(agentId: string): Promise<{ readonly results: unknown; readonly verifierTime: number | undefined }> {
+    const reply = await this.#call((p) => this.#http.get(agentPath(p, agentId)));
+    return { results: reply.results, verifierTime: reply.serverTime };
   }
 
   /** `GET /agents[?verifier=]`: ids (Keylime's nested `[[id], …]` form flattened). */

@@ -109,6 +109,54 @@ describe('keylime driver: verdict from the verifier status', function () {
       why: 'last_successful_attestation is 30 s in the future (more than 5 s of clock skew between the verifier and this host): not trusted',
     });
   });
+
+  it('does not read an attestation_status it does not know as a PASS, in any state', function () {
+    for (const status of ['fail', 'Failed', 'FAILED', 'ERROR', 'PENDING', '']) {
+      for (const operationalState of [3, 5]) {
+        const verdict = judgeVerifierStatus({ ...BASE, operationalState, attestationStatus: status });
+        expect(verdict.kind, `${status} in state ${operationalState}`).to.equal('pending');
+      }
+    }
+    // Keylime before API 2.5 sends no attestation_status: the state code and the age decide.
+    expect(judgeVerifierStatus({ ...BASE, attestationStatus: undefined }).kind).to.equal('pass');
+  });
+
+  it('bounds what a reply may say the staleness bound is: a day at most', function () {
+    const now = Math.floor(Date.now() / 1000);
+    const yearOld = { ...BASE, lastSuccessfulAttestation: now - 365 * 86_400 };
+    expect(judgeVerifierStatus({ ...yearOld, freshnessBoundSeconds: 1e12 }, { now }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...yearOld, attestationPeriodSeconds: 999_999_999 }, { now }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...yearOld, attestationPeriodSeconds: 1e300 }, { now }).kind).to.equal('pending');
+    // A long bound that a verifier may really have (an hour's interval) still counts.
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now - 7000, attestationPeriodSeconds: 3600 }, { now }).kind).to.equal('pass');
+  });
+
+  it('judges a node the operator configured as push by its last verdict, whatever its state code', function () {
+    const push = { now: Math.floor(Date.now() / 1000), agentMode: 'push' as const };
+    // Keylime's push records sit in "Get Quote" (3): without attestation_status there is no verdict to trust.
+    expect(judgeVerifierStatus({ ...BASE, attestationStatus: undefined }, push)).to.deep.equal({
+      kind: 'pending',
+      why: 'push agent status not given, 1 successful attestation(s)',
+    });
+    expect(judgeVerifierStatus({ ...BASE, attestationStatus: 'PENDING' }, push).kind).to.equal('pending');
+    expect(judgeVerifierStatus(BASE, push)).to.deep.equal({ kind: 'pass' });
+    expect(judgeVerifierStatus({ ...BASE, operationalState: 9 }, push).kind).to.equal('fail');
+  });
+
+  it('takes the age of the last success on the verifier\'s clock too: a verifier clock ahead cannot make a stale PASS fresh', function () {
+    const now = Math.floor(Date.now() / 1000);
+    // The verifier's clock 600 s ahead of ours: a success 630 s old by its clock looks 30 s old by ours.
+    const stamped = { ...BASE, lastSuccessfulAttestation: now + 600 - 630 };
+    expect(judgeVerifierStatus(stamped, { now }).kind, 'without the verifier clock').to.equal('pass');
+    expect(judgeVerifierStatus(stamped, { now, verifierNow: now + 600 })).to.deep.equal({
+      kind: 'pending',
+      why: 'last successful attestation 630 s ago, older than the 66 s bound (stale PASS)',
+    });
+    // Behind ours, our own reading is the older one; a success after the verifier's own clock is nonsense.
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now - 100 }, { now, verifierNow: now - 90 }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now }, { now, verifierNow: now - 60 }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now - 3 }, { now, verifierNow: now - 1 }).kind).to.equal('pass');
+  });
 });
 
 describe('keylime driver: waiting for a verdict', function () {

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 /** A stand-in verifier + registrar for the driver tests: records every request and answers from `routes`. */
 export class FakeKeylime {
   readonly requests: string[] = [];
-  /** Route → a Keylime envelope's status and results, or a plain text body served with 200. */
-  routes = new Map<string, (request: IncomingMessage) => [number, unknown] | string>();
+  /** Route → a Keylime envelope's status and results (and headers to send, e.g. a `Date` of another clock), or a plain text body served with 200. */
+  routes = new Map<string, (request: IncomingMessage) => [number, unknown] | [number, unknown, Record<string, string>] | string>();
   readonly server: Server = createServer((request, response) => {
     const key = `${request.method} ${(request.url ?? '').split('?')[0]}`;
     this.requests.push(key);
@@ -15,8 +15,8 @@ export class FakeKeylime {
       response.writeHead(200, { 'content-type': 'text/plain' }).end(answer);
       return;
     }
-    const [status, results] = answer;
-    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: status, status: 'x', results }));
+    const [status, results, headers] = answer;
+    response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify({ code: status, status: 'x', results }));
   });
   url = '';
 

@@ -27,6 +27,7 @@ import * as brokerAppliedRevocations from './20261204203000-broker-applied-revoc
 import * as verifierPushBootLogs from './20261205003000-verifier-push-boot-logs.js';
 import * as verifierPushBootLogOrder from './20261205030000-verifier-push-boot-log-order.js';
 import * as verifierPushBootLogEnrolment from './20261205060000-verifier-push-boot-log-enrolment.js';
+import * as verifierHistoryAttemptedBrin from './20261205120000-verifier-history-attempted-brin.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -65,4 +66,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261205003000-verifier-push-boot-logs', ...verifierPushBootLogs },
   { name: '20261205030000-verifier-push-boot-log-order', ...verifierPushBootLogOrder },
   { name: '20261205060000-verifier-push-boot-log-enrolment', ...verifierPushBootLogEnrolment },
+  { name: '20261205120000-verifier-history-attempted-brin', ...verifierHistoryAttemptedBrin },
 ];

@@ -25,6 +25,7 @@ interface VerifierOptions {
   readonly requestTimeout?: number;
   readonly maxConcurrentRounds?: number;
   readonly leaseSeconds?: number;
+  readonly historyRetentionDays?: number;
   readonly staleAfter?: number;
   readonly revocationWebhook: string[];
   readonly revocationWebhookCa?: string;
@@ -58,6 +59,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
     .option('--request-timeout <seconds>', 'per request to an agent (default 60)', seconds)
     .option('--max-concurrent-rounds <n>', 'rounds in flight at once (default 128)', count)
     .option('--lease-seconds <seconds>', 'how long a claim on an agent lasts without renewal (default 30)', seconds)
+    .option('--history-retention-days <days>', 'delete passing and retried rounds from the verdict history after this many days; failures are kept (default 0: keep all)', days)
     .option('--stale-after <seconds>', 'age of the last success past which status is no longer PASS (default 2 intervals + retry budget)', seconds)
     .addOption(new Option('--measured-boot-policy <name>', 'policy judging refstates (default example)').choices(MB_POLICY_NAMES))
     .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the refstate once or on every round (default once)').choices(MB_EVALUATE_MODES))
@@ -86,6 +88,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
           requestTimeout: options.requestTimeout,
           maxConcurrentRounds: options.maxConcurrentRounds,
           leaseSeconds: options.leaseSeconds,
+          historyRetentionDays: options.historyRetentionDays,
           staleAfter: options.staleAfter,
           measuredBootPolicy: options.measuredBootPolicy,
           measuredBootEvaluate: options.measuredBootEvaluate,
@@ -106,6 +109,13 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
       ]);
     });
 };
+
+function days(text: string): number {
+  if (!/^[0-9]{1,5}(\.[0-9]{1,3})?$/.test(text)) {
+    throw new InvalidArgumentError('must be a number of days');
+  }
+  return Number(text);
+}
 
 function seconds(text: string): number {
   if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(text)) {

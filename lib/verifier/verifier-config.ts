@@ -113,6 +113,15 @@ export class VerifierConfig {
   @Max(3600)
   leaseSeconds = 30;
 
+  /**
+   * Days the verdict history keeps passing and retried rounds (`HistoryPruner`); failures are kept for
+   * ever. 0 (default): every row is kept.
+   */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(36500)
+  historyRetentionDays = 0;
+
   /** Policy judging the refstate (`measured_boot_policy_name`). */
   @IsIn(MB_POLICY_NAMES, { message: 'must be example or accept-all' })
   measuredBootPolicy: (typeof MB_POLICY_NAMES)[number] = 'example';
@@ -198,6 +207,7 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_REQUEST_TIMEOUT', field: 'requestTimeout', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_MAX_CONCURRENT_ROUNDS', field: 'maxConcurrentRounds', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_LEASE_SECONDS', field: 'leaseSeconds', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_HISTORY_RETENTION_DAYS', field: 'historyRetentionDays', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_STALE_AFTER', field: 'staleAfter', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_REVOCATION_WEBHOOKS', field: 'revocationWebhooks', kind: 'list' },
   { name: 'IRONLIME_VERIFIER_REVOCATION_WEBHOOK_CA', field: 'revocationWebhookCa', kind: 'string' },

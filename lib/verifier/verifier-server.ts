@@ -21,6 +21,7 @@ import { RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { VerifierProcessRepository } from './verifier-process-repository.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { createPushService, type PushService } from './push/push-service.js';
+import { HistoryPruner } from './history-pruner.js';
 import { RoundWriter } from './round-writer.js';
 import { verdictBatchDelayMs } from './verdict-batch-delay.js';
 import { VerifierHealth } from './verifier-health.js';
@@ -110,6 +111,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   let scheduler: PullScheduler | undefined;
   let service: KeylimeService | undefined;
   let closeRevocation = (): Promise<void> => Promise.resolve();
+  let pruner: HistoryPruner | undefined;
   let push: PushService | undefined;
   let liveness: LivenessMonitor | undefined;
   try {
@@ -208,6 +210,10 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     await scheduler.start();
     await push.silenceSweep.start();
     liveness.start();
+    if (config.historyRetentionDays > 0) {
+      pruner = new HistoryPruner(database.knex, { retentionDays: config.historyRetentionDays, log });
+      pruner.start();
+    }
     const url = inProcess
       ? ''
       : (await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) })).url;
@@ -219,6 +225,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     const listening = service;
     const pushing = push;
     const checking = liveness;
+    const pruning = pruner;
     return {
       url,
       caCert: tls.ca,
@@ -240,6 +247,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         await sweepClosed;
         await checking.close();
         await running.close();
+        await pruning?.stop();
         await closeRevocation();
         await closeDatabase();
       },
@@ -251,6 +259,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     await push?.verdicts.close().catch(() => undefined);
     await scheduler?.close().catch(() => undefined);
     await liveness?.close().catch(() => undefined);
+    await pruner?.stop().catch(() => undefined);
     await closeRevocation().catch(() => undefined);
     await closeDatabase().catch(() => undefined);
     throw error;

@@ -9,7 +9,7 @@ import { evaluateQuote, type EvaluateQuoteOptions } from './internal/evaluate-qu
 import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
-import { OperationalState } from './operational-state.js';
+import { attestationStatus, OperationalState } from './operational-state.js';
 import { labelFailures, type SeverityPolicy } from './severity.js';
 import { nextOperationalState, retryDelay } from './internal/state-machine.js';
 
@@ -260,6 +260,23 @@ export function decideTakeOver(state: AgentAttestationState): TakeOver {
   return { kind: 'poll', state: withOp(state, nextOperationalState(state.operationalState, { type: 'verifier_restart' })) };
 }
 
+/** The fields of an agent's stored state `PUT …/reactivate` sets; the rest of the row is kept. */
+export type Reactivation = Pick<AgentAttestationState, 'operationalState' | 'severityLevel' | 'lastEventId' | 'lastSuccessfulAttestation'>;
+
+/**
+ * `PUT …/reactivate` of an agent in `before`: START, judged afresh — undefined for a TERMINATED agent
+ * (its deletion goes on). Stricter than Keylime, which keeps the old maximum severity and the last
+ * success: `last_event_id` names a failure of this run, not one the operator has already fixed, and a
+ * success from before the reactivation (before a FAIL, often) does not make the agent trusted while
+ * the first rounds after it go unanswered (GET_QUOTE_RETRY is a PASS state).
+ */
+export function decideReactivation(before: OperationalState): Reactivation | undefined {
+  if (before === S.TERMINATED) {
+    return undefined;
+  }
+  return { operationalState: nextOperationalState(before, { type: 'start' }), severityLevel: null, lastEventId: null, lastSuccessfulAttestation: 0 };
+}
+
 /** The agent's row says TERMINATED when a round is due: nothing to judge, polling stops (the loop deletes it). */
 export function decideTerminated(position: PullPosition): PullDecision {
   return { state: position.state, retries: position.retries, history: undefined, next: { kind: 'stop' } };
@@ -286,6 +303,16 @@ function failWith(
   };
 }
 
+/**
+ * `state` moved to `operationalState` without a quote passing. Out of a failed state into a PASS one
+ * (a silent agent retried after a recoverable failure: INVALID_QUOTE → GET_QUOTE_RETRY) the last
+ * success is dropped: it came before the failure, vouches for nothing since, and would make the retry
+ * state read as a trusted PASS.
+ */
 function withOp(state: AgentAttestationState, operationalState: OperationalState): AgentAttestationState {
-  return state.operationalState === operationalState ? state : { ...state, operationalState };
+  if (state.operationalState === operationalState) {
+    return state;
+  }
+  const leavesFailure = attestationStatus(state) === 'FAIL' && attestationStatus({ operationalState }) === 'PASS';
+  return { ...state, operationalState, ...(leavesFailure ? { lastSuccessfulAttestation: 0 } : {}) };
 }

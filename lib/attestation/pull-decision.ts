@@ -155,7 +155,11 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
 
 /**
  * V's delivery ended (`failure` undefined: delivered, or there is no V to deliver). `judged` is the
- * decision of the quote round that asked for it, when it did — its history row is kept.
+ * decision of the quote round that asked for it, when it did — its history row is kept, unless V's
+ * refusal fails the agent in that round: a round stores one history row, here the FAIL, so the pass is
+ * not counted either (`attestationCount` back to its value before the round). Keylime counts it — it
+ * increments at the quote's pass — but here an agent's `pass` rows and its `attestation_count` always
+ * agree, and the pass had no row to keep.
  */
 export function decideVDelivery(
   request: { readonly state: AgentAttestationState; readonly retries: number },
@@ -165,7 +169,13 @@ export function decideVDelivery(
 ): PullDecision {
   if (failure !== undefined) {
     const failed = decideTransportFailure(request, failure, undefined, settings, 'v');
-    return judged?.history === undefined || failed.history?.outcome === 'fail' ? failed : { ...failed, history: judged.history };
+    if (judged?.history?.outcome !== 'pass') {
+      return failed;
+    }
+    if (failed.history?.outcome !== 'fail') {
+      return { ...failed, history: judged.history };
+    }
+    return { ...failed, state: { ...failed.state, attestationCount: failed.state.attestationCount - 1 } };
   }
   const delivered = withOp(request.state, nextOperationalState(request.state.operationalState, { type: 'v_delivered' }));
   return { state: delivered, retries: 0, history: judged?.history, next: poll(settings) };

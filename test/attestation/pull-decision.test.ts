@@ -70,6 +70,24 @@ describe('pull decisions (every transition decided by the engine)', function () 
     expect(retry.history).to.equal(passRow);
   });
 
+  it('V refused in the round that passed: FAILED with the fail row only, and the pass not counted (pass rows and attestation_count agree)', function () {
+    const passRow = { outcome: 'pass' as const, nonce: 'x', imaMlEntry: 0, imaEntriesReceived: 1, failures: [] };
+    // Stored before the round: 4 passes, 4 pass rows; the round passed, so the judged state counts 5.
+    const judged = { state: { ...polling, operationalState: S.PROVIDE_V, attestationCount: 5 }, retries: 0, history: passRow, next: { kind: 'deliver_v' as const } };
+    for (const failure of [
+      { kind: 'http_status', status: 400, message: 'Bad Request' },
+      { kind: 'bad_reply', message: 'V cannot be wrapped' },
+    ] as const) {
+      const decided = decideVDelivery(judged, failure, judged, settings);
+      expect(decided.state.operationalState).to.equal(S.FAILED);
+      expect(decided.history?.outcome).to.equal('fail');
+      expect(decided.state.attestationCount, 'pass rows written').to.equal(4);
+    }
+    // A V retried in a later round (its pass row stored then) exhausts its retries: the count stays.
+    const exhausted = decideVDelivery({ state: { ...judged.state, operationalState: S.PROVIDE_V }, retries: 2 }, { kind: 'no_answer', message: 'reset' }, undefined, settings);
+    expect(exhausted.state).to.deep.include({ operationalState: S.FAILED, attestationCount: 5 });
+  });
+
   it('an internal error is FAILED with internal.verifier.exception; TERMINATED stops with nothing to write', function () {
     const crashed = decideInternalError({ state: polling, retries: 1 }, 'boom', settings);
     expect(crashed.state).to.deep.include({ operationalState: S.FAILED, lastEventId: 'internal.verifier.exception' });

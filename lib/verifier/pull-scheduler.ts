@@ -139,7 +139,12 @@ export class PullScheduler {
     this.loadRetries.delete(record.agentId);
     // An agent whose verdict is being stored or waits is not polled from its stored row: that row is older
     // than the verdict (for an unloadable agent, a second adoption would also fail it a second time).
-    if (this.closed || this.agents.has(record.agentId) || this.verdicts.isWaiting(record.agentId)) {
+    if (this.closed || this.verdicts.isWaiting(record.agentId)) {
+      return;
+    }
+    if (this.agents.has(record.agentId)) {
+      // Loaded by another adoption meanwhile (this may be the retry of one that failed alongside it).
+      this.options.health.loadSettled(record.agentId);
       return;
     }
     const load = await loadPolledAgent(record, this.options.agentDeps);

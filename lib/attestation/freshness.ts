@@ -35,10 +35,19 @@ export function freshnessBound(settings: FreshnessSettings): number {
 }
 
 /**
+ * Clock skew tolerated for a success dated after `now`: the process that stamped it may run ahead of
+ * the one reading it (they share the database). The same 5 s the driver allows a verifier.
+ */
+export const FUTURE_SKEW_SECONDS = 5;
+
+/**
  * True when the last successful attestation (unix seconds, 0 = never) is no older than `bound`
- * seconds at `now` (unix seconds, fractions allowed). Stored times are whole seconds (Keylime's
- * wire form), so one second is added to the bound to absorb the truncation — never more.
+ * seconds at `now` (unix seconds, fractions allowed) and dated no more than `FUTURE_SKEW_SECONDS`
+ * after it: a success from the future proves nothing about now (a clock ahead would keep it fresh for
+ * the skew plus the bound). Stored times are whole seconds (Keylime's wire form), so one second is
+ * added to the bound to absorb the truncation — never more.
  */
 export function isAttestationFresh(lastSuccessfulAttestation: number, now: number, bound: number): boolean {
-  return lastSuccessfulAttestation > 0 && now - lastSuccessfulAttestation <= bound + 1;
+  const age = now - lastSuccessfulAttestation;
+  return lastSuccessfulAttestation > 0 && age >= -FUTURE_SKEW_SECONDS && age <= bound + 1;
 }

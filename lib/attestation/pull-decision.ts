@@ -9,7 +9,7 @@ import { evaluateQuote, type EvaluateQuoteOptions } from './internal/evaluate-qu
 import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
-import { OperationalState } from './operational-state.js';
+import { attestationStatus, OperationalState } from './operational-state.js';
 import { labelFailures, type SeverityPolicy } from './severity.js';
 import { nextOperationalState, retryDelay } from './internal/state-machine.js';
 
@@ -155,7 +155,11 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
 
 /**
  * V's delivery ended (`failure` undefined: delivered, or there is no V to deliver). `judged` is the
- * decision of the quote round that asked for it, when it did — its history row is kept.
+ * decision of the quote round that asked for it, when it did — its history row is kept, unless V's
+ * refusal fails the agent in that round: a round stores one history row, here the FAIL, so the pass is
+ * not counted either (`attestationCount` back to its value before the round). Keylime counts it — it
+ * increments at the quote's pass — but here an agent's `pass` rows and its `attestation_count` always
+ * agree, and the pass had no row to keep.
  */
 export function decideVDelivery(
   request: { readonly state: AgentAttestationState; readonly retries: number },
@@ -165,7 +169,13 @@ export function decideVDelivery(
 ): PullDecision {
   if (failure !== undefined) {
     const failed = decideTransportFailure(request, failure, undefined, settings, 'v');
-    return judged?.history === undefined || failed.history?.outcome === 'fail' ? failed : { ...failed, history: judged.history };
+    if (judged?.history?.outcome !== 'pass') {
+      return failed;
+    }
+    if (failed.history?.outcome !== 'fail') {
+      return { ...failed, history: judged.history };
+    }
+    return { ...failed, state: { ...failed.state, attestationCount: failed.state.attestationCount - 1 } };
   }
   const delivered = withOp(request.state, nextOperationalState(request.state.operationalState, { type: 'v_delivered' }));
   return { state: delivered, retries: 0, history: judged?.history, next: poll(settings) };
@@ -260,6 +270,23 @@ export function decideTakeOver(state: AgentAttestationState): TakeOver {
   return { kind: 'poll', state: withOp(state, nextOperationalState(state.operationalState, { type: 'verifier_restart' })) };
 }
 
+/** The fields of an agent's stored state `PUT …/reactivate` sets; the rest of the row is kept. */
+export type Reactivation = Pick<AgentAttestationState, 'operationalState' | 'severityLevel' | 'lastEventId' | 'lastSuccessfulAttestation'>;
+
+/**
+ * `PUT …/reactivate` of an agent in `before`: START, judged afresh — undefined for a TERMINATED agent
+ * (its deletion goes on). Stricter than Keylime, which keeps the old maximum severity and the last
+ * success: `last_event_id` names a failure of this run, not one the operator has already fixed, and a
+ * success from before the reactivation (before a FAIL, often) does not make the agent trusted while
+ * the first rounds after it go unanswered (GET_QUOTE_RETRY is a PASS state).
+ */
+export function decideReactivation(before: OperationalState): Reactivation | undefined {
+  if (before === S.TERMINATED) {
+    return undefined;
+  }
+  return { operationalState: nextOperationalState(before, { type: 'start' }), severityLevel: null, lastEventId: null, lastSuccessfulAttestation: 0 };
+}
+
 /** The agent's row says TERMINATED when a round is due: nothing to judge, polling stops (the loop deletes it). */
 export function decideTerminated(position: PullPosition): PullDecision {
   return { state: position.state, retries: position.retries, history: undefined, next: { kind: 'stop' } };
@@ -286,6 +313,16 @@ function failWith(
   };
 }
 
+/**
+ * `state` moved to `operationalState` without a quote passing. Out of a failed state into a PASS one
+ * (a silent agent retried after a recoverable failure: INVALID_QUOTE → GET_QUOTE_RETRY) the last
+ * success is dropped: it came before the failure, vouches for nothing since, and would make the retry
+ * state read as a trusted PASS.
+ */
 function withOp(state: AgentAttestationState, operationalState: OperationalState): AgentAttestationState {
-  return state.operationalState === operationalState ? state : { ...state, operationalState };
+  if (state.operationalState === operationalState) {
+    return state;
+  }
+  const leavesFailure = attestationStatus(state) === 'FAIL' && attestationStatus({ operationalState }) === 'PASS';
+  return { ...state, operationalState, ...(leavesFailure ? { lastSuccessfulAttestation: 0 } : {}) };
 }

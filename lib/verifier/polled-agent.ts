@@ -125,15 +125,37 @@ export async function loadAgentPolicies(record: VerifierAgentRecord, deps: Agent
 }
 
 /**
- * Loads what a round needs for `record` (reads the stored policies once). Throws typed errors when a
- * stored value no longer parses (the enrolment checked all of them) or the agent has no address or
- * certificate to be polled at.
+ * What loading an agent came to: `loaded`; `unloadable`, a lasting fault of its enrolment (a policy it
+ * names is not stored, a stored value no longer parses or compiles — the enrolment checked all of them —
+ * or no address or certificate to poll it at); `unavailable`, the policy read failed (the database).
  */
-export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledAgentDeps): Promise<PolledAgent> {
+export type AgentLoad =
+  | { readonly kind: 'loaded'; readonly agent: PolledAgent }
+  | { readonly kind: 'unloadable'; readonly error: unknown }
+  | { readonly kind: 'unavailable'; readonly error: unknown };
+
+/** Loads what a round needs for `record` (reads the stored policies once), saying how it failed. */
+export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledAgentDeps): Promise<AgentLoad> {
+  let stored: StoredAgentPolicies;
+  try {
+    stored = await readStoredPolicies(record, deps);
+  } catch (error) {
+    return { kind: error instanceof PolicyNotStored ? 'unloadable' : 'unavailable', error };
+  }
+  try {
+    return { kind: 'loaded', agent: buildPolledAgent(record, stored, deps) };
+  } catch (error) {
+    return { kind: 'unloadable', error };
+  }
+}
+
+/** The agent of `record` with the policies `stored` holds for it: throws when it cannot be polled. */
+function buildPolledAgent(record: VerifierAgentRecord, stored: StoredAgentPolicies, deps: PolledAgentDeps): PolledAgent {
   if (record.ip === null || record.port === null || record.mtlsCert === null) {
     throw new InvalidParameterValue('agent', `${record.agentId} has no contact address or mTLS certificate to poll`);
   }
-  const policies = await loadAgentPolicies(record, deps);
+  const policies = compileAgentPolicies(record, stored, deps);
+  const mask = formatPcrMask(parseTpmPolicy(policies.tpmPolicy).mask);
   const baseUrl = httpsServiceUrl(record.ip, record.port);
   const connection = new AgentClient({
     baseUrl,
@@ -147,7 +169,7 @@ export async function loadPolledAgent(record: VerifierAgentRecord, deps: PolledA
   return {
     enrolment: record,
     policies,
-    mask: formatPcrMask(parseTpmPolicy(policies.tpmPolicy).mask),
+    mask,
     connection,
     revocationTarget: {
       agentId: record.agentId,

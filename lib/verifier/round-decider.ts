@@ -1,7 +1,7 @@
 import { OperationalState } from '../attestation/operational-state.js';
 import { decideInternalError, decideTerminated, type PullDecision } from '../attestation/pull-decision.js';
 import type { FailureAnnouncer } from './failure-announcer.js';
-import type { PolicyNotStored, PolledAgent } from './polled-agent.js';
+import type { PolledAgent } from './polled-agent.js';
 import { runPullRound } from './pull-round.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
 import type { VerdictStore } from './verdict-store.js';
@@ -53,13 +53,14 @@ export class RoundDecider {
   }
 
   /**
-   * An agent naming a policy that is not stored cannot be judged, and will not be by itself: failed as
-   * a round that throws (`internal.verifier.exception`), stored before it is announced — through the
+   * An agent that cannot be loaded (`AgentLoad` unloadable: a policy it names is not stored, a stored
+   * value no longer parses or compiles) cannot be judged, and will not be by itself: failed as a round
+   * that throws (`internal.verifier.exception`), stored before it is announced — through the
    * `VerdictStore`, so a failed write is tried again with back-off, as a round's verdict is. FAILED is
    * not claimed again. Resolves to what the store answered: false tells the caller to re-read the row.
    */
-  async failUnloadable(record: VerifierAgentRecord, error: PolicyNotStored): Promise<boolean | undefined> {
-    this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: a policy it names is not stored; failing it (internal.verifier.exception)');
+  async failUnloadable(record: VerifierAgentRecord, error: unknown): Promise<boolean | undefined> {
+    this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load; failing it (internal.verifier.exception)');
     const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
     const stored = await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion });
     if (stored === true) {

@@ -1,6 +1,7 @@
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { parseAgentState } from '../attestation/agent-state.js';
 import type { HistoryRow, StoredFailure } from '../attestation/history-row.js';
+import type { Reactivation } from '../attestation/pull-decision.js';
 import type { OperationalState } from '../attestation/operational-state.js';
 import { isTrustLevel, type TrustLevel } from '../identity/trust-level.js';
 
@@ -91,6 +92,16 @@ export function stateColumns(state: AgentAttestationState): Record<string, unkno
     hash_alg: state.hashAlg,
     enc_alg: state.encAlg,
     sign_alg: state.signAlg,
+  };
+}
+
+/** Column values of what a reactivation sets. */
+export function reactivationColumns(reactivation: Reactivation): Record<string, unknown> {
+  return {
+    operational_state: reactivation.operationalState,
+    severity_level: reactivation.severityLevel,
+    last_event_id: reactivation.lastEventId,
+    last_successful_attestation: secondsToDate(reactivation.lastSuccessfulAttestation),
   };
 }
 

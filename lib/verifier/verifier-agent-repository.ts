@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { OperationalState } from '../attestation/operational-state.js';
+import { decideReactivation } from '../attestation/pull-decision.js';
 import {
   enrolmentColumns,
+  reactivationColumns,
   historyFromRow,
   recordFromRow,
   stateColumns,
@@ -103,15 +105,31 @@ export class VerifierAgentRepository {
 
   /**
    * Sets `operational_state` to `to` when the agent belongs to `verifierId` and its state is one of
-   * `from` (any state when undefined). With `owner`, the caller also takes the agent over, and with
-   * `resetSeverity` the recorded severity and event are cleared (both for reactivate).
-   * Resolves to the state before the change, or undefined when nothing matched.
+   * `from` (any state when undefined). Resolves to the state before the change, or undefined when
+   * nothing matched.
    */
-  async transition(
+  async transition(agentId: string, verifierId: string, to: OperationalState, options: { from?: readonly OperationalState[] } = {}): Promise<OperationalState | undefined> {
+    return this.changeState(agentId, verifierId, (before) => (options.from === undefined || options.from.includes(before) ? { operational_state: to } : undefined));
+  }
+
+  /**
+   * `PUT …/reactivate` of an agent of `verifierId`: the columns `decideReactivation` sets, and `owner`
+   * takes the agent over. Resolves to the state before, or undefined when it is not there or TERMINATED.
+   */
+  async reactivate(agentId: string, verifierId: string, owner: string, leaseSeconds: number): Promise<OperationalState | undefined> {
+    return this.changeState(agentId, verifierId, (before, trx) => {
+      const reactivated = decideReactivation(before);
+      return reactivated === undefined
+        ? undefined
+        : { ...reactivationColumns(reactivated), owner, lease_expires_at: this.leaseUntil(leaseSeconds, trx) };
+    });
+  }
+
+  /** An operator's change: the columns `change` gives for the locked row's state (undefined: none), resolving to the state before. */
+  private async changeState(
     agentId: string,
     verifierId: string,
-    to: OperationalState,
-    options: { from?: readonly OperationalState[]; owner?: string; leaseSeconds?: number; resetSeverity?: boolean } = {},
+    change: (before: OperationalState, trx: Knex.Transaction) => Record<string, unknown> | undefined,
   ): Promise<OperationalState | undefined> {
     return this.knex.transaction(async (trx) => {
       const row = (await trx(AGENTS)
@@ -123,18 +141,12 @@ export class VerifierAgentRepository {
         return undefined;
       }
       const before = row.operational_state as OperationalState;
-      if (options.from !== undefined && !options.from.includes(before)) {
+      const columns = change(before, trx);
+      if (columns === undefined) {
         return undefined;
       }
       await trx(AGENTS)
-        .update({
-          operational_state: to,
-          updated_at: trx.fn.now(),
-          ...(options.resetSeverity === true ? { severity_level: null, last_event_id: null } : {}),
-          ...(options.owner === undefined
-            ? {}
-            : { owner: options.owner, lease_expires_at: this.leaseUntil(options.leaseSeconds ?? 30, trx) }),
-        })
+        .update({ ...columns, updated_at: trx.fn.now() })
         .where({ agent_id: agentId });
       return before;
     });

@@ -2,11 +2,14 @@ import { messageOf } from './error-message.js';
 
 /**
  * Whether this verifier can do its job, for the public `GET /health`: it is NOT ready while any
- * round's verdict waits to be stored (a verdict not committed is one nobody can act on), while its
- * lease sweep fails, or while the database does not answer. Fed by the pull loop; read by the route.
+ * round's verdict waits to be stored (a verdict not committed is one nobody can act on), while an
+ * agent it holds cannot be loaded to be polled, while its lease sweep fails, or while the database
+ * does not answer. Fed by the pull loop; read by the route.
  */
 export class VerifierHealth {
   private readonly unstored = new Map<string, string>();
+  /** Agents of this process whose policies could not be read (retried with back-off): nobody polls them meanwhile. */
+  private readonly unloaded = new Map<string, string>();
   private sweepError: string | undefined;
 
   /** A round of `agentId` could not be stored (`error`); it will be retried. */
@@ -17,6 +20,16 @@ export class VerifierHealth {
   /** The last round of `agentId` is stored (or the agent left this process). */
   writeSettled(agentId: string): void {
     this.unstored.delete(agentId);
+  }
+
+  /** `agentId` could not be loaded to be polled (`error`); it will be tried again. */
+  loadFailed(agentId: string, error: unknown): void {
+    this.unloaded.set(agentId, messageOf(error));
+  }
+
+  /** `agentId` is loaded, failed as unloadable, or left this process. */
+  loadSettled(agentId: string): void {
+    this.unloaded.delete(agentId);
   }
 
   sweepFailed(error: unknown): void {
@@ -37,6 +50,10 @@ export class VerifierHealth {
     const [first] = this.unstored.values();
     if (first !== undefined) {
       return `${this.unstored.size} round(s) not stored: ${first}`;
+    }
+    const [unloaded] = this.unloaded.values();
+    if (unloaded !== undefined) {
+      return `${this.unloaded.size} agent(s) not polled, their policies cannot be read: ${unloaded}`;
     }
     return this.sweepError === undefined ? undefined : `lease sweep failed: ${this.sweepError}`;
   }

@@ -156,18 +156,11 @@ export class VerifierService {
   }
 
   /**
-   * `PUT /agents/{id}/reactivate`: START, polled by this process, severity and last event cleared.
-   * @throws VerifierAgentNotFound
+   * `PUT /agents/{id}/reactivate`: START, polled by this process, judged afresh (`decideReactivation`:
+   * severity, last event and last success cleared). @throws VerifierAgentNotFound
    */
   async reactivate(agentId: string): Promise<void> {
-    const before = await this.agents.transition(agentId, this.config.verifierId, OperationalState.START, {
-      from: STATES_BUT_TERMINATED,
-      owner: this.owner,
-      leaseSeconds: this.config.leaseSeconds,
-      // Stricter than Keylime, which keeps the old maximum: a reactivated agent is judged afresh, so
-      // `last_event_id` names the failure of this run, not one the operator has already fixed.
-      resetSeverity: true,
-    });
+    const before = await this.agents.reactivate(agentId, this.config.verifierId, this.owner, this.config.leaseSeconds);
     if (before === undefined) {
       throw new VerifierAgentNotFound(agentId);
     }

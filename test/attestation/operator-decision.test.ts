@@ -18,6 +18,13 @@ describe('operator decision: what our verifier tells the operator (operatorStatu
     expect(operatorStatus({ operationalState: OperationalState.GET_QUOTE, lastSuccessfulAttestation: 0 }, now, 10).trusted).to.equal(false);
   });
 
+  it('a PASS dated more than 5 s after now (stamped by a process whose clock runs ahead) is not trusted', function () {
+    for (const ahead of [6, 3600]) {
+      expect(operatorStatus({ operationalState: OperationalState.GET_QUOTE, lastSuccessfulAttestation: now + ahead }, now, 62.6)).to.deep.equal({ attestationStatus: 'PENDING', trusted: false, stale: true });
+    }
+    expect(operatorStatus({ operationalState: OperationalState.GET_QUOTE, lastSuccessfulAttestation: now + 5 }, now, 62.6).trusted, 'within the skew').to.equal(true);
+  });
+
   it('FAIL stays FAIL however recent the last success; START stays PENDING without being stale', function () {
     expect(operatorStatus({ operationalState: OperationalState.INVALID_QUOTE, lastSuccessfulAttestation: now }, now, 10)).to.deep.equal({ attestationStatus: 'FAIL', trusted: false, stale: false });
     expect(operatorStatus({ operationalState: OperationalState.START, lastSuccessfulAttestation: 0 }, now, 10)).to.deep.equal({ attestationStatus: 'PENDING', trusted: false, stale: false });

@@ -1,9 +1,11 @@
 import { expect } from 'chai';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { operatorStatus } from '../../lib/attestation/operator-decision.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import {
   beginRound,
   decideInternalError,
+  decideReactivation,
   decideTakeOver,
   decideTerminated,
   decideTransportFailure,
@@ -68,6 +70,24 @@ describe('pull decisions (every transition decided by the engine)', function () 
     expect(retry.history).to.equal(passRow);
   });
 
+  it('V refused in the round that passed: FAILED with the fail row only, and the pass not counted (pass rows and attestation_count agree)', function () {
+    const passRow = { outcome: 'pass' as const, nonce: 'x', imaMlEntry: 0, imaEntriesReceived: 1, failures: [] };
+    // Stored before the round: 4 passes, 4 pass rows; the round passed, so the judged state counts 5.
+    const judged = { state: { ...polling, operationalState: S.PROVIDE_V, attestationCount: 5 }, retries: 0, history: passRow, next: { kind: 'deliver_v' as const } };
+    for (const failure of [
+      { kind: 'http_status', status: 400, message: 'Bad Request' },
+      { kind: 'bad_reply', message: 'V cannot be wrapped' },
+    ] as const) {
+      const decided = decideVDelivery(judged, failure, judged, settings);
+      expect(decided.state.operationalState).to.equal(S.FAILED);
+      expect(decided.history?.outcome).to.equal('fail');
+      expect(decided.state.attestationCount, 'pass rows written').to.equal(4);
+    }
+    // A V retried in a later round (its pass row stored then) exhausts its retries: the count stays.
+    const exhausted = decideVDelivery({ state: { ...judged.state, operationalState: S.PROVIDE_V }, retries: 2 }, { kind: 'no_answer', message: 'reset' }, undefined, settings);
+    expect(exhausted.state).to.deep.include({ operationalState: S.FAILED, attestationCount: 5 });
+  });
+
   it('an internal error is FAILED with internal.verifier.exception; TERMINATED stops with nothing to write', function () {
     const crashed = decideInternalError({ state: polling, retries: 1 }, 'boom', settings);
     expect(crashed.state).to.deep.include({ operationalState: S.FAILED, lastEventId: 'internal.verifier.exception' });
@@ -83,5 +103,23 @@ describe('pull decisions (every transition decided by the engine)', function () 
     expect(restarted.kind === 'poll' && restarted.state).to.deep.include({ operationalState: S.START, attestationCount: 4 });
     const failed = decideTakeOver({ ...polling, operationalState: S.FAILED });
     expect(failed.kind === 'poll' && failed.state.operationalState).to.equal(S.FAILED);
+  });
+
+  it('reactivation: START, with severity, last event and last success cleared; a TERMINATED agent is not reactivated', function () {
+    for (const before of [S.FAILED, S.INVALID_QUOTE, S.TENANT_FAILED, S.GET_QUOTE]) {
+      expect(decideReactivation(before)).to.deep.equal({ operationalState: S.START, severityLevel: null, lastEventId: null, lastSuccessfulAttestation: 0 });
+    }
+    expect(decideReactivation(S.TERMINATED)).to.equal(undefined);
+  });
+
+  it('a silent agent retried after a recoverable failure is not trusted on the success from before it', function () {
+    const now = 1_000_000;
+    const failedRecoverably = { ...polling, operationalState: S.INVALID_QUOTE, lastSuccessfulAttestation: now - 4, severityLevel: 1, lastEventId: 'ima.x' };
+    const retried = decideTransportFailure({ state: failedRecoverably, retries: 0 }, { kind: 'no_answer', message: 'ECONNREFUSED' }, { nonce: 'n'.repeat(20), imaEntry: 7 }, settings);
+    expect(retried.state).to.deep.include({ operationalState: S.GET_QUOTE_RETRY, lastSuccessfulAttestation: 0, attestationCount: 4 });
+    expect(operatorStatus(retried.state, now, 66).trusted).to.equal(false);
+    // A retry of a passing agent keeps its last success (the freshness bound covers the retry budget).
+    const passing = decideTransportFailure({ state: { ...polling, lastSuccessfulAttestation: now - 4 }, retries: 0 }, { kind: 'no_answer', message: 'x' }, undefined, settings);
+    expect(passing.state.lastSuccessfulAttestation).to.equal(now - 4);
   });
 });

@@ -63,12 +63,7 @@ describe('verifier pull loop: an operator change beats a verdict on its first wr
       }, 10_000, 10);
       writerPid = blocked as number;
       // `PUT /agents/{id}/reactivate`'s change, made while the verdict's first write is in flight.
-      const reactivated = await new VerifierAgentRepository(trx).transition(AGENT, before.verifier_id, OperationalState.START, {
-        from: [OperationalState.GET_QUOTE],
-        owner: before.owner,
-        leaseSeconds: LEASE_SECONDS,
-        resetSeverity: true,
-      });
+      const reactivated = await new VerifierAgentRepository(trx).reactivate(AGENT, before.verifier_id, before.owner, LEASE_SECONDS);
       expect(reactivated).to.equal(OperationalState.GET_QUOTE);
       await trx.commit();
     } catch (error) {

@@ -54,7 +54,13 @@ describe('polled agent: the connection shares the boot-log pool of the process',
       measuredBootEvaluate: 'once',
       bootLogs,
     };
-    const agents = await Promise.all(['pool-a', 'pool-b'].map((agentId) => loadPolledAgent(record(agentId), deps)));
+    const agents = await Promise.all(
+      ['pool-a', 'pool-b'].map(async (agentId) => {
+        const load = await loadPolledAgent(record(agentId), deps);
+        if (load.kind !== 'loaded') throw new Error(`${agentId} did not load: ${String(load.error)}`);
+        return load.agent;
+      }),
+    );
     try {
       for (const agent of agents) {
         const reply = (await agent.connection.integrityQuoteReply({ nonce: 'n'.repeat(20), mask: '0x1', partial: false, imaEntry: 0 })) as { mb_measurement_list: string };

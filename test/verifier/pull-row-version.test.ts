@@ -64,7 +64,7 @@ forEachDatabase('verifier pull loop: agent row versions', (fixture) => {
     expect(left).to.be.a('string').and.equal(await agentRowVersion(knex, e.agentId));
     expect(await agents.holdsRound(e.agentId, 'round-1')).to.equal(true);
     expect(await agents.holdsRound(e.agentId, 'round-2')).to.equal(false);
-    await agents.transition(e.agentId, 'default', OperationalState.START, { owner: 'me', resetSeverity: true });
+    await agents.reactivate(e.agentId, 'default', 'me', 30);
     expect(await writer.writeReturningVersion(write(2, left), true)).to.equal(undefined);
     expect(await agents.holdsRound(e.agentId, 'round-2')).to.equal(false);
     expect((await agents.find(e.agentId))?.state).to.include({ operationalState: OperationalState.START, attestationCount: 1 });

@@ -222,17 +222,18 @@ forEachDatabase(
       }
     });
 
-    it('transition honours `from`, the verifier id, takes ownership and clears severity when asked', async function () {
+    it('transition honours `from` and the verifier id; reactivate takes ownership and clears severity, event and last success', async function () {
       const e = enrolment();
-      await agents.insert(e, { ...initialAgentState(OperationalState.INVALID_QUOTE), severityLevel: 6, lastEventId: 'x.y' }, 'owner-1', 30);
+      await agents.insert(e, { ...initialAgentState(OperationalState.INVALID_QUOTE), severityLevel: 6, lastEventId: 'x.y', lastSuccessfulAttestation: 1_700_000_000 }, 'owner-1', 30);
       expect(await agents.transition(e.agentId, 'other-verifier', OperationalState.START)).to.equal(undefined);
       expect(await agents.transition(e.agentId, 'default', OperationalState.START, { from: [OperationalState.FAILED] })).to.equal(undefined);
-      expect(
-        await agents.transition(e.agentId, 'default', OperationalState.START, { owner: 'owner-9', leaseSeconds: 30, resetSeverity: true }),
-      ).to.equal(OperationalState.INVALID_QUOTE);
+      expect(await agents.reactivate(e.agentId, 'other-verifier', 'owner-9', 30)).to.equal(undefined);
+      expect(await agents.reactivate(e.agentId, 'default', 'owner-9', 30)).to.equal(OperationalState.INVALID_QUOTE);
       const stored = await agents.find(e.agentId);
       expect(stored).to.deep.include({ owner: 'owner-9' });
-      expect(stored?.state).to.deep.include({ operationalState: OperationalState.START, severityLevel: null, lastEventId: null });
+      expect(stored?.state).to.deep.include({ operationalState: OperationalState.START, severityLevel: null, lastEventId: null, lastSuccessfulAttestation: 0 });
+      expect(await agents.transition(e.agentId, 'default', OperationalState.TERMINATED)).to.equal(OperationalState.START);
+      expect(await agents.reactivate(e.agentId, 'default', 'owner-9', 30), 'TERMINATED').to.equal(undefined);
     });
 
     it('leases: a process reclaims its own agents at once, others only after the lease expired, never twice', async function () {

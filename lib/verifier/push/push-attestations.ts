@@ -282,18 +282,23 @@ export class PushAttestations {
     return record;
   }
 
-  /** 503 while the previous evidence is being judged, 429 before `quote_interval` has passed since it came. */
+  /**
+   * 503 while the previous evidence is being judged, 429 before `quote_interval` has passed since it
+   * came — or, while the latest attestation still awaits its evidence, since that attestation was
+   * created: each phase 1 stores a row, and without evidence nothing else paced them.
+   */
   private paceRefusal(latest: PushAttestation, now: Date): PushRefused | undefined {
     const receivedAt = latest.evidenceReceivedAt;
     if (latest.stage === 'evaluating_evidence' && receivedAt !== null && now.getTime() - receivedAt.getTime() < STALE_EVALUATION_MS) {
       return verificationInProgress(this.settings.quoteInterval);
     }
+    if (latest.stage === 'awaiting_evidence') return this.prematureRefusal(latest.capabilitiesReceivedAt, now);
     return receivedAt === null ? undefined : this.prematureRefusal(receivedAt, now);
   }
 
-  /** 429 before `quote_interval` has passed since the previous evidence came at `receivedAt`. */
-  private prematureRefusal(receivedAt: Date, now: Date): PushRefused | undefined {
-    const wait = (receivedAt.getTime() + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
+  /** 429 before `quote_interval` has passed since `since` (the previous evidence, or an attestation still awaiting it). */
+  private prematureRefusal(since: Date, now: Date): PushRefused | undefined {
+    const wait = (since.getTime() + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
     return wait > 0 ? new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait) : undefined;
   }
 }

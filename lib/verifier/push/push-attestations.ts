@@ -239,7 +239,7 @@ export class PushAttestations {
     return { attestation, verdict };
   }
 
-  /** `GET …/attestations`: the agent's attestations, oldest first. */
+  /** `GET …/attestations`: the agent's newest attestations (all it keeps), oldest first. */
   async list(agentId: string): Promise<PushAttestation[]> {
     await this.pushAgent(agentId);
     return this.deps.repository.listAttestations(agentId);

@@ -165,9 +165,10 @@ export class PushRepository {
     return row === undefined ? undefined : attestationFromRow(row);
   }
 
+  /** The agent's newest KEPT_ATTESTATIONS attestations (all it keeps), oldest first. */
   async listAttestations(agentId: string): Promise<PushAttestation[]> {
-    const rows = (await this.knex(ATTESTATIONS).where({ agent_id: agentId }).orderBy('index', 'asc').limit(1000)) as Record<string, unknown>[];
-    return rows.map(attestationFromRow);
+    const rows = (await this.knex(ATTESTATIONS).where({ agent_id: agentId }).orderBy('index', 'desc').limit(KEPT_ATTESTATIONS)) as Record<string, unknown>[];
+    return rows.reverse().map(attestationFromRow);
   }
 
   /**

@@ -10,6 +10,7 @@ import type { PushInsertBatch } from './push-insert-batch.js';
 import { PushJudgement, type Answer, type KnownAttestation } from './push-judgement.js';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
 import { HeldBootLogs } from './held-boot-logs.js';
+import { JudgingAgents } from './judging-agents.js';
 import type { PushBootLogStore } from './push-boot-log-store.js';
 import { newPushAttestation } from './new-push-attestation.js';
 import { PushPolicyCache, type PushPolicyDeps } from './push-policy-cache.js';
@@ -76,8 +77,8 @@ export class PushAttestations {
   private readonly policies: PushPolicyCache;
   private readonly judgement: PushJudgement;
   private readonly bootLogs: HeldBootLogs;
-  /** Agents whose evidence this process is judging: their next attestation waits (503). */
-  private readonly judging = new Set<string>();
+  /** Agents whose evidence this process is judging: their next attestation waits (503), the silence sweep skips them. */
+  private readonly judging = new JudgingAgents();
 
   constructor(
     private readonly deps: PushAttestationDeps,
@@ -162,10 +163,13 @@ export class PushAttestations {
    * refuses with §10.4's status or judges the evidence again from the row as it is.
    */
   async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
-    this.judging.add(agentId);
+    const readBack = (): Promise<Answer> => this.takeLatest(agentId, index, body, now);
+    // Counted as judged only from here: evidence refused before it is taken (an old index, a replay,
+    // a 422) must not keep the silence sweep off the agent.
+    const answer = this.issuedAnswer(agentId, index, body, now) ?? (await readBack());
+    this.judging.begin(agentId);
     try {
-      const readBack = (): Promise<Answer> => this.takeLatest(agentId, index, body, now);
-      const stored = await this.judgeAndStore(this.issuedAnswer(agentId, index, body, now) ?? (await readBack()), now, readBack);
+      const stored = await this.judgeAndStore(answer, now, readBack);
       if (stored.verdict.verdict === 'pass') {
         await this.deps.sessions.extend(session, now);
       } else {
@@ -173,7 +177,7 @@ export class PushAttestations {
       }
       return { ...stored.attestation, stage: 'evaluating_evidence', evaluation: null, failureReason: null, evidenceReceivedAt: now, verificationCompletedAt: null };
     } finally {
-      this.judging.delete(agentId);
+      this.judging.end(agentId);
     }
   }
 

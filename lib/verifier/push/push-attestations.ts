@@ -171,7 +171,8 @@ export class PushAttestations {
     try {
       const stored = await this.judgeAndStore(answer, now, readBack);
       if (stored.verdict.verdict === 'pass') {
-        await this.deps.sessions.extend(session, now);
+        // The verdict is stored: a failed extension costs the agent at most a new session, not the 202.
+        await this.deps.sessions.extend(session, now).catch((err: unknown) => this.deps.log.warn({ err, agentId }, 'push session not extended'));
       } else {
         this.deps.log.warn({ agentId, index: stored.attestation.index, reason: stored.verdict.failureReason }, 'push attestation failed');
       }

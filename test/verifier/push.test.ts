@@ -128,7 +128,9 @@ describe('push model: verifier /v3.0 routes, push agent (issue 13)', function ()
     const first = await push.capabilities(node, token);
     expect(first.status).to.equal(201);
     expect(first.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/0`);
-    // A second capabilities POST while 0 has no evidence: attestation 1; 0 is now old.
+    // A second capabilities POST while 0 has no evidence: 429 until quote_interval has passed since 0 was created, then attestation 1; 0 is now old.
+    expect((await push.capabilities(node, token)).status).to.equal(429);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     const second = await push.capabilities(node, token);
     expect(second.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/1`);
     const evidence0 = await node.agent.evidence(requested(first));

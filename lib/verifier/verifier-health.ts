@@ -45,6 +45,11 @@ export class VerifierHealth {
     return this.unstored.size;
   }
 
+  /** Agents held here that cannot be loaded to be polled yet. */
+  get unloadedAgents(): number {
+    return this.unloaded.size;
+  }
+
   /** Why the verifier is not ready, or undefined when it is (as far as the pull loop knows). */
   problem(): string | undefined {
     const [first] = this.unstored.values();

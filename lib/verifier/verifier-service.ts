@@ -183,11 +183,11 @@ export class VerifierService {
    * and the pull loop has stored every verdict it reached and its last lease sweep worked.
    */
   async readiness(): Promise<{ ready: boolean; problem: string | null; agents: number; unstored_rounds: number }> {
-    let problem = this.health.problem();
-    if (problem === undefined) {
-      problem = await pingDatabase(this.knex);
-    }
-    return { ready: problem === undefined, problem: problem ?? null, agents: this.scheduler.size, unstored_rounds: this.health.unstoredRounds };
+    const problem = this.health.problem() ?? (await pingDatabase(this.knex));
+    const unstored = this.health.unstoredRounds;
+    // The route is public: SQL text and the database's messages go to the log only.
+    if (problem !== undefined) this.log.warn({ problem }, 'verifier not ready');
+    return { ready: problem === undefined, problem: problem === undefined ? null : publicProblem(unstored, this.health.unloadedAgents), agents: this.scheduler.size, unstored_rounds: unstored };
   }
 
   /** The newest `limit` rounds of an agent (kept after it is deleted). */
@@ -226,6 +226,13 @@ export class VerifierService {
       now: Date.now() / 1000,
     };
   }
+}
+
+/** What `/health` says when not ready: why, without the database's own words. */
+function publicProblem(unstoredRounds: number, unloadedAgents: number): string {
+  if (unstoredRounds > 0) return 'verdicts wait to be stored: the database refuses or cannot be reached';
+  if (unloadedAgents > 0) return `${unloadedAgents} agent(s) not polled: their policies cannot be read from the database`;
+  return 'the database refuses or cannot be reached';
 }
 
 /** Undefined when `select 1` answers within `timeoutMs`, else why not. */

@@ -176,6 +176,8 @@ describe('push agent on swtpm: silence, re-enrolment, measured-boot tampering an
     const capabilities = await agent.capabilities();
     const first = await call('POST', `/v3.0/agents/${uuid()}/attestations`, capabilities, token);
     expect(first.status, JSON.stringify(first.body)).to.equal(201);
+    // While the first awaits its evidence, the next phase 1 is due a quote interval after it was created (else 429).
+    await new Promise((resolve) => setTimeout(resolve, PUSH.quoteInterval * 1000 + 50));
     const second = await call('POST', `/v3.0/agents/${uuid()}/attestations`, capabilities, token);
     expect(second.status).to.equal(201);
     const [firstIndex, secondIndex] = [first, second].map((reply) => Number(String(reply.headers['location']).split('/').at(-1)));

@@ -128,7 +128,9 @@ describe('push model: verifier /v3.0 routes, push agent (issue 13)', function ()
     const first = await push.capabilities(node, token);
     expect(first.status).to.equal(201);
     expect(first.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/0`);
-    // A second capabilities POST while 0 has no evidence: attestation 1; 0 is now old.
+    // A second capabilities POST while 0 has no evidence: 429 until quote_interval has passed since 0 was created, then attestation 1; 0 is now old.
+    expect((await push.capabilities(node, token)).status).to.equal(429);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     const second = await push.capabilities(node, token);
     expect(second.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/1`);
     const evidence0 = await node.agent.evidence(requested(first));
@@ -285,10 +287,11 @@ describe('push model: verifier /v3.0 routes, push agent (issue 13)', function ()
     expect(refused.body['errors'][0]['code']).to.equal('agent_attestations_disabled');
   });
 
-  it('rate-limits sessions per agent: the 16th in a minute is 429 with Retry-After', async function () {
-    const agentId = randomUUID();
-    const body = { data: { type: 'session', attributes: { agent_id: agentId, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } } };
-    for (let i = 0; i < 15; i += 1) expect((await push.call('POST', '/v3.0/sessions', body)).status).to.equal(200);
+  it('rate-limits proven sessions per agent: after 15 in a minute the next open is 429 with Retry-After', async function () {
+    const node = await push.bootNode();
+    await push.enrol(node);
+    for (let i = 0; i < 15; i += 1) await node.agent.openSession();
+    const body = { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } } };
     const limited = await push.call('POST', '/v3.0/sessions', body);
     expect(limited.status).to.equal(429);
     expect(Number(limited.headers['retry-after'])).to.be.within(1, 60);

@@ -10,6 +10,7 @@ import type { PushInsertBatch } from './push-insert-batch.js';
 import { PushJudgement, type Answer, type KnownAttestation } from './push-judgement.js';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
 import { HeldBootLogs } from './held-boot-logs.js';
+import { JudgingAgents } from './judging-agents.js';
 import type { PushBootLogStore } from './push-boot-log-store.js';
 import { newPushAttestation } from './new-push-attestation.js';
 import { PushPolicyCache, type PushPolicyDeps } from './push-policy-cache.js';
@@ -76,8 +77,8 @@ export class PushAttestations {
   private readonly policies: PushPolicyCache;
   private readonly judgement: PushJudgement;
   private readonly bootLogs: HeldBootLogs;
-  /** Agents whose evidence this process is judging: their next attestation waits (503). */
-  private readonly judging = new Set<string>();
+  /** Agents whose evidence this process is judging: their next attestation waits (503), the silence sweep skips them. */
+  private readonly judging = new JudgingAgents();
 
   constructor(
     private readonly deps: PushAttestationDeps,
@@ -162,18 +163,22 @@ export class PushAttestations {
    * refuses with §10.4's status or judges the evidence again from the row as it is.
    */
   async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
-    this.judging.add(agentId);
+    const readBack = (): Promise<Answer> => this.takeLatest(agentId, index, body, now);
+    // Counted as judged only from here: evidence refused before it is taken (an old index, a replay,
+    // a 422) must not keep the silence sweep off the agent.
+    const answer = this.issuedAnswer(agentId, index, body, now) ?? (await readBack());
+    this.judging.begin(agentId);
     try {
-      const readBack = (): Promise<Answer> => this.takeLatest(agentId, index, body, now);
-      const stored = await this.judgeAndStore(this.issuedAnswer(agentId, index, body, now) ?? (await readBack()), now, readBack);
+      const stored = await this.judgeAndStore(answer, now, readBack);
       if (stored.verdict.verdict === 'pass') {
-        await this.deps.sessions.extend(session, now);
+        // The verdict is stored: a failed extension costs the agent at most a new session, not the 202.
+        await this.deps.sessions.extend(session, now).catch((err: unknown) => this.deps.log.warn({ err, agentId }, 'push session not extended'));
       } else {
         this.deps.log.warn({ agentId, index: stored.attestation.index, reason: stored.verdict.failureReason }, 'push attestation failed');
       }
       return { ...stored.attestation, stage: 'evaluating_evidence', evaluation: null, failureReason: null, evidenceReceivedAt: now, verificationCompletedAt: null };
     } finally {
-      this.judging.delete(agentId);
+      this.judging.end(agentId);
     }
   }
 
@@ -239,7 +244,7 @@ export class PushAttestations {
     return { attestation, verdict };
   }
 
-  /** `GET …/attestations`: the agent's attestations, oldest first. */
+  /** `GET …/attestations`: the agent's newest attestations (all it keeps), oldest first. */
   async list(agentId: string): Promise<PushAttestation[]> {
     await this.pushAgent(agentId);
     return this.deps.repository.listAttestations(agentId);
@@ -282,18 +287,23 @@ export class PushAttestations {
     return record;
   }
 
-  /** 503 while the previous evidence is being judged, 429 before `quote_interval` has passed since it came. */
+  /**
+   * 503 while the previous evidence is being judged, 429 before `quote_interval` has passed since it
+   * came — or, while the latest attestation still awaits its evidence, since that attestation was
+   * created: each phase 1 stores a row, and without evidence nothing else paced them.
+   */
   private paceRefusal(latest: PushAttestation, now: Date): PushRefused | undefined {
     const receivedAt = latest.evidenceReceivedAt;
     if (latest.stage === 'evaluating_evidence' && receivedAt !== null && now.getTime() - receivedAt.getTime() < STALE_EVALUATION_MS) {
       return verificationInProgress(this.settings.quoteInterval);
     }
+    if (latest.stage === 'awaiting_evidence') return this.prematureRefusal(latest.capabilitiesReceivedAt, now);
     return receivedAt === null ? undefined : this.prematureRefusal(receivedAt, now);
   }
 
-  /** 429 before `quote_interval` has passed since the previous evidence came at `receivedAt`. */
-  private prematureRefusal(receivedAt: Date, now: Date): PushRefused | undefined {
-    const wait = (receivedAt.getTime() + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
+  /** 429 before `quote_interval` has passed since `since` (the previous evidence, or an attestation still awaiting it). */
+  private prematureRefusal(since: Date, now: Date): PushRefused | undefined {
+    const wait = (since.getTime() + this.settings.quoteInterval * 1000 - now.getTime()) / 1000;
     return wait > 0 ? new PushRefused(429, 'premature_attestation', `the next attestation is allowed in ${Math.ceil(wait)} s`, wait) : undefined;
   }
 }

@@ -1,4 +1,5 @@
 import type { OfferedKey, PushCapabilities, PushEvidence } from '../../attestation/push-decision.js';
+import { bootTimeSeconds } from './boot-time.js';
 import type { CapabilitiesBody, EvidenceBody, EvidenceCapabilities } from './push-dtos.js';
 import { PushRefused } from './push-reply.js';
 
@@ -25,7 +26,7 @@ export function capabilitiesOf(body: CapabilitiesBody): PushCapabilities {
   const uefi = items.find((i) => i.evidence_type === 'uefi_log')?.capabilities;
   const ima = items.find((i) => i.evidence_type === 'ima_log')?.capabilities;
   return {
-    bootTime: bootTime === undefined ? null : Math.floor(Date.parse(bootTime) / 1000),
+    bootTime: bootTime === undefined ? null : bootTimeSeconds(bootTime),
     quote: {
       componentVersion: quote.component_version ?? '',
       signatureSchemes: quote.signature_schemes ?? [],

@@ -1,5 +1,5 @@
-import { isISO8601 } from 'class-validator';
 import { hasOnlyKeys, isAbsentOr, isAgentIdString, isBase64OfAtMost, isOneOf, isPlainObject, isStringOfAtMost, passesJsonGuard, type PlainObject } from '../../http/fast-path-checks.js';
+import { isBootTime } from './boot-time.js';
 import type { AttestationIndexParams, CapabilitiesBody, EvidenceBody, PushAgentParams } from './push-dtos.js';
 import { EVIDENCE_CLASSES, EVIDENCE_TYPES, MAX_LOG_TEXT, MAX_TPM_B64, SHORT } from './push-dtos.js';
 
@@ -97,16 +97,16 @@ const DOCUMENT = new Set(['data']);
 const DATA = new Set(['type', 'attributes']);
 
 function systemInfo(value: unknown): boolean {
-  return hasOnlyKeys(value, SYSTEM_INFO, []) && isAbsentOr(value['boot_time'], (v) => isUtcSecond(v) || isISO8601(v, { strict: true }));
+  return hasOnlyKeys(value, SYSTEM_INFO, []) && isAbsentOr(value['boot_time'], (v) => isUtcSecond(v) || isBootTime(v));
 }
 
 const UTC_SECOND = /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 /**
  * `YYYY-MM-DDTHH:MM:SSZ` from the year 1000 on, naming a real instant (the form the agents send), which
- * `IsISO8601({strict: true})` accepts. `Date` reads it back as the same text only when every field is
- * in range (no 24:00, :60 or February 30). Earlier years (validator's date check refuses years
- * before 100 and 0000) and every other form go to `isISO8601`, whose regular expressions and date
+ * `isBootTime` accepts. `Date` reads it back as the same text only when every field is in range (no
+ * 24:00, :60 or February 30). Earlier years (validator's date check refuses years before 100 and 0000)
+ * and every other form go to `isBootTime`, whose `isISO8601` regular expressions and date
  * check took 3.2 µs against 1.0 µs for this check (a loop on this machine; about 7 µs per capabilities
  * body in the push verifier's profile).
  */

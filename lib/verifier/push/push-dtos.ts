@@ -6,7 +6,6 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
-  IsISO8601,
   IsObject,
   IsOptional,
   IsString,
@@ -17,6 +16,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId } from '../../http/validators.js';
+import { isBootTime } from './boot-time.js';
 
 /**
  * The JSON:API bodies of the push routes (keylime-protocol §10; the Rust push agent's requests).
@@ -99,8 +99,16 @@ export class EvidenceSupported {
   @ValidateNested() @Type(() => EvidenceCapabilities) capabilities!: EvidenceCapabilities;
 }
 
+/** `system_info.boot_time`: an RFC 3339 date-time naming a real instant (`boot-time.ts`). */
+function IsBootTime(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isBootTime',
+    validator: { validate: isBootTime, defaultMessage: () => 'must be an RFC 3339 date-time, e.g. 2026-12-05T10:00:00Z' },
+  });
+}
+
 export class SystemInfo {
-  @IsOptional() @IsISO8601({ strict: true }) boot_time?: string;
+  @IsOptional() @IsBootTime() boot_time?: string;
 }
 
 export class CapabilitiesAttributes {

@@ -24,23 +24,44 @@ const NEW_ROWS = `jsonb_to_recordset(?::jsonb) as i(
   agent_id text, index int, stage text, challenge text, choice jsonb, system_info jsonb,
   capabilities_received_at timestamptz, challenges_expire_at timestamptz, after_index int, after_challenge text, agent_version text)`;
 
-/** Inserts an attestation; a concurrent insert of the same index makes it insert nothing. */
-const INSERT = `insert into verifier_push_attestations (${NEW_COLUMNS}) select ${NEW_COLUMNS} from ${NEW_ROWS} on conflict do nothing`;
+/**
+ * Attestations kept per agent: inserting attestation `n` deletes those at `n - KEPT_ATTESTATIONS` and
+ * below, in the same statement (a range of the primary key: no scan). Phase 1 inserts a row per POST
+ * and nothing else ever removed one but the agent's deletion.
+ */
+export const KEPT_ATTESTATIONS = 100;
+
+/** Deletes, for each attestation `inserted` (a CTE naming `agent_id` and `index`), its agent's attestations past KEPT_ATTESTATIONS. */
+const PRUNE_PAST_KEPT = `
+delete from verifier_push_attestations old using inserted i
+where old.agent_id = i.agent_id and old.index <= i.index - ${KEPT_ATTESTATIONS}`;
+
+/** Inserts an attestation, pruning its agent's oldest; a concurrent insert of the same index makes it insert nothing. Answers the challenge inserted. */
+const INSERT = `
+with inserted as (
+  insert into verifier_push_attestations (${NEW_COLUMNS}) select ${NEW_COLUMNS} from ${NEW_ROWS} on conflict do nothing
+  returning agent_id, index, challenge
+), pruned as (${PRUNE_PAST_KEPT})
+select challenge from inserted`;
 
 /**
  * Inserts each attestation only while the agent's latest is the judged one named (`after_index`,
- * `after_challenge`) and the agent's row still has the version its verdict left (`agentVersionSql`).
- * A concurrent insert of the same index makes it insert nothing. Answers the challenges inserted.
+ * `after_challenge`) and the agent's row still has the version its verdict left (`agentVersionSql`),
+ * pruning its agent's oldest. A concurrent insert of the same index makes it insert nothing. Answers
+ * the challenges inserted.
  */
 const INSERT_AFTER = `
-insert into verifier_push_attestations (${NEW_COLUMNS})
-select ${NEW_COLUMNS} from ${NEW_ROWS}
-where (
-  select t.index = i.after_index and t.challenge = i.after_challenge and t.stage = 'verification_complete'
-  from verifier_push_attestations t where t.agent_id = i.agent_id order by t.index desc limit 1
-) and (select ${agentVersionSql('a')} from verifier_agents a where a.agent_id = i.agent_id) = i.agent_version
-on conflict do nothing
-returning challenge`;
+with inserted as (
+  insert into verifier_push_attestations (${NEW_COLUMNS})
+  select ${NEW_COLUMNS} from ${NEW_ROWS}
+  where (
+    select t.index = i.after_index and t.challenge = i.after_challenge and t.stage = 'verification_complete'
+    from verifier_push_attestations t where t.agent_id = i.agent_id order by t.index desc limit 1
+  ) and (select ${agentVersionSql('a')} from verifier_agents a where a.agent_id = i.agent_id) = i.agent_version
+  on conflict do nothing
+  returning agent_id, index, challenge
+), pruned as (${PRUNE_PAST_KEPT})
+select challenge from inserted`;
 
 /**
  * Takes the evidence of each attestation named (`awaiting_evidence` → `evaluating_evidence`, once):
@@ -144,9 +165,10 @@ export class PushRepository {
     return row === undefined ? undefined : attestationFromRow(row);
   }
 
+  /** The agent's newest KEPT_ATTESTATIONS attestations (all it keeps), oldest first. */
   async listAttestations(agentId: string): Promise<PushAttestation[]> {
-    const rows = (await this.knex(ATTESTATIONS).where({ agent_id: agentId }).orderBy('index', 'asc').limit(1000)) as Record<string, unknown>[];
-    return rows.map(attestationFromRow);
+    const rows = (await this.knex(ATTESTATIONS).where({ agent_id: agentId }).orderBy('index', 'desc').limit(KEPT_ATTESTATIONS)) as Record<string, unknown>[];
+    return rows.reverse().map(attestationFromRow);
   }
 
   /**
@@ -154,8 +176,8 @@ export class PushRepository {
    * primary key lets one through: the other gets false (Keylime's 409).
    */
   async insertAttestation(attestation: NewPushAttestation): Promise<boolean> {
-    const result = (await this.knex.raw(INSERT, [storableJson([newAttestationRow(attestation)])])) as { rowCount: number | null };
-    return (result.rowCount ?? 0) > 0;
+    const result = (await this.knex.raw(INSERT, [storableJson([newAttestationRow(attestation)])])) as { rows: unknown[] };
+    return result.rows.length > 0;
   }
 
   /**

@@ -101,8 +101,13 @@ interface RememberedToken {
 }
 
 export class PushSessions {
+  /** Sessions opened from one client address, proven or not: what bounds a stranger's session rows. */
   private readonly perIp = new RateLimiter(50, 60_000);
-  private readonly perAgent = new RateLimiter(15, 60_000);
+  /**
+   * Sessions of one agent whose proof of possession passed. Counting opens instead let anyone who
+   * knows an agent id keep it from a token (15 opens a minute) until its silence timeout failed it.
+   */
+  private readonly provenPerAgent = new RateLimiter(15, 60_000);
   /**
    * Slow checks of one session's token in this process. An agent needs one per process (its token is
    * then remembered); anyone else holding a session id would otherwise make every request cost a
@@ -124,10 +129,13 @@ export class PushSessions {
     this.slowHashes = settings.slowHashes ?? new SlowHashGate();
   }
 
-  /** Opens a session for any agent id (an unknown one learns nothing here: its proof fails later). */
+  /**
+   * Opens a session for any agent id (an unknown one learns nothing here: its proof fails later):
+   * 429 once 15 sessions of the agent were proven in the last minute, or 50 were opened from `ip`.
+   */
   async open(body: SessionCreateBody, ip: string, now = new Date()): Promise<OpenedSession> {
     const agentId = body.data.attributes.agent_id;
-    const wait = this.perIp.take(ip, now.getTime()) ?? this.perAgent.take(agentId, now.getTime());
+    const wait = this.provenPerAgent.wait(agentId, now.getTime()) ?? this.perIp.take(ip, now.getTime());
     if (wait !== undefined) {
       throw new PushRefused(429, 'too_many_requests', 'too many sessions requested; try again later', wait);
     }
@@ -188,6 +196,8 @@ export class PushSessions {
     const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations));
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
     this.remember(sessionId, secret, agentId, tokenExpiresAt, now);
+    // Past the limit (sessions opened before it filled) nothing more is counted; the next open waits.
+    this.provenPerAgent.take(agentId, now.getTime());
     return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
   }
 

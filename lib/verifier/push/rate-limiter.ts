@@ -1,6 +1,6 @@
 /**
- * A sliding-window counter per key (Keylime's session limits, spec §10.2: 50 per minute per IP, 15
- * per minute per agent). In memory, per process: a limit that resets on restart only lets an agent
+ * A sliding-window counter per key (the session limits, spec §10.2: 50 per minute per IP, 15 per
+ * minute per agent; `PushSessions` says what each counts). In memory, per process: a limit that resets on restart only lets an agent
  * in sooner, and the token check behind it still holds. Keys idle for a window are dropped, so the
  * map cannot grow with the number of callers that stopped calling.
  */
@@ -16,16 +16,30 @@ export class RateLimiter {
   /** Counts a hit for `key` at `now`; returns undefined when allowed, else the seconds until a slot frees. */
   take(key: string, now = Date.now()): number | undefined {
     const since = now - this.windowMs;
-    const recent = (this.hits.get(key) ?? []).filter((t) => t > since);
+    const recent = this.recent(key, since);
     if (recent.length >= this.limit) {
       this.hits.set(key, recent);
-      return ((recent[0] as number) + this.windowMs - now) / 1000;
+      return this.waitFor(recent, now);
     }
     recent.push(now);
     this.hits.set(key, recent);
     this.sweeps += 1;
     if (this.sweeps % 1024 === 0) this.dropIdle(since);
     return undefined;
+  }
+
+  /** Whether a hit for `key` at `now` would be allowed, without counting it: undefined if so, else the seconds until a slot frees. */
+  wait(key: string, now = Date.now()): number | undefined {
+    const recent = this.recent(key, now - this.windowMs);
+    return recent.length >= this.limit ? this.waitFor(recent, now) : undefined;
+  }
+
+  private recent(key: string, since: number): number[] {
+    return (this.hits.get(key) ?? []).filter((t) => t > since);
+  }
+
+  private waitFor(recent: readonly number[], now: number): number {
+    return ((recent[0] as number) + this.windowMs - now) / 1000;
   }
 
   private dropIdle(since: number): void {

@@ -36,7 +36,8 @@ export function freshnessBound(settings: FreshnessSettings): number {
 
 /**
  * Clock skew tolerated for a success dated after `now`: the process that stamped it may run ahead of
- * the one reading it (they share the database). The same 5 s the driver allows a verifier.
+ * the one reading it (they share the database), and a verifier ahead of the driver reading its reply
+ * (`operator-decision.ts`).
  */
 export const FUTURE_SKEW_SECONDS = 5;
 

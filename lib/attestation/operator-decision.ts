@@ -1,5 +1,5 @@
 import type { AgentAttestationState } from './agent-state.js';
-import { isAttestationFresh } from './freshness.js';
+import { FUTURE_SKEW_SECONDS, isAttestationFresh } from './freshness.js';
 import { attestationStatus, isOperationalState, OperationalState, operationalStateLabel } from './operational-state.js';
 
 /**
@@ -15,7 +15,7 @@ export interface OperatorStatus {
   readonly attestationStatus: 'PASS' | 'FAIL' | 'PENDING';
   /** True only for a PASS no older than the bound — the one field to trust on. */
   readonly trusted: boolean;
-  /** The state says PASS but the last success is older than the bound. */
+  /** The state says PASS but the last success is older than the bound, or dated more than `FUTURE_SKEW_SECONDS` in the future. */
   readonly stale: boolean;
 }
 
@@ -83,8 +83,6 @@ export interface FreshnessRule {
 /** Keylime's defaults: 2 + 4 + 8 + 16 + 32 s of back-off before an unreachable agent is FAILED. */
 const KEYLIME_RETRY_BUDGET_SECONDS = 62;
 const KEYLIME_QUOTE_INTERVAL_SECONDS = 2;
-/** Clock skew tolerated between the verifier and the driver for a success dated in the future. */
-const FUTURE_SKEW_SECONDS = 5;
 /**
  * The longest bound a verifier's reply may set (a day, the most the driver option `staleAfterSeconds`
  * takes): a `freshness_bound` or `attestation_period` beyond it would let a PASS of last year count.

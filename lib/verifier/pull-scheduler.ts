@@ -6,11 +6,12 @@ import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/re
 import { FailureAnnouncer } from './failure-announcer.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { LeaseSweeper } from './lease-sweeper.js';
-import { loadPolledAgent, type PolledAgent, type PolledAgentDeps } from './polled-agent.js';
+import { AgentLoader } from './agent-loader.js';
+import type { PolledAgent, PolledAgentDeps } from './polled-agent.js';
 import { RoundDecider, type DecidedRound } from './round-decider.js';
 import { RoundPersister } from './round-persister.js';
 import { pullRoundGrid } from './pull-round-grid.js';
-import { ROUND_START_SLOT_MS, type GridEntry, type RoundStartGrid } from './round-start-grid.js';
+import { ROUND_START_SLOT_MS, type RoundStartGrid } from './round-start-grid.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
@@ -60,8 +61,6 @@ const POLLED: readonly OperationalState[] = [
  */
 export class PullScheduler {
   private readonly agents = new Map<string, PolledAgent>();
-  /** The next load of each agent held here whose policies could not be read (`retryLoad`). */
-  private readonly loadRetries = new Map<string, GridEntry>();
   private readonly limiter: ConcurrencyLimiter;
   private readonly inFlight = new Set<Promise<void>>();
   /** Where each polled agent's next round (or re-read) waits for its slot. */
@@ -80,6 +79,7 @@ export class PullScheduler {
   private readonly decider: RoundDecider;
   private readonly persister: RoundPersister;
   private readonly sweeper: LeaseSweeper;
+  private readonly loader: AgentLoader;
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
@@ -96,6 +96,19 @@ export class PullScheduler {
       schedule: (agent, seconds) => this.schedule(agent, seconds),
       reconcile: (agentId) => this.reconcile(agentId),
       drop: (agentId) => this.drop(agentId),
+    });
+    this.loader = new AgentLoader(options, {
+      agents: this.agents,
+      verdicts: this.verdicts,
+      decider: this.decider,
+      grid: this.grid,
+      isClosed: () => this.closed,
+      poll: (agent) => {
+        this.agents.set(agent.enrolment.agentId, agent);
+        this.schedule(agent, 0);
+      },
+      reconcile: (agentId) => this.reconcile(agentId),
+      track: (task) => this.track(task),
     });
     this.sweeper = new LeaseSweeper(options, {
       agents: this.agents,
@@ -129,63 +142,9 @@ export class PullScheduler {
     await this.sweeper.start();
   }
 
-  /**
-   * Starts polling an agent this process owns (enrolled, claimed, or re-read). `attempt`: loads of it
-   * that failed for want of the database; the next is tried after their back-off.
-   */
-  async adopt(record: VerifierAgentRecord, attempt = 0): Promise<void> {
-    // A newer adoption of the agent (an operator's wake, a claim) replaces the retry of an older one.
-    this.grid.cancel(this.loadRetries.get(record.agentId));
-    this.loadRetries.delete(record.agentId);
-    // An agent whose verdict is being stored or waits is not polled from its stored row: that row is older
-    // than the verdict (for an unloadable agent, a second adoption would also fail it a second time).
-    if (this.closed || this.verdicts.isWaiting(record.agentId)) {
-      return;
-    }
-    if (this.agents.has(record.agentId)) {
-      // Loaded by another adoption meanwhile (this may be the retry of one that failed alongside it).
-      this.options.health.loadSettled(record.agentId);
-      return;
-    }
-    const load = await loadPolledAgent(record, this.options.agentDeps);
-    if (load.kind === 'unavailable') {
-      this.retryLoad(record, attempt, load.error);
-      return;
-    }
-    this.options.health.loadSettled(record.agentId);
-    if (load.kind === 'unloadable') {
-      // Its FAIL may wait for the database as long as a round's: the caller (a sweep) does not wait for it.
-      // Not stored (an operator changed the row meanwhile): the row is read again and followed at once.
-      this.track(this.decider.failUnloadable(record, load.error).then((stored) => (stored === false ? this.reconcile(record.agentId) : undefined)));
-      return;
-    }
-    const agent = load.agent;
-    // Two re-reads of one agent (a sweep and an operator's wake) may both have loaded it: the first keeps it.
-    if (this.closed || this.agents.has(record.agentId)) {
-      agent.connection.close();
-      return;
-    }
-    this.agents.set(record.agentId, agent);
-    this.schedule(agent, 0);
-  }
-
-  /**
-   * The policies of an agent this process holds could not be read (the database): tried again with
-   * back-off, the verifier not ready meanwhile. Its lease is not renewed while nobody polls it (only
-   * polled agents' are), so once it lapses another process may take the agent over; a later load here
-   * then polls it at most until its first verdict, which is not stored over another owner.
-   */
-  private retryLoad(record: VerifierAgentRecord, attempt: number, error: unknown): void {
-    this.options.log.error({ err: error, agentId: record.agentId, attempt }, 'could not load agent to poll it; trying again');
-    this.options.health.loadFailed(record.agentId, error);
-    if (this.closed) {
-      return;
-    }
-    const retry = this.grid.at(backoffDelayMs(attempt + 1, STORE_RETRY), () => {
-      this.loadRetries.delete(record.agentId);
-      this.track(this.adopt(record, attempt + 1));
-    });
-    this.loadRetries.set(record.agentId, retry);
+  /** Starts polling an agent this process owns (enrolled, claimed, or re-read): `AgentLoader.adopt`. */
+  adopt(record: VerifierAgentRecord): Promise<void> {
+    return this.loader.adopt(record);
   }
 
   /**
@@ -323,9 +282,7 @@ export class PullScheduler {
       this.agents.delete(agentId);
       this.options.health.writeSettled(agentId);
     }
-    this.grid.cancel(this.loadRetries.get(agentId));
-    this.loadRetries.delete(agentId);
-    this.options.health.loadSettled(agentId);
+    this.loader.forget(agentId);
     // Deleted, stopped, taken by another process or reloaded: its boot log is verified afresh if it comes back.
     this.options.round.bootLogs?.forget(agentId);
   }

@@ -20,7 +20,7 @@ describe('verifier pull loop: an agent adopted twice at once is polled once (rea
     await running?.close();
   });
 
-  it('keeps the first load and closes the second, so the agent sees one connection', async function () {
+  it('keeps the newer load and closes the older, so the agent sees one connection', async function () {
     running = await startSingleAgentVerifier(AGENT, 30);
     const { verifier, knex } = running;
     await eventually('a first round stored', async () => (await running!.row()).attestation_count >= 1);

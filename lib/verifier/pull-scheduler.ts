@@ -252,7 +252,9 @@ export class PullScheduler {
       }
       return;
     }
-    if (record === undefined || record.owner !== this.options.owner || record.verifierId !== this.options.verifierId) {
+    // A push agent is never polled: an operator's change to one (a policy replaced, a reactivation) wakes
+    // this loop too, and loading it as a pull agent would fail it for lacking an address to poll.
+    if (record === undefined || record.owner !== this.options.owner || record.verifierId !== this.options.verifierId || record.attestationMode !== 'pull') {
       this.drop(agentId);
       return;
     }

@@ -27,11 +27,14 @@ export interface RequestOptions {
   readonly query?: Readonly<Record<string, string | number | boolean>>;
   /** Validates `results` of a 2xx reply with this DTO (extra fields are dropped); a mismatch is `BadRemoteReplyError`. */
   readonly results?: DtoClass<object>;
+  /** Also give the remote clock when it answered (`serverTime`, from its `Date` header). */
+  readonly serverTime?: boolean;
 }
 
 /**
  * A parsed 2xx reply: `results` typed by the results DTO when one was given, else `unknown` (unvalidated),
- * and the remote clock when it answered (its `Date` header, unix seconds; absent when not sent or unreadable).
+ * and, when asked for (`serverTime: true`), the remote clock when it answered (its `Date` header, unix
+ * seconds; absent when not sent or unreadable).
  */
 export type ClientReply<O extends RequestOptions> = KeylimeEnvelope<O extends { results: DtoClass<infer R> } ? R : unknown> & { readonly serverTime?: number };
 
@@ -123,7 +126,7 @@ async function request(
   } catch (error) {
     throw error instanceof ServiceUnreachableError ? error : mapTransportError(url, error);
   }
-  const serverTime = serverTimeOf(response.headers['date']);
+  const serverTime = options.serverTime === true ? serverTimeOf(response.headers['date']) : undefined;
   const envelope = { ...replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data)), ...(serverTime === undefined ? {} : { serverTime }) };
   if (options.results === undefined) {
     return envelope;

@@ -145,7 +145,7 @@ export class VerifierClient {
 
   /** `rawStatus` with the verifier's clock when it answered (its reply's `Date` header, unix seconds), when it sent one. */
   async rawStatusAt(agentId: string): Promise<{ readonly results: unknown; readonly verifierTime: number | undefined }> {
-    const reply = await this.#call((p) => this.#http.get(agentPath(p, agentId)));
+    const reply = await this.#call((p) => this.#http.get(agentPath(p, agentId), { serverTime: true }));
     return { results: reply.results, verifierTime: reply.serverTime };
   }
 

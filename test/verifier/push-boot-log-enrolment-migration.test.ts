@@ -27,7 +27,9 @@ forEachDatabase('push boot log enrolment migration', (fixture) => {
     await knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(before), tableName: MIGRATIONS_TABLE });
     await seedVerifierAgents(knex, 2, 0);
     await knex('verifier_push_boot_logs').insert({ ...LOG, agent_id: 'agent-000001', attestation_index: 3 });
-    expect(await migrateLatest(knex)).to.deep.equal([ENROLMENT_MIGRATION]);
+    // Up to this migration only, so that it is the last batch whatever migrations come after it.
+    const [, applied] = (await knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, before.length + 1)), tableName: MIGRATIONS_TABLE })) as [number, string[]];
+    expect(applied).to.deep.equal([ENROLMENT_MIGRATION]);
 
     const numbered = await enrolments(knex);
     expect(new Set(Object.values(numbered)).size, 'one number per enrolment').to.equal(2);

@@ -28,6 +28,7 @@ import * as verifierPushBootLogs from './20261205003000-verifier-push-boot-logs.
 import * as verifierPushBootLogOrder from './20261205030000-verifier-push-boot-log-order.js';
 import * as verifierPushBootLogEnrolment from './20261205060000-verifier-push-boot-log-enrolment.js';
 import * as verifierHistoryAttemptedBrin from './20261205120000-verifier-history-attempted-brin.js';
+import * as verifierPushAttestationsPrune from './20261205130000-verifier-push-attestations-prune.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -67,4 +68,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261205030000-verifier-push-boot-log-order', ...verifierPushBootLogOrder },
   { name: '20261205060000-verifier-push-boot-log-enrolment', ...verifierPushBootLogEnrolment },
   { name: '20261205120000-verifier-history-attempted-brin', ...verifierHistoryAttemptedBrin },
+  { name: '20261205130000-verifier-push-attestations-prune', ...verifierPushAttestationsPrune },
 ];

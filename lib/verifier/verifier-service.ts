@@ -37,6 +37,9 @@ const DELETE_AT_ONCE: readonly OperationalState[] = [
  */
 @injectable()
 export class VerifierService {
+  /** The problem `readiness` last logged, and when (ms); undefined while ready. */
+  private notReadyLogged: { problem: string; at: number } | undefined;
+
   constructor(
     private readonly agents: VerifierAgentRepository,
     private readonly policies: VerifierPolicyRepository,
@@ -182,11 +185,18 @@ export class VerifierService {
    * `GET /health` (ironlime extension, public): ready only when the database answers within a second
    * and the pull loop has stored every verdict it reached and its last lease sweep worked.
    */
-  async readiness(): Promise<{ ready: boolean; problem: string | null; agents: number; unstored_rounds: number }> {
+  async readiness(now = Date.now()): Promise<{ ready: boolean; problem: string | null; agents: number; unstored_rounds: number }> {
     const problem = this.health.problem() ?? (await pingDatabase(this.knex));
     const unstored = this.health.unstoredRounds;
-    // The route is public: SQL text and the database's messages go to the log only.
-    if (problem !== undefined) this.log.warn({ problem }, 'verifier not ready');
+    // The route is public: SQL text and the database's messages go to the log only, and only when
+    // they change or a minute after they were last logged, so that polling it cannot flood the log.
+    if (problem === undefined) {
+      if (this.notReadyLogged !== undefined) this.log.info('verifier ready');
+      this.notReadyLogged = undefined;
+    } else if (this.notReadyLogged?.problem !== problem || now - this.notReadyLogged.at >= NOT_READY_LOG_INTERVAL_MS) {
+      this.notReadyLogged = { problem, at: now };
+      this.log.warn({ problem }, 'verifier not ready');
+    }
     return { ready: problem === undefined, problem: problem === undefined ? null : publicProblem(unstored, this.health.unloadedAgents), agents: this.scheduler.size, unstored_rounds: unstored };
   }
 
@@ -228,7 +238,11 @@ export class VerifierService {
   }
 }
 
+/** How often `readiness` logs an unchanged problem again. */
+const NOT_READY_LOG_INTERVAL_MS = 60_000;
+
 /** What `/health` says when not ready: why, without the database's own words. */
+
 function publicProblem(unstoredRounds: number, unloadedAgents: number): string {
   if (unstoredRounds > 0) return 'verdicts wait to be stored: the database refuses or cannot be reached';
   if (unloadedAgents > 0) return `${unloadedAgents} agent(s) not polled: their policies cannot be read from the database`;

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
+import { pino, type Logger } from 'pino';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
+import { VerifierService } from '../../lib/verifier/verifier-service.js';
 import { usePushVerifier } from './helpers/push-verifier.js';
 
 /** The public `GET /health` carried the SQL text and the database's error messages in its `problem`. */
@@ -23,5 +25,52 @@ describe('verifier: /health says why it is not ready without the database\'s wor
     expect(await problem()).to.deep.equal([503, 'the database refuses or cannot be reached']);
     health.sweepSucceeded();
     expect(await problem()).to.deep.equal([200, null]);
+  });
+
+  it('an agent whose policies cannot be read: 503 saying how many agents are not polled; ready again once it is loaded', async function () {
+    const health = push.verifier.container.resolve(VerifierHealth);
+    expect(await problem()).to.deep.equal([200, null]);
+    health.loadFailed('agent-b', new Error(SECRET_SQL));
+    health.loadFailed('agent-c', new Error(SECRET_SQL));
+    expect(await problem()).to.deep.equal([503, '2 agent(s) not polled: their policies cannot be read from the database']);
+    health.loadSettled('agent-b');
+    health.loadSettled('agent-c');
+    expect(await problem()).to.deep.equal([200, null]);
+  });
+
+  // Every unauthenticated GET /health logged a warning with the database's text while not ready.
+  it('logs the database\'s text when the problem changes or a minute after it was last logged, not on every request', async function () {
+    const health = push.verifier.container.resolve(VerifierHealth);
+    const service = push.verifier.container.resolve(VerifierService) as unknown as { log: Logger; readiness(now?: number): Promise<unknown> };
+    const lines: { level: number; msg: string; problem?: string }[] = [];
+    const silent = service.log;
+    service.log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string; problem?: string }) });
+    try {
+      health.writeFailed('agent-a', new Error(SECRET_SQL));
+      for (let i = 0; i < 5; i += 1) expect((await problem())[0]).to.equal(503);
+      health.writeFailed('agent-b', new Error(SECRET_SQL));
+      for (let i = 0; i < 5; i += 1) expect((await problem())[0]).to.equal(503);
+      await service.readiness(Date.now() + 61_000);
+      await service.readiness(Date.now() + 62_000);
+      health.writeSettled('agent-a');
+      health.writeSettled('agent-b');
+      expect(await problem()).to.deep.equal([200, null]);
+      health.writeFailed('agent-a', new Error(SECRET_SQL));
+      expect((await problem())[0]).to.equal(503);
+      health.writeSettled('agent-a');
+      expect(await problem()).to.deep.equal([200, null]);
+      expect(lines.map((line) => [line.msg, line.problem ?? null])).to.deep.equal([
+        ['verifier not ready', `1 round(s) not stored: ${SECRET_SQL}`],
+        ['verifier not ready', `2 round(s) not stored: ${SECRET_SQL}`],
+        ['verifier not ready', `2 round(s) not stored: ${SECRET_SQL}`],
+        ['verifier ready', null],
+        ['verifier not ready', `1 round(s) not stored: ${SECRET_SQL}`],
+        ['verifier ready', null],
+      ]);
+    } finally {
+      service.log = silent;
+      health.writeSettled('agent-a');
+      health.writeSettled('agent-b');
+    }
   });
 });

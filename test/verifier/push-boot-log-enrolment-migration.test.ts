@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { IronlimeMigrationSource, migrateLatest, migrateRollbackLastBatch, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
+import { IronlimeMigrationSource, migrateLatest, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
 import { PushBootLogStore } from '../../lib/verifier/push/push-boot-log-store.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -23,13 +23,13 @@ async function bootLogs(knex: Knex): Promise<{ agent_id: string; enrolment: stri
 forEachDatabase('push boot log enrolment migration', (fixture) => {
   it('numbers the enrolled agents apart, gives stored rows their agent\'s enrolment, and on the way down drops a row of another enrolment', async function () {
     const { knex } = fixture.database;
-    const before = MIGRATIONS.slice(0, MIGRATIONS.findIndex((migration) => migration.name === ENROLMENT_MIGRATION));
-    await knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(before), tableName: MIGRATIONS_TABLE });
+    const index = MIGRATIONS.findIndex((migration) => migration.name === ENROLMENT_MIGRATION);
+    await knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, index)), tableName: MIGRATIONS_TABLE });
+    // Up to this migration and back only: the later ones would be in its batch.
+    const through = { migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, index + 1)), tableName: MIGRATIONS_TABLE };
     await seedVerifierAgents(knex, 2, 0);
     await knex('verifier_push_boot_logs').insert({ ...LOG, agent_id: 'agent-000001', attestation_index: 3 });
-    // Up to this migration only, so that it is the last batch whatever migrations come after it.
-    const [, applied] = (await knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, before.length + 1)), tableName: MIGRATIONS_TABLE })) as [number, string[]];
-    expect(applied).to.deep.equal([ENROLMENT_MIGRATION]);
+    expect(((await knex.migrate.latest(through)) as [number, string[]])[1]).to.deep.equal([ENROLMENT_MIGRATION]);
 
     const numbered = await enrolments(knex);
     expect(new Set(Object.values(numbered)).size, 'one number per enrolment').to.equal(2);
@@ -37,7 +37,7 @@ forEachDatabase('push boot log enrolment migration', (fixture) => {
 
     // A late write of an older enrolment, as the race in push-boot-log-enrolment.test.ts leaves it.
     await knex('verifier_push_boot_logs').insert({ ...LOG, agent_id: 'agent-000002', enrolment: 0, attestation_index: 9 });
-    expect(await migrateRollbackLastBatch(knex)).to.deep.equal([ENROLMENT_MIGRATION]);
+    expect(((await knex.migrate.rollback(through, false)) as [number, string[]])[1]).to.deep.equal([ENROLMENT_MIGRATION]);
     expect((await knex('verifier_push_boot_logs').select('agent_id')).map((row: { agent_id: string }) => row.agent_id)).to.deep.equal(['agent-000001']);
     expect(await knex.schema.hasColumn('verifier_agents', 'enrolment')).to.equal(false);
     await migrateLatest(knex);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { capabilitiesOf } from '../../lib/verifier/push/push-body-decoding.js';
 import type { CapabilitiesBody } from '../../lib/verifier/push/push-dtos.js';
 import { PushRefused } from '../../lib/verifier/push/push-reply.js';
+import { bootTimeSeconds, isBootTime } from '../../lib/verifier/push/boot-time.js';
 import { usePushVerifier } from './helpers/push-verifier.js';
 
 /**
@@ -47,5 +48,25 @@ describe('push model: system_info.boot_time forms Date cannot read', function ()
       }
       expect.fail(`${bootTime} decoded as ${String(decoded)}`);
     }
+  });
+
+  // RFC 3339 §5.6: "T" and "Z" may alternatively be lower case. They were refused 400.
+  it('takes a lowercase t and z (RFC 3339 §5.6) as the same instant, at phase 1 too (201)', async function () {
+    expect(isBootTime('2026-12-05t10:00:00z')).to.equal(true);
+    expect(isBootTime('2026-12-05t11:00:00.5+01:00')).to.equal(true);
+    expect(bootTimeSeconds('2026-12-05t10:00:00z')).to.equal(bootTimeSeconds('2026-12-05T10:00:00Z'));
+    expect(bootTimeSeconds('2026-12-05t11:00:00.5+01:00')).to.equal(bootTimeSeconds('2026-12-05T10:00:00Z'));
+    expect(isBootTime('2026-12-05x10:00:00z'), 'no other letter').to.equal(false);
+    const node = await push.bootNode();
+    expect((await push.enrol(node)).status).to.equal(200);
+    const token = await node.agent.openSession();
+    const body = (await node.agent.capabilities()) as Capabilities;
+    const sent = body.data.attributes.system_info?.boot_time as string;
+    expect(sent).to.match(/T.*Z$/);
+    body.data.attributes.system_info = { boot_time: sent.toLowerCase() };
+    const created = await push.call('POST', `/v3.0/agents/${node.uuid}/attestations`, body, token);
+    expect(created.status, JSON.stringify(created.body)).to.equal(201);
+    const row = (await push.opened.database.knex('verifier_push_attestations').where({ agent_id: node.uuid, index: 0 }).first()) as { choice: { bootTime?: number } };
+    expect(row.choice.bootTime).to.equal(bootTimeSeconds(sent));
   });
 });

@@ -47,17 +47,17 @@ describe('push model: phase 1 without evidence, and the attestations kept', func
     expect((await push.stored(node.uuid)).state.attestationCount).to.equal(1);
   });
 
-  it(`keeps an agent's newest ${KEPT_ATTESTATIONS} attestations, pruning the older ones when phase 1 inserts (after this process's verdict and after a read)`, async function () {
+  it(`keeps an agent's newest ${KEPT_ATTESTATIONS} attestations, phase 1's insert deleting the one falling out (after this process's verdict and after a read)`, async function () {
     const node = await push.bootNode();
     expect((await push.enrol(node)).status).to.equal(200);
     expect(await node.agent.attestOnce()).to.equal(1);
-    await seed(node, -150, -1);
+    // Consecutive indexes, as phase 1 gives them: -99..0, KEPT_ATTESTATIONS rows.
+    await seed(node, 1 - KEPT_ATTESTATIONS, -1);
     await waitQuoteInterval();
     // This process stored the agent's last verdict: the batched insert.
     expect(await node.agent.attestOnce()).to.equal(1);
     let kept = await indexes(node);
     expect([kept.length, kept[0], kept.at(-1)]).to.deep.equal([KEPT_ATTESTATIONS, 2 - KEPT_ATTESTATIONS, 1]);
-    await seed(node, -250, 1 - KEPT_ATTESTATIONS);
     // A changed row sends phase 1 down the path that reads the agent and inserts alone.
     await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).increment('content_version', 1);
     await waitQuoteInterval();

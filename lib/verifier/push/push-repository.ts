@@ -25,16 +25,19 @@ const NEW_ROWS = `jsonb_to_recordset(?::jsonb) as i(
   capabilities_received_at timestamptz, challenges_expire_at timestamptz, after_index int, after_challenge text, agent_version text)`;
 
 /**
- * Attestations kept per agent: inserting attestation `n` deletes those at `n - KEPT_ATTESTATIONS` and
- * below, in the same statement (a range of the primary key: no scan). Phase 1 inserts a row per POST
- * and nothing else ever removed one but the agent's deletion.
+ * Attestations kept per agent: inserting attestation `n` deletes the one at `n - KEPT_ATTESTATIONS`
+ * (the one falling out: indexes are consecutive), in the same statement, by equality on the primary
+ * key so that the planner uses the index whatever the table's size (a range `<=` was planned as a Seq
+ * Scan of the whole table on small and medium tables). Phase 1 inserts a row per POST and nothing else
+ * ever removed one but the agent's deletion; the migration 20261205130000-verifier-push-attestations-prune
+ * removed, once, the rows already past the newest KEPT_ATTESTATIONS.
  */
 export const KEPT_ATTESTATIONS = 100;
 
-/** Deletes, for each attestation `inserted` (a CTE naming `agent_id` and `index`), its agent's attestations past KEPT_ATTESTATIONS. */
+/** Deletes, for each attestation `inserted` (a CTE naming `agent_id` and `index`), its agent's attestation falling past KEPT_ATTESTATIONS. */
 const PRUNE_PAST_KEPT = `
 delete from verifier_push_attestations old using inserted i
-where old.agent_id = i.agent_id and old.index <= i.index - ${KEPT_ATTESTATIONS}`;
+where old.agent_id = i.agent_id and old.index = i.index - ${KEPT_ATTESTATIONS}`;
 
 /** Inserts an attestation, pruning its agent's oldest; a concurrent insert of the same index makes it insert nothing. Answers the challenge inserted. */
 const INSERT = `

@@ -132,6 +132,7 @@ export class PushSessions {
   /**
    * Opens a session for any agent id (an unknown one learns nothing here: its proof fails later):
    * 429 once 15 sessions of the agent were proven in the last minute, or 50 were opened from `ip`.
+   * `prove` checks the per-agent limit again before its slow hash.
    */
   async open(body: SessionCreateBody, ip: string, now = new Date()): Promise<OpenedSession> {
     const agentId = body.data.attributes.agent_id;
@@ -183,6 +184,11 @@ export class PushSessions {
     const record = await this.agents.find(agentId);
     if (record === undefined || record.verifierId !== this.settings.verifierId || record.attestationMode !== 'push') return fail(200, 'the agent is not enrolled for push attestation');
     if (proof === undefined) return fail(401, 'no tpm_pop proof provided');
+    // The per-agent limit again, before the slow hash: `open` checks it too, but sessions opened while
+    // it had room would otherwise all be granted, each a PBKDF2. Refused, the session stays unanswered
+    // (it may be proven later, while its challenge is valid).
+    const full = this.provenPerAgent.wait(agentId, now.getTime());
+    if (full !== undefined) throw new PushRefused(429, 'too_many_requests', 'too many sessions proven for this agent; try again later', full);
     this.slowHashes.admit();
     const verdict = verifyProofOfPossession({
       akTpm: new Uint8Array(Buffer.from(record.akTpm, 'base64')),
@@ -191,13 +197,14 @@ export class PushSessions {
       signature: new Uint8Array(Buffer.from(proof.data.signature, 'base64')),
     });
     if (!verdict.valid) return fail(401, verdict.reason);
+    // Counted before the hash, with nothing awaited since the check above, so that proofs sent at once
+    // cannot all pass it (a grant lost to a concurrent proof of the same session still counts).
+    this.provenPerAgent.take(agentId, now.getTime());
     const secret = randomBytes(SECRET_BYTES).toString('base64url');
     const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
     const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations));
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
     this.remember(sessionId, secret, agentId, tokenExpiresAt, now);
-    // Past the limit (sessions opened before it filled) nothing more is counted; the next open waits.
-    this.provenPerAgent.take(agentId, now.getTime());
     return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
   }
 

@@ -25,6 +25,8 @@ export interface SweptAgents {
   isClosed(): boolean;
   adopt(record: VerifierAgentRecord): Promise<void>;
   drop(agentId: string): void;
+  /** Re-reads the agent's row and follows it (polled again while this process still owns it). */
+  reconcile(agentId: string): Promise<void>;
   track(task: Promise<void>): void;
 }
 
@@ -46,9 +48,7 @@ export class LeaseSweeper {
   /** Claims the agents this process may poll (after a restart: every one it held) and starts the sweeps. */
   async start(): Promise<void> {
     const { repository, owner, leaseSeconds, verifierId } = this.options;
-    for (const record of await repository.reclaimOwn(verifierId, owner, leaseSeconds)) {
-      await this.takeOver(record);
-    }
+    await this.takeOverEach(await repository.reclaimOwn(verifierId, owner, leaseSeconds));
     await this.sweep();
     this.scheduleSweep();
   }
@@ -95,9 +95,7 @@ export class LeaseSweeper {
     while (room > 0 && !this.scheduler.isClosed()) {
       // Not the lapsed leases of agents whose verdict waits here: claiming renews the lease it must not hold.
       const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents());
-      for (const record of claimed) {
-        await this.takeOver(record);
-      }
+      await this.takeOverEach(claimed);
       if (claimed.length < Math.min(CLAIM_BATCH, room)) {
         // Nothing free now, but another process holds more than its share: it lets go at its sweep.
         this.belowShare = true;
@@ -118,8 +116,33 @@ export class LeaseSweeper {
     for (const id of ids) {
       this.scheduler.drop(id);
     }
-    await this.options.repository.releaseAgents(this.options.owner, ids);
+    try {
+      await this.options.repository.releaseAgents(this.options.owner, ids);
+    } catch (error) {
+      // Still this process's, and no longer polled: read again and polled here, rather than left unpolled
+      // until their leases lapse.
+      for (const id of ids) this.scheduler.track(this.scheduler.reconcile(id));
+      throw error;
+    }
     this.options.log.info({ released: ids.length, polled: agents.size }, 'released agents above the fair share');
+  }
+
+  /**
+   * `takeOver` for every claimed record, each whatever happens to the others: one that throws (its
+   * TERMINATED row not deleted) must not leave the rest of the batch claimed here and unpolled until
+   * their leases lapse. The first error is thrown afterwards, so the sweep counts as failed.
+   */
+  private async takeOverEach(records: readonly VerifierAgentRecord[]): Promise<void> {
+    let failure: { readonly error: unknown } | undefined;
+    for (const record of records) {
+      try {
+        await this.takeOver(record);
+      } catch (error) {
+        this.options.log.error({ err: error, agentId: record.agentId }, 'could not take a claimed agent over');
+        failure ??= { error };
+      }
+    }
+    if (failure !== undefined) throw failure.error;
   }
 
   /** A claimed agent this process does not poll yet: TERMINATED ones are deleted, others restart (Keylime: START). */

@@ -116,6 +116,7 @@ export class PullScheduler {
       isClosed: () => this.closed,
       adopt: (record) => this.adopt(record),
       drop: (agentId) => this.drop(agentId),
+      reconcile: (agentId) => this.reconcile(agentId),
       track: (task) => this.track(task),
     });
   }

@@ -152,9 +152,10 @@ export interface PushEvidence {
 
 /**
  * The checks of §10.4 that refuse evidence before judging it (HTTP 422): the logs asked for are
- * there, the IMA text has at least the lines the agent announced and at most the ones asked for, and
- * the PCR blob covers every requested PCR in the chosen bank. The blob is untrusted here; the quote's
- * digest binds it when the evidence is judged.
+ * there, the IMA text has at least the lines the agent announced, and the PCR blob covers every
+ * requested PCR in the chosen bank. §10.4's upper bound on IMA lines applies to an `entry_count` asked
+ * for in phase 1, and ironlime asks none: any further lines are replayed against PCR 10 like the rest.
+ * The blob is untrusted here; the quote's digest binds it when the evidence is judged.
  */
 export function checkPushEvidence(choice: PushChoice, evidence: PushEvidence): PushRefusal | undefined {
   if (choice.uefiLog && evidence.uefiLog === undefined) {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { pollUntil } from '../../lib/timing/poll-until.js';
 import type { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
-import { requested, usePushVerifier, type Reply } from './helpers/push-verifier.js';
+import { usePushVerifier, type Reply } from './helpers/push-verifier.js';
 
 const WAIT = { timeoutMs: 10_000, intervalMs: 20 };
 
@@ -20,10 +20,7 @@ describe('push model: which agents count as being judged', function () {
     expect((await push.enrol(node)).status).to.equal(200);
     expect(await node.agent.attestOnce()).to.equal(1);
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    const token = await node.agent.openSession();
-    const created = await push.capabilities(node, token);
-    expect(created.status).to.equal(201);
-    const evidence = await node.agent.evidence(requested(created));
+    const { token, evidence } = await push.issuedEvidence(node);
     // Every read of the attestations waits on this lock: the refusal below is held in its read.
     const knex = push.opened.database.knex;
     const lock = await knex.transaction();
@@ -48,10 +45,7 @@ describe('push model: which agents count as being judged', function () {
   it('still an agent of two PATCHes judged at once after the first is answered, until the second is', async function () {
     const node = await push.bootNode();
     expect((await push.enrol(node)).status).to.equal(200);
-    const token = await node.agent.openSession();
-    const created = await push.capabilities(node, token);
-    expect(created.status).to.equal(201);
-    const evidence = await node.agent.evidence(requested(created));
+    const { token, evidence } = await push.issuedEvidence(node);
     // Each verdict's write waits until the test lets it go, in order.
     const writer: PushVerdictWriter = push.verifier.push.verdicts;
     const write = writer.write.bind(writer);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { requested, usePushVerifier } from './helpers/push-verifier.js';
+import { usePushVerifier } from './helpers/push-verifier.js';
 
 /** A passing verdict extends the agent's token after it is stored; that write failing turned the 202 into a 500. */
 describe('push model: a token extension that fails after a stored pass', function () {
@@ -9,10 +9,7 @@ describe('push model: a token extension that fails after a stored pass', functio
   it('still answers 202: the verdict is stored and the agent attests again', async function () {
     const node = await push.bootNode();
     expect((await push.enrol(node)).status).to.equal(200);
-    const token = await node.agent.openSession();
-    const created = await push.capabilities(node, token);
-    expect(created.status).to.equal(201);
-    const evidence = await node.agent.evidence(requested(created));
+    const { token, evidence } = await push.issuedEvidence(node);
     const sessions = push.verifier.push.sessions;
     const extend = sessions.extend.bind(sessions);
     sessions.extend = () => Promise.reject(new Error('the database refused the token extension'));

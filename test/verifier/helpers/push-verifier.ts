@@ -203,6 +203,14 @@ export class PushVerifier {
     return this.call('POST', `/v3.0/agents/${node.uuid}/attestations`, await node.agent.capabilities(), token);
   }
 
+  /** A new session, phase 1 answered 201, and the evidence the agent would send for it (not sent). */
+  async issuedEvidence(node: PushNode): Promise<{ readonly token: string; readonly created: Reply; readonly evidence: object }> {
+    const token = await node.agent.openSession();
+    const created = await this.capabilities(node, token);
+    expect(created.status, JSON.stringify(created.body)).to.equal(201);
+    return { token, created, evidence: await node.agent.evidence(requested(created)) };
+  }
+
   private running(): Started {
     if (this.started === undefined) throw new Error('the push verifier is not started (call usePushVerifier inside a describe)');
     return this.started;

@@ -37,13 +37,13 @@ let created = 0;
  * Why `percentOfCore` cannot be capped here (out of range, no cpu controller, not root), or undefined:
  * the bench asks before it sets a fleet up, not after.
  */
-export function cpuLimitProblem(percentOfCore: number): string | undefined {
+export function cpuLimitProblem(percentOfCore: number, version = cgroupVersion()): string | undefined {
   const cores = availableParallelism();
   if (!(percentOfCore >= MIN_PERCENT && percentOfCore <= 100 * cores)) {
     return `--cpu-limit: ${percentOfCore} is not a share of a core in per cent (${MIN_PERCENT} to ${100 * cores} here)`;
   }
   if (process.getuid?.() !== 0) return '--cpu-limit: needs root (it writes to /sys/fs/cgroup)';
-  if (cgroupVersion() === undefined) {
+  if (version === undefined) {
     return '--cpu-limit: no cgroup cpu controller here (needs cgroup v1 cpu, or v2 with cpu in the root subtree_control)';
   }
   return undefined;
@@ -57,11 +57,12 @@ function cgroupVersion(): 1 | 2 | undefined {
 
 /** Puts `pid` (all its threads) in a new cgroup, named after `prefix`, limited to `percentOfCore` % of one core. */
 export async function limitCpu(pid: number, percentOfCore: number, prefix: string): Promise<CpuLimit> {
-  const problem = cpuLimitProblem(percentOfCore);
+  const version = cgroupVersion();
+  const problem = cpuLimitProblem(percentOfCore, version);
   if (problem !== undefined) throw new Error(problem);
   const periodUs = Math.max(PERIOD_US, Math.ceil((MIN_QUOTA_US * 100) / percentOfCore));
   const quotaUs = Math.round((periodUs * percentOfCore) / 100);
-  const v1 = cgroupVersion() === 1;
+  const v1 = version === 1;
   created += 1;
   const dir = path.join(v1 ? V1_CPU : V2_ROOT, `${prefix}-${created}`);
   await mkdir(dir).catch((error: unknown) => {

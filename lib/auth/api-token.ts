@@ -45,12 +45,21 @@ export async function issueApiToken(request: TokenRequest, privateKey: KeyObject
     .sign(privateKey);
 }
 
+/** What `verifyApiToken` checks beyond the token itself. */
+export interface TokenCheck {
+  /** The time the token is judged at (default: now). */
+  readonly now?: Date;
+  /** Whether the token of this `jti` was revoked (`TokenRevocations`); without it, no revocation is looked up. */
+  readonly isRevoked?: (tokenId: string) => Promise<boolean>;
+}
+
 /**
  * Checks a bearer token with jose: ES256 only, signature by our key, issuer, audience, `exp`/`nbf`/
- * `iat` within the skew, and a known role and a tenant. Every refusal is a TokenRefused whose message
- * says which check failed (the caller answers 401 without it).
+ * `iat` within the skew, a token id (`jti`), a known role and a tenant, and, given `isRevoked`, that
+ * the token was not revoked. Every refusal is a TokenRefused whose message says which check failed
+ * (the caller answers 401 without it).
  */
-export async function verifyApiToken(token: string, publicKey: KeyObject, now: Date = new Date()): Promise<Principal & { kind: 'token' }> {
+export async function verifyApiToken(token: string, publicKey: KeyObject, check: TokenCheck = {}): Promise<Principal & { kind: 'token' }> {
   let payload: Record<string, unknown>;
   try {
     ({ payload } = await jwtVerify(token, publicKey, {
@@ -58,15 +67,18 @@ export async function verifyApiToken(token: string, publicKey: KeyObject, now: D
       issuer: TOKEN_ISSUER,
       audience: TOKEN_AUDIENCE,
       clockTolerance: TOKEN_CLOCK_TOLERANCE_SECONDS,
-      requiredClaims: ['exp', 'iat', 'sub'],
-      currentDate: now,
+      requiredClaims: ['exp', 'iat', 'sub', 'jti'],
+      currentDate: check.now ?? new Date(),
     }));
   } catch (cause) {
     throw new TokenRefused(`token refused: ${describeJoseError(cause)}`, { cause });
   }
-  const { sub, role, tenant } = payload;
+  const { sub, role, tenant, jti } = payload;
   if (!isRole(role)) throw new TokenRefused('token refused: no valid role claim');
   if (typeof tenant !== 'string' || tenant === '') throw new TokenRefused('token refused: no tenant claim');
+  if (typeof jti !== 'string' || jti === '') throw new TokenRefused('token refused: no token id claim');
+  // A revocation that cannot be looked up (database down) throws: the token is not admitted.
+  if (check.isRevoked !== undefined && (await check.isRevoked(jti))) throw new TokenRefused('token refused: revoked');
   return { kind: 'token', subject: String(sub), role, tenant };
 }
 

@@ -12,6 +12,17 @@ const MAX_TOKEN_LENGTH = 4096;
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 
+/** How a service checks the bearer tokens it is shown: the key they are signed with, and the revocations. */
+export interface TokenGate {
+  readonly publicKey: KeyObject;
+  isRevoked(tokenId: string): Promise<boolean>;
+}
+
+/** `verifyApiToken` against `gate`: signature, claims, and not revoked. */
+export function checkToken(token: string, gate: TokenGate): Promise<Principal & { kind: 'token' }> {
+  return verifyApiToken(token, gate.publicKey, { isRevoked: (tokenId) => gate.isRevoked(tokenId) });
+}
+
 /** The principal a request was admitted as (undefined before or without `authenticateRequest`). */
 export function principalOf(request: FastifyRequest): Principal | undefined {
   return principals.get(request);
@@ -43,7 +54,7 @@ export function permissionOfMethod(method: string): Permission {
 
 /**
  * Admits a request as a principal: a client certificate verified by TLS (full access, as before
- * tokens), else a bearer token checked by `verifyApiToken`, whose role must allow `permission`.
+ * tokens), else a bearer token checked by `checkToken` (not revoked), whose role must allow `permission`.
  * Remembers the principal for `principalOf`.
  *
  * @throws ForbiddenError (403) without either, or when the role is too low; TokenRefused (401) for a bad token.
@@ -51,7 +62,7 @@ export function permissionOfMethod(method: string): Permission {
 export async function authenticateRequest(
   request: FastifyRequest,
   certificate: PeerCertificate | undefined,
-  tokenKey: KeyObject,
+  tokens: TokenGate,
   permission: Permission,
 ): Promise<Principal> {
   let principal: Principal;
@@ -60,7 +71,7 @@ export async function authenticateRequest(
   } else {
     const token = presentedToken(request);
     if (token === undefined) throw new ForbiddenError('client certificate required');
-    principal = await verifyApiToken(token, tokenKey);
+    principal = await checkToken(token, tokens);
   }
   if (!principalAllows(principal, permission)) {
     throw new ForbiddenError(`${principalName(principal)} may not ${permission}`);

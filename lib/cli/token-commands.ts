@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { issueApiToken } from '../auth/api-token.js';
 import { isRole, ROLES } from '../auth/roles.js';
@@ -34,6 +35,8 @@ export const registerTokenCommands: CommandRegistrar = (program, context) => {
       const key = loadOrCreateTokenKey(options.dataDir ?? loadConfig({ env: process.env }).dataDir);
       const token = await issueApiToken({ subject: options.subject ?? 'operator', role: options.role, tenant: options.tenant, ttlSeconds }, key.privateKey);
       process.stdout.write(`${token}\n`);
+      // On stderr, so that stdout stays the token alone for scripts.
+      process.stderr.write(`token id (revoke it with DELETE /v2.x/tokens/<id>): ${String(decodeJwt(token).jti)}\n`);
       context.setExitCode(EXIT_VALID);
     });
 };

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
 import type { Knex } from 'knex';
-import { verifyApiToken } from '../auth/api-token.js';
-import { authenticateRequest, presentedToken, TOKEN_COOKIE } from '../auth/request-principal.js';
+import { authenticateRequest, checkToken, presentedToken, TOKEN_COOKIE } from '../auth/request-principal.js';
 import type { Principal } from '../auth/roles.js';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { verifiedClientCertificate } from '../http/client-certificate.js';
@@ -47,7 +46,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
   const queries = new DashboardQueries(deps.knex, lateAfterSeconds);
   const tickMs = Math.round(Math.min(2, Math.max(0.5, deps.config.quoteInterval)) * 1000);
   const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
-  const publicKey = deps.access.tokenKey.publicKey;
+  const tokens = deps.access.tokens;
   let openStreams = 0;
 
   void service.app.register(async (app: FastifyInstance) => {
@@ -63,7 +62,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
     /** The viewer, or a redirect to the login page (pages) / 401 (events) already sent. */
     const viewer = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
       try {
-        return await authenticateRequest(request, verifiedClientCertificate(request), publicKey, 'read');
+        return await authenticateRequest(request, verifiedClientCertificate(request), tokens, 'read');
       } catch {
         await reply.code(303).header('location', '/dashboard/login').send();
         return undefined;
@@ -83,7 +82,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
     app.post('/dashboard/login', async (request, reply) => {
       const token = String((request.body as Record<string, unknown> | undefined)?.['token'] ?? '').trim();
       try {
-        await verifyApiToken(token, publicKey);
+        await checkToken(token, tokens);
       } catch (error) {
         return sendPage(reply.code(401), loginPage(error instanceof Error ? error.message : 'token refused'));
       }
@@ -146,8 +145,8 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       const principal = await viewer(request, reply);
       if (principal === undefined) return reply;
       const token = principal.kind === 'token' ? presentedToken(request) : undefined;
-      // A token is checked again on every tick: the stream ends when it expires.
-      const stillValid = token === undefined ? () => Promise.resolve(true) : () => verifyApiToken(token, publicKey).then(() => true, () => false);
+      // A token is checked again on every tick: the stream ends when it expires or is revoked.
+      const stillValid = token === undefined ? () => Promise.resolve(true) : () => checkToken(token, tokens).then(() => true, () => false);
       if (openStreams >= MAX_EVENT_STREAMS) {
         // The browser's EventSource retries later; the pages themselves still work.
         return reply.code(503).header('retry-after', '30').type('text/plain').send('too many live views open');

@@ -3,8 +3,9 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import { loadOrCreateAuditKey, type AuditSigningKey } from '../audit/audit-signing-key.js';
-import { authenticateRequest, permissionOfMethod, principalOf } from '../auth/request-principal.js';
+import { authenticateRequest, permissionOfMethod, principalOf, type TokenGate } from '../auth/request-principal.js';
 import { principalName, principalSeesTenant, type Principal } from '../auth/roles.js';
+import { TokenRevocations } from '../auth/token-revocations.js';
 import { loadOrCreateTokenKey, type TokenSigningKey } from '../auth/token-signing-key.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import type { AdminAccess } from '../http/route-registration.js';
@@ -18,6 +19,10 @@ const FLEET_STREAM = 'fleet';
 /** Who may use the verifier's admin routes and dashboard, and where their actions are recorded. */
 export interface VerifierAccess {
   readonly tokenKey: TokenSigningKey;
+  /** The revoked tokens (`DELETE /v2.x/tokens/{jti}`). */
+  readonly revocations: TokenRevocations;
+  /** How the admin routes and the dashboard check a bearer token: `tokenKey`'s signature, not revoked. */
+  readonly tokens: TokenGate;
   readonly auditKey: AuditSigningKey;
   readonly auditLog: AuditLog;
   /** The admin routes' gate: certificate or bearer token, role by method, and the agent's tenant. */
@@ -34,12 +39,16 @@ export interface VerifierAccess {
 export function createVerifierAccess(dataDir: string, knex: Knex): VerifierAccess {
   const tokenKey = loadOrCreateTokenKey(dataDir);
   const auditKey = loadOrCreateAuditKey(dataDir);
+  const revocations = new TokenRevocations(knex);
+  const tokens: TokenGate = { publicKey: tokenKey.publicKey, isRevoked: (tokenId) => revocations.isRevoked(tokenId) };
   return {
     tokenKey,
+    revocations,
+    tokens,
     auditKey,
     auditLog: new AuditLog(knex, auditKey),
     admit: async (request, certificate) => {
-      const principal = await authenticateRequest(request, certificate, tokenKey.publicKey, permissionOfMethod(request.method));
+      const principal = await authenticateRequest(request, certificate, tokens, permissionOfMethod(request.method));
       const agentId = agentIdParam(request);
       if (principal.kind === 'token' && agentId !== undefined) {
         const liveness = isLivenessRoute(request);

@@ -29,6 +29,7 @@ import { VerifierMetrics } from './verifier-metrics.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type VerifierConfigInput } from './verifier-config.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
+import { registerTokenRoutes } from './token-routes.js';
 import { registerVerifierRoutes } from './verifier-routes.js';
 import { LivenessMonitor } from './liveness/liveness-monitor.js';
 import { LivenessRepository } from './liveness/liveness-repository.js';
@@ -191,6 +192,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         : { tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' as const } }),
     });
     registerVerifierRoutes(service, container);
+    registerTokenRoutes(service, access.revocations);
     const livenessRepository = new LivenessRepository(database.knex);
     liveness = new LivenessMonitor({
       repository: livenessRepository,

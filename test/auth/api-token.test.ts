@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { SignJWT, UnsecuredJWT } from 'jose';
+import { decodeJwt, SignJWT, UnsecuredJWT } from 'jose';
 import { issueApiToken, TOKEN_AUDIENCE, TOKEN_ISSUER, TokenRefused, verifyApiToken } from '../../lib/auth/api-token.js';
 import { principalAllows, principalSeesTenant, type Principal } from '../../lib/auth/roles.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
@@ -15,7 +15,7 @@ const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
 async function refusal(token: string, now?: Date): Promise<string> {
   try {
-    await verifyApiToken(token, key.publicKey, now);
+    await verifyApiToken(token, key.publicKey, { now });
   } catch (error) {
     expect(error).to.be.instanceOf(TokenRefused);
     return (error as Error).message;
@@ -45,11 +45,41 @@ describe('API tokens', () => {
 
   it('refuses a token without a known role or a tenant, or for another issuer or audience', async () => {
     const sign = (claims: Record<string, unknown>, iss = TOKEN_ISSUER, aud = TOKEN_AUDIENCE): Promise<string> =>
-      new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer(iss).setAudience(aud).setSubject('a').setIssuedAt().setExpirationTime('1h').sign(key.privateKey);
+      new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer(iss).setAudience(aud).setSubject('a').setJti('id-1').setIssuedAt().setExpirationTime('1h').sign(key.privateKey);
+    const withoutId = await new SignJWT({ role: 'viewer', tenant: 't' }).setProtectedHeader({ alg: 'ES256' }).setIssuer(TOKEN_ISSUER).setAudience(TOKEN_AUDIENCE).setSubject('a').setIssuedAt().setExpirationTime('1h').sign(key.privateKey);
+    expect(await refusal(withoutId)).to.equal('token refused: claim jti missing');
     expect(await refusal(await sign({ role: 'root', tenant: 't' }))).to.equal('token refused: no valid role claim');
     expect(await refusal(await sign({ role: 'viewer' }))).to.equal('token refused: no tenant claim');
     expect(await refusal(await sign({ role: 'viewer', tenant: 't' }, 'someone-else'))).to.equal('token refused: claim iss check failed');
     expect(await refusal(await sign({ role: 'viewer', tenant: 't' }, TOKEN_ISSUER, 'other'))).to.equal('token refused: claim aud check failed');
+  });
+
+  it('a revoked token is refused; a revocation list that cannot be read refuses the token too', async () => {
+    const token = await issueApiToken({ subject: 'alice', role: 'admin', tenant: 't', ttlSeconds: 600 }, key.privateKey);
+    const asked: string[] = [];
+    const revokedIds = new Set<string>();
+    const isRevoked = (tokenId: string): Promise<boolean> => {
+      asked.push(tokenId);
+      return Promise.resolve(revokedIds.has(tokenId));
+    };
+    expect((await verifyApiToken(token, key.publicKey, { isRevoked })).subject).to.equal('alice');
+    expect(asked).to.have.length(1);
+    expect(asked[0]).to.match(/^[0-9a-f-]{36}$/);
+    revokedIds.add(asked[0] as string);
+    try {
+      await verifyApiToken(token, key.publicKey, { isRevoked });
+      expect.fail('a revoked token was accepted');
+    } catch (error) {
+      expect(error).to.be.instanceOf(TokenRefused);
+      expect((error as Error).message).to.equal('token refused: revoked');
+    }
+    const unreadable = (): Promise<boolean> => Promise.reject(new Error('connection refused'));
+    try {
+      await verifyApiToken(await issueApiToken({ subject: 'bob', role: 'admin', tenant: 't', ttlSeconds: 600 }, key.privateKey), key.publicKey, { isRevoked: unreadable });
+      expect.fail('a token was accepted without its revocation looked up');
+    } catch (error) {
+      expect((error as Error).message).to.equal('connection refused');
+    }
   });
 
   it('roles: viewer reads, operator operates, only admin deletes; a token sees only its tenant', () => {
@@ -75,6 +105,7 @@ describe('API tokens', () => {
       expect(issued.code).to.equal(0);
       const principal = await verifyApiToken(issued.stdout.trim(), loadOrCreateTokenKey(dataDir).publicKey);
       expect(principal).to.deep.equal({ kind: 'token', subject: 'bob', role: 'operator', tenant: 'blue' });
+      expect(issued.stderr).to.equal(`token id (revoke it with DELETE /v2.x/tokens/<id>): ${String(decodeJwt(issued.stdout.trim()).jti)}\n`);
       const bad = await runCli(['token', 'issue', '--role', 'root', '--tenant', 'blue', '--data-dir', dataDir]);
       expect(bad.code).to.equal(2);
       expect(bad.stderr).to.equal('ironlime: --role: must be one of viewer, operator, admin\n');

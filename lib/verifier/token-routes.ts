@@ -1,0 +1,33 @@
+import { IsUUID } from 'class-validator';
+import { principalOf } from '../auth/request-principal.js';
+import { principalName } from '../auth/roles.js';
+import type { TokenRevocations } from '../auth/token-revocations.js';
+import { noContent } from '../http/envelope.js';
+import type { KeylimeService } from '../http/keylime-service.js';
+
+/** `DELETE /v2.x/tokens/{jti}`: the id of the token to revoke (`ironlime token issue` makes UUIDs). */
+export class TokenIdParams {
+  @IsUUID('all', { message: 'must be the token id (jti claim): a UUID' })
+  jti!: string;
+}
+
+/**
+ * ironlime's token revocation (Keylime has no bearer tokens). Admin only, as every `DELETE`; a token
+ * of any tenant may revoke any token id: the id is random and appears only inside the token, so
+ * knowing it means holding the token. Answered once the revocation is stored; from then on the token
+ * is refused (401) by the admin API and the dashboard, including its open live views. Audited in the
+ * `fleet` stream like every admin change.
+ */
+export function registerTokenRoutes(service: KeylimeService, revocations: TokenRevocations): void {
+  service.route({
+    method: 'DELETE',
+    url: '/tokens/:jti',
+    admin: true,
+    params: TokenIdParams,
+    handler: async ({ params, request, reply }) => {
+      const principal = principalOf(request);
+      await revocations.revoke(params.jti.toLowerCase(), principal === undefined ? 'unknown' : principalName(principal));
+      return noContent(reply);
+    },
+  });
+}

@@ -65,6 +65,8 @@ export class SoftwareTpm implements Tpm {
   private lastAk: (AkInfo & { privateKey: KeyObject }) | undefined;
   private readonly ekAlgorithm: EkAlgorithm;
   private readonly akAlgorithm: EkAlgorithm;
+  /** The scheme the AK signs quotes and certifications with (its template's: RSASSA or ECDSA). */
+  private readonly akSignatureScheme: number;
   private readonly firmwareVersion: bigint;
   private readonly clockStart = performance.now();
   private resetCount = 0;
@@ -78,6 +80,7 @@ export class SoftwareTpm implements Tpm {
   ) {
     this.ekAlgorithm = options.ekAlgorithm ?? 'rsa';
     this.akAlgorithm = options.akAlgorithm ?? this.ekAlgorithm;
+    this.akSignatureScheme = this.akAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA;
     this.pcrs = new PcrBanks(options.banks ?? ['sha1', 'sha256']);
     this.firmwareVersion = options.firmwareVersion ?? 0x20240101_00000001n;
   }
@@ -147,7 +150,7 @@ export class SoftwareTpm implements Tpm {
     return buildQuote({
       akPrivateKey: ak.privateKey,
       akName: ak.qualifiedName,
-      sigAlg: this.akAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
+      sigAlg: this.akSignatureScheme,
       hashAlg,
       pcrs: new Map(pcrs.map((index) => [index, this.pcrs.read(hashAlg, index)])),
       nonce,
@@ -165,7 +168,7 @@ export class SoftwareTpm implements Tpm {
       akPrivateKey: ak.privateKey,
       akName: ak.akName,
       qualifiedName: ak.qualifiedName,
-      sigAlg: this.akAlgorithm === 'rsa' ? TPM_ALG_RSASSA : TPM_ALG_ECDSA,
+      sigAlg: this.akSignatureScheme,
       hashAlg,
       qualifyingData: data,
       clockInfo: { clock: this.clock(), resetCount: this.resetCount, restartCount: this.restartCount, safe: true },

@@ -297,9 +297,9 @@ forEachDatabase(
     it('delete removes the agent and the policies stored under its id, keeps history and named policies others use', async function () {
       const e = enrolment();
       const sharedName = `shared-${e.agentId}`;
-      await policies.insertRuntime({ name: e.agentId, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null });
-      await policies.insertRuntime({ name: sharedName, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null });
-      await policies.insertMb({ name: e.agentId, mbPolicy: '{}' });
+      await policies.insertRuntime({ name: e.agentId, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null }, 'default');
+      await policies.insertRuntime({ name: sharedName, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null }, 'default');
+      await policies.insertMb({ name: e.agentId, mbPolicy: '{}' }, 'default');
       await agents.insert({ ...e, runtimePolicyName: e.agentId, mbPolicyName: e.agentId }, initialAgentState(), 'o', 30);
       const other = enrolment({ runtimePolicyName: sharedName });
       await agents.insert(other, initialAgentState(), 'o', 30);
@@ -323,8 +323,8 @@ forEachDatabase(
 
     it('policy stores: insert, conflict, update, list, delete', async function () {
       const name = `p-${Math.random().toString(36).slice(2, 8)}`;
-      await policies.insertMb({ name, mbPolicy: '{"a": 1}' });
-      const duplicate = await policies.insertMb({ name, mbPolicy: '{}' }).catch((caught: unknown) => caught);
+      await policies.insertMb({ name, mbPolicy: '{"a": 1}' }, 'default');
+      const duplicate = await policies.insertMb({ name, mbPolicy: '{}' }, 'default').catch((caught: unknown) => caught);
       expect((duplicate as VerifierConflict).message).to.equal(`Measured boot policy with name ${name} already exists`);
       expect(await policies.updateMb({ name, mbPolicy: '{"a": 2}' })).to.equal(true);
       expect(await policies.updateMb({ name: `${name}-absent`, mbPolicy: '{}' })).to.equal(false);

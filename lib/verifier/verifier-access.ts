@@ -30,6 +30,7 @@ export interface VerifierAccess {
  * (`GET` read, `DELETE` admin, others operator) and, on `/agents/{id}…` and `/liveness/{id}` (nodes
  * without a TPM, their own table), whose tenant owns the node:
  * another tenant's agent is answered 404, exactly as an unknown one, so its existence does not leak.
+ * Named policies are narrowed to the token's tenant by their routes (`PolicyScope`), not here.
  */
 export function createVerifierAccess(dataDir: string, knex: Knex): VerifierAccess {
   const tokenKey = loadOrCreateTokenKey(dataDir);

@@ -200,9 +200,9 @@ export class DashboardQueries {
     return rows.map(nodeRow);
   }
 
-  /** The node's timeline, newest first (`readNodeTimeline`). */
-  timeline(node: NodeRow): Promise<TimelineEntry[]> {
-    return readNodeTimeline(this.knex, node);
+  /** The node's timeline as `tenant`'s viewer sees it (every tenant's when undefined), newest first (`readNodeTimeline`). */
+  timeline(tenant: string | undefined, node: NodeRow): Promise<TimelineEntry[]> {
+    return readNodeTimeline(this.knex, node, tenant);
   }
 
   /** Runtime and measured-boot policies of `tenant` (every tenant when undefined) its agents use, with how many use each. */

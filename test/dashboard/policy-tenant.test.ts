@@ -168,4 +168,26 @@ describe('named policies by tenant: another tenant neither reads nor changes the
       await knex.destroy();
     }
   });
+
+  it("a node's timeline shows its tenant's viewer no policy action of another tenant's token (the refused PUTs above), which the audit record names in details.tenant", async function () {
+    const knex = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, searchPath: [fleet.schema], pool: { min: 0, max: 1 } });
+    try {
+      const records = (await knex('audit_records').select('actor', 'details').where({ stream: 'fleet' }).whereLike('actor', '%(operator@tenant-b)')) as { details: string }[];
+      const refused = records.map((record) => JSON.parse(record.details) as { params: { name: string }; status: number; tenant?: string }).filter((d) => d.params.name === FLEET_RUNTIME_POLICY);
+      expect(refused.length).to.be.greaterThan(0);
+      // The PUTs of the first test (404) and the POST of a taken name (409).
+      expect(refused.map((d) => `${d.tenant} ${d.status}`)).to.include.members(['tenant-b 404', 'tenant-b 409']);
+
+      const queries = new DashboardQueries(knex, 11);
+      const victim = fleet.fleet.agents[0];
+      const node = await queries.node('default', victim?.uuid ?? '');
+      if (node === undefined) throw new Error('no node');
+      const admin = async (viewer: string | undefined): Promise<string[]> =>
+        (await queries.timeline(viewer, node)).filter((entry) => entry.kind === 'admin').map((entry) => entry.title);
+      expect((await admin(undefined)).some((title) => title.endsWith('(operator@tenant-b)'))).to.equal(true);
+      expect((await admin('default')).filter((title) => title.includes('@tenant-b'))).to.deep.equal([]);
+    } finally {
+      await knex.destroy();
+    }
+  });
 });

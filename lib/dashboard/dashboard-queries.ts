@@ -200,12 +200,12 @@ export class DashboardQueries {
     return rows.map(nodeRow);
   }
 
-  /** The node's timeline, newest first (`readNodeTimeline`). */
-  timeline(node: NodeRow): Promise<TimelineEntry[]> {
-    return readNodeTimeline(this.knex, node);
+  /** The node's timeline as `tenant`'s viewer sees it (every tenant's when undefined), newest first (`readNodeTimeline`). */
+  timeline(tenant: string | undefined, node: NodeRow): Promise<TimelineEntry[]> {
+    return readNodeTimeline(this.knex, node, tenant);
   }
 
-  /** Runtime and measured-boot policies the visible agents use, with how many use each. */
+  /** Runtime and measured-boot policies of `tenant` (every tenant when undefined) its agents use, with how many use each. */
   async policiesInUse(tenant: string | undefined): Promise<PolicyUse[]> {
     const uses: PolicyUse[] = [];
     for (const [kind, column, table] of [
@@ -216,7 +216,7 @@ export class DashboardQueries {
         .select('p.name', 'p.updated_at')
         .count({ n: 'a.agent_id' })
         .join('verifier_agents as a', `a.${column}`, 'p.name')
-        .modify((builder) => (tenant === undefined ? builder : builder.where('a.tenant', tenant)))
+        .modify((builder) => (tenant === undefined ? builder : builder.where({ 'a.tenant': tenant, 'p.tenant': tenant })))
         .groupBy('p.name', 'p.updated_at')
         .orderBy('p.name')) as { name: string; updated_at: Date; n: string | number }[];
       uses.push(...rows.map((row) => ({ kind, name: row.name, agents: Number(row.n), updatedAt: new Date(row.updated_at).toISOString() })));

@@ -132,7 +132,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
           void reply.code(404);
           return errorPage(principal, 'Not found', `No node ${agentId} that you can see.`);
         }
-        return nodePage(principal, node, await queries.timeline(node));
+        return nodePage(principal, node, await queries.timeline(visibleTenant(principal), node));
       }),
     );
 

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { livenessStatusWord, storedLivenessStatus } from '../attestation/liveness-decision.js';
 import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
+import { ROLES } from '../auth/roles.js';
 import type { NodeRow } from './node-row.js';
 
 /** One entry of a node's timeline, newest first. */
@@ -21,13 +22,15 @@ const HISTORY_ROWS_SHOWN = 500;
 /**
  * The node's timeline from its last rounds and its audit stream: failures with their event ids and
  * contexts, state changes, runs of passes folded into one entry, and admin actions (enrolment,
- * stop, reactivate, policy changes on the policies it uses). The three reads run concurrently.
+ * stop, reactivate, policy changes on the policies it uses). A viewer of `viewerTenant` (every
+ * tenant's when undefined) sees only the policy actions of certificates and of its own tenant's
+ * tokens. The three reads run concurrently.
  */
-export async function readNodeTimeline(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
+export async function readNodeTimeline(knex: Knex, node: NodeRow, viewerTenant: string | undefined): Promise<TimelineEntry[]> {
   const [rounds, liveness, actions] = await Promise.all([
     roundEntries(knex, node.agentId),
     node.liveness === null ? [] : livenessChanges(knex, node.agentId),
-    adminActions(knex, node),
+    adminActions(knex, node, viewerTenant),
   ]);
   return [...rounds, ...liveness, ...actions].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
 }
@@ -70,8 +73,13 @@ async function roundEntries(knex: Knex, agentId: string): Promise<TimelineEntry[
   return entries;
 }
 
-/** Admin actions on the node (its audit stream but verdicts) and changes of the policies it uses. */
-async function adminActions(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
+/**
+ * Admin actions on the node (its audit stream but verdicts) and changes of the policies it uses.
+ * Policy names are global and the `fleet` stream holds every tenant's actions, so another tenant's
+ * token acting on a name (a 404, or a change made before policies had tenants) is left out for a
+ * viewer of one tenant: it would show that tenant's token subjects, roles and name.
+ */
+async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | undefined): Promise<TimelineEntry[]> {
   const policyNames = [node.runtimePolicy, node.mbPolicy].filter((name): name is string => name !== null);
   const actions = (await knex('audit_records')
     .select('at', 'actor', 'action', 'details')
@@ -81,10 +89,29 @@ async function adminActions(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
     .orWhere((where) => {
       const names = policyNames.map(() => '?').join(', ');
       void where.where({ stream: 'fleet' }).whereRaw(policyNames.length === 0 ? 'false' : `(details::jsonb -> 'params' ->> 'name') in (${names})`, policyNames);
+      if (viewerTenant !== undefined) void where.where((by) => void byCertificateOrTenant(by, viewerTenant));
     })
     .orderBy('at', 'desc')
     .limit(HISTORY_ROWS_SHOWN)) as { at: string; actor: string; action: string; details: string }[];
   return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1 }));
+}
+
+/**
+ * Records made with a client certificate or with a token of `tenant`: `details.tenant`, or, in a
+ * record written before that field, the actor's ending ` (<role>@<tenant>)` (`principalName`; the
+ * subject comes before it, so it cannot forge the ending).
+ */
+function byCertificateOrTenant(where: Knex.QueryBuilder, tenant: string): Knex.QueryBuilder {
+  return where
+    .where('actor', 'like', 'cert:%')
+    .orWhereRaw(`(details::jsonb ->> 'tenant') = ?`, [tenant])
+    .orWhere((old) => {
+      void old.whereRaw(`(details::jsonb ->> 'tenant') is null`).where((ending) => {
+        for (const suffix of ROLES.map((role) => ` (${role}@${tenant})`)) {
+          void ending.orWhereRaw('right(actor, ?) = ?', [suffix.length, suffix]);
+        }
+      });
+    });
 }
 
 /** A liveness-checked node's status changes (`verifier_liveness_events`), with the engine's reason. */

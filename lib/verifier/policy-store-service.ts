@@ -4,7 +4,7 @@ import { PullScheduler } from './pull-scheduler.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
 import { PolicyNotFound } from './verifier-errors.js';
-import { VerifierPolicyRepository, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
+import { VerifierPolicyRepository, type PolicyScope, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
 import { VERIFIER_CONFIG, VERIFIER_OWNER } from './verifier-tokens.js';
 
 /**
@@ -12,7 +12,8 @@ import { VERIFIER_CONFIG, VERIFIER_OWNER } from './verifier-tokens.js';
  * arrive already checked (`checkRuntimePolicy`, `checkMbPolicy`); an update or delete drops the
  * compiled copy from the cache, and with it the push routes' shared read and compiled policies of
  * every name (`PolicyCache.changeCount`, one count for all); an update makes the agents this process polls with it
- * reload; a policy in use cannot be deleted (409).
+ * reload; a policy in use cannot be deleted (409). A policy is created as its creator's tenant's; every
+ * other call is narrowed to a `PolicyScope`, outside which a policy is 404 exactly as an unknown one.
  */
 @injectable()
 export class PolicyStoreService {
@@ -25,67 +26,67 @@ export class PolicyStoreService {
     @inject(VERIFIER_OWNER) private readonly owner: string,
   ) {}
 
-  /** @throws VerifierConflict when the name is taken. */
-  async addRuntimePolicy(policy: StoredRuntimePolicy): Promise<void> {
-    await this.policies.insertRuntime(policy);
+  /** Stores `policy` as `tenant`'s. @throws VerifierConflict when the name is taken, by any tenant. */
+  async addRuntimePolicy(policy: StoredRuntimePolicy, tenant: string): Promise<void> {
+    await this.policies.insertRuntime(policy, tenant);
   }
 
   /** Replaces a stored runtime policy; the agents using it are reloaded. @throws PolicyNotFound */
-  async updateRuntimePolicy(policy: StoredRuntimePolicy): Promise<void> {
-    if (!(await this.policies.updateRuntime(policy))) {
+  async updateRuntimePolicy(policy: StoredRuntimePolicy, scope: PolicyScope): Promise<void> {
+    if (!(await this.policies.updateRuntime(policy, scope))) {
       throw new PolicyNotFound('runtime policy', policy.name);
     }
     this.cache.invalidate(policy.name);
     await this.reloadAgentsUsing(policy.name);
   }
 
-  async showRuntimePolicy(name: string): Promise<StoredRuntimePolicy> {
-    const stored = await this.policies.findRuntime(name);
+  async showRuntimePolicy(name: string, scope: PolicyScope): Promise<StoredRuntimePolicy> {
+    const stored = await this.policies.findRuntime(name, undefined, scope);
     if (stored === undefined) {
       throw new PolicyNotFound('runtime policy', name);
     }
     return stored;
   }
 
-  listRuntimePolicies(): Promise<string[]> {
-    return this.policies.listRuntimeNames();
+  listRuntimePolicies(scope: PolicyScope): Promise<string[]> {
+    return this.policies.listRuntimeNames(scope);
   }
 
   /** @throws PolicyNotFound; VerifierConflict when an agent uses it. */
-  async deleteRuntimePolicy(name: string): Promise<void> {
-    if (!(await this.policies.deleteRuntime(name))) {
+  async deleteRuntimePolicy(name: string, scope: PolicyScope): Promise<void> {
+    if (!(await this.policies.deleteRuntime(name, scope))) {
       throw new PolicyNotFound('runtime policy', name);
     }
     this.cache.invalidate(name);
   }
 
-  /** @throws VerifierConflict when the name is taken. */
-  async addMbPolicy(policy: StoredMbPolicy): Promise<void> {
-    await this.policies.insertMb(policy);
+  /** Stores `policy` as `tenant`'s. @throws VerifierConflict when the name is taken, by any tenant. */
+  async addMbPolicy(policy: StoredMbPolicy, tenant: string): Promise<void> {
+    await this.policies.insertMb(policy, tenant);
   }
 
-  async updateMbPolicy(policy: StoredMbPolicy): Promise<void> {
-    if (!(await this.policies.updateMb(policy))) {
+  async updateMbPolicy(policy: StoredMbPolicy, scope: PolicyScope): Promise<void> {
+    if (!(await this.policies.updateMb(policy, scope))) {
       throw new PolicyNotFound('measured boot policy', policy.name);
     }
     this.cache.invalidate(policy.name);
     await this.reloadAgentsUsing(policy.name);
   }
 
-  async showMbPolicy(name: string): Promise<StoredMbPolicy> {
-    const stored = await this.policies.findMb(name);
+  async showMbPolicy(name: string, scope: PolicyScope): Promise<StoredMbPolicy> {
+    const stored = await this.policies.findMb(name, undefined, scope);
     if (stored === undefined) {
       throw new PolicyNotFound('measured boot policy', name);
     }
     return stored;
   }
 
-  listMbPolicies(): Promise<string[]> {
-    return this.policies.listMbNames();
+  listMbPolicies(scope: PolicyScope): Promise<string[]> {
+    return this.policies.listMbNames(scope);
   }
 
-  async deleteMbPolicy(name: string): Promise<void> {
-    if (!(await this.policies.deleteMb(name))) {
+  async deleteMbPolicy(name: string, scope: PolicyScope): Promise<void> {
+    if (!(await this.policies.deleteMb(name, scope))) {
       throw new PolicyNotFound('measured boot policy', name);
     }
     this.cache.invalidate(name);

@@ -35,6 +35,7 @@ export interface VerifierAccess {
  * (`GET` read, `DELETE` admin, others operator) and, on `/agents/{id}…` and `/liveness/{id}` (nodes
  * without a TPM, their own table), whose tenant owns the node:
  * another tenant's agent is answered 404, exactly as an unknown one, so its existence does not leak.
+ * Named policies are narrowed to the token's tenant by their routes (`PolicyScope`), not here.
  */
 export function createVerifierAccess(dataDir: string, knex: Knex): VerifierAccess {
   const tokenKey = loadOrCreateTokenKey(dataDir);
@@ -72,8 +73,8 @@ export function visibleTenant(principal: Principal | undefined): string | undefi
 
 /**
  * Appends every admin request that changes something (not `GET`) to the audit log before its reply
- * leaves: who (certificate subject or token subject, role and tenant), what (method and route),
- * on which agent or policy, and the status it got. A reply is not sent unless its record is stored.
+ * leaves: who (certificate subject or token subject, role and tenant; a token's tenant also as
+ * `details.tenant`), what (method and route), on which agent or policy, and the status it got. A reply is not sent unless its record is stored.
  */
 export function auditAdminActions(service: KeylimeService, audit: AuditLog, log: Logger): void {
   const audited = new WeakSet<FastifyRequest>();
@@ -91,7 +92,8 @@ export function auditAdminActions(service: KeylimeService, audit: AuditLog, log:
         actor: principalName(principal),
         action: `${request.method} ${route}`,
         agentId,
-        details: { params: { ...(request.params as Record<string, string>) }, status: reply.statusCode },
+        // A token's tenant as a field of its own, so that the dashboard shows a policy's changes only to that tenant's viewers.
+        details: { params: { ...(request.params as Record<string, string>) }, status: reply.statusCode, ...(principal.kind === 'token' ? { tenant: principal.tenant } : {}) },
       });
     } catch (error) {
       log.error({ err: error, route }, 'admin action not audited');

@@ -153,14 +153,16 @@ export class VerifierAgentRepository {
   }
 
   /**
-   * Deletes the agent and the policies stored under its own id (Keylime keeps an agent's unnamed
-   * policies under the agent id) when no other agent uses them. Resolves to false when it did not exist.
+   * Deletes the agent and the policies of its tenant stored under its own id (Keylime keeps an agent's
+   * unnamed policies under the agent id) when no other agent uses them. Resolves to false when it did
+   * not exist.
    */
   async delete(agentId: string): Promise<boolean> {
     return this.knex.transaction(async (trx) => {
       // `returning` gives the same answer on pg and knex-pglite (whose plain delete count differs).
-      const deleted = await trx(AGENTS).where({ agent_id: agentId }).delete().returning('agent_id');
-      if (deleted.length === 0) {
+      const deleted = (await trx(AGENTS).where({ agent_id: agentId }).delete().returning(['agent_id', 'tenant'])) as { tenant: string }[];
+      const tenant = deleted[0]?.tenant;
+      if (tenant === undefined) {
         return false;
       }
       // A push agent's sessions and attestations go with it: a re-enrolment starts afresh.
@@ -171,7 +173,7 @@ export class VerifierAgentRepository {
         [MB_POLICIES, 'mb_policy_name'],
       ] as const) {
         await trx(table)
-          .where({ name: agentId })
+          .where({ name: agentId, tenant })
           .whereNotExists(trx(AGENTS).select(trx.raw('1')).where(column, agentId))
           .delete();
       }

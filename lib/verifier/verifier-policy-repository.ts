@@ -21,6 +21,14 @@ export interface StoredMbPolicy {
 /** A stored policy as read, with its row's version (`rowVersion`) read in the same statement. */
 export type Versioned<T> = T & { readonly version: string };
 
+/**
+ * The tenant whose policies a caller may see: a bearer token's tenant, or undefined for every
+ * tenant's (a client certificate, or the verifier itself loading an agent's policy).
+ */
+export type PolicyScope = string | undefined;
+
+const RUNTIME = 'verifier_runtime_policies';
+const MB = 'verifier_mb_policies';
 const UNIQUE_VIOLATION = '23505';
 const FOREIGN_KEY_VIOLATION = '23503';
 
@@ -29,16 +37,19 @@ type Db = Knex | Knex.Transaction;
 /**
  * The two named policy stores (spec §4.4–4.5). Agents reference a stored policy by name (foreign
  * key), so a policy in use cannot be deleted, and several agents share one stored (and, in the
- * verifier's cache, one compiled) policy.
+ * verifier's cache, one compiled) policy. Each policy belongs to a tenant; names are unique across
+ * tenants. A `PolicyScope` narrows a read, change or delete to one tenant's: another tenant's policy
+ * is then answered exactly as one that does not exist.
  */
 export class VerifierPolicyRepository {
   constructor(private readonly knex: Knex) {}
 
-  /** @throws VerifierConflict when the name is taken. */
-  async insertRuntime(policy: StoredRuntimePolicy, db: Db = this.knex): Promise<void> {
+  /** Stores `policy` as `tenant`'s. @throws VerifierConflict when the name is taken (by any tenant). */
+  async insertRuntime(policy: StoredRuntimePolicy, tenant: string, db: Db = this.knex): Promise<void> {
     await conflictOnDuplicate(`Runtime policy with name ${policy.name} already exists`, () =>
-      db('verifier_runtime_policies').insert({
+      db(RUNTIME).insert({
         name: policy.name,
+        tenant,
         runtime_policy: policy.runtimePolicy,
         checksum: policy.checksum,
         generator: policy.generator,
@@ -47,9 +58,9 @@ export class VerifierPolicyRepository {
     );
   }
 
-  /** Replaces a stored policy; false when there is none under that name. */
-  async updateRuntime(policy: StoredRuntimePolicy): Promise<boolean> {
-    const count = await this.knex('verifier_runtime_policies')
+  /** Replaces a stored policy; false when there is none under that name in `scope`. */
+  async updateRuntime(policy: StoredRuntimePolicy, scope?: PolicyScope): Promise<boolean> {
+    const count = await inScope(this.knex(RUNTIME), scope)
       .update({
         runtime_policy: policy.runtimePolicy,
         checksum: policy.checksum,
@@ -61,8 +72,8 @@ export class VerifierPolicyRepository {
     return count > 0;
   }
 
-  async findRuntime(name: string, db: Db = this.knex): Promise<Versioned<StoredRuntimePolicy> | undefined> {
-    const row = await findVersioned(db, 'verifier_runtime_policies', name);
+  async findRuntime(name: string, db: Db = this.knex, scope?: PolicyScope): Promise<Versioned<StoredRuntimePolicy> | undefined> {
+    const row = await findVersioned(db, RUNTIME, name, scope);
     return row === undefined
       ? undefined
       : {
@@ -77,54 +88,81 @@ export class VerifierPolicyRepository {
 
   /** `rowVersion` of the runtime policy stored under `name`. */
   async runtimeVersion(name: string): Promise<string | undefined> {
-    return rowVersion(this.knex, 'verifier_runtime_policies', name);
+    return rowVersion(this.knex, RUNTIME, name);
   }
 
-  async listRuntimeNames(): Promise<string[]> {
-    return ((await this.knex('verifier_runtime_policies').select('name').orderBy('name')) as { name: string }[]).map((r) => r.name);
+  async listRuntimeNames(scope?: PolicyScope): Promise<string[]> {
+    return listNames(this.knex, RUNTIME, scope);
   }
 
-  /** False when absent. @throws VerifierConflict when an agent still uses it. */
-  async deleteRuntime(name: string): Promise<boolean> {
+  /** False when absent from `scope`. @throws VerifierConflict when an agent still uses it. */
+  async deleteRuntime(name: string, scope?: PolicyScope): Promise<boolean> {
     return conflictWhenInUse(`Runtime policy ${name} is used by an enrolled agent`, async () =>
-      (await this.knex('verifier_runtime_policies').where({ name }).delete().returning('name')).length > 0,
+      (await inScope(this.knex(RUNTIME), scope).where({ name }).delete().returning('name')).length > 0,
     );
   }
 
-  /** @throws VerifierConflict when the name is taken. */
-  async insertMb(policy: StoredMbPolicy, db: Db = this.knex): Promise<void> {
+  /**
+   * Whether `tenant` owns the runtime policy `name`; if so, the row is locked (`FOR KEY SHARE`) until
+   * `trx` ends, so it can be neither deleted nor replaced by another tenant's of the same name before
+   * the agent enrolled with it is stored.
+   */
+  async holdRuntime(name: string, tenant: string, trx: Knex.Transaction): Promise<boolean> {
+    return holdOwned(trx, RUNTIME, name, tenant);
+  }
+
+  /** Stores `policy` as `tenant`'s. @throws VerifierConflict when the name is taken (by any tenant). */
+  async insertMb(policy: StoredMbPolicy, tenant: string, db: Db = this.knex): Promise<void> {
     await conflictOnDuplicate(`Measured boot policy with name ${policy.name} already exists`, () =>
-      db('verifier_mb_policies').insert({ name: policy.name, mb_policy: policy.mbPolicy }),
+      db(MB).insert({ name: policy.name, tenant, mb_policy: policy.mbPolicy }),
     );
   }
 
-  async updateMb(policy: StoredMbPolicy): Promise<boolean> {
-    const count = await this.knex('verifier_mb_policies')
+  async updateMb(policy: StoredMbPolicy, scope?: PolicyScope): Promise<boolean> {
+    const count = await inScope(this.knex(MB), scope)
       .update({ mb_policy: policy.mbPolicy, updated_at: this.knex.fn.now() })
       .where({ name: policy.name });
     return count > 0;
   }
 
-  async findMb(name: string, db: Db = this.knex): Promise<Versioned<StoredMbPolicy> | undefined> {
-    const row = await findVersioned(db, 'verifier_mb_policies', name);
+  async findMb(name: string, db: Db = this.knex, scope?: PolicyScope): Promise<Versioned<StoredMbPolicy> | undefined> {
+    const row = await findVersioned(db, MB, name, scope);
     return row === undefined ? undefined : { name: String(row['name']), mbPolicy: String(row['mb_policy']), version: String(row['version']) };
   }
 
   /** `rowVersion` of the refstate stored under `name`. */
   async mbVersion(name: string): Promise<string | undefined> {
-    return rowVersion(this.knex, 'verifier_mb_policies', name);
+    return rowVersion(this.knex, MB, name);
   }
 
-  async listMbNames(): Promise<string[]> {
-    return ((await this.knex('verifier_mb_policies').select('name').orderBy('name')) as { name: string }[]).map((r) => r.name);
+  async listMbNames(scope?: PolicyScope): Promise<string[]> {
+    return listNames(this.knex, MB, scope);
   }
 
-  /** False when absent. @throws VerifierConflict when an agent still uses it. */
-  async deleteMb(name: string): Promise<boolean> {
+  /** False when absent from `scope`. @throws VerifierConflict when an agent still uses it. */
+  async deleteMb(name: string, scope?: PolicyScope): Promise<boolean> {
     return conflictWhenInUse(`Measured boot policy ${name} is used by an enrolled agent`, async () =>
-      (await this.knex('verifier_mb_policies').where({ name }).delete().returning('name')).length > 0,
+      (await inScope(this.knex(MB), scope).where({ name }).delete().returning('name')).length > 0,
     );
   }
+
+  /** `holdRuntime` for a measured-boot policy. */
+  async holdMb(name: string, tenant: string, trx: Knex.Transaction): Promise<boolean> {
+    return holdOwned(trx, MB, name, tenant);
+  }
+}
+
+/** `query` narrowed to the policies of `scope`'s tenant (every tenant's when undefined). */
+function inScope<Q extends Knex.QueryBuilder>(query: Q, scope: PolicyScope): Q {
+  return scope === undefined ? query : (query.where({ tenant: scope }) as Q);
+}
+
+async function listNames(db: Db, table: string, scope: PolicyScope): Promise<string[]> {
+  return ((await inScope(db(table).select('name').orderBy('name'), scope)) as { name: string }[]).map((r) => r.name);
+}
+
+async function holdOwned(trx: Knex.Transaction, table: string, name: string, tenant: string): Promise<boolean> {
+  return (await trx(table).select('name').where({ name, tenant }).forKeyShare().first()) !== undefined;
 }
 
 /**
@@ -132,9 +170,9 @@ export class VerifierPolicyRepository {
  * after any update, or after a delete and a new insert), undefined when there is none. A cheap check
  * that a text read before is still the one stored, for the processes that keep a copy (the push side).
  */
-/** The row stored under `name` with its `version` column (`rowVersion`), in one statement. */
-async function findVersioned(db: Db, table: string, name: string): Promise<Record<string, unknown> | undefined> {
-  return (await db(table).select('*', db.raw('xmin::text as version')).where({ name }).first()) as Record<string, unknown> | undefined;
+/** The row stored under `name` in `scope` with its `version` column (`rowVersion`), in one statement. */
+async function findVersioned(db: Db, table: string, name: string, scope: PolicyScope): Promise<Record<string, unknown> | undefined> {
+  return (await inScope(db(table).select('*', db.raw('xmin::text as version')).where({ name }), scope).first()) as Record<string, unknown> | undefined;
 }
 
 async function rowVersion(db: Db, table: string, name: string): Promise<string | undefined> {

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { DependencyContainer } from 'tsyringe';
 import { serverVersionResults } from '../http/api-version.js';
 import { accepted, created, noContent, ok, sendEnvelope } from '../http/envelope.js';
@@ -15,6 +16,7 @@ import {
 } from './verifier-dtos.js';
 import { IdentityQuery } from './verify-route-dtos.js';
 import { PolicyStoreService } from './policy-store-service.js';
+import type { PolicyScope } from './verifier-policy-repository.js';
 import { VerifierService } from './verifier-service.js';
 import { VerifierMetrics } from './verifier-metrics.js';
 import { principalOf } from '../auth/request-principal.js';
@@ -145,15 +147,15 @@ function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => Poli
     method: 'GET',
     url: '/allowlists',
     admin: true,
-    handler: async ({ reply }) => ok(reply, { 'runtimepolicy names': await stores().listRuntimePolicies() }),
+    handler: async ({ request, reply }) => ok(reply, { 'runtimepolicy names': await stores().listRuntimePolicies(scopeOf(request)) }),
   });
   service.route({
     method: 'GET',
     url: '/allowlists/:name',
     admin: true,
     params: PolicyNameParams,
-    handler: async ({ params, reply }) => {
-      const stored = await stores().showRuntimePolicy(params.name);
+    handler: async ({ params, request, reply }) => {
+      const stored = await stores().showRuntimePolicy(params.name, scopeOf(request));
       return ok(reply, { name: stored.name, tpm_policy: stored.tpmPolicy, runtime_policy: stored.runtimePolicy });
     },
   });
@@ -163,8 +165,8 @@ function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => Poli
     admin: true,
     params: PolicyNameParams,
     body: RuntimePolicyBody,
-    handler: async ({ params, body, reply }) => {
-      await stores().addRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'));
+    handler: async ({ params, body, request, reply }) => {
+      await stores().addRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'), requestTenant(request));
       return created(reply, {});
     },
   });
@@ -174,8 +176,8 @@ function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => Poli
     admin: true,
     params: PolicyNameParams,
     body: RuntimePolicyBody,
-    handler: async ({ params, body, reply }) => {
-      await stores().updateRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'));
+    handler: async ({ params, body, request, reply }) => {
+      await stores().updateRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'), scopeOf(request));
       return created(reply, {});
     },
   });
@@ -184,8 +186,8 @@ function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => Poli
     url: '/allowlists/:name',
     admin: true,
     params: PolicyNameParams,
-    handler: async ({ params, reply }) => {
-      await stores().deleteRuntimePolicy(params.name);
+    handler: async ({ params, request, reply }) => {
+      await stores().deleteRuntimePolicy(params.name, scopeOf(request));
       return noContent(reply);
     },
   });
@@ -198,7 +200,7 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     url: '/mbpolicies',
     admin: true,
     ...since,
-    handler: async ({ reply }) => ok(reply, { 'mbpolicy names': await stores().listMbPolicies() }),
+    handler: async ({ request, reply }) => ok(reply, { 'mbpolicy names': await stores().listMbPolicies(scopeOf(request)) }),
   });
   service.route({
     method: 'GET',
@@ -206,8 +208,8 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     admin: true,
     ...since,
     params: PolicyNameParams,
-    handler: async ({ params, reply }) => {
-      const stored = await stores().showMbPolicy(params.name);
+    handler: async ({ params, request, reply }) => {
+      const stored = await stores().showMbPolicy(params.name, scopeOf(request));
       return ok(reply, { name: stored.name, mb_policy: stored.mbPolicy });
     },
   });
@@ -218,8 +220,8 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     ...since,
     params: PolicyNameParams,
     body: MbPolicyBody,
-    handler: async ({ params, body, reply }) => {
-      await stores().addMbPolicy(checkMbPolicy(params.name, body.mb_policy));
+    handler: async ({ params, body, request, reply }) => {
+      await stores().addMbPolicy(checkMbPolicy(params.name, body.mb_policy), requestTenant(request));
       return created(reply, {});
     },
   });
@@ -230,8 +232,8 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     ...since,
     params: PolicyNameParams,
     body: MbPolicyBody,
-    handler: async ({ params, body, reply }) => {
-      await stores().updateMbPolicy(checkMbPolicy(params.name, body.mb_policy));
+    handler: async ({ params, body, request, reply }) => {
+      await stores().updateMbPolicy(checkMbPolicy(params.name, body.mb_policy), scopeOf(request));
       return created(reply, {});
     },
   });
@@ -241,9 +243,17 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     admin: true,
     ...since,
     params: PolicyNameParams,
-    handler: async ({ params, reply }) => {
-      await stores().deleteMbPolicy(params.name);
+    handler: async ({ params, request, reply }) => {
+      await stores().deleteMbPolicy(params.name, scopeOf(request));
       return noContent(reply);
     },
   });
+}
+
+/**
+ * The tenant whose named policies a request sees, lists, changes and deletes (a token's), or
+ * undefined for every tenant's (a client certificate). It creates them as `requestTenant`'s.
+ */
+function scopeOf(request: FastifyRequest): PolicyScope {
+  return visibleTenant(principalOf(request));
 }

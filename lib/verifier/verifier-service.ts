@@ -52,11 +52,14 @@ export class VerifierService {
   ) {}
 
   /**
-   * Enrols `agentId` (spec §4.1) in state START and starts polling it.
+   * Enrols `agentId` (spec §4.1) as `tenant`'s in state START and starts polling it. A new policy in
+   * the body is stored as `tenant`'s; a policy named by the body must be `tenant`'s, so that no other
+   * tenant can read or change what this agent is attested with.
    * @throws VerifierConflict (409) for a known agent or a named policy that exists while a new one was
-   *   given; PolicyNotFound (404) for a named policy that does not exist; 400 errors naming a bad field.
+   *   given; PolicyNotFound (404) for a named policy that does not exist or is another tenant's; 400
+   *   errors naming a bad field.
    */
-  async enrol(agentId: string, body: AddAgentBody, tenant?: string): Promise<void> {
+  async enrol(agentId: string, body: AddAgentBody, tenant: string): Promise<void> {
     const checked = checkEnrolment(agentId, body);
     const push = body.attestation_mode === 'push';
     const enrolment: VerifierAgentEnrolment = {
@@ -79,7 +82,7 @@ export class VerifierService {
       mtlsCert: push ? null : (body.mtls_cert ?? null),
       supportedVersion: checked.supportedVersion,
       verifierId: this.config.verifierId,
-      ...(tenant === undefined ? {} : { tenant }),
+      tenant,
       attestationMode: push ? 'push' : 'pull',
     };
     await this.knex.transaction(async (trx) => {
@@ -88,8 +91,8 @@ export class VerifierService {
       if ((await agents.find(agentId)) !== undefined) {
         throw new VerifierConflict(`Agent of uuid ${agentId} already exists`);
       }
-      await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, trx), (n) => this.policies.findRuntime(n, trx), 'runtime policy');
-      await this.storeReference(checked.mb, (p) => this.policies.insertMb(p, trx), (n) => this.policies.findMb(n, trx), 'measured boot policy');
+      await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, tenant, trx), (n) => this.policies.holdRuntime(n, tenant, trx), 'runtime policy');
+      await this.storeReference(checked.mb, (p) => this.policies.insertMb(p, tenant, trx), (n) => this.policies.holdMb(n, tenant, trx), 'measured boot policy');
       // A push agent attests from the start (GET_QUOTE); nobody polls it, so it has no owner.
       await agents.insert(enrolment, initialAgentState(push ? OperationalState.GET_QUOTE : OperationalState.START), push ? null : this.owner, this.config.leaseSeconds);
     });
@@ -214,15 +217,16 @@ export class VerifierService {
     return verifyIdentityQuote({ quote: query.quote, nonce: query.nonce, hashAlg: query.hash_alg, akTpm: record.akTpm });
   }
 
+  /** Stores a new policy, or checks (and holds) that a named one is the enrolling tenant's. */
   private async storeReference<T>(
     reference: PolicyReference<T>,
     insert: (policy: T) => Promise<void>,
-    find: (name: string) => Promise<unknown>,
+    hold: (name: string) => Promise<boolean>,
     kind: 'runtime policy' | 'measured boot policy',
   ): Promise<void> {
     if (reference.kind === 'new') {
       await insert(reference.policy);
-    } else if (reference.kind === 'existing' && (await find(reference.name)) === undefined) {
+    } else if (reference.kind === 'existing' && !(await hold(reference.name))) {
       throw new PolicyNotFound(kind, reference.name);
     }
   }

@@ -18,9 +18,19 @@ function at(second: number): string {
   return new Date(Date.UTC(2026, 11, 1, 10, 0, second)).toISOString();
 }
 
-function audit(stream: string, second: number, action: string, details: Record<string, unknown>): AuditEvent {
-  return { stream, at: at(second), actor: 'cert:CN=operator', action, agentId: stream === 'fleet' ? null : stream, details };
+function audit(stream: string, second: number, action: string, details: Record<string, unknown>, actor = 'cert:CN=operator'): AuditEvent {
+  return { stream, at: at(second), actor, action, agentId: stream === 'fleet' ? null : stream, details };
 }
+
+/** Actions on `rp-2`, which only tenant `blue`'s agent-000002 uses: records before `details.tenant` existed have only the actor. */
+const RP_2_ACTIONS: readonly AuditEvent[] = [
+  audit('fleet', 50, 'PUT /allowlists/:name', { params: { name: 'rp-2' }, status: 201 }),
+  audit('fleet', 51, 'PUT /allowlists/:name', { params: { name: 'rp-2' }, status: 201, tenant: 'blue' }, 'token:alice (operator@blue)'),
+  audit('fleet', 52, 'PUT /allowlists/:name', { params: { name: 'rp-2' }, status: 404, tenant: 'default' }, 'token:mallory (operator@default)'),
+  audit('fleet', 53, 'DELETE /allowlists/:name', { params: { name: 'rp-2' }, status: 409 }, 'token:bob (admin@blue)'),
+  audit('fleet', 54, 'PUT /allowlists/:name', { params: { name: 'rp-2' }, status: 201 }, 'token:eve (admin@default)'),
+  audit('fleet', 55, 'PUT /allowlists/:name', { params: { name: 'rp-2' }, status: 201 }, 'token:x (admin@blue) (viewer@default)'),
+];
 
 /**
  * A node's timeline merges three sources — its rounds, its liveness changes, the audit records about
@@ -35,9 +45,12 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
     opened = await openTestSchema();
     const knex = opened.database.knex;
     await migrateLatest(knex);
-    await seedVerifierAgents(knex, 1, 0);
+    // agent-000001 is `default`'s, agent-000002 `blue`'s.
+    await seedVerifierAgents(knex, 2, 0);
     await knex('verifier_runtime_policies').insert({ name: 'rp-1', runtime_policy: '{}', checksum: '0'.repeat(64), generator: 0 });
+    await knex('verifier_runtime_policies').insert({ name: 'rp-2', runtime_policy: '{}', checksum: '0'.repeat(64), generator: 0, tenant: 'blue' });
     await knex('verifier_agents').update({ runtime_policy_name: 'rp-1' }).where({ agent_id: 'agent-000001' });
+    await knex('verifier_agents').update({ runtime_policy_name: 'rp-2' }).where({ agent_id: 'agent-000002' });
     const round = { agent_id: 'agent-000001', verifier_id: 'default', owner: 'test', attestation_count: 0 };
     await knex('verifier_attestation_history').insert([
       { ...round, attempted_at: at(0), outcome: 'pass', operational_state: 3 },
@@ -63,6 +76,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
           audit('fleet', 26, 'policy.put', { params: { name: 'rp-other' } }),
           audit('live-1', 2, 'liveness.enrol', { port: 9 }),
           audit('live-1', 40, 'liveness.delete', {}),
+          ...RP_2_ACTIONS,
         ],
         key,
       ),
@@ -82,7 +96,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
 
   it('of an attested node: rounds with passes folded and state changes, its admin actions and its policy changes', async function () {
     const entry = { eventIds: [], detail: '', count: 1 };
-    expect(await queries.timeline(await shown('agent-000001'))).to.deep.equal([
+    expect(await queries.timeline(undefined, await shown('agent-000001'))).to.deep.equal([
       { ...entry, at: at(40), kind: 'state', title: 'Invalid Quote → Get Quote' },
       { ...entry, at: at(40), kind: 'pass', title: 'pass' },
       { ...entry, at: at(30), kind: 'fail', title: 'no answer (retry)' },
@@ -94,9 +108,20 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
     ]);
   });
 
+  it("shows a tenant's viewer the policy actions of certificates and of its own tenant's tokens only, by details.tenant or, in older records, the actor's ending", async function () {
+    const titles = async (viewer: string | undefined): Promise<string[]> =>
+      (await queries.timeline(viewer, await shown('agent-000002'))).filter((entry) => entry.kind === 'admin').map((entry) => entry.title);
+    expect(await titles('blue')).to.deep.equal([
+      'DELETE /allowlists/:name by token:bob (admin@blue)',
+      'PUT /allowlists/:name by token:alice (operator@blue)',
+      'PUT /allowlists/:name by cert:CN=operator',
+    ]);
+    expect(await titles(undefined)).to.have.length(RP_2_ACTIONS.length);
+  });
+
   it('of a node without a TPM: its liveness changes with their reasons and its admin actions', async function () {
     const entry = { eventIds: [], detail: '', count: 1 };
-    expect(await queries.timeline(await shown('live-1'))).to.deep.equal([
+    expect(await queries.timeline(undefined, await shown('live-1'))).to.deep.equal([
       { ...entry, at: at(40), kind: 'admin', title: 'liveness.delete by cert:CN=operator', detail: '{}' },
       { ...entry, at: at(32), kind: 'state', title: 'LIVE (no integrity evidence) → UNREACHABLE', detail: 'no answer to 3 liveness checks in a row: HTTP 500' },
       { ...entry, at: at(12), kind: 'state', title: 'PENDING → LIVE (no integrity evidence)' },

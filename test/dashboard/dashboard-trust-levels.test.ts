@@ -81,7 +81,7 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
   it("shows a node without a TPM on its page as live with no integrity evidence, and hides another tenant's", async function () {
     const node = await queries.node('default', 'live-secret');
     if (node === undefined) throw new Error('live-secret not found');
-    const html = nodePage(undefined, node, await queries.timeline(node));
+    const html = nodePage(undefined, node, await queries.timeline(undefined, node));
     expect(html).to.include('<dd data-field="status">LIVE (no integrity evidence)</dd>');
     expect(html).to.include('<dd data-field="trust">id-secret</dd>');
     expect(html).to.include('<dd data-field="integrity">integrity evidence unavailable');
@@ -103,10 +103,10 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     expect(stored?.state.lastFailure).to.equal('no answer to 3 liveness checks in a row: HTTP 500 \\u0000');
     const shown = await queries.node('default', 'live-flaky');
     if (shown === undefined) throw new Error('live-flaky not found');
-    const changes = (await queries.timeline(shown)).filter((entry) => entry.kind === 'state');
+    const changes = (await queries.timeline(undefined, shown)).filter((entry) => entry.kind === 'state');
     expect(changes.map((entry) => entry.title)).to.deep.equal(['LIVE (no integrity evidence) → UNREACHABLE', 'PENDING → LIVE (no integrity evidence)']);
     expect(changes[0]?.detail).to.equal('no answer to 3 liveness checks in a row: HTTP 500 \\u0000');
-    expect(nodePage(undefined, shown, await queries.timeline(shown))).to.include('<strong>LIVE (no integrity evidence) → UNREACHABLE</strong>');
+    expect(nodePage(undefined, shown, await queries.timeline(undefined, shown))).to.include('<strong>LIVE (no integrity evidence) → UNREACHABLE</strong>');
   });
 });
 

@@ -33,7 +33,7 @@ describe('push stored policies: one read by name for the push agents that share 
     opened = await openTestSchema();
     await migrateLatest(opened.database.knex);
     store = new CountingPolicies(opened.database.knex);
-    await store.insertRuntime(runtimePolicy('fleet', '{"v":1}'));
+    await store.insertRuntime(runtimePolicy('fleet', '{"v":1}'), 'default');
   });
 
   afterEach(async function () {
@@ -63,7 +63,7 @@ describe('push stored policies: one read by name for the push agents that share 
     );
     expect((await reads.findRuntime('fleet'))?.runtimePolicy).to.equal('{"v":1}');
     expect(await reads.findRuntime('later')).to.equal(undefined);
-    await store.insertRuntime(runtimePolicy('later', '{"later":true}'));
+    await store.insertRuntime(runtimePolicy('later', '{"later":true}'), 'default');
     expect((await reads.findRuntime('later'))?.runtimePolicy).to.equal('{"later":true}');
     expect(store.reads).to.equal(4);
   });
@@ -86,8 +86,8 @@ forEachDatabase('push stored policies, on PostgreSQL and PGlite', (fixture) => {
   it('reads a name in one statement, the row with its version', async function () {
     const { knex } = fixture.database;
     const store = new VerifierPolicyRepository(knex);
-    await store.insertRuntime(runtimePolicy('single', '{"v":1}'));
-    await store.insertMb({ name: 'single', mbPolicy: '{"mb":1}' });
+    await store.insertRuntime(runtimePolicy('single', '{"v":1}'), 'default');
+    await store.insertMb({ name: 'single', mbPolicy: '{"mb":1}' }, 'default');
     const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 60_000, 10).since(0);
     let statements = 0;
     const counted = (): void => {
@@ -109,8 +109,8 @@ forEachDatabase('push stored policies, on PostgreSQL and PGlite', (fixture) => {
 
   it('a text another process stores under a kept name is seen at the first request after the version check interval; an unchanged version costs no read', async function () {
     const store = new CountingPolicies(fixture.database.knex);
-    await store.insertRuntime(runtimePolicy('checked', '{"v":1}'));
-    await store.insertMb({ name: 'checked', mbPolicy: '{"mb":1}' });
+    await store.insertRuntime(runtimePolicy('checked', '{"v":1}'), 'default');
+    await store.insertMb({ name: 'checked', mbPolicy: '{"mb":1}' }, 'default');
     // A check interval that the four statements before the first check below cannot outlast on a slow host.
     const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 500, 10).since(0);
     expect((await reads.findRuntime('checked'))?.runtimePolicy).to.equal('{"v":1}');

@@ -297,9 +297,9 @@ forEachDatabase(
     it('delete removes the agent and the policies stored under its id, keeps history and named policies others use', async function () {
       const e = enrolment();
       const sharedName = `shared-${e.agentId}`;
-      await policies.insertRuntime({ name: e.agentId, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null });
-      await policies.insertRuntime({ name: sharedName, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null });
-      await policies.insertMb({ name: e.agentId, mbPolicy: '{}' });
+      await policies.insertRuntime({ name: e.agentId, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null }, 'default');
+      await policies.insertRuntime({ name: sharedName, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null }, 'default');
+      await policies.insertMb({ name: e.agentId, mbPolicy: '{}' }, 'default');
       await agents.insert({ ...e, runtimePolicyName: e.agentId, mbPolicyName: e.agentId }, initialAgentState(), 'o', 30);
       const other = enrolment({ runtimePolicyName: sharedName });
       await agents.insert(other, initialAgentState(), 'o', 30);
@@ -321,10 +321,42 @@ forEachDatabase(
       expect(await agents.history(e.agentId, 10)).to.have.length(1);
     });
 
+    it("delete leaves a policy another tenant stored under the agent's id", async function () {
+      const e = enrolment({ tenant: 'blue' });
+      await policies.insertRuntime({ name: e.agentId, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null }, 'red');
+      await policies.insertMb({ name: e.agentId, mbPolicy: '{}' }, 'red');
+      await agents.insert(e, initialAgentState(), 'o', 30);
+      expect(await agents.delete(e.agentId)).to.equal(true);
+      expect(await policies.findRuntime(e.agentId)).to.not.equal(undefined);
+      expect(await policies.findMb(e.agentId)).to.not.equal(undefined);
+    });
+
+    it('an enrolment holds the named policy it checked (FOR KEY SHARE): a delete meanwhile waits, then is 409 as the agent uses it', async function () {
+      if (fixture.kind !== 'postgres') this.skip(); // PGlite has one connection: a second transaction cannot be open meanwhile.
+      const e = enrolment({ tenant: 'blue' });
+      const name = `held-${e.agentId}`;
+      await policies.insertRuntime({ name, runtimePolicy: '{}', checksum: 'x', generator: 2, tpmPolicy: null }, 'blue');
+      let deletion: Promise<unknown> = Promise.resolve();
+      let settled = false;
+      await fixture.database.knex.transaction(async (trx) => {
+        expect(await policies.holdRuntime(name, 'blue', trx)).to.equal(true);
+        deletion = policies.deleteRuntime(name).then(
+          (deleted) => deleted,
+          (caught: unknown) => caught,
+        );
+        void deletion.then(() => (settled = true));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(settled, 'the delete waits for the enrolment to end').to.equal(false);
+        await new VerifierAgentRepository(trx).insert({ ...e, runtimePolicyName: name }, initialAgentState(), 'o', 30);
+      });
+      expect(((await deletion) as VerifierConflict).code).to.equal('ERR_CONFLICT');
+      expect((await agents.find(e.agentId))?.runtimePolicyName).to.equal(name);
+    });
+
     it('policy stores: insert, conflict, update, list, delete', async function () {
       const name = `p-${Math.random().toString(36).slice(2, 8)}`;
-      await policies.insertMb({ name, mbPolicy: '{"a": 1}' });
-      const duplicate = await policies.insertMb({ name, mbPolicy: '{}' }).catch((caught: unknown) => caught);
+      await policies.insertMb({ name, mbPolicy: '{"a": 1}' }, 'default');
+      const duplicate = await policies.insertMb({ name, mbPolicy: '{}' }, 'default').catch((caught: unknown) => caught);
       expect((duplicate as VerifierConflict).message).to.equal(`Measured boot policy with name ${name} already exists`);
       expect(await policies.updateMb({ name, mbPolicy: '{"a": 2}' })).to.equal(true);
       expect(await policies.updateMb({ name: `${name}-absent`, mbPolicy: '{}' })).to.equal(false);

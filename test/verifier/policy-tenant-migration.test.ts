@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { IronlimeMigrationSource, migrateLatest, migrateRollbackLastBatch, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
+import { IronlimeMigrationSource, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { forEachDatabase } from '../helpers/databases.js';
 
@@ -30,6 +30,10 @@ forEachDatabase('named policy tenant migration', (fixture) => {
     const index = MIGRATIONS.findIndex((migration) => migration.name === POLICY_TENANT_MIGRATION);
     expect(index, 'the migration is registered').to.be.greaterThan(0);
     await knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, index)), tableName: MIGRATIONS_TABLE });
+    // Up to this migration and no further: later ones must not run (nor be undone) with it.
+    const throughThis = { migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, index + 1)), tableName: MIGRATIONS_TABLE };
+    const up = async (): Promise<string[]> => ((await knex.migrate.latest(throughThis)) as [number, string[]])[1];
+    const down = async (): Promise<string[]> => ((await knex.migrate.rollback(throughThis, false)) as [number, string[]])[1];
     // Odd agent-00000N are `default`'s, even ones `blue`'s.
     await seedVerifierAgents(knex, 8, 1);
     const runtime = (name: string): Record<string, unknown> => ({ name, runtime_policy: '{}', checksum: '0'.repeat(64), generator: 3 });
@@ -50,12 +54,12 @@ forEachDatabase('named policy tenant migration', (fixture) => {
       mb: { 'blue-boot': 'blue', 'shared-boot': 'default', 'unused-boot': 'default' },
     };
     for (let round = 0; round < 2; round += 1) {
-      expect(await migrateLatest(knex)).to.deep.equal([POLICY_TENANT_MIGRATION]);
+      expect(await up()).to.deep.equal([POLICY_TENANT_MIGRATION]);
       expect(await tenantsOf(knex, 'verifier_runtime_policies')).to.deep.equal(expected.runtime);
       expect(await tenantsOf(knex, 'verifier_mb_policies')).to.deep.equal(expected.mb);
       const shared = ((await knex.raw(SHARED_POLICY_QUERY)).rows as { kind: string; name: string; agent_id: string }[]).map((r) => `${r.kind} ${r.name} ${r.agent_id}`);
       expect(shared.sort()).to.deep.equal(['measured boot shared-boot agent-000006', 'runtime shared agent-000008']);
-      expect(await migrateRollbackLastBatch(knex)).to.deep.equal([POLICY_TENANT_MIGRATION]);
+      expect(await down()).to.deep.equal([POLICY_TENANT_MIGRATION]);
       expect(await knex.schema.hasColumn('verifier_runtime_policies', 'tenant')).to.equal(false);
     }
   });

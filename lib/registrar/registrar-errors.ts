@@ -76,6 +76,19 @@ export class ActivationFailed extends IronlimeError {
   }
 }
 
+/**
+ * The TPM activation route (`PUT /agents/{id}`, `…/activate`) was used for an agent registered without a
+ * TPM. Its stored key is no credential sealed to an EK: an `id-secret` record holds the registration
+ * nonce, handed to whoever registered, and an `id-only` record holds nothing, so a tag over it proves
+ * nothing. Refused (400) before the tag is looked at; the record is left as it was.
+ */
+export class NoTpmToActivate extends IronlimeError {
+  constructor(agentId: string, mode: 'id-secret' | 'id-only') {
+    const instead = mode === 'id-secret' ? `it answers its nonce at PUT /agents/${agentId}/host-proof` : 'it has nothing to prove';
+    super('ERR_ACTIVATION_FAILED', `agent '${agentId}' is registered as ${mode}, which has no TPM credential to activate; ${instead}`);
+  }
+}
+
 /** No record for this agent id, or (for `show`) the agent has not proved its AK yet. */
 export class AgentNotFound extends IronlimeError {
   constructor(detail: string) {

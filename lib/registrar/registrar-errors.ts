@@ -53,6 +53,22 @@ export class InvalidAgentData extends IronlimeError {
   }
 }
 
+/**
+ * A new agent id without a hardware-rooted identity would take the registrar past
+ * `maxNonHardwareAgents`: nothing else bounds what anonymous `id-only`, `id-secret` or
+ * `emulated-tpm` registrations leave in the table. Ids already stored still re-register. 429, not 503:
+ * the shell hides a 5xx message, and this one, which names no host or file, tells the operator what to do.
+ */
+export class RegistrarFull extends IronlimeError {
+  constructor(agentId: string, count: number) {
+    super(
+      'ERR_REGISTRAR_FULL',
+      `agent '${agentId}' refused: the registrar holds ${count} agents without a hardware TPM, its limit ` +
+        '(maxNonHardwareAgents); an admin deletes agents no longer in use or raises the limit',
+    );
+  }
+}
+
 /** The EK certificate is missing or does not chain to a trusted TPM vendor CA (`--ek-check require`). */
 export class EkCertificateUntrusted extends IronlimeError {
   constructor(detail: string, options: IronlimeErrorOptions = {}) {

@@ -13,7 +13,7 @@ import { decideIdentityContinuity } from './identity-continuity.js';
 import { RegistrarAgentRepository, type StoredAgent } from './registrar-agent-repository.js';
 import { REGISTRAR_LOGGER } from './registrar-tokens.js';
 import { registersTpm, type RegisterAgentBody } from './registrar-dtos.js';
-import { ActivationFailed, AgentNotFound, IdentityContinuityRefused, InvalidAgentData, NoTpmToActivate, RegistrationConflict } from './registrar-errors.js';
+import { ActivationFailed, AgentNotFound, IdentityContinuityRefused, InvalidAgentData, NoTpmToActivate, RegistrarFull, RegistrationConflict } from './registrar-errors.js';
 import { checkMtlsCert, checkRegistration } from './registration-check.js';
 import { applyActivation, decideRegistration, type RegistrationOffer } from './registration-decision.js';
 
@@ -138,6 +138,7 @@ export class RegistrarService {
       this.log.info({ agentId, regcount: stored.regcount, mode: stored.identityMode, trustLevel: stored.trustLevel }, 'agent registered');
       return stored;
     } catch (error) {
+      if (error instanceof RegistrarFull) this.log.warn({ agentId, mode: offer.identityMode }, error.message);
       if (error instanceof RegistrationConflict && flag !== undefined) {
         this.log.warn({ agentId, flagged: flag, reason: error.message }, 'registration refused: identity downgrade');
         // A record that cannot be changed (DamagedAgentRecord) cannot be flagged either: that refusal, which

@@ -31,6 +31,7 @@ import { buildVerifierConfig, verifierSeverityPolicy, type VerifierConfig, type 
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { registerVerifierRoutes } from './verifier-routes.js';
 import { LivenessMonitor } from './liveness/liveness-monitor.js';
+import { livenessFreshnessBound } from '../attestation/freshness.js';
 import { LivenessRepository } from './liveness/liveness-repository.js';
 import { registerLivenessRoutes } from './liveness/liveness-routes.js';
 import { VerifierService } from './verifier-service.js';
@@ -201,7 +202,12 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       maxMisses: config.maxRetries,
       log,
     });
-    registerLivenessRoutes(service, { repository: livenessRepository, monitor: liveness, verifierId: config.verifierId });
+    registerLivenessRoutes(service, {
+      repository: livenessRepository,
+      monitor: liveness,
+      verifierId: config.verifierId,
+      freshnessBound: livenessFreshnessBound({ intervalSeconds: config.quoteInterval, timeoutSeconds: config.requestTimeout, maxMisses: config.maxRetries, bound: config.staleAfter }),
+    });
     auditAdminActions(service, access.auditLog, log);
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config });

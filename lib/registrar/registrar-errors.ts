@@ -1,4 +1,5 @@
 import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/errors.js';
+import type { IdentityMode } from '../identity/trust-level.js';
 
 /**
  * Refusals specific to the registrar. Each maps to one HTTP status through `ERROR_CODES`, and the
@@ -54,17 +55,18 @@ export class InvalidAgentData extends IronlimeError {
 }
 
 /**
- * A new agent id without a hardware-rooted identity would take the registrar past
- * `maxNonHardwareAgents`: nothing else bounds what anonymous `id-only`, `id-secret` or
- * `emulated-tpm` registrations leave in the table. Ids already stored still re-register. 429, not 503:
- * the shell hides a 5xx message, and this one, which names no host or file, tells the operator what to do.
+ * A new agent id (or an admin-allowed mode change) would take one identity mode other than `tpm` past
+ * `maxAgentsPerNonTpmMode`: nothing else bounds what anonymous `id-only`, `id-secret` or
+ * `emulated-tpm` registrations leave in the table. Ids already stored still re-register. 403, as the
+ * per-EK cap's ERR_REGISTRATION_CONFLICT: only an admin lifts it, and a 429 or 503 reads as transient
+ * (the Rust agent retries them); a 5xx message would also be hidden by the shell.
  */
 export class RegistrarFull extends IronlimeError {
-  constructor(agentId: string, count: number) {
+  constructor(agentId: string, mode: Exclude<IdentityMode, 'tpm'>, count: number) {
     super(
       'ERR_REGISTRAR_FULL',
-      `agent '${agentId}' refused: the registrar holds ${count} agents without a hardware TPM, its limit ` +
-        '(maxNonHardwareAgents); an admin deletes agents no longer in use or raises the limit',
+      `agent '${agentId}' refused: the registrar holds ${count} ${mode} agents, its limit per identity mode other than tpm ` +
+        '(maxAgentsPerNonTpmMode); an admin deletes agents no longer in use or raises the limit',
     );
   }
 }

@@ -142,7 +142,7 @@ export function createRegistrarContainer(
         new RegistrarAgentRepository(c.resolve(DATABASE).knex, {
           maxAgentsPerEk: config.maxAgentsPerEk,
           inactiveTtlSeconds: config.inactiveRegistrationTtl,
-          maxNonHardwareAgents: config.maxNonHardwareAgents,
+          maxAgentsPerNonTpmMode: config.maxAgentsPerNonTpmMode,
         }),
     ),
   });

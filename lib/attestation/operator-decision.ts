@@ -193,9 +193,19 @@ const PASS_WORDING: StalenessWording = { field: 'last_successful_attestation', e
  * Why the time `at` (unix seconds, from a verifier's reply) does not vouch for now under `bound`
  * seconds, or undefined when it does. Its age is taken on the driver's clock and, when known, on the
  * verifier's (`rule.verifierNow`), and the larger counts; a time more than `FUTURE_SKEW_SECONDS` ahead
- * of either clock proves nothing about now.
+ * of either clock proves nothing about now. Fails closed by itself: a time, bound or clock that is not
+ * a finite number is a problem (NaN compares false with everything, so it would otherwise pass).
  */
 export function stalenessProblem(at: number, bound: number, rule: Pick<FreshnessRule, 'now' | 'verifierNow'>, wording: StalenessWording): string | undefined {
+  if (!Number.isFinite(at)) {
+    return `${wording.field} is not a finite time (${at}): not trusted`;
+  }
+  if (!Number.isFinite(bound)) {
+    return `the freshness bound is not a finite number of seconds (${bound}): not trusted`;
+  }
+  if (!Number.isFinite(rule.now) || (rule.verifierNow !== undefined && !Number.isFinite(rule.verifierNow))) {
+    return `the clock to judge ${wording.field} by is not a finite time (here ${rule.now}, verifier ${String(rule.verifierNow)}): not trusted`;
+  }
   const ownAge = rule.now - at;
   // A success dated ahead of our clock proves nothing about now, and says nothing against the node
   // either (the verifier stamps it): not trusted, and the wait ends as "service unavailable".

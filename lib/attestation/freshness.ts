@@ -52,9 +52,22 @@ export interface LivenessTiming {
  * sweeps, each up to an interval plus a check's timeout apart, after which a silent node is
  * `unreachable`. Past it no running monitor vouches for the node: its verifier id is retired, its
  * monitor stopped, or its states are not being stored.
+ *
+ * Never below `livenessBoundFloor`, even when `bound` (`staleAfter`, sized for TPM agents) is given.
  */
 export function livenessFreshnessBound(timing: LivenessTiming): number {
-  return timing.bound ?? 2 * timing.intervalSeconds + timing.maxMisses * (timing.intervalSeconds + timing.timeoutSeconds);
+  const bound = timing.bound ?? 2 * timing.intervalSeconds + timing.maxMisses * (timing.intervalSeconds + timing.timeoutSeconds);
+  return Math.max(bound, livenessBoundFloor(timing));
+}
+
+/**
+ * The longest a healthy node's answers can be apart: a sweep checks every node at once and waits for
+ * the slowest check (up to `timeoutSeconds`, one blackholed node suffices), the next starts an
+ * interval after it ends, and the node's own check may take up to a timeout — an interval plus two
+ * timeouts. Doubled interval for a late timer or a slow database write: 2 × (interval + timeout).
+ */
+export function livenessBoundFloor(timing: Pick<LivenessTiming, 'intervalSeconds' | 'timeoutSeconds'>): number {
+  return 2 * (timing.intervalSeconds + timing.timeoutSeconds);
 }
 
 /**

@@ -7,7 +7,15 @@ const NOW = 1_796_000_000;
 describe('liveness operator status: no stale alive', function () {
   it('derives the bound as two intervals plus maxMisses checks, each an interval and a timeout apart, unless one is given', function () {
     expect(livenessFreshnessBound({ intervalSeconds: 2, timeoutSeconds: 60, maxMisses: 5 })).to.equal(2 * 2 + 5 * (2 + 60));
-    expect(livenessFreshnessBound({ intervalSeconds: 2, timeoutSeconds: 60, maxMisses: 5, bound: 30 })).to.equal(30);
+    expect(livenessFreshnessBound({ intervalSeconds: 2, timeoutSeconds: 60, maxMisses: 5, bound: 400 })).to.equal(400);
+  });
+
+  it('never goes below two sweeps that each wait for a check timing out (2 × (interval + timeout)), given or derived', function () {
+    // staleAfter 10 s is a TPM agent's bound; a sweep with one blackholed node lasts 60 s, so a healthy node's
+    // answers come up to 2 + 2 × 60 s apart: it must not show stale for that.
+    expect(livenessFreshnessBound({ intervalSeconds: 2, timeoutSeconds: 60, maxMisses: 5, bound: 10 })).to.equal(2 * (2 + 60));
+    expect(livenessFreshnessBound({ intervalSeconds: 2, timeoutSeconds: 60, maxMisses: 0 })).to.equal(2 * (2 + 60));
+    expect(livenessFreshnessBound({ intervalSeconds: 2, timeoutSeconds: 60, maxMisses: 1 })).to.equal(2 * (2 + 60));
   });
 
   it('shows an alive within the bound as alive, and one older, never seen or seen ahead as pending and stale', function () {

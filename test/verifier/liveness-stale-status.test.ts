@@ -73,3 +73,45 @@ describe('verifier: a liveness alive older than its bound is not shown as alive'
     expect(await liveness.status(AGENT)).to.include({ liveness_status: 'pending', stale: true });
   });
 });
+
+/**
+ * `staleAfter` (set for TPM agents, e.g. 10 s) is floored for liveness nodes: a sweep waits for its
+ * slowest check, so one blackholed node (requestTimeout) spaces every other node's answers by up to an
+ * interval plus two timeouts, and an alive must not show stale for that.
+ */
+describe('verifier: the liveness bound is never below two slow sweeps', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let schema: Awaited<ReturnType<typeof createTestSchema>>;
+  let knex: Knex;
+  let verifier: RunningVerifier;
+  let http: KeylimeClient;
+  let liveness: LivenessClient;
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-liveness-floor-'));
+    schema = await createTestSchema();
+    verifier = await startVerifier({ dataDir: dir, port: 0, databaseUrl: schema.url, quoteInterval: 3600, requestTimeout: 60, maxRetries: 2, staleAfter: 10 });
+    knex = knexFactory({ client: 'pg', connection: schema.url, pool: { min: 0, max: 1 } });
+    const tenantTls = await loadOrCreateClientTls({ dataDir: dir, serviceName: 'tenant' });
+    http = createKeylimeClient({ baseUrl: verifier.url, tls: { ca: verifier.caCert, cert: tenantTls.cert, key: tenantTls.key } });
+    liveness = new LivenessClient(http);
+    const agentTls = createSelfSignedServerCertificate({ commonName: 'agent', sans: ['127.0.0.1'] });
+    await liveness.enrol(AGENT, { mode: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: agentTls.certPem, proofKey: null });
+  });
+
+  after(async function () {
+    http?.close();
+    await verifier?.close();
+    await knex?.destroy();
+    await schema?.drop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows an alive answered 300 s ago under staleAfter 10 s as alive, with the floored bound', async function () {
+    await knex('verifier_liveness')
+      .where({ agent_id: AGENT })
+      .update({ status: 'alive', misses: 0, last_failure: null, last_seen_at: knex.raw(`now() - make_interval(secs => 300)`) });
+    expect(await liveness.status(AGENT)).to.include({ liveness_status: 'alive', stale: false, freshness_bound: 2 * (3600 + 60) });
+  });
+});

@@ -31,6 +31,7 @@ import * as verifierHistoryAttemptedBrin from './20261205120000-verifier-history
 import * as verifierPushAttestationsPrune from './20261205130000-verifier-push-attestations-prune.js';
 import * as verifierPolicyTenant from './20261205140000-verifier-policy-tenant.js';
 import * as apiTokenRevocations from './20261205160000-api-token-revocations.js';
+import * as registrarModeIndex from './20261205170000-registrar-mode-index.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -73,4 +74,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261205130000-verifier-push-attestations-prune', ...verifierPushAttestationsPrune },
   { name: '20261205140000-verifier-policy-tenant', ...verifierPolicyTenant },
   { name: '20261205160000-api-token-revocations', ...apiTokenRevocations },
+  { name: '20261205170000-registrar-mode-index', ...registrarModeIndex },
 ];

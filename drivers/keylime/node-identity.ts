@@ -7,6 +7,7 @@ import { LivenessClient, type LivenessStatusReply } from '../../lib/verifier/liv
 import type { KeylimeConnection } from './keylime-connection.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
 import { foreignEnrolment } from './node-binding.js';
+import { judgeLivenessStatus } from '../../lib/attestation/liveness-operator-decision.js';
 import type { StatusVerdict } from '../../lib/attestation/operator-decision.js';
 
 /**
@@ -55,8 +56,13 @@ const LIVENESS_ENROLMENT = 'enrolled for liveness checks with the verifier';
 
 /** The verifier's liveness enrolment of the agent, or undefined when it has none. */
 async function readLivenessEnrolment(liveness: LivenessClient, agentId: string): Promise<LivenessStatusReply | undefined> {
+  return (await readLivenessEnrolmentAt(liveness, agentId))?.status;
+}
+
+/** `readLivenessEnrolment` with the verifier's clock when it answered, when its reply carried a `Date` header. */
+async function readLivenessEnrolmentAt(liveness: LivenessClient, agentId: string): Promise<{ readonly status: LivenessStatusReply; readonly verifierTime: number | undefined } | undefined> {
   try {
-    return await liveness.status(agentId);
+    return await liveness.statusAt(agentId);
   } catch (error) {
     if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) return undefined;
     throw error;
@@ -93,20 +99,35 @@ export async function enrolForLiveness(connection: KeylimeConnection, liveness: 
 }
 
 /**
- * The verifier's liveness status of this node's enrolment as a verdict: `alive` passes (the step's
- * gate already decided whether a node without integrity evidence may go on), `pending` waits, the
- * rest fail, and so does another node's enrolment of the agent.
+ * The verifier's liveness status of this node's enrolment as a verdict (`judgeLivenessStatus`): a
+ * fresh `alive` passes (the step's gate already decided whether a node without integrity evidence may
+ * go on), a stale one and `pending` wait, the rest fail, and so does another node's enrolment of the
+ * agent. `staleAfterSeconds` is the driver option (undefined: the verifier's bound, else the derived one).
  */
-export async function readLivenessVerdict(liveness: LivenessClient, agentId: string, nodeUuid: string): Promise<StatusVerdict> {
-  const status = await readLivenessEnrolment(liveness, agentId);
-  if (status === undefined) {
+export async function readLivenessVerdict(
+  liveness: LivenessClient,
+  agentId: string,
+  nodeUuid: string,
+  options: { readonly staleAfterSeconds?: number | undefined; readonly now?: number } = {},
+): Promise<StatusVerdict> {
+  const read = await readLivenessEnrolmentAt(liveness, agentId);
+  if (read === undefined) {
     return { kind: 'fail', reasons: [`agent ${agentId} is not enrolled for liveness checks with the verifier`], eventIds: [] };
   }
+  const { status, verifierTime } = read;
   const foreign = foreignLiveness(status, nodeUuid, agentId);
   if (foreign !== undefined) return { kind: 'fail', reasons: [foreign], eventIds: [] };
-  if (status.liveness_status === 'alive') return { kind: 'pass' };
-  if (status.liveness_status === 'pending') return { kind: 'pending', why: 'no liveness check answered yet' };
-  return { kind: 'fail', reasons: [`liveness ${status.liveness_status}: ${status.last_failure ?? 'no reason given'}; ${status.integrity_evidence}`], eventIds: [] };
+  return judgeLivenessStatus(
+    {
+      status: status.liveness_status,
+      lastSeen: status.last_seen ?? null,
+      lastFailure: status.last_failure ?? null,
+      integrityEvidence: status.integrity_evidence,
+      freshnessBoundSeconds: status.freshness_bound,
+      stale: status.stale,
+    },
+    { now: options.now ?? Date.now() / 1000, verifierNow: verifierTime, staleAfterSeconds: options.staleAfterSeconds },
+  );
 }
 
 /**

@@ -39,7 +39,7 @@ export async function awaitTrustedStatus(query: SecurityStatusQuery): Promise<vo
     const verdict = await readVerdict(query);
     // A node the verifier does not attest may be one it checks for liveness (no TPM).
     liveness = verdict.kind === 'fail' && verdict.reasons.length === 0 && (await isCheckedForLiveness(query));
-    if (liveness) return withLivenessClient(settings, connection, query.requestTimeoutMs, (client) => readLivenessVerdict(client, agentId, query.nodeUuid));
+    if (liveness) return withLivenessClient(settings, connection, query.requestTimeoutMs, (client) => readLivenessVerdict(client, agentId, query.nodeUuid, { staleAfterSeconds: query.staleAfterSeconds }));
     return verdict.kind === 'fail' && verdict.reasons.length === 0 ? { ...verdict, reasons: [`agent ${agentId} is not enrolled with the verifier`] } : verdict;
   };
   const verdict = await waitForFinalVerdict(read, {

@@ -34,6 +34,42 @@ export function freshnessBound(settings: FreshnessSettings): number {
   return settings.bound ?? defaultFreshnessBound(settings);
 }
 
+/** The liveness monitor's timing (lib/verifier/liveness/liveness-monitor.ts), from the verifier's config. */
+export interface LivenessTiming {
+  /** Seconds between two sweeps (`quoteInterval`). */
+  readonly intervalSeconds: number;
+  /** Seconds one check may take (`requestTimeout`): a sweep waits for its slowest check. */
+  readonly timeoutSeconds: number;
+  /** Checks in a row without an answer before a node is `unreachable` (`maxRetries`). */
+  readonly maxMisses: number;
+  /** An explicit bound in seconds (`staleAfter`); undefined: derived. */
+  readonly bound?: number | undefined;
+}
+
+/**
+ * How old the last liveness answer of an `alive` node may be, as `defaultFreshnessBound` for a PASS:
+ * two intervals (a late sweep, and the next) plus the monitor's own retry budget — `maxMisses`
+ * sweeps, each up to an interval plus a check's timeout apart, after which a silent node is
+ * `unreachable`. Past it no running monitor vouches for the node: its verifier id is retired, its
+ * monitor stopped, or its states are not being stored.
+ *
+ * Never below `livenessBoundFloor`, even when `bound` (`staleAfter`, sized for TPM agents) is given.
+ */
+export function livenessFreshnessBound(timing: LivenessTiming): number {
+  const bound = timing.bound ?? 2 * timing.intervalSeconds + timing.maxMisses * (timing.intervalSeconds + timing.timeoutSeconds);
+  return Math.max(bound, livenessBoundFloor(timing));
+}
+
+/**
+ * The longest a healthy node's answers can be apart: a sweep checks every node at once and waits for
+ * the slowest check (up to `timeoutSeconds`, one blackholed node suffices), the next starts an
+ * interval after it ends, and the node's own check may take up to a timeout — an interval plus two
+ * timeouts. Doubled interval for a late timer or a slow database write: 2 × (interval + timeout).
+ */
+export function livenessBoundFloor(timing: Pick<LivenessTiming, 'intervalSeconds' | 'timeoutSeconds'>): number {
+  return 2 * (timing.intervalSeconds + timing.timeoutSeconds);
+}
+
 /**
  * Clock skew tolerated for a success dated after `now`: the process that stamped it may run ahead of
  * the one reading it (they share the database), and a verifier ahead of the driver reading its reply

@@ -90,7 +90,7 @@ const KEYLIME_QUOTE_INTERVAL_SECONDS = 2;
 export const MAX_STALENESS_BOUND_SECONDS = 86_400;
 
 /** The bound `rule` gives for `view`, in seconds; one read from the reply is at most `MAX_STALENESS_BOUND_SECONDS`. */
-export function stalenessBound(view: VerifierAgentView, rule: FreshnessRule): number {
+export function stalenessBound(view: Pick<VerifierAgentView, 'freshnessBoundSeconds' | 'attestationPeriodSeconds'>, rule: FreshnessRule): number {
   if (rule.staleAfterSeconds !== undefined) {
     return rule.staleAfterSeconds;
   }
@@ -167,33 +167,62 @@ export function judgeVerifierStatus(view: VerifierAgentView, rule: FreshnessRule
 
 /** `pass` when the last success is recent enough and the verifier does not deny trust; else `pending`. */
 function freshPass(view: VerifierAgentView, rule: FreshnessRule): StatusVerdict {
-  const bound = stalenessBound(view, rule);
   if (view.lastSuccessfulAttestation <= 0) {
     return { kind: 'pending', why: 'no last_successful_attestation in the verifier status' };
   }
-  const ownAge = rule.now - view.lastSuccessfulAttestation;
-  // A success dated ahead of our clock proves nothing about now, and says nothing against the node
-  // either (the verifier stamps it): not trusted, and the wait ends as "service unavailable".
-  if (-ownAge > FUTURE_SKEW_SECONDS) {
-    return {
-      kind: 'pending',
-      why: `last_successful_attestation is ${Math.round(-ownAge)} s in the future (more than ${FUTURE_SKEW_SECONDS} s of clock skew between the verifier and this host): not trusted`,
-    };
-  }
-  const verifierAge = rule.verifierNow === undefined ? ownAge : rule.verifierNow - view.lastSuccessfulAttestation;
-  if (-verifierAge > FUTURE_SKEW_SECONDS) {
-    return { kind: 'pending', why: `last_successful_attestation is ${Math.round(-verifierAge)} s after the verifier's own clock: not trusted` };
-  }
-  // The older of the two readings: a verifier clock running ahead of ours cannot make a success younger.
-  const age = Math.max(ownAge, verifierAge);
-  // Whole-second times on the wire: one second of slack, never more.
-  if (age > bound + 1) {
-    return { kind: 'pending', why: `last successful attestation ${Math.round(age)} s ago, older than the ${bound} s bound (stale PASS)` };
+  const problem = stalenessProblem(view.lastSuccessfulAttestation, stalenessBound(view, rule), rule, PASS_WORDING);
+  if (problem !== undefined) {
+    return { kind: 'pending', why: problem };
   }
   if (view.trusted === false) {
     return { kind: 'pending', why: 'the verifier does not trust its last PASS (stale)' };
   }
   return { kind: 'pass' };
+}
+
+/** How `stalenessProblem` names the time it judges: the reply's field, the event in words, the stale verdict. */
+export interface StalenessWording {
+  readonly field: string;
+  readonly event: string;
+  readonly verdict: string;
+}
+
+const PASS_WORDING: StalenessWording = { field: 'last_successful_attestation', event: 'last successful attestation', verdict: 'stale PASS' };
+
+/**
+ * Why the time `at` (unix seconds, from a verifier's reply) does not vouch for now under `bound`
+ * seconds, or undefined when it does. Its age is taken on the driver's clock and, when known, on the
+ * verifier's (`rule.verifierNow`), and the larger counts; a time more than `FUTURE_SKEW_SECONDS` ahead
+ * of either clock proves nothing about now. Fails closed by itself: a time, bound or clock that is not
+ * a finite number is a problem (NaN compares false with everything, so it would otherwise pass).
+ */
+export function stalenessProblem(at: number, bound: number, rule: Pick<FreshnessRule, 'now' | 'verifierNow'>, wording: StalenessWording): string | undefined {
+  if (!Number.isFinite(at)) {
+    return `${wording.field} is not a finite time (${at}): not trusted`;
+  }
+  if (!Number.isFinite(bound)) {
+    return `the freshness bound is not a finite number of seconds (${bound}): not trusted`;
+  }
+  if (!Number.isFinite(rule.now) || (rule.verifierNow !== undefined && !Number.isFinite(rule.verifierNow))) {
+    return `the clock to judge ${wording.field} by is not a finite time (here ${rule.now}, verifier ${String(rule.verifierNow)}): not trusted`;
+  }
+  const ownAge = rule.now - at;
+  // A success dated ahead of our clock proves nothing about now, and says nothing against the node
+  // either (the verifier stamps it): not trusted, and the wait ends as "service unavailable".
+  if (-ownAge > FUTURE_SKEW_SECONDS) {
+    return `${wording.field} is ${Math.round(-ownAge)} s in the future (more than ${FUTURE_SKEW_SECONDS} s of clock skew between the verifier and this host): not trusted`;
+  }
+  const verifierAge = rule.verifierNow === undefined ? ownAge : rule.verifierNow - at;
+  if (-verifierAge > FUTURE_SKEW_SECONDS) {
+    return `${wording.field} is ${Math.round(-verifierAge)} s after the verifier's own clock: not trusted`;
+  }
+  // The older of the two readings: a verifier clock running ahead of ours cannot make a success younger.
+  const age = Math.max(ownAge, verifierAge);
+  // Whole-second times on the wire: one second of slack, never more.
+  if (age > bound + 1) {
+    return `${wording.event} ${Math.round(age)} s ago, older than the ${bound} s bound (${wording.verdict})`;
+  }
+  return undefined;
 }
 
 /** Keylime's label of a state code (`common/states.py`), for messages. */

@@ -3,7 +3,7 @@ import type { IdentityMode } from '../identity/trust-level.js';
 import type { StoredIdentity } from './identity-continuity.js';
 import { ekKeyHashToKeep } from './ek-key-hash.js';
 import { AGENT_COLUMNS, AGENTS_TABLE as TABLE, fromRow, toRow, type AgentRow } from './registrar-agent-row.js';
-import { RegistrationConflict } from './registrar-errors.js';
+import { RegistrarFull, RegistrationConflict } from './registrar-errors.js';
 
 /** Where the verifier and tenant reach an agent. */
 export interface ContactDetails {
@@ -47,9 +47,11 @@ export interface RegistrationLimits {
   readonly maxAgentsPerEk: number;
   /** Seconds after its last registration a never-activated record is removed. */
   readonly inactiveTtlSeconds: number;
+  /** Records of each identity mode other than `tpm` (active or not yet expired) the table holds at once. */
+  readonly maxAgentsPerNonTpmMode: number;
 }
 
-export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimits = Object.freeze({ maxAgentsPerEk: 8, inactiveTtlSeconds: 3600 });
+export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimits = Object.freeze({ maxAgentsPerEk: 8, inactiveTtlSeconds: 3600, maxAgentsPerNonTpmMode: 10_000 });
 
 /**
  * What a registration is serialised and counted by: the hash of its EK public key (`ekKeyHash`; the
@@ -72,6 +74,9 @@ interface LockedRecord {
 /** SQL: the row is a never-activated record past its time to live (one parameter: the TTL in seconds). */
 const EXPIRED = '(NOT active AND updated_at < now() - make_interval(secs => ?))';
 
+/** The advisory lock that serialises the count of one identity mode's records with their insertion (suffix: the mode). */
+const MODE_COUNT_LOCK = 'registrar-mode-count:';
+
 /** PostgreSQL SQLSTATE unique_violation (Appendix A of the PostgreSQL manual). */
 const UNIQUE_VIOLATION = '23505';
 
@@ -91,9 +96,14 @@ export type ActivationOutcome =
  * Unauthenticated registrations are bounded: a never-activated record expires `inactiveTtlSeconds`
  * after its last registration (expired rows are removed by the next registration or listing, and
  * cannot be activated), and a new agent id is refused once its EK is registered under
- * `maxAgentsPerEk` ids (counted by EK public key, not by its TPM2B_PUBLIC bytes). Registrations of
- * one EK, and of one host id, are serialised with transaction-scoped advisory locks, so two concurrent
- * ones cannot both pass the count or both judge continuity against a host they do not yet see.
+ * `maxAgentsPerEk` ids (counted by EK public key, not by its TPM2B_PUBLIC bytes). Records of the
+ * modes other than `tpm` escape both bounds — an `id-only` one is active at once and has no EK, a
+ * software EK costs nothing — so each of those modes holds at most `maxAgentsPerNonTpmMode` records,
+ * counted apart (a flood of one mode does not lock out the others); a stored id re-registers in its
+ * mode regardless, and a `tpm` registration is never refused by it. Registrations of one EK, and of
+ * one host id, are serialised with transaction-scoped advisory locks, so two concurrent ones cannot
+ * both pass the count or both judge continuity against a host they do not yet see; records entering
+ * a capped mode are serialised by one more lock per mode for its count.
  */
 export class RegistrarAgentRepository {
   constructor(
@@ -124,6 +134,9 @@ export class RegistrarAgentRepository {
         }
         const sameHost = key.hostIdHash === null ? [] : await this.findByHostIdHash(trx, key.hostIdHash);
         const next: StoredAgent = { ...decide(current, sameHost), agentId };
+        if (next.identityMode !== 'tpm' && next.identityMode !== current?.identityMode) {
+          await this.checkModeCount(trx, agentId, next.identityMode);
+        }
         if (current === undefined) {
           await trx(TABLE).insert({ ...toRow(next), ek_key_hash: key.ekKeyHash });
         } else {
@@ -255,6 +268,24 @@ export class RegistrarAgentRepository {
         `the EK of agent '${agentId}' is already registered under ${count} agent ids (at most ` +
           `${this.limits.maxAgentsPerEk}); delete one of them first`,
       );
+    }
+  }
+
+  /**
+   * Refuses a record entering `mode` (a new agent id, or an admin-allowed mode change) once
+   * `maxAgentsPerNonTpmMode` records of that mode are stored. The lock is taken last and only the
+   * count and the write follow it, so no transaction that holds it waits for one that waits for it.
+   * The count is served by `registrar_agents_mode_idx`.
+   */
+  private async checkModeCount(trx: Knex.Transaction, agentId: string, mode: Exclude<IdentityMode, 'tpm'>): Promise<void> {
+    await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [MODE_COUNT_LOCK + mode]);
+    const rows: { count: string | number }[] = await trx(TABLE)
+      .where({ identity_mode: mode })
+      .andWhereRaw(`NOT ${EXPIRED}`, [this.limits.inactiveTtlSeconds])
+      .count({ count: '*' });
+    const count = Number(rows[0]?.count ?? 0);
+    if (count >= this.limits.maxAgentsPerNonTpmMode) {
+      throw new RegistrarFull(agentId, mode, count);
     }
   }
 

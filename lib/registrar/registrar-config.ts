@@ -84,6 +84,17 @@ export class RegistrarConfig {
   @Min(10)
   @Max(30 * 24 * 3600)
   inactiveRegistrationTtl = 3600;
+
+  /**
+   * Agents of each identity mode other than `tpm` (`id-only`, `id-secret`, `emulated-tpm`, counted
+   * apart) the registrar holds at once; a new agent id of a mode at its limit is refused (403). Such a
+   * registration costs an anonymous caller nothing and no other bound reaches it; a `tpm`
+   * registration is never refused by it. 0 admits none.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  maxAgentsPerNonTpmMode = 10_000;
 }
 
 /** `IRONLIME_REGISTRAR_*` variables and the field each sets (docs/registrar.md carries the same table). */
@@ -99,6 +110,7 @@ export const REGISTRAR_ENV_VARIABLES: readonly ServiceEnvVariable<keyof Registra
   { name: 'IRONLIME_REGISTRAR_BODY_LIMIT', field: 'bodyLimit', kind: 'integer' },
   { name: 'IRONLIME_REGISTRAR_MAX_AGENTS_PER_EK', field: 'maxAgentsPerEk', kind: 'integer' },
   { name: 'IRONLIME_REGISTRAR_INACTIVE_REGISTRATION_TTL', field: 'inactiveRegistrationTtl', kind: 'integer' },
+  { name: 'IRONLIME_REGISTRAR_MAX_AGENTS_PER_NON_TPM_MODE', field: 'maxAgentsPerNonTpmMode', kind: 'integer' },
 ];
 
 export type RegistrarConfigSources = ServiceConfigSources<keyof RegistrarConfig>;

@@ -1,4 +1,5 @@
 import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/errors.js';
+import type { IdentityMode } from '../identity/trust-level.js';
 
 /**
  * Refusals specific to the registrar. Each maps to one HTTP status through `ERROR_CODES`, and the
@@ -53,6 +54,23 @@ export class InvalidAgentData extends IronlimeError {
   }
 }
 
+/**
+ * A new agent id (or an admin-allowed mode change) would take one identity mode other than `tpm` past
+ * `maxAgentsPerNonTpmMode`: nothing else bounds what anonymous `id-only`, `id-secret` or
+ * `emulated-tpm` registrations leave in the table. Ids already stored still re-register. 403, as the
+ * per-EK cap's ERR_REGISTRATION_CONFLICT: only an admin lifts it, and a 429 or 503 reads as transient
+ * (the Rust agent retries them); a 5xx message would also be hidden by the shell.
+ */
+export class RegistrarFull extends IronlimeError {
+  constructor(agentId: string, mode: Exclude<IdentityMode, 'tpm'>, count: number) {
+    super(
+      'ERR_REGISTRAR_FULL',
+      `agent '${agentId}' refused: the registrar holds ${count} ${mode} agents, its limit per identity mode other than tpm ` +
+        '(maxAgentsPerNonTpmMode); an admin deletes agents no longer in use or raises the limit',
+    );
+  }
+}
+
 /** The EK certificate is missing or does not chain to a trusted TPM vendor CA (`--ek-check require`). */
 export class EkCertificateUntrusted extends IronlimeError {
   constructor(detail: string, options: IronlimeErrorOptions = {}) {
@@ -73,6 +91,19 @@ export class ActivationFailed extends IronlimeError {
         ? `auth_tag for agent '${agentId}' does not match; the agent was removed and must register again`
         : `auth_tag for agent '${agentId}' does not match; its proven contact details are kept`,
     );
+  }
+}
+
+/**
+ * The TPM activation route (`PUT /agents/{id}`, `…/activate`) was used for an agent registered without a
+ * TPM. Its stored key is no credential sealed to an EK: an `id-secret` record holds the registration
+ * nonce, handed to whoever registered, and an `id-only` record holds nothing, so a tag over it proves
+ * nothing. Refused (400) before the tag is looked at; the record is left as it was.
+ */
+export class NoTpmToActivate extends IronlimeError {
+  constructor(agentId: string, mode: 'id-secret' | 'id-only') {
+    const instead = mode === 'id-secret' ? `it answers its nonce at PUT /agents/${agentId}/host-proof` : 'it has nothing to prove';
+    super('ERR_ACTIVATION_FAILED', `agent '${agentId}' is registered as ${mode}, which has no TPM credential to activate; ${instead}`);
   }
 }
 

@@ -142,6 +142,7 @@ export function createRegistrarContainer(
         new RegistrarAgentRepository(c.resolve(DATABASE).knex, {
           maxAgentsPerEk: config.maxAgentsPerEk,
           inactiveTtlSeconds: config.inactiveRegistrationTtl,
+          maxAgentsPerNonTpmMode: config.maxAgentsPerNonTpmMode,
         }),
     ),
   });

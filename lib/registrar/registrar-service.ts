@@ -13,7 +13,7 @@ import { decideIdentityContinuity } from './identity-continuity.js';
 import { RegistrarAgentRepository, type StoredAgent } from './registrar-agent-repository.js';
 import { REGISTRAR_LOGGER } from './registrar-tokens.js';
 import { registersTpm, type RegisterAgentBody } from './registrar-dtos.js';
-import { ActivationFailed, AgentNotFound, IdentityContinuityRefused, InvalidAgentData, RegistrationConflict } from './registrar-errors.js';
+import { ActivationFailed, AgentNotFound, IdentityContinuityRefused, InvalidAgentData, NoTpmToActivate, RegistrarFull, RegistrationConflict } from './registrar-errors.js';
 import { checkMtlsCert, checkRegistration } from './registration-check.js';
 import { applyActivation, decideRegistration, type RegistrationOffer } from './registration-decision.js';
 
@@ -138,6 +138,7 @@ export class RegistrarService {
       this.log.info({ agentId, regcount: stored.regcount, mode: stored.identityMode, trustLevel: stored.trustLevel }, 'agent registered');
       return stored;
     } catch (error) {
+      if (error instanceof RegistrarFull) this.log.warn({ agentId, mode: offer.identityMode }, error.message);
       if (error instanceof RegistrationConflict && flag !== undefined) {
         this.log.warn({ agentId, flagged: flag, reason: error.message }, 'registration refused: identity downgrade');
         // A record that cannot be changed (DamagedAgentRecord) cannot be flagged either: that refusal, which
@@ -208,12 +209,19 @@ export class RegistrarService {
    * agent — whose public EK and AK anyone can replay — keeps its record and proven contact details,
    * and the proposed ones are dropped.
    *
+   * Only the TPM modes activate here: an `id-secret` record's key is the nonce its registration
+   * handed out, which anyone who registers under the id receives, and an `id-only` record has none.
+   *
    * @throws AgentNotFound (404) when the agent is unknown or its registration expired;
-   *   ActivationFailed (400) on a wrong tag.
+   *   ActivationFailed (400) on a wrong tag; NoTpmToActivate (400, nothing changed) without a TPM.
    */
   async activate(agentId: string, authTag: string): Promise<void> {
     let accepted = false;
     const result = await this.repository.activate(agentId, (current) => {
+      if (current.identityMode === 'id-secret' || current.identityMode === 'id-only') {
+        // Thrown inside the transaction: it rolls back, so the record keeps its nonce and pending contact.
+        throw new NoTpmToActivate(agentId, current.identityMode);
+      }
       accepted = checkAuthTag(current.activationKey, agentId, authTag);
       if (accepted) {
         return applyActivation(current);

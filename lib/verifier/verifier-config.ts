@@ -72,7 +72,8 @@ export class VerifierConfig {
 
   /**
    * Seconds after the last successful attestation past which the status no longer says PASS (ironlime;
-   * default: 2 quote intervals plus every retry delay — lib/attestation/freshness.ts).
+   * default: 2 quote intervals plus every retry delay — lib/attestation/freshness.ts). Also the bound of
+   * a liveness `alive`, there never below 2 × (quoteInterval + requestTimeout) (`livenessFreshnessBound`).
    */
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })

@@ -32,6 +32,7 @@ import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { registerTokenRoutes } from './token-routes.js';
 import { registerVerifierRoutes } from './verifier-routes.js';
 import { LivenessMonitor } from './liveness/liveness-monitor.js';
+import { livenessFreshnessBound } from '../attestation/freshness.js';
 import { LivenessRepository } from './liveness/liveness-repository.js';
 import { registerLivenessRoutes } from './liveness/liveness-routes.js';
 import { VerifierService } from './verifier-service.js';
@@ -203,7 +204,12 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       maxMisses: config.maxRetries,
       log,
     });
-    registerLivenessRoutes(service, { repository: livenessRepository, monitor: liveness, verifierId: config.verifierId });
+    registerLivenessRoutes(service, {
+      repository: livenessRepository,
+      monitor: liveness,
+      verifierId: config.verifierId,
+      freshnessBound: livenessFreshnessBound({ intervalSeconds: config.quoteInterval, timeoutSeconds: config.requestTimeout, maxMisses: config.maxRetries, bound: config.staleAfter }),
+    });
     auditAdminActions(service, access.auditLog, log);
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config });

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { TPM_IDENTITY } from './helpers/stored-identity.js';
-import { RegistrarAgentRepository, type StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
+import { DEFAULT_REGISTRATION_LIMITS, RegistrarAgentRepository, type StoredAgent } from '../../lib/registrar/registrar-agent-repository.js';
 import { RegistrationConflict } from '../../lib/registrar/registrar-errors.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
@@ -179,7 +179,7 @@ forEachDatabase(
     it('does not count an expired record the cleanup skipped because another transaction held it', async function () {
       if (fixture.kind === 'pglite') this.skip();
       const { knex } = fixture.database;
-      const limited = new RegistrarAgentRepository(knex, { maxAgentsPerEk: 1, inactiveTtlSeconds: 3600 });
+      const limited = new RegistrarAgentRepository(knex, { ...DEFAULT_REGISTRATION_LIMITS, maxAgentsPerEk: 1 });
       const key = { ekKeyHash: randomBytes(32).toString('hex'), hostIdHash: null };
       const expired = randomUUID();
       await limited.register(expired, key, () => record());

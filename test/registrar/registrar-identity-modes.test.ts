@@ -4,6 +4,7 @@ import type { HostId } from '../../lib/identity/host-id.js';
 import { hostIdHash } from '../../lib/identity/host-id.js';
 import { hostProofKey, hostRegistrationProof, hostSecretProof, newHostSecret } from '../../lib/identity/host-secret-proof.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
+import { computeAuthTag } from '../../lib/tpm/auth-tag.js';
 import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
@@ -145,6 +146,25 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         // What the host's liveness route answers anyone who sends it this nonce.
         const reply = await refusal(agentClient.proveHost(id, hostSecretProof(key, id, nonce as string)));
         expect(reply.remoteHttpStatus).to.equal(400);
+      });
+
+      it('refuses the TPM activation route for an id-secret or id-only agent, and stores nothing', async function () {
+        const id = randomUUID();
+        const hostId = freshHostId();
+        await registerSecret(id, hostId, newHostSecret());
+        // Whoever knows the id and host id re-registers it with contact details of their own; the nonce is theirs.
+        const nonce = await agentClient.registerHost(id, { mode: 'id-secret', hostId, ip: '6.6.6.6', port: 6666, mtlsCert: 'disabled' });
+        const forged = await refusal(agentClient.activate(id, computeAuthTag(nonce as string, id)));
+        expect(forged.remoteHttpStatus).to.equal(400);
+        expect(forged.status).to.equal(`agent '${id}' is registered as id-secret, which has no TPM credential to activate; it answers its nonce at PUT /agents/${id}/host-proof`);
+        expect(await admin.identity(id)).to.include({ ip: '127.0.0.1', port: 9002, flagged_reason: null });
+
+        const open = randomUUID();
+        await agentClient.registerHost(open, { mode: 'id-only', hostId: freshHostId(), ip: '127.0.0.1', port: 9002, mtlsCert: 'disabled' });
+        const empty = await refusal(agentClient.activate(open, computeAuthTag('', open)));
+        expect(empty.remoteHttpStatus).to.equal(400);
+        expect(empty.status).to.equal(`agent '${open}' is registered as id-only, which has no TPM credential to activate; it has nothing to prove`);
+        expect(await admin.identity(open)).to.include({ identity_mode: 'id-only', flagged_reason: null });
       });
 
       it('refuses an id-secret host that lost its secret, presents another one, or replays an old proof', async function () {

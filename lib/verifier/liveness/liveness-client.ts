@@ -1,4 +1,4 @@
-import { IsIn, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Min } from 'class-validator';
 import { LIVENESS_MODES, LIVENESS_STATUSES, type LivenessMode, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { KeylimeClient } from '../../http/keylime-client.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../identity/trust-level.js';
@@ -34,6 +34,17 @@ export class LivenessStatusReply {
   @IsOptional()
   @IsString()
   last_failure!: string | null;
+
+  /** The verifier shows a stale `alive` as `pending` and says so here; absent from a verifier older than the field. */
+  @IsOptional()
+  @IsBoolean()
+  stale?: boolean;
+
+  /** Seconds past which the verifier calls an `alive` stale; absent from a verifier older than the field. */
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  freshness_bound?: number;
 
   /** The enrolment's `metadata` JSON text; absent from a verifier older than the field. */
   @IsOptional()
@@ -71,7 +82,13 @@ export class LivenessClient {
   }
 
   async status(agentId: string): Promise<LivenessStatusReply> {
-    return (await this.http.get(this.path(agentId), { results: LivenessStatusReply })).results;
+    return (await this.statusAt(agentId)).status;
+  }
+
+  /** `status` with the verifier's clock when it answered (its reply's `Date` header, unix seconds), when it sent one. */
+  async statusAt(agentId: string): Promise<{ readonly status: LivenessStatusReply; readonly verifierTime: number | undefined }> {
+    const reply = await this.http.get(this.path(agentId), { results: LivenessStatusReply, serverTime: true });
+    return { status: reply.results, verifierTime: reply.serverTime };
   }
 
   async remove(agentId: string): Promise<void> {

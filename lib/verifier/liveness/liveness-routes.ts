@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
+import { livenessOperatorStatus } from '../../attestation/liveness-operator-decision.js';
 import { principalOf } from '../../auth/request-principal.js';
 import { principalSeesTenant } from '../../auth/roles.js';
 import { ok } from '../../http/envelope.js';
@@ -72,18 +73,25 @@ export class LivenessEnrolBody {
   metadata?: string;
 }
 
-/** `results` of `GET /v2.x/liveness/{agent_id}`. */
-export function livenessStatusResults(record: LivenessRecord): Record<string, unknown> {
+/**
+ * `results` of `GET /v2.x/liveness/{agent_id}` at `now` (unix seconds): an `alive` whose last answer is
+ * older than `freshnessBound` seconds (or dated ahead) is shown `pending` with `stale: true`, as a stale
+ * PASS is; `freshness_bound` tells the driver the bound.
+ */
+export function livenessStatusResults(record: LivenessRecord, now: number, freshnessBound: number): Record<string, unknown> {
+  const shown = livenessOperatorStatus(record.state, now, freshnessBound);
   return {
     agent_id: record.agentId,
     identity_mode: record.mode,
     trust_level: record.trustLevel,
-    liveness_status: record.state.status,
-    attestation_status: livenessStatusWord(record.state.status),
+    liveness_status: shown.status,
+    attestation_status: livenessStatusWord(shown.status),
     integrity_evidence: NO_INTEGRITY_EVIDENCE,
     misses: record.state.misses,
     last_seen: record.state.lastSeen,
     last_failure: record.state.lastFailure,
+    stale: shown.stale,
+    freshness_bound: freshnessBound,
     verifier_id: record.verifierId,
     metadata: record.metaData,
   };
@@ -95,7 +103,16 @@ export function livenessStatusResults(record: LivenessRecord): Record<string, un
  * its tenant's nodes; changes are audited): enrol (replacing any earlier enrolment of the same
  * tenant; a first check runs at once), status, delete.
  */
-export function registerLivenessRoutes(service: KeylimeService, deps: { readonly repository: LivenessRepository; readonly monitor: LivenessMonitor; readonly verifierId: string }): void {
+export function registerLivenessRoutes(
+  service: KeylimeService,
+  deps: {
+    readonly repository: LivenessRepository;
+    readonly monitor: LivenessMonitor;
+    readonly verifierId: string;
+    /** Seconds past which an `alive` is shown stale (`livenessFreshnessBound`). */
+    readonly freshnessBound: number;
+  },
+): void {
   service.route({
     method: 'POST',
     url: '/liveness/:agent_id',
@@ -132,7 +149,7 @@ export function registerLivenessRoutes(service: KeylimeService, deps: { readonly
     handler: async ({ params, reply }) => {
       const record = await deps.repository.find(params.agent_id);
       if (record === undefined) throw new LivenessNotEnrolled(params.agent_id);
-      return ok(reply, livenessStatusResults(record));
+      return ok(reply, livenessStatusResults(record, Date.now() / 1000, deps.freshnessBound));
     },
   });
 

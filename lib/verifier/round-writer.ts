@@ -3,6 +3,7 @@ import { fixedStatement, statementsOn, type Statements } from '../db/fixed-state
 import { inPgTransaction } from '../db/pg-transaction.js';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { OperationalState } from '../attestation/operational-state.js';
+import { recordedOverOperatorStop } from '../attestation/failure-over-operator-stop.js';
 import { agentVersionSql } from './agent-row-version.js';
 import { storableJson } from './storable-text.js';
 import type { HistoryRow } from '../attestation/history-row.js';
@@ -66,8 +67,19 @@ export interface RoundWriterOptions {
   readonly prepared?: boolean;
 }
 
-/** States no round is stored over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. */
+/**
+ * States no round is stored over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. Only a
+ * verdict that fails the agent (`recordedOverOperatorStop`) still has its failure recorded there.
+ */
 export const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, OperationalState.TENANT_FAILED];
+
+/**
+ * What `SAVE_ROUNDS` did with a write it took: stored over the agent's row (`version`: the row's new
+ * version), or, the row stopped or deleted by an operator meanwhile (`UNWRITABLE_STATES`), only the
+ * verdict's failure recorded — its history row and audit record — while the row keeps the operator's
+ * state (`keptState`) and is not changed.
+ */
+export type StoredRound = { readonly kind: 'stored'; readonly version: string } | { readonly kind: 'failure_recorded'; readonly keptState: number };
 
 /**
  * A decision time on the database's clock: its age when the row was built, back from the statement's own clock (`now()`, the
@@ -82,7 +94,12 @@ const DECIDED_AT = 'case when t.decided_ago is null then now() else clock_timest
  * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
  * operator stopped or deleted it meanwhile (`UNWRITABLE_STATES`), and the history row is inserted only for an
  * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
- * same transaction (a statement is atomic), or not at all. A row with an `expected_version` is stored
+ * same transaction (a statement is atomic), or not at all. A row flagged `record_over_stop` (a verdict
+ * that fails the agent, `recordedOverOperatorStop`) whose agent this owner holds and an operator stopped
+ * or deleted meanwhile is `recorded`: its history row is inserted whatever the row's version, and the
+ * agent's row is left as the operator left it. `kept` locks the row (`for update`) so that a stop
+ * committing while the statement waits for its row lock is seen, as the update sees it; it takes only
+ * flagged rows, which are rare (a pass is never flagged). A row with an `expected_version` is stored
  * only while the agent's row still has that version: under READ COMMITTED, a second writer waits for
  * the first one's row lock and then checks the condition against the row the first one stored. One row
  * per agent (`RoundWriter.run`). The text is fixed, so nothing is built per round; `?` is knex's only
@@ -99,7 +116,7 @@ with input as (
     tpm_clockinfo jsonb, boottime double precision, next_ima_ml_entry int, ima_pcr10 jsonb,
     learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
     verifier_id text, outcome text, nonce text, round_id text, ima_ml_entry int, ima_entries_received int, failures jsonb,
-    expected_version text, decided_ago double precision)
+    expected_version text, decided_ago double precision, record_over_stop boolean)
 ), updated as (
   update verifier_agents a set
     operational_state = i.operational_state,
@@ -125,27 +142,38 @@ with input as (
   where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (${UNWRITABLE_STATES.join(', ')})
     and (i.expected_version is null or ${agentVersionSql('a')} = i.expected_version)
   returning a.agent_id, ${agentVersionSql('a')} as row_version
+), kept as (
+  select a.agent_id, a.operational_state
+  from verifier_agents a join input i on a.agent_id = i.agent_id
+  where i.record_over_stop and a.owner = i.owner
+  for update of a
+), recorded as (
+  select agent_id, operational_state as kept_state from kept where operational_state in (${UNWRITABLE_STATES.join(', ')})
 ), inserted as (
   insert into verifier_attestation_history
     (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
   select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
     i.operational_state, i.attestation_count, i.failures, i.decided_at
-  from input i join updated u on u.agent_id = i.agent_id
+  from input i
   where i.outcome is not null
+    and (i.agent_id in (select agent_id from updated) or i.agent_id in (select agent_id from recorded))
   returning 1
 )
-select agent_id, row_version from updated`,
+select agent_id, row_version, null::int as kept_state from updated
+union all
+select agent_id, null, kept_state from recorded`,
 );
 
 /**
  * The pull loop's only hot-path database write. Rounds that end within `batchDelayMs` of each other
- * share one statement (`SAVE_ROUNDS`). `write` resolves true when the round is stored, false when the
+ * share one statement (`SAVE_ROUNDS`). `write` resolves true when the round is stored (or, failing the
+ * agent, its failure recorded over an operator's stop: `StoredRound`), false when the
  * agent is no longer this owner's to write (taken over, stopped, deleted: re-read it), and REJECTS
  * when the statement failed — the caller keeps the round and tries again. A write that failed once is
  * retried alone, so one unstorable row cannot hold other agents' verdicts back.
  */
 export class RoundWriter {
-  private readonly batch: StatementBatch<RoundWrite, ReadonlyMap<RoundWrite, string>>;
+  private readonly batch: StatementBatch<RoundWrite, ReadonlyMap<RoundWrite, StoredRound>>;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
   private readonly storable: RoundWriterOptions['storable'];
   private readonly prepared: boolean;
@@ -168,8 +196,8 @@ export class RoundWriter {
     return (await this.batch.submit(write, alone)).has(write);
   }
 
-  /** `write`, resolving to the agent row's version once stored (`agentVersionSql`), undefined when not stored. */
-  async writeReturningVersion(write: RoundWrite, alone = false): Promise<string | undefined> {
+  /** `write`, resolving to what was stored (`StoredRound`: the agent row's new version, or the failure recorded only), undefined when nothing was. */
+  async writeReturningOutcome(write: RoundWrite, alone = false): Promise<StoredRound | undefined> {
     return (await this.batch.submit(write, alone)).get(write);
   }
 
@@ -193,7 +221,7 @@ export class RoundWriter {
    * conditions checked. A later statement of the same transaction sees the row the earlier one left,
    * so its take and its expected version are judged against it, as across batches.
    */
-  private run(writes: readonly RoundWrite[]): Promise<ReadonlyMap<RoundWrite, string>> {
+  private run(writes: readonly RoundWrite[]): Promise<ReadonlyMap<RoundWrite, StoredRound>> {
     const { alsoStore, storable, prepared } = this;
     const statements = oneWritePerAgent(writes);
     if (alsoStore === undefined && storable === undefined && statements.length === 1) {
@@ -215,8 +243,8 @@ async function storeBatch(
   groups: readonly RoundWrite[][],
   alsoStore: RoundWriterOptions['alsoStore'],
   storable?: (writes: readonly RoundWrite[]) => Promise<readonly RoundWrite[]>,
-): Promise<ReadonlyMap<RoundWrite, string>> {
-  const stored = new Map<RoundWrite, string>();
+): Promise<ReadonlyMap<RoundWrite, StoredRound>> {
+  const stored = new Map<RoundWrite, StoredRound>();
   for (const group of groups) {
     const allowed = storable === undefined ? group : await storable(group);
     for (const [write, version] of await storeWrites(run, allowed)) stored.set(write, version);
@@ -240,9 +268,9 @@ function oneWritePerAgent(writes: readonly RoundWrite[]): RoundWrite[][] {
   return groups.map((g) => g.writes);
 }
 
-/** `storeRounds` for writes of distinct agents; resolves to the writes stored, each with its agent row's new version. */
-async function storeWrites(run: Statements, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, string>> {
-  const stored = new Map<RoundWrite, string>();
+/** `storeRounds` for writes of distinct agents; resolves to the writes stored, each with what was stored. */
+async function storeWrites(run: Statements, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, StoredRound>> {
+  const stored = new Map<RoundWrite, StoredRound>();
   if (writes.length === 0) return stored;
   const versions = await saveRounds(run, writes);
   for (const write of writes) {
@@ -254,16 +282,22 @@ async function storeWrites(run: Statements, writes: readonly RoundWrite[]): Prom
 
 /**
  * Stores `writes` (of distinct agents) in one statement; resolves to the agents it updated, each with
- * its row's new version (the others are not this owner's, or not in the version expected).
+ * its row's new version, and those whose failure it recorded over an operator's stop or delete (the
+ * others are not this owner's, or not in the version expected).
  */
-export function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Map<string, string>> {
+export function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Map<string, StoredRound>> {
   return saveRounds(statementsOn(knex, false), writes);
 }
 
 /** `storeRounds` through `run`. */
-async function saveRounds(run: Statements, writes: readonly RoundWrite[]): Promise<Map<string, string>> {
-  const rows = (await run(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { agent_id: string; row_version: string }[];
-  return new Map(rows.map((row) => [row.agent_id, row.row_version]));
+async function saveRounds(run: Statements, writes: readonly RoundWrite[]): Promise<Map<string, StoredRound>> {
+  const rows = (await run(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { agent_id: string; row_version: string | null; kept_state: number | null }[];
+  return new Map(
+    rows.map((row): [string, StoredRound] => [
+      row.agent_id,
+      row.kept_state === null ? { kind: 'stored', version: row.row_version as string } : { kind: 'failure_recorded', keptState: row.kept_state },
+    ]),
+  );
 }
 
 /** The JSON row `SAVE_ROUNDS` reads; every string is made storable by `storableJson`. */
@@ -299,5 +333,6 @@ function rowOf(write: RoundWrite): Record<string, unknown> {
     expected_version: write.expectedVersion ?? null,
     // How long ago, not when: the stored times stay on the database's clock, as its other columns.
     decided_ago: write.decidedAt === undefined ? null : Math.max(0, Date.now() - write.decidedAt) / 1000,
+    record_over_stop: recordedOverOperatorStop(state, history),
   };
 }

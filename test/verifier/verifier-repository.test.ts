@@ -4,7 +4,7 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { appliedMigrations, migrateLatest, migrateRollbackLastBatch } from '../../lib/db/migrate.js';
 import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository, type SaveRoundInput } from '../../lib/verifier/verifier-agent-repository.js';
-import { RoundWriter, storeRounds } from '../../lib/verifier/round-writer.js';
+import { RoundWriter, storeRounds, type StoredRound } from '../../lib/verifier/round-writer.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { VerifierConflict } from '../../lib/verifier/verifier-errors.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
@@ -176,7 +176,7 @@ forEachDatabase(
       const knex = fixture.database.knex;
       if (fixture.kind === 'postgres') {
         // The second write waits for the first one's row lock, then finds the state it expected gone.
-        let second: Promise<Map<string, string>> | undefined;
+        let second: Promise<Map<string, StoredRound>> | undefined;
         await knex.transaction(async (trx) => {
           expect(await storeRounds(trx, [failed(1)])).to.have.keys(e.agentId);
           second = storeRounds(knex, [failed(2)]);

@@ -3,7 +3,8 @@ import type { HistoryRow } from '../attestation/history-row.js';
 import type { ExponentialBackoff } from '../timing/backoff.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
 import { RoundRetrier, STORED_UNSEEN } from './round-retrier.js';
-import type { RoundWrite, StoredRound } from './round-writer.js';
+import type { RoundWrite } from './round-writer.js';
+import type { StoredRound } from './save-rounds.js';
 
 /** The scheduler's options the store reads. */
 export type VerdictStoreOptions = Pick<PullSchedulerOptions, 'repository' | 'writer' | 'health' | 'metrics' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'>;

@@ -13,7 +13,8 @@ import {
   type VerifierAgentRecord,
 } from './verifier-agent-record.js';
 import { agentVersionSql } from './agent-row-version.js';
-import { storeRounds, type RoundWrite } from './round-writer.js';
+import type { RoundWrite } from './round-writer.js';
+import { storeRounds } from './save-rounds.js';
 import { VerifierConflict } from './verifier-errors.js';
 
 const AGENTS = 'verifier_agents';

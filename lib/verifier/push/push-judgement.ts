@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
 import { decidePushException } from '../../attestation/push-failure-decision.js';
 import { recordedOverOperatorStop } from '../../attestation/failure-over-operator-stop.js';
-import { UNWRITABLE_STATES } from '../round-writer.js';
+import { UNWRITABLE_STATES } from '../save-rounds.js';
 import { PolicyNotStored } from '../polled-agent.js';
 import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';

@@ -3,7 +3,7 @@ import type { PushChoice } from '../../attestation/push-decision.js';
 import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
 import { storableJson } from '../storable-text.js';
 import { agentVersionSql } from '../agent-row-version.js';
-import { UNWRITABLE_STATES } from '../round-writer.js';
+import { UNWRITABLE_STATES } from '../save-rounds.js';
 
 const ATTESTATIONS = 'verifier_push_attestations';
 const AGENTS = 'verifier_agents';

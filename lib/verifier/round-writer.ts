@@ -3,6 +3,7 @@ import { statementsOn, type Statements } from '../db/fixed-statement.js';
 import { inPgTransaction } from '../db/pg-transaction.js';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
+import type { OperationalState } from '../attestation/operational-state.js';
 import { saveRounds, type StoredRound } from './save-rounds.js';
 import { StatementBatch } from './statement-batch.js';
 
@@ -32,6 +33,12 @@ export interface RoundWrite {
    * batch window (or a retry) later. Absent: the time of the store.
    */
   readonly decidedAt?: number;
+  /**
+   * The state the verdict was decided from, when that may be one an operator stopped (push evidence
+   * judged from the row as read): a FAIL decided from a stopped row is not recorded over the stop
+   * (`recordedOverOperatorStop`). The pull loop polls no stopped agent and leaves it out.
+   */
+  readonly decidedFrom?: OperationalState;
 }
 
 export interface RoundWriterOptions {

@@ -156,6 +156,6 @@ function rowOf(write: RoundWrite): Record<string, unknown> {
     expected_version: write.expectedVersion ?? null,
     // How long ago, not when: the stored times stay on the database's clock, as its other columns.
     decided_ago: write.decidedAt === undefined ? null : Math.max(0, Date.now() - write.decidedAt) / 1000,
-    record_over_stop: recordedOverOperatorStop(state, history),
+    record_over_stop: recordedOverOperatorStop(state, history, write.decidedFrom),
   };
 }

@@ -17,6 +17,13 @@ describe('a verdict recorded over an operator stop (lib/attestation/failure-over
     expect(recordedOverOperatorStop({ operationalState: OperationalState.INVALID_QUOTE }, row('fail'))).to.equal(true);
   });
 
+  it('nor is a FAIL decided from a row an operator had already stopped or deleted (a push agent pushing after its stop)', function () {
+    for (const from of [OperationalState.TENANT_FAILED, OperationalState.TERMINATED]) {
+      expect(recordedOverOperatorStop({ operationalState: OperationalState.INVALID_QUOTE }, row('fail'), from), `from ${from}`).to.equal(false);
+    }
+    expect(recordedOverOperatorStop({ operationalState: OperationalState.INVALID_QUOTE }, row('fail'), OperationalState.GET_QUOTE)).to.equal(true);
+  });
+
   it('a pass, a retry, nothing judged, or a fail row into any other state is not', function () {
     const cases: [OperationalState, HistoryRow | undefined][] = [
       [OperationalState.GET_QUOTE, row('pass')],

@@ -80,6 +80,28 @@ describe('push model: a FAIL meeting an operator stop is recorded and announced 
     }
   });
 
+  it('failing evidence from an agent already stopped is refused as before: nothing recorded, nothing announced', async function () {
+    const node = await push.bootNode();
+    const reply = await failingEvidence(node, () => undefined, async () => undefined).catch((error: unknown) => error);
+    expect(reply).to.not.be.instanceOf(Error);
+    expect((reply as Reply).status, 'before the stop: recorded').to.equal(202);
+    // The agent is stopped; it goes on pushing, and its next evidence fails again.
+    await stop(node);
+    await node.ima.measure([{ path: '/usr/bin/socat', content: contentOf('/usr/bin/socat') }]);
+    const token = await node.agent.openSession();
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    await sleep(1050);
+    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
+    expect(created.status, JSON.stringify(created.body)).to.equal(201);
+    const again = await push.call('PATCH', `${attestations}/latest`, await node.agent.evidence(requested(created)), token);
+    expect(again.status, JSON.stringify(again.body)).to.equal(404);
+    await sleep(500);
+    expect((await push.history(node.uuid)).map((row) => row.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(await auditedOutcomes(node.uuid)).to.deep.equal(['pass', 'fail']);
+    expect(push.announced.filter((message) => message['agent_id'] === node.uuid), 'announced once, for the FAIL before the stop').to.have.length(1);
+    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.TENANT_FAILED);
+  });
+
   it('a stop landing while the FAIL waits for a write retry', async function () {
     const node = await push.bootNode();
     await knex().raw(`create function refuse_fail_history() returns trigger language plpgsql as $$

@@ -123,7 +123,7 @@ export class PushJudgement {
             challenge: attestation.challenge,
             receivedAt: now,
             agentVersion: answer.agentVersion,
-            recordOverStop: recordedOverOperatorStop(verdict.state, verdict.history),
+            recordOverStop: recordedOverOperatorStop(verdict.state, verdict.history, record.state.operationalState),
           };
           if (verdict.verdict === 'fail') {
             if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) {

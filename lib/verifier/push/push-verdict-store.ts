@@ -46,13 +46,14 @@ export class PushVerdictStore {
     { completion, take, expectedVersion }: VerdictWriteOptions,
   ): Promise<PushWriteOutcome> {
     const { owner, leaseSeconds, verifierId } = this.settings;
-    const overStop = recordedOverOperatorStop(state, history);
+    const decidedFrom = record.state.operationalState;
+    const overStop = recordedOverOperatorStop(state, history, decidedFrom);
     if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds, expectedVersion, overStop))) {
       // With its take still pending the evidence is not this request's: the caller reads it back (and
       // takes it, or is refused) rather than judge it again as taken.
       return { stored: false, reason: take === undefined ? 'agent_changed' : 'evidence_not_taken' };
     }
-    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion };
+    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion, decidedFrom };
     const outcome = await this.deps.writer.write(write, completion, take, turnsRevoked(record.state.operationalState, state.operationalState));
     if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
     return outcome;

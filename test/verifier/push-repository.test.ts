@@ -141,4 +141,19 @@ describe('push repository: phase 1 inserts', function () {
     expect(await ownerOf()).to.equal('sweeping');
     expect(await versionOf(AGENT), 'the owner is not part of the version').to.equal(current);
   });
+
+  it('takeOwnership takes a row an operator stopped since the read only for a failure to record over the stop (recordOverStop)', async function () {
+    const knex = opened.database.knex;
+    const ownerOf = async (): Promise<string> => ((await knex('verifier_agents').where({ agent_id: AGENT }).first()) as { owner: string }).owner;
+    await knex('verifier_agents').update({ attestation_mode: 'push', owner: 'serving', operational_state: 3 }).where({ agent_id: AGENT });
+    const read = await versionOf(AGENT);
+    await knex('verifier_agents').update({ operational_state: 10 }).where({ agent_id: AGENT });
+    expect(await repository.takeOwnership(AGENT, 'judging', 60, read)).to.equal(false);
+    expect(await ownerOf()).to.equal('serving');
+    expect(await repository.takeOwnership(AGENT, 'judging', 60, read, true)).to.equal(true);
+    expect(await ownerOf()).to.equal('judging');
+    // Changed otherwise (reactivated): not even a failure takes it.
+    await knex('verifier_agents').update({ operational_state: 1, owner: 'serving' }).where({ agent_id: AGENT });
+    expect(await repository.takeOwnership(AGENT, 'judging', 60, read, true)).to.equal(false);
+  });
 });

@@ -67,12 +67,13 @@ export class VerdictStore {
    * stored, false when the agent is no longer this owner's to write (taken over, stopped, deleted: the
    * caller re-reads it), `'failure_recorded'` when the verdict fails the agent and an operator stopped or
    * deleted it meanwhile (`recordedOverOperatorStop`: its history row and audit record are stored, the
-   * row keeps the operator's state; the caller announces the failure and re-reads the row), and undefined when a write failed after the store closed and the history does
-   * not hold its round: the verdict is not stored, and whoever takes the agent over polls it from its
-   * stored row. A verdict decided while
-   * the process closes is still written once. `row` is the version the verdict was decided from; it is
-   * moved on to the version the stored write leaves; `decidedAt` (ms since epoch) is when the round was
-   * decided, which the next round is timed from and which is stored as the round's time. While another
+   * row keeps the operator's state; the caller announces the failure and re-reads the row), and
+   * undefined when a write failed after the store closed and the history does not hold its round: the
+   * verdict is not stored, and whoever takes the agent over polls it from its stored row. A verdict
+   * decided while the process closes is still written once. `row` is the version the verdict was
+   * decided from; it is moved on to the version the stored write leaves; `decidedAt` (ms since epoch)
+   * is when the round was decided, which the next round is timed from and which is stored as the
+   * round's time. While another
    * verdict of the agent is being stored, this one is not: it resolves false once that one has settled,
    * and the caller re-reads the row that store left.
    */

@@ -99,7 +99,7 @@ export class PushJudgement {
     let answer = first;
     let judged: { readonly agentVersion: string; readonly verdict: PushVerdict } | undefined;
     let judgedFailing = false;
-    /** The last verdict judged failing: logged with its failures if it ends refused, not recorded. */
+    /** The last verdict judged failing from a row not stopped: logged with its failures if it ends refused, not recorded. */
     let failing: PushVerdict | undefined;
     // What is read back may be a newer attestation (another process's phase 1), with another challenge
     // under the same row version: judged afresh, never by the verdict judged before.
@@ -113,8 +113,8 @@ export class PushJudgement {
         if (judged?.agentVersion !== answer.agentVersion) judged = { agentVersion: answer.agentVersion, verdict: await this.judge(answer, now) };
         const { verdict } = judged;
         judgedFailing ||= verdict.verdict === 'fail';
-        if (verdict.verdict === 'fail') failing = verdict;
         const { attestation, record } = answer;
+        if (recordedOverOperatorStop(verdict.state, verdict.history, record.state.operationalState)) failing = verdict;
         let take: JudgedEvidenceTake | undefined;
         if (!answer.taken) {
           take = {

@@ -14,3 +14,12 @@
 export function agentVersionSql(alias: string): string {
   return `${alias}.content_version::text`;
 }
+
+/**
+ * SQL for the one-shot token an operator's stop or delete leaves (`stopped_from_version`, the version
+ * it stopped the row from, as `agentVersionSql` gives it), null once a FAIL decided from that version
+ * is recorded over the stop (`SAVE_ROUNDS`) or the agent is reactivated.
+ */
+export function stoppedFromVersionSql(alias: string): string {
+  return `${alias}.stopped_from_version::text`;
+}

@@ -49,7 +49,10 @@ export class RoundPersister {
     // re-read after it (`wake`), rather than starting a second re-read beside this one.
     agent.running = false;
     agent.retries = outcome.retries;
-    if (stored !== true || agent.reconcileAfterRound) {
+    // Stored by an attempt whose answer was lost (`VerdictStore`: the row version forgotten): the row is
+    // re-read rather than polled again from the verdict — it may be one an operator stopped meanwhile,
+    // over which a FAIL was recorded, and the next verdict could not be stored over an unknown version.
+    if (stored !== true || agent.rowVersion === undefined || agent.reconcileAfterRound) {
       agent.reconcileAfterRound = false;
       await this.after.reconcile(id);
       return;

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { fixedStatement, statementsOn, type Statements } from '../db/fixed-statement.js';
 import { OperationalState } from '../attestation/operational-state.js';
 import { recordedOverOperatorStop } from '../attestation/failure-over-operator-stop.js';
-import { agentVersionSql } from './agent-row-version.js';
+import { agentVersionSql, stoppedFromVersionSql } from './agent-row-version.js';
 import { storableJson } from './storable-text.js';
 import type { RoundWrite } from './round-writer.js';
 
@@ -14,9 +14,10 @@ export const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED
 
 /**
  * What `SAVE_ROUNDS` did with a write it took: stored over the agent's row (`version`: the row's new
- * version), or, the row stopped or deleted by an operator meanwhile (`UNWRITABLE_STATES`), only the
- * verdict's failure recorded — its history row and audit record — while the row keeps the operator's
- * state (`keptState`) and is not changed.
+ * version), or, the row stopped or deleted by an operator meanwhile (`UNWRITABLE_STATES`) from the
+ * version the verdict was decided from, only the verdict's failure recorded — its history row and
+ * audit record — while the row keeps the operator's state (`keptState`) and is not changed but for
+ * the stop's token, consumed.
  */
 export type StoredRound = { readonly kind: 'stored'; readonly version: string } | { readonly kind: 'failure_recorded'; readonly keptState: number };
 
@@ -34,14 +35,24 @@ const DECIDED_AT = 'case when t.decided_ago is null then now() else clock_timest
  * operator stopped or deleted it meanwhile (`UNWRITABLE_STATES`), and the history row is inserted only for an
  * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
  * same transaction (a statement is atomic), or not at all. A row flagged `record_over_stop` (a verdict
- * that fails the agent, `recordedOverOperatorStop`) whose agent this owner holds and an operator stopped
- * or deleted meanwhile is `recorded`: its history row is inserted whatever the row's version, and the
- * agent's row is left as the operator left it. `kept` locks the row (`for update`) so that a stop
- * committing while the statement waits for its row lock is seen, as the update sees it; it takes only
- * flagged rows, which are rare (a pass is never flagged). A row with an `expected_version` is stored
- * only while the agent's row still has that version: under READ COMMITTED, a second writer waits for
- * the first one's row lock and then checks the condition against the row the first one stored. One row
- * per agent (`RoundWriter.run`). The text is fixed, so nothing is built per round; `?` is knex's only
+ * that fails the agent, `recordedOverOperatorStop`) whose agent an operator stopped or deleted
+ * meanwhile is `recorded` only when the verdict was decided from the very version the operator stopped
+ * the row from (`expected_version` = `stopped_from_version`, set by the stop), and `recorded` consumes
+ * that token (sets it null) under the row lock: a retry whose first attempt committed (or is
+ * committing: it waits for that lock, then finds the token gone, and the retrier finds its round in
+ * the history), a second process's FAIL from the same row, or a FAIL decided from an older row (a
+ * pass stored between) is not recorded. Its history row is inserted and the agent's row is left as the
+ * operator left it but for the token, which is not part of the row's version (whoever holds the lease
+ * does not matter: nobody polls a stopped row). `kept` locks the row (`for update`) so that a stop
+ * committing while the statement waits for its row lock is seen, as the update sees it, and
+ * `recorded` updates the version `kept` locked; both take only flagged rows, which are rare (a pass is
+ * never flagged), so a batch of passes pays nothing for them. A lock `kept` waits for may be held by a
+ * statement waiting on one of this batch's rows (`releaseAgents`, another batch in another order):
+ * PostgreSQL then aborts one of them as a deadlock, the batch fails as a whole and every write in it is
+ * tried again (`RoundRetrier`). A row with an `expected_version` is stored only while the agent's
+ * row still has that version: under READ COMMITTED, a second writer waits for the first one's row lock
+ * and then checks the condition against the row the first one stored. One row per agent
+ * (`RoundWriter.run`). The text is fixed, so nothing is built per round; `?` is knex's only
  * placeholder.
  */
 const SAVE_ROUNDS = fixedStatement(
@@ -82,12 +93,16 @@ with input as (
     and (i.expected_version is null or ${agentVersionSql('a')} = i.expected_version)
   returning a.agent_id, ${agentVersionSql('a')} as row_version
 ), kept as (
-  select a.agent_id, a.operational_state
+  select a.agent_id, a.operational_state, ${stoppedFromVersionSql('a')} as stopped_from_version
   from verifier_agents a join input i on a.agent_id = i.agent_id
-  where i.record_over_stop and a.owner = i.owner
+  where i.record_over_stop
   for update of a
 ), recorded as (
-  select agent_id, operational_state as kept_state from kept where operational_state in (${UNWRITABLE_STATES.join(', ')})
+  update verifier_agents a set stopped_from_version = null
+  from kept k join input i on i.agent_id = k.agent_id
+  where a.agent_id = k.agent_id and k.operational_state in (${UNWRITABLE_STATES.join(', ')})
+    and i.expected_version is not null and k.stopped_from_version = i.expected_version
+  returning a.agent_id, k.operational_state as kept_state
 ), inserted as (
   insert into verifier_attestation_history
     (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)

@@ -148,9 +148,10 @@ export class VerdictStore {
     if (stored === undefined) {
       metrics?.verdictNotStored();
       if (outcome === 'fail') {
-        // Not recorded: the row is gone, another process holds it, or an operator changed it otherwise
-        // (reactivated, enrolled again). The failures go to the log, so the detection is not lost silently.
-        log.error({ agentId, failures: verdict.history?.failures, state: verdict.state.operationalState }, 'FAIL verdict not recorded: the agent row was deleted, changed by an operator or taken over before it was stored; re-reading the agent');
+        // Not recorded: the row is gone, another process holds it, an operator changed it otherwise
+        // (reactivated, enrolled again), or it was stopped from another version than this verdict's, or
+        // another FAIL was recorded over its stop. The failures go to the log, so the detection is not lost silently.
+        log.error({ agentId, failures: verdict.history?.failures, state: verdict.state.operationalState }, 'FAIL verdict not recorded: the agent row was deleted, changed or stopped since the verdict\'s round read it, or taken over, before it was stored; re-reading the agent');
       } else if (retried) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
       else log.info({ agentId, outcome }, 'verdict not stored: the agent row changed since its round read it, or is no longer ours to write; re-reading the agent');
       return false;

@@ -1,17 +1,23 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
+import type { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
+import { PushRepository } from '../../lib/verifier/push/push-repository.js';
+import { PushVerdictStore } from '../../lib/verifier/push/push-verdict-store.js';
 import type { PushVerdictWriter } from '../../lib/verifier/push/push-verdict-writer.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { storeRounds } from '../../lib/verifier/save-rounds.js';
+import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { openTestSchema, openSchemaThroughPort, type OpenedDatabase } from '../helpers/databases.js';
 import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
+import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { pushVerdictWriterOn } from './helpers/push-verdict-writer-on.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
@@ -34,7 +40,7 @@ describe('a FAIL recorded over an operator stop, exactly once and only from the 
     opened = await openTestSchema();
     knex = opened.database.knex;
     await migrateLatest(knex);
-    await seedVerifierAgents(knex, 3, 0);
+    await seedVerifierAgents(knex, 1, 0);
     proxy = new TcpProxy();
     await proxy.start();
     proxied = await openSchemaThroughPort(knex, proxy.port);
@@ -101,28 +107,59 @@ describe('a FAIL recorded over an operator stop, exactly once and only from the 
     expect((await knex('verifier_agents').where({ agent_id: agentId }).first('operational_state')).operational_state).to.equal(OperationalState.TENANT_FAILED);
   });
 
-  it('M2: a FAIL decided before a PASS that was stored before the stop is not recorded over the stop', async function () {
-    const agentId = 'agent-000002';
-    const staleVersion = await agentRowVersion(knex, agentId);
-    const pass: RoundWrite = { agentId, verifierId: 'default', owner: 'bench', leaseSeconds: 30, ...bareVerdict(OperationalState.GET_QUOTE, 1), expectedVersion: staleVersion };
+  /**
+   * A push agent's row as a verdict is decided from it, and the store both push verdicts go through
+   * (`PushVerdictStore`) as process `owner` builds it: announcements are recorded in `announced`.
+   */
+  async function pushAgent(agentId: string): Promise<VerifierAgentRecord> {
+    const agents = new VerifierAgentRepository(knex);
+    await agents.insert(pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' }), initialAgentState(OperationalState.GET_QUOTE), 'bench', 600);
+    await knex('verifier_agents').update({ attestation_mode: 'push' }).where({ agent_id: agentId });
+    return (await agents.find(agentId)) as VerifierAgentRecord;
+  }
+
+  function pushStoreOf(owner: string, announced: string[]): PushVerdictStore {
+    const failures = { stored: (record: VerifierAgentRecord) => void announced.push(record.agentId) } as unknown as FailureAnnouncer;
+    return new PushVerdictStore({ repository: new PushRepository(knex), writer: writerOn(knex), failures }, { verifierId: 'default', owner, leaseSeconds: 30 });
+  }
+
+  async function leaseOf(agentId: string): Promise<unknown> {
+    return knex('verifier_agents').where({ agent_id: agentId }).first('owner', 'lease_expires_at');
+  }
+
+  it('M2: a silence FAIL decided before a PASS stored before the stop is neither recorded nor announced over the stop', async function () {
+    const agentId = 'push-stale-silence-fail';
+    const read = await pushAgent(agentId);
+    const pass: RoundWrite = { agentId, verifierId: 'default', owner: 'bench', leaseSeconds: 30, ...bareVerdict(OperationalState.GET_QUOTE, 1), expectedVersion: read.rowVersion };
     expect((await storeRounds(knex, [pass])).get(agentId)?.kind).to.equal('stored');
     await stop(agentId);
-    expect(await writerOn(knex).write(failWrite(agentId, staleVersion), undefined, undefined, true)).to.deep.equal({ stored: false, reason: 'agent_changed' });
+    const lease = await leaseOf(agentId);
+    const announced: string[] = [];
+    const { state, history } = bareVerdict(OperationalState.FAILED, 0);
+    const outcome = await pushStoreOf('sweeper', announced).store(read, state, history, { expectedVersion: read.rowVersion as string });
+    expect(outcome).to.deep.equal({ stored: false, reason: 'agent_changed' });
     expect(await recorded(agentId)).to.deep.equal({ fails: 0, audited: 0 });
+    expect(announced).to.deep.equal([]);
+    expect(await leaseOf(agentId), 'the stopped row not taken over').to.deep.equal(lease);
   });
 
-  it('M2: of two processes\' FAILs decided from the row stopped, one is recorded', async function () {
-    const agentId = 'agent-000003';
-    const expectedVersion = await agentRowVersion(knex, agentId);
+  it('M2: of two processes\' FAILs decided from the row stopped, one is recorded and announced; the stopped row is not taken over', async function () {
+    const agentId = 'push-two-fails';
+    const read = await pushAgent(agentId);
     await stop(agentId);
+    const lease = await leaseOf(agentId);
     holder = await knex.transaction();
     const holderPid = await backendPid(holder);
     await holder('verifier_agents').where({ agent_id: agentId }).forUpdate().select('agent_id');
-    const outcomes = Promise.all([writerOn(knex), writerOn(knex)].map((writer) => writer.write(failWrite(agentId, expectedVersion), undefined, undefined, true)));
+    const announced: string[] = [];
+    const { state, history } = bareVerdict(OperationalState.FAILED, 0);
+    const outcomes = Promise.all(['process-1', 'process-2'].map((owner) => pushStoreOf(owner, announced).store(read, state, history, { expectedVersion: read.rowVersion as string })));
     await waitForLockWaiters(knex, holderPid, 2);
     await holder.commit();
     holder = undefined;
     expect((await outcomes).map((outcome) => outcome.stored).sort()).to.deep.equal([false, true]);
     expect(await recorded(agentId)).to.deep.equal({ fails: 1, audited: 1 });
+    expect(announced).to.deep.equal([agentId]);
+    expect(await leaseOf(agentId), 'the stopped row not taken over').to.deep.equal(lease);
   });
 });

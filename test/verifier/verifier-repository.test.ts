@@ -237,6 +237,27 @@ forEachDatabase(
       expect(await agents.reactivate(e.agentId, 'default', 'owner-9', 30), 'TERMINATED').to.equal(undefined);
     });
 
+    it('a stop keeps the version it stopped the row from (stopped_from_version), unversioned; a delete over the stop keeps it, a reactivation clears it', async function () {
+      const knex = fixture.database.knex;
+      const e = enrolment();
+      await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
+      const token = async (): Promise<string | null> =>
+        ((await knex('verifier_agents').where({ agent_id: e.agentId }).first(knex.raw('stopped_from_version::text as token'))) as { token: string | null }).token;
+      const running = await agentRowVersion(knex, e.agentId);
+      expect(await agents.transition(e.agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
+      expect(await token()).to.equal(running);
+      const stopped = await agentRowVersion(knex, e.agentId);
+      await knex('verifier_agents').update({ stopped_from_version: null }).where({ agent_id: e.agentId });
+      expect(await agentRowVersion(knex, e.agentId), 'consuming the token is not a change of the row').to.equal(stopped);
+      await knex('verifier_agents').update({ stopped_from_version: knex.raw('?::bigint', [running]) }).where({ agent_id: e.agentId });
+      expect(await agents.transition(e.agentId, 'default', OperationalState.TERMINATED)).to.equal(OperationalState.TENANT_FAILED);
+      expect(await token(), 'the first stop\'s token').to.equal(running);
+      expect(await agents.reactivate(e.agentId, 'default', 'owner-1', 30), 'TERMINATED').to.equal(undefined);
+      await agents.transition(e.agentId, 'default', OperationalState.TENANT_FAILED);
+      expect(await agents.reactivate(e.agentId, 'default', 'owner-1', 30)).to.equal(OperationalState.TENANT_FAILED);
+      expect(await token()).to.equal(null);
+    });
+
     it('leases: a process reclaims its own agents at once, others only after the lease expired, never twice', async function () {
       const verifierId = `v-${Math.random().toString(36).slice(2, 8)}`;
       const mine = enrolment({ verifierId });

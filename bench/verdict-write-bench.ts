@@ -31,7 +31,7 @@ async function timeWrites(knex: Knex, prepared: boolean, batches: number, perBat
       const history: HistoryRow = { outcome: 'pass', nonce: randomBytes(10).toString('hex'), imaMlEntry: 10, imaEntriesReceived: 3, failures: [] };
       count += 1;
       const write = { agentId, verifierId: 'default', owner: 'bench', leaseSeconds: 30, state: { ...state, attestationCount: count }, history };
-      return retrier.store({ agentId, history, send: (roundId, retry) => writer.writeReturningVersion({ ...write, roundId }, retry), stored: (version) => version !== undefined });
+      return retrier.store({ agentId, history, send: (roundId, retry) => writer.writeReturningOutcome({ ...write, roundId }, retry), stored: (version) => version !== undefined });
     });
     if ((await Promise.all(rounds)).includes(undefined)) throw new Error('a round was not stored');
   };

@@ -1,7 +1,11 @@
 import type { Knex } from 'knex';
 
-/** The columns whose change does not move an agent's version: its lease (and the version itself). */
-export const UNVERSIONED_AGENT_COLUMNS: readonly string[] = ['owner', 'lease_expires_at', 'content_version'];
+/**
+ * The columns whose change does not move an agent's version: its lease, the version itself, and the
+ * stop's one-shot token (`stopped_from_version`, added by 20261205150000, which re-creates the trigger
+ * from this list; absent before it, where leaving it out changes nothing).
+ */
+export const UNVERSIONED_AGENT_COLUMNS: readonly string[] = ['owner', 'lease_expires_at', 'content_version', 'stopped_from_version'];
 
 /**
  * `verifier_agents.content_version`: the agent row's version (`lib/verifier/agent-row-version.ts`),

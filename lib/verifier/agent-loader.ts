@@ -81,9 +81,12 @@ export class AgentLoader {
     this.options.health.loadSettled(id);
     if (load.kind === 'unloadable') {
       // Its FAIL may wait for the database as long as a round's: the caller (a sweep) does not wait for it.
-      // Not stored (an operator changed the row meanwhile): the row is read again and followed at once.
+      // Not stored (an operator changed the row meanwhile), or recorded over an operator's stop or delete:
+      // the row is read again and followed at once.
       this.scheduler.track(
-        this.scheduler.decider.failUnloadable(record, load.error).then((stored) => (stored === false ? this.scheduler.reconcile(id) : undefined)),
+        this.scheduler.decider
+          .failUnloadable(record, load.error)
+          .then((stored) => (stored === false || stored === 'failure_recorded' ? this.scheduler.reconcile(id) : undefined)),
       );
       return;
     }

@@ -57,13 +57,15 @@ export class RoundDecider {
    * value no longer parses or compiles) cannot be judged, and will not be by itself: failed as a round
    * that throws (`internal.verifier.exception`), stored before it is announced — through the
    * `VerdictStore`, so a failed write is tried again with back-off, as a round's verdict is. FAILED is
-   * not claimed again. Resolves to what the store answered: false tells the caller to re-read the row.
+   * not claimed again. Resolves to what the store answered: false tells the caller to re-read the row,
+   * and so does `'failure_recorded'` (an operator stopped or deleted the agent meanwhile: the failure is
+   * recorded and announced all the same, the row keeps the operator's state).
    */
-  async failUnloadable(record: VerifierAgentRecord, error: unknown): Promise<boolean | undefined> {
+  async failUnloadable(record: VerifierAgentRecord, error: unknown): Promise<boolean | 'failure_recorded' | undefined> {
     this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load; failing it (internal.verifier.exception)');
     const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
     const stored = await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion });
-    if (stored === true) {
+    if (stored === true || stored === 'failure_recorded') {
       this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
     }
     return stored;

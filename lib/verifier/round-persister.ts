@@ -40,14 +40,19 @@ export class RoundPersister {
     if (stored === undefined) {
       return;
     }
-    if (writes && stored) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
+    // A failure recorded over an operator's stop or delete is announced as a stored one is; the row,
+    // which keeps the operator's state, is then re-read (dropped, or deleted after TERMINATED).
+    if (writes && stored !== false) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
     agent.state = outcome.state;
-    if (stored && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
+    if (stored === true && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
     // Running until here: an operator's change while the API version is written marks the agent for a
     // re-read after it (`wake`), rather than starting a second re-read beside this one.
     agent.running = false;
     agent.retries = outcome.retries;
-    if (!stored || agent.reconcileAfterRound) {
+    // Stored by an attempt whose answer was lost (`VerdictStore`: the row version forgotten): the row is
+    // re-read rather than polled again from the verdict — it may be one an operator stopped meanwhile,
+    // over which a FAIL was recorded, and the next verdict could not be stored over an unknown version.
+    if (stored !== true || agent.rowVersion === undefined || agent.reconcileAfterRound) {
       agent.reconcileAfterRound = false;
       await this.after.reconcile(id);
       return;

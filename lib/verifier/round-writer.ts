@@ -1,11 +1,10 @@
 import type { Knex } from 'knex';
-import { fixedStatement, statementsOn, type Statements } from '../db/fixed-statement.js';
+import { statementsOn, type Statements } from '../db/fixed-statement.js';
 import { inPgTransaction } from '../db/pg-transaction.js';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
-import { OperationalState } from '../attestation/operational-state.js';
-import { agentVersionSql } from './agent-row-version.js';
-import { storableJson } from './storable-text.js';
 import type { HistoryRow } from '../attestation/history-row.js';
+import type { OperationalState } from '../attestation/operational-state.js';
+import { saveRounds, type StoredRound } from './save-rounds.js';
 import { StatementBatch } from './statement-batch.js';
 
 /** One round to store: the agent's next state and (unless the round judged nothing) its history row. */
@@ -34,6 +33,12 @@ export interface RoundWrite {
    * batch window (or a retry) later. Absent: the time of the store.
    */
   readonly decidedAt?: number;
+  /**
+   * The state the verdict was decided from, when that may be one an operator stopped (push evidence
+   * judged from the row as read): a FAIL decided from a stopped row is not recorded over the stop
+   * (`recordedOverOperatorStop`). The pull loop polls no stopped agent and leaves it out.
+   */
+  readonly decidedFrom?: OperationalState;
 }
 
 export interface RoundWriterOptions {
@@ -66,86 +71,16 @@ export interface RoundWriterOptions {
   readonly prepared?: boolean;
 }
 
-/** States no round is stored over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. */
-export const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, OperationalState.TENANT_FAILED];
-
-/**
- * A decision time on the database's clock: its age when the row was built, back from the statement's own clock (`now()`, the
- * transaction's start, would date it early by what ran before the row was built). Without an age: the store's time. Worked out
- * once per row in `input` (a CTE read twice is materialized), so the agent's `last_attempt_at` and its history row's
- * `attempted_at` are the same instant, not two readings of `clock_timestamp()` microseconds apart.
- */
-const DECIDED_AT = 'case when t.decided_ago is null then now() else clock_timestamp() - make_interval(secs => t.decided_ago) end';
-
-/**
- * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
- * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
- * operator stopped or deleted it meanwhile (`UNWRITABLE_STATES`), and the history row is inserted only for an
- * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
- * same transaction (a statement is atomic), or not at all. A row with an `expected_version` is stored
- * only while the agent's row still has that version: under READ COMMITTED, a second writer waits for
- * the first one's row lock and then checks the condition against the row the first one stored. One row
- * per agent (`RoundWriter.run`). The text is fixed, so nothing is built per round; `?` is knex's only
- * placeholder.
- */
-const SAVE_ROUNDS = fixedStatement(
-  'verifier_save_rounds',
-  `
-with input as (
-  select t.*, ${DECIDED_AT} as decided_at from jsonb_to_recordset(?::jsonb) as t(
-    agent_id text, owner text, lease_seconds double precision,
-    operational_state int, attestation_count int, severity_level int, last_event_id text,
-    last_received_quote double precision, last_successful_attestation double precision,
-    tpm_clockinfo jsonb, boottime double precision, next_ima_ml_entry int, ima_pcr10 jsonb,
-    learned_ima_keyrings jsonb, ima_lag_entries int, agent_pubkey text, hash_alg text, enc_alg text, sign_alg text,
-    verifier_id text, outcome text, nonce text, round_id text, ima_ml_entry int, ima_entries_received int, failures jsonb,
-    expected_version text, decided_ago double precision)
-), updated as (
-  update verifier_agents a set
-    operational_state = i.operational_state,
-    attestation_count = i.attestation_count,
-    severity_level = i.severity_level,
-    last_event_id = i.last_event_id,
-    last_received_quote = case when i.last_received_quote = 0 then null else to_timestamp(i.last_received_quote) end,
-    last_successful_attestation = case when i.last_successful_attestation = 0 then null else to_timestamp(i.last_successful_attestation) end,
-    tpm_clockinfo = i.tpm_clockinfo,
-    boottime = i.boottime,
-    next_ima_ml_entry = i.next_ima_ml_entry,
-    ima_pcr10 = i.ima_pcr10,
-    learned_ima_keyrings = i.learned_ima_keyrings,
-    ima_lag_entries = i.ima_lag_entries,
-    agent_pubkey = i.agent_pubkey,
-    hash_alg = i.hash_alg,
-    enc_alg = i.enc_alg,
-    sign_alg = i.sign_alg,
-    last_attempt_at = i.decided_at,
-    lease_expires_at = now() + make_interval(secs => i.lease_seconds),
-    updated_at = now()
-  from input i
-  where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (${UNWRITABLE_STATES.join(', ')})
-    and (i.expected_version is null or ${agentVersionSql('a')} = i.expected_version)
-  returning a.agent_id, ${agentVersionSql('a')} as row_version
-), inserted as (
-  insert into verifier_attestation_history
-    (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
-  select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
-    i.operational_state, i.attestation_count, i.failures, i.decided_at
-  from input i join updated u on u.agent_id = i.agent_id
-  where i.outcome is not null
-  returning 1
-)
-select agent_id, row_version from updated`,
-);
-
 /**
  * The pull loop's only hot-path database write. Rounds that end within `batchDelayMs` of each other
- * share one statement (`SAVE_ROUNDS`). `write` resolves true when the round is stored, false when the
+ * share one statement (`SAVE_ROUNDS`). `write` resolves true when the round is stored (or, failing the
+ * agent, its failure recorded over an operator's stop: `StoredRound`), false when the
  * agent is no longer this owner's to write (taken over, stopped, deleted: re-read it), and REJECTS
  * when the statement failed — the caller keeps the round and tries again. A write that failed once is
  * retried alone, so one unstorable row cannot hold other agents' verdicts back.
  */
 export class RoundWriter {
-  private readonly batch: StatementBatch<RoundWrite, ReadonlyMap<RoundWrite, string>>;
+  private readonly batch: StatementBatch<RoundWrite, ReadonlyMap<RoundWrite, StoredRound>>;
   private readonly alsoStore: RoundWriterOptions['alsoStore'];
   private readonly storable: RoundWriterOptions['storable'];
   private readonly prepared: boolean;
@@ -168,8 +103,8 @@ export class RoundWriter {
     return (await this.batch.submit(write, alone)).has(write);
   }
 
-  /** `write`, resolving to the agent row's version once stored (`agentVersionSql`), undefined when not stored. */
-  async writeReturningVersion(write: RoundWrite, alone = false): Promise<string | undefined> {
+  /** `write`, resolving to what was stored (`StoredRound`: the agent row's new version, or the failure recorded only), undefined when nothing was. */
+  async writeReturningOutcome(write: RoundWrite, alone = false): Promise<StoredRound | undefined> {
     return (await this.batch.submit(write, alone)).get(write);
   }
 
@@ -193,7 +128,7 @@ export class RoundWriter {
    * conditions checked. A later statement of the same transaction sees the row the earlier one left,
    * so its take and its expected version are judged against it, as across batches.
    */
-  private run(writes: readonly RoundWrite[]): Promise<ReadonlyMap<RoundWrite, string>> {
+  private run(writes: readonly RoundWrite[]): Promise<ReadonlyMap<RoundWrite, StoredRound>> {
     const { alsoStore, storable, prepared } = this;
     const statements = oneWritePerAgent(writes);
     if (alsoStore === undefined && storable === undefined && statements.length === 1) {
@@ -215,8 +150,8 @@ async function storeBatch(
   groups: readonly RoundWrite[][],
   alsoStore: RoundWriterOptions['alsoStore'],
   storable?: (writes: readonly RoundWrite[]) => Promise<readonly RoundWrite[]>,
-): Promise<ReadonlyMap<RoundWrite, string>> {
-  const stored = new Map<RoundWrite, string>();
+): Promise<ReadonlyMap<RoundWrite, StoredRound>> {
+  const stored = new Map<RoundWrite, StoredRound>();
   for (const group of groups) {
     const allowed = storable === undefined ? group : await storable(group);
     for (const [write, version] of await storeWrites(run, allowed)) stored.set(write, version);
@@ -240,9 +175,9 @@ function oneWritePerAgent(writes: readonly RoundWrite[]): RoundWrite[][] {
   return groups.map((g) => g.writes);
 }
 
-/** `storeRounds` for writes of distinct agents; resolves to the writes stored, each with its agent row's new version. */
-async function storeWrites(run: Statements, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, string>> {
-  const stored = new Map<RoundWrite, string>();
+/** `storeRounds` for writes of distinct agents; resolves to the writes stored, each with what was stored. */
+async function storeWrites(run: Statements, writes: readonly RoundWrite[]): Promise<Map<RoundWrite, StoredRound>> {
+  const stored = new Map<RoundWrite, StoredRound>();
   if (writes.length === 0) return stored;
   const versions = await saveRounds(run, writes);
   for (const write of writes) {
@@ -250,54 +185,4 @@ async function storeWrites(run: Statements, writes: readonly RoundWrite[]): Prom
     if (version !== undefined) stored.set(write, version);
   }
   return stored;
-}
-
-/**
- * Stores `writes` (of distinct agents) in one statement; resolves to the agents it updated, each with
- * its row's new version (the others are not this owner's, or not in the version expected).
- */
-export function storeRounds(knex: Knex | Knex.Transaction, writes: readonly RoundWrite[]): Promise<Map<string, string>> {
-  return saveRounds(statementsOn(knex, false), writes);
-}
-
-/** `storeRounds` through `run`. */
-async function saveRounds(run: Statements, writes: readonly RoundWrite[]): Promise<Map<string, string>> {
-  const rows = (await run(SAVE_ROUNDS, [storableJson(writes.map(rowOf))])) as { agent_id: string; row_version: string }[];
-  return new Map(rows.map((row) => [row.agent_id, row.row_version]));
-}
-
-/** The JSON row `SAVE_ROUNDS` reads; every string is made storable by `storableJson`. */
-function rowOf(write: RoundWrite): Record<string, unknown> {
-  const { state, history } = write;
-  return {
-    agent_id: write.agentId,
-    owner: write.owner,
-    lease_seconds: write.leaseSeconds,
-    operational_state: state.operationalState,
-    attestation_count: state.attestationCount,
-    severity_level: state.severityLevel,
-    last_event_id: state.lastEventId,
-    last_received_quote: state.lastReceivedQuote,
-    last_successful_attestation: state.lastSuccessfulAttestation,
-    tpm_clockinfo: state.tpmClockInfo,
-    boottime: state.boottime,
-    next_ima_ml_entry: state.ima.nextEntry,
-    ima_pcr10: state.ima.pcr10,
-    learned_ima_keyrings: state.ima.learnedKeyrings,
-    ima_lag_entries: state.ima.lagEntries,
-    agent_pubkey: state.publicKey,
-    hash_alg: state.hashAlg,
-    enc_alg: state.encAlg,
-    sign_alg: state.signAlg,
-    verifier_id: write.verifierId,
-    outcome: history?.outcome ?? null,
-    nonce: history?.nonce ?? null,
-    round_id: write.roundId ?? null,
-    ima_ml_entry: history?.imaMlEntry ?? null,
-    ima_entries_received: history?.imaEntriesReceived ?? null,
-    failures: history?.failures ?? [],
-    expected_version: write.expectedVersion ?? null,
-    // How long ago, not when: the stored times stay on the database's clock, as its other columns.
-    decided_ago: write.decidedAt === undefined ? null : Math.max(0, Date.now() - write.decidedAt) / 1000,
-  };
 }

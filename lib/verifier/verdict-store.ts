@@ -4,6 +4,7 @@ import type { ExponentialBackoff } from '../timing/backoff.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
 import { RoundRetrier, STORED_UNSEEN } from './round-retrier.js';
 import type { RoundWrite } from './round-writer.js';
+import type { StoredRound } from './save-rounds.js';
 
 /** The scheduler's options the store reads. */
 export type VerdictStoreOptions = Pick<PullSchedulerOptions, 'repository' | 'writer' | 'health' | 'metrics' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'>;
@@ -64,16 +65,19 @@ export class VerdictStore {
   /**
    * Stores `verdict` of `agentId`, trying again with back-off while the write fails. Resolves true once
    * stored, false when the agent is no longer this owner's to write (taken over, stopped, deleted: the
-   * caller re-reads it), and undefined when a write failed after the store closed and the history does
-   * not hold its round: the verdict is not stored, and whoever takes the agent over polls it from its
-   * stored row. A verdict decided while
-   * the process closes is still written once. `row` is the version the verdict was decided from; it is
-   * moved on to the version the stored write leaves; `decidedAt` (ms since epoch) is when the round was
-   * decided, which the next round is timed from and which is stored as the round's time. While another
+   * caller re-reads it), `'failure_recorded'` when the verdict fails the agent and an operator stopped or
+   * deleted it meanwhile (`recordedOverOperatorStop`: its history row and audit record are stored, the
+   * row keeps the operator's state; the caller announces the failure and re-reads the row), and
+   * undefined when a write failed after the store closed and the history does not hold its round: the
+   * verdict is not stored, and whoever takes the agent over polls it from its stored row. A verdict
+   * decided while the process closes is still written once. `row` is the version the verdict was
+   * decided from; it is moved on to the version the stored write leaves; `decidedAt` (ms since epoch)
+   * is when the round was decided, which the next round is timed from and which is stored as the
+   * round's time. While another
    * verdict of the agent is being stored, this one is not: it resolves false once that one has settled,
    * and the caller re-reads the row that store left.
    */
-  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = Date.now()): Promise<boolean | undefined> {
+  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = Date.now()): Promise<boolean | 'failure_recorded' | undefined> {
     const running = this.calls.get(agentId);
     if (running !== undefined) {
       this.options.log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict not stored: another verdict of the agent is being stored; re-reading the agent after it');
@@ -108,10 +112,12 @@ export class VerdictStore {
    * id) only over the row version it was decided from (`row`), the first write as every retry: an
    * operator who changed the row since the round read it, or while the verdict was being written or
    * waited to be (reactivated it, enrolled it again), wins. The verdict is then dropped and the caller
-   * re-reads the row at once, whose next round judges the agent as the operator left it. Stored by an
-   * attempt whose answer was lost, the row version it left is not known: `row` forgets it.
+   * re-reads the row at once, whose next round judges the agent as the operator left it — but over a
+   * stop or delete, a verdict that fails the agent still has its failure recorded (`'failure_recorded'`,
+   * `row` unchanged). Stored by an attempt whose answer was lost, the row version it left is not known:
+   * `row` forgets it.
    */
-  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt: number): Promise<boolean | undefined> {
+  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt: number): Promise<boolean | 'failure_recorded' | undefined> {
     const { writer, log, metrics, verifierId, owner, leaseSeconds } = this.options;
     const outcome = verdict.history?.outcome ?? 'none';
     const expectedVersion = row.rowVersion;
@@ -120,9 +126,9 @@ export class VerdictStore {
       return false;
     }
     let retried = false;
-    let version: string | undefined | typeof STORED_UNSEEN;
+    let stored: StoredRound | undefined | typeof STORED_UNSEEN;
     try {
-      version = await this.retrier.store({
+      stored = await this.retrier.store({
         agentId,
         history: verdict.history,
         send: (roundId, retry) => {
@@ -131,21 +137,30 @@ export class VerdictStore {
           // A failure is stored (and so announced) at once, not after the batch window: failures are
           // rare, and detection should not wait for passes to share a transaction. Nor does anything
           // wait for the window once the process is stopping (`close`).
-          return writer.writeReturningVersion(write, retry || outcome === 'fail' || this.closed);
+          return writer.writeReturningOutcome(write, retry || outcome === 'fail' || this.closed);
         },
-        stored: (stored) => stored !== undefined,
+        stored: (result) => result !== undefined,
       });
     } catch (error) {
       log.error({ err: error, agentId }, 'could not store the verdict before closing; it is not stored');
       return undefined;
     }
-    if (version === undefined) {
+    if (stored === undefined) {
       metrics?.verdictNotStored();
-      if (retried) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
+      if (outcome === 'fail') {
+        // Not recorded: the row is gone, another process holds it, an operator changed it otherwise
+        // (reactivated, enrolled again), or it was stopped from another version than this verdict's, or
+        // another FAIL was recorded over its stop. The failures go to the log, so the detection is not lost silently.
+        log.error({ agentId, failures: verdict.history?.failures, state: verdict.state.operationalState }, 'FAIL verdict not recorded: the agent row was deleted, changed or stopped since the verdict\'s round read it, or taken over, before it was stored; re-reading the agent');
+      } else if (retried) log.warn({ agentId, outcome }, 'verdict dropped: the agent row changed while the verdict waited to be stored; re-reading the agent');
       else log.info({ agentId, outcome }, 'verdict not stored: the agent row changed since its round read it, or is no longer ours to write; re-reading the agent');
       return false;
     }
-    row.rowVersion = version === STORED_UNSEEN ? undefined : version;
+    if (stored !== STORED_UNSEEN && stored.kind === 'failure_recorded') {
+      log.warn({ agentId, keptState: stored.keptState }, 'FAIL verdict recorded over an operator stop or delete that landed while it waited: the agent keeps the operator state');
+      return 'failure_recorded';
+    }
+    row.rowVersion = stored === STORED_UNSEEN ? undefined : stored.version;
     return true;
   }
 }

@@ -13,7 +13,8 @@ import {
   type VerifierAgentRecord,
 } from './verifier-agent-record.js';
 import { agentVersionSql } from './agent-row-version.js';
-import { storeRounds, type RoundWrite } from './round-writer.js';
+import type { RoundWrite } from './round-writer.js';
+import { storeRounds, UNWRITABLE_STATES } from './save-rounds.js';
 import { VerifierConflict } from './verifier-errors.js';
 
 const AGENTS = 'verifier_agents';
@@ -106,10 +107,18 @@ export class VerifierAgentRepository {
   /**
    * Sets `operational_state` to `to` when the agent belongs to `verifierId` and its state is one of
    * `from` (any state when undefined). Resolves to the state before the change, or undefined when
-   * nothing matched.
+   * nothing matched. An operator's stop or delete (`to` in `UNWRITABLE_STATES`) keeps the row version
+   * it stopped the agent from (`stopped_from_version`): the one version whose FAIL, waiting to be
+   * stored, is still recorded over the stop, once (`SAVE_ROUNDS`). A row already stopped keeps the
+   * token of its first stop (a FAIL decided from the stopped row is not recorded over it).
    */
   async transition(agentId: string, verifierId: string, to: OperationalState, options: { from?: readonly OperationalState[] } = {}): Promise<OperationalState | undefined> {
-    return this.changeState(agentId, verifierId, (before) => (options.from === undefined || options.from.includes(before) ? { operational_state: to } : undefined));
+    return this.changeState(agentId, verifierId, (before, trx) => {
+      if (options.from !== undefined && !options.from.includes(before)) return undefined;
+      if (!UNWRITABLE_STATES.includes(to)) return { operational_state: to, stopped_from_version: null };
+      // The right-hand side reads the row before this update (and before the version trigger moves it).
+      return UNWRITABLE_STATES.includes(before) ? { operational_state: to } : { operational_state: to, stopped_from_version: trx.raw('??', ['content_version']) };
+    });
   }
 
   /**
@@ -121,7 +130,7 @@ export class VerifierAgentRepository {
       const reactivated = decideReactivation(before);
       return reactivated === undefined
         ? undefined
-        : { ...reactivationColumns(reactivated), owner, lease_expires_at: this.leaseUntil(leaseSeconds, trx) };
+        : { ...reactivationColumns(reactivated), stopped_from_version: null, owner, lease_expires_at: this.leaseUntil(leaseSeconds, trx) };
     });
   }
 

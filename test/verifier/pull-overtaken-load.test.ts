@@ -14,11 +14,11 @@ describe('verifier pull loop: a load overtaken by a newer adoption or a stop (re
   this.timeout(60_000);
   let running: SingleAgentVerifier | undefined;
   const findRuntime = VerifierPolicyRepository.prototype.findRuntime;
-  const write = RoundWriter.prototype.writeReturningVersion;
+  const write = RoundWriter.prototype.writeReturningOutcome;
 
   afterEach(async function () {
     VerifierPolicyRepository.prototype.findRuntime = findRuntime;
-    RoundWriter.prototype.writeReturningVersion = write;
+    RoundWriter.prototype.writeReturningOutcome = write;
     await running?.close();
     running = undefined;
   });
@@ -48,7 +48,7 @@ describe('verifier pull loop: a load overtaken by a newer adoption or a stop (re
     await eventually('polled by B', async () => r.verifier.scheduler.size === 1);
 
     // A slow commit: each verdict waits ~3 s to be stored, so a retry of A would find one waiting.
-    RoundWriter.prototype.writeReturningVersion = async function (this: RoundWriter, ...args) {
+    RoundWriter.prototype.writeReturningOutcome = async function (this: RoundWriter, ...args) {
       await new Promise((resolve) => setTimeout(resolve, 3000));
       return write.apply(this, args);
     };
@@ -56,7 +56,7 @@ describe('verifier pull loop: a load overtaken by a newer adoption or a stop (re
     await eventually('a verdict being stored', async () => verdicts.isWaiting(agentId), 10_000, 10);
     hung.fail(); // A fails: before the fix, the agent was marked unloadable and A's retry came 200 ms later
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    RoundWriter.prototype.writeReturningVersion = write;
+    RoundWriter.prototype.writeReturningOutcome = write;
 
     const before = (await r.row()).attestation_count;
     await eventually('rounds stored again', async () => (await r.row()).attestation_count > before + 3, 15_000);
@@ -74,7 +74,7 @@ describe('verifier pull loop: a load overtaken by a newer adoption or a stop (re
     r.verifier.scheduler.wake(agentId); // adoption A: its policy read hangs
     await eventually('A reading', async () => hung.reads() >= 1);
     // A slow commit: the FAIL of adoption B waits ~3 s to be stored, so a retry of A would find it waiting.
-    RoundWriter.prototype.writeReturningVersion = async function (this: RoundWriter, ...args) {
+    RoundWriter.prototype.writeReturningOutcome = async function (this: RoundWriter, ...args) {
       await new Promise((resolve) => setTimeout(resolve, 3000));
       return write.apply(this, args);
     };
@@ -85,7 +85,7 @@ describe('verifier pull loop: a load overtaken by a newer adoption or a stop (re
     hung.fail(); // A fails
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await r.health(), '/health while the FAIL is stored').to.equal(200);
-    RoundWriter.prototype.writeReturningVersion = write;
+    RoundWriter.prototype.writeReturningOutcome = write;
 
     await eventually('FAILED', async () => (await r.row()).operational_state === OperationalState.FAILED, 10_000);
     await new Promise((resolve) => setTimeout(resolve, 1000));

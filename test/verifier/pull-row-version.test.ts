@@ -60,12 +60,12 @@ forEachDatabase('verifier pull loop: agent row versions', (fixture) => {
       roundId: `round-${count}`,
       ...(expectedVersion === undefined ? {} : { expectedVersion }),
     });
-    const left = await writer.writeReturningVersion(write(1));
-    expect(left).to.be.a('string').and.equal(await agentRowVersion(knex, e.agentId));
+    const left = await writer.writeReturningOutcome(write(1));
+    expect(left).to.deep.equal({ kind: 'stored', version: await agentRowVersion(knex, e.agentId) });
     expect(await agents.holdsRound(e.agentId, 'round-1')).to.equal(true);
     expect(await agents.holdsRound(e.agentId, 'round-2')).to.equal(false);
     await agents.reactivate(e.agentId, 'default', 'me', 30);
-    expect(await writer.writeReturningVersion(write(2, left), true)).to.equal(undefined);
+    expect(await writer.writeReturningOutcome(write(2, left?.kind === 'stored' ? left.version : undefined), true)).to.equal(undefined);
     expect(await agents.holdsRound(e.agentId, 'round-2')).to.equal(false);
     expect((await agents.find(e.agentId))?.state).to.include({ operationalState: OperationalState.START, attestationCount: 1 });
   });

@@ -4,6 +4,7 @@ import type { PushChoice } from '../../lib/attestation/push-decision.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { PushRepository, type NewPushAttestation } from '../../lib/verifier/push/push-repository.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 const AGENT = 'agent-000001';
@@ -140,5 +141,22 @@ describe('push repository: phase 1 inserts', function () {
     expect(await repository.takeOwnership(AGENT, 'sweeping', 60, current)).to.equal(true);
     expect(await ownerOf()).to.equal('sweeping');
     expect(await versionOf(AGENT), 'the owner is not part of the version').to.equal(current);
+  });
+
+  it('takeOwnership answers true for a failure to record over a stop from the version read (recordOverStop), leaving the stopped row untaken', async function () {
+    const knex = opened.database.knex;
+    await knex('verifier_agents').update({ attestation_mode: 'push', owner: 'serving', operational_state: 3 }).where({ agent_id: AGENT });
+    const stale = await versionOf(AGENT);
+    await knex('verifier_agents').update({ attestation_count: 7 }).where({ agent_id: AGENT });
+    const read = await versionOf(AGENT);
+    expect(await new VerifierAgentRepository(knex).transition(AGENT, 'default', 10)).to.equal(3);
+    expect(await repository.takeOwnership(AGENT, 'judging', 60, read)).to.equal(false);
+    expect(await repository.takeOwnership(AGENT, 'judging', 60, stale, true), 'decided from a row older than the one stopped').to.equal(false);
+    const stopped = await knex('verifier_agents').where({ agent_id: AGENT }).first('owner', 'lease_expires_at');
+    expect(await repository.takeOwnership(AGENT, 'judging', 60, read, true)).to.equal(true);
+    expect(await knex('verifier_agents').where({ agent_id: AGENT }).first('owner', 'lease_expires_at'), 'the stopped row left as the operator left it').to.deep.equal(stopped);
+    // Changed otherwise (reactivated): not even a failure takes it.
+    await knex('verifier_agents').update({ operational_state: 1, owner: 'serving' }).where({ agent_id: AGENT });
+    expect(await repository.takeOwnership(AGENT, 'judging', 60, read, true)).to.equal(false);
   });
 });

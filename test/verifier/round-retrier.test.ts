@@ -10,6 +10,7 @@ import type { Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundRetrier, STORED_UNSEEN } from '../../lib/verifier/round-retrier.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
+import type { StoredRound } from '../../lib/verifier/save-rounds.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
@@ -67,13 +68,13 @@ describe('round retrier: a retried verdict is stored exactly once (real PostgreS
   });
 
   /** Stores `history` with a state one attestation on (over `expectedVersion` when given) through `using`. */
-  function store(agentId: string, history: HistoryRow, expectedVersion?: string, using = retrier): Promise<string | undefined | typeof STORED_UNSEEN> {
+  function store(agentId: string, history: HistoryRow, expectedVersion?: string, using = retrier): Promise<StoredRound | undefined | typeof STORED_UNSEEN> {
     const state = { ...initialAgentState(history.outcome === 'pass' ? OperationalState.GET_QUOTE : OperationalState.FAILED), attestationCount: 1 };
     const write: RoundWrite = { agentId, verifierId: 'default', owner: 'bench', leaseSeconds: 30, state, history, expectedVersion };
     return using.store({
       agentId,
       history,
-      send: (roundId, retry) => writer.writeReturningVersion({ ...write, roundId }, retry),
+      send: (roundId, retry) => writer.writeReturningOutcome({ ...write, roundId }, retry),
       stored: (version) => version !== undefined,
     });
   }
@@ -122,7 +123,7 @@ describe('round retrier: a retried verdict is stored exactly once (real PostgreS
     await eventually('three failed writes', () => Promise.resolve(failures >= 3), 10_000, 20);
     expect(watched.unstoredRounds).to.equal(1);
     await knex.raw('drop trigger refuse_history on verifier_attestation_history');
-    expect(await version).to.equal(await agentRowVersion(knex, 'agent-000003'));
+    expect(await version).to.deep.equal({ kind: 'stored', version: await agentRowVersion(knex, 'agent-000003') });
     expect(watched.unstoredRounds).to.equal(0);
     expect(await stored('agent-000003')).to.deep.equal({ outcomes: ['pass'], attestationCount: 1, passes: 1 });
   });

@@ -5,6 +5,7 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
+import type { StoredRound } from '../../lib/verifier/save-rounds.js';
 import { VerdictStore, type Verdict } from '../../lib/verifier/verdict-store.js';
 import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
@@ -101,11 +102,11 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
     await holder.raw('select pg_advisory_xact_lock(?)', [lockKey]);
     // The first write's statement reaches the server and is held there, but its caller is told the
     // connection broke: the store backs off, finds no row with the round id yet, and writes again.
-    let orphan: Promise<string | undefined> | undefined;
+    let orphan: Promise<StoredRound | undefined> | undefined;
     const losing = new (class extends RoundWriter {
-      override writeReturningVersion(write: RoundWrite, alone = false): Promise<string | undefined> {
-        if (orphan !== undefined) return super.writeReturningVersion(write, alone);
-        orphan = super.writeReturningVersion(write, alone);
+      override writeReturningOutcome(write: RoundWrite, alone = false): Promise<StoredRound | undefined> {
+        if (orphan !== undefined) return super.writeReturningOutcome(write, alone);
+        orphan = super.writeReturningOutcome(write, alone);
         return Promise.reject(Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }));
       }
     })(knex, { batchDelayMs: 0 });
@@ -117,7 +118,7 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
     await holder.commit();
     holder = undefined;
     expect(await stored, 'stored by the orphaned statement: announced, not dropped').to.equal(true);
-    expect(await orphan).to.be.a('string');
+    expect(await orphan).to.include({ kind: 'stored' });
     await losing.close();
     const history = (await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')) as { outcome: string }[];
     expect(history).to.deep.equal([{ outcome: 'fail' }]);
@@ -149,8 +150,8 @@ describe('verifier pull loop: one verdict store per agent at a time, and a lost 
     const rowVersion = await agentRowVersion(knex, agentId);
     // The write commits, then its caller is told the connection broke (a COMMIT reply lost).
     const answerLost = new (class extends RoundWriter {
-      override async writeReturningVersion(write: RoundWrite, alone = false): Promise<string | undefined> {
-        await super.writeReturningVersion(write, alone);
+      override async writeReturningOutcome(write: RoundWrite, alone = false): Promise<StoredRound | undefined> {
+        await super.writeReturningOutcome(write, alone);
         throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
       }
     })(knex, { batchDelayMs: 0 });

@@ -4,7 +4,8 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { appliedMigrations, migrateLatest, migrateRollbackLastBatch } from '../../lib/db/migrate.js';
 import type { VerifierAgentEnrolment } from '../../lib/verifier/verifier-agent-record.js';
 import { VerifierAgentRepository, type SaveRoundInput } from '../../lib/verifier/verifier-agent-repository.js';
-import { RoundWriter, storeRounds } from '../../lib/verifier/round-writer.js';
+import { RoundWriter } from '../../lib/verifier/round-writer.js';
+import { storeRounds, type StoredRound } from '../../lib/verifier/save-rounds.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { VerifierConflict } from '../../lib/verifier/verifier-errors.js';
 import { VerifierPolicyRepository } from '../../lib/verifier/verifier-policy-repository.js';
@@ -176,7 +177,7 @@ forEachDatabase(
       const knex = fixture.database.knex;
       if (fixture.kind === 'postgres') {
         // The second write waits for the first one's row lock, then finds the state it expected gone.
-        let second: Promise<Map<string, string>> | undefined;
+        let second: Promise<Map<string, StoredRound>> | undefined;
         await knex.transaction(async (trx) => {
           expect(await storeRounds(trx, [failed(1)])).to.have.keys(e.agentId);
           second = storeRounds(knex, [failed(2)]);
@@ -234,6 +235,27 @@ forEachDatabase(
       expect(stored?.state).to.deep.include({ operationalState: OperationalState.START, severityLevel: null, lastEventId: null, lastSuccessfulAttestation: 0 });
       expect(await agents.transition(e.agentId, 'default', OperationalState.TERMINATED)).to.equal(OperationalState.START);
       expect(await agents.reactivate(e.agentId, 'default', 'owner-9', 30), 'TERMINATED').to.equal(undefined);
+    });
+
+    it('a stop keeps the version it stopped the row from (stopped_from_version), unversioned; a delete over the stop keeps it, a reactivation clears it', async function () {
+      const knex = fixture.database.knex;
+      const e = enrolment();
+      await agents.insert(e, initialAgentState(OperationalState.GET_QUOTE), 'owner-1', 30);
+      const token = async (): Promise<string | null> =>
+        ((await knex('verifier_agents').where({ agent_id: e.agentId }).first(knex.raw('stopped_from_version::text as token'))) as { token: string | null }).token;
+      const running = await agentRowVersion(knex, e.agentId);
+      expect(await agents.transition(e.agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
+      expect(await token()).to.equal(running);
+      const stopped = await agentRowVersion(knex, e.agentId);
+      await knex('verifier_agents').update({ stopped_from_version: null }).where({ agent_id: e.agentId });
+      expect(await agentRowVersion(knex, e.agentId), 'consuming the token is not a change of the row').to.equal(stopped);
+      await knex('verifier_agents').update({ stopped_from_version: knex.raw('?::bigint', [running]) }).where({ agent_id: e.agentId });
+      expect(await agents.transition(e.agentId, 'default', OperationalState.TERMINATED)).to.equal(OperationalState.TENANT_FAILED);
+      expect(await token(), 'the first stop\'s token').to.equal(running);
+      expect(await agents.reactivate(e.agentId, 'default', 'owner-1', 30), 'TERMINATED').to.equal(undefined);
+      await agents.transition(e.agentId, 'default', OperationalState.TENANT_FAILED);
+      expect(await agents.reactivate(e.agentId, 'default', 'owner-1', 30)).to.equal(OperationalState.TENANT_FAILED);
+      expect(await token()).to.equal(null);
     });
 
     it('leases: a process reclaims its own agents at once, others only after the lease expired, never twice', async function () {

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
 import { decidePushException } from '../../attestation/push-failure-decision.js';
-import { UNWRITABLE_STATES } from '../round-writer.js';
+import { recordedOverOperatorStop } from '../../attestation/failure-over-operator-stop.js';
+import { UNWRITABLE_STATES } from '../save-rounds.js';
 import { PolicyNotStored } from '../polled-agent.js';
 import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
@@ -98,6 +99,8 @@ export class PushJudgement {
     let answer = first;
     let judged: { readonly agentVersion: string; readonly verdict: PushVerdict } | undefined;
     let judgedFailing = false;
+    /** The last verdict judged failing from a row not stopped: logged with its failures if it ends refused, not recorded. */
+    let failing: PushVerdict | undefined;
     // What is read back may be a newer attestation (another process's phase 1), with another challenge
     // under the same row version: judged afresh, never by the verdict judged before.
     const readBackAfresh = (): Promise<Answer> => {
@@ -111,9 +114,17 @@ export class PushJudgement {
         const { verdict } = judged;
         judgedFailing ||= verdict.verdict === 'fail';
         const { attestation, record } = answer;
+        if (recordedOverOperatorStop(verdict.state, verdict.history, record.state.operationalState)) failing = verdict;
         let take: JudgedEvidenceTake | undefined;
         if (!answer.taken) {
-          take = { agentId: record.agentId, index: attestation.index, challenge: attestation.challenge, receivedAt: now, agentVersion: answer.agentVersion };
+          take = {
+            agentId: record.agentId,
+            index: attestation.index,
+            challenge: attestation.challenge,
+            receivedAt: now,
+            agentVersion: answer.agentVersion,
+            recordOverStop: recordedOverOperatorStop(verdict.state, verdict.history, record.state.operationalState),
+          };
           if (verdict.verdict === 'fail') {
             if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) {
               answer = await readBackAfresh();
@@ -136,7 +147,16 @@ export class PushJudgement {
         answer = again;
       }
     } catch (error) {
-      if (error instanceof PushRefused) throw error;
+      if (error instanceof PushRefused) {
+        // Deleted (or enrolled again) before its failure was stored: the detection goes to the log at least.
+        if (failing !== undefined) {
+          this.deps.log.error(
+            { agentId: answer.attestation.agentId, index: answer.attestation.index, failures: failing.history.failures, reason: error.detail },
+            'push FAIL verdict not recorded: the agent is no longer attested on that attestation',
+          );
+        }
+        throw error;
+      }
       // Nothing stored and the evidence not taken: logged once, by the routes' error handler (500).
       if (!answer.taken) throw error;
       const { agentId, index, challenge } = answer.attestation;

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import type { PushChoice } from '../../attestation/push-decision.js';
 import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
 import { storableJson } from '../storable-text.js';
-import { agentVersionSql } from '../agent-row-version.js';
+import { agentVersionSql, stoppedFromVersionSql } from '../agent-row-version.js';
+import { UNWRITABLE_STATES } from '../save-rounds.js';
 
 const ATTESTATIONS = 'verifier_push_attestations';
 const AGENTS = 'verifier_agents';
@@ -69,21 +70,39 @@ select challenge from inserted`;
 /**
  * Takes the evidence of each attestation named (`awaiting_evidence` → `evaluating_evidence`, once):
  * only while it is the agent's latest, its challenge had not expired when the evidence came, and the
- * agent's row still has the version the evidence was judged from. Answers the agents taken.
+ * agent's row still has the version the evidence was judged from — or, for evidence judged failing
+ * the agent (`record_over_stop`), an operator stopped the agent from that very version since
+ * (`stopped_from_version`): its failure is still recorded, and the token consumed, by `SAVE_ROUNDS` in
+ * the same transaction. Answers the agents taken.
  */
 const TAKE_JUDGED_EVIDENCE = `
 update verifier_push_attestations t set stage = 'evaluating_evidence', evidence_received_at = i.received_at
-from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, challenge text, received_at timestamptz, agent_version text)
+from jsonb_to_recordset(?::jsonb) as i(agent_id text, index int, challenge text, received_at timestamptz, agent_version text, record_over_stop boolean)
 where t.agent_id = i.agent_id and t.index = i.index and t.challenge = i.challenge
   and t.stage = 'awaiting_evidence' and t.challenges_expire_at > i.received_at
   and t.index = (select max(m.index) from verifier_push_attestations m where m.agent_id = t.agent_id)
-  and (select ${agentVersionSql('g')} from verifier_agents g where g.agent_id = t.agent_id) = i.agent_version
+  and (select ${agentVersionSql('g')} = i.agent_version
+      or (i.record_over_stop and g.operational_state in (${UNWRITABLE_STATES.join(', ')}) and ${stoppedFromVersionSql('g')} = i.agent_version)
+    from verifier_agents g where g.agent_id = t.agent_id)
 returning t.agent_id`;
 
-/** `takeOwnership`: the row taken over while it is a push agent's with the version named. */
+/**
+ * `takeOwnership`: the row taken over while it is a push agent's with the version named — or, for a
+ * failure to record over an operator's stop, only checked stopped from that version: a stopped row's
+ * owner and lease are left as the operator left them (nobody polls it; `SAVE_ROUNDS` records such a
+ * failure whoever holds the row).
+ */
 const TAKE_OWNERSHIP = `
-update verifier_agents a set owner = ?, lease_expires_at = now() + make_interval(secs => ?)
-where a.agent_id = ? and a.attestation_mode = 'push' and ${agentVersionSql('a')} = ?`;
+with taken as (
+  update verifier_agents a set owner = ?, lease_expires_at = now() + make_interval(secs => ?)
+  where a.agent_id = ? and a.attestation_mode = 'push' and ${agentVersionSql('a')} = ?
+  returning 1
+)
+select 1 from taken
+union all
+select 1 from verifier_agents s
+where ?::boolean and s.agent_id = ? and s.attestation_mode = 'push'
+  and s.operational_state in (${UNWRITABLE_STATES.join(', ')}) and ${stoppedFromVersionSql('s')} = ?`;
 
 /** Evidence judged before it was taken (`takeJudgedEvidence`). */
 export interface JudgedEvidenceTake {
@@ -93,6 +112,8 @@ export interface JudgedEvidenceTake {
   readonly receivedAt: Date;
   /** `agentVersionSql` of the agent's row the evidence was judged from. */
   readonly agentVersion: string;
+  /** The evidence was judged failing the agent (`recordedOverOperatorStop`): taken over an operator's stop too. */
+  readonly recordOverStop?: boolean;
 }
 
 /** An attestation as phase 1 inserts it. */
@@ -225,7 +246,14 @@ export class PushRepository {
    * Resolves to the ids of the agents whose evidence was taken.
    */
   async takeJudgedEvidence(takes: readonly JudgedEvidenceTake[], trx?: Knex.Transaction): Promise<Set<string>> {
-    const rows = takes.map((t) => ({ agent_id: t.agentId, index: t.index, challenge: t.challenge, received_at: t.receivedAt.toISOString(), agent_version: t.agentVersion }));
+    const rows = takes.map((t) => ({
+      agent_id: t.agentId,
+      index: t.index,
+      challenge: t.challenge,
+      received_at: t.receivedAt.toISOString(),
+      agent_version: t.agentVersion,
+      record_over_stop: t.recordOverStop === true,
+    }));
     const result = (await (trx ?? this.knex).raw(TAKE_JUDGED_EVIDENCE, [JSON.stringify(rows)])) as { rows: { agent_id: string }[] };
     return new Set(result.rows.map((row) => row.agent_id));
   }
@@ -256,12 +284,15 @@ export class PushRepository {
   /**
    * A push agent is written by whichever process takes its request: take the row over first (the round
    * writer writes only its owner's rows) — only while the row still has `agentVersion` (the owner is not
-   * part of it), so a verdict about to be refused takes nothing over. False when the row changed, or is
-   * no longer a push agent's.
+   * part of it), so a verdict about to be refused takes nothing over. With `recordOverStop` (a verdict
+   * failing the agent, `recordedOverOperatorStop`) a row an operator stopped from `agentVersion` since
+   * answers true too, without being taken (its owner and lease stay as the operator left them): that
+   * failure is still recorded, once (`SAVE_ROUNDS`). False when the row changed otherwise, or is no
+   * longer a push agent's.
    */
-  async takeOwnership(agentId: string, owner: string, leaseSeconds: number, agentVersion: string): Promise<boolean> {
-    const result = (await this.knex.raw(TAKE_OWNERSHIP, [owner, leaseSeconds, agentId, agentVersion])) as { rowCount: number | null };
-    return (result.rowCount ?? 0) > 0;
+  async takeOwnership(agentId: string, owner: string, leaseSeconds: number, agentVersion: string, recordOverStop = false): Promise<boolean> {
+    const result = (await this.knex.raw(TAKE_OWNERSHIP, [owner, leaseSeconds, agentId, agentVersion, recordOverStop, agentId, agentVersion])) as { rows: unknown[] };
+    return result.rows.length > 0;
   }
 }
 

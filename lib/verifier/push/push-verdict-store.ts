@@ -1,3 +1,4 @@
+import { recordedOverOperatorStop } from '../../attestation/failure-over-operator-stop.js';
 import { turnsRevoked, type FailureAnnouncer } from '../failure-announcer.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
@@ -33,7 +34,9 @@ export class PushVerdictStore {
    * The verdict through the round writer (the row is taken over first, while it still has
    * `expectedVersion`: the writer writes its owner's rows only), with the evidence take and the
    * attestation it completes, if any, in the same transaction, and only while the agent's row still
-   * has `expectedVersion`. Resolves to whether it was stored: `agent_changed` when the row changed,
+   * has `expectedVersion` — or, for a verdict failing the agent (`recordedOverOperatorStop`), an
+   * operator stopped it since: its failure is recorded and announced, the row keeps the operator's
+   * state (`SAVE_ROUNDS`). Resolves to whether it was stored: `agent_changed` when the row changed,
    * was deleted or is no longer push (the caller reads it again to tell which).
    */
   async store(
@@ -43,12 +46,14 @@ export class PushVerdictStore {
     { completion, take, expectedVersion }: VerdictWriteOptions,
   ): Promise<PushWriteOutcome> {
     const { owner, leaseSeconds, verifierId } = this.settings;
-    if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds, expectedVersion))) {
+    const decidedFrom = record.state.operationalState;
+    const overStop = recordedOverOperatorStop(state, history, decidedFrom);
+    if (record.owner !== owner && !(await this.deps.repository.takeOwnership(record.agentId, owner, leaseSeconds, expectedVersion, overStop))) {
       // With its take still pending the evidence is not this request's: the caller reads it back (and
       // takes it, or is refused) rather than judge it again as taken.
       return { stored: false, reason: take === undefined ? 'agent_changed' : 'evidence_not_taken' };
     }
-    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion };
+    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion, decidedFrom };
     const outcome = await this.deps.writer.write(write, completion, take, turnsRevoked(record.state.operationalState, state.operationalState));
     if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
     return outcome;

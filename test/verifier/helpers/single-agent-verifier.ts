@@ -32,6 +32,8 @@ export interface SingleAgentVerifier {
   readonly announced: readonly Record<string, unknown>[];
   /** The polled agent's HTTPS server. */
   readonly agentServer: FakePolledAgent['server'];
+  /** The polled agent's TPM and IMA log (measure a file the policy does not allow and its next round fails). */
+  readonly fakeAgent: FakePolledAgent['fake'];
   row(): Promise<WatchedAgentRow>;
   /** `PUT /v2.6/agents/{id}/{action}`, expected to succeed. */
   put(action: 'stop' | 'reactivate'): Promise<void>;
@@ -86,6 +88,7 @@ export async function startSingleAgentVerifier(agentId: string, leaseSeconds: nu
     verifier: running,
     announced,
     agentServer: agent.server,
+    fakeAgent: agent.fake,
     row: async () =>
       (
         await knex.raw('select operational_state, attestation_count, runtime_policy_name, lease_expires_at < now() as lease_lapsed from verifier_agents where agent_id = ?', [agentId])

@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { pino } from 'pino';
+import { initialAgentState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import type { PullDecision } from '../../lib/attestation/pull-decision.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
+import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
+import { RoundPersister, type AfterRound } from '../../lib/verifier/round-persister.js';
+import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
+import type { StoredRound } from '../../lib/verifier/save-rounds.js';
+import { VerdictStore } from '../../lib/verifier/verdict-store.js';
+import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { agentRowVersion } from './helpers/agent-row-version.js';
+import { bareVerdict } from './helpers/bare-verdict.js';
+import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+
+const OWNER = 'persister-owner';
+
+/** A round writer whose first write commits and then loses its answer, as a COMMIT reply lost on the wire. */
+class FirstAnswerLost extends RoundWriter {
+  private lost = false;
+  override async writeReturningOutcome(write: RoundWrite, alone = false): Promise<StoredRound | undefined> {
+    const outcome = await super.writeReturningOutcome(write, alone);
+    if (this.lost) return outcome;
+    this.lost = true;
+    throw new Error('connection lost before the COMMIT reply');
+  }
+}
+
+/**
+ * A round stored by an attempt whose answer was lost (`STORED_UNSEEN`) leaves the row's version
+ * unknown, and perhaps a row an operator stopped meanwhile (a FAIL recorded over the stop): the agent's
+ * row is re-read then, not polled again from what the round decided.
+ */
+describe('verifier pull loop: a round stored unseen re-reads the agent\'s row (real PostgreSQL)', function () {
+  this.timeout(30_000);
+  let opened: OpenedDatabase;
+  let knex: Knex;
+  let writer: RoundWriter;
+
+  before(async function () {
+    opened = await openTestSchema();
+    knex = opened.database.knex;
+    await migrateLatest(knex);
+    writer = new FirstAnswerLost(knex, { batchDelayMs: 0 });
+  });
+
+  after(async function () {
+    await writer?.close();
+    await opened?.dispose();
+  });
+
+  it('L1: a FAIL recorded over a stop whose answer was lost does not poll the stopped agent again', async function () {
+    const agentId = 'persister-stored-unseen-1';
+    const enrolment = pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' });
+    const repository = new VerifierAgentRepository(knex);
+    await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), OWNER, 600);
+    const fields: Partial<PolledAgent> = {
+      enrolment,
+      state: initialAgentState(OperationalState.GET_QUOTE),
+      retries: 0,
+      running: true,
+      reconcileAfterRound: false,
+      apiVersion: '2.6',
+      rowVersion: await agentRowVersion(knex, agentId),
+    };
+    const agent = fields as PolledAgent;
+    await repository.transition(agentId, 'default', OperationalState.TENANT_FAILED);
+    // A severity policy under which this FAIL does not stop polling.
+    const failing: PullDecision = { ...bareVerdict(OperationalState.FAILED, 0), retries: 0, next: { kind: 'poll', inSeconds: 2 } };
+    const steps: string[] = [];
+    const after: AfterRound = {
+      schedule: () => void steps.push('schedule'),
+      reconcile: () => Promise.resolve(void steps.push('reconcile')),
+      drop: () => void steps.push('drop'),
+    };
+    const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, log: pino({ level: 'silent' }) };
+    await new RoundPersister(options, new VerdictStore(options), new FailureAnnouncer(undefined, () => []), after).persist(agent, failing, Date.now());
+
+    expect(await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')).to.deep.equal([{ outcome: 'fail' }]);
+    expect(steps).to.deep.equal(['reconcile']);
+  });
+});

@@ -29,6 +29,7 @@ import * as verifierPushBootLogOrder from './20261205030000-verifier-push-boot-l
 import * as verifierPushBootLogEnrolment from './20261205060000-verifier-push-boot-log-enrolment.js';
 import * as verifierHistoryAttemptedBrin from './20261205120000-verifier-history-attempted-brin.js';
 import * as verifierPushAttestationsPrune from './20261205130000-verifier-push-attestations-prune.js';
+import * as verifierProcessLockKey from './20261205143000-verifier-process-lock-key.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -69,4 +70,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261205060000-verifier-push-boot-log-enrolment', ...verifierPushBootLogEnrolment },
   { name: '20261205120000-verifier-history-attempted-brin', ...verifierHistoryAttemptedBrin },
   { name: '20261205130000-verifier-push-attestations-prune', ...verifierPushAttestationsPrune },
+  { name: '20261205143000-verifier-process-lock-key', ...verifierProcessLockKey },
 ];

@@ -15,6 +15,7 @@ import { ROUND_START_SLOT_MS, type RoundStartGrid } from './round-start-grid.js'
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
+import type { ProcessLock } from './process-lock.js';
 import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
 import { STORE_RETRY, VerdictStore } from './verdict-store.js';
@@ -24,6 +25,8 @@ export interface PullSchedulerOptions {
   readonly repository: VerifierAgentRepository;
   /** Heartbeats of the processes sharing the database: each claims only its fair share. */
   readonly processes: VerifierProcessRepository;
+  /** This process's liveness signal on PostgreSQL (taken at start, released at close); absent on PGlite. */
+  readonly lock?: ProcessLock | undefined;
   /** The hot-path write (batched). */
   readonly writer: RoundWriter;
   readonly health: VerifierHealth;
@@ -165,7 +168,10 @@ export class PullScheduler {
     this.track(this.reconcile(agentId));
   }
 
-  /** Stops every timer, stores waiting verdicts without their batch window, waits for rounds in flight, lets this process's leases expire now. */
+  /**
+   * Stops every timer, stores waiting verdicts without their batch window, waits for rounds in flight,
+   * lets this process's leases expire now, then releases its process lock.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.sweeper.stop();
@@ -188,6 +194,7 @@ export class PullScheduler {
     await this.options.processes.remove(this.options.owner).catch((error: unknown) => {
       this.options.log.warn({ err: error }, 'could not remove the heartbeat');
     });
+    await this.options.lock?.close();
   }
 
   private schedule(agent: PolledAgent, seconds: number): void {

@@ -13,6 +13,7 @@ import {
   type VerifierAgentRecord,
 } from './verifier-agent-record.js';
 import { agentVersionSql } from './agent-row-version.js';
+import { deadByLockSql } from './process-lock-sql.js';
 import { storeRounds, type RoundWrite } from './round-writer.js';
 import { VerifierConflict } from './verifier-errors.js';
 
@@ -20,6 +21,7 @@ const AGENTS = 'verifier_agents';
 const HISTORY = 'verifier_attestation_history';
 const RUNTIME_POLICIES = 'verifier_runtime_policies';
 const MB_POLICIES = 'verifier_mb_policies';
+const PROCESSES = 'verifier_processes';
 
 /** PostgreSQL `unique_violation`. */
 const UNIQUE_VIOLATION = '23505';
@@ -194,7 +196,8 @@ export class VerifierAgentRepository {
   }
 
   /**
-   * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, or
+   * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, an
+   * owner dead by its process lock (`deadByLockSql`: SIGKILLed or crashed, whatever its leases say), or
    * an expired lease (a process that died or shut down — or this one, for an agent whose rounds it
    * could not store long enough and let go). Rows another process is
    * claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent verifiers never
@@ -209,7 +212,10 @@ export class VerifierAgentRepository {
       .whereIn('operational_state', CLAIMABLE_STATES)
       .whereNotIn('agent_id', except)
       .where((q) => {
-        void q.whereNull('owner').orWhere('lease_expires_at', '<', k.fn.now());
+        void q
+          .whereNull('owner')
+          .orWhere('lease_expires_at', '<', k.fn.now())
+          .orWhereIn('owner', k(`${PROCESSES} as p`).select('p.owner').where('p.verifier_id', verifierId).whereNot('p.owner', owner).whereRaw(deadByLockSql('p')));
       })
       .orderBy('agent_id')
       .limit(limit)

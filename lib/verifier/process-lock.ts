@@ -1,0 +1,171 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
+import { PROCESS_LOCK_CLASS, randomLockKey } from './process-lock-sql.js';
+
+/** Waits between attempts to take the lock again after its connection was lost. */
+const RETAKE_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 10_000 };
+
+/** Random keys tried before an attempt gives up (a collision with a held key is one in 2³¹ per try). */
+const KEY_TRIES = 8;
+
+/** How long `close` waits for the lock connection to end (a black-holed socket would never say so). */
+const CLOSE_WAIT_MS = 2000;
+
+/** PostgreSQL `undefined_object`: a setting this server version does not know. */
+const UNDEFINED_OBJECT = '42704';
+
+export interface ProcessLockOptions {
+  /** A new connection outside the pool, not yet connected (`Database.newSessionClient`). */
+  readonly newClient: () => pg.Client;
+  readonly log: Logger;
+}
+
+/**
+ * A verifier process's liveness signal on PostgreSQL: a session advisory lock
+ * `pg_try_advisory_lock(PROCESS_LOCK_CLASS, key)` held, for the whole life of the process, on a
+ * connection of its own outside the pool. When the process dies (SIGKILL, crash) the OS closes that
+ * socket and PostgreSQL releases the lock at once; a live process keeps it however slow its event
+ * loop is, since nothing has to be sent to keep it. The key goes into the process's beat
+ * (`VerifierProcessRepository.beat`), where the other processes look it up.
+ *
+ * When the connection drops while the process lives (database restart, network cut, the session
+ * terminated), `key` turns null and the lock is taken again with back-off (the same key first), then
+ * `retaken` is called so the caller beats the key again. Meanwhile the others may judge this process
+ * dead and take its agents: safe, since a round's write lands only while its writer still owns the
+ * agent. A lock connection that cannot be opened at all leaves the process judged by its heartbeat
+ * and leases, as before.
+ */
+export class ProcessLock {
+  private client: pg.Client | undefined;
+  private heldKey: number | null = null;
+  /** The key last held, tried first when the lock is taken again. */
+  private lastKey: number | undefined;
+  private failures = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
+  private retaken: () => void = () => undefined;
+
+  constructor(private readonly options: ProcessLockOptions) {}
+
+  /** The key of the lock this process holds now; null while it holds none. */
+  get key(): number | null {
+    return this.heldKey;
+  }
+
+  /**
+   * Takes the lock; on failure keeps trying in the background. `retaken` is called each time the lock
+   * is taken again after it was lost or could not be taken here. Resolves whether the lock is held now.
+   */
+  async take(retaken: () => void): Promise<boolean> {
+    this.retaken = retaken;
+    if (await this.attempt()) {
+      return true;
+    }
+    this.scheduleRetake();
+    return false;
+  }
+
+  /**
+   * The lock's session is gone though its connection said nothing (seen in pg_locks by the
+   * dead-process watch): end it and take the lock again.
+   */
+  lost(): void {
+    if (this.client !== undefined) {
+      this.dropped(this.client, new Error('the process lock is no longer held by its session'));
+    }
+  }
+
+  /** Ends the lock's connection, which releases the lock (clean shutdown, after the leases are released). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    const client = this.client;
+    this.client = undefined;
+    this.heldKey = null;
+    if (client !== undefined) {
+      let waited: NodeJS.Timeout | undefined;
+      await Promise.race([
+        client.end().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          waited = setTimeout(resolve, CLOSE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(waited);
+    }
+  }
+
+  /** Opens a connection and takes the lock on it (the last key first, then random ones). */
+  private async attempt(): Promise<boolean> {
+    const client = this.options.newClient();
+    // Without a listener, an `error` event (the session terminated, the server restarted) would end the process.
+    client.on('error', (error: Error) => this.dropped(client, error));
+    client.on('end', () => this.dropped(client, new Error('the process lock connection ended')));
+    try {
+      await client.connect();
+      await keepIdleSession(client);
+      for (let tried = 0; tried < KEY_TRIES && !this.closed; tried += 1) {
+        const key = tried === 0 && this.lastKey !== undefined ? this.lastKey : randomLockKey();
+        const result = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1, $2) as locked', [PROCESS_LOCK_CLASS, key]);
+        if (result.rows[0]?.locked === true) {
+          if (this.closed) break;
+          this.client = client;
+          this.heldKey = key;
+          this.lastKey = key;
+          this.options.log.info({ key }, 'process lock taken');
+          return true;
+        }
+      }
+      if (!this.closed) throw new Error(`every one of ${KEY_TRIES} lock keys tried is held by another session`);
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'could not take the process lock; judged by heartbeat and leases until it is taken');
+    }
+    void client.end().catch(() => undefined);
+    return false;
+  }
+
+  /** `client`'s session ended or failed: if it held the lock, the lock is gone; take it again. */
+  private dropped(client: pg.Client, error: Error): void {
+    if (client !== this.client) {
+      return;
+    }
+    this.client = undefined;
+    this.heldKey = null;
+    void client.end().catch(() => undefined);
+    if (this.closed) {
+      return;
+    }
+    this.options.log.warn({ err: error }, 'process lock lost; taking it again');
+    this.scheduleRetake();
+  }
+
+  private scheduleRetake(): void {
+    if (this.closed) {
+      return;
+    }
+    this.failures += 1;
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      void this.attempt().then((taken) => {
+        if (taken) {
+          this.failures = 0;
+          this.retaken();
+        } else {
+          this.scheduleRetake();
+        }
+      });
+    }, backoffDelayMs(this.failures, RETAKE_BACKOFF));
+  }
+}
+
+/**
+ * The lock's session sends nothing for hours: a server's `idle_session_timeout` would end it and make
+ * a live process look dead. Switched off for this session; older servers (before 14) lack the setting.
+ */
+async function keepIdleSession(client: pg.Client): Promise<void> {
+  try {
+    await client.query(`select set_config('idle_session_timeout', '0', false)`);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== UNDEFINED_OBJECT) throw error;
+  }
+}

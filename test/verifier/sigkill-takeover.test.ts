@@ -18,18 +18,19 @@ import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
 const AGENTS = 24;
-const INTERVAL = 4;
-const LEASE = 2;
+const INTERVAL = 2;
+/** The default lease: the take-over must not wait for the killed process's leases to lapse. */
+const LEASE = 30;
 
 /**
  * Three `ironlime verifier` processes on one PostgreSQL (no extra flag: the leases split the agents).
  * The agents are claimed by the first; the other two start after, and the first lets go of all but
- * its fair share (a third), which they claim. The first is SIGKILLed (no chance to
- * release its leases): within two quote intervals every one of its agents has a new round stored by
- * another process, and no verdict is lost or duplicated — every agent's `pass` rows equal its
- * `attestation_count`.
+ * its fair share (a third), which they claim. The first is SIGKILLed (no chance to release its
+ * leases, which have up to 30 s left): its process lock is released with its connection, and within
+ * two quote intervals every one of its agents has a new round stored by another process, and no
+ * verdict is lost or duplicated — every agent's `pass` rows equal its `attestation_count`.
  */
-describe('verifier: a SIGKILLed process among three (leases on PostgreSQL)', function () {
+describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL, default lease)', function () {
   this.timeout(120_000);
   let dir: string;
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
@@ -50,7 +51,6 @@ describe('verifier: a SIGKILLed process among three (leases on PostgreSQL)', fun
         '--database', schema.url,
         '--instance-id', instance,
         '--quote-interval', String(INTERVAL),
-        '--lease-seconds', String(LEASE),
         '--log-level', process.env['SIGKILL_TEST_LOG'] ?? 'error',
       ],
       { stdio: ['ignore', 'ignore', 'inherit'] },

@@ -54,16 +54,17 @@ export class ProcessLock {
   }
 
   /**
-   * Takes the lock; on failure keeps trying in the background. `retaken` is called each time the lock
-   * is taken again after it was lost or could not be taken here. Resolves whether the lock is held now.
+   * Takes the lock; on failure keeps trying in the background (not behind a pooler: see `attempt`).
+   * `retaken` is called each time the lock is taken again after it was lost or could not be taken here.
+   * Resolves whether the lock is held now.
    */
   async take(retaken: () => void): Promise<boolean> {
     this.retaken = retaken;
-    if (await this.attempt()) {
-      return true;
+    const outcome = await this.attempt();
+    if (outcome === 'failed') {
+      this.scheduleRetake();
     }
-    this.scheduleRetake();
-    return false;
+    return outcome === 'taken';
   }
 
   /**
@@ -95,14 +96,26 @@ export class ProcessLock {
     }
   }
 
-  /** Opens a connection and takes the lock on it (the last key first, then random ones). */
-  private async attempt(): Promise<boolean> {
+  /**
+   * Opens a connection and takes the lock on it (the last key first, then random ones). Not through a
+   * pooler (`pooled`): a session lock taken through pgbouncer belongs to a server session the pooler
+   * shares and closes when it likes, so a live process would look dead whenever that session closes, and
+   * a dead one alive while it stays open. The process then runs without a lock, as on PGlite.
+   */
+  private async attempt(): Promise<'taken' | 'failed' | 'pooled'> {
     const client = this.options.newClient();
     // Without a listener, an `error` event (the session terminated, the server restarted) would end the process.
     client.on('error', (error: Error) => this.dropped(client, error));
     client.on('end', () => this.dropped(client, new Error('the process lock connection ended')));
     try {
       await client.connect();
+      if (await throughPooler(client)) {
+        this.options.log.warn(
+          'the database connection goes through a pooler: no process lock, so a SIGKILLed verifier process\'s agents move when their leases lapse',
+        );
+        void client.end().catch(() => undefined);
+        return 'pooled';
+      }
       await keepIdleSession(client);
       for (let tried = 0; tried < KEY_TRIES && !this.closed; tried += 1) {
         const key = tried === 0 && this.lastKey !== undefined ? this.lastKey : randomLockKey();
@@ -113,7 +126,7 @@ export class ProcessLock {
           this.heldKey = key;
           this.lastKey = key;
           this.options.log.info({ key }, 'process lock taken');
-          return true;
+          return 'taken';
         }
       }
       if (!this.closed) throw new Error(`every one of ${KEY_TRIES} lock keys tried is held by another session`);
@@ -121,7 +134,7 @@ export class ProcessLock {
       this.options.log.warn({ err: error }, 'could not take the process lock; judged by heartbeat and leases until it is taken');
     }
     void client.end().catch(() => undefined);
-    return false;
+    return 'failed';
   }
 
   /** `client`'s session ended or failed: if it held the lock, the lock is gone; take it again. */
@@ -146,16 +159,27 @@ export class ProcessLock {
     this.failures += 1;
     clearTimeout(this.retry);
     this.retry = setTimeout(() => {
-      void this.attempt().then((taken) => {
-        if (taken) {
+      void this.attempt().then((outcome) => {
+        if (outcome === 'taken') {
           this.failures = 0;
           this.retaken();
-        } else {
+        } else if (outcome === 'failed') {
           this.scheduleRetake();
         }
       });
     }, backoffDelayMs(this.failures, RETAKE_BACKOFF));
   }
+}
+
+/**
+ * Whether a pooler stands between `client` and PostgreSQL: the cancel key a server sends at start
+ * (BackendKeyData) carries its backend's pid; a pooler (pgbouncer in any mode) sends a key of its own.
+ * node-postgres keeps that pid as `processID`, which its types do not declare.
+ */
+async function throughPooler(client: pg.Client): Promise<boolean> {
+  const announced = (client as unknown as { processID?: number | null }).processID;
+  const result = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+  return result.rows[0]?.pid !== announced;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type pg from 'pg';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
@@ -100,6 +101,30 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     expect(await processes.watch('default', 'proc-b', b.key)).to.deep.equal({ deadOwners: [], ownLockHeld: true });
     const rows = (await fixture.database.knex('verifier_processes').select('owner')) as { owner: string }[];
     expect(rows.map((row) => row.owner)).to.deep.equal(['proc-b']);
+  });
+
+  it('takes no lock through a pooler (a cancel key that is not the backend\'s pid), and does not retry', async function () {
+    const { newSessionClient } = fixture.database;
+    if (newSessionClient === undefined) this.skip();
+    let opened = 0;
+    /** What pgbouncer does: its own cancel key, whose pid is no server backend's. */
+    const pooled = (): pg.Client => {
+      opened += 1;
+      const client = newSessionClient();
+      const connect = client.connect.bind(client);
+      client.connect = (async () => {
+        const connected = await connect();
+        (client as unknown as { processID: number }).processID = -1;
+        return connected;
+      }) as typeof client.connect;
+      return client;
+    };
+    const lock = new ProcessLock({ newClient: pooled, log: silent });
+    locks.push(lock);
+    expect(await lock.take(() => undefined)).to.equal(false);
+    expect(lock.key).to.equal(null);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(opened).to.equal(1);
   });
 
   it('the watch says when the lock of the key asked about is not held', async function () {

@@ -35,8 +35,9 @@ export interface SweptAgents {
  * The lease side of the pull loop: every `leaseSeconds / 3` it beats, renews this process's leases,
  * lets go of agents above its fair share and claims agents nobody holds — new enrolments by other
  * processes, or the agents of a process that died. On PostgreSQL the process holds its `ProcessLock`
- * from before its first beat, and a `DeadProcessWatch` runs a sweep at once when another process of
- * the verifier id dies, instead of waiting for its leases to lapse.
+ * from before its first beat, and a `DeadProcessWatch` beats every tick and runs a sweep at once when
+ * another process of the verifier id dies, instead of waiting for its leases to lapse (not behind a
+ * pooler, where no process holds a lock).
  */
 export class LeaseSweeper {
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -62,7 +63,7 @@ export class LeaseSweeper {
     const { repository, processes, owner, leaseSeconds, verifierId, lock } = this.options;
     this.sweeping = true;
     try {
-      await lock?.take(() => this.sweepSoon());
+      await lock?.take({ retaken: () => this.sweepSoon(), lost: () => this.beatWithoutLock() });
       await processes.beat(owner, verifierId, lock?.key ?? null);
       await this.takeOverEach(await repository.reclaimOwn(verifierId, owner, leaseSeconds));
       await this.sweep();
@@ -70,7 +71,7 @@ export class LeaseSweeper {
       this.sweeping = false;
     }
     this.scheduleSweep();
-    if (lock !== undefined) {
+    if (lock !== undefined && !lock.pooled) {
       this.watch = new DeadProcessWatch({
         processes,
         lock,
@@ -105,6 +106,22 @@ export class LeaseSweeper {
     this.runSweep();
   }
 
+  /**
+   * The lock was lost: beat without a key at once (best effort; the watch beats again within a tick
+   * anyway), so the others read this live process as judged by heartbeat and leases, not by its lock.
+   */
+  private beatWithoutLock(): void {
+    const { processes, owner, verifierId, log } = this.options;
+    if (this.scheduler.isClosed()) {
+      return;
+    }
+    this.scheduler.track(
+      processes.beat(owner, verifierId, null).catch((error: unknown) => {
+        log.warn({ err: error }, 'could not beat without the lost process lock');
+      }),
+    );
+  }
+
   private scheduleSweep(): void {
     if (this.scheduler.isClosed()) {
       return;
@@ -133,15 +150,17 @@ export class LeaseSweeper {
   /**
    * Beats, renews the leases of the agents whose last round is stored, lets go of the agents held
    * above this process's fair share (`decideShare`), then claims agents nobody holds, in batches, up
-   * to that share.
+   * to that share. Owners dead by their lock count for nothing and lose their agents only while this process
+   * holds its own lock (`ProcessLock.settledKey`).
    */
   private async sweep(): Promise<void> {
     const { repository, processes, owner, leaseSeconds, verifierId, lock } = this.options;
     const { agents, verdicts } = this.scheduler;
     await processes.beat(owner, verifierId, lock?.key ?? null);
+    const judgeKey = lock?.settledKey ?? null;
     const stored = [...agents.keys()].filter((agentId) => !verdicts.isWaiting(agentId));
     await repository.renewLeases(owner, leaseSeconds, stored);
-    const share = decideShare(await processes.population(verifierId, leaseSeconds), agents.size);
+    const share = decideShare(await processes.population(verifierId, leaseSeconds, judgeKey), agents.size);
     if (share.release > 0) {
       await this.release(share.release);
     }
@@ -149,7 +168,7 @@ export class LeaseSweeper {
     this.belowShare = false;
     while (room > 0 && !this.scheduler.isClosed()) {
       // Not the lapsed leases of agents whose verdict waits here: claiming renews the lease it must not hold.
-      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents());
+      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents(), judgeKey);
       await this.takeOverEach(claimed);
       if (claimed.length < Math.min(CLAIM_BATCH, room)) {
         // Nothing free now, but another process holds more than its share: it lets go at its sweep.

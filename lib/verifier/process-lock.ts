@@ -1,10 +1,22 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
-import { PROCESS_LOCK_CLASS, randomLockKey } from './process-lock-sql.js';
+import { performance } from 'node:perf_hooks';
+import { backoffDelayMs, withJitter, type ExponentialBackoff } from '../timing/backoff.js';
+import { BEAT_GRACE_MS, PROCESS_LOCK_CLASS, randomLockKey } from './process-lock-sql.js';
 
-/** Waits between attempts to take the lock again after its connection was lost. */
-const RETAKE_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 10_000 };
+/**
+ * Waits between attempts to take the lock again after the first one, immediate, failed (jittered:
+ * after a database restart every process tries at once). Capped low: until its lock is back a process
+ * judges nobody dead by lock.
+ */
+const RETAKE_BACKOFF: ExponentialBackoff = { initialDelayMs: 250, maxDelayMs: 3000 };
+
+/**
+ * How long the lock must have been held before this process judges others by theirs (`settledKey`):
+ * after an outage that ended every session (a crash restart of the server keeps its instance), every
+ * live process has had a beat's grace to beat again before anybody judges it.
+ */
+const SETTLE_MS = BEAT_GRACE_MS;
 
 /** Random keys tried before an attempt gives up (a collision with a held key is one in 2³¹ per try). */
 const KEY_TRIES = 8;
@@ -21,6 +33,14 @@ export interface ProcessLockOptions {
   readonly log: Logger;
 }
 
+/** What the lock tells its process. */
+export interface ProcessLockEvents {
+  /** The lock was taken again after it was lost or could not be taken at first: beat its key. */
+  readonly retaken: () => void;
+  /** The lock was lost while the process lives: beat without a key at once. */
+  readonly lost: () => void;
+}
+
 /**
  * A verifier process's liveness signal on PostgreSQL: a session advisory lock
  * `pg_try_advisory_lock(PROCESS_LOCK_CLASS, key)` held, for the whole life of the process, on a
@@ -30,21 +50,27 @@ export interface ProcessLockOptions {
  * (`VerifierProcessRepository.beat`), where the other processes look it up.
  *
  * When the connection drops while the process lives (database restart, network cut, the session
- * terminated), `key` turns null and the lock is taken again with back-off (the same key first), then
- * `retaken` is called so the caller beats the key again. Meanwhile the others may judge this process
- * dead and take its agents: safe, since a round's write lands only while its writer still owns the
- * agent. A lock connection that cannot be opened at all leaves the process judged by its heartbeat
- * and leases, as before.
+ * terminated), `key` turns null, `lost` is called so the caller beats without a key, and the lock is
+ * taken again at once, then with jittered back-off (the same key first); then `retaken` is called so
+ * the caller beats the key again. The process keeps beating meanwhile, so the others do not judge it
+ * dead (`deadByLockSql`). A lock connection that cannot be opened at all leaves the process judged by
+ * its heartbeat and leases, as before.
  */
 export class ProcessLock {
   private client: pg.Client | undefined;
   private heldKey: number | null = null;
   /** The key last held, tried first when the lock is taken again. */
   private lastKey: number | undefined;
+  /** Counts the times the lock was taken (`lost` ends only the session of the generation it names). */
+  private taken = 0;
+  /** When the lock was last taken (monotonic ms). */
+  private takenAt = 0;
+  /** Attempts that failed, and losses soon after a take, since the lock was last held for a while. */
   private failures = 0;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
-  private retaken: () => void = () => undefined;
+  private throughPooler = false;
+  private events: ProcessLockEvents = { retaken: () => undefined, lost: () => undefined };
 
   constructor(private readonly options: ProcessLockOptions) {}
 
@@ -53,26 +79,42 @@ export class ProcessLock {
     return this.heldKey;
   }
 
+  /** Which taking of the lock `key` belongs to: compare before ending a session judged lost. */
+  get generation(): number {
+    return this.taken;
+  }
+
+  /** The key, once the lock has been held for `SETTLE_MS`: the key this process judges others by. */
+  get settledKey(): number | null {
+    return this.heldKey !== null && performance.now() - this.takenAt >= SETTLE_MS ? this.heldKey : null;
+  }
+
+  /** The database is reached through a pooler: no lock is taken, ever. */
+  get pooled(): boolean {
+    return this.throughPooler;
+  }
+
   /**
    * Takes the lock; on failure keeps trying in the background (not behind a pooler: see `attempt`).
-   * `retaken` is called each time the lock is taken again after it was lost or could not be taken here.
    * Resolves whether the lock is held now.
    */
-  async take(retaken: () => void): Promise<boolean> {
-    this.retaken = retaken;
+  async take(events: ProcessLockEvents): Promise<boolean> {
+    this.events = events;
     const outcome = await this.attempt();
     if (outcome === 'failed') {
+      this.failures = 1;
       this.scheduleRetake();
     }
     return outcome === 'taken';
   }
 
   /**
-   * The lock's session is gone though its connection said nothing (seen in pg_locks by the
-   * dead-process watch): end it and take the lock again.
+   * The lock's session of `generation` is gone though its connection said nothing (seen in pg_locks by
+   * the dead-process watch): end it and take the lock again. A generation that is no longer the current
+   * one was already lost and taken again: the session holding the lock now stays.
    */
-  lost(): void {
-    if (this.client !== undefined) {
+  lost(generation: number): void {
+    if (this.client !== undefined && generation === this.taken) {
       this.dropped(this.client, new Error('the process lock is no longer held by its session'));
     }
   }
@@ -114,6 +156,7 @@ export class ProcessLock {
           'the database connection goes through a pooler: no process lock, so a SIGKILLed verifier process\'s agents move when their leases lapse',
         );
         void client.end().catch(() => undefined);
+        this.throughPooler = true;
         return 'pooled';
       }
       await keepIdleSession(client);
@@ -125,6 +168,8 @@ export class ProcessLock {
           this.client = client;
           this.heldKey = key;
           this.lastKey = key;
+          this.taken += 1;
+          this.takenAt = performance.now();
           this.options.log.info({ key }, 'process lock taken');
           return 'taken';
         }
@@ -137,7 +182,10 @@ export class ProcessLock {
     return 'failed';
   }
 
-  /** `client`'s session ended or failed: if it held the lock, the lock is gone; take it again. */
+  /**
+   * `client`'s session ended or failed: if it held the lock, the lock is gone; say so and take it
+   * again, at once unless it was lost soon after it was taken (then the back-off goes on growing).
+   */
   private dropped(client: pg.Client, error: Error): void {
     if (client !== this.client) {
       return;
@@ -149,25 +197,28 @@ export class ProcessLock {
       return;
     }
     this.options.log.warn({ err: error }, 'process lock lost; taking it again');
+    this.failures = performance.now() - this.takenAt >= SETTLE_MS ? 0 : this.failures + 1;
+    this.events.lost();
     this.scheduleRetake();
   }
 
+  /** The next attempt: at once after the lock was lost, then with jittered back-off. */
   private scheduleRetake(): void {
     if (this.closed) {
       return;
     }
-    this.failures += 1;
     clearTimeout(this.retry);
+    const delayMs = this.failures === 0 ? 0 : withJitter(backoffDelayMs(this.failures, RETAKE_BACKOFF));
     this.retry = setTimeout(() => {
       void this.attempt().then((outcome) => {
         if (outcome === 'taken') {
-          this.failures = 0;
-          this.retaken();
+          this.events.retaken();
         } else if (outcome === 'failed') {
+          this.failures += 1;
           this.scheduleRetake();
         }
       });
-    }, backoffDelayMs(this.failures, RETAKE_BACKOFF));
+    }, delayMs);
   }
 }
 

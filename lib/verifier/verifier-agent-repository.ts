@@ -13,7 +13,7 @@ import {
   type VerifierAgentRecord,
 } from './verifier-agent-record.js';
 import { agentVersionSql } from './agent-row-version.js';
-import { deadByLockSql } from './process-lock-sql.js';
+import { judgedDeadSql } from './process-lock-sql.js';
 import { storeRounds, type RoundWrite } from './round-writer.js';
 import { VerifierConflict } from './verifier-errors.js';
 
@@ -197,25 +197,31 @@ export class VerifierAgentRepository {
 
   /**
    * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, an
-   * owner dead by its process lock (`deadByLockSql`: SIGKILLed or crashed, whatever its leases say), or
-   * an expired lease (a process that died or shut down — or this one, for an agent whose rounds it
-   * could not store long enough and let go). Rows another process is
-   * claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent verifiers never
-   * claim the same agent. The agents in `except` are not claimed: this process holds a verdict of
-   * theirs that is not stored yet, newer than their row.
+   * expired lease (a process that died or shut down — or this one, for an agent whose rounds it could
+   * not store long enough and let go), or, when the caller holds the process lock `judgeKey`, an owner
+   * dead by its process lock (`judgedDeadSql`: SIGKILLed or crashed, whatever its leases say). Rows
+   * another process is claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent
+   * verifiers never claim the same agent. The agents in `except` are not claimed: this process holds a
+   * verdict of theirs that is not stored yet, newer than their row.
    */
-  async claimFree(verifierId: string, owner: string, leaseSeconds: number, limit: number, except: readonly string[]): Promise<VerifierAgentRecord[]> {
+  async claimFree(
+    verifierId: string,
+    owner: string,
+    leaseSeconds: number,
+    limit: number,
+    except: readonly string[],
+    judgeKey: number | null = null,
+  ): Promise<VerifierAgentRecord[]> {
     const k = this.knex;
+    const deadOwners = k(`${PROCESSES} as p`).select('p.owner').where('p.verifier_id', verifierId).whereNot('p.owner', owner).whereRaw(judgedDeadSql('p', judgeKey));
     const candidates = k(AGENTS)
       .select('agent_id')
       .where({ verifier_id: verifierId, attestation_mode: 'pull' })
       .whereIn('operational_state', CLAIMABLE_STATES)
       .whereNotIn('agent_id', except)
       .where((q) => {
-        void q
-          .whereNull('owner')
-          .orWhere('lease_expires_at', '<', k.fn.now())
-          .orWhereIn('owner', k(`${PROCESSES} as p`).select('p.owner').where('p.verifier_id', verifierId).whereNot('p.owner', owner).whereRaw(deadByLockSql('p')));
+        void q.whereNull('owner').orWhere('lease_expires_at', '<', k.fn.now());
+        if (judgeKey !== null) void q.orWhereIn('owner', deadOwners);
       })
       .orderBy('agent_id')
       .limit(limit)

@@ -126,6 +126,7 @@ describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL
       process.stdout.write(`held: ${JSON.stringify(await held())}\n`);
       throw error;
     });
+    const killedAgents = [...(await owners()).entries()].filter(([, owner]) => owner === 'verifier-a').map(([agentId]) => agentId);
     const killedAt = new Date();
     if (process.env['SIGKILL_TEST_LOG'] !== undefined) {
       process.stdout.write(`killed at ${killedAt.getTime()}\n`);
@@ -140,11 +141,24 @@ describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL
       return rows.length === AGENTS;
     }, 30_000, 200);
     const tookSeconds = (Date.now() - killedAt.getTime()) / 1000;
+    // When the last of the killed process's own agents had its first round stored by a survivor.
+    const killedAgentsTook = (
+      (await knex.raw(
+        `select max(first)::float as took from (select extract(epoch from min(attempted_at) - ?::timestamptz) as first
+           from verifier_attestation_history where attempted_at > ? and agent_id = any(?) and owner <> 'verifier-a' and outcome = 'pass'
+           group by agent_id) firsts`,
+        [killedAt, killedAt, killedAgents],
+      )) as { rows: { took: number }[] }
+    ).rows[0]?.took;
     if (process.env['SIGKILL_TEST_LOG'] !== undefined) {
       const firsts = (await knex.raw(`select agent_id, owner, outcome, extract(epoch from attempted_at - ?::timestamptz)::float as at from verifier_attestation_history where attempted_at > ? order by id limit 60`, [killedAt, killedAt])).rows;
       process.stdout.write(`${JSON.stringify(firsts)}\n`);
     }
-    process.stdout.write(`      every agent of the killed verifier attested by another in ${tookSeconds.toFixed(1)} s (interval ${INTERVAL} s, lease ${LEASE} s)\n`);
+    process.stdout.write(
+      `      the killed verifier's ${killedAgents.length} agents attested by another within ${killedAgentsTook?.toFixed(2)} s of the kill, every agent within ${tookSeconds.toFixed(1)} s (interval ${INTERVAL} s, lease ${LEASE} s)\n`,
+    );
+    expect(killedAgents).to.have.length(AGENTS / 3);
+    expect(killedAgentsTook).to.be.below(2 * INTERVAL);
     expect(tookSeconds).to.be.below(2 * INTERVAL);
     const after = new Set((await owners()).values());
     expect([...after].every((owner) => owner === 'verifier-b' || owner === 'verifier-c')).to.equal(true);

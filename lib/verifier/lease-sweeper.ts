@@ -26,6 +26,8 @@ export interface SweptAgents {
   isClosed(): boolean;
   adopt(record: VerifierAgentRecord): Promise<void>;
   drop(agentId: string): void;
+  /** Re-reads the agent's row and follows it, at once or after its round in flight (another process took it). */
+  wake(agentId: string): void;
   /** Re-reads the agent's row and follows it (polled again while this process still owns it). */
   reconcile(agentId: string): Promise<void>;
   track(task: Promise<void>): void;
@@ -148,9 +150,10 @@ export class LeaseSweeper {
   }
 
   /**
-   * Beats, renews the leases of the agents whose last round is stored, lets go of the agents held
-   * above this process's fair share (`decideShare`), then claims agents nobody holds, in batches, up
-   * to that share. Owners dead by their lock count for nothing and lose their agents only while this process
+   * Beats, renews the leases of the agents whose last round is stored, re-reads those another process
+   * took meanwhile (they are polled here no longer, nor counted), lets go of the agents held above this
+   * process's fair share (`decideShare`), then claims agents nobody holds, in batches, up to that
+   * share. Owners dead by their lock count for nothing and lose their agents only while this process
    * holds its own lock (`ProcessLock.settledKey`).
    */
   private async sweep(): Promise<void> {
@@ -160,7 +163,14 @@ export class LeaseSweeper {
     const judgeKey = lock?.settledKey ?? null;
     const stored = [...agents.keys()].filter((agentId) => !verdicts.isWaiting(agentId));
     await repository.renewLeases(owner, leaseSeconds, stored);
-    const share = decideShare(await processes.population(verifierId, leaseSeconds, judgeKey), agents.size);
+    const taken = await repository.notOwnedBy(owner, stored);
+    for (const agentId of taken) {
+      this.scheduler.wake(agentId);
+    }
+    if (taken.length > 0) {
+      this.options.log.warn({ agents: taken.length }, 'agents polled here were taken by another process: polled here no longer');
+    }
+    const share = decideShare(await processes.population(verifierId, leaseSeconds, judgeKey), agents.size - taken.length);
     if (share.release > 0) {
       await this.release(share.release);
     }

@@ -119,6 +119,7 @@ export class PullScheduler {
       isClosed: () => this.closed,
       adopt: (record) => this.adopt(record),
       drop: (agentId) => this.drop(agentId),
+      wake: (agentId) => this.wake(agentId),
       reconcile: (agentId) => this.reconcile(agentId),
       track: (task) => this.track(task),
     });
@@ -152,8 +153,8 @@ export class PullScheduler {
   }
 
   /**
-   * An operator changed the agent's row (stop, delete, reactivate): re-read it and act — at once, or
-   * after the round in flight.
+   * An operator changed the agent's row (stop, delete, reactivate), or another process took it: re-read
+   * it and act — at once, or after the round in flight.
    */
   wake(agentId: string): void {
     const agent = this.agents.get(agentId);

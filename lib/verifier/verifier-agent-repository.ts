@@ -235,6 +235,23 @@ export class VerifierAgentRepository {
   }
 
   /**
+   * Which of `agentIds` `owner` holds no longer (another process claimed it, or its row is gone): one
+   * statement over the primary key, run at each lease sweep so a process stops polling what was taken
+   * from it without waiting for its next round's write to be refused.
+   */
+  async notOwnedBy(owner: string, agentIds: readonly string[]): Promise<string[]> {
+    if (agentIds.length === 0) {
+      return [];
+    }
+    const result = (await this.knex.raw(
+      `select ids.id from jsonb_array_elements_text(?::jsonb) as ids(id)
+       where not exists (select 1 from ${AGENTS} a where a.agent_id = ids.id and a.owner = ?)`,
+      [JSON.stringify(agentIds), owner],
+    )) as { rows: { id: string }[] };
+    return result.rows.map((row) => row.id);
+  }
+
+  /**
    * Renews the leases `owner` holds on `agentIds` — only the agents whose last round the caller
    * stored: an agent whose verdict waits for the database keeps no lease it cannot honour, so another
    * process may take it over from its stored state. A row a round writer's batch holds is skipped, not

@@ -232,4 +232,11 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     await a.close();
     expect((await watchBy('proc-a', key, null)).ownLockHeld).to.equal(false);
   });
+
+  it('lists the agents a process polls that it no longer owns', async function () {
+    await agentsOf(agents, 'proc-a', 2);
+    await agentsOf(agents, 'proc-b', 1);
+    expect(await agents.notOwnedBy('proc-a', ['proc-a-agent-0', 'proc-a-agent-1', 'proc-b-agent-0', 'deleted'])).to.have.members(['proc-b-agent-0', 'deleted']);
+    expect(await agents.notOwnedBy('proc-a', [])).to.deep.equal([]);
+  });
 }, { migrate: true });

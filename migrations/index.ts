@@ -30,6 +30,7 @@ import * as verifierPushBootLogEnrolment from './20261205060000-verifier-push-bo
 import * as verifierHistoryAttemptedBrin from './20261205120000-verifier-history-attempted-brin.js';
 import * as verifierPushAttestationsPrune from './20261205130000-verifier-push-attestations-prune.js';
 import * as verifierPolicyTenant from './20261205140000-verifier-policy-tenant.js';
+import * as verifierProcessLockKey from './20261205143000-verifier-process-lock-key.js';
 import * as verifierAgentStoppedFromVersion from './20261205150000-verifier-agent-stopped-from-version.js';
 import * as apiTokenRevocations from './20261205160000-api-token-revocations.js';
 import * as registrarModeIndex from './20261205170000-registrar-mode-index.js';
@@ -74,6 +75,7 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261205120000-verifier-history-attempted-brin', ...verifierHistoryAttemptedBrin },
   { name: '20261205130000-verifier-push-attestations-prune', ...verifierPushAttestationsPrune },
   { name: '20261205140000-verifier-policy-tenant', ...verifierPolicyTenant },
+  { name: '20261205143000-verifier-process-lock-key', ...verifierProcessLockKey },
   { name: '20261205150000-verifier-agent-stopped-from-version', ...verifierAgentStoppedFromVersion },
   { name: '20261205160000-api-token-revocations', ...apiTokenRevocations },
   { name: '20261205170000-registrar-mode-index', ...registrarModeIndex },

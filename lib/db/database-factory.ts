@@ -2,8 +2,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
 import { DatabaseUnavailable } from '../../interfaces/errors.js';
-import { boundedPgSettings, DEFAULT_POSTGRES_BOUNDS, type PostgresBounds } from './postgres-bounds.js';
+import { boundedConnectionSettings, boundedPgSettings, DEFAULT_POSTGRES_BOUNDS, type PostgresBounds } from './postgres-bounds.js';
 
 /** An open database: a knex instance on PostgreSQL (`pg`) or on embedded PGlite. */
 export interface Database {
@@ -11,6 +12,12 @@ export interface Database {
   readonly kind: 'postgres' | 'pglite';
   /** Closes the pool (and, for PGlite, the embedded database). */
   close(): Promise<void>;
+  /**
+   * PostgreSQL only: a new connection outside the pool, not yet connected, with the pool's URL (TLS
+   * included) and bounds — for state a session holds as long as it lives (the verifier's process lock).
+   * The caller connects it, listens for its `error` event and ends it.
+   */
+  readonly newSessionClient?: () => pg.Client;
 }
 
 export interface DatabaseOptions {
@@ -39,13 +46,16 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   const kind = options.url === undefined ? 'pglite' : 'postgres';
   const searchPath = options.searchPath === undefined ? {} : { searchPath: [options.searchPath] };
   let knex: Knex;
+  let newSessionClient: (() => pg.Client) | undefined;
   if (options.url === undefined) {
     const filename = path.resolve(options.dataDir, 'pglite');
     mkdirSync(filename, { recursive: true });
     knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename }, ...searchPath });
   } else {
+    const { url } = options;
     const bounds = { ...DEFAULT_POSTGRES_BOUNDS, ...options.postgresBounds };
-    knex = knexFactory({ ...boundedPgSettings(options.url, bounds), ...searchPath });
+    knex = knexFactory({ ...boundedPgSettings(url, bounds), ...searchPath });
+    newSessionClient = () => new pg.Client(boundedConnectionSettings(url, bounds));
   }
   try {
     await knex.raw('select 1');
@@ -58,6 +68,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     knex,
     kind,
     close: () => knex.destroy(),
+    ...(newSessionClient === undefined ? {} : { newSessionClient }),
   };
 }
 

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Knex } from 'knex';
+import type pg from 'pg';
 import { knexPgClientWatching } from './watched-pg-client.js';
 
 /**
@@ -165,20 +166,35 @@ export function boundedPgSettings(
   };
   return {
     client: knexPgClientWatching((client) => watchStatements(client as unknown as PgClient)),
-    connection: {
-      connectionString: url,
-      connectionTimeoutMillis: bounds.connectMs,
-      query_timeout: bounds.statementMs,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: bounds.keepAliveDelayMs,
-      idle_in_transaction_session_timeout: bounds.idleInTransactionMs,
-    },
+    connection: boundedConnectionSettings(url, bounds),
     acquireConnectionTimeout: bounds.acquireMs,
     pool: {
       min: 0,
       max: 10,
       validate: (client: PgClient) => !abandoned.has(client) && !retired.has(client),
     },
+  };
+}
+
+/** What `boundedConnectionSettings` sets: fields of node-postgres's client settings, which knex's pg dialect takes as they are. */
+export type BoundedConnectionSettings = Pick<
+  pg.ClientConfig,
+  'connectionString' | 'connectionTimeoutMillis' | 'query_timeout' | 'keepAlive' | 'keepAliveInitialDelayMillis' | 'idle_in_transaction_session_timeout'
+>;
+
+/**
+ * One connection's settings under `bounds` (URL with its TLS parameters, connect and statement bounds,
+ * TCP keepalive): the pool's connections, and a connection opened outside it
+ * (`Database.newSessionClient`).
+ */
+export function boundedConnectionSettings(url: string, bounds: PostgresBounds): BoundedConnectionSettings {
+  return {
+    connectionString: url,
+    connectionTimeoutMillis: bounds.connectMs,
+    query_timeout: bounds.statementMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: bounds.keepAliveDelayMs,
+    idle_in_transaction_session_timeout: bounds.idleInTransactionMs,
   };
 }
 

@@ -12,3 +12,11 @@ export function backoffDelayMs(failures: number, backoff: ExponentialBackoff): n
   const doublings = Math.min(Math.max(0, failures - 1), backoff.maxDoublings ?? Infinity);
   return Math.min(backoff.maxDelayMs, backoff.initialDelayMs * 2 ** doublings);
 }
+
+/**
+ * `delayMs` spread at random over its upper half, so processes that failed at the same moment (a
+ * database restart) do not all try again at the same moment.
+ */
+export function withJitter(delayMs: number, random: () => number = Math.random): number {
+  return delayMs / 2 + random() * (delayMs / 2);
+}

@@ -1,4 +1,5 @@
 import { decideTakeOver } from '../attestation/pull-decision.js';
+import { DeadProcessWatch, watchPeriodMs } from './dead-process-watch.js';
 import { decideShare } from './fair-share.js';
 import type { PolledAgent } from './polled-agent.js';
 import type { VerdictStore } from './verdict-store.js';
@@ -14,7 +15,7 @@ const CLAIM_BATCH = 500;
 /** The scheduler's options the sweep reads. */
 export type LeaseSweeperOptions = Pick<
   PullSchedulerOptions,
-  'repository' | 'processes' | 'health' | 'metrics' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log'
+  'repository' | 'processes' | 'health' | 'metrics' | 'verifierId' | 'owner' | 'leaseSeconds' | 'log' | 'lock' | 'round'
 >;
 
 /** What the sweep needs of the scheduler that owns it: its agents, and how it starts and stops polling one. */
@@ -25,6 +26,8 @@ export interface SweptAgents {
   isClosed(): boolean;
   adopt(record: VerifierAgentRecord): Promise<void>;
   drop(agentId: string): void;
+  /** Re-reads the agent's row and follows it, at once or after its round in flight (another process took it). */
+  wake(agentId: string): void;
   /** Re-reads the agent's row and follows it (polled again while this process still owns it). */
   reconcile(agentId: string): Promise<void>;
   track(task: Promise<void>): void;
@@ -33,60 +36,141 @@ export interface SweptAgents {
 /**
  * The lease side of the pull loop: every `leaseSeconds / 3` it beats, renews this process's leases,
  * lets go of agents above its fair share and claims agents nobody holds — new enrolments by other
- * processes, or the agents of a process that died.
+ * processes, or the agents of a process that died. On PostgreSQL the process holds its `ProcessLock`
+ * from before its first beat, and a `DeadProcessWatch` beats every tick and runs a sweep at once when
+ * another process of the verifier id dies, instead of waiting for its leases to lapse (not behind a
+ * pooler, where no process holds a lock).
  */
 export class LeaseSweeper {
   private sweepTimer: NodeJS.Timeout | undefined;
   /** The last sweep left this process below its fair share: sweep again soon, to take released agents quickly. */
   private belowShare = false;
+  /** A sweep is running (one at a time). */
+  private sweeping = false;
+  /** `sweepSoon` was called during a sweep: the next one starts as soon as it ends. */
+  private soon = false;
+  private watch: DeadProcessWatch | undefined;
 
   constructor(
     private readonly options: LeaseSweeperOptions,
     private readonly scheduler: SweptAgents,
   ) {}
 
-  /** Claims the agents this process may poll (after a restart: every one it held) and starts the sweeps. */
+  /**
+   * Takes the process lock and beats with its key (before claiming anything, so no other process judges
+   * this owner dead by a key an earlier run left), claims the agents this process may poll (after a
+   * restart: every one it held) and starts the sweeps and the dead-process watch.
+   */
   async start(): Promise<void> {
-    const { repository, owner, leaseSeconds, verifierId } = this.options;
-    await this.takeOverEach(await repository.reclaimOwn(verifierId, owner, leaseSeconds));
-    await this.sweep();
+    const { repository, processes, owner, leaseSeconds, verifierId, lock } = this.options;
+    this.sweeping = true;
+    try {
+      await lock?.take({ retaken: () => this.sweepSoon(), lost: () => this.beatWithoutLock() });
+      await processes.beat(owner, verifierId, lock?.key ?? null);
+      await this.takeOverEach(await repository.reclaimOwn(verifierId, owner, leaseSeconds));
+      await this.sweep();
+    } finally {
+      this.sweeping = false;
+    }
     this.scheduleSweep();
+    if (lock !== undefined && !lock.pooled) {
+      this.watch = new DeadProcessWatch({
+        processes,
+        lock,
+        verifierId,
+        owner,
+        periodMs: watchPeriodMs(this.options.round.quoteInterval),
+        log: this.options.log,
+        found: () => this.sweepSoon(),
+        track: (task) => this.scheduler.track(task),
+        isClosed: () => this.scheduler.isClosed(),
+      });
+      this.watch.start();
+    }
   }
 
-  /** Stops the next sweep (one in flight is tracked by the scheduler). */
+  /** Stops the next sweep and the dead-process watch (work in flight is tracked by the scheduler). */
   stop(): void {
     clearTimeout(this.sweepTimer);
+    this.watch?.stop();
+  }
+
+  /** Sweeps now, or as soon as the sweep running ends (another process died; the lock was taken again). */
+  sweepSoon(): void {
+    if (this.scheduler.isClosed()) {
+      return;
+    }
+    if (this.sweeping) {
+      this.soon = true;
+      return;
+    }
+    clearTimeout(this.sweepTimer);
+    this.runSweep();
+  }
+
+  /**
+   * The lock was lost: beat without a key at once (best effort; the watch beats again within a tick
+   * anyway), so the others read this live process as judged by heartbeat and leases, not by its lock.
+   */
+  private beatWithoutLock(): void {
+    const { processes, owner, verifierId, log } = this.options;
+    if (this.scheduler.isClosed()) {
+      return;
+    }
+    this.scheduler.track(
+      processes.beat(owner, verifierId, null).catch((error: unknown) => {
+        log.warn({ err: error }, 'could not beat without the lost process lock');
+      }),
+    );
   }
 
   private scheduleSweep(): void {
     if (this.scheduler.isClosed()) {
       return;
     }
-    this.sweepTimer = setTimeout(() => {
-      this.scheduler.track(
-        this.sweep()
-          .then(() => this.options.health.sweepSucceeded())
-          .catch((error: unknown) => {
-            this.options.health.sweepFailed(error);
-            this.options.log.error({ err: error }, 'lease sweep failed');
-          })
-          .finally(() => this.scheduleSweep()),
-      );
-    }, this.belowShare ? SHORT_SWEEP_MS : Math.max(200, (this.options.leaseSeconds * 1000) / 3));
+    const delayMs = this.soon ? 0 : this.belowShare ? SHORT_SWEEP_MS : Math.max(200, (this.options.leaseSeconds * 1000) / 3);
+    this.soon = false;
+    this.sweepTimer = setTimeout(() => this.runSweep(), delayMs);
+  }
+
+  private runSweep(): void {
+    this.sweeping = true;
+    this.scheduler.track(
+      this.sweep()
+        .then(() => this.options.health.sweepSucceeded())
+        .catch((error: unknown) => {
+          this.options.health.sweepFailed(error);
+          this.options.log.error({ err: error }, 'lease sweep failed');
+        })
+        .finally(() => {
+          this.sweeping = false;
+          this.scheduleSweep();
+        }),
+    );
   }
 
   /**
-   * Beats, renews the leases of the agents whose last round is stored, lets go of the agents held
-   * above this process's fair share (`decideShare`), then claims agents nobody holds, in batches, up
-   * to that share.
+   * Beats, renews the leases of the agents whose last round is stored, re-reads those another process
+   * took meanwhile (they are polled here no longer, nor counted), lets go of the agents held above this
+   * process's fair share (`decideShare`), then claims agents nobody holds, in batches, up to that
+   * share. Owners dead by their lock count for nothing and lose their agents only while this process
+   * holds its own lock (`ProcessLock.settledKey`).
    */
   private async sweep(): Promise<void> {
-    const { repository, processes, owner, leaseSeconds, verifierId } = this.options;
+    const { repository, processes, owner, leaseSeconds, verifierId, lock } = this.options;
     const { agents, verdicts } = this.scheduler;
-    await processes.beat(owner, verifierId);
+    await processes.beat(owner, verifierId, lock?.key ?? null);
+    const judgeKey = lock?.settledKey ?? null;
     const stored = [...agents.keys()].filter((agentId) => !verdicts.isWaiting(agentId));
     await repository.renewLeases(owner, leaseSeconds, stored);
-    const share = decideShare(await processes.population(verifierId, leaseSeconds), agents.size);
+    const taken = await repository.notOwnedBy(owner, stored);
+    for (const agentId of taken) {
+      this.scheduler.wake(agentId);
+    }
+    if (taken.length > 0) {
+      this.options.log.warn({ agents: taken.length }, 'agents polled here were taken by another process: polled here no longer');
+    }
+    const share = decideShare(await processes.population(verifierId, leaseSeconds, judgeKey), agents.size - taken.length);
     if (share.release > 0) {
       await this.release(share.release);
     }
@@ -94,7 +178,7 @@ export class LeaseSweeper {
     this.belowShare = false;
     while (room > 0 && !this.scheduler.isClosed()) {
       // Not the lapsed leases of agents whose verdict waits here: claiming renews the lease it must not hold.
-      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents());
+      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents(), judgeKey);
       await this.takeOverEach(claimed);
       if (claimed.length < Math.min(CLAIM_BATCH, room)) {
         // Nothing free now, but another process holds more than its share: it lets go at its sweep.

@@ -15,6 +15,7 @@ import { ROUND_START_SLOT_MS, type RoundStartGrid } from './round-start-grid.js'
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import type { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
+import type { ProcessLock } from './process-lock.js';
 import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
 import { STORE_RETRY, VerdictStore } from './verdict-store.js';
@@ -24,6 +25,8 @@ export interface PullSchedulerOptions {
   readonly repository: VerifierAgentRepository;
   /** Heartbeats of the processes sharing the database: each claims only its fair share. */
   readonly processes: VerifierProcessRepository;
+  /** This process's liveness signal on PostgreSQL (taken at start, released at close); absent on PGlite. */
+  readonly lock?: ProcessLock | undefined;
   /** The hot-path write (batched). */
   readonly writer: RoundWriter;
   readonly health: VerifierHealth;
@@ -116,6 +119,7 @@ export class PullScheduler {
       isClosed: () => this.closed,
       adopt: (record) => this.adopt(record),
       drop: (agentId) => this.drop(agentId),
+      wake: (agentId) => this.wake(agentId),
       reconcile: (agentId) => this.reconcile(agentId),
       track: (task) => this.track(task),
     });
@@ -149,8 +153,8 @@ export class PullScheduler {
   }
 
   /**
-   * An operator changed the agent's row (stop, delete, reactivate): re-read it and act — at once, or
-   * after the round in flight.
+   * An operator changed the agent's row (stop, delete, reactivate), or another process took it: re-read
+   * it and act — at once, or after the round in flight.
    */
   wake(agentId: string): void {
     const agent = this.agents.get(agentId);
@@ -165,7 +169,10 @@ export class PullScheduler {
     this.track(this.reconcile(agentId));
   }
 
-  /** Stops every timer, stores waiting verdicts without their batch window, waits for rounds in flight, lets this process's leases expire now. */
+  /**
+   * Stops every timer, stores waiting verdicts without their batch window, waits for rounds in flight,
+   * lets this process's leases expire now, then releases its process lock.
+   */
   async close(): Promise<void> {
     this.closed = true;
     this.sweeper.stop();
@@ -188,6 +195,7 @@ export class PullScheduler {
     await this.options.processes.remove(this.options.owner).catch((error: unknown) => {
       this.options.log.warn({ err: error }, 'could not remove the heartbeat');
     });
+    await this.options.lock?.close();
   }
 
   private schedule(agent: PolledAgent, seconds: number): void {

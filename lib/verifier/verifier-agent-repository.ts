@@ -13,6 +13,7 @@ import {
   type VerifierAgentRecord,
 } from './verifier-agent-record.js';
 import { agentVersionSql } from './agent-row-version.js';
+import { judgedDeadSql } from './process-lock-sql.js';
 import type { RoundWrite } from './round-writer.js';
 import { storeRounds, UNWRITABLE_STATES } from './save-rounds.js';
 import { VerifierConflict } from './verifier-errors.js';
@@ -21,6 +22,7 @@ const AGENTS = 'verifier_agents';
 const HISTORY = 'verifier_attestation_history';
 const RUNTIME_POLICIES = 'verifier_runtime_policies';
 const MB_POLICIES = 'verifier_mb_policies';
+const PROCESSES = 'verifier_processes';
 
 /** PostgreSQL `unique_violation`. */
 const UNIQUE_VIOLATION = '23505';
@@ -205,15 +207,24 @@ export class VerifierAgentRepository {
   }
 
   /**
-   * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, or
-   * an expired lease (a process that died or shut down — or this one, for an agent whose rounds it
-   * could not store long enough and let go). Rows another process is
-   * claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent verifiers never
-   * claim the same agent. The agents in `except` are not claimed: this process holds a verdict of
-   * theirs that is not stored yet, newer than their row.
+   * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, an
+   * expired lease (a process that died or shut down — or this one, for an agent whose rounds it could
+   * not store long enough and let go), or, when the caller holds the process lock `judgeKey`, an owner
+   * dead by its process lock (`judgedDeadSql`: SIGKILLed or crashed, whatever its leases say). Rows
+   * another process is claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent
+   * verifiers never claim the same agent. The agents in `except` are not claimed: this process holds a
+   * verdict of theirs that is not stored yet, newer than their row.
    */
-  async claimFree(verifierId: string, owner: string, leaseSeconds: number, limit: number, except: readonly string[]): Promise<VerifierAgentRecord[]> {
+  async claimFree(
+    verifierId: string,
+    owner: string,
+    leaseSeconds: number,
+    limit: number,
+    except: readonly string[],
+    judgeKey: number | null = null,
+  ): Promise<VerifierAgentRecord[]> {
     const k = this.knex;
+    const deadOwners = k(`${PROCESSES} as p`).select('p.owner').where('p.verifier_id', verifierId).whereNot('p.owner', owner).whereRaw(judgedDeadSql('p', judgeKey));
     const candidates = k(AGENTS)
       .select('agent_id')
       .where({ verifier_id: verifierId, attestation_mode: 'pull' })
@@ -221,6 +232,7 @@ export class VerifierAgentRepository {
       .whereNotIn('agent_id', except)
       .where((q) => {
         void q.whereNull('owner').orWhere('lease_expires_at', '<', k.fn.now());
+        if (judgeKey !== null) void q.orWhereIn('owner', deadOwners);
       })
       .orderBy('agent_id')
       .limit(limit)
@@ -231,6 +243,23 @@ export class VerifierAgentRepository {
       .whereIn('agent_id', candidates)
       .returning(k.raw(UPDATED_ROW_AND_VERSION))) as Record<string, unknown>[];
     return rows.map(recordFromRow);
+  }
+
+  /**
+   * Which of `agentIds` `owner` holds no longer (another process claimed it, or its row is gone): one
+   * statement over the primary key, run at each lease sweep so a process stops polling what was taken
+   * from it without waiting for its next round's write to be refused.
+   */
+  async notOwnedBy(owner: string, agentIds: readonly string[]): Promise<string[]> {
+    if (agentIds.length === 0) {
+      return [];
+    }
+    const result = (await this.knex.raw(
+      `select ids.id from jsonb_array_elements_text(?::jsonb) as ids(id)
+       where not exists (select 1 from ${AGENTS} a where a.agent_id = ids.id and a.owner = ?)`,
+      [JSON.stringify(agentIds), owner],
+    )) as { rows: { id: string }[] };
+    return result.rows.map((row) => row.id);
   }
 
   /**

@@ -19,6 +19,7 @@ import { PolicyCache } from './policy-cache.js';
 import { PolicyStoreService } from './policy-store-service.js';
 import { RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { VerifierProcessRepository } from './verifier-process-repository.js';
+import { ProcessLock } from './process-lock.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { createPushService, type PushService } from './push/push-service.js';
 import { HistoryPruner } from './history-pruner.js';
@@ -160,6 +161,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       revocation,
       repository: agents,
       processes: new VerifierProcessRepository(database.knex),
+      ...(database.newSessionClient === undefined ? {} : { lock: new ProcessLock({ newClient: database.newSessionClient, log }) }),
       writer,
       health,
       metrics,

@@ -12,16 +12,21 @@ function record(agentId: string, state: OperationalState): VerifierAgentRecord {
   return { agentId, owner: 'me', state: initialAgentState(state) } as unknown as VerifierAgentRecord;
 }
 
-/** The sweeper over stand-in repositories: `overrides` replace their answers; what it adopts, drops and re-reads is recorded. */
-function sweeperWith(overrides: Partial<Record<'claimFree' | 'delete' | 'releaseAgents' | 'population', (...args: unknown[]) => Promise<unknown>>>, held: readonly string[] = []) {
+/** The sweeper over stand-in repositories: `overrides` replace their answers; what it adopts, drops, wakes and re-reads is recorded. */
+function sweeperWith(
+  overrides: Partial<Record<'claimFree' | 'delete' | 'releaseAgents' | 'population' | 'notOwnedBy', (...args: unknown[]) => Promise<unknown>>>,
+  held: readonly string[] = [],
+) {
   const adopted: string[] = [];
   const dropped: string[] = [];
+  const woken: string[] = [];
   const reread: string[] = [];
   const agents = new Map<string, PolledAgent>(held.map((agentId) => [agentId, { enrolment: { agentId }, running: false } as unknown as PolledAgent]));
   const options = {
     repository: {
       reclaimOwn: () => Promise.resolve([]),
       renewLeases: () => Promise.resolve(0),
+      notOwnedBy: overrides.notOwnedBy ?? (() => Promise.resolve([])),
       claimFree: overrides.claimFree ?? (() => Promise.resolve([])),
       delete: overrides.delete ?? (() => Promise.resolve(true)),
       releaseAgents: overrides.releaseAgents ?? (() => Promise.resolve()),
@@ -48,13 +53,16 @@ function sweeperWith(overrides: Partial<Record<'claimFree' | 'delete' | 'release
       dropped.push(agentId);
       agents.delete(agentId);
     },
+    wake: (agentId) => {
+      woken.push(agentId);
+    },
     reconcile: (agentId) => {
       reread.push(agentId);
       return Promise.resolve();
     },
     track: (task) => void task,
   };
-  return { sweeper: new LeaseSweeper(options, scheduler), adopted, dropped, reread };
+  return { sweeper: new LeaseSweeper(options, scheduler), adopted, dropped, woken, reread };
 }
 
 /**
@@ -90,5 +98,30 @@ describe('lease sweeper: a failed step leaves no agent unpolled', function () {
     expect(dropped).to.deep.equal(['a1', 'a2']);
     expect(reread).to.deep.equal(['a1', 'a2']);
     expect((failure as Error | undefined)?.message).to.equal('connection terminated');
+  });
+});
+
+/**
+ * Agents another process took from this one (judged dead by its lock during a blip, say) are re-read at
+ * the next sweep and not counted in its share: it does not poll them until a round's write is refused.
+ */
+describe('lease sweeper: agents taken by another process', function () {
+  it('wakes the agents it no longer owns and leaves them out of its share', async function () {
+    const limits: unknown[] = [];
+    const { sweeper, woken } = sweeperWith(
+      {
+        notOwnedBy: () => Promise.resolve(['a1']),
+        population: () => Promise.resolve({ liveProcesses: 1, claimableAgents: 3 }),
+        claimFree: (...args: unknown[]) => {
+          limits.push(args[3]);
+          return Promise.resolve([]);
+        },
+      },
+      ['a1', 'a2', 'a3'],
+    );
+    await sweeper.start();
+    sweeper.stop();
+    expect(woken).to.deep.equal(['a1']);
+    expect(limits).to.deep.equal([1]);
   });
 });

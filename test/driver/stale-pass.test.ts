@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -8,12 +8,12 @@ import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/o
 import { waitForFinalVerdict } from '../../drivers/keylime/status-wait.js';
 import { readVerifierAgent } from '../../drivers/keylime/verifier-agent-view.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { loadOrCreateClientTls } from '../../lib/pki/service-tls.js';
 import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { createTestSchema, eventually } from '../verifier/helpers/verifier-fixture.js';
+import { serveFakeAgents } from '../verifier/helpers/fake-agent-server.js';
 
 const STALE_AFTER = 2;
 
@@ -41,15 +41,10 @@ describe('keylime driver: a silent agent is not trusted past the freshness bound
   before(async function () {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-stale-pass-'));
     schema = await createTestSchema();
-    const tls = createSelfSignedServerCertificate({ commonName: 'agent', sans: ['127.0.0.1'] });
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://agent').searchParams;
-      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x400, imaEntry: Number(query.get('ima_ml_entry') ?? 0), partial: query.get('partial') === '1' });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
+    const agents = await serveFakeAgents(fake, 0x400);
+    server = agents.server;
+    const { port } = agents;
+    const tls = { certPem: agents.certPem };
     // A long retry budget (10 × 2 s): without the bound the agent would look fine for 20 s.
     verifier = await startVerifier({
       dataDir: dir,

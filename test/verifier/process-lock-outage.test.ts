@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -8,7 +8,6 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { PROCESS_LOCK_CLASS } from '../../lib/verifier/process-lock-sql.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
@@ -17,6 +16,7 @@ import { openSchemaThroughPort, TEST_DATABASE_URL } from '../helpers/databases.j
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { serveFakeAgents } from './helpers/fake-agent-server.js';
 
 const AGENTS = 8;
 /** Keylime's default quote interval: the dead-process watch ticks every half second. */
@@ -62,15 +62,10 @@ describe('verifier: live processes whose lock sessions end keep their agents (re
     database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     knex = database.knex;
     await migrateLatest(knex);
-    const tls = createSelfSignedServerCertificate({ commonName: 'fleet', sans: ['127.0.0.1'] });
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://fleet').searchParams;
-      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x400, imaEntry: Number(query.get('ima_ml_entry') ?? 0), partial: query.get('partial') === '1' });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
+    const agents = await serveFakeAgents(fake, 0x400);
+    server = agents.server;
+    const { port } = agents;
+    const tls = { certPem: agents.certPem };
     const repository = new VerifierAgentRepository(knex);
     for (let i = 0; i < AGENTS; i += 1) {
       await repository.insert(

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -8,7 +8,6 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { PROCESS_LOCK_CLASS } from '../../lib/verifier/process-lock-sql.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
@@ -16,6 +15,7 @@ import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { serveFakeAgents } from './helpers/fake-agent-server.js';
 
 /**
  * A live verifier whose process-lock session is terminated (`pg_terminate_backend`, as a database
@@ -38,15 +38,10 @@ describe('verifier: the process lock\'s connection cut while the process lives',
     database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     knex = database.knex;
     await migrateLatest(knex);
-    const tls = createSelfSignedServerCertificate({ commonName: 'agent', sans: ['127.0.0.1'] });
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://agent').searchParams;
-      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x400, partial: query.get('partial') === '1' });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
+    const agents = await serveFakeAgents(fake, 0x400);
+    server = agents.server;
+    const { port } = agents;
+    const tls = { certPem: agents.certPem };
     await new VerifierAgentRepository(knex).insert(
       pullAgentEnrolment({ agentId: 'cut-1', port, tpmPolicy: '{"mask": "0x400"}', akTpm: fake.akTpm, mtlsCert: tls.certPem, supportedVersion: '2.2' }),
       initialAgentState(OperationalState.START),

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -9,13 +9,13 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { serveFakeAgents } from './helpers/fake-agent-server.js';
 
 const AGENTS = 24;
 const INTERVAL = 2;
@@ -65,15 +65,10 @@ describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL
     database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     knex = database.knex;
     await migrateLatest(knex);
-    const tls = createSelfSignedServerCertificate({ commonName: 'fleet', sans: ['127.0.0.1'] });
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://fleet').searchParams;
-      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x400, imaEntry: Number(query.get('ima_ml_entry') ?? 0), partial: query.get('partial') === '1' });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
+    const agents = await serveFakeAgents(fake, 0x400);
+    server = agents.server;
+    const { port } = agents;
+    const tls = { certPem: agents.certPem };
     const repository = new VerifierAgentRepository(knex);
     for (let i = 0; i < AGENTS; i += 1) {
       await repository.insert(

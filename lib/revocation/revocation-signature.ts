@@ -56,5 +56,9 @@ export function checkRevocationEnvelope(envelope: RevocationEnvelope, key: KeyOb
   if (parsed === null || typeof parsed !== 'object' || typeof record['agent_id'] !== 'string' || typeof record['type'] !== 'string') {
     return { ok: false, reason: 'revocation message lacks type or agent_id' };
   }
+  // The two types Keylime's verifier sends; anything else, even signed, runs no action.
+  if (record['type'] !== 'revocation' && record['type'] !== 'comm_error') {
+    return { ok: false, reason: 'revocation message has an unknown type' };
+  }
   return { ok: true, message: parsed as RevocationMessage };
 }

@@ -13,7 +13,7 @@ import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.
 import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-target.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import { RevocationNotifier, type AgentFailureNotice } from '../../lib/revocation/revocation-notifier.js';
-import { RevocationReceiver } from '../../lib/revocation/revocation-receiver.js';
+import { RevocationQueueFull, RevocationReceiver, scriptAction } from '../../lib/revocation/revocation-receiver.js';
 import { checkRevocationEnvelope, revocationVerifyKey } from '../../lib/revocation/revocation-signature.js';
 import { createSoftwareAgent, disposeSharedNodeKey, type SoftwareAgent } from '../agent/helpers/software-agent.js';
 import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from '../broker/helpers/broker-fixture.js';
@@ -204,13 +204,14 @@ describe('revocation notifications', function () {
     let agent: SoftwareAgent;
     let service: KeylimeService;
     let received: RevocationMessage[];
+    let receiver: RevocationReceiver;
     let agentUrl: string;
     const tls = tlsFixture();
 
     before(async function () {
       agent = await createSoftwareAgent();
       received = [];
-      const receiver = new RevocationReceiver({
+      receiver = new RevocationReceiver({
         key: revocationVerifyKey(REVOCATION_PUB_PEM),
         actions: [async (message) => void received.push(message)],
       });
@@ -231,6 +232,7 @@ describe('revocation notifications', function () {
       });
       notifier.agentFailed(notice('failed-node', { otherAgents: [{ agentId: agent.uuid, url: agentUrl, apiVersion: '2.2', mtlsCert: tls.agent.certPem }] }));
       await notifier.close();
+      await receiver.settled();
       expect(received.map((m) => [m.agent_id, m.type])).to.deep.equal([['failed-node', 'revocation']]);
     });
 
@@ -245,7 +247,79 @@ describe('revocation notifications', function () {
       expect(received).to.have.length(0);
       const accepted = await service.app.inject({ method: 'POST', url: '/v2.2/notifications/revocation', payload: good });
       expect(accepted.statusCode).to.equal(200);
+      await receiver.settled();
       expect(received).to.have.length(1);
+    });
+
+    it('a signed message of a type Keylime does not send is refused (403) and runs nothing', async function () {
+      received = [];
+      const odd = signRevocation({ ...messageOf('odd'), type: 'anything-at-all' as 'revocation' }, REVOCATION_KEY_PEM);
+      const reply = await service.app.inject({ method: 'POST', url: '/v2.2/notifications/revocation', payload: odd });
+      expect(reply.statusCode).to.equal(403);
+      expect(JSON.parse(reply.body).status).to.include('unknown type');
+      const commError = signRevocation({ ...messageOf('silent-node'), type: 'comm_error' }, REVOCATION_KEY_PEM);
+      expect((await service.app.inject({ method: 'POST', url: '/v2.2/notifications/revocation', payload: commError })).statusCode).to.equal(200);
+      await receiver.settled();
+      expect(received.map((m) => m.type)).to.deep.equal(['comm_error']);
+    });
+  });
+
+  describe('RevocationReceiver: actions after the answer, once per notice, bounded', function () {
+    const key = revocationVerifyKey(REVOCATION_PUB_PEM);
+
+    it('answers before a slow action ends; a re-sent or replayed notice runs nothing again', async function () {
+      let release: () => void = () => undefined;
+      const runs: string[] = [];
+      const receiver = new RevocationReceiver({
+        key,
+        actions: [(message) => new Promise<void>((resolve) => { runs.push(message.agent_id); release = resolve; })],
+      });
+      const envelope = signRevocation(messageOf('slow'), REVOCATION_KEY_PEM);
+      await receiver.receive(envelope);
+      await receiver.receive(envelope);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(runs).to.deep.equal(['slow']);
+      release();
+      await receiver.settled();
+      await receiver.receive(envelope);
+      await receiver.settled();
+      expect(runs).to.deep.equal(['slow']);
+    });
+
+    it('refuses a notice (503) while 64 wait for their actions, and takes it once they ran', async function () {
+      const releases: (() => void)[] = [];
+      let runs = 0;
+      const receiver = new RevocationReceiver({
+        key,
+        actions: [() => new Promise<void>((resolve) => { runs += 1; releases.push(resolve); })],
+      });
+      for (let i = 0; i < 64; i += 1) await receiver.receive(signRevocation(messageOf(`queued-${i}`), REVOCATION_KEY_PEM));
+      const late = signRevocation(messageOf('late'), REVOCATION_KEY_PEM);
+      let refused: unknown;
+      await receiver.receive(late).catch((error: unknown) => (refused = error));
+      expect(refused).to.be.instanceOf(RevocationQueueFull);
+      while (runs < 64) {
+        await new Promise((resolve) => setImmediate(resolve));
+        releases.shift()?.();
+      }
+      releases.forEach((resolve) => resolve());
+      await receiver.settled();
+      await receiver.receive(late);
+      await new Promise((resolve) => setImmediate(resolve));
+      releases.forEach((resolve) => resolve());
+      await receiver.settled();
+      expect(runs).to.equal(65);
+    });
+
+    it('an action that exits without reading the message does not end the process (EPIPE), and counts as run', async function () {
+      const ran: string[] = [];
+      const receiver = new RevocationReceiver({ key, actions: [scriptAction('/bin/true'), async (message) => void ran.push(message.agent_id)] });
+      // A message larger than a pipe's buffer, so that writing it fails once /bin/true has exited.
+      for (let i = 0; i < 10; i += 1) {
+        await receiver.receive(signRevocation({ ...messageOf(`big-${i}`), meta_data: JSON.stringify({ pad: 'x'.repeat(512 * 1024) }) }, REVOCATION_KEY_PEM));
+      }
+      await receiver.settled();
+      expect(ran).to.have.length(10);
     });
   });
 

@@ -67,7 +67,7 @@ export class LeaseSweeper {
     try {
       await lock?.take({ retaken: () => this.sweepSoon(), lost: () => this.beatWithoutLock() });
       await processes.beat(owner, verifierId, lock?.key ?? null);
-      await this.takeOverEach(await repository.reclaimOwn(verifierId, owner, leaseSeconds));
+      await this.takeOverEach(await repository.leases.reclaimOwn(verifierId, owner, leaseSeconds));
       await this.sweep();
     } finally {
       this.sweeping = false;
@@ -162,8 +162,8 @@ export class LeaseSweeper {
     await processes.beat(owner, verifierId, lock?.key ?? null);
     const judgeKey = lock?.settledKey ?? null;
     const stored = [...agents.keys()].filter((agentId) => !verdicts.isWaiting(agentId));
-    await repository.renewLeases(owner, leaseSeconds, stored);
-    const taken = await repository.notOwnedBy(owner, stored);
+    await repository.leases.renewLeases(owner, leaseSeconds, stored);
+    const taken = await repository.leases.notOwnedBy(owner, stored);
     for (const agentId of taken) {
       this.scheduler.wake(agentId);
     }
@@ -178,7 +178,7 @@ export class LeaseSweeper {
     this.belowShare = false;
     while (room > 0 && !this.scheduler.isClosed()) {
       // Not the lapsed leases of agents whose verdict waits here: claiming renews the lease it must not hold.
-      const claimed = await repository.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents(), judgeKey);
+      const claimed = await repository.leases.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents(), judgeKey);
       await this.takeOverEach(claimed);
       if (claimed.length < Math.min(CLAIM_BATCH, room)) {
         // Nothing free now, but another process holds more than its share: it lets go at its sweep.
@@ -201,7 +201,7 @@ export class LeaseSweeper {
       this.scheduler.drop(id);
     }
     try {
-      await this.options.repository.releaseAgents(this.options.owner, ids);
+      await this.options.repository.leases.releaseAgents(this.options.owner, ids);
     } catch (error) {
       // Still this process's, and no longer polled: read again and polled here, rather than left unpolled
       // until their leases lapse.

@@ -189,7 +189,7 @@ export class PullScheduler {
       agent.connection.close();
     }
     this.agents.clear();
-    await this.options.repository.releaseLeases(this.options.owner).catch((error: unknown) => {
+    await this.options.repository.leases.releaseLeases(this.options.owner).catch((error: unknown) => {
       this.options.log.warn({ err: error }, 'could not release leases');
     });
     await this.options.processes.remove(this.options.owner).catch((error: unknown) => {

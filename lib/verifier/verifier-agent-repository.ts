@@ -13,7 +13,7 @@ import {
   type VerifierAgentRecord,
 } from './verifier-agent-record.js';
 import { agentVersionSql } from './agent-row-version.js';
-import { judgedDeadSql } from './process-lock-sql.js';
+import { AgentLeases, leaseUntil } from './agent-leases.js';
 import type { RoundWrite } from './round-writer.js';
 import { storeRounds, UNWRITABLE_STATES } from './save-rounds.js';
 import { VerifierConflict } from './verifier-errors.js';
@@ -22,18 +22,12 @@ const AGENTS = 'verifier_agents';
 const HISTORY = 'verifier_attestation_history';
 const RUNTIME_POLICIES = 'verifier_runtime_policies';
 const MB_POLICIES = 'verifier_mb_policies';
-const PROCESSES = 'verifier_processes';
 
 /** PostgreSQL `unique_violation`. */
 const UNIQUE_VIOLATION = '23505';
 
 /** Every column of an agent's row (`a`), and its version as `row_version` (`VerifierAgentRecord.rowVersion`). */
 const ROW_AND_VERSION = `a.*, ${agentVersionSql('a')} as row_version`;
-/** The same in an update's `returning`, where the row is the table's new row. */
-const UPDATED_ROW_AND_VERSION = `*, ${agentVersionSql(AGENTS)} as row_version`;
-
-/** States whose agents need an owner: polled (1, 3–6) or waiting to be deleted (8). */
-const CLAIMABLE_STATES = [1, 3, 4, 5, 6, 8];
 
 /** One round to store (the history is undefined for a round that judged nothing: V delivered on a retry). */
 export type SaveRoundInput = RoundWrite;
@@ -44,7 +38,12 @@ export type SaveRoundInput = RoundWrite;
  * updates the agent row, renews the lease and appends the history row.
  */
 export class VerifierAgentRepository {
-  constructor(private readonly knex: Knex) {}
+  /** Who polls which agent: claims, renewals and releases of the leases (`AgentLeases`). */
+  readonly leases: AgentLeases;
+
+  constructor(private readonly knex: Knex) {
+    this.leases = new AgentLeases(knex);
+  }
 
   /**
    * Stores a newly enrolled agent, owned by `owner` (the process that will poll it).
@@ -56,7 +55,7 @@ export class VerifierAgentRepository {
         ...enrolmentColumns(enrolment),
         ...stateColumns(state),
         owner,
-        lease_expires_at: owner === null ? null : this.leaseUntil(leaseSeconds),
+        lease_expires_at: owner === null ? null : leaseUntil(this.knex, leaseSeconds),
       });
     } catch (error) {
       if (isUniqueViolation(error)) {
@@ -132,7 +131,7 @@ export class VerifierAgentRepository {
       const reactivated = decideReactivation(before);
       return reactivated === undefined
         ? undefined
-        : { ...reactivationColumns(reactivated), stopped_from_version: null, owner, lease_expires_at: this.leaseUntil(leaseSeconds, trx) };
+        : { ...reactivationColumns(reactivated), stopped_from_version: null, owner, lease_expires_at: leaseUntil(trx, leaseSeconds) };
     });
   }
 
@@ -193,99 +192,6 @@ export class VerifierAgentRepository {
   }
 
   /**
-   * After a restart on the same data dir: every agent of `verifierId` still recorded as `owner`'s and
-   * being polled or deleted (states 1, 3–6, 8; pull agents only: push agents are never polled), with its lease renewed — taken back at once instead of
-   * after the lease expires.
-   */
-  async reclaimOwn(verifierId: string, owner: string, leaseSeconds: number): Promise<VerifierAgentRecord[]> {
-    const rows = (await this.knex(AGENTS)
-      .update({ lease_expires_at: this.leaseUntil(leaseSeconds) })
-      .where({ verifier_id: verifierId, owner, attestation_mode: 'pull' })
-      .whereIn('operational_state', CLAIMABLE_STATES)
-      .returning(this.knex.raw(UPDATED_ROW_AND_VERSION))) as Record<string, unknown>[];
-    return rows.map(recordFromRow);
-  }
-
-  /**
-   * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, an
-   * expired lease (a process that died or shut down — or this one, for an agent whose rounds it could
-   * not store long enough and let go), or, when the caller holds the process lock `judgeKey`, an owner
-   * dead by its process lock (`judgedDeadSql`: SIGKILLed or crashed, whatever its leases say). Rows
-   * another process is claiming at this moment are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent
-   * verifiers never claim the same agent. The agents in `except` are not claimed: this process holds a
-   * verdict of theirs that is not stored yet, newer than their row.
-   */
-  async claimFree(
-    verifierId: string,
-    owner: string,
-    leaseSeconds: number,
-    limit: number,
-    except: readonly string[],
-    judgeKey: number | null = null,
-  ): Promise<VerifierAgentRecord[]> {
-    const k = this.knex;
-    const deadOwners = k(`${PROCESSES} as p`).select('p.owner').where('p.verifier_id', verifierId).whereNot('p.owner', owner).whereRaw(judgedDeadSql('p', judgeKey));
-    const candidates = k(AGENTS)
-      .select('agent_id')
-      .where({ verifier_id: verifierId, attestation_mode: 'pull' })
-      .whereIn('operational_state', CLAIMABLE_STATES)
-      .whereNotIn('agent_id', except)
-      .where((q) => {
-        void q.whereNull('owner').orWhere('lease_expires_at', '<', k.fn.now());
-        if (judgeKey !== null) void q.orWhereIn('owner', deadOwners);
-      })
-      .orderBy('agent_id')
-      .limit(limit)
-      .forUpdate()
-      .skipLocked();
-    const rows = (await k(AGENTS)
-      .update({ owner, lease_expires_at: this.leaseUntil(leaseSeconds) })
-      .whereIn('agent_id', candidates)
-      .returning(k.raw(UPDATED_ROW_AND_VERSION))) as Record<string, unknown>[];
-    return rows.map(recordFromRow);
-  }
-
-  /**
-   * Which of `agentIds` `owner` holds no longer (another process claimed it, or its row is gone): one
-   * statement over the primary key, run at each lease sweep so a process stops polling what was taken
-   * from it without waiting for its next round's write to be refused.
-   */
-  async notOwnedBy(owner: string, agentIds: readonly string[]): Promise<string[]> {
-    if (agentIds.length === 0) {
-      return [];
-    }
-    const result = (await this.knex.raw(
-      `select ids.id from jsonb_array_elements_text(?::jsonb) as ids(id)
-       where not exists (select 1 from ${AGENTS} a where a.agent_id = ids.id and a.owner = ?)`,
-      [JSON.stringify(agentIds), owner],
-    )) as { rows: { id: string }[] };
-    return result.rows.map((row) => row.id);
-  }
-
-  /**
-   * Renews the leases `owner` holds on `agentIds` — only the agents whose last round the caller
-   * stored: an agent whose verdict waits for the database keeps no lease it cannot honour, so another
-   * process may take it over from its stored state. A row a round writer's batch holds is skipped, not
-   * waited for: that batch renews the lease itself when it commits, and two multi-row updates taking
-   * the same rows in different orders deadlock (seen at 500 agents: every round of the batch then had
-   * to be written again). Resolves to how many were renewed.
-   */
-  async renewLeases(owner: string, leaseSeconds: number, agentIds: readonly string[]): Promise<number> {
-    if (agentIds.length === 0) {
-      return 0;
-    }
-    const result = (await this.knex.raw(
-      `update ${AGENTS} set lease_expires_at = now() + make_interval(secs => ?)
-       where agent_id in (
-         select agent_id from ${AGENTS}
-         where owner = ? and agent_id in (select jsonb_array_elements_text(?::jsonb))
-         for update skip locked)`,
-      [leaseSeconds, owner, JSON.stringify(agentIds)],
-    )) as { rowCount?: number; affectedRows?: number };
-    return result.rowCount ?? result.affectedRows ?? 0;
-  }
-
-  /**
    * Stores the agent API version negotiated after the agent refused the enrolled one, while `owner`
    * still holds the agent and its row is still at `rowVersion` (an operator's change since wins).
    * Resolves to the row's new version, or undefined when no row changed.
@@ -297,22 +203,6 @@ export class VerifierAgentRepository {
       .andWhereRaw(`${agentVersionSql(AGENTS)} = ?`, [rowVersion])
       .returning(this.knex.raw(`${agentVersionSql(AGENTS)} as row_version`))) as unknown as { row_version: string }[];
     return rows[0]?.row_version;
-  }
-
-  /** Lets `owner`'s leases on `agentIds` expire now, so another process may claim them at its next sweep (fair share). */
-  async releaseAgents(owner: string, agentIds: readonly string[]): Promise<void> {
-    if (agentIds.length === 0) {
-      return;
-    }
-    await this.knex.raw(
-      `update ${AGENTS} set lease_expires_at = now() where owner = ? and agent_id in (select jsonb_array_elements_text(?::jsonb))`,
-      [owner, JSON.stringify(agentIds)],
-    );
-  }
-
-  /** Lets every lease of `owner` expire now, so other processes may take the agents at once (clean shutdown). */
-  async releaseLeases(owner: string): Promise<void> {
-    await this.knex(AGENTS).update({ lease_expires_at: this.knex.fn.now() }).where({ owner });
   }
 
   /**
@@ -328,10 +218,6 @@ export class VerifierAgentRepository {
   async history(agentId: string, limit: number): Promise<HistoryRecord[]> {
     const rows = (await this.knex(HISTORY).where({ agent_id: agentId }).orderBy('id', 'desc').limit(limit)) as Record<string, unknown>[];
     return rows.map(historyFromRow);
-  }
-
-  private leaseUntil(seconds: number, k: Knex | Knex.Transaction = this.knex): Knex.Raw {
-    return k.raw(`now() + make_interval(secs => ?)`, [seconds]);
   }
 }
 

@@ -1,10 +1,9 @@
 import type { Knex } from 'knex';
+import { CLAIMABLE_STATES } from './agent-leases.js';
 import { judgedDeadSql, lockHeldSql } from './process-lock-sql.js';
 
 const PROCESSES = 'verifier_processes';
 
-/** Agents of one verifier id that need an owner (the same states `claimFree` takes). */
-const CLAIMABLE_STATES = [1, 3, 4, 5, 6, 8];
 
 /** Some pull agent of the dead process `p` still needs a new owner (index `verifier_agents_owner_idx`). */
 const OWNS_CLAIMABLE_AGENTS = `exists (select 1 from verifier_agents a

@@ -67,7 +67,7 @@ forEachDatabase(
       }
       const before = await agentRowVersion(knex(), agentId);
       await knex().raw(`update verifier_agents set owner = 'other', lease_expires_at = now() where agent_id = ?`, [agentId]);
-      expect(await agents.renewLeases('other', 30, [agentId])).to.equal(1);
+      expect(await agents.leases.renewLeases('other', 30, [agentId])).to.equal(1);
       expect(await agentRowVersion(knex(), agentId)).to.equal(before);
     });
 

@@ -24,12 +24,14 @@ function sweeperWith(
   const agents = new Map<string, PolledAgent>(held.map((agentId) => [agentId, { enrolment: { agentId }, running: false } as unknown as PolledAgent]));
   const options = {
     repository: {
-      reclaimOwn: () => Promise.resolve([]),
-      renewLeases: () => Promise.resolve(0),
-      notOwnedBy: overrides.notOwnedBy ?? (() => Promise.resolve([])),
-      claimFree: overrides.claimFree ?? (() => Promise.resolve([])),
+      leases: {
+        reclaimOwn: () => Promise.resolve([]),
+        renewLeases: () => Promise.resolve(0),
+        notOwnedBy: overrides.notOwnedBy ?? (() => Promise.resolve([])),
+        claimFree: overrides.claimFree ?? (() => Promise.resolve([])),
+        releaseAgents: overrides.releaseAgents ?? (() => Promise.resolve()),
+      },
       delete: overrides.delete ?? (() => Promise.resolve(true)),
-      releaseAgents: overrides.releaseAgents ?? (() => Promise.resolve()),
     },
     processes: {
       beat: () => Promise.resolve(),

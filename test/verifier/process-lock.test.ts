@@ -87,7 +87,7 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     await processes.beat('proc-b', 'default', judge);
     await beatAged('proc-c');
     await agentsOf(agents, 'proc-c', 3);
-    expect(await agents.claimFree('default', 'proc-b', LEASE, 10, [], judge)).to.have.length(0);
+    expect(await agents.leases.claimFree('default', 'proc-b', LEASE, 10, [], judge)).to.have.length(0);
     expect(await processes.population('default', LEASE, judge)).to.deep.equal({ liveProcesses: 2, claimableAgents: 3 });
     expect((await watchBy('proc-b', judge)).deadOwners).to.deep.equal([]);
   });
@@ -111,7 +111,7 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     // A holds its lock: alive, however old its beat.
     expect(await processes.population('default', LEASE, b.key)).to.deep.equal({ liveProcesses: 2, claimableAgents: 4 });
     expect(await watchBy('proc-b', b.key)).to.deep.equal({ deadOwners: [], ownLockHeld: true });
-    expect(await agents.claimFree('default', 'proc-b', LEASE, 10, [], b.key)).to.have.length(0);
+    expect(await agents.leases.claimFree('default', 'proc-b', LEASE, 10, [], b.key)).to.have.length(0);
 
     // A's lock gone but its beat fresh (a live process whose lock session ended silently): alive.
     const aKey = a.key;
@@ -120,16 +120,16 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     await processes.beat('proc-a', 'default', aKey);
     expect(await processes.population('default', LEASE, b.key)).to.deep.equal({ liveProcesses: 2, claimableAgents: 4 });
     expect((await watchBy('proc-b', b.key)).deadOwners).to.deep.equal([]);
-    expect(await agents.claimFree('default', 'proc-b', LEASE, 10, [], b.key)).to.have.length(0);
+    expect(await agents.leases.claimFree('default', 'proc-b', LEASE, 10, [], b.key)).to.have.length(0);
 
     // No beat for longer than the grace: dead.
     await beatAged('proc-a');
     expect(await processes.population('default', LEASE, b.key)).to.deep.equal({ liveProcesses: 1, claimableAgents: 4 });
     expect(await watchBy('proc-b', b.key)).to.deep.equal({ deadOwners: ['proc-a'], ownLockHeld: true });
     // A process never claims its own agents as a dead owner's.
-    expect(await agents.claimFree('default', 'proc-a', LEASE, 10, [], b.key)).to.have.length(0);
+    expect(await agents.leases.claimFree('default', 'proc-a', LEASE, 10, [], b.key)).to.have.length(0);
 
-    const claimed = await agents.claimFree('default', 'proc-b', LEASE, 10, [], b.key);
+    const claimed = await agents.leases.claimFree('default', 'proc-b', LEASE, 10, [], b.key);
     expect(claimed.map((record) => record.agentId).sort()).to.deep.equal(held);
     // Nothing of A's left to claim: the watch deletes A's row and reports nobody.
     expect(await watchBy('proc-b', b.key)).to.deep.equal({ deadOwners: [], ownLockHeld: true });
@@ -149,7 +149,7 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     await fixture.database.knex.raw(`update verifier_processes set lock_instance = pg_postmaster_start_time() - interval '1 hour' where owner = 'proc-a'`);
     expect(await processes.population('default', LEASE, b.key)).to.deep.equal({ liveProcesses: 2, claimableAgents: 2 });
     expect((await watchBy('proc-b', b.key)).deadOwners).to.deep.equal([]);
-    expect(await agents.claimFree('default', 'proc-b', LEASE, 10, [], b.key)).to.have.length(0);
+    expect(await agents.leases.claimFree('default', 'proc-b', LEASE, 10, [], b.key)).to.have.length(0);
   });
 
   it('a judge that holds no lock of its own judges nobody dead by lock', async function () {
@@ -166,7 +166,7 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     for (const judge of [null, lostKey]) {
       expect(await processes.population('default', LEASE, judge)).to.deep.equal({ liveProcesses: 2, claimableAgents: 2 });
       expect((await watchBy('proc-b', null, judge)).deadOwners).to.deep.equal([]);
-      expect(await agents.claimFree('default', 'proc-b', LEASE, 10, [], judge)).to.have.length(0);
+      expect(await agents.leases.claimFree('default', 'proc-b', LEASE, 10, [], judge)).to.have.length(0);
     }
   });
 
@@ -236,7 +236,7 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
   it('lists the agents a process polls that it no longer owns', async function () {
     await agentsOf(agents, 'proc-a', 2);
     await agentsOf(agents, 'proc-b', 1);
-    expect(await agents.notOwnedBy('proc-a', ['proc-a-agent-0', 'proc-a-agent-1', 'proc-b-agent-0', 'deleted'])).to.have.members(['proc-b-agent-0', 'deleted']);
-    expect(await agents.notOwnedBy('proc-a', [])).to.deep.equal([]);
+    expect(await agents.leases.notOwnedBy('proc-a', ['proc-a-agent-0', 'proc-a-agent-1', 'proc-b-agent-0', 'deleted'])).to.have.members(['proc-b-agent-0', 'deleted']);
+    expect(await agents.leases.notOwnedBy('proc-a', [])).to.deep.equal([]);
   });
 }, { migrate: true });

@@ -40,9 +40,9 @@ forEachDatabase('verifier pull loop: agent row versions', (fixture) => {
     await agents.insert(mine, initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
     await agents.insert(free, initialAgentState(OperationalState.START), null, 600);
     const knex = fixture.database.knex;
-    const [reclaimed] = await agents.reclaimOwn(verifierId, 'me', 30);
+    const [reclaimed] = await agents.leases.reclaimOwn(verifierId, 'me', 30);
     expect(reclaimed?.rowVersion).to.be.a('string').and.equal(await agentRowVersion(knex, mine.agentId));
-    const [claimed] = await agents.claimFree(verifierId, 'me', 30, 10, []);
+    const [claimed] = await agents.leases.claimFree(verifierId, 'me', 30, 10, []);
     expect(claimed?.rowVersion).to.be.a('string').and.equal(await agentRowVersion(knex, free.agentId));
     expect((await agents.find(mine.agentId))?.rowVersion).to.equal(await agentRowVersion(knex, mine.agentId));
   });

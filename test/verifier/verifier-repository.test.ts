@@ -268,19 +268,19 @@ forEachDatabase(
       await agents.insert(free, initialAgentState(OperationalState.START), null, 600);
       await agents.insert(held, initialAgentState(OperationalState.GET_QUOTE), 'other', 600);
       await agents.insert(stopped, initialAgentState(OperationalState.INVALID_QUOTE), null, 600);
-      expect((await agents.reclaimOwn(verifierId, 'me', 30)).map((r) => r.agentId)).to.deep.equal([mine.agentId]);
-      expect((await agents.claimFree(verifierId, 'me', 30, 10, [])).map((r) => r.agentId)).to.deep.equal([free.agentId]);
-      expect(await agents.claimFree(verifierId, 'third', 30, 10, [])).to.deep.equal([]);
-      await agents.releaseLeases('other');
+      expect((await agents.leases.reclaimOwn(verifierId, 'me', 30)).map((r) => r.agentId)).to.deep.equal([mine.agentId]);
+      expect((await agents.leases.claimFree(verifierId, 'me', 30, 10, [])).map((r) => r.agentId)).to.deep.equal([free.agentId]);
+      expect(await agents.leases.claimFree(verifierId, 'third', 30, 10, [])).to.deep.equal([]);
+      await agents.leases.releaseLeases('other');
       // An agent whose verdict waits in the claiming process is not claimed (its lease stays lapsed).
-      expect(await agents.claimFree(verifierId, 'third', 30, 10, [held.agentId])).to.deep.equal([]);
-      const taken = await agents.claimFree(verifierId, 'third', 30, 10, []);
+      expect(await agents.leases.claimFree(verifierId, 'third', 30, 10, [held.agentId])).to.deep.equal([]);
+      const taken = await agents.leases.claimFree(verifierId, 'third', 30, 10, []);
       expect(taken.map((r) => r.agentId)).to.deep.equal([held.agentId]);
       expect(taken[0]?.owner).to.equal('third');
       // Only the agents named (those whose last round the loop stored) are renewed.
-      expect(await agents.renewLeases('me', 30, [mine.agentId, free.agentId, held.agentId])).to.equal(2);
-      expect(await agents.renewLeases('me', 30, [mine.agentId])).to.equal(1);
-      expect(await agents.renewLeases('me', 30, [])).to.equal(0);
+      expect(await agents.leases.renewLeases('me', 30, [mine.agentId, free.agentId, held.agentId])).to.equal(2);
+      expect(await agents.leases.renewLeases('me', 30, [mine.agentId])).to.equal(1);
+      expect(await agents.leases.renewLeases('me', 30, [])).to.equal(0);
     });
 
     it('renewing leases skips, without waiting, a row another transaction holds (a round batch renews it itself)', async function () {
@@ -292,9 +292,9 @@ forEachDatabase(
       const knex = fixture.database.knex;
       await knex.transaction(async (trx) => {
         await trx('verifier_agents').update({ attestation_count: 1 }).where({ agent_id: busy.agentId });
-        expect(await agents.renewLeases('me', 30, [busy.agentId, idle.agentId])).to.equal(1);
+        expect(await agents.leases.renewLeases('me', 30, [busy.agentId, idle.agentId])).to.equal(1);
       });
-      expect(await agents.renewLeases('me', 30, [busy.agentId, idle.agentId])).to.equal(2);
+      expect(await agents.leases.renewLeases('me', 30, [busy.agentId, idle.agentId])).to.equal(2);
     });
 
     it('concurrent claims never hand the same agent to two owners (FOR UPDATE SKIP LOCKED)', async function () {
@@ -305,8 +305,8 @@ forEachDatabase(
         ids.push(e.agentId);
         await agents.insert(e, initialAgentState(), null, 30);
       }
-      const results = await Promise.all(['a', 'b', 'c'].map((owner) => agents.claimFree(verifierId, owner, 30, 5, [])));
-      const rest = await agents.claimFree(verifierId, 'd', 30, 20, []);
+      const results = await Promise.all(['a', 'b', 'c'].map((owner) => agents.leases.claimFree(verifierId, owner, 30, 5, [])));
+      const rest = await agents.leases.claimFree(verifierId, 'd', 30, 20, []);
       const claimed = [...results.flat(), ...rest].map((r) => r.agentId);
       // Every agent claimed exactly once, by whoever got to it first.
       expect([...claimed].sort()).to.deep.equal([...ids].sort());

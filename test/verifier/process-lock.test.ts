@@ -64,6 +64,15 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     return lock;
   }
 
+  /** Processes A and B, each holding its process lock and beating its key; A owns `count` agents (`held`). */
+  async function beatingPair(count: number): Promise<{ a: ProcessLock; b: ProcessLock; held: string[] }> {
+    const a = await lockFor();
+    const b = await lockFor();
+    await processes.beat('proc-a', 'default', a.key);
+    await processes.beat('proc-b', 'default', b.key);
+    return { a, b, held: await agentsOf(agents, 'proc-a', count) };
+  }
+
   /** `owner`'s last beat as if written two seconds ago (older than the grace). */
   async function beatAged(owner: string): Promise<void> {
     await fixture.database.knex.raw(`update verifier_processes set heartbeat_at = now() - interval '2 seconds' where owner = ?`, [owner]);
@@ -99,13 +108,9 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
 
   it('once A\'s lock session ended and its beat is older than the grace, B claims A\'s agents though their leases have 30 s left', async function () {
     if (fixture.kind === 'pglite') this.skip();
-    const a = await lockFor();
-    const b = await lockFor();
+    const { a, b, held } = await beatingPair(4);
     expect(a.key).to.not.equal(null);
     expect(a.key).to.not.equal(b.key);
-    await processes.beat('proc-a', 'default', a.key);
-    await processes.beat('proc-b', 'default', b.key);
-    const held = await agentsOf(agents, 'proc-a', 4);
     await beatAged('proc-a');
 
     // A holds its lock: alive, however old its beat.
@@ -139,11 +144,7 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
 
   it('a row written on another server instance (before a restart or a failover) is not dead by lock', async function () {
     if (fixture.kind === 'pglite') this.skip();
-    const a = await lockFor();
-    const b = await lockFor();
-    await processes.beat('proc-a', 'default', a.key);
-    await processes.beat('proc-b', 'default', b.key);
-    await agentsOf(agents, 'proc-a', 2);
+    const { a, b } = await beatingPair(2);
     await a.close();
     await beatAged('proc-a');
     await fixture.database.knex.raw(`update verifier_processes set lock_instance = pg_postmaster_start_time() - interval '1 hour' where owner = 'proc-a'`);
@@ -154,11 +155,7 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
 
   it('a judge that holds no lock of its own judges nobody dead by lock', async function () {
     if (fixture.kind === 'pglite') this.skip();
-    const a = await lockFor();
-    const b = await lockFor();
-    await processes.beat('proc-a', 'default', a.key);
-    await processes.beat('proc-b', 'default', b.key);
-    await agentsOf(agents, 'proc-a', 2);
+    const { a, b } = await beatingPair(2);
     await a.close();
     await beatAged('proc-a');
     const lostKey = b.key;

@@ -10,8 +10,9 @@ import { PushRefused } from './push-reply.js';
  */
 const RFC3339_DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
-/** Whether `value` is a boot time the verifier takes (the DTO's rule and the fast path's). */
+/** Whether `value` is a boot time the verifier takes (the DTO's rule, the fast path's and the decoder's). */
 export function isBootTime(value: unknown): value is string {
+  if (isUtcSecond(value)) return true;
   if (typeof value !== 'string' || !RFC3339_DATE_TIME.test(value)) return false;
   // RFC 3339 §5.6 allows a lowercase `t` and `z`, which isISO8601 refuses: both check the uppercase
   // form (the regex leaves no other letter). isISO8601's strict check refuses what Date.parse rolls
@@ -24,4 +25,20 @@ export function isBootTime(value: unknown): value is string {
 export function bootTimeSeconds(text: string): number {
   if (!isBootTime(text)) throw new PushRefused(422, 'invalid_capabilities', 'system_info.boot_time must be an RFC 3339 date-time');
   return Math.floor(Date.parse(text.toUpperCase()) / 1000);
+}
+
+const UTC_SECOND = /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/**
+ * `YYYY-MM-DDTHH:MM:SSZ` from the year 1000 on, naming a real instant (the form the agents send): the
+ * first, cheap clause of `isBootTime`. `Date` reads it back as the same text only when every field is
+ * in range (no 24:00, :60 or February 30). Earlier years (validator's date check refuses years before
+ * 100 and 0000) and every other form go to the full check, whose `isISO8601` regular expressions and
+ * date check took 3.2 µs against 1.0 µs for this check (a loop on this machine; about 7 µs per
+ * capabilities body in the push verifier's profile). The route's check and the decoder's both pass here.
+ */
+function isUtcSecond(value: unknown): value is string {
+  if (typeof value !== 'string' || !UTC_SECOND.test(value)) return false;
+  const time = Date.parse(value);
+  return Number.isFinite(time) && new Date(time).toISOString() === `${value.slice(0, -1)}.000Z`;
 }

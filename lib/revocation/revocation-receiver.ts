@@ -4,6 +4,7 @@ import { IsString, MaxLength } from 'class-validator';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
+import { BoundedCache } from '../cache/bounded-cache.js';
 import { ForbiddenError } from '../http/http-errors.js';
 import type { RevocationEnvelope, RevocationMessage } from './revocation-message.js';
 import { checkRevocationEnvelope } from './revocation-signature.js';
@@ -69,8 +70,8 @@ export interface RevocationReceiverOptions {
  */
 export class RevocationReceiver {
   private readonly log: Logger;
-  /** The SHA-256 of each notice taken, oldest first (bounded: `REMEMBERED_NOTICES`). */
-  private readonly taken = new Set<string>();
+  /** The SHA-256 of each notice taken; past `REMEMBERED_NOTICES` the oldest is forgotten. */
+  private readonly taken = new BoundedCache<string, true>(REMEMBERED_NOTICES);
   private waiting = 0;
   private queue: Promise<void> = Promise.resolve();
 
@@ -95,7 +96,7 @@ export class RevocationReceiver {
       this.log.error({ agentId: message.agent_id, waiting: this.waiting }, 'revocation notification not taken: too many wait for their actions');
       throw new RevocationQueueFull();
     }
-    this.remember(digest);
+    this.taken.set(digest, true);
     this.log.warn({ agentId: message.agent_id, eventId: message.event_id }, 'revocation notification received');
     this.waiting += 1;
     this.queue = this.queue.then(() => this.runActions(message)).finally(() => (this.waiting -= 1));
@@ -114,14 +115,6 @@ export class RevocationReceiver {
       } catch (error) {
         this.log.error({ err: error, agentId: message.agent_id }, 'revocation action failed');
       }
-    }
-  }
-
-  private remember(digest: string): void {
-    this.taken.add(digest);
-    if (this.taken.size > REMEMBERED_NOTICES) {
-      const oldest = this.taken.values().next();
-      if (oldest.done !== true) this.taken.delete(oldest.value);
     }
   }
 }

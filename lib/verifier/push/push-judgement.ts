@@ -114,7 +114,8 @@ export class PushJudgement {
         const { verdict } = judged;
         judgedFailing ||= verdict.verdict === 'fail';
         const { attestation, record } = answer;
-        if (recordedOverOperatorStop(verdict.state, verdict.history, record.state.operationalState)) failing = verdict;
+        const overStop = recordedOverOperatorStop(verdict.state, verdict.history, record.state.operationalState);
+        if (overStop) failing = verdict;
         let take: JudgedEvidenceTake | undefined;
         if (!answer.taken) {
           take = {
@@ -123,7 +124,7 @@ export class PushJudgement {
             challenge: attestation.challenge,
             receivedAt: now,
             agentVersion: answer.agentVersion,
-            recordOverStop: recordedOverOperatorStop(verdict.state, verdict.history, record.state.operationalState),
+            recordOverStop: overStop,
           };
           if (verdict.verdict === 'fail') {
             if (!(await this.deps.repository.takeJudgedEvidence([take])).has(record.agentId)) {

@@ -1,12 +1,6 @@
 import type { AgentAttestationState } from './agent-state.js';
 import type { HistoryRow } from './history-row.js';
-import { OperationalState } from './operational-state.js';
-
-/** The states a verdict fails its agent into (Keylime announces revocation on these). */
-const FAILING_STATES: readonly number[] = [OperationalState.FAILED, OperationalState.INVALID_QUOTE];
-
-/** The states an operator's stop (TENANT_FAILED) or delete (TERMINATED) leaves. */
-const OPERATOR_STOPPED_STATES: readonly number[] = [OperationalState.TENANT_FAILED, OperationalState.TERMINATED];
+import { OPERATOR_STOPPED_STATES, REVOKED_STATES, type OperationalState } from './operational-state.js';
 
 /**
  * Whether a verdict is recorded even when an operator stopped (TENANT_FAILED) or deleted (TERMINATED)
@@ -25,5 +19,5 @@ export function recordedOverOperatorStop(
   decidedFrom?: OperationalState,
 ): boolean {
   if (decidedFrom !== undefined && OPERATOR_STOPPED_STATES.includes(decidedFrom)) return false;
-  return history?.outcome === 'fail' && FAILING_STATES.includes(state.operationalState);
+  return history?.outcome === 'fail' && REVOKED_STATES.includes(state.operationalState);
 }

@@ -45,6 +45,15 @@ export const APPROVED_REACTIVATE_STATES: readonly OperationalState[] = Object.fr
   OperationalState.PROVIDE_V_RETRY,
 ]);
 
+/** The states a verdict fails its agent into; Keylime announces revocation on these. */
+export const REVOKED_STATES: readonly OperationalState[] = Object.freeze([OperationalState.FAILED, OperationalState.INVALID_QUOTE]);
+
+/**
+ * The states an operator's stop (TENANT_FAILED) or delete (TERMINATED) leaves: no round is stored over
+ * them; only a verdict that fails the agent (`recordedOverOperatorStop`) still has its failure recorded.
+ */
+export const OPERATOR_STOPPED_STATES: readonly OperationalState[] = Object.freeze([OperationalState.TENANT_FAILED, OperationalState.TERMINATED]);
+
 /** States in which the agent failed (status FAIL); the polling loop has stopped or is about to. */
 const FAILED_STATES: readonly OperationalState[] = [
   OperationalState.FAILED,

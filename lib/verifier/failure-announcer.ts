@@ -1,11 +1,8 @@
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
-import { OperationalState } from '../attestation/operational-state.js';
+import { REVOKED_STATES, type OperationalState } from '../attestation/operational-state.js';
 import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import type { VerifierAgentEnrolment } from './verifier-agent-record.js';
-
-/** States in which an agent's failure is announced (Keylime notifies revocation on these). */
-const REVOKED_STATES: readonly OperationalState[] = [OperationalState.FAILED, OperationalState.INVALID_QUOTE];
 
 /** Whether a verdict moves an agent from `before` into a failed state: the transition that is announced, and stored at once. */
 export function turnsRevoked(before: OperationalState, after: OperationalState): boolean {

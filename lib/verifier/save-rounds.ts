@@ -1,20 +1,14 @@
 import type { Knex } from 'knex';
 import { fixedStatement, statementsOn, type Statements } from '../db/fixed-statement.js';
-import { OperationalState } from '../attestation/operational-state.js';
+import { OPERATOR_STOPPED_STATES } from '../attestation/operational-state.js';
 import { recordedOverOperatorStop } from '../attestation/failure-over-operator-stop.js';
 import { agentVersionSql, stoppedFromVersionSql } from './agent-row-version.js';
 import { storableJson } from './storable-text.js';
 import type { RoundWrite } from './round-writer.js';
 
 /**
- * States no round is stored over (`SAVE_ROUNDS`): an operator stopped or deleted the agent. Only a
- * verdict that fails the agent (`recordedOverOperatorStop`) still has its failure recorded there.
- */
-export const UNWRITABLE_STATES: readonly number[] = [OperationalState.TERMINATED, OperationalState.TENANT_FAILED];
-
-/**
  * What `SAVE_ROUNDS` did with a write it took: stored over the agent's row (`version`: the row's new
- * version), or, the row stopped or deleted by an operator meanwhile (`UNWRITABLE_STATES`) from the
+ * version), or, the row stopped or deleted by an operator meanwhile (`OPERATOR_STOPPED_STATES`) from the
  * version the verdict was decided from, only the verdict's failure recorded — its history row and
  * audit record — while the row keeps the operator's state (`keptState`) and is not changed but for
  * the stop's token, consumed.
@@ -32,7 +26,7 @@ const DECIDED_AT = 'case when t.decided_ago is null then now() else clock_timest
 /**
  * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
  * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
- * operator stopped or deleted it meanwhile (`UNWRITABLE_STATES`), and the history row is inserted only for an
+ * operator stopped or deleted it meanwhile (`OPERATOR_STOPPED_STATES`), and the history row is inserted only for an
  * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
  * same transaction (a statement is atomic), or not at all. A row flagged `record_over_stop` (a verdict
  * that fails the agent, `recordedOverOperatorStop`) whose agent an operator stopped or deleted
@@ -89,7 +83,7 @@ with input as (
     lease_expires_at = now() + make_interval(secs => i.lease_seconds),
     updated_at = now()
   from input i
-  where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (${UNWRITABLE_STATES.join(', ')})
+  where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (${OPERATOR_STOPPED_STATES.join(', ')})
     and (i.expected_version is null or ${agentVersionSql('a')} = i.expected_version)
   returning a.agent_id, ${agentVersionSql('a')} as row_version
 ), kept as (
@@ -100,7 +94,7 @@ with input as (
 ), recorded as (
   update verifier_agents a set stopped_from_version = null
   from kept k join input i on i.agent_id = k.agent_id
-  where a.agent_id = k.agent_id and k.operational_state in (${UNWRITABLE_STATES.join(', ')})
+  where a.agent_id = k.agent_id and k.operational_state in (${OPERATOR_STOPPED_STATES.join(', ')})
     and i.expected_version is not null and k.stopped_from_version = i.expected_version
   returning a.agent_id, k.operational_state as kept_state
 ), inserted as (

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { decidePushEvidence, type PushEngineOptions, type PushEvidence, type PushVerdict } from '../../attestation/push-decision.js';
 import { decidePushException } from '../../attestation/push-failure-decision.js';
 import { recordedOverOperatorStop } from '../../attestation/failure-over-operator-stop.js';
-import { UNWRITABLE_STATES } from '../save-rounds.js';
+import { OPERATOR_STOPPED_STATES } from '../../attestation/operational-state.js';
 import { PolicyNotStored } from '../polled-agent.js';
 import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
@@ -242,7 +242,7 @@ export class PushJudgement {
   private async latestOf({ attestation }: Answer): Promise<AgentWithLatest> {
     const found = await this.deps.reRead(attestation.agentId);
     const { record, latest } = found;
-    if (UNWRITABLE_STATES.includes(record.state.operationalState)) {
+    if (OPERATOR_STOPPED_STATES.includes(record.state.operationalState)) {
       throw new PushRefused(404, 'not_found', `agent ${record.agentId} was stopped or deleted`);
     }
     if (latest?.index !== attestation.index || latest.challenge !== attestation.challenge || latest.stage !== 'evaluating_evidence') {

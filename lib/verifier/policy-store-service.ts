@@ -41,7 +41,7 @@ export class PolicyStoreService {
   }
 
   async showRuntimePolicy(name: string, scope: PolicyScope): Promise<StoredRuntimePolicy> {
-    const stored = await this.policies.findRuntime(name, undefined, scope);
+    const stored = await this.policies.findRuntime(name, scope);
     if (stored === undefined) {
       throw new PolicyNotFound('runtime policy', name);
     }
@@ -74,7 +74,7 @@ export class PolicyStoreService {
   }
 
   async showMbPolicy(name: string, scope: PolicyScope): Promise<StoredMbPolicy> {
-    const stored = await this.policies.findMb(name, undefined, scope);
+    const stored = await this.policies.findMb(name, scope);
     if (stored === undefined) {
       throw new PolicyNotFound('measured boot policy', name);
     }

@@ -72,8 +72,8 @@ export class VerifierPolicyRepository {
     return count > 0;
   }
 
-  async findRuntime(name: string, db: Db = this.knex, scope?: PolicyScope): Promise<Versioned<StoredRuntimePolicy> | undefined> {
-    const row = await findVersioned(db, RUNTIME, name, scope);
+  async findRuntime(name: string, scope?: PolicyScope): Promise<Versioned<StoredRuntimePolicy> | undefined> {
+    const row = await findVersioned(this.knex, RUNTIME, name, scope);
     return row === undefined
       ? undefined
       : {
@@ -125,8 +125,8 @@ export class VerifierPolicyRepository {
     return count > 0;
   }
 
-  async findMb(name: string, db: Db = this.knex, scope?: PolicyScope): Promise<Versioned<StoredMbPolicy> | undefined> {
-    const row = await findVersioned(db, MB, name, scope);
+  async findMb(name: string, scope?: PolicyScope): Promise<Versioned<StoredMbPolicy> | undefined> {
+    const row = await findVersioned(this.knex, MB, name, scope);
     return row === undefined ? undefined : { name: String(row['name']), mbPolicy: String(row['mb_policy']), version: String(row['version']) };
   }
 

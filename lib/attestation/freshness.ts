@@ -66,7 +66,7 @@ export function livenessFreshnessBound(timing: LivenessTiming): number {
  * interval after it ends, and the node's own check may take up to a timeout — an interval plus two
  * timeouts. Doubled interval for a late timer or a slow database write: 2 × (interval + timeout).
  */
-export function livenessBoundFloor(timing: Pick<LivenessTiming, 'intervalSeconds' | 'timeoutSeconds'>): number {
+function livenessBoundFloor(timing: Pick<LivenessTiming, 'intervalSeconds' | 'timeoutSeconds'>): number {
   return 2 * (timing.intervalSeconds + timing.timeoutSeconds);
 }
 

@@ -87,7 +87,7 @@ const KEYLIME_QUOTE_INTERVAL_SECONDS = 2;
  * The longest bound a verifier's reply may set (a day, the most the driver option `staleAfterSeconds`
  * takes): a `freshness_bound` or `attestation_period` beyond it would let a PASS of last year count.
  */
-export const MAX_STALENESS_BOUND_SECONDS = 86_400;
+const MAX_STALENESS_BOUND_SECONDS = 86_400;
 
 /** The bound `rule` gives for `view`, in seconds; one read from the reply is at most `MAX_STALENESS_BOUND_SECONDS`. */
 export function stalenessBound(view: Pick<VerifierAgentView, 'freshnessBoundSeconds' | 'attestationPeriodSeconds'>, rule: FreshnessRule): number {

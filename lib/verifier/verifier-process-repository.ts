@@ -4,7 +4,6 @@ import { judgedDeadSql, lockHeldSql } from './process-lock-sql.js';
 
 const PROCESSES = 'verifier_processes';
 
-
 /** Some pull agent of the dead process `p` still needs a new owner (index `verifier_agents_owner_idx`). */
 const OWNS_CLAIMABLE_AGENTS = `exists (select 1 from verifier_agents a
   where a.owner = p.owner and a.verifier_id = p.verifier_id and a.attestation_mode = 'pull'

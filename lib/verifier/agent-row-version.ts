@@ -1,3 +1,5 @@
+import { OPERATOR_STOPPED_STATES } from '../attestation/operational-state.js';
+
 /**
  * SQL for the version of an agent's row as a verdict sees it: its `content_version`, a number a
  * trigger takes from a sequence whenever an update sets any column but the lease's (`owner`,
@@ -23,4 +25,13 @@ export function agentVersionSql(alias: string): string {
  */
 export function stoppedFromVersionSql(alias: string): string {
   return `${alias}.stopped_from_version::text`;
+}
+
+/**
+ * SQL true while an operator's stop or delete holds the row `alias` (`OPERATOR_STOPPED_STATES`) and its
+ * one-shot token is `versionSql`: a FAIL decided from that version may still be recorded over the stop
+ * (`SAVE_ROUNDS`, and push's evidence and ownership takes), once.
+ */
+export function stoppedFromSql(alias: string, versionSql: string): string {
+  return `${alias}.operational_state in (${OPERATOR_STOPPED_STATES.join(', ')}) and ${stoppedFromVersionSql(alias)} = ${versionSql}`;
 }

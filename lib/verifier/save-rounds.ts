@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { fixedStatement, statementsOn, type Statements } from '../db/fixed-statement.js';
 import { OPERATOR_STOPPED_STATES } from '../attestation/operational-state.js';
 import { recordedOverOperatorStop } from '../attestation/failure-over-operator-stop.js';
-import { agentVersionSql, stoppedFromVersionSql } from './agent-row-version.js';
+import { agentVersionSql, stoppedFromSql, stoppedFromVersionSql } from './agent-row-version.js';
 import { storableJson } from './storable-text.js';
 import type { RoundWrite } from './round-writer.js';
 
@@ -94,8 +94,7 @@ with input as (
 ), recorded as (
   update verifier_agents a set stopped_from_version = null
   from kept k join input i on i.agent_id = k.agent_id
-  where a.agent_id = k.agent_id and k.operational_state in (${OPERATOR_STOPPED_STATES.join(', ')})
-    and i.expected_version is not null and k.stopped_from_version = i.expected_version
+  where a.agent_id = k.agent_id and i.expected_version is not null and ${stoppedFromSql('k', 'i.expected_version')}
   returning a.agent_id, k.operational_state as kept_state
 ), inserted as (
   insert into verifier_attestation_history

@@ -2,8 +2,7 @@ import type { Knex } from 'knex';
 import type { PushChoice } from '../../attestation/push-decision.js';
 import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
 import { storableJson } from '../storable-text.js';
-import { agentVersionSql, stoppedFromVersionSql } from '../agent-row-version.js';
-import { OPERATOR_STOPPED_STATES } from '../../attestation/operational-state.js';
+import { agentVersionSql, stoppedFromSql } from '../agent-row-version.js';
 
 const ATTESTATIONS = 'verifier_push_attestations';
 const AGENTS = 'verifier_agents';
@@ -82,7 +81,7 @@ where t.agent_id = i.agent_id and t.index = i.index and t.challenge = i.challeng
   and t.stage = 'awaiting_evidence' and t.challenges_expire_at > i.received_at
   and t.index = (select max(m.index) from verifier_push_attestations m where m.agent_id = t.agent_id)
   and (select ${agentVersionSql('g')} = i.agent_version
-      or (i.record_over_stop and g.operational_state in (${OPERATOR_STOPPED_STATES.join(', ')}) and ${stoppedFromVersionSql('g')} = i.agent_version)
+      or (i.record_over_stop and ${stoppedFromSql('g', 'i.agent_version')})
     from verifier_agents g where g.agent_id = t.agent_id)
 returning t.agent_id`;
 
@@ -102,7 +101,7 @@ select 1 from taken
 union all
 select 1 from verifier_agents s
 where ?::boolean and s.agent_id = ? and s.attestation_mode = 'push'
-  and s.operational_state in (${OPERATOR_STOPPED_STATES.join(', ')}) and ${stoppedFromVersionSql('s')} = ?`;
+  and ${stoppedFromSql('s', '?')}`;
 
 /** Evidence judged before it was taken (`takeJudgedEvidence`). */
 export interface JudgedEvidenceTake {

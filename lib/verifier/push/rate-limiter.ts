@@ -38,8 +38,13 @@ export class RateLimiter {
     return (this.hits.get(key) ?? []).filter((t) => t > since);
   }
 
+  /**
+   * Seconds until the oldest hit leaves the window, at most a window: a caller's `now` may be read before
+   * a concurrent request counted its hit (a proof read its time, then waited on the database), and the
+   * wait must not then exceed the window (a Retry-After of 61 s for a one-minute limit).
+   */
   private waitFor(recent: readonly number[], now: number): number {
-    return ((recent[0] as number) + this.windowMs - now) / 1000;
+    return Math.min(this.windowMs, (recent[0] as number) + this.windowMs - now) / 1000;
   }
 
   private dropIdle(since: number): void {

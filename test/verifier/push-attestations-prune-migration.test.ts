@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { IronlimeMigrationSource, migrateLatest, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { KEPT_ATTESTATIONS } from '../../lib/verifier/push/push-repository.js';
+import { KEPT_ATTESTATIONS } from '../../lib/verifier/push/push-statements.js';
 import { forEachDatabase } from '../helpers/databases.js';
 
 const PRUNE_MIGRATION = '20261205130000-verifier-push-attestations-prune';

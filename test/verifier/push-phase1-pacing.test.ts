@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { KEPT_ATTESTATIONS } from '../../lib/verifier/push/push-repository.js';
+import { KEPT_ATTESTATIONS } from '../../lib/verifier/push/push-statements.js';
 import { requested, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
 
 const ATTESTATIONS = 'verifier_push_attestations';

@@ -54,6 +54,9 @@ export const REVOKED_STATES: readonly OperationalState[] = Object.freeze([Operat
  */
 export const OPERATOR_STOPPED_STATES: readonly OperationalState[] = Object.freeze([OperationalState.TENANT_FAILED, OperationalState.TERMINATED]);
 
+/** The state an operator's stop or delete sets (`OPERATOR_STOPPED_STATES`). */
+export type OperatorStop = typeof OperationalState.TENANT_FAILED | typeof OperationalState.TERMINATED;
+
 /** States in which the agent failed (status FAIL); the polling loop has stopped or is about to. */
 const FAILED_STATES: readonly OperationalState[] = [
   OperationalState.FAILED,

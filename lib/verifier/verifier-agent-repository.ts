@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
-import { OPERATOR_STOPPED_STATES, type OperationalState } from '../attestation/operational-state.js';
+import { OPERATOR_STOPPED_STATES, type OperationalState, type OperatorStop } from '../attestation/operational-state.js';
 import { decideReactivation } from '../attestation/pull-decision.js';
 import {
   enrolmentColumns,
@@ -106,17 +106,16 @@ export class VerifierAgentRepository {
   }
 
   /**
-   * Sets `operational_state` to `to` when the agent belongs to `verifierId` and its state is one of
-   * `from` (any state when undefined). Resolves to the state before the change, or undefined when
-   * nothing matched. An operator's stop or delete (`to` in `OPERATOR_STOPPED_STATES`) keeps the row version
-   * it stopped the agent from (`stopped_from_version`): the one version whose FAIL, waiting to be
-   * stored, is still recorded over the stop, once (`SAVE_ROUNDS`). A row already stopped keeps the
-   * token of its first stop (a FAIL decided from the stopped row is not recorded over it).
+   * An operator's stop (`TENANT_FAILED`) or delete (`TERMINATED`) of an agent of `verifierId` whose
+   * state is one of `from` (any state when undefined). Resolves to the state before the change, or
+   * undefined when nothing matched. The row keeps the version it was stopped from
+   * (`stopped_from_version`): the one version whose FAIL, waiting to be stored, is still recorded over
+   * the stop, once (`SAVE_ROUNDS`). A row already stopped keeps the token of its first stop (a FAIL
+   * decided from the stopped row is not recorded over it).
    */
-  async transition(agentId: string, verifierId: string, to: OperationalState, options: { from?: readonly OperationalState[] } = {}): Promise<OperationalState | undefined> {
+  async stopByOperator(agentId: string, verifierId: string, to: OperatorStop, options: { from?: readonly OperationalState[] } = {}): Promise<OperationalState | undefined> {
     return this.changeState(agentId, verifierId, (before, trx) => {
       if (options.from !== undefined && !options.from.includes(before)) return undefined;
-      if (!OPERATOR_STOPPED_STATES.includes(to)) return { operational_state: to, stopped_from_version: null };
       // The right-hand side reads the row before this update (and before the version trigger moves it).
       return OPERATOR_STOPPED_STATES.includes(before) ? { operational_state: to } : { operational_state: to, stopped_from_version: trx.raw('??', ['content_version']) };
     });

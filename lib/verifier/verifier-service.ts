@@ -152,7 +152,7 @@ export class VerifierService {
       this.log.info({ agentId }, 'agent deleted');
       return 'deleted';
     }
-    const before = await this.agents.transition(agentId, this.config.verifierId, OperationalState.TERMINATED);
+    const before = await this.agents.stopByOperator(agentId, this.config.verifierId, OperationalState.TERMINATED);
     if (before === undefined) {
       throw new VerifierAgentNotFound(agentId);
     }
@@ -176,7 +176,7 @@ export class VerifierService {
 
   /** `PUT /agents/{id}/stop`: TENANT_FAILED, polling stops. @throws VerifierAgentNotFound */
   async stop(agentId: string): Promise<void> {
-    const before = await this.agents.transition(agentId, this.config.verifierId, OperationalState.TENANT_FAILED, { from: STATES_BUT_TERMINATED });
+    const before = await this.agents.stopByOperator(agentId, this.config.verifierId, OperationalState.TENANT_FAILED, { from: STATES_BUT_TERMINATED });
     if (before === undefined) {
       throw new VerifierAgentNotFound(agentId);
     }

@@ -70,7 +70,7 @@ describe('a FAIL recorded over an operator stop, exactly once and only from the 
   }
 
   async function stop(agentId: string): Promise<void> {
-    expect(await new VerifierAgentRepository(knex).transition(agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
+    expect(await new VerifierAgentRepository(knex).stopByOperator(agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
   }
 
   /** The FAIL's traces: history rows and audit verdict records. */

@@ -45,7 +45,7 @@ describe('verifier pull loop: a FAIL waiting to be stored when an operator stops
       let stored: Promise<Map<string, StoredRound>> | undefined;
       await knex.transaction(async (trx) => {
         const pid = ((await trx.raw('select pg_backend_pid() as pid')) as { rows: { pid: number }[] }).rows[0]?.pid ?? 0;
-        expect(await new VerifierAgentRepository(trx).transition(agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
+        expect(await new VerifierAgentRepository(trx).stopByOperator(agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
         stored = storeRounds(knex, [write]);
         await eventually('the write waiting for the stop', async () => {
           const rows = (await knex.raw(`select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid)) and query like '%jsonb_to_recordset%'`, [pid])) as { rows: unknown[] };

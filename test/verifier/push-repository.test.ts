@@ -149,7 +149,7 @@ describe('push repository: phase 1 inserts', function () {
     const stale = await versionOf(AGENT);
     await knex('verifier_agents').update({ attestation_count: 7 }).where({ agent_id: AGENT });
     const read = await versionOf(AGENT);
-    expect(await new VerifierAgentRepository(knex).transition(AGENT, 'default', 10)).to.equal(3);
+    expect(await new VerifierAgentRepository(knex).stopByOperator(AGENT, 'default', 10)).to.equal(3);
     expect(await repository.takeOwnership(AGENT, 'judging', 60, read)).to.equal(false);
     expect(await repository.takeOwnership(AGENT, 'judging', 60, stale, true), 'decided from a row older than the one stopped').to.equal(false);
     const stopped = await knex('verifier_agents').where({ agent_id: AGENT }).first('owner', 'lease_expires_at');

@@ -69,7 +69,7 @@ describe('verifier pull loop: a round stored unseen re-reads the agent\'s row (r
       rowVersion: await agentRowVersion(knex, agentId),
     };
     const agent = fields as PolledAgent;
-    await repository.transition(agentId, 'default', OperationalState.TENANT_FAILED);
+    await repository.stopByOperator(agentId, 'default', OperationalState.TENANT_FAILED);
     // A severity policy under which this FAIL does not stop polling.
     const failing: PullDecision = { ...bareVerdict(OperationalState.FAILED, 0), retries: 0, next: { kind: 'poll', inSeconds: 2 } };
     const steps: string[] = [];

@@ -157,7 +157,7 @@ forEachDatabase(
         });
       expect(await round('owner-1', 1)).to.equal(true);
       expect(await round('owner-2', 2)).to.equal(false);
-      expect(await agents.transition(e.agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
+      expect(await agents.stopByOperator(e.agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
       expect(await round('owner-1', 3)).to.equal(false);
       const stored = await agents.find(e.agentId);
       expect(stored?.state.operationalState).to.equal(OperationalState.TENANT_FAILED);
@@ -223,17 +223,17 @@ forEachDatabase(
       }
     });
 
-    it('transition honours `from` and the verifier id; reactivate takes ownership and clears severity, event and last success', async function () {
+    it('stopByOperator honours `from` and the verifier id; reactivate takes ownership and clears severity, event and last success', async function () {
       const e = enrolment();
       await agents.insert(e, { ...initialAgentState(OperationalState.INVALID_QUOTE), severityLevel: 6, lastEventId: 'x.y', lastSuccessfulAttestation: 1_700_000_000 }, 'owner-1', 30);
-      expect(await agents.transition(e.agentId, 'other-verifier', OperationalState.START)).to.equal(undefined);
-      expect(await agents.transition(e.agentId, 'default', OperationalState.START, { from: [OperationalState.FAILED] })).to.equal(undefined);
+      expect(await agents.stopByOperator(e.agentId, 'other-verifier', OperationalState.TENANT_FAILED)).to.equal(undefined);
+      expect(await agents.stopByOperator(e.agentId, 'default', OperationalState.TENANT_FAILED, { from: [OperationalState.FAILED] })).to.equal(undefined);
       expect(await agents.reactivate(e.agentId, 'other-verifier', 'owner-9', 30)).to.equal(undefined);
       expect(await agents.reactivate(e.agentId, 'default', 'owner-9', 30)).to.equal(OperationalState.INVALID_QUOTE);
       const stored = await agents.find(e.agentId);
       expect(stored).to.deep.include({ owner: 'owner-9' });
       expect(stored?.state).to.deep.include({ operationalState: OperationalState.START, severityLevel: null, lastEventId: null, lastSuccessfulAttestation: 0 });
-      expect(await agents.transition(e.agentId, 'default', OperationalState.TERMINATED)).to.equal(OperationalState.START);
+      expect(await agents.stopByOperator(e.agentId, 'default', OperationalState.TERMINATED)).to.equal(OperationalState.START);
       expect(await agents.reactivate(e.agentId, 'default', 'owner-9', 30), 'TERMINATED').to.equal(undefined);
     });
 
@@ -244,16 +244,16 @@ forEachDatabase(
       const token = async (): Promise<string | null> =>
         ((await knex('verifier_agents').where({ agent_id: e.agentId }).first(knex.raw('stopped_from_version::text as token'))) as { token: string | null }).token;
       const running = await agentRowVersion(knex, e.agentId);
-      expect(await agents.transition(e.agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
+      expect(await agents.stopByOperator(e.agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
       expect(await token()).to.equal(running);
       const stopped = await agentRowVersion(knex, e.agentId);
       await knex('verifier_agents').update({ stopped_from_version: null }).where({ agent_id: e.agentId });
       expect(await agentRowVersion(knex, e.agentId), 'consuming the token is not a change of the row').to.equal(stopped);
       await knex('verifier_agents').update({ stopped_from_version: knex.raw('?::bigint', [running]) }).where({ agent_id: e.agentId });
-      expect(await agents.transition(e.agentId, 'default', OperationalState.TERMINATED)).to.equal(OperationalState.TENANT_FAILED);
+      expect(await agents.stopByOperator(e.agentId, 'default', OperationalState.TERMINATED)).to.equal(OperationalState.TENANT_FAILED);
       expect(await token(), 'the first stop\'s token').to.equal(running);
       expect(await agents.reactivate(e.agentId, 'default', 'owner-1', 30), 'TERMINATED').to.equal(undefined);
-      await agents.transition(e.agentId, 'default', OperationalState.TENANT_FAILED);
+      await agents.stopByOperator(e.agentId, 'default', OperationalState.TENANT_FAILED);
       expect(await agents.reactivate(e.agentId, 'default', 'owner-1', 30)).to.equal(OperationalState.TENANT_FAILED);
       expect(await token()).to.equal(null);
     });

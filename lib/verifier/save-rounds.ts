@@ -98,10 +98,10 @@ with input as (
   returning a.agent_id, k.operational_state as kept_state
 ), inserted as (
   insert into verifier_attestation_history
-    (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
-  select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
+    (agent_id, tenant, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
+  select i.agent_id, a.tenant, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
     i.operational_state, i.attestation_count, i.failures, i.decided_at
-  from input i
+  from input i join verifier_agents a on a.agent_id = i.agent_id
   where i.outcome is not null
     and (i.agent_id in (select agent_id from updated) or i.agent_id in (select agent_id from recorded))
   returning 1

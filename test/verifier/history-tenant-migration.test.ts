@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { IronlimeMigrationSource, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { forEachDatabase } from '../helpers/databases.js';
+import { forEachDatabase, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { backendPid, waitForLockWaiters } from '../helpers/lock-waits.js';
 
 const HISTORY_TENANT_MIGRATION = '20261206110000-verifier-history-tenant';
 
@@ -47,5 +48,45 @@ forEachDatabase('history tenant migration', (fixture) => {
       expect(await knex.schema.hasColumn('verifier_attestation_history', 'tenant')).to.equal(false);
       expect(await knex.schema.hasColumn('verifier_liveness_events', 'tenant')).to.equal(false);
     }
+  });
+});
+
+/**
+ * Verifiers of the previous version keep writing rounds while the migration runs (a rolling
+ * upgrade): filling the existing rows must not hold the history table, or every verdict waits for
+ * the whole fill (tens of millions of rows). PostgreSQL only: PGlite has one connection.
+ */
+describe('history tenant migration beside running verifiers [postgres]', function () {
+  this.timeout(60_000);
+  let opened: OpenedDatabase | undefined;
+
+  after(async function () {
+    await opened?.dispose();
+  });
+
+  it('stores a verdict written while the fill waits', async function () {
+    opened = await openTestSchema();
+    const { knex } = opened.database;
+    const index = MIGRATIONS.findIndex((migration) => migration.name === HISTORY_TENANT_MIGRATION);
+    await knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, index)), tableName: MIGRATIONS_TABLE });
+    await seedVerifierAgents(knex, 2, 2);
+    // The fill reads the agents: holding their table keeps the migration in its fill.
+    const holder = await knex.transaction();
+    await holder.raw('lock table verifier_agents in access exclusive mode');
+    const migrated = knex.migrate.latest({ migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, index + 1)), tableName: MIGRATIONS_TABLE });
+    try {
+      await waitForLockWaiters(knex, await backendPid(holder), 1);
+      // An old verifier's round (no tenant column known to it), bounded: the table must not be locked.
+      await knex.transaction(async (trx) => {
+        await trx.raw("set local lock_timeout = '2s'");
+        await trx('verifier_attestation_history').insert({ agent_id: 'agent-000001', verifier_id: 'default', outcome: 'pass', operational_state: 3, attestation_count: 9 });
+      });
+    } finally {
+      await holder.commit();
+      await migrated;
+    }
+    const rows = (await knex('verifier_attestation_history').where({ agent_id: 'agent-000001' }).select('attestation_count', 'tenant').orderBy('id')) as { attestation_count: number; tenant: string | null }[];
+    // Written before the fill reached its ids, the old verifier's row is filled too (one written after it keeps null: docs/verifier.md).
+    expect(rows.map((row) => `${row.attestation_count} ${row.tenant}`)).to.deep.equal(['0 default', '1 null', '9 default']);
   });
 });

@@ -37,7 +37,15 @@ export class AuditLog {
   ) {}
 
   async append(event: AuditEvent): Promise<AuditRecord> {
-    return this.knex.transaction(async (trx) => (await appendAuditEvents(statementsOn(trx, false), [event], this.key))[0] as AuditRecord);
+    return this.knex.transaction((trx) => this.appendIn(trx, event));
+  }
+
+  /**
+   * Appends `event` inside the caller's transaction, so that it commits with the change it records or
+   * not at all; the stream's head stays locked until that transaction ends (chain order is commit order).
+   */
+  async appendIn(trx: Knex.Transaction, event: AuditEvent): Promise<AuditRecord> {
+    return (await appendAuditEvents(statementsOn(trx, false), [event], this.key))[0] as AuditRecord;
   }
 
   /** Records in chain order: by stream, then seq. */

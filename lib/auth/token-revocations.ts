@@ -18,8 +18,11 @@ export class TokenRevocations {
     return row !== undefined;
   }
 
-  /** Revokes `tokenId` (again: the first revocation's record is kept); `revokedBy` names who did it. */
-  async revoke(tokenId: string, revokedBy: string): Promise<void> {
+  /**
+   * Revokes `tokenId` (again: the first revocation's record is kept); `revokedBy` names who did it.
+   * `alsoInTransaction` (the change's audit record) commits with the revocation, or neither does.
+   */
+  async revoke(tokenId: string, revokedBy: string, alsoInTransaction: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
     const keptSeconds = MAX_TOKEN_TTL_SECONDS + TOKEN_CLOCK_TOLERANCE_SECONDS;
     await this.knex.transaction(async (trx) => {
       await trx(REVOCATIONS).where('expires_at', '<', trx.fn.now()).delete();
@@ -27,6 +30,7 @@ export class TokenRevocations {
         .insert({ jti: tokenId, revoked_by: revokedBy, expires_at: trx.raw(`now() + make_interval(secs => ?)`, [keptSeconds]) })
         .onConflict('jti')
         .ignore();
+      await alsoInTransaction(trx);
     });
   }
 }

@@ -109,7 +109,7 @@ export class DashboardQueries {
 
   private history(tenant: string | undefined): Knex.QueryBuilder {
     const query = this.knex('verifier_attestation_history as h');
-    return tenant === undefined ? query : query.whereIn('h.agent_id', this.knex('verifier_agents').select('agent_id').where('tenant', tenant));
+    return tenant === undefined ? query : query.where('h.tenant', tenant);
   }
 
   async overview(tenant: string | undefined): Promise<FleetOverview> {

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { livenessStatusWord, storedLivenessStatus } from '../attestation/liveness-decision.js';
 import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
 import { ROLES } from '../auth/roles.js';
+import { FLEET_STREAM } from '../verifier/reserved-agent-ids.js';
 import type { NodeRow } from './node-row.js';
 
 /** One entry of a node's timeline, newest first. */
@@ -22,24 +23,25 @@ const HISTORY_ROWS_SHOWN = 500;
 /**
  * The node's timeline from its last rounds and its audit stream: failures with their event ids and
  * contexts, state changes, runs of passes folded into one entry, and admin actions (enrolment,
- * stop, reactivate, policy changes on the policies it uses). A viewer of `viewerTenant` (every
- * tenant's when undefined) sees only the policy actions of certificates and of its own tenant's
- * tokens. The three reads run concurrently.
+ * stop, reactivate, policy changes on the policies it uses). Rounds, liveness changes and actions on
+ * the node are only those of the node's tenant: a deleted node's rows stay, and another tenant may
+ * enrol its id since. A viewer of `viewerTenant` (every tenant's when undefined) sees only the policy
+ * actions of certificates and of its own tenant's tokens. The three reads run concurrently.
  */
 export async function readNodeTimeline(knex: Knex, node: NodeRow, viewerTenant: string | undefined): Promise<TimelineEntry[]> {
   const [rounds, liveness, actions] = await Promise.all([
-    roundEntries(knex, node.agentId),
-    node.liveness === null ? [] : livenessChanges(knex, node.agentId),
+    roundEntries(knex, node),
+    node.liveness === null ? [] : livenessChanges(knex, node),
     adminActions(knex, node, viewerTenant),
   ]);
   return [...rounds, ...liveness, ...actions].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
 }
 
 /** The node's last rounds, oldest first: state changes, failures, and runs of passes folded. */
-async function roundEntries(knex: Knex, agentId: string): Promise<TimelineEntry[]> {
+async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
   const rounds = (await knex('verifier_attestation_history')
     .select('attempted_at', 'outcome', 'operational_state', 'failures')
-    .where('agent_id', agentId)
+    .where({ agent_id: node.agentId, tenant: node.tenant })
     .orderBy('id', 'desc')
     .limit(HISTORY_ROWS_SHOWN)) as { attempted_at: Date; outcome: string; operational_state: number; failures: unknown }[];
   const entries: TimelineEntry[] = [];
@@ -75,7 +77,9 @@ async function roundEntries(knex: Knex, agentId: string): Promise<TimelineEntry[
 
 /**
  * Admin actions on the node (its audit stream but verdicts) and changes of the policies it uses.
- * Policy names are global and the `fleet` stream holds every tenant's actions, so another tenant's
+ * On the node's stream, only certificates' and the node's tenant's tokens' actions: another tenant's
+ * token refused on the id (a 404), or acting on an earlier node of the id, is left out.
+ * Policy names are global and the fleet stream holds every tenant's actions, so another tenant's
  * token acting on a name (a 404, or a change made before policies had tenants) is left out for a
  * viewer of one tenant: it would show that tenant's token subjects, roles and name.
  */
@@ -84,11 +88,11 @@ async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | un
   const actions = (await knex('audit_records')
     .select('at', 'actor', 'action', 'details')
     .where((where) => {
-      void where.where({ stream: node.agentId }).whereNot('action', 'verdict');
+      void where.where({ stream: node.agentId }).whereNot('action', 'verdict').where((by) => void byCertificateOrTenant(by, node.tenant));
     })
     .orWhere((where) => {
       const names = policyNames.map(() => '?').join(', ');
-      void where.where({ stream: 'fleet' }).whereRaw(policyNames.length === 0 ? 'false' : `(details::jsonb -> 'params' ->> 'name') in (${names})`, policyNames);
+      void where.where({ stream: FLEET_STREAM }).whereRaw(policyNames.length === 0 ? 'false' : `(details::jsonb -> 'params' ->> 'name') in (${names})`, policyNames);
       if (viewerTenant !== undefined) void where.where((by) => void byCertificateOrTenant(by, viewerTenant));
     })
     .orderBy('at', 'desc')
@@ -114,11 +118,11 @@ function byCertificateOrTenant(where: Knex.QueryBuilder, tenant: string): Knex.Q
     });
 }
 
-/** A liveness-checked node's status changes (`verifier_liveness_events`), with the engine's reason. */
-async function livenessChanges(knex: Knex, agentId: string): Promise<TimelineEntry[]> {
+/** A liveness-checked node's status changes (`verifier_liveness_events`) under its tenant, with the engine's reason. */
+async function livenessChanges(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
   const rows = (await knex('verifier_liveness_events')
     .select('at', 'from_status', 'to_status', 'reason')
-    .where({ agent_id: agentId })
+    .where({ agent_id: node.agentId, tenant: node.tenant })
     .orderBy('id', 'desc')
     .limit(HISTORY_ROWS_SHOWN)) as { at: Date | string; from_status: string; to_status: string; reason: string | null }[];
   return rows.map((row) => ({

@@ -2,9 +2,13 @@ import type { Knex } from 'knex';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { withoutStatementBound } from './postgres-bounds.js';
 
-/** One schema change: its recorded name and the two directions, each run inside a transaction. */
+/**
+ * One schema change: its recorded name and the two directions, each run inside a transaction unless
+ * `config.transaction` is false (the migration then opens its own, saying why).
+ */
 export interface IronlimeMigration {
   readonly name: string;
+  readonly config?: { readonly transaction: boolean };
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
 }
@@ -31,7 +35,7 @@ export class IronlimeMigrationSource implements Knex.MigrationSource<IronlimeMig
   }
 
   getMigration(migration: IronlimeMigration): Promise<Knex.Migration> {
-    return Promise.resolve({ up: migration.up, down: migration.down });
+    return Promise.resolve({ up: migration.up, down: migration.down, ...(migration.config === undefined ? {} : { config: { ...migration.config } }) });
   }
 }
 

@@ -1,11 +1,13 @@
+import type { Knex } from 'knex';
 import { inject, injectable } from 'tsyringe';
+import type { ChangeRecord } from './admin-change-record.js';
 import { PolicyCache } from './policy-cache.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
 import { PolicyNotFound } from './verifier-errors.js';
 import { VerifierPolicyRepository, type PolicyScope, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
-import { VERIFIER_CONFIG, VERIFIER_OWNER } from './verifier-tokens.js';
+import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_OWNER } from './verifier-tokens.js';
 
 /**
  * The verifier's two named policy stores (spec §4.4–4.5: `/allowlists`, `/mbpolicies`). Policies
@@ -14,6 +16,7 @@ import { VERIFIER_CONFIG, VERIFIER_OWNER } from './verifier-tokens.js';
  * every name (`PolicyCache.changeCount`, one count for all); an update makes the agents this process polls with it
  * reload; a policy in use cannot be deleted (409). A policy is created as its creator's tenant's; every
  * other call is narrowed to a `PolicyScope`, outside which a policy is 404 exactly as an unknown one.
+ * A change appends its audit `record` in its own transaction: both commit, or neither.
  */
 @injectable()
 export class PolicyStoreService {
@@ -24,18 +27,19 @@ export class PolicyStoreService {
     private readonly scheduler: PullScheduler,
     @inject(VERIFIER_CONFIG) private readonly config: Readonly<VerifierConfig>,
     @inject(VERIFIER_OWNER) private readonly owner: string,
+    @inject(VERIFIER_KNEX) private readonly knex: Knex,
   ) {}
 
   /** Stores `policy` as `tenant`'s. @throws VerifierConflict when the name is taken, by any tenant. */
-  async addRuntimePolicy(policy: StoredRuntimePolicy, tenant: string): Promise<void> {
-    await this.policies.insertRuntime(policy, tenant);
+  async addRuntimePolicy(policy: StoredRuntimePolicy, tenant: string, record: ChangeRecord): Promise<void> {
+    await this.change(record, (policies) => policies.insertRuntime(policy, tenant));
   }
 
   /** Replaces a stored runtime policy; the agents using it are reloaded. @throws PolicyNotFound */
-  async updateRuntimePolicy(policy: StoredRuntimePolicy, scope: PolicyScope): Promise<void> {
-    if (!(await this.policies.updateRuntime(policy, scope))) {
-      throw new PolicyNotFound('runtime policy', policy.name);
-    }
+  async updateRuntimePolicy(policy: StoredRuntimePolicy, scope: PolicyScope, record: ChangeRecord): Promise<void> {
+    await this.change(record, async (policies) => {
+      if (!(await policies.updateRuntime(policy, scope))) throw new PolicyNotFound('runtime policy', policy.name);
+    });
     this.cache.invalidate(policy.name);
     await this.reloadAgentsUsing(policy.name);
   }
@@ -53,22 +57,22 @@ export class PolicyStoreService {
   }
 
   /** @throws PolicyNotFound; VerifierConflict when an agent uses it. */
-  async deleteRuntimePolicy(name: string, scope: PolicyScope): Promise<void> {
-    if (!(await this.policies.deleteRuntime(name, scope))) {
-      throw new PolicyNotFound('runtime policy', name);
-    }
+  async deleteRuntimePolicy(name: string, scope: PolicyScope, record: ChangeRecord): Promise<void> {
+    await this.change(record, async (policies) => {
+      if (!(await policies.deleteRuntime(name, scope))) throw new PolicyNotFound('runtime policy', name);
+    });
     this.cache.invalidate(name);
   }
 
   /** Stores `policy` as `tenant`'s. @throws VerifierConflict when the name is taken, by any tenant. */
-  async addMbPolicy(policy: StoredMbPolicy, tenant: string): Promise<void> {
-    await this.policies.insertMb(policy, tenant);
+  async addMbPolicy(policy: StoredMbPolicy, tenant: string, record: ChangeRecord): Promise<void> {
+    await this.change(record, (policies) => policies.insertMb(policy, tenant));
   }
 
-  async updateMbPolicy(policy: StoredMbPolicy, scope: PolicyScope): Promise<void> {
-    if (!(await this.policies.updateMb(policy, scope))) {
-      throw new PolicyNotFound('measured boot policy', policy.name);
-    }
+  async updateMbPolicy(policy: StoredMbPolicy, scope: PolicyScope, record: ChangeRecord): Promise<void> {
+    await this.change(record, async (policies) => {
+      if (!(await policies.updateMb(policy, scope))) throw new PolicyNotFound('measured boot policy', policy.name);
+    });
     this.cache.invalidate(policy.name);
     await this.reloadAgentsUsing(policy.name);
   }
@@ -85,11 +89,19 @@ export class PolicyStoreService {
     return this.policies.listMbNames(scope);
   }
 
-  async deleteMbPolicy(name: string, scope: PolicyScope): Promise<void> {
-    if (!(await this.policies.deleteMb(name, scope))) {
-      throw new PolicyNotFound('measured boot policy', name);
-    }
+  async deleteMbPolicy(name: string, scope: PolicyScope, record: ChangeRecord): Promise<void> {
+    await this.change(record, async (policies) => {
+      if (!(await policies.deleteMb(name, scope))) throw new PolicyNotFound('measured boot policy', name);
+    });
     this.cache.invalidate(name);
+  }
+
+  /** Runs `work` (which throws when there is nothing to change) and appends `record`, in one transaction. */
+  private async change(record: ChangeRecord, work: (policies: VerifierPolicyRepository) => Promise<void>): Promise<void> {
+    await this.knex.transaction(async (trx) => {
+      await work(new VerifierPolicyRepository(trx));
+      await record(trx);
+    });
   }
 
   /** Agents of this verifier polled here with the updated policy pick it up at their next round. */

@@ -27,7 +27,8 @@ const DECIDED_AT = 'case when t.decided_ago is null then now() else clock_timest
  * The whole batch as ONE statement with ONE parameter: a JSON array of rows, opened with
  * `jsonb_to_recordset`. Per row, the agent is updated only while `owner` still holds it and no
  * operator stopped or deleted it meanwhile (`OPERATOR_STOPPED_STATES`), and the history row is inserted only for an
- * agent that was updated — so `attestation_count` and the agent's `pass` rows move together, in the
+ * agent that was updated, with the tenant its update returns (no second read of the agent's row) —
+ * so `attestation_count` and the agent's `pass` rows move together, in the
  * same transaction (a statement is atomic), or not at all. A row flagged `record_over_stop` (a verdict
  * that fails the agent, `recordedOverOperatorStop`) whose agent an operator stopped or deleted
  * meanwhile is `recorded` only when the verdict was decided from the very version the operator stopped
@@ -85,7 +86,7 @@ with input as (
   from input i
   where a.agent_id = i.agent_id and a.owner = i.owner and a.operational_state not in (${OPERATOR_STOPPED_STATES.join(', ')})
     and (i.expected_version is null or ${agentVersionSql('a')} = i.expected_version)
-  returning a.agent_id, ${agentVersionSql('a')} as row_version
+  returning a.agent_id, a.tenant, ${agentVersionSql('a')} as row_version
 ), kept as (
   select a.agent_id, a.operational_state, ${stoppedFromVersionSql('a')} as stopped_from_version
   from verifier_agents a join input i on a.agent_id = i.agent_id
@@ -95,15 +96,14 @@ with input as (
   update verifier_agents a set stopped_from_version = null
   from kept k join input i on i.agent_id = k.agent_id
   where a.agent_id = k.agent_id and i.expected_version is not null and ${stoppedFromSql('k', 'i.expected_version')}
-  returning a.agent_id, k.operational_state as kept_state
+  returning a.agent_id, a.tenant, k.operational_state as kept_state
 ), inserted as (
   insert into verifier_attestation_history
-    (agent_id, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
-  select i.agent_id, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
+    (agent_id, tenant, verifier_id, owner, outcome, nonce, round_id, ima_ml_entry, ima_entries_received, operational_state, attestation_count, failures, attempted_at)
+  select i.agent_id, a.tenant, i.verifier_id, i.owner, i.outcome, i.nonce, i.round_id, i.ima_ml_entry, i.ima_entries_received,
     i.operational_state, i.attestation_count, i.failures, i.decided_at
-  from input i
+  from input i join (select agent_id, tenant from updated union select agent_id, tenant from recorded) a on a.agent_id = i.agent_id
   where i.outcome is not null
-    and (i.agent_id in (select agent_id from updated) or i.agent_id in (select agent_id from recorded))
   returning 1
 )
 select agent_id, row_version, null::int as kept_state from updated

@@ -3,6 +3,7 @@ import { principalOf } from '../auth/request-principal.js';
 import { principalName } from '../auth/roles.js';
 import type { TokenRevocations } from '../auth/token-revocations.js';
 import { noContent } from '../http/envelope.js';
+import { changeRecord } from './admin-change-record.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 
 /** `DELETE /v2.x/tokens/{jti}`: the id of the token to revoke (`ironlime token issue` makes UUIDs). */
@@ -16,7 +17,7 @@ export class TokenIdParams {
  * of any tenant may revoke any token id: the id is random and appears only inside the token, so
  * knowing it means holding the token. Answered once the revocation is stored; from then on the token
  * is refused (401) by the admin API and the dashboard, including its open live views. Audited in the
- * `fleet` stream like every admin change.
+ * `fleet` stream like every admin change, in the revocation's transaction.
  */
 export function registerTokenRoutes(service: KeylimeService, revocations: TokenRevocations): void {
   service.route({
@@ -26,7 +27,7 @@ export function registerTokenRoutes(service: KeylimeService, revocations: TokenR
     params: TokenIdParams,
     handler: async ({ params, request, reply }) => {
       const principal = principalOf(request);
-      await revocations.revoke(params.jti.toLowerCase(), principal === undefined ? 'unknown' : principalName(principal));
+      await revocations.revoke(params.jti.toLowerCase(), principal === undefined ? 'unknown' : principalName(principal), changeRecord(request, 204));
       return noContent(reply);
     },
   });

@@ -4,17 +4,16 @@ import type { Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import { loadOrCreateAuditKey, type AuditSigningKey } from '../audit/audit-signing-key.js';
 import { authenticateRequest, permissionOfMethod, principalOf, type TokenGate } from '../auth/request-principal.js';
-import { principalName, principalSeesTenant, type Principal } from '../auth/roles.js';
+import { principalSeesTenant, type Principal } from '../auth/roles.js';
 import { TokenRevocations } from '../auth/token-revocations.js';
 import { loadOrCreateTokenKey, type TokenSigningKey } from '../auth/token-signing-key.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import type { AdminAccess } from '../http/route-registration.js';
+import { adminAuditEvent, agentIdParam, auditedRoute, recordChangesOf, recordedInTransaction } from './admin-change-record.js';
 import { LivenessNotEnrolled, VerifierAgentNotFound } from './verifier-errors.js';
 
 /** The tenant of agents enrolled with a client certificate or before tenants existed. */
 export const DEFAULT_TENANT = 'default';
-/** The audit stream of admin actions on no single agent (policies). */
-const FLEET_STREAM = 'fleet';
 
 /** Who may use the verifier's admin routes and dashboard, and where their actions are recorded. */
 export interface VerifierAccess {
@@ -72,43 +71,38 @@ export function visibleTenant(principal: Principal | undefined): string | undefi
 }
 
 /**
- * Appends every admin request that changes something (not `GET`) to the audit log before its reply
- * leaves: who (certificate subject or token subject, role and tenant; a token's tenant also as
- * `details.tenant`), what (method and route), on which agent or policy, and the status it got. A reply is not sent unless its record is stored.
+ * Audits every admin request that may change something (not `GET`). A route that changes something
+ * appends its record inside the change's transaction (`changeRecord`), so the change and its record
+ * commit together or neither does. Any other such request (refused, failed, or answered before a
+ * change) is appended here as its reply leaves, with the status it got: best effort, since it changed
+ * nothing, and a record that cannot be written is logged at error. A success that no change recorded
+ * (a route without `changeRecord`) is answered 500 when its record cannot be written.
  */
 export function auditAdminActions(service: KeylimeService, audit: AuditLog, log: Logger): void {
   const audited = new WeakSet<FastifyRequest>();
+  service.app.addHook('onRequest', async (request) => {
+    if (!READS.has(request.method)) recordChangesOf(request, audit);
+  });
   service.app.addHook('onSend', async (request, reply, payload) => {
-    const principal = principalOf(request);
     // Once per request: the error reply of a failed append passes through here again.
-    if (principal === undefined || request.method === 'GET' || request.method === 'HEAD' || audited.has(request)) return payload;
+    if (principalOf(request) === undefined || READS.has(request.method) || audited.has(request)) return payload;
     audited.add(request);
-    const agentId = agentIdParam(request) ?? null;
-    const route = (request.routeOptions.url ?? request.url).replace(/^\/v\d+(\.\d+)?\//, '/');
+    const success = reply.statusCode < 400;
+    if (success && recordedInTransaction(request)) return payload;
     try {
-      await audit.append({
-        stream: agentId ?? FLEET_STREAM,
-        at: new Date().toISOString(),
-        actor: principalName(principal),
-        action: `${request.method} ${route}`,
-        agentId,
-        // A token's tenant as a field of its own, so that the dashboard shows a policy's changes only to that tenant's viewers.
-        details: { params: { ...(request.params as Record<string, string>) }, status: reply.statusCode, ...(principal.kind === 'token' ? { tenant: principal.tenant } : {}) },
-      });
+      await audit.append(adminAuditEvent(request, reply.statusCode));
     } catch (error) {
-      log.error({ err: error, route }, 'admin action not audited');
-      throw error;
+      log.error({ err: error, route: auditedRoute(request), status: reply.statusCode }, 'admin action not audited');
+      if (success) throw error;
     }
     return payload;
   });
 }
 
+/** Methods that change nothing, hence are not audited. */
+const READS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
 function isLivenessRoute(request: FastifyRequest): boolean {
   return (request.routeOptions.url ?? '').includes('/liveness/');
 }
 
-function agentIdParam(request: FastifyRequest): string | undefined {
-  const params = request.params as Record<string, unknown> | undefined;
-  const id = params?.['agent_id'];
-  return typeof id === 'string' ? id : undefined;
-}

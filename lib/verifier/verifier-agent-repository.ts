@@ -213,9 +213,14 @@ export class VerifierAgentRepository {
     return (await this.knex(HISTORY).where({ agent_id: agentId, round_id: roundId }).first('id')) !== undefined;
   }
 
-  /** The newest `limit` history rows of an agent, newest first. */
-  async history(agentId: string, limit: number): Promise<HistoryRecord[]> {
-    const rows = (await this.knex(HISTORY).where({ agent_id: agentId }).orderBy('id', 'desc').limit(limit)) as Record<string, unknown>[];
+  /**
+   * The newest `limit` history rows of an agent, newest first: only those written for `tenant`'s node
+   * of this id, or, without a tenant, every row (a row of unknown tenant included).
+   */
+  async history(agentId: string, limit: number, tenant: string | undefined): Promise<HistoryRecord[]> {
+    const query = this.knex(HISTORY).where({ agent_id: agentId });
+    if (tenant !== undefined) void query.where({ tenant });
+    const rows = (await query.orderBy('id', 'desc').limit(limit)) as Record<string, unknown>[];
     return rows.map(historyFromRow);
   }
 }

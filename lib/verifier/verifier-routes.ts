@@ -20,6 +20,7 @@ import type { PolicyScope } from './verifier-policy-repository.js';
 import { VerifierService } from './verifier-service.js';
 import { VerifierMetrics } from './verifier-metrics.js';
 import { principalOf } from '../auth/request-principal.js';
+import { changeRecord } from './admin-change-record.js';
 import { requestTenant, visibleTenant } from './verifier-access.js';
 
 /**
@@ -65,7 +66,7 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     params: AgentIdParams,
     body: AddAgentBody,
     handler: async ({ params, body, request, reply }) => {
-      await verifier().enrol(params.agent_id, body, requestTenant(request));
+      await verifier().enrol(params.agent_id, body, requestTenant(request), changeRecord(request, 200));
       return ok(reply, {});
     },
   });
@@ -92,8 +93,12 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     url: '/agents/:agent_id',
     admin: true,
     params: AgentIdParams,
-    handler: async ({ params, reply }) =>
-      (await verifier().delete(params.agent_id)) === 'deleted' ? ok(reply, {}) : accepted(reply, {}),
+    handler: async ({ params, request, reply }) => {
+      const deleted = changeRecord(request, 200);
+      const terminating = changeRecord(request, 202);
+      const outcome = await verifier().delete(params.agent_id, (trx, done) => (done === 'deleted' ? deleted(trx) : terminating(trx)));
+      return outcome === 'deleted' ? ok(reply, {}) : accepted(reply, {});
+    },
   });
 
   service.route({
@@ -101,8 +106,8 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     url: '/agents/:agent_id/reactivate',
     admin: true,
     params: AgentIdParams,
-    handler: async ({ params, reply }) => {
-      await verifier().reactivate(params.agent_id);
+    handler: async ({ params, request, reply }) => {
+      await verifier().reactivate(params.agent_id, changeRecord(request, 200));
       return ok(reply, {});
     },
   });
@@ -112,8 +117,8 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     url: '/agents/:agent_id/stop',
     admin: true,
     params: AgentIdParams,
-    handler: async ({ params, reply }) => {
-      await verifier().stop(params.agent_id);
+    handler: async ({ params, request, reply }) => {
+      await verifier().stop(params.agent_id, changeRecord(request, 200));
       return ok(reply, {});
     },
   });
@@ -124,7 +129,8 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     admin: true,
     params: AgentIdParams,
     query: HistoryQuery,
-    handler: async ({ params, query, reply }) => ok(reply, { history: await verifier().history(params.agent_id, query.limit ?? 100) }),
+    handler: async ({ params, query, request, reply }) =>
+      ok(reply, { history: await verifier().history(params.agent_id, query.limit ?? 100, visibleTenant(principalOf(request))) }),
   });
 
   const stores = (): PolicyStoreService => container.resolve(PolicyStoreService);
@@ -166,7 +172,7 @@ function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => Poli
     params: PolicyNameParams,
     body: RuntimePolicyBody,
     handler: async ({ params, body, request, reply }) => {
-      await stores().addRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'), requestTenant(request));
+      await stores().addRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'), requestTenant(request), changeRecord(request, 201));
       return created(reply, {});
     },
   });
@@ -177,7 +183,7 @@ function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => Poli
     params: PolicyNameParams,
     body: RuntimePolicyBody,
     handler: async ({ params, body, request, reply }) => {
-      await stores().updateRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'), scopeOf(request));
+      await stores().updateRuntimePolicy(checkRuntimePolicy(params.name, body, 'body'), scopeOf(request), changeRecord(request, 201));
       return created(reply, {});
     },
   });
@@ -187,7 +193,7 @@ function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => Poli
     admin: true,
     params: PolicyNameParams,
     handler: async ({ params, request, reply }) => {
-      await stores().deleteRuntimePolicy(params.name, scopeOf(request));
+      await stores().deleteRuntimePolicy(params.name, scopeOf(request), changeRecord(request, 204));
       return noContent(reply);
     },
   });
@@ -221,7 +227,7 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     params: PolicyNameParams,
     body: MbPolicyBody,
     handler: async ({ params, body, request, reply }) => {
-      await stores().addMbPolicy(checkMbPolicy(params.name, body.mb_policy), requestTenant(request));
+      await stores().addMbPolicy(checkMbPolicy(params.name, body.mb_policy), requestTenant(request), changeRecord(request, 201));
       return created(reply, {});
     },
   });
@@ -233,7 +239,7 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     params: PolicyNameParams,
     body: MbPolicyBody,
     handler: async ({ params, body, request, reply }) => {
-      await stores().updateMbPolicy(checkMbPolicy(params.name, body.mb_policy), scopeOf(request));
+      await stores().updateMbPolicy(checkMbPolicy(params.name, body.mb_policy), scopeOf(request), changeRecord(request, 201));
       return created(reply, {});
     },
   });
@@ -244,7 +250,7 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     ...since,
     params: PolicyNameParams,
     handler: async ({ params, request, reply }) => {
-      await stores().deleteMbPolicy(params.name, scopeOf(request));
+      await stores().deleteMbPolicy(params.name, scopeOf(request), changeRecord(request, 204));
       return noContent(reply);
     },
   });

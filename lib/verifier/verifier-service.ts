@@ -18,6 +18,9 @@ import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { VerifierHealth } from './verifier-health.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 import { messageOf } from './error-message.js';
+import type { ChangeRecord } from './admin-change-record.js';
+import { lockNodeId } from './node-id-lock.js';
+import { refuseReservedAgentId } from './reserved-agent-ids.js';
 
 /** States an agent is deleted in at once; in the others DELETE is Keylime's TERMINATED handshake (202). */
 const DELETE_AT_ONCE: readonly OperationalState[] = [
@@ -52,14 +55,16 @@ export class VerifierService {
   ) {}
 
   /**
-   * Enrols `agentId` (spec §4.1) as `tenant`'s in state START and starts polling it. A new policy in
+   * Enrols `agentId` (spec §4.1) as `tenant`'s in state START and starts polling it; `audit` (its
+   * audit record) is appended in the enrolment's transaction. A new policy in
    * the body is stored as `tenant`'s; a policy named by the body must be `tenant`'s, so that no other
    * tenant can read or change what this agent is attested with.
-   * @throws VerifierConflict (409) for a known agent or a named policy that exists while a new one was
-   *   given; PolicyNotFound (404) for a named policy that does not exist or is another tenant's; 400
-   *   errors naming a bad field.
+   * @throws VerifierConflict (409) for a known agent, an id enrolled for liveness, or a named policy
+   *   that exists while a new one was given; PolicyNotFound (404) for a named policy that does not exist or is another tenant's; 400
+   *   errors naming a bad field or the reserved id `fleet`.
    */
-  async enrol(agentId: string, body: AddAgentBody, tenant: string): Promise<void> {
+  async enrol(agentId: string, body: AddAgentBody, tenant: string, audit: ChangeRecord): Promise<void> {
+    refuseReservedAgentId(agentId);
     const checked = checkEnrolment(agentId, body);
     const push = body.attestation_mode === 'push';
     const enrolment: VerifierAgentEnrolment = {
@@ -87,14 +92,20 @@ export class VerifierService {
     };
     await this.knex.transaction(async (trx) => {
       const agents = new VerifierAgentRepository(trx);
+      // Under the id's lock, as a liveness enrolment checks this table under it: never both.
+      await lockNodeId(trx, agentId);
       // The agent first, as Keylime: a known agent is 409 "already exists" whatever its policies say.
       if ((await agents.find(agentId)) !== undefined) {
         throw new VerifierConflict(`Agent of uuid ${agentId} already exists`);
+      }
+      if ((await trx('verifier_liveness').where({ agent_id: agentId }).first('agent_id')) !== undefined) {
+        throw new VerifierConflict(`agent ${agentId} is checked for liveness on this verifier; delete that enrolment first to attest it with a TPM`);
       }
       await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, tenant, trx), (n) => this.policies.holdRuntime(n, tenant, trx), 'runtime policy');
       await this.storeReference(checked.mb, (p) => this.policies.insertMb(p, tenant, trx), (n) => this.policies.holdMb(n, tenant, trx), 'measured boot policy');
       // A push agent attests from the start (GET_QUOTE); nobody polls it, so it has no owner.
       await agents.insert(enrolment, initialAgentState(push ? OperationalState.GET_QUOTE : OperationalState.START), push ? null : this.owner, this.config.leaseSeconds);
+      await audit(trx);
     });
     this.log.info({ agentId, ip: enrolment.ip, port: enrolment.port }, 'agent enrolled');
     const record = await this.agents.find(agentId);
@@ -138,50 +149,64 @@ export class VerifierService {
   /**
    * `DELETE /agents/{id}` (spec §4.3): an agent that is not being polled is deleted now (`deleted`);
    * a polled one is set TERMINATED and deleted by the loop of the process that polls it
-   * (`terminating`, HTTP 202; the tenant polls until 404). @throws VerifierAgentNotFound
+   * (`terminating`, HTTP 202; the tenant polls until 404). `record` is appended in the change's
+   * transaction, with the outcome. @throws VerifierAgentNotFound
    */
-  async delete(agentId: string): Promise<'deleted' | 'terminating'> {
-    const record = await this.agents.find(agentId);
-    if (record === undefined || record.verifierId !== this.config.verifierId) {
-      throw new VerifierAgentNotFound(agentId);
-    }
-    // Nobody polls a push agent: nothing would finish a TERMINATED handshake.
-    if (DELETE_AT_ONCE.includes(record.state.operationalState) || record.attestationMode === 'push') {
-      await this.agents.delete(agentId);
-      this.scheduler.wake(agentId);
-      this.log.info({ agentId }, 'agent deleted');
-      return 'deleted';
-    }
-    const before = await this.agents.stopByOperator(agentId, this.config.verifierId, OperationalState.TERMINATED);
-    if (before === undefined) {
-      throw new VerifierAgentNotFound(agentId);
-    }
+  async delete(agentId: string, record: (trx: Knex.Transaction, outcome: 'deleted' | 'terminating') => Promise<void>): Promise<'deleted' | 'terminating'> {
+    const outcome = await this.knex.transaction(async (trx): Promise<'deleted' | 'terminating'> => {
+      const agents = new VerifierAgentRepository(trx);
+      const found = await agents.find(agentId);
+      if (found === undefined || found.verifierId !== this.config.verifierId) {
+        throw new VerifierAgentNotFound(agentId);
+      }
+      // Nobody polls a push agent: nothing would finish a TERMINATED handshake.
+      const done = DELETE_AT_ONCE.includes(found.state.operationalState) || found.attestationMode === 'push' ? 'deleted' : 'terminating';
+      if (done === 'deleted') {
+        await agents.delete(agentId);
+      } else if ((await agents.stopByOperator(agentId, this.config.verifierId, OperationalState.TERMINATED)) === undefined) {
+        throw new VerifierAgentNotFound(agentId);
+      }
+      await record(trx, done);
+      return done;
+    });
     this.scheduler.wake(agentId);
-    this.log.info({ agentId }, 'agent terminating');
-    return 'terminating';
+    this.log.info({ agentId }, outcome === 'deleted' ? 'agent deleted' : 'agent terminating');
+    return outcome;
   }
 
   /**
    * `PUT /agents/{id}/reactivate`: START, polled by this process, judged afresh (`decideReactivation`:
-   * severity, last event and last success cleared). @throws VerifierAgentNotFound
+   * severity, last event and last success cleared); `record` is appended in its transaction. @throws VerifierAgentNotFound
    */
-  async reactivate(agentId: string): Promise<void> {
-    const before = await this.agents.reactivate(agentId, this.config.verifierId, this.owner, this.config.leaseSeconds);
-    if (before === undefined) {
-      throw new VerifierAgentNotFound(agentId);
-    }
+  async reactivate(agentId: string, record: ChangeRecord): Promise<void> {
+    const before = await this.operatorChange(agentId, record, (agents) => agents.reactivate(agentId, this.config.verifierId, this.owner, this.config.leaseSeconds));
     this.scheduler.wake(agentId);
     this.log.info({ agentId, from: before }, 'agent reactivated');
   }
 
-  /** `PUT /agents/{id}/stop`: TENANT_FAILED, polling stops. @throws VerifierAgentNotFound */
-  async stop(agentId: string): Promise<void> {
-    const before = await this.agents.stopByOperator(agentId, this.config.verifierId, OperationalState.TENANT_FAILED, { from: STATES_BUT_TERMINATED });
-    if (before === undefined) {
-      throw new VerifierAgentNotFound(agentId);
-    }
+  /** `PUT /agents/{id}/stop`: TENANT_FAILED, polling stops; `record` is appended in its transaction. @throws VerifierAgentNotFound */
+  async stop(agentId: string, record: ChangeRecord): Promise<void> {
+    const before = await this.operatorChange(agentId, record, (agents) =>
+      agents.stopByOperator(agentId, this.config.verifierId, OperationalState.TENANT_FAILED, { from: STATES_BUT_TERMINATED }),
+    );
     this.scheduler.wake(agentId);
     this.log.info({ agentId, from: before }, 'agent stopped');
+  }
+
+  /** Runs an operator's change of the agent's state and appends its `record` in one transaction; resolves to the state before. */
+  private async operatorChange(
+    agentId: string,
+    record: ChangeRecord,
+    change: (agents: VerifierAgentRepository) => Promise<OperationalState | undefined>,
+  ): Promise<OperationalState> {
+    return this.knex.transaction(async (trx) => {
+      const before = await change(new VerifierAgentRepository(trx));
+      if (before === undefined) {
+        throw new VerifierAgentNotFound(agentId);
+      }
+      await record(trx);
+      return before;
+    });
   }
 
   /**
@@ -203,9 +228,12 @@ export class VerifierService {
     return { ready: problem === undefined, problem: problem === undefined ? null : publicProblem(unstored, this.health.unloadedAgents), agents: this.scheduler.size, unstored_rounds: unstored };
   }
 
-  /** The newest `limit` rounds of an agent (kept after it is deleted). */
-  history(agentId: string, limit: number): Promise<HistoryRecord[]> {
-    return this.agents.history(agentId, limit);
+  /**
+   * The newest `limit` rounds of an agent (kept after it is deleted) that were written for `tenant`'s
+   * node of this id; every tenant's when undefined (a client certificate).
+   */
+  history(agentId: string, limit: number, tenant: string | undefined): Promise<HistoryRecord[]> {
+    return this.agents.history(agentId, limit, tenant);
   }
 
   /** `GET /verify/identity` (spec §4.6): AK signature, nonce and pcrDigest only. @throws VerifierAgentNotFound */

@@ -9,6 +9,7 @@ import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { noAuditRecord } from '../helpers/no-audit-record.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 const NOT_IN_ALLOWLIST = 'ima.validation.ima-ng.not_in_allowlist';
@@ -51,7 +52,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
     await knex('verifier_runtime_policies').insert({ name: 'rp-2', runtime_policy: '{}', checksum: '0'.repeat(64), generator: 0, tenant: 'blue' });
     await knex('verifier_agents').update({ runtime_policy_name: 'rp-1' }).where({ agent_id: 'agent-000001' });
     await knex('verifier_agents').update({ runtime_policy_name: 'rp-2' }).where({ agent_id: 'agent-000002' });
-    const round = { agent_id: 'agent-000001', verifier_id: 'default', owner: 'test', attestation_count: 0 };
+    const round = { agent_id: 'agent-000001', tenant: 'default', verifier_id: 'default', owner: 'test', attestation_count: 0 };
     await knex('verifier_attestation_history').insert([
       { ...round, attempted_at: at(0), outcome: 'pass', operational_state: 3 },
       { ...round, attempted_at: at(10), outcome: 'pass', operational_state: 3 },
@@ -60,7 +61,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
       { ...round, attempted_at: at(40), outcome: 'pass', operational_state: 3 },
     ]);
     const liveness = new LivenessRepository(knex);
-    await liveness.enrol({ agentId: 'live-1', tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: CERT, proofKey: null });
+    await liveness.enrol({ agentId: 'live-1', tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: CERT, proofKey: null }, noAuditRecord);
     await liveness.saveState('live-1', { status: 'alive', misses: 0, lastSeen: 1_796_000_000, lastFailure: null });
     await liveness.saveState('live-1', { status: 'unreachable', misses: 3, lastSeen: 1_796_000_000, lastFailure: 'no answer to 3 liveness checks in a row: HTTP 500' });
     await knex('verifier_liveness_events').update({ at: at(12) }).where({ to_status: 'alive' });

@@ -3,6 +3,7 @@ import { decodeJwt } from 'jose';
 import knexFactory from 'knex';
 import { TokenRevocations } from '../../lib/auth/token-revocations.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { startTestFleet, type TestFleet } from './fleet-fixture.js';
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
@@ -43,8 +44,8 @@ describe('verifier admin API: revoking a bearer token (DELETE /v2.x/tokens/{jti}
     const knex = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, searchPath: [fleet.schema], pool: { min: 0, max: 1 } });
     const revocations = new TokenRevocations(knex);
     expect(await revocations.isRevoked('a')).to.equal(false);
-    await revocations.revoke('a', 'cert:ops');
-    await revocations.revoke('a', 'cert:someone-else');
+    await revocations.revoke('a', 'cert:ops', noAuditRecord);
+    await revocations.revoke('a', 'cert:someone-else', noAuditRecord);
     expect(await revocations.isRevoked('a')).to.equal(true);
     expect(await knex('api_token_revocations').where({ jti: 'a' }).select('revoked_by')).to.deep.equal([{ revoked_by: 'cert:ops' }]);
     await knex.destroy();

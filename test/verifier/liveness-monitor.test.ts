@@ -6,6 +6,7 @@ import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-ser
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
 import { LivenessRepository, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { closedPort } from '../helpers/ports.js';
 
 /**
@@ -39,7 +40,7 @@ describe('liveness monitor: status changes logged from the stored update', funct
     repository = new RacedRepository(opened.database.knex);
     const tls = createSelfSignedServerCertificate({ commonName: agentId });
     // Nothing listens at the node's port: every check gets no answer.
-    await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: await closedPort(), mtlsCert: tls.certPem, proofKey: null });
+    await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: await closedPort(), mtlsCert: tls.certPem, proofKey: null }, noAuditRecord);
     const log = pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as Record<string, unknown>) });
     monitor = new LivenessMonitor({ repository, verifierId: 'default', clientTls: { cert: tls.certPem, key: tls.keyPem }, intervalSeconds: 3600, timeoutMs: 2000, maxMisses: 1, log });
   });

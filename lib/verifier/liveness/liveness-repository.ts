@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import { storedLivenessStatus, type LivenessMode, type LivenessState, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { TrustLevel } from '../../identity/trust-level.js';
+import type { ChangeRecord } from '../admin-change-record.js';
+import { lockNodeId } from '../node-id-lock.js';
 import { storableNullableText } from '../storable-text.js';
 
 /** A node without a TPM as the verifier keeps it (migration `*-verifier-liveness`). */
@@ -53,9 +55,12 @@ export class LivenessRepository {
 
   /**
    * Enrols or re-enrols (a fresh `pending` state: a failed node starts over only by re-enrolment);
-   * without `metaData`, `{}`.
+   * without `metaData`, `{}`. An id the verifier attests with a TPM is not enrolled: resolves to that
+   * agent's tenant, checked under the id's lock as a TPM enrolment checks this table, so that no two
+   * concurrent enrolments put one id in both; undefined once enrolled, with `audit` (the change's
+   * audit record) appended in the same transaction.
    */
-  async enrol(record: Omit<LivenessRecord, 'state' | 'metaData'> & { readonly metaData?: string }): Promise<void> {
+  async enrol(record: Omit<LivenessRecord, 'state' | 'metaData'> & { readonly metaData?: string }, audit: ChangeRecord): Promise<string | undefined> {
     const row = {
       agent_id: record.agentId,
       tenant: record.tenant,
@@ -72,16 +77,17 @@ export class LivenessRepository {
       last_seen_at: null,
       last_failure: null,
     };
-    await this.knex(TABLE)
-      .insert(row)
-      .onConflict('agent_id')
-      .merge({ ...row, updated_at: this.knex.fn.now() });
-  }
-
-  /** The tenant of the agent of this id that the verifier attests with a TPM, if there is one. */
-  async attestedTenant(agentId: string): Promise<string | undefined> {
-    const row = (await this.knex('verifier_agents').select('tenant').where({ agent_id: agentId }).first()) as { tenant: string } | undefined;
-    return row?.tenant;
+    return this.knex.transaction(async (trx) => {
+      await lockNodeId(trx, record.agentId);
+      const attested = (await trx('verifier_agents').select('tenant').where({ agent_id: record.agentId }).first()) as { tenant: string } | undefined;
+      if (attested !== undefined) return attested.tenant;
+      await trx(TABLE)
+        .insert(row)
+        .onConflict('agent_id')
+        .merge({ ...row, updated_at: trx.fn.now() });
+      await audit(trx);
+      return undefined;
+    });
   }
 
   async find(agentId: string): Promise<LivenessRecord | undefined> {
@@ -96,7 +102,7 @@ export class LivenessRepository {
 
   /**
    * Stores a decided state (the verdict is stored before anything acts on it) and, in the same
-   * transaction, a `verifier_liveness_events` row when the status changed. The row is locked first, so
+   * transaction, a `verifier_liveness_events` row (with the node's tenant) when the status changed. The row is locked first, so
    * two processes of one verifier id checking the same node record one change, not two. Texts are made
    * storable (a NUL from the node's answer is escaped, never a refused write). Returns the change this
    * update made, undefined when it changed no status (or the node is no longer enrolled): what the
@@ -105,7 +111,7 @@ export class LivenessRepository {
   async saveState(agentId: string, state: LivenessState): Promise<LivenessChange | undefined> {
     const lastFailure = storableNullableText(state.lastFailure);
     return this.knex.transaction(async (trx) => {
-      const current = (await trx(TABLE).select('status').where({ agent_id: agentId }).forUpdate().first()) as { status: string } | undefined;
+      const current = (await trx(TABLE).select('status', 'tenant').where({ agent_id: agentId }).forUpdate().first()) as { status: string; tenant: string } | undefined;
       if (current === undefined) return undefined;
       await trx(TABLE)
         .where({ agent_id: agentId })
@@ -117,14 +123,19 @@ export class LivenessRepository {
           updated_at: trx.fn.now(),
         });
       if (current.status === state.status) return undefined;
-      await trx(EVENTS_TABLE).insert({ agent_id: agentId, from_status: current.status, to_status: state.status, reason: lastFailure });
+      await trx(EVENTS_TABLE).insert({ agent_id: agentId, tenant: current.tenant, from_status: current.status, to_status: state.status, reason: lastFailure });
       return { from: storedLivenessStatus(current.status), to: state.status };
     });
   }
 
-  async delete(agentId: string): Promise<boolean> {
-    const deleted: unknown[] = await this.knex(TABLE).where({ agent_id: agentId }).delete().returning('agent_id');
-    return deleted.length > 0;
+  /** Deletes the node, with `audit` appended in the same transaction; false (nothing appended) when it was not enrolled. */
+  async delete(agentId: string, audit: ChangeRecord): Promise<boolean> {
+    return this.knex.transaction(async (trx) => {
+      const deleted: unknown[] = await trx(TABLE).where({ agent_id: agentId }).delete().returning('agent_id');
+      if (deleted.length === 0) return false;
+      await audit(trx);
+      return true;
+    });
   }
 }
 

@@ -9,6 +9,8 @@ import { RequestValidationError } from '../../http/http-errors.js';
 import type { KeylimeService } from '../../http/keylime-service.js';
 import { IsKeylimeAgentId, IsPem } from '../../http/validators.js';
 import { trustLevelOfMode } from '../../identity/trust-level.js';
+import { changeRecord } from '../admin-change-record.js';
+import { refuseReservedAgentId } from '../reserved-agent-ids.js';
 import { requestTenant } from '../verifier-access.js';
 import { LivenessNotEnrolled, VerifierConflict } from '../verifier-errors.js';
 import type { LivenessMonitor } from './liveness-monitor.js';
@@ -123,8 +125,8 @@ export function registerLivenessRoutes(
       if (body.identity_mode === 'id-secret' && body.proof_key === undefined) {
         throw new RequestValidationError('body.proof_key', 'an id-secret node needs its proof key from the registrar');
       }
-      await refuseAttestedAgent(request, params.agent_id, deps.repository);
-      await deps.repository.enrol({
+      refuseReservedAgentId(params.agent_id);
+      const attestedTenant = await deps.repository.enrol({
         agentId: params.agent_id,
         tenant: requestTenant(request),
         verifierId: deps.verifierId,
@@ -135,7 +137,8 @@ export function registerLivenessRoutes(
         mtlsCert: body.mtls_cert,
         proofKey: body.identity_mode === 'id-secret' ? (body.proof_key ?? null) : null,
         metaData: body.metadata,
-      });
+      }, changeRecord(request, 200));
+      if (attestedTenant !== undefined) refuseAttestedAgent(request, params.agent_id, attestedTenant);
       await deps.monitor.checkNow();
       return ok(reply, {});
     },
@@ -158,8 +161,8 @@ export function registerLivenessRoutes(
     url: '/liveness/:agent_id',
     admin: true,
     params: LivenessParams,
-    handler: async ({ params, reply }) => {
-      if (!(await deps.repository.delete(params.agent_id))) throw new LivenessNotEnrolled(params.agent_id);
+    handler: async ({ params, request, reply }) => {
+      if (!(await deps.repository.delete(params.agent_id, changeRecord(request, 200)))) throw new LivenessNotEnrolled(params.agent_id);
       return ok(reply, {});
     },
   });
@@ -170,9 +173,7 @@ export function registerLivenessRoutes(
  * weaker check is an explicit admin action (delete the TPM enrolment first), not a side door. Another
  * tenant's agent is answered exactly as a node that is not there, so its existence does not leak.
  */
-async function refuseAttestedAgent(request: FastifyRequest, agentId: string, repository: LivenessRepository): Promise<void> {
-  const tenant = await repository.attestedTenant(agentId);
-  if (tenant === undefined) return;
+function refuseAttestedAgent(request: FastifyRequest, agentId: string, tenant: string): never {
   const principal = principalOf(request);
   if (principal !== undefined && !principalSeesTenant(principal, tenant)) throw new LivenessNotEnrolled(agentId);
   throw new VerifierConflict(`agent ${agentId} is attested with a TPM on this verifier; delete that enrolment first to check it for liveness only`);

@@ -1,0 +1,74 @@
+import type { FastifyRequest } from 'fastify';
+import type { Knex } from 'knex';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditEvent } from '../audit/audit-record.js';
+import { principalOf } from '../auth/request-principal.js';
+import { principalName } from '../auth/roles.js';
+import { FLEET_STREAM } from './reserved-agent-ids.js';
+
+/** Appends the audit record of a request's change inside the change's own transaction. */
+export type ChangeRecord = (trx: Knex.Transaction) => Promise<void>;
+
+/** The audit log of each request that may change something (not `GET`), set as it arrives. */
+const auditLogs = new WeakMap<FastifyRequest, AuditLog>();
+/** Requests whose record was appended in their change's transaction. */
+const recordedWithChange = new WeakSet<FastifyRequest>();
+
+/** Makes `changeRecord` of `request` append to `audit` (`auditAdminActions`). */
+export function recordChangesOf(request: FastifyRequest, audit: AuditLog): void {
+  auditLogs.set(request, audit);
+}
+
+/**
+ * The record of `request`'s change, answered with `status` once committed, to append inside the
+ * change's transaction: the change and its record commit together, or neither does (a failed append
+ * rolls the change back and the request is answered 500).
+ * @throws (when run) an Error for an authenticated request `auditAdminActions` does not audit: a change never goes unrecorded.
+ */
+export function changeRecord(request: FastifyRequest, status: number): ChangeRecord {
+  return async (trx) => {
+    // Admin routes are open (nobody authenticated) only in-process (`inProcessForTests`): nobody to record, as `auditAdminActions`.
+    if (principalOf(request) === undefined) return;
+    const audit = auditLogs.get(request);
+    if (audit === undefined) throw new Error(`${request.method} ${request.url} is not an audited admin request`);
+    await audit.appendIn(trx, adminAuditEvent(request, status));
+    recordedWithChange.add(request);
+  };
+}
+
+/** True when `request`'s record was appended in its change's transaction (it committed if the reply is a success). */
+export function recordedInTransaction(request: FastifyRequest): boolean {
+  return recordedWithChange.has(request);
+}
+
+/**
+ * An admin request's audit record: who (certificate subject or token subject, role and tenant; a
+ * token's tenant also as `details.tenant`), what (method and route), on which agent (its stream) or
+ * else in the fleet stream, and the status it got.
+ * @throws an Error for a request nobody was authenticated for
+ */
+export function adminAuditEvent(request: FastifyRequest, status: number): AuditEvent {
+  const principal = principalOf(request);
+  if (principal === undefined) throw new Error(`${request.method} ${request.url} has no authenticated principal`);
+  const agentId = agentIdParam(request) ?? null;
+  return {
+    stream: agentId ?? FLEET_STREAM,
+    at: new Date().toISOString(),
+    actor: principalName(principal),
+    action: `${request.method} ${auditedRoute(request)}`,
+    agentId,
+    // A token's tenant as a field of its own: the dashboard shows a node's or a policy's actions by it.
+    details: { params: { ...(request.params as Record<string, string>) }, status, ...(principal.kind === 'token' ? { tenant: principal.tenant } : {}) },
+  };
+}
+
+/** The route without its API version: `/agents/:agent_id`. */
+export function auditedRoute(request: FastifyRequest): string {
+  return (request.routeOptions.url ?? request.url).replace(/^\/v\d+(\.\d+)?\//, '/');
+}
+
+export function agentIdParam(request: FastifyRequest): string | undefined {
+  const params = request.params as Record<string, unknown> | undefined;
+  const id = params?.['agent_id'];
+  return typeof id === 'string' ? id : undefined;
+}

@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
+import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+
+/**
+ * One id is either attested with a TPM or checked for liveness, never both, whichever tenant asks
+ * and in whichever order, even when the two enrolments run at the same time.
+ */
+describe('liveness and TPM enrolments of one id exclude each other', function () {
+  this.timeout(60_000);
+  let v: TokenVerifier;
+  let tpmBody: Record<string, unknown>;
+
+  before(async function () {
+    v = await startTokenVerifier();
+    const ak = await (await createSoftwareTpm()).ensureAk('sha256');
+    tpmBody = {
+      attestation_mode: 'push', tpm_policy: JSON.stringify({ mask: '0x400' }), runtime_policy: '', accept_tpm_hash_algs: ['sha256'],
+      accept_tpm_encryption_algs: ['rsa', 'ecc'], accept_tpm_signing_algs: ['rsassa', 'ecdsa'], ak_tpm: Buffer.from(ak.akPublic).toString('base64'),
+    };
+  });
+
+  after(async function () {
+    await v?.close();
+  });
+
+  it("refuses (409) the TPM enrolment of an id another tenant, or the same one, enrolled for liveness", async function () {
+    expect((await v.call('POST', '/v2.3/liveness/shared-node-id', await v.token('operator', 'tenant-a'), livenessBody(v.verifier.caCert))).status).to.equal(200);
+    for (const tenant of ['tenant-b', 'tenant-a']) {
+      const refused = await v.call('POST', '/v2.5/agents/shared-node-id', await v.token('operator', tenant), tpmBody);
+      expect(refused.status, refused.body).to.equal(409);
+      expect(JSON.parse(refused.body).status).to.include('checked for liveness');
+    }
+    expect(await v.knex('verifier_agents').where({ agent_id: 'shared-node-id' }).first()).to.equal(undefined);
+  });
+
+  it('lets only one of a TPM and a liveness enrolment of one id, sent together, in', async function () {
+    const operator = await v.token('operator', 'tenant-a');
+    for (let n = 0; n < 10; n += 1) {
+      const id = `raced-${n}`;
+      const [tpm, liveness] = await Promise.all([v.call('POST', `/v2.5/agents/${id}`, operator, tpmBody), v.call('POST', `/v2.3/liveness/${id}`, operator, livenessBody(v.verifier.caCert))]);
+      expect([tpm.status, liveness.status].sort(), `${tpm.body} ${liveness.body}`).to.deep.equal([200, 409]);
+      const rows = (await v.knex('verifier_agents').where({ agent_id: id }).count({ n: '*' }).first()) as { n: string };
+      const checked = (await v.knex('verifier_liveness').where({ agent_id: id }).count({ n: '*' }).first()) as { n: string };
+      expect(Number(rows.n) + Number(checked.n), id).to.equal(1);
+    }
+  });
+});

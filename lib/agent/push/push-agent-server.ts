@@ -9,6 +9,7 @@ import { readConfiguredFile } from '../../config/read-config-file.js';
 import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
 import { fileAgentLogs } from '../agent-logs.js';
 import type { EmulatedNode } from '../node-emulation.js';
+import { hostBootTime } from './host-boot-time.js';
 import { PushAgent, type PushBackoff } from './push-agent.js';
 
 export interface PushAgentInput extends AgentConfigInput {
@@ -89,7 +90,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       ak,
       // An emulated node on an in-process TPM serves its logs from memory (`bootEmulatedNode`), as the pull agent does.
       logs: emulated?.logs ?? fileAgentLogs(imaLogPath, bootLogPath),
-      bootTime: emulated === undefined ? await hostBootTime() : new Date(),
+      bootTime: emulated === undefined ? await hostBootTime(config.dataDir) : new Date(),
       ...(backoff === undefined ? {} : { backoff }),
       log,
     });
@@ -105,16 +106,4 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
     await closeAll();
     throw error;
   }
-}
-
-/** The host's boot time (`btime` of /proc/stat); the process start when it cannot be read. */
-async function hostBootTime(): Promise<Date> {
-  try {
-    const stat = await readFile('/proc/stat', 'utf8');
-    const btime = /^btime (\d+)$/m.exec(stat)?.[1];
-    if (btime !== undefined) return new Date(Number(btime) * 1000);
-  } catch {
-    // no /proc: fall through
-  }
-  return new Date(Date.now() - process.uptime() * 1000);
 }

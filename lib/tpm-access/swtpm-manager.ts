@@ -25,6 +25,13 @@ export interface StartSwtpmOptions {
   startup?: boolean;
   /** Time allowed for manufacture and for swtpm to answer (default 60 s). */
   timeoutMs?: number;
+  /** Told when the orderly stop's TPM2_Shutdown fails (the next start's quotes then report clockInfo.safe = 0). */
+  log?: SwtpmLog;
+}
+
+/** The part of a pino logger the manager uses. */
+export interface SwtpmLog {
+  warn(details: object, message: string): void;
 }
 
 /** A running swtpm socket server. */
@@ -65,8 +72,11 @@ let exitHookInstalled = false;
 /**
  * Manufactures (once) and starts swtpm as a TCP socket server on 127.0.0.1, on a free pair of ports
  * (the swtpm TCTI requires control port = server port + 1). swtpm runs in the foreground as our child,
- * never as a daemon, so we always hold its pid and no orphan survives us: `stop()` kills it, and an
- * exit hook kills any still running if this process ends first.
+ * never as a daemon, so we always hold its pid: `stop()` ends it, and an exit hook kills any still
+ * running if this process ends first. It runs in a process group of its own, so a Ctrl-C on the
+ * terminal (sent to the whole foreground group) reaches only us: our orderly stop sends
+ * TPM2_Shutdown before ending it, and its clock stays `safe`. (A swtpm left by a process killed
+ * outright holds the state directory's lock: the next start fails with swtpm's message.)
  */
 export async function startSwtpm(options: StartSwtpmOptions): Promise<SwtpmHandle> {
   const stateDir = options.stateDir;
@@ -100,7 +110,7 @@ export async function startSwtpm(options: StartSwtpmOptions): Promise<SwtpmHandl
     current = undefined;
     if (running !== undefined) {
       if (stopOptions.orderly !== false) {
-        await orderlyShutdown(tcti);
+        await orderlyShutdown(tcti, options.log);
       }
       await terminate(running);
     }
@@ -156,7 +166,8 @@ async function launch(stateDir: string, port: number, flags: string, timeoutMs: 
       '--flags',
       flags,
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // detached: its own process group, out of reach of a signal sent to ours (Ctrl-C).
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   liveChildren.add(child);
   let stderr = '';
@@ -194,11 +205,17 @@ async function launch(stateDir: string, port: number, flags: string, timeoutMs: 
 
 /**
  * TPM2_Shutdown(TPM_SU_CLEAR) through tpm2-tools, as the kernel sends at reboot, so the TPM saves its
- * clock (Part 3 §9.4). Best effort: a TPM never started, or tpm2-tools missing, just skips it.
+ * clock (Part 3 §9.4). Best effort: a failure (a TPM never started, tpm2-tools missing, swtpm already
+ * gone) is logged at warn and the stop goes on.
  */
-function orderlyShutdown(tcti: string): Promise<void> {
+function orderlyShutdown(tcti: string, log: SwtpmLog | undefined): Promise<void> {
   return new Promise((resolve) => {
-    execFile('tpm2_shutdown', ['-c'], { timeout: 10_000, killSignal: 'SIGKILL', env: { ...process.env, TPM2TOOLS_TCTI: tcti } }, () => resolve());
+    execFile('tpm2_shutdown', ['-c'], { timeout: 10_000, killSignal: 'SIGKILL', env: { ...process.env, TPM2TOOLS_TCTI: tcti } }, (error, _stdout, stderr) => {
+      if (error !== null) {
+        log?.warn({ err: error, stderr: String(stderr).trim(), tcti }, 'swtpm stop: TPM2_Shutdown failed; the next quotes will report clockInfo.safe = 0');
+      }
+      resolve();
+    });
   });
 }
 

@@ -10,7 +10,7 @@ import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
 import { fileAgentLogs } from '../agent-logs.js';
 import type { EmulatedNode } from '../node-emulation.js';
 import { hostBootTime } from './host-boot-time.js';
-import { PushAgent, type PushBackoff } from './push-agent.js';
+import { PUSH_BACKOFF_DEFAULTS, PushAgent, type PushBackoff } from './push-agent.js';
 
 export interface PushAgentInput extends AgentConfigInput {
   /** `https://HOST:PORT` of the verifier. */
@@ -26,6 +26,11 @@ export interface StartPushAgentOptions {
   readonly logger?: Logger;
   /** An open TPM instead of `config.tpm` (tests, fleets); not closed by the agent. */
   readonly tpm?: Tpm;
+  /**
+   * Stops the start (SIGTERM/SIGINT while the registrar is away): the start rejects with an AbortError
+   * once what it opened is released.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A registered push agent attesting in the background. */
@@ -44,10 +49,13 @@ export interface RunningPushAgent {
 /**
  * Starts a push-model agent (`ironlime agent --push`): the same TPM, data folder and registration as
  * the pull agent, but `mtls_cert: "disabled"`, no address and no listening port; then attests to
- * the verifier on its own (`PushAgent.run`) until closed.
+ * the verifier on its own (`PushAgent.run`) until closed. An unreachable registrar is tried again
+ * with the push back-off (Keylime's RegistrationFailed → wait → Unregistered, spec §10.1) until it
+ * answers or `options.signal` stops the start.
  */
 export async function startPushAgent(input: PushAgentInput, options: StartPushAgentOptions = {}): Promise<RunningPushAgent> {
   const { verifierUrl, verifierCaFile, localAddress, backoff, ...agentInput } = input;
+  const retry = { ...PUSH_BACKOFF_DEFAULTS, ...backoff };
   if (verifierUrl === '') throw new MissingParameterValue(['--verifier'], 'ironlime agent --push');
   const config = buildAgentConfig(agentInput);
   if (config.identity === 'id-secret' || config.identity === 'id-only') {
@@ -67,7 +75,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
     }
   };
   try {
-    const node = await prepareAgentNode(config, options.tpm, cleanups);
+    const node = await prepareAgentNode(config, options.tpm, cleanups, log);
     const { tpm, ak, emulated, imaLogPath, bootLogPath } = node;
     await registerAndActivate({
       registrarUrl: config.registrarUrl,
@@ -80,6 +88,10 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       serverCertPem: 'disabled',
       identity: node.identity,
       hostId: node.hostId,
+      attempts: Infinity,
+      backoff: { initialDelayMs: retry.initialDelayMs, maxDelayMs: retry.maxDelayMs, maxDoublings: retry.maxRetries },
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onRetry: (error, attempt, waitMs) => log.warn({ err: error, attempt, waitMs }, 'registrar unreachable; registering again after the wait'),
     });
     const agent = new PushAgent({
       uuid,

@@ -12,10 +12,10 @@ import { PushHttp, type PushHttpReply } from './push-http.js';
 export const PUSH_BACKOFF_DEFAULTS = Object.freeze({ initialDelayMs: 10_000, maxDelayMs: 300_000, maxRetries: 5 });
 /**
  * Bounds of a wait the verifier names (`seconds_to_next_attestation`, `Retry-After`): at least 1 s, so
- * a 0 cannot make a hot loop; at most 1 h, far beyond Keylime's 60 s interval and 300 s back-off cap —
- * and below setTimeout's 2^31−1 ms, past which Node fires at once.
+ * a 0 makes no hot loop; at most 1 h, far beyond Keylime's 60 s interval and 300 s back-off cap, and
+ * below setTimeout's 2^31−1 ms, past which Node fires at once.
  */
-export const VERIFIER_WAIT_BOUNDS_MS = Object.freeze({ min: 1000, max: 3_600_000 });
+const VERIFIER_WAIT_BOUNDS_MS = Object.freeze({ min: 1000, max: 3_600_000 });
 
 export interface PushBackoff {
   readonly initialDelayMs: number;

@@ -95,6 +95,23 @@ describe('swtpm manager: swtpm in its own process group (real swtpm)', function 
     }
   });
 
+  for (const [how, signal] of [
+    ['killed outright (SIGKILL)', 'SIGKILL'],
+    ['ended by a SIGHUP to its process group (its terminal closed)', 'SIGHUP'],
+  ] as const) {
+    it(`an agent ${how} takes its swtpm with it: no orphan holds the state's lock`, async function () {
+      const agent = await startAgentProcess(dir, false);
+      process.kill(signal === 'SIGKILL' ? agent.pid : -agent.pid, signal);
+      await agent.exited;
+      try {
+        for (let i = 0; i < 60 && isAlive(agent.swtpmPid); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(isAlive(agent.swtpmPid), 'swtpm after its agent died').to.equal(false);
+      } finally {
+        if (isAlive(agent.swtpmPid)) process.kill(agent.swtpmPid, 'SIGKILL');
+      }
+    });
+  }
+
   it('a failed TPM2_Shutdown at stop is logged at warn', async function () {
     const warnings: string[] = [];
     // Without TPM2_Startup the TPM refuses TPM2_Shutdown (TPM_RC_INITIALIZE).

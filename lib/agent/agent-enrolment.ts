@@ -64,8 +64,10 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
       await enrol();
       return;
     } catch (error) {
-      // A registrar still starting (or briefly away) is waited for; a refusal is final.
-      if (!(error instanceof ServiceUnreachableError) || attempt >= (retries.attempts ?? DEFAULT_ATTEMPTS)) {
+      // A registrar still starting (or briefly away) is waited for; a refusal is final, and so is a
+      // failed TLS handshake once the tries are unbounded (a wrong CA does not mend itself).
+      const unbounded = retries.attempts === Infinity;
+      if (!(error instanceof ServiceUnreachableError) || (unbounded && error.reason === 'tls') || attempt >= (retries.attempts ?? DEFAULT_ATTEMPTS)) {
         throw error;
       }
       const waitMs = backoffDelayMs(attempt, retries.backoff ?? REGISTRAR_BACKOFF);

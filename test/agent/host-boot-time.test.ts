@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -52,6 +52,15 @@ describe('push agent: host boot time kept per boot id', function () {
       expect(JSON.parse(await readFile(path.join(dir, BOOT_TIME_FILE), 'utf8'))).to.deep.equal({ boot_id: 'boot-a', boot_time: '2025-12-05T02:00:00.000Z' });
     });
   }
+
+  it('a file that cannot be written is logged and btime sent: the start goes on', async function () {
+    await kernel(1_764_900_000, 'boot-a');
+    await mkdir(path.join(dir, BOOT_TIME_FILE));
+    const warnings: unknown[] = [];
+    const sent = await hostBootTime(dir, sources, { warn: (...args: unknown[]) => void warnings.push(args) } as Parameters<typeof hostBootTime>[2]);
+    expect(sent.toISOString()).to.equal('2025-12-05T02:00:00.000Z');
+    expect(warnings).to.have.length(1);
+  });
 
   it('without a boot id nothing is kept: btime as read', async function () {
     await kernel(1_764_900_000, 'boot-a');

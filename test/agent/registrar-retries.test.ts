@@ -33,6 +33,16 @@ describe('agent registration: retries while the registrar is away', function () 
     expect(tries).to.equal(12);
   });
 
+  it('with attempts: Infinity a failed TLS handshake is final (a wrong CA does not mend itself)', async function () {
+    let tries = 0;
+    const tls = new ServiceUnreachableError('https://registrar', 'tls', 'unable to verify the first certificate');
+    const error = await withRegistrarRetries({ attempts: Infinity, backoff: { initialDelayMs: 1, maxDelayMs: 1 } }, async () => {
+      tries += 1;
+      throw tls;
+    }).catch((caught: unknown) => caught);
+    expect([error, tries]).to.deep.equal([tls, 1]);
+  });
+
   it('a refusal is final; an abort ends the wait at once with an AbortError', async function () {
     const refused = new Error('403 from the registrar');
     expect(await withRegistrarRetries({ attempts: Infinity }, () => Promise.reject(refused)).catch((caught: unknown) => caught)).to.equal(refused);
@@ -88,6 +98,24 @@ describe('push agent start: registration retried with the push back-off until st
     expect(connections, 'registration tries before the stop').to.be.greaterThan(6);
     expect((error as Error).name).to.equal('AbortError');
     expect(Date.now() - started, 'ms from the stop to the start rejecting').to.be.below(1000);
+    await tpm.close();
+  });
+
+  it('with registrationAttempts (a fleet simulator) gives up after that many tries', async function () {
+    const tpm = await createSoftwareTpm();
+    const before = connections;
+    const error = await startPushAgent(
+      {
+        dataDir: dir,
+        tpm: 'software',
+        registrarUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}`,
+        verifierUrl: 'http://127.0.0.1:1',
+        backoff: { initialDelayMs: 20, maxDelayMs: 50 },
+      },
+      { tpm, registrationAttempts: 3 },
+    ).catch((caught: unknown) => caught);
+    expect(error).to.be.instanceOf(ServiceUnreachableError);
+    expect(connections - before).to.equal(3);
     await tpm.close();
   });
 });

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { CERTIFICATE_MODE, readIfExists, writeFileAtomic } from '../../pki/pem-files.js';
 
 /** The file in the agent's data dir keeping the boot time sent for the current boot. */
@@ -25,9 +26,11 @@ interface StoredBootTime {
  * a step back would be refused until the node reboots. So the boot time first sent is kept in
  * `<dataDir>/push-boot-time.json` with the kernel's boot id, and reused while the boot id is
  * unchanged; an unreadable or garbled file is replaced from `btime`. Without a boot id (no /proc)
- * nothing is kept: `btime`, or the process start when /proc/stat cannot be read either.
+ * nothing is kept: `btime`, or the process start when /proc/stat cannot be read either. A file that
+ * cannot be written (read-only or missing data dir) is logged and `btime` sent: keeping it only
+ * guards a later restart, so it must not stop this one.
  */
-export async function hostBootTime(dataDir: string, sources: BootTimeSources = {}): Promise<Date> {
+export async function hostBootTime(dataDir: string, sources: BootTimeSources = {}, log?: Pick<Logger, 'warn'>): Promise<Date> {
   const bootId = (await readOptional(sources.bootIdFile ?? '/proc/sys/kernel/random/boot_id'))?.trim();
   const file = path.join(dataDir, BOOT_TIME_FILE);
   if (bootId !== undefined && bootId !== '') {
@@ -37,7 +40,9 @@ export async function hostBootTime(dataDir: string, sources: BootTimeSources = {
   const bootTime = await kernelBootTime(sources.procStat ?? '/proc/stat');
   if (bootId !== undefined && bootId !== '') {
     const stored: StoredBootTime = { boot_id: bootId, boot_time: bootTime.toISOString() };
-    await writeFileAtomic(file, `${JSON.stringify(stored)}\n`, CERTIFICATE_MODE);
+    await writeFileAtomic(file, `${JSON.stringify(stored)}\n`, CERTIFICATE_MODE).catch((error: unknown) =>
+      log?.warn({ err: error, file }, 'cannot keep the boot time sent; a restart after a clock step back may be refused until the node reboots'),
+    );
   }
   return bootTime;
 }

@@ -31,6 +31,12 @@ export interface StartPushAgentOptions {
    * once what it opened is released.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Registrations tried while the registrar cannot be reached (default: until `signal` aborts, as
+   * Keylime's push agent does). A fleet simulator passes a number, so a wrong registrar URL fails its
+   * start rather than waiting for ever.
+   */
+  readonly registrationAttempts?: number;
 }
 
 /** A registered push agent attesting in the background. */
@@ -88,7 +94,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       serverCertPem: 'disabled',
       identity: node.identity,
       hostId: node.hostId,
-      attempts: Infinity,
+      attempts: options.registrationAttempts ?? Infinity,
       backoff: { initialDelayMs: retry.initialDelayMs, maxDelayMs: retry.maxDelayMs, maxDoublings: retry.maxRetries },
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onRetry: (error, attempt, waitMs) => log.warn({ err: error, attempt, waitMs }, 'registrar unreachable; registering again after the wait'),
@@ -102,7 +108,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       ak,
       // An emulated node on an in-process TPM serves its logs from memory (`bootEmulatedNode`), as the pull agent does.
       logs: emulated?.logs ?? fileAgentLogs(imaLogPath, bootLogPath),
-      bootTime: emulated === undefined ? await hostBootTime(config.dataDir) : new Date(),
+      bootTime: emulated === undefined ? await hostBootTime(config.dataDir, {}, log) : new Date(),
       ...(backoff === undefined ? {} : { backoff }),
       log,
     });

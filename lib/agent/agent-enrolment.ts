@@ -24,9 +24,18 @@ export interface EnrolmentInput {
   readonly contactPort?: number;
   /** PEM of our self-signed HTTPS server certificate (`mtls_cert`, pinned by verifier and tenant), or "disabled" (push). */
   readonly serverCertPem: string;
-  /** Tries while the registrar cannot be reached (default 5: waits of 1, 2, 4 and 8 s in between). */
+  /** Tries while the registrar cannot be reached (default 5: waits of 1, 2, 4 and 8 s in between; `Infinity`: until `signal`). */
   readonly attempts?: number;
+  /** The waits between tries (default 1 s doubling). */
+  readonly backoff?: ExponentialBackoff;
+  /** Stops the tries: the wait or the next try rejects with an AbortError. */
+  readonly signal?: AbortSignal;
+  /** Told of each unreachable try before its wait. */
+  readonly onRetry?: (error: unknown, attempt: number, waitMs: number) => void;
 }
+
+/** How `withRegistrarRetries` tries again: `EnrolmentInput`'s fields of the same names. */
+export type RegistrarRetries = Pick<EnrolmentInput, 'attempts' | 'backoff' | 'signal' | 'onRetry'>;
 
 const DEFAULT_ATTEMPTS = 5;
 /** 1 s, 2 s, 4 s … between tries; the number of tries bounds it. */
@@ -41,21 +50,29 @@ const REGISTRAR_BACKOFF: ExponentialBackoff = { initialDelayMs: 1000, maxDelayMs
  * registrar is tried again with exponential backoff (the Rust agent retries too).
  */
 export function registerAndActivate(input: EnrolmentInput): Promise<void> {
-  return withRegistrarRetries(input.attempts, () => enrolOnce(input));
+  return withRegistrarRetries(input, () => enrolOnce(input));
 }
 
-/** Runs `enrol`, again with exponential backoff while the registrar cannot be reached; a refusal is final. */
-export async function withRegistrarRetries(attempts: number | undefined, enrol: () => Promise<void>): Promise<void> {
+/**
+ * Runs `enrol`, again with exponential backoff while the registrar cannot be reached, at most
+ * `retries.attempts` times and until `retries.signal` aborts; a refusal is final.
+ */
+export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
+    retries.signal?.throwIfAborted();
     try {
       await enrol();
       return;
     } catch (error) {
-      // A registrar still starting (or briefly away) is waited for; a refusal is final.
-      if (!(error instanceof ServiceUnreachableError) || attempt >= (attempts ?? DEFAULT_ATTEMPTS)) {
+      // A registrar still starting (or briefly away) is waited for; a refusal is final, and so is a
+      // failed TLS handshake once the tries are unbounded (a wrong CA does not mend itself).
+      const unbounded = retries.attempts === Infinity;
+      if (!(error instanceof ServiceUnreachableError) || (unbounded && error.reason === 'tls') || attempt >= (retries.attempts ?? DEFAULT_ATTEMPTS)) {
         throw error;
       }
-      await delay(backoffDelayMs(attempt, REGISTRAR_BACKOFF));
+      const waitMs = backoffDelayMs(attempt, retries.backoff ?? REGISTRAR_BACKOFF);
+      retries.onRetry?.(error, attempt, waitMs);
+      await delay(waitMs, undefined, retries.signal === undefined ? {} : { signal: retries.signal });
     }
   }
 }

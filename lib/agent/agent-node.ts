@@ -1,4 +1,5 @@
 import type { HostId } from '../identity/host-id.js';
+import type { SwtpmLog } from '../tpm-access/swtpm-manager.js';
 import type { AkInfo, EkInfo, Tpm } from '../tpm-access/tpm-port.js';
 import type { AgentConfig } from './agent-config.js';
 import { agentHostId } from './agent-host-id.js';
@@ -28,13 +29,13 @@ export interface AgentNode {
 /**
  * Opens the node's TPM (unless `given`), ensures EK and AK, boots the emulated node when configured,
  * and says how it registers. Each thing opened pushes its close onto `cleanups`, so the caller stops
- * them in reverse order on failure or shutdown.
+ * them in reverse order on failure or shutdown. `log` hears of an own swtpm's failed TPM2_Shutdown.
  */
-export async function prepareAgentNode(config: AgentConfig, given: Tpm | undefined, cleanups: (() => Promise<void>)[]): Promise<AgentNode> {
+export async function prepareAgentNode(config: AgentConfig, given: Tpm | undefined, cleanups: (() => Promise<void>)[], log?: SwtpmLog): Promise<AgentNode> {
   let tpm = given;
   let opened: AgentTpm | undefined;
   if (tpm === undefined) {
-    const own = await openAgentTpm(config.tpm, config.dataDir, config.swtpmCaDir);
+    const own = await openAgentTpm(config.tpm, config.dataDir, config.swtpmCaDir, log);
     cleanups.push(() => own.close());
     opened = own;
     tpm = own.tpm;

@@ -37,6 +37,8 @@ export interface StartAgentOptions {
   readonly tpm?: Tpm;
   /** The container to derive the agent's child container from (default tsyringe's root). */
   readonly parent?: DependencyContainer;
+  /** Stops the start during registration: it rejects with an AbortError once what it opened is released. */
+  readonly signal?: AbortSignal;
 }
 
 /** A running, registered and activated agent. */
@@ -94,7 +96,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
     }
   };
   try {
-    const node = await prepareAgentNode(config, options.tpm, cleanups);
+    const node = await prepareAgentNode(config, options.tpm, cleanups, log);
     const { tpm, ek, ak, emulated } = node;
     const keys = new BootstrapKeys(nk.privateKey, uuid);
     const context: AgentApiContext = {
@@ -129,6 +131,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
       contactIp,
       contactPort: address.port,
       serverCertPem: tls.cert,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     log.info({ uuid, url: address.url, tpm: tpm.kind, emulated: config.emulate }, 'agent registered and activated');
     return {

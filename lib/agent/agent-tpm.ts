@@ -4,7 +4,7 @@ import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } fro
 import { readPrivateIfExists } from '../pki/private-file.js';
 import { SoftwareEkCa } from '../tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm } from '../tpm-access/software/tpm-adapter.js';
-import { startSwtpm } from '../tpm-access/swtpm-manager.js';
+import { startSwtpm, type SwtpmLog } from '../tpm-access/swtpm-manager.js';
 import { openTpm2ToolsTpm } from '../tpm-access/tpm2-tools/tpm-adapter.js';
 import type { Tpm } from '../tpm-access/tpm-port.js';
 
@@ -41,8 +41,9 @@ export interface AgentTpm {
  * - `software`: the in-process software TPM, its EK certified by a software EK CA kept in the data dir
  *   (certificate in `<dataDir>/ek-ca`); its keys and PCRs live only as long as the process;
  * - `swtpm:host=…,port=…` / `device:/dev/…`: tpm2-tools on that TCTI; nothing is started or stopped.
+ * `log` hears of an own swtpm's failed TPM2_Shutdown at stop.
  */
-export async function openAgentTpm(spec: string, dataDir: string, swtpmCaDir?: string): Promise<AgentTpm> {
+export async function openAgentTpm(spec: string, dataDir: string, swtpmCaDir?: string, log?: SwtpmLog): Promise<AgentTpm> {
   const ekCaDir = path.join(dataDir, TPM_FILES.ekCaDir);
   if (spec === 'software') {
     const ca = await loadOrCreateSoftwareEkCa(dataDir, ekCaDir);
@@ -53,6 +54,7 @@ export async function openAgentTpm(spec: string, dataDir: string, swtpmCaDir?: s
     const swtpm = await startSwtpm({
       stateDir: path.resolve(dataDir, TPM_FILES.swtpmState),
       caDir: await swtpmCaDirOf(dataDir, swtpmCaDir),
+      ...(log === undefined ? {} : { log }),
     });
     try {
       const certificates = await swtpm.localCaCertificates();

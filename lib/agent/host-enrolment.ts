@@ -24,7 +24,7 @@ export interface HostEnrolmentInput {
  * HMAC(proof key, agent id NUL nonce). Refusals are `KeylimeHttpError`s and final.
  */
 export function registerHost(input: HostEnrolmentInput): Promise<void> {
-  return withRegistrarRetries(input.attempts, async () => {
+  return withRegistrarRetries(input, async () => {
     const client = agentRegistrarClient(input);
     try {
       const key = input.secret === undefined ? undefined : hostProofKey(input.secret.value, hostIdHash(input.hostId));

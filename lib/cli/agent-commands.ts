@@ -12,6 +12,7 @@ import { fileDigestBytes, startAgent } from '../agent/agent-server.js';
 import { appendImaFromCli } from '../agent/node-emulation.js';
 import { startPushAgent } from '../agent/push/push-agent-server.js';
 import { runUntilSignal } from '../http/service-lifecycle.js';
+import { startUntilSignal } from './start-until-signal.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
 
@@ -94,10 +95,17 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
         context.setExitCode(EXIT_VALID);
         return;
       }
-      const running = await startAgent(input, {
-        logger: pino({ level: 'info' }, destination(2)),
-        announce: (line) => process.stdout.write(`${line}\n`),
-      });
+      const running = await startUntilSignal((signal) =>
+        startAgent(input, {
+          logger: pino({ level: 'info' }, destination(2)),
+          announce: (line) => process.stdout.write(`${line}\n`),
+          signal,
+        }),
+      );
+      if (running === undefined) {
+        context.setExitCode(EXIT_VALID);
+        return;
+      }
       process.stdout.write(`agent ${running.uuid} registered and activated\n`);
       if (running.ekCaDir !== undefined) {
         process.stdout.write(`EK CA certificates of this TPM: ${running.ekCaDir}\n`);
@@ -156,16 +164,20 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
 
 /** `ironlime agent --push`: registers, then attests until SIGTERM/SIGINT stops it cleanly. */
 async function runPushAgent(options: AgentOptions): Promise<void> {
-  if (options.verifier === undefined) {
+  const verifierUrl = options.verifier;
+  if (verifierUrl === undefined) {
     throw new MissingParameterValue(['--verifier'], 'ironlime agent --push');
   }
   const input = agentInput(options);
   const defaultCa = path.join(input.dataDir, 'ca', 'cacert.crt');
   const verifierCaFile = options.verifierCa ?? (existsSync(defaultCa) ? defaultCa : undefined);
-  const running = await startPushAgent(
-    { ...input, verifierUrl: options.verifier, ...(verifierCaFile === undefined ? {} : { verifierCaFile }) },
-    { logger: pino({ level: 'info' }, destination(2)) },
+  const running = await startUntilSignal((signal) =>
+    startPushAgent(
+      { ...input, verifierUrl, ...(verifierCaFile === undefined ? {} : { verifierCaFile }) },
+      { logger: pino({ level: 'info' }, destination(2)), signal },
+    ),
   );
+  if (running === undefined) return;
   process.stdout.write(`push agent ${running.uuid} registered; attesting to ${options.verifier}\n`);
   if (running.emulated !== undefined) {
     process.stdout.write(`emulated IMA log: ${running.imaLogPath}\n`);

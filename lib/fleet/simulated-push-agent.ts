@@ -37,6 +37,9 @@ export interface SimulatedPushAgent extends FleetNode {
  * session proof, evidence and IMA emulation as `ironlime agent --push --emulate`) on an in-process
  * software TPM. It opens no port: it attests to the verifier on the interval the verifier returns.
  */
+/** A simulated node's registrations while the registrar cannot be reached: a wrong URL fails the fleet's start (about 15 s). */
+const FLEET_REGISTRATION_ATTEMPTS = 5;
+
 export async function startSimulatedPushAgent(setting: FleetNodeSetting, material: FleetMaterial, tpmKeys: FleetTpmKeys, logger: Logger): Promise<SimulatedPushAgent> {
   const tpm = await createFleetTpm(material, tpmKeys);
   // Until it is enrolled every node's attempts are refused: logged only at `error`, not 1000 warnings.
@@ -58,7 +61,7 @@ export async function startSimulatedPushAgent(setting: FleetNodeSetting, materia
         ...(localAddress === undefined ? {} : { localAddress }),
         backoff: FLEET_PUSH_BACKOFF,
       },
-      { tpm, logger: agentLog },
+      { tpm, logger: agentLog, registrationAttempts: FLEET_REGISTRATION_ATTEMPTS },
     );
   } catch (error) {
     await tpm.close();

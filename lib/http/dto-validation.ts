@@ -33,8 +33,9 @@ export function validateDto<T extends object>(dto: DtoClass<T>, plain: unknown, 
     forbidUnknownValues: true,
     validationError: { target: false, value: false },
   });
-  if (errors.length > 0) {
-    const messages = flatten(errors, location);
+  const dropped = location === 'results' ? [] : droppedKeys(plain, instance, location);
+  if (errors.length > 0 || dropped.length > 0) {
+    const messages = [...dropped, ...flatten(errors, location)];
     const first = messages[0] ?? { path: location, message: 'is invalid' };
     const detail = messages
       .slice(0, MAX_REPORTED)
@@ -43,6 +44,17 @@ export function validateDto<T extends object>(dto: DtoClass<T>, plain: unknown, 
     throw new RequestValidationError(first.path, detail);
   }
   return instance;
+}
+
+/**
+ * Top-level keys class-transformer skipped without a word because the instance inherits them
+ * (`toString`, `hasOwnProperty`, … from Object.prototype): the whitelist never sees them, so they
+ * would pass as if absent although unknown keys are refused.
+ */
+function droppedKeys(plain: object, instance: object, location: RequestLocation): { path: string; message: string }[] {
+  return Object.keys(plain)
+    .filter((key) => !Object.hasOwn(instance, key) && key in instance)
+    .map((key) => ({ path: `${location}.${key}`, message: 'should not exist' }));
 }
 
 /** Rejects any value for a location whose route declared no DTO (absent, `{}` and, for bodies, `""` pass). */

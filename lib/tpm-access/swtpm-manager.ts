@@ -2,6 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { withParentDeathSignal } from './parent-death-signal.js';
 import { manufactureSwtpm, readLocalCaCertificates, type LocalCaCertificates } from './swtpm-setup.js';
 import { TpmAccessError } from './tpm-access-error.js';
 import type { EkAlgorithm, TpmHashAlgorithm } from './tpm-port.js';
@@ -25,6 +26,13 @@ export interface StartSwtpmOptions {
   startup?: boolean;
   /** Time allowed for manufacture and for swtpm to answer (default 60 s). */
   timeoutMs?: number;
+  /** Told when the orderly stop's TPM2_Shutdown fails (the next start's quotes then report clockInfo.safe = 0). */
+  log?: SwtpmLog;
+}
+
+/** The part of a pino logger the manager uses. */
+export interface SwtpmLog {
+  warn(details: object, message: string): void;
 }
 
 /** A running swtpm socket server. */
@@ -65,8 +73,13 @@ let exitHookInstalled = false;
 /**
  * Manufactures (once) and starts swtpm as a TCP socket server on 127.0.0.1, on a free pair of ports
  * (the swtpm TCTI requires control port = server port + 1). swtpm runs in the foreground as our child,
- * never as a daemon, so we always hold its pid and no orphan survives us: `stop()` kills it, and an
- * exit hook kills any still running if this process ends first.
+ * never as a daemon, so we always hold its pid: `stop()` ends it, and an exit hook kills any still
+ * running if this process ends first. It runs in a process group of its own, so a Ctrl-C on the
+ * terminal (sent to the whole foreground group) reaches only us: our orderly stop sends
+ * TPM2_Shutdown before ending it, and its clock stays `safe`. Out of our group, it would outlive a
+ * process killed outright, or by a signal to the group it has no handler for (SIGHUP when the terminal
+ * closes), and hold the state directory's lock; where `setpriv` is installed the kernel ends it then
+ * (`withParentDeathSignal`).
  */
 export async function startSwtpm(options: StartSwtpmOptions): Promise<SwtpmHandle> {
   const stateDir = options.stateDir;
@@ -100,7 +113,7 @@ export async function startSwtpm(options: StartSwtpmOptions): Promise<SwtpmHandl
     current = undefined;
     if (running !== undefined) {
       if (stopOptions.orderly !== false) {
-        await orderlyShutdown(tcti);
+        await orderlyShutdown(tcti, options.log);
       }
       await terminate(running);
     }
@@ -140,24 +153,27 @@ async function relaunch(stateDir: string, port: number, flags: string, timeoutMs
 
 class PortInUse extends TpmAccessError {}
 
+const SWTPM_NOT_FOUND = 'not found; install swtpm';
+/** setpriv's exit status when the command it was to run is not found (as a shell's). */
+const EXEC_NOT_FOUND = 127;
+
 async function launch(stateDir: string, port: number, flags: string, timeoutMs: number): Promise<ChildProcess> {
   installExitHook();
-  const child = spawn(
-    'swtpm',
-    [
-      'socket',
-      '--tpm2',
-      '--server',
-      `type=tcp,port=${port},bindaddr=127.0.0.1`,
-      '--ctrl',
-      `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
-      '--tpmstate',
-      `dir=${stateDir}`,
-      '--flags',
-      flags,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const swtpm = withParentDeathSignal('swtpm', [
+    'socket',
+    '--tpm2',
+    '--server',
+    `type=tcp,port=${port},bindaddr=127.0.0.1`,
+    '--ctrl',
+    `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
+    '--tpmstate',
+    `dir=${stateDir}`,
+    '--flags',
+    flags,
+  ]);
+  // detached: its own process group, out of reach of a signal sent to ours (Ctrl-C); the parent-death
+  // signal still ends it when we die without running the exit hook.
+  const child = spawn(swtpm.command, swtpm.args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   liveChildren.add(child);
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -176,8 +192,11 @@ async function launch(stateDir: string, port: number, flags: string, timeoutMs: 
   while (!(await answers(port)) || !(await answers(port + 1))) {
     if (spawnError !== undefined) {
       liveChildren.delete(child);
-      const detail = (spawnError as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found; install swtpm' : spawnError.message;
+      const detail = (spawnError as NodeJS.ErrnoException).code === 'ENOENT' ? SWTPM_NOT_FOUND : spawnError.message;
       throw new TpmAccessError(`swtpm: ${detail}`, { cause: spawnError });
+    }
+    if (exited === `exit status ${EXEC_NOT_FOUND}`) {
+      throw new TpmAccessError(`swtpm: ${SWTPM_NOT_FOUND}`);
     }
     if (exited !== undefined) {
       const message = `swtpm on port ${port} stopped at start (${exited}): ${stderr.trim()}`;
@@ -194,11 +213,17 @@ async function launch(stateDir: string, port: number, flags: string, timeoutMs: 
 
 /**
  * TPM2_Shutdown(TPM_SU_CLEAR) through tpm2-tools, as the kernel sends at reboot, so the TPM saves its
- * clock (Part 3 §9.4). Best effort: a TPM never started, or tpm2-tools missing, just skips it.
+ * clock (Part 3 §9.4). Best effort: a failure (a TPM never started, tpm2-tools missing, swtpm already
+ * gone) is logged at warn and the stop goes on.
  */
-function orderlyShutdown(tcti: string): Promise<void> {
+function orderlyShutdown(tcti: string, log: SwtpmLog | undefined): Promise<void> {
   return new Promise((resolve) => {
-    execFile('tpm2_shutdown', ['-c'], { timeout: 10_000, killSignal: 'SIGKILL', env: { ...process.env, TPM2TOOLS_TCTI: tcti } }, () => resolve());
+    execFile('tpm2_shutdown', ['-c'], { timeout: 10_000, killSignal: 'SIGKILL', env: { ...process.env, TPM2TOOLS_TCTI: tcti } }, (error, _stdout, stderr) => {
+      if (error !== null) {
+        log?.warn({ err: error, stderr: String(stderr).trim(), tcti }, 'swtpm stop: TPM2_Shutdown failed; the next quotes will report clockInfo.safe = 0');
+      }
+      resolve();
+    });
   });
 }
 

@@ -173,6 +173,9 @@ describe('agent routes (software TPM, emulated node)', function () {
       [`nonce=${NONCE}&mask=0x400&partial=0&ima_ml_entry=1.5`, 'query.ima_ml_entry: must be a non-negative integer'],
       [`nonce=${NONCE}&mask=0x400&partial=0&ima_ml_entry=${'9'.repeat(13)}`, 'query.ima_ml_entry: must be a non-negative integer'],
       [`nonce=${NONCE}&mask=0x400&partial=0&vmask=0x400`, 'query.vmask: should not exist'],
+      // Keys the DTO instance inherits from Object.prototype: class-transformer skipped them silently.
+      [`nonce=${NONCE}&mask=0x400&partial=0&hasOwnProperty=1`, 'query.hasOwnProperty: should not exist'],
+      [`nonce=${NONCE}&mask=0x400&partial=0&toString=1`, 'query.toString: should not exist'],
       [`nonce=a_b&mask=0x400&partial=0`, 'query.nonce: must be 1 to 64 letters and digits'],
     ];
     for (const [query, status] of badQueries) {

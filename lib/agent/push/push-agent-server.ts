@@ -9,7 +9,8 @@ import { readConfiguredFile } from '../../config/read-config-file.js';
 import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
 import { fileAgentLogs } from '../agent-logs.js';
 import type { EmulatedNode } from '../node-emulation.js';
-import { PushAgent, type PushBackoff } from './push-agent.js';
+import { hostBootTime } from './host-boot-time.js';
+import { PUSH_BACKOFF_DEFAULTS, PushAgent, type PushBackoff } from './push-agent.js';
 
 export interface PushAgentInput extends AgentConfigInput {
   /** `https://HOST:PORT` of the verifier. */
@@ -25,6 +26,17 @@ export interface StartPushAgentOptions {
   readonly logger?: Logger;
   /** An open TPM instead of `config.tpm` (tests, fleets); not closed by the agent. */
   readonly tpm?: Tpm;
+  /**
+   * Stops the start (SIGTERM/SIGINT while the registrar is away): the start rejects with an AbortError
+   * once what it opened is released.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Registrations tried while the registrar cannot be reached (default: until `signal` aborts, as
+   * Keylime's push agent does). A fleet simulator passes a number, so a wrong registrar URL fails its
+   * start rather than waiting for ever.
+   */
+  readonly registrationAttempts?: number;
 }
 
 /** A registered push agent attesting in the background. */
@@ -43,10 +55,13 @@ export interface RunningPushAgent {
 /**
  * Starts a push-model agent (`ironlime agent --push`): the same TPM, data folder and registration as
  * the pull agent, but `mtls_cert: "disabled"`, no address and no listening port; then attests to
- * the verifier on its own (`PushAgent.run`) until closed.
+ * the verifier on its own (`PushAgent.run`) until closed. An unreachable registrar is tried again
+ * with the push back-off (Keylime's RegistrationFailed → wait → Unregistered, spec §10.1) until it
+ * answers or `options.signal` stops the start.
  */
 export async function startPushAgent(input: PushAgentInput, options: StartPushAgentOptions = {}): Promise<RunningPushAgent> {
   const { verifierUrl, verifierCaFile, localAddress, backoff, ...agentInput } = input;
+  const retry = { ...PUSH_BACKOFF_DEFAULTS, ...backoff };
   if (verifierUrl === '') throw new MissingParameterValue(['--verifier'], 'ironlime agent --push');
   const config = buildAgentConfig(agentInput);
   if (config.identity === 'id-secret' || config.identity === 'id-only') {
@@ -66,7 +81,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
     }
   };
   try {
-    const node = await prepareAgentNode(config, options.tpm, cleanups);
+    const node = await prepareAgentNode(config, options.tpm, cleanups, log);
     const { tpm, ak, emulated, imaLogPath, bootLogPath } = node;
     await registerAndActivate({
       registrarUrl: config.registrarUrl,
@@ -79,6 +94,10 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       serverCertPem: 'disabled',
       identity: node.identity,
       hostId: node.hostId,
+      attempts: options.registrationAttempts ?? Infinity,
+      backoff: { initialDelayMs: retry.initialDelayMs, maxDelayMs: retry.maxDelayMs, maxDoublings: retry.maxRetries },
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onRetry: (error, attempt, waitMs) => log.warn({ err: error, attempt, waitMs }, 'registrar unreachable; registering again after the wait'),
     });
     const agent = new PushAgent({
       uuid,
@@ -89,7 +108,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       ak,
       // An emulated node on an in-process TPM serves its logs from memory (`bootEmulatedNode`), as the pull agent does.
       logs: emulated?.logs ?? fileAgentLogs(imaLogPath, bootLogPath),
-      bootTime: emulated === undefined ? await hostBootTime() : new Date(),
+      bootTime: emulated === undefined ? await hostBootTime(config.dataDir, {}, log) : new Date(),
       ...(backoff === undefined ? {} : { backoff }),
       log,
     });
@@ -105,16 +124,4 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
     await closeAll();
     throw error;
   }
-}
-
-/** The host's boot time (`btime` of /proc/stat); the process start when it cannot be read. */
-async function hostBootTime(): Promise<Date> {
-  try {
-    const stat = await readFile('/proc/stat', 'utf8');
-    const btime = /^btime (\d+)$/m.exec(stat)?.[1];
-    if (btime !== undefined) return new Date(Number(btime) * 1000);
-  } catch {
-    // no /proc: fall through
-  }
-  return new Date(Date.now() - process.uptime() * 1000);
 }

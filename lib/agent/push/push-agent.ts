@@ -4,11 +4,18 @@ import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js
 import { backoffDelayMs } from '../../timing/backoff.js';
 import type { AgentLogs } from '../agent-logs.js';
 import { certificationKey } from './certification-key.js';
+import { sameOriginPath } from './evidence-location.js';
 import { evidenceRequested } from './evidence-requested.js';
 import { PushHttp, type PushHttpReply } from './push-http.js';
 
 /** Keylime's push-agent back-off defaults (spec §10.1): 10 s doubling, at most 300 s. */
 export const PUSH_BACKOFF_DEFAULTS = Object.freeze({ initialDelayMs: 10_000, maxDelayMs: 300_000, maxRetries: 5 });
+/**
+ * Bounds of a wait the verifier names (`seconds_to_next_attestation`, `Retry-After`): at least 1 s, so
+ * a 0 makes no hot loop; at most 1 h, far beyond Keylime's 60 s interval and 300 s back-off cap, and
+ * below setTimeout's 2^31−1 ms, past which Node fires at once.
+ */
+const VERIFIER_WAIT_BOUNDS_MS = Object.freeze({ min: 1000, max: 3_600_000 });
 
 export interface PushBackoff {
   readonly initialDelayMs: number;
@@ -61,8 +68,9 @@ interface QuoteRequestParameters {
  * A push-model agent (keylime-protocol §10): opens a proof-of-possession session (TPM2_Certify of the
  * AK over the verifier's challenge), then per attestation sends its capabilities, and the evidence the
  * verifier asks for — a quote over the chosen PCRs with the challenge as qualifying data, the UEFI
- * log, the IMA entries from the requested offset — and waits the interval the verifier names. A 401
- * opens a new session; other failures back off exponentially (Keylime's defaults). Opens no port.
+ * log, the IMA entries from the requested offset — and waits the interval the verifier names (within
+ * `VERIFIER_WAIT_BOUNDS_MS`). A 401 opens a new session at once; other failures back off
+ * exponentially (Keylime's defaults), or wait the verifier's `Retry-After`. Opens no port.
  */
 export class PushAgent {
   private readonly http: PushHttp;
@@ -74,19 +82,31 @@ export class PushAgent {
     this.backoff = { ...PUSH_BACKOFF_DEFAULTS, ...options.backoff };
   }
 
-  /** Attests until `signal` aborts; resolves once stopped (a request in flight is finished or aborted first). */
+  /**
+   * Attests until `signal` aborts; resolves once stopped: the request in flight and the wait are
+   * aborted, and no quote is made after it. A 401 opens a new session at once; a second 401 in a row
+   * backs off like any other failure.
+   */
   async run(signal: AbortSignal): Promise<void> {
     let failures = 0;
+    let reauthenticated = false;
     while (!signal.aborted) {
       let waitMs: number;
       try {
-        waitMs = (await this.attestOnce()) * 1000;
+        waitMs = verifierWaitMs(await this.attestOnce(signal));
         failures = 0;
+        reauthenticated = false;
       } catch (error) {
         if (signal.aborted) break;
+        if (error instanceof PushAttemptFailed && error.status === 401 && !reauthenticated) {
+          reauthenticated = true;
+          this.options.log.warn({ err: error }, 'push attestation refused (401); opening a new session');
+          continue;
+        }
+        reauthenticated = false;
         const named = error instanceof PushAttemptFailed ? error.retryAfter : undefined;
         failures += 1;
-        waitMs = named !== undefined ? named * 1000 : this.delayAfter(failures);
+        waitMs = named !== undefined ? verifierWaitMs(named) : this.delayAfter(failures);
         this.options.log.warn({ err: error, failures, waitMs }, 'push attestation attempt failed');
       }
       await sleep(waitMs, undefined, { signal }).catch(() => undefined);
@@ -100,16 +120,20 @@ export class PushAgent {
     return backoffDelayMs(failures, { initialDelayMs, maxDelayMs, maxDoublings: maxRetries });
   }
 
-  /** One attestation (opening a session first when there is none); resolves to the seconds until the next one. */
-  async attestOnce(): Promise<number> {
-    this.token ??= await this.openSession();
-    const created = await this.http.send('POST', `/v3.0/agents/${this.options.uuid}/attestations`, await this.capabilities(), this.token);
+  /**
+   * One attestation (opening a session first when there is none); resolves to the seconds until the
+   * next one. `signal` aborts every request, and no TPM command starts once it has.
+   */
+  async attestOnce(signal?: AbortSignal): Promise<number> {
+    this.token ??= await this.openSession(signal);
+    const created = await this.http.send('POST', this.attestationsPath(), await this.capabilities(), this.token, signal);
     this.refuseUnless(created, 201, 'capabilities');
     const requested = evidenceRequested(created.document);
     if (requested === undefined) throw new PushAttemptFailed('capabilities: the verifier\'s 201 requests no evidence this agent can send', created.status);
+    const where = this.evidencePath(created);
+    signal?.throwIfAborted();
     const evidence = await this.evidence(requested);
-    const where = created.location ?? `/v3.0/agents/${this.options.uuid}/attestations/latest`;
-    const accepted = await this.http.send('PATCH', where, evidence, this.token);
+    const accepted = await this.http.send('PATCH', where, evidence, this.token, signal);
     this.refuseUnless(accepted, 202, 'evidence');
     const next = (accepted.document as { meta?: { seconds_to_next_attestation?: unknown } } | undefined)?.meta?.seconds_to_next_attestation;
     return typeof next === 'number' && Number.isFinite(next) && next >= 0 ? next : 60;
@@ -120,6 +144,18 @@ export class PushAgent {
     return this.http.close();
   }
 
+  private attestationsPath(): string {
+    return `/v3.0/agents/${this.options.uuid}/attestations`;
+  }
+
+  /** Where the evidence goes: the 201's `Location` when it stays on the verifier's origin, else `/latest`. */
+  private evidencePath(created: PushHttpReply): string {
+    if (created.location === undefined) return `${this.attestationsPath()}/latest`;
+    const path = sameOriginPath(created.location, new URL(this.attestationsPath(), this.options.verifierUrl));
+    if (path === undefined) throw new PushAttemptFailed('capabilities: the verifier\'s Location is not a path on its own origin', created.status);
+    return path;
+  }
+
   private refuseUnless(reply: PushHttpReply, status: number, what: string): void {
     if (reply.status === status) return;
     if (reply.status === 401) this.token = undefined;
@@ -127,15 +163,20 @@ export class PushAgent {
   }
 
   /** Opens a session and proves the AK (`POST` then `PATCH /v3.0/sessions`); resolves to the bearer token. */
-  async openSession(): Promise<string> {
+  async openSession(signal?: AbortSignal): Promise<string> {
     const { uuid, tpm, ak } = this.options;
-    const opened = await this.http.send('POST', '/v3.0/sessions', {
-      data: { type: 'session', attributes: { agent_id: uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } },
-    });
+    const opened = await this.http.send(
+      'POST',
+      '/v3.0/sessions',
+      { data: { type: 'session', attributes: { agent_id: uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } } },
+      undefined,
+      signal,
+    );
     this.refuseUnless(opened, 200, 'session');
     const data = (opened.document as { data?: { id?: string; attributes?: { authentication_requested?: { chosen_parameters?: { challenge?: string } }[] } } } | undefined)?.data;
     const challenge = data?.attributes?.authentication_requested?.[0]?.chosen_parameters?.challenge;
     if (data?.id === undefined || challenge === undefined) throw new PushAttemptFailed('session: no challenge in the reply', opened.status);
+    signal?.throwIfAborted();
     const proof = await tpm.certifyAk(ak.hashAlg, new Uint8Array(Buffer.from(challenge, 'base64')));
     const proved = await this.http.send('PATCH', `/v3.0/sessions/${data.id}`, {
       data: {
@@ -152,7 +193,7 @@ export class PushAgent {
           ],
         },
       },
-    });
+    }, undefined, signal);
     this.refuseUnless(proved, 200, 'session proof');
     const token = (proved.document as { data?: { attributes?: { evaluation?: string; token?: string } } } | undefined)?.data?.attributes;
     if (token?.evaluation !== 'pass' || typeof token.token !== 'string') throw new PushAttemptFailed('session proof: not accepted', proved.status);
@@ -241,6 +282,11 @@ export class PushAgent {
       },
     };
   }
+}
+
+/** A wait the verifier named, in seconds, as milliseconds within `VERIFIER_WAIT_BOUNDS_MS`. */
+function verifierWaitMs(seconds: number): number {
+  return Math.min(VERIFIER_WAIT_BOUNDS_MS.max, Math.max(VERIFIER_WAIT_BOUNDS_MS.min, seconds * 1000));
 }
 
 /** The `chosen_parameters` of the `tpm_quote` item in phase 1's reply. */

@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { parseRetryAfter } from './retry-after.js';
 
 /** The push routes' media type (JSON:API). */
 const JSON_API = 'application/vnd.api+json';
@@ -10,7 +11,7 @@ const MAX_REPLY_BYTES = 1024 * 1024;
 
 export interface PushHttpReply {
   readonly status: number;
-  /** `Retry-After` in seconds, when the verifier sent one. */
+  /** `Retry-After` in seconds, when the verifier sent a valid one (delay-seconds or HTTP-date). */
   readonly retryAfter: number | undefined;
   readonly location: string | undefined;
   /** The parsed JSON:API document, or undefined when the body was not JSON. */
@@ -41,7 +42,8 @@ export class PushHttp {
     });
   }
 
-  async send(method: 'POST' | 'PATCH' | 'GET', path: string, body: object | undefined, token?: string): Promise<PushHttpReply> {
+  /** One request; `signal` (the agent's stop) aborts it, as does the per-request timeout. */
+  async send(method: 'POST' | 'PATCH' | 'GET', path: string, body: object | undefined, token?: string, signal?: AbortSignal): Promise<PushHttpReply> {
     const headers: Record<string, string> = { accept: JSON_API };
     if (body !== undefined) headers['content-type'] = JSON_API;
     if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
@@ -50,7 +52,7 @@ export class PushHttp {
       method,
       headers,
       dispatcher: this.dispatcher,
-      signal: AbortSignal.timeout(this.timeoutMs),
+      signal: signal === undefined ? AbortSignal.timeout(this.timeoutMs) : AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
       ...(text === undefined ? {} : { body: text }),
     });
     const replyText = await readBounded(response.body, MAX_REPLY_BYTES + (text === undefined ? 0 : Buffer.byteLength(text)));
@@ -60,10 +62,9 @@ export class PushHttp {
     } catch {
       document = undefined;
     }
-    const retry = Number(header(response.headers['retry-after']));
     return {
       status: response.statusCode,
-      retryAfter: Number.isFinite(retry) && retry >= 0 ? retry : undefined,
+      retryAfter: parseRetryAfter(header(response.headers['retry-after'])),
       location: header(response.headers['location']),
       document,
     };

@@ -137,13 +137,19 @@ function keyBytes(key: RefstateKey): KeyBytes {
 /**
  * Keys by owner and SHA-256 of their data. These are public values (certificates, image hashes), so
  * finding the candidate through a map leaks nothing; the match itself is still a constant-time
- * comparison of the full data.
+ * comparison of the full data. A key already indexed is not added again: a log's dbx may repeat one
+ * signature thousands of times, and every look-up then compares against one candidate, not all.
  */
 function keyIndex(keys: readonly KeyBytes[]): Map<string, KeyBytes[]> {
   const index = new Map<string, KeyBytes[]>();
   for (const key of keys) {
     const id = keyId(key.owner, key.data);
-    index.set(id, [...(index.get(id) ?? []), key]);
+    const candidates = index.get(id);
+    if (candidates === undefined) {
+      index.set(id, [key]);
+    } else if (!candidates.some((known) => bytesEqual(known.data, key.data))) {
+      candidates.push(key);
+    }
   }
   return index;
 }

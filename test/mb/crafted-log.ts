@@ -66,6 +66,12 @@ export class CraftedLog {
     return this.encodeWith(e.pcrIndex, e.untrustedType, e.untrustedData, (alg) => createHash(nodeName(alg)).update(measured).digest());
   }
 
+  /** Event `index` with its type and digests kept and its logged data replaced. */
+  withData(index: number, data: Uint8Array): Buffer {
+    const e = this.event(index);
+    return this.encodeWith(e.pcrIndex, e.untrustedType, data, (alg) => Buffer.from(digestOf(e, alg)));
+  }
+
   private encodeWith(pcr: number, type: number, data: Uint8Array, digest: (alg: UntrustedEvent['digests'][number]['alg']) => Buffer): Buffer {
     const head = Buffer.alloc(12);
     head.writeUInt32LE(pcr, 0);

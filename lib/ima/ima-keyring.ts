@@ -183,46 +183,72 @@ export class ImaKeyring {
   }
 }
 
-/** Named keyrings; signature checks look a key id up in all of them. */
+/**
+ * Named keyrings; signature checks look a key id up in all of them. Keys the verifier trusts (the
+ * policy's verification keys, the tenant's) and keys learnt from the node's `ima-buf` entries are
+ * kept apart, and a trusted key is found first: a learnt key, whose id the node chooses (a
+ * certificate's Subject Key Identifier), on a keyring the node names (even `tenant_keyring`), can
+ * neither replace a trusted key nor be carried forward as one.
+ */
 export class ImaKeyrings {
-  private readonly rings = new Map<string, ImaKeyring>();
+  private readonly trusted = new Map<string, ImaKeyring>();
+  private readonly learnt = new Map<string, ImaKeyring>();
 
+  /** The trusted keyring called `name`. */
   ring(name: string): ImaKeyring {
-    let ring = this.rings.get(name);
-    if (ring === undefined) {
-      ring = new ImaKeyring();
-      this.rings.set(name, ring);
-    }
-    return ring;
+    return ringOf(this.trusted, name);
   }
 
-  /** Adds every key of `ring` into the keyring called `name`. */
+  /** The keys learnt onto the keyring called `name`. */
+  learned(name: string): ImaKeyring {
+    return ringOf(this.learnt, name);
+  }
+
+  /** Adds every key of `ring` into the trusted keyring called `name`. */
   merge(name: string, ring: ImaKeyring): void {
-    const target = this.ring(name);
-    for (const [keyId, key] of ring.entries()) {
-      target.add(key, keyId);
-    }
+    copyKeys(ring, this.ring(name));
+  }
+
+  /** Adds every key of `ring` to those learnt onto the keyring called `name`. */
+  mergeLearned(name: string, ring: ImaKeyring): void {
+    copyKeys(ring, this.learned(name));
   }
 
   find(keyId: number): KeyObject | undefined {
-    for (const ring of this.rings.values()) {
-      const key = ring.get(keyId);
-      if (key !== undefined) {
-        return key;
+    for (const rings of [this.trusted, this.learnt]) {
+      for (const ring of rings.values()) {
+        const key = ring.get(keyId);
+        if (key !== undefined) {
+          return key;
+        }
       }
     }
     return undefined;
   }
 
-  /** JSON of the keyrings named in `names`, e.g. only the learnt ones. */
-  toJson(names: Iterable<string>): Record<string, ImaKeyringJson> {
+  /** JSON of the learnt keys, by keyring (Keylime's `learned_ima_keyrings`). */
+  learnedJson(): Record<string, ImaKeyringJson> {
     const out: Record<string, ImaKeyringJson> = {};
-    for (const name of names) {
-      const ring = this.rings.get(name);
-      if (ring !== undefined && ring.size > 0) {
+    for (const [name, ring] of this.learnt) {
+      if (ring.size > 0) {
         out[name] = ring.toJSON();
       }
     }
     return out;
+  }
+}
+
+function ringOf(rings: Map<string, ImaKeyring>, name: string): ImaKeyring {
+  let ring = rings.get(name);
+  if (ring === undefined) {
+    ring = new ImaKeyring();
+    rings.set(name, ring);
+  }
+  return ring;
+}
+
+function copyKeys(from: ImaKeyring, to: ImaKeyring): void {
+  for (const [keyId, key] of from.entries()) {
+    to.add(key, keyId);
   }
 }

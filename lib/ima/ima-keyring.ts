@@ -193,37 +193,46 @@ export class ImaKeyring {
 export class ImaKeyrings {
   private readonly trusted = new Map<string, ImaKeyring>();
   private readonly learnt = new Map<string, ImaKeyring>();
+  /**
+   * Every learnt key by id, the latest learnt for an id: the node names the keyrings, one per line
+   * if it likes, so a look-up must not walk them (20,000 lines would be 20,000 × 20,000 steps).
+   */
+  private readonly learntById = new Map<number, KeyObject>();
 
   /** The trusted keyring called `name`. */
   ring(name: string): ImaKeyring {
     return ringOf(this.trusted, name);
   }
 
-  /** The keys learnt onto the keyring called `name`. */
-  learned(name: string): ImaKeyring {
-    return ringOf(this.learnt, name);
-  }
-
   /** Adds every key of `ring` into the trusted keyring called `name`. */
   merge(name: string, ring: ImaKeyring): void {
-    copyKeys(ring, this.ring(name));
+    const target = this.ring(name);
+    for (const [keyId, key] of ring.entries()) {
+      target.add(key, keyId);
+    }
   }
 
-  /** Adds every key of `ring` to those learnt onto the keyring called `name`. */
+  /** Learns `key` onto the keyring called `name`. */
+  learn(name: string, key: KeyObject, keyId: number): void {
+    ringOf(this.learnt, name).add(key, keyId);
+    this.learntById.set(keyId >>> 0, key);
+  }
+
+  /** Learns every key of `ring` onto the keyring called `name`. */
   mergeLearned(name: string, ring: ImaKeyring): void {
-    copyKeys(ring, this.learned(name));
+    for (const [keyId, key] of ring.entries()) {
+      this.learn(name, key, keyId);
+    }
   }
 
   find(keyId: number): KeyObject | undefined {
-    for (const rings of [this.trusted, this.learnt]) {
-      for (const ring of rings.values()) {
-        const key = ring.get(keyId);
-        if (key !== undefined) {
-          return key;
-        }
+    for (const ring of this.trusted.values()) {
+      const key = ring.get(keyId);
+      if (key !== undefined) {
+        return key;
       }
     }
-    return undefined;
+    return this.learntById.get(keyId >>> 0);
   }
 
   /** JSON of the learnt keys, by keyring (Keylime's `learned_ima_keyrings`). */
@@ -245,10 +254,4 @@ function ringOf(rings: Map<string, ImaKeyring>, name: string): ImaKeyring {
     rings.set(name, ring);
   }
   return ring;
-}
-
-function copyKeys(from: ImaKeyring, to: ImaKeyring): void {
-  for (const [keyId, key] of from.entries()) {
-    to.add(key, keyId);
-  }
 }

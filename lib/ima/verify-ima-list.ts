@@ -123,7 +123,7 @@ function carriedKeyrings(learned: readonly [string, ImaKeyring][], committed: re
     keyrings.mergeLearned(name, ring);
   }
   for (const { ring, key, keyId } of committed) {
-    keyrings.learned(ring).add(key, keyId);
+    keyrings.learn(ring, key, keyId);
   }
   return keyrings.learnedJson();
 }

@@ -116,7 +116,7 @@ function checkBuffer(ctx: ValidationContext, entry: UntrustedImaEntry): Outcome 
   }
   const failure = policy === undefined ? undefined : checkDigest(ctx, policy, policy.keyrings, entry.path, entry.digest.hex);
   if (failure === undefined && ctx.keyrings !== undefined) {
-    ctx.keyrings.learned(entry.path).add(key.key, key.keyId);
+    ctx.keyrings.learn(entry.path, key.key, key.keyId);
     ctx.learnedKeys.push({ ring: entry.path, key: key.key, keyId: key.keyId });
   }
   return failure;

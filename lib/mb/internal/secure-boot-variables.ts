@@ -34,7 +34,10 @@ const CONFIG_VARIABLES: readonly { name: ConfigVariableName; guid: string }[] = 
 /**
  * Variables whose EV_EFI_VARIABLE_AUTHORITY records real boots log after PCR 7's separator: the db
  * entry (or shim's built-in vendor_db) that verified an image, and shim's SbatLevel, Shim (its
- * vendor certificate), MokListTrusted and MokListRT, as Keylime's `example` policy accepts them.
+ * vendor certificate), MokListTrusted and MokListRT, as Keylime's `example` policy accepts them;
+ * also shim's MokList (the enrolled MOK key or hash that verified an image: shim.c check_db_hash/
+ * check_db_cert(L"MokList")), MokSBState (measured when set, mok.c MOK_VARIABLE_MEASURE) and SBAT
+ * (shim 15.3/15.4's name for SbatLevel), which Keylime's policy would refuse on such boots.
  */
 const AUTHORITY_VARIABLES: readonly { name: string; guid: string }[] = [
   { name: 'db', guid: EFI_IMAGE_SECURITY_DATABASE },
@@ -43,6 +46,9 @@ const AUTHORITY_VARIABLES: readonly { name: string; guid: string }[] = [
   { name: 'Shim', guid: SHIM_LOCK_GUID },
   { name: 'MokListTrusted', guid: SHIM_LOCK_GUID },
   { name: 'MokListRT', guid: SHIM_LOCK_GUID },
+  { name: 'MokList', guid: SHIM_LOCK_GUID },
+  { name: 'MokSBState', guid: SHIM_LOCK_GUID },
+  { name: 'SBAT', guid: SHIM_LOCK_GUID },
 ];
 
 /** Every measurement of SecureBoot, PK, KEK, db and dbx in PCR 7, whatever type it claims, in log order. */

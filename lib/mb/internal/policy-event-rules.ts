@@ -138,6 +138,7 @@ const RULES: ReadonlyMap<number, ReadonlyMap<number, Rule>> = new Map<number, Re
   [5, new Map<number, Rule>([
     [ev.EV_EFI_ACTION, action(['Exit Boot Services Invocation', 'Exit Boot Services Returned with Failure', 'Exit Boot Services Returned with Success'])],
     [ev.EV_EFI_GPT_EVENT, accept],
+    [ev.EV_EFI_GPT_EVENT2, accept],
     [ev.EV_SEPARATOR, separator],
   ])],
   [6, new Map<number, Rule>([[ev.EV_SEPARATOR, separator]])],
@@ -164,7 +165,8 @@ export const EXAMPLE_POLICY_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8
  * Only what the PFP has boot applications and the firmware's boot manager measure after it, and real
  * logs show, is accepted: BootOrder/Boot#### and handoff tables and platform flags re-measured in
  * PCR 1 (Lenovo, Google and edk2 logs), EFI applications and their boot-attempt actions in PCR 4,
- * GPT and ExitBootServices in PCR 5, and verification authorities in PCR 7. PCR 2 accepts anything
+ * GPT (EV_EFI_GPT_EVENT, or EV_EFI_GPT_EVENT2 from PFP v1.06 firmware) and ExitBootServices in
+ * PCR 5, and verification authorities in PCR 7. PCR 2 accepts anything
  * (drivers loaded from a boot option): its code is pinned by digest (`option_roms`).
  */
 const AFTER_SEPARATOR: ReadonlyMap<number, ReadonlySet<number>> = new Map([
@@ -172,7 +174,7 @@ const AFTER_SEPARATOR: ReadonlyMap<number, ReadonlySet<number>> = new Map([
   [1, new Set([ev.EV_EFI_VARIABLE_BOOT, ev.EV_EFI_VARIABLE_BOOT2, ev.EV_EFI_HANDOFF_TABLES, ev.EV_EFI_HANDOFF_TABLES2, ev.EV_PLATFORM_CONFIG_FLAGS])],
   [3, new Set<number>()],
   [4, new Set([ev.EV_EFI_BOOT_SERVICES_APPLICATION, ev.EV_EFI_ACTION])],
-  [5, new Set([ev.EV_EFI_ACTION, ev.EV_EFI_GPT_EVENT])],
+  [5, new Set([ev.EV_EFI_ACTION, ev.EV_EFI_GPT_EVENT, ev.EV_EFI_GPT_EVENT2])],
   [6, new Set<number>()],
   [7, new Set([ev.EV_EFI_VARIABLE_AUTHORITY])],
 ]);

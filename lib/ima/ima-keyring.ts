@@ -183,20 +183,28 @@ export class ImaKeyring {
   }
 }
 
-/** Named keyrings; signature checks look a key id up in all of them. */
+/**
+ * Named keyrings; signature checks look a key id up in all of them. Keys the verifier trusts (the
+ * policy's verification keys, the tenant's) and keys learnt from the node's `ima-buf` entries are
+ * kept apart, and a trusted key is found first: a learnt key, whose id the node chooses (a
+ * certificate's Subject Key Identifier), on a keyring the node names (even `tenant_keyring`), can
+ * neither replace a trusted key nor be carried forward as one.
+ */
 export class ImaKeyrings {
-  private readonly rings = new Map<string, ImaKeyring>();
+  private readonly trusted = new Map<string, ImaKeyring>();
+  private readonly learnt = new Map<string, ImaKeyring>();
+  /**
+   * Every learnt key by id, the latest learnt for an id: the node names the keyrings, one per line
+   * if it likes, so a look-up must not walk them (20,000 lines would be 20,000 × 20,000 steps).
+   */
+  private readonly learntById = new Map<number, KeyObject>();
 
+  /** The trusted keyring called `name`. */
   ring(name: string): ImaKeyring {
-    let ring = this.rings.get(name);
-    if (ring === undefined) {
-      ring = new ImaKeyring();
-      this.rings.set(name, ring);
-    }
-    return ring;
+    return ringOf(this.trusted, name);
   }
 
-  /** Adds every key of `ring` into the keyring called `name`. */
+  /** Adds every key of `ring` into the trusted keyring called `name`. */
   merge(name: string, ring: ImaKeyring): void {
     const target = this.ring(name);
     for (const [keyId, key] of ring.entries()) {
@@ -204,25 +212,46 @@ export class ImaKeyrings {
     }
   }
 
+  /** Learns `key` onto the keyring called `name`. */
+  learn(name: string, key: KeyObject, keyId: number): void {
+    ringOf(this.learnt, name).add(key, keyId);
+    this.learntById.set(keyId >>> 0, key);
+  }
+
+  /** Learns every key of `ring` onto the keyring called `name`. */
+  mergeLearned(name: string, ring: ImaKeyring): void {
+    for (const [keyId, key] of ring.entries()) {
+      this.learn(name, key, keyId);
+    }
+  }
+
   find(keyId: number): KeyObject | undefined {
-    for (const ring of this.rings.values()) {
+    for (const ring of this.trusted.values()) {
       const key = ring.get(keyId);
       if (key !== undefined) {
         return key;
       }
     }
-    return undefined;
+    return this.learntById.get(keyId >>> 0);
   }
 
-  /** JSON of the keyrings named in `names`, e.g. only the learnt ones. */
-  toJson(names: Iterable<string>): Record<string, ImaKeyringJson> {
+  /** JSON of the learnt keys, by keyring (Keylime's `learned_ima_keyrings`). */
+  learnedJson(): Record<string, ImaKeyringJson> {
     const out: Record<string, ImaKeyringJson> = {};
-    for (const name of names) {
-      const ring = this.rings.get(name);
-      if (ring !== undefined && ring.size > 0) {
+    for (const [name, ring] of this.learnt) {
+      if (ring.size > 0) {
         out[name] = ring.toJSON();
       }
     }
     return out;
   }
+}
+
+function ringOf(rings: Map<string, ImaKeyring>, name: string): ImaKeyring {
+  let ring = rings.get(name);
+  if (ring === undefined) {
+    ring = new ImaKeyring();
+    rings.set(name, ring);
+  }
+  return ring;
 }

@@ -1,10 +1,10 @@
 import { IronlimeError } from '../../interfaces/errors.js';
 import type { CompiledRuntimePolicy } from './compiled-policy.js';
-import type { ValidationContext } from './internal/entry-validator.js';
+import type { LearnedKey, ValidationContext } from './internal/entry-validator.js';
 import { imaHashByName, pcrBankSize, PCR_BANKS, type PcrBank } from './hash-algorithms.js';
 import type { UntrustedImaEntry } from './internal/ima-entry.js';
 import { IMA_EVENTS, type ImaFailure } from './ima-failure.js';
-import { ImaKeyring, ImaKeyrings } from './ima-keyring.js';
+import { ImaKeyring, ImaKeyrings, type ImaKeyringJson } from './ima-keyring.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState, type Pcr10Values } from './ima-replay-state.js';
 import { replayRound, type ReplayRoundOutcome } from './internal/replay-round.js';
 import { loggedHashIsReplayed } from './internal/template-digests.js';
@@ -89,8 +89,12 @@ function quotedValue(input: VerifyImaListInput): { bank: PcrBank; value: Buffer 
   return { bank: quoted.bank, value };
 }
 
-function buildKeyrings(input: VerifyImaListInput, state: ImaReplayState): ImaKeyrings | undefined {
-  const learned = Object.entries(state.learnedKeyrings);
+/** The keys earlier rounds learnt from quote-bound lines, by keyring. */
+function stateLearnedKeyrings(state: ImaReplayState): [string, ImaKeyring][] {
+  return Object.entries(state.learnedKeyrings).map(([name, json]) => [name, ImaKeyring.fromJson(json, `state.learnedKeyrings[${JSON.stringify(name)}]`)]);
+}
+
+function buildKeyrings(input: VerifyImaListInput, learned: readonly [string, ImaKeyring][]): ImaKeyrings | undefined {
   if (input.keyrings === undefined && input.policy === undefined && learned.length === 0) {
     return undefined;
   }
@@ -102,10 +106,26 @@ function buildKeyrings(input: VerifyImaListInput, state: ImaReplayState): ImaKey
   if (input.keyrings !== undefined) {
     keyrings.merge('tenant_keyring', input.keyrings);
   }
-  for (const [name, json] of learned) {
-    keyrings.merge(name, ImaKeyring.fromJson(json, `state.learnedKeyrings[${JSON.stringify(name)}]`));
+  for (const [name, ring] of learned) {
+    keyrings.mergeLearned(name, ring);
   }
   return keyrings;
+}
+
+/**
+ * The learnt keys the next round starts from: those of earlier rounds and those of this round's
+ * lines up to the quote's match. A line after it is not bound by the quote (it is asked for again,
+ * and may then differ), so a key it loaded is used for this round's later lines only.
+ */
+function carriedKeyrings(learned: readonly [string, ImaKeyring][], committed: readonly LearnedKey[]): Record<string, ImaKeyringJson> {
+  const keyrings = new ImaKeyrings();
+  for (const [name, ring] of learned) {
+    keyrings.mergeLearned(name, ring);
+  }
+  for (const { ring, key, keyId } of committed) {
+    keyrings.learn(ring, key, keyId);
+  }
+  return keyrings.learnedJson();
 }
 
 /** Checks one round of the measurement list; see the interface comment above for the rules. */
@@ -147,10 +167,11 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   const policy = input.policy;
   const logHash = imaHashByName(policy?.logHashAlg ?? 'sha1') ?? badInput('unknown log hash algorithm');
   // A fresh context per pass: the validator learns keys into it.
+  const learned = stateLearnedKeyrings(state);
   const newContext = (): ValidationContext => ({
     policy,
-    keyrings: buildKeyrings(input, state),
-    learnedNames: new Set(Object.keys(state.learnedKeyrings)),
+    keyrings: buildKeyrings(input, learned),
+    learnedKeys: [],
     bootAggregates: input.bootAggregates ?? [],
   });
   let ctx = newContext();
@@ -203,7 +224,7 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   }
 
   const valid = failures.length === 0;
-  const learnedKeyrings = ctx.keyrings === undefined ? {} : ctx.keyrings.toJson(ctx.learnedNames);
+  const learnedKeyrings = valid ? carriedKeyrings(learned, ctx.learnedKeys.slice(0, outcome.committedKeys)) : {};
   return {
     valid,
     failures,

@@ -15,6 +15,8 @@ export interface BootEvent {
   readonly untrustedType: number;
   readonly untrustedTypeName: string;
   readonly digest: Uint8Array;
+  /** The event data as logged; `content` is it decoded by the claimed type. */
+  readonly untrustedData: Uint8Array;
   readonly content: EventContent;
   readonly dataMatchesDigest: boolean;
 }
@@ -27,6 +29,7 @@ export function bootEventsOfVerifiedLog(log: VerifiedEventLog): BootEvent[] {
     untrustedType: e.untrustedType,
     untrustedTypeName: e.untrustedTypeName,
     digest: e.digest,
+    untrustedData: e.untrustedData,
     content: e.verifiedContent ?? e.untrustedContent,
     dataMatchesDigest: e.verifiedContent !== null,
   }));
@@ -50,6 +53,7 @@ export function untrustedBootEvents(log: ParsedEventLog, bank: HashAlgorithm): B
       untrustedType: e.untrustedType,
       untrustedTypeName: e.untrustedTypeName,
       digest,
+      untrustedData: e.untrustedData,
       content: decodeEventContent(e.untrustedType, e.untrustedData),
       dataMatchesDigest: bank.nodeName !== null && digestBindsData(bank, e.untrustedType, e.untrustedData, digest),
     });

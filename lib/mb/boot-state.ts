@@ -1,8 +1,7 @@
 import type { BootEvent } from './boot-events.js';
-import { EFI_GLOBAL_VARIABLE } from './internal/efi-guid.js';
 import * as ev from './internal/event-types.js';
 import { KERNEL_CMDLINE_PREFIX } from './internal/kernel-cmdline-pattern.js';
-import type { UefiVariable } from './internal/uefi-variable.js';
+import { configVariableMeasurements } from './internal/secure-boot-variables.js';
 
 /**
  * Readers of boot facts from a list of `BootEvent`s. Given the events of a verified log they state
@@ -10,7 +9,10 @@ import type { UefiVariable } from './internal/uefi-variable.js';
  * parsed log they only state what the log claims.
  */
 
-/** Secure Boot as the `SecureBoot` variable measured in PCR 7 says (PFP §10.4.4, PCR 7). */
+/**
+ * Secure Boot as the `SecureBoot` variable measured in PCR 7 says (PFP §3.3.4.8), the measurement
+ * found by its content whatever type it claims (`configVariableMeasurements`).
+ */
 export interface SecureBootState {
   /** True/false from the variable's one byte; null when it cannot be determined. */
   readonly enabled: boolean | null;
@@ -21,9 +23,7 @@ export interface SecureBootState {
 }
 
 export function secureBootState(events: readonly BootEvent[]): SecureBootState {
-  const found = variableEvents(events, 7, ev.EV_EFI_VARIABLE_DRIVER_CONFIG).filter(
-    ({ variable }) => variable.variableName === EFI_GLOBAL_VARIABLE && variable.unicodeName === 'SecureBoot',
-  );
+  const found = configVariableMeasurements(events).filter((m) => m.name === 'SecureBoot');
   const only = found[0];
   if (only === undefined) {
     return { enabled: null, reason: 'no SecureBoot variable is measured in PCR 7', event: null };
@@ -85,19 +85,4 @@ export function scrtmVersions(events: readonly BootEvent[]): { version: string |
       }
       return { version: null, reason: e.content.kind === 'malformed' ? e.content.reason : 'not an S-CRTM version', event: e };
     });
-}
-
-/** Variable events of one PCR and type that decode as UEFI_VARIABLE_DATA. */
-export function variableEvents(
-  events: readonly BootEvent[],
-  pcrIndex: number,
-  type: number,
-): { variable: UefiVariable; event: BootEvent }[] {
-  const out: { variable: UefiVariable; event: BootEvent }[] = [];
-  for (const e of events) {
-    if (e.pcrIndex === pcrIndex && e.untrustedType === type && e.content.kind === 'variable') {
-      out.push({ variable: e.content.variable, event: e });
-    }
-  }
-  return out;
 }

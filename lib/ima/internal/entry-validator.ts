@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { CompiledRuntimePolicy } from '../compiled-policy.js';
 import { IMA_EVENTS, type ImaFailure } from '../ima-failure.js';
 import type { UntrustedImaEntry } from './ima-entry.js';
@@ -23,10 +24,17 @@ export interface ValidationContext {
   readonly policy: CompiledRuntimePolicy | undefined;
   /** Keys to check signatures with; `undefined` is Keylime's "no keyrings at all". */
   readonly keyrings: ImaKeyrings | undefined;
-  /** Names of keyrings keys were learnt into (filled in by this module). */
-  readonly learnedNames: Set<string>;
+  /** Keys learnt from `ima-buf` entries this pass, in line order (filled in by this module). */
+  readonly learnedKeys: LearnedKey[];
   /** Extra accepted `boot_aggregate` digests (derived from the UEFI log by the caller). */
   readonly bootAggregates: readonly string[];
+}
+
+/** A key an `ima-buf` entry loaded onto the keyring `ring`. */
+export interface LearnedKey {
+  readonly ring: string;
+  readonly key: KeyObject;
+  readonly keyId: number;
 }
 
 type Outcome = Omit<ImaFailure, 'line'> | undefined;
@@ -108,8 +116,8 @@ function checkBuffer(ctx: ValidationContext, entry: UntrustedImaEntry): Outcome 
   }
   const failure = policy === undefined ? undefined : checkDigest(ctx, policy, policy.keyrings, entry.path, entry.digest.hex);
   if (failure === undefined && ctx.keyrings !== undefined) {
-    ctx.keyrings.ring(entry.path).add(key.key, key.keyId);
-    ctx.learnedNames.add(entry.path);
+    ctx.keyrings.learn(entry.path, key.key, key.keyId);
+    ctx.learnedKeys.push({ ring: entry.path, key: key.key, keyId: key.keyId });
   }
   return failure;
 }

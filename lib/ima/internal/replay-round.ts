@@ -40,6 +40,8 @@ export interface ReplayRoundOutcome {
   readonly matched: number;
   /** PCR 10 at that point (after every line when there is no quote). */
   readonly committed: Pcr10Values;
+  /** How many of `ctx.learnedKeys` come from lines up to that point: the keys the quote vouches for. */
+  readonly committedKeys: number;
   /** PCR 10 after every line. */
   readonly final: Pcr10Values;
 }
@@ -93,20 +95,22 @@ export function replayRound(input: ReplayRoundInput): ReplayRoundOutcome {
   const quoted = input.quoted;
   let matched = quoted !== undefined && replay.matches(quoted.bank, quoted.latin1) ? 0 : -1;
   let committed = replay.snapshot();
+  let committedKeys = input.ctx.learnedKeys.length;
   // Until the quote matches, the lines seen are those it will bind if it does match.
   const rule: LoggedHashRule = { holdToLogged: input.holdEveryLine || quoted === undefined || matched >= 0 };
   const count = source.forEach(replay, rule, (index) => {
     if (quoted !== undefined && matched < 0 && replay.matches(quoted.bank, quoted.latin1)) {
       matched = index + 1;
       committed = replay.snapshot();
+      committedKeys = input.ctx.learnedKeys.length;
       rule.holdToLogged = true;
     }
   });
   // No line, no change: the values are those before the first line.
   const final = count === 0 ? committed : replay.snapshot();
   return quoted === undefined
-    ? { failures, count, matched: count, committed: final, final }
-    : { failures, count, matched, committed, final };
+    ? { failures, count, matched: count, committed: final, committedKeys: input.ctx.learnedKeys.length, final }
+    : { failures, count, matched, committed, committedKeys, final };
 }
 
 /**

@@ -1,7 +1,6 @@
 import type { BootEvent } from '../boot-events.js';
-import { variableEvents } from '../boot-state.js';
-import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
 import * as ev from './event-types.js';
+import { configVariableMeasurements } from './secure-boot-variables.js';
 import { parseSignatureLists, type EfiSignature } from './uefi-variable.js';
 import { EventLogParseError } from '../../bytes/parse-errors.js';
 
@@ -19,28 +18,23 @@ export interface KeyVariableMeasurement {
   readonly error: string | null;
 }
 
-const KEY_VARIABLES: readonly { name: KeyVariableName; guid: string }[] = [
-  { name: 'PK', guid: EFI_GLOBAL_VARIABLE },
-  { name: 'KEK', guid: EFI_GLOBAL_VARIABLE },
-  { name: 'db', guid: EFI_IMAGE_SECURITY_DATABASE },
-  { name: 'dbx', guid: EFI_IMAGE_SECURITY_DATABASE },
-];
-
-/** Every PCR 7 EV_EFI_VARIABLE_DRIVER_CONFIG measurement of PK, KEK, db and dbx (PFP §10.4.4). */
+/**
+ * Every PCR 7 measurement of PK, KEK, db and dbx (PFP §3.3.4.8), found by content whatever type it
+ * claims (`configVariableMeasurements`).
+ */
 export function keyVariableMeasurements(events: readonly BootEvent[]): Record<KeyVariableName, KeyVariableMeasurement[]> {
   const out: Record<KeyVariableName, KeyVariableMeasurement[]> = { PK: [], KEK: [], db: [], dbx: [] };
-  for (const { variable, event } of variableEvents(events, 7, ev.EV_EFI_VARIABLE_DRIVER_CONFIG)) {
-    const known = KEY_VARIABLES.find((k) => k.guid === variable.variableName && k.name === variable.unicodeName);
-    if (known === undefined) {
+  for (const { name, variable, event } of configVariableMeasurements(events)) {
+    if (name === 'SecureBoot') {
       continue;
     }
     try {
-      out[known.name].push({ event, signatures: signaturesOf(variable.variableData), error: null });
+      out[name].push({ event, signatures: signaturesOf(variable.variableData), error: null });
     } catch (error) {
       if (!(error instanceof EventLogParseError)) {
         throw error;
       }
-      out[known.name].push({ event, signatures: null, error: error.message });
+      out[name].push({ event, signatures: null, error: error.message });
     }
   }
   return out;
@@ -71,10 +65,17 @@ export const FIRMWARE_CODE_TYPES: ReadonlySet<number> = new Set([
   ev.EV_S_CRTM_CONTENTS,
 ]);
 
-/** PCR 0 firmware code measurements (Keylime's `platform_firmware`, plus EV_POST_CODE and S-CRTM contents). */
+/**
+ * PCR 0 firmware code measurements (Keylime's `platform_firmware`, plus EV_POST_CODE and S-CRTM
+ * contents), and EV_NONHOST_INFO / EV_NONHOST_CONFIG events whose digest is not the hash of their
+ * data: such a digest measures something the log does not show (Intel CSME's in a real Lenovo log),
+ * so it is pinned like code, and a firmware blob relabelled EV_NONHOST_INFO still counts as one.
+ */
 export function firmwareCode(events: readonly BootEvent[]): BootEvent[] {
-  return events.filter((e) => e.pcrIndex === 0 && FIRMWARE_CODE_TYPES.has(e.untrustedType));
+  return events.filter((e) => e.pcrIndex === 0 && (FIRMWARE_CODE_TYPES.has(e.untrustedType) || (NONHOST_TYPES.has(e.untrustedType) && !e.dataMatchesDigest)));
 }
+
+const NONHOST_TYPES: ReadonlySet<number> = new Set([ev.EV_NONHOST_INFO, ev.EV_NONHOST_CONFIG]);
 
 /** Everything extended into PCR 2 (option ROMs and other platform drivers) except separators. */
 export function pcr2Code(events: readonly BootEvent[]): BootEvent[] {

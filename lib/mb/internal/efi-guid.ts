@@ -25,3 +25,5 @@ export const EFI_GLOBAL_VARIABLE = '8be4df61-93ca-11d2-aa0d-00e098032b8c';
 export const EFI_IMAGE_SECURITY_DATABASE = 'd719b2cb-3d3a-4596-a3bc-dad00e67656f';
 /** EFI_CERT_X509_GUID (UEFI 2.10 §32.4.1). */
 export const EFI_CERT_X509 = 'a5c059a1-94e4-4aa7-87b5-ab155c2bf072';
+/** SHIM_LOCK_GUID: shim's variables (SbatLevel, MokList…, its `Shim` vendor certificate record). */
+export const SHIM_LOCK_GUID = '605dab50-e046-4300-abb6-3dd810dd8b23';

@@ -12,7 +12,8 @@ import { compileKernelCmdline, KERNEL_CMDLINE_PREFIX } from './kernel-cmdline-pa
 import type { MbRefstate, RefstateKernel } from '../mb-refstate.js';
 import {
   bestAlternative,
-  digestMatches,
+  digestSet,
+  inDigestSet,
   POLICY_BANK,
   refHex,
   sequenceFindings,
@@ -48,8 +49,9 @@ function optionRomFindings(events: readonly BootEvent[], refstate: MbRefstate): 
   if (allowed === undefined) {
     return [];
   }
+  const allowedSet = digestSet(allowed);
   return pcr2Code(events)
-    .filter((e) => !allowed.some((d) => digestMatches(e, d)))
+    .filter((e) => !inDigestSet(e, allowedSet))
     .map((e) => ({
       component: 'option_roms',
       reason: `${e.untrustedTypeName} in PCR 2 is not in the refstate's option_roms`,
@@ -60,8 +62,8 @@ function optionRomFindings(events: readonly BootEvent[], refstate: MbRefstate): 
 }
 
 function kernelFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
-  const firmwareApps = refstate.firmware_apps ?? [];
-  const apps = bootApplications(events).filter((e) => !firmwareApps.some((d) => digestMatches(e, d)));
+  const firmwareApps = digestSet(refstate.firmware_apps ?? []);
+  const apps = bootApplications(events).filter((e) => !inDigestSet(e, firmwareApps));
   const initrds = initrdEvents(events);
   const kernels = vmlinuzEvents(events);
   const cmdlines = kernelCommandLines(events);

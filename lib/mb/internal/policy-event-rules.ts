@@ -3,6 +3,7 @@ import { FIRMWARE_CODE_TYPES, pcr9Kind } from './boot-components.js';
 import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
 import * as ev from './event-types.js';
 import type { PolicyFinding } from './policy-finding.js';
+import { configVariableName, isAuthorityVariable, variableOf } from './secure-boot-variables.js';
 
 /**
  * Which (PCR, event type) combinations may appear in the PCRs the `example` policy covers, like
@@ -11,7 +12,7 @@ import type { PolicyFinding } from './policy-finding.js';
  * reason an event is not acceptable, or null. Component checks (keys, firmware, boot chain) are
  * made elsewhere; the rules here only accept their events.
  */
-type Rule = (event: BootEvent) => string | null;
+type Rule = (event: BootEvent, afterSeparator: boolean) => string | null;
 
 const accept: Rule = () => null;
 
@@ -48,6 +49,29 @@ const pcr7Variable: Rule = (e) => {
   return known ? null : `PCR 7 configuration variable ${variableName}:${unicodeName} is not one the policy knows`;
 };
 
+/**
+ * PCR 7 EV_EFI_VARIABLE_AUTHORITY: the record of what verified an image (PFP §3.3.4.8), as Keylime's
+ * `example` policy dispatches it by variable: a UEFI_VARIABLE_DATA, proven by its digest, naming db,
+ * vendor_db or one of shim's variables (`isAuthorityVariable`), never a Secure Boot configuration
+ * variable (that would be a relabelled configuration measurement). Data that is not a
+ * UEFI_VARIABLE_DATA at all is accepted only after the separator: shim 15 logs its vendor certificate
+ * so (real GCE, Debian and Fedora logs), and such data names no variable, so it can hide none.
+ */
+const authority: Rule = (e, afterSeparator) => {
+  const variable = variableOf(e);
+  if (variable === null) {
+    return afterSeparator ? null : 'EV_EFI_VARIABLE_AUTHORITY before the PCR 7 separator is not a UEFI_VARIABLE_DATA';
+  }
+  const name = `${variable.variableName}:${variable.unicodeName}`;
+  if (configVariableName(e, variable) !== null) {
+    return `EV_EFI_VARIABLE_AUTHORITY measures the Secure Boot configuration variable ${name}`;
+  }
+  if (!isAuthorityVariable(variable)) {
+    return `EV_EFI_VARIABLE_AUTHORITY variable ${name} is not one the policy knows`;
+  }
+  return e.dataMatchesDigest ? null : `EV_EFI_VARIABLE_AUTHORITY ${name} digest is not the digest of its data`;
+};
+
 /** PCR 1 boot variables: BootOrder and Boot#### of the global variable GUID. */
 const bootVariable: Rule = (e) => {
   const v = e.content.kind === 'variable' ? e.content.variable : null;
@@ -56,12 +80,18 @@ const bootVariable: Rule = (e) => {
     : 'PCR 1 boot variable is not BootOrder or Boot####';
 };
 
-/** PCR 8: GRUB commands and the kernel command line. */
+/**
+ * PCR 8: GRUB commands and the kernel command line, proven by their digest. GRUB measures the text it
+ * logs (every such string in the shipped real logs is proven); an unproven one could be the real
+ * command line's event with its text rewritten to a `grub_cmd: `, so that a `kernel_cmdline: `
+ * extended at runtime would be the only one the policy sees.
+ */
 const pcr8String: Rule = (e) => {
   const text = e.content.kind === 'text' ? e.content.text : '';
-  return text.startsWith('grub_cmd: ') || text.startsWith('kernel_cmdline: ')
-    ? null
-    : `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is neither "grub_cmd: " nor "kernel_cmdline: "`;
+  if (!text.startsWith('grub_cmd: ') && !text.startsWith('kernel_cmdline: ')) {
+    return `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is neither "grub_cmd: " nor "kernel_cmdline: "`;
+  }
+  return e.dataMatchesDigest ? null : `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is not what its digest measures`;
 };
 
 /** PCR 9: files GRUB or systemd-boot read (loader entries, GRUB files, kernel, initrd). */
@@ -108,12 +138,13 @@ const RULES: ReadonlyMap<number, ReadonlyMap<number, Rule>> = new Map<number, Re
   [5, new Map<number, Rule>([
     [ev.EV_EFI_ACTION, action(['Exit Boot Services Invocation', 'Exit Boot Services Returned with Failure', 'Exit Boot Services Returned with Success'])],
     [ev.EV_EFI_GPT_EVENT, accept],
+    [ev.EV_EFI_GPT_EVENT2, accept],
     [ev.EV_SEPARATOR, separator],
   ])],
   [6, new Map<number, Rule>([[ev.EV_SEPARATOR, separator]])],
   [7, new Map<number, Rule>([
     [ev.EV_EFI_VARIABLE_DRIVER_CONFIG, pcr7Variable],
-    [ev.EV_EFI_VARIABLE_AUTHORITY, accept],
+    [ev.EV_EFI_VARIABLE_AUTHORITY, authority],
     [ev.EV_SEPARATOR, separator],
   ])],
   [8, new Map<number, Rule>([[ev.EV_IPL, pcr8String]])],
@@ -128,21 +159,83 @@ const RULES: ReadonlyMap<number, ReadonlyMap<number, Rule>> = new Map<number, Re
 export const EXAMPLE_POLICY_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
 
 /**
- * Applies the rules to every event of the policy's PCRs. PCR 2 (option ROMs and drivers) accepts
- * every event type; its digests are checked against `option_roms` when the refstate has it.
+ * The event types accepted after a PCR's EV_SEPARATOR, for PCRs 0-7. Firmware measures the
+ * separator into PCRs 0-7 once, at the pre-OS to OS-present transition (PFP §3.3.4.1-§3.3.4.8); what
+ * follows it comes from boot applications (or from a root user extending PCRs 0-15 at locality 0).
+ * Only what the PFP has boot applications and the firmware's boot manager measure after it, and real
+ * logs show, is accepted: BootOrder/Boot#### and handoff tables and platform flags re-measured in
+ * PCR 1 (Lenovo, Google and edk2 logs), EFI applications and their boot-attempt actions in PCR 4,
+ * GPT (EV_EFI_GPT_EVENT, or EV_EFI_GPT_EVENT2 from PFP v1.06 firmware) and ExitBootServices in
+ * PCR 5, and verification authorities in PCR 7. PCR 2 accepts anything
+ * (drivers loaded from a boot option): its code is pinned by digest (`option_roms`).
+ */
+const AFTER_SEPARATOR: ReadonlyMap<number, ReadonlySet<number>> = new Map([
+  [0, new Set<number>()],
+  [1, new Set([ev.EV_EFI_VARIABLE_BOOT, ev.EV_EFI_VARIABLE_BOOT2, ev.EV_EFI_HANDOFF_TABLES, ev.EV_EFI_HANDOFF_TABLES2, ev.EV_PLATFORM_CONFIG_FLAGS])],
+  [3, new Set<number>()],
+  [4, new Set([ev.EV_EFI_BOOT_SERVICES_APPLICATION, ev.EV_EFI_ACTION])],
+  [5, new Set([ev.EV_EFI_ACTION, ev.EV_EFI_GPT_EVENT, ev.EV_EFI_GPT_EVENT2])],
+  [6, new Set<number>()],
+  [7, new Set([ev.EV_EFI_VARIABLE_AUTHORITY])],
+]);
+
+/**
+ * Applies the rules to every event of the policy's PCRs, in log order (the order each PCR was
+ * extended in). PCR 2 (option ROMs and drivers) accepts every event type; its digests are checked
+ * against `option_roms` when the refstate has it.
  */
 export function eventRuleFindings(events: readonly BootEvent[]): PolicyFinding[] {
   const findings: PolicyFinding[] = [];
+  const separated = new Set<number>();
   for (const e of events) {
-    const pcr2Code = e.pcrIndex === 2 && e.untrustedType !== ev.EV_SEPARATOR;
-    if (!EXAMPLE_POLICY_PCRS.includes(e.pcrIndex) || pcr2Code) {
+    if (!EXAMPLE_POLICY_PCRS.includes(e.pcrIndex)) {
       continue;
     }
-    const rule = RULES.get(e.pcrIndex)?.get(e.untrustedType);
-    const reason = rule === undefined ? `${e.untrustedTypeName} is not expected in PCR ${e.pcrIndex}` : rule(e);
+    const afterSeparator = separated.has(e.pcrIndex);
+    const reason = e.pcrIndex <= 7 ? (separatorOrderReason(e, afterSeparator) ?? typeReason(e, afterSeparator)) : typeReason(e, afterSeparator);
+    if (e.pcrIndex <= 7 && isSeparatorMeasurement(e)) {
+      separated.add(e.pcrIndex);
+    }
     if (reason !== null) {
       findings.push({ component: 'event_log', reason: `event ${e.sequence}: ${reason}`, events: [e.sequence] });
     }
   }
   return findings;
+}
+
+function typeReason(e: BootEvent, afterSeparator: boolean): string | null {
+  if (e.pcrIndex === 2 && e.untrustedType !== ev.EV_SEPARATOR) {
+    return null;
+  }
+  const rule = RULES.get(e.pcrIndex)?.get(e.untrustedType);
+  return rule === undefined ? `${e.untrustedTypeName} is not expected in PCR ${e.pcrIndex}` : rule(e, afterSeparator);
+}
+
+/** PCRs 0-7: one separator each, and after it only the types `AFTER_SEPARATOR` lists. */
+function separatorOrderReason(e: BootEvent, afterSeparator: boolean): string | null {
+  if (!afterSeparator) {
+    return null;
+  }
+  if (isSeparatorMeasurement(e)) {
+    return `a second separator in PCR ${e.pcrIndex}`;
+  }
+  const allowed = AFTER_SEPARATOR.get(e.pcrIndex);
+  return allowed === undefined || allowed.has(e.untrustedType) ? null : `${e.untrustedTypeName} after the PCR ${e.pcrIndex} separator`;
+}
+
+/**
+ * A separator by its claimed type, or by its content whatever type it claims (data 0 or 0xFFFFFFFF,
+ * proven by its digest): relabelling the real separator does not move where the PCR's boot-time
+ * measurements end.
+ */
+function isSeparatorMeasurement(e: BootEvent): boolean {
+  if (e.untrustedType === ev.EV_SEPARATOR) {
+    return true;
+  }
+  const d = e.untrustedData;
+  if (d.length !== 4 || !e.dataMatchesDigest) {
+    return false;
+  }
+  const value = new DataView(d.buffer, d.byteOffset, 4).getUint32(0, true);
+  return value === 0 || value === 0xffffffff;
 }

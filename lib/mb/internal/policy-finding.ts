@@ -29,10 +29,26 @@ export function digestIs(event: BootEvent, expected: string): boolean {
   return bytesEqual(want, event.digest);
 }
 
-/** Whether the event's digest is the refstate digest's SHA-256 value. */
-export function digestMatches(event: BootEvent, expected: RefstateDigest): boolean {
-  const value = expected[POLICY_BANK];
-  return value !== undefined && digestIs(event, value);
+/**
+ * The SHA-256 values of refstate digests, to look an event's digest up in. They are public values
+ * (digests of code anyone may inspect), so a set needs no constant-time comparison, and checking a
+ * log's events against a refstate's list costs one look-up per event, not one per pair: both come
+ * with a public `POST /verify/evidence`.
+ */
+export function digestSet(expected: readonly RefstateDigest[]): ReadonlySet<string> {
+  const out = new Set<string>();
+  for (const d of expected) {
+    const value = d[POLICY_BANK];
+    if (value !== undefined) {
+      out.add(value.slice(2).toLowerCase());
+    }
+  }
+  return out;
+}
+
+/** Whether the event's digest is in `set` (`digestSet`). */
+export function inDigestSet(event: BootEvent, set: ReadonlySet<string>): boolean {
+  return set.has(Buffer.from(event.digest).toString('hex'));
 }
 
 /** The differences between the events' digests and an expected sequence, position by position. */

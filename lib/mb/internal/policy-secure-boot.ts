@@ -3,7 +3,7 @@ import type { BootEvent } from '../boot-events.js';
 import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
 import { secureBootState } from '../boot-state.js';
 import type { MbRefstate, RefstateDigest, RefstateKey } from '../mb-refstate.js';
-import { digestMatches, refHex, type PolicyFinding } from './policy-finding.js';
+import { digestSet, inDigestSet, refHex, type PolicyFinding } from './policy-finding.js';
 import type { EfiSignature } from './uefi-variable.js';
 import { bytesEqual } from '../../bytes/bytes-equal.js';
 
@@ -112,9 +112,10 @@ function requiredRevocations(measured: Measurements, required: readonly Refstate
 /** PCR 14 MokList / MokListX digests must be allowed (MokListTrusted is accepted, as in Keylime). */
 function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
   const mok = mokEvents(events);
-  const check = (component: string, list: readonly BootEvent[], allowed: readonly RefstateDigest[]) =>
-    list
-      .filter((e) => !allowed.some((d) => digestMatches(e, d)))
+  const check = (component: string, list: readonly BootEvent[], allowed: readonly RefstateDigest[]) => {
+    const allowedSet = digestSet(allowed);
+    return list
+      .filter((e) => !inDigestSet(e, allowedSet))
       .map((e) => ({
         component,
         reason: `${component === 'mokdig' ? 'MokList' : 'MokListX'} digest is not in the refstate`,
@@ -122,6 +123,7 @@ function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): Policy
         actual: { sha256: refHex(e.digest) },
         events: [e.sequence],
       }));
+  };
   return [...check('mokdig', mok.MokList, refstate.mokdig), ...check('mokxdig', mok.MokListX, refstate.mokxdig)];
 }
 
@@ -137,13 +139,19 @@ function keyBytes(key: RefstateKey): KeyBytes {
 /**
  * Keys by owner and SHA-256 of their data. These are public values (certificates, image hashes), so
  * finding the candidate through a map leaks nothing; the match itself is still a constant-time
- * comparison of the full data.
+ * comparison of the full data. A key already indexed is not added again: a log's dbx may repeat one
+ * signature thousands of times, and every look-up then compares against one candidate, not all.
  */
 function keyIndex(keys: readonly KeyBytes[]): Map<string, KeyBytes[]> {
   const index = new Map<string, KeyBytes[]>();
   for (const key of keys) {
     const id = keyId(key.owner, key.data);
-    index.set(id, [...(index.get(id) ?? []), key]);
+    const candidates = index.get(id);
+    if (candidates === undefined) {
+      index.set(id, [key]);
+    } else if (!candidates.some((known) => bytesEqual(known.data, key.data))) {
+      candidates.push(key);
+    }
   }
   return index;
 }

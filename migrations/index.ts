@@ -34,6 +34,7 @@ import * as verifierProcessLockKey from './20261205143000-verifier-process-lock-
 import * as verifierAgentStoppedFromVersion from './20261205150000-verifier-agent-stopped-from-version.js';
 import * as apiTokenRevocations from './20261205160000-api-token-revocations.js';
 import * as registrarModeIndex from './20261205170000-registrar-mode-index.js';
+import * as verifierRevocationOutbox from './20261206120000-verifier-revocation-outbox.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -79,4 +80,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261205150000-verifier-agent-stopped-from-version', ...verifierAgentStoppedFromVersion },
   { name: '20261205160000-api-token-revocations', ...apiTokenRevocations },
   { name: '20261205170000-registrar-mode-index', ...registrarModeIndex },
+  { name: '20261206120000-verifier-revocation-outbox', ...verifierRevocationOutbox },
 ];

@@ -1,9 +1,11 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
+import type { Statements } from '../db/fixed-statement.js';
 import { pino } from 'pino';
 import { KeylimeHttpError } from '../http/client-errors.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { ReceiverRefusals } from './receiver-refusals.js';
+import { RevocationOutbox, type OutboxDelivery, type OutboxNotice, type RevocationOutboxOptions } from './revocation-outbox.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from './revocation-message.js';
 
 /** What the verifier knows about an agent it just failed (its enrolment row and the failure). */
@@ -70,10 +72,26 @@ export interface RevocationNotifierOptions {
   readonly agentTls?: { readonly cert: string; readonly key: string; readonly ca?: string };
   readonly targets?: readonly RevocationTarget[];
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * The verifier's database: notices to the webhooks and targets are kept there until delivered
+   * (`RevocationOutbox`). Absent: they are tried `retry.attempts` times in memory only.
+   */
+  readonly outbox?: Omit<RevocationOutboxOptions, 'deliver' | 'log'>;
   readonly timeoutMs?: number;
   readonly log?: Logger;
   /** Unix milliseconds (tests). */
   readonly now?: () => number;
+}
+
+/**
+ * A notice signed and ready to send (`RevocationNotifier.prepare`). `recorded` is set once its rows are
+ * written in the verdict's transaction (`RevocationNotifier.recordIn`).
+ */
+export interface PreparedRevocation {
+  readonly notice: AgentFailureNotice;
+  readonly message: RevocationMessage;
+  readonly envelope: RevocationEnvelope;
+  recorded: boolean;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialDelayMs: 1000, maxDelayMs: 60_000 };
@@ -96,22 +114,27 @@ export class RevocationNotifier {
   private readonly log: Logger;
   private readonly webhookDispatcher: Dispatcher;
   private readonly refusals = new ReceiverRefusals();
+  private readonly outbox: RevocationOutbox | undefined;
   private closed = false;
 
   constructor(private readonly options: RevocationNotifierOptions) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.log = options.log ?? pino({ level: 'silent' });
     this.webhookDispatcher = new Agent({ connect: options.webhookCa === undefined ? {} : { ca: options.webhookCa } });
+    this.outbox = options.outbox === undefined ? undefined : new RevocationOutbox({ ...options.outbox, log: this.log, deliver: (notice) => this.deliverFromOutbox(notice) });
   }
 
   /**
-   * The verifier's call when it fails an agent. Never throws and never blocks: a bad revocation key is
-   * logged and the message goes out unsigned, as Keylime does.
+   * The verifier's call when it fails an agent: `prepare` then `announce`. Never throws and never
+   * blocks: a bad revocation key is logged and the message goes out unsigned, as Keylime does.
    */
   agentFailed(notice: AgentFailureNotice): void {
-    if (this.closed) {
-      return;
-    }
+    if (this.closed) return;
+    this.announce(this.prepare(notice));
+  }
+
+  /** The notice's message, signed with the agent's revocation key (unsigned when the key is unusable, as Keylime). */
+  prepare(notice: AgentFailureNotice): PreparedRevocation {
     const message: RevocationMessage = {
       type: notice.type ?? 'revocation',
       ip: notice.ip,
@@ -131,17 +154,60 @@ export class RevocationNotifier {
       this.log.error({ err: error, agentId: notice.agentId }, 'revocation key unusable: notification sent unsigned');
       envelope = { msg: JSON.stringify(message), signature: '' };
     }
-    for (const url of this.options.webhooks ?? []) {
-      this.track(`webhook ${url}`, () => this.post(url, JSON.stringify(envelope), this.webhookDispatcher));
+    return { notice, message, envelope, recorded: false };
+  }
+
+  /**
+   * Writes the outbox rows of `prepared` (one per webhook and target) through `run`, the transaction
+   * storing their verdicts: a notice is kept exactly when its verdict is. Runs nothing without an
+   * outbox, or for no notice (a batch of passes costs nothing more).
+   */
+  async recordIn(run: Statements, prepared: readonly PreparedRevocation[]): Promise<void> {
+    if (this.outbox === undefined || prepared.length === 0) return;
+    await RevocationOutbox.record(run, prepared.flatMap((each) => this.outboxRows(each)));
+    for (const each of prepared) each.recorded = true;
+  }
+
+  /**
+   * Sends a prepared notice once its verdict is stored; returns at once. With an outbox, the webhooks
+   * and targets get it from there (recorded now when the verdict's transaction did not); the other
+   * agents always get it from memory, best effort.
+   */
+  announce(prepared: PreparedRevocation): void {
+    if (this.closed) return;
+    const { notice, message, envelope } = prepared;
+    const body = JSON.stringify(envelope);
+    const outbox = this.outbox;
+    if (outbox !== undefined && prepared.recorded) {
+      outbox.wake();
+    } else if (outbox !== undefined) {
+      this.track('outbox', async () => {
+        await outbox.recordNow(this.outboxRows(prepared));
+        outbox.wake();
+      });
+    } else {
+      for (const url of this.options.webhooks ?? []) {
+        this.track(`webhook ${url}`, () => this.post(url, body, this.webhookDispatcher));
+      }
+      for (const target of this.options.targets ?? []) {
+        this.track('local target', () => target(message, envelope));
+      }
     }
     if (this.options.agentTls !== undefined && notice.otherAgents !== undefined) {
       const others = notice.otherAgents;
       const signer = envelope.signature === '' ? '' : notice.revocationKey;
       this.track('agents', () => this.fanOut(notice.agentId, others, envelope, signer), 1);
     }
-    for (const target of this.options.targets ?? []) {
-      this.track('local target', () => target(message, envelope));
-    }
+  }
+
+  /** Starts delivering what the outbox holds (notices a previous process left undelivered). */
+  start(): void {
+    this.outbox?.start();
+  }
+
+  /** Notices waiting in the outbox (0 without one). */
+  undelivered(): Promise<number> {
+    return this.outbox?.undelivered() ?? Promise.resolve(0);
   }
 
   /** Resolves when every delivery started so far has succeeded or given up (tests, shutdown). */
@@ -151,12 +217,42 @@ export class RevocationNotifier {
     }
   }
 
-  /** Stops accepting notices and waits for deliveries in flight (each gets its current try; no further retries). */
+  /**
+   * Stops accepting notices and waits for deliveries in flight (each gets its current try; no further
+   * retries in memory). The outbox keeps what is undelivered for the next process.
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const wake of [...this.sleepers]) wake();
     await this.idle();
+    await this.outbox?.close();
     await this.webhookDispatcher.close();
+  }
+
+  /** One outbox row per configured receiver. */
+  private outboxRows(prepared: PreparedRevocation): OutboxNotice[] {
+    const envelope = JSON.stringify(prepared.envelope);
+    const receivers = [...(this.options.webhooks ?? []).map((url) => `webhook ${url}`), ...(this.options.targets ?? []).map((_, index) => `target ${index}`)];
+    return receivers.map((receiver) => ({ receiver, agentId: prepared.notice.agentId, envelope }));
+  }
+
+  /** One outbox delivery: throws what is worth trying again. */
+  private async deliverFromOutbox(notice: OutboxNotice): Promise<OutboxDelivery> {
+    const [kind, name] = notice.receiver.split(' ', 2) as [string, string | undefined];
+    try {
+      if (kind === 'webhook' && name !== undefined && (this.options.webhooks ?? []).includes(name)) {
+        await this.post(name, notice.envelope, this.webhookDispatcher);
+        return 'delivered';
+      }
+      const target = kind === 'target' ? this.options.targets?.[Number(name)] : undefined;
+      if (target === undefined) return 'unknown_receiver';
+      const envelope = JSON.parse(notice.envelope) as RevocationEnvelope;
+      await target(JSON.parse(envelope.msg) as RevocationMessage, envelope);
+      return 'delivered';
+    } catch (error) {
+      if (finalRefusalStatus(error) !== undefined) return 'refused';
+      throw error;
+    }
   }
 
   private track(what: string, deliver: () => Promise<void>, attempts = this.retry.attempts): void {

@@ -1,59 +1,13 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Statements } from '../db/fixed-statement.js';
 import { pino } from 'pino';
-import { KeylimeHttpError } from '../http/client-errors.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { ReceiverRefusals } from './receiver-refusals.js';
+import type { AgentFailureNotice, RevocationAgentTarget } from './revocation-notice.js';
+import { finalRefusalStatus, postEnvelope, type Delivery } from './revocation-post.js';
 import { RevocationOutbox, type OutboxDelivery, type OutboxNotice, type RevocationOutboxOptions } from './revocation-outbox.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from './revocation-message.js';
-
-/** What the verifier knows about an agent it just failed (its enrolment row and the failure). */
-export interface AgentFailureNotice {
-  readonly agentId: string;
-  readonly ip: string | null;
-  readonly port: number | null;
-  /** `tpm_policy` JSON text as enrolled. */
-  readonly tpmPolicy: string;
-  /** `metadata` JSON text as enrolled. */
-  readonly metaData: string;
-  /** The `revocation_key` PEM the tenant enrolled with the agent ("" = unsigned, as Keylime). */
-  readonly revocationKey: string;
-  /** `revocation` for a failed attestation (default), `comm_error` for a good agent gone silent. */
-  readonly type?: 'revocation' | 'comm_error';
-  /** The failure that caused it (Keylime event id and severity label), and its context. */
-  readonly eventId: string;
-  readonly severityLabel: string;
-  readonly context: unknown;
-  /**
-   * The other agents of this verifier to notify (Keylime: every other agent with the same verifier id).
-   * A function is called later, off the caller's stack, so a verifier with thousands of agents does not
-   * list them on its round path.
-   */
-  readonly otherAgents?: readonly RevocationAgentTarget[] | (() => Iterable<RevocationAgentTarget>);
-}
-
-/** An agent's revocation endpoint: its URL, API version and pinned HTTPS certificate. */
-export interface RevocationAgentTarget {
-  readonly agentId: string;
-  /** `https://10.0.0.5:9002`. */
-  readonly url: string;
-  /** Agent API version used in the path (`2.1`…). */
-  readonly apiVersion: string;
-  /** PEM of the agent's self-signed certificate (pinned), or undefined to use `agentTls.ca`. */
-  readonly mtlsCert?: string;
-  /**
-   * Sends the envelope JSON over a connection the caller already holds to this agent (the verifier's
-   * kept-alive pull connection): no new TLS handshake per notification. Absent: a connection is opened.
-   */
-  readonly post?: (envelopeJson: string) => Promise<void>;
-  /**
-   * The connection `post` goes over now (a serial that changes when a new one is opened; undefined while
-   * none is open). With it, an agent that refused a notice outright is not sent the next one signed the
-   * same way while the connection lasts (`ReceiverRefusals`). Absent: every notice is sent.
-   */
-  readonly receiver?: () => number | undefined;
-}
 
 /** Back-off of every delivery: `attempts` tries, delays doubling from `initialDelayMs` up to `maxDelayMs`. */
 export interface RetryPolicy extends ExponentialBackoff {
@@ -352,42 +306,8 @@ export class RevocationNotifier {
     }
   }
 
-  private async post(url: string, body: string, dispatcher: Dispatcher): Promise<void> {
-    const timeout = this.options.timeoutMs ?? 10_000;
-    const reply = await request(url, {
-      method: 'POST',
-      dispatcher,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-    await reply.body.dump();
-    if (reply.statusCode < 200 || reply.statusCode >= 300) {
-      throw new DeliveryRefused(`${url} answered ${reply.statusCode}`, reply.statusCode);
-    }
+  private post(url: string, body: string, dispatcher: Dispatcher): Promise<void> {
+    return postEnvelope(url, body, dispatcher, this.options.timeoutMs ?? 10_000);
   }
-}
 
-/** A receiver's non-2xx answer. */
-class DeliveryRefused extends Error {
-  constructor(
-    message: string,
-    readonly statusCode: number,
-  ) {
-    super(message);
-  }
-}
-
-/** How one delivery ended; a refusal keeps the receiver's status. */
-type Delivery = { readonly outcome: 'delivered' | 'gave_up' } | { readonly outcome: 'refused'; readonly status: number };
-
-/**
- * The status of a 4xx other than 408 and 429, which will not change on a retry (the receiver has no
- * revocation key, or refuses the signature): retrying it would only repeat the request per agent per
- * attempt. Undefined for anything worth retrying.
- */
-function finalRefusalStatus(error: unknown): number | undefined {
-  const status = error instanceof DeliveryRefused ? error.statusCode : error instanceof KeylimeHttpError ? error.remoteHttpStatus : 0;
-  return status >= 400 && status < 500 && status !== 408 && status !== 429 ? status : undefined;
 }

@@ -1,7 +1,8 @@
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import { REVOKED_STATES, type OperationalState } from '../attestation/operational-state.js';
-import type { PreparedRevocation, RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
+import type { RevocationAgentTarget } from '../revocation/revocation-notice.js';
+import type { PreparedRevocation, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import type { VerifierAgentEnrolment } from './verifier-agent-record.js';
 
 /** Whether a verdict moves an agent from `before` into a failed state: the transition that is announced, and stored at once. */

@@ -8,7 +8,7 @@ import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-t
 import type { RevocationEnvelope } from '../../lib/revocation/revocation-message.js';
 import type { AgentFailureNotice } from '../../lib/revocation/revocation-notice.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { forEachDatabase, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { attestedSession, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from '../broker/helpers/broker-fixture.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
 
@@ -158,3 +158,32 @@ describe('revocation outbox: a notice is never lost', function () {
     }
   });
 });
+
+forEachDatabase('revocation outbox across a restart', (fixture) => {
+  it('a notice refused with 500 is kept over the notifier closing and delivered by the next one', async function () {
+    this.timeout(30_000);
+    let status = 500;
+    const hook = await webhook(() => status);
+    const knex = fixture.database.knex;
+    const rows = async (): Promise<number> => Number(((await knex('verifier_revocation_outbox').count({ n: '*' }).first()) as { n: string | number }).n);
+    try {
+      const first = new RevocationNotifier({ webhooks: [hook.url], outbox: { knex, ...FAST } });
+      first.start();
+      first.agentFailed(notice('6f0c1e2a-8b4d-4c9e-a1f3-5d7b9e2c4a60'));
+      await eventually('a refused attempt', async () => hook.bodies.length >= 1);
+      await first.close();
+      expect(await rows()).to.equal(1);
+      status = 200;
+      const second = new RevocationNotifier({ webhooks: [hook.url], outbox: { knex, ...FAST } });
+      try {
+        second.start();
+        await eventually('the notice delivered after the restart', async () => (await rows()) === 0);
+      } finally {
+        await second.close();
+      }
+      expect(new Set(hook.bodies).size).to.equal(1);
+    } finally {
+      await new Promise((resolve) => hook.server.close(resolve));
+    }
+  });
+}, { migrate: true });

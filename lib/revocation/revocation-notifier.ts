@@ -24,7 +24,11 @@ export interface RevocationNotifierOptions {
   readonly webhookCa?: string;
   /** The verifier's client certificate for agents' mTLS (`agent` notifications are skipped without it). */
   readonly agentTls?: { readonly cert: string; readonly key: string; readonly ca?: string };
-  readonly targets?: readonly RevocationTarget[];
+  /**
+   * In-process receivers by name: the name is the receiver's identity in the outbox, so a kept notice
+   * goes to the target of that name whatever the order or the other targets of the next process.
+   */
+  readonly targets?: Readonly<Record<string, RevocationTarget>>;
   readonly retry?: Partial<RetryPolicy>;
   /**
    * The verifier's database: notices to the webhooks and targets are kept there until delivered
@@ -143,8 +147,8 @@ export class RevocationNotifier {
       for (const url of this.options.webhooks ?? []) {
         this.track(`webhook ${url}`, () => this.post(url, body, this.webhookDispatcher));
       }
-      for (const target of this.options.targets ?? []) {
-        this.track('local target', () => target(message, envelope));
+      for (const [name, target] of Object.entries(this.options.targets ?? {})) {
+        this.track(`target ${name}`, () => target(message, envelope));
       }
     }
     if (this.options.agentTls !== undefined && notice.otherAgents !== undefined) {
@@ -186,19 +190,22 @@ export class RevocationNotifier {
   /** One outbox row per configured receiver. */
   private outboxRows(prepared: PreparedRevocation): OutboxNotice[] {
     const envelope = JSON.stringify(prepared.envelope);
-    const receivers = [...(this.options.webhooks ?? []).map((url) => `webhook ${url}`), ...(this.options.targets ?? []).map((_, index) => `target ${index}`)];
+    const receivers = [...(this.options.webhooks ?? []).map((url) => `webhook ${url}`), ...Object.keys(this.options.targets ?? {}).map((name) => `target ${name}`)];
     return receivers.map((receiver) => ({ receiver, agentId: prepared.notice.agentId, envelope }));
   }
 
   /** One outbox delivery: throws what is worth trying again. */
   private async deliverFromOutbox(notice: OutboxNotice): Promise<OutboxDelivery> {
-    const [kind, name] = notice.receiver.split(' ', 2) as [string, string | undefined];
+    const space = notice.receiver.indexOf(' ');
+    const kind = notice.receiver.slice(0, space);
+    const name = notice.receiver.slice(space + 1);
     try {
-      if (kind === 'webhook' && name !== undefined && (this.options.webhooks ?? []).includes(name)) {
+      if (kind === 'webhook' && (this.options.webhooks ?? []).includes(name)) {
         await this.post(name, notice.envelope, this.webhookDispatcher);
         return 'delivered';
       }
-      const target = kind === 'target' ? this.options.targets?.[Number(name)] : undefined;
+      const targets = this.options.targets ?? {};
+      const target = kind === 'target' && Object.hasOwn(targets, name) ? targets[name] : undefined;
       if (target === undefined) return 'unknown_receiver';
       const envelope = JSON.parse(notice.envelope) as RevocationEnvelope;
       await target(JSON.parse(envelope.msg) as RevocationMessage, envelope);

@@ -5,7 +5,7 @@ import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 
 /** One undelivered notice to one receiver, as stored. */
 export interface OutboxNotice {
-  /** `webhook <url>` or `target <index>` (`RevocationNotifier.receivers`). */
+  /** `webhook <url>` or `target <name>` (`RevocationNotifier.outboxRows`). */
   readonly receiver: string;
   readonly agentId: string;
   /** The signed envelope's JSON. */

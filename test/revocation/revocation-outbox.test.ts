@@ -91,7 +91,7 @@ describe('revocation outbox: a notice is never lost', function () {
       const session = await attestedSession(http, node);
       const knex = opened.database.knex;
       await knex.raw('alter table broker_applied_revocations rename to broker_applied_revocations_down');
-      const notifier = new RevocationNotifier({ targets: [brokerRevocationTarget(broker.running.service)], outbox: { knex, ...FAST } });
+      const notifier = new RevocationNotifier({ targets: { broker: brokerRevocationTarget(broker.running.service) }, outbox: { knex, ...FAST } });
       try {
         notifier.start();
         notifier.agentFailed(notice(node.agentId));
@@ -134,6 +134,27 @@ describe('revocation outbox: a notice is never lost', function () {
     } finally {
       await new Promise((resolve) => hook.server.close(resolve));
     }
+  });
+
+  it('a notice kept for an in-process target goes to that target after the targets are reordered or one removed, never to another', async function () {
+    const knex = opened.database.knex;
+    const taken: Record<string, number> = { audit: 0, broker: 0 };
+    const target = (name: string) => async (): Promise<void> => {
+      taken[name] = (taken[name] ?? 0) + 1;
+    };
+    const first = new RevocationNotifier({ targets: { audit: target('audit'), broker: target('broker') }, outbox: { knex, ...FAST } });
+    first.agentFailed(notice('6f0c1e2a-8b4d-4c9e-a1f3-5d7b9e2c4a60'));
+    await first.close();
+    expect(await undelivered(opened)).to.have.length(2);
+    const second = new RevocationNotifier({ targets: { broker: target('broker') }, outbox: { knex, ...FAST } });
+    try {
+      second.start();
+      await eventually('the broker notice delivered', async () => (await undelivered(opened)).length === 1);
+    } finally {
+      await second.close();
+    }
+    expect(taken, 'the removed target\'s notice is not sent to the one now first').to.deep.equal({ audit: 0, broker: 1 });
+    expect((await undelivered(opened)).map((row) => row.receiver)).to.deep.equal(['target audit']);
   });
 
   it('a final refusal (4xx) deletes the notice; two notifiers on one database send a notice once', async function () {

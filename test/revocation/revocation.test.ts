@@ -377,7 +377,7 @@ describe('revocation notifications', function () {
         expect(Array.from(await built.client.getResource('kbs:///node/disk-key/k'))).to.deep.equal([7]);
         // Stamped a second on: the previous test delivered this node's failure and reinstated it, and a
         // message identical to that one (the same second, asctime's whole seconds) is a replay, ignored.
-        const notifier = new RevocationNotifier({ targets: [brokerRevocationTarget(broker.running.service)], retry: { attempts: 1 }, now: () => Date.now() + 1000 });
+        const notifier = new RevocationNotifier({ targets: { broker: brokerRevocationTarget(broker.running.service) }, retry: { attempts: 1 }, now: () => Date.now() + 1000 });
         notifier.agentFailed(notice(node.agentId));
         await notifier.close();
         const error = await built.client.getResource('kbs:///node/disk-key/k').then(() => undefined, (e: unknown) => e);

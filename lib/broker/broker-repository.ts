@@ -152,8 +152,8 @@ export class BrokerRepository {
 
   /**
    * Deletes the node and, in the same transaction, ends every session and token issued for it up to
-   * `atMs`: its revocation row is marked reinstated at `atMs` rounded up to the next whole second (a
-   * token's `iat` has whole seconds), so `revocationRefusal` refuses every credential issued before
+   * `atMs`: its revocation row is marked reinstated at the whole second after `atMs` (a token's `iat`
+   * has whole seconds, so one issued in `atMs`'s own second, even at .000, is refused), so `revocationRefusal` refuses every credential issued before
    * ("attest again") while a node stored again may attest afresh. A revocation in force is left as it
    * is: the node stays revoked.
    */
@@ -165,7 +165,7 @@ export class BrokerRepository {
           `insert into broker_revocations (agent_id, revoked_at, reason, reinstated_at) values (?, ?, 'node deleted', ?)
            on conflict (agent_id) do update set reinstated_at = greatest(broker_revocations.reinstated_at, excluded.reinstated_at)
            where broker_revocations.reinstated_at is not null`,
-          [agentId, Math.floor(atMs / 1000), Math.ceil(atMs / 1000) * 1000],
+          [agentId, Math.floor(atMs / 1000), (Math.floor(atMs / 1000) + 1) * 1000],
         );
       }
       return deleted;

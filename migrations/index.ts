@@ -35,6 +35,7 @@ import * as verifierAgentStoppedFromVersion from './20261205150000-verifier-agen
 import * as apiTokenRevocations from './20261205160000-api-token-revocations.js';
 import * as registrarModeIndex from './20261205170000-registrar-mode-index.js';
 import * as verifierHistoryTenant from './20261206110000-verifier-history-tenant.js';
+import * as verifierRevocationOutbox from './20261206120000-verifier-revocation-outbox.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -81,4 +82,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261205160000-api-token-revocations', ...apiTokenRevocations },
   { name: '20261205170000-registrar-mode-index', ...registrarModeIndex },
   { name: '20261206110000-verifier-history-tenant', ...verifierHistoryTenant },
+  { name: '20261206120000-verifier-revocation-outbox', ...verifierRevocationOutbox },
 ];

@@ -150,8 +150,26 @@ export class BrokerRepository {
     return row?.digest;
   }
 
-  async deleteNode(agentId: string): Promise<boolean> {
-    return (await this.knex('broker_nodes').where({ agent_id: agentId }).delete().returning('agent_id')).length > 0;
+  /**
+   * Deletes the node and, in the same transaction, ends every session and token issued for it up to
+   * `atMs`: its revocation row is marked reinstated at the whole second after `atMs` (a token's `iat`
+   * has whole seconds, so one issued in `atMs`'s own second, even at .000, is refused), so `revocationRefusal` refuses every credential issued before
+   * ("attest again") while a node stored again may attest afresh. A revocation in force is left as it
+   * is: the node stays revoked.
+   */
+  async deleteNode(agentId: string, atMs: number): Promise<boolean> {
+    return this.knex.transaction(async (trx) => {
+      const deleted = (await trx('broker_nodes').where({ agent_id: agentId }).delete().returning('agent_id')).length > 0;
+      if (deleted) {
+        await trx.raw(
+          `insert into broker_revocations (agent_id, revoked_at, reason, reinstated_at) values (?, ?, 'node deleted', ?)
+           on conflict (agent_id) do update set reinstated_at = greatest(broker_revocations.reinstated_at, excluded.reinstated_at)
+           where broker_revocations.reinstated_at is not null`,
+          [agentId, Math.floor(atMs / 1000), (Math.floor(atMs / 1000) + 1) * 1000],
+        );
+      }
+      return deleted;
+    });
   }
 
   async putResource(resource: StoredResource): Promise<void> {

@@ -237,9 +237,10 @@ export class BrokerService {
     this.nodes.keep({ digest, node });
   }
 
+  /** Deletes the node; its sessions and tokens issued until now are refused from then on (`BrokerRepository.deleteNode`). */
   async deleteNode(agentId: string): Promise<boolean> {
     this.nodes.forget(agentId);
-    return this.options.repository.deleteNode(agentId);
+    return this.options.repository.deleteNode(agentId, this.now());
   }
 
   async putResource(path: ResourcePath, data: Uint8Array, policy: ResourcePolicy): Promise<void> {

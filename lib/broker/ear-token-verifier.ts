@@ -6,6 +6,7 @@ import { EAR_ALG, EAR_SUBMOD, tokenKeyId } from './ear-token.js';
 import { parseTeePublicKey, type TeePublicKey } from './tee-public-key.js';
 import type { AppraisedVector } from './resource-policy.js';
 import type { TrustedIssuer } from './trusted-issuers.js';
+import { validityProblem } from '../pki/certificate-validity.js';
 
 /** Accepted clock difference between issuer and checker, in seconds. */
 export const TOKEN_CLOCK_SKEW_SECONDS = 30;
@@ -68,6 +69,7 @@ export class EarTokenVerifier {
     const cached = this.verified.get(key);
     if (cached !== undefined) {
       if (nowSeconds < cached.expiresAt + TOKEN_CLOCK_SKEW_SECONDS) {
+        this.refuseOutsideValidity(this.options.issuers.find((candidate) => candidate.issuer === cached.issuer), nowSeconds);
         return cached;
       }
       this.verified.delete(key);
@@ -91,6 +93,7 @@ export class EarTokenVerifier {
     if (trusted === undefined) {
       throw new KbsError('TokenVerifierError', 'token issuer is not trusted');
     }
+    this.refuseOutsideValidity(trusted, nowSeconds);
     let payload: JWTPayload | undefined;
     let lastError: unknown;
     for (const key of await this.candidateKeys(trusted, unverifiedKid)) {
@@ -117,6 +120,14 @@ export class EarTokenVerifier {
       throw new KbsError('TokenVerifierError', `token refused: ${reasonOf(lastError)}`, { cause: lastError });
     }
     return this.claims(payload, trusted.issuer);
+  }
+
+  /** Refuses the tokens of an issuer trusted through a certificate that is not valid now (expired while running). */
+  private refuseOutsideValidity(trusted: TrustedIssuer | undefined, nowSeconds: number): void {
+    const problem = trusted?.validity === undefined ? undefined : validityProblem(trusted.validity, nowSeconds * 1000);
+    if (problem !== undefined) {
+      throw new KbsError('TokenVerifierError', `token issuer ${trusted?.issuer} is no longer trusted: its certificate is ${problem}`);
+    }
   }
 
   /** The issuer's key whose thumbprint is `kid`, when there is one; else all its keys. */

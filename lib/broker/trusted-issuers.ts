@@ -1,11 +1,14 @@
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readConfiguredFile } from '../config/read-config-file.js';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { validityOf, validityProblem, type CertificateValidity } from '../pki/certificate-validity.js';
 
 /** An issuer whose EAR tokens a broker accepts: its `iss` and its ES256 public keys. */
 export interface TrustedIssuer {
   readonly issuer: string;
   readonly keys: readonly KeyObject[];
+  /** The certificate's validity when the keys came from one: outside it, the issuer's tokens are refused. */
+  readonly validity?: CertificateValidity;
 }
 
 /**
@@ -13,11 +16,12 @@ export interface TrustedIssuer {
  * one, with an `issuer` member, to `<dataDir>/broker/token-issuer.jwks.json`) or a PEM certificate.
  * The issuer name comes from `ISSUER=` or the JWKS's `issuer`; without either the value is refused —
  * a key trusted for any `iss` would let one issuer speak for another. Only P-256 EC keys are kept
- * (ES256); a file with none is refused.
+ * (ES256); a file with none is refused. A certificate not valid now (expired, or not yet valid) is
+ * refused; its validity is kept and checked again on each token (`EarTokenVerifier`).
  *
  * @throws InvalidConfig naming the value at fault.
  */
-export async function loadTrustedIssuer(spec: string): Promise<TrustedIssuer> {
+export async function loadTrustedIssuer(spec: string, nowMs = Date.now()): Promise<TrustedIssuer> {
   const at = spec.indexOf('=');
   const named = at > 0 && !spec.slice(0, at).includes('/') ? spec.slice(0, at) : undefined;
   const file = named === undefined ? spec : spec.slice(at + 1);
@@ -31,18 +35,24 @@ export async function loadTrustedIssuer(spec: string): Promise<TrustedIssuer> {
   if (keys.length === 0) {
     throw new InvalidConfig('broker.trustIssuers', `${file}: no EC P-256 (ES256) public key`);
   }
-  return { issuer, keys };
+  if (parsed.validity !== undefined) {
+    const problem = validityProblem(parsed.validity, nowMs);
+    if (problem !== undefined) throw new InvalidConfig('broker.trustIssuers', `${file}: the certificate is ${problem}`);
+  }
+  return { issuer, keys, ...(parsed.validity === undefined ? {} : { validity: parsed.validity }) };
 }
 
-function fromCertificate(text: string, file: string): { issuer: string | undefined; keys: KeyObject[] } {
+function fromCertificate(text: string, file: string): { issuer: string | undefined; keys: KeyObject[]; validity: CertificateValidity } {
+  let certificate: X509Certificate;
   try {
-    return { issuer: undefined, keys: [new X509Certificate(text).publicKey] };
+    certificate = new X509Certificate(text);
   } catch (cause) {
     throw new InvalidConfig('broker.trustIssuers', `${file}: not a PEM certificate`, { cause });
   }
+  return { issuer: undefined, keys: [certificate.publicKey], validity: validityOf(certificate) };
 }
 
-function fromJwks(text: string, file: string): { issuer: string | undefined; keys: KeyObject[] } {
+function fromJwks(text: string, file: string): { issuer: string | undefined; keys: KeyObject[]; validity?: undefined } {
   let jwks: { issuer?: unknown; keys?: unknown };
   try {
     jwks = JSON.parse(text) as { issuer?: unknown; keys?: unknown };

@@ -1,10 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
 import { KbsClientBuilder } from '../kbs-client/kbs-client-builder.js';
 import { TEE_KEY_KINDS, type TeeKeyKind } from '../kbs-client/tee-key-pair.js';
 import type { KbsMode } from '../kbs-client/kbs-client.js';
 import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
 import { DEFAULT_QUOTED_PCRS, TpmEvidenceProvider } from '../kbs-client/tpm-evidence-provider.js';
+import { PRIVATE_KEY_MODE, writeFileAtomic } from '../pki/pem-files.js';
 import { openTpm2ToolsTpm } from '../tpm-access/tpm2-tools/tpm-adapter.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
@@ -73,7 +74,8 @@ export const registerKbsCommands: CommandRegistrar = (program, context) => {
         if (options.output === undefined) {
           process.stdout.write(secret);
         } else {
-          await writeFile(options.output, secret, { mode: 0o600 });
+          // A fresh file replaces the path (never written through a planted symlink, never keeping an existing file's mode).
+          await writeFileAtomic(options.output, secret, PRIVATE_KEY_MODE);
         }
         context.setExitCode(EXIT_VALID);
       } catch (error) {

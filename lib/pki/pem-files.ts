@@ -12,7 +12,7 @@ export const CERTIFICATE_MODE = 0o644;
  * caller publishes it with `rename` (replace) or `link` (create only if absent) so that readers never
  * see half a file.
  */
-export async function writeTemp(target: string, content: string, mode: number): Promise<string> {
+export async function writeTemp(target: string, content: string | Uint8Array, mode: number): Promise<string> {
   const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
   await writeFile(temp, content, { mode, flag: 'wx' });
   // The umask may have narrowed the mode at creation; make it exact.
@@ -21,7 +21,7 @@ export async function writeTemp(target: string, content: string, mode: number): 
 }
 
 /** Replaces `target` atomically with `content`. */
-export async function writeFileAtomic(target: string, content: string, mode: number): Promise<void> {
+export async function writeFileAtomic(target: string, content: string | Uint8Array, mode: number): Promise<void> {
   const temp = await writeTemp(target, content, mode);
   try {
     await rename(temp, target);

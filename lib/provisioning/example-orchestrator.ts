@@ -14,6 +14,7 @@ import { type AttestationInterfaceFactory, DriverRegistry } from './driver-regis
 import { type NewNode, NodeStore } from './node-store.js';
 import { createProvisioningContainer } from './provisioning-container.js';
 import type { NodeSecretRelease, SecretDeployStart } from './node-secret-release.js';
+import { messageOf } from '../verifier/error-message.js';
 
 /** One provision-state change, as the orchestrator reports it. */
 export interface Transition {
@@ -157,8 +158,16 @@ export class ExampleOrchestrator {
       this.report(node, STATES.active, STATES.active, `secret released at kbs:///${path.repository}/${path.type}/${path.tag}`);
       return node;
     } catch (error) {
-      // Fail closed: a node whose secret could not be stored is not deployed.
-      return this.move(node, STATES.deployFailed, `secret not released: ${error instanceof Error ? error.message : String(error)}`);
+      // Fail closed: a node whose secret could not be stored is not deployed, and whatever part of the
+      // release went through (a rebuild's node record, its new secret) is withdrawn, as for a failed deploy.
+      const withdrawn = await secrets.withdraw(node, 'deploy failed: secret not released').then(
+        () => undefined,
+        (withdrawError: unknown) => withdrawError,
+      );
+      const detail = `secret not released: ${messageOf(error)}${withdrawn === undefined ? '' : `; withdrawing failed: ${messageOf(withdrawn)}`}`;
+      const failed = await this.move(node, STATES.deployFailed, detail);
+      if (withdrawn !== undefined) throw withdrawn;
+      return failed;
     }
   }
 

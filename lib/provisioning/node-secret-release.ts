@@ -5,6 +5,7 @@ import type { BrokerAdminClient, BrokerNodeInput } from '../broker/broker-admin-
 import type { ResourcePath } from '../broker/kbs-wire.js';
 import type { TrustClaim } from '../broker/resource-policy.js';
 import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
+import { messageOf } from '../verifier/error-message.js';
 
 export interface NodeSecretReleaseOptions {
   /** The broker's admin API (mTLS client certificate from the broker's CA). */
@@ -89,12 +90,22 @@ export class NodeSecretRelease {
     return path;
   }
 
-  /** Deletes the node's secret and revokes the node in the broker (its sessions and tokens stop at once). */
+  /**
+   * Revokes the node in the broker (its sessions and tokens stop at once), then deletes its secret.
+   * The revocation comes first because it is what stops the node; each step is tried even when the
+   * other fails, and every failure is thrown (one error, or an `AggregateError` of both).
+   */
   async withdraw(node: Node, reason: string): Promise<void> {
     const agentId = node.driverInfo['keylime_agent_uuid'];
-    await ignoreNotFound(this.options.broker.deleteResource(this.resourceOf(node)));
+    const broker = this.options.broker;
+    const failures: unknown[] = [];
     if (typeof agentId === 'string') {
-      await this.options.broker.revoke(agentId, reason);
+      await broker.revoke(agentId, reason).catch((error: unknown) => failures.push(error));
+    }
+    await ignoreNotFound(broker.deleteResource(this.resourceOf(node))).catch((error: unknown) => failures.push(error));
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) {
+      throw new AggregateError(failures, `node ${node.uuid}: withdrawing failed: ${failures.map(messageOf).join('; ')}`);
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { RevocationAgentTarget } from './revocation-notifier.js';
+import type { RevocationAgentTarget } from './revocation-notice.js';
 
 /** Refusals that say the receiver takes no notice signed this way: 403 (no revocation key, or not this signer's), 404 (no such route). */
 const OUTRIGHT_REFUSALS = new Set([403, 404]);

@@ -1,57 +1,13 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
+import type { Statements } from '../db/fixed-statement.js';
 import { pino } from 'pino';
-import { KeylimeHttpError } from '../http/client-errors.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { ReceiverRefusals } from './receiver-refusals.js';
+import type { AgentFailureNotice, RevocationAgentTarget } from './revocation-notice.js';
+import { finalRefusalStatus, postEnvelope, type Delivery } from './revocation-post.js';
+import { RevocationOutbox, type OutboxDelivery, type OutboxNotice, type RevocationOutboxOptions } from './revocation-outbox.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from './revocation-message.js';
-
-/** What the verifier knows about an agent it just failed (its enrolment row and the failure). */
-export interface AgentFailureNotice {
-  readonly agentId: string;
-  readonly ip: string | null;
-  readonly port: number | null;
-  /** `tpm_policy` JSON text as enrolled. */
-  readonly tpmPolicy: string;
-  /** `metadata` JSON text as enrolled. */
-  readonly metaData: string;
-  /** The `revocation_key` PEM the tenant enrolled with the agent ("" = unsigned, as Keylime). */
-  readonly revocationKey: string;
-  /** `revocation` for a failed attestation (default), `comm_error` for a good agent gone silent. */
-  readonly type?: 'revocation' | 'comm_error';
-  /** The failure that caused it (Keylime event id and severity label), and its context. */
-  readonly eventId: string;
-  readonly severityLabel: string;
-  readonly context: unknown;
-  /**
-   * The other agents of this verifier to notify (Keylime: every other agent with the same verifier id).
-   * A function is called later, off the caller's stack, so a verifier with thousands of agents does not
-   * list them on its round path.
-   */
-  readonly otherAgents?: readonly RevocationAgentTarget[] | (() => Iterable<RevocationAgentTarget>);
-}
-
-/** An agent's revocation endpoint: its URL, API version and pinned HTTPS certificate. */
-export interface RevocationAgentTarget {
-  readonly agentId: string;
-  /** `https://10.0.0.5:9002`. */
-  readonly url: string;
-  /** Agent API version used in the path (`2.1`…). */
-  readonly apiVersion: string;
-  /** PEM of the agent's self-signed certificate (pinned), or undefined to use `agentTls.ca`. */
-  readonly mtlsCert?: string;
-  /**
-   * Sends the envelope JSON over a connection the caller already holds to this agent (the verifier's
-   * kept-alive pull connection): no new TLS handshake per notification. Absent: a connection is opened.
-   */
-  readonly post?: (envelopeJson: string) => Promise<void>;
-  /**
-   * The connection `post` goes over now (a serial that changes when a new one is opened; undefined while
-   * none is open). With it, an agent that refused a notice outright is not sent the next one signed the
-   * same way while the connection lasts (`ReceiverRefusals`). Absent: every notice is sent.
-   */
-  readonly receiver?: () => number | undefined;
-}
 
 /** Back-off of every delivery: `attempts` tries, delays doubling from `initialDelayMs` up to `maxDelayMs`. */
 export interface RetryPolicy extends ExponentialBackoff {
@@ -68,12 +24,32 @@ export interface RevocationNotifierOptions {
   readonly webhookCa?: string;
   /** The verifier's client certificate for agents' mTLS (`agent` notifications are skipped without it). */
   readonly agentTls?: { readonly cert: string; readonly key: string; readonly ca?: string };
-  readonly targets?: readonly RevocationTarget[];
+  /**
+   * In-process receivers by name: the name is the receiver's identity in the outbox, so a kept notice
+   * goes to the target of that name whatever the order or the other targets of the next process.
+   */
+  readonly targets?: Readonly<Record<string, RevocationTarget>>;
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * The verifier's database: notices to the webhooks and targets are kept there until delivered
+   * (`RevocationOutbox`). Absent: they are tried `retry.attempts` times in memory only.
+   */
+  readonly outbox?: Omit<RevocationOutboxOptions, 'deliver' | 'log'>;
   readonly timeoutMs?: number;
   readonly log?: Logger;
   /** Unix milliseconds (tests). */
   readonly now?: () => number;
+}
+
+/**
+ * A notice signed and ready to send (`RevocationNotifier.prepare`). `recorded` is set once its rows are
+ * written in the verdict's transaction (`RevocationNotifier.recordIn`).
+ */
+export interface PreparedRevocation {
+  readonly notice: AgentFailureNotice;
+  readonly message: RevocationMessage;
+  readonly envelope: RevocationEnvelope;
+  recorded: boolean;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialDelayMs: 1000, maxDelayMs: 60_000 };
@@ -96,22 +72,27 @@ export class RevocationNotifier {
   private readonly log: Logger;
   private readonly webhookDispatcher: Dispatcher;
   private readonly refusals = new ReceiverRefusals();
+  private readonly outbox: RevocationOutbox | undefined;
   private closed = false;
 
   constructor(private readonly options: RevocationNotifierOptions) {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.log = options.log ?? pino({ level: 'silent' });
     this.webhookDispatcher = new Agent({ connect: options.webhookCa === undefined ? {} : { ca: options.webhookCa } });
+    this.outbox = options.outbox === undefined ? undefined : new RevocationOutbox({ ...options.outbox, log: this.log, deliver: (notice) => this.deliverFromOutbox(notice) });
   }
 
   /**
-   * The verifier's call when it fails an agent. Never throws and never blocks: a bad revocation key is
-   * logged and the message goes out unsigned, as Keylime does.
+   * The verifier's call when it fails an agent: `prepare` then `announce`. Never throws and never
+   * blocks: a bad revocation key is logged and the message goes out unsigned, as Keylime does.
    */
   agentFailed(notice: AgentFailureNotice): void {
-    if (this.closed) {
-      return;
-    }
+    if (this.closed) return;
+    this.announce(this.prepare(notice));
+  }
+
+  /** The notice's message, signed with the agent's revocation key (unsigned when the key is unusable, as Keylime). */
+  prepare(notice: AgentFailureNotice): PreparedRevocation {
     const message: RevocationMessage = {
       type: notice.type ?? 'revocation',
       ip: notice.ip,
@@ -131,17 +112,60 @@ export class RevocationNotifier {
       this.log.error({ err: error, agentId: notice.agentId }, 'revocation key unusable: notification sent unsigned');
       envelope = { msg: JSON.stringify(message), signature: '' };
     }
-    for (const url of this.options.webhooks ?? []) {
-      this.track(`webhook ${url}`, () => this.post(url, JSON.stringify(envelope), this.webhookDispatcher));
+    return { notice, message, envelope, recorded: false };
+  }
+
+  /**
+   * Writes the outbox rows of `prepared` (one per webhook and target) through `run`, the transaction
+   * storing their verdicts: a notice is kept exactly when its verdict is. Runs nothing without an
+   * outbox, or for no notice (a batch of passes costs nothing more).
+   */
+  async recordIn(run: Statements, prepared: readonly PreparedRevocation[]): Promise<void> {
+    if (this.outbox === undefined || prepared.length === 0) return;
+    await RevocationOutbox.record(run, prepared.flatMap((each) => this.outboxRows(each)));
+    for (const each of prepared) each.recorded = true;
+  }
+
+  /**
+   * Sends a prepared notice once its verdict is stored; returns at once. With an outbox, the webhooks
+   * and targets get it from there (recorded now when the verdict's transaction did not); the other
+   * agents always get it from memory, best effort.
+   */
+  announce(prepared: PreparedRevocation): void {
+    if (this.closed) return;
+    const { notice, message, envelope } = prepared;
+    const body = JSON.stringify(envelope);
+    const outbox = this.outbox;
+    if (outbox !== undefined && prepared.recorded) {
+      outbox.wake();
+    } else if (outbox !== undefined) {
+      this.track('outbox', async () => {
+        await outbox.recordNow(this.outboxRows(prepared));
+        outbox.wake();
+      });
+    } else {
+      for (const url of this.options.webhooks ?? []) {
+        this.track(`webhook ${url}`, () => this.post(url, body, this.webhookDispatcher));
+      }
+      for (const [name, target] of Object.entries(this.options.targets ?? {})) {
+        this.track(`target ${name}`, () => target(message, envelope));
+      }
     }
     if (this.options.agentTls !== undefined && notice.otherAgents !== undefined) {
       const others = notice.otherAgents;
       const signer = envelope.signature === '' ? '' : notice.revocationKey;
       this.track('agents', () => this.fanOut(notice.agentId, others, envelope, signer), 1);
     }
-    for (const target of this.options.targets ?? []) {
-      this.track('local target', () => target(message, envelope));
-    }
+  }
+
+  /** Starts delivering what the outbox holds (notices a previous process left undelivered). */
+  start(): void {
+    this.outbox?.start();
+  }
+
+  /** Notices waiting in the outbox (0 without one). */
+  undelivered(): Promise<number> {
+    return this.outbox?.undelivered() ?? Promise.resolve(0);
   }
 
   /** Resolves when every delivery started so far has succeeded or given up (tests, shutdown). */
@@ -151,12 +175,45 @@ export class RevocationNotifier {
     }
   }
 
-  /** Stops accepting notices and waits for deliveries in flight (each gets its current try; no further retries). */
+  /**
+   * Stops accepting notices and waits for deliveries in flight (each gets its current try; no further
+   * retries in memory). The outbox keeps what is undelivered for the next process.
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const wake of [...this.sleepers]) wake();
     await this.idle();
+    await this.outbox?.close();
     await this.webhookDispatcher.close();
+  }
+
+  /** One outbox row per configured receiver. */
+  private outboxRows(prepared: PreparedRevocation): OutboxNotice[] {
+    const envelope = JSON.stringify(prepared.envelope);
+    const receivers = [...(this.options.webhooks ?? []).map((url) => `webhook ${url}`), ...Object.keys(this.options.targets ?? {}).map((name) => `target ${name}`)];
+    return receivers.map((receiver) => ({ receiver, agentId: prepared.notice.agentId, envelope }));
+  }
+
+  /** One outbox delivery: throws what is worth trying again. */
+  private async deliverFromOutbox(notice: OutboxNotice): Promise<OutboxDelivery> {
+    const space = notice.receiver.indexOf(' ');
+    const kind = notice.receiver.slice(0, space);
+    const name = notice.receiver.slice(space + 1);
+    try {
+      if (kind === 'webhook' && (this.options.webhooks ?? []).includes(name)) {
+        await this.post(name, notice.envelope, this.webhookDispatcher);
+        return 'delivered';
+      }
+      const targets = this.options.targets ?? {};
+      const target = kind === 'target' && Object.hasOwn(targets, name) ? targets[name] : undefined;
+      if (target === undefined) return 'unknown_receiver';
+      const envelope = JSON.parse(notice.envelope) as RevocationEnvelope;
+      await target(JSON.parse(envelope.msg) as RevocationMessage, envelope);
+      return 'delivered';
+    } catch (error) {
+      if (finalRefusalStatus(error) !== undefined) return 'refused';
+      throw error;
+    }
   }
 
   private track(what: string, deliver: () => Promise<void>, attempts = this.retry.attempts): void {
@@ -256,42 +313,8 @@ export class RevocationNotifier {
     }
   }
 
-  private async post(url: string, body: string, dispatcher: Dispatcher): Promise<void> {
-    const timeout = this.options.timeoutMs ?? 10_000;
-    const reply = await request(url, {
-      method: 'POST',
-      dispatcher,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-    await reply.body.dump();
-    if (reply.statusCode < 200 || reply.statusCode >= 300) {
-      throw new DeliveryRefused(`${url} answered ${reply.statusCode}`, reply.statusCode);
-    }
+  private post(url: string, body: string, dispatcher: Dispatcher): Promise<void> {
+    return postEnvelope(url, body, dispatcher, this.options.timeoutMs ?? 10_000);
   }
-}
 
-/** A receiver's non-2xx answer. */
-class DeliveryRefused extends Error {
-  constructor(
-    message: string,
-    readonly statusCode: number,
-  ) {
-    super(message);
-  }
-}
-
-/** How one delivery ended; a refusal keeps the receiver's status. */
-type Delivery = { readonly outcome: 'delivered' | 'gave_up' } | { readonly outcome: 'refused'; readonly status: number };
-
-/**
- * The status of a 4xx other than 408 and 429, which will not change on a retry (the receiver has no
- * revocation key, or refuses the signature): retrying it would only repeat the request per agent per
- * attempt. Undefined for anything worth retrying.
- */
-function finalRefusalStatus(error: unknown): number | undefined {
-  const status = error instanceof DeliveryRefused ? error.statusCode : error instanceof KeylimeHttpError ? error.remoteHttpStatus : 0;
-  return status >= 400 && status < 500 && status !== 408 && status !== 429 ? status : undefined;
 }

@@ -1,7 +1,8 @@
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import { REVOKED_STATES, type OperationalState } from '../attestation/operational-state.js';
-import type { RevocationAgentTarget, RevocationNotifier } from '../revocation/revocation-notifier.js';
+import type { RevocationAgentTarget } from '../revocation/revocation-notice.js';
+import type { PreparedRevocation, RevocationNotifier } from '../revocation/revocation-notifier.js';
 import type { VerifierAgentEnrolment } from './verifier-agent-record.js';
 
 /** Whether a verdict moves an agent from `before` into a failed state: the transition that is announced, and stored at once. */
@@ -26,17 +27,16 @@ export class FailureAnnouncer {
   ) {}
 
   /**
-   * Announces the failure if the stored verdict moves `agent` into a failed state from `before`, the
-   * state the verdict was decided from, when that was not failed. Returns at once: deliveries never
-   * hold up a round or a reply. Silence (no failure event a check raised) is `comm_error`, which
-   * brokers and agents do not treat as tampering. A transition two processes may decide at once (push
-   * silence) is written on condition of the row read (`RoundWrite.expectedVersion`), so it is stored,
-   * and announced, once.
+   * The notice of the verdict, prepared (signed) before it is stored so that the verdict's transaction
+   * records it (`RoundWrite.revocation`), if the verdict moves `agent` into a failed state from
+   * `before`, the state it was decided from, when that was not failed; undefined otherwise (no cost
+   * for a pass). Silence (no failure event a check raised) is `comm_error`, which brokers and agents do
+   * not treat as tampering.
    */
-  stored(agent: VerifierAgentEnrolment, before: OperationalState, after: AgentAttestationState, history: HistoryRow | undefined): void {
-    if (this.notifier === undefined || !turnsRevoked(before, after.operationalState)) return;
+  prepare(agent: VerifierAgentEnrolment, before: OperationalState, after: AgentAttestationState, history: HistoryRow | undefined): PreparedRevocation | undefined {
+    if (this.notifier === undefined || !turnsRevoked(before, after.operationalState)) return undefined;
     const failure = history?.failures[0];
-    this.notifier.agentFailed({
+    return this.notifier.prepare({
       agentId: agent.agentId,
       ip: agent.ip,
       port: agent.port,
@@ -49,5 +49,14 @@ export class FailureAnnouncer {
       context: failure?.context ?? null,
       otherAgents: this.otherAgents,
     });
+  }
+
+  /**
+   * Announces a prepared failure once its verdict is stored. Returns at once: deliveries never hold up
+   * a round or a reply. A transition two processes may decide at once (push silence) is written on
+   * condition of the row read (`RoundWrite.expectedVersion`), so it is stored, and announced, once.
+   */
+  stored(prepared: PreparedRevocation | undefined): void {
+    if (prepared !== undefined) this.notifier?.announce(prepared);
   }
 }

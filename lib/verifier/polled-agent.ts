@@ -4,7 +4,7 @@ import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { formatPcrMask, parseTpmPolicy } from '../attestation/tpm-policy.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { httpsServiceUrl } from '../http/keylime-client.js';
-import type { RevocationAgentTarget } from '../revocation/revocation-notifier.js';
+import type { RevocationAgentTarget } from '../revocation/revocation-notice.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { RepeatedTexts } from '../http/repeated-member-json.js';
 import type { GridEntry } from './round-start-grid.js';

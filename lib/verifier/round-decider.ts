@@ -64,10 +64,9 @@ export class RoundDecider {
   async failUnloadable(record: VerifierAgentRecord, error: unknown): Promise<boolean | 'failure_recorded' | undefined> {
     this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load; failing it (internal.verifier.exception)');
     const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
-    const stored = await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion });
-    if (stored === true || stored === 'failure_recorded') {
-      this.failures.stored(record, record.state.operationalState, outcome.state, outcome.history);
-    }
+    const revocation = this.failures.prepare(record, record.state.operationalState, outcome.state, outcome.history);
+    const stored = await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion }, Date.now(), revocation);
+    if (stored === true || stored === 'failure_recorded') this.failures.stored(revocation);
     return stored;
   }
 }

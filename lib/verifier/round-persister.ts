@@ -36,13 +36,14 @@ export class RoundPersister {
     const id = agent.enrolment.agentId;
     // Nothing judged and the row to be re-read anyway: the round writes nothing (and announces nothing).
     const writes = !agent.reconcileAfterRound || outcome.history !== undefined;
-    const stored = writes ? await this.verdicts.store(id, outcome, agent, decidedAt) : true;
+    const revocation = writes ? this.failures.prepare(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history) : undefined;
+    const stored = writes ? await this.verdicts.store(id, outcome, agent, decidedAt, revocation) : true;
     if (stored === undefined) {
       return;
     }
     // A failure recorded over an operator's stop or delete is announced as a stored one is; the row,
     // which keeps the operator's state, is then re-read (dropped, or deleted after TERMINATED).
-    if (writes && stored !== false) this.failures.stored(agent.enrolment, agent.state.operationalState, outcome.state, outcome.history);
+    if (stored !== false) this.failures.stored(revocation);
     agent.state = outcome.state;
     if (stored === true && agent.apiVersion !== agent.enrolment.supportedVersion) await this.storeApiVersion(agent);
     // Running until here: an operator's change while the API version is written marks the agent for a

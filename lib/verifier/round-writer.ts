@@ -4,6 +4,7 @@ import { inPgTransaction } from '../db/pg-transaction.js';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import type { OperationalState } from '../attestation/operational-state.js';
+import type { PreparedRevocation } from '../revocation/revocation-notifier.js';
 import { saveRounds, type StoredRound } from './save-rounds.js';
 import { StatementBatch } from './statement-batch.js';
 
@@ -39,6 +40,11 @@ export interface RoundWrite {
    * (`recordedOverOperatorStop`). The pull loop polls no stopped agent and leaves it out.
    */
   readonly decidedFrom?: OperationalState;
+  /**
+   * The revocation notice of a verdict that fails the agent (`FailureAnnouncer.prepare`): the writer's
+   * `alsoStore` records it in the verdict's transaction (`RevocationNotifier.recordIn`).
+   */
+  readonly revocation?: PreparedRevocation;
 }
 
 export interface RoundWriterOptions {

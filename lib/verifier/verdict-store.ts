@@ -1,5 +1,6 @@
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
+import type { PreparedRevocation } from '../revocation/revocation-notifier.js';
 import type { ExponentialBackoff } from '../timing/backoff.js';
 import type { PullSchedulerOptions } from './pull-scheduler.js';
 import { RoundRetrier, STORED_UNSEEN } from './round-retrier.js';
@@ -77,7 +78,7 @@ export class VerdictStore {
    * verdict of the agent is being stored, this one is not: it resolves false once that one has settled,
    * and the caller re-reads the row that store left.
    */
-  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = Date.now()): Promise<boolean | 'failure_recorded' | undefined> {
+  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = Date.now(), revocation?: PreparedRevocation): Promise<boolean | 'failure_recorded' | undefined> {
     const running = this.calls.get(agentId);
     if (running !== undefined) {
       this.options.log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict not stored: another verdict of the agent is being stored; re-reading the agent after it');
@@ -88,7 +89,7 @@ export class VerdictStore {
     const call: StoreCall = { settled: new Promise<void>((resolve) => (settle = resolve)) };
     this.calls.set(agentId, call);
     try {
-      return await this.storeUntilSettled(agentId, verdict, row, decidedAt);
+      return await this.storeUntilSettled(agentId, verdict, row, decidedAt, revocation);
     } finally {
       // The entry is this call's own: a second store of the agent never makes or removes one.
       this.calls.delete(agentId);
@@ -117,7 +118,7 @@ export class VerdictStore {
    * `row` unchanged). Stored by an attempt whose answer was lost, the row version it left is not known:
    * `row` forgets it.
    */
-  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt: number): Promise<boolean | 'failure_recorded' | undefined> {
+  private async storeUntilSettled(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt: number, revocation: PreparedRevocation | undefined): Promise<boolean | 'failure_recorded' | undefined> {
     const { writer, log, metrics, verifierId, owner, leaseSeconds } = this.options;
     const outcome = verdict.history?.outcome ?? 'none';
     const expectedVersion = row.rowVersion;
@@ -133,7 +134,7 @@ export class VerdictStore {
         history: verdict.history,
         send: (roundId, retry) => {
           retried = retry;
-          const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion, decidedAt };
+          const write: RoundWrite = { agentId, verifierId, owner, leaseSeconds, state: verdict.state, history: verdict.history, roundId, expectedVersion, decidedAt, ...(revocation === undefined ? {} : { revocation }) };
           // A failure is stored (and so announced) at once, not after the batch window: failures are
           // rare, and detection should not wait for passes to share a transaction. Nor does anything
           // wait for the window once the process is stopping (`close`).

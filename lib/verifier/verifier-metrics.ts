@@ -28,6 +28,8 @@ export class VerifierMetrics {
       slotCapacity: () => number | undefined;
       /** The pull writer's batch window, once it exists. */
       verdictBatchDelayMs?: () => number | undefined;
+      /** Revocation notices waiting in the outbox for their receiver. */
+      undeliveredRevocations?: () => Promise<number>;
     },
   ) {
     const registers = [this.registry];
@@ -65,6 +67,15 @@ export class VerifierMetrics {
       registers,
       collect() {
         this.set(sources.unstoredRounds());
+      },
+    });
+    new Gauge({
+      name: 'ironlime_verifier_undelivered_revocations',
+      help: 'Revocation notices to the configured receivers (webhooks, an in-process broker) not yet delivered; each is retried until taken or refused. A value that stays up means a receiver is down.',
+      registers,
+      async collect() {
+        const count = await sources.undeliveredRevocations?.();
+        if (count !== undefined) this.set(count);
       },
     });
     new Gauge({

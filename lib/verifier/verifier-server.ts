@@ -23,7 +23,8 @@ import { ProcessLock } from './process-lock.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { createPushService, type PushService } from './push/push-service.js';
 import { HistoryPruner } from './history-pruner.js';
-import { RoundWriter } from './round-writer.js';
+import { RoundWriter, type RoundWrite } from './round-writer.js';
+import type { Statements } from '../db/fixed-statement.js';
 import { verdictBatchDelayMs } from './verdict-batch-delay.js';
 import { VerifierHealth } from './verifier-health.js';
 import { VerifierMetrics } from './verifier-metrics.js';
@@ -130,6 +131,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       unstoredRounds: () => health.unstoredRounds,
       slotCapacity: () => polled?.slotCapacity(),
       verdictBatchDelayMs: () => writer?.batchDelayMs,
+      undeliveredRevocations: () => revocation.undelivered(),
     });
     container.register(VerifierMetrics, { useValue: metrics });
     const revocation = new RevocationNotifier({
@@ -138,10 +140,16 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         ? {}
         : { webhookCa: await readConfiguredFile(config.revocationWebhookCa, 'verifier.revocationWebhookCa') }),
       agentTls: { cert: clientTls.cert, key: clientTls.key, ca: clientTls.ca },
+      outbox: { knex: database.knex },
       log,
     });
     closeRevocation = () => revocation.close();
-    const verdictAudit = auditVerdicts(access.auditKey, owner);
+    const audit = auditVerdicts(access.auditKey, owner);
+    // With its verdicts, in their transaction: their audit records and the revocation notices of those that fail an agent.
+    const verdictAudit = async (statements: Statements, stored: readonly RoundWrite[]): Promise<void> => {
+      await audit(statements, stored);
+      await revocation.recordIn(statements, stored.flatMap((write) => (write.revocation === undefined ? [] : [write.revocation])));
+    };
     writer = new RoundWriter(database.knex, { batchDelayMs: verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), alsoStore: verdictAudit, prepared: database.kind === 'postgres' });
     const agentDeps = {
       policies: container.resolve(VerifierPolicyRepository),
@@ -219,6 +227,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     push = createPushService({ app: service.app, knex: database.knex, agents, auditVerdicts: verdictAudit, policies: agentDeps, config, owner, engine, bootLogs: container.resolve(BootLogMemo), log, health, failures: scheduler.failures });
     await scheduler.start();
     await push.silenceSweep.start();
+    revocation.start();
     liveness.start();
     if (config.historyRetentionDays > 0) {
       pruner = new HistoryPruner(database.knex, { retentionDays: config.historyRetentionDays, log });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -134,6 +134,27 @@ describe('ironlime broker and ironlime kbs get-resource --mode passport (process
     expect(run.code, run.stderr).to.equal(0);
     expect(new Uint8Array(await readFile(output))).to.deep.equal(secret);
     expect((await stat(output)).mode & 0o777).to.equal(0o600);
+  });
+
+  it('--output replaces an existing 0644 file with a 0600 one, and a symlink planted there rather than writing through it', async function () {
+    const existing = path.join(node.dir, 'existing.key');
+    await writeFile(existing, 'old', { mode: 0o644 });
+    await chmod(existing, 0o644);
+    const written = await getResource('kbs:///node/disk-key/u12', existing);
+    expect(written.code, written.stderr).to.equal(0);
+    expect(new Uint8Array(await readFile(existing))).to.deep.equal(secret);
+    expect((await stat(existing)).mode & 0o777).to.equal(0o600);
+
+    const decoy = path.join(node.dir, 'decoy');
+    await writeFile(decoy, 'not yours', { mode: 0o644 });
+    const planted = path.join(node.dir, 'planted.key');
+    await symlink(decoy, planted);
+    const replaced = await getResource('kbs:///node/disk-key/u12', planted);
+    expect(replaced.code, replaced.stderr).to.equal(0);
+    expect(await readFile(decoy, 'utf8'), 'the symlink target is untouched').to.equal('not yours');
+    expect((await lstat(planted)).isSymbolicLink()).to.equal(false);
+    expect((await stat(planted)).mode & 0o777).to.equal(0o600);
+    expect(new Uint8Array(await readFile(planted))).to.deep.equal(secret);
   });
 
   it("exit 1 when B's policy refuses the node, and when A refuses to issue a token", async function () {

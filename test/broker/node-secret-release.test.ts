@@ -120,6 +120,26 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     expect(await fetchDiskKey(uri)).to.have.length(32);
   });
 
+  it('a rebuild whose release fails withdraws the node: revoked and its old secret deleted, not left fetchable', async function () {
+    const failingRelease = await orchestrator(broker.admin, {
+      nodeRecord: async () => {
+        throw new Error('no reference state for this build');
+      },
+    });
+    // The node of the first tests, active with a fetchable secret (the test before left it so).
+    const [uuid] = await failingRelease.nodes.nodesNamingAgent(node.agentId);
+    const uri = `kbs:///node/disk-key/${uuid!}`;
+    expect(await fetchDiskKey(uri)).to.have.length(32);
+    const rebuilt = await failingRelease.deploy(uuid!);
+    expect(rebuilt.provisionState).to.equal(STATES.deployFailed);
+    expect(transitions.at(-1)?.detail).to.equal('secret not released: no reference state for this build');
+    expect(await broker.admin.revocationInForce(node.agentId)).to.be.a('string');
+    const refused = await refusal(fetchDiskKey(uri));
+    expect(refused.detail).to.contain('is revoked');
+    const gone = await refusal(broker.admin.deleteResource({ repository: 'node', type: 'disk-key', tag: uuid! }));
+    expect(gone.remoteHttpStatus, 'the old secret was deleted').to.equal(404);
+  });
+
   it('a revocation recorded during the deploy is never ended by its release: 409 when one was in force at the start, withdrawn when none was', async function () {
     const orchestration = await orchestrator(broker.admin);
     const enrolled = await orchestration.enrollNode({
@@ -174,7 +194,10 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
         () => undefined,
         (e: unknown) => e,
       );
-      expect(error).to.be.instanceOf(ServiceUnreachableError);
+      // Both steps of the withdrawal were tried (revoke, then delete) and both failures surface.
+      expect(error).to.be.instanceOf(AggregateError);
+      expect((error as AggregateError).errors).to.have.length(2);
+      for (const each of (error as AggregateError).errors) expect(each).to.be.instanceOf(ServiceUnreachableError);
       expect((await orchestration.nodes.getNode(enrolled.uuid)).provisionState).to.equal(STATES.deployFailed);
       expect(transitions.at(-1)?.detail).to.match(/admin\/revocations\/.*unreachable/);
     } finally {

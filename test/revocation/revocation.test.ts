@@ -12,7 +12,8 @@ import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-target.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
-import { RevocationNotifier, type AgentFailureNotice } from '../../lib/revocation/revocation-notifier.js';
+import type { AgentFailureNotice } from '../../lib/revocation/revocation-notice.js';
+import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
 import { RevocationQueueFull, RevocationReceiver, scriptAction } from '../../lib/revocation/revocation-receiver.js';
 import { checkRevocationEnvelope, revocationVerifyKey } from '../../lib/revocation/revocation-signature.js';
 import { createSoftwareAgent, disposeSharedNodeKey, type SoftwareAgent } from '../agent/helpers/software-agent.js';
@@ -376,7 +377,7 @@ describe('revocation notifications', function () {
         expect(Array.from(await built.client.getResource('kbs:///node/disk-key/k'))).to.deep.equal([7]);
         // Stamped a second on: the previous test delivered this node's failure and reinstated it, and a
         // message identical to that one (the same second, asctime's whole seconds) is a replay, ignored.
-        const notifier = new RevocationNotifier({ targets: [brokerRevocationTarget(broker.running.service)], retry: { attempts: 1 }, now: () => Date.now() + 1000 });
+        const notifier = new RevocationNotifier({ targets: { broker: brokerRevocationTarget(broker.running.service) }, retry: { attempts: 1 }, now: () => Date.now() + 1000 });
         notifier.agentFailed(notice(node.agentId));
         await notifier.close();
         const error = await built.client.getResource('kbs:///node/disk-key/k').then(() => undefined, (e: unknown) => e);

@@ -53,9 +53,10 @@ export class PushVerdictStore {
       // takes it, or is refused) rather than judge it again as taken.
       return { stored: false, reason: take === undefined ? 'agent_changed' : 'evidence_not_taken' };
     }
-    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion, decidedFrom };
-    const outcome = await this.deps.writer.write(write, completion, take, turnsRevoked(record.state.operationalState, state.operationalState));
-    if (outcome.stored) this.deps.failures.stored(record, record.state.operationalState, state, history);
+    const revocation = this.deps.failures.prepare(record, decidedFrom, state, history);
+    const write: RoundWrite = { agentId: record.agentId, verifierId, owner, leaseSeconds, state, history, expectedVersion, decidedFrom, ...(revocation === undefined ? {} : { revocation }) };
+    const outcome = await this.deps.writer.write(write, completion, take, turnsRevoked(decidedFrom, state.operationalState));
+    if (outcome.stored) this.deps.failures.stored(revocation);
     return outcome;
   }
 }

@@ -1,0 +1,41 @@
+import { request, type Dispatcher } from 'undici';
+import { KeylimeHttpError } from '../http/client-errors.js';
+
+/** POSTs a revocation envelope's JSON to `url`; a non-2xx answer throws `DeliveryRefused`. */
+export async function postEnvelope(url: string, body: string, dispatcher: Dispatcher, timeout: number): Promise<void> {
+  const reply = await request(url, {
+    method: 'POST',
+    dispatcher,
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
+  await reply.body.dump();
+  if (reply.statusCode < 200 || reply.statusCode >= 300) {
+    throw new DeliveryRefused(`${url} answered ${reply.statusCode}`, reply.statusCode);
+  }
+}
+
+/** A receiver's non-2xx answer. */
+export class DeliveryRefused extends Error {
+  constructor(
+    message: string,
+    readonly statusCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** How one delivery ended; a refusal keeps the receiver's status. */
+export type Delivery = { readonly outcome: 'delivered' | 'gave_up' } | { readonly outcome: 'refused'; readonly status: number };
+
+/**
+ * The status of a 4xx other than 408 and 429, which will not change on a retry (the receiver has no
+ * revocation key, or refuses the signature): retrying it would only repeat the request per agent per
+ * attempt. Undefined for anything worth retrying.
+ */
+export function finalRefusalStatus(error: unknown): number | undefined {
+  const status = error instanceof DeliveryRefused ? error.statusCode : error instanceof KeylimeHttpError ? error.remoteHttpStatus : 0;
+  return status >= 400 && status < 500 && status !== 408 && status !== 429 ? status : undefined;
+}

@@ -118,7 +118,7 @@ export class KeylimeAttestation extends AttestationInterface {
   async startAttestation(task: Task): Promise<void> {
     const settings = this.#settings(task);
     const documents = await this.#fetchDocuments(settings, task.signal);
-    const policy = buildEnrolmentPolicy(settings, documents);
+    const policy = buildEnrolmentPolicy(settings, documents, this.#identityOptions());
     const location = await this.#location(task, settings, true);
     const claimed = await agentClaimedElsewhere(this.#options.nodes, location.uuid, task.node.uuid);
     if (claimed !== undefined) {
@@ -128,7 +128,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
-      if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions().ekCheck))) {
+      if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions()))) {
         await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => enrolForLiveness(connection, liveness, location.uuid, task.node.uuid));
         task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
         return;
@@ -171,7 +171,7 @@ export class KeylimeAttestation extends AttestationInterface {
         agentId,
         nodeUuid: task.node.uuid,
         signal: task.signal,
-        ekCheck: this.#identityOptions().ekCheck,
+        identity: this.#identityOptions(),
         requestTimeoutMs: this.#identityOptions().timeoutMs,
         staleAfterSeconds: this.#options.staleAfterSeconds,
       });
@@ -224,7 +224,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const agentId = (await this.#location(task, settings, false)).uuid;
     const connection = await this.#connect(settings);
     try {
-      return await readTrustLevel(connection, agentId, this.#identityOptions().ekCheck);
+      return await readTrustLevel(connection, agentId, this.#identityOptions());
     } catch (error) {
       throw toServiceError(error, `agent ${agentId}`, settings);
     } finally {

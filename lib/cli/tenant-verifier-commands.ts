@@ -59,7 +59,7 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
     (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'add', context)),
   );
 
-  enrolment(tenant.command('update').description('delete the agent from the verifier (waiting for 404), then add it again')).action(
+  enrolment(tenant.command('update').description('check the new enrolment (policies, identity), then delete the agent from the verifier (waiting for 404) and add it again')).action(
     (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'update', context)),
   );
 

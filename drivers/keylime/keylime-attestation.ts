@@ -264,13 +264,22 @@ export class KeylimeAttestation extends AttestationInterface {
   }
 
   /**
-   * The agent's location from `driver_info`, else from the locator — stored back into `driver_info` when
+   * The agent's location from `driver_info` (refused when the locator reports another agent), else from the locator — stored back into `driver_info` when
    * `store` is set and a node store was given (the task's node is not refreshed: the hooks call
    * `validateSecurityStatus` with the same task, which asks the locator again).
    */
   async #location(task: Task, settings: KeylimeNodeSettings, store: boolean): Promise<AgentLocation> {
     const { uuid, address, port } = settings.agent;
     if (uuid !== undefined) {
+      // A ramdisk that now reports another agent (a reinstalled node, a new TPM) is not silently
+      // outvoted by the agent an earlier report left in driver_info: the operator decides which is right.
+      const reported = await this.#options.agentLocator?.(task);
+      if (reported !== undefined && reported.uuid !== uuid) {
+        throw new InvalidParameterValue(
+          'driver_info.keylime_agent_uuid',
+          `names agent ${uuid}, but the node's ramdisk now reports agent ${reported.uuid}: store the new location (locateAgent) or clear keylime_agent_uuid`,
+        );
+      }
       return { uuid, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
     }
     const located = await this.#options.agentLocator?.(task);

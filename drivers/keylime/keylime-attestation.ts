@@ -264,6 +264,21 @@ export class KeylimeAttestation extends AttestationInterface {
   }
 
   /**
+   * The locator's report for a node whose `driver_info` already names `uuid`. A locator that fails (a
+   * ramdisk gone once the instance boots, an orchestrator API away) tells nothing about another agent:
+   * it is logged and the stored agent used, as before the locator was asked, so it never fails a healthy node.
+   */
+  async #secondOpinion(task: Task, uuid: string): Promise<AgentLocation | undefined> {
+    try {
+      return await this.#options.agentLocator?.(task);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      task.logger.warn({ node: task.node.uuid, agent: uuid }, `agent locator failed (${why}); using the agent driver_info names`);
+      return undefined;
+    }
+  }
+
+  /**
    * The agent's location from `driver_info` (refused when the locator reports another agent), else from the locator — stored back into `driver_info` when
    * `store` is set and a node store was given (the task's node is not refreshed: the hooks call
    * `validateSecurityStatus` with the same task, which asks the locator again).
@@ -273,7 +288,7 @@ export class KeylimeAttestation extends AttestationInterface {
     if (uuid !== undefined) {
       // A ramdisk that now reports another agent (a reinstalled node, a new TPM) is not silently
       // outvoted by the agent an earlier report left in driver_info: the operator decides which is right.
-      const reported = await this.#options.agentLocator?.(task);
+      const reported = await this.#secondOpinion(task, uuid);
       if (reported !== undefined && reported.uuid !== uuid) {
         throw new InvalidParameterValue(
           'driver_info.keylime_agent_uuid',

@@ -36,4 +36,13 @@ describe('keylime driver: a ramdisk report naming another agent than driver_info
     await new KeylimeAttestation({ agentLocator: async () => ({ uuid: 'agent-A' }) }).validateSecurityStatus(createTask(node(info), CONFIG));
     await new KeylimeAttestation({ agentLocator: async () => undefined }).validateSecurityStatus(createTask(node(info), CONFIG));
   });
+
+  it('goes on with the agent driver_info names when the locator itself fails (a ramdisk gone after deploy): as before the locator was asked', async function () {
+    const driver = new KeylimeAttestation({
+      agentLocator: async () => {
+        throw new Error('ramdisk unreachable');
+      },
+    });
+    await driver.validateSecurityStatus(createTask(node(info), CONFIG));
+  });
 });

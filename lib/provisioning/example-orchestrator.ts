@@ -150,6 +150,10 @@ export class ExampleOrchestrator {
     // By the attestation's result, not the state: with the fail flag off a failed attestation still ends `active`.
     if (node.provisionState !== STATES.active || !attestationPassed(outcomes)) {
       await secrets.withdraw(node, 'deploy failed attestation');
+      // An active node left without its secret is said so: its transition read like a good deploy.
+      if (node.provisionState === STATES.active) {
+        this.report(node, STATES.active, STATES.active, `secret withdrawn: the deploy attestation did not pass (${shortfall(outcomes)})`);
+      }
       return node;
     }
     try {
@@ -226,6 +230,13 @@ function record(outcomes: AttestationOutcome[], outcome: AttestationOutcome): At
 /** True when both hooks ran and attested the node (`no-attestation` attests nothing, so it never passes). */
 function attestationPassed(outcomes: readonly AttestationOutcome[]): boolean {
   return outcomes.length === 2 && outcomes.every((outcome) => outcome.recorded && outcome.status === 'passed');
+}
+
+/** The first hook's result that was not a pass: its status, `not attested` (no-attestation), or `not run`. */
+function shortfall(outcomes: readonly AttestationOutcome[]): string {
+  const missed = outcomes.find((outcome) => !outcome.recorded || outcome.status !== 'passed');
+  if (missed === undefined) return 'not run';
+  return missed.recorded ? missed.status : 'not attested';
 }
 
 /** One line on what the two hooks found. */

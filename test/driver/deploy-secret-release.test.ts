@@ -55,13 +55,17 @@ describe('example orchestrator: a node secret only after a passing deploy attest
     agent = `agent-${tests}`;
   });
 
+  /** What the orchestrator reported during the deploy (`onTransition` details). */
+  let reported: (string | undefined)[] = [];
+
   async function deployWith(outcome: 'pass' | 'fail'): Promise<{ state: string; status: string | null }> {
     const config = buildConfig({ dataDir: dir, enabledAttestationInterfaces: ['fake'], keylime: { failDeployOnAttestationFailure: false } });
-    const orchestrator = await ExampleOrchestrator.create({ config, database: database.database, nodeSecrets: secrets });
+    const orchestrator = await ExampleOrchestrator.create({ config, database: database.database, nodeSecrets: secrets, onTransition: (t) => void reported.push(t.detail) });
     const node = await orchestrator.enrollNode({ name: `n-${agent}`, attestationInterface: 'fake', driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'pass' } });
     await orchestrator.clean(node.uuid);
     await orchestrator.nodes.updateNode(node.uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: outcome } });
     calls = [];
+    reported = [];
     const deployed = await orchestrator.deploy(node.uuid);
     return { state: deployed.provisionState, status: deployed.lastAttestation.status };
   }
@@ -69,6 +73,8 @@ describe('example orchestrator: a node secret only after a passing deploy attest
   it('withdraws, and neither stores a secret nor reinstates, after a failed attestation recorded only (fail flag off)', async function () {
     expect(await deployWith('fail')).to.deep.equal({ state: STATES.active, status: 'failed' });
     expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`]);
+    // An active node without its secret is said so, not left looking like a good deploy.
+    expect(reported.at(-1)).to.equal('secret withdrawn: the deploy attestation did not pass (failed)');
   });
 
   it('releases after a passing one, ending the earlier revocation', async function () {

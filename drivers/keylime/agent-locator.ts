@@ -14,9 +14,11 @@ export interface AgentLocation {
 }
 
 /**
- * A hook the orchestrator gives the driver (option `agentLocator`): called by `startAttestation` when the
- * node's `driver_info` has no `keylime_agent_uuid` yet. Resolve to the location, or `undefined` when
- * the agent is not known yet (the call then fails with `MissingParameterValue`).
+ * A hook the orchestrator gives the driver (option `agentLocator`): asked by `startAttestation`,
+ * `validateSecurityStatus` and `trustLevel`. When the node's `driver_info` has no `keylime_agent_uuid`
+ * yet, resolve to the location, or `undefined` when the agent is not known yet (the call then fails with
+ * `MissingParameterValue`). When it has one, a report naming another agent is refused
+ * (`InvalidParameterValue`); `undefined` or a locator that throws leaves the stored agent in use.
  */
 export type AgentLocator = (task: Task) => Promise<AgentLocation | undefined>;
 

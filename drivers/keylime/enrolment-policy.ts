@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { IronlimeError, InvalidParameterValue } from '../../interfaces/errors.js';
 import { MbRefstateError } from '../../lib/mb/mb-refstate.js';
 import { checkEnrolmentPolicies, type CheckedEnrolmentPolicies } from '../../lib/tenant/enrolment-request.js';
+import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
 
 /** The fetched, checksum-checked documents of one node. */
@@ -11,13 +12,20 @@ export interface FetchedDocuments {
   readonly mbRefstate: Uint8Array | undefined;
 }
 
+/** The driver's EK certificate check, which an enrolment was made under. */
+export interface EkCheckSettings {
+  readonly ekCheck: TenantEkCheckMode;
+  readonly extraEkCaDirs: readonly string[];
+}
+
 /** What the driver enrols a node with. */
 export interface EnrolmentPolicy {
   /** The policy fields of the enrolment, checked by the tenant's builder (`checkEnrolmentPolicies`). */
   readonly policies: CheckedEnrolmentPolicies;
   /**
-   * sha256 over the inputs (document digests, formats, the final `tpm_policy`, push mode): two enrolments with
-   * the same fingerprint check the node against the same policy. It is stored in the enrolment's
+   * sha256 over the inputs (document digests, formats, the final `tpm_policy`, push mode, the EK check and
+   * its extra CA folders): two enrolments with the same fingerprint check the node against the same policy
+   * and were let in by the same EK check. It is stored in the enrolment's
    * `metadata` so a later `startAttestation` can tell whether the node is already enrolled as asked.
    */
   readonly fingerprint: string;
@@ -32,7 +40,7 @@ export interface EnrolmentPolicy {
  *
  * @throws InvalidParameterValue naming the `driver_info` field whose document is malformed.
  */
-export function buildEnrolmentPolicy(settings: KeylimeNodeSettings, documents: FetchedDocuments): EnrolmentPolicy {
+export function buildEnrolmentPolicy(settings: KeylimeNodeSettings, documents: FetchedDocuments, identity: EkCheckSettings): EnrolmentPolicy {
   const policyField = `driver_info.${settings.policy.source.field}`;
   const runtimePolicy = utf8(documents.policy, policyField);
   const excludeList = documents.excludelist === undefined ? undefined : utf8(documents.excludelist, 'driver_info.keylime_excludelist');
@@ -58,6 +66,10 @@ export function buildEnrolmentPolicy(settings: KeylimeNodeSettings, documents: F
         // A node switched between pull and push is enrolled again in its new mode. Only push is named,
         // so the fingerprints of pull enrolments made before the mode counted stay what they were.
         ...(settings.agentMode === 'push' ? { mode: 'push' } : {}),
+        // An enrolment let in under a weaker EK check (or other CA folders) is checked again when it tightens:
+        // otherwise a node enrolled under `warn` would keep passing under `require` with no EK check run.
+        ekCheck: identity.ekCheck,
+        ekCaDirs: [...identity.extraEkCaDirs].sort(),
       }),
     )
     .digest('hex');

@@ -118,7 +118,7 @@ export class KeylimeAttestation extends AttestationInterface {
   async startAttestation(task: Task): Promise<void> {
     const settings = this.#settings(task);
     const documents = await this.#fetchDocuments(settings, task.signal);
-    const policy = buildEnrolmentPolicy(settings, documents);
+    const policy = buildEnrolmentPolicy(settings, documents, this.#identityOptions());
     const location = await this.#location(task, settings, true);
     const claimed = await agentClaimedElsewhere(this.#options.nodes, location.uuid, task.node.uuid);
     if (claimed !== undefined) {
@@ -128,7 +128,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
-      if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions().ekCheck))) {
+      if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions()))) {
         await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => enrolForLiveness(connection, liveness, location.uuid, task.node.uuid));
         task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
         return;
@@ -171,7 +171,7 @@ export class KeylimeAttestation extends AttestationInterface {
         agentId,
         nodeUuid: task.node.uuid,
         signal: task.signal,
-        ekCheck: this.#identityOptions().ekCheck,
+        identity: this.#identityOptions(),
         requestTimeoutMs: this.#identityOptions().timeoutMs,
         staleAfterSeconds: this.#options.staleAfterSeconds,
       });
@@ -224,7 +224,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const agentId = (await this.#location(task, settings, false)).uuid;
     const connection = await this.#connect(settings);
     try {
-      return await readTrustLevel(connection, agentId, this.#identityOptions().ekCheck);
+      return await readTrustLevel(connection, agentId, this.#identityOptions());
     } catch (error) {
       throw toServiceError(error, `agent ${agentId}`, settings);
     } finally {
@@ -264,13 +264,37 @@ export class KeylimeAttestation extends AttestationInterface {
   }
 
   /**
-   * The agent's location from `driver_info`, else from the locator — stored back into `driver_info` when
+   * The locator's report for a node whose `driver_info` already names `uuid`. A locator that fails (a
+   * ramdisk gone once the instance boots, an orchestrator API away) tells nothing about another agent:
+   * it is logged and the stored agent used, as before the locator was asked, so it never fails a healthy node.
+   */
+  async #secondOpinion(task: Task, uuid: string): Promise<AgentLocation | undefined> {
+    try {
+      return await this.#options.agentLocator?.(task);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      task.logger.warn({ node: task.node.uuid, agent: uuid }, `agent locator failed (${why}); using the agent driver_info names`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The agent's location from `driver_info` (refused when the locator reports another agent), else from the locator — stored back into `driver_info` when
    * `store` is set and a node store was given (the task's node is not refreshed: the hooks call
    * `validateSecurityStatus` with the same task, which asks the locator again).
    */
   async #location(task: Task, settings: KeylimeNodeSettings, store: boolean): Promise<AgentLocation> {
     const { uuid, address, port } = settings.agent;
     if (uuid !== undefined) {
+      // A ramdisk that now reports another agent (a reinstalled node, a new TPM) is not silently
+      // outvoted by the agent an earlier report left in driver_info: the operator decides which is right.
+      const reported = await this.#secondOpinion(task, uuid);
+      if (reported !== undefined && reported.uuid !== uuid) {
+        throw new InvalidParameterValue(
+          'driver_info.keylime_agent_uuid',
+          `names agent ${uuid}, but the node's ramdisk now reports agent ${reported.uuid}: store the new location (locateAgent) or clear keylime_agent_uuid`,
+        );
+      }
       return { uuid, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
     }
     const located = await this.#options.agentLocator?.(task);

@@ -142,6 +142,9 @@ export function parseKeylimeDriverInfo(
     throw new InvalidParameterValue('driver_info.keylime_runtime_policy', 'give either keylime_allowlist or keylime_runtime_policy, not both');
   }
   for (const [document, checksum] of [
+    // A checksum of the policy format not given: the operator may believe it pins a document it does not.
+    ['keylime_allowlist', 'keylime_allowlist_checksum'],
+    ['keylime_runtime_policy', 'keylime_runtime_policy_checksum'],
     ['keylime_excludelist', 'keylime_excludelist_checksum'],
     ['keylime_mb_refstate', 'keylime_mb_refstate_checksum'],
   ] as const) {

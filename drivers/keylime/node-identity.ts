@@ -2,8 +2,10 @@ import { AttestationFailed } from '../../interfaces/errors.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import { trustLevelHasEvidence, type TrustLevel } from '../../lib/identity/trust-level.js';
-import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
+import { checkRegisteredEkCertificate, loadTenantCertStore } from '../../lib/tenant/ek-certificate-check.js';
+import { decodeRegisteredAgent } from '../../lib/tenant/registrar-agents.js';
 import { LivenessClient, type LivenessStatusReply } from '../../lib/verifier/liveness/liveness-client.js';
+import type { EkCheckSettings } from './enrolment-policy.js';
 import type { KeylimeConnection } from './keylime-connection.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
 import { foreignEnrolment } from './node-binding.js';
@@ -13,15 +15,19 @@ import type { StatusVerdict } from '../../lib/attestation/operator-decision.js';
 /**
  * The node's trust level from the registrar (`GET /agents/{id}`, ironlime's `trust_level`). A Keylime
  * registrar does not say: its agents have a TPM, and count as `hardware-tpm` only when the driver
- * itself checks the EK certificate against the vendor store (`ekCheck: require`, done before every
- * enrolment), else `emulated-tpm`.
+ * checks the EK certificate (`ekCheck: require`) and that check passes for this very registration —
+ * run here on the record just read, not assumed from the option — else `emulated-tpm`.
  *
  * @throws AttestationFailed when the registrar does not know the agent (or it is not activated).
  */
-export async function readTrustLevel(connection: KeylimeConnection, agentId: string, ekCheck: TenantEkCheckMode): Promise<TrustLevel> {
+export async function readTrustLevel(connection: KeylimeConnection, agentId: string, identity: EkCheckSettings): Promise<TrustLevel> {
   try {
     const shown = await connection.registrar.show(agentId);
-    return shown.trust_level ?? (ekCheck === 'require' ? 'hardware-tpm' : 'emulated-tpm');
+    if (shown.trust_level !== undefined) return shown.trust_level;
+    // Without an EK (or under a weaker check) there is no EK check that could have passed.
+    if (identity.ekCheck !== 'require' || shown.ek_tpm === null || shown.ek_tpm === undefined) return 'emulated-tpm';
+    const ek = checkRegisteredEkCertificate(decodeRegisteredAgent(shown, agentId), 'require', loadTenantCertStore(identity.extraEkCaDirs));
+    return ek.ok ? 'hardware-tpm' : 'emulated-tpm';
   } catch (error) {
     if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
       throw new AttestationFailed([`agent ${agentId} is not registered (or not activated) at the registrar`], [], { cause: error });

@@ -1,6 +1,6 @@
 import { AttestationFailed } from '../../interfaces/errors.js';
 import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/operator-decision.js';
-import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
+import type { EkCheckSettings } from './enrolment-policy.js';
 import type { KeylimeConnection } from './keylime-connection.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
 import { foreignEnrolment } from './node-binding.js';
@@ -16,7 +16,7 @@ export interface SecurityStatusQuery {
   readonly agentId: string;
   readonly nodeUuid: string;
   readonly signal: AbortSignal;
-  readonly ekCheck: TenantEkCheckMode;
+  readonly identity: EkCheckSettings;
   /** Timeout of each request to the liveness routes. */
   readonly requestTimeoutMs: number;
   /** The driver option `staleAfterSeconds` (undefined: the verifier's bound, else the derived one). */
@@ -81,7 +81,7 @@ async function readVerdict(query: SecurityStatusQuery): Promise<StatusVerdict> {
 /** True when the registrar says the agent has no TPM; unknown there counts as false (the verifier's verdict stands). */
 async function isCheckedForLiveness(query: SecurityStatusQuery): Promise<boolean> {
   try {
-    return checkedForLiveness(await readTrustLevel(query.connection, query.agentId, query.ekCheck));
+    return checkedForLiveness(await readTrustLevel(query.connection, query.agentId, query.identity));
   } catch (error) {
     if (error instanceof AttestationFailed) return false;
     throw error;

@@ -1,5 +1,5 @@
 import { IsOptional, ValidateBy } from 'class-validator';
-import { AttestationFailed } from '../../interfaces/errors.js';
+import { BadRemoteReplyError } from '../../lib/http/client-errors.js';
 import type { VerifierAgentView } from '../../lib/attestation/operator-decision.js';
 import { validateDto } from '../../lib/http/dto-validation.js';
 import { RequestValidationError } from '../../lib/http/http-errors.js';
@@ -52,6 +52,11 @@ function periodSeconds(value: unknown): number | undefined {
  * absent. Types are checked strictly: a number in a string is not a number.
  */
 class VerifierStatusReply {
+  /** The agent the reply is about, when the verifier says (it must be the one asked about). */
+  @IsOptional()
+  @Accepts('a string', isText)
+  agent_id?: string | null;
+
   /** Spec §6.1 state code. */
   @IsOptional()
   @Accepts('a state code', isNonNegativeInteger)
@@ -102,8 +107,10 @@ class VerifierStatusReply {
  * The verifier's status reply of `agentId` as the driver's view: validated with `VerifierStatusReply`,
  * absent fields given neutral values (no state, no successes, no metadata). Unknown fields are dropped.
  *
- * @throws AttestationFailed when the reply is not an object or a field has the wrong type (fail closed:
- *   a status the driver cannot read is not trusted).
+ * @throws BadRemoteReplyError when the reply is not an object, a field has the wrong type, or its
+ *   `agent_id` names another agent: the
+ *   service's fault, not the node's — the driver's operations report it as AttestationServiceUnavailable
+ *   (fail closed: a status the driver cannot read is never trusted, nor does it block a removal).
  */
 export function verifierAgentOf(agentId: string, results: unknown): VerifierAgent {
   let reply: VerifierStatusReply;
@@ -111,9 +118,13 @@ export function verifierAgentOf(agentId: string, results: unknown): VerifierAgen
     reply = validateDto(VerifierStatusReply, results, 'results');
   } catch (error) {
     if (error instanceof RequestValidationError) {
-      throw new AttestationFailed([`the verifier status of agent ${agentId} has wrongly typed fields (${error.message}): not trusted`], [], { cause: error });
+      throw new BadRemoteReplyError(`verifier status of agent ${agentId}`, `wrongly typed fields (${error.message}): not trusted`, { cause: error });
     }
     throw error;
+  }
+  // Another agent's status must never stand in for this one's (its PASS would be trusted).
+  if (reply.agent_id !== undefined && reply.agent_id !== null && reply.agent_id !== agentId) {
+    throw new BadRemoteReplyError(`verifier status of agent ${agentId}`, `it names agent ${JSON.stringify(reply.agent_id.slice(0, 64))}: not trusted`);
   }
   return {
     operationalState: reply.operational_state ?? null,

@@ -110,6 +110,13 @@ export type StatusVerdict =
 const GOOD_STATES: ReadonlySet<number> = new Set([OperationalState.GET_QUOTE, OperationalState.PROVIDE_V]);
 
 /**
+ * States a push agent that is attesting is kept in: START once enrolled, GET_QUOTE after that (Keylime
+ * keeps it there whatever its verdicts; ours too, see `PushRepository.silentAgents`). A retry state,
+ * or a code no verifier sends, is not the standing of a healthy push agent, whatever its status says.
+ */
+const PUSH_STATES: ReadonlySet<number> = new Set([OperationalState.START, OperationalState.GET_QUOTE]);
+
+/**
  * The verdict on one status reply, at `rule.now`:
  *
  * - `fail` when the verifier marked the agent failed (states 7, 9, 10, or `attestation_status` FAIL or
@@ -119,13 +126,14 @@ const GOOD_STATES: ReadonlySet<number> = new Set([OperationalState.GET_QUOTE, Op
  * - `pass` only when the agent has passed at least one attestation since it was enrolled
  *   (`attestation_count` ≥ 1), its standing is good — a pull agent: state 3 or 5 with
  *   `attestation_status` PASS or none (Keylime before API 2.5 sends none); a push agent (`rule.agentMode`
- *   push, or a state of null): `attestation_status` PASS, its last verdict — AND
+ *   push, or a state of null): `attestation_status` PASS, its last verdict, in state 1 or 3 (or none) — AND
  *   `last_successful_attestation` is no older than the bound (`stalenessBound`) on the driver's clock and
  *   on the verifier's, and ironlime's verifier does not say `trusted: false`. A stale PASS is `pending`:
  *   the wait around it ends in `AttestationFailed` when the verifier gives up on the agent, or
  *   `AttestationServiceUnavailable`.
  * - `pending` otherwise: not yet quoted (0, 1, 2, or 3 with no success yet), retrying an unreachable
- *   agent (4, 6), or an `attestation_status` this judgement does not know (it is not read as a PASS) —
+ *   agent (4, 6), a push agent in any state but 1 or 3, a state code Keylime does not define, or an
+ *   `attestation_status` this judgement does not know (it is not read as a PASS) —
  *   the caller waits.
  */
 export function judgeVerifierStatus(view: VerifierAgentView, rule: FreshnessRule = { now: Date.now() / 1000 }): StatusVerdict {
@@ -152,6 +160,9 @@ export function judgeVerifierStatus(view: VerifierAgentView, rule: FreshnessRule
   }
   // Keylime keeps a push agent in "Get Quote" whatever its verdicts: only its status tells them.
   if (state === null || rule.agentMode === 'push') {
+    if (state !== null && !PUSH_STATES.has(state)) {
+      return { kind: 'pending', why: `push agent in state "${stateName(state)}", not one a push agent attests in` };
+    }
     return view.attestationStatus === 'PASS' && view.attestationCount > 0
       ? freshPass(view, rule)
       : { kind: 'pending', why: `push agent status ${view.attestationStatus ?? 'not given'}, ${view.attestationCount} successful attestation(s)` };

@@ -8,7 +8,7 @@ import { startBroker } from '../broker/broker-server.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf } from '../pki/service-tls.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { collect, port } from './option-parsers.js';
+import { collect, integerBetween, port } from './option-parsers.js';
 import { databaseFact, serveUntilSignal } from './service-command.js';
 
 interface BrokerOptions {
@@ -19,7 +19,7 @@ interface BrokerOptions {
   readonly database?: string;
   readonly issuer?: string;
   readonly audience?: string;
-  readonly tokenLifetime?: string;
+  readonly tokenLifetime?: number;
   readonly trustIssuer: string[];
   readonly tlsSan: string[];
   readonly revocationCert?: string;
@@ -49,7 +49,7 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
     .option('--database <url>', 'PostgreSQL URL (default: embedded PGlite in the data folder)')
     .option('--issuer <name>', 'iss of the EAR tokens this broker issues (default ironlime-broker)')
     .option('--audience <aud>', 'aud put into issued tokens and required in accepted ones')
-    .option('--token-lifetime <seconds>', 'lifetime of issued tokens (default 300)')
+    .option('--token-lifetime <seconds>', 'lifetime of issued tokens, 10 to 3600 (default 300)', integerBetween(10, 3600))
     .option('--trust-issuer <[ISSUER=]FILE>', 'accept tokens of another issuer: its JWKS or PEM certificate (repeatable)', collect, [])
     .option('--revocation-cert <file>', "verifier's revocation certificate: accept its signed revocation messages at POST /kbs/v0/revocation")
     .option('--verifier <url>', 'continuous verifier asked by resources whose policy has verifier_standing')
@@ -75,7 +75,7 @@ export const registerBrokerCommands: CommandRegistrar = (program, context) => {
           databaseUrl: options.database,
           issuer: options.issuer,
           audience: options.audience,
-          tokenLifetimeSeconds: options.tokenLifetime === undefined ? undefined : Number(options.tokenLifetime),
+          tokenLifetimeSeconds: options.tokenLifetime,
           trustIssuers: options.trustIssuer.length > 0 ? options.trustIssuer : undefined,
           tlsSans: options.tlsSan.length > 0 ? options.tlsSan : undefined,
           revocationCert: options.revocationCert,

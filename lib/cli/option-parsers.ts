@@ -12,3 +12,16 @@ export function port(text: string): number {
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
+
+/**
+ * Commander parser for a whole-number option from `min` to `max`: anything else (`abc`, `1.5`, `-1`)
+ * is refused with the range, instead of becoming NaN (a wait that never ends, a `limit=NaN` query).
+ */
+export function integerBetween(min: number, max: number): (text: string) => number {
+  return (text) => {
+    if (!/^[0-9]{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
+      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    }
+    return Number(text);
+  };
+}

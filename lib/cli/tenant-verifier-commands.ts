@@ -4,9 +4,11 @@ import type { Command } from 'commander';
 import { AttestationFailed, InvalidParameterValue } from '../../interfaces/errors.js';
 import { readRequiredPrivate } from '../pki/private-file.js';
 import type { EnrolmentPolicies } from '../tenant/enrolment-request.js';
-import type { AddAgentOptions, TenantClient } from '../tenant/tenant-client.js';
+import { attestationStatus, isOperationalState } from '../attestation/operational-state.js';
+import type { AddAgentOptions, AgentStatus, TenantClient } from '../tenant/tenant-client.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { integerBetween } from './option-parsers.js';
 import { registerPolicyStoreCommands } from './tenant-policy-commands.js';
 import { connection, printJson, readText, withTenant, type ConnectionOptions } from './tenant-verifier-connection.js';
 
@@ -33,7 +35,7 @@ interface AddOptions extends ConnectionOptions {
  * The tenant's verifier-facing commands (Keylime `keylime_tenant -c add|status|list|delete|update|
  * reactivate|…`, spec §8), added under `ironlime tenant`: enrol an agent after its identity check,
  * read its status, take it off, and manage the verifier's runtime-policy and measured-boot stores.
- * `status` exits 1 when the agent's attestation_status is FAIL; `add` exits 1 when the identity check fails.
+ * `status` exits 1 when the agent failed (`agentFailed`); `add` exits 1 when the identity check fails.
  */
 export function registerTenantVerifierCommands(tenant: Command, context: CliContext): void {
   const enrolment = (command: Command): Command =>
@@ -59,17 +61,17 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
     (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'add', context)),
   );
 
-  enrolment(tenant.command('update').description('delete the agent from the verifier (waiting for 404), then add it again')).action(
+  enrolment(tenant.command('update').description('check the new enrolment (policies, identity), then delete the agent from the verifier (waiting for 404) and add it again')).action(
     (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'update', context)),
   );
 
-  connection(tenant.command('status').description("print the verifier's status of an agent (exit 1: attestation_status FAIL)"))
+  connection(tenant.command('status').description("print the verifier's status of an agent (exit 1: it failed: FAIL or TIMEOUT, or state 7, 9 or 10)"))
     .requiredOption('--uuid <id>', 'agent id')
     .action((options: ConnectionOptions & { uuid: string }) =>
       withTenant(options, async (client) => {
         const status = await client.getStatus(options.uuid);
         printJson(status);
-        context.setExitCode(status.attestation_status === 'FAIL' ? EXIT_INVALID : EXIT_VALID);
+        context.setExitCode(agentFailed(status) ? EXIT_INVALID : EXIT_VALID);
       }),
     );
 
@@ -84,20 +86,20 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
 
   connection(tenant.command('history').description('print the newest attestation rounds of an agent (ironlime verifiers)'))
     .requiredOption('--uuid <id>', 'agent id')
-    .option('--limit <n>', 'rounds to print (default 20)', '20')
-    .action((options: ConnectionOptions & { uuid: string; limit: string }) =>
+    .option('--limit <n>', 'rounds to print, 1 to 1000 (the verifier\'s bound; default 20)', integerBetween(1, 1000), 20)
+    .action((options: ConnectionOptions & { uuid: string; limit: number }) =>
       withTenant(options, async (client) => {
-        printJson({ history: await client.history(options.uuid, Number(options.limit)) });
+        printJson({ history: await client.history(options.uuid, options.limit) });
         context.setExitCode(EXIT_VALID);
       }),
     );
 
   connection(tenant.command('delete').description('remove an agent from the verifier and wait until it is gone'))
     .requiredOption('--uuid <id>', 'agent id')
-    .option('--timeout <seconds>', 'give up waiting after this long (default 60)', '60')
-    .action((options: ConnectionOptions & { uuid: string; timeout: string }) =>
+    .option('--timeout <seconds>', 'give up waiting after this long, 1 to 86400 (default 60)', integerBetween(1, 86_400), 60)
+    .action((options: ConnectionOptions & { uuid: string; timeout: number }) =>
       withTenant(options, async (client) => {
-        await client.deleteAgent(options.uuid, { timeoutMs: Number(options.timeout) * 1000 });
+        await client.deleteAgent(options.uuid, { timeoutMs: options.timeout * 1000 });
         process.stdout.write(`deleted agent ${options.uuid} from the verifier\n`);
         context.setExitCode(EXIT_VALID);
       }),
@@ -119,6 +121,17 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
   }
 
   registerPolicyStoreCommands(tenant, context);
+}
+
+/**
+ * True for an agent the verifier failed, as the keylime driver reads it (`judgeVerifierStatus`): status
+ * FAIL or TIMEOUT (a push agent that stopped sending), or a failed state — Failed (7), Invalid Quote
+ * (9), Tenant Quote Failed (10) — which Keylime before API 2.5 reports without any attestation_status.
+ */
+function agentFailed(status: AgentStatus): boolean {
+  if (status.attestation_status === 'FAIL' || status.attestation_status === 'TIMEOUT') return true;
+  const state = status.operational_state;
+  return isOperationalState(state) && attestationStatus({ operationalState: state }) === 'FAIL';
 }
 
 async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'update', context: CliContext): Promise<void> {

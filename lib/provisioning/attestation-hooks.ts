@@ -47,7 +47,8 @@ export const MINIMUM_TRUST_LEVEL_FIELD = 'keylime_minimum_trust_level';
  * the hook throw `AttestationFailed` when the stage's flag (`keylime.failCleanOnAttestationFailure`
  * / `failDeployOnAttestationFailure`) is true; when false it is logged and the outcome returned.
  * Configuration errors (unknown or disabled interface, bad `driver_info`) always throw, before any
- * operation runs, and are not recorded. An abort of `task.signal` rethrows its reason unrecorded.
+ * operation runs, and are not recorded; so does an `InvalidParameterValue` a driver operation throws
+ * (a `driver_info` document that is malformed or fails its checksum), whatever the fail flags. An abort of `task.signal` rethrows its reason unrecorded.
  *
  * The start hooks first gate the node by its trust level (docs/identity.md): the driver's
  * `trustLevel` is stored on the node and compared with the step's minimum (`driver_info
@@ -120,7 +121,9 @@ export class AttestationHooks {
       await driver.validateSecurityStatus(task);
       verdict = { status: 'passed', reasons: [], eventIds: [] };
     } catch (error) {
-      if ((task.signal.aborted && error === task.signal.reason) || error instanceof TrustLevelTooLow) {
+      // A driver_info document the driver refuses (e.g. an allowlist failing its checksum) is a
+      // configuration error, as Ironic's start_attestation raises it: never an outcome to go on from.
+      if ((task.signal.aborted && error === task.signal.reason) || error instanceof TrustLevelTooLow || error instanceof InvalidParameterValue) {
         throw error;
       }
       verdict = classify(error);

@@ -130,24 +130,31 @@ export class ExampleOrchestrator {
 
   /**
    * Deploys an available (or active: rebuild) node; resolves to the node in `active` or `deploy failed`.
-   * With `nodeSecrets`, an active node gets a fresh secret in the broker and a failed one loses it.
+   * With `nodeSecrets`, a node whose deploy attestation passed gets a fresh secret in the broker; any
+   * other (failed step, or an attestation that failed but was recorded only: fail flag off) loses it.
    */
   async deploy(uuid: string): Promise<Node> {
     const secrets = this.options.nodeSecrets;
     let secretStart: SecretDeployStart | undefined;
+    const outcomes: AttestationOutcome[] = [];
     const node = await this.step(uuid, [STATES.available, STATES.active, STATES.deployFailed], STATES.deploying, STATES.active, STATES.deployFailed, {
       start: async (task) => {
         // Before the attestation: the revocation in force now is the only one the release may end.
         secretStart = await secrets?.begin(task.node);
-        return this.hooks.onDeployStart(task);
+        return record(outcomes, await this.hooks.onDeployStart(task));
       },
-      end: (task) => this.hooks.onDeployEnd(task),
+      end: async (task) => record(outcomes, await this.hooks.onDeployEnd(task)),
     });
     if (secrets === undefined) {
       return node;
     }
-    if (node.provisionState !== STATES.active) {
+    // By the attestation's result, not the state: with the fail flag off a failed attestation still ends `active`.
+    if (node.provisionState !== STATES.active || !attestationPassed(outcomes)) {
       await secrets.withdraw(node, 'deploy failed attestation');
+      // An active node left without its secret is said so: its transition read like a good deploy.
+      if (node.provisionState === STATES.active) {
+        this.report(node, STATES.active, STATES.active, `secret withdrawn: the deploy attestation did not pass (${shortfall(outcomes)})`);
+      }
       return node;
     }
     try {
@@ -222,6 +229,23 @@ export class ExampleOrchestrator {
   private report(node: Node, from: string, to: string, detail: string | undefined): void {
     this.options.onTransition?.({ node, from, to, detail });
   }
+}
+
+function record(outcomes: AttestationOutcome[], outcome: AttestationOutcome): AttestationOutcome {
+  outcomes.push(outcome);
+  return outcome;
+}
+
+/** True when both hooks ran and attested the node (`no-attestation` attests nothing, so it never passes). */
+function attestationPassed(outcomes: readonly AttestationOutcome[]): boolean {
+  return outcomes.length === 2 && outcomes.every((outcome) => outcome.recorded && outcome.status === 'passed');
+}
+
+/** The first hook's result that was not a pass: its status, `not attested` (no-attestation), or `not run`. */
+function shortfall(outcomes: readonly AttestationOutcome[]): string {
+  const missed = outcomes.find((outcome) => !outcome.recorded || outcome.status !== 'passed');
+  if (missed === undefined) return 'not run';
+  return missed.recorded ? missed.status : 'not attested';
 }
 
 /** One line on what the two hooks found. */

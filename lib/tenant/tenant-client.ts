@@ -70,7 +70,7 @@ export type { WaitOptions };
  *   and PCR policies (`EnrolmentPolicies`). Throws `AttestationFailed` when the identity check fails.
  * - `getStatus(id)`, `listAgents()`, `history(id)`.
  * - `deleteAgent(id)`: DELETE, then waits for the verifier's TERMINATED handshake to end in 404.
- * - `updateAgent(id, options)`: delete, then add again (as Keylime's `update`).
+ * - `updateAgent(id, options)`: check and build the new enrolment, then delete, then add (as Keylime's `update`).
  * - `stopAgent(id)`, `reactivateAgent(id)`.
  * - Policy stores: `addRuntimePolicy` / `showRuntimePolicy` / `listRuntimePolicies` / `deleteRuntimePolicy`
  *   and the `…MbPolicy` equivalents.
@@ -94,7 +94,16 @@ export class TenantClient {
    * anything is sent (`checkEnrolmentPolicies`).
    * @throws AttestationFailed; InvalidParameterValue and the policy errors for a bad policy.
    */
-  async addAgent(agentId: string, options: AddAgentOptions = {}): Promise<AddAgentResult> {
+  addAgent(agentId: string, options: AddAgentOptions = {}): Promise<AddAgentResult> {
+    return this.#enrol(agentId, options, async () => undefined);
+  }
+
+  /**
+   * `addAgent`'s checks and request (policies, identity check, agent API version, enrolment body),
+   * then `beforeSend` (`updateAgent`'s removal of the old enrolment), then U to the agent and the
+   * enrolment: whatever is refused is refused before `beforeSend` has run.
+   */
+  async #enrol(agentId: string, options: AddAgentOptions, beforeSend: () => Promise<void>): Promise<AddAgentResult> {
     const policies = checkEnrolmentPolicies(options);
     const verdict = await checkAgentIdentity({
       registrar: this.registrar,
@@ -127,6 +136,7 @@ export class TenantClient {
         },
         policies,
       );
+      await beforeSend();
       if (keys !== undefined) {
         await sendU(this.options, agentUrl.origin, verdict, apiVersion, keys, options.payload);
       }
@@ -194,10 +204,13 @@ export class TenantClient {
     });
   }
 
-  /** Keylime's `update`: delete (waiting for 404), then add with the new options. */
-  async updateAgent(agentId: string, options: AddAgentOptions = {}, wait: WaitOptions = {}): Promise<AddAgentResult> {
-    await this.deleteAgent(agentId, wait);
-    return this.addAgent(agentId, options);
+  /**
+   * Keylime's `update`: the new enrolment is checked and built as by `addAgent` (policies, identity
+   * check), and only then is the old one deleted (waiting for 404) and the new one sent. As Keylime's
+   * `init_add` before `do_cvdelete`: a bad policy or a failed identity check leaves the agent monitored.
+   */
+  updateAgent(agentId: string, options: AddAgentOptions = {}, wait: WaitOptions = {}): Promise<AddAgentResult> {
+    return this.#enrol(agentId, options, () => this.deleteAgent(agentId, wait));
   }
 
   /** `PUT …/reactivate`: polling starts again from START. */

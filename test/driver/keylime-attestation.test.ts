@@ -25,6 +25,8 @@ const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
 const NODE = node({}).uuid;
 /** An enrolment's metadata naming the test node, as the driver writes it. */
 const OURS = JSON.stringify({ node: NODE });
+/** The EK check a driver built without options runs (its `ekCheck` default). */
+const DRIVER_EK_CHECK = { ekCheck: 'require', extraEkCaDirs: [] } as const;
 const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
 
 describe('keylime driver: KeylimeAttestation', function () {
@@ -36,7 +38,7 @@ describe('keylime driver: KeylimeAttestation', function () {
   /** Makes the fake verifier hold the agent as enrolled by the driver with `driverInfo`'s documents. */
   function enrolledWith(driverInfo: DriverInfo, allowlist = ALLOWLIST): void {
     const settings = parseKeylimeDriverInfo(driverInfo, CONFIG.keylime, { locatorAvailable: false });
-    const { fingerprint } = buildEnrolmentPolicy(settings, { policy: Buffer.from(allowlist), excludelist: undefined, mbRefstate: undefined });
+    const { fingerprint } = buildEnrolmentPolicy(settings, { policy: Buffer.from(allowlist), excludelist: undefined, mbRefstate: undefined }, DRIVER_EK_CHECK);
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [
       200,
       { operational_state: 3, attestation_count: 4, meta_data: JSON.stringify({ ironlime_policy_fingerprint: fingerprint, node: NODE }) },

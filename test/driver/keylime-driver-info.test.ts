@@ -127,6 +127,11 @@ describe('keylime driver: driver_info parsing', function () {
     expect(both.message).to.equal('driver_info.keylime_runtime_policy: give either keylime_allowlist or keylime_runtime_policy, not both');
   });
 
+  it('refuses an allowlist checksum beside a runtime policy: it pins no document', function () {
+    const error = invalid({ keylime_agent_uuid: 'node-1', keylime_runtime_policy: '/srv/policy.json', keylime_runtime_policy_checksum: CHECKSUM, keylime_allowlist_checksum: CHECKSUM });
+    expect(error.message).to.equal('driver_info.keylime_allowlist_checksum: is set but keylime_allowlist is not');
+  });
+
   it('wants a client certificate and its key together', function () {
     expect(missing({ ...GOOD, keylime_tls_cert: '/c.pem' }, NO_SERVICES_WITH_URLS).fields).to.deep.equal(['keylime_tls_key']);
     expect(missing({ ...GOOD, keylime_tls_key: '/k.pem' }, NO_SERVICES_WITH_URLS).fields).to.deep.equal(['keylime_tls_cert']);
@@ -147,6 +152,7 @@ describe('keylime driver: driver_info parsing', function () {
     ['PCR 10 in the tpm policy', { keylime_tpm_policy: '{"10": ["00"]}' }, 'driver_info.keylime_tpm_policy.10: PCR 10 is checked by IMA replay and cannot be in tpm_policy'],
     ['a tpm policy that is not JSON', { keylime_tpm_policy: '{0: 1' }, 'driver_info.keylime_tpm_policy: is not valid JSON'],
     ['an exclude-list checksum without a list', { keylime_excludelist_checksum: CHECKSUM }, 'driver_info.keylime_excludelist_checksum: is set but keylime_excludelist is not'],
+    ['a runtime-policy checksum beside an allowlist', { keylime_runtime_policy_checksum: CHECKSUM }, 'driver_info.keylime_runtime_policy_checksum: is set but keylime_runtime_policy is not'],
     ['an exclude-list URL without its checksum', { keylime_excludelist: 'https://p.example/exclude.txt' }, 'driver_info.keylime_excludelist: an http(s) URL needs keylime_excludelist_checksum (its sha256)'],
     ['a refstate URL without its checksum', { keylime_mb_refstate: 'http://p.example/refstate.json' }, 'driver_info.keylime_mb_refstate: an http(s) URL needs keylime_mb_refstate_checksum (its sha256)'],
     ['credentials in the verifier URL', { keylime_verifier_url: 'https://u:p@verifier.example:8881' }, 'driver_info.keylime_verifier_url: must not carry credentials in the URL'],

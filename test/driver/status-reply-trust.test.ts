@@ -69,10 +69,10 @@ describe('keylime driver: replies that must not be trusted', function () {
   it('a node switched from pull to push gets another policy fingerprint, so it is enrolled again', async function () {
     const documents = { policy: Buffer.from(ALLOWLIST), excludelist: undefined, mbRefstate: undefined };
     const fingerprint = (mode: 'pull' | 'push'): string =>
-      buildEnrolmentPolicy(parseKeylimeDriverInfo({ ...info, keylime_agent_mode: mode }, CONFIG.keylime, { locatorAvailable: false }), documents).fingerprint;
+      buildEnrolmentPolicy(parseKeylimeDriverInfo({ ...info, keylime_agent_mode: mode }, CONFIG.keylime, { locatorAvailable: false }), documents, { ekCheck: 'require', extraEkCaDirs: [] }).fingerprint;
     expect(fingerprint('push')).to.not.equal(fingerprint('pull'));
     // A pull enrolment made before the mode counted keeps its fingerprint: no re-enrolment on upgrade.
-    const withoutMode = buildEnrolmentPolicy(parseKeylimeDriverInfo({ ...info }, CONFIG.keylime, { locatorAvailable: false }), documents).fingerprint;
+    const withoutMode = buildEnrolmentPolicy(parseKeylimeDriverInfo({ ...info }, CONFIG.keylime, { locatorAvailable: false }), documents, { ekCheck: 'require', extraEkCaDirs: [] }).fingerprint;
     expect(fingerprint('pull')).to.equal(withoutMode);
   });
 });

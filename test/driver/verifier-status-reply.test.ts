@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AttestationFailed } from '../../interfaces/errors.js';
+import { BadRemoteReplyError } from '../../lib/http/client-errors.js';
 import { readVerifierAgent } from '../../drivers/keylime/verifier-agent-view.js';
 import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import { rejection } from './driver-test-node.js';
@@ -11,7 +11,7 @@ const STATUS_ROUTE = `GET /v2.1/agents/${AGENT}`;
 /**
  * Every rule the driver applies to a verifier's `GET /agents/{id}` reply, field by field: what each
  * field may hold, what an absent or null field reads as, and that a present field of the wrong type
- * refuses the whole status (AttestationFailed naming the field, what it must be and what came).
+ * refuses the whole status (BadRemoteReplyError naming the field, what it must be and what came).
  */
 describe('keylime driver: the verifier status reply, field by field', function () {
   const fake = new FakeKeylime();
@@ -152,8 +152,8 @@ describe('keylime driver: the verifier status reply, field by field', function (
     it(`refuses ${field} = ${JSON.stringify(value)}: it must be ${expected}`, async function () {
       replying({ operational_state: 3, attestation_count: 5, last_successful_attestation: 1700000000, [field]: value });
       const error = await rejection(readVerifierAgent(client, AGENT));
-      expect(error).to.be.instanceOf(AttestationFailed);
-      expect(error.message).to.match(new RegExp(`^attestation failed: the verifier status of agent ${AGENT} .*\\b${field}\\b.*: not trusted$`));
+      expect(error).to.be.instanceOf(BadRemoteReplyError);
+      expect(error.message).to.match(new RegExp(`^verifier status of agent ${AGENT}: bad reply: .*\\b${field}\\b.*: not trusted$`));
       expect(error.message).to.contain(`must be ${expected}, got ${shown}`);
     });
   }
@@ -161,7 +161,7 @@ describe('keylime driver: the verifier status reply, field by field', function (
   it('names every wrongly typed field, not only the first', async function () {
     replying({ trusted: 'false', operational_state: '3', meta_data: 1 });
     const error = await rejection(readVerifierAgent(client, AGENT));
-    expect(error).to.be.instanceOf(AttestationFailed);
+    expect(error).to.be.instanceOf(BadRemoteReplyError);
     for (const part of ['trusted', 'must be a boolean, got "false"', 'operational_state', 'must be a state code, got "3"', 'meta_data', 'must be a string, got 1']) {
       expect(error.message).to.contain(part);
     }
@@ -171,16 +171,16 @@ describe('keylime driver: the verifier status reply, field by field', function (
     it(`refuses results that are not an object: ${JSON.stringify(results)}`, async function () {
       replying(results);
       const error = await rejection(readVerifierAgent(client, AGENT));
-      expect(error).to.be.instanceOf(AttestationFailed);
-      expect(error.message).to.match(new RegExp(`^attestation failed: the verifier status of agent ${AGENT} .*JSON object.*: not trusted$`));
+      expect(error).to.be.instanceOf(BadRemoteReplyError);
+      expect(error.message).to.match(new RegExp(`^verifier status of agent ${AGENT}: bad reply: .*JSON object.*: not trusted$`));
     });
   }
 
   it('refuses a reply with a prototype key anywhere, even in a field it does not read', async function () {
     replying({ operational_state: 3, attestation_count: 5, tpm_policy: { constructor: { prototype: {} } } });
     const error = await rejection(readVerifierAgent(client, AGENT));
-    expect(error).to.be.instanceOf(AttestationFailed);
-    expect(error.message).to.equal(`attestation failed: the verifier status of agent ${AGENT} has wrongly typed fields (results.tpm_policy.constructor: key not allowed): not trusted`);
+    expect(error).to.be.instanceOf(BadRemoteReplyError);
+    expect(error.message).to.equal(`verifier status of agent ${AGENT}: bad reply: wrongly typed fields (results.tpm_policy.constructor: key not allowed): not trusted`);
   });
 
   it('reads a verifier that does not know the agent (404) as no enrolment', async function () {

@@ -50,6 +50,13 @@ class UnreachableAttestation extends AttestationInterface {
   }
 }
 
+/** A driver whose policy document fails its checksum when attestation starts (the keylime driver's refusal). */
+class TamperedPolicyAttestation extends UnreachableAttestation {
+  override async startAttestation(): Promise<void> {
+    throw new InvalidParameterValue('driver_info.keylime_allowlist_checksum', 'the fetched keylime_allowlist has another sha256');
+  }
+}
+
 interface Setup {
   readonly hooks: AttestationHooks;
   readonly store: NodeStore;
@@ -226,6 +233,19 @@ forEachDatabase(
       expect((error as Error).message).to.equal('driver_info.fake_delay_ms: must be an integer from 0 to 600000');
       expect(s.fake.calls.map((call) => call.operation)).to.deep.equal(['validate']);
       expect((await s.store.getNode(node.uuid)).lastAttestation.status).to.equal(null);
+    });
+
+    it('rethrows a driver operation\'s InvalidParameterValue (a policy failing its checksum) unrecorded, whatever the fail flags', async function () {
+      for (const failClean of [true, false]) {
+        const config = buildConfig({ enabledAttestationInterfaces: ['tampered'], keylime: { failCleanOnAttestationFailure: failClean } });
+        const container = createProvisioningContainer({ config, database: fixture.database, attestationInterfaces: { tampered: () => new TamperedPolicyAttestation() } });
+        const store = container.resolve(NodeStore);
+        const node = await store.createNode({ attestationInterface: 'tampered' });
+        const error = await rejection(container.resolve(AttestationHooks).onCleanStart(createTask(node, config)));
+        expect(error, `failCleanOnAttestationFailure ${failClean}`).to.be.instanceOf(InvalidParameterValue);
+        expect((error as Error).message).to.equal('driver_info.keylime_allowlist_checksum: the fetched keylime_allowlist has another sha256');
+        expect((await store.getNode(node.uuid)).lastAttestation.status).to.equal(null);
+      }
     });
 
     it('rethrows an abort of the task unrecorded', async function () {

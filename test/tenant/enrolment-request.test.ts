@@ -110,7 +110,7 @@ describe('enrolment request: the one builder of tenant and driver (Keylime do_cv
       buildConfig({ enabledAttestationInterfaces: ['keylime'] }).keylime,
       { locatorAvailable: false },
     );
-    const policy = buildEnrolmentPolicy(settings, { policy: Buffer.from(allowlist), excludelist: Buffer.from(excludes), mbRefstate: Buffer.from(refstate) });
+    const policy = buildEnrolmentPolicy(settings, { policy: Buffer.from(allowlist), excludelist: Buffer.from(excludes), mbRefstate: Buffer.from(refstate) }, { ekCheck: 'require', extraEkCaDirs: [] });
     const fromDriver = driverEnrolmentBody(agent, { uuid: agent.agentId }, policy, 'node-1');
     const metadata = JSON.parse(fromDriver.metadata) as Record<string, unknown>;
     expect(metadata).to.deep.equal({ ironlime_policy_fingerprint: policy.fingerprint, node: 'node-1' });

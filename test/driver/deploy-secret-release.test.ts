@@ -1,0 +1,84 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import type { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
+import { buildConfig } from '../../lib/config/load-config.js';
+import { ExampleOrchestrator, STATES } from '../../lib/provisioning/example-orchestrator.js';
+import { NodeSecretRelease } from '../../lib/provisioning/node-secret-release.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+
+
+/**
+ * The example orchestrator's secret release decided by the deploy attestation's result: with
+ * failDeployOnAttestationFailure off a failed attestation still ends `active`, and must neither store
+ * a secret nor end the node's revocation in the broker (the real broker: test/broker/node-secret-release).
+ */
+describe('example orchestrator: a node secret only after a passing deploy attestation', function () {
+  this.timeout(30_000);
+  let database: OpenedDatabase;
+  let dir: string;
+  let calls: string[];
+  let revoked: string | null;
+  /** One agent per test: the node store refuses an agent id another node names. */
+  let agent: string;
+  let tests = 0;
+
+  /** The broker calls NodeSecretRelease makes, recorded; the node starts revoked by an earlier failure. */
+  const broker = {
+    revocationInForce: async () => revoked,
+    putNode: async (id: string) => void calls.push(`putNode ${id}`),
+    reinstate: async (id: string, version: string) => {
+      calls.push(`reinstate ${id} ${version}`);
+      revoked = null;
+    },
+    putResource: async () => void calls.push('putResource'),
+    deleteResource: async () => void calls.push('deleteResource'),
+    revoke: async (id: string) => void calls.push(`revoke ${id}`),
+  } as unknown as BrokerAdminClient;
+  const secrets = new NodeSecretRelease({ broker, nodeRecord: async () => ({}) as never });
+
+  before(async function () {
+    database = await openTestSchema();
+    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-deploy-secret-'));
+  });
+
+  after(async function () {
+    await database?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(function () {
+    calls = [];
+    revoked = 'rev-1';
+    tests += 1;
+    agent = `agent-${tests}`;
+  });
+
+  /** What the orchestrator reported during the deploy (`onTransition` details). */
+  let reported: (string | undefined)[] = [];
+
+  async function deployWith(outcome: 'pass' | 'fail'): Promise<{ state: string; status: string | null }> {
+    const config = buildConfig({ dataDir: dir, enabledAttestationInterfaces: ['fake'], keylime: { failDeployOnAttestationFailure: false } });
+    const orchestrator = await ExampleOrchestrator.create({ config, database: database.database, nodeSecrets: secrets, onTransition: (t) => void reported.push(t.detail) });
+    const node = await orchestrator.enrollNode({ name: `n-${agent}`, attestationInterface: 'fake', driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'pass' } });
+    await orchestrator.clean(node.uuid);
+    await orchestrator.nodes.updateNode(node.uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: outcome } });
+    calls = [];
+    reported = [];
+    const deployed = await orchestrator.deploy(node.uuid);
+    return { state: deployed.provisionState, status: deployed.lastAttestation.status };
+  }
+
+  it('withdraws, and neither stores a secret nor reinstates, after a failed attestation recorded only (fail flag off)', async function () {
+    expect(await deployWith('fail')).to.deep.equal({ state: STATES.active, status: 'failed' });
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`]);
+    // An active node without its secret is said so, not left looking like a good deploy.
+    expect(reported.at(-1)).to.equal('secret withdrawn: the deploy attestation did not pass (failed)');
+  });
+
+  it('releases after a passing one, ending the earlier revocation', async function () {
+    expect(await deployWith('pass')).to.deep.equal({ state: STATES.active, status: 'passed' });
+    expect(calls).to.deep.equal([`putNode ${agent}`, `reinstate ${agent} rev-1`, 'putResource']);
+  });
+});

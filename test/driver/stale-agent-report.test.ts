@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { buildConfig } from '../../lib/config/load-config.js';
+import { createTask } from '../../lib/provisioning/create-task.js';
+import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
+import { keylimeTestNode as node, rejection } from './driver-test-node.js';
+import { useFakeKeylime } from './fake-keylime-fixture.js';
+
+const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
+const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
+
+// driver_info names agent A from an earlier boot; the ramdisk now reports agent B (ExampleOrchestrator.reportAgent without store).
+describe('keylime driver: a ramdisk report naming another agent than driver_info', function () {
+  const { fake, info } = useFakeKeylime('ironlime-stale-report-', ALLOWLIST, 'agent-A');
+
+  beforeEach(function () {
+    fake.routes.set('GET /v2.1/agents/agent-A', () => [
+      200,
+      { operational_state: 3, attestation_status: 'PASS', attestation_count: 9, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: JSON.stringify({ node: node({}).uuid }) },
+    ]);
+  });
+
+  it('is refused with InvalidParameterValue naming both agents, before the verifier is asked', async function () {
+    const driver = new KeylimeAttestation({ agentLocator: async () => ({ uuid: 'agent-B' }) });
+    for (const operation of [driver.validateSecurityStatus(createTask(node(info), CONFIG)), driver.startAttestation(createTask(node(info), CONFIG))]) {
+      const error = await rejection(operation);
+      expect(error).to.be.instanceOf(InvalidParameterValue);
+      expect(error.message).to.equal(
+        "driver_info.keylime_agent_uuid: names agent agent-A, but the node's ramdisk now reports agent agent-B: store the new location (locateAgent) or clear keylime_agent_uuid",
+      );
+    }
+    expect(fake.requests).to.deep.equal([]);
+  });
+
+  it('changes nothing when the report names the same agent, or there is none', async function () {
+    await new KeylimeAttestation({ agentLocator: async () => ({ uuid: 'agent-A' }) }).validateSecurityStatus(createTask(node(info), CONFIG));
+    await new KeylimeAttestation({ agentLocator: async () => undefined }).validateSecurityStatus(createTask(node(info), CONFIG));
+  });
+
+  it('goes on with the agent driver_info names when the locator itself fails (a ramdisk gone after deploy): as before the locator was asked', async function () {
+    const driver = new KeylimeAttestation({
+      agentLocator: async () => {
+        throw new Error('ramdisk unreachable');
+      },
+    });
+    await driver.validateSecurityStatus(createTask(node(info), CONFIG));
+  });
+});

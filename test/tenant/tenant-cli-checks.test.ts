@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { loadOrCreateServiceTls } from '../../lib/pki/service-tls.js';
+import { runCli } from '../helpers/cli-runner.js';
+
+/**
+ * `ironlime tenant` against a stand-in HTTPS verifier (its certificate from the data directory's CA,
+ * so the CLI's own TLS setup is used): the status exit code and the numeric options.
+ */
+describe('ironlime tenant: status exit code and numeric options', function () {
+  let dir: string;
+  let server: Server;
+  let url: string;
+  let requests: string[];
+  /** The verifier's `results` for `GET /v2.1/agents/a1`. */
+  let agent: Record<string, unknown>;
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-tenant-cli-'));
+    const tls = await loadOrCreateServiceTls({ dataDir: dir, serviceName: 'verifier' });
+    server = createServer({ cert: tls.cert, key: tls.key, ca: tls.ca }, (request, response) => {
+      const key = `${request.method} ${(request.url ?? '').split('?')[0]}`;
+      requests.push(`${request.method} ${request.url}`);
+      request.resume();
+      const [status, results] = key === 'GET /v2.1/agents/a1' ? [200, agent] : key === 'GET /v2.1/agents/a1/history' ? [200, { history: [] }] : [404, {}];
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: status, status: 'x', results }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async function () {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(function () {
+    requests = [];
+    agent = { operational_state: 3, attestation_count: 3, attestation_status: 'PASS' };
+  });
+
+  const tenant = (...args: string[]) => runCli(['tenant', ...args, '--uuid', 'a1', '--verifier', url, '--data-dir', dir]);
+
+  it('status exits 1 for every failed agent the driver refuses, 0 while it passes or is pending', async function () {
+    const cases: [Record<string, unknown>, number][] = [
+      [{ operational_state: 3, attestation_count: 3, attestation_status: 'PASS' }, 0],
+      [{ operational_state: 4, attestation_count: 3 }, 0],
+      [{ operational_state: 7, attestation_count: 3 }, 1],
+      [{ operational_state: 9, attestation_count: 3, last_event_id: 'ima.validation.ima-ng.not_in_allowlist' }, 1],
+      [{ operational_state: 10, attestation_count: 3 }, 1],
+      [{ operational_state: 3, attestation_count: 3, attestation_status: 'TIMEOUT' }, 1],
+      [{ operational_state: 3, attestation_count: 3, attestation_status: 'FAIL' }, 1],
+    ];
+    for (const [results, code] of cases) {
+      agent = results;
+      expect((await tenant('status')).code, JSON.stringify(results)).to.equal(code);
+    }
+  });
+
+  for (const [command, option, bad, range] of [
+    ['delete', '--timeout', 'abc', '1 to 86400'],
+    ['delete', '--timeout', '0', '1 to 86400'],
+    ['history', '--limit', 'abc', '1 to 1000'],
+    ['history', '--limit', '1001', '1 to 1000'],
+  ] as const) {
+    it(`${command} refuses ${option} ${bad} before any request`, async function () {
+      const run = await tenant(command, option, bad);
+      expect(run.code).to.not.equal(0);
+      expect(run.stderr).to.contain(`option '${option} <${option === '--timeout' ? 'seconds' : 'n'}>' argument '${bad}' is invalid. must be an integer from ${range}`);
+      expect(requests).to.deep.equal([]);
+    });
+  }
+
+  it('history sends the --limit it was given, and 20 by default', async function () {
+    expect((await tenant('history', '--limit', '5')).code).to.equal(0);
+    expect((await tenant('history')).code).to.equal(0);
+    expect(requests.filter((request) => request !== 'GET /version')).to.deep.equal(['GET /v2.1/agents/a1/history?limit=5', 'GET /v2.1/agents/a1/history?limit=20']);
+  });
+
+  it('broker refuses --token-lifetime abc with the option\'s range (it was NaN until the config check)', async function () {
+    const run = await runCli(['broker', '--token-lifetime', 'abc', '--data-dir', dir]);
+    expect(run.code).to.not.equal(0);
+    expect(run.stderr).to.contain("option '--token-lifetime <seconds>' argument 'abc' is invalid. must be an integer from 10 to 3600");
+  });
+});

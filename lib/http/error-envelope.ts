@@ -43,12 +43,15 @@ export function installErrorHandlers(app: FastifyInstance, versions: ApiVersionP
     return sendEnvelope(reply, code, status, {});
   });
   app.setNotFoundHandler((request, reply) => {
-    const segment = unsupportedVersionSegment(versions, request.url);
-    const error =
-      segment === undefined ? new NotFoundError() : new UnsupportedApiVersionError(segment, versions.unsupportedStatus(segment));
-    const { code, status } = errorReply(error);
+    const { code, status } = errorReply(notFoundError(versions, request.url));
     return sendEnvelope(reply, code, status, {});
   });
+}
+
+/** The refusal of a request to no route: 400 for a version the service does not serve, else 404. */
+export function notFoundError(versions: ApiVersionPolicy, url: string): IronlimeError {
+  const segment = unsupportedVersionSegment(versions, url);
+  return segment === undefined ? new NotFoundError() : new UnsupportedApiVersionError(segment, versions.unsupportedStatus(segment));
 }
 
 function fromFastifyError(error: unknown, bodyLimit: number): IronlimeError | undefined {

@@ -3,7 +3,8 @@ import { isAscii } from 'node:buffer';
 import Fastify, { LogController } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
-import { installErrorHandlers } from './error-envelope.js';
+import { installBeforeBodyChecks } from './before-body-checks.js';
+import { installErrorHandlers, notFoundError } from './error-envelope.js';
 import { parseRequestBody } from './json-guard.js';
 import { clientErrorReply, frameworkErrorReply } from './malformed-requests.js';
 import { addRoute, type AdminAccess, type RawBodyConfig, type RouteSpec } from './route-registration.js';
@@ -52,7 +53,8 @@ export interface ServiceOptions {
 /**
  * A Keylime-style HTTP(S) service: a fastify instance whose every reply is the `{code, status, results}`
  * envelope, with one error mapping, envelope 404s and version 400s, bounded JSON bodies (parsed as JSON
- * whatever the Content-Type says, as Keylime does — the Python tenant sends none; an empty body is no body),
+ * with any Content-Type or none, as Keylime does — the Python tenant sends none — but those a cross-site
+ * page can send, refused 415 before the body is read: before-body-checks.ts; an empty body is no body),
  * and routes declared with `route()`: versioned paths, DTO validation before the handler, and per-route
  * client-certificate checks. `app` stays available for `inject` and hooks.
  */
@@ -121,6 +123,7 @@ export class KeylimeService {
       });
     }
     installErrorHandlers(app, options.apiVersions);
+    installBeforeBodyChecks(app, (request) => notFoundError(options.apiVersions, request.url));
     closeSilentConnections(app.server, timeouts.headersMs, https !== undefined);
     this.app = app;
   }
@@ -132,9 +135,7 @@ export class KeylimeService {
     if (spec.bodyLimit !== undefined) {
       checkBodyLimit(spec.bodyLimit, `route ${spec.method} ${spec.url}: bodyLimit`);
     }
-    // A route without a body DTO refuses any body: reading more than the smallest limit is waste.
-    const bounded = spec.body === undefined && spec.rawBody !== true && spec.bodyLimit === undefined ? { ...spec, bodyLimit: MIN_BODY_LIMIT } : spec;
-    addRoute(this.app, bounded, {
+    addRoute(this.app, spec, {
       versions: this.apiVersions,
       insecureAdmin: this.insecureAdmin,
       ...(this.adminAccess === undefined ? {} : { adminAccess: this.adminAccess }),

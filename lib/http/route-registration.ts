@@ -205,8 +205,17 @@ function locationCheck<T extends object>(dto: RouteDto<T> | undefined, location:
   return (plain) => validateFast(dto, plain, location);
 }
 
-/** Admits an admin request on arrival: the service's `adminAccess` decides, or a verified client certificate suffices. */
+/**
+ * Admits an admin request on arrival: the service's `adminAccess` decides, or a verified client
+ * certificate suffices. A state-changing request a browser marks as sent by a page of another origin
+ * is refused first: the browser would attach its client certificate or cookie to it (CSRF). Keylime's
+ * tenant and ironlime's clients send no `Origin`.
+ */
 async function admitAdmin(request: FastifyRequest, adminAccess: AdminAccess | undefined): Promise<void> {
+  const origin = request.headers.origin;
+  if (origin !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && origin !== `${request.protocol}://${request.host}`) {
+    throw new ForbiddenError('cross-origin request refused');
+  }
   const certificate = verifiedClientCertificate(request);
   if (adminAccess !== undefined) {
     await adminAccess(request, certificate);

@@ -4,7 +4,7 @@ import { ERROR_CODES, IronlimeError } from '../../interfaces/errors.js';
 import type { ApiVersionPolicy } from './api-version.js';
 import { unsupportedVersionSegment } from './api-version.js';
 import { sendEnvelope } from './envelope.js';
-import { NotFoundError, PayloadTooLargeError, RequestValidationError, UnsupportedApiVersionError } from './http-errors.js';
+import { NotFoundError, PayloadTooLargeError, RequestValidationError, ServiceBusyError, UnsupportedApiVersionError } from './http-errors.js';
 
 /** HTTP status and envelope status text of an error that reached the shell. */
 export interface ErrorReply {
@@ -35,6 +35,9 @@ export function errorReply(error: unknown, bodyLimit = 0): ErrorReply {
 export function installErrorHandlers(app: FastifyInstance, versions: ApiVersionPolicy): void {
   app.setErrorHandler((error, request, reply) => {
     const { code, status } = errorReply(error, request.routeOptions.bodyLimit);
+    if (error instanceof ServiceBusyError) {
+      void reply.header('retry-after', String(error.retryAfterSeconds));
+    }
     if (code >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {

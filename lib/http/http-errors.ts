@@ -56,3 +56,13 @@ export class UnsupportedMediaTypeError extends IronlimeError {
     super('ERR_UNSUPPORTED_MEDIA_TYPE', `content-type ${mediaType} not accepted: send application/json`);
   }
 }
+
+/** The route holds as many request bodies as it may at once; the reply says when to retry. */
+export class ServiceBusyError extends IronlimeError {
+  readonly retryAfterSeconds: number;
+
+  constructor(detail: string, retryAfterSeconds: number) {
+    super('ERR_SERVICE_BUSY', detail);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}

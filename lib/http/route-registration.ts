@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { versionPrefixes, type ApiVersionPolicy } from './api-version.js';
 import { closeIfOverLimit } from './before-body-checks.js';
+import type { BodyBudget } from './body-budget.js';
 import { verifiedClientCertificate } from './client-certificate.js';
 import { requireEmpty, validateDto, type DtoClass, type RequestLocation } from './dto-validation.js';
 import { validateFast, type FastDto } from './fast-path-checks.js';
@@ -65,6 +66,8 @@ export interface RouteSpec<P extends object, Q extends object, B extends object,
   readonly rawBody?: boolean;
   /** Body limit of this route in bytes (1 KiB to 256 MiB); default the service's. */
   readonly bodyLimit?: number;
+  /** Bounds the bytes of this route's bodies in flight at once (checked on arrival, after the admin check). */
+  readonly bodyBudget?: BodyBudget;
   /** Replies to this route's errors instead of the scope's handler (the push routes' JSON:API errors). */
   readonly errorHandler?: (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
   readonly handler: (context: RouteContext<P, Q, B, A>) => Promise<FastifyReply> | FastifyReply;
@@ -142,6 +145,11 @@ export function addRoute<P extends object, Q extends object, B extends object, A
   const bodyLimit = spec.bodyLimit ?? (spec.body === undefined && !rawBody ? NO_BODY_LIMIT : undefined);
   const admin = spec.admin === true && !settings.insecureAdmin;
   const authenticate = spec.authenticate;
+  const budget = spec.bodyBudget;
+  const onRequest = [
+    ...(admin ? [async (request: FastifyRequest) => admitAdmin(request, settings.adminAccess)] : []),
+    ...(budget === undefined ? [] : [async (request: FastifyRequest, reply: FastifyReply) => budget.admit(request, reply)]),
+  ];
   const checkedBeforeBody = new WeakMap<FastifyRequest, CheckedBeforeBody<P, Q, A>>();
   const checkBeforeBody =
     authenticate === undefined
@@ -163,7 +171,7 @@ export function addRoute<P extends object, Q extends object, B extends object, A
       url,
       ...(bodyLimit === undefined ? {} : { bodyLimit }),
       config,
-      ...(admin ? { onRequest: async (request: FastifyRequest) => admitAdmin(request, settings.adminAccess) } : {}),
+      ...(onRequest.length === 0 ? {} : { onRequest }),
       ...(checkBeforeBody === undefined ? {} : { preParsing: checkBeforeBody }),
       ...(spec.errorHandler === undefined ? {} : { errorHandler: spec.errorHandler }),
       handler: async (request, reply) => {

@@ -28,6 +28,9 @@ export const MAX_BODY_LIMIT = 256 * 1024 * 1024;
  */
 export const EVIDENCE_BODY_LIMIT = 32 * 1024 * 1024;
 
+/** Default bound on a service's open connections: far above a fleet's keep-alive pool, below descriptor limits. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
 export interface ServiceOptions {
   /** Used in logs and in the "listening on" line: `registrar`, `verifier`, `agent`, … */
   readonly name: string;
@@ -37,6 +40,11 @@ export interface ServiceOptions {
   readonly tls?: ServiceTlsConfig;
   /** Largest request body in bytes (default 1 MiB, between 1 KiB and 256 MiB). Routes may lower or raise it. */
   readonly bodyLimit?: number;
+  /**
+   * Open connections at most (default `DEFAULT_MAX_CONNECTIONS`); node closes any further one as it
+   * arrives, so idle or slow clients cannot exhaust memory or descriptors whatever the time bounds.
+   */
+  readonly maxConnections?: number;
   /** Connection and request time bounds; absent fields take `DEFAULT_SERVER_TIMEOUTS`. */
   readonly timeouts?: Partial<ServerTimeouts>;
   /** A pino (or compatible) logger; absent = silent. */
@@ -72,6 +80,10 @@ export class KeylimeService {
     }
     checkApiVersionPolicy(options.apiVersions);
     const bodyLimit = checkBodyLimit(options.bodyLimit ?? DEFAULT_BODY_LIMIT, 'bodyLimit');
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > 1_000_000) {
+      throw new InvalidConfig('maxConnections', 'must be an integer from 1 to 1000000');
+    }
     if (options.insecureAdminForTests === true && options.tls !== undefined) {
       throw new InvalidConfig('insecureAdminForTests', 'cannot be combined with tls');
     }
@@ -125,6 +137,7 @@ export class KeylimeService {
     installErrorHandlers(app, options.apiVersions);
     installBeforeBodyChecks(app, (request) => notFoundError(options.apiVersions, request.url));
     closeSilentConnections(app.server, timeouts.headersMs, https !== undefined);
+    app.server.maxConnections = maxConnections;
     this.app = app;
   }
 

@@ -4,7 +4,6 @@ import { decodeJwt } from 'jose';
 import type { Knex } from 'knex';
 import { authenticateRequest, checkToken, presentedToken, TOKEN_COOKIE } from '../auth/request-principal.js';
 import type { Principal } from '../auth/roles.js';
-import type { FormBodyConfig } from '../http/before-body-checks.js';
 import { verifiedClientCertificate } from '../http/client-certificate.js';
 import { errorReply } from '../http/error-envelope.js';
 import { NO_BODY_LIMIT } from '../http/route-registration.js';
@@ -57,7 +56,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: LOGIN_BODY_LIMIT }, (_request, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(String(body))));
     });
-    // The shell's mapping (a body over the limit is a 413, a cross-site form a 415), as an HTML page.
+    // The shell's mapping (a body over the limit is a 413), as an HTML page.
     app.setErrorHandler(async (error: Error, request, reply) => {
       const { code, status } = errorReply(error, request.routeOptions.bodyLimit);
       if (code >= 500) {
@@ -88,9 +87,8 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
 
     app.get('/dashboard/login', async (_request, reply) => sendPage(reply, loginPage(undefined)));
 
-    // The login and logout forms are the only routes that take a form body; each reads a small one at most.
-    const loginRoute = { bodyLimit: LOGIN_BODY_LIMIT, config: { formBody: true } satisfies FormBodyConfig };
-    app.post('/dashboard/login', loginRoute, async (request, reply) => {
+    // The login and logout forms read a small body at most.
+    app.post('/dashboard/login', { bodyLimit: LOGIN_BODY_LIMIT }, async (request, reply) => {
       const token = String((request.body as Record<string, unknown> | undefined)?.['token'] ?? '').trim();
       try {
         await checkToken(token, tokens);
@@ -105,7 +103,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         .send();
     });
 
-    app.post('/dashboard/logout', { bodyLimit: NO_BODY_LIMIT, config: { formBody: true } satisfies FormBodyConfig }, async (_request, reply) =>
+    app.post('/dashboard/logout', { bodyLimit: NO_BODY_LIMIT }, async (_request, reply) =>
       reply
         .code(303)
         .header('set-cookie', `${TOKEN_COOKIE}=; Path=/dashboard; Max-Age=0; HttpOnly; Secure; SameSite=Strict`)

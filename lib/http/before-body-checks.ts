@@ -8,9 +8,12 @@ import { UnsupportedMediaTypeError } from './http-errors.js';
  */
 const CROSS_SITE_MEDIA_TYPES: ReadonlySet<string> = new Set(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']);
 
-/** The fastify route config of a route that takes an HTML form (the dashboard's login and logout). */
-export interface FormBodyConfig {
-  readonly formBody?: boolean;
+/**
+ * The fastify route config of a route a browser can reach with an ambient credential (an admin route:
+ * client certificate or token cookie), whose bodies of a cross-site media type are refused.
+ */
+export interface CrossSiteBodyConfig {
+  readonly refuseCrossSiteBodies?: boolean;
 }
 
 /**
@@ -18,10 +21,12 @@ export interface FormBodyConfig {
  * headers before its body is read:
  * - a request with a body to no route is refused with `notFound(request)` — fastify's 404 route would
  *   otherwise read and parse a body up to the service's limit;
- * - a body with a cross-site media type (`CROSS_SITE_MEDIA_TYPES`) is refused 415 on every route but
- *   those whose config says `formBody` (CSRF: every other route takes JSON, which a cross-site page
- *   cannot send without a preflight; a missing Content-Type, which Keylime's Python tenant sends,
- *   stays JSON).
+ * - a body with a cross-site media type (`CROSS_SITE_MEDIA_TYPES`) is refused 415 on the routes whose
+ *   config says `refuseCrossSiteBodies` (CSRF: they take JSON, which a cross-site page cannot send
+ *   without a preflight; a missing Content-Type, which Keylime's Python tenant sends, stays JSON).
+ *   Other routes carry no credential a browser attaches, and parse any body as JSON as Keylime does:
+ *   Keylime's verifier posts the agent's `keys/vkey` through tornado, which labels it
+ *   `application/x-www-form-urlencoded`.
  * A refused body is not read (see `closeIfOverLimit`).
  */
 export function installBeforeBodyChecks(app: FastifyInstance, notFound: (request: FastifyRequest) => Error): void {
@@ -58,7 +63,7 @@ function refusalBeforeBody(request: FastifyRequest, notFound: (request: FastifyR
     return hasBody(request) ? notFound(request) : undefined;
   }
   const mediaType = mediaTypeOf(request.headers['content-type']);
-  if (mediaType !== undefined && CROSS_SITE_MEDIA_TYPES.has(mediaType) && (request.routeOptions.config as FormBodyConfig).formBody !== true) {
+  if (mediaType !== undefined && CROSS_SITE_MEDIA_TYPES.has(mediaType) && (request.routeOptions.config as CrossSiteBodyConfig).refuseCrossSiteBodies === true) {
     return new UnsupportedMediaTypeError(mediaType);
   }
   return undefined;

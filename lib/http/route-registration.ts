@@ -2,7 +2,7 @@ import type { PeerCertificate } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { versionPrefixes, type ApiVersionPolicy } from './api-version.js';
-import { closeIfOverLimit } from './before-body-checks.js';
+import { closeIfOverLimit, type CrossSiteBodyConfig } from './before-body-checks.js';
 import type { BodyBudget } from './body-budget.js';
 import { verifiedClientCertificate } from './client-certificate.js';
 import { requireEmpty, validateDto, type DtoClass, type RequestLocation } from './dto-validation.js';
@@ -128,7 +128,7 @@ export function addRoute<P extends object, Q extends object, B extends object, A
     throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'is versioned but the service has no API version policy');
   }
   const rawBody = spec.rawBody === true;
-  const config: RawBodyConfig = { rawBody };
+  const config: RawBodyConfig & CrossSiteBodyConfig = { rawBody, refuseCrossSiteBodies: spec.admin === true };
   const checkParams = locationCheck(spec.params, 'params');
   const checkQuery = locationCheck(spec.query, 'query');
   const checkBody = rawBody ? () => EMPTY as B : locationCheck(spec.body, 'body');

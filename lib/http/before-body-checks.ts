@@ -43,14 +43,16 @@ export function installBeforeBodyChecks(app: FastifyInstance, notFound: (request
 
 /**
  * For a request refused before its body was read: closes the connection after the reply when the
- * declared body is over the route's limit (it would have been refused 413 anyway). A body within the
- * limit is left to node, which discards it as it comes (no buffer, no parse) and keeps the connection:
- * a client that sends its whole body before reading the reply — an agent whose token expired
- * mid-upload — then gets its 401/403 rather than a connection reset. `requestMs` bounds the discarding.
+ * declared body is over the route's limit (it would have been refused 413 anyway) or is chunked with no
+ * declared length (node would discard it for as long as the client sends: no limit applies to a body
+ * nobody reads). A body within the limit is left to node, which discards it as it comes (no buffer, no
+ * parse) and keeps the connection: a client that sends its whole body before reading the reply — an
+ * agent whose token expired mid-upload — then gets its 401/403 rather than a connection reset.
  */
 export function closeIfOverLimit(request: FastifyRequest, reply: FastifyReply): void {
-  const length = Number(request.headers['content-length']);
-  if (length > request.routeOptions.bodyLimit) {
+  const declared = request.headers['content-length'];
+  const unbounded = declared === undefined && request.headers['transfer-encoding'] !== undefined;
+  if (unbounded || Number(declared) > request.routeOptions.bodyLimit) {
     void reply.header('connection', 'close');
   }
 }

@@ -57,4 +57,25 @@ describe('push routes: a request without a valid token is refused before its bod
     expect(head).to.match(/^HTTP\/1\.1 403 /);
     expect(head.toLowerCase()).to.include('connection: close');
   });
+
+  it('closes the connection after refusing a chunked body (no declared length) rather than discarding it without bound', async () => {
+    const url = new URL(verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.write('PATCH /v3.0/agents/nobody/attestations/0 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = `${(1024 * 1024).toString(16)}\r\n${'0,'.repeat(512 * 1024)}\r\n`;
+    // Twice the route's limit, sent after the refusal: before, all of it was read and thrown away.
+    for (let sent = 0; sent < 2 * EVIDENCE_BODY_LIMIT && !closed; sent += 1024 * 1024) {
+      socket.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    socket.destroy();
+    const head = Buffer.concat(received).toString('latin1');
+    expect(head).to.match(/^HTTP\/1\.1 403 /);
+    expect(closed, 'closed by the server before twice the limit was sent').to.equal(true);
+  });
 });

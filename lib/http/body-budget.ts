@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { closeIfOverLimit } from './before-body-checks.js';
 import { ServiceBusyError } from './http-errors.js';
 
 /**
@@ -32,6 +33,7 @@ export class BodyBudget {
     const bytes = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, request.routeOptions.bodyLimit) : request.routeOptions.bodyLimit;
     if (bytes === 0) return;
     if (this.held + bytes > this.bytes) {
+      closeIfOverLimit(request, reply);
       throw new ServiceBusyError(`too many request bodies in flight on this route; retry in ${this.retryAfterSeconds} s`, this.retryAfterSeconds);
     }
     this.held += bytes;

@@ -60,4 +60,24 @@ describe('POST /verify/evidence: bodies in flight are bounded (M-2)', function (
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await post()).status).to.equal(400);
   });
+
+  it('closes the connection of a chunked body it refuses busy rather than discarding it without bound', async () => {
+    await holdLargeBody();
+    const url = new URL(verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    held.push(socket);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.write('POST /v2.4/verify/evidence HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = `${(1024 * 1024).toString(16)}\r\n${' '.repeat(1024 * 1024)}\r\n`;
+    for (let sent = 0; sent < 2 * EVIDENCE_BODY_LIMIT && !closed; sent += 1024 * 1024) {
+      socket.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(Buffer.concat(received).toString('latin1')).to.match(/^HTTP\/1\.1 503 /);
+    expect(closed, 'closed by the server before twice the limit was sent').to.equal(true);
+  });
 });

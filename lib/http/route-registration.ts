@@ -147,7 +147,16 @@ export function addRoute<P extends object, Q extends object, B extends object, A
   const authenticate = spec.authenticate;
   const budget = spec.bodyBudget;
   const onRequest = [
-    ...(admin ? [async (request: FastifyRequest) => admitAdmin(request, settings.adminAccess)] : []),
+    ...(admin
+      ? [
+          async (request: FastifyRequest, reply: FastifyReply) =>
+            // A refused request's body is not read: a body over the limit, or chunked, closes the connection.
+            admitAdmin(request, settings.adminAccess).catch((error: unknown) => {
+              closeIfOverLimit(request, reply);
+              throw error;
+            }),
+        ]
+      : []),
     ...(budget === undefined ? [] : [async (request: FastifyRequest, reply: FastifyReply) => budget.admit(request, reply)]),
   ];
   const checkedBeforeBody = new WeakMap<FastifyRequest, CheckedBeforeBody<P, Q, A>>();

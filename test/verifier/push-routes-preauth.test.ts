@@ -78,4 +78,24 @@ describe('push routes: a request without a valid token is refused before its bod
     expect(head).to.match(/^HTTP\/1\.1 403 /);
     expect(closed, 'closed by the server before twice the limit was sent').to.equal(true);
   });
+  it('closes the connection after an admin route refuses a chunked body on arrival (no client certificate)', async () => {
+    const url = new URL(verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.write('POST /v2.3/mbpolicies/chunked HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = `${(1024 * 1024).toString(16)}\r\n${'0,'.repeat(512 * 1024)}\r\n`;
+    let sent = 0;
+    for (; sent < 64 * 1024 * 1024 && !closed; sent += 1024 * 1024) {
+      socket.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    socket.destroy();
+    expect(Buffer.concat(received).toString('latin1')).to.match(/^HTTP\/1\.1 403 /);
+    expect(closed, 'closed by the server').to.equal(true);
+    expect(sent, 'bytes sent before the close').to.be.below(16 * 1024 * 1024);
+  });
 });

@@ -7,7 +7,7 @@ import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/e
 import type { DriverInfo } from '../../interfaces/node.js';
 import type { KeylimeSettings } from '../../interfaces/settings.js';
 import { parseTpmPolicy, type TpmPolicy } from '../../lib/attestation/tpm-policy.js';
-import { IsKeylimeAgentId } from '../../lib/http/validators.js';
+import { isPlainHttp, IsKeylimeAgentId } from '../../lib/http/validators.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../lib/identity/trust-level.js';
 import { parseDocumentSource, type CheckedDocument } from './document-source.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
@@ -155,6 +155,9 @@ export function parseKeylimeDriverInfo(
   const policyField = fields.keylime_allowlist !== undefined ? 'keylime_allowlist' : 'keylime_runtime_policy';
   const format: 'allowlist' | 'runtime-policy' = policyField === 'keylime_allowlist' ? 'allowlist' : 'runtime-policy';
   const tpmPolicyJson = parseTpmPolicyField(fields.keylime_tpm_policy);
+  const tlsCa = tlsFile(fields.keylime_tls_ca, 'keylime_tls_ca', settings.tlsCaCert, 'tlsCaCert');
+  const verifierUrl = serviceUrl(fields.keylime_verifier_url, 'keylime_verifier_url', settings.verifierUrl, 'verifierUrl', tlsCa);
+  const registrarUrl = serviceUrl(fields.keylime_registrar_url, 'keylime_registrar_url', settings.registrarUrl, 'registrarUrl', tlsCa);
   return Object.freeze({
     policy: {
       format,
@@ -170,14 +173,27 @@ export function parseKeylimeDriverInfo(
         ? { uuid: fields.keylime_agent_uuid, address: undefined, port: undefined }
         : { uuid: fields.keylime_agent_uuid, address: fields.keylime_agent_address, port: fields.keylime_agent_port },
     agentMode: fields.keylime_agent_mode ?? 'pull',
-    verifierUrl: (fields.keylime_verifier_url ?? settings.verifierUrl) as string,
-    registrarUrl: (fields.keylime_registrar_url ?? settings.registrarUrl) as string,
-    tlsCa: tlsFile(fields.keylime_tls_ca, 'keylime_tls_ca', settings.tlsCaCert, 'tlsCaCert'),
+    verifierUrl,
+    registrarUrl,
+    tlsCa,
     tlsCert: tlsFile(fields.keylime_tls_cert, 'keylime_tls_cert', settings.tlsClientCert, 'tlsClientCert'),
     tlsKey: tlsFile(fields.keylime_tls_key, 'keylime_tls_key', settings.tlsClientKey, 'tlsClientKey'),
     statusTimeoutSeconds: settings.statusTimeoutSeconds,
     statusPollIntervalSeconds: settings.statusPollIntervalSeconds,
   });
+}
+
+/**
+ * A service URL from `driver_info` or the config (one of them is set: `missingFields` checked). With a
+ * CA file it must be https: on plain http the CA and the client certificate were dropped silently.
+ */
+function serviceUrl(own: string | undefined, field: string, fallback: string | undefined, setting: string, tlsCa: TlsFile | undefined): string {
+  const url = (own ?? fallback) as string;
+  if (tlsCa !== undefined && isPlainHttp(url)) {
+    const name = own === undefined ? `keylime.${setting}` : `driver_info.${field}`;
+    throw new InvalidParameterValue(name, `is http:// but ${tlsCa.setting} is set: use https:// (plain http uses neither the CA nor the client certificate)`);
+  }
+  return url;
 }
 
 /** The fields of this driver, type-checked; absent, `null` and `""` all count as absent. */

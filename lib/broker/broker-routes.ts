@@ -18,6 +18,12 @@ import { installKbsProblemHandlers } from './kbs-problem-handler.js';
 import { KBS_PREFIX, KBS_SESSION_COOKIE } from './kbs-wire.js';
 import { ATTEST_BODY_LIMIT, ATTESTATION, attestationInput, AUTH_BODY_LIMIT, AUTH_REQUEST, RESOURCE_PATH } from './kbs-request-checks.js';
 
+/**
+ * Body limit of `POST /revocation`, public: a signed Keylime revocation envelope is a message of at
+ * most ~1 MiB (`RevocationEnvelopeBody`) and a signature of at most 8 KiB.
+ */
+const REVOCATION_BODY_LIMIT = 2 * 1024 * 1024;
+
 export interface BrokerRouteSettings {
   /** The verifier's revocation key: enables `POST /revocation` for signed Keylime revocation messages. */
   readonly revocationKey?: KeyObject;
@@ -157,11 +163,16 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         method: 'POST',
         url: '/revocation',
         body: RevocationEnvelopeBody,
-        handler: async ({ body, reply }) => {
+        bodyLimit: Math.min(settings.bodyLimit, REVOCATION_BODY_LIMIT),
+        // Public: without a revocation certificate the body is not even read.
+        authenticate: async () => {
           if (settings.revocationKey === undefined) {
             throw new KbsError('AdminAuth', 'this broker accepts no revocation messages (no revocation certificate configured)');
           }
-          const check = checkRevocationEnvelope(body, settings.revocationKey);
+          return undefined;
+        },
+        handler: async ({ body, reply }) => {
+          const check = checkRevocationEnvelope(body, settings.revocationKey as KeyObject);
           if (!check.ok) {
             throw new KbsError('AdminAuth', check.reason);
           }

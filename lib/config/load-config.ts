@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { isPlainHttp } from '../http/validators.js';
 import { applyEnvironment } from './config-env.js';
 import { IronlimeConfig } from './ironlime-config.js';
 
@@ -83,10 +84,18 @@ function checkConsistency(config: IronlimeConfig): void {
       `"${chosen}" is not in enabledAttestationInterfaces (${config.enabledAttestationInterfaces.join(', ')})`,
     );
   }
-  const { tlsClientCert, tlsClientKey } = config.keylime;
+  const { tlsClientCert, tlsClientKey, tlsCaCert } = config.keylime;
   if ((tlsClientCert === undefined) !== (tlsClientKey === undefined)) {
     const missing = tlsClientCert === undefined ? 'keylime.tlsClientCert' : 'keylime.tlsClientKey';
     throw new InvalidConfig(missing, 'tlsClientCert and tlsClientKey must be set together');
+  }
+  // The CA is there to verify these two services: on a plain http URL it (and the client certificate)
+  // would be dropped without a word, and the driver would talk to whoever answers.
+  for (const field of ['verifierUrl', 'registrarUrl'] as const) {
+    const url = config.keylime[field];
+    if (tlsCaCert !== undefined && url !== undefined && isPlainHttp(url)) {
+      throw new InvalidConfig(`keylime.${field}`, 'is http:// but keylime.tlsCaCert is set: use https:// (plain http uses neither the CA nor the client certificate)');
+    }
   }
 }
 

@@ -4,8 +4,9 @@ import { decodeJwt } from 'jose';
 import type { Knex } from 'knex';
 import { authenticateRequest, checkToken, presentedToken, TOKEN_COOKIE } from '../auth/request-principal.js';
 import type { Principal } from '../auth/roles.js';
-import { IronlimeError } from '../../interfaces/errors.js';
 import { verifiedClientCertificate } from '../http/client-certificate.js';
+import { errorReply } from '../http/error-envelope.js';
+import { NO_BODY_LIMIT } from '../http/route-registration.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.js';
 import type { VerifierConfig } from '../verifier/verifier-config.js';
@@ -26,6 +27,8 @@ const MAX_SEARCH_LENGTH = 200;
 /** Live-update streams open at once: each runs the overview query every tick (≈ 50 ms at 10,000 agents). */
 const MAX_EVENT_STREAMS = 32;
 const MAX_PAGE = 1_000_000;
+/** A login form or JSON body: a token of a few hundred bytes. */
+const LOGIN_BODY_LIMIT = 8192;
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -50,13 +53,18 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
   let openStreams = 0;
 
   void service.app.register(async (app: FastifyInstance) => {
-    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 8192 }, (_request, body, done) => {
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: LOGIN_BODY_LIMIT }, (_request, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(String(body))));
     });
+    // The shell's mapping (a body over the limit is a 413), as an HTML page.
     app.setErrorHandler(async (error: Error, request, reply) => {
-      request.log.error({ err: error }, 'dashboard page failed');
-      const status = error instanceof IronlimeError ? 400 : 500;
-      return sendPage(reply.code(status), errorPage(undefined, 'Error', status === 400 ? error.message : 'The page could not be made; see the verifier log.'));
+      const { code, status } = errorReply(error, request.routeOptions.bodyLimit);
+      if (code >= 500) {
+        request.log.error({ err: error }, 'dashboard page failed');
+        return sendPage(reply.code(500), errorPage(undefined, 'Error', 'The page could not be made; see the verifier log.'));
+      }
+      request.log.info({ code, status }, 'dashboard request refused');
+      return sendPage(reply.code(code), errorPage(undefined, 'Error', status));
     });
 
     /** The viewer, or a redirect to the login page (pages) / 401 (events) already sent. */
@@ -79,7 +87,8 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
 
     app.get('/dashboard/login', async (_request, reply) => sendPage(reply, loginPage(undefined)));
 
-    app.post('/dashboard/login', async (request, reply) => {
+    // The login and logout forms read a small body at most.
+    app.post('/dashboard/login', { bodyLimit: LOGIN_BODY_LIMIT }, async (request, reply) => {
       const token = String((request.body as Record<string, unknown> | undefined)?.['token'] ?? '').trim();
       try {
         await checkToken(token, tokens);
@@ -94,7 +103,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         .send();
     });
 
-    app.post('/dashboard/logout', async (_request, reply) =>
+    app.post('/dashboard/logout', { bodyLimit: NO_BODY_LIMIT }, async (_request, reply) =>
       reply
         .code(303)
         .header('set-cookie', `${TOKEN_COOKIE}=; Path=/dashboard; Max-Age=0; HttpOnly; Secure; SameSite=Strict`)

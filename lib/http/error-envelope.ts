@@ -4,7 +4,7 @@ import { ERROR_CODES, IronlimeError } from '../../interfaces/errors.js';
 import type { ApiVersionPolicy } from './api-version.js';
 import { unsupportedVersionSegment } from './api-version.js';
 import { sendEnvelope } from './envelope.js';
-import { NotFoundError, PayloadTooLargeError, RequestValidationError, UnsupportedApiVersionError } from './http-errors.js';
+import { NotFoundError, PayloadTooLargeError, RequestValidationError, ServiceBusyError, UnsupportedApiVersionError } from './http-errors.js';
 
 /** HTTP status and envelope status text of an error that reached the shell. */
 export interface ErrorReply {
@@ -35,6 +35,9 @@ export function errorReply(error: unknown, bodyLimit = 0): ErrorReply {
 export function installErrorHandlers(app: FastifyInstance, versions: ApiVersionPolicy): void {
   app.setErrorHandler((error, request, reply) => {
     const { code, status } = errorReply(error, request.routeOptions.bodyLimit);
+    if (error instanceof ServiceBusyError) {
+      void reply.header('retry-after', String(error.retryAfterSeconds));
+    }
     if (code >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {
@@ -43,12 +46,15 @@ export function installErrorHandlers(app: FastifyInstance, versions: ApiVersionP
     return sendEnvelope(reply, code, status, {});
   });
   app.setNotFoundHandler((request, reply) => {
-    const segment = unsupportedVersionSegment(versions, request.url);
-    const error =
-      segment === undefined ? new NotFoundError() : new UnsupportedApiVersionError(segment, versions.unsupportedStatus(segment));
-    const { code, status } = errorReply(error);
+    const { code, status } = errorReply(notFoundError(versions, request.url));
     return sendEnvelope(reply, code, status, {});
   });
+}
+
+/** The refusal of a request to no route: 400 for a version the service does not serve, else 404. */
+export function notFoundError(versions: ApiVersionPolicy, url: string): IronlimeError {
+  const segment = unsupportedVersionSegment(versions, url);
+  return segment === undefined ? new NotFoundError() : new UnsupportedApiVersionError(segment, versions.unsupportedStatus(segment));
 }
 
 function fromFastifyError(error: unknown, bodyLimit: number): IronlimeError | undefined {

@@ -49,3 +49,20 @@ export class UnsupportedApiVersionError extends IronlimeError {
     this.requested = requested;
   }
 }
+
+/** A body's Content-Type is one a browser sends cross-site without a preflight (CSRF), on a route that takes JSON. */
+export class UnsupportedMediaTypeError extends IronlimeError {
+  constructor(mediaType: string) {
+    super('ERR_UNSUPPORTED_MEDIA_TYPE', `content-type ${mediaType} not accepted: send application/json`);
+  }
+}
+
+/** The route holds as many request bodies as it may at once; the reply says when to retry. */
+export class ServiceBusyError extends IronlimeError {
+  readonly retryAfterSeconds: number;
+
+  constructor(detail: string, retryAfterSeconds: number) {
+    super('ERR_SERVICE_BUSY', detail);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}

@@ -3,7 +3,8 @@ import { isAscii } from 'node:buffer';
 import Fastify, { LogController } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
-import { installErrorHandlers } from './error-envelope.js';
+import { installBeforeBodyChecks } from './before-body-checks.js';
+import { installErrorHandlers, notFoundError } from './error-envelope.js';
 import { parseRequestBody } from './json-guard.js';
 import { clientErrorReply, frameworkErrorReply } from './malformed-requests.js';
 import { addRoute, type AdminAccess, type RawBodyConfig, type RouteSpec } from './route-registration.js';
@@ -27,6 +28,9 @@ export const MAX_BODY_LIMIT = 256 * 1024 * 1024;
  */
 export const EVIDENCE_BODY_LIMIT = 32 * 1024 * 1024;
 
+/** Default bound on a service's open connections: far above a fleet's keep-alive pool, below descriptor limits. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
 export interface ServiceOptions {
   /** Used in logs and in the "listening on" line: `registrar`, `verifier`, `agent`, … */
   readonly name: string;
@@ -36,6 +40,11 @@ export interface ServiceOptions {
   readonly tls?: ServiceTlsConfig;
   /** Largest request body in bytes (default 1 MiB, between 1 KiB and 256 MiB). Routes may lower or raise it. */
   readonly bodyLimit?: number;
+  /**
+   * Open connections at most (default `DEFAULT_MAX_CONNECTIONS`); node closes any further one as it
+   * arrives, so idle or slow clients cannot exhaust memory or descriptors whatever the time bounds.
+   */
+  readonly maxConnections?: number;
   /** Connection and request time bounds; absent fields take `DEFAULT_SERVER_TIMEOUTS`. */
   readonly timeouts?: Partial<ServerTimeouts>;
   /** A pino (or compatible) logger; absent = silent. */
@@ -52,7 +61,8 @@ export interface ServiceOptions {
 /**
  * A Keylime-style HTTP(S) service: a fastify instance whose every reply is the `{code, status, results}`
  * envelope, with one error mapping, envelope 404s and version 400s, bounded JSON bodies (parsed as JSON
- * whatever the Content-Type says, as Keylime does — the Python tenant sends none; an empty body is no body),
+ * with any Content-Type or none, as Keylime does — the Python tenant sends none — but those a cross-site
+ * page can send, refused 415 before the body is read: before-body-checks.ts; an empty body is no body),
  * and routes declared with `route()`: versioned paths, DTO validation before the handler, and per-route
  * client-certificate checks. `app` stays available for `inject` and hooks.
  */
@@ -70,6 +80,10 @@ export class KeylimeService {
     }
     checkApiVersionPolicy(options.apiVersions);
     const bodyLimit = checkBodyLimit(options.bodyLimit ?? DEFAULT_BODY_LIMIT, 'bodyLimit');
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > 1_000_000) {
+      throw new InvalidConfig('maxConnections', 'must be an integer from 1 to 1000000');
+    }
     if (options.insecureAdminForTests === true && options.tls !== undefined) {
       throw new InvalidConfig('insecureAdminForTests', 'cannot be combined with tls');
     }
@@ -121,7 +135,9 @@ export class KeylimeService {
       });
     }
     installErrorHandlers(app, options.apiVersions);
+    installBeforeBodyChecks(app, (request) => notFoundError(options.apiVersions, request.url));
     closeSilentConnections(app.server, timeouts.headersMs, https !== undefined);
+    app.server.maxConnections = maxConnections;
     this.app = app;
   }
 
@@ -132,9 +148,7 @@ export class KeylimeService {
     if (spec.bodyLimit !== undefined) {
       checkBodyLimit(spec.bodyLimit, `route ${spec.method} ${spec.url}: bodyLimit`);
     }
-    // A route without a body DTO refuses any body: reading more than the smallest limit is waste.
-    const bounded = spec.body === undefined && spec.rawBody !== true && spec.bodyLimit === undefined ? { ...spec, bodyLimit: MIN_BODY_LIMIT } : spec;
-    addRoute(this.app, bounded, {
+    addRoute(this.app, spec, {
       versions: this.apiVersions,
       insecureAdmin: this.insecureAdmin,
       ...(this.adminAccess === undefined ? {} : { adminAccess: this.adminAccess }),

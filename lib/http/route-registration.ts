@@ -2,6 +2,8 @@ import type { PeerCertificate } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { versionPrefixes, type ApiVersionPolicy } from './api-version.js';
+import { closeIfOverLimit, type CrossSiteBodyConfig } from './before-body-checks.js';
+import type { BodyBudget } from './body-budget.js';
 import { verifiedClientCertificate } from './client-certificate.js';
 import { requireEmpty, validateDto, type DtoClass, type RequestLocation } from './dto-validation.js';
 import { validateFast, type FastDto } from './fast-path-checks.js';
@@ -51,9 +53,10 @@ export interface RouteSpec<P extends object, Q extends object, B extends object,
   readonly query?: RouteDto<Q>;
   readonly body?: RouteDto<B>;
   /**
-   * Runs once params and query passed and before the body is checked, so a caller's credentials are
-   * judged before its body (a 401 comes before a body's 400); throws to refuse. Its answer is the
-   * handler's `authenticated`.
+   * Runs on the request's headers once params and query passed, before the body is even read (a
+   * fastify `preParsing` hook), so a caller without credentials costs no body reading or parsing and
+   * gets its 401/403, never a 400 or 413 about its body; throws to refuse. It must not look at the
+   * body. Its answer is the handler's `authenticated`.
    */
   readonly authenticate?: (request: FastifyRequest, params: P) => Promise<A>;
   /**
@@ -63,6 +66,8 @@ export interface RouteSpec<P extends object, Q extends object, B extends object,
   readonly rawBody?: boolean;
   /** Body limit of this route in bytes (1 KiB to 256 MiB); default the service's. */
   readonly bodyLimit?: number;
+  /** Bounds the bytes of this route's bodies in flight at once (checked on arrival, after the admin check). */
+  readonly bodyBudget?: BodyBudget;
   /** Replies to this route's errors instead of the scope's handler (the push routes' JSON:API errors). */
   readonly errorHandler?: (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
   readonly handler: (context: RouteContext<P, Q, B, A>) => Promise<FastifyReply> | FastifyReply;
@@ -87,11 +92,22 @@ export interface RouteSettings {
   readonly adminAccess?: AdminAccess;
 }
 
+/** Body limit of a route that takes no body: any body is refused, so reading more is waste. */
+export const NO_BODY_LIMIT = 1024;
+
+/** What a route with `authenticate` decided before its body was read, for its handler. */
+interface CheckedBeforeBody<P, Q, A> {
+  readonly params: P;
+  readonly query: Q;
+  readonly authenticated: A;
+}
+
 /**
  * Registers `spec` on `app` under each of its URLs. Order per request: the admin check runs on
- * arrival (before the body is even read), then fastify reads and bounds the body, then params and
- * query are validated, the route's `authenticate` runs, the body is validated, and only then the
- * handler runs — so a refused request touches nothing.
+ * arrival; on a route with `authenticate`, params, query and `authenticate` run next, still before
+ * the body is read; then fastify reads and bounds the body (1 KiB on a route without a body), params
+ * and query are validated (when not done yet), the body is validated, and only then the handler runs
+ * — so a refused request touches nothing.
  */
 export function addRoute<P extends object, Q extends object, B extends object, A = undefined>(
   app: FastifyInstance,
@@ -112,7 +128,7 @@ export function addRoute<P extends object, Q extends object, B extends object, A
     throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'is versioned but the service has no API version policy');
   }
   const rawBody = spec.rawBody === true;
-  const config: RawBodyConfig = { rawBody };
+  const config: RawBodyConfig & CrossSiteBodyConfig = { rawBody, refuseCrossSiteBodies: spec.admin === true };
   const checkParams = locationCheck(spec.params, 'params');
   const checkQuery = locationCheck(spec.query, 'query');
   const checkBody = rawBody ? () => EMPTY as B : locationCheck(spec.body, 'body');
@@ -126,19 +142,52 @@ export function addRoute<P extends object, Q extends object, B extends object, A
   if (urls.length === 0) {
     throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'no supported API version is within its min/max');
   }
+  const bodyLimit = spec.bodyLimit ?? (spec.body === undefined && !rawBody ? NO_BODY_LIMIT : undefined);
   const admin = spec.admin === true && !settings.insecureAdmin;
+  const authenticate = spec.authenticate;
+  const budget = spec.bodyBudget;
+  const onRequest = [
+    ...(admin
+      ? [
+          async (request: FastifyRequest, reply: FastifyReply) =>
+            // A refused request's body is not read: a body over the limit, or chunked, closes the connection.
+            admitAdmin(request, settings.adminAccess).catch((error: unknown) => {
+              closeIfOverLimit(request, reply);
+              throw error;
+            }),
+        ]
+      : []),
+    ...(budget === undefined ? [] : [async (request: FastifyRequest, reply: FastifyReply) => budget.admit(request, reply)]),
+  ];
+  const checkedBeforeBody = new WeakMap<FastifyRequest, CheckedBeforeBody<P, Q, A>>();
+  const checkBeforeBody =
+    authenticate === undefined
+      ? undefined
+      : async (request: FastifyRequest, reply: FastifyReply): Promise<undefined> => {
+          try {
+            const params = checkParams(request.params);
+            const query = checkQuery(request.query);
+            checkedBeforeBody.set(request, { params, query, authenticated: await authenticate(request, params) });
+          } catch (error) {
+            closeIfOverLimit(request, reply);
+            throw error;
+          }
+          return undefined;
+        };
   for (const { url, version } of urls) {
     app.route({
       method: spec.method,
       url,
-      ...(spec.bodyLimit === undefined ? {} : { bodyLimit: spec.bodyLimit }),
+      ...(bodyLimit === undefined ? {} : { bodyLimit }),
       config,
-      ...(admin ? { onRequest: async (request: FastifyRequest) => admitAdmin(request, settings.adminAccess) } : {}),
+      ...(onRequest.length === 0 ? {} : { onRequest }),
+      ...(checkBeforeBody === undefined ? {} : { preParsing: checkBeforeBody }),
       ...(spec.errorHandler === undefined ? {} : { errorHandler: spec.errorHandler }),
       handler: async (request, reply) => {
-        const params = checkParams(request.params);
-        const query = checkQuery(request.query);
-        const authenticated = spec.authenticate === undefined ? (undefined as A) : await spec.authenticate(request, params);
+        const checked = checkedBeforeBody.get(request);
+        const params = checked?.params ?? checkParams(request.params);
+        const query = checked?.query ?? checkQuery(request.query);
+        const authenticated = checked === undefined ? (undefined as A) : checked.authenticated;
         const body = checkBody(request.body);
         return spec.handler({
           params,
@@ -173,8 +222,17 @@ function locationCheck<T extends object>(dto: RouteDto<T> | undefined, location:
   return (plain) => validateFast(dto, plain, location);
 }
 
-/** Admits an admin request on arrival: the service's `adminAccess` decides, or a verified client certificate suffices. */
+/**
+ * Admits an admin request on arrival: the service's `adminAccess` decides, or a verified client
+ * certificate suffices. A state-changing request a browser marks as sent by a page of another origin
+ * is refused first: the browser would attach its client certificate or cookie to it (CSRF). Keylime's
+ * tenant and ironlime's clients send no `Origin`.
+ */
 async function admitAdmin(request: FastifyRequest, adminAccess: AdminAccess | undefined): Promise<void> {
+  const origin = request.headers.origin;
+  if (origin !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && origin !== `${request.protocol}://${request.host}`) {
+    throw new ForbiddenError('cross-origin request refused');
+  }
   const certificate = verifiedClientCertificate(request);
   if (adminAccess !== undefined) {
     await adminAccess(request, certificate);

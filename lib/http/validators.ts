@@ -167,3 +167,8 @@ function stringRule(
     validationOptions,
   );
 }
+
+/** An `http://` URL (any case): no TLS, so no CA check and no client certificate. */
+export function isPlainHttp(url: string): boolean {
+  return url.toLowerCase().startsWith('http:');
+}

@@ -1,5 +1,6 @@
 import type { DependencyContainer } from 'tsyringe';
 import { okJsonText } from '../http/envelope.js';
+import { BodyBudget } from '../http/body-budget.js';
 import { EVIDENCE_BODY_LIMIT, type KeylimeService } from '../http/keylime-service.js';
 import { resultsJson } from './evidence-check.js';
 import { EvidenceWorkerPool } from './evidence-worker-pool.js';
@@ -18,6 +19,7 @@ import { VERIFIER_CONFIG } from './verifier-tokens.js';
  */
 export function registerEvidenceRoute(service: KeylimeService, container: DependencyContainer): void {
   const pool = new EvidenceWorkerPool();
+  const config: Readonly<VerifierConfig> = container.resolve(VERIFIER_CONFIG);
   service.app.addHook('onClose', () => pool.close());
   service.route({
     method: 'POST',
@@ -25,8 +27,8 @@ export function registerEvidenceRoute(service: KeylimeService, container: Depend
     minVersion: '2.4',
     rawBody: true,
     bodyLimit: EVIDENCE_BODY_LIMIT,
+    bodyBudget: new BodyBudget(config.evidenceBodyBudget),
     handler: async ({ bodyText, reply }) => {
-      const config: Readonly<VerifierConfig> = container.resolve(VERIFIER_CONFIG);
       const answer = await pool.check(bodyText ?? '', { measuredBootPolicy: config.measuredBootPolicy, failOnTomtou: config.failOnTomtou });
       return okJsonText(reply, resultsJson(answer));
     },

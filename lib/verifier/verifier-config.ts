@@ -185,6 +185,21 @@ export class VerifierConfig {
   @Max(256 * 1024 * 1024)
   bodyLimit = 64 * 1024 * 1024;
 
+  /**
+   * Bytes of `POST /verify/evidence` bodies (public) held at once, by their declared length; past it a
+   * request is answered 503 with Retry-After before its body is read. At least one largest body (32 MiB).
+   */
+  @IsInt()
+  @Min(32 * 1024 * 1024)
+  @Max(4 * 1024 * 1024 * 1024)
+  evidenceBodyBudget = 128 * 1024 * 1024;
+
+  /** Open connections at most on the HTTPS listener; further ones are closed as they arrive. */
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  maxConnections = 10_000;
+
   /** Serve the web dashboard at `/dashboard` on the HTTPS listener (lib/dashboard; docs/dashboard.md). */
   @IsBoolean()
   dashboard = true;
@@ -219,6 +234,8 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_SEVERITY_POLICY', field: 'severityPolicy', kind: 'json' },
   { name: 'IRONLIME_VERIFIER_TLS_SANS', field: 'tlsSans', kind: 'list' },
   { name: 'IRONLIME_VERIFIER_BODY_LIMIT', field: 'bodyLimit', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_EVIDENCE_BODY_BUDGET', field: 'evidenceBodyBudget', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_MAX_CONNECTIONS', field: 'maxConnections', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_DASHBOARD', field: 'dashboard', kind: 'boolean' },
   { name: 'IRONLIME_VERIFIER_PUSH_NONCE_LIFETIME', field: 'pushNonceLifetime', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_PUSH_SESSION_LIFETIME', field: 'pushSessionLifetime', kind: 'number' },

@@ -196,6 +196,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       name: 'verifier',
       apiVersions: serverApiVersionPolicy(VERIFIER_API_VERSIONS),
       bodyLimit: config.bodyLimit,
+      maxConnections: config.maxConnections,
       logger: log,
       adminAccess: access.admit,
       ...(inProcess

@@ -67,6 +67,17 @@ describe('agent keys: ukey, vkey, verify (U/V/K)', function () {
     expect(agent.keys.current?.k.equals(keys.k)).to.equal(true);
   });
 
+  it('takes U and V sent as Keylime does: JSON text labelled application/x-www-form-urlencoded', async function () {
+    // Keylime's verifier posts keys/vkey through tornado_requests with a JSON string and no headers;
+    // tornado's client then labels any POST body application/x-www-form-urlencoded.
+    const keys = tenantKeys(agent);
+    const post = (url: string, body: object) =>
+      agent.service.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: JSON.stringify(body) });
+    expect((await post('/v2.6/keys/vkey', { encrypted_key: keys.encryptedV })).statusCode).to.equal(200);
+    expect((await post('/v2.6/keys/ukey', { auth_tag: keys.authTag, encrypted_key: keys.encryptedU })).statusCode).to.equal(200);
+    expect(agent.keys.current?.k.equals(keys.k)).to.equal(true);
+  });
+
   it('never combines U and V whose K does not match the auth_tag (wrong V, or a tag for another agent id)', async function () {
     const keys = tenantKeys(agent);
     const other = tenantKeys(agent);

@@ -240,7 +240,7 @@ describe('keylime driver: KeylimeAttestation', function () {
   });
 
   it('names a TLS file that cannot be read', async function () {
-    const https = { ...info, keylime_verifier_url: 'https://127.0.0.1:1', keylime_tls_ca: path.join(fixture.dir, 'missing-ca.crt') };
+    const https = { ...info, keylime_verifier_url: 'https://127.0.0.1:1', keylime_registrar_url: 'https://127.0.0.1:1', keylime_tls_ca: path.join(fixture.dir, 'missing-ca.crt') };
     const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task(https)));
     expect(error).to.be.instanceOf(InvalidParameterValue);
     expect(error.message).to.equal(`driver_info.keylime_tls_ca: cannot read ${path.join(fixture.dir, 'missing-ca.crt')}: ENOENT`);

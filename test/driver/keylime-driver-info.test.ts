@@ -77,11 +77,21 @@ describe('keylime driver: driver_info parsing', function () {
   });
 
   it('prefers per-node endpoints and TLS files over the config', function () {
-    const settings = parse({ ...GOOD, keylime_verifier_url: 'http://127.0.0.1:1234', keylime_tls_cert: '/n/c.pem', keylime_tls_key: '/n/k.pem' });
-    expect(settings.verifierUrl).to.equal('http://127.0.0.1:1234');
+    const settings = parse({ ...GOOD, keylime_verifier_url: 'https://127.0.0.1:1234', keylime_tls_cert: '/n/c.pem', keylime_tls_key: '/n/k.pem' });
+    expect(settings.verifierUrl).to.equal('https://127.0.0.1:1234');
     expect(settings.registrarUrl).to.equal('https://registrar.example:8891');
     expect(settings.tlsCert).to.deep.equal({ path: '/n/c.pem', setting: 'driver_info.keylime_tls_cert' });
     expect(settings.tlsKey).to.deep.equal({ path: '/n/k.pem', setting: 'driver_info.keylime_tls_key' });
+  });
+
+  it('refuses an http:// service URL when a CA file is set: the CA and client certificate were dropped silently (L-1)', function () {
+    expect(invalid({ ...GOOD, keylime_verifier_url: 'http://127.0.0.1:1234' }).message).to.equal(
+      'driver_info.keylime_verifier_url: is http:// but keylime.tlsCaCert is set: use https:// (plain http uses neither the CA nor the client certificate)',
+    );
+    const plainConfig: KeylimeSettings = { ...WITH_SERVICES, tlsCaCert: undefined, registrarUrl: 'HTTP://registrar.example:8890' };
+    expect(invalid({ ...GOOD, keylime_tls_ca: '/n/ca.pem' }, plainConfig).field).to.equal('keylime.registrarUrl');
+    // Without a CA file plain http stays usable (in-process tests, fake services).
+    expect(parse(GOOD, plainConfig).registrarUrl).to.equal('HTTP://registrar.example:8890');
   });
 
   it('reports every missing field at once', function () {

@@ -91,6 +91,12 @@ describe('config', function () {
     ['a default that is not enabled', { defaultAttestationInterface: 'keylime' }, 'defaultAttestationInterface', 'invalid config: defaultAttestationInterface: "keylime" is not in enabledAttestationInterfaces (no-attestation)'],
     ['a client cert without its key', { keylime: { tlsClientCert: '/c.crt' } }, 'keylime.tlsClientKey', 'invalid config: keylime.tlsClientKey: tlsClientCert and tlsClientKey must be set together'],
     ['an array root', [], '(root)', 'invalid config: (root): must be a JSON object'],
+    [
+      'an http:// service URL with a CA file (L-1)',
+      { keylime: { verifierUrl: 'https://v.example:8881', registrarUrl: 'http://r.example:8891', tlsCaCert: '/ca.crt' } },
+      'keylime.registrarUrl',
+      'invalid config: keylime.registrarUrl: is http:// but keylime.tlsCaCert is set: use https:// (plain http uses neither the CA nor the client certificate)',
+    ],
   ];
   for (const [what, plain, field, message] of invalid) {
     it(`rejects ${what}, naming the field`, function () {

@@ -16,7 +16,7 @@ import { sendJsonApi, sendPushError } from './push-reply.js';
 import { POP, type AuthenticatedSession, type PushSessions } from './push-sessions.js';
 import { attestationDocument, evidenceAcknowledged, sessionResultAttributes } from './push-documents.js';
 
-/** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The routes' default. */
+/** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The default of the routes with a body. */
 const SMALL_BODY_LIMIT = 256 * 1024;
 
 export interface PushRouteDeps {
@@ -36,8 +36,9 @@ export interface PushRouteDeps {
  */
 export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): void {
   const route = <P extends object, B extends object, A>(spec: Omit<RouteSpec<P, object, B, A>, 'versioned' | 'errorHandler'>): void =>
-    addRoute(app, { bodyLimit: SMALL_BODY_LIMIT, ...spec, url: `/v3.0${spec.url}`, versioned: false, errorHandler: sendPushError }, { insecureAdmin: false });
-  // The agent's token is checked after its params and before its body: a 401/403 comes before a 400.
+    addRoute(app, { ...(spec.body === undefined ? {} : { bodyLimit: SMALL_BODY_LIMIT }), ...spec, url: `/v3.0${spec.url}`, versioned: false, errorHandler: sendPushError }, { insecureAdmin: false });
+  // The agent's token is checked on its headers after its params, before its body is read: a caller
+  // without a valid token gets its 401/403 and costs no body reading or parsing (docs/http.md).
   const authenticate = (request: FastifyRequest, params: PushAgentParams): Promise<AuthenticatedSession> =>
     deps.sessions.authenticate(params.agent_id, request.headers.authorization);
 

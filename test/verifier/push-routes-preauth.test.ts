@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { connect } from 'node:tls';
+import { expect } from 'chai';
+import { EVIDENCE_BODY_LIMIT } from '../../lib/http/keylime-service.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { numberArrayBody, timedHttpsCall } from '../helpers/timed-https-call.js';
+
+/** Without the fix the 32 MiB body below was parsed first: a 403 after ~34 s, the event loop blocked ~32 s. */
+const MAX_STALL_MS = 1000;
+
+describe('push routes: a request without a valid token is refused before its body is read (H-1)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let opened: OpenedDatabase;
+  let verifier: RunningVerifier;
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-push-preauth-'));
+    opened = await openTestSchema();
+    verifier = await startVerifier({ dataDir: dir, port: 0, quoteInterval: 3600 }, { database: opened.database });
+  });
+
+  after(async () => {
+    await verifier?.close();
+    await opened?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const patchEvidence = (headers: Record<string, string>, body: string) =>
+    timedHttpsCall(verifier.url, verifier.caCert, 'PATCH', '/v3.0/agents/nobody/attestations/0', { 'content-type': 'application/vnd.api+json', ...headers }, body);
+
+  it('answers 403 to a 32 MiB evidence body without a token, without parsing it or stalling the event loop', async () => {
+    const reply = await patchEvidence({}, numberArrayBody(EVIDENCE_BODY_LIMIT - 16));
+    expect(reply.status).to.equal(403);
+    expect(JSON.parse(reply.body)).to.deep.equal({ errors: [{ status: '403', code: 'unauthorized', detail: 'a session token is required (Authorization: Bearer)' }] });
+    expect(reply.worstStallMs).to.be.below(MAX_STALL_MS);
+  });
+
+  it('answers 401 to a body with a token of no session, without parsing it', async () => {
+    const reply = await patchEvidence({ authorization: 'Bearer 00000000-0000-4000-8000-000000000000.secret' }, numberArrayBody(EVIDENCE_BODY_LIMIT - 16));
+    expect(reply.status).to.equal(401);
+    expect(reply.worstStallMs).to.be.below(MAX_STALL_MS);
+  });
+
+  it('closes the connection after refusing a request whose declared body is over the limit, without waiting for it', async () => {
+    const url = new URL(verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(`PATCH /v3.0/agents/nobody/attestations/0 HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${EVIDENCE_BODY_LIMIT + 1}\r\n\r\n[0,`);
+    await closed;
+    const head = Buffer.concat(received).toString('latin1');
+    expect(head).to.match(/^HTTP\/1\.1 403 /);
+    expect(head.toLowerCase()).to.include('connection: close');
+  });
+
+  it('closes the connection after refusing a chunked body (no declared length) rather than discarding it without bound', async () => {
+    const url = new URL(verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.write('PATCH /v3.0/agents/nobody/attestations/0 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = `${(1024 * 1024).toString(16)}\r\n${'0,'.repeat(512 * 1024)}\r\n`;
+    // Twice the route's limit, sent after the refusal: before, all of it was read and thrown away.
+    for (let sent = 0; sent < 2 * EVIDENCE_BODY_LIMIT && !closed; sent += 1024 * 1024) {
+      socket.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    socket.destroy();
+    const head = Buffer.concat(received).toString('latin1');
+    expect(head).to.match(/^HTTP\/1\.1 403 /);
+    expect(closed, 'closed by the server before twice the limit was sent').to.equal(true);
+  });
+  it('closes the connection after an admin route refuses a chunked body on arrival (no client certificate)', async () => {
+    const url = new URL(verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => undefined);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.write('POST /v2.3/mbpolicies/chunked HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = `${(1024 * 1024).toString(16)}\r\n${'0,'.repeat(512 * 1024)}\r\n`;
+    let sent = 0;
+    for (; sent < 64 * 1024 * 1024 && !closed; sent += 1024 * 1024) {
+      socket.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    socket.destroy();
+    expect(Buffer.concat(received).toString('latin1')).to.match(/^HTTP\/1\.1 403 /);
+    expect(closed, 'closed by the server').to.equal(true);
+    expect(sent, 'bytes sent before the close').to.be.below(16 * 1024 * 1024);
+  });
+});

@@ -119,7 +119,11 @@ describe('a FAIL recorded over an operator stop, exactly once and only from the 
   }
 
   function pushStoreOf(owner: string, announced: string[]): PushVerdictStore {
-    const failures = { stored: (record: VerifierAgentRecord) => void announced.push(record.agentId) } as unknown as FailureAnnouncer;
+    // A notice is prepared for each FAIL and announced only for the one stored.
+    const failures = {
+      prepare: (record: VerifierAgentRecord) => ({ agentId: record.agentId }),
+      stored: (prepared: { agentId: string } | undefined) => void (prepared === undefined ? undefined : announced.push(prepared.agentId)),
+    } as unknown as FailureAnnouncer;
     return new PushVerdictStore({ repository: new PushRepository(knex), writer: writerOn(knex), failures }, { verifierId: 'default', owner, leaseSeconds: 30 });
   }
 

@@ -1,30 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
 import { numberArrayBody, timedHttpsCall } from '../helpers/timed-https-call.js';
 
 describe('a request to no route is refused before its body is read (H-1)', function () {
   this.timeout(120_000);
-  let dir: string;
-  let opened: OpenedDatabase;
-  let verifier: RunningVerifier;
+  const suite = verifierPerSuite('ironlime-unrouted-');
 
-  before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-unrouted-'));
-    opened = await openTestSchema();
-    verifier = await startVerifier({ dataDir: dir, port: 0, quoteInterval: 3600 }, { database: opened.database });
-  });
-
-  after(async () => {
-    await verifier?.close();
-    await opened?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const post = (urlPath: string, body: string) => timedHttpsCall(verifier.url, verifier.caCert, 'POST', urlPath, { 'content-type': 'application/json' }, body);
+  const post = (urlPath: string, body: string) => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'POST', urlPath, { 'content-type': 'application/json' }, body);
 
   it('answers 404 in the envelope to a 16 MiB JSON array without parsing it (it blocked the event loop for seconds)', async () => {
     const reply = await post('/no/such/route', numberArrayBody(16 * 1024 * 1024));
@@ -37,7 +19,7 @@ describe('a request to no route is refused before its body is read (H-1)', funct
     const version = await post('/v9.9/agents/a', '{"a":1}');
     expect(version.status).to.equal(400);
     expect(JSON.parse(version.body).status).to.match(/API version/i);
-    const empty = await timedHttpsCall(verifier.url, verifier.caCert, 'GET', '/no/such/route', {}, undefined);
+    const empty = await timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/no/such/route', {}, undefined);
     expect(JSON.parse(empty.body)).to.deep.equal({ code: 404, status: 'Not Found', results: {} });
   });
 });

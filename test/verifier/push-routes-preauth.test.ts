@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { connect } from 'node:tls';
 import { expect } from 'chai';
 import { EVIDENCE_BODY_LIMIT } from '../../lib/http/keylime-service.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
 import { numberArrayBody, timedHttpsCall } from '../helpers/timed-https-call.js';
 
 /** Without the fix the 32 MiB body below was parsed first: a 403 after ~34 s, the event loop blocked ~32 s. */
@@ -13,24 +9,10 @@ const MAX_STALL_MS = 1000;
 
 describe('push routes: a request without a valid token is refused before its body is read (H-1)', function () {
   this.timeout(120_000);
-  let dir: string;
-  let opened: OpenedDatabase;
-  let verifier: RunningVerifier;
-
-  before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-push-preauth-'));
-    opened = await openTestSchema();
-    verifier = await startVerifier({ dataDir: dir, port: 0, quoteInterval: 3600 }, { database: opened.database });
-  });
-
-  after(async () => {
-    await verifier?.close();
-    await opened?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = verifierPerSuite('ironlime-push-preauth-');
 
   const patchEvidence = (headers: Record<string, string>, body: string) =>
-    timedHttpsCall(verifier.url, verifier.caCert, 'PATCH', '/v3.0/agents/nobody/attestations/0', { 'content-type': 'application/vnd.api+json', ...headers }, body);
+    timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'PATCH', '/v3.0/agents/nobody/attestations/0', { 'content-type': 'application/vnd.api+json', ...headers }, body);
 
   it('answers 403 to a 32 MiB evidence body without a token, without parsing it or stalling the event loop', async () => {
     const reply = await patchEvidence({}, numberArrayBody(EVIDENCE_BODY_LIMIT - 16));
@@ -46,8 +28,8 @@ describe('push routes: a request without a valid token is refused before its bod
   });
 
   it('closes the connection after refusing a request whose declared body is over the limit, without waiting for it', async () => {
-    const url = new URL(verifier.url);
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    const url = new URL(suite.verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: suite.verifier.caCert, servername: 'localhost' });
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
@@ -59,8 +41,8 @@ describe('push routes: a request without a valid token is refused before its bod
   });
 
   it('closes the connection after refusing a chunked body (no declared length) rather than discarding it without bound', async () => {
-    const url = new URL(verifier.url);
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    const url = new URL(suite.verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: suite.verifier.caCert, servername: 'localhost' });
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     socket.on('error', () => undefined);
@@ -79,8 +61,8 @@ describe('push routes: a request without a valid token is refused before its bod
     expect(closed, 'closed by the server before twice the limit was sent').to.equal(true);
   });
   it('closes the connection after an admin route refuses a chunked body on arrival (no client certificate)', async () => {
-    const url = new URL(verifier.url);
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
+    const url = new URL(suite.verifier.url);
+    const socket = connect({ host: url.hostname, port: Number(url.port), ca: suite.verifier.caCert, servername: 'localhost' });
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     socket.on('error', () => undefined);

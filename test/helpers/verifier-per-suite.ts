@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { openTestSchema, type OpenedDatabase } from './databases.js';
+
+/** What `verifierPerSuite` holds while its suite runs. */
+export interface SuiteVerifier {
+  readonly verifier: RunningVerifier;
+  readonly database: OpenedDatabase;
+}
+
+/**
+ * Registers mocha hooks in the calling `describe`: one TLS verifier on a fresh PostgreSQL test schema
+ * and a data folder of its own (`prefix`), started before the suite and closed after it. Polling is
+ * an hour apart: the suites using it exercise the HTTP front door, not rounds.
+ */
+export function verifierPerSuite(prefix: string): SuiteVerifier {
+  let dir: string | undefined;
+  let opened: OpenedDatabase | undefined;
+  let running: RunningVerifier | undefined;
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), prefix));
+    opened = await openTestSchema();
+    running = await startVerifier({ dataDir: dir, port: 0, quoteInterval: 3600 }, { database: opened.database });
+  });
+  after(async () => {
+    await running?.close();
+    await opened?.dispose();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get verifier(): RunningVerifier {
+      if (running === undefined) throw new Error('the suite verifier is not started yet');
+      return running;
+    },
+    get database(): OpenedDatabase {
+      if (opened === undefined) throw new Error('the suite database is not opened yet');
+      return opened;
+    },
+  };
+}

@@ -230,7 +230,7 @@ function locationCheck<T extends object>(dto: RouteDto<T> | undefined, location:
  */
 async function admitAdmin(request: FastifyRequest, adminAccess: AdminAccess | undefined): Promise<void> {
   const origin = request.headers.origin;
-  if (origin !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && origin !== `${request.protocol}://${request.host}`) {
+  if (origin !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && !sameOrigin(origin, `${request.protocol}://${request.host}`)) {
     throw new ForbiddenError('cross-origin request refused');
   }
   const certificate = verifiedClientCertificate(request);
@@ -238,5 +238,17 @@ async function admitAdmin(request: FastifyRequest, adminAccess: AdminAccess | un
     await adminAccess(request, certificate);
   } else if (certificate === undefined) {
     throw new ForbiddenError('client certificate required');
+  }
+}
+
+/**
+ * Whether an `Origin` header names the service's own origin, compared as URL origins (host case and
+ * a default port spelt out do not matter). An opaque `null` or unparsable origin is another site.
+ */
+function sameOrigin(origin: string, own: string): boolean {
+  try {
+    return new URL(origin).origin === new URL(own).origin;
+  } catch {
+    return false;
   }
 }

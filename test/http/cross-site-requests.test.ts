@@ -62,6 +62,10 @@ describe('verifier: cross-site requests to the admin API are refused', function 
     expect(JSON.parse(foreign.body)).to.deep.equal({ code: 403, status: 'cross-origin request refused', results: {} });
     const own = new URL(verifier.url).origin;
     expect((await postPolicy('own', { 'content-type': 'application/json', origin: own })).status).to.equal(201);
+    const { port } = new URL(verifier.url);
+    const spelt = { 'content-type': 'application/json', host: `LocalHost:${port}`, origin: `https://localhost:${port}` };
+    expect((await postPolicy('own-host-case', spelt)).status, 'the Host header in other case').to.equal(201);
+    expect((await postPolicy('opaque', { 'content-type': 'application/json', origin: 'null' })).status, 'opaque origin').to.equal(403);
     expect((await postPolicy('none', { 'content-type': 'application/json' })).status).to.equal(201);
     expect((await postPolicy('untyped', {})).status).to.equal(201);
     const read = await timedHttpsCall(verifier.url, verifier.caCert, 'GET', '/v2.3/mbpolicies/own', { authorization: `Bearer ${operator}`, origin: 'https://evil.example' });

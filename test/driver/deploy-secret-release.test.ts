@@ -72,7 +72,7 @@ describe('example orchestrator: a node secret only after a passing deploy attest
 
   it('withdraws, and neither stores a secret nor reinstates, after a failed attestation recorded only (fail flag off)', async function () {
     expect(await deployWith('fail')).to.deep.equal({ state: STATES.active, status: 'failed' });
-    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`]);
+    expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
     // An active node without its secret is said so, not left looking like a good deploy.
     expect(reported.at(-1)).to.equal('secret withdrawn: the deploy attestation did not pass (failed)');
   });

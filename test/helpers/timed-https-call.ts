@@ -1,5 +1,6 @@
 import { request } from 'node:https';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { connect } from 'node:tls';
 
 export interface TimedReply {
   readonly status: number;
@@ -46,4 +47,39 @@ export async function timedHttpsCall(
 export function numberArrayBody(bytes: number): string {
   const count = Math.floor(bytes / 2) - 1;
   return `[${'0,'.repeat(count - 1)}0]`;
+}
+
+/** What `sendChunkedUntilClosed` saw. */
+export interface ChunkedSend {
+  /** Everything the server answered, as latin1 text. */
+  readonly reply: string;
+  readonly closedByServer: boolean;
+  /** Body bytes written before the server closed (or `maxBytes`). */
+  readonly sent: number;
+}
+
+/**
+ * Opens a TLS connection to `base`, sends `head` (a request line and headers announcing
+ * `Transfer-Encoding: chunked`), then 1 MiB chunks 10 ms apart until the server closes the connection
+ * or `maxBytes` are sent: how a test sees whether a refused body with no declared length is discarded
+ * without bound or cut off.
+ */
+export async function sendChunkedUntilClosed(base: string, ca: string, head: string, maxBytes: number): Promise<ChunkedSend> {
+  const url = new URL(base);
+  const socket = connect({ host: url.hostname, port: Number(url.port), ca, servername: 'localhost' });
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  socket.on('error', () => undefined);
+  let closedByServer = false;
+  socket.on('close', () => (closedByServer = true));
+  socket.write(head);
+  const chunk = `${(1024 * 1024).toString(16)}\r\n${'0,'.repeat(512 * 1024)}\r\n`;
+  let sent = 0;
+  for (; sent < maxBytes && !closedByServer; sent += 1024 * 1024) {
+    socket.write(chunk);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const closed = closedByServer;
+  socket.destroy();
+  return { reply: Buffer.concat(received).toString('latin1'), closedByServer: closed, sent };
 }

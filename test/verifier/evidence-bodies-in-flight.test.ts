@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { EVIDENCE_BODY_LIMIT } from '../../lib/http/keylime-service.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
-import { timedHttpsCall } from '../helpers/timed-https-call.js';
+import { sendChunkedUntilClosed, timedHttpsCall } from '../helpers/timed-https-call.js';
 
 /**
  * M-2: `POST /verify/evidence` is public; each connection could hold up to 32 MiB of an unfinished body
@@ -63,21 +63,9 @@ describe('POST /verify/evidence: bodies in flight are bounded (M-2)', function (
 
   it('closes the connection of a chunked body it refuses busy rather than discarding it without bound', async () => {
     await holdLargeBody();
-    const url = new URL(verifier.url);
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca: verifier.caCert, servername: 'localhost' });
-    held.push(socket);
-    const received: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', () => undefined);
-    let closed = false;
-    socket.on('close', () => (closed = true));
-    socket.write('POST /v2.4/verify/evidence HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n');
-    const chunk = `${(1024 * 1024).toString(16)}\r\n${' '.repeat(1024 * 1024)}\r\n`;
-    for (let sent = 0; sent < 2 * EVIDENCE_BODY_LIMIT && !closed; sent += 1024 * 1024) {
-      socket.write(chunk);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    expect(Buffer.concat(received).toString('latin1')).to.match(/^HTTP\/1\.1 503 /);
-    expect(closed, 'closed by the server before twice the limit was sent').to.equal(true);
+    const head = 'POST /v2.4/verify/evidence HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const { reply, closedByServer } = await sendChunkedUntilClosed(verifier.url, verifier.caCert, head, 2 * EVIDENCE_BODY_LIMIT);
+    expect(reply).to.match(/^HTTP\/1\.1 503 /);
+    expect(closedByServer, 'closed by the server before twice the limit was sent').to.equal(true);
   });
 });

@@ -2,7 +2,7 @@ import { connect } from 'node:tls';
 import { expect } from 'chai';
 import { EVIDENCE_BODY_LIMIT } from '../../lib/http/keylime-service.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
-import { numberArrayBody, timedHttpsCall } from '../helpers/timed-https-call.js';
+import { numberArrayBody, sendChunkedUntilClosed, timedHttpsCall } from '../helpers/timed-https-call.js';
 
 /** Without the fix the 32 MiB body below was parsed first: a 403 after ~34 s, the event loop blocked ~32 s. */
 const MAX_STALL_MS = 1000;
@@ -41,43 +41,18 @@ describe('push routes: a request without a valid token is refused before its bod
   });
 
   it('closes the connection after refusing a chunked body (no declared length) rather than discarding it without bound', async () => {
-    const url = new URL(suite.verifier.url);
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca: suite.verifier.caCert, servername: 'localhost' });
-    const received: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', () => undefined);
-    let closed = false;
-    socket.on('close', () => (closed = true));
-    socket.write('PATCH /v3.0/agents/nobody/attestations/0 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n');
-    const chunk = `${(1024 * 1024).toString(16)}\r\n${'0,'.repeat(512 * 1024)}\r\n`;
     // Twice the route's limit, sent after the refusal: before, all of it was read and thrown away.
-    for (let sent = 0; sent < 2 * EVIDENCE_BODY_LIMIT && !closed; sent += 1024 * 1024) {
-      socket.write(chunk);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    socket.destroy();
-    const head = Buffer.concat(received).toString('latin1');
-    expect(head).to.match(/^HTTP\/1\.1 403 /);
-    expect(closed, 'closed by the server before twice the limit was sent').to.equal(true);
+    const head = 'PATCH /v3.0/agents/nobody/attestations/0 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const { reply, closedByServer } = await sendChunkedUntilClosed(suite.verifier.url, suite.verifier.caCert, head, 2 * EVIDENCE_BODY_LIMIT);
+    expect(reply).to.match(/^HTTP\/1\.1 403 /);
+    expect(closedByServer, 'closed by the server before twice the limit was sent').to.equal(true);
   });
+
   it('closes the connection after an admin route refuses a chunked body on arrival (no client certificate)', async () => {
-    const url = new URL(suite.verifier.url);
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca: suite.verifier.caCert, servername: 'localhost' });
-    const received: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => received.push(chunk));
-    socket.on('error', () => undefined);
-    let closed = false;
-    socket.on('close', () => (closed = true));
-    socket.write('POST /v2.3/mbpolicies/chunked HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
-    const chunk = `${(1024 * 1024).toString(16)}\r\n${'0,'.repeat(512 * 1024)}\r\n`;
-    let sent = 0;
-    for (; sent < 64 * 1024 * 1024 && !closed; sent += 1024 * 1024) {
-      socket.write(chunk);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    socket.destroy();
-    expect(Buffer.concat(received).toString('latin1')).to.match(/^HTTP\/1\.1 403 /);
-    expect(closed, 'closed by the server').to.equal(true);
+    const head = 'POST /v2.3/mbpolicies/chunked HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const { reply, closedByServer, sent } = await sendChunkedUntilClosed(suite.verifier.url, suite.verifier.caCert, head, 64 * 1024 * 1024);
+    expect(reply).to.match(/^HTTP\/1\.1 403 /);
+    expect(closedByServer, 'closed by the server').to.equal(true);
     expect(sent, 'bytes sent before the close').to.be.below(16 * 1024 * 1024);
   });
 });

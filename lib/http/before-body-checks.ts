@@ -57,6 +57,16 @@ export function closeIfOverLimit(request: FastifyRequest, reply: FastifyReply): 
   }
 }
 
+/** Runs `check` for a request whose body is not read yet; a refusal closes as `closeIfOverLimit` says, then is thrown on. */
+export async function refusedUnread<T>(request: FastifyRequest, reply: FastifyReply, check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (error) {
+    closeIfOverLimit(request, reply);
+    throw error;
+  }
+}
+
 function refusalBeforeBody(request: FastifyRequest, notFound: (request: FastifyRequest) => Error): Error | undefined {
   if (request.method === 'GET' || request.method === 'HEAD') {
     return undefined;

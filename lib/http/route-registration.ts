@@ -2,7 +2,7 @@ import type { PeerCertificate } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { versionPrefixes, type ApiVersionPolicy } from './api-version.js';
-import { closeIfOverLimit, type CrossSiteBodyConfig } from './before-body-checks.js';
+import { refusedUnread, type CrossSiteBodyConfig } from './before-body-checks.js';
 import type { BodyBudget } from './body-budget.js';
 import { verifiedClientCertificate } from './client-certificate.js';
 import { requireEmpty, validateDto, type DtoClass, type RequestLocation } from './dto-validation.js';
@@ -149,12 +149,7 @@ export function addRoute<P extends object, Q extends object, B extends object, A
   const onRequest = [
     ...(admin
       ? [
-          async (request: FastifyRequest, reply: FastifyReply) =>
-            // A refused request's body is not read: a body over the limit, or chunked, closes the connection.
-            admitAdmin(request, settings.adminAccess).catch((error: unknown) => {
-              closeIfOverLimit(request, reply);
-              throw error;
-            }),
+          async (request: FastifyRequest, reply: FastifyReply) => refusedUnread(request, reply, () => admitAdmin(request, settings.adminAccess)),
         ]
       : []),
     ...(budget === undefined ? [] : [async (request: FastifyRequest, reply: FastifyReply) => budget.admit(request, reply)]),
@@ -164,14 +159,11 @@ export function addRoute<P extends object, Q extends object, B extends object, A
     authenticate === undefined
       ? undefined
       : async (request: FastifyRequest, reply: FastifyReply): Promise<undefined> => {
-          try {
+          await refusedUnread(request, reply, async () => {
             const params = checkParams(request.params);
             const query = checkQuery(request.query);
             checkedBeforeBody.set(request, { params, query, authenticated: await authenticate(request, params) });
-          } catch (error) {
-            closeIfOverLimit(request, reply);
-            throw error;
-          }
+          });
           return undefined;
         };
   for (const { url, version } of urls) {

@@ -22,15 +22,23 @@ export interface CertStore {
   readonly skipped?: readonly SkippedCertFile[];
 }
 
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
+const BEGIN = '-----BEGIN CERTIFICATE-----';
+const END = '-----END CERTIFICATE-----';
+/** ASN.1 SEQUENCE tag: every DER certificate starts with it (X.690 §8.9); PEM text never does. */
+const DER_SEQUENCE = 0x30;
 
 /**
- * The DER certificates in `data`: every PEM CERTIFICATE block if there is one, else the bytes as DER.
- * Throws `CertificateParseError` for PEM without a certificate block or a block that is not base64.
+ * The DER certificates in `data`: bytes that start as DER are DER (whatever text they hold), else
+ * every PEM CERTIFICATE block; bytes with neither are returned as DER for the caller to refuse.
+ * Throws `CertificateParseError` for PEM without a certificate block, a block without END line or a
+ * block that is not base64.
  */
 export function certificatesDer(data: Uint8Array | string): Uint8Array[] {
+  if (typeof data !== 'string' && data[0] === DER_SEQUENCE) {
+    return [data];
+  }
   const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
-  const blocks = [...text.matchAll(PEM_BLOCK)].map((m) => (m[1] ?? '').replace(/\s+/g, ''));
+  const blocks = pemCertificateBodies(text);
   if (blocks.length === 0) {
     if (typeof data === 'string' || text.startsWith('-----BEGIN')) {
       throw new CertificateParseError('no PEM CERTIFICATE block found');
@@ -43,6 +51,25 @@ export function certificatesDer(data: Uint8Array | string): Uint8Array[] {
     }
     return new Uint8Array(Buffer.from(b64, 'base64'));
   });
+}
+
+/**
+ * The bodies (whitespace removed) of the CERTIFICATE blocks of `text`, in one forward pass: each
+ * search starts where the last one stopped, so the cost is linear in the text whatever it holds (a
+ * lazy regex rescanned to the end from every BEGIN without END, quadratic on hostile input).
+ */
+function pemCertificateBodies(text: string): string[] {
+  const bodies: string[] = [];
+  let begin = text.indexOf(BEGIN);
+  while (begin >= 0) {
+    const end = text.indexOf(END, begin + BEGIN.length);
+    if (end < 0) {
+      throw new CertificateParseError('PEM CERTIFICATE block without END line');
+    }
+    bodies.push(text.slice(begin + BEGIN.length, end).replace(/\s+/g, ''));
+    begin = text.indexOf(BEGIN, end + END.length);
+  }
+  return bodies;
 }
 
 /** A store made from in-memory PEM or DER data; throws `CertificateParseError` naming the bad entry. */

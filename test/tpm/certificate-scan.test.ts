@@ -1,0 +1,76 @@
+import { X509Certificate } from 'node:crypto';
+import { expect } from 'chai';
+import { certificatesDer } from '../../lib/tpm/cert-store.js';
+import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
+
+const BEGIN = '-----BEGIN CERTIFICATE-----';
+const END = '-----END CERTIFICATE-----';
+
+/** DER-looking bytes (SEQUENCE tag first) of `length`, filled with BEGIN markers and no END. */
+function derWithMarkers(length: number): Uint8Array {
+  const der = Buffer.alloc(length, 0x41);
+  der[0] = 0x30;
+  Buffer.from(BEGIN.repeat(Math.floor((length - 1) / BEGIN.length)), 'latin1').copy(der, 1);
+  return new Uint8Array(der);
+}
+
+/** PEM-looking text: one BEGIN line, then `count` more BEGIN markers and never an END line. */
+function pemWithMarkers(count: number): string {
+  return `${BEGIN}\n${BEGIN.repeat(count)}`;
+}
+
+function medianMs(run: () => void): number {
+  const times: number[] = [];
+  for (let i = 0; i < 7; i += 1) {
+    const start = process.hrtime.bigint();
+    try {
+      run();
+    } catch {
+      // refused or not: only the cost matters here
+    }
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return times.sort((a, b) => a - b)[3] as number;
+}
+
+/**
+ * certificatesDer reads the EK certificate an unauthenticated agent sends at registration, so its cost
+ * must grow linearly with the input: a lazy regex rescanned to the end from every BEGIN marker that
+ * has no END line, which made 4x the markers cost about 16x.
+ */
+describe('certificatesDer: scanning certificate input', function () {
+  this.timeout(60_000);
+
+  for (const [what, small, large] of [
+    ['DER bytes', () => certificatesDer(derWithMarkers(48 * 1024)), () => certificatesDer(derWithMarkers(192 * 1024))],
+    ['PEM text', () => certificatesDer(pemWithMarkers(2_000)), () => certificatesDer(pemWithMarkers(8_000))],
+  ] as const) {
+    it(`costs about 4x, not 16x, for 4x the BEGIN markers in ${what}`, function () {
+      const smallMs = medianMs(small);
+      const largeMs = medianMs(large);
+      // Generous: a linear scan is ~4x; the constant absorbs timer noise on sub-millisecond runs.
+      expect(largeMs, `${smallMs.toFixed(2)} ms then ${largeMs.toFixed(2)} ms`).to.be.below(smallMs * 8 + 5);
+    });
+  }
+
+  it('reads DER bytes as DER even when they hold PEM BEGIN and END lines', function () {
+    const ca = SoftwareEkCa.create({ commonName: `${BEGIN}QUJD${END}` });
+    const der = new Uint8Array(new X509Certificate(ca.certificatePem).raw);
+    expect(Buffer.from(der).toString('latin1')).to.include(`${BEGIN}QUJD${END}`);
+    expect(certificatesDer(der)).to.deep.equal([der]);
+  });
+
+  it('still reads every block of PEM text, with explanatory text before and between blocks', function () {
+    const certs = [SoftwareEkCa.create({ commonName: 'first' }), SoftwareEkCa.create({ commonName: 'second' })];
+    const text = `Certificate:\n    Subject: first\n${certs[0]?.certificatePem}\nsubject=second\n${certs[1]?.certificatePem}`;
+    const names = certificatesDer(Buffer.from(text, 'latin1')).map((der) => new X509Certificate(der).subject);
+    expect(names).to.deep.equal(['CN=first\nO=ironlime', 'CN=second\nO=ironlime']);
+  });
+
+  it('refuses PEM text whose last block has no END line, and a block body that is not base64', function () {
+    const pem = SoftwareEkCa.create().certificatePem;
+    expect(() => certificatesDer(`${pem}${BEGIN}\nAAAA\n`)).to.throw(/PEM CERTIFICATE block without END line/);
+    expect(() => certificatesDer(`${BEGIN}\n${BEGIN}\n${END}\n`)).to.throw(/PEM block is not base64/);
+    expect(() => certificatesDer(pemWithMarkers(3))).to.throw(/PEM CERTIFICATE block without END line/);
+  });
+});

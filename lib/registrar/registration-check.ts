@@ -4,6 +4,7 @@ import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../tpm/constants.js
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
 import { ekPublicMatchesCertificate } from '../tpm/ek-certificate.js';
 import { tpmObjectName } from '../tpm/object-name.js';
+import { CertificateParseError } from '../tpm/tpm-errors.js';
 import { parseTpm2bPublic, type TpmtPublic } from '../tpm/tpmt-public.js';
 import { publicKeyFromTpmtPublic } from '../tpm/tpmt-public-key.js';
 import { splitEkCertificateField } from './ek-certificate-field.js';
@@ -64,10 +65,7 @@ export function checkRegistration(body: RegisterAgentBody): CheckedRegistration 
   // Absent and JSON null are the same: the agent sent no EK certificate.
   if (body.ekcert !== undefined && body.ekcert !== null) {
     const certs = splitEkCertificateField(body.ekcert);
-    const index = certs.findIndex((der) => fieldStep('ekcert', () => ekPublicMatchesCertificate(ekPublic, der)));
-    if (index < 0) {
-      throw new InvalidAgentData('ek_tpm', 'must contain the same public key found in ekcert');
-    }
+    const index = ekCertificateIndex(ekPublic, certs);
     ekCertDer = certs[index] ?? null;
     ekCertChain = certs.filter((_, i) => i !== index);
   }
@@ -84,6 +82,30 @@ export function checkRegistration(body: RegisterAgentBody): CheckedRegistration 
     port: body.port ?? null,
     mtlsCert: checkMtlsCert(body.mtls_cert),
   };
+}
+
+/**
+ * Which of the sent certificates holds the EK public key. One that cannot be read is passed over
+ * wherever it stands in the chain, so that `EkTrust` judges it under the ek-check mode; only when no
+ * certificate holds the key is the first read failure the answer (400 naming `ekcert`).
+ *
+ * @throws InvalidAgentData
+ */
+function ekCertificateIndex(ekPublic: TpmtPublic, certs: readonly Uint8Array[]): number {
+  let unreadable: InvalidAgentData | undefined;
+  for (const [index, der] of certs.entries()) {
+    try {
+      if (fieldStep('ekcert', () => ekPublicMatchesCertificate(ekPublic, der))) {
+        return index;
+      }
+    } catch (error) {
+      if (!(error instanceof InvalidAgentData && error.cause instanceof CertificateParseError)) {
+        throw error;
+      }
+      unreadable ??= error;
+    }
+  }
+  throw unreadable ?? new InvalidAgentData('ek_tpm', 'must contain the same public key found in ekcert');
 }
 
 function parseField(field: string, bytes: Uint8Array): TpmtPublic {

@@ -130,7 +130,7 @@ export function certStoreFromFolder(folder: string, files: ReadonlyArray<{ reado
 /** Why `data` holds no certificate at all, or undefined when it holds (or claims to hold) one. */
 function noCertificateReason(data: Uint8Array): string | undefined {
   const text = Buffer.from(data).toString('latin1');
-  if (text.includes('-----BEGIN ')) {
+  if (data[0] !== DER_SEQUENCE && text.includes('-----BEGIN ')) {
     const label = /-----BEGIN ([A-Z0-9 ]{1,40})-----/.exec(text)?.[1];
     return text.includes('-----BEGIN CERTIFICATE-----') ? undefined : `PEM ${label ?? 'block'} without a certificate`;
   }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { defaultCertStoreDir, loadCertStore } from '../pki/cert-store-files.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import { verifyEkCertificate } from '../tpm/ek-certificate.js';
+import { CertificateParseError } from '../tpm/tpm-errors.js';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import type { EkCheckMode } from './registrar-config.js';
 import { EkCertificateUntrusted } from './registrar-errors.js';
@@ -74,9 +75,18 @@ export class EkTrust {
     if (registration.ekCertDer === null) {
       return 'no EK certificate was sent (ekcert)';
     }
-    const verdict = verifyEkCertificate(registration.ekCertDer, this.store, {
-      intermediates: registration.ekCertChain,
-    });
-    return verdict.valid ? undefined : verdict.reason;
+    try {
+      const verdict = verifyEkCertificate(registration.ekCertDer, this.store, {
+        intermediates: registration.ekCertChain,
+      });
+      return verdict.valid ? undefined : verdict.reason;
+    } catch (error) {
+      // The EK certificate was read at the registration check, so this is a certificate the agent sent
+      // with it: the agent's chain, judged under the mode (fail closed), not malformed input.
+      if (error instanceof CertificateParseError) {
+        return `a certificate sent with the EK certificate cannot be read: ${error.detail}`;
+      }
+      throw error;
+    }
   }
 }

@@ -75,8 +75,7 @@ export function certificatePublicKey(cert: X509Certificate): KeyObject {
  * issued by the next) until it reaches any store certificate. Every store certificate is a trust
  * anchor, as in Keylime. Validity dates and EKUs are NOT checked (EK certificates routinely outlive
  * their CAs' validity; Keylime does not check them either). Throws `CertificateParseError` when the
- * EK certificate cannot be read at all; an intermediate that cannot be read makes the verdict "not
- * valid" (it is the agent's chain, judged under the caller's ek-check mode, not malformed input).
+ * EK certificate cannot be read at all.
  */
 export function verifyEkCertificate(
   ekCert: Uint8Array | string,
@@ -84,18 +83,7 @@ export function verifyEkCertificate(
   options: VerifyEkCertificateOptions = {},
 ): EkCertificateVerdict {
   const { cert: leaf, quirks } = readOne(ekCert);
-  const intermediates: X509Certificate[] = [];
-  for (const [i, input] of (options.intermediates ?? []).entries()) {
-    try {
-      intermediates.push(readOne(input).cert);
-    } catch (error) {
-      if (!(error instanceof CertificateParseError)) {
-        throw error;
-      }
-      // Fail closed: a chain with a part nobody can read vouches for nothing, even if the rest would.
-      return { valid: false, reason: `intermediate certificate ${i + 1} cannot be read: ${error.detail}`, quirks };
-    }
-  }
+  const intermediates = (options.intermediates ?? []).map((i) => readOne(i).cert);
   const chain: string[] = [];
   let current = leaf;
   for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth += 1) {

@@ -71,7 +71,7 @@ describe('registrar: an unreadable certificate in the EK certificate chain', fun
           const id = randomUUID();
           const reply = await rawRequest(strict.httpUrl, 'POST', `/v2.6/agents/${id}`, body(ekcert));
           expect(reply.status, where).to.equal(403);
-          expect(reply.body.status, where).to.match(/refused: intermediate certificate 1 cannot be read: /);
+          expect(reply.body.status, where).to.match(/refused: a certificate sent with the EK certificate cannot be read: /);
           expect(await admin.list(), where).to.not.include(id);
         }
       });

@@ -114,6 +114,19 @@ describe('ironlime tpm verify-ek-cert', () => {
     expect(JSON.parse(ifx.stdout)).to.include({ valid: false });
   });
 
+  it('exits 2, not 1, for an --intermediate file that holds no readable certificate (malformed input)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ironlime-ek-intermediate-'));
+    try {
+      const unreadable = path.join(dir, 'unreadable.pem');
+      writeFileSync(unreadable, `-----BEGIN CERTIFICATE-----\n${Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]).toString('base64')}\n-----END CERTIFICATE-----\n`);
+      const result = await run('tpm', 'verify-ek-cert', '--cert', vectorPath('keylime', 'ek_certs', 'stm_ecc_ek.der'), '--intermediate', unreadable);
+      expect(result.code, result.stdout).to.equal(2);
+      expect(result.stderr).to.contain('are not a DER X.509 certificate');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 2 for a store folder that does not exist', async () => {
     const result = await run('tpm', 'verify-ek-cert', '--cert', vectorPath('keylime', 'ek_certs', 'stm_ecc_ek.der'), '--store', '/nonexistent-store');
     expect(result.code).to.equal(2);

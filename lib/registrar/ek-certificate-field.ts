@@ -14,6 +14,10 @@ const DER_SEQUENCE = 0x30;
  * @throws InvalidAgentData (field `ekcert`) when the text is none of the three.
  */
 export function splitEkCertificateField(text: string): Uint8Array[] {
+  // Raw DER first: its names may spell "-----BEGIN"; PEM or base64 of DER starts with "-" or "M", never "0".
+  if (isByteString(text) && text.charCodeAt(0) === DER_SEQUENCE) {
+    return [Buffer.from(text, 'latin1')];
+  }
   const trimmed = text.trim();
   if (trimmed.includes('-----BEGIN')) {
     const blocks = [...trimmed.matchAll(PEM_BLOCK)].map((match) => Buffer.from(match[1] ?? '', 'base64'));
@@ -29,9 +33,6 @@ export function splitEkCertificateField(text: string): Uint8Array[] {
     if (der[0] === DER_SEQUENCE) {
       return [der];
     }
-  }
-  if (isByteString(text) && text.charCodeAt(0) === DER_SEQUENCE) {
-    return [Buffer.from(text, 'latin1')];
   }
   throw new InvalidAgentData('ekcert', 'must be a PEM certificate (chain), base64 DER or DER');
 }

@@ -46,6 +46,14 @@ describe('registrar: registration checks', function () {
     expect(checkRegistration(body({ ekcert: pem(caDer) + pem(ekCertDer) })).ekCertChain).to.have.length(1);
   });
 
+  it('reads a raw DER EK certificate as DER when its names spell a PEM BEGIN line', function () {
+    const markedCa = SoftwareEkCa.create({ commonName: '-----BEGIN CERTIFICATE-----' });
+    const der = markedCa.issue(ek.publicKey);
+    const ekcert = Buffer.from(der).toString('latin1');
+    expect(ekcert).to.include('-----BEGIN CERTIFICATE-----');
+    expect(Buffer.from(checkRegistration(body({ ekcert })).ekCertDer ?? []).equals(Buffer.from(der))).to.equal(true);
+  });
+
   it('returns canonical base64 and the AK name', function () {
     const checked = checkRegistration(body({ ip: '10.1.2.3', port: 9002, mtls_cert: 'disabled' }));
     expect(checked.ekTpm).to.equal(b64(ek.tpm2bPublic));

@@ -48,8 +48,9 @@ describe('certificatesDer: scanning certificate input', function () {
     it(`costs about 4x, not 16x, for 4x the BEGIN markers in ${what}`, function () {
       const smallMs = medianMs(() => certificatesDer(small));
       const largeMs = medianMs(() => certificatesDer(large));
-      // Generous: a linear scan is ~4x; the constant absorbs timer noise on sub-millisecond runs.
-      expect(largeMs, `${smallMs.toFixed(2)} ms then ${largeMs.toFixed(2)} ms`).to.be.below(smallMs * 8 + 5);
+      // A linear scan is ~4x and the constant absorbs timer noise on its sub-millisecond runs; the old
+      // regex measured 10x to 18x here, so a bound of 8x let a noisy run of it pass.
+      expect(largeMs, `${smallMs.toFixed(2)} ms then ${largeMs.toFixed(2)} ms`).to.be.below(smallMs * 6 + 5);
     });
   }
 

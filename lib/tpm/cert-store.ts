@@ -24,8 +24,18 @@ export interface CertStore {
 
 const BEGIN = '-----BEGIN CERTIFICATE-----';
 const END = '-----END CERTIFICATE-----';
-/** ASN.1 SEQUENCE tag: every DER certificate starts with it (X.690 §8.9); PEM text never does. */
+/** ASN.1 SEQUENCE tag: every DER certificate starts with it (X.690 §8.9). */
 const DER_SEQUENCE = 0x30;
+
+/**
+ * Whether `data` starts as a DER certificate: the SEQUENCE tag, then a long-form length of one to four
+ * bytes (X.690 §8.1.3.5; a certificate is longer than 127 bytes). Text never has a byte 0x81–0x84
+ * second, so a PEM file whose explanatory text starts with `0` is still read as PEM.
+ */
+function startsAsDer(data: Uint8Array): boolean {
+  const length = data[1];
+  return data[0] === DER_SEQUENCE && length !== undefined && length >= 0x81 && length <= 0x84;
+}
 
 /**
  * The DER certificates in `data`: bytes that start as DER are DER (whatever text they hold), else
@@ -34,7 +44,7 @@ const DER_SEQUENCE = 0x30;
  * block that is not base64.
  */
 export function certificatesDer(data: Uint8Array | string): Uint8Array[] {
-  if (typeof data !== 'string' && data[0] === DER_SEQUENCE) {
+  if (typeof data !== 'string' && startsAsDer(data)) {
     return [data];
   }
   const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
@@ -130,7 +140,7 @@ export function certStoreFromFolder(folder: string, files: ReadonlyArray<{ reado
 /** Why `data` holds no certificate at all, or undefined when it holds (or claims to hold) one. */
 function noCertificateReason(data: Uint8Array): string | undefined {
   const text = Buffer.from(data).toString('latin1');
-  if (data[0] !== DER_SEQUENCE && text.includes('-----BEGIN ')) {
+  if (!startsAsDer(data) && text.includes('-----BEGIN ')) {
     const label = /-----BEGIN ([A-Z0-9 ]{1,40})-----/.exec(text)?.[1];
     return text.includes('-----BEGIN CERTIFICATE-----') ? undefined : `PEM ${label ?? 'block'} without a certificate`;
   }

@@ -10,6 +10,7 @@ const END = '-----END CERTIFICATE-----';
 function derWithMarkers(length: number): Uint8Array {
   const der = Buffer.alloc(length, 0x41);
   der[0] = 0x30;
+  der[1] = 0x83;
   Buffer.from(BEGIN.repeat(Math.floor((length - 1) / BEGIN.length)), 'latin1').copy(der, 1);
   return new Uint8Array(der);
 }
@@ -74,6 +75,13 @@ describe('certificatesDer: scanning certificate input', function () {
     const text = `Certificate:\n    Subject: first\n${certs[0]?.certificatePem}\nsubject=second\n${certs[1]?.certificatePem}`;
     const names = certificatesDer(Buffer.from(text, 'latin1')).map((der) => new X509Certificate(der).subject);
     expect(names).to.deep.equal(['CN=first\nO=ironlime', 'CN=second\nO=ironlime']);
+  });
+
+  it('reads PEM text as PEM when its explanatory text starts with the character 0 (the DER tag byte)', function () {
+    const ca = SoftwareEkCa.create({ commonName: 'zero' });
+    const text = `0: first certificate of the chain\n${ca.certificatePem}`;
+    const der = new Uint8Array(new X509Certificate(ca.certificatePem).raw);
+    expect(certificatesDer(Buffer.from(text, 'latin1'))).to.deep.equal([der]);
   });
 
   it('refuses PEM text whose last block has no END line, and a block body that is not base64', function () {

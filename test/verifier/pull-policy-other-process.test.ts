@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import pino from 'pino';
 import { formatPcrMask } from '../../lib/attestation/tpm-policy.js';
 import { createRuntimePolicy } from '../../lib/ima/create-runtime-policy.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
@@ -19,8 +20,8 @@ const b64 = (text: string): string => Buffer.from(text).toString('base64');
 /** rust-keylime's test UEFI log: SHA-256 crypto-agile, PCRs 0-9 and 14, Secure Boot off. */
 const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 const BOOT_MASK = formatPcrMask([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14].reduce((mask, pcr) => mask | (1 << pcr), 0));
-/** The policy check (2 s) and the reload, with slack: well under the 30 s lease A keeps. */
-const APPLIED_MS = POLICY_VERSION_CHECK_MS + 1_000;
+/** The policy check (2 s) with slack for a loaded machine: well under the 30 s lease A keeps. */
+const CHECKED_MS = POLICY_VERSION_CHECK_MS + 2_000;
 
 /**
  * Two verifier processes on one database: the agent is polled by A, its policy is changed through B.
@@ -36,6 +37,8 @@ describe('Verifier (pull): a policy changed through another verifier process', f
   let agent: FakePolledAgent | undefined;
   let a: RunningVerifier | undefined;
   let b: RunningVerifier | undefined;
+  /** Messages A logged. */
+  let logged: string[] = [];
 
   async function stopAll(): Promise<void> {
     await a?.close().catch(() => undefined);
@@ -49,15 +52,17 @@ describe('Verifier (pull): a policy changed through another verifier process', f
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   /**
-   * Starts A and B with the same settings (B after the agent passed on A, so A holds it: one agent,
-   * two processes, a share of one each), stores `refstate` through it as the measured-boot policy `boot` when given, enrols the
-   * agent on A with `payload`'s policies, waits for a PASS.
+   * Starts A; stores `refstate`, when given, through A as the measured-boot policy `boot`; enrols the
+   * agent on A with `payload`'s policies and waits for its PASS; then starts B with the same settings
+   * (after the agent passed on A, so A holds it: one agent, two processes, a share of one each).
    */
   async function enrolOnAThenStartB(payload: Record<string, unknown>, refstate?: string): Promise<void> {
     schema = await createTestSchema();
     // `always`: every round judges the boot log against the refstate (Keylime's default `once` judges the first only).
     const config = { databaseUrl: schema.url, quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2, leaseSeconds: 30, measuredBootEvaluate: 'always' as const };
-    a = await startVerifier({ ...config, dataDir: mkdtempSync(path.join(dir, 'a-')) }, { inProcessForTests: true });
+    logged = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(String((JSON.parse(line) as { msg: unknown }).msg)) });
+    a = await startVerifier({ ...config, dataDir: mkdtempSync(path.join(dir, 'a-')) }, { inProcessForTests: true, logger });
     if (refstate !== undefined) {
       const added = await a.service.app.inject({ method: 'POST', url: '/v2.6/mbpolicies/boot', payload: { mb_policy: refstate } });
       expect(added.statusCode, added.body).to.equal(201);
@@ -92,7 +97,17 @@ describe('Verifier (pull): a policy changed through another verifier process', f
     expect(owners, 'every verdict is A\'s').to.deep.equal([{ owner: a!.owner }]);
   }
 
-  const later = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+  const SEEN = 'stored policies changed: reloading the agents that use them';
+
+  /**
+   * Waits until A's policy check saw the change (at most `CHECKED_MS`, without failing: the verdict
+   * is the test) and its reload (a row and two policy reads) had time to end.
+   */
+  async function reloadedOnA(): Promise<void> {
+    const until = Date.now() + CHECKED_MS;
+    while (!logged.includes(SEEN) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
 
   it('a digest removed from the runtime policy (enrolled inline, stored under the agent id) through B is refused by A', async function () {
     agent = await startFakePolledAgent();
@@ -102,9 +117,9 @@ describe('Verifier (pull): a policy changed through another verifier process', f
     await enrolOnAThenStartB({ tpm_policy: '{"mask": "0x400"}', runtime_policy: b64(JSON.stringify(withOld)) });
 
     await putThroughB(`/v2.6/allowlists/${AGENT}`, { runtime_policy: b64(JSON.stringify(withoutOld)) });
-    await later(APPLIED_MS);
+    await reloadedOnA();
     agent.fake.measure('/usr/bin/old', 'old version');
-    await failsOnA(2_000);
+    await failsOnA(3_000);
   });
 
   it('a named measured-boot refstate changed through B is applied by A', async function () {
@@ -113,8 +128,10 @@ describe('Verifier (pull): a policy changed through another verifier process', f
     await enrolOnAThenStartB({ tpm_policy: JSON.stringify({ mask: BOOT_MASK }), runtime_policy: '', mb_policy_name: 'boot' }, JSON.stringify(refstate));
     const wrongScrtm = refstate.scrtm_and_bios.map((entry) => ({ ...entry, scrtm: { sha256: `0x${'00'.repeat(32)}` } }));
 
+    const changedAt = Date.now();
     await putThroughB('/v2.6/mbpolicies/boot', { mb_policy: JSON.stringify({ ...refstate, scrtm_and_bios: wrongScrtm }) });
     // Every round judges the whole boot log: the new refstate fails the next round after the reload.
-    await failsOnA(APPLIED_MS + 1_000);
+    await failsOnA(CHECKED_MS + 1_000);
+    expect(Date.now() - changedAt).to.be.below(CHECKED_MS + 1_000);
   });
 });

@@ -63,6 +63,12 @@ export function agentsWithChangedPolicies<A extends WatchedAgent>(agents: Iterab
 export class PolicyVersionWatch<A extends WatchedAgent> {
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
+  /**
+   * The agents already asked to reload: its reload replaces one (a new `PolledAgent`) or follows its
+   * round in flight, so asking again at each tick until then would only start duplicate re-reads and
+   * log the change again.
+   */
+  private readonly reloading = new WeakSet<A>();
 
   constructor(private readonly options: PolicyVersionWatchOptions<A>) {}
 
@@ -98,11 +104,12 @@ export class PolicyVersionWatch<A extends WatchedAgent> {
       if (this.options.isClosed()) {
         return;
       }
-      const changed = agentsWithChangedPolicies(agents, stored);
+      const changed = agentsWithChangedPolicies(agents, stored).filter((agent) => !this.reloading.has(agent));
       if (changed.length > 0) {
         log.info({ agents: changed.length }, 'stored policies changed: reloading the agents that use them');
       }
       for (const agent of changed) {
+        this.reloading.add(agent);
         this.options.reload(agent);
       }
     } catch (error) {

@@ -69,6 +69,8 @@ describe('PolicyVersionWatch: which agents a stored policy change reloads', func
       stored = versions({ fleet: '1', inline: '4' }, { boot: '8' });
       await ticks(1);
       expect(reloaded).to.deep.equal(['agent-0', 'agent-1']);
+      await ticks(2);
+      expect(reloaded, 'an agent whose reload is pending (its round in flight) is asked once, not at every tick').to.deep.equal(['agent-0', 'agent-1']);
       agents = [watched('none', null)];
       const before = asked.length;
       await ticks(2);

@@ -13,9 +13,10 @@ import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_OWNER } from './verifier-token
  * The verifier's two named policy stores (spec §4.4–4.5: `/allowlists`, `/mbpolicies`). Policies
  * arrive already checked (`checkRuntimePolicy`, `checkMbPolicy`); an update or delete drops the
  * compiled copy from the cache, and with it the push routes' shared read and compiled policies of
- * every name (`PolicyCache.changeCount`, one count for all); an update makes the agents this process polls with it
- * reload; a policy in use cannot be deleted (409). A policy is created as its creator's tenant's; every
- * other call is narrowed to a `PolicyScope`, outside which a policy is 404 exactly as an unknown one.
+ * every name (`PolicyCache.changeCount`, one count for all); an update makes the agents this process
+ * polls with it reload at once (those other processes poll, within `POLICY_VERSION_CHECK_MS`:
+ * `PolicyVersionWatch`); a policy in use cannot be deleted (409). A policy is created as its creator's
+ * tenant's; every other call is narrowed to a `PolicyScope`, outside which a policy is 404 exactly as an unknown one.
  * A change appends its audit `record` in its own transaction: both commit, or neither.
  */
 @injectable()

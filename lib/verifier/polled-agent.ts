@@ -10,7 +10,7 @@ import type { RepeatedTexts } from '../http/repeated-member-json.js';
 import type { GridEntry } from './round-start-grid.js';
 import type { PolicyCache } from './policy-cache.js';
 import type { VerifierAgentEnrolment, VerifierAgentRecord } from './verifier-agent-record.js';
-import type { StoredMbPolicy, StoredRuntimePolicy, VerifierPolicyRepository } from './verifier-policy-repository.js';
+import type { StoredMbPolicy, StoredRuntimePolicy, Versioned, VerifierPolicyRepository } from './verifier-policy-repository.js';
 import type { MeasuredBootEvaluate } from '../attestation/agent-policies.js';
 
 /**
@@ -47,6 +47,16 @@ export interface PolledAgent {
    * the next verdict, first write and retries alike, is stored only over it (`VerdictStore`).
    */
   rowVersion: string | undefined;
+  /**
+   * The versions (`rowVersion`) of the stored runtime policy and refstate `policies` were compiled from
+   * (undefined: the enrolment names none): `PolicyVersionWatch` reloads the agent when either changes.
+   */
+  readonly policyVersions: PolicyVersionsOfAgent;
+}
+
+export interface PolicyVersionsOfAgent {
+  readonly runtime: string | undefined;
+  readonly mb: string | undefined;
 }
 
 export interface PolledAgentDeps {
@@ -65,10 +75,10 @@ export type AgentPolicyDeps = Pick<PolledAgentDeps, 'cache' | 'measuredBootEvalu
 /** What compiling an agent's policies reads from the policy stores (the push routes share these reads between agents). */
 export type PolicyReads = Pick<VerifierPolicyRepository, 'findRuntime' | 'findMb'>;
 
-/** The runtime policy and measured boot refstate an agent's row names, as stored: what `loadAgentPolicies` reads. */
+/** The runtime policy and measured boot refstate an agent's row names, as stored with their versions: what `loadAgentPolicies` reads. */
 export interface StoredAgentPolicies {
-  readonly runtime: StoredRuntimePolicy | undefined;
-  readonly mb: StoredMbPolicy | undefined;
+  readonly runtime: Versioned<StoredRuntimePolicy> | undefined;
+  readonly mb: Versioned<StoredMbPolicy> | undefined;
 }
 
 /**
@@ -187,5 +197,6 @@ function buildPolledAgent(record: VerifierAgentRecord, stored: StoredAgentPolici
     reconcileAfterRound: false,
     apiVersion: record.supportedVersion,
     rowVersion: record.rowVersion,
+    policyVersions: { runtime: stored.runtime?.version, mb: stored.mb?.version },
   };
 }

@@ -9,6 +9,7 @@ import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { LeaseSweeper } from './lease-sweeper.js';
 import { AgentLoader } from './agent-loader.js';
 import type { PolledAgent, PolledAgentDeps } from './polled-agent.js';
+import { POLICY_VERSION_CHECK_MS, PolicyVersionWatch } from './policy-version-watch.js';
 import { RoundDecider, type DecidedRound } from './round-decider.js';
 import { RoundPersister } from './round-persister.js';
 import { pullRoundGrid } from './pull-round-grid.js';
@@ -61,7 +62,9 @@ const POLLED: readonly OperationalState[] = [
  * database (the `PolledAgent` caches AK, policies, certificate and state) and writes once
  * (`saveRound`). Every `leaseSeconds / 3` the scheduler renews its leases and claims agents nobody
  * holds — new enrolments by other processes, or the agents of a process that died — so any number of
- * verifier processes can share one PostgreSQL.
+ * verifier processes can share one PostgreSQL; every 2 s one statement checks the stored versions of
+ * the policies its agents use (`PolicyVersionWatch`), so a policy changed through another process is
+ * used here too.
  */
 export class PullScheduler {
   private readonly agents = new Map<string, PolledAgent>();
@@ -84,6 +87,7 @@ export class PullScheduler {
   private readonly persister: RoundPersister;
   private readonly sweeper: LeaseSweeper;
   private readonly loader: AgentLoader;
+  private readonly policyWatch: PolicyVersionWatch<PolledAgent>;
 
   constructor(private readonly options: PullSchedulerOptions) {
     this.limiter = new ConcurrencyLimiter(options.maxConcurrentRounds);
@@ -124,6 +128,17 @@ export class PullScheduler {
       reconcile: (agentId) => this.reconcile(agentId),
       track: (task) => this.track(task),
     });
+    this.policyWatch = new PolicyVersionWatch({
+      policies: options.agentDeps.policies,
+      agents: () => this.agents.values(),
+      reload: (agent) => {
+        if (this.agents.get(agent.enrolment.agentId) === agent) this.wake(agent.enrolment.agentId);
+      },
+      periodMs: POLICY_VERSION_CHECK_MS,
+      log: options.log,
+      track: (task) => this.track(task),
+      isClosed: () => this.closed,
+    });
   }
 
   /** Agents this process polls now. */
@@ -143,9 +158,13 @@ export class PullScheduler {
     return { running: this.limiter.running, queued: this.limiter.queued };
   }
 
-  /** Claims the agents this process may poll (after a restart: every one it held) and starts the sweeps. */
+  /**
+   * Claims the agents this process may poll (after a restart: every one it held), starts the sweeps and
+   * the check of the stored policies' versions.
+   */
   async start(): Promise<void> {
     await this.sweeper.start();
+    this.policyWatch.start();
   }
 
   /** Starts polling an agent this process owns (enrolled, claimed, or re-read): `AgentLoader.adopt`. */
@@ -154,8 +173,8 @@ export class PullScheduler {
   }
 
   /**
-   * An operator changed the agent's row (stop, delete, reactivate), or another process took it: re-read
-   * it and act — at once, or after the round in flight.
+   * An operator changed the agent's row (stop, delete, reactivate) or a policy it uses, or another
+   * process took it: re-read it and act — at once, or after the round in flight.
    */
   wake(agentId: string): void {
     const agent = this.agents.get(agentId);
@@ -177,6 +196,7 @@ export class PullScheduler {
   async close(): Promise<void> {
     this.closed = true;
     this.sweeper.stop();
+    this.policyWatch.stop();
     this.verdicts.close();
     // Every waiting round goes, a re-read's back-off for an agent no longer here too.
     this.grid.close();

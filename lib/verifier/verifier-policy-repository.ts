@@ -21,6 +21,18 @@ export interface StoredMbPolicy {
 /** A stored policy as read, with its row's version (`rowVersion`) read in the same statement. */
 export type Versioned<T> = T & { readonly version: string };
 
+/** Names of runtime policies and of refstates (`versionsOf`). */
+export interface PolicyNames {
+  readonly runtime: readonly string[];
+  readonly mb: readonly string[];
+}
+
+/** The stored versions (`rowVersion`) by name; a name not stored is absent. */
+export interface StoredPolicyVersions {
+  readonly runtime: ReadonlyMap<string, string>;
+  readonly mb: ReadonlyMap<string, string>;
+}
+
 /**
  * The tenant whose policies a caller may see: a bearer token's tenant, or undefined for every
  * tenant's (a client certificate, or the verifier itself loading an agent's policy).
@@ -133,6 +145,24 @@ export class VerifierPolicyRepository {
   /** `rowVersion` of the refstate stored under `name`. */
   async mbVersion(name: string): Promise<string | undefined> {
     return rowVersion(this.knex, MB, name);
+  }
+
+  /** The versions of the runtime policies and refstates stored under `names`, in one statement. */
+  async versionsOf(names: PolicyNames): Promise<StoredPolicyVersions> {
+    const named = (table: string, store: string, list: readonly string[]): Knex.QueryBuilder =>
+      this.knex(table)
+        .select(this.knex.raw(`'${store}' as store`), 'name', this.knex.raw('xmin::text as version'))
+        .whereRaw('name in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(list)]);
+    const rows = (await this.knex.from(this.knex.raw('(? union all ?) as v', [named(RUNTIME, 'runtime', names.runtime), named(MB, 'mb', names.mb)]))) as {
+      store: string;
+      name: string;
+      version: string;
+    }[];
+    const versions = { runtime: new Map<string, string>(), mb: new Map<string, string>() };
+    for (const row of rows) {
+      (row.store === 'runtime' ? versions.runtime : versions.mb).set(row.name, row.version);
+    }
+    return versions;
   }
 
   async listMbNames(scope?: PolicyScope): Promise<string[]> {

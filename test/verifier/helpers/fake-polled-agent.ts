@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { createRuntimePolicy } from '../../../lib/ima/create-runtime-policy.js';
 import { createSelfSignedServerCertificate } from '../../../lib/pki/self-signed-server.js';
 import type { RunningVerifier } from '../../../lib/verifier/verifier-server.js';
-import { FakeAgent } from '../../attestation/fake-agent.js';
+import { FakeAgent, type FakeAgentOptions } from '../../attestation/fake-agent.js';
 
 /** A `FakeAgent` answering quote requests over HTTPS, as a polled agent would. */
 export interface FakePolledAgent {
@@ -20,10 +20,10 @@ export interface FakePolledAgent {
   replyDelayMs?: number;
 }
 
-/** Starts a `FakeAgent` that has measured one tool, served on a local HTTPS port. */
-export async function startFakePolledAgent(): Promise<FakePolledAgent> {
+/** Starts a `FakeAgent` (made with `options`) that has measured one tool, served on a local HTTPS port. */
+export async function startFakePolledAgent(options: FakeAgentOptions = {}): Promise<FakePolledAgent> {
   const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
-  const fake = new FakeAgent();
+  const fake = new FakeAgent(options);
   fake.measure('/usr/bin/tool', 'tool');
   const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
     if (agent.dripEveryMs !== undefined) {

@@ -35,5 +35,6 @@ export function scriptedPolledAgent(input: ScriptedPolledAgentInput): PolledAgen
     dueAt: 0,
     apiVersion: input.apiVersion ?? '2.2',
     rowVersion: undefined,
+    policyVersions: { runtime: undefined, mb: undefined },
   };
 }

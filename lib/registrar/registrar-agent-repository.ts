@@ -100,8 +100,9 @@ export type ActivationOutcome =
  * software EK costs nothing — so each of those modes holds at most `maxAgentsPerNonTpmMode` records,
  * counted apart (a flood of one mode does not lock out the others); a stored id re-registers in its
  * mode regardless, and a `tpm` registration is never refused by it. Registrations of one EK, and of
- * one host id, are serialised with transaction-scoped advisory locks, so two concurrent ones cannot
- * both pass the count or both judge continuity against a host they do not yet see; records entering
+ * one host id, are serialised with transaction-scoped advisory locks (activations of a host id take
+ * its lock too), so two concurrent ones cannot both pass the count or both judge continuity against
+ * a host they do not yet see; records entering
  * a capped mode are serialised by one more lock per mode for its count.
  */
 export class RegistrarAgentRepository {

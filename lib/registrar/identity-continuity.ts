@@ -45,7 +45,8 @@ export type ContinuityDecision =
  *   admin resolves a conflict by deleting an agent).
  * - Under the same agent id, the mode must be the stored one unless an admin allowed the change
  *   (`modeChangeTo`); then the identity starts afresh.
- * - Same mode: another host id, or (`id-secret`) another proof key is refused; a host that lost its
+ * - Same mode: another host id, a host id added to an activated record (it would hold it without a
+ *   proof), or (`id-secret`) another proof key is refused; a host that lost its
  *   secret made a new one, which is indistinguishable from an impostor. Another EK or AK is refused
  *   by `decideRegistration` with Keylime's own message (and flagged by the service).
  * Pure: the caller stores nothing on a refusal but the flag.
@@ -70,6 +71,10 @@ export function decideIdentityContinuity(
   }
   if (current.hostIdHash !== null && offered.hostIdHash !== null && current.hostIdHash !== offered.hostIdHash) {
     return refuse('it came back with another host id');
+  }
+  if (current.active && current.hostIdHash === null && offered.hostIdHash !== null) {
+    // A repeated registration proves nothing (a TPM's EK and AK are public) and would leave this active record holding the host id unproven.
+    return refuse('it was activated without a host id and came back with one; an admin deletes the agent so that it registers and activates with it');
   }
   if (offered.mode === 'id-secret' && offered.hostProofKey !== null && !sameProofKey(offered.hostProofKey, current.hostProofKey)) {
     return refuse('it presented another host secret (a host that lost its secret must be re-registered by an admin)');

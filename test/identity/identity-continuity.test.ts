@@ -74,6 +74,9 @@ describe('identity continuity (no silent downgrade)', function () {
     expect(decideIdentityContinuity(undefined, [holder], { ...again, hostProofKey: 'aa' })).to.deep.include({ kind: 'refuse', flag: 'later' });
     // Coming back with a host id it did not hold before is a claim like any other.
     expect(decideIdentityContinuity({ ...mine, hostIdHash: null }, [holder], again).kind).to.equal('refuse');
+    // Even with no holder, an activated record cannot take one by registering again, which proves nothing; an unproven one may.
+    expect(decideIdentityContinuity({ ...mine, hostIdHash: null }, [], again)).to.deep.include({ kind: 'refuse', flag: 'mine' });
+    expect(decideIdentityContinuity({ ...mine, hostIdHash: null, active: false }, [], again).kind).to.equal('accept');
     const moded = stored({ agentId: 'mine', modeChangeTo: 'id-only' });
     const strongerHolder = stored({ agentId: 'other' });
     expect(decideIdentityContinuity(moded, [strongerHolder], offer({ mode: 'id-only', trustLevel: 'id-only', ekTpm: null })).kind).to.equal('refuse');

@@ -136,6 +136,20 @@ describe('registrar: only an activated record holds its host id', function () {
       expect((await admin.show(tpm)).trust_level).to.equal('hardware-tpm');
     });
 
+    it('an activated record cannot take a host id by repeating its registration, which needs no proof', async function () {
+      const tpm = randomUUID();
+      const registration = { ekPublic: hardware.ek.ekPublic, ekCertificate: hardware.ek.ekCertificate, akPublic: hardware.ak.akPublic, mtlsCert: 'disabled' };
+      await client.activate(tpm, authTagFor(await hardware.tpm.activateCredential(await client.registerTpm(tpm, registration, 'tpm')), tpm));
+      // Its EK and AK are public: a stranger repeats the registration with another host's MAC.
+      const hostId = freshHostId();
+      const repeated = await refusal(client.registerTpm(tpm, registration, 'tpm', hostId));
+      expect(repeated.remoteHttpStatus).to.equal(403);
+      expect((await admin.identity(tpm)).host_id_hash).to.equal(null);
+      const victim = randomUUID();
+      await client.proveHost(victim, await registerSecret(victim, hostId, newHostSecret()));
+      expect((await admin.identity(victim)).trust_level).to.equal('id-secret');
+    });
+
     it('what stays open: an emulated TPM activated under a MAC before its host ever registers locks the host out until an admin deletes it', async function () {
       const hostId = freshHostId();
       const squatter = randomUUID();

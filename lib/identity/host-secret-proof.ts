@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { bytesEqual } from '../bytes/bytes-equal.js';
 
 /** A host secret is 256 random bits. */
 export const HOST_SECRET_BYTES = 32;
@@ -15,6 +16,20 @@ export function newHostSecret(): Buffer {
  */
 export function hostProofKey(secret: Uint8Array, hostIdHash: string): Buffer {
   return createHmac('sha256', secret).update(`ironlime-id-secret-v1:${hostIdHash}`).digest();
+}
+
+/** Whole bytes of hex, either case. */
+const HEX = /^(?:[0-9a-fA-F]{2})+$/;
+
+/**
+ * Whether two hex proof keys are the same key, compared as bytes in constant time (`bytesEqual`). A
+ * missing key, text that is not hex, or keys of different lengths are simply not the same; nothing
+ * throws. (Hex that is not strictly checked would decode to fewer bytes, or none, and two different
+ * malformed texts could then compare equal.)
+ */
+export function sameProofKey(a: string | null, b: string | null): boolean {
+  if (a === null || b === null || !HEX.test(a) || !HEX.test(b)) return false;
+  return bytesEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 }
 
 /**

@@ -55,7 +55,9 @@ export const MINIMUM_TRUST_LEVEL_FIELD = 'keylime_minimum_trust_level';
  * .keylime_minimum_trust_level`, else an operator's `NodeStore.acceptTrustLevel`, else
  * `attestation.minimumTrustLevel`, else clean `id-only` / deploy `hardware-tpm`). A node below it is
  * recorded as failed and the hook throws `TrustLevelTooLow` when the stage's fail flag is set,
- * before anything is enrolled; with the flag off it is logged and attestation goes on.
+ * before anything is enrolled; with the flag off it is logged and attestation goes on, and the
+ * outcome (returned and stored) of that start hook and of the step's end hook, which judges the level
+ * the start stored, is `failed` with the gate's reason first, whatever the attestation found.
  */
 @injectable()
 export class AttestationHooks {
@@ -105,15 +107,18 @@ export class AttestationHooks {
   async #attest(task: Task, stage: AttestationStage, start: boolean): Promise<AttestationOutcome> {
     const interfaceName = this.registry.interfaceNameFor(task.node);
     const driver = this.#driverFor(task);
-    const gated = start && !(driver instanceof NoAttestation);
+    const gated = !(driver instanceof NoAttestation);
     const nodeMinimum = gated ? nodeMinimumOf(task) : undefined;
     const failStep = stage.startsWith('clean') ? this.config.keylime.failCleanOnAttestationFailure : this.config.keylime.failDeployOnAttestationFailure;
     let verdict: Verdict;
     let trustLevel: TrustLevel | undefined;
+    let belowMinimum: string | undefined;
     try {
-      if (gated) {
+      if (gated && start) {
         trustLevel = driver.trustLevel === undefined ? 'id-only' : await driver.trustLevel(task);
-        await this.#gate(task, stage, trustLevel, nodeMinimum, failStep);
+        belowMinimum = await this.#gate(task, stage, trustLevel, nodeMinimum, failStep);
+      } else if (gated) {
+        belowMinimum = await this.#storedLevelBelowMinimum(task, stage, nodeMinimum);
       }
       if (start) {
         await driver.startAttestation(task);
@@ -127,6 +132,10 @@ export class AttestationHooks {
         throw error;
       }
       verdict = classify(error);
+    }
+    if (belowMinimum !== undefined) {
+      // The fail flag is off, so attestation went on; its result must not overwrite the gate's refusal.
+      verdict = { ...verdict, status: 'failed', reasons: [belowMinimum, ...verdict.reasons] };
     }
     const base = { stage, interfaceName, ...verdict, ...(trustLevel === undefined ? {} : { trustLevel }) };
     if (driver instanceof NoAttestation) {
@@ -154,13 +163,14 @@ export class AttestationHooks {
 
   /**
    * Stores the node's level and applies the gate. A refusal is recorded on the node; it throws
-   * `TrustLevelTooLow` under the fail flag, else it is logged and attestation goes on.
+   * `TrustLevelTooLow` under the fail flag, else it is logged, attestation goes on, and the refusal's
+   * reason is returned for the stage's verdict (undefined when the node passes the gate).
    */
-  async #gate(task: Task, stage: AttestationStage, level: TrustLevel, nodeMinimum: TrustLevel | undefined, failStep: boolean): Promise<void> {
-    const step: GatedStep = stage.startsWith('clean') ? 'clean' : 'deploy';
+  async #gate(task: Task, stage: AttestationStage, level: TrustLevel, nodeMinimum: TrustLevel | undefined, failStep: boolean): Promise<string | undefined> {
+    const step = stepOf(stage);
     await this.nodes.recordTrustLevel(task.node.uuid, level);
     const decision = decideTrustGate({ step, nodeLevel: level, configuredMinimum: this.config.attestation.minimumTrustLevel[step], nodeMinimum });
-    if (decision.allowed) return;
+    if (decision.allowed) return undefined;
     const context = { node: task.node.uuid, stage, trustLevel: level, minimum: decision.minimum, source: decision.source };
     await this.nodes.recordAttestation(task.node.uuid, { status: 'failed', reason: decision.reason, eventIds: [] });
     if (failStep) {
@@ -168,7 +178,26 @@ export class AttestationHooks {
       throw new TrustLevelTooLow(step, level, decision.minimum, decision.reason);
     }
     task.logger.warn(context, `trust level too low (${decision.reason}); continuing because the fail flag is off`);
+    return decision.reason;
   }
+
+  /**
+   * An end hook does not ask the level again: it judges the one its start hook stored, so a node its
+   * start let through below the minimum (fail flag off) is not recorded as passed at the end of the step.
+   * Undefined when the node passes, or no level was ever stored for it.
+   */
+  async #storedLevelBelowMinimum(task: Task, stage: AttestationStage, nodeMinimum: TrustLevel | undefined): Promise<string | undefined> {
+    const level = (await this.nodes.getNode(task.node.uuid)).trust?.level ?? null;
+    if (level === null) return undefined;
+    const step = stepOf(stage);
+    const decision = decideTrustGate({ step, nodeLevel: level, configuredMinimum: this.config.attestation.minimumTrustLevel[step], nodeMinimum });
+    return decision.allowed ? undefined : decision.reason;
+  }
+}
+
+/** The step a stage belongs to. */
+function stepOf(stage: AttestationStage): GatedStep {
+  return stage.startsWith('clean') ? 'clean' : 'deploy';
 }
 
 /**

@@ -1,3 +1,4 @@
+import { sameProofKey } from '../identity/host-secret-proof.js';
 import { TRUST_LEVELS, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
 
 /** What a registration claims about the host, before anything is stored. */
@@ -23,6 +24,8 @@ export interface StoredIdentity {
   readonly hostProofKey: string | null;
   /** A mode an admin allowed the next registration to switch to. */
   readonly modeChangeTo: IdentityMode | null;
+  /** Activated (its TPM credential or host proof answered; `id-only` at once): only then does it hold its host id. */
+  readonly active: boolean;
 }
 
 export type ContinuityDecision =
@@ -34,11 +37,16 @@ export type ContinuityDecision =
 /**
  * No silent downgrade (issue 15 item 5): decides whether a registration may continue the identity
  * stored under its agent id and under its host id.
- * - A host id already held by ANOTHER agent id at a stronger level refuses a weaker registration: a
- *   machine that had a TPM cannot come back without one under a new name.
+ * - A host id is held only by ACTIVATED records (registration is open to anyone who knows a MAC or
+ *   UUID; an activation is a proof). A registration that does not hold the host id it names yet is
+ *   judged by `decideHostIdClaim` against the holders: a machine that had a TPM cannot come back
+ *   without one under a new name. An active record coming back with the host id it holds continues:
+ *   a holder that came later never displaces it (the first activated record keeps the host id; an
+ *   admin resolves a conflict by deleting an agent).
  * - Under the same agent id, the mode must be the stored one unless an admin allowed the change
  *   (`modeChangeTo`); then the identity starts afresh.
- * - Same mode: another host id, or (`id-secret`) another proof key is refused; a host that lost its
+ * - Same mode: another host id, a host id added to an activated record (it would hold it without a
+ *   proof), or (`id-secret`) another proof key is refused; a host that lost its
  *   secret made a new one, which is indistinguishable from an impostor. Another EK or AK is refused
  *   by `decideRegistration` with Keylime's own message (and flagged by the service).
  * Pure: the caller stores nothing on a refusal but the flag.
@@ -48,7 +56,47 @@ export function decideIdentityContinuity(
   sameHost: readonly StoredIdentity[],
   offered: OfferedIdentity,
 ): ContinuityDecision {
-  const stronger = sameHost.find((other) => (current === undefined || other.agentId !== current.agentId) && rank(other.trustLevel) > rank(offered.trustLevel));
+  const fresh = current !== undefined && current.modeChangeTo !== null && current.modeChangeTo === offered.mode;
+  // An admin-allowed mode change starts a new identity, which must claim the host id again.
+  const holds = current !== undefined && current.active && !fresh && current.hostIdHash !== null && current.hostIdHash === offered.hostIdHash;
+  if (!holds) {
+    const claim = decideHostIdClaim(current?.agentId, sameHost, offered);
+    if (claim.kind === 'refuse') return claim;
+  }
+  if (current === undefined) return { kind: 'accept', fresh: false };
+  if (fresh) return { kind: 'accept', fresh: true };
+  const refuse = (reason: string): ContinuityDecision => ({ kind: 'refuse', reason, flag: current.agentId });
+  if (offered.mode !== current.identityMode) {
+    return refuse(`it is registered as ${current.identityMode} (${current.trustLevel}) and came back as ${offered.mode}; changing its mode is an admin action`);
+  }
+  if (current.hostIdHash !== null && offered.hostIdHash !== null && current.hostIdHash !== offered.hostIdHash) {
+    return refuse('it came back with another host id');
+  }
+  if (current.active && current.hostIdHash === null && offered.hostIdHash !== null) {
+    // A repeated registration proves nothing (a TPM's EK and AK are public) and would leave this active record holding the host id unproven.
+    return refuse('it was activated without a host id and came back with one; an admin deletes the agent so that it registers and activates with it');
+  }
+  if (offered.mode === 'id-secret' && offered.hostProofKey !== null && !sameProofKey(offered.hostProofKey, current.hostProofKey)) {
+    return refuse('it presented another host secret (a host that lost its secret must be re-registered by an admin)');
+  }
+  if (current.trustLevel !== offered.trustLevel && rank(offered.trustLevel) < rank(current.trustLevel)) {
+    return refuse(`it was ${current.trustLevel} and would now be ${offered.trustLevel}`);
+  }
+  return { kind: 'accept', fresh: false };
+}
+
+/**
+ * Whether the record of `agentId` (undefined: a new one) may take its host id, judged against the
+ * records of other agent ids that hold it (`sameHost`, of which only the activated ones count). Asked
+ * at registration, and again when the record activates, so that of two records that would exclude
+ * each other only the first activated keeps the host id:
+ * - a holder at a stronger level refuses a weaker record;
+ * - an `id-secret` holder refuses an `id-secret` record with another proof key.
+ * The refusal names the holder, whose record the caller flags.
+ */
+export function decideHostIdClaim(agentId: string | undefined, sameHost: readonly StoredIdentity[], offered: OfferedIdentity): ContinuityDecision {
+  const holders = sameHost.filter((other) => other.active && other.agentId !== agentId);
+  const stronger = holders.find((other) => rank(other.trustLevel) > rank(offered.trustLevel));
   if (stronger !== undefined) {
     return {
       kind: 'refuse',
@@ -56,26 +104,9 @@ export function decideIdentityContinuity(
       flag: stronger.agentId,
     };
   }
-  const claimed = sameHost.find(
-    (other) => (current === undefined || other.agentId !== current.agentId) && other.identityMode === 'id-secret' && offered.mode === 'id-secret' && other.hostProofKey !== offered.hostProofKey,
-  );
+  const claimed = holders.find((other) => other.identityMode === 'id-secret' && offered.mode === 'id-secret' && !sameProofKey(other.hostProofKey, offered.hostProofKey));
   if (claimed !== undefined) {
     return { kind: 'refuse', reason: `its host id belongs to id-secret agent '${claimed.agentId}', whose secret it does not hold`, flag: claimed.agentId };
-  }
-  if (current === undefined) return { kind: 'accept', fresh: false };
-  const refuse = (reason: string): ContinuityDecision => ({ kind: 'refuse', reason, flag: current.agentId });
-  if (current.modeChangeTo !== null && current.modeChangeTo === offered.mode) return { kind: 'accept', fresh: true };
-  if (offered.mode !== current.identityMode) {
-    return refuse(`it is registered as ${current.identityMode} (${current.trustLevel}) and came back as ${offered.mode}; changing its mode is an admin action`);
-  }
-  if (current.hostIdHash !== null && offered.hostIdHash !== null && current.hostIdHash !== offered.hostIdHash) {
-    return refuse('it came back with another host id');
-  }
-  if (offered.mode === 'id-secret' && offered.hostProofKey !== null && offered.hostProofKey !== current.hostProofKey) {
-    return refuse('it presented another host secret (a host that lost its secret must be re-registered by an admin)');
-  }
-  if (current.trustLevel !== offered.trustLevel && rank(offered.trustLevel) < rank(current.trustLevel)) {
-    return refuse(`it was ${current.trustLevel} and would now be ${offered.trustLevel}`);
   }
   return { kind: 'accept', fresh: false };
 }

@@ -30,7 +30,6 @@ export interface StoredAgent extends StoredIdentity {
    * nonce the host must answer with its proof (empty once answered, so it cannot be reused).
    */
   readonly activationKey: string;
-  readonly active: boolean;
   readonly ip: string | null;
   readonly port: number | null;
   readonly mtlsCert: string | null;
@@ -101,8 +100,9 @@ export type ActivationOutcome =
  * software EK costs nothing — so each of those modes holds at most `maxAgentsPerNonTpmMode` records,
  * counted apart (a flood of one mode does not lock out the others); a stored id re-registers in its
  * mode regardless, and a `tpm` registration is never refused by it. Registrations of one EK, and of
- * one host id, are serialised with transaction-scoped advisory locks, so two concurrent ones cannot
- * both pass the count or both judge continuity against a host they do not yet see; records entering
+ * one host id, are serialised with transaction-scoped advisory locks (activations of a host id take
+ * its lock too), so two concurrent ones cannot both pass the count or both judge continuity against
+ * a host they do not yet see; records entering
  * a capped mode are serialised by one more lock per mode for its count.
  */
 export class RegistrarAgentRepository {
@@ -155,20 +155,33 @@ export class RegistrarAgentRepository {
   }
 
   /**
-   * Locks `agentId` and lets `decide` judge the stored record: it returns the record to store, or
-   * 'delete' to remove it (Keylime deletes an agent whose activation proof is wrong). Either outcome is
-   * committed. An expired never-activated record is removed and reported as not found.
+   * Locks `agentId` and lets `decide` judge the stored record, with the records of other agent ids
+   * that carry its host id: it returns the record to store, or 'delete' to remove it (Keylime deletes
+   * an agent whose activation proof is wrong). Either outcome is committed; `decide` may throw to
+   * change nothing. An expired never-activated record is removed and reported as not found.
+   * Activations of one host id are serialised with its registrations (the same advisory lock).
    */
   async activate(
     agentId: string,
-    decide: (current: StoredAgent) => Omit<StoredAgent, 'agentId'> | 'delete',
+    decide: (current: StoredAgent, sameHost: readonly StoredAgent[]) => Omit<StoredAgent, 'agentId'> | 'delete',
   ): Promise<ActivationOutcome> {
+    // The host lock is taken before the row lock, in the order a registration takes them (it holds the
+    // host lock while it waits for the row), so the host id is read first without a lock.
+    const unlocked: Pick<AgentRow, 'host_id_hash'> | undefined = await this.knex(TABLE).select('host_id_hash').where({ agent_id: agentId }).first();
+    const hostIdHash = unlocked?.host_id_hash ?? null;
     return this.knex.transaction(async (trx) => {
+      if (hostIdHash !== null) {
+        await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [hostLock(hostIdHash)]);
+      }
       const locked = await this.lockLive(trx, agentId);
       if (locked === undefined) {
         return { outcome: 'not-found' };
       }
-      const next = decide(locked.agent);
+      if (locked.agent.hostIdHash !== hostIdHash) {
+        throw new RegistrationConflict(`agent ${agentId} was registered again while it was being activated; retry`);
+      }
+      const sameHost = hostIdHash === null ? [] : await this.findByHostIdHash(trx, hostIdHash);
+      const next = decide(locked.agent, sameHost);
       if (next === 'delete') {
         await trx(TABLE).where({ agent_id: agentId }).delete();
         return { outcome: 'deleted' };
@@ -314,10 +327,15 @@ export class RegistrarAgentRepository {
  * its EK (the per-EK count). Always in that order, so two registrations never wait on each other.
  */
 function advisoryLocks(agentId: string, key: RegistrationKey): string[] {
-  const host = key.hostIdHash === null ? [] : [`registrar-host:${key.hostIdHash}`];
+  const host = key.hostIdHash === null ? [] : [hostLock(key.hostIdHash)];
   const ek = key.ekKeyHash === null ? [] : [`registrar-ek:${key.ekKeyHash}`];
   const locks = [...host, ...ek];
   return locks.length > 0 ? locks : [`registrar-host:${agentId}`];
+}
+
+/** The advisory lock of one host id, taken by its registrations and activations. */
+function hostLock(hostIdHash: string): string {
+  return `registrar-host:${hostIdHash}`;
 }
 
 function isUniqueViolation(error: unknown): boolean {

@@ -20,11 +20,12 @@ export class RegistrationConflict extends IronlimeError {
 /**
  * A registration would continue an identity at a lower level or with other credentials (issue 15
  * item 5): a TPM host back without its TPM or with another EK, an `id-secret` host with another
- * secret, another mode under the same id. Refused (403) and flagged on the stored record.
+ * secret, another mode under the same id; or an activation would take a host id another activated
+ * record holds. Refused (403) and flagged on the stored record concerned.
  */
 export class IdentityContinuityRefused extends RegistrationConflict {
-  constructor(agentId: string, reason: string) {
-    super(`registration of agent '${agentId}' refused and flagged: ${reason}`);
+  constructor(agentId: string, reason: string, step: 'registration' | 'activation' = 'registration') {
+    super(`${step} of agent '${agentId}' refused and flagged: ${reason}`);
   }
 }
 

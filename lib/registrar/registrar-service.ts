@@ -9,8 +9,8 @@ import { checkAuthTag } from '../tpm/auth-tag.js';
 import { makeCredential } from '../tpm/make-credential.js';
 import { newActivationCredential } from './activation-credential.js';
 import { EkTrust } from './ek-trust.js';
-import { decideIdentityContinuity } from './identity-continuity.js';
-import { RegistrarAgentRepository, type StoredAgent } from './registrar-agent-repository.js';
+import { decideHostIdClaim, decideIdentityContinuity } from './identity-continuity.js';
+import { RegistrarAgentRepository, type ActivationOutcome, type StoredAgent } from './registrar-agent-repository.js';
 import { REGISTRAR_LOGGER } from './registrar-tokens.js';
 import { registersTpm, type RegisterAgentBody } from './registrar-dtos.js';
 import { ActivationFailed, AgentNotFound, IdentityContinuityRefused, InvalidAgentData, NoTpmToActivate, RegistrarFull, RegistrationConflict } from './registrar-errors.js';
@@ -159,7 +159,7 @@ export class RegistrarService {
    */
   async activateHostProof(agentId: string, proof: string): Promise<void> {
     let accepted = false;
-    const result = await this.repository.activate(agentId, (current) => {
+    const result = await this.activateRecord(agentId, (current) => {
       accepted =
         current.identityMode === 'id-secret' &&
         current.hostProofKey !== null &&
@@ -217,7 +217,7 @@ export class RegistrarService {
    */
   async activate(agentId: string, authTag: string): Promise<void> {
     let accepted = false;
-    const result = await this.repository.activate(agentId, (current) => {
+    const result = await this.activateRecord(agentId, (current) => {
       if (current.identityMode === 'id-secret' || current.identityMode === 'id-only') {
         // Thrown inside the transaction: it rolls back, so the record keeps its nonce and pending contact.
         throw new NoTpmToActivate(agentId, current.identityMode);
@@ -240,6 +240,36 @@ export class RegistrarService {
       throw new ActivationFailed(agentId, false);
     }
     this.log.info({ agentId, ip: result.agent.ip, port: result.agent.port }, 'agent activated');
+  }
+
+  /**
+   * Runs an activation's `decide` on the stored record. A record that becomes active takes its host id,
+   * so it is judged against the activated records holding it (`decideHostIdClaim`): of two records that
+   * would exclude each other, the first activated keeps the host id. A refusal changes nothing (the
+   * nonce or credential stays as it was) and flags the holder.
+   *
+   * @throws IdentityContinuityRefused (403) when another activated record holds the host id.
+   */
+  private async activateRecord(agentId: string, decide: (current: StoredAgent) => Omit<StoredAgent, 'agentId'> | 'delete'): Promise<ActivationOutcome> {
+    let flag: string | undefined;
+    try {
+      return await this.repository.activate(agentId, (current, sameHost) => {
+        const next = decide(current);
+        if (next === 'delete' || !next.active || current.active) return next;
+        const claim = decideHostIdClaim(agentId, sameHost, { ...next, mode: next.identityMode });
+        if (claim.kind === 'refuse') {
+          flag = claim.flag;
+          throw new IdentityContinuityRefused(agentId, claim.reason, 'activation');
+        }
+        return next;
+      });
+    } catch (error) {
+      if (error instanceof IdentityContinuityRefused && flag !== undefined) {
+        this.log.warn({ agentId, flagged: flag, reason: error.message }, 'activation refused: the host id is held by another agent');
+        await this.repository.flag(flag, error.message);
+      }
+      throw error;
+    }
   }
 
   async list(): Promise<AgentListResults> {

@@ -58,12 +58,12 @@ describe('example orchestrator: a node secret only after a passing deploy attest
   /** What the orchestrator reported during the deploy (`onTransition` details). */
   let reported: (string | undefined)[] = [];
 
-  async function deployWith(outcome: 'pass' | 'fail'): Promise<{ state: string; status: string | null }> {
+  async function deployWith(outcome: 'pass' | 'fail', trustLevel = 'hardware-tpm'): Promise<{ state: string; status: string | null }> {
     const config = buildConfig({ dataDir: dir, enabledAttestationInterfaces: ['fake'], keylime: { failDeployOnAttestationFailure: false } });
     const orchestrator = await ExampleOrchestrator.create({ config, database: database.database, nodeSecrets: secrets, onTransition: (t) => void reported.push(t.detail) });
     const node = await orchestrator.enrollNode({ name: `n-${agent}`, attestationInterface: 'fake', driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'pass' } });
     await orchestrator.clean(node.uuid);
-    await orchestrator.nodes.updateNode(node.uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: outcome } });
+    await orchestrator.nodes.updateNode(node.uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: outcome, fake_trust_level: trustLevel } });
     calls = [];
     reported = [];
     const deployed = await orchestrator.deploy(node.uuid);
@@ -80,5 +80,10 @@ describe('example orchestrator: a node secret only after a passing deploy attest
   it('releases after a passing one, ending the earlier revocation', async function () {
     expect(await deployWith('pass')).to.deep.equal({ state: STATES.active, status: 'passed' });
     expect(calls).to.deep.equal([`putNode ${agent}`, `reinstate ${agent} rev-1`, 'putResource']);
+  });
+
+  it('withdraws after a passing attestation of a node below the deploy minimum (fail flag off: the refusal stays recorded to the end of the step)', async function () {
+    expect(await deployWith('pass', 'id-secret')).to.deep.equal({ state: STATES.active, status: 'failed' });
+    expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
   });
 });

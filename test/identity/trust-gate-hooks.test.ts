@@ -100,8 +100,28 @@ forEachDatabase(
       const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
       const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-only' } });
       const outcome = await s.hooks.onDeployStart(s.task(node));
-      expect(outcome).to.include({ status: 'passed', trustLevel: 'id-only' });
       expect(s.fake.calls.map((call) => call.operation)).to.include('startAttestation');
+      // The attestation itself passed, but what is stored and returned still says the node is below the minimum.
+      expect(outcome).to.include({ status: 'failed', trustLevel: 'id-only', recorded: true });
+      expect(outcome.reasons[0]).to.include('deploy needs trust level hardware-tpm or stronger');
+      const stored = await s.store.getNode(node.uuid);
+      expect(stored.lastAttestation).to.include({ status: 'failed', reason: outcome.reasons[0] });
+      // The end of the step judges the level its start stored: it does not record a pass either.
+      const ended = await s.hooks.onDeployEnd(s.task(stored));
+      expect(ended).to.include({ status: 'failed', recorded: true });
+      expect((await s.store.getNode(node.uuid)).lastAttestation).to.include({ status: 'failed', reason: outcome.reasons[0] });
+      // Cleaning needs less: its end passes.
+      expect(await s.hooks.onCleanEnd(s.task(stored))).to.include({ status: 'passed' });
+    });
+
+    it('with the fail flag off, a node below the minimum whose attestation also fails keeps both reasons', async function () {
+      const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'emulated-tpm', fake_outcome: 'fail' } });
+      const outcome = await s.hooks.onDeployStart(s.task(node));
+      expect(outcome.status).to.equal('failed');
+      expect(outcome.reasons).to.have.length.greaterThan(1);
+      expect(outcome.reasons[0]).to.include('this node is emulated-tpm');
+      expect((await s.store.getNode(node.uuid)).lastAttestation.reason).to.equal(outcome.reasons.join('; '));
     });
   },
   { migrate: true },

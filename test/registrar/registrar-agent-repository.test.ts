@@ -135,6 +135,34 @@ forEachDatabase(
       expect(seen).to.deep.equal([tpmId]);
     });
 
+    it('serialises an activation with the registrations of its host id, and hands it the live records of that host id', async function () {
+      if (fixture.kind === 'pglite') this.skip();
+      const { knex } = fixture.database;
+      const host = randomBytes(32).toString('hex');
+      const [activating, holder] = [randomUUID(), randomUUID()].sort();
+      const secret = { ekTpm: null, aikTpm: null, identityMode: 'id-secret', trustLevel: 'id-secret', hostIdHash: host, hostProofKey: 'ab'.repeat(32) } as const;
+      await repo.register(activating as string, { ekKeyHash: null, hostIdHash: host }, () => record(secret));
+      await repo.register(holder as string, { ekKeyHash: null, hostIdHash: host }, () => record({ ...secret, active: true }));
+      // A registration of the same host id in flight: it holds the host's lock.
+      const registering = await knex.transaction();
+      try {
+        await registering.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`registrar-host:${host}`]);
+        let seen: string[] | undefined;
+        const activation = repo.activate(activating as string, (current, sameHost) => {
+          seen = sameHost.map((agent) => agent.agentId);
+          return { ...current, active: true };
+        });
+        // Serialised, the activation waits for the registration; unserialised, it is already done.
+        await Promise.race([activation, waitForLockWaiters(knex, await backendPid(registering), 1)]);
+        expect(seen).to.equal(undefined);
+        await registering.commit();
+        expect((await activation).outcome).to.equal('updated');
+        expect(seen).to.deep.equal([activating, holder]);
+      } finally {
+        if (!registering.isCompleted()) await registering.rollback();
+      }
+    });
+
     it('a registration does not hold an expired row while it waits for its EK lock (no deadlock)', async function () {
       // PGlite has one connection: transactions never overlap.
       if (fixture.kind === 'pglite') this.skip();

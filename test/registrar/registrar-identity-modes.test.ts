@@ -13,12 +13,7 @@ import { forEachDatabase } from '../helpers/databases.js';
 import { adminClient, createRegistrarTestEnvironment, refusal, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
 import { intermediateEkCa } from './helpers/intermediate-ek-ca.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
-
-/** A MAC no other test uses (locally administered, unicast). */
-function freshHostId(): HostId {
-  const bytes = [0x02, ...[...Array(5)].map(() => Math.floor(Math.random() * 256))];
-  return { kind: 'mac', value: bytes.map((b) => b.toString(16).padStart(2, '0')).join(':') };
-}
+import { freshHostId } from './helpers/fresh-host-id.js';
 
 describe('registrar: identity modes and trust levels (issue 15)', function () {
   let env: RegistrarTestEnvironment;

@@ -101,7 +101,10 @@ function compileTogether(translated: readonly TranslatedRegex[], mode: MatchMode
     return compile(anchored(translated.map((t) => t.source), mode));
   } catch (error) {
     translated.forEach((t, index) => refusedAs(index, onRefused, () => compile(anchored([t.source], mode))));
-    throw error;
+    // Each compiles alone but not all together: the rules as a whole are refused, at the last one.
+    return refusedAs(translated.length - 1, onRefused, () => {
+      throw error;
+    });
   }
 }
 

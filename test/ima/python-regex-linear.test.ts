@@ -73,6 +73,12 @@ describe('Python regular expressions on a linear-time engine (exclude rules, ref
     ['[--a]', '-', true],
     ['[--a]', 'b', false],
     ['[\\w-]', '-', true],
+    // A `]` first is a literal that can start a range, as in Python (`]` to `a` holds `_`, not `-`).
+    ['[]-a]', '_', true],
+    ['[]-a]', '-', false],
+    ['[^]-a]', '-', true],
+    ['[^]-a]', '_', false],
+    ['[]-]]', '-]', true],
   ];
   for (const [pattern, path, expected] of table) {
     it(`re.match(${JSON.stringify(pattern)}, ${JSON.stringify(path)}) is ${expected}`, () => {

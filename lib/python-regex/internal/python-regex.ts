@@ -293,12 +293,9 @@ class Translator {
       this.i++;
       source += '^';
     }
-    if (this.p[this.i] === ']') {
-      this.i++;
-      source += '\\]';
-    }
-    for (;;) {
-      if (this.p[this.i] === ']') {
+    // A `]` first is a literal, which can start a range (`[]-a]`).
+    for (let opening = true; ; opening = false) {
+      if (this.p[this.i] === ']' && !opening) {
         this.i++;
         this.emit(`${source}]`);
         return;
@@ -318,7 +315,7 @@ class Translator {
     }
   }
 
-  /** A character or an escape inside a bracket class; `-` and `[` are escaped for RE2. */
+  /** A character or an escape inside a bracket class; `-`, `[` and `]` are escaped for RE2. */
   private classItem(start: number): ClassItem {
     const c = this.p[this.i];
     if (c === undefined) {
@@ -330,7 +327,7 @@ class Translator {
     }
     const char = String.fromCodePoint(this.p.codePointAt(this.i) ?? 0);
     this.i += char.length;
-    return { source: c === '[' || c === '-' ? `\\${c}` : char, set: false };
+    return { source: '[-]'.includes(c) ? `\\${c}` : char, set: false };
   }
 
   private escape(): void {

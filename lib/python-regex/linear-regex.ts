@@ -18,8 +18,8 @@ export type LinearMatcher = (text: string) => boolean;
 export const PATTERN_BUDGET = 50_000;
 /**
  * The budget of patterns compiled together (a policy's excludes): over a thousand literal paths or
- * two thousand short rules; re2js compiles that in about a second and matches a 4 KB path in tens
- * of milliseconds.
+ * two thousand short rules; re2js compiles that in about a second. It does not bound matching:
+ * rules that keep many states live (`[^X]*.{1000}b`) can take seconds per path (docs/ima.md).
  */
 export const PATTERNS_BUDGET = 250_000;
 

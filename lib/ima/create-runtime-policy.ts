@@ -3,6 +3,7 @@ import { parseExcludeList } from './exclude-matcher.js';
 import { imaHashByName, imaHashesByHexLength } from './hash-algorithms.js';
 import { readPublicKeyBlob, UnsupportedImaKey } from './ima-keyring.js';
 import { parseFlatAllowlist, policyTimestamp, sortedMap } from './internal/legacy-allowlist.js';
+import { appendTo } from './internal/name-map.js';
 import { RuntimePolicyError } from './internal/runtime-policy-error.js';
 import { emptyRuntimePolicy, parseRuntimePolicy, POLICY_GENERATOR, type RuntimePolicy } from './runtime-policy.js';
 
@@ -75,10 +76,6 @@ function agree(current: string | undefined, next: string | undefined, source: st
   throw new RuntimePolicyError(source, `digests use ${next}, but the other sources use ${current}`);
 }
 
-function add(map: Record<string, string[]>, name: string, digest: string): void {
-  (map[name] ??= []).push(digest);
-}
-
 /**
  * Creates a runtime policy; see above.
  *
@@ -104,8 +101,8 @@ export function createRuntimePolicy(input: CreateRuntimePolicyInput): CreatedRun
   if (input.allowlistText !== undefined) {
     const allowlist = parseFlatAllowlist(input.allowlistText);
     algorithm = agree(algorithm, guessFromMap(allowlist.digests, 'allowlist'), 'allowlist');
-    Object.entries(allowlist.digests).forEach(([path, list]) => list.forEach((d) => add(policy.digests, path, d)));
-    Object.entries(allowlist.keyrings).forEach(([name, list]) => list.forEach((d) => add(policy.keyrings, name, d)));
+    Object.entries(allowlist.digests).forEach(([path, list]) => list.forEach((d) => appendTo(policy.digests, path, d)));
+    Object.entries(allowlist.keyrings).forEach(([name, list]) => list.forEach((d) => appendTo(policy.keyrings, name, d)));
   }
   if (input.imaListText !== undefined) {
     const entries = parseImaAsciiList(input.imaListText);
@@ -120,7 +117,7 @@ export function createRuntimePolicy(input: CreateRuntimePolicyInput): CreatedRun
     for (const [index, entry] of entries.entries()) {
       input.onImaEntry?.(index + 1, entries.length);
       if (entry.templateName !== 'ima-buf') {
-        add(policy.digests, entry.path, entry.digest.hex);
+        appendTo(policy.digests, entry.path, entry.digest.hex);
         continue;
       }
       let isKey: boolean;
@@ -133,9 +130,9 @@ export function createRuntimePolicy(input: CreateRuntimePolicyInput): CreatedRun
         isKey = true;
       }
       if (isKey && input.keyrings === true && !ignored.has(entry.path)) {
-        add(policy.keyrings, entry.path, entry.digest.hex);
+        appendTo(policy.keyrings, entry.path, entry.digest.hex);
       } else if (!isKey && input.imaBuf === true) {
-        add(policy['ima-buf'], entry.path, entry.digest.hex);
+        appendTo(policy['ima-buf'], entry.path, entry.digest.hex);
       }
     }
   }

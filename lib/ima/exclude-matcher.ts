@@ -1,5 +1,4 @@
-import { checkPythonPattern, compilePythonPatterns, type LinearMatcher } from '../python-regex/linear-regex.js';
-import { PythonRegexError } from '../python-regex/python-regex-error.js';
+import { compilePythonPatterns, type LinearMatcher } from '../python-regex/linear-regex.js';
 import { RuntimePolicyError } from './internal/runtime-policy-error.js';
 
 /**
@@ -12,53 +11,68 @@ import { RuntimePolicyError } from './internal/runtime-policy-error.js';
  * A rule RE2 cannot express (a back-reference, a look-around …) is refused here, at policy load,
  * with the feature named — never at match time.
  *
- * Stricter than Keylime: an empty rule is refused (it would exclude every path), and each rule must
- * compile on its own (Keylime compiles only the joined pattern, where a global flag such as `(?i)`
+ * Stricter than Keylime: an empty rule is refused (it would exclude every path), the rules must fit
+ * the engine's budget (lib/python-regex/linear-regex.ts), and each rule must compile on its own (Keylime compiles only the joined pattern, where a global flag such as `(?i)`
  * in any rule but the first is an error and in the first applies to all rules).
  */
 export type ExcludeMatcher = LinearMatcher;
 
 /**
- * Compiles `rules` into one matcher. `field` names where the rules came from in error messages
- * (`excludes`, `exclude list line`).
+ * The matcher last compiled for a rules array, with a copy of the rules it was compiled from:
+ * `parseRuntimePolicy` compiles the excludes to validate them and `compileRuntimePolicy` needs them
+ * again, so the second call reuses the first's work (the copy catches an array changed between).
+ */
+const compiled = new WeakMap<readonly string[], { readonly rules: readonly string[]; readonly matcher: ExcludeMatcher }>();
+
+/**
+ * Compiles `rules` into one matcher, once: RE2 compiles them together, and only when a rule is
+ * refused is it named. `field` names where the rules came from in error messages (`excludes`).
  *
- * @throws RuntimePolicyError naming the first rule that is refused, and why.
+ * @throws RuntimePolicyError naming the first rule that is refused, and why (including a rule, or
+ *   the rules up to it, over the linear-time engine's budget).
  */
 export function compileExcludes(rules: readonly string[], field = 'excludes'): ExcludeMatcher {
-  rules.forEach((rule, index) => checkRule(rule, `${field}[${index}]`));
-  return compilePythonPatterns(rules, 'prefix');
+  const cached = compiled.get(rules);
+  if (cached !== undefined && sameRules(cached.rules, rules)) {
+    return cached.matcher;
+  }
+  const matcher = compileRules(rules, (index) => `${field}[${index}]`);
+  compiled.set(rules, { rules: [...rules], matcher });
+  return matcher;
 }
 
-function checkRule(rule: string, where: string): void {
-  if (rule.length === 0) {
-    throw new RuntimePolicyError(where, 'an empty exclude rule would exclude every path');
-  }
-  try {
-    checkPythonPattern(rule, 'prefix');
-  } catch (error) {
-    if (error instanceof PythonRegexError) {
-      throw new RuntimePolicyError(where, `"${rule}" is not a valid regular expression: ${error.message}`, { cause: error });
+function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((rule, index) => rule === b[index]);
+}
+
+function compileRules(rules: readonly string[], where: (index: number) => string): ExcludeMatcher {
+  rules.forEach((rule, index) => {
+    if (rule.length === 0) {
+      throw new RuntimePolicyError(where(index), 'an empty exclude rule would exclude every path');
     }
-    throw error;
-  }
+  });
+  return compilePythonPatterns(rules, 'prefix', (index, error) => {
+    throw new RuntimePolicyError(where(index), `"${rules[index] ?? ''}" is not a valid regular expression: ${error.message}`, { cause: error });
+  });
 }
 
 /**
  * Parses a legacy exclude list file: one rule per line, surrounding whitespace trimmed, blank lines
  * and lines starting with `#` skipped (Keylime `ima.read_excllist` / `process_exclude_list_file`).
- * Every rule is compiled so a bad one is refused here, with its line number.
+ * The rules are compiled so a bad one is refused here, with its line number.
  *
  * @throws RuntimePolicyError naming the line of the first rule that does not compile.
  */
 export function parseExcludeList(text: string): string[] {
   const rules: string[] = [];
+  const lines: number[] = [];
   text.split('\n').forEach((raw, index) => {
     const rule = raw.trim();
-    if (rule.length === 0 || rule.startsWith('#')) {
-      return;
+    if (rule.length > 0 && !rule.startsWith('#')) {
+      rules.push(rule);
+      lines.push(index + 1);
     }
-    checkRule(rule, `exclude list line ${index + 1}`);
-    rules.push(rule);
   });
+  compileRules(rules, (index) => `exclude list line ${lines[index] ?? 0}`);
   return rules;
 }

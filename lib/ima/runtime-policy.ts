@@ -1,6 +1,7 @@
 import { compileExcludes } from './exclude-matcher.js';
 import { LOG_HASH_ALGORITHMS, type LogHashAlgorithm } from './hash-algorithms.js';
 import { ImaKeyring } from './ima-keyring.js';
+import { nameMap } from './internal/name-map.js';
 import { normalisePolicyDigest } from './internal/policy-quirks.js';
 import { RuntimePolicyError } from './internal/runtime-policy-error.js';
 
@@ -36,11 +37,11 @@ export function emptyRuntimePolicy(): RuntimePolicy {
   return {
     meta: { version: RUNTIME_POLICY_VERSION, generator: POLICY_GENERATOR.EmptyAllowList },
     release: 0,
-    digests: {},
+    digests: nameMap(),
     excludes: [],
-    keyrings: {},
+    keyrings: nameMap(),
     ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-    'ima-buf': {},
+    'ima-buf': nameMap(),
     'verification-keys': '',
   };
 }
@@ -73,7 +74,7 @@ function digestMap(value: unknown, field: string): Record<string, string[]> {
   if (!isObject(value)) {
     throw new RuntimePolicyError(field, 'must be an object mapping names to lists of digests');
   }
-  const out: Record<string, string[]> = {};
+  const out = nameMap<string[]>();
   for (const [name, list] of Object.entries(value)) {
     const where = `${field}[${JSON.stringify(name)}]`;
     const digests = stringList(list, where);
@@ -165,9 +166,9 @@ export function parseRuntimePolicy(input: string | unknown): RuntimePolicy {
     release: value['release'] === undefined ? 0 : integer(value['release'], 'release', 0, Number.MAX_SAFE_INTEGER),
     digests: digestMap(value['digests'], 'digests'),
     excludes: value['excludes'] === undefined ? [] : stringList(value['excludes'], 'excludes'),
-    keyrings: value['keyrings'] === undefined ? {} : digestMap(value['keyrings'], 'keyrings'),
+    keyrings: value['keyrings'] === undefined ? nameMap() : digestMap(value['keyrings'], 'keyrings'),
     ima: parseImaSection(value['ima']),
-    'ima-buf': value['ima-buf'] === undefined ? {} : digestMap(value['ima-buf'], 'ima-buf'),
+    'ima-buf': value['ima-buf'] === undefined ? nameMap() : digestMap(value['ima-buf'], 'ima-buf'),
     'verification-keys': verificationKeys,
   };
   compileExcludes(policy.excludes);

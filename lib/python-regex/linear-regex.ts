@@ -1,25 +1,59 @@
 import { RE2JS, RE2JSException } from 're2js';
 import { PythonRegexError } from './python-regex-error.js';
-import { translatePythonRegex, type MatchMode } from './internal/python-regex.js';
+import { translatePythonRegex, type MatchMode, type TranslatedRegex } from './internal/python-regex.js';
 
 /**
  * Python patterns compiled for a linear-time engine (re2js, RE2 semantics): matching costs
  * O(pattern × text) whatever the pattern, so a policy or a request cannot make the verifier
  * backtrack for hours. Compile once (at policy load); `test` never throws.
+ *
+ * "Pattern" is then the size of the program RE2 builds, which a short pattern can make huge
+ * (`[\w]{1000}` is a thousand Unicode classes): every pattern, and every set compiled together,
+ * has a budget (`PATTERN_BUDGET`, `PATTERNS_BUDGET`, units of internal/program-cost.ts) checked on
+ * the translation, before RE2 spends anything on it.
  */
 export type LinearMatcher = (text: string) => boolean;
 
+/** One pattern's budget: repeats such as `[^/]{1000}` or `\w{1,100}`, dozens of Unicode classes. */
+export const PATTERN_BUDGET = 50_000;
+/**
+ * The budget of patterns compiled together (a policy's excludes): over a thousand literal paths or
+ * two thousand short rules; re2js compiles that in about a second. It does not bound matching:
+ * rules that keep many states live (`[^X]*.{1000}b`) can take seconds per path (docs/ima.md).
+ */
+export const PATTERNS_BUDGET = 250_000;
+
+/** Called with the index of the refused pattern and why; it throws the caller's own error. */
+export type OnRefused = (index: number, error: PythonRegexError) => never;
+
 const NEVER: LinearMatcher = () => false;
+
+const rethrow: OnRefused = (_index, error) => {
+  throw error;
+};
 
 /**
  * Translates and compiles one pattern on its own, so a bad one is reported by itself.
  *
  * @throws PythonRegexError when Python refuses it, RE2 cannot express it (`unsupported` names the
- *   feature) or RE2 refuses the translation (e.g. a repeat count above 1000).
+ *   feature), it is over `PATTERN_BUDGET`, or RE2 refuses the translation.
  */
-export function checkPythonPattern(pattern: string, mode: MatchMode): ReturnType<typeof translatePythonRegex> {
-  const translated = translatePythonRegex(pattern, mode);
+export function checkPythonPattern(pattern: string, mode: MatchMode): TranslatedRegex {
+  const translated = translateWithinBudget(pattern, mode);
   compile(anchored([translated.source], mode));
+  return translated;
+}
+
+/**
+ * Translates one pattern and checks it against `PATTERN_BUDGET`, without compiling it.
+ *
+ * @throws PythonRegexError as `checkPythonPattern`, except for what only RE2's compiler refuses.
+ */
+export function translateWithinBudget(pattern: string, mode: MatchMode): TranslatedRegex {
+  const translated = translatePythonRegex(pattern, mode);
+  if (translated.cost > PATTERN_BUDGET) {
+    throw new PythonRegexError(`too costly for the linear-time engine: about ${translated.cost} units, over ${PATTERN_BUDGET}`, 0);
+  }
   return translated;
 }
 
@@ -28,15 +62,26 @@ export function checkPythonPattern(pattern: string, mode: MatchMode): ReturnType
  * (`prefix`, Python's `re.match`) or matches the whole text (`full`, `re.fullmatch`). When every
  * pattern starts with literal text, a text that starts with none of those is refused without
  * running the engine (a path is usually checked against a handful of directory prefixes).
+ * RE2 compiles the patterns once, together; only when that fails is each compiled alone, to name
+ * the one refused.
  *
- * @throws PythonRegexError as `checkPythonPattern`.
+ * @throws PythonRegexError as `checkPythonPattern`, or when the patterns together are over
+ *   `PATTERNS_BUDGET`; or whatever `onRefused` throws, given the refused pattern's index.
  */
-export function compilePythonPatterns(patterns: readonly string[], mode: MatchMode): LinearMatcher {
+export function compilePythonPatterns(patterns: readonly string[], mode: MatchMode, onRefused: OnRefused = rethrow): LinearMatcher {
   if (patterns.length === 0) {
     return NEVER;
   }
-  const translated = patterns.map((pattern) => checkPythonPattern(pattern, mode));
-  const regex = compile(anchored(translated.map((t) => t.source), mode));
+  let total = 0;
+  const translated = patterns.map((pattern, index) => {
+    const t = refusedAs(index, onRefused, () => translateWithinBudget(pattern, mode));
+    total += t.cost;
+    if (total > PATTERNS_BUDGET) {
+      onRefused(index, new PythonRegexError(`the patterns up to this one are too costly together: over ${PATTERNS_BUDGET} units`, 0));
+    }
+    return t;
+  });
+  const regex = compileTogether(translated, mode, onRefused);
   const prefixes = translated.map((t) => t.literalPrefix);
   if (prefixes.includes('')) {
     return (text) => regex.test(text);
@@ -49,6 +94,29 @@ export function compilePythonPatterns(patterns: readonly string[], mode: MatchMo
     }
     return false;
   };
+}
+
+function compileTogether(translated: readonly TranslatedRegex[], mode: MatchMode, onRefused: OnRefused): RE2JS {
+  try {
+    return compile(anchored(translated.map((t) => t.source), mode));
+  } catch (error) {
+    translated.forEach((t, index) => refusedAs(index, onRefused, () => compile(anchored([t.source], mode))));
+    // Each compiles alone but not all together: the rules as a whole are refused, at the last one.
+    return refusedAs(translated.length - 1, onRefused, () => {
+      throw error;
+    });
+  }
+}
+
+function refusedAs<T>(index: number, onRefused: OnRefused, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof PythonRegexError) {
+      onRefused(index, error);
+    }
+    throw error;
+  }
 }
 
 /** `^` is RE2's start of text here: no multiline flag applies outside the patterns' own groups. */

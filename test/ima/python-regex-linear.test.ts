@@ -59,6 +59,26 @@ describe('Python regular expressions on a linear-time engine (exclude rules, ref
     ['(?s:.)', '\n', true],
     ['.', '\n', false],
     ['(?a)\\bx', 'x', true],
+    // Repeat counts with leading zeros are counts (RE2 would read `{01}` as text).
+    ['xa{02}', 'xaa', true],
+    ['xa{02}', 'xa{02}', false],
+    ['a{00}b', 'b', true],
+    ['a{00}b', 'a{00}b', false],
+    ['xa{1,02}y', 'xaay', true],
+    ['xa{1,02}y', 'xa{1,02}y', false],
+    ['x{0001,0002}$', 'xx', true],
+    // `-` between a range and another item, or first, is a literal.
+    ['[a-b-c]', '-', true],
+    ['[a-b-c]', 'c', true],
+    ['[--a]', '-', true],
+    ['[--a]', 'b', false],
+    ['[\\w-]', '-', true],
+    // A `]` first is a literal that can start a range, as in Python (`]` to `a` holds `_`, not `-`).
+    ['[]-a]', '_', true],
+    ['[]-a]', '-', false],
+    ['[^]-a]', '-', true],
+    ['[^]-a]', '_', false],
+    ['[]-]]', '-]', true],
   ];
   for (const [pattern, path, expected] of table) {
     it(`re.match(${JSON.stringify(pattern)}, ${JSON.stringify(path)}) is ${expected}`, () => {
@@ -93,6 +113,23 @@ describe('Python regular expressions on a linear-time engine (exclude rules, ref
     ['(?P=missing)', /unknown group name "missing"/],
     ['a(?i)', /global flags not at the start/],
     ['\\400', /outside of range/],
+    // A set cannot end a range (RE2 would read `[\w-~]` as `\w` plus `_-~`) …
+    ['[\\w-~]', /bad character range \\w-~ at position 1/],
+    ['[\\w-\\U0010ffff]', /bad character range \\w-/],
+    ['(?a)[\\s-~]', /bad character range \\s-~ at position 5/],
+    ['[\\d-z]', /bad character range \\d-z at position 1/],
+    ['[a-\\w]', /bad character range a-\\w at position 1/],
+    // … and an assertion cannot be repeated, nor a repeat (RE2 would accept `$*` and `^*`).
+    ['/tmp/a$*', /nothing to repeat at position 7/],
+    ['^*/tmp', /nothing to repeat at position 1/],
+    ['\\A*', /nothing to repeat at position 2/],
+    ['(?a)\\b?', /nothing to repeat at position 6/],
+    ['\\Z?', /nothing to repeat at position 2/],
+    ['(?i)*', /nothing to repeat at position 4/],
+    ['^{1}', /nothing to repeat at position 1/],
+    ['a{2}{3}', /multiple repeat at position 4/],
+    ['a**', /multiple repeat at position 2/],
+    ['x{2,1}', /min repeat greater than max repeat at position 2/],
   ];
   for (const [pattern, message] of pythonErrors) {
     it(`refuses ${JSON.stringify(pattern)} as Python does`, () => {

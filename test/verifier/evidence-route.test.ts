@@ -22,7 +22,8 @@ const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
 const EVIL_PATH = `/${'a'.repeat(28)}!`;
 
 function runtimePolicy(agent: FakeAgent, extra: Record<string, unknown> = {}): string {
-  const digests: Record<string, string[]> = {};
+  // Without a prototype, so that a path such as `constructor` or `__proto__` is a key like any other.
+  const digests: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const line of agent.imaLines) {
     const [, , , digest = '', ...name] = line.split(' ');
     (digests[name.join(' ')] ??= []).push(digest.replace(/^sha256:/, ''));
@@ -80,6 +81,26 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     const reply = await post(evidence(agent, 'redosNonce0000000002', maskOf([]), { runtime_policy: runtimePolicy(agent, { excludes: ['/(a)\\1'] }) }));
     expect(reply.status).to.equal(400);
     expect(reply.body.status).to.include('excludes[0]').and.include('backreference');
+  });
+
+  it('excludes RE2 would take minutes to compile (3,000 × /[\\w]{1000}N, 75 KB) are refused as a bad policy (400) naming the rule', async function () {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const excludes = Array.from({ length: 3000 }, (_, i) => `/[\\w]{1000}${i}`);
+    const reply = await post(evidence(agent, 'redosNonce0000000005', maskOf([]), { runtime_policy: runtimePolicy(agent, { excludes }) }));
+    expect(reply.status).to.equal(400);
+    expect(reply.body.status).to.include('excludes[0]').and.include('too costly');
+  });
+
+  it('files named constructor, toString and __proto__ are checked as any other file (200, valid)', async function () {
+    const agent = new FakeAgent();
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      agent.measure(name, name);
+    }
+    const reply = await post(evidence(agent, 'protoNonce0000000001', maskOf([]), { runtime_policy: runtimePolicy(agent) }));
+    expect(reply.status).to.equal(200);
+    expect(reply.body.results.failures).to.deep.equal([]);
+    expect(reply.body.results.valid).to.equal(true);
   });
 
   it('a refstate kernel_cmdline regex of the same shape is matched in linear time', async function () {

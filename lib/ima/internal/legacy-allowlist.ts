@@ -1,4 +1,5 @@
 import { parseExcludeList } from '../exclude-matcher.js';
+import { appendTo, nameMap } from './name-map.js';
 import { normalisePolicyDigest } from './policy-quirks.js';
 import { RuntimePolicyError } from './runtime-policy-error.js';
 import { emptyRuntimePolicy, POLICY_GENERATOR, type RuntimePolicy } from '../runtime-policy.js';
@@ -16,20 +17,13 @@ export interface FlatAllowlist {
 
 const KEYRING_PREFIX = '%keyring:';
 
-function addDigest(map: Record<string, string[]>, name: string, digest: string): void {
-  const list = (map[name] ??= []);
-  if (!list.includes(digest)) {
-    list.push(digest);
-  }
-}
-
 /**
  * Parses a flat allowlist.
  *
  * @throws RuntimePolicyError naming the first line that is not `<digest> <path>`.
  */
 export function parseFlatAllowlist(text: string): FlatAllowlist {
-  const allowlist: FlatAllowlist = { digests: {}, keyrings: {} };
+  const allowlist: FlatAllowlist = { digests: nameMap(), keyrings: nameMap() };
   text.split('\n').forEach((raw, index) => {
     const line = raw.trim();
     if (line.length === 0) {
@@ -42,9 +36,9 @@ export function parseFlatAllowlist(text: string): FlatAllowlist {
     }
     const path = (match[2] ?? '').replaceAll(' ', '_');
     if (path.startsWith(KEYRING_PREFIX)) {
-      addDigest(allowlist.keyrings, path.slice(KEYRING_PREFIX.length), digest);
+      appendTo(allowlist.keyrings, path.slice(KEYRING_PREFIX.length), digest, true);
     } else {
-      addDigest(allowlist.digests, path, digest);
+      appendTo(allowlist.digests, path, digest, true);
     }
   });
   return allowlist;
@@ -77,7 +71,7 @@ export function allowlistToRuntimePolicy(allowlistText: string, excludeListText 
 
 /** A copy with every list sorted, as Keylime writes them. */
 export function sortedMap(map: Record<string, string[]>): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  const out = nameMap<string[]>();
   for (const [name, list] of Object.entries(map)) {
     out[name] = [...new Set(list)].sort();
   }

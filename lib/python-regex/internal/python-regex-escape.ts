@@ -36,6 +36,8 @@ export interface TranslatedEscape {
   readonly end: number;
   /** Zero-width (`\A`, `\Z`, `\b`, `\B`). */
   readonly assertion: boolean;
+  /** A set of characters (`\d`, `\w`, `\s` and their complements), which cannot end a range. */
+  readonly set?: true;
 }
 
 export function codePointEscape(code: number): string {
@@ -91,10 +93,10 @@ function classEscape(c: string, at: number, end: number, ctx: EscapeContext): Tr
   const item = items[lower];
   if (item !== undefined) {
     if (c === lower) {
-      return { source: ctx.inClass ? item : `[${item}]`, end, assertion: false };
+      return { source: ctx.inClass ? item : `[${item}]`, end, assertion: false, set: true };
     }
     if (c === 'D' && !ctx.ascii) {
-      return { source: '\\P{Nd}', end, assertion: false };
+      return { source: '\\P{Nd}', end, assertion: false, set: true };
     }
     if (ctx.inClass) {
       return unsupportedFeature(`\\${c} inside a character class`, 'a complemented class cannot be merged into another class', at);

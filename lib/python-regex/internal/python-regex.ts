@@ -1,6 +1,7 @@
 import { PythonRegexError, unsupportedFeature } from '../python-regex-error.js';
 import { translateEscape, type TranslatedEscape } from './python-regex-escape.js';
 import { readGroupOpening } from './python-regex-group.js';
+import { ProgramCost } from './program-cost.js';
 
 /**
  * Translation of Python `re` patterns (a runtime policy's `excludes`, a refstate's `kernel_cmdline`)
@@ -16,8 +17,9 @@ import { readGroupOpening } from './python-regex-group.js';
  *   (`re.match`), `\z` for a full match (`re.fullmatch` must consume that newline itself). Both are
  *   exact only when nothing but `)`, `|` or another `$` follows the `$` in its branch, so anything
  *   else there (even `\Z` or `\b`, which would be tested on the other side of the newline) is refused;
- * - `\Z` is RE2's `\z`; `{,n}` is `{0,n}`; `{` that is no quantifier is a literal; `]` first in a
- *   class is a literal; `[` inside a class is escaped (RE2 would read `[:alpha:]`);
+ * - `\Z` is RE2's `\z`; `{,n}` is `{0,n}` and `{01}` is `{1}` (RE2 reads a leading zero as text);
+ *   `{` that is no quantifier is a literal; `]` first in a class is a literal; `[` and `-` inside a
+ *   class are escaped unless `-` makes a range (RE2 would read `[:alpha:]`, and refuses `[a-b-c]`);
  * - Unicode `\d \w \s` (escape file); `\x \u \U` and octal escapes become `\x{…}`;
  * - `(?P<name>…)` is a plain group; leading global flags `(?i) (?m) (?s)` scope the whole pattern,
  *   `(?a)` makes the classes ASCII; scoped `(?i:…)`, `(?s:…)`, `(?-i:…)` are kept.
@@ -30,6 +32,20 @@ export interface TranslatedRegex {
   readonly source: string;
   /** The literal text every match starts with ('' when none is known): a cheap pre-filter. */
   readonly literalPrefix: string;
+  /** What RE2 will spend on it, estimated before compiling (program-cost.ts). */
+  readonly cost: number;
+}
+
+/** RE2's largest repeat count. */
+const MAX_REPEAT = 1000;
+
+/** What the previous token was, for Python's "nothing to repeat" and "multiple repeat". */
+type Previous = 'nothing' | 'assertion' | 'item' | 'repeat';
+
+/** One item of a bracket class: a character, or a set of them (`\w`, `\d`, `\s`). */
+interface ClassItem {
+  readonly source: string;
+  readonly set: boolean;
 }
 
 const QUANTIFIER = /^\{(\d*)(?:(,)(\d*))?\}/;
@@ -55,6 +71,8 @@ class Translator {
   private atStart = true;
   private prefix = '';
   private prefixOpen = true;
+  private previous: Previous = 'nothing';
+  private readonly cost = new ProgramCost();
 
   constructor(
     private readonly p: string,
@@ -73,6 +91,7 @@ class Translator {
     return {
       source: reFlags === '' ? this.out : `(?${reFlags}:${this.out})`,
       literalPrefix: caseless || this.p.includes('|') ? '' : this.prefix,
+      cost: this.cost.total,
     };
   }
 
@@ -90,6 +109,8 @@ class Translator {
       unsupportedFeature('pattern after $', "Python's $ also matches before a final newline, which RE2 cannot express there", this.i);
     }
     this.out += source;
+    this.cost.atom(source);
+    this.previous = zeroWidth ? 'assertion' : 'item';
     if (literal !== undefined && this.prefixOpen && this.open.length === 0) {
       this.prefix += literal;
     } else if (!zeroWidth || this.prefix !== '' || this.open.length > 0) {
@@ -119,6 +140,7 @@ class Translator {
         this.frame.dollarEarlier ||= this.frame.dollar;
         this.frame.dollar = this.frame.inherited;
         this.prefixOpen = false;
+        this.previous = 'nothing';
         this.out += '|';
         return;
       case '^':
@@ -140,7 +162,7 @@ class Translator {
       case '+':
       case '?':
         this.i++;
-        this.quantifier(c);
+        this.quantifier(c, 1, this.i - 1);
         return;
       default: {
         const code = this.p.codePointAt(this.i) ?? 0;
@@ -160,8 +182,19 @@ class Translator {
     this.frame.dollar = true;
   }
 
-  /** A quantifier applies to the previous atom: it must not end the literal prefix's last char. */
-  private quantifier(source: string): void {
+  /**
+   * A quantifier applies to the previous atom: it must not end the literal prefix's last char.
+   * `copies` is how many times RE2 writes that atom out; `at` is where the quantifier starts.
+   */
+  private quantifier(source: string, copies: number, at: number): void {
+    if (this.previous === 'nothing' || this.previous === 'assertion') {
+      this.error('nothing to repeat', at);
+    }
+    if (this.previous === 'repeat') {
+      this.error('multiple repeat', at);
+    }
+    this.previous = 'repeat';
+    this.cost.repeat(copies);
     if (this.prefixOpen && this.prefix !== '') {
       this.prefix = [...this.prefix].slice(0, -1).join('');
     }
@@ -185,8 +218,24 @@ class Translator {
       return;
     }
     this.i += m[0].length;
-    const lo = m[1] === '' ? '0' : (m[1] ?? '0');
-    this.quantifier(m[2] === undefined ? `{${lo}}` : `{${lo},${m[3] ?? ''}}`);
+    const lo = this.repeatCount(m[1] ?? '') ?? 0;
+    const hi = m[2] === undefined ? lo : this.repeatCount(m[3] ?? '');
+    if (hi !== undefined && hi < lo) {
+      this.error('min repeat greater than max repeat', this.i - m[0].length + 1);
+    }
+    this.quantifier(m[2] === undefined ? `{${lo}}` : `{${lo},${hi ?? ''}}`, hi ?? lo + 1, this.i - m[0].length);
+  }
+
+  /** A repeat count as a number (Python reads `01` as 1; RE2 would read `{01}` as text). */
+  private repeatCount(digits: string): number | undefined {
+    if (digits === '') {
+      return undefined;
+    }
+    const count = Number.parseInt(digits, 10);
+    if (count > MAX_REPEAT) {
+      unsupportedFeature(`repeat count above ${MAX_REPEAT}`, `RE2 allows at most ${MAX_REPEAT}`, this.i);
+    }
+    return count;
   }
 
   private group(leading: boolean): void {
@@ -208,7 +257,9 @@ class Translator {
   }
 
   private openGroup(source: string, capturing: boolean): void {
-    this.emit(source, true, undefined, true);
+    this.out += source;
+    this.cost.openGroup();
+    this.previous = 'nothing';
     this.prefixOpen = false;
     if (capturing) {
       this.groups += 1;
@@ -229,6 +280,8 @@ class Translator {
     }
     this.i++;
     this.out += ')';
+    this.cost.closeGroup();
+    this.previous = 'item';
     this.frame.dollar ||= frame.dollar || frame.dollarEarlier;
   }
 
@@ -240,28 +293,41 @@ class Translator {
       this.i++;
       source += '^';
     }
-    if (this.p[this.i] === ']') {
-      this.i++;
-      source += '\\]';
-    }
-    for (;;) {
-      const c = this.p[this.i];
-      if (c === undefined) {
-        this.error('unterminated character set', start);
-      }
-      if (c === ']') {
+    // A `]` first is a literal, which can start a range (`[]-a]`).
+    for (let opening = true; ; opening = false) {
+      if (this.p[this.i] === ']' && !opening) {
         this.i++;
         this.emit(`${source}]`);
         return;
       }
-      if (c === '\\') {
-        const escape = this.translate(true);
-        source += escape.source;
-      } else {
-        this.i++;
-        source += c === '[' ? '\\[' : c;
+      const from = this.i;
+      const first = this.classItem(start);
+      if (this.p[this.i] !== '-' || this.p[this.i + 1] === ']' || this.p[this.i + 1] === undefined) {
+        source += first.source;
+        continue;
       }
+      this.i++;
+      const last = this.classItem(start);
+      if (first.set || last.set) {
+        this.error(`bad character range ${this.p.slice(from, this.i)}`, from);
+      }
+      source += `${first.source}-${last.source}`;
     }
+  }
+
+  /** A character or an escape inside a bracket class; `-`, `[` and `]` are escaped for RE2. */
+  private classItem(start: number): ClassItem {
+    const c = this.p[this.i];
+    if (c === undefined) {
+      this.error('unterminated character set', start);
+    }
+    if (c === '\\') {
+      const escape = this.translate(true);
+      return { source: escape.source, set: escape.set === true };
+    }
+    const char = String.fromCodePoint(this.p.codePointAt(this.i) ?? 0);
+    this.i += char.length;
+    return { source: '[-]'.includes(c) ? `\\${c}` : char, set: false };
   }
 
   private escape(): void {

@@ -101,7 +101,11 @@ describe('push agent: waits, stop, re-authentication and Location against a scri
     const verifier = await verifierWith((req) => req.method === 'PATCH' && isEvidence(req.url ?? ''));
     const stop = new AbortController();
     const running = agentFor(verifier.url).run(stop.signal);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The session and capabilities come first: on a loaded machine they can take seconds.
+    const deadline = Date.now() + 15_000;
+    while (verifier.count('PATCH', isEvidence) === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     expect(verifier.count('PATCH', isEvidence), 'the PATCH left before the stop').to.equal(1);
     const started = Date.now();
     stop.abort();

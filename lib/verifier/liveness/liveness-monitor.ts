@@ -5,7 +5,7 @@ import { httpsServiceUrl } from '../../http/keylime-client.js';
 import { createHttpsAgent } from '../../http/keylime-client-tls.js';
 import { freshNonce } from '../nonce.js';
 import type { VerifierHealth } from '../verifier-health.js';
-import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
+import type { LivenessChange, LivenessRecord, LivenessRepository } from './liveness-repository.js';
 
 export interface LivenessMonitorOptions {
   readonly repository: LivenessRepository;
@@ -114,7 +114,7 @@ export class LivenessMonitor {
 
   /** Stores a verdict, or keeps it (logged at error with what it decided) to be stored again. */
   private async store(agentId: string, verdict: UnsavedVerdict): Promise<void> {
-    let change;
+    let change: LivenessChange | undefined;
     try {
       change = await this.options.repository.saveState(agentId, verdict.enrolment, verdict.decide);
     } catch (error) {

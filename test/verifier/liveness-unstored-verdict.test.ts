@@ -68,6 +68,7 @@ describe('liveness monitor: a verdict the database did not take', function () {
     await monitor.checkNow();
     expect(node.requests).to.equal(1);
     expect(health.problem()).to.not.equal(undefined);
+    expect(logged.filter((line) => line['level'] === 50), 'logged once, not at every retry of a long outage').to.have.length(1);
     await monitor.checkNow();
     expect(health.problem(), 'stored: ready again').to.equal(undefined);
     expect(node.requests, 'the kept verdict was stored instead of a new check').to.equal(1);

@@ -112,15 +112,18 @@ export class LivenessMonitor {
     await Promise.allSettled([...this.unsaved].map(([agentId, verdict]) => this.store(agentId, verdict)));
   }
 
-  /** Stores a verdict, or keeps it (logged at error with what it decided) to be stored again. */
+  /** Stores a verdict, or keeps it (logged at error with what it decided, once) to be stored again. */
   private async store(agentId: string, verdict: UnsavedVerdict): Promise<void> {
     let change: LivenessChange | undefined;
     try {
       change = await this.options.repository.saveState(agentId, verdict.enrolment, verdict.decide);
     } catch (error) {
+      // Logged when first kept, not at every retry: a long outage would log every node at every sweep.
+      if (!this.unsaved.has(agentId)) {
+        this.options.log.error({ err: error, agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'liveness verdict not stored; kept to be stored again');
+      }
       this.unsaved.set(agentId, verdict);
       this.options.health.livenessWriteFailed(agentId, error);
-      this.options.log.error({ err: error, agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'liveness verdict not stored; kept to be stored again');
       return;
     }
     this.unsaved.delete(agentId);

@@ -36,6 +36,7 @@ import * as apiTokenRevocations from './20261205160000-api-token-revocations.js'
 import * as registrarModeIndex from './20261205170000-registrar-mode-index.js';
 import * as verifierHistoryTenant from './20261206110000-verifier-history-tenant.js';
 import * as verifierRevocationOutbox from './20261206120000-verifier-revocation-outbox.js';
+import * as verifierLivenessEnrolment from './20261207130000-verifier-liveness-enrolment.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -83,4 +84,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261205170000-registrar-mode-index', ...registrarModeIndex },
   { name: '20261206110000-verifier-history-tenant', ...verifierHistoryTenant },
   { name: '20261206120000-verifier-revocation-outbox', ...verifierRevocationOutbox },
+  { name: '20261207130000-verifier-liveness-enrolment', ...verifierLivenessEnrolment },
 ];

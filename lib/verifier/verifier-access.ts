@@ -65,6 +65,18 @@ export function requestTenant(request: FastifyRequest): string {
   return principal?.kind === 'token' ? principal.tenant : DEFAULT_TENANT;
 }
 
+/** Whether the caller may see (hence change) a node of `tenant`. */
+export type SeesTenant = (tenant: string) => boolean;
+
+/**
+ * Whether the request may see a node of a tenant, for a route to ask again under the node's lock: the
+ * admin gate (`admit`) asked on the headers, before the body, and the node may have been enrolled since.
+ */
+export function seesTenant(request: FastifyRequest): SeesTenant {
+  const principal = principalOf(request);
+  return (tenant) => principal === undefined || principalSeesTenant(principal, tenant);
+}
+
 /** The only tenant a request may see, or undefined when it sees all (a client certificate). */
 export function visibleTenant(principal: Principal | undefined): string | undefined {
   return principal?.kind === 'token' ? principal.tenant : undefined;

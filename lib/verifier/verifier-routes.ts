@@ -21,7 +21,7 @@ import { VerifierService } from './verifier-service.js';
 import { VerifierMetrics } from './verifier-metrics.js';
 import { principalOf } from '../auth/request-principal.js';
 import { changeRecord } from './admin-change-record.js';
-import { requestTenant, visibleTenant } from './verifier-access.js';
+import { requestTenant, seesTenant, visibleTenant } from './verifier-access.js';
 
 /**
  * The verifier's route table (Keylime `keylime/web/verifier_server.py` v2 routes; spec §4). Public:
@@ -66,7 +66,7 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     params: AgentIdParams,
     body: AddAgentBody,
     handler: async ({ params, body, request, reply }) => {
-      await verifier().enrol(params.agent_id, body, requestTenant(request), changeRecord(request, 200));
+      await verifier().enrol(params.agent_id, body, requestTenant(request), changeRecord(request, 200), seesTenant(request));
       return ok(reply, {});
     },
   });
@@ -96,7 +96,7 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     handler: async ({ params, request, reply }) => {
       const deleted = changeRecord(request, 200);
       const terminating = changeRecord(request, 202);
-      const outcome = await verifier().delete(params.agent_id, (trx, done) => (done === 'deleted' ? deleted(trx) : terminating(trx)));
+      const outcome = await verifier().delete(params.agent_id, (trx, done) => (done === 'deleted' ? deleted(trx) : terminating(trx)), seesTenant(request));
       return outcome === 'deleted' ? ok(reply, {}) : accepted(reply, {});
     },
   });
@@ -107,7 +107,7 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     admin: true,
     params: AgentIdParams,
     handler: async ({ params, request, reply }) => {
-      await verifier().reactivate(params.agent_id, changeRecord(request, 200));
+      await verifier().reactivate(params.agent_id, changeRecord(request, 200), seesTenant(request));
       return ok(reply, {});
     },
   });
@@ -118,7 +118,7 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     admin: true,
     params: AgentIdParams,
     handler: async ({ params, request, reply }) => {
-      await verifier().stop(params.agent_id, changeRecord(request, 200));
+      await verifier().stop(params.agent_id, changeRecord(request, 200), seesTenant(request));
       return ok(reply, {});
     },
   });

@@ -213,6 +213,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       intervalSeconds: config.quoteInterval,
       timeoutMs: Math.round(config.requestTimeout * 1000),
       maxMisses: config.maxRetries,
+      health,
       log,
     });
     registerLivenessRoutes(service, {

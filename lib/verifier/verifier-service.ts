@@ -21,6 +21,7 @@ import { messageOf } from './error-message.js';
 import type { ChangeRecord } from './admin-change-record.js';
 import { lockNodeId } from './node-id-lock.js';
 import { refuseReservedAgentId } from './reserved-agent-ids.js';
+import type { SeesTenant } from './verifier-access.js';
 
 /** States an agent is deleted in at once; in the others DELETE is Keylime's TERMINATED handshake (202). */
 const DELETE_AT_ONCE: readonly OperationalState[] = [
@@ -60,10 +61,11 @@ export class VerifierService {
    * the body is stored as `tenant`'s; a policy named by the body must be `tenant`'s, so that no other
    * tenant can read or change what this agent is attested with.
    * @throws VerifierConflict (409) for a known agent, an id enrolled for liveness, or a named policy
-   *   that exists while a new one was given; PolicyNotFound (404) for a named policy that does not exist or is another tenant's; 400
+   *   that exists while a new one was given; VerifierAgentNotFound (404) for an id (either kind) of a
+   *   tenant the caller does not `sees`; PolicyNotFound (404) for a named policy that does not exist or is another tenant's; 400
    *   errors naming a bad field or the reserved id `fleet`.
    */
-  async enrol(agentId: string, body: AddAgentBody, tenant: string, audit: ChangeRecord): Promise<void> {
+  async enrol(agentId: string, body: AddAgentBody, tenant: string, audit: ChangeRecord, sees: SeesTenant): Promise<void> {
     refuseReservedAgentId(agentId);
     const checked = checkEnrolment(agentId, body);
     const push = body.attestation_mode === 'push';
@@ -95,10 +97,15 @@ export class VerifierService {
       // Under the id's lock, as a liveness enrolment checks this table under it: never both.
       await lockNodeId(trx, agentId);
       // The agent first, as Keylime: a known agent is 409 "already exists" whatever its policies say.
+      // Another tenant's node (either kind) is 404, as one that is not there: the admin gate checked the
+      // headers, and the node may have been enrolled while the body was on its way.
+      await refuseHiddenAgent(trx, agentId, sees);
       if ((await agents.find(agentId)) !== undefined) {
         throw new VerifierConflict(`Agent of uuid ${agentId} already exists`);
       }
-      if ((await trx('verifier_liveness').where({ agent_id: agentId }).first('agent_id')) !== undefined) {
+      const liveness = (await trx('verifier_liveness').where({ agent_id: agentId }).first('tenant')) as { tenant: string } | undefined;
+      if (liveness !== undefined) {
+        if (!sees(liveness.tenant)) throw new VerifierAgentNotFound(agentId);
         throw new VerifierConflict(`agent ${agentId} is checked for liveness on this verifier; delete that enrolment first to attest it with a TPM`);
       }
       await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, tenant, trx), (n) => this.policies.holdRuntime(n, tenant, trx), 'runtime policy');
@@ -152,8 +159,9 @@ export class VerifierService {
    * (`terminating`, HTTP 202; the tenant polls until 404). `record` is appended in the change's
    * transaction, with the outcome. @throws VerifierAgentNotFound
    */
-  async delete(agentId: string, record: (trx: Knex.Transaction, outcome: 'deleted' | 'terminating') => Promise<void>): Promise<'deleted' | 'terminating'> {
+  async delete(agentId: string, record: (trx: Knex.Transaction, outcome: 'deleted' | 'terminating') => Promise<void>, sees: SeesTenant): Promise<'deleted' | 'terminating'> {
     const outcome = await this.knex.transaction(async (trx): Promise<'deleted' | 'terminating'> => {
+      await refuseHiddenAgent(trx, agentId, sees);
       const agents = new VerifierAgentRepository(trx);
       const found = await agents.find(agentId);
       if (found === undefined || found.verifierId !== this.config.verifierId) {
@@ -178,15 +186,15 @@ export class VerifierService {
    * `PUT /agents/{id}/reactivate`: START, polled by this process, judged afresh (`decideReactivation`:
    * severity, last event and last success cleared); `record` is appended in its transaction. @throws VerifierAgentNotFound
    */
-  async reactivate(agentId: string, record: ChangeRecord): Promise<void> {
-    const before = await this.operatorChange(agentId, record, (agents) => agents.reactivate(agentId, this.config.verifierId, this.owner, this.config.leaseSeconds));
+  async reactivate(agentId: string, record: ChangeRecord, sees: SeesTenant): Promise<void> {
+    const before = await this.operatorChange(agentId, record, sees, (agents) => agents.reactivate(agentId, this.config.verifierId, this.owner, this.config.leaseSeconds));
     this.scheduler.wake(agentId);
     this.log.info({ agentId, from: before }, 'agent reactivated');
   }
 
   /** `PUT /agents/{id}/stop`: TENANT_FAILED, polling stops; `record` is appended in its transaction. @throws VerifierAgentNotFound */
-  async stop(agentId: string, record: ChangeRecord): Promise<void> {
-    const before = await this.operatorChange(agentId, record, (agents) =>
+  async stop(agentId: string, record: ChangeRecord, sees: SeesTenant): Promise<void> {
+    const before = await this.operatorChange(agentId, record, sees, (agents) =>
       agents.stopByOperator(agentId, this.config.verifierId, OperationalState.TENANT_FAILED, { from: STATES_BUT_TERMINATED }),
     );
     this.scheduler.wake(agentId);
@@ -197,9 +205,11 @@ export class VerifierService {
   private async operatorChange(
     agentId: string,
     record: ChangeRecord,
+    sees: SeesTenant,
     change: (agents: VerifierAgentRepository) => Promise<OperationalState | undefined>,
   ): Promise<OperationalState> {
     return this.knex.transaction(async (trx) => {
+      await refuseHiddenAgent(trx, agentId, sees);
       const before = await change(new VerifierAgentRepository(trx));
       if (before === undefined) {
         throw new VerifierAgentNotFound(agentId);
@@ -211,7 +221,7 @@ export class VerifierService {
 
   /**
    * `GET /health` (ironlime extension, public): ready only when the database answers within a second
-   * and the pull loop has stored every verdict it reached and its last lease sweep worked.
+   * and the pull loop and the liveness monitor have stored every verdict they reached and the last lease sweep worked.
    */
   async readiness(now = Date.now()): Promise<{ ready: boolean; problem: string | null; agents: number; unstored_rounds: number }> {
     const problem = this.health.problem() ?? (await pingDatabase(this.knex));
@@ -225,7 +235,7 @@ export class VerifierService {
       this.notReadyLogged = { problem, at: now };
       this.log.warn({ problem }, 'verifier not ready');
     }
-    return { ready: problem === undefined, problem: problem === undefined ? null : publicProblem(unstored, this.health.unloadedAgents), agents: this.scheduler.size, unstored_rounds: unstored };
+    return { ready: problem === undefined, problem: problem === undefined ? null : publicProblem(unstored + this.health.unstoredLivenessVerdicts, this.health.unloadedAgents), agents: this.scheduler.size, unstored_rounds: unstored };
   }
 
   /**
@@ -274,10 +284,19 @@ export class VerifierService {
 const NOT_READY_LOG_INTERVAL_MS = 60_000;
 
 /** What `/health` says when not ready: why, without the database's own words. */
-function publicProblem(unstoredRounds: number, unloadedAgents: number): string {
-  if (unstoredRounds > 0) return 'verdicts wait to be stored: the database refuses or cannot be reached';
+function publicProblem(unstoredVerdicts: number, unloadedAgents: number): string {
+  if (unstoredVerdicts > 0) return 'verdicts wait to be stored: the database refuses or cannot be reached';
   if (unloadedAgents > 0) return `${unloadedAgents} agent(s) not polled: their policies cannot be read from the database`;
   return 'the database refuses or cannot be reached';
+}
+
+/**
+ * Locks the agent's row and refuses (404, as an agent that is not there) another tenant's: the admin
+ * gate checked the tenant on the headers, and the id may have been enrolled since.
+ */
+async function refuseHiddenAgent(trx: Knex.Transaction, agentId: string, sees: SeesTenant): Promise<void> {
+  const row = (await trx('verifier_agents').select('tenant').where({ agent_id: agentId }).forUpdate().first()) as { tenant: string } | undefined;
+  if (row !== undefined && !sees(row.tenant)) throw new VerifierAgentNotFound(agentId);
 }
 
 /** Undefined when `select 1` answers within `timeoutMs`, else why not. */

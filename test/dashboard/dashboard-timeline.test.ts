@@ -10,6 +10,7 @@ import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
+import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 const NOT_IN_ALLOWLIST = 'ima.validation.ima-ng.not_in_allowlist';
@@ -61,9 +62,9 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
       { ...round, attempted_at: at(40), outcome: 'pass', operational_state: 3 },
     ]);
     const liveness = new LivenessRepository(knex);
-    await liveness.enrol({ agentId: 'live-1', tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: CERT, proofKey: null }, noAuditRecord);
-    await liveness.saveState('live-1', { status: 'alive', misses: 0, lastSeen: 1_796_000_000, lastFailure: null });
-    await liveness.saveState('live-1', { status: 'unreachable', misses: 3, lastSeen: 1_796_000_000, lastFailure: 'no answer to 3 liveness checks in a row: HTTP 500' });
+    await liveness.enrol({ agentId: 'live-1', tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: CERT, proofKey: null }, noAuditRecord, seesEveryTenant);
+    await storeLivenessState(liveness, 'live-1', { status: 'alive', misses: 0, lastSeen: 1_796_000_000, lastFailure: null });
+    await storeLivenessState(liveness, 'live-1', { status: 'unreachable', misses: 3, lastSeen: 1_796_000_000, lastFailure: 'no answer to 3 liveness checks in a row: HTTP 500' });
     await knex('verifier_liveness_events').update({ at: at(12) }).where({ to_status: 'alive' });
     await knex('verifier_liveness_events').update({ at: at(32) }).where({ to_status: 'unreachable' });
     const key = generateKeyPairSync('ed25519');

@@ -8,6 +8,7 @@ import { LivenessRepository } from '../../lib/verifier/liveness/liveness-reposit
 import { trustLevelOfMetadata } from '../../lib/verifier/verifier-agent-record.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
+import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 
@@ -26,9 +27,9 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     await knex('verifier_agents').update({ trust_level: 'emulated-tpm' }).where({ agent_id: 'agent-000002' });
     const liveness = new LivenessRepository(knex);
     const node = { verifierId: 'default', ip: '127.0.0.1', port: 9, mtlsCert: CERT };
-    await liveness.enrol({ ...node, agentId: 'live-secret', tenant: 'default', mode: 'id-secret', trustLevel: 'id-secret', proofKey: 'ab'.repeat(32) }, noAuditRecord);
-    await liveness.enrol({ ...node, agentId: 'live-only', tenant: 'blue', mode: 'id-only', trustLevel: 'id-only', proofKey: null }, noAuditRecord);
-    await liveness.saveState('live-secret', { status: 'alive', misses: 0, lastSeen: Math.floor(Date.now() / 1000), lastFailure: null });
+    await liveness.enrol({ ...node, agentId: 'live-secret', tenant: 'default', mode: 'id-secret', trustLevel: 'id-secret', proofKey: 'ab'.repeat(32) }, noAuditRecord, seesEveryTenant);
+    await liveness.enrol({ ...node, agentId: 'live-only', tenant: 'blue', mode: 'id-only', trustLevel: 'id-only', proofKey: null }, noAuditRecord, seesEveryTenant);
+    await storeLivenessState(liveness, 'live-secret', { status: 'alive', misses: 0, lastSeen: Math.floor(Date.now() / 1000), lastFailure: null });
     queries = new DashboardQueries(knex, 11);
   });
 
@@ -94,12 +95,12 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
   it("puts every liveness status change on the node's timeline with its reason, once, with a NUL escaped", async function () {
     const liveness = new LivenessRepository(opened.database.knex);
     const node = { verifierId: 'default', ip: '127.0.0.1', port: 9, mtlsCert: CERT };
-    await liveness.enrol({ ...node, agentId: 'live-flaky', tenant: 'default', mode: 'id-only', trustLevel: 'id-only', proofKey: null }, noAuditRecord);
+    await liveness.enrol({ ...node, agentId: 'live-flaky', tenant: 'default', mode: 'id-only', trustLevel: 'id-only', proofKey: null }, noAuditRecord, seesEveryTenant);
     const now = Math.floor(Date.now() / 1000);
-    await liveness.saveState('live-flaky', { status: 'alive', misses: 0, lastSeen: now, lastFailure: null });
+    await storeLivenessState(liveness, 'live-flaky', { status: 'alive', misses: 0, lastSeen: now, lastFailure: null });
     // A second process of the same verifier id storing the same decision records no second change.
-    await liveness.saveState('live-flaky', { status: 'alive', misses: 0, lastSeen: now, lastFailure: null });
-    await liveness.saveState('live-flaky', { status: 'unreachable', misses: 3, lastSeen: now, lastFailure: 'no answer to 3 liveness checks in a row: HTTP 500 \u0000' });
+    await storeLivenessState(liveness, 'live-flaky', { status: 'alive', misses: 0, lastSeen: now, lastFailure: null });
+    await storeLivenessState(liveness, 'live-flaky', { status: 'unreachable', misses: 3, lastSeen: now, lastFailure: 'no answer to 3 liveness checks in a row: HTTP 500 \u0000' });
     const stored = await liveness.find('live-flaky');
     expect(stored?.state.lastFailure).to.equal('no answer to 3 liveness checks in a row: HTTP 500 \\u0000');
     const shown = await queries.node('default', 'live-flaky');

@@ -27,6 +27,18 @@ describe('verifier: /health says why it is not ready without the database\'s wor
     expect(await problem()).to.deep.equal([200, null]);
   });
 
+  it('a liveness verdict waiting to be stored: 503 as a waiting verdict; ready again once it is stored', async function () {
+    const health = push.verifier.container.resolve(VerifierHealth);
+    expect(await problem()).to.deep.equal([200, null]);
+    health.livenessWriteFailed('node-without-tpm', new Error(SECRET_SQL));
+    try {
+      expect(await problem()).to.deep.equal([503, 'verdicts wait to be stored: the database refuses or cannot be reached']);
+    } finally {
+      health.livenessWriteSettled('node-without-tpm');
+    }
+    expect(await problem()).to.deep.equal([200, null]);
+  });
+
   it('an agent whose policies cannot be read: 503 saying how many agents are not polled; ready again once it is loaded', async function () {
     const health = push.verifier.container.resolve(VerifierHealth);
     expect(await problem()).to.deep.equal([200, null]);

@@ -5,9 +5,11 @@ import { pino } from 'pino';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
+import { seesEveryTenant } from '../helpers/liveness-state.js';
 
 /**
  * A node that starts its liveness answer and then sends one byte every 100 ms, for ever: the socket is
@@ -39,8 +41,8 @@ describe('liveness monitor: a node dripping its answer', function () {
     await migrateLatest(opened.database.knex);
     repository = new LivenessRepository(opened.database.knex);
     const port = (server.address() as AddressInfo).port;
-    await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port, mtlsCert: tls.certPem, proofKey: null }, noAuditRecord);
-    monitor = new LivenessMonitor({ repository, verifierId: 'default', clientTls: { cert: tls.certPem, key: tls.keyPem }, intervalSeconds: 3600, timeoutMs: 500, maxMisses: 1, log: pino({ level: 'silent' }) });
+    await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port, mtlsCert: tls.certPem, proofKey: null }, noAuditRecord, seesEveryTenant);
+    monitor = new LivenessMonitor({ repository, verifierId: 'default', clientTls: { cert: tls.certPem, key: tls.keyPem }, intervalSeconds: 3600, timeoutMs: 500, maxMisses: 1, health: new VerifierHealth(), log: pino({ level: 'silent' }) });
   });
 
   after(async function () {

@@ -4,9 +4,11 @@ import type { LivenessState } from '../../lib/attestation/liveness-decision.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
+import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { LivenessRepository, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
+import { seesEveryTenant } from '../helpers/liveness-state.js';
 import { closedPort } from '../helpers/ports.js';
 
 /**
@@ -19,8 +21,9 @@ class RacedRepository extends LivenessRepository {
 
   override async listFor(verifierId: string): Promise<LivenessRecord[]> {
     const records = await super.listFor(verifierId);
+    const raced = this.raced;
     for (const record of records) {
-      if (this.raced !== undefined) await super.saveState(record.agentId, this.raced);
+      if (raced !== undefined) await super.saveState(record.agentId, record.enrolment, () => raced);
     }
     return records;
   }
@@ -40,9 +43,9 @@ describe('liveness monitor: status changes logged from the stored update', funct
     repository = new RacedRepository(opened.database.knex);
     const tls = createSelfSignedServerCertificate({ commonName: agentId });
     // Nothing listens at the node's port: every check gets no answer.
-    await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: await closedPort(), mtlsCert: tls.certPem, proofKey: null }, noAuditRecord);
+    await repository.enrol({ agentId, tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: await closedPort(), mtlsCert: tls.certPem, proofKey: null }, noAuditRecord, seesEveryTenant);
     const log = pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as Record<string, unknown>) });
-    monitor = new LivenessMonitor({ repository, verifierId: 'default', clientTls: { cert: tls.certPem, key: tls.keyPem }, intervalSeconds: 3600, timeoutMs: 2000, maxMisses: 1, log });
+    monitor = new LivenessMonitor({ repository, verifierId: 'default', clientTls: { cert: tls.certPem, key: tls.keyPem }, intervalSeconds: 3600, timeoutMs: 2000, maxMisses: 1, health: new VerifierHealth(), log });
   });
 
   beforeEach(function () {

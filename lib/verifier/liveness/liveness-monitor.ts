@@ -1,10 +1,11 @@
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import type { Logger } from 'pino';
-import { decideLiveness, type LivenessObservation } from '../../attestation/liveness-decision.js';
+import { decideLiveness, type LivenessObservation, type LivenessState } from '../../attestation/liveness-decision.js';
 import { httpsServiceUrl } from '../../http/keylime-client.js';
 import { createHttpsAgent } from '../../http/keylime-client-tls.js';
 import { freshNonce } from '../nonce.js';
-import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
+import type { VerifierHealth } from '../verifier-health.js';
+import type { LivenessChange, LivenessRecord, LivenessRepository } from './liveness-repository.js';
 
 export interface LivenessMonitorOptions {
   readonly repository: LivenessRepository;
@@ -17,7 +18,19 @@ export interface LivenessMonitorOptions {
   readonly maxMisses: number;
   /** Agent API version in the URL. */
   readonly apiVersion?: string;
+  /** Told which nodes' verdicts wait to be stored: the verifier is not ready meanwhile. */
+  readonly health: Pick<VerifierHealth, 'livenessWriteFailed' | 'livenessWriteSettled'>;
   readonly log: Logger;
+}
+
+/** A check's verdict the database did not take: stored again before the node is checked again. */
+interface UnsavedVerdict {
+  /** The enrolment the check was made of (`LivenessRecord.enrolment`). */
+  readonly enrolment: string;
+  /** The state after the check, from the state the row holds when stored. */
+  readonly decide: (stored: LivenessState) => LivenessState;
+  /** What it decided from the state read before the check: for the log. */
+  readonly decided: LivenessState;
 }
 
 /** Largest liveness answer read: a few hundred bytes are expected. */
@@ -28,12 +41,16 @@ const MAX_ANSWER_BYTES = 16 * 1024;
  * to `GET /v<x>/liveness` over mTLS (the agent's registered certificate pinned), the engine's
  * `decideLiveness` on what came back, the state stored. Apart from the pull loop on purpose: no
  * quote, no policy, no lease; every process of a verifier id checks its rows (the checks are
- * idempotent). `checkNow` runs one sweep (tests, and the first check after an enrolment).
+ * idempotent: each decides from the stored state under its row lock). `checkNow` runs one sweep
+ * (tests, and the first check after an enrolment). A verdict the database does not take is kept
+ * (`unsaved`) and stored again at the next sweep, before (and instead of) a new check of that node, so
+ * a wrong proof seen during a database fault is not lost to a later good answer.
  */
 export class LivenessMonitor {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private closed = false;
+  private readonly unsaved = new Map<string, UnsavedVerdict>();
 
   constructor(private readonly options: LivenessMonitorOptions) {}
 
@@ -47,10 +64,15 @@ export class LivenessMonitor {
     return this.sweeping;
   }
 
+  /** Stops checking once the running sweep (every check of it) is done, and tries once more to store kept verdicts. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.sweeping;
+    await this.sweeping?.catch(() => undefined);
+    await this.storeUnsaved();
+    for (const [agentId, verdict] of this.unsaved) {
+      this.options.log.error({ agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'liveness verdict never stored: the verifier closed');
+    }
   }
 
   private schedule(): void {
@@ -62,30 +84,53 @@ export class LivenessMonitor {
     }, this.options.intervalSeconds * 1000);
   }
 
+  /** Waits for every check it started, even when one fails, so that two sweeps never overlap. */
   private async sweep(): Promise<void> {
+    await this.storeUnsaved();
     const records = await this.options.repository.listFor(this.options.verifierId);
-    await Promise.all(records.filter((record) => record.state.status !== 'failed').map((record) => this.check(record)));
+    const checks = records.filter((record) => record.state.status !== 'failed' && !this.unsaved.has(record.agentId)).map((record) => this.check(record));
+    const failure = (await Promise.allSettled(checks)).find((result) => result.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
   }
 
   private async check(record: LivenessRecord): Promise<void> {
     const nonce = freshNonce();
     const observation = await this.ask(record, nonce);
-    const next = decideLiveness(
-      record.state,
-      {
-        agentId: record.agentId,
-        mode: record.mode,
-        proofKey: record.proofKey === null ? null : Buffer.from(record.proofKey, 'hex'),
-        nonce,
-        now: Math.floor(Date.now() / 1000),
-        maxMisses: this.options.maxMisses,
-      },
-      observation,
-    );
-    // Logged from what the locked update changed, not from `record`: another process may have stored a state since it was read.
-    const change = await this.options.repository.saveState(record.agentId, next);
+    const check = {
+      agentId: record.agentId,
+      mode: record.mode,
+      proofKey: record.proofKey === null ? null : Buffer.from(record.proofKey, 'hex'),
+      nonce,
+      now: Math.floor(Date.now() / 1000),
+      maxMisses: this.options.maxMisses,
+    };
+    const decide = (stored: LivenessState): LivenessState => decideLiveness(stored, check, observation);
+    await this.store(record.agentId, { enrolment: record.enrolment, decide, decided: decide(record.state) });
+  }
+
+  private async storeUnsaved(): Promise<void> {
+    await Promise.allSettled([...this.unsaved].map(([agentId, verdict]) => this.store(agentId, verdict)));
+  }
+
+  /** Stores a verdict, or keeps it (logged at error with what it decided, once) to be stored again. */
+  private async store(agentId: string, verdict: UnsavedVerdict): Promise<void> {
+    let change: LivenessChange | undefined;
+    try {
+      change = await this.options.repository.saveState(agentId, verdict.enrolment, verdict.decide);
+    } catch (error) {
+      // Logged when first kept, not at every retry: a long outage would log every node at every sweep.
+      if (!this.unsaved.has(agentId)) {
+        this.options.log.error({ err: error, agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'liveness verdict not stored; kept to be stored again');
+      }
+      this.unsaved.set(agentId, verdict);
+      this.options.health.livenessWriteFailed(agentId, error);
+      return;
+    }
+    this.unsaved.delete(agentId);
+    this.options.health.livenessWriteSettled(agentId);
+    // Logged from what the locked update changed, not from the state read: another process may have stored a state since.
     if (change !== undefined) {
-      this.options.log.info({ agentId: record.agentId, from: change.from, status: change.to, reason: next.lastFailure }, 'liveness status changed');
+      this.options.log.info({ agentId, from: change.from, status: change.to, reason: change.reason }, 'liveness status changed');
     }
   }
 

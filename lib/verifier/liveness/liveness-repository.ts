@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { storedLivenessStatus, type LivenessMode, type LivenessState, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { TrustLevel } from '../../identity/trust-level.js';
 import type { ChangeRecord } from '../admin-change-record.js';
 import { lockNodeId } from '../node-id-lock.js';
+import type { SeesTenant } from '../verifier-access.js';
 import { storableNullableText } from '../storable-text.js';
 
 /** A node without a TPM as the verifier keeps it (migration `*-verifier-liveness`). */
@@ -20,6 +22,8 @@ export interface LivenessRecord {
   readonly proofKey: string | null;
   /** The enrolment's `metadata` JSON object text (`{}` when none was given), as a TPM enrolment's. */
   readonly metaData: string;
+  /** Which enrolment this is: a fresh uuid at every (re-)enrolment (migration `*-verifier-liveness-enrolment`). */
+  readonly enrolment: string;
   readonly state: LivenessState;
 }
 
@@ -34,16 +38,24 @@ interface LivenessRow {
   mtls_cert: string;
   proof_key: string | null;
   meta_data: string;
+  enrolment: string;
   status: string;
   misses: number;
   last_seen_at: Date | string | null;
   last_failure: string | null;
 }
 
-/** A status change a stored update made: from the status the locked row held, to the one written. */
+/**
+ * Why an enrolment was not made: the id is attested with a TPM here (`tenant` owns it, and the caller
+ * sees that tenant), or it is `hidden`: attested or enrolled for another tenant than the caller sees.
+ */
+export type LivenessEnrolRefusal = { readonly reason: 'attested'; readonly tenant: string } | { readonly reason: 'hidden' };
+
+/** A status change a stored update made: from the status the locked row held, to the one written, and why. */
 export interface LivenessChange {
   readonly from: LivenessStatus;
   readonly to: LivenessStatus;
+  readonly reason: string | null;
 }
 
 const TABLE = 'verifier_liveness';
@@ -54,13 +66,18 @@ export class LivenessRepository {
   constructor(private readonly knex: Knex) {}
 
   /**
-   * Enrols or re-enrols (a fresh `pending` state: a failed node starts over only by re-enrolment);
-   * without `metaData`, `{}`. An id the verifier attests with a TPM is not enrolled: resolves to that
-   * agent's tenant, checked under the id's lock as a TPM enrolment checks this table, so that no two
-   * concurrent enrolments put one id in both; undefined once enrolled, with `audit` (the change's
-   * audit record) appended in the same transaction.
+   * Enrols or re-enrols (a fresh `pending` state and `enrolment` uuid: a failed node starts over only
+   * by re-enrolment); without `metaData`, `{}`. Under the id's lock, as a TPM enrolment checks this
+   * table under it, so that no two concurrent enrolments put one id in both, and so that the tenant
+   * check is made on what is written over, not on what the admin gate read before the body arrived: an
+   * id attested with a TPM, or enrolled for a tenant the caller does not `sees`, is refused (nothing
+   * written). Undefined once enrolled, with `audit` (the change's audit record) appended in the same transaction.
    */
-  async enrol(record: Omit<LivenessRecord, 'state' | 'metaData'> & { readonly metaData?: string }, audit: ChangeRecord): Promise<string | undefined> {
+  async enrol(
+    record: Omit<LivenessRecord, 'state' | 'metaData' | 'enrolment'> & { readonly metaData?: string },
+    audit: ChangeRecord,
+    sees: SeesTenant,
+  ): Promise<LivenessEnrolRefusal | undefined> {
     const row = {
       agent_id: record.agentId,
       tenant: record.tenant,
@@ -72,15 +89,18 @@ export class LivenessRepository {
       mtls_cert: record.mtlsCert,
       proof_key: record.proofKey,
       meta_data: record.metaData ?? '{}',
+      enrolment: randomUUID(),
       status: 'pending',
       misses: 0,
       last_seen_at: null,
       last_failure: null,
     };
-    return this.knex.transaction(async (trx) => {
+    return this.knex.transaction(async (trx): Promise<LivenessEnrolRefusal | undefined> => {
       await lockNodeId(trx, record.agentId);
       const attested = (await trx('verifier_agents').select('tenant').where({ agent_id: record.agentId }).first()) as { tenant: string } | undefined;
-      if (attested !== undefined) return attested.tenant;
+      if (attested !== undefined) return sees(attested.tenant) ? { reason: 'attested', tenant: attested.tenant } : { reason: 'hidden' };
+      const enrolled = (await trx(TABLE).select('tenant').where({ agent_id: record.agentId }).forUpdate().first()) as { tenant: string } | undefined;
+      if (enrolled !== undefined && !sees(enrolled.tenant)) return { reason: 'hidden' };
       await trx(TABLE)
         .insert(row)
         .onConflict('agent_id')
@@ -101,18 +121,24 @@ export class LivenessRepository {
   }
 
   /**
-   * Stores a decided state (the verdict is stored before anything acts on it) and, in the same
-   * transaction, a `verifier_liveness_events` row (with the node's tenant) when the status changed. The row is locked first, so
-   * two processes of one verifier id checking the same node record one change, not two. Texts are made
-   * storable (a NUL from the node's answer is escaped, never a refused write). Returns the change this
-   * update made, undefined when it changed no status (or the node is no longer enrolled): what the
-   * caller read before deciding may be stale by then.
+   * Stores the state `decide` makes of the state the locked row holds (the verdict is stored before
+   * anything acts on it), and in the same transaction a `verifier_liveness_events` row (with the node's
+   * tenant) when the status changed. Deciding from the locked row, not from what the caller read
+   * before its check, keeps a newer state another process stored: two processes of one verifier id
+   * checking the same node record one change, not two, and never undo each other's verdicts. Nothing is
+   * written when the row no longer holds `enrolment` (deleted or re-enrolled since the check: its
+   * observation was of another address, certificate or key) or is `failed` (final until re-enrolled).
+   * Texts are made storable (a NUL from the node's answer is escaped, never a refused write). Returns
+   * the change this update made, undefined when it changed no status or wrote nothing.
    */
-  async saveState(agentId: string, state: LivenessState): Promise<LivenessChange | undefined> {
-    const lastFailure = storableNullableText(state.lastFailure);
+  async saveState(agentId: string, enrolment: string, decide: (stored: LivenessState) => LivenessState): Promise<LivenessChange | undefined> {
     return this.knex.transaction(async (trx) => {
-      const current = (await trx(TABLE).select('status', 'tenant').where({ agent_id: agentId }).forUpdate().first()) as { status: string; tenant: string } | undefined;
-      if (current === undefined) return undefined;
+      const row = (await trx(TABLE).where({ agent_id: agentId }).forUpdate().first()) as LivenessRow | undefined;
+      if (row === undefined || row.enrolment !== enrolment) return undefined;
+      const current = fromRow(row).state;
+      if (current.status === 'failed') return undefined;
+      const state = decide(current);
+      const lastFailure = storableNullableText(state.lastFailure);
       await trx(TABLE)
         .where({ agent_id: agentId })
         .update({
@@ -123,16 +149,20 @@ export class LivenessRepository {
           updated_at: trx.fn.now(),
         });
       if (current.status === state.status) return undefined;
-      await trx(EVENTS_TABLE).insert({ agent_id: agentId, tenant: current.tenant, from_status: current.status, to_status: state.status, reason: lastFailure });
-      return { from: storedLivenessStatus(current.status), to: state.status };
+      await trx(EVENTS_TABLE).insert({ agent_id: agentId, tenant: row.tenant, from_status: current.status, to_status: state.status, reason: lastFailure });
+      return { from: current.status, to: state.status, reason: state.lastFailure };
     });
   }
 
-  /** Deletes the node, with `audit` appended in the same transaction; false (nothing appended) when it was not enrolled. */
-  async delete(agentId: string, audit: ChangeRecord): Promise<boolean> {
+  /**
+   * Deletes the node, with `audit` appended in the same transaction; false (nothing appended) when it
+   * is not enrolled or is enrolled for a tenant the caller does not `sees` (checked on the locked row).
+   */
+  async delete(agentId: string, audit: ChangeRecord, sees: SeesTenant): Promise<boolean> {
     return this.knex.transaction(async (trx) => {
-      const deleted: unknown[] = await trx(TABLE).where({ agent_id: agentId }).delete().returning('agent_id');
-      if (deleted.length === 0) return false;
+      const enrolled = (await trx(TABLE).select('tenant').where({ agent_id: agentId }).forUpdate().first()) as { tenant: string } | undefined;
+      if (enrolled === undefined || !sees(enrolled.tenant)) return false;
+      await trx(TABLE).where({ agent_id: agentId }).delete();
       await audit(trx);
       return true;
     });
@@ -153,6 +183,7 @@ function fromRow(row: LivenessRow): LivenessRecord {
     mtlsCert: row.mtls_cert,
     proofKey: row.proof_key,
     metaData: row.meta_data,
+    enrolment: row.enrolment,
     state: { status: storedLivenessStatus(row.status), misses: Number(row.misses), lastSeen: seen, lastFailure: row.last_failure },
   };
 }

@@ -1,9 +1,6 @@
-import type { FastifyRequest } from 'fastify';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { livenessOperatorStatus } from '../../attestation/liveness-operator-decision.js';
-import { principalOf } from '../../auth/request-principal.js';
-import { principalSeesTenant } from '../../auth/roles.js';
 import { ok } from '../../http/envelope.js';
 import { RequestValidationError } from '../../http/http-errors.js';
 import type { KeylimeService } from '../../http/keylime-service.js';
@@ -11,10 +8,10 @@ import { IsKeylimeAgentId, IsPem } from '../../http/validators.js';
 import { trustLevelOfMode } from '../../identity/trust-level.js';
 import { changeRecord } from '../admin-change-record.js';
 import { refuseReservedAgentId } from '../reserved-agent-ids.js';
-import { requestTenant } from '../verifier-access.js';
+import { requestTenant, seesTenant } from '../verifier-access.js';
 import { LivenessNotEnrolled, VerifierConflict } from '../verifier-errors.js';
 import type { LivenessMonitor } from './liveness-monitor.js';
-import type { LivenessRecord, LivenessRepository } from './liveness-repository.js';
+import type { LivenessEnrolRefusal, LivenessRecord, LivenessRepository } from './liveness-repository.js';
 
 /** Longest liveness enrolment `metadata` accepted: the driver writes a node uuid there, not documents. */
 const MAX_LIVENESS_METADATA = 16 * 1024;
@@ -126,7 +123,7 @@ export function registerLivenessRoutes(
         throw new RequestValidationError('body.proof_key', 'an id-secret node needs its proof key from the registrar');
       }
       refuseReservedAgentId(params.agent_id);
-      const attestedTenant = await deps.repository.enrol({
+      const refused = await deps.repository.enrol({
         agentId: params.agent_id,
         tenant: requestTenant(request),
         verifierId: deps.verifierId,
@@ -137,8 +134,8 @@ export function registerLivenessRoutes(
         mtlsCert: body.mtls_cert,
         proofKey: body.identity_mode === 'id-secret' ? (body.proof_key ?? null) : null,
         metaData: body.metadata,
-      }, changeRecord(request, 200));
-      if (attestedTenant !== undefined) refuseAttestedAgent(request, params.agent_id, attestedTenant);
+      }, changeRecord(request, 200), seesTenant(request));
+      if (refused !== undefined) refuseEnrolment(params.agent_id, refused);
       await deps.monitor.checkNow();
       return ok(reply, {});
     },
@@ -162,7 +159,7 @@ export function registerLivenessRoutes(
     admin: true,
     params: LivenessParams,
     handler: async ({ params, request, reply }) => {
-      if (!(await deps.repository.delete(params.agent_id, changeRecord(request, 200)))) throw new LivenessNotEnrolled(params.agent_id);
+      if (!(await deps.repository.delete(params.agent_id, changeRecord(request, 200), seesTenant(request)))) throw new LivenessNotEnrolled(params.agent_id);
       return ok(reply, {});
     },
   });
@@ -171,10 +168,9 @@ export function registerLivenessRoutes(
 /**
  * A node is either attested with a TPM or liveness-checked, never both under one id: moving it to the
  * weaker check is an explicit admin action (delete the TPM enrolment first), not a side door. Another
- * tenant's agent is answered exactly as a node that is not there, so its existence does not leak.
+ * tenant's node (either kind) is answered exactly as a node that is not there, so its existence does not leak.
  */
-function refuseAttestedAgent(request: FastifyRequest, agentId: string, tenant: string): never {
-  const principal = principalOf(request);
-  if (principal !== undefined && !principalSeesTenant(principal, tenant)) throw new LivenessNotEnrolled(agentId);
+function refuseEnrolment(agentId: string, refused: LivenessEnrolRefusal): never {
+  if (refused.reason === 'hidden') throw new LivenessNotEnrolled(agentId);
   throw new VerifierConflict(`agent ${agentId} is attested with a TPM on this verifier; delete that enrolment first to check it for liveness only`);
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import type { ClientRequest } from 'node:http';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,8 +23,16 @@ export interface TokenVerifier {
   readonly knex: Knex;
   token(role: Role, tenant: string, subject?: string): Promise<string>;
   call(method: string, urlPath: string, token: string, json?: unknown): Promise<Reply>;
+  /**
+   * Sends the headers and the first byte of `json`'s text now and resolves once the admin gate has had
+   * time to run on them; `send` sends the rest: a body held while something else happens.
+   */
+  heldCall(method: string, urlPath: string, token: string, json: unknown): Promise<{ send(): Promise<Reply> }>;
   close(): Promise<void>;
 }
+
+/** How long a held request waits for the admin gate (run on its headers) before its caller goes on. */
+const GATE_MS = 500;
 
 /** `logger`: default silent. */
 export async function startTokenVerifier(logger?: Logger): Promise<TokenVerifier> {
@@ -48,6 +57,28 @@ export async function startTokenVerifier(logger?: Logger): Promise<TokenVerifier
         req.on('error', reject);
         req.end(json === undefined ? undefined : JSON.stringify(json));
       }),
+    heldCall: async (method, urlPath, token, json) => {
+      const text = JSON.stringify(json);
+      let req: ClientRequest | undefined;
+      const reply = new Promise<Reply>((resolve, reject) => {
+        const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) };
+        req = request(new URL(urlPath, verifier.url), { method, ca: verifier.caCert, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.write(text.slice(0, 1));
+      });
+      await new Promise((resolve) => setTimeout(resolve, GATE_MS));
+      return {
+        send: () => {
+          req?.end(text.slice(1));
+          return reply;
+        },
+      };
+    },
     close: async () => {
       await verifier.close();
       await opened.dispose();

@@ -18,7 +18,8 @@ const OVERLAP_MS = 2000;
 
 /**
  * Server-sent events for one dashboard tab: every tick an `overview` event (the overview's counts)
- * and an `agents` event with the agents whose row changed since the tick before, both JSON. One
+ * and an `agents` event with the agents whose row changed, or whose PASS or `alive` went stale, since
+ * the tick before, both JSON. One
  * query at a time per tab; a query that fails is skipped (the next tick tries again), and the
  * stream ends when the client goes or its token expires.
  */
@@ -50,7 +51,7 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
     }
     const started = new Date();
     try {
-      const [overview, agents] = await Promise.all([options.queries.overview(options.tenant), options.queries.changedSince(options.tenant, since, CHANGES_PER_TICK)]);
+      const [overview, agents] = await Promise.all([options.queries.overview(options.tenant), options.queries.changedSince(options.tenant, since, started, CHANGES_PER_TICK)]);
       if (closed) return;
       out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
       if (agents.length > 0) out.write(`event: agents\ndata: ${JSON.stringify(agents)}\n\n`);

@@ -8,8 +8,8 @@ import { verifiedClientCertificate } from '../http/client-certificate.js';
 import { errorReply } from '../http/error-envelope.js';
 import { NO_BODY_LIMIT } from '../http/route-registration.js';
 import type { KeylimeService } from '../http/keylime-service.js';
+import { statusFreshnessBounds, type FreshnessConfig } from '../verifier/freshness-bounds.js';
 import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.js';
-import type { VerifierConfig } from '../verifier/verifier-config.js';
 import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';
 import { DashboardQueries, NODE_SORTS, type NodeQuery, type NodeSort } from './dashboard-queries.js';
 import { streamDashboardEvents } from './dashboard-events.js';
@@ -17,7 +17,8 @@ import { streamDashboardEvents } from './dashboard-events.js';
 export interface DashboardDeps {
   readonly knex: Knex;
   readonly access: VerifierAccess;
-  readonly config: Readonly<Pick<VerifierConfig, 'quoteInterval'>>;
+  /** The pull timing and bounds the status API judges freshness by (`statusFreshnessBounds`). */
+  readonly config: Readonly<FreshnessConfig>;
 }
 
 /** Served as /dashboard/static/<name>: the stylesheet and the live-update script, read once. */
@@ -46,7 +47,7 @@ const PAGE_HEADERS = {
  */
 export function registerDashboard(service: KeylimeService, deps: DashboardDeps): void {
   const lateAfterSeconds = 3 * deps.config.quoteInterval + 5;
-  const queries = new DashboardQueries(deps.knex, lateAfterSeconds);
+  const queries = new DashboardQueries(deps.knex, lateAfterSeconds, statusFreshnessBounds(deps.config));
   const tickMs = Math.round(Math.min(2, Math.max(0.5, deps.config.quoteInterval)) * 1000);
   const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
   const tokens = deps.access.tokens;

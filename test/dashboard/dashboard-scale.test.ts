@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { timeDashboardQueries, seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
+import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
+import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
@@ -13,7 +15,7 @@ describe('dashboard queries at 10,000 agents', function () {
     opened = await openTestSchema();
     await migrateLatest(opened.database.knex);
     await seedVerifierAgents(opened.database.knex, 10_000, 5);
-    queries = new DashboardQueries(opened.database.knex, 11);
+    queries = new DashboardQueries(opened.database.knex, 11, statusFreshnessBounds(new VerifierConfig()));
   });
 
   after(async function () {

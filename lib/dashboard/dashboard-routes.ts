@@ -13,6 +13,7 @@ import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.
 import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';
 import { DashboardQueries, NODE_SORTS, type NodeQuery, type NodeSort } from './dashboard-queries.js';
 import { streamDashboardEvents } from './dashboard-events.js';
+import { StreamSlots } from './stream-slots.js';
 
 export interface DashboardDeps {
   readonly knex: Knex;
@@ -27,6 +28,8 @@ const STATIC_FILES: Readonly<Record<string, string>> = { 'dashboard.js': 'text/j
 const MAX_SEARCH_LENGTH = 200;
 /** Live-update streams open at once: each runs the overview query every tick (≈ 50 ms at 10,000 agents). */
 const MAX_EVENT_STREAMS = 32;
+/** Of those, the most one tenant's tokens (or one client certificate) hold: no tenant takes them all. */
+const MAX_EVENT_STREAMS_PER_HOLDER = 8;
 const MAX_PAGE = 1_000_000;
 /** A login form or JSON body: a token of a few hundred bytes. */
 const LOGIN_BODY_LIMIT = 8192;
@@ -51,7 +54,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
   const tickMs = Math.round(Math.min(2, Math.max(0.5, deps.config.quoteInterval)) * 1000);
   const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
   const tokens = deps.access.tokens;
-  let openStreams = 0;
+  const slots = new StreamSlots(MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_HOLDER);
 
   void service.app.register(async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: LOGIN_BODY_LIMIT }, (_request, body, done) => {
@@ -157,12 +160,13 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       const token = principal.kind === 'token' ? presentedToken(request) : undefined;
       // A token is checked again on every tick: the stream ends when it expires or is revoked.
       const stillValid = token === undefined ? () => Promise.resolve(true) : () => checkToken(token, tokens).then(() => true, () => false);
-      if (openStreams >= MAX_EVENT_STREAMS) {
+      const release = slots.take(principal);
+      if (release === undefined) {
         // The browser's EventSource retries later; the pages themselves still work.
         return reply.code(503).header('retry-after', '30').type('text/plain').send('too many live views open');
       }
-      openStreams += 1;
-      streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), tickMs, stillValid, onClose: () => (openStreams -= 1) });
+      // The stream releases the slot when its connection closes, also when it closed during the checks above.
+      streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), tickMs, stillValid, onClose: release });
       return reply;
     });
   });

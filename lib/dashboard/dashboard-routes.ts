@@ -4,8 +4,11 @@ import { decodeJwt } from 'jose';
 import type { Knex } from 'knex';
 import { authenticateRequest, checkToken, presentedToken, TOKEN_COOKIE } from '../auth/request-principal.js';
 import type { Principal } from '../auth/roles.js';
+import { refusedUnread } from '../http/before-body-checks.js';
 import { verifiedClientCertificate } from '../http/client-certificate.js';
+import { isCrossOriginWrite } from '../http/cross-origin.js';
 import { errorReply } from '../http/error-envelope.js';
+import { ForbiddenError } from '../http/http-errors.js';
 import { NO_BODY_LIMIT } from '../http/route-registration.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { statusFreshnessBounds, type FreshnessConfig } from '../verifier/freshness-bounds.js';
@@ -91,8 +94,18 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
 
     app.get('/dashboard/login', async (_request, reply) => sendPage(reply, loginPage(undefined)));
 
+    /**
+     * Login CSRF: a page of another site could post its own token to the login form and have the
+     * operator's browser show the attacker's fleet (or log the operator out): refused, as the admin API
+     * refuses a cross-origin write, before the body is read.
+     */
+    const sameOriginOnly = (request: FastifyRequest, reply: FastifyReply): Promise<void> =>
+      refusedUnread(request, reply, async () => {
+        if (isCrossOriginWrite(request)) throw new ForbiddenError('cross-origin request refused');
+      });
+
     // The login and logout forms read a small body at most.
-    app.post('/dashboard/login', { bodyLimit: LOGIN_BODY_LIMIT }, async (request, reply) => {
+    app.post('/dashboard/login', { bodyLimit: LOGIN_BODY_LIMIT, onRequest: sameOriginOnly }, async (request, reply) => {
       const token = String((request.body as Record<string, unknown> | undefined)?.['token'] ?? '').trim();
       try {
         await checkToken(token, tokens);
@@ -107,7 +120,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         .send();
     });
 
-    app.post('/dashboard/logout', { bodyLimit: NO_BODY_LIMIT }, async (_request, reply) =>
+    app.post('/dashboard/logout', { bodyLimit: NO_BODY_LIMIT, onRequest: sameOriginOnly }, async (_request, reply) =>
       reply
         .code(303)
         .header('set-cookie', `${TOKEN_COOKIE}=; Path=/dashboard; Max-Age=0; HttpOnly; Secure; SameSite=Strict`)

@@ -34,6 +34,16 @@ describe('dashboard login and logout: cross-site forms are refused', function ()
     expect((await post('/dashboard/login', {}, `token=${token}`)).status).to.equal(303);
   });
 
+  it("goes by the browser's Sec-Fetch-Site: cross-site is refused whatever the Origin; its own form posts Origin null beside same-origin", async () => {
+    const own = new URL(suite.verifier.url).origin;
+    for (const site of ['cross-site', 'same-site']) {
+      expect((await post('/dashboard/login', { origin: own, 'sec-fetch-site': site }, `token=${token}`)).status, site).to.equal(403);
+    }
+    // Chromium on a page with Referrer-Policy: no-referrer, as the login page is.
+    expect((await post('/dashboard/login', { origin: 'null', 'sec-fetch-site': 'same-origin' }, `token=${token}`)).status).to.equal(303);
+    expect((await post('/dashboard/login', { origin: 'https://evil.example', 'sec-fetch-site': 'same-origin' }, `token=${token}`)).status).to.equal(403);
+  });
+
   it('refuses 403 a logout form from another origin; its own origin logs out', async () => {
     const foreign = await post('/dashboard/logout', { origin: 'https://evil.example' }, '');
     expect(foreign.status).to.equal(403);

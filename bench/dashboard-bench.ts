@@ -5,6 +5,8 @@ import { appendAuditEvents } from '../lib/audit/audit-batch.js';
 import { statementsOn } from '../lib/db/fixed-statement.js';
 import type { AuditEvent } from '../lib/audit/audit-record.js';
 import { DashboardQueries, NODE_SORTS, type NodeSort } from '../lib/dashboard/dashboard-queries.js';
+import { statusFreshnessBounds } from '../lib/verifier/freshness-bounds.js';
+import { VerifierConfig } from '../lib/verifier/verifier-config.js';
 import { createDatabase } from '../lib/db/database-factory.js';
 import { migrateLatest } from '../lib/db/migrate.js';
 import type { Benchmark } from './benchmark.js';
@@ -58,7 +60,7 @@ export async function timeDashboardQueries(queries: DashboardQueries, repeats: n
   }
   runs.push(['nodes sort id, page 150', () => queries.nodes(undefined, { search: '', sort: 'id', descending: false, page: 150 })]);
   runs.push(['nodes search "not_in", one tenant', () => queries.nodes('default', { search: 'not_in', sort: 'state', descending: false, page: 1 })]);
-  runs.push(['changed in the last 2 s', () => queries.changedSince(undefined, new Date(Date.now() - 2000), 1000)]);
+  runs.push(['changed in the last 2 s', () => queries.changedSince(undefined, new Date(Date.now() - 2000), new Date(), 1000)]);
   const timed: TimedQuery[] = [];
   for (const [name, run] of runs) {
     const times: number[] = [];
@@ -101,7 +103,7 @@ export const dashboardBenchmark: Benchmark = {
   async run(args) {
     const agents = Number(args[0] ?? 10_000);
     await withSeededSchema('dashboard', agents, 10, async (knex) => {
-      const queries = new DashboardQueries(knex, 11);
+      const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
       for (const { name, medianMs } of await timeDashboardQueries(queries, 7)) {
         process.stdout.write(`${name.padEnd(40)} ${medianMs.toFixed(1).padStart(8)} ms (median of 7, ${agents} agents, ${agents * 10} rounds)\n`);
       }

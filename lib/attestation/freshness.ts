@@ -77,14 +77,27 @@ function livenessBoundFloor(timing: Pick<LivenessTiming, 'intervalSeconds' | 'ti
  */
 export const FUTURE_SKEW_SECONDS = 5;
 
+/** The times (unix seconds, inclusive) a last success may carry at `now` under `bound`: `isAttestationFresh`'s rule as an interval, for queries. */
+export interface FreshWindow {
+  readonly earliest: number;
+  readonly latest: number;
+}
+
 /**
- * True when the last successful attestation (unix seconds, 0 = never) is no older than `bound`
- * seconds at `now` (unix seconds, fractions allowed) and dated no more than `FUTURE_SKEW_SECONDS`
- * after it: a success from the future proves nothing about now (a clock ahead would keep it fresh for
- * the skew plus the bound). Stored times are whole seconds (Keylime's wire form), so one second is
- * added to the bound to absorb the truncation — never more.
+ * The window `isAttestationFresh` accepts: no older than `bound` seconds at `now` (unix seconds,
+ * fractions allowed) and dated no more than `FUTURE_SKEW_SECONDS` after it. Stored times are whole
+ * seconds (Keylime's wire form), so one second is added to the bound to absorb the truncation.
+ */
+export function freshWindow(now: number, bound: number): FreshWindow {
+  return { earliest: now - bound - 1, latest: now + FUTURE_SKEW_SECONDS };
+}
+
+/**
+ * True when the last successful attestation (unix seconds, 0 = never) lies in `freshWindow(now,
+ * bound)`: a success from the future proves nothing about now (a clock ahead would keep it fresh for
+ * the skew plus the bound).
  */
 export function isAttestationFresh(lastSuccessfulAttestation: number, now: number, bound: number): boolean {
-  const age = now - lastSuccessfulAttestation;
-  return lastSuccessfulAttestation > 0 && age >= -FUTURE_SKEW_SECONDS && age <= bound + 1;
+  const window = freshWindow(now, bound);
+  return lastSuccessfulAttestation > 0 && lastSuccessfulAttestation >= window.earliest && lastSuccessfulAttestation <= window.latest;
 }

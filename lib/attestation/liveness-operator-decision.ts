@@ -19,8 +19,13 @@ export interface LivenessOperatorStatus {
 
 /** The status to show for `state` at `now` (unix seconds) under `bound` seconds (`livenessFreshnessBound`). */
 export function livenessOperatorStatus(state: Pick<LivenessState, 'status' | 'lastSeen'>, now: number, bound: number): LivenessOperatorStatus {
-  const stale = state.status === 'alive' && !isAttestationFresh(state.lastSeen ?? 0, now, bound);
-  return { status: stale ? 'pending' : state.status, stale };
+  return livenessOperatorStatusOf(state.status, isAttestationFresh(state.lastSeen ?? 0, now, bound));
+}
+
+/** `livenessOperatorStatus` once freshness is known (a count grouped in SQL by `freshWindow`). */
+export function livenessOperatorStatusOf(status: LivenessStatus, fresh: boolean): LivenessOperatorStatus {
+  const stale = status === 'alive' && !fresh;
+  return { status: stale ? 'pending' : status, stale };
 }
 
 /** The fields of a verifier's liveness reply the verdict reads. */

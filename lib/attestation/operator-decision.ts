@@ -1,6 +1,6 @@
 import type { AgentAttestationState } from './agent-state.js';
 import { FUTURE_SKEW_SECONDS, isAttestationFresh } from './freshness.js';
-import { attestationStatus, isOperationalState, OperationalState, operationalStateLabel } from './operational-state.js';
+import { attestationStatus, isOperationalState, OperationalState, operationalStateLabel, type AttestationStatus } from './operational-state.js';
 
 /**
  * What an operator is told about an agent, decided in one place (pure): by our verifier's status
@@ -25,8 +25,12 @@ export interface OperatorStatus {
  * attestation is older than `freshnessBound` seconds at `now` (unix seconds) is PENDING and stale.
  */
 export function operatorStatus(state: Pick<AgentAttestationState, 'operationalState' | 'lastSuccessfulAttestation'>, now: number, freshnessBound: number): OperatorStatus {
-  const keylimeStatus = attestationStatus(state);
-  const stale = keylimeStatus === 'PASS' && !isAttestationFresh(state.lastSuccessfulAttestation, now, freshnessBound);
+  return operatorStatusOf(attestationStatus(state), isAttestationFresh(state.lastSuccessfulAttestation, now, freshnessBound));
+}
+
+/** `operatorStatus` once freshness is known (a count grouped in SQL by `freshWindow`): a PASS that is not fresh is PENDING and stale. */
+export function operatorStatusOf(keylimeStatus: AttestationStatus, fresh: boolean): OperatorStatus {
+  const stale = keylimeStatus === 'PASS' && !fresh;
   return { attestationStatus: stale ? 'PENDING' : keylimeStatus, trusted: keylimeStatus === 'PASS' && !stale, stale };
 }
 

@@ -24,6 +24,7 @@ ${stat('total', 'agents attested with a TPM', overview.total)}
 ${stat('PASS', 'passing', overview.byStatus.PASS, 'status-pass')}
 ${stat('FAIL', 'failed', overview.byStatus.FAIL, 'status-fail')}
 ${stat('PENDING', 'pending', overview.byStatus.PENDING, 'status-pending')}
+${stat('stale', 'of which a stale PASS', overview.stalePasses, 'status-pending')}
 ${stat('perMinute', 'attestations in the last minute', overview.attestationsLastMinute)}
 ${stat('failuresHour', 'failures in the last hour', overview.failuresLastHour)}
 ${stat('late', 'late rounds', overview.lateRounds)}

@@ -1,7 +1,11 @@
 import type { Knex } from 'knex';
+import { freshWindow, type FreshWindow } from '../attestation/freshness.js';
 import { LIVENESS_STATUSES, storedLivenessStatus, type LivenessStatus } from '../attestation/liveness-decision.js';
+import { livenessOperatorStatusOf } from '../attestation/liveness-operator-decision.js';
 import { attestationStatus, operationalStateLabel, type AttestationStatus, type OperationalState } from '../attestation/operational-state.js';
-import { nodeRow, shownTrustLevel, SHOWN_TRUST_LEVELS, type NodeRow, type ShownTrustLevel } from './node-row.js';
+import { operatorStatusOf } from '../attestation/operator-decision.js';
+import type { StatusFreshnessBounds } from '../verifier/freshness-bounds.js';
+import { nodeRow, shownTrustLevel, SHOWN_TRUST_LEVELS, type NodeRow, type ShownTrustLevel, type StatusClock } from './node-row.js';
 import { readNodeTimeline, type TimelineEntry } from './node-timeline.js';
 
 /** Rows of the node table per page. */
@@ -22,7 +26,10 @@ export interface FleetOverview {
   readonly total: number;
   /** Agents per operational state code. */
   readonly byState: ReadonlyArray<{ readonly state: number; readonly label: string; readonly count: number }>;
+  /** Per status as the status API shows it (`operatorStatus`): a stale PASS counts as PENDING. */
   readonly byStatus: Readonly<Record<AttestationStatus, number>>;
+  /** Agents whose state says PASS but whose last success is older than the bound (in `byStatus.PENDING`). */
+  readonly stalePasses: number;
   /** Rounds decided (pass or fail) in the last minute. */
   readonly attestationsLastMinute: number;
   readonly failuresLastHour: number;
@@ -30,7 +37,7 @@ export interface FleetOverview {
   readonly lateRounds: number;
   /** Every node, attested or liveness-checked, per trust level. */
   readonly byTrustLevel: Readonly<Record<ShownTrustLevel, number>>;
-  /** Nodes without a TPM, checked for liveness only (no integrity evidence), per liveness status. */
+  /** Nodes without a TPM, checked for liveness only (no integrity evidence), per liveness status as the status API shows it (a stale `alive` is `pending`). */
   readonly byLiveness: Readonly<Record<LivenessStatus, number>>;
 }
 
@@ -66,7 +73,27 @@ export class DashboardQueries {
     private readonly knex: Knex,
     /** Seconds without an attempt after which a polled agent's round counts as late. */
     private readonly lateAfterSeconds: number,
+    /** The status API's bounds: a PASS or `alive` older than them is shown PENDING, everywhere. */
+    private readonly bounds: StatusFreshnessBounds,
   ) {}
+
+  /** Rows are judged on this process's clock, as the status API judges them. */
+  private clock(now = Date.now() / 1000): StatusClock {
+    return { now, bounds: this.bounds };
+  }
+
+  /** SQL true when `column` (a stored time, in whole seconds as `nodeRow` reads it) lies in `window`; false for null. */
+  private inWindow(column: string, window: FreshWindow): Knex.Raw {
+    return this.knex.raw(`coalesce(floor(extract(epoch from ??)) between ? and ?, false)`, [column, window.earliest, window.latest]);
+  }
+
+  /** SQL true when `column` left `before` (fresh then) for `after` (stale now), or entered it from the future. */
+  private crossedWindow(column: string, before: FreshWindow, after: FreshWindow): Knex.Raw {
+    const seconds = 'floor(extract(epoch from ??))';
+    return this.knex.raw(`coalesce((${seconds} >= ? and ${seconds} < ?) or (${seconds} > ? and ${seconds} <= ?), false)`, [
+      column, before.earliest, column, after.earliest, column, before.latest, column, after.latest,
+    ]);
+  }
 
   private agents(tenant: string | undefined): Knex.QueryBuilder {
     const query = this.knex('verifier_agents');
@@ -113,17 +140,24 @@ export class DashboardQueries {
   }
 
   async overview(tenant: string | undefined): Promise<FleetOverview> {
-    const states = (await this.agents(tenant).select('operational_state').count({ n: '*' }).groupBy('operational_state').orderBy('operational_state')) as {
-      operational_state: number;
-      n: string | number;
-    }[];
+    const now = Date.now() / 1000;
+    const states = (await this.agents(tenant)
+      .select('operational_state', { fresh: this.inWindow('last_successful_attestation', freshWindow(now, this.bounds.pass)) })
+      .count({ n: '*' })
+      .groupBy('operational_state', 'fresh')
+      .orderBy('operational_state')) as { operational_state: number; fresh: boolean; n: string | number }[];
     const byStatus: Record<AttestationStatus, number> = { PASS: 0, FAIL: 0, PENDING: 0 };
-    const byState = states.map((row) => {
+    let stalePasses = 0;
+    const perState = new Map<OperationalState, number>();
+    for (const row of states) {
       const state = row.operational_state as OperationalState;
       const count = Number(row.n);
-      byStatus[attestationStatus({ operationalState: state })] += count;
-      return { state, label: operationalStateLabel(state), count };
-    });
+      const shown = operatorStatusOf(attestationStatus({ operationalState: state }), row.fresh);
+      byStatus[shown.attestationStatus] += count;
+      if (shown.stale) stalePasses += count;
+      perState.set(state, (perState.get(state) ?? 0) + count);
+    }
+    const byState = [...perState].map(([state, count]) => ({ state, label: operationalStateLabel(state), count }));
     const [minute, hour, late, levels, liveness] = await Promise.all([
       this.history(tenant).whereIn('h.outcome', ['pass', 'fail']).where('h.attempted_at', '>', this.knex.raw("now() - interval '1 minute'")).count({ n: '*' }).first(),
       this.history(tenant).where('h.outcome', 'fail').where('h.attempted_at', '>', this.knex.raw("now() - interval '1 hour'")).count({ n: '*' }).first(),
@@ -137,16 +171,20 @@ export class DashboardQueries {
         .select('trust_level')
         .count({ n: '*' })
         .groupBy('trust_level') as Promise<{ trust_level: string; n: string | number }[]>,
-      this.liveness(tenant).select('status').count({ n: '*' }).groupBy('status') as Promise<{ status: string; n: string | number }[]>,
+      this.liveness(tenant)
+        .select('status', { fresh: this.inWindow('last_seen_at', freshWindow(now, this.bounds.liveness)) })
+        .count({ n: '*' })
+        .groupBy('status', 'fresh') as Promise<{ status: string; fresh: boolean; n: string | number }[]>,
     ]);
     const byTrustLevel = Object.fromEntries(SHOWN_TRUST_LEVELS.map((level) => [level, 0])) as Record<ShownTrustLevel, number>;
     for (const row of levels) byTrustLevel[shownTrustLevel(row.trust_level)] += Number(row.n);
     const byLiveness = Object.fromEntries(LIVENESS_STATUSES.map((status) => [status, 0])) as Record<LivenessStatus, number>;
-    for (const row of liveness) byLiveness[storedLivenessStatus(row.status)] += Number(row.n);
+    for (const row of liveness) byLiveness[livenessOperatorStatusOf(storedLivenessStatus(row.status), row.fresh).status] += Number(row.n);
     return {
       total: byState.reduce((sum, row) => sum + row.count, 0),
       byState,
       byStatus,
+      stalePasses,
       attestationsLastMinute: Number((minute as { n: string }).n),
       failuresLastHour: Number((hour as { n: string }).n),
       lateRounds: Number((late as { n: string }).n),
@@ -185,19 +223,35 @@ export class DashboardQueries {
       .orderByRaw(`${NODE_SORTS[query.sort]} ${direction} nulls last, agent_id ${direction}`)
       .limit(NODES_PAGE_SIZE)
       .offset((page - 1) * NODES_PAGE_SIZE)) as Record<string, unknown>[];
-    return { rows: rows.map(nodeRow), total, page, pages };
+    const clock = this.clock();
+    return { rows: rows.map((row) => nodeRow(row, clock)), total, page, pages };
   }
 
   async node(tenant: string | undefined, agentId: string): Promise<NodeRow | undefined> {
     if (holdsNul(agentId)) return undefined;
     const row = (await this.allNodes(tenant).select('*').where('agent_id', agentId).first()) as Record<string, unknown> | undefined;
-    return row === undefined ? undefined : nodeRow(row);
+    return row === undefined ? undefined : nodeRow(row, this.clock());
   }
 
-  /** Nodes whose row changed after `since` (for live updates), at most `limit`. */
-  async changedSince(tenant: string | undefined, since: Date, limit: number): Promise<NodeRow[]> {
-    const rows = (await this.allNodes(tenant).select('*').where('updated_at', '>', since).orderBy('updated_at', 'desc').limit(limit)) as Record<string, unknown>[];
-    return rows.map(nodeRow);
+  /**
+   * Nodes whose row changed after `since`, or whose last success (last liveness answer) went stale, or
+   * came into its window, between `since` and `until` — going stale writes nothing — at most `limit`,
+   * judged at `until`.
+   */
+  async changedSince(tenant: string | undefined, since: Date, until: Date, limit: number): Promise<NodeRow[]> {
+    const [from, to] = [since.getTime() / 1000, until.getTime() / 1000];
+    const rows = (await this.allNodes(tenant)
+      .select('*')
+      .where((where) => {
+        void where
+          .where('updated_at', '>', since)
+          .orWhere(this.crossedWindow('last_successful_attestation', freshWindow(from, this.bounds.pass), freshWindow(to, this.bounds.pass)))
+          .orWhere(this.crossedWindow('last_seen_at', freshWindow(from, this.bounds.liveness), freshWindow(to, this.bounds.liveness)));
+      })
+      .orderBy('updated_at', 'desc')
+      .limit(limit)) as Record<string, unknown>[];
+    const clock = this.clock(to);
+    return rows.map((row) => nodeRow(row, clock));
   }
 
   /** The node's timeline as `tenant`'s viewer sees it (every tenant's when undefined), newest first (`readNodeTimeline`). */

@@ -4,20 +4,25 @@ import { decodeJwt } from 'jose';
 import type { Knex } from 'knex';
 import { authenticateRequest, checkToken, presentedToken, TOKEN_COOKIE } from '../auth/request-principal.js';
 import type { Principal } from '../auth/roles.js';
+import { refusedUnread } from '../http/before-body-checks.js';
 import { verifiedClientCertificate } from '../http/client-certificate.js';
+import { isCrossOriginWrite } from '../http/cross-origin.js';
 import { errorReply } from '../http/error-envelope.js';
+import { ForbiddenError } from '../http/http-errors.js';
 import { NO_BODY_LIMIT } from '../http/route-registration.js';
 import type { KeylimeService } from '../http/keylime-service.js';
+import { statusFreshnessBounds, type FreshnessConfig } from '../verifier/freshness-bounds.js';
 import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.js';
-import type { VerifierConfig } from '../verifier/verifier-config.js';
 import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';
 import { DashboardQueries, NODE_SORTS, type NodeQuery, type NodeSort } from './dashboard-queries.js';
 import { streamDashboardEvents } from './dashboard-events.js';
+import { StreamSlots } from './stream-slots.js';
 
 export interface DashboardDeps {
   readonly knex: Knex;
   readonly access: VerifierAccess;
-  readonly config: Readonly<Pick<VerifierConfig, 'quoteInterval'>>;
+  /** The pull timing and bounds the status API judges freshness by (`statusFreshnessBounds`). */
+  readonly config: Readonly<FreshnessConfig>;
 }
 
 /** Served as /dashboard/static/<name>: the stylesheet and the live-update script, read once. */
@@ -26,6 +31,8 @@ const STATIC_FILES: Readonly<Record<string, string>> = { 'dashboard.js': 'text/j
 const MAX_SEARCH_LENGTH = 200;
 /** Live-update streams open at once: each runs the overview query every tick (≈ 50 ms at 10,000 agents). */
 const MAX_EVENT_STREAMS = 32;
+/** Of those, the most one tenant's tokens (or one client certificate) hold: no tenant takes them all. */
+const MAX_EVENT_STREAMS_PER_HOLDER = 8;
 const MAX_PAGE = 1_000_000;
 /** A login form or JSON body: a token of a few hundred bytes. */
 const LOGIN_BODY_LIMIT = 8192;
@@ -46,11 +53,11 @@ const PAGE_HEADERS = {
  */
 export function registerDashboard(service: KeylimeService, deps: DashboardDeps): void {
   const lateAfterSeconds = 3 * deps.config.quoteInterval + 5;
-  const queries = new DashboardQueries(deps.knex, lateAfterSeconds);
+  const queries = new DashboardQueries(deps.knex, lateAfterSeconds, statusFreshnessBounds(deps.config));
   const tickMs = Math.round(Math.min(2, Math.max(0.5, deps.config.quoteInterval)) * 1000);
   const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
   const tokens = deps.access.tokens;
-  let openStreams = 0;
+  const slots = new StreamSlots(MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_HOLDER);
 
   void service.app.register(async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: LOGIN_BODY_LIMIT }, (_request, body, done) => {
@@ -87,8 +94,18 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
 
     app.get('/dashboard/login', async (_request, reply) => sendPage(reply, loginPage(undefined)));
 
+    /**
+     * Login CSRF: a page of another site could post its own token to the login form and have the
+     * operator's browser show the attacker's fleet (or log the operator out): refused, as the admin API
+     * refuses a cross-origin write, before the body is read.
+     */
+    const sameOriginOnly = (request: FastifyRequest, reply: FastifyReply): Promise<void> =>
+      refusedUnread(request, reply, async () => {
+        if (isCrossOriginWrite(request)) throw new ForbiddenError('cross-origin request refused');
+      });
+
     // The login and logout forms read a small body at most.
-    app.post('/dashboard/login', { bodyLimit: LOGIN_BODY_LIMIT }, async (request, reply) => {
+    app.post('/dashboard/login', { bodyLimit: LOGIN_BODY_LIMIT, onRequest: sameOriginOnly }, async (request, reply) => {
       const token = String((request.body as Record<string, unknown> | undefined)?.['token'] ?? '').trim();
       try {
         await checkToken(token, tokens);
@@ -103,7 +120,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         .send();
     });
 
-    app.post('/dashboard/logout', { bodyLimit: NO_BODY_LIMIT }, async (_request, reply) =>
+    app.post('/dashboard/logout', { bodyLimit: NO_BODY_LIMIT, onRequest: sameOriginOnly }, async (_request, reply) =>
       reply
         .code(303)
         .header('set-cookie', `${TOKEN_COOKIE}=; Path=/dashboard; Max-Age=0; HttpOnly; Secure; SameSite=Strict`)
@@ -156,12 +173,13 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       const token = principal.kind === 'token' ? presentedToken(request) : undefined;
       // A token is checked again on every tick: the stream ends when it expires or is revoked.
       const stillValid = token === undefined ? () => Promise.resolve(true) : () => checkToken(token, tokens).then(() => true, () => false);
-      if (openStreams >= MAX_EVENT_STREAMS) {
+      const release = slots.take(principal);
+      if (release === undefined) {
         // The browser's EventSource retries later; the pages themselves still work.
         return reply.code(503).header('retry-after', '30').type('text/plain').send('too many live views open');
       }
-      openStreams += 1;
-      streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), tickMs, stillValid, onClose: () => (openStreams -= 1) });
+      // The stream releases the slot when its connection closes, also when it closed during the checks above.
+      streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), tickMs, stillValid, onClose: release });
       return reply;
     });
   });

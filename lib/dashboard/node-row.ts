@@ -1,6 +1,9 @@
 import { livenessStatusWord, NO_INTEGRITY_EVIDENCE, storedLivenessStatus, type LivenessStatus } from '../attestation/liveness-decision.js';
-import { attestationStatus, operationalStateLabel, type AttestationStatus, type OperationalState } from '../attestation/operational-state.js';
+import { livenessOperatorStatus } from '../attestation/liveness-operator-decision.js';
+import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
+import { operatorStatus } from '../attestation/operator-decision.js';
 import { isTrustLevel, TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
+import type { StatusFreshnessBounds } from '../verifier/freshness-bounds.js';
 
 /** A node's trust level as the dashboard shows it: `unknown` when its enrolment carried none. */
 export type ShownTrustLevel = TrustLevel | 'unknown';
@@ -18,8 +21,14 @@ export interface NodeRow {
   /** Operational state code; null for a liveness-checked node. */
   readonly state: number | null;
   readonly label: string;
-  /** PASS/FAIL/PENDING for an attested agent, `livenessStatusWord` for a liveness-checked node. */
+  /**
+   * PASS/FAIL/PENDING for an attested agent, `livenessStatusWord` for a liveness-checked node, as the
+   * status API decides them (`operatorStatus`, `livenessOperatorStatus`): a PASS or `alive` older
+   * than its bound is PENDING, with the reason.
+   */
   readonly status: string;
+  /** The state says PASS (or `alive`) but its last success (or answer) is older than the bound. */
+  readonly stale: boolean;
   /** The colour: `pass`, `fail`, `pending` or `live` (alive, no integrity evidence). */
   readonly tone: 'pass' | 'fail' | 'pending' | 'live';
   readonly trustLevel: ShownTrustLevel;
@@ -45,8 +54,23 @@ function isoOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : new Date(value as string).toISOString();
 }
 
-/** The dashboard's view of one row of `DashboardQueries`' node relation. */
-export function nodeRow(row: Record<string, unknown>): NodeRow {
+/** When a row is judged: unix seconds of this process's clock (as the status API's), and the verifier's bounds. */
+export interface StatusClock {
+  readonly now: number;
+  readonly bounds: StatusFreshnessBounds;
+}
+
+/** Whole unix seconds, as the verifier's records read a stored time (`dateToSeconds`); null stays null. */
+function unixSecondsOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : Math.floor(new Date(value as string).getTime() / 1000);
+}
+
+function staleWord(bound: number, what: string): string {
+  return ` (stale: no ${what} within ${bound} s)`;
+}
+
+/** The dashboard's view of one row of `DashboardQueries`' node relation at `clock`. */
+export function nodeRow(row: Record<string, unknown>, clock: StatusClock): NodeRow {
   const common = {
     agentId: String(row['agent_id']),
     tenant: String(row['tenant']),
@@ -62,11 +86,15 @@ export function nodeRow(row: Record<string, unknown>): NodeRow {
     lastFailure: (row['last_failure'] as string | null) ?? null,
   };
   if (row['liveness_status'] !== null && row['liveness_status'] !== undefined) {
-    const liveness = storedLivenessStatus(row['liveness_status']);
+    const shown = livenessOperatorStatus({ status: storedLivenessStatus(row['liveness_status']), lastSeen: unixSecondsOrNull(row['last_seen_at']) }, clock.now, clock.bounds.liveness);
+    const liveness = shown.status;
     const tone = liveness === 'alive' ? 'live' : liveness === 'pending' ? 'pending' : 'fail';
-    return { ...common, state: null, label: `liveness check: ${liveness}, no integrity evidence`, status: livenessStatusWord(liveness), tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
+    const status = livenessStatusWord(liveness) + (shown.stale ? staleWord(clock.bounds.liveness, 'liveness answer') : '');
+    return { ...common, state: null, label: `liveness check: ${liveness}, no integrity evidence`, status, stale: shown.stale, tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
   }
   const state = Number(row['operational_state']) as OperationalState;
-  const status: AttestationStatus = attestationStatus({ operationalState: state });
-  return { ...common, state, label: operationalStateLabel(state), status, tone: status === 'PASS' ? 'pass' : status === 'FAIL' ? 'fail' : 'pending', liveness: null, integrityEvidence: null };
+  const shown = operatorStatus({ operationalState: state, lastSuccessfulAttestation: unixSecondsOrNull(row['last_successful_attestation']) ?? 0 }, clock.now, clock.bounds.pass);
+  const tone = shown.attestationStatus === 'PASS' ? 'pass' : shown.attestationStatus === 'FAIL' ? 'fail' : 'pending';
+  const status = shown.attestationStatus + (shown.stale ? staleWord(clock.bounds.pass, 'successful attestation') : '');
+  return { ...common, state, label: operationalStateLabel(state), status, stale: shown.stale, tone, liveness: null, integrityEvidence: null };
 }

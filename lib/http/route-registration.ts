@@ -5,6 +5,7 @@ import { versionPrefixes, type ApiVersionPolicy } from './api-version.js';
 import { refusedUnread, type CrossSiteBodyConfig } from './before-body-checks.js';
 import type { BodyBudget } from './body-budget.js';
 import { verifiedClientCertificate } from './client-certificate.js';
+import { isCrossOriginWrite } from './cross-origin.js';
 import { requireEmpty, validateDto, type DtoClass, type RequestLocation } from './dto-validation.js';
 import { validateFast, type FastDto } from './fast-path-checks.js';
 import { ForbiddenError } from './http-errors.js';
@@ -217,12 +218,10 @@ function locationCheck<T extends object>(dto: RouteDto<T> | undefined, location:
 /**
  * Admits an admin request on arrival: the service's `adminAccess` decides, or a verified client
  * certificate suffices. A state-changing request a browser marks as sent by a page of another origin
- * is refused first: the browser would attach its client certificate or cookie to it (CSRF). Keylime's
- * tenant and ironlime's clients send no `Origin`.
+ * is refused first (`isCrossOriginWrite`).
  */
 async function admitAdmin(request: FastifyRequest, adminAccess: AdminAccess | undefined): Promise<void> {
-  const origin = request.headers.origin;
-  if (origin !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && !sameOrigin(origin, `${request.protocol}://${request.host}`)) {
+  if (isCrossOriginWrite(request)) {
     throw new ForbiddenError('cross-origin request refused');
   }
   const certificate = verifiedClientCertificate(request);
@@ -233,14 +232,3 @@ async function admitAdmin(request: FastifyRequest, adminAccess: AdminAccess | un
   }
 }
 
-/**
- * Whether an `Origin` header names the service's own origin, compared as URL origins (host case and
- * a default port spelt out do not matter). An opaque `null` or unparsable origin is another site.
- */
-function sameOrigin(origin: string, own: string): boolean {
-  try {
-    return new URL(origin).origin === new URL(own).origin;
-  } catch {
-    return false;
-  }
-}

@@ -34,7 +34,7 @@ import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { registerTokenRoutes } from './token-routes.js';
 import { registerVerifierRoutes } from './verifier-routes.js';
 import { LivenessMonitor } from './liveness/liveness-monitor.js';
-import { livenessFreshnessBound } from '../attestation/freshness.js';
+import { statusFreshnessBounds } from './freshness-bounds.js';
 import { LivenessRepository } from './liveness/liveness-repository.js';
 import { registerLivenessRoutes } from './liveness/liveness-routes.js';
 import { VerifierService } from './verifier-service.js';
@@ -220,7 +220,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       repository: livenessRepository,
       monitor: liveness,
       verifierId: config.verifierId,
-      freshnessBound: livenessFreshnessBound({ intervalSeconds: config.quoteInterval, timeoutSeconds: config.requestTimeout, maxMisses: config.maxRetries, bound: config.staleAfter }),
+      freshnessBound: statusFreshnessBounds(config).liveness,
     });
     auditAdminActions(service, access.auditLog, log);
     if (config.dashboard) {

@@ -7,7 +7,7 @@ import { verifyIdentityQuote, type IdentityQuoteResult } from '../attestation/ve
 import { checkEnrolment, type PolicyReference } from './enrolment-check.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { agentStatusResults, type AgentStatusResults, type StatusContext } from './status-results.js';
-import { freshnessBound } from '../attestation/freshness.js';
+import { statusFreshnessBounds } from './freshness-bounds.js';
 import type { HistoryRecord, VerifierAgentEnrolment } from './verifier-agent-record.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
@@ -274,7 +274,7 @@ export class VerifierService {
       quoteInterval: this.config.quoteInterval,
       verifierHost: this.config.host,
       verifierPort: this.config.port,
-      freshnessBound: freshnessBound({ ...this.config, bound: this.config.staleAfter }),
+      freshnessBound: statusFreshnessBounds(this.config).pass,
       now: Date.now() / 1000,
     };
   }

@@ -5,6 +5,8 @@ import { appendAuditEvents } from '../../lib/audit/audit-batch.js';
 import { statementsOn } from '../../lib/db/fixed-statement.js';
 import type { AuditEvent } from '../../lib/audit/audit-record.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
+import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
+import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
@@ -83,7 +85,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
         key,
       ),
     );
-    queries = new DashboardQueries(knex, 11);
+    queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
   });
 
   after(async function () {

@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { nodePage, nodesPage, overviewPage } from '../../lib/dashboard/dashboard-pages.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
+import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
+import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
 import { IronlimeMigrationSource, migrateLatest, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
@@ -30,7 +32,7 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     await liveness.enrol({ ...node, agentId: 'live-secret', tenant: 'default', mode: 'id-secret', trustLevel: 'id-secret', proofKey: 'ab'.repeat(32) }, noAuditRecord, seesEveryTenant);
     await liveness.enrol({ ...node, agentId: 'live-only', tenant: 'blue', mode: 'id-only', trustLevel: 'id-only', proofKey: null }, noAuditRecord, seesEveryTenant);
     await storeLivenessState(liveness, 'live-secret', { status: 'alive', misses: 0, lastSeen: Math.floor(Date.now() / 1000), lastFailure: null });
-    queries = new DashboardQueries(knex, 11);
+    queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
   });
 
   after(async function () {
@@ -76,7 +78,7 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     const searched = await queries.nodes(undefined, { search: 'id-only', sort: 'id', descending: false, page: 1 });
     expect(searched.rows.map((row) => row.agentId)).to.deep.equal(['live-only']);
     expect((await queries.nodes('default', { search: 'live', sort: 'state', descending: false, page: 1 })).rows.map((row) => row.agentId)).to.deep.equal(['live-secret']);
-    const changed = await queries.changedSince('default', new Date(Date.now() - 60_000), 100);
+    const changed = await queries.changedSince('default', new Date(Date.now() - 60_000), new Date(), 100);
     expect(changed.map((row) => row.agentId)).to.include('live-secret').and.not.include('live-only');
   });
 
@@ -135,7 +137,7 @@ describe('migration 20261203150000-verifier-trust-level-and-liveness-tenant', fu
     const levels = (await knex('verifier_agents').select('agent_id', 'trust_level').orderBy('agent_id')) as { trust_level: string | null }[];
     expect(levels.map((row) => row.trust_level)).to.deep.equal(['hardware-tpm', null, 'id-only', null]);
     expect(((await knex('verifier_liveness').where({ agent_id: 'old-node' }).first()) as { tenant: string }).tenant).to.equal('default');
-    const overview = await new DashboardQueries(knex, 11).overview(undefined);
+    const overview = await new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig())).overview(undefined);
     expect(overview.byTrustLevel).to.include({ 'hardware-tpm': 1, 'id-only': 2, unknown: 2 });
   });
 });

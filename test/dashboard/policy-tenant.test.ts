@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import knexFactory from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
+import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
+import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
 import { FLEET_MB_POLICY, FLEET_RUNTIME_POLICY } from '../../lib/fleet/fleet.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
@@ -159,7 +161,7 @@ describe('named policies by tenant: another tenant neither reads nor changes the
     try {
       // As an enrolment before this fix could leave it: tenant B's agent on the default tenant's policy.
       await knex('verifier_agents').update({ mb_policy_name: FLEET_MB_POLICY }).where({ agent_id: 'tenant-b-own-policy-agent' });
-      const queries = new DashboardQueries(knex, 11);
+      const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
       const seenByB = (await queries.policiesInUse('tenant-b')).map((use) => `${use.kind} ${use.name} ${use.agents}`);
       expect(seenByB).to.deep.equal(['runtime tenant-b-enrolment-policy 1']);
       const seenByDefault = (await queries.policiesInUse('default')).map((use) => `${use.kind} ${use.name} ${use.agents}`);
@@ -178,7 +180,7 @@ describe('named policies by tenant: another tenant neither reads nor changes the
       // The PUTs of the first test (404) and the POST of a taken name (409).
       expect(refused.map((d) => `${d.tenant} ${d.status}`)).to.include.members(['tenant-b 404', 'tenant-b 409']);
 
-      const queries = new DashboardQueries(knex, 11);
+      const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
       const victim = fleet.fleet.agents[0];
       const node = await queries.node('default', victim?.uuid ?? '');
       if (node === undefined) throw new Error('no node');

@@ -8,6 +8,8 @@ import { openTestSchema, type OpenedDatabase } from './databases.js';
 export interface SuiteVerifier {
   readonly verifier: RunningVerifier;
   readonly database: OpenedDatabase;
+  /** The verifier's data folder (its token signing key is there). */
+  readonly dataDir: string;
 }
 
 /**
@@ -37,6 +39,10 @@ export function verifierPerSuite(prefix: string): SuiteVerifier {
     get database(): OpenedDatabase {
       if (opened === undefined) throw new Error('the suite database is not opened yet');
       return opened;
+    },
+    get dataDir(): string {
+      if (dir === undefined) throw new Error('the suite data folder is not made yet');
+      return dir;
     },
   };
 }

@@ -67,6 +67,8 @@ describe('verifier: cross-site requests to the admin API are refused', function 
     expect((await postPolicy('own-host-case', spelt)).status, 'the Host header in other case').to.equal(201);
     expect((await postPolicy('opaque', { 'content-type': 'application/json', origin: 'null' })).status, 'opaque origin').to.equal(403);
     expect((await postPolicy('none', { 'content-type': 'application/json' })).status).to.equal(201);
+    // A client's own action (address bar, a tool that sets Fetch metadata): no page of another site sends it.
+    expect((await postPolicy('fetch-site-none', { 'content-type': 'application/json', 'sec-fetch-site': 'none' })).status, 'Sec-Fetch-Site: none').to.equal(201);
     expect((await postPolicy('untyped', {})).status).to.equal(201);
     const read = await timedHttpsCall(verifier.url, verifier.caCert, 'GET', '/v2.3/mbpolicies/own', { authorization: `Bearer ${operator}`, origin: 'https://evil.example' });
     expect(read.status).to.equal(200);

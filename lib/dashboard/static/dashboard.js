@@ -23,6 +23,7 @@
       PASS: overview.byStatus.PASS,
       FAIL: overview.byStatus.FAIL,
       PENDING: overview.byStatus.PENDING,
+      stale: overview.stalePasses,
       perMinute: overview.attestationsLastMinute,
       failuresHour: overview.failuresLastHour,
       late: overview.lateRounds,

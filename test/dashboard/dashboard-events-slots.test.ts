@@ -1,0 +1,88 @@
+import { connect, type TLSSocket } from 'node:tls';
+import { expect } from 'chai';
+import { issueApiToken } from '../../lib/auth/api-token.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Opens `/dashboard/events` with `token`; `first` resolves with the reply's first bytes (its status line). */
+function openEvents(url: string, ca: string, token: string): { socket: TLSSocket; first: Promise<string> } {
+  const { hostname, port } = new URL(url);
+  const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
+    socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: ironlime_token=${token}\r\n\r\n`);
+  });
+  const first = new Promise<string>((resolve, reject) => {
+    socket.once('data', (chunk: Buffer) => resolve(chunk.toString()));
+    socket.once('error', reject);
+  });
+  return { socket, first };
+}
+
+/**
+ * The live-update route checks the viewer's token (a database read) before it opens a stream. A client
+ * that left during that check leaked its slot for ever, with a query loop writing to nobody (H2): ~40
+ * such requests took all 32 slots and every tenant's live view was 503. And one tenant could hold all
+ * 32 slots with open tabs.
+ */
+describe('dashboard events: stream slots', function () {
+  this.timeout(60_000);
+  const suite = verifierPerSuite('ironlime-dashboard-slots-');
+  let tenantA: string;
+  let tenantB: string;
+
+  before(async () => {
+    const key = loadOrCreateTokenKey(suite.dataDir).privateKey;
+    tenantA = await issueApiToken({ subject: 'a', role: 'viewer', tenant: 'a', ttlSeconds: 600 }, key);
+    tenantB = await issueApiToken({ subject: 'b', role: 'viewer', tenant: 'b', ttlSeconds: 600 }, key);
+  });
+
+  it('releases the slot of a client gone during the token check, and runs no query for it', async () => {
+    const knex = suite.database.database.knex;
+    let liveQueries = 0;
+    // changedSince's statement: only a live-update tick runs it.
+    const count = (query: { sql: string }): void => {
+      if (query.sql.includes('union all') && query.sql.includes('"updated_at" >')) liveQueries += 1;
+    };
+    knex.on('query', count);
+    try {
+      const { hostname, port } = new URL(suite.verifier.url);
+      await Promise.all(
+        Array.from({ length: 40 }, () => new Promise<void>((resolve) => {
+          const socket = connect({ host: hostname, port: Number(port), ca: suite.verifier.caCert, servername: 'localhost' }, () => {
+            socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: ironlime_token=${tenantA}\r\n\r\n`);
+            socket.destroy();
+            resolve();
+          });
+          socket.on('error', () => resolve());
+        })),
+      );
+      await sleep(1000);
+      liveQueries = 0;
+      // Two ticks (2 s apart with this verifier's quote interval) without a client.
+      await sleep(4500);
+      expect(liveQueries, 'live-update queries with no client connected').to.equal(0);
+    } finally {
+      knex.off('query', count);
+    }
+    const after = openEvents(suite.verifier.url, suite.verifier.caCert, tenantA);
+    expect(await after.first).to.match(/^HTTP\/1.1 200/);
+    after.socket.destroy();
+  });
+
+  it("caps one tenant's open streams, so another tenant still gets its live view, and frees them when they close", async () => {
+    const open = Array.from({ length: 8 }, () => openEvents(suite.verifier.url, suite.verifier.caCert, tenantA));
+    for (const stream of open) expect(await stream.first).to.match(/^HTTP\/1.1 200/);
+    const ninth = openEvents(suite.verifier.url, suite.verifier.caCert, tenantA);
+    expect(await ninth.first).to.match(/^HTTP\/1.1 503/);
+    ninth.socket.destroy();
+    const other = openEvents(suite.verifier.url, suite.verifier.caCert, tenantB);
+    expect(await other.first).to.match(/^HTTP\/1.1 200/);
+    other.socket.destroy();
+    for (const stream of open) stream.socket.destroy();
+    await sleep(500);
+    const again = openEvents(suite.verifier.url, suite.verifier.caCert, tenantA);
+    expect(await again.first).to.match(/^HTTP\/1.1 200/);
+    again.socket.destroy();
+  });
+});

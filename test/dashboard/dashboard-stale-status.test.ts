@@ -1,0 +1,102 @@
+import { connect } from 'node:tls';
+import { expect } from 'chai';
+import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
+import { issueApiToken } from '../../lib/auth/api-token.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
+import { noAuditRecord } from '../helpers/no-audit-record.js';
+import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
+import { timedHttpsCall } from '../helpers/timed-https-call.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+
+const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
+const DAY = 86_400;
+
+/** The text of `/dashboard/events` a client reads in `ms` (the stream's start and its first ticks). */
+function readEvents(url: string, ca: string, token: string, ms: number): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
+      socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: ironlime_token=${token}\r\n\r\n`);
+    });
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.on('error', reject);
+    setTimeout(() => {
+      socket.destroy();
+      resolve(text);
+    }, ms);
+  });
+}
+
+/**
+ * The status API never shows a PASS older than its freshness bound, nor an `alive` older than the
+ * liveness bound (operatorStatus, livenessOperatorStatus): the dashboard shows the same, from the same
+ * bounds — the node page, the table, the overview's counts and the live updates.
+ */
+describe('dashboard: a stale PASS or alive shows as pending, as the status API says', function () {
+  this.timeout(60_000);
+  const suite = verifierPerSuite('ironlime-dashboard-stale-');
+  let token: string;
+
+  before(async () => {
+    const knex = suite.database.database.knex;
+    // agent-000001 of tenant default, in Get Quote (a PASS state), its last success a day ago (its PCR 10 one the status API reads).
+    await seedVerifierAgents(knex, 1, 1);
+    await knex('verifier_agents')
+      .update({ last_successful_attestation: knex.raw("now() - interval '1 day'"), last_attempt_at: knex.raw("now() - interval '1 day'"), ima_pcr10: JSON.stringify({ sha256: '0'.repeat(64) }) })
+      .where({ agent_id: 'agent-000001' });
+    const liveness = new LivenessRepository(knex);
+    await liveness.enrol({ verifierId: 'elsewhere', ip: '127.0.0.1', port: 9, mtlsCert: CERT, agentId: 'live-secret', tenant: 'default', mode: 'id-secret', trustLevel: 'id-secret', proofKey: 'ab'.repeat(32) }, noAuditRecord, seesEveryTenant);
+    await storeLivenessState(liveness, 'live-secret', { status: 'alive', misses: 0, lastSeen: Math.floor(Date.now() / 1000) - DAY, lastFailure: null });
+    token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+  });
+
+  const get = (path: string, headers: Record<string, string>) => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', path, headers);
+  const page = (path: string) => get(path, { cookie: `ironlime_token=${token}` });
+
+  it('the API says PENDING and stale: the node page, the table and the overview say so too (they said PASS in green)', async () => {
+    const api = JSON.parse((await get('/v2.3/agents/agent-000001', { authorization: `Bearer ${token}` })).body).results;
+    expect(api).to.include({ operational_state: 3, attestation_status: 'PENDING', trusted: false, stale: true });
+
+    const node = await page('/dashboard/nodes/agent-000001');
+    expect(node.status).to.equal(200);
+    expect(node.body).to.include('<dl class="node status-pending"').and.match(/data-field="status">PENDING \(stale: no successful attestation within \d+ s\)</);
+    expect(node.body).to.not.include('status-pass');
+
+    const table = await page('/dashboard/nodes');
+    expect(table.body).to.match(/<tr data-agent="agent-000001" class="status-pending">/);
+
+    const overview = await page('/dashboard');
+    expect(overview.body).to.include('data-count="PASS">0<').and.include('data-count="PENDING">1<').and.include('data-count="stale">1<');
+  });
+
+  it('an alive node whose last answer is a day old is pending on its page and in the overview, as the liveness API says', async () => {
+    const api = JSON.parse((await get('/v2.3/liveness/live-secret', { authorization: `Bearer ${token}` })).body).results;
+    expect(api).to.include({ liveness_status: 'pending', stale: true });
+
+    const node = await page('/dashboard/nodes/live-secret');
+    expect(node.body).to.include('<dl class="node status-pending"').and.match(/data-field="status">PENDING \(stale: no liveness answer within \d+ s\)</);
+    expect(node.body).to.not.include('status-live');
+
+    const overview = await page('/dashboard');
+    expect(overview.body).to.include('data-count="liveness-alive">0<').and.include('data-count="liveness-pending">1<');
+  });
+
+  it('live updates send a row whose PASS goes stale, though going stale writes nothing to its row', async () => {
+    const knex = suite.database.database.knex;
+    const api = JSON.parse((await get('/v2.3/agents/agent-000001', { authorization: `Bearer ${token}` })).body).results;
+    const bound = Number(api.freshness_bound);
+    // Fresh for about one more second (the bound plus its one second of slack), then stale; the row was last written an hour ago.
+    const lastSuccess = Math.ceil(Date.now() / 1000) - bound;
+    await knex('verifier_agents')
+      .update({ last_successful_attestation: new Date(lastSuccess * 1000), updated_at: knex.raw("now() - interval '1 hour'") })
+      .where({ agent_id: 'agent-000001' });
+    const text = await readEvents(suite.verifier.url, suite.verifier.caCert, token, 5000);
+    const updates = [...text.matchAll(/event: agents\ndata: (.*)\n/g)].flatMap((match) => JSON.parse(match[1] as string) as { agentId: string; status: string; tone: string }[]);
+    const sent = updates.filter((row) => row.agentId === 'agent-000001');
+    expect(sent, text.slice(0, 400)).to.have.length.above(0);
+    expect(sent[sent.length - 1]).to.deep.include({ tone: 'pending' });
+    expect(sent[sent.length - 1]?.status).to.match(/^PENDING \(stale/);
+  });
+});

@@ -59,7 +59,7 @@ const AGENT_FAN_OUT = 8;
 
 /**
  * Sends Keylime revocation notifications when the verifier fails an agent (spec §9.2): the signed
- * envelope goes to every webhook, to every other agent's `/notifications/revocation`, and to the
+ * envelope goes to every webhook, to every other agent of the same tenant (`/notifications/revocation`), and to the
  * in-process targets (the broker withdrawing the node). `agentFailed` returns at once — deliveries run
  * in the background, each retried with exponential back-off — so an attestation round never waits on
  * a slow or dead receiver. Delivery failures are logged, never thrown.
@@ -129,7 +129,7 @@ export class RevocationNotifier {
   /**
    * Sends a prepared notice once its verdict is stored; returns at once. With an outbox, the webhooks
    * and targets get it from there (recorded now when the verdict's transaction did not); the other
-   * agents always get it from memory, best effort.
+   * agents of the notice's tenant (none without one) always get it from memory, best effort.
    */
   announce(prepared: PreparedRevocation): void {
     if (this.closed) return;
@@ -151,10 +151,10 @@ export class RevocationNotifier {
         this.track(`target ${name}`, () => target(message, envelope));
       }
     }
-    if (this.options.agentTls !== undefined && notice.otherAgents !== undefined) {
+    if (this.options.agentTls !== undefined && notice.otherAgents !== undefined && notice.tenant !== undefined) {
       const others = notice.otherAgents;
       const signer = envelope.signature === '' ? '' : notice.revocationKey;
-      this.track('agents', () => this.fanOut(notice.agentId, others, envelope, signer), 1);
+      this.track('agents', () => this.fanOut(notice.agentId, notice.tenant as string, others, envelope, signer), 1);
     }
   }
 
@@ -226,7 +226,7 @@ export class RevocationNotifier {
   }
 
   /**
-   * Delivers to every other agent, `AGENT_FAN_OUT` at a time, each with its own retries, and logs one
+   * Delivers to every other agent of `tenant`, `AGENT_FAN_OUT` at a time, each with its own retries, and logs one
    * summary line (not one per agent: a fleet of agents without a revocation key refuses every notice).
    * An agent that refused a notice by `signer` outright on the connection it still has is skipped
    * (`ReceiverRefusals`). Starts on a later turn of the event loop, so listing the agents never runs on
@@ -234,13 +234,15 @@ export class RevocationNotifier {
    */
   private async fanOut(
     failedAgentId: string,
+    tenant: string,
     others: NonNullable<AgentFailureNotice['otherAgents']>,
     envelope: RevocationEnvelope,
     signer: string,
   ): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
     const body = JSON.stringify(envelope);
-    const targets = (typeof others === 'function' ? [...others()] : others).filter((agent) => agent.agentId !== failedAgentId);
+    // Only the failed agent's own tenant: the notice names its node, address, policy and failure.
+    const targets = (typeof others === 'function' ? [...others()] : others).filter((agent) => agent.agentId !== failedAgentId && agent.tenant === tenant);
     const outcomes = { delivered: 0, refused: 0, refused_before: 0, gave_up: 0 };
     let next = 0;
     const worker = async (): Promise<void> => {

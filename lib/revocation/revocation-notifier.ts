@@ -34,7 +34,8 @@ export interface RevocationNotifierOptions {
    * The verifier's database: notices to the webhooks and targets are kept there until delivered
    * (`RevocationOutbox`). Absent: they are tried `retry.attempts` times in memory only.
    */
-  readonly outbox?: Omit<RevocationOutboxOptions, 'deliver' | 'log'>;
+  readonly outbox?: Omit<RevocationOutboxOptions, 'deliver' | 'log' | 'deliveryTimeoutMs'>;
+  /** The longest one try of one delivery may take, the receiver's answer included (default 10 s). */
   readonly timeoutMs?: number;
   readonly log?: Logger;
   /** Unix milliseconds (tests). */
@@ -79,7 +80,10 @@ export class RevocationNotifier {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.log = options.log ?? pino({ level: 'silent' });
     this.webhookDispatcher = new Agent({ connect: options.webhookCa === undefined ? {} : { ca: options.webhookCa } });
-    this.outbox = options.outbox === undefined ? undefined : new RevocationOutbox({ ...options.outbox, log: this.log, deliver: (notice) => this.deliverFromOutbox(notice) });
+    this.outbox =
+      options.outbox === undefined
+        ? undefined
+        : new RevocationOutbox({ ...options.outbox, log: this.log, deliveryTimeoutMs: this.timeoutMs(), deliver: (notice, deadline) => this.deliverFromOutbox(notice, deadline) });
   }
 
   /**
@@ -195,13 +199,13 @@ export class RevocationNotifier {
   }
 
   /** One outbox delivery: throws what is worth trying again. */
-  private async deliverFromOutbox(notice: OutboxNotice): Promise<OutboxDelivery> {
+  private async deliverFromOutbox(notice: OutboxNotice, deadline: AbortSignal): Promise<OutboxDelivery> {
     const space = notice.receiver.indexOf(' ');
     const kind = notice.receiver.slice(0, space);
     const name = notice.receiver.slice(space + 1);
     try {
       if (kind === 'webhook' && (this.options.webhooks ?? []).includes(name)) {
-        await this.post(name, notice.envelope, this.webhookDispatcher);
+        await this.post(name, notice.envelope, this.webhookDispatcher, deadline);
         return 'delivered';
       }
       const targets = this.options.targets ?? {};
@@ -315,8 +319,13 @@ export class RevocationNotifier {
     }
   }
 
-  private post(url: string, body: string, dispatcher: Dispatcher): Promise<void> {
-    return postEnvelope(url, body, dispatcher, this.options.timeoutMs ?? 10_000);
+  /** One try: `deadline` ends it, the answer's body included (default: `timeoutMs` from now). */
+  private post(url: string, body: string, dispatcher: Dispatcher, deadline = AbortSignal.timeout(this.timeoutMs())): Promise<void> {
+    return postEnvelope(url, body, dispatcher, deadline);
+  }
+
+  private timeoutMs(): number {
+    return this.options.timeoutMs ?? 10_000;
   }
 
 }

@@ -234,7 +234,7 @@ export class RevocationNotifier {
    * summary line (not one per agent: a fleet of agents without a revocation key refuses every notice).
    * An agent that refused a notice by `signer` outright on the connection it still has is skipped
    * (`ReceiverRefusals`). Starts on a later turn of the event loop, so listing the agents never runs on
-   * the caller's stack.
+   * the caller's stack. Once the notifier closes, no further agent is started.
    */
   private async fanOut(
     failedAgentId: string,
@@ -247,10 +247,11 @@ export class RevocationNotifier {
     const body = JSON.stringify(envelope);
     // Only the failed agent's own tenant: the notice names its node, address, policy and failure.
     const targets = (typeof others === 'function' ? [...others()] : others).filter((agent) => agent.agentId !== failedAgentId && agent.tenant === tenant);
-    const outcomes = { delivered: 0, refused: 0, refused_before: 0, gave_up: 0 };
+    const outcomes = { delivered: 0, refused: 0, refused_before: 0, gave_up: 0, not_sent_closing: 0 };
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < targets.length) {
+      // Closing: the agents not yet started are left (the fan-out is best effort), so shutdown waits only for the tries in flight.
+      while (next < targets.length && !this.closed) {
         const agent = targets[next++] as RevocationAgentTarget;
         if (this.refusals.refuses(agent, signer)) {
           outcomes.refused_before += 1;
@@ -263,6 +264,7 @@ export class RevocationNotifier {
       }
     };
     await Promise.all(Array.from({ length: Math.min(AGENT_FAN_OUT, targets.length) }, worker));
+    outcomes.not_sent_closing = targets.length - next;
     this.log[outcomes.delivered === targets.length ? 'info' : 'warn']({ agentId: failedAgentId, ...outcomes }, 'revocation notice fanned out to the other agents');
   }
 

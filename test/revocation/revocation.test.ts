@@ -125,6 +125,30 @@ describe('revocation notifications', function () {
     }
   });
 
+  it('closing stops a fan-out in progress: the agents in flight get their current try, no further agent is started', async function () {
+    const tls = tlsFixture();
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 5, initialDelayMs: 10, maxDelayMs: 10 } });
+    let tried = 0;
+    // 40 agents that do not answer: each try fails after 300 ms.
+    const targets = Array.from({ length: 40 }, (_, i) => ({
+      agentId: `agent-${i}`,
+      tenant: 'tenant-a',
+      url: 'https://192.0.2.1:9002',
+      apiVersion: '2.2',
+      post: async (): Promise<void> => {
+        tried += 1;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        throw new Error('timed out');
+      },
+    }));
+    notifier.agentFailed(notice('failed', { otherAgents: targets }));
+    while (tried === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = Date.now();
+    await notifier.close();
+    expect(Date.now() - started, 'close waits for the tries in flight only').to.be.below(1000);
+    expect(tried, 'the 8 in flight, none started after close').to.equal(8);
+  });
+
   it('lists the other agents off the caller\'s stack and delivers to them over their own connections, a few at a time, retrying each', async function () {
     const tls = tlsFixture();
     const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 5 } });

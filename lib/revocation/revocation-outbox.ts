@@ -76,6 +76,8 @@ export class RevocationOutbox {
   private readonly inFlight = new Set<Promise<void>>();
   /** The last sweep stopped with every slot taken: the next delivery to end wakes another. */
   private full = false;
+  /** Receivers this process has warned it does not have (once each: their rows stay and come round every 5 min). */
+  private readonly unknownWarned = new Set<string>();
 
   constructor(private readonly options: RevocationOutboxOptions) {
     this.backoff = { ...OUTBOX_BACKOFF, ...options.backoff };
@@ -184,8 +186,11 @@ export class RevocationOutbox {
         return;
       }
       if (outcome === 'unknown_receiver') {
-        // Configured in another process, or removed from this one's configuration: left to whoever has it.
-        this.options.log.warn({ to: row.receiver, agentId: row.agent_id }, 'revocation notice for a receiver this process does not have: left in the outbox');
+        // Configured in another process, or removed from this one's configuration: left to whoever has it
+        // (an operator deletes the rows of a receiver gone for good, docs/verifier.md). Warned once per receiver.
+        const first = !this.unknownWarned.has(row.receiver);
+        this.unknownWarned.add(row.receiver);
+        this.options.log[first ? 'warn' : 'debug']({ to: row.receiver, agentId: row.agent_id }, 'revocation notice for a receiver this process does not have: left in the outbox');
         await table().update({ next_attempt_at: new Date(Date.now() + this.backoff.maxDelayMs) });
         return;
       }

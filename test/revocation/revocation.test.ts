@@ -288,6 +288,8 @@ describe('revocation notifications', function () {
         retry: { attempts: 2, initialDelayMs: 10 },
       });
       notifier.agentFailed(notice('failed-node', { otherAgents: [{ agentId: agent.uuid, tenant: 'tenant-a', url: agentUrl, apiVersion: '2.2', mtlsCert: tls.agent.certPem }] }));
+      // Delivered before closing: closing starts no agent of a fan-out not yet under way.
+      await notifier.idle();
       await notifier.close();
       await receiver.settled();
       expect(received.map((m) => [m.agent_id, m.type])).to.deep.equal([['failed-node', 'revocation']]);

@@ -155,10 +155,10 @@ export class RevocationNotifier {
         this.track(`target ${name}`, () => target(message, envelope));
       }
     }
-    if (this.options.agentTls !== undefined && notice.otherAgents !== undefined && notice.tenant !== undefined) {
-      const others = notice.otherAgents;
+    const { otherAgents: others, tenant } = notice;
+    if (this.options.agentTls !== undefined && others !== undefined && tenant !== undefined) {
       const signer = envelope.signature === '' ? '' : notice.revocationKey;
-      this.track('agents', () => this.fanOut(notice.agentId, notice.tenant as string, others, envelope, signer), 1);
+      this.track('agents', () => this.fanOut(notice.agentId, tenant, others, envelope, signer), 1);
     }
   }
 

@@ -78,6 +78,12 @@ export class RevocationOutbox {
   private full = false;
   /** Receivers this process has warned it does not have (once each: their rows stay and come round every 5 min). */
   private readonly unknownWarned = new Set<string>();
+  /**
+   * Rows whose try has not ended, one that outlived its deadline included (an in-process target ignoring
+   * the signal): such a row is not tried again until it ends, so one process never hands a receiver the
+   * same notice twice at once, nor piles up calls to a receiver that hangs.
+   */
+  private readonly unsettled = new Set<string>();
 
   constructor(private readonly options: RevocationOutboxOptions) {
     this.backoff = { ...OUTBOX_BACKOFF, ...options.backoff };
@@ -176,8 +182,13 @@ export class RevocationOutbox {
     try {
       let outcome: OutboxDelivery;
       try {
+        if (this.unsettled.has(row.id)) throw new Error('its previous try outlived its deadline and is still running');
         const deadline = AbortSignal.timeout(this.options.deliveryTimeoutMs ?? 30_000);
-        outcome = await beforeDeadline(this.options.deliver(notice, deadline), deadline);
+        const work = this.options.deliver(notice, deadline);
+        this.unsettled.add(row.id);
+        const settled = (): boolean => this.unsettled.delete(row.id);
+        void work.then(settled, settled);
+        outcome = await beforeDeadline(work, deadline);
       } catch (error) {
         const delayMs = backoffDelayMs(attempts, this.backoff);
         this.options.log.warn({ err: error, to: row.receiver, agentId: row.agent_id, attempts, retryInMs: delayMs }, 'revocation notice not delivered: kept, retrying');

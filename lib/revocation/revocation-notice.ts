@@ -16,7 +16,13 @@ export interface AgentFailureNotice {
   readonly severityLabel: string;
   readonly context: unknown;
   /**
-   * The other agents of this verifier to notify (Keylime: every other agent with the same verifier id).
+   * The failed agent's tenant: only the other agents of the same tenant are told (`otherAgents`), so one
+   * tenant's nodes never learn another's node, address, policy or failure. Absent: no agent is told.
+   */
+  readonly tenant?: string;
+  /**
+   * The other agents of this verifier to notify (Keylime: every other agent with the same verifier id;
+   * here only those of the failed agent's `tenant`).
    * A function is called later, off the caller's stack, so a verifier with thousands of agents does not
    * list them on its round path.
    */
@@ -26,6 +32,8 @@ export interface AgentFailureNotice {
 /** An agent's revocation endpoint: its URL, API version and pinned HTTPS certificate. */
 export interface RevocationAgentTarget {
   readonly agentId: string;
+  /** The agent's tenant: it is sent only its own tenant's notices. Absent: it is sent none. */
+  readonly tenant?: string;
   /** `https://10.0.0.5:9002`. */
   readonly url: string;
   /** Agent API version used in the path (`2.1`…). */

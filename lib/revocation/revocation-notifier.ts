@@ -34,7 +34,8 @@ export interface RevocationNotifierOptions {
    * The verifier's database: notices to the webhooks and targets are kept there until delivered
    * (`RevocationOutbox`). Absent: they are tried `retry.attempts` times in memory only.
    */
-  readonly outbox?: Omit<RevocationOutboxOptions, 'deliver' | 'log'>;
+  readonly outbox?: Omit<RevocationOutboxOptions, 'deliver' | 'log' | 'deliveryTimeoutMs'>;
+  /** The longest one try of one delivery may take, the receiver's answer included (default 10 s). */
   readonly timeoutMs?: number;
   readonly log?: Logger;
   /** Unix milliseconds (tests). */
@@ -59,7 +60,7 @@ const AGENT_FAN_OUT = 8;
 
 /**
  * Sends Keylime revocation notifications when the verifier fails an agent (spec §9.2): the signed
- * envelope goes to every webhook, to every other agent's `/notifications/revocation`, and to the
+ * envelope goes to every webhook, to every other agent of the same tenant (`/notifications/revocation`), and to the
  * in-process targets (the broker withdrawing the node). `agentFailed` returns at once — deliveries run
  * in the background, each retried with exponential back-off — so an attestation round never waits on
  * a slow or dead receiver. Delivery failures are logged, never thrown.
@@ -79,7 +80,10 @@ export class RevocationNotifier {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.log = options.log ?? pino({ level: 'silent' });
     this.webhookDispatcher = new Agent({ connect: options.webhookCa === undefined ? {} : { ca: options.webhookCa } });
-    this.outbox = options.outbox === undefined ? undefined : new RevocationOutbox({ ...options.outbox, log: this.log, deliver: (notice) => this.deliverFromOutbox(notice) });
+    this.outbox =
+      options.outbox === undefined
+        ? undefined
+        : new RevocationOutbox({ ...options.outbox, log: this.log, deliveryTimeoutMs: this.timeoutMs(), deliver: (notice, deadline) => this.deliverFromOutbox(notice, deadline) });
   }
 
   /**
@@ -129,7 +133,7 @@ export class RevocationNotifier {
   /**
    * Sends a prepared notice once its verdict is stored; returns at once. With an outbox, the webhooks
    * and targets get it from there (recorded now when the verdict's transaction did not); the other
-   * agents always get it from memory, best effort.
+   * agents of the notice's tenant (none without one) always get it from memory, best effort.
    */
   announce(prepared: PreparedRevocation): void {
     if (this.closed) return;
@@ -151,10 +155,10 @@ export class RevocationNotifier {
         this.track(`target ${name}`, () => target(message, envelope));
       }
     }
-    if (this.options.agentTls !== undefined && notice.otherAgents !== undefined) {
-      const others = notice.otherAgents;
+    const { otherAgents: others, tenant } = notice;
+    if (this.options.agentTls !== undefined && others !== undefined && tenant !== undefined) {
       const signer = envelope.signature === '' ? '' : notice.revocationKey;
-      this.track('agents', () => this.fanOut(notice.agentId, others, envelope, signer), 1);
+      this.track('agents', () => this.fanOut(notice.agentId, tenant, others, envelope, signer), 1);
     }
   }
 
@@ -195,13 +199,13 @@ export class RevocationNotifier {
   }
 
   /** One outbox delivery: throws what is worth trying again. */
-  private async deliverFromOutbox(notice: OutboxNotice): Promise<OutboxDelivery> {
+  private async deliverFromOutbox(notice: OutboxNotice, deadline: AbortSignal): Promise<OutboxDelivery> {
     const space = notice.receiver.indexOf(' ');
     const kind = notice.receiver.slice(0, space);
     const name = notice.receiver.slice(space + 1);
     try {
       if (kind === 'webhook' && (this.options.webhooks ?? []).includes(name)) {
-        await this.post(name, notice.envelope, this.webhookDispatcher);
+        await this.post(name, notice.envelope, this.webhookDispatcher, deadline);
         return 'delivered';
       }
       const targets = this.options.targets ?? {};
@@ -226,25 +230,28 @@ export class RevocationNotifier {
   }
 
   /**
-   * Delivers to every other agent, `AGENT_FAN_OUT` at a time, each with its own retries, and logs one
+   * Delivers to every other agent of `tenant`, `AGENT_FAN_OUT` at a time, each with its own retries, and logs one
    * summary line (not one per agent: a fleet of agents without a revocation key refuses every notice).
    * An agent that refused a notice by `signer` outright on the connection it still has is skipped
    * (`ReceiverRefusals`). Starts on a later turn of the event loop, so listing the agents never runs on
-   * the caller's stack.
+   * the caller's stack. Once the notifier closes, no further agent is started.
    */
   private async fanOut(
     failedAgentId: string,
+    tenant: string,
     others: NonNullable<AgentFailureNotice['otherAgents']>,
     envelope: RevocationEnvelope,
     signer: string,
   ): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
     const body = JSON.stringify(envelope);
-    const targets = (typeof others === 'function' ? [...others()] : others).filter((agent) => agent.agentId !== failedAgentId);
-    const outcomes = { delivered: 0, refused: 0, refused_before: 0, gave_up: 0 };
+    // Only the failed agent's own tenant: the notice names its node, address, policy and failure.
+    const targets = (typeof others === 'function' ? [...others()] : others).filter((agent) => agent.agentId !== failedAgentId && agent.tenant === tenant);
+    const outcomes = { delivered: 0, refused: 0, refused_before: 0, gave_up: 0, not_sent_closing: 0 };
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < targets.length) {
+      // Closing: the agents not yet started are left (the fan-out is best effort), so shutdown waits only for the tries in flight.
+      while (next < targets.length && !this.closed) {
         const agent = targets[next++] as RevocationAgentTarget;
         if (this.refusals.refuses(agent, signer)) {
           outcomes.refused_before += 1;
@@ -257,6 +264,7 @@ export class RevocationNotifier {
       }
     };
     await Promise.all(Array.from({ length: Math.min(AGENT_FAN_OUT, targets.length) }, worker));
+    outcomes.not_sent_closing = targets.length - next;
     this.log[outcomes.delivered === targets.length ? 'info' : 'warn']({ agentId: failedAgentId, ...outcomes }, 'revocation notice fanned out to the other agents');
   }
 
@@ -313,8 +321,13 @@ export class RevocationNotifier {
     }
   }
 
-  private post(url: string, body: string, dispatcher: Dispatcher): Promise<void> {
-    return postEnvelope(url, body, dispatcher, this.options.timeoutMs ?? 10_000);
+  /** One try: `deadline` ends it, the answer's body included (default: `timeoutMs` from now). */
+  private post(url: string, body: string, dispatcher: Dispatcher, deadline = AbortSignal.timeout(this.timeoutMs())): Promise<void> {
+    return postEnvelope(url, body, dispatcher, deadline);
+  }
+
+  private timeoutMs(): number {
+    return this.options.timeoutMs ?? 10_000;
   }
 
 }

@@ -17,8 +17,13 @@ export type OutboxDelivery = 'delivered' | 'refused' | 'unknown_receiver';
 
 export interface RevocationOutboxOptions {
   readonly knex: Knex;
-  /** Delivers one notice; throws when it is worth trying again (a 5xx, no answer, the receiver's database down). */
-  readonly deliver: (notice: OutboxNotice) => Promise<OutboxDelivery>;
+  /**
+   * Delivers one notice; throws when it is worth trying again (a 5xx, no answer, the receiver's database
+   * down). `deadline` aborts when the delivery's time is up: a delivery still running then is retried.
+   */
+  readonly deliver: (notice: OutboxNotice, deadline: AbortSignal) => Promise<OutboxDelivery>;
+  /** The longest one delivery may take, its answer included (default 30 s, under the lease). */
+  readonly deliveryTimeoutMs?: number;
   /** Waits between the attempts of one row (default 1 s doubling to 5 min). */
   readonly backoff?: Partial<ExponentialBackoff>;
   /** How often the table is read for rows due (default 5 s): rows another process left, retries due. */
@@ -30,8 +35,12 @@ export interface RevocationOutboxOptions {
 
 export const OUTBOX_BACKOFF: ExponentialBackoff = { initialDelayMs: 1000, maxDelayMs: 5 * 60_000 };
 
-/** Rows claimed (and delivered at once) per read. */
-const CLAIM_BATCH = 50;
+/**
+ * Deliveries in flight at once: each is independent (a row claimed is delivered without waiting for
+ * the others of its read), so a receiver that never answers holds only its own rows, each until its
+ * deadline, never the rows behind them.
+ */
+const MAX_IN_FLIGHT = 16;
 
 /** Inserts the notices of a batch: runs in the verdicts' own transaction. */
 const RECORD_NOTICES = fixedStatement(
@@ -64,6 +73,17 @@ export class RevocationOutbox {
   /** A wake-up came while a sweep ran: another follows it. */
   private again = false;
   private running = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** The last sweep stopped with every slot taken: the next delivery to end wakes another. */
+  private full = false;
+  /** Receivers this process has warned it does not have (once each: their rows stay and come round every 5 min). */
+  private readonly unknownWarned = new Set<string>();
+  /**
+   * Rows whose try has not ended, one that outlived its deadline included (an in-process target ignoring
+   * the signal): such a row is not tried again until it ends, so one process never hands a receiver the
+   * same notice twice at once, nor piles up calls to a receiver that hangs.
+   */
+  private readonly unsettled = new Set<string>();
 
   constructor(private readonly options: RevocationOutboxOptions) {
     this.backoff = { ...OUTBOX_BACKOFF, ...options.backoff };
@@ -105,12 +125,16 @@ export class RevocationOutbox {
     });
   }
 
-  /** Stops sweeping and waits for the sweep in progress; undelivered rows stay for the next process. */
+  /**
+   * Stops sweeping and waits for the sweep and the deliveries in progress, each within its deadline;
+   * undelivered rows stay for the next process.
+   */
   async close(): Promise<void> {
     this.running = false;
     this.again = false;
     clearTimeout(this.timer);
     await this.sweeping;
+    await Promise.allSettled([...this.inFlight]);
   }
 
   /** How many notices wait for delivery (the metric `ironlime_verifier_undelivered_revocations`). */
@@ -119,21 +143,36 @@ export class RevocationOutbox {
     return Number(row?.n ?? 0);
   }
 
+  /** Claims rows due while a slot is free and starts their deliveries; does not wait for them. */
   private async sweepUntilDone(): Promise<void> {
     try {
       while (this.running) {
-        const claimed = await this.claim();
-        await Promise.all(claimed.map((row) => this.deliver(row)));
-        if (claimed.length < CLAIM_BATCH) return;
+        const room = MAX_IN_FLIGHT - this.inFlight.size;
+        this.full = room <= 0;
+        if (this.full) return;
+        const claimed = await this.claim(room);
+        for (const row of claimed) this.startDelivery(row);
+        if (claimed.length < room) return;
       }
     } catch (error) {
       this.options.log.error({ err: error }, 'revocation outbox: could not read the notices due; trying again later');
     }
   }
 
-  private async claim(): Promise<ClaimedRow[]> {
-    const result = (await this.options.knex.raw(CLAIM_DUE, [this.options.leaseSeconds ?? 60, CLAIM_BATCH])) as { rows: ClaimedRow[] } | ClaimedRow[];
+  private async claim(limit: number): Promise<ClaimedRow[]> {
+    const result = (await this.options.knex.raw(CLAIM_DUE, [this.options.leaseSeconds ?? 60, limit])) as { rows: ClaimedRow[] } | ClaimedRow[];
     return Array.isArray(result) ? result : result.rows;
+  }
+
+  private startDelivery(row: ClaimedRow): void {
+    const delivery = this.deliver(row).finally(() => {
+      this.inFlight.delete(delivery);
+      if (this.full) {
+        this.full = false;
+        this.wake();
+      }
+    });
+    this.inFlight.add(delivery);
   }
 
   private async deliver(row: ClaimedRow): Promise<void> {
@@ -143,7 +182,13 @@ export class RevocationOutbox {
     try {
       let outcome: OutboxDelivery;
       try {
-        outcome = await this.options.deliver(notice);
+        if (this.unsettled.has(row.id)) throw new Error('its previous try outlived its deadline and is still running');
+        const deadline = AbortSignal.timeout(this.options.deliveryTimeoutMs ?? 30_000);
+        const work = this.options.deliver(notice, deadline);
+        this.unsettled.add(row.id);
+        const settled = (): boolean => this.unsettled.delete(row.id);
+        void work.then(settled, settled);
+        outcome = await beforeDeadline(work, deadline);
       } catch (error) {
         const delayMs = backoffDelayMs(attempts, this.backoff);
         this.options.log.warn({ err: error, to: row.receiver, agentId: row.agent_id, attempts, retryInMs: delayMs }, 'revocation notice not delivered: kept, retrying');
@@ -152,8 +197,11 @@ export class RevocationOutbox {
         return;
       }
       if (outcome === 'unknown_receiver') {
-        // Configured in another process, or removed from this one's configuration: left to whoever has it.
-        this.options.log.warn({ to: row.receiver, agentId: row.agent_id }, 'revocation notice for a receiver this process does not have: left in the outbox');
+        // Configured in another process, or removed from this one's configuration: left to whoever has it
+        // (an operator deletes the rows of a receiver gone for good, docs/verifier.md). Warned once per receiver.
+        const first = !this.unknownWarned.has(row.receiver);
+        this.unknownWarned.add(row.receiver);
+        this.options.log[first ? 'warn' : 'debug']({ to: row.receiver, agentId: row.agent_id }, 'revocation notice for a receiver this process does not have: left in the outbox');
         await table().update({ next_attempt_at: new Date(Date.now() + this.backoff.maxDelayMs) });
         return;
       }
@@ -171,6 +219,15 @@ export class RevocationOutbox {
     if (delayMs >= (this.options.pollMs ?? 5000)) return;
     setTimeout(() => this.wake(), delayMs).unref();
   }
+}
+
+/** `work`, or the deadline's reason once it aborts (whatever `work` does afterwards is ignored). */
+function beforeDeadline<T>(work: Promise<T>, deadline: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(deadline.reason as Error);
+    deadline.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => deadline.removeEventListener('abort', onAbort));
+  });
 }
 
 interface ClaimedRow {

@@ -1,17 +1,15 @@
 import { request, type Dispatcher } from 'undici';
 import { KeylimeHttpError } from '../http/client-errors.js';
 
-/** POSTs a revocation envelope's JSON to `url`; a non-2xx answer throws `DeliveryRefused`. */
-export async function postEnvelope(url: string, body: string, dispatcher: Dispatcher, timeout: number): Promise<void> {
-  const reply = await request(url, {
-    method: 'POST',
-    dispatcher,
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-    headers: { 'content-type': 'application/json' },
-    body,
-  });
-  await reply.body.dump();
+/**
+ * POSTs a revocation envelope's JSON to `url`; a non-2xx answer throws `DeliveryRefused`. `deadline`
+ * ends the whole exchange, the answer's body included: undici's own timeouts only bound the wait for
+ * the headers and between two chunks, so a receiver dripping its answer would hold the delivery forever.
+ */
+export async function postEnvelope(url: string, body: string, dispatcher: Dispatcher, deadline: AbortSignal): Promise<void> {
+  const reply = await request(url, { method: 'POST', dispatcher, signal: deadline, headers: { 'content-type': 'application/json' }, body });
+  // undici's default limit: a longer body is not read, the connection is dropped (the status is the answer).
+  await reply.body.dump({ signal: deadline, limit: 128 * 1024 });
   if (reply.statusCode < 200 || reply.statusCode >= 300) {
     throw new DeliveryRefused(`${url} answered ${reply.statusCode}`, reply.statusCode);
   }

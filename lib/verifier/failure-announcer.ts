@@ -16,7 +16,7 @@ const COMM_ERROR_PREFIX = 'internal.verifier.';
 /**
  * Keylime's revocation message for an agent whose verdict turned it FAILED or INVALID_QUOTE, sent
  * once that verdict is stored: to the webhooks (a broker withdraws the node's secrets and tokens) and
- * to the agents this process polls. Pull rounds and push verdicts both announce through it, so a
+ * to the agents of the same tenant this process polls. Pull rounds and push verdicts both announce through it, so a
  * tampered push node is withdrawn like a pull node.
  */
 export class FailureAnnouncer {
@@ -47,6 +47,7 @@ export class FailureAnnouncer {
       eventId: failure?.event_id ?? after.lastEventId ?? 'unknown',
       severityLabel: failure?.severity_label ?? 'unknown',
       context: failure?.context ?? null,
+      ...(agent.tenant === undefined ? {} : { tenant: agent.tenant }),
       otherAgents: this.otherAgents,
     });
   }

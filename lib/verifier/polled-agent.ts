@@ -183,6 +183,7 @@ function buildPolledAgent(record: VerifierAgentRecord, stored: StoredAgentPolici
     connection,
     revocationTarget: {
       agentId: record.agentId,
+      ...(record.tenant === undefined ? {} : { tenant: record.tenant }),
       url: baseUrl,
       apiVersion: record.supportedVersion,
       mtlsCert: record.mtlsCert,

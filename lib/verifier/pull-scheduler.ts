@@ -78,7 +78,8 @@ export class PullScheduler {
   readonly slotCapacity: () => number;
   private closed = false;
   /**
-   * Announces agents whose stored verdict failed them, to the webhooks and to every agent polled here;
+   * Announces agents whose stored verdict failed them, to the webhooks and to the agents of the same
+   * tenant polled here;
    * the push side of the same process announces through it too.
    */
   readonly failures: FailureAnnouncer;
@@ -250,7 +251,7 @@ export class PullScheduler {
     return this.decider.decide(agent);
   }
 
-  /** Every agent polled here, as a revocation target (read by the notifier later, off the round's path). */
+  /** Every agent polled here, as a revocation target (read by the notifier later, off the round's path, which keeps the failed agent's tenant's). */
   private *revocationTargets(): Iterable<RevocationAgentTarget> {
     for (const agent of this.agents.values()) {
       yield agent.revocationTarget;

@@ -174,6 +174,7 @@ export function recordFromRow(row: Record<string, unknown>): VerifierAgentRecord
   });
   return {
     agentId: String(row['agent_id']),
+    ...(typeof row['tenant'] === 'string' ? { tenant: row['tenant'] } : {}),
     v: nullableString(row['v']),
     ip: nullableString(row['ip']),
     port: nullableNumber(row['port']),

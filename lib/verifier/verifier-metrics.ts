@@ -2,6 +2,18 @@ import { Counter, exponentialBuckets, Gauge, Histogram, Registry } from 'prom-cl
 import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
 import { LATE_SHARE, ROUND_START_SLOT_MS } from './round-start-grid.js';
 
+/** How long a scrape waits for the database's count of undelivered revocation notices. */
+const COUNT_DEADLINE_MS = 1000;
+
+/** `work`, or a rejection once `ms` have passed. */
+function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 /**
  * The verifier's Prometheus metrics (`GET /metrics`, text format, prom-client), one registry per
  * verifier so several in one process stay apart: rounds by outcome, round latency and start delay,
@@ -71,11 +83,12 @@ export class VerifierMetrics {
     });
     new Gauge({
       name: 'ironlime_verifier_undelivered_revocations',
-      help: 'Revocation notices to the configured receivers (webhooks, an in-process broker) not yet delivered; each is retried until taken or refused. A value that stays up means a receiver is down.',
+      help: `Revocation notices to the configured receivers (webhooks, an in-process broker) not yet delivered; each is retried until taken or refused. A value that stays up means a receiver is down. NaN: the database did not answer the count within ${COUNT_DEADLINE_MS} ms.`,
       registers,
       async collect() {
-        const count = await sources.undeliveredRevocations?.();
-        if (count !== undefined) this.set(count);
+        const count = sources.undeliveredRevocations;
+        // A scrape answers while the database is away (the other gauges matter most then): the count is unknown, not 0.
+        if (count !== undefined) this.set(await withinDeadline(count(), COUNT_DEADLINE_MS).catch(() => Number.NaN));
       },
     });
     new Gauge({

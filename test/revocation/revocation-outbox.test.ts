@@ -1,7 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { expect } from 'chai';
+import { pino } from 'pino';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-target.js';
@@ -155,6 +157,32 @@ describe('revocation outbox: a notice is never lost', function () {
     }
     expect(taken, 'the removed target\'s notice is not sent to the one now first').to.deep.equal({ audit: 0, broker: 1 });
     expect((await undelivered(opened)).map((row) => row.receiver)).to.deep.equal(['target audit']);
+  });
+
+  it('notices for a receiver this process does not have stay in the table, with one warning per receiver, not one per row and pass', async function () {
+    const knex = opened.database.knex;
+    const gone = new RevocationNotifier({ webhooks: ['http://127.0.0.1:9/gone'], outbox: { knex, ...FAST } });
+    gone.agentFailed(notice('6f0c1e2a-8b4d-4c9e-a1f3-5d7b9e2c4a60'));
+    gone.agentFailed(notice('7a1d2f3b-9c5e-4d0f-b2a4-6e8c0f3d5b71'));
+    await gone.close();
+    const warnings: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done): void {
+        const line = JSON.parse(chunk.toString('utf8')) as { level: number; msg: string };
+        if (line.level >= 40) warnings.push(line.msg);
+        done();
+      },
+    });
+    // `maxDelayMs` 200: each row comes round every 200 ms.
+    const here = new RevocationNotifier({ webhooks: [], outbox: { knex, ...FAST }, log: pino({ level: 'debug' }, sink) });
+    try {
+      here.start();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    } finally {
+      await here.close();
+    }
+    expect(warnings).to.deep.equal(['revocation notice for a receiver this process does not have: left in the outbox']);
+    expect(await undelivered(opened), 'not deleted: another process, or this one reconfigured, delivers them').to.have.length(2);
   });
 
   it('a final refusal (4xx) deletes the notice; two notifiers on one database send a notice once', async function () {

@@ -12,7 +12,7 @@ import { KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-target.js';
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
-import type { AgentFailureNotice } from '../../lib/revocation/revocation-notice.js';
+import type { AgentFailureNotice, RevocationAgentTarget } from '../../lib/revocation/revocation-notice.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
 import { RevocationQueueFull, RevocationReceiver, scriptAction } from '../../lib/revocation/revocation-receiver.js';
 import { checkRevocationEnvelope, revocationVerifyKey } from '../../lib/revocation/revocation-signature.js';
@@ -36,6 +36,7 @@ function notice(agentId: string, extra: Partial<AgentFailureNotice> = {}): Agent
     eventId: 'ima.validation.ima-ng.not_in_allowlist',
     severityLabel: 'emergency',
     context: { message: 'File not found in allowlist: /usr/bin/implant' },
+    tenant: 'tenant-a',
     ...extra,
   };
 }
@@ -124,6 +125,30 @@ describe('revocation notifications', function () {
     }
   });
 
+  it('closing stops a fan-out in progress: the agents in flight get their current try, no further agent is started', async function () {
+    const tls = tlsFixture();
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 5, initialDelayMs: 10, maxDelayMs: 10 } });
+    let tried = 0;
+    // 40 agents that do not answer: each try fails after 300 ms.
+    const targets = Array.from({ length: 40 }, (_, i) => ({
+      agentId: `agent-${i}`,
+      tenant: 'tenant-a',
+      url: 'https://192.0.2.1:9002',
+      apiVersion: '2.2',
+      post: async (): Promise<void> => {
+        tried += 1;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        throw new Error('timed out');
+      },
+    }));
+    notifier.agentFailed(notice('failed', { otherAgents: targets }));
+    while (tried === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const started = Date.now();
+    await notifier.close();
+    expect(Date.now() - started, 'close waits for the tries in flight only').to.be.below(1000);
+    expect(tried, 'the 8 in flight, none started after close').to.equal(8);
+  });
+
   it('lists the other agents off the caller\'s stack and delivers to them over their own connections, a few at a time, retrying each', async function () {
     const tls = tlsFixture();
     const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 2, initialDelayMs: 5, maxDelayMs: 5 } });
@@ -133,6 +158,7 @@ describe('revocation notifications', function () {
     const delivered = new Map<string, number>();
     const targets = Array.from({ length: 3000 }, (_, i) => ({
       agentId: `agent-${i}`,
+      tenant: 'tenant-a',
       url: 'https://127.0.0.1:1',
       apiVersion: '2.2',
       post: async (body: string): Promise<void> => {
@@ -164,6 +190,35 @@ describe('revocation notifications', function () {
     }
   });
 
+  it("sends a notice only to the failed agent's own tenant: not to another tenant's agents, not to an agent of no known tenant, to none for a notice of no tenant", async function () {
+    const tls = tlsFixture();
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 1 } });
+    const sent: string[] = [];
+    const target = (agentId: string, tenant?: string): RevocationAgentTarget => ({
+      agentId,
+      ...(tenant === undefined ? {} : { tenant }),
+      url: 'https://127.0.0.1:1',
+      apiVersion: '2.2',
+      post: async (): Promise<void> => {
+        sent.push(agentId);
+      },
+    });
+    const targets = [target('a-1', 'tenant-a'), target('a-2', 'tenant-a'), target('b-1', 'tenant-b'), target('default-1', 'default'), target('unknown-1')];
+    const announce = async (extra: Partial<AgentFailureNotice>): Promise<string[]> => {
+      sent.length = 0;
+      notifier.agentFailed(notice('a-1', { otherAgents: targets, ...extra }));
+      await notifier.idle();
+      return [...sent].sort();
+    };
+    try {
+      expect(await announce({})).to.deep.equal(['a-2']);
+      expect(await announce({ tenant: 'default' }), 'the default tenant is a tenant of its own').to.deep.equal(['default-1']);
+      expect(await announce({ tenant: undefined }), 'a failure of no known tenant is sent to no agent').to.deep.equal([]);
+    } finally {
+      await notifier.close();
+    }
+  });
+
   it('does not send an agent a notice it refused outright (403, 404) on the same connection for the same signer; sends again after a reconnect, for another signer, and after any other refusal', async function () {
     const tls = tlsFixture();
     const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 3, initialDelayMs: 5, maxDelayMs: 5 } });
@@ -172,6 +227,7 @@ describe('revocation notifications', function () {
     const sent: string[] = [];
     const targets = Object.keys(answers).map((agentId) => ({
       agentId,
+      tenant: 'tenant-a',
       url: 'https://127.0.0.1:1',
       apiVersion: '2.2',
       receiver: () => connection[agentId],
@@ -231,7 +287,9 @@ describe('revocation notifications', function () {
         agentTls: { cert: tls.client.certPem, key: tls.client.keyPem },
         retry: { attempts: 2, initialDelayMs: 10 },
       });
-      notifier.agentFailed(notice('failed-node', { otherAgents: [{ agentId: agent.uuid, url: agentUrl, apiVersion: '2.2', mtlsCert: tls.agent.certPem }] }));
+      notifier.agentFailed(notice('failed-node', { otherAgents: [{ agentId: agent.uuid, tenant: 'tenant-a', url: agentUrl, apiVersion: '2.2', mtlsCert: tls.agent.certPem }] }));
+      // Delivered before closing: closing starts no agent of a fan-out not yet under way.
+      await notifier.idle();
       await notifier.close();
       await receiver.settled();
       expect(received.map((m) => [m.agent_id, m.type])).to.deep.equal([['failed-node', 'revocation']]);

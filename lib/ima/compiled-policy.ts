@@ -1,4 +1,5 @@
 import { compileExcludes, type ExcludeMatcher } from './exclude-matcher.js';
+import type { MatchAllowance } from '../python-regex/match-allowance.js';
 import type { LogHashAlgorithm } from './hash-algorithms.js';
 import { ImaKeyring } from './ima-keyring.js';
 import { ImaNgPolicyIndex } from './internal/ima-ng-policy-index.js';
@@ -39,4 +40,13 @@ export function compileRuntimePolicy(policy: RuntimePolicy): CompiledRuntimePoli
     logHashAlg: policy.ima.log_hash_alg,
     verificationKeys: verificationKeys === '' ? undefined : ImaKeyring.fromJson(verificationKeys, 'verification-keys'),
   };
+}
+
+/**
+ * The same policy, its excludes charged to `allowance` on every engine run: for one untrusted
+ * request (POST /verify/evidence), so that a policy within the compile budget cannot make the
+ * paths of one list cost more than the request may spend. The policy itself is not changed.
+ */
+export function withMatchAllowance(policy: CompiledRuntimePolicy, allowance: MatchAllowance): CompiledRuntimePolicy {
+  return { ...policy, isExcluded: (path) => policy.isExcluded(path, allowance) };
 }

@@ -1,4 +1,5 @@
 import { RE2JS, RE2JSException } from 're2js';
+import type { MatchAllowance } from './match-allowance.js';
 import { PythonRegexError } from './python-regex-error.js';
 import { translatePythonRegex, type MatchMode, type TranslatedRegex } from './internal/python-regex.js';
 
@@ -10,16 +11,19 @@ import { translatePythonRegex, type MatchMode, type TranslatedRegex } from './in
  * "Pattern" is then the size of the program RE2 builds, which a short pattern can make huge
  * (`[\w]{1000}` is a thousand Unicode classes): every pattern, and every set compiled together,
  * has a budget (`PATTERN_BUDGET`, `PATTERNS_BUDGET`, units of internal/program-cost.ts) checked on
- * the translation, before RE2 spends anything on it.
+ * the translation, before RE2 spends anything on it. A budget bounds one program, not how many
+ * texts a request runs it on: a caller that runs a matcher for an untrusted request passes a
+ * `MatchAllowance`, checked before each engine run.
  */
-export type LinearMatcher = (text: string) => boolean;
+export type LinearMatcher = (text: string, allowance?: MatchAllowance) => boolean;
 
 /** One pattern's budget: repeats such as `[^/]{1000}` or `\w{1,100}`, dozens of Unicode classes. */
 export const PATTERN_BUDGET = 50_000;
 /**
  * The budget of patterns compiled together (a policy's excludes): over a thousand literal paths or
  * two thousand short rules; re2js compiles that in about a second. It does not bound matching:
- * rules that keep many states live (`[^X]*.{1000}b`) can take seconds per path (docs/ima.md).
+ * rules that keep many states live (`[^X]*.{1000}b`) can take seconds per path, which is what a
+ * `MatchAllowance` bounds (docs/ima.md).
  */
 export const PATTERNS_BUDGET = 250_000;
 
@@ -82,14 +86,16 @@ export function compilePythonPatterns(patterns: readonly string[], mode: MatchMo
     return t;
   });
   const regex = compileTogether(translated, mode, onRefused);
+  const run: LinearMatcher = (text, allowance) =>
+    allowance === undefined ? regex.test(text) : allowance.run(total * (text.length + 1), () => regex.test(text));
   const prefixes = translated.map((t) => t.literalPrefix);
   if (prefixes.includes('')) {
-    return (text) => regex.test(text);
+    return run;
   }
-  return (text) => {
+  return (text, allowance) => {
     for (const prefix of prefixes) {
       if (text.startsWith(prefix)) {
-        return regex.test(text);
+        return run(text, allowance);
       }
     }
     return false;

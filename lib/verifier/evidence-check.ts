@@ -1,9 +1,11 @@
+import { withMatchAllowance } from '../ima/compiled-policy.js';
 import { evaluateEvidence, type EvaluateEvidenceOptions, type EvaluateEvidenceResult } from '../attestation/evaluate-evidence.js';
 import { IronlimeError, type ErrorCode } from '../../interfaces/errors.js';
 import { validateFast, type FastDto } from '../http/fast-path-checks.js';
 import { parseRequestBody } from '../http/json-guard.js';
 import { fastEvidenceBody } from './evidence-body-fast-path.js';
 import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
+import { evidenceMatchAllowance } from './evidence-match-allowance.js';
 import { EvidenceBody, type TpmEvidenceData } from './verify-route-dtos.js';
 import { messageOf } from './error-message.js';
 
@@ -30,7 +32,8 @@ const EVIDENCE_BODY: FastDto<EvidenceBody> = { dto: EvidenceBody, fast: fastEvid
  * empty is no body), validated with the `EvidenceBody` DTO as a DTO route would (behind its fast path,
  * evidence-body-fast-path.ts, which passes only bodies the DTO accepts), then checked
  * with the engine (`evaluateEvidence`), the derived inputs and the measured-boot memo coming from
- * `cache`. Never throws: an error (a 400 for a malformed body included) becomes an answer.
+ * `cache`, the policy's exclude rules charged to this request's match allowance
+ * (evidence-match-allowance.ts: passing it is a 400). Never throws: an error (a 400 for a malformed body included) becomes an answer.
  */
 export function checkEvidence(bodyText: string, cache: EvidenceInputsCache, options: EvidenceCheckOptions): EvidenceAnswer {
   try {
@@ -69,7 +72,7 @@ function evaluate(data: TpmEvidenceData, cache: EvidenceInputsCache, options: Ev
       hashAlg: data.hash_alg,
       akTpm: cache.akTpm(data.tpm_ak),
       tpmPolicy: data.tpm_policy === undefined || data.tpm_policy === null || data.tpm_policy === '' ? null : data.tpm_policy,
-      runtimePolicy: runtimeText.trim() === '' ? null : cache.runtimePolicy(runtimeText),
+      runtimePolicy: runtimeText.trim() === '' ? null : withMatchAllowance(cache.runtimePolicy(runtimeText), evidenceMatchAllowance()),
       mbRefstate: mbText.trim() === '' || mbText.trim() === 'null' ? null : cache.refstate(mbText),
       imaMeasurementList: data.ima_measurement_list ?? null,
       mbLog,

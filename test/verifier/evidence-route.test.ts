@@ -92,6 +92,41 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     expect(reply.body.status).to.include('excludes[0]').and.include('too costly');
   });
 
+  it('excludes within the compile budget but too costly to match on this list (225 × [^X]*.{1000}b, 3,000-character paths) are refused (400) before the engine runs', async function () {
+    this.timeout(20_000);
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    const excludes = Array.from({ length: 225 }, (_, i) => `[^${chars[i % chars.length] ?? 'a'}]*.{1000}b`);
+    const policy = runtimePolicy(agent, { excludes });
+    for (let p = 0; p < 2; p++) {
+      agent.measure(`/${Array.from({ length: 3000 }, (_, i) => chars[(i * 7 + p) % chars.length]).join('')}`, `x${p}`);
+    }
+    const started = Date.now();
+    const reply = await post(evidence(agent, 'matchNonce0000000001', maskOf([]), { runtime_policy: policy }));
+    expect(reply.status).to.equal(400);
+    expect(reply.body.status).to.match(/excludes: too costly to evaluate for this request: .* \(0 ms spent in 0 runs; the next could take \d+ ms\)/);
+    expect(Date.now() - started).to.be.below(5000);
+  });
+
+  it('the same excludes on shorter paths run until the request\'s 2 s allowance would pass, then are refused (400)', async function () {
+    this.timeout(20_000);
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    const excludes = Array.from({ length: 225 }, (_, i) => `[^${chars[i % chars.length] ?? 'a'}]*.{1000}b`);
+    const policy = runtimePolicy(agent, { excludes });
+    for (let p = 0; p < 8; p++) {
+      agent.measure(`/${Array.from({ length: 700 }, (_, i) => chars[(i * 7 + p) % chars.length]).join('')}`, `x${p}`);
+    }
+    const started = Date.now();
+    const reply = await post(evidence(agent, 'matchNonce0000000002', maskOf([]), { runtime_policy: policy }));
+    expect(reply.status).to.equal(400);
+    const runs = Number(/spent in (\d+) runs/.exec(reply.body.status)?.[1]);
+    expect(runs).to.be.within(0, 3);
+    expect(Date.now() - started).to.be.below(6000);
+  });
+
   it('files named constructor, toString and __proto__ are checked as any other file (200, valid)', async function () {
     const agent = new FakeAgent();
     for (const name of ['constructor', 'toString', '__proto__']) {

@@ -1,0 +1,51 @@
+/**
+ * What one request may spend running linear-time matchers (linear-regex.ts), in nanoseconds.
+ * Before each engine run its worst case is estimated — the program's cost (internal/program-cost.ts)
+ * × (the text's length + 1), at `NS_PER_UNIT`, re2js's speed when its lazy DFA gives up and it
+ * steps every live state on every character — and a run that could pass the allowance never
+ * starts; what the run really took is then spent. The estimate alone would refuse real lists
+ * (a rule starting `.*` runs on every path, at a tiny fraction of its worst case), the time alone
+ * could not stop one run of seconds. `onExceeded` throws the owner's own error, which ends the
+ * owner's work (a run that fits could still go ahead).
+ */
+export class MatchAllowance {
+  /** re2js 2.10's worst measured: 225 × `[^X]*.{1000}b` on a 3,000-character path, 2.55 ns a unit. */
+  static readonly NS_PER_UNIT = 4;
+
+  private spentNs = 0;
+  private engineRuns = 0;
+
+  constructor(
+    readonly limitNs: number,
+    private readonly onExceeded: (wantedNs: number, allowance: MatchAllowance) => never,
+  ) {}
+
+  /** Nanoseconds the runs that went ahead took. */
+  get spent(): number {
+    return this.spentNs;
+  }
+
+  /** Engine runs that went ahead. */
+  get runs(): number {
+    return this.engineRuns;
+  }
+
+  /**
+   * Runs `engine`, whose worst case is `units`, and spends what it took.
+   *
+   * @throws whatever `onExceeded` throws, before running, when the worst case would pass the limit.
+   */
+  run<T>(units: number, engine: () => T): T {
+    const wantedNs = units * MatchAllowance.NS_PER_UNIT;
+    if (this.spentNs + wantedNs > this.limitNs) {
+      this.onExceeded(wantedNs, this);
+    }
+    const start = process.hrtime.bigint();
+    try {
+      return engine();
+    } finally {
+      this.spentNs += Number(process.hrtime.bigint() - start);
+      this.engineRuns += 1;
+    }
+  }
+}

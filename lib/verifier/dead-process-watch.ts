@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RepeatingCheck } from '../timing/repeating-check.js';
 import { BEAT_GRACE_MS } from './process-lock-sql.js';
 import type { ProcessLock } from './process-lock.js';
 import type { VerifierProcessRepository } from './verifier-process-repository.js';
@@ -45,27 +46,22 @@ export interface DeadProcessWatchOptions {
  * lock is taken again.
  */
 export class DeadProcessWatch {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly repeating: RepeatingCheck;
   /** Dead owners the last look showed. */
   private seen = new Set<string>();
   /** The last look failed (logged once per streak of failures). */
   private failing = false;
 
-  constructor(private readonly options: DeadProcessWatchOptions) {}
+  constructor(private readonly options: DeadProcessWatchOptions) {
+    this.repeating = new RepeatingCheck(options, () => this.look());
+  }
 
   start(): void {
-    this.schedule();
+    this.repeating.start();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-  }
-
-  private schedule(): void {
-    if (this.options.isClosed()) {
-      return;
-    }
-    this.timer = setTimeout(() => this.options.track(this.look().finally(() => this.schedule())), this.options.periodMs);
+    this.repeating.stop();
   }
 
   private async look(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RepeatingCheck } from '../timing/repeating-check.js';
 import type { PolledAgent } from './polled-agent.js';
 import type { PolicyNames, StoredPolicyVersions, VerifierPolicyRepository } from './verifier-policy-repository.js';
 
@@ -61,7 +62,7 @@ export function agentsWithChangedPolicies<A extends WatchedAgent>(agents: Iterab
  * at the next tick.
  */
 export class PolicyVersionWatch<A extends WatchedAgent> {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly repeating: RepeatingCheck;
   private failing = false;
   /**
    * The agents already asked to reload: its reload replaces one (a new `PolledAgent`) or follows its
@@ -70,21 +71,16 @@ export class PolicyVersionWatch<A extends WatchedAgent> {
    */
   private readonly reloading = new WeakSet<A>();
 
-  constructor(private readonly options: PolicyVersionWatchOptions<A>) {}
+  constructor(private readonly options: PolicyVersionWatchOptions<A>) {
+    this.repeating = new RepeatingCheck(options, () => this.check());
+  }
 
   start(): void {
-    this.schedule();
+    this.repeating.start();
   }
 
   stop(): void {
-    clearTimeout(this.timer);
-  }
-
-  private schedule(): void {
-    if (this.options.isClosed()) {
-      return;
-    }
-    this.timer = setTimeout(() => this.options.track(this.check().finally(() => this.schedule())), this.options.periodMs);
+    this.repeating.stop();
   }
 
   private async check(): Promise<void> {

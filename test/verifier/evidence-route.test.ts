@@ -92,16 +92,25 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     expect(reply.body.status).to.include('excludes[0]').and.include('too costly');
   });
 
-  it('excludes within the compile budget but too costly to match on this list (225 × [^X]*.{1000}b, 3,000-character paths) are refused (400) before the engine runs', async function () {
-    this.timeout(20_000);
+  /**
+   * An agent whose list holds `paths` paths of `length` characters, and a policy allowing its files with
+   * 225 excludes `[^X]*.{1000}b` (distinct X): inside the compile budget, seconds of matching per long path.
+   */
+  function costlyToMatch(paths: number, length: number): { agent: FakeAgent; policy: string } {
     const agent = new FakeAgent();
     agent.measure('/usr/bin/bash', 'bash');
     const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
     const excludes = Array.from({ length: 225 }, (_, i) => `[^${chars[i % chars.length] ?? 'a'}]*.{1000}b`);
     const policy = runtimePolicy(agent, { excludes });
-    for (let p = 0; p < 2; p++) {
-      agent.measure(`/${Array.from({ length: 3000 }, (_, i) => chars[(i * 7 + p) % chars.length]).join('')}`, `x${p}`);
+    for (let p = 0; p < paths; p++) {
+      agent.measure(`/${Array.from({ length }, (_, i) => chars[(i * 7 + p) % chars.length]).join('')}`, `x${p}`);
     }
+    return { agent, policy };
+  }
+
+  it('excludes within the compile budget but too costly to match on this list (225 × [^X]*.{1000}b, 3,000-character paths) are refused (400) before the engine runs', async function () {
+    this.timeout(20_000);
+    const { agent, policy } = costlyToMatch(2, 3000);
     const started = Date.now();
     const reply = await post(evidence(agent, 'matchNonce0000000001', maskOf([]), { runtime_policy: policy }));
     expect(reply.status).to.equal(400);
@@ -111,14 +120,7 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
 
   it('the same excludes on shorter paths run until the request\'s 2 s allowance would pass, then are refused (400)', async function () {
     this.timeout(20_000);
-    const agent = new FakeAgent();
-    agent.measure('/usr/bin/bash', 'bash');
-    const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
-    const excludes = Array.from({ length: 225 }, (_, i) => `[^${chars[i % chars.length] ?? 'a'}]*.{1000}b`);
-    const policy = runtimePolicy(agent, { excludes });
-    for (let p = 0; p < 8; p++) {
-      agent.measure(`/${Array.from({ length: 700 }, (_, i) => chars[(i * 7 + p) % chars.length]).join('')}`, `x${p}`);
-    }
+    const { agent, policy } = costlyToMatch(8, 700);
     const started = Date.now();
     const reply = await post(evidence(agent, 'matchNonce0000000002', maskOf([]), { runtime_policy: policy }));
     expect(reply.status).to.equal(400);

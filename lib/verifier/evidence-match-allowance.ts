@@ -1,5 +1,5 @@
-import { RuntimePolicyError } from '../ima/internal/runtime-policy-error.js';
-import { MatchAllowance } from '../python-regex/match-allowance.js';
+import { excludeMatchAllowance } from '../ima/exclude-match-allowance.js';
+import type { MatchAllowance } from '../python-regex/match-allowance.js';
 
 /**
  * What one POST /verify/evidence may spend running its policy's exclude rules: 2 s of matching
@@ -11,15 +11,5 @@ export const EVIDENCE_MATCH_ALLOWANCE_NS = 2_000_000_000;
 
 /** A fresh allowance for one request; passing it refuses the policy as too costly for this request (400). */
 export function evidenceMatchAllowance(limitNs = EVIDENCE_MATCH_ALLOWANCE_NS): MatchAllowance {
-  return new MatchAllowance(limitNs, (wantedNs, allowance) => {
-    throw new RuntimePolicyError(
-      'excludes',
-      `too costly to evaluate for this request: matching the IMA list's paths could take over ${ms(limitNs)} ms ` +
-        `(${ms(allowance.spent)} ms spent in ${allowance.runs} runs; the next could take ${ms(wantedNs)} ms)`,
-    );
-  });
-}
-
-function ms(ns: number): number {
-  return Math.round(ns / 1e6);
+  return excludeMatchAllowance(limitNs);
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
@@ -10,6 +9,7 @@ import type { Role } from '../../lib/auth/roles.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { startFleet, type RunningFleet } from '../../lib/fleet/fleet.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { timedHttpsCall } from '../helpers/timed-https-call.js';
 
 /** A running fleet in its own schema and data dir, with helpers to call its verifier with a token. */
 export interface TestFleet {
@@ -53,17 +53,14 @@ export async function startTestFleet(agents: number, quoteInterval: number): Pro
     caCert,
     token: (role, tenant, ttlSeconds = 600) => issueApiToken({ subject: `${role}-of-${tenant}`, role, tenant, ttlSeconds }, key.privateKey),
     call: (method, urlPath, headers = {}, json = undefined) =>
-      new Promise((resolve, reject) => {
-        const sent = json === undefined ? {} : { 'content-type': 'application/json' };
-        const req = request(new URL(urlPath, running.verifierUrl), { method, ca: caCert, headers: { ...sent, ...headers } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end(json === undefined ? undefined : JSON.stringify(json));
-      }),
+      timedHttpsCall(
+        running.verifierUrl,
+        caCert,
+        method,
+        urlPath,
+        { ...(json === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        json === undefined ? undefined : JSON.stringify(json),
+      ),
     async close() {
       await running.close();
       await admin.raw('drop schema if exists ?? cascade', [schema]);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { runDemo, type DemoResult } from '../../lib/demo/run-demo.js';
+import { processAlive } from '../helpers/process-alive.js';
 
 /** The root of this compiled tree (`dist/` in `npm test`): two folders above this file. */
 const BUILD_ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -13,18 +14,9 @@ function processesMentioning(text: string): string[] {
   return listing.split('\n').filter((line) => line.includes(text) && !line.includes('ps -eo'));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function expectCleanedUp(result: DemoResult): void {
   expect(existsSync(result.dir), `${result.dir} removed`).to.equal(false);
-  expect(result.swtpmPids.filter(alive), 'swtpm processes still running').to.deep.equal([]);
+  expect(result.swtpmPids.filter(processAlive), 'swtpm processes still running').to.deep.equal([]);
   expect(processesMentioning(result.dir)).to.deep.equal([]);
 }
 

@@ -7,18 +7,8 @@ import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
+import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
 
-const REFSTATE = JSON.stringify({
-  has_secureboot: false,
-  scrtm_and_bios: [{ scrtm: { sha256: `0x${'1'.repeat(64)}` }, platform_firmware: [] }],
-  pk: [],
-  kek: [],
-  db: [],
-  dbx: [],
-  mokdig: [],
-  mokxdig: [],
-  kernels: [{ shim_authcode_sha256: `0x${'2'.repeat(64)}`, grub_authcode_sha256: `0x${'3'.repeat(64)}`, vmlinuz_plain_sha256: `0x${'4'.repeat(64)}`, initrd_plain_sha256: `0x${'5'.repeat(64)}`, kernel_cmdline: '.*' }],
-});
 
 /**
  * CSRF (M-3): a page of another site can make a browser that holds the verifier's client certificate
@@ -46,7 +36,7 @@ describe('verifier: cross-site requests to the admin API are refused', function 
   });
 
   const postPolicy = (name: string, headers: Record<string, string>) =>
-    timedHttpsCall(verifier.url, verifier.caCert, 'POST', `/v2.3/mbpolicies/${name}`, { authorization: `Bearer ${operator}`, ...headers }, JSON.stringify({ mb_policy: REFSTATE }));
+    timedHttpsCall(verifier.url, verifier.caCert, 'POST', `/v2.3/mbpolicies/${name}`, { authorization: `Bearer ${operator}`, ...headers }, JSON.stringify({ mb_policy: MINIMAL_REFSTATE }));
 
   it('refuses 415 a text/plain or form body, which was parsed as JSON and acted on (201)', async () => {
     for (const type of ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {

@@ -7,15 +7,7 @@ import { parseTpmsAttest } from '../../lib/tpm/tpms-attest.js';
 import { parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
 import { publicKeyFromTpmtPublic } from '../../lib/tpm/tpmt-public-key.js';
 import { listHandles, startTestSwtpm, type SwtpmFixture } from './tpm-test-helpers.js';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { processAlive } from '../helpers/process-alive.js';
 
 function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -84,7 +76,7 @@ describe('swtpm manager (real swtpm)', () => {
       const oldPid = fixture.swtpm.pid;
       await fixture.swtpm.restart();
       expect(fixture.swtpm.pid).to.be.a('number').and.not.equal(oldPid);
-      expect(isAlive(oldPid as number)).to.equal(false);
+      expect(processAlive(oldPid as number)).to.equal(false);
       const pcrs = await tpm.readPcrs('sha256', [16]);
       expect(pcrs.get(16)).to.deep.equal(new Uint8Array(32));
       const afterRestart = await tpm.ensureEk();
@@ -114,9 +106,9 @@ describe('swtpm manager (real swtpm)', () => {
     const other = await startTestSwtpm({ manufactureEk: false, caDir: fixture.swtpm.caDir });
     extra.push(other);
     const pid = other.swtpm.pid as number;
-    expect(isAlive(pid)).to.equal(true);
+    expect(processAlive(pid)).to.equal(true);
     await other.swtpm.stop();
-    expect(isAlive(pid)).to.equal(false);
+    expect(processAlive(pid)).to.equal(false);
     expect(other.swtpm.pid).to.equal(undefined);
     expect(await portAnswers(other.swtpm.port)).to.equal(false);
     await other.swtpm.stop();

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { startSwtpm } from '../../lib/tpm-access/swtpm-manager.js';
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import { parseTpmsAttest } from '../../lib/tpm/tpms-attest.js';
+import { processAlive } from '../helpers/process-alive.js';
 
 const managerUrl = new URL('../../lib/tpm-access/swtpm-manager.js', import.meta.url).href;
 const adapterUrl = new URL('../../lib/tpm-access/tpm2-tools/tpm-adapter.js', import.meta.url).href;
@@ -26,15 +27,6 @@ process.once('SIGINT', async () => { await tpm.close(); await swtpm.stop(); proc
 process.stdout.write('ready ' + swtpm.pid + '\\n');
 ${crash ? "setTimeout(() => { throw new Error('agent crashed'); }, 10);" : 'setInterval(() => undefined, 1000);'}
 `;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Runs the agent script in its own process group (as a shell runs a foreground job); resolves once ready. */
@@ -71,7 +63,7 @@ describe('swtpm manager: swtpm in its own process group (real swtpm)', function 
     const agent = await startAgentProcess(dir, false);
     process.kill(-agent.pid, 'SIGINT');
     await agent.exited;
-    expect(isAlive(agent.swtpmPid), 'swtpm after the agent stopped').to.equal(false);
+    expect(processAlive(agent.swtpmPid), 'swtpm after the agent stopped').to.equal(false);
     const swtpm = await startSwtpm({ stateDir: path.join(dir, 'state') });
     const tpm = await openTpm2ToolsTpm({ tcti: swtpm.tcti });
     try {
@@ -88,10 +80,10 @@ describe('swtpm manager: swtpm in its own process group (real swtpm)', function 
     await agent.exited;
     try {
       // The exit hook's SIGKILL is delivered, and the orphan reaped, a moment later.
-      for (let i = 0; i < 40 && isAlive(agent.swtpmPid); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(isAlive(agent.swtpmPid)).to.equal(false);
+      for (let i = 0; i < 40 && processAlive(agent.swtpmPid); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(processAlive(agent.swtpmPid)).to.equal(false);
     } finally {
-      if (isAlive(agent.swtpmPid)) process.kill(agent.swtpmPid, 'SIGKILL');
+      if (processAlive(agent.swtpmPid)) process.kill(agent.swtpmPid, 'SIGKILL');
     }
   });
 
@@ -104,10 +96,10 @@ describe('swtpm manager: swtpm in its own process group (real swtpm)', function 
       process.kill(signal === 'SIGKILL' ? agent.pid : -agent.pid, signal);
       await agent.exited;
       try {
-        for (let i = 0; i < 60 && isAlive(agent.swtpmPid); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(isAlive(agent.swtpmPid), 'swtpm after its agent died').to.equal(false);
+        for (let i = 0; i < 60 && processAlive(agent.swtpmPid); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(processAlive(agent.swtpmPid), 'swtpm after its agent died').to.equal(false);
       } finally {
-        if (isAlive(agent.swtpmPid)) process.kill(agent.swtpmPid, 'SIGKILL');
+        if (processAlive(agent.swtpmPid)) process.kill(agent.swtpmPid, 'SIGKILL');
       }
     });
   }

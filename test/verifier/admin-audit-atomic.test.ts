@@ -2,11 +2,8 @@ import { expect } from 'chai';
 import { pino } from 'pino';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
 
-const REFSTATE = JSON.stringify({
-  has_secureboot: false, scrtm_and_bios: [{ scrtm: { sha256: `0x${'1'.repeat(64)}` }, platform_firmware: [] }], pk: [], kek: [], db: [], dbx: [], mokdig: [], mokxdig: [],
-  kernels: [{ shim_authcode_sha256: `0x${'2'.repeat(64)}`, grub_authcode_sha256: `0x${'3'.repeat(64)}`, vmlinuz_plain_sha256: `0x${'4'.repeat(64)}`, initrd_plain_sha256: `0x${'5'.repeat(64)}`, kernel_cmdline: '.*' }],
-});
 const TOKEN_ID = '0b6ac4b0-6c4c-4d4e-9a8f-4b0e5c1d2a3f';
 
 /**
@@ -23,7 +20,7 @@ describe('admin changes commit with their audit record or not at all', function 
   before(async function () {
     v = await startTokenVerifier(pino({ level: 'error' }, { write: (line: string) => void errors.push(line) }));
     const operator = await v.token('operator', 'default');
-    expect((await v.call('POST', '/v2.3/mbpolicies/kept', operator, { mb_policy: REFSTATE })).status).to.equal(201);
+    expect((await v.call('POST', '/v2.3/mbpolicies/kept', operator, { mb_policy: MINIMAL_REFSTATE })).status).to.equal(201);
     expect((await v.call('POST', '/v2.3/liveness/kept-node', operator, livenessBody(v.verifier.caCert))).status).to.equal(200);
     const ak = await (await createSoftwareTpm()).ensureAk('sha256');
     agentBody = {
@@ -50,8 +47,8 @@ describe('admin changes commit with their audit record or not at all', function 
       await v.call('POST', '/v2.5/agents/added-agent', operator, agentBody),
       await v.call('PUT', '/v2.5/agents/kept-agent/stop', operator),
       await v.call('DELETE', '/v2.5/agents/kept-agent', admin),
-      await v.call('POST', '/v2.3/mbpolicies/added', operator, { mb_policy: REFSTATE }),
-      await v.call('PUT', '/v2.3/mbpolicies/kept', operator, { mb_policy: REFSTATE.replace('.*', 'quiet') }),
+      await v.call('POST', '/v2.3/mbpolicies/added', operator, { mb_policy: MINIMAL_REFSTATE }),
+      await v.call('PUT', '/v2.3/mbpolicies/kept', operator, { mb_policy: MINIMAL_REFSTATE.replace('.*', 'quiet') }),
       await v.call('DELETE', '/v2.3/mbpolicies/kept', admin),
       await v.call('POST', '/v2.3/liveness/added-node', operator, livenessBody(v.verifier.caCert)),
       await v.call('DELETE', '/v2.3/liveness/kept-node', admin),
@@ -61,7 +58,7 @@ describe('admin changes commit with their audit record or not at all', function 
     expect((await v.knex('verifier_agents').select('agent_id')).map((row: { agent_id: string }) => row.agent_id)).to.deep.equal(['kept-agent']);
     expect(await state()).to.deep.equal(agentBefore);
     const policies = (await v.knex('verifier_mb_policies').select('name', 'mb_policy')) as { name: string; mb_policy: string }[];
-    expect(policies).to.deep.equal([{ name: 'kept', mb_policy: REFSTATE }]);
+    expect(policies).to.deep.equal([{ name: 'kept', mb_policy: MINIMAL_REFSTATE }]);
     expect((await v.knex('verifier_liveness').select('agent_id')).map((row: { agent_id: string }) => row.agent_id)).to.deep.equal(['kept-node']);
     expect(await v.knex('api_token_revocations').where({ jti: TOKEN_ID }).first()).to.equal(undefined);
     expect(((await v.knex('audit_records').count({ n: '*' }).first()) as { n: string }).n).to.equal(before.n);

@@ -10,6 +10,7 @@ import { forEachDatabase } from '../helpers/databases.js';
 import { loadOrCreateClientTls } from '../../lib/pki/service-tls.js';
 import { rawRequest } from '../registrar/helpers/registrar-fixture.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
 
 interface Reply {
   readonly status: number;
@@ -198,17 +199,7 @@ forEachDatabase('verifier routes (in-process)', (fixture) => {
   });
 
   it('measured-boot store from API 2.3: 201, 409, show, list, 400 for a bad refstate, 204', async function () {
-    const refstate = JSON.stringify({
-      has_secureboot: false,
-      scrtm_and_bios: [{ scrtm: { sha256: `0x${'1'.repeat(64)}` }, platform_firmware: [] }],
-      pk: [],
-      kek: [],
-      db: [],
-      dbx: [],
-      mokdig: [],
-      mokxdig: [],
-      kernels: [{ shim_authcode_sha256: `0x${'2'.repeat(64)}`, grub_authcode_sha256: `0x${'3'.repeat(64)}`, vmlinuz_plain_sha256: `0x${'4'.repeat(64)}`, initrd_plain_sha256: `0x${'5'.repeat(64)}`, kernel_cmdline: '.*' }],
-    });
+    const refstate = MINIMAL_REFSTATE;
     const name = `mb-${fixture.kind}`;
     expect((await call('POST', `/v2.2/mbpolicies/${name}`, { mb_policy: refstate })).status).to.equal(404);
     expect((await call('POST', `/v2.3/mbpolicies/${name}`, { mb_policy: refstate })).status).to.equal(201);

@@ -10,6 +10,7 @@ import type { Role } from '../../../lib/auth/roles.js';
 import { loadOrCreateTokenKey } from '../../../lib/auth/token-signing-key.js';
 import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
 import { openTestSchema } from '../../helpers/databases.js';
+import { timedHttpsCall } from '../../helpers/timed-https-call.js';
 
 export interface Reply {
   readonly status: number;
@@ -46,17 +47,14 @@ export async function startTokenVerifier(logger?: Logger): Promise<TokenVerifier
     knex: opened.database.knex,
     token: (role, tenant, subject = `${role}-of-${tenant}`) => issueApiToken({ subject, role, tenant, ttlSeconds: 600 }, key.privateKey),
     call: (method, urlPath, token, json) =>
-      new Promise((resolve, reject) => {
-        const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) };
-        const req = request(new URL(urlPath, verifier.url), { method, ca: verifier.caCert, headers }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end(json === undefined ? undefined : JSON.stringify(json));
-      }),
+      timedHttpsCall(
+        verifier.url,
+        verifier.caCert,
+        method,
+        urlPath,
+        { authorization: `Bearer ${token}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
+        json === undefined ? undefined : JSON.stringify(json),
+      ),
     heldCall: async (method, urlPath, token, json) => {
       const text = JSON.stringify(json);
       let req: ClientRequest | undefined;

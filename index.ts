@@ -82,7 +82,7 @@ export {
   migrateRollbackLastBatch,
   MIGRATIONS_TABLE,
 } from './lib/db/migrate.js';
-export type { IronlimeMigration } from './lib/db/migrate.js';
+export type { IronlimeMigration, MigrateOptions } from './lib/db/migrate.js';
 export { MIGRATIONS } from './migrations/index.js';
 
 export { IronlimeConfig, KeylimeConfig } from './lib/config/ironlime-config.js';

@@ -6,6 +6,7 @@ import {
   migrateLatest,
   migrateRollbackAll,
   migrateRollbackLastBatch,
+  MIGRATION_LOCK_CLEARED_WARNING,
   MIGRATIONS_TABLE,
 } from '../../lib/db/migrate.js';
 import { MIGRATIONS } from '../../migrations/index.js';
@@ -65,5 +66,28 @@ forEachDatabase('migrations', (fixture) => {
     const [count] = await knex('nodes').count({ n: '*' });
     expect(Number(count?.n)).to.equal(1);
     await migrateLatest(knex);
+  });
+
+  it('clears the knex lock row left set by a process killed while migrating, and says so', async function () {
+    const { knex } = fixture.database;
+    await migrateRollbackAll(knex);
+    await migrateLatest(knex);
+    const leftSet = (): Promise<number> => knex(`${MIGRATIONS_TABLE}_lock`).update({ is_locked: 1 });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      await leftSet();
+      expect(await migrateRollbackLastBatch(knex)).to.deep.equal([...ALL].reverse());
+      await leftSet();
+      expect(await migrateLatest(knex)).to.deep.equal(ALL);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((warning) => (warning as { code?: string }).code === MIGRATION_LOCK_CLEARED_WARNING)).to.have.length(2);
+    expect(await knex(`${MIGRATIONS_TABLE}_lock`).pluck('is_locked')).to.deep.equal([0]);
   });
 });

@@ -1,0 +1,105 @@
+import type { Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import { DatabaseUnavailable, IronlimeError } from '../../interfaces/errors.js';
+import { pollUntil } from '../timing/poll-until.js';
+
+/**
+ * The first key of the migration lock, `pg_try_advisory_xact_lock(MIGRATION_LOCK_CLASS,
+ * hashtext(current_schema()))`: "irlm" in ASCII, beside the verifier process locks' "irlv". The
+ * second key is the schema's, so deployments (and tests) in different schemas of one database do not
+ * wait for each other; knex's bookkeeping tables are per schema too.
+ */
+export const MIGRATION_LOCK_CLASS = 0x69726c6d;
+
+/**
+ * How long a start waits for another process's migrations before it fails: long enough for an upgrade
+ * of a large history (a batch of its fill takes seconds), short enough that a start stuck behind a
+ * session that never ends says so.
+ */
+export const DEFAULT_MIGRATION_LOCK_WAIT_MS = 10 * 60_000;
+
+const KEY_SQL = `hashtext(coalesce(current_schema(), ''))`;
+
+/** Between attempts to take the lock. */
+const POLL_MS = 250;
+
+/** Callers of `withMigrationLock` in this process, per knex instance: each waits for the one before. */
+const turns = new WeakMap<Knex, Promise<unknown>>();
+
+/**
+ * Runs `work` (migrations, or knex's bookkeeping) while no other ironlime process migrates the same
+ * schema, so services started together wait for each other instead of failing on knex's lock row or
+ * on its unguarded creation of its bookkeeping tables.
+ *
+ * On PostgreSQL the lock is a transaction-scoped advisory lock, held by a transaction left open on
+ * one pooled connection while `work` runs on others. It ends with that session: PostgreSQL releases
+ * it when the process dies (SIGKILL, crash), when the connection drops, or when the transaction ends;
+ * transaction-scoped, it also holds through a pooler in transaction mode, which keeps a transaction
+ * on one server session. A connection lost while `work` runs fails the commit, so the caller learns
+ * that another process may have migrated alongside. Callers in one process on one knex also take
+ * turns here, so waiters do not use up the pool the holder needs. PGlite is one process with one
+ * session: the turns alone exclude.
+ *
+ * @throws DatabaseUnavailable when the lock stays held for `waitMs`, naming the session that holds it,
+ *   or when the lock's session ended while `work` ran.
+ */
+export async function withMigrationLock<T>(knex: Knex, work: () => Promise<T>, waitMs: number = DEFAULT_MIGRATION_LOCK_WAIT_MS): Promise<T> {
+  const before = turns.get(knex) ?? Promise.resolve();
+  const mine = before.catch(() => undefined).then(() => (knex.client instanceof ClientPgLite ? work() : underAdvisoryLock(knex, work, waitMs)));
+  turns.set(knex, mine);
+  try {
+    return await mine;
+  } finally {
+    if (turns.get(knex) === mine) turns.delete(knex);
+  }
+}
+
+async function underAdvisoryLock<T>(knex: Knex, work: () => Promise<T>, waitMs: number): Promise<T> {
+  let worked = false;
+  try {
+    return await knex.transaction(async (trx) => {
+      // The transaction stays idle while `work` runs elsewhere: the pool's server-side bound would end it.
+      await trx.raw('set local idle_in_transaction_session_timeout = 0');
+      try {
+        await pollUntil({ timeoutMs: waitMs, intervalMs: POLL_MS }, 'migration lock', async () => {
+          const result = (await trx.raw(`select pg_try_advisory_xact_lock(?, ${KEY_SQL}) as locked`, [MIGRATION_LOCK_CLASS])) as { rows: { locked: boolean }[] };
+          return result.rows[0]?.locked === true;
+        });
+      } catch (error) {
+        if (error instanceof IronlimeError && error.code === 'ERR_TIMEOUT') throw new DatabaseUnavailable(await heldBy(trx, waitMs), { cause: error });
+        throw error;
+      }
+      const result = await work();
+      worked = true;
+      return result;
+    });
+  } catch (error) {
+    if (!worked) throw error;
+    throw new DatabaseUnavailable(
+      'the migration lock was lost while migrating (its session ended), so another process may have migrated alongside; ' +
+        'the migrations are complete or resume at the next start',
+      { cause: error },
+    );
+  }
+}
+
+/** Says who holds the lock: the error of a start that gave up waiting. */
+async function heldBy(trx: Knex.Transaction, waitMs: number): Promise<string> {
+  const result = (await trx.raw(
+    `select current_schema() as schema, a.pid, a.application_name, host(a.client_addr) as client, a.xact_start
+       from (select 1) as here
+       left join (pg_locks l join pg_stat_activity a on a.pid = l.pid)
+         on l.locktype = 'advisory' and l.granted and l.classid = ?::oid and l.objid = (${KEY_SQL})::oid and l.objsubid = 2
+        and l.database = (select oid from pg_database where datname = current_database())`,
+    [MIGRATION_LOCK_CLASS],
+  )) as { rows: { schema: string | null; pid: number | null; application_name: string | null; client: string | null; xact_start: Date | null }[] };
+  const holder = result.rows[0];
+  const who =
+    holder?.pid === null || holder?.pid === undefined
+      ? 'a session gone since'
+      : `session pid ${holder.pid} (application "${holder.application_name ?? ''}", client ${holder.client ?? 'local socket'}, in its transaction since ${holder.xact_start?.toISOString() ?? 'unknown'})`;
+  return (
+    `schema "${holder?.schema ?? 'unknown'}" is being migrated by another process: waited ${waitMs} ms for its migration lock, held by ${who}; ` +
+    'a long migration may still be running there, or that session hangs (ending it releases the lock)'
+  );
+}

@@ -1,0 +1,156 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import knexFactory from 'knex';
+import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import { appliedMigrations, MIGRATION_LOCK_CLEARED_WARNING, MIGRATIONS_TABLE, migrateLatest } from '../../lib/db/migrate.js';
+import { MIGRATION_LOCK_CLASS } from '../../lib/db/migration-lock.js';
+import { pollUntil } from '../../lib/timing/poll-until.js';
+import { MIGRATIONS } from '../../migrations/index.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+
+const ALL = MIGRATIONS.map((migration) => migration.name);
+
+/** A service's start in a process of its own: open the database on schema argv[3], migrate. */
+const STARTER =
+  'const [{ createDatabase }, { migrateLatest }] = await Promise.all([import(process.argv[1]), import(process.argv[2])]);' +
+  'const database = await createDatabase({ url: process.argv[3], dataDir: process.argv[4], searchPath: process.argv[5] });' +
+  'await migrateLatest(database.knex);';
+const DIST_DB = path.resolve(import.meta.dirname, '../../lib/db');
+
+describe('migration lock [postgres]', function () {
+  this.timeout(120_000);
+  const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 2 } });
+  const schemas: string[] = [];
+  const opened: Database[] = [];
+
+  async function freshSchema(): Promise<string> {
+    const schema = `test_${randomBytes(8).toString('hex')}`;
+    schemas.push(schema);
+    await admin.raw('create schema ??', [schema]);
+    return schema;
+  }
+
+  /** A service's own database handle (its own pool) on `schema`. */
+  async function service(schema: string): Promise<Database> {
+    const database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
+    opened.push(database);
+    return database;
+  }
+
+  async function lockRow(schema: string): Promise<number | undefined> {
+    const rows = (await admin.withSchema(schema).table(`${MIGRATIONS_TABLE}_lock`).select('is_locked')) as { is_locked: number }[];
+    return rows[0]?.is_locked;
+  }
+
+  after(async () => {
+    for (const database of opened) await database.close();
+    for (const schema of schemas) await admin.raw('drop schema if exists ?? cascade', [schema]);
+    await admin.destroy();
+  });
+
+  for (const upgrade of [false, true]) {
+    it(`four services starting together on a ${upgrade ? 'schema whose bookkeeping tables exist (an upgrade)' : 'fresh schema'} all start: one migrates, the others wait for it`, async () => {
+      const schema = await freshSchema();
+      const services = await Promise.all([1, 2, 3, 4].map(() => service(schema)));
+      if (upgrade) expect(await appliedMigrations((services[0] as Database).knex)).to.deep.equal([]);
+      const results = await Promise.allSettled(services.map((database) => migrateLatest(database.knex)));
+      const failures = results.flatMap((result) => (result.status === 'rejected' ? [String(result.reason)] : []));
+      expect(failures).to.deep.equal([]);
+      const applied = results.map((result) => (result.status === 'fulfilled' ? result.value : []));
+      expect(applied.filter((names) => names.length > 0)).to.deep.equal([ALL]);
+      expect(await appliedMigrations((services[1] as Database).knex)).to.deep.equal(ALL);
+      expect(await lockRow(schema)).to.equal(0);
+    });
+  }
+
+  it('a service SIGKILLed while it migrates does not block the next start, which finishes the migrations', async () => {
+    const schema = await freshSchema();
+    const child = spawn(process.execPath, [
+      '--input-type=module',
+      '-e',
+      STARTER,
+      path.join(DIST_DB, 'database-factory.js'),
+      path.join(DIST_DB, 'migrate.js'),
+      TEST_DATABASE_URL,
+      tmpdir(),
+      schema,
+    ]);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // A fresh schema's batch holds a migration that runs outside a transaction, so knex commits its
+    // lock row before the first migration: once another session sees it, the child is migrating.
+    await pollUntil({ timeoutMs: 30_000, intervalMs: 5 }, 'the child migrating', async () => (await lockRow(schema).catch(() => undefined)) === 1);
+    child.kill('SIGKILL');
+    await exited;
+    const applied = (await admin.withSchema(schema).table(MIGRATIONS_TABLE).pluck('name')) as string[];
+    expect(applied.length).to.be.below(ALL.length);
+    expect(await lockRow(schema)).to.equal(1);
+
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const { knex } = await service(schema);
+      expect(await migrateLatest(knex, { lockWaitMs: 20_000 })).to.deep.equal(ALL.filter((name) => !applied.includes(name)));
+      expect(await appliedMigrations(knex)).to.deep.equal(ALL);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(await lockRow(schema)).to.equal(0);
+    expect(warnings.map((warning) => (warning as { code?: string }).code)).to.include(MIGRATION_LOCK_CLEARED_WARNING);
+  });
+
+  it('a start waits while another session migrates the schema, and past its wait fails naming that session', async () => {
+    const schema = await freshSchema();
+    const { knex } = await service(schema);
+    const holder = await admin.transaction();
+    try {
+      const pid = ((await holder.raw('select pg_backend_pid() as pid')) as { rows: { pid: number }[] }).rows[0]?.pid;
+      await holder.raw('select pg_advisory_xact_lock(?, hashtext(?))', [MIGRATION_LOCK_CLASS, schema]);
+      let waiterDone = false;
+      const waiter = migrateLatest(knex, { lockWaitMs: 60_000 }).finally(() => {
+        waiterDone = true;
+      });
+      const other = await service(schema);
+      const failure = await migrateLatest(other.knex, { lockWaitMs: 300 }).then(
+        () => undefined,
+        (error: Error) => error,
+      );
+      expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+      expect(failure?.message).to.include(`schema "${schema}"`).and.include(`session pid ${pid}`);
+      expect(waiterDone).to.equal(false);
+      expect(await admin.schema.withSchema(schema).hasTable(MIGRATIONS_TABLE)).to.equal(false);
+      await holder.commit();
+      expect(await waiter).to.deep.equal(ALL);
+    } finally {
+      if (!holder.isCompleted()) await holder.rollback();
+    }
+  });
+
+  it('a start whose lock session ends while it migrates fails (another may have migrated alongside), and the next start has nothing left to do', async () => {
+    const schema = await freshSchema();
+    const { knex } = await service(schema);
+    const migrating = migrateLatest(knex).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    await pollUntil({ timeoutMs: 30_000, intervalMs: 5 }, 'the start migrating', async () => (await lockRow(schema).catch(() => undefined)) === 1);
+    const ended = (await admin.raw(
+      `select pg_terminate_backend(pid) as ended from pg_locks
+        where locktype = 'advisory' and granted and classid = ?::oid and objid = hashtext(?)::oid and objsubid = 2`,
+      [MIGRATION_LOCK_CLASS, schema],
+    )) as { rows: { ended: boolean }[] };
+    expect(ended.rows).to.deep.equal([{ ended: true }]);
+    const failure = await migrating;
+    expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+    expect(failure?.message).to.include('migration lock was lost while migrating');
+    expect(await migrateLatest(knex)).to.deep.equal([]);
+    expect(await appliedMigrations(knex)).to.deep.equal(ALL);
+    expect(await lockRow(schema)).to.equal(0);
+  });
+});

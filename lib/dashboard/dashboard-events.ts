@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { DashboardQueries } from './dashboard-queries.js';
+import { NODES_PAGE_SIZE, type DashboardQueries } from './dashboard-queries.js';
 
 export interface DashboardEventsOptions {
-  readonly queries: Pick<DashboardQueries, 'overview' | 'changedSince'>;
+  readonly queries: Pick<DashboardQueries, 'overview' | 'nodesByIds'>;
   readonly tenant: string | undefined;
+  /** The nodes the tab shows (`?agent=` of the request), at most `MAX_WATCHED_NODES`. */
+  readonly watched: readonly string[];
   readonly tickMs: number;
   /** Checked before every tick; false ends the stream (an expired token). */
   readonly stillValid: () => Promise<boolean>;
@@ -11,34 +13,36 @@ export interface DashboardEventsOptions {
   readonly onClose: () => void;
 }
 
-/** Agents sent per tick at most: a page shows 50; a fleet-wide change is caught up over a few ticks. */
-const CHANGES_PER_TICK = 1000;
-/** Rows changed this long before the previous tick are sent again: clocks of the database and this process differ a little. */
-const OVERLAP_MS = 2000;
+/** Nodes one stream may watch: a page of the node table. */
+export const MAX_WATCHED_NODES = NODES_PAGE_SIZE;
 /**
  * Bytes a tab may leave unread (beyond what the kernel buffers) before its stream is dropped rather
  * than queued without limit; its EventSource reconnects when it reads again. A tick is at most
- * `CHANGES_PER_TICK` rows of a few hundred bytes.
+ * `MAX_WATCHED_NODES` rows of a few hundred bytes.
  */
 export const MAX_QUEUED_BYTES = 1024 * 1024;
 
 /**
  * Server-sent events for one dashboard tab: every tick an `overview` event (the overview's counts)
- * and an `agents` event with the agents whose row changed, or whose PASS or `alive` went stale, since
- * the tick before, both JSON. One query at a time per tab; a query that fails is skipped (the next
- * tick tries again). The stream ends when its connection closes (also before the stream started:
- * `onClose` is then called at once), its token expires, or its client leaves more than
- * `MAX_QUEUED_BYTES` unread.
+ * and an `agents` event with the watched nodes whose row, as shown now, differs from what this stream
+ * last sent (all of them on the first tick), both JSON. Each tick reads the watched rows by their key
+ * and judges them at its own time, so a row that failed, or whose PASS or `alive` went stale (which
+ * writes nothing), is sent however many other rows of the fleet changed. One query at a time per
+ * tab; a query that fails is skipped (the next tick tries again). The stream ends when its connection
+ * closes (also before the stream started: `onClose` is then called at once), its token expires, or
+ * its client leaves more than `MAX_QUEUED_BYTES` unread, or when the function returned is called
+ * (its slot was taken back).
  */
-export function streamDashboardEvents(request: FastifyRequest, reply: FastifyReply, options: DashboardEventsOptions): void {
+export function streamDashboardEvents(request: FastifyRequest, reply: FastifyReply, options: DashboardEventsOptions): () => void {
   reply.hijack();
   const out = reply.raw;
   // A client gone while its credential was checked: its 'close' was emitted before anyone listened.
   if (out.destroyed || request.raw.socket.destroyed) {
     options.onClose();
-    return;
+    return () => {};
   }
-  let since = new Date(Date.now() - OVERLAP_MS);
+  /** Per watched node, the JSON this stream last sent for it. */
+  const sent = new Map<string, string>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const close = (): void => {
@@ -68,17 +72,26 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
       close();
       return;
     }
-    const started = new Date();
     try {
-      const [overview, agents] = await Promise.all([options.queries.overview(options.tenant), options.queries.changedSince(options.tenant, since, started, CHANGES_PER_TICK)]);
+      const [overview, rows] = await Promise.all([options.queries.overview(options.tenant), options.queries.nodesByIds(options.tenant, options.watched)]);
       if (closed) return;
       out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
-      if (agents.length > 0) out.write(`event: agents\ndata: ${JSON.stringify(agents)}\n\n`);
-      since = new Date(started.getTime() - OVERLAP_MS);
+      const changed: string[] = [];
+      for (const row of rows) {
+        const json = JSON.stringify(row);
+        if (sent.get(row.agentId) === json) continue;
+        sent.set(row.agentId, json);
+        changed.push(json);
+      }
+      if (changed.length > 0) out.write(`event: agents\ndata: [${changed.join(',')}]\n\n`);
     } catch (error) {
       request.log.warn({ err: error }, 'dashboard events: query failed');
     }
     if (!closed) timer = setTimeout(() => void tick(), options.tickMs);
   };
   void tick();
+  return () => {
+    out.destroy();
+    close();
+  };
 }

@@ -4,7 +4,12 @@
   'use strict';
   if (typeof EventSource === 'undefined') return;
   var live = document.getElementById('live');
-  var source = new EventSource('/dashboard/events');
+  // The rows this page shows: the server sends each one's current state, whatever else changed.
+  var watched = [];
+  document.querySelectorAll('[data-agent]').forEach(function (element) {
+    watched.push('agent=' + encodeURIComponent(element.getAttribute('data-agent')));
+  });
+  var source = new EventSource('/dashboard/events' + (watched.length > 0 ? '?' + watched.join('&') : ''));
   function setLive(state, text) {
     if (!live) return;
     live.setAttribute('data-state', state);
@@ -14,7 +19,9 @@
     setLive('on', 'live');
   });
   source.addEventListener('error', function () {
-    setLive('off', 'live updates interrupted: retrying');
+    // A refused stream (503: no slot free) is not retried by the browser; a dropped one is.
+    if (source.readyState === EventSource.CLOSED) setLive('off', 'live updates off (reload to refresh)');
+    else setLive('off', 'live updates interrupted: retrying');
   });
   source.addEventListener('overview', function (event) {
     var overview = JSON.parse(event.data);

@@ -27,8 +27,9 @@ export const MAX_QUEUED_BYTES = 1024 * 1024;
  * and an `agents` event with the watched nodes whose row, as shown now, differs from what this stream
  * last sent (all of them on the first tick), both JSON. Each tick reads the watched rows by their key
  * and judges them at its own time, so a row that failed, or whose PASS or `alive` went stale (which
- * writes nothing), is sent however many other rows of the fleet changed. One query at a time per
- * tab; a query that fails is skipped (the next tick tries again). The stream ends when its connection
+ * writes nothing), is sent however many other rows of the fleet changed. One tick at a time per tab,
+ * each event sent when its read ends (the overview is shared: `queries.overview` is `SharedOverview`
+ * in the routes); a read that fails is skipped (the next tick tries again). The stream ends when its connection
  * closes (also before the stream started: `onClose` is then called at once), its token expires, or
  * its client leaves more than `MAX_QUEUED_BYTES` unread, or when the function returned is called
  * (its slot was taken back).
@@ -72,10 +73,12 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
       close();
       return;
     }
-    try {
-      const [overview, rows] = await Promise.all([options.queries.overview(options.tenant), options.queries.nodesByIds(options.tenant, options.watched)]);
+    // Each is sent when it arrives: the rows do not wait for the overview (shared, one at a time; SharedOverview).
+    const sentOverview = options.queries.overview(options.tenant).then((overview) => {
+      if (!closed) out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
+    });
+    const sentRows = options.queries.nodesByIds(options.tenant, options.watched).then((rows) => {
       if (closed) return;
-      out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
       const changed: string[] = [];
       for (const row of rows) {
         const json = JSON.stringify(row);
@@ -84,8 +87,9 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
         changed.push(json);
       }
       if (changed.length > 0) out.write(`event: agents\ndata: [${changed.join(',')}]\n\n`);
-    } catch (error) {
-      request.log.warn({ err: error }, 'dashboard events: query failed');
+    });
+    for (const outcome of await Promise.allSettled([sentRows, sentOverview])) {
+      if (outcome.status === 'rejected') request.log.warn({ err: outcome.reason as unknown }, 'dashboard events: query failed');
     }
     if (!closed) timer = setTimeout(() => void tick(), options.tickMs);
   };

@@ -16,6 +16,7 @@ import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.
 import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';
 import { DashboardQueries, NODE_SORTS, type NodeQuery, type NodeSort } from './dashboard-queries.js';
 import { MAX_WATCHED_NODES, streamDashboardEvents } from './dashboard-events.js';
+import { SharedOverview } from './shared-overview.js';
 import { StreamSlots } from './stream-slots.js';
 
 export interface DashboardDeps {
@@ -60,6 +61,9 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
   const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
   const tokens = deps.access.tokens;
   const slots = new StreamSlots(MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_HOLDER, FAIR_SHARE_OF_EVENT_STREAMS);
+  // The streams' overview: once per tenant per tick, one at a time, whatever number of tabs are open.
+  const overviews = new SharedOverview((tenant) => queries.overview(tenant), tickMs);
+  const streamQueries = { overview: (tenant: string | undefined) => overviews.get(tenant), nodesByIds: queries.nodesByIds.bind(queries) };
 
   void service.app.register(async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: LOGIN_BODY_LIMIT }, (_request, body, done) => {
@@ -185,7 +189,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         return reply.code(503).header('retry-after', '30').type('text/plain').send('too many live views open');
       }
       // The stream releases the slot when its connection closes, also when it closed during the checks above.
-      stop = streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), watched, tickMs, stillValid, onClose: release });
+      stop = streamDashboardEvents(request, reply, { queries: streamQueries, tenant: visibleTenant(principal), watched, tickMs, stillValid, onClose: release });
       return reply;
     });
   });

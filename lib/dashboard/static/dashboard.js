@@ -23,6 +23,18 @@
     if (source.readyState === EventSource.CLOSED) setLive('off', 'live updates off (reload to refresh)');
     else setLive('off', 'live updates interrupted: retrying');
   });
+  // Nodes failing (FAIL, liveness failed or unreachable) when the first overview came: more since is flagged in the footer.
+  var failingAtStart;
+  function showFailing(failing) {
+    var line = document.getElementById('fleet-failing');
+    var news = document.getElementById('new-failures');
+    if (!line || !news) return;
+    if (failingAtStart === undefined) failingAtStart = failing;
+    line.hidden = false;
+    var more = failing - failingAtStart;
+    line.classList.toggle('status-fail', more > 0);
+    news.textContent = more > 0 ? ' (+' + more + ' since this page opened: reload or see the overview)' : '';
+  }
   source.addEventListener('overview', function (event) {
     var overview = JSON.parse(event.data);
     var counts = {
@@ -34,6 +46,7 @@
       perMinute: overview.attestationsLastMinute,
       failuresHour: overview.failuresLastHour,
       late: overview.lateRounds,
+      failing: overview.byStatus.FAIL + overview.byLiveness.failed + overview.byLiveness.unreachable,
     };
     overview.byState.forEach(function (row) {
       counts['state-' + row.state] = row.count;
@@ -48,6 +61,7 @@
       var key = element.getAttribute('data-count');
       element.textContent = String(counts[key] === undefined ? 0 : counts[key]);
     });
+    showFailing(counts.failing);
     setLive('on', 'live · ' + new Date().toLocaleTimeString());
   });
   source.addEventListener('agents', function (event) {

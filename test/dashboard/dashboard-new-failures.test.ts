@@ -1,0 +1,50 @@
+import { expect } from 'chai';
+import { chromium, type Browser } from 'playwright-core';
+import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
+import { issueApiToken } from '../../lib/auth/api-token.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * A page's live updates repaint the rows it shows (at most 50): a node that failed on another page of
+ * the table, or outside its search, changed nothing on it, and the node table and node pages show no
+ * counts. Every page's footer now counts the fleet's failing nodes and says how many more failed since
+ * the page opened.
+ */
+describe('dashboard in headless Chromium: a failure off the page is flagged in the footer', function () {
+  this.timeout(60_000);
+  const suite = verifierPerSuite('ironlime-dashboard-new-failures-');
+  let browser: Browser;
+
+  before(async () => {
+    // 120 agents: the odd ids (60) are tenant default's, none of them failed.
+    await seedVerifierAgents(suite.database.database.knex, 120, 0);
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  it("the node table's first page, then an agent of its second page fails: the footer says +1", async () => {
+    const token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    try {
+      await context.addCookies([{ name: 'ironlime_token', value: token, url: suite.verifier.url }]);
+      const page = await context.newPage();
+      await page.goto(`${suite.verifier.url}/dashboard/nodes?sort=id&dir=asc&page=1`);
+      expect(await page.locator('tr[data-agent]').count()).to.equal(50);
+      expect(await page.locator('tr[data-agent="agent-000119"]').count(), 'on the second page').to.equal(0);
+      await page.waitForSelector('#fleet-failing:not([hidden])', { timeout: 10_000 });
+      expect(await page.textContent('#fleet-failing')).to.match(/failing in the fleet: 0$/);
+      await suite.database.database.knex('verifier_agents').where({ agent_id: 'agent-000119' }).update({ operational_state: 9, updated_at: new Date() });
+      // One tick (2 s at this verifier's interval) later.
+      await page.waitForSelector('#fleet-failing.status-fail', { timeout: 10_000 });
+      expect(await page.textContent('#fleet-failing')).to.include('failing in the fleet: 1 (+1 since this page opened');
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -25,7 +25,8 @@ export const MAX_QUEUED_BYTES = 1024 * 1024;
 /**
  * Server-sent events for one dashboard tab: every tick an `overview` event (the overview's counts)
  * and an `agents` event with the watched nodes whose row, as shown now, differs from what this stream
- * last sent (all of them on the first tick), both JSON. Each tick reads the watched rows by their key
+ * last sent (all of them on the first tick), and a `gone` event with the ids of watched nodes sent
+ * before that are no longer there (deleted), all JSON. Each tick reads the watched rows by their key
  * and judges them at its own time, so a row that failed, or whose PASS or `alive` went stale (which
  * writes nothing), is sent however many other rows of the fleet changed. One tick at a time per tab,
  * each event sent when its read ends (the overview is shared: `queries.overview` is `SharedOverview`
@@ -87,6 +88,11 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
         changed.push(json);
       }
       if (changed.length > 0) out.write(`event: agents\ndata: [${changed.join(',')}]\n\n`);
+      // A row sent before and not read now was deleted: its tab would go on showing it as last sent (a PASS, green).
+      const read = new Set(rows.map((row) => row.agentId));
+      const gone = [...sent.keys()].filter((agentId) => !read.has(agentId));
+      for (const agentId of gone) sent.delete(agentId);
+      if (gone.length > 0) out.write(`event: gone\ndata: ${JSON.stringify(gone)}\n\n`);
     });
     for (const outcome of await Promise.allSettled([sentRows, sentOverview])) {
       if (outcome.status === 'rejected') request.log.warn({ err: outcome.reason as unknown }, 'dashboard events: query failed');

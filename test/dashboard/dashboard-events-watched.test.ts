@@ -56,6 +56,16 @@ describe('dashboard events: the rows a tab shows are sent whatever else changed'
     expect(rows.filter((row) => row.agentId === 'agent-000002'), "tenant blue's row").to.deep.equal([]);
   });
 
+  it('a shown row deleted after it was sent: a gone event names it, once; a row never sent is not named', async () => {
+    const knex = suite.database.database.knex;
+    const reading = readDashboardEvents(suite.verifier.url, suite.verifier.caCert, '/dashboard/events?agent=agent-000005&agent=agent-000007&agent=nobody', token, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await knex('verifier_agents').where({ agent_id: 'agent-000005' }).delete();
+    const text = await reading;
+    expect(sentRows(text).map((row) => row.agentId).sort(), 'the first tick').to.deep.equal(['agent-000005', 'agent-000007']);
+    expect([...text.matchAll(/event: gone\ndata: (.*)\n/g)].map((match) => match[1]), text.slice(0, 600)).to.deep.equal(['["agent-000005"]']);
+  });
+
   it("a tick's query reads the shown rows by their key, not the whole table", async () => {
     const knex = suite.database.database.knex;
     const seen: { sql: string; bindings: readonly Knex.RawBinding[] }[] = [];

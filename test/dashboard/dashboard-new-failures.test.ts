@@ -11,9 +11,9 @@ const CHROMIUM = '/usr/bin/chromium';
  * A page's live updates repaint the rows it shows (at most 50): a node that failed on another page of
  * the table, or outside its search, changed nothing on it, and the node table and node pages show no
  * counts. Every page's footer now counts the fleet's failing nodes and says how many more failed since
- * the page opened.
+ * the page opened; a shown node deleted is shown as no longer enrolled rather than in its last colour.
  */
-describe('dashboard in headless Chromium: a failure off the page is flagged in the footer', function () {
+describe('dashboard in headless Chromium: a failure off the page is flagged in the footer, a deleted node is not left green', function () {
   this.timeout(60_000);
   const suite = verifierPerSuite('ironlime-dashboard-new-failures-');
   let browser: Browser;
@@ -43,6 +43,23 @@ describe('dashboard in headless Chromium: a failure off the page is flagged in t
       // One tick (2 s at this verifier's interval) later.
       await page.waitForSelector('#fleet-failing.status-fail', { timeout: 10_000 });
       expect(await page.textContent('#fleet-failing')).to.include('failing in the fleet: 1 (+1 since this page opened');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("a node's page, then the node is deleted: its status is no longer enrolled, no longer green", async () => {
+    const token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    try {
+      await context.addCookies([{ name: 'ironlime_token', value: token, url: suite.verifier.url }]);
+      const page = await context.newPage();
+      await page.goto(`${suite.verifier.url}/dashboard/nodes/agent-000021`);
+      expect(await page.textContent('dd[data-field="status"]')).to.equal('PASS');
+      await page.waitForSelector('#live[data-state="on"]', { timeout: 10_000 });
+      await suite.database.database.knex('verifier_agents').where({ agent_id: 'agent-000021' }).delete();
+      await page.waitForSelector('dl.node.status-pending', { timeout: 10_000 });
+      expect(await page.textContent('dd[data-field="status"]')).to.equal('no longer enrolled (reload to refresh)');
     } finally {
       await context.close();
     }

@@ -64,6 +64,20 @@
     showFailing(counts.failing);
     setLive('on', 'live · ' + new Date().toLocaleTimeString());
   });
+  // Shown nodes deleted since: no longer attested, so never left in the colour they had.
+  source.addEventListener('gone', function (event) {
+    JSON.parse(event.data).forEach(function (agentId) {
+      document.querySelectorAll('[data-agent]').forEach(function (element) {
+        if (element.getAttribute('data-agent') !== agentId) return;
+        element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
+        element.classList.add('status-pending');
+        ['status', 'state'].forEach(function (name) {
+          var cell = element.querySelector('[data-field="' + name + '"]');
+          if (cell) cell.textContent = 'no longer enrolled (reload to refresh)';
+        });
+      });
+    });
+  });
   source.addEventListener('agents', function (event) {
     JSON.parse(event.data).forEach(function (agent) {
       document.querySelectorAll('[data-agent]').forEach(function (element) {

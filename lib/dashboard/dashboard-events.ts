@@ -28,9 +28,10 @@ export const MAX_QUEUED_BYTES = 1024 * 1024;
  * last sent (all of them on the first tick), and a `gone` event with the ids of watched nodes sent
  * before that are no longer there (deleted), all JSON. Each tick reads the watched rows by their key
  * and judges them at its own time, so a row that failed, or whose PASS or `alive` went stale (which
- * writes nothing), is sent however many other rows of the fleet changed. One tick at a time per tab,
- * each event sent when its read ends (the overview is shared: `queries.overview` is `SharedOverview`
- * in the routes); a read that fails is skipped (the next tick tries again). The stream ends when its connection
+ * writes nothing), is sent however many other rows of the fleet changed. One tick at a time per tab;
+ * the overview (shared: `queries.overview` is `SharedOverview` in the routes) is sent when it arrives,
+ * without holding the rows back, and asked again at the first tick after; a read that fails is
+ * skipped (the next tick tries again). The stream ends when its connection
  * closes (also before the stream started: `onClose` is then called at once), its token expires, or
  * its client leaves more than `MAX_QUEUED_BYTES` unread, or when the function returned is called
  * (its slot was taken back).
@@ -47,6 +48,7 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
   const sent = new Map<string, string>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let overviewPending = false;
   const close = (): void => {
     if (closed) return;
     closed = true;
@@ -74,11 +76,22 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
       close();
       return;
     }
-    // Each is sent when it arrives: the rows do not wait for the overview (shared, one at a time; SharedOverview).
-    const sentOverview = options.queries.overview(options.tenant).then((overview) => {
-      if (!closed) out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
-    });
-    const sentRows = options.queries.nodesByIds(options.tenant, options.watched).then((rows) => {
+    // The overview is shared and read one at a time (SharedOverview): it may take longer than a tick,
+    // so it is sent when it arrives and asked again only once it did; the rows do not wait for it.
+    if (!overviewPending) {
+      overviewPending = true;
+      void options.queries
+        .overview(options.tenant)
+        .then(
+          (overview) => {
+            if (!closed) out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
+          },
+          (error: unknown) => request.log.warn({ err: error }, 'dashboard events: overview query failed'),
+        )
+        .finally(() => (overviewPending = false));
+    }
+    try {
+      const rows = await options.queries.nodesByIds(options.tenant, options.watched);
       if (closed) return;
       const changed: string[] = [];
       for (const row of rows) {
@@ -93,9 +106,8 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
       const gone = [...sent.keys()].filter((agentId) => !read.has(agentId));
       for (const agentId of gone) sent.delete(agentId);
       if (gone.length > 0) out.write(`event: gone\ndata: ${JSON.stringify(gone)}\n\n`);
-    });
-    for (const outcome of await Promise.allSettled([sentRows, sentOverview])) {
-      if (outcome.status === 'rejected') request.log.warn({ err: outcome.reason as unknown }, 'dashboard events: query failed');
+    } catch (error) {
+      request.log.warn({ err: error }, 'dashboard events: query failed');
     }
     if (!closed) timer = setTimeout(() => void tick(), options.tickMs);
   };

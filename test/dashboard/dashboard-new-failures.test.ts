@@ -43,6 +43,11 @@ describe('dashboard in headless Chromium: a failure off the page is flagged in t
       // One tick (2 s at this verifier's interval) later.
       await page.waitForSelector('#fleet-failing.status-fail', { timeout: 10_000 });
       expect(await page.textContent('#fleet-failing')).to.include('failing in the fleet: 1 (+1 since this page opened');
+      // Back to passing: the count says so, the flag stays until a reload.
+      await suite.database.database.knex('verifier_agents').where({ agent_id: 'agent-000119' }).update({ operational_state: 3, updated_at: new Date() });
+      await page.locator('#fleet-failing [data-count="failing"]').filter({ hasText: /^0$/ }).waitFor({ timeout: 10_000 });
+      expect(await page.textContent('#fleet-failing')).to.include('failing in the fleet: 0 (+1 since this page opened');
+      expect(await page.locator('#fleet-failing.status-fail').count()).to.equal(1);
     } finally {
       await context.close();
     }

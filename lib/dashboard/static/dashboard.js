@@ -23,17 +23,19 @@
     if (source.readyState === EventSource.CLOSED) setLive('off', 'live updates off (reload to refresh)');
     else setLive('off', 'live updates interrupted: retrying');
   });
-  // Nodes failing (FAIL, liveness failed or unreachable) when the first overview came: more since is flagged in the footer.
+  // Nodes failing (FAIL, liveness failed or unreachable) when the first overview came: more since is
+  // flagged in the footer until a reload, also once they are back (the operator may not have seen them).
   var failingAtStart;
+  var mostMore = 0;
   function showFailing(failing) {
     var line = document.getElementById('fleet-failing');
     var news = document.getElementById('new-failures');
     if (!line || !news) return;
     if (failingAtStart === undefined) failingAtStart = failing;
     line.hidden = false;
-    var more = failing - failingAtStart;
-    line.classList.toggle('status-fail', more > 0);
-    news.textContent = more > 0 ? ' (+' + more + ' since this page opened: reload or see the overview)' : '';
+    mostMore = Math.max(mostMore, failing - failingAtStart);
+    line.classList.toggle('status-fail', mostMore > 0);
+    news.textContent = mostMore > 0 ? ' (+' + mostMore + ' since this page opened: reload or see the overview)' : '';
   }
   source.addEventListener('overview', function (event) {
     var overview = JSON.parse(event.data);

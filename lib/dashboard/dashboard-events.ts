@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { DashboardQueries } from './dashboard-queries.js';
+import { NODES_PAGE_SIZE, type DashboardQueries } from './dashboard-queries.js';
 
 export interface DashboardEventsOptions {
-  readonly queries: Pick<DashboardQueries, 'overview' | 'changedSince'>;
+  readonly queries: Pick<DashboardQueries, 'overview' | 'nodesByIds'>;
   readonly tenant: string | undefined;
+  /** The nodes the tab shows (`?agent=` of the request), at most `MAX_WATCHED_NODES`. */
+  readonly watched: readonly string[];
   readonly tickMs: number;
   /** Checked before every tick; false ends the stream (an expired token). */
   readonly stillValid: () => Promise<boolean>;
@@ -11,36 +13,42 @@ export interface DashboardEventsOptions {
   readonly onClose: () => void;
 }
 
-/** Agents sent per tick at most: a page shows 50; a fleet-wide change is caught up over a few ticks. */
-const CHANGES_PER_TICK = 1000;
-/** Rows changed this long before the previous tick are sent again: clocks of the database and this process differ a little. */
-const OVERLAP_MS = 2000;
+/** Nodes one stream may watch: a page of the node table. */
+export const MAX_WATCHED_NODES = NODES_PAGE_SIZE;
 /**
  * Bytes a tab may leave unread (beyond what the kernel buffers) before its stream is dropped rather
  * than queued without limit; its EventSource reconnects when it reads again. A tick is at most
- * `CHANGES_PER_TICK` rows of a few hundred bytes.
+ * `MAX_WATCHED_NODES` rows of a few hundred bytes.
  */
 export const MAX_QUEUED_BYTES = 1024 * 1024;
 
 /**
  * Server-sent events for one dashboard tab: every tick an `overview` event (the overview's counts)
- * and an `agents` event with the agents whose row changed, or whose PASS or `alive` went stale, since
- * the tick before, both JSON. One query at a time per tab; a query that fails is skipped (the next
- * tick tries again). The stream ends when its connection closes (also before the stream started:
- * `onClose` is then called at once), its token expires, or its client leaves more than
- * `MAX_QUEUED_BYTES` unread.
+ * and an `agents` event with the watched nodes whose row, as shown now, differs from what this stream
+ * last sent (all of them on the first tick), and a `gone` event with the ids of watched nodes sent
+ * before that are no longer there (deleted), all JSON. Each tick reads the watched rows by their key
+ * and judges them at its own time, so a row that failed, or whose PASS or `alive` went stale (which
+ * writes nothing), is sent however many other rows of the fleet changed. One tick at a time per tab;
+ * the overview (shared: `queries.overview` is `SharedOverview` in the routes) is sent when it arrives,
+ * without holding the rows back, and asked again at the first tick after; a read that fails is
+ * skipped (the next tick tries again). The stream ends when its connection
+ * closes (also before the stream started: `onClose` is then called at once), its token expires, or
+ * its client leaves more than `MAX_QUEUED_BYTES` unread, or when the function returned is called
+ * (its slot was taken back).
  */
-export function streamDashboardEvents(request: FastifyRequest, reply: FastifyReply, options: DashboardEventsOptions): void {
+export function streamDashboardEvents(request: FastifyRequest, reply: FastifyReply, options: DashboardEventsOptions): () => void {
   reply.hijack();
   const out = reply.raw;
   // A client gone while its credential was checked: its 'close' was emitted before anyone listened.
   if (out.destroyed || request.raw.socket.destroyed) {
     options.onClose();
-    return;
+    return () => {};
   }
-  let since = new Date(Date.now() - OVERLAP_MS);
+  /** Per watched node, the JSON this stream last sent for it. */
+  const sent = new Map<string, string>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let overviewPending = false;
   const close = (): void => {
     if (closed) return;
     closed = true;
@@ -68,17 +76,44 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
       close();
       return;
     }
-    const started = new Date();
+    // The overview is shared and read one at a time (SharedOverview): it may take longer than a tick,
+    // so it is sent when it arrives and asked again only once it did; the rows do not wait for it.
+    if (!overviewPending) {
+      overviewPending = true;
+      void options.queries
+        .overview(options.tenant)
+        .then(
+          (overview) => {
+            if (!closed) out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
+          },
+          (error: unknown) => request.log.warn({ err: error }, 'dashboard events: overview query failed'),
+        )
+        .finally(() => (overviewPending = false));
+    }
     try {
-      const [overview, agents] = await Promise.all([options.queries.overview(options.tenant), options.queries.changedSince(options.tenant, since, started, CHANGES_PER_TICK)]);
+      const rows = await options.queries.nodesByIds(options.tenant, options.watched);
       if (closed) return;
-      out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
-      if (agents.length > 0) out.write(`event: agents\ndata: ${JSON.stringify(agents)}\n\n`);
-      since = new Date(started.getTime() - OVERLAP_MS);
+      const changed: string[] = [];
+      for (const row of rows) {
+        const json = JSON.stringify(row);
+        if (sent.get(row.agentId) === json) continue;
+        sent.set(row.agentId, json);
+        changed.push(json);
+      }
+      if (changed.length > 0) out.write(`event: agents\ndata: [${changed.join(',')}]\n\n`);
+      // A row sent before and not read now was deleted: its tab would go on showing it as last sent (a PASS, green).
+      const read = new Set(rows.map((row) => row.agentId));
+      const gone = [...sent.keys()].filter((agentId) => !read.has(agentId));
+      for (const agentId of gone) sent.delete(agentId);
+      if (gone.length > 0) out.write(`event: gone\ndata: ${JSON.stringify(gone)}\n\n`);
     } catch (error) {
       request.log.warn({ err: error }, 'dashboard events: query failed');
     }
     if (!closed) timer = setTimeout(() => void tick(), options.tickMs);
   };
   void tick();
+  return () => {
+    out.destroy();
+    close();
+  };
 }

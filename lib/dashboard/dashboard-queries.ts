@@ -87,14 +87,6 @@ export class DashboardQueries {
     return this.knex.raw(`coalesce(floor(extract(epoch from ??)) between ? and ?, false)`, [column, window.earliest, window.latest]);
   }
 
-  /** SQL true when `column` left `before` (fresh then) for `after` (stale now), or entered it from the future. */
-  private crossedWindow(column: string, before: FreshWindow, after: FreshWindow): Knex.Raw {
-    const seconds = 'floor(extract(epoch from ??))';
-    return this.knex.raw(`coalesce((${seconds} >= ? and ${seconds} < ?) or (${seconds} > ? and ${seconds} <= ?), false)`, [
-      column, before.earliest, column, after.earliest, column, before.latest, column, after.latest,
-    ]);
-  }
-
   private agents(tenant: string | undefined): Knex.QueryBuilder {
     const query = this.knex('verifier_agents');
     return tenant === undefined ? query : query.where('tenant', tenant);
@@ -234,23 +226,15 @@ export class DashboardQueries {
   }
 
   /**
-   * Nodes whose row changed after `since`, or whose last success (last liveness answer) went stale, or
-   * came into its window, between `since` and `until` — going stale writes nothing — at most `limit`,
-   * judged at `until`.
+   * The nodes of `agentIds` that `tenant` may see (every tenant's when undefined), judged now: the rows
+   * a tab shows, read by their key whatever the fleet's size. Ids it may not see, and unknown ones, are
+   * left out.
    */
-  async changedSince(tenant: string | undefined, since: Date, until: Date, limit: number): Promise<NodeRow[]> {
-    const [from, to] = [since.getTime() / 1000, until.getTime() / 1000];
-    const rows = (await this.allNodes(tenant)
-      .select('*')
-      .where((where) => {
-        void where
-          .where('updated_at', '>', since)
-          .orWhere(this.crossedWindow('last_successful_attestation', freshWindow(from, this.bounds.pass), freshWindow(to, this.bounds.pass)))
-          .orWhere(this.crossedWindow('last_seen_at', freshWindow(from, this.bounds.liveness), freshWindow(to, this.bounds.liveness)));
-      })
-      .orderBy('updated_at', 'desc')
-      .limit(limit)) as Record<string, unknown>[];
-    const clock = this.clock(to);
+  async nodesByIds(tenant: string | undefined, agentIds: readonly string[]): Promise<NodeRow[]> {
+    const ids = agentIds.filter((id) => !holdsNul(id));
+    if (ids.length === 0) return [];
+    const rows = (await this.allNodes(tenant).select('*').whereIn('agent_id', ids)) as Record<string, unknown>[];
+    const clock = this.clock();
     return rows.map((row) => nodeRow(row, clock));
   }
 

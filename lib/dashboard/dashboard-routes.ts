@@ -15,7 +15,8 @@ import { statusFreshnessBounds, type FreshnessConfig } from '../verifier/freshne
 import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.js';
 import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';
 import { DashboardQueries, NODE_SORTS, type NodeQuery, type NodeSort } from './dashboard-queries.js';
-import { streamDashboardEvents } from './dashboard-events.js';
+import { MAX_WATCHED_NODES, streamDashboardEvents } from './dashboard-events.js';
+import { SharedOverview } from './shared-overview.js';
 import { StreamSlots } from './stream-slots.js';
 
 export interface DashboardDeps {
@@ -33,6 +34,8 @@ const MAX_SEARCH_LENGTH = 200;
 const MAX_EVENT_STREAMS = 32;
 /** Of those, the most one tenant's tokens (or one client certificate) hold: no tenant takes them all. */
 const MAX_EVENT_STREAMS_PER_HOLDER = 8;
+/** Streams a holder keeps when others want slots and none is free: 8 holders are always served. */
+const FAIR_SHARE_OF_EVENT_STREAMS = 4;
 const MAX_PAGE = 1_000_000;
 /** A login form or JSON body: a token of a few hundred bytes. */
 const LOGIN_BODY_LIMIT = 8192;
@@ -57,7 +60,10 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
   const tickMs = Math.round(Math.min(2, Math.max(0.5, deps.config.quoteInterval)) * 1000);
   const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
   const tokens = deps.access.tokens;
-  const slots = new StreamSlots(MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_HOLDER);
+  const slots = new StreamSlots(MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_HOLDER, FAIR_SHARE_OF_EVENT_STREAMS);
+  // The streams' overview: once per tenant per tick, one at a time, whatever number of tabs are open.
+  const overviews = new SharedOverview((tenant) => queries.overview(tenant), tickMs);
+  const streamQueries = { overview: (tenant: string | undefined) => overviews.get(tenant), nodesByIds: queries.nodesByIds.bind(queries) };
 
   void service.app.register(async (app: FastifyInstance) => {
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: LOGIN_BODY_LIMIT }, (_request, body, done) => {
@@ -170,16 +176,20 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
     app.get('/dashboard/events', async (request, reply) => {
       const principal = await viewer(request, reply);
       if (principal === undefined) return reply;
+      const watched = watchedNodes(request.query as Record<string, unknown>);
+      if (watched === undefined) return reply.code(400).type('text/plain').send(`at most ${MAX_WATCHED_NODES} nodes per live view`);
       const token = principal.kind === 'token' ? presentedToken(request) : undefined;
       // A token is checked again on every tick: the stream ends when it expires or is revoked.
       const stillValid = token === undefined ? () => Promise.resolve(true) : () => checkToken(token, tokens).then(() => true, () => false);
-      const release = slots.take(principal);
+      let stop = (): void => {};
+      // A holder over its fair share loses this stream to a holder under it (StreamSlots).
+      const release = slots.take(principal, () => stop());
       if (release === undefined) {
-        // The browser's EventSource retries later; the pages themselves still work.
+        // The pages themselves still work; the tab's live view is off until it is reloaded.
         return reply.code(503).header('retry-after', '30').type('text/plain').send('too many live views open');
       }
       // The stream releases the slot when its connection closes, also when it closed during the checks above.
-      streamDashboardEvents(request, reply, { queries, tenant: visibleTenant(principal), tickMs, stillValid, onClose: release });
+      stop = streamDashboardEvents(request, reply, { queries: streamQueries, tenant: visibleTenant(principal), watched, tickMs, stillValid, onClose: release });
       return reply;
     });
   });
@@ -187,6 +197,13 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
 
 function sendPage(reply: FastifyReply, page: string): FastifyReply {
   return reply.headers(PAGE_HEADERS).send(page);
+}
+
+/** The nodes a live view watches (`?agent=<id>`, repeated), distinct; undefined when more than `MAX_WATCHED_NODES`. */
+function watchedNodes(raw: Record<string, unknown>): string[] | undefined {
+  const given = raw['agent'];
+  const ids = new Set((Array.isArray(given) ? given : [given]).filter((id): id is string => typeof id === 'string'));
+  return ids.size > MAX_WATCHED_NODES ? undefined : [...ids];
 }
 
 /** The node table's query string, bounded: unknown sorts fall back to the id, pages to 1. */

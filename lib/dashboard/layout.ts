@@ -31,7 +31,8 @@ ${
 <h1>${title}</h1>
 ${body}
 </main>
-<footer><span id="live" data-state="off">live updates off (reload to refresh)</span></footer>
+<!-- Filled by the live updates on every page: a node failing off this page's rows still shows here. -->
+<footer><span id="live" data-state="off">live updates off (reload to refresh)</span> <span id="fleet-failing" hidden>· failing in the fleet: <span data-count="failing">0</span><span id="new-failures"></span></span></footer>
 </body>
 </html>
 `.text;

@@ -2,11 +2,11 @@ import type { ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { expect } from 'chai';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { MAX_QUEUED_BYTES, streamDashboardEvents } from '../../lib/dashboard/dashboard-events.js';
+import { MAX_QUEUED_BYTES, MAX_WATCHED_NODES, streamDashboardEvents } from '../../lib/dashboard/dashboard-events.js';
 import type { FleetOverview } from '../../lib/dashboard/dashboard-queries.js';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 
-/** A thousand changed rows every tick, of about 500 bytes each: a fleet-wide change at every tick. */
+/** A watched row of about 2.5 kB; every watched row changes at every tick. */
 const ROW: NodeRow = {
   agentId: 'agent-000001',
   tenant: 'default',
@@ -22,7 +22,7 @@ const ROW: NodeRow = {
   lastFailure: null,
   attestationCount: 1,
   lastSuccess: new Date().toISOString(),
-  lastEventId: 'x'.repeat(200),
+  lastEventId: 'x'.repeat(2000),
   runtimePolicy: 'runtime-policy',
   mbPolicy: 'mb-policy',
   ip: '10.0.0.1',
@@ -50,6 +50,7 @@ describe('dashboard events: a client that does not read', function () {
   let app: FastifyInstance;
   let response: ServerResponse | undefined;
   let closes = 0;
+  let ticks = 0;
   let client: Socket | undefined;
 
   before(async () => {
@@ -57,8 +58,9 @@ describe('dashboard events: a client that does not read', function () {
     app.get('/events', (request, reply) => {
       response = reply.raw;
       streamDashboardEvents(request, reply, {
-        queries: { overview: () => Promise.resolve(OVERVIEW), changedSince: () => Promise.resolve(Array.from({ length: 1000 }, () => ROW)) },
+        queries: { overview: () => Promise.resolve(OVERVIEW), nodesByIds: (_tenant, ids) => Promise.resolve(ids.map((agentId) => ({ ...ROW, agentId, attestationCount: (ticks += 1) }))) },
         tenant: undefined,
+        watched: Array.from({ length: MAX_WATCHED_NODES }, (_, n) => `agent-${n}`),
         tickMs: 50,
         stillValid: () => Promise.resolve(true),
         onClose: () => (closes += 1),
@@ -85,7 +87,7 @@ describe('dashboard events: a client that does not read', function () {
       mostQueued = Math.max(mostQueued, response?.writableLength ?? 0);
     }
     expect(closes, `most bytes queued ${mostQueued}`).to.equal(1);
-    // At most one tick (≈ 500 kB) beyond the cap is written before the next tick sees it.
+    // At most one tick (≈ 130 kB) beyond the cap is written before the next tick sees it.
     expect(mostQueued).to.be.above(0).and.below(MAX_QUEUED_BYTES + 1024 * 1024);
     expect(response?.destroyed).to.equal(true);
   });

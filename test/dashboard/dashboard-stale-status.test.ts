@@ -1,4 +1,3 @@
-import { connect } from 'node:tls';
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { issueApiToken } from '../../lib/auth/api-token.js';
@@ -6,28 +5,12 @@ import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
+import { readDashboardEvents, sentRows } from '../helpers/read-dashboard-events.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 const DAY = 86_400;
-
-/** The text of `/dashboard/events` a client reads in `ms` (the stream's start and its first ticks). */
-function readEvents(url: string, ca: string, token: string, ms: number): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
-      socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: ironlime_token=${token}\r\n\r\n`);
-    });
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    socket.on('error', reject);
-    setTimeout(() => {
-      socket.destroy();
-      resolve(text);
-    }, ms);
-  });
-}
 
 /**
  * The status API never shows a PASS older than its freshness bound, nor an `alive` older than the
@@ -92,9 +75,8 @@ describe('dashboard: a stale PASS or alive shows as pending, as the status API s
     await knex('verifier_agents')
       .update({ last_successful_attestation: new Date(lastSuccess * 1000), updated_at: knex.raw("now() - interval '1 hour'") })
       .where({ agent_id: 'agent-000001' });
-    const text = await readEvents(suite.verifier.url, suite.verifier.caCert, token, 5000);
-    const updates = [...text.matchAll(/event: agents\ndata: (.*)\n/g)].flatMap((match) => JSON.parse(match[1] as string) as { agentId: string; status: string; tone: string }[]);
-    const sent = updates.filter((row) => row.agentId === 'agent-000001');
+    const text = await readDashboardEvents(suite.verifier.url, suite.verifier.caCert, '/dashboard/events?agent=agent-000001', token, 5000);
+    const sent = sentRows(text).filter((row) => row.agentId === 'agent-000001');
     expect(sent, text.slice(0, 400)).to.have.length.above(0);
     expect(sent[sent.length - 1]).to.deep.include({ tone: 'pending' });
     expect(sent[sent.length - 1]?.status).to.match(/^PENDING \(stale/);

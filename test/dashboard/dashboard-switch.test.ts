@@ -44,7 +44,7 @@ describe('dashboard on and off, login and static files (in-process verifier)', f
       expect(refused.body).to.include('token refused');
       const script = await app.inject({ method: 'GET', url: '/dashboard/static/dashboard.js' });
       expect(script.headers['content-type']).to.equal('text/javascript; charset=utf-8');
-      expect(script.body).to.include("new EventSource('/dashboard/events')");
+      expect(script.body).to.include("new EventSource('/dashboard/events' +");
       expect((await app.inject({ method: 'GET', url: '/dashboard/static/..%2Fdashboard-routes.js' })).statusCode).to.equal(404);
       const missing = await app.inject({ method: 'GET', url: '/dashboard/nodes/nobody', headers: { authorization: `Bearer ${token}` } });
       expect(missing.statusCode).to.equal(404);

@@ -4,7 +4,12 @@
   'use strict';
   if (typeof EventSource === 'undefined') return;
   var live = document.getElementById('live');
-  var source = new EventSource('/dashboard/events');
+  // The rows this page shows: the server sends each one's current state, whatever else changed.
+  var watched = [];
+  document.querySelectorAll('[data-agent]').forEach(function (element) {
+    watched.push('agent=' + encodeURIComponent(element.getAttribute('data-agent')));
+  });
+  var source = new EventSource('/dashboard/events' + (watched.length > 0 ? '?' + watched.join('&') : ''));
   function setLive(state, text) {
     if (!live) return;
     live.setAttribute('data-state', state);
@@ -14,8 +19,24 @@
     setLive('on', 'live');
   });
   source.addEventListener('error', function () {
-    setLive('off', 'live updates interrupted: retrying');
+    // A refused stream (503: no slot free) is not retried by the browser; a dropped one is.
+    if (source.readyState === EventSource.CLOSED) setLive('off', 'live updates off (reload to refresh)');
+    else setLive('off', 'live updates interrupted: retrying');
   });
+  // Nodes failing (FAIL, liveness failed or unreachable) when the first overview came: more since is
+  // flagged in the footer until a reload, also once they are back (the operator may not have seen them).
+  var failingAtStart;
+  var mostMore = 0;
+  function showFailing(failing) {
+    var line = document.getElementById('fleet-failing');
+    var news = document.getElementById('new-failures');
+    if (!line || !news) return;
+    if (failingAtStart === undefined) failingAtStart = failing;
+    line.hidden = false;
+    mostMore = Math.max(mostMore, failing - failingAtStart);
+    line.classList.toggle('status-fail', mostMore > 0);
+    news.textContent = mostMore > 0 ? ' (+' + mostMore + ' since this page opened: reload or see the overview)' : '';
+  }
   source.addEventListener('overview', function (event) {
     var overview = JSON.parse(event.data);
     var counts = {
@@ -27,6 +48,7 @@
       perMinute: overview.attestationsLastMinute,
       failuresHour: overview.failuresLastHour,
       late: overview.lateRounds,
+      failing: overview.byStatus.FAIL + overview.byLiveness.failed + overview.byLiveness.unreachable,
     };
     overview.byState.forEach(function (row) {
       counts['state-' + row.state] = row.count;
@@ -41,7 +63,22 @@
       var key = element.getAttribute('data-count');
       element.textContent = String(counts[key] === undefined ? 0 : counts[key]);
     });
+    showFailing(counts.failing);
     setLive('on', 'live · ' + new Date().toLocaleTimeString());
+  });
+  // Shown nodes deleted since: no longer attested, so never left in the colour they had.
+  source.addEventListener('gone', function (event) {
+    JSON.parse(event.data).forEach(function (agentId) {
+      document.querySelectorAll('[data-agent]').forEach(function (element) {
+        if (element.getAttribute('data-agent') !== agentId) return;
+        element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
+        element.classList.add('status-pending');
+        ['status', 'state'].forEach(function (name) {
+          var cell = element.querySelector('[data-field="' + name + '"]');
+          if (cell) cell.textContent = 'no longer enrolled (reload to refresh)';
+        });
+      });
+    });
   });
   source.addEventListener('agents', function (event) {
     JSON.parse(event.data).forEach(function (agent) {

@@ -79,7 +79,7 @@ export async function verifyApiToken(token: string, publicKey: KeyObject, check:
   if (typeof jti !== 'string' || jti === '') throw new TokenRefused('token refused: no token id claim');
   // A revocation that cannot be looked up (database down) throws: the token is not admitted.
   if (check.isRevoked !== undefined && (await check.isRevoked(jti))) throw new TokenRefused('token refused: revoked');
-  return { kind: 'token', subject: String(sub), role, tenant };
+  return { kind: 'token', subject: String(sub), role, tenant, tokenId: jti };
 }
 
 function describeJoseError(error: unknown): string {

@@ -26,7 +26,7 @@ async function refusal(token: string, now?: Date): Promise<string> {
 describe('API tokens', () => {
   it('a token issued for a role and tenant verifies back to that principal', async () => {
     const token = await issueApiToken({ subject: 'alice', role: 'viewer', tenant: 'tenant-a', ttlSeconds: 600 }, key.privateKey);
-    expect(await verifyApiToken(token, key.publicKey)).to.deep.equal({ kind: 'token', subject: 'alice', role: 'viewer', tenant: 'tenant-a' });
+    expect(await verifyApiToken(token, key.publicKey)).to.deep.equal({ kind: 'token', subject: 'alice', role: 'viewer', tenant: 'tenant-a', tokenId: String(decodeJwt(token).jti) });
   });
 
   it('refuses expired, not-yet-valid, foreign-signed, none and wrong-algorithm tokens', async () => {
@@ -83,9 +83,9 @@ describe('API tokens', () => {
   });
 
   it('roles: viewer reads, operator operates, only admin deletes; a token sees only its tenant', () => {
-    const viewer: Principal = { kind: 'token', subject: 'v', role: 'viewer', tenant: 'a' };
-    const operator: Principal = { kind: 'token', subject: 'o', role: 'operator', tenant: 'a' };
-    const admin: Principal = { kind: 'token', subject: 'x', role: 'admin', tenant: 'a' };
+    const viewer: Principal = { kind: 'token', subject: 'v', tokenId: 'v', role: 'viewer', tenant: 'a' };
+    const operator: Principal = { kind: 'token', subject: 'o', tokenId: 'o', role: 'operator', tenant: 'a' };
+    const admin: Principal = { kind: 'token', subject: 'x', tokenId: 'x', role: 'admin', tenant: 'a' };
     const cert: Principal = { kind: 'certificate', subject: 'CN=tenant' };
     expect([viewer, operator, admin, cert].map((p) => ['read', 'operate', 'delete'].map((perm) => principalAllows(p, perm as 'read')))).to.deep.equal([
       [true, false, false],
@@ -104,7 +104,7 @@ describe('API tokens', () => {
       const issued = await runCli(['token', 'issue', '--role', 'operator', '--tenant', 'blue', '--ttl', '15m', '--subject', 'bob', '--data-dir', dataDir]);
       expect(issued.code).to.equal(0);
       const principal = await verifyApiToken(issued.stdout.trim(), loadOrCreateTokenKey(dataDir).publicKey);
-      expect(principal).to.deep.equal({ kind: 'token', subject: 'bob', role: 'operator', tenant: 'blue' });
+      expect(principal).to.deep.equal({ kind: 'token', subject: 'bob', role: 'operator', tenant: 'blue', tokenId: String(decodeJwt(issued.stdout.trim()).jti) });
       expect(issued.stderr).to.equal(`token id (revoke it with DELETE /v2.x/tokens/<id>): ${String(decodeJwt(issued.stdout.trim()).jti)}\n`);
       const bad = await runCli(['token', 'issue', '--role', 'root', '--tenant', 'blue', '--data-dir', dataDir]);
       expect(bad.code).to.equal(2);

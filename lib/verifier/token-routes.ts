@@ -16,7 +16,8 @@ export class TokenIdParams {
  * ironlime's token revocation (Keylime has no bearer tokens). Admin only, as every `DELETE`; a token
  * of any tenant may revoke any token id: the id is random and appears only inside the token, so
  * knowing it means holding the token. Answered once the revocation is stored; from then on the token
- * is refused (401) by the admin API and the dashboard, including its open live views. Audited in the
+ * is refused (401) by the admin API, including the changes of its requests admitted before whose body
+ * was still arriving (`changeRecord`), and the dashboard, including its open live views. Audited in the
  * `fleet` stream like every admin change, in the revocation's transaction.
  */
 export function registerTokenRoutes(service: KeylimeService, revocations: TokenRevocations): void {

@@ -21,11 +21,12 @@ export function roleAllows(role: Role, permission: Permission): boolean {
 
 /**
  * Who made a request, once authenticated: an mTLS client certificate (full access) or a token, with
- * its id (`jti`) so that a change can check again, in its transaction, that it was not revoked.
+ * its id (`jti`) and expiry (`exp`, seconds) so that a change can check again, in its transaction,
+ * that it was neither revoked nor expired meanwhile.
  */
 export type Principal =
   | { readonly kind: 'certificate'; readonly subject: string }
-  | { readonly kind: 'token'; readonly subject: string; readonly role: Role; readonly tenant: string; readonly tokenId: string };
+  | { readonly kind: 'token'; readonly subject: string; readonly role: Role; readonly tenant: string; readonly tokenId: string; readonly expiresAt: number };
 
 /** True when the principal may act on an agent of `tenant`: certificates see every tenant. */
 export function principalSeesTenant(principal: Principal, tenant: string): boolean {

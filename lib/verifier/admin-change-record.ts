@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditEvent } from '../audit/audit-record.js';
+import { refuseExpiredToken } from '../auth/api-token.js';
 import { principalOf } from '../auth/request-principal.js';
 import { principalName } from '../auth/roles.js';
 import type { TokenRevocations } from '../auth/token-revocations.js';
@@ -24,8 +25,8 @@ export function recordChangesOf(request: FastifyRequest, audit: AuditLog, revoca
  * The record of `request`'s change, answered with `status` once committed, to append inside the
  * change's transaction: the change and its record commit together, or neither does (a failed append
  * rolls the change back and the request is answered 500). A bearer token is checked again here, in the
- * change's transaction: one revoked since the headers were admitted rolls the change back (401).
- * @throws (when run) TokenRefused for a token revoked meanwhile; an Error for an authenticated request
+ * change's transaction: one revoked or expired since the headers were admitted rolls the change back (401).
+ * @throws (when run) TokenRefused for a token revoked or expired meanwhile; an Error for an authenticated request
  *   `auditAdminActions` does not audit: a change never goes unrecorded.
  */
 export function changeRecord(request: FastifyRequest, status: number): ChangeRecord {
@@ -35,7 +36,11 @@ export function changeRecord(request: FastifyRequest, status: number): ChangeRec
     if (principal === undefined) return;
     const recorder = recorders.get(request);
     if (recorder === undefined) throw new Error(`${request.method} ${request.url} is not an audited admin request`);
-    if (principal.kind === 'token') await recorder.revocations.refuseRevokedIn(trx, principal.tokenId);
+    if (principal.kind === 'token') {
+      await recorder.revocations.refuseRevokedIn(trx, principal.tokenId);
+      // After the revocations' lock, which a revocation may have held a while.
+      refuseExpiredToken(principal.expiresAt);
+    }
     await recorder.audit.appendIn(trx, adminAuditEvent(request, status));
     recordedWithChange.add(request);
   };

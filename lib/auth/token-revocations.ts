@@ -5,9 +5,12 @@ const REVOCATIONS = 'api_token_revocations';
 /**
  * The advisory lock between revocations (exclusive) and the changes they must stop (shared): a
  * revocation waits for the changes already past their check to commit, and a change checked after it
- * sees it. Changes never wait for each other; revocations are rare.
+ * sees it. Changes never wait for each other; revocations are rare. Its key is two int4 (this class,
+ * "irlt" in ASCII, and 1), a space apart from the one-bigint `hashtext(…)` keys of node ids and
+ * registrar hosts (PostgreSQL docs, "Advisory Lock Functions"): callers choose those names, and one
+ * hashing like this lock's name would have held back every revocation and token change.
  */
-const REVOCATION_LOCK = 'api-token-revocations';
+const REVOCATION_LOCK_CLASS = 0x69726c74;
 
 /**
  * The revoked API tokens (`api_token_revocations`), by token id (`jti`). A token's expiry is not known
@@ -33,7 +36,7 @@ export class TokenRevocations {
   async revoke(tokenId: string, revokedBy: string, alsoInTransaction: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
     const keptSeconds = MAX_TOKEN_TTL_SECONDS + TOKEN_CLOCK_TOLERANCE_SECONDS;
     await this.knex.transaction(async (trx) => {
-      await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [REVOCATION_LOCK]);
+      await trx.raw('select pg_advisory_xact_lock(?::int, 1)', [REVOCATION_LOCK_CLASS]);
       await alsoInTransaction(trx);
       await trx(REVOCATIONS).where('expires_at', '<', trx.fn.now()).delete();
       await trx(REVOCATIONS)
@@ -50,7 +53,7 @@ export class TokenRevocations {
    * @throws TokenRefused (401) when revoked
    */
   async refuseRevokedIn(trx: Knex.Transaction, tokenId: string): Promise<void> {
-    await trx.raw('select pg_advisory_xact_lock_shared(hashtext(?))', [REVOCATION_LOCK]);
+    await trx.raw('select pg_advisory_xact_lock_shared(?::int, 1)', [REVOCATION_LOCK_CLASS]);
     if ((await trx(REVOCATIONS).select('jti').where({ jti: tokenId }).first()) !== undefined) throw new TokenRefused('token refused: revoked');
   }
 }

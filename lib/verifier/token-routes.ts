@@ -28,7 +28,8 @@ export function registerTokenRoutes(service: KeylimeService, revocations: TokenR
     params: TokenIdParams,
     handler: async ({ params, request, reply }) => {
       const principal = principalOf(request);
-      await revocations.revoke(params.jti.toLowerCase(), principal === undefined ? 'unknown' : principalName(principal), changeRecord(request, 204));
+      const revoker = principal?.kind === 'token' ? principal.tokenId : undefined;
+      await revocations.revoke(params.jti.toLowerCase(), principal === undefined ? 'unknown' : principalName(principal), changeRecord(request, 204), revoker);
       return noContent(reply);
     },
   });

@@ -73,13 +73,23 @@ export async function verifyApiToken(token: string, publicKey: KeyObject, check:
   } catch (cause) {
     throw new TokenRefused(`token refused: ${describeJoseError(cause)}`, { cause });
   }
-  const { sub, role, tenant, jti } = payload;
+  const { sub, role, tenant, jti, exp } = payload;
   if (!isRole(role)) throw new TokenRefused('token refused: no valid role claim');
   if (typeof tenant !== 'string' || tenant === '') throw new TokenRefused('token refused: no tenant claim');
   if (typeof jti !== 'string' || jti === '') throw new TokenRefused('token refused: no token id claim');
+  if (typeof exp !== 'number') throw new TokenRefused('token refused: no expiry claim');
   // A revocation that cannot be looked up (database down) throws: the token is not admitted.
   if (check.isRevoked !== undefined && (await check.isRevoked(jti))) throw new TokenRefused('token refused: revoked');
-  return { kind: 'token', subject: String(sub), role, tenant };
+  return { kind: 'token', subject: String(sub), role, tenant, tokenId: jti, expiresAt: exp };
+}
+
+/**
+ * Refuses, at `now`, a token whose expiry (`expiresAt`, the `exp` claim) is past by more than the skew,
+ * exactly as `verifyApiToken` would: a change whose body arrived after its token expired.
+ * @throws TokenRefused (401)
+ */
+export function refuseExpiredToken(expiresAt: number, now: Date = new Date()): void {
+  if (Math.floor(now.getTime() / 1000) - TOKEN_CLOCK_TOLERANCE_SECONDS >= expiresAt) throw new TokenRefused('token refused: expired');
 }
 
 function describeJoseError(error: unknown): string {

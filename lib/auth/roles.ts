@@ -19,10 +19,14 @@ export function roleAllows(role: Role, permission: Permission): boolean {
   return ROLES.indexOf(role) >= ROLES.indexOf(MINIMUM_ROLE[permission]);
 }
 
-/** Who made a request, once authenticated: an mTLS client certificate (full access) or a token. */
+/**
+ * Who made a request, once authenticated: an mTLS client certificate (full access) or a token, with
+ * its id (`jti`) and expiry (`exp`, seconds) so that a change can check again, in its transaction,
+ * that it was neither revoked nor expired meanwhile.
+ */
 export type Principal =
   | { readonly kind: 'certificate'; readonly subject: string }
-  | { readonly kind: 'token'; readonly subject: string; readonly role: Role; readonly tenant: string };
+  | { readonly kind: 'token'; readonly subject: string; readonly role: Role; readonly tenant: string; readonly tokenId: string; readonly expiresAt: number };
 
 /** True when the principal may act on an agent of `tenant`: certificates see every tenant. */
 export function principalSeesTenant(principal: Principal, tenant: string): boolean {

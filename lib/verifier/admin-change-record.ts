@@ -2,36 +2,46 @@ import type { FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditEvent } from '../audit/audit-record.js';
+import { refuseExpiredToken } from '../auth/api-token.js';
 import { principalOf } from '../auth/request-principal.js';
 import { principalName } from '../auth/roles.js';
+import type { TokenRevocations } from '../auth/token-revocations.js';
 import { FLEET_STREAM } from './reserved-agent-ids.js';
 
 /** Appends the audit record of a request's change inside the change's own transaction. */
 export type ChangeRecord = (trx: Knex.Transaction) => Promise<void>;
 
-/** The audit log of each request that may change something (not `GET`), set as it arrives. */
-const auditLogs = new WeakMap<FastifyRequest, AuditLog>();
+/** Where each request that may change something (not `GET`) is recorded and its token's revocation read, set as it arrives. */
+const recorders = new WeakMap<FastifyRequest, { readonly audit: AuditLog; readonly revocations: TokenRevocations }>();
 /** Requests whose record was appended in their change's transaction. */
 const recordedWithChange = new WeakSet<FastifyRequest>();
 
-/** Makes `changeRecord` of `request` append to `audit` (`auditAdminActions`). */
-export function recordChangesOf(request: FastifyRequest, audit: AuditLog): void {
-  auditLogs.set(request, audit);
+/** Makes `changeRecord` of `request` append to `audit` and check its token against `revocations` (`auditAdminActions`). */
+export function recordChangesOf(request: FastifyRequest, audit: AuditLog, revocations: TokenRevocations): void {
+  recorders.set(request, { audit, revocations });
 }
 
 /**
  * The record of `request`'s change, answered with `status` once committed, to append inside the
  * change's transaction: the change and its record commit together, or neither does (a failed append
- * rolls the change back and the request is answered 500).
- * @throws (when run) an Error for an authenticated request `auditAdminActions` does not audit: a change never goes unrecorded.
+ * rolls the change back and the request is answered 500). A bearer token is checked again here, in the
+ * change's transaction: one revoked or expired since the headers were admitted rolls the change back (401).
+ * @throws (when run) TokenRefused for a token revoked or expired meanwhile; an Error for an authenticated request
+ *   `auditAdminActions` does not audit: a change never goes unrecorded.
  */
 export function changeRecord(request: FastifyRequest, status: number): ChangeRecord {
   return async (trx) => {
     // Admin routes are open (nobody authenticated) only in-process (`inProcessForTests`): nobody to record, as `auditAdminActions`.
-    if (principalOf(request) === undefined) return;
-    const audit = auditLogs.get(request);
-    if (audit === undefined) throw new Error(`${request.method} ${request.url} is not an audited admin request`);
-    await audit.appendIn(trx, adminAuditEvent(request, status));
+    const principal = principalOf(request);
+    if (principal === undefined) return;
+    const recorder = recorders.get(request);
+    if (recorder === undefined) throw new Error(`${request.method} ${request.url} is not an audited admin request`);
+    if (principal.kind === 'token') {
+      await recorder.revocations.refuseRevokedIn(trx, principal.tokenId);
+      // After the revocations' lock, which a revocation may have held a while.
+      refuseExpiredToken(principal.expiresAt);
+    }
+    await recorder.audit.appendIn(trx, adminAuditEvent(request, status));
     recordedWithChange.add(request);
   };
 }

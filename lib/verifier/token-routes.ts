@@ -16,7 +16,8 @@ export class TokenIdParams {
  * ironlime's token revocation (Keylime has no bearer tokens). Admin only, as every `DELETE`; a token
  * of any tenant may revoke any token id: the id is random and appears only inside the token, so
  * knowing it means holding the token. Answered once the revocation is stored; from then on the token
- * is refused (401) by the admin API and the dashboard, including its open live views. Audited in the
+ * is refused (401) by the admin API, including the changes of its requests admitted before whose body
+ * was still arriving (`changeRecord`), and the dashboard, including its open live views. Audited in the
  * `fleet` stream like every admin change, in the revocation's transaction.
  */
 export function registerTokenRoutes(service: KeylimeService, revocations: TokenRevocations): void {
@@ -27,7 +28,8 @@ export function registerTokenRoutes(service: KeylimeService, revocations: TokenR
     params: TokenIdParams,
     handler: async ({ params, request, reply }) => {
       const principal = principalOf(request);
-      await revocations.revoke(params.jti.toLowerCase(), principal === undefined ? 'unknown' : principalName(principal), changeRecord(request, 204));
+      const revoker = principal?.kind === 'token' ? principal.tokenId : undefined;
+      await revocations.revoke(params.jti.toLowerCase(), principal === undefined ? 'unknown' : principalName(principal), changeRecord(request, 204), revoker);
       return noContent(reply);
     },
   });

@@ -88,12 +88,13 @@ export function visibleTenant(principal: Principal | undefined): string | undefi
  * commit together or neither does. Any other such request (refused, failed, or answered before a
  * change) is appended here as its reply leaves, with the status it got: best effort, since it changed
  * nothing, and a record that cannot be written is logged at error. A success that no change recorded
- * (a route without `changeRecord`) is answered 500 when its record cannot be written.
+ * (a route without `changeRecord`) is answered 500 when its record cannot be written. `changeRecord`
+ * also refuses a token `revocations` revoked since the request was admitted.
  */
-export function auditAdminActions(service: KeylimeService, audit: AuditLog, log: Logger): void {
+export function auditAdminActions(service: KeylimeService, audit: AuditLog, revocations: TokenRevocations, log: Logger): void {
   const audited = new WeakSet<FastifyRequest>();
   service.app.addHook('onRequest', async (request) => {
-    if (!READS.has(request.method)) recordChangesOf(request, audit);
+    if (!READS.has(request.method)) recordChangesOf(request, audit, revocations);
   });
   service.app.addHook('onSend', async (request, reply, payload) => {
     // Once per request: the error reply of a failed append passes through here again.

@@ -76,7 +76,7 @@ export function registerVerifierRoutes(service: KeylimeService, container: Depen
     url: '/agents/:agent_id',
     admin: true,
     params: AgentIdParams,
-    handler: async ({ params, reply }) => ok(reply, await verifier().status(params.agent_id)),
+    handler: async ({ params, request, reply }) => ok(reply, await verifier().status(params.agent_id, seesTenant(request))),
   });
 
   service.route({

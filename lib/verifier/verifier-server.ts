@@ -222,7 +222,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       verifierId: config.verifierId,
       freshnessBound: statusFreshnessBounds(config).liveness,
     });
-    auditAdminActions(service, access.auditLog, log);
+    auditAdminActions(service, access.auditLog, access.revocations, log);
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config });
     }

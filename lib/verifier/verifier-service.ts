@@ -21,7 +21,7 @@ import { messageOf } from './error-message.js';
 import type { ChangeRecord } from './admin-change-record.js';
 import { lockNodeId } from './node-id-lock.js';
 import { refuseReservedAgentId } from './reserved-agent-ids.js';
-import type { SeesTenant } from './verifier-access.js';
+import { DEFAULT_TENANT, type SeesTenant } from './verifier-access.js';
 
 /** States an agent is deleted in at once; in the others DELETE is Keylime's TERMINATED handshake (202). */
 const DELETE_AT_ONCE: readonly OperationalState[] = [
@@ -121,10 +121,13 @@ export class VerifierService {
     }
   }
 
-  /** `GET /agents/{id}`. @throws VerifierAgentNotFound */
-  async status(agentId: string): Promise<AgentStatusResults> {
+  /**
+   * `GET /agents/{id}`. The tenant is checked on the row read here, not only by the admin gate before:
+   * the id may have been enrolled by another tenant in between. @throws VerifierAgentNotFound
+   */
+  async status(agentId: string, sees: SeesTenant): Promise<AgentStatusResults> {
     const record = await this.agents.find(agentId);
-    if (record === undefined) {
+    if (record === undefined || !sees(record.tenant ?? DEFAULT_TENANT)) {
       throw new VerifierAgentNotFound(agentId);
     }
     const stored = record.runtimePolicyName === null ? undefined : await this.policies.findRuntime(record.runtimePolicyName);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { decodeJwt, SignJWT, UnsecuredJWT } from 'jose';
-import { issueApiToken, TOKEN_AUDIENCE, TOKEN_ISSUER, TokenRefused, verifyApiToken } from '../../lib/auth/api-token.js';
+import { issueApiToken, refuseExpiredToken, TOKEN_AUDIENCE, TOKEN_ISSUER, TokenRefused, verifyApiToken } from '../../lib/auth/api-token.js';
 import { principalAllows, principalSeesTenant, type Principal } from '../../lib/auth/roles.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { parseTokenTtl } from '../../lib/auth/token-ttl.js';
@@ -26,7 +26,25 @@ async function refusal(token: string, now?: Date): Promise<string> {
 describe('API tokens', () => {
   it('a token issued for a role and tenant verifies back to that principal', async () => {
     const token = await issueApiToken({ subject: 'alice', role: 'viewer', tenant: 'tenant-a', ttlSeconds: 600 }, key.privateKey);
-    expect(await verifyApiToken(token, key.publicKey)).to.deep.equal({ kind: 'token', subject: 'alice', role: 'viewer', tenant: 'tenant-a' });
+    expect(await verifyApiToken(token, key.publicKey)).to.deep.equal({ kind: 'token', subject: 'alice', role: 'viewer', tenant: 'tenant-a', tokenId: String(decodeJwt(token).jti), expiresAt: decodeJwt(token).exp });
+  });
+
+  it('refuseExpiredToken refuses a token from the second verifyApiToken does, not before', async () => {
+    const now = new Date('2026-12-02T18:00:00Z');
+    const token = await issueApiToken({ subject: 'a', role: 'admin', tenant: 't', ttlSeconds: 60 }, key.privateKey, now);
+    const { expiresAt } = await verifyApiToken(token, key.publicKey, { now });
+    for (const secondsLater of [60, 89, 90, 91, 3600]) {
+      const later = new Date(now.getTime() + secondsLater * 1000);
+      const verified = await refusal(token, later).then((message) => message, (error: Error) => (error.message === 'the token was accepted' ? 'accepted' : error.message));
+      let rechecked = 'accepted';
+      try {
+        refuseExpiredToken(expiresAt, later);
+      } catch (error) {
+        expect(error).to.be.instanceOf(TokenRefused);
+        rechecked = (error as Error).message;
+      }
+      expect(rechecked, `${secondsLater} s after issue`).to.equal(verified);
+    }
   });
 
   it('refuses expired, not-yet-valid, foreign-signed, none and wrong-algorithm tokens', async () => {
@@ -83,9 +101,9 @@ describe('API tokens', () => {
   });
 
   it('roles: viewer reads, operator operates, only admin deletes; a token sees only its tenant', () => {
-    const viewer: Principal = { kind: 'token', subject: 'v', role: 'viewer', tenant: 'a' };
-    const operator: Principal = { kind: 'token', subject: 'o', role: 'operator', tenant: 'a' };
-    const admin: Principal = { kind: 'token', subject: 'x', role: 'admin', tenant: 'a' };
+    const viewer: Principal = { kind: 'token', subject: 'v', tokenId: 'v', expiresAt: 0, role: 'viewer', tenant: 'a' };
+    const operator: Principal = { kind: 'token', subject: 'o', tokenId: 'o', expiresAt: 0, role: 'operator', tenant: 'a' };
+    const admin: Principal = { kind: 'token', subject: 'x', tokenId: 'x', expiresAt: 0, role: 'admin', tenant: 'a' };
     const cert: Principal = { kind: 'certificate', subject: 'CN=tenant' };
     expect([viewer, operator, admin, cert].map((p) => ['read', 'operate', 'delete'].map((perm) => principalAllows(p, perm as 'read')))).to.deep.equal([
       [true, false, false],
@@ -104,7 +122,7 @@ describe('API tokens', () => {
       const issued = await runCli(['token', 'issue', '--role', 'operator', '--tenant', 'blue', '--ttl', '15m', '--subject', 'bob', '--data-dir', dataDir]);
       expect(issued.code).to.equal(0);
       const principal = await verifyApiToken(issued.stdout.trim(), loadOrCreateTokenKey(dataDir).publicKey);
-      expect(principal).to.deep.equal({ kind: 'token', subject: 'bob', role: 'operator', tenant: 'blue' });
+      expect(principal).to.deep.equal({ kind: 'token', subject: 'bob', role: 'operator', tenant: 'blue', tokenId: String(decodeJwt(issued.stdout.trim()).jti), expiresAt: decodeJwt(issued.stdout.trim()).exp });
       expect(issued.stderr).to.equal(`token id (revoke it with DELETE /v2.x/tokens/<id>): ${String(decodeJwt(issued.stdout.trim()).jti)}\n`);
       const bad = await runCli(['token', 'issue', '--role', 'root', '--tenant', 'blue', '--data-dir', dataDir]);
       expect(bad.code).to.equal(2);

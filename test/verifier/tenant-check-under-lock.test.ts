@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { Knex } from 'knex';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
 
@@ -15,6 +16,7 @@ describe("admin changes check the node's tenant under its lock, not only at the 
   let operatorA: string;
   let operatorB: string;
   let adminB: string;
+  let viewerB: string;
 
   before(async function () {
     v = await startTokenVerifier();
@@ -26,6 +28,7 @@ describe("admin changes check the node's tenant under its lock, not only at the 
     operatorA = await v.token('operator', 'tenant-a');
     operatorB = await v.token('operator', 'tenant-b');
     adminB = await v.token('admin', 'tenant-b');
+    viewerB = await v.token('viewer', 'tenant-b');
   });
 
   after(async function () {
@@ -80,4 +83,40 @@ describe("admin changes check the node's tenant under its lock, not only at the 
       expect(await agentRow(id)).to.deep.equal(before);
     });
   }
+
+  // A GET has no body to hold: its gate and its read run back to back. The gate's own look-up of the id
+  // is made to miss it, as if tenant A enrolled it just after the gate ran.
+  for (const [kind, enrol] of [
+    ['agents', (id: string) => v.call('POST', `/v2.5/agents/${id}`, operatorA, tpmBody)],
+    ['liveness', (id: string) => v.call('POST', `/v2.3/liveness/${id}`, operatorA, livenessBody(v.verifier.caCert))],
+  ] as const) {
+    it(`does not show tenant B the status of tenant A's /${kind}/{id} enrolled after B's request passed the gate`, async function () {
+      const id = `read-${kind}`;
+      expect((await enrol(id)).status).to.equal(200);
+      const seen = await v.call('GET', `/v2.5/${kind}/${id}`, viewerB);
+      expect(seen.status, 'the gate itself refuses it').to.equal(404);
+      const blind = hideFromGate(v.knex, id);
+      try {
+        const b = await v.call('GET', `/v2.5/${kind}/${id}`, viewerB);
+        expect(b.status, b.body).to.equal(404);
+        expect(b.body).to.equal(seen.body);
+      } finally {
+        blind();
+      }
+    });
+  }
 });
+
+/**
+ * Makes the admin gate's look-up of a node's tenant (`select "tenant" from …`, without a lock) miss
+ * `agentId` until the returned function is called: the gate then sees no node, as before an enrolment.
+ */
+function hideFromGate(knex: Knex, agentId: string): () => void {
+  const listener = (query: { sql: string; bindings?: unknown[] }): void => {
+    if (!/^select "tenant" from "verifier_(agents|liveness)"/.test(query.sql) || query.sql.includes('for update')) return;
+    const at = query.bindings?.indexOf(agentId) ?? -1;
+    if (at >= 0 && query.bindings !== undefined) query.bindings[at] = `${agentId}-not-yet-enrolled`;
+  };
+  knex.client.on('query', listener);
+  return () => knex.client.removeListener('query', listener);
+}

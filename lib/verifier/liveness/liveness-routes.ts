@@ -146,9 +146,10 @@ export function registerLivenessRoutes(
     url: '/liveness/:agent_id',
     admin: true,
     params: LivenessParams,
-    handler: async ({ params, reply }) => {
+    handler: async ({ params, request, reply }) => {
       const record = await deps.repository.find(params.agent_id);
-      if (record === undefined) throw new LivenessNotEnrolled(params.agent_id);
+      // The tenant again on the row read: the admin gate read it before, and the id may have been enrolled since.
+      if (record === undefined || !seesTenant(request)(record.tenant)) throw new LivenessNotEnrolled(params.agent_id);
       return ok(reply, livenessStatusResults(record, Date.now() / 1000, deps.freshnessBound));
     },
   });

@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import type { Knex } from 'knex';
+import { TokenRefused } from '../../lib/auth/api-token.js';
+import { TokenRevocations } from '../../lib/auth/token-revocations.js';
+import { migrateLatest } from '../../lib/db/migrate.js';
+import { noAuditRecord } from '../helpers/no-audit-record.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+
+/** Longer than a revocation or a change takes here, far shorter than the 30 s statement bound they would otherwise wait for. */
+const PROMPT_MS = 2000;
+
+/** True when `work` settles within `PROMPT_MS`. */
+async function settlesPromptly(work: Promise<unknown>): Promise<boolean> {
+  return Promise.race([work.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), PROMPT_MS))]);
+}
+
+/**
+ * A revocation waits for the changes of the token it revokes that are past their check, and only for
+ * those: a change that does not commit (a slow database, a paused process) holds back the revocations
+ * of its own token, never another token's revocation or change (of any tenant).
+ */
+describe('a revocation waits only for the changes of the token it revokes', function () {
+  this.timeout(30_000);
+  let opened: OpenedDatabase;
+  let knex: Knex;
+  let revocations: TokenRevocations;
+
+  before(async function () {
+    opened = await openTestSchema();
+    knex = opened.database.knex;
+    await migrateLatest(knex);
+    revocations = new TokenRevocations(knex);
+  });
+
+  after(async function () {
+    await opened?.dispose();
+  });
+
+  it("answers another token's revocation, and lets a third token's change commit, while a change of one token hangs", async function () {
+    const stuck = await knex.transaction();
+    try {
+      await revocations.refuseRevokedIn(stuck, 'stuck-token');
+      const waiting = revocations.revoke('stuck-token', 'cert:test', noAuditRecord);
+      expect(await settlesPromptly(waiting), 'the revocation of the stuck token waits for its change').to.equal(false);
+      expect(await settlesPromptly(revocations.revoke('other-token', 'cert:test', noAuditRecord)), "another token's revocation waited").to.equal(true);
+      expect(await settlesPromptly(knex.transaction((trx) => revocations.refuseRevokedIn(trx, 'third-token'))), "a third token's change waited").to.equal(true);
+      await stuck.rollback();
+      await waiting;
+    } finally {
+      if (!stuck.isCompleted()) await stuck.rollback();
+    }
+    let refused: unknown;
+    await knex.transaction((trx) => revocations.refuseRevokedIn(trx, 'stuck-token')).catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(TokenRefused);
+  });
+
+  it('lets two tokens revoke each other at once: one revocation is stored, the other refused 401, neither deadlocks', async function () {
+    // Each revocation's record (as `changeRecord`) checks its own token, once both have started.
+    let started = 0;
+    const bothStarted = async (): Promise<void> => {
+      started += 1;
+      const until = Date.now() + 500;
+      while (started < 2 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    const by = (revoker: string) => async (trx: Knex.Transaction): Promise<void> => {
+      await bothStarted();
+      await revocations.refuseRevokedIn(trx, revoker);
+    };
+    const outcomes = await Promise.allSettled([
+      revocations.revoke('token-a', 'token-b', by('token-b'), 'token-b'),
+      revocations.revoke('token-b', 'token-a', by('token-a'), 'token-a'),
+    ]);
+    const failures = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+    expect(failures.length, 'exactly one of them is refused').to.equal(1);
+    expect(failures[0], String(failures[0])).to.be.instanceOf(TokenRefused);
+  });
+});

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Principal } from '../../lib/auth/roles.js';
 import { StreamSlots } from '../../lib/dashboard/stream-slots.js';
 
-const tenant = (name: string): Principal => ({ kind: 'token', subject: name, role: 'viewer', tenant: name });
+const tenant = (name: string): Principal => ({ kind: 'token', subject: name, role: 'viewer', tenant: name, tokenId: `token-${name}`, expiresAt: Number.MAX_SAFE_INTEGER });
 
 /** The live-view slots' fair share (32 slots, 8 per holder, a share of 4), without a server. */
 describe('stream slots: a fair share of the live views', () => {

@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import type forge from 'node-forge';
 
 /** When a certificate is valid: `notBefore` to `notAfter`, Unix milliseconds. */
 export interface CertificateValidity {
@@ -23,4 +24,21 @@ export function validityProblem(validity: CertificateValidity, nowMs: number): s
   if (nowMs < validity.notBeforeMs) return `not valid before ${new Date(validity.notBeforeMs).toISOString()}`;
   if (nowMs > validity.notAfterMs) return `expired on ${new Date(validity.notAfterMs).toISOString()}`;
   return undefined;
+}
+
+/** The validity of a node-forge certificate, as `validityOf` reads a node:crypto one. */
+export function forgeValidityOf(certificate: forge.pki.Certificate): CertificateValidity {
+  return { notBeforeMs: certificate.validity.notBefore.getTime(), notAfterMs: certificate.validity.notAfter.getTime() };
+}
+
+/** A CA with less than this left is warned about whenever it is loaded: what it issued ends with it. */
+const CA_EXPIRY_WARNING_DAYS = 30;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The warning for a CA (`what` names it) that ends within `CA_EXPIRY_WARNING_DAYS` of `nowMs`, or undefined. */
+export function caExpiryWarning(what: string, validity: CertificateValidity, nowMs: number): string | undefined {
+  const leftMs = validity.notAfterMs - nowMs;
+  if (leftMs >= CA_EXPIRY_WARNING_DAYS * DAY_MS) return undefined;
+  const days = Math.max(0, Math.floor(leftMs / DAY_MS));
+  return `${what} expires on ${new Date(validity.notAfterMs).toISOString()} (${days} days left): every certificate it issued stops working then; create a new CA and reissue them before (docs/pki.md)`;
 }

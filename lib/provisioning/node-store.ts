@@ -121,11 +121,26 @@ export class NodeStore {
   }
 
   /**
+   * A `driver_info` naming another agent than the stored one (or none) withdraws an operator's
+   * acceptance of a lower trust level (`acceptTrustLevel`): it was given for the machine behind that
+   * agent, not for whichever answers next. One given while no agent was named holds for the first.
+   *
    * @throws NodeNotFound when no node has this uuid; NodeAlreadyExists for a taken name;
    *   InvalidParameterValue for a `driver_info.keylime_agent_uuid` another node names.
    */
   async updateNode(uuid: string, changes: NodeChanges): Promise<Node> {
-    return this.#update(uuid, toColumns(changes), agentIdIn(changes.driverInfo));
+    const agentId = agentIdIn(changes.driverInfo);
+    const columns = toColumns(changes);
+    if (changes.driverInfo !== undefined) {
+      // In the same statement, judged on the stored row: no other write can slip between the check and the change.
+      const keptIfSameAgent = (column: string): Knex.Raw =>
+        this.knex.raw(
+          "case when driver_info->>'keylime_agent_uuid' is not null and driver_info->>'keylime_agent_uuid' is distinct from ?::text then null else ?? end",
+          [agentId ?? null, column],
+        );
+      for (const column of ACCEPTANCE_COLUMNS) columns[column] = keptIfSameAgent(column);
+    }
+    return this.#update(uuid, columns, agentId);
   }
 
   /** Stores the outcome of an attestation as the node's last attestation result. */
@@ -147,7 +162,7 @@ export class NodeStore {
    * Records that an operator accepts `level` for this node: from now on the clean and deploy gates
    * ask this node for at least `level` instead of the configured minimum (a `driver_info`
    * `keylime_minimum_trust_level` still wins). `note` says who decided and why; it is required.
-   * `null` withdraws the acceptance.
+   * `null` withdraws the acceptance, and so does a `driver_info` naming another agent (`updateNode`).
    *
    * @throws InvalidParameterValue for an unknown level or an empty note; NodeNotFound.
    */
@@ -176,6 +191,9 @@ export class NodeStore {
     return fromRow(row as NodeRow);
   }
 }
+
+/** The columns of an operator's acceptance of a lower trust level (`acceptTrustLevel`). */
+const ACCEPTANCE_COLUMNS = ['accepted_trust_level', 'accepted_trust_level_note', 'accepted_trust_level_at'] as const;
 
 /** PostgreSQL SQLSTATEs (Appendix A of the PostgreSQL manual). */
 const UNIQUE_VIOLATION = '23505';

@@ -96,6 +96,28 @@ forEachDatabase(
       await refusal(s.hooks.onDeployStart(s.task(withdrawn)));
     });
 
+    it('an acceptance holds for the agent it was given for: a driver_info naming another agent withdraws it', async function () {
+      const s = setup(fixture);
+      const agentA = `agent-a-${Date.now()}`;
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: agentA } });
+      await s.store.acceptTrustLevel(node.uuid, 'id-secret', 'alice: legacy rack 7 has no TPM, ticket 42');
+      // Other driver_info changes for the same agent keep it.
+      const same = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: agentA, fake_delay_ms: 0 } });
+      expect(same.trust?.accepted).to.include({ level: 'id-secret' });
+      expect(await s.hooks.onDeployStart(s.task(same))).to.include({ status: 'passed' });
+      // Another machine's agent does not inherit it: the deploy minimum applies again.
+      const moved = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: `agent-b-${Date.now()}` } });
+      expect(moved.trust?.accepted).to.equal(null);
+      await refusal(s.hooks.onDeployStart(s.task(moved)));
+      // Clearing the agent (to store the ramdisk's next report) withdraws it as well.
+      await s.store.acceptTrustLevel(node.uuid, 'id-secret', 'alice: the new board has no TPM either, ticket 43');
+      expect((await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret' } })).trust?.accepted).to.equal(null);
+      // One given while no agent was named holds for the first agent named.
+      await s.store.acceptTrustLevel(node.uuid, 'id-secret', 'alice: ticket 44');
+      const first = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: agentA } });
+      expect(first.trust?.accepted).to.include({ level: 'id-secret', note: 'alice: ticket 44' });
+    });
+
     it('with the deploy fail flag off, a node below the minimum is recorded and logged, and attestation goes on', async function () {
       const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
       const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-only' } });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { initCa } from '../pki/ca-directory.js';
-import { caExpiryWarning, validityOf, validityProblem } from '../pki/certificate-validity.js';
+import { caExpiryWarning, caValidityProblem, validityOf } from '../pki/certificate-validity.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { readPrivateIfExists } from '../pki/private-file.js';
 import { caDirOf, loadOrCreateSelfSignedServerTls } from '../pki/service-tls.js';
@@ -103,7 +103,7 @@ export async function loadTrustedClientCa(dataDir: string, clientCaFile: string 
   }
   certificates.forEach((certificate, index) => {
     const what = certificates.length === 1 ? clientCaFile : `${clientCaFile} (certificate ${index + 1})`;
-    const problem = validityProblem(validityOf(certificate), Date.now());
+    const problem = caValidityProblem(validityOf(certificate), Date.now());
     if (problem !== undefined) {
       throw new InvalidConfig('agent.clientCaFile', `${what} ${problem}: no client could connect; give the CA that issues the clients' certificates now`);
     }

@@ -8,7 +8,7 @@ import {
   type CreateCaOptions,
 } from './certificate-authority.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, isErrno, readIfExists, writeFileAtomic, writeTemp } from './pem-files.js';
-import { forgeValidityOf, validityProblem } from './certificate-validity.js';
+import { caValidityProblem, forgeValidityOf } from './certificate-validity.js';
 import { PkiError } from './pki-error.js';
 import { readPrivateIfExists } from './private-file.js';
 import { parseCertificateAndKey, type CertificateAndKey } from './x509-builder.js';
@@ -126,7 +126,7 @@ async function loadCaIfPresent(dir: string): Promise<CaFiles | undefined> {
     throw new PkiError(`CA in ${dir}: ${CA_CERT_FILE} is not a CA certificate`);
   }
   // A service would otherwise start on it and issue certificates no peer accepts.
-  const problem = validityProblem(forgeValidityOf(cert), Date.now());
+  const problem = caValidityProblem(forgeValidityOf(cert), Date.now());
   if (problem !== undefined) {
     throw new PkiError(
       `CA in ${dir}: ${CA_CERT_FILE} ${problem}; create a new one with \`ironlime ca init --dir ${dir}\` after moving ${dir} aside, then give peers its new ${CA_CERT_FILE} (services reissue their certificates from it)`,

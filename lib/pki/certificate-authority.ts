@@ -1,5 +1,5 @@
 import forge from 'node-forge';
-import { forgeValidityOf, validityProblem } from './certificate-validity.js';
+import { caValidityProblem, forgeValidityOf } from './certificate-validity.js';
 import { PkiError } from './pki-error.js';
 import { DEFAULT_SERVER_SANS, toAltNames } from './subject-alt-names.js';
 import {
@@ -56,7 +56,7 @@ export function issueFromCa(ca: CertificateAndKey, options: IssueOptions): Certi
   if (!isCaCertificate(issuer.cert)) {
     throw new PkiError('CA: certificate is not a CA certificate (basicConstraints cA is not set)');
   }
-  const problem = validityProblem(forgeValidityOf(issuer.cert), Date.now());
+  const problem = caValidityProblem(forgeValidityOf(issuer.cert), Date.now());
   if (problem !== undefined) {
     throw new PkiError(`CA: certificate ${problem}; it can issue nothing a peer accepts`);
   }

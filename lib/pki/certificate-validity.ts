@@ -26,6 +26,22 @@ export function validityProblem(validity: CertificateValidity, nowMs: number): s
   return undefined;
 }
 
+/**
+ * How far a CA's `notBefore` may lie ahead of this host's clock: Keylime's CA tool dates a CA from the
+ * second it is made, so one made on another host a few seconds ahead would otherwise stop a fresh
+ * install. The same margin our own certificates are backdated by (x509-builder).
+ */
+export const CA_NOT_BEFORE_TOLERANCE_MS = 5 * 60 * 1000;
+
+/**
+ * `validityProblem` for a CA being loaded: as strict on its end, but a `notBefore` up to
+ * `CA_NOT_BEFORE_TOLERANCE_MS` ahead is taken as clock skew between hosts, not as a CA not yet valid.
+ */
+export function caValidityProblem(validity: CertificateValidity, nowMs: number): string | undefined {
+  const problem = validityProblem(validity, nowMs);
+  return problem !== undefined && nowMs < validity.notBeforeMs && validity.notBeforeMs - nowMs <= CA_NOT_BEFORE_TOLERANCE_MS ? undefined : problem;
+}
+
 /** The validity of a node-forge certificate, as `validityOf` reads a node:crypto one. */
 export function forgeValidityOf(certificate: forge.pki.Certificate): CertificateValidity {
   return { notBeforeMs: certificate.validity.notBefore.getTime(), notAfterMs: certificate.validity.notAfter.getTime() };

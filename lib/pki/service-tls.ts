@@ -102,8 +102,20 @@ async function loadOrCreateIssued(options: ServiceTlsOptions, type: CertificateT
   return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem };
 }
 
-/** The extended key usage (RFC 5280 §4.2.1.12) a certificate of each type must carry, as node-forge names it. */
+/** The extended key usage (RFC 5280 §4.2.1.12) a certificate of each type must allow, as node-forge names it. */
 const PURPOSE: Readonly<Record<CertificateType, 'serverAuth' | 'clientAuth'>> = { server: 'serverAuth', client: 'clientAuth' };
+/** anyExtendedKeyUsage (RFC 5280 §4.2.1.12); node-forge has no name for it and keys it by its OID. */
+const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
+
+/**
+ * Whether `cert` may serve as a certificate of `type`. Without an extendedKeyUsage extension it may
+ * serve any purpose (RFC 5280 §4.2.1.12; Keylime's CA tool issues none), as TLS peers judge it; with
+ * one, it must name the purpose or anyExtendedKeyUsage.
+ */
+function allowsPurpose(cert: forge.pki.Certificate, type: CertificateType): boolean {
+  const usage = cert.getExtension('extKeyUsage') as Partial<Record<string, unknown>> | null;
+  return usage === null || usage[PURPOSE[type]] === true || usage[ANY_EXTENDED_KEY_USAGE] === true;
+}
 
 /**
  * The pair on disk if it can be used as is; undefined when absent, broken, stale, outliving its
@@ -137,8 +149,7 @@ async function readReusable(
   if (issuer !== undefined && cert.validity.notAfter.getTime() > issuer.validity.notAfter.getTime()) {
     return undefined;
   }
-  const usage = cert.getExtension('extKeyUsage') as Partial<Record<string, unknown>> | null;
-  if (usage?.[PURPOSE[type]] !== true) {
+  if (!allowsPurpose(cert, type)) {
     return undefined;
   }
   return hasAllSans(cert, wantedSans) ? { cert: certPem, key: keyPem } : undefined;

@@ -28,6 +28,13 @@ describe('agent: the trusted client CA is checked for its dates', function () {
     expect((await rejectionOf(loadTrustedClientCa(temp.path, file, () => undefined), InvalidConfig)).message).to.include(`${file} not valid before`);
   });
 
+  it('accepts a CA file dated a minute ahead of this clock (clock skew with the host that made it)', async function () {
+    const file = path.join(temp.path, 'client-ca.pem');
+    const ahead = datedCa(Date.now() + 60_000, Date.now() + 400 * DAY_MS).certPem;
+    await writeFile(file, ahead);
+    expect(await loadTrustedClientCa(temp.path, file, () => undefined)).to.equal(ahead);
+  });
+
   it('refuses an expired CA in the data dir', async function () {
     await writeCaFolder(caDirOf(temp.path), datedCa(Date.now() - 400 * DAY_MS, Date.now() - DAY_MS));
     expect((await rejectionOf(loadTrustedClientCa(temp.path, undefined, () => undefined), PkiError)).message).to.include('cacert.crt expired on');

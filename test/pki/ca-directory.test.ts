@@ -111,6 +111,14 @@ describe('pki: CA folder', () => {
     expect((await rejectionOf(loadCa(temp.path), PkiError)).message).to.match(/cacert\.crt not valid before /);
   });
 
+  it('loads a CA dated up to 5 minutes ahead of this clock (made on another host by a tool that does not backdate), and issues from it', async () => {
+    await writeCaFolder(temp.path, datedCa(Date.now() + 60_000, Date.now() + 400 * DAY_MS));
+    await initCa(temp.path);
+    await issueCertificate({ caDir: temp.path, name: 'tenant', type: 'client' });
+    await writeCaFolder(temp.path, datedCa(Date.now() + 6 * 60_000, Date.now() + 400 * DAY_MS));
+    expect((await rejectionOf(loadCa(temp.path), PkiError)).message).to.match(/cacert\.crt not valid before /);
+  });
+
   it('cuts a certificate to the end of a CA with less than its validity left', async () => {
     const ca = datedCa(Date.now() - DAY_MS, Date.now() + 10 * DAY_MS);
     await writeCaFolder(temp.path, ca);

@@ -39,3 +39,18 @@ export function uncappedLeaf(ca: CertificateAndKey, validityDays: number): Certi
   });
   return toPems(cert, keys.privateKey);
 }
+
+/**
+ * A leaf from `ca` shaped as Keylime's CA tool issues them (ca_impl_openssl): no basicConstraints and
+ * no extendedKeyUsage, one DNS name; `extKeyUsage` adds that extension (node-forge's form) instead.
+ */
+export function keylimeStyleLeaf(ca: CertificateAndKey, name: string, extKeyUsage?: Readonly<Record<string, boolean>>): CertificateAndKey {
+  const keys = generateRsaKeyPair();
+  const cert = buildCertificate(keys, {
+    commonName: name,
+    validityDays: 365,
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: name }] }, ...(extKeyUsage === undefined ? [] : [{ name: 'extKeyUsage', ...extKeyUsage }])],
+    issuer: parseCertificateAndKey(ca, 'CA'),
+  });
+  return toPems(cert, keys.privateKey);
+}

@@ -14,7 +14,7 @@ import {
   loadOrCreateServiceTls,
 } from '../../lib/pki/service-tls.js';
 import { rejectionOf } from '../helpers/rejection.js';
-import { DAY_MS, datedCa, uncappedLeaf, writeCaFolder } from './dated-ca.js';
+import { DAY_MS, datedCa, keylimeStyleLeaf, uncappedLeaf, writeCaFolder } from './dated-ca.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -117,6 +117,20 @@ describe('pki: zero-configuration service TLS', () => {
     const tls = await loadOrCreateServiceTls({ dataDir, serviceName: 'verifier', warn: () => undefined });
     expect(tls.cert).to.not.equal(outliving.certPem);
     expect(Date.parse(new X509Certificate(tls.cert).validTo)).to.be.at.most(Date.parse(new X509Certificate(ca.certPem).validTo));
+  });
+
+  it("reuses a client certificate without extendedKeyUsage (Keylime's CA tool issues none) or with anyExtendedKeyUsage, as TLS peers accept it", async () => {
+    const ca = datedCa(Date.now() - DAY_MS, Date.now() + 3000 * DAY_MS);
+    const caDir = caDirOf(dataDir);
+    await writeCaFolder(caDir, ca);
+    for (const [name, leaf] of [
+      ['tenant', keylimeStyleLeaf(ca, 'tenant')],
+      ['verifier-client', keylimeStyleLeaf(ca, 'verifier-client', { '2.5.29.37.0': true })],
+    ] as const) {
+      await writeFile(path.join(caDir, `${name}-cert.crt`), leaf.certPem);
+      await writeFile(path.join(caDir, `${name}-private.pem`), leaf.keyPem, { mode: 0o600 });
+      expect((await loadOrCreateClientTls({ dataDir, serviceName: name })).cert, name).to.equal(leaf.certPem);
+    }
   });
 
   it('does not reuse a server certificate as a client certificate, nor the reverse', async () => {

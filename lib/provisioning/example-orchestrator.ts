@@ -183,7 +183,14 @@ export class ExampleOrchestrator {
         (withdrawError: unknown) => withdrawError,
       );
       const detail = `secret not released: ${messageOf(error)}${withdrawn === undefined ? '' : `; withdrawing failed: ${messageOf(withdrawn)}`}`;
-      const failed = await this.move(node, STATES.deployFailed, detail);
+      let failed: Node;
+      try {
+        failed = await this.move(node, STATES.deployFailed, detail);
+      } catch (moveError) {
+        // The node stays `active` in the store: the caller must learn that its secret may still be out too.
+        if (withdrawn === undefined) throw moveError;
+        throw new AggregateError([withdrawn, moveError], `${detail}; recording ${STATES.deployFailed} failed too: ${messageOf(moveError)}`, { cause: withdrawn });
+      }
       if (withdrawn !== undefined) throw withdrawn;
       return failed;
     }

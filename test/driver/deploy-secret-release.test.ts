@@ -22,6 +22,8 @@ describe('example orchestrator: a node secret only after a passing deploy attest
   let revoked: string | null;
   /** When set, the broker refuses to revoke (an outage). */
   let revokeFails: boolean;
+  /** When set, the broker refuses to store the secret. */
+  let putResourceFails: boolean;
   /** One agent per test: the node store refuses an agent id another node names. */
   let agent: string;
   let tests = 0;
@@ -34,7 +36,10 @@ describe('example orchestrator: a node secret only after a passing deploy attest
       calls.push(`reinstate ${id} ${version}`);
       revoked = null;
     },
-    putResource: async () => void calls.push('putResource'),
+    putResource: async () => {
+      calls.push('putResource');
+      if (putResourceFails) throw new Error('broker refused the secret');
+    },
     deleteResource: async () => void calls.push('deleteResource'),
     revoke: async (id: string) => {
       calls.push(`revoke ${id}`);
@@ -57,6 +62,7 @@ describe('example orchestrator: a node secret only after a passing deploy attest
     calls = [];
     revoked = 'rev-1';
     revokeFails = false;
+    putResourceFails = false;
     tests += 1;
     agent = `agent-${tests}`;
   });
@@ -144,6 +150,28 @@ describe('example orchestrator: a node secret only after a passing deploy attest
     expect((thrown as Error).message).to.match(/no_failed_verdict.*; withdrawing the node's secret failed too: broker unreachable/);
     // The secret's delete is still tried after the failed revocation.
     expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
+  });
+
+  it('a rebuild whose release, withdrawal and move to deploy failed all fail throws the withdrawal failure with the database fault, not the fault alone', async function () {
+    const { orchestrator, uuid } = await deployedNode();
+    putResourceFails = true;
+    revokeFails = true;
+    const knex = database.database.knex;
+    await knex.raw(`alter table nodes add constraint no_deploy_failed check (driver_info->>'keylime_agent_uuid' <> '${agent}' or provision_state <> 'deploy failed') not valid`);
+    let thrown: unknown;
+    try {
+      thrown = await orchestrator.deploy(uuid).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    } finally {
+      await knex.raw('alter table nodes drop constraint no_deploy_failed');
+    }
+    expect(thrown).to.be.instanceOf(AggregateError);
+    const errors = (thrown as AggregateError).errors.map(String);
+    expect(errors[0]).to.contain('broker unreachable');
+    expect(errors[1]).to.contain('no_deploy_failed');
+    expect((thrown as Error).message).to.match(/^secret not released: broker refused the secret; withdrawing failed: broker unreachable; recording deploy failed failed too: .*no_deploy_failed/);
   });
 
   it('tearing down a deployed node withdraws its secret before it goes back to manageable', async function () {

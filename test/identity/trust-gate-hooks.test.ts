@@ -118,6 +118,32 @@ forEachDatabase(
       expect(first.trust?.accepted).to.include({ level: 'id-secret', note: 'alice: ticket 44' });
     });
 
+    it("a driver_info minimum is not carried to another agent: a merge naming another agent, or none, is refused; set again once the agent is named, it holds", async function () {
+      const s = setup(fixture);
+      const agentA = `agent-a-${Date.now()}`;
+      const agentB = `agent-b-${Date.now()}`;
+      const lowered = { fake_trust_level: 'id-secret', keylime_minimum_trust_level: 'id-secret' };
+      const node = await s.store.createNode({ driverInfo: { ...lowered, keylime_agent_uuid: agentA } });
+      expect(await s.hooks.onDeployStart(s.task(node))).to.include({ status: 'passed' });
+      // What an Ironic-style `node set --driver-info keylime_agent_uuid=…` writes: the stored fields, one changed.
+      for (const driverInfo of [{ ...node.driverInfo, keylime_agent_uuid: agentB }, lowered, { ...lowered, keylime_agent_uuid: agentA.toUpperCase() }]) {
+        let refused: unknown;
+        await s.store.updateNode(node.uuid, { driverInfo }).catch((error: unknown) => (refused = error));
+        expect(refused, JSON.stringify(driverInfo)).to.be.instanceOf(InvalidParameterValue);
+        expect((refused as InvalidParameterValue).field).to.equal('driver_info.keylime_minimum_trust_level');
+      }
+      const unchanged = await s.store.getNode(node.uuid);
+      expect(unchanged.driverInfo).to.deep.equal(node.driverInfo);
+      // Named without it, the new agent's node gets the configured minimum; set again for it, the lower one holds.
+      const moved = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: agentB } });
+      await refusal(s.hooks.onDeployStart(s.task(moved)));
+      const accepted = await s.store.updateNode(node.uuid, { driverInfo: { ...lowered, keylime_agent_uuid: agentB } });
+      expect(await s.hooks.onDeployStart(s.task(accepted))).to.include({ status: 'passed' });
+      // A minimum set while no agent is named holds for the first agent named (as the keylime driver stores a report).
+      const unnamed = await s.store.createNode({ driverInfo: lowered });
+      expect((await s.store.updateNode(unnamed.uuid, { driverInfo: { ...lowered, keylime_agent_uuid: `agent-c-${Date.now()}` } })).driverInfo).to.include(lowered);
+    });
+
     it('with the deploy fail flag off, a node below the minimum is recorded and logged, and attestation goes on', async function () {
       const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
       const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-only' } });

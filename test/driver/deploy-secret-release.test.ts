@@ -84,19 +84,19 @@ describe('example orchestrator: a node secret only after a passing deploy attest
 
   it('withdraws, and neither stores a secret nor reinstates, after a failed attestation recorded only (fail flag off)', async function () {
     expect(await deployWith('fail')).to.deep.equal({ state: STATES.active, status: 'failed' });
-    expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`, 'deleteResource']);
     // An active node without its secret is said so, not left looking like a good deploy.
     expect(reported.at(-1)).to.equal('secret withdrawn: the deploy attestation did not pass (failed)');
   });
 
   it('releases after a passing one, ending the earlier revocation', async function () {
     expect(await deployWith('pass')).to.deep.equal({ state: STATES.active, status: 'passed' });
-    expect(calls).to.deep.equal([`putNode ${agent}`, `reinstate ${agent} rev-1`, 'putResource']);
+    expect(calls).to.deep.equal(['deleteResource', `putNode ${agent}`, `reinstate ${agent} rev-1`, 'putResource']);
   });
 
   it('withdraws after a passing attestation of a node below the deploy minimum (fail flag off: the refusal stays recorded to the end of the step)', async function () {
     expect(await deployWith('pass', 'id-secret')).to.deep.equal({ state: STATES.active, status: 'failed' });
-    expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`, 'deleteResource']);
   });
 
   /** An orchestrator (fail flags on) with `agent`'s node deployed once: active, its secret released. */
@@ -135,7 +135,7 @@ describe('example orchestrator: a node secret only after a passing deploy attest
     const thrown = await rebuildMeetingDatabaseFault(orchestrator, uuid);
     expect(String(thrown)).to.contain('no_failed_verdict');
     expect((await orchestrator.nodes.getNode(uuid)).provisionState).to.equal(STATES.deployFailed);
-    expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`, 'deleteResource']);
   });
 
   it('when that withdrawal fails too, both errors are thrown, the original first', async function () {
@@ -149,7 +149,7 @@ describe('example orchestrator: a node secret only after a passing deploy attest
     expect(errors[1]).to.contain('broker unreachable');
     expect((thrown as Error).message).to.match(/no_failed_verdict.*; withdrawing the node's secret failed too: broker unreachable/);
     // The secret's delete is still tried after the failed revocation.
-    expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`, 'deleteResource']);
   });
 
   it('a rebuild whose release, withdrawal and move to deploy failed all fail throws the withdrawal failure with the database fault, not the fault alone', async function () {
@@ -172,6 +172,17 @@ describe('example orchestrator: a node secret only after a passing deploy attest
     expect(errors[0]).to.contain('broker unreachable');
     expect(errors[1]).to.contain('no_deploy_failed');
     expect((thrown as Error).message).to.match(/^secret not released: broker refused the secret; withdrawing failed: broker unreachable; recording deploy failed failed too: .*no_deploy_failed/);
+  });
+
+  it('a rebuild deletes the earlier secret before its attestation runs: one cut short (a killed process) leaves none readable', async function () {
+    const { orchestrator, uuid } = await deployedNode();
+    await orchestrator.nodes.updateNode(uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'fail', fake_delay_ms: 1500 } });
+    const rebuild = orchestrator.deploy(uuid);
+    // Mid-attestation: were the process killed now, nothing after this point would run.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect((await orchestrator.nodes.getNode(uuid)).provisionState).to.equal(STATES.deploying);
+    expect(calls).to.deep.equal(['deleteResource']);
+    expect((await rebuild).provisionState).to.equal(STATES.deployFailed);
   });
 
   it('tearing down a deployed node withdraws its secret before it goes back to manageable', async function () {

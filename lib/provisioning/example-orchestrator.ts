@@ -189,7 +189,7 @@ export class ExampleOrchestrator {
       } catch (moveError) {
         // The node stays `active` in the store: the caller must learn that its secret may still be out too.
         if (withdrawn === undefined) throw moveError;
-        throw new AggregateError([withdrawn, moveError], `${detail}; recording ${STATES.deployFailed} failed too: ${messageOf(moveError)}`, { cause: withdrawn });
+        throw new AggregateError([withdrawn, moveError], `${detail}; moving the node to ${STATES.deployFailed} failed too: ${messageOf(moveError)}`, { cause: withdrawn });
       }
       if (withdrawn !== undefined) throw withdrawn;
       return failed;

@@ -150,7 +150,7 @@ export class NodeStore {
     const stored = await this.getNode(uuid);
     throw new InvalidParameterValue(
       `driver_info.${MINIMUM_TRUST_LEVEL_FIELD}`,
-      `node ${uuid}: it was set while driver_info named agent ${String(stored.driverInfo['keylime_agent_uuid'])}, and this change names ${agentId ?? 'none'}; leave it out of this change and set it again once the new agent is named, if that machine should have it`,
+      `node ${uuid}: the stored minimum goes with agent ${String(stored.driverInfo['keylime_agent_uuid'])}, and this change names ${agentId ?? 'no agent'}; leave it out of this change and set it again once the new agent is named, if that machine should have it`,
     );
   }
 

@@ -171,7 +171,7 @@ describe('example orchestrator: a node secret only after a passing deploy attest
     const errors = (thrown as AggregateError).errors.map(String);
     expect(errors[0]).to.contain('broker unreachable');
     expect(errors[1]).to.contain('no_deploy_failed');
-    expect((thrown as Error).message).to.match(/^secret not released: broker refused the secret; withdrawing failed: broker unreachable; recording deploy failed failed too: .*no_deploy_failed/);
+    expect((thrown as Error).message).to.match(/^secret not released: broker refused the secret; withdrawing failed: broker unreachable; moving the node to deploy failed failed too: .*no_deploy_failed/);
   });
 
   it('a rebuild deletes the earlier secret before its attestation runs: one cut short (a killed process) leaves none readable', async function () {

@@ -131,6 +131,7 @@ forEachDatabase(
         await s.store.updateNode(node.uuid, { driverInfo }).catch((error: unknown) => (refused = error));
         expect(refused, JSON.stringify(driverInfo)).to.be.instanceOf(InvalidParameterValue);
         expect((refused as InvalidParameterValue).field).to.equal('driver_info.keylime_minimum_trust_level');
+        expect((refused as Error).message).to.include(`the stored minimum goes with agent ${agentA}`);
       }
       const unchanged = await s.store.getNode(node.uuid);
       expect(unchanged.driverInfo).to.deep.equal(node.driverInfo);

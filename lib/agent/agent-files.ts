@@ -1,12 +1,14 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, randomUUID, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, randomUUID, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { initCa } from '../pki/ca-directory.js';
+import { caExpiryWarning, caValidityProblem, validityOf } from '../pki/certificate-validity.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { readPrivateIfExists } from '../pki/private-file.js';
 import { caDirOf, loadOrCreateSelfSignedServerTls } from '../pki/service-tls.js';
+import { certificatesDer } from '../tpm/cert-store.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -74,10 +76,15 @@ export function loadOrCreateAgentServerTls(dataDir: string, uuid: string, sans: 
 /**
  * PEM of the CA whose client certificates the agent accepts (Keylime `trusted_client_ca`): the given
  * file, or `<dataDir>/ca/cacert.crt` — created when absent, so services sharing a data dir share a CA.
+ * A CA that is expired or not yet valid is refused (the agent would accept no client), and `warn` is
+ * told when one has less than 30 days left.
  */
-export async function loadTrustedClientCa(dataDir: string, clientCaFile: string | undefined): Promise<string> {
+export async function loadTrustedClientCa(dataDir: string, clientCaFile: string | undefined, warn: (message: string) => void): Promise<string> {
   if (clientCaFile === undefined) {
-    return (await initCa(caDirOf(dataDir))).certPem;
+    const ca = await initCa(caDirOf(dataDir));
+    const warning = caExpiryWarning(`client CA ${ca.certPath}`, validityOf(new X509Certificate(ca.certPem)), Date.now());
+    if (warning !== undefined) warn(warning);
+    return ca.certPem;
   }
   let pem: string;
   try {
@@ -88,6 +95,21 @@ export async function loadTrustedClientCa(dataDir: string, clientCaFile: string 
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
     throw new InvalidConfig('agent.clientCaFile', `${clientCaFile} holds no PEM certificate`);
   }
+  let certificates: X509Certificate[];
+  try {
+    certificates = certificatesDer(pem).map((der) => new X509Certificate(der));
+  } catch (cause) {
+    throw new InvalidConfig('agent.clientCaFile', `${clientCaFile} holds a certificate that cannot be read`, { cause });
+  }
+  certificates.forEach((certificate, index) => {
+    const what = certificates.length === 1 ? clientCaFile : `${clientCaFile} (certificate ${index + 1})`;
+    const problem = caValidityProblem(validityOf(certificate), Date.now());
+    if (problem !== undefined) {
+      throw new InvalidConfig('agent.clientCaFile', `${what} ${problem}: no client could connect; give the CA that issues the clients' certificates now`);
+    }
+    const warning = caExpiryWarning(`client CA ${what}`, validityOf(certificate), Date.now());
+    if (warning !== undefined) warn(warning);
+  });
   return pem;
 }
 

@@ -84,7 +84,7 @@ export async function startAgent(input: AgentConfigInput, options: StartAgentOpt
   await ensureDataDir(config.dataDir);
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
   const nk = await loadOrCreateNodeKey(config.dataDir);
-  const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile);
+  const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile, (message) => log.warn(message));
   const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
   const contactIp = config.contactIp ?? contactAddress(config.host);
   const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);

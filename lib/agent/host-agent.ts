@@ -41,7 +41,7 @@ export async function startHostAgent(config: Readonly<AgentConfig>, options: Sta
   await ensureDataDir(config.dataDir);
   const hostId = agentHostId(config.hostId);
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
-  const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile);
+  const clientCa = await loadTrustedClientCa(config.dataDir, config.clientCaFile, (message) => log.warn(message));
   const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
   const contactIp = config.contactIp ?? contactAddress(config.host);
   const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);

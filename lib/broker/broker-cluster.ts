@@ -72,7 +72,7 @@ export async function startBrokerCluster(input: BrokerConfigInput, options: Brok
     throw new InvalidConfig('broker.workers', 'more than one worker needs a PostgreSQL databaseUrl (embedded PGlite serves one process)');
   }
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
-  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans });
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans, warn: (message) => log.warn(message) });
   const database = await openBrokerDatabase(config, options.searchPath);
   try {
     await migrateLatest(database.knex);

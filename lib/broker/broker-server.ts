@@ -72,7 +72,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   const standing = options.standing ?? ownStanding;
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
   trusted.push({ issuer: config.issuer, keys: [keys.tokenPublicKey] });
-  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans });
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans, warn: (message) => log.warn(message) });
   const database =
     options.database ??
     (await createDatabase({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }) }));

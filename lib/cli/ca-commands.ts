@@ -1,6 +1,8 @@
+import { X509Certificate } from 'node:crypto';
 import { Option } from 'commander';
 import { initCa, issueCertificate } from '../pki/ca-directory.js';
 import type { CertificateType } from '../pki/certificate-authority.js';
+import { caExpiryWarning, validityOf } from '../pki/certificate-validity.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
 
@@ -23,6 +25,8 @@ export const registerCaCommands: CommandRegistrar = (program, context) => {
     .action(async (options: { dir: string }) => {
       const result = await initCa(options.dir);
       process.stdout.write(`${result.created ? 'created CA' : 'CA already present'}: ${result.certPath}\n`);
+      const warning = caExpiryWarning(`CA ${result.certPath}`, validityOf(new X509Certificate(result.certPem)), Date.now());
+      if (warning !== undefined) process.stderr.write(`ironlime: warning: ${warning}\n`);
       context.setExitCode(EXIT_VALID);
     });
   ca.command('issue')

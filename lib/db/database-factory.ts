@@ -72,7 +72,17 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   };
 }
 
-/** The URL without its password, for messages and logs. */
+/**
+ * Query parameters libpq and `pg` read a password from (compared in lower case: a spelling `pg`
+ * ignores today is masked all the same).
+ */
+const SECRET_PARAMETERS = new Set(['password', 'sslpassword']);
+
+/**
+ * The URL without its passwords, for messages and logs: the user-info password and the `password` and
+ * `sslpassword` query parameters (any case) become `***`. Every place that prints a database URL goes
+ * through this one function.
+ */
 export function redactUrl(url: string | undefined): string {
   if (url === undefined) {
     return '(none)';
@@ -81,6 +91,10 @@ export function redactUrl(url: string | undefined): string {
     const parsed = new URL(url);
     if (parsed.password !== '') {
       parsed.password = '***';
+    }
+    const secrets = [...parsed.searchParams.keys()].filter((name) => SECRET_PARAMETERS.has(name.toLowerCase()));
+    for (const name of new Set(secrets)) {
+      parsed.searchParams.set(name, '***');
     }
     return parsed.toString();
   } catch {

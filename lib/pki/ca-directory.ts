@@ -8,6 +8,7 @@ import {
   type CreateCaOptions,
 } from './certificate-authority.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, isErrno, readIfExists, writeFileAtomic, writeTemp } from './pem-files.js';
+import { caValidityProblem, forgeValidityOf } from './certificate-validity.js';
 import { PkiError } from './pki-error.js';
 import { readPrivateIfExists } from './private-file.js';
 import { parseCertificateAndKey, type CertificateAndKey } from './x509-builder.js';
@@ -51,7 +52,7 @@ export function issuedCertificatePaths(caDir: string, name: string): { certPath:
 /**
  * Creates a CA in `dir` (`cacert.crt`, and `ca-private.pem` with mode 0600; the folder 0700) unless
  * one is there, in which case it is loaded and checked (the key must belong to the certificate, which
- * must be a CA). Idempotent, and safe when several processes start on one folder: the key file is
+ * must be a CA, valid now). Idempotent, and safe when several processes start on one folder: the key file is
  * published with an exclusive link, so exactly one CA wins and the others load it. Never overwrites a
  * half-present CA (a certificate without its key, or the reverse): that throws `PkiError`.
  */
@@ -79,7 +80,7 @@ export async function initCa(dir: string, options: CreateCaOptions = {}): Promis
   return { ...pems, certPath, keyPath, created: true };
 }
 
-/** Loads the CA in `dir`; throws `PkiError` if it is absent, incomplete or inconsistent. */
+/** Loads the CA in `dir`; throws `PkiError` if it is absent, incomplete, inconsistent, expired or not yet valid. */
 export async function loadCa(dir: string): Promise<CaFiles> {
   const ca = await loadCaIfPresent(dir);
   if (ca === undefined) {
@@ -123,6 +124,13 @@ async function loadCaIfPresent(dir: string): Promise<CaFiles | undefined> {
   const basic = cert.getExtension('basicConstraints') as { cA?: boolean } | null;
   if (basic?.cA !== true) {
     throw new PkiError(`CA in ${dir}: ${CA_CERT_FILE} is not a CA certificate`);
+  }
+  // A service would otherwise start on it and issue certificates no peer accepts.
+  const problem = caValidityProblem(forgeValidityOf(cert), Date.now());
+  if (problem !== undefined) {
+    throw new PkiError(
+      `CA in ${dir}: ${CA_CERT_FILE} ${problem}; create a new one with \`ironlime ca init --dir ${dir}\` after moving ${dir} aside, then give peers its new ${CA_CERT_FILE} (services reissue their certificates from it)`,
+    );
   }
   return { certPem, keyPem, certPath, keyPath };
 }

@@ -1,4 +1,5 @@
 import forge from 'node-forge';
+import { caValidityProblem, forgeValidityOf } from './certificate-validity.js';
 import { PkiError } from './pki-error.js';
 import { DEFAULT_SERVER_SANS, toAltNames } from './subject-alt-names.js';
 import {
@@ -25,7 +26,7 @@ export interface IssueOptions {
   readonly type: CertificateType;
   /** DNS names and IP addresses. Server certificates always also get localhost, 127.0.0.1 and ::1. */
   readonly sans?: readonly string[];
-  /** Default 365 days. */
+  /** Default 365 days, cut to the CA's own end. */
   readonly validityDays?: number;
 }
 
@@ -46,13 +47,18 @@ export function createCertificateAuthority(options: CreateCaOptions = {}): Certi
 /**
  * Issues an end-entity certificate signed by `ca`, with a fresh key. Server certificates carry
  * serverAuth and subjectAltNames (the given ones plus localhost, 127.0.0.1, ::1); client certificates
- * carry clientAuth and the given subjectAltNames, if any. Throws `PkiError` when the CA pair is
- * unusable or a name is neither a DNS name nor an IP address.
+ * carry clientAuth and the given subjectAltNames, if any. The certificate ends when the CA does, if
+ * that is sooner than its `validityDays`. Throws `PkiError` when the CA pair is unusable, the CA is
+ * expired or not yet valid, or a name is neither a DNS name nor an IP address.
  */
 export function issueFromCa(ca: CertificateAndKey, options: IssueOptions): CertificateAndKey {
   const issuer = parseCertificateAndKey(ca, 'CA');
   if (!isCaCertificate(issuer.cert)) {
     throw new PkiError('CA: certificate is not a CA certificate (basicConstraints cA is not set)');
+  }
+  const problem = caValidityProblem(forgeValidityOf(issuer.cert), Date.now());
+  if (problem !== undefined) {
+    throw new PkiError(`CA: certificate ${problem}; it can issue nothing a peer accepts`);
   }
   const requested = options.sans ?? [];
   const altNames = toAltNames(options.type === 'server' ? [...requested, ...DEFAULT_SERVER_SANS] : requested);
@@ -70,6 +76,7 @@ export function issueFromCa(ca: CertificateAndKey, options: IssueOptions): Certi
     validityDays: options.validityDays ?? 365,
     extensions,
     issuer,
+    notAfterLimit: issuer.cert.validity.notAfter,
   });
   return toPems(cert, keys.privateKey);
 }

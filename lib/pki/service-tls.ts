@@ -4,6 +4,7 @@ import path from 'node:path';
 import forge from 'node-forge';
 import type { CertificateType } from './certificate-authority.js';
 import { initCa, issueCertificate, issuedCertificatePaths } from './ca-directory.js';
+import { caExpiryWarning, forgeValidityOf } from './certificate-validity.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from './pem-files.js';
 import { readPrivateIfExists } from './private-file.js';
 import { createSelfSignedServerCertificate } from './self-signed-server.js';
@@ -28,6 +29,8 @@ export interface ServiceTlsOptions {
   readonly serviceName: string;
   /** Extra DNS names / IPs (server certificates always carry localhost, 127.0.0.1, ::1). */
   readonly sans?: readonly string[];
+  /** Told when the CA has less than 30 days left (default: a Node.js process warning). */
+  readonly warn?: (message: string) => void;
 }
 
 /** The CA folder of a data dir. */
@@ -36,9 +39,10 @@ export function caDirOf(dataDir: string): string {
 }
 
 /**
- * Zero-configuration TLS for a service: creates `<dataDir>/ca` if absent (see `initCa`) and a server
- * certificate `<serviceName>-cert.crt` for the service, reusing the one on disk while it still chains to
- * that CA, matches its key, is valid for more than a day and names every requested SAN.
+ * Zero-configuration TLS for a service: creates `<dataDir>/ca` if absent (see `initCa`; an expired CA
+ * is refused) and a server certificate `<serviceName>-cert.crt` for the service, reusing the one on
+ * disk while it still chains to that CA, does not outlive it, matches its key, carries serverAuth, is
+ * valid for more than a day and names every requested SAN.
  */
 export function loadOrCreateServiceTls(options: ServiceTlsOptions): Promise<ServiceTls> {
   return loadOrCreateIssued(options, 'server');
@@ -66,7 +70,7 @@ export interface SelfSignedTlsOptions {
 export async function loadOrCreateSelfSignedServerTls(options: SelfSignedTlsOptions): Promise<{ cert: string; key: string }> {
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const paths = issuedCertificatePaths(options.dir, options.name);
-  const existing = await readReusable(paths, undefined, [...(options.sans ?? []), 'localhost', '127.0.0.1']);
+  const existing = await readReusable(paths, undefined, [...(options.sans ?? []), 'localhost', '127.0.0.1'], 'server');
   if (existing !== undefined) {
     return existing;
   }
@@ -82,10 +86,15 @@ export async function loadOrCreateSelfSignedServerTls(options: SelfSignedTlsOpti
 async function loadOrCreateIssued(options: ServiceTlsOptions, type: CertificateType): Promise<ServiceTls> {
   const caDir = caDirOf(options.dataDir);
   const ca = await initCa(caDir);
+  const caCert = forge.pki.certificateFromPem(ca.certPem);
+  const warning = caExpiryWarning(`CA ${ca.certPath}`, forgeValidityOf(caCert), Date.now());
+  if (warning !== undefined) {
+    (options.warn ?? ((message: string) => process.emitWarning(message)))(warning);
+  }
   const paths = issuedCertificatePaths(caDir, options.serviceName);
   const sans = options.sans ?? [];
   const wanted = type === 'server' ? [...sans, ...DEFAULT_SERVER_SANS] : sans;
-  const existing = await readReusable(paths, ca.certPem, wanted);
+  const existing = await readReusable(paths, caCert, wanted, type);
   if (existing !== undefined) {
     return { ca: ca.certPem, ...existing };
   }
@@ -93,11 +102,30 @@ async function loadOrCreateIssued(options: ServiceTlsOptions, type: CertificateT
   return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem };
 }
 
-/** The pair on disk if it can be used as is; undefined when absent, broken, stale or missing a SAN. */
+/** The extended key usage (RFC 5280 §4.2.1.12) a certificate of each type must allow, as node-forge names it. */
+const PURPOSE: Readonly<Record<CertificateType, 'serverAuth' | 'clientAuth'>> = { server: 'serverAuth', client: 'clientAuth' };
+/** anyExtendedKeyUsage (RFC 5280 §4.2.1.12); node-forge has no name for it and keys it by its OID. */
+const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
+
+/**
+ * Whether `cert` may serve as a certificate of `type`. Without an extendedKeyUsage extension it may
+ * serve any purpose (RFC 5280 §4.2.1.12; Keylime's CA tool issues none), as TLS peers judge it; with
+ * one, it must name the purpose or anyExtendedKeyUsage.
+ */
+function allowsPurpose(cert: forge.pki.Certificate, type: CertificateType): boolean {
+  const usage = cert.getExtension('extKeyUsage') as Partial<Record<string, unknown>> | null;
+  return usage === null || usage[PURPOSE[type]] === true || usage[ANY_EXTENDED_KEY_USAGE] === true;
+}
+
+/**
+ * The pair on disk if it can be used as is; undefined when absent, broken, stale, outliving its
+ * issuer, missing a SAN or made for the other type (a server certificate is no client certificate).
+ */
 async function readReusable(
   paths: { certPath: string; keyPath: string },
-  issuerPem: string | undefined,
+  issuer: forge.pki.Certificate | undefined,
   wantedSans: readonly string[],
+  type: CertificateType,
 ): Promise<{ cert: string; key: string } | undefined> {
   const certPem = await readIfExists(paths.certPath);
   const keyPem = await readPrivateIfExists(paths.keyPath);
@@ -107,7 +135,7 @@ async function readReusable(
   let cert: forge.pki.Certificate;
   try {
     cert = parseCertificateAndKey({ certPem, keyPem }, paths.certPath).cert;
-    if (issuerPem !== undefined && !forge.pki.certificateFromPem(issuerPem).verify(cert)) {
+    if (issuer !== undefined && !issuer.verify(cert)) {
       return undefined;
     }
   } catch {
@@ -115,6 +143,13 @@ async function readReusable(
     return undefined;
   }
   if (cert.validity.notAfter.getTime() - Date.now() < RENEW_MARGIN_MS) {
+    return undefined;
+  }
+  // Issued before leaves were cut to their CA's end: it would seem valid to the last day while every peer refuses its chain.
+  if (issuer !== undefined && cert.validity.notAfter.getTime() > issuer.validity.notAfter.getTime()) {
+    return undefined;
+  }
+  if (!allowsPurpose(cert, type)) {
     return undefined;
   }
   return hasAllSans(cert, wantedSans) ? { cert: certPem, key: keyPem } : undefined;

@@ -29,6 +29,8 @@ export interface BuildOptions {
   readonly extensions: readonly object[];
   /** Absent: the certificate signs itself. */
   readonly issuer?: Signer;
+  /** The latest `notAfter` allowed (the issuer's own): a certificate never outlives the CA that vouches for it. */
+  readonly notAfterLimit?: Date;
 }
 
 /** Generates a fresh RSA key pair (node-forge delegates to node:crypto's native generator). */
@@ -50,7 +52,7 @@ export function buildCertificate(keys: forge.pki.rsa.KeyPair, options: BuildOpti
   cert.serialNumber = randomSerialHex();
   const now = Date.now();
   cert.validity.notBefore = new Date(now - CLOCK_SKEW_MS);
-  cert.validity.notAfter = new Date(now + options.validityDays * DAY_MS);
+  cert.validity.notAfter = new Date(Math.min(now + options.validityDays * DAY_MS, options.notAfterLimit?.getTime() ?? Infinity));
   const subject = [
     { name: 'commonName', value: options.commonName },
     { name: 'organizationName', value: 'ironlime' },

@@ -11,7 +11,7 @@ import { IRONLIME_CONFIG } from '../config/config-token.js';
 import { decideTrustGate, type GatedStep } from '../identity/trust-gate.js';
 import { isTrustLevel, TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
 import { DriverRegistry } from './driver-registry.js';
-import { NodeStore } from './node-store.js';
+import { MINIMUM_TRUST_LEVEL_FIELD, NodeStore } from './node-store.js';
 
 /** The points of the orchestrator's state machine where it calls a hook. */
 export type AttestationStage = 'clean-start' | 'clean-end' | 'deploy-start' | 'deploy-end';
@@ -28,9 +28,6 @@ export interface AttestationOutcome {
   /** The node's trust level, when the stage checked it (clean-start, deploy-start). */
   readonly trustLevel?: TrustLevel;
 }
-
-/** The `driver_info` field with a node's own minimum trust level (docs/identity.md). */
-export const MINIMUM_TRUST_LEVEL_FIELD = 'keylime_minimum_trust_level';
 
 /**
  * The one object an orchestrator calls during provisioning. Each hook resolves the node's driver,

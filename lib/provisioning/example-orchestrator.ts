@@ -136,15 +136,26 @@ export class ExampleOrchestrator {
   async deploy(uuid: string): Promise<Node> {
     const secrets = this.options.nodeSecrets;
     let secretStart: SecretDeployStart | undefined;
+    /** The node as the deploy found it once it was `deploying`: from then on a secret may have to go. */
+    let deploying: Node | undefined;
     const outcomes: AttestationOutcome[] = [];
-    const node = await this.step(uuid, [STATES.available, STATES.active, STATES.deployFailed], STATES.deploying, STATES.active, STATES.deployFailed, {
-      start: async (task) => {
-        // Before the attestation: the revocation in force now is the only one the release may end.
-        secretStart = await secrets?.begin(task.node);
-        return record(outcomes, await this.hooks.onDeployStart(task));
-      },
-      end: async (task) => record(outcomes, await this.hooks.onDeployEnd(task)),
-    });
+    let node: Node;
+    try {
+      node = await this.step(uuid, [STATES.available, STATES.active, STATES.deployFailed], STATES.deploying, STATES.active, STATES.deployFailed, {
+        start: async (task) => {
+          deploying = task.node;
+          // Before the attestation: the revocation in force now is the only one the release may end.
+          secretStart = await secrets?.begin(task.node);
+          return record(outcomes, await this.hooks.onDeployStart(task));
+        },
+        end: async (task) => record(outcomes, await this.hooks.onDeployEnd(task)),
+      });
+    } catch (error) {
+      // An unexpected error (a database fault recording the verdict) ends the deploy too: a rebuild's
+      // earlier secret must not outlive it, or the node keeps a secret its failed deploy should have cost it.
+      if (secrets === undefined || deploying === undefined) throw error;
+      throw await this.withdrawAfterError(secrets, deploying, error);
+    }
     if (secrets === undefined) {
       return node;
     }
@@ -172,15 +183,27 @@ export class ExampleOrchestrator {
         (withdrawError: unknown) => withdrawError,
       );
       const detail = `secret not released: ${messageOf(error)}${withdrawn === undefined ? '' : `; withdrawing failed: ${messageOf(withdrawn)}`}`;
-      const failed = await this.move(node, STATES.deployFailed, detail);
+      let failed: Node;
+      try {
+        failed = await this.move(node, STATES.deployFailed, detail);
+      } catch (moveError) {
+        // The node stays `active` in the store: the caller must learn that its secret may still be out too.
+        if (withdrawn === undefined) throw moveError;
+        throw new AggregateError([withdrawn, moveError], `${detail}; moving the node to ${STATES.deployFailed} failed too: ${messageOf(moveError)}`, { cause: withdrawn });
+      }
       if (withdrawn !== undefined) throw withdrawn;
       return failed;
     }
   }
 
-  /** Takes a node out of service: the attestation service forgets it, and it goes back to `manageable`. */
+  /**
+   * Takes a node out of service: with `nodeSecrets` its secret is withdrawn first (the node leaves, so
+   * must what it was given), then the attestation service forgets it, and it goes back to `manageable`.
+   * A withdrawal that fails leaves the node `deleting`; tear it down again.
+   */
   async tearDown(uuid: string): Promise<Node> {
     const node = await this.move(await this.nodes.getNode(uuid), STATES.deleting, undefined);
+    await this.options.nodeSecrets?.withdraw(node, 'node torn down');
     await this.hooks.onTeardown(this.task(node));
     return this.move(node, STATES.manageable, 'unregistered from the attestation service');
   }
@@ -213,6 +236,22 @@ export class ExampleOrchestrator {
         throw error;
       }
       return moved;
+    }
+  }
+
+  /**
+   * Withdraws the secret of a node whose deploy ended in `error`, best effort, and resolves the error
+   * to throw: `error` itself, or, when the withdrawal failed too, an `AggregateError` of both (the
+   * original first and as its cause), so neither hides the other.
+   */
+  private async withdrawAfterError(secrets: NodeSecretRelease, began: Node, error: unknown): Promise<unknown> {
+    // The stored node names the agent the driver may have located during the step; the database may be what failed.
+    const node = await this.nodes.getNode(began.uuid).catch(() => began);
+    try {
+      await secrets.withdraw(node, `deploy failed: ${messageOf(error)}`);
+      return error;
+    } catch (withdrawError) {
+      return new AggregateError([error, withdrawError], `${messageOf(error)}; withdrawing the node's secret failed too: ${messageOf(withdrawError)}`, { cause: error });
     }
   }
 

@@ -55,10 +55,15 @@ export class NodeSecretRelease {
 
   /**
    * Called when the deploy begins, before its attestation: reads the node's revocation in force then
-   * (the broker's version of it), the only one `release` may end.
+   * (the broker's version of it), the only one `release` may end, and deletes the secret an earlier
+   * deploy released. From here only this deploy's outcome gives the node a secret, so a rebuild cut
+   * short where no error handler runs (the orchestrator's process killed between its verdict and the
+   * withdrawal) leaves none readable.
    */
   async begin(node: Node): Promise<SecretDeployStart> {
-    return { revocation: await this.options.broker.revocationInForce(agentIdOf(node)) };
+    const revocation = await this.options.broker.revocationInForce(agentIdOf(node));
+    await ignoreNotFound(this.options.broker.deleteResource(this.resourceOf(node)));
+    return { revocation };
   }
 
   /**

@@ -121,11 +121,37 @@ export class NodeStore {
   }
 
   /**
+   * A `driver_info` naming another agent than the stored one (or none) withdraws an operator's
+   * acceptance of a lower trust level (`acceptTrustLevel`): it was given for the machine behind that
+   * agent, not for whichever answers next. One given while no agent was named holds for the first.
+   * For the same reason such a `driver_info` may not keep the stored `keylime_minimum_trust_level`
+   * unchanged (as a merge of the stored fields would): it is refused, and the minimum is set again
+   * once the new agent is named, if its machine should have it.
+   *
    * @throws NodeNotFound when no node has this uuid; NodeAlreadyExists for a taken name;
-   *   InvalidParameterValue for a `driver_info.keylime_agent_uuid` another node names.
+   *   InvalidParameterValue for a `driver_info.keylime_agent_uuid` another node names, or for a
+   *   `driver_info.keylime_minimum_trust_level` carried over to another agent (or none).
    */
   async updateNode(uuid: string, changes: NodeChanges): Promise<Node> {
-    return this.#update(uuid, toColumns(changes), agentIdIn(changes.driverInfo));
+    const agentId = agentIdIn(changes.driverInfo);
+    const columns = toColumns(changes);
+    if (changes.driverInfo === undefined) {
+      return this.#update(uuid, columns, agentId);
+    }
+    // In the same statement, judged on the stored row: no other write can slip between the check and the change.
+    const anotherAgent = this.knex.raw("driver_info->>'keylime_agent_uuid' is not null and driver_info->>'keylime_agent_uuid' is distinct from ?::text", [
+      agentId ?? null,
+    ]);
+    for (const column of ACCEPTANCE_COLUMNS) columns[column] = this.knex.raw('case when ? then null else ?? end', [anotherAgent, column]);
+    const minimum = jsonTextIn(changes.driverInfo, MINIMUM_TRUST_LEVEL_FIELD);
+    const carriesMinimum = this.knex.raw(`? and nullif(driver_info->>'${MINIMUM_TRUST_LEVEL_FIELD}', '') = ?::text`, [anotherAgent, minimum ?? null]);
+    const updated = await this.#updateWhere(uuid, columns, agentId, carriesMinimum);
+    if (updated !== undefined) return updated;
+    const stored = await this.getNode(uuid);
+    throw new InvalidParameterValue(
+      `driver_info.${MINIMUM_TRUST_LEVEL_FIELD}`,
+      `node ${uuid}: the stored minimum goes with agent ${String(stored.driverInfo['keylime_agent_uuid'])}, and this change names ${agentId ?? 'no agent'}; leave it out of this change and set it again once the new agent is named, if that machine should have it`,
+    );
   }
 
   /** Stores the outcome of an attestation as the node's last attestation result. */
@@ -147,7 +173,7 @@ export class NodeStore {
    * Records that an operator accepts `level` for this node: from now on the clean and deploy gates
    * ask this node for at least `level` instead of the configured minimum (a `driver_info`
    * `keylime_minimum_trust_level` still wins). `note` says who decided and why; it is required.
-   * `null` withdraws the acceptance.
+   * `null` withdraws the acceptance, and so does a `driver_info` naming another agent (`updateNode`).
    *
    * @throws InvalidParameterValue for an unknown level or an empty note; NodeNotFound.
    */
@@ -161,21 +187,32 @@ export class NodeStore {
   }
 
   async #update(uuid: string, columns: Record<string, unknown>, agentId?: string): Promise<Node> {
+    const updated = await this.#updateWhere(uuid, columns, agentId);
+    if (updated === undefined) {
+      throw new NodeNotFound(uuid);
+    }
+    return updated;
+  }
+
+  /** Updates the node unless `refusedWhen` holds for its stored row; undefined when nothing was updated. */
+  async #updateWhere(uuid: string, columns: Record<string, unknown>, agentId: string | undefined, refusedWhen?: Knex.Raw): Promise<Node | undefined> {
     if (!UUID.test(uuid)) {
       throw new NodeNotFound(uuid);
     }
-    const [row] = await writing({ uuid, name: columns['name'] as string | null | undefined, agentId }, () =>
-      this.knex<NodeRow>('nodes')
-        .where({ uuid })
-        .update({ ...columns, updated_at: this.knex.fn.now() })
-        .returning('*'),
-    );
-    if (row === undefined) {
-      throw new NodeNotFound(uuid);
-    }
-    return fromRow(row as NodeRow);
+    const [row] = await writing({ uuid, name: columns['name'] as string | null | undefined, agentId }, () => {
+      const query = this.knex<NodeRow>('nodes').where({ uuid });
+      if (refusedWhen !== undefined) query.andWhereRaw('not coalesce(?, false)', [refusedWhen]);
+      return query.update({ ...columns, updated_at: this.knex.fn.now() }).returning('*');
+    });
+    return row === undefined ? undefined : fromRow(row as NodeRow);
   }
 }
+
+/** The `driver_info` field of a node's own minimum trust level (read by `AttestationHooks`). */
+export const MINIMUM_TRUST_LEVEL_FIELD = 'keylime_minimum_trust_level';
+
+/** The columns of an operator's acceptance of a lower trust level (`acceptTrustLevel`). */
+const ACCEPTANCE_COLUMNS = ['accepted_trust_level', 'accepted_trust_level_note', 'accepted_trust_level_at'] as const;
 
 /** PostgreSQL SQLSTATEs (Appendix A of the PostgreSQL manual). */
 const UNIQUE_VIOLATION = '23505';
@@ -227,7 +264,12 @@ function checkUuid(uuid: string): void {
 
 /** `driver_info.keylime_agent_uuid` as the index sees it (`->>`: a string as it is, other JSON as text). */
 function agentIdIn(driverInfo: DriverInfo | undefined): string | undefined {
-  const value = driverInfo?.['keylime_agent_uuid'];
+  return jsonTextIn(driverInfo, 'keylime_agent_uuid');
+}
+
+/** A `driver_info` field as PostgreSQL's `->>` reads it: a string as it is, other JSON as text, null as absent. */
+function jsonTextIn(driverInfo: DriverInfo | undefined, field: string): string | undefined {
+  const value = driverInfo?.[field];
   return value === undefined || value === null ? undefined : typeof value === 'string' ? value : JSON.stringify(value);
 }
 

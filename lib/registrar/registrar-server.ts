@@ -66,7 +66,7 @@ export async function startRegistrar(
   const log = options.logger ?? pino({ level: 'silent' });
   const ekTrust = EkTrust.load(config.ekCheck, config.ekCaDirs, log);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'registrar', sans: config.tlsSans });
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'registrar', sans: config.tlsSans, warn: (message) => log.warn(message) });
   const database =
     options.database ??
     (await createDatabase({

@@ -104,8 +104,8 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   const severity = verifierSeverityPolicy(config);
   const log = options.logger ?? pino({ level: 'silent' });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'verifier', sans: config.tlsSans });
-  const clientTls = await loadOrCreateClientTls({ dataDir: config.dataDir, serviceName: 'verifier-client' });
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'verifier', sans: config.tlsSans, warn: (message) => log.warn(message) });
+  const clientTls = await loadOrCreateClientTls({ dataDir: config.dataDir, serviceName: 'verifier-client', warn: (message) => log.warn(message) });
   const owner = config.instanceId ?? (await loadOrCreateInstanceId(config.dataDir));
   const database =
     options.database ??

@@ -20,6 +20,10 @@ describe('example orchestrator: a node secret only after a passing deploy attest
   let dir: string;
   let calls: string[];
   let revoked: string | null;
+  /** When set, the broker refuses to revoke (an outage). */
+  let revokeFails: boolean;
+  /** When set, the broker refuses to store the secret. */
+  let putResourceFails: boolean;
   /** One agent per test: the node store refuses an agent id another node names. */
   let agent: string;
   let tests = 0;
@@ -32,9 +36,15 @@ describe('example orchestrator: a node secret only after a passing deploy attest
       calls.push(`reinstate ${id} ${version}`);
       revoked = null;
     },
-    putResource: async () => void calls.push('putResource'),
+    putResource: async () => {
+      calls.push('putResource');
+      if (putResourceFails) throw new Error('broker refused the secret');
+    },
     deleteResource: async () => void calls.push('deleteResource'),
-    revoke: async (id: string) => void calls.push(`revoke ${id}`),
+    revoke: async (id: string) => {
+      calls.push(`revoke ${id}`);
+      if (revokeFails) throw new Error('broker unreachable');
+    },
   } as unknown as BrokerAdminClient;
   const secrets = new NodeSecretRelease({ broker, nodeRecord: async () => ({}) as never });
 
@@ -51,6 +61,8 @@ describe('example orchestrator: a node secret only after a passing deploy attest
   beforeEach(function () {
     calls = [];
     revoked = 'rev-1';
+    revokeFails = false;
+    putResourceFails = false;
     tests += 1;
     agent = `agent-${tests}`;
   });
@@ -72,18 +84,110 @@ describe('example orchestrator: a node secret only after a passing deploy attest
 
   it('withdraws, and neither stores a secret nor reinstates, after a failed attestation recorded only (fail flag off)', async function () {
     expect(await deployWith('fail')).to.deep.equal({ state: STATES.active, status: 'failed' });
-    expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`, 'deleteResource']);
     // An active node without its secret is said so, not left looking like a good deploy.
     expect(reported.at(-1)).to.equal('secret withdrawn: the deploy attestation did not pass (failed)');
   });
 
   it('releases after a passing one, ending the earlier revocation', async function () {
     expect(await deployWith('pass')).to.deep.equal({ state: STATES.active, status: 'passed' });
-    expect(calls).to.deep.equal([`putNode ${agent}`, `reinstate ${agent} rev-1`, 'putResource']);
+    expect(calls).to.deep.equal(['deleteResource', `putNode ${agent}`, `reinstate ${agent} rev-1`, 'putResource']);
   });
 
   it('withdraws after a passing attestation of a node below the deploy minimum (fail flag off: the refusal stays recorded to the end of the step)', async function () {
     expect(await deployWith('pass', 'id-secret')).to.deep.equal({ state: STATES.active, status: 'failed' });
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`, 'deleteResource']);
+  });
+
+  /** An orchestrator (fail flags on) with `agent`'s node deployed once: active, its secret released. */
+  async function deployedNode(): Promise<{ orchestrator: ExampleOrchestrator; uuid: string }> {
+    const config = buildConfig({ dataDir: dir, enabledAttestationInterfaces: ['fake'] });
+    const orchestrator = await ExampleOrchestrator.create({ config, database: database.database, nodeSecrets: secrets });
+    const node = await orchestrator.enrollNode({ name: `n-${agent}`, attestationInterface: 'fake', driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'pass' } });
+    await orchestrator.clean(node.uuid);
+    expect((await orchestrator.deploy(node.uuid)).provisionState).to.equal(STATES.active);
+    expect(calls).to.include('putResource');
+    calls = [];
+    return { orchestrator, uuid: node.uuid };
+  }
+
+  /**
+   * A rebuild of the deployed node whose attestation fails, while the database refuses to store that
+   * node's failed verdict (a check constraint: a real database fault, not an IronlimeError). Resolves what the deploy threw.
+   */
+  async function rebuildMeetingDatabaseFault(orchestrator: ExampleOrchestrator, uuid: string): Promise<unknown> {
+    await orchestrator.nodes.updateNode(uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'fail' } });
+    const knex = database.database.knex;
+    // DDL takes no bind parameters; `agent` is this suite's own `agent-<n>`.
+    await knex.raw(`alter table nodes add constraint no_failed_verdict check (driver_info->>'keylime_agent_uuid' <> '${agent}' or last_attestation_status <> 'failed') not valid`);
+    try {
+      return await orchestrator.deploy(uuid).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    } finally {
+      await knex.raw('alter table nodes drop constraint no_failed_verdict');
+    }
+  }
+
+  it('a rebuild that fails on an unexpected error (a database fault storing its verdict) still withdraws the earlier secret, and throws that error', async function () {
+    const { orchestrator, uuid } = await deployedNode();
+    const thrown = await rebuildMeetingDatabaseFault(orchestrator, uuid);
+    expect(String(thrown)).to.contain('no_failed_verdict');
+    expect((await orchestrator.nodes.getNode(uuid)).provisionState).to.equal(STATES.deployFailed);
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`, 'deleteResource']);
+  });
+
+  it('when that withdrawal fails too, both errors are thrown, the original first', async function () {
+    const { orchestrator, uuid } = await deployedNode();
+    revokeFails = true;
+    const thrown = await rebuildMeetingDatabaseFault(orchestrator, uuid);
+    expect(thrown).to.be.instanceOf(AggregateError);
+    const errors = (thrown as AggregateError).errors.map(String);
+    expect(errors).to.have.length(2);
+    expect(errors[0]).to.contain('no_failed_verdict');
+    expect(errors[1]).to.contain('broker unreachable');
+    expect((thrown as Error).message).to.match(/no_failed_verdict.*; withdrawing the node's secret failed too: broker unreachable/);
+    // The secret's delete is still tried after the failed revocation.
+    expect(calls).to.deep.equal(['deleteResource', `revoke ${agent}`, 'deleteResource']);
+  });
+
+  it('a rebuild whose release, withdrawal and move to deploy failed all fail throws the withdrawal failure with the database fault, not the fault alone', async function () {
+    const { orchestrator, uuid } = await deployedNode();
+    putResourceFails = true;
+    revokeFails = true;
+    const knex = database.database.knex;
+    await knex.raw(`alter table nodes add constraint no_deploy_failed check (driver_info->>'keylime_agent_uuid' <> '${agent}' or provision_state <> 'deploy failed') not valid`);
+    let thrown: unknown;
+    try {
+      thrown = await orchestrator.deploy(uuid).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    } finally {
+      await knex.raw('alter table nodes drop constraint no_deploy_failed');
+    }
+    expect(thrown).to.be.instanceOf(AggregateError);
+    const errors = (thrown as AggregateError).errors.map(String);
+    expect(errors[0]).to.contain('broker unreachable');
+    expect(errors[1]).to.contain('no_deploy_failed');
+    expect((thrown as Error).message).to.match(/^secret not released: broker refused the secret; withdrawing failed: broker unreachable; moving the node to deploy failed failed too: .*no_deploy_failed/);
+  });
+
+  it('a rebuild deletes the earlier secret before its attestation runs: one cut short (a killed process) leaves none readable', async function () {
+    const { orchestrator, uuid } = await deployedNode();
+    await orchestrator.nodes.updateNode(uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'fail', fake_delay_ms: 1500 } });
+    const rebuild = orchestrator.deploy(uuid);
+    // Mid-attestation: were the process killed now, nothing after this point would run.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect((await orchestrator.nodes.getNode(uuid)).provisionState).to.equal(STATES.deploying);
+    expect(calls).to.deep.equal(['deleteResource']);
+    expect((await rebuild).provisionState).to.equal(STATES.deployFailed);
+  });
+
+  it('tearing down a deployed node withdraws its secret before it goes back to manageable', async function () {
+    const { orchestrator, uuid } = await deployedNode();
+    expect((await orchestrator.tearDown(uuid)).provisionState).to.equal(STATES.manageable);
     expect(calls).to.deep.equal([`revoke ${agent}`, 'deleteResource']);
   });
 });

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import { runCli, type CliRun } from '../helpers/cli-runner.js';
-import { createDatabase } from '../../lib/db/database-factory.js';
+import { databaseFact } from '../../lib/cli/service-command.js';
+import { createDatabase, redactUrl } from '../../lib/db/database-factory.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 
@@ -50,11 +51,13 @@ describe('ironlime db', function () {
     const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
     await admin.raw('create schema ??', [schema]);
     // The server applies `options` at connection start, so the CLI works in the throwaway schema.
-    const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    // The test server trusts every local connection, so the password parameter is sent and not needed.
+    const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}&password=s3cret-query`;
     try {
       const run = await ironlime('db', 'migrate', '--database', url, '--data-dir', dataDir);
       expect(run.code).to.equal(0);
       expect(run.stdout).to.contain(`applied ${MIGRATIONS.length} migration(s) on postgres://`);
+      expect(run.stdout).to.contain('password=***').and.not.contain('s3cret-query');
       const info = (await admin.withSchema(schema).table('nodes').columnInfo()) as unknown as Record<string, { nullable: boolean }>;
       expect(info['attestation_interface']?.nullable).to.equal(true);
 
@@ -72,6 +75,20 @@ describe('ironlime db', function () {
     expect(run.code).to.equal(2);
     expect(run.stderr).to.match(/^ironlime: database unavailable: postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: /);
     expect(run.stderr).to.not.contain('secret');
+    const query = await ironlime('db', 'migrate', '--database', 'postgres://nobody@127.0.0.1:1/none?sslmode=disable&PassWord=secret1&sslpassword=secret2');
+    expect(query.code).to.equal(2);
+    expect(query.stderr).to.match(/^ironlime: database unavailable: postgres:\/\/nobody@127\.0\.0\.1:1\/none\?sslmode=disable&PassWord=\*\*\*&sslpassword=\*\*\*: /);
+  });
+
+  it('masks a password however the URL carries it, wherever the URL is printed', function () {
+    expect(redactUrl('postgres://u:pw1@db/x?Password=pw2&SSLPASSWORD=pw3&sslmode=require&application_name=a')).to.equal(
+      'postgres://u:***@db/x?Password=***&SSLPASSWORD=***&sslmode=require&application_name=a',
+    );
+    // A percent-encoded name is the same parameter to pg.
+    expect(redactUrl('postgres://db/x?%70assword=pw4')).to.equal('postgres://db/x?password=***');
+    expect(redactUrl('postgres://db/x?sslmode=require')).to.equal('postgres://db/x?sslmode=require');
+    // The services' start-up line (registrar, verifier, broker) and the fleet's go through it.
+    expect(databaseFact('postgres', '/data', 'postgres://ironlime@db:5432/ironlime?password=pw5')).to.equal('postgres://ironlime@db:5432/ironlime?password=***');
   });
 
   it('rejects an invalid IRONLIME_* variable before touching any database', async function () {

@@ -96,6 +96,55 @@ forEachDatabase(
       await refusal(s.hooks.onDeployStart(s.task(withdrawn)));
     });
 
+    it('an acceptance holds for the agent it was given for: a driver_info naming another agent withdraws it', async function () {
+      const s = setup(fixture);
+      const agentA = `agent-a-${Date.now()}`;
+      const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: agentA } });
+      await s.store.acceptTrustLevel(node.uuid, 'id-secret', 'alice: legacy rack 7 has no TPM, ticket 42');
+      // Other driver_info changes for the same agent keep it.
+      const same = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: agentA, fake_delay_ms: 0 } });
+      expect(same.trust?.accepted).to.include({ level: 'id-secret' });
+      expect(await s.hooks.onDeployStart(s.task(same))).to.include({ status: 'passed' });
+      // Another machine's agent does not inherit it: the deploy minimum applies again.
+      const moved = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: `agent-b-${Date.now()}` } });
+      expect(moved.trust?.accepted).to.equal(null);
+      await refusal(s.hooks.onDeployStart(s.task(moved)));
+      // Clearing the agent (to store the ramdisk's next report) withdraws it as well.
+      await s.store.acceptTrustLevel(node.uuid, 'id-secret', 'alice: the new board has no TPM either, ticket 43');
+      expect((await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret' } })).trust?.accepted).to.equal(null);
+      // One given while no agent was named holds for the first agent named.
+      await s.store.acceptTrustLevel(node.uuid, 'id-secret', 'alice: ticket 44');
+      const first = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: agentA } });
+      expect(first.trust?.accepted).to.include({ level: 'id-secret', note: 'alice: ticket 44' });
+    });
+
+    it("a driver_info minimum is not carried to another agent: a merge naming another agent, or none, is refused; set again once the agent is named, it holds", async function () {
+      const s = setup(fixture);
+      const agentA = `agent-a-${Date.now()}`;
+      const agentB = `agent-b-${Date.now()}`;
+      const lowered = { fake_trust_level: 'id-secret', keylime_minimum_trust_level: 'id-secret' };
+      const node = await s.store.createNode({ driverInfo: { ...lowered, keylime_agent_uuid: agentA } });
+      expect(await s.hooks.onDeployStart(s.task(node))).to.include({ status: 'passed' });
+      // What an Ironic-style `node set --driver-info keylime_agent_uuid=…` writes: the stored fields, one changed.
+      for (const driverInfo of [{ ...node.driverInfo, keylime_agent_uuid: agentB }, lowered, { ...lowered, keylime_agent_uuid: agentA.toUpperCase() }]) {
+        let refused: unknown;
+        await s.store.updateNode(node.uuid, { driverInfo }).catch((error: unknown) => (refused = error));
+        expect(refused, JSON.stringify(driverInfo)).to.be.instanceOf(InvalidParameterValue);
+        expect((refused as InvalidParameterValue).field).to.equal('driver_info.keylime_minimum_trust_level');
+        expect((refused as Error).message).to.include(`the stored minimum goes with agent ${agentA}`);
+      }
+      const unchanged = await s.store.getNode(node.uuid);
+      expect(unchanged.driverInfo).to.deep.equal(node.driverInfo);
+      // Named without it, the new agent's node gets the configured minimum; set again for it, the lower one holds.
+      const moved = await s.store.updateNode(node.uuid, { driverInfo: { fake_trust_level: 'id-secret', keylime_agent_uuid: agentB } });
+      await refusal(s.hooks.onDeployStart(s.task(moved)));
+      const accepted = await s.store.updateNode(node.uuid, { driverInfo: { ...lowered, keylime_agent_uuid: agentB } });
+      expect(await s.hooks.onDeployStart(s.task(accepted))).to.include({ status: 'passed' });
+      // A minimum set while no agent is named holds for the first agent named (as the keylime driver stores a report).
+      const unnamed = await s.store.createNode({ driverInfo: lowered });
+      expect((await s.store.updateNode(unnamed.uuid, { driverInfo: { ...lowered, keylime_agent_uuid: `agent-c-${Date.now()}` } })).driverInfo).to.include(lowered);
+    });
+
     it('with the deploy fail flag off, a node below the minimum is recorded and logged, and attestation goes on', async function () {
       const s = setup(fixture, { keylime: { failDeployOnAttestationFailure: false } });
       const node = await s.store.createNode({ driverInfo: { fake_trust_level: 'id-only' } });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { runCli } from '../helpers/cli-runner.js';
+import { DAY_MS, datedCa, writeCaFolder } from './dated-ca.js';
 
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const result = await runCli(args);
@@ -37,5 +38,17 @@ describe('cli: ironlime ca', () => {
     expect(badType.err).to.include("argument 'bogus' is invalid. Allowed choices are server, client.");
     const noCa = await run('ca', 'issue', '--dir', dir, '--name', 'x', '--type', 'client');
     expect(noCa).to.deep.equal({ code: 2, out: '', err: `ironlime: no CA in ${dir} (create one with \`ironlime ca init --dir ${dir}\`)\n` });
+  });
+
+  it('init warns on stderr of a CA with less than 30 days left, and refuses an expired one', async () => {
+    const caDir = path.join(dir, 'ca');
+    await writeCaFolder(caDir, datedCa(Date.now() - DAY_MS, Date.now() + 10 * DAY_MS));
+    const ending = await run('ca', 'init', '--dir', caDir);
+    expect(ending.code).to.equal(0);
+    expect(ending.err).to.match(/^ironlime: warning: CA .*cacert\.crt expires on .* days left\)/);
+    await writeCaFolder(caDir, datedCa(Date.now() - 400 * DAY_MS, Date.now() - DAY_MS));
+    const expired = await run('ca', 'init', '--dir', caDir);
+    expect(expired.code).to.equal(2);
+    expect(expired.err).to.match(/cacert\.crt expired on .*; create a new one with `ironlime ca init/);
   });
 });

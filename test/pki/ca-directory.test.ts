@@ -7,6 +7,7 @@ import { CA_CERT_FILE, CA_KEY_FILE, initCa, issueCertificate, loadCa } from '../
 import { PkiError } from '../../lib/pki/pki-error.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
+import { DAY_MS, datedCa, writeCaFolder } from './dated-ca.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -98,5 +99,30 @@ describe('pki: CA folder', () => {
     expect(bad.message).to.equal('subject alternative name "http://x/" is neither an IP address nor a DNS name');
     const traversal = await rejectionOf(issueCertificate({ caDir: temp.path, name: '../evil', type: 'server' }), PkiError);
     expect(traversal.message).to.match(/^certificate name "\.\.\/evil" must match/);
+  });
+
+  it('refuses an expired CA and one not yet valid, saying when and how to make a new one', async () => {
+    const now = Date.now();
+    await writeCaFolder(temp.path, datedCa(now - 400 * DAY_MS, now - DAY_MS));
+    const expired = await rejectionOf(initCa(temp.path), PkiError);
+    expect(expired.message).to.match(/^CA in .*: cacert\.crt expired on \d{4}-\d\d-\d\dT.*; create a new one with `ironlime ca init --dir /);
+    await rejectionOf(issueCertificate({ caDir: temp.path, name: 'tenant', type: 'client' }), PkiError);
+    await writeCaFolder(temp.path, datedCa(now + DAY_MS, now + 400 * DAY_MS));
+    expect((await rejectionOf(loadCa(temp.path), PkiError)).message).to.match(/cacert\.crt not valid before /);
+  });
+
+  it('loads a CA dated up to 5 minutes ahead of this clock (made on another host by a tool that does not backdate), and issues from it', async () => {
+    await writeCaFolder(temp.path, datedCa(Date.now() + 60_000, Date.now() + 400 * DAY_MS));
+    await initCa(temp.path);
+    await issueCertificate({ caDir: temp.path, name: 'tenant', type: 'client' });
+    await writeCaFolder(temp.path, datedCa(Date.now() + 6 * 60_000, Date.now() + 400 * DAY_MS));
+    expect((await rejectionOf(loadCa(temp.path), PkiError)).message).to.match(/cacert\.crt not valid before /);
+  });
+
+  it('cuts a certificate to the end of a CA with less than its validity left', async () => {
+    const ca = datedCa(Date.now() - DAY_MS, Date.now() + 10 * DAY_MS);
+    await writeCaFolder(temp.path, ca);
+    const issued = await issueCertificate({ caDir: temp.path, name: 'verifier', type: 'server' });
+    expect(new X509Certificate(issued.certPem).validTo).to.equal(new X509Certificate(ca.certPem).validTo);
   });
 });

@@ -3,7 +3,9 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { issueCertificate } from '../../lib/pki/ca-directory.js';
 import { createCertificateAuthority, issueFromCa } from '../../lib/pki/certificate-authority.js';
+import { PkiError } from '../../lib/pki/pki-error.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import {
   caDirOf,
@@ -11,6 +13,11 @@ import {
   loadOrCreateSelfSignedServerTls,
   loadOrCreateServiceTls,
 } from '../../lib/pki/service-tls.js';
+import { rejectionOf } from '../helpers/rejection.js';
+import { DAY_MS, datedCa, keylimeStyleLeaf, uncappedLeaf, writeCaFolder } from './dated-ca.js';
+
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 describe('pki: zero-configuration service TLS', () => {
   let dataDir: string;
@@ -77,5 +84,61 @@ describe('pki: zero-configuration service TLS', () => {
     expect(cert.ca).to.equal(false);
     expect(cert.keyUsage).to.deep.equal(['1.3.6.1.5.5.7.3.1']);
     expect(cert.subjectAltName).to.equal('DNS:agent1.example, DNS:localhost, IP Address:127.0.0.1');
+  });
+
+  it('refuses to start a service on an expired CA instead of issuing from it', async () => {
+    await writeCaFolder(caDirOf(dataDir), datedCa(Date.now() - 400 * DAY_MS, Date.now() - DAY_MS));
+    const error = await rejectionOf(loadOrCreateServiceTls({ dataDir, serviceName: 'registrar' }), PkiError);
+    expect(error.message).to.include('cacert.crt expired on');
+  });
+
+  it('issues no certificate outliving a CA that ends in 10 days, and warns of the CA', async () => {
+    const ca = datedCa(Date.now() - DAY_MS, Date.now() + 10 * DAY_MS);
+    await writeCaFolder(caDirOf(dataDir), ca);
+    const warnings: string[] = [];
+    const tls = await loadOrCreateServiceTls({ dataDir, serviceName: 'verifier', warn: (message) => warnings.push(message) });
+    expect(Date.parse(new X509Certificate(tls.cert).validTo)).to.equal(Date.parse(new X509Certificate(ca.certPem).validTo));
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.match(/^CA .*cacert\.crt expires on .* \((9|10) days left\): every certificate it issued stops working then/);
+  });
+
+  it('says nothing of a CA with years left', async () => {
+    const warnings: string[] = [];
+    await loadOrCreateServiceTls({ dataDir, serviceName: 'verifier', warn: (message) => warnings.push(message) });
+    expect(warnings).to.deep.equal([]);
+  });
+
+  it('reissues a certificate on disk that outlives its CA', async () => {
+    const ca = datedCa(Date.now() - DAY_MS, Date.now() + 10 * DAY_MS);
+    await writeCaFolder(caDirOf(dataDir), ca);
+    const outliving = uncappedLeaf(ca, 365);
+    await writeFile(path.join(caDirOf(dataDir), 'verifier-cert.crt'), outliving.certPem);
+    await writeFile(path.join(caDirOf(dataDir), 'verifier-private.pem'), outliving.keyPem, { mode: 0o600 });
+    const tls = await loadOrCreateServiceTls({ dataDir, serviceName: 'verifier', warn: () => undefined });
+    expect(tls.cert).to.not.equal(outliving.certPem);
+    expect(Date.parse(new X509Certificate(tls.cert).validTo)).to.be.at.most(Date.parse(new X509Certificate(ca.certPem).validTo));
+  });
+
+  it("reuses a client certificate without extendedKeyUsage (Keylime's CA tool issues none) or with anyExtendedKeyUsage, as TLS peers accept it", async () => {
+    const ca = datedCa(Date.now() - DAY_MS, Date.now() + 3000 * DAY_MS);
+    const caDir = caDirOf(dataDir);
+    await writeCaFolder(caDir, ca);
+    for (const [name, leaf] of [
+      ['tenant', keylimeStyleLeaf(ca, 'tenant')],
+      ['verifier-client', keylimeStyleLeaf(ca, 'verifier-client', { '2.5.29.37.0': true })],
+    ] as const) {
+      await writeFile(path.join(caDir, `${name}-cert.crt`), leaf.certPem);
+      await writeFile(path.join(caDir, `${name}-private.pem`), leaf.keyPem, { mode: 0o600 });
+      expect((await loadOrCreateClientTls({ dataDir, serviceName: name })).cert, name).to.equal(leaf.certPem);
+    }
+  });
+
+  it('does not reuse a server certificate as a client certificate, nor the reverse', async () => {
+    const caDir = caDirOf(dataDir);
+    await loadOrCreateServiceTls({ dataDir, serviceName: 'registrar' });
+    await issueCertificate({ caDir, name: 'verifier-client', type: 'server' });
+    expect(new X509Certificate((await loadOrCreateClientTls({ dataDir, serviceName: 'verifier-client' })).cert).keyUsage).to.deep.equal([CLIENT_AUTH]);
+    await issueCertificate({ caDir, name: 'broker', type: 'client' });
+    expect(new X509Certificate((await loadOrCreateServiceTls({ dataDir, serviceName: 'broker' })).cert).keyUsage).to.deep.equal([SERVER_AUTH]);
   });
 });

@@ -73,8 +73,9 @@ export function planBootLog(
     memo.forget(agent.agentId);
     return plan;
   }
-  if (now - remembered.verifiedAt >= BOOT_LOG_RECHECK_SECONDS) {
-    // Asked in full: the pass remembers the log again, from now.
+  if (now < remembered.verifiedAt || now - remembered.verifiedAt >= BOOT_LOG_RECHECK_SECONDS) {
+    // Asked in full: the pass remembers the log again, from now. A record verified "later than now" means
+    // the wall clock stepped back: without this the bound would stretch by the size of the step.
     return plan;
   }
   return { ...plan, mask: formatPcrMask(tpmPolicy.mask & ~(1 << BOOT_LOG_PCR)), remembered };

@@ -21,7 +21,11 @@ interface AuditRecordRow {
 export interface AuditQuery {
   /** One stream (an agent id, or `fleet`); absent means every stream. */
   readonly stream?: string;
-  /** Only records at or after this ISO 8601 UTC time. */
+  /**
+   * Per stream, the records from the first one at or after this ISO 8601 UTC time, and every later
+   * seq whatever its time: seq order is commit order, and a writer that waited for the head lock (or
+   * whose clock is behind) can have an earlier `at` than the record before it.
+   */
   readonly since?: string;
 }
 
@@ -50,9 +54,13 @@ export class AuditLog {
 
   /** Records in chain order: by stream, then seq. */
   async list(query: AuditQuery = {}): Promise<AuditRecord[]> {
-    const builder = this.knex<AuditRecordRow>('audit_records').select('*').orderBy([{ column: 'stream' }, { column: 'seq' }]);
-    if (query.stream !== undefined) builder.where('stream', query.stream);
-    if (query.since !== undefined) builder.where('at', '>=', query.since);
+    const builder = this.knex<AuditRecordRow>('audit_records').select('audit_records.*').orderBy([{ column: 'audit_records.stream' }, { column: 'audit_records.seq' }]);
+    if (query.stream !== undefined) builder.where('audit_records.stream', query.stream);
+    if (query.since !== undefined) {
+      const firstSince = this.knex('audit_records').select('stream').min({ from_seq: 'seq' }).where('at', '>=', query.since).groupBy('stream').as('first_since');
+      if (query.stream !== undefined) firstSince.where('stream', query.stream);
+      builder.join(firstSince, (on) => on.on('first_since.stream', '=', 'audit_records.stream').andOn('audit_records.seq', '>=', 'first_since.from_seq'));
+    }
     return ((await builder) as AuditRecordRow[]).map(fromRow);
   }
 }

@@ -34,7 +34,7 @@ export async function exportAuditLog(knex: Knex, key: AuditSigningKey, query: Au
         void heads.where('stream', query.stream);
         void lasts.where('stream', query.stream);
       }
-      const streams = manifestStreams(records, (await heads) as StreamEnd[], (await lasts) as StreamEnd[], query.since !== undefined);
+      const streams = manifestStreams(records, (await heads) as StreamEnd[], (await lasts) as StreamEnd[], query.since);
       const manifest = sealAuditManifest({ agent: query.stream ?? null, since: query.since ?? null, streams }, key.privateKey);
       return { records, manifest, headMismatches: streams.filter((entry) => entry.head !== undefined).map((entry) => entry.stream) };
     },
@@ -42,9 +42,12 @@ export async function exportAuditLog(knex: Knex, key: AuditSigningKey, query: Au
   );
 }
 
-function manifestStreams(records: readonly AuditRecord[], heads: readonly StreamEnd[], lasts: readonly StreamEnd[], since: boolean): AuditManifestStream[] {
+function manifestStreams(records: readonly AuditRecord[], heads: readonly StreamEnd[], lasts: readonly StreamEnd[], since: string | undefined): AuditManifestStream[] {
   const firstExported = new Map<string, number>();
-  for (const record of records) if (!firstExported.has(record.stream)) firstExported.set(record.stream, record.seq);
+  for (const record of records) {
+    // A `--since` range starts with its anchor, the last record before the time; with none, the stream must start at seq 1.
+    if (!firstExported.has(record.stream)) firstExported.set(record.stream, since !== undefined && record.at < since ? record.seq : 1);
+  }
   const headOf = new Map(heads.map((head) => [head.stream, { seq: Number(head.seq), hash: head.hash }]));
   const lastOf = new Map(lasts.map((last) => [last.stream, { seq: Number(last.seq), hash: last.hash }]));
   const names = [...new Set([...headOf.keys(), ...lastOf.keys()])].sort();
@@ -52,7 +55,7 @@ function manifestStreams(records: readonly AuditRecord[], heads: readonly Stream
     const last = lastOf.get(stream) ?? { seq: 0, hash: AUDIT_GENESIS_HASH };
     const head = headOf.get(stream);
     // A `--since` export of a stream with nothing since holds no record: an empty range after its last.
-    const fromSeq = since ? (firstExported.get(stream) ?? last.seq + 1) : 1;
+    const fromSeq = since !== undefined ? (firstExported.get(stream) ?? last.seq + 1) : 1;
     const entry = { stream, fromSeq, lastSeq: last.seq, lastHash: last.hash };
     if (head === undefined) return { ...entry, head: null };
     return head.seq === last.seq && head.hash === last.hash ? entry : { ...entry, head };

@@ -24,7 +24,9 @@ export interface AuditQuery {
   /**
    * Per stream, the records from the first one at or after this ISO 8601 UTC time, and every later
    * seq whatever its time: seq order is commit order, and a writer that waited for the head lock (or
-   * whose clock is behind) can have an earlier `at` than the record before it.
+   * whose clock is behind) can have an earlier `at` than the record before it. The record before that
+   * first one (the last earlier than the time) comes first, when the stream has one: it anchors the
+   * range, so a record deleted at its start breaks the chain as one deleted in the middle does.
    */
   readonly since?: string;
 }
@@ -57,9 +59,12 @@ export class AuditLog {
     const builder = this.knex<AuditRecordRow>('audit_records').select('audit_records.*').orderBy([{ column: 'audit_records.stream' }, { column: 'audit_records.seq' }]);
     if (query.stream !== undefined) builder.where('audit_records.stream', query.stream);
     if (query.since !== undefined) {
-      const firstSince = this.knex('audit_records').select('stream').min({ from_seq: 'seq' }).where('at', '>=', query.since).groupBy('stream').as('first_since');
-      if (query.stream !== undefined) firstSince.where('stream', query.stream);
-      builder.join(firstSince, (on) => on.on('first_since.stream', '=', 'audit_records.stream').andOn('audit_records.seq', '>=', 'first_since.from_seq'));
+      const firstSince = this.knex('audit_records').select('stream').min({ first_seq: 'seq' }).where('at', '>=', query.since).groupBy('stream');
+      if (query.stream !== undefined) void firstSince.where('stream', query.stream);
+      // From the record before the first one since the time: deleting that first one then shows as a gap.
+      const before = 'select max(before.seq) from audit_records before where before.stream = first.stream and before.seq < first.first_seq';
+      const from = this.knex.select('first.stream', this.knex.raw(`coalesce((${before}), first.first_seq) as from_seq`)).from(firstSince.as('first')).as('first_since');
+      builder.join(from, (on) => on.on('first_since.stream', '=', 'audit_records.stream').andOn('audit_records.seq', '>=', 'first_since.from_seq'));
     }
     return ((await builder) as AuditRecordRow[]).map(fromRow);
   }

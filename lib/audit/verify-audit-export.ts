@@ -17,6 +17,11 @@ export interface AuditStreamResult {
   readonly result: AuditChainResult;
   /** The export's line of the first bad record (absent for a stream with no record in the export). */
   readonly breakLine?: number;
+  /**
+   * The seqs the file holds for the stream and the `at` of its last record (absent when it holds none):
+   * what the export covers, so a `--since` export or an older one is not read as the whole, current history.
+   */
+  readonly span?: { readonly fromSeq: number; readonly lastSeq: number; readonly lastAt: string };
 }
 
 export interface AuditExportResult {
@@ -53,7 +58,10 @@ export function verifyAuditExport(text: string, publicKey: KeyObject, options: A
   const listed = new Map((manifest?.streams ?? []).map((entry) => [entry.stream, entry]));
   const streams: AuditStreamResult[] = [...byStream].map(([stream, entry]) => {
     const result = manifest === undefined ? verifyAuditChain(entry.records, publicKey) : checkListedStream(entry.records, listed.get(stream), manifest, publicKey);
-    return result.break === undefined ? { stream, result } : { stream, result, breakLine: entry.lines[result.break.index] as number };
+    const first = entry.records[0] as AuditRecord;
+    const last = entry.records[entry.records.length - 1] as AuditRecord;
+    const span = { fromSeq: first.seq, lastSeq: last.seq, lastAt: last.at };
+    return result.break === undefined ? { stream, result, span } : { stream, result, span, breakLine: entry.lines[result.break.index] as number };
   });
   for (const entry of listed.values()) {
     if (!byStream.has(entry.stream)) streams.push({ stream: entry.stream, result: checkListedStream([], entry, manifest as AuditManifest, publicKey) });

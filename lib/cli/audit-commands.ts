@@ -8,6 +8,7 @@ import { formatAuditLine } from '../audit/audit-export-format.js';
 import { formatAuditManifestLine } from '../audit/audit-manifest.js';
 import { AUDIT_PUBLIC_KEY_FILE, loadOrCreateAuditKey, readAuditPublicKey } from '../audit/audit-signing-key.js';
 import { verifyAuditExport } from '../audit/verify-audit-export.js';
+import { auditVerifyReport } from './audit-verify-report.js';
 import { loadConfig } from '../config/load-config.js';
 import { createDatabase } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
@@ -42,7 +43,7 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .command('export')
     .description('write audit records as JSON lines')
     .option('--agent <id>', "only this agent's chain (default: every stream)")
-    .option('--since <time>', "per stream, from the first record at or after this ISO 8601 time to the stream's end")
+    .option('--since <time>', "per stream, from the record before the first one at or after this ISO 8601 time to the stream's end")
     .option('--out <file>', 'write to a file instead of stdout')
     .option('--database <url>', "the verifier's PostgreSQL URL (default: databaseUrl / $IRONLIME_DATABASE_URL, else PGlite in the data dir)")
     .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_DATA_DIR or ./.ironlime)")
@@ -94,14 +95,7 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .action(async (file: string, options: VerifyOptions) => {
       const keyFile = options.publicKey ?? path.join(options.dataDir ?? loadConfig({ env: process.env }).dataDir, AUDIT_PUBLIC_KEY_FILE);
       const result = verifyAuditExport(await readFile(file, 'utf8'), readAuditPublicKey(keyFile), { unsealed: options.unsealed === true });
-      for (const { stream, result: chain, breakLine } of result.streams) {
-        const where = breakLine === undefined ? '' : ` at line ${breakLine}`;
-        const status = chain.break === undefined ? `ok, ${chain.checked} record(s)` : `BROKEN${where}: ${chain.break.message} [${chain.break.reason}]`;
-        process.stdout.write(`${stream}: ${status}\n`);
-      }
-      if (result.problem !== undefined) process.stdout.write(`manifest: ${result.problem}\n`);
-      else if (result.manifest === undefined) process.stdout.write('manifest: none (--unsealed): chains checked, not where they end\n');
-      process.stdout.write(result.valid ? `valid: ${result.records} record(s)\n` : 'invalid\n');
+      process.stdout.write(auditVerifyReport(result));
       context.setExitCode(result.valid ? EXIT_VALID : EXIT_INVALID);
     });
 };

@@ -63,8 +63,17 @@ function boundedFailure(failure: StoredFailure): StoredFailure {
     event_id: failure.event_id,
     severity_label: failure.severity_label,
     recoverable: failure.recoverable,
-    context: { truncated: context.slice(0, CONTEXT_START_CHARS), bytes: Buffer.byteLength(context) },
+    context: { truncated: wholeCharacters(context.slice(0, CONTEXT_START_CHARS)), bytes: Buffer.byteLength(context) },
   };
+}
+
+/**
+ * `text` without a high surrogate at its end, left there by cutting a character outside the BMP in
+ * two: a lone surrogate is no Unicode text (PostgreSQL's jsonb refuses its escape, UTF-8 tools replace it).
+ */
+function wholeCharacters(text: string): string {
+  const last = text.charCodeAt(text.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? text.slice(0, -1) : text;
 }
 
 /** `value`, or null where JSON writes null (NaN, Infinity). */

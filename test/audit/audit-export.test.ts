@@ -54,19 +54,39 @@ forEachDatabase('audit export from the database', (fixture) => {
     const since = new Date(Date.UTC(2026, 11, 5, 18, 0, 2, 500)).toISOString();
     const records = await log.list({ stream: 'agent-since', since });
     expect(records.map((r) => [r.seq, r.at.slice(17, 19)])).to.deep.equal([
+      [1, '01'],
       [2, '03'],
       [3, '02'],
       [4, '04'],
     ]);
     const exported = await exportAuditLog(knex, key, { since });
-    expect(exported.manifest.manifest.streams.find((s) => s.stream === 'agent-since')).to.deep.include({ fromSeq: 2, lastSeq: 4 });
+    expect(exported.manifest.manifest.streams.find((s) => s.stream === 'agent-since')).to.deep.include({ fromSeq: 1, lastSeq: 4 });
     const result = verifyAuditExport(exportText(exported), publicKey);
     const broken = result.streams.filter((s) => !s.result.valid).map((s) => `${s.stream}: ${s.result.break?.message}`);
     expect(broken.filter((line) => line.startsWith('agent-since')), 'an untouched log reads as tampered').to.deep.equal([]);
     // A stream with nothing since the time is listed with an empty range, and its head still checked.
     const later = await exportAuditLog(knex, key, { stream: 'agent-since', since: new Date(Date.UTC(2026, 11, 6)).toISOString() });
     expect(later.records).to.deep.equal([]);
-    expect(later.manifest.manifest.streams).to.deep.equal([{ stream: 'agent-since', fromSeq: 5, lastSeq: 4, lastHash: (records[2] as { hash: string }).hash }]);
+    expect(later.manifest.manifest.streams).to.deep.equal([{ stream: 'agent-since', fromSeq: 5, lastSeq: 4, lastHash: (records[3] as { hash: string }).hash }]);
     expect(verifyAuditExport(exportText(later), publicKey)).to.include({ valid: true, records: 0 });
+  });
+
+  it('--since: the first records at or after the time deleted in the database (a FAIL verdict) are found, as in a complete export', async () => {
+    const knex = fixture.database.knex;
+    const log = new AuditLog(knex, key);
+    for (let second = 1; second <= 5; second += 1) await log.append(verdict('agent-cut', second, second === 3 ? 'FAIL' : 'PASS'));
+    const since = new Date(Date.UTC(2026, 11, 5, 18, 0, 3)).toISOString();
+    const untouched = await exportAuditLog(knex, key, { stream: 'agent-cut', since });
+    expect(verifyAuditExport(exportText(untouched), publicKey)).to.include({ valid: true });
+    const reasons = async (): Promise<unknown[]> => {
+      const result = verifyAuditExport(exportText(await exportAuditLog(knex, key, { stream: 'agent-cut', since })), publicKey);
+      return result.streams.map((s) => s.result.break?.reason);
+    };
+    // The FAIL, the first record since the time: the record before it (seq 2) is exported too, so the gap shows.
+    await knex('audit_records').where({ stream: 'agent-cut', seq: 3 }).delete();
+    expect(await reasons()).to.deep.equal(['sequence-gap']);
+    // With every record before it as well: the stream no longer starts at seq 1.
+    await knex('audit_records').where({ stream: 'agent-cut' }).where('seq', '<', 3).delete();
+    expect(await reasons()).to.deep.equal(['truncated']);
   });
 }, { migrate: true });

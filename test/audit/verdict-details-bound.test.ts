@@ -54,6 +54,15 @@ describe("a verdict's audit details are bounded, so every record fits an export 
     expect(verifyAuditExport(sealedExport([recordOf(details)], key.privateKey), key.publicKey).valid).to.equal(true);
   });
 
+  it('the kept start of a long context never ends in half a character (a lone surrogate is no Unicode text)', () => {
+    // `{"message":"` is 12 characters: the emoji's two UTF-16 units are the 1,024th and 1,025th.
+    const message = `${'a'.repeat(1011)}😀${'b'.repeat(5000)}`;
+    const { write, history } = failRound([{ event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_label: 'critical', context: { message }, recoverable: false }]);
+    const truncated = ((verdictDetails(write, history)['failures'] as StoredFailure[])[0] as StoredFailure).context['truncated'] as string;
+    expect(truncated).to.equal(`{"message":"${'a'.repeat(1011)}`);
+    expect(() => encodeURIComponent(truncated)).not.to.throw();
+  });
+
   it('a round with few, small failures keeps them all, through JSON (NaN becomes null), and no count', () => {
     const failures = [{ event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_label: 'emergency', context: { message: 'File not found in allowlist: /tmp/x', nan: Number.NaN }, recoverable: false }];
     const { write, history } = failRound(failures);

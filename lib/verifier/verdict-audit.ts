@@ -50,8 +50,18 @@ export function verdictDetails(write: RoundWrite, history: HistoryRow): Record<s
   const judged = { outcome: history.outcome, operational_state: jsonNumber(write.state.operationalState), attestation_count: jsonNumber(write.state.attestationCount), nonce: history.nonce };
   if (history.failures.length === 0) return { ...judged, event_ids: [], failures: [] };
   const failures = history.failures.slice(0, MAX_AUDITED_FAILURES).map(boundedFailure);
-  const omitted = history.failures.length - failures.length;
-  return { ...judged, event_ids: failures.map((failure) => failure.event_id), failures, ...(omitted === 0 ? {} : { failures_omitted: omitted }) };
+  const omitted = history.failures.slice(MAX_AUDITED_FAILURES);
+  const kept = { ...judged, event_ids: failures.map((failure) => failure.event_id), failures };
+  return omitted.length === 0 ? kept : { ...kept, failures_omitted: omitted.length, omitted_event_ids: omittedEventIds(omitted) };
+}
+
+/**
+ * The distinct event ids of the failures left out, in order of first appearance (at most
+ * `MAX_AUDITED_FAILURES` of them): IMA failures come first in a round, so without this a measured boot
+ * or PCR failure after a padded IMA list would not be named in the signed record at all.
+ */
+function omittedEventIds(omitted: readonly StoredFailure[]): string[] {
+  return [...new Set(omitted.map((failure) => failure.event_id))].slice(0, MAX_AUDITED_FAILURES);
 }
 
 /** `failure` through JSON; when longer than `MAX_AUDITED_FAILURE_BYTES`, its context becomes the start of its JSON text and that text's length. */

@@ -41,6 +41,14 @@ describe("a verdict's audit details are bounded, so every record fits an export 
     expect(verifyAuditExport(text, key.publicKey)).to.include({ valid: true, records: 1 });
   });
 
+  it('a failure left out is still named by its event id: a PCR or measured boot failure after a padded IMA list shows in the signed record', () => {
+    const ima = { event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_label: 'critical', context: { message: 'File not found in allowlist: /tmp/x' }, recoverable: false };
+    const boot = { event_id: 'measured_boot.invalid_pcr_4', severity_label: 'emergency', context: { message: 'PCR 4 does not match the boot log' }, recoverable: false };
+    const { write, history } = failRound([...Array.from({ length: 150 }, () => ima), boot, ima]);
+    const details = verdictDetails(write, history);
+    expect(details).to.deep.include({ failures_omitted: 52, omitted_event_ids: ['ima.validation.ima-ng.not_in_allowlist', 'measured_boot.invalid_pcr_4'] });
+  });
+
   it('the worst case (every failure with a huge context of characters JSON escapes) stays under the line bound', () => {
     const hostile = `"\\\u0000é😀`.repeat(50_000);
     const failures = Array.from({ length: 1_000 }, (_, i) => ({ event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_label: 'critical', context: { message: `${i}${hostile}`, nan: Number.NaN }, recoverable: false }));

@@ -62,7 +62,7 @@ export class AuditLog {
       const firstSince = this.knex('audit_records').select('stream').min({ first_seq: 'seq' }).where('at', '>=', query.since).groupBy('stream');
       if (query.stream !== undefined) void firstSince.where('stream', query.stream);
       // From the record before the first one since the time: deleting that first one then shows as a gap.
-      const before = 'select max(before.seq) from audit_records before where before.stream = first.stream and before.seq < first.first_seq';
+      const before = 'select max(earlier.seq) from audit_records earlier where earlier.stream = first.stream and earlier.seq < first.first_seq';
       const from = this.knex.select('first.stream', this.knex.raw(`coalesce((${before}), first.first_seq) as from_seq`)).from(firstSince.as('first')).as('first_since');
       builder.join(from, (on) => on.on('first_since.stream', '=', 'audit_records.stream').andOn('audit_records.seq', '>=', 'first_since.from_seq'));
     }

@@ -13,7 +13,15 @@ export type AuditBreakReason =
   /** `seq` does not follow the previous one: a record was deleted or the order changed. */
   | 'sequence-gap'
   /** The stream changed inside one chain. */
-  | 'stream-mismatch';
+  | 'stream-mismatch'
+  /** The records start later or end earlier than the export's signed manifest says: some were removed. */
+  | 'truncated'
+  /** A stream the signed manifest lists has no record in the export: it was removed. */
+  | 'missing-stream'
+  /** A stream the signed manifest does not list: added to the export. */
+  | 'unlisted-stream'
+  /** When exported, the database's head row of the stream did not name its last record: records were deleted or inserted. */
+  | 'head-mismatch';
 
 export interface AuditChainBreak {
   /** 0-based position in the list that was checked (the line number of an export, minus one). */
@@ -21,6 +29,13 @@ export interface AuditChainBreak {
   readonly seq: number;
   readonly reason: AuditBreakReason;
   readonly message: string;
+}
+
+/** Where the export's signed manifest says a stream's records start and end. */
+export interface AuditChainEnds {
+  readonly fromSeq: number;
+  readonly lastSeq: number;
+  readonly lastHash: string;
 }
 
 export interface AuditChainResult {
@@ -35,8 +50,11 @@ export interface AuditChainResult {
  * audit key (alone, or as a leaf of its batch's signed tree: `auditSignatureValid`) and links to the record before it, with consecutive `seq`. A list that starts at seq 1
  * must start from the genesis hash; a list exported with `--since` starts later, and its first
  * record's link is taken as given (there is nothing before it to compare with).
+ *
+ * With `ends` (from a signed manifest) the records must also start at `fromSeq` and end with the
+ * record `lastSeq`/`lastHash`: records removed from either end are found (`truncated`).
  */
-export function verifyAuditChain(records: readonly AuditRecord[], publicKey: KeyObject): AuditChainResult {
+export function verifyAuditChain(records: readonly AuditRecord[], publicKey: KeyObject, ends?: AuditChainEnds): AuditChainResult {
   for (let index = 0; index < records.length; index += 1) {
     const record = records[index] as AuditRecord;
     const previous = index === 0 ? undefined : (records[index - 1] as AuditRecord);
@@ -66,6 +84,26 @@ export function verifyAuditChain(records: readonly AuditRecord[], publicKey: Key
     if (record.prevHash !== previous.hash) {
       return fail('broken-link', 'it does not link to the record before it: a record was deleted, inserted or moved');
     }
+  }
+  return ends === undefined ? { valid: true, checked: records.length } : checkEnds(records, ends);
+}
+
+function checkEnds(records: readonly AuditRecord[], ends: AuditChainEnds): AuditChainResult {
+  const first = records[0];
+  const last = records[records.length - 1];
+  const truncated = (index: number, seq: number, message: string): AuditChainResult => ({
+    valid: false,
+    checked: records.length,
+    break: { index, seq, reason: 'truncated', message: `record ${index + 1} (seq ${seq}): ${message}` },
+  });
+  if (first === undefined || last === undefined) {
+    if (ends.lastSeq < ends.fromSeq) return { valid: true, checked: 0 };
+    return { valid: false, checked: 0, break: { index: 0, seq: ends.fromSeq, reason: 'missing-stream', message: `no record, but the signed manifest lists seq ${ends.fromSeq} to ${ends.lastSeq}: the stream was removed` } };
+  }
+  if (first.seq !== ends.fromSeq) return truncated(0, first.seq, `the signed manifest starts the stream at seq ${ends.fromSeq}: records before this one were removed`);
+  if (last.seq !== ends.lastSeq || last.hash !== ends.lastHash) {
+    const why = last.seq < ends.lastSeq ? 'records after this one were removed' : 'this is not the record it ends with';
+    return truncated(records.length - 1, last.seq, `the signed manifest ends the stream at seq ${ends.lastSeq}: ${why}`);
   }
   return { valid: true, checked: records.length };
 }

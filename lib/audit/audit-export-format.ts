@@ -1,11 +1,17 @@
 import { isAuditPath, MAX_AUDIT_PATH_STEPS } from './audit-batch-signature.js';
 import { AuditFormatError } from './audit-errors.js';
+import { AUDIT_MANIFEST_FORMAT, type AuditManifestStream, type SealedAuditManifest } from './audit-manifest.js';
 import type { AuditRecord } from './audit-record.js';
 import { canonicalJson } from '../bytes/canonical-json.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
-/** Bound on one exported line: a record's details are a verdict's failures, kilobytes at most. */
-const MAX_LINE_BYTES = 1024 * 1024;
+/**
+ * Bound on one exported record line. The largest record stored is a verdict's: its details hold at
+ * most `MAX_AUDITED_FAILURES` failures of bounded size (lib/verifier/verdict-audit.ts), well under this.
+ */
+export const MAX_AUDIT_LINE_BYTES = 1024 * 1024;
+/** How the manifest line starts (canonical JSON: `manifest` sorts before `signature`); a record line starts `{"action":`. */
+const MANIFEST_LINE_START = '{"manifest":';
 /**
  * Bound on the nesting of a record's details (ours are two or three levels deep). Hashing is recursive
  * (`canonicalJson`), so a line of a megabyte of brackets would overflow the stack without it.
@@ -39,21 +45,83 @@ export function formatAuditLine(record: AuditRecord): string {
   })}\n`;
 }
 
+export interface ParsedAuditExport {
+  readonly records: AuditRecord[];
+  /** The signed manifest of the last line; absent in an export made before manifests (format 1). */
+  readonly manifest?: SealedAuditManifest;
+}
+
 /**
  * Reads an export back. Each line must be a JSON object with exactly the fields `formatAuditLine`
- * writes (`batch_path` or not), of the right types; anything else is an AuditFormatError naming the line.
+ * writes (`batch_path` or not), of the right types, but the last, which may be the manifest
+ * (`formatAuditManifestLine`); anything else is an AuditFormatError naming the line.
  */
-export function parseAuditExport(text: string): AuditRecord[] {
+export function parseAuditExport(text: string): ParsedAuditExport {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  return lines.map((line, index) => parseAuditLine(line, index + 1));
+  const last = lines[lines.length - 1];
+  const manifest = last?.startsWith(MANIFEST_LINE_START) === true ? parseManifestLine(last, lines.length) : undefined;
+  if (manifest !== undefined) lines.pop();
+  const records = lines.map((line, index) => parseAuditLine(line, index + 1));
+  return manifest === undefined ? { records } : { records, manifest };
+}
+
+/**
+ * The manifest line. It is not held to the record line bound: it grows with the number of streams
+ * (about 150 bytes each), and its shape is checked field by field, so no nesting reaches the hashing.
+ */
+function parseManifestLine(line: string, lineNumber: number): SealedAuditManifest {
+  const fail = (why: string): never => {
+    throw new AuditFormatError(`line ${lineNumber}: manifest: ${why}`);
+  };
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return fail('not JSON');
+  }
+  const outer = exactObject(value, ['manifest', 'signature']) ?? fail('must be an object with exactly manifest and signature');
+  const signature = typeof outer['signature'] === 'string' ? outer['signature'] : fail('signature must be a string');
+  const body = exactObject(outer['manifest'], ['agent', 'format', 'since', 'streams']) ?? fail('must have exactly agent, format, since and streams');
+  if (body['format'] !== AUDIT_MANIFEST_FORMAT) fail(`format must be ${AUDIT_MANIFEST_FORMAT}`);
+  const agent = body['agent'];
+  const since = body['since'];
+  if ((agent !== null && typeof agent !== 'string') || (since !== null && typeof since !== 'string')) fail('agent and since must be strings or null');
+  const entries = body['streams'];
+  if (!Array.isArray(entries)) return fail('streams must be a list');
+  const streams = entries.map((entry: unknown, index) => manifestStream(entry) ?? fail(`stream ${index + 1} must have exactly stream, from_seq, last_seq, last_hash (and head), of the right types`));
+  if (new Set(streams.map((entry) => entry.stream)).size !== streams.length) fail('a stream is listed twice');
+  return { manifest: { agent: agent as string | null, since: since as string | null, streams }, signature };
+}
+
+function manifestStream(value: unknown): AuditManifestStream | undefined {
+  const fields = exactObject(value, ['from_seq', 'last_hash', 'last_seq', 'stream']) ?? exactObject(value, ['from_seq', 'head', 'last_hash', 'last_seq', 'stream']);
+  if (fields === undefined) return undefined;
+  const { stream, from_seq: fromSeq, last_seq: lastSeq, last_hash: lastHash } = fields;
+  if (typeof stream !== 'string' || !isSeq(fromSeq, 1) || !isSeq(lastSeq, 0) || typeof lastHash !== 'string' || !HEX64.test(lastHash)) return undefined;
+  const entry = { stream, fromSeq, lastSeq, lastHash };
+  if (!('head' in fields)) return entry;
+  if (fields['head'] === null) return { ...entry, head: null };
+  const head = exactObject(fields['head'], ['hash', 'seq']);
+  if (head === undefined || !isSeq(head['seq'], 0) || typeof head['hash'] !== 'string' || !HEX64.test(head['hash'])) return undefined;
+  return { ...entry, head: { seq: head['seq'], hash: head['hash'] } };
+}
+
+/** `value` as an object when it is one with exactly `keys` (sorted), else undefined. */
+function exactObject(value: unknown, keys: readonly string[]): Record<string, unknown> | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  return Object.keys(value).sort().join(',') === keys.join(',') ? (value as Record<string, unknown>) : undefined;
+}
+
+function isSeq(value: unknown, from: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= from;
 }
 
 function parseAuditLine(line: string, lineNumber: number): AuditRecord {
   const fail = (why: string): never => {
     throw new AuditFormatError(`line ${lineNumber}: ${why}`);
   };
-  if (Buffer.byteLength(line) > MAX_LINE_BYTES) fail(`longer than ${MAX_LINE_BYTES} bytes`);
+  if (Buffer.byteLength(line) > MAX_AUDIT_LINE_BYTES) fail(`longer than ${MAX_AUDIT_LINE_BYTES} bytes`);
   let value: unknown;
   try {
     value = JSON.parse(line);

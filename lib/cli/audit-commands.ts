@@ -3,10 +3,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { AuditLog } from '../audit/audit-log.js';
+import { exportAuditLog } from '../audit/audit-export.js';
 import { formatAuditLine } from '../audit/audit-export-format.js';
+import { formatAuditManifestLine } from '../audit/audit-manifest.js';
 import { AUDIT_PUBLIC_KEY_FILE, loadOrCreateAuditKey, readAuditPublicKey } from '../audit/audit-signing-key.js';
 import { verifyAuditExport } from '../audit/verify-audit-export.js';
+import { auditVerifyReport } from './audit-verify-report.js';
 import { loadConfig } from '../config/load-config.js';
 import { createDatabase } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
@@ -26,12 +28,14 @@ interface ExportOptions {
 interface VerifyOptions {
   readonly publicKey?: string;
   readonly dataDir?: string;
+  readonly unsealed?: boolean;
 }
 
 /**
  * `ironlime audit export` writes the verifier's signed audit history as JSON lines (one canonical
- * record a line, so the same records always give the same bytes); `ironlime audit verify FILE`
- * checks an export offline and names the first record that breaks its chain.
+ * record a line, then the signed manifest, so the same records always give the same bytes); it exits 1
+ * when a stream's head row does not name its last record. `ironlime audit verify FILE` checks an
+ * export offline and names the first record that breaks its chain or its manifest.
  */
 export const registerAuditCommands: CommandRegistrar = (program, context) => {
   const audit = program.command('audit').description("the verifier's signed, hash-chained audit history");
@@ -39,7 +43,7 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .command('export')
     .description('write audit records as JSON lines')
     .option('--agent <id>', "only this agent's chain (default: every stream)")
-    .option('--since <time>', 'only records at or after this ISO 8601 time')
+    .option('--since <time>', "per stream, from the record before the first one at or after this ISO 8601 time to the stream's end")
     .option('--out <file>', 'write to a file instead of stdout')
     .option('--database <url>', "the verifier's PostgreSQL URL (default: databaseUrl / $IRONLIME_DATABASE_URL, else PGlite in the data dir)")
     .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_DATA_DIR or ./.ironlime)")
@@ -52,10 +56,9 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
       const database = await createDatabase({ ...(url === undefined ? {} : { url }), dataDir });
       try {
         await migrateLatest(database.knex);
-        const log = new AuditLog(database.knex, loadOrCreateAuditKey(dataDir));
-        // One statement over the whole log, run by an operator: not held to the services' 30 s bound.
-        const records = await withoutStatementBound(() =>
-          log.list({
+        // Statements over the whole log, run by an operator: not held to the services' 30 s bound.
+        const { records, manifest, headMismatches } = await withoutStatementBound(() =>
+          exportAuditLog(database.knex, loadOrCreateAuditKey(dataDir), {
             ...(options.agent === undefined ? {} : { stream: options.agent }),
             ...(since === undefined ? {} : { since: since.toISOString() }),
           }),
@@ -68,30 +71,31 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
           progress.update(index + 1, records.length);
         }
         progress.finish();
+        if (!out.write(formatAuditManifestLine(manifest))) await once(out, 'drain');
         if (out !== process.stdout) {
           out.end();
           await once(out, 'finish');
           process.stderr.write(`ironlime: wrote ${records.length} audit record(s) to ${options.out}\n`);
         }
-        context.setExitCode(EXIT_VALID);
+        for (const stream of headMismatches) {
+          process.stderr.write(`ironlime: stream ${stream}: audit_heads does not name its last record: records were deleted or inserted (flagged in the manifest)\n`);
+        }
+        context.setExitCode(headMismatches.length === 0 ? EXIT_VALID : EXIT_INVALID);
       } finally {
         await database.close();
       }
     });
   audit
     .command('verify')
-    .description('check an export offline: hashes, links and signatures')
+    .description('check an export offline: hashes, links, signatures, and its signed manifest (where each stream starts and ends)')
     .argument('<file>', 'a file written by `ironlime audit export`')
     .option('--public-key <pem>', `the verifier's audit public key (default: <data dir>/${AUDIT_PUBLIC_KEY_FILE})`)
     .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_DATA_DIR or ./.ironlime)")
+    .option('--unsealed', 'accept an export with no manifest (made before manifests): chains only, removed records at the ends and removed streams go unseen')
     .action(async (file: string, options: VerifyOptions) => {
       const keyFile = options.publicKey ?? path.join(options.dataDir ?? loadConfig({ env: process.env }).dataDir, AUDIT_PUBLIC_KEY_FILE);
-      const result = verifyAuditExport(await readFile(file, 'utf8'), readAuditPublicKey(keyFile));
-      for (const { stream, result: chain, breakLine } of result.streams) {
-        const status = chain.break === undefined ? `ok, ${chain.checked} record(s)` : `BROKEN at line ${breakLine}: ${chain.break.message} [${chain.break.reason}]`;
-        process.stdout.write(`${stream}: ${status}\n`);
-      }
-      process.stdout.write(result.valid ? `valid: ${result.records} record(s)\n` : 'invalid\n');
+      const result = verifyAuditExport(await readFile(file, 'utf8'), readAuditPublicKey(keyFile), { unsealed: options.unsealed === true });
+      process.stdout.write(auditVerifyReport(result));
       context.setExitCode(result.valid ? EXIT_VALID : EXIT_INVALID);
     });
 };

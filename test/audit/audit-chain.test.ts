@@ -6,6 +6,7 @@ import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecords, type AuditEvent,
 import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { AuditFormatError } from '../../lib/audit/audit-errors.js';
+import { sealedExport } from './helpers/sealed-export.js';
 
 const key = generateKeyPairSync('ed25519');
 const otherKey = generateKeyPairSync('ed25519');
@@ -65,8 +66,8 @@ describe('audit chain', () => {
   it('a sealed chain verifies, and its export gives the same bytes every time', () => {
     const records = chain('agent-1', 5);
     expect(verifyAuditChain(records, key.publicKey)).to.deep.equal({ valid: true, checked: 5 });
-    const text = records.map(formatAuditLine).join('');
-    expect(parseAuditExport(text).map(formatAuditLine).join('')).to.equal(text);
+    const text = sealedExport(records, key.privateKey);
+    expect(sealedExport(parseAuditExport(text).records, key.privateKey)).to.equal(text);
     expect(verifyAuditExport(text, key.publicKey).valid).to.equal(true);
   });
 
@@ -93,7 +94,7 @@ describe('audit chain', () => {
     const a = chain('agent-a', 3);
     const b = chain('agent-b', 3);
     const lines = [a[0], b[0], a[1], b[1], a[2], b[2]] as AuditRecord[];
-    const text = lines.map(formatAuditLine).join('').replace('"verdict":"FAIL"', '"verdict":"PASS"');
+    const text = sealedExport(lines, key.privateKey).replace('"verdict":"FAIL"', '"verdict":"PASS"');
     const result = verifyAuditExport(text, key.publicKey);
     expect(result.valid).to.equal(false);
     expect(result.streams.map((s) => [s.stream, s.result.valid, s.breakLine])).to.deep.equal([
@@ -112,8 +113,8 @@ describe('audit chain', () => {
       for (const stream of streams) {
         expect(verifyAuditChain(records.filter((r) => r.stream === stream), key.publicKey), `${size}: ${stream}`).to.deep.equal({ valid: true, checked: 3 });
       }
-      const text = records.map(formatAuditLine).join('');
-      expect(parseAuditExport(text).map(formatAuditLine).join('')).to.equal(text);
+      const text = sealedExport(records, key.privateKey);
+      expect(sealedExport(parseAuditExport(text).records, key.privateKey)).to.equal(text);
       expect(verifyAuditExport(text, key.publicKey)).to.include({ valid: true, records: 3 * size });
     }
   });
@@ -170,6 +171,6 @@ describe('audit chain', () => {
   it('refuses details nested deeper than the bound with a typed error, not a stack overflow', () => {
     const good = formatAuditLine(chain('agent-1', 1)[0] as AuditRecord);
     const deep = good.replace('"details":{', `"details":{"x":${'['.repeat(200_000)}${']'.repeat(200_000)},`);
-    expect(() => verifyAuditExport(`${good}${deep}`, key.publicKey)).to.throw(AuditFormatError, /^line 2: details are nested deeper than 64 levels$/);
+    expect(() => verifyAuditExport(`${good}${deep}`, key.publicKey, { unsealed: true })).to.throw(AuditFormatError, /^line 2: details are nested deeper than 64 levels$/);
   });
 });

@@ -48,7 +48,11 @@ describe('audit log', () => {
       expect(verifyAuditChain(a, key.publicKey).valid).to.equal(true);
       expect(verifyAuditChain(b, key.publicKey).valid).to.equal(true);
       expect(b.find((r) => r.details['outcome'] === 'FAIL')?.details).to.deep.equal({ outcome: 'FAIL', context: 'cmdline "ro quiet\u0000"' });
-      expect((await log.list({ stream: 'agent-a', since: verdict('x', 10, 'PASS').at })).length).to.equal(5);
+      // --since: from the record before the first one (by seq) at or after the time, every later seq whatever its time (seq is commit order).
+      const at = verdict('x', 10, 'PASS').at;
+      const since = await log.list({ stream: 'agent-a', since: at });
+      expect(since.map((r) => r.seq)).to.deep.equal(a.slice(Math.max(a.findIndex((r) => r.at >= at) - 1, 0)).map((r) => r.seq));
+      expect(since.filter((r) => r.at >= at)).to.have.length(5);
     });
   }, { migrate: true });
 
@@ -67,11 +71,23 @@ describe('audit log', () => {
     expect(first.code, first.stderr).to.equal(0);
     const again = await runCli(['audit', 'export', '--agent', 'agent-c', '--data-dir', dataDir]);
     expect(again.stdout).to.equal(readFileSync(file, 'utf8'));
-    expect(again.stdout.split('\n')).to.have.length(5);
+    expect(again.stdout.split('\n')).to.have.length(6);
+    expect(again.stdout.split('\n')[4]).to.match(/^\{"manifest":\{"agent":"agent-c","format":"ironlime-audit-export\/2","since":null,"streams":\[\{"from_seq":1,"last_hash":"[0-9a-f]{64}","last_seq":4,"stream":"agent-c"\}\]\},"signature":"/);
 
     const ok = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);
     expect(ok.code).to.equal(0);
-    expect(ok.stdout).to.equal('agent-c: ok, 4 record(s)\nvalid: 4 record(s)\n');
+    expect(ok.stdout).to.equal('agent-c: ok, 4 record(s), seq 1 to 4, the last at 2026-12-02T18:00:03.000Z\nmanifest: signed; agent agent-c; complete: each stream from seq 1 to its last record when exported\nvalid: 4 record(s)\n');
+
+    // A --since export verifies, and says it holds only part of the history: an auditor must not take it for the whole.
+    const since = await runCli(['audit', 'export', '--agent', 'agent-c', '--since', '2026-12-02T18:00:02Z', '--data-dir', dataDir, '--out', file]);
+    expect(since.code, since.stderr).to.equal(0);
+    const partial = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);
+    expect(partial.code).to.equal(0);
+    expect(partial.stdout).to.equal(
+      'agent-c: ok, 3 record(s), seq 2 to 4, the last at 2026-12-02T18:00:03.000Z\n' +
+        'manifest: signed; agent agent-c; since 2026-12-02T18:00:02.000Z only: each stream from its first record at or after that time; before it, only the last earlier record is in this export\n' +
+        'valid: 3 record(s)\n',
+    );
 
     writeFileSync(file, again.stdout.replace('"outcome":"FAIL"', '"outcome":"PASS"'));
     const edited = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);
@@ -79,8 +95,32 @@ describe('audit log', () => {
     expect(edited.stdout).to.contain('agent-c: BROKEN at line 4: record 4 (seq 4): its content does not match its hash');
 
     const lines = again.stdout.split('\n');
-    writeFileSync(file, [lines[0], lines[2], lines[3], ''].join('\n'));
+    writeFileSync(file, [lines[0], lines[2], lines[3], lines[4], ''].join('\n'));
     expect((await runCli(['audit', 'verify', file, '--data-dir', dataDir])).stdout).to.contain('BROKEN at line 2: record 2 (seq 3)');
+
+    writeFileSync(file, [lines[0], lines[1], lines[2], lines[4], ''].join('\n'));
+    const truncated = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);
+    expect(truncated.code).to.equal(1);
+    expect(truncated.stdout).to.equal('agent-c: BROKEN at line 3: record 3 (seq 3): the signed manifest ends the stream at seq 4: records after this one were removed [truncated]\nmanifest: signed; agent agent-c; complete: each stream from seq 1 to its last record when exported\ninvalid\n');
+
+    writeFileSync(file, [lines[0], lines[1], lines[2], lines[3], ''].join('\n'));
+    const unsealed = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);
+    expect(unsealed.code).to.equal(1);
+    expect(unsealed.stdout).to.contain('manifest: the export has no signed manifest');
+    const readAnyway = await runCli(['audit', 'verify', file, '--unsealed', '--data-dir', dataDir]);
+    expect(readAnyway.code).to.equal(0);
+    expect(readAnyway.stdout).to.equal('agent-c: ok, 4 record(s), seq 1 to 4, the last at 2026-12-02T18:00:03.000Z\nmanifest: none (--unsealed): chains checked, not where they end\nvalid: 4 record(s)\n');
+
+    const tampered = await createDatabase({ dataDir });
+    try {
+      await tampered.knex('audit_records').where({ stream: 'agent-c', seq: 4 }).delete();
+    } finally {
+      await tampered.close();
+    }
+    const flagged = await runCli(['audit', 'export', '--data-dir', dataDir, '--out', file]);
+    expect(flagged.code).to.equal(1);
+    expect(flagged.stderr).to.contain('ironlime: stream agent-c: audit_heads does not name its last record');
+    expect((await runCli(['audit', 'verify', file, '--data-dir', dataDir])).stdout).to.match(/\[head-mismatch\]\nmanifest: signed; every stream; complete[^\n]*\ninvalid\n$/);
 
     writeFileSync(file, 'garbage\n');
     const garbage = await runCli(['audit', 'verify', file, '--data-dir', dataDir]);

@@ -5,13 +5,14 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
-import { formatAuditLine } from '../../lib/audit/audit-export-format.js';
+import { exportAuditLog } from '../../lib/audit/audit-export.js';
 import { AuditLog } from '../../lib/audit/audit-log.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { exportText } from '../audit/helpers/sealed-export.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const key = { privateKey, publicKey };
@@ -67,8 +68,8 @@ describe("verdicts in the audit log, in the round writer's transaction", functio
       // The first batch's two verdicts share one signature, each with its path to the signed root.
       expect(second[0]?.signature).to.equal(first[0]?.signature);
       expect([first[0]?.batchPath.length, second[0]?.batchPath.length, first[1]?.batchPath.length]).to.deep.equal([1, 1, 0]);
-      const exported = [...first, ...second].map(formatAuditLine).join('');
-      expect(verifyAuditExport(exported, publicKey)).to.include({ valid: true, records: 3 });
+      const exported = await exportAuditLog(knex, key, {});
+      expect(verifyAuditExport(exportText(exported), publicKey)).to.include({ valid: true, records: 3 });
     });
 
     it(`fails closed: when the record cannot be stored, neither is the verdict (the writer rejects, the loop keeps the round; ${how})`, async function () {

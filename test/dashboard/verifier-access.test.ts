@@ -83,7 +83,8 @@ describe('verifier admin API: certificate or bearer token, by role and tenant, a
 
     const exported = await runCli(['audit', 'export', '--agent', victim, '--data-dir', fleet.dataDir, '--database', schemaUrl(fleet)]);
     expect(exported.code, exported.stderr).to.equal(0);
-    const records = exported.stdout.trim().split('\n').map((line) => JSON.parse(line) as { action: string; actor: string; details: Record<string, unknown> });
+    // Every line but the last, the export's signed manifest.
+    const records = exported.stdout.trim().split('\n').slice(0, -1).map((line) => JSON.parse(line) as { action: string; actor: string; details: Record<string, unknown> });
     const actions = records.map((record) => `${record.action} ${record.actor}`);
     expect(actions).to.include('PUT /agents/:agent_id/stop token:operator-of-default (operator@default)');
     expect(actions).to.include('DELETE /agents/:agent_id token:admin-of-default (admin@default)');
@@ -130,7 +131,7 @@ describe('verifier admin API: certificate or bearer token, by role and tenant, a
 
     const exported = await runCli(['audit', 'export', '--agent', id, '--data-dir', fleet.dataDir, '--database', schemaUrl(fleet)]);
     expect(exported.code, exported.stderr).to.equal(0);
-    const actions = exported.stdout.trim().split('\n').map((line) => JSON.parse(line) as { action: string; actor: string; details: { status: number } });
+    const actions = exported.stdout.trim().split('\n').slice(0, -1).map((line) => JSON.parse(line) as { action: string; actor: string; details: { status: number } });
     const summary = actions.map((record) => `${record.action} ${record.actor} ${record.details.status}`);
     expect(summary).to.include('POST /liveness/:agent_id token:operator-of-tenant-a (operator@tenant-a) 200');
     expect(summary).to.include('DELETE /liveness/:agent_id token:admin-of-tenant-a (admin@tenant-a) 200');

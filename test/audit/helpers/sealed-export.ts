@@ -1,0 +1,25 @@
+import type { KeyObject } from 'node:crypto';
+import type { AuditExport } from '../../../lib/audit/audit-export.js';
+import { formatAuditLine } from '../../../lib/audit/audit-export-format.js';
+import { formatAuditManifestLine, sealAuditManifest, type AuditManifestStream } from '../../../lib/audit/audit-manifest.js';
+import type { AuditRecord } from '../../../lib/audit/audit-record.js';
+
+/** The text `ironlime audit export` writes for an export: its records, then its manifest line. */
+export function exportText(exported: AuditExport): string {
+  return `${exported.records.map(formatAuditLine).join('')}${formatAuditManifestLine(exported.manifest)}`;
+}
+
+/**
+ * An export of `records` (one or more whole streams, or with `since` their ends) with the manifest
+ * the exporter would sign for them when every head names its stream's last record.
+ */
+export function sealedExport(records: readonly AuditRecord[], key: KeyObject, since: string | null = null): string {
+  const byStream = new Map<string, AuditRecord[]>();
+  for (const record of records) byStream.set(record.stream, [...(byStream.get(record.stream) ?? []), record]);
+  const streams: AuditManifestStream[] = [...byStream.keys()].sort().map((stream) => {
+    const list = byStream.get(stream) as AuditRecord[];
+    const last = list[list.length - 1] as AuditRecord;
+    return { stream, fromSeq: since === null ? 1 : (list[0] as AuditRecord).seq, lastSeq: last.seq, lastHash: last.hash };
+  });
+  return `${records.map(formatAuditLine).join('')}${formatAuditManifestLine(sealAuditManifest({ agent: null, since, streams }, key))}`;
+}

@@ -7,7 +7,7 @@ import { openTpm2ToolsTpm, type Tpm2ToolsTpm } from '../../lib/tpm-access/tpm2-t
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { makeCredential } from '../../lib/tpm/make-credential.js';
 import { verifyQuote } from '../../lib/tpm/verify-quote.js';
-import { listHandles, startTestSwtpm, type SwtpmFixture } from './tpm-test-helpers.js';
+import { listHandles, runTool, startTestSwtpm, type SwtpmFixture } from './tpm-test-helpers.js';
 
 /** TPM_CC_StartAuthSession (Part 2 §6.5.2). */
 const CC_START_AUTH_SESSION = Buffer.from([0x00, 0x00, 0x01, 0x76]);
@@ -175,6 +175,25 @@ describe('tpm2-tools adapter: sessions left by tools killed at their timeout (re
       await quoteIsValid(fresh);
     } finally {
       await fresh.close();
+    }
+  });
+
+  it('leaves alone a session another process saved between two of its tools (its policy goes on), at the first operation and on TPM_RC_SESSION_MEMORY', async () => {
+    // Another process (an agent activating its credential while `ima-append` runs) keeps its policy
+    // session saved in a file between tpm2_startauthsession and tpm2_policysecret.
+    const other = path.join(fixture.dir, 'other-process.session');
+    expect((await runTool('tpm2_startauthsession', ['--policy-session', '-S', other], { tcti: fixture.swtpm.tcti })).status).to.equal(0);
+    const fresh = await openTpm2ToolsTpm({ tcti: fixture.swtpm.tcti });
+    try {
+      await fresh.extendPcr(16, 'sha256', new Uint8Array(32)); // its first operation: flushes what a dead process left
+      await abandonSessions();
+      await quoteIsValid(fresh); // TPM_RC_SESSION_MEMORY: flushes, quotes again
+      const policy = await runTool('tpm2_policysecret', ['-S', other, '-c', 'e'], { tcti: fixture.swtpm.tcti });
+      expect(policy.stderr).to.equal('');
+      expect(policy.status).to.equal(0);
+    } finally {
+      await fresh.close();
+      await runTool('tpm2_flushcontext', [other], { tcti: fixture.swtpm.tcti });
     }
   });
 

@@ -48,7 +48,7 @@ export class ToolRunner {
 
 /**
  * A tool killed at its timeout. The TPM may have run what the tool sent before it went quiet, and keeps
- * any session the tool started (see `flushSessions`).
+ * any session the tool started (see `flushLoadedSessions`).
  */
 export class ToolTimeoutError extends TpmAccessError {}
 

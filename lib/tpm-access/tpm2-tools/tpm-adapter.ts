@@ -12,7 +12,7 @@ import type { AkInfo, CertifyResult, EkAlgorithm, EkInfo, PcrExtend, QuoteReques
 import { ToolContext } from './tool-context.js';
 import { handleArg, parsePcrReadOutput } from './tool-output.js';
 import { ToolRunner, ToolTimeoutError } from './tool-runner.js';
-import { flushSession, flushSessions, flushTransientObjects, loadEk, persistentHandles, reachesTpmDirectly, readEkCertificate, readPublic } from './tpm-objects.js';
+import { flushSession, flushLoadedSessions, flushTransientObjects, loadEk, persistentHandles, reachesTpmDirectly, readEkCertificate, readPublic } from './tpm-objects.js';
 
 export interface Tpm2ToolsTpmOptions {
   /** TSS2 TCTI: `swtpm:host=127.0.0.1,port=N` (see `startSwtpm`) or `device:/dev/tpmrm0`. */
@@ -51,7 +51,7 @@ export async function openTpm2ToolsTpm(options: Tpm2ToolsTpmOptions): Promise<Tp
  * - the AK is persisted (`tpm2_evictcontrol`) so quoting loads nothing;
  * - when the TPM answers TPM_RC_INITIALIZE (swtpm restarted without startup), it sends
  *   `tpm2_startup -c` and retries the operation once;
- * - sessions a killed tool left behind are flushed (`flushSessions`) before the first operation and
+ * - sessions a killed tool left behind are flushed (`flushLoadedSessions`) before the first operation and
  *   after a tool timeout or TPM_RC_SESSION_MEMORY (see `operation`).
  * Work files live in a private temp dir, removed by `close()`.
  */
@@ -279,7 +279,7 @@ export class Tpm2ToolsTpm implements Tpm {
         return await body();
       }
       if (error.responseCode === TPM_RC_SESSION_MEMORY && this.flushesSessions && repeatable) {
-        await flushSessions(this.ctx);
+        await flushLoadedSessions(this.ctx);
         return await body();
       }
       throw error;
@@ -300,7 +300,7 @@ export class Tpm2ToolsTpm implements Tpm {
 
   private async flushLeftSessions(): Promise<void> {
     if (this.sessionsToFlush) {
-      await flushSessions(this.ctx);
+      await flushLoadedSessions(this.ctx);
       this.sessionsToFlush = false;
     }
   }

@@ -111,21 +111,18 @@ export async function flushTransientObjects(ctx: ToolContext): Promise<void> {
 }
 
 /**
- * Flushes every loaded session, then every saved one: sessions a tool started and never closed because
- * it was killed at its timeout, or a process before ours left. Without a resource manager the TPM keeps
- * them (swtpm has room for 3 loaded sessions), and every later StartAuthSession — each quote, each
- * activation — fails with TPM_RC_SESSION_MEMORY until the TPM is reset. Only for a TPM reached without
- * a resource manager (`reachesTpmDirectly`). A failing `-s` is tolerated: `-l` is what frees the slots.
+ * Flushes every loaded session: sessions a tool started and never closed because it was killed at its
+ * timeout, or a process before ours left. Without a resource manager the TPM keeps them (swtpm has room
+ * for 3 loaded sessions), and every later StartAuthSession — each quote, each activation — fails with
+ * TPM_RC_SESSION_MEMORY until the TPM is reset. Only for a TPM reached without a resource manager
+ * (`reachesTpmDirectly`), which serves one connection at a time (swtpm, mssim; `/dev/tpmN` opens
+ * once): while this tool runs no other tool does, and a tool saves its sessions when it exits, so a
+ * session still loaded belongs to no running sequence. Saved sessions are never flushed (`-s`): one may
+ * be another process's, kept in a file between two of its tools (tpm2_startauthsession, then
+ * tpm2_policysecret), and flushing it fails that process's activation.
  */
-export async function flushSessions(ctx: ToolContext): Promise<void> {
+export async function flushLoadedSessions(ctx: ToolContext): Promise<void> {
   await ctx.run('tpm2_flushcontext', ['-l']);
-  try {
-    await ctx.run('tpm2_flushcontext', ['-s']);
-  } catch (error) {
-    if (!(error instanceof TpmAccessError)) {
-      throw error;
-    }
-  }
 }
 
 /**

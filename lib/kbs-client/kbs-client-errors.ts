@@ -25,11 +25,12 @@ export class KbsRefusedError extends IronlimeError {
 
 /**
  * The broker's text cut to MAX_BROKER_TEXT_CHARS, with every control or format character (terminal
- * escapes, line breaks, bidi overrides, a surrogate half left by the cut) turned into a space.
+ * escapes, line breaks, bidi overrides, a surrogate half left by the cut) and the Unicode line and
+ * paragraph separators (U+2028, U+2029: line breaks too, but neither control nor format) turned into a space.
  */
 function printableBrokerText(text: string): string {
   const cut = text.length > MAX_BROKER_TEXT_CHARS ? `${text.slice(0, MAX_BROKER_TEXT_CHARS)}…` : text;
-  return cut.replace(/[\p{Cc}\p{Cf}\p{Cs}]/gu, ' ');
+  return cut.replace(/[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/gu, ' ');
 }
 
 /** The broker's answer is not what the protocol says (shape, JWE that does not open, size). */

@@ -80,7 +80,7 @@ describe('kbs client: KbsHttp bounds what a broker can make it read, wait for an
   });
 
   it('keeps a refusal\'s type and detail printable and short: no terminal escapes, at most 1,024 characters of 2 MiB', async () => {
-    const detail = `\u001b[2J\u001b]0;owned\u0007denied\r\nforged line\u202e${'x'.repeat(2 * 1024 * 1024)}`;
+    const detail = `\u001b[2J\u001b]0;owned\u0007denied\r\nforged line\u2028second\u2029\u202e${'x'.repeat(2 * 1024 * 1024)}`;
     handler = (res) => {
       res.writeHead(403, { 'content-type': 'application/problem+json' });
       res.end(JSON.stringify({ type: 'https://x/errors/Policy\u001b[31mDeny', detail }));
@@ -90,9 +90,9 @@ describe('kbs client: KbsHttp bounds what a broker can make it read, wait for an
     expect(error).to.be.instanceOf(KbsRefusedError);
     const refused = error as KbsRefusedError;
     for (const text of [refused.detail, refused.kbsType, refused.message]) {
-      expect(text).to.not.match(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+      expect(text).to.not.match(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
     }
-    expect(refused.detail).to.match(/^ \[2J \]0;owned denied  forged line x+…$/);
+    expect(refused.detail).to.match(/^ \[2J \]0;owned denied  forged line second  x+…$/);
     expect(refused.detail.length).to.be.at.most(1025);
     expect(refused.kbsType).to.equal('Policy [31mDeny');
     expect(refused.remoteHttpStatus).to.equal(403);

@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
+import { readBoundedBody } from '../http/bounded-body.js';
 import { ServiceUnreachableError } from '../http/client-errors.js';
-import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
+import { KbsBadReplyError, KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
 import { KBS_PREFIX, type ResourcePath } from './kbs-wire.js';
 import type { ResourcePolicy } from './resource-policy.js';
 
@@ -11,7 +12,12 @@ export interface BrokerAdminClientOptions {
   readonly ca: string;
   readonly cert: string;
   readonly key: string;
+  /** One deadline over connecting, the headers and the whole answer; default 30 s. */
+  readonly timeoutMs?: number;
 }
+
+/** Longest admin answer read: a revocation state or a refusal, a few hundred bytes. */
+const MAX_REPLY_BYTES = 1024 * 1024;
 
 /** What an operator (or the orchestrator) registers about a node. */
 export interface BrokerNodeInput {
@@ -29,9 +35,11 @@ export interface BrokerNodeInput {
 export class BrokerAdminClient {
   private readonly dispatcher: Dispatcher;
   private readonly baseUrl: string;
+  private readonly timeoutMs: number;
 
   constructor(options: BrokerAdminClientOptions) {
     this.baseUrl = `${options.url.replace(/\/+$/, '')}${KBS_PREFIX}/admin`;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
     this.dispatcher = new Agent({ connect: { ca: options.ca, cert: options.cert, key: options.key } });
   }
 
@@ -93,20 +101,34 @@ export class BrokerAdminClient {
     await this.exchange(method, path, body);
   }
 
-  /** One request; resolves to the answer's text, or throws the broker's refusal (`KbsRefusedError`). */
+  /**
+   * One request; resolves to the answer's text, or throws the broker's refusal (`KbsRefusedError`). The
+   * answer is read as it comes and dropped past MAX_REPLY_BYTES (`KbsBadReplyError`), and one deadline
+   * covers the whole exchange: undici's own timeouts count each wait apart, so a broker sending a byte
+   * now and then would otherwise hold the caller (a deploy step) for ever.
+   */
   private async exchange(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<string> {
     const url = `${this.baseUrl}${path}`;
+    const deadline = AbortSignal.timeout(this.timeoutMs);
     let reply: Dispatcher.ResponseData;
+    let text: string;
     try {
       reply = await request(url, {
         method,
         dispatcher: this.dispatcher,
+        signal: deadline,
         ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
       });
+      text = await readBoundedBody(reply.body, MAX_REPLY_BYTES, () => new KbsBadReplyError(url, `reply larger than ${MAX_REPLY_BYTES} bytes`));
     } catch (cause) {
+      if (cause instanceof KbsBadReplyError) {
+        throw cause;
+      }
+      if (deadline.aborted) {
+        throw new ServiceUnreachableError(url, 'timeout', `no complete reply within ${this.timeoutMs} ms`, { cause });
+      }
       throw new ServiceUnreachableError(url, 'network', String((cause as Error).message ?? cause), { cause });
     }
-    const text = await reply.body.text();
     if (reply.statusCode >= 300) {
       let problem: { type?: unknown; detail?: unknown } = {};
       try {

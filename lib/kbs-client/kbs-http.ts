@@ -1,4 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
+import { readBoundedBody } from '../http/bounded-body.js';
 import { ServiceUnreachableError } from '../http/client-errors.js';
 import { KbsBadReplyError, KbsRefusedError } from './kbs-client-errors.js';
 
@@ -37,28 +38,35 @@ export class KbsHttp {
 
   async send(method: 'GET' | 'POST', path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<KbsReply> {
     const url = `${this.baseUrl}${path}`;
+    // One deadline for the whole exchange: undici's own timeouts count each wait apart, so a broker
+    // sending a byte now and then would otherwise hold the call forever.
+    const deadline = AbortSignal.timeout(this.timeoutMs);
     let reply: Dispatcher.ResponseData;
+    let text: string;
     try {
       reply = await request(url, {
         method,
         dispatcher: this.dispatcher,
+        signal: deadline,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
         headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
         ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
       });
+      if (Number(reply.headers['content-length'] ?? 0) > MAX_REPLY_BYTES) {
+        reply.body.destroy();
+        throw new KbsBadReplyError(url, `reply larger than ${MAX_REPLY_BYTES} bytes`);
+      }
+      text = await readBoundedBody(reply.body, MAX_REPLY_BYTES, () => new KbsBadReplyError(url, `reply larger than ${MAX_REPLY_BYTES} bytes`));
     } catch (cause) {
+      if (cause instanceof KbsBadReplyError) {
+        throw cause;
+      }
+      if (deadline.aborted) {
+        throw new ServiceUnreachableError(url, 'timeout', `no complete reply within ${this.timeoutMs} ms`, { cause });
+      }
       const reason = /certificate|TLS|SSL/i.test(String(cause)) ? 'tls' : 'network';
       throw new ServiceUnreachableError(url, reason, String((cause as Error).message ?? cause), { cause });
-    }
-    const length = Number(reply.headers['content-length'] ?? 0);
-    if (length > MAX_REPLY_BYTES) {
-      await reply.body.dump();
-      throw new KbsBadReplyError(url, `reply larger than ${MAX_REPLY_BYTES} bytes`);
-    }
-    const text = await reply.body.text();
-    if (text.length > MAX_REPLY_BYTES) {
-      throw new KbsBadReplyError(url, `reply larger than ${MAX_REPLY_BYTES} bytes`);
     }
     let body: unknown;
     try {

@@ -3,6 +3,9 @@ import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/error
 /** TPM_RC_INITIALIZE (TPM 2.0 Part 2, §6.6.3): TPM2_Startup has not run since the TPM powered on. */
 export const TPM_RC_INITIALIZE = 0x100;
 
+/** TPM_RC_SESSION_MEMORY (Part 2, §6.6.3): no room for another loaded session. */
+export const TPM_RC_SESSION_MEMORY = 0x903;
+
 export interface TpmAccessErrorOptions extends IronlimeErrorOptions {
   /** The TPM (or TSS) response code, when the failure came from the TPM. */
   responseCode?: number;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { TpmParseError } from '../../lib/bytes/parse-errors.js';
-import { marshalCertifyCommand, parseCertifyResponse } from '../../lib/tpm-access/tpm2-tools/certify-command.js';
+import { isResendWarning, marshalCertifyCommand, parseCertifyResponse } from '../../lib/tpm-access/tpm2-tools/certify-command.js';
 import { TpmAccessError } from '../../lib/tpm-access/tpm-access-error.js';
 
 describe('raw TPM2_Certify for tpm2_send (Part 3 §18.2)', function () {
@@ -33,5 +33,22 @@ describe('raw TPM2_Certify for tpm2_send (Part 3 §18.2)', function () {
     wrongLength.writeUInt32BE(999, 2);
     expect(() => parseCertifyResponse(new Uint8Array(wrongLength))).to.throw(TpmParseError);
     expect(() => parseCertifyResponse(new Uint8Array(0))).to.throw(TpmParseError);
+  });
+
+  it('reports a TPM error code as the error\'s responseCode, so the adapter recovers from TPM_RC_INITIALIZE', function () {
+    const uninitialized = new Uint8Array(Buffer.from('80010000000a00000100', 'hex'));
+    let error: unknown;
+    try {
+      parseCertifyResponse(uninitialized);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).to.be.instanceOf(TpmAccessError);
+    expect((error as TpmAccessError).responseCode).to.equal(0x100);
+  });
+
+  it('sends again only on the warnings that say the command did not run: YIELDED, TESTING, RETRY', function () {
+    expect([0x908, 0x90a, 0x922].map(isResendWarning)).to.deep.equal([true, true, true]);
+    expect([0x100, 0x903, 0x98e, 0x921, undefined].map(isResendWarning)).to.deep.equal([false, false, false, false, false]);
   });
 });

@@ -323,4 +323,18 @@ describe('tpm2-tools TPM adapter on a TPM that needs TPM2_Startup (real swtpm)',
       await tpm.close();
     }
   });
+
+  it('certifies its AK on a TPM the adapter started: TPM_RC_INITIALIZE leads to TPM2_Startup, the TPM_RC_RETRY that follows to a resend', async () => {
+    const tpm = await openTpm2ToolsTpm({ tcti: fixture.swtpm.tcti });
+    try {
+      const ak = await tpm.ensureAk('sha256');
+      await tpm.certifyAk('sha256', randomBytes(16)); // the AK is now cached: certifyAk's first tool is tpm2_send
+      await fixture.swtpm.restart();
+      const challenge = randomBytes(16);
+      const proof = await tpm.certifyAk('sha256', challenge);
+      expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge, message: proof.attest, signature: proof.signature })).to.deep.equal({ valid: true });
+    } finally {
+      await tpm.close();
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { readBoundedBody } from '../../http/bounded-body.js';
 import { parseRetryAfter } from './retry-after.js';
 
 /** The push routes' media type (JSON:API). */
@@ -55,7 +56,8 @@ export class PushHttp {
       signal: signal === undefined ? AbortSignal.timeout(this.timeoutMs) : AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
       ...(text === undefined ? {} : { body: text }),
     });
-    const replyText = await readBounded(response.body, MAX_REPLY_BYTES + (text === undefined ? 0 : Buffer.byteLength(text)));
+    const limit = MAX_REPLY_BYTES + (text === undefined ? 0 : Buffer.byteLength(text));
+    const replyText = await readBoundedBody(response.body, limit, () => new Error(`verifier reply larger than ${limit} bytes`));
     let document: unknown;
     try {
       document = replyText === '' ? undefined : (JSON.parse(replyText) as unknown);
@@ -77,15 +79,4 @@ export class PushHttp {
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-async function readBounded(body: AsyncIterable<Uint8Array>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw new Error(`verifier reply larger than ${limit} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -46,6 +46,12 @@ export class ToolRunner {
   }
 }
 
+/**
+ * A tool killed at its timeout. The TPM may have run what the tool sent before it went quiet, and keeps
+ * any session the tool started (see `flushLoadedSessions`).
+ */
+export class ToolTimeoutError extends TpmAccessError {}
+
 function toolError(
   tool: string,
   error: ExecFileException,
@@ -56,7 +62,7 @@ function toolError(
     return new TpmAccessError(`${tool}: not found; install tpm2-tools`, { cause: error });
   }
   if (error.killed === true) {
-    return new TpmAccessError(`${tool}: no answer within ${timeoutMs} ms (is the TPM reachable?)`, { cause: error });
+    return new ToolTimeoutError(`${tool}: no answer within ${timeoutMs} ms (is the TPM reachable?)`, { cause: error });
   }
   const responseCode = parseResponseCode(stderr);
   const detail = firstErrorLine(stderr) ?? `exit status ${String(error.code)}`;

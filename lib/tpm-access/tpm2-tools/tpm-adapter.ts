@@ -6,13 +6,13 @@ import { TPM_ALG_ECC, TPM_ALG_ECDSA, TPM_ALG_RSA, TPM_ALG_RSASSA, TPMA_OBJECT_US
 import { parseCredentialBlob } from '../../tpm/credential-blob.js';
 import type { TpmtPublic } from '../../tpm/tpmt-public.js';
 import { checkDigest, checkHashAlgorithm, checkPcrIndex, checkPcrList, checkQualifyingData, checkQuoteRequest, checkResettablePcr } from '../port-checks.js';
-import { marshalCertifyCommand, parseCertifyResponse } from './certify-command.js';
-import { TPM_RC_INITIALIZE, TpmAccessError } from '../tpm-access-error.js';
+import { isResendWarning, marshalCertifyCommand, parseCertifyResponse } from './certify-command.js';
+import { TPM_RC_INITIALIZE, TPM_RC_SESSION_MEMORY, TpmAccessError } from '../tpm-access-error.js';
 import type { AkInfo, CertifyResult, EkAlgorithm, EkInfo, PcrExtend, QuoteRequest, QuoteResult, Tpm, TpmHashAlgorithm } from '../tpm-port.js';
 import { ToolContext } from './tool-context.js';
 import { handleArg, parsePcrReadOutput } from './tool-output.js';
-import { ToolRunner } from './tool-runner.js';
-import { flushSession, flushTransientObjects, loadEk, persistentHandles, readEkCertificate, readPublic } from './tpm-objects.js';
+import { ToolRunner, ToolTimeoutError } from './tool-runner.js';
+import { flushSession, flushLoadedSessions, flushTransientObjects, loadEk, persistentHandles, reachesTpmDirectly, readEkCertificate, readPublic } from './tpm-objects.js';
 
 export interface Tpm2ToolsTpmOptions {
   /** TSS2 TCTI: `swtpm:host=127.0.0.1,port=N` (see `startSwtpm`) or `device:/dev/tpmrm0`. */
@@ -34,6 +34,9 @@ const EXTENDS_PER_CALL = 64;
 /** tpm2_quote re-reads the PCRs after quoting and fails if they moved; the Rust agent retries 5 times too. */
 const QUOTE_ATTEMPTS = 5;
 
+/** Sends of a raw command answered with a "send again" warning, as many as ESYS makes (`_ESYS_MAX_SUBMISSIONS`). */
+const SEND_ATTEMPTS = 5;
+
 /** Opens a TPM through tpm2-tools. Nothing touches the TPM until the first call. */
 export async function openTpm2ToolsTpm(options: Tpm2ToolsTpmOptions): Promise<Tpm2ToolsTpm> {
   const workDir = await mkdtemp(path.join(tmpdir(), 'ironlime-tpm-'));
@@ -47,7 +50,9 @@ export async function openTpm2ToolsTpm(options: Tpm2ToolsTpmOptions): Promise<Tp
  *   a handful of slots;
  * - the AK is persisted (`tpm2_evictcontrol`) so quoting loads nothing;
  * - when the TPM answers TPM_RC_INITIALIZE (swtpm restarted without startup), it sends
- *   `tpm2_startup -c` and retries the operation once.
+ *   `tpm2_startup -c` and retries the operation once;
+ * - sessions a killed tool left behind are flushed (`flushLoadedSessions`) before the first operation and
+ *   after a tool timeout or TPM_RC_SESSION_MEMORY (see `operation`).
  * Work files live in a private temp dir, removed by `close()`.
  */
 export class Tpm2ToolsTpm implements Tpm {
@@ -60,11 +65,17 @@ export class Tpm2ToolsTpm implements Tpm {
   /** AKs ensured so far, by hash: a quote then needs no lookup. Dropped if a quote fails. */
   private readonly aks = new Map<TpmHashAlgorithm, AkInfo>();
   private closed = false;
+  /** Whether the TPM is reached without a resource manager, so sessions a killed tool left stay in it. */
+  private readonly flushesSessions: boolean;
+  /** Whether to flush sessions before the next operation: at first, and after a timeout or TPM_RC_SESSION_MEMORY. */
+  private sessionsToFlush: boolean;
 
   constructor(options: Tpm2ToolsTpmOptions, workDir: string) {
     this.ctx = new ToolContext(new ToolRunner({ tcti: options.tcti, workDir, timeoutMs: options.timeoutMs ?? 30_000 }), workDir);
     this.ekAlgorithm = options.ekAlgorithm ?? 'rsa';
     this.akHandleBase = options.akHandleBase ?? (this.ekAlgorithm === 'rsa' ? 0x81000100 : 0x81000200);
+    this.flushesSessions = reachesTpmDirectly(options.tcti);
+    this.sessionsToFlush = this.flushesSessions;
   }
 
   async ensureEk(): Promise<EkInfo> {
@@ -131,11 +142,12 @@ export class Tpm2ToolsTpm implements Tpm {
       checkDigest(bank, digest);
       return `${index}:${bank}=${Buffer.from(digest).toString('hex')}`;
     });
+    // Not repeatable: extends already sent would be applied twice.
     return this.operation(async () => {
       for (let start = 0; start < specs.length; start += EXTENDS_PER_CALL) {
         await this.ctx.run('tpm2_pcrextend', specs.slice(start, start + EXTENDS_PER_CALL));
       }
-    });
+    }, { repeatable: false });
   }
 
   async readPcrs(bank: TpmHashAlgorithm, indices: readonly number[]): Promise<Map<number, Uint8Array>> {
@@ -194,7 +206,8 @@ export class Tpm2ToolsTpm implements Tpm {
   /**
    * TPM2_Certify of the AK by itself over `qualifyingData`, sent raw with `tpm2_send` (tpm2-tools'
    * `tpm2_certify` takes no qualifying data; spec §10.5a). The AK is persistent, so both handles are
-   * its persistent handle, authorized by its empty password.
+   * its persistent handle, authorized by its empty password. A "send again" warning is resent, as ESYS
+   * would, and TPM_RC_INITIALIZE leads to TPM2_Startup like any tool's (`operation`).
    */
   async certifyAk(hashAlg: TpmHashAlgorithm, qualifyingData: Uint8Array): Promise<CertifyResult> {
     const data = checkQualifyingData(qualifyingData);
@@ -203,14 +216,24 @@ export class Tpm2ToolsTpm implements Tpm {
       const ak = this.aks.get(algorithm) ?? (await this.ak(algorithm));
       this.aks.set(algorithm, ak);
       const command = await this.ctx.writeTemp('certify.cmd', marshalCertifyCommand(ak.handle, ak.handle, data));
-      const response = this.ctx.tempPath('certify.rsp');
-      await this.ctx.run('tpm2_send', ['-o', response, command]);
-      return parseCertifyResponse(await this.ctx.readBytes(response));
+      for (let attempt = 1; ; attempt += 1) {
+        const response = this.ctx.tempPath('certify.rsp');
+        await this.ctx.run('tpm2_send', ['-o', response, command]);
+        try {
+          return parseCertifyResponse(await this.ctx.readBytes(response));
+        } catch (error) {
+          if (attempt < SEND_ATTEMPTS && error instanceof TpmAccessError && isResendWarning(error.responseCode)) {
+            continue;
+          }
+          throw error;
+        }
+      }
     });
   }
 
   async close(): Promise<void> {
-    return this.operation(async () => {
+    return this.enqueue(async () => {
+      this.checkOpen();
       this.closed = true;
       await rm(this.ctx.workDir, { recursive: true, force: true });
     });
@@ -218,28 +241,68 @@ export class Tpm2ToolsTpm implements Tpm {
 
   /**
    * Runs `body` after every earlier operation (no two tool sequences interleave: a flush by one would
-   * destroy the other's objects), retrying it once after TPM2_Startup(CLEAR) on TPM_RC_INITIALIZE.
+   * destroy the other's objects). Sessions left in a TPM without a resource manager are flushed first
+   * when due (`sessionsToFlush`). On TPM_RC_INITIALIZE it sends TPM2_Startup(CLEAR) and runs `body`
+   * again; on TPM_RC_SESSION_MEMORY it flushes the sessions and runs a `repeatable` body again (the TPM
+   * refused the command, so nothing ran twice). After a tool timeout it only marks the sessions for
+   * flushing and fails: the TPM may have run the command and may still be slow, so the retry is the
+   * caller's (the verifier's next request, the push agent's next attestation), which flushes first.
    */
-  private operation<T>(body: () => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      if (this.closed) {
-        throw new TpmAccessError('the TPM adapter is closed');
-      }
+  private operation<T>(body: () => Promise<T>, options: { repeatable: boolean } = { repeatable: true }): Promise<T> {
+    return this.enqueue(async () => {
+      this.checkOpen();
       try {
-        return await body();
+        return await this.attempt(body, options.repeatable);
       } catch (error) {
-        if (!(error instanceof TpmAccessError) || error.responseCode !== TPM_RC_INITIALIZE) {
-          throw error;
+        if (error instanceof ToolTimeoutError || (error instanceof TpmAccessError && error.responseCode === TPM_RC_SESSION_MEMORY)) {
+          this.sessionsToFlush = this.flushesSessions;
         }
-        await this.ctx.run('tpm2_startup', ['-c']);
-        return await body();
+        throw error;
       } finally {
         await this.ctx.removeTempFiles();
       }
-    };
+    });
+  }
+
+  /** `body`, after flushing left sessions when due, and once more after TPM_RC_INITIALIZE or (if `repeatable`) TPM_RC_SESSION_MEMORY. */
+  private async attempt<T>(body: () => Promise<T>, repeatable: boolean): Promise<T> {
+    try {
+      await this.flushLeftSessions();
+      return await body();
+    } catch (error) {
+      if (!(error instanceof TpmAccessError)) {
+        throw error;
+      }
+      if (error.responseCode === TPM_RC_INITIALIZE) {
+        await this.ctx.run('tpm2_startup', ['-c']);
+        this.sessionsToFlush = false; // a TPM reset drops every session
+        return await body();
+      }
+      if (error.responseCode === TPM_RC_SESSION_MEMORY && this.flushesSessions && repeatable) {
+        await flushLoadedSessions(this.ctx);
+        return await body();
+      }
+      throw error;
+    }
+  }
+
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) {
+      throw new TpmAccessError('the TPM adapter is closed');
+    }
+  }
+
+  private async flushLeftSessions(): Promise<void> {
+    if (this.sessionsToFlush) {
+      await flushLoadedSessions(this.ctx);
+      this.sessionsToFlush = false;
+    }
   }
 
   /** The persisted AK for `hashAlg`, reused if it is a fitting key, otherwise (re)created under the EK. */

@@ -111,6 +111,31 @@ export async function flushTransientObjects(ctx: ToolContext): Promise<void> {
 }
 
 /**
+ * Flushes every loaded session: sessions a tool started and never closed because it was killed at its
+ * timeout, or a process before ours left. Without a resource manager the TPM keeps them (swtpm has room
+ * for 3 loaded sessions), and every later StartAuthSession — each quote, each activation — fails with
+ * TPM_RC_SESSION_MEMORY until the TPM is reset. Only for a TPM reached without a resource manager
+ * (`reachesTpmDirectly`), which serves one connection at a time (swtpm, mssim; `/dev/tpmN` opens
+ * once): while this tool runs no other tool does, and a tool saves its sessions when it exits, so a
+ * session still loaded belongs to no running sequence. Saved sessions are never flushed (`-s`): one may
+ * be another process's, kept in a file between two of its tools (tpm2_startauthsession, then
+ * tpm2_policysecret), and flushing it fails that process's activation.
+ */
+export async function flushLoadedSessions(ctx: ToolContext): Promise<void> {
+  await ctx.run('tpm2_flushcontext', ['-l']);
+}
+
+/**
+ * Whether `tcti` reaches the TPM without a resource manager (swtpm, mssim, `/dev/tpmN`), where sessions
+ * left behind stay until flushed. Through `/dev/tpmrm0` or tabrmd the resource manager flushes a
+ * connection's sessions when the tool exits, killed or not, and the saved sessions it lists may be
+ * other processes' — so nothing is flushed there (and an unknown TCTI is treated the same way).
+ */
+export function reachesTpmDirectly(tcti: string): boolean {
+  return /^(swtpm|mssim)(:|$)/.test(tcti) || /^device:\/dev\/tpm\d+$/.test(tcti);
+}
+
+/**
  * Flushes a session through the context file tpm2-tools saved it to; tools save a session back after
  * using it, so it would otherwise stay as a saved session until the next TPM reset. A session the TPM
  * already closed (continueSession clear) cannot be flushed, which is fine.

@@ -1,0 +1,120 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
+import { evaluateQuote, type EvaluateQuoteResult } from '../../lib/attestation/internal/evaluate-quote.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
+import { parseRuntimePolicy } from '../../lib/ima/runtime-policy.js';
+import { createRefstate } from '../../lib/mb/create-refstate.js';
+import type { MbRefstate } from '../../lib/mb/mb-refstate.js';
+import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { vectorPath } from '../helpers/paths.js';
+import { maskOf, policiesFor, runtimePolicyFor } from './engine-fixtures.js';
+import { FakeAgent } from './fake-agent.js';
+
+const NOW = 1_760_000_000;
+const NONCE = 'allowanceNonce012345';
+const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
+const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
+const polled: AgentAttestationState = { ...initialAgentState(), operationalState: OperationalState.GET_QUOTE };
+
+const ids = (result: EvaluateQuoteResult): string[] => result.failures.map((failure) => failure.eventId);
+
+const CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
+/** 40 rules `[^X]*.{1000}b`: inside the compile budget, a thousand live states per rule on a long mixed path (about 0.1 s a path). */
+const COSTLY_EXCLUDES = Array.from({ length: 40 }, (_, i) => `[^${CHARS[i % CHARS.length] ?? 'a'}]*.{1000}b`);
+
+/** A 1,000-character path of mixed characters, distinct for each `n`. */
+const longPath = (n: number): string => `/${Array.from({ length: 999 }, (_, i) => CHARS[(i * 7 + n) % CHARS.length]).join('')}`;
+
+/** The agent's own files allowed, `excludes` added: a policy as the tenant would enrol it. */
+function policyWithExcludes(agent: FakeAgent, excludes: readonly string[]): ReturnType<typeof runtimePolicyFor> {
+  const { policy } = runtimePolicyFor(agent.imaLines);
+  return compileRuntimePolicy(parseRuntimePolicy(JSON.parse(JSON.stringify({ ...policy, excludes }))));
+}
+
+describe('a round\'s match allowance (engine)', function () {
+  this.timeout(60_000);
+
+  it('IMA: excludes too costly for the round fail it with ima.policy.match_allowance_exceeded, within about the allowance, and restart IMA from entry 0', () => {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const policies = policiesFor(agent, { runtimePolicy: policyWithExcludes(agent, COSTLY_EXCLUDES) });
+    for (let i = 0; i < 20; i += 1) {
+      agent.measure(longPath(i), `long ${i}`);
+    }
+    const allowanceNs = 300_000_000;
+    const started = process.hrtime.bigint();
+    const result = evaluateQuote({
+      state: polled,
+      policies,
+      reply: agent.reply({ nonce: NONCE, mask: maskOf([]), imaEntry: 0 }),
+      nonce: NONCE,
+      now: NOW,
+      options: { matchAllowanceNs: allowanceNs },
+    });
+    const tookNs = Number(process.hrtime.bigint() - started);
+    expect(result.verdict).to.equal('fail');
+    expect(ids(result)).to.include('ima.policy.match_allowance_exceeded');
+    expect(ids(result)).to.not.include('ima.validation.ima-ng.not_in_allowlist');
+    expect(result.nextState.ima.nextEntry).to.equal(0);
+    // The 20 paths unbounded take about 2 s; the round stops near its allowance (slack for a loaded machine).
+    expect(tookNs).to.be.below(allowanceNs + 700_000_000);
+  });
+
+  it('IMA: the same agent\'s ordinary policy, and the costly one on short paths, pass within the allowance', () => {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    agent.measure('/tmp/scratch', 'scratch');
+    const ordinary = policyWithExcludes(agent, ['/tmp/.*', '.*\\.pyc$', 'boot_aggregate']);
+    const costly = policyWithExcludes(agent, COSTLY_EXCLUDES);
+    for (const runtimePolicy of [ordinary, costly]) {
+      const result = evaluateQuote({
+        state: polled,
+        policies: policiesFor(agent, { runtimePolicy }),
+        reply: agent.reply({ nonce: NONCE, mask: maskOf([]), imaEntry: 0 }),
+        nonce: NONCE,
+        now: NOW,
+        options: { matchAllowanceNs: 300_000_000 },
+      });
+      expect(ids(result)).to.deep.equal([]);
+    }
+  });
+
+  describe('measured boot: the refstate\'s kernel_cmdline', () => {
+    let refstate: MbRefstate;
+    /** Matches any command line; a hundred Unicode classes, about 40,000 units, inside the pattern budget (each run some 20 ms at worst). */
+    const COSTLY_CMDLINE = '.*\\w{0,100}';
+
+    before(() => {
+      const made = createRefstate(parseEventLog(BOOT_LOG), { withoutSecureBoot: true });
+      refstate = { ...made, kernels: made.kernels.map((k) => ({ ...k, kernel_cmdline: COSTLY_CMDLINE })) };
+    });
+
+    const evaluate = (matchAllowanceNs: number | undefined): EvaluateQuoteResult => {
+      const agent = new FakeAgent({ bootLog: BOOT_LOG });
+      agent.measure('/usr/bin/bash', 'bash');
+      const policies = policiesFor(agent, { mbRefstate: refstate, tpmPolicy: { mask: `0x${maskOf(BOOT_PCRS).toString(16)}` } });
+      return evaluateQuote({
+        state: polled,
+        policies,
+        reply: agent.reply({ nonce: NONCE, mask: maskOf(BOOT_PCRS), imaEntry: 0 }),
+        nonce: NONCE,
+        now: NOW,
+        options: matchAllowanceNs === undefined ? {} : { matchAllowanceNs },
+      });
+    };
+
+    it('is charged to the round\'s allowance: a pattern whose run could pass it fails the round (measured_boot.policy.match_allowance_exceeded)', () => {
+      const result = evaluate(1_000_000);
+      expect(result.verdict).to.equal('fail');
+      expect(ids(result)).to.include('measured_boot.policy.match_allowance_exceeded');
+      expect(result.claims.measuredBoot).to.equal(null);
+    });
+
+    it('passes within an ordinary allowance, and without one', () => {
+      expect(ids(evaluate(1_000_000_000))).to.deep.equal([]);
+      expect(ids(evaluate(undefined))).to.deep.equal([]);
+    });
+  });
+});

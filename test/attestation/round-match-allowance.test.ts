@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
+import { evaluateEvidence } from '../../lib/attestation/evaluate-evidence.js';
 import { evaluateQuote, type EvaluateQuoteResult } from '../../lib/attestation/internal/evaluate-quote.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
@@ -113,6 +114,21 @@ describe('a round\'s match allowance (engine)', function () {
       expect(result.verdict).to.equal('fail');
       expect(ids(result)).to.include('measured_boot.policy.match_allowance_exceeded');
       expect(result.claims.measuredBoot).to.equal(null);
+    });
+
+    it('one-shot evidence (POST /verify/evidence) is charged too: invalid, with the same event id', () => {
+      const agent = new FakeAgent({ bootLog: BOOT_LOG });
+      agent.measure('/usr/bin/bash', 'bash');
+      const reply = agent.reply({ nonce: NONCE, mask: maskOf(BOOT_PCRS), imaEntry: 0 });
+      const judge = (matchAllowanceNs: number) =>
+        evaluateEvidence(
+          { quote: reply.quote, nonce: NONCE, hashAlg: reply.hash_alg, akTpm: agent.akTpm, mbRefstate: refstate, mbLog: reply.mb_measurement_list ?? null, imaMeasurementList: reply.ima_measurement_list ?? null },
+          { matchAllowanceNs },
+        );
+      const refused = judge(1_000_000);
+      expect(refused.valid).to.equal(false);
+      expect(refused.failures.map((f) => f.type)).to.deep.equal(['measured_boot.policy.match_allowance_exceeded']);
+      expect(judge(1_000_000_000).valid).to.equal(true);
     });
 
     it('passes within an ordinary allowance, and without one', () => {

@@ -75,7 +75,9 @@ describe('a round\'s match allowance: costly excludes fail the round, other agen
     const before = await passes(ordinary.uuid);
     await eventually('two more passes of the ordinary agent', async () => (await passes(ordinary.uuid)) >= before + 2, 30_000, 200);
     expect(await outcomes(ordinary.uuid)).to.not.include('fail');
-    // Slack for compiling the costly policy (inside its budget) and a loaded machine; unbounded, one round takes about 6 s.
-    expect(loopDelay.max / 1e6).to.be.below((ROUND_MATCH_ALLOWANCE_NS + 1_500_000_000) / 1e6);
+    // A deliberately generous bound, not a performance figure (that is the round benchmark's): without
+    // the allowance one round held the loop 6–7 s; with it, 1 s of matching plus compiling the costly
+    // policy (inside its budget). 4 s leaves a shared, loaded CI machine 3 s of slack.
+    expect(loopDelay.max / 1e6).to.be.below(4 * ROUND_MATCH_ALLOWANCE_NS / 1e6);
   });
 });

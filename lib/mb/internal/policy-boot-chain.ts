@@ -8,7 +8,7 @@ import {
   vmlinuzEvents,
 } from './boot-components.js';
 import { kernelCommandLines, type KernelCommandLine } from '../boot-state.js';
-import { compileKernelCmdline, KERNEL_CMDLINE_PREFIX } from './kernel-cmdline-pattern.js';
+import { KERNEL_CMDLINE_PREFIX, kernelCmdlineMatcher } from './kernel-cmdline-pattern.js';
 import type { MbRefstate, RefstateKernel } from '../mb-refstate.js';
 import type { MatchAllowance } from '../../python-regex/match-allowance.js';
 import {
@@ -119,7 +119,7 @@ function cmdlineFindings(where: string, cmdlines: readonly KernelCommandLine[], 
   if (!only.event.dataMatchesDigest) {
     return [{ component, reason: 'the kernel command line event does not match its digest', events: [only.event.sequence] }];
   }
-  const matches = compileKernelCmdline(k.kernel_cmdline);
+  const matches = kernelCmdlineMatcher(k);
   if (matches(`${KERNEL_CMDLINE_PREFIX}${only.text}`, allowance) || (only.rawText !== only.text && matches(`${KERNEL_CMDLINE_PREFIX}${only.rawText}`, allowance))) {
     return [];
   }

@@ -10,7 +10,7 @@
  */
 export class MatchAllowance {
   /**
-   * re2js 2.10's worst measured (test/ima/match-estimate.test.ts): rules `.*.{500}xN` or
+   * re2js 2.10's worst measured (`npm run bench -- match-estimate`): rules `.*.{500}xN` or
    * `.*[a-z0-9_]{500}xN` on a 1,000-character mixed path, 9–10 ns a unit on an idle machine and up
    * to 14 on a loaded one (`[^X]*.{1000}b`, the first measured, 2.5). Run time is what the allowance
    * spends, so the estimate must cover the loaded figure.

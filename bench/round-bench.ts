@@ -22,6 +22,7 @@ import { createSoftwareTpm, type SoftwareTpm } from '../lib/tpm-access/software/
 import { MEASUREDBOOT_PCRS, IMA_PCR } from '../lib/tpm/keylime-profile.js';
 import { formatQuoteString } from '../lib/tpm/quote-string.js';
 import { verifyQuoteSignatureAhead, type SignatureVerdict } from '../lib/tpm/signature-verdict.js';
+import { ROUND_MATCH_ALLOWANCE_NS } from '../lib/verifier/round-match-allowance.js';
 import type { Benchmark } from './benchmark.js';
 
 /**
@@ -52,7 +53,7 @@ export const roundBenchmark: Benchmark = {
       const node = await bootedNode(tpm, dir);
       const settings: PullSettings = {
         quoteInterval: 2, retryInterval: 2, maxRetries: 2, exponentialBackoff: true,
-        severity: compileSeverityPolicy(), engine: { mbMemo: new MeasuredBootMemo() }, bootLogs: new BootLogMemo(),
+        severity: compileSeverityPolicy(), engine: { mbMemo: new MeasuredBootMemo(), matchAllowanceNs: ROUND_MATCH_ALLOWANCE_NS }, bootLogs: new BootLogMemo(),
       };
       const agent = { agentId: 'bench', policies: node.policies, mask: node.mask };
       const round = (position: PullPosition, recorded: RecordedReply): PullDecision => {

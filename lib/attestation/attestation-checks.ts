@@ -13,6 +13,7 @@ import { DATA_PCR, IMA_PCR } from '../tpm/keylime-profile.js';
 import { checkDataPcr, checkMissingPcrs, checkPolicyPcr, unusedPcrEvent } from './pcr-checks.js';
 import { checkQuote } from './internal/quote-check.js';
 import type { TpmPolicy } from './tpm-policy.js';
+import { MatchAllowance } from '../python-regex/match-allowance.js';
 import type { SignatureVerdict } from '../tpm/signature-verdict.js';
 import type { QuoteVerified } from '../tpm/verify-quote.js';
 import type { RememberedBootLog } from './boot-log-memo.js';
@@ -68,6 +69,12 @@ export interface RoundInput {
    * when the verified quote allows it (`reuseBootLog`), or not judged at all.
    */
   readonly rememberedBoot?: RememberedBootLog;
+  /**
+   * Nanoseconds this round may spend running the policies' patterns (the runtime policy's excludes,
+   * the refstate's `kernel_cmdline`; lib/python-regex/match-allowance.ts); absent: not bounded. Passing
+   * it fails the round (`ima.policy.match_allowance_exceeded`, `measured_boot.policy.match_allowance_exceeded`).
+   */
+  readonly matchAllowanceNs?: number | undefined;
 }
 
 /** A quote the remembered boot log cannot stand for (`RoundInput.rememberedBoot`): nothing was judged. */
@@ -123,7 +130,8 @@ export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNo
     mbInput = { ...input.mb, eventLog: input.rememberedBoot.eventLog };
   }
   const events: FailureEvent[] = [];
-  const mb = checkMbLog({ ...mbInput, pcrs, hashAlg: input.hashAlg });
+  const allowance = input.matchAllowanceNs === undefined ? undefined : new MatchAllowance(input.matchAllowanceNs);
+  const mb = checkMbLog({ ...mbInput, pcrs, hashAlg: input.hashAlg, allowance });
   events.push(...mb.parseEvents);
   if (input.bindPublicKey !== null) {
     events.push(...checkDataPcr(pcrs, input.hashAlg, input.bindPublicKey));
@@ -145,6 +153,7 @@ export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNo
         keyring: input.imaKeyring,
         bootAggregates: mb.bootAggregates,
         failOnTomtou: input.failOnTomtou,
+        allowance,
       });
       events.push(...ima.events);
       imaState = ima.nextState;

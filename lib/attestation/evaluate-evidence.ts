@@ -42,6 +42,12 @@ export interface EvaluateEvidenceOptions {
   readonly severityPolicy?: SeverityPolicy;
   /** The caller's measured-boot memo (an explicit object it owns); absent: the boot log is checked afresh. */
   readonly mbMemo?: MeasuredBootMemo;
+  /**
+   * What the evidence may spend matching its policies' patterns (`RoundInput.matchAllowanceNs`); passing
+   * it makes the evidence invalid. A runtime policy already charged to an allowance of its own
+   * (`withMatchAllowance`) keeps that one.
+   */
+  readonly matchAllowanceNs?: number;
 }
 
 const DEFAULT_SEVERITY = compileSeverityPolicy();
@@ -91,6 +97,7 @@ export function evaluateEvidence(evidence: TpmEvidence, options: EvaluateEvidenc
     runtimePolicy: evidence.runtimePolicy ?? null,
     imaKeyring: evidence.imaKeyring,
     failOnTomtou: options.failOnTomtou === true,
+    matchAllowanceNs: options.matchAllowanceNs,
     mb: {
       eventLog: evidence.mbLog,
       refstate: evidence.mbRefstate ?? null,

@@ -2,6 +2,7 @@ import { runAttestationChecks } from '../attestation/attestation-checks.js';
 import { isQuoteHashAlg } from '../attestation/algorithms.js';
 import { initialImaReplayState } from '../ima/ima-replay-state.js';
 import type { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
+import { ATTEST_MATCH_ALLOWANCE_NS } from './attest-match-allowance.js';
 import type { CompiledNode } from './broker-node.js';
 
 /**
@@ -44,8 +45,9 @@ export type TpmAppraisal =
  * the refstate. No clock check (there is no previous quote; freshness is the session nonce) and no
  * PCR 16 binding (the tee-pubkey is bound through the report data instead). `mbMemo` (the caller's,
  * as the verifier's) reuses the boot-log check of a log and quoted PCR values seen before: a node sends
- * the same boot log until it reboots, and checking it was most of an exchange's CPU. Pure apart from
- * the memo; never throws for bad evidence.
+ * the same boot log until it reboots, and checking it was most of an exchange's CPU. The policies'
+ * patterns are charged to `ATTEST_MATCH_ALLOWANCE_NS`: passing it refuses the evidence. Pure apart
+ * from the memo; never throws for bad evidence.
  */
 export function appraiseTpmEvidence(
   evidence: UntrustedTpmEvidence,
@@ -71,6 +73,7 @@ export function appraiseTpmEvidence(
     runtimePolicy: node.runtimePolicy,
     imaKeyring: undefined,
     failOnTomtou: false,
+    matchAllowanceNs: ATTEST_MATCH_ALLOWANCE_NS,
     mb: { eventLog: evidence.mb_measurement_list, refstate: node.mbRefstate, evaluatePolicy: true, policyName: 'example', memo: mbMemo },
   });
   const reasons = round.events.map((event) => `${event.eventId}: ${describe(event.context)}`);

@@ -44,8 +44,9 @@ export function compileRuntimePolicy(policy: RuntimePolicy): CompiledRuntimePoli
 
 /**
  * The same policy, its excludes charged to `allowance` on every engine run: for one untrusted
- * request (POST /verify/evidence), so that a policy within the compile budget cannot make the
- * paths of one list cost more than the request may spend. The policy itself is not changed.
+ * request (POST /verify/evidence) or one attestation round, so that a policy within the compile
+ * budget cannot make the paths of one list cost more than the request or round may spend. The
+ * policy itself is not changed.
  */
 export function withMatchAllowance(policy: CompiledRuntimePolicy, allowance: MatchAllowance): CompiledRuntimePolicy {
   return { ...policy, isExcluded: (path) => policy.isExcluded(path, allowance) };

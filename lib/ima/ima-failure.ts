@@ -24,6 +24,11 @@ export const IMA_EVENTS = {
   invalidKey: 'ima.invalid_key',
   /** A line that is not an IMA entry we can parse. */
   parserEntry: 'ima.parser.entry',
+  /**
+   * ironlime's own: running the policy's exclude rules over this round's paths would pass the
+   * round's match allowance (lib/python-regex/match-allowance.ts), so the list was not judged.
+   */
+  matchAllowanceExceeded: 'ima.policy.match_allowance_exceeded',
   /** The node answered from another entry than the one asked for (and not from 0). */
   invalidEntryNumber: 'qoute_validation.invalid_ima_entry_nb',
 } as const;

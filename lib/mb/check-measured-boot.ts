@@ -5,6 +5,7 @@ import { decodeEventLogBase64, eventLogBytesFromInput } from './event-log-input.
 import { evaluateMbPolicy, type MbPolicyEvaluation } from './evaluate-mb-policy.js';
 import { MB_BASE64_FAILURE_ID, MB_PARSER_FAILURE_ID, mbFailure, type MbFailure } from './mb-failure.js';
 import type { MbRefstate } from './mb-refstate.js';
+import type { MatchAllowance } from '../python-regex/match-allowance.js';
 import { parseEventLog } from './parse-event-log.js';
 import { verifyReplay, type QuotedPcrs, type ReplayVerification } from './verify-replay.js';
 
@@ -30,12 +31,16 @@ export interface MeasuredBootCheck {
  * Never throws for bad evidence: a log that does not decode or parse yields
  * `measured_boot.parser.log.base64decode` / `measured_boot.parser.tpm2_eventlog.error`, a replay
  * mismatch `measured_boot.invalid_pcr_<n>`, a policy failure `measured_boot.policy_example` or
- * `measured_boot.missing_pcrs`. Throws only for caller errors (malformed `quotedPcrs`).
+ * `measured_boot.missing_pcrs`. Throws only for caller errors (malformed `quotedPcrs`), and what
+ * `matchAllowance` throws (`MatchAllowanceExceeded` by default) when the refstate's `kernel_cmdline`
+ * would cost more than it allows: the refstate is then not judged, and the caller fails closed.
  */
 export function checkMeasuredBoot(input: {
   readonly eventLog: string | Uint8Array;
   readonly quotedPcrs: QuotedPcrs;
   readonly refstate?: MbRefstate;
+  /** What matching the refstate's patterns may spend; absent: not bounded. */
+  readonly matchAllowance?: MatchAllowance;
 }): MeasuredBootCheck {
   let bytes: Uint8Array;
   try {
@@ -49,11 +54,11 @@ export function checkMeasuredBoot(input: {
   } catch (error) {
     return notParsed(MB_PARSER_FAILURE_ID, error);
   }
-  return checkMeasuredBootLog(log, input.quotedPcrs, input.refstate);
+  return checkMeasuredBootLog(log, input.quotedPcrs, input.refstate, input.matchAllowance);
 }
 
 /** `checkMeasuredBoot` for a log that is already parsed. */
-export function checkMeasuredBootLog(log: ParsedEventLog, quotedPcrs: QuotedPcrs, refstate?: MbRefstate): MeasuredBootCheck {
+export function checkMeasuredBootLog(log: ParsedEventLog, quotedPcrs: QuotedPcrs, refstate?: MbRefstate, matchAllowance?: MatchAllowance): MeasuredBootCheck {
   const replay = verifyReplay(log, quotedPcrs, { pcrs: MEASUREDBOOT_PCRS });
   if (replay.mismatched.length > 0 || replay.verifiedLog === null) {
     const failures = replay.mismatched.length > 0 ? replay.failures : [nothingVerified(replay)];
@@ -62,7 +67,7 @@ export function checkMeasuredBootLog(log: ParsedEventLog, quotedPcrs: QuotedPcrs
   if (refstate === undefined) {
     return { passed: true, failures: [], log, replay, evaluation: null };
   }
-  const evaluation = evaluateMbPolicy(replay.verifiedLog, refstate);
+  const evaluation = evaluateMbPolicy(replay.verifiedLog, refstate, matchAllowance);
   return { passed: evaluation.passed, failures: evaluation.failures, log, replay, evaluation };
 }
 

@@ -1,6 +1,7 @@
 import { bootEventsOfVerifiedLog } from './boot-events.js';
 import { mbFailure, type MbFailure } from './mb-failure.js';
 import type { MbRefstate } from './mb-refstate.js';
+import type { MatchAllowance } from '../python-regex/match-allowance.js';
 import { bootChainFindings } from './internal/policy-boot-chain.js';
 import { EXAMPLE_POLICY_PCRS, eventRuleFindings } from './internal/policy-event-rules.js';
 import { POLICY_BANK, type PolicyFinding } from './internal/policy-finding.js';
@@ -30,8 +31,11 @@ export interface MbPolicyEvaluation {
  * (`verifyReplay`), and compares SHA-256 digests; if any of PCRs 0-9, 14 was not verified it
  * reports `measured_boot.missing_pcrs` and checks nothing else. Event contents (variables, command
  * line, separators, actions) count only when their digest proves them. It does not check the quote.
+ * With `allowance`, matching the refstate's `kernel_cmdline` patterns is charged to it.
+ *
+ * @throws whatever `allowance` throws (`MatchAllowanceExceeded` by default) when a pattern's run could pass it.
  */
-export function evaluateMbPolicy(log: VerifiedEventLog, refstate: MbRefstate): MbPolicyEvaluation {
+export function evaluateMbPolicy(log: VerifiedEventLog, refstate: MbRefstate, allowance?: MatchAllowance): MbPolicyEvaluation {
   const missing = EXAMPLE_POLICY_PCRS.filter((pcr) => !log.pcrs.includes(pcr));
   if (missing.length > 0) {
     const failure = mbFailure('measured_boot.missing_pcrs', {
@@ -50,7 +54,7 @@ export function evaluateMbPolicy(log: VerifiedEventLog, refstate: MbRefstate): M
     });
   } else {
     const events = bootEventsOfVerifiedLog(log);
-    findings.push(...eventRuleFindings(events), ...secureBootFindings(events, refstate), ...bootChainFindings(events, refstate));
+    findings.push(...eventRuleFindings(events), ...secureBootFindings(events, refstate), ...bootChainFindings(events, refstate, allowance));
   }
   return {
     passed: findings.length === 0,

@@ -6,7 +6,7 @@
 export interface MbFailure {
   /**
    * `measured_boot.invalid_pcr_<n>`, `measured_boot.missing_pcrs`, `measured_boot.policy_<name>` or
-   * `measured_boot.parser.<…>` (spec §7.8, §7.9).
+   * `measured_boot.parser.<…>` (spec §7.8, §7.9); `MB_MATCH_ALLOWANCE_FAILURE_ID` is raised by the engine.
    */
   readonly eventId: string;
   readonly context: Readonly<Record<string, unknown>>;
@@ -15,6 +15,11 @@ export interface MbFailure {
 
 /** Keylime's id for an event log that could not be parsed (its parser is `tpm2_eventlog`). */
 export const MB_PARSER_FAILURE_ID = 'measured_boot.parser.tpm2_eventlog.error';
+/**
+ * ironlime's own: the refstate's `kernel_cmdline` patterns would pass the round's match allowance
+ * (lib/python-regex/match-allowance.ts), so the refstate was not judged.
+ */
+export const MB_MATCH_ALLOWANCE_FAILURE_ID = 'measured_boot.policy.match_allowance_exceeded';
 /** Keylime's id for a base64 `mb_measurement_list` that does not decode. */
 export const MB_BASE64_FAILURE_ID = 'measured_boot.parser.log.base64decode';
 

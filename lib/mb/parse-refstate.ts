@@ -1,4 +1,4 @@
-import { checkKernelCmdline } from './internal/kernel-cmdline-pattern.js';
+import { chargeKernelCmdline, kernelCmdlineMatcher, MAX_REFSTATE_KERNELS } from './internal/kernel-cmdline-pattern.js';
 import {
   MbRefstateError,
   type MbRefstate,
@@ -18,8 +18,9 @@ const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
  * field when it is not JSON, when a required key is missing or has the wrong type, when a hex value
  * is not `0x` + lowercase hex, when a kernel lacks the digest its Secure Boot mode needs, or when a
  * `kernel_cmdline` is not a Python regular expression the linear-time engine can run (kernel-cmdline-
- * pattern.ts: a back-reference or look-around is refused, naming it). Unknown keys are ignored, as in
- * Keylime.
+ * pattern.ts: a back-reference or look-around is refused, naming it). Stricter than Keylime, so that a
+ * refstate's cost is bounded: at most `MAX_REFSTATE_KERNELS` kernels, whose `kernel_cmdline` patterns
+ * together fit `KERNEL_CMDLINES_BUDGET`. Unknown keys are ignored, as in Keylime.
  */
 export function parseMbRefstate(input: string | unknown): MbRefstate {
   const value = typeof input === 'string' ? parseJson(input) : input;
@@ -37,7 +38,7 @@ export function parseMbRefstate(input: string | unknown): MbRefstate {
     dbx: list(root.dbx, 'dbx', key),
     mokdig: list(root.mokdig, 'mokdig', digest),
     mokxdig: list(root.mokxdig, 'mokxdig', digest),
-    kernels: nonEmptyList(root.kernels, 'kernels', (v, where) => kernel(v, where, hasSecureboot)),
+    kernels: kernelList(root.kernels, hasSecureboot),
     ...(root.option_roms === undefined ? {} : { option_roms: list(root.option_roms, 'option_roms', digest) }),
     ...(root.firmware_apps === undefined ? {} : { firmware_apps: list(root.firmware_apps, 'firmware_apps', digest) }),
   };
@@ -109,6 +110,25 @@ function scrtmAndBios(value: unknown, where: string): ScrtmAndBios {
   return { scrtm: digest(o.scrtm, `${where}.scrtm`), platform_firmware: platformFirmware };
 }
 
+/**
+ * `kernels`: at most `MAX_REFSTATE_KERNELS`, their `kernel_cmdline` patterns within
+ * `KERNEL_CMDLINES_BUDGET` together (checked before any is compiled), each compiled once here for
+ * every later evaluation.
+ */
+function kernelList(value: unknown, hasSecureboot: boolean): RefstateKernel[] {
+  if (Array.isArray(value) && value.length > MAX_REFSTATE_KERNELS) {
+    throw new MbRefstateError(`kernels has ${value.length} entries, at most ${MAX_REFSTATE_KERNELS} are accepted`);
+  }
+  let units = 0;
+  const kernels = nonEmptyList(value, 'kernels', (v, where) => {
+    const k = kernel(v, where, hasSecureboot);
+    units = chargeKernelCmdline(k.kernel_cmdline, `${where}.kernel_cmdline`, units);
+    return k;
+  });
+  kernels.forEach((k, index) => kernelCmdlineMatcher(k, `kernels[${index}].kernel_cmdline`));
+  return kernels;
+}
+
 function kernel(value: unknown, where: string, hasSecureboot: boolean): RefstateKernel {
   const o = object(value, where);
   const required = (name: string) => {
@@ -120,7 +140,6 @@ function kernel(value: unknown, where: string, hasSecureboot: boolean): Refstate
   if (typeof o.kernel_cmdline !== 'string') {
     throw new MbRefstateError(`${where}.kernel_cmdline must be a string (a regular expression)`);
   }
-  checkKernelCmdline(o.kernel_cmdline, `${where}.kernel_cmdline`);
   return {
     shim_authcode_sha256: required('shim_authcode_sha256'),
     grub_authcode_sha256: required('grub_authcode_sha256'),

@@ -6,18 +6,23 @@
  * starts; what the run really took is then spent. The estimate alone would refuse real lists
  * (a rule starting `.*` runs on every path, at a tiny fraction of its worst case), the time alone
  * could not stop one run of seconds. `onExceeded` throws the owner's own error, which ends the
- * owner's work (a run that fits could still go ahead).
+ * owner's work (a run that fits could still go ahead); by default `MatchAllowanceExceeded`.
  */
 export class MatchAllowance {
-  /** re2js 2.10's worst measured: 225 × `[^X]*.{1000}b` on a 3,000-character path, 2.55 ns a unit. */
-  static readonly NS_PER_UNIT = 4;
+  /**
+   * re2js 2.10's worst measured (`npm run bench -- match-estimate`): rules `.*.{500}xN` or
+   * `.*[a-z0-9_]{500}xN` on a 1,000-character mixed path, 9–10 ns a unit on an idle machine and up
+   * to 14 on a loaded one (`[^X]*.{1000}b`, the first measured, 2.5). Run time is what the allowance
+   * spends, so the estimate must cover the loaded figure.
+   */
+  static readonly NS_PER_UNIT = 20;
 
   private spentNs = 0;
   private engineRuns = 0;
 
   constructor(
     readonly limitNs: number,
-    private readonly onExceeded: (wantedNs: number, allowance: MatchAllowance) => never,
+    private readonly onExceeded: (wantedNs: number, allowance: MatchAllowance) => never = exceeded,
   ) {}
 
   /** Nanoseconds the runs that went ahead took. */
@@ -48,4 +53,26 @@ export class MatchAllowance {
       this.engineRuns += 1;
     }
   }
+}
+
+/** A run refused because it could pass the allowance: the caller's work ends, and fails closed. */
+export class MatchAllowanceExceeded extends Error {
+  constructor(
+    readonly limitNs: number,
+    readonly spentNs: number,
+    readonly runs: number,
+    readonly wantedNs: number,
+  ) {
+    super(
+      `matching could take over ${ms(limitNs)} ms (${ms(spentNs)} ms spent in ${runs} runs; the next could take ${ms(wantedNs)} ms)`,
+    );
+  }
+}
+
+function exceeded(wantedNs: number, allowance: MatchAllowance): never {
+  throw new MatchAllowanceExceeded(allowance.limitNs, allowance.spent, allowance.runs, wantedNs);
+}
+
+function ms(ns: number): number {
+  return Math.round(ns / 1e6);
 }

@@ -5,7 +5,7 @@ import { validateFast, type FastDto } from '../http/fast-path-checks.js';
 import { parseRequestBody } from '../http/json-guard.js';
 import { fastEvidenceBody } from './evidence-body-fast-path.js';
 import type { EvidenceInputsCache } from './evidence-inputs-cache.js';
-import { evidenceMatchAllowance } from './evidence-match-allowance.js';
+import { EVIDENCE_MATCH_ALLOWANCE_NS, evidenceMatchAllowance } from './evidence-match-allowance.js';
 import { EvidenceBody, type TpmEvidenceData } from './verify-route-dtos.js';
 import { messageOf } from './error-message.js';
 
@@ -77,6 +77,12 @@ function evaluate(data: TpmEvidenceData, cache: EvidenceInputsCache, options: Ev
       imaMeasurementList: data.ima_measurement_list ?? null,
       mbLog,
     },
-    { measuredBootPolicy: options.measuredBootPolicy, failOnTomtou: options.failOnTomtou, ...(mbMemo === undefined ? {} : { mbMemo }) },
+    {
+      measuredBootPolicy: options.measuredBootPolicy,
+      failOnTomtou: options.failOnTomtou,
+      // The refstate's kernel_cmdline; the excludes are charged to the policy's own allowance above (400 when passed).
+      matchAllowanceNs: EVIDENCE_MATCH_ALLOWANCE_NS,
+      ...(mbMemo === undefined ? {} : { mbMemo }),
+    },
   );
 }

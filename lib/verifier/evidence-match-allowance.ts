@@ -9,7 +9,11 @@ import type { MatchAllowance } from '../python-regex/match-allowance.js';
  */
 export const EVIDENCE_MATCH_ALLOWANCE_NS = 2_000_000_000;
 
-/** A fresh allowance for one request; passing it refuses the policy as too costly for this request (400). */
+/**
+ * A fresh allowance for one request's excludes; passing it refuses the policy as too costly for this
+ * request (400). The refstate's `kernel_cmdline` gets `EVIDENCE_MATCH_ALLOWANCE_NS` of its own, in the
+ * engine: passing that makes the evidence invalid (`measured_boot.policy.match_allowance_exceeded`).
+ */
 export function evidenceMatchAllowance(limitNs = EVIDENCE_MATCH_ALLOWANCE_NS): MatchAllowance {
   return excludeMatchAllowance(limitNs);
 }

@@ -24,6 +24,7 @@ import { PullScheduler } from './pull-scheduler.js';
 import { createPushService, type PushService } from './push/push-service.js';
 import { HistoryPruner } from './history-pruner.js';
 import { RoundWriter, type RoundWrite } from './round-writer.js';
+import { ROUND_MATCH_ALLOWANCE_NS } from './round-match-allowance.js';
 import type { Statements } from '../db/fixed-statement.js';
 import { verdictBatchDelayMs } from './verdict-batch-delay.js';
 import { VerifierHealth } from './verifier-health.js';
@@ -164,6 +165,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       measuredBootPolicy: config.measuredBootPolicy,
       failOnTomtou: config.failOnTomtou,
       mbMemo: container.resolve(MeasuredBootMemo),
+      matchAllowanceNs: ROUND_MATCH_ALLOWANCE_NS,
     };
     scheduler = new PullScheduler({
       revocation,

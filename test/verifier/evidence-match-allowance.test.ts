@@ -3,14 +3,7 @@ import { compileExcludes } from '../../lib/ima/exclude-matcher.js';
 import { RuntimePolicyError } from '../../lib/ima/internal/runtime-policy-error.js';
 import { EVIDENCE_MATCH_ALLOWANCE_NS, evidenceMatchAllowance } from '../../lib/verifier/evidence-match-allowance.js';
 import { rustKeylimeLog } from '../ima/ima-vectors.js';
-
-/** A realistic excludes list: directory prefixes, rules that start with `.*` (run on every path), kernel-module versions. */
-const REAL_EXCLUDES = [
-  'boot_aggregate', '/tmp/.*', '/var/tmp/.*', '/var/log/.*', '/var/lib/.*', '/run/.*', '/dev/.*', '/proc/.*', '/sys/.*',
-  '/root/.*', '/home/.*', '/etc/ld\\.so\\.cache', '.*\\.pyc$', '.*/__pycache__/.*', '/usr/share/.*\\.mo$', '/opt/[^/]+/cache/.*',
-  '/usr/lib/python3(\\.\\d+)?/site-packages/.*\\.py$', '/snap/.*', '/var/cache/.*', '/usr/local/.*',
-  ...Array.from({ length: 30 }, (_, i) => `/usr/lib/modules/5\\.${i}\\.[0-9]+-[a-z0-9]+/kernel/.*\\.ko(\\.xz)?$`),
-];
+import { REAL_SHAPED_EXCLUDES as REAL_EXCLUDES } from '../../bench/real-shaped-excludes.js';
 
 describe('POST /verify/evidence match allowance (F4c)', () => {
   it('a real list (rust-keylime\'s 826 paths, 13 times: 10,738) against 50 real-shaped rules uses under 10 % of it', () => {

@@ -25,6 +25,8 @@ export interface EvaluateQuoteOptions {
   readonly checkClock?: boolean;
   /** The caller's measured-boot memo (the verifier service owns one); absent: every log is checked afresh. */
   readonly mbMemo?: MeasuredBootMemo;
+  /** What one round may spend running the policies' patterns (`RoundInput.matchAllowanceNs`); absent: not bounded. */
+  readonly matchAllowanceNs?: number;
 }
 
 export interface EvaluateQuoteInput {

@@ -1,9 +1,10 @@
 import type { ImaKeyring } from '../../ima/ima-keyring.js';
-import type { CompiledRuntimePolicy } from '../../ima/compiled-policy.js';
+import { withMatchAllowance, type CompiledRuntimePolicy } from '../../ima/compiled-policy.js';
 import { PCR_BANKS, type PcrBank } from '../../ima/hash-algorithms.js';
 import { IMA_EVENTS } from '../../ima/ima-failure.js';
 import { initialImaReplayState, type ImaReplayState } from '../../ima/ima-replay-state.js';
-import { verifyImaList } from '../../ima/verify-ima-list.js';
+import { verifyImaList, type VerifyImaListResult } from '../../ima/verify-ima-list.js';
+import { MatchAllowanceExceeded, type MatchAllowance } from '../../python-regex/match-allowance.js';
 import type { QuoteHashAlg } from '../algorithms.js';
 import type { FailureEvent } from './failure.js';
 
@@ -26,6 +27,8 @@ export interface ImaCheckInput {
   readonly keyring: ImaKeyring | undefined;
   readonly bootAggregates: readonly string[];
   readonly failOnTomtou: boolean;
+  /** What the policy's exclude rules may spend this round; absent: not bounded. */
+  readonly allowance?: MatchAllowance | undefined;
 }
 
 export interface ImaCheckOutcome {
@@ -39,7 +42,9 @@ export interface ImaCheckOutcome {
  * IMA replay against the quoted PCR 10 and the runtime policy (Keylime `ima.process_measurement_list`;
  * spec §7.6) through lib/ima's `verifyImaList`. IMA events are recoverable, as in Keylime, and
  * carries the line and path of the entry in its context. A quote bank lib/ima cannot replay PCR 10 in
- * (only sha1 and sha256 are implemented) fails closed with `ima.pcr_mismatch`.
+ * (only sha1 and sha256 are implemented) fails closed with `ima.pcr_mismatch`. Exclude rules that
+ * would pass the round's match allowance stop the replay: the list is not judged, and the round
+ * fails with `ima.policy.match_allowance_exceeded` (the state goes back to entry 0, as on any failure).
  */
 export function checkIma(input: ImaCheckInput): ImaCheckOutcome {
   if (!(PCR_BANKS as readonly string[]).includes(input.hashAlg)) {
@@ -49,16 +54,29 @@ export function checkIma(input: ImaCheckInput): ImaCheckOutcome {
       claims: { firstEntry: input.startEntry, entriesChecked: 0, entriesVerified: 0, nextEntry: 0 },
     };
   }
-  const result = verifyImaList({
-    listText: input.listText,
-    startEntry: input.startEntry,
-    state: input.state,
-    quotedPcr10: { bank: input.hashAlg as PcrBank, value: input.quotedPcr10 },
-    bootAggregates: input.bootAggregates,
-    failOnTomtou: input.failOnTomtou,
-    ...(input.policy === null ? {} : { policy: input.policy }),
-    ...(input.keyring === undefined ? {} : { keyrings: input.keyring }),
-  });
+  const { policy, allowance } = input;
+  let result: VerifyImaListResult;
+  try {
+    result = verifyImaList({
+      listText: input.listText,
+      startEntry: input.startEntry,
+      state: input.state,
+      quotedPcr10: { bank: input.hashAlg as PcrBank, value: input.quotedPcr10 },
+      bootAggregates: input.bootAggregates,
+      failOnTomtou: input.failOnTomtou,
+      ...(policy === null ? {} : { policy: allowance === undefined || input.listText === '' ? policy : withMatchAllowance(policy, allowance) }),
+      ...(input.keyring === undefined ? {} : { keyrings: input.keyring }),
+    });
+  } catch (error) {
+    if (!(error instanceof MatchAllowanceExceeded)) {
+      throw error;
+    }
+    return {
+      events: [imaEvent(IMA_EVENTS.matchAllowanceExceeded, { message: `the runtime policy's excludes are too costly to evaluate for this round: ${error.message}` })],
+      nextState: initialImaReplayState(),
+      claims: { firstEntry: input.startEntry, entriesChecked: 0, entriesVerified: 0, nextEntry: 0 },
+    };
+  }
   return {
     events: result.failures.map((failure) =>
       imaEvent(failure.eventId, { ...failure.context, ...(failure.line > 0 ? { line: failure.line, path: failure.path } : {}) }),

@@ -1,6 +1,7 @@
 import { checkMeasuredBoot } from '../../mb/check-measured-boot.js';
-import type { MbFailure } from '../../mb/mb-failure.js';
+import { MB_MATCH_ALLOWANCE_FAILURE_ID, type MbFailure } from '../../mb/mb-failure.js';
 import type { MbRefstate } from '../../mb/mb-refstate.js';
+import { MatchAllowanceExceeded, type MatchAllowance } from '../../python-regex/match-allowance.js';
 import { MEASUREDBOOT_PCRS } from '../../tpm/keylime-profile.js';
 import type { QuoteHashAlg } from '../algorithms.js';
 import { hashParts, toHex } from './digest.js';
@@ -27,6 +28,8 @@ export interface MbCheckInput extends MbRoundInput {
   /** Verified PCRs of the quote's bank. */
   readonly pcrs: ReadonlyMap<number, Uint8Array>;
   readonly hashAlg: QuoteHashAlg;
+  /** What matching the refstate's `kernel_cmdline` may spend this round; absent: not bounded. */
+  readonly allowance?: MatchAllowance | undefined;
 }
 
 export interface MbClaims {
@@ -60,10 +63,25 @@ export interface MbCheckOutcome {
  * (`accept-all` accepts any log that replays).
  *
  * Stricter than Keylime: `boot_aggregate` values come only from boot PCRs whose replay matched the
- * quote, and a refstate with no boot PCR in the quote is `measured_boot.missing_pcrs`.
+ * quote, and a refstate with no boot PCR in the quote is `measured_boot.missing_pcrs`. A refstate
+ * whose `kernel_cmdline` would pass the round's match allowance is not judged:
+ * `measured_boot.policy.match_allowance_exceeded`, no claims and no `boot_aggregate` (the memo keeps
+ * nothing of it, the next round tries again).
  */
 export function checkMbLog(input: MbCheckInput): MbCheckOutcome {
-  return input.memo === undefined ? checkMbLogOnce(input) : input.memo.check(input, checkMbLogOnce);
+  try {
+    return input.memo === undefined ? checkMbLogOnce(input) : input.memo.check(input, checkMbLogOnce);
+  } catch (error) {
+    if (!(error instanceof MatchAllowanceExceeded)) {
+      throw error;
+    }
+    const event: FailureEvent = {
+      eventId: MB_MATCH_ALLOWANCE_FAILURE_ID,
+      context: { message: `the refstate's kernel_cmdline is too costly to evaluate for this round: ${error.message}` },
+      recoverable: true,
+    };
+    return { parseEvents: [], pcrEvents: [], policyEvents: [event], bootAggregates: [], claims: null };
+  }
 }
 
 function checkMbLogOnce(input: MbCheckInput): MbCheckOutcome {
@@ -81,6 +99,7 @@ function checkMbLogOnce(input: MbCheckInput): MbCheckOutcome {
     eventLog: input.eventLog as string | Uint8Array,
     quotedPcrs,
     ...(evaluate && input.refstate !== null ? { refstate: input.refstate } : {}),
+    ...(input.allowance === undefined ? {} : { matchAllowance: input.allowance }),
   });
   if (result.replay === null) {
     return { parseEvents: result.failures.map(toEvent), pcrEvents: [], policyEvents: [], bootAggregates: [], claims: null };

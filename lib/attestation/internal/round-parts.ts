@@ -28,7 +28,7 @@ export function policyRoundInput(
   tpmPolicy: RoundInput['tpmPolicy'],
   evidence: PolicyEvidence,
   options: EvaluateQuoteOptions,
-): Pick<RoundInput, 'akTpm' | 'tpmPolicy' | 'ima' | 'runtimePolicy' | 'imaKeyring' | 'failOnTomtou' | 'mb'> {
+): Pick<RoundInput, 'akTpm' | 'tpmPolicy' | 'ima' | 'runtimePolicy' | 'imaKeyring' | 'failOnTomtou' | 'mb' | 'matchAllowanceNs'> {
   return {
     akTpm: policies.akTpm,
     tpmPolicy,
@@ -41,6 +41,7 @@ export function policyRoundInput(
     runtimePolicy: policies.runtimePolicy,
     imaKeyring: policies.imaKeyring,
     failOnTomtou: options.failOnTomtou === true,
+    matchAllowanceNs: options.matchAllowanceNs,
     mb: {
       eventLog: evidence.eventLog,
       refstate: policies.mbRefstate,

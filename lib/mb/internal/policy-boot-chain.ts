@@ -8,8 +8,9 @@ import {
   vmlinuzEvents,
 } from './boot-components.js';
 import { kernelCommandLines, type KernelCommandLine } from '../boot-state.js';
-import { compileKernelCmdline, KERNEL_CMDLINE_PREFIX } from './kernel-cmdline-pattern.js';
+import { KERNEL_CMDLINE_PREFIX, kernelCmdlineMatcher } from './kernel-cmdline-pattern.js';
 import type { MbRefstate, RefstateKernel } from '../mb-refstate.js';
+import type { MatchAllowance } from '../../python-regex/match-allowance.js';
 import {
   bestAlternative,
   digestSet,
@@ -24,10 +25,13 @@ import {
  * Firmware and boot-chain checks of the `example` policy: S-CRTM version and firmware code in PCR 0
  * (one `scrtm_and_bios` entry must match exactly, in order), PCR 2 code against `option_roms` when
  * the refstate lists them, and the boot chain (one `kernels` entry must match: PCR 4 applications,
- * PCR 9 kernel and initrd, PCR 8 command line).
+ * PCR 9 kernel and initrd, PCR 8 command line). The command line patterns are charged to
+ * `allowance` when given.
+ *
+ * @throws whatever `allowance` throws when a pattern's run could pass it.
  */
-export function bootChainFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
-  return [...firmwareFindings(events, refstate), ...optionRomFindings(events, refstate), ...kernelFindings(events, refstate)];
+export function bootChainFindings(events: readonly BootEvent[], refstate: MbRefstate, allowance?: MatchAllowance): PolicyFinding[] {
+  return [...firmwareFindings(events, refstate), ...optionRomFindings(events, refstate), ...kernelFindings(events, refstate, allowance)];
 }
 
 function firmwareFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
@@ -61,7 +65,7 @@ function optionRomFindings(events: readonly BootEvent[], refstate: MbRefstate): 
     }));
 }
 
-function kernelFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
+function kernelFindings(events: readonly BootEvent[], refstate: MbRefstate, allowance: MatchAllowance | undefined): PolicyFinding[] {
   const firmwareApps = digestSet(refstate.firmware_apps ?? []);
   const apps = bootApplications(events).filter((e) => !inDigestSet(e, firmwareApps));
   const initrds = initrdEvents(events);
@@ -75,7 +79,7 @@ function kernelFindings(events: readonly BootEvent[], refstate: MbRefstate): Pol
       ...(refstate.has_secureboot
         ? countFinding(`${where}.vmlinuz`, 'kernel file(s) in PCR 9', kernels, 1)
         : sequenceFindings(where, 'kernel file(s) in PCR 9', kernels, [k.vmlinuz_plain_sha256], ['vmlinuz_plain_sha256'])),
-      ...cmdlineFindings(where, cmdlines, k),
+      ...cmdlineFindings(where, cmdlines, k, allowance),
     ];
   });
   return bestAlternative(alternatives, 'kernels');
@@ -106,7 +110,7 @@ function countFinding(component: string, what: string, events: readonly BootEven
  * text is Keylime's (trailing NUL dropped); a refstate made by ironlime before that change escaped
  * the NUL too, so the text with its NUL is tried as well: both are the same digest-proven event.
  */
-function cmdlineFindings(where: string, cmdlines: readonly KernelCommandLine[], k: RefstateKernel): PolicyFinding[] {
+function cmdlineFindings(where: string, cmdlines: readonly KernelCommandLine[], k: RefstateKernel, allowance: MatchAllowance | undefined): PolicyFinding[] {
   const component = `${where}.kernel_cmdline`;
   const [only] = cmdlines;
   if (only === undefined || cmdlines.length > 1) {
@@ -115,8 +119,8 @@ function cmdlineFindings(where: string, cmdlines: readonly KernelCommandLine[], 
   if (!only.event.dataMatchesDigest) {
     return [{ component, reason: 'the kernel command line event does not match its digest', events: [only.event.sequence] }];
   }
-  const matches = compileKernelCmdline(k.kernel_cmdline);
-  if (matches(`${KERNEL_CMDLINE_PREFIX}${only.text}`) || (only.rawText !== only.text && matches(`${KERNEL_CMDLINE_PREFIX}${only.rawText}`))) {
+  const matches = kernelCmdlineMatcher(k);
+  if (matches(`${KERNEL_CMDLINE_PREFIX}${only.text}`, allowance) || (only.rawText !== only.text && matches(`${KERNEL_CMDLINE_PREFIX}${only.rawText}`, allowance))) {
     return [];
   }
   return [{

@@ -41,7 +41,7 @@ interface WaitingQuote {
  * reset and extended with H(pubkey PEM) in the quote's bank, binding the NK served as `pubkey` to
  * this TPM; then TPM2_Quote over the requested PCRs (the adapters re-read and retry when PCRs move).
  * Quotes run one at a time, so two requests can never interleave their PCR 16 reset and quote. At
- * most `maxWaiting` wait behind the running one (the Rust agent queues without bound); a quote whose
+ * most `MAX_WAITING_QUOTES` wait behind the running one (the Rust agent queues without bound); a quote whose
  * request was given up (`signal` aborted) before its turn leaves the queue without reaching the TPM.
  */
 export class AgentQuoter {
@@ -53,19 +53,18 @@ export class AgentQuoter {
     private readonly tpm: Tpm,
     private readonly hashAlg: TpmHashAlgorithm,
     nkPublicPem: string,
-    private readonly maxWaiting = MAX_WAITING_QUOTES,
   ) {
     this.nkDigest = new Uint8Array(createHash(hashAlg).update(Buffer.from(nkPublicPem, 'utf8')).digest());
   }
 
   /**
    * `r<attest>:<signature>:<pcr blob>` over `pcrs` (which must include 16), qualifying data = the nonce's ASCII bytes.
-   * @throws ServiceBusyError (`ERR_AGENT_BUSY`) when `maxWaiting` quotes already wait, or when `signal` aborts before the quote's turn
+   * @throws ServiceBusyError (`ERR_AGENT_BUSY`) when `MAX_WAITING_QUOTES` already wait, or when `signal` aborts before the quote's turn
    */
   quote(nonce: string, pcrs: readonly number[], signal?: AbortSignal): Promise<string> {
     if (signal?.aborted === true) return Promise.reject(abandoned());
     if (!this.running) return this.run(nonce, pcrs);
-    if (this.waiting.length >= this.maxWaiting) {
+    if (this.waiting.length >= MAX_WAITING_QUOTES) {
       return Promise.reject(new ServiceBusyError(`${this.waiting.length} quotes already wait for the TPM; retry in ${BUSY_RETRY_AFTER_SECONDS} s`, BUSY_RETRY_AFTER_SECONDS, 'ERR_AGENT_BUSY'));
     }
     return new Promise<string>((resolve, reject) => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DATA_PCR } from '../tpm/keylime-profile.js';
 import { formatQuoteString } from '../tpm/quote-string.js';
+import { ServiceBusyError } from '../http/http-errors.js';
 import type { Tpm, TpmHashAlgorithm } from '../tpm-access/tpm-port.js';
 
 /** Highest PCR a Keylime mask may name (spec §2, `mask`). */
@@ -22,13 +23,30 @@ export function pcrsOfMask(mask: string | undefined): number[] {
 }
 
 /**
+ * Quotes that may wait for the TPM behind the one running. A verifier asks one quote per round, so
+ * more waiting means a burst (another mTLS client) or a stalled TPM; past it a verifier's fresh quote
+ * would wait behind stale ones beyond its timeout.
+ */
+export const MAX_WAITING_QUOTES = 4;
+/** What a refused quote's reply asks the client to wait (`Retry-After`). */
+const BUSY_RETRY_AFTER_SECONDS = 1;
+
+/** A quote waiting for the TPM; `start` runs it. */
+interface WaitingQuote {
+  readonly start: () => void;
+}
+
+/**
  * Produces Keylime quote strings as the Rust agent does (spec §3.3): before every quote, PCR 16 is
  * reset and extended with H(pubkey PEM) in the quote's bank, binding the NK served as `pubkey` to
  * this TPM; then TPM2_Quote over the requested PCRs (the adapters re-read and retry when PCRs move).
- * Quotes run one at a time, so two requests can never interleave their PCR 16 reset and quote.
+ * Quotes run one at a time, so two requests can never interleave their PCR 16 reset and quote. At
+ * most `MAX_WAITING_QUOTES` wait behind the running one (the Rust agent queues without bound); a quote whose
+ * request was given up (`signal` aborted) before its turn leaves the queue without reaching the TPM.
  */
 export class AgentQuoter {
-  private queue: Promise<unknown> = Promise.resolve();
+  private running = false;
+  private readonly waiting: WaitingQuote[] = [];
   private readonly nkDigest: Uint8Array;
 
   constructor(
@@ -39,15 +57,49 @@ export class AgentQuoter {
     this.nkDigest = new Uint8Array(createHash(hashAlg).update(Buffer.from(nkPublicPem, 'utf8')).digest());
   }
 
-  /** `r<attest>:<signature>:<pcr blob>` over `pcrs` (which must include 16), qualifying data = the nonce's ASCII bytes. */
-  quote(nonce: string, pcrs: readonly number[]): Promise<string> {
-    const run = this.queue.then(async () => {
+  /**
+   * `r<attest>:<signature>:<pcr blob>` over `pcrs` (which must include 16), qualifying data = the nonce's ASCII bytes.
+   * @throws ServiceBusyError (`ERR_AGENT_BUSY`) when `MAX_WAITING_QUOTES` already wait, or when `signal` aborts before the quote's turn
+   */
+  quote(nonce: string, pcrs: readonly number[], signal?: AbortSignal): Promise<string> {
+    if (signal?.aborted === true) return Promise.reject(abandoned());
+    if (!this.running) return this.run(nonce, pcrs);
+    if (this.waiting.length >= MAX_WAITING_QUOTES) {
+      return Promise.reject(new ServiceBusyError(`${this.waiting.length} quotes already wait for the TPM; retry in ${BUSY_RETRY_AFTER_SECONDS} s`, BUSY_RETRY_AFTER_SECONDS, 'ERR_AGENT_BUSY'));
+    }
+    return new Promise<string>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.waiting.splice(this.waiting.indexOf(entry), 1);
+        reject(abandoned());
+      };
+      const entry: WaitingQuote = {
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.run(nonce, pcrs).then(resolve, reject);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  /** PCR 16 reset, extend and quote, with the TPM held until the quote is made; then the next waiting quote starts. */
+  private async run(nonce: string, pcrs: readonly number[]): Promise<string> {
+    this.running = true;
+    try {
       await this.tpm.resetPcr(DATA_PCR);
       await this.tpm.extendPcr(DATA_PCR, this.hashAlg, this.nkDigest);
       const result = await this.tpm.quote({ nonce: new Uint8Array(Buffer.from(nonce, 'ascii')), pcrs, hashAlg: this.hashAlg });
       return formatQuoteString(result);
-    });
-    this.queue = run.catch(() => undefined);
-    return run;
+    } finally {
+      const next = this.waiting.shift();
+      if (next === undefined) this.running = false;
+      else next.start();
+    }
   }
+}
+
+/** The refusal of a quote whose client left before its turn (nobody reads it). */
+function abandoned(): ServiceBusyError {
+  return new ServiceBusyError('quote request given up by its client before it reached the TPM', BUSY_RETRY_AFTER_SECONDS, 'ERR_AGENT_BUSY');
 }

@@ -1,4 +1,5 @@
 import { agentVersionResults, compareApiVersions } from '../http/api-version.js';
+import { clientGoneSignal } from '../http/client-gone-signal.js';
 import { ok, okJsonText } from '../http/envelope.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { ForbiddenError } from '../http/http-errors.js';
@@ -62,7 +63,7 @@ export function registerAgentRoutes(service: KeylimeService, agent: AgentApiCont
     url: '/quotes/identity',
     query: IdentityQuoteQuery,
     handler: async ({ query, apiVersion, reply }) => {
-      const quote = await agent.quoter.quote(query.nonce, pcrsOfMask(undefined));
+      const quote = await agent.quoter.quote(query.nonce, pcrsOfMask(undefined), clientGoneSignal(reply));
       return ok(reply, { ...algorithms(agent, apiVersion), quote, pubkey: agent.nkPublicPem });
     },
   });
@@ -73,7 +74,7 @@ export function registerAgentRoutes(service: KeylimeService, agent: AgentApiCont
     query: INTEGRITY_QUOTE_QUERY,
     handler: async ({ query, apiVersion, reply }) => {
       const pcrs = pcrsOfMask(query.mask);
-      const quote = await agent.quoter.quote(query.nonce, pcrs);
+      const quote = await agent.quoter.quote(query.nonce, pcrs, clientGoneSignal(reply));
       // Logs are read after the quote, so they can only be ahead of the quoted PCRs, never behind
       // (a verifier accepts a log ahead of PCR 10; spec §7.6).
       const results: Record<string, unknown> = { ...algorithms(agent, apiVersion), quote };

@@ -12,6 +12,12 @@ export const TOKEN_ALGORITHM = 'ES256';
 export const TOKEN_CLOCK_TOLERANCE_SECONDS = 30;
 /** The longest lifetime `issueApiToken` grants. */
 export const MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600;
+/**
+ * The one form of token id (`jti`) accepted: a UUID in lower case, as `issueApiToken` makes it and as
+ * `DELETE /tokens/{jti}` stores a revocation. Revocations are looked up by exact id, so a token whose id
+ * had any other spelling could never be revoked.
+ */
+const TOKEN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A bearer token was refused: missing, malformed, expired, badly signed, or of the wrong kind. */
 export class TokenRefused extends IronlimeError {
@@ -55,7 +61,7 @@ export interface TokenCheck {
 
 /**
  * Checks a bearer token with jose: ES256 only, signature by our key, issuer, audience, `exp`/`nbf`/
- * `iat` within the skew, a token id (`jti`), a known role and a tenant, and, given `isRevoked`, that
+ * `iat` within the skew, a token id (`jti`, a lower-case UUID: the only form a revocation can name), a known role and a tenant, and, given `isRevoked`, that
  * the token was not revoked. Every refusal is a TokenRefused whose message says which check failed
  * (the caller answers 401 without it).
  */
@@ -77,6 +83,7 @@ export async function verifyApiToken(token: string, publicKey: KeyObject, check:
   if (!isRole(role)) throw new TokenRefused('token refused: no valid role claim');
   if (typeof tenant !== 'string' || tenant === '') throw new TokenRefused('token refused: no tenant claim');
   if (typeof jti !== 'string' || jti === '') throw new TokenRefused('token refused: no token id claim');
+  if (!TOKEN_ID.test(jti)) throw new TokenRefused('token refused: token id is not a lower-case UUID');
   if (typeof exp !== 'number') throw new TokenRefused('token refused: no expiry claim');
   // A revocation that cannot be looked up (database down) throws: the token is not admitted.
   if (check.isRevoked !== undefined && (await check.isRevoked(jti))) throw new TokenRefused('token refused: revoked');

@@ -6,11 +6,13 @@ import { authenticateRequest, checkToken, presentedToken, TOKEN_COOKIE } from '.
 import type { Principal } from '../auth/roles.js';
 import { refusedUnread } from '../http/before-body-checks.js';
 import { verifiedClientCertificate } from '../http/client-certificate.js';
+import { clientGoneSignal } from '../http/client-gone-signal.js';
 import { isCrossOriginWrite } from '../http/cross-origin.js';
 import { errorReply } from '../http/error-envelope.js';
 import { ForbiddenError } from '../http/http-errors.js';
 import { NO_BODY_LIMIT } from '../http/route-registration.js';
 import type { KeylimeService } from '../http/keylime-service.js';
+import { ConcurrencyLimiter } from '../verifier/concurrency-limiter.js';
 import { statusFreshnessBounds, type FreshnessConfig } from '../verifier/freshness-bounds.js';
 import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.js';
 import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';
@@ -37,6 +39,14 @@ const MAX_EVENT_STREAMS_PER_HOLDER = 8;
 /** Streams a holder keeps when others want slots and none is free: 8 holders are always served. */
 const FAIR_SHARE_OF_EVENT_STREAMS = 4;
 const MAX_PAGE = 1_000_000;
+/**
+ * Pages made at once, per process: each runs its queries (a node page three at once) on the verifier's
+ * own connection pool (10), which verdict writes need; a viewer reloading in a loop must not take it.
+ */
+const MAX_PAGE_RENDERS = 2;
+/** Page requests waiting for a render slot; beyond, 503 with Retry-After. */
+const MAX_WAITING_PAGES = 32;
+const BUSY_RETRY_AFTER_SECONDS = 2;
 /** A login form or JSON body: a token of a few hundred bytes. */
 const LOGIN_BODY_LIMIT = 8192;
 
@@ -63,6 +73,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
   const slots = new StreamSlots(MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_HOLDER, FAIR_SHARE_OF_EVENT_STREAMS);
   // The streams' overview: once per tenant per tick, one at a time, whatever number of tabs are open.
   const overviews = new SharedOverview((tenant) => queries.overview(tenant), tickMs);
+  const renders = new ConcurrencyLimiter(MAX_PAGE_RENDERS);
   const streamQueries = { overview: (tenant: string | undefined) => overviews.get(tenant), nodesByIds: queries.nodesByIds.bind(queries) };
 
   void service.app.register(async (app: FastifyInstance) => {
@@ -134,17 +145,27 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         .send(),
     );
 
-    /** A read-only page: the viewer is admitted (or sent to the login page), then `render` makes the HTML. */
+    /**
+     * A read-only page: the viewer is admitted (or sent to the login page), then `render` makes the
+     * HTML, at most `MAX_PAGE_RENDERS` at once (token check included: it reads the revocations). A
+     * request whose client left while it waited runs no query.
+     */
     const page =
       (render: (principal: Principal, request: FastifyRequest, reply: FastifyReply) => Promise<string>) =>
       async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-        const principal = await viewer(request, reply);
-        return principal === undefined ? reply : sendPage(reply, await render(principal, request, reply));
+        if (renders.queued >= MAX_WAITING_PAGES) return sendBusy(reply);
+        const clientGone = clientGoneSignal(reply);
+        return renders.run(async () => {
+          if (clientGone.aborted) return sendBusy(reply);
+          const principal = await viewer(request, reply);
+          return principal === undefined ? reply : sendPage(reply, await render(principal, request, reply));
+        });
       };
 
+    // The overview page shows the live streams' reading when one is fresh (one tick), as they do.
     app.get(
       '/dashboard',
-      page(async (principal) => overviewPage(principal, await queries.overview(visibleTenant(principal)))),
+      page(async (principal) => overviewPage(principal, await overviews.get(visibleTenant(principal)))),
     );
 
     app.get(
@@ -197,6 +218,10 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
 
 function sendPage(reply: FastifyReply, page: string): FastifyReply {
   return reply.headers(PAGE_HEADERS).send(page);
+}
+
+function sendBusy(reply: FastifyReply): FastifyReply {
+  return sendPage(reply.code(503).header('retry-after', String(BUSY_RETRY_AFTER_SECONDS)), errorPage(undefined, 'Busy', 'The dashboard is busy: reload in a moment.'));
 }
 
 /** The nodes a live view watches (`?agent=<id>`, repeated), distinct; undefined when more than `MAX_WATCHED_NODES`. */

@@ -57,12 +57,15 @@ export class UnsupportedMediaTypeError extends IronlimeError {
   }
 }
 
-/** The route holds as many request bodies as it may at once; the reply says when to retry. */
+/**
+ * The route holds as much work as it may at once (request bodies; an agent's waiting quotes, with
+ * `ERR_AGENT_BUSY`); the reply says when to retry.
+ */
 export class ServiceBusyError extends IronlimeError {
   readonly retryAfterSeconds: number;
 
-  constructor(detail: string, retryAfterSeconds: number) {
-    super('ERR_SERVICE_BUSY', detail);
+  constructor(detail: string, retryAfterSeconds: number, code: 'ERR_SERVICE_BUSY' | 'ERR_AGENT_BUSY' = 'ERR_SERVICE_BUSY') {
+    super(code, detail);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }

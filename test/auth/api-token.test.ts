@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -70,6 +70,16 @@ describe('API tokens', () => {
     expect(await refusal(await sign({ role: 'viewer' }))).to.equal('token refused: no tenant claim');
     expect(await refusal(await sign({ role: 'viewer', tenant: 't' }, 'someone-else'))).to.equal('token refused: claim iss check failed');
     expect(await refusal(await sign({ role: 'viewer', tenant: 't' }, TOKEN_ISSUER, 'other'))).to.equal('token refused: claim aud check failed');
+  });
+
+  it('refuses a token whose id is not a lower-case UUID: a revocation, stored in lower case, could not name it', async () => {
+    const withId = (jti: string): Promise<string> =>
+      new SignJWT({ role: 'admin', tenant: 't' }).setProtectedHeader({ alg: 'ES256' }).setIssuer(TOKEN_ISSUER).setAudience(TOKEN_AUDIENCE).setSubject('a').setJti(jti).setIssuedAt().setExpirationTime('1h').sign(key.privateKey);
+    const upper = randomUUID().toUpperCase();
+    for (const jti of [upper, `${randomUUID()} `, 'id-1', `{${randomUUID()}}`]) {
+      expect(await refusal(await withId(jti)), jti).to.equal('token refused: token id is not a lower-case UUID');
+    }
+    expect((await verifyApiToken(await withId(upper.toLowerCase()), key.publicKey)).tokenId).to.equal(upper.toLowerCase());
   });
 
   it('a revoked token is refused; a revocation list that cannot be read refuses the token too', async () => {

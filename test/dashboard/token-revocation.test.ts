@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { decodeJwt } from 'jose';
+import { decodeJwt, SignJWT } from 'jose';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/auth/api-token.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import knexFactory from 'knex';
 import { TokenRevocations } from '../../lib/auth/token-revocations.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
@@ -38,6 +41,16 @@ describe('verifier admin API: revoking a bearer token (DELETE /v2.x/tokens/{jti}
     expect((await fleet.call('GET', '/v2.3/agents', bearer(other))).status).to.equal(200);
     // Revoking again is harmless.
     expect((await fleet.call('DELETE', `/v2.3/tokens/${String(decodeJwt(leaked).jti)}`, bearer(admin))).status).to.equal(204);
+  });
+
+  it('a token signed with the key but with an upper-case id is refused, so no token stays beyond revocation', async function () {
+    const { privateKey } = loadOrCreateTokenKey(fleet.dataDir);
+    const jti = randomUUID().toUpperCase();
+    const odd = await new SignJWT({ role: 'operator', tenant: 'default' }).setProtectedHeader({ alg: 'ES256' }).setIssuer(TOKEN_ISSUER).setAudience(TOKEN_AUDIENCE).setSubject('odd').setJti(jti).setIssuedAt().setExpirationTime('1h').sign(privateKey);
+    const admin = await fleet.token('admin', 'default');
+    expect((await fleet.call('DELETE', `/v2.3/tokens/${jti}`, bearer(admin))).status).to.equal(204);
+    const after = await fleet.call('GET', '/v2.3/agents', bearer(odd));
+    expect(after.status, after.body).to.equal(401);
   });
 
   it('stores a revocation once, answers by id, and throws when its database cannot be read', async function () {

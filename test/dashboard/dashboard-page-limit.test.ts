@@ -1,0 +1,54 @@
+import { expect } from 'chai';
+import knexFactory from 'knex';
+import { issueApiToken } from '../../lib/auth/api-token.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { timedHttpsCall } from '../helpers/timed-https-call.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+
+/** The node table's queries: a count and a page of the union of both node tables, named n. */
+const isNodeTableQuery = (sql: string): boolean => sql.includes('union all') && sql.includes(') as n');
+
+/**
+ * Every dashboard page ran its queries as soon as it was asked, on the verifier's own connection pool
+ * (10, which verdict writes need): a viewer reloading in a loop could hold every connection. Pages
+ * are now made 2 at once; 32 more wait; the rest are answered 503 with Retry-After.
+ */
+describe('dashboard pages: a bounded number made at once', function () {
+  this.timeout(60_000);
+  const suite = verifierPerSuite('ironlime-dashboard-page-limit-');
+
+  it('40 node-table loads while the table is locked: at most 2 of their queries wait on the database at once, 34 pages are made, 6 answered 503 with Retry-After', async () => {
+    const token = await issueApiToken({ subject: 'reloader', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const knex = suite.database.database.knex;
+    const schema = ((await knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name as string;
+    const locker = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, searchPath: [schema], pool: { min: 0, max: 1 } });
+    const inFlight = new Set<string>();
+    let most = 0;
+    const started = (query: { sql: string; __knexQueryUid: string }): void => {
+      if (!isNodeTableQuery(query.sql)) return;
+      inFlight.add(query.__knexQueryUid);
+      most = Math.max(most, inFlight.size);
+    };
+    const ended = (_responseOrError: unknown, query: { __knexQueryUid: string }): void => void inFlight.delete(query.__knexQueryUid);
+    knex.on('query', started).on('query-response', ended).on('query-error', ended);
+    const trx = await locker.transaction();
+    try {
+      // Every page's node-table query now waits on PostgreSQL until the lock goes: as a slow database would.
+      await trx.raw('lock table verifier_agents in access exclusive mode');
+      const loads = Array.from({ length: 40 }, () => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', { cookie: `ironlime_token=${token}` }));
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(inFlight.size).to.equal(2);
+      await trx.commit();
+      const replies = await Promise.all(loads);
+      const statuses = replies.map((reply) => reply.status).sort();
+      expect(statuses).to.deep.equal([...Array.from({ length: 34 }, () => 200), ...Array.from({ length: 6 }, () => 503)]);
+      for (const reply of replies.filter((one) => one.status === 503)) expect(reply.headers['retry-after']).to.equal('2');
+      expect(most).to.equal(2);
+    } finally {
+      if (!trx.isCompleted()) await trx.rollback();
+      knex.off('query', started).off('query-response', ended).off('query-error', ended);
+      await locker.destroy();
+    }
+  });
+});

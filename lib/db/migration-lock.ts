@@ -31,13 +31,13 @@ const turns = new WeakMap<Knex, Promise<unknown>>();
  * schema, so services started together wait for each other instead of failing on knex's lock row or
  * on its unguarded creation of its bookkeeping tables.
  *
- * On PostgreSQL the lock is a transaction-scoped advisory lock, held by a transaction left open on
- * one pooled connection while `work` runs on others. It ends with that session: PostgreSQL releases
+ * On PostgreSQL the lock is a transaction-scoped advisory lock, held by a transaction left open on a
+ * connection of its own, outside knex's pool, while `work` runs on the pool. It ends with that session: PostgreSQL releases
  * it when the process dies (SIGKILL, crash), when the connection drops, or when the transaction ends;
  * transaction-scoped, it also holds through a pooler in transaction mode, which keeps a transaction
  * on one server session. A connection lost while `work` runs fails the commit, so the caller learns
  * that another process may have migrated alongside. Callers in one process on one knex also take
- * turns here, so waiters do not use up the pool the holder needs. PGlite is one process with one
+ * turns here, so they do not each hold a connection while waiting. PGlite is one process with one
  * session: the turns alone exclude.
  *
  * @throws DatabaseUnavailable when the lock stays held for `waitMs`, naming the session that holds it,
@@ -54,45 +54,73 @@ export async function withMigrationLock<T>(knex: Knex, work: () => Promise<T>, w
   }
 }
 
+interface QueryResult {
+  readonly rows: Record<string, unknown>[];
+}
+
+/** The one call of a raw node-postgres connection this file makes (callback form: `postgres-bounds.ts` wraps that one). */
+interface RawConnection {
+  query(config: { text: string; values?: readonly unknown[] }, callback: (error: Error | null, result?: QueryResult) => void): unknown;
+}
+
+function run(connection: RawConnection, text: string, values?: readonly unknown[]): Promise<QueryResult> {
+  return new Promise((resolve, reject) => {
+    connection.query({ text, ...(values === undefined ? {} : { values }) }, (error, result) => (error === null ? resolve(result ?? { rows: [] }) : reject(error)));
+  });
+}
+
+/** Opens a connection outside knex's pool (knex's own way, with its search path), closed by `close`. */
+async function lockConnection(knex: Knex): Promise<{ connection: RawConnection; close: () => Promise<void> }> {
+  const client = knex.client as { acquireRawConnection(): Promise<RawConnection>; destroyRawConnection(connection: RawConnection): Promise<void> };
+  const connection = await client.acquireRawConnection();
+  return { connection, close: () => client.destroyRawConnection(connection).catch(() => undefined) };
+}
+
 async function underAdvisoryLock<T>(knex: Knex, work: () => Promise<T>, waitMs: number): Promise<T> {
-  let worked = false;
+  // The lock's session is not one of the pool's: `work` may need every pooled connection (a pool of
+  // one, as some callers configure, would otherwise wait for itself).
+  const { connection, close } = await lockConnection(knex);
   try {
-    return await knex.transaction(async (trx) => {
-      // The transaction stays idle while `work` runs elsewhere: the pool's server-side bound would end it.
-      await trx.raw('set local idle_in_transaction_session_timeout = 0');
-      try {
-        await pollUntil({ timeoutMs: waitMs, intervalMs: POLL_MS }, 'migration lock', async () => {
-          const result = (await trx.raw(`select pg_try_advisory_xact_lock(?, ${KEY_SQL}) as locked`, [MIGRATION_LOCK_CLASS])) as { rows: { locked: boolean }[] };
-          return result.rows[0]?.locked === true;
-        });
-      } catch (error) {
-        if (error instanceof IronlimeError && error.code === 'ERR_TIMEOUT') throw new DatabaseUnavailable(await heldBy(trx, waitMs), { cause: error });
-        throw error;
-      }
-      const result = await work();
-      worked = true;
-      return result;
-    });
-  } catch (error) {
-    if (!worked) throw error;
-    throw new DatabaseUnavailable(
-      'the migration lock was lost while migrating (its session ended), so another process may have migrated alongside; ' +
-        'the migrations are complete or resume at the next start',
-      { cause: error },
-    );
+    await run(connection, 'begin');
+    // The transaction stays idle while `work` runs elsewhere: a server-side idle bound would end it.
+    await run(connection, 'set local idle_in_transaction_session_timeout = 0');
+    try {
+      await pollUntil({ timeoutMs: waitMs, intervalMs: POLL_MS }, 'migration lock', async () => {
+        const result = await run(connection, `select pg_try_advisory_xact_lock($1, ${KEY_SQL}) as locked`, [MIGRATION_LOCK_CLASS]);
+        return result.rows[0]?.['locked'] === true;
+      });
+    } catch (error) {
+      if (error instanceof IronlimeError && error.code === 'ERR_TIMEOUT') throw new DatabaseUnavailable(await heldBy(connection, waitMs), { cause: error });
+      throw error;
+    }
+    const result = await work();
+    try {
+      await run(connection, 'commit');
+    } catch (error) {
+      throw new DatabaseUnavailable(
+        'the migration lock was lost while migrating (its session ended), so another process may have migrated alongside; ' +
+          'the migrations are complete or resume at the next start',
+        { cause: error },
+      );
+    }
+    return result;
+  } finally {
+    // Ending the session also ends an open transaction, and with it the lock.
+    await close();
   }
 }
 
 /** Says who holds the lock: the error of a start that gave up waiting. */
-async function heldBy(trx: Knex.Transaction, waitMs: number): Promise<string> {
-  const result = (await trx.raw(
+async function heldBy(connection: RawConnection, waitMs: number): Promise<string> {
+  const result = (await run(
+    connection,
     `select current_schema() as schema, a.pid, a.application_name, host(a.client_addr) as client, a.xact_start
        from (select 1) as here
        left join (pg_locks l join pg_stat_activity a on a.pid = l.pid)
-         on l.locktype = 'advisory' and l.granted and l.classid = ?::oid and l.objid = (${KEY_SQL})::oid and l.objsubid = 2
+         on l.locktype = 'advisory' and l.granted and l.classid = $1::oid and l.objid = (${KEY_SQL})::oid and l.objsubid = 2
         and l.database = (select oid from pg_database where datname = current_database())`,
     [MIGRATION_LOCK_CLASS],
-  )) as { rows: { schema: string | null; pid: number | null; application_name: string | null; client: string | null; xact_start: Date | null }[] };
+  )) as unknown as { rows: { schema: string | null; pid: number | null; application_name: string | null; client: string | null; xact_start: Date | null }[] };
   const holder = result.rows[0];
   const who =
     holder?.pid === null || holder?.pid === undefined

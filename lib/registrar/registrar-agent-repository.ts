@@ -131,8 +131,9 @@ export class RegistrarAgentRepository {
         for (const name of advisoryLocks(agentId, key)) {
           await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [name]);
         }
-        const current = (await this.lockLive(trx, agentId))?.agent;
-        if (current === undefined && key.ekKeyHash !== null) {
+        const locked = await this.lockLive(trx, agentId);
+        const current = locked?.agent;
+        if (key.ekKeyHash !== null && entersEk(locked, key.ekKeyHash)) {
           await this.checkEkCount(trx, agentId, key.ekKeyHash);
         }
         const sameHost = key.hostIdHash === null ? [] : await this.findByHostIdHash(trx, key.hostIdHash);
@@ -355,6 +356,17 @@ function advisoryLocks(agentId: string, key: RegistrationKey): string[] {
   const ek = key.ekKeyHash === null ? [] : [`registrar-ek:${key.ekKeyHash}`];
   const locks = [...host, ...ek];
   return locks.length > 0 ? locks : [`registrar-host:${agentId}`];
+}
+
+/**
+ * True when a registration would add a record to this EK's count: a new agent id, or a never-activated
+ * record that another EK's registration replaces (an activated one cannot change its EK). A record
+ * stored before `ek_key_hash` existed, with an EK but no hash, is left to its own rules.
+ */
+function entersEk(locked: LockedRecord | undefined, ekKeyHash: string): boolean {
+  if (locked === undefined) return true;
+  if (locked.agent.active || (locked.ekKeyHash === null && locked.agent.ekTpm !== null)) return false;
+  return locked.ekKeyHash !== ekKeyHash;
 }
 
 /** The advisory lock of one host id, taken by its registrations and activations. */

@@ -9,6 +9,7 @@ import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/softwa
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { adminClient, createRegistrarTestEnvironment, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
+import { freshHostId } from './helpers/fresh-host-id.js';
 import { authTagFor, generateTestKey } from './helpers/test-tpm-identity.js';
 
 /** What a request came to: 'ok', or the HTTP status and text of the refusal. */
@@ -140,6 +141,17 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
         const extra = newId();
         expect(await outcomeOf(register(extra, 9002))).to.equal(
           `403 the EK of agent '${extra}' is already registered under 3 agent ids (at most 3), activated or being activated; delete one of them first`,
+        );
+      });
+
+      it('a never-activated record without that EK cannot be turned into one more id of an EK whose ids are all activated', async function () {
+        for (const id of [newId(), newId(), newId()]) {
+          await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+        }
+        const other = newId();
+        await agent.registerHost(other, { mode: 'id-secret', hostId: freshHostId(), hostProofKey: 'ab'.repeat(32), mtlsCert: 'disabled' });
+        expect(await outcomeOf(register(other, 9002))).to.equal(
+          `403 the EK of agent '${other}' is already registered under 3 agent ids (at most 3), activated or being activated; delete one of them first`,
         );
       });
     },

@@ -43,7 +43,8 @@ export type ContinuityDecision =
  *   without one under a new name. An active record coming back with the host id it holds continues:
  *   a holder that came later never displaces it (the first activated record keeps the host id; an
  *   admin resolves a conflict by deleting an agent).
- * - Under the same agent id, the mode must be the stored one unless an admin allowed the change
+ * - Under the same agent id, a never-activated record blocks nothing: it is replaced (hunt H6). An
+ *   activated one continues: the mode must be the stored one unless an admin allowed the change
  *   (`modeChangeTo`); then the identity starts afresh.
  * - Same mode: another host id, a host id added to an activated record (it would hold it without a
  *   proof), or (`id-secret`) another proof key is refused; a host that lost its
@@ -65,6 +66,8 @@ export function decideIdentityContinuity(
   }
   if (current === undefined) return { kind: 'accept', fresh: false };
   if (fresh) return { kind: 'accept', fresh: true };
+  // A never-activated record proved nothing and holds nothing: another identity replaces it (decideRegistration).
+  if (!current.active) return { kind: 'accept', fresh: false };
   const refuse = (reason: string): ContinuityDecision => ({ kind: 'refuse', reason, flag: current.agentId });
   if (offered.mode !== current.identityMode) {
     return refuse(`it is registered as ${current.identityMode} (${current.trustLevel}) and came back as ${offered.mode}; changing its mode is an admin action`);

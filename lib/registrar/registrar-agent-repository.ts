@@ -26,8 +26,9 @@ export interface StoredAgent extends StoredIdentity {
   /** base64 TPM2B_PUBLIC of the AK; null without a TPM. */
   readonly aikTpm: string | null;
   /**
-   * TPM modes: base64 of the activation credential, the HMAC key of `auth_tag`. `id-secret`: the
-   * nonce the host must answer with its proof (empty once answered, so it cannot be reused).
+   * TPM modes: base64 of the activation credential, the HMAC key of `auth_tag`; once a tag was
+   * accepted, `spentActivationKey` of it (`activation-proof.ts`). `id-secret`: the nonce the host must
+   * answer with its proof (empty once answered, so it cannot be reused).
    */
   readonly activationKey: string;
   readonly ip: string | null;
@@ -95,7 +96,9 @@ export type ActivationOutcome =
  * Unauthenticated registrations are bounded: a never-activated record expires `inactiveTtlSeconds`
  * after its last registration (expired rows are removed by the next registration or listing, and
  * cannot be activated), and a new agent id is refused once its EK is registered under
- * `maxAgentsPerEk` ids (counted by EK public key, not by its TPM2B_PUBLIC bytes). Records of the
+ * `maxAgentsPerEk` activated ids (counted by EK public key, not by its TPM2B_PUBLIC bytes; at the
+ * limit the oldest never-activated record of the EK gives way, so the count also bounds the rows of
+ * one EK). Records of the
  * modes other than `tpm` escape both bounds — an `id-only` one is active at once and has no EK, a
  * software EK costs nothing — so each of those modes holds at most `maxAgentsPerNonTpmMode` records,
  * counted apart (a flood of one mode does not lock out the others); a stored id re-registers in its
@@ -128,8 +131,9 @@ export class RegistrarAgentRepository {
         for (const name of advisoryLocks(agentId, key)) {
           await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [name]);
         }
-        const current = (await this.lockLive(trx, agentId))?.agent;
-        if (current === undefined && key.ekKeyHash !== null) {
+        const locked = await this.lockLive(trx, agentId);
+        const current = locked?.agent;
+        if (key.ekKeyHash !== null && entersEk(locked, key.ekKeyHash)) {
           await this.checkEkCount(trx, agentId, key.ekKeyHash);
         }
         const sameHost = key.hostIdHash === null ? [] : await this.findByHostIdHash(trx, key.hostIdHash);
@@ -156,9 +160,9 @@ export class RegistrarAgentRepository {
 
   /**
    * Locks `agentId` and lets `decide` judge the stored record, with the records of other agent ids
-   * that carry its host id: it returns the record to store, or 'delete' to remove it (Keylime deletes
-   * an agent whose activation proof is wrong). Either outcome is committed; `decide` may throw to
-   * change nothing. An expired never-activated record is removed and reported as not found.
+   * that carry its host id: it returns the record to store, the record it was handed to write nothing,
+   * or 'delete' to remove it (a wrong `id-secret` host proof). Either change is committed; `decide` may
+   * throw to change nothing. An expired never-activated record is removed and reported as not found.
    * Activations of one host id are serialised with its registrations (the same advisory lock).
    */
   async activate(
@@ -182,6 +186,9 @@ export class RegistrarAgentRepository {
       }
       const sameHost = hostIdHash === null ? [] : await this.findByHostIdHash(trx, hostIdHash);
       const next = decide(locked.agent, sameHost);
+      if (next === locked.agent) {
+        return { outcome: 'updated', agent: locked.agent };
+      }
       if (next === 'delete') {
         await trx(TABLE).where({ agent_id: agentId }).delete();
         return { outcome: 'deleted' };
@@ -270,18 +277,36 @@ export class RegistrarAgentRepository {
     });
   }
 
+  /**
+   * Makes room for a new agent id of this EK: under `maxAgentsPerEk` records it passes; at the limit
+   * the oldest never-activated record of the EK is deleted to make room (hunt H6: the EK and its
+   * certificate are public, so records that proved nothing must not lock the TPM out of a new id);
+   * only when every record of the EK is activated is the registration refused. A never-activated
+   * record another transaction holds (being activated or registered) is skipped, not waited for.
+   */
   private async checkEkCount(trx: Knex.Transaction, agentId: string, ekKeyHash: string): Promise<void> {
     const rows: { count: string | number }[] = await trx(TABLE)
       .where({ ek_key_hash: ekKeyHash })
       .andWhereRaw(`NOT ${EXPIRED}`, [this.limits.inactiveTtlSeconds])
       .count({ count: '*' });
     const count = Number(rows[0]?.count ?? 0);
-    if (count >= this.limits.maxAgentsPerEk) {
+    const excess = count - this.limits.maxAgentsPerEk + 1;
+    if (excess <= 0) return;
+    const oldest: Pick<AgentRow, 'agent_id'>[] = await trx(TABLE)
+      .select('agent_id')
+      .where({ ek_key_hash: ekKeyHash, active: false })
+      .andWhereRaw(`NOT ${EXPIRED}`, [this.limits.inactiveTtlSeconds])
+      .orderBy([{ column: 'updated_at' }, { column: 'agent_id' }])
+      .limit(excess)
+      .forUpdate()
+      .skipLocked();
+    if (oldest.length < excess) {
       throw new RegistrationConflict(
         `the EK of agent '${agentId}' is already registered under ${count} agent ids (at most ` +
-          `${this.limits.maxAgentsPerEk}); delete one of them first`,
+          `${this.limits.maxAgentsPerEk}), activated or being activated; delete one of them first`,
       );
     }
+    await trx(TABLE).whereIn('agent_id', oldest.map((row) => row.agent_id)).delete();
   }
 
   /**
@@ -331,6 +356,17 @@ function advisoryLocks(agentId: string, key: RegistrationKey): string[] {
   const ek = key.ekKeyHash === null ? [] : [`registrar-ek:${key.ekKeyHash}`];
   const locks = [...host, ...ek];
   return locks.length > 0 ? locks : [`registrar-host:${agentId}`];
+}
+
+/**
+ * True when a registration would add a record to this EK's count: a new agent id, or a never-activated
+ * record that another EK's registration replaces (an activated one cannot change its EK). A record
+ * stored before `ek_key_hash` existed, with an EK but no hash, is left to its own rules.
+ */
+function entersEk(locked: LockedRecord | undefined, ekKeyHash: string): boolean {
+  if (locked === undefined) return true;
+  if (locked.agent.active || (locked.ekKeyHash === null && locked.agent.ekTpm !== null)) return false;
+  return locked.ekKeyHash !== ekKeyHash;
 }
 
 /** The advisory lock of one host id, taken by its registrations and activations. */

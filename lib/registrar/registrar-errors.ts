@@ -80,18 +80,18 @@ export class EkCertificateUntrusted extends IronlimeError {
 }
 
 /**
- * The activation proof (`auth_tag`) did not match. A never-activated record has been deleted (as
- * Keylime does); an active agent keeps its record and contact details, and loses the contact details
- * its last re-registration proposed (`removed` false).
+ * The activation proof did not match. `removed`: a never-activated `id-secret` record was deleted;
+ * `contact-kept`: an active agent keeps its record and proven contact details; `not-activated`: a
+ * TPM record that is not active yet is kept as it was (its right tag still activates it).
  */
 export class ActivationFailed extends IronlimeError {
-  constructor(agentId: string, removed = true) {
-    super(
-      'ERR_ACTIVATION_FAILED',
-      removed
-        ? `auth_tag for agent '${agentId}' does not match; the agent was removed and must register again`
-        : `auth_tag for agent '${agentId}' does not match; its proven contact details are kept`,
-    );
+  constructor(agentId: string, outcome: 'removed' | 'contact-kept' | 'not-activated') {
+    const consequence = {
+      removed: 'the agent was removed and must register again',
+      'contact-kept': 'its proven contact details are kept',
+      'not-activated': 'the agent is not activated',
+    }[outcome];
+    super('ERR_ACTIVATION_FAILED', `auth_tag for agent '${agentId}' does not match; ${consequence}`);
   }
 }
 

@@ -5,9 +5,9 @@ import { IronlimeError } from '../../interfaces/errors.js';
 import { hostIdHash, parseMacAddress, parseSystemUuid } from '../identity/host-id.js';
 import { verifyHostRegistrationProof } from '../identity/host-secret-proof.js';
 import { trustLevelOfMode, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
-import { checkAuthTag } from '../tpm/auth-tag.js';
 import { makeCredential } from '../tpm/make-credential.js';
 import { newActivationCredential } from './activation-credential.js';
+import { judgeAuthTag, spentActivationKey } from './activation-proof.js';
 import { EkTrust } from './ek-trust.js';
 import { decideHostIdClaim, decideIdentityContinuity } from './identity-continuity.js';
 import { RegistrarAgentRepository, type ActivationOutcome, type StoredAgent } from './registrar-agent-repository.js';
@@ -65,7 +65,7 @@ export interface AgentShowResults {
  * The registrar's decisions, independent of HTTP: register (check, challenge, store), activate (check
  * the proof, activate or delete), and the admin reads. Every refusal is a typed error the service
  * shell maps to Keylime's envelope; a refused request never changes what is stored, except a wrong
- * activation proof, which deletes the agent as Keylime does.
+ * `id-secret` host proof, which deletes a never-activated record and spends the nonce.
  */
 @injectable()
 export class RegistrarService {
@@ -165,14 +165,14 @@ export class RegistrarService {
         current.hostProofKey !== null &&
         current.activationKey !== '' &&
         verifyHostRegistrationProof(Buffer.from(current.hostProofKey, 'hex'), agentId, current.activationKey, proof);
-      if (accepted) return applyActivation(current);
+      if (accepted) return applyActivation(current, '');
       if (current.identityMode !== 'id-secret') return current;
       return current.active ? { ...current, pendingContact: null, activationKey: '', flaggedReason: 'a host proof did not match' } : 'delete';
     });
     if (result.outcome === 'not-found') throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
     if (result.outcome === 'deleted' || !accepted) {
       this.log.warn({ agentId }, 'host proof mismatch');
-      throw new ActivationFailed(agentId, result.outcome === 'deleted');
+      throw new ActivationFailed(agentId, result.outcome === 'deleted' ? 'removed' : 'contact-kept');
     }
     this.log.info({ agentId }, 'id-secret agent proved its host secret');
   }
@@ -204,40 +204,47 @@ export class RegistrarService {
 
   /**
    * Checks `auth_tag` = hex(HMAC-SHA384(stored key, agent id)) in constant time (spec §1.4). A match
-   * marks the agent active and puts contact details proposed by its last re-registration in force. A
-   * mismatch deletes a never-activated agent (the agent must restart to register again); an active
-   * agent — whose public EK and AK anyone can replay — keeps its record and proven contact details,
-   * and the proposed ones are dropped.
+   * marks the agent active, puts contact details proposed by its last re-registration in force, and
+   * spends the key: only a digest of the accepted tag is kept, so the same tag sent again (the Rust
+   * agent retries a PUT whose reply was lost) is answered 200 and changes nothing.
+   *
+   * A mismatch changes nothing and is 400 (stricter than Keylime, which deletes the agent): the tag
+   * is 96 hex digits keyed with a 32-character random credential, so guessing is hopeless, while
+   * anyone can send a wrong one. Deleting a never-activated record would let them cancel a genuine
+   * first registration, and dropping an active agent's proposed contact details would let them
+   * cancel its move while its right tag still got 200 (hunt H6).
    *
    * Only the TPM modes activate here: an `id-secret` record's key is the nonce its registration
    * handed out, which anyone who registers under the id receives, and an `id-only` record has none.
    *
    * @throws AgentNotFound (404) when the agent is unknown or its registration expired;
-   *   ActivationFailed (400) on a wrong tag; NoTpmToActivate (400, nothing changed) without a TPM.
+   *   ActivationFailed (400, nothing changed) on a wrong tag; NoTpmToActivate (400, nothing changed) without a TPM.
    */
   async activate(agentId: string, authTag: string): Promise<void> {
-    let accepted = false;
+    let repeated = false;
     const result = await this.activateRecord(agentId, (current) => {
       if (current.identityMode === 'id-secret' || current.identityMode === 'id-only') {
         // Thrown inside the transaction: it rolls back, so the record keeps its nonce and pending contact.
         throw new NoTpmToActivate(agentId, current.identityMode);
       }
-      accepted = checkAuthTag(current.activationKey, agentId, authTag);
-      if (accepted) {
-        return applyActivation(current);
+      const judgement = judgeAuthTag(current.activationKey, agentId, authTag);
+      if (judgement === 'proof') return applyActivation(current, spentActivationKey(authTag));
+      if (judgement === 'repeat' && current.active) {
+        repeated = true;
+        return current;
       }
-      return current.active ? { ...current, pendingContact: null } : 'delete';
+      // Thrown inside the transaction: it rolls back, so the record, its key and any pending contact stay as they were.
+      throw new ActivationFailed(agentId, current.active ? 'contact-kept' : 'not-activated');
+    }).catch((error: unknown) => {
+      if (error instanceof ActivationFailed) this.log.warn({ agentId }, 'activation proof mismatch: nothing changed');
+      throw error;
     });
-    if (result.outcome === 'not-found') {
+    if (result.outcome === 'not-found' || result.outcome === 'deleted') {
       throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
     }
-    if (result.outcome === 'deleted') {
-      this.log.warn({ agentId }, 'activation proof mismatch: agent deleted');
-      throw new ActivationFailed(agentId);
-    }
-    if (!accepted) {
-      this.log.warn({ agentId }, 'activation proof mismatch for an active agent: proposed contact details dropped');
-      throw new ActivationFailed(agentId, false);
+    if (repeated) {
+      this.log.info({ agentId }, 'activation proof repeated for an active agent: nothing changed');
+      return;
     }
     this.log.info({ agentId, ip: result.agent.ip, port: result.agent.port }, 'agent activated');
   }

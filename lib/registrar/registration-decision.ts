@@ -1,3 +1,4 @@
+import { sameProofKey } from '../identity/host-secret-proof.js';
 import type { IdentityMode, TrustLevel } from '../identity/trust-level.js';
 import type { ContactDetails, StoredAgent } from './registrar-agent-repository.js';
 import { InvalidAgentData, RegistrationConflict } from './registrar-errors.js';
@@ -23,8 +24,12 @@ export interface RegistrationOffer {
 /**
  * The record a registration leaves behind, given what is stored (Keylime
  * `models/registrar/registrar_agent.py`, spec §1.3 steps 2, 7 and 8):
- * - once an EK, EK certificate or AK is stored, a different value — or dropping the EK certificate —
- *   is refused with 403; only a previously absent EK certificate may be added;
+ * - once an ACTIVATED record holds an EK, EK certificate or AK, a different value — or dropping the EK
+ *   certificate — is refused with 403; only a previously absent EK certificate may be added;
+ * - a NEVER-ACTIVATED record claiming another identity (EK, AK, EK certificate, mode, host id or
+ *   host proof key) is replaced as a new one would be: it proved nothing, and anyone can register a
+ *   predictable id (Keylime's hash_ek) with a TPM's public EK and EK certificate and a made-up AK, so
+ *   keeping it would lock the real agent out (hunt H6). Its host id, flags and allowed mode go with it;
  * - `regcount` grows by one whenever an identity field changes (so 1 after the first registration);
  * - `active` is reset when the EK or AK changes, otherwise kept; the new activation key always
  *   replaces the old one (every registration issues a fresh challenge).
@@ -41,7 +46,7 @@ export interface RegistrationOffer {
  * `fresh` (an admin allowed a mode change) replaces the stored identity instead of comparing it.
  * Continuity across modes and host ids is judged before, by `decideIdentityContinuity`.
  *
- * @throws RegistrationConflict when the TPM identity differs from the stored one.
+ * @throws RegistrationConflict when the TPM identity differs from the one an activated record holds.
  * @throws InvalidAgentData when an `id-secret` host registers for the first time without a proof key.
  */
 export function decideRegistration(
@@ -51,8 +56,9 @@ export function decideRegistration(
   activationKey: string,
   fresh = false,
 ): Omit<StoredAgent, 'agentId'> {
-  const current = fresh ? undefined : stored;
   const ekCert = offer.ekCertDer === null ? null : Buffer.from(offer.ekCertDer).toString('base64');
+  const replaced = fresh || (stored !== undefined && !stored.active && claimsAnotherIdentity(stored, offer, ekCert));
+  const current = replaced ? undefined : stored;
   if (current !== undefined) {
     const differing = [
       current.ekTpm !== offer.ekTpm ? 'ek_tpm' : undefined,
@@ -99,18 +105,31 @@ export function decideRegistration(
 }
 
 /**
- * The record after a successful activation: active, with any pending contact details now in force.
- * An `id-secret` nonce is spent (emptied) so the same proof cannot activate twice.
+ * The record after a successful activation: active, with any pending contact details now in force,
+ * and `spentKey` in place of the activation key, so the same proof cannot activate twice (an
+ * `id-secret` nonce is emptied; a TPM credential becomes `spentActivationKey` of the accepted tag).
  */
-export function applyActivation(current: StoredAgent): Omit<StoredAgent, 'agentId'> {
+export function applyActivation(current: StoredAgent, spentKey: string): Omit<StoredAgent, 'agentId'> {
   const { agentId: _agentId, ...rest } = current;
   return {
     ...rest,
     active: true,
     ...(current.pendingContact ?? contactOf(current)),
     pendingContact: null,
-    activationKey: current.identityMode === 'id-secret' ? '' : current.activationKey,
+    activationKey: spentKey,
   };
+}
+
+/** True when the offer names an identity other than the stored one (an EK certificate added to a record without one is the same identity). */
+function claimsAnotherIdentity(stored: StoredAgent, offer: RegistrationOffer, ekCert: string | null): boolean {
+  return (
+    stored.identityMode !== offer.identityMode ||
+    stored.ekTpm !== offer.ekTpm ||
+    stored.aikTpm !== offer.aikTpm ||
+    (stored.ekCert !== null && stored.ekCert !== ekCert) ||
+    (offer.hostIdHash !== null && stored.hostIdHash !== offer.hostIdHash) ||
+    (offer.hostProofKey !== null && !sameProofKey(stored.hostProofKey, offer.hostProofKey))
+  );
 }
 
 function contactOf(agent: StoredAgent): ContactDetails {

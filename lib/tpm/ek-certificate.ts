@@ -9,6 +9,15 @@ import { publicKeyFromTpmtPublic } from './tpmt-public-key.js';
 /** How far up a chain of supplied intermediates we follow before giving up. */
 const MAX_CHAIN_DEPTH = 5;
 
+/**
+ * Intermediates sent with an EK certificate that are looked at, at most. Real vendor chains have one
+ * or two; each one costs a signature check at every level, so an unbounded list is CPU for anyone.
+ */
+export const MAX_EK_INTERMEDIATES = 8;
+
+/** Largest RSA modulus of an intermediate: a signature check with an 8192-bit key costs ~16× a 2048-bit one. */
+export const MAX_INTERMEDIATE_RSA_BITS = 4096;
+
 export type EkCertificateVerdict =
   | {
     readonly valid: true;
@@ -72,7 +81,9 @@ export function certificatePublicKey(cert: X509Certificate): KeyObject {
  * Checks an EK certificate against a CA store the way Keylime's `cert_utils.verify_ek` does
  * (keylime-protocol §5.3): a store certificate whose subject is the EK certificate's issuer must
  * have signed it. Unlike Keylime, the chain may also pass through `intermediates` (each a CA, each
- * issued by the next) until it reaches any store certificate. Every store certificate is a trust
+ * issued by the next) until it reaches any store certificate; more than `MAX_EK_INTERMEDIATES` of
+ * them, or one with an RSA key over `MAX_INTERMEDIATE_RSA_BITS`, makes the verdict invalid before any
+ * signature is checked (hostile input must not cost seconds of CPU). Every store certificate is a trust
  * anchor, as in Keylime. Validity dates and EKUs are NOT checked (EK certificates routinely outlive
  * their CAs' validity; Keylime does not check them either). Throws `CertificateParseError` when the
  * EK certificate cannot be read at all.
@@ -83,7 +94,19 @@ export function verifyEkCertificate(
   options: VerifyEkCertificateOptions = {},
 ): EkCertificateVerdict {
   const { cert: leaf, quirks } = readOne(ekCert);
-  const intermediates = (options.intermediates ?? []).map((i) => readOne(i).cert);
+  const supplied = options.intermediates ?? [];
+  if (supplied.length > MAX_EK_INTERMEDIATES) {
+    return { valid: false, reason: `EK certificate: ${supplied.length} certificates were sent with it, at most ${MAX_EK_INTERMEDIATES} are looked at`, quirks };
+  }
+  const intermediates = supplied.map((i) => readOne(i).cert);
+  const oversized = intermediates.find((i) => rsaModulusBits(i) > MAX_INTERMEDIATE_RSA_BITS);
+  if (oversized !== undefined) {
+    return {
+      valid: false,
+      reason: `EK certificate: the certificate "${oneLine(oversized.subject)}" sent with it has a ${rsaModulusBits(oversized)}-bit RSA key (at most ${MAX_INTERMEDIATE_RSA_BITS})`,
+      quirks,
+    };
+  }
   const chain: string[] = [];
   let current = leaf;
   for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth += 1) {
@@ -113,6 +136,16 @@ export function verifyEkCertificate(
 export function ekPublicMatchesCertificate(ekPublic: Uint8Array | TpmtPublic, ekCert: Uint8Array | string): boolean {
   const pub = ekPublic instanceof Uint8Array ? parsePublicArea(ekPublic) : ekPublic;
   return publicKeyFromTpmtPublic(pub).equals(certificatePublicKey(readOne(ekCert).cert));
+}
+
+/** Modulus size of an RSA certificate key; 0 for other keys and for a key OpenSSL cannot decode (it vouches for nothing). */
+function rsaModulusBits(cert: X509Certificate): number {
+  try {
+    const key = cert.publicKey;
+    return key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss' ? (key.asymmetricKeyDetails?.modulusLength ?? 0) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function oneLine(name: string | undefined): string {

@@ -56,6 +56,22 @@ describe('identity continuity (no silent downgrade)', function () {
     expect(decideIdentityContinuity(undefined, [secret], { ...offered, hostProofKey: k2 })).to.deep.include({ kind: 'refuse', flag: 'a1' });
   });
 
+  it('a never-activated record under the same id refuses nothing: another mode, level, host id or secret replaces it (hunt H6)', function () {
+    const unproven = stored({ active: false });
+    for (const offered of [
+      offer({ mode: 'id-only', trustLevel: 'id-only', ekTpm: null }),
+      offer({ trustLevel: 'emulated-tpm' }),
+      offer({ hostIdHash: 'h2' }),
+    ]) {
+      expect(decideIdentityContinuity(unproven, [unproven], offered)).to.deep.equal({ kind: 'accept', fresh: false });
+    }
+    const secret = stored({ identityMode: 'id-secret', trustLevel: 'id-secret', ekTpm: null, hostProofKey: 'a1'.repeat(32), active: false });
+    expect(decideIdentityContinuity(secret, [secret], offer({ mode: 'id-secret', trustLevel: 'id-secret', ekTpm: null, hostProofKey: 'b2'.repeat(32) })).kind).to.equal('accept');
+    // The host id it names is still judged against the records that hold it.
+    const holder = stored({ agentId: 'holder', hostIdHash: 'h2' });
+    expect(decideIdentityContinuity(unproven, [holder], offer({ mode: 'id-only', trustLevel: 'id-only', ekTpm: null, hostIdHash: 'h2' }))).to.deep.include({ kind: 'refuse', flag: 'holder' });
+  });
+
   it('only an activated record holds its host id: a never-activated one, however strong, refuses nobody', function () {
     const unproven = [stored({ agentId: 'squatter', identityMode: 'emulated-tpm', trustLevel: 'emulated-tpm', active: false })];
     const secret = offer({ mode: 'id-secret', trustLevel: 'id-secret', ekTpm: null, hostProofKey: 'k' });

@@ -143,16 +143,13 @@ describe('registrar: hostile registrations', function () {
         await cleanUp([id]);
       });
 
-      it('refuses a new agent id once the EK is registered under maxAgentsPerEk ids (item 6)', async function () {
-        const ids = [randomUUID(), randomUUID(), randomUUID()];
-        for (const id of ids) {
-          await register(id, { ip: '10.0.0.1', port: 9002 });
-        }
+      it('refuses a new agent id once the EK is registered under maxAgentsPerEk activated ids (item 6)', async function () {
+        const ids = [await activeAgent({ ip: '10.0.0.1', port: 9002 }), await activeAgent({ ip: '10.0.0.1', port: 9002 }), await activeAgent({ ip: '10.0.0.1', port: 9002 })];
         const extra = randomUUID();
         const error = await refusal(register(extra, { ip: '10.0.0.1', port: 9002 }));
         expect(error.remoteHttpStatus).to.equal(403);
         expect(error.status).to.equal(
-          `the EK of agent '${extra}' is already registered under 3 agent ids (at most 3); delete one of them first`,
+          `the EK of agent '${extra}' is already registered under 3 agent ids (at most 3), activated or being activated; delete one of them first`,
         );
         // Re-registering an id the EK already has is not a new one.
         await register(ids[0] as string, { ip: '10.0.0.1', port: 9002 });
@@ -162,10 +159,7 @@ describe('registrar: hostile registrations', function () {
       });
 
       it('counts one EK public key once whatever TPM2B_PUBLIC bytes carry it (item 6)', async function () {
-        const ids = [randomUUID(), randomUUID(), randomUUID()];
-        for (const id of ids) {
-          await register(id, { ip: '10.0.0.1', port: 9002 });
-        }
+        const ids = [await activeAgent({ ip: '10.0.0.1', port: 9002 }), await activeAgent({ ip: '10.0.0.1', port: 9002 }), await activeAgent({ ip: '10.0.0.1', port: 9002 })];
         // The same key with another auth policy: other bytes, same EK, still matching the EK certificate.
         const area = parseTpm2bPublic(ek.ekPublic);
         const variant = marshalTpm2bPublic({ ...area, authPolicy: new Uint8Array(32).fill(7) });

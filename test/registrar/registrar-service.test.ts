@@ -157,17 +157,16 @@ forEachDatabase(
       }
     });
 
-    it('refuses a forged auth_tag with 400 and deletes the record', async function () {
+    it('refuses a forged auth_tag with 400 and changes nothing: the record stays, not activated', async function () {
       const agent = softwareAgent();
       await register(agent);
       const forged = authTagFor(Buffer.from('A'.repeat(32)), agent.id);
       const error = await refusal(agentClient.activate(agent.id, forged));
       expect(error.remoteHttpStatus).to.equal(400);
-      expect(error.status).to.equal(
-        `auth_tag for agent '${agent.id}' does not match; the agent was removed and must register again`,
-      );
-      expect(await admin.list()).to.not.include(agent.id);
-      expect((await refusal(agentClient.activate(agent.id, forged))).remoteHttpStatus).to.equal(404);
+      expect(error.status).to.equal(`auth_tag for agent '${agent.id}' does not match; the agent is not activated`);
+      expect(await admin.list()).to.include(agent.id);
+      expect((await refusal(admin.show(agent.id))).remoteHttpStatus).to.equal(404);
+      expect((await refusal(agentClient.activate(agent.id, forged))).remoteHttpStatus).to.equal(400);
     });
 
     it('re-registration with the same identity issues a new challenge and keeps regcount', async function () {

@@ -78,8 +78,8 @@ describe('registrar: registration decision', function () {
     expect(next.activationKey).to.equal('bmV3');
     expect(next).to.include({ ip: '10.0.0.9', port: 9000, mtlsCert: 'disabled' });
     expect(next.pendingContact).to.deep.equal({ ip: '10.0.0.1', port: 9002, mtlsCert: 'disabled' });
-    const activated = applyActivation({ agentId: 'a1', ...next });
-    expect(activated).to.include({ active: true, ip: '10.0.0.1', port: 9002, mtlsCert: 'disabled', pendingContact: null });
+    const activated = applyActivation({ agentId: 'a1', ...next }, 'spent');
+    expect(activated).to.include({ active: true, ip: '10.0.0.1', port: 9002, mtlsCert: 'disabled', pendingContact: null, activationKey: 'spent' });
   });
 
   it('re-registration of an active agent with the same contact proposes nothing', function () {
@@ -95,6 +95,24 @@ describe('registrar: registration decision', function () {
   it('adding a previously absent EK certificate is allowed and counts as a registration', function () {
     const next = decideRegistration('a1', stored({ ekCert: null }), checked(), 'bmV3');
     expect(next.regcount).to.equal(2);
+  });
+
+  for (const [what, incoming] of [
+    ['EK', { ekTpm: 'T1RIRVI=' }],
+    ['AK', { aikTpm: 'T1RIRVI=' }],
+    ['EK certificate', { ekCertDer: Uint8Array.from([0x30, 0x00]) }],
+  ] as const) {
+    it(`replaces a never-activated record claiming another ${what}: nothing of the old one is kept but its regcount (hunt H6)`, function () {
+      const squat = stored({ active: false, hostIdHash: 'cd'.repeat(32), flaggedReason: 'refused', modeChangeTo: 'id-only', regcount: 3 });
+      const next = decideRegistration('a1', squat, checked(incoming), 'bmV3');
+      expect(next).to.include({ active: false, activationKey: 'bmV3', hostIdHash: null, flaggedReason: null, modeChangeTo: null, regcount: 4, ip: '10.0.0.1' });
+      expect(next).to.include({ ekTpm: checked(incoming).ekTpm, aikTpm: checked(incoming).aikTpm });
+    });
+  }
+
+  it('keeps a never-activated record\'s host id and flag when the same identity registers again', function () {
+    const next = decideRegistration('a1', stored({ active: false, hostIdHash: 'cd'.repeat(32), flaggedReason: 'refused' }), checked(), 'bmV3');
+    expect(next).to.include({ hostIdHash: 'cd'.repeat(32), flaggedReason: 'refused', regcount: 1 });
   });
 
   for (const [field, current, incoming] of [

@@ -1,11 +1,13 @@
 import { expect } from 'chai';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import forge from 'node-forge';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { defaultCertStoreDir, loadCertStore, loadDefaultCertStore } from '../../lib/pki/cert-store-files.js';
 import { certificatesDer, createCertStore } from '../../lib/tpm/cert-store.js';
 import { readDerCertificate } from '../../lib/tpm/certificate-quirks.js';
-import { ekPublicMatchesCertificate, verifyEkCertificate } from '../../lib/tpm/ek-certificate.js';
+import { ekPublicMatchesCertificate, MAX_EK_INTERMEDIATES, MAX_INTERMEDIATE_RSA_BITS, verifyEkCertificate } from '../../lib/tpm/ek-certificate.js';
 import { vectorBytes, vectorText } from './tpm-vectors.js';
 import { vectorPath } from '../helpers/paths.js';
 
@@ -83,6 +85,24 @@ describe('verifyEkCertificate (Keylime test_cert_utils.py::test_verify_ek)', () 
     expect(verifyEkCertificate(ekCert('test_iak.der'), rootOnly, { intermediates: [ekCert('test_idevid.der')] }).valid).to.equal(false);
   });
 
+  it(`refuses more than ${MAX_EK_INTERMEDIATES} intermediates before checking any signature (hunt H6)`, () => {
+    const [intermediate, root] = certificatesDer(vectorText('keylime', 'ek_certs', 'test_iak_idevid_chain.pem'));
+    const rootOnly = createCertStore([{ name: 'root.der', data: root as Uint8Array }]);
+    const sent = (count: number): Uint8Array[] => Array.from({ length: count }, () => intermediate as Uint8Array);
+    expect(verifyEkCertificate(ekCert('test_iak.der'), rootOnly, { intermediates: sent(MAX_EK_INTERMEDIATES) }).valid).to.equal(true);
+    const verdict = verifyEkCertificate(ekCert('test_iak.der'), rootOnly, { intermediates: sent(MAX_EK_INTERMEDIATES + 1) });
+    expect(verdict).to.include({ valid: false, reason: `EK certificate: 9 certificates were sent with it, at most 8 are looked at` });
+  });
+
+  it(`refuses an intermediate with an RSA key over ${MAX_INTERMEDIATE_RSA_BITS} bits, and takes one of ${MAX_INTERMEDIATE_RSA_BITS} (hunt H6)`, () => {
+    const [intermediate, root] = certificatesDer(vectorText('keylime', 'ek_certs', 'test_iak_idevid_chain.pem'));
+    const rootOnly = createCertStore([{ name: 'root.der', data: root as Uint8Array }]);
+    const largest = verifyEkCertificate(ekCert('test_iak.der'), rootOnly, { intermediates: [caWithRsaModulusBits(MAX_INTERMEDIATE_RSA_BITS), intermediate as Uint8Array] });
+    expect(largest.valid).to.equal(true);
+    const verdict = verifyEkCertificate(ekCert('test_iak.der'), rootOnly, { intermediates: [caWithRsaModulusBits(8192), intermediate as Uint8Array] });
+    expect(verdict).to.include({ valid: false, reason: 'EK certificate: the certificate "CN=decoy CA" sent with it has a 8192-bit RSA key (at most 4096)' });
+  });
+
   it('reads strictly when no quirk is needed, and throws ERR_CERTIFICATE_PARSE for garbage', () => {
     expect(readDerCertificate(ekCert('stm_ecc_ek.der')).quirks).to.deep.equal([]);
     expect(() => verifyEkCertificate(new Uint8Array([0x30, 0x03, 1, 2, 3]), store)).to.throw(/not a DER X\.509 certificate/);
@@ -98,3 +118,24 @@ describe('ekPublicMatchesCertificate', () => {
     expect(ekPublicMatchesCertificate(objects('infineon_ecc_ek.tpm2b_public.bin'), ekCert('infineon_slb9670_rsa_ek.der'))).to.equal(false);
   });
 });
+
+/**
+ * DER of a CA certificate whose RSA key has a `bits`-bit modulus: any odd number of that size parses
+ * as an RSA public key, so no prime pair has to be generated (an 8192-bit one takes seconds).
+ */
+function caWithRsaModulusBits(bits: number): Uint8Array {
+  const modulus = randomBytes(bits / 8);
+  modulus[0] = (modulus[0] ?? 0) | 0x80;
+  modulus[modulus.length - 1] = (modulus[modulus.length - 1] ?? 0) | 1;
+  const signer = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const cert = forge.pki.createCertificate();
+  cert.serialNumber = '02';
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
+  cert.publicKey = forge.pki.setRsaPublicKey(new forge.jsbn.BigInteger(modulus.toString('hex'), 16), new forge.jsbn.BigInteger('65537', 10));
+  cert.setSubject([{ name: 'commonName', value: 'decoy CA' }]);
+  cert.setIssuer([{ name: 'commonName', value: 'decoy CA' }]);
+  cert.setExtensions([{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true }]);
+  cert.sign(forge.pki.privateKeyFromPem(signer.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()), forge.md.sha256.create());
+  return Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
+}

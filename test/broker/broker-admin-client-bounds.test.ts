@@ -9,6 +9,8 @@ import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
 import { ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { KbsBadReplyError } from '../../lib/kbs-client/kbs-client-errors.js';
 import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../../lib/pki/service-tls.js';
+import { floodChunked, trickle } from '../helpers/hostile-replies.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 /** A hostile broker behind mTLS: a refusal with a 128 MiB chunked body, an answer that trickles. */
 describe('broker admin client: bounds what a broker can make it read and wait for', function () {
@@ -45,54 +47,20 @@ describe('broker admin client: bounds what a broker can make it read and wait fo
     return client;
   }
 
-  async function failure(promise: Promise<unknown>): Promise<Error> {
-    return promise.then(
-      () => {
-        throw new Error('expected a failure');
-      },
-      (error: unknown) => error as Error,
-    );
-  }
-
   it('stops reading a refusal whose chunked body runs to 128 MiB soon after 1 MiB (KbsBadReplyError)', async () => {
-    const chunk = Buffer.alloc(1024 * 1024, 0x61);
-    let bytesSent = 0;
-    handler = (res) => {
-      res.writeHead(400, { 'content-type': 'application/problem+json' }); // no content-length: chunked
-      let chunks = 0;
-      const pump = (): void => {
-        while (chunks < 128) {
-          chunks += 1;
-          bytesSent += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
-    };
-    const error = await failure(open().putNode('node-1', { groups: ['rack4'] }));
-    expect(error).to.be.instanceOf(KbsBadReplyError);
+    const sent = { bytes: 0 };
+    handler = (res) => floodChunked(res, 400, 'application/problem+json', sent);
+    const error = await rejectionOf(open().putNode('node-1', { groups: ['rack4'] }), KbsBadReplyError);
     expect(error.message).to.match(/larger than 1048576 bytes/);
-    expect(bytesSent, 'bytes the broker got to write').to.be.at.most(16 * 1024 * 1024);
+    expect(sent.bytes, 'bytes the broker got to write').to.be.at.most(16 * 1024 * 1024);
   });
 
   it('gives up when the whole answer has not come within timeoutMs, even if a byte comes every 300 ms (ServiceUnreachableError, timeout)', async function () {
     this.timeout(10_000);
-    let timer: NodeJS.Timeout | undefined;
-    handler = (res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('{');
-      timer = setInterval(() => res.write(' '), 300);
-      res.on('close', () => clearInterval(timer));
-    };
+    handler = (res) => trickle(res, '{');
     const started = Date.now();
-    const error = await failure(open(1_000).revocationInForce('node-1'));
-    clearInterval(timer);
-    expect(error).to.be.instanceOf(ServiceUnreachableError);
-    expect((error as ServiceUnreachableError).reason).to.equal('timeout');
+    const error = await rejectionOf(open(1_000).revocationInForce('node-1'), ServiceUnreachableError);
+    expect(error.reason).to.equal('timeout');
     expect(Date.now() - started).to.be.below(5_000);
   });
 });

@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import { ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { KbsBadReplyError, KbsRefusedError } from '../../lib/kbs-client/kbs-client-errors.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
+import { floodChunked, trickle } from '../helpers/hostile-replies.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 /** A hostile broker: a chunked body with no content-length, a trickle, a refusal with a huge detail. */
 describe('kbs client: KbsHttp bounds what a broker can make it read, wait for and print', function () {
@@ -26,56 +28,22 @@ describe('kbs client: KbsHttp bounds what a broker can make it read, wait for an
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  async function failure(promise: Promise<unknown>): Promise<Error> {
-    return promise.then(
-      () => {
-        throw new Error('expected a failure');
-      },
-      (error: unknown) => error as Error,
-    );
-  }
-
   it('stops reading a chunked reply soon after 8 MiB (KbsBadReplyError), instead of buffering all 128 MiB', async () => {
-    const chunk = Buffer.alloc(1024 * 1024, 0x61);
-    let bytesSent = 0;
-    handler = (res) => {
-      res.writeHead(200, { 'content-type': 'application/json' }); // no content-length: chunked
-      let chunks = 0;
-      const pump = (): void => {
-        while (chunks < 128) {
-          chunks += 1;
-          bytesSent += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
-    };
+    const sent = { bytes: 0 };
+    handler = (res) => floodChunked(res, 200, 'application/json', sent);
     http = new KbsHttp({ url, timeoutMs: 20_000 });
-    const error = await failure(http.send('GET', '/x'));
-    expect(error).to.be.instanceOf(KbsBadReplyError);
+    const error = await rejectionOf(http.send('GET', '/x'), KbsBadReplyError);
     expect(error.message).to.match(/larger than 8388608 bytes/);
-    expect(bytesSent, 'bytes the broker got to write').to.be.at.most(16 * 1024 * 1024);
+    expect(sent.bytes, 'bytes the broker got to write').to.be.at.most(16 * 1024 * 1024);
   });
 
   it('gives up when the whole reply has not come within timeoutMs, even if every byte comes before it (ServiceUnreachableError, timeout)', async function () {
     this.timeout(10_000);
-    let timer: NodeJS.Timeout | undefined;
-    handler = (res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('[');
-      timer = setInterval(() => res.write(' '), 300);
-      res.on('close', () => clearInterval(timer));
-    };
+    handler = (res) => trickle(res, '[');
     http = new KbsHttp({ url, timeoutMs: 1_000 });
     const started = Date.now();
-    const error = await failure(http.send('GET', '/x'));
-    clearInterval(timer);
-    expect(error).to.be.instanceOf(ServiceUnreachableError);
-    expect((error as ServiceUnreachableError).reason).to.equal('timeout');
+    const error = await rejectionOf(http.send('GET', '/x'), ServiceUnreachableError);
+    expect(error.reason).to.equal('timeout');
     expect(Date.now() - started).to.be.below(5_000);
   });
 
@@ -86,9 +54,7 @@ describe('kbs client: KbsHttp bounds what a broker can make it read, wait for an
       res.end(JSON.stringify({ type: 'https://x/errors/Policy\u001b[31mDeny', detail }));
     };
     http = new KbsHttp({ url });
-    const error = await failure(http.send('GET', '/x'));
-    expect(error).to.be.instanceOf(KbsRefusedError);
-    const refused = error as KbsRefusedError;
+    const refused = await rejectionOf(http.send('GET', '/x'), KbsRefusedError);
     for (const text of [refused.detail, refused.kbsType, refused.message]) {
       expect(text).to.not.match(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/);
     }

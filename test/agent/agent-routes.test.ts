@@ -6,6 +6,8 @@ import { expectedDataPcr } from '../../lib/attestation/pcr-checks.js';
 import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply.js';
 import { parseQuoteString } from '../../lib/tpm/quote-string.js';
 import { verifyQuote, type QuoteVerified } from '../../lib/tpm/verify-quote.js';
+import { TpmAccessError } from '../../lib/tpm-access/tpm-access-error.js';
+import type { QuoteRequest, QuoteResult } from '../../lib/tpm-access/tpm-port.js';
 import { testAgentPolicies } from '../helpers/agent-policies.js';
 import { createSoftwareAgent, disposeSharedNodeKey, type SoftwareAgent } from './helpers/software-agent.js';
 
@@ -114,6 +116,27 @@ describe('agent routes (software TPM, emulated node)', function () {
       const reply = await agent.request('GET', `/v2.6/quotes/identity?nonce=${nonce}`);
       expect(reply.status).to.equal(200);
       verified(agent, reply.body.results['quote'] as string, nonce);
+    });
+  });
+
+  describe('a quote the TPM could not make', function () {
+    // 500, as the Rust agent answers it: Keylime verifiers (Python's and ironlime's, `RETRYABLE_STATUSES` in
+    // lib/attestation/pull-decision.ts) retry a quote answered 408, 500 or 599 and fail the node on any
+    // other status, so a 503 turned one TPM hiccup of a healthy node into a FAIL.
+    it('is answered 500 with the Keylime envelope on both quote routes, a status Keylime verifiers retry', async function () {
+      const tpm = agent.tpm as { quote: (request: QuoteRequest) => Promise<QuoteResult> };
+      const original = tpm.quote;
+      tpm.quote = () => Promise.reject(new TpmAccessError('tpm2_quote: Esys_Quote(0x922) the TPM asks to retry'));
+      try {
+        for (const path of [`/v2.6/quotes/identity?nonce=${NONCE}`, `/v2.6/quotes/integrity?nonce=${NONCE}&mask=0x400&partial=1`]) {
+          const reply = await agent.request('GET', path);
+          expect(reply.status, path).to.equal(500);
+          expect(reply.body.code, path).to.equal(500);
+        }
+      } finally {
+        tpm.quote = original;
+      }
+      expect((await agent.request('GET', `/v2.6/quotes/identity?nonce=${NONCE}`)).status).to.equal(200);
     });
   });
 

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
+import { validateDto } from '../../lib/http/dto-validation.js';
+import { RequestValidationError } from '../../lib/http/http-errors.js';
 import { checkJsonText } from '../../lib/http/json-guard.js';
 import { EVIDENCE_BODY_LIMIT } from '../../lib/http/keylime-service.js';
+import { SessionCreateBody } from '../../lib/verifier/push/push-dtos.js';
 import { PUSH_MAX_JSON_VALUES } from '../../lib/verifier/push/push-routes.js';
 import { JSON_API, usePushVerifier } from './helpers/push-verifier.js';
 
@@ -64,6 +67,20 @@ describe('push routes: bodies bounded by their number of JSON values (hunt H5)',
     expect(reply.body).to.deep.equal(REFUSAL);
     // Before the bound: 2.3 s and a 500 (the refusal's messages overflowed the stack). Generous margin.
     expect(reply.stallMs, 'longest event-loop stall, ms').to.be.below(1000);
+  });
+
+  it('reports a refusal of 100,000 bad session methods as a 400 naming the first five, not a stack overflow (a 500)', () => {
+    // Past the value bound of the route; `validateDto` alone, as any caller with a parsed value uses it.
+    const plain = { data: { type: 'session', attributes: { agent_id: 'x', authentication_supported: Array.from({ length: 100_000 }, () => ({})) } } };
+    let refusal: unknown;
+    try {
+      validateDto(SessionCreateBody, plain, 'body');
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).to.be.instanceOf(RequestValidationError);
+    expect((refusal as Error).message).to.match(/^body\.data\.attributes\.authentication_supported: must contain no more than 8 elements; /);
+    expect((refusal as Error).message.split('; ')).to.have.length(5);
   });
 
   it('counts session requests per address before their body is read: past 50 a minute, 429 whatever the body', async () => {

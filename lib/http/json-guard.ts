@@ -102,8 +102,8 @@ function pathOf(item: Pending, location: RequestLocation): string {
  * Refuses a body text holding more than `maxValues` JSON values (array elements, object members'
  * values, the top value; keys not counted) or nested deeper than `maxDepth`, before JSON.parse builds
  * any of them: parsing 32 MiB of `{},` alone took 8.5 s. One pass over the text, skipping strings with
- * `indexOf` and ending at the first value past a bound, so a hostile body costs about `maxValues`
- * steps. Exact for JSON; on text that is not JSON the counts are some numbers and JSON.parse refuses
+ * `indexOf` and ending at the first value past a bound (or the first mark past what that many values
+ * can have), so a hostile body costs at most `5 × maxValues` steps. Exact for JSON; on text that is not JSON the counts are some numbers and JSON.parse refuses
  * the text next.
  *
  * @throws RequestValidationError (`body: holds more than 512 JSON values`, `body: nested deeper than 32 levels`).
@@ -113,8 +113,15 @@ export function checkJsonText(text: string, maxValues: number, maxDepth = MAX_JS
   // a first value (what follows its `[` or `{` is not its closer).
   let values = 1;
   let depth = 0;
+  // JSON of V values has at most 5V marks (2V strings, keys included; V - 1 commas; V openers and
+  // V closers): more is text that is not JSON (`[][]…`, `""…`, `]]…`), refused as soon as seen.
+  let marksLeft = MARKS_PER_VALUE * maxValues;
   const marks = new RegExp(VALUE_MARKS);
   for (let match = marks.exec(text); match !== null; match = marks.exec(text)) {
+    marksLeft -= 1;
+    if (marksLeft < 0) {
+      throw new RequestValidationError('body', `holds more than ${maxValues} JSON values`);
+    }
     const at = match.index;
     const mark = text.charCodeAt(at);
     if (mark === QUOTE) {
@@ -139,6 +146,7 @@ export function checkJsonText(text: string, maxValues: number, maxDepth = MAX_JS
   }
 }
 
+const MARKS_PER_VALUE = 5;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const CLOSE_ARRAY = 0x5d;
@@ -157,13 +165,12 @@ function endOfString(text: string, from: number): number {
 
 /** Whether the container opened just before `from` is empty: its next character but JSON whitespace is `]` or `}`. */
 function closesRightAway(text: string, from: number): boolean {
-  let at = from;
-  while (at < text.length && JSON_WHITESPACE.has(text.charCodeAt(at))) at += 1;
-  const next = text.charCodeAt(at);
-  return next === CLOSE_ARRAY || next === CLOSE_OBJECT;
+  CLOSER_AFTER_WHITESPACE.lastIndex = from;
+  return CLOSER_AFTER_WHITESPACE.test(text);
 }
 
-const JSON_WHITESPACE: ReadonlySet<number> = new Set([0x20, 0x09, 0x0a, 0x0d]);
+/** JSON whitespace, then a closer; sticky (matched at `lastIndex` only, which each use sets first). */
+const CLOSER_AFTER_WHITESPACE = /[ \t\n\r]*[\]}]/y;
 
 /**
  * `JSON.parse` of a request body, between `checkJsonText` (before: at most `maxValues` values and

@@ -48,6 +48,16 @@ describe('http: a body bounded by its number of JSON values before it is parsed 
     expect(refusal(() => parseJsonBody(`[${'{},'.repeat(DEFAULT_MAX_JSON_VALUES - 2)}{}]`))).to.equal('accepted');
   });
 
+  it('refuses text with more marks than that many values can have, which is not JSON, without reading to its end', () => {
+    // JSON.parse would say "must be JSON"; the scan stops at the 5 × 512 + 1st mark instead.
+    for (const mark of ['[]', '""', ']', '{}']) {
+      expect(refusal(() => parseJsonBody(mark.repeat(3000)))).to.equal(`body: holds more than ${DEFAULT_MAX_JSON_VALUES} JSON values`);
+    }
+    const widest = `{${Array.from({ length: 255 }, (_, i) => `"k${i}":"v"`).join(',')}}`;
+    expect(valuesIn(JSON.parse(widest))).to.equal(256);
+    expect(refusal(() => checkJsonText(widest, 256))).to.equal('accepted');
+  });
+
   it('refuses nesting past the bound in the text, whatever the number of values', () => {
     const deep = `${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`;
     expect(refusal(() => checkJsonText(deep, 1_000_000))).to.equal(`body: nested deeper than ${MAX_JSON_DEPTH} levels`);

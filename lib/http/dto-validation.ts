@@ -18,7 +18,8 @@ const MAX_REPORTED = 5;
  * service's reply, where they are dropped so that a newer peer's extra fields do not break us. Path parameters and query values are
  * strings on the wire, so for those locations class-transformer converts them to the declared property
  * types first; bodies are JSON and are taken as they are (a number is never accepted for a string).
- * Prototype keys and excessive nesting are refused before class-transformer runs (`json-guard.ts`).
+ * Prototype keys and excessive nesting are refused before class-transformer runs (`json-guard.ts`; a
+ * body's number of values, before it is parsed).
  * Throws `RequestValidationError` naming each failed field, e.g. `body.quote: must be a base64 string`.
  */
 export function validateDto<T extends object>(dto: DtoClass<T>, plain: unknown, location: RequestLocation): T {
@@ -35,7 +36,7 @@ export function validateDto<T extends object>(dto: DtoClass<T>, plain: unknown, 
   });
   const dropped = location === 'results' ? [] : droppedKeys(plain, instance, location);
   if (errors.length > 0 || dropped.length > 0) {
-    const messages = [...dropped, ...flatten(errors, location)];
+    const messages = [...dropped, ...flatten(errors, location, MAX_REPORTED)];
     const first = messages[0] ?? { path: location, message: 'is invalid' };
     const detail = messages
       .slice(0, MAX_REPORTED)
@@ -68,14 +69,25 @@ export function requireEmpty(plain: unknown, location: RequestLocation): void {
   throw new RequestValidationError(location, 'not expected on this route');
 }
 
-function flatten(errors: readonly ValidationError[], parent: string): { path: string; message: string }[] {
+/**
+ * The first `max` messages of `errors`, depth first (a field's own rules, then its children's, then the
+ * next field). Iterative and stopping at `max`: a body of 40,000 bad array elements overflowed the call
+ * stack when each level's messages were spread into its parent's (a 500 instead of the 400).
+ */
+function flatten(errors: readonly ValidationError[], parent: string, max: number): { path: string; message: string }[] {
   const out: { path: string; message: string }[] = [];
-  for (const error of errors) {
-    const path = /^\d+$/.test(error.property) ? `${parent}[${error.property}]` : `${parent}.${error.property}`;
+  const pending: { error: ValidationError; parent: string }[] = [];
+  const pushAll = (children: readonly ValidationError[], at: string): void => {
+    for (let i = children.length - 1; i >= 0; i -= 1) pending.push({ error: children[i] as ValidationError, parent: at });
+  };
+  pushAll(errors, parent);
+  for (let item = pending.pop(); item !== undefined && out.length < max; item = pending.pop()) {
+    const { error } = item;
+    const path = /^\d+$/.test(error.property) ? `${item.parent}[${error.property}]` : `${item.parent}.${error.property}`;
     for (const [rule, message] of Object.entries(error.constraints ?? {})) {
       out.push({ path, message: rule === 'whitelistValidation' ? 'should not exist' : withoutPropertyName(message, error.property) });
     }
-    out.push(...flatten(error.children ?? [], path));
+    pushAll(error.children ?? [], path);
   }
   return out;
 }

@@ -115,16 +115,18 @@ export class KeylimeService {
       clientErrorHandler: clientErrorReply,
     }) as unknown as FastifyInstance;
     app.removeContentTypeParser(['application/json', 'text/plain']);
-    // Prototype keys and excessive depth are refused here, before class-transformer sees the body.
+    // Bodies of too many values (the route's `maxJsonValues`) are refused before they are parsed, and
+    // prototype keys and excessive depth before class-transformer sees the body.
     // A route declared with `rawBody` gets the text unparsed: it parses it itself (off the event loop).
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
       const text = bodyText(body);
-      if ((request.routeOptions.config as RawBodyConfig).rawBody === true) {
+      const config = request.routeOptions.config as RawBodyConfig;
+      if (config.rawBody === true) {
         done(null, text);
         return;
       }
       try {
-        done(null, parseRequestBody(text));
+        done(null, parseRequestBody(text, config.maxJsonValues));
       } catch (error) {
         done(error as Error, undefined);
       }

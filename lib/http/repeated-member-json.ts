@@ -1,8 +1,23 @@
-/** A JSON body's reader: the value `JSON.parse` gives for the body's UTF-8 text; throws when it is not JSON. */
+import { checkJsonText, DEFAULT_MAX_JSON_VALUES } from './json-guard.js';
+
+/** A JSON body's reader: the value `JSON.parse` gives for the body's UTF-8 text; throws when it is not JSON (or holds too many values). */
 export type JsonBodyReader = (body: Buffer) => unknown;
 
-/** `JSON.parse` of the body's UTF-8 text: what every reply is read with unless a reader is given. */
-export const readJsonBody: JsonBodyReader = (body) => JSON.parse(body.toString('utf8'));
+/**
+ * JSON values an agent's reply may hold: its results are a few members, the logs among them strings.
+ * An agent sends up to 64 MiB (`ThinHttpsClient`'s reply limit), and 32 MiB of `{}` took JSON.parse
+ * alone 8.5 s of the verifier's event loop; past the bound the reply is refused before it is parsed.
+ */
+export const MAX_REPLY_JSON_VALUES = DEFAULT_MAX_JSON_VALUES;
+
+/** `JSON.parse` of a reply's text, once `checkJsonText` found it within `MAX_REPLY_JSON_VALUES`. */
+function parseReplyText(text: string): unknown {
+  checkJsonText(text, MAX_REPLY_JSON_VALUES);
+  return JSON.parse(text);
+}
+
+/** `JSON.parse` of the body's UTF-8 text (at most `MAX_REPLY_JSON_VALUES` values): what every reply is read with unless a reader is given. */
+export const readJsonBody: JsonBodyReader = (body) => parseReplyText(body.toString('utf8'));
 
 /** A remembered member value: its text, and the bytes that stand for it in a reply (the same, as ASCII). */
 export interface RepeatedText {
@@ -145,7 +160,7 @@ export class RepeatedMemberJsonReader {
     }
     let value: unknown;
     try {
-      value = JSON.parse(before + after);
+      value = parseReplyText(before + after);
     } catch {
       return undefined;
     }

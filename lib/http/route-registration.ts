@@ -9,6 +9,7 @@ import { isCrossOriginWrite } from './cross-origin.js';
 import { requireEmpty, validateDto, type DtoClass, type RequestLocation } from './dto-validation.js';
 import { validateFast, type FastDto } from './fast-path-checks.js';
 import { ForbiddenError } from './http-errors.js';
+import { ADMIN_MAX_JSON_VALUES, DEFAULT_MAX_JSON_VALUES } from './json-guard.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -67,6 +68,12 @@ export interface RouteSpec<P extends object, Q extends object, B extends object,
   readonly rawBody?: boolean;
   /** Body limit of this route in bytes (1 KiB to 256 MiB); default the service's. */
   readonly bodyLimit?: number;
+  /**
+   * JSON values this route's body may hold, counted before it is parsed (`checkJsonText`); default
+   * `ADMIN_MAX_JSON_VALUES` on an admin route, else `DEFAULT_MAX_JSON_VALUES`. Set it from what the
+   * route's DTO can hold. A `rawBody` route's handler passes its own to `parseRequestBody`.
+   */
+  readonly maxJsonValues?: number;
   /** Bounds the bytes of this route's bodies in flight at once (checked on arrival, after the admin check). */
   readonly bodyBudget?: BodyBudget;
   /** Replies to this route's errors instead of the scope's handler (the push routes' JSON:API errors). */
@@ -81,9 +88,11 @@ export interface RouteSpec<P extends object, Q extends object, B extends object,
  */
 export type AdminAccess = (request: FastifyRequest, certificate: PeerCertificate | undefined) => Promise<void>;
 
-/** The fastify route config of a `rawBody` route, which the service's body parser reads. */
+/** The fastify route config the service's body parser reads: a `rawBody` route's text stays unparsed. */
 export interface RawBodyConfig {
   readonly rawBody?: boolean;
+  /** The route's `maxJsonValues` (the parser's default when absent). */
+  readonly maxJsonValues?: number;
 }
 
 export interface RouteSettings {
@@ -129,7 +138,11 @@ export function addRoute<P extends object, Q extends object, B extends object, A
     throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'is versioned but the service has no API version policy');
   }
   const rawBody = spec.rawBody === true;
-  const config: RawBodyConfig & CrossSiteBodyConfig = { rawBody, refuseCrossSiteBodies: spec.admin === true };
+  const maxJsonValues = spec.maxJsonValues ?? (spec.admin === true ? ADMIN_MAX_JSON_VALUES : DEFAULT_MAX_JSON_VALUES);
+  if (!Number.isInteger(maxJsonValues) || maxJsonValues < 1) {
+    throw new InvalidConfig(`route ${spec.method} ${spec.url}`, 'maxJsonValues must be a positive integer');
+  }
+  const config: RawBodyConfig & CrossSiteBodyConfig = { rawBody, maxJsonValues, refuseCrossSiteBodies: spec.admin === true };
   const checkParams = locationCheck(spec.params, 'params');
   const checkQuery = locationCheck(spec.query, 'query');
   const checkBody = rawBody ? () => EMPTY as B : locationCheck(spec.body, 'body');

@@ -26,10 +26,12 @@ export type EvidenceAnswer =
   | { readonly kind: 'internal'; readonly message: string };
 
 const EVIDENCE_BODY: FastDto<EvidenceBody> = { dto: EvidenceBody, fast: fastEvidenceBody };
+/** JSON values an evidence body may hold: `EvidenceBody` has 12 (its logs and policies are strings). */
+export const EVIDENCE_MAX_JSON_VALUES = 64;
 
 /**
- * Checks one request body, its text as it came: parsed as the service parses a body (JSON guard;
- * empty is no body), validated with the `EvidenceBody` DTO as a DTO route would (behind its fast path,
+ * Checks one request body, its text as it came: parsed as the service parses a body (JSON guard, at
+ * most `EVIDENCE_MAX_JSON_VALUES` values; empty is no body), validated with the `EvidenceBody` DTO as a DTO route would (behind its fast path,
  * evidence-body-fast-path.ts, which passes only bodies the DTO accepts), then checked
  * with the engine (`evaluateEvidence`), the derived inputs and the measured-boot memo coming from
  * `cache`, the policy's exclude rules charged to this request's match allowance
@@ -37,7 +39,7 @@ const EVIDENCE_BODY: FastDto<EvidenceBody> = { dto: EvidenceBody, fast: fastEvid
  */
 export function checkEvidence(bodyText: string, cache: EvidenceInputsCache, options: EvidenceCheckOptions): EvidenceAnswer {
   try {
-    const body = parseRequestBody(bodyText);
+    const body = parseRequestBody(bodyText, EVIDENCE_MAX_JSON_VALUES);
     const { data } = validateFast(EVIDENCE_BODY, body, 'body');
     const result = evaluate(data, cache, options);
     return { kind: 'results', json: JSON.stringify({ valid: result.valid, claims: result.claims, failures: result.failures }) };

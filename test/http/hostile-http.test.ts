@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { serverApiVersionPolicy } from '../../lib/http/api-version.js';
 import { validateDto } from '../../lib/http/dto-validation.js';
 import { ok } from '../../lib/http/envelope.js';
+import { DEFAULT_MAX_JSON_VALUES } from '../../lib/http/json-guard.js';
 import { createService, MIN_BODY_LIMIT, type KeylimeService } from '../../lib/http/keylime-service.js';
 import { IsKeylimeAgentId } from '../../lib/http/validators.js';
 
@@ -39,7 +40,7 @@ describe('http: hostile input', function () {
 
   beforeEach(function () {
     handled = 0;
-    service = createService({ name: 'test', apiVersions: serverApiVersionPolicy(), bodyLimit: 1024 * 1024 });
+    service = createService({ name: 'test', apiVersions: serverApiVersionPolicy(), bodyLimit: 1024 * 1024, insecureAdminForTests: true });
     service.route({
       method: 'PUT',
       url: '/agents/:agent_id',
@@ -78,6 +79,26 @@ describe('http: hostile input', function () {
       expect(({} as Record<string, unknown>)['polluted']).to.equal(undefined);
     });
   }
+
+  it(`answers 400 in Keylime's envelope to a body of more than ${DEFAULT_MAX_JSON_VALUES} values, read before it is parsed (hunt H5)`, async function () {
+    // Values past the bound come before text that is not JSON: the refusal comes before JSON.parse.
+    const reply = await put(`{"auth_tag":"x","inner":{"value":"v"},"extra":[${'{},'.repeat(DEFAULT_MAX_JSON_VALUES)} not JSON`);
+    expect(reply).to.deep.equal({ statusCode: 400, json: { code: 400, status: `body: holds more than ${DEFAULT_MAX_JSON_VALUES} JSON values`, results: {} } });
+    expect(handled).to.equal(0);
+  });
+
+  it('takes a route\'s own bound on values, and a larger one on admin routes', async function () {
+    service.route({ method: 'POST', url: '/small', versioned: false, maxJsonValues: 4, body: NestedBody, handler: ({ reply }) => ok(reply, {}) });
+    service.route({ method: 'POST', url: '/admin', versioned: false, admin: true, body: NestedBody, handler: ({ reply }) => ok(reply, {}) });
+    const post = async (url: string, payload: string) => (await service.app.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json' } })).json() as { status: string };
+    expect((await post('/small', '{"auth_tag":"x","inner":{"value":"v"}}')).status).to.equal('Success');
+    expect((await post('/small', '{"auth_tag":"x","inner":{"value":"v","w":1}}')).status).to.equal('body: holds more than 4 JSON values');
+    const many = `{"auth_tag":"x","inner":{"value":"v"},"extra":[${'0,'.repeat(DEFAULT_MAX_JSON_VALUES)}0]}`;
+    expect((await post('/admin', many)).status).to.equal('body.extra: should not exist');
+    expect(() => service.route({ method: 'POST', url: '/zero', versioned: false, maxJsonValues: 0, body: NestedBody, handler: ({ reply }) => ok(reply, {}) })).to.throw(
+      'maxJsonValues must be a positive integer',
+    );
+  });
 
   it('still accepts a body nested up to the bound', async function () {
     const reply = await put('{"auth_tag":"x","inner":{"value":"v"}}');

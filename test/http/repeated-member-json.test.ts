@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { readJsonBody, RepeatedMemberJsonReader, RepeatedTexts } from '../../lib/http/repeated-member-json.js';
+import { MAX_REPLY_JSON_VALUES, readJsonBody, RepeatedMemberJsonReader, RepeatedTexts } from '../../lib/http/repeated-member-json.js';
 import { spyOnJsonParse } from './json-parse-spy.js';
 
 /**
@@ -115,6 +115,16 @@ describe('http: reading a reply whose boot log repeats (RepeatedMemberJsonReader
       const raw = Buffer.concat([Buffer.from('{"code":200,"status":"Success","results":{"mb_measurement_list":"'), Buffer.from(odd, 'latin1'), Buffer.from('"}}')]);
       expectAsJsonParse(reader, raw);
     }
+  });
+
+  it(`refuses a reply of more than ${MAX_REPLY_JSON_VALUES} JSON values without parsing it, whether its log repeats or not (hunt H5)`, function () {
+    const reader = primed();
+    const pad = Array.from({ length: MAX_REPLY_JSON_VALUES }, () => ({}));
+    for (const log of [LOG, 'AAAA']) {
+      const body = Buffer.from(quoteBody(log, { pad }));
+      expect(parsedLengths(() => expect(() => reader.read(body)).to.throw(`body: holds more than ${MAX_REPLY_JSON_VALUES} JSON values`))).to.deep.equal([]);
+    }
+    expect(reader.read(Buffer.from(quoteBody(LOG, { pad: pad.slice(0, MAX_REPLY_JSON_VALUES - 8) })))).to.have.nested.property('results.mb_measurement_list', LOG);
   });
 
   it('answers as JSON.parse on 3,000 bodies built from the tokens that could mislead it', function () {

@@ -1,6 +1,7 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { expect } from 'chai';
 import { BadRemoteReplyError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
+import { MAX_REPLY_JSON_VALUES } from '../../lib/http/repeated-member-json.js';
 import { ThinHttpsClient } from '../../lib/http/thin-https-client.js';
 import { tlsFixture } from './tls-fixture.js';
 
@@ -146,6 +147,18 @@ describe('http: thin keep-alive HTTPS client', function () {
     expect(connections, 'the half-read connection is not used again').to.equal(2);
     thin.close();
     drips.forEach(clearInterval);
+  });
+
+  it(`refuses a reply of more than ${MAX_REPLY_JSON_VALUES} JSON values as a bad reply, before it is parsed (hunt H5)`, async function () {
+    const thin = client(5000);
+    // 32 MiB of `{}` took JSON.parse alone 8.5 s of the event loop; 2 MiB shows the refusal.
+    const many = Array.from({ length: 700_000 }, () => ({}));
+    onRequest = (socket) => socket.write(envelope({ quote: 'r', pad: many }));
+    const refused = await thin.request('GET', '/quotes/integrity').catch((error: unknown) => error);
+    expect(refused).to.be.instanceOf(BadRemoteReplyError);
+    onRequest = (socket) => socket.write(envelope({ quote: 'r', pad: many.slice(0, MAX_REPLY_JSON_VALUES - 8) }));
+    expect(await thin.request('GET', '/quotes/integrity')).to.have.property('quote', 'r');
+    thin.close();
   });
 
   it('counts the time a request waited behind another against its deadline', async function () {

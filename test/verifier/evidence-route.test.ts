@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { EVIDENCE_MAX_JSON_VALUES } from '../../lib/verifier/evidence-check.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
@@ -63,6 +64,13 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     return { status: response.statusCode, body: JSON.parse(response.body) as EvidenceReply['body'] };
   }
 
+
+  it(`refuses a body of more than ${EVIDENCE_MAX_JSON_VALUES} JSON values (400) before it is parsed (hunt H5)`, async function () {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash');
+    const reply = await post({ ...evidence(agent, 'valueBoundNonce00001', maskOf([])), extra: Array.from({ length: EVIDENCE_MAX_JSON_VALUES }, () => ({})) });
+    expect(reply).to.deep.equal({ status: 400, body: { code: 400, status: `body: holds more than ${EVIDENCE_MAX_JSON_VALUES} JSON values`, results: {} } });
+  });
 
   it('an exclude rule (a+)+$ against an IMA path of / + 28 a + ! is matched in linear time (not excluded, not in the policy)', async function () {
     const agent = new FakeAgent();

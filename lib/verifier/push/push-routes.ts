@@ -18,6 +18,12 @@ import { attestationDocument, evidenceAcknowledged, sessionResultAttributes } fr
 
 /** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The default of the routes with a body. */
 const SMALL_BODY_LIMIT = 256 * 1024;
+/**
+ * JSON values a push body may hold, whatever its bytes: the agent's bodies hold a few dozen to a few
+ * hundred (the capabilities' subject lists are the most), its logs being strings. Counted before the
+ * body is parsed, so 32 MiB of `{}` is refused after 1,024 steps instead of stalling the event loop.
+ */
+export const PUSH_MAX_JSON_VALUES = 1024;
 
 export interface PushRouteDeps {
   readonly sessions: PushSessions;
@@ -36,18 +42,25 @@ export interface PushRouteDeps {
  */
 export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): void {
   const route = <P extends object, B extends object, A>(spec: Omit<RouteSpec<P, object, B, A>, 'versioned' | 'errorHandler'>): void =>
-    addRoute(app, { ...(spec.body === undefined ? {} : { bodyLimit: SMALL_BODY_LIMIT }), ...spec, url: `/v3.0${spec.url}`, versioned: false, errorHandler: sendPushError }, { insecureAdmin: false });
+    addRoute(
+      app,
+      { ...(spec.body === undefined ? {} : { bodyLimit: SMALL_BODY_LIMIT }), maxJsonValues: PUSH_MAX_JSON_VALUES, ...spec, url: `/v3.0${spec.url}`, versioned: false, errorHandler: sendPushError },
+      { insecureAdmin: false },
+    );
   // The agent's token is checked on its headers after its params, before its body is read: a caller
   // without a valid token gets its 401/403 and costs no body reading or parsing (docs/http.md).
   const authenticate = (request: FastifyRequest, params: PushAgentParams): Promise<AuthenticatedSession> =>
     deps.sessions.authenticate(params.agent_id, request.headers.authorization);
 
+  // The per-address limit is counted on the headers, before the body is read: it is what bounds a
+  // stranger, and it must not wait on the body work it limits.
   route({
     method: 'POST',
     url: '/sessions',
+    authenticate: async (request) => deps.sessions.admitAddress(request.ip),
     body: SessionCreateBody,
-    handler: async ({ body, request, reply }) => {
-      const session = await deps.sessions.open(body, request.ip);
+    handler: async ({ body, reply }) => {
+      const session = await deps.sessions.open(body);
       return sendJsonApi(reply, 200, {
         data: {
           type: 'session',

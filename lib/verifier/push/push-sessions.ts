@@ -130,13 +130,24 @@ export class PushSessions {
   }
 
   /**
-   * Opens a session for any agent id (an unknown one learns nothing here: its proof fails later):
-   * 429 once 15 sessions of the agent were proven in the last minute, or 50 were opened from `ip`.
-   * `prove` checks the per-agent limit again before its slow hash.
+   * Counts a request to open a session from `ip`, on its headers before its body is read (every one,
+   * whatever its body turns out to be): 429 past 50 in the last minute.
    */
-  async open(body: SessionCreateBody, ip: string, now = new Date()): Promise<OpenedSession> {
+  admitAddress(ip: string, now = Date.now()): void {
+    const wait = this.perIp.take(ip, now);
+    if (wait !== undefined) {
+      throw new PushRefused(429, 'too_many_requests', 'too many sessions requested; try again later', wait);
+    }
+  }
+
+  /**
+   * Opens a session for any agent id (an unknown one learns nothing here: its proof fails later), once
+   * `admitAddress` admitted its request: 429 once 15 sessions of the agent were proven in the last
+   * minute. `prove` checks the per-agent limit again before its slow hash.
+   */
+  async open(body: SessionCreateBody, now = new Date()): Promise<OpenedSession> {
     const agentId = body.data.attributes.agent_id;
-    const wait = this.provenPerAgent.wait(agentId, now.getTime()) ?? this.perIp.take(ip, now.getTime());
+    const wait = this.provenPerAgent.wait(agentId, now.getTime());
     if (wait !== undefined) {
       throw new PushRefused(429, 'too_many_requests', 'too many sessions requested; try again later', wait);
     }

@@ -25,8 +25,8 @@ export const MAX_QUEUED_BYTES = 1024 * 1024;
 /**
  * Server-sent events for one dashboard tab: every tick an `overview` event (the overview's counts)
  * and an `agents` event with the watched nodes whose row, as shown now, differs from what this stream
- * last sent (all of them on the first tick), and a `gone` event with the ids of watched nodes sent
- * before that are no longer there (deleted), all JSON. Each tick reads the watched rows by their key
+ * last sent (all of them on the first tick), and a `gone` event with the ids of watched nodes that are
+ * not there (deleted, or never this viewer's to read), once each, all JSON. Each tick reads the watched rows by their key
  * and judges them at its own time, so a row that failed, or whose PASS or `alive` went stale (which
  * writes nothing), is sent however many other rows of the fleet changed. One tick at a time per tab;
  * the overview (shared: `queries.overview` is `SharedOverview` in the routes) is sent when it arrives,
@@ -46,6 +46,8 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
   }
   /** Per watched node, the JSON this stream last sent for it. */
   const sent = new Map<string, string>();
+  /** Watched nodes this stream said are gone (and has not read since). */
+  const saidGone = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let overviewPending = false;
@@ -101,10 +103,16 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
         changed.push(json);
       }
       if (changed.length > 0) out.write(`event: agents\ndata: [${changed.join(',')}]\n\n`);
-      // A row sent before and not read now was deleted: its tab would go on showing it as last sent (a PASS, green).
+      // A watched row not read now was deleted: its tab would go on showing it as rendered or last sent (a
+      // PASS, green). Every watched id, not only those sent: a node deleted before this stream's first read
+      // was rendered by the page all the same. Said once; a node enrolled again is sent as a row again.
       const read = new Set(rows.map((row) => row.agentId));
-      const gone = [...sent.keys()].filter((agentId) => !read.has(agentId));
-      for (const agentId of gone) sent.delete(agentId);
+      const gone = options.watched.filter((agentId) => !read.has(agentId) && !saidGone.has(agentId));
+      for (const agentId of read) saidGone.delete(agentId);
+      for (const agentId of gone) {
+        sent.delete(agentId);
+        saidGone.add(agentId);
+      }
       if (gone.length > 0) out.write(`event: gone\ndata: ${JSON.stringify(gone)}\n\n`);
     } catch (error) {
       request.log.warn({ err: error }, 'dashboard events: query failed');

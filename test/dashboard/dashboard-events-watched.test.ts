@@ -56,14 +56,22 @@ describe('dashboard events: the rows a tab shows are sent whatever else changed'
     expect(rows.filter((row) => row.agentId === 'agent-000002'), "tenant blue's row").to.deep.equal([]);
   });
 
-  it('a shown row deleted after it was sent: a gone event names it, once; a row never sent is not named', async () => {
+  it('a shown row deleted after it was sent: a gone event names it, once; so is a watched id not there from the start', async () => {
     const knex = suite.database.database.knex;
     const reading = readDashboardEvents(suite.verifier.url, suite.verifier.caCert, '/dashboard/events?agent=agent-000005&agent=agent-000007&agent=nobody', token, 5000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await knex('verifier_agents').where({ agent_id: 'agent-000005' }).delete();
     const text = await reading;
     expect(sentRows(text).map((row) => row.agentId).sort(), 'the first tick').to.deep.equal(['agent-000005', 'agent-000007']);
-    expect([...text.matchAll(/event: gone\ndata: (.*)\n/g)].map((match) => match[1]), text.slice(0, 600)).to.deep.equal(['["agent-000005"]']);
+    expect([...text.matchAll(/event: gone\ndata: (.*)\n/g)].map((match) => match[1]), text.slice(0, 600)).to.deep.equal(['["nobody"]', '["agent-000005"]']);
+  });
+
+  it('a shown row deleted before the stream\'s first read (the page rendered it): named gone at the first tick', async () => {
+    const knex = suite.database.database.knex;
+    await knex('verifier_agents').where({ agent_id: 'agent-000009' }).delete();
+    const text = await readDashboardEvents(suite.verifier.url, suite.verifier.caCert, '/dashboard/events?agent=agent-000009&agent=agent-000011', token, 2500);
+    expect(sentRows(text).map((row) => row.agentId), 'the first tick').to.deep.equal(['agent-000011']);
+    expect([...text.matchAll(/event: gone\ndata: (.*)\n/g)].map((match) => match[1]), text.slice(0, 600)).to.deep.equal(['["agent-000009"]']);
   });
 
   it("a tick's query reads the shown rows by their key, not the whole table", async () => {

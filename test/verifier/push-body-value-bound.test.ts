@@ -92,6 +92,9 @@ describe('push routes: bodies bounded by their number of JSON values (hunt H5)',
     const refused = await open('not JSON');
     expect(refused.statusCode).to.equal(429);
     expect(refused.headers['retry-after']).to.match(/^\d+$/);
+    // The same JSON:API refusal the handler gave when the limit was counted there.
+    expect(refused.headers['content-type']).to.match(/^application\/vnd\.api\+json/);
+    expect(refused.json()).to.deep.equal({ errors: [{ status: '429', code: 'too_many_requests', detail: 'too many sessions requested; try again later' }] });
   });
 
   it('takes the agent\'s real bodies, which hold a small part of the bound', async () => {

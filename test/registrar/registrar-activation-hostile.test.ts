@@ -155,6 +155,17 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
         );
       });
 
+      it('a squat between the genuine registration and its activation leaves nothing activated: the genuine tag answered the replaced challenge', async function () {
+        const id = newId();
+        const credential = await tpm.activateCredential(await register(id, 9002));
+        await squat(id);
+        expect(await outcomeOf(agent.activate(id, authTagFor(credential, id)))).to.equal(`400 auth_tag for agent '${id}' does not match; the agent is not activated`);
+        expect(await outcomeOf(admin.show(id))).to.match(/^404 /);
+        // The genuine agent registers again (a Keylime agent restarts) and activates with its own AK.
+        await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+        expect(await admin.show(id)).to.include({ aik_tpm: Buffer.from(ak.akPublic).toString('base64'), regcount: 3 });
+      });
+
       it('a host id named by an earlier registration of the same public EK and AK is not carried into the record the genuine agent activates', async function () {
         const id = newId();
         const hostId = freshHostId();

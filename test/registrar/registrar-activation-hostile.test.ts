@@ -166,6 +166,34 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
         expect(await admin.show(id)).to.include({ aik_tpm: Buffer.from(ak.akPublic).toString('base64'), regcount: 3 });
       });
 
+      it('a new id at the EK limit does not evict a never-activated record another transaction holds (an activation in progress)', async function () {
+        if (fixture.kind !== 'postgres') this.skip(); // PGlite has one connection: no transaction runs beside another
+        const knex = registrar.container.resolve<Database>(DATABASE).knex;
+        const pending = newId();
+        await register(pending, 9002);
+        for (const id of [newId(), newId()]) {
+          await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+        }
+        const extra = newId();
+        let held: () => void = () => undefined;
+        const release = new Promise<void>((resolve) => (held = resolve));
+        let locked: () => void = () => undefined;
+        const isLocked = new Promise<void>((resolve) => (locked = resolve));
+        const holder = knex.transaction(async (trx) => {
+          await trx('registrar_agents').select('agent_id').where({ agent_id: pending }).forUpdate();
+          locked();
+          await release;
+        });
+        await isLocked;
+        try {
+          expect(await outcomeOf(register(extra, 9002))).to.match(/^403 the EK of agent .* activated or being activated/);
+        } finally {
+          held();
+          await holder;
+        }
+        expect(await admin.list()).to.include(pending);
+      });
+
       it('a host id named by an earlier registration of the same public EK and AK is not carried into the record the genuine agent activates', async function () {
         const id = newId();
         const hostId = freshHostId();

@@ -83,7 +83,6 @@ const UNIQUE_VIOLATION = '23505';
 /** What an activation attempt did to the record: `updated` carries the record as stored. */
 export type ActivationOutcome =
   | { readonly outcome: 'updated'; readonly agent: StoredAgent }
-  | { readonly outcome: 'deleted' }
   | { readonly outcome: 'not-found' };
 
 /**
@@ -160,14 +159,13 @@ export class RegistrarAgentRepository {
 
   /**
    * Locks `agentId` and lets `decide` judge the stored record, with the records of other agent ids
-   * that carry its host id: it returns the record to store, the record it was handed to write nothing,
-   * or 'delete' to remove it (a wrong `id-secret` host proof). Either change is committed; `decide` may
-   * throw to change nothing. An expired never-activated record is removed and reported as not found.
+   * that carry its host id: it returns the record to store, or the record it was handed to write
+   * nothing; `decide` throws to change nothing (a wrong proof). An expired never-activated record is removed and reported as not found.
    * Activations of one host id are serialised with its registrations (the same advisory lock).
    */
   async activate(
     agentId: string,
-    decide: (current: StoredAgent, sameHost: readonly StoredAgent[]) => Omit<StoredAgent, 'agentId'> | 'delete',
+    decide: (current: StoredAgent, sameHost: readonly StoredAgent[]) => Omit<StoredAgent, 'agentId'>,
   ): Promise<ActivationOutcome> {
     // The host lock is taken before the row lock, in the order a registration takes them (it holds the
     // host lock while it waits for the row), so the host id is read first without a lock.
@@ -188,10 +186,6 @@ export class RegistrarAgentRepository {
       const next = decide(locked.agent, sameHost);
       if (next === locked.agent) {
         return { outcome: 'updated', agent: locked.agent };
-      }
-      if (next === 'delete') {
-        await trx(TABLE).where({ agent_id: agentId }).delete();
-        return { outcome: 'deleted' };
       }
       const agent: StoredAgent = { ...next, agentId };
       const ekKeyHash = ekKeyHashToKeep(agentId, locked.agent.ekTpm, locked.ekKeyHash);

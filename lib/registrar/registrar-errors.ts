@@ -80,14 +80,14 @@ export class EkCertificateUntrusted extends IronlimeError {
 }
 
 /**
- * The activation proof did not match. `removed`: a never-activated `id-secret` record was deleted;
- * `contact-kept`: an active agent keeps its record and proven contact details; `not-activated`: a
- * TPM record that is not active yet is kept as it was (its right tag still activates it).
+ * The activation proof (`auth_tag` or `id-secret` host proof) did not match; nothing changed.
+ * `contact-kept`: an active agent keeps its proven contact details (any proposed ones still wait for
+ * the right proof); `not-activated`: a record that is not active yet is kept as it was (its right
+ * proof still activates it).
  */
 export class ActivationFailed extends IronlimeError {
-  constructor(agentId: string, outcome: 'removed' | 'contact-kept' | 'not-activated') {
+  constructor(agentId: string, outcome: 'contact-kept' | 'not-activated') {
     const consequence = {
-      removed: 'the agent was removed and must register again',
       'contact-kept': 'its proven contact details are kept',
       'not-activated': 'the agent is not activated',
     }[outcome];

@@ -63,9 +63,9 @@ export interface AgentShowResults {
 
 /**
  * The registrar's decisions, independent of HTTP: register (check, challenge, store), activate (check
- * the proof, activate or delete), and the admin reads. Every refusal is a typed error the service
- * shell maps to Keylime's envelope; a refused request never changes what is stored, except a wrong
- * `id-secret` host proof, which deletes a never-activated record and spends the nonce.
+ * the proof, activate), and the admin reads. Every refusal is a typed error the service shell maps to
+ * Keylime's envelope; a refused request never changes what is stored (but the flag of a refused
+ * downgrade).
  */
 @injectable()
 export class RegistrarService {
@@ -152,28 +152,28 @@ export class RegistrarService {
   /**
    * An `id-secret` host's proof for its registration nonce (`hostRegistrationProof`, labelled apart
    * from a liveness proof). A
-   * match activates the agent and spends the nonce; a mismatch deletes a never-activated record and
-   * flags an active one (which keeps its proven contact details), as `activate` does for a TPM.
+   * match activates the agent and spends the nonce. A mismatch changes nothing, as a wrong `auth_tag`
+   * (`activate`): anyone may send a proof while nobody can forge one, so deleting a never-activated
+   * record, or spending the nonce and dropping an active one's proposed contact details, would let
+   * anyone cancel a genuine registration or move.
    *
-   * @throws AgentNotFound when unknown; ActivationFailed on a wrong proof, a spent nonce or another mode.
+   * @throws AgentNotFound when unknown; ActivationFailed (400, nothing changed) on a wrong proof, a spent nonce or another mode.
    */
   async activateHostProof(agentId: string, proof: string): Promise<void> {
-    let accepted = false;
     const result = await this.activateRecord(agentId, (current) => {
-      accepted =
+      const accepted =
         current.identityMode === 'id-secret' &&
         current.hostProofKey !== null &&
         current.activationKey !== '' &&
         verifyHostRegistrationProof(Buffer.from(current.hostProofKey, 'hex'), agentId, current.activationKey, proof);
       if (accepted) return applyActivation(current, '');
-      if (current.identityMode !== 'id-secret') return current;
-      return current.active ? { ...current, pendingContact: null, activationKey: '', flaggedReason: 'a host proof did not match' } : 'delete';
+      // Thrown inside the transaction: it rolls back, so the nonce and any pending contact stay as they were.
+      throw new ActivationFailed(agentId, current.active ? 'contact-kept' : 'not-activated');
+    }).catch((error: unknown) => {
+      if (error instanceof ActivationFailed) this.log.warn({ agentId }, 'host proof mismatch: nothing changed');
+      throw error;
     });
     if (result.outcome === 'not-found') throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
-    if (result.outcome === 'deleted' || !accepted) {
-      this.log.warn({ agentId }, 'host proof mismatch');
-      throw new ActivationFailed(agentId, result.outcome === 'deleted' ? 'removed' : 'contact-kept');
-    }
     this.log.info({ agentId }, 'id-secret agent proved its host secret');
   }
 
@@ -239,7 +239,7 @@ export class RegistrarService {
       if (error instanceof ActivationFailed) this.log.warn({ agentId }, 'activation proof mismatch: nothing changed');
       throw error;
     });
-    if (result.outcome === 'not-found' || result.outcome === 'deleted') {
+    if (result.outcome === 'not-found') {
       throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
     }
     if (repeated) {
@@ -257,12 +257,12 @@ export class RegistrarService {
    *
    * @throws IdentityContinuityRefused (403) when another activated record holds the host id.
    */
-  private async activateRecord(agentId: string, decide: (current: StoredAgent) => Omit<StoredAgent, 'agentId'> | 'delete'): Promise<ActivationOutcome> {
+  private async activateRecord(agentId: string, decide: (current: StoredAgent) => Omit<StoredAgent, 'agentId'>): Promise<ActivationOutcome> {
     let flag: string | undefined;
     try {
       return await this.repository.activate(agentId, (current, sameHost) => {
         const next = decide(current);
-        if (next === 'delete' || !next.active || current.active) return next;
+        if (!next.active || current.active) return next;
         const claim = decideHostIdClaim(agentId, sameHost, { ...next, mode: next.identityMode });
         if (claim.kind === 'refuse') {
           flag = claim.flag;

@@ -26,8 +26,8 @@ export interface RegistrationOffer {
  * `models/registrar/registrar_agent.py`, spec §1.3 steps 2, 7 and 8):
  * - once an ACTIVATED record holds an EK, EK certificate or AK, a different value — or dropping the EK
  *   certificate — is refused with 403; only a previously absent EK certificate may be added;
- * - a NEVER-ACTIVATED record claiming another identity (EK, AK, EK certificate, mode, host id or
- *   host proof key) is replaced as a new one would be: it proved nothing, and anyone can register a
+ * - a NEVER-ACTIVATED record claiming another identity (EK, AK, EK certificate, mode, host id — also
+ *   none where it had one — or host proof key) is replaced as a new one would be: it proved nothing, and anyone can register a
  *   predictable id (Keylime's hash_ek) with a TPM's public EK and EK certificate and a made-up AK, so
  *   keeping it would lock the real agent out (hunt H6). Its host id, flags and allowed mode go with it;
  * - `regcount` grows by one whenever an identity field changes (so 1 after the first registration);
@@ -120,14 +120,19 @@ export function applyActivation(current: StoredAgent, spentKey: string): Omit<St
   };
 }
 
-/** True when the offer names an identity other than the stored one (an EK certificate added to a record without one is the same identity). */
+/**
+ * True when the offer names an identity other than the stored never-activated one (an EK certificate
+ * added to a record without one is the same identity; a host id left out is another).
+ */
 function claimsAnotherIdentity(stored: StoredAgent, offer: RegistrationOffer, ekCert: string | null): boolean {
   return (
     stored.identityMode !== offer.identityMode ||
     stored.ekTpm !== offer.ekTpm ||
     stored.aikTpm !== offer.aikTpm ||
     (stored.ekCert !== null && stored.ekCert !== ekCert) ||
-    (offer.hostIdHash !== null && stored.hostIdHash !== offer.hostIdHash) ||
+    // The host id of a record that proved nothing is only what its latest registration names: carried
+    // over, it would be held after an activation that never claimed it (EK and AK are public).
+    stored.hostIdHash !== offer.hostIdHash ||
     (offer.hostProofKey !== null && !sameProofKey(stored.hostProofKey, offer.hostProofKey))
   );
 }

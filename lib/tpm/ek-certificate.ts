@@ -18,6 +18,13 @@ export const MAX_EK_INTERMEDIATES = 8;
 /** Largest RSA modulus of an intermediate: a signature check with an 8192-bit key costs ~16× a 2048-bit one. */
 export const MAX_INTERMEDIATE_RSA_BITS = 4096;
 
+/**
+ * Largest RSA public exponent of an intermediate, in bits. OpenSSL caps it at 64 bits only for moduli
+ * over 3072 bits: a 3072-bit key with a 3071-bit exponent costs ~8 ms a check, 70× a 4096-bit key
+ * with 65537. Vendor CAs use 65537.
+ */
+export const MAX_INTERMEDIATE_RSA_EXPONENT_BITS = 64;
+
 export type EkCertificateVerdict =
   | {
     readonly valid: true;
@@ -82,8 +89,9 @@ export function certificatePublicKey(cert: X509Certificate): KeyObject {
  * (keylime-protocol §5.3): a store certificate whose subject is the EK certificate's issuer must
  * have signed it. Unlike Keylime, the chain may also pass through `intermediates` (each a CA, each
  * issued by the next) until it reaches any store certificate; more than `MAX_EK_INTERMEDIATES` of
- * them, or one with an RSA key over `MAX_INTERMEDIATE_RSA_BITS`, makes the verdict invalid before any
- * signature is checked (hostile input must not cost seconds of CPU). Every store certificate is a trust
+ * them, or one whose key is costly to check with (`costlyKey`: RSA over `MAX_INTERMEDIATE_RSA_BITS` or
+ * with an exponent over `MAX_INTERMEDIATE_RSA_EXPONENT_BITS`, a key neither RSA nor EC), makes the
+ * verdict invalid before any signature is checked (hostile input must not cost seconds of CPU). Every store certificate is a trust
  * anchor, as in Keylime. Validity dates and EKUs are NOT checked (EK certificates routinely outlive
  * their CAs' validity; Keylime does not check them either). Throws `CertificateParseError` when the
  * EK certificate cannot be read at all.
@@ -99,13 +107,11 @@ export function verifyEkCertificate(
     return { valid: false, reason: `EK certificate: ${supplied.length} certificates were sent with it, at most ${MAX_EK_INTERMEDIATES} are looked at`, quirks };
   }
   const intermediates = supplied.map((i) => readOne(i).cert);
-  const oversized = intermediates.find((i) => rsaModulusBits(i) > MAX_INTERMEDIATE_RSA_BITS);
-  if (oversized !== undefined) {
-    return {
-      valid: false,
-      reason: `EK certificate: the certificate "${oneLine(oversized.subject)}" sent with it has a ${rsaModulusBits(oversized)}-bit RSA key (at most ${MAX_INTERMEDIATE_RSA_BITS})`,
-      quirks,
-    };
+  for (const intermediate of intermediates) {
+    const costly = costlyKey(intermediate);
+    if (costly !== undefined) {
+      return { valid: false, reason: `EK certificate: the certificate "${oneLine(intermediate.subject)}" sent with it has ${costly}`, quirks };
+    }
   }
   const chain: string[] = [];
   let current = leaf;
@@ -138,14 +144,29 @@ export function ekPublicMatchesCertificate(ekPublic: Uint8Array | TpmtPublic, ek
   return publicKeyFromTpmtPublic(pub).equals(certificatePublicKey(readOne(ekCert).cert));
 }
 
-/** Modulus size of an RSA certificate key; 0 for other keys and for a key OpenSSL cannot decode (it vouches for nothing). */
-function rsaModulusBits(cert: X509Certificate): number {
+/**
+ * Why checking a signature with this intermediate's key could cost more than a vendor chain's, or
+ * undefined. Only RSA (bounded modulus and exponent) and EC keys (OpenSSL bounds their fields) are
+ * looked at: a DSA key of ~10,000 bits costs ~15 ms a check, and no EK CA uses DSA or EdDSA. A key
+ * OpenSSL cannot decode vouches for nothing and costs nothing (`issuedBy` fails on it).
+ */
+function costlyKey(cert: X509Certificate): string | undefined {
+  let key: KeyObject;
   try {
-    const key = cert.publicKey;
-    return key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss' ? (key.asymmetricKeyDetails?.modulusLength ?? 0) : 0;
+    key = cert.publicKey;
   } catch {
-    return 0;
+    return undefined;
   }
+  const type = key.asymmetricKeyType;
+  if (type === 'ec') return undefined;
+  if (type !== 'rsa' && type !== 'rsa-pss') return `a ${type ?? 'unknown'} key (only RSA and EC keys are looked at)`;
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (bits > MAX_INTERMEDIATE_RSA_BITS) return `a ${bits}-bit RSA key (at most ${MAX_INTERMEDIATE_RSA_BITS})`;
+  const exponentBits = (key.asymmetricKeyDetails?.publicExponent ?? 0n).toString(2).length;
+  if (exponentBits > MAX_INTERMEDIATE_RSA_EXPONENT_BITS) {
+    return `an RSA key with a ${exponentBits}-bit public exponent (at most ${MAX_INTERMEDIATE_RSA_EXPONENT_BITS})`;
+  }
+  return undefined;
 }
 
 function oneLine(name: string | undefined): string {

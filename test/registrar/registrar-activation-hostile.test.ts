@@ -154,6 +154,73 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
           `403 the EK of agent '${other}' is already registered under 3 agent ids (at most 3), activated or being activated; delete one of them first`,
         );
       });
+
+      it('a squat between the genuine registration and its activation leaves nothing activated: the genuine tag answered the replaced challenge', async function () {
+        const id = newId();
+        const credential = await tpm.activateCredential(await register(id, 9002));
+        await squat(id);
+        expect(await outcomeOf(agent.activate(id, authTagFor(credential, id)))).to.equal(`400 auth_tag for agent '${id}' does not match; the agent is not activated`);
+        expect(await outcomeOf(admin.show(id))).to.match(/^404 /);
+        // The genuine agent registers again (a Keylime agent restarts) and activates with its own AK.
+        await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+        expect(await admin.show(id)).to.include({ aik_tpm: Buffer.from(ak.akPublic).toString('base64'), regcount: 3 });
+      });
+
+      it('a new id at the EK limit does not evict a never-activated record another transaction holds (an activation in progress)', async function () {
+        if (fixture.kind !== 'postgres') this.skip(); // PGlite has one connection: no transaction runs beside another
+        const knex = registrar.container.resolve<Database>(DATABASE).knex;
+        const pending = newId();
+        await register(pending, 9002);
+        for (const id of [newId(), newId()]) {
+          await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+        }
+        const extra = newId();
+        let held: () => void = () => undefined;
+        const release = new Promise<void>((resolve) => (held = resolve));
+        let locked: () => void = () => undefined;
+        const isLocked = new Promise<void>((resolve) => (locked = resolve));
+        const holder = knex.transaction(async (trx) => {
+          await trx('registrar_agents').select('agent_id').where({ agent_id: pending }).forUpdate();
+          locked();
+          await release;
+        });
+        await isLocked;
+        try {
+          expect(await outcomeOf(register(extra, 9002))).to.match(/^403 the EK of agent .* activated or being activated/);
+        } finally {
+          held();
+          await holder;
+        }
+        expect(await admin.list()).to.include(pending);
+      });
+
+      it('a host id named by an earlier registration of the same public EK and AK is not carried into the record the genuine agent activates', async function () {
+        const id = newId();
+        const hostId = freshHostId();
+        // Anyone who knows the TPM's EK and AK (both public) registers them first, naming another machine's host id.
+        await agent.registerTpm(id, { ekPublic: ek.ekPublic, ekCertificate: ek.ekCertificate, akPublic: ak.akPublic, mtlsCert: 'disabled' }, 'tpm', hostId);
+        // The genuine agent (Keylime's sends no host id) registers and activates.
+        await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+        expect((await admin.identity(id)).host_id_hash).to.equal(null);
+        // So that machine is not locked out of its own host id by a hardware-tpm holder it never was.
+        const host = newId();
+        expect(await outcomeOf(agent.registerHost(host, { mode: 'id-secret', hostId, hostProofKey: 'ab'.repeat(32), mtlsCert: 'disabled' }))).to.equal('ok');
+      });
+
+      it('with maxAgentsPerNonTpmMode 0, an id-only registration cannot take a TPM agent\'s id between its registration and its activation', async function () {
+        const tpmOnly = await startTestRegistrar(env, fixture.database, { maxAgentsPerNonTpmMode: 0 });
+        const client = new RegistrarClient({ baseUrl: tpmOnly.httpUrl });
+        try {
+          const id = newId();
+          const credential = await tpm.activateCredential(await client.register(id, { ekPublic: ek.ekPublic, ekCertificate: ek.ekCertificate, akPublic: ak.akPublic, ip: '10.0.0.1', port: 9002, mtlsCert: 'disabled' }));
+          expect(await outcomeOf(client.registerHost(id, { mode: 'id-only', hostId: freshHostId(), ip: '6.6.6.6', port: 6666, mtlsCert: 'disabled' }))).to.match(/^403 /);
+          expect(await outcomeOf(client.activate(id, authTagFor(credential, id)))).to.equal('ok');
+          expect(await admin.show(id)).to.include({ identity_mode: 'tpm', ip: '10.0.0.1', port: 9002 });
+        } finally {
+          client.close();
+          await tpmOnly.close();
+        }
+      });
     },
     { migrate: true },
   );

@@ -72,7 +72,7 @@ forEachDatabase(
       expect(await repo.find(id)).to.deep.equal({ agentId: id, ...record() });
     });
 
-    it('stores the record the activation decision returns, or deletes it', async function () {
+    it('stores the record the activation decision returns, and nothing when it throws', async function () {
       const good = randomUUID();
       const bad = randomUUID();
       await repo.register(good, { ekKeyHash: 'AAEC', hostIdHash: null }, () => record());
@@ -80,9 +80,12 @@ forEachDatabase(
       const activated = await repo.activate(good, (current) => ({ ...current, active: true }));
       expect(activated).to.deep.equal({ outcome: 'updated', agent: { agentId: good, ...record({ active: true }) } });
       expect((await repo.find(good))?.active).to.equal(true);
-      expect(await repo.activate(bad, () => 'delete')).to.deep.equal({ outcome: 'deleted' });
-      expect(await repo.find(bad)).to.equal(undefined);
-      expect(await repo.activate(randomUUID(), () => 'delete')).to.deep.equal({ outcome: 'not-found' });
+      const refusal = await repo.activate(bad, () => {
+        throw new Error('wrong proof');
+      }).catch((error: unknown) => error);
+      expect(refusal).to.have.property('message', 'wrong proof');
+      expect(await repo.find(bad)).to.deep.equal({ agentId: bad, ...record() });
+      expect(await repo.activate(randomUUID(), (current) => ({ ...current, active: true }))).to.deep.equal({ outcome: 'not-found' });
     });
 
     it('round-trips pending contact details, null fields included', async function () {

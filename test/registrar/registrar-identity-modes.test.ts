@@ -181,10 +181,24 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         expect(nonce).to.match(/^[0-9a-f]{64}$/);
         const replay = await refusal(agentClient.proveHost(id, oldProof));
         expect(replay.remoteHttpStatus).to.equal(400);
-        expect((await admin.identity(id)).flagged_reason).to.equal('a host proof did not match');
-        // The nonce is spent by the failed attempt: even the right proof for it no longer counts.
-        const late = await refusal(agentClient.proveHost(id, hostRegistrationProof(hostProofKey(secret, hostIdHash(hostId)), id, nonce as string)));
-        expect(late.remoteHttpStatus).to.equal(400);
+        // A wrong proof changes nothing (anyone may send one): the right proof for the nonce still counts.
+        await agentClient.proveHost(id, hostRegistrationProof(hostProofKey(secret, hostIdHash(hostId)), id, nonce as string));
+      });
+
+      it('a stranger\'s wrong host proof neither deletes a first registration nor cancels an active host\'s move (review r8)', async function () {
+        const id = randomUUID();
+        const hostId = freshHostId();
+        const key = hostProofKey(newHostSecret(), hostIdHash(hostId));
+        const first = await agentClient.registerHost(id, { mode: 'id-secret', hostId, hostProofKey: key.toString('hex'), ip: '127.0.0.1', port: 9002, mtlsCert: 'disabled' });
+        const wrong = await refusal(agentClient.proveHost(id, 'ab'.repeat(32)));
+        expect(wrong.status).to.equal(`auth_tag for agent '${id}' does not match; the agent is not activated`);
+        await agentClient.proveHost(id, hostRegistrationProof(key, id, first as string));
+        const move = await agentClient.registerHost(id, { mode: 'id-secret', hostId, ip: '127.0.0.1', port: 9003, mtlsCert: 'disabled' });
+        const again = await refusal(agentClient.proveHost(id, 'ab'.repeat(32)));
+        expect(again.status).to.equal(`auth_tag for agent '${id}' does not match; its proven contact details are kept`);
+        expect(await admin.identity(id)).to.include({ port: 9002, flagged_reason: null });
+        await agentClient.proveHost(id, hostRegistrationProof(key, id, move as string));
+        expect(await admin.identity(id)).to.include({ port: 9003 });
       });
 
       it('refuses a TPM host coming back as id-only, under its id or another, and flags it', async function () {

@@ -6,7 +6,7 @@ import { applyActivation, decideRegistration, type RegistrationOffer } from '../
 
 const CERT = Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x01]);
 
-function checked(overrides: Partial<CheckedRegistration> = {}): CheckedRegistration & RegistrationOffer {
+function checked(overrides: Partial<CheckedRegistration & RegistrationOffer> = {}): CheckedRegistration & RegistrationOffer {
   return {
     identityMode: 'tpm',
     trustLevel: 'hardware-tpm',
@@ -110,9 +110,19 @@ describe('registrar: registration decision', function () {
     });
   }
 
-  it('keeps a never-activated record\'s host id and flag when the same identity registers again', function () {
-    const next = decideRegistration('a1', stored({ active: false, hostIdHash: 'cd'.repeat(32), flaggedReason: 'refused' }), checked(), 'bmV3');
+  it('keeps a never-activated record\'s host id and flag when the same identity registers again with that host id', function () {
+    const next = decideRegistration('a1', stored({ active: false, hostIdHash: 'cd'.repeat(32), flaggedReason: 'refused' }), checked({ hostIdHash: 'cd'.repeat(32) }), 'bmV3');
     expect(next).to.include({ hostIdHash: 'cd'.repeat(32), flaggedReason: 'refused', regcount: 1 });
+  });
+
+  it('drops a never-activated record\'s host id when the same public EK and AK register again without it: the activation will not have proven it', function () {
+    const next = decideRegistration('a1', stored({ active: false, hostIdHash: 'cd'.repeat(32), flaggedReason: 'refused' }), checked(), 'bmV3');
+    expect(next).to.include({ hostIdHash: null, flaggedReason: null, regcount: 2 });
+  });
+
+  it('keeps an active record\'s host id when it registers again without it', function () {
+    const next = decideRegistration('a1', stored({ hostIdHash: 'cd'.repeat(32) }), checked(), 'bmV3');
+    expect(next).to.include({ hostIdHash: 'cd'.repeat(32), regcount: 1 });
   });
 
   for (const [field, current, incoming] of [

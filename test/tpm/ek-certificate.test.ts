@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { REPO_ROOT } from '../helpers/paths.js';
 import { defaultCertStoreDir, loadCertStore, loadDefaultCertStore } from '../../lib/pki/cert-store-files.js';
 import { certificatesDer, createCertStore } from '../../lib/tpm/cert-store.js';
 import { readDerCertificate } from '../../lib/tpm/certificate-quirks.js';
-import { ekPublicMatchesCertificate, MAX_EK_INTERMEDIATES, MAX_INTERMEDIATE_RSA_BITS, verifyEkCertificate } from '../../lib/tpm/ek-certificate.js';
+import { ekPublicMatchesCertificate, MAX_EK_INTERMEDIATES, MAX_INTERMEDIATE_RSA_BITS, MAX_INTERMEDIATE_RSA_EXPONENT_BITS, verifyEkCertificate } from '../../lib/tpm/ek-certificate.js';
 import { vectorBytes, vectorText } from './tpm-vectors.js';
 import { vectorPath } from '../helpers/paths.js';
 
@@ -103,6 +103,24 @@ describe('verifyEkCertificate (Keylime test_cert_utils.py::test_verify_ek)', () 
     expect(verdict).to.include({ valid: false, reason: 'EK certificate: the certificate "CN=decoy CA" sent with it has a 8192-bit RSA key (at most 4096)' });
   });
 
+  it('refuses an intermediate whose RSA exponent is over 64 bits, or whose key is neither RSA nor EC, before checking any signature (review r8)', () => {
+    const [intermediate, root] = certificatesDer(vectorText('keylime', 'ek_certs', 'test_iak_idevid_chain.pem'));
+    const rootOnly = createCertStore([{ name: 'root.der', data: root as Uint8Array }]);
+    const judge = (decoy: Uint8Array): ReturnType<typeof verifyEkCertificate> =>
+      verifyEkCertificate(ekCert('test_iak.der'), rootOnly, { intermediates: [decoy, intermediate as Uint8Array] });
+    // 3072 bits is the largest modulus for which OpenSSL itself does not bound the exponent.
+    expect(judge(caWithKey(rsaPublicKeyInfo(3072, MAX_INTERMEDIATE_RSA_EXPONENT_BITS)))).to.include({ valid: true });
+    expect(judge(caWithKey(rsaPublicKeyInfo(3072, 3071)))).to.include({
+      valid: false,
+      reason: 'EK certificate: the certificate "CN=decoy CA" sent with it has an RSA key with a 3071-bit public exponent (at most 64)',
+    });
+    const dsa = generateKeyPairSync('dsa', { modulusLength: 1024, divisorLength: 160 }).publicKey.export({ type: 'spki', format: 'der' });
+    expect(judge(caWithKey(dsa))).to.include({
+      valid: false,
+      reason: 'EK certificate: the certificate "CN=decoy CA" sent with it has a dsa key (only RSA and EC keys are looked at)',
+    });
+  });
+
   it('reads strictly when no quirk is needed, and throws ERR_CERTIFICATE_PARSE for garbage', () => {
     expect(readDerCertificate(ekCert('stm_ecc_ek.der')).quirks).to.deep.equal([]);
     expect(() => verifyEkCertificate(new Uint8Array([0x30, 0x03, 1, 2, 3]), store)).to.throw(/not a DER X\.509 certificate/);
@@ -138,4 +156,29 @@ function caWithRsaModulusBits(bits: number): Uint8Array {
   cert.setExtensions([{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true }]);
   cert.sign(forge.pki.privateKeyFromPem(signer.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()), forge.md.sha256.create());
   return Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
+}
+
+/** DER SubjectPublicKeyInfo of an RSA key with a random `bits`-bit modulus and a random `exponentBits`-bit odd exponent. */
+function rsaPublicKeyInfo(bits: number, exponentBits: number): Uint8Array {
+  const topBitSet = (size: number): Buffer => {
+    const value = randomBytes(Math.ceil(size / 8));
+    const spare = value.length * 8 - size;
+    value[0] = ((value[0] ?? 0) & (0xff >> spare)) | (0x80 >> spare);
+    value[value.length - 1] = (value[value.length - 1] ?? 0) | 1;
+    return value;
+  };
+  const jwk = { kty: 'RSA', n: topBitSet(bits).toString('base64url'), e: topBitSet(exponentBits).toString('base64url') };
+  return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+}
+
+/**
+ * DER of a CA certificate named "decoy CA" that carries `publicKeyInfo` (any key type): made with an
+ * RSA key, whose SubjectPublicKeyInfo is then swapped (its own signature is never checked here).
+ */
+function caWithKey(publicKeyInfo: Uint8Array): Uint8Array {
+  const cert = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(caWithRsaModulusBits(2048)).toString('binary')));
+  const tbs = (cert.value as forge.asn1.Asn1[])[0] as forge.asn1.Asn1;
+  // TBSCertificate: [0] version, serial, signature algorithm, issuer, validity, subject, subjectPublicKeyInfo (RFC 5280 §4.1).
+  (tbs.value as forge.asn1.Asn1[])[6] = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(publicKeyInfo).toString('binary')));
+  return Buffer.from(forge.asn1.toDer(cert).getBytes(), 'binary');
 }

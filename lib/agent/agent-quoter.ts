@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { DATA_PCR } from '../tpm/keylime-profile.js';
 import { formatQuoteString } from '../tpm/quote-string.js';
 import { ServiceBusyError } from '../http/http-errors.js';
+import { ConcurrencyLimiter } from '../timing/concurrency-limiter.js';
 import type { Tpm, TpmHashAlgorithm } from '../tpm-access/tpm-port.js';
 
 /** Highest PCR a Keylime mask may name (spec §2, `mask`). */
@@ -31,11 +32,6 @@ export const MAX_WAITING_QUOTES = 4;
 /** What a refused quote's reply asks the client to wait (`Retry-After`). */
 const BUSY_RETRY_AFTER_SECONDS = 1;
 
-/** A quote waiting for the TPM; `start` runs it. */
-interface WaitingQuote {
-  readonly start: () => void;
-}
-
 /**
  * Produces Keylime quote strings as the Rust agent does (spec §3.3): before every quote, PCR 16 is
  * reset and extended with H(pubkey PEM) in the quote's bank, binding the NK served as `pubkey` to
@@ -45,8 +41,7 @@ interface WaitingQuote {
  * request was given up (`signal` aborted) before its turn leaves the queue without reaching the TPM.
  */
 export class AgentQuoter {
-  private running = false;
-  private readonly waiting: WaitingQuote[] = [];
+  private readonly tpmTurns = new ConcurrencyLimiter(1);
   private readonly nkDigest: Uint8Array;
 
   constructor(
@@ -61,41 +56,25 @@ export class AgentQuoter {
    * `r<attest>:<signature>:<pcr blob>` over `pcrs` (which must include 16), qualifying data = the nonce's ASCII bytes.
    * @throws ServiceBusyError (`ERR_AGENT_BUSY`) when `MAX_WAITING_QUOTES` already wait, or when `signal` aborts before the quote's turn
    */
-  quote(nonce: string, pcrs: readonly number[], signal?: AbortSignal): Promise<string> {
-    if (signal?.aborted === true) return Promise.reject(abandoned());
-    if (!this.running) return this.run(nonce, pcrs);
-    if (this.waiting.length >= MAX_WAITING_QUOTES) {
-      return Promise.reject(new ServiceBusyError(`${this.waiting.length} quotes already wait for the TPM; retry in ${BUSY_RETRY_AFTER_SECONDS} s`, BUSY_RETRY_AFTER_SECONDS, 'ERR_AGENT_BUSY'));
+  async quote(nonce: string, pcrs: readonly number[], signal?: AbortSignal): Promise<string> {
+    if (signal?.aborted === true) throw abandoned();
+    if (this.tpmTurns.running > 0 && this.tpmTurns.queued >= MAX_WAITING_QUOTES) {
+      throw new ServiceBusyError(`${this.tpmTurns.queued} quotes already wait for the TPM; retry in ${BUSY_RETRY_AFTER_SECONDS} s`, BUSY_RETRY_AFTER_SECONDS, 'ERR_AGENT_BUSY');
     }
-    return new Promise<string>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.waiting.splice(this.waiting.indexOf(entry), 1);
-        reject(abandoned());
-      };
-      const entry: WaitingQuote = {
-        start: () => {
-          signal?.removeEventListener('abort', onAbort);
-          this.run(nonce, pcrs).then(resolve, reject);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(entry);
-    });
+    try {
+      return await this.tpmTurns.run(() => this.make(nonce, pcrs), signal);
+    } catch (error) {
+      // The limiter rejects a quote given up while it waited with its signal's reason.
+      throw error !== undefined && error === signal?.reason ? abandoned() : error;
+    }
   }
 
-  /** PCR 16 reset, extend and quote, with the TPM held until the quote is made; then the next waiting quote starts. */
-  private async run(nonce: string, pcrs: readonly number[]): Promise<string> {
-    this.running = true;
-    try {
-      await this.tpm.resetPcr(DATA_PCR);
-      await this.tpm.extendPcr(DATA_PCR, this.hashAlg, this.nkDigest);
-      const result = await this.tpm.quote({ nonce: new Uint8Array(Buffer.from(nonce, 'ascii')), pcrs, hashAlg: this.hashAlg });
-      return formatQuoteString(result);
-    } finally {
-      const next = this.waiting.shift();
-      if (next === undefined) this.running = false;
-      else next.start();
-    }
+  /** PCR 16 reset, extend and quote, with the TPM held (one turn of `tpmTurns`) until the quote is made. */
+  private async make(nonce: string, pcrs: readonly number[]): Promise<string> {
+    await this.tpm.resetPcr(DATA_PCR);
+    await this.tpm.extendPcr(DATA_PCR, this.hashAlg, this.nkDigest);
+    const result = await this.tpm.quote({ nonce: new Uint8Array(Buffer.from(nonce, 'ascii')), pcrs, hashAlg: this.hashAlg });
+    return formatQuoteString(result);
   }
 }
 

@@ -12,7 +12,7 @@ import { errorReply } from '../http/error-envelope.js';
 import { ForbiddenError } from '../http/http-errors.js';
 import { NO_BODY_LIMIT } from '../http/route-registration.js';
 import type { KeylimeService } from '../http/keylime-service.js';
-import { ConcurrencyLimiter } from '../verifier/concurrency-limiter.js';
+import { ConcurrencyLimiter } from '../timing/concurrency-limiter.js';
 import { statusFreshnessBounds, type FreshnessConfig } from '../verifier/freshness-bounds.js';
 import { visibleTenant, type VerifierAccess } from '../verifier/verifier-access.js';
 import { errorPage, loginPage, nodePage, nodesPage, overviewPage, policiesPage } from './dashboard-pages.js';

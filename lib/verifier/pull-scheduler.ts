@@ -5,7 +5,7 @@ import type { PullSettings } from '../attestation/pull-decision.js';
 import type { RevocationAgentTarget } from '../revocation/revocation-notice.js';
 import type { RevocationNotifier } from '../revocation/revocation-notifier.js';
 import { FailureAnnouncer } from './failure-announcer.js';
-import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { ConcurrencyLimiter } from '../timing/concurrency-limiter.js';
 import { LeaseSweeper } from './lease-sweeper.js';
 import { AgentLoader } from './agent-loader.js';
 import type { PolledAgent, PolledAgentDeps } from './polled-agent.js';

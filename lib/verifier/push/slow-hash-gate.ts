@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { ConcurrencyLimiter } from '../concurrency-limiter.js';
+import { ConcurrencyLimiter } from '../../timing/concurrency-limiter.js';
 import { PushRefused } from './push-reply.js';
 
 /** libuv's thread pool size: `UV_THREADPOOL_SIZE` when it is a valid size (1–1024), else libuv's default of 4. */

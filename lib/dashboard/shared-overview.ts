@@ -1,3 +1,4 @@
+import { ConcurrencyLimiter } from '../timing/concurrency-limiter.js';
 import type { FleetOverview } from './dashboard-queries.js';
 
 interface Reading {
@@ -15,8 +16,8 @@ interface Reading {
  */
 export class SharedOverview {
   private readonly readings = new Map<string, Reading>();
-  /** The last reading queued: the next one starts when it ends. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One reading at a time, in the order asked. */
+  private readonly reads = new ConcurrencyLimiter(1);
 
   constructor(
     private readonly read: (tenant: string | undefined) => Promise<FleetOverview>,
@@ -31,8 +32,7 @@ export class SharedOverview {
     const key = tenant === undefined ? 'every tenant' : `tenant:${tenant}`;
     const known = this.readings.get(key);
     if (known !== undefined) return known.result;
-    const result = this.queue.then(() => this.read(tenant));
-    this.queue = result.catch(() => undefined);
+    const result = this.reads.run(() => this.read(tenant));
     const reading: Reading = { started: now, settled: false, result };
     this.readings.set(key, reading);
     result.then(

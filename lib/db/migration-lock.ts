@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { DatabaseUnavailable, IronlimeError } from '../../interfaces/errors.js';
+import { ConcurrencyLimiter } from '../timing/concurrency-limiter.js';
 import { pollUntil } from '../timing/poll-until.js';
 
 /**
@@ -23,8 +24,8 @@ const KEY_SQL = `hashtext(coalesce(current_schema(), ''))`;
 /** Between attempts to take the lock. */
 const POLL_MS = 250;
 
-/** Callers of `withMigrationLock` in this process, per knex instance: each waits for the one before. */
-const turns = new WeakMap<Knex, Promise<unknown>>();
+/** Callers of `withMigrationLock` in this process, per knex instance: one at a time, in the order they called. */
+const turns = new WeakMap<Knex, ConcurrencyLimiter>();
 
 /**
  * Runs `work` (migrations, or knex's bookkeeping) while no other ironlime process migrates the same
@@ -44,14 +45,12 @@ const turns = new WeakMap<Knex, Promise<unknown>>();
  *   or when the lock's session ended while `work` ran.
  */
 export async function withMigrationLock<T>(knex: Knex, work: () => Promise<T>, waitMs: number = DEFAULT_MIGRATION_LOCK_WAIT_MS): Promise<T> {
-  const before = turns.get(knex) ?? Promise.resolve();
-  const mine = before.catch(() => undefined).then(() => (knex.client instanceof ClientPgLite ? work() : underAdvisoryLock(knex, work, waitMs)));
-  turns.set(knex, mine);
-  try {
-    return await mine;
-  } finally {
-    if (turns.get(knex) === mine) turns.delete(knex);
+  let mine = turns.get(knex);
+  if (mine === undefined) {
+    mine = new ConcurrencyLimiter(1);
+    turns.set(knex, mine);
   }
+  return mine.run(() => (knex.client instanceof ClientPgLite ? work() : underAdvisoryLock(knex, work, waitMs)));
 }
 
 interface QueryResult {

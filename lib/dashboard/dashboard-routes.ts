@@ -148,18 +148,24 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
     /**
      * A read-only page: the viewer is admitted (or sent to the login page), then `render` makes the
      * HTML, at most `MAX_PAGE_RENDERS` at once (token check included: it reads the revocations). A
-     * request whose client left while it waited runs no query.
+     * request whose client leaves while it waits leaves the queue (its place goes to the next viewer)
+     * and runs no query.
      */
     const page =
       (render: (principal: Principal, request: FastifyRequest, reply: FastifyReply) => Promise<string>) =>
       async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
         if (renders.queued >= MAX_WAITING_PAGES) return sendBusy(reply);
         const clientGone = clientGoneSignal(reply);
-        return renders.run(async () => {
-          if (clientGone.aborted) return sendBusy(reply);
-          const principal = await viewer(request, reply);
-          return principal === undefined ? reply : sendPage(reply, await render(principal, request, reply));
-        });
+        try {
+          return await renders.run(async () => {
+            const principal = await viewer(request, reply);
+            return principal === undefined ? reply : sendPage(reply, await render(principal, request, reply));
+          }, clientGone);
+        } catch (error) {
+          // The client hung up before its turn: no one reads the answer.
+          if (clientGone.aborted && error === clientGone.reason) return sendBusy(reply);
+          throw error;
+        }
       };
 
     // The overview page shows the live streams' reading when one is fresh (one tick), as they do.

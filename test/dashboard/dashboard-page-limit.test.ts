@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { request } from 'node:https';
 import knexFactory from 'knex';
 import { issueApiToken } from '../../lib/auth/api-token.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
@@ -48,6 +49,38 @@ describe('dashboard pages: a bounded number made at once', function () {
     } finally {
       if (!trx.isCompleted()) await trx.rollback();
       knex.off('query', started).off('query-response', ended).off('query-error', ended);
+      await locker.destroy();
+    }
+  });
+
+  it('a page whose client left while it waited gives its place up: after 32 waiting clients hang up, the next load waits its turn (200) instead of 503', async () => {
+    const token = await issueApiToken({ subject: 'leaver', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const knex = suite.database.database.knex;
+    const schema = ((await knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name as string;
+    const locker = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, searchPath: [schema], pool: { min: 0, max: 1 } });
+    const trx = await locker.transaction();
+    try {
+      await trx.raw('lock table verifier_agents in access exclusive mode');
+      const cookie = { cookie: `ironlime_token=${token}` };
+      // Two pages are made (their queries wait on the lock); 32 wait for a turn, and their clients hang up.
+      const held = [0, 1].map(() => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', cookie));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const leavers = Array.from({ length: 32 }, () => {
+        const req = request(new URL('/dashboard/nodes', suite.verifier.url), { method: 'GET', ca: suite.verifier.caCert, headers: cookie, agent: false });
+        req.on('error', () => undefined);
+        req.end();
+        return req;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      for (const req of leavers) req.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const next = timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', cookie);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await trx.commit();
+      expect((await next).status).to.equal(200);
+      expect((await Promise.all(held)).map((reply) => reply.status)).to.deep.equal([200, 200]);
+    } finally {
+      if (!trx.isCompleted()) await trx.rollback();
       await locker.destroy();
     }
   });

@@ -180,7 +180,12 @@ export function verifyEkCertificate(
  */
 export function ekPublicMatchesCertificate(ekPublic: Uint8Array | TpmtPublic, ekCert: Uint8Array | string): boolean {
   const pub = ekPublic instanceof Uint8Array ? parsePublicArea(ekPublic) : ekPublic;
-  return publicKeyFromTpmtPublic(pub).equals(certificatePublicKey(readOne(ekCert).cert));
+  return certificateHoldsKey(ekCert, publicKeyFromTpmtPublic(pub));
+}
+
+/** True when the certificate's public key is `key`. Throws `CertificateParseError` for an unreadable certificate. */
+export function certificateHoldsKey(cert: Uint8Array | string, key: KeyObject): boolean {
+  return key.equals(certificatePublicKey(readOne(cert).cert));
 }
 
 /** OpenSSL's names of NIST P-256, P-384 and P-521: the curves of TCG's EK Credential Profile 2.x and of vendor EK CAs. */

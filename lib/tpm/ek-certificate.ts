@@ -188,7 +188,7 @@ export function certificateHoldsKey(cert: Uint8Array | string, key: KeyObject): 
   return key.equals(certificatePublicKey(readOne(cert).cert));
 }
 
-/** OpenSSL's names of NIST P-256, P-384 and P-521: the curves of TCG's EK Credential Profile 2.x and of vendor EK CAs. */
+/** OpenSSL's names of NIST P-256, P-384 and P-521: the NIST curves of TCG's EK Credential Profile 2.x templates; vendor EK CAs use P-256 and P-384. */
 const EK_CA_CURVES: ReadonlySet<string> = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 
 /**

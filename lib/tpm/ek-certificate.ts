@@ -17,7 +17,7 @@ export const MAX_EK_INTERMEDIATES = 8;
 
 /**
  * Signature checks one EK certificate may cost, store certificates included: enough for the EK
- * certificate and each intermediate to be checked once.
+ * certificate and each intermediate to be checked once against the CA that signed it.
  */
 export const MAX_EK_SIGNATURE_CHECKS = 1 + MAX_EK_INTERMEDIATES;
 
@@ -111,7 +111,7 @@ export function certificatePublicKey(cert: X509Certificate): KeyObject {
  * them, or one whose key is costly to check with (`costlyKey`: RSA over `MAX_INTERMEDIATE_RSA_BITS` or
  * with an exponent over `MAX_INTERMEDIATE_RSA_EXPONENT_BITS`, EC on a curve other than P-256, P-384 and
  * P-521, a key neither RSA nor EC), makes the verdict invalid before any signature is checked (hostile
- * input must not cost seconds of CPU). The walk checks each intermediate's signature at most once and
+ * input must not cost seconds of CPU). Each intermediate joins the chain at most once, and the walk
  * makes at most `MAX_EK_SIGNATURE_CHECKS` checks in all, store certificates included. Every store certificate is a trust
  * anchor, as in Keylime. Validity dates and EKUs are NOT checked (EK certificates routinely outlive
  * their CAs' validity; Keylime does not check them either). Throws `CertificateParseError` when the
@@ -134,9 +134,10 @@ export function verifyEkCertificate(
       return { valid: false, reason: `EK certificate: the certificate "${oneLine(intermediate.subject)}" sent with it has ${costly}`, quirks };
     }
   }
-  // Each sent CA is checked at most once: same-named CAs that sign each other would otherwise be
-  // checked again at every level of the walk.
-  const unchecked = new Set(intermediates.filter((i) => i.ca));
+  // A sent CA joins the chain at most once (no loops). One whose signature did not match stays a
+  // candidate: with a key rollover the CA that did not sign this link may sign the next one, and the
+  // check budget, not a rule per CA, bounds what same-named CAs that sign each other cost.
+  const unused = new Set(intermediates.filter((i) => i.ca));
   let checks = 0;
   const chain: string[] = [];
   let current = leaf;
@@ -144,14 +145,13 @@ export function verifyEkCertificate(
     chain.push(oneLine(current.issuer));
     const child = current;
     const anchors = store.entries.filter((entry) => namesIssuer(child, entry.cert));
-    const candidates = [...unchecked].filter((i) => namesIssuer(child, i));
+    const candidates = [...unused].filter((i) => namesIssuer(child, i));
     let next: X509Certificate | undefined;
     for (const issuer of [...anchors.map((entry) => entry.cert), ...candidates]) {
       if (checks === MAX_EK_SIGNATURE_CHECKS) {
         return { valid: false, reason: `EK certificate: no chain to the store was found within ${MAX_EK_SIGNATURE_CHECKS} signature checks`, quirks };
       }
       checks += 1;
-      unchecked.delete(issuer);
       if (signatureVerifies(child, issuer)) {
         next = issuer;
         break;
@@ -164,6 +164,7 @@ export function verifyEkCertificate(
     if (next === undefined) {
       break;
     }
+    unused.delete(next);
     current = next;
   }
   return {

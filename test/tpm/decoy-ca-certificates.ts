@@ -100,6 +100,22 @@ export function sameNameCaRing(count: number, leafKey: KeyObject): { intermediat
   return { intermediates, leaf: certificate('X', forgeKey(leafKey), 'X', last.privateKey, '64', false) };
 }
 
+/**
+ * A CA key rollover without key identifiers (RFC 4210 §4.4 link certificate): root "R" signed the CA
+ * "X" with its new key, the new key signed a link certificate "X" for the old key, and the old key
+ * signed the leaf. Sent as `[newCa, link]`, the first "X" tried for the leaf is the wrong one.
+ */
+export function rolloverWithoutKeyIds(leafKey: KeyObject): { root: Uint8Array; newCa: Uint8Array; link: Uint8Array; leaf: Uint8Array } {
+  const [rootKey, newKey, oldKey] = [0, 1, 2].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }));
+  if (rootKey === undefined || newKey === undefined || oldKey === undefined) throw new Error('three keys were made');
+  return {
+    root: caCertificate('R', forgeKey(rootKey.publicKey), 'R', rootKey.privateKey, '20'),
+    newCa: caCertificate('X', forgeKey(newKey.publicKey), 'R', rootKey.privateKey, '21'),
+    link: caCertificate('X', forgeKey(oldKey.publicKey), 'X', newKey.privateKey, '22'),
+    leaf: certificate('EK', forgeKey(leafKey), 'X', oldKey.privateKey, '23', false),
+  };
+}
+
 function caCertificate(subject: string, publicKey: forge.pki.PublicKey, issuer: string, signer: KeyObject, serial: string): Uint8Array {
   return certificate(subject, publicKey, issuer, signer, serial, true);
 }

@@ -3,7 +3,8 @@ import forge from 'node-forge';
 
 /**
  * CA certificates an agent could send with its EK certificate to make the registrar's chain walk
- * costly: keys of hostile sizes or curves, and same-named CAs that sign each other.
+ * costly: keys of hostile sizes or curves, and same-named CAs that sign each other; and a legitimate
+ * chain of same-named CAs (a key rollover) that a walk bounding those must still follow.
  */
 
 /**

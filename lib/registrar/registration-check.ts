@@ -1,8 +1,8 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../tpm/constants.js';
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
-import { ekPublicMatchesCertificate } from '../tpm/ek-certificate.js';
+import { certificateHoldsKey } from '../tpm/ek-certificate.js';
 import { tpmObjectName } from '../tpm/object-name.js';
 import { CertificateParseError } from '../tpm/tpm-errors.js';
 import { parseTpm2bPublic, type TpmtPublic } from '../tpm/tpmt-public.js';
@@ -65,7 +65,7 @@ export function checkRegistration(body: RegisterAgentBody): CheckedRegistration 
   // Absent and JSON null are the same: the agent sent no EK certificate.
   if (body.ekcert !== undefined && body.ekcert !== null) {
     const certs = splitEkCertificateField(body.ekcert);
-    const index = ekCertificateIndex(ekPublic, certs);
+    const index = ekCertificateIndex(fieldStep('ek_tpm', () => publicKeyFromTpmtPublic(ekPublic)), certs);
     ekCertDer = certs[index] ?? null;
     ekCertChain = certs.filter((_, i) => i !== index);
   }
@@ -91,11 +91,11 @@ export function checkRegistration(body: RegisterAgentBody): CheckedRegistration 
  *
  * @throws InvalidAgentData
  */
-function ekCertificateIndex(ekPublic: TpmtPublic, certs: readonly Uint8Array[]): number {
+function ekCertificateIndex(ekKey: KeyObject, certs: readonly Uint8Array[]): number {
   let unreadable: InvalidAgentData | undefined;
   for (const [index, der] of certs.entries()) {
     try {
-      if (fieldStep('ekcert', () => ekPublicMatchesCertificate(ekPublic, der))) {
+      if (fieldStep('ekcert', () => certificateHoldsKey(der, ekKey))) {
         return index;
       }
     } catch (error) {

@@ -6,6 +6,7 @@ import type { RegisterAgentBody } from '../../lib/registrar/registrar-dtos.js';
 import { InvalidAgentData } from '../../lib/registrar/registrar-errors.js';
 import { checkRegistration } from '../../lib/registrar/registration-check.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
+import { MAX_EK_INTERMEDIATES } from '../../lib/tpm/ek-certificate.js';
 import { generateTestKey, type TestKey } from './helpers/test-tpm-identity.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
@@ -44,6 +45,21 @@ describe('registrar: registration checks', function () {
       expect(Buffer.from(checked.ekCertDer ?? []).equals(Buffer.from(ekCertDer))).to.equal(true);
     }
     expect(checkRegistration(body({ ekcert: pem(caDer) + pem(ekCertDer) })).ekCertChain).to.have.length(1);
+  });
+
+  it(`refuses an ekcert of more than ${1 + MAX_EK_INTERMEDIATES} certificates with 400 naming ekcert, before reading any (hunt: ~1,000 blocks cost 80 ms under every ek-check mode)`, function () {
+    const caPem = ekCa.certificatePem.endsWith('\n') ? ekCa.certificatePem : `${ekCa.certificatePem}\n`;
+    const chainOf = (intermediates: number, extra = ''): string => caPem.repeat(intermediates) + extra + pem(ekCertDer);
+    expect(checkRegistration(body({ ekcert: chainOf(MAX_EK_INTERMEDIATES) })).ekCertChain).to.have.length(MAX_EK_INTERMEDIATES);
+    const unreadable = `-----BEGIN CERTIFICATE-----\n${b64(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]))}\n-----END CERTIFICATE-----\n`;
+    for (const [count, ekcert] of [
+      [MAX_EK_INTERMEDIATES + 2, chainOf(MAX_EK_INTERMEDIATES + 1)],
+      [951, chainOf(0, unreadable.repeat(950))],
+    ] as const) {
+      expect(() => checkRegistration(body({ ekcert })))
+        .to.throw(InvalidAgentData, `body.ekcert: holds ${count} certificates, at most ${1 + MAX_EK_INTERMEDIATES} are looked at`)
+        .with.property('field', 'ekcert');
+    }
   });
 
   it('reads a raw DER EK certificate as DER when its names spell a PEM BEGIN line', function () {

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
-import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import forge from 'node-forge';
+import { generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { defaultCertStoreDir, loadCertStore, loadDefaultCertStore } from '../../lib/pki/cert-store-files.js';
 import { certificatesDer, createCertStore } from '../../lib/tpm/cert-store.js';
 import { readDerCertificate } from '../../lib/tpm/certificate-quirks.js';
-import { ekPublicMatchesCertificate, MAX_EK_INTERMEDIATES, MAX_INTERMEDIATE_RSA_BITS, MAX_INTERMEDIATE_RSA_EXPONENT_BITS, verifyEkCertificate } from '../../lib/tpm/ek-certificate.js';
+import { ekPublicMatchesCertificate, MAX_EK_INTERMEDIATES, MAX_EK_SIGNATURE_CHECKS, MAX_INTERMEDIATE_RSA_BITS, MAX_INTERMEDIATE_RSA_EXPONENT_BITS, verifyEkCertificate } from '../../lib/tpm/ek-certificate.js';
+import { caWithKey, caWithRsaModulusBits, ecPublicKeyInfo, explicitCurvePublicKeyInfo, rsaPublicKeyInfo, rolloverWithoutKeyIds, sameNameCaRing } from './decoy-ca-certificates.js';
 import { vectorBytes, vectorText } from './tpm-vectors.js';
 import { vectorPath } from '../helpers/paths.js';
 
@@ -121,6 +121,67 @@ describe('verifyEkCertificate (Keylime test_cert_utils.py::test_verify_ek)', () 
     });
   });
 
+  it('refuses an intermediate with an EC key on any curve but P-256, P-384 and P-521, before checking any signature (hunt: binary and explicit curves)', function () {
+    this.timeout(20_000);
+    const [intermediate, root] = certificatesDer(vectorText('keylime', 'ek_certs', 'test_iak_idevid_chain.pem'));
+    const rootOnly = createCertStore([{ name: 'root.der', data: root as Uint8Array }]);
+    const judge = (decoy: Uint8Array): { verdict: ReturnType<typeof verifyEkCertificate>; checks: number } =>
+      countingSignatureChecks(() => verifyEkCertificate(ekCert('test_iak.der'), rootOnly, { intermediates: [decoy, intermediate as Uint8Array] }));
+    for (const curve of ['prime256v1', 'secp384r1', 'secp521r1']) {
+      expect(judge(caWithKey(ecPublicKeyInfo(curve))).verdict, curve).to.include({ valid: true });
+    }
+    const refusals: Array<[string, Uint8Array, string]> = [
+      ['sect571k1 (binary field)', caWithKey(ecPublicKeyInfo('sect571k1')), 'an EC key on sect571k1'],
+      ['secp256k1 (no TPM EK CA uses it)', caWithKey(ecPublicKeyInfo('secp256k1')), 'an EC key on secp256k1'],
+      ['a 521-bit prime curve spelled out', caWithKey(explicitCurvePublicKeyInfo(521)), 'an EC key on a curve that has no name'],
+    ];
+    for (const [title, decoy, key] of refusals) {
+      const { verdict, checks } = judge(decoy);
+      expect(verdict, title).to.include({
+        valid: false,
+        reason: `EK certificate: the certificate "CN=decoy CA" sent with it has ${key} (only P-256, P-384 and P-521 are looked at)`,
+      });
+      expect(checks, title).to.equal(0);
+    }
+  });
+
+  it('takes a vendor chain sent whole: the ST ECC intermediate (P-256) and its root (P-384) with only the root in the store', () => {
+    const rootPem = store.entries.find((entry) => entry.name === 'STM_ECC_01RT.pem');
+    const intermediatePem = store.entries.find((entry) => entry.name === 'STM_ECC_01I.pem');
+    if (rootPem === undefined || intermediatePem === undefined) throw new Error('the vendor store lacks the ST ECC CAs');
+    expect(rootPem.cert.publicKey.asymmetricKeyDetails?.namedCurve).to.equal('secp384r1');
+    const rootOnly = createCertStore([{ name: 'root.pem', data: rootPem.cert.raw }]);
+    const verdict = verifyEkCertificate(ekCert('stm_ecc_ek.der'), rootOnly, { intermediates: [intermediatePem.cert.raw, rootPem.cert.raw] });
+    expect(verdict).to.deep.include({ valid: true, anchor: 'root.pem' });
+  });
+
+  it(`makes at most ${MAX_EK_SIGNATURE_CHECKS} signature checks however the certificates sent with it sign each other (hunt: 8 same-named CAs cost 36 checks)`, function () {
+    this.timeout(30_000);
+    const { intermediates, leaf } = sameNameCaRing(MAX_EK_INTERMEDIATES, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+    const { verdict, checks } = countingSignatureChecks(() => verifyEkCertificate(leaf, store, { intermediates }));
+    expect(verdict).to.include({ valid: false, reason: `EK certificate: no chain to the store was found within ${MAX_EK_SIGNATURE_CHECKS} signature checks` });
+    expect(checks).to.equal(MAX_EK_SIGNATURE_CHECKS);
+  });
+
+  it('follows a CA key rollover without key identifiers whatever the order the CAs are sent in (review: a CA that did not sign the EK certificate may have signed the next link)', function () {
+    this.timeout(30_000);
+    const { root, newCa, link, leaf } = rolloverWithoutKeyIds(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+    const rootOnly = createCertStore([{ name: 'root.der', data: root }]);
+    for (const intermediates of [[link, newCa], [newCa, link]]) {
+      expect(verifyEkCertificate(leaf, rootOnly, { intermediates })).to.deep.include({ valid: true, chain: ['CN=X', 'CN=X', 'CN=R'], anchor: 'root.der' });
+    }
+  });
+
+  it(`makes at most ${MAX_EK_SIGNATURE_CHECKS} signature checks for one EK certificate, store certificates included`, function () {
+    this.timeout(30_000);
+    const sameNamed = sameNameCaRing(MAX_EK_SIGNATURE_CHECKS + 1, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey).intermediates;
+    const crowded = createCertStore(sameNamed.map((data, index) => ({ name: `x${index}.der`, data })));
+    const { leaf } = sameNameCaRing(1, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+    const { verdict, checks } = countingSignatureChecks(() => verifyEkCertificate(leaf, crowded));
+    expect(verdict).to.include({ valid: false, reason: `EK certificate: no chain to the store was found within ${MAX_EK_SIGNATURE_CHECKS} signature checks` });
+    expect(checks).to.equal(MAX_EK_SIGNATURE_CHECKS);
+  });
+
   it('reads strictly when no quirk is needed, and throws ERR_CERTIFICATE_PARSE for garbage', () => {
     expect(readDerCertificate(ekCert('stm_ecc_ek.der')).quirks).to.deep.equal([]);
     expect(() => verifyEkCertificate(new Uint8Array([0x30, 0x03, 1, 2, 3]), store)).to.throw(/not a DER X\.509 certificate/);
@@ -138,47 +199,19 @@ describe('ekPublicMatchesCertificate', () => {
 });
 
 /**
- * DER of a CA certificate whose RSA key has a `bits`-bit modulus: any odd number of that size parses
- * as an RSA public key, so no prime pair has to be generated (an 8192-bit one takes seconds).
+ * `run`'s result and how many certificate signatures it checked: X509Certificate.verify is wrapped for
+ * the call (each check still runs), which is what an EK chain costs in CPU.
  */
-function caWithRsaModulusBits(bits: number): Uint8Array {
-  const modulus = randomBytes(bits / 8);
-  modulus[0] = (modulus[0] ?? 0) | 0x80;
-  modulus[modulus.length - 1] = (modulus[modulus.length - 1] ?? 0) | 1;
-  const signer = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const cert = forge.pki.createCertificate();
-  cert.serialNumber = '02';
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  cert.publicKey = forge.pki.setRsaPublicKey(new forge.jsbn.BigInteger(modulus.toString('hex'), 16), new forge.jsbn.BigInteger('65537', 10));
-  cert.setSubject([{ name: 'commonName', value: 'decoy CA' }]);
-  cert.setIssuer([{ name: 'commonName', value: 'decoy CA' }]);
-  cert.setExtensions([{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true }]);
-  cert.sign(forge.pki.privateKeyFromPem(signer.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()), forge.md.sha256.create());
-  return Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
-}
-
-/** DER SubjectPublicKeyInfo of an RSA key with a random `bits`-bit modulus and a random `exponentBits`-bit odd exponent. */
-function rsaPublicKeyInfo(bits: number, exponentBits: number): Uint8Array {
-  const topBitSet = (size: number): Buffer => {
-    const value = randomBytes(Math.ceil(size / 8));
-    const spare = value.length * 8 - size;
-    value[0] = ((value[0] ?? 0) & (0xff >> spare)) | (0x80 >> spare);
-    value[value.length - 1] = (value[value.length - 1] ?? 0) | 1;
-    return value;
+function countingSignatureChecks<T>(run: () => T): { verdict: T; checks: number } {
+  const original = X509Certificate.prototype.verify;
+  let checks = 0;
+  X509Certificate.prototype.verify = function verify(this: X509Certificate, key: KeyObject): boolean {
+    checks += 1;
+    return original.call(this, key);
   };
-  const jwk = { kty: 'RSA', n: topBitSet(bits).toString('base64url'), e: topBitSet(exponentBits).toString('base64url') };
-  return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' });
-}
-
-/**
- * DER of a CA certificate named "decoy CA" that carries `publicKeyInfo` (any key type): made with an
- * RSA key, whose SubjectPublicKeyInfo is then swapped (its own signature is never checked here).
- */
-function caWithKey(publicKeyInfo: Uint8Array): Uint8Array {
-  const cert = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(caWithRsaModulusBits(2048)).toString('binary')));
-  const tbs = (cert.value as forge.asn1.Asn1[])[0] as forge.asn1.Asn1;
-  // TBSCertificate: [0] version, serial, signature algorithm, issuer, validity, subject, subjectPublicKeyInfo (RFC 5280 §4.1).
-  (tbs.value as forge.asn1.Asn1[])[6] = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(publicKeyInfo).toString('binary')));
-  return Buffer.from(forge.asn1.toDer(cert).getBytes(), 'binary');
+  try {
+    return { verdict: run(), checks };
+  } finally {
+    X509Certificate.prototype.verify = original;
+  }
 }

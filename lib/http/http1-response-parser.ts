@@ -8,7 +8,15 @@ export interface Http1Response {
 }
 
 /** Why a response could not be read; the caller turns it into `BadRemoteReplyError`. */
-export class Http1ParseError extends Error {}
+export class Http1ParseError extends Error {
+  constructor(
+    message: string,
+    /** The connection ended before any byte of the response's head: the server sent nothing at all. */
+    readonly closedBeforeHead = false,
+  ) {
+    super(message);
+  }
+}
 
 /** Largest status line plus headers accepted (node's own default limit). */
 const MAX_HEAD_BYTES = 16 * 1024;
@@ -78,7 +86,8 @@ export class Http1ResponseParser {
     if (this.body?.kind === 'close') {
       return this.finish();
     }
-    throw new Http1ParseError(this.body === undefined ? 'connection closed before the response head' : 'connection closed before the response body ended');
+    if (this.body !== undefined) throw new Http1ParseError('connection closed before the response body ended');
+    throw new Http1ParseError('connection closed before the response head', this.pending === undefined);
   }
 
   private readHead(data: Buffer): Buffer | undefined {

@@ -220,7 +220,7 @@ export class ThinHttpsClient {
       try {
         response = current.parser.end();
       } catch (ended) {
-        this.retryOrFail(current, new ServiceUnreachableError(this.url(job.path), 'network', (ended as Error).message));
+        this.retryOrFail(current, new ServiceUnreachableError(this.url(job.path), 'network', (ended as Error).message, { cause: ended }));
         return;
       }
       this.complete(current, response);

@@ -1,10 +1,15 @@
 import { expect } from 'chai';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { enrolOnceMoreAfterReset } from '../../lib/fleet/enrol-once-more.js';
+import { Http1ParseError } from '../../lib/http/http1-response-parser.js';
 
 const URL = 'https://127.0.0.1:8881/v2.6/agents/a';
 const reset = (): ServiceUnreachableError =>
   new ServiceUnreachableError(URL, 'network', 'ECONNRESET: read ECONNRESET', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+const closedUnanswered = (): ServiceUnreachableError =>
+  new ServiceUnreachableError(URL, 'network', 'connection closed before the response head', { cause: new Http1ParseError('connection closed before the response head', true) });
+const closedMidHead = (): ServiceUnreachableError =>
+  new ServiceUnreachableError(URL, 'network', 'connection closed before the response head', { cause: new Http1ParseError('connection closed before the response head', false) });
 const exists = (): KeylimeHttpError => new KeylimeHttpError(URL, 409, 'Agent already exists', {});
 
 /** An enrolment that fails with `failures` in turn, then succeeds; counts its calls. */
@@ -28,6 +33,19 @@ describe('fleet: an enrolment whose kept-alive connection was reset is sent once
     const landed = enrolment(reset(), exists());
     await enrolOnceMoreAfterReset(landed.run);
     expect(landed.calls()).to.equal(2);
+  });
+
+  it('sends again after a connection closed before any byte of the answer, but not after one closed mid-answer', async function () {
+    const unanswered = enrolment(closedUnanswered());
+    await enrolOnceMoreAfterReset(unanswered.run);
+    expect(unanswered.calls()).to.equal(2);
+    const midHead = enrolment(closedMidHead());
+    const error = await enrolOnceMoreAfterReset(midHead.run).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).to.be.instanceOf(ServiceUnreachableError);
+    expect(midHead.calls()).to.equal(1);
   });
 
   it('throws any other failure at once, a 409 on the first attempt, a 409 after a reset of another request, and a second reset', async function () {

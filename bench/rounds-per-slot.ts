@@ -17,12 +17,12 @@ const SCRAPE_TIMEOUT_MS = 5_000;
 const BUCKET = /^ironlime_verifier_rounds_per_slot_bucket\{le="([^"]+)"\} (\d+)$/gm;
 
 /**
- * Reads the verifier's rounds-per-slot histogram from its public `/metrics` (no client certificate;
- * the server certificate checked against the bench's CA in `dataDir`).
+ * The verifier's public `/metrics` text (no client certificate; the server certificate checked against
+ * the bench's CA in `dataDir`).
  */
-export async function readRoundsPerSlot(verifierUrl: string, dataDir: string): Promise<SlotHistogram> {
+export async function readMetricsText(verifierUrl: string, dataDir: string): Promise<string> {
   const ca = await readFile(path.join(caDirOf(dataDir), CA_CERT_FILE));
-  const text = await new Promise<string>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     const req = request(new URL('/metrics', verifierUrl), { ca, timeout: SCRAPE_TIMEOUT_MS }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
@@ -39,6 +39,11 @@ export async function readRoundsPerSlot(verifierUrl: string, dataDir: string): P
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The verifier's rounds-per-slot histogram, from its `/metrics`. */
+export async function readRoundsPerSlot(verifierUrl: string, dataDir: string): Promise<SlotHistogram> {
+  const text = await readMetricsText(verifierUrl, dataDir);
   const buckets = new Map<string, number>();
   for (const [, le, count] of text.matchAll(BUCKET)) {
     buckets.set(le as string, Number(count));

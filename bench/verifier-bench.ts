@@ -17,6 +17,7 @@ import type { Benchmark } from './benchmark.js';
 import { cpuLimitProblem } from './cpu-limit.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { runPushWindow } from './verifier-push-bench.js';
+import { decidedRounds, describeBuilds, type BuildReading } from './build-comparison.js';
 import {
   childrenCpuSeconds,
   eachChildCpuSeconds,
@@ -43,6 +44,8 @@ import {
  * that one process, not the machine, is the limit (`bench/cpu-limit.ts`; root and a cgroup cpu controller;
  * not with `--push` or `--in-process`). `--ak rsa` gives the simulated TPMs RSA-2048 AKs signing with
  * RSASSA, Keylime's default, instead of P-256 AKs signing with ECDSA (their EKs stay P-256 either way).
+ * `--builds DIR,DIR…` runs one verifier process per checkout (each one's built `dist/bench/main.js`)
+ * on the same fleet at once and prints each one's CPU per round (`bench/build-comparison.ts`).
  */
 
 interface BenchArgs {
@@ -63,6 +66,8 @@ interface BenchArgs {
   readonly cpuLimitPercent: number | undefined;
   /** `--ak`: the simulated TPMs' AK family (default `ecc`, P-256 and ECDSA; `rsa`, RSA-2048 and RSASSA). */
   readonly akAlgorithm: EkAlgorithm;
+  /** `--builds`: checkouts whose builds run side by side, one verifier process each (`verifiers` is their count). */
+  readonly builds: readonly string[] | undefined;
 }
 
 const EXPECTED_EVENT = 'ima.validation.ima-ng.not_in_allowlist';
@@ -84,7 +89,7 @@ export const verifierBenchmark: Benchmark = {
     const options = parseArgs(args);
     const results: { agents: number; report: RoundTimingReport; cpu: string }[] = [];
     for (const agents of options.agents) {
-      const one = options.verifiers > 1 ? await runOnce(agents, { ...options, verifiers: 1 }) : undefined;
+      const one = options.verifiers > 1 && options.builds === undefined ? await runOnce(agents, { ...options, verifiers: 1 }) : undefined;
       const { report, cpu } = await runOnce(agents, options);
       results.push({ agents, report, cpu });
       if (one !== undefined) {
@@ -116,7 +121,15 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
     const database = { databaseUrl: options.databaseUrl, databaseSchema: schema };
     let verifierUrl: string | undefined;
     if (!options.inProcess) {
-      children = await spawnVerifiers({ count: options.verifiers, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
+      children = await spawnVerifiers({
+        count: options.verifiers,
+        dataDir,
+        schema,
+        databaseUrl: options.databaseUrl,
+        quoteInterval: options.quoteInterval,
+        childFlag: CHILD_FLAG,
+        ...(options.builds === undefined ? {} : { mains: options.builds.map((build) => path.join(build, 'dist', 'bench', 'main.js')) }),
+      });
       verifierUrl = children.url;
     }
     const setupStart = Date.now();
@@ -144,6 +157,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       // compiles for the whole fleet's work, before measuring: the window is the steady state.
       await sleep(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000);
       if (children !== undefined && options.profileDir !== undefined) startProfiles(children);
+      const buildsBefore = options.builds === undefined ? undefined : await readBuilds(children, dataDir, false);
       const cpuBefore = cpuReading(children);
       const from = Date.now();
       const to = from + options.seconds * 1000;
@@ -153,6 +167,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       await sleep(to - Date.now());
       // Read before waiting for the last scrape, so the scrape's own CPU stays out of the window.
       const cpuAfter = cpuReading(children);
+      const buildsAfter = options.builds === undefined ? undefined : await readBuilds(children, dataDir, true);
       const roundsPerSlot = await slots;
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
@@ -179,6 +194,9 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       printReport({ ...options, agents, setupSeconds, expectedEvent: EXPECTED_EVENT, report, cpu });
       if (roundsPerSlot !== undefined) {
         printRoundsPerSlot(roundsPerSlot, edgeMs);
+      }
+      if (options.builds !== undefined && buildsBefore !== undefined && buildsAfter !== undefined) {
+        process.stdout.write(describeBuilds(options.builds, buildsBefore, buildsAfter));
       }
       if (options.cpuLimitPercent !== undefined) {
         printCaps(options.cpuLimitPercent, cpuBefore, cpuAfter);
@@ -301,6 +319,18 @@ interface CpuReading {
   readonly capped: readonly { readonly cpuSeconds: number; readonly throttledMs: number }[];
 }
 
+/**
+ * Each child's CPU and decided rounds so far (`--builds`). The `/metrics` scrape costs each child some
+ * CPU: at the window's start it is read before the CPU, at its end after (`end`), so no scrape is counted.
+ */
+async function readBuilds(children: VerifierProcesses | undefined, dataDir: string, end: boolean): Promise<BuildReading[]> {
+  const scrape = (): Promise<number[]> => Promise.all((children?.urls ?? []).map((url) => decidedRounds(url, dataDir)));
+  const cpuAtEnd = end ? eachChildCpuSeconds(children) : undefined;
+  const rounds = await scrape();
+  const cpu = cpuAtEnd ?? eachChildCpuSeconds(children);
+  return rounds.map((count, i) => ({ rounds: count, cpuSeconds: cpu[i] ?? 0 }));
+}
+
 function cpuReading(children: VerifierProcesses | undefined): CpuReading {
   const usage = process.cpuUsage();
   const each = eachChildCpuSeconds(children);
@@ -340,6 +370,10 @@ function parseArgs(args: readonly string[]): BenchArgs {
     const problem = cpuLimitProblem(cpuLimitPercent) ?? (args.includes('--in-process') || args.includes('--push') ? '--cpu-limit: not with --in-process or --push' : undefined);
     if (problem !== undefined) throw new Error(problem);
   }
+  const builds = value('--builds')?.split(',').map((build) => path.resolve(build));
+  if (builds !== undefined && (builds.length < 2 || args.includes('--in-process') || args.includes('--push') || args.includes('--verifiers'))) {
+    throw new Error('--builds: two or more checkouts, and not with --in-process, --push or --verifiers');
+  }
   const akAlgorithm = value('--ak') ?? 'ecc';
   if (akAlgorithm !== 'ecc' && akAlgorithm !== 'rsa') throw new Error('--ak: must be ecc or rsa');
   return {
@@ -353,9 +387,10 @@ function parseArgs(args: readonly string[]): BenchArgs {
     push: args.includes('--push'),
     profileDir: profileDir === undefined ? undefined : path.resolve(profileDir),
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
-    verifiers: Math.max(1, Math.round(number('--verifiers', 1))),
+    verifiers: builds?.length ?? Math.max(1, Math.round(number('--verifiers', 1))),
     cpuLimitPercent,
     akAlgorithm,
+    builds,
   };
 }
 

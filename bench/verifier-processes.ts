@@ -15,6 +15,8 @@ import { procStatCpuMs } from './proc-stat-cpu.js';
 export interface VerifierProcesses {
   /** The first child's URL (enrolments go there; the fair share spreads them). */
   readonly url: string;
+  /** Every child's URL, in the children's order. */
+  readonly urls: readonly string[];
   readonly children: readonly ChildProcess[];
   /** Each child's stdout, line by line. */
   readonly lines: readonly Interface[];
@@ -30,20 +32,25 @@ export interface SpawnVerifiersOptions {
   readonly quoteInterval: number;
   /** Flag that makes `bench/main.js verifier` serve a verifier instead of benchmarking. */
   readonly childFlag: string;
+  /**
+   * The `bench/main.js` each child runs, in order (`--builds`: another checkout's build); absent or
+   * shorter than `count`: this process's own.
+   */
+  readonly mains?: readonly string[];
 }
 
 /** Starts the children one after the other (the first creates the data dir's CA and certificates). */
 export async function spawnVerifiers(options: SpawnVerifiersOptions): Promise<VerifierProcesses> {
   const children: ChildProcess[] = [];
   const lines: Interface[] = [];
-  let url = '';
+  const urls: string[] = [];
   for (let i = 0; i < options.count; i += 1) {
-    const started = await spawnOne(options, `bench-verifier-${i}`);
+    const started = await spawnOne(options, `bench-verifier-${i}`, options.mains?.[i] ?? (process.argv[1] as string));
     children.push(started.child);
     lines.push(started.lines);
-    url ||= started.url;
+    urls.push(started.url);
   }
-  return { url, children, lines, limits: [] };
+  return { url: urls[0] ?? '', urls, children, lines, limits: [] };
 }
 
 /** Caps each child at `percentOfCore` % of one core (`--cpu-limit`, `bench/cpu-limit.ts`) until it exits. */
@@ -55,8 +62,7 @@ export async function limitVerifiers(processes: VerifierProcesses, percentOfCore
   }
 }
 
-async function spawnOne(options: SpawnVerifiersOptions, instanceId: string): Promise<{ child: ChildProcess; url: string; lines: Interface }> {
-  const main = process.argv[1] as string;
+async function spawnOne(options: SpawnVerifiersOptions, instanceId: string, main: string): Promise<{ child: ChildProcess; url: string; lines: Interface }> {
   const child = spawn(
     process.execPath,
     [

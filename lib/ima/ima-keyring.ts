@@ -3,6 +3,7 @@ import { certificateSubjectKeyId } from './internal/der-reader.js';
 import { isSupportedCurve } from './internal/ecdsa-prehashed.js';
 import { pythonJsonDumps } from './python-json.js';
 import { RuntimePolicyError } from './internal/runtime-policy-error.js';
+import { parsePolicyJson } from './internal/policy-json.js';
 
 /**
  * IMA keyrings: public keys indexed by their IMA key id (keyidv2), as Keylime's
@@ -146,11 +147,7 @@ export class ImaKeyring {
   static fromJson(value: unknown, field: string): ImaKeyring {
     let json = value;
     for (let depth = 0; depth < 2 && typeof json === 'string'; depth++) {
-      try {
-        json = JSON.parse(json);
-      } catch {
-        throw new RuntimePolicyError(field, 'is not valid JSON');
-      }
+      json = parsePolicyJson(json, field);
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new RuntimePolicyError(field, 'is not a valid IMA keyring: expected {"pubkeys": [...], "keyids": [...]}');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import type { InjectOptions } from 'fastify';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { ADMIN_MAX_JSON_VALUES } from '../../lib/http/json-guard.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -110,6 +111,13 @@ forEachDatabase('verifier routes (in-process)', (fixture) => {
       expect((await call('GET', `/v2.6/agents/${id}`)).status, 'nothing stored').to.equal(404);
     }
     expect((await call('POST', '/v2.6/agents/bad%20id', enrolment())).body.status).to.match(/^params\.agent_id: must be an agent id/);
+  });
+
+  it(`refuses enrolment metadata of more than ${ADMIN_MAX_JSON_VALUES} JSON values (counted before it is parsed), storing nothing`, async function () {
+    const id = newId();
+    const reply = await call('POST', `/v2.6/agents/${id}`, enrolment({ metadata: `[${'{},'.repeat(ADMIN_MAX_JSON_VALUES)}{}]` }));
+    expect({ status: reply.status, message: reply.body.status }).to.deep.equal({ status: 400, message: `body.metadata: holds more than ${ADMIN_MAX_JSON_VALUES} JSON values` });
+    expect((await call('GET', `/v2.6/agents/${id}`)).status, 'nothing stored').to.equal(404);
   });
 
   it('enrols, shows Keylime status fields, refuses a duplicate with 409, lists ids and bulk status', async function () {

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
 import { dssePae, loadPolicyVerificationKey, verifyDsseEnvelope, type DsseEnvelope } from '../../lib/ima/dsse-envelope.js';
-import { ImaKeyring } from '../../lib/ima/ima-keyring.js';
+import { ImaKeyring, MAX_IMA_KEYRING_KEYS } from '../../lib/ima/ima-keyring.js';
 import { allowlistToRuntimePolicy, parseFlatAllowlist } from '../../lib/ima/internal/legacy-allowlist.js';
 import { loadRuntimePolicy } from '../../lib/ima/policy-loader.js';
 import { PolicySignatureError, RuntimePolicyError } from '../../lib/ima/internal/runtime-policy-error.js';
@@ -195,6 +195,16 @@ describe('runtime policies', () => {
     it('is compiled into the policy', () => {
       const compiled = compileRuntimePolicy(parseRuntimePolicy(verificationVector('runtime_policy_with_verification_keys.json')));
       expect(compiled.verificationKeys?.size).to.equal(2);
+    });
+
+    it(`refuses a policy keyring of more than ${MAX_IMA_KEYRING_KEYS} keys before loading any, and loads one of ${MAX_IMA_KEYRING_KEYS}`, () => {
+      const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+      const policy = (keys: number): string =>
+        JSON.stringify({ meta: { version: 1 }, digests: {}, 'verification-keys': JSON.stringify({ pubkeys: Array(keys).fill(key), keyids: [] }) });
+      expect(() => parseRuntimePolicy(policy(MAX_IMA_KEYRING_KEYS + 1)))
+        .to.throw(RuntimePolicyError)
+        .with.property('message', `runtime policy: verification-keys.pubkeys: holds ${MAX_IMA_KEYRING_KEYS + 1} keys, more than ${MAX_IMA_KEYRING_KEYS}`);
+      expect(compileRuntimePolicy(parseRuntimePolicy(policy(MAX_IMA_KEYRING_KEYS))).verificationKeys?.size).to.equal(1);
     });
   });
 

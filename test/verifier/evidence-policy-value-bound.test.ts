@@ -1,9 +1,11 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { policyJsonValueBound } from '../../lib/bytes/json-text-bound.js';
 import { EVIDENCE_BODY_LIMIT } from '../../lib/http/keylime-service.js';
+import { MAX_IMA_KEYRING_KEYS } from '../../lib/ima/ima-keyring.js';
 import { EvidenceWorkerPool } from '../../lib/verifier/evidence-worker-pool.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
@@ -25,7 +27,8 @@ function policyOfEmptyObjects(characters: number): string {
  * The public evidence body is bounded to 64 JSON values, but its policies are strings holding JSON of
  * up to 32 MiB: each policy text (runtime policy, the IMA keyring inside it, refstate, tpm_policy) is
  * counted against `policyJsonValueBound` of its length before it is parsed (hunt: 31 MiB of `{}` in
- * `runtime_policy` held an evidence thread 7–20 s and up to 1.3 GB of heap, before any quote check).
+ * `runtime_policy` held an evidence thread 7–20 s and up to 1.3 GB of heap, before any quote check),
+ * and an IMA keyring's keys against `MAX_IMA_KEYRING_KEYS` before any is loaded.
  */
 describe('POST /verify/evidence: the JSON values inside its policy strings are bounded before they are parsed', function () {
   this.timeout(120_000);
@@ -71,6 +74,17 @@ describe('POST /verify/evidence: the JSON values inside its policy strings are b
     const reply = await post(evidenceData(agent, 'policyValues00000002', maskOf([]), { runtime_policy: policy }));
     expect(reply.body).to.deep.equal(refusal(`runtime policy: verification-keys: holds more than ${policyJsonValueBound(keys.length)} JSON values`));
     expect(reply.status).to.equal(400);
+  });
+
+  it('an IMA keyring of 20,000 keys (2.5 MiB) inside a runtime policy is refused (400) before any key is loaded', async function () {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    const keys = JSON.stringify({ pubkeys: Array(20_000).fill(key), keyids: [] });
+    const policy = JSON.stringify({ meta: { version: 1 }, digests: {}, 'verification-keys': keys });
+    const reply = await post(evidenceData(agent, 'policyValues00000006', maskOf([]), { runtime_policy: policy }));
+    expect(reply.body).to.deep.equal(refusal(`runtime policy: verification-keys.pubkeys: holds 20000 keys, more than ${MAX_IMA_KEYRING_KEYS}`));
+    expect(reply.status).to.equal(400);
+    // Each key cost about 0.2 ms of CPU to load, twice (checked, then compiled): 8 s of CPU, 20 s on a loaded machine.
+    expect(reply.ms).to.be.below(2_000);
   });
 
   it('an mb_policy (refstate) of 8 MiB of {} is refused (400)', async function () {

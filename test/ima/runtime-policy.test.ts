@@ -223,7 +223,8 @@ describe('runtime policies', () => {
       const lines = Array.from({ length: 20_000 }, (_, i) => line(i)).join('\n');
       const started = Date.now();
       const loaded = loadRuntimePolicy(lines);
-      expect(Date.now() - started).to.be.below(2_000);
+      // 0.3 s here, 12 s of CPU with the list search: a bound far from both, as the machine is shared.
+      expect(Date.now() - started).to.be.below(6_000);
       expect(loaded.policy.digests['/a']).to.have.length(20_000);
     });
 

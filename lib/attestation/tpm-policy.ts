@@ -1,4 +1,5 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { policyJsonExcess } from '../bytes/json-text-bound.js';
 
 /**
  * Keylime's `tpm_policy`: a JSON object `{"<pcr>": ["<hex>", …], "mask": "0x…"}` (spec §4.1;
@@ -38,6 +39,11 @@ export function parseTpmPolicy(input: string | Readonly<Record<string, unknown>>
   }
   let raw: unknown = input;
   if (typeof input === 'string') {
+    // Counted first: a tpm_policy is a string member of a request, where the body's value bound does not reach.
+    const excess = policyJsonExcess(input);
+    if (excess !== undefined) {
+      throw new InvalidParameterValue(field, excess);
+    }
     try {
       raw = input.trim() === '' ? {} : (JSON.parse(input) as unknown);
     } catch (error) {

@@ -1,11 +1,6 @@
 import { RequestValidationError } from './http-errors.js';
 import type { RequestLocation } from './dto-validation.js';
-
-/**
- * Deepest nesting of objects and arrays a request body may have. Real Keylime bodies are at most
- * about 6 levels deep (a runtime policy's `digests` map of lists inside `data` inside `meta`).
- */
-export const MAX_JSON_DEPTH = 32;
+import { jsonTextExcess, MAX_JSON_DEPTH } from '../bytes/json-text-bound.js';
 
 /**
  * Values a public route's body may hold (`checkJsonText`) unless the route sets its own bound: its
@@ -20,9 +15,6 @@ export const DEFAULT_MAX_JSON_VALUES = 512;
  * mistake from stalling the service.
  */
 export const ADMIN_MAX_JSON_VALUES = 100_000;
-
-/** Characters `checkJsonText` stops at: a string's start, a container's start or end, a separator. */
-const VALUE_MARKS = /["[\]{},]/g;
 
 /**
  * Keys that reach an object's prototype through class-transformer, lodash-style merges or a plain
@@ -99,78 +91,18 @@ function pathOf(item: Pending, location: RequestLocation): string {
 }
 
 /**
- * Refuses a body text holding more than `maxValues` JSON values (array elements, object members'
- * values, the top value; keys not counted) or nested deeper than `maxDepth`, before JSON.parse builds
- * any of them: parsing 32 MiB of `{},` alone took 8.5 s. One pass over the text, skipping strings with
- * `indexOf` and ending at the first value past a bound (or the first mark past what that many values
- * can have), so a hostile body costs at most `5 × maxValues` steps. Exact for JSON; on text that is not JSON the counts are some numbers and JSON.parse refuses
- * the text next.
+ * Refuses a body text holding more than `maxValues` JSON values or nested deeper than `maxDepth`,
+ * before JSON.parse builds any of them (`jsonTextExcess`, lib/bytes/json-text-bound.ts: one pass,
+ * at most `5 × maxValues` steps on a hostile body).
  *
  * @throws RequestValidationError (`body: holds more than 512 JSON values`, `body: nested deeper than 32 levels`).
  */
 export function checkJsonText(text: string, maxValues: number, maxDepth = MAX_JSON_DEPTH): void {
-  // The top value, one per `,` (each separates two values of one container), one per container with
-  // a first value (what follows its `[` or `{` is not its closer).
-  let values = 1;
-  let depth = 0;
-  // JSON of V values has at most 5V marks (2V strings, keys included; V - 1 commas; V openers and
-  // V closers): more is text that is not JSON (`[][]…`, `""…`, `]]…`), refused as soon as seen.
-  let marksLeft = MARKS_PER_VALUE * maxValues;
-  const marks = new RegExp(VALUE_MARKS);
-  for (let match = marks.exec(text); match !== null; match = marks.exec(text)) {
-    marksLeft -= 1;
-    if (marksLeft < 0) {
-      throw new RequestValidationError('body', `holds more than ${maxValues} JSON values`);
-    }
-    const at = match.index;
-    const mark = text.charCodeAt(at);
-    if (mark === QUOTE) {
-      marks.lastIndex = endOfString(text, at + 1);
-      continue;
-    }
-    if (mark === CLOSE_ARRAY || mark === CLOSE_OBJECT) {
-      depth -= 1;
-      continue;
-    }
-    if (mark !== COMMA) {
-      depth += 1;
-      if (depth > maxDepth) {
-        throw new RequestValidationError('body', `nested deeper than ${maxDepth} levels`);
-      }
-      if (closesRightAway(text, at + 1)) continue;
-    }
-    values += 1;
-    if (values > maxValues) {
-      throw new RequestValidationError('body', `holds more than ${maxValues} JSON values`);
-    }
+  const excess = jsonTextExcess(text, maxValues, maxDepth);
+  if (excess !== undefined) {
+    throw new RequestValidationError('body', excess);
   }
 }
-
-const MARKS_PER_VALUE = 5;
-const QUOTE = 0x22;
-const COMMA = 0x2c;
-const CLOSE_ARRAY = 0x5d;
-const CLOSE_OBJECT = 0x7d;
-const BACKSLASH = 0x5c;
-
-/** The index after the `"` closing a string whose content starts at `from` (the text's end if none). */
-function endOfString(text: string, from: number): number {
-  for (let at = text.indexOf('"', from); at >= 0; at = text.indexOf('"', at + 1)) {
-    let backslashes = 0;
-    while (at - backslashes - 1 >= from && text.charCodeAt(at - backslashes - 1) === BACKSLASH) backslashes += 1;
-    if (backslashes % 2 === 0) return at + 1;
-  }
-  return text.length;
-}
-
-/** Whether the container opened just before `from` is empty: its next character but JSON whitespace is `]` or `}`. */
-function closesRightAway(text: string, from: number): boolean {
-  CLOSER_AFTER_WHITESPACE.lastIndex = from;
-  return CLOSER_AFTER_WHITESPACE.test(text);
-}
-
-/** JSON whitespace, then a closer; sticky (matched at `lastIndex` only, which each use sets first). */
-const CLOSER_AFTER_WHITESPACE = /[ \t\n\r]*[\]}]/y;
 
 /**
  * `JSON.parse` of a request body, between `checkJsonText` (before: at most `maxValues` values and

@@ -3,6 +3,7 @@ import { certificateSubjectKeyId } from './internal/der-reader.js';
 import { isSupportedCurve } from './internal/ecdsa-prehashed.js';
 import { pythonJsonDumps } from './python-json.js';
 import { RuntimePolicyError } from './internal/runtime-policy-error.js';
+import { parsePolicyJson } from './internal/policy-json.js';
 
 /**
  * IMA keyrings: public keys indexed by their IMA key id (keyidv2), as Keylime's
@@ -19,6 +20,15 @@ export interface ImaKeyringJson {
   pubkeys: string[];
   keyids: number[];
 }
+
+/**
+ * Keys a keyring given as text (a policy's `verification-keys`, `ima_sign_verification_keys`) may
+ * hold. Each key costs node:crypto about 0.2 ms to load (an EC point is checked on its curve), and a
+ * policy's keyring is loaded twice (checked, then compiled): 20,000 keys in a 2.5 MiB runtime policy
+ * held a `POST /verify/evidence` thread 8 s of CPU, a real policy of that size about 0.5 s. Real
+ * keyrings hold the few keys a distribution and its vendors sign with (Keylime's vector: two).
+ */
+export const MAX_IMA_KEYRING_KEYS = 256;
 
 /** A key found in a blob that is a key, but of a type IMA signatures cannot use. */
 export class UnsupportedImaKey extends Error {}
@@ -139,18 +149,15 @@ export class ImaKeyring {
 
   /**
    * Builds a keyring from its JSON form (object, or JSON text, possibly encoded twice as Keylime's
-   * database column holds it). `field` names the source in errors.
+   * database column holds it). `field` names the source in errors. More than `maxKeys` keys are
+   * refused before any is loaded.
    *
-   * @throws RuntimePolicyError when the JSON is not a keyring or a key cannot be loaded.
+   * @throws RuntimePolicyError when the JSON is not a keyring, holds too many keys or a key cannot be loaded.
    */
-  static fromJson(value: unknown, field: string): ImaKeyring {
+  static fromJson(value: unknown, field: string, maxKeys = MAX_IMA_KEYRING_KEYS): ImaKeyring {
     let json = value;
     for (let depth = 0; depth < 2 && typeof json === 'string'; depth++) {
-      try {
-        json = JSON.parse(json);
-      } catch {
-        throw new RuntimePolicyError(field, 'is not valid JSON');
-      }
+      json = parsePolicyJson(json, field);
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new RuntimePolicyError(field, 'is not a valid IMA keyring: expected {"pubkeys": [...], "keyids": [...]}');
@@ -161,6 +168,9 @@ export class ImaKeyring {
     }
     if (!Array.isArray(keyids) || !keyids.every((k) => Number.isInteger(k) && k >= 0 && k <= 0xffffffff)) {
       throw new RuntimePolicyError(`${field}.keyids`, 'must be a list of 32-bit key ids');
+    }
+    if (pubkeys.length > maxKeys) {
+      throw new RuntimePolicyError(`${field}.pubkeys`, `holds ${pubkeys.length} keys, more than ${maxKeys}`);
     }
     if (keyids.length > pubkeys.length) {
       throw new RuntimePolicyError(`${field}.keyids`, `has ${keyids.length} ids for ${pubkeys.length} keys`);

@@ -2,7 +2,8 @@ import type { KeyObject } from 'node:crypto';
 import { isDsseEnvelope, verifyDsseEnvelope } from './dsse-envelope.js';
 import { parseExcludeList } from './exclude-matcher.js';
 import { allowlistToRuntimePolicy } from './internal/legacy-allowlist.js';
-import { PolicySignatureError, RuntimePolicyError } from './internal/runtime-policy-error.js';
+import { parsePolicyJson } from './internal/policy-json.js';
+import { PolicySignatureError } from './internal/runtime-policy-error.js';
 import { parseRuntimePolicy, type RuntimePolicy } from './runtime-policy.js';
 
 export interface LoadPolicyOptions {
@@ -31,12 +32,7 @@ export function loadRuntimePolicy(text: string, options: LoadPolicyOptions = {})
   if (!/^\s*\{/.test(text)) {
     return { policy: allowlistToRuntimePolicy(text, excludeListText), format: 'flat-allowlist' };
   }
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch (error) {
-    throw new RuntimePolicyError('(document)', `is not valid JSON: ${(error as Error).message}`);
-  }
+  let document = parsePolicyJson(text, '(document)');
   let format: LoadedPolicy['format'] = 'runtime-policy';
   if (isDsseEnvelope(document)) {
     if (options.signingKey === undefined) {

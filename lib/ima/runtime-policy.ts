@@ -3,6 +3,7 @@ import { LOG_HASH_ALGORITHMS, type LogHashAlgorithm } from './hash-algorithms.js
 import { ImaKeyring } from './ima-keyring.js';
 import { nameMap } from './internal/name-map.js';
 import { normalisePolicyDigest } from './internal/policy-quirks.js';
+import { parsePolicyJson } from './internal/policy-json.js';
 import { RuntimePolicyError } from './internal/runtime-policy-error.js';
 
 /**
@@ -142,11 +143,7 @@ function parseImaSection(value: unknown): RuntimePolicy['ima'] {
 export function parseRuntimePolicy(input: string | unknown): RuntimePolicy {
   let value = input;
   if (typeof input === 'string') {
-    try {
-      value = JSON.parse(input);
-    } catch (error) {
-      throw new RuntimePolicyError('(document)', `is not valid JSON: ${(error as Error).message}`);
-    }
+    value = parsePolicyJson(input, '(document)');
   }
   if (!isObject(value)) {
     throw new RuntimePolicyError('(document)', 'must be a JSON object');

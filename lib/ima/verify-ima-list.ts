@@ -89,9 +89,15 @@ function quotedValue(input: VerifyImaListInput): { bank: PcrBank; value: Buffer 
   return { bank: quoted.bank, value };
 }
 
-/** The keys earlier rounds learnt from quote-bound lines, by keyring. */
+/**
+ * The keys earlier rounds learnt from quote-bound lines, by keyring. Not bounded as a keyring given
+ * with a request is (`MAX_IMA_KEYRING_KEYS`): they are the node's own state, which the verifier wrote.
+ */
 function stateLearnedKeyrings(state: ImaReplayState): [string, ImaKeyring][] {
-  return Object.entries(state.learnedKeyrings).map(([name, json]) => [name, ImaKeyring.fromJson(json, `state.learnedKeyrings[${JSON.stringify(name)}]`)]);
+  return Object.entries(state.learnedKeyrings).map(([name, json]) => [
+    name,
+    ImaKeyring.fromJson(json, `state.learnedKeyrings[${JSON.stringify(name)}]`, Number.POSITIVE_INFINITY),
+  ]);
 }
 
 function buildKeyrings(input: VerifyImaListInput, learned: readonly [string, ImaKeyring][]): ImaKeyrings | undefined {

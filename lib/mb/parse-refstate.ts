@@ -1,3 +1,4 @@
+import { policyJsonExcess } from '../bytes/json-text-bound.js';
 import { chargeKernelCmdline, kernelCmdlineMatcher, MAX_REFSTATE_KERNELS } from './internal/kernel-cmdline-pattern.js';
 import {
   MbRefstateError,
@@ -45,7 +46,16 @@ export function parseMbRefstate(input: string | unknown): MbRefstate {
   return refstate;
 }
 
+/**
+ * `JSON.parse` of a refstate's text once its JSON values were counted within `policyJsonValueBound` of
+ * its length: `mb_policy` is a string member of a request (32 MiB on the public evidence route), where
+ * the body's own value bound does not reach.
+ */
 function parseJson(text: string): unknown {
+  const excess = policyJsonExcess(text);
+  if (excess !== undefined) {
+    throw new MbRefstateError(excess);
+  }
   try {
     return JSON.parse(text);
   } catch (error) {

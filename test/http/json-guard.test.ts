@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { checkJsonValue, MAX_JSON_DEPTH } from '../../lib/http/json-guard.js';
+import { MAX_JSON_DEPTH } from '../../lib/bytes/json-text-bound.js';
+import { checkJsonValue } from '../../lib/http/json-guard.js';
 import { RequestValidationError } from '../../lib/http/http-errors.js';
 
 function refusal(value: unknown, maxDepth?: number): string {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { RequestValidationError } from '../../lib/http/http-errors.js';
-import { checkJsonText, DEFAULT_MAX_JSON_VALUES, MAX_JSON_DEPTH, parseJsonBody } from '../../lib/http/json-guard.js';
+import { MAX_JSON_DEPTH } from '../../lib/bytes/json-text-bound.js';
+import { checkJsonText, DEFAULT_MAX_JSON_VALUES, parseJsonBody } from '../../lib/http/json-guard.js';
 import { PUSH_MAX_JSON_VALUES } from '../../lib/verifier/push/push-routes.js';
 
 /** JSON values in a parsed value, counted the way `checkJsonText` counts them in text: keys not counted. */

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import type { InjectOptions } from 'fastify';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { policyJsonValueBound } from '../../lib/bytes/json-text-bound.js';
+import { ADMIN_MAX_JSON_VALUES } from '../../lib/http/json-guard.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -110,6 +112,24 @@ forEachDatabase('verifier routes (in-process)', (fixture) => {
       expect((await call('GET', `/v2.6/agents/${id}`)).status, 'nothing stored').to.equal(404);
     }
     expect((await call('POST', '/v2.6/agents/bad%20id', enrolment())).body.status).to.match(/^params\.agent_id: must be an agent id/);
+  });
+
+  it(`refuses enrolment metadata of more than ${ADMIN_MAX_JSON_VALUES} JSON values (counted before it is parsed), storing nothing`, async function () {
+    const id = newId();
+    const reply = await call('POST', `/v2.6/agents/${id}`, enrolment({ metadata: `[${'{},'.repeat(ADMIN_MAX_JSON_VALUES)}{}]` }));
+    expect({ status: reply.status, message: reply.body.status }).to.deep.equal({ status: 400, message: `body.metadata: holds more than ${ADMIN_MAX_JSON_VALUES} JSON values` });
+    expect((await call('GET', `/v2.6/agents/${id}`)).status, 'nothing stored').to.equal(404);
+  });
+
+  it('refuses a runtime policy upload of 2 MiB of {} (400) by counting its JSON values, storing nothing', async function () {
+    const name = `values-${newId()}`;
+    const policy = `{"meta":{"version":1},"digests":{},"x":[${'{},'.repeat(700_000)}{}]}`;
+    const reply = await call('POST', `/v2.6/allowlists/${name}`, { runtime_policy: b64(policy) });
+    expect({ status: reply.status, message: reply.body.status }).to.deep.equal({
+      status: 400,
+      message: `runtime policy: (document): holds more than ${policyJsonValueBound(policy.length)} JSON values`,
+    });
+    expect((await call('GET', `/v2.6/allowlists/${name}`)).status, 'nothing stored').to.equal(404);
   });
 
   it('enrols, shows Keylime status fields, refuses a duplicate with 409, lists ids and bulk status', async function () {

@@ -24,6 +24,9 @@ const KEYRING_PREFIX = '%keyring:';
  */
 export function parseFlatAllowlist(text: string): FlatAllowlist {
   const allowlist: FlatAllowlist = { digests: nameMap(), keyrings: nameMap() };
+  // Repeated lines are dropped through this set, not by searching the path's list: the text may come
+  // unauthenticated (`POST /verify/evidence`), and 40,000 digests of one path cost 60 s searched.
+  const seen = new Set<string>();
   text.split('\n').forEach((raw, index) => {
     const line = raw.trim();
     if (line.length === 0) {
@@ -35,10 +38,15 @@ export function parseFlatAllowlist(text: string): FlatAllowlist {
       throw new RuntimePolicyError(`allowlist line ${index + 1}`, `expected "<lowercase hex digest> <path>", got "${line}"`);
     }
     const path = (match[2] ?? '').replaceAll(' ', '_');
+    const entry = `${digest} ${path}`;
+    if (seen.has(entry)) {
+      return;
+    }
+    seen.add(entry);
     if (path.startsWith(KEYRING_PREFIX)) {
-      appendTo(allowlist.keyrings, path.slice(KEYRING_PREFIX.length), digest, true);
+      appendTo(allowlist.keyrings, path.slice(KEYRING_PREFIX.length), digest);
     } else {
-      appendTo(allowlist.digests, path, digest, true);
+      appendTo(allowlist.digests, path, digest);
     }
   });
   return allowlist;

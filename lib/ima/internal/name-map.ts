@@ -9,12 +9,12 @@ export function nameMap<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
 
-/** Appends `value` to the list under `name`, creating it; `unique` skips a value already listed. */
-export function appendTo<T>(map: Record<string, T[]>, name: string, value: T, unique = false): void {
+/** Appends `value` to the list under `name`, creating it. */
+export function appendTo<T>(map: Record<string, T[]>, name: string, value: T): void {
   const list = Object.hasOwn(map, name) ? map[name] : undefined;
   if (list === undefined) {
     map[name] = [value];
-  } else if (!unique || !list.includes(value)) {
+  } else {
     list.push(value);
   }
 }

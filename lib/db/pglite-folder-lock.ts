@@ -31,9 +31,11 @@ let releaseOnExit = false;
  * Takes the folder of an embedded PGlite for this process. PGlite is PostgreSQL run inside the
  * process, with no server to arbitrate: two processes (a service and `ironlime db migrate` or
  * `audit export` beside it) on one folder lose each other's committed writes or crash. The lock file
- * is created exclusively with the holder's pid and process start time; one left by a process that is
- * gone (killed, or a later process now has its pid, as pid 1 in a restarted container) is taken over
- * with a process warning.
+ * is created exclusively with the holder's pid, process start time and host name; one left on this
+ * host by a process that is gone (killed, or a later process now has its pid, as pid 1 in a restarted
+ * container) is taken over with a process warning. One written on another host name is refused: pids
+ * of another machine or pid namespace (a second container on the volume, pid 1 as well) say nothing
+ * here.
  *
  * @returns the release: removes the lock file (call it once the database is closed).
  * @throws DatabaseUnavailable when another process (or an earlier open in this one) has the folder.
@@ -57,10 +59,17 @@ export function lockPgliteFolder(folder: string): () => void {
   };
 }
 
-/** Creates `file` holding `holder`, complete or not at all (a hard link fails when the name exists); false when it exists. */
+/**
+ * Creates `file` holding `holder`, complete or not at all (a hard link fails when the name exists);
+ * false when it exists. A folder it cannot write in (read-only) is a coded error like any other.
+ */
 function create(file: string, holder: LockHolder): boolean {
   const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  writeFileSync(draft, JSON.stringify(holder));
+  try {
+    writeFileSync(draft, JSON.stringify(holder));
+  } catch (error) {
+    throw new DatabaseUnavailable(`cannot create the lock file ${file}: ${(error as Error).message}`, { cause: error });
+  }
   try {
     linkSync(draft, file);
     return true;
@@ -78,6 +87,13 @@ function takeOver(folder: string, file: string, mine: LockHolder): void {
   const holder = parse(text);
   if (holder === undefined) {
     throw new DatabaseUnavailable(`PGlite in ${folder}: its lock file ${file} is unreadable; if no process uses the folder, delete the file`);
+  }
+  if (holder.hostname !== hostname()) {
+    throw new DatabaseUnavailable(
+      `PGlite in ${folder} is open on another host: pid ${holder.pid} on ${holder.hostname}, since ${holder.openedAt} (lock file ${file}). ` +
+        'Its pid tells nothing here (another machine, or another container on the same volume), so this start cannot tell whether it still runs: ' +
+        'stop it first, or, if it is gone, delete the lock file; PostgreSQL (databaseUrl) serves several processes',
+    );
   }
   if (alive(holder)) {
     throw new DatabaseUnavailable(
@@ -133,9 +149,9 @@ function parse(text: string): LockHolder | undefined {
 }
 
 /**
- * Whether the process that wrote the lock file may still run. Its pid in this process is an earlier
- * process's (opens in this process are in `held`); a pid with no process, or whose process started at
- * another time, is gone. Unknown start times count as alive.
+ * Whether the process that wrote the lock file on this host may still run. Its pid in this process
+ * is an earlier process's (opens in this process are in `held`); a pid with no process, or whose
+ * process started at another time, is gone. Unknown start times count as alive.
  */
 function alive(holder: LockHolder): boolean {
   if (holder.pid === process.pid) return false;

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createDatabase } from '../../lib/db/database-factory.js';
@@ -94,5 +95,41 @@ describe('PGlite folder lock', function () {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+
+  it('a lock file written on another host (a second container on the volume, both pid 1) is refused, not taken over, whatever its pid is here', async () => {
+    const folder = path.join(dir.path, 'pglite');
+    mkdirSync(folder, { recursive: true });
+    const lockFile = pgliteLockFile(folder);
+    // Its pid is this process's own: in another pid namespace it says nothing about the holder.
+    const other = { pid: process.pid, processStart: '1', hostname: `not-${hostname()}`, openedAt: new Date().toISOString() };
+    writeFileSync(lockFile, JSON.stringify(other));
+    const failure = await createDatabase({ dataDir: dir.path }).then(
+      async (database) => {
+        await database.close();
+        return undefined;
+      },
+      (error: Error) => error,
+    );
+    expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+    expect(failure?.message).to.include(other.hostname).and.include(lockFile);
+    expect(JSON.parse(readFileSync(lockFile, 'utf8'))).to.deep.equal(other);
+  });
+
+  it('a data dir where the lock file cannot be written (read-only) fails with ERR_DATABASE_UNAVAILABLE, not a bare file-system error', async () => {
+    // Portable stand-in for a read-only folder, also when the tests run as root: `<dataDir>/pglite`
+    // fits the kernel's path limit (4095 bytes) and the lock file's names beside it do not.
+    let dataDir = dir.path;
+    while (dataDir.length < 4083 - 202) dataDir = path.join(dataDir, 'd'.repeat(200));
+    dataDir = path.join(dataDir, 'd'.repeat(4083 - dataDir.length - 1));
+    const failure = await createDatabase({ dataDir }).then(
+      async (database) => {
+        await database.close();
+        return undefined;
+      },
+      (error: Error) => error,
+    );
+    expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+    expect(failure?.message).to.include('lock file');
   });
 });

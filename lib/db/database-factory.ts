@@ -4,13 +4,14 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { DatabaseUnavailable } from '../../interfaces/errors.js';
+import { lockPgliteFolder } from './pglite-folder-lock.js';
 import { boundedConnectionSettings, boundedPgSettings, DEFAULT_POSTGRES_BOUNDS, type PostgresBounds } from './postgres-bounds.js';
 
 /** An open database: a knex instance on PostgreSQL (`pg`) or on embedded PGlite. */
 export interface Database {
   readonly knex: Knex;
   readonly kind: 'postgres' | 'pglite';
-  /** Closes the pool (and, for PGlite, the embedded database). */
+  /** Closes the pool (and, for PGlite, the embedded database, then releases its folder lock). */
   close(): Promise<void>;
   /**
    * PostgreSQL only: a new connection outside the pool, not yet connected, with the pool's URL (TLS
@@ -37,19 +38,23 @@ export interface DatabaseOptions {
 /**
  * Opens the database and checks it answers (`select 1`), so a wrong URL fails here, at boot, with a
  * coded error rather than at the first query. PGlite is single-connection (knex-pglite pins the pool
- * to one), which is fine for one process; a fleet of services shares one PostgreSQL instead. Every
+ * to one), which is fine for one process; a fleet of services shares one PostgreSQL instead. A PGlite
+ * folder is locked for the process that opens it until `close` (`lockPgliteFolder`). Every
  * wait on PostgreSQL is bounded (see `PostgresBounds`), so a silent network surfaces as an error.
  *
- * @throws DatabaseUnavailable when the server cannot be reached or the PGlite folder cannot be opened.
+ * @throws DatabaseUnavailable when the server cannot be reached, or the PGlite folder cannot be opened
+ *   or is open in another process.
  */
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   const kind = options.url === undefined ? 'pglite' : 'postgres';
   const searchPath = options.searchPath === undefined ? {} : { searchPath: [options.searchPath] };
   let knex: Knex;
   let newSessionClient: (() => pg.Client) | undefined;
+  let release = (): void => undefined;
   if (options.url === undefined) {
     const filename = path.resolve(options.dataDir, 'pglite');
     mkdirSync(filename, { recursive: true });
+    release = lockPgliteFolder(filename);
     knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename }, ...searchPath });
   } else {
     const { url } = options;
@@ -61,13 +66,20 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     await knex.raw('select 1');
   } catch (cause) {
     await knex.destroy().catch(() => undefined);
+    release();
     const where = kind === 'pglite' ? `PGlite in ${path.resolve(options.dataDir, 'pglite')}` : redactUrl(options.url);
     throw new DatabaseUnavailable(`${where}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
   return {
     knex,
     kind,
-    close: () => knex.destroy(),
+    close: async () => {
+      try {
+        await knex.destroy();
+      } finally {
+        release();
+      }
+    },
     ...(newSessionClient === undefined ? {} : { newSessionClient }),
   };
 }

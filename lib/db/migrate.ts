@@ -1,7 +1,10 @@
 import type { Knex } from 'knex';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { withMigrationLock } from './migration-lock.js';
+import { clearLeftoverLockRow, recordLockRowSetter } from './knex-lock-row.js';
+import { DEFAULT_MIGRATION_LOCK_WAIT_MS, withMigrationLock } from './migration-lock.js';
 import { withoutStatementBound } from './postgres-bounds.js';
+
+export { MIGRATION_LOCK_CLEARED_WARNING } from './knex-lock-row.js';
 
 /**
  * One schema change: its recorded name and the two directions, each run inside a transaction unless
@@ -23,9 +26,13 @@ export const MIGRATIONS_TABLE = 'ironlime_migrations';
 /**
  * A knex `MigrationSource` over the imported modules of `migrations/index.ts`: the package ships
  * compiled code, so migrations are listed in order by import rather than found by scanning a folder.
+ * `beforeEach` runs before each migration's up or down (the migration lock's `assertHeld`).
  */
 export class IronlimeMigrationSource implements Knex.MigrationSource<IronlimeMigration> {
-  constructor(private readonly migrations: readonly IronlimeMigration[] = MIGRATIONS) {}
+  constructor(
+    private readonly migrations: readonly IronlimeMigration[] = MIGRATIONS,
+    private readonly beforeEach: () => Promise<void> = () => Promise.resolve(),
+  ) {}
 
   getMigrations(): Promise<IronlimeMigration[]> {
     return Promise.resolve([...this.migrations]);
@@ -36,74 +43,78 @@ export class IronlimeMigrationSource implements Knex.MigrationSource<IronlimeMig
   }
 
   getMigration(migration: IronlimeMigration): Promise<Knex.Migration> {
-    return Promise.resolve({ up: migration.up, down: migration.down, ...(migration.config === undefined ? {} : { config: { ...migration.config } }) });
-  }
-}
-
-function migratorConfig(): Knex.MigratorConfig {
-  // knex runs each migration in a transaction (and a whole batch in one when every migration allows
-  // it), so a failed upgrade leaves the schema as it was.
-  return { migrationSource: new IronlimeMigrationSource(), tableName: MIGRATIONS_TABLE };
-}
-
-/** The process warning's code when a start clears the knex lock of a migration that was cut off. */
-export const MIGRATION_LOCK_CLEARED_WARNING = 'IRONLIME_MIGRATION_LOCK_CLEARED';
-
-export interface MigrateOptions {
-  /** How long to wait for another process's migrations of the same schema (`DEFAULT_MIGRATION_LOCK_WAIT_MS`). */
-  readonly lockWaitMs?: number;
-}
-
-/**
- * Runs a knex migrator call that takes knex's lock row, under the migration lock (`withMigrationLock`)
- * and without the per-statement bound of `postgres-bounds.ts`: an index build on a large table, or a
- * lock wait behind running services during an upgrade, may take minutes.
- *
- * knex sets its lock row in a transaction of its own, committed, whenever a batch holds a migration
- * that runs outside a transaction (and for every rollback), and clears it at the end: a process killed
- * in between leaves it set, and knex then refuses every later run ("Migration table is already
- * locked"). Under the migration lock no other process migrates this schema, so a set row is such a
- * leftover and is cleared; the migrations cut off are taken up again (each is one transaction, or,
- * when it runs outside one, written to resume).
- */
-function migrating<T>(knex: Knex, run: () => PromiseLike<T>, options: MigrateOptions): Promise<T> {
-  return withMigrationLock(
-    knex,
-    () =>
-      withoutStatementBound(async () => {
-        await clearLeftoverLock(knex);
-        return run();
-      }),
-    options.lockWaitMs,
-  );
-}
-
-async function clearLeftoverLock(knex: Knex): Promise<void> {
-  const lockTable = `${MIGRATIONS_TABLE}_lock`;
-  if (!(await knex.schema.hasTable(lockTable))) return;
-  const cleared = await knex(lockTable).where({ is_locked: 1 }).update({ is_locked: 0 });
-  if (cleared > 0) {
-    process.emitWarning(`cleared ${lockTable}: a process stopped while migrating (killed or crashed); its migrations run again now`, {
-      code: MIGRATION_LOCK_CLEARED_WARNING,
+    return Promise.resolve({
+      up: async (knex: Knex) => {
+        await this.beforeEach();
+        await migration.up(knex);
+      },
+      down: async (knex: Knex) => {
+        await this.beforeEach();
+        await migration.down(knex);
+      },
+      ...(migration.config === undefined ? {} : { config: { ...migration.config } }),
     });
   }
 }
 
+function migratorConfig(beforeEach?: () => Promise<void>): Knex.MigratorConfig {
+  // knex runs each migration in a transaction (and a whole batch in one when every migration allows
+  // it), so a failed upgrade leaves the schema as it was.
+  return { migrationSource: new IronlimeMigrationSource(MIGRATIONS, beforeEach), tableName: MIGRATIONS_TABLE };
+}
+
+const LOCK_TABLE = `${MIGRATIONS_TABLE}_lock`;
+
+export interface MigrateOptions {
+  /**
+   * How long to wait for another process's migrations of the same schema, for the migration lock and
+   * then for knex's lock row (`DEFAULT_MIGRATION_LOCK_WAIT_MS` each).
+   */
+  readonly lockWaitMs?: number;
+}
+
+/**
+ * Runs a knex migrator call that takes knex's lock row, under the migration lock (`withMigrationLock`),
+ * on its migrator (sessions named as this schema's migrators) and without the per-statement bound of
+ * `postgres-bounds.ts`: an index build on a large table, or a lock wait behind running services during
+ * an upgrade, may take minutes. Before each migration it checks that the lock is still held.
+ *
+ * knex sets its lock row in a transaction of its own, committed, whenever a batch holds a migration
+ * that runs outside a transaction (and for every rollback), and clears it at the end: a process killed
+ * in between leaves it set, and knex then refuses every later run ("Migration table is already
+ * locked"). Such a leftover is cleared once its setter is known to be gone (`clearLeftoverLockRow`);
+ * the migrations cut off are taken up again (each is one transaction, or, when it runs outside one,
+ * written to resume).
+ */
+function migrating<T>(knex: Knex, run: (migrator: Knex, config: Knex.MigratorConfig) => PromiseLike<T>, options: MigrateOptions): Promise<T> {
+  const waitMs = options.lockWaitMs ?? DEFAULT_MIGRATION_LOCK_WAIT_MS;
+  return withMigrationLock(
+    knex,
+    (held) =>
+      withoutStatementBound(async () => {
+        if (held.applicationName !== undefined) await recordLockRowSetter(knex, LOCK_TABLE, () => knex.migrate.list(migratorConfig()));
+        await clearLeftoverLockRow(knex, LOCK_TABLE, held, waitMs);
+        return run(held.migrator, migratorConfig(held.assertHeld));
+      }),
+    waitMs,
+  );
+}
+
 /** Applies every pending migration; resolves to the names applied (empty when already up to date). */
 export async function migrateLatest(knex: Knex, options: MigrateOptions = {}): Promise<string[]> {
-  const [, names] = (await migrating(knex, () => knex.migrate.latest(migratorConfig()), options)) as [number, string[]];
+  const [, names] = (await migrating(knex, (migrator, config) => migrator.migrate.latest(config), options)) as [number, string[]];
   return names;
 }
 
 /** Undoes the last batch of applied migrations; resolves to the names undone. */
 export async function migrateRollbackLastBatch(knex: Knex, options: MigrateOptions = {}): Promise<string[]> {
-  const [, names] = (await migrating(knex, () => knex.migrate.rollback(migratorConfig(), false), options)) as [number, string[]];
+  const [, names] = (await migrating(knex, (migrator, config) => migrator.migrate.rollback(config, false), options)) as [number, string[]];
   return names;
 }
 
 /** Undoes every applied ironlime migration, newest first; resolves to the names undone. */
 export async function migrateRollbackAll(knex: Knex, options: MigrateOptions = {}): Promise<string[]> {
-  const [, names] = (await migrating(knex, () => knex.migrate.rollback(migratorConfig(), true), options)) as [number, string[]];
+  const [, names] = (await migrating(knex, (migrator, config) => migrator.migrate.rollback(config, true), options)) as [number, string[]];
   return names;
 }
 

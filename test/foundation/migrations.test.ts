@@ -9,6 +9,7 @@ import {
   MIGRATION_LOCK_CLEARED_WARNING,
   MIGRATIONS_TABLE,
 } from '../../lib/db/migrate.js';
+import { MIGRATING_APPLICATION_PREFIX } from '../../lib/db/migration-lock.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { forEachDatabase } from '../helpers/databases.js';
 
@@ -72,7 +73,12 @@ forEachDatabase('migrations', (fixture) => {
     const { knex } = fixture.database;
     await migrateRollbackAll(knex);
     await migrateLatest(knex);
-    const leftSet = (): Promise<number> => knex(`${MIGRATIONS_TABLE}_lock`).update({ is_locked: 1 });
+    // As a migrator of this schema sets it (its sessions' name), from a session that then leaves that name.
+    const leftSet = (): Promise<unknown> =>
+      knex.transaction(async (trx) => {
+        await trx.raw(`select set_config('application_name', ? || hashtext(coalesce(current_schema(), '')), true)`, [MIGRATING_APPLICATION_PREFIX]);
+        return trx(`${MIGRATIONS_TABLE}_lock`).update({ is_locked: 1 });
+      });
     const warnings: Error[] = [];
     const onWarning = (warning: Error): void => {
       warnings.push(warning);

@@ -1,0 +1,135 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { createDatabase } from '../../lib/db/database-factory.js';
+import { PGLITE_LOCK_TAKEN_OVER_WARNING, pgliteLockFile } from '../../lib/db/pglite-folder-lock.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
+
+/** A service in a process of its own: opens PGlite in argv[2], writes a row, says "open" and keeps it open until killed. */
+const HOLDER =
+  'const { createDatabase } = await import(process.argv[1]);' +
+  'const database = await createDatabase({ dataDir: process.argv[2] });' +
+  "await database.knex.raw('create table if not exists held (x int)');" +
+  "await database.knex.raw('insert into held values (1)');" +
+  "process.stdout.write('open\\n');" +
+  'setInterval(() => undefined, 60_000);';
+const FACTORY = path.resolve(import.meta.dirname, '../../lib/db/database-factory.js');
+
+async function holdFolder(dataDir: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', HOLDER, FACTORY, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = once(child, 'exit');
+  while (!output.includes('open\n')) {
+    const state = await Promise.race([exited.then(() => 'exited'), new Promise((resolve) => setTimeout(resolve, 50, 'waiting'))]);
+    if (state === 'exited') throw new Error(`the holder exited: ${output}`);
+  }
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('PGlite folder lock', function () {
+  // Each test starts PGlite (seconds of WASM start-up, more on a loaded machine) in two processes.
+  this.timeout(180_000);
+  const dir = tempDirPerTest('ironlime-pglite-lock-');
+
+  it('a second process opening a PGlite folder in use fails with ERR_DATABASE_UNAVAILABLE naming the holder, and the holder keeps its data', async () => {
+    const holder = await holdFolder(dir.path);
+    try {
+      const failure = await createDatabase({ dataDir: dir.path }).then(
+        async (database) => {
+          await database.close();
+          return undefined;
+        },
+        (error: Error) => error,
+      );
+      expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+      expect(failure?.message).to.include(`pid ${holder.pid}`).and.include('PostgreSQL');
+    } finally {
+      await kill(holder);
+    }
+    const database = await createDatabase({ dataDir: dir.path });
+    try {
+      expect(((await database.knex.raw('select count(*)::int as n from held')) as { rows: { n: number }[] }).rows).to.deep.equal([{ n: 1 }]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('the lock file of a killed process is taken over with a warning; close releases the lock, so the folder opens again in this process', async () => {
+    const holder = await holdFolder(dir.path);
+    await kill(holder);
+    const lockFile = pgliteLockFile(path.join(dir.path, 'pglite'));
+    expect(existsSync(lockFile)).to.equal(true);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const database = await createDatabase({ dataDir: dir.path });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((warning) => (warning as { code?: string }).code)).to.include(PGLITE_LOCK_TAKEN_OVER_WARNING);
+      const again = await createDatabase({ dataDir: dir.path }).then(
+        async (second) => {
+          await second.close();
+          return undefined;
+        },
+        (error: Error) => error,
+      );
+      expect(again, 'a second opener in the same process').to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+      await database.close();
+      expect(existsSync(lockFile)).to.equal(false);
+      const reopened = await createDatabase({ dataDir: dir.path });
+      await reopened.close();
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('a lock file written on another host (a second container on the volume, both pid 1) is refused, not taken over, whatever its pid is here', async () => {
+    const folder = path.join(dir.path, 'pglite');
+    mkdirSync(folder, { recursive: true });
+    const lockFile = pgliteLockFile(folder);
+    // Its pid is this process's own: in another pid namespace it says nothing about the holder.
+    const other = { pid: process.pid, processStart: '1', hostname: `not-${hostname()}`, openedAt: new Date().toISOString() };
+    writeFileSync(lockFile, JSON.stringify(other));
+    const failure = await createDatabase({ dataDir: dir.path }).then(
+      async (database) => {
+        await database.close();
+        return undefined;
+      },
+      (error: Error) => error,
+    );
+    expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+    expect(failure?.message).to.include(other.hostname).and.include(lockFile);
+    expect(JSON.parse(readFileSync(lockFile, 'utf8'))).to.deep.equal(other);
+  });
+
+  it('a data dir where the lock file cannot be written (read-only) fails with ERR_DATABASE_UNAVAILABLE, not a bare file-system error', async () => {
+    // Portable stand-in for a read-only folder, also when the tests run as root: `<dataDir>/pglite`
+    // fits the kernel's path limit (4095 bytes) and the lock file's names beside it do not.
+    let dataDir = dir.path;
+    while (dataDir.length < 4083 - 202) dataDir = path.join(dataDir, 'd'.repeat(200));
+    dataDir = path.join(dataDir, 'd'.repeat(4083 - dataDir.length - 1));
+    const failure = await createDatabase({ dataDir }).then(
+      async (database) => {
+        await database.close();
+        return undefined;
+      },
+      (error: Error) => error,
+    );
+    expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+    expect(failure?.message).to.include('lock file');
+  });
+});

@@ -61,7 +61,7 @@ export interface RoundInput {
   readonly imaKeyring: ImaKeyring | undefined;
   readonly failOnTomtou: boolean;
   readonly mb: MbRoundInput;
-  /** The AK signature verified ahead, off the event loop (`verifyQuoteSignatureAhead`); checked against this quote before use. */
+  /** The AK signature verified ahead (`verifyQuoteSignatureAhead`); checked against this quote before use. */
   readonly signatureVerdict?: SignatureVerdict;
   /**
    * A boot log verified earlier in this TPM boot cycle, for a quote asked without PCR 0 (and so without

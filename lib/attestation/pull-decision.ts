@@ -113,7 +113,7 @@ export interface QuoteReplyInput {
   readonly imaEntry: number;
   /** Unix seconds. */
   readonly now: number;
-  /** The AK signature of the reply's quote, verified ahead off the event loop; the engine checks it is about this quote. */
+  /** The AK signature of the reply's quote, verified ahead (`verifyQuoteSignatureAhead`); the engine checks it is about this quote. */
   readonly signatureVerdict?: SignatureVerdict;
 }
 

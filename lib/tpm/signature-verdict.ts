@@ -1,12 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { bytesEqual } from '../bytes/bytes-equal.js';
 import { parseQuoteString, type QuoteParts } from './quote-string.js';
-import { tpmSignatureVerifiesAsync } from './tpm-signature-check.js';
+import { tpmSignatureVerifies } from './tpm-signature-check.js';
 import { isEccSignature, parseTpmtSignatureInPlace, type TpmtSignature } from './tpmt-signature.js';
 
 /**
  * The answer to "does `signature` over `signed` verify with `key`", worked out ahead of the quote
- * check, off the event loop (`verifyQuoteSignatureAhead`). It is bound to exactly what it answered:
+ * check (`verifyQuoteSignatureAhead`), with the quote's decoded parts. It is bound to exactly what it answered:
  * `checkSignedAttest` uses it only for the same key object, the same signature and the same signed
  * bytes, and verifies anything else itself. Nothing but the cryptographic fact is carried; every other
  * check (scheme, hash, nonce, PCR digest, clock) still runs where it always did.
@@ -25,10 +25,12 @@ export interface SignatureVerdict {
 }
 
 /**
- * Verifies the signature of a Keylime quote string on libuv's thread pool. Undefined when the quote
- * is not a string or its parts do not parse: the quote check then reports that itself.
+ * Verifies the signature of a Keylime quote string, on the event loop: handing an ECDSA P-256 verify
+ * to libuv's thread pool cost the process more CPU than the verify itself (the futex wake of a pool
+ * thread and the completion's wake of the event loop; docs/fleet.md, seventeenth pass). Undefined when
+ * the quote is not a string or its parts do not parse: the quote check then reports that itself.
  */
-export async function verifyQuoteSignatureAhead(key: KeyObject, quote: unknown): Promise<SignatureVerdict | undefined> {
+export function verifyQuoteSignatureAhead(key: KeyObject, quote: unknown): SignatureVerdict | undefined {
   if (typeof quote !== 'string') {
     return undefined;
   }
@@ -40,7 +42,7 @@ export async function verifyQuoteSignatureAhead(key: KeyObject, quote: unknown):
   } catch {
     return undefined;
   }
-  const valid = await tpmSignatureVerifiesAsync(key, signature, parts.attest);
+  const valid = tpmSignatureVerifies(key, signature, parts.attest);
   return { key, signature, signed: parts.attest, valid, quote: { text: quote, parts } };
 }
 

@@ -103,24 +103,6 @@ export function tpmSignatureVerifies(key: KeyObject, signature: TpmtSignature, d
   }
 }
 
-/**
- * `tpmSignatureVerifies` on libuv's thread pool (node:crypto's callback form): the same answer, but
- * the OpenSSL work — an ECDSA P-256 verification is about 70 µs — runs beside the event loop.
- */
-export function tpmSignatureVerifiesAsync(key: KeyObject, signature: TpmtSignature, data: Uint8Array): Promise<boolean> {
-  const call = verifyCall(key, signature);
-  if (call === undefined) {
-    return Promise.resolve(false);
-  }
-  return new Promise((resolve) => {
-    try {
-      verify(call.hash, data, call.key, call.signature, (error, valid) => resolve(error === null && valid));
-    } catch {
-      resolve(false);
-    }
-  });
-}
-
 /** The arguments node:crypto's `verify` takes for `signature`, or undefined for a hash it cannot use. */
 function verifyCall(key: KeyObject, signature: TpmtSignature): { hash: string; key: KeyObject | VerifyKeyObjectInput; signature: Uint8Array } | undefined {
   const hash = hashInfo(signature.hashAlg);

@@ -58,7 +58,7 @@ async function quoteRound(agent: PolledAgent, request: QuoteRequest, settings: P
     agent.apiVersion = outcome.version;
     return runPullRound(agent, settings, true);
   }
-  const signatureVerdict = await signatureAhead(agent, reply);
+  const signatureVerdict = signatureAhead(agent, reply);
   const judged = decideQuoteReply(
     request,
     { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(Date.now() / 1000), ...(signatureVerdict === undefined ? {} : { signatureVerdict }) },
@@ -71,15 +71,14 @@ async function quoteRound(agent: PolledAgent, request: QuoteRequest, settings: P
 }
 
 /**
- * The AK signature of the reply's quote, verified on libuv's thread pool so that the OpenSSL work
- * (70 µs for ECDSA P-256) runs on the second core while the event loop serves other rounds. Only a
- * cryptographic fact: the engine uses it solely for this AK object, signature and attest, and checks
- * everything else (and anything it does not match) itself.
+ * The AK signature of the reply's quote, verified before the engine judges the reply (with the quote's
+ * parts decoded once, for both). Only a cryptographic fact: the engine uses it solely for this AK
+ * object, signature and attest, and checks everything else (and anything it does not match) itself.
  */
-function signatureAhead(agent: PolledAgent, reply: unknown): Promise<SignatureVerdict | undefined> {
+function signatureAhead(agent: PolledAgent, reply: unknown): SignatureVerdict | undefined {
   const ak = agent.policies.akTpm;
   if (!(ak instanceof KeyObject) || reply === null || typeof reply !== 'object') {
-    return Promise.resolve(undefined);
+    return undefined;
   }
   return verifyQuoteSignatureAhead(ak, (reply as { readonly quote?: unknown }).quote);
 }

@@ -269,10 +269,10 @@ describe('evaluateQuote: pull-mode attestation rounds', () => {
     const eccPolicies = { ...policiesFor(ecc, { acceptTpmSigningAlgs: ['ecdsa'] }), akTpm };
     const reply = ecc.reply({ nonce: NONCE, mask: maskOf([]) });
     const judge = (signatureVerdict: SignatureVerdict): EvaluateQuoteResult => evaluateQuote({ state: polled, policies: eccPolicies, reply, nonce: NONCE, now: NOW, signatureVerdict });
-    const ahead = (await verifyQuoteSignatureAhead(akTpm, reply.quote)) as SignatureVerdict;
+    const ahead = (verifyQuoteSignatureAhead(akTpm, reply.quote)) as SignatureVerdict;
     expect(ahead.quote?.text).to.equal(reply.quote);
     expect(ids(judge(ahead))).to.deep.equal([]);
-    const other = (await verifyQuoteSignatureAhead(akTpm, ecc.reply({ nonce: 'AnotherNonce12345678', mask: maskOf([]) }).quote)) as SignatureVerdict;
+    const other = (verifyQuoteSignatureAhead(akTpm, ecc.reply({ nonce: 'AnotherNonce12345678', mask: maskOf([]) }).quote)) as SignatureVerdict;
     expect(ids(judge(other)), 'a verdict about another quote: this one is decoded and verified afresh').to.deep.equal([]);
     // Handed for this text, the other quote's parts are what the engine checks: its nonce is not this round's.
     const handed = judge({ ...other, quote: { text: reply.quote, parts: other.quote?.parts as NonNullable<SignatureVerdict['quote']>['parts'] } });

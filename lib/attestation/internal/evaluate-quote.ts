@@ -40,7 +40,7 @@ export interface EvaluateQuoteInput {
   /** Unix seconds: stored as `lastReceivedQuote` (and `lastSuccessfulAttestation` on a pass). */
   readonly now: number;
   readonly options?: EvaluateQuoteOptions;
-  /** The AK signature verified ahead, off the event loop; used only if it is about this reply's quote and the AK. */
+  /** The AK signature verified ahead (`verifyQuoteSignatureAhead`); used only if it is about this reply's quote and the AK. */
   readonly signatureVerdict?: SignatureVerdict;
   /** The boot log this reply was asked without (PCR 0 left out of the mask): `RoundInput.rememberedBoot`. */
   readonly rememberedBoot?: RememberedBootLog;

@@ -22,7 +22,7 @@ export interface QuoteCheckInput {
   /** Clock info of the last accepted quote; omit to skip the clock check (one-shot evidence). */
   readonly previousClock?: StoredClockInfo | null;
   /**
-   * The AK signature verified ahead, off the event loop; used only for this very AK, signature and
+   * The AK signature verified ahead (`verifyQuoteSignatureAhead`); used only for this very AK, signature and
    * attest. When it was worked out from this very quote text, its decoded parts are used instead of
    * decoding the text again.
    */

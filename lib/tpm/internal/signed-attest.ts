@@ -24,7 +24,7 @@ export interface SignedAttestInput {
   readonly signer: string;
   /** Parses the attest bytes once the signature verified (copying, or in place on a hot path). */
   readonly parse: (bytes: Uint8Array) => TpmsAttest;
-  /** The signature verified ahead, off the event loop; used only when it is about this key, signature and attest. */
+  /** The signature verified ahead (`verifyQuoteSignatureAhead`); used only when it is about this key, signature and attest. */
   readonly verdict?: SignatureVerdict;
 }
 

@@ -43,19 +43,20 @@ export async function exportAuditLog(knex: Knex, key: AuditSigningKey, query: Au
 }
 
 function manifestStreams(records: readonly AuditRecord[], heads: readonly StreamEnd[], lasts: readonly StreamEnd[], since: string | undefined): AuditManifestStream[] {
-  const firstExported = new Map<string, number>();
-  for (const record of records) {
-    // A `--since` range starts with its anchor, the last record before the time; with none, the stream must start at seq 1.
-    if (!firstExported.has(record.stream)) firstExported.set(record.stream, since !== undefined && record.at < since ? record.seq : 1);
-  }
   const headOf = new Map(heads.map((head) => [head.stream, { seq: Number(head.seq), hash: head.hash }]));
   const lastOf = new Map(lasts.map((last) => [last.stream, { seq: Number(last.seq), hash: last.hash }]));
+  const firstExported = new Map<string, number>();
+  for (const record of records) {
+    // A `--since` range starts with its anchor (before the time, and not the stream's last record); with none, the stream must start at seq 1.
+    const anchor = since !== undefined && record.at < since && record.seq < (lastOf.get(record.stream)?.seq ?? 0);
+    if (!firstExported.has(record.stream)) firstExported.set(record.stream, anchor ? record.seq : 1);
+  }
   const names = [...new Set([...headOf.keys(), ...lastOf.keys()])].sort();
   return names.map((stream) => {
     const last = lastOf.get(stream) ?? { seq: 0, hash: AUDIT_GENESIS_HASH };
     const head = headOf.get(stream);
-    // A `--since` export of a stream with nothing since holds no record: an empty range after its last.
-    const fromSeq = since !== undefined ? (firstExported.get(stream) ?? last.seq + 1) : 1;
+    // Every stream with a record has its last one exported; one with none has the empty range 1 to 0.
+    const fromSeq = firstExported.get(stream) ?? 1;
     const entry = { stream, fromSeq, lastSeq: last.seq, lastHash: last.hash };
     if (head === undefined) return { ...entry, head: null };
     return head.seq === last.seq && head.hash === last.hash ? entry : { ...entry, head };

@@ -24,9 +24,11 @@ export interface AuditQuery {
   /**
    * Per stream, the records from the first one at or after this ISO 8601 UTC time, and every later
    * seq whatever its time: seq order is commit order, and a writer that waited for the head lock (or
-   * whose clock is behind) can have an earlier `at` than the record before it. The record before that
-   * first one (the last earlier than the time) comes first, when the stream has one: it anchors the
-   * range, so a record deleted at its start breaks the chain as one deleted in the middle does.
+   * whose clock is behind) can have an earlier `at` than the record before it. A stream with no record
+   * since the time still gives its last record: so every stream's end is checked against the manifest
+   * (a newest record whose `at` was edited to before the time cannot drop out unseen). The record
+   * before that first one comes first, when the stream has one: it anchors the range, so a record
+   * deleted at its start breaks the chain as one deleted in the middle does.
    */
   readonly since?: string;
 }
@@ -59,9 +61,12 @@ export class AuditLog {
     const builder = this.knex<AuditRecordRow>('audit_records').select('audit_records.*').orderBy([{ column: 'audit_records.stream' }, { column: 'audit_records.seq' }]);
     if (query.stream !== undefined) builder.where('audit_records.stream', query.stream);
     if (query.since !== undefined) {
-      const firstSince = this.knex('audit_records').select('stream').min({ first_seq: 'seq' }).where('at', '>=', query.since).groupBy('stream');
+      // The first record at or after the time, or the stream's last when none is: every stream's end is exported.
+      const firstSince = this.knex('audit_records')
+        .select('stream', this.knex.raw('coalesce(min(seq) filter (where at >= ?), max(seq)) as first_seq', [query.since]))
+        .groupBy('stream');
       if (query.stream !== undefined) void firstSince.where('stream', query.stream);
-      // From the record before the first one since the time: deleting that first one then shows as a gap.
+      // From the record before that first one: deleting the first one then shows as a gap.
       const before = 'select max(earlier.seq) from audit_records earlier where earlier.stream = first.stream and earlier.seq < first.first_seq';
       const from = this.knex.select('first.stream', this.knex.raw(`coalesce((${before}), first.first_seq) as from_seq`)).from(firstSince.as('first')).as('first_since');
       builder.join(from, (on) => on.on('first_since.stream', '=', 'audit_records.stream').andOn('audit_records.seq', '>=', 'first_since.from_seq'));

@@ -5,7 +5,7 @@ import { AuditLog } from '../../lib/audit/audit-log.js';
 import type { AuditEvent } from '../../lib/audit/audit-record.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { forEachDatabase } from '../helpers/databases.js';
-import { exportText } from './helpers/sealed-export.js';
+import { exportCollected, exportText } from './helpers/sealed-export.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const key = { privateKey, publicKey };
@@ -64,11 +64,11 @@ forEachDatabase('audit export from the database', (fixture) => {
     const result = verifyAuditExport(exportText(exported), publicKey);
     const broken = result.streams.filter((s) => !s.result.valid).map((s) => `${s.stream}: ${s.result.break?.message}`);
     expect(broken.filter((line) => line.startsWith('agent-since')), 'an untouched log reads as tampered').to.deep.equal([]);
-    // A stream with nothing since the time is listed with an empty range, and its head still checked.
+    // A stream with nothing since the time still gives its last record, anchored by the one before it.
     const later = await exportAuditLog(knex, key, { stream: 'agent-since', since: new Date(Date.UTC(2026, 11, 6)).toISOString() });
-    expect(later.records).to.deep.equal([]);
-    expect(later.manifest.manifest.streams).to.deep.equal([{ stream: 'agent-since', fromSeq: 5, lastSeq: 4, lastHash: (records[3] as { hash: string }).hash }]);
-    expect(verifyAuditExport(exportText(later), publicKey)).to.include({ valid: true, records: 0 });
+    expect(later.records.map((r) => r.seq)).to.deep.equal([3, 4]);
+    expect(later.manifest.manifest.streams).to.deep.equal([{ stream: 'agent-since', fromSeq: 3, lastSeq: 4, lastHash: (records[3] as { hash: string }).hash }]);
+    expect(verifyAuditExport(exportText(later), publicKey)).to.include({ valid: true, records: 2 });
   });
 
   it('--since: the first records at or after the time deleted in the database (a FAIL verdict) are found, as in a complete export', async () => {
@@ -88,5 +88,25 @@ forEachDatabase('audit export from the database', (fixture) => {
     // With every record before it as well: the stream no longer starts at seq 1.
     await knex('audit_records').where({ stream: 'agent-cut' }).where('seq', '<', 3).delete();
     expect(await reasons()).to.deep.equal(['truncated']);
+  });
+
+  it('--since: a stream with nothing since the time still exports its last record (and its anchor), so an `at` edited to hide a FAIL before the time is found', async () => {
+    const knex = fixture.database.knex;
+    const log = new AuditLog(knex, key);
+    for (let second = 1; second <= 5; second += 1) await log.append(verdict('agent-quiet', second, second === 5 ? 'FAIL' : 'PASS'));
+    const query = { stream: 'agent-quiet', since: new Date(Date.UTC(2026, 11, 5, 18, 0, 5, 500)).toISOString() };
+    const untouched = await exportCollected(knex, key, query);
+    expect(untouched.records.map((r) => r.seq)).to.deep.equal([4, 5]);
+    expect(untouched.manifest.manifest.streams).to.deep.equal([{ stream: 'agent-quiet', fromSeq: 4, lastSeq: 5, lastHash: (untouched.records[1] as { hash: string }).hash }]);
+    expect(verifyAuditExport(exportText(untouched), publicKey)).to.include({ valid: true, records: 2 });
+
+    // Someone with write access to the database moves the FAIL (seq 5, 18:00:05) before a time it was after.
+    await knex('audit_records').where({ stream: 'agent-quiet', seq: 5 }).update({ at: new Date(Date.UTC(2026, 11, 5, 18, 0, 1)).toISOString() });
+    const since = { ...query, since: new Date(Date.UTC(2026, 11, 5, 18, 0, 4, 500)).toISOString() };
+    const complete = verifyAuditExport(exportText(await exportCollected(knex, key, { stream: 'agent-quiet' })), publicKey);
+    expect(complete.streams.map((s) => s.result.break?.reason)).to.deep.equal(['hash-mismatch']);
+    const partial = verifyAuditExport(exportText(await exportCollected(knex, key, since)), publicKey);
+    expect(partial.valid, 'the --since export read as "nothing since" with the edited FAIL left out').to.equal(false);
+    expect(partial.streams.map((s) => [s.result.break?.reason, s.breakLine])).to.deep.equal([['hash-mismatch', 2]]);
   });
 }, { migrate: true });

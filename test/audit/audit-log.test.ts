@@ -85,7 +85,7 @@ describe('audit log', () => {
     expect(partial.code).to.equal(0);
     expect(partial.stdout).to.equal(
       'agent-c: ok, 3 record(s), seq 2 to 4, the last at 2026-12-02T18:00:03.000Z\n' +
-        'manifest: signed; agent agent-c; since 2026-12-02T18:00:02.000Z only: each stream from its first record at or after that time; before it, only the last earlier record is in this export\n' +
+        'manifest: signed; agent agent-c; since 2026-12-02T18:00:02.000Z only: each stream from its first record at or after that time (its last record when none is); before it, only the record just before is in this export\n' +
         'valid: 3 record(s)\n',
     );
 

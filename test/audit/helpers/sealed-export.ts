@@ -1,5 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import type { AuditExport } from '../../../lib/audit/audit-export.js';
+import type { Knex } from 'knex';
+import { exportAuditLog, type AuditExport } from '../../../lib/audit/audit-export.js';
+import type { AuditQuery } from '../../../lib/audit/audit-log.js';
+import type { AuditSigningKey } from '../../../lib/audit/audit-signing-key.js';
 import { formatAuditLine } from '../../../lib/audit/audit-export-format.js';
 import { formatAuditManifestLine, sealAuditManifest, type AuditManifestStream } from '../../../lib/audit/audit-manifest.js';
 import type { AuditRecord } from '../../../lib/audit/audit-record.js';
@@ -7,6 +10,11 @@ import type { AuditRecord } from '../../../lib/audit/audit-record.js';
 /** The text `ironlime audit export` writes for an export: its records, then its manifest line. */
 export function exportText(exported: AuditExport): string {
   return `${exported.records.map(formatAuditLine).join('')}${formatAuditManifestLine(exported.manifest)}`;
+}
+
+/** An export made by the library, its records collected (test logs are small). */
+export async function exportCollected(knex: Knex, key: AuditSigningKey, query: AuditQuery): Promise<AuditExport> {
+  return exportAuditLog(knex, key, query);
 }
 
 /**

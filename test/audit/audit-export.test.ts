@@ -1,6 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
-import { exportAuditLog } from '../../lib/audit/audit-export.js';
 import { AuditLog } from '../../lib/audit/audit-log.js';
 import type { AuditEvent } from '../../lib/audit/audit-record.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
@@ -20,13 +19,13 @@ forEachDatabase('audit export from the database', (fixture) => {
     const log = new AuditLog(knex, key);
     for (let second = 1; second <= 4; second += 1) await log.append(verdict('agent-tail', second, second === 4 ? 'FAIL' : 'PASS'));
     await log.append(verdict('agent-other', 1, 'PASS'));
-    const untouched = await exportAuditLog(knex, key, {});
+    const untouched = await exportCollected(knex, key, {});
     expect(untouched.headMismatches).to.deep.equal([]);
     expect(verifyAuditExport(exportText(untouched), publicKey)).to.include({ valid: true, records: 5 });
 
     await knex('audit_records').where({ stream: 'agent-tail', seq: 4 }).delete();
     for (const query of [{}, { stream: 'agent-tail' }]) {
-      const exported = await exportAuditLog(knex, key, query);
+      const exported = await exportCollected(knex, key, query);
       expect(exported.headMismatches, JSON.stringify(query)).to.deep.equal(['agent-tail']);
       const result = verifyAuditExport(exportText(exported), publicKey);
       expect(result.valid).to.equal(false);
@@ -39,7 +38,7 @@ forEachDatabase('audit export from the database', (fixture) => {
     const log = new AuditLog(knex, key);
     await log.append(verdict('agent-gone', 1, 'FAIL'));
     await knex('audit_records').where({ stream: 'agent-gone' }).delete();
-    const exported = await exportAuditLog(knex, key, { stream: 'agent-gone' });
+    const exported = await exportCollected(knex, key, { stream: 'agent-gone' });
     expect(exported.headMismatches).to.deep.equal(['agent-gone']);
     const result = verifyAuditExport(exportText(exported), publicKey);
     expect(result.streams.map((s) => [s.stream, s.result.break?.reason])).to.deep.equal([['agent-gone', 'head-mismatch']]);
@@ -52,20 +51,20 @@ forEachDatabase('audit export from the database', (fixture) => {
     // after it with an earlier time. Appended here in that order: seq 2 at second 3, seq 3 at second 2.
     for (const second of [1, 3, 2, 4]) await log.append(verdict('agent-since', second, 'PASS'));
     const since = new Date(Date.UTC(2026, 11, 5, 18, 0, 2, 500)).toISOString();
-    const records = await log.list({ stream: 'agent-since', since });
+    const { records } = await exportCollected(knex, key, { stream: 'agent-since', since });
     expect(records.map((r) => [r.seq, r.at.slice(17, 19)])).to.deep.equal([
       [1, '01'],
       [2, '03'],
       [3, '02'],
       [4, '04'],
     ]);
-    const exported = await exportAuditLog(knex, key, { since });
+    const exported = await exportCollected(knex, key, { since });
     expect(exported.manifest.manifest.streams.find((s) => s.stream === 'agent-since')).to.deep.include({ fromSeq: 1, lastSeq: 4 });
     const result = verifyAuditExport(exportText(exported), publicKey);
     const broken = result.streams.filter((s) => !s.result.valid).map((s) => `${s.stream}: ${s.result.break?.message}`);
     expect(broken.filter((line) => line.startsWith('agent-since')), 'an untouched log reads as tampered').to.deep.equal([]);
     // A stream with nothing since the time still gives its last record, anchored by the one before it.
-    const later = await exportAuditLog(knex, key, { stream: 'agent-since', since: new Date(Date.UTC(2026, 11, 6)).toISOString() });
+    const later = await exportCollected(knex, key, { stream: 'agent-since', since: new Date(Date.UTC(2026, 11, 6)).toISOString() });
     expect(later.records.map((r) => r.seq)).to.deep.equal([3, 4]);
     expect(later.manifest.manifest.streams).to.deep.equal([{ stream: 'agent-since', fromSeq: 3, lastSeq: 4, lastHash: (records[3] as { hash: string }).hash }]);
     expect(verifyAuditExport(exportText(later), publicKey)).to.include({ valid: true, records: 2 });
@@ -76,10 +75,10 @@ forEachDatabase('audit export from the database', (fixture) => {
     const log = new AuditLog(knex, key);
     for (let second = 1; second <= 5; second += 1) await log.append(verdict('agent-cut', second, second === 3 ? 'FAIL' : 'PASS'));
     const since = new Date(Date.UTC(2026, 11, 5, 18, 0, 3)).toISOString();
-    const untouched = await exportAuditLog(knex, key, { stream: 'agent-cut', since });
+    const untouched = await exportCollected(knex, key, { stream: 'agent-cut', since });
     expect(verifyAuditExport(exportText(untouched), publicKey)).to.include({ valid: true });
     const reasons = async (): Promise<unknown[]> => {
-      const result = verifyAuditExport(exportText(await exportAuditLog(knex, key, { stream: 'agent-cut', since })), publicKey);
+      const result = verifyAuditExport(exportText(await exportCollected(knex, key, { stream: 'agent-cut', since })), publicKey);
       return result.streams.map((s) => s.result.break?.reason);
     };
     // The FAIL, the first record since the time: the record before it (seq 2) is exported too, so the gap shows.

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,11 +11,36 @@ import { verifyAuditExport, verifyAuditExportFile } from '../../lib/audit/verify
 import { spawnCli } from '../helpers/cli-runner.js';
 
 const key = generateKeyPairSync('ed25519');
-/** The verify process's heap: far below the files it reads, so a reader that holds a whole file cannot pass. */
-const HEAP_MIB = 64;
+/**
+ * The heap of the process that verifies: a file of twice its size cannot be held, nor its records.
+ * The verify runs in a bare node process that loads the audit module only (the whole CLI needs about
+ * 40 MiB of heap to load, which would force a far larger file to prove the same).
+ */
+const HEAP_MIB = 16;
 const STREAMS = ['agent-big-0', 'agent-big-1', 'agent-big-2', 'agent-big-3'];
 /** Each record's padding: its line stays just under the 1 MiB a record line may hold. */
 const PADDING = 'p'.repeat(1_000_000);
+const VERIFY_MODULE = path.resolve(import.meta.dirname, '../../lib/audit/verify-audit-export.js');
+/** Verifies argv[2] with the public key in argv[3] and prints the result, or what it threw, as JSON. */
+const VERIFY_RUNNER = `
+const { createPublicKey } = await import('node:crypto');
+const { readFileSync } = await import('node:fs');
+const { verifyAuditExportFile } = await import(process.argv[1]);
+const result = await verifyAuditExportFile(process.argv[2], createPublicKey(readFileSync(process.argv[3]))).then(
+  (value) => ({ valid: value.valid, records: value.records, spans: value.streams.map((s) => s.span) }),
+  (error) => ({ threw: error.code + ': ' + error.message }),
+);
+process.stdout.write(JSON.stringify(result));`;
+
+/** `verifyAuditExportFile` in a node process whose heap is capped at `HEAP_MIB`: its exit code and output. */
+function verifyWithCappedHeap(file: string, publicKey: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MIB}`, '--input-type=module', '-e', VERIFY_RUNNER, VERIFY_MODULE, file, publicKey], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr: stderr.slice(-600) })));
+}
 
 /**
  * Writes a genuine export of `count` records per stream, one line at a time (about `count` × 4 MB,
@@ -57,7 +83,7 @@ async function outcomeOf(result: Promise<unknown>): Promise<unknown> {
 }
 
 describe('ironlime audit verify reads an export line by line', function () {
-  this.timeout(180_000);
+  this.timeout(60_000);
   let dir: string;
   let publicKey: string;
   before(() => {
@@ -67,16 +93,18 @@ describe('ironlime audit verify reads an export line by line', function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it(`an export of about 136 MB verifies with a heap of ${HEAP_MIB} MiB: memory follows one line and the streams, not the file`, async () => {
+  it(`an export of about 32 MB verifies with a heap of ${HEAP_MIB} MiB: memory follows one line and the streams, not the file`, async () => {
     const file = path.join(dir, 'large.jsonl');
-    const bytes = writeLargeExport(file, 34);
-    expect(bytes).to.be.above(2 * HEAP_MIB * 1024 * 1024);
-    const run = spawnCli(['audit', 'verify', file, '--public-key', publicKey], [`--max-old-space-size=${HEAP_MIB}`]);
-    expect({ code: await run.exited(), stderr: run.stderr().slice(-600) }).to.deep.equal({ code: 0, stderr: '' });
-    expect(run.stdout()).to.equal(
-      `${STREAMS.map((stream) => `${stream}: ok, 34 record(s), seq 1 to 34, the last at 2026-12-05T18:00:00.034Z\n`).join('')}` +
-        'manifest: signed; every stream; complete: each stream from seq 1 to its last record when exported\nvalid: 136 record(s)\n',
-    );
+    try {
+      const bytes = writeLargeExport(file, 8);
+      expect(bytes).to.be.above(1.8 * HEAP_MIB * 1024 * 1024);
+      const run = await verifyWithCappedHeap(file, publicKey);
+      expect({ code: run.code, stderr: run.stderr }).to.deep.equal({ code: 0, stderr: '' });
+      const span = { fromSeq: 1, lastSeq: 8, lastAt: '2026-12-05T18:00:00.008Z' };
+      expect(JSON.parse(run.stdout)).to.deep.equal({ valid: true, records: 32, spans: STREAMS.map(() => span) });
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   it('reading a file gives the lines, results and refusals that reading its text does (line ends, chunk edges, a manifest line over 1 MiB)', async () => {
@@ -113,16 +141,22 @@ describe('ironlime audit verify reads an export line by line', function () {
     expect(outcome(() => verifyAuditExport(texts[0] as string, key.publicKey))).to.deep.include({ valid: true, records: 3 });
   });
 
-  it('a file of 160 MB with no line end is refused at its first line\'s bound (ERR_AUDIT_FORMAT, exit 2), not read whole', async () => {
+  it('a file of 32 MB with no line end is refused at its first line\'s bound (ERR_AUDIT_FORMAT; the CLI exits 2), not read whole', async () => {
     const file = path.join(dir, 'one-line.jsonl');
-    const fd = openSync(file, 'w');
     try {
-      const chunk = Buffer.alloc(1024 * 1024, 'x');
-      for (let mib = 0; mib < 160; mib += 1) writeSync(fd, chunk);
+      const fd = openSync(file, 'w');
+      try {
+        const chunk = Buffer.alloc(1024 * 1024, 'x');
+        for (let mib = 0; mib < 2 * HEAP_MIB; mib += 1) writeSync(fd, chunk);
+      } finally {
+        closeSync(fd);
+      }
+      const run = await verifyWithCappedHeap(file, publicKey);
+      expect({ code: run.code, stderr: run.stderr, stdout: JSON.parse(run.stdout) as unknown }).to.deep.equal({ code: 0, stderr: '', stdout: { threw: 'ERR_AUDIT_FORMAT: line 1: longer than 1048576 bytes' } });
+      const cli = spawnCli(['audit', 'verify', file, '--public-key', publicKey]);
+      expect({ code: await cli.exited(), stderr: cli.stderr().slice(-600) }).to.deep.equal({ code: 2, stderr: 'ironlime: line 1: longer than 1048576 bytes\n' });
     } finally {
-      closeSync(fd);
+      rmSync(file, { force: true });
     }
-    const run = spawnCli(['audit', 'verify', file, '--public-key', publicKey], [`--max-old-space-size=${HEAP_MIB}`]);
-    expect({ code: await run.exited(), stderr: run.stderr().slice(-600) }).to.deep.equal({ code: 2, stderr: 'ironlime: line 1: longer than 1048576 bytes\n' });
   });
 });

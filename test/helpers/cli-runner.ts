@@ -59,9 +59,8 @@ export interface CliProcess {
 const MAIN = path.resolve(import.meta.dirname, '../../lib/cli/main.js');
 const RUNNER = 'const { main } = await import(process.argv[1]); process.exitCode = await main(["node", "ironlime", ...process.argv.slice(2)]);';
 
-/** `nodeOptions` go to node itself (`--max-old-space-size=64`), before the runner. */
-export function spawnCli(args: readonly string[], nodeOptions: readonly string[] = []): CliProcess {
-  const child = spawn(process.execPath, [...nodeOptions, '--input-type=module', '-e', RUNNER, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnCli(args: readonly string[]): CliProcess {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', RUNNER, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));

@@ -1,13 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
-import { once } from 'node:events';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { exportAuditLog, type AuditRecordSink } from '../audit/audit-export.js';
 import { formatAuditLine } from '../audit/audit-export-format.js';
 import { formatAuditManifestLine } from '../audit/audit-manifest.js';
 import { AUDIT_PUBLIC_KEY_FILE, loadOrCreateAuditKey, readAuditPublicKey } from '../audit/audit-signing-key.js';
 import { verifyAuditExportFile } from '../audit/verify-audit-export.js';
 import { auditVerifyReport } from './audit-verify-report.js';
+import { ExportOutput } from './export-output.js';
 import { loadConfig } from '../config/load-config.js';
 import { createDatabase } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
@@ -56,15 +56,13 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
       try {
         await migrateLatest(database.knex);
         const key = loadOrCreateAuditKey(dataDir);
-        const out = options.out === undefined ? process.stdout : createWriteStream(options.out);
+        const out = new ExportOutput(options.out === undefined ? process.stdout : createWriteStream(options.out), options.out ?? 'stdout');
         // On stderr, and only on a terminal: stdout may be the export itself.
         const progress = new TerminalProgress('audit export: records');
         let written = 0;
         // Written a batch at a time as it is read: memory holds one batch, whatever the size of the log.
         const writeBatch: AuditRecordSink = async (batch, expected) => {
-          for (const record of batch) {
-            if (!out.write(formatAuditLine(record))) await once(out, 'drain');
-          }
+          for (const record of batch) await out.write(formatAuditLine(record));
           written += batch.length;
           progress.update(written, expected);
         };
@@ -81,10 +79,8 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
           ),
         );
         progress.finish();
-        if (!out.write(formatAuditManifestLine(manifest))) await once(out, 'drain');
-        if (out !== process.stdout) {
-          out.end();
-          await once(out, 'finish');
+        await out.finish(formatAuditManifestLine(manifest));
+        if (options.out !== undefined) {
           process.stderr.write(`ironlime: wrote ${records} audit record(s) to ${options.out}\n`);
         }
         for (const stream of headMismatches) {
@@ -104,7 +100,11 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .option('--unsealed', 'accept an export with no manifest (made before manifests): chains only, removed records at the ends and removed streams go unseen')
     .action(async (file: string, options: VerifyOptions) => {
       const keyFile = options.publicKey ?? path.join(options.dataDir ?? loadConfig({ env: process.env }).dataDir, AUDIT_PUBLIC_KEY_FILE);
-      const result = await verifyAuditExportFile(file, readAuditPublicKey(keyFile), { unsealed: options.unsealed === true });
+      const result = await verifyAuditExportFile(file, readAuditPublicKey(keyFile), { unsealed: options.unsealed === true }).catch((error: unknown) => {
+        // A file that cannot be read (missing, a folder, no permission): a coded error, not a stack trace.
+        if (error instanceof IronlimeError || typeof (error as NodeJS.ErrnoException).code !== 'string') throw error;
+        throw new InvalidParameterValue(file, `cannot read: ${(error as Error).message}`);
+      });
       process.stdout.write(auditVerifyReport(result));
       context.setExitCode(result.valid ? EXIT_VALID : EXIT_INVALID);
     });

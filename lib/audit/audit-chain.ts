@@ -45,65 +45,98 @@ export interface AuditChainResult {
   readonly break?: AuditChainBreak;
 }
 
+/** What a chain check keeps of a record once checked: enough to link the next one and to check the ends. */
+interface CheckedRecord {
+  readonly stream: string;
+  readonly seq: number;
+  readonly hash: string;
+}
+
 /**
- * Checks one stream's records in order: each record's hash matches its content, is signed by the
- * audit key (alone, or as a leaf of its batch's signed tree: `auditSignatureValid`) and links to the record before it, with consecutive `seq`. A list that starts at seq 1
- * must start from the genesis hash; a list exported with `--since` starts later, and its first
- * record's link is taken as given (there is nothing before it to compare with).
+ * Checks one stream's records one at a time, in order: each record's hash matches its content, is
+ * signed by the audit key (alone, or as a leaf of its batch's signed tree: `auditSignatureValid`) and
+ * links to the record before it, with consecutive `seq`. A list that starts at seq 1 must start from
+ * the genesis hash; a list exported with `--since` starts later, and its first record's link is taken
+ * as given (there is nothing before it to compare with). It keeps the first and the last record's seq
+ * and hash, never the records: a stream of any length is checked in constant memory.
  *
  * With `ends` (from a signed manifest) the records must also start at `fromSeq` and end with the
  * record `lastSeq`/`lastHash`: records removed from either end are found (`truncated`).
  */
-export function verifyAuditChain(records: readonly AuditRecord[], publicKey: KeyObject, ends?: AuditChainEnds): AuditChainResult {
-  for (let index = 0; index < records.length; index += 1) {
-    const record = records[index] as AuditRecord;
-    const previous = index === 0 ? undefined : (records[index - 1] as AuditRecord);
-    const fail = (reason: AuditBreakReason, message: string): AuditChainResult => ({
-      valid: false,
-      checked: index,
-      break: { index, seq: record.seq, reason, message: `record ${index + 1} (seq ${record.seq}): ${message}` },
-    });
+export class AuditChainCheck {
+  private count = 0;
+  private first: CheckedRecord | undefined;
+  private previous: CheckedRecord | undefined;
+  private broken: AuditChainResult | undefined;
+
+  constructor(private readonly publicKey: KeyObject) {}
+
+  /** Checks the next record; false once the chain has broken (later records are not checked). */
+  add(record: AuditRecord): boolean {
+    if (this.broken !== undefined) return false;
+    const index = this.count;
+    const fail = (reason: AuditBreakReason, message: string): boolean => {
+      this.broken = { valid: false, checked: index, break: { index, seq: record.seq, reason, message: `record ${index + 1} (seq ${record.seq}): ${message}` } };
+      return false;
+    };
     if (auditRecordHash(record, record.seq, record.prevHash) !== record.hash) {
       return fail('hash-mismatch', 'its content does not match its hash: it was edited');
     }
-    if (!auditSignatureValid(record.hash, record.batchPath, record.signature, publicKey)) {
+    if (!auditSignatureValid(record.hash, record.batchPath, record.signature, this.publicKey)) {
       return fail('bad-signature', 'its hash (alone or through its batch path) is not signed by the audit key');
     }
+    const previous = this.previous;
     if (previous === undefined) {
       if (record.seq === 1 && record.prevHash !== AUDIT_GENESIS_HASH) {
         return fail('broken-link', 'the first record of the stream does not start from the genesis hash');
       }
-      continue;
-    }
-    if (record.stream !== previous.stream) {
+    } else if (record.stream !== previous.stream) {
       return fail('stream-mismatch', `stream ${record.stream} follows stream ${previous.stream}`);
-    }
-    if (record.seq !== previous.seq + 1) {
+    } else if (record.seq !== previous.seq + 1) {
       return fail('sequence-gap', `expected seq ${previous.seq + 1}: a record was deleted or moved`);
-    }
-    if (record.prevHash !== previous.hash) {
+    } else if (record.prevHash !== previous.hash) {
       return fail('broken-link', 'it does not link to the record before it: a record was deleted, inserted or moved');
     }
+    this.previous = { stream: record.stream, seq: record.seq, hash: record.hash };
+    this.first ??= this.previous;
+    this.count += 1;
+    return true;
   }
-  return ends === undefined ? { valid: true, checked: records.length } : checkEnds(records, ends);
+
+  /** The chain's result: its first break, else, with `ends`, whether it starts and ends where they say. */
+  result(ends?: AuditChainEnds): AuditChainResult {
+    if (this.broken !== undefined) return this.broken;
+    return ends === undefined ? { valid: true, checked: this.count } : this.checkEnds(ends);
+  }
+
+  private checkEnds(ends: AuditChainEnds): AuditChainResult {
+    const { first, previous: last, count } = this;
+    const truncated = (index: number, seq: number, message: string): AuditChainResult => ({
+      valid: false,
+      checked: count,
+      break: { index, seq, reason: 'truncated', message: `record ${index + 1} (seq ${seq}): ${message}` },
+    });
+    if (first === undefined || last === undefined) {
+      // Only a stream with no record at all may have none here: any export holds each stream's last record, so its end is checked.
+      if (ends.lastSeq === 0) return { valid: true, checked: 0 };
+      const message =
+        ends.lastSeq < ends.fromSeq
+          ? `no record, but the signed manifest ends the stream at seq ${ends.lastSeq} and an export holds at least that record: its end cannot be checked (an older --since export: export again)`
+          : `no record, but the signed manifest lists seq ${ends.fromSeq} to ${ends.lastSeq}: the stream was removed`;
+      return { valid: false, checked: 0, break: { index: 0, seq: ends.fromSeq, reason: 'missing-stream', message } };
+    }
+    if (first.seq !== ends.fromSeq) return truncated(0, first.seq, `the signed manifest starts the stream at seq ${ends.fromSeq}: records before this one were removed`);
+    if (last.seq !== ends.lastSeq || last.hash !== ends.lastHash) {
+      const why = last.seq < ends.lastSeq ? 'records after this one were removed' : 'this is not the record it ends with';
+      return truncated(count - 1, last.seq, `the signed manifest ends the stream at seq ${ends.lastSeq}: ${why}`);
+    }
+    return { valid: true, checked: count };
+  }
 }
 
-function checkEnds(records: readonly AuditRecord[], ends: AuditChainEnds): AuditChainResult {
-  const first = records[0];
-  const last = records[records.length - 1];
-  const truncated = (index: number, seq: number, message: string): AuditChainResult => ({
-    valid: false,
-    checked: records.length,
-    break: { index, seq, reason: 'truncated', message: `record ${index + 1} (seq ${seq}): ${message}` },
-  });
-  if (first === undefined || last === undefined) {
-    if (ends.lastSeq < ends.fromSeq) return { valid: true, checked: 0 };
-    return { valid: false, checked: 0, break: { index: 0, seq: ends.fromSeq, reason: 'missing-stream', message: `no record, but the signed manifest lists seq ${ends.fromSeq} to ${ends.lastSeq}: the stream was removed` } };
-  }
-  if (first.seq !== ends.fromSeq) return truncated(0, first.seq, `the signed manifest starts the stream at seq ${ends.fromSeq}: records before this one were removed`);
-  if (last.seq !== ends.lastSeq || last.hash !== ends.lastHash) {
-    const why = last.seq < ends.lastSeq ? 'records after this one were removed' : 'this is not the record it ends with';
-    return truncated(records.length - 1, last.seq, `the signed manifest ends the stream at seq ${ends.lastSeq}: ${why}`);
-  }
-  return { valid: true, checked: records.length };
+/** `AuditChainCheck` over a list of one stream's records, in order. */
+export function verifyAuditChain(records: readonly AuditRecord[], publicKey: KeyObject, ends?: AuditChainEnds): AuditChainResult {
+  const check = new AuditChainCheck(publicKey);
+  for (const record of records) if (!check.add(record)) break;
+  return check.result(ends);
 }

@@ -10,8 +10,13 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * most `MAX_AUDITED_FAILURES` failures of bounded size (lib/verifier/verdict-audit.ts), well under this.
  */
 export const MAX_AUDIT_LINE_BYTES = 1024 * 1024;
+/**
+ * Bound on the manifest line, which grows with the number of streams (about 150 bytes each, at most
+ * about 400 with the longest stream names): 64 MiB is some 160,000 to 400,000 streams.
+ */
+export const MAX_AUDIT_MANIFEST_LINE_BYTES = 64 * 1024 * 1024;
 /** How the manifest line starts (canonical JSON: `manifest` sorts before `signature`); a record line starts `{"action":`. */
-const MANIFEST_LINE_START = '{"manifest":';
+export const MANIFEST_LINE_START = '{"manifest":';
 /**
  * Bound on the nesting of a record's details (ours are two or three levels deep). Hashing is recursive
  * (`canonicalJson`), so a line of a megabyte of brackets would overflow the stack without it.
@@ -57,23 +62,35 @@ export interface ParsedAuditExport {
  * (`formatAuditManifestLine`); anything else is an AuditFormatError naming the line.
  */
 export function parseAuditExport(text: string): ParsedAuditExport {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
+  const lines = auditExportTextLines(text);
   const last = lines[lines.length - 1];
-  const manifest = last?.startsWith(MANIFEST_LINE_START) === true ? parseManifestLine(last, lines.length) : undefined;
+  const manifest = last !== undefined && isManifestLine(last) ? parseManifestLine(last, lines.length) : undefined;
   if (manifest !== undefined) lines.pop();
   const records = lines.map((line, index) => parseAuditLine(line, index + 1));
   return manifest === undefined ? { records } : { records, manifest };
+}
+
+/** An export's lines: split at each `\n`, the end of the last line not starting another. */
+export function auditExportTextLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/** True when `line` has the manifest's start: only the last line of an export may be read as one. */
+export function isManifestLine(line: string): boolean {
+  return line.startsWith(MANIFEST_LINE_START);
 }
 
 /**
  * The manifest line. It is not held to the record line bound: it grows with the number of streams
  * (about 150 bytes each), and its shape is checked field by field, so no nesting reaches the hashing.
  */
-function parseManifestLine(line: string, lineNumber: number): SealedAuditManifest {
+export function parseManifestLine(line: string, lineNumber: number): SealedAuditManifest {
   const fail = (why: string): never => {
     throw new AuditFormatError(`line ${lineNumber}: manifest: ${why}`);
   };
+  if (Buffer.byteLength(line) > MAX_AUDIT_MANIFEST_LINE_BYTES) fail(`longer than ${MAX_AUDIT_MANIFEST_LINE_BYTES} bytes`);
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -117,7 +134,8 @@ function isSeq(value: unknown, from: number): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= from;
 }
 
-function parseAuditLine(line: string, lineNumber: number): AuditRecord {
+/** One record line, at most `MAX_AUDIT_LINE_BYTES`, with exactly the fields `formatAuditLine` writes. */
+export function parseAuditLine(line: string, lineNumber: number): AuditRecord {
   const fail = (why: string): never => {
     throw new AuditFormatError(`line ${lineNumber}: ${why}`);
   };

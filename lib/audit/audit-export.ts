@@ -1,16 +1,27 @@
 import type { Knex } from 'knex';
-import { AuditLog, type AuditQuery } from './audit-log.js';
+import { auditStreamRanges, type AuditQuery, type AuditStreamRange } from './audit-export-scope.js';
 import { sealAuditManifest, type AuditManifestStream, type SealedAuditManifest } from './audit-manifest.js';
 import { AUDIT_GENESIS_HASH, type AuditRecord } from './audit-record.js';
+import { readAuditRecordPages } from './audit-record-pages.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 
-export interface AuditExport {
-  readonly records: readonly AuditRecord[];
+/**
+ * Records read a statement, and so held at once, by an export: typically about 100 KiB (a record is
+ * about 0.5 KiB), 100 MB at most were every one a verdict at its size bound (about half a megabyte).
+ */
+export const AUDIT_EXPORT_BATCH = 200;
+
+export interface AuditExportSummary {
+  /** How many records were handed over. */
+  readonly records: number;
   /** The last line of the export, signed by the audit key. */
   readonly manifest: SealedAuditManifest;
   /** Streams whose `audit_heads` row did not name their last record (flagged in the manifest too). */
   readonly headMismatches: readonly string[];
 }
+
+/** Takes one batch of records, in export order; `expected` is how many the export should hold in all. */
+export type AuditRecordSink = (records: readonly AuditRecord[], expected: number) => Promise<void>;
 
 interface StreamEnd {
   stream: string;
@@ -19,22 +30,33 @@ interface StreamEnd {
 }
 
 /**
- * Reads an export's records and signs its manifest: per stream of the scope (every stream with a
- * head row or a record), the first seq exported, the last record in the database, and the head row
- * when it does not name that record. Records and heads are read in one snapshot (repeatable read),
- * so an append running beside the export cannot look like a mismatch.
+ * Exports the records of `query` in order (stream, then seq), a batch at a time into `sink`, and signs
+ * the manifest: per stream of the scope (every stream with a head row or a record), the first seq
+ * exported, the last record in the database, and the head row when it does not name that record.
+ * Ranges, records and heads are read in one snapshot (repeatable read), so an append running beside
+ * the export cannot look like a mismatch; memory holds one batch and one entry a stream.
  */
-export async function exportAuditLog(knex: Knex, key: AuditSigningKey, query: AuditQuery): Promise<AuditExport> {
+export async function exportAuditLog(
+  knex: Knex,
+  key: AuditSigningKey,
+  query: AuditQuery,
+  sink: AuditRecordSink,
+  batchSize: number = AUDIT_EXPORT_BATCH,
+): Promise<AuditExportSummary> {
   return knex.transaction(
     async (trx) => {
-      const records = await new AuditLog(trx, key).list(query);
+      // Between batches the transaction waits for the sink (a slow pipe, a full disk): the server's idle bound would end it.
+      await trx.raw('set local idle_in_transaction_session_timeout = 0');
+      const ranges = await auditStreamRanges(trx, query);
       const heads = trx('audit_heads').select('stream', 'seq', 'hash');
-      const lasts = trx('audit_records').distinctOn('stream').select('stream', 'seq', 'hash').orderBy([{ column: 'stream' }, { column: 'seq', order: 'desc' }]);
-      if (query.stream !== undefined) {
-        void heads.where('stream', query.stream);
-        void lasts.where('stream', query.stream);
-      }
-      const streams = manifestStreams(records, (await heads) as StreamEnd[], (await lasts) as StreamEnd[], query.since);
+      if (query.stream !== undefined) void heads.where('stream', query.stream);
+      const streams = manifestStreams(ranges, (await heads) as StreamEnd[]);
+      const expected = ranges.reduce((sum, range) => sum + range.lastSeq - range.readFrom + 1, 0);
+      let records = 0;
+      await readAuditRecordPages(trx, ranges, query.stream, batchSize, async (batch) => {
+        records += batch.length;
+        await sink(batch, expected);
+      });
       const manifest = sealAuditManifest({ agent: query.stream ?? null, since: query.since ?? null, streams }, key.privateKey);
       return { records, manifest, headMismatches: streams.filter((entry) => entry.head !== undefined).map((entry) => entry.stream) };
     },
@@ -42,22 +64,16 @@ export async function exportAuditLog(knex: Knex, key: AuditSigningKey, query: Au
   );
 }
 
-function manifestStreams(records: readonly AuditRecord[], heads: readonly StreamEnd[], lasts: readonly StreamEnd[], since: string | undefined): AuditManifestStream[] {
-  const firstExported = new Map<string, number>();
-  for (const record of records) {
-    // A `--since` range starts with its anchor, the last record before the time; with none, the stream must start at seq 1.
-    if (!firstExported.has(record.stream)) firstExported.set(record.stream, since !== undefined && record.at < since ? record.seq : 1);
-  }
+function manifestStreams(ranges: readonly AuditStreamRange[], heads: readonly StreamEnd[]): AuditManifestStream[] {
   const headOf = new Map(heads.map((head) => [head.stream, { seq: Number(head.seq), hash: head.hash }]));
-  const lastOf = new Map(lasts.map((last) => [last.stream, { seq: Number(last.seq), hash: last.hash }]));
-  const names = [...new Set([...headOf.keys(), ...lastOf.keys()])].sort();
+  const rangeOf = new Map(ranges.map((range) => [range.stream, range]));
+  const names = [...new Set([...headOf.keys(), ...rangeOf.keys()])].sort();
   return names.map((stream) => {
-    const last = lastOf.get(stream) ?? { seq: 0, hash: AUDIT_GENESIS_HASH };
+    const range = rangeOf.get(stream);
+    // A stream with no record (a head row only) has the empty range 1 to 0.
+    const entry = { stream, fromSeq: range?.fromSeq ?? 1, lastSeq: range?.lastSeq ?? 0, lastHash: range?.lastHash ?? AUDIT_GENESIS_HASH };
     const head = headOf.get(stream);
-    // A `--since` export of a stream with nothing since holds no record: an empty range after its last.
-    const fromSeq = since !== undefined ? (firstExported.get(stream) ?? last.seq + 1) : 1;
-    const entry = { stream, fromSeq, lastSeq: last.seq, lastHash: last.hash };
     if (head === undefined) return { ...entry, head: null };
-    return head.seq === last.seq && head.hash === last.hash ? entry : { ...entry, head };
+    return head.seq === entry.lastSeq && head.hash === entry.lastHash ? entry : { ...entry, head };
   });
 }

@@ -1,14 +1,13 @@
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { once } from 'node:events';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { exportAuditLog } from '../audit/audit-export.js';
+import { InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
+import { exportAuditLog, type AuditRecordSink } from '../audit/audit-export.js';
 import { formatAuditLine } from '../audit/audit-export-format.js';
 import { formatAuditManifestLine } from '../audit/audit-manifest.js';
 import { AUDIT_PUBLIC_KEY_FILE, loadOrCreateAuditKey, readAuditPublicKey } from '../audit/audit-signing-key.js';
-import { verifyAuditExport } from '../audit/verify-audit-export.js';
+import { verifyAuditExportFile } from '../audit/verify-audit-export.js';
 import { auditVerifyReport } from './audit-verify-report.js';
+import { ExportOutput } from './export-output.js';
 import { loadConfig } from '../config/load-config.js';
 import { createDatabase } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
@@ -56,26 +55,33 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
       const database = await createDatabase({ ...(url === undefined ? {} : { url }), dataDir });
       try {
         await migrateLatest(database.knex);
-        // Statements over the whole log, run by an operator: not held to the services' 30 s bound.
-        const { records, manifest, headMismatches } = await withoutStatementBound(() =>
-          exportAuditLog(database.knex, loadOrCreateAuditKey(dataDir), {
-            ...(options.agent === undefined ? {} : { stream: options.agent }),
-            ...(since === undefined ? {} : { since: since.toISOString() }),
-          }),
-        );
-        const out = options.out === undefined ? process.stdout : createWriteStream(options.out);
+        const key = loadOrCreateAuditKey(dataDir);
+        const out = new ExportOutput(options.out === undefined ? process.stdout : createWriteStream(options.out), options.out ?? 'stdout');
         // On stderr, and only on a terminal: stdout may be the export itself.
         const progress = new TerminalProgress('audit export: records');
-        for (const [index, record] of records.entries()) {
-          if (!out.write(formatAuditLine(record))) await once(out, 'drain');
-          progress.update(index + 1, records.length);
-        }
+        let written = 0;
+        // Written a batch at a time as it is read: memory holds one batch, whatever the size of the log.
+        const writeBatch: AuditRecordSink = async (batch, expected) => {
+          for (const record of batch) await out.write(formatAuditLine(record));
+          written += batch.length;
+          progress.update(written, expected);
+        };
+        // Statements over the whole log, run by an operator: not held to the services' 30 s bound.
+        const { records, manifest, headMismatches } = await withoutStatementBound(() =>
+          exportAuditLog(
+            database.knex,
+            key,
+            {
+              ...(options.agent === undefined ? {} : { stream: options.agent }),
+              ...(since === undefined ? {} : { since: since.toISOString() }),
+            },
+            writeBatch,
+          ),
+        );
         progress.finish();
-        if (!out.write(formatAuditManifestLine(manifest))) await once(out, 'drain');
-        if (out !== process.stdout) {
-          out.end();
-          await once(out, 'finish');
-          process.stderr.write(`ironlime: wrote ${records.length} audit record(s) to ${options.out}\n`);
+        await out.finish(formatAuditManifestLine(manifest));
+        if (options.out !== undefined) {
+          process.stderr.write(`ironlime: wrote ${records} audit record(s) to ${options.out}\n`);
         }
         for (const stream of headMismatches) {
           process.stderr.write(`ironlime: stream ${stream}: audit_heads does not name its last record: records were deleted or inserted (flagged in the manifest)\n`);
@@ -94,7 +100,11 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .option('--unsealed', 'accept an export with no manifest (made before manifests): chains only, removed records at the ends and removed streams go unseen')
     .action(async (file: string, options: VerifyOptions) => {
       const keyFile = options.publicKey ?? path.join(options.dataDir ?? loadConfig({ env: process.env }).dataDir, AUDIT_PUBLIC_KEY_FILE);
-      const result = verifyAuditExport(await readFile(file, 'utf8'), readAuditPublicKey(keyFile), { unsealed: options.unsealed === true });
+      const result = await verifyAuditExportFile(file, readAuditPublicKey(keyFile), { unsealed: options.unsealed === true }).catch((error: unknown) => {
+        // A file that cannot be read (missing, a folder, no permission): a coded error, not a stack trace.
+        if (error instanceof IronlimeError || typeof (error as NodeJS.ErrnoException).code !== 'string') throw error;
+        throw new InvalidParameterValue(file, `cannot read: ${(error as Error).message}`);
+      });
       process.stdout.write(auditVerifyReport(result));
       context.setExitCode(result.valid ? EXIT_VALID : EXIT_INVALID);
     });

@@ -19,7 +19,7 @@ export function auditVerifyReport(result: AuditExportResult): string {
     const range =
       result.manifest.since === null
         ? 'complete: each stream from seq 1 to its last record when exported'
-        : `since ${printable(result.manifest.since)} only: each stream from its first record at or after that time; before it, only the last earlier record is in this export`;
+        : `since ${printable(result.manifest.since)} only: each stream from its first record at or after that time (its last record when none is); before it, only the record just before is in this export`;
     lines.push(`manifest: signed; ${scope}; ${range}`);
   }
   lines.push(result.valid ? `valid: ${result.records} record(s)` : 'invalid');

@@ -11,6 +11,7 @@ import { migrateLatest } from '../../lib/db/migrate.js';
 import { PkiError } from '../../lib/pki/pki-error.js';
 import { runCli } from '../helpers/cli-runner.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { exportCollected } from './helpers/sealed-export.js';
 
 function verdict(agentId: string, second: number, outcome: 'PASS' | 'FAIL'): AuditEvent {
   return {
@@ -42,15 +43,15 @@ describe('audit log', () => {
       const key = loadOrCreateAuditKey(dir);
       const log = new AuditLog(fixture.database.knex, key);
       await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(verdict(i % 2 === 0 ? 'agent-a' : 'agent-b', i, i === 19 ? 'FAIL' : 'PASS'))));
-      const a = await log.list({ stream: 'agent-a' });
-      const b = await log.list({ stream: 'agent-b' });
+      const { records: a } = await exportCollected(fixture.database.knex, key, { stream: 'agent-a' });
+      const { records: b } = await exportCollected(fixture.database.knex, key, { stream: 'agent-b' });
       expect(a.map((r) => r.seq)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
       expect(verifyAuditChain(a, key.publicKey).valid).to.equal(true);
       expect(verifyAuditChain(b, key.publicKey).valid).to.equal(true);
       expect(b.find((r) => r.details['outcome'] === 'FAIL')?.details).to.deep.equal({ outcome: 'FAIL', context: 'cmdline "ro quiet\u0000"' });
       // --since: from the record before the first one (by seq) at or after the time, every later seq whatever its time (seq is commit order).
       const at = verdict('x', 10, 'PASS').at;
-      const since = await log.list({ stream: 'agent-a', since: at });
+      const { records: since } = await exportCollected(fixture.database.knex, key, { stream: 'agent-a', since: at });
       expect(since.map((r) => r.seq)).to.deep.equal(a.slice(Math.max(a.findIndex((r) => r.at >= at) - 1, 0)).map((r) => r.seq));
       expect(since.filter((r) => r.at >= at)).to.have.length(5);
     });
@@ -85,7 +86,7 @@ describe('audit log', () => {
     expect(partial.code).to.equal(0);
     expect(partial.stdout).to.equal(
       'agent-c: ok, 3 record(s), seq 2 to 4, the last at 2026-12-02T18:00:03.000Z\n' +
-        'manifest: signed; agent agent-c; since 2026-12-02T18:00:02.000Z only: each stream from its first record at or after that time; before it, only the last earlier record is in this export\n' +
+        'manifest: signed; agent agent-c; since 2026-12-02T18:00:02.000Z only: each stream from its first record at or after that time (its last record when none is); before it, only the record just before is in this export\n' +
         'valid: 3 record(s)\n',
     );
 

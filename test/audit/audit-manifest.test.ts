@@ -76,6 +76,20 @@ describe('audit export manifest: removed records and streams are found', () => {
     expect(breaks(verifyAuditExport(join([...lines.slice(1), manifest]), key.publicKey))).to.deep.equal([['agent-a', 'truncated', 1]]);
   });
 
+  it('a --since manifest listing a stream that has records with none in range (as exports before the last record was always kept): refused, the stream\'s end cannot be checked', () => {
+    const since = event('x', 9, 'PASS').at;
+    const records = chain('agent-a');
+    const quiet: AuditManifestStream = { stream: 'agent-a', fromSeq: 5, lastSeq: 4, lastHash: (records[3] as AuditRecord).hash };
+    const text = formatAuditManifestLine(sealAuditManifest({ agent: 'agent-a', since, streams: [quiet] }, key.privateKey));
+    const result = verifyAuditExport(text, key.publicKey);
+    expect(result.valid).to.equal(false);
+    expect(breaks(result)).to.deep.equal([['agent-a', 'missing-stream', undefined]]);
+    // A stream with no record at all (a head row only) has nothing to check: an empty range is its whole history.
+    const empty: AuditManifestStream = { stream: 'agent-b', fromSeq: 1, lastSeq: 0, lastHash: AUDIT_GENESIS_HASH };
+    const none = formatAuditManifestLine(sealAuditManifest({ agent: 'agent-b', since, streams: [empty] }, key.privateKey));
+    expect(verifyAuditExport(none, key.publicKey)).to.include({ valid: true, records: 0 });
+  });
+
   it("one agent's whole stream removed from a multi-agent export: missing-stream; a stream added: unlisted-stream", () => {
     const { lines, manifest } = split(sealedExport([...chain('agent-a'), ...chain('agent-b')], key.privateKey));
     const removed = verifyAuditExport(join([...lines.slice(0, 4), manifest]), key.publicKey);

@@ -5,14 +5,12 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import type { HistoryRow } from '../../lib/attestation/history-row.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
-import { exportAuditLog } from '../../lib/audit/audit-export.js';
-import { AuditLog } from '../../lib/audit/audit-log.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import { auditVerdicts } from '../../lib/verifier/verdict-audit.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
-import { exportText } from '../audit/helpers/sealed-export.js';
+import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const key = { privateKey, publicKey };
@@ -53,22 +51,21 @@ describe("verdicts in the audit log, in the round writer's transaction", functio
       const stored = await Promise.all([writer.write(round('agent-000001', 1, PASS)), writer.write(round('agent-000002', 1, fail)), writer.write(round('agent-000003', 0, retry))]);
       expect(stored).to.deep.equal([true, true, true]);
       await writer.write(round('agent-000001', 2, PASS));
-      const log = new AuditLog(knex, key);
-      const first = await log.list({ stream: 'agent-000001' });
+      const { records: first } = await exportCollected(knex, key, { stream: 'agent-000001' });
       expect(first.map((r) => [r.seq, r.action, r.actor, r.details['attestation_count']])).to.deep.equal([
         [1, 'verdict', 'verifier:instance-1', 1],
         [2, 'verdict', 'verifier:instance-1', 2],
       ]);
       expect(verifyAuditChain(first, publicKey).valid).to.equal(true);
-      const second = await log.list({ stream: 'agent-000002' });
+      const { records: second } = await exportCollected(knex, key, { stream: 'agent-000002' });
       expect(second[0]?.details).to.deep.include({ outcome: 'fail', event_ids: ['ima.validation.ima-ng.not_in_allowlist'] });
       expect((second[0]?.details['failures'] as { context: Record<string, unknown> }[])[0]?.context).to.deep.equal({ message: 'File not found in allowlist: /tmp/x', nan: null });
       expect(verifyAuditChain(second, publicKey).valid).to.equal(true);
-      expect(await log.list({ stream: 'agent-000003' })).to.deep.equal([]);
+      expect((await exportCollected(knex, key, { stream: 'agent-000003' })).records).to.deep.equal([]);
       // The first batch's two verdicts share one signature, each with its path to the signed root.
       expect(second[0]?.signature).to.equal(first[0]?.signature);
       expect([first[0]?.batchPath.length, second[0]?.batchPath.length, first[1]?.batchPath.length]).to.deep.equal([1, 1, 0]);
-      const exported = await exportAuditLog(knex, key, {});
+      const exported = await exportCollected(knex, key, {});
       expect(verifyAuditExport(exportText(exported), publicKey)).to.include({ valid: true, records: 3 });
     });
 

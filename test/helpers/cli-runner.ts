@@ -15,8 +15,17 @@ export function captureOutput(): CapturedOutput {
   const out: string[] = [];
   const err: string[] = [];
   const write = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
-  process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
+  // As a stream's write does, a callback given (last) is called once the chunk is taken: a caller may wait for it.
+  const capture =
+    (into: string[]) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      into.push(String(chunk));
+      const done = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
+      if (done !== undefined) process.nextTick(done);
+      return true;
+    };
+  process.stdout.write = capture(out) as typeof process.stdout.write;
+  process.stderr.write = capture(err) as typeof process.stderr.write;
   return {
     out,
     err,

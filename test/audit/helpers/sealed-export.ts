@@ -1,12 +1,27 @@
 import type { KeyObject } from 'node:crypto';
-import type { AuditExport } from '../../../lib/audit/audit-export.js';
+import type { Knex } from 'knex';
+import { exportAuditLog, type AuditExportSummary } from '../../../lib/audit/audit-export.js';
+import type { AuditQuery } from '../../../lib/audit/audit-export-scope.js';
 import { formatAuditLine } from '../../../lib/audit/audit-export-format.js';
-import { formatAuditManifestLine, sealAuditManifest, type AuditManifestStream } from '../../../lib/audit/audit-manifest.js';
+import { formatAuditManifestLine, sealAuditManifest, type AuditManifestStream, type SealedAuditManifest } from '../../../lib/audit/audit-manifest.js';
 import type { AuditRecord } from '../../../lib/audit/audit-record.js';
+import type { AuditSigningKey } from '../../../lib/audit/audit-signing-key.js';
+
+/** An export's records (collected: test logs are small) and its summary. */
+export interface CollectedExport extends Omit<AuditExportSummary, 'records'> {
+  readonly records: readonly AuditRecord[];
+}
 
 /** The text `ironlime audit export` writes for an export: its records, then its manifest line. */
-export function exportText(exported: AuditExport): string {
+export function exportText(exported: { readonly records: readonly AuditRecord[]; readonly manifest: SealedAuditManifest }): string {
   return `${exported.records.map(formatAuditLine).join('')}${formatAuditManifestLine(exported.manifest)}`;
+}
+
+/** An export made by the library, its records collected, read `batchSize` records at a time (the default batch when absent). */
+export async function exportCollected(knex: Knex, key: AuditSigningKey, query: AuditQuery, batchSize?: number): Promise<CollectedExport> {
+  const records: AuditRecord[] = [];
+  const summary = await exportAuditLog(knex, key, query, async (batch) => void records.push(...batch), batchSize);
+  return { ...summary, records };
 }
 
 /**

@@ -167,7 +167,8 @@ describe('keylime driver: driver_info parsing', function () {
     ['a refstate URL without its checksum', { keylime_mb_refstate: 'http://p.example/refstate.json' }, 'driver_info.keylime_mb_refstate: an http(s) URL needs keylime_mb_refstate_checksum (its sha256)'],
     ['credentials in the verifier URL', { keylime_verifier_url: 'https://u:p@verifier.example:8881' }, 'driver_info.keylime_verifier_url: must not carry credentials in the URL'],
     ['credentials in the registrar URL', { keylime_registrar_url: 'https://token@registrar.example:8891' }, 'driver_info.keylime_registrar_url: must not carry credentials in the URL'],
-    ['an unknown keylime_ key', { keylime_allowlst: '/srv/a.txt' }, 'driver_info.keylime_allowlst: is not a field of the keylime driver (see getProperties)'],
+    ['an unknown keylime_ key', { keylime_allowlst: '/srv/a.txt' }, 'driver_info.keylime_allowlst: is not a field of the keylime driver (did you mean keylime_allowlist? see getProperties)'],
+    ['an unknown keylime_ key like no field', { keylime_colour: 'blue' }, 'driver_info.keylime_colour: is not a field of the keylime driver (see getProperties)'],
     ['a relative TLS CA path', { keylime_tls_ca: 'certs/ca.pem' }, 'driver_info.keylime_tls_ca: must be an absolute file path, got "certs/ca.pem"'],
     ['a relative client key path', { keylime_tls_key: 'client.key' }, 'driver_info.keylime_tls_key: must be an absolute file path, got "client.key"'],
   ];

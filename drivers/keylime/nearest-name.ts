@@ -6,6 +6,8 @@ export function nearestName(typed: string, names: readonly string[]): string | u
   let best: string | undefined;
   let bestDistance = MAX_TYPO_EDITS + 1;
   for (const name of names) {
+    // Lengths further apart than that need more edits anyway; skipping them keeps a hostile, huge name cheap.
+    if (Math.abs(typed.length - name.length) > MAX_TYPO_EDITS) continue;
     const distance = editDistance(typed, name);
     if (distance < bestDistance) {
       best = name;

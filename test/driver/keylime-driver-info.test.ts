@@ -180,6 +180,14 @@ describe('keylime driver: driver_info parsing', function () {
     });
   }
 
+  it('refuses a field name of two million characters at once: no edit distance is worked out for it', function () {
+    const name = `keylime_${'x'.repeat(2_000_000)}`;
+    const started = performance.now();
+    const error = invalid({ ...GOOD, [name]: 'x' });
+    expect(performance.now() - started).to.be.below(1000);
+    expect(error.message).to.equal(`driver_info.${name}: is not a field of the keylime driver (see getProperties)`);
+  });
+
   it('keeps the PCR policy, lowercased and without a mask, and accepts file:// URLs', function () {
     const settings = parse({
       ...GOOD,

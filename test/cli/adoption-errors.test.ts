@@ -1,14 +1,20 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import knexFactory from 'knex';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { startRegistrar } from '../../lib/registrar/registrar-server.js';
 import { runCli } from '../helpers/cli-runner.js';
-import { openTestSchema } from '../helpers/databases.js';
+import { openTestSchema, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { closedPort } from '../helpers/ports.js';
+
+/** The `ironlime` command itself: a broker's workers re-run it under node:cluster. */
+const BIN = path.resolve(import.meta.dirname, '../../../bin/ironlime.js');
 
 function holdPort(): Promise<{ server: Server; port: number }> {
   return new Promise((resolve) => {
@@ -60,6 +66,28 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
       }
     });
   }
+
+  it('broker --workers 2 on a port already in use ends (non-zero, with the one line) instead of waiting for its workers forever', async function () {
+    this.timeout(90_000);
+    const held = await holdPort();
+    const name = `adoption_${randomBytes(6).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+    await admin.raw('create database ??', [name]);
+    const url = new URL(TEST_DATABASE_URL);
+    url.pathname = `/${name}`;
+    try {
+      const child = spawn(process.execPath, [BIN, 'broker', '--data-dir', path.join(dir, 'broker'), '--database', url.toString(), '--workers', '2', '--port', String(held.port), '--log-level', 'silent'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(stderr).to.include(`ironlime: invalid config: port: address 127.0.0.1:${held.port} is already in use`);
+      expect(code).to.not.equal(0);
+    } finally {
+      held.server.close();
+      await admin.raw('drop database if exists ?? with (force)', [name]);
+      await admin.destroy();
+    }
+  });
 
   it('audit verify of a missing file: exit 2, one line naming the file', async () => {
     const missing = path.join(dir, 'none.jsonl');

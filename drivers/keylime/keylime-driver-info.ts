@@ -10,6 +10,7 @@ import { parseTpmPolicy, type TpmPolicy } from '../../lib/attestation/tpm-policy
 import { isPlainHttp, IsKeylimeAgentId } from '../../lib/http/validators.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../lib/identity/trust-level.js';
 import { parseDocumentSource, type CheckedDocument } from './document-source.js';
+import { nearestName } from './nearest-name.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
@@ -203,7 +204,8 @@ function checkFields(driverInfo: DriverInfo): KeylimeDriverInfoFields {
   // silently drop a setting.
   const unknown = Object.keys(driverInfo).find((key) => key.startsWith('keylime_') && !known.includes(key));
   if (unknown !== undefined) {
-    throw new InvalidParameterValue(`driver_info.${unknown}`, 'is not a field of the keylime driver (see getProperties)');
+    const near = nearestName(unknown, known);
+    throw new InvalidParameterValue(`driver_info.${unknown}`, `is not a field of the keylime driver (${near === undefined ? '' : `did you mean ${near}? `}see getProperties)`);
   }
   const plain: Record<string, unknown> = {};
   for (const key of known) {

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { readPrivateSync } from '../pki/private-file.js';
 
 /** The verifier's API-token key (ECDSA P-256 for ES256), in its data dir. */
@@ -18,6 +19,25 @@ export function loadOrCreateTokenKey(dataDir: string): TokenSigningKey {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     writeFileSync(file, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
   }
+  return readTokenKey(file);
+}
+
+/**
+ * Reads the verifier's token key from `dataDir` and never makes one: a token signed with any other
+ * key is refused by the verifier, so a folder without it is a mistake to report (`ironlime token issue`).
+ */
+export function loadTokenKey(dataDir: string): TokenSigningKey {
+  const file = path.join(dataDir, TOKEN_KEY_FILE);
+  if (!existsSync(file)) {
+    throw new InvalidParameterValue(
+      '--data-dir',
+      `no verifier token key (${TOKEN_KEY_FILE}) in ${dataDir}: point --data-dir at the verifier's data folder (the one given to ironlime verifier --data-dir)`,
+    );
+  }
+  return readTokenKey(file);
+}
+
+function readTokenKey(file: string): TokenSigningKey {
   const privateKey = createPrivateKey(readPrivateSync(file));
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }

@@ -7,7 +7,7 @@ import { migrateLatest } from '../db/migrate.js';
 import { loadOrCreateServiceTls } from '../pki/service-tls.js';
 import { buildBrokerConfig, type BrokerConfig } from './broker-config.js';
 import { loadOrCreateBrokerKeys } from './broker-keys.js';
-import { startBroker, type BrokerConfigInput } from './broker-server.js';
+import { startBroker, type BrokerConfigInput, type RunningBroker } from './broker-server.js';
 
 /** The environment variable a worker reads its settings from (JSON, set by the primary). */
 const WORKER_SETTINGS_ENV = 'IRONLIME_BROKER_WORKER_SETTINGS';
@@ -192,7 +192,16 @@ export async function runBrokerWorker(options: { readonly logger?: Logger } = {}
   const settings = JSON.parse(text) as WorkerSettings;
   const config = buildBrokerConfig(settings.config as unknown as Record<string, unknown>);
   const database = await openBrokerDatabase(config, settings.searchPath);
-  const running = await startBroker(config, { database, migrated: true, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  let running: RunningBroker;
+  try {
+    running = await startBroker(config, { database, migrated: true, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  } catch (error) {
+    // The channel to the primary keeps a worker alive: without letting go of it (and of the database),
+    // a worker that failed to start (a taken port) never ended and the primary waited for it forever.
+    await database.close().catch(() => undefined);
+    process.disconnect?.();
+    throw error;
+  }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= running

@@ -46,8 +46,10 @@ async function run(
   action: 'migrate' | 'rollback',
   change: (database: Database) => Promise<string[]>,
 ): Promise<void> {
-  const config = loadConfig({ ...(options.config === undefined ? {} : { file: options.config }), env: process.env });
-  const url = options.database ?? config.databaseUrl;
+  // --database is checked as the config's databaseUrl is (a postgres:// URL), taking its place.
+  const env = options.database === undefined ? process.env : { ...process.env, IRONLIME_DATABASE_URL: options.database };
+  const config = loadConfig({ ...(options.config === undefined ? {} : { file: options.config }), env });
+  const url = config.databaseUrl;
   const dataDir = options.dataDir ?? config.dataDir;
   const database = await createDatabase({ ...(url === undefined ? {} : { url }), dataDir });
   const where = database.kind === 'pglite' ? `PGlite in ${dataDir}` : redactUrl(url);

@@ -9,7 +9,7 @@ import type { CommandRegistrar } from './cli-context.js';
 export const registerDemoCommands: CommandRegistrar = (program, context) => {
   program
     .command('demo')
-    .description('run three emulated nodes through clean and deploy with Keylime attestation, tamper with one, watch it refused')
+    .description('run four emulated nodes (one without a TPM) through clean and deploy with Keylime attestation, tamper with one, watch it refused')
     .option('--software-tpm', 'use the in-process software TPM even when swtpm is installed')
     .option('--push', 'add a push-model node beside the pull nodes (docs/push.md)')
     .option('--keep-running', 'after the result, keep everything up (the dashboard too) until Ctrl-C')

@@ -54,6 +54,19 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`ironlime: ${error.message}\n`);
       return EXIT_USAGE;
     }
+    if (isSystemError(error)) {
+      process.stderr.write(`ironlime: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
     throw error;
   }
+}
+
+/**
+ * An error the operating system reported (a missing file, a folder that is a file, no permission):
+ * the user's input or environment is wrong, so one line says what; anything else is a bug and keeps
+ * its stack trace.
+ */
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && ('syscall' in error || 'path' in error);
 }

@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { issueApiToken } from '../auth/api-token.js';
 import { isRole, ROLES } from '../auth/roles.js';
-import { loadOrCreateTokenKey } from '../auth/token-signing-key.js';
+import { loadTokenKey } from '../auth/token-signing-key.js';
 import { parseTokenTtl } from '../auth/token-ttl.js';
 import { loadConfig } from '../config/load-config.js';
 import type { CommandRegistrar } from './cli-context.js';
@@ -27,12 +27,12 @@ export const registerTokenCommands: CommandRegistrar = (program, context) => {
     .requiredOption('--tenant <tenant>', 'the tenant whose agents the token may see')
     .option('--ttl <duration>', 'lifetime: seconds, or with s, m, h or d', '8h')
     .option('--subject <name>', 'who the token is for (logged with every action)', 'operator')
-    .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_DATA_DIR or ./.ironlime)")
+    .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_VERIFIER_DATA_DIR, else $IRONLIME_DATA_DIR or ./.ironlime)")
     .action(async (options: IssueOptions) => {
       if (!isRole(options.role)) throw new InvalidParameterValue('--role', `must be one of ${ROLES.join(', ')}`);
       if (options.tenant.trim() === '') throw new InvalidParameterValue('--tenant', 'must not be empty');
       const ttlSeconds = parseTokenTtl(options.ttl);
-      const key = loadOrCreateTokenKey(options.dataDir ?? loadConfig({ env: process.env }).dataDir);
+      const key = loadTokenKey(verifierDataDir(options.dataDir));
       const token = await issueApiToken({ subject: options.subject ?? 'operator', role: options.role, tenant: options.tenant, ttlSeconds }, key.privateKey);
       process.stdout.write(`${token}\n`);
       // On stderr, so that stdout stays the token alone for scripts.
@@ -40,3 +40,9 @@ export const registerTokenCommands: CommandRegistrar = (program, context) => {
       context.setExitCode(EXIT_VALID);
     });
 };
+
+/** The verifier's data folder, chosen as `ironlime verifier` chooses its own, then the general `dataDir`. */
+function verifierDataDir(option: string | undefined): string {
+  const fromEnv = process.env['IRONLIME_VERIFIER_DATA_DIR'];
+  return option ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : loadConfig({ env: process.env }).dataDir);
+}

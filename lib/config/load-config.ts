@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { firstConstraintMessage } from './constraint-message.js';
 import { isPlainHttp } from '../http/validators.js';
 import { applyEnvironment } from './config-env.js';
 import { IronlimeConfig } from './ironlime-config.js';
@@ -63,13 +64,8 @@ function readConfigFile(file: string): Record<string, unknown> {
 /** The dotted path and first message of the first leaf error under `error`. */
 function describe(error: ValidationError, prefix: string): [string, string] {
   const field = `${prefix}${error.property}`;
-  const message = Object.values(error.constraints ?? {})[0];
-  if (message !== undefined) {
-    if (error.constraints?.['whitelistValidation'] !== undefined) {
-      return [field, 'unknown field'];
-    }
-    const own = `${error.property} `;
-    return [field, message.startsWith(own) ? message.slice(own.length) : message];
+  if (error.constraints !== undefined && Object.keys(error.constraints).length > 0) {
+    return [field, firstConstraintMessage(error)];
   }
   const child = error.children?.[0];
   return child === undefined ? [field, 'is invalid'] : describe(child, `${field}.`);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
-import { validateSync, type ValidationError } from 'class-validator';
+import { validateSync } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { firstConstraintMessage } from './constraint-message.js';
 
 /**
  * How a service's `IRONLIME_<SERVICE>_*` variable is read: `integer` is a whole number of at most nine
@@ -62,16 +63,6 @@ export function validateServiceConfig<T extends object>(configClass: new () => T
     throw new InvalidConfig(`${service}.${first.property}`, firstConstraintMessage(first));
   }
   return config;
-}
-
-/** The message of a field's first failed constraint, without the field name class-validator prefixes. */
-export function firstConstraintMessage(error: ValidationError): string {
-  if (error.constraints?.['whitelistValidation'] !== undefined) {
-    return 'unknown field';
-  }
-  const message = Object.values(error.constraints ?? {})[0] ?? 'is invalid';
-  const own = `${error.property} `;
-  return message.startsWith(own) ? message.slice(own.length) : message;
 }
 
 function convert(name: string, kind: ServiceEnvKind, text: string): unknown {

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { inspect } from 'node:util';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import { knexPgClientWatching } from './watched-pg-client.js';
@@ -110,11 +111,12 @@ export const CONNECTION_RETIRED_WARNING = 'IRONLIME_PG_CONNECTION_RETIRED';
  * the services' loggers are not reachable from the pool's settings, and the warning reaches stderr
  * (or a `process.on('warning')` listener) wherever the database was opened. A connection someone
  * ended is retired as well, so the pool never hands it out while its close is still under way.
+ * knex's own log messages go through `KNEX_LOG`.
  */
 export function boundedPgSettings(
   url: string,
   bounds: PostgresBounds,
-): Pick<Knex.Config, 'client' | 'connection' | 'pool' | 'acquireConnectionTimeout'> {
+): Pick<Knex.Config, 'client' | 'connection' | 'pool' | 'acquireConnectionTimeout' | 'log'> {
   const abandoned = new WeakSet<PgClient>();
   const retired = new WeakSet<PgClient>();
   const watchStatements = (client: PgClient): void => {
@@ -173,7 +175,33 @@ export function boundedPgSettings(
       max: 10,
       validate: (client: PgClient) => !abandoned.has(client) && !retired.has(client),
     },
+    log: KNEX_LOG,
   };
+}
+
+/** The warning code of what knex itself reports about the pool or its use (`KNEX_LOG`). */
+export const KNEX_WARNING = 'IRONLIME_KNEX';
+
+/**
+ * Where knex's own messages go instead of `console.log` (stdout, with a stack trace, before the
+ * CLI's own sentence). A failed acquire is dropped: the caller of that statement gets the error
+ * (`DatabaseUnavailable` at open, the statement's own error later) and reports it. Every other
+ * warning, error or deprecation is a process warning (stderr, or a `process.on('warning')`
+ * listener), like a retired connection. Debug lines only come with knex's `debug` option, never set.
+ */
+const KNEX_LOG: Knex.Logger = {
+  warn: (message) => {
+    const text = logText(message);
+    if (!text.startsWith('Acquire connection error')) process.emitWarning(text, { code: KNEX_WARNING });
+  },
+  error: (message) => process.emitWarning(logText(message), { code: KNEX_WARNING }),
+  // knex hands its own "<method> is deprecated, please use <alternative>" sentence as the one argument.
+  deprecate: (message: string) => process.emitWarning(logText(message), { code: KNEX_WARNING, type: 'DeprecationWarning' }),
+  debug: () => undefined,
+};
+
+function logText(message: unknown): string {
+  return typeof message === 'string' ? message : inspect(message);
 }
 
 /** What `boundedConnectionSettings` sets: fields of node-postgres's client settings, which knex's pg dialect takes as they are. */

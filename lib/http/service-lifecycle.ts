@@ -1,3 +1,4 @@
+import { InvalidConfig } from '../../interfaces/errors.js';
 import type { KeylimeService } from './keylime-service.js';
 
 export interface ListenOptions {
@@ -7,6 +8,8 @@ export interface ListenOptions {
   readonly port: number;
   /** Receives the "<name> listening on <url>" line (a CLI passes a stdout writer); the logger always gets it. */
   readonly announce?: (line: string) => void;
+  /** The setting that chose `port`, named when the port cannot be used (default `port`, as `--port`). */
+  readonly portSetting?: string;
 }
 
 export interface ListeningAddress {
@@ -19,7 +22,11 @@ export interface ListeningAddress {
 /** Starts `service` listening and reports where. */
 export async function listenService(service: KeylimeService, options: ListenOptions): Promise<ListeningAddress> {
   const host = options.host ?? '127.0.0.1';
-  await service.app.listen({ host, port: options.port });
+  try {
+    await service.app.listen({ host, port: options.port });
+  } catch (error) {
+    throw listenRefusal(error, host, options.port, options.portSetting ?? 'port') ?? error;
+  }
   const address = service.app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
   const scheme = service.tls === undefined ? 'http' : 'https';
@@ -28,6 +35,23 @@ export async function listenService(service: KeylimeService, options: ListenOpti
   service.app.log.info({ url }, line);
   options.announce?.(line);
   return { host, port, url };
+}
+
+/** A port the system refuses (taken, or privileged) as a setting to change; other failures are left as they are. */
+function listenRefusal(error: unknown, host: string, port: number, setting: string): InvalidConfig | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const option = `--${setting.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+  if (code === 'EADDRINUSE') {
+    return new InvalidConfig(setting, `address ${address} is already in use: another service runs there; choose another ${option}`, { cause: error });
+  }
+  if (code === 'EACCES') {
+    return new InvalidConfig(setting, `address ${address} may not be used by this user (ports below 1024 need privileges); choose another ${option}`, { cause: error });
+  }
+  if (code === 'EADDRNOTAVAIL') {
+    return new InvalidConfig('host', `address ${address} is not one of this machine's addresses; choose another --host`, { cause: error });
+  }
+  return undefined;
 }
 
 /** Anything with an async `close()`: services, database handles, pollers. */

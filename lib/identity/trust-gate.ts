@@ -36,6 +36,12 @@ export function decideTrustGate(input: TrustGateInput): TrustGateDecision {
     allowed: false,
     minimum,
     source,
-    reason: `${input.step} needs trust level ${minimum} or stronger (${TRUST_LEVELS.slice(TRUST_LEVELS.indexOf(minimum)).join(', ')}); this node is ${input.nodeLevel}`,
+    reason: `${input.step} needs trust level ${acceptedLevels(minimum)}; this node is ${input.nodeLevel}`,
   };
+}
+
+/** The levels at or above `minimum`, strongest last: "emulated-tpm or hardware-tpm", or "hardware-tpm" alone. */
+function acceptedLevels(minimum: TrustLevel): string {
+  const levels = TRUST_LEVELS.slice(TRUST_LEVELS.indexOf(minimum));
+  return levels.length === 1 ? minimum : `${levels.slice(0, -1).join(', ')} or ${levels[levels.length - 1]}`;
 }

@@ -98,7 +98,7 @@ export async function startRegistrar(
     const announce = options.announce ?? ((): void => undefined);
     const httpAddress = await plain.listen({ host: config.host, port: config.port, announce });
     opened.push(plain);
-    const tlsAddress = await secure.listen({ host: config.host, port: config.tlsPort, announce });
+    const tlsAddress = await secure.listen({ host: config.host, port: config.tlsPort, announce, portSetting: 'tlsPort' });
     opened.push(secure);
     log.info({ ekCheck: config.ekCheck, trustedEkCas: ekTrust.size, database: database.kind }, 'registrar ready');
     return {

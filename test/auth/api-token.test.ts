@@ -129,9 +129,10 @@ describe('API tokens', () => {
   it('ironlime token issue mints a token with the data dir key; bad options exit 2', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-token-'));
     try {
+      const { publicKey } = loadOrCreateTokenKey(dataDir);
       const issued = await runCli(['token', 'issue', '--role', 'operator', '--tenant', 'blue', '--ttl', '15m', '--subject', 'bob', '--data-dir', dataDir]);
       expect(issued.code).to.equal(0);
-      const principal = await verifyApiToken(issued.stdout.trim(), loadOrCreateTokenKey(dataDir).publicKey);
+      const principal = await verifyApiToken(issued.stdout.trim(), publicKey);
       expect(principal).to.deep.equal({ kind: 'token', subject: 'bob', role: 'operator', tenant: 'blue', tokenId: String(decodeJwt(issued.stdout.trim()).jti), expiresAt: decodeJwt(issued.stdout.trim()).exp });
       expect(issued.stderr).to.equal(`token id (revoke it with DELETE /v2.x/tokens/<id>): ${String(decodeJwt(issued.stdout.trim()).jti)}\n`);
       const bad = await runCli(['token', 'issue', '--role', 'root', '--tenant', 'blue', '--data-dir', dataDir]);

@@ -167,7 +167,8 @@ describe('keylime driver: driver_info parsing', function () {
     ['a refstate URL without its checksum', { keylime_mb_refstate: 'http://p.example/refstate.json' }, 'driver_info.keylime_mb_refstate: an http(s) URL needs keylime_mb_refstate_checksum (its sha256)'],
     ['credentials in the verifier URL', { keylime_verifier_url: 'https://u:p@verifier.example:8881' }, 'driver_info.keylime_verifier_url: must not carry credentials in the URL'],
     ['credentials in the registrar URL', { keylime_registrar_url: 'https://token@registrar.example:8891' }, 'driver_info.keylime_registrar_url: must not carry credentials in the URL'],
-    ['an unknown keylime_ key', { keylime_allowlst: '/srv/a.txt' }, 'driver_info.keylime_allowlst: is not a field of the keylime driver (see getProperties)'],
+    ['an unknown keylime_ key', { keylime_allowlst: '/srv/a.txt' }, 'driver_info.keylime_allowlst: is not a field of the keylime driver (did you mean keylime_allowlist? see getProperties)'],
+    ['an unknown keylime_ key like no field', { keylime_colour: 'blue' }, 'driver_info.keylime_colour: is not a field of the keylime driver (see getProperties)'],
     ['a relative TLS CA path', { keylime_tls_ca: 'certs/ca.pem' }, 'driver_info.keylime_tls_ca: must be an absolute file path, got "certs/ca.pem"'],
     ['a relative client key path', { keylime_tls_key: 'client.key' }, 'driver_info.keylime_tls_key: must be an absolute file path, got "client.key"'],
   ];
@@ -178,6 +179,14 @@ describe('keylime driver: driver_info parsing', function () {
       expect(error.message).to.equal(message);
     });
   }
+
+  it('refuses a field name of two million characters at once: no edit distance is worked out for it', function () {
+    const name = `keylime_${'x'.repeat(2_000_000)}`;
+    const started = performance.now();
+    const error = invalid({ ...GOOD, [name]: 'x' });
+    expect(performance.now() - started).to.be.below(1000);
+    expect(error.message).to.equal(`driver_info.${name}: is not a field of the keylime driver (see getProperties)`);
+  });
 
   it('keeps the PCR policy, lowercased and without a mask, and accepts file:// URLs', function () {
     const settings = parse({

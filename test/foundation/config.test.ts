@@ -85,7 +85,7 @@ describe('config', function () {
     ['an unknown keylime field', { keylime: { verifierURL: 'http://v' } }, 'keylime.verifierURL', 'invalid config: keylime.verifierURL: unknown field'],
     ['a non-URL verifier', { keylime: { verifierUrl: 'not a url' } }, 'keylime.verifierUrl', 'invalid config: keylime.verifierUrl: must be a URL address'],
     ['a zero timeout', { keylime: { statusTimeoutSeconds: 0 } }, 'keylime.statusTimeoutSeconds', 'invalid config: keylime.statusTimeoutSeconds: must not be less than 1'],
-    ['a string flag', { keylime: { failDeployOnAttestationFailure: 'no' } }, 'keylime.failDeployOnAttestationFailure', 'invalid config: keylime.failDeployOnAttestationFailure: must be a boolean value'],
+    ['a string flag', { keylime: { failDeployOnAttestationFailure: 'no' } }, 'keylime.failDeployOnAttestationFailure', 'invalid config: keylime.failDeployOnAttestationFailure: must be true or false, not the string "no"'],
     ['a mysql URL', { databaseUrl: 'mysql://db/x' }, 'databaseUrl', 'invalid config: databaseUrl: must be a postgres:// or postgresql:// URL'],
     ['no enabled interface', { enabledAttestationInterfaces: [] }, 'enabledAttestationInterfaces', 'invalid config: enabledAttestationInterfaces: must contain at least 1 elements'],
     ['a default that is not enabled', { defaultAttestationInterface: 'keylime' }, 'defaultAttestationInterface', 'invalid config: defaultAttestationInterface: "keylime" is not in enabledAttestationInterfaces (no-attestation)'],

@@ -80,7 +80,7 @@ describe('identity without a TPM', () => {
     expect(decideTrustGate({ step: 'clean', nodeLevel: 'id-secret' })).to.deep.equal({ allowed: true, minimum: 'id-only', source: 'default' });
     const refused = decideTrustGate({ step: 'deploy', nodeLevel: 'id-secret' });
     expect(refused).to.include({ allowed: false, minimum: 'hardware-tpm', source: 'default' });
-    expect(refused.allowed === false && refused.reason).to.equal('deploy needs trust level hardware-tpm or stronger (hardware-tpm); this node is id-secret');
+    expect(refused.allowed === false && refused.reason).to.equal('deploy needs trust level hardware-tpm; this node is id-secret');
     expect(decideTrustGate({ step: 'deploy', nodeLevel: 'emulated-tpm', configuredMinimum: 'emulated-tpm' }).allowed).to.equal(true);
     expect(decideTrustGate({ step: 'deploy', nodeLevel: 'id-secret', configuredMinimum: 'emulated-tpm', nodeMinimum: 'id-secret' })).to.include({ allowed: true, source: 'node' });
     expect(decideTrustGate({ step: 'clean', nodeLevel: 'emulated-tpm', nodeMinimum: 'hardware-tpm' }).allowed).to.equal(false);

@@ -45,7 +45,7 @@ forEachDatabase(
       s.fake.reset();
       const refused = await refusal(s.hooks.onDeployStart(s.task(node)));
       expect(refused).to.include({ code: 'ERR_TRUST_LEVEL_TOO_LOW', step: 'deploy', level: 'id-secret', minimum: 'hardware-tpm' });
-      expect(refused.message).to.include('deploy needs trust level hardware-tpm or stronger').and.include('this node is id-secret');
+      expect(refused.message).to.include('deploy needs trust level hardware-tpm;').and.include('this node is id-secret');
       expect(s.fake.calls.map((call) => call.operation)).to.deep.equal(['validate']);
       const stored = await s.store.getNode(node.uuid);
       expect(stored.trust?.level).to.equal('id-secret');
@@ -152,7 +152,7 @@ forEachDatabase(
       expect(s.fake.calls.map((call) => call.operation)).to.include('startAttestation');
       // The attestation itself passed, but what is stored and returned still says the node is below the minimum.
       expect(outcome).to.include({ status: 'failed', trustLevel: 'id-only', recorded: true });
-      expect(outcome.reasons[0]).to.include('deploy needs trust level hardware-tpm or stronger');
+      expect(outcome.reasons[0]).to.include('deploy needs trust level hardware-tpm;');
       const stored = await s.store.getNode(node.uuid);
       expect(stored.lastAttestation).to.include({ status: 'failed', reason: outcome.reasons[0] });
       // The end of the step judges the level its start stored: it does not record a pass either.

@@ -1,0 +1,146 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import { InvalidConfig } from '../../interfaces/errors.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { startRegistrar } from '../../lib/registrar/registrar-server.js';
+import { runCli } from '../helpers/cli-runner.js';
+import { openTestSchema, TEST_DATABASE_URL } from '../helpers/databases.js';
+import { closedPort } from '../helpers/ports.js';
+
+/** The `ironlime` command itself: a broker's workers re-run it under node:cluster. */
+const BIN = path.resolve(import.meta.dirname, '../../../bin/ironlime.js');
+
+function holdPort(): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve({ server, port: typeof address === 'object' && address !== null ? address.port : 0 });
+    });
+  });
+}
+
+/** Listens on `port` (rejecting when it is taken): proves a refused start released it. */
+function holdPortNumber(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+describe('everyday mistakes end in one sentence, not a stack trace', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-adoption-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // In-process on a PostgreSQL schema: a spawned CLI opens PGlite first, which takes half a minute.
+  for (const [setting, option] of [['port', '--port'], ['tlsPort', '--tls-port']] as const) {
+    it(`a registrar ${option} already in use: InvalidConfig with the address and what to do, nothing left listening`, async () => {
+      const held = await holdPort();
+      const opened = await openTestSchema();
+      const free = await closedPort();
+      try {
+        const ports = setting === 'port' ? { port: held.port, tlsPort: free } : { port: free, tlsPort: held.port };
+        const refused = await startRegistrar({ dataDir: path.join(dir, 'reg'), ...ports }, { database: opened.database }).then(
+          () => expect.fail('the registrar started on a taken port'),
+          (error: unknown) => error,
+        );
+        expect(refused).to.be.instanceOf(InvalidConfig);
+        expect((refused as InvalidConfig).message).to.equal(`invalid config: ${setting}: address 127.0.0.1:${held.port} is already in use: another service runs there; choose another ${option}`);
+        const other = await holdPortNumber(free);
+        other.close();
+      } finally {
+        held.server.close();
+        await opened.dispose();
+      }
+    });
+  }
+
+  it('broker --workers 2 on a port already in use ends (non-zero, with the one line) instead of waiting for its workers forever', async function () {
+    this.timeout(90_000);
+    const held = await holdPort();
+    const name = `adoption_${randomBytes(6).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+    await admin.raw('create database ??', [name]);
+    const url = new URL(TEST_DATABASE_URL);
+    url.pathname = `/${name}`;
+    try {
+      const child = spawn(process.execPath, [BIN, 'broker', '--data-dir', path.join(dir, 'broker'), '--database', url.toString(), '--workers', '2', '--port', String(held.port), '--log-level', 'silent'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(stderr).to.include(`ironlime: invalid config: port: address 127.0.0.1:${held.port} is already in use`);
+      expect(code).to.not.equal(0);
+    } finally {
+      held.server.close();
+      await admin.raw('drop database if exists ?? with (force)', [name]);
+      await admin.destroy();
+    }
+  });
+
+  it('audit verify of a missing file: exit 2, one line naming the file', async () => {
+    const missing = path.join(dir, 'none.jsonl');
+    const run = await runCli(['audit', 'verify', missing]);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.equal(`ironlime: ENOENT: no such file or directory, open '${missing}'\n`);
+  });
+
+  it('ca init into a path that is a file: exit 2, one line', async () => {
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const run = await runCli(['ca', 'init', '--dir', file]);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.match(/^ironlime: E[A-Z]+: [^\n]+\n$/);
+  });
+
+  it('PostgreSQL down: only ironlime\'s own sentence, nothing from knex on stdout', async () => {
+    const run = await runCli(['db', 'migrate', '--database', 'postgres://postgres@127.0.0.1:1/test']);
+    expect(run.code).to.equal(2);
+    expect(run.stdout).to.equal('');
+    expect(run.stderr).to.equal('ironlime: database unavailable: postgres://postgres@127.0.0.1:1/test: connect ECONNREFUSED 127.0.0.1:1\n');
+  });
+
+  it('db migrate --database with something that is not a postgres:// URL is refused as such', async () => {
+    const run = await runCli(['db', 'migrate', '--database', 'notaurl']);
+    expect(run.code).to.equal(2);
+    expect(run.stdout).to.equal('');
+    expect(run.stderr).to.match(/^ironlime: invalid config: databaseUrl: .*postgres/);
+  });
+
+  it('token issue without the verifier\'s key refuses and creates no key', async () => {
+    const run = await runCli(['token', 'issue', '--role', 'admin', '--tenant', 'default', '--data-dir', dir]);
+    expect(run.code).to.equal(2);
+    expect(run.stdout).to.equal('');
+    expect(run.stderr).to.equal(`ironlime: --data-dir: no verifier token key (api-token-key.pem) in ${dir}: point --data-dir at the verifier's data folder (the one given to ironlime verifier --data-dir)\n`);
+    expect(readdirSync(dir)).to.deep.equal([]);
+    const missing = await runCli(['token', 'issue', '--role', 'admin', '--tenant', 'default', '--data-dir', path.join(dir, 'nowhere')]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.match(/^ironlime: --data-dir: no verifier token key /);
+    expect(existsSync(path.join(dir, 'nowhere'))).to.equal(false);
+  });
+
+  it('token issue takes the verifier\'s data folder from IRONLIME_VERIFIER_DATA_DIR', async () => {
+    loadOrCreateTokenKey(dir);
+    const before = process.env['IRONLIME_VERIFIER_DATA_DIR'];
+    process.env['IRONLIME_VERIFIER_DATA_DIR'] = dir;
+    try {
+      const run = await runCli(['token', 'issue', '--role', 'viewer', '--tenant', 'default']);
+      expect(run.stderr).to.match(/^token id/);
+      expect(run.code).to.equal(0);
+    } finally {
+      if (before === undefined) delete process.env['IRONLIME_VERIFIER_DATA_DIR'];
+      else process.env['IRONLIME_VERIFIER_DATA_DIR'] = before;
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
@@ -100,7 +101,8 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .option('--unsealed', 'accept an export with no manifest (made before manifests): chains only, removed records at the ends and removed streams go unseen')
     .action(async (file: string, options: VerifyOptions) => {
       const keyFile = options.publicKey ?? path.join(options.dataDir ?? loadConfig({ env: process.env }).dataDir, AUDIT_PUBLIC_KEY_FILE);
-      const result = await verifyAuditExportFile(file, readAuditPublicKey(keyFile), { unsealed: options.unsealed === true }).catch((error: unknown) => {
+      const publicKey = readVerifyKey(keyFile);
+      const result = await verifyAuditExportFile(file, publicKey, { unsealed: options.unsealed === true }).catch((error: unknown) => {
         // A file that cannot be read (missing, a folder, no permission): a coded error, not a stack trace.
         if (error instanceof IronlimeError || typeof (error as NodeJS.ErrnoException).code !== 'string') throw error;
         throw new InvalidParameterValue(file, `cannot read: ${(error as Error).message}`);
@@ -109,3 +111,12 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
       context.setExitCode(result.valid ? EXIT_VALID : EXIT_INVALID);
     });
 };
+
+/** The audit public key `audit verify` checks with; one it cannot read names the options that choose it. */
+function readVerifyKey(keyFile: string): KeyObject {
+  try {
+    return readAuditPublicKey(keyFile);
+  } catch (error) {
+    throw new InvalidParameterValue('--public-key', `cannot read the verifier's audit public key ${keyFile} (${(error as Error).message}): pass --public-key, or point --data-dir at the verifier's data folder`, { cause: error });
+  }
+}

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -91,9 +91,20 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
 
   it('audit verify of a missing file: exit 2, one line naming the file', async () => {
     const missing = path.join(dir, 'none.jsonl');
-    const run = await runCli(['audit', 'verify', missing]);
+    const keyFile = path.join(dir, 'audit-public.pem');
+    writeFileSync(keyFile, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
+    const run = await runCli(['audit', 'verify', missing, '--public-key', keyFile]);
     expect(run.code).to.equal(2);
-    expect(run.stderr).to.equal(`ironlime: ENOENT: no such file or directory, open '${missing}'\n`);
+    expect(run.stderr.split('\n')).to.have.length(2);
+    expect(run.stderr).to.match(new RegExp(`^ironlime: .*${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*ENOENT`));
+  });
+
+  it("audit verify without the verifier's public key: exit 2, one line naming --public-key and --data-dir", async () => {
+    const run = await runCli(['audit', 'verify', path.join(dir, 'none.jsonl'), '--data-dir', path.join(dir, 'no-verifier-here')]);
+    expect(run.code).to.equal(2);
+    expect(run.stderr.split('\n')).to.have.length(2);
+    expect(run.stderr).to.include("cannot read the verifier's audit public key");
+    expect(run.stderr).to.include('pass --public-key, or point --data-dir at the verifier');
   });
 
   it('ca init into a path that is a file: exit 2, one line', async () => {

@@ -1,5 +1,6 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { policyJsonExcess } from '../bytes/json-text-bound.js';
+import { policyJsonValueBound } from '../bytes/json-text-bound.js';
+import { parseCountedJson } from '../bytes/parse-counted-json.js';
 
 /**
  * Keylime's `tpm_policy`: a JSON object `{"<pcr>": ["<hex>", …], "mask": "0x…"}` (spec §4.1;
@@ -38,17 +39,14 @@ export function parseTpmPolicy(input: string | Readonly<Record<string, unknown>>
     return input;
   }
   let raw: unknown = input;
-  if (typeof input === 'string') {
-    // Counted first: a tpm_policy is a string member of a request, where the body's value bound does not reach.
-    const excess = policyJsonExcess(input);
-    if (excess !== undefined) {
-      throw new InvalidParameterValue(field, excess);
-    }
-    try {
-      raw = input.trim() === '' ? {} : (JSON.parse(input) as unknown);
-    } catch (error) {
-      throw new InvalidParameterValue(field, 'is not valid JSON', { cause: error });
-    }
+  if (typeof input === 'string' && input.trim() === '') {
+    raw = {};
+  } else if (typeof input === 'string') {
+    // Counted before it is parsed: a tpm_policy is a string member of a request, where the body's value bound does not reach.
+    raw = parseCountedJson(input, policyJsonValueBound(input.length), {
+      excess: (reason) => new InvalidParameterValue(field, reason),
+      notJson: (cause) => new InvalidParameterValue(field, 'is not valid JSON', { cause }),
+    });
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new InvalidParameterValue(field, 'must be a JSON object');

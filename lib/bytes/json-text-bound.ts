@@ -21,11 +21,6 @@ export function policyJsonValueBound(length: number): number {
   return Math.max(MIN_POLICY_JSON_VALUES, Math.ceil(length / POLICY_CHARACTERS_PER_VALUE));
 }
 
-/** Why a policy text may not be parsed (`jsonTextExcess` with `policyJsonValueBound` of its length), or undefined. */
-export function policyJsonExcess(text: string): string | undefined {
-  return jsonTextExcess(text, policyJsonValueBound(text.length));
-}
-
 /** Characters `jsonTextExcess` stops at: a string's start, a container's start or end, a separator. */
 const VALUE_MARKS = /["[\]{},]/g;
 

@@ -1,4 +1,5 @@
-import { policyJsonExcess } from '../bytes/json-text-bound.js';
+import { policyJsonValueBound } from '../bytes/json-text-bound.js';
+import { parseCountedJson } from '../bytes/parse-counted-json.js';
 import { chargeKernelCmdline, kernelCmdlineMatcher, MAX_REFSTATE_KERNELS } from './internal/kernel-cmdline-pattern.js';
 import {
   MbRefstateError,
@@ -52,15 +53,10 @@ export function parseMbRefstate(input: string | unknown): MbRefstate {
  * the body's own value bound does not reach.
  */
 function parseJson(text: string): unknown {
-  const excess = policyJsonExcess(text);
-  if (excess !== undefined) {
-    throw new MbRefstateError(excess);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new MbRefstateError(`not valid JSON (${(error as Error).message})`);
-  }
+  return parseCountedJson(text, policyJsonValueBound(text.length), {
+    excess: (reason) => new MbRefstateError(reason),
+    notJson: (error) => new MbRefstateError(`not valid JSON (${error.message})`),
+  });
 }
 
 function object(value: unknown, where: string): Record<string, unknown> {

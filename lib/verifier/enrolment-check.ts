@@ -1,7 +1,7 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { akPublicKey } from '../attestation/agent-policies.js';
 import { parseTpmPolicy } from '../attestation/tpm-policy.js';
-import { jsonTextExcess } from '../bytes/json-text-bound.js';
+import { parseCountedJson } from '../bytes/parse-counted-json.js';
 import { AGENT_API_VERSIONS } from '../http/api-version.js';
 import { ADMIN_MAX_JSON_VALUES } from '../http/json-guard.js';
 import { loadPolicyVerificationKey } from '../ima/dsse-envelope.js';
@@ -118,13 +118,8 @@ function nonEmpty(text: string | undefined): string | undefined {
 
 /** Checks that `text` is JSON, its values counted first (an admin's field, bounded as an admin body is). */
 function parseJsonField(text: string, field: string): void {
-  const excess = jsonTextExcess(text, ADMIN_MAX_JSON_VALUES);
-  if (excess !== undefined) {
-    throw new InvalidParameterValue(field, excess);
-  }
-  try {
-    JSON.parse(text);
-  } catch (cause) {
-    throw new InvalidParameterValue(field, 'must be JSON text', { cause });
-  }
+  parseCountedJson(text, ADMIN_MAX_JSON_VALUES, {
+    excess: (reason) => new InvalidParameterValue(field, reason),
+    notJson: (cause) => new InvalidParameterValue(field, 'must be JSON text', { cause }),
+  });
 }

@@ -1,4 +1,5 @@
-import { policyJsonExcess } from '../../bytes/json-text-bound.js';
+import { policyJsonValueBound } from '../../bytes/json-text-bound.js';
+import { parseCountedJson } from '../../bytes/parse-counted-json.js';
 import { RuntimePolicyError } from './runtime-policy-error.js';
 
 /**
@@ -10,13 +11,8 @@ import { RuntimePolicyError } from './runtime-policy-error.js';
  * @throws RuntimePolicyError naming `field` when the text holds too many values, is too deep, or is not JSON.
  */
 export function parsePolicyJson(text: string, field: string): unknown {
-  const excess = policyJsonExcess(text);
-  if (excess !== undefined) {
-    throw new RuntimePolicyError(field, excess);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new RuntimePolicyError(field, `is not valid JSON: ${(error as Error).message}`);
-  }
+  return parseCountedJson(text, policyJsonValueBound(text.length), {
+    excess: (reason) => new RuntimePolicyError(field, reason),
+    notJson: (error) => new RuntimePolicyError(field, `is not valid JSON: ${error.message}`),
+  });
 }

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import type { AuditStreamRange } from './audit-export-scope.js';
 import type { AuditRecord } from './audit-record.js';
 
-interface AuditRecordRow {
+/** A row of `audit_records` as the database driver gives it (`seq` a string for a bigint column, `details` and `batch_path` JSON text). */
+export interface AuditRecordRow {
   stream: string;
   seq: string | number;
   at: string;
@@ -58,7 +59,7 @@ export async function readAuditRecordPages(
         jump = { stream: row.stream, seq: range.readFrom - 1 };
         break;
       }
-      batch.push(fromRow(row));
+      batch.push(auditRecordFromRow(row));
     }
     if (batch.length > 0) await onBatch(batch);
     const last = rows[rows.length - 1];
@@ -67,7 +68,8 @@ export async function readAuditRecordPages(
   }
 }
 
-function fromRow(row: AuditRecordRow): AuditRecord {
+/** The record a stored row holds. */
+export function auditRecordFromRow(row: AuditRecordRow): AuditRecord {
   return {
     stream: row.stream,
     seq: Number(row.seq),

@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { formatAuditLine } from '../../lib/audit/audit-export-format.js';
 import { AuditLog } from '../../lib/audit/audit-log.js';
-import type { AuditEvent, AuditRecord } from '../../lib/audit/audit-record.js';
+import type { AuditEvent } from '../../lib/audit/audit-record.js';
+import { auditRecordFromRow, type AuditRecordRow } from '../../lib/audit/audit-record-pages.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { exportCollected, exportText } from './helpers/sealed-export.js';
@@ -16,39 +17,10 @@ function verdict(stream: string, second: number): AuditEvent {
   return { stream, at: new Date(Date.UTC(2026, 11, 5, 18, 0, second)).toISOString(), actor: 'verifier:v1', action: 'verdict', agentId: stream, details: { outcome: second % 7 === 0 ? 'FAIL' : 'PASS' } };
 }
 
-interface StoredRow {
-  stream: string;
-  seq: string | number;
-  at: string;
-  actor: string;
-  action: string;
-  agent_id: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-  signature: string;
-  batch_path: string;
-}
-
 /** Every stored record, in export order, read straight from the table: what a complete export must hold. */
 async function storedLines(knex: Knex): Promise<string> {
-  const rows = (await knex('audit_records').select('*').orderBy([{ column: 'stream' }, { column: 'seq' }])) as StoredRow[];
-  const records = rows.map(
-    (row): AuditRecord => ({
-      stream: row.stream,
-      seq: Number(row.seq),
-      at: row.at,
-      actor: row.actor,
-      action: row.action,
-      agentId: row.agent_id,
-      details: JSON.parse(row.details) as Record<string, unknown>,
-      prevHash: row.prev_hash,
-      hash: row.hash,
-      signature: row.signature,
-      batchPath: JSON.parse(row.batch_path) as string[],
-    }),
-  );
-  return records.map(formatAuditLine).join('');
+  const rows = (await knex('audit_records').select('*').orderBy([{ column: 'stream' }, { column: 'seq' }])) as AuditRecordRow[];
+  return rows.map(auditRecordFromRow).map(formatAuditLine).join('');
 }
 
 forEachDatabase('audit export of a log larger than one batch', (fixture) => {

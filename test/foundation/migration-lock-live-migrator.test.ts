@@ -1,13 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { expect } from 'chai';
-import knexFactory, { type Knex } from 'knex';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import type { Knex } from 'knex';
 import { IronlimeMigrationSource, MIGRATION_LOCK_CLEARED_WARNING, MIGRATIONS_TABLE, migrateLatest } from '../../lib/db/migrate.js';
 import { MIGRATION_LOCK_CLASS } from '../../lib/db/migration-lock.js';
 import { pollUntil } from '../../lib/timing/poll-until.js';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { migrationSchemas } from './helpers/migration-schemas.js';
 
 const ALL = MIGRATIONS.map((migration) => migration.name);
 /** The non-transactional migration an upgrade from before it runs: knex commits its lock row first. */
@@ -24,42 +21,17 @@ function outcome(running: Promise<string[]>): Promise<Outcome> {
 
 describe('migration lock: a knex lock row whose setter is still migrating [postgres]', function () {
   this.timeout(120_000);
-  const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 5 } });
-  const schemas: string[] = [];
-  const opened: Database[] = [];
+  const { admin, freshSchema, service, lockRow, endMigrationLockSession } = migrationSchemas();
   const warnings: string[] = [];
   const onWarning = (warning: Error): void => {
     warnings.push(String((warning as { code?: string }).code));
   };
 
   before(() => process.on('warning', onWarning));
-  after(async () => {
-    process.off('warning', onWarning);
-    for (const database of opened) await database.close().catch(() => undefined);
-    for (const schema of schemas) await admin.raw('drop schema if exists ?? cascade', [schema]);
-    await admin.destroy();
-  });
+  after(() => process.off('warning', onWarning));
   beforeEach(() => {
     warnings.length = 0;
   });
-
-  async function freshSchema(): Promise<string> {
-    const schema = `test_${randomBytes(8).toString('hex')}`;
-    schemas.push(schema);
-    await admin.raw('create schema ??', [schema]);
-    return schema;
-  }
-
-  async function service(schema: string): Promise<Database> {
-    const database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
-    opened.push(database);
-    return database;
-  }
-
-  async function lockRow(schema: string): Promise<number | undefined> {
-    const rows = (await admin.withSchema(schema).table(`${MIGRATIONS_TABLE}_lock`).select('is_locked')) as { is_locked: number }[];
-    return rows[0]?.is_locked;
-  }
 
   async function appliedRows(schema: string): Promise<string[]> {
     return (await admin.withSchema(schema).table(MIGRATIONS_TABLE).orderBy('id').pluck('name')) as string[];
@@ -80,12 +52,7 @@ describe('migration lock: a knex lock row whose setter is still migrating [postg
     const aRun = outcome(migrateLatest(a.knex, { lockWaitMs: 5_000 }));
     await pollUntil({ timeoutMs: 20_000, intervalMs: 20 }, 'A migrating', async () => (await lockRow(schema)) === 1);
     // An idle-in-transaction reaper (or a reset of that one connection) ends A's lock session only.
-    const ended = (await admin.raw(
-      `select pg_terminate_backend(pid) as ended from pg_locks
-        where locktype = 'advisory' and granted and classid = ?::oid and objid = hashtext(?)::oid and objsubid = 2`,
-      [MIGRATION_LOCK_CLASS, schema],
-    )) as { rows: { ended: boolean }[] };
-    expect(ended.rows).to.deep.equal([{ ended: true }]);
+    expect(await endMigrationLockSession(schema)).to.deep.equal([{ ended: true }]);
 
     const b = await service(schema);
     const bRun = outcome(migrateLatest(b.knex, { lockWaitMs: 20_000 }));

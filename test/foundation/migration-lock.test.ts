@@ -1,15 +1,14 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import knexFactory from 'knex';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
+import type { Database } from '../../lib/db/database-factory.js';
 import { appliedMigrations, MIGRATION_LOCK_CLEARED_WARNING, MIGRATIONS_TABLE, migrateLatest } from '../../lib/db/migrate.js';
 import { MIGRATION_LOCK_CLASS } from '../../lib/db/migration-lock.js';
 import { pollUntil } from '../../lib/timing/poll-until.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { migrationSchemas } from './helpers/migration-schemas.js';
 
 const ALL = MIGRATIONS.map((migration) => migration.name);
 
@@ -22,34 +21,7 @@ const DIST_DB = path.resolve(import.meta.dirname, '../../lib/db');
 
 describe('migration lock [postgres]', function () {
   this.timeout(120_000);
-  const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 2 } });
-  const schemas: string[] = [];
-  const opened: Database[] = [];
-
-  async function freshSchema(): Promise<string> {
-    const schema = `test_${randomBytes(8).toString('hex')}`;
-    schemas.push(schema);
-    await admin.raw('create schema ??', [schema]);
-    return schema;
-  }
-
-  /** A service's own database handle (its own pool) on `schema`. */
-  async function service(schema: string): Promise<Database> {
-    const database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
-    opened.push(database);
-    return database;
-  }
-
-  async function lockRow(schema: string): Promise<number | undefined> {
-    const rows = (await admin.withSchema(schema).table(`${MIGRATIONS_TABLE}_lock`).select('is_locked')) as { is_locked: number }[];
-    return rows[0]?.is_locked;
-  }
-
-  after(async () => {
-    for (const database of opened) await database.close();
-    for (const schema of schemas) await admin.raw('drop schema if exists ?? cascade', [schema]);
-    await admin.destroy();
-  });
+  const { admin, freshSchema, service, lockRow, endMigrationLockSession } = migrationSchemas();
 
   for (const upgrade of [false, true]) {
     it(`four services starting together on a ${upgrade ? 'schema whose bookkeeping tables exist (an upgrade)' : 'fresh schema'} all start: one migrates, the others wait for it`, async () => {
@@ -140,12 +112,7 @@ describe('migration lock [postgres]', function () {
       (error: Error) => error,
     );
     await pollUntil({ timeoutMs: 30_000, intervalMs: 5 }, 'the start migrating', async () => (await lockRow(schema).catch(() => undefined)) === 1);
-    const ended = (await admin.raw(
-      `select pg_terminate_backend(pid) as ended from pg_locks
-        where locktype = 'advisory' and granted and classid = ?::oid and objid = hashtext(?)::oid and objsubid = 2`,
-      [MIGRATION_LOCK_CLASS, schema],
-    )) as { rows: { ended: boolean }[] };
-    expect(ended.rows).to.deep.equal([{ ended: true }]);
+    expect(await endMigrationLockSession(schema)).to.deep.equal([{ ended: true }]);
     const failure = await migrating;
     expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
     expect(failure?.message).to.include('migration lock was lost while migrating');

@@ -31,6 +31,17 @@ async function holdFolder(dataDir: string): Promise<ChildProcess> {
   return child;
 }
 
+/** What opening a PGlite database in `dataDir` in this process fails with; undefined (the database closed again) when it opens. */
+async function openingFailure(dataDir: string): Promise<Error | undefined> {
+  return createDatabase({ dataDir }).then(
+    async (database) => {
+      await database.close();
+      return undefined;
+    },
+    (error: Error) => error,
+  );
+}
+
 async function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
@@ -46,13 +57,7 @@ describe('PGlite folder lock', function () {
   it('a second process opening a PGlite folder in use fails with ERR_DATABASE_UNAVAILABLE naming the holder, and the holder keeps its data', async () => {
     const holder = await holdFolder(dir.path);
     try {
-      const failure = await createDatabase({ dataDir: dir.path }).then(
-        async (database) => {
-          await database.close();
-          return undefined;
-        },
-        (error: Error) => error,
-      );
+      const failure = await openingFailure(dir.path);
       expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
       expect(failure?.message).to.include(`pid ${holder.pid}`).and.include('PostgreSQL');
     } finally {
@@ -80,13 +85,7 @@ describe('PGlite folder lock', function () {
       const database = await createDatabase({ dataDir: dir.path });
       await new Promise((resolve) => setImmediate(resolve));
       expect(warnings.map((warning) => (warning as { code?: string }).code)).to.include(PGLITE_LOCK_TAKEN_OVER_WARNING);
-      const again = await createDatabase({ dataDir: dir.path }).then(
-        async (second) => {
-          await second.close();
-          return undefined;
-        },
-        (error: Error) => error,
-      );
+      const again = await openingFailure(dir.path);
       expect(again, 'a second opener in the same process').to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
       await database.close();
       expect(existsSync(lockFile)).to.equal(false);
@@ -104,13 +103,7 @@ describe('PGlite folder lock', function () {
     // Its pid is this process's own: in another pid namespace it says nothing about the holder.
     const other = { pid: process.pid, processStart: '1', hostname: `not-${hostname()}`, openedAt: new Date().toISOString() };
     writeFileSync(lockFile, JSON.stringify(other));
-    const failure = await createDatabase({ dataDir: dir.path }).then(
-      async (database) => {
-        await database.close();
-        return undefined;
-      },
-      (error: Error) => error,
-    );
+    const failure = await openingFailure(dir.path);
     expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
     expect(failure?.message).to.include(other.hostname).and.include(lockFile);
     expect(JSON.parse(readFileSync(lockFile, 'utf8'))).to.deep.equal(other);
@@ -122,13 +115,7 @@ describe('PGlite folder lock', function () {
     let dataDir = dir.path;
     while (dataDir.length < 4083 - 202) dataDir = path.join(dataDir, 'd'.repeat(200));
     dataDir = path.join(dataDir, 'd'.repeat(4083 - dataDir.length - 1));
-    const failure = await createDatabase({ dataDir }).then(
-      async (database) => {
-        await database.close();
-        return undefined;
-      },
-      (error: Error) => error,
-    );
+    const failure = await openingFailure(dataDir);
     expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
     expect(failure?.message).to.include('lock file');
   });

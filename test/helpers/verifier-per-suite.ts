@@ -15,16 +15,17 @@ export interface SuiteVerifier {
 /**
  * Registers mocha hooks in the calling `describe`: one TLS verifier on a fresh PostgreSQL test schema
  * and a data folder of its own (`prefix`), started before the suite and closed after it. Polling is
- * an hour apart: the suites using it exercise the HTTP front door, not rounds.
+ * an hour apart: the suites using it exercise the HTTP front door, not rounds. With
+ * `inProcessForTests`, no TLS and no socket: requests go through `verifier.service.app.inject`.
  */
-export function verifierPerSuite(prefix: string): SuiteVerifier {
+export function verifierPerSuite(prefix: string, options: { readonly inProcessForTests?: boolean } = {}): SuiteVerifier {
   let dir: string | undefined;
   let opened: OpenedDatabase | undefined;
   let running: RunningVerifier | undefined;
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), prefix));
     opened = await openTestSchema();
-    running = await startVerifier({ dataDir: dir, port: 0, quoteInterval: 3600 }, { database: opened.database });
+    running = await startVerifier({ dataDir: dir, port: 0, quoteInterval: 3600 }, { database: opened.database, ...options });
   });
   after(async () => {
     await running?.close();

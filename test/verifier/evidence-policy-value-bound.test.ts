@@ -1,17 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import { policyJsonValueBound } from '../../lib/bytes/json-text-bound.js';
 import { EVIDENCE_BODY_LIMIT } from '../../lib/http/keylime-service.js';
 import { MAX_IMA_KEYRING_KEYS } from '../../lib/ima/ima-keyring.js';
 import { EvidenceWorkerPool } from '../../lib/verifier/evidence-worker-pool.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
-import { evidenceData } from './helpers/evidence-data.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { evidenceData, postEvidence } from './helpers/evidence-data.js';
 
 /** `count` empty objects in a list, 3 characters each: what the body's own value bound exists to refuse. */
 function emptyObjects(count: number): string {
@@ -32,26 +28,8 @@ function policyOfEmptyObjects(characters: number): string {
  */
 describe('POST /verify/evidence: the JSON values inside its policy strings are bounded before they are parsed', function () {
   this.timeout(120_000);
-  let dir: string;
-  let opened: OpenedDatabase;
-  let verifier: RunningVerifier;
-
-  before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-evidence-policy-values-'));
-    opened = await openTestSchema();
-    verifier = await startVerifier({ dataDir: dir, quoteInterval: 3600 }, { database: opened.database, inProcessForTests: true });
-  });
-
-  after(async function () {
-    await verifier?.close();
-    await opened?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function post(data: object): Promise<{ status: number; body: unknown }> {
-    const response = await verifier.service.app.inject({ method: 'POST', url: '/v2.5/verify/evidence', payload: { type: 'tpm', data } });
-    return { status: response.statusCode, body: JSON.parse(response.body) as unknown };
-  }
+  const suite = verifierPerSuite('ironlime-evidence-policy-values-', { inProcessForTests: true });
+  const post = (data: object): Promise<{ status: number; body: unknown }> => postEvidence(suite.verifier, data);
 
   function refusal(status: string): object {
     return { code: 400, status, results: {} };

@@ -1,16 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { EVIDENCE_MAX_JSON_VALUES } from '../../lib/verifier/evidence-check.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { maskOf } from '../attestation/engine-fixtures.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { evidenceData as evidence } from './helpers/evidence-data.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { vectorPath } from '../helpers/paths.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { evidenceData as evidence, postEvidence } from './helpers/evidence-data.js';
 
 interface EvidenceReply {
   readonly status: number;
@@ -43,27 +40,11 @@ function runtimePolicy(agent: FakeAgent, extra: Record<string, unknown> = {}): s
 }
 
 describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 11 items 1, 2)', function () {
-  let dir: string;
-  let opened: OpenedDatabase;
-  let verifier: RunningVerifier;
-
-  before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-evidence-route-'));
-    opened = await openTestSchema();
-    verifier = await startVerifier({ dataDir: dir, quoteInterval: 3600 }, { database: opened.database, inProcessForTests: true });
-  });
-
-  after(async function () {
-    await verifier?.close();
-    await opened?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = verifierPerSuite('ironlime-evidence-route-', { inProcessForTests: true });
 
   async function post(data: object): Promise<EvidenceReply> {
-    const response = await verifier.service.app.inject({ method: 'POST', url: '/v2.5/verify/evidence', payload: { type: 'tpm', data } });
-    return { status: response.statusCode, body: JSON.parse(response.body) as EvidenceReply['body'] };
+    return (await postEvidence(suite.verifier, data)) as EvidenceReply;
   }
-
 
   it(`refuses a body of more than ${EVIDENCE_MAX_JSON_VALUES} JSON values (400) before it is parsed (hunt H5)`, async function () {
     const agent = new FakeAgent();

@@ -1,18 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { RegistrarClient } from '../../lib/registrar/registrar-client.js';
-import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { MAX_EK_INTERMEDIATES } from '../../lib/tpm/ek-certificate.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { caWithKey, ecPublicKeyInfo } from '../tpm/decoy-ca-certificates.js';
-import { adminClient, createRegistrarTestEnvironment, rawRequest, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
+import { certificatePem, UNREADABLE_CERTIFICATE_BLOCK } from './helpers/certificate-pem.js';
+import { createRegistrarTestEnvironment, rawRequest, strictAndLenientRegistrars, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
 import { generateTestKey, type TestKey } from './helpers/test-tpm-identity.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
-const pem = (der: Uint8Array): string => `-----BEGIN CERTIFICATE-----\n${b64(der).replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
-
-/** A CERTIFICATE block that splits as DER (SEQUENCE tag first) but is no certificate. */
-const UNREADABLE_BLOCK = pem(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]));
 
 /**
  * What an unauthenticated registration may make the registrar do with its `ekcert`: no more than
@@ -31,7 +26,7 @@ describe('registrar: bounds on the EK certificate chain a registration sends', f
     env = await createRegistrarTestEnvironment();
     ek = generateTestKey('rsa', 'ek');
     ak = generateTestKey('ecc', 'ak');
-    ekCertPem = pem(env.ekCa.issue(ek.publicKey));
+    ekCertPem = certificatePem(env.ekCa.issue(ek.publicKey));
   });
 
   after(function () {
@@ -43,43 +38,29 @@ describe('registrar: bounds on the EK certificate chain a registration sends', f
   forEachDatabase(
     'registrar EK chain bounds',
     (fixture) => {
-      let strict: RunningRegistrar;
-      let unchecked: RunningRegistrar;
-      let admin: RegistrarClient;
-
-      before(async function () {
-        strict = await startTestRegistrar(env, fixture.database);
-        unchecked = await startTestRegistrar(env, fixture.database, { ekCheck: 'off' });
-        admin = adminClient(env, strict);
-      });
-
-      after(async function () {
-        admin?.close();
-        await strict?.close();
-        await unchecked?.close();
-      });
+      const registrars = strictAndLenientRegistrars(() => env, fixture, { ekCheck: 'off' });
 
       it(`refuses an ekcert of more than ${1 + MAX_EK_INTERMEDIATES} certificates with 400 naming ekcert under "off" and "require", storing nothing`, async function () {
-        const ekcert = UNREADABLE_BLOCK.repeat(950) + ekCertPem;
-        for (const registrar of [unchecked, strict]) {
+        const ekcert = UNREADABLE_CERTIFICATE_BLOCK.repeat(950) + ekCertPem;
+        for (const registrar of [registrars.lenient, registrars.strict]) {
           const id = randomUUID();
           const reply = await rawRequest(registrar.httpUrl, 'POST', `/v2.6/agents/${id}`, body(ekcert));
           expect(reply.status).to.equal(400);
           expect(reply.body).to.deep.equal({ code: 400, status: `body.ekcert: holds 951 certificates, at most ${1 + MAX_EK_INTERMEDIATES} are looked at`, results: {} });
-          expect(await admin.list()).to.not.include(id);
+          expect(await registrars.admin.list()).to.not.include(id);
         }
       });
 
       it('refuses under "require" an EK certificate sent with a CA whose key is on sect571k1, though the EK certificate chains to the store', async function () {
-        expect((await rawRequest(strict.httpUrl, 'POST', `/v2.6/agents/${randomUUID()}`, body(ekCertPem))).status).to.equal(200);
+        expect((await rawRequest(registrars.strict.httpUrl, 'POST', `/v2.6/agents/${randomUUID()}`, body(ekCertPem))).status).to.equal(200);
         const decoy = caWithKey(ecPublicKeyInfo('sect571k1'));
         const id = randomUUID();
-        const reply = await rawRequest(strict.httpUrl, 'POST', `/v2.6/agents/${id}`, body(pem(decoy) + ekCertPem));
+        const reply = await rawRequest(registrars.strict.httpUrl, 'POST', `/v2.6/agents/${id}`, body(certificatePem(decoy) + ekCertPem));
         expect(reply.status).to.equal(403);
         expect(reply.body.status).to.equal(
           `EK certificate of agent '${id}' refused: EK certificate: the certificate "CN=decoy CA" sent with it has an EC key on sect571k1 (only P-256, P-384 and P-521 are looked at)`,
         );
-        expect(await admin.list()).to.not.include(id);
+        expect(await registrars.admin.list()).to.not.include(id);
       });
     },
     { migrate: true },

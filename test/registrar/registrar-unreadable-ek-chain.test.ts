@@ -1,15 +1,12 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
-import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { forEachDatabase } from '../helpers/databases.js';
-import { adminClient, createRegistrarTestEnvironment, rawRequest, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
+import { UNREADABLE_CERTIFICATE_BLOCK } from './helpers/certificate-pem.js';
+import { createRegistrarTestEnvironment, rawRequest, strictAndLenientRegistrars, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
-
-/** A CERTIFICATE block that splits as DER (SEQUENCE tag first) but is no certificate. */
-const UNREADABLE_BLOCK = `-----BEGIN CERTIFICATE-----\n${Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]).toString('base64')}\n-----END CERTIFICATE-----\n`;
 
 /**
  * An extra CERTIFICATE block that cannot be read, sent with the EK certificate in a PEM `ekcert`: it
@@ -37,8 +34,8 @@ describe('registrar: an unreadable certificate in the EK certificate chain', fun
   });
 
   const chains = (): Array<[string, string]> => [
-    ['after the EK certificate', `${leafPem}${UNREADABLE_BLOCK}`],
-    ['before the EK certificate', `${UNREADABLE_BLOCK}${leafPem}`],
+    ['after the EK certificate', `${leafPem}${UNREADABLE_CERTIFICATE_BLOCK}`],
+    ['before the EK certificate', `${UNREADABLE_CERTIFICATE_BLOCK}${leafPem}`],
   ];
 
   const body = (ekcert: string) => ({
@@ -50,40 +47,26 @@ describe('registrar: an unreadable certificate in the EK certificate chain', fun
   forEachDatabase(
     'registrar unreadable EK chain',
     (fixture) => {
-      let strict: RunningRegistrar;
-      let lenient: RunningRegistrar;
-      let admin: RegistrarClient;
-
-      before(async function () {
-        strict = await startTestRegistrar(env, fixture.database);
-        lenient = await startTestRegistrar(env, fixture.database, { ekCheck: 'warn' });
-        admin = adminClient(env, strict);
-      });
-
-      after(async function () {
-        admin?.close();
-        await strict?.close();
-        await lenient?.close();
-      });
+      const registrars = strictAndLenientRegistrars(() => env, fixture, { ekCheck: 'warn' });
 
       it('under "require" refuses it with 403 ERR_EK_CERT_UNTRUSTED, storing nothing', async function () {
         for (const [where, ekcert] of chains()) {
           const id = randomUUID();
-          const reply = await rawRequest(strict.httpUrl, 'POST', `/v2.6/agents/${id}`, body(ekcert));
+          const reply = await rawRequest(registrars.strict.httpUrl, 'POST', `/v2.6/agents/${id}`, body(ekcert));
           expect(reply.status, where).to.equal(403);
           expect(reply.body.status, where).to.match(/refused: a certificate sent with the EK certificate cannot be read: /);
-          expect(await admin.list(), where).to.not.include(id);
+          expect(await registrars.admin.list(), where).to.not.include(id);
         }
       });
 
       it('under "warn" registers it below hardware-tpm, as for any untrusted chain', async function () {
-        const agentClient = new RegistrarClient({ baseUrl: lenient.httpUrl });
+        const agentClient = new RegistrarClient({ baseUrl: registrars.lenient.httpUrl });
         try {
           for (const [where, ekcert] of chains()) {
             const id = randomUUID();
             const blob = await agentClient.registerTpm(id, { ekPublic: ek.ekPublic, ekCertificate: ekcert, akPublic: ak.akPublic, mtlsCert: 'disabled' }, 'tpm');
             await agentClient.activate(id, authTagFor(await tpm.activateCredential(blob), id));
-            expect((await admin.show(id)).trust_level, where).to.equal('emulated-tpm');
+            expect((await registrars.admin.show(id)).trust_level, where).to.equal('emulated-tpm');
           }
         } finally {
           agentClient.close();

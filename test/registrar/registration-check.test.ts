@@ -7,11 +7,10 @@ import { InvalidAgentData } from '../../lib/registrar/registrar-errors.js';
 import { checkRegistration } from '../../lib/registrar/registration-check.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 import { MAX_EK_INTERMEDIATES } from '../../lib/tpm/ek-certificate.js';
+import { certificatePem, UNREADABLE_CERTIFICATE_BLOCK } from './helpers/certificate-pem.js';
 import { generateTestKey, type TestKey } from './helpers/test-tpm-identity.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
-const pem = (der: Uint8Array): string =>
-  `-----BEGIN CERTIFICATE-----\n${b64(der).replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
 
 describe('registrar: registration checks', function () {
   let ek: TestKey;
@@ -36,25 +35,24 @@ describe('registrar: registration checks', function () {
       'base64',
     );
     for (const ekcert of [
-      pem(ekCertDer),
-      pem(caDer) + pem(ekCertDer),
+      certificatePem(ekCertDer),
+      certificatePem(caDer) + certificatePem(ekCertDer),
       b64(ekCertDer),
       Buffer.from(ekCertDer).toString('latin1'),
     ]) {
       const checked = checkRegistration(body({ ekcert }));
       expect(Buffer.from(checked.ekCertDer ?? []).equals(Buffer.from(ekCertDer))).to.equal(true);
     }
-    expect(checkRegistration(body({ ekcert: pem(caDer) + pem(ekCertDer) })).ekCertChain).to.have.length(1);
+    expect(checkRegistration(body({ ekcert: certificatePem(caDer) + certificatePem(ekCertDer) })).ekCertChain).to.have.length(1);
   });
 
   it(`refuses an ekcert of more than ${1 + MAX_EK_INTERMEDIATES} certificates with 400 naming ekcert, before reading any (hunt: ~1,000 blocks cost 80 ms under every ek-check mode)`, function () {
     const caPem = ekCa.certificatePem.endsWith('\n') ? ekCa.certificatePem : `${ekCa.certificatePem}\n`;
-    const chainOf = (intermediates: number, extra = ''): string => caPem.repeat(intermediates) + extra + pem(ekCertDer);
+    const chainOf = (intermediates: number, extra = ''): string => caPem.repeat(intermediates) + extra + certificatePem(ekCertDer);
     expect(checkRegistration(body({ ekcert: chainOf(MAX_EK_INTERMEDIATES) })).ekCertChain).to.have.length(MAX_EK_INTERMEDIATES);
-    const unreadable = `-----BEGIN CERTIFICATE-----\n${b64(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]))}\n-----END CERTIFICATE-----\n`;
     for (const [count, ekcert] of [
       [MAX_EK_INTERMEDIATES + 2, chainOf(MAX_EK_INTERMEDIATES + 1)],
-      [951, chainOf(0, unreadable.repeat(950))],
+      [951, chainOf(0, UNREADABLE_CERTIFICATE_BLOCK.repeat(950))],
     ] as const) {
       expect(() => checkRegistration(body({ ekcert })))
         .to.throw(InvalidAgentData, `body.ekcert: holds ${count} certificates, at most ${1 + MAX_EK_INTERMEDIATES} are looked at`)
@@ -83,7 +81,7 @@ describe('registrar: registration checks', function () {
   });
 
   it('refuses an mtls_cert that is PEM-shaped but no certificate', function () {
-    expect(() => checkRegistration(body({ mtls_cert: pem(Buffer.from([0x30, 0x00])) })))
+    expect(() => checkRegistration(body({ mtls_cert: certificatePem(Buffer.from([0x30, 0x00])) })))
       .to.throw(InvalidAgentData, 'body.mtls_cert: is not a readable PEM certificate');
   });
 

@@ -9,6 +9,7 @@ import { loadOrCreateClientTls, type ServiceTls } from '../../../lib/pki/service
 import { RegistrarClient } from '../../../lib/registrar/registrar-client.js';
 import { startRegistrar, type RegistrarConfigInput, type RunningRegistrar } from '../../../lib/registrar/registrar-server.js';
 import { SoftwareEkCa } from '../../../lib/tpm-access/software/ek-certificate.js';
+import type { DatabaseFixture } from '../../helpers/databases.js';
 import { rejectionOf } from '../../helpers/rejection.js';
 
 /**
@@ -113,4 +114,55 @@ export function rawRequest(
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** What `strictAndLenientRegistrars` holds while its suite runs. */
+export interface StrictAndLenientRegistrars {
+  /** A registrar with the default ek-check (`require`). */
+  readonly strict: RunningRegistrar;
+  /** A registrar with the lenient settings given, on the same database. */
+  readonly lenient: RunningRegistrar;
+  /** An admin client of `strict`. */
+  readonly admin: RegistrarClient;
+}
+
+/**
+ * Registers mocha hooks in the calling `describe`: a strict registrar and one with `lenientSettings`
+ * (an ek-check of `warn` or `off`) on the fixture's database, and an admin client of the strict one,
+ * started before the suite and closed after it. `env` is read in the hook, once the file's `before`
+ * has made it.
+ */
+export function strictAndLenientRegistrars(
+  env: () => RegistrarTestEnvironment,
+  fixture: DatabaseFixture,
+  lenientSettings: Partial<RegistrarConfigInput>,
+): StrictAndLenientRegistrars {
+  let strict: RunningRegistrar | undefined;
+  let lenient: RunningRegistrar | undefined;
+  let admin: RegistrarClient | undefined;
+  before(async function () {
+    strict = await startTestRegistrar(env(), fixture.database);
+    lenient = await startTestRegistrar(env(), fixture.database, lenientSettings);
+    admin = adminClient(env(), strict);
+  });
+  after(async function () {
+    admin?.close();
+    await strict?.close();
+    await lenient?.close();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the suite registrars are not started yet');
+    return value;
+  };
+  return {
+    get strict(): RunningRegistrar {
+      return started(strict);
+    },
+    get lenient(): RunningRegistrar {
+      return started(lenient);
+    },
+    get admin(): RegistrarClient {
+      return started(admin);
+    },
+  };
 }

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { InvalidConfig } from '../../interfaces/errors.js';
@@ -12,6 +11,7 @@ import { startRegistrar } from '../../lib/registrar/registrar-server.js';
 import { runCli } from '../helpers/cli-runner.js';
 import { openTestSchema, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { closedPort } from '../helpers/ports.js';
+import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 /** The `ironlime` command itself: a broker's workers re-run it under node:cluster. */
 const BIN = path.resolve(import.meta.dirname, '../../../bin/ironlime.js');
@@ -36,13 +36,7 @@ function holdPortNumber(port: number): Promise<Server> {
 }
 
 describe('everyday mistakes end in one sentence, not a stack trace', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-adoption-'));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = tempDirPerTest('ironlime-adoption-');
 
   // In-process on a PostgreSQL schema: a spawned CLI opens PGlite first, which takes half a minute.
   for (const [setting, option] of [['port', '--port'], ['tlsPort', '--tls-port']] as const) {
@@ -52,7 +46,7 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
       const free = await closedPort();
       try {
         const ports = setting === 'port' ? { port: held.port, tlsPort: free } : { port: free, tlsPort: held.port };
-        const refused = await startRegistrar({ dataDir: path.join(dir, 'reg'), ...ports }, { database: opened.database }).then(
+        const refused = await startRegistrar({ dataDir: path.join(dir.path, 'reg'), ...ports }, { database: opened.database }).then(
           () => expect.fail('the registrar started on a taken port'),
           (error: unknown) => error,
         );
@@ -76,7 +70,7 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
     const url = new URL(TEST_DATABASE_URL);
     url.pathname = `/${name}`;
     try {
-      const child = spawn(process.execPath, [BIN, 'broker', '--data-dir', path.join(dir, 'broker'), '--database', url.toString(), '--workers', '2', '--port', String(held.port), '--log-level', 'silent'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'broker', '--data-dir', path.join(dir.path, 'broker'), '--database', url.toString(), '--workers', '2', '--port', String(held.port), '--log-level', 'silent'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
       const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -90,8 +84,8 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
   });
 
   it('audit verify of a missing file: exit 2, one line naming the file', async () => {
-    const missing = path.join(dir, 'none.jsonl');
-    const keyFile = path.join(dir, 'audit-public.pem');
+    const missing = path.join(dir.path, 'none.jsonl');
+    const keyFile = path.join(dir.path, 'audit-public.pem');
     writeFileSync(keyFile, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
     const run = await runCli(['audit', 'verify', missing, '--public-key', keyFile]);
     expect(run.code).to.equal(2);
@@ -100,7 +94,7 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
   });
 
   it("audit verify without the verifier's public key: exit 2, one line naming --public-key and --data-dir", async () => {
-    const run = await runCli(['audit', 'verify', path.join(dir, 'none.jsonl'), '--data-dir', path.join(dir, 'no-verifier-here')]);
+    const run = await runCli(['audit', 'verify', path.join(dir.path, 'none.jsonl'), '--data-dir', path.join(dir.path, 'no-verifier-here')]);
     expect(run.code).to.equal(2);
     expect(run.stderr.split('\n')).to.have.length(2);
     expect(run.stderr).to.include("cannot read the verifier's audit public key");
@@ -108,7 +102,7 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
   });
 
   it('ca init into a path that is a file: exit 2, one line', async () => {
-    const file = path.join(dir, 'a-file');
+    const file = path.join(dir.path, 'a-file');
     writeFileSync(file, 'x');
     const run = await runCli(['ca', 'init', '--dir', file]);
     expect(run.code).to.equal(2);
@@ -130,21 +124,21 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
   });
 
   it('token issue without the verifier\'s key refuses and creates no key', async () => {
-    const run = await runCli(['token', 'issue', '--role', 'admin', '--tenant', 'default', '--data-dir', dir]);
+    const run = await runCli(['token', 'issue', '--role', 'admin', '--tenant', 'default', '--data-dir', dir.path]);
     expect(run.code).to.equal(2);
     expect(run.stdout).to.equal('');
-    expect(run.stderr).to.equal(`ironlime: --data-dir: no verifier token key (api-token-key.pem) in ${dir}: point --data-dir at the verifier's data folder (the one given to ironlime verifier --data-dir)\n`);
-    expect(readdirSync(dir)).to.deep.equal([]);
-    const missing = await runCli(['token', 'issue', '--role', 'admin', '--tenant', 'default', '--data-dir', path.join(dir, 'nowhere')]);
+    expect(run.stderr).to.equal(`ironlime: --data-dir: no verifier token key (api-token-key.pem) in ${dir.path}: point --data-dir at the verifier's data folder (the one given to ironlime verifier --data-dir)\n`);
+    expect(readdirSync(dir.path)).to.deep.equal([]);
+    const missing = await runCli(['token', 'issue', '--role', 'admin', '--tenant', 'default', '--data-dir', path.join(dir.path, 'nowhere')]);
     expect(missing.code).to.equal(2);
     expect(missing.stderr).to.match(/^ironlime: --data-dir: no verifier token key /);
-    expect(existsSync(path.join(dir, 'nowhere'))).to.equal(false);
+    expect(existsSync(path.join(dir.path, 'nowhere'))).to.equal(false);
   });
 
   it('token issue takes the verifier\'s data folder from IRONLIME_VERIFIER_DATA_DIR', async () => {
-    loadOrCreateTokenKey(dir);
+    loadOrCreateTokenKey(dir.path);
     const before = process.env['IRONLIME_VERIFIER_DATA_DIR'];
-    process.env['IRONLIME_VERIFIER_DATA_DIR'] = dir;
+    process.env['IRONLIME_VERIFIER_DATA_DIR'] = dir.path;
     try {
       const run = await runCli(['token', 'issue', '--role', 'viewer', '--tenant', 'default']);
       expect(run.stderr).to.match(/^token id/);

@@ -1,6 +1,7 @@
 import { RequestValidationError } from './http-errors.js';
 import type { RequestLocation } from './dto-validation.js';
 import { jsonTextExcess, MAX_JSON_DEPTH } from '../bytes/json-text-bound.js';
+import { parseCountedJson } from '../bytes/parse-counted-json.js';
 
 /**
  * Values a public route's body may hold (`checkJsonText`) unless the route sets its own bound: its
@@ -105,19 +106,16 @@ export function checkJsonText(text: string, maxValues: number, maxDepth = MAX_JS
 }
 
 /**
- * `JSON.parse` of a request body, between `checkJsonText` (before: at most `maxValues` values and
+ * `JSON.parse` of a request body, between the value count (`parseCountedJson`, before: at most `maxValues` values and
  * `MAX_JSON_DEPTH` levels are built) and `checkJsonValue` (after: prototype keys).
  *
  * @throws RequestValidationError ("body: must be JSON" or the guard's refusal).
  */
 export function parseJsonBody(text: string, maxValues = DEFAULT_MAX_JSON_VALUES): unknown {
-  checkJsonText(text, maxValues);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    throw new RequestValidationError('body', 'must be JSON', { cause });
-  }
+  const value = parseCountedJson(text, maxValues, {
+    excess: (reason) => new RequestValidationError('body', reason),
+    notJson: (cause) => new RequestValidationError('body', 'must be JSON', { cause }),
+  });
   checkJsonValue(value, 'body');
   if (typeof value === 'object' && value !== null) {
     GUARDED_BODIES.add(value);

@@ -31,6 +31,15 @@ export function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
 }
 
 /**
+ * An HTTPS agent for `tls` that opens a new connection for each request and closes it after the reply:
+ * for a request sent once more after a kept-alive connection was closed under it.
+ */
+export function createFreshConnectionHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
+  const connect = keylimeTlsConnectOptions(tls);
+  return new HttpsAgent({ keepAlive: false, ...(tls.pinnedServerCert === undefined ? {} : { maxCachedSessions: 0 }), ...connect });
+}
+
+/**
  * The `tls.connect` options for `tls`: one secure context (key, certificate and CA parsed once, not on
  * every reconnect), TLS 1.2 at least, and for a pinned server certificate the exact comparison that
  * replaces the host name check. Shared by `createHttpsAgent` and the thin hot-path client.

@@ -1,8 +1,8 @@
-import { Agent as HttpAgent } from 'node:http';
-import axios, { AxiosError, type AxiosInstance } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { BadRemoteReplyError, ServiceUnreachableError } from './client-errors.js';
-import { createHttpsAgent, type KeylimeClientTls } from './keylime-client-tls.js';
+import { createClientConnections, type AgentOption, type ClientConnections } from './keylime-client-connections.js';
+import type { KeylimeClientTls } from './keylime-client-tls.js';
 import { jsonOfText, replyEnvelope } from './keylime-reply.js';
 import { mapTransportError } from './keylime-transport-errors.js';
 import { validateDto, type DtoClass } from './dto-validation.js';
@@ -14,7 +14,10 @@ export interface KeylimeClientOptions {
   /** `https://10.0.0.5:9002`; paths are appended as given (`/v2.6/agents/<id>`). */
   readonly baseUrl: string;
   readonly tls?: KeylimeClientTls;
-  /** Whole-request deadline (connect to last byte, `request-deadline.ts`) and socket idle timeout; default 30 s. */
+  /**
+   * Whole-request deadline (connect to last byte, `request-deadline.ts`, a resend on a fresh connection
+   * included) and socket idle timeout; default 30 s.
+   */
   readonly timeoutMs?: number;
   /** Largest accepted reply body; default 64 MiB (IMA logs can be long). */
   readonly maxResponseBytes?: number;
@@ -56,8 +59,10 @@ const DEFAULT_MAX_REQUEST = 256 * 1024 * 1024;
  * Creates a client for `baseUrl`. Errors: `ServiceUnreachableError` (refused, timeout, TLS failure
  * including a pinned-certificate mismatch, other network errors), `KeylimeHttpError` (non-2xx, with
  * the remote status, status text and results), `BadRemoteReplyError` (not an envelope, too large, or
- * results failing the DTO). Proxies from the environment are ignored: services talk to each other
- * directly. Throws `InvalidConfig` for an unusable option.
+ * results failing the DTO). An idempotent request (GET, PUT, DELETE) whose kept-alive connection the
+ * server closed or reset before a single byte of the answer came is sent once more, on a fresh
+ * connection and within the same deadline; a POST never is. Proxies from the environment are ignored:
+ * services talk to each other directly. Throws `InvalidConfig` for an unusable option.
  */
 export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClient {
   const base = parseBaseUrl(options.baseUrl);
@@ -67,8 +72,7 @@ export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClien
   if (base.protocol === 'http:' && options.tls !== undefined) {
     throw new InvalidConfig('baseUrl', 'TLS options given for an http:// URL');
   }
-  const httpsAgent = base.protocol === 'https:' ? createHttpsAgent(options.tls ?? {}) : undefined;
-  const httpAgent = base.protocol === 'http:' ? new HttpAgent({ keepAlive: true }) : undefined;
+  const connections = createClientConnections(base.protocol as 'http:' | 'https:', options.tls ?? {});
   const http = axios.create({
     baseURL: base.origin + base.pathname.replace(/\/$/, ''),
     timeout,
@@ -79,26 +83,24 @@ export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClien
     responseType: 'text',
     transformResponse: [(data: unknown) => data],
     validateStatus: () => true,
-    ...(httpsAgent === undefined ? {} : { httpsAgent }),
-    ...(httpAgent === undefined ? {} : { httpAgent }),
   });
   // The DTO check in `request` is what makes the conditional result type true.
   const send = <O extends RequestOptions>(method: string, path: string, body: unknown, opts?: O) =>
-    request(http, method, path, body, opts ?? {}) as Promise<ClientReply<O>>;
+    request(http, connections, method, path, body, opts ?? {}) as Promise<ClientReply<O>>;
   return {
     get: (path, opts) => send('GET', path, undefined, opts),
     post: (path, body, opts) => send('POST', path, body, opts),
     put: (path, body, opts) => send('PUT', path, body, opts),
     delete: (path, opts) => send('DELETE', path, undefined, opts),
     close: () => {
-      httpsAgent?.destroy();
-      httpAgent?.destroy();
+      connections.destroy();
     },
   };
 }
 
 async function request(
   http: AxiosInstance,
+  connections: ClientConnections,
   method: string,
   path: string,
   body: unknown,
@@ -106,21 +108,23 @@ async function request(
 ): Promise<KeylimeEnvelope<unknown> & { readonly serverTime?: number }> {
   const url = `${http.defaults.baseURL ?? ''}${path}`;
   const timeout = http.defaults.timeout ?? DEFAULT_TIMEOUT_MS;
-  const send = (signal: AbortSignal) =>
+  const send = (signal: AbortSignal, agent: AgentOption) =>
     http.request<string>({
       method,
       url: path,
       signal,
+      ...agent,
       ...(options.query === undefined ? {} : { params: options.query }),
       ...(body === undefined ? {} : { data: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
     });
   const expired = () => new ServiceUnreachableError(url, 'timeout', `no complete reply within ${timeout} ms`);
   let response;
   try {
+    // A resend shares the first attempt's deadline: the whole exchange stays within `timeout`.
     response = await withDeadline(timeout, expired, (signal) =>
-      send(signal).catch((error: unknown) => {
-        if (!staleKeptAliveSocket(method, error)) throw error;
-        return send(signal);
+      send(signal, connections.pooled).catch((error: unknown) => {
+        if (!connections.watch.closedUnanswered(method, error)) throw error;
+        return send(signal, connections.fresh);
       }),
     );
   } catch (error) {
@@ -139,18 +143,6 @@ async function request(
     }
     throw error;
   }
-}
-
-/**
- * The server closed a kept-alive connection just as this request went out on it (`ECONNRESET` on a
- * reused socket, node's documented keep-alive race): an idempotent request is sent once more, on a
- * fresh connection. A POST is not.
- */
-function staleKeptAliveSocket(method: string, error: unknown): boolean {
-  if (!(error instanceof AxiosError) || error.code !== 'ECONNRESET' || method.toUpperCase() === 'POST') {
-    return false;
-  }
-  return (error.request as { reusedSocket?: boolean } | undefined)?.reusedSocket === true;
 }
 
 /**

@@ -7,8 +7,11 @@ import { ReusedConnectionWatch } from './reused-connection-watch.js';
 export type AgentOption = { readonly httpAgent: HttpAgent } | { readonly httpsAgent: HttpsAgent };
 
 /**
- * A Keylime client's connections: a pool of kept-alive ones and, for a request sent once more after a
- * kept-alive connection was closed under it, a fresh connection each time: the other pooled ones may have been closed by the same
+ * A Keylime client's connections: a pool of kept-alive ones, whose idle connections are closed after
+ * `idleMs` or one second before the server's announced keep-alive timeout, whichever is sooner (so the
+ * client, not the server, ends them: node's agent reads `Keep-Alive: timeout=N` only once it has a
+ * timeout of its own); and, for a request sent once more after a kept-alive connection was closed
+ * under it, a fresh connection each time: the other pooled ones may have been closed by the same
  * server timeout.
  */
 export interface ClientConnections {
@@ -20,11 +23,11 @@ export interface ClientConnections {
 }
 
 /** The connections for an `http:` or `https:` (with `tls`) base URL. */
-export function createClientConnections(protocol: 'http:' | 'https:', tls: KeylimeClientTls): ClientConnections {
+export function createClientConnections(protocol: 'http:' | 'https:', tls: KeylimeClientTls, idleMs: number): ClientConnections {
   if (protocol === 'https:') {
-    return connectionsOf(createHttpsAgent(tls), createFreshConnectionHttpsAgent(tls), (agent) => ({ httpsAgent: agent }));
+    return connectionsOf(createHttpsAgent(tls, idleMs), createFreshConnectionHttpsAgent(tls), (agent) => ({ httpsAgent: agent }));
   }
-  return connectionsOf(new HttpAgent({ keepAlive: true }), new HttpAgent({ keepAlive: false }), (agent) => ({ httpAgent: agent }));
+  return connectionsOf(new HttpAgent({ keepAlive: true, timeout: idleMs }), new HttpAgent({ keepAlive: false }), (agent) => ({ httpAgent: agent }));
 }
 
 function connectionsOf<A extends HttpAgent>(pooled: A, fresh: A, asOption: (agent: A) => AgentOption): ClientConnections {

@@ -18,16 +18,20 @@ export interface KeylimeClientTls {
 
 /**
  * The keep-alive HTTPS agent for `tls` (CA, or one pinned server certificate compared byte for byte,
- * plus an optional client certificate), for the axios-based client.
+ * plus an optional client certificate), for the axios-based client. With `idleMs`, an idle kept-alive
+ * connection is closed after `idleMs`, or one second before the server's announced keep-alive timeout
+ * (`Keep-Alive: timeout=N`) when that is sooner (node's agent does this once it has a timeout), so the
+ * client, not the server, ends idle connections; without it they wait until the server closes them.
  */
-export function createHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
+export function createHttpsAgent(tls: KeylimeClientTls, idleMs?: number): HttpsAgent {
   const connect = keylimeTlsConnectOptions(tls);
+  const idle = idleMs === undefined ? {} : { timeout: idleMs };
   if (tls.pinnedServerCert === undefined) {
-    return new HttpsAgent({ keepAlive: true, ...connect });
+    return new HttpsAgent({ keepAlive: true, ...idle, ...connect });
   }
   // One server, one connection: a second request waits for the kept-alive socket instead of paying a
   // new TLS handshake on both sides. No session resumption: every handshake shows the certificate again.
-  return new HttpsAgent({ keepAlive: true, maxSockets: 1, maxCachedSessions: 0, ...connect });
+  return new HttpsAgent({ keepAlive: true, maxSockets: 1, maxCachedSessions: 0, ...idle, ...connect });
 }
 
 /**

@@ -16,7 +16,7 @@ export interface KeylimeClientOptions {
   readonly tls?: KeylimeClientTls;
   /**
    * Whole-request deadline (connect to last byte, `request-deadline.ts`, a resend on a fresh connection
-   * included) and socket idle timeout; default 30 s.
+   * included), socket idle timeout, and the longest an idle kept-alive connection is kept; default 30 s.
    */
   readonly timeoutMs?: number;
   /** Largest accepted reply body; default 64 MiB (IMA logs can be long). */
@@ -72,7 +72,8 @@ export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClien
   if (base.protocol === 'http:' && options.tls !== undefined) {
     throw new InvalidConfig('baseUrl', 'TLS options given for an http:// URL');
   }
-  const connections = createClientConnections(base.protocol as 'http:' | 'https:', options.tls ?? {});
+  // Idle kept-alive connections close after the request timeout at most (or before the server's announced one).
+  const connections = createClientConnections(base.protocol as 'http:' | 'https:', options.tls ?? {}, timeout);
   const http = axios.create({
     baseURL: base.origin + base.pathname.replace(/\/$/, ''),
     timeout,

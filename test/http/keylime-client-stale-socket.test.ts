@@ -153,3 +153,30 @@ for (const tls of [false, true]) {
     });
   });
 }
+
+describe('http: Keylime client, idle kept-alive connections', function () {
+  it('closes an idle connection itself before the server announced it would (Keep-Alive: timeout=3)', async function () {
+    const server = createPlainServer((request, response) => {
+      request.resume();
+      response.end(OK);
+    });
+    server.keepAliveTimeout = 3_000;
+    const closedBy = new Promise<'client' | 'server'>((resolve) => {
+      server.once('connection', (socket: Socket) => {
+        // A FIN from the client arrives as `end`; the server's own keep-alive timeout destroys the socket without one.
+        socket.once('end', () => resolve('client'));
+        socket.once('close', () => resolve('server'));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = createKeylimeClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 20_000 });
+    try {
+      await client.get('/version');
+      expect(await closedBy).to.equal('client');
+    } finally {
+      client.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -23,8 +23,9 @@ export class ReusedConnectionWatch {
   /**
    * The server closed or reset the kept-alive connection `error`'s request went out on before a single
    * byte of the answer came: node's keep-alive race (the server's idle timeout fired as the request
-   * left), which says nothing about the request, so an idempotent one may go out once more on a fresh
-   * connection. False for a POST, a fresh connection, any other failure, and after any answer byte.
+   * left). A server that was killed or closed mid-request looks the same and may have acted on it,
+   * which is why only an idempotent request may go out once more on a fresh connection. False for a
+   * POST, a fresh connection, any other failure, and after any answer byte.
    */
   closedUnanswered(method: string, error: unknown): boolean {
     if (!(error instanceof AxiosError) || !IDEMPOTENT_METHODS.has(method.toUpperCase()) || !CLOSED_UNDER_REQUEST.has(error.code ?? '')) {

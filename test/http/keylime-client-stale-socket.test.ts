@@ -11,9 +11,12 @@ import { tlsFixture } from './tls-fixture.js';
  * `answer`; `drop` it unanswered (the server's keep-alive timeout closed that connection as the
  * request went out on it, as node does: destroyed); `end` it unanswered, gracefully (a FIN, and a TLS
  * close alert over TLS, as other servers close idle connections); `drop-all`, every request, fresh connections too; `head-then-drop`,
- * the first bytes of a status line, then the connection is closed.
+ * the first bytes of a status line, then the connection is closed; `drop-late-then-hang`, dropped
+ * `LATE_DROP_MS` after it arrived, while a request on a fresh connection is never answered.
  */
-type Mode = 'answer' | 'drop' | 'end' | 'drop-all' | 'head-then-drop';
+type Mode = 'answer' | 'drop' | 'end' | 'drop-all' | 'head-then-drop' | 'drop-late-then-hang';
+
+const LATE_DROP_MS = 2_000;
 
 const OK = JSON.stringify({ code: 200, status: 'Success', results: {} });
 
@@ -24,6 +27,8 @@ class RacingServer {
   readonly arrivals: string[] = [];
   /** Requests served per connection. */
   private readonly served = new WeakMap<Socket, number>();
+  /** Connections whose first request was left unanswered (`drop-late-then-hang`), each until it closed. */
+  readonly hanging: Promise<void>[] = [];
   readonly server: PlainServer | TlsServer;
 
   constructor(private readonly tls: boolean) {
@@ -60,6 +65,11 @@ class RacingServer {
       }
       if (reused && this.mode === 'end') {
         socket.end();
+        return;
+      }
+      if (this.mode === 'drop-late-then-hang') {
+        if (reused) setTimeout(() => socket.destroy(), LATE_DROP_MS);
+        else this.hanging.push(new Promise((resolve) => socket.once('close', () => resolve())));
         return;
       }
       if (reused && this.mode === 'head-then-drop') {
@@ -142,6 +152,29 @@ for (const tls of [false, true]) {
       expect((error as ServiceUnreachableError).reason).to.equal('network');
       expect((error as Error).message).to.match(new RegExp(`^${baseUrl}/version: unreachable: ECONNRESET: `));
       expect(arrivalsOf('GET /version')).to.equal(2);
+    });
+
+    it("keeps the resend within the first attempt's deadline and closes its connection when it expires", async function () {
+      const deadlineMs = 3_000;
+      const bounded = createKeylimeClient({ baseUrl, timeoutMs: deadlineMs, ...(tls ? { tls: { ca: tlsFixture().ca.certPem } } : {}) });
+      try {
+        await openIdleConnections(bounded, 1);
+        racing.mode = 'drop-late-then-hang';
+        const started = Date.now();
+        const error = await failureOf(bounded.get('/version'));
+        const failedAfterMs = Date.now() - started;
+        expect(error).to.be.instanceOf(ServiceUnreachableError);
+        expect((error as ServiceUnreachableError).reason).to.equal('timeout');
+        expect(arrivalsOf('GET /version')).to.equal(2);
+        // The fresh connection is closed when the deadline aborts the resend.
+        await Promise.all(racing.hanging);
+        const closedAfterMs = Date.now() - started;
+        // A resend with a deadline (or a socket idle timeout) of its own would end at LATE_DROP_MS + deadlineMs at the earliest.
+        expect(failedAfterMs).to.be.below(LATE_DROP_MS + deadlineMs);
+        expect(closedAfterMs).to.be.below(LATE_DROP_MS + deadlineMs);
+      } finally {
+        bounded.close();
+      }
     });
 
     it('does not send a GET again once a byte of the answer arrived', async function () {

@@ -48,3 +48,41 @@ describe('the match allowance\'s estimate', () => {
     expect(MatchAllowance.NS_PER_UNIT).to.equal(20);
   });
 });
+
+/**
+ * What a run took is read on the wall clock, which also counts time the thread was preempted: the
+ * allowance spends the smaller of that and the process's CPU time since the first run. A run whose
+ * thread waits without using the CPU (`Atomics.wait`, as a preempted thread does) spends next to
+ * nothing; a run that uses the CPU spends all of it.
+ */
+describe('the match allowance on a loaded host', () => {
+  const LIMIT_NS = 100e6;
+  const waitMs = (ms: number): void => {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  };
+  /** Uses `ms` of CPU time (not wall time: a preempted loop would use less). */
+  const busyMs = (ms: number): void => {
+    const start = process.cpuUsage();
+    for (let used = 0; used < ms * 1000; ) {
+      const { user, system } = process.cpuUsage(start);
+      used = user + system;
+    }
+  };
+
+  it('does not charge the time a run\'s thread waited off the CPU: the next run goes ahead', () => {
+    const allowance = new MatchAllowance(LIMIT_NS);
+    allowance.run(1, () => waitMs(300));
+    expect(allowance.spent).to.be.below(LIMIT_NS / 2);
+    expect(() => allowance.run(1, () => undefined)).not.to.throw();
+    expect(allowance.runs).to.equal(2);
+  });
+
+  it('charges the CPU a run used: past the limit, the next run is refused before it starts', () => {
+    const allowance = new MatchAllowance(LIMIT_NS);
+    allowance.run(1, () => busyMs(150));
+    expect(allowance.spent).to.be.at.least(150e6);
+    let ran = false;
+    expect(() => allowance.run(1, () => (ran = true))).to.throw(MatchAllowanceExceeded);
+    expect([ran, allowance.runs]).to.deep.equal([false, 1]);
+  });
+});

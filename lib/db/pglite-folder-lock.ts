@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DatabaseUnavailable } from '../../interfaces/errors.js';
 
@@ -14,28 +14,42 @@ export function pgliteLockFile(folder: string): string {
 /** The process warning's code when an opener takes over the lock file of a process that is gone. */
 export const PGLITE_LOCK_TAKEN_OVER_WARNING = 'IRONLIME_PGLITE_LOCK_TAKEN_OVER';
 
+/** How often a holder marks its lock files in use (their modification time), for openers in another pid namespace. */
+export const PGLITE_LOCK_MARK_MS = 5_000;
+
+/**
+ * How long the lock file of a holder in another pid namespace stays unmarked before it is taken over:
+ * many marks, so a holder whose event loop PGlite keeps busy for a while is not taken for gone.
+ */
+export const PGLITE_LOCK_STALE_MS = 60_000;
+
 /** What the lock file holds. */
 interface LockHolder {
   readonly pid: number;
   /** The kernel's start time of that process (`/proc/<pid>/stat`), telling it from a later one with the same pid; null where unknown. */
   readonly processStart: string | null;
   readonly hostname: string;
+  /** The pid namespace (`/proc/self/ns/pid`) `pid` belongs to; null where unknown (off Linux, or a file written before it was recorded). */
+  readonly pidNamespace: string | null;
   readonly openedAt: string;
 }
 
 /** Lock files this process holds: released on close and, for any left, when the process exits. */
 const held = new Set<string>();
 let releaseOnExit = false;
+let marking: NodeJS.Timeout | undefined;
 
 /**
  * Takes the folder of an embedded PGlite for this process. PGlite is PostgreSQL run inside the
  * process, with no server to arbitrate: two processes (a service and `ironlime db migrate` or
  * `audit export` beside it) on one folder lose each other's committed writes or crash. The lock file
  * is created exclusively with the holder's pid, process start time and host name; one left on this
- * host by a process that is gone (killed, or a later process now has its pid, as pid 1 in a restarted
- * container) is taken over with a process warning. One written on another host name is refused: pids
- * of another machine or pid namespace (a second container on the volume, pid 1 as well) say nothing
- * here.
+ * host by a process that is gone (killed, or a later process now has its pid) is taken over with a
+ * process warning. One written on another host name is refused: pids of another machine say nothing
+ * here. Nor do those of another pid namespace on this host (a second container on the volume with the
+ * same host name, as with host networking, pid 1 as well): the holder marks its file every
+ * `PGLITE_LOCK_MARK_MS`, and such a file is taken over only once unmarked for `PGLITE_LOCK_STALE_MS`
+ * (a restarted container's earlier process).
  *
  * @returns the release: removes the lock file (call it once the database is closed).
  * @throws DatabaseUnavailable when another process (or an earlier open in this one) has the folder.
@@ -45,9 +59,16 @@ export function lockPgliteFolder(folder: string): () => void {
   if (held.has(file)) {
     throw new DatabaseUnavailable(`PGlite in ${folder} is already open in this process (pid ${process.pid}): close it before opening it again`);
   }
-  const mine: LockHolder = { pid: process.pid, processStart: processStart(process.pid), hostname: hostname(), openedAt: new Date().toISOString() };
+  const mine: LockHolder = {
+    pid: process.pid,
+    processStart: processStart(process.pid),
+    hostname: hostname(),
+    pidNamespace: pidNamespace(),
+    openedAt: new Date().toISOString(),
+  };
   if (!create(file, mine)) takeOver(folder, file, mine);
   held.add(file);
+  marking ??= setInterval(markHeld, PGLITE_LOCK_MARK_MS).unref();
   if (!releaseOnExit) {
     releaseOnExit = true;
     process.once('exit', () => {
@@ -95,7 +116,16 @@ function takeOver(folder: string, file: string, mine: LockHolder): void {
         'stop it first, or, if it is gone, delete the lock file; PostgreSQL (databaseUrl) serves several processes',
     );
   }
-  if (alive(holder)) {
+  if (inOtherPidNamespace(holder)) {
+    if (markedWithin(file, PGLITE_LOCK_STALE_MS)) {
+      throw new DatabaseUnavailable(
+        `PGlite in ${folder} is open in another pid namespace on this host (another container on the same volume with this host name): ` +
+          `pid ${holder.pid} there, since ${holder.openedAt} (lock file ${file}, marked in use within the last ${PGLITE_LOCK_STALE_MS / 1000} s). ` +
+          `Its pid tells nothing here: stop that process first (a lock file unmarked for ${PGLITE_LOCK_STALE_MS / 1000} s is taken over), ` +
+          'or use PostgreSQL (databaseUrl) for several processes',
+      );
+    }
+  } else if (alive(holder)) {
     throw new DatabaseUnavailable(
       `PGlite in ${folder} is open in another process: pid ${holder.pid} on ${holder.hostname}, since ${holder.openedAt} (lock file ${file}). ` +
         'PGlite admits one process per folder: stop that process first, or use PostgreSQL (databaseUrl) for several processes',
@@ -141,6 +171,7 @@ function parse(text: string): LockHolder | undefined {
       pid: value.pid,
       processStart: typeof value.processStart === 'string' ? value.processStart : null,
       hostname: typeof value.hostname === 'string' ? value.hostname : 'unknown host',
+      pidNamespace: typeof value.pidNamespace === 'string' ? value.pidNamespace : null,
       openedAt: typeof value.openedAt === 'string' ? value.openedAt : 'unknown',
     };
   } catch {
@@ -148,8 +179,44 @@ function parse(text: string): LockHolder | undefined {
   }
 }
 
+/** Marks the lock files this process holds as in use (see `PGLITE_LOCK_STALE_MS`). */
+function markHeld(): void {
+  const now = new Date();
+  for (const file of held) {
+    try {
+      utimesSync(file, now, now);
+    } catch {
+      // Marked again at the next turn; a file gone meanwhile is released.
+    }
+  }
+}
+
+/** Whether the lock file's holder has its pid in a pid namespace other than this process's. */
+function inOtherPidNamespace(holder: LockHolder): boolean {
+  const here = pidNamespace();
+  return holder.pidNamespace !== null && here !== null && holder.pidNamespace !== here;
+}
+
+/** Whether `file` was marked within the last `ms`; one that cannot be looked at counts as marked. */
+function markedWithin(file: string, ms: number): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs < ms;
+  } catch {
+    return true;
+  }
+}
+
+/** This process's pid namespace (`pid:[<inode>]`); null off Linux. */
+function pidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Whether the process that wrote the lock file on this host may still run. Its pid in this process
+ * Whether the process that wrote the lock file in this pid namespace may still run. Its pid in this process
  * is an earlier process's (opens in this process are in `held`); a pid with no process, or whose
  * process started at another time, is gone. Unknown start times count as alive.
  */

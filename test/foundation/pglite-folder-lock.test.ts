@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createDatabase } from '../../lib/db/database-factory.js';
-import { PGLITE_LOCK_TAKEN_OVER_WARNING, pgliteLockFile } from '../../lib/db/pglite-folder-lock.js';
+import { PGLITE_LOCK_MARK_MS, PGLITE_LOCK_STALE_MS, PGLITE_LOCK_TAKEN_OVER_WARNING, pgliteLockFile } from '../../lib/db/pglite-folder-lock.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 /** A service in a process of its own: opens PGlite in argv[2], writes a row, says "open" and keeps it open until killed. */
@@ -107,6 +107,44 @@ describe('PGlite folder lock', function () {
     expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
     expect(failure?.message).to.include(other.hostname).and.include(lockFile);
     expect(JSON.parse(readFileSync(lockFile, 'utf8'))).to.deep.equal(other);
+  });
+
+  it('a lock file written in another pid namespace on this host (a container sharing the host name, both pid 1) is refused while it is marked, taken over once unmarked', async () => {
+    const folder = path.join(dir.path, 'pglite');
+    mkdirSync(folder, { recursive: true });
+    const lockFile = pgliteLockFile(folder);
+    // Same host name, this process's own pid, another namespace: the pid says nothing about the holder.
+    const other = { pid: process.pid, processStart: '1', hostname: hostname(), pidNamespace: 'pid:[1]', openedAt: new Date().toISOString() };
+    writeFileSync(lockFile, JSON.stringify(other));
+    const failure = await createDatabase({ dataDir: dir.path }).then(
+      async (database) => {
+        await database.close();
+        return undefined;
+      },
+      (error: Error) => error,
+    );
+    expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
+    expect(failure?.message).to.include('another pid namespace').and.include(lockFile);
+    expect(JSON.parse(readFileSync(lockFile, 'utf8'))).to.deep.equal(other);
+    const unmarked = new Date(Date.now() - PGLITE_LOCK_STALE_MS - 10_000);
+    utimesSync(lockFile, unmarked, unmarked);
+    const database = await createDatabase({ dataDir: dir.path });
+    await database.close();
+  });
+
+  it("a holder records its pid namespace and keeps marking its lock file, so a start in another namespace sees it in use", async () => {
+    const holder = await holdFolder(dir.path);
+    try {
+      const lockFile = pgliteLockFile(path.join(dir.path, 'pglite'));
+      expect(JSON.parse(readFileSync(lockFile, 'utf8'))).to.have.property('pidNamespace', readlinkSync('/proc/self/ns/pid'));
+      const unmarked = new Date(Date.now() - PGLITE_LOCK_STALE_MS - 10_000);
+      utimesSync(lockFile, unmarked, unmarked);
+      const deadline = Date.now() + PGLITE_LOCK_MARK_MS * 6;
+      while (statSync(lockFile).mtimeMs < Date.now() - PGLITE_LOCK_STALE_MS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(Date.now() - statSync(lockFile).mtimeMs).to.be.below(PGLITE_LOCK_STALE_MS);
+    } finally {
+      await kill(holder);
+    }
   });
 
   it('a data dir where the lock file cannot be written (read-only) fails with ERR_DATABASE_UNAVAILABLE, not a bare file-system error', async () => {

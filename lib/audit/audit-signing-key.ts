@@ -1,7 +1,8 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { readPrivateSync } from '../pki/private-file.js';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { readPrivateKeyFile } from '../pki/private-key-file.js';
 
 /** File names, in the verifier's data dir, of the key that signs its audit records. */
 export const AUDIT_PRIVATE_KEY_FILE = 'audit-signing-key.pem';
@@ -24,7 +25,27 @@ export function loadOrCreateAuditKey(dataDir: string): AuditSigningKey {
     writeFileSync(privatePath, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
     writeFileSync(publicPath, pair.publicKey.export({ type: 'spki', format: 'pem' }));
   }
-  const privateKey = createPrivateKey(readPrivateSync(privatePath));
+  return readAuditKey(privatePath);
+}
+
+/**
+ * Reads the verifier's audit key from `dataDir` and never makes one (`ironlime audit export`): a
+ * manifest signed with any other key reads as edited when checked with the verifier's public key.
+ * @throws InvalidParameterValue naming `--data-dir` when the folder holds no audit key; PkiError for one that cannot be used.
+ */
+export function loadAuditKey(dataDir: string): AuditSigningKey {
+  const privatePath = path.join(dataDir, AUDIT_PRIVATE_KEY_FILE);
+  if (!existsSync(privatePath)) {
+    throw new InvalidParameterValue(
+      '--data-dir',
+      `no verifier audit key (${AUDIT_PRIVATE_KEY_FILE}) in ${dataDir}: point --data-dir at the verifier's data folder (the one given to ironlime verifier --data-dir)`,
+    );
+  }
+  return readAuditKey(privatePath);
+}
+
+function readAuditKey(file: string): AuditSigningKey {
+  const privateKey = readPrivateKeyFile(file, { type: 'ed25519', description: "an Ed25519 key (the verifier's audit key)" });
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }
 

@@ -1,8 +1,8 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { readPrivateSync } from '../pki/private-file.js';
+import { readPrivateKeyFile } from '../pki/private-key-file.js';
 
 /** The verifier's API-token key (ECDSA P-256 for ES256), in its data dir. */
 export const TOKEN_KEY_FILE = 'api-token-key.pem';
@@ -37,7 +37,8 @@ export function loadTokenKey(dataDir: string): TokenSigningKey {
   return readTokenKey(file);
 }
 
+/** ES256 signs with P-256 (`prime256v1`) keys only. @throws PkiError */
 function readTokenKey(file: string): TokenSigningKey {
-  const privateKey = createPrivateKey(readPrivateSync(file));
+  const privateKey = readPrivateKeyFile(file, { type: 'ec', namedCurve: 'prime256v1', description: "an EC P-256 key (the verifier's API-token key)" });
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }

@@ -5,7 +5,7 @@ import { InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js
 import { exportAuditLog, type AuditRecordSink } from '../audit/audit-export.js';
 import { formatAuditLine } from '../audit/audit-export-format.js';
 import { formatAuditManifestLine } from '../audit/audit-manifest.js';
-import { AUDIT_PUBLIC_KEY_FILE, loadOrCreateAuditKey, readAuditPublicKey } from '../audit/audit-signing-key.js';
+import { AUDIT_PUBLIC_KEY_FILE, loadAuditKey, readAuditPublicKey } from '../audit/audit-signing-key.js';
 import { verifyAuditExportFile } from '../audit/verify-audit-export.js';
 import { auditVerifyReport } from './audit-verify-report.js';
 import { ExportOutput } from './export-output.js';
@@ -53,10 +53,11 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
       const url = options.database ?? config.databaseUrl;
       const since = options.since === undefined ? undefined : new Date(options.since);
       if (since !== undefined && Number.isNaN(since.getTime())) throw new InvalidParameterValue('--since', `not a time: ${options.since}`);
+      // The verifier's own key signs the manifest: checked before the database is opened (and migrated).
+      const key = loadAuditKey(dataDir);
       const database = await createDatabase({ ...(url === undefined ? {} : { url }), dataDir });
       try {
         await migrateLatest(database.knex);
-        const key = loadOrCreateAuditKey(dataDir);
         const out = new ExportOutput(options.out === undefined ? process.stdout : createWriteStream(options.out), options.out ?? 'stdout');
         // On stderr, and only on a terminal: stdout may be the export itself.
         const progress = new TerminalProgress('audit export: records');

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -47,6 +48,28 @@ describe('ironlime audit export and verify: output and input errors are coded, n
     const run = spawnCli(['audit', 'export', '--data-dir', dataDir, '--out', out]);
     expect({ code: await run.exited(), ...refusal(run.stderr()) }, run.stderr()).to.deep.equal({ code: 2, lines: 1, stack: false });
     expect(run.stderr()).to.contain(`ironlime: ${out}: cannot write the export: ENOENT`);
+  });
+
+  it("export from a folder without the verifier's audit key: exit 2 naming --data-dir, and neither a key nor a database made there", async () => {
+    const elsewhere = path.join(dir, 'operator');
+    mkdirSync(elsewhere);
+    const run = spawnCli(['audit', 'export', '--data-dir', elsewhere]);
+    expect({ code: await run.exited(), ...refusal(run.stderr()) }, run.stderr()).to.deep.equal({ code: 2, lines: 1, stack: false });
+    expect(run.stderr()).to.contain(`ironlime: --data-dir: no verifier audit key (audit-signing-key.pem) in ${elsewhere}`);
+    expect(readdirSync(elsewhere)).to.deep.equal([]);
+  });
+
+  it('export with an audit key it cannot use (corrupt, or an EC key, not Ed25519): exit 2, one line naming the file', async () => {
+    const folder = path.join(dir, 'bad-key');
+    mkdirSync(folder);
+    const file = path.join(folder, 'audit-signing-key.pem');
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    for (const pem of ['not a key\n', ec]) {
+      writeFileSync(file, pem, { mode: 0o600 });
+      const run = spawnCli(['audit', 'export', '--data-dir', folder]);
+      expect({ code: await run.exited(), ...refusal(run.stderr()) }, run.stderr()).to.deep.equal({ code: 2, lines: 1, stack: false });
+      expect(run.stderr()).to.contain(`ironlime: ${file} holds `).and.contain("an Ed25519 key (the verifier's audit key)");
+    }
   });
 
   it('verify of a file that does not exist, or of a folder: exit 2, named, no stack trace', async () => {

@@ -5,7 +5,7 @@ import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { DatabaseUnavailable } from '../../interfaces/errors.js';
 import { lockPgliteFolder } from './pglite-folder-lock.js';
-import { boundedConnectionSettings, boundedPgSettings, DEFAULT_POSTGRES_BOUNDS, type PostgresBounds } from './postgres-bounds.js';
+import { boundedConnectionSettings, boundedPgSettings, DEFAULT_POSTGRES_BOUNDS, KNEX_LOG, type PostgresBounds } from './postgres-bounds.js';
 
 /** An open database: a knex instance on PostgreSQL (`pg`) or on embedded PGlite. */
 export interface Database {
@@ -55,7 +55,8 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     const filename = path.resolve(options.dataDir, 'pglite');
     mkdirSync(filename, { recursive: true });
     release = lockPgliteFolder(filename);
-    knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename }, ...searchPath });
+    // knex's own log as on PostgreSQL: a folder PGlite cannot open printed its stack on stdout.
+    knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename }, log: KNEX_LOG, ...searchPath });
   } else {
     const { url } = options;
     const bounds = { ...DEFAULT_POSTGRES_BOUNDS, ...options.postgresBounds };

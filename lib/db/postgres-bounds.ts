@@ -189,7 +189,7 @@ export const KNEX_WARNING = 'IRONLIME_KNEX';
  * warning, error or deprecation is a process warning (stderr, or a `process.on('warning')`
  * listener), like a retired connection. Debug lines only come with knex's `debug` option, never set.
  */
-const KNEX_LOG: Knex.Logger = {
+export const KNEX_LOG: Knex.Logger = {
   warn: (message) => {
     const text = logText(message);
     if (!text.startsWith('Acquire connection error')) process.emitWarning(text, { code: KNEX_WARNING });

@@ -1,14 +1,14 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { startRegistrar } from '../../lib/registrar/registrar-server.js';
-import { runCli } from '../helpers/cli-runner.js';
+import { runCli, spawnCli } from '../helpers/cli-runner.js';
 import { openTestSchema, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { closedPort } from '../helpers/ports.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
@@ -147,6 +147,16 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
       expect(run.stderr).to.contain("an EC P-256 key (the verifier's API-token key)");
       expect(run.stderr.trimEnd().split('\n')).to.have.length(1);
     }
+  });
+
+  it('a PGlite folder that PGlite cannot open (a first start killed in initdb) is one line on stderr, nothing on stdout', async function () {
+    this.timeout(120_000);
+    mkdirSync(path.join(dir.path, 'pglite'));
+    writeFileSync(path.join(dir.path, 'pglite', 'PG_VERSION'), '17\n');
+    const run = spawnCli(['db', 'migrate', '--data-dir', dir.path]);
+    expect(await run.exited()).to.equal(2);
+    expect(run.stdout()).to.equal('');
+    expect(run.stderr()).to.match(/^ironlime: database unavailable: PGlite in .*\n$/);
   });
 
   it('token issue takes the verifier\'s data folder from IRONLIME_VERIFIER_DATA_DIR', async () => {

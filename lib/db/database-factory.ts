@@ -4,6 +4,7 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { DatabaseUnavailable } from '../../interfaces/errors.js';
+import { beginPgliteFirstStart } from './pglite-first-start.js';
 import { lockPgliteFolder } from './pglite-folder-lock.js';
 import { boundedConnectionSettings, boundedPgSettings, DEFAULT_POSTGRES_BOUNDS, KNEX_LOG, type PostgresBounds } from './postgres-bounds.js';
 
@@ -51,10 +52,17 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   let knex: Knex;
   let newSessionClient: (() => pg.Client) | undefined;
   let release = (): void => undefined;
+  let firstStartDone = (): void => undefined;
   if (options.url === undefined) {
     const filename = path.resolve(options.dataDir, 'pglite');
     mkdirSync(filename, { recursive: true });
     release = lockPgliteFolder(filename);
+    try {
+      firstStartDone = beginPgliteFirstStart(filename);
+    } catch (error) {
+      release();
+      throw error;
+    }
     // knex's own log as on PostgreSQL: a folder PGlite cannot open printed its stack on stdout.
     knex = knexFactory({ client: ClientPgLite, dialect: 'postgres', connection: { filename }, log: KNEX_LOG, ...searchPath });
   } else {
@@ -65,6 +73,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   }
   try {
     await knex.raw('select 1');
+    firstStartDone();
   } catch (cause) {
     await knex.destroy().catch(() => undefined);
     release();

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { DatabaseUnavailable } from '../../interfaces/errors.js';
+import type { LockMarkerMessage } from './pglite-lock-marker.js';
 
 /**
  * The file beside a PGlite folder (`<folder>.lock`) that names the process that has it open: beside,
@@ -37,7 +39,7 @@ interface LockHolder {
 /** Lock files this process holds: released on close and, for any left, when the process exits. */
 const held = new Set<string>();
 let releaseOnExit = false;
-let marking: NodeJS.Timeout | undefined;
+let marker: Worker | undefined;
 
 /**
  * Takes the folder of an embedded PGlite for this process. PGlite is PostgreSQL run inside the
@@ -68,7 +70,8 @@ export function lockPgliteFolder(folder: string): () => void {
   };
   if (!create(file, mine)) takeOver(folder, file, mine);
   held.add(file);
-  marking ??= setInterval(markHeld, PGLITE_LOCK_MARK_MS).unref();
+  marker ??= startMarker();
+  marker.postMessage({ mark: file } satisfies LockMarkerMessage);
   if (!releaseOnExit) {
     releaseOnExit = true;
     process.once('exit', () => {
@@ -76,7 +79,9 @@ export function lockPgliteFolder(folder: string): () => void {
     });
   }
   return () => {
-    if (held.delete(file)) rmSync(file, { force: true });
+    if (!held.delete(file)) return;
+    marker?.postMessage({ unmark: file } satisfies LockMarkerMessage);
+    rmSync(file, { force: true });
   };
 }
 
@@ -179,16 +184,16 @@ function parse(text: string): LockHolder | undefined {
   }
 }
 
-/** Marks the lock files this process holds as in use (see `PGLITE_LOCK_STALE_MS`). */
-function markHeld(): void {
-  const now = new Date();
-  for (const file of held) {
-    try {
-      utimesSync(file, now, now);
-    } catch {
-      // Marked again at the next turn; a file gone meanwhile is released.
-    }
-  }
+/**
+ * Marks the lock files this process holds as in use (see `PGLITE_LOCK_STALE_MS`) from a thread of its
+ * own: PGlite runs each query synchronously in the main thread, so a timer there stands still for as
+ * long as a big query or migration, and a holder busy past `PGLITE_LOCK_STALE_MS` was taken for gone.
+ */
+function startMarker(): Worker {
+  // No Node options of the process: one about the main script's input (-e, --input-type) breaks a thread's start.
+  const worker = new Worker(new URL('./pglite-lock-marker.js', import.meta.url), { workerData: PGLITE_LOCK_MARK_MS, execArgv: [] });
+  worker.unref();
+  return worker;
 }
 
 /** Whether the lock file's holder has its pid in a pid namespace other than this process's. */

@@ -54,6 +54,17 @@ describe('PGlite first start', function () {
   });
 });
 
+/** The error opening PGlite in `dataDir` fails with; undefined when it opens (then closed). */
+function openingFailure(dataDir: string): Promise<Error | undefined> {
+  return createDatabase({ dataDir }).then(
+    async (database) => {
+      await database.close();
+      return undefined;
+    },
+    (error: Error) => error,
+  );
+}
+
 describe('PGlite first start: a mark left beside a folder that holds data', function () {
   this.timeout(180_000);
   const dir = tempDirPerTest('ironlime-pglite-first-kept-');
@@ -103,13 +114,7 @@ describe('PGlite first start: a mark left beside a folder that holds data', func
     const folder = path.join(dataDir, 'pglite');
     symlinkSync(target, folder);
     writeFileSync(pgliteFirstStartMarker(folder), '');
-    const failure = await createDatabase({ dataDir }).then(
-      async (database) => {
-        await database.close();
-        return undefined;
-      },
-      (error: Error) => error,
-    );
+    const failure = await openingFailure(dataDir);
     expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
     expect(failure?.message).to.include(pgliteFirstStartMarker(folder));
     expect(lstatSync(folder).isSymbolicLink()).to.equal(true);
@@ -124,13 +129,7 @@ describe('PGlite first start: a mark left beside a folder that holds data', func
   it('a mark that is not a plain file is refused with an error naming it, and the folder stays', async () => {
     const folder = await folderWithData(dir.path);
     mkdirSync(pgliteFirstStartMarker(folder));
-    const failure = await createDatabase({ dataDir: dir.path }).then(
-      async (database) => {
-        await database.close();
-        return undefined;
-      },
-      (error: Error) => error,
-    );
+    const failure = await openingFailure(dir.path);
     expect(failure).to.have.property('code', 'ERR_DATABASE_UNAVAILABLE');
     expect(failure?.message).to.include(pgliteFirstStartMarker(folder));
     rmdirSync(pgliteFirstStartMarker(folder));

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createDatabase } from '../../lib/db/database-factory.js';
-import { PGLITE_LOCK_MARK_MS, PGLITE_LOCK_STALE_MS, PGLITE_LOCK_TAKEN_OVER_WARNING, pgliteLockFile } from '../../lib/db/pglite-folder-lock.js';
+import { lockPgliteFolder, PGLITE_LOCK_MARK_MS, PGLITE_LOCK_STALE_MS, PGLITE_LOCK_TAKEN_OVER_WARNING, pgliteLockFile } from '../../lib/db/pglite-folder-lock.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 /** A service in a process of its own: opens PGlite in argv[2], writes a row, says "open" and keeps it open until killed. */
@@ -144,6 +144,21 @@ describe('PGlite folder lock', function () {
       expect(Date.now() - statSync(lockFile).mtimeMs).to.be.below(PGLITE_LOCK_STALE_MS);
     } finally {
       await kill(holder);
+    }
+  });
+
+  it('a holder keeps marking its lock file while its event loop is busy (a long PGlite query or migration runs in the main thread)', () => {
+    const folder = path.join(dir.path, 'pglite');
+    const release = lockPgliteFolder(folder);
+    try {
+      const lockFile = pgliteLockFile(folder);
+      const unmarked = new Date(Date.now() - PGLITE_LOCK_STALE_MS - 10_000);
+      utimesSync(lockFile, unmarked, unmarked);
+      // The event loop stands still as under a query PGlite runs synchronously; marks must come anyway.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, PGLITE_LOCK_MARK_MS * 3);
+      expect(Date.now() - statSync(lockFile).mtimeMs).to.be.below(PGLITE_LOCK_STALE_MS);
+    } finally {
+      release();
     }
   });
 

@@ -136,11 +136,11 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
   });
 
   it('token issue with a key file it cannot use (corrupt, or an Ed25519 key, not P-256) is one line naming the file, exit 2', async () => {
-    const file = path.join(dir, 'api-token-key.pem');
+    const file = path.join(dir.path, 'api-token-key.pem');
     const ed25519 = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     for (const pem of ['not a key\n', ed25519]) {
       writeFileSync(file, pem, { mode: 0o600 });
-      const run = await runCli(['token', 'issue', '--role', 'admin', '--tenant', 'default', '--data-dir', dir]);
+      const run = await runCli(['token', 'issue', '--role', 'admin', '--tenant', 'default', '--data-dir', dir.path]);
       expect(run.code).to.equal(2);
       expect(run.stdout).to.equal('');
       expect(run.stderr.startsWith(`ironlime: ${file} holds `), run.stderr).to.equal(true);

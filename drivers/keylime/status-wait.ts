@@ -13,29 +13,35 @@ export interface WaitOptions {
   readonly isTransient: (error: unknown) => boolean;
 }
 
+/** The time a read begun at the deadline (the last one, after the last pause) is given to answer. */
+const LAST_READ_GRACE_MS = 1000;
+
+const NO_ANSWER = 'no answer yet';
+
+/** What `readBefore` gives when the deadline came first. */
+const EXPIRED = Symbol('expired');
+
 /** A verdict the wait ends on. */
 export type FinalVerdict = Exclude<StatusVerdict, { kind: 'pending' }>;
 
 /**
  * Reads the verdict until it is final (`pass` or `fail`), pausing `intervalMs` between reads, for at
- * most `timeoutMs`. Transient read errors are retried like a pending verdict; any other error rejects
- * at once.
+ * most `timeoutMs` — a read still running at the deadline (a verifier that accepted the connection and
+ * never answers) is not waited for, save `LAST_READ_GRACE_MS` for the read begun at the deadline,
+ * and neither is one running when the signal aborts. Transient read errors are retried like a
+ * pending verdict; any other error rejects at once.
  *
  * @throws AttestationServiceUnavailable when the deadline passes, saying what was last seen.
  */
 export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, options: WaitOptions): Promise<FinalVerdict> {
   const deadline = Date.now() + options.timeoutMs;
-  let last = 'no answer yet';
+  let last = NO_ANSWER;
   let lastError: unknown;
   for (;;) {
     options.signal.throwIfAborted();
+    let verdict: StatusVerdict | typeof EXPIRED | undefined;
     try {
-      const verdict = await read();
-      if (verdict.kind !== 'pending') {
-        return verdict;
-      }
-      last = verdict.why;
-      lastError = undefined;
+      verdict = await readBefore(read, Math.max(deadline - Date.now(), LAST_READ_GRACE_MS), options.signal);
     } catch (error) {
       if (options.signal.aborted) {
         throw options.signal.reason;
@@ -46,6 +52,14 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
       last = error instanceof Error ? error.message : String(error);
       lastError = error;
     }
+    if (verdict === EXPIRED) {
+      if (last !== NO_ANSWER) last = `${last}; the last read had no answer yet`;
+    } else if (verdict?.kind === 'pending') {
+      last = verdict.why;
+      lastError = undefined;
+    } else if (verdict !== undefined) {
+      return verdict;
+    }
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new AttestationServiceUnavailable(`no verdict from the verifier within ${options.timeoutMs / 1000} s (last: ${last})`, {
@@ -53,5 +67,27 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
       });
     }
     await abortableDelay(Math.min(options.intervalMs, left), options.signal);
+  }
+}
+
+/**
+ * `read()`, or `EXPIRED` once `ms` have passed, or a rejection with the signal's reason when it aborts
+ * first. A read left behind ends by its own request timeout; its outcome is dropped.
+ */
+async function readBefore(read: () => Promise<StatusVerdict>, ms: number, signal: AbortSignal): Promise<StatusVerdict | typeof EXPIRED> {
+  const running = read();
+  running.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<typeof EXPIRED>((resolve, reject) => {
+    timer = setTimeout(() => resolve(EXPIRED), Math.max(ms, 0));
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([running, stopped]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }

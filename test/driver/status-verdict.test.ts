@@ -201,4 +201,23 @@ describe('keylime driver: waiting for a verdict', function () {
     );
     expect(caught).to.equal(reason);
   });
+
+  it('does not wait past the deadline for a read that never answers (a stalled verifier), saying what it last saw', async function () {
+    const started = Date.now();
+    let reads = 0;
+    const hanging = (): Promise<StatusVerdict> => (++reads === 1 ? Promise.resolve({ kind: 'pending', why: 'state "Start"' }) : new Promise(() => undefined));
+    const error = await waitForFinalVerdict(hanging, { ...options, timeoutMs: 1500, intervalMs: 100 }).catch((caught: unknown) => caught);
+    expect(error).to.be.instanceOf(AttestationServiceUnavailable);
+    expect((error as Error).message).to.contain('within 1.5 s (last: state "Start"; the last read had no answer yet)');
+    // The deadline is 1.5 s; the read would hang for ever. Generous: the machine is noisy.
+    expect(Date.now() - started).to.be.lessThan(6000);
+  });
+
+  it('rejects with the abort reason during a read that never answers', async function () {
+    const controller = new AbortController();
+    const reason = new Error('cancelled');
+    setTimeout(() => controller.abort(reason), 30);
+    const error = await waitForFinalVerdict(() => new Promise(() => undefined), { ...options, timeoutMs: 60_000, signal: controller.signal }).catch((caught: unknown) => caught);
+    expect(error).to.equal(reason);
+  });
 });

@@ -65,7 +65,7 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export class KeylimeAttestation extends AttestationInterface {
   readonly #options: KeylimeAttestationOptions;
 
-  /** @throws InvalidParameterValue for a numeric option that is not finite, not above 0 or too large. */
+  /** @throws InvalidParameterValue for a numeric option that is not finite, not above 0, too large or (milliseconds, bytes) not whole, or an `ekCheck` that is not a mode. */
   constructor(options: KeylimeAttestationOptions = {}) {
     super();
     checkDriverOptionBounds(options);

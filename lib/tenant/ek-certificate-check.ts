@@ -39,7 +39,8 @@ export function checkRegisteredEkCertificate(agent: RegisteredAgent, mode: Tenan
     return { ok: true, anchor: problemOrAnchor.anchor, warning: undefined };
   }
   const problem = `EK certificate of agent '${agent.agentId}': ${problemOrAnchor.problem}`;
-  return mode === 'require' ? { ok: false, reason: problem } : { ok: true, anchor: undefined, warning: problem };
+  // Only `warn` accepts a problem: a mode this check does not know (a typo from untyped code) refuses.
+  return mode === 'warn' ? { ok: true, anchor: undefined, warning: problem } : { ok: false, reason: problem };
 }
 
 function judge(agent: RegisteredAgent, store: CertStore): { anchor: string; problem?: undefined } | { anchor?: undefined; problem: string } {

@@ -12,7 +12,7 @@ import { BadRemoteReplyError, ServiceUnreachableError } from '../../lib/http/cli
 import type { KeylimeService } from '../../lib/http/keylime-service.js';
 import type { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { AgentShowReplyResults } from '../../lib/registrar/registrar-reply-dtos.js';
-import { checkRegisteredEkCertificate, loadTenantCertStore } from '../../lib/tenant/ek-certificate-check.js';
+import { checkRegisteredEkCertificate, loadTenantCertStore, type TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { checkAgentIdentity, checkPushAgentIdentity, randomAlphanumeric, registeredAgentUrl } from '../../lib/tenant/identity-check.js';
 import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../../lib/tpm/constants.js';
 import { marshalTpm2bPublic, parsePublicArea } from '../../lib/tpm/tpmt-public.js';
@@ -222,6 +222,14 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     } finally {
       await other.close();
     }
+  });
+
+  it('refuses a certificate problem under a mode it does not know, as under require (never as under warn)', function () {
+    const agent = decodeRegisteredAgent(registered('https://127.0.0.1:1', { ekcert: null }), AGENT_ID);
+    expect(checkRegisteredEkCertificate(agent, 'required' as TenantEkCheckMode, loadTenantCertStore([ekCaDir]))).to.deep.equal({
+      ok: false,
+      reason: `EK certificate of agent '${AGENT_ID}': the agent registered no EK certificate`,
+    });
   });
 
   it('decodes the registrar record: "disabled" mTLS is null, a non-certificate is a bad reply, IPv6 contact URLs are bracketed', function () {

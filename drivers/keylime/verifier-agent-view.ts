@@ -41,27 +41,29 @@ export async function removeVerifierAgent(verifier: VerifierClient, agentId: str
 
 /**
  * Failures of the agent's recent rounds from ironlime's `GET /agents/{id}/history` extension: event ids
- * and readable contexts. Real Keylime has no such route; any error gives empty lists.
+ * and readable contexts, at most `limit` of each — the verifier is asked for `limit` rounds, but a reply
+ * with more (or rounds of thousands of failures) must not turn into megabytes of reasons stored on the
+ * node and logged. Real Keylime has no such route; any error gives empty lists.
  */
 export async function recentFailures(verifier: VerifierClient, agentId: string, limit = 20): Promise<{ eventIds: string[]; reasons: string[] }> {
-  const eventIds: string[] = [];
-  const reasons: string[] = [];
+  const eventIds = new Set<string>();
+  const reasons = new Set<string>();
   try {
     const history: unknown = await verifier.history(agentId, limit);
     for (const entry of Array.isArray(history) ? history : []) {
       const failures = (entry as { failures?: unknown }).failures;
       for (const failure of Array.isArray(failures) ? failures : []) {
         const { event_id: eventId, context } = failure as { event_id?: unknown; context?: unknown };
-        if (typeof eventId === 'string') {
-          eventIds.push(eventId);
-          reasons.push(`${eventId}: ${contextText(context)}`);
+        if (typeof eventId === 'string' && reasons.size < limit) {
+          eventIds.add(eventId);
+          reasons.add(`${eventId}: ${contextText(context)}`);
         }
       }
     }
   } catch {
     return { eventIds: [], reasons: [] };
   }
-  return { eventIds: [...new Set(eventIds)], reasons: [...new Set(reasons)] };
+  return { eventIds: [...eventIds], reasons: [...reasons] };
 }
 
 /** A failure context as one line: its `message` when it has one, else compact JSON, bounded. */

@@ -171,6 +171,17 @@ describe('keylime driver: KeylimeAttestation', function () {
     ]);
   });
 
+  it('keeps at most 20 failures of a history that lists thousands (no megabytes of reasons stored on the node)', async function () {
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 9, attestation_count: 3, meta_data: OURS }]);
+    const failures = Array.from({ length: 5000 }, (_, i) => ({ event_id: `ima.validation.failure-${i}`, context: { message: `failure ${i}` } }));
+    fake.routes.set(`GET /v2.1/agents/${AGENT}/history`, () => [200, { history: [{ outcome: 'fail', failures }, { outcome: 'fail', failures }] }]);
+    const failed = (await rejection(new KeylimeAttestation().validateSecurityStatus(task()))) as AttestationFailed;
+    expect(failed).to.be.instanceOf(AttestationFailed);
+    expect(failed.eventIds).to.have.length(20);
+    expect(failed.reasons).to.have.length(21);
+    expect(failed.reasons[1]).to.equal('ima.validation.failure-0: failure 0');
+  });
+
   it('fails validateSecurityStatus for an agent the verifier does not know', async function () {
     const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task()));
     expect(error).to.be.instanceOf(AttestationFailed);

@@ -47,7 +47,7 @@ export interface KeylimeClient {
   post<O extends RequestOptions = RequestOptions>(path: string, body?: unknown, options?: O): Promise<ClientReply<O>>;
   put<O extends RequestOptions = RequestOptions>(path: string, body?: unknown, options?: O): Promise<ClientReply<O>>;
   delete<O extends RequestOptions = RequestOptions>(path: string, options?: O): Promise<ClientReply<O>>;
-  /** Closes kept-alive connections. */
+  /** Closes kept-alive connections and ends the requests in flight; later requests are refused (`ServiceUnreachableError`). */
   close(): void;
 }
 
@@ -85,15 +85,17 @@ export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClien
     transformResponse: [(data: unknown) => data],
     validateStatus: () => true,
   });
+  let closed = false;
   // The DTO check in `request` is what makes the conditional result type true.
   const send = <O extends RequestOptions>(method: string, path: string, body: unknown, opts?: O) =>
-    request(http, connections, method, path, body, opts ?? {}) as Promise<ClientReply<O>>;
+    request(http, connections, method, path, body, opts ?? {}, () => closed) as Promise<ClientReply<O>>;
   return {
     get: (path, opts) => send('GET', path, undefined, opts),
     post: (path, body, opts) => send('POST', path, body, opts),
     put: (path, body, opts) => send('PUT', path, body, opts),
     delete: (path, opts) => send('DELETE', path, undefined, opts),
     close: () => {
+      closed = true;
       connections.destroy();
     },
   };
@@ -106,8 +108,12 @@ async function request(
   path: string,
   body: unknown,
   options: RequestOptions,
+  isClosed: () => boolean,
 ): Promise<KeylimeEnvelope<unknown> & { readonly serverTime?: number }> {
   const url = `${http.defaults.baseURL ?? ''}${path}`;
+  if (isClosed()) {
+    throw new ServiceUnreachableError(url, 'network', 'the client was closed');
+  }
   const timeout = http.defaults.timeout ?? DEFAULT_TIMEOUT_MS;
   const send = (signal: AbortSignal, agent: AgentOption) =>
     http.request<string>({
@@ -124,7 +130,9 @@ async function request(
     // A resend shares the first attempt's deadline: the whole exchange stays within `timeout`.
     response = await withDeadline(timeout, expired, (signal) =>
       send(signal, connections.pooled).catch((error: unknown) => {
-        if (!connections.watch.closedUnanswered(method, error)) throw error;
+        // `close()` destroys the sockets of requests in flight too (a caller that stopped waiting for
+        // one): that reset is ours, not a stale connection, and sending again would open a new one.
+        if (isClosed() || !connections.watch.closedUnanswered(method, error)) throw error;
         return send(signal, connections.fresh);
       }),
     );

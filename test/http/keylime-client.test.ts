@@ -143,6 +143,24 @@ describe('http: Keylime client', () => {
     client.close();
   });
 
+  it('close() ends a request in flight on a kept-alive connection without sending it again, and refuses later requests', async () => {
+    const client = createKeylimeClient({ baseUrl, timeoutMs: 30_000 });
+    await client.get('/version');
+    const before = seen.filter((request) => request.url === '/slow').length;
+    const inFlight = client.get('/slow').catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    client.close();
+    const started = Date.now();
+    expect(await inFlight).to.be.instanceOf(ServiceUnreachableError);
+    // Sent again after close(), it would hang on '/slow' until the 30 s deadline.
+    expect(Date.now() - started).to.be.lessThan(10_000);
+    const later = await client.get('/version').catch((error: unknown) => error);
+    expect(later).to.be.instanceOf(ServiceUnreachableError);
+    expect((later as Error).message).to.equal(`${baseUrl}/version: unreachable: the client was closed`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen.filter((request) => request.url === '/slow')).to.have.length(before + 1);
+  });
+
   it('refuses unusable options', () => {
     expect(() => createKeylimeClient({ baseUrl: 'ftp://x' })).to.throw(InvalidConfig, 'invalid config: baseUrl: must be http:// or https://');
     expect(() => createKeylimeClient({ baseUrl: 'https://x', tls: { ca: 'a', pinnedServerCert: 'b' } })).to.throw(

@@ -220,4 +220,22 @@ describe('keylime driver: waiting for a verdict', function () {
     const error = await waitForFinalVerdict(() => new Promise(() => undefined), { ...options, timeoutMs: 60_000, signal: controller.signal }).catch((caught: unknown) => caught);
     expect(error).to.equal(reason);
   });
+  it('a read left behind that answers fail or throws later changes nothing: the wait has said "unavailable", and no rejection goes unhandled', async function () {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (const late of [
+        () => new Promise<StatusVerdict>((resolve) => setTimeout(() => resolve({ kind: 'fail', reasons: ['late'], eventIds: [] }), 1800)),
+        () => new Promise<StatusVerdict>((_, reject) => setTimeout(() => reject(new Error('late failure')), 1800)),
+      ]) {
+        const error = await waitForFinalVerdict(late, { ...options, timeoutMs: 200, intervalMs: 100 }).catch((caught: unknown) => caught);
+        expect(error).to.be.instanceOf(AttestationServiceUnavailable);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(unhandled).to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });

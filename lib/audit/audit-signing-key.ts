@@ -1,17 +1,13 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { readPrivateKeyFile } from '../pki/private-key-file.js';
+import { existingVerifierKeyFile, readPrivateKeyPair, type PrivateKeyPair } from '../pki/private-key-file.js';
 
 /** File names, in the verifier's data dir, of the key that signs its audit records. */
 export const AUDIT_PRIVATE_KEY_FILE = 'audit-signing-key.pem';
 export const AUDIT_PUBLIC_KEY_FILE = 'audit-public-key.pem';
 
-export interface AuditSigningKey {
-  readonly privateKey: KeyObject;
-  readonly publicKey: KeyObject;
-}
+export type AuditSigningKey = PrivateKeyPair;
 
 /**
  * The verifier's Ed25519 audit key: read from `dataDir`, or made and written there (private key
@@ -34,19 +30,11 @@ export function loadOrCreateAuditKey(dataDir: string): AuditSigningKey {
  * @throws InvalidParameterValue naming `--data-dir` when the folder holds no audit key; PkiError for one that cannot be used.
  */
 export function loadAuditKey(dataDir: string): AuditSigningKey {
-  const privatePath = path.join(dataDir, AUDIT_PRIVATE_KEY_FILE);
-  if (!existsSync(privatePath)) {
-    throw new InvalidParameterValue(
-      '--data-dir',
-      `no verifier audit key (${AUDIT_PRIVATE_KEY_FILE}) in ${dataDir}: point --data-dir at the verifier's data folder (the one given to ironlime verifier --data-dir)`,
-    );
-  }
-  return readAuditKey(privatePath);
+  return readAuditKey(existingVerifierKeyFile(dataDir, AUDIT_PRIVATE_KEY_FILE, 'audit key'));
 }
 
 function readAuditKey(file: string): AuditSigningKey {
-  const privateKey = readPrivateKeyFile(file, { type: 'ed25519', description: "an Ed25519 key (the verifier's audit key)" });
-  return { privateKey, publicKey: createPublicKey(privateKey) };
+  return readPrivateKeyPair(file, { type: 'ed25519', description: "an Ed25519 key (the verifier's audit key)" });
 }
 
 /** Reads an audit public key (PEM) for offline verification. */

@@ -1,16 +1,12 @@
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { readPrivateKeyFile } from '../pki/private-key-file.js';
+import { existingVerifierKeyFile, readPrivateKeyPair, type PrivateKeyPair } from '../pki/private-key-file.js';
 
 /** The verifier's API-token key (ECDSA P-256 for ES256), in its data dir. */
 export const TOKEN_KEY_FILE = 'api-token-key.pem';
 
-export interface TokenSigningKey {
-  readonly privateKey: KeyObject;
-  readonly publicKey: KeyObject;
-}
+export type TokenSigningKey = PrivateKeyPair;
 
 /** Reads the token key from `dataDir` (refused when group or others may use it), or makes it there (mode 0600) on first use. */
 export function loadOrCreateTokenKey(dataDir: string): TokenSigningKey {
@@ -27,18 +23,10 @@ export function loadOrCreateTokenKey(dataDir: string): TokenSigningKey {
  * key is refused by the verifier, so a folder without it is a mistake to report (`ironlime token issue`).
  */
 export function loadTokenKey(dataDir: string): TokenSigningKey {
-  const file = path.join(dataDir, TOKEN_KEY_FILE);
-  if (!existsSync(file)) {
-    throw new InvalidParameterValue(
-      '--data-dir',
-      `no verifier token key (${TOKEN_KEY_FILE}) in ${dataDir}: point --data-dir at the verifier's data folder (the one given to ironlime verifier --data-dir)`,
-    );
-  }
-  return readTokenKey(file);
+  return readTokenKey(existingVerifierKeyFile(dataDir, TOKEN_KEY_FILE, 'token key'));
 }
 
 /** ES256 signs with P-256 (`prime256v1`) keys only. @throws PkiError */
 function readTokenKey(file: string): TokenSigningKey {
-  const privateKey = readPrivateKeyFile(file, { type: 'ec', namedCurve: 'prime256v1', description: "an EC P-256 key (the verifier's API-token key)" });
-  return { privateKey, publicKey: createPublicKey(privateKey) };
+  return readPrivateKeyPair(file, { type: 'ec', namedCurve: 'prime256v1', description: "an EC P-256 key (the verifier's API-token key)" });
 }

@@ -1,4 +1,7 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { PkiError } from './pki-error.js';
 import { readPrivateSync } from './private-file.js';
 
@@ -28,4 +31,33 @@ export function readPrivateKeyFile(file: string, kind: PrivateKeyKind): KeyObjec
     throw new PkiError(`${file} holds a ${key.asymmetricKeyType ?? 'unknown'}${curve === undefined ? '' : ` ${curve}`} key, not ${kind.description}`);
   }
   return key;
+}
+
+/** A private key read from its file, with its public half. */
+export interface PrivateKeyPair {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/** `readPrivateKeyFile`, with the public half derived. @throws PkiError */
+export function readPrivateKeyPair(file: string, kind: PrivateKeyKind): PrivateKeyPair {
+  const privateKey = readPrivateKeyFile(file, kind);
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/**
+ * The path of a key the verifier made in its data folder (`fileName`, called `what` in messages),
+ * for a command that uses it and must never make one: a key made elsewhere signs what the verifier
+ * refuses, so a folder without it is reported.
+ * @throws InvalidParameterValue naming `--data-dir` when the folder holds no such file.
+ */
+export function existingVerifierKeyFile(dataDir: string, fileName: string, what: string): string {
+  const file = path.join(dataDir, fileName);
+  if (!existsSync(file)) {
+    throw new InvalidParameterValue(
+      '--data-dir',
+      `no verifier ${what} (${fileName}) in ${dataDir}: point --data-dir at the verifier's data folder (the one given to ironlime verifier --data-dir)`,
+    );
+  }
+  return file;
 }

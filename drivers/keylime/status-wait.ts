@@ -34,14 +34,15 @@ export type FinalVerdict = Exclude<StatusVerdict, { kind: 'pending' }>;
  * @throws AttestationServiceUnavailable when the deadline passes, saying what was last seen.
  */
 export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, options: WaitOptions): Promise<FinalVerdict> {
-  const deadline = Date.now() + options.timeoutMs;
+  // The monotonic clock: a wall-clock step (NTP) must neither stretch the wait nor start a read while one is running.
+  const deadline = performance.now() + options.timeoutMs;
   let last = NO_ANSWER;
   let lastError: unknown;
   for (;;) {
     options.signal.throwIfAborted();
     let verdict: StatusVerdict | typeof EXPIRED | undefined;
     try {
-      verdict = await readBefore(read, Math.max(deadline - Date.now(), LAST_READ_GRACE_MS), options.signal);
+      verdict = await readBefore(read, Math.max(deadline - performance.now(), LAST_READ_GRACE_MS), options.signal);
     } catch (error) {
       if (options.signal.aborted) {
         throw options.signal.reason;
@@ -60,7 +61,7 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
     } else if (verdict !== undefined) {
       return verdict;
     }
-    const left = deadline - Date.now();
+    const left = deadline - performance.now();
     if (left <= 0) {
       throw new AttestationServiceUnavailable(`no verdict from the verifier within ${options.timeoutMs / 1000} s (last: ${last})`, {
         cause: lastError,

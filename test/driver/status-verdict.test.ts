@@ -213,6 +213,31 @@ describe('keylime driver: waiting for a verdict', function () {
     expect(Date.now() - started).to.be.lessThan(6000);
   });
 
+  it('keeps its deadline when the wall clock steps back during the wait (the deadline is on the monotonic clock)', async function () {
+    this.timeout(30_000);
+    const realNow = Date.now.bind(Date);
+    // Put back after 12 s even if the wait would run on (a wall-clock deadline): then it ends, late.
+    const putBack = setTimeout(() => (Date.now = realNow), 12_000);
+    const started = performance.now();
+    let reads = 0;
+    try {
+      const error = await waitForFinalVerdict(
+        async () => {
+          // From the second read on, the wall clock reads an hour earlier (an NTP step back).
+          if (++reads === 2) Date.now = () => realNow() - 3_600_000;
+          return { kind: 'pending', why: 'state "Get Quote"' };
+        },
+        { ...options, timeoutMs: 1000, intervalMs: 50 },
+      ).catch((caught: unknown) => caught);
+      expect(error).to.be.instanceOf(AttestationServiceUnavailable);
+    } finally {
+      clearTimeout(putBack);
+      Date.now = realNow;
+    }
+    // Generous: the machine is noisy; with the wall clock the wait would last until the clock is put back (12 s).
+    expect(performance.now() - started).to.be.lessThan(10_000);
+  });
+
   it('rejects with the abort reason during a read that never answers', async function () {
     const controller = new AbortController();
     const reason = new Error('cancelled');

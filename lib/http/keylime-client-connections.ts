@@ -1,6 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import { createFreshConnectionHttpsAgent, createHttpsAgent, type KeylimeClientTls } from './keylime-client-tls.js';
+import { createHttpsAgentPair, type KeylimeClientTls } from './keylime-client-tls.js';
 import { ReusedConnectionWatch } from './reused-connection-watch.js';
 
 /** The axios agent option of a request (`httpAgent` or `httpsAgent`). */
@@ -25,7 +25,8 @@ export interface ClientConnections {
 /** The connections for an `http:` or `https:` (with `tls`) base URL. */
 export function createClientConnections(protocol: 'http:' | 'https:', tls: KeylimeClientTls, idleMs: number): ClientConnections {
   if (protocol === 'https:') {
-    return connectionsOf(createHttpsAgent(tls, idleMs), createFreshConnectionHttpsAgent(tls), (agent) => ({ httpsAgent: agent }));
+    const { pooled, fresh } = createHttpsAgentPair(tls, idleMs);
+    return connectionsOf(pooled, fresh, (agent) => ({ httpsAgent: agent }));
   }
   return connectionsOf(new HttpAgent({ keepAlive: true, timeout: idleMs }), new HttpAgent({ keepAlive: false }), (agent) => ({ httpAgent: agent }));
 }

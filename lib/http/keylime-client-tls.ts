@@ -24,23 +24,31 @@ export interface KeylimeClientTls {
  * client, not the server, ends idle connections; without it they wait until the server closes them.
  */
 export function createHttpsAgent(tls: KeylimeClientTls, idleMs?: number): HttpsAgent {
+  return keepAliveAgent(keylimeTlsConnectOptions(tls), tls.pinnedServerCert !== undefined, idleMs);
+}
+
+/**
+ * `createHttpsAgent`'s agent and, on the same connect options (one secure context, so the same TLS
+ * settings to the letter), one that opens a new connection for each request and closes it after the
+ * reply: for a request sent once more after a kept-alive connection was closed under it.
+ */
+export function createHttpsAgentPair(tls: KeylimeClientTls, idleMs: number): { readonly pooled: HttpsAgent; readonly fresh: HttpsAgent } {
   const connect = keylimeTlsConnectOptions(tls);
+  const pinned = tls.pinnedServerCert !== undefined;
+  return {
+    pooled: keepAliveAgent(connect, pinned, idleMs),
+    fresh: new HttpsAgent({ keepAlive: false, ...(pinned ? { maxCachedSessions: 0 } : {}), ...connect }),
+  };
+}
+
+function keepAliveAgent(connect: ConnectionOptions, pinned: boolean, idleMs: number | undefined): HttpsAgent {
   const idle = idleMs === undefined ? {} : { timeout: idleMs };
-  if (tls.pinnedServerCert === undefined) {
+  if (!pinned) {
     return new HttpsAgent({ keepAlive: true, ...idle, ...connect });
   }
   // One server, one connection: a second request waits for the kept-alive socket instead of paying a
   // new TLS handshake on both sides. No session resumption: every handshake shows the certificate again.
   return new HttpsAgent({ keepAlive: true, maxSockets: 1, maxCachedSessions: 0, ...idle, ...connect });
-}
-
-/**
- * An HTTPS agent for `tls` that opens a new connection for each request and closes it after the reply:
- * for a request sent once more after a kept-alive connection was closed under it.
- */
-export function createFreshConnectionHttpsAgent(tls: KeylimeClientTls): HttpsAgent {
-  const connect = keylimeTlsConnectOptions(tls);
-  return new HttpsAgent({ keepAlive: false, ...(tls.pinnedServerCert === undefined ? {} : { maxCachedSessions: 0 }), ...connect });
 }
 
 /**

@@ -76,8 +76,8 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
  * first. A read left behind ends by its own request timeout; its outcome is dropped.
  */
 async function readBefore(read: () => Promise<StatusVerdict>, ms: number, signal: AbortSignal): Promise<StatusVerdict | typeof EXPIRED> {
+  // Promise.race below subscribes to `running` at once, so a read left behind that rejects later is handled.
   const running = read();
-  running.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const stopped = new Promise<typeof EXPIRED>((resolve, reject) => {

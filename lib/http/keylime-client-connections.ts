@@ -19,6 +19,8 @@ export interface ClientConnections {
   readonly fresh: AgentOption;
   /** Whether a failure on a pooled connection may be sent again (`ReusedConnectionWatch`). */
   readonly watch: ReusedConnectionWatch;
+  /** Whether `destroy` ran: the client is closed, and a reset after it is its own, not a stale connection. */
+  readonly destroyed: boolean;
   destroy(): void;
 }
 
@@ -32,11 +34,16 @@ export function createClientConnections(protocol: 'http:' | 'https:', tls: Keyli
 }
 
 function connectionsOf<A extends HttpAgent>(pooled: A, fresh: A, asOption: (agent: A) => AgentOption): ClientConnections {
+  let destroyed = false;
   return {
     pooled: asOption(pooled),
     fresh: asOption(fresh),
     watch: new ReusedConnectionWatch(pooled),
+    get destroyed() {
+      return destroyed;
+    },
     destroy: () => {
+      destroyed = true;
       pooled.destroy();
       fresh.destroy();
     },

@@ -85,17 +85,15 @@ export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClien
     transformResponse: [(data: unknown) => data],
     validateStatus: () => true,
   });
-  let closed = false;
   // The DTO check in `request` is what makes the conditional result type true.
   const send = <O extends RequestOptions>(method: string, path: string, body: unknown, opts?: O) =>
-    request(http, connections, method, path, body, opts ?? {}, () => closed) as Promise<ClientReply<O>>;
+    request(http, connections, method, path, body, opts ?? {}) as Promise<ClientReply<O>>;
   return {
     get: (path, opts) => send('GET', path, undefined, opts),
     post: (path, body, opts) => send('POST', path, body, opts),
     put: (path, body, opts) => send('PUT', path, body, opts),
     delete: (path, opts) => send('DELETE', path, undefined, opts),
     close: () => {
-      closed = true;
       connections.destroy();
     },
   };
@@ -108,10 +106,9 @@ async function request(
   path: string,
   body: unknown,
   options: RequestOptions,
-  isClosed: () => boolean,
 ): Promise<KeylimeEnvelope<unknown> & { readonly serverTime?: number }> {
   const url = `${http.defaults.baseURL ?? ''}${path}`;
-  if (isClosed()) {
+  if (connections.destroyed) {
     throw new ServiceUnreachableError(url, 'network', 'the client was closed');
   }
   const timeout = http.defaults.timeout ?? DEFAULT_TIMEOUT_MS;
@@ -132,7 +129,7 @@ async function request(
       send(signal, connections.pooled).catch((error: unknown) => {
         // `close()` destroys the sockets of requests in flight too (a caller that stopped waiting for
         // one): that reset is ours, not a stale connection, and sending again would open a new one.
-        if (isClosed() || !connections.watch.closedUnanswered(method, error)) throw error;
+        if (connections.destroyed || !connections.watch.closedUnanswered(method, error)) throw error;
         return send(signal, connections.fresh);
       }),
     );

@@ -18,7 +18,7 @@ export interface PrivateKeyKind {
  * kind is a PkiError naming the file, not an uncoded OpenSSL or JOSE error at first use.
  * @throws PkiError
  */
-export function readPrivateKeyFile(file: string, kind: PrivateKeyKind): KeyObject {
+function readPrivateKeyFile(file: string, kind: PrivateKeyKind): KeyObject {
   let key: KeyObject;
   try {
     key = createPrivateKey(readPrivateSync(file));

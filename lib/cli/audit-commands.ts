@@ -1,21 +1,22 @@
 import type { KeyObject } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
-import { InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
+import type { Knex } from 'knex';
+import { DatabaseUnavailable, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { exportAuditLog, type AuditRecordSink } from '../audit/audit-export.js';
 import { formatAuditLine } from '../audit/audit-export-format.js';
 import { formatAuditManifestLine } from '../audit/audit-manifest.js';
-import { AUDIT_PUBLIC_KEY_FILE, loadAuditKey, readAuditPublicKey } from '../audit/audit-signing-key.js';
+import type { AuditQuery } from '../audit/audit-export-scope.js';
+import { AUDIT_PUBLIC_KEY_FILE, loadAuditKey, readAuditPublicKey, type AuditSigningKey } from '../audit/audit-signing-key.js';
 import { verifyAuditExportFile } from '../audit/verify-audit-export.js';
 import { auditVerifyReport } from './audit-verify-report.js';
 import { ExportOutput } from './export-output.js';
-import { loadConfig } from '../config/load-config.js';
 import { createDatabase } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
 import { withoutStatementBound } from '../db/postgres-bounds.js';
 import { TerminalProgress } from './terminal-progress.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { verifierDataDir, verifierDatabaseUrl } from './verifier-locations.js';
 
 interface ExportOptions {
   readonly agent?: string;
@@ -45,12 +46,11 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .option('--agent <id>', "only this agent's chain (default: every stream)")
     .option('--since <time>', "per stream, from the record before the first one at or after this ISO 8601 time to the stream's end")
     .option('--out <file>', 'write to a file instead of stdout')
-    .option('--database <url>', "the verifier's PostgreSQL URL (default: databaseUrl / $IRONLIME_DATABASE_URL, else PGlite in the data dir)")
-    .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_DATA_DIR or ./.ironlime)")
+    .option('--database <url>', "the verifier's PostgreSQL URL (default: $IRONLIME_VERIFIER_DATABASE_URL, else databaseUrl / $IRONLIME_DATABASE_URL, else PGlite in the data dir)")
+    .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_VERIFIER_DATA_DIR, else $IRONLIME_DATA_DIR or ./.ironlime)")
     .action(async (options: ExportOptions) => {
-      const config = loadConfig({ env: process.env });
-      const dataDir = options.dataDir ?? config.dataDir;
-      const url = options.database ?? config.databaseUrl;
+      const dataDir = verifierDataDir(options.dataDir);
+      const url = verifierDatabaseUrl(options.database);
       const since = options.since === undefined ? undefined : new Date(options.since);
       if (since !== undefined && Number.isNaN(since.getTime())) throw new InvalidParameterValue('--since', `not a time: ${options.since}`);
       // The verifier's own key signs the manifest: checked before the database is opened (and migrated).
@@ -58,30 +58,17 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
       const database = await createDatabase({ ...(url === undefined ? {} : { url }), dataDir });
       try {
         await migrateLatest(database.knex);
-        const out = new ExportOutput(options.out === undefined ? process.stdout : createWriteStream(options.out), options.out ?? 'stdout');
-        // On stderr, and only on a terminal: stdout may be the export itself.
-        const progress = new TerminalProgress('audit export: records');
-        let written = 0;
-        // Written a batch at a time as it is read: memory holds one batch, whatever the size of the log.
-        const writeBatch: AuditRecordSink = async (batch, expected) => {
-          for (const record of batch) await out.write(formatAuditLine(record));
-          written += batch.length;
-          progress.update(written, expected);
+        const out = options.out === undefined ? ExportOutput.toStdout() : ExportOutput.toFile(options.out);
+        const filter = {
+          ...(options.agent === undefined ? {} : { stream: options.agent }),
+          ...(since === undefined ? {} : { since: since.toISOString() }),
         };
-        // Statements over the whole log, run by an operator: not held to the services' 30 s bound.
-        const { records, manifest, headMismatches } = await withoutStatementBound(() =>
-          exportAuditLog(
-            database.knex,
-            key,
-            {
-              ...(options.agent === undefined ? {} : { stream: options.agent }),
-              ...(since === undefined ? {} : { since: since.toISOString() }),
-            },
-            writeBatch,
-          ),
-        );
-        progress.finish();
-        await out.finish(formatAuditManifestLine(manifest));
+        const { records, headMismatches } = await writeAuditExport(database.knex, key, filter, out).catch(async (error: unknown) => {
+          await out.discard();
+          // The output's own failures are coded already; anything else came from reading the log (a connection cut, a statement refused).
+          if (error instanceof IronlimeError) throw error;
+          throw new DatabaseUnavailable(`reading the audit log: ${error instanceof Error ? error.message : String(error)}${options.out === undefined ? '' : `; ${options.out} was left as it was`}`, { cause: error });
+        });
         if (options.out !== undefined) {
           process.stderr.write(`ironlime: wrote ${records} audit record(s) to ${options.out}\n`);
         }
@@ -98,10 +85,10 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .description('check an export offline: hashes, links, signatures, and its signed manifest (where each stream starts and ends)')
     .argument('<file>', 'a file written by `ironlime audit export`')
     .option('--public-key <pem>', `the verifier's audit public key (default: <data dir>/${AUDIT_PUBLIC_KEY_FILE})`)
-    .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_DATA_DIR or ./.ironlime)")
+    .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_VERIFIER_DATA_DIR, else $IRONLIME_DATA_DIR or ./.ironlime)")
     .option('--unsealed', 'accept an export with no manifest (made before manifests): chains only, removed records at the ends and removed streams go unseen')
     .action(async (file: string, options: VerifyOptions) => {
-      const keyFile = options.publicKey ?? path.join(options.dataDir ?? loadConfig({ env: process.env }).dataDir, AUDIT_PUBLIC_KEY_FILE);
+      const keyFile = options.publicKey ?? path.join(verifierDataDir(options.dataDir), AUDIT_PUBLIC_KEY_FILE);
       const publicKey = readVerifyKey(keyFile);
       const result = await verifyAuditExportFile(file, publicKey, { unsealed: options.unsealed === true }).catch((error: unknown) => {
         // A file that cannot be read (missing, a folder, no permission): a coded error, not a stack trace.
@@ -112,6 +99,23 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
       context.setExitCode(result.valid ? EXIT_VALID : EXIT_INVALID);
     });
 };
+
+/** Writes the records `filter` selects, a batch at a time as read (memory holds one batch), then the signed manifest. */
+async function writeAuditExport(knex: Knex, key: AuditSigningKey, filter: AuditQuery, out: ExportOutput): Promise<{ records: number; headMismatches: readonly string[] }> {
+  // On stderr, and only on a terminal: stdout may be the export itself.
+  const progress = new TerminalProgress('audit export: records');
+  let written = 0;
+  const writeBatch: AuditRecordSink = async (batch, expected) => {
+    for (const record of batch) await out.write(formatAuditLine(record));
+    written += batch.length;
+    progress.update(written, expected);
+  };
+  // Statements over the whole log, run by an operator: not held to the services' 30 s bound.
+  const { records, manifest, headMismatches } = await withoutStatementBound(() => exportAuditLog(knex, key, filter, writeBatch));
+  progress.finish();
+  await out.finish(formatAuditManifestLine(manifest));
+  return { records, headMismatches };
+}
 
 /** The audit public key `audit verify` checks with; one it cannot read names the options that choose it. */
 function readVerifyKey(keyFile: string): KeyObject {

@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 
@@ -6,18 +8,31 @@ import { InvalidParameterValue } from '../../interfaces/errors.js';
  * An export's output (stdout or `--out`), written a line at a time with back-pressure. The stream's
  * first error (a closed pipe, a full disk, an `--out` that cannot be opened) is kept and thrown by the
  * next write as a coded error naming the output, so it stops the export instead of crashing the
- * process with a stack trace; what was written has no manifest, which `audit verify` refuses.
+ * process with a stack trace; what was written to stdout has no manifest, which `audit verify` refuses.
+ * A file is written beside its name and renamed over it only once complete: an export that stops
+ * leaves an earlier export of that name as it was.
  */
 export class ExportOutput {
   private failure: Error | undefined;
 
-  constructor(
+  private constructor(
     private readonly out: Writable,
     private readonly name: string,
+    private readonly file?: { readonly partial: string; readonly final: string },
   ) {
     out.on('error', (error: Error) => {
       this.failure ??= error;
     });
+  }
+
+  static toStdout(): ExportOutput {
+    return new ExportOutput(process.stdout, 'stdout');
+  }
+
+  /** Writes `<file>.partial-<pid>` (created, never an existing file or link), renamed to `file` by `finish`. */
+  static toFile(file: string): ExportOutput {
+    const partial = `${file}.partial-${process.pid}`;
+    return new ExportOutput(createWriteStream(partial, { flags: 'wx' }), file, { partial, final: file });
   }
 
   async write(text: string): Promise<void> {
@@ -26,17 +41,26 @@ export class ExportOutput {
     this.check();
   }
 
-  /** The last line: resolves once it is handed to the system (ending a file), or throws why it could not be. */
+  /** The last line: resolves once it is handed to the system (a file ended and renamed into place), or throws why it could not be. */
   async finish(text: string): Promise<void> {
     this.check();
     await this.settled(new Promise<void>((resolve) => this.out.write(text, () => resolve())));
     // A stream that failed emits no 'finish': ending it would wait for ever.
     this.check();
-    if (this.out !== process.stdout) {
+    if (this.file !== undefined) {
       this.out.end();
       await this.settled(once(this.out, 'finish'));
+      this.check();
+      await this.settled(rename(this.file.partial, this.file.final));
     }
     this.check();
+  }
+
+  /** After an export that stopped before `finish`: a file's partial copy is removed. */
+  async discard(): Promise<void> {
+    if (this.file === undefined) return;
+    this.out.destroy();
+    await rm(this.file.partial, { force: true });
   }
 
   private async settled(wait: Promise<unknown>): Promise<void> {
@@ -46,6 +70,8 @@ export class ExportOutput {
   }
 
   private check(): void {
-    if (this.failure !== undefined) throw new InvalidParameterValue(this.name, `cannot write the export: ${this.failure.message}; what was written has no manifest`);
+    if (this.failure === undefined) return;
+    const left = this.file === undefined ? 'what was written has no manifest' : `${this.file.final} was left as it was`;
+    throw new InvalidParameterValue(this.name, `cannot write the export: ${this.failure.message}; ${left}`);
   }
 }

@@ -4,7 +4,7 @@ import { issueApiToken } from '../auth/api-token.js';
 import { isRole, ROLES } from '../auth/roles.js';
 import { loadTokenKey } from '../auth/token-signing-key.js';
 import { parseTokenTtl } from '../auth/token-ttl.js';
-import { loadConfig } from '../config/load-config.js';
+import { verifierDataDir } from './verifier-locations.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
 
@@ -40,9 +40,3 @@ export const registerTokenCommands: CommandRegistrar = (program, context) => {
       context.setExitCode(EXIT_VALID);
     });
 };
-
-/** The verifier's data folder, chosen as `ironlime verifier` chooses its own, then the general `dataDir`. */
-function verifierDataDir(option: string | undefined): string {
-  const fromEnv = process.env['IRONLIME_VERIFIER_DATA_DIR'];
-  return option ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : loadConfig({ env: process.env }).dataDir);
-}

@@ -111,9 +111,45 @@ function create(file: string, holder: LockHolder): boolean {
 function takeOver(folder: string, file: string, mine: LockHolder): void {
   const text = readText(file);
   const holder = parse(text);
-  if (holder === undefined) {
-    throw new DatabaseUnavailable(`PGlite in ${folder}: its lock file ${file} is unreadable; if no process uses the folder, delete the file`);
+  if (holder === undefined) refuseMarkedUnreadable(folder, file);
+  else refuseLiveHolder(folder, file, holder);
+  // Moved aside, then checked: another opener may have taken it over between the read and the move.
+  const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    renameSync(file, aside);
+  } catch (error) {
+    throw new DatabaseUnavailable(`PGlite in ${folder}: another process is taking over its lock file ${file} at the same time`, { cause: error });
   }
+  const moved = readText(aside);
+  if (moved !== text) {
+    try {
+      linkSync(aside, file);
+    } catch {
+      // Its taker's file is back already, or a newer one stands there.
+    }
+    rmSync(aside, { force: true });
+    throw new DatabaseUnavailable(`PGlite in ${folder}: another process took over its lock file ${file} at the same time`);
+  }
+  rmSync(aside, { force: true });
+  if (!create(file, mine)) throw new DatabaseUnavailable(`PGlite in ${folder}: another process created its lock file ${file} at the same time`);
+  const gone = holder === undefined ? `its unreadable lock file was unmarked for ${PGLITE_LOCK_STALE_MS / 1000} s` : `its holder, pid ${holder.pid} since ${holder.openedAt}, is gone`;
+  process.emitWarning(`took over the lock file of PGlite in ${folder}: ${gone}`, {
+    code: PGLITE_LOCK_TAKEN_OVER_WARNING,
+  });
+}
+
+/** An empty or garbled lock file (a crash before its data reached the disk) is refused while its holder, if any, still marks it. */
+function refuseMarkedUnreadable(folder: string, file: string): void {
+  if (markedWithin(file, PGLITE_LOCK_STALE_MS)) {
+    throw new DatabaseUnavailable(
+      `PGlite in ${folder}: its lock file ${file} is unreadable and was marked in use within the last ${PGLITE_LOCK_STALE_MS / 1000} s; ` +
+        `if no process uses the folder, delete the file (it is taken over once unmarked for ${PGLITE_LOCK_STALE_MS / 1000} s)`,
+    );
+  }
+}
+
+/** Refuses the take-over when the lock file's holder may still run (another host, a marked file of another pid namespace, a live pid). */
+function refuseLiveHolder(folder: string, file: string, holder: LockHolder): void {
   if (holder.hostname !== hostname()) {
     throw new DatabaseUnavailable(
       `PGlite in ${folder} is open on another host: pid ${holder.pid} on ${holder.hostname}, since ${holder.openedAt} (lock file ${file}). ` +
@@ -136,28 +172,6 @@ function takeOver(folder: string, file: string, mine: LockHolder): void {
         'PGlite admits one process per folder: stop that process first, or use PostgreSQL (databaseUrl) for several processes',
     );
   }
-  // Moved aside, then checked: another opener may have taken it over between the read and the move.
-  const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    renameSync(file, aside);
-  } catch (error) {
-    throw new DatabaseUnavailable(`PGlite in ${folder}: another process is taking over its lock file ${file} at the same time`, { cause: error });
-  }
-  const moved = readText(aside);
-  if (moved !== text) {
-    try {
-      linkSync(aside, file);
-    } catch {
-      // Its taker's file is back already, or a newer one stands there.
-    }
-    rmSync(aside, { force: true });
-    throw new DatabaseUnavailable(`PGlite in ${folder}: another process took over its lock file ${file} at the same time`);
-  }
-  rmSync(aside, { force: true });
-  if (!create(file, mine)) throw new DatabaseUnavailable(`PGlite in ${folder}: another process created its lock file ${file} at the same time`);
-  process.emitWarning(`took over the lock file of PGlite in ${folder}: its holder, pid ${holder.pid} since ${holder.openedAt}, is gone`, {
-    code: PGLITE_LOCK_TAKEN_OVER_WARNING,
-  });
 }
 
 function readText(file: string): string {

@@ -132,6 +132,33 @@ describe('PGlite folder lock', function () {
     await database.close();
   });
 
+  it('an empty or garbled lock file (a crash before its data reached the disk) is refused while marked, taken over with a warning once unmarked', async () => {
+    const folder = path.join(dir.path, 'pglite');
+    const lockFile = pgliteLockFile(folder);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      for (const garbled of ['', '{"pid":']) {
+        writeFileSync(lockFile, garbled);
+        expect(() => lockPgliteFolder(folder)).to.throw(/lock file .* is unreadable and was marked in use within the last 60 s/);
+        expect(readFileSync(lockFile, 'utf8')).to.equal(garbled);
+        const unmarked = new Date(Date.now() - PGLITE_LOCK_STALE_MS - 10_000);
+        utimesSync(lockFile, unmarked, unmarked);
+        const release = lockPgliteFolder(folder);
+        expect(JSON.parse(readFileSync(lockFile, 'utf8'))).to.have.property('pid', process.pid);
+        release();
+        expect(existsSync(lockFile)).to.equal(false);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((warning) => (warning as { code?: string }).code === PGLITE_LOCK_TAKEN_OVER_WARNING).map((warning) => warning.message)).to.deep.equal(
+        Array(2).fill(`took over the lock file of PGlite in ${folder}: its unreadable lock file was unmarked for 60 s`),
+      );
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it("a holder records its pid namespace and keeps marking its lock file, so a start in another namespace sees it in use", async () => {
     const holder = await holdFolder(dir.path);
     try {

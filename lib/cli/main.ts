@@ -28,7 +28,8 @@ export function buildProgram(context: CliContext): Command {
   const program = new Command('ironlime')
     .description('Attestation for bare-metal provisioning: Keylime-compatible services and tools.')
     .exitOverride()
-    .showHelpAfterError();
+    // One hint line: a command's whole help (50 lines for the verifier) buried the error above it.
+    .showHelpAfterError('(add --help for the usage)');
   for (const register of REGISTRARS) {
     register(program, context);
   }

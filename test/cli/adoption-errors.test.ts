@@ -83,6 +83,15 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
     }
   });
 
+  it('a usage mistake (a missing value, an unknown option) is the error and one hint line, not the command\'s whole help', async () => {
+    for (const args of [['verifier', '--port'], ['tenant', 'add', '--uuid', 'a', '--bogus']]) {
+      const run = await runCli(args);
+      expect(run.code).to.equal(2);
+      expect(run.stderr.trimEnd().split('\n'), run.stderr).to.have.length(2);
+      expect(run.stderr).to.match(/^error: .+\n\(add --help for the usage\)\n$/);
+    }
+  });
+
   it('audit verify of a missing file: exit 2, one line naming the file', async () => {
     const missing = path.join(dir.path, 'none.jsonl');
     const keyFile = path.join(dir.path, 'audit-public.pem');

@@ -2,6 +2,7 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../tpm/constants.js';
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
+import { tpmKeyWeakness } from '../tpm/weak-tpm-key.js';
 import { certificateHoldsKey } from '../tpm/ek-certificate.js';
 import { tpmObjectName } from '../tpm/object-name.js';
 import { CertificateParseError } from '../tpm/tpm-errors.js';
@@ -35,6 +36,7 @@ export interface CheckedRegistration {
  * - `aik_tpm` must be an RSA/ECC TPM2B_PUBLIC with restricted-signing-key attributes (the removed
  *   legacy registrar's `AK_EXPECTED_ATTRS`; §1.3 last note) → 400 "Invalid AK attributes";
  * - `ek_tpm` must be an RSA/ECC restricted decryption key (TPM2_ActivateCredential needs one);
+ * - neither key may be an RSA key under 2048 bits or one with the ROCA fingerprint (`tpmKeyWeakness`);
  * - the EK public key must equal the key of the EK certificate (Keylime `_check_key_against_cert`);
  *   with a PEM chain, the certificate holding that key is the EK certificate, the rest intermediates;
  * - `mtls_cert` must be "disabled" or a PEM certificate.
@@ -50,6 +52,8 @@ export function checkRegistration(body: RegisterAgentBody): CheckedRegistration 
   if ((ekPublic.objectAttributes & decryptBits) !== decryptBits) {
     throw new InvalidAgentData('ek_tpm', 'the EK must be a restricted decryption key');
   }
+  const ekWeakness = tpmKeyWeakness(ekPublic);
+  if (ekWeakness !== null) throw new InvalidAgentData('ek_tpm', `the EK ${ekWeakness}`);
 
   const akBytes = Buffer.from(body.aik_tpm, 'base64');
   const akPublic = parseField('aik_tpm', akBytes);
@@ -58,6 +62,8 @@ export function checkRegistration(body: RegisterAgentBody): CheckedRegistration 
   if (problems.length > 0) {
     throw new InvalidAgentData('aik_tpm', `Invalid AK attributes: ${problems.join('; ')}`);
   }
+  const akWeakness = tpmKeyWeakness(akPublic);
+  if (akWeakness !== null) throw new InvalidAgentData('aik_tpm', `the AK ${akWeakness}`);
   const akName = fieldStep('aik_tpm', () => tpmObjectName(akPublic));
 
   let ekCertDer: Uint8Array | null = null;

@@ -10,6 +10,7 @@ import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import { DATA_PCR, DEFAULT_ACCEPTED_HASH_ALGS, DEFAULT_ACCEPTED_SIGN_ALGS } from '../tpm/keylime-profile.js';
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
+import { tpmKeyWeakness } from '../tpm/weak-tpm-key.js';
 import { parseQuoteString } from '../tpm/quote-string.js';
 import { parsePublicArea } from '../tpm/tpmt-public.js';
 import { verifyQuote } from '../tpm/verify-quote.js';
@@ -89,6 +90,11 @@ async function checkRegisteredIdentity(input: Omit<AgentIdentityCheckInput, 'tls
   const akProblems = registeredAkProblems(agent.akPublic);
   if (akProblems.length > 0) {
     return refuse('ak-attributes', `the AK agent '${agent.agentId}' registered is not a restricted signing key: ${akProblems.join('; ')}`);
+  }
+  // Parsed above without a problem. Keylime's registrar takes short and ROCA RSA keys.
+  const akWeakness = tpmKeyWeakness(parsePublicArea(agent.akPublic));
+  if (akWeakness !== null) {
+    return refuse('ak-attributes', `the AK agent '${agent.agentId}' registered cannot be trusted: it ${akWeakness}`);
   }
   const ek = checkRegisteredEkCertificate(agent, input.ekCheck ?? 'require', input.certStore ?? loadTenantCertStore(input.extraEkCaDirs));
   if (!ek.ok) {

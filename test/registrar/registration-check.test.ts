@@ -9,6 +9,7 @@ import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 import { MAX_EK_INTERMEDIATES } from '../../lib/tpm/ek-certificate.js';
 import { certificatePem, UNREADABLE_CERTIFICATE_BLOCK } from './helpers/certificate-pem.js';
 import { generateTestKey, type TestKey } from './helpers/test-tpm-identity.js';
+import { rocaModulus } from '../helpers/roca-modulus.js';
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
@@ -83,6 +84,19 @@ describe('registrar: registration checks', function () {
   it('refuses an mtls_cert that is PEM-shaped but no certificate', function () {
     expect(() => checkRegistration(body({ mtls_cert: certificatePem(Buffer.from([0x30, 0x00])) })))
       .to.throw(InvalidAgentData, 'body.mtls_cert: is not a readable PEM certificate');
+  });
+
+  it('refuses an RSA EK or AK with the ROCA fingerprint (its private key can be computed) with 400 naming the field', function () {
+    const roca = rocaModulus();
+    // The modulus is the last field of an RSA TPMT_PUBLIC: the generated RSA keys' 256 bytes are swapped for it.
+    const withModulus = (area: Uint8Array): Uint8Array => new Uint8Array(Buffer.concat([area.subarray(0, area.length - roca.length), roca]));
+    const rsaEk = generateTestKey('rsa', 'ek');
+    const rsaAk = generateTestKey('rsa', 'ak');
+    expect(() => checkRegistration(body({ ek_tpm: b64(rsaEk.tpm2bPublic), aik_tpm: b64(rsaAk.tpm2bPublic) }))).not.to.throw();
+    expect(() => checkRegistration(body({ ek_tpm: b64(withModulus(rsaEk.tpm2bPublic)) })))
+      .to.throw(InvalidAgentData, 'body.ek_tpm: the EK is an RSA key made by a TPM with the ROCA flaw (CVE-2017-15361');
+    expect(() => checkRegistration(body({ aik_tpm: b64(withModulus(rsaAk.tpm2bPublic)) })))
+      .to.throw(InvalidAgentData, 'body.aik_tpm: the AK is an RSA key made by a TPM with the ROCA flaw (CVE-2017-15361');
   });
 
   it('throws only InvalidAgentData for random bytes in ek_tpm and aik_tpm, and for every proper prefix', function () {

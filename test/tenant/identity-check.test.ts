@@ -14,8 +14,9 @@ import type { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { AgentShowReplyResults } from '../../lib/registrar/registrar-reply-dtos.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore, type TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { checkAgentIdentity, checkPushAgentIdentity, randomAlphanumeric, registeredAgentUrl } from '../../lib/tenant/identity-check.js';
-import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../../lib/tpm/constants.js';
-import { marshalTpm2bPublic, parsePublicArea } from '../../lib/tpm/tpmt-public.js';
+import { TPM_ALG_RSA, TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../../lib/tpm/constants.js';
+import { marshalTpm2bPublic, parsePublicArea, type TpmtPublicFields } from '../../lib/tpm/tpmt-public.js';
+import { rocaModulus } from '../helpers/roca-modulus.js';
 import { decodeRegisteredAgent } from '../../lib/tenant/registrar-agents.js';
 import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
@@ -154,6 +155,15 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
       const push = await checkPushAgentIdentity({ registrar: fakeRegistrar(results), agentId: AGENT_ID, extraEkCaDirs: [ekCaDir] });
       expect(push).to.include({ valid: false, check: 'ak-attributes' });
     }
+  });
+
+  it('refuses a registrar RSA AK with the ROCA fingerprint, which a registrar that checks no key (Keylime\'s) holds', async function () {
+    const url = await serve(tpm, ak, nkPem);
+    const pub = parsePublicArea(ak.akPublic);
+    expect(pub.type).to.equal(TPM_ALG_RSA);
+    const verdict = await check(registered(url, { aik_tpm: b64(marshalTpm2bPublic({ ...pub, unique: { n: rocaModulus() } } as TpmtPublicFields)) }));
+    expect(verdict).to.include({ valid: false, check: 'ak-attributes' });
+    expect(verdict.valid === false && verdict.reason).to.match(new RegExp(`^the AK agent '${AGENT_ID}' registered cannot be trusted: it is an RSA key made by a TPM with the ROCA flaw`));
   });
 
   it('refuses a registrar reply that is the record of another agent', async function () {

@@ -51,6 +51,8 @@ export interface LivenessCheck {
   readonly now: number;
   /** Misses in a row before the node counts as unreachable (Keylime's `max_retries` for pull agents). */
   readonly maxMisses: number;
+  /** Seconds between two checks of the node by one process (the verifier's `quoteInterval`). */
+  readonly intervalSeconds: number;
 }
 
 /** Wording the verifier's status uses instead of PASS: there is nothing to pass. */
@@ -71,7 +73,10 @@ export function decideLiveness(state: LivenessState, check: LivenessCheck, obser
   if (state.status === 'failed') return state;
   if (observation.kind === 'no_answer') {
     const misses = state.misses + 1;
-    return misses >= check.maxMisses
+    // Every process of a verifier id checks every node, so misses add up faster than intervals pass:
+    // the node must also have been silent for as long as one process takes to miss `maxMisses` checks.
+    const silentLongEnough = state.lastSeen === null || check.now - state.lastSeen >= (check.maxMisses - 1) * check.intervalSeconds;
+    return misses >= check.maxMisses && silentLongEnough
       ? { ...state, status: 'unreachable', misses, lastFailure: `no answer to ${misses} liveness checks in a row: ${observation.message}` }
       : { ...state, misses };
   }

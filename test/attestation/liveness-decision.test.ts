@@ -3,7 +3,7 @@ import { decideLiveness, INITIAL_LIVENESS, type LivenessCheck } from '../../lib/
 import { hostSecretProof, newHostSecret } from '../../lib/identity/host-secret-proof.js';
 
 const key = newHostSecret();
-const check: LivenessCheck = { agentId: 'a1', mode: 'id-secret', proofKey: key, nonce: 'n0nce1', now: 1000, maxMisses: 3 };
+const check: LivenessCheck = { agentId: 'a1', mode: 'id-secret', proofKey: key, nonce: 'n0nce1', now: 1000, maxMisses: 3, intervalSeconds: 2 };
 const answer = (results: unknown) => ({ kind: 'answer' as const, results });
 
 describe('liveness decision (lib/attestation/liveness-decision.ts)', function () {
@@ -37,9 +37,23 @@ describe('liveness decision (lib/attestation/liveness-decision.ts)', function ()
 
   it('silence counts misses and turns unreachable at maxMisses; an answer brings the node back', function () {
     let state = decideLiveness(INITIAL_LIVENESS, check, answer({ agent_uuid: 'a1', identity_mode: 'id-secret', proof: hostSecretProof(key, 'a1', 'n0nce1') }));
-    for (let i = 1; i <= 3; i += 1) state = decideLiveness(state, check, { kind: 'no_answer', message: 'refused' });
+    for (let i = 1; i <= 3; i += 1) state = decideLiveness(state, { ...check, now: 1000 + 2 * i }, { kind: 'no_answer', message: 'refused' });
     expect(state).to.include({ status: 'unreachable', misses: 3, lastSeen: 1000 });
     const back = decideLiveness(state, { ...check, nonce: 'n2', now: 2000 }, answer({ agent_uuid: 'a1', identity_mode: 'id-secret', proof: hostSecretProof(key, 'a1', 'n2') }));
     expect(back).to.deep.equal({ status: 'alive', misses: 0, lastSeen: 2000, lastFailure: null });
+  });
+
+  it('three processes each missing the node once within one interval (a blip) do not make it unreachable; silence as long as one process needs does', function () {
+    let state = decideLiveness(INITIAL_LIVENESS, check, answer({ agent_uuid: 'a1', identity_mode: 'id-secret', proof: hostSecretProof(key, 'a1', 'n0nce1') }));
+    for (const now of [1001, 1001, 1002]) state = decideLiveness(state, { ...check, now }, { kind: 'no_answer', message: 'refused' });
+    expect(state).to.include({ status: 'alive', misses: 3 });
+    state = decideLiveness(state, { ...check, now: 1004 }, { kind: 'no_answer', message: 'refused' });
+    expect(state).to.include({ status: 'unreachable', misses: 4 });
+  });
+
+  it('a node never seen since its enrolment is unreachable at maxMisses misses, however close together', function () {
+    let state = INITIAL_LIVENESS;
+    for (let i = 0; i < 3; i += 1) state = decideLiveness(state, check, { kind: 'no_answer', message: 'refused' });
+    expect(state).to.include({ status: 'unreachable', misses: 3 });
   });
 });

@@ -103,6 +103,7 @@ export class LivenessMonitor {
       nonce,
       now: Math.floor(Date.now() / 1000),
       maxMisses: this.options.maxMisses,
+      intervalSeconds: this.options.intervalSeconds,
     };
     const decide = (stored: LivenessState): LivenessState => decideLiveness(stored, check, observation);
     await this.store(record.agentId, { enrolment: record.enrolment, decide, decided: decide(record.state) });

@@ -207,7 +207,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     registerVerifierRoutes(service, container);
     registerTokenRoutes(service, access.revocations);
-    const livenessRepository = new LivenessRepository(database.knex);
+    const livenessRepository = new LivenessRepository(database.knex, { log: access.auditLog, actor: owner });
     liveness = new LivenessMonitor({
       repository: livenessRepository,
       verifierId: config.verifierId,

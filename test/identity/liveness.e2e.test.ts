@@ -26,7 +26,8 @@ describe('identity without a TPM: registration and liveness checks end to end', 
 
   before(async function () {
     deployment = await createDeployment();
-    const verifier = await deployment.startVerifier({ quoteInterval: 3600 });
+    // One silent check makes a node unreachable: checks made here back to back are not an interval apart, and misses closer together need as long a silence (liveness-decision).
+    const verifier = await deployment.startVerifier({ quoteInterval: 3600, maxRetries: 1 });
     admin = new RegistrarClient({ baseUrl: deployment.registrar.tlsUrl, tls: { ca: deployment.registrar.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
     verifierHttp = createKeylimeClient({ baseUrl: verifier.url, tls: { ca: verifier.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
     liveness = new LivenessClient(verifierHttp);
@@ -78,10 +79,9 @@ describe('identity without a TPM: registration and liveness checks end to end', 
     expect((await liveness.status(host.uuid)).liveness_status).to.equal('alive');
     await host.close();
     await deployment.verifier!.liveness.checkNow();
-    await deployment.verifier!.liveness.checkNow();
     const silent = await liveness.status(host.uuid);
     expect(silent.liveness_status).to.equal('unreachable');
-    expect(silent.last_failure).to.include('no answer to 2 liveness checks');
+    expect(silent.last_failure).to.include('no answer to 1 liveness checks');
   });
 
   it('a restarted id-secret node proves the same secret; one that lost it is refused by the registrar and flagged', async function () {
@@ -89,6 +89,8 @@ describe('identity without a TPM: registration and liveness checks end to end', 
     await enrol(first.uuid);
     await first.close();
     const again = await startHost('secret-b', 'id-secret', 'mac:02:00:00:00:15:03');
+    // On another port: enrolled again from the registrar's record, as the driver does, so the check reaches it.
+    await enrol(again.uuid);
     await deployment.verifier!.liveness.checkNow();
     expect((await liveness.status(again.uuid)).liveness_status).to.equal('alive');
     await again.close();

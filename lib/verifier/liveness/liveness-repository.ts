@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { AuditLog } from '../../audit/audit-log.js';
 import { storedLivenessStatus, type LivenessMode, type LivenessState, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { TrustLevel } from '../../identity/trust-level.js';
 import type { ChangeRecord } from '../admin-change-record.js';
@@ -63,7 +64,14 @@ const EVENTS_TABLE = 'verifier_liveness_events';
 
 /** Persistence of liveness-checked nodes: enrol (replace), read, list one verifier's, store a state, delete. */
 export class LivenessRepository {
-  constructor(private readonly knex: Knex) {}
+  /**
+   * @param statusAudit when given (the verifier gives its audit log and name), each status change is
+   * also a signed `liveness` record in the node's audit stream, in the transaction that stores it.
+   */
+  constructor(
+    private readonly knex: Knex,
+    private readonly statusAudit?: { readonly log: AuditLog; readonly actor: string },
+  ) {}
 
   /**
    * Enrols or re-enrols (a fresh `pending` state and `enrolment` uuid: a failed node starts over only
@@ -150,6 +158,14 @@ export class LivenessRepository {
         });
       if (current.status === state.status) return undefined;
       await trx(EVENTS_TABLE).insert({ agent_id: agentId, tenant: row.tenant, from_status: current.status, to_status: state.status, reason: lastFailure });
+      await this.statusAudit?.log.appendIn(trx, {
+        stream: agentId,
+        at: new Date().toISOString(),
+        actor: `verifier:${this.statusAudit.actor}`,
+        action: 'liveness',
+        agentId,
+        details: { from: current.status, to: state.status, reason: lastFailure },
+      });
       return { from: current.status, to: state.status, reason: state.lastFailure };
     });
   }

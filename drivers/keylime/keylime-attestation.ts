@@ -17,7 +17,7 @@ import { parseKeylimeDriverInfo, type KeylimeNodeSettings } from './keylime-driv
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
 import { removeAndWait } from './verifier-removal.js';
 import { readVerifierAgent } from './verifier-agent-view.js';
-import { checkedForLiveness, enrolForLiveness, readTrustLevel, removeOwnLiveness, withLivenessClient } from './node-identity.js';
+import { checkedForLiveness, enrolForLiveness, readTrustLevel, removeOwnLiveness } from './node-identity.js';
 import { awaitTrustedStatus } from './security-status.js';
 import type { TrustLevel } from '../../lib/identity/trust-level.js';
 
@@ -129,7 +129,7 @@ export class KeylimeAttestation extends AttestationInterface {
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
       if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions()))) {
-        await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => enrolForLiveness(connection, liveness, location.uuid, task.node.uuid));
+        await enrolForLiveness(connection, connection.liveness(), location.uuid, task.node.uuid);
         task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
         return;
       }
@@ -172,7 +172,6 @@ export class KeylimeAttestation extends AttestationInterface {
         nodeUuid: task.node.uuid,
         signal: task.signal,
         identity: this.#identityOptions(),
-        requestTimeoutMs: this.#identityOptions().timeoutMs,
         staleAfterSeconds: this.#options.staleAfterSeconds,
       });
       task.logger.debug({ node: task.node.uuid, agent: agentId }, 'verifier reports the agent trusted');
@@ -195,7 +194,7 @@ export class KeylimeAttestation extends AttestationInterface {
     try {
       const level = task.node.trust?.level;
       if (level !== undefined && level !== null && checkedForLiveness(level)) {
-        const kept = await withLivenessClient(settings, connection, this.#identityOptions().timeoutMs, (liveness) => removeOwnLiveness(liveness, agentId, task.node.uuid));
+        const kept = await removeOwnLiveness(connection.liveness(), agentId, task.node.uuid);
         if (kept !== undefined) task.logger.info({ node: task.node.uuid, agent: agentId }, `no liveness enrolment of this node to remove: ${kept}`);
       }
       const enrolled = await readVerifierAgent(connection.verifier, agentId);

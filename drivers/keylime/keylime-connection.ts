@@ -4,7 +4,9 @@ import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '
 import type { KeylimeClientTls } from '../../lib/http/keylime-client-tls.js';
 import { tlsFailureKind } from '../../lib/http/keylime-transport-errors.js';
 import { readRequiredPrivate } from '../../lib/pki/private-file.js';
+import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
+import { LivenessClient } from '../../lib/verifier/liveness/liveness-client.js';
 import { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import type { KeylimeNodeSettings, TlsFile } from './keylime-driver-info.js';
 
@@ -15,17 +17,30 @@ export interface TlsMaterial {
   readonly key: string | undefined;
 }
 
-/** Open clients for one operation on one node; `close()` drops their kept-alive sockets. */
+/**
+ * Open clients for one operation on one node; `close()` drops their kept-alive sockets and ends the
+ * requests still in flight (a read the status wait stopped waiting for at its deadline).
+ */
 export interface KeylimeConnection {
   /** The verifier client; it negotiates the API version with the verifier on first use. */
   readonly verifier: VerifierClient;
   readonly registrar: RegistrarClient;
   readonly tls: TlsMaterial;
+  /** The verifier's liveness routes (nodes without a TPM), on a client of their own opened at first use. */
+  liveness(): LivenessClient;
   close(): void;
 }
 
 /** Registrar API version used for `GET /agents/{id}` (2.x; `mtls_cert` is there from 2.0). */
 const REGISTRAR_API_VERSION = '2.1';
+
+/**
+ * Largest reply the driver reads from the verifier (status, history, liveness; docs/keylime-driver.md).
+ * The driver's own enrolment's status is about 2 KiB; an ironlime verifier bounds an enrolment's
+ * `meta_data` and `tpm_policy` to 1 MiB each (JSON text, escaped once more in the reply), and the
+ * driver keeps 20 failures of the history it asks for. A bigger reply is a service error, never read.
+ */
+export const MAX_VERIFIER_REPLY_BYTES = 4 * 1024 * 1024;
 
 /**
  * Reads the TLS files and opens the verifier and registrar clients. https URLs get the CA and the client
@@ -39,15 +54,29 @@ export async function openKeylimeConnection(settings: KeylimeNodeSettings, timeo
     cert: await readPem(settings.tlsCert),
     key: await readPem(settings.tlsKey, 'private key'),
   };
-  const verifier = new VerifierClient({ baseUrl: settings.verifierUrl, timeoutMs, ...tlsFor(settings.verifierUrl, tls) });
+  const verifierOptions = { baseUrl: settings.verifierUrl, timeoutMs, maxResponseBytes: MAX_VERIFIER_REPLY_BYTES, ...tlsFor(settings.verifierUrl, tls) };
+  const verifier = new VerifierClient(verifierOptions);
   const registrar = new RegistrarClient({ baseUrl: settings.registrarUrl, apiVersion: REGISTRAR_API_VERSION, timeoutMs, ...tlsFor(settings.registrarUrl, tls) });
+  let liveness: { readonly client: LivenessClient; close(): void } | undefined;
+  let closed = false;
   return {
     verifier,
     registrar,
     tls,
+    liveness: () => {
+      if (liveness === undefined) {
+        const http = createKeylimeClient(verifierOptions);
+        // Opened after close(): closed at once, so its requests are refused instead of left open.
+        if (closed) http.close();
+        liveness = { client: new LivenessClient(http), close: () => http.close() };
+      }
+      return liveness.client;
+    },
     close: () => {
+      closed = true;
       verifier.close();
       registrar.close();
+      liveness?.close();
     },
   };
 }

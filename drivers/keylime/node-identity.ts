@@ -1,13 +1,11 @@
 import { AttestationFailed } from '../../interfaces/errors.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
-import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import { trustLevelHasEvidence, type TrustLevel } from '../../lib/identity/trust-level.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore } from '../../lib/tenant/ek-certificate-check.js';
 import { decodeRegisteredAgent } from '../../lib/tenant/registrar-agents.js';
 import { LivenessClient, type LivenessStatusReply } from '../../lib/verifier/liveness/liveness-client.js';
 import type { EkCheckSettings } from './enrolment-policy.js';
 import type { KeylimeConnection } from './keylime-connection.js';
-import type { KeylimeNodeSettings } from './keylime-driver-info.js';
 import { foreignEnrolment } from './node-binding.js';
 import { judgeLivenessStatus } from '../../lib/attestation/liveness-operator-decision.js';
 import type { StatusVerdict } from '../../lib/attestation/operator-decision.js';
@@ -39,22 +37,6 @@ export async function readTrustLevel(connection: KeylimeConnection, agentId: str
 /** True for nodes the verifier checks for liveness instead of attesting (no TPM). */
 export function checkedForLiveness(level: TrustLevel): boolean {
   return !trustLevelHasEvidence(level);
-}
-
-/** Runs `use` with a liveness client on the verifier (the same TLS material as the verifier client). */
-export async function withLivenessClient<T>(settings: KeylimeNodeSettings, connection: KeylimeConnection, timeoutMs: number, use: (client: LivenessClient) => Promise<T>): Promise<T> {
-  const https = settings.verifierUrl.toLowerCase().startsWith('https:');
-  const { ca, cert, key } = connection.tls;
-  const http = createKeylimeClient({
-    baseUrl: settings.verifierUrl,
-    timeoutMs,
-    ...(https ? { tls: { ...(ca === undefined ? {} : { ca }), ...(cert === undefined || key === undefined ? {} : { cert, key }) } } : {}),
-  });
-  try {
-    return await use(new LivenessClient(http));
-  } finally {
-    http.close();
-  }
 }
 
 /** How `foreignEnrolment` names a liveness enrolment in its refusal. */

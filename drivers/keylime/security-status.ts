@@ -4,8 +4,8 @@ import type { EkCheckSettings } from './enrolment-policy.js';
 import type { KeylimeConnection } from './keylime-connection.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
 import { foreignEnrolment } from './node-binding.js';
-import { checkedForLiveness, readLivenessVerdict, readTrustLevel, withLivenessClient } from './node-identity.js';
-import { waitForFinalVerdict } from './status-wait.js';
+import { checkedForLiveness, readLivenessVerdict, readTrustLevel } from './node-identity.js';
+import { EXPIRED, settleBefore, waitForFinalVerdict } from './status-wait.js';
 import { readVerifierAgentAt, recentFailures } from './verifier-agent-view.js';
 import { isTransient } from './verifier-removal.js';
 
@@ -17,8 +17,6 @@ export interface SecurityStatusQuery {
   readonly nodeUuid: string;
   readonly signal: AbortSignal;
   readonly identity: EkCheckSettings;
-  /** Timeout of each request to the liveness routes. */
-  readonly requestTimeoutMs: number;
   /** The driver option `staleAfterSeconds` (undefined: the verifier's bound, else the derived one). */
   readonly staleAfterSeconds: number | undefined;
 }
@@ -28,6 +26,9 @@ export interface SecurityStatusQuery {
  * it has a final verdict on the agent, judged by `judgeVerifierStatus` for this node's enrolment only.
  * An agent the verifier does not attest may be a node without a TPM that it checks for liveness; then
  * the liveness status is the verdict.
+ *
+ * A FAIL's failure history is read within the same deadline: one that does not answer in time (or at
+ * all) leaves the verdict's own reasons. Reads left behind end when the caller closes `connection`.
  *
  * @throws AttestationFailed with the verifier's reasons, its failure history's event ids, or "not enrolled".
  * @throws AttestationServiceUnavailable (from the wait) when no final verdict came in time.
@@ -39,11 +40,13 @@ export async function awaitTrustedStatus(query: SecurityStatusQuery): Promise<vo
     const verdict = await readVerdict(query);
     // A node the verifier does not attest may be one it checks for liveness (no TPM).
     liveness = verdict.kind === 'fail' && verdict.reasons.length === 0 && (await isCheckedForLiveness(query));
-    if (liveness) return withLivenessClient(settings, connection, query.requestTimeoutMs, (client) => readLivenessVerdict(client, agentId, query.nodeUuid, { staleAfterSeconds: query.staleAfterSeconds }));
+    if (liveness) return readLivenessVerdict(connection.liveness(), agentId, query.nodeUuid, { staleAfterSeconds: query.staleAfterSeconds });
     return verdict.kind === 'fail' && verdict.reasons.length === 0 ? { ...verdict, reasons: [`agent ${agentId} is not enrolled with the verifier`] } : verdict;
   };
+  const timeoutMs = settings.statusTimeoutSeconds * 1000;
+  const deadline = performance.now() + timeoutMs;
   const verdict = await waitForFinalVerdict(read, {
-    timeoutMs: settings.statusTimeoutSeconds * 1000,
+    timeoutMs,
     intervalMs: settings.statusPollIntervalSeconds * 1000,
     signal: query.signal,
     isTransient,
@@ -52,11 +55,18 @@ export async function awaitTrustedStatus(query: SecurityStatusQuery): Promise<vo
     throw new AttestationFailed(verdict.reasons, verdict.eventIds);
   }
   if (verdict.kind === 'fail') {
-    const history = await recentFailures(connection.verifier, agentId);
+    const history = await failuresBefore(query, deadline);
     const reasons = [...new Set([...verdict.reasons, ...history.reasons])];
     const eventIds = [...new Set([...verdict.eventIds, ...history.eventIds])];
     throw new AttestationFailed(reasons, eventIds);
   }
+}
+
+/** `recentFailures` if it answers before `deadline` (monotonic clock); else none. */
+async function failuresBefore(query: SecurityStatusQuery, deadline: number): Promise<{ eventIds: string[]; reasons: string[] }> {
+  const left = deadline - performance.now();
+  const read = left <= 0 ? EXPIRED : await settleBefore(() => recentFailures(query.connection.verifier, query.agentId), left, query.signal);
+  return read === EXPIRED ? { eventIds: [], reasons: [] } : read;
 }
 
 async function readVerdict(query: SecurityStatusQuery): Promise<StatusVerdict> {

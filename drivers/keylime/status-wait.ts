@@ -18,8 +18,8 @@ const LAST_READ_GRACE_MS = 1000;
 
 const NO_ANSWER = 'no answer yet';
 
-/** What `readBefore` gives when the deadline came first. */
-const EXPIRED = Symbol('expired');
+/** What `settleBefore` gives when the deadline came first. */
+export const EXPIRED = Symbol('expired');
 
 /** A verdict the wait ends on. */
 export type FinalVerdict = Exclude<StatusVerdict, { kind: 'pending' }>;
@@ -42,7 +42,7 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
     options.signal.throwIfAborted();
     let verdict: StatusVerdict | typeof EXPIRED | undefined;
     try {
-      verdict = await readBefore(read, Math.max(deadline - performance.now(), LAST_READ_GRACE_MS), options.signal);
+      verdict = await settleBefore(read, Math.max(deadline - performance.now(), LAST_READ_GRACE_MS), options.signal);
     } catch (error) {
       if (options.signal.aborted) {
         throw options.signal.reason;
@@ -73,9 +73,9 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
 
 /**
  * `read()`, or `EXPIRED` once `ms` have passed, or a rejection with the signal's reason when it aborts
- * first. A read left behind ends by its own request timeout; its outcome is dropped.
+ * first. A read left behind is ended by the caller closing its connection; its outcome is dropped.
  */
-async function readBefore(read: () => Promise<StatusVerdict>, ms: number, signal: AbortSignal): Promise<StatusVerdict | typeof EXPIRED> {
+export async function settleBefore<T>(read: () => Promise<T>, ms: number, signal: AbortSignal): Promise<T | typeof EXPIRED> {
   // Promise.race below subscribes to `running` at once, so a read left behind that rejects later is handled.
   const running = read();
   let timer: NodeJS.Timeout | undefined;

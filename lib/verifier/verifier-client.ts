@@ -79,6 +79,8 @@ export interface VerifierClientOptions {
   /** A fixed API version for the URLs; without it the client negotiates (see the class comment). */
   readonly apiVersion?: string;
   readonly timeoutMs?: number;
+  /** Largest reply read (the client's default otherwise, 64 MiB). */
+  readonly maxResponseBytes?: number;
 }
 
 /**
@@ -104,6 +106,7 @@ export class VerifierClient {
       baseUrl: options.baseUrl,
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.maxResponseBytes === undefined ? {} : { maxResponseBytes: options.maxResponseBytes }),
     });
     this.#fixedVersion = options.apiVersion;
   }

@@ -1,16 +1,23 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** What a route answers to leave the request unanswered (a verifier that accepted the connection and stalls). */
+export const NO_ANSWER = Symbol('no answer');
+
 /** A stand-in verifier + registrar for the driver tests: records every request and answers from `routes`. */
 export class FakeKeylime {
   readonly requests: string[] = [];
-  /** Route → a Keylime envelope's status and results (and headers to send, e.g. a `Date` of another clock), or a plain text body served with 200. */
-  routes = new Map<string, (request: IncomingMessage) => [number, unknown] | [number, unknown, Record<string, string>] | string>();
+  /**
+   * Route → a Keylime envelope's status and results (and headers to send, e.g. a `Date` of another clock),
+   * a plain text body served with 200, or `NO_ANSWER`.
+   */
+  routes = new Map<string, (request: IncomingMessage) => [number, unknown] | [number, unknown, Record<string, string>] | string | typeof NO_ANSWER>();
   readonly server: Server = createServer((request, response) => {
     const key = `${request.method} ${(request.url ?? '').split('?')[0]}`;
     this.requests.push(key);
     request.resume();
     const answer = this.routes.get(key)?.(request) ?? [404, {}];
+    if (answer === NO_ANSWER) return;
     if (typeof answer === 'string') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end(answer);
       return;

@@ -19,24 +19,38 @@ export class ServiceUnreachableError extends IronlimeError {
  * The remote service answered with a non-2xx status. `httpStatus` is the remote's status (not what
  * our own service would answer: the shell maps this error by its code, ERR_REMOTE_HTTP_STATUS → 502),
  * `status` the envelope's status text and `results` its results (`{}` when the reply was no envelope).
+ * `resent`: the status answered the request sent once more after the kept-alive connection of the
+ * first attempt was closed under it (`keylime-client.ts`), so the first attempt may have been carried
+ * out (`notFoundOnResend`).
  */
 export class KeylimeHttpError extends IronlimeError {
   readonly remoteHttpStatus: number;
   readonly status: string;
   readonly results: unknown;
   readonly url: string;
+  readonly resent: boolean;
 
-  constructor(url: string, httpStatus: number, status: string, results: unknown) {
-    super('ERR_REMOTE_HTTP_STATUS', `${url}: ${httpStatus} ${status}`);
+  constructor(url: string, httpStatus: number, status: string, results: unknown, resent = false) {
+    super('ERR_REMOTE_HTTP_STATUS', `${url}: ${httpStatus} ${status}${resent ? ' (to the request sent again after its connection was closed)' : ''}`);
     this.remoteHttpStatus = httpStatus;
     this.status = status;
     this.results = results;
     this.url = url;
+    this.resent = resent;
   }
 
   override get httpStatus(): number {
     return this.remoteHttpStatus;
   }
+}
+
+/**
+ * A DELETE answered 404 when sent once more after its first attempt's connection was closed under it:
+ * the first attempt deleted what the second no longer found, so the caller's delete is done. A 404 to
+ * a DELETE sent once is not this: it stays the caller's to judge.
+ */
+export function notFoundOnResend(error: unknown): boolean {
+  return error instanceof KeylimeHttpError && error.resent && error.remoteHttpStatus === 404;
 }
 
 /** The remote reply is not a Keylime JSON envelope, its results fail the expected shape, or it is too large. */

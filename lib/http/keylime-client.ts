@@ -58,7 +58,7 @@ const DEFAULT_MAX_REQUEST = 256 * 1024 * 1024;
 /**
  * Creates a client for `baseUrl`. Errors: `ServiceUnreachableError` (refused, timeout, TLS failure
  * including a pinned-certificate mismatch, other network errors), `KeylimeHttpError` (non-2xx, with
- * the remote status, status text and results), `BadRemoteReplyError` (not an envelope, too large, or
+ * the remote status, status text and results, and whether it answered a resend: `resent`), `BadRemoteReplyError` (not an envelope, too large, or
  * results failing the DTO). An idempotent request (GET, PUT, DELETE) whose kept-alive connection the
  * server closed or reset before a single byte of the answer came is sent once more, on a fresh
  * connection and within the same deadline; a POST never is. Proxies from the environment are ignored:
@@ -123,6 +123,7 @@ async function request(
     });
   const expired = () => new ServiceUnreachableError(url, 'timeout', `no complete reply within ${timeout} ms`);
   let response;
+  let resent = false;
   try {
     // A resend shares the first attempt's deadline: the whole exchange stays within `timeout`.
     response = await withDeadline(timeout, expired, (signal) =>
@@ -130,6 +131,7 @@ async function request(
         // `close()` destroys the sockets of requests in flight too (a caller that stopped waiting for
         // one): that reset is ours, not a stale connection, and sending again would open a new one.
         if (connections.destroyed || !connections.watch.closedUnanswered(method, error)) throw error;
+        resent = true;
         return send(signal, connections.fresh);
       }),
     );
@@ -137,7 +139,7 @@ async function request(
     throw error instanceof ServiceUnreachableError ? error : mapTransportError(url, error);
   }
   const serverTime = options.serverTime === true ? serverTimeOf(response.headers['date']) : undefined;
-  const envelope = { ...replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data)), ...(serverTime === undefined ? {} : { serverTime }) };
+  const envelope = { ...replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data), resent), ...(serverTime === undefined ? {} : { serverTime }) };
   if (options.results === undefined) {
     return envelope;
   }

@@ -3,16 +3,17 @@ import type { KeylimeEnvelope } from './envelope.js';
 
 /**
  * A reply as the caller sees it: 204 as an empty envelope, a non-2xx status as `KeylimeHttpError`
- * (with the envelope's status and results when there is one), any other body that is not an envelope
- * as `BadRemoteReplyError`. Shared by the axios client (`keylime-client.ts`) and the thin one (`thin-https-client.ts`).
+ * (with the envelope's status and results when there is one, and `resent` as given: the reply answered
+ * a request sent once more), any other body that is not an envelope as `BadRemoteReplyError`. Shared
+ * by the axios client (`keylime-client.ts`) and the thin one (`thin-https-client.ts`).
  */
-export function replyEnvelope(url: string, status: number, statusText: string, readBody: () => unknown): KeylimeEnvelope<unknown> {
+export function replyEnvelope(url: string, status: number, statusText: string, readBody: () => unknown, resent = false): KeylimeEnvelope<unknown> {
   if (status === 204) {
     return { code: 204, status: 'No Content', results: {} };
   }
   const envelope = parseEnvelope(readBody);
   if (status < 200 || status > 299) {
-    throw new KeylimeHttpError(url, status, envelope?.status ?? statusText, envelope?.results ?? {});
+    throw new KeylimeHttpError(url, status, envelope?.status ?? statusText, envelope?.results ?? {}, resent);
   }
   if (envelope === undefined) {
     throw new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}');

@@ -1,6 +1,7 @@
 import { BadRemoteReplyError } from '../http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
+import { deleteOnce } from '../http/repeated-delete.js';
 import type { HostId } from '../identity/host-id.js';
 import type { IdentityMode } from '../identity/trust-level.js';
 import {
@@ -147,9 +148,12 @@ export class RegistrarClient {
     return recordOf(agentId, (await this.http.get(this.agentPath(agentId), { results: AgentShowReplyResults })).results);
   }
 
-  /** Deletes the agent's record (admin, mTLS). */
+  /**
+   * Deletes the agent's record (admin, mTLS). A 404 to the request sent again after the first one's
+   * connection was closed under it is done (`deleteOnce`); to a DELETE sent once, a `KeylimeHttpError`.
+   */
   async delete(agentId: string): Promise<void> {
-    await this.http.delete(this.agentPath(agentId));
+    await deleteOnce(() => this.http.delete(this.agentPath(agentId)), undefined);
   }
 
   /** Closes kept-alive connections. */

@@ -7,7 +7,7 @@ import { verifyHostRegistrationProof } from '../identity/host-secret-proof.js';
 import { trustLevelOfMode, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
 import { makeCredential } from '../tpm/make-credential.js';
 import { newActivationCredential } from './activation-credential.js';
-import { judgeAuthTag, spentActivationKey } from './activation-proof.js';
+import { judgeAuthTag, judgeHostProof, spentActivationKey } from './activation-proof.js';
 import { EkTrust } from './ek-trust.js';
 import { decideHostIdClaim, decideIdentityContinuity } from './identity-continuity.js';
 import { RegistrarAgentRepository, type ActivationOutcome, type StoredAgent } from './registrar-agent-repository.js';
@@ -151,22 +151,26 @@ export class RegistrarService {
 
   /**
    * An `id-secret` host's proof for its registration nonce (`hostRegistrationProof`, labelled apart
-   * from a liveness proof). A
-   * match activates the agent and spends the nonce. A mismatch changes nothing, as a wrong `auth_tag`
-   * (`activate`): anyone may send a proof while nobody can forge one, so deleting a never-activated
-   * record, or spending the nonce and dropping an active one's proposed contact details, would let
-   * anyone cancel a genuine registration or move.
+   * from a liveness proof). A match activates the agent and spends the nonce: only a digest of the
+   * accepted proof is kept, so the same proof sent again while the agent is active (a PUT whose reply
+   * was lost, sent once more) is answered 200 and changes nothing, as a repeated `auth_tag`. A mismatch
+   * changes nothing, as a wrong `auth_tag` (`activate`): anyone may send a proof while nobody can forge
+   * one, so deleting a never-activated record, or spending the nonce and dropping an active one's
+   * proposed contact details, would let anyone cancel a genuine registration or move.
    *
    * @throws AgentNotFound when unknown; ActivationFailed (400, nothing changed) on a wrong proof, a spent nonce or another mode.
    */
   async activateHostProof(agentId: string, proof: string): Promise<void> {
+    let repeated = false;
     const result = await this.activateRecord(agentId, (current) => {
-      const accepted =
-        current.identityMode === 'id-secret' &&
-        current.hostProofKey !== null &&
-        current.activationKey !== '' &&
-        verifyHostRegistrationProof(Buffer.from(current.hostProofKey, 'hex'), agentId, current.activationKey, proof);
-      if (accepted) return applyActivation(current, '');
+      const proofKey = current.identityMode === 'id-secret' ? current.hostProofKey : null;
+      const judgement =
+        proofKey === null ? 'mismatch' : judgeHostProof(current.activationKey, proof, (nonce) => verifyHostRegistrationProof(Buffer.from(proofKey, 'hex'), agentId, nonce, proof));
+      if (judgement === 'proof') return applyActivation(current, spentActivationKey(proof));
+      if (judgement === 'repeat' && current.active) {
+        repeated = true;
+        return current;
+      }
       // Thrown inside the transaction: it rolls back, so the nonce and any pending contact stay as they were.
       throw new ActivationFailed(agentId, current.active ? 'contact-kept' : 'not-activated');
     }).catch((error: unknown) => {
@@ -174,6 +178,10 @@ export class RegistrarService {
       throw error;
     });
     if (result.outcome === 'not-found') throw new AgentNotFound(`Agent with ID '${agentId}' not found`);
+    if (repeated) {
+      this.log.info({ agentId }, 'host proof repeated for an active agent: nothing changed');
+      return;
+    }
     this.log.info({ agentId }, 'id-secret agent proved its host secret');
   }
 

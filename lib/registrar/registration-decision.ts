@@ -106,8 +106,8 @@ export function decideRegistration(
 
 /**
  * The record after a successful activation: active, with any pending contact details now in force,
- * and `spentKey` in place of the activation key, so the same proof cannot activate twice (an
- * `id-secret` nonce is emptied; a TPM credential becomes `spentActivationKey` of the accepted tag).
+ * and `spentKey` in place of the activation key, so the same proof cannot activate twice (a TPM
+ * credential or an `id-secret` nonce becomes `spentActivationKey` of the accepted proof).
  */
 export function applyActivation(current: StoredAgent, spentKey: string): Omit<StoredAgent, 'agentId'> {
   const { agentId: _agentId, ...rest } = current;

@@ -1,6 +1,7 @@
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Min } from 'class-validator';
 import { LIVENESS_MODES, LIVENESS_STATUSES, type LivenessMode, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { KeylimeClient } from '../../http/keylime-client.js';
+import { deleteOnce } from '../../http/repeated-delete.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../identity/trust-level.js';
 
 /** `results` of `GET /v2.x/liveness/{id}`, as a client checks them. */
@@ -91,8 +92,9 @@ export class LivenessClient {
     return { status: reply.results, verifierTime: reply.serverTime };
   }
 
+  /** `DELETE /liveness/{id}`; a 404 answering a resend is done (`deleteOnce`). */
   async remove(agentId: string): Promise<void> {
-    await this.http.delete(this.path(agentId));
+    await deleteOnce(() => this.http.delete(this.path(agentId)), undefined);
   }
 
   private path(agentId: string): string {

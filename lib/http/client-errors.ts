@@ -46,8 +46,9 @@ export class KeylimeHttpError extends IronlimeError {
 
 /**
  * A DELETE answered 404 when sent once more after its first attempt's connection was closed under it:
- * the first attempt deleted what the second no longer found, so the caller's delete is done. A 404 to
- * a DELETE sent once is not this: it stays the caller's to judge.
+ * the first attempt may have deleted it (it cannot be told from a thing that was never there, nor one
+ * someone else deleted meanwhile), and in every case nothing is left to delete, so the caller's delete
+ * is done. A 404 to a DELETE sent once is not this: it stays the caller's to judge.
  */
 export function notFoundOnResend(error: unknown): boolean {
   return error instanceof KeylimeHttpError && error.resent && error.remoteHttpStatus === 404;

@@ -36,11 +36,12 @@ const REGISTRAR_API_VERSION = '2.1';
 
 /**
  * Largest reply the driver reads from the verifier (status, history, liveness; docs/keylime-driver.md).
- * The driver's own enrolment's status is about 2 KiB; an ironlime verifier bounds an enrolment's
- * `meta_data` and `tpm_policy` to 1 MiB each (JSON text, escaped once more in the reply), and the
- * driver keeps 20 failures of the history it asks for. A bigger reply is a service error, never read.
+ * The driver's own enrolment's status is about 2 KiB. An ironlime verifier stores an enrolment's
+ * `meta_data` and `tpm_policy` as sent, up to 1 Mi UTF-16 units each, and sends them back as JSON
+ * strings: up to 3 bytes a unit (a character outside ASCII; a newline, JSON whitespace, is 2), so 6 MiB
+ * for both; the other fields are a few KiB. A bigger reply is a service error, never read.
  */
-export const MAX_VERIFIER_REPLY_BYTES = 4 * 1024 * 1024;
+export const MAX_VERIFIER_REPLY_BYTES = 8 * 1024 * 1024;
 
 /**
  * Reads the TLS files and opens the verifier and registrar clients. https URLs get the CA and the client

@@ -69,7 +69,7 @@ describe('keylime driver: status reads bounded in time, connections and size', f
   });
 
   it('refuses a status reply larger than any real one as a service error, never as trusted', async function () {
-    const padded = JSON.stringify({ node: NODE, padding: 'x'.repeat(5 * 1024 * 1024) });
+    const padded = JSON.stringify({ node: NODE, padding: 'x'.repeat(9 * 1024 * 1024) });
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [
       200,
       { operational_state: 3, attestation_status: 'PASS', attestation_count: 5, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: padded },
@@ -88,9 +88,23 @@ describe('keylime driver: status reads bounded in time, connections and size', f
     await validate();
   });
 
+  it('takes the status of an enrolment at the ironlime verifier\'s bounds in its largest encoding (1 Mi characters of meta_data and of tpm_policy)', async function () {
+    // Both texts are stored as sent and sent back as JSON strings: a character outside ASCII takes up to
+    // 3 bytes, a newline (JSON whitespace) 2; the enrolment DTO bounds each text to 1 Mi UTF-16 units.
+    const open = JSON.stringify({ node: NODE }).slice(0, -1) + ',"note":"';
+    const metaData = `${open}${'\u20ac'.repeat(1024 * 1024 - open.length - 2)}"}`;
+    const tpmPolicy = `{"mask":"0x0"${'\n'.repeat(1024 * 1024 - 14)}}`;
+    expect([metaData.length, tpmPolicy.length]).to.deep.equal([1024 * 1024, 1024 * 1024]);
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [
+      200,
+      { operational_state: 3, attestation_status: 'PASS', attestation_count: 5, last_successful_attestation: Math.floor(Date.now() / 1000), meta_data: metaData, tpm_policy: tpmPolicy },
+    ]);
+    await validate();
+  });
+
   it('reads a final FAIL with a /history reply larger than any real one as the verdict\'s own reasons', async function () {
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 9, attestation_count: 3, last_event_id: 'pcr_validation.invalid_pcr_0', severity_level: 6, meta_data: OURS }]);
-    const failures = [{ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: 'x'.repeat(5 * 1024 * 1024) } }];
+    const failures = [{ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: 'x'.repeat(9 * 1024 * 1024) } }];
     fake.routes.set(`GET /v2.1/agents/${AGENT}/history`, () => [200, { history: [{ outcome: 'fail', failures }] }]);
     const error = await rejection(validate());
     expect(error).to.be.instanceOf(AttestationFailed);

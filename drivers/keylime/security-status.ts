@@ -28,7 +28,7 @@ export interface SecurityStatusQuery {
  * the liveness status is the verdict.
  *
  * A FAIL's failure history is read within the same deadline: one that does not answer in time (or at
- * all) leaves the verdict's own reasons. Reads left behind end when the caller closes `connection`.
+ * all, or before the step is aborted) leaves the verdict's own reasons. Reads left behind end when the caller closes `connection`.
  *
  * @throws AttestationFailed with the verifier's reasons, its failure history's event ids, or "not enrolled".
  * @throws AttestationServiceUnavailable (from the wait) when no final verdict came in time.
@@ -62,11 +62,23 @@ export async function awaitTrustedStatus(query: SecurityStatusQuery): Promise<vo
   }
 }
 
-/** `recentFailures` if it answers before `deadline` (monotonic clock); else none. */
+/**
+ * `recentFailures` if it answers before `deadline` (monotonic clock) and before the step is aborted;
+ * else none. The FAIL is final already: an abort must not turn it into the abort's reason, which the
+ * hooks rethrow unrecorded.
+ */
 async function failuresBefore(query: SecurityStatusQuery, deadline: number): Promise<{ eventIds: string[]; reasons: string[] }> {
+  const none = { eventIds: [], reasons: [] };
   const left = deadline - performance.now();
-  const read = left <= 0 ? EXPIRED : await settleBefore(() => recentFailures(query.connection.verifier, query.agentId), left, query.signal);
-  return read === EXPIRED ? { eventIds: [], reasons: [] } : read;
+  if (left <= 0 || query.signal.aborted) return none;
+  try {
+    const read = await settleBefore(() => recentFailures(query.connection.verifier, query.agentId), left, query.signal);
+    return read === EXPIRED ? none : read;
+  } catch (error) {
+    // `recentFailures` never rejects: this is the step's abort.
+    if (query.signal.aborted) return none;
+    throw error;
+  }
 }
 
 async function readVerdict(query: SecurityStatusQuery): Promise<StatusVerdict> {

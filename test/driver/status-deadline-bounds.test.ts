@@ -68,6 +68,21 @@ describe('keylime driver: status reads bounded in time, connections and size', f
     expect(await openConnectionsSoonAfter()).to.have.length(0);
   });
 
+  it('keeps a final FAIL when the step is aborted during its /history read: the verdict\'s own reasons, at once', async function () {
+    const controller = new AbortController();
+    fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { operational_state: 9, attestation_count: 3, last_event_id: 'pcr_validation.invalid_pcr_0', severity_level: 6, meta_data: OURS }]);
+    fake.routes.set(`GET /v2.1/agents/${AGENT}/history`, () => {
+      controller.abort(new Error('step aborted'));
+      return NO_ANSWER;
+    });
+    const started = performance.now();
+    const error = await rejection(new KeylimeAttestation({ requestTimeoutMs: REQUEST_TIMEOUT_MS }).validateSecurityStatus(createTask(node(info), CONFIG, { signal: controller.signal })));
+    expect(error).to.be.instanceOf(AttestationFailed);
+    expect((error as AttestationFailed).eventIds).to.deep.equal(['pcr_validation.invalid_pcr_0']);
+    expect(performance.now() - started).to.be.below(1000);
+    expect(await openConnectionsSoonAfter()).to.have.length(0);
+  });
+
   it('refuses a status reply larger than any real one as a service error, never as trusted', async function () {
     const padded = JSON.stringify({ node: NODE, padding: 'x'.repeat(9 * 1024 * 1024) });
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 
 /**
@@ -60,6 +61,8 @@ export class ExportOutput {
   async discard(): Promise<void> {
     if (this.file === undefined) return;
     this.out.destroy();
+    // A stream destroyed before its file was opened still opens (creates) it: removed once closed.
+    await finished(this.out).catch(() => undefined);
     await rm(this.file.partial, { force: true });
   }
 

@@ -1,0 +1,36 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import { ExportOutput } from '../../lib/cli/export-output.js';
+
+describe('ExportOutput to a file: replaced only when complete, nothing left by a stopped export', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'ironlime-export-output-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('an export stopped at once (before its file was even opened) leaves the earlier file and no partial one', async () => {
+    const file = path.join(dir, 'export.jsonl');
+    writeFileSync(file, 'earlier\n');
+    await ExportOutput.toFile(file).discard();
+    await sleep(100);
+    expect(readdirSync(dir)).to.deep.equal(['export.jsonl']);
+    expect(readFileSync(file, 'utf8')).to.equal('earlier\n');
+  });
+
+  it('an export stopped after some lines leaves the earlier file; a finished one replaces it', async () => {
+    const file = path.join(dir, 'export.jsonl');
+    writeFileSync(file, 'earlier\n');
+    const stopped = ExportOutput.toFile(file);
+    await stopped.write('a\n');
+    await stopped.discard();
+    expect(readdirSync(dir)).to.deep.equal(['export.jsonl']);
+    expect(readFileSync(file, 'utf8')).to.equal('earlier\n');
+    const done = ExportOutput.toFile(file);
+    await done.write('a\n');
+    await done.finish('manifest\n');
+    expect(readdirSync(dir)).to.deep.equal(['export.jsonl']);
+    expect(readFileSync(file, 'utf8')).to.equal('a\nmanifest\n');
+  });
+});

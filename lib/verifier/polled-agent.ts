@@ -31,7 +31,7 @@ export interface PolledAgent {
   retries: number;
   /** The next round's place on the scheduler's `RoundStartGrid`. */
   timer: GridEntry | undefined;
-  /** When (ms since the epoch) the pending round is due, for the start-delay metric; 0 = at once. */
+  /** When (`performance.now()`) the pending round is due, for the start-delay metric; 0 = at once. */
   dueAt: number;
   /** A round is in flight, or its verdict waits to be stored (`VerdictStore`). */
   running: boolean;

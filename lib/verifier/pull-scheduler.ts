@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { OperationalState } from '../attestation/operational-state.js';
 import { backoffDelayMs } from '../timing/backoff.js';
@@ -227,7 +228,7 @@ export class PullScheduler {
     this.grid.cancel(agent.timer);
     const ms = Math.round(seconds * 1000);
     // The start-delay metric counts from the time asked for, so the grid's wait shows in it.
-    agent.dueAt = Date.now() + ms;
+    agent.dueAt = performance.now() + ms;
     agent.timer = this.grid.at(ms, () => this.startRound(agent), this.roundSlackMs);
   }
 

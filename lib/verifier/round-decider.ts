@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { OperationalState } from '../attestation/operational-state.js';
 import { decideInternalError, decideTerminated, type PullDecision } from '../attestation/pull-decision.js';
 import type { FailureAnnouncer } from './failure-announcer.js';
@@ -14,6 +15,7 @@ export type RoundDeciderOptions = Pick<PullSchedulerOptions, 'metrics' | 'round'
 /** A round's decision and when it was taken (the next round is timed from it). */
 export interface DecidedRound {
   readonly outcome: PullDecision;
+  /** `performance.now()` at the decision: only ever compared with a later reading of the same clock. */
   readonly at: number;
 }
 
@@ -32,7 +34,7 @@ export class RoundDecider {
   async decide(agent: PolledAgent): Promise<DecidedRound> {
     const id = agent.enrolment.agentId;
     agent.running = true;
-    const startedAt = Date.now();
+    const startedAt = performance.now();
     this.options.metrics?.roundStarted(Math.max(0, startedAt - agent.dueAt) / 1000);
     let outcome: PullDecision;
     const position = { state: agent.state, retries: agent.retries };
@@ -47,7 +49,7 @@ export class RoundDecider {
       this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');
       outcome = decideInternalError(position, messageOf(error), this.options.round);
     }
-    const at = Date.now();
+    const at = performance.now();
     this.options.metrics?.roundDecided(outcome.history?.outcome ?? 'none', (at - startedAt) / 1000);
     return { outcome, at };
   }
@@ -65,7 +67,7 @@ export class RoundDecider {
     this.options.log.error({ err: error, agentId: record.agentId }, 'cannot poll agent: its stored enrolment does not load; failing it (internal.verifier.exception)');
     const outcome = decideInternalError({ state: record.state, retries: 0 }, messageOf(error), this.options.round);
     const revocation = this.failures.prepare(record, record.state.operationalState, outcome.state, outcome.history);
-    const stored = await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion }, Date.now(), revocation);
+    const stored = await this.verdicts.store(record.agentId, outcome, { rowVersion: record.rowVersion }, performance.now(), revocation);
     if (stored === true || stored === 'failure_recorded') this.failures.stored(revocation);
     return stored;
   }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { PullDecision } from '../attestation/pull-decision.js';
 import type { FailureAnnouncer } from './failure-announcer.js';
 import type { PolledAgent } from './polled-agent.js';
@@ -30,7 +31,9 @@ export class RoundPersister {
    * Stores the round, then acts on it — never the other way round. A write that fails keeps the agent
    * and its verdict in memory until it is stored (`VerdictStore`): meanwhile the agent runs no new
    * round and its lease is not renewed. Once stored, the next round comes `nextRoundIn` after the round
-   * was decided (at once when the outage lasted longer).
+   * was decided (`decidedAt`, `performance.now()`; at once when the outage lasted longer): measured on
+   * the monotonic clock, so a wall-clock step back while the verdict was stored does not leave the agent
+   * unpolled, its lease renewed, for as long as the step.
    */
   async persist(agent: PolledAgent, outcome: PullDecision, decidedAt: number): Promise<void> {
     const id = agent.enrolment.agentId;
@@ -59,7 +62,7 @@ export class RoundPersister {
       return;
     }
     if (outcome.next.kind === 'poll') {
-      this.after.schedule(agent, Math.max(0, outcome.next.inSeconds - (Date.now() - decidedAt) / 1000));
+      this.after.schedule(agent, Math.max(0, outcome.next.inSeconds - (performance.now() - decidedAt) / 1000));
     } else {
       this.after.drop(id);
     }

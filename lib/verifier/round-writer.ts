@@ -29,9 +29,10 @@ export interface RoundWrite {
    */
   readonly expectedVersion?: string;
   /**
-   * When the round was decided (ms since epoch), stored as the history row's `attempted_at` and the
+   * When the round was decided (`performance.now()`), stored as the history row's `attempted_at` and the
    * agent's `last_attempt_at`: the next round is timed from it, not from the store, which may come a
-   * batch window (or a retry) later. Absent: the time of the store.
+   * batch window (or a retry) later. Only its age is used, on the monotonic clock, so a wall-clock step
+   * meanwhile does not date the round by the step. Absent: the time of the store.
    */
   readonly decidedAt?: number;
   /**

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { performance } from 'node:perf_hooks';
 import { fixedStatement, statementsOn, type Statements } from '../db/fixed-statement.js';
 import { OPERATOR_STOPPED_STATES } from '../attestation/operational-state.js';
 import { recordedOverOperatorStop } from '../attestation/failure-over-operator-stop.js';
@@ -163,7 +164,7 @@ function rowOf(write: RoundWrite): Record<string, unknown> {
     failures: history?.failures ?? [],
     expected_version: write.expectedVersion ?? null,
     // How long ago, not when: the stored times stay on the database's clock, as its other columns.
-    decided_ago: write.decidedAt === undefined ? null : Math.max(0, Date.now() - write.decidedAt) / 1000,
+    decided_ago: write.decidedAt === undefined ? null : Math.max(0, performance.now() - write.decidedAt) / 1000,
     record_over_stop: recordedOverOperatorStop(state, history, write.decidedFrom),
   };
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import type { HistoryRow } from '../attestation/history-row.js';
 import type { PreparedRevocation } from '../revocation/revocation-notifier.js';
@@ -72,13 +73,13 @@ export class VerdictStore {
    * undefined when a write failed after the store closed and the history does not hold its round: the
    * verdict is not stored, and whoever takes the agent over polls it from its stored row. A verdict
    * decided while the process closes is still written once. `row` is the version the verdict was
-   * decided from; it is moved on to the version the stored write leaves; `decidedAt` (ms since epoch)
+   * decided from; it is moved on to the version the stored write leaves; `decidedAt` (`performance.now()`)
    * is when the round was decided, which the next round is timed from and which is stored as the
    * round's time. While another
    * verdict of the agent is being stored, this one is not: it resolves false once that one has settled,
    * and the caller re-reads the row that store left.
    */
-  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = Date.now(), revocation?: PreparedRevocation): Promise<boolean | 'failure_recorded' | undefined> {
+  async store(agentId: string, verdict: Verdict, row: KnownRowVersion, decidedAt = performance.now(), revocation?: PreparedRevocation): Promise<boolean | 'failure_recorded' | undefined> {
     const running = this.calls.get(agentId);
     if (running !== undefined) {
       this.options.log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict not stored: another verdict of the agent is being stored; re-reading the agent after it');

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
@@ -92,12 +93,12 @@ describe('verifier pull loop: the renegotiated API version is stored over the ve
     const after = new RecordedAfterRound();
     const persister = persisterFor(new VerifierAgentRepository(knex), after);
 
-    await persister.persist(agent, passingRound(1), Date.now());
+    await persister.persist(agent, passingRound(1), performance.now());
     expect((await new VerifierAgentRepository(knex).find(agent.enrolment.agentId))?.supportedVersion).to.equal('2.6');
     expect(agent.rowVersion, 'the row version after the version write').to.equal(await agentRowVersion(knex, agent.enrolment.agentId));
 
     agent.running = true;
-    await persister.persist(agent, passingRound(2), Date.now());
+    await persister.persist(agent, passingRound(2), performance.now());
     expect(await historyCount(agent.enrolment.agentId), 'both verdicts stored').to.equal(2);
     expect(after.steps).to.deep.equal(['schedule', 'schedule']);
   });
@@ -112,7 +113,7 @@ describe('verifier pull loop: the renegotiated API version is stored over the ve
       }
     })(knex);
 
-    await persisterFor(operatorFirst, after).persist(agent, passingRound(1), Date.now());
+    await persisterFor(operatorFirst, after).persist(agent, passingRound(1), performance.now());
     const row = await new VerifierAgentRepository(knex).find(agent.enrolment.agentId);
     expect(row?.supportedVersion, 'the operator\'s row is not written over').to.equal('2.0');
     expect(row?.tpmPolicy).to.equal('{"mask": "0x408"}');

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
@@ -79,7 +80,7 @@ describe('verifier pull loop: a round stored unseen re-reads the agent\'s row (r
       drop: () => void steps.push('drop'),
     };
     const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, log: pino({ level: 'silent' }) };
-    await new RoundPersister(options, new VerdictStore(options), new FailureAnnouncer(undefined, () => []), after).persist(agent, failing, Date.now());
+    await new RoundPersister(options, new VerdictStore(options), new FailureAnnouncer(undefined, () => []), after).persist(agent, failing, performance.now());
 
     expect(await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')).to.deep.equal([{ outcome: 'fail' }]);
     expect(steps).to.deep.equal(['reconcile']);

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
+import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
@@ -93,7 +94,7 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
     let restored = false;
     try {
       const decided = Date.now();
-      const storing = retrying.store('store-timing-retried', verdict('pass'), { rowVersion }, decided);
+      const storing = retrying.store('store-timing-retried', verdict('pass'), { rowVersion }, performance.now());
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       await knex.raw('alter table audit_records_away rename to audit_records');
       restored = true;
@@ -119,7 +120,7 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const decided = Date.now() - 100;
       const { state, history } = verdict('pass');
-      const write = { agentId: 'store-timing-late-in-transaction', verifierId: 'default', owner: 'me', leaseSeconds: 30, state, history, expectedVersion: rowVersion, decidedAt: decided };
+      const write = { agentId: 'store-timing-late-in-transaction', verifierId: 'default', owner: 'me', leaseSeconds: 30, state, history, expectedVersion: rowVersion, decidedAt: performance.now() - 100 };
       expect(await storeRounds(trx, [write])).to.have.keys('store-timing-late-in-transaction');
       const stored = (await trx('verifier_attestation_history').where({ agent_id: write.agentId }).first('attempted_at')) as { attempted_at: Date };
       const agent = (await trx('verifier_agents').where({ agent_id: write.agentId }).first('last_attempt_at')) as { last_attempt_at: Date };

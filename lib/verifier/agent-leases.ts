@@ -40,6 +40,24 @@ export class AgentLeases {
   }
 
   /**
+   * The agents of `verifierId` that `owner` holds by a running lease, in states 1, 3–6 or 8, other than
+   * `known` (polled here, or whose verdict waits here), with their leases renewed: what a claim took
+   * whose answer never came back (the statement ran, its connection was cut before the reply), which
+   * nobody would poll until those leases lapse. A lease let go of (`releaseAgents`) has ended and is
+   * not taken back.
+   */
+  async takeBackUnknown(verifierId: string, owner: string, leaseSeconds: number, known: readonly string[]): Promise<VerifierAgentRecord[]> {
+    const rows = (await this.knex(AGENTS)
+      .update({ lease_expires_at: leaseUntil(this.knex, leaseSeconds) })
+      .where({ verifier_id: verifierId, owner, attestation_mode: 'pull' })
+      .whereIn('operational_state', CLAIMABLE_STATES)
+      .where('lease_expires_at', '>', this.knex.fn.now())
+      .whereRaw('agent_id not in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(known)])
+      .returning(this.knex.raw(UPDATED_ROW_AND_VERSION))) as Record<string, unknown>[];
+    return rows.map(recordFromRow);
+  }
+
+  /**
    * Claims up to `limit` agents of `verifierId` in states 1, 3–6 or 8 that nobody holds: no owner, an
    * expired lease (a process that died or shut down — or this one, for an agent whose rounds it could
    * not store long enough and let go), or, when the caller holds the process lock `judgeKey`, an owner

@@ -49,6 +49,8 @@ export class LeaseSweeper {
   private sweeping = false;
   /** `sweepSoon` was called during a sweep: the next one starts as soon as it ends. */
   private soon = false;
+  /** A claim failed: it may have been stored with its answer lost, so the next sweep looks for what it took. */
+  private claimUnknown = false;
   private watch: DeadProcessWatch | undefined;
 
   constructor(
@@ -151,7 +153,8 @@ export class LeaseSweeper {
 
   /**
    * Beats, renews the leases of the agents whose last round is stored, re-reads those another process
-   * took meanwhile (they are polled here no longer, nor counted), lets go of the agents held above this
+   * took meanwhile (they are polled here no longer, nor counted), after a claim that failed takes up
+   * what it may have claimed unseen (`takeBackUnknown`), lets go of the agents held above this
    * process's fair share (`decideShare`), then claims agents nobody holds, in batches, up to that
    * share. Owners dead by their lock count for nothing and lose their agents only while this process
    * holds its own lock (`ProcessLock.settledKey`).
@@ -170,6 +173,10 @@ export class LeaseSweeper {
     if (taken.length > 0) {
       this.options.log.warn({ agents: taken.length }, 'agents polled here were taken by another process: polled here no longer');
     }
+    if (this.claimUnknown) {
+      await this.takeOverEach(await repository.leases.takeBackUnknown(verifierId, owner, leaseSeconds, [...agents.keys(), ...verdicts.waitingAgents()]));
+      this.claimUnknown = false;
+    }
     const share = decideShare(await processes.population(verifierId, leaseSeconds, judgeKey), agents.size - taken.length);
     if (share.release > 0) {
       await this.release(share.release);
@@ -177,8 +184,7 @@ export class LeaseSweeper {
     let room = share.claim;
     this.belowShare = false;
     while (room > 0 && !this.scheduler.isClosed()) {
-      // Not the lapsed leases of agents whose verdict waits here: claiming renews the lease it must not hold.
-      const claimed = await repository.leases.claimFree(verifierId, owner, leaseSeconds, Math.min(CLAIM_BATCH, room), verdicts.waitingAgents(), judgeKey);
+      const claimed = await this.claim(Math.min(CLAIM_BATCH, room), judgeKey);
       await this.takeOverEach(claimed);
       if (claimed.length < Math.min(CLAIM_BATCH, room)) {
         // Nothing free now, but another process holds more than its share: it lets go at its sweep.
@@ -186,6 +192,18 @@ export class LeaseSweeper {
         return;
       }
       room -= claimed.length;
+    }
+  }
+
+  /** `claimFree`; when it fails, the next sweep takes up whatever it may have claimed unseen (`takeBackUnknown`). */
+  private async claim(limit: number, judgeKey: number | null): Promise<VerifierAgentRecord[]> {
+    const { repository, owner, leaseSeconds, verifierId } = this.options;
+    try {
+      // Not the lapsed leases of agents whose verdict waits here: claiming renews the lease it must not hold.
+      return await repository.leases.claimFree(verifierId, owner, leaseSeconds, limit, this.scheduler.verdicts.waitingAgents(), judgeKey);
+    } catch (error) {
+      this.claimUnknown = true;
+      throw error;
     }
   }
 

@@ -97,6 +97,16 @@ export class LeaseSweeper {
     this.watch?.stop();
   }
 
+  /**
+   * A statement that gives this process agents (a claim, an enrolment, a reactivation) failed, and may
+   * have been stored with its answer lost: sweeps now and takes up the agents recorded as this
+   * process's that it does not poll (`takeBackUnknown`), at this sweep or, failing, at the next.
+   */
+  takeBackSoon(): void {
+    this.claimUnknown = true;
+    this.sweepSoon();
+  }
+
   /** Sweeps now, or as soon as the sweep running ends (another process died; the lock was taken again). */
   sweepSoon(): void {
     if (this.scheduler.isClosed()) {

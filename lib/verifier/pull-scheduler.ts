@@ -175,6 +175,14 @@ export class PullScheduler {
   }
 
   /**
+   * An enrolment or a reactivation, which gives this process an agent to poll, failed: it may be stored
+   * with only its answer lost, and nobody would poll the agent until its lease lapses (`LeaseSweeper.takeBackSoon`).
+   */
+  ownershipUnknown(): void {
+    if (!this.closed) this.sweeper.takeBackSoon();
+  }
+
+  /**
    * An operator changed the agent's row (stop, delete, reactivate) or a policy it uses, or another
    * process took it: re-read it and act — at once, or after the round in flight.
    */

@@ -14,6 +14,7 @@ import type { VerifierConfig } from './verifier-config.js';
 import type { AddAgentBody } from './verifier-dtos.js';
 import type { IdentityQuery } from './verify-route-dtos.js';
 import { PolicyNotFound, VerifierAgentNotFound, VerifierConflict } from './verifier-errors.js';
+import { IronlimeError } from '../../interfaces/errors.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { VerifierHealth } from './verifier-health.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
@@ -92,33 +93,36 @@ export class VerifierService {
       tenant,
       attestationMode: push ? 'push' : 'pull',
     };
-    await this.knex.transaction(async (trx) => {
-      const agents = new VerifierAgentRepository(trx);
-      // Under the id's lock, as a liveness enrolment checks this table under it: never both.
-      await lockNodeId(trx, agentId);
-      // The agent first, as Keylime: a known agent is 409 "already exists" whatever its policies say.
-      // Another tenant's node (either kind) is 404, as one that is not there: the admin gate checked the
-      // headers, and the node may have been enrolled while the body was on its way.
-      await refuseHiddenAgent(trx, agentId, sees);
-      if ((await agents.find(agentId)) !== undefined) {
-        throw new VerifierConflict(`Agent of uuid ${agentId} already exists`);
+    // A pull agent is this process's from the insert: stored with its answer lost, the sweep takes it up.
+    await this.givingAgent(push, async () => {
+      await this.knex.transaction(async (trx) => {
+        const agents = new VerifierAgentRepository(trx);
+        // Under the id's lock, as a liveness enrolment checks this table under it: never both.
+        await lockNodeId(trx, agentId);
+        // The agent first, as Keylime: a known agent is 409 "already exists" whatever its policies say.
+        // Another tenant's node (either kind) is 404, as one that is not there: the admin gate checked the
+        // headers, and the node may have been enrolled while the body was on its way.
+        await refuseHiddenAgent(trx, agentId, sees);
+        if ((await agents.find(agentId)) !== undefined) {
+          throw new VerifierConflict(`Agent of uuid ${agentId} already exists`);
+        }
+        const liveness = (await trx('verifier_liveness').where({ agent_id: agentId }).first('tenant')) as { tenant: string } | undefined;
+        if (liveness !== undefined) {
+          if (!sees(liveness.tenant)) throw new VerifierAgentNotFound(agentId);
+          throw new VerifierConflict(`agent ${agentId} is checked for liveness on this verifier; delete that enrolment first to attest it with a TPM`);
+        }
+        await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, tenant, trx), (n) => this.policies.holdRuntime(n, tenant, trx), 'runtime policy');
+        await this.storeReference(checked.mb, (p) => this.policies.insertMb(p, tenant, trx), (n) => this.policies.holdMb(n, tenant, trx), 'measured boot policy');
+        // A push agent attests from the start (GET_QUOTE); nobody polls it, so it has no owner.
+        await agents.insert(enrolment, initialAgentState(push ? OperationalState.GET_QUOTE : OperationalState.START), push ? null : this.owner, this.config.leaseSeconds);
+        await audit(trx);
+      });
+      this.log.info({ agentId, ip: enrolment.ip, port: enrolment.port }, 'agent enrolled');
+      const record = await this.agents.find(agentId);
+      if (record !== undefined && !push) {
+        await this.scheduler.adopt(record);
       }
-      const liveness = (await trx('verifier_liveness').where({ agent_id: agentId }).first('tenant')) as { tenant: string } | undefined;
-      if (liveness !== undefined) {
-        if (!sees(liveness.tenant)) throw new VerifierAgentNotFound(agentId);
-        throw new VerifierConflict(`agent ${agentId} is checked for liveness on this verifier; delete that enrolment first to attest it with a TPM`);
-      }
-      await this.storeReference(checked.runtime, (p) => this.policies.insertRuntime(p, tenant, trx), (n) => this.policies.holdRuntime(n, tenant, trx), 'runtime policy');
-      await this.storeReference(checked.mb, (p) => this.policies.insertMb(p, tenant, trx), (n) => this.policies.holdMb(n, tenant, trx), 'measured boot policy');
-      // A push agent attests from the start (GET_QUOTE); nobody polls it, so it has no owner.
-      await agents.insert(enrolment, initialAgentState(push ? OperationalState.GET_QUOTE : OperationalState.START), push ? null : this.owner, this.config.leaseSeconds);
-      await audit(trx);
     });
-    this.log.info({ agentId, ip: enrolment.ip, port: enrolment.port }, 'agent enrolled');
-    const record = await this.agents.find(agentId);
-    if (record !== undefined && !push) {
-      await this.scheduler.adopt(record);
-    }
   }
 
   /**
@@ -190,7 +194,9 @@ export class VerifierService {
    * severity, last event and last success cleared); `record` is appended in its transaction. @throws VerifierAgentNotFound
    */
   async reactivate(agentId: string, record: ChangeRecord, sees: SeesTenant): Promise<void> {
-    const before = await this.operatorChange(agentId, record, sees, (agents) => agents.reactivate(agentId, this.config.verifierId, this.owner, this.config.leaseSeconds));
+    const before = await this.givingAgent(false, () =>
+      this.operatorChange(agentId, record, sees, (agents) => agents.reactivate(agentId, this.config.verifierId, this.owner, this.config.leaseSeconds)),
+    );
     this.scheduler.wake(agentId);
     this.log.info({ agentId, from: before }, 'agent reactivated');
   }
@@ -202,6 +208,21 @@ export class VerifierService {
     );
     this.scheduler.wake(agentId);
     this.log.info({ agentId, from: before }, 'agent stopped');
+  }
+
+  /**
+   * Runs `change`, which gives this process a pull agent to poll (unless `push`). A failure other than a
+   * refusal (the database's: a COMMIT whose answer was lost, a read after it) may have stored it all the
+   * same, with nobody polling the agent until its lease lapses: the lease sweep takes it up
+   * (`PullScheduler.ownershipUnknown`).
+   */
+  private async givingAgent<T>(push: boolean, change: () => Promise<T>): Promise<T> {
+    try {
+      return await change();
+    } catch (error) {
+      if (!push && !(error instanceof IronlimeError)) this.scheduler.ownershipUnknown();
+      throw error;
+    }
   }
 
   /** Runs an operator's change of the agent's state and appends its `record` in one transaction; resolves to the state before. */

@@ -184,8 +184,14 @@ export class LeaseSweeper {
       this.options.log.warn({ agents: taken.length }, 'agents polled here were taken by another process: polled here no longer');
     }
     if (this.claimUnknown) {
-      await this.takeOverEach(await repository.leases.takeBackUnknown(verifierId, owner, leaseSeconds, [...agents.keys(), ...verdicts.waitingAgents()]));
+      // Cleared before, not after: a statement giving agents that fails meanwhile asks for the next sweep's.
       this.claimUnknown = false;
+      try {
+        await this.takeOverEach(await repository.leases.takeBackUnknown(verifierId, owner, leaseSeconds, [...agents.keys(), ...verdicts.waitingAgents()]));
+      } catch (error) {
+        this.claimUnknown = true;
+        throw error;
+      }
     }
     const share = decideShare(await processes.population(verifierId, leaseSeconds, judgeKey), agents.size - taken.length);
     if (share.release > 0) {

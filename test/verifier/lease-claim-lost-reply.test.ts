@@ -13,6 +13,7 @@ import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { VerifierProcessRepository } from '../../lib/verifier/verifier-process-repository.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { eventually } from './helpers/verifier-fixture.js';
 
 const OWNER = 'claim-lost-reply';
 const LEASE = 30;
@@ -54,8 +55,8 @@ describe('lease sweeper: a claim whose answer was lost (real PostgreSQL)', funct
     await opened?.dispose();
   });
 
-  it('polls the agents the lost claim took at the next sweep, not after their lease lapses', async function () {
-    const repository = new LostClaimReply(knex);
+  /** A sweeper of `OWNER` over `repository` whose scheduler records what it adopts (`adopting` runs first) and the sweeps it tracks. */
+  function sweeperOn(repository: VerifierAgentRepository, adopting: (agentId: string) => Promise<void> = () => Promise.resolve()) {
     const adopted: string[] = [];
     const tasks: Promise<void>[] = [];
     const agents = new Map<string, PolledAgent>();
@@ -74,28 +75,36 @@ describe('lease sweeper: a claim whose answer was lost (real PostgreSQL)', funct
       agents,
       verdicts: { isWaiting: () => false, waitingAgents: () => [] } as unknown as VerdictStore,
       isClosed: () => false,
-      adopt: (record: VerifierAgentRecord) => {
+      adopt: async (record: VerifierAgentRecord) => {
+        await adopting(record.agentId);
         adopted.push(record.agentId);
         agents.set(record.agentId, { enrolment: { agentId: record.agentId }, running: false } as unknown as PolledAgent);
-        return Promise.resolve();
       },
       drop: (agentId) => void agents.delete(agentId),
       wake: () => undefined,
       reconcile: () => Promise.resolve(),
       track: (task) => void tasks.push(task),
     };
-    const sweeper = new LeaseSweeper(options, scheduler);
+    return { sweeper: new LeaseSweeper(options, scheduler), adopted, tasks, health };
+  }
+
+  /** `agentId` stored as this owner's under a running lease (or as nobody's), as a claim or an enrolment whose answer was lost leaves it. */
+  async function insertAgent(repository: VerifierAgentRepository, agentId: string, owner: string | null): Promise<void> {
+    const enrolment = pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' });
+    await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), owner, LEASE);
+  }
+
+  it('polls the agents the lost claim took at the next sweep, not after their lease lapses', async function () {
+    const repository = new LostClaimReply(knex);
+    const { sweeper, adopted, tasks, health } = sweeperOn(repository);
     await sweeper.start();
     try {
-      for (const agentId of ['lost-1', 'lost-2']) {
-        const enrolment = pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' });
-        await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), null, LEASE);
-      }
+      for (const agentId of ['lost-1', 'lost-2']) await insertAgent(repository, agentId, null);
       repository.armed = true;
       sweeper.sweepSoon();
       await Promise.all(tasks.splice(0));
       expect(health.problem(), 'the failed sweep is reported').to.match(/lease sweep failed/);
-      const owners = (await knex('verifier_agents').orderBy('agent_id').select('owner')) as { owner: string }[];
+      const owners = (await knex('verifier_agents').whereIn('agent_id', ['lost-1', 'lost-2']).orderBy('agent_id').select('owner')) as { owner: string }[];
       expect(owners.map((row) => row.owner), 'the lost claim was stored').to.deep.equal([OWNER, OWNER]);
       expect(adopted, 'nothing polled yet').to.deep.equal([]);
 
@@ -107,6 +116,29 @@ describe('lease sweeper: a claim whose answer was lost (real PostgreSQL)', funct
       sweeper.sweepSoon();
       await Promise.all(tasks.splice(0));
       expect(adopted).to.have.length(2);
+    } finally {
+      sweeper.stop();
+      await Promise.all(tasks);
+    }
+  });
+
+  it('takes up an agent given unseen while the sweep takes up an earlier one, at the sweep right after', async function () {
+    const repository = new VerifierAgentRepository(knex);
+    // A second enrolment commits with its answer lost while the sweep is taking up the first one.
+    const { sweeper, adopted, tasks } = sweeperOn(repository, async (agentId) => {
+      if (agentId !== 'unseen-1') return;
+      await insertAgent(repository, 'unseen-2', OWNER);
+      sweeper.takeBackSoon();
+    });
+    await sweeper.start();
+    try {
+      await insertAgent(repository, 'unseen-1', OWNER);
+      sweeper.takeBackSoon();
+      await eventually('both agents polled', async () => {
+        await Promise.all(tasks.splice(0));
+        return adopted.includes('unseen-2');
+      }, 3_000, 50);
+      expect(adopted.filter((agentId) => agentId.startsWith('unseen-')).sort()).to.deep.equal(['unseen-1', 'unseen-2']);
     } finally {
       sweeper.stop();
       await Promise.all(tasks);

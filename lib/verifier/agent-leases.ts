@@ -31,12 +31,7 @@ export class AgentLeases {
    * after the lease expires.
    */
   async reclaimOwn(verifierId: string, owner: string, leaseSeconds: number): Promise<VerifierAgentRecord[]> {
-    const rows = (await this.knex(AGENTS)
-      .update({ lease_expires_at: leaseUntil(this.knex, leaseSeconds) })
-      .where({ verifier_id: verifierId, owner, attestation_mode: 'pull' })
-      .whereIn('operational_state', CLAIMABLE_STATES)
-      .returning(this.knex.raw(UPDATED_ROW_AND_VERSION))) as Record<string, unknown>[];
-    return rows.map(recordFromRow);
+    return this.renewOwn(verifierId, owner, leaseSeconds, this.knex(AGENTS));
   }
 
   /**
@@ -47,14 +42,20 @@ export class AgentLeases {
    * not taken back.
    */
   async takeBackUnknown(verifierId: string, owner: string, leaseSeconds: number, known: readonly string[]): Promise<VerifierAgentRecord[]> {
-    const rows = (await this.knex(AGENTS)
+    const running = this.knex(AGENTS)
+      .where('lease_expires_at', '>', this.knex.fn.now())
+      .whereRaw('agent_id not in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(known)]);
+    return this.renewOwn(verifierId, owner, leaseSeconds, running);
+  }
+
+  /** Renews the lease of every pull agent of `verifierId` among `rows` that `owner` holds in states 1, 3–6 or 8; resolves to their records. */
+  private async renewOwn(verifierId: string, owner: string, leaseSeconds: number, rows: Knex.QueryBuilder): Promise<VerifierAgentRecord[]> {
+    const renewed = (await rows
       .update({ lease_expires_at: leaseUntil(this.knex, leaseSeconds) })
       .where({ verifier_id: verifierId, owner, attestation_mode: 'pull' })
       .whereIn('operational_state', CLAIMABLE_STATES)
-      .where('lease_expires_at', '>', this.knex.fn.now())
-      .whereRaw('agent_id not in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(known)])
       .returning(this.knex.raw(UPDATED_ROW_AND_VERSION))) as Record<string, unknown>[];
-    return rows.map(recordFromRow);
+    return renewed.map(recordFromRow);
   }
 
   /**

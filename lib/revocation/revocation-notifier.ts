@@ -215,7 +215,11 @@ export class RevocationNotifier {
       await target(JSON.parse(envelope.msg) as RevocationMessage, envelope);
       return 'delivered';
     } catch (error) {
-      if (finalRefusalStatus(error) !== undefined) return 'refused';
+      // 401 and 403 say the receiver cannot check the notice yet (a broker without the verifier's revocation
+      // certificate, or with an expired one): kept and retried, so the failures of that window still reach it
+      // once the operator fixes it. Other 4xx will not change on a retry.
+      const refusal = finalRefusalStatus(error);
+      if (refusal !== undefined && refusal !== 401 && refusal !== 403) return 'refused';
       throw error;
     }
   }

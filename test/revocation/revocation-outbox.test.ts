@@ -185,8 +185,8 @@ describe('revocation outbox: a notice is never lost', function () {
     expect(await undelivered(opened), 'not deleted: another process, or this one reconfigured, delivers them').to.have.length(2);
   });
 
-  it('a final refusal (4xx) deletes the notice; two notifiers on one database send a notice once', async function () {
-    const refusing = await webhook(() => 403);
+  it('a final refusal (a 4xx but 401, 403, 408 or 429) deletes the notice; two notifiers on one database send a notice once', async function () {
+    const refusing = await webhook(() => 400);
     const taking = await webhook(() => 200);
     const knex = opened.database.knex;
     const one = new RevocationNotifier({ webhooks: [refusing.url, taking.url], outbox: { knex, ...FAST } });
@@ -204,6 +204,27 @@ describe('revocation outbox: a notice is never lost', function () {
       await two.close();
       await new Promise((resolve) => refusing.server.close(resolve));
       await new Promise((resolve) => taking.server.close(resolve));
+    }
+  });
+
+  it('a notice refused with 401 or 403 (a receiver without the verifier\'s revocation certificate yet) is kept and delivered once the receiver takes it', async function () {
+    for (const refusal of [401, 403]) {
+      let status = refusal;
+      const hook = await webhook(() => status);
+      const knex = opened.database.knex;
+      const notifier = new RevocationNotifier({ webhooks: [hook.url], outbox: { knex, ...FAST } });
+      try {
+        notifier.start();
+        notifier.agentFailed(notice('6f0c1e2a-8b4d-4c9e-a1f3-5d7b9e2c4a61'));
+        await eventually('refused twice', async () => hook.bodies.length >= 2);
+        expect(await undelivered(opened), `kept after ${refusal}`).to.have.length(1);
+        status = 200;
+        await eventually('delivered once the receiver takes it', async () => (await undelivered(opened)).length === 0);
+        expect(new Set(hook.bodies).size).to.equal(1);
+      } finally {
+        await notifier.close();
+        await new Promise((resolve) => hook.server.close(resolve));
+      }
     }
   });
 });

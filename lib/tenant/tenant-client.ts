@@ -1,16 +1,17 @@
-import { AttestationFailed } from '../../interfaces/errors.js';
+import { AttestationFailed, IronlimeError } from '../../interfaces/errors.js';
 import { OPERATIONAL_STATE_LABELS, type OperationalState } from '../attestation/operational-state.js';
 import { KeylimeHttpError } from '../http/client-errors.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import type { TenantEkCheckMode } from './ek-certificate-check.js';
-import { agentContact, buildEnrolmentBody, buildPushEnrolmentBody, checkEnrolmentPolicies, type EnrolmentPolicies } from './enrolment-request.js';
+import { agentContact, buildEnrolmentBody, buildPushEnrolmentBody, checkEnrolmentPolicies, type CheckedEnrolmentPolicies, type EnrolmentPolicies } from './enrolment-request.js';
 import { checkAgentIdentity, checkPushAgentIdentity, registeredAgentUrl, type AgentIdentityVerdict, type PushIdentityVerdict } from './identity-check.js';
 import { newPayloadKeys } from './payload-keys.js';
 import { pollUntil, type WaitOptions } from '../timing/poll-until.js';
 import { openRegistrarAdmin } from './registrar-agents.js';
 import { negotiateAgentApiVersion, openTenantAgentClient, sendU, verifyAgentBootstrapKey } from './tenant-agent-calls.js';
+import { checkReplacementPolicyNames } from './update-policy-names.js';
 import { VerifierClient, type VerifierHistoryEntry } from '../verifier/verifier-client.js';
 import type { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
 
@@ -103,7 +104,7 @@ export class TenantClient {
    * then `beforeSend` (`updateAgent`'s removal of the old enrolment), then U to the agent and the
    * enrolment: whatever is refused is refused before `beforeSend` has run.
    */
-  async #enrol(agentId: string, options: AddAgentOptions, beforeSend: () => Promise<void>): Promise<AddAgentResult> {
+  async #enrol(agentId: string, options: AddAgentOptions, beforeSend: (policies: CheckedEnrolmentPolicies) => Promise<void>): Promise<AddAgentResult> {
     const policies = checkEnrolmentPolicies(options);
     const verdict = await checkAgentIdentity({
       registrar: this.registrar,
@@ -136,7 +137,7 @@ export class TenantClient {
         },
         policies,
       );
-      await beforeSend();
+      await beforeSend(policies);
       if (keys !== undefined) {
         await sendU(this.options, agentUrl.origin, verdict, apiVersion, keys, options.payload);
       }
@@ -207,10 +208,23 @@ export class TenantClient {
   /**
    * Keylime's `update`: the new enrolment is checked and built as by `addAgent` (policies, identity
    * check), and only then is the old one deleted (waiting for 404) and the new one sent. As Keylime's
-   * `init_add` before `do_cvdelete`: a bad policy or a failed identity check leaves the agent monitored.
+   * `init_add` before `do_cvdelete`: a bad policy or a failed identity check leaves the agent monitored,
+   * and so does a policy name the verifier would refuse once the old enrolment is gone
+   * (`checkReplacementPolicyNames`). A failure after the delete (the agent unreachable for U, the add
+   * refused) is `UpdateLeftAgentUnenrolled`: the agent is then attested by no one until it is added again.
    */
-  updateAgent(agentId: string, options: AddAgentOptions = {}, wait: WaitOptions = {}): Promise<AddAgentResult> {
-    return this.#enrol(agentId, options, () => this.deleteAgent(agentId, wait));
+  async updateAgent(agentId: string, options: AddAgentOptions = {}, wait: WaitOptions = {}): Promise<AddAgentResult> {
+    let deleted = false;
+    try {
+      return await this.#enrol(agentId, options, async (policies) => {
+        await checkReplacementPolicyNames(this.verifier, agentId, policies);
+        await this.deleteAgent(agentId, wait);
+        deleted = true;
+      });
+    } catch (error) {
+      if (!deleted) throw error;
+      throw new UpdateLeftAgentUnenrolled(agentId, error);
+    }
   }
 
   /** `PUT …/reactivate`: polling starts again from START. */
@@ -278,5 +292,16 @@ export class TenantClient {
   close(): void {
     this.verifier.close();
     this.registrar.close();
+  }
+}
+
+/** `updateAgent` deleted the old enrolment and then failed: the agent is not enrolled with the verifier now. */
+export class UpdateLeftAgentUnenrolled extends IronlimeError {
+  constructor(agentId: string, cause: unknown) {
+    super(
+      cause instanceof IronlimeError ? cause.code : 'ERR_ATTESTATION_SERVICE_UNAVAILABLE',
+      `agent ${agentId} was deleted from the verifier but not enrolled again, so it is not attested now (add it again): ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
 }

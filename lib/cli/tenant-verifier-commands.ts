@@ -1,13 +1,14 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { AttestationFailed, InvalidParameterValue } from '../../interfaces/errors.js';
+import { AttestationFailed, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { readRequiredPrivate } from '../pki/private-file.js';
 import type { EnrolmentPolicies } from '../tenant/enrolment-request.js';
 import { attestationStatus, isOperationalState } from '../attestation/operational-state.js';
 import type { AddAgentOptions, AgentStatus, TenantClient } from '../tenant/tenant-client.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { messageOf } from '../verifier/error-message.js';
 import { integerBetween } from './option-parsers.js';
 import { registerPolicyStoreCommands } from './tenant-policy-commands.js';
 import { connection, printJson, readText, withTenant, type ConnectionOptions } from './tenant-verifier-connection.js';
@@ -26,6 +27,7 @@ interface AddOptions extends ConnectionOptions {
   readonly payload?: string;
   readonly deliverKeys?: boolean;
   readonly verify?: boolean;
+  readonly verifyTimeout: number;
   readonly agentUrl?: string;
   readonly revocationKey?: string;
   readonly push?: boolean;
@@ -52,7 +54,8 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
       .option('--ima-sign-keys <file>', 'IMA keyring JSON for ima-sig signatures')
       .option('--payload <file>', 'encrypt this file under a fresh bootstrap key K and deliver it (U now, V after a good quote)')
       .option('--deliver-keys', 'deliver a bootstrap key K without a payload')
-      .option('--verify', 'after enrolment, wait until the agent proves it derived K (keys/verify)')
+      .option('--verify', 'after enrolment, wait until the agent proves it derived K (keys/verify); if it does not, the agent is stopped at the verifier (exit 1)')
+      .option('--verify-timeout <seconds>', 'how long --verify waits, 1 to 3600 (default 60)', integerBetween(1, 3600), 60)
       .option('--agent-url <url>', "reach the agent here instead of its registered ip:port")
       .option('--revocation-key <file>', "PEM RSA private key the verifier signs this agent's revocation messages with (agents check them with --revocation-cert)")
       .option('--push', 'enrol a push-model agent (it attests itself; no address, port, identity quote or payload: docs/push.md)');
@@ -146,7 +149,7 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
         : mode === 'add'
           ? await client.addAgent(options.uuid, addOptions)
           : await client.updateAgent(options.uuid, addOptions);
-    const verified = options.verify === true && result.bootstrapKey !== undefined ? await client.verifyBootstrapKey(options.uuid, result.bootstrapKey, options.agentUrl === undefined ? {} : { agentUrl: options.agentUrl }) : undefined;
+    const verified = options.verify === true && result.bootstrapKey !== undefined ? await verifyOrStop(client, options, result.bootstrapKey) : undefined;
     printJson({
       agent_id: result.agentId,
       enrolled: true,
@@ -154,6 +157,7 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
       ek_anchor: result.identity.ekAnchor ?? null,
       warnings: result.identity.warnings,
       ...(verified === undefined ? {} : { bootstrap_key_verified: verified }),
+      ...(verified === false ? { stopped: true } : {}),
     });
     context.setExitCode(verified === false ? EXIT_INVALID : EXIT_VALID);
   } catch (error) {
@@ -164,6 +168,33 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
     }
     throw error;
   }
+}
+
+/**
+ * `--verify`: true once the agent proved it derived K. An agent that did not (another key, or none in
+ * `--verify-timeout`, or no answer) is stopped at the verifier, as Keylime's `do_verify` calls
+ * `do_cvstop`: it must not go on passing attestation (and get its V delivered again) as if provisioned.
+ * @throws IronlimeError when the check itself failed (the agent stopped, or said why it could not be)
+ */
+async function verifyOrStop(client: TenantClient, options: AddOptions, k: Buffer): Promise<boolean> {
+  let failure: unknown;
+  try {
+    const verified = await client.verifyBootstrapKey(options.uuid, k, { timeoutMs: options.verifyTimeout * 1000, ...(options.agentUrl === undefined ? {} : { agentUrl: options.agentUrl }) });
+    if (verified) return true;
+  } catch (error) {
+    failure = error;
+  }
+  const stopError = await client.stopAgent(options.uuid).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (stopError !== undefined) {
+    throw new IronlimeError('ERR_ATTESTATION_SERVICE_UNAVAILABLE', `--verify failed${failure === undefined ? ' (the agent holds another key)' : `: ${messageOf(failure)}`}, and stopping agent ${options.uuid} at the verifier failed too: ${messageOf(stopError)}`, { cause: failure ?? stopError });
+  }
+  if (failure !== undefined) {
+    throw new IronlimeError(failure instanceof IronlimeError ? failure.code : 'ERR_ATTESTATION_SERVICE_UNAVAILABLE', `--verify failed, agent ${options.uuid} stopped at the verifier (tenant reactivate polls it again): ${messageOf(failure)}`, { cause: failure });
+  }
+  return false;
 }
 
 async function addOptionsFrom(options: AddOptions): Promise<AddAgentOptions> {

@@ -1,4 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { IronlimeError } from '../../interfaces/errors.js';
 import { AgentClient } from '../agent/agent-client.js';
 import { AGENT_API_VERSIONS, negotiateApiVersion } from '../http/api-version.js';
 import { KeylimeHttpError } from '../http/client-errors.js';
@@ -61,7 +62,10 @@ export async function sendU(
 
 /**
  * Keylime's `--verify`: asks the agent for HMAC-SHA384(K, challenge) until it matches `k` (the agent
- * has both U and V), or the time is up. Resolves to true on a match.
+ * has both U and V). Resolves to true on a match, false when the time is up and the agent last
+ * answered with another key. A mismatch is not final: an agent enrolled before still answers with its
+ * earlier K until the verifier's V for this enrolment reaches it. @throws ERR_TIMEOUT when the agent
+ * never had a key in that time.
  */
 export async function verifyAgentBootstrapKey(
   connection: TenantAgentConnection,
@@ -79,20 +83,25 @@ export async function verifyAgentBootstrapKey(
   try {
     const challenge = randomBytes(15).toString('base64url').replace(/[-_]/g, 'A');
     const expected = Buffer.from(hmacHex(k, challenge), 'hex');
-    let matched = false;
-    await pollUntil(wait, `agent ${agentId} never derived the bootstrap key`, async () => {
-      try {
-        const hmac = Buffer.from(await agent.verifyKey(challenge), 'hex');
-        matched = hmac.length === expected.length && timingSafeEqual(hmac, expected);
-        return true;
-      } catch (error) {
-        if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 400) {
-          return false;
+    let mismatched = false;
+    try {
+      await pollUntil(wait, `agent ${agentId} never derived the bootstrap key`, async () => {
+        try {
+          const hmac = Buffer.from(await agent.verifyKey(challenge), 'hex');
+          mismatched = !(hmac.length === expected.length && timingSafeEqual(hmac, expected));
+          return !mismatched;
+        } catch (error) {
+          if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 400) {
+            return false;
+          }
+          throw error;
         }
-        throw error;
-      }
-    });
-    return matched;
+      });
+      return true;
+    } catch (error) {
+      if (mismatched && error instanceof IronlimeError && error.code === 'ERR_TIMEOUT') return false;
+      throw error;
+    }
   } finally {
     agent.close();
   }

@@ -1,0 +1,70 @@
+import { expect } from 'chai';
+import type { RunningAgent } from '../../lib/agent/agent-server.js';
+import { BootstrapKeys } from '../../lib/agent/bootstrap-keys.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import type { TenantClient } from '../../lib/tenant/tenant-client.js';
+import { runCli } from '../helpers/cli-runner.js';
+import { createDeployment, type Deployment } from '../verifier/helpers/verifier-fixture.js';
+
+/**
+ * Keylime's `--verify` (`keys/verify`): an agent enrolled before answers with its earlier K until this
+ * enrolment's V reaches it, so a mismatch is not final; one that never proves K is stopped at the
+ * verifier, as Keylime's `do_verify` calls `do_cvstop`.
+ */
+describe('tenant --verify: the bootstrap key check', function () {
+  this.timeout(120_000);
+  let deployment: Deployment;
+  let agent: RunningAgent;
+  let tenant: TenantClient;
+  let connection: string[];
+
+  before(async function () {
+    deployment = await createDeployment();
+    // Rounds 3 s apart: the new V reaches the agent well after the tenant first asks it.
+    const verifier = await deployment.startVerifier({ quoteInterval: 3 });
+    agent = await deployment.startAgent('verify-agent');
+    tenant = deployment.tenant(verifier.url);
+    connection = ['--verifier', verifier.url, '--registrar', deployment.registrar.tlsUrl, '--data-dir', deployment.servicesDir, '--ek-ca-dir', agent.ekCaDir as string];
+  });
+
+  beforeEach(async function () {
+    if ((await tenant.listAgents()).includes(agent.uuid)) await tenant.deleteAgent(agent.uuid);
+  });
+
+  after(async function () {
+    await deployment?.dispose();
+  });
+
+  it('waits for the new K of a re-enrolled agent that still holds its earlier one', async function () {
+    const first = await tenant.addAgent(agent.uuid, { deliverKeys: true });
+    expect(await tenant.verifyBootstrapKey(agent.uuid, first.bootstrapKey as Buffer)).to.equal(true);
+    await tenant.deleteAgent(agent.uuid);
+    const second = await tenant.addAgent(agent.uuid, { deliverKeys: true });
+    expect(agent.bootstrapSecret()?.k.equals(first.bootstrapKey as Buffer)).to.equal(true);
+    expect(await tenant.verifyBootstrapKey(agent.uuid, second.bootstrapKey as Buffer)).to.equal(true);
+    expect(agent.bootstrapSecret()?.k.equals(second.bootstrapKey as Buffer)).to.equal(true);
+  });
+
+  it('resolves false once the time is up with the agent still answering with another key', async function () {
+    await tenant.addAgent(agent.uuid, { deliverKeys: true });
+    const started = Date.now();
+    expect(await tenant.verifyBootstrapKey(agent.uuid, Buffer.alloc(32, 7), { timeoutMs: 1000 })).to.equal(false);
+    expect(Date.now() - started).to.be.at.least(1000);
+  });
+
+  it('`add --verify` stops at the verifier an agent that does not prove K (exit 1)', async function () {
+    const hmacOf = Object.getOwnPropertyDescriptor(BootstrapKeys.prototype, 'hmacOf') as PropertyDescriptor;
+    // An agent answering with a key that is not this enrolment's (an impostor, or one that failed to derive K).
+    BootstrapKeys.prototype.hmacOf = () => '00'.repeat(48);
+    let run: Awaited<ReturnType<typeof runCli>>;
+    try {
+      run = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--deliver-keys', '--verify', '--verify-timeout', '2', ...connection]);
+    } finally {
+      Object.defineProperty(BootstrapKeys.prototype, 'hmacOf', hmacOf);
+    }
+    expect(run.code, run.stderr).to.equal(1);
+    expect(JSON.parse(run.stdout)).to.include({ agent_id: agent.uuid, enrolled: true, bootstrap_key_verified: false, stopped: true });
+    expect((await tenant.getStatus(agent.uuid)).operational_state).to.equal(OperationalState.TENANT_FAILED);
+    expect((await runCli(['tenant', 'status', '--uuid', agent.uuid, ...connection])).code).to.equal(1);
+  });
+});

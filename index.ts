@@ -53,7 +53,7 @@ export type { AttestationRecord, NewNode, NodeChanges } from './lib/provisioning
 export { createProvisioningContainer } from './lib/provisioning/provisioning-container.js';
 export type { ProvisioningContainerOptions } from './lib/provisioning/provisioning-container.js';
 export { createTask, SILENT_LOGGER } from './lib/provisioning/create-task.js';
-export { ExampleOrchestrator, STATES } from './lib/provisioning/example-orchestrator.js';
+export { ExampleOrchestrator, NodeBusy, STATES } from './lib/provisioning/example-orchestrator.js';
 export type { ExampleOrchestratorOptions, Transition } from './lib/provisioning/example-orchestrator.js';
 export { NodeSecretRelease } from './lib/provisioning/node-secret-release.js';
 export type { NodeSecretReleaseOptions } from './lib/provisioning/node-secret-release.js';

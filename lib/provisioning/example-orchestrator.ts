@@ -62,7 +62,8 @@ export const STATES = {
  * (`deploying` → `active`, or `deploy failed`; an active node can be deployed again, as Ironic's
  * rebuild) and torn down (`deleting` → `manageable`). At the start and end of cleaning and deployment
  * it calls ironlime's hooks, which attest the node and — with the fail flags on — fail the step when
- * the node is untrusted. Nodes live in ironlime's node store.
+ * the node is untrusted. Nodes live in ironlime's node store. One clean, deploy or teardown runs on a
+ * node at a time; another asked meanwhile is refused with `NodeBusy` (Ironic's node lock).
  *
  * The ramdisk's report of its Keylime agent (`reportAgent`) is kept until the keylime driver asks
  * for it through its `agentLocator` hook at the start of attestation; the driver then stores it in the
@@ -70,6 +71,8 @@ export const STATES = {
  */
 export class ExampleOrchestrator {
   private readonly reports = new Map<string, AgentLocation>();
+  /** The clean, deploy or teardown each node is in (Ironic's node reservation): one at a time per node. */
+  private readonly busy = new Map<string, string>();
 
   private constructor(
     private readonly options: ExampleOrchestratorOptions,
@@ -122,6 +125,10 @@ export class ExampleOrchestrator {
 
   /** Cleans a manageable or available node; resolves to the node in `available` or `clean failed`. */
   async clean(uuid: string): Promise<Node> {
+    return this.exclusive(uuid, 'clean', () => this.cleanStep(uuid));
+  }
+
+  private cleanStep(uuid: string): Promise<Node> {
     return this.step(uuid, [STATES.manageable, STATES.available, STATES.cleanFailed], STATES.cleaning, STATES.available, STATES.cleanFailed, {
       start: (task) => this.hooks.onCleanStart(task),
       end: (task) => this.hooks.onCleanEnd(task),
@@ -134,6 +141,10 @@ export class ExampleOrchestrator {
    * other (failed step, or an attestation that failed but was recorded only: fail flag off) loses it.
    */
   async deploy(uuid: string): Promise<Node> {
+    return this.exclusive(uuid, 'deploy', () => this.deployStep(uuid));
+  }
+
+  private async deployStep(uuid: string): Promise<Node> {
     const secrets = this.options.nodeSecrets;
     let secretStart: SecretDeployStart | undefined;
     /** The node as the deploy found it once it was `deploying`: from then on a secret may have to go. */
@@ -202,10 +213,31 @@ export class ExampleOrchestrator {
    * A withdrawal that fails leaves the node `deleting`; tear it down again.
    */
   async tearDown(uuid: string): Promise<Node> {
+    return this.exclusive(uuid, 'teardown', () => this.tearDownStep(uuid));
+  }
+
+  private async tearDownStep(uuid: string): Promise<Node> {
     const node = await this.move(await this.nodes.getNode(uuid), STATES.deleting, undefined);
     await this.options.nodeSecrets?.withdraw(node, 'node torn down');
     await this.hooks.onTeardown(this.task(node));
     return this.move(node, STATES.manageable, 'unregistered from the attestation service');
+  }
+
+  /**
+   * Runs `operation` on the node unless another one runs on it in this orchestrator: a teardown during a
+   * deploy left the node `active` with a fresh secret after its teardown had withdrawn it and
+   * unregistered the node. A process that dies mid-step holds nothing after it.
+   * @throws NodeBusy
+   */
+  private async exclusive<T>(uuid: string, operation: string, run: () => Promise<T>): Promise<T> {
+    const current = this.busy.get(uuid);
+    if (current !== undefined) throw new NodeBusy(uuid, current, operation);
+    this.busy.set(uuid, operation);
+    try {
+      return await run();
+    } finally {
+      this.busy.delete(uuid);
+    }
   }
 
   private async step(
@@ -267,6 +299,13 @@ export class ExampleOrchestrator {
 
   private report(node: Node, from: string, to: string, detail: string | undefined): void {
     this.options.onTransition?.({ node, from, to, detail });
+  }
+}
+
+/** Another clean, deploy or teardown of the node runs in this orchestrator (Ironic's NodeLocked, 409). */
+export class NodeBusy extends IronlimeError {
+  constructor(uuid: string, running: string, refused: string) {
+    super('ERR_CONFLICT', `node ${uuid} is busy with a ${running}: the ${refused} is refused; try again once it ends`);
   }
 }
 

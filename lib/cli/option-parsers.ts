@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { AGENT_ID_MAX_LENGTH, isKeylimeAgentId } from '../http/validators.js';
 
 /** Commander parser for `--port`: 0 to 65535. */
 export function port(text: string): number {
@@ -24,4 +25,15 @@ export function integerBetween(min: number, max: number): (text: string) => numb
     }
     return Number(text);
   };
+}
+
+/**
+ * Commander parser for `--uuid`: a Keylime agent id (`isKeylimeAgentId`), refused here rather than put
+ * in a request path, where an empty one named the list route (`GET /agents/`: a "bad reply") and `.` or `..` no agent.
+ */
+export function agentId(text: string): string {
+  if (!isKeylimeAgentId(text)) {
+    throw new InvalidArgumentError(`must be an agent id: 1 to ${AGENT_ID_MAX_LENGTH} letters, digits, "_", "." and "-", not only dots`);
+  }
+  return text;
 }

@@ -16,7 +16,7 @@ import type { ServiceTls } from '../pki/service-tls.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { registerTenantVerifierCommands } from './tenant-verifier-commands.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
-import { collect } from './option-parsers.js';
+import { agentId, collect } from './option-parsers.js';
 
 interface ConnectionOptions {
   readonly registrar: string;
@@ -52,7 +52,7 @@ export const registerTenantCommands: CommandRegistrar = (program, context) => {
   );
 
   withConnection(registrar.command('show').description("print an activated agent's registrar record"))
-    .requiredOption('--uuid <id>', 'agent id')
+    .requiredOption('--uuid <id>', 'agent id', agentId)
     .action((options: ConnectionOptions & { uuid: string }) =>
       withRegistrar(options, async (client) => {
         printJson(registeredAgentJson(await showRegistrarAgent(client, options.uuid)));
@@ -61,7 +61,7 @@ export const registerTenantCommands: CommandRegistrar = (program, context) => {
     );
 
   withConnection(registrar.command('delete').description("delete an agent's registrar record"))
-    .requiredOption('--uuid <id>', 'agent id')
+    .requiredOption('--uuid <id>', 'agent id', agentId)
     .action((options: ConnectionOptions & { uuid: string }) =>
       withRegistrar(options, async (client) => {
         await deleteRegistrarAgent(client, options.uuid);
@@ -71,7 +71,7 @@ export const registerTenantCommands: CommandRegistrar = (program, context) => {
     );
 
   withConnection(registrar.command('trust').description("print how an agent registered (any mode, with or without a TPM): identity mode, trust level, refused downgrades"))
-    .requiredOption('--uuid <id>', 'agent id')
+    .requiredOption('--uuid <id>', 'agent id', agentId)
     .action((options: ConnectionOptions & { uuid: string }) =>
       withRegistrar(options, async (client) => {
         const { host_proof_key: _key, ...identity } = await client.identity(options.uuid);
@@ -81,7 +81,7 @@ export const registerTenantCommands: CommandRegistrar = (program, context) => {
     );
 
   withConnection(registrar.command('allow-mode').description("allow an agent's next registration to use another identity mode (the explicit admin action; docs/identity.md)"))
-    .requiredOption('--uuid <id>', 'agent id')
+    .requiredOption('--uuid <id>', 'agent id', agentId)
     .addOption(new Option('--mode <mode>', 'identity mode').choices(IDENTITY_MODES).makeOptionMandatory())
     .action((options: ConnectionOptions & { uuid: string; mode: IdentityMode }) =>
       withRegistrar(options, async (client) => {
@@ -92,7 +92,7 @@ export const registerTenantCommands: CommandRegistrar = (program, context) => {
     );
 
   withConnection(tenant.command('identity').description("check an agent's EK certificate and identity quote against its registered AK (exit 0 valid, 1 invalid)"))
-    .requiredOption('--uuid <id>', 'agent id')
+    .requiredOption('--uuid <id>', 'agent id', agentId)
     .addOption(new Option('--ek-check <mode>', 'EK certificate check').choices(TENANT_EK_CHECK_MODES).default('require'))
     .option('--ek-ca-dir <dir>', 'extra trusted EK CA folder, added to the vendor store (repeatable)', collect, [])
     .option('--agent-url <url>', 'reach the agent here instead of its registered ip:port')

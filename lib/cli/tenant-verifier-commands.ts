@@ -9,7 +9,7 @@ import type { AddAgentOptions, AgentStatus, TenantClient } from '../tenant/tenan
 import type { CliContext } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 import { messageOf } from '../verifier/error-message.js';
-import { integerBetween } from './option-parsers.js';
+import { agentId, integerBetween } from './option-parsers.js';
 import { registerPolicyStoreCommands } from './tenant-policy-commands.js';
 import { connection, printJson, readText, withTenant, type ConnectionOptions } from './tenant-verifier-connection.js';
 
@@ -42,7 +42,7 @@ interface AddOptions extends ConnectionOptions {
 export function registerTenantVerifierCommands(tenant: Command, context: CliContext): void {
   const enrolment = (command: Command): Command =>
     connection(command)
-      .requiredOption('--uuid <id>', 'agent id')
+      .requiredOption('--uuid <id>', 'agent id', agentId)
       .option('--runtime-policy <file>', 'runtime policy: Keylime JSON or a DSSE envelope (with --runtime-policy-key)')
       .option('--allowlist <file>', 'flat allowlist ("<hash> <path>" lines), converted to a runtime policy')
       .option('--excludelist <file>', 'exclude regexes, one per line, added to the runtime policy')
@@ -69,7 +69,7 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
   );
 
   connection(tenant.command('status').description("print the verifier's status of an agent (exit 1: it failed: FAIL or TIMEOUT, or state 7, 9 or 10)"))
-    .requiredOption('--uuid <id>', 'agent id')
+    .requiredOption('--uuid <id>', 'agent id', agentId)
     .action((options: ConnectionOptions & { uuid: string }) =>
       withTenant(options, async (client) => {
         const status = await client.getStatus(options.uuid);
@@ -88,7 +88,7 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
     );
 
   connection(tenant.command('history').description('print the newest attestation rounds of an agent (ironlime verifiers)'))
-    .requiredOption('--uuid <id>', 'agent id')
+    .requiredOption('--uuid <id>', 'agent id', agentId)
     .option('--limit <n>', 'rounds to print, 1 to 1000 (the verifier\'s bound; default 20)', integerBetween(1, 1000), 20)
     .action((options: ConnectionOptions & { uuid: string; limit: number }) =>
       withTenant(options, async (client) => {
@@ -98,7 +98,7 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
     );
 
   connection(tenant.command('delete').description('remove an agent from the verifier and wait until it is gone'))
-    .requiredOption('--uuid <id>', 'agent id')
+    .requiredOption('--uuid <id>', 'agent id', agentId)
     .option('--timeout <seconds>', 'give up waiting after this long, 1 to 86400 (default 60)', integerBetween(1, 86_400), 60)
     .action((options: ConnectionOptions & { uuid: string; timeout: number }) =>
       withTenant(options, async (client) => {
@@ -113,7 +113,7 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
     ['stop', 'stop polling an agent (Tenant Quote Failed)'],
   ] as const) {
     connection(tenant.command(name).description(description))
-      .requiredOption('--uuid <id>', 'agent id')
+      .requiredOption('--uuid <id>', 'agent id', agentId)
       .action((options: ConnectionOptions & { uuid: string }) =>
         withTenant(options, async (client) => {
           await (name === 'stop' ? client.stopAgent(options.uuid) : client.reactivateAgent(options.uuid));

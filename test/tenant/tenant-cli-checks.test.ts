@@ -82,6 +82,21 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     expect(requests.filter((request) => request !== 'GET /version')).to.deep.equal(['GET /v2.1/agents/a1/history?limit=5', 'GET /v2.1/agents/a1/history?limit=20']);
   });
 
+  for (const [command, bad] of [
+    ['status', ''],
+    ['delete', '..'],
+    ['history', 'a1/history'],
+    ['registrar show', ''],
+    ['registrar delete', '.'],
+  ] as const) {
+    it(`${command} refuses --uuid '${bad}' before any request`, async function () {
+      const run = await runCli(['tenant', ...command.split(' '), '--uuid', bad, ...(command.startsWith('registrar') ? ['--registrar', url] : ['--verifier', url]), '--data-dir', dir]);
+      expect(run.code).to.equal(2);
+      expect(run.stderr).to.contain(`option '--uuid <id>' argument '${bad}' is invalid. must be an agent id: 1 to 80 letters, digits, "_", "." and "-", not only dots`);
+      expect(requests).to.deep.equal([]);
+    });
+  }
+
   it('broker refuses --token-lifetime abc with the option\'s range (it was NaN until the config check)', async function () {
     const run = await runCli(['broker', '--token-lifetime', 'abc', '--data-dir', dir]);
     expect(run.code).to.not.equal(0);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Statements } from '../db/fixed-statement.js';
 import { pino } from 'pino';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
+import { beforeDeadline } from '../timing/before-deadline.js';
 import { ReceiverRefusals } from './receiver-refusals.js';
 import type { AgentFailureNotice, RevocationAgentTarget } from './revocation-notice.js';
 import { finalRefusalStatus, postEnvelope, type Delivery } from './revocation-post.js';
@@ -262,7 +263,7 @@ export class RevocationNotifier {
           continue;
         }
         const connection = agent.receiver?.();
-        const delivery = await this.withRetries(`agent ${agent.agentId}`, () => (agent.post === undefined ? this.postToAgent(agent, body) : agent.post(body)), this.retry.attempts);
+        const delivery = await this.withRetries(`agent ${agent.agentId}`, () => this.postToTarget(agent, body), this.retry.attempts);
         outcomes[delivery.outcome] += 1;
         if (delivery.outcome === 'refused') this.refusals.remember(agent, signer, delivery.status, connection);
       }
@@ -308,6 +309,15 @@ export class RevocationNotifier {
       const timer = setTimeout(wake, ms).unref();
       this.sleepers.add(wake);
     });
+  }
+
+  /**
+   * One try to an agent, within `timeoutMs` also over its own connection (`post`), whose timeout is its
+   * owner's (the verifier's `requestTimeout`, 60 s): 8 agents that do not answer held the fan-out's
+   * workers, and so the notice from the rest of the tenant, for five tries of that each.
+   */
+  private postToTarget(agent: RevocationAgentTarget, body: string): Promise<void> {
+    return agent.post === undefined ? this.postToAgent(agent, body) : beforeDeadline(agent.post(body), AbortSignal.timeout(this.timeoutMs()));
   }
 
   private async postToAgent(agent: RevocationAgentTarget, body: string): Promise<void> {

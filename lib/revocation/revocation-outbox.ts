@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { fixedStatement, statementsOn, type Statements } from '../db/fixed-statement.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
+import { beforeDeadline } from '../timing/before-deadline.js';
 
 /** One undelivered notice to one receiver, as stored. */
 export interface OutboxNotice {
@@ -219,15 +220,6 @@ export class RevocationOutbox {
     if (delayMs >= (this.options.pollMs ?? 5000)) return;
     setTimeout(() => this.wake(), delayMs).unref();
   }
-}
-
-/** `work`, or the deadline's reason once it aborts (whatever `work` does afterwards is ignored). */
-function beforeDeadline<T>(work: Promise<T>, deadline: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(deadline.reason as Error);
-    deadline.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => deadline.removeEventListener('abort', onAbort));
-  });
 }
 
 interface ClaimedRow {

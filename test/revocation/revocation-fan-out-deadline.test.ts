@@ -1,0 +1,55 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { expect } from 'chai';
+import type { AgentFailureNotice, RevocationAgentTarget } from '../../lib/revocation/revocation-notice.js';
+import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
+import { tlsFixture } from '../http/tls-fixture.js';
+
+const REVOCATION_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+function notice(otherAgents: readonly RevocationAgentTarget[]): AgentFailureNotice {
+  return {
+    agentId: 'failed',
+    ip: '10.0.0.7',
+    port: 9002,
+    tpmPolicy: '{"mask": "0x0"}',
+    metaData: '{}',
+    revocationKey: REVOCATION_KEY_PEM,
+    eventId: 'ima.validation.ima-ng.not_in_allowlist',
+    severityLabel: 'emergency',
+    context: {},
+    tenant: 'tenant-a',
+    otherAgents,
+  };
+}
+
+/**
+ * The fan-out to the other agents runs 8 deliveries at once; a try over an agent's own connection
+ * (`RevocationAgentTarget.post`: the verifier's pull connection, whose timeout is the verifier's
+ * `requestTimeout`, 60 s by default) is bounded by the notifier's `timeoutMs` too, so 8 agents that
+ * do not answer do not hold the notice back from the rest of the tenant, nor the notifier's close.
+ */
+describe('revocation fan-out: each try to an agent has the notifier deadline', function () {
+  this.timeout(20_000);
+
+  it('8 agents that never answer do not stall the others; close does not wait on them', async function () {
+    const tls = tlsFixture();
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 10 }, timeoutMs: 200 });
+    const silent = Array.from({ length: 8 }, (_, i) => ({
+      agentId: `silent-${i}`,
+      tenant: 'tenant-a',
+      url: 'https://192.0.2.1:9002',
+      apiVersion: '2.2',
+      post: () => new Promise<void>(() => undefined),
+    }));
+    let deliveredAt: number | undefined;
+    const answering = { agentId: 'answering', tenant: 'tenant-a', url: 'https://192.0.2.2:9002', apiVersion: '2.2', post: async () => void (deliveredAt = Date.now()) };
+    const started = Date.now();
+    notifier.agentFailed(notice([...silent, answering]));
+    while (deliveredAt === undefined && Date.now() - started < 5000) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(deliveredAt, 'the answering agent got the notice').to.not.equal(undefined);
+    expect((deliveredAt as number) - started).to.be.below(2000);
+    const closing = Date.now();
+    await notifier.close();
+    expect(Date.now() - closing).to.be.below(1000);
+  });
+});

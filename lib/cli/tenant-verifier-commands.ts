@@ -1,5 +1,4 @@
 import { createPrivateKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AttestationFailed, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { readRequiredPrivate } from '../pki/private-file.js';
@@ -11,7 +10,7 @@ import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 import { messageOf } from '../verifier/error-message.js';
 import { agentId, integerBetween } from './option-parsers.js';
 import { registerPolicyStoreCommands } from './tenant-policy-commands.js';
-import { connection, printJson, readText, withTenant, type ConnectionOptions } from './tenant-verifier-connection.js';
+import { connection, printJson, readBytes, readText, withTenant, type ConnectionOptions } from './tenant-verifier-connection.js';
 
 interface AddOptions extends ConnectionOptions {
   readonly uuid: string;
@@ -215,7 +214,7 @@ async function addOptionsFrom(options: AddOptions): Promise<AddAgentOptions> {
   return {
     ...policies,
     ...(options.agentUrl === undefined ? {} : { agentUrl: options.agentUrl }),
-    ...(options.payload === undefined ? {} : { payload: new Uint8Array(await readFile(options.payload)) }),
+    ...(options.payload === undefined ? {} : { payload: await readBytes(options.payload, '--payload') }),
     ...(options.deliverKeys === true ? { deliverKeys: true } : {}),
     ...(options.revocationKey === undefined ? {} : { revocationKey: await readRevocationKey(options.revocationKey) }),
   };

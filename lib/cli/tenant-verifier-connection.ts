@@ -63,6 +63,15 @@ export async function readText(file: string, option: string): Promise<string> {
   }
 }
 
+/** A file's bytes; an unreadable file is `InvalidParameterValue` naming the option. */
+export async function readBytes(file: string, option: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (cause) {
+    throw new InvalidParameterValue(option, `cannot read ${file}`, { cause });
+  }
+}
+
 /** Pretty JSON on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

@@ -97,6 +97,14 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     });
   }
 
+  it('add names --payload when its file cannot be read, before any request', async function () {
+    const missing = path.join(dir, 'no-such-payload');
+    const run = await tenant('add', '--payload', missing);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.equal(`ironlime: --payload: cannot read ${missing}\n`);
+    expect(requests).to.deep.equal([]);
+  });
+
   it('broker refuses --token-lifetime abc with the option\'s range (it was NaN until the config check)', async function () {
     const run = await runCli(['broker', '--token-lifetime', 'abc', '--data-dir', dir]);
     expect(run.code).to.not.equal(0);

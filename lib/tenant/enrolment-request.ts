@@ -97,10 +97,16 @@ export interface EnrolmentTarget {
  * A flat allowlist is converted to a runtime policy here, as `keylime_tenant` does; a signed policy
  * is sent as signed (the verifier checks the signature itself).
  *
- * @throws InvalidParameterValue (field `tpm_policy…`), RuntimePolicyError / PolicySignatureError (the
+ * @throws InvalidParameterValue (field `tpm_policy…`; `exclude_list` or `runtime_policy_key` without a runtime policy text, `exclude_list` with a signed one), RuntimePolicyError / PolicySignatureError (the
  *   runtime policy or exclude list), MbRefstateError (the refstate).
  */
 export function checkEnrolmentPolicies(policies: EnrolmentPolicies): CheckedEnrolmentPolicies {
+  if (policies.runtimePolicy === undefined && policies.excludeList !== undefined) {
+    throw new InvalidParameterValue('exclude_list', 'applies only to a runtime policy given as text (--runtime-policy or --allowlist); a stored policy keeps its own excludes');
+  }
+  if (policies.runtimePolicy === undefined && policies.runtimePolicyKey !== undefined) {
+    throw new InvalidParameterValue('runtime_policy_key', 'verifies only a runtime policy given as text (--runtime-policy); a stored policy was verified when it was stored');
+  }
   const tpmPolicyText = typeof policies.tpmPolicy === 'string' ? policies.tpmPolicy : JSON.stringify(policies.tpmPolicy ?? {});
   const parsed = parseTpmPolicy(tpmPolicyText, 'tpm_policy');
   let mask = parsed.mask;
@@ -112,6 +118,10 @@ export function checkEnrolmentPolicies(policies: EnrolmentPolicies): CheckedEnro
       ...(policies.runtimePolicyKey === undefined ? {} : { signingKey: loadPolicyVerificationKey(policies.runtimePolicyKey) }),
     });
     runtimePolicyFormat = loaded.format;
+    // The envelope is sent as signed: excludes merged into its payload would not be what the key signed.
+    if (loaded.format === 'signed-runtime-policy' && (policies.excludeList ?? '').trim() !== '') {
+      throw new InvalidParameterValue('exclude_list', 'cannot be added to a signed runtime policy: put the excludes in the policy before it is signed');
+    }
     const text = loaded.format === 'signed-runtime-policy' ? policies.runtimePolicy : JSON.stringify(loaded.policy);
     runtimePolicy = Buffer.from(text, 'utf8').toString('base64');
   }

@@ -13,6 +13,7 @@ import type { RegisteredAgent } from '../../lib/tenant/registrar-agents.js';
 import { MEASUREDBOOT_PCRS } from '../../lib/tpm/keylime-profile.js';
 import path from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
+import { vectorText } from '../ima/ima-vectors.js';
 
 const agent: RegisteredAgent = {
   agentId: 'a1',
@@ -79,6 +80,25 @@ describe('enrolment request: the one builder of tenant and driver (Keylime do_cv
       InvalidParameterValue,
       'registered no mTLS certificate',
     );
+  });
+
+  it('refuses an exclude list or a policy key without a runtime policy text: nothing would apply them', function () {
+    // They were dropped without a word: `--runtime-policy-name base --excludelist ex.txt` enrolled `base` without the excludes.
+    for (const given of [{ runtimePolicyName: 'base' }, {}]) {
+      expect(() => checkEnrolmentPolicies({ ...given, excludeList: '^/tmp/\n' })).to.throw(InvalidParameterValue, 'exclude_list: applies only to a runtime policy given as text');
+      expect(() => checkEnrolmentPolicies({ ...given, runtimePolicyKey: 'x' })).to.throw(InvalidParameterValue, 'runtime_policy_key: verifies only a runtime policy given as text');
+    }
+  });
+
+  it('refuses an exclude list beside a signed runtime policy: it cannot be added without breaking the signature', function () {
+    const signed = vectorText('keylime', 'runtime_policy', 'runtime-policy-test-signed.json');
+    const key = vectorText('keylime', 'runtime_policy', 'runtime-policy-pubkey.pub');
+    // The envelope was sent as signed, and the exclude list dropped without a word.
+    expect(() => checkEnrolmentPolicies({ runtimePolicy: signed, runtimePolicyKey: key, excludeList: '^/tmp/\n' })).to.throw(
+      InvalidParameterValue,
+      'exclude_list: cannot be added to a signed runtime policy',
+    );
+    expect(checkEnrolmentPolicies({ runtimePolicy: signed, runtimePolicyKey: key }).runtimePolicyFormat).to.equal('signed-runtime-policy');
   });
 
   it('takes the contact address given, the rest from the registrar record, and refuses none', function () {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { loadRuntimePolicy } from '../ima/policy-loader.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
@@ -20,6 +21,9 @@ export function registerPolicyStoreCommands(tenant: Command, context: CliContext
       withTenant(options, async (client) => {
         let text = await readText(options.file, '--file');
         if (options.excludelist !== undefined) {
+          if (options.signingKey !== undefined) {
+            throw new InvalidParameterValue('--excludelist', 'cannot be added to a signed policy (--signing-key): put the excludes in the policy before it is signed');
+          }
           text = JSON.stringify(loadRuntimePolicy(text, { excludeListText: await readText(options.excludelist, '--excludelist') }).policy);
         }
         await client.addRuntimePolicy(options.name, text, {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { loadOrCreateServiceTls } from '../../lib/pki/service-tls.js';
 import { runCli } from '../helpers/cli-runner.js';
+import { vectorText } from '../ima/ima-vectors.js';
 
 /**
  * `ironlime tenant` against a stand-in HTTPS verifier (its certificate from the data directory's CA,
@@ -102,6 +103,19 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     const run = await tenant('add', '--payload', missing);
     expect(run.code).to.equal(2);
     expect(run.stderr).to.equal(`ironlime: --payload: cannot read ${missing}\n`);
+    expect(requests).to.deep.equal([]);
+  });
+
+  it('allowlist add refuses --excludelist beside a signed policy, before any request (it answered "give the key" with the key given)', async function () {
+    const signed = path.join(dir, 'signed.json');
+    const key = path.join(dir, 'policy-key.pub');
+    const excludes = path.join(dir, 'excludes.txt');
+    writeFileSync(signed, vectorText('keylime', 'runtime_policy', 'runtime-policy-test-signed.json'));
+    writeFileSync(key, vectorText('keylime', 'runtime_policy', 'runtime-policy-pubkey.pub'));
+    writeFileSync(excludes, '^/tmp/.*\n');
+    const run = await runCli(['tenant', 'allowlist', 'add', '--name', 'p', '--file', signed, '--signing-key', key, '--excludelist', excludes, '--verifier', url, '--data-dir', dir]);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.equal('ironlime: --excludelist: cannot be added to a signed policy (--signing-key): put the excludes in the policy before it is signed\n');
     expect(requests).to.deep.equal([]);
   });
 

@@ -263,7 +263,7 @@ export class RevocationNotifier {
           continue;
         }
         const connection = agent.receiver?.();
-        const delivery = await this.withRetries(`agent ${agent.agentId}`, () => this.postToTarget(agent, body), this.retry.attempts);
+        const delivery = await this.withRetries(`agent ${agent.agentId}`, this.triesTo(agent, body), this.retry.attempts);
         outcomes[delivery.outcome] += 1;
         if (delivery.outcome === 'refused') this.refusals.remember(agent, signer, delivery.status, connection);
       }
@@ -312,12 +312,22 @@ export class RevocationNotifier {
   }
 
   /**
-   * One try to an agent, within `timeoutMs` also over its own connection (`post`), whose timeout is its
-   * owner's (the verifier's `requestTimeout`, 60 s): 8 agents that do not answer held the fan-out's
-   * workers, and so the notice from the rest of the tenant, for five tries of that each.
+   * The tries to one agent, each within `timeoutMs` also over its own connection (`post`), whose timeout is
+   * its owner's (the verifier's `requestTimeout`, 60 s): 8 agents that do not answer held the fan-out's
+   * workers, and so the notice from the rest of the tenant, for five tries of that each. A try past its
+   * deadline still goes on on that connection (it serves one request at a time), so the next try waits
+   * for it and sends again only if it failed: re-sent at once, an agent answering after the deadline got
+   * the notice once per try.
    */
-  private postToTarget(agent: RevocationAgentTarget, body: string): Promise<void> {
-    return agent.post === undefined ? this.postToAgent(agent, body) : beforeDeadline(agent.post(body), AbortSignal.timeout(this.timeoutMs()));
+  private triesTo(agent: RevocationAgentTarget, body: string): () => Promise<void> {
+    const post = agent.post;
+    if (post === undefined) return () => this.postToAgent(agent, body);
+    let previous: Promise<void> | undefined;
+    return () => {
+      const attempt = previous === undefined ? post(body) : previous.catch(() => post(body));
+      previous = attempt;
+      return beforeDeadline(attempt, AbortSignal.timeout(this.timeoutMs()));
+    };
   }
 
   private async postToAgent(agent: RevocationAgentTarget, body: string): Promise<void> {

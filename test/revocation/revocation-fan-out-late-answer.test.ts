@@ -1,0 +1,56 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { expect } from 'chai';
+import type { AgentFailureNotice, RevocationAgentTarget } from '../../lib/revocation/revocation-notice.js';
+import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
+import { tlsFixture } from '../http/tls-fixture.js';
+
+const REVOCATION_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+/**
+ * A try over an agent's own connection that outlives the notifier's deadline is not abandoned on the
+ * wire: it still reaches the agent, and the kept-alive connection queues the next try behind it. A retry
+ * sent meanwhile delivered the notice twice (a Keylime agent runs its revocation actions again).
+ */
+describe('revocation fan-out: a late answer is not a failure to send again', function () {
+  this.timeout(20_000);
+
+  it('sends an agent that answers after the deadline the notice once', async function () {
+    const tls = tlsFixture();
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem }, retry: { attempts: 5, initialDelayMs: 10, maxDelayMs: 10 }, timeoutMs: 200 });
+    const sent: number[] = [];
+    let received = 0;
+    const slow: RevocationAgentTarget = {
+      agentId: 'slow',
+      tenant: 'tenant-a',
+      url: 'https://192.0.2.1:9002',
+      apiVersion: '2.2',
+      post: () => {
+        sent.push(Date.now());
+        return new Promise<void>((resolve) => setTimeout(() => {
+          received += 1;
+          resolve();
+        }, 600));
+      },
+    };
+    const notice: AgentFailureNotice = {
+      agentId: 'failed',
+      ip: '10.0.0.7',
+      port: 9002,
+      tpmPolicy: '{"mask": "0x0"}',
+      metaData: '{}',
+      revocationKey: REVOCATION_KEY_PEM,
+      eventId: 'ima.validation.ima-ng.not_in_allowlist',
+      severityLabel: 'emergency',
+      context: {},
+      tenant: 'tenant-a',
+      otherAgents: [slow],
+    };
+    notifier.agentFailed(notice);
+    const started = Date.now();
+    while (received === 0 && Date.now() - started < 5000) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await notifier.close();
+    expect(received, 'the notice reached the agent').to.be.at.least(1);
+    expect(sent, 'sent once: the late try was waited for, not repeated').to.have.length(1);
+  });
+});

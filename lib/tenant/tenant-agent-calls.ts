@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { AgentClient } from '../agent/agent-client.js';
 import { AGENT_API_VERSIONS, negotiateApiVersion } from '../http/api-version.js';
-import { KeylimeHttpError } from '../http/client-errors.js';
+import { KeylimeHttpError, ServiceUnreachableError } from '../http/client-errors.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import { pollUntil, type WaitOptions } from '../timing/poll-until.js';
@@ -64,8 +64,9 @@ export async function sendU(
  * Keylime's `--verify`: asks the agent for HMAC-SHA384(K, challenge) until it matches `k` (the agent
  * has both U and V). Resolves to true on a match, false when the time is up and the agent last
  * answered with another key. A mismatch is not final: an agent enrolled before still answers with its
- * earlier K until the verifier's V for this enrolment reaches it. @throws ERR_TIMEOUT when the agent
- * never had a key in that time.
+ * earlier K until the verifier's V for this enrolment reaches it, and an agent that answered 5xx or
+ * could not be reached is asked again. @throws ERR_TIMEOUT when the agent never had a key in that time
+ * (naming the last failure, if any).
  */
 export async function verifyAgentBootstrapKey(
   connection: TenantAgentConnection,
@@ -84,6 +85,7 @@ export async function verifyAgentBootstrapKey(
     const challenge = randomBytes(15).toString('base64url').replace(/[-_]/g, 'A');
     const expected = Buffer.from(hmacHex(k, challenge), 'hex');
     let mismatched = false;
+    let lastFailure: IronlimeError | undefined;
     try {
       await pollUntil(wait, `agent ${agentId} never derived the bootstrap key`, async () => {
         try {
@@ -91,7 +93,15 @@ export async function verifyAgentBootstrapKey(
           mismatched = !(hmac.length === expected.length && timingSafeEqual(hmac, expected));
           return !mismatched;
         } catch (error) {
-          if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 400) {
+          // 400: no K yet. A 5xx or a connection that failed or timed out is asked again until the time is
+          // up, as Keylime's do_verify retries, since the caller stops an agent that never proves K: one busy
+          // moment of an honest agent ended the check. A certificate that is not the pinned one ends it at once.
+          if (error instanceof KeylimeHttpError && (error.remoteHttpStatus === 400 || error.remoteHttpStatus >= 500)) {
+            if (error.remoteHttpStatus !== 400) lastFailure = error;
+            return false;
+          }
+          if (error instanceof ServiceUnreachableError && error.reason !== 'tls') {
+            lastFailure = error;
             return false;
           }
           throw error;
@@ -100,6 +110,9 @@ export async function verifyAgentBootstrapKey(
       return true;
     } catch (error) {
       if (mismatched && error instanceof IronlimeError && error.code === 'ERR_TIMEOUT') return false;
+      if (lastFailure !== undefined && error instanceof IronlimeError && error.code === 'ERR_TIMEOUT') {
+        throw new IronlimeError('ERR_TIMEOUT', `${error.message}; last failure: ${lastFailure.message}`, { cause: lastFailure });
+      }
       throw error;
     }
   } finally {

@@ -52,6 +52,26 @@ describe('tenant --verify: the bootstrap key check', function () {
     expect(Date.now() - started).to.be.at.least(1000);
   });
 
+  it('asks again after an answer the agent could not give (500), instead of ending the check', async function () {
+    const first = await tenant.addAgent(agent.uuid, { deliverKeys: true });
+    const hmacOf = Object.getOwnPropertyDescriptor(BootstrapKeys.prototype, 'hmacOf') as PropertyDescriptor;
+    let failures = 0;
+    // An honest agent that fails one request under load (its TPM or disk busy), then answers.
+    BootstrapKeys.prototype.hmacOf = function (this: BootstrapKeys, challenge: string): string {
+      if (failures === 0) {
+        failures += 1;
+        throw new Error('busy');
+      }
+      return (hmacOf.value as (challenge: string) => string).call(this, challenge);
+    };
+    try {
+      expect(await tenant.verifyBootstrapKey(agent.uuid, first.bootstrapKey as Buffer, { timeoutMs: 20_000 })).to.equal(true);
+    } finally {
+      Object.defineProperty(BootstrapKeys.prototype, 'hmacOf', hmacOf);
+    }
+    expect(failures).to.equal(1);
+  });
+
   it('`add --verify` stops at the verifier an agent that does not prove K (exit 1)', async function () {
     const hmacOf = Object.getOwnPropertyDescriptor(BootstrapKeys.prototype, 'hmacOf') as PropertyDescriptor;
     // An agent answering with a key that is not this enrolment's (an impostor, or one that failed to derive K).

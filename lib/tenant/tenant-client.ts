@@ -192,6 +192,11 @@ export class TenantClient {
    */
   async deleteAgent(agentId: string, wait: WaitOptions = {}): Promise<void> {
     await this.verifier.delete(agentId);
+    await this.#untilGone(agentId, wait);
+  }
+
+  /** Polls the status until the verifier answers 404. @throws IronlimeError ERR_TIMEOUT */
+  async #untilGone(agentId: string, wait: WaitOptions): Promise<void> {
     await pollUntil(wait, `agent ${agentId} still present at the verifier`, async () => {
       try {
         await this.verifier.status(agentId);
@@ -210,16 +215,18 @@ export class TenantClient {
    * check), and only then is the old one deleted (waiting for 404) and the new one sent. As Keylime's
    * `init_add` before `do_cvdelete`: a bad policy or a failed identity check leaves the agent monitored,
    * and so does a policy name the verifier would refuse once the old enrolment is gone
-   * (`checkReplacementPolicyNames`). A failure after the delete (the agent unreachable for U, the add
-   * refused) is `UpdateLeftAgentUnenrolled`: the agent is then attested by no one until it is added again.
+   * (`checkReplacementPolicyNames`). A failure once the verifier accepted the delete (the wait for it,
+   * the agent unreachable for U, the add refused) is `UpdateLeftAgentUnenrolled`: the agent is then attested by no one until it is added again.
    */
   async updateAgent(agentId: string, options: AddAgentOptions = {}, wait: WaitOptions = {}): Promise<AddAgentResult> {
     let deleted = false;
     try {
       return await this.#enrol(agentId, options, async (policies) => {
         await checkReplacementPolicyNames(this.verifier, agentId, policies);
-        await this.deleteAgent(agentId, wait);
+        await this.verifier.delete(agentId);
+        // Accepted: the verifier removes the agent whether or not the wait below sees it go.
         deleted = true;
+        await this.#untilGone(agentId, wait);
       });
     } catch (error) {
       if (!deleted) throw error;

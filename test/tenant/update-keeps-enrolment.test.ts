@@ -71,4 +71,29 @@ describe('tenant update: policy names the verifier would refuse cost nothing', f
     expect(error.cause).to.be.instanceOf(KeylimeHttpError);
     expect((await rejection(tenant.getStatus(agent.uuid))) as KeylimeHttpError).to.have.property('remoteHttpStatus', 404);
   });
+  it('says so when the wait for the old enrolment to go fails: the verifier had accepted the delete', async function () {
+    await tenant.addAgent(agent.uuid, { runtimePolicy: policyForAgent(agent) });
+    const verifier = tenant.verifier;
+    const status = verifier.status.bind(verifier);
+    verifier.status = () => Promise.reject(new KeylimeHttpError(`${deployment.verifier?.url}/v2.6/agents/${agent.uuid}`, 503, 'busy', {}));
+    let error: Error;
+    try {
+      error = await rejection(tenant.updateAgent(agent.uuid, { runtimePolicy: policyForAgent(agent) }));
+    } finally {
+      verifier.status = status;
+    }
+    expect(error).to.be.instanceOf(UpdateLeftAgentUnenrolled);
+    expect(error.message).to.match(new RegExp(`^agent ${agent.uuid} was deleted from the verifier but not enrolled again, so it is not attested now \\(add it again\\): .*503 busy$`));
+    // The delete went on without the tenant: the agent is enrolled nowhere.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const gone = await tenant.getStatus(agent.uuid).then(
+        () => false,
+        (e: unknown) => e instanceof KeylimeHttpError && e.remoteHttpStatus === 404,
+      );
+      if (gone) break;
+      expect(Date.now()).to.be.below(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  });
 });

@@ -141,6 +141,10 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
   if (options.push === true && (options.payload !== undefined || options.deliverKeys === true || options.verify === true || options.agentUrl !== undefined || mode === 'update')) {
     throw new InvalidParameterValue('--push', 'takes no --payload, --deliver-keys, --verify or --agent-url, and works with add only');
   }
+  if (options.verify === true && options.push !== true && options.payload === undefined && options.deliverKeys !== true) {
+    // Without a key there is nothing to check: the enrolment was reported as if --verify were not given.
+    throw new InvalidParameterValue('--verify', 'checks the bootstrap key K: give --deliver-keys or --payload with it');
+  }
   try {
     const result =
       options.push === true

@@ -98,6 +98,13 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     });
   }
 
+  it('add --verify without a key to check (--deliver-keys or --payload) is refused before any request', async function () {
+    const run = await tenant('add', '--verify');
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.equal('ironlime: --verify: checks the bootstrap key K: give --deliver-keys or --payload with it\n');
+    expect(requests).to.deep.equal([]);
+  });
+
   it('add names --payload when its file cannot be read, before any request', async function () {
     const missing = path.join(dir, 'no-such-payload');
     const run = await tenant('add', '--payload', missing);

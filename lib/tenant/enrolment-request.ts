@@ -101,7 +101,7 @@ export interface EnrolmentTarget {
  *   runtime policy or exclude list), MbRefstateError (the refstate).
  */
 export function checkEnrolmentPolicies(policies: EnrolmentPolicies): CheckedEnrolmentPolicies {
-  if (policies.runtimePolicy === undefined && policies.excludeList !== undefined) {
+  if (policies.runtimePolicy === undefined && (policies.excludeList ?? '').trim() !== '') {
     throw new InvalidParameterValue('exclude_list', 'applies only to a runtime policy given as text (--runtime-policy or --allowlist); a stored policy keeps its own excludes');
   }
   if (policies.runtimePolicy === undefined && policies.runtimePolicyKey !== undefined) {

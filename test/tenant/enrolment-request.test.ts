@@ -90,6 +90,11 @@ describe('enrolment request: the one builder of tenant and driver (Keylime do_cv
     }
   });
 
+  it('takes an empty exclude list with a stored policy, as beside a signed one: it excludes nothing', function () {
+    // `--excludelist /dev/null` in a script that always passes one was refused with a stored policy only.
+    expect(checkEnrolmentPolicies({ runtimePolicyName: 'base', excludeList: ' \n' }).runtimePolicyName).to.equal('base');
+  });
+
   it('refuses an exclude list beside a signed runtime policy: it cannot be added without breaking the signature', function () {
     const signed = vectorText('keylime', 'runtime_policy', 'runtime-policy-test-signed.json');
     const key = vectorText('keylime', 'runtime_policy', 'runtime-policy-pubkey.pub');

@@ -3,6 +3,9 @@ import type { CompiledRuntimePolicy } from '../ima/compiled-policy.js';
 import type { ImaKeyring } from '../ima/ima-keyring.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { signingKeyFrom } from '../tpm/tpm-signature-check.js';
+import { TpmKeyError } from '../tpm/tpm-errors.js';
+import { parsePublicArea } from '../tpm/tpmt-public.js';
+import { tpmKeyWeakness } from '../tpm/weak-tpm-key.js';
 import type { AcceptedAlgorithms } from './internal/pre-checks.js';
 import type { TpmPolicy } from './tpm-policy.js';
 
@@ -48,4 +51,16 @@ export function akPublicKey(akTpm: string | Uint8Array | KeyObject): KeyObject {
     return signingKeyFrom(new Uint8Array(Buffer.from(akTpm, 'base64')));
   }
   return signingKeyFrom(akTpm);
+}
+
+/**
+ * `akPublicKey` of an AK as it enters (a verifier enrolment, a broker node), refusing one no TPM key
+ * can be trusted as (`tpmKeyWeakness`: short RSA, ROCA): a registrar that checks no key (Keylime's)
+ * holds such AKs, and a client may send one without any registrar. Throws `TpmKeyError` for those.
+ */
+export function enteringAkPublicKey(akTpm: string): KeyObject {
+  const key = akPublicKey(akTpm);
+  const weakness = tpmKeyWeakness(parsePublicArea(new Uint8Array(Buffer.from(akTpm, 'base64'))));
+  if (weakness !== null) throw new TpmKeyError(`the AK ${weakness}`);
+  return key;
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
+import { enteringAkPublicKey } from '../attestation/agent-policies.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
 import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode, type CompiledNodeEntry } from './broker-node.js';
 import type { BrokerRepository } from './broker-repository.js';
@@ -225,6 +226,8 @@ export class BrokerService {
   async putNode(record: BrokerNodeRecord): Promise<void> {
     let node: CompiledNode;
     try {
+      // Checked as it enters, not in compileNode: a node stored before the check still loads.
+      if (record.akTpm !== null) enteringAkPublicKey(record.akTpm);
       node = compileNode(record);
     } catch (error) {
       if (error instanceof IronlimeError) {

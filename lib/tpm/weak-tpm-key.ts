@@ -37,10 +37,16 @@ export function hasRocaFingerprint(modulus: Uint8Array): boolean {
  */
 export function tpmKeyWeakness(pub: TpmtPublicFields): string | null {
   if (pub.type !== TPM_ALG_RSA) return null;
-  const bits = pub.unique.n.length * 8;
+  // Counted without leading zero bytes: a TPM2B may carry a short modulus padded to 256 bytes.
+  const bits = (pub.unique.n.length - leadingZeroBytes(pub.unique.n)) * 8;
   if (bits < MIN_TPM_RSA_BITS) return `is a ${bits}-bit RSA key (at least ${MIN_TPM_RSA_BITS} bits are required)`;
   if (hasRocaFingerprint(pub.unique.n)) {
     return 'is an RSA key made by a TPM with the ROCA flaw (CVE-2017-15361, Infineon firmware before its 2017 update): its private key can be computed from the public key; update the TPM firmware, then clear the TPM and register again';
   }
   return null;
+}
+
+function leadingZeroBytes(bytes: Uint8Array): number {
+  const first = bytes.findIndex((byte) => byte !== 0);
+  return first === -1 ? bytes.length : first;
 }

@@ -1,5 +1,5 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { akPublicKey } from '../attestation/agent-policies.js';
+import { enteringAkPublicKey } from '../attestation/agent-policies.js';
 import { parseTpmPolicy } from '../attestation/tpm-policy.js';
 import { parseCountedJson } from '../bytes/parse-counted-json.js';
 import { AGENT_API_VERSIONS } from '../http/api-version.js';
@@ -26,7 +26,7 @@ export interface CheckedEnrolment {
 
 /**
  * Parses every field of an enrolment (spec §4.1) before anything is stored, so a bad field is a 400
- * naming it and nothing changes: the `tpm_policy`, the AK, V, the runtime policy (JSON, DSSE-signed
+ * naming it and nothing changes: the `tpm_policy`, the AK (a short or ROCA RSA AK refused), V, the runtime policy (JSON, DSSE-signed
  * with `runtime_policy_key`, or a flat allowlist — stored normalised as runtime-policy JSON), the
  * refstate, the IMA keyring and the metadata JSON. Policies without a name are stored under the
  * agent id, as Keylime does. An unsupported `supported_version` falls back to the newest agent API.
@@ -42,7 +42,7 @@ export function checkEnrolment(agentId: string, body: AddAgentBody): CheckedEnro
     throw new InvalidParameterValue('body.mtls_cert', 'mTLS certificate for agent is required!');
   }
   const tpmPolicy = parseTpmPolicy(body.tpm_policy, 'body.tpm_policy');
-  akPublicKey(body.ak_tpm);
+  enteringAkPublicKey(body.ak_tpm);
   if (body.v !== undefined && body.v !== null && Buffer.from(body.v, 'base64').length !== V_KEY_BYTES) {
     throw new InvalidParameterValue('body.v', `must be ${V_KEY_BYTES} bytes of base64`);
   }

@@ -43,6 +43,9 @@ describe('TPM keys too weak to trust: short RSA and the ROCA fingerprint (CVE-20
   it('refuses an RSA key under 2048 bits, and says nothing of an ECC key', function () {
     const short = new Uint8Array(Buffer.from(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }).n as string, 'base64url'));
     expect(tpmKeyWeakness(parsePublicArea(rsaAkArea(short)))).to.equal('is a 1024-bit RSA key (at least 2048 bits are required)');
+    // keyBits 2048 and 256 bytes, the first 128 zero: what the key holds, not its buffer, is counted.
+    const padded = new Uint8Array(Buffer.concat([Buffer.alloc(128), short]));
+    expect(tpmKeyWeakness(parsePublicArea(rsaAkArea(padded)))).to.equal('is a 1024-bit RSA key (at least 2048 bits are required)');
     const ecc = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
     const x = Buffer.from(ecc.x as string, 'base64url');
     const y = Buffer.from(ecc.y as string, 'base64url');

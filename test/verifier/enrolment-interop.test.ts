@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -5,6 +6,8 @@ import { expect } from 'chai';
 import type { InjectOptions } from 'fastify';
 import { loadOrCreateClientTls } from '../../lib/pki/service-tls.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { marshalTpm2bPublic, type RsaPublicArea } from '../../lib/tpm/tpmt-public.js';
+import { rocaModulus } from '../helpers/roca-modulus.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
@@ -97,6 +100,24 @@ describe('verifier enrolment and listing, as Keylime tenants send them', functio
     const byName = await call('POST', '/v2.6/agents/no-pcr10-by-name', enrolment({ runtime_policy: '', runtime_policy_name: 'stored', tpm_policy: '{"mask": "0x0"}' }));
     expect(byName.status).to.equal(400);
     expect(byName.body.status).to.match(/^body\.tpm_policy\.mask: must include PCR 10/);
+  });
+
+  it('refuses an RSA AK with the ROCA fingerprint or under 2048 bits (padded to 256 bytes too), which a Keylime registrar and tenant pass on, and stores nothing', async function () {
+    const short = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }).n as string, 'base64url');
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['roca', rocaModulus(), /^TPM key: the AK is an RSA key made by a TPM with the ROCA flaw \(CVE-2017-15361/],
+      ['short', new Uint8Array(short), /^TPM key: the AK is a 1024-bit RSA key/],
+      ['padded', new Uint8Array(Buffer.concat([Buffer.alloc(128), short])), /^TPM key: the AK is a 1024-bit RSA key/],
+    ];
+    const rsa = fake.akPublic as RsaPublicArea;
+    for (const [what, n, refusal] of cases) {
+      const area: RsaPublicArea = { ...rsa, parameters: { ...rsa.parameters, keyBits: n.length * 8 }, unique: { n } };
+      const akTpm = Buffer.from(marshalTpm2bPublic(area)).toString('base64');
+      const reply = await call('POST', `/v2.6/agents/weak-ak-${what}`, enrolment({ ak_tpm: akTpm }));
+      expect(reply.status, what).to.equal(400);
+      expect(reply.body.status, what).to.match(refusal);
+      expect((await call('GET', `/v2.6/agents/weak-ak-${what}`)).status, `${what}: nothing stored`).to.equal(404);
+    }
   });
 
   it('accepts the same enrolments with PCR 10, and one without a runtime policy and without PCR 10', async function () {

@@ -2,6 +2,8 @@ import { IronlimeError } from '../../interfaces/errors.js';
 import { loadCertStore, loadDefaultCertStore } from '../pki/cert-store-files.js';
 import type { CertStore } from '../tpm/cert-store.js';
 import { ekPublicMatchesCertificate, verifyEkCertificate } from '../tpm/ek-certificate.js';
+import { parsePublicArea } from '../tpm/tpmt-public.js';
+import { tpmKeyWeakness } from '../tpm/weak-tpm-key.js';
 import type { RegisteredAgent } from './registrar-agents.js';
 
 /** Keylime `[tenant] require_ek_cert` as three modes: refuse, only report, or skip. */
@@ -25,8 +27,9 @@ export type EkCheckOutcome =
   | { readonly ok: false; readonly reason: string };
 
 /**
- * The tenant's EK certificate check (Keylime `cert_utils.verify_ek`, spec §5.3), stricter in one
- * way: the certificate must also hold the registered EK public key. Under `require` a missing,
+ * The tenant's EK certificate check (Keylime `cert_utils.verify_ek`, spec §5.3), stricter in two
+ * ways: the certificate must also hold the registered EK public key, and that key must not be a short
+ * or ROCA RSA key (`tpmKeyWeakness`; Keylime's registrar takes them). Under `require` a missing,
  * unreadable or untrusted certificate fails; under `warn` it is accepted with a warning; `off` skips.
  * Validity dates and EKUs are not checked, as in Keylime (EK certificates outlive their CAs).
  */
@@ -51,6 +54,9 @@ function judge(agent: RegisteredAgent, store: CertStore): { anchor: string; prob
     if (!ekPublicMatchesCertificate(agent.ekPublic, agent.ekCertificate)) {
       return { problem: 'the certificate does not hold the registered EK public key' };
     }
+    // A vulnerable Infineon TPM's EK certificate is genuine: the key it holds is what cannot be trusted.
+    const weakness = tpmKeyWeakness(parsePublicArea(agent.ekPublic));
+    if (weakness !== null) return { problem: `the EK ${weakness}` };
     const verdict = verifyEkCertificate(agent.ekCertificate, store);
     return verdict.valid ? { anchor: verdict.anchor } : { problem: verdict.reason };
   } catch (error) {

@@ -17,6 +17,7 @@ import { checkAgentIdentity, checkPushAgentIdentity, randomAlphanumeric, registe
 import { TPM_ALG_RSA, TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../../lib/tpm/constants.js';
 import { marshalTpm2bPublic, parsePublicArea, type TpmtPublicFields } from '../../lib/tpm/tpmt-public.js';
 import { rocaModulus } from '../helpers/roca-modulus.js';
+import { publicKeyFromTpmtPublic } from '../../lib/tpm/tpmt-public-key.js';
 import { decodeRegisteredAgent } from '../../lib/tenant/registrar-agents.js';
 import { resolveTenantTls } from '../../lib/tenant/tenant-tls.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
@@ -232,6 +233,16 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     } finally {
       await other.close();
     }
+  });
+
+  it('an EK with the ROCA fingerprint is refused under require, although its certificate is genuine and holds it', function () {
+    const pub = parsePublicArea(ek.ekPublic);
+    expect(pub.type).to.equal(TPM_ALG_RSA);
+    const weak = marshalTpm2bPublic({ ...pub, unique: { n: rocaModulus() } } as TpmtPublicFields);
+    const cert = ekCa.issue(publicKeyFromTpmtPublic(parsePublicArea(weak)));
+    const agent = decodeRegisteredAgent(registered('https://127.0.0.1:1', { ek_tpm: b64(weak), ekcert: b64(cert) }), AGENT_ID);
+    const outcome = checkRegisteredEkCertificate(agent, 'require', loadTenantCertStore([ekCaDir]));
+    expect(outcome.ok === false && outcome.reason).to.match(new RegExp(`^EK certificate of agent '${AGENT_ID}': the EK is an RSA key made by a TPM with the ROCA flaw`));
   });
 
   it('refuses a certificate problem under a mode it does not know, as under require (never as under warn)', function () {

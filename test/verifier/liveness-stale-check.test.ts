@@ -1,10 +1,9 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import type { LivenessState } from '../../lib/attestation/liveness-decision.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
-import { LivenessRepository, type LivenessChange, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
+import { LivenessRepository, type LivenessChange, type LivenessDecide, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
@@ -29,7 +28,7 @@ class RacedRepository extends LivenessRepository {
     return records;
   }
 
-  override async saveState(agentId: string, enrolment: string, decide: (stored: LivenessState) => LivenessState): Promise<LivenessChange | undefined> {
+  override async saveState(agentId: string, enrolment: string, decide: LivenessDecide): Promise<LivenessChange | undefined> {
     if (this.refused.has(agentId)) throw new Error('connection terminated (simulated database fault)');
     return super.saveState(agentId, enrolment, decide);
   }

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import type { LivenessState } from '../../lib/attestation/liveness-decision.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { LivenessMonitor } from '../../lib/verifier/liveness/liveness-monitor.js';
-import { LivenessRepository, type LivenessChange } from '../../lib/verifier/liveness/liveness-repository.js';
+import { LivenessRepository, type LivenessChange, type LivenessDecide } from '../../lib/verifier/liveness/liveness-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant } from '../helpers/liveness-state.js';
@@ -14,7 +13,7 @@ import { startLivenessNode, type LivenessNode } from './helpers/liveness-node.js
 class FaultyRepository extends LivenessRepository {
   failures = 0;
 
-  override async saveState(agentId: string, enrolment: string, decide: (stored: LivenessState) => LivenessState): Promise<LivenessChange | undefined> {
+  override async saveState(agentId: string, enrolment: string, decide: LivenessDecide): Promise<LivenessChange | undefined> {
     if (this.failures > 0) {
       this.failures -= 1;
       throw new Error('connection terminated (simulated database fault)');

@@ -1,11 +1,11 @@
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import type { Logger } from 'pino';
-import { decideLiveness, type LivenessObservation, type LivenessState } from '../../attestation/liveness-decision.js';
+import { decideLiveness, type LivenessCheck, type LivenessObservation, type LivenessState } from '../../attestation/liveness-decision.js';
 import { httpsServiceUrl } from '../../http/keylime-client.js';
 import { createHttpsAgent } from '../../http/keylime-client-tls.js';
 import { freshNonce } from '../nonce.js';
 import type { VerifierHealth } from '../verifier-health.js';
-import type { LivenessChange, LivenessRecord, LivenessRepository } from './liveness-repository.js';
+import type { LivenessChange, LivenessDecide, LivenessRecord, LivenessRepository } from './liveness-repository.js';
 
 export interface LivenessMonitorOptions {
   readonly repository: LivenessRepository;
@@ -27,8 +27,7 @@ export interface LivenessMonitorOptions {
 interface UnsavedVerdict {
   /** The enrolment the check was made of (`LivenessRecord.enrolment`). */
   readonly enrolment: string;
-  /** The state after the check, from the state the row holds when stored. */
-  readonly decide: (stored: LivenessState) => LivenessState;
+  readonly decide: LivenessDecide;
   /** What it decided from the state read before the check: for the log. */
   readonly decided: LivenessState;
 }
@@ -96,17 +95,21 @@ export class LivenessMonitor {
   private async check(record: LivenessRecord): Promise<void> {
     const nonce = freshNonce();
     const observation = await this.ask(record, nonce);
-    const check = {
+    // Dated on the database's clock, less the time since the answer (monotonic): processes whose clocks
+    // differ share the stored last answer, and one ahead kept a dead node alive, one behind lost a blip's grace.
+    const observedAt = performance.now();
+    const check = (databaseNow: number): LivenessCheck => ({
       agentId: record.agentId,
       mode: record.mode,
       proofKey: record.proofKey === null ? null : Buffer.from(record.proofKey, 'hex'),
       nonce,
-      now: Math.floor(Date.now() / 1000),
+      now: Math.floor(databaseNow - (performance.now() - observedAt) / 1000),
       maxMisses: this.options.maxMisses,
       intervalSeconds: this.options.intervalSeconds,
-    };
-    const decide = (stored: LivenessState): LivenessState => decideLiveness(stored, check, observation);
-    await this.store(record.agentId, { enrolment: record.enrolment, decide, decided: decide(record.state) });
+    });
+    const decide: LivenessDecide = (stored, databaseNow) => decideLiveness(stored, check(databaseNow), observation);
+    // What it decided is logged only: judged on this process's clock.
+    await this.store(record.agentId, { enrolment: record.enrolment, decide, decided: decide(record.state, Date.now() / 1000) });
   }
 
   private async storeUnsaved(): Promise<void> {

@@ -62,6 +62,9 @@ export interface LivenessChange {
 const TABLE = 'verifier_liveness';
 const EVENTS_TABLE = 'verifier_liveness_events';
 
+/** A check's verdict: the state after it, from the state the row holds and the database's time (seconds since the epoch). */
+export type LivenessDecide = (stored: LivenessState, databaseNow: number) => LivenessState;
+
 /** Persistence of liveness-checked nodes: enrol (replace), read, list one verifier's, store a state, delete. */
 export class LivenessRepository {
   /**
@@ -129,8 +132,9 @@ export class LivenessRepository {
   }
 
   /**
-   * Stores the state `decide` makes of the state the locked row holds (the verdict is stored before
-   * anything acts on it), and in the same transaction a `verifier_liveness_events` row (with the node's
+   * Stores the state `decide` makes of the state the locked row holds, given the database's time in
+   * seconds since the epoch (every process of a verifier id dates answers and measures silences on that
+   * one clock, not on its own); the verdict is stored before anything acts on it, and in the same transaction a `verifier_liveness_events` row (with the node's
    * tenant) when the status changed. Deciding from the locked row, not from what the caller read
    * before its check, keeps a newer state another process stored: two processes of one verifier id
    * checking the same node record one change, not two, and never undo each other's verdicts. Nothing is
@@ -139,13 +143,13 @@ export class LivenessRepository {
    * Texts are made storable (a NUL from the node's answer is escaped, never a refused write). Returns
    * the change this update made, undefined when it changed no status or wrote nothing.
    */
-  async saveState(agentId: string, enrolment: string, decide: (stored: LivenessState) => LivenessState): Promise<LivenessChange | undefined> {
+  async saveState(agentId: string, enrolment: string, decide: LivenessDecide): Promise<LivenessChange | undefined> {
     return this.knex.transaction(async (trx) => {
       const row = (await trx(TABLE).where({ agent_id: agentId }).forUpdate().first()) as LivenessRow | undefined;
       if (row === undefined || row.enrolment !== enrolment) return undefined;
       const current = fromRow(row).state;
       if (current.status === 'failed') return undefined;
-      const state = decide(current);
+      const state = decide(current, await databaseSeconds(trx));
       const lastFailure = storableNullableText(state.lastFailure);
       await trx(TABLE)
         .where({ agent_id: agentId })
@@ -202,4 +206,10 @@ function fromRow(row: LivenessRow): LivenessRecord {
     enrolment: row.enrolment,
     state: { status: storedLivenessStatus(row.status), misses: Number(row.misses), lastSeen: seen, lastFailure: row.last_failure },
   };
+}
+
+/** The database's clock in seconds since the epoch (its transaction's start). */
+async function databaseSeconds(trx: Knex.Transaction): Promise<number> {
+  const result = (await trx.raw('select extract(epoch from now())::float8 as now')) as { rows: { now: number | string }[] };
+  return Number(result.rows[0]?.now);
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -30,9 +31,12 @@ export class ExportOutput {
     return new ExportOutput(process.stdout, 'stdout');
   }
 
-  /** Writes `<file>.partial-<pid>` (created, never an existing file or link), renamed to `file` by `finish`. */
+  /**
+   * Writes `<file>.partial-<pid>-<random>` (created, never an existing file or link), renamed to `file`
+   * by `finish`. Random too: an export run as a container's pid 1 has the pid of the one killed before it.
+   */
   static toFile(file: string): ExportOutput {
-    const partial = `${file}.partial-${process.pid}`;
+    const partial = `${file}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
     return new ExportOutput(createWriteStream(partial, { flags: 'wx' }), file, { partial, final: file });
   }
 

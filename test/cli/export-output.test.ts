@@ -33,4 +33,17 @@ describe('ExportOutput to a file: replaced only when complete, nothing left by a
     expect(readdirSync(dir)).to.deep.equal(['export.jsonl']);
     expect(readFileSync(file, 'utf8')).to.equal('a\nmanifest\n');
   });
+
+  it("a partial file left by a killed export of the same pid (a container's pid 1) neither stops the next export nor is removed by it", async () => {
+    const file = path.join(dir, 'export.jsonl');
+    const left = `${file}.partial-${process.pid}`;
+    writeFileSync(left, 'killed\n');
+    const done = ExportOutput.toFile(file);
+    await done.write('a\n');
+    await done.finish('manifest\n');
+    expect(readFileSync(file, 'utf8')).to.equal('a\nmanifest\n');
+    expect(readFileSync(left, 'utf8')).to.equal('killed\n');
+    await ExportOutput.toFile(file).discard();
+    expect(readdirSync(dir).sort()).to.deep.equal(['export.jsonl', path.basename(left)]);
+  });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -20,7 +20,8 @@ export class ExportOutput {
   private constructor(
     private readonly out: Writable,
     private readonly name: string,
-    private readonly file?: { readonly partial: string; readonly final: string },
+    /** Where a file goes: `partial` renamed to `final` once complete, or null for a device or pipe, written as it is. */
+    private readonly file?: { readonly partial: string | null; readonly final: string },
   ) {
     out.on('error', (error: Error) => {
       this.failure ??= error;
@@ -34,8 +35,12 @@ export class ExportOutput {
   /**
    * Writes `<file>.partial-<pid>-<random>` (created, never an existing file or link), renamed to `file`
    * by `finish`. Random too: an export run as a container's pid 1 has the pid of the one killed before it.
+   * An existing `file` that is not a regular file (`/dev/stdout`, `/dev/fd/3`, a named pipe) is written
+   * as it is: renamed over, it was replaced by a regular file (as root, `/dev/stdout` itself) and its
+   * reader got nothing.
    */
   static toFile(file: string): ExportOutput {
+    if (existsAsOtherThanFile(file)) return new ExportOutput(createWriteStream(file), file, { partial: null, final: file });
     const partial = `${file}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
     return new ExportOutput(createWriteStream(partial, { flags: 'wx' }), file, { partial, final: file });
   }
@@ -56,7 +61,7 @@ export class ExportOutput {
       this.out.end();
       await this.settled(once(this.out, 'finish'));
       this.check();
-      await this.settled(rename(this.file.partial, this.file.final));
+      if (this.file.partial !== null) await this.settled(rename(this.file.partial, this.file.final));
     }
     this.check();
   }
@@ -67,7 +72,7 @@ export class ExportOutput {
     this.out.destroy();
     // A stream destroyed before its file was opened still opens (creates) it: removed once closed.
     await finished(this.out).catch(() => undefined);
-    await rm(this.file.partial, { force: true });
+    if (this.file.partial !== null) await rm(this.file.partial, { force: true });
   }
 
   private async settled(wait: Promise<unknown>): Promise<void> {
@@ -78,7 +83,13 @@ export class ExportOutput {
 
   private check(): void {
     if (this.failure === undefined) return;
-    const left = this.file === undefined ? 'what was written has no manifest' : `${this.file.final} was left as it was`;
+    const left = this.file === undefined || this.file.partial === null ? 'what was written has no manifest' : `${this.file.final} was left as it was`;
     throw new InvalidParameterValue(this.name, `cannot write the export: ${this.failure.message}; ${left}`);
   }
+}
+
+/** Whether `file` (its links followed) exists and is a device, pipe or socket rather than a regular file. */
+function existsAsOtherThanFile(file: string): boolean {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  return stat !== undefined && !stat.isFile() && !stat.isDirectory();
 }

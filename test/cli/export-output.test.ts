@@ -1,4 +1,6 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,5 +47,17 @@ describe('ExportOutput to a file: replaced only when complete, nothing left by a
     expect(readFileSync(left, 'utf8')).to.equal('killed\n');
     await ExportOutput.toFile(file).discard();
     expect(readdirSync(dir).sort()).to.deep.equal(['export.jsonl', path.basename(left)]);
+  });
+
+  it('a named pipe (as /dev/stdout or /dev/fd/3) is written as it is, not replaced by a regular file its reader never sees', async () => {
+    const fifo = path.join(dir, 'export.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = readFile(fifo, 'utf8');
+    const out = ExportOutput.toFile(fifo);
+    await out.write('a\n');
+    await out.finish('manifest\n');
+    expect(statSync(fifo).isFIFO()).to.equal(true);
+    expect(await reader).to.equal('a\nmanifest\n');
+    expect(readdirSync(dir)).to.deep.equal(['export.fifo']);
   });
 });

@@ -3,6 +3,8 @@ import { AgentKeyError } from './agent-errors.js';
 
 /** Keys kept per kind while waiting for their other half; older ones are dropped first. */
 const MAX_PENDING = 16;
+/** U, V and K: an AES-256 key. */
+const KEY_BYTES = 32;
 /** Payload layout `IV(16) ‖ AES-256-GCM ciphertext ‖ tag(16)` (Keylime `crypto.encrypt`, spec §9.1). */
 const GCM_IV = 16;
 const GCM_TAG = 16;
@@ -65,21 +67,24 @@ export class BootstrapKeys {
     return createHmac('sha384', this.secret.k).update(Buffer.from(challenge, 'utf8')).digest('hex');
   }
 
+  /** U or V: exactly 32 bytes, so K = U xor V is an AES-256 key (spec §9.1); any other size is refused. */
   private unwrap(encryptedKeyB64: string): Buffer {
+    let key: Buffer;
     try {
-      return privateDecrypt({ key: this.nk, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(encryptedKeyB64, 'base64'));
+      key = privateDecrypt({ key: this.nk, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(encryptedKeyB64, 'base64'));
     } catch (cause) {
       // One uniform answer whatever went wrong inside OAEP (STYLE 7).
       throw new AgentKeyError('encrypted_key: cannot be decrypted with the agent key', { cause });
     }
+    if (key.length !== KEY_BYTES) {
+      throw new AgentKeyError(`encrypted_key: must wrap a ${KEY_BYTES}-byte key (AES-256), not ${key.length} bytes`);
+    }
+    return key;
   }
 
   private combine(): void {
     for (const pending of [...this.us].reverse()) {
       for (const v of [...this.vs].reverse()) {
-        if (v.length !== pending.u.length) {
-          continue;
-        }
         const k = xor(pending.u, v);
         const tag = createHmac('sha384', k).update(Buffer.from(this.agentId, 'utf8')).digest();
         if (tag.length === pending.authTag.length && timingSafeEqual(tag, pending.authTag)) {
@@ -107,7 +112,7 @@ function openPayload(k: Buffer, payload: Buffer | undefined): BootstrapSecret {
 /** AES-256-GCM payload decryption (no AAD). @throws AgentKeyError with one uniform message. */
 export function decryptPayload(k: Buffer, blob: Buffer): Buffer {
   try {
-    if (k.length !== 32 || blob.length < GCM_IV + GCM_TAG) {
+    if (k.length !== KEY_BYTES || blob.length < GCM_IV + GCM_TAG) {
       throw new RangeError('payload too short or key not 256 bits');
     }
     const decipher = createDecipheriv('aes-256-gcm', k, blob.subarray(0, GCM_IV));

@@ -115,6 +115,24 @@ describe('agent keys: ukey, vkey, verify (U/V/K)', function () {
     }
   });
 
+  it('refuses a U or V that does not wrap a 32-byte key, so no K but an AES-256 key is ever accepted', async function () {
+    const wrap = (key: Buffer): string =>
+      publicEncrypt({ key: agent.nk.publicPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, key).toString('base64');
+    for (const size of [0, 1, 16, 31, 33, 200]) {
+      // A matching pair of that size: K = U xor V with a valid auth_tag for this agent.
+      const k = randomBytes(size);
+      const v = randomBytes(size);
+      const u = Buffer.from(k.map((byte, i) => byte ^ (v[i] ?? 0)));
+      const status = `encrypted_key: must wrap a 32-byte key (AES-256), not ${size} bytes`;
+      const ukey = await agent.request('POST', '/v2.6/keys/ukey', { auth_tag: createHmac('sha384', k).update(agent.uuid).digest('hex'), encrypted_key: wrap(u) });
+      expect(ukey.body, `U of ${size} bytes`).to.deep.equal({ code: 400, status, results: {} });
+      const vkey = await agent.request('POST', '/v2.6/keys/vkey', { encrypted_key: wrap(v) });
+      expect(vkey.body, `V of ${size} bytes`).to.deep.equal({ code: 400, status, results: {} });
+      expect(agent.keys.current, `K of ${size} bytes`).to.equal(undefined);
+    }
+    expect((await agent.request('GET', '/v2.6/keys/verify?challenge=abc')).body.status).to.equal('Bootstrap key not yet available.');
+  });
+
   const badBodies: [string, unknown, string][] = [
     ['/v2.6/keys/ukey', { encrypted_key: 'AAAA' }, 'body.auth_tag: must be 96 hex digits (HMAC-SHA384)'],
     ['/v2.6/keys/ukey', { encrypted_key: 'AAAA', auth_tag: 'a'.repeat(94) }, 'body.auth_tag: must be 96 hex digits (HMAC-SHA384)'],

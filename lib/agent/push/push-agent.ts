@@ -4,6 +4,7 @@ import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js
 import { backoffDelayMs } from '../../timing/backoff.js';
 import type { AgentLogs } from '../agent-logs.js';
 import { certificationKey } from './certification-key.js';
+import { challengeBytes } from './challenge-bytes.js';
 import { sameOriginPath } from './evidence-location.js';
 import { evidenceRequested } from './evidence-requested.js';
 import { PushHttp, type PushHttpReply } from './push-http.js';
@@ -59,7 +60,7 @@ export class PushAttemptFailed extends Error {
 }
 
 interface QuoteRequestParameters {
-  readonly challenge: string;
+  readonly challenge: Uint8Array;
   readonly hashAlgorithm: string;
   readonly pcrs: number[];
 }
@@ -174,10 +175,12 @@ export class PushAgent {
     );
     this.refuseUnless(opened, 200, 'session');
     const data = (opened.document as { data?: { id?: string; attributes?: { authentication_requested?: { chosen_parameters?: { challenge?: string } }[] } } } | undefined)?.data;
-    const challenge = data?.attributes?.authentication_requested?.[0]?.chosen_parameters?.challenge;
-    if (data?.id === undefined || challenge === undefined) throw new PushAttemptFailed('session: no challenge in the reply', opened.status);
+    const sent: unknown = data?.attributes?.authentication_requested?.[0]?.chosen_parameters?.challenge;
+    if (data?.id === undefined || sent === undefined) throw new PushAttemptFailed('session: no challenge in the reply', opened.status);
+    const challenge = challengeBytes(sent);
+    if (challenge === undefined) throw new PushAttemptFailed('session: the challenge is not base64 of 1 to 64 bytes', opened.status);
     signal?.throwIfAborted();
-    const proof = await tpm.certifyAk(ak.hashAlg, new Uint8Array(Buffer.from(challenge, 'base64')));
+    const proof = await tpm.certifyAk(ak.hashAlg, challenge);
     const proved = await this.http.send('PATCH', `/v3.0/sessions/${data.id}`, {
       data: {
         type: 'session',
@@ -271,7 +274,7 @@ export class PushAgent {
     if (quote.hashAlgorithm !== this.options.ak.hashAlg) {
       throw new PushAttemptFailed(`the verifier asked for a ${quote.hashAlgorithm} quote; the AK signs with ${this.options.ak.hashAlg}`, undefined);
     }
-    const made = await this.options.tpm.quote({ nonce: new Uint8Array(Buffer.from(quote.challenge, 'base64')), pcrs: quote.pcrs, hashAlg: quote.hashAlgorithm as TpmHashAlgorithm });
+    const made = await this.options.tpm.quote({ nonce: quote.challenge, pcrs: quote.pcrs, hashAlg: quote.hashAlgorithm as TpmHashAlgorithm });
     return {
       evidence_class: 'certification',
       evidence_type: 'tpm_quote',
@@ -295,8 +298,9 @@ function quoteParameters(requested: unknown): QuoteRequestParameters {
   const chosen = item.chosen_parameters;
   const hash = chosen?.hash_algorithm;
   const pcrs = typeof hash === 'string' ? chosen?.selected_subjects?.[hash] : undefined;
-  if (typeof chosen?.challenge !== 'string' || typeof hash !== 'string' || !Array.isArray(pcrs) || !pcrs.every((p) => Number.isInteger(p) && p >= 0 && p <= 23)) {
+  const challenge = challengeBytes(chosen?.challenge);
+  if (challenge === undefined || typeof hash !== 'string' || !Array.isArray(pcrs) || !pcrs.every((p) => Number.isInteger(p) && p >= 0 && p <= 23)) {
     throw new PushAttemptFailed('the verifier asked for no usable quote', undefined);
   }
-  return { challenge: chosen.challenge, hashAlgorithm: hash, pcrs: pcrs as number[] };
+  return { challenge, hashAlgorithm: hash, pcrs: pcrs as number[] };
 }

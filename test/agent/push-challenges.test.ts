@@ -76,6 +76,38 @@ describe('push agent: session and quote challenges from the verifier', function 
     });
   }
 
+  for (const id of ['../agents/d432fbb3-d2f1-4a97-9ef7-75bd81c00000/attestations', 's1?x=1', '..', '', { toString: 1 }, ['s1'], 1.5]) {
+    it(`refuses a session id ${JSON.stringify(id)}, without certifying or sending anything more`, async function () {
+      verifier = await startScriptedVerifier((req, res) => {
+        if (req.method !== 'POST' || req.url !== '/v3.0/sessions') return false;
+        sendJson(res, 200, { data: { id, attributes: { authentication_requested: [{ chosen_parameters: { challenge: Buffer.alloc(16, 7).toString('base64') } }] } } });
+        return true;
+      });
+      const agent = pushAgent(verifier.url);
+      const error = await agent.openSession().then(() => undefined, (e: unknown) => e);
+      await agent.close();
+      expect((error as Error).message).to.equal('session: the session id is not an integer or a string of letters, digits and -._~');
+      expect(tpmCalls).to.deep.equal([]);
+      expect(verifier.seen.map((seen) => `${seen.method} ${seen.url}`)).to.deep.equal(['POST /v3.0/sessions']);
+    });
+  }
+
+  it('proves a session whose id is a UUID or an integer at /v3.0/sessions/<id>', async function () {
+    for (const id of ['3f1c2a9e-0b4d-4e8f-9a7c-1d2e3f405162', 42]) {
+      verifier = await startScriptedVerifier((req, res) => {
+        if (req.method !== 'POST' || req.url !== '/v3.0/sessions') return false;
+        sendJson(res, 200, { data: { id, attributes: { authentication_requested: [{ chosen_parameters: { challenge: Buffer.alloc(16, 7).toString('base64') } }] } } });
+        return true;
+      });
+      const agent = pushAgent(verifier.url);
+      await agent.openSession();
+      await agent.close();
+      expect(verifier.seen.map((seen) => `${seen.method} ${seen.url}`)).to.deep.equal(['POST /v3.0/sessions', `PATCH /v3.0/sessions/${id}`]);
+      await verifier.close();
+      verifier = undefined;
+    }
+  });
+
   it('certifies and quotes over exactly the bytes of a good challenge', async function () {
     verifier = await startScriptedVerifier();
     const agent = pushAgent(verifier.url);

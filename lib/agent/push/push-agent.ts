@@ -18,6 +18,9 @@ export const PUSH_BACKOFF_DEFAULTS = Object.freeze({ initialDelayMs: 10_000, max
  */
 const VERIFIER_WAIT_BOUNDS_MS = Object.freeze({ min: 1000, max: 3_600_000 });
 
+/** A session id usable as one path segment as it is: URL-unreserved characters, not "." or "..". */
+const SESSION_ID = /^(?!\.{1,2}$)[A-Za-z0-9._~-]{1,128}$/;
+
 export interface PushBackoff {
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
@@ -174,17 +177,22 @@ export class PushAgent {
       signal,
     );
     this.refuseUnless(opened, 200, 'session');
-    const data = (opened.document as { data?: { id?: string; attributes?: { authentication_requested?: { chosen_parameters?: { challenge?: string } }[] } } } | undefined)?.data;
-    const sent: unknown = data?.attributes?.authentication_requested?.[0]?.chosen_parameters?.challenge;
+    const data = (opened.document as { data?: { id?: unknown; attributes?: { authentication_requested?: { chosen_parameters?: { challenge?: unknown } }[] } } } | undefined)?.data;
+    const sent = data?.attributes?.authentication_requested?.[0]?.chosen_parameters?.challenge;
     if (data?.id === undefined || sent === undefined) throw new PushAttemptFailed('session: no challenge in the reply', opened.status);
+    // The id becomes a path segment: a "../" or "?" in it would send the proof elsewhere on the verifier.
+    const sessionId = data.id;
+    if (!(Number.isSafeInteger(sessionId) || (typeof sessionId === 'string' && SESSION_ID.test(sessionId)))) {
+      throw new PushAttemptFailed('session: the session id is not an integer or a string of letters, digits and -._~', opened.status);
+    }
     const challenge = challengeBytes(sent);
     if (challenge === undefined) throw new PushAttemptFailed('session: the challenge is not base64 of 1 to 64 bytes', opened.status);
     signal?.throwIfAborted();
     const proof = await tpm.certifyAk(ak.hashAlg, challenge);
-    const proved = await this.http.send('PATCH', `/v3.0/sessions/${data.id}`, {
+    const proved = await this.http.send('PATCH', `/v3.0/sessions/${String(sessionId)}`, {
       data: {
         type: 'session',
-        id: data.id,
+        id: sessionId,
         attributes: {
           agent_id: uuid,
           authentication_provided: [

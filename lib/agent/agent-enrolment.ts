@@ -88,6 +88,10 @@ export function agentRegistrarClient(input: { readonly registrarUrl: string; rea
 
 async function enrolOnce(input: EnrolmentInput): Promise<void> {
   const client = agentRegistrarClient(input);
+  // A stop closes the client, which ends its request in flight: a registrar that never answers would
+  // otherwise hold the stop for the request timeout (30 s).
+  const stop = (): void => client.close();
+  input.signal?.addEventListener('abort', stop, { once: true });
   try {
     const blob = await client.registerTpm(input.uuid, {
       ekPublic: input.ek.ekPublic,
@@ -101,7 +105,11 @@ async function enrolOnce(input: EnrolmentInput): Promise<void> {
     // The registrar keys the HMAC with the base64 TEXT of the credential (spec §1.4 [!]).
     const keyText = Buffer.from(credential).toString('base64');
     await client.activate(input.uuid, computeAuthTag(keyText, input.uuid));
+  } catch (error) {
+    input.signal?.throwIfAborted();
+    throw error;
   } finally {
+    input.signal?.removeEventListener('abort', stop);
     client.close();
   }
 }

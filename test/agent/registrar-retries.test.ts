@@ -119,3 +119,43 @@ describe('push agent start: registration retried with the push back-off until st
     await tpm.close();
   });
 });
+
+describe('agent start: a stop during a registration the registrar never answers', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let registrar: Server;
+  const sockets = new Set<import('node:net').Socket>();
+
+  before(async function () {
+    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-hung-registration-'));
+    // A "registrar" that takes the connection and never answers (hung, or a black hole behind a proxy).
+    registrar = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
+  });
+  after(async function () {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => registrar.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stops within a second, not after the registrar request times out (30 s)', async function () {
+    const tpm = await createSoftwareTpm();
+    const stop = new AbortController();
+    const start = startPushAgent(
+      { dataDir: dir, tpm: 'software', registrarUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}`, verifierUrl: 'http://127.0.0.1:1' },
+      { tpm, signal: stop.signal },
+    ).catch((caught: unknown) => caught);
+    const deadline = Date.now() + 10_000;
+    while (sockets.size === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sockets.size, 'registration request in flight').to.equal(1);
+    const started = Date.now();
+    stop.abort();
+    const error = await start;
+    expect((error as Error).name).to.equal('AbortError');
+    expect(Date.now() - started, 'ms from the stop to the start rejecting').to.be.below(1000);
+    await tpm.close();
+  });
+});

@@ -48,7 +48,9 @@ export async function manufactureSwtpm(options: ManufactureOptions): Promise<boo
   if (existsSync(path.join(stateDir, STATE_FILE))) {
     return false;
   }
-  await mkdir(stateDir, { recursive: true });
+  // swtpm writes the state (the TPM's seeds) and swtpm_localca the CA keys with mode 0640: only
+  // folders of mode 0700 keep them from the group, whatever the folder above allows.
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const config = await writeLocalCaConfig(caDir);
   const args = ['--tpm2', '--tpmstate', stateDir, '--config', config, '--pcr-banks', options.pcrBanks.join(',')];
   if (options.createEk) {
@@ -89,7 +91,7 @@ export async function readLocalCaCertificates(caDir: string): Promise<LocalCaCer
  * temp name and renamed, so TPMs manufactured in parallel against one CA never read half a file.
  */
 async function writeLocalCaConfig(caDir: string): Promise<string> {
-  await mkdir(caDir, { recursive: true });
+  await mkdir(caDir, { recursive: true, mode: 0o700 });
   const localcaConf = path.join(caDir, 'swtpm-localca.conf');
   const localcaOptions = path.join(caDir, 'swtpm-localca.options');
   const setupConf = path.join(caDir, 'swtpm_setup.conf');

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TpmAccessError } from './tpm-access-error.js';
 import type { TpmHashAlgorithm } from './tpm-port.js';
@@ -35,7 +35,8 @@ const STATE_FILE = 'tpm2-00.permall';
  * `swtpm_localca` from a CA kept in `caDir` instead of `/var/lib/swtpm-localca`: we write our own
  * `swtpm_setup.conf` (pointing at our `swtpm-localca.conf` and `.options`) and pass it with `--config`.
  * `swtpm_localca` creates a root CA and an intermediate signing key there on first use.
- * Returns false when the state existed already (a "reboot" keeps the TPM's identity).
+ * Returns false when the state existed already (a "reboot" keeps the TPM's identity); its folder is
+ * then narrowed to mode 0700.
  */
 export async function manufactureSwtpm(options: ManufactureOptions): Promise<boolean> {
   const { stateDir, caDir } = options;
@@ -46,6 +47,8 @@ export async function manufactureSwtpm(options: ManufactureOptions): Promise<boo
     }
   }
   if (existsSync(path.join(stateDir, STATE_FILE))) {
+    // A state made before its folder was 0700 (see below): the folder is the TPM's alone.
+    await chmod(stateDir, 0o700);
     return false;
   }
   // swtpm writes the state (the TPM's seeds) and swtpm_localca the CA keys with mode 0640: only

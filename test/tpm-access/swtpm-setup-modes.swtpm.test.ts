@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat, chmod } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -32,5 +32,12 @@ describe('swtpm manufacture: the state and the local CA in folders only the owne
     // The secrets themselves are what swtpm makes them; the folders are what keeps others out.
     expect((await stat(path.join(stateDir, 'tpm2-00.permall'))).isFile()).to.equal(true);
     expect((await stat(path.join(caDir, 'signkey.pem'))).isFile()).to.equal(true);
+  });
+
+  it('narrows a state folder made before (mode 0755) to 0700 when it finds the state there', async function () {
+    const stateDir = path.join(parent, 'swtpm', 'state');
+    await chmod(stateDir, 0o755);
+    expect(await manufactureSwtpm({ stateDir, caDir: path.join(parent, 'ca', 'localca'), createEk: true, pcrBanks: ['sha256'], timeoutMs: 30_000 })).to.equal(false);
+    expect(((await stat(stateDir)).mode & 0o777).toString(8)).to.equal('700');
   });
 });

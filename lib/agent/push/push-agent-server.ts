@@ -11,9 +11,10 @@ import { fileAgentLogs } from '../agent-logs.js';
 import type { EmulatedNode } from '../node-emulation.js';
 import { hostBootTime } from './host-boot-time.js';
 import { PUSH_BACKOFF_DEFAULTS, PushAgent, type PushBackoff } from './push-agent.js';
+import { pushVerifierOrigin } from './verifier-origin.js';
 
 export interface PushAgentInput extends AgentConfigInput {
-  /** `https://HOST:PORT` of the verifier. */
+  /** `https://HOST:PORT` of the verifier (plain `http://` to a loopback address only). */
   readonly verifierUrl: string;
   /** PEM file of the CA the verifier's certificate chains to. */
   readonly verifierCaFile?: string;
@@ -63,6 +64,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
   const { verifierUrl, verifierCaFile, localAddress, backoff, ...agentInput } = input;
   const retry = { ...PUSH_BACKOFF_DEFAULTS, ...backoff };
   if (verifierUrl === '') throw new MissingParameterValue(['--verifier'], 'ironlime agent --push');
+  const verifierOrigin = pushVerifierOrigin(verifierUrl);
   const config = buildAgentConfig(agentInput);
   if (config.identity === 'id-secret' || config.identity === 'id-only') {
     // A push session is proved with the TPM (Keylime §10.2); a node without one is checked by the
@@ -101,7 +103,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
     });
     const agent = new PushAgent({
       uuid,
-      verifierUrl,
+      verifierUrl: verifierOrigin,
       ...(verifierCa === undefined ? {} : { caCert: verifierCa }),
       ...(localAddress === undefined ? {} : { localAddress }),
       tpm,

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -124,7 +124,7 @@ describe('agent start: a stop during a registration the registrar never answers'
   this.timeout(30_000);
   let dir: string;
   let registrar: Server;
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
 
   before(async function () {
     dir = await mkdtemp(path.join(tmpdir(), 'ironlime-hung-registration-'));

@@ -3,6 +3,11 @@ import { AgentKeyError } from './agent-errors.js';
 
 /** Keys kept per kind while waiting for their other half; older ones are dropped first. */
 const MAX_PENDING = 16;
+/**
+ * Payload bytes kept with the Us waiting for their V (two of the largest a ukey carries): 16 Us of
+ * 9 MiB each held 150 MiB for as long as no V came. Older Us are dropped first, never the newest.
+ */
+const MAX_PENDING_PAYLOAD_BYTES = 24 * 1024 * 1024;
 /** U, V and K: an AES-256 key. */
 const KEY_BYTES = 32;
 /** Payload layout `IV(16) ‖ AES-256-GCM ciphertext ‖ tag(16)` (Keylime `crypto.encrypt`, spec §9.1). */
@@ -45,6 +50,9 @@ export class BootstrapKeys {
     const u = this.unwrap(encryptedKeyB64);
     const payload = payloadB64 === undefined ? undefined : Buffer.from(payloadB64, 'base64');
     pushBounded(this.us, { u, authTag: Buffer.from(authTagHex, 'hex'), payload });
+    while (this.us.length > 1 && pendingPayloadBytes(this.us) > MAX_PENDING_PAYLOAD_BYTES) {
+      this.us.shift();
+    }
     this.combine();
   }
 
@@ -129,6 +137,10 @@ function xor(a: Buffer, b: Buffer): Buffer {
     out[i] = (a[i] ?? 0) ^ (b[i] ?? 0);
   }
   return out;
+}
+
+function pendingPayloadBytes(us: readonly PendingU[]): number {
+  return us.reduce((total, pending) => total + (pending.payload?.length ?? 0), 0);
 }
 
 function pushBounded<T>(list: T[], item: T): void {

@@ -133,6 +133,17 @@ describe('agent keys: ukey, vkey, verify (U/V/K)', function () {
     expect((await agent.request('GET', '/v2.6/keys/verify?challenge=abc')).body.status).to.equal('Bootstrap key not yet available.');
   });
 
+  it('keeps at most 24 MiB of payloads waiting for their V: the oldest U is dropped first, the newest always kept', function () {
+    const nineMiB = 'x'.repeat(9 * 1024 * 1024);
+    const sent = [tenantKeys(agent), tenantKeys(agent), tenantKeys(agent)];
+    for (const keys of sent) agent.keys.addU(keys.encryptedU, keys.authTag, encryptPayload(keys.k, nineMiB));
+    // The first U (27 MiB waiting with the other two) was dropped: its V finds nothing.
+    agent.keys.addV(sent[0]!.encryptedV);
+    expect(agent.keys.current).to.equal(undefined);
+    agent.keys.addV(sent[1]!.encryptedV);
+    expect(agent.keys.current?.k.equals(sent[1]!.k)).to.equal(true);
+  });
+
   const badBodies: [string, unknown, string][] = [
     ['/v2.6/keys/ukey', { encrypted_key: 'AAAA' }, 'body.auth_tag: must be 96 hex digits (HMAC-SHA384)'],
     ['/v2.6/keys/ukey', { encrypted_key: 'AAAA', auth_tag: 'a'.repeat(94) }, 'body.auth_tag: must be 96 hex digits (HMAC-SHA384)'],

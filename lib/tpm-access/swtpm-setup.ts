@@ -35,8 +35,8 @@ const STATE_FILE = 'tpm2-00.permall';
  * `swtpm_localca` from a CA kept in `caDir` instead of `/var/lib/swtpm-localca`: we write our own
  * `swtpm_setup.conf` (pointing at our `swtpm-localca.conf` and `.options`) and pass it with `--config`.
  * `swtpm_localca` creates a root CA and an intermediate signing key there on first use.
- * Returns false when the state existed already (a "reboot" keeps the TPM's identity); its folder is
- * then narrowed to mode 0700.
+ * Returns false when the state existed already (a "reboot" keeps the TPM's identity). Either way the
+ * state folder is left with mode 0700.
  */
 export async function manufactureSwtpm(options: ManufactureOptions): Promise<boolean> {
   const { stateDir, caDir } = options;
@@ -46,14 +46,15 @@ export async function manufactureSwtpm(options: ManufactureOptions): Promise<boo
       throw new TpmAccessError(`swtpm directory must be absolute and free of commas: ${dir}`);
     }
   }
+  // swtpm writes the state (the TPM's seeds) and swtpm_localca the CA keys with mode 0640: only
+  // folders of mode 0700 keep them from the group, whatever the folder above allows. mkdir's mode
+  // covers only the folders it creates: a state folder that exists already (made before, or by an
+  // operator) is narrowed too, before swtpm writes into it.
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o700);
   if (existsSync(path.join(stateDir, STATE_FILE))) {
-    // A state made before its folder was 0700 (see below): the folder is the TPM's alone.
-    await chmod(stateDir, 0o700);
     return false;
   }
-  // swtpm writes the state (the TPM's seeds) and swtpm_localca the CA keys with mode 0640: only
-  // folders of mode 0700 keep them from the group, whatever the folder above allows.
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const config = await writeLocalCaConfig(caDir);
   const args = ['--tpm2', '--tpmstate', stateDir, '--config', config, '--pcr-banks', options.pcrBanks.join(',')];
   if (options.createEk) {

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -32,6 +32,14 @@ describe('swtpm manufacture: the state and the local CA in folders only the owne
     // The secrets themselves are what swtpm makes them; the folders are what keeps others out.
     expect((await stat(path.join(stateDir, 'tpm2-00.permall'))).isFile()).to.equal(true);
     expect((await stat(path.join(caDir, 'signkey.pem'))).isFile()).to.equal(true);
+  });
+
+  it('narrows a state folder that exists but is empty (made by an operator, mode 0755) before swtpm writes into it', async function () {
+    const stateDir = path.join(parent, 'made-before', 'state');
+    await mkdir(stateDir, { recursive: true, mode: 0o755 });
+    await chmod(stateDir, 0o755);
+    expect(await manufactureSwtpm({ stateDir, caDir: path.join(parent, 'ca', 'localca'), createEk: false, pcrBanks: ['sha256'], timeoutMs: 30_000 })).to.equal(true);
+    expect(((await stat(stateDir)).mode & 0o777).toString(8)).to.equal('700');
   });
 
   it('narrows a state folder made before (mode 0755) to 0700 when it finds the state there', async function () {

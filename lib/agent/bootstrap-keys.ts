@@ -5,7 +5,8 @@ import { AgentKeyError } from './agent-errors.js';
 const MAX_PENDING = 16;
 /**
  * Payload bytes kept with the Us waiting for their V (two of the largest a ukey carries): 16 Us of
- * 9 MiB each held 150 MiB for as long as no V came. Older Us are dropped first, never the newest.
+ * 9 MiB each held 150 MiB for as long as no V came. The oldest U with a payload is dropped first,
+ * never the newest; Us without one are kept (MAX_PENDING bounds them).
  */
 const MAX_PENDING_PAYLOAD_BYTES = 24 * 1024 * 1024;
 /** U, V and K: an AES-256 key. */
@@ -50,8 +51,11 @@ export class BootstrapKeys {
     const u = this.unwrap(encryptedKeyB64);
     const payload = payloadB64 === undefined ? undefined : Buffer.from(payloadB64, 'base64');
     pushBounded(this.us, { u, authTag: Buffer.from(authTagHex, 'hex'), payload });
-    while (this.us.length > 1 && pendingPayloadBytes(this.us) > MAX_PENDING_PAYLOAD_BYTES) {
-      this.us.shift();
+    // Only a U that holds payload bytes frees any: one without waits on (it costs ~100 bytes).
+    while (pendingPayloadBytes(this.us) > MAX_PENDING_PAYLOAD_BYTES) {
+      const oldest = this.us.findIndex((pending) => (pending.payload?.length ?? 0) > 0);
+      if (oldest === this.us.length - 1) break;
+      this.us.splice(oldest, 1);
     }
     this.combine();
   }

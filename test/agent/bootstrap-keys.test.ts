@@ -144,6 +144,15 @@ describe('agent keys: ukey, vkey, verify (U/V/K)', function () {
     expect(agent.keys.current?.k.equals(sent[1]!.k)).to.equal(true);
   });
 
+  it('keeps a U without a payload waiting when later Us with payloads pass the 24 MiB bound', function () {
+    const nineMiB = 'x'.repeat(9 * 1024 * 1024);
+    const bare = tenantKeys(agent);
+    agent.keys.addU(bare.encryptedU, bare.authTag, undefined);
+    for (const keys of [tenantKeys(agent), tenantKeys(agent), tenantKeys(agent)]) agent.keys.addU(keys.encryptedU, keys.authTag, encryptPayload(keys.k, nineMiB));
+    agent.keys.addV(bare.encryptedV);
+    expect(agent.keys.current?.k.equals(bare.k)).to.equal(true);
+  });
+
   const badBodies: [string, unknown, string][] = [
     ['/v2.6/keys/ukey', { encrypted_key: 'AAAA' }, 'body.auth_tag: must be 96 hex digits (HMAC-SHA384)'],
     ['/v2.6/keys/ukey', { encrypted_key: 'AAAA', auth_tag: 'a'.repeat(94) }, 'body.auth_tag: must be 96 hex digits (HMAC-SHA384)'],

@@ -1,4 +1,5 @@
-import { copyFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { readPrivateIfExists } from '../pki/private-file.js';
@@ -91,6 +92,11 @@ async function swtpmCaDirOf(dataDir: string, given: string | undefined): Promise
   if (caDir !== recorded) {
     await mkdir(path.dirname(record), { recursive: true });
     await writeFileAtomic(record, `${caDir}\n`, CERTIFICATE_MODE);
+  }
+  if (caDir === path.resolve(dataDir, TPM_FILES.swtpmCa) && existsSync(caDir)) {
+    // The data dir's own CA (its keys are 0640), made before manufacture made it 0700: a shared CA
+    // given with --swtpm-ca-dir keeps its mode (docs/tpm-access.md), this one is the agent's alone.
+    await chmod(caDir, 0o700);
   }
   return caDir;
 }

@@ -1,20 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:https';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { REPO_ROOT } from '../helpers/paths.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
-import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { eventually } from './helpers/verifier-fixture.js';
+import { createVerifierProcessFleet, type VerifierProcessFleet } from './helpers/verifier-process-fleet.js';
 import { serveFakeAgents } from './helpers/fake-agent-server.js';
 
 const AGENTS = 24;
@@ -32,39 +26,18 @@ const LEASE = 30;
  */
 describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL, default lease)', function () {
   this.timeout(120_000);
-  let dir: string;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let database: Database;
+  let fleet: VerifierProcessFleet;
   let knex: Knex;
   let server: Server;
-  const processes = new Map<string, ChildProcess>();
   const fake = new FakeAgent();
 
   function startProcess(instance: string): ChildProcess {
-    const child = spawn(
-      process.execPath,
-      [
-        path.join(REPO_ROOT, 'bin', 'ironlime.js'),
-        'verifier',
-        '--data-dir', path.join(dir, instance),
-        '--port', '0',
-        '--database', schema.url,
-        '--instance-id', instance,
-        '--quote-interval', String(INTERVAL),
-        '--log-level', process.env['SIGKILL_TEST_LOG'] ?? 'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    processes.set(instance, child);
-    return child;
+    return fleet.start(instance, ['--quote-interval', String(INTERVAL)], process.env['SIGKILL_TEST_LOG'] ?? 'error');
   }
 
   before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-sigkill-'));
-    schema = await createTestSchema();
-    database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
-    knex = database.knex;
-    await migrateLatest(knex);
+    fleet = await createVerifierProcessFleet('ironlime-sigkill-');
+    knex = fleet.knex;
     const agents = await serveFakeAgents(fake, 0x400);
     server = agents.server;
     const { port } = agents;
@@ -88,13 +61,8 @@ describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL
   });
 
   after(async function () {
-    for (const child of processes.values()) {
-      child.kill('SIGKILL');
-    }
     server?.close();
-    await database?.close();
-    await schema?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await fleet?.close();
   });
 
   const owners = async (): Promise<Map<string, string | null>> =>
@@ -126,7 +94,7 @@ describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL
     if (process.env['SIGKILL_TEST_LOG'] !== undefined) {
       process.stdout.write(`killed at ${killedAt.getTime()}\n`);
     }
-    processes.get('verifier-a')?.kill('SIGKILL');
+    fleet.processes.get('verifier-a')?.kill('SIGKILL');
     await eventually('every agent attested again by B or C', async () => {
       const rows = (await knex('verifier_attestation_history')
         .where('attempted_at', '>', killedAt)

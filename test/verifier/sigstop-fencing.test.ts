@@ -1,21 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import type { Server } from 'node:https';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { TEST_DATABASE_URL } from '../helpers/databases.js';
-import { REPO_ROOT } from '../helpers/paths.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
-import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { serveFakeAgents } from './helpers/fake-agent-server.js';
+import { eventually } from './helpers/verifier-fixture.js';
+import { createVerifierProcessFleet, type VerifierProcessFleet } from './helpers/verifier-process-fleet.js';
 
 const AGENTS = 12;
 const INTERVAL = 1;
@@ -40,51 +34,22 @@ interface HistoryRow {
  */
 describe('verifier: a paused process (SIGSTOP) resumed after its agents were taken over', function () {
   this.timeout(120_000);
-  let dir: string;
-  let schema: Awaited<ReturnType<typeof createTestSchema>>;
-  let database: Database;
+  let fleet: VerifierProcessFleet;
   let knex: Knex;
   let server: Server;
-  const processes = new Map<string, ChildProcess>();
   const fake = new FakeAgent();
 
   function startProcess(instance: string): ChildProcess {
-    const child = spawn(
-      process.execPath,
-      [
-        path.join(REPO_ROOT, 'bin', 'ironlime.js'),
-        'verifier',
-        '--data-dir', path.join(dir, instance),
-        '--port', '0',
-        '--database', schema.url,
-        '--instance-id', instance,
-        '--quote-interval', String(INTERVAL),
-        '--lease-seconds', String(LEASE),
-        '--log-level', process.env['SIGSTOP_TEST_LOG'] ?? 'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    processes.set(instance, child);
-    return child;
+    return fleet.start(instance, ['--quote-interval', String(INTERVAL), '--lease-seconds', String(LEASE)], process.env['SIGSTOP_TEST_LOG'] ?? 'error');
   }
 
   before(async function () {
-    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-sigstop-'));
-    schema = await createTestSchema();
-    database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
-    knex = database.knex;
-    await migrateLatest(knex);
-    const tls = createSelfSignedServerCertificate({ commonName: 'agent', sans: ['127.0.0.1'] });
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://agent').searchParams;
-      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x400, imaEntry: Number(query.get('ima_ml_entry') ?? 0), partial: query.get('partial') === '1' });
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-      }, ANSWER_DELAY_MS);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
+    fleet = await createVerifierProcessFleet('ironlime-sigstop-');
+    knex = fleet.knex;
+    const agents = await serveFakeAgents(fake, 0x400, ANSWER_DELAY_MS);
+    server = agents.server;
+    const { port } = agents;
+    const tls = { certPem: agents.certPem };
     const repository = new VerifierAgentRepository(knex);
     for (let i = 0; i < AGENTS; i += 1) {
       await repository.insert(
@@ -97,14 +62,8 @@ describe('verifier: a paused process (SIGSTOP) resumed after its agents were tak
   });
 
   after(async function () {
-    for (const child of processes.values()) {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
     server?.close();
-    await database?.close();
-    await schema?.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await fleet?.close();
   });
 
   const held = async (): Promise<[number, number]> => {
@@ -139,7 +98,7 @@ describe('verifier: a paused process (SIGSTOP) resumed after its agents were tak
     await eventually('A and B hold half each again', async () => (await held()).every((n) => n === AGENTS / 2), 30_000, 200);
     // A few more rounds of both, then stop both so that nothing moves while the rows are compared.
     await new Promise((resolve) => setTimeout(resolve, 3 * INTERVAL * 1000));
-    for (const child of processes.values()) child.kill('SIGSTOP');
+    for (const child of fleet.processes.values()) child.kill('SIGSTOP');
     await new Promise((resolve) => setTimeout(resolve, 500));
 
     const history = (await knex('verifier_attestation_history').orderBy('id').select('id', 'agent_id', 'owner', 'outcome', 'attestation_count')) as HistoryRow[];

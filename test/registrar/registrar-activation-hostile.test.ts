@@ -5,10 +5,9 @@ import type { Database } from '../../lib/db/database-factory.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
-import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { forEachDatabase } from '../helpers/databases.js';
-import { adminClient, createRegistrarTestEnvironment, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
+import { useSoftwareTpmEnvironment } from './helpers/software-tpm-environment.js';
+import { adminClient, startTestRegistrar } from './helpers/registrar-fixture.js';
 import { freshHostId } from './helpers/fresh-host-id.js';
 import { authTagFor, generateTestKey } from './helpers/test-tpm-identity.js';
 
@@ -26,22 +25,7 @@ function outcomeOf(promise: Promise<unknown>): Promise<string> {
  * genuine agent is not locked out, nor its proven change silently dropped.
  */
 describe('registrar: activation against anonymous interference (hunt H6)', function () {
-  let env: RegistrarTestEnvironment;
-  let tpm: SoftwareTpm;
-  let ek: EkInfo;
-  let ak: AkInfo;
-
-  before(async function () {
-    env = await createRegistrarTestEnvironment();
-    tpm = await createSoftwareTpm({ issueEkCertificate: (key) => env.ekCa.issue(key) });
-    ek = await tpm.ensureEk();
-    ak = await tpm.ensureAk('sha256');
-  });
-
-  after(async function () {
-    await tpm?.close();
-    env?.dispose();
-  });
+  const setup = useSoftwareTpmEnvironment();
 
   forEachDatabase(
     'registrar: activation against anonymous interference',
@@ -51,9 +35,9 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
       let admin: RegistrarClient;
 
       before(async function () {
-        registrar = await startTestRegistrar(env, fixture.database, { maxAgentsPerEk: 3 });
+        registrar = await startTestRegistrar(setup.env, fixture.database, { maxAgentsPerEk: 3 });
         agent = new RegistrarClient({ baseUrl: registrar.httpUrl });
-        admin = adminClient(env, registrar);
+        admin = adminClient(setup.env, registrar);
       });
 
       after(async function () {
@@ -63,11 +47,11 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
       });
 
       const register = (id: string, port: number): Promise<Uint8Array> =>
-        agent.register(id, { ekPublic: ek.ekPublic, ekCertificate: ek.ekCertificate, akPublic: ak.akPublic, ip: '10.0.0.1', port, mtlsCert: 'disabled' });
+        agent.register(id, { ekPublic: setup.ek.ekPublic, ekCertificate: setup.ek.ekCertificate, akPublic: setup.ak.akPublic, ip: '10.0.0.1', port, mtlsCert: 'disabled' });
 
       /** A registration by someone without the TPM: the victim's public EK and EK certificate, an AK of their own. */
       const squat = (id: string): Promise<Uint8Array> =>
-        agent.register(id, { ekPublic: ek.ekPublic, ekCertificate: ek.ekCertificate, akPublic: generateTestKey('rsa', 'ak').tpm2bPublic, mtlsCert: 'disabled' });
+        agent.register(id, { ekPublic: setup.ek.ekPublic, ekCertificate: setup.ek.ekCertificate, akPublic: generateTestKey('rsa', 'ak').tpm2bPublic, mtlsCert: 'disabled' });
 
       /** Ids a test registered, deleted after it whatever its outcome, so that a failure leaves no EK slot taken. */
       let used: string[] = [];
@@ -84,8 +68,8 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
 
       it('a wrong auth_tag does not cancel an active agent\'s proposed contact details: its right tag then puts them in force', async function () {
         const id = newId();
-        await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
-        const credential = await tpm.activateCredential(await register(id, 9003));
+        await agent.activate(id, authTagFor(await setup.tpm.activateCredential(await register(id, 9002)), id));
+        const credential = await setup.tpm.activateCredential(await register(id, 9003));
         expect(await outcomeOf(agent.activate(id, 'a'.repeat(96)))).to.equal(`400 auth_tag for agent '${id}' does not match; its proven contact details are kept`);
         expect(await admin.show(id)).to.include({ port: 9002 });
         await agent.activate(id, authTagFor(credential, id));
@@ -94,7 +78,7 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
 
       it('a wrong auth_tag does not delete a first registration: the genuine agent then activates it', async function () {
         const id = newId();
-        const credential = await tpm.activateCredential(await register(id, 9002));
+        const credential = await setup.tpm.activateCredential(await register(id, 9002));
         expect(await outcomeOf(agent.activate(id, 'b'.repeat(96)))).to.equal(`400 auth_tag for agent '${id}' does not match; the agent is not activated`);
         expect(await outcomeOf(agent.activate(id, authTagFor(credential, id)))).to.equal('ok');
         expect(await admin.show(id)).to.include({ agent_id: id, port: 9002 });
@@ -102,7 +86,7 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
 
       it('an accepted auth_tag is spent: the credential is no longer stored, the same tag again is 200 and changes nothing', async function () {
         const id = newId();
-        const credential = await tpm.activateCredential(await register(id, 9002));
+        const credential = await setup.tpm.activateCredential(await register(id, 9002));
         const tag = authTagFor(credential, id);
         await agent.activate(id, tag);
         const knex = registrar.container.resolve<Database>(DATABASE).knex;
@@ -122,9 +106,9 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
       it('a never-activated squat with the victim\'s public EK and EK certificate does not lock the genuine agent out of its id', async function () {
         const id = newId(); // e.g. Keylime's hash_ek: predictable
         await squat(id);
-        const credential = await tpm.activateCredential(await register(id, 9002));
+        const credential = await setup.tpm.activateCredential(await register(id, 9002));
         await agent.activate(id, authTagFor(credential, id));
-        expect(await admin.show(id)).to.include({ aik_tpm: Buffer.from(ak.akPublic).toString('base64'), regcount: 2 });
+        expect(await admin.show(id)).to.include({ aik_tpm: Buffer.from(setup.ak.akPublic).toString('base64'), regcount: 2 });
         // Once activated, the same squat is refused.
         expect(await outcomeOf(squat(id))).to.match(/^403 Agent re-registration with different TPM identity is forbidden/);
       });
@@ -134,7 +118,7 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
         for (const id of squats) await squat(id);
         const genuine = [newId(), newId(), newId()];
         for (const id of genuine) {
-          await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+          await agent.activate(id, authTagFor(await setup.tpm.activateCredential(await register(id, 9002)), id));
         }
         const listed = await admin.list();
         expect(squats.filter((id) => listed.includes(id))).to.deep.equal([]);
@@ -146,7 +130,7 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
 
       it('a never-activated record without that EK cannot be turned into one more id of an EK whose ids are all activated', async function () {
         for (const id of [newId(), newId(), newId()]) {
-          await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+          await agent.activate(id, authTagFor(await setup.tpm.activateCredential(await register(id, 9002)), id));
         }
         const other = newId();
         await agent.registerHost(other, { mode: 'id-secret', hostId: freshHostId(), hostProofKey: 'ab'.repeat(32), mtlsCert: 'disabled' });
@@ -157,13 +141,13 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
 
       it('a squat between the genuine registration and its activation leaves nothing activated: the genuine tag answered the replaced challenge', async function () {
         const id = newId();
-        const credential = await tpm.activateCredential(await register(id, 9002));
+        const credential = await setup.tpm.activateCredential(await register(id, 9002));
         await squat(id);
         expect(await outcomeOf(agent.activate(id, authTagFor(credential, id)))).to.equal(`400 auth_tag for agent '${id}' does not match; the agent is not activated`);
         expect(await outcomeOf(admin.show(id))).to.match(/^404 /);
         // The genuine agent registers again (a Keylime agent restarts) and activates with its own AK.
-        await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
-        expect(await admin.show(id)).to.include({ aik_tpm: Buffer.from(ak.akPublic).toString('base64'), regcount: 3 });
+        await agent.activate(id, authTagFor(await setup.tpm.activateCredential(await register(id, 9002)), id));
+        expect(await admin.show(id)).to.include({ aik_tpm: Buffer.from(setup.ak.akPublic).toString('base64'), regcount: 3 });
       });
 
       it('a new id at the EK limit does not evict a never-activated record another transaction holds (an activation in progress)', async function () {
@@ -172,7 +156,7 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
         const pending = newId();
         await register(pending, 9002);
         for (const id of [newId(), newId()]) {
-          await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+          await agent.activate(id, authTagFor(await setup.tpm.activateCredential(await register(id, 9002)), id));
         }
         const extra = newId();
         let held: () => void = () => undefined;
@@ -198,9 +182,9 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
         const id = newId();
         const hostId = freshHostId();
         // Anyone who knows the TPM's EK and AK (both public) registers them first, naming another machine's host id.
-        await agent.registerTpm(id, { ekPublic: ek.ekPublic, ekCertificate: ek.ekCertificate, akPublic: ak.akPublic, mtlsCert: 'disabled' }, 'tpm', hostId);
+        await agent.registerTpm(id, { ekPublic: setup.ek.ekPublic, ekCertificate: setup.ek.ekCertificate, akPublic: setup.ak.akPublic, mtlsCert: 'disabled' }, 'tpm', hostId);
         // The genuine agent (Keylime's sends no host id) registers and activates.
-        await agent.activate(id, authTagFor(await tpm.activateCredential(await register(id, 9002)), id));
+        await agent.activate(id, authTagFor(await setup.tpm.activateCredential(await register(id, 9002)), id));
         expect((await admin.identity(id)).host_id_hash).to.equal(null);
         // So that machine is not locked out of its own host id by a hardware-tpm holder it never was.
         const host = newId();
@@ -208,11 +192,11 @@ describe('registrar: activation against anonymous interference (hunt H6)', funct
       });
 
       it('with maxAgentsPerNonTpmMode 0, an id-only registration cannot take a TPM agent\'s id between its registration and its activation', async function () {
-        const tpmOnly = await startTestRegistrar(env, fixture.database, { maxAgentsPerNonTpmMode: 0 });
+        const tpmOnly = await startTestRegistrar(setup.env, fixture.database, { maxAgentsPerNonTpmMode: 0 });
         const client = new RegistrarClient({ baseUrl: tpmOnly.httpUrl });
         try {
           const id = newId();
-          const credential = await tpm.activateCredential(await client.register(id, { ekPublic: ek.ekPublic, ekCertificate: ek.ekCertificate, akPublic: ak.akPublic, ip: '10.0.0.1', port: 9002, mtlsCert: 'disabled' }));
+          const credential = await setup.tpm.activateCredential(await client.register(id, { ekPublic: setup.ek.ekPublic, ekCertificate: setup.ek.ekCertificate, akPublic: setup.ak.akPublic, ip: '10.0.0.1', port: 9002, mtlsCert: 'disabled' }));
           expect(await outcomeOf(client.registerHost(id, { mode: 'id-only', hostId: freshHostId(), ip: '6.6.6.6', port: 6666, mtlsCert: 'disabled' }))).to.match(/^403 /);
           expect(await outcomeOf(client.activate(id, authTagFor(credential, id)))).to.equal('ok');
           expect(await admin.show(id)).to.include({ identity_mode: 'tpm', ip: '10.0.0.1', port: 9002 });

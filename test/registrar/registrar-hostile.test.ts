@@ -6,15 +6,12 @@ import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { marshalTpm2bPublic, parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
-import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { useSoftwareTpmEnvironment } from './helpers/software-tpm-environment.js';
 import {
   adminClient,
-  createRegistrarTestEnvironment,
   rawRequest,
   startTestRegistrar,
-  type RegistrarTestEnvironment,
 } from './helpers/registrar-fixture.js';
 import { withCorruptKeyAlgorithm } from '../../lib/fuzz/corrupt-certificate.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
@@ -40,22 +37,7 @@ interface Contact {
  * ones expire, and unusable agent ids are refused.
  */
 describe('registrar: hostile registrations', function () {
-  let env: RegistrarTestEnvironment;
-  let tpm: SoftwareTpm;
-  let ek: EkInfo;
-  let ak: AkInfo;
-
-  before(async function () {
-    env = await createRegistrarTestEnvironment();
-    tpm = await createSoftwareTpm({ issueEkCertificate: (key) => env.ekCa.issue(key) });
-    ek = await tpm.ensureEk();
-    ak = await tpm.ensureAk('sha256');
-  });
-
-  after(async function () {
-    await tpm?.close();
-    env?.dispose();
-  });
+  const setup = useSoftwareTpmEnvironment();
 
   forEachDatabase(
     'registrar: hostile registrations',
@@ -65,9 +47,9 @@ describe('registrar: hostile registrations', function () {
       let admin: RegistrarClient;
 
       before(async function () {
-        registrar = await startTestRegistrar(env, fixture.database, { maxAgentsPerEk: 3 });
+        registrar = await startTestRegistrar(setup.env, fixture.database, { maxAgentsPerEk: 3 });
         agentClient = new RegistrarClient({ baseUrl: registrar.httpUrl });
-        admin = adminClient(env, registrar);
+        admin = adminClient(setup.env, registrar);
       });
 
       after(async function () {
@@ -78,9 +60,9 @@ describe('registrar: hostile registrations', function () {
 
       function register(id: string, contact: Contact): Promise<Uint8Array> {
         return agentClient.register(id, {
-          ekPublic: ek.ekPublic,
-          ekCertificate: ek.ekCertificate,
-          akPublic: ak.akPublic,
+          ekPublic: setup.ek.ekPublic,
+          ekCertificate: setup.ek.ekCertificate,
+          akPublic: setup.ak.akPublic,
           ip: contact.ip,
           port: contact.port,
           mtlsCert: 'disabled',
@@ -89,7 +71,7 @@ describe('registrar: hostile registrations', function () {
 
       async function activeAgent(contact: Contact): Promise<string> {
         const id = randomUUID();
-        const credential = await tpm.activateCredential(await register(id, contact));
+        const credential = await setup.tpm.activateCredential(await register(id, contact));
         await agentClient.activate(id, authTagFor(credential, id));
         return id;
       }
@@ -110,7 +92,7 @@ describe('registrar: hostile registrations', function () {
 
       it('puts new contact details in force after the TPM answers the fresh challenge (item 3)', async function () {
         const id = await activeAgent({ ip: '10.0.0.1', port: 9002 });
-        const credential = await tpm.activateCredential(await register(id, { ip: '10.0.0.2', port: 9003 }));
+        const credential = await setup.tpm.activateCredential(await register(id, { ip: '10.0.0.2', port: 9003 }));
         await agentClient.activate(id, authTagFor(credential, id));
         expect(await admin.show(id)).to.include({ ip: '10.0.0.2', port: 9003 });
         await cleanUp([id]);
@@ -161,11 +143,11 @@ describe('registrar: hostile registrations', function () {
       it('counts one EK public key once whatever TPM2B_PUBLIC bytes carry it (item 6)', async function () {
         const ids = [await activeAgent({ ip: '10.0.0.1', port: 9002 }), await activeAgent({ ip: '10.0.0.1', port: 9002 }), await activeAgent({ ip: '10.0.0.1', port: 9002 })];
         // The same key with another auth policy: other bytes, same EK, still matching the EK certificate.
-        const area = parseTpm2bPublic(ek.ekPublic);
+        const area = parseTpm2bPublic(setup.ek.ekPublic);
         const variant = marshalTpm2bPublic({ ...area, authPolicy: new Uint8Array(32).fill(7) });
         const extra = randomUUID();
         const error = await refusal(
-          agentClient.register(extra, { ekPublic: variant, ekCertificate: ek.ekCertificate, akPublic: ak.akPublic, mtlsCert: 'disabled' }),
+          agentClient.register(extra, { ekPublic: variant, ekCertificate: setup.ek.ekCertificate, akPublic: setup.ak.akPublic, mtlsCert: 'disabled' }),
         );
         expect(error.remoteHttpStatus).to.equal(403);
         expect(error.status).to.include('already registered under 3 agent ids');
@@ -174,7 +156,7 @@ describe('registrar: hostile registrations', function () {
 
       it('removes never-activated registrations after their time to live; they cannot be activated (item 6)', async function () {
         const stale = randomUUID();
-        const credential = await tpm.activateCredential(await register(stale, { ip: '10.0.0.1', port: 9002 }));
+        const credential = await setup.tpm.activateCredential(await register(stale, { ip: '10.0.0.1', port: 9002 }));
         const active = await activeAgent({ ip: '10.0.0.1', port: 9002 });
         const knex = registrar.container.resolve<Database>(DATABASE).knex;
         // Age both rows past the default hour: only the never-activated one expires.
@@ -190,9 +172,9 @@ describe('registrar: hostile registrations', function () {
       it('answers 400 naming ekcert to an EK certificate with corrupt public-key algorithm bytes (item 5)', async function () {
         const id = randomUUID();
         const reply = await rawRequest(registrar.httpUrl, 'POST', `/v2.6/agents/${id}`, {
-          ek_tpm: Buffer.from(ek.ekPublic).toString('base64'),
-          ekcert: withCorruptKeyAlgorithm(ek.ekCertificate ?? new Uint8Array()).toString('base64'),
-          aik_tpm: Buffer.from(ak.akPublic).toString('base64'),
+          ek_tpm: Buffer.from(setup.ek.ekPublic).toString('base64'),
+          ekcert: withCorruptKeyAlgorithm(setup.ek.ekCertificate ?? new Uint8Array()).toString('base64'),
+          aik_tpm: Buffer.from(setup.ak.akPublic).toString('base64'),
         });
         expect(reply.status).to.equal(400);
         expect(reply.body.status).to.match(/^body\.ekcert: certificate: its public key cannot be read/);
@@ -202,8 +184,8 @@ describe('registrar: hostile registrations', function () {
       for (const id of ['__proto__', 'constructor', 'prototype']) {
         it(`refuses the agent id ${id} with 400 (item 6)`, async function () {
           const reply = await rawRequest(registrar.httpUrl, 'POST', `/v2.6/agents/${id}`, {
-            ek_tpm: Buffer.from(ek.ekPublic).toString('base64'),
-            aik_tpm: Buffer.from(ak.akPublic).toString('base64'),
+            ek_tpm: Buffer.from(setup.ek.ekPublic).toString('base64'),
+            aik_tpm: Buffer.from(setup.ak.akPublic).toString('base64'),
           });
           expect(reply.status).to.equal(400);
           expect(reply.body.status).to.equal('params.agent_id: must not be only dots nor __proto__, constructor or prototype');

@@ -5,12 +5,11 @@ import { hostIdHash } from '../../lib/identity/host-id.js';
 import { hostProofKey, hostRegistrationProof, newHostSecret } from '../../lib/identity/host-secret-proof.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import type { RunningRegistrar } from '../../lib/registrar/registrar-server.js';
-import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { CutReplyProxy } from '../helpers/cut-reply-proxy.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { useSoftwareTpmEnvironment } from './helpers/software-tpm-environment.js';
 import { freshHostId } from './helpers/fresh-host-id.js';
-import { adminClient, createRegistrarTestEnvironment, startTestRegistrar, type RegistrarTestEnvironment } from './helpers/registrar-fixture.js';
+import { adminClient, startTestRegistrar } from './helpers/registrar-fixture.js';
 import { authTagFor } from './helpers/test-tpm-identity.js';
 
 /** What a request came to: 'ok', or the HTTP status and text of the refusal. */
@@ -36,22 +35,7 @@ async function proxyFor(url: string): Promise<{ proxy: CutReplyProxy; url: strin
  * 200 again, and a DELETE whose repeat finds nothing is done. Everything else is refused as before.
  */
 describe('registrar: a request carried out, its reply lost, and sent once more', function () {
-  let env: RegistrarTestEnvironment;
-  let tpm: SoftwareTpm;
-  let ek: EkInfo;
-  let ak: AkInfo;
-
-  before(async function () {
-    env = await createRegistrarTestEnvironment();
-    tpm = await createSoftwareTpm({ issueEkCertificate: (key) => env.ekCa.issue(key) });
-    ek = await tpm.ensureEk();
-    ak = await tpm.ensureAk('sha256');
-  });
-
-  after(async function () {
-    await tpm?.close();
-    env?.dispose();
-  });
+  const setup = useSoftwareTpmEnvironment();
 
   forEachDatabase(
     'registrar: a request carried out, its reply lost, and sent once more',
@@ -67,14 +51,14 @@ describe('registrar: a request carried out, its reply lost, and sent once more',
       let direct: RegistrarClient;
 
       before(async function () {
-        registrar = await startTestRegistrar(env, fixture.database, { maxAgentsPerEk: 20 });
+        registrar = await startTestRegistrar(setup.env, fixture.database, { maxAgentsPerEk: 20 });
         const plainSide = await proxyFor(registrar.httpUrl);
         plain = plainSide.proxy;
         agent = new RegistrarClient({ baseUrl: plainSide.url });
         const tlsSide = await proxyFor(registrar.tlsUrl);
         tls = tlsSide.proxy;
-        admin = new RegistrarClient({ baseUrl: tlsSide.url, tls: { ca: registrar.caCert, cert: env.tenantTls.cert, key: env.tenantTls.key } });
-        direct = adminClient(env, registrar);
+        admin = new RegistrarClient({ baseUrl: tlsSide.url, tls: { ca: registrar.caCert, cert: setup.env.tenantTls.cert, key: setup.env.tenantTls.key } });
+        direct = adminClient(setup.env, registrar);
       });
 
       after(async function () {
@@ -111,8 +95,8 @@ describe('registrar: a request carried out, its reply lost, and sent once more',
 
       it("answers a TPM agent's repeated auth_tag 200 once it activated", async function () {
         const id = randomUUID();
-        const blob = await agent.register(id, { ekPublic: ek.ekPublic, ekCertificate: ek.ekCertificate, akPublic: ak.akPublic, ip: '127.0.0.1', port: 9002, mtlsCert: 'disabled' });
-        const tag = authTagFor(await tpm.activateCredential(blob), id);
+        const blob = await agent.register(id, { ekPublic: setup.ek.ekPublic, ekCertificate: setup.ek.ekCertificate, akPublic: setup.ak.akPublic, ip: '127.0.0.1', port: 9002, mtlsCert: 'disabled' });
+        const tag = authTagFor(await setup.tpm.activateCredential(blob), id);
         plain.cutNextReply();
         const cutsBefore = plain.cuts;
         expect(await outcomeOf(agent.activate(id, tag))).to.equal('ok');

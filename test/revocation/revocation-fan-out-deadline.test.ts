@@ -3,23 +3,12 @@ import { expect } from 'chai';
 import type { AgentFailureNotice, RevocationAgentTarget } from '../../lib/revocation/revocation-notice.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
 import { tlsFixture } from '../http/tls-fixture.js';
+import { failureNotice } from './helpers/failure-notice.js';
 
 const REVOCATION_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 function notice(otherAgents: readonly RevocationAgentTarget[]): AgentFailureNotice {
-  return {
-    agentId: 'failed',
-    ip: '10.0.0.7',
-    port: 9002,
-    tpmPolicy: '{"mask": "0x0"}',
-    metaData: '{}',
-    revocationKey: REVOCATION_KEY_PEM,
-    eventId: 'ima.validation.ima-ng.not_in_allowlist',
-    severityLabel: 'emergency',
-    context: {},
-    tenant: 'tenant-a',
-    otherAgents,
-  };
+  return failureNotice(REVOCATION_KEY_PEM, { otherAgents });
 }
 
 /**

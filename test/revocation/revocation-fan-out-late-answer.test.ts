@@ -1,8 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
-import type { AgentFailureNotice, RevocationAgentTarget } from '../../lib/revocation/revocation-notice.js';
+import type { RevocationAgentTarget } from '../../lib/revocation/revocation-notice.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
 import { tlsFixture } from '../http/tls-fixture.js';
+import { failureNotice } from './helpers/failure-notice.js';
 
 const REVOCATION_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
@@ -32,19 +33,7 @@ describe('revocation fan-out: a late answer is not a failure to send again', fun
         }, 600));
       },
     };
-    const notice: AgentFailureNotice = {
-      agentId: 'failed',
-      ip: '10.0.0.7',
-      port: 9002,
-      tpmPolicy: '{"mask": "0x0"}',
-      metaData: '{}',
-      revocationKey: REVOCATION_KEY_PEM,
-      eventId: 'ima.validation.ima-ng.not_in_allowlist',
-      severityLabel: 'emergency',
-      context: {},
-      tenant: 'tenant-a',
-      otherAgents: [slow],
-    };
+    const notice = failureNotice(REVOCATION_KEY_PEM, { otherAgents: [slow] });
     notifier.agentFailed(notice);
     const started = Date.now();
     while (received === 0 && Date.now() - started < 5000) await new Promise((resolve) => setTimeout(resolve, 20));

@@ -19,6 +19,7 @@ import { checkRevocationEnvelope, revocationVerifyKey } from '../../lib/revocati
 import { createSoftwareAgent, disposeSharedNodeKey, type SoftwareAgent } from '../agent/helpers/software-agent.js';
 import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from '../broker/helpers/broker-fixture.js';
 import { tlsFixture } from '../http/tls-fixture.js';
+import { failureNotice } from './helpers/failure-notice.js';
 
 const revocationKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const REVOCATION_KEY_PEM = revocationKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -26,19 +27,7 @@ const REVOCATION_PUB_PEM = revocationKeys.publicKey.export({ type: 'spki', forma
 const FORGER_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 function notice(agentId: string, extra: Partial<AgentFailureNotice> = {}): AgentFailureNotice {
-  return {
-    agentId,
-    ip: '10.0.0.7',
-    port: 9002,
-    tpmPolicy: '{"mask": "0x0"}',
-    metaData: '{}',
-    revocationKey: REVOCATION_KEY_PEM,
-    eventId: 'ima.validation.ima-ng.not_in_allowlist',
-    severityLabel: 'emergency',
-    context: { message: 'File not found in allowlist: /usr/bin/implant' },
-    tenant: 'tenant-a',
-    ...extra,
-  };
+  return failureNotice(REVOCATION_KEY_PEM, { agentId, context: { message: 'File not found in allowlist: /usr/bin/implant' }, ...extra });
 }
 
 /** An HTTP webhook that answers `failStatus` (503) to its first `failures` requests, then 200, and records bodies. */

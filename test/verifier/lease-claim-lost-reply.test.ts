@@ -3,7 +3,6 @@ import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { LeaseSweeper, type LeaseSweeperOptions, type SweptAgents } from '../../lib/verifier/lease-sweeper.js';
 import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import type { VerdictStore } from '../../lib/verifier/verdict-store.js';
@@ -11,7 +10,7 @@ import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-reco
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { VerifierProcessRepository } from '../../lib/verifier/verifier-process-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { useMigratedTestSchema } from '../helpers/migrated-test-schema.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { eventually } from './helpers/verifier-fixture.js';
 
@@ -42,18 +41,7 @@ class LostClaimReply extends VerifierAgentRepository {
  */
 describe('lease sweeper: a claim whose answer was lost (real PostgreSQL)', function () {
   this.timeout(30_000);
-  let opened: OpenedDatabase;
-  let knex: Knex;
-
-  before(async function () {
-    opened = await openTestSchema();
-    knex = opened.database.knex;
-    await migrateLatest(knex);
-  });
-
-  after(async function () {
-    await opened?.dispose();
-  });
+  const db = useMigratedTestSchema();
 
   /** A sweeper of `OWNER` over `repository` whose scheduler records what it adopts (`adopting` runs first) and the sweeps it tracks. */
   function sweeperOn(repository: VerifierAgentRepository, adopting: (agentId: string) => Promise<void> = () => Promise.resolve()) {
@@ -63,7 +51,7 @@ describe('lease sweeper: a claim whose answer was lost (real PostgreSQL)', funct
     const health = new VerifierHealth();
     const options = {
       repository,
-      processes: new VerifierProcessRepository(knex),
+      processes: new VerifierProcessRepository(db.knex),
       health,
       verifierId: 'default',
       owner: OWNER,
@@ -95,7 +83,7 @@ describe('lease sweeper: a claim whose answer was lost (real PostgreSQL)', funct
   }
 
   it('polls the agents the lost claim took at the next sweep, not after their lease lapses', async function () {
-    const repository = new LostClaimReply(knex);
+    const repository = new LostClaimReply(db.knex);
     const { sweeper, adopted, tasks, health } = sweeperOn(repository);
     await sweeper.start();
     try {
@@ -104,7 +92,7 @@ describe('lease sweeper: a claim whose answer was lost (real PostgreSQL)', funct
       sweeper.sweepSoon();
       await Promise.all(tasks.splice(0));
       expect(health.problem(), 'the failed sweep is reported').to.match(/lease sweep failed/);
-      const owners = (await knex('verifier_agents').whereIn('agent_id', ['lost-1', 'lost-2']).orderBy('agent_id').select('owner')) as { owner: string }[];
+      const owners = (await db.knex('verifier_agents').whereIn('agent_id', ['lost-1', 'lost-2']).orderBy('agent_id').select('owner')) as { owner: string }[];
       expect(owners.map((row) => row.owner), 'the lost claim was stored').to.deep.equal([OWNER, OWNER]);
       expect(adopted, 'nothing polled yet').to.deep.equal([]);
 
@@ -123,7 +111,7 @@ describe('lease sweeper: a claim whose answer was lost (real PostgreSQL)', funct
   });
 
   it('takes up an agent given unseen while the sweep takes up an earlier one, at the sweep right after', async function () {
-    const repository = new VerifierAgentRepository(knex);
+    const repository = new VerifierAgentRepository(db.knex);
     // A second enrolment commits with its answer lost while the sweep is taking up the first one.
     const { sweeper, adopted, tasks } = sweeperOn(repository, async (agentId) => {
       if (agentId !== 'unseen-1') return;

@@ -1,12 +1,10 @@
 import { expect } from 'chai';
-import type { Knex } from 'knex';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import type { RoundWrite } from '../../lib/verifier/round-writer.js';
 import { storeRounds, type StoredRound } from '../../lib/verifier/save-rounds.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { useMigratedTestSchema } from '../helpers/migrated-test-schema.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
@@ -23,32 +21,21 @@ describe('verifier pull loop: a FAIL waiting to be stored when an operator stops
   this.timeout(60_000);
 
   describe('SAVE_ROUNDS, the stop committing while the statement waits for the row lock', function () {
-    let opened: OpenedDatabase;
-    let knex: Knex;
-
-    before(async function () {
-      opened = await openTestSchema();
-      knex = opened.database.knex;
-      await migrateLatest(knex);
-    });
-
-    after(async function () {
-      await opened?.dispose();
-    });
+    const db = useMigratedTestSchema();
 
     /** Enrols `agentId` polled by `me`, then stores `outcome`'s write over the version read while an operator's stop holds the row and commits. */
     async function storedDuringStop(agentId: string, outcome: OperationalState): Promise<Map<string, StoredRound>> {
-      const agents = new VerifierAgentRepository(knex);
+      const agents = new VerifierAgentRepository(db.knex);
       await agents.insert(pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' }), initialAgentState(OperationalState.GET_QUOTE), 'me', 600);
-      const expectedVersion = await agentRowVersion(knex, agentId);
+      const expectedVersion = await agentRowVersion(db.knex, agentId);
       const write: RoundWrite = { agentId, verifierId: 'default', owner: 'me', leaseSeconds: 30, ...bareVerdict(outcome, 0), roundId: `${agentId}-round`, expectedVersion };
       let stored: Promise<Map<string, StoredRound>> | undefined;
-      await knex.transaction(async (trx) => {
+      await db.knex.transaction(async (trx) => {
         const pid = ((await trx.raw('select pg_backend_pid() as pid')) as { rows: { pid: number }[] }).rows[0]?.pid ?? 0;
         expect(await new VerifierAgentRepository(trx).stopByOperator(agentId, 'default', OperationalState.TENANT_FAILED)).to.equal(OperationalState.GET_QUOTE);
-        stored = storeRounds(knex, [write]);
+        stored = storeRounds(db.knex, [write]);
         await eventually('the write waiting for the stop', async () => {
-          const rows = (await knex.raw(`select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid)) and query like '%jsonb_to_recordset%'`, [pid])) as { rows: unknown[] };
+          const rows = (await db.knex.raw(`select 1 from pg_stat_activity where ? = any(pg_blocking_pids(pid)) and query like '%jsonb_to_recordset%'`, [pid])) as { rows: unknown[] };
           return rows.rows.length > 0;
         }, 5000, 10);
       });
@@ -59,15 +46,15 @@ describe('verifier pull loop: a FAIL waiting to be stored when an operator stops
       const agentId = 'fail-over-stop-statement';
       const stored = await storedDuringStop(agentId, OperationalState.FAILED);
       expect(stored.get(agentId)).to.deep.equal({ kind: 'failure_recorded', keptState: OperationalState.TENANT_FAILED });
-      const row = (await knex('verifier_agents').where({ agent_id: agentId }).first('operational_state', 'attestation_count')) as { operational_state: number; attestation_count: number };
+      const row = (await db.knex('verifier_agents').where({ agent_id: agentId }).first('operational_state', 'attestation_count')) as { operational_state: number; attestation_count: number };
       expect(row).to.deep.equal({ operational_state: OperationalState.TENANT_FAILED, attestation_count: 0 });
-      expect(await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome', 'round_id')).to.deep.equal([{ outcome: 'fail', round_id: `${agentId}-round` }]);
+      expect(await db.knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome', 'round_id')).to.deep.equal([{ outcome: 'fail', round_id: `${agentId}-round` }]);
     });
 
     it('drops a PASS over the stop', async function () {
       const agentId = 'pass-over-stop-statement';
       expect(await storedDuringStop(agentId, OperationalState.GET_QUOTE)).to.be.empty;
-      expect(await knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')).to.deep.equal([]);
+      expect(await db.knex('verifier_attestation_history').where({ agent_id: agentId }).select('outcome')).to.deep.equal([]);
     });
   });
 

@@ -5,7 +5,6 @@ import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
-import { migrateLatest } from '../../lib/db/migrate.js';
 import { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
 import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import { RoundPersister, type AfterRound } from '../../lib/verifier/round-persister.js';
@@ -14,7 +13,7 @@ import type { StoredRound } from '../../lib/verifier/save-rounds.js';
 import { VerdictStore } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { useMigratedTestSchema } from '../helpers/migrated-test-schema.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
@@ -46,26 +45,15 @@ class ClockSteppingWriter extends RoundWriter {
  */
 describe('verifier pull loop: a wall-clock step while a verdict is stored (real PostgreSQL)', function () {
   this.timeout(30_000);
-  let opened: OpenedDatabase;
-  let knex: Knex;
-
-  before(async function () {
-    opened = await openTestSchema();
-    knex = opened.database.knex;
-    await migrateLatest(knex);
-  });
+  const db = useMigratedTestSchema();
 
   afterEach(function () {
     Date.now = realDateNow;
   });
 
-  after(async function () {
-    await opened?.dispose();
-  });
-
   async function persistWithStep(agentId: string, stepMs: number): Promise<number[]> {
     const enrolment = pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' });
-    const repository = new VerifierAgentRepository(knex);
+    const repository = new VerifierAgentRepository(db.knex);
     await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), OWNER, 600);
     const fields: Partial<PolledAgent> = {
       enrolment,
@@ -74,7 +62,7 @@ describe('verifier pull loop: a wall-clock step while a verdict is stored (real 
       running: true,
       reconcileAfterRound: false,
       apiVersion: '2.6',
-      rowVersion: await agentRowVersion(knex, agentId),
+      rowVersion: await agentRowVersion(db.knex, agentId),
     };
     const scheduled: number[] = [];
     const after: AfterRound = {
@@ -82,7 +70,7 @@ describe('verifier pull loop: a wall-clock step while a verdict is stored (real 
       reconcile: () => Promise.resolve(),
       drop: () => undefined,
     };
-    const writer = new ClockSteppingWriter(knex, stepMs);
+    const writer = new ClockSteppingWriter(db.knex, stepMs);
     const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, log: pino({ level: 'silent' }) };
     const passing: PullDecision = { ...bareVerdict(OperationalState.GET_QUOTE, 1), retries: 0, next: { kind: 'poll', inSeconds: 2 } };
     try {
@@ -105,7 +93,7 @@ describe('verifier pull loop: a wall-clock step while a verdict is stored (real 
     const scheduled = await persistWithStep('clock-step-forward', HOUR_MS);
     expect(scheduled).to.have.length(1);
     expect(scheduled[0]).to.be.within(0, 2);
-    const history = (await knex('verifier_attestation_history').where({ agent_id: 'clock-step-forward' }).select('attempted_at')) as { attempted_at: Date }[];
+    const history = (await db.knex('verifier_attestation_history').where({ agent_id: 'clock-step-forward' }).select('attempted_at')) as { attempted_at: Date }[];
     expect(history).to.have.length(1);
     expect(Math.abs((history[0] as { attempted_at: Date }).attempted_at.getTime() - before), 'attempted_at is the decision\'s time').to.be.below(1_000);
   });

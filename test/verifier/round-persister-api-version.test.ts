@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
-import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
@@ -15,7 +14,7 @@ import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repos
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { agentRowVersion } from './helpers/agent-row-version.js';
-import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
 
 const OWNER = 'persister-owner';
@@ -60,18 +59,7 @@ describe('verifier pull loop: the renegotiated API version is stored over the ve
   }
 
   async function renegotiatedAgent(agentId: string): Promise<PolledAgent> {
-    const enrolment = pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.0' });
-    await new VerifierAgentRepository(knex).insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), OWNER, 600);
-    const fields: Partial<PolledAgent> = {
-      enrolment,
-      state: initialAgentState(OperationalState.GET_QUOTE),
-      retries: 0,
-      running: true,
-      reconcileAfterRound: false,
-      apiVersion: '2.6',
-      rowVersion: await agentRowVersion(knex, agentId),
-    };
-    return fields as PolledAgent;
+    return polledAgentInGetQuote(knex, new VerifierAgentRepository(knex), agentId, OWNER, '2.0');
   }
 
   function passingRound(attestationCount: number): PullDecision {

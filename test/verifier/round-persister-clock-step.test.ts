@@ -2,11 +2,9 @@ import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
 import { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
-import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import { RoundPersister, type AfterRound } from '../../lib/verifier/round-persister.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import type { StoredRound } from '../../lib/verifier/save-rounds.js';
@@ -14,9 +12,8 @@ import { VerdictStore } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { useMigratedTestSchema } from '../helpers/migrated-test-schema.js';
-import { agentRowVersion } from './helpers/agent-row-version.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
-import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
 
 const OWNER = 'clock-step-owner';
 const HOUR_MS = 3_600_000;
@@ -52,18 +49,8 @@ describe('verifier pull loop: a wall-clock step while a verdict is stored (real 
   });
 
   async function persistWithStep(agentId: string, stepMs: number): Promise<number[]> {
-    const enrolment = pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' });
     const repository = new VerifierAgentRepository(db.knex);
-    await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), OWNER, 600);
-    const fields: Partial<PolledAgent> = {
-      enrolment,
-      state: initialAgentState(OperationalState.GET_QUOTE),
-      retries: 0,
-      running: true,
-      reconcileAfterRound: false,
-      apiVersion: '2.6',
-      rowVersion: await agentRowVersion(db.knex, agentId),
-    };
+    const agent = await polledAgentInGetQuote(db.knex, repository, agentId, OWNER);
     const scheduled: number[] = [];
     const after: AfterRound = {
       schedule: (_agent, seconds) => void scheduled.push(seconds),
@@ -74,7 +61,7 @@ describe('verifier pull loop: a wall-clock step while a verdict is stored (real 
     const options = { repository, writer, health: new VerifierHealth(), verifierId: 'default', owner: OWNER, leaseSeconds: 30, log: pino({ level: 'silent' }) };
     const passing: PullDecision = { ...bareVerdict(OperationalState.GET_QUOTE, 1), retries: 0, next: { kind: 'poll', inSeconds: 2 } };
     try {
-      await new RoundPersister(options, new VerdictStore(options), new FailureAnnouncer(undefined, () => []), after).persist(fields as PolledAgent, passing, performance.now());
+      await new RoundPersister(options, new VerdictStore(options), new FailureAnnouncer(undefined, () => []), after).persist(agent, passing, performance.now());
     } finally {
       Date.now = realDateNow;
       await writer.close();

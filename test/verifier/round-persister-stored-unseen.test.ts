@@ -2,12 +2,10 @@ import { expect } from 'chai';
 import { performance } from 'node:perf_hooks';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
-import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { PullDecision } from '../../lib/attestation/pull-decision.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { FailureAnnouncer } from '../../lib/verifier/failure-announcer.js';
-import type { PolledAgent } from '../../lib/verifier/polled-agent.js';
 import { RoundPersister, type AfterRound } from '../../lib/verifier/round-persister.js';
 import { RoundWriter, type RoundWrite } from '../../lib/verifier/round-writer.js';
 import type { StoredRound } from '../../lib/verifier/save-rounds.js';
@@ -15,9 +13,8 @@ import { VerdictStore } from '../../lib/verifier/verdict-store.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierHealth } from '../../lib/verifier/verifier-health.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
-import { agentRowVersion } from './helpers/agent-row-version.js';
 import { bareVerdict } from './helpers/bare-verdict.js';
-import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { polledAgentInGetQuote } from './helpers/polled-agent-in-get-quote.js';
 
 const OWNER = 'persister-owner';
 
@@ -57,19 +54,8 @@ describe('verifier pull loop: a round stored unseen re-reads the agent\'s row (r
 
   it('L1: a FAIL recorded over a stop whose answer was lost does not poll the stopped agent again', async function () {
     const agentId = 'persister-stored-unseen-1';
-    const enrolment = pullAgentEnrolment({ agentId, port: 9002, tpmPolicy: '{"mask": "0x400"}', akTpm: 'AAAA', mtlsCert: null, supportedVersion: '2.6' });
     const repository = new VerifierAgentRepository(knex);
-    await repository.insert(enrolment, initialAgentState(OperationalState.GET_QUOTE), OWNER, 600);
-    const fields: Partial<PolledAgent> = {
-      enrolment,
-      state: initialAgentState(OperationalState.GET_QUOTE),
-      retries: 0,
-      running: true,
-      reconcileAfterRound: false,
-      apiVersion: '2.6',
-      rowVersion: await agentRowVersion(knex, agentId),
-    };
-    const agent = fields as PolledAgent;
+    const agent = await polledAgentInGetQuote(knex, repository, agentId, OWNER);
     await repository.stopByOperator(agentId, 'default', OperationalState.TENANT_FAILED);
     // A severity policy under which this FAIL does not stop polling.
     const failing: PullDecision = { ...bareVerdict(OperationalState.FAILED, 0), retries: 0, next: { kind: 'poll', inSeconds: 2 } };

@@ -11,6 +11,7 @@ import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { enrolFakeAgent, startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
+import { passRowsPerAgent } from './helpers/pass-rows-per-agent.js';
 
 const AGENTS = 6;
 const INTERVAL = 1;
@@ -167,11 +168,7 @@ describe('verifier: durable verdicts across a database outage (TCP proxy, real P
     expect(value(/^ironlime_verifier_slot_capacity (\d+)/m)).to.equal(slotCapacity(AGENTS - 2, INTERVAL * 1000, ROUND_START_SLOT_MS)).and.to.equal(2);
 
     // History and attestation_count agree for every agent (one statement: one snapshot).
-    const rows = (
-      await knex.raw(`select a.agent_id, a.attestation_count,
-        (select count(*)::int from verifier_attestation_history h where h.agent_id = a.agent_id and h.outcome = 'pass') as passes
-        from verifier_agents a`)
-    ).rows as { agent_id: string; attestation_count: number; passes: number }[];
+    const rows = await passRowsPerAgent(knex);
     expect(rows).to.have.length(AGENTS);
     for (const row of rows) {
       expect(row.passes, row.agent_id).to.equal(row.attestation_count);

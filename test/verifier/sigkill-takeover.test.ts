@@ -2,14 +2,12 @@ import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:https';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { initialAgentState } from '../../lib/attestation/agent-state.js';
-import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { enrolFakeAgents } from './helpers/enrol-fake-agents.js';
 import { eventually } from './helpers/verifier-fixture.js';
 import { createVerifierProcessFleet, type VerifierProcessFleet } from './helpers/verifier-process-fleet.js';
 import { serveFakeAgents } from './helpers/fake-agent-server.js';
+import { passRowsPerAgent } from './helpers/pass-rows-per-agent.js';
 
 const AGENTS = 24;
 const INTERVAL = 2;
@@ -40,24 +38,7 @@ describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL
     knex = fleet.knex;
     const agents = await serveFakeAgents(fake, 0x400);
     server = agents.server;
-    const { port } = agents;
-    const tls = { certPem: agents.certPem };
-    const repository = new VerifierAgentRepository(knex);
-    for (let i = 0; i < AGENTS; i += 1) {
-      await repository.insert(
-        pullAgentEnrolment({
-          agentId: `fleet-${String(i).padStart(3, '0')}`,
-          port,
-          tpmPolicy: '{"mask": "0x400"}',
-          akTpm: fake.akTpm,
-          mtlsCert: tls.certPem,
-          supportedVersion: '2.2',
-        }),
-        initialAgentState(OperationalState.START),
-        null,
-        LEASE,
-      );
-    }
+    await enrolFakeAgents(knex, fake, agents, Array.from({ length: AGENTS }, (_, i) => `fleet-${String(i).padStart(3, '0')}`), LEASE);
   });
 
   after(async function () {
@@ -130,11 +111,7 @@ describe('verifier: a SIGKILLed process among three (process locks on PostgreSQL
       return b === AGENTS / 2 && c === AGENTS / 2;
     }, 30_000, 200);
 
-    const rows = (
-      await knex.raw(`select a.agent_id, a.attestation_count,
-        (select count(*)::int from verifier_attestation_history h where h.agent_id = a.agent_id and h.outcome = 'pass') as passes
-        from verifier_agents a`)
-    ).rows as { agent_id: string; attestation_count: number; passes: number }[];
+    const rows = await passRowsPerAgent(knex);
     expect(rows).to.have.length(AGENTS);
     for (const row of rows) {
       expect(row.passes, row.agent_id).to.equal(row.attestation_count);

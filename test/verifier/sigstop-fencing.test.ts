@@ -2,14 +2,12 @@ import type { ChildProcess } from 'node:child_process';
 import type { Server } from 'node:https';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { initialAgentState } from '../../lib/attestation/agent-state.js';
-import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
+import { enrolFakeAgents } from './helpers/enrol-fake-agents.js';
 import { serveFakeAgents } from './helpers/fake-agent-server.js';
 import { eventually } from './helpers/verifier-fixture.js';
 import { createVerifierProcessFleet, type VerifierProcessFleet } from './helpers/verifier-process-fleet.js';
+import { passRowsPerAgent } from './helpers/pass-rows-per-agent.js';
 
 const AGENTS = 12;
 const INTERVAL = 1;
@@ -48,17 +46,7 @@ describe('verifier: a paused process (SIGSTOP) resumed after its agents were tak
     knex = fleet.knex;
     const agents = await serveFakeAgents(fake, 0x400, ANSWER_DELAY_MS);
     server = agents.server;
-    const { port } = agents;
-    const tls = { certPem: agents.certPem };
-    const repository = new VerifierAgentRepository(knex);
-    for (let i = 0; i < AGENTS; i += 1) {
-      await repository.insert(
-        pullAgentEnrolment({ agentId: `paused-${String(i).padStart(2, '0')}`, port, tpmPolicy: '{"mask": "0x400"}', akTpm: fake.akTpm, mtlsCert: tls.certPem, supportedVersion: '2.2' }),
-        initialAgentState(OperationalState.START),
-        null,
-        LEASE,
-      );
-    }
+    await enrolFakeAgents(knex, fake, agents, Array.from({ length: AGENTS }, (_, i) => `paused-${String(i).padStart(2, '0')}`), LEASE);
   });
 
   after(async function () {
@@ -108,11 +96,7 @@ describe('verifier: a paused process (SIGSTOP) resumed after its agents were tak
       const counts = history.filter((row) => row.agent_id === agentId && row.outcome === 'pass').map((row) => row.attestation_count);
       expect(counts, agentId).to.deep.equal(counts.map((_, index) => index + 1));
     }
-    const rows = (
-      await knex.raw(`select a.agent_id, a.attestation_count,
-        (select count(*)::int from verifier_attestation_history h where h.agent_id = a.agent_id and h.outcome = 'pass') as passes
-        from verifier_agents a`)
-    ).rows as { agent_id: string; attestation_count: number; passes: number }[];
+    const rows = await passRowsPerAgent(knex);
     expect(rows).to.have.length(AGENTS);
     for (const row of rows) expect(row.passes, row.agent_id).to.equal(row.attestation_count);
   });

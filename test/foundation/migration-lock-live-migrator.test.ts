@@ -122,10 +122,16 @@ describe('migration lock: a knex lock row whose setter is still migrating [postg
       const since = ((await admin.raw('select clock_timestamp() as now')) as { rows: { now: Date }[] }).rows[0]?.now ?? new Date(0);
       const started = Date.now();
       const waiting = outcome(migrateLatest(knex, { lockWaitMs: 30_000 }));
+      // A session that holds its migration lock shows the same last query while its start migrates (other test
+      // files' starts run beside this one): only a session still without the lock is this start's waiter.
       const waiter = async (): Promise<number[]> =>
-        ((await admin.raw(`select pid from pg_stat_activity where query like 'select pg_try_advisory_xact_lock%' and backend_start >= ? and pid <> pg_backend_pid()`, [since])) as { rows: { pid: number }[] }).rows.map(
-          (row) => row.pid,
-        );
+        (
+          (await admin.raw(
+            `select pid from pg_stat_activity a where query like 'select pg_try_advisory_xact_lock%' and backend_start >= ? and pid <> pg_backend_pid()
+               and not exists (select 1 from pg_locks l where l.pid = a.pid and l.locktype = 'advisory' and l.granted and l.classid = ?::oid and l.objsubid = 2)`,
+            [since, MIGRATION_LOCK_CLASS],
+          )) as { rows: { pid: number }[] }
+        ).rows.map((row) => row.pid);
       await pollUntil({ timeoutMs: 10_000, intervalMs: 20 }, 'the start waiting', async () => (await waiter()).length > 0);
       for (const pid of await waiter()) await admin.raw('select pg_terminate_backend(?)', [pid]);
       const result = await waiting;

@@ -101,7 +101,9 @@ export interface EnrolmentTarget {
  *   runtime policy or exclude list), MbRefstateError (the refstate).
  */
 export function checkEnrolmentPolicies(policies: EnrolmentPolicies): CheckedEnrolmentPolicies {
-  if (policies.runtimePolicy === undefined && (policies.excludeList ?? '').trim() !== '') {
+  // A blank exclude list excludes nothing: taken wherever a list may be given.
+  const excludes = (policies.excludeList ?? '').trim() !== '';
+  if (policies.runtimePolicy === undefined && excludes) {
     throw new InvalidParameterValue('exclude_list', 'applies only to a runtime policy given as text (--runtime-policy or --allowlist); a stored policy keeps its own excludes');
   }
   if (policies.runtimePolicy === undefined && policies.runtimePolicyKey !== undefined) {
@@ -119,7 +121,7 @@ export function checkEnrolmentPolicies(policies: EnrolmentPolicies): CheckedEnro
     });
     runtimePolicyFormat = loaded.format;
     // The envelope is sent as signed: excludes merged into its payload would not be what the key signed.
-    if (loaded.format === 'signed-runtime-policy' && (policies.excludeList ?? '').trim() !== '') {
+    if (loaded.format === 'signed-runtime-policy' && excludes) {
       throw new InvalidParameterValue('exclude_list', 'cannot be added to a signed runtime policy: put the excludes in the policy before it is signed');
     }
     const text = loaded.format === 'signed-runtime-policy' ? policies.runtimePolicy : JSON.stringify(loaded.policy);

@@ -21,7 +21,7 @@ export class ServiceUnreachableError extends IronlimeError {
  * `status` the envelope's status text and `results` its results (`{}` when the reply was no envelope).
  * `resent`: the status answered the request sent once more after the kept-alive connection of the
  * first attempt was closed under it (`keylime-client.ts`), so the first attempt may have been carried
- * out (`notFoundOnResend`).
+ * out (a DELETE's 404 then is no error: the client answers it as done).
  */
 export class KeylimeHttpError extends IronlimeError {
   readonly remoteHttpStatus: number;
@@ -42,16 +42,6 @@ export class KeylimeHttpError extends IronlimeError {
   override get httpStatus(): number {
     return this.remoteHttpStatus;
   }
-}
-
-/**
- * A DELETE answered 404 when sent once more after its first attempt's connection was closed under it:
- * the first attempt may have deleted it (it cannot be told from a thing that was never there, nor one
- * someone else deleted meanwhile), and in every case nothing is left to delete, so the caller's delete
- * is done. A 404 to a DELETE sent once is not this: it stays the caller's to judge.
- */
-export function notFoundOnResend(error: unknown): boolean {
-  return error instanceof KeylimeHttpError && error.resent && error.remoteHttpStatus === 404;
 }
 
 /** The remote reply is not a Keylime JSON envelope, its results fail the expected shape, or it is too large. */

@@ -61,7 +61,9 @@ const DEFAULT_MAX_REQUEST = 256 * 1024 * 1024;
  * the remote status, status text and results, and whether it answered a resend: `resent`), `BadRemoteReplyError` (not an envelope, too large, or
  * results failing the DTO). An idempotent request (GET, PUT, DELETE) whose kept-alive connection the
  * server closed or reset before a single byte of the answer came is sent once more, on a fresh
- * connection and within the same deadline; a POST never is. Proxies from the environment are ignored:
+ * connection and within the same deadline; a POST never is. A DELETE so sent again and answered 404 is
+ * done (an empty 200): the first attempt deleted it, or nothing was there; sent once, a 404 stays a
+ * `KeylimeHttpError`. Proxies from the environment are ignored:
  * services talk to each other directly. Throws `InvalidConfig` for an unusable option.
  */
 export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClient {
@@ -98,6 +100,9 @@ export function createKeylimeClient(options: KeylimeClientOptions): KeylimeClien
     },
   };
 }
+
+/** What a DELETE answered 404 on its resend comes to (`request`). */
+const DELETED_BY_FIRST_ATTEMPT: KeylimeEnvelope<unknown> = Object.freeze({ code: 200, status: 'OK', results: {} });
 
 async function request(
   http: AxiosInstance,
@@ -139,7 +144,11 @@ async function request(
     throw error instanceof ServiceUnreachableError ? error : mapTransportError(url, error);
   }
   const serverTime = options.serverTime === true ? serverTimeOf(response.headers['date']) : undefined;
-  const envelope = { ...replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data), resent), ...(serverTime === undefined ? {} : { serverTime }) };
+  // A DELETE sent again that finds nothing: the first attempt may have deleted it (it cannot be told from
+  // a thing never there, nor one deleted meanwhile), and nothing is left to delete either way: done.
+  const deletedBefore = resent && method === 'DELETE' && response.status === 404;
+  const reply = deletedBefore ? DELETED_BY_FIRST_ATTEMPT : replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data), resent);
+  const envelope = { ...reply, ...(serverTime === undefined ? {} : { serverTime }) };
   if (options.results === undefined) {
     return envelope;
   }

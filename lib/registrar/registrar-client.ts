@@ -1,7 +1,6 @@
 import { BadRemoteReplyError } from '../http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
-import { deleteOnce } from '../http/repeated-delete.js';
 import type { HostId } from '../identity/host-id.js';
 import type { IdentityMode } from '../identity/trust-level.js';
 import {
@@ -150,10 +149,10 @@ export class RegistrarClient {
 
   /**
    * Deletes the agent's record (admin, mTLS). A 404 to the request sent again after the first one's
-   * connection was closed under it is done (`deleteOnce`); to a DELETE sent once, a `KeylimeHttpError`.
+   * connection was closed under it is done (the client's); to a DELETE sent once, a `KeylimeHttpError`.
    */
   async delete(agentId: string): Promise<void> {
-    await deleteOnce(() => this.http.delete(this.agentPath(agentId)), undefined);
+    await this.http.delete(this.agentPath(agentId));
   }
 
   /** Closes kept-alive connections. */

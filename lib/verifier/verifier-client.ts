@@ -3,7 +3,6 @@ import { isUnsupportedVersionReply, negotiateApiVersion, versionsInReply } from 
 import { KeylimeHttpError } from '../http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
-import { deleteOnce } from '../http/repeated-delete.js';
 import {
   MbPolicyNames,
   RuntimePolicyNames,
@@ -169,11 +168,12 @@ export class VerifierClient {
 
   /**
    * `DELETE /agents/{id}`: `deleted` (200; or 404 to the request sent again after the first one's
-   * connection was closed under it: the first one deleted it, `deleteOnce`) or `terminating` (202, the
+   * connection was closed under it: the first one deleted it, the client's) or `terminating` (202, the
    * loop deletes it next). A 404 to a DELETE sent once is a `KeylimeHttpError`.
    */
   async delete(agentId: string): Promise<'deleted' | 'terminating'> {
-    return deleteOnce(async () => ((await this.#call((p) => this.#http.delete(agentPath(p, agentId)))).code === 202 ? 'terminating' : 'deleted'), 'deleted');
+    const reply = await this.#call((p) => this.#http.delete(agentPath(p, agentId)));
+    return reply.code === 202 ? 'terminating' : 'deleted';
   }
 
   /** `PUT /agents/{id}/reactivate`. */
@@ -212,9 +212,9 @@ export class VerifierClient {
     return (await this.#call((p) => this.#http.get(`${p}/allowlists`, { results: RuntimePolicyNames }))).results['runtimepolicy names'];
   }
 
-  /** `DELETE /allowlists/{name}`; a 404 answering a resend is done (`deleteOnce`). */
+  /** `DELETE /allowlists/{name}`; a 404 answering a resend is done (the client's). */
   async deleteRuntimePolicy(name: string): Promise<void> {
-    await deleteOnce(() => this.#call((p) => this.#http.delete(namedPath(p, 'allowlists', name))), undefined);
+    await this.#call((p) => this.#http.delete(namedPath(p, 'allowlists', name)));
   }
 
   /** `POST /mbpolicies/{name}` with the refstate JSON text. */
@@ -233,9 +233,9 @@ export class VerifierClient {
     return (await this.#call((p) => this.#http.get(`${p}/mbpolicies`, { results: MbPolicyNames }))).results['mbpolicy names'];
   }
 
-  /** `DELETE /mbpolicies/{name}`; a 404 answering a resend is done (`deleteOnce`). */
+  /** `DELETE /mbpolicies/{name}`; a 404 answering a resend is done (the client's). */
   async deleteMbPolicy(name: string): Promise<void> {
-    await deleteOnce(() => this.#call((p) => this.#http.delete(namedPath(p, 'mbpolicies', name))), undefined);
+    await this.#call((p) => this.#http.delete(namedPath(p, 'mbpolicies', name)));
   }
 
   /** `GET /verify/identity` (public). */

@@ -1,7 +1,6 @@
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Min } from 'class-validator';
 import { LIVENESS_MODES, LIVENESS_STATUSES, type LivenessMode, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { KeylimeClient } from '../../http/keylime-client.js';
-import { deleteOnce } from '../../http/repeated-delete.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../identity/trust-level.js';
 
 /** `results` of `GET /v2.x/liveness/{id}`, as a client checks them. */
@@ -92,9 +91,9 @@ export class LivenessClient {
     return { status: reply.results, verifierTime: reply.serverTime };
   }
 
-  /** `DELETE /liveness/{id}`; a 404 answering a resend is done (`deleteOnce`). */
+  /** `DELETE /liveness/{id}`; a 404 answering a resend is done (the client's). */
   async remove(agentId: string): Promise<void> {
-    await deleteOnce(() => this.http.delete(this.path(agentId)), undefined);
+    await this.http.delete(this.path(agentId));
   }
 
   private path(agentId: string): string {

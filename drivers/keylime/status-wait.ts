@@ -1,6 +1,5 @@
 import { AttestationServiceUnavailable } from '../../interfaces/errors.js';
 import { abortableDelay } from '../../lib/timing/abortable-delay.js';
-import { beforeDeadline } from '../../lib/timing/before-deadline.js';
 import type { StatusVerdict } from '../../lib/attestation/operator-decision.js';
 
 export interface WaitOptions {
@@ -74,16 +73,22 @@ export async function waitForFinalVerdict(read: () => Promise<StatusVerdict>, op
 
 /**
  * `read()`, or `EXPIRED` once `ms` have passed, or a rejection with the signal's reason when it aborts
- * first (`beforeDeadline` over both). A read left behind is ended by the caller closing its connection;
- * its outcome is dropped.
+ * first. A read left behind is ended by the caller closing its connection; its outcome is dropped.
  */
 export async function settleBefore<T>(read: () => Promise<T>, ms: number, signal: AbortSignal): Promise<T | typeof EXPIRED> {
-  // Whole milliseconds, as AbortSignal.timeout takes.
-  const expiry = AbortSignal.timeout(Math.max(Math.floor(ms), 0));
+  // Promise.race below subscribes to `running` at once, so a read left behind that rejects later is handled.
+  const running = read();
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<typeof EXPIRED>((resolve, reject) => {
+    timer = setTimeout(() => resolve(EXPIRED), Math.max(ms, 0));
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
   try {
-    return await beforeDeadline(read(), AbortSignal.any([signal, expiry]));
-  } catch (error) {
-    if (expiry.aborted && !signal.aborted && error === expiry.reason) return EXPIRED;
-    throw error;
+    return await Promise.race([running, stopped]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }

@@ -1,37 +1,53 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { IronlimeError } from '../../interfaces/errors.js';
-import { registerAgentCommands } from './agent-commands.js';
-import { registerAuditCommands } from './audit-commands.js';
-import { registerBrokerCommands } from './broker-commands.js';
-import { registerCaCommands } from './ca-commands.js';
 import type { CliContext, CommandRegistrar } from './cli-context.js';
-import { registerDbCommands } from './db-commands.js';
-import { registerDemoCommands } from './demo-commands.js';
 import { EXIT_USAGE } from './exit-codes.js';
-import { registerFleetCommands } from './fleet-commands.js';
-import { registerImaCommands } from './ima-commands.js';
-import { registerKbsCommands } from './kbs-commands.js';
-import { registerMbCommands } from './mb-commands.js';
-import { registerPolicyCommands } from './policy-commands.js';
-import { registerRegistrarCommands } from './registrar-commands.js';
-import { registerTenantCommands } from './tenant-commands.js';
-import { registerTokenCommands } from './token-commands.js';
-import { registerTpmCommands } from './tpm-commands.js';
-import { registerVerifierCommands } from './verifier-commands.js';
 
-/** Each area's sub-commands, registered from a file of its own in this folder. */
-const REGISTRARS: readonly CommandRegistrar[] = [registerCaCommands, registerDbCommands, registerImaCommands, registerMbCommands, registerPolicyCommands, registerTpmCommands, registerAgentCommands, registerTenantCommands, registerRegistrarCommands, registerVerifierCommands, registerFleetCommands, registerDemoCommands, registerBrokerCommands, registerKbsCommands, registerAuditCommands, registerTokenCommands];
+/** A top-level command and the file that registers it with its sub-commands. */
+interface TopLevelCommand {
+  readonly name: string;
+  readonly load: () => Promise<CommandRegistrar>;
+}
 
-/** Builds the `ironlime` command tree. */
-export function buildProgram(context: CliContext): Command {
+/**
+ * Each area's command, registered from a file of its own in this folder, in the order of the help.
+ * A file is loaded only when its command runs: loading every area's modules cost about 1.5 s of CPU
+ * before `ironlime tenant …` or `ironlime kbs …` did anything (0.25–0.65 s for one area's).
+ */
+const COMMANDS: readonly TopLevelCommand[] = [
+  { name: 'ca', load: async () => (await import('./ca-commands.js')).registerCaCommands },
+  { name: 'db', load: async () => (await import('./db-commands.js')).registerDbCommands },
+  { name: 'ima', load: async () => (await import('./ima-commands.js')).registerImaCommands },
+  { name: 'mb', load: async () => (await import('./mb-commands.js')).registerMbCommands },
+  { name: 'policy', load: async () => (await import('./policy-commands.js')).registerPolicyCommands },
+  { name: 'tpm', load: async () => (await import('./tpm-commands.js')).registerTpmCommands },
+  { name: 'agent', load: async () => (await import('./agent-commands.js')).registerAgentCommands },
+  { name: 'tenant', load: async () => (await import('./tenant-commands.js')).registerTenantCommands },
+  { name: 'registrar', load: async () => (await import('./registrar-commands.js')).registerRegistrarCommands },
+  { name: 'verifier', load: async () => (await import('./verifier-commands.js')).registerVerifierCommands },
+  { name: 'fleet', load: async () => (await import('./fleet-commands.js')).registerFleetCommands },
+  { name: 'demo', load: async () => (await import('./demo-commands.js')).registerDemoCommands },
+  { name: 'broker', load: async () => (await import('./broker-commands.js')).registerBrokerCommands },
+  { name: 'kbs', load: async () => (await import('./kbs-commands.js')).registerKbsCommands },
+  { name: 'audit', load: async () => (await import('./audit-commands.js')).registerAuditCommands },
+  { name: 'token', load: async () => (await import('./token-commands.js')).registerTokenCommands },
+];
+
+/**
+ * Builds the `ironlime` command tree for `argv` (as in `process.argv`): only the command it names, or
+ * every command when it names none that exists (the top-level help, or a typo that commander answers
+ * with the nearest name).
+ */
+export async function buildProgram(context: CliContext, argv: readonly string[]): Promise<Command> {
   const program = new Command('ironlime')
     .description('Attestation for bare-metal provisioning: Keylime-compatible services and tools.')
     .exitOverride()
     // One hint line: a command's whole help (50 lines for the verifier) buried the error above it.
     .showHelpAfterError('(add --help for the usage)');
-  for (const register of REGISTRARS) {
-    register(program, context);
+  const named = COMMANDS.filter((command) => command.name === argv[2]);
+  for (const command of named.length > 0 ? named : COMMANDS) {
+    (await command.load())(program, context);
   }
   return program;
 }
@@ -39,11 +55,14 @@ export function buildProgram(context: CliContext): Command {
 /** Runs the CLI with `argv` (as in `process.argv`) and resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let exitCode = 0;
-  const program = buildProgram({
-    setExitCode(code) {
-      exitCode = code;
+  const program = await buildProgram(
+    {
+      setExitCode(code) {
+        exitCode = code;
+      },
     },
-  });
+    argv,
+  );
   try {
     await program.parseAsync([...argv]);
     return exitCode;

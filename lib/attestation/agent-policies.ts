@@ -54,13 +54,15 @@ export function akPublicKey(akTpm: string | Uint8Array | KeyObject): KeyObject {
 }
 
 /**
- * `akPublicKey` of an AK as it enters (a verifier enrolment, a broker node), refusing one no TPM key
- * can be trusted as (`tpmKeyWeakness`: short RSA, ROCA): a registrar that checks no key (Keylime's)
- * holds such AKs, and a client may send one without any registrar. Throws `TpmKeyError` for those.
+ * `akPublicKey` of an AK given as its TPM2B_PUBLIC (as it enters: a verifier enrolment, a broker node;
+ * as it is loaded: a stored enrolment, the AK of a `/verify/evidence` request), refusing one no TPM
+ * key can be trusted as (`tpmKeyWeakness`: short RSA, ROCA): a registrar that checks no key (Keylime's)
+ * holds such AKs, a client may send one without any registrar, and enrolments stored before this check
+ * hold them still. Throws `TpmKeyError` for those.
  */
-export function enteringAkPublicKey(akTpm: string): KeyObject {
+export function enteringAkPublicKey(akTpm: string | Uint8Array): KeyObject {
   const key = akPublicKey(akTpm);
-  const weakness = tpmKeyWeakness(parsePublicArea(new Uint8Array(Buffer.from(akTpm, 'base64'))));
+  const weakness = tpmKeyWeakness(parsePublicArea(typeof akTpm === 'string' ? new Uint8Array(Buffer.from(akTpm, 'base64')) : akTpm));
   if (weakness !== null) throw new TpmKeyError(`the AK ${weakness}`);
   return key;
 }

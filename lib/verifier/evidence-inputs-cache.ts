@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { akPublicKey } from '../attestation/agent-policies.js';
+import { enteringAkPublicKey } from '../attestation/agent-policies.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { compileRuntimePolicy, type CompiledRuntimePolicy } from '../ima/compiled-policy.js';
 import { loadRuntimePolicy } from '../ima/policy-loader.js';
@@ -51,7 +51,7 @@ export class EvidenceInputsCache {
    */
   akTpm(text: string): KeyObject | string {
     try {
-      return this.aks.get(text, () => akPublicKey(text));
+      return this.aks.get(text, () => enteringAkPublicKey(text));
     } catch {
       return text;
     }

@@ -1,5 +1,5 @@
 import type { AgentPolicies } from '../attestation/agent-policies.js';
-import { akPublicKey } from '../attestation/agent-policies.js';
+import { enteringAkPublicKey } from '../attestation/agent-policies.js';
 import type { AgentAttestationState } from '../attestation/agent-state.js';
 import { formatPcrMask, parseTpmPolicy } from '../attestation/tpm-policy.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
@@ -121,7 +121,7 @@ export function compileAgentPolicies(record: VerifierAgentRecord, stored: Stored
     acceptTpmHashAlgs: record.acceptTpmHashAlgs,
     acceptTpmEncryptionAlgs: record.acceptTpmEncryptionAlgs,
     acceptTpmSigningAlgs: record.acceptTpmSigningAlgs,
-    akTpm: akPublicKey(record.akTpm),
+    akTpm: enteringAkPublicKey(record.akTpm),
   };
 }
 

@@ -70,6 +70,14 @@ describe('evaluateQuote: pull-mode attestation rounds', () => {
     expect(parseAgentState(JSON.parse(JSON.stringify(next)))).to.deep.equal(next);
   });
 
+  it('fails a quote whose signature verifies when the AK is a 1024-bit RSA key (an enrolment stored before such AKs were refused)', () => {
+    const weak = new FakeAgent({ akRsaBits: 1024 });
+    const { result } = round(weak, polled, policiesFor(weak));
+    expect(result.verdict).to.equal('fail');
+    expect(ids(result)).to.deep.equal(['qoute_validation.quote_validation']);
+    expect(JSON.stringify(result.failures)).to.match(/the AK is a 1024-bit RSA key/);
+  });
+
   it('checks only the new IMA entries on the next round and keeps the cached NK key', () => {
     const first = round(agent, polled, policies).result.nextState;
     agent.measure('/usr/bin/ls', 'ls 9.4');

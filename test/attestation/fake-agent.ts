@@ -48,6 +48,8 @@ export interface FakeAgentOptions {
   readonly akType?: 'rsa' | 'ecc';
   /** A real UEFI event log replayed into the PCRs at "boot" (and sent when PCR 0 is requested). */
   readonly bootLog?: Uint8Array;
+  /** An RSA AK of this many bits, made afresh (a weak 1024-bit AK, say) instead of the cached 2048-bit one. */
+  readonly akRsaBits?: number;
 }
 
 export interface QuoteRequest {
@@ -80,7 +82,12 @@ export class FakeAgent {
     this.bank = options.bank ?? 'sha256';
     const ecc = options.akType === 'ecc';
     const identity = options.identity ?? 0;
-    const pair = ecc ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : rsaKeyPair(2 * identity);
+    const rsaBits = options.akRsaBits ?? 2048;
+    const pair = ecc
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : rsaBits === 2048
+        ? rsaKeyPair(2 * identity)
+        : generateKeyPairSync('rsa', { modulusLength: rsaBits });
     this.akPrivate = pair.privateKey;
     const common = { nameAlg: TPM_ALG_SHA256, objectAttributes: AK_ATTRIBUTES, authPolicy: new Uint8Array(0) };
     const scheme = { scheme: ecc ? TPM_ALG_ECDSA : TPM_ALG_RSASSA, hashAlg: ALG_ID[this.bank] };
@@ -93,7 +100,7 @@ export class FakeAgent {
       : tpmtPublicFromKey(pair.publicKey, {
         ...common,
         type: TPM_ALG_RSA,
-        parameters: { symmetric: { algorithm: TPM_ALG_NULL }, scheme, keyBits: 2048, exponent: 0 },
+        parameters: { symmetric: { algorithm: TPM_ALG_NULL }, scheme, keyBits: rsaBits, exponent: 0 },
       });
     this.akTpm = Buffer.from(marshalTpm2bPublic(this.akPublic)).toString('base64');
     this.nkPem = rsaKeyPair(2 * identity + 1).publicKey.export({ type: 'spki', format: 'pem' }).toString();

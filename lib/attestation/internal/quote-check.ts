@@ -1,9 +1,9 @@
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import { IronlimeError } from '../../../interfaces/errors.js';
 import { parseQuoteString } from '../../tpm/quote-string.js';
 import type { SignatureVerdict } from '../../tpm/signature-verdict.js';
 import { verifyQuote, type QuoteVerdict, type QuoteVerified } from '../../tpm/verify-quote.js';
-import { akPublicKey } from '../agent-policies.js';
+import { akPublicKey, enteringAkPublicKey } from '../agent-policies.js';
 import type { QuoteHashAlg } from '../algorithms.js';
 import { previousClockInfo, type StoredClockInfo } from './clock-check.js';
 import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
@@ -51,7 +51,7 @@ export function checkQuote(input: QuoteCheckInput): QuoteCheckOutcome {
   try {
     const parts = ahead?.quote?.parts ?? parseQuoteString(input.quote);
     verified = verifyQuote({
-      akPublic: akPublicKey(input.akTpm),
+      akPublic: input.akTpm instanceof KeyObject ? akPublicKey(input.akTpm) : enteringAkPublicKey(input.akTpm),
       attest: parts.attest,
       signature: ahead?.signature ?? parts.signature,
       pcrBlob: parts.pcrBlob,

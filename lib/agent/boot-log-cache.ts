@@ -1,7 +1,14 @@
+import type { FileHandle } from 'node:fs/promises';
 import { readEvidenceFile } from './read-evidence-file.js';
 
 /** A file changed less than this long ago may change again within the same timestamp tick: it is not kept. */
 const RACY_MS = 1000;
+
+/**
+ * The longest boot log sent. Firmware logs are tens of kilobytes (a few hundred with many certificates);
+ * a longer file is not one, and its base64 would not fit the 64 MiB reply a verifier reads.
+ */
+export const MAX_BOOT_LOG_BYTES = 16 * 1024 * 1024;
 
 /**
  * The agent's UEFI event log as the quote reply carries it (`mb_measurement_list`, base64), encoded
@@ -18,7 +25,7 @@ export class BootLogCache {
 
   constructor(private readonly file: string) {}
 
-  /** The log in base64, or undefined when the file cannot be read. */
+  /** The log in base64, or undefined when the file cannot be read or holds more than `MAX_BOOT_LOG_BYTES`. */
   base64(): Promise<string | undefined> {
     return readEvidenceFile(this.file, async (handle) => {
       const stat = await handle.stat({ bigint: true });
@@ -26,10 +33,26 @@ export class BootLogCache {
       if (this.cached?.key === key) {
         return this.cached.base64;
       }
-      const base64 = (await handle.readFile()).toString('base64');
+      const log = await readAtMost(handle, MAX_BOOT_LOG_BYTES);
+      if (log === undefined) return undefined;
+      const base64 = log.toString('base64');
       const changedAt = Number((stat.ctimeNs > stat.mtimeNs ? stat.ctimeNs : stat.mtimeNs) / 1_000_000n);
       this.cached = Date.now() - changedAt >= RACY_MS ? { key, base64 } : undefined;
       return base64;
     });
+  }
+}
+
+/** The whole file, or undefined when it holds more than `limit` bytes (securityfs reports size 0: read, not stat'ed). */
+async function readAtMost(handle: FileHandle, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
+    if (bytesRead === 0) return Buffer.concat(chunks, total);
+    total += bytesRead;
+    if (total > limit) return undefined;
+    chunks.push(chunk.subarray(0, bytesRead));
   }
 }

@@ -3,7 +3,8 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { BootLogCache } from '../../lib/agent/boot-log-cache.js';
+import { BootLogCache, MAX_BOOT_LOG_BYTES } from '../../lib/agent/boot-log-cache.js';
+import { execFileSync } from 'node:child_process';
 import { sliceImaList } from '../../lib/agent/ima-list-slice.js';
 import { ImaLogReader } from '../../lib/agent/ima-log-reader.js';
 
@@ -132,5 +133,22 @@ describe('agent: IMA log read incrementally, boot log encoded once', function ()
     expect(await cache.base64()).to.equal(Buffer.from([5, 6, 7, 8, 0]).toString('base64'));
     rmSync(bootLog);
     expect(await cache.base64()).to.equal(undefined);
+  });
+  it('leaves out a log that is a FIFO or a device, at once (a read of either would never end)', async function () {
+    this.timeout(10_000);
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    expect(await new ImaLogReader(fifo).slice(0)).to.equal(undefined);
+    expect(await new ImaLogReader('/dev/zero').lineCount()).to.equal(undefined);
+    expect(await new BootLogCache(fifo).base64()).to.equal(undefined);
+    expect(await new BootLogCache('/dev/zero').base64()).to.equal(undefined);
+  });
+
+  it('leaves out a boot log longer than MAX_BOOT_LOG_BYTES, and sends one of exactly that length', async function () {
+    const bootLog = path.join(dir, 'binary_bios_measurements');
+    writeFileSync(bootLog, Buffer.alloc(MAX_BOOT_LOG_BYTES + 1, 1));
+    expect(await new BootLogCache(bootLog).base64()).to.equal(undefined);
+    truncateSync(bootLog, MAX_BOOT_LOG_BYTES);
+    expect(Buffer.from((await new BootLogCache(bootLog).base64()) ?? '', 'base64').length).to.equal(MAX_BOOT_LOG_BYTES);
   });
 });

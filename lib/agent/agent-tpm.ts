@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { readPrivateIfExists } from '../pki/private-file.js';
+import { makeFolderPrivate } from '../tpm-access/private-folder.js';
 import { SoftwareEkCa } from '../tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm } from '../tpm-access/software/tpm-adapter.js';
 import { startSwtpm, type SwtpmLog } from '../tpm-access/swtpm-manager.js';
@@ -96,7 +97,7 @@ async function swtpmCaDirOf(dataDir: string, given: string | undefined): Promise
   if (caDir === path.resolve(dataDir, TPM_FILES.swtpmCa) && existsSync(caDir)) {
     // The data dir's own CA (its keys are 0640), made before manufacture made it 0700: a shared CA
     // given with --swtpm-ca-dir keeps its mode (docs/tpm-access.md), this one is the agent's alone.
-    await chmod(caDir, 0o700);
+    await makeFolderPrivate(caDir, "the swtpm's local CA folder");
   }
   return caDir;
 }

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { makeFolderPrivate } from './private-folder.js';
 import { TpmAccessError } from './tpm-access-error.js';
 import type { TpmHashAlgorithm } from './tpm-port.js';
 
@@ -51,7 +52,7 @@ export async function manufactureSwtpm(options: ManufactureOptions): Promise<boo
   // covers only the folders it creates: a state folder that exists already (made before, or by an
   // operator) is narrowed too, before swtpm writes into it.
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await chmod(stateDir, 0o700);
+  await makeFolderPrivate(stateDir, 'the swtpm state folder');
   if (existsSync(path.join(stateDir, STATE_FILE))) {
     return false;
   }

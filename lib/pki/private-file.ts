@@ -83,7 +83,7 @@ export function readPrivateSync(file: string): string {
 
 function checkPrivate(file: string, info: Stats): void {
   if (!info.isFile()) {
-    throw new PkiError(`${file} holds a private key but is not a regular file`);
+    throw new PkiError(`${file} should hold a private key but is not a regular file`);
   }
   if ((info.mode & GROUP_OTHER_BITS) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, '0');

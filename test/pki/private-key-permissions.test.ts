@@ -37,7 +37,7 @@ describe('pki: private key files group or others may use are refused', () => {
     const fifo = path.join(temp.path, 'key.fifo');
     execFileSync('mkfifo', ['-m', '600', fifo]);
     const error = await rejectionOf(readPrivateIfExists(fifo), PkiError);
-    expect(error.message).to.equal(`${fifo} holds a private key but is not a regular file`);
+    expect(error.message).to.equal(`${fifo} should hold a private key but is not a regular file`);
     expect(() => readPrivateSync(fifo)).to.throw(PkiError, 'is not a regular file');
   });
 });

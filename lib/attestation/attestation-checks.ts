@@ -198,7 +198,12 @@ function quoteClaims(verified: QuoteVerified, pcrs: ReadonlyMap<number, Uint8Arr
   };
 }
 
-/** A real runtime policy (generator above EmptyAllowList) makes the tenant put PCR 10 in the mask. */
-function requiresPcr10(policy: CompiledRuntimePolicy | null): boolean {
-  return policy !== null && policy.policy.meta.generator > POLICY_GENERATOR.EmptyAllowList;
+/**
+ * Whether the quote must cover PCR 10: a runtime policy is enrolled and it is not Keylime's empty
+ * one (generator `EmptyAllowList`). A policy without `meta.generator` (Unknown, as Keylime's own
+ * test policies are written) is a real one too: Keylime's `generator > EmptyAllowList` would let a
+ * node leave PCR 10, and so its whole IMA list, out of the quote.
+ */
+export function requiresPcr10(policy: CompiledRuntimePolicy | null): boolean {
+  return policy !== null && policy.policy.meta.generator !== POLICY_GENERATOR.EmptyAllowList;
 }

@@ -1,6 +1,6 @@
 import type { AgentPolicies } from './agent-policies.js';
 import type { AgentAttestationState } from './agent-state.js';
-import { runAttestationChecks } from './attestation-checks.js';
+import { requiresPcr10, runAttestationChecks } from './attestation-checks.js';
 import { failed, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
 import { capabilitiesToKeep, chooseCertificationKey } from './internal/push-key-choice.js';
 import { policyRoundInput, type ImaRoundMode } from './internal/round-parts.js';
@@ -10,7 +10,6 @@ import { OperationalState } from './operational-state.js';
 import type { PushCapabilities, PushChoice } from './push-choice.js';
 import type { SeverityPolicy } from './severity.js';
 import { parseTpmPolicy } from './tpm-policy.js';
-import { POLICY_GENERATOR } from '../ima/runtime-policy.js';
 import { parsePcrBlob } from '../tpm/pcr-blob.js';
 import { formatQuoteString } from '../tpm/quote-string.js';
 import { resolveHash } from '../tpm/constants.js';
@@ -108,7 +107,7 @@ export function requiredPcrs(policies: AgentPolicies): number[] {
   if (policies.mbRefstate !== null) {
     for (const pcr of MEASUREDBOOT_PCRS) pcrs.add(pcr);
   }
-  if (policies.runtimePolicy !== null && policies.runtimePolicy.policy.meta.generator > POLICY_GENERATOR.EmptyAllowList) {
+  if (requiresPcr10(policies.runtimePolicy)) {
     pcrs.add(IMA_PCR);
   }
   pcrs.delete(DATA_PCR);

@@ -8,6 +8,8 @@ import { akPublicKey } from '../../lib/attestation/agent-policies.js';
 import { verifyQuoteSignatureAhead, type SignatureVerdict } from '../../lib/tpm/signature-verdict.js';
 import { FakeAgent } from './fake-agent.js';
 import { maskOf, policiesFor, runtimePolicyFor } from './engine-fixtures.js';
+import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
+import { parseRuntimePolicy, POLICY_GENERATOR } from '../../lib/ima/runtime-policy.js';
 
 const NOW = 1_760_000_000;
 const NONCE = 'Ai5M5SjYjnkyv4P7itH1';
@@ -230,6 +232,18 @@ describe('evaluateQuote: pull-mode attestation rounds', () => {
     expect(noPcr10.failures[0]?.context).to.deep.equal({ context: 'PCRs are missing in quote', data: [10] });
     const noList = round(agent, polled, policies, (reply) => ({ ...reply, ima_measurement_list: null })).result;
     expect(ids(noList)).to.deep.equal(['pcr_validation.unused_pcr_10']);
+  });
+
+  it('needs PCR 10 for a runtime policy without meta.generator (Keylime\'s own test policies omit it), so a node cannot leave its IMA list unchecked', () => {
+    const written = JSON.parse(JSON.stringify(runtimePolicyFor(agent.imaLines).policy)) as { meta: Record<string, unknown> };
+    delete written.meta['generator'];
+    const withoutGenerator = { ...policies, runtimePolicy: compileRuntimePolicy(parseRuntimePolicy(written)) };
+    expect(withoutGenerator.runtimePolicy.policy.meta.generator).to.equal(POLICY_GENERATOR.Unknown);
+    agent.measure('/tmp/not-in-policy', 'tampered');
+    const noPcr10 = evaluateQuote({ state: polled, policies: withoutGenerator, reply: agent.reply({ nonce: NONCE, mask: 0 }), nonce: NONCE, now: NOW });
+    expect(noPcr10.verdict).to.equal('fail');
+    expect(ids(noPcr10)).to.deep.equal(['pcr_validation.missing_pcrs']);
+    expect(noPcr10.failures[0]?.context).to.deep.equal({ context: 'PCRs are missing in quote', data: [10] });
   });
 
   it('applies severity_policy: a recoverable low-severity failure keeps polling and only a more severe one is recorded', async () => {

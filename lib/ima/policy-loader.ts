@@ -7,7 +7,10 @@ import { PolicySignatureError } from './internal/runtime-policy-error.js';
 import { parseRuntimePolicy, type RuntimePolicy } from './runtime-policy.js';
 
 export interface LoadPolicyOptions {
-  /** Key that a DSSE-signed policy must verify with; a signed policy without one is refused. */
+  /**
+   * Key that a DSSE-signed policy must verify with; a signed policy without one is refused, and so is
+   * an unsigned policy (JSON or flat allowlist) with one: a key given asks for a signed policy.
+   */
   readonly signingKey?: KeyObject;
   /** A legacy exclude list whose rules are added to the policy's `excludes`. */
   readonly excludeListText?: string;
@@ -25,14 +28,18 @@ export interface LoadedPolicy {
  * first non-blank character is `{`, as Keylime decides.
  *
  * @throws RuntimePolicyError for a malformed document; PolicySignatureError for a signed policy
- *   that does not verify, or when no key was given for one.
+ *   that does not verify, when no key was given for one, or when a key was given for an unsigned one.
  */
 export function loadRuntimePolicy(text: string, options: LoadPolicyOptions = {}): LoadedPolicy {
   const excludeListText = options.excludeListText ?? '';
-  if (!/^\s*\{/.test(text)) {
+  const isJson = /^\s*\{/.test(text);
+  let document: unknown = isJson ? parsePolicyJson(text, '(document)') : undefined;
+  if (options.signingKey !== undefined && !isDsseEnvelope(document)) {
+    throw new PolicySignatureError('a key was given to verify the policy with, but the policy is not a signed DSSE envelope');
+  }
+  if (!isJson) {
     return { policy: allowlistToRuntimePolicy(text, excludeListText), format: 'flat-allowlist' };
   }
-  let document = parsePolicyJson(text, '(document)');
   let format: LoadedPolicy['format'] = 'runtime-policy';
   if (isDsseEnvelope(document)) {
     if (options.signingKey === undefined) {

@@ -71,6 +71,13 @@ describe('runtime policies', () => {
       expect(() => loadRuntimePolicy(policyVector('runtime-policy-test-signed.json'), { signingKey: other })).to.throw(PolicySignatureError);
     });
 
+    it('a key given with an unsigned policy (plain JSON or a flat allowlist) is refused: the key asks for a signed one', () => {
+      // Accepted unverified: a signed policy replaced by a permissive unsigned one was enrolled as if checked.
+      for (const unsigned of [policyVector('runtime-policy-test.json'), policyVector('ima-allowlist-short.txt')]) {
+        expect(() => loadRuntimePolicy(unsigned, { signingKey: pubkey() })).to.throw(PolicySignatureError, /not a signed DSSE envelope/);
+      }
+    });
+
     it('verifies an envelope we sign with a fresh P-256 key (PAE as DSSE v1 defines it)', () => {
       const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const payload = Buffer.from(JSON.stringify(emptyRuntimePolicy()));

@@ -4,6 +4,8 @@ import forge from 'node-forge';
 import { parseImaAsciiLine } from '../../lib/ima/ascii-list-parser.js';
 import { ImaKeyring, ImaKeyrings, imaKeyIdV2, readPublicKeyBlob } from '../../lib/ima/ima-keyring.js';
 import { verifyImaList } from '../../lib/ima/verify-ima-list.js';
+import { compileRuntimePolicy, type CompiledRuntimePolicy } from '../../lib/ima/compiled-policy.js';
+import { emptyRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { rustKeylimeLog } from './ima-vectors.js';
 
 /** A list line with its sha1 template hash filled in (`HASH` in `line`). */
@@ -45,6 +47,14 @@ function rsaKey() {
   return generateKeyPairSync('rsa', { modulusLength: 2048 });
 }
 
+/** A runtime policy listing the rust-keylime log's boot_aggregate and the key `keyDer` on the keyring `ring`. */
+function policyVouchingFor(ring: string, keyDer: Buffer): CompiledRuntimePolicy {
+  const policy = emptyRuntimePolicy();
+  policy.digests['boot_aggregate'] = ['00'.repeat(20)];
+  policy.keyrings[ring] = [createHash('sha256').update(keyDer).digest('hex')];
+  return compileRuntimePolicy(policy);
+}
+
 describe('IMA keys learnt from ima-buf entries', () => {
   const [bootAggregate] = rustKeylimeLog().split('\n') as [string];
   const tenantKey = rsaKey();
@@ -54,35 +64,45 @@ describe('IMA keys learnt from ima-buf entries', () => {
   const nodeKeyDer = nodeKey.publicKey.export({ type: 'spki', format: 'der' });
   const nodeKeyId = readPublicKeyBlob(nodeKeyDer)?.keyId ?? -1;
 
+  it('without a runtime policy a key the node loads is not learnt: nothing vouches for it (Keylime checks it against its empty policy)', () => {
+    // A root user adds its own key to a keyring IMA measures (KEY_CHECK), then signs what it runs with it.
+    const lines = [bootAggregate, keyLine('_ima', nodeKeyDer), signedLine('/usr/bin/evil', nodeKey.privateKey, nodeKeyId)];
+    const round = verifyImaList({ listText: `${lines.join('\n')}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: pcr10(lines) }, keyrings: tenant });
+    expect(round.valid).to.equal(false);
+    expect(round.failures.map((f) => [f.line, f.eventId])).to.deep.equal([[3, 'ima.validator.ima-sig.invalid_signature']]);
+  });
+
   describe('only a line the quote binds carries its key into the next round', () => {
     const load = keyLine('.ima', nodeKeyDer);
     const evil = signedLine('/usr/bin/evil', nodeKey.privateKey, nodeKeyId);
+    const policy = policyVouchingFor('.ima', nodeKeyDer);
 
     it('a key loaded after the quote\'s match point is not learnt for the next round', () => {
       const bound = pcr10([bootAggregate]);
-      const round1 = verifyImaList({ listText: `${bootAggregate}\n${load}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant });
+      const round1 = verifyImaList({ listText: `${bootAggregate}\n${load}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant, policy });
       expect(round1.valid).to.equal(true);
       expect(round1.nextState.nextEntry).to.equal(1);
       expect(round1.nextState.learnedKeyrings).to.deep.equal({});
 
       // Round 2: the node sends something else as entry 1, signed by the key it claimed to load.
-      const round2 = verifyImaList({ listText: `${evil}\n`, state: round1.nextState, quotedPcr10: { bank: 'sha1', value: pcr10([evil], bound) }, keyrings: tenant });
+      const round2 = verifyImaList({ listText: `${evil}\n`, state: round1.nextState, quotedPcr10: { bank: 'sha1', value: pcr10([evil], bound) }, keyrings: tenant, policy });
       expect(round2.valid).to.equal(false);
-      expect(round2.failures.map((f) => f.eventId)).to.deep.equal(['ima.validator.ima-sig.invalid_signature']);
+      // Its signature does not verify, so the policy's digests decide, which do not list it.
+      expect(round2.failures.map((f) => f.eventId)).to.deep.equal(['ima.validation.ima-ng.not_in_allowlist']);
     });
 
     it('a key loaded by a quote-bound line is learnt and verifies later rounds\' entries (control)', () => {
       const bound = pcr10([bootAggregate, load]);
-      const round1 = verifyImaList({ listText: `${bootAggregate}\n${load}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant });
+      const round1 = verifyImaList({ listText: `${bootAggregate}\n${load}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant, policy });
       expect(round1.valid).to.equal(true);
       expect(round1.nextState.learnedKeyrings['.ima']?.keyids).to.deep.equal([nodeKeyId]);
-      const round2 = verifyImaList({ listText: `${evil}\n`, state: round1.nextState, quotedPcr10: { bank: 'sha1', value: pcr10([evil], bound) }, keyrings: tenant });
+      const round2 = verifyImaList({ listText: `${evil}\n`, state: round1.nextState, quotedPcr10: { bank: 'sha1', value: pcr10([evil], bound) }, keyrings: tenant, policy });
       expect(round2.valid, JSON.stringify(round2.failures)).to.equal(true);
     });
 
     it('within a round, a key loaded after the match point still verifies the lines after it', () => {
       const bound = pcr10([bootAggregate]);
-      const round = verifyImaList({ listText: `${bootAggregate}\n${load}\n${evil}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant });
+      const round = verifyImaList({ listText: `${bootAggregate}\n${load}\n${evil}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant, policy });
       expect(round.valid, JSON.stringify(round.failures)).to.equal(true);
       expect(round.nextState.learnedKeyrings).to.deep.equal({});
     });
@@ -124,7 +144,8 @@ describe('IMA keys learnt from ima-buf entries', () => {
     expect(readPublicKeyBlob(certDer)?.keyId).to.equal(tenantKeyId);
 
     const lines = [bootAggregate, keyLine('tenant_keyring', certDer), signedLine('/usr/bin/tenant-signed', tenantKey.privateKey, tenantKeyId)];
-    const round = verifyImaList({ listText: `${lines.join('\n')}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: pcr10(lines) }, keyrings: tenant });
+    const policy = policyVouchingFor('tenant_keyring', certDer);
+    const round = verifyImaList({ listText: `${lines.join('\n')}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: pcr10(lines) }, keyrings: tenant, policy });
     expect(round.valid, JSON.stringify(round.failures)).to.equal(true);
     // The learnt key is carried as learnt, and the tenant's key is not carried with it.
     const carried = round.nextState.learnedKeyrings.tenant_keyring;

@@ -16,8 +16,9 @@ import { verifyImaSignature } from './ima-signature.js';
  *   `ima-ng` rule applies when there is a policy; with keyrings but no policy the entry fails.
  *   The appended `modsig` itself is not verified: `ima-modsig` entries are held to their digest.
  * - `ima-buf`: a buffer holding a key loaded onto a keyring not ignored must have its digest in
- *   `keyrings[name]`, and the key is then learnt (used for later `ima-sig` entries); a key of an
- *   unusable type fails; any other buffer must have its digest in `ima-buf[name]`.
+ *   `keyrings[name]`, and the key is then learnt (used for later `ima-sig` entries); without a policy
+ *   the key is not learnt (nothing vouches for it); a key of an unusable type fails; any other buffer
+ *   must have its digest in `ima-buf[name]`.
  * Without a policy, only the signature rule can fail (Keylime's behaviour with no runtime policy).
  */
 export interface ValidationContext {
@@ -114,7 +115,13 @@ function checkBuffer(ctx: ValidationContext, entry: UntrustedImaEntry): Outcome 
   if (ignored !== undefined && (ignored.has('*') || ignored.has(entry.path))) {
     return undefined;
   }
-  const failure = policy === undefined ? undefined : checkDigest(ctx, policy, policy.keyrings, entry.path, entry.digest.hex);
+  if (policy === undefined) {
+    // Nothing vouches for the key, so it is not learnt: Keylime's verifier checks it against its empty
+    // policy (no keyrings listed) when none is enrolled. The entry itself passes: without a policy only
+    // the signature rule can fail.
+    return undefined;
+  }
+  const failure = checkDigest(ctx, policy, policy.keyrings, entry.path, entry.digest.hex);
   if (failure === undefined && ctx.keyrings !== undefined) {
     ctx.keyrings.learn(entry.path, key.key, key.keyId);
     ctx.learnedKeys.push({ ring: entry.path, key: key.key, keyId: key.keyId });

@@ -9,6 +9,8 @@ import { verifyQuoteSignatureAhead, type SignatureVerdict } from '../../lib/tpm/
 import { FakeAgent } from './fake-agent.js';
 import { maskOf, policiesFor, runtimePolicyFor } from './engine-fixtures.js';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
+import { ImaKeyring } from '../../lib/ima/ima-keyring.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { parseRuntimePolicy, POLICY_GENERATOR } from '../../lib/ima/runtime-policy.js';
 
 const NOW = 1_760_000_000;
@@ -244,6 +246,17 @@ describe('evaluateQuote: pull-mode attestation rounds', () => {
     expect(noPcr10.verdict).to.equal('fail');
     expect(ids(noPcr10)).to.deep.equal(['pcr_validation.missing_pcrs']);
     expect(noPcr10.failures[0]?.context).to.deep.equal({ context: 'PCRs are missing in quote', data: [10] });
+  });
+
+  it('with IMA signature keys and no runtime policy, an unsigned file is refused as against Keylime\'s empty policy', () => {
+    const keyring = new ImaKeyring();
+    keyring.add(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    const keysOnly = { ...policies, runtimePolicy: null, imaKeyring: keyring };
+    agent.measure('/tmp/unsigned', 'tampered');
+    const { result } = round(agent, polled, keysOnly);
+    expect(result.verdict).to.equal('fail');
+    expect(new Set(ids(result))).to.deep.equal(new Set(['ima.validation.ima-ng.not_in_allowlist']));
+    expect(result.failures.map((failure) => failure.context['path'])).to.include('/tmp/unsigned');
   });
 
   it('applies severity_policy: a recoverable low-severity failure keeps polling and only a more severe one is recorded', async () => {

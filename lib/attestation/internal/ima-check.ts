@@ -1,5 +1,6 @@
 import type { ImaKeyring } from '../../ima/ima-keyring.js';
-import { withMatchAllowance, type CompiledRuntimePolicy } from '../../ima/compiled-policy.js';
+import { compileRuntimePolicy, withMatchAllowance, type CompiledRuntimePolicy } from '../../ima/compiled-policy.js';
+import { emptyRuntimePolicy } from '../../ima/runtime-policy.js';
 import { PCR_BANKS, type PcrBank } from '../../ima/hash-algorithms.js';
 import { IMA_EVENTS } from '../../ima/ima-failure.js';
 import { initialImaReplayState, type ImaReplayState } from '../../ima/ima-replay-state.js';
@@ -40,7 +41,8 @@ export interface ImaCheckOutcome {
 
 /**
  * IMA replay against the quoted PCR 10 and the runtime policy (Keylime `ima.process_measurement_list`;
- * spec §7.6) through lib/ima's `verifyImaList`. IMA events are recoverable, as in Keylime, and
+ * spec §7.6) through lib/ima's `verifyImaList`. With IMA signature keys but no runtime policy, the
+ * list is checked against Keylime's empty policy, as Keylime's verifier does. IMA events are recoverable, as in Keylime, and
  * carries the line and path of the entry in its context. A quote bank lib/ima cannot replay PCR 10 in
  * (only sha1 and sha256 are implemented) fails closed with `ima.pcr_mismatch`. Exclude rules that
  * would pass the round's match allowance stop the replay: the list is not judged, and the round
@@ -54,7 +56,8 @@ export function checkIma(input: ImaCheckInput): ImaCheckOutcome {
       claims: { firstEntry: input.startEntry, entriesChecked: 0, entriesVerified: 0, nextEntry: 0 },
     };
   }
-  const { policy, allowance } = input;
+  const { allowance } = input;
+  const policy = input.policy ?? (input.keyring === undefined ? null : keylimeEmptyPolicy());
   let result: VerifyImaListResult;
   try {
     result = verifyImaList({
@@ -89,6 +92,17 @@ export function checkIma(input: ImaCheckInput): ImaCheckOutcome {
       nextEntry: result.nextState.nextEntry,
     },
   };
+}
+
+let emptyPolicy: CompiledRuntimePolicy | undefined;
+
+/**
+ * Keylime's empty runtime policy, compiled once: what its verifier checks the list against when an
+ * agent has IMA signature keys but no runtime policy (it never runs without a policy). A file neither
+ * signed by a known key nor excluded then fails, as does a key an `ima-buf` line loads.
+ */
+function keylimeEmptyPolicy(): CompiledRuntimePolicy {
+  return (emptyPolicy ??= compileRuntimePolicy(emptyRuntimePolicy()));
 }
 
 /** IMA events are recoverable in Keylime; the misplaced-entry event it files under quote validation is not. */

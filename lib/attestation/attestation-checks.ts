@@ -200,10 +200,16 @@ function quoteClaims(verified: QuoteVerified, pcrs: ReadonlyMap<number, Uint8Arr
 
 /**
  * Whether the quote must cover PCR 10: a runtime policy is enrolled and it is not Keylime's empty
- * one (generator `EmptyAllowList`). A policy without `meta.generator` (Unknown, as Keylime's own
- * test policies are written) is a real one too: Keylime's `generator > EmptyAllowList` would let a
- * node leave PCR 10, and so its whole IMA list, out of the quote.
+ * one (generator `EmptyAllowList` and nothing listed). Keylime's `generator > EmptyAllowList` would
+ * let a node leave PCR 10, and so its whole IMA list, out of the quote under a policy without
+ * `meta.generator` (Unknown, as Keylime's own test policies are written) or one marked
+ * EmptyAllowList that lists digests, excludes, keyrings or keys all the same.
  */
 export function requiresPcr10(policy: CompiledRuntimePolicy | null): boolean {
-  return policy !== null && policy.policy.meta.generator !== POLICY_GENERATOR.EmptyAllowList;
+  return policy !== null && (policy.policy.meta.generator !== POLICY_GENERATOR.EmptyAllowList || !listsNothing(policy.policy));
+}
+
+function listsNothing(policy: CompiledRuntimePolicy['policy']): boolean {
+  const empty = (map: Record<string, unknown>): boolean => Object.keys(map).length === 0;
+  return empty(policy.digests) && empty(policy.keyrings) && empty(policy['ima-buf']) && policy.excludes.length === 0 && policy['verification-keys'] === '';
 }

@@ -11,7 +11,7 @@ import { maskOf, policiesFor, runtimePolicyFor } from './engine-fixtures.js';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
 import { ImaKeyring } from '../../lib/ima/ima-keyring.js';
 import { generateKeyPairSync } from 'node:crypto';
-import { parseRuntimePolicy, POLICY_GENERATOR } from '../../lib/ima/runtime-policy.js';
+import { emptyRuntimePolicy, parseRuntimePolicy, POLICY_GENERATOR } from '../../lib/ima/runtime-policy.js';
 
 const NOW = 1_760_000_000;
 const NONCE = 'Ai5M5SjYjnkyv4P7itH1';
@@ -246,6 +246,19 @@ describe('evaluateQuote: pull-mode attestation rounds', () => {
     expect(noPcr10.verdict).to.equal('fail');
     expect(ids(noPcr10)).to.deep.equal(['pcr_validation.missing_pcrs']);
     expect(noPcr10.failures[0]?.context).to.deep.equal({ context: 'PCRs are missing in quote', data: [10] });
+  });
+
+  it('needs PCR 10 for a policy marked EmptyAllowList that lists digests: the generator does not make it empty', () => {
+    const written = JSON.parse(JSON.stringify(runtimePolicyFor(agent.imaLines).policy)) as { meta: Record<string, unknown> };
+    written.meta['generator'] = POLICY_GENERATOR.EmptyAllowList;
+    const marked = { ...policies, runtimePolicy: compileRuntimePolicy(parseRuntimePolicy(written)) };
+    agent.measure('/tmp/not-in-policy', 'tampered');
+    const noPcr10 = evaluateQuote({ state: polled, policies: marked, reply: agent.reply({ nonce: NONCE, mask: 0 }), nonce: NONCE, now: NOW });
+    expect(noPcr10.verdict).to.equal('fail');
+    expect(ids(noPcr10)).to.deep.equal(['pcr_validation.missing_pcrs']);
+    // Keylime's empty policy itself (nothing listed) still leaves PCR 10 optional.
+    const empty = { ...policies, runtimePolicy: compileRuntimePolicy(parseRuntimePolicy(JSON.stringify(emptyRuntimePolicy()))) };
+    expect(evaluateQuote({ state: polled, policies: empty, reply: agent.reply({ nonce: NONCE, mask: 0 }), nonce: NONCE, now: NOW }).verdict).to.equal('pass');
   });
 
   it('with IMA signature keys and no runtime policy, an unsigned file is refused as against Keylime\'s empty policy', () => {

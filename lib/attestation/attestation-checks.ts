@@ -166,7 +166,7 @@ export function runAttestationChecks(input: RoundInput): RoundResult | BootLogNo
   for (const pcr of checked) {
     events.push(...checkPolicyPcr(pcr, pcrs.get(pcr) as Uint8Array, input.tpmPolicy));
   }
-  events.push(...checkMissingPcrs(pcrs, input.tpmPolicy, requiresPcr10(input.runtimePolicy) ? [IMA_PCR] : []));
+  events.push(...checkMissingPcrs(pcrs, input.tpmPolicy, requiresPcr10(input.runtimePolicy, input.imaKeyring) ? [IMA_PCR] : []));
   events.push(...mb.policyEvents);
   const verified = quote.verified;
   return {
@@ -200,12 +200,17 @@ function quoteClaims(verified: QuoteVerified, pcrs: ReadonlyMap<number, Uint8Arr
 
 /**
  * Whether the quote must cover PCR 10: a runtime policy is enrolled and it is not Keylime's empty
- * one (generator `EmptyAllowList` and nothing listed). Keylime's `generator > EmptyAllowList` would
- * let a node leave PCR 10, and so its whole IMA list, out of the quote under a policy without
- * `meta.generator` (Unknown, as Keylime's own test policies are written) or one marked
- * EmptyAllowList that lists digests, excludes, keyrings or keys all the same.
+ * one (generator `EmptyAllowList` and nothing listed), or IMA signature keys are. Keylime's
+ * `generator > EmptyAllowList` would let a node leave PCR 10, and so its whole IMA list, out of the
+ * quote under a policy without `meta.generator` (Unknown, as Keylime's own test policies are
+ * written), one marked EmptyAllowList that lists digests, excludes, keyrings or keys all the same,
+ * or with `ima_sign_verification_keys` (checked against Keylime's empty policy when no other is
+ * enrolled).
  */
-export function requiresPcr10(policy: CompiledRuntimePolicy | null): boolean {
+export function requiresPcr10(policy: CompiledRuntimePolicy | null, keyring?: ImaKeyring): boolean {
+  if (keyring !== undefined) {
+    return true;
+  }
   return policy !== null && (policy.policy.meta.generator !== POLICY_GENERATOR.EmptyAllowList || !listsNothing(policy.policy));
 }
 

@@ -107,7 +107,7 @@ export function requiredPcrs(policies: AgentPolicies): number[] {
   if (policies.mbRefstate !== null) {
     for (const pcr of MEASUREDBOOT_PCRS) pcrs.add(pcr);
   }
-  if (requiresPcr10(policies.runtimePolicy)) {
+  if (requiresPcr10(policies.runtimePolicy, policies.imaKeyring)) {
     pcrs.add(IMA_PCR);
   }
   pcrs.delete(DATA_PCR);

@@ -31,10 +31,10 @@ export interface CheckedEnrolment {
  * refstate, the IMA keyring and the metadata JSON. Policies without a name are stored under the
  * agent id, as Keylime does. An unsupported `supported_version` falls back to the newest agent API.
  *
- * Stricter than Keylime: an enrolment with a runtime policy (new or stored by name) whose
- * `tpm_policy` mask leaves out PCR 10 is refused. Keylime accepts it and then never checks the IMA
- * list, because the quote does not cover it (issue 11 item 2); Keylime's own tenant always adds PCR 10
- * with a runtime policy, so only a hand-made or foreign request is refused.
+ * Stricter than Keylime: an enrolment with a runtime policy (new or stored by name) or IMA signature
+ * keys whose `tpm_policy` mask leaves out PCR 10 is refused. Keylime accepts it and then never checks
+ * the IMA list, because the quote does not cover it (issue 11 item 2); Keylime's own tenant always
+ * adds PCR 10 with either, so only a hand-made or foreign request is refused.
  */
 export function checkEnrolment(agentId: string, body: AddAgentBody): CheckedEnrolment {
   if (body.mtls_cert === undefined && body.attestation_mode !== 'push') {
@@ -46,7 +46,8 @@ export function checkEnrolment(agentId: string, body: AddAgentBody): CheckedEnro
   if (body.v !== undefined && body.v !== null && Buffer.from(body.v, 'base64').length !== V_KEY_BYTES) {
     throw new InvalidParameterValue('body.v', `must be ${V_KEY_BYTES} bytes of base64`);
   }
-  if (body.ima_sign_verification_keys !== undefined && body.ima_sign_verification_keys.trim() !== '') {
+  const imaKeys = body.ima_sign_verification_keys !== undefined && body.ima_sign_verification_keys.trim() !== '';
+  if (imaKeys) {
     ImaKeyring.fromJson(body.ima_sign_verification_keys, 'body.ima_sign_verification_keys');
   }
   if (body.metadata !== undefined) {
@@ -60,10 +61,10 @@ export function checkEnrolment(agentId: string, body: AddAgentBody): CheckedEnro
         ? { kind: 'none' }
         : { kind: 'existing', name: runtimeName }
       : { kind: 'new', policy: checkRuntimePolicy(runtimeName ?? agentId, { runtime_policy: body.runtime_policy, ...keyOf(body) }, 'body') };
-  if (runtime.kind !== 'none' && !maskHasPcr(tpmPolicy.mask, IMA_PCR)) {
+  if ((runtime.kind !== 'none' || imaKeys) && !maskHasPcr(tpmPolicy.mask, IMA_PCR)) {
     throw new InvalidParameterValue(
       'body.tpm_policy.mask',
-      `must include PCR ${IMA_PCR} (0x${(1 << IMA_PCR).toString(16)}) when a runtime policy is given: without PCR ${IMA_PCR} in the quote the IMA list cannot be checked`,
+      `must include PCR ${IMA_PCR} (0x${(1 << IMA_PCR).toString(16)}) when ${runtime.kind === 'none' ? 'IMA signature keys are' : 'a runtime policy is'} given: without PCR ${IMA_PCR} in the quote the IMA list cannot be checked`,
     );
   }
   const mbText = body.mb_policy ?? '';

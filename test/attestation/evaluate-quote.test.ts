@@ -272,6 +272,23 @@ describe('evaluateQuote: pull-mode attestation rounds', () => {
     expect(result.failures.map((failure) => failure.context['path'])).to.include('/tmp/unsigned');
   });
 
+  it('with IMA signature keys, PCR 10 is required (no runtime policy, or Keylime\'s empty one): a node cannot leave its list unchecked', () => {
+    const keyring = new ImaKeyring();
+    keyring.add(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    const empty = compileRuntimePolicy(parseRuntimePolicy(JSON.stringify(emptyRuntimePolicy())));
+    agent.measure('/tmp/unsigned', 'tampered');
+    for (const runtimePolicy of [null, empty]) {
+      const keys = { ...policies, runtimePolicy, imaKeyring: keyring };
+      const noPcr10 = evaluateQuote({ state: polled, policies: keys, reply: agent.reply({ nonce: NONCE, mask: 0 }), nonce: NONCE, now: NOW });
+      expect(noPcr10.verdict).to.equal('fail');
+      expect(ids(noPcr10)).to.deep.equal(['pcr_validation.missing_pcrs']);
+      expect(noPcr10.failures[0]?.context).to.deep.equal({ context: 'PCRs are missing in quote', data: [10] });
+    }
+    // Without keys, Keylime's empty policy still leaves PCR 10 optional.
+    const emptyOnly = { ...policies, runtimePolicy: empty };
+    expect(evaluateQuote({ state: polled, policies: emptyOnly, reply: agent.reply({ nonce: NONCE, mask: 0 }), nonce: NONCE, now: NOW }).verdict).to.equal('pass');
+  });
+
   it('applies severity_policy: a recoverable low-severity failure keeps polling and only a more severe one is recorded', async () => {
     const { compileSeverityPolicy } = await import('../../lib/attestation/severity.js');
     const severityPolicy = compileSeverityPolicy({

@@ -6,6 +6,8 @@ import { checkPushEvidence, choosePushEvidence, countLines, requiredPcrs, type P
 import { decidePushSilence } from '../../lib/attestation/push-failure-decision.js';
 import { marshalPcrBlob } from '../../lib/tpm/pcr-blob.js';
 import { policiesFor } from './engine-fixtures.js';
+import { ImaKeyring } from '../../lib/ima/ima-keyring.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { FakeAgent } from './fake-agent.js';
 
 function offered(overrides: Partial<PushCapabilities['quote']> = {}, rest: Partial<PushCapabilities> = {}): PushCapabilities {
@@ -33,6 +35,12 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
   it('requires the tpm_policy PCRs and its mask, the measured-boot PCRs with a refstate, PCR 10 with a runtime policy — never PCR 16', function () {
     expect(requiredPcrs(policies)).to.deep.equal([10, 15]);
     expect(requiredPcrs({ ...policies, runtimePolicy: null, tpmPolicy: { mask: '0x10000' } })).to.deep.equal([0]);
+  });
+
+  it('requires PCR 10 for an agent with IMA signature keys, even with no runtime policy and a mask without it', function () {
+    const keyring = new ImaKeyring();
+    keyring.add(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    expect(requiredPcrs({ ...policies, runtimePolicy: null, imaKeyring: keyring, tpmPolicy: { mask: '0x0' } })).to.deep.equal([10]);
   });
 
   it('chooses the first accepted hash and scheme the agent offers, the selected subjects per bank, and IMA from 0 on a first attestation', function () {

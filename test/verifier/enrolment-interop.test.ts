@@ -102,6 +102,17 @@ describe('verifier enrolment and listing, as Keylime tenants send them', functio
     expect(byName.body.status).to.match(/^body\.tpm_policy\.mask: must include PCR 10/);
   });
 
+  it('refuses IMA signature keys whose PCR mask leaves out PCR 10 (the verifier would fail every round), and stores nothing', async function () {
+    const der = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
+    const keys = JSON.stringify({ meta: { version: 1 }, keyids: [], pubkeys: [der.toString('base64')] });
+    const reply = await call('POST', '/v2.6/agents/no-pcr10-keys', enrolment({ runtime_policy: '', ima_sign_verification_keys: keys, tpm_policy: '{"mask": "0x0"}' }));
+    expect(reply.status).to.equal(400);
+    expect(reply.body.status).to.equal(
+      'body.tpm_policy.mask: must include PCR 10 (0x400) when IMA signature keys are given: without PCR 10 in the quote the IMA list cannot be checked',
+    );
+    expect((await call('GET', '/v2.6/agents/no-pcr10-keys')).status).to.equal(404);
+  });
+
   it('refuses an RSA AK with the ROCA fingerprint or under 2048 bits (padded to 256 bytes too), which a Keylime registrar and tenant pass on, and stores nothing', async function () {
     const short = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }).n as string, 'base64url');
     const cases: [string, Uint8Array, RegExp][] = [

@@ -104,8 +104,9 @@ function runVerify(options: VerifyOptions): VerifyReport {
       ...(signingKey === undefined ? {} : { signingKey }),
       ...(excludeListText === undefined ? {} : { excludeListText }),
     }).policy;
-  } else if (excludeListText !== undefined) {
-    policy = { ...emptyRuntimePolicy(), excludes: parseExcludeList(excludeListText) };
+  } else if (excludeListText !== undefined || options.imaKey.length > 0) {
+    // Signature keys without a policy are judged against Keylime's empty policy, as the verifier does.
+    policy = { ...emptyRuntimePolicy(), excludes: excludeListText === undefined ? [] : parseExcludeList(excludeListText) };
   }
   const compiled = policy === undefined ? undefined : compileRuntimePolicy(policy);
   const entries = binary

@@ -71,6 +71,17 @@ describe('ironlime ima verify / policy create / policy check', () => {
     expect(excluded.code).to.equal(0);
   });
 
+  it('with --ima-key and no --policy, judges as the verifier does (Keylime\'s empty policy): an unsigned ima-ng line fails', async () => {
+    const signedThenUnsigned = `${readFileSync(verification('signatures_2_entries.ascii'), 'utf8')}${rustKeylimeLog().split('\n').slice(1, 3).join('\n')}\n`;
+    const run = await ironlime(
+      'ima', 'verify', '--log', writeFile('mixed.ascii', signedThenUnsigned),
+      '--ima-key', verification('ima_keys/rsa2048pub.pem'), '--ima-key', verification('ima_keys/secp256k1.pem'),
+    );
+    expect(run.code).to.equal(1);
+    expect(run.stdout).to.match(/line 3: ima\.validation\.ima-ng\.not_in_allowlist \/init/);
+    expect(run.stdout).to.match(/line 4: ima\.validation\.ima-ng\.not_in_allowlist \/bin\/sh/);
+  });
+
   it('exits 2 for malformed input: unparsable or empty list, bad policy, bad signature, missing file, bad --pcr10', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['ima', 'verify', '--log', vectorPath('rust-keylime', 'invalid_ima_log.txt')], /line 1: expected/],

@@ -1,5 +1,6 @@
 import { webcrypto } from 'node:crypto';
 import { BoundedCache } from '../cache/bounded-cache.js';
+import { isJsonOfAtMost } from './kbs-dtos.js';
 import { KbsError } from './kbs-errors.js';
 
 /** Key-wrapping algorithms the broker uses for resources (trustee `kbs/src/jwe`), by key type. */
@@ -11,6 +12,12 @@ export const RESOURCE_ENC = 'A256GCM';
 /** RSA moduli accepted for a tee-pubkey, in bits. */
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 4096;
+/**
+ * Longest JSON text of a tee-pubkey, in characters: an RSA-4096 JWK with `alg`, `kid` and `use` is
+ * under 900. The JWK is kept as received (the session row, the token, `TeeKeyCache`'s key and value),
+ * so without a bound one `/attest` body (tens of MiB) would pin tens of MiB per cache entry.
+ */
+export const MAX_TEE_PUBKEY_JSON = 2048;
 /** RSA public exponents accepted (odd, between these). */
 const MIN_RSA_EXPONENT = 65537n;
 const MAX_RSA_EXPONENT = 2n ** 33n - 1n;
@@ -36,11 +43,15 @@ export interface TeePublicKey {
  * P-521 (`x`, `y` a point on the curve, `alg` ECDH-ES+A256KW). `alg` is required, as kbs-types'
  * `TeePubKey` requires it: the key goes as sent into the session and the token's `tee-pubkey` claim,
  * which a trustee resource KBS could not read without it. Private members, other curves and KBS's
- * legacy RSA1_5 are refused. Throws `KbsError` `JweError` — the broker cannot wrap a resource to this key.
+ * legacy RSA1_5 are refused, and so is a JWK whose JSON text is longer than `MAX_TEE_PUBKEY_JSON`.
+ * Throws `KbsError` `JweError` — the broker cannot wrap a resource to this key.
  */
 export async function parseTeePublicKey(jwk: unknown): Promise<TeePublicKey> {
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) {
     throw new KbsError('JweError', 'tee-pubkey must be a JWK object');
+  }
+  if (!isJsonOfAtMost(jwk, MAX_TEE_PUBKEY_JSON)) {
+    throw new KbsError('JweError', `tee-pubkey must be a JWK of at most ${MAX_TEE_PUBKEY_JSON} characters of JSON`);
   }
   const record = jwk as Record<string, unknown>;
   if ('d' in record || 'p' in record || 'q' in record) {

@@ -7,7 +7,7 @@ import { KbsError } from '../../lib/broker/kbs-errors.js';
 import { decideResourceAccess } from '../../lib/broker/resource-policy.js';
 import { revocationRefusal } from '../../lib/broker/revocation-state.js';
 import { ResourceVault } from '../../lib/broker/resource-vault.js';
-import { parseTeePublicKey, TeeKeyCache } from '../../lib/broker/tee-public-key.js';
+import { MAX_TEE_PUBKEY_JSON, parseTeePublicKey, TeeKeyCache } from '../../lib/broker/tee-public-key.js';
 import { parseResourceUri } from '../../lib/kbs-client/resource-uri.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { encryptResource } from '../../lib/broker/resource-jwe.js';
@@ -113,6 +113,19 @@ describe('broker: pure parts and hostile input', function () {
     offCurveY[65] = (offCurveY[65] ?? 0) ^ 1;
     expect(await kbsType(() => parseTeePublicKey({ ...pair.publicJwk, y: offCurveY.toString('base64url') }))).to.equal('JweError');
     expect(await kbsType(() => parseTeePublicKey({ ...pair.publicJwk, crv: 'P-256' })), 'P-521 coordinates named P-256').to.equal('JweError');
+  });
+
+  it('tee-pubkey: a JWK longer than MAX_TEE_PUBKEY_JSON is refused and not kept by the cache (an /attest body could pin tens of MiB per entry)', async function () {
+    const ec = (await TeeKeyPair.generate('ec')).publicJwk;
+    const padded = (length: number): Record<string, unknown> => ({ ...ec, kid: 'k'.repeat(length - JSON.stringify({ ...ec, kid: '' }).length) });
+    expect(JSON.stringify(padded(MAX_TEE_PUBKEY_JSON)).length).to.equal(MAX_TEE_PUBKEY_JSON);
+    expect((await parseTeePublicKey(padded(MAX_TEE_PUBKEY_JSON))).alg, 'at the bound').to.equal('ECDH-ES+A256KW');
+    expect(await kbsType(() => parseTeePublicKey(padded(MAX_TEE_PUBKEY_JSON + 1))), 'one character over').to.equal('JweError');
+    const cache = new TeeKeyCache();
+    const huge = { ...ec, kid: 'k'.repeat(8 * 1024 * 1024) };
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      expect(await kbsType(() => cache.parse(huge)), 'refused every time, so never kept').to.equal('JweError');
+    }
   });
 
   it('tee-pubkey cache: the same JWK text is checked once, received or stored; a refused key is refused again', async function () {

@@ -335,6 +335,10 @@ describe('broker: pure parts and hostile input', function () {
     expect(revocationRefusal(reinstated, 1_700_000_100_000, 'milliseconds'), 'session begun 500 ms before').to.contain('reinstated after this credential');
     expect(revocationRefusal(reinstated, reinstatedAt, 'milliseconds'), 'session of the very millisecond').to.contain('reinstated after this credential');
     expect(revocationRefusal(reinstated, reinstatedAt + 1, 'milliseconds')).to.equal(undefined);
+    // Token issued at .100, revoked at .200, reinstated at .500 of one second: its iat cannot show it came after the revocation.
+    const sameSecond = { revokedAt: 1_700_000_100, reinstatedAt };
+    expect(revocationRefusal(sameSecond, 1_700_000_100_100), 'token of the second the node was revoked and reinstated in').to.contain('reinstated after this credential');
+    expect(revocationRefusal(sameSecond, 1_700_000_101_000), 'token of the next second').to.equal(undefined);
   });
 
   it('token cache: one verification per token until exp (plus the skew), then refused as expired', async function () {

@@ -16,7 +16,7 @@ import { EarTokenIssuer } from './ear-token.js';
 import { EarTokenVerifier } from './ear-token-verifier.js';
 import { ResourceVault } from './resource-vault.js';
 import { SessionCookies } from './session-cookie.js';
-import { loadTrustedIssuer, type TrustedIssuer } from './trusted-issuers.js';
+import { loadTrustedIssuer, requireDistinctIssuers, type TrustedIssuer } from './trusted-issuers.js';
 import { revocationVerifyKey } from '../revocation/revocation-signature.js';
 import { VerifierClient } from '../verifier/verifier-client.js';
 import { VerifierStanding, type StandingCheck } from './verifier-standing.js';
@@ -66,6 +66,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   for (const spec of config.trustIssuers) {
     trusted.push(await loadTrustedIssuer(spec));
   }
+  requireDistinctIssuers(trusted, config.issuer);
   const revocationKey =
     config.revocationCert === undefined ? undefined : revocationVerifyKey(await readConfiguredFile(config.revocationCert, 'broker.revocationCert'));
   const ownStanding = options.standing === undefined ? await verifierStanding(config) : undefined;

@@ -42,6 +42,25 @@ export async function loadTrustedIssuer(spec: string, nowMs = Date.now()): Promi
   return { issuer, keys, ...(parsed.validity === undefined ? {} : { validity: parsed.validity }) };
 }
 
+/**
+ * Refuses trusted issuers that share a name with this broker's own issuer or with each other: a token
+ * is checked only against the first issuer of its `iss` (`EarTokenVerifier`), so the keys of every
+ * later one of that name were never tried — this broker's own tokens refused as "bad signature" when
+ * it trusted another broker left at the default issuer name, as it is.
+ *
+ * @throws InvalidConfig naming the shared issuer.
+ */
+export function requireDistinctIssuers(trusted: readonly TrustedIssuer[], ownIssuer: string): void {
+  const seen = new Set<string>([ownIssuer]);
+  for (const { issuer } of trusted) {
+    if (seen.has(issuer)) {
+      const whose = issuer === ownIssuer ? 'this broker\'s own issuer name (give one of the two brokers another --issuer)' : 'the name of another trusted issuer';
+      throw new InvalidConfig('broker.trustIssuers', `trusted issuer ${issuer} has ${whose}`);
+    }
+    seen.add(issuer);
+  }
+}
+
 function fromCertificate(text: string, file: string): { issuer: string | undefined; keys: KeyObject[]; validity: CertificateValidity } {
   let certificate: X509Certificate;
   try {

@@ -5,6 +5,12 @@ import type { MbCheckInput, MbCheckOutcome } from './internal/mb-check.js';
 
 /** Distinct boot logs kept per refstate: a fleet shares a handful, each agent re-sends its own every round. */
 const LOGS_PER_REFSTATE = 64;
+/**
+ * Characters of log text kept per refstate (a real UEFI log is 30–80 KB of base64): without it, one
+ * node whose quotes verify could pin 64 logs of the largest size accepted (the broker's 4 MiB) under
+ * its refstate, 256 MiB, by sending junk logs. The least recently used logs go first.
+ */
+export const LOG_TEXT_PER_REFSTATE = 16 * 1024 * 1024;
 
 /** Stands for "no refstate" as a WeakMap key. */
 const NO_REFSTATE: object = {};
@@ -50,10 +56,17 @@ export class MeasuredBootMemo {
       outcomes = [];
       logs.set(logKey, outcomes);
       owner.newest = { logs, logKey, outcomes };
-      if (logs.size > LOGS_PER_REFSTATE) {
+      if (logs === owner.texts) {
+        owner.textChars += logKey.length;
+      }
+      while (logs.size > LOGS_PER_REFSTATE || (logs === owner.texts && owner.textChars > LOG_TEXT_PER_REFSTATE && logs.size > 1)) {
         const oldest = logs.keys().next();
-        if (oldest.done !== true) {
-          logs.delete(oldest.value);
+        if (oldest.done === true) {
+          break;
+        }
+        logs.delete(oldest.value);
+        if (logs === owner.texts) {
+          owner.textChars -= oldest.value.length;
         }
       }
     }
@@ -78,7 +91,7 @@ export class MeasuredBootMemo {
     const owner = refstate ?? NO_REFSTATE;
     let logs = this.byRefstate.get(owner);
     if (logs === undefined) {
-      logs = { texts: new Map(), bytes: new Map(), newest: undefined };
+      logs = { texts: new Map(), bytes: new Map(), textChars: 0, newest: undefined };
       this.byRefstate.set(owner, logs);
     }
     return logs;
@@ -108,6 +121,8 @@ type LogOutcomes = Map<string, RestEntry[]>;
 interface RefstateLogs {
   readonly texts: LogOutcomes;
   readonly bytes: LogOutcomes;
+  /** Characters of the texts' keys, held under `LOG_TEXT_PER_REFSTATE`. */
+  textChars: number;
   /** The entry the last lookup used (the most recent in its map). */
   newest: { readonly logs: LogOutcomes; readonly logKey: string; readonly outcomes: RestEntry[] } | undefined;
 }

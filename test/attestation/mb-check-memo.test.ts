@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { checkMbLog, type MbCheckInput } from '../../lib/attestation/internal/mb-check.js';
-import { MeasuredBootMemo } from '../../lib/attestation/mb-check-memo.js';
+import { LOG_TEXT_PER_REFSTATE, MeasuredBootMemo } from '../../lib/attestation/mb-check-memo.js';
 import { createRefstate } from '../../lib/mb/create-refstate.js';
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { replayEventLog } from '../../lib/mb/replay.js';
@@ -40,6 +40,21 @@ describe('measured-boot check memo', () => {
     // The text and the raw bytes of one log are different inputs: each is checked once.
     expect(checkMbLog(input(goodPcrs, BOOT_LOG))).to.equal(first);
     expect(fromText).to.not.equal(first);
+  });
+
+  it('keeps at most LOG_TEXT_PER_REFSTATE characters of log text per refstate: junk logs of a node whose quotes verify push out the oldest, not pile up', () => {
+    const own = new MeasuredBootMemo();
+    const junk = (letter: string): string => letter.repeat(4 * 1024 * 1024);
+    const round = (eventLog: string): MbCheckInput => ({ eventLog, pcrs: goodPcrs, hashAlg: 'sha256', refstate, evaluatePolicy: true, policyName: 'example', memo: own });
+    const letters = 'ABCDEFGH'.split('').slice(0, Math.floor(LOG_TEXT_PER_REFSTATE / (4 * 1024 * 1024)) + 1);
+    for (const letter of letters) {
+      checkMbLog(round(junk(letter)));
+    }
+    const misses = own.stats.misses;
+    checkMbLog(round(junk(letters[letters.length - 1] as string)));
+    expect(own.stats.misses, 'the newest log is kept').to.equal(misses);
+    checkMbLog(round(junk('A')));
+    expect(own.stats.misses, 'the oldest was pushed out by weight, and is checked afresh').to.equal(misses + 1);
   });
 
   it('checks afresh a log of the same length that differs only at its end, right after a hit on the other', () => {

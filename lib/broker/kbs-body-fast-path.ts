@@ -9,7 +9,8 @@ import {
   passesJsonGuard,
 } from '../http/fast-path-checks.js';
 import { RESOURCE_PART } from './kbs-wire.js';
-import { isJsonOfAtMost, KBS_FORM, type KbsAttestationBody, type KbsRequestBody, type ResourcePathParams } from './kbs-dtos.js';
+import { isJsonOfAtMost } from './json-size.js';
+import { KBS_FORM, type KbsAttestationBody, type KbsRequestBody, type ResourcePathParams } from './kbs-dtos.js';
 import { EVIDENCE_LIMITS } from './tpm-evidence.js';
 
 /**

@@ -16,6 +16,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
+import { isJsonOfAtMost } from './json-size.js';
 import { RESOURCE_PART } from './kbs-wire.js';
 import { TRUST_CLAIMS, type TrustClaim } from './resource-policy.js';
 import { EVIDENCE_LIMITS } from './tpm-evidence.js';
@@ -40,15 +41,6 @@ export const KBS_FORM = {
   quote: /^r[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/,
 } as const;
 
-/** True when `value`'s JSON text has at most `max` characters (UTF-16 units); false for what JSON cannot carry. */
-export function isJsonOfAtMost(value: unknown, max: number): boolean {
-  try {
-    const text = JSON.stringify(value) as string | undefined;
-    return text !== undefined && text.length <= max;
-  } catch {
-    return false;
-  }
-}
 
 function IsJsonOfAtMost(max: number): PropertyDecorator {
   return ValidateBy({

@@ -1,6 +1,6 @@
 import { webcrypto } from 'node:crypto';
 import { BoundedCache } from '../cache/bounded-cache.js';
-import { isJsonOfAtMost } from './kbs-dtos.js';
+import { isJsonOfAtMost } from './json-size.js';
 import { KbsError } from './kbs-errors.js';
 
 /** Key-wrapping algorithms the broker uses for resources (trustee `kbs/src/jwe`), by key type. */

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { akPublicKey } from '../attestation/agent-policies.js';
+import { enteringAkPublicKey } from '../attestation/agent-policies.js';
 import { parseTpmPolicy, type TpmPolicy } from '../attestation/tpm-policy.js';
 import { compileRuntimePolicy, type CompiledRuntimePolicy } from '../ima/compiled-policy.js';
 import { parseRuntimePolicy } from '../ima/runtime-policy.js';
@@ -33,13 +33,14 @@ export interface CompiledNode {
 
 /**
  * Parses and compiles a node's AK and policies with the verifier's own parsers (lib/tpm, lib/ima,
- * lib/mb). Throws their typed errors for malformed input — the admin route runs this before storing,
- * so a stored node always compiles.
+ * lib/mb). Throws their typed errors for malformed input — the admin route runs this before storing —
+ * and `TpmKeyError` for an AK no TPM key can be trusted as (`enteringAkPublicKey`: RSA under 2048
+ * bits, ROCA), also when the node was stored before such AKs were refused: it is not trusted by it.
  */
 export function compileNode(record: BrokerNodeRecord): CompiledNode {
   return {
     record,
-    ak: record.akTpm === null ? null : akPublicKey(record.akTpm),
+    ak: record.akTpm === null ? null : enteringAkPublicKey(record.akTpm),
     tpmPolicy: parseTpmPolicy(record.tpmPolicy),
     runtimePolicy: record.runtimePolicy === null ? null : compileRuntimePolicy(parseRuntimePolicy(record.runtimePolicy)),
     mbRefstate: record.mbRefstate === null ? null : parseMbRefstate(record.mbRefstate),

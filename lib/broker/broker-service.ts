@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
-import { enteringAkPublicKey } from '../attestation/agent-policies.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
 import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode, type CompiledNodeEntry } from './broker-node.js';
 import type { BrokerRepository } from './broker-repository.js';
@@ -189,10 +188,22 @@ export class BrokerService {
     }
   }
 
-  /** Reads the node's stored record and compiles it (replacing what was compiled here before); an unknown node is refused. */
+  /**
+   * Reads the node's stored record and compiles it (replacing what was compiled here before); an
+   * unknown node is refused, and so is one whose stored record no longer compiles (a weak AK stored
+   * before such AKs were refused: `compileNode`), naming why.
+   */
   private async loadNode(agentId: string): Promise<CompiledNodeEntry> {
     const record = (await this.options.repository.findNode(agentId)) ?? this.unknownNode(agentId);
-    return this.nodes.compile(record, record.digest);
+    try {
+      return this.nodes.compile(record, record.digest);
+    } catch (error) {
+      this.nodes.forget(agentId);
+      if (error instanceof IronlimeError) {
+        throw new KbsError('AttestationError', `node ${agentId} as stored is not trusted: ${error.message} (store it again)`);
+      }
+      throw error;
+    }
   }
 
   /**
@@ -226,8 +237,6 @@ export class BrokerService {
   async putNode(record: BrokerNodeRecord): Promise<void> {
     let node: CompiledNode;
     try {
-      // Checked as it enters, not in compileNode: a node stored before the check still loads.
-      if (record.akTpm !== null) enteringAkPublicKey(record.akTpm);
       node = compileNode(record);
     } catch (error) {
       if (error instanceof IronlimeError) {

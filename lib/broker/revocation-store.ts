@@ -43,7 +43,11 @@ export class RevocationStore {
 
   /**
    * Ends the revocation in force and records when (milliseconds, `clock()`): the row stays, so
-   * credentials issued before the reinstatement stay refused. It ends only the revocation it read: the
+   * credentials issued before the reinstatement stay refused. A reinstatement in the revocation's own
+   * second is recorded at the start of the next one, and answers once that instant has passed (at most a
+   * second later): a token's `iat` has whole seconds, and one of the revocation's second is refused after
+   * a reinstatement (`revocationRefusal`) — without the wait, a node revoked and reinstated at once got
+   * tokens refused until the second ended. It ends only the revocation it read: the
    * row's version (PostgreSQL's `xmin`, which every write of the row changes, by any broker version) is
    * read first, `clock()` after it, and the update applies only to that version. A revocation recorded
    * after the read — a verifier's failure arriving meanwhile, in any worker — is never cleared by this
@@ -55,11 +59,19 @@ export class RevocationStore {
     if (version === null) {
       return 'not revoked';
     }
+    const at = clock();
     const updated = (await this.knex.raw(
-      'update broker_revocations set reinstated_at = ? where agent_id = ? and reinstated_at is null and xmin = ?::text::xid returning agent_id',
-      [clock(), agentId, version],
-    )) as { rows: unknown[] };
-    if (updated.rows.length > 0) {
+      // At most a second ahead, should another host's clock have recorded the revocation later.
+      `update broker_revocations set reinstated_at = greatest(?::bigint, least((revoked_at + 1) * 1000, ?::bigint + 1000))
+       where agent_id = ? and reinstated_at is null and xmin = ?::text::xid returning reinstated_at`,
+      [at, at, agentId, version],
+    )) as { rows: { reinstated_at: string | number }[] };
+    const recorded = updated.rows[0]?.reinstated_at;
+    if (recorded !== undefined) {
+      const ahead = Number(recorded) - at;
+      if (ahead > 0) {
+        await new Promise((resolve) => setTimeout(resolve, ahead + 1));
+      }
       return 'reinstated';
     }
     const inForce = await this.knex('broker_revocations').select('agent_id').where({ agent_id: agentId }).whereNull('reinstated_at').first();

@@ -41,7 +41,6 @@ export const KBS_FORM = {
   quote: /^r[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/,
 } as const;
 
-
 function IsJsonOfAtMost(max: number): PropertyDecorator {
   return ValidateBy({
     name: 'isJsonOfAtMost',

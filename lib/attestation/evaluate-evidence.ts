@@ -7,10 +7,10 @@ import type { MbRefstate } from '../mb/mb-refstate.js';
 import type { TpmPolicyJson } from './agent-policies.js';
 import { isQuoteHashAlg } from './algorithms.js';
 import { runAttestationChecks, type AttestationClaims } from './attestation-checks.js';
-import type { Failure } from './internal/failure.js';
+import { FailureComponent, failureEvent, type Failure, type FailureEvent } from './internal/failure.js';
 import type { MeasuredBootPolicyName } from './internal/mb-check.js';
 import type { MeasuredBootMemo } from './mb-check-memo.js';
-import { missingRuntimePolicyPcr } from './pcr-checks.js';
+import { IMA_PCR } from '../tpm/keylime-profile.js';
 import { compileSeverityPolicy, labelFailures, type SeverityPolicy } from './severity.js';
 import { parseTpmPolicy, type TpmPolicy } from './tpm-policy.js';
 
@@ -106,7 +106,7 @@ export function evaluateEvidence(evidence: TpmEvidence, options: EvaluateEvidenc
       memo: options.mbMemo,
     },
   });
-  const events = [...round.events, ...missingRuntimePolicyPcr(evidence.runtimePolicy ?? null, round.claims.quote?.pcrs, round.events)];
+  const events = [...round.events, ...runtimePolicyPcrEvents(evidence.runtimePolicy ?? null, round.claims, round.events)];
   const details = labelFailures(options.severityPolicy ?? DEFAULT_SEVERITY, events);
   return {
     valid: details.length === 0,
@@ -114,4 +114,32 @@ export function evaluateEvidence(evidence: TpmEvidence, options: EvaluateEvidenc
     failures: details.map((failure) => ({ type: failure.eventId, context: failure.context })),
     details,
   };
+}
+
+/**
+ * A runtime policy is applied only through PCR 10: when one is given and the verified quote does not
+ * cover PCR 10, the IMA list cannot be checked, so the evidence fails (`pcr_validation.missing_pcr_10`)
+ * instead of passing unchecked, whatever the policy's `meta.generator` (Keylime 7.14 answers valid
+ * there; runAttestationChecks already reports `missing_pcrs` for a generator above EmptyAllowList).
+ */
+export function runtimePolicyPcrEvents(
+  policy: CompiledRuntimePolicy | null,
+  claims: AttestationClaims,
+  events: readonly FailureEvent[],
+): FailureEvent[] {
+  if (policy === null || claims.quote === null || String(IMA_PCR) in claims.quote.pcrs) {
+    return [];
+  }
+  const reported = events.some((e) => e.eventId === 'pcr_validation.missing_pcrs' && (e.context['data'] as unknown[] | undefined)?.includes(IMA_PCR));
+  if (reported) {
+    return [];
+  }
+  return [
+    failureEvent(
+      FailureComponent.PCR_VALIDATION,
+      `missing_pcr_${IMA_PCR}`,
+      `IMA PCR ${IMA_PCR} is missing in quote, but a runtime policy was given: the IMA list cannot be checked`,
+      true,
+    ),
+  ];
 }

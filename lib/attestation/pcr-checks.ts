@@ -1,5 +1,4 @@
-import type { CompiledRuntimePolicy } from '../ima/compiled-policy.js';
-import { DATA_PCR, IMA_PCR } from '../tpm/keylime-profile.js';
+import { DATA_PCR } from '../tpm/keylime-profile.js';
 import type { QuoteHashAlg } from './algorithms.js';
 import { digestInHexList, digestLength, hashParts, toHex } from './internal/digest.js';
 import { FailureComponent, failureEvent, type FailureEvent } from './internal/failure.js';
@@ -82,27 +81,4 @@ export function checkMissingPcrs(
 /** `unused_pcr_<n>`: a PCR was quoted for a check whose log the agent did not send (IMA or boot log). */
 export function unusedPcrEvent(pcr: number, what: string): FailureEvent {
   return pcrEvent(`unused_pcr_${pcr}`, `${what} PCR ${pcr} in policy, but no measurement list provided`);
-}
-
-/**
- * A runtime policy is applied only through PCR 10: when one is given and the verified quote (its PCRs,
- * `quotedPcrs` by number; undefined when it did not verify) does not cover PCR 10, the IMA list cannot
- * be checked, so the evidence fails (`pcr_validation.missing_pcr_10`) instead of passing unchecked,
- * whatever the policy's `meta.generator` (Keylime 7.14 answers valid there; `runAttestationChecks`
- * already reports `missing_pcrs` for a generator above EmptyAllowList, listed in `events`). Used by
- * one-shot evidence (`evaluateEvidence`) and the KBS broker, where the node picks its quote's PCRs.
- */
-export function missingRuntimePolicyPcr(
-  policy: CompiledRuntimePolicy | null,
-  quotedPcrs: Readonly<Record<string, string>> | undefined,
-  events: readonly FailureEvent[],
-): FailureEvent[] {
-  if (policy === null || quotedPcrs === undefined || String(IMA_PCR) in quotedPcrs) {
-    return [];
-  }
-  const reported = events.some((e) => e.eventId === 'pcr_validation.missing_pcrs' && (e.context['data'] as unknown[] | undefined)?.includes(IMA_PCR));
-  if (reported) {
-    return [];
-  }
-  return [pcrEvent(`missing_pcr_${IMA_PCR}`, `IMA PCR ${IMA_PCR} is missing in quote, but a runtime policy was given: the IMA list cannot be checked`)];
 }

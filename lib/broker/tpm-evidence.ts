@@ -1,6 +1,6 @@
 import { runAttestationChecks } from '../attestation/attestation-checks.js';
 import { isQuoteHashAlg } from '../attestation/algorithms.js';
-import { missingRuntimePolicyPcr } from '../attestation/pcr-checks.js';
+import { runtimePolicyPcrEvents } from '../attestation/evaluate-evidence.js';
 import { initialImaReplayState } from '../ima/ima-replay-state.js';
 import type { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { ATTEST_MATCH_ALLOWANCE_NS } from './attest-match-allowance.js';
@@ -43,7 +43,7 @@ export type TpmAppraisal =
  * (so a replayed quote, another TPM's quote or another session's quote fails), its PCR digest must
  * match, and the node's policies must hold — `tpm_policy` PCR values, the IMA list replayed from entry
  * 0 to the quoted PCR 10 against the runtime policy (a quote without PCR 10 is refused when the node
- * has one, whatever its `meta.generator`: `missingRuntimePolicyPcr`), the boot log replayed to the quoted PCRs against
+ * has one, whatever its `meta.generator`: `runtimePolicyPcrEvents`, as one-shot evidence), the boot log replayed to the quoted PCRs against
  * the refstate. No clock check (there is no previous quote; freshness is the session nonce) and no
  * PCR 16 binding (the tee-pubkey is bound through the report data instead). `mbMemo` (the caller's,
  * as the verifier's) reuses the boot-log check of a log and quoted PCR values seen before: a node sends
@@ -78,7 +78,7 @@ export function appraiseTpmEvidence(
     matchAllowanceNs: ATTEST_MATCH_ALLOWANCE_NS,
     mb: { eventLog: evidence.mb_measurement_list, refstate: node.mbRefstate, evaluatePolicy: true, policyName: 'example', memo: mbMemo },
   });
-  const events = [...round.events, ...missingRuntimePolicyPcr(node.runtimePolicy, round.claims.quote?.pcrs, round.events)];
+  const events = [...round.events, ...runtimePolicyPcrEvents(node.runtimePolicy, round.claims, round.events)];
   const reasons = events.map((event) => `${event.eventId}: ${describe(event.context)}`);
   if (node.mbRefstate !== null && (round.claims.measuredBoot === null || evidence.mb_measurement_list === undefined)) {
     reasons.push('measured_boot: the node has a refstate but sent no boot log that could be checked');

@@ -120,7 +120,7 @@ export function evaluateEvidence(evidence: TpmEvidence, options: EvaluateEvidenc
  * A runtime policy is applied only through PCR 10: when one is given and the verified quote does not
  * cover PCR 10, the IMA list cannot be checked, so the evidence fails (`pcr_validation.missing_pcr_10`)
  * instead of passing unchecked, whatever the policy's `meta.generator` (Keylime 7.14 answers valid
- * there; runAttestationChecks already reports `missing_pcrs` for a generator above EmptyAllowList).
+ * there; runAttestationChecks already reports `missing_pcrs` when `requiresPcr10`).
  */
 export function runtimePolicyPcrEvents(
   policy: CompiledRuntimePolicy | null,

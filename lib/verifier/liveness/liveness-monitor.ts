@@ -50,6 +50,7 @@ export class LivenessMonitor {
   private sweeping: Promise<void> | undefined;
   private closed = false;
   private readonly unsaved = new Map<string, UnsavedVerdict>();
+  private readonly firstChecks = new Set<Promise<void>>();
 
   constructor(private readonly options: LivenessMonitorOptions) {}
 
@@ -63,11 +64,23 @@ export class LivenessMonitor {
     return this.sweeping;
   }
 
-  /** Stops checking once the running sweep (every check of it) is done, and tries once more to store kept verdicts. */
+  /**
+   * The first check of a node just enrolled, of that node alone (`POST /liveness/{id}` waits for it): a
+   * sweep waits for its slowest node, so one node that does not answer would hold every enrolment for
+   * the whole request timeout, and a sweep already under way listed the nodes before this one.
+   */
+  checkEnrolled(agentId: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const check = this.checkOne(agentId).finally(() => this.firstChecks.delete(check));
+    this.firstChecks.add(check);
+    return check;
+  }
+
+  /** Stops checking once the running sweep and first checks (every check of them) are done, and tries once more to store kept verdicts. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.sweeping?.catch(() => undefined);
+    await Promise.allSettled([this.sweeping, ...this.firstChecks]);
     await this.storeUnsaved();
     for (const [agentId, verdict] of this.unsaved) {
       this.options.log.error({ agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'liveness verdict never stored: the verifier closed');
@@ -90,6 +103,12 @@ export class LivenessMonitor {
     const checks = records.filter((record) => record.state.status !== 'failed' && !this.unsaved.has(record.agentId)).map((record) => this.check(record));
     const failure = (await Promise.allSettled(checks)).find((result) => result.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
+  }
+
+  private async checkOne(agentId: string): Promise<void> {
+    const record = await this.options.repository.find(agentId);
+    if (record === undefined || record.verifierId !== this.options.verifierId || record.state.status === 'failed') return;
+    await this.check(record);
   }
 
   private async check(record: LivenessRecord): Promise<void> {

@@ -100,7 +100,7 @@ export function livenessStatusResults(record: LivenessRecord, now: number, fresh
  * The verifier's routes for nodes without a TPM (ironlime, docs/identity.md), all admin and gated like
  * `/agents/{id}` (verifier-access.ts: viewer reads, operator enrols, admin deletes, a token sees only
  * its tenant's nodes; changes are audited): enrol (replacing any earlier enrolment of the same
- * tenant; a first check runs at once), status, delete.
+ * tenant; a first check of that node runs at once), status, delete.
  */
 export function registerLivenessRoutes(
   service: KeylimeService,
@@ -136,7 +136,7 @@ export function registerLivenessRoutes(
         metaData: body.metadata,
       }, changeRecord(request, 200), seesTenant(request));
       if (refused !== undefined) refuseEnrolment(params.agent_id, refused);
-      await deps.monitor.checkNow();
+      await deps.monitor.checkEnrolled(params.agent_id);
       return ok(reply, {});
     },
   });

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { KeylimeHttpError } from '../http/client-errors.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import type { HostId } from '../identity/host-id.js';
 import { hostIdHash } from '../identity/host-id.js';
@@ -47,6 +49,9 @@ export async function startHostAgent(config: Readonly<AgentConfig>, options: Sta
   const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);
   const secret = identity === 'id-secret' ? loadOrCreateHostSecret(config.dataDir) : undefined;
   const registeredMarker = path.join(config.dataDir, HOST_SECRET_REGISTERED_FILE);
+  // A secret just made is a new key whatever the marker says (the old secret was lost): it is presented, so
+  // that the registrar refuses it as another secret and flags the record, rather than a proof it cannot check.
+  const sendsProofKey = secret !== undefined && (secret.created || !existsSync(registeredMarker));
   const proofKey = secret === undefined ? undefined : hostProofKey(secret.secret, hostIdHash(hostId));
   const service = createHostAgentService({ uuid, identityMode: identity, proofKey }, { cert: tls.cert, key: tls.key, clientCa }, log);
   const address = await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) });
@@ -58,7 +63,7 @@ export async function startHostAgent(config: Readonly<AgentConfig>, options: Sta
       uuid,
       mode: identity,
       hostId,
-      ...(secret === undefined ? {} : { secret: { value: secret.secret, created: !existsSync(registeredMarker) } }),
+      ...(secret === undefined ? {} : { secret: { value: secret.secret, created: sendsProofKey } }),
       contactIp,
       contactPort: address.port,
       serverCertPem: tls.cert,
@@ -68,8 +73,20 @@ export async function startHostAgent(config: Readonly<AgentConfig>, options: Sta
     }
   } catch (error) {
     await service.close();
+    if (secret !== undefined && !sendsProofKey && refusedForProofKey(error)) {
+      throw new InvalidParameterValue(
+        registeredMarker,
+        'says the registrar holds this host\'s proof key, but it asks for it (the agent was deleted there): delete this file so that the next start sends the key again',
+        { cause: error },
+      );
+    }
     throw error;
   }
   log.info({ uuid, url: address.url, identity, hostIdKind: hostId.kind }, 'agent without a TPM registered');
   return { url: address.url, uuid, identity, hostId, agentCertPem: tls.cert, config, service, close: () => service.close() };
+}
+
+/** The registrar's refusal of an `id-secret` registration that did not send the proof key it does not hold. */
+function refusedForProofKey(error: unknown): boolean {
+  return error instanceof KeylimeHttpError && error.remoteHttpStatus === 400 && error.status.includes('host_proof_key');
 }

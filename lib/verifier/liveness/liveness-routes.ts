@@ -72,13 +72,21 @@ export class LivenessEnrolBody {
   metadata?: string;
 }
 
+/** When a status is read (unix seconds): by the database's clock, which dated the last answer, and by this process's. */
+export interface LivenessStatusClock {
+  readonly databaseNow: number;
+  readonly processNow: number;
+}
+
 /**
- * `results` of `GET /v2.x/liveness/{agent_id}` at `now` (unix seconds): an `alive` whose last answer is
- * older than `freshnessBound` seconds (or dated ahead) is shown `pending` with `stale: true`, as a stale
- * PASS is; `freshness_bound` tells the driver the bound.
+ * `results` of `GET /v2.x/liveness/{agent_id}` at `clock`: an `alive` whose last answer is older than
+ * `freshnessBound` seconds (or dated ahead) on the database's clock, which dated it, is shown `pending`
+ * with `stale: true`, as a stale PASS is; `freshness_bound` tells the driver the bound. `last_seen` is
+ * given on this process's clock, as the reply's `Date` header the driver judges it against.
  */
-export function livenessStatusResults(record: LivenessRecord, now: number, freshnessBound: number): Record<string, unknown> {
-  const shown = livenessOperatorStatus(record.state, now, freshnessBound);
+export function livenessStatusResults(record: LivenessRecord, clock: LivenessStatusClock, freshnessBound: number): Record<string, unknown> {
+  const shown = livenessOperatorStatus(record.state, clock.databaseNow, freshnessBound);
+  const lastSeen = record.state.lastSeen === null ? null : Math.round(record.state.lastSeen + clock.processNow - clock.databaseNow);
   return {
     agent_id: record.agentId,
     identity_mode: record.mode,
@@ -87,7 +95,7 @@ export function livenessStatusResults(record: LivenessRecord, now: number, fresh
     attestation_status: livenessStatusWord(shown.status),
     integrity_evidence: NO_INTEGRITY_EVIDENCE,
     misses: record.state.misses,
-    last_seen: record.state.lastSeen,
+    last_seen: lastSeen,
     last_failure: record.state.lastFailure,
     stale: shown.stale,
     freshness_bound: freshnessBound,
@@ -147,10 +155,10 @@ export function registerLivenessRoutes(
     admin: true,
     params: LivenessParams,
     handler: async ({ params, request, reply }) => {
-      const record = await deps.repository.find(params.agent_id);
+      const read = await deps.repository.findAt(params.agent_id);
       // The tenant again on the row read: the admin gate read it before, and the id may have been enrolled since.
-      if (record === undefined || !seesTenant(request)(record.tenant)) throw new LivenessNotEnrolled(params.agent_id);
-      return ok(reply, livenessStatusResults(record, Date.now() / 1000, deps.freshnessBound));
+      if (read === undefined || !seesTenant(request)(read.record.tenant)) throw new LivenessNotEnrolled(params.agent_id);
+      return ok(reply, livenessStatusResults(read.record, { databaseNow: read.databaseNow, processNow: Date.now() / 1000 }, deps.freshnessBound));
     },
   });
 

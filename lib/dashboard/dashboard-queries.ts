@@ -82,9 +82,17 @@ export class DashboardQueries {
     return { now, bounds: this.bounds };
   }
 
-  /** SQL true when `column` (a stored time, in whole seconds as `nodeRow` reads it) lies in `window`; false for null. */
-  private inWindow(column: string, window: FreshWindow): Knex.Raw {
-    return this.knex.raw(`coalesce(floor(extract(epoch from ??)) between ? and ?, false)`, [column, window.earliest, window.latest]);
+  /** SQL true when `time` (a stored time, in whole seconds as `nodeRow` reads it) lies in `window`; false for null. */
+  private inWindow(time: Knex.Raw | Knex.Ref<string, Record<string, string>>, window: FreshWindow): Knex.Raw {
+    return this.knex.raw(`coalesce(floor(extract(epoch from ?)) between ? and ?, false)`, [time, window.earliest, window.latest]);
+  }
+
+  /**
+   * A liveness node's last answer on this process's clock at `now`: the monitor dates it on the
+   * database's (liveness-monitor.ts), and rows are judged on this process's, as the status API gives it.
+   */
+  private livenessLastSeen(now: number): Knex.Raw {
+    return this.knex.raw('last_seen_at + (to_timestamp(?) - now())', [now]);
   }
 
   private agents(tenant: string | undefined): Knex.QueryBuilder {
@@ -97,8 +105,8 @@ export class DashboardQueries {
     return tenant === undefined ? query : query.where('tenant', tenant);
   }
 
-  /** Attested agents and liveness-checked nodes as one relation `n` with the columns of `nodeRow`. */
-  private allNodes(tenant: string | undefined): Knex.QueryBuilder {
+  /** Attested agents and liveness-checked nodes as one relation `n` with the columns of `nodeRow`, to be judged at `now`. */
+  private allNodes(tenant: string | undefined, now: number): Knex.QueryBuilder {
     const raw = (sql: string): Knex.Raw => this.knex.raw(sql);
     const attested = this.agents(tenant).select([
       ...SHARED_COLUMNS.slice(0, 2),
@@ -121,7 +129,7 @@ export class DashboardQueries {
       'trust_level',
       raw('status as liveness_status'),
       'last_failure',
-      'last_seen_at',
+      this.knex.raw('? as last_seen_at', [this.livenessLastSeen(now)]),
     ]);
     return this.knex.from(this.knex.raw('(? union all ?) as n', [attested, checked]));
   }
@@ -134,7 +142,7 @@ export class DashboardQueries {
   async overview(tenant: string | undefined): Promise<FleetOverview> {
     const now = Date.now() / 1000;
     const states = (await this.agents(tenant)
-      .select('operational_state', { fresh: this.inWindow('last_successful_attestation', freshWindow(now, this.bounds.pass)) })
+      .select('operational_state', { fresh: this.inWindow(this.knex.ref('last_successful_attestation'), freshWindow(now, this.bounds.pass)) })
       .count({ n: '*' })
       .groupBy('operational_state', 'fresh')
       .orderBy('operational_state')) as { operational_state: number; fresh: boolean; n: string | number }[];
@@ -164,7 +172,7 @@ export class DashboardQueries {
         .count({ n: '*' })
         .groupBy('trust_level') as Promise<{ trust_level: string; n: string | number }[]>,
       this.liveness(tenant)
-        .select('status', { fresh: this.inWindow('last_seen_at', freshWindow(now, this.bounds.liveness)) })
+        .select('status', { fresh: this.inWindow(this.livenessLastSeen(now), freshWindow(now, this.bounds.liveness)) })
         .count({ n: '*' })
         .groupBy('status', 'fresh') as Promise<{ status: string; fresh: boolean; n: string | number }[]>,
     ]);
@@ -190,8 +198,9 @@ export class DashboardQueries {
    * the id, address, last event id or trust level.
    */
   async nodes(tenant: string | undefined, query: NodeQuery): Promise<NodePage> {
+    const clock = this.clock();
     const filtered = (): Knex.QueryBuilder => {
-      const builder = this.allNodes(tenant);
+      const builder = this.allNodes(tenant, clock.now);
       if (holdsNul(query.search)) {
         void builder.whereRaw('false');
       } else if (query.search !== '') {
@@ -215,14 +224,14 @@ export class DashboardQueries {
       .orderByRaw(`${NODE_SORTS[query.sort]} ${direction} nulls last, agent_id ${direction}`)
       .limit(NODES_PAGE_SIZE)
       .offset((page - 1) * NODES_PAGE_SIZE)) as Record<string, unknown>[];
-    const clock = this.clock();
     return { rows: rows.map((row) => nodeRow(row, clock)), total, page, pages };
   }
 
   async node(tenant: string | undefined, agentId: string): Promise<NodeRow | undefined> {
     if (holdsNul(agentId)) return undefined;
-    const row = (await this.allNodes(tenant).select('*').where('agent_id', agentId).first()) as Record<string, unknown> | undefined;
-    return row === undefined ? undefined : nodeRow(row, this.clock());
+    const clock = this.clock();
+    const row = (await this.allNodes(tenant, clock.now).select('*').where('agent_id', agentId).first()) as Record<string, unknown> | undefined;
+    return row === undefined ? undefined : nodeRow(row, clock);
   }
 
   /**
@@ -233,8 +242,8 @@ export class DashboardQueries {
   async nodesByIds(tenant: string | undefined, agentIds: readonly string[]): Promise<NodeRow[]> {
     const ids = agentIds.filter((id) => !holdsNul(id));
     if (ids.length === 0) return [];
-    const rows = (await this.allNodes(tenant).select('*').whereIn('agent_id', ids)) as Record<string, unknown>[];
     const clock = this.clock();
+    const rows = (await this.allNodes(tenant, clock.now).select('*').whereIn('agent_id', ids)) as Record<string, unknown>[];
     return rows.map((row) => nodeRow(row, clock));
   }
 

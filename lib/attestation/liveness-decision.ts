@@ -88,8 +88,8 @@ export function decideLiveness(state: LivenessState, check: LivenessCheck, obser
 function answerProblem(check: LivenessCheck, results: unknown): string | undefined {
   if (typeof results !== 'object' || results === null) return 'the liveness answer is not an object';
   const answer = results as Record<string, unknown>;
-  if (answer['agent_uuid'] !== check.agentId) return `the liveness answer names another agent (${String(answer['agent_uuid']).slice(0, 80)})`;
-  if (answer['identity_mode'] !== check.mode) return `the agent answers as ${String(answer['identity_mode']).slice(0, 20)}, enrolled as ${check.mode}`;
+  if (answer['agent_uuid'] !== check.agentId) return `the liveness answer names another agent (${shownValue(answer['agent_uuid'], 80)})`;
+  if (answer['identity_mode'] !== check.mode) return `the agent answers as ${shownValue(answer['identity_mode'], 20)}, enrolled as ${check.mode}`;
   if (check.mode === 'id-only') return undefined;
   const proof = answer['proof'];
   if (check.proofKey === null) return 'no proof key is known for this id-secret node';
@@ -97,4 +97,12 @@ function answerProblem(check: LivenessCheck, results: unknown): string | undefin
     return 'the host-secret proof does not match the nonce (lost, foreign or replayed secret)';
   }
   return undefined;
+}
+
+/**
+ * A field of the node's answer in a reason, at most `max` characters: text as it is, anything else as
+ * JSON (`String` throws on an object whose `toString` is not a function, and the check then stored nothing).
+ */
+function shownValue(value: unknown, max: number): string {
+  return (typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))).slice(0, max);
 }

@@ -9,7 +9,7 @@ export interface HostEnrolmentInput {
   readonly uuid: string;
   readonly mode: 'id-secret' | 'id-only';
   readonly hostId: HostId;
-  /** `id-secret`: the host secret, and whether it was just made (then its proof key is sent). */
+  /** `id-secret`: the host secret, and whether it was just made or the registrar is not known to hold its proof key (then the key is sent). */
   readonly secret?: { readonly value: Uint8Array; readonly created: boolean };
   readonly contactIp: string;
   readonly contactPort: number;

@@ -129,8 +129,11 @@ export class KeylimeAttestation extends AttestationInterface {
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
       if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions()))) {
-        await enrolForLiveness(connection, connection.liveness(), location.uuid, task.node.uuid);
-        task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
+        if ((await enrolForLiveness(connection, connection.liveness(), location.uuid, task.node.uuid)) === 'kept-failed') {
+          task.logger.warn(log, 'agent has no TPM and failed its liveness checks: not re-enrolled (tear the node down to check it afresh)');
+        } else {
+          task.logger.info(log, 'agent has no TPM: enrolled for liveness checks (no integrity evidence)');
+        }
         return;
       }
       const foreign = enrolled === undefined ? undefined : foreignEnrolment(enrolled, task.node.uuid, location.uuid);

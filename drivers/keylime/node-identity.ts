@@ -64,14 +64,18 @@ function foreignLiveness(enrolled: LivenessStatusReply, nodeUuid: string, agentI
 
 /**
  * Enrols a node without a TPM for liveness checks, with what the registrar holds (address, certificate,
- * proof key) and the node's uuid in `metadata`; re-enrols only an enrolment this node made.
+ * proof key) and the node's uuid in `metadata`; re-enrols only an enrolment this node made (picking up
+ * an address the agent moved to), and never a `failed` one: a failed verdict stays failed, as a TPM
+ * agent's does (docs/keylime-driver.md), until the node is torn down (`unregisterNode`). Resolves
+ * `kept-failed` when it left such an enrolment, else `enrolled`.
  *
  * @throws AttestationFailed when another node's enrolment (or one made for no node) holds the agent.
  */
-export async function enrolForLiveness(connection: KeylimeConnection, liveness: LivenessClient, agentId: string, nodeUuid: string): Promise<void> {
+export async function enrolForLiveness(connection: KeylimeConnection, liveness: LivenessClient, agentId: string, nodeUuid: string): Promise<'enrolled' | 'kept-failed'> {
   const enrolled = await readLivenessEnrolment(liveness, agentId);
   const foreign = enrolled === undefined ? undefined : foreignLiveness(enrolled, nodeUuid, agentId);
   if (foreign !== undefined) throw new AttestationFailed([foreign]);
+  if (enrolled?.liveness_status === 'failed') return 'kept-failed';
   const identity = await connection.registrar.identity(agentId);
   if (identity.ip === null || identity.port === null || identity.mtls_cert === null || identity.mtls_cert === 'disabled') {
     throw new AttestationFailed([`agent ${agentId} registered no address or certificate to be checked at`]);
@@ -84,6 +88,7 @@ export async function enrolForLiveness(connection: KeylimeConnection, liveness: 
     proofKey: identity.host_proof_key,
     metadata: { node: nodeUuid },
   });
+  return 'enrolled';
 }
 
 /**

@@ -86,12 +86,13 @@ export class EkCertificateUntrusted extends IronlimeError {
  * proof still activates it).
  */
 export class ActivationFailed extends IronlimeError {
-  constructor(agentId: string, outcome: 'contact-kept' | 'not-activated') {
+  /** `proof`: the field that did not match, named in the message (`auth_tag`, or an `id-secret` host's `host_proof`). */
+  constructor(agentId: string, outcome: 'contact-kept' | 'not-activated', proof: 'auth_tag' | 'host_proof' = 'auth_tag') {
     const consequence = {
       'contact-kept': 'its proven contact details are kept',
       'not-activated': 'the agent is not activated',
     }[outcome];
-    super('ERR_ACTIVATION_FAILED', `auth_tag for agent '${agentId}' does not match; ${consequence}`);
+    super('ERR_ACTIVATION_FAILED', `${proof} for agent '${agentId}' does not match; ${consequence}`);
   }
 }
 

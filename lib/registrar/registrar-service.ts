@@ -172,7 +172,7 @@ export class RegistrarService {
         return current;
       }
       // Thrown inside the transaction: it rolls back, so the nonce and any pending contact stay as they were.
-      throw new ActivationFailed(agentId, current.active ? 'contact-kept' : 'not-activated');
+      throw new ActivationFailed(agentId, current.active ? 'contact-kept' : 'not-activated', 'host_proof');
     }).catch((error: unknown) => {
       if (error instanceof ActivationFailed) this.log.warn({ agentId }, 'host proof mismatch: nothing changed');
       throw error;

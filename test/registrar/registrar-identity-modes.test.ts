@@ -191,11 +191,11 @@ describe('registrar: identity modes and trust levels (issue 15)', function () {
         const key = hostProofKey(newHostSecret(), hostIdHash(hostId));
         const first = await agentClient.registerHost(id, { mode: 'id-secret', hostId, hostProofKey: key.toString('hex'), ip: '127.0.0.1', port: 9002, mtlsCert: 'disabled' });
         const wrong = await refusal(agentClient.proveHost(id, 'ab'.repeat(32)));
-        expect(wrong.status).to.equal(`auth_tag for agent '${id}' does not match; the agent is not activated`);
+        expect(wrong.status).to.equal(`host_proof for agent '${id}' does not match; the agent is not activated`);
         await agentClient.proveHost(id, hostRegistrationProof(key, id, first as string));
         const move = await agentClient.registerHost(id, { mode: 'id-secret', hostId, ip: '127.0.0.1', port: 9003, mtlsCert: 'disabled' });
         const again = await refusal(agentClient.proveHost(id, 'ab'.repeat(32)));
-        expect(again.status).to.equal(`auth_tag for agent '${id}' does not match; its proven contact details are kept`);
+        expect(again.status).to.equal(`host_proof for agent '${id}' does not match; its proven contact details are kept`);
         expect(await admin.identity(id)).to.include({ port: 9002, flagged_reason: null });
         await agentClient.proveHost(id, hostRegistrationProof(key, id, move as string));
         expect(await admin.identity(id)).to.include({ port: 9003 });

@@ -83,7 +83,7 @@ describe('registrar: a request carried out, its reply lost, and sent once more',
         expect(plain.cuts).to.equal(cutsBefore + 1);
         expect(await direct.identity(id)).to.include({ agent_id: id, identity_mode: 'id-secret' });
         // Fail closed: any other proof, well-formed or not, is still refused and changes nothing.
-        expect(await outcomeOf(agent.proveHost(id, 'ab'.repeat(32)))).to.equal(`400 auth_tag for agent '${id}' does not match; its proven contact details are kept`);
+        expect(await outcomeOf(agent.proveHost(id, 'ab'.repeat(32)))).to.equal(`400 host_proof for agent '${id}' does not match; its proven contact details are kept`);
         expect(await outcomeOf(agent.proveHost(id, proof.toUpperCase()))).to.match(/^400 /);
         // After a re-registration the accepted proof proves nothing: the new nonce needs its own.
         const next = await agent.registerHost(id, { mode: 'id-secret', hostId, ip: '127.0.0.1', port: 9003, mtlsCert: 'disabled' });

@@ -90,9 +90,11 @@ export class DashboardQueries {
   /**
    * A liveness node's last answer on this process's clock at `now`: the monitor dates it on the
    * database's (liveness-monitor.ts), and rows are judged on this process's, as the status API gives it.
+   * Moved by whole seconds (as the status API rounds `last_seen`): the two clocks are read a few
+   * milliseconds apart, and a row moved by that jitter would differ at every live update's tick.
    */
   private livenessLastSeen(now: number): Knex.Raw {
-    return this.knex.raw('last_seen_at + (to_timestamp(?) - now())', [now]);
+    return this.knex.raw(`last_seen_at + round(?::float8 - extract(epoch from now())) * interval '1 second'`, [now]);
   }
 
   private agents(tenant: string | undefined): Knex.QueryBuilder {

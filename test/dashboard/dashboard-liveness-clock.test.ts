@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { issueApiToken } from '../../lib/auth/api-token.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
+import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
+import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
@@ -48,5 +51,19 @@ describe('dashboard: a liveness node judged on the clock its last answer was dat
     } finally {
       Date.now = realNow;
     }
+  });
+
+  it('shows the same last answer at every read, so the live updates send a liveness row only when it changed', async () => {
+    const knex = suite.database.database.knex;
+    const liveness = new LivenessRepository(knex);
+    await liveness.enrol({ verifierId: 'elsewhere', ip: '127.0.0.1', port: 9, mtlsCert: CERT, agentId: 'steady-node', tenant: 'default', mode: 'id-only', trustLevel: 'id-only', proofKey: null }, noAuditRecord, seesEveryTenant);
+    await storeLivenessState(liveness, 'steady-node', { status: 'alive', misses: 0, lastSeen: Math.floor(Date.now() / 1000), lastFailure: null });
+    const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
+    // What dashboard-events.ts compares from one tick to the next: the row as JSON.
+    const reads = new Set<string>();
+    for (let read = 0; read < 5; read += 1) {
+      for (const row of await queries.nodesByIds(undefined, ['steady-node'])) reads.add(JSON.stringify(row));
+    }
+    expect([...reads], 'the row changed between reads though nothing was written').to.have.length(1);
   });
 });

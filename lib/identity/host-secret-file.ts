@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { readPrivateSync } from '../pki/private-file.js';
@@ -10,18 +11,52 @@ export const HOST_SECRET_FILE = 'host-secret';
 /**
  * The host's secret: read from the data dir, or made (256 random bits, mode 0600, never overwritten)
  * at first registration; a file group or others may use is refused (`PkiError`). `created` tells the
- * agent it must register anew rather than prove.
+ * agent it must register anew rather than prove. Made complete or not at all, and on disk before it
+ * is used: a file left empty by a crash or a full disk would stop the agent for good.
  */
 export function loadOrCreateHostSecret(dataDir: string): { readonly secret: Buffer; readonly created: boolean } {
   const file = path.join(dataDir, HOST_SECRET_FILE);
   if (!existsSync(file)) {
     const secret = newHostSecret();
-    writeFileSync(file, secret.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-    return { secret, created: true };
+    // Another start that made it meanwhile wins: its secret is read below.
+    if (createDurably(file, secret.toString('hex') + '\n')) return { secret, created: true };
   }
   const text = readPrivateSync(file).trim();
   if (!new RegExp(`^[0-9a-f]{${HOST_SECRET_BYTES * 2}}$`).test(text)) {
     throw new InvalidParameterValue(file, `must hold ${HOST_SECRET_BYTES * 2} hex digits; delete it only if the host is re-registered by an admin`);
   }
   return { secret: Buffer.from(text, 'hex'), created: false };
+}
+
+/**
+ * Writes `text` (mode 0600) to a draft beside `file`, flushes it to disk, then links it to `file`
+ * (a link never replaces an existing name) and flushes the folder. False, writing nothing, when `file`
+ * exists; the draft is removed either way.
+ */
+function createDurably(file: string, text: string): boolean {
+  const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    const fd = openSync(draft, 'wx', 0o600);
+    try {
+      writeFileSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(draft, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
+  } finally {
+    rmSync(draft, { force: true });
+  }
+  const folder = openSync(path.dirname(file), 'r');
+  try {
+    fsyncSync(folder);
+  } finally {
+    closeSync(folder);
+  }
+  return true;
 }

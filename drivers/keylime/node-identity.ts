@@ -69,7 +69,8 @@ function foreignLiveness(enrolled: LivenessStatusReply, nodeUuid: string, agentI
  * agent's does (docs/keylime-driver.md), until the node is torn down (`unregisterNode`). Resolves
  * `kept-failed` when it left such an enrolment, else `enrolled`.
  *
- * @throws AttestationFailed when another node's enrolment (or one made for no node) holds the agent.
+ * @throws AttestationFailed when another node's enrolment (or one made for no node) holds the agent,
+ *   or the registrar now holds it in a TPM mode (never enrolled as `id-only`).
  */
 export async function enrolForLiveness(connection: KeylimeConnection, liveness: LivenessClient, agentId: string, nodeUuid: string): Promise<'enrolled' | 'kept-failed'> {
   const enrolled = await readLivenessEnrolment(liveness, agentId);
@@ -77,11 +78,15 @@ export async function enrolForLiveness(connection: KeylimeConnection, liveness: 
   if (foreign !== undefined) throw new AttestationFailed([foreign]);
   if (enrolled?.liveness_status === 'failed') return 'kept-failed';
   const identity = await connection.registrar.identity(agentId);
+  // Read apart from the level that sent the node here: the agent may have registered with a TPM since.
+  if (identity.identity_mode !== 'id-secret' && identity.identity_mode !== 'id-only') {
+    throw new AttestationFailed([`agent ${agentId} is registered in mode ${identity.identity_mode}, which is attested, not checked for liveness: start again`]);
+  }
   if (identity.ip === null || identity.port === null || identity.mtls_cert === null || identity.mtls_cert === 'disabled') {
     throw new AttestationFailed([`agent ${agentId} registered no address or certificate to be checked at`]);
   }
   await liveness.enrol(agentId, {
-    mode: identity.identity_mode === 'id-secret' ? 'id-secret' : 'id-only',
+    mode: identity.identity_mode,
     ip: identity.ip,
     port: identity.port,
     mtlsCert: identity.mtls_cert,

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
@@ -7,7 +7,7 @@ import { KeylimeHttpError } from '../http/client-errors.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import type { HostId } from '../identity/host-id.js';
 import { hostIdHash } from '../identity/host-id.js';
-import { loadOrCreateHostSecret } from '../identity/host-secret-file.js';
+import { HOST_SECRET_FILE, loadOrCreateHostSecret } from '../identity/host-secret-file.js';
 import { hostProofKey } from '../identity/host-secret-proof.js';
 import type { AgentConfig } from './agent-config.js';
 import { ensureDataDir, loadOrCreateAgentServerTls, loadOrCreateAgentUuid, loadTrustedClientCa } from './agent-files.js';
@@ -47,11 +47,14 @@ export async function startHostAgent(config: Readonly<AgentConfig>, options: Sta
   const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
   const contactIp = config.contactIp ?? contactAddress(config.host);
   const tls = await loadOrCreateAgentServerTls(config.dataDir, uuid, [contactIp]);
-  const secret = identity === 'id-secret' ? loadOrCreateHostSecret(config.dataDir) : undefined;
   const registeredMarker = path.join(config.dataDir, HOST_SECRET_REGISTERED_FILE);
-  // A secret just made is a new key whatever the marker says (the old secret was lost): it is presented, so
-  // that the registrar refuses it as another secret and flags the record, rather than a proof it cannot check.
-  const sendsProofKey = secret !== undefined && (secret.created || !existsSync(registeredMarker));
+  // The marker is of the secret beside it: a secret about to be made anew (the old one was lost) is a new
+  // key, presented at this start and the next ones until the registrar takes it (it refuses another secret
+  // and flags the record until an admin re-registers the host), never a proof it cannot check. Removed
+  // before the secret is made, so that no crash between the two leaves a new secret with the old marker.
+  if (identity === 'id-secret' && !existsSync(path.join(config.dataDir, HOST_SECRET_FILE))) await rm(registeredMarker, { force: true });
+  const secret = identity === 'id-secret' ? loadOrCreateHostSecret(config.dataDir) : undefined;
+  const sendsProofKey = secret !== undefined && !existsSync(registeredMarker);
   const proofKey = secret === undefined ? undefined : hostProofKey(secret.secret, hostIdHash(hostId));
   const service = createHostAgentService({ uuid, identityMode: identity, proofKey }, { cert: tls.cert, key: tls.key, clientCa }, log);
   const address = await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) });

@@ -49,6 +49,15 @@ describe('id-secret host agent: restarts with a lost secret', function () {
     expect(refused).to.be.instanceOf(KeylimeHttpError);
     expect((refused as KeylimeHttpError).remoteHttpStatus, (refused as Error).message).to.equal(403);
     expect((await admin.identity(first.uuid)).flagged_reason).to.include('another host secret');
+
+    // Started again: the marker was the lost secret's, so the new key is presented again (refused the same
+    // way), and once an admin re-registers the host (deletes the agent) it registers with no file to delete.
+    let again: unknown;
+    await startHost('lost-secret', 'mac:02:00:00:00:16:01').catch((error: unknown) => (again = error));
+    expect((again as KeylimeHttpError).remoteHttpStatus, (again as Error).message).to.equal(403);
+    await admin.delete(first.uuid);
+    const registered = await startHost('lost-secret', 'mac:02:00:00:00:16:01');
+    expect((await admin.identity(registered.uuid)).flagged_reason).to.equal(null);
   });
 
   it('a host the registrar no longer holds (an admin deleted it) registers again with its key once its marker is gone', async function () {

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AttestationFailed } from '../../interfaces/errors.js';
@@ -14,6 +12,7 @@ import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import { LivenessClient } from '../../lib/verifier/liveness/liveness-client.js';
 import { createDeployment, type Deployment } from '../verifier/helpers/verifier-fixture.js';
 import { keylimeTestNode, rejection } from './driver-test-node.js';
+import { livenessDriverInfo } from './liveness-driver-info.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
 const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 2, statusPollIntervalSeconds: 1 } });
@@ -44,20 +43,7 @@ describe('keylime driver: a failed liveness verdict survives a retried start', f
     verifierHttp = createKeylimeClient({ baseUrl: verifier.url, tls: { ca: verifier.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
     liveness = new LivenessClient(verifierHttp);
     admin = new RegistrarClient({ baseUrl: deployment.registrar.tlsUrl, tls: { ca: deployment.registrar.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
-    const file = (name: string, text: string): string => {
-      writeFileSync(path.join(deployment.root, name), text, { mode: 0o600 });
-      return path.join(deployment.root, name);
-    };
-    driverInfo = {
-      keylime_allowlist: file('allowlist.txt', ALLOWLIST),
-      keylime_allowlist_checksum: createHash('sha256').update(ALLOWLIST).digest('hex'),
-      keylime_agent_uuid: host.uuid,
-      keylime_verifier_url: verifier.url,
-      keylime_registrar_url: deployment.registrar.tlsUrl,
-      keylime_tls_ca: deployment.caFile,
-      keylime_tls_cert: file('tenant.crt', deployment.tenantTls.cert),
-      keylime_tls_key: file('tenant.key', deployment.tenantTls.key),
-    };
+    driverInfo = livenessDriverInfo(deployment, verifier, host.uuid, ALLOWLIST);
   });
 
   after(async function () {

@@ -41,7 +41,7 @@ const MAX_ANSWER_BYTES = 16 * 1024;
  * `decideLiveness` on what came back, the state stored. Apart from the pull loop on purpose: no
  * quote, no policy, no lease; every process of a verifier id checks its rows (the checks are
  * idempotent: each decides from the stored state under its row lock). `checkNow` runs one sweep
- * (tests, and the first check after an enrolment). A verdict the database does not take is kept
+ * (tests), `checkEnrolled` the first check of a node just enrolled. A verdict the database does not take is kept
  * (`unsaved`) and stored again at the next sweep, before (and instead of) a new check of that node, so
  * a wrong proof seen during a database fault is not lost to a later good answer.
  */

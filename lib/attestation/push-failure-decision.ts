@@ -99,11 +99,12 @@ export function outageExcuseLimit(outage: VerifierOutage, timing: PushSilenceTim
  * Evidence was received but could not be judged (the engine threw: a policy that no longer loads), or
  * was taken and its verdict's write failed (the database, a verdict refused over and over): FAILED with
  * `internal.verifier.exception`, as a pull round that throws (`decideInternalError`), so evidence nobody
- * judged never leaves the agent trusted on its last verdict.
+ * judged never leaves the agent trusted on its last verdict; or phase 1 found the enrolment unloadable
+ * (no attestation: `challenge` null).
  */
 export function decidePushException(
   state: AgentAttestationState,
-  challenge: string,
+  challenge: string | null,
   message: string,
   severity: SeverityPolicy,
 ): { readonly state: AgentAttestationState; readonly history: HistoryRow } {

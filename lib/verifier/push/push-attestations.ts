@@ -1,6 +1,10 @@
 import type { Logger } from 'pino';
+import type { AgentPolicies } from '../../attestation/agent-policies.js';
+import { OperationalState } from '../../attestation/operational-state.js';
 import { checkPushEvidence, choosePushEvidence, type PushEngineOptions, type PushVerdict } from '../../attestation/push-decision.js';
+import { decidePushException } from '../../attestation/push-failure-decision.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
+import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import { capabilitiesOf, evidenceOf, unlessRefused } from './push-body-decoding.js';
@@ -119,7 +123,7 @@ export class PushAttestations {
       if (refused !== undefined) throw refused;
     }
     const offered = capabilitiesOf(body);
-    const policies = await this.policies.of(record);
+    const policies = await this.loadablePolicies(record, agentVersion);
     const bootLogs = this.bootLogs.of(record, latest);
     if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies, latest, offered.bootTime, storedLogBootTime);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, bootLogs);
@@ -131,6 +135,28 @@ export class PushAttestations {
       throw new PushRefused(409, 'conflict', 'another attestation was created for this agent at the same time');
     }
     return { attestation, record, agentVersion };
+  }
+
+  /**
+   * The agent's compiled policies for phase 1. When they do not compile (a stored AK no TPM key can be
+   * trusted as, a stored value that no longer parses), a lasting fault of its enrolment, the agent is
+   * failed, `internal.verifier.exception` as phase 2 and a pull round do, and the error thrown: without
+   * the failure every phase 1 was refused while the agent kept its last PASS until its silence timeout.
+   * What reading the policies throws (the database, a named policy not found) is thrown as it is,
+   * nothing stored.
+   */
+  private async loadablePolicies(record: VerifierAgentRecord, agentVersion: string): Promise<AgentPolicies> {
+    const compile = await this.policies.read(record);
+    try {
+      return compile();
+    } catch (error) {
+      if (record.state.operationalState !== OperationalState.FAILED) {
+        const failed = decidePushException(record.state, null, `the enrolment of agent ${record.agentId} could not be loaded: ${messageOf(error)}`, this.settings.engine.severityPolicy);
+        const { stored } = await this.deps.verdicts.store(record, failed.state, failed.history, { expectedVersion: agentVersion });
+        this.deps.log.error({ err: error, agentId: record.agentId, stored }, 'push agent failed (internal.verifier.exception): its enrolment could not be loaded');
+      }
+      throw error;
+    }
   }
 
   /**
@@ -147,7 +173,9 @@ export class PushAttestations {
     this.completed.delete(agentId);
     const offered = unlessRefused(() => capabilitiesOf(body));
     if (offered === undefined) return undefined;
-    const chosen = choosePushEvidence(completed.record.state, await this.policies.of(completed.record), completed.record.akTpm, offered, this.bootLogs.of(completed.record));
+    const policies = await this.policies.of(completed.record).catch(() => undefined);
+    if (policies === undefined) return undefined;
+    const chosen = choosePushEvidence(completed.record.state, policies, completed.record.akTpm, offered, this.bootLogs.of(completed.record));
     if (!chosen.ok) return undefined;
     const attestation = newPushAttestation(agentId, completed.index + 1, chosen.choice, body, now, this.settings.challengeLifetime);
     if (!(await this.deps.inserts.insert({ attestation, after: completed, agentVersion: completed.agentVersion }))) return undefined;

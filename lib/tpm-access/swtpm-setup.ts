@@ -51,8 +51,7 @@ export async function manufactureSwtpm(options: ManufactureOptions): Promise<boo
   // folders of mode 0700 keep them from the group, whatever the folder above allows. mkdir's mode
   // covers only the folders it creates: a state folder that exists already (made before, or by an
   // operator) is narrowed too, before swtpm writes into it.
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await makeFolderPrivate(stateDir, 'the swtpm state folder');
+  await makeFolderPrivate(stateDir, 'the swtpm state folder', true);
   if (existsSync(path.join(stateDir, STATE_FILE))) {
     return false;
   }

@@ -1,18 +1,12 @@
-import path from 'node:path';
 import { expect } from 'chai';
 import { AttestationFailed } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
-import { buildAgentConfig } from '../../lib/agent/agent-config.js';
-import { startHostAgent, type RunningHostAgent } from '../../lib/agent/host-agent.js';
 import { buildConfig } from '../../lib/config/load-config.js';
-import { createKeylimeClient, type KeylimeClient } from '../../lib/http/keylime-client.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
-import { LivenessClient } from '../../lib/verifier/liveness/liveness-client.js';
-import { createDeployment, type Deployment } from '../verifier/helpers/verifier-fixture.js';
 import { keylimeTestNode, rejection } from './driver-test-node.js';
-import { livenessDriverInfo } from './liveness-driver-info.js';
+import { startLivenessDriverSetup, type LivenessDriverSetup } from './liveness-driver-info.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
 const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 2, statusPollIntervalSeconds: 1 } });
@@ -26,34 +20,22 @@ const NODE = '8d3b4a2f-3a01-4d8a-9b7c-9fad7b4c5e43';
  */
 describe('keylime driver: a failed liveness verdict survives a retried start', function () {
   this.timeout(60_000);
-  let deployment: Deployment;
-  let host: RunningHostAgent;
-  let verifierHttp: KeylimeClient;
-  let liveness: LivenessClient;
+  let setup: LivenessDriverSetup;
   let admin: RegistrarClient;
-  let driverInfo: Record<string, unknown>;
   const driver = new KeylimeAttestation({ ekCheck: 'off' });
 
   before(async function () {
-    deployment = await createDeployment();
-    const verifier = await deployment.startVerifier({ quoteInterval: 3600 });
-    host = await startHostAgent(
-      buildAgentConfig({ dataDir: path.join(deployment.root, 'failed'), registrarUrl: deployment.registrar.httpUrl, port: 0, clientCaFile: deployment.caFile, identity: 'id-secret', hostId: 'mac:02:00:00:00:18:01' }),
-    );
-    verifierHttp = createKeylimeClient({ baseUrl: verifier.url, tls: { ca: verifier.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
-    liveness = new LivenessClient(verifierHttp);
+    setup = await startLivenessDriverSetup('id-secret', 'mac:02:00:00:00:18:01', 'failed', ALLOWLIST);
+    const { deployment } = setup;
     admin = new RegistrarClient({ baseUrl: deployment.registrar.tlsUrl, tls: { ca: deployment.registrar.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
-    driverInfo = livenessDriverInfo(deployment, verifier, host.uuid, ALLOWLIST);
   });
 
   after(async function () {
     admin?.close();
-    verifierHttp?.close();
-    await host?.close().catch(() => undefined);
-    await deployment?.dispose();
+    await setup?.close();
   });
 
-  const node = (): Node => ({ ...keylimeTestNode(driverInfo), uuid: NODE, trust: { level: 'id-secret', accepted: null } });
+  const node = (): Node => ({ ...keylimeTestNode(setup.driverInfo), uuid: NODE, trust: { level: 'id-secret', accepted: null } });
   const task = () => createTask(node(), CONFIG);
 
   it('keeps the failed enrolment on a retried startAttestation, so validateSecurityStatus still fails; a teardown starts afresh', async function () {
@@ -61,6 +43,7 @@ describe('keylime driver: a failed liveness verdict survives a retried start', f
     await driver.validateSecurityStatus(task());
 
     // This node's enrolment, checked against a proof key that is not the host's: its answers fail it, as an impostor's would.
+    const { host, liveness } = setup;
     const identity = await admin.identity(host.uuid);
     await liveness.enrol(host.uuid, { mode: 'id-secret', ip: identity.ip as string, port: identity.port as number, mtlsCert: identity.mtls_cert as string, proofKey: 'ab'.repeat(32), metadata: { node: NODE } });
     expect((await liveness.status(host.uuid)).liveness_status).to.equal('failed');

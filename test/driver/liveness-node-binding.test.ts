@@ -1,19 +1,13 @@
-import path from 'node:path';
 import { expect } from 'chai';
 import { AttestationFailed } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
-import { buildAgentConfig } from '../../lib/agent/agent-config.js';
-import { startHostAgent, type RunningHostAgent } from '../../lib/agent/host-agent.js';
 import { buildConfig } from '../../lib/config/load-config.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
-import { createKeylimeClient, type KeylimeClient } from '../../lib/http/keylime-client.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
-import { LivenessClient } from '../../lib/verifier/liveness/liveness-client.js';
-import { createDeployment, type Deployment } from '../verifier/helpers/verifier-fixture.js';
 import { keylimeTestNode, rejection } from './driver-test-node.js';
-import { livenessDriverInfo } from './liveness-driver-info.js';
+import { startLivenessDriverSetup, type LivenessDriverSetup } from './liveness-driver-info.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
 const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 2, statusPollIntervalSeconds: 1 } });
@@ -28,34 +22,22 @@ const NODE_B = '7c2a3f1e-2f90-4c79-8a6b-8e9c6a3b4d32';
  */
 describe('keylime driver: a liveness enrolment is bound to the node that made it', function () {
   this.timeout(60_000);
-  let deployment: Deployment;
-  let host: RunningHostAgent;
-  let verifierHttp: KeylimeClient;
-  let liveness: LivenessClient;
-  let driverInfo: Record<string, unknown>;
+  let setup: LivenessDriverSetup;
   const driver = new KeylimeAttestation({ ekCheck: 'off' });
 
   before(async function () {
-    deployment = await createDeployment();
-    const verifier = await deployment.startVerifier({ quoteInterval: 3600 });
-    host = await startHostAgent(
-      buildAgentConfig({ dataDir: path.join(deployment.root, 'bound'), registrarUrl: deployment.registrar.httpUrl, port: 0, clientCaFile: deployment.caFile, identity: 'id-only', hostId: 'mac:02:00:00:00:17:01' }),
-    );
-    verifierHttp = createKeylimeClient({ baseUrl: verifier.url, tls: { ca: verifier.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
-    liveness = new LivenessClient(verifierHttp);
-    driverInfo = livenessDriverInfo(deployment, verifier, host.uuid, ALLOWLIST);
+    setup = await startLivenessDriverSetup('id-only', 'mac:02:00:00:00:17:01', 'bound', ALLOWLIST);
   });
 
   after(async function () {
-    verifierHttp?.close();
-    await host?.close().catch(() => undefined);
-    await deployment?.dispose();
+    await setup?.close();
   });
 
-  const nodeNamed = (uuid: string): Node => ({ ...keylimeTestNode(driverInfo), uuid, trust: { level: 'id-only', accepted: null } });
+  const nodeNamed = (uuid: string): Node => ({ ...keylimeTestNode(setup.driverInfo), uuid, trust: { level: 'id-only', accepted: null } });
   const task = (uuid: string) => createTask(nodeNamed(uuid), CONFIG);
 
   it("binds the agent to node A: A's flow passes, B is refused on status and start, and B's unregister leaves A's enrolment", async function () {
+    const { host, liveness } = setup;
     await driver.startAttestation(task(NODE_A));
     const enrolled = await liveness.status(host.uuid);
     expect(JSON.parse(enrolled.metadata ?? '{}')).to.deep.equal({ node: NODE_A });
@@ -83,6 +65,7 @@ describe('keylime driver: a liveness enrolment is bound to the node that made it
   });
 
   it('leaves alone a liveness enrolment made without a node (by hand, or before the binding): refused, not replaced, not removed', async function () {
+    const { deployment, host, liveness } = setup;
     const admin = new RegistrarClient({ baseUrl: deployment.registrar.tlsUrl, tls: { ca: deployment.registrar.caCert, cert: deployment.tenantTls.cert, key: deployment.tenantTls.key } });
     try {
       const identity = await admin.identity(host.uuid);

@@ -41,10 +41,15 @@ export interface IssueCertificateOptions {
   readonly validityDays?: number;
 }
 
-/** Paths of the certificate and key `issueCertificate` writes for `name` in `caDir`. */
+/** Paths of the certificate and key `issueCertificate` writes for `name` in `caDir` (`ca` is refused: its key file is the CA's). */
 export function issuedCertificatePaths(caDir: string, name: string): { certPath: string; keyPath: string } {
   if (!NAME_PATTERN.test(name)) {
     throw new PkiError(`certificate name ${JSON.stringify(name)} must match ${NAME_PATTERN.source}`);
+  }
+  // `<name>-private.pem` of `ca` is the CA key: issuing would replace it and lose the CA for good
+  // (case-insensitively, for the file systems that fold case).
+  if (`${name}-private.pem`.toLowerCase() === CA_KEY_FILE) {
+    throw new PkiError(`certificate name ${JSON.stringify(name)} would overwrite the CA's own ${CA_KEY_FILE}: choose another name`);
   }
   return { certPath: path.join(caDir, `${name}-cert.crt`), keyPath: path.join(caDir, `${name}-private.pem`) };
 }

@@ -101,6 +101,17 @@ describe('pki: CA folder', () => {
     expect(traversal.message).to.match(/^certificate name "\.\.\/evil" must match/);
   });
 
+  it("refuses the name 'ca', whose key file is the CA's own key file, and leaves the CA as it was", async () => {
+    const ca = await initCa(temp.path);
+    for (const name of ['ca', 'CA']) {
+      const error = await rejectionOf(issueCertificate({ caDir: temp.path, name, type: 'client' }), PkiError);
+      expect(error.message).to.match(new RegExp(`^certificate name "${name}" would overwrite the CA's own ${CA_KEY_FILE}`));
+    }
+    const after = await loadCa(temp.path);
+    expect(after.keyPem).to.equal(ca.keyPem);
+    expect(after.certPem).to.equal(ca.certPem);
+  });
+
   it('refuses an expired CA and one not yet valid, saying when and how to make a new one', async () => {
     const now = Date.now();
     await writeCaFolder(temp.path, datedCa(now - 400 * DAY_MS, now - DAY_MS));

@@ -1,6 +1,7 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createFileOnceSync, PRIVATE_KEY_MODE } from '../pki/pem-files.js';
 import { existingVerifierKeyFile, readPrivateKeyPair, type PrivateKeyPair } from '../pki/private-key-file.js';
 
 /** File names, in the verifier's data dir, of the key that signs its audit records. */
@@ -11,15 +12,18 @@ export type AuditSigningKey = PrivateKeyPair;
 
 /**
  * The verifier's Ed25519 audit key: read from `dataDir`, or made and written there (private key
- * mode 0600) on first use; a private key file group or others may use is refused. The public key is written beside it for `ironlime audit verify`.
+ * mode 0600) on first use, whole or not at all, so that verifiers starting at once on one data dir share
+ * one; a private key file group or others may use is refused. The public key is written beside it for `ironlime audit verify`.
  */
 export function loadOrCreateAuditKey(dataDir: string): AuditSigningKey {
   const privatePath = path.join(dataDir, AUDIT_PRIVATE_KEY_FILE);
   const publicPath = path.join(dataDir, AUDIT_PUBLIC_KEY_FILE);
   if (!existsSync(privatePath)) {
     const pair = generateKeyPairSync('ed25519');
-    writeFileSync(privatePath, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-    writeFileSync(publicPath, pair.publicKey.export({ type: 'spki', format: 'pem' }));
+    // False when another verifier on this data dir made it meanwhile: its key is read below, and it writes the public key.
+    if (createFileOnceSync(privatePath, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), PRIVATE_KEY_MODE)) {
+      writeFileSync(publicPath, pair.publicKey.export({ type: 'spki', format: 'pem' }));
+    }
   }
   return readAuditKey(privatePath);
 }

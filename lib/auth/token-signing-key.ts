@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { createFileOnceSync, PRIVATE_KEY_MODE } from '../pki/pem-files.js';
 import { existingVerifierKeyFile, readPrivateKeyPair, type PrivateKeyPair } from '../pki/private-key-file.js';
 
 /** The verifier's API-token key (ECDSA P-256 for ES256), in its data dir. */
@@ -8,12 +9,15 @@ export const TOKEN_KEY_FILE = 'api-token-key.pem';
 
 export type TokenSigningKey = PrivateKeyPair;
 
-/** Reads the token key from `dataDir` (refused when group or others may use it), or makes it there (mode 0600) on first use. */
+/**
+ * Reads the token key from `dataDir` (refused when group or others may use it), or makes it there (mode
+ * 0600) on first use, whole or not at all, so that verifiers starting at once on one data dir share one.
+ */
 export function loadOrCreateTokenKey(dataDir: string): TokenSigningKey {
   const file = path.join(dataDir, TOKEN_KEY_FILE);
   if (!existsSync(file)) {
-    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    writeFileSync(file, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+    // False when another verifier on this data dir made it meanwhile: its key is the one read below.
+    createFileOnceSync(file, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), PRIVATE_KEY_MODE);
   }
   return readTokenKey(file);
 }

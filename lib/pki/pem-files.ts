@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { chmodSync, linkSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PkiError } from './pki-error.js';
@@ -13,11 +14,32 @@ export const CERTIFICATE_MODE = 0o644;
  * see half a file.
  */
 export async function writeTemp(target: string, content: string | Uint8Array, mode: number): Promise<string> {
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = tempPathOf(target);
   await writeFile(temp, content, { mode, flag: 'wx' });
   // The umask may have narrowed the mode at creation; make it exact.
   await chmod(temp, mode);
   return temp;
+}
+
+/**
+ * Creates `target` with `content` and exactly `mode` unless it exists, whole or not at all: written to a
+ * temporary file, then published with an exclusive `link`. Another process starting at the same time
+ * thus either makes it first (false: read its file) or finds it complete, never empty or half written,
+ * and a process killed meanwhile leaves no `target`. @throws PkiError when it can be neither made nor found
+ */
+export function createFileOnceSync(target: string, content: string | Uint8Array, mode: number): boolean {
+  const temp = tempPathOf(target);
+  try {
+    writeFileSync(temp, content, { mode, flag: 'wx' });
+    chmodSync(temp, mode);
+    linkSync(temp, target);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'EEXIST')) return false;
+    throw new PkiError(`cannot create ${target}`, { cause: error });
+  } finally {
+    rmSync(temp, { force: true });
+  }
 }
 
 /** Replaces `target` atomically with `content`. */
@@ -41,6 +63,10 @@ export async function readIfExists(file: string): Promise<string | undefined> {
     }
     throw new PkiError(`cannot read ${file}`, { cause: error });
   }
+}
+
+function tempPathOf(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
 export function isErrno(error: unknown, code: string): boolean {

@@ -1,6 +1,13 @@
 import type { PeerCertificate } from 'node:tls';
 import { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
+import { validityProblem, type CertificateValidity } from '../pki/certificate-validity.js';
+
+/** A certificate a connection presented at its handshake, with its validity read once. */
+interface HandshakeCertificate {
+  readonly certificate: PeerCertificate;
+  readonly validity: CertificateValidity;
+}
 
 /**
  * The certificate each connection presented at its handshake. `getPeerCertificate()` builds a fresh
@@ -8,24 +15,32 @@ import type { FastifyRequest } from 'fastify';
  * answer is fixed by the handshake that set `authorized`, so it is read once per connection. Weak, so
  * it goes with the socket.
  */
-const handshakeCertificates = new WeakMap<TLSSocket, PeerCertificate | undefined>();
+const handshakeCertificates = new WeakMap<TLSSocket, HandshakeCertificate | undefined>();
 
 /**
  * The client certificate of a request when TLS verified it against the service's CA (the socket is
- * `authorized` and the peer sent a certificate), else undefined. OpenSSL checks the chain, the
- * validity period and, for client certificates, the clientAuth purpose during the handshake; this
- * function only reads the result, so it is as strong as the server's `ca` setting.
+ * `authorized` and the peer sent a certificate) and it is still within its validity now, else
+ * undefined. OpenSSL checks the chain, the validity period and, for client certificates, the
+ * clientAuth purpose during the handshake, so it is as strong as the server's `ca` setting; the
+ * validity is checked again at each request because a kept-alive connection outlives its handshake: a
+ * certificate that expired since (expiry is how a client certificate is withdrawn: there is no CRL)
+ * no longer admits anything, even on the connection it opened.
  */
 export function verifiedClientCertificate(request: FastifyRequest): PeerCertificate | undefined {
   const socket = request.raw.socket;
   if (!(socket instanceof TLSSocket) || !socket.authorized) {
     return undefined;
   }
+  let verified: HandshakeCertificate | undefined;
   if (handshakeCertificates.has(socket)) {
-    return handshakeCertificates.get(socket);
+    verified = handshakeCertificates.get(socket);
+  } else {
+    const certificate = socket.getPeerCertificate();
+    verified =
+      certificate.raw === undefined || certificate.raw.length === 0
+        ? undefined
+        : { certificate, validity: { notBeforeMs: Date.parse(certificate.valid_from), notAfterMs: Date.parse(certificate.valid_to) } };
+    handshakeCertificates.set(socket, verified);
   }
-  const cert = socket.getPeerCertificate();
-  const verified = cert.raw === undefined || cert.raw.length === 0 ? undefined : cert;
-  handshakeCertificates.set(socket, verified);
-  return verified;
+  return verified !== undefined && validityProblem(verified.validity, Date.now()) === undefined ? verified.certificate : undefined;
 }

@@ -1,11 +1,39 @@
+import { Agent as HttpsAgent, get } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import forge from 'node-forge';
 import { serverApiVersionPolicy, agentApiVersionPolicy } from '../../lib/http/api-version.js';
 import { ServiceUnreachableError, KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { ok } from '../../lib/http/envelope.js';
 import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import type { KeylimeClientTls } from '../../lib/http/keylime-client-tls.js';
 import { createService, type KeylimeService } from '../../lib/http/keylime-service.js';
+import { buildCertificate, generateRsaKeyPair, parseCertificateAndKey, toPems, type CertificateAndKey } from '../../lib/pki/x509-builder.js';
 import { tlsFixture } from './tls-fixture.js';
+
+/** A clientAuth certificate from `ca` that ends at `notAfterMs` (whole seconds, as X.509 dates are). */
+function clientCertificateEnding(ca: CertificateAndKey, notAfterMs: number): CertificateAndKey & { notAfterMs: number } {
+  const keys = generateRsaKeyPair();
+  const issuer = parseCertificateAndKey(ca, 'CA');
+  const extensions = [{ name: 'basicConstraints', cA: false, critical: true }, { name: 'extKeyUsage', clientAuth: true }];
+  const cert = buildCertificate(keys, { commonName: 'tenant', validityDays: 1, extensions, issuer });
+  cert.validity.notAfter = new Date(Math.ceil(notAfterMs / 1000) * 1000);
+  cert.sign(issuer.key, forge.md.sha256.create());
+  return { ...toPems(cert, keys.privateKey), notAfterMs: cert.validity.notAfter.getTime() };
+}
+
+/** One GET through `agent`: its status, body, and whether it went over a connection opened before. */
+function getOn(agent: HttpsAgent, url: string): Promise<{ status: number | undefined; body: string; reusedSocket: boolean }> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode, body, reusedSocket: request.reusedSocket }));
+    });
+    request.on('error', reject);
+  });
+}
 
 async function attempt(url: string, path: string, tls: KeylimeClientTls): Promise<unknown> {
   const client = createKeylimeClient({ baseUrl: url, tls, timeoutMs: 10_000 });
@@ -68,6 +96,23 @@ describe('http: mTLS over real sockets', () => {
       const f = tlsFixture();
       const error = await attempt(url, '/v2.6/agents', { ca: f.ca.certPem, cert: f.server.certPem, key: f.server.keyPem });
       expect((error as KeylimeHttpError).httpStatus).to.equal(403);
+    });
+
+    it('refuses a client certificate that expired since its kept-alive connection was opened (403 on that connection)', async () => {
+      const f = tlsFixture();
+      const expiring = clientCertificateEnding(f.ca, Date.now() + 3000);
+      const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: f.ca.certPem, cert: expiring.certPem, key: expiring.keyPem });
+      try {
+        const before = await getOn(agent, `${url}/v2.6/agents`);
+        expect(before.status).to.equal(200);
+        await sleep(Math.max(0, expiring.notAfterMs - Date.now()) + 1500);
+        const after = await getOn(agent, `${url}/v2.6/agents`);
+        expect(after.reusedSocket, 'the same connection').to.equal(true);
+        expect(after.status).to.equal(403);
+        expect(after.body).to.include('client certificate required');
+      } finally {
+        agent.destroy();
+      }
     });
 
     it('serves admin routes to a client certificate from the CA and tells the handler who called', async () => {

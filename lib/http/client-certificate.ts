@@ -2,6 +2,7 @@ import type { PeerCertificate } from 'node:tls';
 import { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import { validityProblem, type CertificateValidity } from '../pki/certificate-validity.js';
+import { ForbiddenError } from './http-errors.js';
 
 /** A certificate a connection presented at its handshake, with its validity read once. */
 interface HandshakeCertificate {
@@ -43,4 +44,16 @@ export function verifiedClientCertificate(request: FastifyRequest): PeerCertific
     handshakeCertificates.set(socket, verified);
   }
   return verified !== undefined && validityProblem(verified.validity, Date.now()) === undefined ? verified.certificate : undefined;
+}
+
+/**
+ * For a service that requires a client certificate in every handshake (the agent): refuses a request
+ * on a TLS connection whose certificate is no longer valid now (`verifiedClientCertificate`), as a new
+ * handshake with it would fail. A request that did not come over TLS (`inject` in tests) is let through.
+ * @throws ForbiddenError (403)
+ */
+export function refuseLapsedClientCertificate(request: FastifyRequest): void {
+  if (request.raw.socket instanceof TLSSocket && verifiedClientCertificate(request) === undefined) {
+    throw new ForbiddenError('client certificate required');
+  }
 }

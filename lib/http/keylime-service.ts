@@ -4,6 +4,7 @@ import Fastify, { LogController } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
 import { installBeforeBodyChecks } from './before-body-checks.js';
+import { refuseLapsedClientCertificate } from './client-certificate.js';
 import { installErrorHandlers, notFoundError } from './error-envelope.js';
 import { parseRequestBody } from './json-guard.js';
 import { clientErrorReply, frameworkErrorReply } from './malformed-requests.js';
@@ -135,6 +136,10 @@ export class KeylimeService {
       app.addHook('onResponse', async (request, reply) => {
         request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
       });
+    }
+    if (options.tls?.requireClientCert === 'all') {
+      // The handshake checked the certificate; a kept-alive connection outlives its expiry.
+      app.addHook('onRequest', async (request) => refuseLapsedClientCertificate(request));
     }
     installErrorHandlers(app, options.apiVersions);
     installBeforeBodyChecks(app, (request) => notFoundError(options.apiVersions, request.url));

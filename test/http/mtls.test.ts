@@ -161,6 +161,22 @@ describe('http: mTLS over real sockets', () => {
       });
     });
 
+    it('refuses, on its kept-alive connection, a client whose certificate expired since the handshake (403)', async () => {
+      const f = tlsFixture();
+      const expiring = clientCertificateEnding(f.ca, Date.now() + 3000);
+      const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: f.agent.certPem, cert: expiring.certPem, key: expiring.keyPem, checkServerIdentity: () => undefined });
+      try {
+        expect((await getOn(agent, `${url}/version`)).status).to.equal(200);
+        await sleep(Math.max(0, expiring.notAfterMs - Date.now()) + 1500);
+        const after = await getOn(agent, `${url}/version`);
+        expect(after.reusedSocket, 'the same connection').to.equal(true);
+        expect(after.status).to.equal(403);
+        expect(after.body).to.include('client certificate required');
+      } finally {
+        agent.destroy();
+      }
+    });
+
     it('refuses a different certificate with the same name', async () => {
       const f = tlsFixture();
       const error = await attempt(url, '/version', { pinnedServerCert: f.otherAgent.certPem, cert: f.client.certPem, key: f.client.keyPem });

@@ -206,8 +206,10 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       const watched = watchedNodes(request.query as Record<string, unknown>);
       if (watched === undefined) return reply.code(400).type('text/plain').send(`at most ${MAX_WATCHED_NODES} nodes per live view`);
       const token = principal.kind === 'token' ? presentedToken(request) : undefined;
-      // A token is checked again on every tick: the stream ends when it expires or is revoked.
-      const stillValid = token === undefined ? () => Promise.resolve(true) : () => checkToken(token, tokens).then(() => true, () => false);
+      // A token is checked again on every tick: the stream ends when it expires or is revoked; a client
+      // certificate too: the stream ends when it expires.
+      const stillValid =
+        token === undefined ? () => Promise.resolve(verifiedClientCertificate(request) !== undefined) : () => checkToken(token, tokens).then(() => true, () => false);
       let stop = (): void => {};
       // A holder over its fair share loses this stream to a holder under it (StreamSlots).
       const release = slots.take(principal, () => stop());

@@ -1,0 +1,48 @@
+import { get } from 'node:https';
+import { expect } from 'chai';
+import forge from 'node-forge';
+import { loadCa } from '../../lib/pki/ca-directory.js';
+import { caDirOf } from '../../lib/pki/service-tls.js';
+import { buildCertificate, generateRsaKeyPair, parseCertificateAndKey, toPems, type CertificateAndKey } from '../../lib/pki/x509-builder.js';
+import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+
+/** A clientAuth certificate from the CA in `caDir` that ends at `notAfterMs` (whole seconds). */
+async function clientCertificateEnding(caDir: string, notAfterMs: number): Promise<CertificateAndKey & { notAfterMs: number }> {
+  const issuer = parseCertificateAndKey(await loadCa(caDir), 'CA');
+  const keys = generateRsaKeyPair();
+  const extensions = [{ name: 'basicConstraints', cA: false, critical: true }, { name: 'extKeyUsage', clientAuth: true }];
+  const cert = buildCertificate(keys, { commonName: 'operator', validityDays: 1, extensions, issuer });
+  cert.validity.notAfter = new Date(Math.ceil(notAfterMs / 1000) * 1000);
+  cert.sign(issuer.key, forge.md.sha256.create());
+  return { ...toPems(cert, keys.privateKey), notAfterMs: cert.validity.notAfter.getTime() };
+}
+
+describe('dashboard: a live view opened with a client certificate', function () {
+  this.timeout(60_000);
+  const suite = verifierPerSuite('ironlime-dash-cert-expiry-');
+
+  it('ends when the certificate expires, as a token-held one does when its token does', async () => {
+    const caDir = caDirOf(suite.dataDir);
+    const ca = await loadCa(caDir);
+    const expiring = await clientCertificateEnding(caDir, Date.now() + 3000);
+    const ended = await new Promise<number>((resolve, reject) => {
+      const request = get(
+        `${suite.verifier.url}/dashboard/events`,
+        { ca: ca.certPem, cert: expiring.certPem, key: expiring.keyPem, agent: false },
+        (response) => {
+          expect(response.statusCode).to.equal(200);
+          response.resume();
+          response.on('end', () => resolve(Date.now()));
+          response.on('error', reject);
+        },
+      );
+      request.on('error', reject);
+      // Still streaming well after the certificate ended: give up reading.
+      setTimeout(() => {
+        request.destroy();
+        resolve(Number.POSITIVE_INFINITY);
+      }, Math.max(0, expiring.notAfterMs - Date.now()) + 10_000);
+    });
+    expect(ended, 'the stream ended after the certificate did, within a few ticks').to.be.within(expiring.notAfterMs, expiring.notAfterMs + 6000);
+  });
+});

@@ -38,7 +38,7 @@ export interface RevocationAgentTarget {
   readonly url: string;
   /** Agent API version used in the path (`2.1`…). */
   readonly apiVersion: string;
-  /** PEM of the agent's self-signed certificate (pinned), or undefined to use `agentTls.ca`. */
+  /** PEM of the agent's self-signed certificate (pinned), or undefined to use `agentTls.ca` (and check the URL's host name). */
   readonly mtlsCert?: string;
   /**
    * Sends the envelope JSON over a connection the caller already holds to this agent (the verifier's

@@ -333,10 +333,12 @@ export class RevocationNotifier {
   private async postToAgent(agent: RevocationAgentTarget, body: string): Promise<void> {
     const tls = this.options.agentTls as NonNullable<RevocationNotifierOptions['agentTls']>;
     const ca = agent.mtlsCert ?? tls.ca;
-    // Agents present self-signed certificates named by their UUID: the pinned certificate is the trust
+    // Agents present self-signed certificates named by their UUID: a pinned certificate is the trust
     // anchor, so the host name is not checked against it (as the verifier's own agent connection does).
+    // Without one, `agentTls.ca` vouches for every certificate it issued (a registrar's, a broker's): the
+    // name is then checked, or any of them could take the notice.
     const dispatcher = new Agent({
-      connect: { cert: tls.cert, key: tls.key, ...(ca === undefined ? {} : { ca }), checkServerIdentity: () => undefined },
+      connect: { cert: tls.cert, key: tls.key, ...(ca === undefined ? {} : { ca }), ...(agent.mtlsCert === undefined ? {} : { checkServerIdentity: () => undefined }) },
     });
     try {
       await this.post(`${agent.url.replace(/\/+$/, '')}/v${agent.apiVersion}/notifications/revocation`, body, dispatcher);

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -136,6 +137,31 @@ describe('revocation notifications', function () {
     await notifier.close();
     expect(Date.now() - started, 'close waits for the tries in flight only').to.be.below(1000);
     expect(tried, 'the 8 in flight, none started after close').to.equal(8);
+  });
+
+  it('without a pinned certificate, checks the agent\'s name against its CA-issued certificate: one reached at an address it does not name gets nothing', async function () {
+    const tls = tlsFixture();
+    const bodies: string[] = [];
+    const server = createHttpsServer({ cert: tls.server.certPem, key: tls.server.keyPem }, (request, response) => {
+      request.resume();
+      request.on('end', () => {
+        bodies.push(request.headers.host ?? '');
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    const port = (server.address() as { port: number }).port;
+    const notifier = new RevocationNotifier({ agentTls: { cert: tls.client.certPem, key: tls.client.keyPem, ca: tls.ca.certPem }, retry: { attempts: 1 } });
+    try {
+      // The server's certificate names localhost, 127.0.0.1 and ::1, not 127.0.0.2.
+      const target = (agentId: string, host: string): RevocationAgentTarget => ({ agentId, tenant: 'tenant-a', url: `https://${host}:${port}`, apiVersion: '2.2' });
+      notifier.agentFailed(notice('failed-node', { otherAgents: [target('named', '127.0.0.1'), target('unnamed', '127.0.0.2')] }));
+      await notifier.idle();
+      expect(bodies).to.deep.equal([`127.0.0.1:${port}`]);
+    } finally {
+      await notifier.close();
+      server.close();
+    }
   });
 
   it('lists the other agents off the caller\'s stack and delivers to them over their own connections, a few at a time, retrying each', async function () {

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, ty
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidConfig } from '../../interfaces/errors.js';
-import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, writeFileAtomic } from '../pki/pem-files.js';
+import { CERTIFICATE_MODE, createFileOnce, PRIVATE_KEY_MODE, writeFileAtomic } from '../pki/pem-files.js';
 import { readPrivateIfExists } from '../pki/private-file.js';
 import { EAR_ALG, tokenKeyId } from './ear-token.js';
 
@@ -36,22 +36,15 @@ export async function loadOrCreateBrokerKeys(dataDir: string, issuer: string): P
   const dir = path.join(dataDir, BROKER_KEY_FILES.dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const masterPath = path.join(dir, BROKER_KEY_FILES.masterKey);
-  let masterText = await readPrivateIfExists(masterPath);
-  if (masterText === undefined) {
-    masterText = `${randomBytes(32).toString('base64')}\n`;
-    await writeFileAtomic(masterPath, masterText, PRIVATE_KEY_MODE);
-  }
+  const masterText = await readOrCreatePrivate(masterPath, () => `${randomBytes(32).toString('base64')}\n`);
   const masterKey = new Uint8Array(Buffer.from(masterText.trim(), 'base64'));
   if (masterKey.length !== 32) {
     throw new InvalidConfig('broker.masterKey', `${masterPath} must hold base64 of 32 bytes`);
   }
   const tokenPath = path.join(dir, BROKER_KEY_FILES.tokenKey);
-  let tokenPem = await readPrivateIfExists(tokenPath);
-  if (tokenPem === undefined) {
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    tokenPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    await writeFileAtomic(tokenPath, tokenPem, PRIVATE_KEY_MODE);
-  }
+  const tokenPem = await readOrCreatePrivate(tokenPath, () =>
+    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  );
   let tokenPrivateKey: KeyObject;
   try {
     tokenPrivateKey = createPrivateKey(tokenPem);
@@ -65,6 +58,21 @@ export async function loadOrCreateBrokerKeys(dataDir: string, issuer: string): P
   const jwksPath = path.join(dir, BROKER_KEY_FILES.tokenJwks);
   await writeFileAtomic(jwksPath, `${JSON.stringify({ issuer, keys: [await publicJwk(tokenPublicKey)] }, null, 2)}\n`, CERTIFICATE_MODE);
   return { masterKey, tokenPrivateKey, tokenPublicKey, jwksPath };
+}
+
+/**
+ * The private file's text, made with `make()` when absent. Made whole or not at all, and never over
+ * one another broker starting on the same data dir made meanwhile (`createFileOnce`): every broker then
+ * reads the one published first. Before, each wrote its own over the others', so a broker sealed
+ * resources with, and signed tokens by, a key no longer on disk: lost at its next start.
+ */
+async function readOrCreatePrivate(file: string, make: () => string): Promise<string> {
+  const present = await readPrivateIfExists(file);
+  if (present !== undefined) return present;
+  await createFileOnce(file, make(), PRIVATE_KEY_MODE);
+  const made = await readPrivateIfExists(file);
+  if (made === undefined) throw new InvalidConfig('broker.dataDir', `${file} vanished while it was being made`);
+  return made;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, linkSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PkiError } from './pki-error.js';
 
@@ -39,6 +39,20 @@ export function createFileOnceSync(target: string, content: string | Uint8Array,
     throw new PkiError(`cannot create ${target}`, { cause: error });
   } finally {
     rmSync(temp, { force: true });
+  }
+}
+
+/** `createFileOnceSync` for asynchronous callers. @throws PkiError */
+export async function createFileOnce(target: string, content: string | Uint8Array, mode: number): Promise<boolean> {
+  const temp = await writeTemp(target, content, mode);
+  try {
+    await link(temp, target);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'EEXIST')) return false;
+    throw new PkiError(`cannot create ${target}`, { cause: error });
+  } finally {
+    await unlink(temp).catch(() => undefined);
   }
 }
 

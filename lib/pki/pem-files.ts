@@ -36,7 +36,7 @@ export function createFileOnceSync(target: string, content: string | Uint8Array,
     return true;
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
-    throw new PkiError(`cannot create ${target}`, { cause: error });
+    throw creationError(target, error);
   } finally {
     rmSync(temp, { force: true });
   }
@@ -44,13 +44,18 @@ export function createFileOnceSync(target: string, content: string | Uint8Array,
 
 /** `createFileOnceSync` for asynchronous callers. @throws PkiError */
 export async function createFileOnce(target: string, content: string | Uint8Array, mode: number): Promise<boolean> {
-  const temp = await writeTemp(target, content, mode);
+  let temp: string;
+  try {
+    temp = await writeTemp(target, content, mode);
+  } catch (error) {
+    throw creationError(target, error);
+  }
   try {
     await link(temp, target);
     return true;
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
-    throw new PkiError(`cannot create ${target}`, { cause: error });
+    throw creationError(target, error);
   } finally {
     await unlink(temp).catch(() => undefined);
   }
@@ -77,6 +82,21 @@ export async function readIfExists(file: string): Promise<string | undefined> {
     }
     throw new PkiError(`cannot read ${file}`, { cause: error });
   }
+}
+
+/** Errors of `link` on a file system that has no hard links (FAT: EPERM; some network and FUSE ones: ENOTSUP, ENOSYS). */
+const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'];
+
+/**
+ * Why `target` could not be made, with the system's reason in the message (the CLI prints only the
+ * message), and what to do when its folder's file system has no hard links.
+ */
+function creationError(target: string, error: unknown): PkiError {
+  const reason = error instanceof Error ? error.message : String(error);
+  const hint = NO_HARD_LINKS.some((code) => isErrno(error, code))
+    ? `; it is made with a hard link, so that processes starting at once share one: put ${path.dirname(target)} on a file system with hard links`
+    : '';
+  return new PkiError(`cannot create ${target}: ${reason}${hint}`, { cause: error });
 }
 
 function tempPathOf(target: string): string {

@@ -6,10 +6,11 @@ import { caDirOf } from '../../lib/pki/service-tls.js';
 import { buildCertificate, generateRsaKeyPair, parseCertificateAndKey, toPems, type CertificateAndKey } from '../../lib/pki/x509-builder.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
 
-/** A clientAuth certificate from the CA in `caDir` that ends at `notAfterMs` (whole seconds). */
-async function clientCertificateEnding(caDir: string, notAfterMs: number): Promise<CertificateAndKey & { notAfterMs: number }> {
+/** A clientAuth certificate from the CA in `caDir` that ends `lifetimeMs` after its key is made (rounded up to whole seconds). */
+async function clientCertificateEnding(caDir: string, lifetimeMs: number): Promise<CertificateAndKey & { notAfterMs: number }> {
   const issuer = parseCertificateAndKey(await loadCa(caDir), 'CA');
   const keys = generateRsaKeyPair();
+  const notAfterMs = Date.now() + lifetimeMs;
   const extensions = [{ name: 'basicConstraints', cA: false, critical: true }, { name: 'extKeyUsage', clientAuth: true }];
   const cert = buildCertificate(keys, { commonName: 'operator', validityDays: 1, extensions, issuer });
   cert.validity.notAfter = new Date(Math.ceil(notAfterMs / 1000) * 1000);
@@ -24,7 +25,7 @@ describe('dashboard: a live view opened with a client certificate', function () 
   it('ends when the certificate expires, as a token-held one does when its token does', async () => {
     const caDir = caDirOf(suite.dataDir);
     const ca = await loadCa(caDir);
-    const expiring = await clientCertificateEnding(caDir, Date.now() + 3000);
+    const expiring = await clientCertificateEnding(caDir, 3000);
     const ended = await new Promise<number>((resolve, reject) => {
       const request = get(
         `${suite.verifier.url}/dashboard/events`,

@@ -11,9 +11,13 @@ import { createService, type KeylimeService } from '../../lib/http/keylime-servi
 import { buildCertificate, generateRsaKeyPair, parseCertificateAndKey, toPems, type CertificateAndKey } from '../../lib/pki/x509-builder.js';
 import { tlsFixture } from './tls-fixture.js';
 
-/** A clientAuth certificate from `ca` that ends at `notAfterMs` (whole seconds, as X.509 dates are). */
-function clientCertificateEnding(ca: CertificateAndKey, notAfterMs: number): CertificateAndKey & { notAfterMs: number } {
+/**
+ * A clientAuth certificate from `ca` that ends `lifetimeMs` after it is made (rounded up to whole seconds,
+ * as X.509 dates are): counted from after the key generation, which a loaded machine may take a while over.
+ */
+function clientCertificateEnding(ca: CertificateAndKey, lifetimeMs: number): CertificateAndKey & { notAfterMs: number } {
   const keys = generateRsaKeyPair();
+  const notAfterMs = Date.now() + lifetimeMs;
   const issuer = parseCertificateAndKey(ca, 'CA');
   const extensions = [{ name: 'basicConstraints', cA: false, critical: true }, { name: 'extKeyUsage', clientAuth: true }];
   const cert = buildCertificate(keys, { commonName: 'tenant', validityDays: 1, extensions, issuer });
@@ -100,7 +104,7 @@ describe('http: mTLS over real sockets', () => {
 
     it('refuses a client certificate that expired since its kept-alive connection was opened (403 on that connection)', async () => {
       const f = tlsFixture();
-      const expiring = clientCertificateEnding(f.ca, Date.now() + 3000);
+      const expiring = clientCertificateEnding(f.ca, 3000);
       const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: f.ca.certPem, cert: expiring.certPem, key: expiring.keyPem });
       try {
         const before = await getOn(agent, `${url}/v2.6/agents`);
@@ -163,7 +167,7 @@ describe('http: mTLS over real sockets', () => {
 
     it('refuses, on its kept-alive connection, a client whose certificate expired since the handshake (403)', async () => {
       const f = tlsFixture();
-      const expiring = clientCertificateEnding(f.ca, Date.now() + 3000);
+      const expiring = clientCertificateEnding(f.ca, 3000);
       const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: f.agent.certPem, cert: expiring.certPem, key: expiring.keyPem, checkServerIdentity: () => undefined });
       try {
         expect((await getOn(agent, `${url}/version`)).status).to.equal(200);

@@ -48,8 +48,11 @@ export function verifiedClientCertificate(request: FastifyRequest): PeerCertific
 
 /**
  * For a service that requires a client certificate in every handshake (the agent): refuses a request
- * on a TLS connection whose certificate is no longer valid now (`verifiedClientCertificate`), as a new
- * handshake with it would fail. A request that did not come over TLS (`inject` in tests) is let through.
+ * on a TLS connection whose certificate is no longer valid now (`verifiedClientCertificate`), which a
+ * new handshake with it would not have let in. Answered 403 rather than by closing the connection: a
+ * pull verifier whose own certificate expired then fails its agents at once (`no_quote`, the reason
+ * naming the missing certificate) instead of after its retries as unreachable; failed either way. A
+ * request that did not come over TLS (`inject` in tests) is let through.
  * @throws ForbiddenError (403)
  */
 export function refuseLapsedClientCertificate(request: FastifyRequest): void {

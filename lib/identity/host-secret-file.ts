@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { createFileOnceSync, PRIVATE_KEY_MODE } from '../pki/pem-files.js';
 import { readPrivateSync } from '../pki/private-file.js';
 import { HOST_SECRET_BYTES, newHostSecret } from './host-secret-proof.js';
 
@@ -19,44 +19,11 @@ export function loadOrCreateHostSecret(dataDir: string): { readonly secret: Buff
   if (!existsSync(file)) {
     const secret = newHostSecret();
     // Another start that made it meanwhile wins: its secret is read below.
-    if (createDurably(file, secret.toString('hex') + '\n')) return { secret, created: true };
+    if (createFileOnceSync(file, secret.toString('hex') + '\n', PRIVATE_KEY_MODE)) return { secret, created: true };
   }
   const text = readPrivateSync(file).trim();
   if (!new RegExp(`^[0-9a-f]{${HOST_SECRET_BYTES * 2}}$`).test(text)) {
     throw new InvalidParameterValue(file, `must hold ${HOST_SECRET_BYTES * 2} hex digits; delete it only if the host is re-registered by an admin`);
   }
   return { secret: Buffer.from(text, 'hex'), created: false };
-}
-
-/**
- * Writes `text` (mode 0600) to a draft beside `file`, flushes it to disk, then links it to `file`
- * (a link never replaces an existing name) and flushes the folder. False, writing nothing, when `file`
- * exists; the draft is removed either way.
- */
-function createDurably(file: string, text: string): boolean {
-  const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  try {
-    const fd = openSync(draft, 'wx', 0o600);
-    try {
-      writeFileSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      linkSync(draft, file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw error;
-    }
-  } finally {
-    rmSync(draft, { force: true });
-  }
-  const folder = openSync(path.dirname(file), 'r');
-  try {
-    fsyncSync(folder);
-  } finally {
-    closeSync(folder);
-  }
-  return true;
 }

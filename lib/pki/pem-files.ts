@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, linkSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, link, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PkiError } from './pki-error.js';
 
@@ -23,41 +23,65 @@ export async function writeTemp(target: string, content: string | Uint8Array, mo
 
 /**
  * Creates `target` with `content` and exactly `mode` unless it exists, whole or not at all: written to a
- * temporary file, then published with an exclusive `link`. Another process starting at the same time
- * thus either makes it first (false: read its file) or finds it complete, never empty or half written,
- * and a process killed meanwhile leaves no `target`. @throws PkiError when it can be neither made nor found
+ * temporary file and flushed to disk, then published with an exclusive `link` (never over an existing
+ * name), and the folder flushed. Another process starting at the same time thus either makes it first
+ * (false: read its file) or finds it complete, never empty or half written, and a process killed (or a
+ * machine that lost power) meanwhile leaves no `target`, or an empty one.
+ * @throws PkiError when it can be neither made nor found
  */
 export function createFileOnceSync(target: string, content: string | Uint8Array, mode: number): boolean {
   const temp = tempPathOf(target);
   try {
-    writeFileSync(temp, content, { mode, flag: 'wx' });
-    chmodSync(temp, mode);
+    const fd = openSync(temp, 'wx', mode);
+    try {
+      writeFileSync(fd, content);
+      // The umask may have narrowed the mode at creation; make it exact.
+      fchmodSync(fd, mode);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     linkSync(temp, target);
-    return true;
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
     throw creationError(target, error);
   } finally {
     rmSync(temp, { force: true });
   }
+  syncFolderOf(target);
+  return true;
 }
 
 /** `createFileOnceSync` for asynchronous callers. @throws PkiError */
 export async function createFileOnce(target: string, content: string | Uint8Array, mode: number): Promise<boolean> {
-  let temp: string;
+  const temp = tempPathOf(target);
   try {
-    temp = await writeTemp(target, content, mode);
-  } catch (error) {
-    throw creationError(target, error);
-  }
-  try {
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(content);
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await link(temp, target);
-    return true;
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
     throw creationError(target, error);
   } finally {
     await unlink(temp).catch(() => undefined);
+  }
+  syncFolderOf(target);
+  return true;
+}
+
+/** Flushes the folder of `file` to disk, so that a name just linked in it survives a power loss. */
+function syncFolderOf(file: string): void {
+  const folder = openSync(path.dirname(file), 'r');
+  try {
+    fsyncSync(folder);
+  } finally {
+    closeSync(folder);
   }
 }
 

@@ -1,13 +1,6 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import { readdir } from 'node:fs/promises';
 import { expect } from 'chai';
-
-const run = promisify(execFile);
-const PROCESSES = 6;
-const ROUNDS = 6;
+import { startTogetherOnOneDir } from '../helpers/simultaneous-starts.js';
 
 /**
  * A child that waits for the wall-clock millisecond `at`, then loads (or makes) the verifier's token
@@ -31,21 +24,11 @@ describe('verifier keys: several verifiers starting at once on one data dir', fu
   this.timeout(120_000);
 
   it('all start, on one token key and one audit key, and leave no temporary files', async () => {
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-keyrace-'));
-      try {
-        const at = Date.now() + 1500;
-        const outputs = await Promise.all(
-          Array.from({ length: PROCESSES }, () => run(process.execPath, ['--input-type=module', '-e', CHILD, dir, String(at)])),
-        );
-        const results = outputs.map(({ stdout }) => JSON.parse(stdout) as { token?: string; audit?: string; error?: string });
-        expect(results.filter((r) => r.error !== undefined).map((r) => r.error), `round ${round}`).to.deep.equal([]);
-        expect(new Set(results.map((r) => r.token)).size).to.equal(1);
-        expect(new Set(results.map((r) => r.audit)).size).to.equal(1);
-        expect((await readdir(dir)).sort()).to.deep.equal(['api-token-key.pem', 'audit-public-key.pem', 'audit-signing-key.pem']);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    }
+    await startTogetherOnOneDir<{ token?: string; audit?: string; error?: string }>('ironlime-keyrace-', CHILD, async (results, dir, round) => {
+      expect(results.filter((r) => r.error !== undefined).map((r) => r.error), `round ${round}`).to.deep.equal([]);
+      expect(new Set(results.map((r) => r.token)).size).to.equal(1);
+      expect(new Set(results.map((r) => r.audit)).size).to.equal(1);
+      expect((await readdir(dir)).sort()).to.deep.equal(['api-token-key.pem', 'audit-public-key.pem', 'audit-signing-key.pem']);
+    });
   });
 });

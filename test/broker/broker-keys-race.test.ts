@@ -1,13 +1,7 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
-
-const run = promisify(execFile);
-const PROCESSES = 6;
-const ROUNDS = 6;
+import { startTogetherOnOneDir } from '../helpers/simultaneous-starts.js';
 
 /**
  * A child that waits for the wall-clock millisecond `at`, then loads (or makes) the broker's keys in
@@ -32,20 +26,10 @@ describe('broker keys: several brokers starting at once on one data dir', functi
   this.timeout(120_000);
 
   it('all hold the keys on disk (resources one seals, the others and its own restart open), and leave no temporary files', async () => {
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const dir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-keyrace-'));
-      try {
-        const at = Date.now() + 1500;
-        const outputs = await Promise.all(
-          Array.from({ length: PROCESSES }, () => run(process.execPath, ['--input-type=module', '-e', CHILD, dir, String(at)])),
-        );
-        const results = outputs.map(({ stdout }) => JSON.parse(stdout) as { held?: string; onDisk?: string; error?: string });
-        expect(results.filter((r) => r.error !== undefined).map((r) => r.error), `round ${round}`).to.deep.equal([]);
-        expect(new Set(results.flatMap((r) => [r.held, r.onDisk])).size, `round ${round}: distinct keys held or on disk`).to.equal(1);
-        expect((await readdir(path.join(dir, 'broker'))).sort()).to.deep.equal(['resource-master.key', 'token-issuer.jwks.json', 'token-signing-key.pem']);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    }
+    await startTogetherOnOneDir<{ held?: string; onDisk?: string; error?: string }>('ironlime-broker-keyrace-', CHILD, async (results, dir, round) => {
+      expect(results.filter((r) => r.error !== undefined).map((r) => r.error), `round ${round}`).to.deep.equal([]);
+      expect(new Set(results.flatMap((r) => [r.held, r.onDisk])).size, `round ${round}: distinct keys held or on disk`).to.equal(1);
+      expect((await readdir(path.join(dir, 'broker'))).sort()).to.deep.equal(['resource-master.key', 'token-issuer.jwks.json', 'token-signing-key.pem']);
+    });
   });
 });

@@ -7,7 +7,7 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { formatPcrMask } from '../../lib/attestation/tpm-policy.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { checkAgentLocation, type AgentLocation, type AgentLocator, type DriverInfoWriter } from './agent-locator.js';
-import { enrolAgent, fingerprintOf } from './agent-enrolment.js';
+import { enrolAgent, fingerprintOf, type EnrolAgentInput } from './agent-enrolment.js';
 import { agentClaimedElsewhere, foreignEnrolment, storeLocation } from './node-binding.js';
 import { checkDriverOptionBounds } from './driver-option-bounds.js';
 import { buildEnrolmentPolicy, type FetchedDocuments } from './enrolment-policy.js';
@@ -20,6 +20,7 @@ import { readVerifierAgent } from './verifier-agent-view.js';
 import { checkedForLiveness, enrolForLiveness, readTrustLevel, removeOwnLiveness } from './node-identity.js';
 import { awaitTrustedStatus } from './security-status.js';
 import type { TrustLevel } from '../../lib/identity/trust-level.js';
+import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 
 /** How the driver is built; every field has a default. */
 export interface KeylimeAttestationOptions {
@@ -150,7 +151,7 @@ export class KeylimeAttestation extends AttestationInterface {
       if (enrolled !== undefined) {
         await removeAndWait(connection, location.uuid, settings, task.signal);
       }
-      await enrolAgent({ connection, location, policy, task, mode: settings.agentMode, ...this.#identityOptions() });
+      await enrolWithTpm({ connection, location, policy, task, mode: settings.agentMode, ...this.#identityOptions() });
       task.logger.info({ ...log, mask: formatPcrMask(policy.policies.mask) }, 'agent enrolled with the verifier');
     } catch (error) {
       throw toServiceError(error, `agent ${location.uuid}`, settings);
@@ -308,5 +309,24 @@ export class KeylimeAttestation extends AttestationInterface {
       await this.locateAgent(task, located);
     }
     return located;
+  }
+}
+
+/**
+ * `enrolAgent`, for a node that may have been checked for liveness before it had a TPM: ironlime's
+ * verifier refuses (409) to attest an agent it still checks for liveness. The driver removes that
+ * enrolment when it is this node's and has not failed (a failed verdict stays until the node is torn
+ * down), then enrols once more. Asked only on a 409 that names it: a Keylime verifier has no liveness
+ * routes; any other error is thrown as it came.
+ */
+async function enrolWithTpm(input: EnrolAgentInput): Promise<void> {
+  try {
+    await enrolAgent(input);
+  } catch (error) {
+    if (!(error instanceof KeylimeHttpError && error.remoteHttpStatus === 409 && error.status.includes('checked for liveness'))) throw error;
+    const kept = await removeOwnLiveness(input.connection.liveness(), input.location.uuid, input.task.node.uuid, true);
+    if (kept !== undefined) throw new AttestationFailed([kept], [], { cause: error });
+    input.task.logger.info({ node: input.task.node.uuid, agent: input.location.uuid }, 'agent now registered with a TPM: its liveness enrolment removed');
+    await enrolAgent(input);
   }
 }

@@ -129,14 +129,17 @@ export async function readLivenessVerdict(
 }
 
 /**
- * Removes this node's liveness enrolment of the agent. Returns why nothing was removed (none, or
- * another node's, left alone), else undefined.
+ * Removes this node's liveness enrolment of the agent. Returns why nothing was removed (none, another
+ * node's, or with `keepFailed` a failed one: left alone), else undefined.
  */
-export async function removeOwnLiveness(liveness: LivenessClient, agentId: string, nodeUuid: string): Promise<string | undefined> {
+export async function removeOwnLiveness(liveness: LivenessClient, agentId: string, nodeUuid: string, keepFailed = false): Promise<string | undefined> {
   const enrolled = await readLivenessEnrolment(liveness, agentId);
   if (enrolled === undefined) return `agent ${agentId} is not enrolled for liveness checks with the verifier`;
   const foreign = foreignLiveness(enrolled, nodeUuid, agentId);
   if (foreign !== undefined) return foreign;
+  if (keepFailed && enrolled.liveness_status === 'failed') {
+    return `agent ${agentId} failed its liveness checks before it was registered with a TPM: tear the node down to attest it afresh`;
+  }
   try {
     await liveness.remove(agentId);
   } catch (error) {

@@ -6,7 +6,7 @@ import { PullScheduler } from './pull-scheduler.js';
 import { VerifierAgentRepository } from './verifier-agent-repository.js';
 import type { VerifierConfig } from './verifier-config.js';
 import { PolicyNotFound } from './verifier-errors.js';
-import { VerifierPolicyRepository, type PolicyScope, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
+import { VerifierPolicyRepository, type InUse, type PolicyScope, type StoredMbPolicy, type StoredRuntimePolicy } from './verifier-policy-repository.js';
 import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_OWNER } from './verifier-tokens.js';
 
 /**
@@ -45,12 +45,13 @@ export class PolicyStoreService {
     await this.reloadAgentsUsing(policy.name);
   }
 
-  async showRuntimePolicy(name: string, scope: PolicyScope): Promise<StoredRuntimePolicy> {
+  /** The policy and the agents enrolled with it (`agentsUsing`). @throws PolicyNotFound */
+  async showRuntimePolicy(name: string, scope: PolicyScope): Promise<InUse<StoredRuntimePolicy>> {
     const stored = await this.policies.findRuntime(name, scope);
     if (stored === undefined) {
       throw new PolicyNotFound('runtime policy', name);
     }
-    return stored;
+    return { ...stored, agentsUsing: await this.policies.agentsUsing('runtime', name) };
   }
 
   listRuntimePolicies(scope: PolicyScope): Promise<string[]> {
@@ -78,12 +79,13 @@ export class PolicyStoreService {
     await this.reloadAgentsUsing(policy.name);
   }
 
-  async showMbPolicy(name: string, scope: PolicyScope): Promise<StoredMbPolicy> {
+  /** `showRuntimePolicy` for a refstate. @throws PolicyNotFound */
+  async showMbPolicy(name: string, scope: PolicyScope): Promise<InUse<StoredMbPolicy>> {
     const stored = await this.policies.findMb(name, scope);
     if (stored === undefined) {
       throw new PolicyNotFound('measured boot policy', name);
     }
-    return stored;
+    return { ...stored, agentsUsing: await this.policies.agentsUsing('mb', name) };
   }
 
   listMbPolicies(scope: PolicyScope): Promise<string[]> {

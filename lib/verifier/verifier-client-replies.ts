@@ -109,6 +109,12 @@ export class StoredRuntimePolicyResults {
   @IsOptional()
   @IsString()
   tpm_policy?: string | null;
+
+  /** ironlime's: the agents enrolled with it (absent from a Keylime verifier). */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  agents_using?: string[];
 }
 
 export class StoredMbPolicyResults {
@@ -117,4 +123,10 @@ export class StoredMbPolicyResults {
 
   @IsString()
   mb_policy!: string;
+
+  /** ironlime's: the agents enrolled with it (absent from a Keylime verifier). */
+  @IsOptional()
+  @IsArray()
+  @IsString({ each: true })
+  agents_using?: string[];
 }

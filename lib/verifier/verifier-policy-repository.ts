@@ -18,6 +18,9 @@ export interface StoredMbPolicy {
   readonly mbPolicy: string;
 }
 
+/** A stored policy as shown, with the ids of the agents enrolled with it (`agentsUsing`). */
+export type InUse<T> = T & { readonly agentsUsing: readonly string[] };
+
 /** A stored policy as read, with its row's version (`rowVersion`) read in the same statement. */
 export type Versioned<T> = T & { readonly version: string };
 
@@ -41,6 +44,9 @@ export type PolicyScope = string | undefined;
 
 const RUNTIME = 'verifier_runtime_policies';
 const MB = 'verifier_mb_policies';
+const AGENTS = 'verifier_agents';
+/** Most agent ids a stored policy's `agents_using` lists. */
+export const AGENTS_USING_SHOWN = 100;
 const UNIQUE_VIOLATION = '23505';
 const FOREIGN_KEY_VIOLATION = '23503';
 
@@ -174,6 +180,16 @@ export class VerifierPolicyRepository {
     return conflictWhenInUse(`Measured boot policy ${name} is used by an enrolled agent`, async () =>
       (await inScope(this.knex(MB), scope).where({ name }).delete().returning('name')).length > 0,
     );
+  }
+
+  /**
+   * Ids of the agents enrolled with the runtime (`runtime`) or measured-boot (`mb`) policy stored
+   * under `name`, sorted, at most `AGENTS_USING_SHOWN`. Only the policy's own tenant's agents can use it (`holdOwned`).
+   */
+  async agentsUsing(kind: 'runtime' | 'mb', name: string): Promise<string[]> {
+    const column = kind === 'runtime' ? 'runtime_policy_name' : 'mb_policy_name';
+    const rows = (await this.knex(AGENTS).select('agent_id').where(column, name).orderBy('agent_id').limit(AGENTS_USING_SHOWN)) as { agent_id: string }[];
+    return rows.map((row) => row.agent_id);
   }
 
   /** `holdRuntime` for a measured-boot policy. */

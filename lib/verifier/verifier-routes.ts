@@ -162,7 +162,7 @@ function registerRuntimePolicyRoutes(service: KeylimeService, stores: () => Poli
     params: PolicyNameParams,
     handler: async ({ params, request, reply }) => {
       const stored = await stores().showRuntimePolicy(params.name, scopeOf(request));
-      return ok(reply, { name: stored.name, tpm_policy: stored.tpmPolicy, runtime_policy: stored.runtimePolicy });
+      return ok(reply, { name: stored.name, tpm_policy: stored.tpmPolicy, runtime_policy: stored.runtimePolicy, agents_using: stored.agentsUsing });
     },
   });
   service.route({
@@ -216,7 +216,7 @@ function registerMbPolicyRoutes(service: KeylimeService, stores: () => PolicySto
     params: PolicyNameParams,
     handler: async ({ params, request, reply }) => {
       const stored = await stores().showMbPolicy(params.name, scopeOf(request));
-      return ok(reply, { name: stored.name, mb_policy: stored.mbPolicy });
+      return ok(reply, { name: stored.name, mb_policy: stored.mbPolicy, agents_using: stored.agentsUsing });
     },
   });
   service.route({

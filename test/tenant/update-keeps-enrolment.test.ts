@@ -56,6 +56,29 @@ describe('tenant update: policy names the verifier would refuse cost nothing', f
     });
   }
 
+  it("refuses a new policy under the agent's id while another agent uses the one stored there, before deleting anything", async function () {
+    // Another agent enrolled with the policies stored under the first one's id: the delete keeps them.
+    const sharing = await deployment.startAgent('sharing-agent');
+    try {
+      await tenant.addAgent(sharing.uuid, { runtimePolicyName: agent.uuid, mbPolicyName: agent.uuid });
+      expect((await tenant.showRuntimePolicy(agent.uuid)).agents_using).to.have.members([agent.uuid, sharing.uuid]);
+      expect((await tenant.showMbPolicy(agent.uuid)).agents_using).to.have.members([agent.uuid, sharing.uuid]);
+      for (const [options, field] of [
+        [{ runtimePolicy: policyForAgent(agent) }, 'runtime_policy_name'],
+        [{ runtimePolicyName: 'taken', mbPolicy: refstateForAgent(agent) }, 'mb_policy_name'],
+      ] as const) {
+        const error = await rejection(tenant.updateAgent(agent.uuid, options));
+        expect(error, error.message).to.be.instanceOf(InvalidParameterValue);
+        expect((error as InvalidParameterValue).field).to.equal(field);
+        expect(error.message).to.include(`also used by agent ${sharing.uuid}`);
+        await stillEnrolled();
+      }
+    } finally {
+      await tenant.deleteAgent(sharing.uuid);
+      await sharing.close();
+    }
+  });
+
   it('says so when it fails after the delete: the agent is then enrolled nowhere', async function () {
     const verifier = tenant.verifier;
     const addAgent = verifier.addAgent.bind(verifier);

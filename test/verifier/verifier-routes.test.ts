@@ -224,7 +224,7 @@ forEachDatabase('verifier routes (in-process)', (fixture) => {
     expect((await call('POST', `/v2.2/mbpolicies/${name}`, { mb_policy: refstate })).status).to.equal(404);
     expect((await call('POST', `/v2.3/mbpolicies/${name}`, { mb_policy: refstate })).status).to.equal(201);
     expect((await call('POST', `/v2.3/mbpolicies/${name}`, { mb_policy: refstate })).status).to.equal(409);
-    expect((await call('GET', `/v2.6/mbpolicies/${name}`)).body.results).to.deep.equal({ name, mb_policy: refstate });
+    expect((await call('GET', `/v2.6/mbpolicies/${name}`)).body.results).to.deep.equal({ name, mb_policy: refstate, agents_using: [] });
     expect((await call('GET', '/v2.6/mbpolicies')).body.results['mbpolicy names']).to.include(name);
     expect((await call('PUT', `/v2.6/mbpolicies/${name}`, { mb_policy: '{}' })).status).to.equal(400);
     expect((await call('DELETE', `/v2.6/mbpolicies/${name}`)).status).to.equal(204);

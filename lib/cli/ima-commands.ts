@@ -56,7 +56,7 @@ export const registerImaCommands: CommandRegistrar = (program, context) => {
     .option('--policy-key <file>', 'PEM public key or certificate a signed policy must verify with')
     .option('--excludelist <file>', 'legacy exclude list (one Python regex per line) added to the policy')
     .option('--pcr10 <hex>', 'PCR 10 value the list must replay to (any prefix of the list may match)')
-    .addOption(new Option('--bank <bank>', 'PCR bank of --pcr10').choices(['sha1', 'sha256']).default('sha1'))
+    .addOption(new Option('--bank <bank>', 'PCR bank of --pcr10').choices(['sha1', 'sha256', 'sha384', 'sha512']).default('sha1'))
     .option('--ima-key <file>', 'IMA signature verification key (PEM/DER key or certificate); repeatable', collect, [])
     .option('--json', 'print the result as JSON')
     .action((options: VerifyOptions) => {

@@ -64,8 +64,8 @@ export function imaHashByLinuxId(id: number): ImaHashAlgorithm | undefined {
 export const LOG_HASH_ALGORITHMS = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
 export type LogHashAlgorithm = (typeof LOG_HASH_ALGORITHMS)[number];
 
-/** The PCR banks we replay PCR 10 in. */
-export const PCR_BANKS = ['sha1', 'sha256'] as const;
+/** The PCR banks we replay PCR 10 in (sm3_256, which node:crypto may lack, is not one). */
+export const PCR_BANKS = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
 export type PcrBank = (typeof PCR_BANKS)[number];
 
 /** Digest size of a PCR bank, in bytes. */

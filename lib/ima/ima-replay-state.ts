@@ -4,8 +4,8 @@ import type { ImaKeyringJson } from './ima-keyring.js';
 
 /**
  * PCR 10 in the banks a replay kept, lowercase hex: the quoted bank after a round checked against a
- * quote (only that bank is replayed, as Keylime does), both banks in the initial state and after a
- * round without a quote.
+ * quote (only that bank is replayed, as Keylime does), sha1 and sha256 in the initial state (a round
+ * from entry 0 starts any quoted bank at zeros) and the state's banks after a round without a quote.
  */
 export type Pcr10Values = Partial<Record<PcrBank, string>>;
 
@@ -63,7 +63,7 @@ function pcrValues(banks: Record<string, unknown>): Pcr10Values {
     values[bank] = value;
   }
   if (Object.keys(values).length === 0) {
-    invalid(`pcr10 must hold one or both of ${PCR_BANKS.join(', ')}`);
+    invalid(`pcr10 must hold at least one of ${PCR_BANKS.join(', ')}`);
   }
   return values;
 }
@@ -81,7 +81,7 @@ export function parseImaReplayState(value: unknown): ImaReplayState {
   const v = value as Record<string, unknown>;
   const pcr10 = v['pcr10'];
   if (typeof pcr10 !== 'object' || pcr10 === null) {
-    invalid('pcr10 must be {sha1?, sha256?}');
+    invalid('pcr10 must be {sha1?, sha256?, sha384?, sha512?}');
   }
   const banks = pcr10 as Record<string, unknown>;
   const learned = v['learnedKeyrings'] ?? {};

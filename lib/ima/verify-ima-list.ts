@@ -157,6 +157,11 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   }
 
   const quoted = quotedValue(input);
+  // From entry 0 nothing was replayed yet: every bank starts at zero, whether the state names it or not
+  // (the initial state holds sha1 and sha256 only, which is all a replay without a quote needs).
+  if (quoted !== undefined && startEntry === 0 && state.nextEntry === 0 && state.pcr10[quoted.bank] === undefined) {
+    state = { ...state, pcr10: { ...state.pcr10, [quoted.bank]: '00'.repeat(pcrBankSize(quoted.bank)) } };
+  }
   // Only the quoted bank is replayed (Keylime replays the quote's `hash_alg` only); without a quote,
   // the banks the state holds.
   const banks: readonly PcrBank[] = quoted === undefined ? PCR_BANKS.filter((bank) => state.pcr10[bank] !== undefined) : [quoted.bank];

@@ -38,7 +38,7 @@ export function tamperedTemplateHash(line: string): string {
 
 /** PCR 10 in `bank` after extending zeros with each template data's hash (a violation as all-ones). */
 export function replayPcr10(bank: PcrBank, entries: readonly UntrustedImaEntry[]): string[] {
-  const size = bank === 'sha1' ? 20 : 32;
+  const size = createHash(bank).digest().length;
   let pcr = Buffer.alloc(size);
   const values = [pcr.toString('hex')];
   for (const entry of entries) {

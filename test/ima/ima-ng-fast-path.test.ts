@@ -4,7 +4,8 @@ import { parseImaAsciiLine } from '../../lib/ima/ascii-list-parser.js';
 import { compileRuntimePolicy } from '../../lib/ima/compiled-policy.js';
 import { emptyRuntimePolicy, parseRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { verifyImaList, type VerifyImaListInput } from '../../lib/ima/verify-ima-list.js';
-import { expectedRound, quoteOf } from './ima-ng-expected-round.js';
+import { expectedRound, imaNgData, quoteOf, replayPcr10 } from './ima-ng-expected-round.js';
+import { IMA_EVENTS } from '../../lib/ima/ima-failure.js';
 
 /** A valid ima-ng line for `path` with a sha256 file digest of `content`, and its digest hex. */
 function imaNgLine(path: string, content: string): { line: string; digest: string } {
@@ -92,4 +93,45 @@ describe('IMA ima-ng fast path: same outcome as the full parser and validator', 
     const bad = bothWays([...lines.slice(0, 1), imaNgLine('/usr/bin/b', 'tampered').line], { policy: compiled }).viaText;
     expect(bad.failures.map((f) => [f.line, f.eventId])).to.deep.equal([[2, 'ima.validation.ima-ng.runtime_policy_hash']]);
   });
+
+  /**
+   * The kernel extends every allocated bank, sha384 and sha512 too, with that bank's hash of the
+   * template data; a quote in such a bank is replayed in it, on the fast path and off it alike.
+   */
+  for (const bank of ['sha384', 'sha512'] as const) {
+    for (const logHash of ['sha1', bank] as const) {
+      it(`a ${bank} quote over a ${logHash} log: replayed in the ${bank} bank, with and without the fast path`, () => {
+        const policy = emptyRuntimePolicy();
+        policy.ima.log_hash_alg = logHash;
+        const digests = good.filter((g) => !g.path.startsWith('/tmp/'));
+        for (const g of digests) policy.digests[g.path] = [g.digest];
+        policy.excludes = ['/tmp/'];
+        const logged = good.map((g) => {
+          const data = imaNgData(Buffer.from(g.digest, 'hex'), g.path);
+          return `10 ${createHash(logHash).update(data).digest('hex')} ima-ng sha256:${g.digest} ${g.path}`;
+        });
+        const violation = `10 ${'00'.repeat(createHash(logHash).digest().length)} ima-ng sha256:${'00'.repeat(32)} /var/log/opened-for-write`;
+        const lines = [...logged.slice(0, 3), violation, ...logged.slice(3)];
+        const entries = lines.map((line, i) => parseImaAsciiLine(line, i + 1));
+        const values = replayPcr10(bank, entries);
+        const compiled = compileRuntimePolicy(parseRuntimePolicy(policy));
+        const { viaText, viaEntries } = bothWays(lines, { policy: compiled, quotedPcr10: { bank, value: values[values.length - 1] as string } });
+        expect(viaText.failures).to.deep.equal([]);
+        expect(viaText).to.deep.equal(viaEntries);
+        expect(viaText.nextState.pcr10).to.deep.equal({ [bank]: values[values.length - 1] });
+        expect(viaText.matchedEntries).to.equal(lines.length);
+        // Continued from the state: a quote taken after line 2, then the rest.
+        const first = verifyImaList({ listText: `${lines.join('\n')}\n`, policy: compiled, quotedPcr10: { bank, value: values[2] as string } });
+        expect([first.valid, first.matchedEntries]).to.deep.equal([true, 2]);
+        const rest = verifyImaList({ listText: `${lines.slice(2).join('\n')}\n`, policy: compiled, state: first.nextState, quotedPcr10: { bank, value: values[values.length - 1] as string } });
+        expect([rest.valid, rest.matchedEntries]).to.deep.equal([true, lines.length - 2]);
+        // A changed file digest (its logged hash recomputed to hide it) does not reach the quote.
+        const forged = imaNgData(Buffer.alloc(32, 0xee), '/usr/bin/a');
+        const tampered = lines.map((line, i) => (i === 0 ? `10 ${createHash(logHash).update(forged).digest('hex')} ima-ng sha256:${'ee'.repeat(32)} /usr/bin/a` : line));
+        const bad = bothWays(tampered, { policy: compiled, quotedPcr10: { bank, value: values[values.length - 1] as string } });
+        expect(bad.viaText).to.deep.equal(bad.viaEntries);
+        expect(bad.viaText.failures.map((f) => f.eventId)).to.deep.equal([IMA_EVENTS.runtimePolicyHash, IMA_EVENTS.pcrMismatch]);
+      });
+    }
+  }
 });

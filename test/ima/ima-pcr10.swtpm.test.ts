@@ -14,10 +14,16 @@ import { verificationVector } from './ima-vectors.js';
 
 const run = promisify(execFile);
 
+const BANKS = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
+type Bank = (typeof BANKS)[number];
+type Pcr10 = Record<Bank, string>;
+const SIZE: Record<Bank, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
+
 /**
- * PCR 10 replay against a real TPM: the test plays the kernel, extending swtpm's PCR 10 in the sha1
- * and sha256 banks with each entry's template data digest (all-ones for a violation), then reads the
- * PCR back with tpm2_pcrread and checks that our replay of the log reaches exactly that value.
+ * PCR 10 replay against a real TPM: the test plays the kernel, extending swtpm's PCR 10 in the sha1,
+ * sha256, sha384 and sha512 banks with each entry's template data digest in that bank (all-ones of
+ * the bank's size for a violation), then reads the PCR back with tpm2_pcrread and checks that our
+ * replay of the log reaches exactly that value.
  */
 describe('IMA PCR 10 replay against swtpm', function () {
   this.timeout(120_000);
@@ -27,19 +33,20 @@ describe('IMA PCR 10 replay against swtpm', function () {
 
   async function extend(entry: UntrustedImaEntry): Promise<void> {
     const violation = entry.templateHash.equals(Buffer.alloc(20));
-    const sha1 = violation ? 'ff'.repeat(20) : createHash('sha1').update(entry.templateData).digest('hex');
-    const sha256 = violation ? 'ff'.repeat(32) : createHash('sha256').update(entry.templateData).digest('hex');
-    await run('tpm2_pcrextend', [`10:sha1=${sha1},sha256=${sha256}`], { env: env() });
+    const digest = (bank: Bank): string => (violation ? 'ff'.repeat(SIZE[bank]) : createHash(bank).update(entry.templateData).digest('hex'));
+    await run('tpm2_pcrextend', [`10:${BANKS.map((bank) => `${bank}=${digest(bank)}`).join(',')}`], { env: env() });
   }
 
-  async function readPcr10(): Promise<{ sha1: string; sha256: string }> {
-    const { stdout } = await run('tpm2_pcrread', ['sha1:10+sha256:10'], { env: env() });
-    const sha1 = /sha1:\s*\n\s*10\s*:\s*0x([0-9A-Fa-f]{40})/.exec(stdout)?.[1];
-    const sha256 = /sha256:\s*\n\s*10\s*:\s*0x([0-9A-Fa-f]{64})/.exec(stdout)?.[1];
-    if (sha1 === undefined || sha256 === undefined) {
-      throw new Error(`unexpected tpm2_pcrread output: ${stdout}`);
-    }
-    return { sha1: sha1.toLowerCase(), sha256: sha256.toLowerCase() };
+  async function readPcr10(): Promise<Pcr10> {
+    const { stdout } = await run('tpm2_pcrread', [BANKS.map((bank) => `${bank}:10`).join('+')], { env: env() });
+    const read = (bank: Bank): string => {
+      const value = new RegExp(`${bank}:\\s*\\n\\s*10\\s*:\\s*0x([0-9A-Fa-f]{${SIZE[bank] * 2}})`).exec(stdout)?.[1];
+      if (value === undefined) {
+        throw new Error(`unexpected tpm2_pcrread output: ${stdout}`);
+      }
+      return value.toLowerCase();
+    };
+    return { sha1: read('sha1'), sha256: read('sha256'), sha384: read('sha384'), sha512: read('sha512') };
   }
 
   /** A list with every template: boot_aggregate, ima-ng files, a violation, ima-sig, ima-buf and legacy ima. */
@@ -63,13 +70,13 @@ describe('IMA PCR 10 replay against swtpm', function () {
   }
 
   let log: string;
-  let halfway: { sha1: string; sha256: string };
-  let final: { sha1: string; sha256: string };
+  let halfway: Pcr10;
+  let final: Pcr10;
   let count: number;
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-ima-swtpm-'));
-    tpm = await startSwtpm({ stateDir: path.join(dir, 'tpm'), manufactureEk: false });
+    tpm = await startSwtpm({ stateDir: path.join(dir, 'tpm'), manufactureEk: false, pcrBanks: BANKS });
     log = buildLog();
     const entries = parseImaAsciiList(log);
     count = entries.length;
@@ -87,7 +94,7 @@ describe('IMA PCR 10 replay against swtpm', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  for (const bank of ['sha1', 'sha256'] as const) {
+  for (const bank of BANKS) {
     it(`replays the log to the TPM's ${bank} PCR 10`, () => {
       const result = verifyImaList({ listText: log, startEntry: 0, quotedPcr10: { bank, value: final[bank] } });
       expect(result.failures).to.deep.equal([]);

@@ -142,7 +142,7 @@ describe('verifyImaList: the lines held to their logged template hash (docs/ima.
 
     it('a stored state needs at least one bank', () => {
       expect(parseImaReplayState({ nextEntry: 3, pcr10: { sha256: 'ab'.repeat(32) } }).pcr10).to.deep.equal({ sha256: 'ab'.repeat(32) });
-      expect(() => parseImaReplayState({ nextEntry: 3, pcr10: {} })).to.throw(/pcr10 must hold one or both of sha1, sha256/);
+      expect(() => parseImaReplayState({ nextEntry: 3, pcr10: {} })).to.throw(/pcr10 must hold at least one of sha1, sha256, sha384, sha512/);
       expect(() => parseImaReplayState({ nextEntry: 3, pcr10: { sha256: 'AB'.repeat(32) } })).to.throw(/pcr10\.sha256 must be 64 lowercase hex digits/);
     });
   });

@@ -44,7 +44,7 @@ export interface ImaCheckOutcome {
  * spec §7.6) through lib/ima's `verifyImaList`. With IMA signature keys but no runtime policy, the
  * list is checked against Keylime's empty policy, as Keylime's verifier does. IMA events are recoverable, as in Keylime, and
  * carries the line and path of the entry in its context. A quote bank lib/ima cannot replay PCR 10 in
- * (only sha1 and sha256 are implemented) fails closed with `ima.pcr_mismatch`. Exclude rules that
+ * (sm3_256 is not implemented) fails closed with `ima.pcr_mismatch`. Exclude rules that
  * would pass the round's match allowance stop the replay: the list is not judged, and the round
  * fails with `ima.policy.match_allowance_exceeded` (the state goes back to entry 0, as on any failure).
  */

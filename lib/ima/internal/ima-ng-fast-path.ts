@@ -1,5 +1,5 @@
 import type { CompiledRuntimePolicy } from '../compiled-policy.js';
-import { pcrBankSize, type ImaHashAlgorithm, type PcrBank } from '../hash-algorithms.js';
+import { pcrBankSize, PCR_BANKS, type ImaHashAlgorithm, type PcrBank } from '../hash-algorithms.js';
 import type { Pcr10Replay } from './pcr10-replay.js';
 import { TemplateDigests } from './template-digests.js';
 import { digestNgSize, nameNgSize } from './template-data.js';
@@ -179,7 +179,7 @@ export class ImaNgFastPath {
     private readonly policy: CompiledRuntimePolicy | undefined,
     private readonly extraBootAggregates: boolean,
   ) {
-    this.loggedBank = logHash.name === 'sha1' || logHash.name === 'sha256' ? logHash.name : undefined;
+    this.loggedBank = (PCR_BANKS as readonly string[]).includes(logHash.name) ? (logHash.name as PcrBank) : undefined;
     this.loggedHexLength = this.loggedBank === undefined ? 0 : pcrBankSize(this.loggedBank) * 2;
     this.shortestLine = FIXED_FIELDS.length + this.loggedHexLength + this.sha1Data.prefix.length + this.sha1Data.hexLength + 2;
     this.digests = new TemplateDigests(logHash, banks, policy !== undefined);

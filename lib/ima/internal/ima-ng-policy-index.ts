@@ -1,10 +1,10 @@
 import { hash } from 'node:crypto';
-import { pcrBankSize, PCR_BANKS } from '../hash-algorithms.js';
+import { pcrBankSize } from '../hash-algorithms.js';
 import { digestNgSize, nameNgSize, TemplateDataWriter } from './template-data.js';
 import { copyLatin1 } from './template-digests.js';
 
 /** The file digest algorithms of `ima-ng` lines the index covers (those of the fast path), by hex length of the digest. */
-const ALGORITHM_BY_HEX_LENGTH: ReadonlyMap<number, string> = new Map(PCR_BANKS.map((bank) => [pcrBankSize(bank) * 2, bank]));
+const ALGORITHM_BY_HEX_LENGTH: ReadonlyMap<number, string> = new Map((['sha1', 'sha256'] as const).map((bank) => [pcrBankSize(bank) * 2, bank]));
 
 /**
  * The policy's `digests` as the set of SHA-256 hashes of the `ima-ng` template data each

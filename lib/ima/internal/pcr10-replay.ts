@@ -7,14 +7,16 @@ const SHA1_SIZE = pcrBankSize('sha1');
 const SHA256_SIZE = pcrBankSize('sha256');
 const ONES_SHA1 = '\xff'.repeat(SHA1_SIZE);
 const ONES_SHA256 = '\xff'.repeat(SHA256_SIZE);
+const ONES_SHA384 = '\xff'.repeat(pcrBankSize('sha384'));
+const ONES_SHA512 = '\xff'.repeat(pcrBankSize('sha512'));
 
 /**
- * Running PCR 10 in the banks being replayed (the quoted one, or sha1 and sha256 when there is no
+ * Running PCR 10 in the banks being replayed (the quoted one, or those of the state when there is no
  * quote): `PCR = H_bank(PCR ‖ H_bank(template data))` (TPM 2.0 Part 1 §17.6.2 "PCR Extend"; the
  * kernel extends every allocated bank with that bank's hash of the template data,
  * `ima_calc_field_array_hash`). A violation or ToMToU entry, logged with an all-zero template hash,
- * is extended with all-ones instead (kernel `ima_add_violation`: "a violation extends PCR with
- * 0xFF…"; Keylime `ast.Entry` FF_HASH). Keylime replays only the quoted bank too
+ * is extended with all-ones instead, as many as the bank's size (kernel `ima_add_violation`: "a
+ * violation extends PCR with 0xFF…", every bank; Keylime `ast.Entry` FF_HASH of the quoted bank). Keylime replays only the quoted bank too
  * (`ima.process_measurement_list`: `running_hash = hash_alg.hash(running_hash + entry.pcr_template_hash)`).
  *
  * Digests and values are latin1 strings (one char per byte): node:crypto's one-shot
@@ -25,11 +27,15 @@ export class Pcr10Replay {
   /** The sha1 bank, undefined when that bank is not replayed. */
   private readonly sha1: ReplayedBank | undefined;
   private readonly sha256: ReplayedBank | undefined;
+  private readonly sha384: ReplayedBank | undefined;
+  private readonly sha512: ReplayedBank | undefined;
 
   /** Replays `banks`, each from its value in `start` (lowercase hex), which must hold it. */
   constructor(start: Pcr10Values, banks: readonly PcrBank[]) {
-    this.sha1 = banks.includes('sha1') ? new ReplayedBank('sha1', latin1(start, 'sha1')) : undefined;
-    this.sha256 = banks.includes('sha256') ? new ReplayedBank('sha256', latin1(start, 'sha256')) : undefined;
+    this.sha1 = replayed(start, banks, 'sha1');
+    this.sha256 = replayed(start, banks, 'sha256');
+    this.sha384 = replayed(start, banks, 'sha384');
+    this.sha512 = replayed(start, banks, 'sha512');
   }
 
   /**
@@ -45,12 +51,16 @@ export class Pcr10Replay {
       }
       this.sha256.extendInPlace(digests.sha256ExtendInput);
     }
+    this.sha384?.extendLatin1(digests.sha384);
+    this.sha512?.extendLatin1(digests.sha512);
   }
 
   /** Extends the replayed banks as the kernel does for a violation: with all-ones. */
   extendViolation(): void {
     this.sha1?.extendLatin1(ONES_SHA1);
     this.sha256?.extendLatin1(ONES_SHA256);
+    this.sha384?.extendLatin1(ONES_SHA384);
+    this.sha512?.extendLatin1(ONES_SHA512);
   }
 
   /**
@@ -60,12 +70,12 @@ export class Pcr10Replay {
    * the quote is signed data the node sent, the replayed value is computed from the list it sent.
    */
   matches(bank: PcrBank, quoted: string): boolean {
-    return (bank === 'sha1' ? this.sha1 : this.sha256)?.value === quoted;
+    return (bank === 'sha1' ? this.sha1 : bank === 'sha256' ? this.sha256 : bank === 'sha384' ? this.sha384 : this.sha512)?.value === quoted;
   }
 
   /** The replayed banks' values as lowercase hex. */
   snapshot(): Pcr10Values {
-    return { ...hexOf('sha1', this.sha1), ...hexOf('sha256', this.sha256) };
+    return { ...hexOf('sha1', this.sha1), ...hexOf('sha256', this.sha256), ...hexOf('sha384', this.sha384), ...hexOf('sha512', this.sha512) };
   }
 }
 
@@ -113,6 +123,10 @@ class ReplayedBank {
     copyLatin1(this.value, input);
     this.value = hash(this.bank, input, 'binary');
   }
+}
+
+function replayed(start: Pcr10Values, banks: readonly PcrBank[], bank: PcrBank): ReplayedBank | undefined {
+  return banks.includes(bank) ? new ReplayedBank(bank, latin1(start, bank)) : undefined;
 }
 
 function latin1(start: Pcr10Values, bank: PcrBank): string {

@@ -7,7 +7,7 @@ const SHA256_SIZE = pcrBankSize('sha256');
  * The hashes of one line's template data a round needs — one rule for the ima-ng fast path and the
  * full validator (replay-round.ts), so that both hold a line to the same hash and extend the same banks:
  *
- * - `sha1`, `sha256`: the bank's hash for each bank of PCR 10 replayed (`Pcr10Replay.extend`),
+ * - `sha1`, `sha256`, `sha384`, `sha512`: the bank's hash for each bank of PCR 10 replayed (`Pcr10Replay.extend`),
  *   and SHA-256 also when `wantSha256` (the fast path looks a line up in the policy by it);
  * - `logged`: the log's hash (`ima.log_hash_alg`, sha1 by default) of the template data, which the
  *   line's logged template hash must equal, when the caller asks for it (`compute(data, true)`: a
@@ -28,6 +28,8 @@ const SHA256_SIZE = pcrBankSize('sha256');
 export class TemplateDigests {
   sha1 = '';
   sha256 = '';
+  sha384 = '';
+  sha512 = '';
   logged = '';
   /** `PCR ‖ SHA-256`: the bytes of `sha256` (when computed) in its second half; the first half is the extend's to fill. */
   readonly sha256ExtendInput = new Uint8Array(2 * SHA256_SIZE);
@@ -38,6 +40,8 @@ export class TemplateDigests {
   private readonly loggedIsReplayed: boolean;
   private readonly bankSha1: boolean;
   private readonly bankSha256: boolean;
+  private readonly bankSha384: boolean;
+  private readonly bankSha512: boolean;
 
   constructor(
     private readonly logHash: ImaHashAlgorithm,
@@ -47,6 +51,8 @@ export class TemplateDigests {
     this.loggedIsReplayed = loggedHashIsReplayed(logHash, banks);
     this.bankSha1 = banks.includes('sha1');
     this.bankSha256 = banks.includes('sha256') || wantSha256;
+    this.bankSha384 = banks.includes('sha384');
+    this.bankSha512 = banks.includes('sha512');
   }
 
   /** `withLogged`: compute `logged` even when it costs a hash of its own (a line the quote does not bind). */
@@ -60,7 +66,9 @@ export class TemplateDigests {
     } else {
       this.sha256 = '';
     }
-    this.logged = !logged ? '' : name === 'sha1' ? this.sha1 : name === 'sha256' ? this.sha256 : hash(this.logHash.nodeName, data, 'binary');
+    this.sha384 = this.bankSha384 || (logged && name === 'sha384') ? hash('sha384', data, 'binary') : '';
+    this.sha512 = this.bankSha512 || (logged && name === 'sha512') ? hash('sha512', data, 'binary') : '';
+    this.logged = !logged ? '' : name === 'sha1' ? this.sha1 : name === 'sha256' ? this.sha256 : name === 'sha384' ? this.sha384 : name === 'sha512' ? this.sha512 : hash(this.logHash.nodeName, data, 'binary');
   }
 }
 

@@ -90,11 +90,19 @@ function quotedValue(input: VerifyImaListInput): { bank: PcrBank; value: Buffer 
 }
 
 /**
- * The keys earlier rounds learnt from quote-bound lines, by keyring. Not bounded as a keyring given
- * with a request is (`MAX_IMA_KEYRING_KEYS`): they are the node's own state, which the verifier wrote.
+ * The keys earlier rounds learnt from quote-bound lines, by keyring, that `policy` would let a line
+ * load now: it lists the keyring under `keyrings` and does not ignore it (entry-validator.ts's rule).
+ * A keyring stored under another rule — before 2026-12 keys were learnt with no runtime policy at
+ * all — or under a policy since changed is dropped, not trusted: a fresh replay under this policy
+ * would not have learnt it either. Checked here, at every load, rather than by a migration: the
+ * policy is the agent's current one, which SQL cannot evaluate and which may change after any
+ * migration ran. Not bounded as a keyring given with a request is (`MAX_IMA_KEYRING_KEYS`): they are
+ * the node's own state, which the verifier wrote.
  */
-function stateLearnedKeyrings(state: ImaReplayState): [string, ImaKeyring][] {
-  return Object.entries(state.learnedKeyrings).map(([name, json]) => [
+function stateLearnedKeyrings(state: ImaReplayState, policy: CompiledRuntimePolicy | undefined): [string, ImaKeyring][] {
+  const ignored = policy?.ignoredKeyrings;
+  const learnable = (name: string): boolean => policy !== undefined && policy.keyrings.has(name) && ignored?.has('*') !== true && ignored?.has(name) !== true;
+  return Object.entries(state.learnedKeyrings).filter(([name]) => learnable(name)).map(([name, json]) => [
     name,
     ImaKeyring.fromJson(json, `state.learnedKeyrings[${JSON.stringify(name)}]`, Number.POSITIVE_INFINITY),
   ]);
@@ -178,7 +186,7 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   const policy = input.policy;
   const logHash = imaHashByName(policy?.logHashAlg ?? 'sha1') ?? badInput('unknown log hash algorithm');
   // A fresh context per pass: the validator learns keys into it.
-  const learned = stateLearnedKeyrings(state);
+  const learned = stateLearnedKeyrings(state, policy);
   const newContext = (): ValidationContext => ({
     policy,
     keyrings: buildKeyrings(input, learned),

@@ -100,6 +100,28 @@ describe('IMA keys learnt from ima-buf entries', () => {
       expect(round2.valid, JSON.stringify(round2.failures)).to.equal(true);
     });
 
+    it('a stored key the current policy would not let a line load is not trusted (a state stored by an earlier version, or before the policy changed)', () => {
+      const bound = pcr10([bootAggregate, load]);
+      // The state an earlier version stored when it learnt keys with no runtime policy: the same shape.
+      const stored = verifyImaList({ listText: `${bootAggregate}\n${load}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant, policy }).nextState;
+      expect(stored.learnedKeyrings['.ima']?.keyids).to.deep.equal([nodeKeyId]);
+      const next = (withPolicy: CompiledRuntimePolicy | undefined) =>
+        verifyImaList({ listText: `${evil}\n`, state: stored, quotedPcr10: { bank: 'sha1', value: pcr10([evil], bound) }, keyrings: tenant, policy: withPolicy });
+      const none = next(undefined);
+      expect(none.failures.map((f) => f.eventId)).to.deep.equal(['ima.validator.ima-sig.invalid_signature']);
+      const unlisted = emptyRuntimePolicy();
+      unlisted.digests['boot_aggregate'] = ['00'.repeat(20)];
+      expect(next(compileRuntimePolicy(unlisted)).failures.map((f) => f.eventId)).to.deep.equal(['ima.validation.ima-ng.not_in_allowlist']);
+      const ignoring = emptyRuntimePolicy();
+      ignoring.keyrings['.ima'] = [createHash('sha256').update(nodeKeyDer).digest('hex')];
+      ignoring.ima.ignored_keyrings = ['.ima'];
+      expect(next(compileRuntimePolicy(ignoring)).failures.map((f) => f.eventId)).to.deep.equal(['ima.validation.ima-ng.not_in_allowlist']);
+      // Nor is it carried on: a later round under the vouching policy does not find it either.
+      const carried = verifyImaList({ listText: '', state: stored, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant }).nextState;
+      expect(carried.learnedKeyrings).to.deep.equal({});
+      expect(next(policy).valid).to.equal(true);
+    });
+
     it('within a round, a key loaded after the match point still verifies the lines after it', () => {
       const bound = pcr10([bootAggregate]);
       const round = verifyImaList({ listText: `${bootAggregate}\n${load}\n${evil}\n`, startEntry: 0, quotedPcr10: { bank: 'sha1', value: bound }, keyrings: tenant, policy });

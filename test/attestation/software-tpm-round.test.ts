@@ -99,4 +99,51 @@ describe('evaluateQuote against the in-process software TPM node', () => {
     expect(third.failures.map((f) => f.eventId)).to.deep.equal(['ima.validation.ima-ng.not_in_allowlist']);
     expect(third.failures[0]?.context).to.include({ path: '/usr/sbin/sshd-backdoor', line: 4 });
   });
+
+  for (const bank of ['sha384', 'sha512'] as const) {
+    it(`a node whose TPM quotes PCR 10 in its ${bank} bank passes, full then incremental, and fails a file outside the policy`, async () => {
+      const own = await createSoftwareTpm({ banks: ['sha256', bank] });
+      const ownDir = await mkdtemp(path.join(tmpdir(), 'ironlime-engine-'));
+      try {
+        const ownAk = await own.ensureAk(bank);
+        const log = path.join(ownDir, 'ascii_runtime_measurements');
+        const emulator = new ImaEmulator({ tpm: own, logPath: log, banks: ['sha256', bank] });
+        await emulator.start();
+        await emulator.measure([{ path: '/usr/bin/bash', content: Buffer.from('bash') }]);
+        const lines = async (): Promise<string[]> => (await readFile(log, 'utf8')).split('\n').filter((l) => l !== '');
+        const ownReply = async (nonce: string, entry: number): Promise<AgentQuoteReply> => {
+          await own.resetPcr(16);
+          await own.extendPcr(16, bank, new Uint8Array(createHash(bank).update(nkPem).digest()));
+          const quote = await own.quote({ nonce: Buffer.from(nonce, 'ascii'), pcrs: [10, 16], hashAlg: bank });
+          const text = (await lines()).slice(entry).map((l) => `${l}\n`).join('');
+          return { quote: formatQuoteString(quote), hash_alg: bank, enc_alg: 'rsa2048', sign_alg: ownAk.signAlg, pubkey: nkPem, ima_measurement_list: text, ima_measurement_list_entry: entry };
+        };
+        const lsDigest = createHash('sha256').update('ls').digest('hex');
+        const policies: AgentPolicies = {
+          tpmPolicy: { mask: '0x400' },
+          runtimePolicy: runtimePolicyFor([...(await lines()), `10 00 ima-ng sha256:${lsDigest} /usr/bin/ls`]),
+          mbRefstate: null,
+          measuredBootEvaluate: 'once',
+          acceptTpmHashAlgs: [bank],
+          acceptTpmEncryptionAlgs: ['rsa'],
+          acceptTpmSigningAlgs: [ownAk.signAlg],
+          akTpm: akPublicKey(Buffer.from(ownAk.akPublic).toString('base64')),
+        };
+        const state: AgentAttestationState = { ...initialAgentState(), operationalState: OperationalState.GET_QUOTE };
+        const first = evaluateQuote({ state, policies, reply: await ownReply('firstRoundNonce00001', 0), nonce: 'firstRoundNonce00001', now: 1 });
+        expect(first.failures).to.deep.equal([]);
+        expect(first.nextState.ima.nextEntry).to.equal(2);
+        await emulator.measure([{ path: '/usr/bin/ls', content: Buffer.from('ls') }]);
+        const second = evaluateQuote({ state: first.nextState, policies, reply: await ownReply('secondRoundNonce0002', 2), nonce: 'secondRoundNonce0002', now: 2 });
+        expect(second.failures).to.deep.equal([]);
+        expect(second.claims.ima).to.deep.equal({ firstEntry: 2, entriesChecked: 1, entriesVerified: 1, nextEntry: 3 });
+        await emulator.measure([{ path: '/usr/sbin/sshd-backdoor', content: Buffer.from('evil') }]);
+        const third = evaluateQuote({ state: second.nextState, policies, reply: await ownReply('thirdRoundNonce00003', 3), nonce: 'thirdRoundNonce00003', now: 3 });
+        expect(third.failures.map((f) => f.eventId)).to.deep.equal(['ima.validation.ima-ng.not_in_allowlist']);
+      } finally {
+        await own.close();
+        await rm(ownDir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -6,6 +6,9 @@ import type { AgentAttestationState } from './agent-state.js';
 import type { PullTiming } from './freshness.js';
 import type { SignatureVerdict } from '../tpm/signature-verdict.js';
 import { evaluateQuote, type EvaluateQuoteOptions } from './internal/evaluate-quote.js';
+import { continuesAcrossReboot } from './internal/pre-checks.js';
+import { checkQuoteReplyShape, isFailureEvent } from './internal/quote-reply.js';
+import { initialImaReplayState } from '../ima/ima-replay-state.js';
 import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
@@ -78,7 +81,10 @@ const S = OperationalState;
 /** Keylime retries these statuses (408 timeout, 500, 599 = tornado's connection failure; spec §6.2 step 2). */
 const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 500, 599]);
 
-/** The engine's answer to a reply the remembered boot log cannot stand for: ask again at once, in full. */
+/**
+ * The engine's answer to a reply it does not judge: one the remembered boot log cannot stand for (ask
+ * again at once, in full), or one from a rebooted node continuing its list (ask again at once from IMA entry 0).
+ */
 export interface RepeatRound {
   readonly repeat: Extract<PullRequest, { kind: 'quote' }>;
   readonly reason: string;
@@ -121,9 +127,14 @@ export interface QuoteReplyInput {
  * The agent answered the quote request: judge it (`evaluateQuote`) and say what follows. A reply asked
  * without the boot log that the remembered log cannot stand for (the TPM was reset or restarted, a
  * remembered boot PCR is not quoted, another bank) is not judged: no verdict, no history row — the
- * record is dropped and the answer is a full request to send at once (`RepeatRound`).
+ * record is dropped and the answer is a full request to send at once (`RepeatRound`). So is a reply from
+ * a node that rebooted and continued its list (`rebootedRepeat`): the request is sent again from IMA entry 0.
  */
 export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }>, input: QuoteReplyInput, settings: PullSettings): PullDecision | RepeatRound {
+  const rebooted = rebootedRepeat(request, input.reply);
+  if (rebooted !== undefined) {
+    return rebooted;
+  }
   const plan = request.bootLog;
   const result = evaluateQuote({
     state: request.state,
@@ -151,6 +162,26 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
   }
   const next: PullNext = result.nextState.operationalState === S.PROVIDE_V ? { kind: 'deliver_v' } : poll(settings);
   return { state: result.nextState, retries: 0, history, next };
+}
+
+/**
+ * A reply from a node that rebooted since the stored IMA progress, continuing the list at the entry
+ * asked for (`continuesAcrossReboot`): those lines are another boot's, so the round is not judged and
+ * the list is asked for again from entry 0, with the IMA state reset, at once. The repeated reply is
+ * then replayed whole (entry 0 always restarts), so a reboot never passes a round with IMA unchecked,
+ * as Keylime's verifier does (it resets and passes, and replays from 0 next round); the repeated round's
+ * history row shows the restart (`ima_ml_entry` 0). A reply of the wrong shape is left to the engine.
+ */
+function rebootedRepeat(request: Extract<PullRequest, { kind: 'quote' }>, reply: unknown): RepeatRound | undefined {
+  const shaped = checkQuoteReplyShape(reply);
+  const state = request.state;
+  if (isFailureEvent(shaped) || !continuesAcrossReboot(shaped, { boottime: state.boottime, nextImaEntry: state.ima.nextEntry })) {
+    return undefined;
+  }
+  return {
+    repeat: { ...request, state: { ...state, ima: initialImaReplayState() }, imaEntry: 0 },
+    reason: `the agent rebooted (boottime ${state.boottime}, now ${shaped.boottime ?? 0}): its IMA list is asked for again from entry 0`,
+  };
 }
 
 /**

@@ -51,8 +51,10 @@ const quoteEvent = (event: string, context: Record<string, unknown>): FailureEve
  * the one requested is `invalid_ima_entry_nb` (irrecoverable; the quote is still checked, IMA is not).
  *
  * Deliberate difference: when the agent reports a different `boottime` for a list that does not start at
- * 0, Keylime resets IMA state and returns without checking anything — a pass. We reset IMA state too but
- * still check the quote, clock and PCRs; only the IMA replay is skipped this round.
+ * 0 (`continuesAcrossReboot`), Keylime resets IMA state and returns without checking anything — a pass.
+ * The pull loop never judges such a reply: it asks again from entry 0 at once (`decideQuoteReply`), so
+ * the new boot's list is replayed whole in the same round. Given one anyway, we reset IMA state but
+ * still check the quote, clock and PCRs; only the IMA replay is skipped.
  */
 export function preCheckReply(
   reply: AgentQuoteReply,
@@ -79,7 +81,6 @@ export function preCheckReply(
     return algorithmRefused('invalid_sign_alg', 'signing', reply.sign_alg);
   }
   const entry = reply.ima_measurement_list_entry ?? 0;
-  const boottime = reply.boottime ?? 0;
   if (entry === 0) {
     return { ok: true, hashAlg: reply.hash_alg, publicKey, ima: 'restart', events: [] };
   }
@@ -91,10 +92,20 @@ export function preCheckReply(
     });
     return { ok: true, hashAlg: reply.hash_alg, publicKey, ima: 'skip', events: [event] };
   }
-  if (boottime !== state.boottime) {
+  if (continuesAcrossReboot(reply, state)) {
     return { ok: true, hashAlg: reply.hash_alg, publicKey, ima: 'skip', events: [] };
   }
   return { ok: true, hashAlg: reply.hash_alg, publicKey, ima: 'continue', events: [] };
+}
+
+/**
+ * Whether the reply continues the IMA list at the entry asked for but reports another boot time than
+ * the stored progress was made in: the node rebooted, and the lines it sent are the tail of another
+ * boot's list, which the stored PCR 10 replay cannot continue.
+ */
+export function continuesAcrossReboot(reply: AgentQuoteReply, state: Pick<PreCheckState, 'boottime' | 'nextImaEntry'>): boolean {
+  const entry = reply.ima_measurement_list_entry ?? 0;
+  return entry !== 0 && entry === state.nextImaEntry && (reply.boottime ?? 0) !== state.boottime;
 }
 
 function algorithmRefused(event: string, kind: string, name: string): PreCheckOutcome {

@@ -1,4 +1,5 @@
 import type { AgentPolicies } from './agent-policies.js';
+import type { AttestationClaims } from './attestation-checks.js';
 import type { BootLogMemo } from './boot-log-memo.js';
 import { countImaLines } from './ima-line-count.js';
 import { planBootLog, settleBootLog, type BootLogPlan, type PullAgent } from './pull-boot-log.js';
@@ -150,6 +151,10 @@ export function decideQuoteReply(request: Extract<PullRequest, { kind: 'quote' }
   if (result.verdict === 'inconclusive') {
     return { repeat: { ...request, bootLog: fullPlan }, reason: result.reason };
   }
+  if (tpmResetMidList(request, result.claims)) {
+    const before = request.state.tpmClockInfo?.resetCount;
+    return restartIma({ ...request, bootLog: fullPlan }, `the TPM was reset since the last passing quote (resetCount ${before}, now ${result.claims.quote?.clockInfo.resetCount}): the IMA list is asked for again from entry 0`);
+  }
   const history: HistoryRow = {
     outcome: result.verdict,
     nonce: input.nonce,
@@ -178,10 +183,26 @@ function rebootedRepeat(request: Extract<PullRequest, { kind: 'quote' }>, reply:
   if (isFailureEvent(shaped) || !continuesAcrossReboot(shaped, { boottime: state.boottime, nextImaEntry: state.ima.nextEntry })) {
     return undefined;
   }
-  return {
-    repeat: { ...request, state: { ...state, ima: initialImaReplayState() }, imaEntry: 0 },
-    reason: `the agent rebooted (boottime ${state.boottime}, now ${shaped.boottime ?? 0}): its IMA list is asked for again from entry 0`,
-  };
+  return restartIma(request, `the agent rebooted (boottime ${state.boottime}, now ${shaped.boottime ?? 0}): its IMA list is asked for again from entry 0`);
+}
+
+/**
+ * Whether a round that continued the IMA list (from an entry other than 0) got a verified quote whose
+ * TPM `resetCount` is above the last passing quote's: the TPM was reset — the node rebooted — since the
+ * stored IMA progress, so the lines sent are another boot's. This is how a reboot shows when the agent
+ * sends no `boottime` (the Rust agent, ironlime's), whose new list may already be as long as the entry
+ * asked for: continuing the old replay would fail a healthy node with `ima.pcr_mismatch`. The count
+ * is signed by the AK; a count that went back is the clock check's failure, not a reboot.
+ */
+function tpmResetMidList(request: Extract<PullRequest, { kind: 'quote' }>, claims: AttestationClaims): boolean {
+  const before = request.state.tpmClockInfo?.resetCount;
+  const now = claims.quote?.clockInfo.resetCount;
+  return claims.ima !== null && claims.ima.firstEntry !== 0 && before !== undefined && now !== undefined && now > before;
+}
+
+/** The request sent again at once, asking the IMA list from entry 0 with the IMA state reset. */
+function restartIma(request: Extract<PullRequest, { kind: 'quote' }>, reason: string): RepeatRound {
+  return { repeat: { ...request, state: { ...request.state, ima: initialImaReplayState() }, imaEntry: 0 }, reason };
 }
 
 /**

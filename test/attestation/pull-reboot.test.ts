@@ -76,4 +76,33 @@ describe('pull: a reply from a rebooted node that continues the list', () => {
     expect(decided.history).to.deep.include({ outcome: 'pass', imaMlEntry: 0, imaEntriesReceived: 3, failures: [] });
     expect([decided.state.ima.nextEntry, decided.state.boottime]).to.deep.equal([3, 2000]);
   });
+
+  it('an agent that sends no boottime (the Rust agent, ironlime\'s): the quote\'s TPM resetCount tells the reboot, and the new list is asked from entry 0', () => {
+    const agent = new FakeAgent();
+    agent.measure('/usr/bin/bash', 'bash 5.2');
+    agent.measure('/usr/lib/systemd/systemd', 'systemd 255');
+    const policies = policiesFor(agent);
+    const polled = { ...initialAgentState(), operationalState: OperationalState.GET_QUOTE };
+    const first = evaluateQuote({ state: polled, policies, reply: agent.reply({ nonce: NONCE, mask: maskOf([]) }), nonce: NONCE, now: NOW });
+    const state = { ...first.nextState, operationalState: OperationalState.GET_QUOTE };
+    expect([state.ima.nextEntry, state.boottime]).to.deep.equal([3, 0]);
+    // A power cycle: TPM Reset (resetCount + 1); the new boot measured the same files in another order.
+    agent.boot();
+    agent.clock = { ...agent.clock, resetCount: agent.clock.resetCount + 1, clock: agent.clock.clock + 60_000n };
+    agent.measure('/usr/lib/systemd/systemd', 'systemd 255');
+    agent.measure('/usr/bin/bash', 'bash 5.2');
+    agent.measure('/usr/bin/bash', 'bash 5.2');
+    const request = { kind: 'quote' as const, state, partial: true, imaEntry: 3, bootLog: undefined };
+    const judged = decideQuoteReply(request, { policies, reply: agent.reply({ nonce: NONCE, mask: maskOf([]), imaEntry: 3, partial: true }), nonce: NONCE, imaEntry: 3, now: NOW + 1 }, settings);
+    if (!('repeat' in judged)) {
+      expect.fail(`the round was decided (${judged.history?.outcome}, failures ${JSON.stringify(judged.history?.failures.map((f) => f.event_id))}) with the IMA list of another boot`);
+    }
+    expect(judged.repeat.imaEntry).to.equal(0);
+    expect(judged.reason).to.match(/TPM was reset/);
+    const again = agent.reply({ nonce: NONCE, mask: maskOf([]), imaEntry: 0, partial: true });
+    const decided = decideQuoteReply(judged.repeat, { policies, reply: again, nonce: NONCE, imaEntry: 0, now: NOW + 1 }, settings);
+    if ('repeat' in decided) expect.fail('repeated twice');
+    expect(decided.history).to.deep.include({ outcome: 'pass', imaMlEntry: 0, imaEntriesReceived: 4, failures: [] });
+    expect(decided.state.ima.nextEntry).to.equal(4);
+  });
 });

@@ -19,6 +19,11 @@ import { parsePolicyJson } from './internal/policy-json.js';
 export interface ImaKeyringJson {
   pubkeys: string[];
   keyids: number[];
+  /**
+   * ironlime's, in learnt keyrings only: the digest (hex) the `ima-buf` line that loaded each key
+   * logged, '' when not known (internal/learnt-keyrings.ts). Keylime's readers ignore it.
+   */
+  digests?: string[];
 }
 
 /**
@@ -202,7 +207,6 @@ export class ImaKeyring {
  */
 export class ImaKeyrings {
   private readonly trusted = new Map<string, ImaKeyring>();
-  private readonly learnt = new Map<string, ImaKeyring>();
   /**
    * Every learnt key by id, the latest learnt for an id: the node names the keyrings, one per line
    * if it likes, so a look-up must not walk them (20,000 lines would be 20,000 × 20,000 steps).
@@ -222,17 +226,12 @@ export class ImaKeyrings {
     }
   }
 
-  /** Learns `key` onto the keyring called `name`. */
-  learn(name: string, key: KeyObject, keyId: number): void {
-    ringOf(this.learnt, name).add(key, keyId);
+  /**
+   * Learns `key`, loaded onto a keyring the node named: a look-up finds it by id whatever the
+   * keyring (the stored form, by keyring, is internal/learnt-keyrings.ts's).
+   */
+  learn(key: KeyObject, keyId: number): void {
     this.learntById.set(keyId >>> 0, key);
-  }
-
-  /** Learns every key of `ring` onto the keyring called `name`. */
-  mergeLearned(name: string, ring: ImaKeyring): void {
-    for (const [keyId, key] of ring.entries()) {
-      this.learn(name, key, keyId);
-    }
   }
 
   find(keyId: number): KeyObject | undefined {
@@ -243,17 +242,6 @@ export class ImaKeyrings {
       }
     }
     return this.learntById.get(keyId >>> 0);
-  }
-
-  /** JSON of the learnt keys, by keyring (Keylime's `learned_ima_keyrings`). */
-  learnedJson(): Record<string, ImaKeyringJson> {
-    const out: Record<string, ImaKeyringJson> = {};
-    for (const [name, ring] of this.learnt) {
-      if (ring.size > 0) {
-        out[name] = ring.toJSON();
-      }
-    }
-    return out;
   }
 }
 

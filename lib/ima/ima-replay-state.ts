@@ -93,6 +93,9 @@ export function parseImaReplayState(value: unknown): ImaReplayState {
     if (r === null || !Array.isArray(r.pubkeys) || !Array.isArray(r.keyids)) {
       invalid(`learnedKeyrings[${JSON.stringify(name)}] must be {pubkeys, keyids}`);
     }
+    if (r.digests !== undefined && (!Array.isArray(r.digests) || !r.digests.every((d) => typeof d === 'string'))) {
+      invalid(`learnedKeyrings[${JSON.stringify(name)}].digests must be a list of hex digests`);
+    }
   }
   return {
     nextEntry: count(v['nextEntry'], 'nextEntry'),

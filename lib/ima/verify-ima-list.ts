@@ -4,7 +4,8 @@ import type { LearnedKey, ValidationContext } from './internal/entry-validator.j
 import { imaHashByName, pcrBankSize, PCR_BANKS, type PcrBank } from './hash-algorithms.js';
 import type { UntrustedImaEntry } from './internal/ima-entry.js';
 import { IMA_EVENTS, type ImaFailure } from './ima-failure.js';
-import { ImaKeyring, ImaKeyrings, type ImaKeyringJson } from './ima-keyring.js';
+import { ImaKeyrings, type ImaKeyring } from './ima-keyring.js';
+import { loadLearntKeys, storeLearntKeys } from './internal/learnt-keyrings.js';
 import { initialImaReplayState, parseImaReplayState, type ImaReplayState, type Pcr10Values } from './ima-replay-state.js';
 import { replayRound, type ReplayRoundOutcome } from './internal/replay-round.js';
 import { loggedHashIsReplayed } from './internal/template-digests.js';
@@ -89,26 +90,7 @@ function quotedValue(input: VerifyImaListInput): { bank: PcrBank; value: Buffer 
   return { bank: quoted.bank, value };
 }
 
-/**
- * The keys earlier rounds learnt from quote-bound lines, by keyring, that `policy` would let a line
- * load now: it lists the keyring under `keyrings` and does not ignore it (entry-validator.ts's rule).
- * A keyring stored under another rule — before 2026-12 keys were learnt with no runtime policy at
- * all — or under a policy since changed is dropped, not trusted: a fresh replay under this policy
- * would not have learnt it either. Checked here, at every load, rather than by a migration: the
- * policy is the agent's current one, which SQL cannot evaluate and which may change after any
- * migration ran. Not bounded as a keyring given with a request is (`MAX_IMA_KEYRING_KEYS`): they are
- * the node's own state, which the verifier wrote.
- */
-function stateLearnedKeyrings(state: ImaReplayState, policy: CompiledRuntimePolicy | undefined): [string, ImaKeyring][] {
-  const ignored = policy?.ignoredKeyrings;
-  const learnable = (name: string): boolean => policy !== undefined && policy.keyrings.has(name) && ignored?.has('*') !== true && ignored?.has(name) !== true;
-  return Object.entries(state.learnedKeyrings).filter(([name]) => learnable(name)).map(([name, json]) => [
-    name,
-    ImaKeyring.fromJson(json, `state.learnedKeyrings[${JSON.stringify(name)}]`, Number.POSITIVE_INFINITY),
-  ]);
-}
-
-function buildKeyrings(input: VerifyImaListInput, learned: readonly [string, ImaKeyring][]): ImaKeyrings | undefined {
+function buildKeyrings(input: VerifyImaListInput, learned: readonly LearnedKey[]): ImaKeyrings | undefined {
   if (input.keyrings === undefined && input.policy === undefined && learned.length === 0) {
     return undefined;
   }
@@ -120,26 +102,10 @@ function buildKeyrings(input: VerifyImaListInput, learned: readonly [string, Ima
   if (input.keyrings !== undefined) {
     keyrings.merge('tenant_keyring', input.keyrings);
   }
-  for (const [name, ring] of learned) {
-    keyrings.mergeLearned(name, ring);
+  for (const { key, keyId } of learned) {
+    keyrings.learn(key, keyId);
   }
   return keyrings;
-}
-
-/**
- * The learnt keys the next round starts from: those of earlier rounds and those of this round's
- * lines up to the quote's match. A line after it is not bound by the quote (it is asked for again,
- * and may then differ), so a key it loaded is used for this round's later lines only.
- */
-function carriedKeyrings(learned: readonly [string, ImaKeyring][], committed: readonly LearnedKey[]): Record<string, ImaKeyringJson> {
-  const keyrings = new ImaKeyrings();
-  for (const [name, ring] of learned) {
-    keyrings.mergeLearned(name, ring);
-  }
-  for (const { ring, key, keyId } of committed) {
-    keyrings.learn(ring, key, keyId);
-  }
-  return keyrings.learnedJson();
 }
 
 /** Checks one round of the measurement list; see the interface comment above for the rules. */
@@ -186,7 +152,7 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   const policy = input.policy;
   const logHash = imaHashByName(policy?.logHashAlg ?? 'sha1') ?? badInput('unknown log hash algorithm');
   // A fresh context per pass: the validator learns keys into it.
-  const learned = stateLearnedKeyrings(state, policy);
+  const learned = loadLearntKeys(state.learnedKeyrings, policy);
   const newContext = (): ValidationContext => ({
     policy,
     keyrings: buildKeyrings(input, learned),
@@ -243,7 +209,10 @@ export function verifyImaList(input: VerifyImaListInput): VerifyImaListResult {
   }
 
   const valid = failures.length === 0;
-  const learnedKeyrings = valid ? carriedKeyrings(learned, ctx.learnedKeys.slice(0, outcome.committedKeys)) : {};
+  // The next round starts from the keys of earlier rounds and those of this round's lines up to the
+  // quote's match: a line after it is not bound by the quote (it is asked for again, and may then
+  // differ), so a key it loaded verifies this round's later lines only.
+  const learnedKeyrings = valid ? storeLearntKeys([...learned, ...ctx.learnedKeys.slice(0, outcome.committedKeys)]) : {};
   return {
     valid,
     failures,

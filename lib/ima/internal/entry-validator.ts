@@ -31,11 +31,12 @@ export interface ValidationContext {
   readonly bootAggregates: readonly string[];
 }
 
-/** A key an `ima-buf` entry loaded onto the keyring `ring`. */
+/** A key an `ima-buf` entry loaded onto the keyring `ring`, with the entry's digest (hex; '' when not known). */
 export interface LearnedKey {
   readonly ring: string;
   readonly key: KeyObject;
   readonly keyId: number;
+  readonly digest: string;
 }
 
 type Outcome = Omit<ImaFailure, 'line'> | undefined;
@@ -123,8 +124,8 @@ function checkBuffer(ctx: ValidationContext, entry: UntrustedImaEntry): Outcome 
   }
   const failure = checkDigest(ctx, policy, policy.keyrings, entry.path, entry.digest.hex);
   if (failure === undefined && ctx.keyrings !== undefined) {
-    ctx.keyrings.learn(entry.path, key.key, key.keyId);
-    ctx.learnedKeys.push({ ring: entry.path, key: key.key, keyId: key.keyId });
+    ctx.keyrings.learn(key.key, key.keyId);
+    ctx.learnedKeys.push({ ring: entry.path, key: key.key, keyId: key.keyId, digest: entry.digest.hex });
   }
   return failure;
 }

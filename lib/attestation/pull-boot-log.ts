@@ -95,6 +95,11 @@ export function settleBootLog(plan: BootLogPlan, memo: BootLogMemo, reply: unkno
   } else {
     memo.forget(plan.agentId);
   }
+  return askInFull(plan);
+}
+
+/** The plan asking with the full mask: the agent sends its boot log, which is judged afresh. */
+export function askInFull(plan: BootLogPlan): BootLogPlan {
   return { ...plan, mask: plan.context.mask, remembered: undefined };
 }
 

@@ -2,7 +2,7 @@ import type { AgentPolicies } from './agent-policies.js';
 import type { AttestationClaims } from './attestation-checks.js';
 import type { BootLogMemo } from './boot-log-memo.js';
 import { countImaLines } from './ima-line-count.js';
-import { planBootLog, settleBootLog, type BootLogPlan, type PullAgent } from './pull-boot-log.js';
+import { askInFull, planBootLog, settleBootLog, type BootLogPlan, type PullAgent } from './pull-boot-log.js';
 import type { AgentAttestationState } from './agent-state.js';
 import type { PullTiming } from './freshness.js';
 import type { SignatureVerdict } from '../tpm/signature-verdict.js';
@@ -183,7 +183,9 @@ function rebootedRepeat(request: Extract<PullRequest, { kind: 'quote' }>, reply:
   if (isFailureEvent(shaped) || !continuesAcrossReboot(shaped, { boottime: state.boottime, nextImaEntry: state.ima.nextEntry })) {
     return undefined;
   }
-  return restartIma(request, `the agent rebooted (boottime ${state.boottime}, now ${shaped.boottime ?? 0}): its IMA list is asked for again from entry 0`);
+  // A reboot reset the TPM too, so a remembered boot log cannot stand for the new boot: the log is asked for with it.
+  const bootLog = request.bootLog === undefined ? undefined : askInFull(request.bootLog);
+  return restartIma({ ...request, bootLog }, `the agent rebooted (boottime ${state.boottime}, now ${shaped.boottime ?? 0}): its IMA list is asked for again from entry 0`);
 }
 
 /**

@@ -1,15 +1,22 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
 import type { AgentPolicies } from '../../lib/attestation/agent-policies.js';
 import { evaluateQuote } from '../../lib/attestation/internal/evaluate-quote.js';
 import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { decideQuoteReply, type PullDecision, type PullRequest, type PullSettings } from '../../lib/attestation/pull-decision.js';
+import { beginRound, decideQuoteReply, type PullDecision, type PullRequest, type PullSettings } from '../../lib/attestation/pull-decision.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
+import { BootLogMemo } from '../../lib/attestation/boot-log-memo.js';
+import type { PullAgent } from '../../lib/attestation/pull-boot-log.js';
+import { createRefstate } from '../../lib/mb/create-refstate.js';
+import { parseEventLog } from '../../lib/mb/parse-event-log.js';
+import { vectorPath } from '../helpers/paths.js';
 import { FakeAgent } from './fake-agent.js';
 import { maskOf, policiesFor } from './engine-fixtures.js';
 
 const NOW = 1_760_000_000;
+const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 const NONCE = 'Ai5M5SjYjnkyv4P7itH1';
 const settings: PullSettings = { quoteInterval: 2, retryInterval: 3, maxRetries: 2, exponentialBackoff: true, severity: compileSeverityPolicy(), engine: {} };
 type QuoteRequest = Extract<PullRequest, { kind: 'quote' }>;
@@ -30,17 +37,23 @@ function passedOnce(boottime?: number): { agent: FakeAgent; policies: AgentPolic
 }
 
 /**
- * One pull round as lib/verifier/pull-round.ts runs it: the request, then each repeat the engine asks
- * for at once, answered by `answer`, until a decision (at most `limit` requests, or the test fails).
+ * One pull round as lib/verifier/pull-round.ts runs it: the request (`first`, or one for the state's
+ * next entry), then each repeat the engine asks for at once, answered by `answer`, until a decision
+ * (at most five requests, or the test fails).
  */
-function pullRound(state: AgentAttestationState, policies: AgentPolicies, answer: (request: QuoteRequest) => AgentQuoteReply, limit = 5): { decision: PullDecision; asked: number[]; reasons: string[] } {
-  let request: QuoteRequest = { kind: 'quote', state, partial: true, imaEntry: state.ima.nextEntry, bootLog: undefined };
+function pullRound(
+  state: AgentAttestationState,
+  policies: AgentPolicies,
+  answer: (request: QuoteRequest) => AgentQuoteReply,
+  options: { readonly first?: QuoteRequest; readonly settings?: PullSettings; readonly now?: number } = {},
+): { decision: PullDecision; asked: number[]; reasons: string[] } {
+  let request: QuoteRequest = options.first ?? { kind: 'quote', state, partial: true, imaEntry: state.ima.nextEntry, bootLog: undefined };
   const asked: number[] = [];
   const reasons: string[] = [];
   for (;;) {
     asked.push(request.imaEntry);
-    if (asked.length > limit) expect.fail(`asked ${asked.length} times in one round: ${reasons.join('; ')}`);
-    const judged = decideQuoteReply(request, { policies, reply: answer(request), nonce: NONCE, imaEntry: request.imaEntry, now: NOW + 1 }, settings);
+    if (asked.length > 5) expect.fail(`asked ${asked.length} times in one round: ${reasons.join('; ')}`);
+    const judged = decideQuoteReply(request, { policies, reply: answer(request), nonce: NONCE, imaEntry: request.imaEntry, now: options.now ?? NOW + 1 }, options.settings ?? settings);
     if (!('repeat' in judged)) return { decision: judged, asked, reasons };
     reasons.push(judged.reason);
     request = judged.repeat;
@@ -113,5 +126,37 @@ describe('pull: a reply from a rebooted node that continues the list', () => {
     const tampered = pullRound(decision.state, policies, answer);
     expect(tampered.asked).to.deep.equal([4, 0]);
     expect(tampered.decision.history?.failures.map((f) => f.event_id)).to.deep.equal(['ima.validation.ima-ng.not_in_allowlist']);
+  });
+
+  it('an agent asked without its boot log (remembered) is asked again from entry 0 with it: the reboot costs one repeat, not two', () => {
+    const agent = new FakeAgent({ bootLog: BOOT_LOG });
+    agent.measure('/usr/bin/bash', 'bash 5.2');
+    const mask = '0x47ff';
+    const policies = policiesFor(agent, { tpmPolicy: { mask }, mbRefstate: createRefstate(parseEventLog(BOOT_LOG), { withoutSecureBoot: true }) });
+    const withMemo: PullSettings = { ...settings, bootLogs: new BootLogMemo() };
+    const pullAgent: PullAgent = { agentId: 'a1', policies, mask };
+    let boottime = 1000;
+    const answer = (r: QuoteRequest): AgentQuoteReply => ({ ...agent.reply({ nonce: NONCE, mask: Number.parseInt(r.bootLog?.mask ?? mask, 16), imaEntry: r.imaEntry, partial: false }), boottime });
+    // Each round from GET_QUOTE (V delivered after the first pass).
+    const round = (stored: AgentAttestationState, now: number) => {
+      const state = { ...stored, operationalState: OperationalState.GET_QUOTE };
+      const first = beginRound({ state, retries: 0 }, { agent: pullAgent, settings: withMemo, now });
+      if (first.kind !== 'quote') return expect.fail('not a quote request');
+      return { withoutLog: first.bootLog?.remembered !== undefined, ...pullRound(state, policies, answer, { first, settings: withMemo, now }) };
+    };
+    const passed = round({ ...initialAgentState(), operationalState: OperationalState.GET_QUOTE }, NOW);
+    expect(passed.decision.history?.failures).to.deep.equal([]);
+    const again = round(passed.decision.state, NOW + 2);
+    expect([again.withoutLog, again.asked, again.decision.history?.outcome]).to.deep.equal([true, [2], 'pass']);
+
+    agent.boot();
+    agent.clock = { ...agent.clock, resetCount: agent.clock.resetCount + 1, clock: agent.clock.clock + 60_000n };
+    agent.measure('/usr/bin/bash', 'bash 5.2');
+    agent.measure('/usr/bin/bash', 'bash 5.2');
+    boottime = 2000;
+    const rebooted = round(again.decision.state, NOW + 4);
+    expect(rebooted.withoutLog).to.equal(true);
+    expect(rebooted.asked, rebooted.reasons.join('; ')).to.deep.equal([2, 0]);
+    expect(rebooted.decision.history).to.deep.include({ outcome: 'pass', imaMlEntry: 0, failures: [] });
   });
 });

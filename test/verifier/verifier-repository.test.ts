@@ -54,8 +54,8 @@ function busyState(): AgentAttestationState {
     boottime: 1_799_999_000,
     ima: {
       nextEntry: 826,
-      pcr10: { sha1: 'ab'.repeat(20), sha256: 'cd'.repeat(32) },
-      learnedKeyrings: { '.ima': { pubkeys: ['MFkw'], keyids: [305419896] } },
+      pcr10: { sha1: 'ab'.repeat(20), sha256: 'cd'.repeat(32), sha384: 'ef'.repeat(48) },
+      learnedKeyrings: { '.ima': { pubkeys: ['MFkw'], keyids: [305419896], digests: ['12'.repeat(32)] } },
       lagEntries: 2,
     },
     publicKey: '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n',

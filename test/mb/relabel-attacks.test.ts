@@ -122,6 +122,26 @@ describe('mb policy: events relabelled or extended at runtime do not pass', () =
     expect(reasons).to.include(`event_log: event ${cmdline}: PCR 8 string "grub_cmd: echo\\u0000" is not what its digest measures`);
   });
 
+  it('a MokList the refstate does not allow, its text rewritten to MokListTrusted (no extend needed)', () => {
+    const mok = secureBoot.parsed.events.findIndex((e) => e.pcrIndex === 14 && Buffer.from(e.untrustedData).toString('latin1') === 'MokList\0');
+    const rogue = new CraftedLog(secureBoot.edit(mok, secureBoot.withDigestsOf(mok, 'a rogue MOK list')));
+    expect(check(rogue.edit(mok, rogue.withData(mok, Buffer.from('MokList\0', 'latin1')))).reasons).to.deep.equal(['mokdig: MokList digest is not in the refstate']);
+    const { passed, reasons } = check(rogue.edit(mok, rogue.withData(mok, Buffer.from('MokListTrusted\0', 'latin1'))));
+    expect(passed).to.equal(false);
+    expect(reasons).to.include('mokdig: MokListTrusted is measured 2 times');
+    expect(reasons).to.include('mokdig: MokList is not measured in PCR 14, although the refstate lists its digests');
+  });
+
+  it('a MokList rewritten to MokListTrusted on a shim that measures no MokListTrusted', () => {
+    const trusted = secureBoot.parsed.events.findIndex((e) => e.pcrIndex === 14 && Buffer.from(e.untrustedData).toString('latin1') === 'MokListTrusted\0');
+    const older = new CraftedLog(secureBoot.edit(trusted, Buffer.alloc(0)));
+    const mok = older.parsed.events.findIndex((e) => e.pcrIndex === 14 && Buffer.from(e.untrustedData).toString('latin1') === 'MokList\0');
+    const rogue = new CraftedLog(older.edit(mok, older.withDigestsOf(mok, 'a rogue MOK list')));
+    const { passed, reasons } = check(rogue.edit(mok, rogue.withData(mok, Buffer.from('MokListTrusted\0', 'latin1'))));
+    expect(passed).to.equal(false);
+    expect(reasons).to.deep.equal(['mokdig: MokList is not measured in PCR 14, although the refstate lists its digests']);
+  });
+
   it('a firmware blob relabelled EV_NONHOST_INFO is still firmware code (it cannot select a shorter refstate entry)', () => {
     const blob = lastBlobIndex(secureBoot);
     const [entry] = refstate.scrtm_and_bios;

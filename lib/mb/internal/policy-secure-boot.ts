@@ -109,22 +109,39 @@ function requiredRevocations(measured: Measurements, required: readonly Refstate
   return findings;
 }
 
-/** PCR 14 MokList / MokListX digests must be allowed (MokListTrusted is accepted, as in Keylime). */
+/**
+ * PCR 14 MokList / MokListX digests must be allowed (MokListTrusted is accepted, as in Keylime). The
+ * name is the event's text, which its digest (of the list) does not cover: a rogue MokList renamed
+ * MokListTrusted would escape the check. shim measures each list once, so each name may appear once,
+ * and a list whose digests the refstate names must be measured.
+ */
 function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
   const mok = mokEvents(events);
-  const check = (component: string, list: readonly BootEvent[], allowed: readonly RefstateDigest[]) => {
+  const check = (component: string, name: string, list: readonly BootEvent[], allowed: readonly RefstateDigest[]) => {
     const allowedSet = digestSet(allowed);
     return list
       .filter((e) => !inDigestSet(e, allowedSet))
       .map((e) => ({
         component,
-        reason: `${component === 'mokdig' ? 'MokList' : 'MokListX'} digest is not in the refstate`,
+        reason: `${name} digest is not in the refstate`,
         expected: allowed,
         actual: { sha256: refHex(e.digest) },
         events: [e.sequence],
       }));
   };
-  return [...check('mokdig', mok.MokList, refstate.mokdig), ...check('mokxdig', mok.MokListX, refstate.mokxdig)];
+  const count = (component: string, name: string, list: readonly BootEvent[], required: boolean): PolicyFinding[] => {
+    if (list.length > 1) {
+      return [{ component, reason: `${name} is measured ${list.length} times`, events: list.map((e) => e.sequence) }];
+    }
+    return required && list.length === 0 ? [{ component, reason: `${name} is not measured in PCR 14, although the refstate lists its digests` }] : [];
+  };
+  return [
+    ...count('mokdig', 'MokList', mok.MokList, refstate.mokdig.length > 0),
+    ...count('mokxdig', 'MokListX', mok.MokListX, refstate.mokxdig.length > 0),
+    ...count('mokdig', 'MokListTrusted', mok.MokListTrusted, false),
+    ...check('mokdig', 'MokList', mok.MokList, refstate.mokdig),
+    ...check('mokxdig', 'MokListX', mok.MokListX, refstate.mokxdig),
+  ];
 }
 
 interface KeyBytes {

@@ -15,6 +15,8 @@ import {
   bestAlternative,
   digestSet,
   inDigestSet,
+  LISTED_EVENTS,
+  listedNote,
   POLICY_BANK,
   refHex,
   sequenceFindings,
@@ -101,7 +103,11 @@ function appFindings(where: string, apps: readonly BootEvent[], k: RefstateKerne
 function countFinding(component: string, what: string, events: readonly BootEvent[], expected: number): PolicyFinding[] {
   return events.length === expected
     ? []
-    : [{ component, reason: `the log has ${events.length} ${what}, the refstate expects ${expected}`, events: events.map((e) => e.sequence) }];
+    : [{
+        component,
+        reason: `the log has ${events.length} ${what}, the refstate expects ${expected}${listedNote(events)}`,
+        events: events.slice(0, LISTED_EVENTS).map((e) => e.sequence),
+      }];
 }
 
 /**

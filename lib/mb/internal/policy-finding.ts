@@ -15,6 +15,13 @@ export interface PolicyFinding {
   readonly events?: readonly number[];
 }
 
+/**
+ * Events a count mismatch lists at most (the reason gives the count). Each refstate alternative is
+ * compared with the log, so listing every event would cost the log's length once per alternative:
+ * quadratic in a request to `POST /verify/evidence`, which carries both.
+ */
+export const LISTED_EVENTS = 32;
+
 /** The bank the `example` policy compares: its refstate digests are SHA-256. */
 export const POLICY_BANK = 'sha256';
 
@@ -61,12 +68,13 @@ export function sequenceFindings(
 ): PolicyFinding[] {
   const findings: PolicyFinding[] = [];
   if (actual.length !== expected.length) {
+    const listed = actual.slice(0, LISTED_EVENTS);
     findings.push({
       component,
-      reason: `the log has ${actual.length} ${what}, the refstate expects ${expected.length}`,
+      reason: `the log has ${actual.length} ${what}, the refstate expects ${expected.length}${listedNote(actual)}`,
       expected: expected.map((e) => e ?? null),
-      actual: actual.map((e) => refHex(e.digest)),
-      events: actual.map((e) => e.sequence),
+      actual: listed.map((e) => refHex(e.digest)),
+      events: listed.map((e) => e.sequence),
     });
   }
   for (let i = 0; i < Math.min(actual.length, expected.length); i++) {
@@ -83,6 +91,11 @@ export function sequenceFindings(
     }
   }
   return findings;
+}
+
+/** `(the first N listed)` when `events` are more than a finding lists, else nothing. */
+export function listedNote(events: readonly unknown[]): string {
+  return events.length > LISTED_EVENTS ? ` (the first ${LISTED_EVENTS} listed)` : '';
 }
 
 /** Of several alternatives, the findings of the one that differs least (all empty means a match). */

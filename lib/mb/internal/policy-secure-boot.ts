@@ -3,7 +3,7 @@ import type { BootEvent } from '../boot-events.js';
 import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
 import { secureBootState } from '../boot-state.js';
 import type { MbRefstate, RefstateDigest, RefstateKey } from '../mb-refstate.js';
-import { digestSet, inDigestSet, refHex, type PolicyFinding } from './policy-finding.js';
+import { digestSet, inDigestSet, LISTED_EVENTS, listedNote, refHex, type PolicyFinding } from './policy-finding.js';
 import type { EfiSignature } from './uefi-variable.js';
 import { bytesEqual } from '../../bytes/bytes-equal.js';
 
@@ -117,31 +117,30 @@ function requiredRevocations(measured: Measurements, required: readonly Refstate
  */
 function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
   const mok = mokEvents(events);
-  const check = (component: string, name: string, list: readonly BootEvent[], allowed: readonly RefstateDigest[]) => {
-    const allowedSet = digestSet(allowed);
-    return list
-      .filter((e) => !inDigestSet(e, allowedSet))
-      .map((e) => ({
-        component,
-        reason: `${name} digest is not in the refstate`,
-        expected: allowed,
-        actual: { sha256: refHex(e.digest) },
-        events: [e.sequence],
-      }));
-  };
-  const count = (component: string, name: string, list: readonly BootEvent[], required: boolean): PolicyFinding[] => {
-    if (list.length > 1) {
-      return [{ component, reason: `${name} is measured ${list.length} times`, events: list.map((e) => e.sequence) }];
-    }
-    return required && list.length === 0 ? [{ component, reason: `${name} is not measured in PCR 14, although the refstate lists its digests` }] : [];
-  };
   return [
-    ...count('mokdig', 'MokList', mok.MokList, refstate.mokdig.length > 0),
-    ...count('mokxdig', 'MokListX', mok.MokListX, refstate.mokxdig.length > 0),
-    ...count('mokdig', 'MokListTrusted', mok.MokListTrusted, false),
-    ...check('mokdig', 'MokList', mok.MokList, refstate.mokdig),
-    ...check('mokxdig', 'MokListX', mok.MokListX, refstate.mokxdig),
+    ...mokListFindings('mokdig', 'MokList', mok.MokList, refstate.mokdig),
+    ...mokListFindings('mokxdig', 'MokListX', mok.MokListX, refstate.mokxdig),
+    ...(mok.MokListTrusted.length > 1 ? [measuredTimes('mokdig', 'MokListTrusted', mok.MokListTrusted)] : []),
   ];
+}
+
+/** One MOK list: measured once at most (and once when the refstate lists digests), its digest allowed. */
+function mokListFindings(component: string, name: string, list: readonly BootEvent[], allowed: readonly RefstateDigest[]): PolicyFinding[] {
+  const [only] = list;
+  if (list.length > 1) {
+    return [measuredTimes(component, name, list)];
+  }
+  if (only === undefined) {
+    return allowed.length > 0 ? [{ component, reason: `${name} is not measured in PCR 14, although the refstate lists its digests` }] : [];
+  }
+  if (inDigestSet(only, digestSet(allowed))) {
+    return [];
+  }
+  return [{ component, reason: `${name} digest is not in the refstate`, expected: allowed, actual: { sha256: refHex(only.digest) }, events: [only.sequence] }];
+}
+
+function measuredTimes(component: string, name: string, list: readonly BootEvent[]): PolicyFinding {
+  return { component, reason: `${name} is measured ${list.length} times${listedNote(list)}`, events: list.slice(0, LISTED_EVENTS).map((e) => e.sequence) };
 }
 
 interface KeyBytes {

@@ -122,6 +122,21 @@ describe('mb policy: events relabelled or extended at runtime do not pass', () =
     expect(reasons).to.include(`event_log: event ${cmdline}: PCR 8 string "grub_cmd: echo\\u0000" is not what its digest measures`);
   });
 
+  it('another kernel command line: its event renamed to a grub_cmd with the same text (still proven) and the good one extended at runtime', () => {
+    const cmdline = secureBoot.parsed.events.findIndex(
+      (e) => e.pcrIndex === 8 && Buffer.from(e.untrustedData).toString('latin1').startsWith('kernel_cmdline: '),
+    );
+    const evil = `${Buffer.from(secureBoot.event(cmdline).untrustedData).toString('latin1').slice('kernel_cmdline: '.length, -1)} init=/bin/sh`;
+    // GRUB measures the text after the prefix; the event logs it with the prefix and a NUL.
+    const booted = new CraftedLog(secureBoot.edit(cmdline, secureBoot.withDigestsOf(cmdline, evil)));
+    const asBooted = booted.edit(cmdline, booted.withData(cmdline, Buffer.from(`kernel_cmdline: ${evil}\0`, 'latin1')));
+    expect(check(asBooted).reasons).to.deep.equal(['kernels[0].kernel_cmdline: the kernel command line does not match the refstate regex']);
+    const attack = booted.edit(cmdline, booted.withData(cmdline, Buffer.from(`grub_cmd: ${evil}\0`, 'latin1')), [secureBoot.relabel(cmdline, ev.EV_IPL)]);
+    const { passed, reasons } = check(attack);
+    expect(passed).to.equal(false);
+    expect(reasons).to.deep.equal([`event_log: event ${cmdline}: PCR 8 string ${JSON.stringify(`grub_cmd: ${evil}`.slice(0, 60))} is a kernel command line under the "grub_cmd: " prefix`]);
+  });
+
   it('a MokList the refstate does not allow, its text rewritten to MokListTrusted (no extend needed)', () => {
     const mok = secureBoot.parsed.events.findIndex((e) => e.pcrIndex === 14 && Buffer.from(e.untrustedData).toString('latin1') === 'MokList\0');
     const rogue = new CraftedLog(secureBoot.edit(mok, secureBoot.withDigestsOf(mok, 'a rogue MOK list')));

@@ -84,14 +84,20 @@ const bootVariable: Rule = (e) => {
  * PCR 8: GRUB commands and the kernel command line, proven by their digest. GRUB measures the text it
  * logs (every such string in the shipped real logs is proven); an unproven one could be the real
  * command line's event with its text rewritten to a `grub_cmd: `, so that a `kernel_cmdline: `
- * extended at runtime would be the only one the policy sees.
+ * extended at runtime would be the only one the policy sees. GRUB measures the text without its
+ * prefix, so the same text under `grub_cmd: ` is proven too: a command line begins with the kernel's
+ * path (`/…` or `(hd0,gpt2)/…`; GRUB opens no other name and measures it first), a GRUB command with
+ * its name, so a `grub_cmd: ` text beginning with `/` or `(` is refused.
  */
 const pcr8String: Rule = (e) => {
   const text = e.content.kind === 'text' ? e.content.text : '';
   if (!text.startsWith('grub_cmd: ') && !text.startsWith('kernel_cmdline: ')) {
     return `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is neither "grub_cmd: " nor "kernel_cmdline: "`;
   }
-  return e.dataMatchesDigest ? null : `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is not what its digest measures`;
+  if (!e.dataMatchesDigest) {
+    return `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is not what its digest measures`;
+  }
+  return /^grub_cmd: [/(]/.test(text) ? `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is a kernel command line under the "grub_cmd: " prefix` : null;
 };
 
 /** PCR 9: files GRUB or systemd-boot read (loader entries, GRUB files, kernel, initrd). */

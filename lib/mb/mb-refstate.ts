@@ -2,7 +2,7 @@ import { IronlimeError, type IronlimeErrorOptions } from '../../interfaces/error
 
 /**
  * A measured-boot reference state in Keylime's `example` policy format (keylime/mba/elchecking/
- * example.py; spec §7.8). Hex values are `0x` + lowercase hex; a digest is `{alg: hex}`; a key is
+ * example.py; spec §7.8). Hex values are `0x` + lowercase hex of whole bytes; a digest is `{alg: hex}`; a key is
  * `{SignatureOwner: guid, SignatureData: hex}`. `option_roms` and `firmware_apps` are ironlime
  * extensions that Keylime's `example` policy ignores (see docs/measured-boot.md).
  */

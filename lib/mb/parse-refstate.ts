@@ -10,8 +10,11 @@ import {
   type ScrtmAndBios,
 } from './mb-refstate.js';
 
-/** Keylime's `hex_pat` (example.py): `0x` then lowercase hex digits. */
-const HEX = /^0x[0-9a-f]+$/;
+/**
+ * Keylime's `hex_pat` (example.py): `0x` then lowercase hex digits, here whole bytes: Keylime compares
+ * the text, ironlime the decoded bytes, and an odd last digit would be dropped by decoding.
+ */
+const HEX = /^0x(?:[0-9a-f]{2})+$/;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /**

@@ -3,6 +3,7 @@ import * as ev from './event-types.js';
 import { configVariableMeasurements } from './secure-boot-variables.js';
 import { parseSignatureLists, type EfiSignature } from './uefi-variable.js';
 import { EventLogParseError } from '../../bytes/parse-errors.js';
+import { withoutTrailingNuls } from './trailing-nuls.js';
 
 /**
  * Groups the events of a boot log into the components Keylime's `example` policy checks
@@ -123,7 +124,7 @@ export function pcr9Text(events: readonly BootEvent[]): { text: string; kind: Pc
   const out: { text: string; kind: Pcr9Kind; event: BootEvent }[] = [];
   for (const e of events) {
     if (e.pcrIndex === 9 && e.untrustedType === ev.EV_IPL && e.content.kind === 'text') {
-      const text = e.content.text.replace(/\0+$/, '');
+      const text = withoutTrailingNuls(e.content.text);
       out.push({ text, kind: pcr9Kind(text), event: e });
     }
   }
@@ -145,7 +146,7 @@ export function mokEvents(events: readonly BootEvent[]): { MokList: BootEvent[];
     if (e.pcrIndex !== 14 || e.untrustedType !== ev.EV_IPL) {
       continue;
     }
-    const name = e.content.kind === 'text' ? e.content.text.replace(/\0+$/, '') : '';
+    const name = e.content.kind === 'text' ? withoutTrailingNuls(e.content.text) : '';
     if (name === 'MokList' || name === 'MokListX' || name === 'MokListTrusted') {
       out[name].push(e);
     } else {

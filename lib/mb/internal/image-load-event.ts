@@ -2,6 +2,7 @@ import { LittleEndianReader } from '../../bytes/byte-reader.js';
 import { EventLogParseError } from '../../bytes/parse-errors.js';
 import { readEfiGuid } from './efi-guid.js';
 import { decodeUtf16 } from './uefi-variable.js';
+import { withoutTrailingNuls } from './trailing-nuls.js';
 
 /**
  * `UEFI_IMAGE_LOAD_EVENT` (TCG PC Client PFP §10.2.5): the data of EV_EFI_BOOT_SERVICES_APPLICATION,
@@ -78,7 +79,7 @@ export function devicePathToText(path: Uint8Array): string {
 function nodeText(type: number, subType: number, body: Uint8Array): string {
   const r = new LittleEndianReader(body, EventLogParseError);
   if (type === 0x04 && subType === 0x04) {
-    return decodeUtf16(body).replace(/\0+$/, '');
+    return withoutTrailingNuls(decodeUtf16(body));
   }
   if (type === 0x04 && subType === 0x06 && body.length === 16) {
     return `FvFile(${readEfiGuid(r)})`;

@@ -4,6 +4,7 @@ import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js'
 import * as ev from './event-types.js';
 import type { PolicyFinding } from './policy-finding.js';
 import { configVariableName, isAuthorityVariable, variableOf } from './secure-boot-variables.js';
+import { withoutTrailingNuls } from './trailing-nuls.js';
 
 /**
  * Which (PCR, event type) combinations may appear in the PCRs the `example` policy covers, like
@@ -29,7 +30,7 @@ const separator: Rule = (e) => {
 /** EV_EFI_ACTION strings the PFP defines for the PCR (§10.4.4), with a digest of the string. */
 function action(allowed: readonly string[]): Rule {
   return (e) => {
-    const text = e.content.kind === 'text' ? e.content.text.replace(/\0+$/, '') : null;
+    const text = e.content.kind === 'text' ? withoutTrailingNuls(e.content.text) : null;
     if (text === null || !allowed.includes(text)) {
       return `EV_EFI_ACTION ${JSON.stringify(text)} is not expected in PCR ${e.pcrIndex}`;
     }
@@ -102,13 +103,13 @@ const pcr8String: Rule = (e) => {
 
 /** PCR 9: files GRUB or systemd-boot read (loader entries, GRUB files, kernel, initrd). */
 const pcr9String: Rule = (e) => {
-  const text = e.content.kind === 'text' ? e.content.text.replace(/\0+$/, '') : '';
+  const text = e.content.kind === 'text' ? withoutTrailingNuls(e.content.text) : '';
   return pcr9Kind(text) === 'other' ? `PCR 9 file ${JSON.stringify(text.slice(0, 60))} is not a loader entry, GRUB file, kernel or initrd` : null;
 };
 
 /** PCR 14: shim's MOK lists. */
 const pcr14String: Rule = (e) => {
-  const text = e.content.kind === 'text' ? e.content.text.replace(/\0+$/, '') : '';
+  const text = e.content.kind === 'text' ? withoutTrailingNuls(e.content.text) : '';
   return ['MokList', 'MokListX', 'MokListTrusted'].includes(text) ? null : `PCR 14 string ${JSON.stringify(text.slice(0, 60))} is not a MOK list`;
 };
 

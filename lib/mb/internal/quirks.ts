@@ -3,6 +3,7 @@ import { EventLogParseError } from '../../bytes/parse-errors.js';
 import type { EventDigest, ParsedEventLog, UntrustedEvent } from '../event-log.js';
 import { EV_EFI_ACTION, EV_NO_ACTION, eventTypeName } from './event-types.js';
 import { digestWith } from './hash-algorithms.js';
+import { withoutTrailingNuls } from './trailing-nuls.js';
 
 /**
  * Known deviations of real logs from the TCG PC Client PFP, each named, isolated and tied to a vector
@@ -119,5 +120,5 @@ function actionEvent(log: ParsedEventLog, sequence: number, text: string): Untru
 }
 
 function asciiEquals(data: Uint8Array, text: string): boolean {
-  return Buffer.from(data).toString('latin1').replace(/\0+$/, '') === text;
+  return withoutTrailingNuls(Buffer.from(data).toString('latin1')) === text;
 }

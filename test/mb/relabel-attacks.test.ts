@@ -154,7 +154,21 @@ describe('mb policy: events relabelled or extended at runtime do not pass', () =
     const rogue = new CraftedLog(older.edit(mok, older.withDigestsOf(mok, 'a rogue MOK list')));
     const { passed, reasons } = check(rogue.edit(mok, rogue.withData(mok, Buffer.from('MokListTrusted\0', 'latin1'))));
     expect(passed).to.equal(false);
-    expect(reasons).to.deep.equal(['mokdig: MokList is not measured in PCR 14, although the refstate lists its digests']);
+    expect(reasons).to.deep.equal([
+      'mokdig: MokList is not measured in PCR 14, although the refstate lists its digests',
+      'mokdig: MokListTrusted is not the one byte 1 shim measures when MOK keys are trusted',
+    ]);
+  });
+
+  it('a MokList rewritten to MokListTrusted and the good MokList extended at runtime, on a shim that measures no MokListTrusted', () => {
+    const trusted = secureBoot.parsed.events.findIndex((e) => e.pcrIndex === 14 && Buffer.from(e.untrustedData).toString('latin1') === 'MokListTrusted\0');
+    const older = new CraftedLog(secureBoot.edit(trusted, Buffer.alloc(0)));
+    const mok = older.parsed.events.findIndex((e) => e.pcrIndex === 14 && Buffer.from(e.untrustedData).toString('latin1') === 'MokList\0');
+    expect(check(older.edit(mok, older.relabel(mok, ev.EV_IPL))).passed, 'the older shim\'s boot (control)').to.equal(true);
+    const rogue = new CraftedLog(older.edit(mok, older.withDigestsOf(mok, 'a rogue MOK list')));
+    const { passed, reasons } = check(rogue.edit(mok, rogue.withData(mok, Buffer.from('MokListTrusted\0', 'latin1')), [older.relabel(mok, ev.EV_IPL)]));
+    expect(passed).to.equal(false);
+    expect(reasons).to.deep.equal(['mokdig: MokListTrusted is not the one byte 1 shim measures when MOK keys are trusted']);
   });
 
   it('a firmware blob relabelled EV_NONHOST_INFO is still firmware code (it cannot select a shorter refstate entry)', () => {

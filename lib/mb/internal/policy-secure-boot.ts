@@ -3,7 +3,7 @@ import type { BootEvent } from '../boot-events.js';
 import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
 import { secureBootState } from '../boot-state.js';
 import type { MbRefstate, RefstateDigest, RefstateKey } from '../mb-refstate.js';
-import { digestSet, inDigestSet, LISTED_EVENTS, listedNote, refHex, type PolicyFinding } from './policy-finding.js';
+import { digestIs, digestSet, inDigestSet, LISTED_EVENTS, listedNote, refHex, type PolicyFinding } from './policy-finding.js';
 import type { EfiSignature } from './uefi-variable.js';
 import { bytesEqual } from '../../bytes/bytes-equal.js';
 
@@ -110,18 +110,43 @@ function requiredRevocations(measured: Measurements, required: readonly Refstate
 }
 
 /**
- * PCR 14 MokList / MokListX digests must be allowed (MokListTrusted is accepted, as in Keylime). The
- * name is the event's text, which its digest (of the list) does not cover: a rogue MokList renamed
- * MokListTrusted would escape the check. shim measures each list once, so each name may appear once,
- * and a list whose digests the refstate names must be measured.
+ * PCR 14 MokList / MokListX digests must be allowed. The name is the event's text, which its digest
+ * (of the list) does not cover: a rogue MokList renamed MokListTrusted would escape the check. shim
+ * measures each list once, so each name may appear once, and a list whose digests the refstate names
+ * must be measured. Keylime accepts any MokListTrusted; here it must be what shim measures, or a
+ * rogue MokList renamed so and a good one extended at runtime would pass on an older shim, which
+ * measures no MokListTrusted.
  */
 function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): PolicyFinding[] {
   const mok = mokEvents(events);
   return [
     ...mokListFindings('mokdig', 'MokList', mok.MokList, refstate.mokdig),
     ...mokListFindings('mokxdig', 'MokListX', mok.MokListX, refstate.mokxdig),
-    ...(mok.MokListTrusted.length > 1 ? [measuredTimes('mokdig', 'MokListTrusted', mok.MokListTrusted)] : []),
+    ...trustedMokFindings(mok.MokListTrusted),
   ];
+}
+
+/**
+ * A shim that knows MokListTrusted measures it as the one byte 1 when MOK keys are trusted for the
+ * kernel (the variable unset), and does not measure it otherwise.
+ */
+const TRUSTED_MOK_DIGEST = refHex(createHash('sha256').update(Uint8Array.of(1)).digest());
+
+function trustedMokFindings(list: readonly BootEvent[]): PolicyFinding[] {
+  const [only] = list;
+  if (list.length > 1) {
+    return [measuredTimes('mokdig', 'MokListTrusted', list)];
+  }
+  if (only === undefined || digestIs(only, TRUSTED_MOK_DIGEST)) {
+    return [];
+  }
+  return [{
+    component: 'mokdig',
+    reason: 'MokListTrusted is not the one byte 1 shim measures when MOK keys are trusted',
+    expected: [{ sha256: TRUSTED_MOK_DIGEST }],
+    actual: { sha256: refHex(only.digest) },
+    events: [only.sequence],
+  }];
 }
 
 /** One MOK list: measured once at most (and once when the refstate lists digests), its digest allowed. */

@@ -89,7 +89,7 @@ function nonEmptyList<T>(value: unknown, where: string, item: (v: unknown, where
 
 function hex(value: unknown, where: string): string {
   if (typeof value !== 'string' || !HEX.test(value)) {
-    throw new MbRefstateError(`${where} must be 0x followed by lowercase hex digits`);
+    throw new MbRefstateError(`${where} must be 0x followed by lowercase hex digits, an even number of them (whole bytes)`);
   }
   return value;
 }

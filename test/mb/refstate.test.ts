@@ -36,7 +36,7 @@ describe('mb refstate', () => {
       expectRefused({ ...example, mokdig: [{ sha256: '0xABCD' }] }, 'mokdig[0].sha256 must be 0x followed by lowercase hex digits');
       expectRefused({ ...example, mokdig: [{}] }, 'mokdig[0] must name at least one algorithm');
       // Odd-length hex lost its last digit when decoded: a dbx entry or digest with a stray digit matched the one without it.
-      expectRefused({ ...example, dbx: [{ SignatureOwner: '77fa9abd-0359-4d32-bd60-28f4e78f784b', SignatureData: '0xabc' }] }, 'dbx[0].SignatureData must be 0x followed by lowercase hex digits');
+      expectRefused({ ...example, dbx: [{ SignatureOwner: '77fa9abd-0359-4d32-bd60-28f4e78f784b', SignatureData: '0xabc' }] }, 'dbx[0].SignatureData must be 0x followed by lowercase hex digits, an even number of them (whole bytes)');
       expectRefused({ ...example, pk: [{ SignatureOwner: 'me', SignatureData: '0x00' }] }, 'pk[0].SignatureOwner must be a GUID');
       expectRefused({ ...example, kernels: [{ ...kernel, kernel_authcode_sha256: undefined }] }, 'kernels[0].kernel_authcode_sha256 is missing');
       expectRefused({ ...example, has_secureboot: false }, 'kernels[0].vmlinuz_plain_sha256 is missing (has_secureboot is false)');

@@ -2,6 +2,7 @@ import { IronlimeError } from '../../interfaces/errors.js';
 import { TPM_ALG_ECC } from './constants.js';
 import { parseTpm2bPublic } from './tpmt-public.js';
 import { verifyCertify, type CertifyCheck } from './verify-certify.js';
+import { tpmKeyWeakness } from './weak-tpm-key.js';
 
 /** The session proof an agent sends (keylime-protocol §10.2): TPM2_Certify of its AK by its AK. */
 export interface ProofOfPossessionInput {
@@ -21,18 +22,22 @@ export interface ProofOfPossessionInput {
 
 export type ProofOfPossessionVerdict =
   | { readonly valid: true }
-  | { readonly valid: false; readonly failedCheck: CertifyCheck | 'malformed'; readonly reason: string };
+  | { readonly valid: false; readonly failedCheck: CertifyCheck | 'malformed' | 'weak-key'; readonly reason: string };
 
 /**
  * Checks a push agent's proof of possession (Keylime `Tpm.verify_tpm_object` over the session
  * challenge, spec §5.5 and §10.2): the AK signed a TPMS_ATTEST of type certify whose extraData is
  * the challenge and whose certified name is the AK's own name, with the pinned hash and scheme. An
- * AK whose TPM signs this holds the private key the registrar bound to the EK. Malformed bytes are
- * a refusal, never a throw: the input is untrusted.
+ * AK whose TPM signs this holds the private key the registrar bound to the EK — unless the AK is one
+ * whose private key can be computed from its public key (`tpmKeyWeakness`: short RSA, ROCA), which
+ * proves no TPM and is refused whatever it signed (its attestations would fail anyway). Malformed
+ * bytes are a refusal, never a throw: the input is untrusted.
  */
 export function verifyProofOfPossession(input: ProofOfPossessionInput): ProofOfPossessionVerdict {
   try {
     const ak = parseTpm2bPublic(input.akTpm);
+    const weakness = tpmKeyWeakness(ak);
+    if (weakness !== null) return { valid: false, failedCheck: 'weak-key', reason: `the AK ${weakness}` };
     const verdict = verifyCertify({
       signerPublic: ak,
       attest: input.message,

@@ -3,6 +3,7 @@ import type { AgentQuoteReply } from '../../lib/attestation/internal/quote-reply
 import { parseEventLog } from '../../lib/mb/parse-event-log.js';
 import { isExtended } from '../../lib/mb/replay.js';
 import { imaExtendDigest, imaNgEntry } from '../../lib/tpm-access/ima-ng-template.js';
+import { buildCertify } from '../../lib/tpm-access/software/sign-quote.js';
 import {
   TPM_ALG_ECC,
   TPM_ALG_ECDSA,
@@ -209,6 +210,13 @@ export class FakeAgent {
     const blob = marshalPcrBlob(this.bank, values);
     const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
     return `r${b64(attest)}:${b64(signature)}:${b64(blob)}`;
+  }
+
+  /** TPM2_Certify of the AK by itself over `challenge` (a push session's proof of possession), sha256. */
+  certifyAk(challenge: Uint8Array): { attest: Uint8Array; signature: Uint8Array } {
+    const name = tpmObjectName(this.akPublic);
+    const sigAlg = this.akPublic.type === TPM_ALG_ECC ? TPM_ALG_ECDSA : TPM_ALG_RSASSA;
+    return buildCertify({ akPrivateKey: this.akPrivate, akName: name, qualifiedName: name, sigAlg, hashAlg: 'sha256', qualifyingData: challenge, clockInfo: this.clock });
   }
 
   private signAttest(attest: Uint8Array): Uint8Array {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { verifyProofOfPossession } from '../../lib/tpm/proof-of-possession.js';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
 
 describe('proof of possession: TPM2_Certify of the AK by itself over the challenge (spec §10.2)', function () {
   it('accepts the AK certifying itself over the challenge; refuses another challenge, another AK, tampered bytes, random bytes', async function () {
@@ -25,6 +26,19 @@ describe('proof of possession: TPM2_Certify of the AK by itself over the challen
       expect(verifyProofOfPossession({ akTpm: ak.akPublic, challenge, message, signature }).valid).to.equal(false);
     }
     expect(verifyProofOfPossession({ akTpm: new Uint8Array(randomBytes(50)), challenge, message: proof.attest, signature: proof.signature })).to.include({ valid: false, failedCheck: 'malformed' });
+  });
+
+  it('refuses a proof by a 1024-bit RSA AK although its signature verifies: its private key can be computed, so it proves no TPM', function () {
+    const weak = new FakeAgent({ akRsaBits: 1024 });
+    const challenge = new Uint8Array(randomBytes(16));
+    const proof = weak.certifyAk(challenge);
+    const akTpm = new Uint8Array(Buffer.from(weak.akTpm, 'base64'));
+    const verdict = verifyProofOfPossession({ akTpm, challenge, message: proof.attest, signature: proof.signature });
+    expect(verdict).to.include({ valid: false, failedCheck: 'weak-key' });
+    expect(verdict.valid === false && verdict.reason).to.equal('the AK is a 1024-bit RSA key (at least 2048 bits are required)');
+    const strong = new FakeAgent();
+    const good = strong.certifyAk(challenge);
+    expect(verifyProofOfPossession({ akTpm: new Uint8Array(Buffer.from(strong.akTpm, 'base64')), challenge, message: good.attest, signature: good.signature })).to.deep.equal({ valid: true });
   });
 
   it('pins sha256 / rsassa by default: a certify signed with another hash is refused', async function () {

@@ -32,4 +32,26 @@ describe('push model: an enrolment stored with a weak AK is failed at phase 1 (r
     expect(JSON.stringify(history[1])).to.match(/the AK is a 1024-bit RSA key/);
     expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.exception' });
   });
+
+  it('refuses the session proof (401) of an agent that holds the weak AK stored (its key proves no TPM) and fails the agent', async function () {
+    const node = await push.bootNode();
+    expect((await push.enrol(node)).status).to.equal(200);
+    const weak = new FakeAgent({ akRsaBits: 1024 });
+    await push.opened.database.knex('verifier_agents').where({ agent_id: node.uuid }).update({ ak_tpm: weak.akTpm });
+    const pop = { authentication_class: 'pop', authentication_type: 'tpm_pop' };
+    const opened = await push.call('POST', '/v3.0/sessions', { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [pop] } } });
+    expect(opened.status).to.equal(200);
+    const challenge = opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
+    const proof = weak.certifyAk(new Uint8Array(Buffer.from(challenge, 'base64')));
+    const data = { message: Buffer.from(proof.attest).toString('base64'), signature: Buffer.from(proof.signature).toString('base64') };
+    const proved = await push.call('PATCH', `/v3.0/sessions/${opened.body['data']['id'] as string}`, { data: { type: 'session', attributes: { agent_id: node.uuid, authentication_provided: [{ ...pop, data }] } } });
+    expect(proved.status).to.equal(401);
+    expect(proved.body['data']['attributes']['evaluation']).to.equal('fail');
+    expect(JSON.stringify(proved.body)).to.not.contain('"token"');
+    // Refused at the session, the agent would never reach phase 1: it is failed there, not left on its last PASS.
+    const stored = await push.stored(node.uuid);
+    expect(stored.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(stored.state.lastEventId).to.equal('internal.verifier.exception');
+    expect(JSON.stringify(await push.history(node.uuid))).to.match(/the AK is a 1024-bit RSA key/);
+  });
 });

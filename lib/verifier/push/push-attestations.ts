@@ -150,13 +150,30 @@ export class PushAttestations {
     try {
       return compile();
     } catch (error) {
-      if (record.state.operationalState !== OperationalState.FAILED) {
-        const failed = decidePushException(record.state, null, `the enrolment of agent ${record.agentId} could not be loaded: ${messageOf(error)}`, this.settings.engine.severityPolicy);
-        const { stored } = await this.deps.verdicts.store(record, failed.state, failed.history, { expectedVersion: agentVersion });
-        this.deps.log.error({ err: error, agentId: record.agentId, stored }, 'push agent failed (internal.verifier.exception): its enrolment could not be loaded');
-      }
+      await this.failEnrolment(record, agentVersion, error);
       throw error;
     }
+  }
+
+  /**
+   * A session proof refused because the agent's stored AK is one no TPM key can be trusted as
+   * (`verifyProofOfPossession`'s `weak-key`): the agent is failed as when phase 1 loads that AK
+   * (`loadablePolicies`), since it can no longer reach phase 1 and would otherwise keep its last PASS
+   * until its silence timeout. The AK is the enrolment's, not the request's: whoever sent the proof,
+   * the agent is untrusted. Nothing happens when it is no longer this verifier's push agent.
+   */
+  async failUntrustedAk(agentId: string, reason: string): Promise<void> {
+    const found = await this.deps.repository.agentWithLatest(agentId);
+    if (found === undefined || found.record.verifierId !== this.settings.verifierId || found.record.attestationMode !== 'push') return;
+    await this.failEnrolment(found.record, found.agentVersion, new Error(reason));
+  }
+
+  /** Stores the failure (`internal.verifier.exception`) of an agent whose enrolment cannot be attested on, once. */
+  private async failEnrolment(record: VerifierAgentRecord, agentVersion: string, error: unknown): Promise<void> {
+    if (record.state.operationalState === OperationalState.FAILED) return;
+    const failed = decidePushException(record.state, null, `the enrolment of agent ${record.agentId} could not be loaded: ${messageOf(error)}`, this.settings.engine.severityPolicy);
+    const { stored } = await this.deps.verdicts.store(record, failed.state, failed.history, { expectedVersion: agentVersion });
+    this.deps.log.error({ err: error, agentId: record.agentId, stored }, 'push agent failed (internal.verifier.exception): its enrolment could not be loaded');
   }
 
   /**

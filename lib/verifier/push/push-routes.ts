@@ -83,6 +83,7 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     body: SessionProofBody,
     handler: async ({ params, body, reply }) => {
       const outcome = await deps.sessions.prove(params.session_id, body);
+      if (outcome.evaluation === 'fail' && outcome.untrustedAk === true) await deps.attestations.failUntrustedAk(outcome.agentId, outcome.reason);
       return sendJsonApi(reply, outcome.evaluation === 'pass' ? 200 : outcome.status, { data: { type: 'session', id: outcome.sessionId, attributes: sessionResultAttributes(outcome) } });
     },
   });

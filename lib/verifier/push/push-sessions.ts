@@ -46,7 +46,13 @@ interface SessionProofEcho {
 export type SessionProofOutcome = SessionProofEcho &
   (
     | { readonly evaluation: 'pass'; readonly token: string; readonly tokenExpiresAt: Date }
-    | { readonly evaluation: 'fail'; readonly status: 200 | 401; readonly reason: string }
+    | {
+      readonly evaluation: 'fail';
+      readonly status: 200 | 401;
+      readonly reason: string;
+      /** The enrolled AK is one no TPM key can be trusted as (short RSA, ROCA): the agent itself is untrusted. */
+      readonly untrustedAk?: boolean;
+    }
   );
 
 /** A session whose token was just checked. */
@@ -189,7 +195,7 @@ export class PushSessions {
       message: proof?.data.message ?? '',
       signature: proof?.data.signature ?? '',
     };
-    const fail = (status: 200 | 401, reason: string): SessionProofOutcome => ({ ...echo, evaluation: 'fail', status, reason });
+    const fail = (status: 200 | 401, reason: string, untrustedAk = false): SessionProofOutcome => ({ ...echo, evaluation: 'fail', status, reason, ...(untrustedAk ? { untrustedAk } : {}) });
     if (session.token !== null) return fail(200, 'the session is already authenticated');
     if (session.challengeExpiresAt.getTime() <= now.getTime()) return fail(200, 'the challenge has expired');
     const record = await this.agents.find(agentId);
@@ -207,7 +213,7 @@ export class PushSessions {
       message: new Uint8Array(Buffer.from(proof.data.message, 'base64')),
       signature: new Uint8Array(Buffer.from(proof.data.signature, 'base64')),
     });
-    if (!verdict.valid) return fail(401, verdict.reason);
+    if (!verdict.valid) return fail(401, verdict.reason, verdict.failedCheck === 'weak-key');
     // Counted before the hash, with nothing awaited since the check above, so that proofs sent at once
     // cannot all pass it (a grant lost to a concurrent proof of the same session still counts).
     this.provenPerAgent.take(agentId, now.getTime());

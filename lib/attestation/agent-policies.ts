@@ -3,7 +3,7 @@ import type { CompiledRuntimePolicy } from '../ima/compiled-policy.js';
 import type { ImaKeyring } from '../ima/ima-keyring.js';
 import type { MbRefstate } from '../mb/mb-refstate.js';
 import { signingKeyFrom } from '../tpm/tpm-signature-check.js';
-import { TpmKeyError } from '../tpm/tpm-errors.js';
+import { WeakAkError } from '../tpm/tpm-errors.js';
 import { parsePublicArea } from '../tpm/tpmt-public.js';
 import { tpmKeyWeakness } from '../tpm/weak-tpm-key.js';
 import type { AcceptedAlgorithms } from './internal/pre-checks.js';
@@ -58,11 +58,11 @@ export function akPublicKey(akTpm: string | Uint8Array | KeyObject): KeyObject {
  * as it is loaded: a stored enrolment, the AK of a `/verify/evidence` request), refusing one no TPM
  * key can be trusted as (`tpmKeyWeakness`: short RSA, ROCA): a registrar that checks no key (Keylime's)
  * holds such AKs, a client may send one without any registrar, and enrolments stored before this check
- * hold them still. Throws `TpmKeyError` for those.
+ * hold them still. Throws `WeakAkError` (a `TpmKeyError`) for those.
  */
 export function enteringAkPublicKey(akTpm: string | Uint8Array): KeyObject {
   const key = akPublicKey(akTpm);
   const weakness = tpmKeyWeakness(parsePublicArea(typeof akTpm === 'string' ? new Uint8Array(Buffer.from(akTpm, 'base64')) : akTpm));
-  if (weakness !== null) throw new TpmKeyError(`the AK ${weakness}`);
+  if (weakness !== null) throw new WeakAkError(`the AK ${weakness}`);
   return key;
 }

@@ -11,6 +11,9 @@ export class TpmKeyError extends IronlimeError {
   }
 }
 
+/** A well-formed AK no TPM key can be trusted as (`tpmKeyWeakness`: short RSA, ROCA): not malformed, untrusted. */
+export class WeakAkError extends TpmKeyError {}
+
 /** An X.509 certificate could not be read as DER or PEM. */
 export class CertificateParseError extends IronlimeError {
   /** The message without its "certificate: " prefix, for callers that add their own context. */

@@ -80,6 +80,8 @@ describe('evaluateQuote: pull-mode attestation rounds', () => {
     expect(result.verdict).to.equal('fail');
     expect(ids(result)).to.deep.equal(['qoute_validation.quote_validation']);
     expect(JSON.stringify(result.failures)).to.match(/the AK is a 1024-bit RSA key/);
+    // Not a "malformed" AK: it parses; it is a key no TPM key can be trusted as.
+    expect(result.failures[0]?.context).to.include({ check: 'weak-key' });
   });
 
   it('checks only the new IMA entries on the next round and keeps the cached NK key', () => {

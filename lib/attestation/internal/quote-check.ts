@@ -3,6 +3,7 @@ import { IronlimeError } from '../../../interfaces/errors.js';
 import { parseQuoteString } from '../../tpm/quote-string.js';
 import type { SignatureVerdict } from '../../tpm/signature-verdict.js';
 import { verifyQuote, type QuoteVerdict, type QuoteVerified } from '../../tpm/verify-quote.js';
+import { WeakAkError } from '../../tpm/tpm-errors.js';
 import { akPublicKey, enteringAkPublicKey } from '../agent-policies.js';
 import type { QuoteHashAlg } from '../algorithms.js';
 import { previousClockInfo, type StoredClockInfo } from './clock-check.js';
@@ -66,7 +67,7 @@ export function checkQuote(input: QuoteCheckInput): QuoteCheckOutcome {
     });
   } catch (error) {
     if (error instanceof IronlimeError) {
-      return { ok: false, event: quoteFailure('malformed', error.message) };
+      return { ok: false, event: quoteFailure(error instanceof WeakAkError ? 'weak-key' : 'malformed', error.message) };
     }
     throw error;
   }

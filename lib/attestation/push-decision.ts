@@ -24,7 +24,11 @@ import { DATA_PCR, IMA_PCR, MEASUREDBOOT_PCRS } from '../tpm/keylime-profile.js'
 
 export type { OfferedKey, PushCapabilities, PushChoice } from './push-choice.js';
 
-export type PushRefusal = { readonly ok: false; readonly detail: string };
+/**
+ * Capabilities or evidence refused. `missingLog`: the agent offers no log its policy needs — a lasting
+ * fault of the node (a log grown past what its agent sends, one it cannot read), not of one request.
+ */
+export type PushRefusal = { readonly ok: false; readonly detail: string; readonly missingLog?: 'uefi_log' | 'ima_log' };
 
 /**
  * Phase 1 (Keylime `verification/tpm_engine.py`): the required PCRs are the `tpm_policy` PCRs with
@@ -67,7 +71,7 @@ export function choosePushEvidence(
   }
   const uefiLog = policies.mbRefstate !== null;
   if (uefiLog && offered.uefiLog === undefined) {
-    return refuse('a measured-boot policy is enrolled but no uefi_log is offered');
+    return { ...refuse('a measured-boot policy is enrolled but no uefi_log is offered'), missingLog: 'uefi_log' };
   }
   const ima = chooseImaOffset(state, pcrs.includes(IMA_PCR), offered);
   if (!ima.ok) {
@@ -124,7 +128,7 @@ function chooseImaOffset(
     return { ok: true, offset: null, mode: 'skip' };
   }
   if (offered.imaLog === undefined) {
-    return refuse('PCR 10 is required but no ima_log is offered');
+    return { ...refuse('PCR 10 is required but no ima_log is offered'), missingLog: 'ima_log' };
   }
   if (offered.bootTime === null) {
     return refuse('system_info.boot_time is required when an IMA log is expected');

@@ -111,6 +111,23 @@ export function decidePushException(
   return failedBy(state, internalVerifierFailure(InternalVerifierEvent.EXCEPTION, { message }), challenge, severity);
 }
 
+/**
+ * Phase 1 refused because the agent offers no log its policy needs (`PushRefusal.missingLog`): FAILED
+ * with `internal.verifier.no_quote`, as a pull agent that cannot answer with the evidence asked for,
+ * so the agent is not left on its last PASS until its silence timeout names it unreachable. Undefined
+ * when it is not attesting (already failed, stopped).
+ */
+export function decidePushMissingLog(
+  state: AgentAttestationState,
+  message: string,
+  severity: SeverityPolicy,
+): { readonly state: AgentAttestationState; readonly history: HistoryRow } | undefined {
+  if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
+    return undefined;
+  }
+  return failedBy(state, internalVerifierFailure(InternalVerifierEvent.NO_QUOTE, { message }), null, severity);
+}
+
 /** `state` FAILED by the verifier's own `event`, with its history row. */
 function failedBy(state: AgentAttestationState, event: FailureEvent, nonce: string | null, severity: SeverityPolicy): { readonly state: AgentAttestationState; readonly history: HistoryRow } {
   const failures = labelFailures(severity, [event]);

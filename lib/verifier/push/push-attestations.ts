@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { AgentPolicies } from '../../attestation/agent-policies.js';
 import { OperationalState } from '../../attestation/operational-state.js';
 import { checkPushEvidence, choosePushEvidence, type PushEngineOptions, type PushVerdict } from '../../attestation/push-decision.js';
-import { decidePushException } from '../../attestation/push-failure-decision.js';
+import { decidePushException, decidePushMissingLog } from '../../attestation/push-failure-decision.js';
 import { BoundedCache } from '../../cache/bounded-cache.js';
 import { messageOf } from '../error-message.js';
 import type { VerifierAgentRecord } from '../verifier-agent-record.js';
@@ -128,6 +128,7 @@ export class PushAttestations {
     if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies, latest, offered.bootTime, storedLogBootTime);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, bootLogs);
     if (!chosen.ok) {
+      if (chosen.missingLog !== undefined) await this.failMissingLog(record, agentVersion, chosen.detail);
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);
     }
     const attestation = newPushAttestation(agentId, latest === undefined ? 0 : latest.index + 1, chosen.choice, body, now, this.settings.challengeLifetime);
@@ -166,6 +167,14 @@ export class PushAttestations {
     const found = await this.deps.repository.agentWithLatest(agentId);
     if (found === undefined || found.record.verifierId !== this.settings.verifierId || found.record.attestationMode !== 'push') return;
     await this.failEnrolment(found.record, found.agentVersion, new Error(reason));
+  }
+
+  /** Stores the failure (`decidePushMissingLog`) of an agent that offers no log its policy needs, once. */
+  private async failMissingLog(record: VerifierAgentRecord, agentVersion: string, detail: string): Promise<void> {
+    const failed = decidePushMissingLog(record.state, `the push agent offers no evidence its policy needs: ${detail}`, this.settings.engine.severityPolicy);
+    if (failed === undefined) return;
+    const { stored } = await this.deps.verdicts.store(record, failed.state, failed.history, { expectedVersion: agentVersion });
+    this.deps.log.warn({ agentId: record.agentId, stored, reason: detail }, 'push agent failed (internal.verifier.no_quote): it offers no log its policy needs');
   }
 
   /** Stores the failure (`internal.verifier.exception`) of an agent whose enrolment cannot be attested on, once. */

@@ -1,0 +1,51 @@
+import { rmSync, truncateSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { MAX_BOOT_LOG_BYTES } from '../../lib/agent/boot-log-cache.js';
+import { usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+
+/**
+ * A push agent that stops offering a log its policy needs (its UEFI log grew past what the agent
+ * sends, its IMA list became unreadable) talks every interval, and every phase 1 is refused (422).
+ * Refused alone, it kept its last PASS until the silence sweep failed it as unreachable, which it
+ * is not. It is failed at the first such phase 1 instead, naming the log, and the 422 still answers.
+ */
+describe('push model: an agent that leaves out a log its policy needs is failed, not left to its silence timeout (real PostgreSQL)', function () {
+  this.timeout(60_000);
+  // A silence timeout far off: a failure seen within the test is the refusal's.
+  const push = usePushVerifier({ pushTimeout: 600 });
+
+  async function refusedWithout(node: PushNode, leaveOut: () => void, log: string): Promise<void> {
+    expect((await push.enrol(node)).status).to.equal(200);
+    expect(await node.agent.attestOnce()).to.equal(1);
+    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    leaveOut();
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    const token = await node.agent.openSession();
+    const refused = await push.capabilities(node, token);
+    expect(refused.status, JSON.stringify(refused.body)).to.equal(422);
+    expect(JSON.stringify(refused.body)).to.contain(`no ${log} is offered`);
+    const stored = await push.stored(node.uuid);
+    expect(stored.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(stored.state.lastEventId).to.equal('internal.verifier.no_quote');
+    const history = await push.history(node.uuid);
+    expect(history.map((row) => row.outcome)).to.deep.equal(['pass', 'fail']);
+    expect(JSON.stringify(history[1])).to.contain(`no ${log} is offered`);
+    expect(await push.announcement(node.uuid)).to.deep.equal({ type: 'comm_error', event_id: 'internal.verifier.no_quote' });
+    // Refused again, the failure is not stored twice.
+    await new Promise((resolve) => setTimeout(resolve, 1050));
+    expect((await push.capabilities(node, token)).status).to.equal(422);
+    expect(await push.history(node.uuid)).to.have.length(2);
+  }
+
+  it('a UEFI log grown past what the agent sends (no uefi_log offered) with a measured-boot policy enrolled', async function () {
+    const node = await push.bootNode();
+    await refusedWithout(node, () => truncateSync(path.join(push.dir, `${node.uuid}.boot`), MAX_BOOT_LOG_BYTES + 1), 'uefi_log');
+  });
+
+  it('an IMA list that became unreadable (no ima_log offered) with a runtime policy enrolled', async function () {
+    const node = await push.bootNode();
+    await refusedWithout(node, () => rmSync(path.join(push.dir, `${node.uuid}.ima`)), 'ima_log');
+  });
+});

@@ -154,20 +154,16 @@ export interface PushEvidence {
 }
 
 /**
- * The checks of §10.4 that refuse evidence before judging it (HTTP 422): the logs asked for are
- * there, the IMA text has at least the lines the agent announced, and the PCR blob covers every
- * requested PCR in the chosen bank. §10.4's upper bound on IMA lines applies to an `entry_count` asked
+ * The checks of §10.4 that refuse evidence before judging it (HTTP 422): the IMA text, when sent, has
+ * at least the lines the agent announced, and the PCR blob covers every requested PCR in the chosen
+ * bank. A log asked for and not sent is no refusal: the evidence is judged without it and fails as a
+ * pull quote without its log does (`unused_pcr`), so an agent that leaves it out is not refused until
+ * its silence timeout. §10.4's upper bound on IMA lines applies to an `entry_count` asked
  * for in phase 1, and ironlime asks none: any further lines are replayed against PCR 10 like the rest.
  * The blob is untrusted here; the quote's digest binds it when the evidence is judged.
  */
 export function checkPushEvidence(choice: PushChoice, evidence: PushEvidence): PushRefusal | undefined {
-  if (choice.uefiLog && evidence.uefiLog === undefined) {
-    return refuse('the uefi_log that was requested is missing');
-  }
-  if (choice.imaStartingOffset !== null) {
-    if (evidence.imaEntries === undefined) {
-      return refuse('the ima_log that was requested is missing');
-    }
+  if (choice.imaStartingOffset !== null && evidence.imaEntries !== undefined) {
     const lines = countLines(evidence.imaEntries);
     const least = (choice.imaEntryCount ?? 0) - choice.imaStartingOffset;
     if (lines < least) {

@@ -114,7 +114,8 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10]) })?.detail).to.contain('PCR 15');
     expect(checkPushEvidence(choice, { ...evidence, subjectData: new Uint8Array([1, 2, 3]) })?.detail).to.contain('not a PCR blob');
     expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10, 15]), imaEntries: 'a\n' })?.detail).to.contain('fewer');
-    expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10, 15]), imaEntries: undefined })?.detail).to.contain('ima_log');
+    // A log asked for and not sent is judged (it fails as a pull quote without its log), not refused.
+    expect(checkPushEvidence(choice, { ...evidence, subjectData: blob([10, 15]), imaEntries: undefined })).to.equal(undefined);
   });
 
   it('fails a silent agent (not pending) once the timeout has passed since its last attestation, or since its enrolment plus the first-attestation grace', function () {

@@ -39,6 +39,24 @@ describe('push model: an agent that leaves out a log its policy needs is failed,
     expect(await push.history(node.uuid)).to.have.length(2);
   }
 
+  for (const log of ['uefi_log', 'ima_log']) {
+    it(`evidence without the ${log} phase 1 asked for is judged (failing, 202), not refused 422 again and again`, async function () {
+      const node = await push.bootNode();
+      expect((await push.enrol(node)).status).to.equal(200);
+      const { token, created, evidence } = await push.issuedEvidence(node);
+      const body = evidence as { data: { attributes: { evidence_collected: { evidence_type: string }[] } } };
+      expect(body.data.attributes.evidence_collected.map((item) => item.evidence_type)).to.include(log);
+      body.data.attributes.evidence_collected = body.data.attributes.evidence_collected.filter((item) => item.evidence_type !== log);
+      const judged = await push.call('PATCH', created.headers['location'] as string, body, token);
+      expect(judged.status, JSON.stringify(judged.body)).to.equal(202);
+      const stored = await push.stored(node.uuid);
+      expect(stored.state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
+      const history = await push.history(node.uuid);
+      expect(history.map((row) => row.outcome)).to.deep.equal(['fail']);
+      expect(JSON.stringify(history[0])).to.match(log === 'ima_log' ? /pcr_validation\.unused_pcr_10/ : /pcr_validation\.unused_pcr_0/);
+    });
+  }
+
   it('a UEFI log grown past what the agent sends (no uefi_log offered) with a measured-boot policy enrolled', async function () {
     const node = await push.bootNode();
     await refusedWithout(node, () => truncateSync(path.join(push.dir, `${node.uuid}.boot`), MAX_BOOT_LOG_BYTES + 1), 'uefi_log');

@@ -114,15 +114,24 @@ export function decidePushException(
 /**
  * Phase 1 refused because the agent offers no log its policy needs (`PushRefusal.missingLog`): FAILED
  * with `internal.verifier.no_quote`, as a pull agent that cannot answer with the evidence asked for,
- * so the agent is not left on its last PASS until its silence timeout names it unreachable. Undefined
- * when it is not attesting (already failed, stopped).
+ * so the agent is not left on its last PASS until its silence timeout names it unreachable. Not while
+ * its last evidence (or its enrolment) is under two quote intervals old: an agent offers the logs it
+ * could read, and one read that failed on the node (no file descriptor free, say) would otherwise fail
+ * it for good over a phase 1 its next attempt gets right; refused, it tries again. Undefined then, and
+ * when it is not attesting (already failed, stopped). Times in Unix seconds.
  */
 export function decidePushMissingLog(
   state: AgentAttestationState,
+  timing: { readonly enrolledAt: number; readonly now: number; readonly quoteInterval: number },
   message: string,
   severity: SeverityPolicy,
 ): { readonly state: AgentAttestationState; readonly history: HistoryRow } | undefined {
   if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
+    return undefined;
+  }
+  const last = Math.max(state.lastReceivedQuote, timing.enrolledAt);
+  // The stored time is in whole seconds, up to one before the evidence came.
+  if (timing.now - last < 2 * timing.quoteInterval + 1) {
     return undefined;
   }
   return failedBy(state, internalVerifierFailure(InternalVerifierEvent.NO_QUOTE, { message }), null, severity);

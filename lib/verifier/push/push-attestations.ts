@@ -128,7 +128,7 @@ export class PushAttestations {
     if (bootLogs !== undefined) await this.bootLogs.recallStored(record, policies, latest, offered.bootTime, storedLogBootTime);
     const chosen = choosePushEvidence(record.state, policies, record.akTpm, offered, bootLogs);
     if (!chosen.ok) {
-      if (chosen.missingLog !== undefined) await this.failMissingLog(record, agentVersion, chosen.detail);
+      if (chosen.missingLog !== undefined) await this.failMissingLog(record, agentVersion, chosen.detail, now);
       throw new PushRefused(422, 'invalid_capabilities', chosen.detail);
     }
     const attestation = newPushAttestation(agentId, latest === undefined ? 0 : latest.index + 1, chosen.choice, body, now, this.settings.challengeLifetime);
@@ -169,9 +169,10 @@ export class PushAttestations {
     await this.failEnrolment(found.record, found.agentVersion, new Error(reason));
   }
 
-  /** Stores the failure (`decidePushMissingLog`) of an agent that offers no log its policy needs, once. */
-  private async failMissingLog(record: VerifierAgentRecord, agentVersion: string, detail: string): Promise<void> {
-    const failed = decidePushMissingLog(record.state, `the push agent offers no evidence its policy needs: ${detail}`, this.settings.engine.severityPolicy);
+  /** Stores the failure (`decidePushMissingLog`) of an agent that offers no log its policy needs, once, when the log stays missing. */
+  private async failMissingLog(record: VerifierAgentRecord, agentVersion: string, detail: string, now: Date): Promise<void> {
+    const timing = { enrolledAt: record.enrolledAt, now: now.getTime() / 1000, quoteInterval: this.settings.quoteInterval };
+    const failed = decidePushMissingLog(record.state, timing, `the push agent offers no evidence its policy needs: ${detail}`, this.settings.engine.severityPolicy);
     if (failed === undefined) return;
     const { stored } = await this.deps.verdicts.store(record, failed.state, failed.history, { expectedVersion: agentVersion });
     this.deps.log.warn({ agentId: record.agentId, stored, reason: detail }, 'push agent failed (internal.verifier.no_quote): it offers no log its policy needs');

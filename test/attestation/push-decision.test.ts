@@ -3,7 +3,7 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { checkPushEvidence, choosePushEvidence, countLines, requiredPcrs, type PushCapabilities, type PushChoice } from '../../lib/attestation/push-decision.js';
-import { decidePushSilence } from '../../lib/attestation/push-failure-decision.js';
+import { decidePushMissingLog, decidePushSilence } from '../../lib/attestation/push-failure-decision.js';
 import { marshalPcrBlob } from '../../lib/tpm/pcr-blob.js';
 import { policiesFor } from './engine-fixtures.js';
 import { ImaKeyring } from '../../lib/ima/ima-keyring.js';
@@ -131,6 +131,18 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     expect(decidePushSilence(neverAttested, 900, 908, timing, severity)?.state.operationalState).to.equal(OperationalState.FAILED);
     expect(decidePushSilence({ ...state, lastReceivedQuote: 800 }, 900, 907, timing, severity), 'a quote from before a re-enrolment does not count').to.equal(undefined);
     expect(decidePushSilence({ ...state, operationalState: OperationalState.FAILED }, 900, 2000, timing, severity)).to.equal(undefined);
+  });
+
+  it('fails an agent offering no log its policy needs only once two quote intervals and a second have passed since its last evidence or enrolment, and only while it attests', function () {
+    const severity = compileSeverityPolicy();
+    const state = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
+    const at = (now: number, enrolledAt = 900) => ({ enrolledAt, now, quoteInterval: 2 });
+    expect(decidePushMissingLog(state, at(1004.9), 'no ima_log', severity), 'a read that may have failed once').to.equal(undefined);
+    const failed = decidePushMissingLog(state, at(1005), 'no ima_log', severity);
+    expect(failed?.state.operationalState).to.equal(OperationalState.FAILED);
+    expect(failed?.history.failures[0]?.event_id).to.equal('internal.verifier.no_quote');
+    expect(decidePushMissingLog({ ...state, lastReceivedQuote: 800 }, at(1004, 1000), 'no ima_log', severity), 'counted from a later enrolment').to.equal(undefined);
+    expect(decidePushMissingLog({ ...state, operationalState: OperationalState.FAILED }, at(2000), 'no ima_log', severity)).to.equal(undefined);
   });
 
   it('does not fail an agent for silence the verifier\'s database outage overlapped before the timeout, plus the agents\' way back, after its end', function () {

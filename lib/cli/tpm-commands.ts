@@ -8,6 +8,8 @@ import { verifyEkCertificate } from '../tpm/ek-certificate.js';
 import { makeCredential } from '../tpm/make-credential.js';
 import { parseQuoteString, type QuoteParts } from '../tpm/quote-string.js';
 import { verifyQuote, type QuoteVerdict } from '../tpm/verify-quote.js';
+import { signingKeyFrom } from '../tpm/tpm-signature-check.js';
+import { publicKeyWeakness } from '../tpm/weak-tpm-key.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 import { collect } from './option-parsers.js';
@@ -74,7 +76,10 @@ function nonceOf(options: VerifyQuoteOptions): Uint8Array {
   return options.nonce !== undefined ? new Uint8Array(Buffer.from(options.nonce, 'ascii')) : parseHex(options.nonceHex ?? '', '--nonce-hex');
 }
 
-function report(verdict: QuoteVerdict, hashAlg: string, json: boolean): string {
+/** `verifyQuote`'s verdict, or the CLI's refusal of a weak AK before it. */
+type CliQuoteVerdict = QuoteVerdict | { readonly valid: false; readonly failedCheck: 'weak-key'; readonly reason: string };
+
+function report(verdict: CliQuoteVerdict, hashAlg: string, json: boolean): string {
   if (json) {
     const pcrs = verdict.valid ? Object.fromEntries([...verdict.pcrs].map(([i, v]) => [String(i), Buffer.from(v).toString('hex')])) : {};
     return JSON.stringify({
@@ -143,13 +148,15 @@ export const registerTpmCommands: CommandRegistrar = (program, context) => {
     .addOption(new Option('--sign-alg <alg>', 'signature scheme the quote must use').choices(['rsassa', 'rsapss', 'ecdsa']))
     .option('--json', 'print the result as JSON')
     .action((options: VerifyQuoteOptions) => {
-      const verdict = verifyQuote({
-        akPublic: readAk(options.ak),
-        ...quoteParts(options),
-        nonce: nonceOf(options),
-        hashAlg: options.hashAlg,
-        ...(options.signAlg === undefined ? {} : { signAlg: options.signAlg }),
-      });
+      const akPublic = signingKeyFrom(readAk(options.ak));
+      const parts = quoteParts(options);
+      const nonce = nonceOf(options);
+      // An AK whose private key can be computed signs nothing a verifier may trust (the verifier refuses it too).
+      const weakness = publicKeyWeakness(akPublic);
+      const verdict: CliQuoteVerdict =
+        weakness !== null
+          ? { valid: false, failedCheck: 'weak-key', reason: `quote: the AK ${weakness}` }
+          : verifyQuote({ akPublic, ...parts, nonce, hashAlg: options.hashAlg, ...(options.signAlg === undefined ? {} : { signAlg: options.signAlg }) });
       process.stdout.write(`${report(verdict, options.hashAlg, options.json === true)}\n`);
       context.setExitCode(verdict.valid ? EXIT_VALID : EXIT_INVALID);
     });

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { TPM_ALG_RSA } from './constants.js';
 import type { TpmtPublicFields } from './tpmt-public.js';
 
@@ -36,11 +37,20 @@ export function hasRocaFingerprint(modulus: Uint8Array): boolean {
  * EK or sign quotes as the AK without the TPM. ECC keys are not affected.
  */
 export function tpmKeyWeakness(pub: TpmtPublicFields): string | null {
-  if (pub.type !== TPM_ALG_RSA) return null;
+  return pub.type === TPM_ALG_RSA ? rsaModulusWeakness(pub.unique.n) : null;
+}
+
+/** `tpmKeyWeakness` for a public key read from PEM or DER (an AK a user gives the CLI as a file). */
+export function publicKeyWeakness(key: KeyObject): string | null {
+  if (key.asymmetricKeyType !== 'rsa') return null;
+  return rsaModulusWeakness(Buffer.from(key.export({ format: 'jwk' }).n ?? '', 'base64url'));
+}
+
+function rsaModulusWeakness(modulus: Uint8Array): string | null {
   // Counted without leading zero bytes: a TPM2B may carry a short modulus padded to 256 bytes.
-  const bits = (pub.unique.n.length - leadingZeroBytes(pub.unique.n)) * 8;
+  const bits = (modulus.length - leadingZeroBytes(modulus)) * 8;
   if (bits < MIN_TPM_RSA_BITS) return `is a ${bits}-bit RSA key (at least ${MIN_TPM_RSA_BITS} bits are required)`;
-  if (hasRocaFingerprint(pub.unique.n)) {
+  if (hasRocaFingerprint(modulus)) {
     return 'is an RSA key made by a TPM with the ROCA flaw (CVE-2017-15361, Infineon firmware before its 2017 update): its private key can be computed from the public key; update the TPM firmware, then clear the TPM and register again';
   }
   return null;

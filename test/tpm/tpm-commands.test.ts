@@ -11,6 +11,8 @@ import { marshalTpm2bPublic, parseTpm2bPublic } from '../../lib/tpm/tpmt-public.
 import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { vectorPath } from '../helpers/paths.js';
 import { keylimeLegacy, toHex } from './tpm-vectors.js';
+import { FakeAgent } from '../attestation/fake-agent.js';
+import { signingKeyFrom } from '../../lib/tpm/tpm-signature-check.js';
 
 const run = (...args: string[]): Promise<CliRun> => runCli(args);
 
@@ -54,6 +56,22 @@ describe('ironlime tpm verify-quote', () => {
       '--quote', checkquote('quote_wire_format.txt'), '--hash-alg', 'sha1', '--json');
     expect(result.code).to.equal(1);
     expect(JSON.parse(result.stdout)).to.include({ valid: false, failedCheck: 'hash-alg', hashAlg: 'sha1' });
+  });
+
+  it('exits 1 for a quote signed by a 1024-bit RSA AK, given as TPM2B_PUBLIC or as PEM, naming weak-key', async () => {
+    const weak = new FakeAgent({ akRsaBits: 1024 });
+    const nonce = Buffer.from('weakAkNonce000000001');
+    const quote = path.join(dir, 'weak-quote.txt');
+    writeFileSync(quote, weak.quote(nonce, new Map([[16, new Uint8Array(32)]])));
+    const tpm2b = path.join(dir, 'weak-ak.pub');
+    writeFileSync(tpm2b, Buffer.from(weak.akTpm, 'base64'));
+    const pem = path.join(dir, 'weak-ak.pem');
+    writeFileSync(pem, signingKeyFrom(weak.akPublic).export({ type: 'spki', format: 'pem' }));
+    for (const ak of [tpm2b, pem]) {
+      const result = await run('tpm', 'verify-quote', '--ak', ak, '--nonce', nonce.toString(), '--quote', quote);
+      expect(result.code, result.stdout + result.stderr).to.equal(1);
+      expect(result.stdout).to.equal('INVALID (weak-key): quote: the AK is a 1024-bit RSA key (at least 2048 bits are required)\n');
+    }
   });
 
   it('exits 2 for a malformed PCR file, a malformed quote string and missing arguments', async () => {

@@ -2,6 +2,7 @@ import { validateDto, type DtoClass } from '../http/dto-validation.js';
 import { BadRemoteReplyError } from '../http/client-errors.js';
 import { RequestValidationError } from '../http/http-errors.js';
 import { RepeatedMemberJsonReader, type RepeatedTexts } from '../http/repeated-member-json.js';
+import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
 import { ThinHttpsClient } from '../http/thin-https-client.js';
 import { AgentInfoResults, AgentVersionResults, PubkeyResults, QuoteResults, VerifyKeyResults } from './agent-reply-dtos.js';
 
@@ -10,9 +11,11 @@ export interface AgentClientOptions {
   readonly baseUrl: string;
   /** The agent's `mtls_cert` from the registrar: the one server certificate accepted (pinned). */
   readonly agentCert: string;
-  /** Client certificate and key from the CA the agent trusts (Keylime `trusted_client_ca`). */
-  readonly clientCert: string;
-  readonly clientKey: string;
+  /**
+   * Client certificate and key from the CA the agent trusts (Keylime `trusted_client_ca`), read again
+   * for each new connection: the verifier hands its `RenewableTls`, so a renewed certificate is used.
+   */
+  readonly clientTls: { readonly cert: string; readonly key: string };
   /** API version in the URLs; default 2.6. */
   readonly apiVersion?: string;
   /** Whole-request timeout; default 30 s. */
@@ -56,7 +59,7 @@ export class AgentClient {
   constructor(options: AgentClientOptions) {
     this.http = new ThinHttpsClient({
       baseUrl: options.baseUrl,
-      tls: { pinnedServerCert: options.agentCert, cert: options.clientCert, key: options.clientKey },
+      tls: pinnedWithClient(options.agentCert, options.clientTls),
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       ...(options.maxReplyBytes === undefined ? {} : { maxReplyBytes: options.maxReplyBytes }),
     });
@@ -154,4 +157,17 @@ export class AgentClient {
       throw error;
     }
   }
+}
+
+/** The pinned agent certificate and the client's, the latter read when a connection is opened. */
+function pinnedWithClient(agentCert: string, client: AgentClientOptions['clientTls']): KeylimeClientTls {
+  return {
+    pinnedServerCert: agentCert,
+    get cert() {
+      return client.cert;
+    },
+    get key() {
+      return client.key;
+    },
+  };
 }

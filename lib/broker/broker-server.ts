@@ -6,6 +6,7 @@ import { createDatabase, type Database } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService } from '../http/keylime-service.js';
+import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
 import { loadOrCreateServiceTls } from '../pki/service-tls.js';
 import { buildBrokerConfig, type BrokerConfig } from './broker-config.js';
 import { loadOrCreateBrokerKeys } from './broker-keys.js';
@@ -32,6 +33,8 @@ export interface StartBrokerOptions {
   readonly database?: Database;
   /** The schema is current (a cluster's primary applied the migrations): do not run them here. */
   readonly migrated?: boolean;
+  /** Tests of certificate renewal: a short margin and lifetime instead of 30 and 365 days. */
+  readonly renewalForTests?: RenewalTiming;
 }
 
 export interface RunningBroker {
@@ -73,7 +76,8 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   const standing = options.standing ?? ownStanding;
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
   trusted.push({ issuer: config.issuer, keys: [keys.tokenPublicKey] });
-  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans, warn: (message) => log.warn(message) });
+  const timing = options.renewalForTests ?? {};
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'broker', sans: config.tlsSans, warn: (message) => log.warn(message), ...timing });
   const database =
     options.database ??
     (await createDatabase({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }) }));
@@ -121,6 +125,14 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       broker.sweepSessions().catch((error: unknown) => log.warn({ err: error }, 'session sweep failed'));
     }, SWEEP_INTERVAL_MS);
     sweeper.unref();
+    // In a cluster every worker renews its own server's certificate; the lock lets one issue it and the others reuse it.
+    const renewal = new CertificateRenewal({
+      dataDir: config.dataDir,
+      ...timing,
+      certificates: [{ serviceName: 'broker', type: 'server', sans: config.tlsSans, initial: tls, use: (renewed) => service.useCertificate(renewed) }],
+      log,
+    });
+    renewal.start();
     log.info({ issuer: config.issuer, trustedIssuers: trusted.map((t) => t.issuer), database: database.kind }, 'broker ready');
     return {
       url: address.url,
@@ -130,6 +142,7 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       databaseKind: database.kind,
       service: broker,
       close: async () => {
+        await renewal.close();
         clearInterval(sweeper);
         ownStanding?.close();
         await service.close();

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { isAscii } from 'node:buffer';
+import type { Server as HttpsServer } from 'node:https';
 import Fastify, { LogController } from 'fastify';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { checkApiVersionPolicy, type ApiVersionPolicy } from './api-version.js';
@@ -71,6 +72,7 @@ export class KeylimeService {
   readonly name: string;
   readonly app: FastifyInstance;
   readonly apiVersions: ApiVersionPolicy;
+  /** The TLS settings it started with (its certificate may have been renewed since: `useCertificate`). */
   readonly tls: ServiceTlsConfig | undefined;
   private readonly insecureAdmin: boolean;
   private readonly adminAccess: AdminAccess | undefined;
@@ -160,6 +162,18 @@ export class KeylimeService {
       insecureAdmin: this.insecureAdmin,
       ...(this.adminAccess === undefined ? {} : { adminAccess: this.adminAccess }),
     });
+  }
+
+  /**
+   * Serves new connections with another certificate, key and client CA (a renewed certificate:
+   * `CertificateRenewal`), without a restart; connections open now keep theirs until they close.
+   * Throws `InvalidConfig` for a plain-HTTP service or PEMs `httpsServerOptions` refuses.
+   */
+  useCertificate(pems: { readonly cert: string; readonly key: string; readonly ca: string }): void {
+    if (this.tls === undefined) {
+      throw new InvalidConfig('tls', `${this.name} serves plain HTTP: it has no certificate to replace`);
+    }
+    (this.app.server as HttpsServer).setSecureContext(httpsServerOptions({ ...this.tls, ...pems }));
   }
 
   /** Starts listening; see `listenService`. */

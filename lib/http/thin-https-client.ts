@@ -10,6 +10,11 @@ import { readJsonBody, type JsonBodyReader } from './repeated-member-json.js';
 export interface ThinHttpsClientOptions {
   /** `https://<host>:<port>` (`httpsServiceUrl`); paths are appended as given. */
   readonly baseUrl: string;
+  /**
+   * Read again for each new connection: an object whose `cert` and `key` change (a renewed client
+   * certificate, `RenewableTls`) is presented from the next request on, which then goes out on a new
+   * connection instead of the kept-alive one made with the old certificate.
+   */
   readonly tls: KeylimeClientTls;
   /**
    * Deadline of each whole exchange, from the moment it is asked for (time queued behind another
@@ -65,7 +70,11 @@ const REQUEST_PATH = /^\/[\x21-\x7e]*$/;
  * too large).
  */
 export class ThinHttpsClient {
-  private readonly connectOptions: ConnectionOptions;
+  private readonly tls: KeylimeClientTls;
+  private readonly endpoint: ConnectionOptions;
+  private connectOptions: ConnectionOptions;
+  /** The client certificate `connectOptions` (and so the open connection) presents. */
+  private connectCert: string | undefined;
   private readonly hostHeader: string;
   private readonly origin: string;
   private readonly timeoutMs: number;
@@ -79,12 +88,10 @@ export class ThinHttpsClient {
   constructor(options: ThinHttpsClientOptions) {
     const base = new URL(options.baseUrl);
     const host = base.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.connectOptions = {
-      ...keylimeTlsConnectOptions(options.tls),
-      host,
-      port: Number(base.port || 443),
-      ...(isIP(host) === 0 ? { servername: host } : {}),
-    };
+    this.tls = options.tls;
+    this.endpoint = { host, port: Number(base.port || 443), ...(isIP(host) === 0 ? { servername: host } : {}) };
+    this.connectCert = options.tls.cert;
+    this.connectOptions = { ...keylimeTlsConnectOptions(options.tls), ...this.endpoint };
     this.hostHeader = base.host;
     this.origin = base.origin;
     this.timeoutMs = options.timeoutMs;
@@ -144,6 +151,12 @@ export class ThinHttpsClient {
     if (this.socket !== undefined && !this.socket.writable) {
       // The server ended it and its close is still on its way.
       this.drop(this.socket);
+    }
+    if (this.tls.cert !== this.connectCert) {
+      // The client certificate was renewed: the kept-alive connection still presents the old one.
+      if (this.socket !== undefined) this.drop(this.socket);
+      this.connectCert = this.tls.cert;
+      this.connectOptions = { ...keylimeTlsConnectOptions(this.tls), ...this.endpoint };
     }
     const reused = this.socket !== undefined;
     const socket = this.socket ?? this.openSocket();

@@ -39,6 +39,8 @@ export interface IssueCertificateOptions {
   /** DNS names and IP addresses; server certificates always also get localhost, 127.0.0.1 and ::1. */
   readonly sans?: readonly string[];
   readonly validityDays?: number;
+  /** A lifetime in milliseconds instead of `validityDays` (tests of certificate renewal). */
+  readonly validityMs?: number;
 }
 
 /** Paths of the certificate and key `issueCertificate` writes for `name` in `caDir` (`ca` is refused: its key file is the CA's). */
@@ -106,6 +108,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
     type: options.type,
     ...(options.sans === undefined ? {} : { sans: options.sans }),
     ...(options.validityDays === undefined ? {} : { validityDays: options.validityDays }),
+    ...(options.validityMs === undefined ? {} : { validityMs: options.validityMs }),
   });
   await writeFileAtomic(paths.keyPath, issued.keyPem, PRIVATE_KEY_MODE);
   await writeFileAtomic(paths.certPath, issued.certPem, CERTIFICATE_MODE);

@@ -28,6 +28,8 @@ export interface IssueOptions {
   readonly sans?: readonly string[];
   /** Default 365 days, cut to the CA's own end. */
   readonly validityDays?: number;
+  /** A lifetime in milliseconds instead of `validityDays` (tests of certificate renewal). */
+  readonly validityMs?: number;
 }
 
 /** Creates a self-signed RSA-2048 CA certificate (basicConstraints CA, keyCertSign + cRLSign) and its key. */
@@ -74,6 +76,7 @@ export function issueFromCa(ca: CertificateAndKey, options: IssueOptions): Certi
   const cert = buildCertificate(keys, {
     commonName: options.commonName,
     validityDays: options.validityDays ?? 365,
+    ...(options.validityMs === undefined ? {} : { validityMs: options.validityMs }),
     extensions,
     issuer,
     notAfterLimit: issuer.cert.validity.notAfter,

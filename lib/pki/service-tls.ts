@@ -3,16 +3,24 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import forge from 'node-forge';
 import type { CertificateType } from './certificate-authority.js';
-import { initCa, issueCertificate, issuedCertificatePaths } from './ca-directory.js';
+import { initCa, issueCertificate, issuedCertificatePaths, loadCa } from './ca-directory.js';
 import { caExpiryWarning, forgeValidityOf } from './certificate-validity.js';
+import { withIssueLock } from './issue-lock.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from './pem-files.js';
 import { readPrivateIfExists } from './private-file.js';
 import { createSelfSignedServerCertificate } from './self-signed-server.js';
 import { DEFAULT_SERVER_SANS, toAltNames } from './subject-alt-names.js';
 import { parseCertificateAndKey } from './x509-builder.js';
 
-/** A certificate is reissued when it expires within this margin. */
-const RENEW_MARGIN_MS = 24 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/**
+ * A certificate from the CA is reissued when less than this is left: at start, and while the service
+ * runs (`CertificateRenewal`), so a service renews it a month before a peer would refuse it. One that
+ * already ends when its CA does is kept: a new one could not end later.
+ */
+export const RENEW_MARGIN_MS = 30 * DAY_MS;
+/** The agent's self-signed certificate is replaced when less than this is left (the registrar holds it). */
+const SELF_SIGNED_RENEW_MARGIN_MS = DAY_MS;
 
 /** PEMs a TLS server or client is configured with. */
 export interface ServiceTls {
@@ -31,6 +39,10 @@ export interface ServiceTlsOptions {
   readonly sans?: readonly string[];
   /** Told when the CA has less than 30 days left (default: a Node.js process warning). */
   readonly warn?: (message: string) => void;
+  /** Tests of renewal: reissue when less than this is left (default `RENEW_MARGIN_MS`). */
+  readonly renewMarginMs?: number;
+  /** Tests of renewal: the lifetime of a certificate issued, in milliseconds (default 365 days). */
+  readonly validityMs?: number;
 }
 
 /** The CA folder of a data dir. */
@@ -41,8 +53,9 @@ export function caDirOf(dataDir: string): string {
 /**
  * Zero-configuration TLS for a service: creates `<dataDir>/ca` if absent (see `initCa`; an expired CA
  * is refused) and a server certificate `<serviceName>-cert.crt` for the service, reusing the one on
- * disk while it still chains to that CA, does not outlive it, matches its key, carries serverAuth, is
- * valid for more than a day and names every requested SAN.
+ * disk while it still chains to that CA, does not outlive it, matches its key, carries serverAuth,
+ * names every requested SAN and has more than `RENEW_MARGIN_MS` left (or ends with its CA). Processes
+ * sharing the CA folder issue one at a time (`withIssueLock`).
  */
 export function loadOrCreateServiceTls(options: ServiceTlsOptions): Promise<ServiceTls> {
   return loadOrCreateIssued(options, 'server');
@@ -70,7 +83,7 @@ export interface SelfSignedTlsOptions {
 export async function loadOrCreateSelfSignedServerTls(options: SelfSignedTlsOptions): Promise<{ cert: string; key: string }> {
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const paths = issuedCertificatePaths(options.dir, options.name);
-  const existing = await readReusable(paths, undefined, [...(options.sans ?? []), 'localhost', '127.0.0.1'], 'server');
+  const existing = await readReusable(paths, undefined, [...(options.sans ?? []), 'localhost', '127.0.0.1'], 'server', SELF_SIGNED_RENEW_MARGIN_MS);
   if (existing !== undefined) {
     return existing;
   }
@@ -84,22 +97,55 @@ export async function loadOrCreateSelfSignedServerTls(options: SelfSignedTlsOpti
 }
 
 async function loadOrCreateIssued(options: ServiceTlsOptions, type: CertificateType): Promise<ServiceTls> {
-  const caDir = caDirOf(options.dataDir);
-  const ca = await initCa(caDir);
-  const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const warning = caExpiryWarning(`CA ${ca.certPath}`, forgeValidityOf(caCert), Date.now());
+  const ca = await initCa(caDirOf(options.dataDir));
+  const warning = caExpiryWarning(`CA ${ca.certPath}`, forgeValidityOf(forge.pki.certificateFromPem(ca.certPem)), Date.now());
   if (warning !== undefined) {
     (options.warn ?? ((message: string) => process.emitWarning(message)))(warning);
   }
+  return reusedOrIssued(ca.certPem, options, type);
+}
+
+/**
+ * For a running service whose certificate is due (`renewalDue`): the pair on disk if another process
+ * sharing the folder renewed it already, else a new one, written as at start. The CA must exist and be
+ * valid: none is created here. @throws PkiError
+ */
+export async function renewIssuedTls(options: ServiceTlsOptions, type: CertificateType): Promise<ServiceTls> {
+  const ca = await loadCa(caDirOf(options.dataDir));
+  return reusedOrIssued(ca.certPem, options, type);
+}
+
+/**
+ * Whether the certificate of `tls` should be reissued at `nowMs`: less than `marginMs` is left and a
+ * new one would end later (one that ends with its CA is kept, or it would be renewed in a loop).
+ */
+export function renewalDue(tls: ServiceTls, nowMs: number, marginMs = RENEW_MARGIN_MS): boolean {
+  const notAfterMs = forge.pki.certificateFromPem(tls.cert).validity.notAfter.getTime();
+  const caNotAfterMs = forge.pki.certificateFromPem(tls.ca).validity.notAfter.getTime();
+  return notAfterMs - nowMs < marginMs && notAfterMs < caNotAfterMs;
+}
+
+async function reusedOrIssued(caPem: string, options: ServiceTlsOptions, type: CertificateType): Promise<ServiceTls> {
+  const caDir = caDirOf(options.dataDir);
+  const caCert = forge.pki.certificateFromPem(caPem);
   const paths = issuedCertificatePaths(caDir, options.serviceName);
   const sans = options.sans ?? [];
   const wanted = type === 'server' ? [...sans, ...DEFAULT_SERVER_SANS] : sans;
-  const existing = await readReusable(paths, caCert, wanted, type);
+  const reusable = (): Promise<{ cert: string; key: string } | undefined> =>
+    readReusable(paths, caCert, wanted, type, options.renewMarginMs ?? RENEW_MARGIN_MS);
+  const existing = await reusable();
   if (existing !== undefined) {
-    return { ca: ca.certPem, ...existing };
+    return { ca: caPem, ...existing };
   }
-  const issued = await issueCertificate({ caDir, name: options.serviceName, type, sans });
-  return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem };
+  return withIssueLock(caDir, options.serviceName, async () => {
+    // The process that held the lock before may have issued just what is wanted.
+    const issuedMeanwhile = await reusable();
+    if (issuedMeanwhile !== undefined) {
+      return { ca: caPem, ...issuedMeanwhile };
+    }
+    const issued = await issueCertificate({ caDir, name: options.serviceName, type, sans, ...(options.validityMs === undefined ? {} : { validityMs: options.validityMs }) });
+    return { ca: caPem, cert: issued.certPem, key: issued.keyPem };
+  });
 }
 
 /** The extended key usage (RFC 5280 §4.2.1.12) a certificate of each type must allow, as node-forge names it. */
@@ -118,7 +164,7 @@ function allowsPurpose(cert: forge.pki.Certificate, type: CertificateType): bool
 }
 
 /**
- * The pair on disk if it can be used as is; undefined when absent, broken, stale, outliving its
+ * The pair on disk if it can be used as is; undefined when absent, broken, due for renewal, outliving its
  * issuer, missing a SAN or made for the other type (a server certificate is no client certificate).
  */
 async function readReusable(
@@ -126,6 +172,7 @@ async function readReusable(
   issuer: forge.pki.Certificate | undefined,
   wantedSans: readonly string[],
   type: CertificateType,
+  renewMarginMs: number,
 ): Promise<{ cert: string; key: string } | undefined> {
   const certPem = await readIfExists(paths.certPath);
   const keyPem = await readPrivateIfExists(paths.keyPath);
@@ -142,7 +189,9 @@ async function readReusable(
     // A broken or foreign pair is replaced, exactly like a missing one.
     return undefined;
   }
-  if (cert.validity.notAfter.getTime() - Date.now() < RENEW_MARGIN_MS) {
+  const notAfterMs = cert.validity.notAfter.getTime();
+  // One ending with its CA is kept: a new one would end no later.
+  if (notAfterMs - Date.now() < renewMarginMs && (issuer === undefined || notAfterMs < issuer.validity.notAfter.getTime())) {
     return undefined;
   }
   // Issued before leaves were cut to their CA's end: it would seem valid to the last day while every peer refuses its chain.

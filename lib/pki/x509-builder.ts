@@ -25,6 +25,8 @@ export interface Signer {
 export interface BuildOptions {
   readonly commonName: string;
   readonly validityDays: number;
+  /** Replaces `validityDays` with a lifetime in milliseconds (tests of certificate renewal). */
+  readonly validityMs?: number;
   /** node-forge extension objects (basicConstraints, keyUsage, extKeyUsage, subjectAltName, …). */
   readonly extensions: readonly object[];
   /** Absent: the certificate signs itself. */
@@ -47,12 +49,16 @@ export function buildCertificate(keys: forge.pki.rsa.KeyPair, options: BuildOpti
   if (!Number.isInteger(options.validityDays) || options.validityDays < 1 || options.validityDays > 36500) {
     throw new PkiError(`validity of ${options.validityDays} days is outside 1..36500`);
   }
+  if (options.validityMs !== undefined && !(Number.isInteger(options.validityMs) && options.validityMs >= 1000)) {
+    throw new PkiError(`validity of ${options.validityMs} ms is not a whole number of at least 1000`);
+  }
+  const lifetimeMs = options.validityMs ?? options.validityDays * DAY_MS;
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = randomSerialHex();
   const now = Date.now();
   cert.validity.notBefore = new Date(now - CLOCK_SKEW_MS);
-  cert.validity.notAfter = new Date(Math.min(now + options.validityDays * DAY_MS, options.notAfterLimit?.getTime() ?? Infinity));
+  cert.validity.notAfter = new Date(Math.min(now + lifetimeMs, options.notAfterLimit?.getTime() ?? Infinity));
   const subject = [
     { name: 'commonName', value: options.commonName },
     { name: 'organizationName', value: 'ironlime' },

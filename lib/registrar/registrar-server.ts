@@ -7,6 +7,7 @@ import { DATABASE } from '../db/database-token.js';
 import { migrateLatest } from '../db/migrate.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
 import { createService, type KeylimeService } from '../http/keylime-service.js';
+import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
 import { loadOrCreateServiceTls } from '../pki/service-tls.js';
 import { EkTrust } from './ek-trust.js';
 import { RegistrarAgentRepository } from './registrar-agent-repository.js';
@@ -30,6 +31,8 @@ export interface StartRegistrarOptions {
    * one process). It is migrated but not closed by `close()`: its owner closes it.
    */
   readonly database?: Database;
+  /** Tests of certificate renewal: a short margin and lifetime instead of 30 and 365 days. */
+  readonly renewalForTests?: RenewalTiming;
 }
 
 /** A running registrar. */
@@ -66,7 +69,8 @@ export async function startRegistrar(
   const log = options.logger ?? pino({ level: 'silent' });
   const ekTrust = EkTrust.load(config.ekCheck, config.ekCaDirs, log);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'registrar', sans: config.tlsSans, warn: (message) => log.warn(message) });
+  const timing = options.renewalForTests ?? {};
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'registrar', sans: config.tlsSans, warn: (message) => log.warn(message), ...timing });
   const database =
     options.database ??
     (await createDatabase({
@@ -100,6 +104,13 @@ export async function startRegistrar(
     opened.push(plain);
     const tlsAddress = await secure.listen({ host: config.host, port: config.tlsPort, announce, portSetting: 'tlsPort' });
     opened.push(secure);
+    const renewal = new CertificateRenewal({
+      dataDir: config.dataDir,
+      ...timing,
+      certificates: [{ serviceName: 'registrar', type: 'server', sans: config.tlsSans, initial: tls, use: (renewed) => secure.useCertificate(renewed) }],
+      log,
+    });
+    renewal.start();
     log.info({ ekCheck: config.ekCheck, trustedEkCas: ekTrust.size, database: database.kind }, 'registrar ready');
     return {
       httpUrl: httpAddress.url,
@@ -109,6 +120,7 @@ export async function startRegistrar(
       databaseKind: database.kind,
       container,
       close: async () => {
+        await renewal.close();
         await Promise.all(services.map((service) => service.close()));
         await closeDatabase();
       },

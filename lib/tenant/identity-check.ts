@@ -136,8 +136,7 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
   const client = new AgentClient({
     baseUrl: agentUrl,
     agentCert: agent.mtlsCert,
-    clientCert: input.tls.cert,
-    clientKey: input.tls.key,
+    clientTls: input.tls,
     timeoutMs,
   });
   let reply: QuoteResults;

@@ -25,8 +25,7 @@ export function openTenantAgentClient(connection: TenantAgentConnection, baseUrl
   return new AgentClient({
     baseUrl,
     agentCert,
-    clientCert: connection.tls.cert,
-    clientKey: connection.tls.key,
+    clientTls: connection.tls,
     apiVersion,
     ...(connection.timeoutMs === undefined ? {} : { timeoutMs: connection.timeoutMs }),
   });

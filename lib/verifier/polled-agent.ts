@@ -170,8 +170,7 @@ function buildPolledAgent(record: VerifierAgentRecord, stored: StoredAgentPolici
   const connection = new AgentClient({
     baseUrl,
     agentCert: record.mtlsCert,
-    clientCert: deps.clientTls.cert,
-    clientKey: deps.clientTls.key,
+    clientTls: deps.clientTls,
     apiVersion: record.supportedVersion,
     timeoutMs: deps.requestTimeoutMs,
     bootLogs: deps.bootLogs,

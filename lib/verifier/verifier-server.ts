@@ -12,6 +12,8 @@ import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version
 import { createService, type KeylimeService } from '../http/keylime-service.js';
 import { RepeatedTexts } from '../http/repeated-member-json.js';
 import { readIfExists, writeFileAtomic } from '../pki/pem-files.js';
+import { CertificateRenewal, type RenewalTiming } from '../pki/certificate-renewal.js';
+import { RenewableTls } from '../pki/renewable-tls.js';
 import { loadOrCreateClientTls, loadOrCreateServiceTls, type ServiceTls } from '../pki/service-tls.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { BootLogMemo } from '../attestation/boot-log-memo.js';
@@ -60,6 +62,8 @@ export interface StartVerifierOptions {
    * `service.app.inject(...)`. The pull loop still runs.
    */
   readonly inProcessForTests?: boolean;
+  /** Tests of certificate renewal: a short margin and lifetime instead of 30 and 365 days. */
+  readonly renewalForTests?: RenewalTiming;
 }
 
 /** A running verifier. */
@@ -68,7 +72,7 @@ export interface RunningVerifier {
   readonly url: string;
   /** PEM of the CA that issued the TLS certificate: admin client certificates must chain to it, agents should trust it. */
   readonly caCert: string;
-  /** The verifier's client certificate towards agents (from the same CA). */
+  /** The verifier's client certificate towards agents (from the same CA), as renewed while it runs. */
   readonly clientTls: ServiceTls;
   readonly config: Readonly<VerifierConfig>;
   readonly databaseKind: Database['kind'];
@@ -105,8 +109,11 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   const severity = verifierSeverityPolicy(config);
   const log = options.logger ?? pino({ level: 'silent' });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'verifier', sans: config.tlsSans, warn: (message) => log.warn(message) });
-  const clientTls = await loadOrCreateClientTls({ dataDir: config.dataDir, serviceName: 'verifier-client', warn: (message) => log.warn(message) });
+  const timing = options.renewalForTests ?? {};
+  const tls = await loadOrCreateServiceTls({ dataDir: config.dataDir, serviceName: 'verifier', sans: config.tlsSans, warn: (message) => log.warn(message), ...timing });
+  const startClientTls = await loadOrCreateClientTls({ dataDir: config.dataDir, serviceName: 'verifier-client', warn: (message) => log.warn(message), ...timing });
+  // Read again at each new connection to an agent: the renewal below replaces it.
+  const clientTls = new RenewableTls(startClientTls);
   const owner = config.instanceId ?? (await loadOrCreateInstanceId(config.dataDir));
   const database =
     options.database ??
@@ -119,6 +126,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   let pruner: HistoryPruner | undefined;
   let push: PushService | undefined;
   let liveness: LivenessMonitor | undefined;
+  let renewal: CertificateRenewal | undefined;
   try {
     await migrateLatest(database.knex);
     const container = createVerifierContainer(config, database, owner, log, options.parent);
@@ -140,7 +148,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       ...(config.revocationWebhookCa === undefined
         ? {}
         : { webhookCa: await readConfiguredFile(config.revocationWebhookCa, 'verifier.revocationWebhookCa') }),
-      agentTls: { cert: clientTls.cert, key: clientTls.key, ca: clientTls.ca },
+      agentTls: clientTls,
       outbox: { knex: database.knex },
       log,
     });
@@ -243,6 +251,18 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     if (inProcess) {
       await service.app.ready();
     }
+    const served = service;
+    renewal = new CertificateRenewal({
+      dataDir: config.dataDir,
+      ...timing,
+      certificates: [
+        ...(inProcess ? [] : [{ serviceName: 'verifier', type: 'server' as const, sans: config.tlsSans, initial: tls, use: (renewed: ServiceTls) => served.useCertificate(renewed) }]),
+        { serviceName: 'verifier-client', type: 'client', initial: startClientTls, use: (renewed) => clientTls.replace(renewed) },
+      ],
+      log,
+    });
+    renewal.start();
+    const renewing = renewal;
     log.info({ owner, agents: scheduler.size, database: database.kind, verifierId: config.verifierId }, 'verifier ready');
     const running = scheduler;
     const listening = service;
@@ -262,6 +282,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       push: pushing,
       liveness: checking,
       close: async () => {
+        await renewing.close();
         await listening.close();
         // Running handlers go on; the writers close first, which ends a sweep waiting on their retries.
         const sweepClosed = pushing.silenceSweep.close();
@@ -276,6 +297,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       },
     };
   } catch (error) {
+    await renewal?.close();
     await service?.close().catch(() => undefined);
     await push?.silenceSweep.close().catch(() => undefined);
     await push?.inserts.close().catch(() => undefined);

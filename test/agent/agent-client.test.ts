@@ -48,7 +48,7 @@ describe('agent client (thin keep-alive mTLS client)', function () {
   });
 
   const connect = (agentCert = tls.certPem, timeoutMs = 5000): AgentClient =>
-    new AgentClient({ baseUrl: httpsServiceUrl('127.0.0.1', port), agentCert, clientCert: client.cert, clientKey: client.key, apiVersion: '2.2', timeoutMs });
+    new AgentClient({ baseUrl: httpsServiceUrl('127.0.0.1', port), agentCert, clientTls: client, apiVersion: '2.2', timeoutMs });
 
   it('sends the quote query and V, presents the client certificate, and returns results unvalidated', async function () {
     const connection = connect();
@@ -101,8 +101,7 @@ describe('agent client (thin keep-alive mTLS client)', function () {
     const connection = new AgentClient({
       baseUrl: httpsServiceUrl('127.0.0.1', port),
       agentCert: tls.certPem,
-      clientCert: client.cert,
-      clientKey: client.key,
+      clientTls: client,
       apiVersion: '2.2',
       bootLogs: new RepeatedTexts(),
     });

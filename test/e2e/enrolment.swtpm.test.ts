@@ -190,8 +190,8 @@ describe('enrolment end to end (swtpm, registrar, agents, tenant)', function () 
     const otherCa = createCertificateAuthority({ commonName: 'another CA' });
     const foreign = issueFromCa(otherCa, { commonName: 'tenant', type: 'client' });
     const foreignClient = createKeylimeClient({ baseUrl: agent.url, tls: { pinnedServerCert: agent.agentCertPem, cert: foreign.certPem, key: foreign.keyPem } });
-    const wrongPin = new AgentClient({ baseUrl: agent.url, agentCert: foreign.certPem, clientCert: tenantTls.cert, clientKey: tenantTls.key });
-    const good = new AgentClient({ baseUrl: agent.url, agentCert: agent.agentCertPem, clientCert: tenantTls.cert, clientKey: tenantTls.key });
+    const wrongPin = new AgentClient({ baseUrl: agent.url, agentCert: foreign.certPem, clientTls: tenantTls });
+    const good = new AgentClient({ baseUrl: agent.url, agentCert: agent.agentCertPem, clientTls: tenantTls });
     try {
       for (const attempt of [() => noCert.get('/version'), () => foreignClient.get('/version'), () => wrongPin.version()]) {
         let failure: unknown;
@@ -229,7 +229,7 @@ describe('enrolment end to end (swtpm, registrar, agents, tenant)', function () 
     const appended = await runCli(['agent', 'ima-append', '--data-dir', path.join(root, 'agent-a'), '--path', '/usr/bin/evil', '--digest', 'ee'.repeat(32)]);
     expect(appended.code).to.equal(0);
     expect(appended.stdout).to.match(/^10 [0-9a-f]{40} ima-ng sha256:e{64} \/usr\/bin\/evil\n$/);
-    const client = new AgentClient({ baseUrl: agentA!.url, agentCert: agentA!.agentCertPem, clientCert: tenantTls.cert, clientKey: tenantTls.key });
+    const client = new AgentClient({ baseUrl: agentA!.url, agentCert: agentA!.agentCertPem, clientTls: tenantTls });
     try {
       const nonce = 'n0nceForIntegrity123';
       const reply = await client.integrityQuote({ nonce, mask: '0x400', partial: false });

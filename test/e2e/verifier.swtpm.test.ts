@@ -202,7 +202,7 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
 
   it('POST /verify/evidence agrees with the pull loop, and a file outside the policy is Invalid Quote (seen in `tenant status`)', async function () {
     const registered = await showRegistrarAgent(tenant.registrar, nodeA.uuid);
-    const client = new AgentClient({ baseUrl: nodeA.url, agentCert: nodeA.agentCertPem, clientCert: deployment.tenantTls.cert, clientKey: deployment.tenantTls.key });
+    const client = new AgentClient({ baseUrl: nodeA.url, agentCert: nodeA.agentCertPem, clientTls: deployment.tenantTls });
     const evidenceNow = async (): Promise<Awaited<ReturnType<TenantClient['verifier']['verifyEvidence']>>> => {
       const nonce = 'evidence0123456789ab';
       const reply = await client.integrityQuote({ nonce, mask: '0x80c7ff', partial: false, imaEntry: 0 });
@@ -276,8 +276,8 @@ describe('verifier end to end (swtpm nodes, verifier child process)', function (
 
   it('refuses a replayed old quote and a quote from another TPM (pull loop and verify/identity)', async function () {
     const a = await showRegistrarAgent(tenant.registrar, nodeA.uuid);
-    const clientA = new AgentClient({ baseUrl: nodeA.url, agentCert: nodeA.agentCertPem, clientCert: deployment.tenantTls.cert, clientKey: deployment.tenantTls.key });
-    const clientB = new AgentClient({ baseUrl: nodeB.url, agentCert: nodeB.agentCertPem, clientCert: deployment.tenantTls.cert, clientKey: deployment.tenantTls.key });
+    const clientA = new AgentClient({ baseUrl: nodeA.url, agentCert: nodeA.agentCertPem, clientTls: deployment.tenantTls });
+    const clientB = new AgentClient({ baseUrl: nodeB.url, agentCert: nodeB.agentCertPem, clientTls: deployment.tenantTls });
     try {
       const identityA = await clientA.identityQuote('identityNonce0000001');
       const identityB = await clientB.identityQuote('identityNonce0000001');

@@ -1,0 +1,116 @@
+import forge from 'node-forge';
+import type { CertificateType } from './certificate-authority.js';
+import { caExpiryWarning, forgeValidityOf } from './certificate-validity.js';
+import { RENEW_MARGIN_MS, renewalDue, renewIssuedTls, type ServiceTls, type ServiceTlsOptions } from './service-tls.js';
+
+/** The longest wait between two looks at the certificates. */
+const MAX_CHECK_INTERVAL_MS = 60 * 60 * 1000;
+
+/** One certificate a running service renews. */
+export interface RenewedCertificate {
+  /** File stem and CN, as given to `loadOrCreateServiceTls` / `loadOrCreateClientTls` at start. */
+  readonly serviceName: string;
+  readonly type: CertificateType;
+  readonly sans?: readonly string[];
+  /** What the service started with. */
+  readonly initial: ServiceTls;
+  /** Swaps a renewed pair into the running server or client (new connections use it). */
+  readonly use: (tls: ServiceTls) => void;
+}
+
+export interface CertificateRenewalLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
+/** Tests of renewal: a short margin and lifetime (given to the start's `loadOrCreate…Tls` too). */
+export type RenewalTiming = Pick<ServiceTlsOptions, 'renewMarginMs' | 'validityMs'>;
+
+export interface CertificateRenewalOptions extends RenewalTiming {
+  readonly dataDir: string;
+  readonly certificates: readonly RenewedCertificate[];
+  readonly log: CertificateRenewalLog;
+}
+
+/**
+ * Renews a service's certificates from its CA while it runs: a timer (not keeping the process alive)
+ * looks at them every hour, or more often for a short margin, and one with less than the margin left
+ * (`RENEW_MARGIN_MS`, `renewalDue`) is reissued the way a start would issue it (same files, same
+ * lock, the pair another process renewed reused) and handed to `use`. A failed renewal is logged and
+ * tried again at the next look; the old certificate stays in use meanwhile. A CA near its end is only
+ * warned about (once): a new CA is the operator's to make.
+ */
+export class CertificateRenewal {
+  private readonly current: ServiceTls[];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  /** The start warned of a CA near its end already. */
+  private caWarned: boolean;
+
+  constructor(private readonly options: CertificateRenewalOptions) {
+    this.current = options.certificates.map((certificate) => certificate.initial);
+    this.caWarned = this.current.some((tls) => caWarning(tls) !== undefined);
+  }
+
+  start(): void {
+    const intervalMs = Math.min(MAX_CHECK_INTERVAL_MS, Math.max(1000, Math.floor(this.marginMs() / 4)));
+    this.timer = setInterval(() => {
+      this.running ??= this.check().finally(() => {
+        this.running = undefined;
+      });
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and waits for a look in progress. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private marginMs(): number {
+    return this.options.renewMarginMs ?? RENEW_MARGIN_MS;
+  }
+
+  private async check(): Promise<void> {
+    for (const [index, certificate] of this.options.certificates.entries()) {
+      const current = this.current[index] as ServiceTls;
+      this.warnOfCa(current);
+      if (!renewalDue(current, Date.now(), this.marginMs()) || this.timer === undefined) continue;
+      try {
+        const renewed = await renewIssuedTls(
+          {
+            dataDir: this.options.dataDir,
+            serviceName: certificate.serviceName,
+            ...(certificate.sans === undefined ? {} : { sans: certificate.sans }),
+            ...(this.options.renewMarginMs === undefined ? {} : { renewMarginMs: this.options.renewMarginMs }),
+            ...(this.options.validityMs === undefined ? {} : { validityMs: this.options.validityMs }),
+          },
+          certificate.type,
+        );
+        certificate.use(renewed);
+        this.current[index] = renewed;
+        this.options.log.info({ certificate: certificate.serviceName, notAfter: notAfterOf(renewed.cert) }, 'certificate renewed');
+      } catch (error) {
+        this.options.log.warn({ certificate: certificate.serviceName, err: error }, 'certificate renewal failed; the current certificate stays in use and renewal is tried again later');
+      }
+    }
+  }
+
+  private warnOfCa(tls: ServiceTls): void {
+    if (this.caWarned) return;
+    const warning = caWarning(tls);
+    if (warning === undefined) return;
+    this.caWarned = true;
+    this.options.log.warn({}, warning);
+  }
+}
+
+function caWarning(tls: ServiceTls): string | undefined {
+  return caExpiryWarning('the CA', forgeValidityOf(forge.pki.certificateFromPem(tls.ca)), Date.now());
+}
+
+function notAfterOf(certPem: string): string {
+  return forge.pki.certificateFromPem(certPem).validity.notAfter.toISOString();
+}

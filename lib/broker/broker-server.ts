@@ -126,10 +126,12 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
     }, SWEEP_INTERVAL_MS);
     sweeper.unref();
     // In a cluster every worker renews its own server's certificate; the lock lets one issue it and the others reuse it.
+    const verifierCert = config.verifierCert === undefined ? undefined : await readConfiguredFile(config.verifierCert, 'broker.verifierCert');
     const renewal = new CertificateRenewal({
       dataDir: config.dataDir,
       ...timing,
       certificates: [{ serviceName: 'broker', type: 'server', sans: config.tlsSans, initial: tls, use: (renewed) => service.useCertificate(renewed) }],
+      ...(verifierCert === undefined ? {} : { operatorCertificates: [{ what: `broker.verifierCert ${config.verifierCert}`, cert: verifierCert }] }),
       log,
     });
     renewal.start();

@@ -1,0 +1,70 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from 'node:tls';
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { startBroker, type RunningBroker } from '../../lib/broker/broker-server.js';
+import { createCertificateAuthority, issueFromCa } from '../../lib/pki/certificate-authority.js';
+import { caDirOf } from '../../lib/pki/service-tls.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+
+/** The serial of the certificate a fresh TLS handshake with `url` shows, verified against `ca` (its dates included). */
+function handshakeSerial(url: string, ca: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('broker: renews its TLS server certificate while it runs', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let opened: OpenedDatabase;
+  let broker: RunningBroker | undefined;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-broker-renewal-'));
+    opened = await openTestSchema();
+  });
+  afterEach(async () => {
+    await broker?.close();
+    broker = undefined;
+    await opened.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves new handshakes with the renewed certificate past the first one’s end', async () => {
+    broker = await startBroker({ dataDir: dir, port: 0 }, { database: opened.database, renewalForTests: { validityMs: 6000, renewMarginMs: 4000 } });
+    const first = new X509Certificate(readFileSync(path.join(caDirOf(dir), 'broker-cert.crt')));
+    expect(await handshakeSerial(broker.url, broker.caCert)).to.equal(first.serialNumber);
+    await sleep(Math.max(0, Date.parse(first.validTo) - Date.now()) + 1000);
+    expect(await handshakeSerial(broker.url, broker.caCert)).to.not.equal(first.serialNumber);
+  });
+
+  it('warns of a client certificate the operator gave (verifierCert) that ends within 30 days, and leaves its file alone', async () => {
+    const ca = createCertificateAuthority();
+    const given = issueFromCa(ca, { commonName: 'broker-to-verifier', type: 'client', validityDays: 10 });
+    const certFile = path.join(dir, 'verifier-client.crt');
+    const keyFile = path.join(dir, 'verifier-client.key');
+    writeFileSync(certFile, given.certPem);
+    writeFileSync(keyFile, given.keyPem, { mode: 0o600 });
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    broker = await startBroker(
+      { dataDir: path.join(dir, 'data'), port: 0, verifierUrl: 'https://127.0.0.1:1', verifierCert: certFile, verifierKey: keyFile },
+      { database: opened.database, logger },
+    );
+    const warnings = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((entry) => entry.level === 40);
+    expect(warnings.map((entry) => entry.msg)).to.satisfy((messages: string[]) =>
+      messages.some((message) => message.startsWith(`broker.verifierCert ${certFile} expires on `) && message.includes('not renewed')),
+    );
+    expect(readFileSync(certFile, 'utf8')).to.equal(given.certPem);
+  });
+});

@@ -12,6 +12,7 @@ import {
   loadOrCreateClientTls,
   loadOrCreateSelfSignedServerTls,
   loadOrCreateServiceTls,
+  renewalDue,
 } from '../../lib/pki/service-tls.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { DAY_MS, datedCa, keylimeStyleLeaf, uncappedLeaf, writeCaFolder } from './dated-ca.js';
@@ -100,6 +101,20 @@ describe('pki: zero-configuration service TLS', () => {
     expect(Date.parse(new X509Certificate(tls.cert).validTo)).to.equal(Date.parse(new X509Certificate(ca.certPem).validTo));
     expect(warnings).to.have.length(1);
     expect(warnings[0]).to.match(/^CA .*cacert\.crt expires on .* \((9|10) days left\): every certificate it issued stops working then/);
+  });
+
+  it('renews a certificate with less than 30 days left, but keeps one that ends with its CA (a new one could not end later)', async () => {
+    const ca = datedCa(Date.now() - DAY_MS, Date.now() + 10 * DAY_MS);
+    await writeCaFolder(caDirOf(dataDir), ca);
+    const short = issueFromCa(ca, { commonName: 'verifier', type: 'server', validityDays: 5 });
+    await writeFile(path.join(caDirOf(dataDir), 'verifier-cert.crt'), short.certPem);
+    await writeFile(path.join(caDirOf(dataDir), 'verifier-private.pem'), short.keyPem, { mode: 0o600 });
+    expect(renewalDue({ ca: ca.certPem, cert: short.certPem, key: short.keyPem }, Date.now())).to.equal(true);
+    const renewed = await loadOrCreateServiceTls({ dataDir, serviceName: 'verifier', warn: () => undefined });
+    expect(renewed.cert).to.not.equal(short.certPem);
+    expect(Date.parse(new X509Certificate(renewed.cert).validTo)).to.equal(Date.parse(new X509Certificate(ca.certPem).validTo));
+    expect(renewalDue(renewed, Date.now())).to.equal(false);
+    expect((await loadOrCreateServiceTls({ dataDir, serviceName: 'verifier', warn: () => undefined })).cert).to.equal(renewed.cert);
   });
 
   it('says nothing of a CA with years left', async () => {

@@ -4,13 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from './pem-files.js';
 import { PkiError } from './pki-error.js';
 
-/** How long a process waits for another one issuing the same certificate. */
-const WAIT_MS = 30_000;
 /**
  * A lock older than this is taken to be left by a process that died while issuing (issuing takes well
  * under a second: one RSA key and two file writes) and is removed.
  */
-const STALE_MS = 60_000;
+const STALE_MS = 20_000;
+/** How long a process waits for others issuing the same certificate: longer than `STALE_MS`, so a dead holder's lock is removed first. */
+const WAIT_MS = 45_000;
 const POLL_MS = 50;
 
 /**

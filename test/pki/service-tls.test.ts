@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -115,6 +115,16 @@ describe('pki: zero-configuration service TLS', () => {
     expect(Date.parse(new X509Certificate(renewed.cert).validTo)).to.equal(Date.parse(new X509Certificate(ca.certPem).validTo));
     expect(renewalDue(renewed, Date.now())).to.equal(false);
     expect((await loadOrCreateServiceTls({ dataDir, serviceName: 'verifier', warn: () => undefined })).cert).to.equal(renewed.cert);
+  });
+
+  it('takes over an issue lock left by a process that died while issuing, and leaves none', async () => {
+    await loadOrCreateServiceTls({ dataDir, serviceName: 'registrar', warn: () => undefined });
+    const lock = path.join(caDirOf(dataDir), 'verifier.lock');
+    await writeFile(lock, '999999');
+    await utimes(lock, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const tls = await loadOrCreateServiceTls({ dataDir, serviceName: 'verifier', warn: () => undefined });
+    expect(new X509Certificate(tls.cert).subject).to.include('CN=verifier');
+    expect(await readdir(caDirOf(dataDir))).to.not.include('verifier.lock');
   });
 
   it('says nothing of a CA with years left', async () => {

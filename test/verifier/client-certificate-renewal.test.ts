@@ -16,9 +16,9 @@ import { enrolFakeAgent } from './helpers/fake-polled-agent.js';
 import { createTestSchema } from './helpers/verifier-fixture.js';
 
 const AGENT_ID = 'c0ffee00-0000-4000-8000-00000000a11e';
-/** The verifier's client certificate lives 6 s and is renewed when less than 4 s are left. */
-const VALIDITY_MS = 6000;
-const MARGIN_MS = 4000;
+/** The verifier's client certificate lives 8 s and is renewed when less than 6 s are left. */
+const VALIDITY_MS = 8000;
+const MARGIN_MS = 6000;
 
 /**
  * An agent that, as a Keylime agent does, admits only client certificates from the verifier's CA (its

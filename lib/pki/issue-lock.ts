@@ -1,12 +1,13 @@
-import { open, stat, unlink } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from './pem-files.js';
 import { PkiError } from './pki-error.js';
 
 /**
- * A lock older than this is taken to be left by a process that died while issuing (issuing takes well
- * under a second: one RSA key and two file writes) and is removed.
+ * A lock not touched for this long is taken to be left by a process that died while issuing and is
+ * removed. Its holder touches it every quarter of this, so a slow one (a loaded machine) keeps it.
  */
 const STALE_MS = 20_000;
 /** How long a process waits for others issuing the same certificate: longer than `STALE_MS`, so a dead holder's lock is removed first. */
@@ -17,23 +18,43 @@ const POLL_MS = 50;
  * Runs `work` while holding `<caDir>/<name>.lock`, a file created exclusively: processes sharing a CA
  * folder (several verifiers on one database, services on one data folder) issue `<name>` one at a
  * time, so none writes its key between another's key and certificate. `work` should read the files
- * again first: the process that held the lock before may already have issued what it needs.
- * @throws PkiError when the lock stays held (by a live process) for `WAIT_MS`.
+ * again first: the process that held the lock before may already have issued what it needs. A holder
+ * paused past `STALE_MS` loses the lock and may then write alongside the next one: the pair on disk
+ * may then be mismatched, which every reader refuses and reissues (each process uses the pair it made).
+ * @throws PkiError when the lock stays held (by a live process) for `WAIT_MS`, or a stale one cannot be removed.
  */
 export async function withIssueLock<T>(caDir: string, name: string, work: () => Promise<T>): Promise<T> {
   const lockPath = path.join(caDir, `${name}.lock`);
+  // Names this holder: it removes the lock only while the lock is still its own.
+  const token = `${process.pid} ${randomUUID()}`;
+  await acquire(lockPath, token, name);
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(lockPath, now, now).catch(() => undefined);
+  }, STALE_MS / 4);
+  heartbeat.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(heartbeat);
+    await removeIfHeldBy(lockPath, token).catch(() => undefined);
+  }
+}
+
+async function acquire(lockPath: string, token: string, name: string): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     try {
       const handle = await open(lockPath, 'wx', 0o600);
-      await handle.writeFile(String(process.pid));
+      await handle.writeFile(token);
       await handle.close();
-      break;
+      return;
     } catch (error) {
       if (!isErrno(error, 'EEXIST')) throw new PkiError(`cannot create ${lockPath}`, { cause: error });
     }
-    if (await isStale(lockPath)) {
-      await unlink(lockPath).catch(() => undefined);
+    const staleHolder = await staleHolderOf(lockPath);
+    if (staleHolder !== undefined) {
+      await removeIfHeldBy(lockPath, staleHolder);
       continue;
     }
     if (Date.now() > deadline) {
@@ -41,19 +62,30 @@ export async function withIssueLock<T>(caDir: string, name: string, work: () => 
     }
     await sleep(POLL_MS);
   }
+}
+
+/** The content of a lock untouched for `STALE_MS`; undefined for a fresh one or none. */
+async function staleHolderOf(lockPath: string): Promise<string | undefined> {
   try {
-    return await work();
-  } finally {
-    await unlink(lockPath).catch(() => undefined);
+    if (Date.now() - (await stat(lockPath)).mtimeMs <= STALE_MS) return undefined;
+    return await readFile(lockPath, 'utf8');
+  } catch (error) {
+    // Released between the failed create and this look: try again at once.
+    if (isErrno(error, 'ENOENT')) return undefined;
+    throw new PkiError(`cannot remove the stale lock ${lockPath}`, { cause: error });
   }
 }
 
-async function isStale(lockPath: string): Promise<boolean> {
+/**
+ * Removes the lock if it still holds `holder`: not one another process took meanwhile (after a holder
+ * was paused past `STALE_MS`, or another waiter removed the same stale lock first).
+ */
+async function removeIfHeldBy(lockPath: string, holder: string): Promise<void> {
   try {
-    return Date.now() - (await stat(lockPath)).mtimeMs > STALE_MS;
+    if ((await readFile(lockPath, 'utf8')) !== holder) return;
+    await unlink(lockPath);
   } catch (error) {
-    // Released between the failed create and this look: try again at once.
-    if (isErrno(error, 'ENOENT')) return false;
-    throw new PkiError(`cannot read ${lockPath}`, { cause: error });
+    if (isErrno(error, 'ENOENT')) return;
+    throw new PkiError(`cannot remove the stale lock ${lockPath}`, { cause: error });
   }
 }

@@ -3,25 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect } from 'node:tls';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { startBroker, type RunningBroker } from '../../lib/broker/broker-server.js';
 import { createCertificateAuthority, issueFromCa } from '../../lib/pki/certificate-authority.js';
 import { caDirOf } from '../../lib/pki/service-tls.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
-
-/** The serial of the certificate a fresh TLS handshake with `url` shows, verified against `ca` (its dates included). */
-function handshakeSerial(url: string, ca: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
-      resolve(socket.getPeerCertificate().serialNumber);
-      socket.destroy();
-    });
-    socket.on('error', reject);
-  });
-}
+import { handshakeSerial } from '../helpers/handshake-serial.js';
 
 describe('broker: renews its TLS server certificate while it runs', function () {
   this.timeout(60_000);

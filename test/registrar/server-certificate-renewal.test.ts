@@ -3,25 +3,28 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect } from 'node:tls';
+import { request } from 'node:https';
 import { expect } from 'chai';
+import { issueCertificate } from '../../lib/pki/ca-directory.js';
+import { createCertificateAuthority, issueFromCa } from '../../lib/pki/certificate-authority.js';
 import { caDirOf } from '../../lib/pki/service-tls.js';
 import { startRegistrar, type RunningRegistrar } from '../../lib/registrar/registrar-server.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { handshakeSerial } from '../helpers/handshake-serial.js';
 
 /** The registrar's certificate lives 6 s and is renewed when less than 4 s are left. */
 const VALIDITY_MS = 6000;
 const MARGIN_MS = 4000;
 
-/** The serial of the certificate a fresh TLS handshake with `url` shows, verified against `ca` (its dates included). */
-function handshakeSerial(url: string, ca: string): Promise<string> {
-  const { hostname, port } = new URL(url);
+/** The status of GET `path` on a fresh connection, presenting `client` if given. */
+function statusOf(url: string, path: string, ca: string, client?: { certPem: string; keyPem: string }): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
-      resolve(socket.getPeerCertificate().serialNumber);
-      socket.destroy();
+    const asked = request(`${url}${path}`, { ca, agent: false, ...(client === undefined ? {} : { cert: client.certPem, key: client.keyPem }) }, (response) => {
+      response.resume();
+      resolve(response.statusCode);
     });
-    socket.on('error', reject);
+    asked.on('error', reject);
+    asked.end();
   });
 }
 
@@ -57,5 +60,19 @@ describe('registrar: renews its TLS server certificate while it runs', function 
     expect(served).to.not.equal(first.serialNumber);
     // A restart would serve the same one: the renewal wrote it where a start reads it (it may renew again meanwhile).
     expect([onDiskBefore, onDiskAfter]).to.include(served);
+  });
+
+  it('still asks for client certificates after the swap: admin routes refuse none or a foreign one, accept one from its CA', async () => {
+    registrar = await startRegistrar(
+      { dataDir: dir, port: 0, tlsPort: 0 },
+      { database: opened.database, renewalForTests: { validityMs: VALIDITY_MS, renewMarginMs: MARGIN_MS } },
+    );
+    const first = new X509Certificate(readFileSync(path.join(caDirOf(dir), 'registrar-cert.crt')));
+    const admin = await issueCertificate({ caDir: caDirOf(dir), name: 'admin', type: 'client' });
+    const foreign = issueFromCa(createCertificateAuthority({ commonName: 'another CA' }), { commonName: 'admin', type: 'client' });
+    await sleep(Math.max(0, Date.parse(first.validTo) - Date.now()) + 1000);
+    expect(await handshakeSerial(registrar.tlsUrl, registrar.caCert)).to.not.equal(first.serialNumber);
+    const statuses = await Promise.all([undefined, admin, foreign].map((client) => statusOf(registrar?.tlsUrl ?? '', '/v2.3/agents/', registrar?.caCert ?? '', client)));
+    expect(statuses).to.deep.equal([403, 200, 403]);
   });
 });

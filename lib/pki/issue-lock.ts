@@ -52,9 +52,9 @@ async function acquire(lockPath: string, token: string, name: string): Promise<v
     } catch (error) {
       if (!isErrno(error, 'EEXIST')) throw new PkiError(`cannot create ${lockPath}`, { cause: error });
     }
-    const staleHolder = await staleHolderOf(lockPath);
-    if (staleHolder !== undefined) {
-      await removeIfHeldBy(lockPath, staleHolder);
+    const stale = await staleLockAt(lockPath);
+    if (stale !== undefined) {
+      await removeIfHeldBy(lockPath, stale.held);
       continue;
     }
     if (Date.now() > deadline) {
@@ -64,11 +64,11 @@ async function acquire(lockPath: string, token: string, name: string): Promise<v
   }
 }
 
-/** The content of a lock untouched for `STALE_MS`; undefined for a fresh one or none. */
-async function staleHolderOf(lockPath: string): Promise<string | undefined> {
+/** A lock untouched for `STALE_MS` (`held` is what it holds); undefined for a fresh one or none. */
+async function staleLockAt(lockPath: string): Promise<{ readonly held: string | undefined } | undefined> {
   try {
     if (Date.now() - (await stat(lockPath)).mtimeMs <= STALE_MS) return undefined;
-    return await readFile(lockPath, 'utf8');
+    return { held: await holderOf(lockPath) };
   } catch (error) {
     // Released between the failed create and this look: try again at once.
     if (isErrno(error, 'ENOENT')) return undefined;
@@ -77,15 +77,25 @@ async function staleHolderOf(lockPath: string): Promise<string | undefined> {
 }
 
 /**
- * Removes the lock if it still holds `holder`: not one another process took meanwhile (after a holder
+ * Removes the lock if it still holds `held`: not one another process took meanwhile (after a holder
  * was paused past `STALE_MS`, or another waiter removed the same stale lock first).
  */
-async function removeIfHeldBy(lockPath: string, holder: string): Promise<void> {
+async function removeIfHeldBy(lockPath: string, held: string | undefined): Promise<void> {
   try {
-    if ((await readFile(lockPath, 'utf8')) !== holder) return;
+    if ((await holderOf(lockPath)) !== held) return;
     await unlink(lockPath);
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return;
     throw new PkiError(`cannot remove the stale lock ${lockPath}`, { cause: error });
+  }
+}
+
+/** The holder a lock names; undefined for one another user left that this one may not read (it may still remove it). */
+async function holderOf(lockPath: string): Promise<string | undefined> {
+  try {
+    return await readFile(lockPath, 'utf8');
+  } catch (error) {
+    if (isErrno(error, 'EACCES') || isErrno(error, 'EPERM')) return undefined;
+    throw error;
   }
 }

@@ -1,7 +1,9 @@
-import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chown, mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { withIssueLock } from '../../lib/pki/issue-lock.js';
 import { PkiError } from '../../lib/pki/pki-error.js';
@@ -76,5 +78,19 @@ describe('pki: the issue lock between processes sharing a CA folder', function (
     });
     await slow;
     expect(order).to.deep.equal(['slow in', 'slow out', 'waiter in']);
+  });
+
+  it('removes a stale lock another user left, which it may not read (run as root: the taker is the user nobody)', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const nobody = 65534;
+    await chown(dir, nobody, nobody);
+    const lock = path.join(dir, 'verifier.lock');
+    await writeFile(lock, '1 left by root', { mode: 0o600 });
+    await age(lock, 60_000);
+    const child = `const { withIssueLock } = await import(${JSON.stringify(new URL('../../lib/pki/issue-lock.js', import.meta.url).href)});
+      console.log(await withIssueLock(process.argv[1], 'verifier', async () => 'entered').catch((error) => error.message));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', child, dir], { uid: nobody, gid: nobody });
+    expect(stdout.trim()).to.equal('entered');
+    expect(await readdir(dir)).to.deep.equal([]);
   });
 });

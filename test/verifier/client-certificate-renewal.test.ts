@@ -12,7 +12,7 @@ import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-ser
 import { caDirOf } from '../../lib/pki/service-tls.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
-import { enrolFakeAgent } from './helpers/fake-polled-agent.js';
+import { enrolFakeAgent, quoteReplyOf } from './helpers/fake-polled-agent.js';
 import { createTestSchema } from './helpers/verifier-fixture.js';
 
 const AGENT_ID = 'c0ffee00-0000-4000-8000-00000000a11e';
@@ -46,13 +46,7 @@ async function startStrictAgent(clientCa: string): Promise<StrictAgent> {
       return;
     }
     agent.servedSerials.add(peer.serialNumber);
-    const query = new URL(req.url ?? '/', 'https://agent').searchParams;
-    const results = fake.reply({
-      nonce: query.get('nonce') ?? '',
-      mask: Number.parseInt(query.get('mask') ?? '0', 16),
-      imaEntry: Number(query.get('ima_ml_entry') ?? 0),
-      partial: query.get('partial') === '1',
-    });
+    const results = quoteReplyOf(fake, req.url);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 200, status: 'Success', results }));
   });
   server.keepAliveTimeout = 60_000;

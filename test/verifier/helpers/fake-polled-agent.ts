@@ -20,6 +20,17 @@ export interface FakePolledAgent {
   replyDelayMs?: number;
 }
 
+/** What `fake` answers to the quote request of URL path `url` (its nonce, PCR mask, IMA offset, partial flag). */
+export function quoteReplyOf(fake: FakeAgent, url: string | undefined): ReturnType<FakeAgent['reply']> {
+  const query = new URL(url ?? '/', 'https://agent').searchParams;
+  return fake.reply({
+    nonce: query.get('nonce') ?? '',
+    mask: Number.parseInt(query.get('mask') ?? '0', 16),
+    imaEntry: Number(query.get('ima_ml_entry') ?? 0),
+    partial: query.get('partial') === '1',
+  });
+}
+
 /** Starts a `FakeAgent` (made with `options`) that has measured one tool, served on a local HTTPS port. */
 export async function startFakePolledAgent(options: FakeAgentOptions = {}): Promise<FakePolledAgent> {
   const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
@@ -32,13 +43,7 @@ export async function startFakePolledAgent(options: FakeAgentOptions = {}): Prom
       res.on('close', () => clearInterval(drip));
       return;
     }
-    const query = new URL(req.url ?? '/', 'https://agent').searchParams;
-    const results = fake.reply({
-      nonce: query.get('nonce') ?? '',
-      mask: Number.parseInt(query.get('mask') ?? '0', 16),
-      imaEntry: Number(query.get('ima_ml_entry') ?? 0),
-      partial: query.get('partial') === '1',
-    });
+    const results = quoteReplyOf(fake, req.url);
     const reply = (): void => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ code: 200, status: 'Success', results }));

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExampleOrchestrator, STATES, type Transition } from '../provisioning/example-orchestrator.js';
 import type { Node } from '../../interfaces/node.js';
-import { buildConfig } from '../config/load-config.js';
 import { evilFile } from './demo-catalog.js';
+import { demoConfig } from './demo-config.js';
 import { startDemoBroker, type DemoBroker } from './demo-broker.js';
 import { startDemoEnvironment, type DemoEnvironment } from './demo-environment.js';
 import { formatTable, nodeRow, type NodeRow } from './demo-table.js';
@@ -210,25 +210,6 @@ function policyDriverInfo(env: DemoEnvironment): Record<string, string> {
     keylime_mb_refstate: env.policies.refstate.path,
     keylime_mb_refstate_checksum: env.policies.refstate.sha256,
   };
-}
-
-/** The orchestrator's ironlime config: the keylime interface only, pointed at the demo's services. */
-function demoConfig(env: DemoEnvironment, dir: string) {
-  return buildConfig({
-    dataDir: path.join(dir, 'orchestrator'),
-    enabledAttestationInterfaces: ['keylime'],
-    keylime: {
-      failCleanOnAttestationFailure: true,
-      failDeployOnAttestationFailure: true,
-      verifierUrl: env.verifier.url,
-      registrarUrl: env.registrar.tlsUrl,
-      tlsCaCert: env.tls.caFile,
-      tlsClientCert: env.tls.certFile,
-      tlsClientKey: env.tls.keyFile,
-      statusTimeoutSeconds: 30,
-      statusPollIntervalSeconds: 1,
-    },
-  });
 }
 
 function describeTransition(transition: Transition): string {

@@ -7,7 +7,8 @@ import type { Node } from '../../interfaces/node.js';
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
 import { buildAgentConfig } from '../../lib/agent/agent-config.js';
 import { startHostAgent, type RunningHostAgent } from '../../lib/agent/host-agent.js';
-import { buildConfig } from '../../lib/config/load-config.js';
+import type { IronlimeConfig } from '../../lib/config/ironlime-config.js';
+import { demoConfig } from '../../lib/demo/demo-config.js';
 import { startDemoEnvironment, type DemoEnvironment, type DemoNode } from '../../lib/demo/demo-environment.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../../lib/http/keylime-client.js';
@@ -56,20 +57,7 @@ describe('keylime driver: a node checked for liveness that now has a TPM', funct
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const config = (): ReturnType<typeof buildConfig> =>
-    buildConfig({
-      dataDir: path.join(dir, 'orchestrator'),
-      enabledAttestationInterfaces: ['keylime'],
-      keylime: {
-        verifierUrl: env.verifier.url,
-        registrarUrl: env.registrar.tlsUrl,
-        tlsCaCert: env.tls.caFile,
-        tlsClientCert: env.tls.certFile,
-        tlsClientKey: env.tls.keyFile,
-        statusTimeoutSeconds: 20,
-        statusPollIntervalSeconds: 1,
-      },
-    });
+  const config = (): Readonly<IronlimeConfig> => demoConfig(env, dir, { failFlags: false, statusTimeoutSeconds: 20 });
 
   function orchestratorNode(uuid: string): Node {
     const now = new Date();

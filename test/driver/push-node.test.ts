@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { buildConfig } from '../../lib/config/load-config.js';
 import type { IronlimeConfig } from '../../lib/config/ironlime-config.js';
 import { evilFile, knownGoodFiles, type DemoFile } from '../../lib/demo/demo-catalog.js';
 import { startDemoEnvironment, type DemoEnvironment, type DemoPushNode } from '../../lib/demo/demo-environment.js';
+import { demoConfig } from '../../lib/demo/demo-config.js';
 import { waitForVerifierFailure } from '../../lib/demo/verifier-watch.js';
 import { ExampleOrchestrator, STATES } from '../../lib/provisioning/example-orchestrator.js';
 import type { DriverInfo } from '../../interfaces/node.js';
@@ -39,23 +39,7 @@ describe('keylime driver with push-model nodes (software TPM)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function config(): Readonly<IronlimeConfig> {
-    return buildConfig({
-      dataDir: path.join(dir, 'orchestrator'),
-      enabledAttestationInterfaces: ['keylime'],
-      keylime: {
-        failCleanOnAttestationFailure: true,
-        failDeployOnAttestationFailure: true,
-        verifierUrl: env.verifier.url,
-        registrarUrl: env.registrar.tlsUrl,
-        tlsCaCert: env.tls.caFile,
-        tlsClientCert: env.tls.certFile,
-        tlsClientKey: env.tls.keyFile,
-        statusTimeoutSeconds: 30,
-        statusPollIntervalSeconds: 1,
-      },
-    });
-  }
+  const config = (): Readonly<IronlimeConfig> => demoConfig(env, dir);
 
   function driverInfo(node: DemoPushNode): DriverInfo {
     return {

@@ -6,10 +6,10 @@ import { ExampleOrchestrator, STATES } from '../../lib/provisioning/example-orch
 import { AttestationServiceUnavailable, InvalidParameterValue } from '../../interfaces/errors.js';
 import type { DriverInfo, Node } from '../../interfaces/node.js';
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
-import { buildConfig } from '../../lib/config/load-config.js';
 import type { IronlimeConfig } from '../../lib/config/ironlime-config.js';
 import { evilFile, knownGoodFiles, type DemoFile } from '../../lib/demo/demo-catalog.js';
 import { startDemoEnvironment, type DemoEnvironment, type DemoNode } from '../../lib/demo/demo-environment.js';
+import { demoConfig } from '../../lib/demo/demo-config.js';
 import { waitForVerifierFailure } from '../../lib/demo/verifier-watch.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
@@ -47,23 +47,7 @@ describe('keylime driver end to end (swtpm)', function () {
     expect(env.swtpmPids()).to.deep.equal([]);
   });
 
-  function config(failFlags: boolean): Readonly<IronlimeConfig> {
-    return buildConfig({
-      dataDir: path.join(dir, 'orchestrator'),
-      enabledAttestationInterfaces: ['keylime'],
-      keylime: {
-        failCleanOnAttestationFailure: failFlags,
-        failDeployOnAttestationFailure: failFlags,
-        verifierUrl: env.verifier.url,
-        registrarUrl: env.registrar.tlsUrl,
-        tlsCaCert: env.tls.caFile,
-        tlsClientCert: env.tls.certFile,
-        tlsClientKey: env.tls.keyFile,
-        statusTimeoutSeconds: 20,
-        statusPollIntervalSeconds: 1,
-      },
-    });
-  }
+  const config = (failFlags: boolean): Readonly<IronlimeConfig> => demoConfig(env, dir, { failFlags, statusTimeoutSeconds: 20 });
 
   /** The Ironic spec's driver_info: a flat allowlist with its checksum, the agent, and the boot refstate. */
   function driverInfo(node: DemoNode): DriverInfo {

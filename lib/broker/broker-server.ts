@@ -72,7 +72,9 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   requireDistinctIssuers(trusted, config.issuer);
   const revocationKey =
     config.revocationCert === undefined ? undefined : revocationVerifyKey(await readConfiguredFile(config.revocationCert, 'broker.revocationCert'));
-  const ownStanding = options.standing === undefined ? await verifierStanding(config) : undefined;
+  // Read once: the standing check presents it, and the renewal timer warns before it ends.
+  const verifierCert = config.verifierCert === undefined ? undefined : await readConfiguredFile(config.verifierCert, 'broker.verifierCert');
+  const ownStanding = options.standing === undefined ? await verifierStanding(config, verifierCert) : undefined;
   const standing = options.standing ?? ownStanding;
   const keys = await loadOrCreateBrokerKeys(config.dataDir, config.issuer);
   trusted.push({ issuer: config.issuer, keys: [keys.tokenPublicKey] });
@@ -126,7 +128,6 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
     }, SWEEP_INTERVAL_MS);
     sweeper.unref();
     // In a cluster every worker renews its own server's certificate; the lock lets one issue it and the others reuse it.
-    const verifierCert = config.verifierCert === undefined ? undefined : await readConfiguredFile(config.verifierCert, 'broker.verifierCert');
     const renewal = new CertificateRenewal({
       dataDir: config.dataDir,
       ...timing,
@@ -160,18 +161,14 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
   }
 }
 
-/** The good-standing check against `verifierUrl` with the configured CA and client certificate, if any. */
-async function verifierStanding(config: Readonly<BrokerConfig>): Promise<StandingCheck | undefined> {
+/** The good-standing check against `verifierUrl` with the configured CA and client certificate (`cert`, read already), if any. */
+async function verifierStanding(config: Readonly<BrokerConfig>, cert: string | undefined): Promise<StandingCheck | undefined> {
   if (config.verifierUrl === undefined) {
     return undefined;
   }
   const file = (value: string | undefined, field: string, read = readConfiguredFile): Promise<string | undefined> =>
     value === undefined ? Promise.resolve(undefined) : read(value, `broker.${field}`);
-  const [ca, cert, key] = await Promise.all([
-    file(config.verifierCa, 'verifierCa'),
-    file(config.verifierCert, 'verifierCert'),
-    file(config.verifierKey, 'verifierKey', readConfiguredPrivateFile),
-  ]);
+  const [ca, key] = await Promise.all([file(config.verifierCa, 'verifierCa'), file(config.verifierKey, 'verifierKey', readConfiguredPrivateFile)]);
   const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
   return new VerifierStanding(new VerifierClient({ baseUrl: config.verifierUrl, tls }));
 }

@@ -56,6 +56,8 @@ export class CertificateRenewal {
   /** The start warned of a CA near its end already. */
   private caWarned: boolean;
   private readonly operatorWarned = new Set<OperatorCertificate>();
+  /** Aborted by `close`: a renewal waiting on another process's issue lock stops waiting. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: CertificateRenewalOptions) {
     this.current = options.certificates.map((certificate) => certificate.initial);
@@ -73,10 +75,11 @@ export class CertificateRenewal {
     this.timer.unref();
   }
 
-  /** Stops the timer and waits for a look in progress. */
+  /** Stops the timer and waits for a look in progress (not for another process's issue lock). */
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.closing.abort(new Error('certificate renewal closed'));
     await this.running;
   }
 
@@ -91,6 +94,7 @@ export class CertificateRenewal {
       try {
         await this.renewIfDue(index, certificate);
       } catch (error) {
+        if (this.closing.signal.aborted) return;
         this.options.log.warn({ certificate: certificate.serviceName, err: error }, 'certificate renewal failed; the current certificate stays in use and renewal is tried again later');
       }
     }
@@ -107,6 +111,7 @@ export class CertificateRenewal {
         ...(certificate.sans === undefined ? {} : { sans: certificate.sans }),
         ...(this.options.renewMarginMs === undefined ? {} : { renewMarginMs: this.options.renewMarginMs }),
         ...(this.options.validityMs === undefined ? {} : { validityMs: this.options.validityMs }),
+        signal: this.closing.signal,
       },
       certificate.type,
     );

@@ -21,13 +21,15 @@ const POLL_MS = 50;
  * again first: the process that held the lock before may already have issued what it needs. A holder
  * paused past `STALE_MS` loses the lock and may then write alongside the next one: the pair on disk
  * may then be mismatched, which every reader refuses and reissues (each process uses the pair it made).
- * @throws PkiError when the lock stays held (by a live process) for `WAIT_MS`, or a stale one cannot be removed.
+ * `signal` ends the wait for another holder (a service closing); once held, `work` runs to its end.
+ * @throws PkiError when the lock stays held (by a live process) for `WAIT_MS`, or a stale one cannot be removed;
+ *   the signal's reason when it aborts the wait.
  */
-export async function withIssueLock<T>(caDir: string, name: string, work: () => Promise<T>): Promise<T> {
+export async function withIssueLock<T>(caDir: string, name: string, work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const lockPath = path.join(caDir, `${name}.lock`);
   // Names this holder: it removes the lock only while the lock is still its own.
   const token = `${process.pid} ${randomUUID()}`;
-  await acquire(lockPath, token, name);
+  await acquire(lockPath, token, name, signal);
   const heartbeat = setInterval(() => {
     const now = new Date();
     utimes(lockPath, now, now).catch(() => undefined);
@@ -41,9 +43,10 @@ export async function withIssueLock<T>(caDir: string, name: string, work: () => 
   }
 }
 
-async function acquire(lockPath: string, token: string, name: string): Promise<void> {
+async function acquire(lockPath: string, token: string, name: string, signal: AbortSignal | undefined): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
+    signal?.throwIfAborted();
     try {
       const handle = await open(lockPath, 'wx', 0o600);
       await handle.writeFile(token);
@@ -60,7 +63,9 @@ async function acquire(lockPath: string, token: string, name: string): Promise<v
     if (Date.now() > deadline) {
       throw new PkiError(`${lockPath} has been held for ${WAIT_MS / 1000} s by another process issuing ${name}; remove it if no process is issuing`);
     }
-    await sleep(POLL_MS);
+    await sleep(POLL_MS, undefined, signal === undefined ? undefined : { signal }).catch((error: unknown) => {
+      throw signal?.aborted === true ? signal.reason : error;
+    });
   }
 }
 

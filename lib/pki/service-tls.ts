@@ -43,6 +43,8 @@ export interface ServiceTlsOptions {
   readonly renewMarginMs?: number;
   /** Tests of renewal: the lifetime of a certificate issued, in milliseconds (default 365 days). */
   readonly validityMs?: number;
+  /** Ends a wait for another process issuing the same certificate (a renewing service closing). */
+  readonly signal?: AbortSignal;
 }
 
 /** The CA folder of a data dir. */
@@ -145,7 +147,7 @@ async function reusedOrIssued(caPem: string, options: ServiceTlsOptions, type: C
     }
     const issued = await issueCertificate({ caDir, name: options.serviceName, type, sans, ...(options.validityMs === undefined ? {} : { validityMs: options.validityMs }) });
     return { ca: caPem, cert: issued.certPem, key: issued.keyPem };
-  });
+  }, options.signal);
 }
 
 /** The extended key usage (RFC 5280 §4.2.1.12) a certificate of each type must allow, as node-forge names it. */

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -30,6 +30,21 @@ describe('cli: ironlime ca', () => {
     expect(issued.out).to.equal(`certificate: ${caDir}/verifier-cert.crt\nprivate key: ${caDir}/verifier-private.pem\n`);
     const cert = new X509Certificate(await readFile(path.join(caDir, 'verifier-cert.crt')));
     expect(cert.subjectAltName).to.match(/^IP Address:10\.1\.1\.1, DNS:v\.example, DNS:localhost/);
+  });
+
+  it('issue waits for the issue lock a running service holds to renew the same name, and takes it', async () => {
+    const caDir = path.join(dir, 'ca');
+    await run('ca', 'init', '--dir', caDir);
+    const lock = path.join(caDir, 'verifier.lock');
+    await writeFile(lock, 'a service renewing verifier');
+    const issuing = run('ca', 'issue', '--dir', caDir, '--name', 'verifier', '--type', 'server');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Without the lock the key and certificate are written at once, beside a service writing its own pair.
+    expect(await access(path.join(caDir, 'verifier-cert.crt')).then(() => 'written', () => 'not yet'), 'while the lock is held').to.equal('not yet');
+    await rm(lock);
+    expect((await issuing).code).to.equal(0);
+    await access(path.join(caDir, 'verifier-cert.crt'));
+    expect(await access(lock).then(() => 'left', () => 'removed'), 'its own lock').to.equal('removed');
   });
 
   it('exits 2 for a bad --type and for a missing CA', async () => {

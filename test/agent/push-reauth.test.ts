@@ -1,21 +1,9 @@
-import { Writable } from 'node:stream';
 import { expect } from 'chai';
-import { pino } from 'pino';
 import { startPushAgent, type RunningPushAgent } from '../../lib/agent/push/push-agent-server.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { TenantClient } from '../../lib/tenant/tenant-client.js';
+import { collectingLogger } from '../helpers/collecting-logger.js';
 import { createDeployment, eventually, policyForImaLog, type Deployment } from '../verifier/helpers/verifier-fixture.js';
-
-/** What a pino logger wrote, one parsed JSON object a line. */
-function collectingLogger(lines: Record<string, any>[]) { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter((text) => text !== '')) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return pino({ level: 'warn' }, sink);
-}
 
 /**
  * Issue 13: the push agent re-authenticates on 401 and keeps attesting. The verifier's session tokens
@@ -34,7 +22,7 @@ describe('push agent: re-authentication on 401 (issue 13)', function () {
     deployment = await createDeployment();
     const verifier = await deployment.startVerifier({ quoteInterval: 3, pushSessionLifetime: 1.5, pushTimeout: 30 });
     agent = await startPushAgent(deployment.pushAgentInput('push-node', verifier.url, { backoff: { initialDelayMs: 100, maxDelayMs: 400 } }), {
-      logger: collectingLogger(logged),
+      logger: collectingLogger('warn', logged),
     });
     tenant = deployment.tenant();
     await tenant.addPushAgent(agent.uuid, { runtimePolicy: policyForImaLog(agent.imaLogPath) });

@@ -1,10 +1,9 @@
-import { Writable } from 'node:stream';
 import { expect } from 'chai';
-import { pino } from 'pino';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { Database } from '../../lib/db/database-factory.js';
 import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { collectingLogger } from '../helpers/collecting-logger.js';
 import { openSchemaThroughPort } from '../helpers/databases.js';
 import { contentOf, requested, usePushVerifier, PUSH_SETTINGS, type PushNode, type Reply } from './helpers/push-verifier.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -31,15 +30,9 @@ describe('push model: a database blip while reading the stored policies to judge
     proxy = new TcpProxy();
     await proxy.start();
     database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
-    const logged = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
-        done();
-      },
-    });
     second = await startVerifier(
       { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: 600, instanceId: 'behind-the-proxy' },
-      { database, inProcessForTests: true, logger: pino({ level: 'info' }, logged) },
+      { database, inProcessForTests: true, logger: collectingLogger('info', lines) },
     );
   });
 

@@ -68,7 +68,12 @@ describe('push model: an enrolment stored with a weak AK is failed at phase 1 (r
     const node = await push.bootNode();
     expect((await push.enrol(node)).status).to.equal(200);
     expect(await node.agent.attestOnce()).to.equal(1);
+    push.logged.length = 0;
     expect((await proveAs(node, new FakeAgent({ akRsaBits: 1024 }))).status).to.equal(401);
+    // The agent is told only "fail": why is in the verifier's log, for the operator.
+    const refused = push.logged.filter((line) => line['msg'] === 'push session proof refused');
+    expect(refused.map((line) => [line['agentId'], line['status']])).to.deep.equal([[node.uuid, 401]]);
+    expect(String(refused[0]?.['reason'])).to.not.equal('');
     expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
     expect((await push.history(node.uuid)).map((row) => row.outcome)).to.deep.equal(['pass']);
   });

@@ -81,9 +81,13 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     url: '/sessions/:session_id',
     params: SessionIdParams,
     body: SessionProofBody,
-    handler: async ({ params, body, reply }) => {
+    handler: async ({ params, body, request, reply }) => {
       const outcome = await deps.sessions.prove(params.session_id, body);
-      if (outcome.evaluation === 'fail' && outcome.untrustedAk === true) await deps.attestations.failUntrustedAk(outcome.agentId, outcome.reason);
+      if (outcome.evaluation === 'fail') {
+        // The agent sees only "fail": the operator finds why its node cannot push in the verifier's log.
+        request.log.warn({ agentId: outcome.agentId, sessionId: outcome.sessionId, status: outcome.status, reason: outcome.reason }, 'push session proof refused');
+        if (outcome.untrustedAk === true) await deps.attestations.failUntrustedAk(outcome.agentId, outcome.reason);
+      }
       return sendJsonApi(reply, outcome.evaluation === 'pass' ? 200 : outcome.status, { data: { type: 'session', id: outcome.sessionId, attributes: sessionResultAttributes(outcome) } });
     },
   });

@@ -17,6 +17,7 @@ import { createSoftwareTpm, type SoftwareTpm } from '../../../lib/tpm-access/sof
 import type { AkInfo } from '../../../lib/tpm-access/tpm-port.js';
 import { VerifierAgentRepository } from '../../../lib/verifier/verifier-agent-repository.js';
 import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
+import { collectingLogger } from '../../helpers/collecting-logger.js';
 import { openTestSchema, type OpenedDatabase } from '../../helpers/databases.js';
 import { vectorPath } from '../../helpers/paths.js';
 import { policyForImaLog } from './verifier-fixture.js';
@@ -67,6 +68,8 @@ interface Started {
 export class PushVerifier {
   /** Revocation messages (`msg` of each envelope) the verifier sent to its webhook. */
   readonly announced: Record<string, unknown>[] = [];
+  /** What the verifier logged at warn level and above, one parsed pino line each. */
+  readonly logged: Record<string, unknown>[] = [];
   private readonly nodes: PushNode[] = [];
   private started: Started | undefined;
 
@@ -98,7 +101,7 @@ export class PushVerifier {
     });
     await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
     const revocationWebhooks = [webhookUrlOf(webhook)];
-    const verifier = await startVerifier({ dataDir: dir, ...PUSH_SETTINGS, ...this.settings, revocationWebhooks }, { database: opened.database, inProcessForTests: true });
+    const verifier = await startVerifier({ dataDir: dir, ...PUSH_SETTINGS, ...this.settings, revocationWebhooks }, { database: opened.database, inProcessForTests: true, logger: collectingLogger('warn', this.logged) });
     const url = await verifier.service.app.listen({ port: 0, host: '127.0.0.1' });
     this.started = { dir, opened, verifier, url, webhook };
   }

@@ -19,6 +19,11 @@ export class AgentIdParams {
   agent_id!: string;
 }
 
+/** For `ValidateIf`: a field that is sent, JSON null included, is validated (`IsOptional` passes null). */
+function present(_body: object, value: unknown): boolean {
+  return value !== undefined;
+}
+
 /** True when the body registers a TPM (the Rust agent never sends `identity_mode`: a TPM). */
 export function registersTpm(body: { identity_mode?: IdentityMode | undefined }): boolean {
   return body.identity_mode === undefined || body.identity_mode === 'tpm' || body.identity_mode === 'emulated-tpm';
@@ -29,19 +34,23 @@ export function registersTpm(body: { identity_mode?: IdentityMode | undefined })
  * ironlime's identity fields (docs/identity.md), which a Keylime agent never sends.
  */
 export class RegisterAgentBody {
-  /** `tpm` when absent. Without a TPM (`id-secret`, `id-only`) `ek_tpm` and `aik_tpm` are not sent. */
-  @IsOptional()
+  /**
+   * `tpm` when absent. Without a TPM (`id-secret`, `id-only`) `ek_tpm` and `aik_tpm` are not sent. The
+   * identity fields may be absent but not null: null passed as "absent" here while `registersTpm` read
+   * it as "no TPM", which stored a `tpm` record without EK or AK past every TPM check.
+   */
+  @ValidateIf(present)
   @IsIn(IDENTITY_MODES, { message: `must be one of ${IDENTITY_MODES.join(', ')}` })
   identity_mode?: IdentityMode;
 
   /** `sys-uuid:<uuid>` or `mac:<mac>`; required without a TPM, optional with one. */
-  @IsOptional()
+  @ValidateIf(present)
   @IsString()
   @Matches(/^(sys-uuid|mac):[0-9A-Fa-f:-]{17,36}$/, { message: 'must be sys-uuid:<uuid> or mac:<address>' })
   host_id?: string;
 
   /** `id-secret`, first registration: hex HMAC-SHA256 the host derived from its secret (lib/identity/host-secret-proof.ts). */
-  @IsOptional()
+  @ValidateIf(present)
   @Matches(/^[0-9a-f]{64}$/, { message: 'must be 64 lowercase hex digits' })
   host_proof_key?: string;
 

@@ -1,4 +1,6 @@
-import { BadRemoteReplyError } from '../http/client-errors.js';
+import { IronlimeError } from '../../interfaces/errors.js';
+import { negotiateApiVersion, versionsInReply } from '../http/api-version.js';
+import { BadRemoteReplyError, KeylimeHttpError } from '../http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
 import type { HostId } from '../identity/host-id.js';
@@ -40,22 +42,35 @@ export interface HostRegistration {
 export interface RegistrarClientOptions {
   /** `http://host:8890` for an agent (register/activate), `https://host:8891` for admin calls. */
   readonly baseUrl: string;
-  /** API version in the URL; default 2.6 (Keylime's current). */
+  /** A fixed API version for the URLs; without it the client negotiates (see the class comment). */
   readonly apiVersion?: string;
   /** For https: the registrar's CA and, for admin calls, a client certificate + key from that CA. */
   readonly tls?: KeylimeClientTls;
   readonly timeoutMs?: number;
 }
 
+/** Registrar API versions this client speaks (spec §0.2): `mtls_cert` is in the record from 2.0, the Rust agent starts at 2.1. */
+export const REGISTRAR_CLIENT_API_VERSIONS: readonly string[] = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'];
+
+/** Used when the registrar names no version: `/version` came with API 2.3 (Keylime 7.12). */
+const VERSION_WHEN_UNNAMED = '2.1';
+
 /**
  * A typed client for a Keylime-compatible registrar (ours or Keylime's). Agent side: `register` and
  * `activate` (usually over plain HTTP). Tenant/driver side: `list`, `show`, `delete` over mTLS. Every
  * method resolves on a 2xx reply or throws the shell's typed errors: `KeylimeHttpError` (the
  * registrar refused: status, status text), `ServiceUnreachableError`, `BadRemoteReplyError`.
+ *
+ * API version: unless `apiVersion` fixes one, the first call asks `GET /version` and uses the highest
+ * version both sides speak (`REGISTRAR_CLIENT_API_VERSIONS`; Keylime `negotiate_version`): Keylime's
+ * registrar routes only the versions it knows, so a URL of a newer one is a 404 there. A registrar
+ * whose `/version` answers 400, 404 or 405 (older than API 2.3) is spoken to in 2.1; one with no
+ * version in common is refused with `ERR_UNSUPPORTED_API_VERSION`.
  */
 export class RegistrarClient {
   private readonly http: KeylimeClient;
-  private readonly prefix: string;
+  private readonly fixedVersion: string | undefined;
+  private negotiated: Promise<string> | undefined;
 
   constructor(options: RegistrarClientOptions) {
     this.http = createKeylimeClient({
@@ -63,7 +78,40 @@ export class RegistrarClient {
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
-    this.prefix = `/v${options.apiVersion ?? '2.6'}`;
+    this.fixedVersion = options.apiVersion;
+  }
+
+  /** The API version the client uses (negotiated on first use unless fixed). */
+  apiVersion(): Promise<string> {
+    if (this.fixedVersion !== undefined) {
+      return Promise.resolve(this.fixedVersion);
+    }
+    this.negotiated ??= this.negotiate().catch((error: unknown) => {
+      this.negotiated = undefined;
+      throw error;
+    });
+    return this.negotiated;
+  }
+
+  private async negotiate(): Promise<string> {
+    let results: unknown;
+    try {
+      results = (await this.http.get('/version')).results;
+    } catch (error) {
+      if (error instanceof KeylimeHttpError && [400, 404, 405].includes(error.remoteHttpStatus)) {
+        return VERSION_WHEN_UNNAMED;
+      }
+      throw error;
+    }
+    const remote = versionsInReply(results) ?? [];
+    const common = negotiateApiVersion(remote, REGISTRAR_CLIENT_API_VERSIONS);
+    if (common === undefined) {
+      throw new IronlimeError(
+        'ERR_UNSUPPORTED_API_VERSION',
+        `the registrar speaks API ${remote.join(', ') || 'versions it does not name'}, this client ${REGISTRAR_CLIENT_API_VERSIONS.join(', ')}: none in common`,
+      );
+    }
+    return common;
   }
 
   /** `GET /version`. */
@@ -82,7 +130,7 @@ export class RegistrarClient {
       body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
     }
     Object.assign(body, contactFields(registration));
-    const reply = await this.http.post(this.agentPath(agentId), body, { results: RegisterReplyResults });
+    const reply = await this.http.post(await this.agentPath(agentId), body, { results: RegisterReplyResults });
     return Buffer.from(reply.results.blob, 'base64');
   }
 
@@ -102,7 +150,7 @@ export class RegistrarClient {
     if (cert !== undefined && cert !== null) {
       body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
     }
-    const reply = await this.http.post(this.agentPath(agentId), body, { results: RegisterReplyResults });
+    const reply = await this.http.post(await this.agentPath(agentId), body, { results: RegisterReplyResults });
     return Buffer.from(reply.results.blob, 'base64');
   }
 
@@ -114,37 +162,37 @@ export class RegistrarClient {
       ...(registration.hostProofKey === undefined ? {} : { host_proof_key: registration.hostProofKey }),
       ...contactFields(registration),
     };
-    return (await this.http.post(this.agentPath(agentId), body, { results: IdentityRegisterReplyResults })).results.nonce;
+    return (await this.http.post(await this.agentPath(agentId), body, { results: IdentityRegisterReplyResults })).results.nonce;
   }
 
   /** An `id-secret` host's answer to its registration nonce (`lib/identity/host-secret-proof.ts`). */
   async proveHost(agentId: string, proof: string): Promise<void> {
-    await this.http.put(`${this.agentPath(agentId)}/host-proof`, { host_proof: proof });
+    await this.http.put(`${await this.agentPath(agentId)}/host-proof`, { host_proof: proof });
   }
 
   /** How an active agent registered, its trust level and any refused downgrade (admin, mTLS). */
   async identity(agentId: string): Promise<AgentIdentityReplyResults> {
-    return recordOf(agentId, (await this.http.get(`${this.agentPath(agentId)}/identity`, { results: AgentIdentityReplyResults })).results);
+    return recordOf(agentId, (await this.http.get(`${await this.agentPath(agentId)}/identity`, { results: AgentIdentityReplyResults })).results);
   }
 
   /** Allows the agent's next registration to use `mode` (admin, mTLS): the explicit mode change. */
   async allowModeChange(agentId: string, mode: IdentityMode): Promise<void> {
-    await this.http.put(`${this.agentPath(agentId)}/identity-mode`, { identity_mode: mode });
+    await this.http.put(`${await this.agentPath(agentId)}/identity-mode`, { identity_mode: mode });
   }
 
   /** Proves the AK with `auth_tag` = hex(HMAC-SHA384(base64(credential), agentId)) (see lib/tpm/auth-tag.ts). */
   async activate(agentId: string, authTag: string): Promise<void> {
-    await this.http.put(this.agentPath(agentId), { auth_tag: authTag });
+    await this.http.put(await this.agentPath(agentId), { auth_tag: authTag });
   }
 
   /** Ids of every registered agent (admin, mTLS). */
   async list(): Promise<string[]> {
-    return (await this.http.get(`${this.prefix}/agents`, { results: AgentListReplyResults })).results.uuids;
+    return (await this.http.get(`${await this.prefixPath()}/agents`, { results: AgentListReplyResults })).results.uuids;
   }
 
   /** The record of an activated agent (admin, mTLS); a 404 `KeylimeHttpError` when unknown or inactive. */
   async show(agentId: string): Promise<AgentShowReplyResults> {
-    return recordOf(agentId, (await this.http.get(this.agentPath(agentId), { results: AgentShowReplyResults })).results);
+    return recordOf(agentId, (await this.http.get(await this.agentPath(agentId), { results: AgentShowReplyResults })).results);
   }
 
   /**
@@ -152,7 +200,7 @@ export class RegistrarClient {
    * connection was closed under it is done (the client's); to a DELETE sent once, a `KeylimeHttpError`.
    */
   async delete(agentId: string): Promise<void> {
-    await this.http.delete(this.agentPath(agentId));
+    await this.http.delete(await this.agentPath(agentId));
   }
 
   /** Closes kept-alive connections. */
@@ -160,8 +208,12 @@ export class RegistrarClient {
     this.http.close();
   }
 
-  private agentPath(agentId: string): string {
-    return `${this.prefix}/agents/${encodeURIComponent(agentId)}`;
+  private async prefixPath(): Promise<string> {
+    return `/v${await this.apiVersion()}`;
+  }
+
+  private async agentPath(agentId: string): Promise<string> {
+    return `${await this.prefixPath()}/agents/${encodeURIComponent(agentId)}`;
   }
 }
 

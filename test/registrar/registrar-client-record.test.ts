@@ -14,7 +14,7 @@ describe('registrar client: the record answered is the one asked for', function 
 
   before(async function () {
     await fake.start();
-    client = new RegistrarClient({ baseUrl: fake.url });
+    client = new RegistrarClient({ baseUrl: fake.url, apiVersion: '2.6' });
   });
   after(async function () {
     client.close();

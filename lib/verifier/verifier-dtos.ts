@@ -33,6 +33,13 @@ function toPort({ value }: { value: unknown }): unknown {
   return typeof value === 'string' && /^[0-9]{1,5}$/.test(value) ? Number(value) : value;
 }
 
+/**
+ * JSON null read as an absent field: Keylime's tenants send unset optional fields as null (keylimectl
+ * `runtime_policy_name` and `mb_policy_name`, keylime_tenant `runtime_policy_key`), and Keylime takes
+ * null as "none". `IsOptional` lets null through to code that tells absent by `=== undefined`.
+ */
+const NullAsAbsent = (): PropertyDecorator => Transform(({ value }: { value: unknown }) => (value === null ? undefined : value));
+
 const IsPort = (): PropertyDecorator =>
   ValidateBy({
     name: 'isPort',
@@ -64,6 +71,7 @@ export class AddAgentBody {
    * certificate; `pull` (default): the verifier polls it. An ironlime field: Keylime chooses the mode
    * per verifier (`[verifier] mode`), ironlime per agent, so one verifier holds both.
    */
+  @NullAsAbsent()
   @IsOptional()
   @IsIn(['pull', 'push'])
   attestation_mode?: 'pull' | 'push';
@@ -79,6 +87,7 @@ export class AddAgentBody {
   @IsPort()
   cloudagent_port?: number;
 
+  @NullAsAbsent()
   @IsOptional()
   @IsString()
   @Matches(HOST, { message: 'must be an IP address or a host name' })
@@ -98,12 +107,14 @@ export class AddAgentBody {
   @IsBase64String({ allowEmpty: true, maxLength: MAX_POLICY_TEXT })
   runtime_policy!: string;
 
+  @NullAsAbsent()
   @IsOptional()
   @IsString()
   @MaxLength(255)
   runtime_policy_name?: string;
 
   /** base64 PEM of the key a DSSE-signed policy must verify with. */
+  @NullAsAbsent()
   @IsOptional()
   @IsBase64String({ allowEmpty: true, maxLength: MAX_CERT_TEXT })
   runtime_policy_key?: string;
@@ -114,22 +125,26 @@ export class AddAgentBody {
   @MaxLength(MAX_POLICY_TEXT)
   mb_policy?: string | null;
 
+  @NullAsAbsent()
   @IsOptional()
   @IsString()
   @MaxLength(255)
   mb_policy_name?: string;
 
   /** JSON text of an IMA keyring, or "". */
+  @NullAsAbsent()
   @IsOptional()
   @IsString()
   @MaxLength(MAX_SMALL_JSON)
   ima_sign_verification_keys?: string;
 
+  @NullAsAbsent()
   @IsOptional()
   @IsString()
   @MaxLength(MAX_SMALL_JSON)
   metadata?: string;
 
+  @NullAsAbsent()
   @IsOptional()
   @IsString()
   @MaxLength(MAX_CERT_TEXT)
@@ -156,10 +171,12 @@ export class AddAgentBody {
   @IsBase64String({ maxLength: MAX_TPM_B64 })
   ak_tpm!: string;
 
+  @NullAsAbsent()
   @IsOptional()
   @IsPem({ label: 'CERTIFICATE', maxLength: MAX_CERT_TEXT })
   mtls_cert?: string;
 
+  @NullAsAbsent()
   @IsOptional()
   @Matches(/^[0-9]{1,2}\.[0-9]{1,2}$/, { message: 'must be an API version such as 2.6' })
   supported_version?: string;
@@ -196,6 +213,7 @@ export class RuntimePolicyBody {
   @IsBase64String({ maxLength: MAX_POLICY_TEXT })
   runtime_policy!: string;
 
+  @NullAsAbsent()
   @IsOptional()
   @IsBase64String({ allowEmpty: true, maxLength: MAX_CERT_TEXT })
   runtime_policy_key?: string;

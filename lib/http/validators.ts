@@ -1,3 +1,4 @@
+import { Transform } from 'class-transformer';
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 /**
@@ -171,4 +172,13 @@ function stringRule(
 /** An `http://` URL (any case): no TLS, so no CA check and no client certificate. */
 export function isPlainHttp(url: string): boolean {
   return url.toLowerCase().startsWith('http:');
+}
+
+/**
+ * JSON null read as an absent field, for optional fields where a client sends null for "none" (Keylime's
+ * tenants do: keylimectl `runtime_policy_name`, keylime_tenant `runtime_policy_key`). `IsOptional`
+ * passes null on to code that tells absent by `=== undefined`, which then reads null as a value.
+ */
+export function NullAsAbsent(): PropertyDecorator {
+  return Transform(({ value }: { value: unknown }) => (value === null ? undefined : value));
 }

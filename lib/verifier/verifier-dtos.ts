@@ -13,7 +13,7 @@ import {
   ValidateBy,
   ValidateIf,
 } from 'class-validator';
-import { IsBase64String, IsKeylimeAgentId, IsPem } from '../http/validators.js';
+import { IsBase64String, IsKeylimeAgentId, IsPem, NullAsAbsent } from '../http/validators.js';
 
 /**
  * Request shapes of the verifier routes (spec §4; Keylime `cloud_verifier_tornado.py`). They check
@@ -32,13 +32,6 @@ const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
 function toPort({ value }: { value: unknown }): unknown {
   return typeof value === 'string' && /^[0-9]{1,5}$/.test(value) ? Number(value) : value;
 }
-
-/**
- * JSON null read as an absent field: Keylime's tenants send unset optional fields as null (keylimectl
- * `runtime_policy_name` and `mb_policy_name`, keylime_tenant `runtime_policy_key`), and Keylime takes
- * null as "none". `IsOptional` lets null through to code that tells absent by `=== undefined`.
- */
-const NullAsAbsent = (): PropertyDecorator => Transform(({ value }: { value: unknown }) => (value === null ? undefined : value));
 
 const IsPort = (): PropertyDecorator =>
   ValidateBy({

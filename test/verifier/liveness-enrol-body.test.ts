@@ -24,4 +24,10 @@ describe('liveness enrolment body: metadata', function () {
         .with.property('message', REFUSAL);
     }
   });
+
+  it('takes metadata and proof_key sent as null as absent (the route refuses an id-secret node without a proof key; null was stored and the node failed every check)', function () {
+    const checked = validateDto(LivenessEnrolBody, { ...BODY, identity_mode: 'id-secret', proof_key: null, metadata: null }, 'body');
+    expect(checked.proof_key).to.equal(undefined);
+    expect(checked.metadata).to.equal(undefined);
+  });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { JSON_API, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+import { JSON_API, requested, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
 
 describe('push model: /v3.0 body validation (issue 13)', function () {
   this.timeout(60_000);
@@ -55,5 +55,19 @@ describe('push model: /v3.0 body validation (issue 13)', function () {
     expect((await push.call('POST', '/v3.0/sessions', { agent_id: node.uuid })).status).to.equal(400);
     const evidence = { data: { type: 'attestation', attributes: { evidence_collected: [{ evidence_class: 'certification', evidence_type: 'tpm_quote', data: { message: '%%%', signature: 'AA==', subject_data: 'AA==' } }] } } };
     expect((await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence, token)).status).to.equal(400);
+  });
+
+  it('evidence whose quote message is null is 422 as a missing one (it reached the decoder as a value: a 500), and is judged when sent whole', async function () {
+    const attestations = `/v3.0/agents/${node.uuid}/attestations`;
+    const created = await push.call('POST', attestations, await node.agent.capabilities(), token);
+    expect(created.status).to.equal(201);
+    const evidence = (await node.agent.evidence(requested(created))) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const quote = evidence.data.attributes.evidence_collected.find((item: { evidence_type: string }) => item.evidence_type === 'tpm_quote');
+    const message: unknown = quote.data.message;
+    quote.data.message = null;
+    const refused = await push.call('PATCH', `${attestations}/latest`, evidence, token);
+    expect([refused.status, refused.body['errors']?.[0]?.['detail']]).to.deep.equal([422, 'evidence_collected must include a tpm_quote with message, signature and subject_data']);
+    quote.data.message = message;
+    expect((await push.call('PATCH', `${attestations}/latest`, evidence, token)).status).to.equal(202);
   });
 });

@@ -4,7 +4,7 @@ import { livenessOperatorStatus } from '../../attestation/liveness-operator-deci
 import { ok } from '../../http/envelope.js';
 import { RequestValidationError } from '../../http/http-errors.js';
 import type { KeylimeService } from '../../http/keylime-service.js';
-import { IsKeylimeAgentId, IsPem } from '../../http/validators.js';
+import { IsKeylimeAgentId, IsPem, NullAsAbsent } from '../../http/validators.js';
 import { trustLevelOfMode } from '../../identity/trust-level.js';
 import { changeRecord } from '../admin-change-record.js';
 import { refuseReservedAgentId } from '../reserved-agent-ids.js';
@@ -59,6 +59,7 @@ export class LivenessEnrolBody {
   mtls_cert!: string;
 
   /** `id-secret`: the registrar's proof key for the host (hex). */
+  @NullAsAbsent()
   @IsOptional()
   @Matches(/^[0-9a-f]{64}$/, { message: 'must be 64 lowercase hex digits' })
   proof_key?: string;
@@ -67,6 +68,7 @@ export class LivenessEnrolBody {
    * Free JSON object text, kept and shown as a TPM enrolment's `metadata` is: the keylime driver
    * names the node that enrolled the agent here (docs/keylime-driver.md, "One agent, one node").
    */
+  @NullAsAbsent()
   @IsOptional()
   @IsJsonObjectText()
   metadata?: string;

@@ -15,7 +15,7 @@ import {
   ValidateBy,
   ValidateNested,
 } from 'class-validator';
-import { IsBase64String, IsKeylimeAgentId } from '../../http/validators.js';
+import { IsBase64String, IsKeylimeAgentId, NullAsAbsent } from '../../http/validators.js';
 import { isBootTime } from './boot-time.js';
 
 /**
@@ -126,12 +126,13 @@ export class CapabilitiesBody {
   @ValidateNested() @Type(() => CapabilitiesData) data!: CapabilitiesData;
 }
 
+/** Null is absent here: the decoder tells a missing quote part or log by `=== undefined`. */
 export class CollectedData {
-  @IsOptional() @IsBase64String({ maxLength: MAX_TPM_B64 }) message?: string;
-  @IsOptional() @IsBase64String({ maxLength: MAX_TPM_B64 }) signature?: string;
-  @IsOptional() @IsBase64String({ maxLength: MAX_TPM_B64 }) subject_data?: string;
-  @IsOptional() @IsString() @MaxLength(MAX_LOG_TEXT) entries?: string;
-  @IsOptional() @IsInt() @Min(0) @Max(100_000_000) entry_count?: number;
+  @NullAsAbsent() @IsOptional() @IsBase64String({ maxLength: MAX_TPM_B64 }) message?: string;
+  @NullAsAbsent() @IsOptional() @IsBase64String({ maxLength: MAX_TPM_B64 }) signature?: string;
+  @NullAsAbsent() @IsOptional() @IsBase64String({ maxLength: MAX_TPM_B64 }) subject_data?: string;
+  @NullAsAbsent() @IsOptional() @IsString() @MaxLength(MAX_LOG_TEXT) entries?: string;
+  @NullAsAbsent() @IsOptional() @IsInt() @Min(0) @Max(100_000_000) entry_count?: number;
   /** Accepted and ignored (the Rust agent's `EvidenceData` may carry it). */
   @IsOptional() @IsObject() meta?: object;
 }

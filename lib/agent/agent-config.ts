@@ -134,9 +134,13 @@ export class AgentConfig {
   @IsNotEmpty({ each: true })
   revocationActions?: string[];
 
-  /** Registrar API version used in the registration URLs. */
+  /**
+   * Registrar API version of the registration URLs. Unset, the agent asks the registrar's `GET /version`
+   * and uses the highest version both speak (a Keylime registrar routes only the versions it knows).
+   */
+  @IsOptional()
   @Matches(/^2\.[0-9]$/, { message: 'must be a 2.x API version' })
-  registrarApiVersion = '2.6';
+  registrarApiVersion?: string;
 }
 
 /** Agent settings as a caller gives them: `dataDir` plus any fields to override. */

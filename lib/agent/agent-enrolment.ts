@@ -10,7 +10,8 @@ export interface EnrolmentInput {
   readonly registrarUrl: string;
   /** PEM CA of an `https://` registrar. */
   readonly registrarCa?: string;
-  readonly apiVersion: string;
+  /** A fixed registrar API version; without it the client negotiates one (`RegistrarClient`). */
+  readonly apiVersion?: string | undefined;
   readonly uuid: string;
   readonly tpm: Tpm;
   /** `emulated-tpm`: the registrar never counts this TPM as hardware. */
@@ -78,10 +79,10 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
 }
 
 /** A registrar client for the agent's registration URL (plain HTTP, or https with its CA). */
-export function agentRegistrarClient(input: { readonly registrarUrl: string; readonly apiVersion: string; readonly registrarCa?: string | undefined }): RegistrarClient {
+export function agentRegistrarClient(input: { readonly registrarUrl: string; readonly apiVersion?: string | undefined; readonly registrarCa?: string | undefined }): RegistrarClient {
   return new RegistrarClient({
     baseUrl: input.registrarUrl,
-    apiVersion: input.apiVersion,
+    ...(input.apiVersion === undefined ? {} : { apiVersion: input.apiVersion }),
     ...(input.registrarCa === undefined ? {} : { tls: { ca: input.registrarCa } }),
   });
 }

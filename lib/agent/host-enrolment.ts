@@ -5,7 +5,8 @@ import { agentRegistrarClient, withRegistrarRetries } from './agent-enrolment.js
 export interface HostEnrolmentInput {
   readonly registrarUrl: string;
   readonly registrarCa?: string;
-  readonly apiVersion: string;
+  /** A fixed registrar API version; without it the client negotiates one. */
+  readonly apiVersion?: string | undefined;
   readonly uuid: string;
   readonly mode: 'id-secret' | 'id-only';
   readonly hostId: HostId;

@@ -15,6 +15,7 @@ import { parseQuoteString } from '../tpm/quote-string.js';
 import { parsePublicArea } from '../tpm/tpmt-public.js';
 import { verifyQuote } from '../tpm/verify-quote.js';
 import { checkRegisteredEkCertificate, loadTenantCertStore, type TenantEkCheckMode } from './ek-certificate-check.js';
+import { agentKeyProblem } from './payload-keys.js';
 import { showRegistrarAgent, type RegisteredAgent } from './registrar-agents.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
 
@@ -42,7 +43,7 @@ export interface AgentIdentityCheckInput {
 const DEFAULT_QUOTE_TIMEOUT_MS = 30_000;
 
 /** The check that failed, in the order they run. */
-export type IdentityCheck = 'agent-record' | 'ak-attributes' | 'ek-certificate' | 'algorithm' | 'quote' | 'pubkey-binding';
+export type IdentityCheck = 'agent-record' | 'ak-attributes' | 'ek-certificate' | 'algorithm' | 'quote' | 'pubkey-binding' | 'pubkey-type';
 
 export type AgentIdentityVerdict =
   | {
@@ -185,6 +186,10 @@ export async function checkAgentIdentity(input: AgentIdentityCheckInput): Promis
   }
   if (!bytesEqual(quoted, expectedDataPcr(hashAlg, reply.pubkey))) {
     return refuse('pubkey-binding', `PCR ${DATA_PCR} does not bind the returned pubkey to the TPM`);
+  }
+  const keyProblem = agentKeyProblem(reply.pubkey);
+  if (keyProblem !== undefined) {
+    return refuse('pubkey-type', keyProblem);
   }
   return { valid: true, agent, ekAnchor: ek.anchor, warnings: [...warnings], nonce, hashAlg, pubkey: reply.pubkey };
 }

@@ -1,4 +1,5 @@
-import { constants, createCipheriv, createHmac, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, createCipheriv, createHmac, createPublicKey, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import { MIN_TPM_RSA_BITS } from '../tpm/weak-tpm-key.js';
 
 /** Keylime's K, U and V are 32 bytes (AES-256 keys; spec §9.1). */
 const KEY_BYTES = 32;
@@ -30,6 +31,24 @@ export function newPayloadKeys(agentId: string): PayloadKeys {
 /** hex HMAC-SHA384(K, text): the `auth_tag`, and what `keys/verify?challenge=` must answer. */
 export function hmacHex(k: Buffer, text: string): string {
   return createHmac('sha384', k).update(Buffer.from(text, 'utf8')).digest('hex');
+}
+
+/**
+ * Why U cannot be wrapped under the agent's NK PEM, or undefined when it can: `wrapForAgent` needs an
+ * RSA public key (Keylime agents make a 2048-bit one), and a key under 2048 bits would not protect U.
+ */
+export function agentKeyProblem(nkPublicPem: string): string | undefined {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(nkPublicPem);
+  } catch {
+    return 'the pubkey the agent returned is not a readable public key';
+  }
+  if (key.asymmetricKeyType !== 'rsa') {
+    return `the pubkey the agent returned is not an RSA key (${key.asymmetricKeyType ?? 'unknown type'}): U is wrapped with RSA-OAEP`;
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  return bits < MIN_TPM_RSA_BITS ? `the pubkey the agent returned is a ${bits}-bit RSA key: at least ${MIN_TPM_RSA_BITS} bits are needed to wrap U` : undefined;
 }
 
 /** RSA-OAEP (SHA-1, MGF1-SHA-1, no label) under the agent's NK PEM, base64 — what Keylime agents decrypt. */

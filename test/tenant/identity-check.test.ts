@@ -139,6 +139,19 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     expect(verdict).to.include({ valid: false, check: 'pubkey-binding', reason: 'PCR 16 does not bind the returned pubkey to the TPM' });
   });
 
+  it('refuses a bound pubkey that U cannot be wrapped under: an EC key, a 1024-bit RSA key, text that is no key', async function () {
+    const cases: [string, string, string][] = [
+      ['ec', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString(), 'the pubkey the agent returned is not an RSA key (ec): U is wrapped with RSA-OAEP'],
+      ['short', generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString(), 'the pubkey the agent returned is a 1024-bit RSA key: at least 2048 bits are needed to wrap U'],
+      ['text', 'not a key', 'the pubkey the agent returned is not a readable public key'],
+    ];
+    for (const [what, pubkey, reason] of cases) {
+      const url = await serve(tpm, ak, pubkey);
+      const verdict = await check(registered(url));
+      expect(verdict, what).to.include({ valid: false, check: 'pubkey-type', reason });
+    }
+  });
+
   it('refuses a hash algorithm the tenant does not accept', async function () {
     const url = await serve(tpm, ak, nkPem);
     const verdict = await check(registered(url), { acceptedHashAlgs: ['sha384'] });

@@ -1,5 +1,5 @@
 import { IronlimeError } from '../../interfaces/errors.js';
-import { negotiateApiVersion, versionsInReply } from '../http/api-version.js';
+import { isUnsupportedVersionReply, negotiateApiVersion, versionsInReply } from '../http/api-version.js';
 import { BadRemoteReplyError, KeylimeHttpError } from '../http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
@@ -130,7 +130,7 @@ export class RegistrarClient {
       body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
     }
     Object.assign(body, contactFields(registration));
-    const reply = await this.http.post(await this.agentPath(agentId), body, { results: RegisterReplyResults });
+    const reply = await this.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: RegisterReplyResults }));
     return Buffer.from(reply.results.blob, 'base64');
   }
 
@@ -150,7 +150,7 @@ export class RegistrarClient {
     if (cert !== undefined && cert !== null) {
       body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
     }
-    const reply = await this.http.post(await this.agentPath(agentId), body, { results: RegisterReplyResults });
+    const reply = await this.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: RegisterReplyResults }));
     return Buffer.from(reply.results.blob, 'base64');
   }
 
@@ -162,37 +162,37 @@ export class RegistrarClient {
       ...(registration.hostProofKey === undefined ? {} : { host_proof_key: registration.hostProofKey }),
       ...contactFields(registration),
     };
-    return (await this.http.post(await this.agentPath(agentId), body, { results: IdentityRegisterReplyResults })).results.nonce;
+    return (await this.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: IdentityRegisterReplyResults }))).results.nonce;
   }
 
   /** An `id-secret` host's answer to its registration nonce (`lib/identity/host-secret-proof.ts`). */
   async proveHost(agentId: string, proof: string): Promise<void> {
-    await this.http.put(`${await this.agentPath(agentId)}/host-proof`, { host_proof: proof });
+    await this.call((prefix) => this.http.put(`${agentPath(prefix, agentId)}/host-proof`, { host_proof: proof }));
   }
 
   /** How an active agent registered, its trust level and any refused downgrade (admin, mTLS). */
   async identity(agentId: string): Promise<AgentIdentityReplyResults> {
-    return recordOf(agentId, (await this.http.get(`${await this.agentPath(agentId)}/identity`, { results: AgentIdentityReplyResults })).results);
+    return recordOf(agentId, (await this.call((prefix) => this.http.get(`${agentPath(prefix, agentId)}/identity`, { results: AgentIdentityReplyResults }))).results);
   }
 
   /** Allows the agent's next registration to use `mode` (admin, mTLS): the explicit mode change. */
   async allowModeChange(agentId: string, mode: IdentityMode): Promise<void> {
-    await this.http.put(`${await this.agentPath(agentId)}/identity-mode`, { identity_mode: mode });
+    await this.call((prefix) => this.http.put(`${agentPath(prefix, agentId)}/identity-mode`, { identity_mode: mode }));
   }
 
   /** Proves the AK with `auth_tag` = hex(HMAC-SHA384(base64(credential), agentId)) (see lib/tpm/auth-tag.ts). */
   async activate(agentId: string, authTag: string): Promise<void> {
-    await this.http.put(await this.agentPath(agentId), { auth_tag: authTag });
+    await this.call((prefix) => this.http.put(agentPath(prefix, agentId), { auth_tag: authTag }));
   }
 
   /** Ids of every registered agent (admin, mTLS). */
   async list(): Promise<string[]> {
-    return (await this.http.get(`${await this.prefixPath()}/agents`, { results: AgentListReplyResults })).results.uuids;
+    return (await this.call((prefix) => this.http.get(`${prefix}/agents`, { results: AgentListReplyResults }))).results.uuids;
   }
 
   /** The record of an activated agent (admin, mTLS); a 404 `KeylimeHttpError` when unknown or inactive. */
   async show(agentId: string): Promise<AgentShowReplyResults> {
-    return recordOf(agentId, (await this.http.get(await this.agentPath(agentId), { results: AgentShowReplyResults })).results);
+    return recordOf(agentId, (await this.call((prefix) => this.http.get(agentPath(prefix, agentId), { results: AgentShowReplyResults }))).results);
   }
 
   /**
@@ -200,7 +200,7 @@ export class RegistrarClient {
    * connection was closed under it is done (the client's); to a DELETE sent once, a `KeylimeHttpError`.
    */
   async delete(agentId: string): Promise<void> {
-    await this.http.delete(await this.agentPath(agentId));
+    await this.call((prefix) => this.http.delete(agentPath(prefix, agentId)));
   }
 
   /** Closes kept-alive connections. */
@@ -208,13 +208,32 @@ export class RegistrarClient {
     this.http.close();
   }
 
-  private async prefixPath(): Promise<string> {
-    return `/v${await this.apiVersion()}`;
+  /**
+   * Runs `send` with the `/v<x.y>` prefix. Refused with "API version not supported" (the registrar was
+   * replaced by an older one), a negotiated client asks `/version` again and, when that gives another
+   * version, sends once more with it: the refused request was not acted on.
+   */
+  private async call<T>(send: (prefix: string) => Promise<T>): Promise<T> {
+    const version = await this.apiVersion();
+    try {
+      return await send(`/v${version}`);
+    } catch (error) {
+      if (this.fixedVersion !== undefined || !(error instanceof KeylimeHttpError) || !isUnsupportedVersionReply(error.remoteHttpStatus, error.status)) {
+        throw error;
+      }
+      this.negotiated = undefined;
+      const renegotiated = await this.apiVersion();
+      if (renegotiated === version) {
+        throw error;
+      }
+      return send(`/v${renegotiated}`);
+    }
   }
+}
 
-  private async agentPath(agentId: string): Promise<string> {
-    return `${await this.prefixPath()}/agents/${encodeURIComponent(agentId)}`;
-  }
+/** `<prefix>/agents/<id>`, the id URL-encoded. */
+function agentPath(prefix: string, agentId: string): string {
+  return `${prefix}/agents/${encodeURIComponent(agentId)}`;
 }
 
 function contactFields(registration: { readonly ip?: string; readonly port?: number; readonly mtlsCert?: string }): Record<string, unknown> {

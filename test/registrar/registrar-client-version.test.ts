@@ -1,4 +1,7 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { IronlimeError } from '../../interfaces/errors.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import { FakeKeylime } from '../driver/fake-keylime.js';
 
@@ -59,6 +62,50 @@ describe('registrar client: API version negotiation', function () {
       expect(fake.requests).to.deep.equal([`GET /v2.6/agents/${AGENT}`]);
     } finally {
       client.close();
+    }
+  });
+
+  it('refuses a registrar with no version in common (ERR_UNSUPPORTED_API_VERSION), and asks again at the next call', async function () {
+    fake.routes.set('GET /version', () => [200, { current_version: '3.0', supported_versions: ['3.0'] }]);
+    const client = new RegistrarClient({ baseUrl: fake.url });
+    try {
+      for (let call = 0; call < 2; call += 1) {
+        const failure = await client.show(AGENT).catch((error: unknown) => error);
+        expect(failure).to.be.instanceOf(IronlimeError).with.property('code', 'ERR_UNSUPPORTED_API_VERSION');
+      }
+      expect(fake.requests).to.deep.equal(['GET /version', 'GET /version']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('asks again and sends once more when a registrar replaced by an older one refuses the version ("API Version not supported")', async function () {
+    let served = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'];
+    const seen: string[] = [];
+    // A registrar as ironlime's and Keylime's Python one refuse a version they do not serve: 400, that status text.
+    const registrar = createServer((request, response) => {
+      const url = request.url ?? '';
+      seen.push(`${request.method ?? ''} ${url}`);
+      const version = /^\/v([0-9.]+)\//.exec(url)?.[1];
+      const [code, status, results] =
+        url === '/version'
+          ? [200, 'Success', { current_version: served.at(-1), supported_versions: served }]
+          : version !== undefined && !served.includes(version)
+            ? [400, 'API Version not supported', {}]
+            : [200, 'Success', RECORD];
+      response.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify({ code, status, results }));
+    });
+    await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
+    const client = new RegistrarClient({ baseUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}` });
+    try {
+      expect(await client.show(AGENT)).to.include({ agent_id: AGENT });
+      served = ['2.1', '2.2', '2.3', '2.4', '2.5'];
+      expect(await client.show(AGENT)).to.include({ agent_id: AGENT });
+      expect(seen).to.deep.equal(['GET /version', `GET /v2.6/agents/${AGENT}`, `GET /v2.6/agents/${AGENT}`, 'GET /version', `GET /v2.5/agents/${AGENT}`]);
+      expect(await client.apiVersion()).to.equal('2.5');
+    } finally {
+      client.close();
+      await new Promise((resolve) => registrar.close(resolve));
     }
   });
 });

@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { ValidateBy, type ValidationOptions } from 'class-validator';
+import { ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
 
 /**
  * Reusable class-validator decorators for Keylime request fields. Their messages start with "must" so
@@ -181,4 +181,12 @@ export function isPlainHttp(url: string): boolean {
  */
 export function NullAsAbsent(): PropertyDecorator {
   return Transform(({ value }: { value: unknown }) => (value === null ? undefined : value));
+}
+
+/**
+ * `IsOptional` for an absent field only: a field sent as JSON null is validated, so the rules after this
+ * refuse it (`IsOptional` passes null on, to code that reads it as a value where absence was meant).
+ */
+export function OptionalNotNull(): PropertyDecorator {
+  return ValidateIf((_object: object, value: unknown) => value !== undefined);
 }

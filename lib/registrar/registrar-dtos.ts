@@ -1,7 +1,7 @@
 import { Transform } from 'class-transformer';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateBy, ValidateIf } from 'class-validator';
 import { IDENTITY_MODES, type IdentityMode } from '../identity/trust-level.js';
-import { IsBase64String, IsKeylimeAgentId, IsPem } from '../http/validators.js';
+import { IsBase64String, IsKeylimeAgentId, IsPem, OptionalNotNull } from '../http/validators.js';
 
 /**
  * Request shapes of the registrar routes (Keylime `keylime/web/registrar/agents_controller.py`,
@@ -19,11 +19,6 @@ export class AgentIdParams {
   agent_id!: string;
 }
 
-/** For `ValidateIf`: a field that is sent, JSON null included, is validated (`IsOptional` passes null). */
-function present(_body: object, value: unknown): boolean {
-  return value !== undefined;
-}
-
 /** True when the body registers a TPM (the Rust agent never sends `identity_mode`: a TPM). */
 export function registersTpm(body: { identity_mode?: IdentityMode | undefined }): boolean {
   return body.identity_mode === undefined || body.identity_mode === 'tpm' || body.identity_mode === 'emulated-tpm';
@@ -39,18 +34,18 @@ export class RegisterAgentBody {
    * identity fields may be absent but not null: null passed as "absent" here while `registersTpm` read
    * it as "no TPM", which stored a `tpm` record without EK or AK past every TPM check.
    */
-  @ValidateIf(present)
+  @OptionalNotNull()
   @IsIn(IDENTITY_MODES, { message: `must be one of ${IDENTITY_MODES.join(', ')}` })
   identity_mode?: IdentityMode;
 
   /** `sys-uuid:<uuid>` or `mac:<mac>`; required without a TPM, optional with one. */
-  @ValidateIf(present)
+  @OptionalNotNull()
   @IsString()
   @Matches(/^(sys-uuid|mac):[0-9A-Fa-f:-]{17,36}$/, { message: 'must be sys-uuid:<uuid> or mac:<address>' })
   host_id?: string;
 
   /** `id-secret`, first registration: hex HMAC-SHA256 the host derived from its secret (lib/identity/host-secret-proof.ts). */
-  @ValidateIf(present)
+  @OptionalNotNull()
   @Matches(/^[0-9a-f]{64}$/, { message: 'must be 64 lowercase hex digits' })
   host_proof_key?: string;
 

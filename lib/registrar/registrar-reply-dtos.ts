@@ -1,6 +1,6 @@
 import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { IDENTITY_MODES, TRUST_LEVELS, type IdentityMode, type TrustLevel } from '../identity/trust-level.js';
-import { IsBase64String, IsKeylimeAgentId } from '../http/validators.js';
+import { IsBase64String, IsKeylimeAgentId, OptionalNotNull } from '../http/validators.js';
 
 /**
  * Shapes of the registrar's `results`, as the registrar client checks them (spec §1.1–1.5). Extra
@@ -100,12 +100,16 @@ export class AgentShowReplyResults extends AgentContactReplyFields {
   @Min(0)
   regcount!: number;
 
-  /** ironlime's registrar only; absent from Keylime's. */
-  @IsOptional()
+  /**
+   * ironlime's registrar only; absent from Keylime's. Never null: absent, the driver derives the level
+   * from the EK check, while a null one was taken as a level (not one with evidence: a TPM node's
+   * enrolment for liveness checks was tried).
+   */
+  @OptionalNotNull()
   @IsIn(IDENTITY_MODES)
   identity_mode?: IdentityMode;
 
-  @IsOptional()
+  @OptionalNotNull()
   @IsIn(TRUST_LEVELS)
   trust_level?: TrustLevel;
 }

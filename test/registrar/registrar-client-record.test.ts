@@ -34,4 +34,16 @@ describe('registrar client: the record answered is the one asked for', function 
       expect(await read(AGENT)).to.include({ agent_id: AGENT, trust_level: 'id-only' });
     });
   }
+
+  it('show: refuses a null trust_level or identity_mode as a bad reply (absent, the driver derives the level; null was taken as one)', async function () {
+    const path = `GET /v2.6/agents/${AGENT}`;
+    for (const field of ['trust_level', 'identity_mode']) {
+      fake.routes.set(path, () => [200, { ...SHOW, agent_id: AGENT, [field]: null }]);
+      const error = await client.show(AGENT).then(() => undefined, (caught: unknown) => caught);
+      expect(error, field).to.be.instanceOf(BadRemoteReplyError);
+    }
+    const { trust_level: _level, identity_mode: _mode, ...keylime } = SHOW;
+    fake.routes.set(path, () => [200, { ...keylime, agent_id: AGENT }]);
+    expect((await client.show(AGENT)).trust_level).to.equal(undefined);
+  });
 });

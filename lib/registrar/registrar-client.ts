@@ -65,7 +65,8 @@ const VERSION_WHEN_UNNAMED = '2.1';
  * version both sides speak (`REGISTRAR_CLIENT_API_VERSIONS`; Keylime `negotiate_version`): Keylime's
  * registrar routes only the versions it knows, so a URL of a newer one is a 404 there. A registrar
  * whose `/version` answers 400, 404 or 405 (older than API 2.3) is spoken to in 2.1; one with no
- * version in common is refused with `ERR_UNSUPPORTED_API_VERSION`.
+ * version in common is refused with `ERR_UNSUPPORTED_API_VERSION`. A call refused with "API version
+ * not supported" is sent once more after a new `/version` (see `call`).
  */
 export class RegistrarClient {
   private readonly http: KeylimeClient;

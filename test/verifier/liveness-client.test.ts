@@ -28,4 +28,11 @@ describe('liveness client: the status reply it accepts', function () {
       .to.throw(RequestValidationError)
       .with.property('message', 'results.liveness_status: must be one of the following values: alive, pending, unreachable, failed');
   });
+
+  it('refuses stale, freshness_bound and metadata sent as null (a null bound was read as 0 s: every answer stale), and takes them absent', function () {
+    for (const field of ['stale', 'freshness_bound', 'metadata']) {
+      expect(() => validateDto(LivenessStatusReply, { ...REPLY, [field]: null }, 'results'), field).to.throw(RequestValidationError, `results.${field}: `);
+    }
+    expect(validateDto(LivenessStatusReply, REPLY, 'results').freshness_bound).to.equal(undefined);
+  });
 });

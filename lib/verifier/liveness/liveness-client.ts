@@ -1,6 +1,7 @@
 import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Min } from 'class-validator';
 import { LIVENESS_MODES, LIVENESS_STATUSES, type LivenessMode, type LivenessStatus } from '../../attestation/liveness-decision.js';
 import type { KeylimeClient } from '../../http/keylime-client.js';
+import { OptionalNotNull } from '../../http/validators.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../identity/trust-level.js';
 
 /** `results` of `GET /v2.x/liveness/{id}`, as a client checks them. */
@@ -35,19 +36,23 @@ export class LivenessStatusReply {
   @IsString()
   last_failure!: string | null;
 
-  /** The verifier shows a stale `alive` as `pending` and says so here; absent from a verifier older than the field. */
-  @IsOptional()
+  /**
+   * The verifier shows a stale `alive` as `pending` and says so here; absent from a verifier older than
+   * the field. These three are absent or valid, never null: a null `freshness_bound` was read as a bound
+   * of 0 s, which called every answer stale.
+   */
+  @OptionalNotNull()
   @IsBoolean()
   stale?: boolean;
 
   /** Seconds past which the verifier calls an `alive` stale; absent from a verifier older than the field. */
-  @IsOptional()
+  @OptionalNotNull()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   freshness_bound?: number;
 
   /** The enrolment's `metadata` JSON text; absent from a verifier older than the field. */
-  @IsOptional()
+  @OptionalNotNull()
   @IsString()
   metadata?: string;
 }

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { MemoryImaList } from '../../lib/agent/memory-ima-list.js';
 import { PushAgent, type PushBackoff } from '../../lib/agent/push/push-agent.js';
 import { parseRetryAfter } from '../../lib/agent/push/retry-after.js';
+import { pollUntil } from '../../lib/timing/poll-until.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import type { AkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { sendJson, startScriptedVerifier, type Override, type ScriptedVerifier } from './helpers/scripted-verifier.js';
@@ -10,6 +11,15 @@ import { sendJson, startScriptedVerifier, type Override, type ScriptedVerifier }
 const isCapabilities = (url: string): boolean => url.endsWith('/attestations');
 const isEvidence = (url: string): boolean => url.includes('/attestations/');
 const isSessionOpen = (url: string): boolean => url === '/v3.0/sessions';
+
+/** Milliseconds between the first two requests `method` `test` matches, as the verifier received them. */
+function gapMs(verifier: ScriptedVerifier, method: string, test: (url: string) => boolean): number {
+  const [first, second] = verifier.seen.filter((s) => s.method === method && test(s.url));
+  return (second?.at ?? Number.NaN) - (first?.at ?? Number.NaN);
+}
+
+/** A wait of at least 1 s, less what the timer's millisecond rounding may take off it. */
+const AT_LEAST_1_S = 950;
 
 /** Answers every capabilities POST with `status` and these headers. */
 function refuseCapabilities(status: number, headers: Record<string, string>): Override {
@@ -56,48 +66,58 @@ describe('push agent: waits, stop, re-authentication and Location against a scri
     });
   }
 
-  async function runFor(agent: PushAgent, ms: number): Promise<void> {
+  /**
+   * Runs `agent` until `done` holds, then `holdMs` more, then stops it. Waiting for the event rather than a
+   * fixed time: the session and capabilities come first, and a loaded CI host can stall this process for seconds.
+   */
+  async function runUntil(agent: PushAgent, what: string, done: () => boolean, holdMs = 0): Promise<void> {
     const stop = new AbortController();
     const running = agent.run(stop.signal);
-    await new Promise((resolve) => setTimeout(resolve, ms));
-    stop.abort();
-    await running;
+    try {
+      await pollUntil({ timeoutMs: 20_000, intervalMs: 20 }, what, async () => done());
+      await new Promise((resolve) => setTimeout(resolve, holdMs));
+    } finally {
+      stop.abort();
+      await running;
+    }
   }
 
   it('a seconds_to_next_attestation of ~35 days (past setTimeout\'s 2^31−1 ms) waits, not a hot loop', async function () {
     const verifier = await verifierWith(undefined, { nextSeconds: 3_000_000 });
-    await runFor(agentFor(verifier.url), 1500);
-    expect(verifier.count('PATCH', isEvidence), 'evidence PATCHes in 1.5 s').to.equal(1);
+    await runUntil(agentFor(verifier.url), 'the first evidence PATCH', () => verifier.count('PATCH', isEvidence) >= 1, 1500);
+    expect(verifier.count('PATCH', isEvidence), 'evidence PATCHes in the 1.5 s after the first').to.equal(1);
   });
 
   it('a seconds_to_next_attestation of 0 waits at least 1 s', async function () {
     const verifier = await verifierWith(undefined, { nextSeconds: 0 });
-    await runFor(agentFor(verifier.url), 1500);
-    expect(verifier.count('PATCH', isEvidence), 'evidence PATCHes in 1.5 s').to.equal(2);
+    await runUntil(agentFor(verifier.url), 'two evidence PATCHes', () => verifier.count('PATCH', isEvidence) >= 2);
+    // A lower bound only: a stalled host makes the gap longer, never shorter.
+    expect(gapMs(verifier, 'PATCH', isEvidence), 'ms between the first two evidence PATCHes').to.be.at.least(AT_LEAST_1_S);
   });
 
   it('a Retry-After of ~35 days on 429 waits, not a hot loop', async function () {
     const verifier = await verifierWith(refuseCapabilities(429, { 'retry-after': '3000000' }));
-    await runFor(agentFor(verifier.url), 1500);
-    expect(verifier.count('POST', isCapabilities), 'capabilities POSTs in 1.5 s').to.equal(1);
+    await runUntil(agentFor(verifier.url), 'the first capabilities POST', () => verifier.count('POST', isCapabilities) >= 1, 1500);
+    expect(verifier.count('POST', isCapabilities), 'capabilities POSTs in the 1.5 s after the first, with a 200 ms back-off').to.equal(1);
   });
 
   it('a Retry-After given as an HTTP-date is honoured', async function () {
     const inAMinute = new Date(Date.now() + 60_000).toUTCString();
     const verifier = await verifierWith(refuseCapabilities(503, { 'retry-after': inAMinute }));
-    await runFor(agentFor(verifier.url), 1500);
-    expect(verifier.count('POST', isCapabilities), 'capabilities POSTs in 1.5 s with a 200 ms back-off').to.equal(1);
+    await runUntil(agentFor(verifier.url), 'the first capabilities POST', () => verifier.count('POST', isCapabilities) >= 1, 1500);
+    expect(verifier.count('POST', isCapabilities), 'capabilities POSTs in the 1.5 s after the first, with a 200 ms back-off').to.equal(1);
   });
 
   for (const value of ['', '0', 'soon']) {
     it(`a Retry-After of ${JSON.stringify(value)} on 503 is no immediate retry`, async function () {
       const verifier = await verifierWith(refuseCapabilities(503, { 'retry-after': value }));
-      await runFor(agentFor(verifier.url, { initialDelayMs: 1000, maxDelayMs: 1000 }), 1500);
-      expect(verifier.count('POST', isCapabilities), 'capabilities POSTs in 1.5 s with a 1 s back-off').to.equal(2);
+      await runUntil(agentFor(verifier.url, { initialDelayMs: 1000, maxDelayMs: 1000 }), 'two capabilities POSTs', () => verifier.count('POST', isCapabilities) >= 2);
+      // A lower bound only: a stalled host makes the gap longer, never shorter.
+      expect(gapMs(verifier, 'POST', isCapabilities), 'ms between the first two capabilities POSTs, with a 1 s back-off').to.be.at.least(AT_LEAST_1_S);
     });
   }
 
-  it('stops within 1 s while the verifier never answers the evidence PATCH', async function () {
+  it('stops at once while the verifier never answers the evidence PATCH (not at the 30 s request timeout)', async function () {
     const verifier = await verifierWith((req) => req.method === 'PATCH' && isEvidence(req.url ?? ''));
     const stop = new AbortController();
     const running = agentFor(verifier.url).run(stop.signal);
@@ -110,29 +130,32 @@ describe('push agent: waits, stop, re-authentication and Location against a scri
     const started = Date.now();
     stop.abort();
     await running;
-    expect(Date.now() - started, 'ms from the stop to run() resolving').to.be.below(1000);
+    // The PATCH's request timeout is 30 s; 8 s leaves room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started, 'ms from the stop to run() resolving').to.be.below(8000);
   });
 
   it('a 401 opens a new session at once; a second 401 in a row backs off', async function () {
     const verifier = await verifierWith(refuseCapabilities(401, {}));
-    await runFor(agentFor(verifier.url, { initialDelayMs: 3000, maxDelayMs: 3000 }), 2000);
-    expect(verifier.count('POST', isSessionOpen), 'sessions opened in 2 s (the first, one after the 401, none after the second)').to.equal(2);
+    // A 60 s back-off: a stall of the host cannot run it out within the test, and a first 401 that backed off
+    // instead of opening a session at once never reaches the second capabilities POST.
+    await runUntil(agentFor(verifier.url, { initialDelayMs: 60_000, maxDelayMs: 60_000 }), 'two capabilities POSTs', () => verifier.count('POST', isCapabilities) >= 2, 1000);
+    expect(verifier.count('POST', isSessionOpen), 'sessions opened (the first, one after the 401, none after the second)').to.equal(2);
     expect(verifier.count('POST', isCapabilities)).to.equal(2);
   });
 
   it('a Location on another origin gets neither the token nor the evidence, and counts as a failure', async function () {
     const other = await verifierWith();
     const verifier = await verifierWith(undefined, { nextSeconds: 1000, location: `${other.url}/v3.0/agents/node-1/attestations/0` });
-    await runFor(agentFor(verifier.url, { initialDelayMs: 3000, maxDelayMs: 3000 }), 800);
+    await runUntil(agentFor(verifier.url, { initialDelayMs: 3000, maxDelayMs: 3000 }), 'the capabilities POST', () => verifier.count('POST', isCapabilities) >= 1, 800);
     expect(other.seen).to.deep.equal([]);
     expect(verifier.count('PATCH', isEvidence), 'evidence sent to the verifier instead').to.equal(0);
   });
 
   it('a Location on the verifier\'s origin, absolute or a path, is where the evidence goes', async function () {
     const byPath = await verifierWith(undefined, { nextSeconds: 1000, location: '/v3.0/agents/node-1/attestations/7' });
-    await runFor(agentFor(byPath.url), 800);
+    await runUntil(agentFor(byPath.url), 'the evidence PATCH', () => byPath.count('PATCH', isEvidence) >= 1);
     const relative = await verifierWith(undefined, { nextSeconds: 1000, location: 'attestations/8' });
-    await runFor(agentFor(relative.url), 800);
+    await runUntil(agentFor(relative.url), 'the evidence PATCH', () => relative.count('PATCH', isEvidence) >= 1);
     expect(byPath.seen.filter((s) => s.method === 'PATCH' && isEvidence(s.url)).map((s) => s.url)).to.deep.equal(['/v3.0/agents/node-1/attestations/7']);
     expect(relative.seen.filter((s) => s.method === 'PATCH' && isEvidence(s.url)).map((s) => s.url)).to.deep.equal(['/v3.0/agents/node-1/attestations/8']);
   });

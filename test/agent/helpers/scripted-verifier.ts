@@ -6,6 +6,8 @@ export interface SeenRequest {
   readonly method: string;
   readonly url: string;
   readonly auth: string | undefined;
+  /** When the request's body had arrived (`performance.now()`). */
+  readonly at: number;
 }
 
 /** Answers a request itself (true) or leaves it to the well-behaved verifier (false). */
@@ -39,7 +41,7 @@ export async function startScriptedVerifier(override: Override = () => false, op
   const server: Server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization });
+      seen.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization, at: performance.now() });
       if (!override(req, res)) answer(req, res, options);
     });
   });

@@ -21,7 +21,8 @@ describe('agent registration: retries while the registrar is away', function () 
     }).catch((caught: unknown) => caught);
     expect(error).to.be.instanceOf(ServiceUnreachableError);
     expect(tries).to.equal(5);
-    expect(Date.now() - started).to.be.below(1000);
+    // On the given 1 ms back-off (the default one waits 1+2+4+8 = 15 s); room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started).to.be.below(8000);
   });
 
   it('with attempts: Infinity keeps trying on the given back-off until the registrar answers', async function () {
@@ -53,7 +54,8 @@ describe('agent registration: retries while the registrar is away', function () 
       (caught: unknown) => caught,
     );
     expect((error as Error).name).to.equal('AbortError');
-    expect(Date.now() - started).to.be.below(1000);
+    // The back-off is 60 s; room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started).to.be.below(10_000);
   });
 });
 
@@ -90,14 +92,15 @@ describe('push agent start: registration retried with the push back-off until st
       },
       { tpm, signal: stop.signal },
     ).catch((caught: unknown) => caught);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 15_000;
     while (connections <= 6 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     const started = Date.now();
     stop.abort();
     const error = await start;
     expect(connections, 'registration tries before the stop').to.be.greaterThan(6);
     expect((error as Error).name).to.equal('AbortError');
-    expect(Date.now() - started, 'ms from the stop to the start rejecting').to.be.below(1000);
+    // Unstopped, the tries go on for ever (the test's timeout, 30 s); room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started, 'ms from the stop to the start rejecting').to.be.below(8000);
     await tpm.close();
   });
 
@@ -141,7 +144,7 @@ describe('agent start: a stop during a registration the registrar never answers'
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('stops within a second, not after the registrar request times out (30 s)', async function () {
+  it('stops at once, not after the registrar request times out (30 s)', async function () {
     const tpm = await createSoftwareTpm();
     const stop = new AbortController();
     const start = startPushAgent(
@@ -155,7 +158,8 @@ describe('agent start: a stop during a registration the registrar never answers'
     stop.abort();
     const error = await start;
     expect((error as Error).name).to.equal('AbortError');
-    expect(Date.now() - started, 'ms from the stop to the start rejecting').to.be.below(1000);
+    // The request timeout is 30 s; room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started, 'ms from the stop to the start rejecting').to.be.below(8000);
     await tpm.close();
   });
 });

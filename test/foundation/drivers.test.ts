@@ -156,7 +156,8 @@ describe('attestation drivers', function () {
     setTimeout(() => controller.abort(reason), 10);
     const abortStarted = Date.now();
     expect(await rejection(pending)).to.equal(reason);
-    expect(Date.now() - abortStarted).to.be.below(1_000);
+    // The delay is 60 s; 10 s leaves room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - abortStarted).to.be.below(10_000);
     expect(await rejection(driver.startAttestation(createTask(slow, CONFIG, { signal: controller.signal })))).to.equal(
       reason,
     );

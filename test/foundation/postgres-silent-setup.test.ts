@@ -63,9 +63,10 @@ describe('PostgreSQL silent after start-up (fake server)', function () {
       (failure: unknown) => failure,
     );
     expect((error as { code?: string } | undefined)?.code).to.equal('ERR_DATABASE_UNAVAILABLE');
-    expect(Date.now() - started).to.be.below(bounds.acquireMs + 1_500);
+    // The server never answers: unbounded, the opening would hang; room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started).to.be.below(bounds.acquireMs + 4_000);
     // The client ends each connection whose set-up statement got no reply: give the FINs a moment.
-    for (let waited = 0; server.open.size > 0 && waited < 1_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let waited = 0; server.open.size > 0 && waited < 5_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(server.open.size, 'connections left open by the client').to.equal(0);
   });
 });

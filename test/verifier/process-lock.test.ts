@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { pino } from 'pino';
 import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import { PROCESS_LOCK_CLASS } from '../../lib/verifier/process-lock-sql.js';
+import { BEAT_GRACE_MS, PROCESS_LOCK_CLASS } from '../../lib/verifier/process-lock-sql.js';
 import { ProcessLock, type ProcessLockEvents } from '../../lib/verifier/process-lock.js';
 import { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { VerifierProcessRepository } from '../../lib/verifier/verifier-process-repository.js';
@@ -169,8 +169,12 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
 
   it('judges by its key only once the lock has been held for the grace', async function () {
     if (fixture.kind === 'pglite') this.skip();
+    const asked = performance.now();
     const a = await lockFor();
-    expect(a.settledKey).to.equal(null);
+    const unsettled = a.settledKey;
+    // Only when the lock was read within the grace: a CI host that stalled this process for longer
+    // since the lock was asked for (the grace is counted on the clock, not by a timer) has let it pass.
+    if (performance.now() - asked < BEAT_GRACE_MS) expect(unsettled).to.equal(null);
     await sleep(1100);
     expect(a.settledKey).to.equal(a.key);
   });
@@ -184,11 +188,13 @@ forEachDatabase('verifier process lock: who is dead', (fixture) => {
     const pid = await holder(key);
     await fixture.database.knex.raw('select pg_terminate_backend(?)', [pid ?? 0]);
     const cutAt = Date.now();
-    while (a.generation === first && Date.now() - cutAt < 5000) await sleep(10);
+    while (a.generation === first && Date.now() - cutAt < 20_000) await sleep(10);
     const tookMs = Date.now() - cutAt;
     expect(said).to.deep.equal(['lost', 'retaken']);
     expect(a.key).to.equal(key);
-    expect(tookMs).to.be.below(1000);
+    // Noticed by the lock's own connection and retaken after at most its first back-off (250 ms), not at a
+    // later beat (none runs here); 8 s leaves room for a CI host that stalls this process for ~3 s.
+    expect(tookMs).to.be.below(8000);
     const again = await holder(key);
     expect(again).to.be.a('number').and.not.equal(pid);
     a.lost(first);

@@ -20,8 +20,11 @@ import { startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polle
 import { pullAgentEnrolment } from './helpers/pull-agent-enrolment.js';
 import { eventually } from './helpers/verifier-fixture.js';
 
-/** A batch window long enough that "closed after it" and "closed well before it" cannot be confused. */
-const WINDOW_MS = 4_000;
+/**
+ * A batch window long enough that "closed after it" and "closed well before it" cannot be confused, even
+ * when a CI host stalls this process for ~3 s (with 4 s, such a stall came close to a third of it).
+ */
+const WINDOW_MS = 20_000;
 const OWNER = 'close-flush-owner';
 
 /**

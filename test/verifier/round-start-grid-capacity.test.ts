@@ -64,8 +64,9 @@ describe('RoundStartGrid capacity and slack', () => {
       expect(perSlot.size).to.equal(MAX_REACH_SLOTS + 1);
       expect(Math.max(...perSlot.values())).to.be.at.most(Math.ceil(5_000 / (MAX_REACH_SLOTS + 1)));
       // The reach above is what keeps the scan short. The time is a loose guard only: on the shared
-      // development host (load 6) the burst took 65–130 ms capped, 240–310 ms uncapped.
-      expect(elapsedMs).to.be.below(1_000);
+      // development host (load 6) the burst took 65–130 ms capped, 240–310 ms uncapped; 5 s allows for a
+      // CI host that stalls this process for ~3 s and still stops a scan gone quadratic.
+      expect(elapsedMs).to.be.below(5_000);
     } finally {
       grid.close();
     }

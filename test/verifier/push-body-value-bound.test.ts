@@ -6,6 +6,7 @@ import { EVIDENCE_BODY_LIMIT } from '../../lib/http/keylime-service.js';
 import { SessionCreateBody } from '../../lib/verifier/push/push-dtos.js';
 import { PUSH_MAX_JSON_VALUES } from '../../lib/verifier/push/push-routes.js';
 import { JSON_API, usePushVerifier } from './helpers/push-verifier.js';
+import { watchEventLoopStalls } from '../helpers/event-loop-stalls.js';
 
 const REFUSAL = { errors: [{ status: '400', detail: `body: holds more than ${PUSH_MAX_JSON_VALUES} JSON values` }] };
 
@@ -25,20 +26,14 @@ describe('push routes: bodies bounded by their number of JSON values (hunt H5)',
   this.timeout(120_000);
   const push = usePushVerifier({ quoteInterval: 3600, pushTimeout: 36000 });
 
-  /** The reply, and the longest the event loop went without running a 10 ms timer meanwhile. */
+  /** The reply, and the longest the event loop went without running a 10 ms timer meanwhile (`watchEventLoopStalls`). */
   async function timed(method: 'POST' | 'PATCH', url: string, payload: string, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown; stallMs: number }> {
-    let last = Date.now();
-    let worst = 0;
-    const ticker = setInterval(() => {
-      const now = Date.now();
-      worst = Math.max(worst, now - last);
-      last = now;
-    }, 10);
+    const stalls = watchEventLoopStalls();
     try {
       const reply = await push.verifier.service.app.inject({ method, url, headers: { 'content-type': JSON_API, ...headers }, payload });
-      return { status: reply.statusCode, body: reply.json(), stallMs: Math.max(worst, Date.now() - last) };
+      return { status: reply.statusCode, body: reply.json(), stallMs: stalls.stop() };
     } finally {
-      clearInterval(ticker);
+      stalls.stop();
     }
   }
 

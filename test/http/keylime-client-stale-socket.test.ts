@@ -16,7 +16,8 @@ import { tlsFixture } from './tls-fixture.js';
  */
 type Mode = 'answer' | 'drop' | 'end' | 'drop-all' | 'head-then-drop' | 'drop-late-then-hang';
 
-const LATE_DROP_MS = 2_000;
+/** 3.5 s: more than a CI host's stall of this process (~3 s), in which the drop and a deadline due 2 s after it would fire together, the deadline before the drop is read. */
+const LATE_DROP_MS = 3_500;
 
 const OK = JSON.stringify({ code: 200, status: 'Success', results: {} });
 
@@ -155,7 +156,8 @@ for (const tls of [false, true]) {
     });
 
     it("keeps the resend within the first attempt's deadline and closes its connection when it expires", async function () {
-      const deadlineMs = 3_000;
+      // The drop comes 3.5 s before the deadline, and a resend with a deadline of its own would end 3.5 s after it.
+      const deadlineMs = 7_000;
       const bounded = createKeylimeClient({ baseUrl, timeoutMs: deadlineMs, ...(tls ? { tls: { ca: tlsFixture().ca.certPem } } : {}) });
       try {
         await openIdleConnections(bounded, 1);

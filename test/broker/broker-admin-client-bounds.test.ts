@@ -61,6 +61,7 @@ describe('broker admin client: bounds what a broker can make it read and wait fo
     const started = Date.now();
     const error = await rejectionOf(open(1_000).revocationInForce('node-1'), ServiceUnreachableError);
     expect(error.reason).to.equal('timeout');
-    expect(Date.now() - started).to.be.below(5_000);
+    // The trickle never ends (the test's 10 s would); room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started).to.be.below(7_000);
   });
 });

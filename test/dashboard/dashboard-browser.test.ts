@@ -108,8 +108,9 @@ describe('dashboard in headless Chromium', function () {
         .min({ at: 'attempted_at' })
         .first();
       const storedToRedMs = redAt - new Date((failedAt as { at: Date }).at).getTime();
-      // Red within one quote interval of the verdict being stored (plus the browser's own latency).
-      expect(storedToRedMs, `red ${redAfterMs} ms after tampering`).to.be.below(QUOTE_INTERVAL * 1000 + 1000);
+      // Red within one quote interval of the verdict being stored (plus the browser's own latency, and
+      // 3 s for a CI host that stalls this process, which serves the page's event stream).
+      expect(storedToRedMs, `red ${redAfterMs} ms after tampering`).to.be.below(QUOTE_INTERVAL * 1000 + 4000);
       expect(await page.evaluate('window.notReloaded')).to.equal(true);
       expect(await row.locator('[data-field="event"]').textContent()).to.equal(NOT_IN_ALLOWLIST);
       expect(await page.evaluate(`getComputedStyle(document.querySelector('tr[data-agent="${victim.uuid}"] td')).color`)).to.equal('rgb(192, 38, 45)');

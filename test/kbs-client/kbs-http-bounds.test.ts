@@ -44,7 +44,8 @@ describe('kbs client: KbsHttp bounds what a broker can make it read, wait for an
     const started = Date.now();
     const error = await rejectionOf(http.send('GET', '/x'), ServiceUnreachableError);
     expect(error.reason).to.equal('timeout');
-    expect(Date.now() - started).to.be.below(5_000);
+    // The trickle never ends (the test's 10 s would); room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started).to.be.below(7_000);
   });
 
   it('keeps a refusal\'s type and detail printable and short: no terminal escapes, at most 1,024 characters of 2 MiB', async () => {

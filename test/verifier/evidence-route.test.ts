@@ -104,7 +104,8 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     const reply = await post(evidence(agent, 'matchNonce0000000001', maskOf([]), { runtime_policy: policy }));
     expect(reply.status).to.equal(400);
     expect(reply.body.status).to.match(/excludes: too costly to evaluate for this request: .* \(0 ms spent in 0 runs; the next could take \d+ ms\)/);
-    expect(Date.now() - started).to.be.below(5000);
+    // Room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started).to.be.below(8000);
   });
 
   it('the same excludes on shorter paths run until the request\'s 2 s allowance would pass, then are refused (400)', async function () {
@@ -115,7 +116,8 @@ describe('POST /verify/evidence: hostile patterns and unchecked policies (issue 
     expect(reply.status).to.equal(400);
     const runs = Number(/spent in (\d+) runs/.exec(reply.body.status)?.[1]);
     expect(runs).to.be.within(0, 3);
-    expect(Date.now() - started).to.be.below(6000);
+    // The 2 s allowance, with room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started).to.be.below(9000);
   });
 
   it('files named constructor, toString and __proto__ are checked as any other file (200, valid)', async function () {

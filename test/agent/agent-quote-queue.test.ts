@@ -63,7 +63,8 @@ describe('agent quotes: a bounded queue that skips quotes nobody waits for', fun
       const quoter = agent.context.quoter;
       const accepted = Array.from({ length: MAX_WAITING_QUOTES + 1 }, (_, i) => quoter.quote(`nonce${i}`, [16]));
       const refused = quoter.quote('late', [16]);
-      expect(await settledWithin(refused, 500)).to.equal('settled');
+      // Held, the TPM answers nothing until released below: 10 s leaves room for a CI host that stalls this process.
+      expect(await settledWithin(refused, 10_000)).to.equal('settled');
       const error = await refused.then(() => undefined, (thrown: unknown) => thrown);
       expect(error).to.be.instanceOf(ServiceBusyError);
       expect((error as ServiceBusyError).code).to.equal('ERR_AGENT_BUSY');

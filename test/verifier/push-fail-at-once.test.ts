@@ -38,11 +38,15 @@ describe('push verdicts: the failing transition stored at once, passes and repea
     await migrateLatest(knex);
     await seedVerifierAgents(knex, 2, 0);
     writer = pushVerdictWriterOn(knex, WINDOW_MS);
-    store = new PushVerdictStore(
-      { repository: { takeOwnership: () => Promise.resolve(true) }, writer, failures: new FailureAnnouncer(undefined, () => []) },
+    store = storeOn(writer);
+  });
+
+  function storeOn(through: PushVerdictWriter): PushVerdictStore {
+    return new PushVerdictStore(
+      { repository: { takeOwnership: () => Promise.resolve(true) }, writer: through, failures: new FailureAnnouncer(undefined, () => []) },
       { verifierId: 'default', owner: 'bench', leaseSeconds: 30 },
     );
-  });
+  }
 
   after(async function () {
     await writer?.close();
@@ -68,24 +72,29 @@ describe('push verdicts: the failing transition stored at once, passes and repea
    * Starts `agentId`'s verdict through the store, decided from its row as stored now; `stored` resolves to
    * the outcome and when it came (wrapped, so awaiting the start does not wait for the store).
    */
-  async function judge(agentId: string, outcome: 'pass' | 'fail'): Promise<{ stored: Promise<{ outcome: PushWriteOutcome; at: number }> }> {
+  async function judge(agentId: string, outcome: 'pass' | 'fail', on = store): Promise<{ stored: Promise<{ outcome: PushWriteOutcome; at: number }> }> {
     const read = await record(agentId);
     const state = { ...initialAgentState(outcome === 'pass' ? OperationalState.GET_QUOTE : OperationalState.FAILED), attestationCount: read.state.attestationCount + (outcome === 'pass' ? 1 : 0) };
     const expectedVersion = await agentRowVersion(knex, agentId);
-    return { stored: store.store(read, state, history(outcome), { expectedVersion }).then((stored) => ({ outcome: stored, at: Date.now() })) };
+    return { stored: on.store(read, state, history(outcome), { expectedVersion }).then((stored) => ({ outcome: stored, at: Date.now() })) };
   }
 
-  it('stores the failure that fails an agent within a second, while a pass and a failed agent\'s next failure wait for the window', async function () {
+  it('stores the failure that fails an agent at once, while a pass and a failed agent\'s next failure wait for the window', async function () {
     expect((await record('agent-000002')).state.operationalState).to.not.equal(OperationalState.FAILED);
+    // The pass beside the failure on a 30 s window, which its writer's close ends: "at once" (a third of it)
+    // stays far apart from it with room for a CI host that stalls this process for ~3 s (with 3 s, it did not).
+    const longWindowMs = 30_000;
+    const longWriter = pushVerdictWriterOn(knex, longWindowMs);
+    const longStore = storeOn(longWriter);
     let started = Date.now();
-    const pass = (await judge('agent-000001', 'pass')).stored;
-    const failing = await (await judge('agent-000002', 'fail')).stored;
+    const pass = (await judge('agent-000001', 'pass', longStore)).stored;
+    const failing = await (await judge('agent-000002', 'fail', longStore)).stored;
     expect(failing.outcome.stored).to.equal(true);
-    expect(failing.at - started, 'the failing transition stored within a second').to.be.below(1_000);
-    expect(await outcomes()).to.deep.equal(['agent-000002 fail']);
+    expect(failing.at - started, 'the failing transition stored at once').to.be.below(longWindowMs / 3);
+    expect(await outcomes(), 'the pass still waiting for the window').to.deep.equal(['agent-000002 fail']);
+    await longWriter.close();
     const passed = await pass;
-    expect(passed.outcome.stored).to.equal(true);
-    expect(passed.at - started, 'the pass stored after the window').to.be.at.least(WINDOW_MS - 50);
+    expect(passed.outcome.stored, 'the pass stored when the writer closed').to.equal(true);
 
     expect((await record('agent-000002')).state.operationalState).to.equal(OperationalState.FAILED);
     started = Date.now();

@@ -81,9 +81,9 @@ describe('push verdicts: the failing transition stored at once, passes and repea
 
   it('stores the failure that fails an agent at once, while a pass and a failed agent\'s next failure wait for the window', async function () {
     expect((await record('agent-000002')).state.operationalState).to.not.equal(OperationalState.FAILED);
-    // The pass beside the failure on a 30 s window, which its writer's close ends: "at once" (a third of it)
+    // The pass beside the failure on a 20 s window, which its writer's close ends: "at once" (a third of it)
     // stays far apart from it with room for a CI host that stalls this process for ~3 s (with 3 s, it did not).
-    const longWindowMs = 30_000;
+    const longWindowMs = 20_000;
     const longWriter = pushVerdictWriterOn(knex, longWindowMs);
     const longStore = storeOn(longWriter);
     let started = Date.now();

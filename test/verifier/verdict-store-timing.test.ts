@@ -58,9 +58,10 @@ describe('verifier pull loop: a failure stored at once, round times from the dec
   }
 
   it('stores a failure at once, while a pass decided with it waits for the batch window', async function () {
-    // A window of 30 s here, which the writer's close ends: a third of it is far beyond a CI host's stall of
-    // this process (~3 s), which came close to a third of 3 s.
-    const longWindowMs = 30_000;
+    // A window of 20 s here, which the writer's close ends: a third of it is far beyond a CI host's stall of
+    // this process (~3 s), which came close to a third of 3 s; under the test's timeout, so a failure that
+    // waited for the window fails the bound.
+    const longWindowMs = 20_000;
     const longWriter = new RoundWriter(knex, { batchDelayMs: longWindowMs });
     const longStore = new VerdictStore({ repository, writer: longWriter, health: new VerifierHealth(), verifierId: 'default', owner: 'me', leaseSeconds: 30, log: pino({ level: 'silent' }) });
     const passing = await enrolled('store-timing-pass');

@@ -80,7 +80,8 @@ export async function authenticateRequest(
   return principal;
 }
 
-function certificateSubject(certificate: PeerCertificate): string {
+/** Who a client certificate names: its subject's CN, else its SHA-256 fingerprint. */
+export function certificateSubject(certificate: PeerCertificate): string {
   const cn = certificate.subject?.CN;
   return typeof cn === 'string' && cn !== '' ? cn : certificate.fingerprint256;
 }

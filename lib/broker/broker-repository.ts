@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditEvent } from '../audit/audit-record.js';
 import type { BrokerNodeRecord } from './broker-node.js';
 import { TEE_TPM, type ResourcePath } from './kbs-wire.js';
 import type { ResourcePolicy } from './resource-policy.js';
@@ -109,8 +111,32 @@ export class BrokerRepository {
   constructor(
     private readonly knex: Knex,
     private readonly prepared = false,
+    /** Where the changes made through `recorded` are appended; none: they are applied unrecorded (tests of the rows alone). */
+    private readonly audit?: AuditLog,
   ) {
     this.revocations = new RevocationStore(knex);
+  }
+
+  /**
+   * Applies a change through `change` (a repository on one transaction) and appends the audit record
+   * `record` makes of its result in that same transaction: the change and its record commit together
+   * or neither does, so a change whose record cannot be stored fails (and the caller with it) unapplied.
+   * `record` answers undefined for a result that changed nothing (nothing to delete, a message applied
+   * before): nothing is appended.
+   */
+  async recorded<T>(change: (rows: BrokerRepository) => Promise<T>, record: (result: T) => AuditEvent | undefined): Promise<T> {
+    const audit = this.audit;
+    if (audit === undefined) {
+      return change(this);
+    }
+    return this.knex.transaction(async (trx) => {
+      const result = await change(new BrokerRepository(trx));
+      const event = record(result);
+      if (event !== undefined) {
+        await audit.appendIn(trx, event);
+      }
+      return result;
+    });
   }
 
   /** Stores a node with the digest of its AK and policy texts (`nodeDigest`). */

@@ -1,16 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RevocationMessage } from '../revocation/revocation-message.js';
-import type { Reinstatement, RevocationStore } from './revocation-store.js';
+import { brokerAuditEvent, IN_PROCESS_ACTOR, VERIFIER_MESSAGE_ACTOR } from './broker-audit.js';
+import type { BrokerRepository } from './broker-repository.js';
+import type { Reinstatement } from './revocation-store.js';
 
 /**
  * The broker's revocations: a node revoked by an administrator, by a verifier's signed message or by
  * the provisioning tie-in after a failed deploy, and reinstated. Every resource request reads the
  * revocation row (`broker-statements.ts`), so each change here holds at once in every worker.
+ * Each revocation and reinstatement is appended to the audit log with it (`BrokerRepository.recorded`).
  */
 export class BrokerRevocations {
   constructor(
-    private readonly store: RevocationStore,
+    private readonly repository: BrokerRepository,
     private readonly log: Logger,
     /** Unix milliseconds. */
     private readonly now: () => number,
@@ -22,8 +25,12 @@ export class BrokerRevocations {
    * again until reinstated. Its session rows stay until swept: they keep the sessions' nonces used.
    * Idempotent.
    */
-  async revoke(agentId: string, reason: string): Promise<void> {
-    await this.store.revoke(agentId, Math.floor(this.now() / 1000), reason);
+  async revoke(agentId: string, reason: string, actor = IN_PROCESS_ACTOR): Promise<void> {
+    const at = this.now();
+    await this.repository.recorded(
+      (rows) => rows.revocations.revoke(agentId, Math.floor(at / 1000), reason),
+      () => brokerAuditEvent({ actor, action: 'node.revoke', agentId, details: { reason }, at }),
+    );
     this.log.warn({ agentId, reason }, 'node revoked: its sessions and tokens no longer release resources');
   }
 
@@ -41,7 +48,20 @@ export class BrokerRevocations {
     }
     const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
     const reason = `verifier: ${message.event_id}`;
-    const revoked = await this.store.revokeOnce(message.agent_id, Math.floor(this.now() / 1000), reason, digest);
+    const at = this.now();
+    const revoked = await this.repository.recorded(
+      (rows) => rows.revocations.revokeOnce(message.agent_id, Math.floor(at / 1000), reason, digest),
+      (recorded) =>
+        recorded
+          ? brokerAuditEvent({
+              actor: VERIFIER_MESSAGE_ACTOR,
+              action: 'node.revoke',
+              agentId: message.agent_id,
+              details: { reason, event_id: message.event_id, event_time: message.event_time, message_sha256: digest },
+              at,
+            })
+          : undefined,
+    );
     const fields = { agentId: message.agent_id, reason, eventTime: message.event_time };
     this.log.warn(fields, revoked ? 'node revoked by the verifier' : 'revocation message applied before (a replay or a retried delivery): ignored');
     return revoked;
@@ -52,12 +72,18 @@ export class BrokerRevocations {
    * meanwhile stays: `RevocationStore.reinstate`): the node may attest again. Sessions and tokens
    * issued before now stay refused (`revocationRefusal`).
    */
-  reinstate(agentId: string, expectedVersion?: string): Promise<Reinstatement> {
-    return this.store.reinstate(agentId, this.now, expectedVersion);
+  reinstate(agentId: string, expectedVersion?: string, actor = IN_PROCESS_ACTOR): Promise<Reinstatement> {
+    return this.repository.recorded(
+      (rows) => rows.revocations.reinstate(agentId, this.now, expectedVersion),
+      (outcome) =>
+        outcome === 'reinstated'
+          ? brokerAuditEvent({ actor, action: 'node.reinstate', agentId, details: expectedVersion === undefined ? {} : { version: expectedVersion }, at: this.now() })
+          : undefined,
+    );
   }
 
   /** The version of the node's revocation in force, null when none is (`RevocationStore.versionInForce`). */
   revocationInForce(agentId: string): Promise<string | null> {
-    return this.store.versionInForce(agentId);
+    return this.repository.revocations.versionInForce(agentId);
   }
 }

@@ -4,6 +4,7 @@ import { addRoute, type RouteSpec } from '../http/route-registration.js';
 import { NotFoundError } from '../http/http-errors.js';
 import { RevocationEnvelopeBody } from '../revocation/revocation-receiver.js';
 import { checkRevocationEnvelope } from '../revocation/revocation-signature.js';
+import { adminActor } from './broker-audit.js';
 import type { BrokerService } from './broker-service.js';
 import { KbsError } from './kbs-errors.js';
 import {
@@ -88,7 +89,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         admin: true,
         params: AgentIdParams,
         body: PutNodeBody,
-        handler: async ({ params, body: node, reply }) => {
+        handler: async ({ params, body: node, clientCertificate, reply }) => {
           const { agent_id: agentId } = params;
           await broker.putNode({
             agentId,
@@ -97,7 +98,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
             runtimePolicy: node.runtime_policy ?? null,
             mbRefstate: node.mb_refstate ?? null,
             groups: node.groups ?? [],
-          });
+          }, adminActor(clientCertificate));
           return noContent(reply);
         },
       });
@@ -107,7 +108,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         url: '/admin/nodes/:agent_id',
         admin: true,
         params: AgentIdParams,
-        handler: async ({ params, reply }) => found(await broker.deleteNode(params.agent_id), reply),
+        handler: async ({ params, clientCertificate, reply }) => found(await broker.deleteNode(params.agent_id, adminActor(clientCertificate)), reply),
       });
 
       route({
@@ -116,14 +117,14 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         admin: true,
         params: ResourcePathParams,
         body: PutResourceBody,
-        handler: async ({ params, body: resource, reply }) => {
+        handler: async ({ params, body: resource, clientCertificate, reply }) => {
           await broker.putResource(params, new Uint8Array(Buffer.from(resource.data, 'base64')), {
             agents: resource.policy.agents,
             groups: resource.policy.groups,
             allow_tokens: resource.policy.allow_tokens ?? true,
             verifier_standing: resource.policy.verifier_standing ?? false,
             ...(resource.policy.required_claims === undefined ? {} : { required_claims: resource.policy.required_claims }),
-          });
+          }, adminActor(clientCertificate));
           return noContent(reply);
         },
       });
@@ -133,7 +134,7 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         url: '/admin/resources/:repository/:type/:tag',
         admin: true,
         params: ResourcePathParams,
-        handler: async ({ params, reply }) => found(await broker.deleteResource(params), reply),
+        handler: async ({ params, clientCertificate, reply }) => found(await broker.deleteResource(params, adminActor(clientCertificate)), reply),
       });
 
       route({
@@ -142,8 +143,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         admin: true,
         params: AgentIdParams,
         body: RevokeBody,
-        handler: async ({ params, body, reply }) => {
-          await broker.revocations.revoke(params.agent_id, body.reason ?? 'revoked by an administrator');
+        handler: async ({ params, body, clientCertificate, reply }) => {
+          await broker.revocations.revoke(params.agent_id, body.reason ?? 'revoked by an administrator', adminActor(clientCertificate));
           return noContent(reply);
         },
       });
@@ -188,8 +189,8 @@ export async function registerBrokerRoutes(app: FastifyInstance, broker: BrokerS
         admin: true,
         params: AgentIdParams,
         query: ReinstateQuery,
-        handler: async ({ params, query, reply }) => {
-          const outcome = await broker.revocations.reinstate(params.agent_id, query.version);
+        handler: async ({ params, query, clientCertificate, reply }) => {
+          const outcome = await broker.revocations.reinstate(params.agent_id, query.version, adminActor(clientCertificate));
           if (outcome === 'revoked again') {
             throw new KbsError('AdminConflict', `node ${params.agent_id} was revoked again during this reinstatement: it stays revoked`);
           }

@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import { mkdir } from 'node:fs/promises';
 import { readConfiguredFile, readConfiguredPrivateFile } from '../config/read-config-file.js';
 import { pino, type Logger } from 'pino';
+import { AuditLog } from '../audit/audit-log.js';
+import { loadOrCreateAuditKey } from '../audit/audit-signing-key.js';
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
@@ -98,7 +100,8 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       await migrateLatest(database.knex);
     }
     const broker = new BrokerService({
-      repository: new BrokerRepository(database.knex, database.kind === 'postgres'),
+      // Admin changes and revocations are appended to the signed audit log with the change (docs/audit.md).
+      repository: new BrokerRepository(database.knex, database.kind === 'postgres', new AuditLog(database.knex, loadOrCreateAuditKey(config.dataDir))),
       vault: new ResourceVault(keys.masterKey),
       issuer: new EarTokenIssuer({
         issuer: config.issuer,

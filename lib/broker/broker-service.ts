@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
+import { brokerAuditEvent, IN_PROCESS_ACTOR } from './broker-audit.js';
 import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode, type CompiledNodeEntry } from './broker-node.js';
 import type { BrokerRepository } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
@@ -62,7 +63,7 @@ export class BrokerService {
   constructor(private readonly options: BrokerServiceOptions) {
     this.now = options.now ?? Date.now;
     this.release = new ResourceRelease({ ...options, teeKeys: this.teeKeys, now: this.now });
-    this.revocations = new BrokerRevocations(options.repository.revocations, options.log, this.now);
+    this.revocations = new BrokerRevocations(options.repository, options.log, this.now);
   }
 
   /**
@@ -234,7 +235,7 @@ export class BrokerService {
    * compiling (the parsers check every field, compile the exclude regexes and load the keyrings), and
    * keeping the result saves that attest reading the row back and compiling it again.
    */
-  async putNode(record: BrokerNodeRecord): Promise<void> {
+  async putNode(record: BrokerNodeRecord, actor = IN_PROCESS_ACTOR): Promise<void> {
     let node: CompiledNode;
     try {
       node = compileNode(record);
@@ -245,22 +246,41 @@ export class BrokerService {
       throw error;
     }
     const digest = nodeDigest(record);
-    await this.options.repository.putNode(record, digest);
+    const at = this.now();
+    // The digest names the AK and policy texts stored (they may be megabytes: the record keeps their hash).
+    await this.options.repository.recorded(
+      (rows) => rows.putNode(record, digest),
+      () => brokerAuditEvent({ actor, action: 'node.put', agentId: record.agentId, details: { digest, groups: record.groups }, at }),
+    );
     this.nodes.keep({ digest, node });
   }
 
   /** Deletes the node; its sessions and tokens issued until now are refused from then on (`BrokerRepository.deleteNode`). */
-  async deleteNode(agentId: string): Promise<boolean> {
+  async deleteNode(agentId: string, actor = IN_PROCESS_ACTOR): Promise<boolean> {
     this.nodes.forget(agentId);
-    return this.options.repository.deleteNode(agentId, this.now());
+    const at = this.now();
+    return this.options.repository.recorded(
+      (rows) => rows.deleteNode(agentId, at),
+      (deleted) => (deleted ? brokerAuditEvent({ actor, action: 'node.delete', agentId, details: {}, at }) : undefined),
+    );
   }
 
-  async putResource(path: ResourcePath, data: Uint8Array, policy: ResourcePolicy): Promise<void> {
-    await this.options.repository.putResource({ path, sealed: this.options.vault.seal(path, data), policy });
+  /** Stores a resource sealed (`ResourceVault`); its audit record holds its path and policy, never its data. */
+  async putResource(path: ResourcePath, data: Uint8Array, policy: ResourcePolicy, actor = IN_PROCESS_ACTOR): Promise<void> {
+    const sealed = this.options.vault.seal(path, data);
+    const at = this.now();
+    await this.options.repository.recorded(
+      (rows) => rows.putResource({ path, sealed, policy }),
+      () => brokerAuditEvent({ actor, action: 'resource.put', agentId: null, details: { resource: resourceName(path), policy }, at }),
+    );
   }
 
-  deleteResource(path: ResourcePath): Promise<boolean> {
-    return this.options.repository.deleteResource(path);
+  deleteResource(path: ResourcePath, actor = IN_PROCESS_ACTOR): Promise<boolean> {
+    const at = this.now();
+    return this.options.repository.recorded(
+      (rows) => rows.deleteResource(path),
+      (deleted) => (deleted ? brokerAuditEvent({ actor, action: 'resource.delete', agentId: null, details: { resource: resourceName(path) }, at }) : undefined),
+    );
   }
 
   /**
@@ -273,3 +293,7 @@ export class BrokerService {
   }
 }
 
+/** `repository/type/tag`, as in a resource URI. */
+function resourceName(path: ResourcePath): string {
+  return `${path.repository}/${path.type}/${path.tag}`;
+}

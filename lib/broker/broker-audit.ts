@@ -1,0 +1,38 @@
+import type { PeerCertificate } from 'node:tls';
+import type { AuditEvent } from '../audit/audit-record.js';
+import { certificateSubject } from '../auth/request-principal.js';
+import { FLEET_STREAM } from '../verifier/reserved-agent-ids.js';
+
+/** The actor of a change made by a caller in the broker's process (provisioning, tests), not through a route. */
+export const IN_PROCESS_ACTOR = 'broker:in-process';
+
+/** The actor of a revocation recorded from a verifier's signed message (route or in-process target). */
+export const VERIFIER_MESSAGE_ACTOR = 'verifier revocation message';
+
+/** The actor of an admin route's change: `cert:<CN>` of the client certificate TLS verified, as the verifier writes it. */
+export function adminActor(certificate: PeerCertificate | undefined): string {
+  return certificate === undefined ? IN_PROCESS_ACTOR : `cert:${certificateSubject(certificate)}`;
+}
+
+/**
+ * The audit record of one broker change (docs/audit.md, "What is appended"): changes of a node
+ * (`node.put`, `node.delete`, `node.revoke`, `node.reinstate`) go to the node's stream, changes of a
+ * resource (`resource.put`, `resource.delete`) to the `fleet` stream. `details` never holds a secret.
+ */
+export function brokerAuditEvent(change: {
+  readonly actor: string;
+  readonly action: string;
+  readonly agentId: string | null;
+  readonly details: Readonly<Record<string, unknown>>;
+  /** Unix milliseconds. */
+  readonly at: number;
+}): AuditEvent {
+  return {
+    stream: change.agentId ?? FLEET_STREAM,
+    at: new Date(change.at).toISOString(),
+    actor: change.actor,
+    action: change.action,
+    agentId: change.agentId,
+    details: change.details,
+  };
+}

@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import { loadAuditKey } from '../../lib/audit/audit-signing-key.js';
+import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
+import type { RevocationMessage } from '../../lib/revocation/revocation-message.js';
+import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
+import { forEachDatabase } from '../helpers/databases.js';
+import { refusal, startTestBroker, type TestBroker } from './helpers/broker-fixture.js';
+
+const AGENT = '5b0f2c1e-3a4d-4e6f-8a9b-0c1d2e3f4a5b';
+const RESOURCE = { repository: 'node', type: 'disk-key', tag: 'audited' };
+
+/** A verifier's revocation message for AGENT, as the in-process target hands it over (signature checked by the caller). */
+const MESSAGE: RevocationMessage = {
+  type: 'revocation',
+  ip: null,
+  agent_id: AGENT,
+  port: null,
+  tpm_policy: '{}',
+  meta_data: '{}',
+  event_time: 'Sun Dec  6 15:00:00 2026',
+  event_id: 'ima.file_hash_mismatch',
+  severity_label: 'emergency',
+  context: '{}',
+};
+
+/**
+ * Every change of what the broker releases and to whom (a node stored or deleted, a resource stored or
+ * deleted, a revocation recorded by an administrator or a verifier's message, a reinstatement) is a
+ * record of the signed audit log (docs/audit.md), committed with the change: a change whose record
+ * cannot be stored is refused and not applied. Before, the broker recorded none of them anywhere but
+ * its process log.
+ */
+forEachDatabase('broker: admin changes in the signed audit log', (fixture) => {
+  let broker: TestBroker;
+
+  before(async function () {
+    broker = await startTestBroker({}, fixture.database);
+  });
+
+  after(async function () {
+    await broker?.dispose();
+  });
+
+  it('records each change with who made it, in a chain that verifies with the broker\'s audit key', async function () {
+    await broker.admin.putNode(AGENT, { groups: ['rack4'] });
+    await broker.admin.putResource(RESOURCE, new Uint8Array([1, 2, 3]), { agents: [AGENT] });
+    await broker.admin.revoke(AGENT, 'disk swapped');
+    await broker.admin.reinstate(AGENT);
+    await broker.running.service.revocations.revokeByMessage(MESSAGE);
+    await broker.admin.reinstate(AGENT);
+    await broker.admin.deleteResource(RESOURCE);
+    await broker.admin.deleteNode(AGENT);
+
+    const key = loadAuditKey(broker.dataDir);
+    const exported = await exportCollected(fixture.database.knex, key, {});
+    const seen = exported.records.map((record) => [record.stream, record.action, record.actor]);
+    expect(seen).to.deep.equal([
+      [AGENT, 'node.put', 'cert:broker-admin'],
+      [AGENT, 'node.revoke', 'cert:broker-admin'],
+      [AGENT, 'node.reinstate', 'cert:broker-admin'],
+      [AGENT, 'node.revoke', 'verifier revocation message'],
+      [AGENT, 'node.reinstate', 'cert:broker-admin'],
+      [AGENT, 'node.delete', 'cert:broker-admin'],
+      ['fleet', 'resource.put', 'cert:broker-admin'],
+      ['fleet', 'resource.delete', 'cert:broker-admin'],
+    ]);
+    const resourcePut = exported.records.find((record) => record.action === 'resource.put');
+    // The policy is recorded, never the secret.
+    expect(resourcePut?.details).to.deep.equal({ resource: 'node/disk-key/audited', policy: { agents: [AGENT], groups: [], allow_tokens: true, verifier_standing: false } });
+    expect(exported.records.find((record) => record.actor === 'verifier revocation message')?.details).to.include({ event_id: 'ima.file_hash_mismatch' });
+    expect(verifyAuditExport(exportText(exported), key.publicKey).valid).to.equal(true);
+  });
+
+  it('records nothing for a change that changed nothing (a second delete, a message applied before)', async function () {
+    const before = Number((await fixture.database.knex('audit_records').count({ n: '*' }))[0]?.n);
+    expect((await refusal(broker.admin.deleteResource(RESOURCE))).remoteHttpStatus).to.equal(404);
+    expect(await broker.running.service.revocations.revokeByMessage(MESSAGE)).to.equal(false);
+    expect(Number((await fixture.database.knex('audit_records').count({ n: '*' }))[0]?.n)).to.equal(before);
+  });
+
+  it('refuses a change whose record cannot be stored, and leaves it unapplied', async function () {
+    const knex = fixture.database.knex;
+    await knex.raw('alter table audit_records rename to audit_records_away');
+    try {
+      const refused = await refusal(broker.admin.putResource(RESOURCE, new Uint8Array([6]), { agents: [AGENT] }));
+      expect(refused.remoteHttpStatus).to.equal(500);
+      const revoked = await refusal(broker.admin.revoke(AGENT, 'unrecorded'));
+      expect(revoked.remoteHttpStatus).to.equal(500);
+    } finally {
+      await knex.raw('alter table audit_records_away rename to audit_records');
+    }
+    expect(await knex('broker_resources').where(RESOURCE).select('tag')).to.deep.equal([]);
+    expect(await knex('broker_revocations').where({ agent_id: AGENT, reason: 'unrecorded' }).select('agent_id')).to.deep.equal([]);
+  });
+});

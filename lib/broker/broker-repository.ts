@@ -139,6 +139,26 @@ export class BrokerRepository {
     });
   }
 
+  /**
+   * `recorded` for a withdrawal (a revocation, a deletion): a node or a resource is never left trusted
+   * because the audit log cannot take a record. When the change and its record fail together, the
+   * change is applied again on its own, and `unrecorded` is told why the record was lost; a change
+   * that fails on its own (the database is down) throws.
+   */
+  async recordedWithdrawal<T>(
+    change: (rows: BrokerRepository) => Promise<T>,
+    record: (result: T) => AuditEvent | undefined,
+    unrecorded: (error: unknown) => void,
+  ): Promise<T> {
+    try {
+      return await this.recorded(change, record);
+    } catch (error) {
+      const result = await change(this);
+      unrecorded(error);
+      return result;
+    }
+  }
+
   /** Stores a node with the digest of its AK and policy texts (`nodeDigest`). */
   async putNode(node: BrokerNodeRecord, digest: string): Promise<void> {
     const row = {

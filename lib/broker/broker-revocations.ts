@@ -27,9 +27,10 @@ export class BrokerRevocations {
    */
   async revoke(agentId: string, reason: string, actor = IN_PROCESS_ACTOR): Promise<void> {
     const at = this.now();
-    await this.repository.recorded(
+    await this.repository.recordedWithdrawal(
       (rows) => rows.revocations.revoke(agentId, Math.floor(at / 1000), reason),
       () => brokerAuditEvent({ actor, action: 'node.revoke', agentId, details: { reason }, at }),
+      this.unaudited(agentId, 'revocation'),
     );
     this.log.warn({ agentId, reason }, 'node revoked: its sessions and tokens no longer release resources');
   }
@@ -49,7 +50,7 @@ export class BrokerRevocations {
     const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
     const reason = `verifier: ${message.event_id}`;
     const at = this.now();
-    const revoked = await this.repository.recorded(
+    const revoked = await this.repository.recordedWithdrawal(
       (rows) => rows.revocations.revokeOnce(message.agent_id, Math.floor(at / 1000), reason, digest),
       (recorded) =>
         recorded
@@ -61,6 +62,7 @@ export class BrokerRevocations {
               at,
             })
           : undefined,
+      this.unaudited(message.agent_id, 'revocation'),
     );
     const fields = { agentId: message.agent_id, reason, eventTime: message.event_time };
     this.log.warn(fields, revoked ? 'node revoked by the verifier' : 'revocation message applied before (a replay or a retried delivery): ignored');
@@ -80,6 +82,11 @@ export class BrokerRevocations {
           ? brokerAuditEvent({ actor, action: 'node.reinstate', agentId, details: expectedVersion === undefined ? {} : { version: expectedVersion }, at: this.now() })
           : undefined,
     );
+  }
+
+  /** Logs, at error, a withdrawal applied without its audit record (`BrokerRepository.recordedWithdrawal`). */
+  unaudited(agentId: string | null, what: string): (error: unknown) => void {
+    return (error) => this.log.error({ err: error, agentId }, `${what} applied but not audited: its record could not be stored`);
   }
 
   /** The version of the node's revocation in force, null when none is (`RevocationStore.versionInForce`). */

@@ -259,9 +259,10 @@ export class BrokerService {
   async deleteNode(agentId: string, actor = IN_PROCESS_ACTOR): Promise<boolean> {
     this.nodes.forget(agentId);
     const at = this.now();
-    return this.options.repository.recorded(
+    return this.options.repository.recordedWithdrawal(
       (rows) => rows.deleteNode(agentId, at),
       (deleted) => (deleted ? brokerAuditEvent({ actor, action: 'node.delete', agentId, details: {}, at }) : undefined),
+      this.revocations.unaudited(agentId, 'node deletion'),
     );
   }
 
@@ -277,9 +278,10 @@ export class BrokerService {
 
   deleteResource(path: ResourcePath, actor = IN_PROCESS_ACTOR): Promise<boolean> {
     const at = this.now();
-    return this.options.repository.recorded(
+    return this.options.repository.recordedWithdrawal(
       (rows) => rows.deleteResource(path),
       (deleted) => (deleted ? brokerAuditEvent({ actor, action: 'resource.delete', agentId: null, details: { resource: resourceName(path) }, at }) : undefined),
+      this.revocations.unaudited(null, `deletion of resource ${resourceName(path)}`),
     );
   }
 

@@ -37,6 +37,7 @@ import * as registrarModeIndex from './20261205170000-registrar-mode-index.js';
 import * as verifierHistoryTenant from './20261206110000-verifier-history-tenant.js';
 import * as verifierRevocationOutbox from './20261206120000-verifier-revocation-outbox.js';
 import * as verifierLivenessEnrolment from './20261207130000-verifier-liveness-enrolment.js';
+import * as createBrokerAuditLog from './20261210130000-create-broker-audit-log.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -85,4 +86,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261206110000-verifier-history-tenant', ...verifierHistoryTenant },
   { name: '20261206120000-verifier-revocation-outbox', ...verifierRevocationOutbox },
   { name: '20261207130000-verifier-liveness-enrolment', ...verifierLivenessEnrolment },
+  { name: '20261210130000-create-broker-audit-log', ...createBrokerAuditLog },
 ];

@@ -1,50 +1,70 @@
-import { fixedStatement, type Statements } from '../db/fixed-statement.js';
+import { fixedStatement, type FixedStatement, type Statements } from '../db/fixed-statement.js';
 import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecords, type AuditEvent, type AuditRecord, type ChainedAuditEvent } from './audit-record.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
+import { VERIFIER_AUDIT_TABLES, type AuditTables } from './audit-tables.js';
 
 /**
- * Creates the heads of new streams and locks every head of the batch, in one statement: the no-op
- * update of `on conflict` takes the row lock and returns the head as it is. The rows are locked in
- * the order of `order by`, the same in every process, so two batches never wait on each other crosswise.
+ * The two statements of an append to `tables`, made once per log. `lock`: creates the heads of new
+ * streams and locks every head of the batch, in one statement: the no-op update of `on conflict` takes
+ * the row lock and returns the head as it is. The rows are locked in the order of `order by`, the same
+ * in every process, so two batches never wait on each other crosswise. `insert`: inserts the records
+ * and moves each stream's head to its last record, in one statement.
  */
-const LOCK_HEADS = fixedStatement(
-  'audit_lock_heads',
-  `
-insert into audit_heads (stream, seq, hash)
+function appendStatements(tables: AuditTables): { readonly lock: FixedStatement; readonly insert: FixedStatement } {
+  let statements = APPEND_STATEMENTS.get(tables);
+  if (statements === undefined) {
+    // Named after the heads table: `audit_lock_heads` for the verifier's log, as before.
+    const name = tables.heads.replace(/_heads$/, '');
+    statements = {
+      lock: fixedStatement(
+        `${name}_lock_heads`,
+        `
+insert into ${tables.heads} (stream, seq, hash)
 select s.stream, 0, ? from jsonb_array_elements_text(?::jsonb) as s(stream) order by s.stream
-on conflict (stream) do update set seq = audit_heads.seq
+on conflict (stream) do update set seq = ${tables.heads}.seq
 returning stream, seq, hash`,
-);
-
-/** Inserts the records and moves each stream's head to its last record, in one statement. */
-const INSERT_RECORDS = fixedStatement(
-  'audit_insert_records',
-  `
+      ),
+      insert: fixedStatement(
+        `${name}_insert_records`,
+        `
 with input as (
   select * from jsonb_to_recordset(?::jsonb) as t(
     stream text, seq bigint, at text, actor text, action text, agent_id text, details text,
     prev_hash text, hash text, signature text, batch_path text)
 ), inserted as (
-  insert into audit_records (stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path)
+  insert into ${tables.records} (stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path)
   select stream, seq, at, actor, action, agent_id, details, prev_hash, hash, signature, batch_path from input
 )
-update audit_heads h set seq = last.seq, hash = last.hash
+update ${tables.heads} h set seq = last.seq, hash = last.hash
 from (select distinct on (stream) stream, seq, hash from input order by stream, seq desc) last
 where h.stream = last.stream`,
-);
+      ),
+    };
+    APPEND_STATEMENTS.set(tables, statements);
+  }
+  return statements;
+}
+
+const APPEND_STATEMENTS = new Map<AuditTables, { readonly lock: FixedStatement; readonly insert: FixedStatement }>();
 
 /**
- * Appends `events` inside the caller's transaction, whose statements `run` runs (the round writer's, so a verdict and its
+ * Appends `events` to the log in `tables` (the verifier's unless given) inside the caller's transaction, whose statements `run` runs (the round writer's, so a verdict and its
  * record commit together or not at all): two statements and ONE Ed25519 signature whatever the batch
  * size (`signAuditBatch`: each record keeps its path to the signed root, so it still verifies alone).
  * The heads of the streams involved are locked, each event is chained after its stream's head
  * (several events of one stream follow each other in the order given), then the records are
  * inserted and the heads advanced.
  */
-export async function appendAuditEvents(run: Statements, events: readonly AuditEvent[], key: AuditSigningKey): Promise<AuditRecord[]> {
+export async function appendAuditEvents(
+  run: Statements,
+  events: readonly AuditEvent[],
+  key: AuditSigningKey,
+  tables: AuditTables = VERIFIER_AUDIT_TABLES,
+): Promise<AuditRecord[]> {
   if (events.length === 0) return [];
+  const statements = appendStatements(tables);
   const streams = [...new Set(events.map((event) => event.stream))];
-  const locked = (await run(LOCK_HEADS, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { stream: string; seq: string | number; hash: string }[];
+  const locked = (await run(statements.lock, [AUDIT_GENESIS_HASH, JSON.stringify(streams)])) as { stream: string; seq: string | number; hash: string }[];
   const heads = new Map(locked.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
   const chained = events.map((event): ChainedAuditEvent => {
     const head = heads.get(event.stream) as { seq: number; hash: string };
@@ -53,7 +73,7 @@ export async function appendAuditEvents(run: Statements, events: readonly AuditE
     return link;
   });
   const records = sealAuditRecords(chained, key.privateKey);
-  await run(INSERT_RECORDS, [JSON.stringify(records.map(auditRecordRow))]);
+  await run(statements.insert, [JSON.stringify(records.map(auditRecordRow))]);
   return records;
 }
 

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { VERIFIER_AUDIT_TABLES, type AuditTables } from './audit-tables.js';
 
 export interface AuditQuery {
   /** One stream (an agent id, or `fleet`); absent means every stream. */
@@ -40,11 +41,11 @@ interface RangeRow {
  * stream, in the database's order of streams (the order records are read in), inside the caller's
  * snapshot. The records themselves are read afterwards, a batch at a time (`readAuditRecordPages`).
  */
-export async function auditStreamRanges(trx: Knex.Transaction, query: AuditQuery): Promise<AuditStreamRange[]> {
+export async function auditStreamRanges(trx: Knex.Transaction, query: AuditQuery, tables: AuditTables = VERIFIER_AUDIT_TABLES): Promise<AuditStreamRange[]> {
   // A complete export starts at each stream's first record; `--since` at its first one since the time, else at its last.
   const start =
     query.since === undefined ? trx.raw('min(seq) as start_seq') : trx.raw('coalesce(min(seq) filter (where at >= ?), max(seq)) as start_seq', [query.since]);
-  const ends = trx('audit_records').select('stream', trx.raw('max(seq) as last_seq'), start).groupBy('stream');
+  const ends = trx(tables.records).select('stream', trx.raw('max(seq) as last_seq'), start).groupBy('stream');
   if (query.stream !== undefined) void ends.where('stream', query.stream);
   const rows = (await trx
     .with('ends', ends)
@@ -53,10 +54,10 @@ export async function auditStreamRanges(trx: Knex.Transaction, query: AuditQuery
       'ends.last_seq',
       'ends.start_seq',
       'last.hash as last_hash',
-      trx.raw('(select max(earlier.seq) from audit_records earlier where earlier.stream = ends.stream and earlier.seq < ends.start_seq) as anchor_seq'),
+      trx.raw(`(select max(earlier.seq) from ${tables.records} earlier where earlier.stream = ends.stream and earlier.seq < ends.start_seq) as anchor_seq`),
     )
     .from('ends')
-    .join('audit_records as last', (on) => on.on('last.stream', '=', 'ends.stream').andOn('last.seq', '=', 'ends.last_seq'))
+    .join(`${tables.records} as last`, (on) => on.on('last.stream', '=', 'ends.stream').andOn('last.seq', '=', 'ends.last_seq'))
     .orderBy('ends.stream')) as RangeRow[];
   return rows.map((row) => {
     const anchor = row.anchor_seq === null ? undefined : Number(row.anchor_seq);

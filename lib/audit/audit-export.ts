@@ -4,6 +4,7 @@ import { sealAuditManifest, type AuditManifestStream, type SealedAuditManifest }
 import { AUDIT_GENESIS_HASH, type AuditRecord } from './audit-record.js';
 import { readAuditRecordPages } from './audit-record-pages.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
+import { VERIFIER_AUDIT_TABLES, type AuditTables } from './audit-tables.js';
 
 /**
  * Records read a statement, and so held at once, by an export: typically about 100 KiB (a record is
@@ -42,18 +43,19 @@ export async function exportAuditLog(
   query: AuditQuery,
   sink: AuditRecordSink,
   batchSize: number = AUDIT_EXPORT_BATCH,
+  tables: AuditTables = VERIFIER_AUDIT_TABLES,
 ): Promise<AuditExportSummary> {
   return knex.transaction(
     async (trx) => {
       // Between batches the transaction waits for the sink (a slow pipe, a full disk): the server's idle bound would end it.
       await trx.raw('set local idle_in_transaction_session_timeout = 0');
-      const ranges = await auditStreamRanges(trx, query);
-      const heads = trx('audit_heads').select('stream', 'seq', 'hash');
+      const ranges = await auditStreamRanges(trx, query, tables);
+      const heads = trx(tables.heads).select('stream', 'seq', 'hash');
       if (query.stream !== undefined) void heads.where('stream', query.stream);
       const streams = manifestStreams(ranges, (await heads) as StreamEnd[]);
       const expected = ranges.reduce((sum, range) => sum + range.lastSeq - range.readFrom + 1, 0);
       let records = 0;
-      await readAuditRecordPages(trx, ranges, query.stream, batchSize, async (batch) => {
+      await readAuditRecordPages(trx, ranges, query.stream, batchSize, tables, async (batch) => {
         records += batch.length;
         await sink(batch, expected);
       });

@@ -3,6 +3,7 @@ import { statementsOn } from '../db/fixed-statement.js';
 import type { AuditEvent, AuditRecord } from './audit-record.js';
 import { appendAuditEvents } from './audit-batch.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
+import { VERIFIER_AUDIT_TABLES, type AuditTables } from './audit-tables.js';
 
 /**
  * The append-only, hash-chained, signed audit history in the database. `append` locks the stream's
@@ -14,6 +15,8 @@ export class AuditLog {
   constructor(
     private readonly knex: Knex,
     private readonly key: AuditSigningKey,
+    /** The log's tables: the verifier's unless given (the broker keeps its own, `BROKER_AUDIT_TABLES`). */
+    private readonly tables: AuditTables = VERIFIER_AUDIT_TABLES,
   ) {}
 
   async append(event: AuditEvent): Promise<AuditRecord> {
@@ -25,6 +28,6 @@ export class AuditLog {
    * not at all; the stream's head stays locked until that transaction ends (chain order is commit order).
    */
   async appendIn(trx: Knex.Transaction, event: AuditEvent): Promise<AuditRecord> {
-    return (await appendAuditEvents(statementsOn(trx, false), [event], this.key))[0] as AuditRecord;
+    return (await appendAuditEvents(statementsOn(trx, false), [event], this.key, this.tables))[0] as AuditRecord;
   }
 }

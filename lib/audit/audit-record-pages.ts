@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { AuditStreamRange } from './audit-export-scope.js';
 import type { AuditRecord } from './audit-record.js';
+import type { AuditTables } from './audit-tables.js';
 
 /** A row of `audit_records` as the database driver gives it (`seq` a string for a bigint column, `details` and `batch_path` JSON text). */
 export interface AuditRecordRow {
@@ -35,13 +36,14 @@ export async function readAuditRecordPages(
   ranges: readonly AuditStreamRange[],
   stream: string | undefined,
   batchSize: number,
+  tables: AuditTables,
   onBatch: (records: readonly AuditRecord[]) => Promise<void>,
 ): Promise<void> {
   const rangeOf = new Map(ranges.map((range) => [range.stream, range]));
   const first = ranges[0];
   let cursor: Cursor | undefined = first === undefined ? undefined : { stream: first.stream, seq: first.readFrom - 1 };
   while (cursor !== undefined) {
-    const page = trx<AuditRecordRow>('audit_records')
+    const page = trx<AuditRecordRow>(tables.records)
       .select('*')
       .whereRaw('(stream, seq) > (?, ?)', [cursor.stream, cursor.seq])
       .orderBy([{ column: 'stream' }, { column: 'seq' }])

@@ -4,6 +4,7 @@ import { readConfiguredFile, readConfiguredPrivateFile } from '../config/read-co
 import { pino, type Logger } from 'pino';
 import { AuditLog } from '../audit/audit-log.js';
 import { loadOrCreateAuditKey } from '../audit/audit-signing-key.js';
+import { BROKER_AUDIT_TABLES } from '../audit/audit-tables.js';
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { migrateLatest } from '../db/migrate.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
@@ -100,8 +101,8 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
       await migrateLatest(database.knex);
     }
     const broker = new BrokerService({
-      // Admin changes and revocations are appended to the signed audit log with the change (docs/audit.md).
-      repository: new BrokerRepository(database.knex, database.kind === 'postgres', new AuditLog(database.knex, loadOrCreateAuditKey(config.dataDir))),
+      // Admin changes and revocations are appended to the broker's own signed audit log with the change (docs/audit.md).
+      repository: new BrokerRepository(database.knex, database.kind === 'postgres', new AuditLog(database.knex, loadOrCreateAuditKey(config.dataDir), BROKER_AUDIT_TABLES)),
       vault: new ResourceVault(keys.masterKey),
       issuer: new EarTokenIssuer({
         issuer: config.issuer,

@@ -7,6 +7,7 @@ import { formatAuditLine } from '../audit/audit-export-format.js';
 import { formatAuditManifestLine } from '../audit/audit-manifest.js';
 import type { AuditQuery } from '../audit/audit-export-scope.js';
 import { AUDIT_PUBLIC_KEY_FILE, loadAuditKey, readAuditPublicKey, type AuditSigningKey } from '../audit/audit-signing-key.js';
+import { BROKER_AUDIT_TABLES, VERIFIER_AUDIT_TABLES, type AuditTables } from '../audit/audit-tables.js';
 import { verifyAuditExportFile } from '../audit/verify-audit-export.js';
 import { auditVerifyReport } from './audit-verify-report.js';
 import { ExportOutput } from './export-output.js';
@@ -24,6 +25,7 @@ interface ExportOptions {
   readonly out?: string;
   readonly database?: string;
   readonly dataDir?: string;
+  readonly broker?: boolean;
 }
 
 interface VerifyOptions {
@@ -48,6 +50,7 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     .option('--out <file>', 'write to a file instead of stdout')
     .option('--database <url>', "the verifier's PostgreSQL URL (default: $IRONLIME_VERIFIER_DATABASE_URL, else databaseUrl / $IRONLIME_DATABASE_URL, else PGlite in the data dir)")
     .option('--data-dir <dir>', "the verifier's data folder (default: $IRONLIME_VERIFIER_DATA_DIR, else $IRONLIME_DATA_DIR or ./.ironlime)")
+    .option('--broker', "the resource broker's log instead: give the broker's --data-dir (its audit key) and --database")
     .action(async (options: ExportOptions) => {
       const dataDir = verifierDataDir(options.dataDir);
       const url = verifierDatabaseUrl(options.database);
@@ -63,7 +66,7 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
           ...(options.agent === undefined ? {} : { stream: options.agent }),
           ...(since === undefined ? {} : { since: since.toISOString() }),
         };
-        const { records, headMismatches } = await writeAuditExport(database.knex, key, filter, out).catch(async (error: unknown) => {
+        const { records, headMismatches } = await writeAuditExport(database.knex, key, filter, out, options.broker === true ? BROKER_AUDIT_TABLES : VERIFIER_AUDIT_TABLES).catch(async (error: unknown) => {
           await out.discard();
           // The output's own failures are coded already; anything else came from reading the log (a connection cut, a statement refused).
           if (error instanceof IronlimeError) throw error;
@@ -100,8 +103,8 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     });
 };
 
-/** Writes the records `filter` selects, a batch at a time as read (memory holds one batch), then the signed manifest. */
-async function writeAuditExport(knex: Knex, key: AuditSigningKey, filter: AuditQuery, out: ExportOutput): Promise<{ records: number; headMismatches: readonly string[] }> {
+/** Writes the records `filter` selects from the log in `tables`, a batch at a time as read (memory holds one batch), then the signed manifest. */
+async function writeAuditExport(knex: Knex, key: AuditSigningKey, filter: AuditQuery, out: ExportOutput, tables: AuditTables): Promise<{ records: number; headMismatches: readonly string[] }> {
   // On stderr, and only on a terminal: stdout may be the export itself.
   const progress = new TerminalProgress('audit export: records');
   let written = 0;
@@ -111,7 +114,7 @@ async function writeAuditExport(knex: Knex, key: AuditSigningKey, filter: AuditQ
     progress.update(written, expected);
   };
   // Statements over the whole log, run by an operator: not held to the services' 30 s bound.
-  const { records, manifest, headMismatches } = await withoutStatementBound(() => exportAuditLog(knex, key, filter, writeBatch));
+  const { records, manifest, headMismatches } = await withoutStatementBound(() => exportAuditLog(knex, key, filter, writeBatch, undefined, tables));
   progress.finish();
   await out.finish(formatAuditManifestLine(manifest));
   return { records, headMismatches };

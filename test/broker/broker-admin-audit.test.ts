@@ -1,5 +1,10 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
-import { loadAuditKey } from '../../lib/audit/audit-signing-key.js';
+import { AuditLog } from '../../lib/audit/audit-log.js';
+import { loadAuditKey, loadOrCreateAuditKey } from '../../lib/audit/audit-signing-key.js';
+import { BROKER_AUDIT_TABLES } from '../../lib/audit/audit-tables.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import type { RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
@@ -42,7 +47,12 @@ forEachDatabase('broker: admin changes in the signed audit log', (fixture) => {
     await broker?.dispose();
   });
 
-  it('records each change with who made it, in a chain that verifies with the broker\'s audit key', async function () {
+  it('records each change with who made it, in a chain of its own that verifies with the broker\'s audit key', async function () {
+    // A verifier on the same database: its chain of the node must still verify with its own key.
+    const verifierDir = await mkdtemp(path.join(tmpdir(), 'ironlime-broker-audit-verifier-'));
+    const verifierKey = loadOrCreateAuditKey(verifierDir);
+    const verifierEvent = { stream: AGENT, at: new Date().toISOString(), actor: 'verifier:test', action: 'verdict', agentId: AGENT, details: { outcome: 'pass' } };
+    await new AuditLog(fixture.database.knex, verifierKey).append(verifierEvent);
     await broker.admin.putNode(AGENT, { groups: ['rack4'] });
     await broker.admin.putResource(RESOURCE, new Uint8Array([1, 2, 3]), { agents: [AGENT] });
     await broker.admin.revoke(AGENT, 'disk swapped');
@@ -53,7 +63,7 @@ forEachDatabase('broker: admin changes in the signed audit log', (fixture) => {
     await broker.admin.deleteNode(AGENT);
 
     const key = loadAuditKey(broker.dataDir);
-    const exported = await exportCollected(fixture.database.knex, key, {});
+    const exported = await exportCollected(fixture.database.knex, key, {}, undefined, BROKER_AUDIT_TABLES);
     const seen = exported.records.map((record) => [record.stream, record.action, record.actor]);
     expect(seen).to.deep.equal([
       [AGENT, 'node.put', 'cert:broker-admin'],
@@ -70,19 +80,25 @@ forEachDatabase('broker: admin changes in the signed audit log', (fixture) => {
     expect(resourcePut?.details).to.deep.equal({ resource: 'node/disk-key/audited', policy: { agents: [AGENT], groups: [], allow_tokens: true, verifier_standing: false } });
     expect(exported.records.find((record) => record.actor === 'verifier revocation message')?.details).to.include({ event_id: 'ima.file_hash_mismatch' });
     expect(verifyAuditExport(exportText(exported), key.publicKey).valid).to.equal(true);
+
+    await new AuditLog(fixture.database.knex, verifierKey).append(verifierEvent);
+    const verifierLog = await exportCollected(fixture.database.knex, verifierKey, {});
+    expect(verifierLog.records.map((record) => record.actor)).to.deep.equal(['verifier:test', 'verifier:test']);
+    expect(verifyAuditExport(exportText(verifierLog), verifierKey.publicKey).valid).to.equal(true);
+    await rm(verifierDir, { recursive: true, force: true });
   });
 
   it('records nothing for a change that changed nothing (a second delete, a message applied before)', async function () {
-    const before = Number((await fixture.database.knex('audit_records').count({ n: '*' }))[0]?.n);
+    const before = Number((await fixture.database.knex('broker_audit_records').count({ n: '*' }))[0]?.n);
     expect((await refusal(broker.admin.deleteResource(RESOURCE))).remoteHttpStatus).to.equal(404);
     expect(await broker.running.service.revocations.revokeByMessage(MESSAGE)).to.equal(false);
-    expect(Number((await fixture.database.knex('audit_records').count({ n: '*' }))[0]?.n)).to.equal(before);
+    expect(Number((await fixture.database.knex('broker_audit_records').count({ n: '*' }))[0]?.n)).to.equal(before);
   });
 
   it('refuses a grant whose record cannot be stored, unapplied; applies a withdrawal all the same', async function () {
     const knex = fixture.database.knex;
     await broker.admin.putNode(AGENT, { groups: ['rack4'] });
-    await knex.raw('alter table audit_records rename to audit_records_away');
+    await knex.raw('alter table broker_audit_records rename to broker_audit_records_away');
     try {
       const refused = await refusal(broker.admin.putResource(RESOURCE, new Uint8Array([6]), { agents: [AGENT] }));
       expect(refused.remoteHttpStatus).to.equal(500);
@@ -91,7 +107,7 @@ forEachDatabase('broker: admin changes in the signed audit log', (fixture) => {
       const reinstated = await refusal(broker.admin.reinstate(AGENT));
       expect(reinstated.remoteHttpStatus).to.equal(500);
     } finally {
-      await knex.raw('alter table audit_records_away rename to audit_records');
+      await knex.raw('alter table broker_audit_records_away rename to broker_audit_records');
     }
     expect(await knex('broker_resources').where(RESOURCE).select('tag')).to.deep.equal([]);
     expect(await knex('broker_revocations').where({ agent_id: AGENT, reason: 'unrecorded' }).whereNull('reinstated_at').select('agent_id')).to.deep.equal([{ agent_id: AGENT }]);

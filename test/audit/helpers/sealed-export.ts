@@ -6,6 +6,7 @@ import { formatAuditLine } from '../../../lib/audit/audit-export-format.js';
 import { formatAuditManifestLine, sealAuditManifest, type AuditManifestStream, type SealedAuditManifest } from '../../../lib/audit/audit-manifest.js';
 import type { AuditRecord } from '../../../lib/audit/audit-record.js';
 import type { AuditSigningKey } from '../../../lib/audit/audit-signing-key.js';
+import type { AuditTables } from '../../../lib/audit/audit-tables.js';
 
 /** An export's records (collected: test logs are small) and its summary. */
 export interface CollectedExport extends Omit<AuditExportSummary, 'records'> {
@@ -17,10 +18,10 @@ export function exportText(exported: { readonly records: readonly AuditRecord[];
   return `${exported.records.map(formatAuditLine).join('')}${formatAuditManifestLine(exported.manifest)}`;
 }
 
-/** An export made by the library, its records collected, read `batchSize` records at a time (the default batch when absent). */
-export async function exportCollected(knex: Knex, key: AuditSigningKey, query: AuditQuery, batchSize?: number): Promise<CollectedExport> {
+/** An export made by the library (of the verifier's log unless `tables` names another), its records collected, read `batchSize` records at a time (the default batch when absent). */
+export async function exportCollected(knex: Knex, key: AuditSigningKey, query: AuditQuery, batchSize?: number, tables?: AuditTables): Promise<CollectedExport> {
   const records: AuditRecord[] = [];
-  const summary = await exportAuditLog(knex, key, query, async (batch) => void records.push(...batch), batchSize);
+  const summary = await exportAuditLog(knex, key, query, async (batch) => void records.push(...batch), batchSize, tables);
   return { ...summary, records };
 }
 

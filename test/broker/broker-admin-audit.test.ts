@@ -1,14 +1,19 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import knexFactory, { type Knex } from 'knex';
 import { AuditLog } from '../../lib/audit/audit-log.js';
 import { loadAuditKey, loadOrCreateAuditKey } from '../../lib/audit/audit-signing-key.js';
 import { BROKER_AUDIT_TABLES } from '../../lib/audit/audit-tables.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import type { RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
-import { forEachDatabase } from '../helpers/databases.js';
+import { createDatabase } from '../../lib/db/database-factory.js';
+import { runCli } from '../helpers/cli-runner.js';
+import { forEachDatabase, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { refusal, startTestBroker, type TestBroker } from './helpers/broker-fixture.js';
 
 const AGENT = '5b0f2c1e-3a4d-4e6f-8a9b-0c1d2e3f4a5b';
@@ -111,5 +116,44 @@ forEachDatabase('broker: admin changes in the signed audit log', (fixture) => {
     }
     expect(await knex('broker_resources').where(RESOURCE).select('tag')).to.deep.equal([]);
     expect(await knex('broker_revocations').where({ agent_id: AGENT, reason: 'unrecorded' }).whereNull('reinstated_at').select('agent_id')).to.deep.equal([{ agent_id: AGENT }]);
+  });
+});
+
+describe('ironlime audit export --broker: the broker\'s own log, checked by audit verify with the broker\'s key', function () {
+  this.timeout(120_000);
+  const schema = `test_${randomBytes(8).toString('hex')}`;
+  let admin: Knex;
+
+  before(async function () {
+    admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+    await admin.raw('create schema ??', [schema]);
+  });
+
+  after(async function () {
+    await admin.raw('drop schema if exists ?? cascade', [schema]);
+    await admin.destroy();
+  });
+
+  it('exports the broker\'s records and no verifier record, and the export verifies', async function () {
+    const url = new URL(TEST_DATABASE_URL);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    const database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
+    const broker = await startTestBroker({}, database);
+    try {
+      const verifierKey = loadOrCreateAuditKey(await mkdtemp(path.join(tmpdir(), 'ironlime-broker-audit-verifier-')));
+      await new AuditLog(database.knex, verifierKey).append({ stream: AGENT, at: new Date().toISOString(), actor: 'verifier:test', action: 'verdict', agentId: AGENT, details: {} });
+      await broker.admin.putNode(AGENT, { groups: ['rack4'] });
+      await broker.admin.revoke(AGENT, 'disk swapped');
+      const file = path.join(broker.dataDir, 'broker-audit.jsonl');
+      const exported = await runCli(['audit', 'export', '--broker', '--data-dir', broker.dataDir, '--database', url.toString(), '--out', file]);
+      expect(exported.code, exported.stderr).to.equal(0);
+      expect(readFileSync(file, 'utf8').trimEnd().split('\n')).to.have.length(3);
+      const verified = await runCli(['audit', 'verify', file, '--data-dir', broker.dataDir]);
+      expect(verified.code, verified.stdout).to.equal(0);
+      expect(verified.stdout).to.contain('valid: 2 record(s)');
+    } finally {
+      await broker.dispose();
+      await database.close();
+    }
   });
 });

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { RevocationMessage } from '../revocation/revocation-message.js';
 import { brokerAuditEvent, IN_PROCESS_ACTOR, VERIFIER_MESSAGE_ACTOR } from './broker-audit.js';
 import type { BrokerRepository } from './broker-repository.js';
-import type { Reinstatement } from './revocation-store.js';
+import { waitUntil, type Reinstatement } from './revocation-store.js';
 
 /**
  * The broker's revocations: a node revoked by an administrator, by a verifier's signed message or by
@@ -74,14 +74,17 @@ export class BrokerRevocations {
    * meanwhile stays: `RevocationStore.reinstate`): the node may attest again. Sessions and tokens
    * issued before now stay refused (`revocationRefusal`).
    */
-  reinstate(agentId: string, expectedVersion?: string, actor = IN_PROCESS_ACTOR): Promise<Reinstatement> {
-    return this.repository.recorded(
-      (rows) => rows.revocations.reinstate(agentId, this.now, expectedVersion),
-      (outcome) =>
-        outcome === 'reinstated'
+  async reinstate(agentId: string, expectedVersion?: string, actor = IN_PROCESS_ACTOR): Promise<Reinstatement> {
+    const { outcome, answerAt } = await this.repository.recorded(
+      (rows) => rows.revocations.recordReinstatement(agentId, this.now, expectedVersion),
+      (recorded) =>
+        recorded.outcome === 'reinstated'
           ? brokerAuditEvent({ actor, action: 'node.reinstate', agentId, details: expectedVersion === undefined ? {} : { version: expectedVersion }, at: this.now() })
           : undefined,
     );
+    // After the commit: the transaction (and PGlite's one connection) is not held for up to a second.
+    await waitUntil(answerAt, this.now);
+    return outcome;
   }
 
   /** Logs, at error, a withdrawal applied without its audit record (`BrokerRepository.recordedWithdrawal`). */

@@ -55,9 +55,19 @@ export class RevocationStore {
    * `expectedVersion` (from `versionInForce`, read earlier by the caller) ends only that revocation.
    */
   async reinstate(agentId: string, clock: () => number, expectedVersion?: string): Promise<Reinstatement> {
+    const { outcome, answerAt } = await this.recordReinstatement(agentId, clock, expectedVersion);
+    await waitUntil(answerAt, clock);
+    return outcome;
+  }
+
+  /**
+   * `reinstate` without its wait: the outcome, and (reinstated) when the reinstatement holds, a caller
+   * in a transaction waits for it once committed, so the row and the audit head are not held meanwhile.
+   */
+  async recordReinstatement(agentId: string, clock: () => number, expectedVersion?: string): Promise<{ readonly outcome: Reinstatement; readonly answerAt?: number }> {
     const version = expectedVersion ?? (await this.versionInForce(agentId));
     if (version === null) {
-      return 'not revoked';
+      return { outcome: 'not revoked' };
     }
     const at = clock();
     const updated = (await this.knex.raw(
@@ -68,14 +78,10 @@ export class RevocationStore {
     )) as { rows: { reinstated_at: string | number }[] };
     const recorded = updated.rows[0]?.reinstated_at;
     if (recorded !== undefined) {
-      const ahead = Number(recorded) - at;
-      if (ahead > 0) {
-        await new Promise((resolve) => setTimeout(resolve, ahead + 1));
-      }
-      return 'reinstated';
+      return { outcome: 'reinstated', answerAt: Number(recorded) };
     }
     const inForce = await this.knex('broker_revocations').select('agent_id').where({ agent_id: agentId }).whereNull('reinstated_at').first();
-    return inForce === undefined ? 'not revoked' : 'revoked again';
+    return { outcome: inForce === undefined ? 'not revoked' : 'revoked again' };
   }
 
   /**
@@ -88,5 +94,13 @@ export class RevocationStore {
       rows: { version: string }[];
     };
     return read.rows[0]?.version ?? null;
+  }
+}
+
+/** Resolves once `clock()` has passed `at` (a reinstatement recorded ahead of the clock), at once without `at`. */
+export async function waitUntil(at: number | undefined, clock: () => number): Promise<void> {
+  const ahead = at === undefined ? 0 : at - clock();
+  if (ahead > 0) {
+    await new Promise((resolve) => setTimeout(resolve, ahead + 1));
   }
 }

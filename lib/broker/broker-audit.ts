@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import type { AuditEvent } from '../audit/audit-record.js';
 import { certificateSubject } from '../auth/request-principal.js';
@@ -35,4 +36,18 @@ export function brokerAuditEvent(change: {
     agentId: change.agentId,
     details: change.details,
   };
+}
+
+/** The longest list, as JSON, a record keeps whole (an admin body may list 100,000 agent ids of 80 characters). */
+export const MAX_AUDITED_LIST_JSON = 16 * 1024;
+
+/**
+ * A list of names (a policy's agents or groups, a node's groups) as its record keeps it: whole when its
+ * JSON has at most `MAX_AUDITED_LIST_JSON` characters, else its `count` and the `sha256` of its JSON,
+ * so a record stays well under the 1 MiB an export line may hold (`MAX_AUDIT_LINE_BYTES`) and a genuine
+ * export always verifies.
+ */
+export function auditedList(list: readonly string[]): readonly string[] | { readonly count: number; readonly sha256: string } {
+  const text = JSON.stringify(list);
+  return text.length <= MAX_AUDITED_LIST_JSON ? list : { count: list.length, sha256: createHash('sha256').update(text).digest('hex') };
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
-import { brokerAuditEvent, IN_PROCESS_ACTOR } from './broker-audit.js';
+import { auditedList, brokerAuditEvent, IN_PROCESS_ACTOR } from './broker-audit.js';
 import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode, type CompiledNodeEntry } from './broker-node.js';
 import type { BrokerRepository } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
@@ -250,7 +250,7 @@ export class BrokerService {
     // The digest names the AK and policy texts stored (they may be megabytes: the record keeps their hash).
     await this.options.repository.recorded(
       (rows) => rows.putNode(record, digest),
-      () => brokerAuditEvent({ actor, action: 'node.put', agentId: record.agentId, details: { digest, groups: record.groups }, at }),
+      () => brokerAuditEvent({ actor, action: 'node.put', agentId: record.agentId, details: { digest, groups: auditedList(record.groups) }, at }),
     );
     this.nodes.keep({ digest, node });
   }
@@ -272,7 +272,7 @@ export class BrokerService {
     const at = this.now();
     await this.options.repository.recorded(
       (rows) => rows.putResource({ path, sealed, policy }),
-      () => brokerAuditEvent({ actor, action: 'resource.put', agentId: null, details: { resource: resourceName(path), policy }, at }),
+      () => brokerAuditEvent({ actor, action: 'resource.put', agentId: null, details: { resource: resourceName(path), policy: { ...policy, agents: auditedList(policy.agents), groups: auditedList(policy.groups) } }, at }),
     );
   }
 

@@ -93,6 +93,21 @@ forEachDatabase('broker: admin changes in the signed audit log', (fixture) => {
     await rm(verifierDir, { recursive: true, force: true });
   });
 
+  it('keeps a record of a policy listing thousands of nodes under the export line bound, so the export still verifies', async function () {
+    const agents = Array.from({ length: 20_000 }, (_, index) => `node-${String(index).padStart(74, '0')}`);
+    const big = { ...RESOURCE, tag: 'shared' };
+    await broker.admin.putResource(big, new Uint8Array([4]), { agents, groups: ['rack4'] });
+    await broker.admin.putNode(AGENT, { groups: agents });
+    const key = loadAuditKey(broker.dataDir);
+    const exported = await exportCollected(fixture.database.knex, key, {}, undefined, BROKER_AUDIT_TABLES);
+    const put = exported.records.filter((record) => record.action === 'resource.put').at(-1);
+    expect(put?.details).to.deep.include({ resource: 'node/disk-key/shared' });
+    expect(verifyAuditExport(exportText(exported), key.publicKey).valid).to.equal(true);
+    expect((put?.details['policy'] as Record<string, unknown>)['agents']).to.include({ count: 20_000 });
+    await broker.admin.deleteResource(big);
+    await broker.admin.deleteNode(AGENT);
+  });
+
   it('records nothing for a change that changed nothing (a second delete, a message applied before)', async function () {
     const before = Number((await fixture.database.knex('broker_audit_records').count({ n: '*' }))[0]?.n);
     expect((await refusal(broker.admin.deleteResource(RESOURCE))).remoteHttpStatus).to.equal(404);

@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditEvent } from '../audit/audit-record.js';
 import { refuseExpiredToken } from '../auth/api-token.js';
 import { principalOf } from '../auth/request-principal.js';
+import { isKeylimeAgentId } from '../http/validators.js';
 import { principalName } from '../auth/roles.js';
 import type { TokenRevocations } from '../auth/token-revocations.js';
 import { FLEET_STREAM } from './reserved-agent-ids.js';
@@ -60,7 +61,11 @@ export function recordedInTransaction(request: FastifyRequest): boolean {
 export function adminAuditEvent(request: FastifyRequest, status: number): AuditEvent {
   const principal = principalOf(request);
   if (principal === undefined) throw new Error(`${request.method} ${request.url} has no authenticated principal`);
-  const agentId = agentIdParam(request) ?? null;
+  // Only a valid agent id names a stream: a path's id is not yet validated when a refused request is
+  // recorded, and one PostgreSQL cannot store (a NUL) or longer than a stream made the record fail. Its
+  // request goes to the fleet stream, its id kept (JSON-escaped) in `details.params`.
+  const param = agentIdParam(request);
+  const agentId = param !== undefined && isKeylimeAgentId(param) ? param : null;
   return {
     stream: agentId ?? FLEET_STREAM,
     at: new Date().toISOString(),

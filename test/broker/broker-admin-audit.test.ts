@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -155,7 +155,8 @@ describe('ironlime audit export --broker: the broker\'s own log, checked by audi
     const database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: tmpdir(), searchPath: schema });
     const broker = await startTestBroker({}, database);
     try {
-      const verifierKey = loadOrCreateAuditKey(await mkdtemp(path.join(tmpdir(), 'ironlime-broker-audit-verifier-')));
+      await mkdir(`${broker.dataDir}-verifier`);
+      const verifierKey = loadOrCreateAuditKey(`${broker.dataDir}-verifier`);
       await new AuditLog(database.knex, verifierKey).append({ stream: AGENT, at: new Date().toISOString(), actor: 'verifier:test', action: 'verdict', agentId: AGENT, details: {} });
       await broker.admin.putNode(AGENT, { groups: ['rack4'] });
       await broker.admin.revoke(AGENT, 'disk swapped');
@@ -167,6 +168,7 @@ describe('ironlime audit export --broker: the broker\'s own log, checked by audi
       expect(verified.code, verified.stdout).to.equal(0);
       expect(verified.stdout).to.contain('valid: 2 record(s)');
     } finally {
+      await rm(`${broker.dataDir}-verifier`, { recursive: true, force: true });
       await broker.dispose();
       await database.close();
     }

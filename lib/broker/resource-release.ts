@@ -1,4 +1,4 @@
-import type { AccessFacts, BrokerRepository } from './broker-repository.js';
+import type { AccessFacts, BrokerRepository, StoredResource } from './broker-repository.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
 import { KbsError } from './kbs-errors.js';
 import type { ResourcePath } from './kbs-wire.js';
@@ -58,11 +58,39 @@ export class ResourceRelease {
    * reinstatement (`revocationRefusal`); the resource must exist and its policy allow the node (with
    * `required_claims`, the session's or every token submodule's vector must affirm each; a credential
    * without any vector is `TokenVerifierError`, so that a client attests again); with
-   * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`).
+   * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`), and
+   * everything before is checked again on the facts as they are once it answered.
    */
   async release(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
     const requester = await this.requester(path, credentials);
-    const facts = requester.facts;
+    let resource = this.allowed(requester, requester.facts);
+    if (resource.policy.verifier_standing === true) {
+      const standing = await (this.options.standing ?? NO_VERIFIER).refusal(requester.agentId, requester.facts.akTpm ?? requester.akTpm);
+      if (standing !== undefined) {
+        throw new KbsError('PolicyDeny', `node ${requester.agentId} is not in good standing: ${standing}`);
+      }
+      // The verifier may take up to its client's timeout to answer: a revocation, a deletion of the node
+      // or of the resource, or a policy change meanwhile must hold, so the facts are read and checked again.
+      resource = this.allowed(requester, await this.options.repository.tokenAccessFacts(path, requester.agentId));
+    }
+    const plaintext = this.options.vault.open(path, resource.sealed);
+    return encryptResource(plaintext, requester.teeKey);
+  }
+
+  /**
+   * The resource, when `facts` let the requester have it: its credential was issued with the node's
+   * stored AK (when this broker has one), the node's revocation does not refuse the credential, and the
+   * resource exists and its policy allows the node. @throws KbsError naming the refusal.
+   */
+  private allowed(requester: Requester, facts: AccessFacts): StoredResource {
+    if (facts.akTpm !== null && !sameAk(requester.akTpm, facts.akTpm)) {
+      throw new KbsError(
+        'TokenVerifierError',
+        requester.via === 'token'
+          ? `token was not issued for node ${requester.agentId}'s registered AK: attest again`
+          : `the session was not attested with node ${requester.agentId}'s registered AK: attest again`,
+      );
+    }
     const refusal = revocationRefusal(facts.revocation, requester.issuedAtMs, requester.via === 'session' ? 'milliseconds' : 'seconds');
     if (refusal !== undefined) {
       throw new KbsError('TokenVerifierError', `node ${requester.agentId} ${refusal}`);
@@ -70,28 +98,19 @@ export class ResourceRelease {
     if (facts.resource === undefined) {
       throw new KbsError('PluginNotFound', 'no such resource');
     }
-    const policy = facts.resource.policy;
-    const decision = decideResourceAccess(policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via, vectors: requester.vectors });
+    const decision = decideResourceAccess(facts.resource.policy, { agentId: requester.agentId, groups: facts.groups, via: requester.via, vectors: requester.vectors });
     if (!decision.allowed) {
       // A credential without a vector is unusable, not forbidden: 401 makes a KBS client attest again.
       throw new KbsError(decision.attestAgain ? 'TokenVerifierError' : 'PolicyDeny', decision.reason);
     }
-    if (policy.verifier_standing === true) {
-      const standing = await (this.options.standing ?? NO_VERIFIER).refusal(requester.agentId, facts.akTpm ?? requester.akTpm);
-      if (standing !== undefined) {
-        throw new KbsError('PolicyDeny', `node ${requester.agentId} is not in good standing: ${standing}`);
-      }
-    }
-    const plaintext = this.options.vault.open(path, facts.resource.sealed);
-    return encryptResource(plaintext, requester.teeKey);
+    return facts.resource;
   }
 
   /**
    * Who asks, and the facts about its node and the resource, in one database round trip: a bearer token
-   * is checked first (trusted issuer, ES256, times, affirming) and, when this broker has an AK for the
-   * node, its `ak_tpm` must be that AK (a token minted before the node was enrolled again with another
-   * AK is refused); else the session cookie must name an attested, unexpired session, attested with
-   * the node's stored AK when this broker has one (the same rule as a token's).
+   * is checked first (trusted issuer, ES256, times, affirming); else the session cookie must name an
+   * attested, unexpired session. Its AK is compared with the node's stored one by `allowed` (a token
+   * minted, or a session attested, before the node was enrolled again with another AK is refused).
    */
   private async requester(
     path: ResourcePath,
@@ -101,9 +120,6 @@ export class ResourceRelease {
     if (credentials.bearer !== undefined) {
       const token = await this.options.tokens.verify(credentials.bearer, this.options.now() / 1000);
       const facts = await repository.tokenAccessFacts(path, token.agentId);
-      if (facts.akTpm !== null && !sameAk(token.akTpm, facts.akTpm)) {
-        throw new KbsError('TokenVerifierError', `token was not issued for node ${token.agentId}'s registered AK: attest again`);
-      }
       return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, vectors: token.vectors, facts };
     }
     if (credentials.cookie !== undefined) {
@@ -112,9 +128,6 @@ export class ResourceRelease {
       const session = facts.session;
       if (session === undefined || session.attested === null) {
         throw new KbsError('TokenVerifierError', 'the session is not attested');
-      }
-      if (facts.akTpm !== null && !sameAk(session.attested.akTpm, facts.akTpm)) {
-        throw new KbsError('TokenVerifierError', `the session was not attested with node ${session.attested.agentId}'s registered AK: attest again`);
       }
       const teeKey = await this.options.teeKeys.parseText(session.attested.teePubkey);
       const vectors = session.attested.vector === null ? null : [{ source: 'the session', vector: session.attested.vector }];

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RevocationMessage } from '../revocation/revocation-message.js';
+import { AGENT_ID_MAX_LENGTH } from '../http/validators.js';
 import { brokerAuditEvent, IN_PROCESS_ACTOR, VERIFIER_MESSAGE_ACTOR } from './broker-audit.js';
 import type { BrokerRepository } from './broker-repository.js';
+import { KbsError } from './kbs-errors.js';
 import { waitUntil, type Reinstatement } from './revocation-store.js';
 
 /**
@@ -41,14 +43,21 @@ export class BrokerRevocations {
    * again — a replay, or a delivery retried past a reinstatement — is ignored; any other message
    * revokes, whatever its `event_time` (no clocks compared: a verifier behind the broker's clock, or
    * in another time zone, must not have a genuine failure ignored). `comm_error` messages do not revoke.
-   * True when the node was revoked.
+   * True when the node was revoked. @throws KbsError `SerdeError` for a message that cannot be stored
+   * (an agent id longer than any this broker holds, a NUL PostgreSQL text refuses).
    */
   async revokeByMessage(message: RevocationMessage): Promise<boolean> {
     if (message.type !== 'revocation') {
       return false;
     }
-    const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
     const reason = `verifier: ${message.event_id}`;
+    if (message.agent_id.length > AGENT_ID_MAX_LENGTH || `${message.agent_id}${reason}`.includes('\u0000')) {
+      // Refused for good (a 4xx the verifier's outbox does not retry), as retrying could never store it.
+      // Nothing is left trusted: no node has such an id, no policy lists one that long, and a token naming
+      // one with a NUL fails its own reads (500).
+      throw new KbsError('SerdeError', `a revocation message whose agent_id is over ${AGENT_ID_MAX_LENGTH} characters, or whose agent_id or event_id holds a NUL, cannot be stored`);
+    }
+    const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
     const at = this.now();
     const revoked = await this.repository.recordedWithdrawal(
       (rows) => rows.revocations.revokeOnce(message.agent_id, Math.floor(at / 1000), reason, digest),

@@ -3,6 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
+import { DeliveryRefused, finalRefusalStatus } from '../../lib/revocation/revocation-post.js';
+import { signRevocation, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import { numberArrayBody, timedHttpsCall } from '../helpers/timed-https-call.js';
 import { startTestBroker, type TestBroker } from './helpers/broker-fixture.js';
 
@@ -15,10 +17,10 @@ describe('broker: the public revocation route reads a small body, and none witho
   let dir: string;
   let withKey: TestBroker;
   let withoutKey: TestBroker;
+  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ironlime-revocation-body-'));
-    const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
     await writeFile(path.join(dir, 'revocation.pem'), keys.publicKey.export({ type: 'spki', format: 'pem' }).toString());
     withKey = await startTestBroker({ revocationCert: path.join(dir, 'revocation.pem') });
     withoutKey = await startTestBroker();
@@ -44,5 +46,28 @@ describe('broker: the public revocation route reads a small body, and none witho
     const problem = JSON.parse(reply.body) as { type: string; detail: string };
     expect(problem.type).to.match(/AdminAuth$/);
     expect(problem.detail).to.contain('no revocation certificate configured');
+  });
+
+  it('refuses for good (a 4xx the verifier\'s outbox does not retry) a signed message that can never be stored', async () => {
+    const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const message = (agentId: string, eventId: string): RevocationMessage => ({
+      type: 'revocation',
+      ip: null,
+      agent_id: agentId,
+      port: null,
+      tpm_policy: '{}',
+      meta_data: '{}',
+      event_time: 'Sun Dec  6 16:00:00 2026',
+      event_id: eventId,
+      severity_label: 'emergency',
+      context: '{}',
+    });
+    for (const [agentId, eventId] of [['a'.repeat(81), 'ima.file_hash_mismatch'], ['node\u0000one', 'ima.file_hash_mismatch'], ['node-one', 'ima\u0000']]) {
+      const reply = await revoke(withKey, JSON.stringify(signRevocation(message(agentId as string, eventId as string), privatePem)));
+      expect(finalRefusalStatus(new DeliveryRefused('refused', reply.status)), `${reply.status} ${reply.body}`).to.equal(401);
+      expect((JSON.parse(reply.body) as { type: string }).type).to.match(/SerdeError$/);
+    }
+    const stored = await revoke(withKey, JSON.stringify(signRevocation(message('a'.repeat(80), 'ima.file_hash_mismatch'), privatePem)));
+    expect(stored.status, 'the longest agent id is stored').to.equal(204);
   });
 });

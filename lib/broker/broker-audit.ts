@@ -51,3 +51,18 @@ export function auditedList(list: readonly string[]): readonly string[] | { read
   const text = JSON.stringify(list);
   return text.length <= MAX_AUDITED_LIST_JSON ? list : { count: list.length, sha256: createHash('sha256').update(text).digest('hex') };
 }
+
+/** The longest text (or JSON of another value) a record keeps whole: Keylime's `event_id`s and `event_time`s are a few dozen characters. */
+export const MAX_AUDITED_TEXT = 1024;
+
+/**
+ * A field of a verifier's message as its record keeps it: whole up to `MAX_AUDITED_TEXT` characters
+ * (as JSON when not a string), else its `length` and the `sha256` of its text. A signed message may
+ * hold up to 1 MiB, and a record over the 1 MiB an export line may hold would make the genuine export
+ * unverifiable; the record's `message_sha256` still names the whole message.
+ */
+export function auditedText(value: unknown): unknown {
+  if (value === undefined) return undefined;
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length <= MAX_AUDITED_TEXT ? value : { length: text.length, sha256: createHash('sha256').update(text).digest('hex') };
+}

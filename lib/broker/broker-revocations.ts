@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RevocationMessage } from '../revocation/revocation-message.js';
 import { AGENT_ID_MAX_LENGTH } from '../http/validators.js';
-import { brokerAuditEvent, IN_PROCESS_ACTOR, VERIFIER_MESSAGE_ACTOR } from './broker-audit.js';
+import { auditedText, brokerAuditEvent, IN_PROCESS_ACTOR, VERIFIER_MESSAGE_ACTOR } from './broker-audit.js';
 import type { BrokerRepository } from './broker-repository.js';
 import { KbsError } from './kbs-errors.js';
 import { waitUntil, type Reinstatement } from './revocation-store.js';
@@ -67,7 +67,7 @@ export class BrokerRevocations {
               actor: VERIFIER_MESSAGE_ACTOR,
               action: 'node.revoke',
               agentId: message.agent_id,
-              details: { reason, event_id: message.event_id, event_time: message.event_time, message_sha256: digest },
+              details: { reason: auditedText(reason), event_id: auditedText(message.event_id), event_time: auditedText(message.event_time), message_sha256: digest },
               at,
             })
           : undefined,

@@ -108,6 +108,16 @@ forEachDatabase('broker: admin changes in the signed audit log', (fixture) => {
     await broker.admin.deleteNode(AGENT);
   });
 
+  it('keeps a record of a verifier message with a long event_id under the export line bound, so the export still verifies', async function () {
+    const long = { ...MESSAGE, agent_id: 'long-event-node', event_id: `ima.${'x'.repeat(600 * 1024)}` };
+    expect(await broker.running.service.revocations.revokeByMessage(long)).to.equal(true);
+    const key = loadAuditKey(broker.dataDir);
+    const exported = await exportCollected(fixture.database.knex, key, { stream: 'long-event-node' }, undefined, BROKER_AUDIT_TABLES);
+    expect(exported.records.map((record) => record.action)).to.deep.equal(['node.revoke']);
+    expect(verifyAuditExport(exportText(exported), key.publicKey).valid).to.equal(true);
+    expect(exported.records[0]?.details['event_id']).to.include({ length: long.event_id.length });
+  });
+
   it('records nothing for a change that changed nothing (a second delete, a message applied before)', async function () {
     const before = Number((await fixture.database.knex('broker_audit_records').count({ n: '*' }))[0]?.n);
     expect((await refusal(broker.admin.deleteResource(RESOURCE))).remoteHttpStatus).to.equal(404);

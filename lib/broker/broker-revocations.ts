@@ -30,7 +30,7 @@ export class BrokerRevocations {
   async revoke(agentId: string, reason: string, actor = IN_PROCESS_ACTOR): Promise<void> {
     const at = this.now();
     await this.repository.recordedWithdrawal(
-      (rows) => rows.revocations.revoke(agentId, Math.floor(at / 1000), reason),
+      (rows) => rows.revocations.revoke(agentId, Math.floor(at / 1000), storableText(reason)),
       () => brokerAuditEvent({ actor, action: 'node.revoke', agentId, details: { reason }, at }),
       this.unaudited(agentId, 'revocation'),
     );
@@ -43,20 +43,20 @@ export class BrokerRevocations {
    * again — a replay, or a delivery retried past a reinstatement — is ignored; any other message
    * revokes, whatever its `event_time` (no clocks compared: a verifier behind the broker's clock, or
    * in another time zone, must not have a genuine failure ignored). `comm_error` messages do not revoke.
-   * True when the node was revoked. @throws KbsError `SerdeError` for a message that cannot be stored
-   * (an agent id longer than any this broker holds, a NUL PostgreSQL text refuses).
+   * True when the node was revoked. @throws KbsError `SerdeError` for a message whose agent id cannot be
+   * stored (longer than any this broker holds, or with a NUL, which PostgreSQL text refuses).
    */
   async revokeByMessage(message: RevocationMessage): Promise<boolean> {
     if (message.type !== 'revocation') {
       return false;
     }
-    const reason = `verifier: ${message.event_id}`;
-    if (message.agent_id.length > AGENT_ID_MAX_LENGTH || `${message.agent_id}${reason}`.includes('\u0000')) {
+    if (message.agent_id.length > AGENT_ID_MAX_LENGTH || message.agent_id.includes('\u0000')) {
       // Refused for good (a 4xx the verifier's outbox does not retry), as retrying could never store it.
       // Nothing is left trusted: no node has such an id, no policy lists one that long, and a token naming
       // one with a NUL fails its own reads (500).
-      throw new KbsError('SerdeError', `a revocation message whose agent_id is over ${AGENT_ID_MAX_LENGTH} characters, or whose agent_id or event_id holds a NUL, cannot be stored`);
+      throw new KbsError('SerdeError', `a revocation message whose agent_id is over ${AGENT_ID_MAX_LENGTH} characters or holds a NUL cannot be stored`);
     }
+    const reason = storableText(`verifier: ${message.event_id}`);
     const digest = createHash('sha256').update(JSON.stringify(message)).digest('hex');
     const at = this.now();
     const revoked = await this.repository.recordedWithdrawal(
@@ -105,4 +105,9 @@ export class BrokerRevocations {
   revocationInForce(agentId: string): Promise<string | null> {
     return this.repository.revocations.versionInForce(agentId);
   }
+}
+
+/** `text` as PostgreSQL text can hold it, each NUL (which it refuses) as U+FFFD: a revocation's reason never keeps it from being applied. */
+function storableText(text: string): string {
+  return text.replaceAll('\u0000', '\uFFFD');
 }

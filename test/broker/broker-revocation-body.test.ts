@@ -62,12 +62,21 @@ describe('broker: the public revocation route reads a small body, and none witho
       severity_label: 'emergency',
       context: '{}',
     });
-    for (const [agentId, eventId] of [['a'.repeat(81), 'ima.file_hash_mismatch'], ['node\u0000one', 'ima.file_hash_mismatch'], ['node-one', 'ima\u0000']]) {
-      const reply = await revoke(withKey, JSON.stringify(signRevocation(message(agentId as string, eventId as string), privatePem)));
+    for (const agentId of ['a'.repeat(81), 'node\u0000one']) {
+      const reply = await revoke(withKey, JSON.stringify(signRevocation(message(agentId, 'ima.file_hash_mismatch'), privatePem)));
       expect(finalRefusalStatus(new DeliveryRefused('refused', reply.status)), `${reply.status} ${reply.body}`).to.equal(401);
       expect((JSON.parse(reply.body) as { type: string }).type).to.match(/SerdeError$/);
     }
-    const stored = await revoke(withKey, JSON.stringify(signRevocation(message('a'.repeat(80), 'ima.file_hash_mismatch'), privatePem)));
-    expect(stored.status, 'the longest agent id is stored').to.equal(204);
+    const longest = await revoke(withKey, JSON.stringify(signRevocation(message('a'.repeat(80), 'ima.file_hash_mismatch'), privatePem)));
+    expect(longest.status, 'the longest agent id is stored').to.equal(204);
+    // A NUL in event_id (the revocation's reason) never keeps a node trusted: the node is revoked.
+    const nul = await revoke(withKey, JSON.stringify(signRevocation(message('node-nul-event', 'ima\u0000'), privatePem)));
+    expect(nul.status, nul.body).to.equal(204);
+    expect(await withKey.admin.revocationInForce('node-nul-event')).to.be.a('string');
+  });
+
+  it('applies an administrator\'s revocation whose reason holds a NUL (PostgreSQL text refuses it)', async () => {
+    await withKey.admin.revoke('node-nul-reason', 'disk\u0000swapped');
+    expect(await withKey.admin.revocationInForce('node-nul-reason')).to.be.a('string');
   });
 });

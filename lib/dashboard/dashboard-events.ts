@@ -26,12 +26,15 @@ export const MAX_QUEUED_BYTES = 1024 * 1024;
  * Server-sent events for one dashboard tab: every tick an `overview` event (the overview's counts)
  * and an `agents` event with the watched nodes whose row, as shown now, differs from what this stream
  * last sent (all of them on the first tick), and a `gone` event with the ids of watched nodes that are
- * not there (deleted, or never this viewer's to read), once each, all JSON. Each tick reads the watched rows by their key
+ * not there (deleted, or never this viewer's to read), once each, all JSON. A read that fails (the
+ * database down) is said once per outage in an `unavailable` event (`"rows"` or `"overview"`): the tab
+ * shows its rows and counts as unknown, not as last read; once the rows are read again every one is
+ * sent (or said gone) anew. Each tick reads the watched rows by their key
  * and judges them at its own time, so a row that failed, or whose PASS or `alive` went stale (which
  * writes nothing), is sent however many other rows of the fleet changed. One tick at a time per tab;
  * the overview (shared: `queries.overview` is `SharedOverview` in the routes) is sent when it arrives,
  * without holding the rows back, and asked again at the first tick after; a read that fails is
- * skipped (the next tick tries again). The stream ends when its connection
+ * tried again at the next tick. The stream ends when its connection
  * closes (also before the stream started: `onClose` is then called at once), its token expires, or
  * its client leaves more than `MAX_QUEUED_BYTES` unread, or when the function returned is called
  * (its slot was taken back).
@@ -51,6 +54,13 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let overviewPending = false;
+  /** What this stream said it cannot read now (`unavailable` events), each said once per outage. */
+  const unavailable = new Set<'overview' | 'rows'>();
+  const sayUnavailable = (part: 'overview' | 'rows'): void => {
+    if (closed || unavailable.has(part)) return;
+    unavailable.add(part);
+    out.write(`event: unavailable\ndata: ${JSON.stringify(part)}\n\n`);
+  };
   const close = (): void => {
     if (closed) return;
     closed = true;
@@ -86,15 +96,20 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
         .overview(options.tenant)
         .then(
           (overview) => {
+            unavailable.delete('overview');
             if (!closed) out.write(`event: overview\ndata: ${JSON.stringify(overview)}\n\n`);
           },
-          (error: unknown) => request.log.warn({ err: error }, 'dashboard events: overview query failed'),
+          (error: unknown) => {
+            request.log.warn({ err: error }, 'dashboard events: overview query failed');
+            sayUnavailable('overview');
+          },
         )
         .finally(() => (overviewPending = false));
     }
     try {
       const rows = await options.queries.nodesByIds(options.tenant, options.watched);
       if (closed) return;
+      unavailable.delete('rows');
       const changed: string[] = [];
       for (const row of rows) {
         const json = JSON.stringify(row);
@@ -116,6 +131,12 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
       if (gone.length > 0) out.write(`event: gone\ndata: ${JSON.stringify(gone)}\n\n`);
     } catch (error) {
       request.log.warn({ err: error }, 'dashboard events: query failed');
+      // The tab shows its rows as unknown until they are read again: then every one is sent (or said gone) anew.
+      if (!unavailable.has('rows')) {
+        sent.clear();
+        saidGone.clear();
+      }
+      sayUnavailable('rows');
     }
     if (!closed) timer = setTimeout(() => void tick(), options.tickMs);
   };

@@ -15,13 +15,42 @@
     live.setAttribute('data-state', state);
     live.textContent = text;
   }
+  // Rows shown in a colour nothing vouches for now: pending, "unknown", until the server sends them again.
+  function markRowsUnknown(why) {
+    document.querySelectorAll('[data-agent]').forEach(function (element) {
+      element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
+      element.classList.add('status-pending');
+      ['status', 'state'].forEach(function (name) {
+        var cell = element.querySelector('[data-field="' + name + '"]');
+        if (cell) cell.textContent = 'unknown: ' + why;
+      });
+    });
+  }
+  function markCountsUnknown() {
+    document.querySelectorAll('[data-count]').forEach(function (element) {
+      element.textContent = '?';
+    });
+  }
+  var opened = false;
   source.addEventListener('open', function () {
+    opened = true;
     setLive('on', 'live');
   });
   source.addEventListener('error', function () {
-    // A refused stream (503: no slot free) is not retried by the browser; a dropped one is.
+    // A refused stream (503: no slot free) is not retried by the browser; a dropped one is. A page
+    // whose live view never opened is the snapshot it was rendered as; one that was live no longer is.
+    if (opened) {
+      markRowsUnknown('live updates stopped');
+      markCountsUnknown();
+    }
     if (source.readyState === EventSource.CLOSED) setLive('off', 'live updates off (reload to refresh)');
     else setLive('off', 'live updates interrupted: retrying');
+  });
+  // The verifier could not read its database: what it last sent is not known to hold any more.
+  source.addEventListener('unavailable', function (event) {
+    if (JSON.parse(event.data) === 'rows') markRowsUnknown('the verifier cannot read its database');
+    else markCountsUnknown();
+    setLive('unavailable', 'live: the verifier cannot read its database, states unknown');
   });
   // Nodes failing (FAIL, liveness failed or unreachable) when the first overview came: more since is
   // flagged in the footer until a reload, also once they are back (the operator may not have seen them).

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
 import type { Knex } from 'knex';
+import { TokenRefused } from '../auth/api-token.js';
 import { authenticateRequest, checkToken, presentedToken, TOKEN_COOKIE } from '../auth/request-principal.js';
 import type { Principal } from '../auth/roles.js';
 import { refusedUnread } from '../http/before-body-checks.js';
@@ -91,11 +92,16 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       return sendPage(reply.code(code), errorPage(undefined, 'Error', status));
     });
 
-    /** The viewer, or a redirect to the login page (pages) / 401 (events) already sent. */
+    /**
+     * The viewer, or a redirect to the login page already sent when the request carries no credential
+     * that is admitted. A check that could not be made (the revocations unreadable: database down) is
+     * thrown, a 500 page: the viewer is not logged out, nor told their token is bad.
+     */
     const viewer = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
       try {
         return await authenticateRequest(request, verifiedClientCertificate(request), tokens, 'read');
-      } catch {
+      } catch (error) {
+        if (!(error instanceof TokenRefused || error instanceof ForbiddenError)) throw error;
         await reply.code(303).header('location', '/dashboard/login').send();
         return undefined;
       }
@@ -127,7 +133,9 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       try {
         await checkToken(token, tokens);
       } catch (error) {
-        return sendPage(reply.code(401), loginPage(error instanceof Error ? error.message : 'token refused'));
+        // Only a refusal is the token's fault; the database's error is not shown on the page.
+        if (!(error instanceof TokenRefused)) throw error;
+        return sendPage(reply.code(401), loginPage(error.message));
       }
       const maxAge = Math.max(0, Number(decodeJwt(token).exp) - Math.floor(Date.now() / 1000));
       return reply

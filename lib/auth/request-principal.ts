@@ -28,17 +28,23 @@ export function principalOf(request: FastifyRequest): Principal | undefined {
   return principals.get(request);
 }
 
-/** The bearer token of a request: `Authorization: Bearer …`, else the dashboard cookie. */
+/**
+ * The bearer token of a request: `Authorization: Bearer …`, else the dashboard cookie. Two dashboard
+ * cookies are refused: another origin of the host (plain HTTP, another port, a sibling domain) can set
+ * one with a longer path, which the browser sends first, to show its own token's fleet to the operator.
+ */
 export function presentedToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header === 'string' && /^bearer /i.test(header)) return checkedLength(header.slice(7).trim());
   const cookies = request.headers.cookie;
   if (typeof cookies !== 'string') return undefined;
-  for (const part of cookies.split(';')) {
-    const [name, ...value] = part.trim().split('=');
-    if (name === TOKEN_COOKIE) return checkedLength(value.join('='));
-  }
-  return undefined;
+  const values = cookies
+    .split(';')
+    .map((part) => part.trim().split('='))
+    .filter(([name]) => name === TOKEN_COOKIE)
+    .map(([, ...value]) => value.join('='));
+  if (values.length > 1) throw new TokenRefused(`token refused: more than one ${TOKEN_COOKIE} cookie (clear this site's cookies and log in again)`);
+  return values.length === 0 ? undefined : checkedLength(values[0] as string);
 }
 
 function checkedLength(token: string): string {

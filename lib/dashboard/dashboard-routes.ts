@@ -115,7 +115,8 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       return reply.header('content-type', type).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff').send(text);
     });
 
-    app.get('/dashboard/login', async (_request, reply) => sendPage(reply, loginPage(undefined)));
+    // A cookie that cannot be used (two of them: `presentedToken`) is named here, where its pages send the viewer.
+    app.get('/dashboard/login', async (request, reply) => sendPage(reply, loginPage(unusableCookie(request))));
 
     /**
      * Login CSRF: a page of another site could post its own token to the login form and have the
@@ -230,6 +231,17 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       return reply;
     });
   });
+}
+
+/** Why the request's dashboard cookie is refused before it is checked, if it is. */
+function unusableCookie(request: FastifyRequest): string | undefined {
+  try {
+    presentedToken(request);
+    return undefined;
+  } catch (error) {
+    if (error instanceof TokenRefused) return error.message;
+    throw error;
+  }
 }
 
 function sendPage(reply: FastifyReply, page: string): FastifyReply {

@@ -48,9 +48,10 @@
   });
   // The verifier could not read its database: what it last sent is not known to hold any more.
   source.addEventListener('unavailable', function (event) {
-    if (JSON.parse(event.data) === 'rows') markRowsUnknown('the verifier cannot read its database');
+    var rows = JSON.parse(event.data) === 'rows';
+    if (rows) markRowsUnknown('the verifier cannot read its database');
     else markCountsUnknown();
-    setLive('unavailable', 'live: the verifier cannot read its database, states unknown');
+    setLive('unavailable', 'live: the verifier cannot read its database, ' + (rows ? 'states' : 'counts') + ' unknown');
   });
   // Nodes failing (FAIL, liveness failed or unreachable) when the first overview came: more since is
   // flagged in the footer until a reload, also once they are back (the operator may not have seen them).

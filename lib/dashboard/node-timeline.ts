@@ -19,6 +19,14 @@ export interface TimelineEntry {
 
 /** Rows read per source: the newest rounds, liveness changes and admin actions. */
 const HISTORY_ROWS_SHOWN = 500;
+/**
+ * A round's history row keeps every failure, one per IMA line an agent sends (a quote reply may be
+ * 64 MiB): a round shows its first failures, each context cut at `MAX_CONTEXT_CHARS` of JSON, and
+ * its first distinct event ids; the database reads the rest and sends only the count.
+ */
+const FAILURES_SHOWN = 20;
+const EVENT_IDS_SHOWN = 20;
+const MAX_CONTEXT_CHARS = 4096;
 
 /**
  * The node's timeline from its last rounds and its audit stream: failures with their event ids and
@@ -40,10 +48,21 @@ export async function readNodeTimeline(knex: Knex, node: NodeRow, viewerTenant: 
 /** The node's last rounds, oldest first: state changes, failures, and runs of passes folded. */
 async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
   const rounds = (await knex('verifier_attestation_history')
-    .select('attempted_at', 'outcome', 'operational_state', 'failures')
+    .select('attempted_at', 'outcome', 'operational_state', knex.raw('jsonb_array_length(failures) as failure_count'))
+    .select(
+      knex.raw(
+        `(select coalesce(jsonb_agg(jsonb_build_object('event_id', s.f ->> 'event_id', 'context', left((s.f -> 'context')::text, ?), 'context_chars', length((s.f -> 'context')::text)) order by s.n), '[]'::jsonb)
+          from (select f, n from jsonb_array_elements(failures) with ordinality as t(f, n) order by n limit ?) s) as shown_failures`,
+        [MAX_CONTEXT_CHARS, FAILURES_SHOWN],
+      ),
+      knex.raw(
+        `array(select d.e from (select f ->> 'event_id' as e, min(n) as first from jsonb_array_elements(failures) with ordinality as t(f, n) group by 1) d where d.e is not null order by d.first limit ?) as event_ids`,
+        [EVENT_IDS_SHOWN],
+      ),
+    )
     .where({ agent_id: node.agentId, tenant: node.tenant })
     .orderBy('id', 'desc')
-    .limit(HISTORY_ROWS_SHOWN)) as { attempted_at: Date; outcome: string; operational_state: number; failures: unknown }[];
+    .limit(HISTORY_ROWS_SHOWN)) as { attempted_at: Date; outcome: string; operational_state: number; failure_count: number; shown_failures: ShownFailure[]; event_ids: string[] }[];
   const entries: TimelineEntry[] = [];
   // Oldest first, to see state changes and fold passes; `timeline` puts the newest first.
   let previousState: number | undefined;
@@ -62,17 +81,35 @@ async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
       }
       continue;
     }
-    const failures = (typeof round.failures === 'string' ? JSON.parse(round.failures) : round.failures) as { event_id: string; context: unknown }[];
     entries.push({
       at,
       kind: 'fail',
       title: round.outcome === 'retry' ? 'no answer (retry)' : 'fail',
-      eventIds: failures.map((failure) => failure.event_id),
-      detail: failures.length === 0 ? '' : JSON.stringify(failures.map((failure) => ({ event_id: failure.event_id, context: failure.context })), null, 1),
+      eventIds: round.event_ids,
+      detail: failureDetail(round.shown_failures, round.failure_count),
       count: 1,
     });
   }
   return entries;
+}
+
+/** A failure of a round as read for the timeline: its context's JSON text cut at `MAX_CONTEXT_CHARS`, and that text's length. */
+interface ShownFailure {
+  readonly event_id: string | null;
+  readonly context: string | null;
+  readonly context_chars: number | null;
+}
+
+/** The round's shown failures as JSON, and how many more it holds; '' for none. */
+function failureDetail(shown: readonly ShownFailure[], count: number): string {
+  if (count === 0) return '';
+  const failures = shown.map((failure) => ({
+    event_id: failure.event_id ?? undefined,
+    context:
+      failure.context === null ? undefined : (failure.context_chars ?? 0) <= MAX_CONTEXT_CHARS ? (JSON.parse(failure.context) as unknown) : { truncated: failure.context, chars: failure.context_chars },
+  }));
+  const more = count - shown.length;
+  return JSON.stringify(failures, null, 1) + (more > 0 ? `\n… and ${more.toLocaleString('en-US')} more failures` : '');
 }
 
 /**

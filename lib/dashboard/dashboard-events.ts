@@ -29,7 +29,8 @@ export const MAX_QUEUED_BYTES = 1024 * 1024;
  * not there (deleted, or never this viewer's to read), once each, all JSON. A read that fails (the
  * database down) is said once per outage in an `unavailable` event (`"rows"` or `"overview"`): the tab
  * shows its rows and counts as unknown, not as last read; once the rows are read again every one is
- * sent (or said gone) anew. Each tick reads the watched rows by their key
+ * sent (or said gone) anew. Every tick ends with a `tick` event (its period in ms), sent whatever
+ * changed: `dashboard.js` shows its rows as unknown when it hears none for a while. Each tick reads the watched rows by their key
  * and judges them at its own time, so a row that failed, or whose PASS or `alive` went stale (which
  * writes nothing), is sent however many other rows of the fleet changed. One tick at a time per tab;
  * the overview (shared: `queries.overview` is `SharedOverview` in the routes) is sent when it arrives,
@@ -138,7 +139,11 @@ export function streamDashboardEvents(request: FastifyRequest, reply: FastifyRep
       }
       sayUnavailable('rows');
     }
-    if (!closed) timer = setTimeout(() => void tick(), options.tickMs);
+    if (closed) return;
+    // Said every tick, whatever changed: a tab that hears none for a while (the verifier's host gone
+    // without closing the connection, a stalled process) stops vouching for its rows.
+    out.write(`event: tick\ndata: ${options.tickMs}\n\n`);
+    timer = setTimeout(() => void tick(), options.tickMs);
   };
   void tick();
   return () => {

@@ -52,10 +52,13 @@ describe('dashboard events: reads that fail (database down) are said, not left g
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(text.match(/event: agents\n/g) ?? [], text).to.have.length(1);
     expect(text).to.not.include('event: unavailable');
+    // Every tick is said, also those that changed nothing: a tab that hears none stops vouching for its rows.
+    expect(text.match(/event: tick\ndata: 50\n/g) ?? [], text).to.have.length.of.at.least(2);
     up = false;
     await new Promise((resolve) => setTimeout(resolve, 400));
     const down = text.slice(text.lastIndexOf('event: agents\n'));
     expect([...down.matchAll(/event: unavailable\ndata: (.*)\n/g)].map((match) => match[1]).sort(), down).to.deep.equal(['"overview"', '"rows"']);
+    expect(down.match(/event: tick\n/g) ?? [], down).to.have.length.of.at.least(2);
     up = true;
     await new Promise((resolve) => setTimeout(resolve, 400));
     const back = text.slice(text.lastIndexOf('event: unavailable\n'));

@@ -9,15 +9,18 @@
   document.querySelectorAll('[data-agent]').forEach(function (element) {
     watched.push('agent=' + encodeURIComponent(element.getAttribute('data-agent')));
   });
-  var source = new EventSource('/dashboard/events' + (watched.length > 0 ? '?' + watched.join('&') : ''));
+  var url = '/dashboard/events' + (watched.length > 0 ? '?' + watched.join('&') : '');
   function setLive(state, text) {
     if (!live) return;
     live.setAttribute('data-state', state);
     live.textContent = text;
   }
+  // Why the rows are unknown (until the stream sends them again), else undefined.
+  var rowsUnknown;
   // Rows shown in a colour nothing vouches for now: pending, "unknown", until the server sends them again.
   function markRowsUnknown(why) {
     document.querySelectorAll('[data-agent]').forEach(function (element) {
+      rowsUnknown = why;
       element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
       element.classList.add('status-pending');
       ['status', 'state'].forEach(function (name) {
@@ -31,28 +34,6 @@
       element.textContent = '?';
     });
   }
-  var opened = false;
-  source.addEventListener('open', function () {
-    opened = true;
-    setLive('on', 'live');
-  });
-  source.addEventListener('error', function () {
-    // A refused stream (503: no slot free) is not retried by the browser; a dropped one is. A page
-    // whose live view never opened is the snapshot it was rendered as; one that was live no longer is.
-    if (opened) {
-      markRowsUnknown('live updates stopped');
-      markCountsUnknown();
-    }
-    if (source.readyState === EventSource.CLOSED) setLive('off', 'live updates off (reload to refresh)');
-    else setLive('off', 'live updates interrupted: retrying');
-  });
-  // The verifier could not read its database: what it last sent is not known to hold any more.
-  source.addEventListener('unavailable', function (event) {
-    var rows = JSON.parse(event.data) === 'rows';
-    if (rows) markRowsUnknown('the verifier cannot read its database');
-    else markCountsUnknown();
-    setLive('unavailable', 'live: the verifier cannot read its database, ' + (rows ? 'states' : 'counts') + ' unknown');
-  });
   // Nodes failing (FAIL, liveness failed or unreachable) when the first overview came: more since is
   // flagged in the footer until a reload, also once they are back (the operator may not have seen them).
   var failingAtStart;
@@ -67,70 +48,127 @@
     line.classList.toggle('status-fail', mostMore > 0);
     news.textContent = mostMore > 0 ? ' (+' + mostMore + ' since this page opened: reload or see the overview)' : '';
   }
-  source.addEventListener('overview', function (event) {
-    var overview = JSON.parse(event.data);
-    var counts = {
-      total: overview.total,
-      PASS: overview.byStatus.PASS,
-      FAIL: overview.byStatus.FAIL,
-      PENDING: overview.byStatus.PENDING,
-      stale: overview.stalePasses,
-      perMinute: overview.attestationsLastMinute,
-      failuresHour: overview.failuresLastHour,
-      late: overview.lateRounds,
-      failing: overview.byStatus.FAIL + overview.byLiveness.failed + overview.byLiveness.unreachable,
-    };
-    overview.byState.forEach(function (row) {
-      counts['state-' + row.state] = row.count;
+  var opened = false;
+  var source;
+  // The stream ends every tick with a `tick` event (its period in ms). One silent for ten ticks and
+  // 5 s more (the verifier's host gone without closing the connection, which the browser may not
+  // notice for hours; a stalled process) vouches for nothing: its rows and counts are unknown, and a
+  // new stream is opened, which sends every row again.
+  var tickMs = 2000;
+  var silence;
+  function expectTick() {
+    clearTimeout(silence);
+    silence = setTimeout(function () {
+      markRowsUnknown('no live update for ' + Math.round((10 * tickMs + 5000) / 1000) + ' s');
+      markCountsUnknown();
+      setLive('off', 'live updates silent: reconnecting');
+      source.close();
+      connect();
+    }, 10 * tickMs + 5000);
+  }
+  function connect() {
+    source = new EventSource(url);
+    listen(source);
+  }
+  function listen(source) {
+    source.addEventListener('open', function () {
+      opened = true;
+      setLive('on', 'live');
+      expectTick();
     });
-    Object.keys(overview.byTrustLevel).forEach(function (level) {
-      counts['trust-' + level] = overview.byTrustLevel[level];
+    source.addEventListener('tick', function (event) {
+      var period = Number(event.data);
+      if (period > 0) tickMs = period;
+      expectTick();
     });
-    Object.keys(overview.byLiveness).forEach(function (status) {
-      counts['liveness-' + status] = overview.byLiveness[status];
+    source.addEventListener('error', function () {
+      // A refused stream (503: no slot free) is not retried by the browser; a dropped one is. A page
+      // whose live view never opened is the snapshot it was rendered as; one that was live no longer is.
+      clearTimeout(silence);
+      if (opened) {
+        markRowsUnknown('live updates stopped');
+        markCountsUnknown();
+      }
+      if (source.readyState === EventSource.CLOSED) setLive('off', 'live updates off (reload to refresh)');
+      else setLive('off', 'live updates interrupted: retrying');
     });
-    document.querySelectorAll('[data-count]').forEach(function (element) {
-      var key = element.getAttribute('data-count');
-      element.textContent = String(counts[key] === undefined ? 0 : counts[key]);
+    // The verifier could not read its database: what it last sent is not known to hold any more.
+    source.addEventListener('unavailable', function (event) {
+      var rows = JSON.parse(event.data) === 'rows';
+      if (rows) markRowsUnknown('the verifier cannot read its database');
+      else markCountsUnknown();
+      setLive('unavailable', 'live: the verifier cannot read its database, ' + (rows ? 'states' : 'counts') + ' unknown');
     });
-    showFailing(counts.failing);
-    setLive('on', 'live · ' + new Date().toLocaleTimeString());
-  });
-  // Shown nodes deleted since: no longer attested, so never left in the colour they had.
-  source.addEventListener('gone', function (event) {
-    JSON.parse(event.data).forEach(function (agentId) {
-      document.querySelectorAll('[data-agent]').forEach(function (element) {
-        if (element.getAttribute('data-agent') !== agentId) return;
-        element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
-        element.classList.add('status-pending');
-        ['status', 'state'].forEach(function (name) {
-          var cell = element.querySelector('[data-field="' + name + '"]');
-          if (cell) cell.textContent = 'no longer enrolled (reload to refresh)';
+    source.addEventListener('overview', function (event) {
+      var overview = JSON.parse(event.data);
+      var counts = {
+        total: overview.total,
+        PASS: overview.byStatus.PASS,
+        FAIL: overview.byStatus.FAIL,
+        PENDING: overview.byStatus.PENDING,
+        stale: overview.stalePasses,
+        perMinute: overview.attestationsLastMinute,
+        failuresHour: overview.failuresLastHour,
+        late: overview.lateRounds,
+        failing: overview.byStatus.FAIL + overview.byLiveness.failed + overview.byLiveness.unreachable,
+      };
+      overview.byState.forEach(function (row) {
+        counts['state-' + row.state] = row.count;
+      });
+      Object.keys(overview.byTrustLevel).forEach(function (level) {
+        counts['trust-' + level] = overview.byTrustLevel[level];
+      });
+      Object.keys(overview.byLiveness).forEach(function (status) {
+        counts['liveness-' + status] = overview.byLiveness[status];
+      });
+      document.querySelectorAll('[data-count]').forEach(function (element) {
+        var key = element.getAttribute('data-count');
+        element.textContent = String(counts[key] === undefined ? 0 : counts[key]);
+      });
+      showFailing(counts.failing);
+      // The counts are read, not the rows: the footer goes on saying why they are unknown.
+      if (rowsUnknown === undefined) setLive('on', 'live · ' + new Date().toLocaleTimeString());
+    });
+    // Shown nodes deleted since: no longer attested, so never left in the colour they had.
+    source.addEventListener('gone', function (event) {
+      rowsUnknown = undefined;
+      JSON.parse(event.data).forEach(function (agentId) {
+        document.querySelectorAll('[data-agent]').forEach(function (element) {
+          if (element.getAttribute('data-agent') !== agentId) return;
+          element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
+          element.classList.add('status-pending');
+          ['status', 'state'].forEach(function (name) {
+            var cell = element.querySelector('[data-field="' + name + '"]');
+            if (cell) cell.textContent = 'no longer enrolled (reload to refresh)';
+          });
         });
       });
     });
-  });
-  source.addEventListener('agents', function (event) {
-    JSON.parse(event.data).forEach(function (agent) {
-      document.querySelectorAll('[data-agent]').forEach(function (element) {
-        if (element.getAttribute('data-agent') !== agent.agentId) return;
-        element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
-        element.classList.add('status-' + agent.tone);
-        var fields = {
-          status: agent.status,
-          state: element.tagName === 'TR' || agent.state === null ? agent.label : agent.label + ' (' + agent.state + ')',
-          trust: agent.trustLevel,
-          seen: agent.lastSeen || '—',
-          failure: agent.lastFailure || '—',
-          attestations: String(agent.attestationCount),
-          success: agent.lastSuccess || '—',
-          event: agent.lastEventId || (element.tagName === 'TR' ? '' : '—'),
-        };
-        Object.keys(fields).forEach(function (name) {
-          var cell = element.querySelector('[data-field="' + name + '"]');
-          if (cell) cell.textContent = fields[name];
+    // After rows were unknown the stream sends every one of them again (all on a stream's first tick).
+    source.addEventListener('agents', function (event) {
+      rowsUnknown = undefined;
+      JSON.parse(event.data).forEach(function (agent) {
+        document.querySelectorAll('[data-agent]').forEach(function (element) {
+          if (element.getAttribute('data-agent') !== agent.agentId) return;
+          element.classList.remove('status-pass', 'status-fail', 'status-pending', 'status-live');
+          element.classList.add('status-' + agent.tone);
+          var fields = {
+            status: agent.status,
+            state: element.tagName === 'TR' || agent.state === null ? agent.label : agent.label + ' (' + agent.state + ')',
+            trust: agent.trustLevel,
+            seen: agent.lastSeen || '—',
+            failure: agent.lastFailure || '—',
+            attestations: String(agent.attestationCount),
+            success: agent.lastSuccess || '—',
+            event: agent.lastEventId || (element.tagName === 'TR' ? '' : '—'),
+          };
+          Object.keys(fields).forEach(function (name) {
+            var cell = element.querySelector('[data-field="' + name + '"]');
+            if (cell) cell.textContent = fields[name];
+          });
         });
       });
     });
-  });
+  }
+  connect();
 })();

@@ -72,7 +72,7 @@ function nodesHref(query: NodeQuery, change: Partial<NodeQuery>): string {
 export function nodeRowHtml(row: NodeRow): SafeHtml {
   return html`<tr data-agent="${row.agentId}" class="${statusClass(row.tone)}">
 <td><a href="/dashboard/nodes/${encodeURIComponent(row.agentId)}">${row.agentId}</a></td>
-<td data-field="state">${row.label}</td>
+<td data-field="state">${row.tableState}</td>
 <td data-field="trust">${row.trustLevel}</td>
 <td data-field="attestations">${row.attestationCount}</td>
 <td data-field="success">${row.lastSuccess ?? '—'}</td>

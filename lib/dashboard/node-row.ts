@@ -29,6 +29,11 @@ export interface NodeRow {
   readonly status: string;
   /** The state says PASS (or `alive`) but its last success (or answer) is older than the bound. */
   readonly stale: boolean;
+  /**
+   * The node table's state cell: the label, and after it the status when the row is stale — the
+   * label alone still reads "Get Quote" (or `alive`) and the colour alone would carry the verdict.
+   */
+  readonly tableState: string;
   /** The colour: `pass`, `fail`, `pending` or `live` (alive, no integrity evidence). */
   readonly tone: 'pass' | 'fail' | 'pending' | 'live';
   readonly trustLevel: ShownTrustLevel;
@@ -69,6 +74,10 @@ function staleWord(bound: number, what: string): string {
   return ` (stale: no ${what} within ${bound} s)`;
 }
 
+function tableState(label: string, status: string, stale: boolean): string {
+  return stale ? `${label} — ${status}` : label;
+}
+
 /** The dashboard's view of one row of `DashboardQueries`' node relation at `clock`. */
 export function nodeRow(row: Record<string, unknown>, clock: StatusClock): NodeRow {
   const common = {
@@ -90,11 +99,13 @@ export function nodeRow(row: Record<string, unknown>, clock: StatusClock): NodeR
     const liveness = shown.status;
     const tone = liveness === 'alive' ? 'live' : liveness === 'pending' ? 'pending' : 'fail';
     const status = livenessStatusWord(liveness) + (shown.stale ? staleWord(clock.bounds.liveness, 'liveness answer') : '');
-    return { ...common, state: null, label: `liveness check: ${liveness}, no integrity evidence`, status, stale: shown.stale, tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
+    const label = `liveness check: ${liveness}, no integrity evidence`;
+    return { ...common, state: null, label, status, stale: shown.stale, tableState: tableState(label, status, shown.stale), tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
   }
   const state = Number(row['operational_state']) as OperationalState;
   const shown = operatorStatus({ operationalState: state, lastSuccessfulAttestation: unixSecondsOrNull(row['last_successful_attestation']) ?? 0 }, clock.now, clock.bounds.pass);
   const tone = shown.attestationStatus === 'PASS' ? 'pass' : shown.attestationStatus === 'FAIL' ? 'fail' : 'pending';
   const status = shown.attestationStatus + (shown.stale ? staleWord(clock.bounds.pass, 'successful attestation') : '');
-  return { ...common, state, label: operationalStateLabel(state), status, stale: shown.stale, tone, liveness: null, integrityEvidence: null };
+  const label = operationalStateLabel(state);
+  return { ...common, state, label, status, stale: shown.stale, tableState: tableState(label, status, shown.stale), tone, liveness: null, integrityEvidence: null };
 }

@@ -14,6 +14,7 @@ const ROW: NodeRow = {
   label: 'Get Quote',
   status: 'PASS',
   stale: false,
+  tableState: 'Get Quote',
   tone: 'pass',
   trustLevel: 'hardware-tpm',
   liveness: null,

@@ -17,6 +17,7 @@ const PASSING: NodeRow = {
   label: 'Get Quote',
   status: 'PASS',
   stale: false,
+  tableState: 'Get Quote',
   tone: 'pass',
   trustLevel: 'unknown',
   liveness: null,

@@ -17,6 +17,7 @@ const PASSING: NodeRow = {
   label: 'Get Quote',
   status: 'PASS',
   stale: false,
+  tableState: 'Get Quote',
   tone: 'pass',
   trustLevel: 'unknown',
   liveness: null,
@@ -32,6 +33,15 @@ const PASSING: NodeRow = {
   port: 9002,
 };
 
+/** The same row once its PASS is older than the freshness bound (`nodeRow`). */
+const STALE: NodeRow = {
+  ...PASSING,
+  status: 'PENDING (stale: no successful attestation within 66 s)',
+  stale: true,
+  tableState: 'Get Quote — PENDING (stale: no successful attestation within 66 s)',
+  tone: 'pending',
+};
+
 /**
  * An open tab kept the colour of the last row it was sent: a stream whose reads then failed (the
  * database down) or that ended (the verifier gone, its token expired) left the row green, PASS, for as
@@ -43,7 +53,7 @@ describe('dashboard in headless Chromium: a live row nothing vouches for any mor
   let browser: Browser;
   let app: FastifyInstance;
   /** What the scripted stream does after its first `agents` event. */
-  let then: 'unavailable' | 'end' = 'unavailable';
+  let then: 'unavailable' | 'end' | 'stale' = 'unavailable';
   let streams = 0;
 
   before(async () => {
@@ -61,6 +71,7 @@ describe('dashboard in headless Chromium: a live row nothing vouches for any mor
       reply.raw.write(`event: agents\ndata: ${JSON.stringify([PASSING])}\n\n`);
       setTimeout(() => {
         if (then === 'unavailable') reply.raw.write('event: unavailable\ndata: "rows"\n\n');
+        else if (then === 'stale') reply.raw.write(`event: agents\ndata: ${JSON.stringify([STALE])}\n\n`);
         else reply.raw.destroy();
       }, 500);
       return reply;
@@ -77,8 +88,9 @@ describe('dashboard in headless Chromium: a live row nothing vouches for any mor
   for (const [how, expected] of [
     ['unavailable', 'unknown: the verifier cannot read its database'],
     ['end', 'unknown: live updates stopped'],
+    ['stale', STALE.tableState],
   ] as const) {
-    it(`a PASS row, then the stream ${how === 'end' ? 'ends' : 'says its reads fail'}: the row turns pending, "unknown"`, async () => {
+    it(`a PASS row, then the stream ${how === 'end' ? 'ends' : how === 'stale' ? 'sends it stale' : 'says its reads fail'}: the row turns pending and says why`, async () => {
       then = how;
       streams = 0;
       const { port } = app.server.address() as { port: number };

@@ -49,6 +49,8 @@ describe('dashboard: a stale PASS or alive shows as pending, as the status API s
 
     const table = await page('/dashboard/nodes');
     expect(table.body).to.match(/<tr data-agent="agent-000001" class="status-pending">/);
+    // Its state cell says why, not only its colour (it said "Get Quote").
+    expect(table.body).to.match(/<td data-field="state">Get Quote — PENDING \(stale: no successful attestation within \d+ s\)<\/td>/);
 
     const overview = await page('/dashboard');
     expect(overview.body).to.include('data-count="PASS">0<').and.include('data-count="PENDING">1<').and.include('data-count="stale">1<');
@@ -61,6 +63,9 @@ describe('dashboard: a stale PASS or alive shows as pending, as the status API s
     const node = await page('/dashboard/nodes/live-secret');
     expect(node.body).to.include('<dl class="node status-pending"').and.match(/data-field="status">PENDING \(stale: no liveness answer within \d+ s\)</);
     expect(node.body).to.not.include('status-live');
+
+    const table = await page('/dashboard/nodes?q=live-secret');
+    expect(table.body).to.match(/<td data-field="state">liveness check: pending, no integrity evidence — PENDING \(stale: no liveness answer within \d+ s\)<\/td>/);
 
     const overview = await page('/dashboard');
     expect(overview.body).to.include('data-count="liveness-alive">0<').and.include('data-count="liveness-pending">1<');
@@ -80,5 +85,6 @@ describe('dashboard: a stale PASS or alive shows as pending, as the status API s
     expect(sent, text.slice(0, 400)).to.have.length.above(0);
     expect(sent[sent.length - 1]).to.deep.include({ tone: 'pending' });
     expect(sent[sent.length - 1]?.status).to.match(/^PENDING \(stale/);
+    expect(sent[sent.length - 1]?.tableState).to.match(/^Get Quote — PENDING \(stale/);
   });
 });

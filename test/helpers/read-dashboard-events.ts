@@ -5,6 +5,7 @@ export interface SentRow {
   readonly agentId: string;
   readonly status: string;
   readonly tone: string;
+  readonly tableState: string;
 }
 
 /** The text a client of `path` (`/dashboard/events…`) reads in `ms` with `token` in its cookie: the stream's start and its first ticks. */

@@ -154,7 +154,7 @@
           element.classList.add('status-' + agent.tone);
           var fields = {
             status: agent.status,
-            state: element.tagName === 'TR' || agent.state === null ? agent.label : agent.label + ' (' + agent.state + ')',
+            state: element.tagName === 'TR' ? agent.tableState : agent.state === null ? agent.label : agent.label + ' (' + agent.state + ')',
             trust: agent.trustLevel,
             seen: agent.lastSeen || '—',
             failure: agent.lastFailure || '—',

@@ -16,8 +16,20 @@ export interface FreshnessSettings extends PullTiming {
 }
 
 /**
- * The default age past which a PASS is stale: two quote intervals (a round that was late, and the
+ * Seconds a push agent waits between two attestations: the verifier names `quoteInterval` in whole
+ * seconds, rounded up (`meta.seconds_to_next_attestation`: the Rust agent reads a u64), and an agent
+ * waits at least 1 s (`PushAgent`), so below a second it attests less often than a pull agent is polled.
+ */
+export function pushAttestationWaitSeconds(quoteInterval: number): number {
+  return Math.max(1, Math.ceil(quoteInterval));
+}
+
+/**
+ * The default age past which a PASS is stale: two attestation periods (a round that was late, and the
  * next one) plus the whole retry budget (every back-off delay before an unreachable agent is FAILED).
+ * The period is the longer of the pull loop's (`quoteInterval`) and a push agent's wait
+ * (`pushAttestationWaitSeconds`): one bound judges both, and at `quoteInterval` 0.4 with no retries a
+ * healthy push agent, attesting every second, was PENDING (stale) between its rounds.
  * An agent that has not passed within it is silent, or its verdicts are not being stored — either way
  * nothing vouches for it now.
  */
@@ -26,7 +38,7 @@ export function defaultFreshnessBound(settings: FreshnessSettings): number {
   for (let n = 1; n <= settings.maxRetries; n += 1) {
     budget += retryDelay(n, settings.retryInterval, settings.exponentialBackoff);
   }
-  return 2 * settings.quoteInterval + budget;
+  return 2 * Math.max(settings.quoteInterval, pushAttestationWaitSeconds(settings.quoteInterval)) + budget;
 }
 
 /** `settings.bound` when given, else the default. */

@@ -1,3 +1,4 @@
+import { pushAttestationWaitSeconds } from '../../attestation/freshness.js';
 import { countLines, type PushChoice } from '../../attestation/push-decision.js';
 import type { EvidenceBody, EvidenceCollected } from './push-dtos.js';
 import type { PushAttestation } from './push-repository.js';
@@ -113,7 +114,7 @@ export function evidenceAcknowledged(attestation: PushAttestation, body: Evidenc
         ...phaseTimes(attestation),
       },
     },
-    meta: { seconds_to_next_attestation: Math.ceil(quoteInterval) },
+    meta: { seconds_to_next_attestation: pushAttestationWaitSeconds(quoteInterval) },
   };
 }
 

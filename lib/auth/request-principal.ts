@@ -5,8 +5,13 @@ import { ForbiddenError } from '../http/http-errors.js';
 import { TokenRefused, verifyApiToken } from './api-token.js';
 import { principalAllows, principalName, type Permission, type Principal } from './roles.js';
 
-/** The dashboard's login cookie: the bearer token itself, HttpOnly, Secure, SameSite=Strict. */
-export const TOKEN_COOKIE = 'ironlime_token';
+/**
+ * The dashboard's login cookie: the bearer token itself, HttpOnly, Secure, SameSite=Strict. The
+ * `__Host-` prefix makes a browser take it only from a secure origin of this host, with `Path=/` and
+ * no `Domain` (RFC 6265bis §4.1.3.2): a plain-HTTP answer for the host (a network attacker) or a
+ * sibling domain cannot set one, as they could `ironlime_token`, which is no longer read.
+ */
+export const TOKEN_COOKIE = '__Host-ironlime_token';
 /** Longest Authorization header or cookie read: a token is well under 1 KiB. */
 const MAX_TOKEN_LENGTH = 4096;
 
@@ -29,13 +34,21 @@ export function principalOf(request: FastifyRequest): Principal | undefined {
 }
 
 /**
- * The bearer token of a request: `Authorization: Bearer …`, else the dashboard cookie. Two dashboard
- * cookies are refused: another origin of the host (plain HTTP, another port, a sibling domain) can set
- * one with a longer path, which the browser sends first, to show its own token's fleet to the operator.
+ * Where a request's token is read: the admin API reads only `Authorization`; the dashboard its cookie
+ * too. The cookie (`Path=/`, as `__Host-` requires) is sent with every request to the verifier's
+ * origin, the API's included, which does not take it: a browser's cookie acts on dashboard pages only.
  */
-export function presentedToken(request: FastifyRequest): string | undefined {
+export type TokenSource = 'header' | 'header-or-cookie';
+
+/**
+ * The bearer token of a request: `Authorization: Bearer …`, else (`header-or-cookie`) the dashboard
+ * cookie. Two dashboard cookies are refused: another secure origin of the host (another port) could
+ * set one to show its own token's fleet to the operator; the browser would send both.
+ */
+export function presentedToken(request: FastifyRequest, source: TokenSource): string | undefined {
   const header = request.headers.authorization;
   if (typeof header === 'string' && /^bearer /i.test(header)) return checkedLength(header.slice(7).trim());
+  if (source === 'header') return undefined;
   const cookies = request.headers.cookie;
   if (typeof cookies !== 'string') return undefined;
   const values = cookies
@@ -60,7 +73,8 @@ export function permissionOfMethod(method: string): Permission {
 
 /**
  * Admits a request as a principal: a client certificate verified by TLS (full access, as before
- * tokens), else a bearer token checked by `checkToken` (not revoked), whose role must allow `permission`.
+ * tokens), else a bearer token read from `source` and checked by `checkToken` (not revoked), whose
+ * role must allow `permission`.
  * Remembers the principal for `principalOf`.
  *
  * @throws ForbiddenError (403) without either, or when the role is too low; TokenRefused (401) for a bad token.
@@ -70,12 +84,13 @@ export async function authenticateRequest(
   certificate: PeerCertificate | undefined,
   tokens: TokenGate,
   permission: Permission,
+  source: TokenSource,
 ): Promise<Principal> {
   let principal: Principal;
   if (certificate !== undefined) {
     principal = { kind: 'certificate', subject: certificateSubject(certificate) };
   } else {
-    const token = presentedToken(request);
+    const token = presentedToken(request, source);
     if (token === undefined) throw new ForbiddenError('client certificate required');
     principal = await checkToken(token, tokens);
   }

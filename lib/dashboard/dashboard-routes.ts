@@ -99,7 +99,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
      */
     const viewer = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
       try {
-        return await authenticateRequest(request, verifiedClientCertificate(request), tokens, 'read');
+        return await authenticateRequest(request, verifiedClientCertificate(request), tokens, 'read', 'header-or-cookie');
       } catch (error) {
         if (!(error instanceof TokenRefused || error instanceof ForbiddenError)) throw error;
         await reply.code(303).header('location', '/dashboard/login').send();
@@ -141,7 +141,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       const maxAge = Math.max(0, Number(decodeJwt(token).exp) - Math.floor(Date.now() / 1000));
       return reply
         .code(303)
-        .header('set-cookie', `${TOKEN_COOKIE}=${token}; Path=/dashboard; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=Strict`)
+        .header('set-cookie', `${TOKEN_COOKIE}=${token}; Path=/; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=Strict`)
         .header('location', '/dashboard')
         .send();
     });
@@ -149,7 +149,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
     app.post('/dashboard/logout', { bodyLimit: NO_BODY_LIMIT, onRequest: sameOriginOnly }, async (_request, reply) =>
       reply
         .code(303)
-        .header('set-cookie', `${TOKEN_COOKIE}=; Path=/dashboard; Max-Age=0; HttpOnly; Secure; SameSite=Strict`)
+        .header('set-cookie', `${TOKEN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict`)
         .header('location', '/dashboard/login')
         .send(),
     );
@@ -214,7 +214,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
       if (principal === undefined) return reply;
       const watched = watchedNodes(request.query as Record<string, unknown>);
       if (watched === undefined) return reply.code(400).type('text/plain').send(`at most ${MAX_WATCHED_NODES} nodes per live view`);
-      const token = principal.kind === 'token' ? presentedToken(request) : undefined;
+      const token = principal.kind === 'token' ? presentedToken(request, 'header-or-cookie') : undefined;
       // A token is checked again on every tick: the stream ends when it expires or is revoked; a client
       // certificate too: the stream ends when it expires.
       const stillValid =
@@ -236,7 +236,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
 /** Why the request's dashboard cookie is refused before it is checked, if it is. */
 function unusableCookie(request: FastifyRequest): string | undefined {
   try {
-    presentedToken(request);
+    presentedToken(request, 'header-or-cookie');
     return undefined;
   } catch (error) {
     if (error instanceof TokenRefused) return error.message;

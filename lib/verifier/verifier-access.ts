@@ -48,7 +48,7 @@ export function createVerifierAccess(dataDir: string, knex: Knex): VerifierAcces
     auditKey,
     auditLog: new AuditLog(knex, auditKey),
     admit: async (request, certificate) => {
-      const principal = await authenticateRequest(request, certificate, tokens, permissionOfMethod(request.method));
+      const principal = await authenticateRequest(request, certificate, tokens, permissionOfMethod(request.method), 'header');
       const agentId = agentIdParam(request);
       if (principal.kind === 'token' && agentId !== undefined) {
         const liveness = isLivenessRoute(request);

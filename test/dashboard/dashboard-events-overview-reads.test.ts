@@ -10,7 +10,7 @@ function openEvents(url: string, ca: string, token: string): { socket: TLSSocket
   const { hostname, port } = new URL(url);
   let text = '';
   const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
-    socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: ironlime_token=${token}\r\n\r\n`);
+    socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: __Host-ironlime_token=${token}\r\n\r\n`);
   });
   socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
   socket.on('error', () => undefined);

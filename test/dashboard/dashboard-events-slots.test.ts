@@ -10,7 +10,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function openEvents(url: string, ca: string, token: string): { socket: TLSSocket; first: Promise<string> } {
   const { hostname, port } = new URL(url);
   const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
-    socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: ironlime_token=${token}\r\n\r\n`);
+    socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: __Host-ironlime_token=${token}\r\n\r\n`);
   });
   const first = new Promise<string>((resolve, reject) => {
     socket.once('data', (chunk: Buffer) => resolve(chunk.toString()));
@@ -50,7 +50,7 @@ describe('dashboard events: stream slots', function () {
       await Promise.all(
         Array.from({ length: 40 }, () => new Promise<void>((resolve) => {
           const socket = connect({ host: hostname, port: Number(port), ca: suite.verifier.caCert, servername: 'localhost' }, () => {
-            socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: ironlime_token=${tenantA}\r\n\r\n`);
+            socket.write(`GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\nCookie: __Host-ironlime_token=${tenantA}\r\n\r\n`);
             socket.destroy();
             resolve();
           });

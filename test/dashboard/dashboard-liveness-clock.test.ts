@@ -36,7 +36,7 @@ describe('dashboard: a liveness node judged on the clock its last answer was dat
     try {
       const token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
       const get = (path: string, headers: Record<string, string>) => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', path, headers);
-      const page = (path: string) => get(path, { cookie: `ironlime_token=${token}` });
+      const page = (path: string) => get(path, { cookie: `__Host-ironlime_token=${token}` });
       const bound = Number(JSON.parse((await get('/v2.3/liveness/silent-node', { authorization: `Bearer ${token}` })).body).results.freshness_bound);
       await storeLivenessState(liveness, 'silent-node', { status: 'alive', misses: 0, lastSeen: databaseNow - bound - 30, lastFailure: null });
 

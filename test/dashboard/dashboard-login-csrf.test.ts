@@ -30,7 +30,7 @@ describe('dashboard login and logout: cross-site forms are refused', function ()
     }
     const own = await post('/dashboard/login', { origin: new URL(suite.verifier.url).origin }, `token=${token}`);
     expect(own.status).to.equal(303);
-    expect(String(own.headers['set-cookie'])).to.include(`ironlime_token=${token}`);
+    expect(String(own.headers['set-cookie'])).to.include(`__Host-ironlime_token=${token}`);
     expect((await post('/dashboard/login', {}, `token=${token}`)).status).to.equal(303);
   });
 

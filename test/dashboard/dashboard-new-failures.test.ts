@@ -32,7 +32,7 @@ describe('dashboard in headless Chromium: a failure off the page is flagged in t
     const token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     try {
-      await context.addCookies([{ name: 'ironlime_token', value: token, url: suite.verifier.url }]);
+      await context.addCookies([{ name: '__Host-ironlime_token', value: token, url: suite.verifier.url }]);
       const page = await context.newPage();
       await page.goto(`${suite.verifier.url}/dashboard/nodes?sort=id&dir=asc&page=1`);
       expect(await page.locator('tr[data-agent]').count()).to.equal(50);
@@ -57,7 +57,7 @@ describe('dashboard in headless Chromium: a failure off the page is flagged in t
     const token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     try {
-      await context.addCookies([{ name: 'ironlime_token', value: token, url: suite.verifier.url }]);
+      await context.addCookies([{ name: '__Host-ironlime_token', value: token, url: suite.verifier.url }]);
       const page = await context.newPage();
       await page.goto(`${suite.verifier.url}/dashboard/nodes/agent-000021`);
       expect(await page.textContent('dd[data-field="status"]')).to.equal('PASS');

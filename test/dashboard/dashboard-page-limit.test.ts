@@ -37,7 +37,7 @@ describe('dashboard pages: a bounded number made at once', function () {
     try {
       // Every page's node-table query now waits on PostgreSQL until the lock goes: as a slow database would.
       await trx.raw('lock table verifier_agents in access exclusive mode');
-      const loads = Array.from({ length: 40 }, () => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', { cookie: `ironlime_token=${token}` }));
+      const loads = Array.from({ length: 40 }, () => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', { cookie: `__Host-ironlime_token=${token}` }));
       await new Promise((resolve) => setTimeout(resolve, 2000));
       expect(inFlight.size).to.equal(2);
       await trx.commit();
@@ -61,7 +61,7 @@ describe('dashboard pages: a bounded number made at once', function () {
     const trx = await locker.transaction();
     try {
       await trx.raw('lock table verifier_agents in access exclusive mode');
-      const cookie = { cookie: `ironlime_token=${token}` };
+      const cookie = { cookie: `__Host-ironlime_token=${token}` };
       // Two pages are made (their queries wait on the lock); 32 wait for a turn, and their clients hang up.
       const held = [0, 1].map(() => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', cookie));
       await new Promise((resolve) => setTimeout(resolve, 500));

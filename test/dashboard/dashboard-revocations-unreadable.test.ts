@@ -23,7 +23,7 @@ describe('dashboard: a revocation that cannot be read is an error page, not a lo
 
   it('pages, live updates and the login form answer 500 without the database error while the revocations cannot be read', async () => {
     const knex = suite.database.database.knex;
-    const cookie = { cookie: `ironlime_token=${token}` };
+    const cookie = { cookie: `__Host-ironlime_token=${token}` };
     expect((await call('GET', '/dashboard', cookie)).status).to.equal(200);
     await knex.schema.renameTable('api_token_revocations', 'api_token_revocations_away');
     try {

@@ -36,7 +36,7 @@ describe('dashboard: a stale PASS or alive shows as pending, as the status API s
   });
 
   const get = (path: string, headers: Record<string, string>) => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', path, headers);
-  const page = (path: string) => get(path, { cookie: `ironlime_token=${token}` });
+  const page = (path: string) => get(path, { cookie: `__Host-ironlime_token=${token}` });
 
   it('the API says PENDING and stale: the node page, the table and the overview say so too (they said PASS in green)', async () => {
     const api = JSON.parse((await get('/v2.3/agents/agent-000001', { authorization: `Bearer ${token}` })).body).results;

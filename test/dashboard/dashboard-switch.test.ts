@@ -33,8 +33,8 @@ describe('dashboard on and off, login and static files (in-process verifier)', f
       const token = await issueApiToken({ subject: 's', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(dataDir).privateKey);
       const login = await app.inject({ method: 'POST', url: '/dashboard/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${token}` });
       expect(login.statusCode).to.equal(303);
-      expect(login.headers['set-cookie']).to.match(new RegExp(`^ironlime_token=${token}; Path=/dashboard; Max-Age=(600|599); HttpOnly; Secure; SameSite=Strict$`));
-      const page = await app.inject({ method: 'GET', url: '/dashboard/nodes?q=%3Cscript%3E&sort=nonsense&page=-3', headers: { cookie: `ironlime_token=${token}` } });
+      expect(login.headers['set-cookie']).to.match(new RegExp(`^__Host-ironlime_token=${token}; Path=/; Max-Age=(600|599); HttpOnly; Secure; SameSite=Strict$`));
+      const page = await app.inject({ method: 'GET', url: '/dashboard/nodes?q=%3Cscript%3E&sort=nonsense&page=-3', headers: { cookie: `__Host-ironlime_token=${token}` } });
       expect(page.statusCode).to.equal(200);
       expect(page.headers['content-security-policy']).to.include("default-src 'self'");
       expect(page.body).to.include('value="&lt;script&gt;"').and.not.include('<script>alert');
@@ -44,7 +44,7 @@ describe('dashboard on and off, login and static files (in-process verifier)', f
       expect(refused.body).to.include('token refused');
       const script = await app.inject({ method: 'GET', url: '/dashboard/static/dashboard.js' });
       expect(script.headers['content-type']).to.equal('text/javascript; charset=utf-8');
-      expect(script.body).to.include("new EventSource('/dashboard/events' +");
+      expect(script.body).to.include("var url = '/dashboard/events' +").and.include('new EventSource(url)');
       expect((await app.inject({ method: 'GET', url: '/dashboard/static/..%2Fdashboard-routes.js' })).statusCode).to.equal(404);
       const missing = await app.inject({ method: 'GET', url: '/dashboard/nodes/nobody', headers: { authorization: `Bearer ${token}` } });
       expect(missing.statusCode).to.equal(404);

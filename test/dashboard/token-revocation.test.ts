@@ -28,7 +28,7 @@ describe('verifier admin API: revoking a bearer token (DELETE /v2.x/tokens/{jti}
     const other = await fleet.token('operator', 'default');
     const admin = await fleet.token('admin', 'tenant-b');
     expect((await fleet.call('GET', '/v2.3/agents', bearer(leaked))).status).to.equal(200);
-    const cookie = { cookie: `ironlime_token=${leaked}` };
+    const cookie = { cookie: `__Host-ironlime_token=${leaked}` };
     expect((await fleet.call('GET', '/dashboard', cookie)).status).to.equal(200);
 
     const revoked = await fleet.call('DELETE', `/v2.3/tokens/${String(decodeJwt(leaked).jti)}`, bearer(admin));

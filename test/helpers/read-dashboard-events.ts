@@ -14,7 +14,7 @@ export function readDashboardEvents(url: string, ca: string, path: string, token
   return new Promise((resolve, reject) => {
     let text = '';
     const socket = connect({ host: hostname, port: Number(port), ca, servername: 'localhost' }, () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nCookie: ironlime_token=${token}\r\n\r\n`);
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nCookie: __Host-ironlime_token=${token}\r\n\r\n`);
     });
     socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
     socket.on('error', reject);

@@ -49,11 +49,11 @@ const STALE: NodeRow = {
  * itself is real (`nodesPage`, `dashboard.js`); the stream is scripted.
  */
 describe('dashboard in headless Chromium: a live row nothing vouches for any more is unknown, not green', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let browser: Browser;
   let app: FastifyInstance;
   /** What the scripted stream does after its first `agents` event. */
-  let then: 'unavailable' | 'end' | 'stale' = 'unavailable';
+  let then: 'unavailable' | 'end' | 'stale' | 'refused' = 'unavailable';
   let streams = 0;
 
   before(async () => {
@@ -65,7 +65,7 @@ describe('dashboard in headless Chromium: a live row nothing vouches for any mor
     app.get('/dashboard/events', (_request, reply) => {
       streams += 1;
       // Reconnections are refused, as a stream without a free slot is: the browser gives up.
-      if (streams > 1) return reply.code(503).type('text/plain').send('too many live views open');
+      if (streams > 1 || then === 'refused') return reply.code(503).type('text/plain').send('too many live views open');
       reply.hijack();
       reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
       reply.raw.write(`event: agents\ndata: ${JSON.stringify([PASSING])}\n\n`);
@@ -83,6 +83,24 @@ describe('dashboard in headless Chromium: a live row nothing vouches for any mor
   after(async () => {
     await browser?.close();
     await app?.close();
+  });
+
+  it('a PASS row whose live view was refused (no slot free) turns pending, "unknown", once no stream vouched for it for 25 s', async () => {
+    then = 'refused';
+    streams = 0;
+    const { port } = app.server.address() as { port: number };
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${port}/dashboard/nodes`);
+      const row = page.locator('tr[data-agent="agent-1"]');
+      await row.and(page.locator('.status-pass')).waitFor({ timeout: 10_000 });
+      // Ten ticks of 2 s (no stream said its period) and 5 s.
+      await row.and(page.locator('.status-pending')).waitFor({ timeout: 60_000 });
+      expect(await row.locator('[data-field="state"]').textContent()).to.equal('unknown: live updates off (reload to refresh)');
+      expect(streams).to.equal(1);
+    } finally {
+      await page.close();
+    }
   });
 
   for (const [how, expected] of [

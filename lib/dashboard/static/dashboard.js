@@ -50,20 +50,26 @@
   }
   var opened = false;
   var source;
-  // The stream ends every tick with a `tick` event (its period in ms). One silent for ten ticks and
-  // 5 s more (the verifier's host gone without closing the connection, which the browser may not
-  // notice for hours; a stalled process) vouches for nothing: its rows and counts are unknown, and a
-  // new stream is opened, which sends every row again.
+  // The stream ends every tick with a `tick` event (its period in ms). Ten ticks and 5 s more without
+  // one (from the page's load, or the last) and nothing vouches for the rows and counts: they are
+  // unknown. A stream still open (the verifier's host gone without closing the connection, which the
+  // browser may not notice for hours; a stalled process) is replaced by a new one, which sends every
+  // row again; a page whose stream was refused or given up stays unknown until it is reloaded.
   var tickMs = 2000;
   var silence;
   function expectTick() {
     clearTimeout(silence);
     silence = setTimeout(function () {
-      markRowsUnknown('no live update for ' + Math.round((10 * tickMs + 5000) / 1000) + ' s');
       markCountsUnknown();
+      if (source.readyState === EventSource.CLOSED) {
+        markRowsUnknown('live updates off (reload to refresh)');
+        return;
+      }
+      markRowsUnknown('no live update for ' + Math.round((10 * tickMs + 5000) / 1000) + ' s');
       setLive('off', 'live updates silent: reconnecting');
       source.close();
       connect();
+      expectTick();
     }, 10 * tickMs + 5000);
   }
   function connect() {
@@ -83,8 +89,8 @@
     });
     source.addEventListener('error', function () {
       // A refused stream (503: no slot free) is not retried by the browser; a dropped one is. A page
-      // whose live view never opened is the snapshot it was rendered as; one that was live no longer is.
-      clearTimeout(silence);
+      // whose live view never opened is the snapshot it was rendered as until `expectTick` gives up on
+      // it; one that was live no longer is.
       if (opened) {
         markRowsUnknown('live updates stopped');
         markCountsUnknown();
@@ -171,4 +177,5 @@
     });
   }
   connect();
+  expectTick();
 })();

@@ -1,4 +1,5 @@
 import type { AgentAttestationState } from './agent-state.js';
+import { pushAttestationWaitSeconds } from './freshness.js';
 import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } from './internal/failure.js';
 import { recordFailures } from './internal/failure-record.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
@@ -115,7 +116,7 @@ export function decidePushException(
  * Phase 1 refused because the agent offers no log its policy needs (`PushRefusal.missingLog`): FAILED
  * with `internal.verifier.no_quote`, as a pull agent that cannot answer with the evidence asked for,
  * so the agent is not left on its last PASS until its silence timeout names it unreachable. Not while
- * its last evidence (or its enrolment) is under two quote intervals old: an agent offers the logs it
+ * its last evidence (or its enrolment) is under two of its waits old (`pushAttestationWaitSeconds`): an agent offers the logs it
  * could read, and one read that failed on the node (no file descriptor free, say) would otherwise fail
  * it for good over a phase 1 its next attempt gets right; refused, it tries again. Undefined then, and
  * when it is not attesting (already failed, stopped). Times in Unix seconds.
@@ -130,8 +131,9 @@ export function decidePushMissingLog(
     return undefined;
   }
   const last = Math.max(state.lastReceivedQuote, timing.enrolledAt);
-  // The stored time is in whole seconds, up to one before the evidence came.
-  if (timing.now - last < 2 * timing.quoteInterval + 1) {
+  // Two of the agent's waits (`quoteInterval` rounded up, at least 1 s: below a second it attests less
+  // often than that); the stored time is in whole seconds, up to one before the evidence came.
+  if (timing.now - last < 2 * pushAttestationWaitSeconds(timing.quoteInterval) + 1) {
     return undefined;
   }
   return failedBy(state, internalVerifierFailure(InternalVerifierEvent.NO_QUOTE, { message }), null, severity);

@@ -133,7 +133,7 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     expect(decidePushSilence({ ...state, operationalState: OperationalState.FAILED }, 900, 2000, timing, severity)).to.equal(undefined);
   });
 
-  it('fails an agent offering no log its policy needs only once two quote intervals and a second have passed since its last evidence or enrolment, and only while it attests', function () {
+  it('fails an agent offering no log its policy needs only once two of its waits (quote intervals, whole seconds, at least 1) and a second have passed since its last evidence or enrolment, and only while it attests', function () {
     const severity = compileSeverityPolicy();
     const state = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
     const at = (now: number, enrolledAt = 900) => ({ enrolledAt, now, quoteInterval: 2 });
@@ -143,6 +143,11 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     expect(failed?.history.failures[0]?.event_id).to.equal('internal.verifier.no_quote');
     expect(decidePushMissingLog({ ...state, lastReceivedQuote: 800 }, at(1004, 1000), 'no ima_log', severity), 'counted from a later enrolment').to.equal(undefined);
     expect(decidePushMissingLog({ ...state, operationalState: OperationalState.FAILED }, at(2000), 'no ima_log', severity)).to.equal(undefined);
+    // Below a second the agent is told to wait 1 s (whole seconds, at least one): two of those, not 2 × 0.4
+    // (a healthy agent whose one log read failed was failed for good at its next attempt).
+    const fast = (now: number) => ({ enrolledAt: 900, now, quoteInterval: 0.4 });
+    expect(decidePushMissingLog(state, fast(1002.9), 'no ima_log', severity)).to.equal(undefined);
+    expect(decidePushMissingLog(state, fast(1003), 'no ima_log', severity)?.state.operationalState).to.equal(OperationalState.FAILED);
   });
 
   it('does not fail an agent for silence the verifier\'s database outage overlapped before the timeout, plus the agents\' way back, after its end', function () {

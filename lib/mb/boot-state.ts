@@ -1,6 +1,6 @@
 import type { BootEvent } from './boot-events.js';
 import * as ev from './internal/event-types.js';
-import { KERNEL_CMDLINE_PREFIX } from './internal/kernel-cmdline-pattern.js';
+import { grubString } from './internal/grub-strings.js';
 import { configVariableMeasurements } from './internal/secure-boot-variables.js';
 
 /**
@@ -51,7 +51,7 @@ export function efiAppDigests(events: readonly BootEvent[]): string[] {
 
 /** A kernel command line GRUB measured, as Keylime reads it and as the event holds it. */
 export interface KernelCommandLine {
-  /** The text after `kernel_cmdline: `, GRUB's one trailing NUL dropped. */
+  /** The text after `kernel_cmdline: ` (or `grub_kernel_cmdline `), GRUB's one trailing NUL dropped. */
   readonly text: string;
   /** The same with the NUL kept (what refstates made by ironlime before 2026-12 escape). */
   readonly rawText: string;
@@ -59,16 +59,19 @@ export interface KernelCommandLine {
 }
 
 /**
- * Kernel command lines GRUB measured into PCR 8 (`kernel_cmdline: …` EV_IPL strings). GRUB measures
- * the string with its terminating NUL; Keylime's event-log parser drops one trailing NUL from every
- * string (keylime/mba/elparsing/tpm2_tools_elparser.py, `__unescape_eventlog`), and its
+ * Kernel command lines GRUB measured into PCR 8 (`kernel_cmdline: …` EV_IPL strings, or
+ * `grub_kernel_cmdline …` from Red Hat's older GRUB patches: the same measurement, so both count,
+ * and a log with one of each has two). GRUB measures the string with its terminating NUL; Keylime's
+ * event-log parser drops one trailing NUL from every string
+ * (keylime/mba/elparsing/tpm2_tools_elparser.py, `__unescape_eventlog`), and its
  * `create_mb_refstate` escapes and its policy matches that text, so `text` is the same.
  */
 export function kernelCommandLines(events: readonly BootEvent[]): KernelCommandLine[] {
   const out: KernelCommandLine[] = [];
   for (const e of events) {
-    if (e.pcrIndex === 8 && e.untrustedType === ev.EV_IPL && e.content.kind === 'text' && e.content.text.startsWith(KERNEL_CMDLINE_PREFIX)) {
-      const rawText = e.content.text.slice(KERNEL_CMDLINE_PREFIX.length);
+    const grub = e.pcrIndex === 8 && e.untrustedType === ev.EV_IPL && e.content.kind === 'text' ? grubString(e.content.text) : null;
+    if (grub?.kind === 'kernel-cmdline') {
+      const rawText = grub.body;
       out.push({ text: rawText.endsWith('\0') ? rawText.slice(0, -1) : rawText, rawText, event: e });
     }
   }

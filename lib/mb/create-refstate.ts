@@ -96,7 +96,7 @@ function kernelEntry(events: readonly BootEvent[], secureBoot: boolean) {
   const initrd = initrdEvents(events)[0];
   const cmdline = kernelCommandLines(events)[0];
   if (cmdline === undefined) {
-    throw new MbRefstateError('the log has no kernel command line (EV_IPL "kernel_cmdline: " in PCR 8)');
+    throw new MbRefstateError('the log has no kernel command line (EV_IPL "kernel_cmdline: " or "grub_kernel_cmdline " in PCR 8)');
   }
   const entry = {
     shim_authcode_sha256: hex(shim.digest),

@@ -103,7 +103,20 @@ export function isFirmwareVolumeApp(event: BootEvent): boolean {
 /** What a PCR 9 EV_IPL string names, by the patterns of Keylime's `example` policy, in its order. */
 export type Pcr9Kind = 'loader-entry' | 'grub-file' | 'vmlinuz' | 'initrd' | 'other';
 
+/**
+ * Red Hat's older GRUB patches (RHEL 8) log the kernel and initrd `linuxefi` loads not by file name
+ * but as `grub_linuxefi Kernel` and `grub_linuxefi Initrd` (one per initrd file).
+ */
+const RED_HAT_LINUXEFI: ReadonlyMap<string, Pcr9Kind> = new Map([
+  ['grub_linuxefi Kernel', 'vmlinuz'],
+  ['grub_linuxefi Initrd', 'initrd'],
+]);
+
 export function pcr9Kind(text: string): Pcr9Kind {
+  const linuxefi = RED_HAT_LINUXEFI.get(text);
+  if (linuxefi !== undefined) {
+    return linuxefi;
+  }
   if (/\/loader\/entries/.test(text)) {
     return 'loader-entry';
   }

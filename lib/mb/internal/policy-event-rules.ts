@@ -2,6 +2,7 @@ import type { BootEvent } from '../boot-events.js';
 import { FIRMWARE_CODE_TYPES, pcr9Kind } from './boot-components.js';
 import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
 import * as ev from './event-types.js';
+import { grubString } from './grub-strings.js';
 import type { PolicyFinding } from './policy-finding.js';
 import { configVariableName, isAuthorityVariable, variableOf } from './secure-boot-variables.js';
 import { withoutTrailingNuls } from './trailing-nuls.js';
@@ -13,7 +14,13 @@ import { withoutTrailingNuls } from './trailing-nuls.js';
  * reason an event is not acceptable, or null. Component checks (keys, firmware, boot chain) are
  * made elsewhere; the rules here only accept their events.
  */
-type Rule = (event: BootEvent, afterSeparator: boolean) => string | null;
+type Rule = (event: BootEvent, position: EventPosition) => string | null;
+
+/** Where an event stands in its PCR: after the PCR's separator (PCRs 0-7), after a kernel command line (PCR 8). */
+interface EventPosition {
+  readonly afterSeparator: boolean;
+  readonly afterKernelCmdline: boolean;
+}
 
 const accept: Rule = () => null;
 
@@ -58,10 +65,10 @@ const pcr7Variable: Rule = (e) => {
  * UEFI_VARIABLE_DATA at all is accepted only after the separator: shim 15 logs its vendor certificate
  * so (real GCE, Debian and Fedora logs), and such data names no variable, so it can hide none.
  */
-const authority: Rule = (e, afterSeparator) => {
+const authority: Rule = (e, position) => {
   const variable = variableOf(e);
   if (variable === null) {
-    return afterSeparator ? null : 'EV_EFI_VARIABLE_AUTHORITY before the PCR 7 separator is not a UEFI_VARIABLE_DATA';
+    return position.afterSeparator ? null : 'EV_EFI_VARIABLE_AUTHORITY before the PCR 7 separator is not a UEFI_VARIABLE_DATA';
   }
   const name = `${variable.variableName}:${variable.unicodeName}`;
   if (configVariableName(e, variable) !== null) {
@@ -82,23 +89,35 @@ const bootVariable: Rule = (e) => {
 };
 
 /**
- * PCR 8: GRUB commands and the kernel command line, proven by their digest. GRUB measures the text it
- * logs (every such string in the shipped real logs is proven); an unproven one could be the real
- * command line's event with its text rewritten to a `grub_cmd: `, so that a `kernel_cmdline: `
- * extended at runtime would be the only one the policy sees. GRUB measures the text without its
- * prefix, so the same text under `grub_cmd: ` is proven too: a command line begins with the kernel's
- * path (`/…` or `(hd0,gpt2)/…`; GRUB opens no other name and measures it first), a GRUB command with
- * its name, so a `grub_cmd: ` text beginning with `/` or `(` is refused.
+ * PCR 8: GRUB commands, the kernel command line and multiboot module command lines
+ * (`grub-strings.ts`), proven by their digest. GRUB measures the text it logs (every such string in
+ * the shipped real logs is proven); an unproven one could be the real command line's event with its
+ * text rewritten to a command, so that a command line extended at runtime would be the only one the
+ * policy sees. GRUB measures the text without its prefix, so the same text under a command prefix is
+ * proven too: a command line begins with the kernel's path (`/…` or `(hd0,gpt2)/…`; GRUB opens no
+ * other name and measures it first), a GRUB command with its name, so a command beginning with `/`
+ * or `(` is refused. A module command line also begins with a path; GRUB measures it when a
+ * `module`/`module2` command loads a module for the multiboot kernel loaded before, whose command
+ * line it measured first, so one that comes before the kernel command line is refused (it would be
+ * the real command line renamed, with the one the policy sees extended at runtime).
  */
-const pcr8String: Rule = (e) => {
+const pcr8String: Rule = (e, position) => {
   const text = e.content.kind === 'text' ? e.content.text : '';
-  if (!text.startsWith('grub_cmd: ') && !text.startsWith('kernel_cmdline: ')) {
-    return `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is neither "grub_cmd: " nor "kernel_cmdline: "`;
+  const shown = JSON.stringify(text.slice(0, 60));
+  const grub = grubString(text);
+  if (grub === null) {
+    return `PCR 8 string ${shown} is not a GRUB command, kernel command line or module command line`;
   }
   if (!e.dataMatchesDigest) {
-    return `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is not what its digest measures`;
+    return `PCR 8 string ${shown} is not what its digest measures`;
   }
-  return /^grub_cmd: [/(]/.test(text) ? `PCR 8 string ${JSON.stringify(text.slice(0, 60))} is a kernel command line under the "grub_cmd: " prefix` : null;
+  if (grub.kind === 'command' && (grub.body.startsWith('/') || grub.body.startsWith('('))) {
+    return `PCR 8 string ${shown} is a kernel command line under the ${JSON.stringify(grub.prefix)} prefix`;
+  }
+  if (grub.kind === 'module-cmdline' && !position.afterKernelCmdline) {
+    return `PCR 8 string ${shown} is a module command line before any kernel command line`;
+  }
+  return null;
 };
 
 /** PCR 9: files GRUB or systemd-boot read (loader entries, GRUB files, kernel, initrd). */
@@ -194,14 +213,18 @@ const AFTER_SEPARATOR: ReadonlyMap<number, ReadonlySet<number>> = new Map([
 export function eventRuleFindings(events: readonly BootEvent[]): PolicyFinding[] {
   const findings: PolicyFinding[] = [];
   const separated = new Set<number>();
+  let afterKernelCmdline = false;
   for (const e of events) {
     if (!EXAMPLE_POLICY_PCRS.includes(e.pcrIndex)) {
       continue;
     }
-    const afterSeparator = separated.has(e.pcrIndex);
-    const reason = e.pcrIndex <= 7 ? (separatorOrderReason(e, afterSeparator) ?? typeReason(e, afterSeparator)) : typeReason(e, afterSeparator);
+    const position = { afterSeparator: separated.has(e.pcrIndex), afterKernelCmdline };
+    const reason = e.pcrIndex <= 7 ? (separatorOrderReason(e, position.afterSeparator) ?? typeReason(e, position)) : typeReason(e, position);
     if (e.pcrIndex <= 7 && isSeparatorMeasurement(e)) {
       separated.add(e.pcrIndex);
+    }
+    if (isKernelCmdline(e)) {
+      afterKernelCmdline = true;
     }
     if (reason !== null) {
       findings.push({ component: 'event_log', reason: `event ${e.sequence}: ${reason}`, events: [e.sequence] });
@@ -210,12 +233,17 @@ export function eventRuleFindings(events: readonly BootEvent[]): PolicyFinding[]
   return findings;
 }
 
-function typeReason(e: BootEvent, afterSeparator: boolean): string | null {
+function typeReason(e: BootEvent, position: EventPosition): string | null {
   if (e.pcrIndex === 2 && e.untrustedType !== ev.EV_SEPARATOR) {
     return null;
   }
   const rule = RULES.get(e.pcrIndex)?.get(e.untrustedType);
-  return rule === undefined ? `${e.untrustedTypeName} is not expected in PCR ${e.pcrIndex}` : rule(e, afterSeparator);
+  return rule === undefined ? `${e.untrustedTypeName} is not expected in PCR ${e.pcrIndex}` : rule(e, position);
+}
+
+/** A PCR 8 kernel command line string (proven or not: an unproven one fails on its own). */
+function isKernelCmdline(e: BootEvent): boolean {
+  return e.pcrIndex === 8 && e.untrustedType === ev.EV_IPL && e.content.kind === 'text' && grubString(e.content.text)?.kind === 'kernel-cmdline';
 }
 
 /** PCRs 0-7: one separator each, and after it only the types `AFTER_SEPARATOR` lists. */

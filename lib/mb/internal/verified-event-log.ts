@@ -1,6 +1,7 @@
 import { decodeEventContent, type EventContent } from './event-content.js';
 import type { ParsedEventLog, UntrustedEvent } from '../event-log.js';
 import * as ev from './event-types.js';
+import { grubString } from './grub-strings.js';
 import { digestWith, type HashAlgorithm } from './hash-algorithms.js';
 import { isExtended } from '../replay.js';
 import { bytesEqual } from '../../bytes/bytes-equal.js';
@@ -22,8 +23,8 @@ export interface VerifiedEvent {
   readonly untrustedContent: EventContent;
   /**
    * The decoded data when the digest binds it: `digest = H(data)`, or H of the data without trailing
-   * NULs, or for GRUB's `grub_cmd: ` / `kernel_cmdline: ` / `module_cmdline: ` strings H of the text
-   * after the prefix, with or without its NUL (GRUB measures the text and logs it with the prefix).
+   * NULs, or for GRUB's PCR 8 strings (`grub-strings.ts`) H of the text after the prefix, with or
+   * without its NUL (GRUB measures the text and logs it with the prefix).
    * Null otherwise.
    */
   readonly verifiedContent: EventContent | null;
@@ -42,12 +43,6 @@ export interface VerifiedEventLog {
   /** Parse and replay quirks the log needed (`quirks.ts`). */
   readonly quirksApplied: readonly string[];
 }
-
-/**
- * GRUB's measured-string prefixes: upstream GRUB (grub-core/commands/tpm.c, `grub_tpm_verify_string`)
- * and the older Red Hat patches (`grub_cmd `, `grub_kernel_cmdline `, seen in go-tpm-tools' rhel8 log).
- */
-const GRUB_PREFIXES = ['grub_cmd: ', 'kernel_cmdline: ', 'module_cmdline: ', 'grub_cmd ', 'grub_kernel_cmdline '];
 
 /** Restricts `log` to the events of `pcrs` and checks which event data the digests bind. */
 export function buildVerifiedEventLog(
@@ -105,9 +100,9 @@ function preimages(type: number, data: Uint8Array): Uint8Array[] {
   }
   if (type === ev.EV_IPL) {
     const text = Buffer.from(trimmed).toString('latin1');
-    const prefix = GRUB_PREFIXES.find((p) => text.startsWith(p));
-    if (prefix !== undefined) {
-      out.push(trimmed.subarray(prefix.length), data.subarray(prefix.length));
+    const grub = grubString(text);
+    if (grub !== null) {
+      out.push(trimmed.subarray(grub.prefix.length), data.subarray(grub.prefix.length));
     }
   }
   return out;

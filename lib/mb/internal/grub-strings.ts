@@ -1,0 +1,29 @@
+/**
+ * GRUB's PCR 8 EV_IPL strings: a prefix naming what GRUB measured, then the measured text (the
+ * prefix itself is not measured). Upstream GRUB (grub-core/commands/tpm.c, `grub_tpm_verify_string`)
+ * writes `grub_cmd: `, `kernel_cmdline: ` and `module_cmdline: ` (multiboot modules: Xen's dom0
+ * kernel and initrd); Red Hat's older TPM patches (RHEL 8, go-tpm-tools' rhel8-uefi.bin) write
+ * `grub_cmd ` and `grub_kernel_cmdline ` (`"%s %s", kind, text`).
+ */
+export type GrubStringKind = 'command' | 'kernel-cmdline' | 'module-cmdline';
+
+export const GRUB_STRING_PREFIXES: readonly { readonly prefix: string; readonly kind: GrubStringKind }[] = [
+  { prefix: 'grub_cmd: ', kind: 'command' },
+  { prefix: 'kernel_cmdline: ', kind: 'kernel-cmdline' },
+  { prefix: 'module_cmdline: ', kind: 'module-cmdline' },
+  { prefix: 'grub_cmd ', kind: 'command' },
+  { prefix: 'grub_kernel_cmdline ', kind: 'kernel-cmdline' },
+];
+
+export interface GrubString {
+  readonly kind: GrubStringKind;
+  readonly prefix: string;
+  /** The text after the prefix, as logged (GRUB's trailing NUL kept). */
+  readonly body: string;
+}
+
+/** The GRUB string `text` is, or null when it has none of GRUB's prefixes. */
+export function grubString(text: string): GrubString | null {
+  const known = GRUB_STRING_PREFIXES.find((p) => text.startsWith(p.prefix));
+  return known === undefined ? null : { kind: known.kind, prefix: known.prefix, body: text.slice(known.prefix.length) };
+}

@@ -152,19 +152,26 @@ export function vmlinuzEvents(events: readonly BootEvent[]): BootEvent[] {
   return pcr9Text(events).filter((t) => t.kind === 'vmlinuz').map((t) => t.event);
 }
 
-/** shim's PCR 14 EV_IPL measurements of its MOK lists (the digest is of the list, the text its name). */
-export function mokEvents(events: readonly BootEvent[]): { MokList: BootEvent[]; MokListX: BootEvent[]; MokListTrusted: BootEvent[]; other: BootEvent[] } {
-  const out = { MokList: [] as BootEvent[], MokListX: [] as BootEvent[], MokListTrusted: [] as BootEvent[], other: [] as BootEvent[] };
+/** The names shim logs its PCR 14 records under: its MOK lists, and two one-byte state variables. */
+export const SHIM_PCR14_NAMES = ['MokList', 'MokListX', 'MokListTrusted', 'MokPolicy', 'MokSBState'] as const;
+export type ShimPcr14Name = (typeof SHIM_PCR14_NAMES)[number];
+
+/**
+ * shim's PCR 14 EV_IPL records (mok.c, MOK_VARIABLE_LOG: the digest is of the variable's data, the
+ * text its name): the MOK lists, and when they are set MokPolicy (shim 15.8+) and MokSBState.
+ */
+export function mokEvents(events: readonly BootEvent[]): Record<ShimPcr14Name | 'other', BootEvent[]> {
+  const out: Record<ShimPcr14Name | 'other', BootEvent[]> = { MokList: [], MokListX: [], MokListTrusted: [], MokPolicy: [], MokSBState: [], other: [] };
   for (const e of events) {
     if (e.pcrIndex !== 14 || e.untrustedType !== ev.EV_IPL) {
       continue;
     }
     const name = e.content.kind === 'text' ? withoutTrailingNuls(e.content.text) : '';
-    if (name === 'MokList' || name === 'MokListX' || name === 'MokListTrusted') {
-      out[name].push(e);
-    } else {
-      out.other.push(e);
-    }
+    out[isShimPcr14Name(name) ? name : 'other'].push(e);
   }
   return out;
+}
+
+export function isShimPcr14Name(name: string): name is ShimPcr14Name {
+  return (SHIM_PCR14_NAMES as readonly string[]).includes(name);
 }

@@ -1,5 +1,5 @@
 import type { BootEvent } from '../boot-events.js';
-import { FIRMWARE_CODE_TYPES, pcr9Kind } from './boot-components.js';
+import { FIRMWARE_CODE_TYPES, isShimPcr14Name, pcr9Kind } from './boot-components.js';
 import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
 import * as ev from './event-types.js';
 import { grubString } from './grub-strings.js';
@@ -126,10 +126,10 @@ const pcr9String: Rule = (e) => {
   return pcr9Kind(text) === 'other' ? `PCR 9 file ${JSON.stringify(text.slice(0, 60))} is not a loader entry, GRUB file, kernel or initrd` : null;
 };
 
-/** PCR 14: shim's MOK lists. */
+/** PCR 14: shim's MOK lists and state variables (`SHIM_PCR14_NAMES`). */
 const pcr14String: Rule = (e) => {
   const text = e.content.kind === 'text' ? withoutTrailingNuls(e.content.text) : '';
-  return ['MokList', 'MokListX', 'MokListTrusted'].includes(text) ? null : `PCR 14 string ${JSON.stringify(text.slice(0, 60))} is not a MOK list`;
+  return isShimPcr14Name(text) ? null : `PCR 14 string ${JSON.stringify(text.slice(0, 60))} is not a MOK list or shim state variable`;
 };
 
 const firmwareCode = new Map<number, Rule>([...FIRMWARE_CODE_TYPES].map((t) => [t, accept]));

@@ -123,7 +123,34 @@ function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): Policy
     ...mokListFindings('mokdig', 'MokList', mok.MokList, refstate.mokdig),
     ...mokListFindings('mokxdig', 'MokListX', mok.MokListX, refstate.mokxdig),
     ...trustedMokFindings(mok.MokListTrusted),
+    ...stateByteFindings('MokPolicy', mok.MokPolicy),
+    ...stateByteFindings('MokSBState', mok.MokSBState),
   ];
+}
+
+/**
+ * MokPolicy (bit 0: MOK_POLICY_REQUIRE_NX) and MokSBState (1: shim's validation disabled, which PCR 7
+ * records too) are one-byte variables shim logs into PCR 14 once each, when they are set. The digest
+ * must be of one byte 0 or 1, which no MOK list is: a rogue MokList renamed so, with a good one
+ * extended at runtime, fails.
+ */
+const STATE_BYTE_DIGESTS = [0, 1].map((b) => refHex(createHash('sha256').update(Uint8Array.of(b)).digest()));
+
+function stateByteFindings(name: string, records: readonly BootEvent[]): PolicyFinding[] {
+  const [only] = records;
+  if (records.length > 1) {
+    return [measuredTimes('mokdig', name, records)];
+  }
+  if (only === undefined || STATE_BYTE_DIGESTS.some((d) => digestIs(only, d))) {
+    return [];
+  }
+  return [{
+    component: 'mokdig',
+    reason: `${name} is not the one byte (0 or 1) shim measures for it`,
+    expected: STATE_BYTE_DIGESTS.map((sha256) => ({ sha256 })),
+    actual: { sha256: refHex(only.digest) },
+    events: [only.sequence],
+  }];
 }
 
 /**

@@ -120,10 +120,18 @@ const pcr8String: Rule = (e, position) => {
   return null;
 };
 
-/** PCR 9: files GRUB or systemd-boot read (loader entries, GRUB files, kernel, initrd). */
+/**
+ * PCR 9: files GRUB or systemd-boot read (loader entries, GRUB files, kernel, initrd), and any other
+ * file GRUB read by its path (`/…` or `(hd0,gpt3)/…`: Fedora CoreOS's GRUB configuration sources
+ * `/ignition.firstboot`, Xen boots load `/xen.gz`). A file's name is not covered by its digest, so
+ * refusing a name protects nothing a `…/grub…` name would not already pass; the kernel and initrd
+ * are told by their names first, and a text that is no path at all is still refused.
+ */
 const pcr9String: Rule = (e) => {
   const text = e.content.kind === 'text' ? withoutTrailingNuls(e.content.text) : '';
-  return pcr9Kind(text) === 'other' ? `PCR 9 file ${JSON.stringify(text.slice(0, 60))} is not a loader entry, GRUB file, kernel or initrd` : null;
+  return pcr9Kind(text) === 'other' && !text.startsWith('/') && !text.startsWith('(')
+    ? `PCR 9 file ${JSON.stringify(text.slice(0, 60))} is not a loader entry, GRUB file, kernel, initrd or file path`
+    : null;
 };
 
 /** PCR 14: shim's MOK lists and state variables (`SHIM_PCR14_NAMES`). */

@@ -12,6 +12,8 @@ import {
   vmlinuzEvents,
 } from './internal/boot-components.js';
 import type { ParsedEventLog } from './event-log.js';
+import { EV_EFI_ACTION } from './internal/event-types.js';
+import { withoutTrailingNuls } from './internal/trailing-nuls.js';
 import { evaluateMbPolicy } from './evaluate-mb-policy.js';
 import { EXAMPLE_POLICY_PCRS } from './internal/policy-event-rules.js';
 import { buildVerifiedEventLog } from './internal/verified-event-log.js';
@@ -82,12 +84,12 @@ function buildRefstate(events: readonly BootEvent[], secureBoot: boolean): MbRef
     mokxdig: mok.MokListX.map(sha256),
     kernels: [kernelEntry(events, secureBoot)],
     option_roms: pcr2Code(events).map(sha256),
-    firmware_apps: bootApplications(events).filter(isFirmwareVolumeApp).map(sha256),
+    firmware_apps: bootApplications(events).filter((e) => isPlatformApp(e, events)).map(sha256),
   };
 }
 
 function kernelEntry(events: readonly BootEvent[], secureBoot: boolean) {
-  const apps = bootApplications(events).filter((e) => !isFirmwareVolumeApp(e));
+  const apps = bootApplications(events).filter((e) => !isPlatformApp(e, events));
   const expected = secureBoot ? '3 or 4 (shim, GRUB, kernel)' : '2 (shim, GRUB)';
   if (secureBoot ? apps.length !== 3 && apps.length !== 4 : apps.length !== 2) {
     throw new MbRefstateError(`the log loads ${apps.length} EFI application(s) in PCR 4, expected ${expected}`);
@@ -113,6 +115,23 @@ function kernelEntry(events: readonly BootEvent[], secureBoot: boolean) {
   }
   return { ...entry, vmlinuz_plain_sha256: hex(vmlinuz.digest) };
 }
+
+/**
+ * An application of the platform rather than of the boot chain: loaded from a firmware volume
+ * (Keylime's pattern), or started by the boot manager before it calls the first boot option (PFP
+ * §8.2.4: "Calling EFI Application from Boot Option" precedes the boot option's application; Dell's
+ * System Services in go-tpm-tools' gdc-host.bin). Decided from the device path and the order of the
+ * golden log, which only refstate creation trusts; the policy recognises these by digest.
+ */
+function isPlatformApp(event: BootEvent, events: readonly BootEvent[]): boolean {
+  if (isFirmwareVolumeApp(event)) {
+    return true;
+  }
+  const call = events.find((e) => e.pcrIndex === 4 && e.untrustedType === EV_EFI_ACTION && e.content.kind === 'text' && withoutTrailingNuls(e.content.text) === CALLING_BOOT_OPTION);
+  return call !== undefined && event.sequence < call.sequence;
+}
+
+const CALLING_BOOT_OPTION = 'Calling EFI Application from Boot Option';
 
 function keyList(lists: readonly { signatureOwner: string; signatureData: Uint8Array }[] | null): RefstateKey[] {
   return (lists ?? []).map((s) => ({ SignatureOwner: s.signatureOwner, SignatureData: hex(s.signatureData) }));

@@ -7,7 +7,7 @@
  */
 export type GrubStringKind = 'command' | 'kernel-cmdline' | 'module-cmdline';
 
-export const GRUB_STRING_PREFIXES: readonly { readonly prefix: string; readonly kind: GrubStringKind }[] = [
+const GRUB_STRING_PREFIXES: readonly { readonly prefix: string; readonly kind: GrubStringKind }[] = [
   { prefix: 'grub_cmd: ', kind: 'command' },
   { prefix: 'kernel_cmdline: ', kind: 'kernel-cmdline' },
   { prefix: 'module_cmdline: ', kind: 'module-cmdline' },

@@ -1,3 +1,5 @@
+import { withoutTrailingNuls } from './trailing-nuls.js';
+
 /**
  * GRUB's PCR 8 EV_IPL strings: a prefix naming what GRUB measured, then the measured text (the
  * prefix itself is not measured). Upstream GRUB (grub-core/commands/tpm.c, `grub_tpm_verify_string`)
@@ -26,4 +28,36 @@ export interface GrubString {
 export function grubString(text: string): GrubString | null {
   const known = GRUB_STRING_PREFIXES.find((p) => text.startsWith(p.prefix));
   return known === undefined ? null : { kind: known.kind, prefix: known.prefix, body: text.slice(known.prefix.length) };
+}
+
+/** What a GRUB loader command loads: a kernel (`kernel_cmdline`) or a multiboot module (`module_cmdline`). */
+export type GrubLoad = 'kernel' | 'module';
+
+/**
+ * GRUB commands that measure a command line for what they load, right after their own `grub_cmd`
+ * string (script/execute.c measures a command, then runs it; the loader measures nothing else into
+ * PCR 8 before the command line): linux (linuxefi, linux16), multiboot/multiboot2 and ARM's
+ * xen_hypervisor measure a kernel command line, module/module2 and xen_module a module's.
+ */
+const LOADER_COMMANDS: ReadonlyMap<string, GrubLoad> = new Map([
+  ['linux', 'kernel'],
+  ['linuxefi', 'kernel'],
+  ['linux16', 'kernel'],
+  ['multiboot', 'kernel'],
+  ['multiboot2', 'kernel'],
+  ['xen_hypervisor', 'kernel'],
+  ['module', 'module'],
+  ['module2', 'module'],
+  ['xen_module', 'module'],
+]);
+
+/** The loader command `grub` is (its name and what it loads), or null for any other string. */
+export function loaderCommand(grub: GrubString | null): { readonly name: string; readonly loads: GrubLoad } | null {
+  if (grub?.kind !== 'command') {
+    return null;
+  }
+  const space = grub.body.indexOf(' ');
+  const name = withoutTrailingNuls(space < 0 ? grub.body : grub.body.slice(0, space));
+  const loads = LOADER_COMMANDS.get(name);
+  return loads === undefined ? null : { name, loads };
 }

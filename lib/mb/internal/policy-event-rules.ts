@@ -2,7 +2,7 @@ import type { BootEvent } from '../boot-events.js';
 import { FIRMWARE_CODE_TYPES, isShimPcr14Name, pcr9Kind } from './boot-components.js';
 import { EFI_GLOBAL_VARIABLE, EFI_IMAGE_SECURITY_DATABASE } from './efi-guid.js';
 import * as ev from './event-types.js';
-import { grubString } from './grub-strings.js';
+import { grubString, loaderCommand } from './grub-strings.js';
 import type { PolicyFinding } from './policy-finding.js';
 import { configVariableName, isAuthorityVariable, variableOf } from './secure-boot-variables.js';
 import { withoutTrailingNuls } from './trailing-nuls.js';
@@ -16,10 +16,10 @@ import { withoutTrailingNuls } from './trailing-nuls.js';
  */
 type Rule = (event: BootEvent, position: EventPosition) => string | null;
 
-/** Where an event stands in its PCR: after the PCR's separator (PCRs 0-7), after a kernel command line (PCR 8). */
+/** Where an event stands in its PCR: after the PCR's separator (PCRs 0-7); the PCR 8 event before it. */
 interface EventPosition {
   readonly afterSeparator: boolean;
-  readonly afterKernelCmdline: boolean;
+  readonly previousPcr8: BootEvent | null;
 }
 
 const accept: Rule = () => null;
@@ -93,13 +93,14 @@ const bootVariable: Rule = (e) => {
  * (`grub-strings.ts`), proven by their digest. GRUB measures the text it logs (every such string in
  * the shipped real logs is proven); an unproven one could be the real command line's event with its
  * text rewritten to a command, so that a command line extended at runtime would be the only one the
- * policy sees. GRUB measures the text without its prefix, so the same text under a command prefix is
- * proven too: a command line begins with the kernel's path (`/…` or `(hd0,gpt2)/…`; GRUB opens no
- * other name and measures it first), a GRUB command with its name, so a command beginning with `/`
- * or `(` is refused. A module command line also begins with a path; GRUB measures it when a
- * `module`/`module2` command loads a module for the multiboot kernel loaded before, whose command
- * line it measured first, so one that comes before the kernel command line is refused (it would be
- * the real command line renamed, with the one the policy sees extended at runtime).
+ * policy sees. GRUB measures the text without its prefix, so the real command line renamed a command
+ * or a module command line is proven too; where each kind can stand tells them apart. GRUB measures
+ * a command before running it, and a loader command (`loaderCommand`) measures the command line of
+ * what it loads next, before anything else in PCR 8: so a command right after a loader command is
+ * refused (a multiboot kernel's command line does not even begin with a path), and so is a module
+ * command line anywhere but right after a module command (`module2 …`): a kernel command line follows
+ * its own `linux` or `multiboot2` command. A command beginning with `/` or `(` is refused as well: a
+ * Linux command line begins with the kernel's path, a GRUB command with its name.
  */
 const pcr8String: Rule = (e, position) => {
   const text = e.content.kind === 'text' ? e.content.text : '';
@@ -111,14 +112,22 @@ const pcr8String: Rule = (e, position) => {
   if (!e.dataMatchesDigest) {
     return `PCR 8 string ${shown} is not what its digest measures`;
   }
+  const previous = position.previousPcr8 === null ? null : loaderCommand(grubStringOf(position.previousPcr8));
   if (grub.kind === 'command' && (grub.body.startsWith('/') || grub.body.startsWith('('))) {
     return `PCR 8 string ${shown} is a kernel command line under the ${JSON.stringify(grub.prefix)} prefix`;
   }
-  if (grub.kind === 'module-cmdline' && !position.afterKernelCmdline) {
-    return `PCR 8 string ${shown} is a module command line before any kernel command line`;
+  if (grub.kind === 'command' && previous !== null) {
+    return `PCR 8 string ${shown} is a command right after the loader command ${JSON.stringify(previous.name)}, which measures its command line there`;
+  }
+  if (grub.kind === 'module-cmdline' && previous?.loads !== 'module') {
+    return `PCR 8 string ${shown} is a module command line that does not follow a module command`;
   }
   return null;
 };
+
+function grubStringOf(e: BootEvent) {
+  return e.content.kind === 'text' ? grubString(e.content.text) : null;
+}
 
 /**
  * PCR 9: files GRUB or systemd-boot read (loader entries, GRUB files, kernel, initrd), and any other
@@ -221,18 +230,18 @@ const AFTER_SEPARATOR: ReadonlyMap<number, ReadonlySet<number>> = new Map([
 export function eventRuleFindings(events: readonly BootEvent[]): PolicyFinding[] {
   const findings: PolicyFinding[] = [];
   const separated = new Set<number>();
-  let afterKernelCmdline = false;
+  let previousPcr8: BootEvent | null = null;
   for (const e of events) {
     if (!EXAMPLE_POLICY_PCRS.includes(e.pcrIndex)) {
       continue;
     }
-    const position = { afterSeparator: separated.has(e.pcrIndex), afterKernelCmdline };
+    const position = { afterSeparator: separated.has(e.pcrIndex), previousPcr8 };
     const reason = e.pcrIndex <= 7 ? (separatorOrderReason(e, position.afterSeparator) ?? typeReason(e, position)) : typeReason(e, position);
     if (e.pcrIndex <= 7 && isSeparatorMeasurement(e)) {
       separated.add(e.pcrIndex);
     }
-    if (isKernelCmdline(e)) {
-      afterKernelCmdline = true;
+    if (e.pcrIndex === 8) {
+      previousPcr8 = e;
     }
     if (reason !== null) {
       findings.push({ component: 'event_log', reason: `event ${e.sequence}: ${reason}`, events: [e.sequence] });
@@ -247,11 +256,6 @@ function typeReason(e: BootEvent, position: EventPosition): string | null {
   }
   const rule = RULES.get(e.pcrIndex)?.get(e.untrustedType);
   return rule === undefined ? `${e.untrustedTypeName} is not expected in PCR ${e.pcrIndex}` : rule(e, position);
-}
-
-/** A PCR 8 kernel command line string (proven or not: an unproven one fails on its own). */
-function isKernelCmdline(e: BootEvent): boolean {
-  return e.pcrIndex === 8 && e.untrustedType === ev.EV_IPL && e.content.kind === 'text' && grubString(e.content.text)?.kind === 'kernel-cmdline';
 }
 
 /** PCRs 0-7: one separator each, and after it only the types `AFTER_SEPARATOR` lists. */

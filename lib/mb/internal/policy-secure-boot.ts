@@ -3,6 +3,7 @@ import type { BootEvent } from '../boot-events.js';
 import { keyVariableMeasurements, mokEvents, type KeyVariableName } from './boot-components.js';
 import { secureBootState } from '../boot-state.js';
 import type { MbRefstate, RefstateDigest, RefstateKey } from '../mb-refstate.js';
+import { shimValidationFindings } from './policy-shim-validation.js';
 import { digestIs, digestSet, inDigestSet, LISTED_EVENTS, listedNote, refHex, type PolicyFinding } from './policy-finding.js';
 import type { EfiSignature } from './uefi-variable.js';
 import { bytesEqual } from '../../bytes/bytes-equal.js';
@@ -35,9 +36,11 @@ export function secureBootFindings(events: readonly BootEvent[], refstate: MbRef
     ...allowedKeyFindings('db', 'db', measured.db, refstate.db, refstate.has_secureboot),
     ...requiredRevocations(measured.dbx, refstate.dbx, refstate.has_secureboot),
     ...mokFindings(events, refstate),
+    ...shimValidationFindings(events, refstate.has_secureboot),
   );
   return findings;
 }
+
 
 type Measurements = ReturnType<typeof keyVariableMeasurements>[KeyVariableName];
 
@@ -129,10 +132,10 @@ function mokFindings(events: readonly BootEvent[], refstate: MbRefstate): Policy
 }
 
 /**
- * MokPolicy (bit 0: MOK_POLICY_REQUIRE_NX) and MokSBState (1: shim's validation disabled, which PCR 7
- * records too) are one-byte variables shim logs into PCR 14 once each, when they are set. The digest
- * must be of one byte 0 or 1, which no MOK list is: a rogue MokList renamed so, with a good one
- * extended at runtime, fails.
+ * MokPolicy (bit 0: MOK_POLICY_REQUIRE_NX) and MokSBState (1: shim's validation disabled, judged on
+ * its PCR 7 record, `shimValidationFindings`) are one-byte variables shim logs into PCR 14 once
+ * each, when they are set. The digest must be of one byte 0 or 1, which no MOK list is: a rogue
+ * MokList renamed so, with a good one extended at runtime, fails.
  */
 const STATE_BYTE_DIGESTS = [0, 1].map((b) => refHex(createHash('sha256').update(Uint8Array.of(b)).digest()));
 

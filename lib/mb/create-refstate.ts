@@ -68,6 +68,8 @@ function buildRefstate(events: readonly BootEvent[], secureBoot: boolean): MbRef
   const keys = secureBootKeys(events);
   const scrtm = scrtmEvents(events);
   const mok = mokEvents(events);
+  const isPlatformApp = platformAppTest(events);
+  const apps = bootApplications(events);
   return {
     has_secureboot: secureBoot,
     scrtm_and_bios: [
@@ -82,14 +84,14 @@ function buildRefstate(events: readonly BootEvent[], secureBoot: boolean): MbRef
     dbx: keyList(keys.dbx),
     mokdig: mok.MokList.map(sha256),
     mokxdig: mok.MokListX.map(sha256),
-    kernels: [kernelEntry(events, secureBoot)],
+    kernels: [kernelEntry(events, apps.filter((e) => !isPlatformApp(e)), secureBoot)],
     option_roms: pcr2Code(events).map(sha256),
-    firmware_apps: bootApplications(events).filter((e) => isPlatformApp(e, events)).map(sha256),
+    firmware_apps: apps.filter(isPlatformApp).map(sha256),
   };
 }
 
-function kernelEntry(events: readonly BootEvent[], secureBoot: boolean) {
-  const apps = bootApplications(events).filter((e) => !isPlatformApp(e, events));
+/** The boot chain: `apps` are the PCR 4 applications that are not the platform's. */
+function kernelEntry(events: readonly BootEvent[], apps: readonly BootEvent[], secureBoot: boolean) {
   const expected = secureBoot ? '3 or 4 (shim, GRUB, kernel)' : '2 (shim, GRUB)';
   if (secureBoot ? apps.length !== 3 && apps.length !== 4 : apps.length !== 2) {
     throw new MbRefstateError(`the log loads ${apps.length} EFI application(s) in PCR 4, expected ${expected}`);
@@ -121,14 +123,12 @@ function kernelEntry(events: readonly BootEvent[], secureBoot: boolean) {
  * (Keylime's pattern), or started by the boot manager before it calls the first boot option (PFP
  * §8.2.4: "Calling EFI Application from Boot Option" precedes the boot option's application; Dell's
  * System Services in go-tpm-tools' gdc-host.bin). Decided from the device path and the order of the
- * golden log, which only refstate creation trusts; the policy recognises these by digest.
+ * golden log, which only refstate creation trusts; the policy recognises these by digest. The call
+ * is looked up once, so the test costs the same for every application.
  */
-function isPlatformApp(event: BootEvent, events: readonly BootEvent[]): boolean {
-  if (isFirmwareVolumeApp(event)) {
-    return true;
-  }
+function platformAppTest(events: readonly BootEvent[]): (app: BootEvent) => boolean {
   const call = events.find((e) => e.pcrIndex === 4 && e.untrustedType === EV_EFI_ACTION && e.content.kind === 'text' && withoutTrailingNuls(e.content.text) === CALLING_BOOT_OPTION);
-  return call !== undefined && event.sequence < call.sequence;
+  return (app) => isFirmwareVolumeApp(app) || (call !== undefined && app.sequence < call.sequence);
 }
 
 const CALLING_BOOT_OPTION = 'Calling EFI Application from Boot Option';

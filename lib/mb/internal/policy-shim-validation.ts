@@ -2,6 +2,7 @@ import type { BootEvent } from '../boot-events.js';
 import { SHIM_LOCK_GUID } from './efi-guid.js';
 import { refHex, type PolicyFinding } from './policy-finding.js';
 import { variableOf } from './secure-boot-variables.js';
+import { bytesEqual } from '../../bytes/bytes-equal.js';
 
 /**
  * shim's own validation disabled (MokSBState 1, set with `mokutil --disable-validation`): shim then
@@ -20,7 +21,7 @@ export function shimValidationFindings(events: readonly BootEvent[], secureBoot:
   }
   const findings: PolicyFinding[] = [];
   for (const e of events) {
-    const variable = e.pcrIndex === 7 ? variableOf(e) : null;
+    const variable = e.pcrIndex === 7 && namesShimVariable(e.untrustedData) ? variableOf(e) : null;
     if (variable === null || variable.variableName !== SHIM_LOCK_GUID || variable.unicodeName !== 'MokSBState') {
       continue;
     }
@@ -36,4 +37,12 @@ export function shimValidationFindings(events: readonly BootEvent[], secureBoot:
     }
   }
   return findings;
+}
+
+/** SHIM_LOCK_GUID as a UEFI_VARIABLE_DATA stores it (first three fields little-endian). */
+const SHIM_LOCK_GUID_BYTES = Buffer.from('50ab5d6046e00043abb63dd810dd8b23', 'hex');
+
+/** A cheap look at the GUID before parsing: most PCR 7 events are no shim variable. */
+function namesShimVariable(data: Uint8Array): boolean {
+  return data.length > SHIM_LOCK_GUID_BYTES.length && bytesEqual(data.subarray(0, SHIM_LOCK_GUID_BYTES.length), SHIM_LOCK_GUID_BYTES);
 }

@@ -98,21 +98,22 @@ describe('fleet simulator', function () {
       expect(history[0]?.failures.map((failure) => failure.event_id)).to.include(NOT_IN_ALLOWLIST);
 
       // The others keep passing rounds over IMA logs that grew since they were enrolled.
-      const before = await Promise.all(others.map((agent) => fleet?.tenant.getStatus(agent.uuid)));
-      for (const [i, agent] of others.entries()) {
-        // Until a round after `before` has passed (rounds every 0.5 s), not a fixed time: a CI host that
-        // stalled this process for seconds ended a fixed wait before any round could run.
+      for (const agent of others) {
         const running = fleet;
-        await pollUntil({ timeoutMs: 20_000, intervalMs: 100 }, `a round of ${agent.uuid} after the tampering`, async () => {
+        const logLines = (): string[] => readFileSync(agent.agent.imaLogPath as string, 'utf8').trim().split('\n');
+        // Events, not fixed waits: a CI host that stalled this process (or the fleet's appender) for seconds
+        // ended a fixed wait before the log grew or any round could run.
+        await pollUntil({ timeoutMs: 20_000, intervalMs: 100 }, `the IMA log of ${agent.uuid} grew`, async () => logLines().length > 2);
+        const before = await running.tenant.getStatus(agent.uuid);
+        await pollUntil({ timeoutMs: 20_000, intervalMs: 100 }, `a round of ${agent.uuid} over its grown log`, async () => {
           const now = await running.tenant.getStatus(agent.uuid);
-          return (now.attestation_count ?? 0) > (before[i]?.attestation_count ?? Infinity) || now.operational_state !== OperationalState.GET_QUOTE;
+          return (now.attestation_count ?? 0) > (before.attestation_count ?? Infinity) || now.operational_state !== OperationalState.GET_QUOTE;
         });
         const status = await fleet.tenant.getStatus(agent.uuid);
         expect(status.operational_state, agent.uuid).to.equal(OperationalState.GET_QUOTE);
         expect(status.last_event_id).to.equal(null);
-        expect(status.attestation_count).to.be.above(before[i]?.attestation_count ?? Infinity);
-        const log = readFileSync(agent.agent.imaLogPath as string, 'utf8').trim().split('\n');
-        expect(log.length).to.be.above(2);
+        expect(status.attestation_count).to.be.above(before.attestation_count ?? Infinity);
+        const log = logLines();
         expect(log.slice(1).every((line) => line.includes('/usr/lib/ironlime-fleet/'))).to.equal(true);
       }
     } finally {

@@ -38,6 +38,7 @@ import * as verifierHistoryTenant from './20261206110000-verifier-history-tenant
 import * as verifierRevocationOutbox from './20261206120000-verifier-revocation-outbox.js';
 import * as verifierLivenessEnrolment from './20261207130000-verifier-liveness-enrolment.js';
 import * as createBrokerAuditLog from './20261210130000-create-broker-audit-log.js';
+import * as createAuditCheckpoints from './20261210150000-create-audit-checkpoints.js';
 
 /**
  * Every ironlime migration, oldest first. knex runs them in this order through
@@ -87,4 +88,5 @@ export const MIGRATIONS: readonly IronlimeMigration[] = [
   { name: '20261206120000-verifier-revocation-outbox', ...verifierRevocationOutbox },
   { name: '20261207130000-verifier-liveness-enrolment', ...verifierLivenessEnrolment },
   { name: '20261210130000-create-broker-audit-log', ...createBrokerAuditLog },
+  { name: '20261210150000-create-audit-checkpoints', ...createAuditCheckpoints },
 ];

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { auditSignatureValid } from './audit-batch-signature.js';
+import { auditCheckpointSigned, type SignedAuditCheckpoint } from './audit-checkpoint.js';
 import { AUDIT_GENESIS_HASH, auditRecordHash, type AuditRecord } from './audit-record.js';
 
 /** Why a chain does not hold, at the first record where it breaks. */
@@ -14,6 +15,8 @@ export type AuditBreakReason =
   | 'sequence-gap'
   /** The stream changed inside one chain. */
   | 'stream-mismatch'
+  /** A checkpoint (records deleted by retention) not signed by the audit key: forged or edited. */
+  | 'bad-checkpoint'
   /** The records start later or end earlier than the export's signed manifest says: some were removed. */
   | 'truncated'
   /** A stream the signed manifest lists has no record in the export: it was removed. */
@@ -50,6 +53,8 @@ interface CheckedRecord {
   readonly stream: string;
   readonly seq: number;
   readonly hash: string;
+  /** True for a checkpoint: the seq and hash are its last deleted record's. */
+  readonly checkpoint?: true;
 }
 
 /**
@@ -62,6 +67,10 @@ interface CheckedRecord {
  *
  * With `ends` (from a signed manifest) the records must also start at `fromSeq` and end with the
  * record `lastSeq`/`lastHash`: records removed from either end are found (`truncated`).
+ *
+ * A signed checkpoint (`addCheckpoint`) takes the place of the records retention deleted: it must
+ * follow the record before them (or start the stream from seq 1 and the genesis hash), and the next
+ * record must link to it. So a pruned stream verifies from seq 1, and records deleted without one do not.
  */
 export class AuditChainCheck {
   private count = 0;
@@ -93,12 +102,43 @@ export class AuditChainCheck {
     } else if (record.stream !== previous.stream) {
       return fail('stream-mismatch', `stream ${record.stream} follows stream ${previous.stream}`);
     } else if (record.seq !== previous.seq + 1) {
-      return fail('sequence-gap', `expected seq ${previous.seq + 1}: a record was deleted or moved`);
+      return fail('sequence-gap', `expected seq ${previous.seq + 1}: a record was deleted or moved, and no signed checkpoint stands for it`);
     } else if (record.prevHash !== previous.hash) {
-      return fail('broken-link', 'it does not link to the record before it: a record was deleted, inserted or moved');
+      const before = previous.checkpoint === true ? "the checkpoint before it (its last deleted record's hash)" : 'the record before it';
+      return fail('broken-link', `it does not link to ${before}: a record was deleted, inserted or moved`);
     }
-    this.previous = { stream: record.stream, seq: record.seq, hash: record.hash };
-    this.first ??= this.previous;
+    return this.link({ stream: record.stream, seq: record.seq, hash: record.hash }, record.seq);
+  }
+
+  /**
+   * Checks a checkpoint in the place of the records it stands for: signed by the audit key, for this
+   * stream, right after the record before them (or, first, from seq 1 and the genesis hash; in a
+   * `--since` export a first one from later is taken as given, as a first record is); false once broken.
+   */
+  addCheckpoint(checkpoint: SignedAuditCheckpoint): boolean {
+    if (this.broken !== undefined) return false;
+    const index = this.count;
+    const fail = (reason: AuditBreakReason, message: string): boolean => {
+      this.broken = { valid: false, checked: index, break: { index, seq: checkpoint.fromSeq, reason, message: `item ${index + 1}, checkpoint of seq ${checkpoint.fromSeq} to ${checkpoint.toSeq}: ${message}` } };
+      return false;
+    };
+    if (!auditCheckpointSigned(checkpoint, this.publicKey)) return fail('bad-checkpoint', 'not signed by the audit key for this stream: forged, edited or from another stream');
+    const previous = this.previous;
+    if (previous === undefined) {
+      if (checkpoint.fromSeq === 1 && checkpoint.prevHash !== AUDIT_GENESIS_HASH) return fail('broken-link', 'it starts the stream but not from the genesis hash');
+    } else if (checkpoint.stream !== previous.stream) {
+      return fail('stream-mismatch', `stream ${checkpoint.stream} follows stream ${previous.stream}`);
+    } else if (checkpoint.fromSeq !== previous.seq + 1) {
+      return fail('sequence-gap', `expected seq ${previous.seq + 1}: a record was deleted or moved`);
+    } else if (checkpoint.prevHash !== previous.hash) {
+      return fail('broken-link', 'it does not link to the record before it: that record was edited, or the checkpoint is not for this place');
+    }
+    return this.link({ stream: checkpoint.stream, seq: checkpoint.toSeq, hash: checkpoint.hash, checkpoint: true }, checkpoint.fromSeq);
+  }
+
+  private link(checked: CheckedRecord, firstSeq: number): true {
+    this.previous = checked;
+    this.first ??= { stream: checked.stream, seq: firstSeq, hash: checked.hash };
     this.count += 1;
     return true;
   }
@@ -125,8 +165,11 @@ export class AuditChainCheck {
           : `no record, but the signed manifest lists seq ${ends.fromSeq} to ${ends.lastSeq}: the stream was removed`;
       return { valid: false, checked: 0, break: { index: 0, seq: ends.fromSeq, reason: 'missing-stream', message } };
     }
-    if (first.seq !== ends.fromSeq) return truncated(0, first.seq, `the signed manifest starts the stream at seq ${ends.fromSeq}: records before this one were removed`);
-    if (last.seq !== ends.lastSeq || last.hash !== ends.lastHash) {
+    if (first.seq !== ends.fromSeq) {
+      return truncated(0, first.seq, `the signed manifest starts the stream at seq ${ends.fromSeq}: records before this one were removed, and no signed checkpoint stands for them`);
+    }
+    // Retention never deletes a stream's last record: a chain ending in a checkpoint lost its end.
+    if (last.checkpoint === true || last.seq !== ends.lastSeq || last.hash !== ends.lastHash) {
       const why = last.seq < ends.lastSeq ? 'records after this one were removed' : 'this is not the record it ends with';
       return truncated(count - 1, last.seq, `the signed manifest ends the stream at seq ${ends.lastSeq}: ${why}`);
     }

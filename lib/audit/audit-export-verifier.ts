@@ -1,5 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { AuditChainCheck, type AuditChainResult } from './audit-chain.js';
+import type { SignedAuditCheckpoint } from './audit-checkpoint.js';
+import { isCheckpointLine, parseAuditCheckpointLine } from './audit-checkpoint-line.js';
 import { isManifestLine, parseAuditLine, parseManifestLine } from './audit-export-format.js';
 import { auditManifestSigned, type AuditManifest, type AuditManifestStream } from './audit-manifest.js';
 import type { AuditRecord } from './audit-record.js';
@@ -21,7 +23,7 @@ export interface AuditStreamResult {
    * The seqs the file holds for the stream and the `at` of its last record (absent when it holds none):
    * what the export covers, so a `--since` export or an older one is not read as the whole, current history.
    */
-  readonly span?: { readonly fromSeq: number; readonly lastSeq: number; readonly lastAt: string };
+  readonly span?: { readonly fromSeq: number; readonly lastSeq: number; readonly lastAt: string; readonly pruned: number; readonly checkpoints: number };
 }
 
 export interface AuditExportResult {
@@ -40,8 +42,11 @@ interface StreamState {
   readonly check: AuditChainCheck;
   readonly firstLine: number;
   readonly fromSeq: number;
-  /** Records of the stream read so far. */
+  /** Records and checkpoints of the stream read so far. */
   count: number;
+  /** Records deleted by retention that the stream's checkpoints stand for, and how many checkpoints. */
+  pruned: number;
+  checkpoints: number;
   lastLine: number;
   lastSeq: number;
   lastAt: string;
@@ -71,9 +76,9 @@ export class AuditExportVerifier {
     private readonly options: AuditExportOptions = {},
   ) {}
 
-  /** The export's next line (without its `\n`); the one before it is checked now, as a record. */
+  /** The export's next line (without its `\n`); the one before it is checked now, as a record or a checkpoint. */
   line(text: string): void {
-    if (this.held !== undefined) this.record(parseAuditLine(this.held, this.lines), this.lines);
+    if (this.held !== undefined) this.item(this.held, this.lines);
     this.held = text;
     this.lines += 1;
   }
@@ -83,13 +88,13 @@ export class AuditExportVerifier {
     const last = this.held;
     this.held = undefined;
     const sealed = last !== undefined && isManifestLine(last) ? parseManifestLine(last, this.lines) : undefined;
-    if (last !== undefined && sealed === undefined) this.record(parseAuditLine(last, this.lines), this.lines);
+    if (last !== undefined && sealed === undefined) this.item(last, this.lines);
     const manifest = sealed !== undefined && auditManifestSigned(sealed, this.publicKey) ? sealed.manifest : undefined;
     const signed = manifest !== undefined;
     const listed = new Map((manifest?.streams ?? []).map((entry) => [entry.stream, entry]));
     const streams: AuditStreamResult[] = [...this.streams].map(([stream, state]) => {
       const result = manifest === undefined ? state.check.result() : checkListedStream(state.check, state.fromSeq, listed.get(stream), manifest);
-      const span = { fromSeq: state.fromSeq, lastSeq: state.lastSeq, lastAt: state.lastAt };
+      const span = { fromSeq: state.fromSeq, lastSeq: state.lastSeq, lastAt: state.lastAt, pruned: state.pruned, checkpoints: state.checkpoints };
       if (result.break === undefined) return { stream, result, span };
       return { stream, result, span, breakLine: lineOf(state, result.break.index) };
     });
@@ -108,19 +113,42 @@ export class AuditExportVerifier {
     };
   }
 
+  private item(line: string, lineNumber: number): void {
+    if (isCheckpointLine(line)) this.checkpoint(parseAuditCheckpointLine(line, lineNumber), lineNumber);
+    else this.record(parseAuditLine(line, lineNumber), lineNumber);
+  }
+
   private record(record: AuditRecord, lineNumber: number): void {
     this.records += 1;
-    let state = this.streams.get(record.stream);
-    if (state === undefined) {
-      state = { check: new AuditChainCheck(this.publicKey), firstLine: lineNumber, fromSeq: record.seq, count: 0, lastLine: lineNumber, lastSeq: record.seq, lastAt: record.at };
-      this.streams.set(record.stream, state);
-    }
-    // The chain is checked up to its first break: that record's index is the count of the stream's records before it.
+    const state = this.stateOf(record.stream, record.seq, lineNumber);
+    // The chain is checked up to its first break: that item's index is the count of the stream's items before it.
     if (!state.check.add(record)) state.broken ??= { index: state.count, line: lineNumber };
+    this.advance(state, lineNumber, record.seq);
+    state.lastAt = record.at;
+  }
+
+  /** A checkpoint, in its stream's chain where the records it stands for were. */
+  private checkpoint(checkpoint: SignedAuditCheckpoint, lineNumber: number): void {
+    const state = this.stateOf(checkpoint.stream, checkpoint.fromSeq, lineNumber);
+    if (!state.check.addCheckpoint(checkpoint)) state.broken ??= { index: state.count, line: lineNumber };
+    state.pruned += checkpoint.toSeq - checkpoint.fromSeq + 1;
+    state.checkpoints += 1;
+    this.advance(state, lineNumber, checkpoint.toSeq);
+  }
+
+  private stateOf(stream: string, fromSeq: number, lineNumber: number): StreamState {
+    let state = this.streams.get(stream);
+    if (state === undefined) {
+      state = { check: new AuditChainCheck(this.publicKey), firstLine: lineNumber, fromSeq, count: 0, pruned: 0, checkpoints: 0, lastLine: lineNumber, lastSeq: fromSeq, lastAt: '' };
+      this.streams.set(stream, state);
+    }
+    return state;
+  }
+
+  private advance(state: StreamState, lineNumber: number, seq: number): void {
     state.count += 1;
     state.lastLine = lineNumber;
-    state.lastSeq = record.seq;
-    state.lastAt = record.at;
+    state.lastSeq = seq;
   }
 }
 

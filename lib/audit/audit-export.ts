@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import type { SignedAuditCheckpoint } from './audit-checkpoint.js';
+import { auditCheckpointTable, checkpointsBefore, prunedInRanges, type ExportedRecordKey } from './audit-checkpoint-rows.js';
 import { auditStreamRanges, type AuditQuery, type AuditStreamRange } from './audit-export-scope.js';
 import { sealAuditManifest, type AuditManifestStream, type SealedAuditManifest } from './audit-manifest.js';
 import { AUDIT_GENESIS_HASH, type AuditRecord } from './audit-record.js';
@@ -24,6 +26,9 @@ export interface AuditExportSummary {
 /** Takes one batch of records, in export order; `expected` is how many the export should hold in all. */
 export type AuditRecordSink = (records: readonly AuditRecord[], expected: number) => Promise<void>;
 
+/** Takes a signed checkpoint of records deleted by retention, in export order: before the record that follows them. */
+export type AuditCheckpointSink = (checkpoint: SignedAuditCheckpoint) => Promise<void>;
+
 interface StreamEnd {
   stream: string;
   seq: string | number;
@@ -36,6 +41,10 @@ interface StreamEnd {
  * exported, the last record in the database, and the head row when it does not name that record.
  * Ranges, records and heads are read in one snapshot (repeatable read), so an append running beside
  * the export cannot look like a mismatch; memory holds one batch and one entry a stream.
+ *
+ * Where retention deleted records (`AuditPruner`), their signed checkpoint goes to `checkpointSink`
+ * between the records around them, so the chain still verifies; without a sink a pruned stream's
+ * export does not verify (fail closed). A `--since` range's checkpoints are those after its anchor.
  */
 export async function exportAuditLog(
   knex: Knex,
@@ -44,7 +53,9 @@ export async function exportAuditLog(
   sink: AuditRecordSink,
   batchSize: number = AUDIT_EXPORT_BATCH,
   tables: AuditTables = VERIFIER_AUDIT_TABLES,
+  checkpointSink?: AuditCheckpointSink,
 ): Promise<AuditExportSummary> {
+  const checkpointTable = checkpointSink === undefined ? undefined : auditCheckpointTable(tables);
   return knex.transaction(
     async (trx) => {
       // Between batches the transaction waits for the sink (a slow pipe, a full disk): the server's idle bound would end it.
@@ -53,11 +64,26 @@ export async function exportAuditLog(
       const heads = trx(tables.heads).select('stream', 'seq', 'hash');
       if (query.stream !== undefined) void heads.where('stream', query.stream);
       const streams = manifestStreams(ranges, (await heads) as StreamEnd[]);
-      const expected = ranges.reduce((sum, range) => sum + range.lastSeq - range.readFrom + 1, 0);
+      const pruned = checkpointTable === undefined ? 0 : await prunedInRanges(trx, checkpointTable, ranges);
+      const expected = ranges.reduce((sum, range) => sum + range.lastSeq - range.readFrom + 1, 0) - pruned;
+      const fromSeqOf = new Map(ranges.map((range) => [range.stream, range.fromSeq]));
       let records = 0;
+      let previous: ExportedRecordKey | undefined;
       await readAuditRecordPages(trx, ranges, query.stream, batchSize, tables, async (batch) => {
         records += batch.length;
-        await sink(batch, expected);
+        if (checkpointTable === undefined || checkpointSink === undefined) return sink(batch, expected);
+        const checkpoints = await checkpointsBefore(trx, checkpointTable, batch, previous);
+        previous = batch[batch.length - 1];
+        let start = 0;
+        for (const [index, record] of batch.entries()) {
+          const checkpoint = checkpoints.get(`${record.stream}\0${record.seq}`);
+          // Not one before a `--since` range's anchor: the range starts at the anchor.
+          if (checkpoint === undefined || checkpoint.fromSeq < (fromSeqOf.get(record.stream) ?? 1)) continue;
+          if (index > start) await sink(batch.slice(start, index), expected);
+          await checkpointSink(checkpoint);
+          start = index;
+        }
+        await sink(batch.slice(start), expected);
       });
       const manifest = sealAuditManifest({ agent: query.stream ?? null, since: query.since ?? null, streams }, key.privateKey);
       return { records, manifest, headMismatches: streams.filter((entry) => entry.head !== undefined).map((entry) => entry.stream) };

@@ -2,7 +2,8 @@ import type { KeyObject } from 'node:crypto';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { DatabaseUnavailable, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
-import { exportAuditLog, type AuditRecordSink } from '../audit/audit-export.js';
+import { formatAuditCheckpointLine } from '../audit/audit-checkpoint.js';
+import { exportAuditLog, type AuditCheckpointSink, type AuditRecordSink } from '../audit/audit-export.js';
 import { formatAuditLine } from '../audit/audit-export-format.js';
 import { formatAuditManifestLine } from '../audit/audit-manifest.js';
 import type { AuditQuery } from '../audit/audit-export-scope.js';
@@ -103,7 +104,10 @@ export const registerAuditCommands: CommandRegistrar = (program, context) => {
     });
 };
 
-/** Writes the records `filter` selects from the log in `tables`, a batch at a time as read (memory holds one batch), then the signed manifest. */
+/**
+ * Writes the records `filter` selects from the log in `tables`, a batch at a time as read (memory holds
+ * one batch), with the signed checkpoint of each run of records retention deleted in its place, then the signed manifest.
+ */
 async function writeAuditExport(knex: Knex, key: AuditSigningKey, filter: AuditQuery, out: ExportOutput, tables: AuditTables): Promise<{ records: number; headMismatches: readonly string[] }> {
   // On stderr, and only on a terminal: stdout may be the export itself.
   const progress = new TerminalProgress('audit export: records');
@@ -113,8 +117,9 @@ async function writeAuditExport(knex: Knex, key: AuditSigningKey, filter: AuditQ
     written += batch.length;
     progress.update(written, expected);
   };
+  const writeCheckpoint: AuditCheckpointSink = (checkpoint) => out.write(formatAuditCheckpointLine(checkpoint));
   // Statements over the whole log, run by an operator: not held to the services' 30 s bound.
-  const { records, manifest, headMismatches } = await withoutStatementBound(() => exportAuditLog(knex, key, filter, writeBatch, undefined, tables));
+  const { records, manifest, headMismatches } = await withoutStatementBound(() => exportAuditLog(knex, key, filter, writeBatch, undefined, tables, writeCheckpoint));
   progress.finish();
   await out.finish(formatAuditManifestLine(manifest));
   return { records, headMismatches };

@@ -10,7 +10,9 @@ export function auditVerifyReport(result: AuditExportResult): string {
   const lines = result.streams.map(({ stream, result: chain, breakLine, span }) => {
     const name = printable(stream);
     if (chain.break !== undefined) return `${name}: BROKEN${breakLine === undefined ? '' : ` at line ${breakLine}`}: ${chain.break.message} [${chain.break.reason}]`;
-    return `${name}: ok, ${chain.checked} record(s)${span === undefined ? '' : `, seq ${span.fromSeq} to ${span.lastSeq}, the last at ${printable(span.lastAt)}`}`;
+    const checkpoints = span?.checkpoints ?? 0;
+    const pruned = span === undefined || checkpoints === 0 ? '' : ` (${span.pruned} of them deleted by retention, stood for by ${checkpoints} signed checkpoint(s))`;
+    return `${name}: ok, ${chain.checked - checkpoints} record(s)${span === undefined ? '' : `, seq ${span.fromSeq} to ${span.lastSeq}${pruned}, the last at ${printable(span.lastAt)}`}`;
   });
   if (result.problem !== undefined) lines.push(`manifest: ${result.problem}`);
   else if (result.manifest === undefined) lines.push('manifest: none (--unsealed): chains checked, not where they end');

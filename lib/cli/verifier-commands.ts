@@ -26,6 +26,7 @@ interface VerifierOptions {
   readonly maxConcurrentRounds?: number;
   readonly leaseSeconds?: number;
   readonly historyRetentionDays?: number;
+  readonly auditRetentionDays?: number;
   readonly staleAfter?: number;
   readonly revocationWebhook: string[];
   readonly revocationWebhookCa?: string;
@@ -60,6 +61,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
     .option('--max-concurrent-rounds <n>', 'rounds in flight at once (default 128)', count)
     .option('--lease-seconds <seconds>', 'how long a claim on an agent lasts without renewal (default 30)', seconds)
     .option('--history-retention-days <days>', 'delete passing and retried rounds from the verdict history after this many days; failures are kept (default 0: keep all)', days)
+    .option('--audit-retention-days <days>', 'delete passing verdicts from the signed audit log after this many days, a signed checkpoint in their place; failures and admin actions are kept (default 0: keep all)', days)
     .option('--stale-after <seconds>', 'age of the last success past which status is no longer PASS (default 2 intervals + retry budget)', seconds)
     .addOption(new Option('--measured-boot-policy <name>', 'policy judging refstates (default example)').choices(MB_POLICY_NAMES))
     .addOption(new Option('--measured-boot-evaluate <when>', 'evaluate the refstate once or on every round (default once)').choices(MB_EVALUATE_MODES))
@@ -89,6 +91,7 @@ export const registerVerifierCommands: CommandRegistrar = (program, context) => 
           maxConcurrentRounds: options.maxConcurrentRounds,
           leaseSeconds: options.leaseSeconds,
           historyRetentionDays: options.historyRetentionDays,
+          auditRetentionDays: options.auditRetentionDays,
           staleAfter: options.staleAfter,
           measuredBootPolicy: options.measuredBootPolicy,
           measuredBootEvaluate: options.measuredBootEvaluate,

@@ -123,6 +123,16 @@ export class VerifierConfig {
   @Max(36500)
   historyRetentionDays = 0;
 
+  /**
+   * Days the signed audit log keeps passing verdicts (`AuditPruner`); each run of deleted records is
+   * replaced by a signed checkpoint, and failed verdicts, admin actions and liveness changes are kept
+   * for ever. 0 (default): every record is kept.
+   */
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(36500)
+  auditRetentionDays = 0;
+
   /** Policy judging the refstate (`measured_boot_policy_name`). */
   @IsIn(MB_POLICY_NAMES, { message: 'must be example or accept-all' })
   measuredBootPolicy: (typeof MB_POLICY_NAMES)[number] = 'example';
@@ -224,6 +234,7 @@ export const VERIFIER_ENV_VARIABLES: readonly ServiceEnvVariable<keyof VerifierC
   { name: 'IRONLIME_VERIFIER_MAX_CONCURRENT_ROUNDS', field: 'maxConcurrentRounds', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_LEASE_SECONDS', field: 'leaseSeconds', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_HISTORY_RETENTION_DAYS', field: 'historyRetentionDays', kind: 'number' },
+  { name: 'IRONLIME_VERIFIER_AUDIT_RETENTION_DAYS', field: 'auditRetentionDays', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_STALE_AFTER', field: 'staleAfter', kind: 'number' },
   { name: 'IRONLIME_VERIFIER_REVOCATION_WEBHOOKS', field: 'revocationWebhooks', kind: 'list' },
   { name: 'IRONLIME_VERIFIER_REVOCATION_WEBHOOK_CA', field: 'revocationWebhookCa', kind: 'string' },

@@ -24,6 +24,7 @@ import { VerifierProcessRepository } from './verifier-process-repository.js';
 import { ProcessLock } from './process-lock.js';
 import { PullScheduler } from './pull-scheduler.js';
 import { createPushService, type PushService } from './push/push-service.js';
+import { AuditPruner } from './audit-pruner.js';
 import { HistoryPruner } from './history-pruner.js';
 import { RoundWriter, type RoundWrite } from './round-writer.js';
 import { ROUND_MATCH_ALLOWANCE_NS } from './round-match-allowance.js';
@@ -124,6 +125,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   let service: KeylimeService | undefined;
   let closeRevocation = (): Promise<void> => Promise.resolve();
   let pruner: HistoryPruner | undefined;
+  let auditPruner: AuditPruner | undefined;
   let push: PushService | undefined;
   let liveness: LivenessMonitor | undefined;
   let renewal: CertificateRenewal | undefined;
@@ -245,6 +247,10 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       pruner = new HistoryPruner(database.knex, { retentionDays: config.historyRetentionDays, log });
       pruner.start();
     }
+    if (config.auditRetentionDays > 0) {
+      auditPruner = new AuditPruner(database.knex, { retentionDays: config.auditRetentionDays, key: access.auditKey, auditLog: access.auditLog, actor: owner, log });
+      auditPruner.start();
+    }
     const url = inProcess
       ? ''
       : (await service.listen({ host: config.host, port: config.port, ...(options.announce === undefined ? {} : { announce: options.announce }) })).url;
@@ -269,6 +275,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     const pushing = push;
     const checking = liveness;
     const pruning = pruner;
+    const auditPruning = auditPruner;
     return {
       url,
       caCert: tls.ca,
@@ -292,6 +299,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         await checking.close();
         await running.close();
         await pruning?.stop();
+        await auditPruning?.stop();
         await closeRevocation();
         await closeDatabase();
       },
@@ -305,6 +313,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     await scheduler?.close().catch(() => undefined);
     await liveness?.close().catch(() => undefined);
     await pruner?.stop().catch(() => undefined);
+    await auditPruner?.stop().catch(() => undefined);
     await closeRevocation().catch(() => undefined);
     await closeDatabase().catch(() => undefined);
     throw error;

@@ -77,7 +77,10 @@ export async function pruneAuditStream(knex: Knex, key: AuditSigningKey, stream:
         await trx(AUDIT_CHECKPOINTS_TABLE).where({ stream, to_seq: last.toSeq }).delete();
       }
       await trx(AUDIT_CHECKPOINTS_TABLE).insert(auditCheckpointRow(checkpoint));
-      deleted += (await trx(RECORDS).where({ stream }).andWhere('seq', '>=', run.firstDeleted).andWhere('seq', '<=', run.toSeq).delete()) as number;
+      const gone = (await trx(RECORDS).where({ stream }).andWhere('seq', '>=', run.firstDeleted).andWhere('seq', '<=', run.toSeq).delete().returning('seq')) as unknown[];
+      // Read in this transaction under the stream's lock: anything else means the table changed under it.
+      if (gone.length !== run.toSeq - run.firstDeleted + 1) throw new Error(`audit retention: stream ${stream} seq ${run.firstDeleted} to ${run.toSeq} changed while pruned`);
+      deleted += gone.length;
     }
     const lastRead = read[read.length - 1];
     return rows.length > batch && !reachedCutoff && lastRead !== undefined ? { deleted, resumeAt: lastRead.seq } : { deleted };

@@ -23,7 +23,7 @@ export interface AuditStreamResult {
    * The seqs the file holds for the stream and the `at` of its last record (absent when it holds none):
    * what the export covers, so a `--since` export or an older one is not read as the whole, current history.
    */
-  readonly span?: { readonly fromSeq: number; readonly lastSeq: number; readonly lastAt: string; readonly pruned: number; readonly checkpoints: number };
+  readonly span?: { readonly fromSeq: number; readonly lastSeq: number; readonly lastAt: string; readonly pruned?: number; readonly checkpoints?: number };
 }
 
 export interface AuditExportResult {
@@ -94,7 +94,9 @@ export class AuditExportVerifier {
     const listed = new Map((manifest?.streams ?? []).map((entry) => [entry.stream, entry]));
     const streams: AuditStreamResult[] = [...this.streams].map(([stream, state]) => {
       const result = manifest === undefined ? state.check.result() : checkListedStream(state.check, state.fromSeq, listed.get(stream), manifest);
-      const span = { fromSeq: state.fromSeq, lastSeq: state.lastSeq, lastAt: state.lastAt, pruned: state.pruned, checkpoints: state.checkpoints };
+      // With retention's checkpoints: how many records they stand for (absent for a stream with none).
+      const pruned = state.checkpoints === 0 ? {} : { pruned: state.pruned, checkpoints: state.checkpoints };
+      const span = { fromSeq: state.fromSeq, lastSeq: state.lastSeq, lastAt: state.lastAt, ...pruned };
       if (result.break === undefined) return { stream, result, span };
       return { stream, result, span, breakLine: lineOf(state, result.break.index) };
     });

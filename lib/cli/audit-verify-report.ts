@@ -11,7 +11,7 @@ export function auditVerifyReport(result: AuditExportResult): string {
     const name = printable(stream);
     if (chain.break !== undefined) return `${name}: BROKEN${breakLine === undefined ? '' : ` at line ${breakLine}`}: ${chain.break.message} [${chain.break.reason}]`;
     const checkpoints = span?.checkpoints ?? 0;
-    const pruned = span === undefined || checkpoints === 0 ? '' : ` (${span.pruned} of them deleted by retention, stood for by ${checkpoints} signed checkpoint(s))`;
+    const pruned = span === undefined || checkpoints === 0 ? '' : ` (${span.pruned ?? 0} of them deleted by retention, stood for by ${checkpoints} signed checkpoint(s))`;
     return `${name}: ok, ${chain.checked - checkpoints} record(s)${span === undefined ? '' : `, seq ${span.fromSeq} to ${span.lastSeq}${pruned}, the last at ${printable(span.lastAt)}`}`;
   });
   if (result.problem !== undefined) lines.push(`manifest: ${result.problem}`);

@@ -6,8 +6,11 @@ import { pruneAuditStream } from '../audit/audit-stream-prune.js';
 import { VERIFIER_AUDIT_TABLES } from '../audit/audit-tables.js';
 import { FLEET_STREAM } from './reserved-agent-ids.js';
 
-/** Records one transaction deletes at most: few locks and little WAL at a time, as the history's retention. */
-const DEFAULT_BATCH = 5000;
+/**
+ * Records one transaction reads at most (and so holds, as an export's batch: about 100 KiB typically,
+ * 100 MB were each a failed verdict at its size bound) and deletes: few locks and little WAL at a time.
+ */
+const DEFAULT_BATCH = 200;
 /** How often the retention runs; the first run is at start. */
 const DEFAULT_EVERY_MS = 10 * 60_000;
 const DAY_MS = 86_400_000;
@@ -67,7 +70,8 @@ export class AuditPruner {
   /** Prunes every stream once, then appends the summary when anything was deleted. */
   async pruneOnce(): Promise<AuditPruneSummary> {
     const { retentionDays, key, log } = this.options;
-    const batch = this.options.batch ?? DEFAULT_BATCH;
+    // A resumed scan reads the record before it again: with fewer than 2 a batch it would not move on.
+    const batch = Math.max(2, this.options.batch ?? DEFAULT_BATCH);
     const cutoff = new Date(Date.now() - retentionDays * DAY_MS).toISOString();
     // The fleet stream holds admin actions and these summaries only, all kept: not read.
     const heads = (await this.knex(VERIFIER_AUDIT_TABLES.heads).select('stream').whereNot('stream', FLEET_STREAM).orderBy('stream')) as { stream: string }[];

@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { signAuditCheckpoint } from '../../lib/audit/audit-checkpoint.js';
 import { auditCheckpointFromRow, auditCheckpointRow, type AuditCheckpointRow } from '../../lib/audit/audit-checkpoint-rows.js';
 import { AuditLog } from '../../lib/audit/audit-log.js';
-import type { AuditEvent } from '../../lib/audit/audit-record.js';
+import { auditRecordFromRow, type AuditRecordRow } from '../../lib/audit/audit-record-pages.js';
+import { auditRecordHash, type AuditEvent } from '../../lib/audit/audit-record.js';
 import { verifyAuditExport, type AuditExportResult } from '../../lib/audit/verify-audit-export.js';
 import { AuditPruner } from '../../lib/verifier/audit-pruner.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -185,6 +186,25 @@ forEachDatabase(
       await pruner(knex).pruneOnce();
       expect(await seqs(knex, 'agent-edited')).to.deep.equal([1, 2, 3, 4]);
       expect(await checkpoints(knex, 'agent-edited')).to.deep.equal([]);
+    });
+
+    it('a failure edited to a pass, the chain re-hashed to its head, is not pruned: links hold but the signatures do not', async function () {
+      const { knex } = fixture.database;
+      const stream = 'agent-laundered';
+      await appendAll(new AuditLog(knex, key), stream, [['pass', 40], ['fail', 40], ['pass', 40], ['pass', 0]]);
+      const rows = (await knex('audit_records').where({ stream }).orderBy('seq').select('*')) as AuditRecordRow[];
+      let prevHash = rows[0]?.hash ?? '';
+      for (const row of rows.slice(1)) {
+        const record = auditRecordFromRow(row);
+        const details = record.details['outcome'] === 'fail' ? { ...record.details, outcome: 'pass' } : record.details;
+        const hash = auditRecordHash({ ...record, details }, record.seq, prevHash);
+        await knex('audit_records').where({ stream, seq: record.seq }).update({ details: JSON.stringify(details), prev_hash: prevHash, hash });
+        prevHash = hash;
+      }
+      await knex('audit_heads').where({ stream }).update({ hash: prevHash });
+      await pruner(knex).pruneOnce();
+      expect(await seqs(knex, stream), 'the edited failure is kept for the export to show').to.deep.equal([1, 2, 3, 4]);
+      expect(await checkpoints(knex, stream)).to.deep.equal([]);
     });
 
     it('two pruners at once, while the stream is appended to: nothing corrupted, the chain goes on and verifies', async function () {

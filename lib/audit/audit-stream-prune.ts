@@ -40,9 +40,10 @@ export function prunableAuditRecord(record: AuditRecord): boolean {
  * `resumeAt` (from the call before, on the same stream) starts the scan there instead, so a long run of
  * kept records is passed over a batch at a time rather than read again from the last checkpoint.
  *
- * Before signing, the records read are checked to form the stored chain (each hash matches its content and
- * is signed by the audit key, links to the one before, seqs consecutive, from the last checkpoint or the genesis hash): a checkpoint
- * is never signed over a chain that does not hold, and such a stream is left alone (`skipped: 'broken'`).
+ * Before signing, the records read are checked to form the stored chain (each hash matches its content,
+ * links to the one before, seqs consecutive, from the last checkpoint or the genesis hash) and each record
+ * to be deleted to be signed by the audit key: a checkpoint is never signed over a chain that does not
+ * hold, nor over a record the key did not sign, and such a stream is left alone (`skipped: 'broken'`).
  * Several pruners on one database take a per-stream advisory lock and skip a stream another one holds,
  * without waiting (`skipped: 'busy'`); appenders take no part in it and are never held up.
  */
@@ -68,9 +69,11 @@ export async function pruneAuditStream(knex: Knex, key: AuditSigningKey, stream:
     const anchor = from === afterLast ? undefined : read[0];
     if (anchor !== undefined && anchor.seq !== from) return { deleted: 0, skipped: 'broken', message: `seq ${from} is missing` };
     const records = anchor === undefined ? read : read.slice(1);
-    const broken = brokenLink(records, anchor ?? (last === undefined ? undefined : { seq: last.toSeq, hash: last.hash }), key.publicKey);
+    const broken = brokenLink(records, anchor ?? (last === undefined ? undefined : { seq: last.toSeq, hash: last.hash }));
     if (broken !== undefined) return { deleted: 0, skipped: 'broken', message: broken };
     const { runs, reachedCutoff } = prunableRuns(records, cutoff, last);
+    const unsigned = unsignedInRuns(records, runs, key.publicKey);
+    if (unsigned !== undefined) return { deleted: 0, skipped: 'broken', message: unsigned };
     const at = new Date().toISOString();
     let deleted = 0;
     for (const run of runs) {
@@ -133,19 +136,25 @@ function prunableRuns(records: readonly AuditRecord[], cutoff: string, last: Sig
   return { runs: runs.map((run) => ({ ...run, stream })), reachedCutoff };
 }
 
-/**
- * Why the records read do not form the stored chain after `before` (a record or the last checkpoint's
- * end; else the genesis), or undefined when they do. Each record's signature is checked too: links
- * alone hold for a record edited with the chain re-hashed after it, and a checkpoint must not vouch for it.
- */
-function brokenLink(records: readonly AuditRecord[], before: { readonly seq: number; readonly hash: string } | undefined, publicKey: KeyObject): string | undefined {
+/** Why the records read do not form the stored chain after `before` (a record or the last checkpoint's end; else the genesis), or undefined when they do. */
+function brokenLink(records: readonly AuditRecord[], before: { readonly seq: number; readonly hash: string } | undefined): string | undefined {
   let previous = before ?? { seq: 0, hash: AUDIT_GENESIS_HASH };
   for (const record of records) {
     if (record.seq !== previous.seq + 1) return `seq ${previous.seq + 1} is missing`;
     if (record.prevHash !== previous.hash) return `seq ${record.seq} does not link to the one before it`;
     if (auditRecordHash(record, record.seq, record.prevHash) !== record.hash) return `seq ${record.seq} does not match its hash`;
-    if (!auditSignatureValid(record.hash, record.batchPath, record.signature, publicKey)) return `seq ${record.seq} is not signed by the audit key`;
     previous = { seq: record.seq, hash: record.hash };
   }
   return undefined;
+}
+
+/**
+ * Why a record to be deleted is not signed by the audit key, or undefined when each one is. Links and
+ * hashes alone hold for a failure edited to a pass with every hash after it recomputed: a checkpoint
+ * must not vouch for it. Only the records deleted are checked, so a run that deletes nothing costs no signature check.
+ */
+function unsignedInRuns(records: readonly AuditRecord[], runs: readonly PruneRun[], publicKey: KeyObject): string | undefined {
+  const deleted = records.filter((record) => runs.some((run) => record.seq >= run.firstDeleted && record.seq <= run.toSeq));
+  const unsigned = deleted.find((record) => !auditSignatureValid(record.hash, record.batchPath, record.signature, publicKey));
+  return unsigned === undefined ? undefined : `seq ${unsigned.seq} is not signed by the audit key`;
 }

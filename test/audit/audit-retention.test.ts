@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { signAuditCheckpoint } from '../../lib/audit/audit-checkpoint.js';
 import { auditCheckpointFromRow, auditCheckpointRow, type AuditCheckpointRow } from '../../lib/audit/audit-checkpoint-rows.js';
 import { AuditLog } from '../../lib/audit/audit-log.js';
+import { formatAuditManifestLine, sealAuditManifest } from '../../lib/audit/audit-manifest.js';
 import { auditRecordFromRow, type AuditRecordRow } from '../../lib/audit/audit-record-pages.js';
 import { auditRecordHash, type AuditEvent } from '../../lib/audit/audit-record.js';
 import { verifyAuditExport, type AuditExportResult } from '../../lib/audit/verify-audit-export.js';
@@ -205,6 +206,18 @@ forEachDatabase(
       await pruner(knex).pruneOnce();
       expect(await seqs(knex, stream), 'the edited failure is kept for the export to show').to.deep.equal([1, 2, 3, 4]);
       expect(await checkpoints(knex, stream)).to.deep.equal([]);
+    });
+
+    it("a stream may not end with a checkpoint: its kept last record removed, the manifest sealed to the checkpoint's end, is truncated", async function () {
+      const { knex } = fixture.database;
+      const stream = 'agent-end';
+      await appendAll(new AuditLog(knex, key), stream, [['pass', 40], ['pass', 40], ['pass', 40], ['pass', 0]]);
+      await pruner(knex).pruneOnce();
+      const [checkpointLine] = (await exportWithCheckpoints(knex, key, { stream })).split('\n');
+      const checkpoint = JSON.parse(checkpointLine ?? '{}') as { checkpoint: { to_seq: number; hash: string } };
+      const manifest = sealAuditManifest({ agent: stream, since: null, streams: [{ stream, fromSeq: 1, lastSeq: checkpoint.checkpoint.to_seq, lastHash: checkpoint.checkpoint.hash }] }, privateKey);
+      const result = verifyAuditExport(`${checkpointLine}\n${formatAuditManifestLine(manifest)}`, publicKey);
+      expect(breaks(result)).to.deep.equal([[stream, 'truncated']]);
     });
 
     it('two pruners at once, while the stream is appended to: nothing corrupted, the chain goes on and verifies', async function () {

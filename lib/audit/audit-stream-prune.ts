@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Knex } from 'knex';
 import { auditSignatureValid } from './audit-batch-signature.js';
-import { signAuditCheckpoint, type AuditCheckpoint, type SignedAuditCheckpoint } from './audit-checkpoint.js';
+import { auditCheckpointSigned, signAuditCheckpoint, type AuditCheckpoint, type SignedAuditCheckpoint } from './audit-checkpoint.js';
 import { AUDIT_CHECKPOINTS_TABLE, auditCheckpointFromRow, auditCheckpointRow, type AuditCheckpointRow } from './audit-checkpoint-rows.js';
 import { auditRecordFromRow, type AuditRecordRow } from './audit-record-pages.js';
 import { AUDIT_GENESIS_HASH, auditRecordHash, type AuditRecord } from './audit-record.js';
@@ -42,8 +42,9 @@ export function prunableAuditRecord(record: AuditRecord): boolean {
  *
  * Before signing, the records read are checked to form the stored chain (each hash matches its content,
  * links to the one before, seqs consecutive, from the last checkpoint or the genesis hash) and each record
- * to be deleted to be signed by the audit key: a checkpoint is never signed over a chain that does not
- * hold, nor over a record the key did not sign, and such a stream is left alone (`skipped: 'broken'`).
+ * to be deleted, and the last checkpoint, to be signed by the audit key: a checkpoint is never signed over
+ * a chain that does not hold, nor over a record or checkpoint the key did not sign, and such a stream is
+ * left alone (`skipped: 'broken'`).
  * Several pruners on one database take a per-stream advisory lock and skip a stream another one holds,
  * without waiting (`skipped: 'busy'`); appenders take no part in it and are never held up.
  */
@@ -55,6 +56,8 @@ export async function pruneAuditStream(knex: Knex, key: AuditSigningKey, stream:
     if (head === undefined) return { deleted: 0 };
     const lastRow = (await trx(AUDIT_CHECKPOINTS_TABLE).select('*').where({ stream }).orderBy('to_seq', 'desc').first()) as AuditCheckpointRow | undefined;
     const last = lastRow === undefined ? undefined : auditCheckpointFromRow(lastRow);
+    // A run continuing it is signed from its from_seq and prev_hash: one the key did not sign (say, widened over a deleted failure) must not be carried on.
+    if (last !== undefined && !auditCheckpointSigned(last, key.publicKey)) return { deleted: 0, skipped: 'broken', message: `its last checkpoint (seq ${last.fromSeq} to ${last.toSeq}) is not signed by the audit key` };
     const afterLast = (last?.toSeq ?? 0) + 1;
     // Resuming past the last checkpoint, the scan starts one before: that record (kept) links the ones after it.
     const from = resumeAt === undefined ? afterLast : Math.max(resumeAt - 1, afterLast);

@@ -220,6 +220,23 @@ forEachDatabase(
       expect(breaks(result)).to.deep.equal([[stream, 'truncated']]);
     });
 
+    it('a forged checkpoint over a deleted failure is not continued: the pruner signs no checkpoint that spans it', async function () {
+      const { knex } = fixture.database;
+      const stream = 'agent-spliced';
+      await appendAll(new AuditLog(knex, key), stream, [['pass', 40], ['pass', 40], ['fail', 40], ['pass', 20], ['pass', 20], ['pass', 0]]);
+      await pruner(knex).pruneOnce();
+      // Someone with the database but not the key: the failure deleted, the checkpoint before it widened over it.
+      const [genuine] = await checkpoints(knex, stream);
+      const failure = (await knex('audit_records').where({ stream, seq: 3 }).first()) as AuditRecordRow;
+      await knex('audit_records').where({ stream, seq: 3 }).delete();
+      await knex('audit_checkpoints').where({ stream }).delete();
+      await knex('audit_checkpoints').insert({ ...(genuine as AuditCheckpointRow), to_seq: 3, hash: failure.hash });
+      const later = new AuditPruner(knex, { retentionDays: 10, key, auditLog: new AuditLog(knex, key), actor: 'test', log: silent, batch: 2 });
+      expect((await later.pruneOnce()).records).to.equal(0);
+      expect(await seqs(knex, stream)).to.deep.equal([4, 5, 6]);
+      expect(breaks(verifyAuditExport(await exportWithCheckpoints(knex, key, { stream }), publicKey))).to.deep.equal([[stream, 'bad-checkpoint']]);
+    });
+
     it('two pruners at once, while the stream is appended to: nothing corrupted, the chain goes on and verifies', async function () {
       const { knex } = fixture.database;
       const log = new AuditLog(knex, key);

@@ -56,8 +56,11 @@ export async function pruneAuditStream(knex: Knex, key: AuditSigningKey, stream:
     if (head === undefined) return { deleted: 0 };
     const lastRow = (await trx(AUDIT_CHECKPOINTS_TABLE).select('*').where({ stream }).orderBy('to_seq', 'desc').first()) as AuditCheckpointRow | undefined;
     const last = lastRow === undefined ? undefined : auditCheckpointFromRow(lastRow);
-    // A run continuing it is signed from its from_seq and prev_hash: one the key did not sign (say, widened over a deleted failure) must not be carried on.
-    if (last !== undefined && !auditCheckpointSigned(last, key.publicKey)) return { deleted: 0, skipped: 'broken', message: `its last checkpoint (seq ${last.fromSeq} to ${last.toSeq}) is not signed by the audit key` };
+    // A run continuing it is signed from its from_seq and prev_hash: one the key did not sign
+    // (say, a row widened over a deleted failure) must not be carried on into a signed one.
+    if (last !== undefined && !auditCheckpointSigned(last, key.publicKey)) {
+      return { deleted: 0, skipped: 'broken', message: `its last checkpoint (seq ${last.fromSeq} to ${last.toSeq}) is not signed by the audit key` };
+    }
     const afterLast = (last?.toSeq ?? 0) + 1;
     // Resuming past the last checkpoint, the scan starts one before: that record (kept) links the ones after it.
     const from = resumeAt === undefined ? afterLast : Math.max(resumeAt - 1, afterLast);

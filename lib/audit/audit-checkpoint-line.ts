@@ -1,10 +1,10 @@
 import { AuditFormatError } from './audit-errors.js';
-import { MAX_AUDIT_LINE_BYTES } from './audit-export-format.js';
+import { exactObject, isSeq, MAX_AUDIT_LINE_BYTES } from './audit-export-format.js';
 import { CHECKPOINT_LINE_START, type SignedAuditCheckpoint } from './audit-checkpoint.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const OUTER_KEYS = 'checkpoint,signature';
-const CHECKPOINT_KEYS = 'at,from_seq,hash,prev_hash,stream,to_seq';
+const OUTER_KEYS = ['checkpoint', 'signature'];
+const CHECKPOINT_KEYS = ['at', 'from_seq', 'hash', 'prev_hash', 'stream', 'to_seq'];
 
 /** True when `line` has a checkpoint line's start (a record line starts `{"action":`, the manifest `{"manifest":`). */
 export function isCheckpointLine(line: string): boolean {
@@ -27,21 +27,12 @@ export function parseAuditCheckpointLine(line: string, lineNumber: number): Sign
   } catch {
     return fail('not JSON');
   }
-  const outer = objectWithKeys(value, OUTER_KEYS) ?? fail('must be an object with exactly checkpoint and signature');
-  const body = objectWithKeys(outer['checkpoint'], CHECKPOINT_KEYS) ?? fail('must have exactly stream, from_seq, to_seq, prev_hash, hash and at');
+  const outer = exactObject(value, OUTER_KEYS) ?? fail('must be an object with exactly checkpoint and signature');
+  const body = exactObject(outer['checkpoint'], CHECKPOINT_KEYS) ?? fail('must have exactly stream, from_seq, to_seq, prev_hash, hash and at');
   const { stream, from_seq: fromSeq, to_seq: toSeq, prev_hash: prevHash, hash, at } = body;
   const signature = outer['signature'];
   if (typeof stream !== 'string' || typeof at !== 'string' || typeof signature !== 'string') fail('stream, at and signature must be strings');
-  if (!isSeq(fromSeq) || !isSeq(toSeq) || toSeq < fromSeq) fail('from_seq and to_seq must be whole numbers from 1, to_seq not before from_seq');
+  if (!isSeq(fromSeq, 1) || !isSeq(toSeq, 1) || toSeq < fromSeq) fail('from_seq and to_seq must be whole numbers from 1, to_seq not before from_seq');
   if (typeof prevHash !== 'string' || typeof hash !== 'string' || !HEX64.test(prevHash) || !HEX64.test(hash)) fail('prev_hash and hash must be 64 lowercase hex digits');
   return { stream: stream as string, fromSeq: fromSeq as number, toSeq: toSeq as number, prevHash: prevHash as string, hash: hash as string, at: at as string, signature: signature as string };
-}
-
-function objectWithKeys(value: unknown, keys: string): Record<string, unknown> | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  return Object.keys(value).sort().join(',') === keys ? (value as Record<string, unknown>) : undefined;
-}
-
-function isSeq(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 }

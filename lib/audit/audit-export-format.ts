@@ -125,12 +125,14 @@ function manifestStream(value: unknown): AuditManifestStream | undefined {
 }
 
 /** `value` as an object when it is one with exactly `keys` (sorted), else undefined. */
-function exactObject(value: unknown, keys: readonly string[]): Record<string, unknown> | undefined {
+/** `value` when it is a plain object with exactly `keys` (given in sorted order), else undefined. */
+export function exactObject(value: unknown, keys: readonly string[]): Record<string, unknown> | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   return Object.keys(value).sort().join(',') === keys.join(',') ? (value as Record<string, unknown>) : undefined;
 }
 
-function isSeq(value: unknown, from: number): value is number {
+/** Whether `value` is a whole number from `from` on (a sequence number). */
+export function isSeq(value: unknown, from: number): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= from;
 }
 

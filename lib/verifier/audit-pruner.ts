@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditSigningKey } from '../audit/audit-signing-key.js';
 import { pruneAuditStream } from '../audit/audit-stream-prune.js';
 import { VERIFIER_AUDIT_TABLES } from '../audit/audit-tables.js';
+import { PeriodicTask } from '../timing/periodic-task.js';
 import { FLEET_STREAM } from './reserved-agent-ids.js';
 
 /**
@@ -46,25 +47,27 @@ export interface AuditPruneSummary {
  * processes may run it on one database: a stream another one is pruning is skipped, not waited for.
  */
 export class AuditPruner {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
-  private stopped = false;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly knex: Knex,
     private readonly options: AuditPrunerOptions,
-  ) {}
+  ) {
+    this.task = new PeriodicTask(
+      options.everyMs ?? DEFAULT_EVERY_MS,
+      () => this.pruneAndLog(),
+      (error) => options.log.error({ err: error }, 'could not delete the audit records past their retention; tried again later'),
+    );
+  }
 
   /** Runs now, then every `everyMs`. A failed run is logged and tried again at the next one. */
   start(): void {
-    this.runAndReschedule();
+    this.task.start();
   }
 
   /** No further runs; resolves when a run in progress has stopped, after its current batch. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Prunes every stream once, then appends the summary when anything was deleted. */
@@ -85,10 +88,10 @@ export class AuditPruner {
         if (result.skipped === 'broken') log.error({ stream, problem: result.message }, 'audit stream not pruned: its stored chain does not hold');
         deleted += result.deleted;
         resumeAt = result.resumeAt;
-      } while (resumeAt !== undefined && !this.stopped);
+      } while (resumeAt !== undefined && !this.task.isStopped);
       if (deleted > 0) streams += 1;
       records += deleted;
-      if (this.stopped) break;
+      if (this.task.isStopped) break;
     }
     if (records > 0) {
       await this.options.auditLog.append({
@@ -103,14 +106,8 @@ export class AuditPruner {
     return { streams, records, cutoff };
   }
 
-  private runAndReschedule(): void {
-    this.running = this.pruneOnce()
-      .then((summary) => {
-        if (summary.records > 0) this.options.log.info({ ...summary, retentionDays: this.options.retentionDays }, 'audit records past their retention deleted, signed checkpoints stored');
-      })
-      .catch((error: unknown) => this.options.log.error({ err: error }, 'could not delete the audit records past their retention; tried again later'))
-      .finally(() => {
-        if (!this.stopped) this.timer = setTimeout(() => this.runAndReschedule(), this.options.everyMs ?? DEFAULT_EVERY_MS);
-      });
+  private async pruneAndLog(): Promise<void> {
+    const summary = await this.pruneOnce();
+    if (summary.records > 0) this.options.log.info({ ...summary, retentionDays: this.options.retentionDays }, 'audit records past their retention deleted, signed checkpoints stored');
   }
 }

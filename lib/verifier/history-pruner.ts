@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { PeriodicTask } from '../timing/periodic-task.js';
 
 /** Rows one delete removes at most: few locks and little WAL at a time, and the round writers are not held up. */
 const DEFAULT_BATCH = 5000;
@@ -33,25 +34,27 @@ export interface HistoryPrunerOptions {
  * retained days.
  */
 export class HistoryPruner {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> = Promise.resolve();
-  private stopped = false;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly knex: Knex,
     private readonly options: HistoryPrunerOptions,
-  ) {}
+  ) {
+    this.task = new PeriodicTask(
+      options.everyMs ?? DEFAULT_EVERY_MS,
+      () => this.pruneAndLog(),
+      (error) => options.log.error({ err: error }, 'could not delete the verdict history past its retention; tried again later'),
+    );
+  }
 
   /** Runs now, then every `everyMs`. A failed run is logged and tried again at the next one. */
   start(): void {
-    this.runAndReschedule();
+    this.task.start();
   }
 
   /** No further runs; resolves when a run in progress has stopped, after its current batch. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Deletes the rows past the retention, batch by batch; resolves to how many. */
@@ -62,18 +65,12 @@ export class HistoryPruner {
       const result = (await this.knex.raw(DELETE_BATCH, [this.options.retentionDays, batch])) as { rowCount?: number | null; affectedRows?: number };
       const count = result.rowCount ?? result.affectedRows ?? 0;
       deleted += count;
-      if (count < batch || this.stopped) return deleted;
+      if (count < batch || this.task.isStopped) return deleted;
     }
   }
 
-  private runAndReschedule(): void {
-    this.running = this.pruneOnce()
-      .then((deleted) => {
-        if (deleted > 0) this.options.log.info({ deleted, retentionDays: this.options.retentionDays }, 'verdict history past its retention deleted');
-      })
-      .catch((error: unknown) => this.options.log.error({ err: error }, 'could not delete the verdict history past its retention; tried again later'))
-      .finally(() => {
-        if (!this.stopped) this.timer = setTimeout(() => this.runAndReschedule(), this.options.everyMs ?? DEFAULT_EVERY_MS);
-      });
+  private async pruneAndLog(): Promise<void> {
+    const deleted = await this.pruneOnce();
+    if (deleted > 0) this.options.log.info({ deleted, retentionDays: this.options.retentionDays }, 'verdict history past its retention deleted');
   }
 }

@@ -1,5 +1,4 @@
-import { AuditFormatError } from './audit-errors.js';
-import { exactObject, isSeq, MAX_AUDIT_LINE_BYTES } from './audit-export-format.js';
+import { exactObject, isSeq, MAX_AUDIT_LINE_BYTES, readAuditLineJson } from './audit-export-format.js';
 import { CHECKPOINT_LINE_START, type SignedAuditCheckpoint } from './audit-checkpoint.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -17,16 +16,7 @@ export function isCheckpointLine(line: string): boolean {
  * signature is checked with the chain (`AuditChainCheck.addCheckpoint`), not here.
  */
 export function parseAuditCheckpointLine(line: string, lineNumber: number): SignedAuditCheckpoint {
-  const fail = (why: string): never => {
-    throw new AuditFormatError(`line ${lineNumber}: checkpoint: ${why}`);
-  };
-  if (Buffer.byteLength(line) > MAX_AUDIT_LINE_BYTES) fail(`longer than ${MAX_AUDIT_LINE_BYTES} bytes`);
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return fail('not JSON');
-  }
+  const { value, fail } = readAuditLineJson(line, lineNumber, MAX_AUDIT_LINE_BYTES, 'checkpoint');
   const outer = exactObject(value, OUTER_KEYS) ?? fail('must be an object with exactly checkpoint and signature');
   const body = exactObject(outer['checkpoint'], CHECKPOINT_KEYS) ?? fail('must have exactly stream, from_seq, to_seq, prev_hash, hash and at');
   const { stream, from_seq: fromSeq, to_seq: toSeq, prev_hash: prevHash, hash, at } = body;

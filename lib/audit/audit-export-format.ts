@@ -87,16 +87,7 @@ export function isManifestLine(line: string): boolean {
  * (about 150 bytes each), and its shape is checked field by field, so no nesting reaches the hashing.
  */
 export function parseManifestLine(line: string, lineNumber: number): SealedAuditManifest {
-  const fail = (why: string): never => {
-    throw new AuditFormatError(`line ${lineNumber}: manifest: ${why}`);
-  };
-  if (Buffer.byteLength(line) > MAX_AUDIT_MANIFEST_LINE_BYTES) fail(`longer than ${MAX_AUDIT_MANIFEST_LINE_BYTES} bytes`);
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return fail('not JSON');
-  }
+  const { value, fail } = readAuditLineJson(line, lineNumber, MAX_AUDIT_MANIFEST_LINE_BYTES, 'manifest');
   const outer = exactObject(value, ['manifest', 'signature']) ?? fail('must be an object with exactly manifest and signature');
   const signature = typeof outer['signature'] === 'string' ? outer['signature'] : fail('signature must be a string');
   const body = exactObject(outer['manifest'], ['agent', 'format', 'since', 'streams']) ?? fail('must have exactly agent, format, since and streams');
@@ -124,7 +115,30 @@ function manifestStream(value: unknown): AuditManifestStream | undefined {
   return { ...entry, head: { seq: head['seq'], hash: head['hash'] } };
 }
 
-/** `value` as an object when it is one with exactly `keys` (sorted), else undefined. */
+/** One line of an export read as JSON, and how to refuse it. */
+export interface AuditLineJson {
+  readonly value: unknown;
+  /** Throws the AuditFormatError naming the line (and its kind) and `why`. */
+  readonly fail: (why: string) => never;
+}
+
+/**
+ * The common start of every line parser: `line` is at most `maxBytes` long (checked before parsing)
+ * and is JSON, else an AuditFormatError `line <n>: [<kind>: ]<why>`.
+ */
+export function readAuditLineJson(line: string, lineNumber: number, maxBytes: number, kind?: 'manifest' | 'checkpoint'): AuditLineJson {
+  const prefix = kind === undefined ? `line ${lineNumber}: ` : `line ${lineNumber}: ${kind}: `;
+  const fail = (why: string): never => {
+    throw new AuditFormatError(`${prefix}${why}`);
+  };
+  if (Buffer.byteLength(line) > maxBytes) fail(`longer than ${maxBytes} bytes`);
+  try {
+    return { value: JSON.parse(line) as unknown, fail };
+  } catch {
+    return fail('not JSON');
+  }
+}
+
 /** `value` when it is a plain object with exactly `keys` (given in sorted order), else undefined. */
 export function exactObject(value: unknown, keys: readonly string[]): Record<string, unknown> | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
@@ -138,16 +152,7 @@ export function isSeq(value: unknown, from: number): value is number {
 
 /** One record line, at most `MAX_AUDIT_LINE_BYTES`, with exactly the fields `formatAuditLine` writes. */
 export function parseAuditLine(line: string, lineNumber: number): AuditRecord {
-  const fail = (why: string): never => {
-    throw new AuditFormatError(`line ${lineNumber}: ${why}`);
-  };
-  if (Buffer.byteLength(line) > MAX_AUDIT_LINE_BYTES) fail(`longer than ${MAX_AUDIT_LINE_BYTES} bytes`);
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return fail('not JSON');
-  }
+  const { value, fail } = readAuditLineJson(line, lineNumber, MAX_AUDIT_LINE_BYTES);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('not a JSON object');
   const fields = value as Record<string, unknown>;
   const keys = Object.keys(fields).sort().join(',');

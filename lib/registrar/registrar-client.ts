@@ -1,8 +1,7 @@
-import { IronlimeError } from '../../interfaces/errors.js';
-import { isUnsupportedVersionReply, negotiateApiVersion, versionsInReply } from '../http/api-version.js';
-import { BadRemoteReplyError, KeylimeHttpError } from '../http/client-errors.js';
+import { BadRemoteReplyError } from '../http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
+import { NegotiatedApiVersion } from '../http/negotiated-api-version.js';
 import type { HostId } from '../identity/host-id.js';
 import type { IdentityMode } from '../identity/trust-level.js';
 import {
@@ -52,9 +51,6 @@ export interface RegistrarClientOptions {
 /** Registrar API versions this client speaks (spec §0.2): `mtls_cert` is in the record from 2.0, the Rust agent starts at 2.1. */
 export const REGISTRAR_CLIENT_API_VERSIONS: readonly string[] = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'];
 
-/** Used when the registrar names no version: `/version` came with API 2.3 (Keylime 7.12). */
-const VERSION_WHEN_UNNAMED = '2.1';
-
 /**
  * A typed client for a Keylime-compatible registrar (ours or Keylime's). Agent side: `register` and
  * `activate` (usually over plain HTTP). Tenant/driver side: `list`, `show`, `delete` over mTLS. Every
@@ -70,8 +66,7 @@ const VERSION_WHEN_UNNAMED = '2.1';
  */
 export class RegistrarClient {
   private readonly http: KeylimeClient;
-  private readonly fixedVersion: string | undefined;
-  private negotiated: Promise<string> | undefined;
+  private readonly versions: NegotiatedApiVersion;
 
   constructor(options: RegistrarClientOptions) {
     this.http = createKeylimeClient({
@@ -79,40 +74,18 @@ export class RegistrarClient {
       ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
-    this.fixedVersion = options.apiVersion;
+    this.versions = new NegotiatedApiVersion({
+      service: 'registrar',
+      fixed: options.apiVersion,
+      local: REGISTRAR_CLIENT_API_VERSIONS,
+      askVersions: async () => (await this.http.get('/version')).results,
+      predatesVersionRoute: [400, 404, 405],
+    });
   }
 
   /** The API version the client uses (negotiated on first use unless fixed). */
   apiVersion(): Promise<string> {
-    if (this.fixedVersion !== undefined) {
-      return Promise.resolve(this.fixedVersion);
-    }
-    this.negotiated ??= this.negotiate().catch((error: unknown) => {
-      this.negotiated = undefined;
-      throw error;
-    });
-    return this.negotiated;
-  }
-
-  private async negotiate(): Promise<string> {
-    let results: unknown;
-    try {
-      results = (await this.http.get('/version')).results;
-    } catch (error) {
-      if (error instanceof KeylimeHttpError && [400, 404, 405].includes(error.remoteHttpStatus)) {
-        return VERSION_WHEN_UNNAMED;
-      }
-      throw error;
-    }
-    const remote = versionsInReply(results) ?? [];
-    const common = negotiateApiVersion(remote, REGISTRAR_CLIENT_API_VERSIONS);
-    if (common === undefined) {
-      throw new IronlimeError(
-        'ERR_UNSUPPORTED_API_VERSION',
-        `the registrar speaks API ${remote.join(', ') || 'versions it does not name'}, this client ${REGISTRAR_CLIENT_API_VERSIONS.join(', ')}: none in common`,
-      );
-    }
-    return common;
+    return this.versions.current();
   }
 
   /** `GET /version`. */
@@ -131,7 +104,7 @@ export class RegistrarClient {
       body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
     }
     Object.assign(body, contactFields(registration));
-    const reply = await this.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: RegisterReplyResults }));
+    const reply = await this.versions.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: RegisterReplyResults }));
     return Buffer.from(reply.results.blob, 'base64');
   }
 
@@ -151,7 +124,7 @@ export class RegistrarClient {
     if (cert !== undefined && cert !== null) {
       body['ekcert'] = typeof cert === 'string' ? cert : base64(cert);
     }
-    const reply = await this.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: RegisterReplyResults }));
+    const reply = await this.versions.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: RegisterReplyResults }));
     return Buffer.from(reply.results.blob, 'base64');
   }
 
@@ -163,37 +136,37 @@ export class RegistrarClient {
       ...(registration.hostProofKey === undefined ? {} : { host_proof_key: registration.hostProofKey }),
       ...contactFields(registration),
     };
-    return (await this.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: IdentityRegisterReplyResults }))).results.nonce;
+    return (await this.versions.call((prefix) => this.http.post(agentPath(prefix, agentId), body, { results: IdentityRegisterReplyResults }))).results.nonce;
   }
 
   /** An `id-secret` host's answer to its registration nonce (`lib/identity/host-secret-proof.ts`). */
   async proveHost(agentId: string, proof: string): Promise<void> {
-    await this.call((prefix) => this.http.put(`${agentPath(prefix, agentId)}/host-proof`, { host_proof: proof }));
+    await this.versions.call((prefix) => this.http.put(`${agentPath(prefix, agentId)}/host-proof`, { host_proof: proof }));
   }
 
   /** How an active agent registered, its trust level and any refused downgrade (admin, mTLS). */
   async identity(agentId: string): Promise<AgentIdentityReplyResults> {
-    return recordOf(agentId, (await this.call((prefix) => this.http.get(`${agentPath(prefix, agentId)}/identity`, { results: AgentIdentityReplyResults }))).results);
+    return recordOf(agentId, (await this.versions.call((prefix) => this.http.get(`${agentPath(prefix, agentId)}/identity`, { results: AgentIdentityReplyResults }))).results);
   }
 
   /** Allows the agent's next registration to use `mode` (admin, mTLS): the explicit mode change. */
   async allowModeChange(agentId: string, mode: IdentityMode): Promise<void> {
-    await this.call((prefix) => this.http.put(`${agentPath(prefix, agentId)}/identity-mode`, { identity_mode: mode }));
+    await this.versions.call((prefix) => this.http.put(`${agentPath(prefix, agentId)}/identity-mode`, { identity_mode: mode }));
   }
 
   /** Proves the AK with `auth_tag` = hex(HMAC-SHA384(base64(credential), agentId)) (see lib/tpm/auth-tag.ts). */
   async activate(agentId: string, authTag: string): Promise<void> {
-    await this.call((prefix) => this.http.put(agentPath(prefix, agentId), { auth_tag: authTag }));
+    await this.versions.call((prefix) => this.http.put(agentPath(prefix, agentId), { auth_tag: authTag }));
   }
 
   /** Ids of every registered agent (admin, mTLS). */
   async list(): Promise<string[]> {
-    return (await this.call((prefix) => this.http.get(`${prefix}/agents`, { results: AgentListReplyResults }))).results.uuids;
+    return (await this.versions.call((prefix) => this.http.get(`${prefix}/agents`, { results: AgentListReplyResults }))).results.uuids;
   }
 
   /** The record of an activated agent (admin, mTLS); a 404 `KeylimeHttpError` when unknown or inactive. */
   async show(agentId: string): Promise<AgentShowReplyResults> {
-    return recordOf(agentId, (await this.call((prefix) => this.http.get(agentPath(prefix, agentId), { results: AgentShowReplyResults }))).results);
+    return recordOf(agentId, (await this.versions.call((prefix) => this.http.get(agentPath(prefix, agentId), { results: AgentShowReplyResults }))).results);
   }
 
   /**
@@ -201,34 +174,12 @@ export class RegistrarClient {
    * connection was closed under it is done (the client's); to a DELETE sent once, a `KeylimeHttpError`.
    */
   async delete(agentId: string): Promise<void> {
-    await this.call((prefix) => this.http.delete(agentPath(prefix, agentId)));
+    await this.versions.call((prefix) => this.http.delete(agentPath(prefix, agentId)));
   }
 
   /** Closes kept-alive connections. */
   close(): void {
     this.http.close();
-  }
-
-  /**
-   * Runs `send` with the `/v<x.y>` prefix. Refused with "API version not supported" (the registrar was
-   * replaced by an older one), a negotiated client asks `/version` again and, when that gives another
-   * version, sends once more with it: the refused request was not acted on.
-   */
-  private async call<T>(send: (prefix: string) => Promise<T>): Promise<T> {
-    const version = await this.apiVersion();
-    try {
-      return await send(`/v${version}`);
-    } catch (error) {
-      if (this.fixedVersion !== undefined || !(error instanceof KeylimeHttpError) || !isUnsupportedVersionReply(error.remoteHttpStatus, error.status)) {
-        throw error;
-      }
-      this.negotiated = undefined;
-      const renegotiated = await this.apiVersion();
-      if (renegotiated === version) {
-        throw error;
-      }
-      return send(`/v${renegotiated}`);
-    }
   }
 }
 

@@ -1,8 +1,6 @@
-import { IronlimeError } from '../../interfaces/errors.js';
-import { isUnsupportedVersionReply, negotiateApiVersion, versionsInReply } from '../http/api-version.js';
-import { KeylimeHttpError } from '../http/client-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
+import { NegotiatedApiVersion } from '../http/negotiated-api-version.js';
 import {
   MbPolicyNames,
   RuntimePolicyNames,
@@ -20,9 +18,6 @@ export const DEFAULT_VERIFIER_URL = 'https://127.0.0.1:8881';
  * enrolment) to 2.6. `verify/identity` needs 2.2, the `mbpolicies` store 2.3, `verify/evidence` 2.4.
  */
 export const VERIFIER_CLIENT_API_VERSIONS: readonly string[] = ['2.1', '2.2', '2.3', '2.4', '2.5', '2.6'];
-
-/** Used when the verifier names no version (`/version` answers 404, or 410 as Keylime's push verifier does). */
-const VERSION_WHEN_UNNAMED = '2.1';
 
 /** The enrolment body of `POST /v2.x/agents/{id}` (spec §4.1), Keylime's field names. */
 export interface VerifierEnrolmentBody {
@@ -98,8 +93,7 @@ export interface VerifierClientOptions {
  */
 export class VerifierClient {
   readonly #http: KeylimeClient;
-  readonly #fixedVersion: string | undefined;
-  #version: Promise<string> | undefined;
+  readonly #versions: NegotiatedApiVersion;
 
   constructor(options: VerifierClientOptions) {
     this.#http = createKeylimeClient({
@@ -108,7 +102,14 @@ export class VerifierClient {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.maxResponseBytes === undefined ? {} : { maxResponseBytes: options.maxResponseBytes }),
     });
-    this.#fixedVersion = options.apiVersion;
+    this.#versions = new NegotiatedApiVersion({
+      service: 'verifier',
+      fixed: options.apiVersion,
+      local: VERIFIER_CLIENT_API_VERSIONS,
+      askVersions: () => this.version(),
+      // No `/version`: 404, or 410 as Keylime's push verifier answers.
+      predatesVersionRoute: [404, 410],
+    });
   }
 
   /** `GET /version` results, as received. */
@@ -118,24 +119,17 @@ export class VerifierClient {
 
   /** The API version the client uses (negotiated on first use unless fixed). */
   apiVersion(): Promise<string> {
-    if (this.#fixedVersion !== undefined) {
-      return Promise.resolve(this.#fixedVersion);
-    }
-    this.#version ??= this.#negotiate().catch((error: unknown) => {
-      this.#version = undefined;
-      throw error;
-    });
-    return this.#version;
+    return this.#versions.current();
   }
 
   /** `POST /agents/{id}`. */
   async addAgent(agentId: string, body: VerifierEnrolmentBody): Promise<void> {
-    await this.#call((p) => this.#http.post(agentPath(p, agentId), body));
+    await this.#versions.call((p) => this.#http.post(agentPath(p, agentId), body));
   }
 
   /** `GET /agents/{id}`. */
   async status(agentId: string): Promise<VerifierAgentStatus> {
-    return (await this.#call((p) => this.#http.get(agentPath(p, agentId), { results: VerifierAgentStatus }))).results;
+    return (await this.#versions.call((p) => this.#http.get(agentPath(p, agentId), { results: VerifierAgentStatus }))).results;
   }
 
   /**
@@ -148,21 +142,21 @@ export class VerifierClient {
 
   /** `rawStatus` with the verifier's clock when it answered (its reply's `Date` header, unix seconds), when it sent one. */
   async rawStatusAt(agentId: string): Promise<{ readonly results: unknown; readonly verifierTime: number | undefined }> {
-    const reply = await this.#call((p) => this.#http.get(agentPath(p, agentId), { serverTime: true }));
+    const reply = await this.#versions.call((p) => this.#http.get(agentPath(p, agentId), { serverTime: true }));
     return { results: reply.results, verifierTime: reply.serverTime };
   }
 
   /** `GET /agents[?verifier=]`: ids (Keylime's nested `[[id], …]` form flattened). */
   async list(verifierId?: string): Promise<string[]> {
     const query = verifierId === undefined ? {} : { query: { verifier: verifierId } };
-    const reply = await this.#call((p) => this.#http.get(`${p}/agents`, { ...query, results: VerifierAgentList }));
+    const reply = await this.#versions.call((p) => this.#http.get(`${p}/agents`, { ...query, results: VerifierAgentList }));
     return reply.results.uuids.map((id) => (Array.isArray(id) ? String(id[0]) : String(id)));
   }
 
   /** `GET /agents?bulk`: every agent's status by id (not validated per agent). */
   async bulkStatus(verifierId?: string): Promise<Record<string, unknown>> {
     const query = { bulk: '', ...(verifierId === undefined ? {} : { verifier: verifierId }) };
-    const reply = await this.#call((p) => this.#http.get(`${p}/agents`, { query }));
+    const reply = await this.#versions.call((p) => this.#http.get(`${p}/agents`, { query }));
     return (reply.results ?? {}) as Record<string, unknown>;
   }
 
@@ -172,23 +166,23 @@ export class VerifierClient {
    * loop deletes it next). A 404 to a DELETE sent once is a `KeylimeHttpError`.
    */
   async delete(agentId: string): Promise<'deleted' | 'terminating'> {
-    const reply = await this.#call((p) => this.#http.delete(agentPath(p, agentId)));
+    const reply = await this.#versions.call((p) => this.#http.delete(agentPath(p, agentId)));
     return reply.code === 202 ? 'terminating' : 'deleted';
   }
 
   /** `PUT /agents/{id}/reactivate`. */
   async reactivate(agentId: string): Promise<void> {
-    await this.#call((p) => this.#http.put(`${agentPath(p, agentId)}/reactivate`, {}));
+    await this.#versions.call((p) => this.#http.put(`${agentPath(p, agentId)}/reactivate`, {}));
   }
 
   /** `PUT /agents/{id}/stop`. */
   async stop(agentId: string): Promise<void> {
-    await this.#call((p) => this.#http.put(`${agentPath(p, agentId)}/stop`, {}));
+    await this.#versions.call((p) => this.#http.put(`${agentPath(p, agentId)}/stop`, {}));
   }
 
   /** `GET /agents/{id}/history?limit=` (ironlime only), newest first. */
   async history(agentId: string, limit = 100): Promise<VerifierHistoryEntry[]> {
-    const reply = await this.#call((p) => this.#http.get(`${agentPath(p, agentId)}/history`, { query: { limit } }));
+    const reply = await this.#versions.call((p) => this.#http.get(`${agentPath(p, agentId)}/history`, { query: { limit } }));
     return ((reply.results as { history?: VerifierHistoryEntry[] }).history ?? []) as VerifierHistoryEntry[];
   }
 
@@ -198,101 +192,62 @@ export class VerifierClient {
       runtime_policy: Buffer.from(runtimePolicy, 'utf8').toString('base64'),
       ...(options.keyPem === undefined ? {} : { runtime_policy_key: Buffer.from(options.keyPem, 'utf8').toString('base64') }),
     };
-    await this.#call((p) => {
+    await this.#versions.call((p) => {
       const path = namedPath(p, 'allowlists', name);
       return options.update === true ? this.#http.put(path, body) : this.#http.post(path, body);
     });
   }
 
   async showRuntimePolicy(name: string): Promise<StoredRuntimePolicyResults> {
-    return (await this.#call((p) => this.#http.get(namedPath(p, 'allowlists', name), { results: StoredRuntimePolicyResults }))).results;
+    return (await this.#versions.call((p) => this.#http.get(namedPath(p, 'allowlists', name), { results: StoredRuntimePolicyResults }))).results;
   }
 
   async listRuntimePolicies(): Promise<string[]> {
-    return (await this.#call((p) => this.#http.get(`${p}/allowlists`, { results: RuntimePolicyNames }))).results['runtimepolicy names'];
+    return (await this.#versions.call((p) => this.#http.get(`${p}/allowlists`, { results: RuntimePolicyNames }))).results['runtimepolicy names'];
   }
 
   /** `DELETE /allowlists/{name}`; a 404 answering a resend is done (the client's). */
   async deleteRuntimePolicy(name: string): Promise<void> {
-    await this.#call((p) => this.#http.delete(namedPath(p, 'allowlists', name)));
+    await this.#versions.call((p) => this.#http.delete(namedPath(p, 'allowlists', name)));
   }
 
   /** `POST /mbpolicies/{name}` with the refstate JSON text. */
   async addMbPolicy(name: string, refstate: string, options: { update?: boolean } = {}): Promise<void> {
-    await this.#call((p) => {
+    await this.#versions.call((p) => {
       const path = namedPath(p, 'mbpolicies', name);
       return options.update === true ? this.#http.put(path, { mb_policy: refstate }) : this.#http.post(path, { mb_policy: refstate });
     });
   }
 
   async showMbPolicy(name: string): Promise<StoredMbPolicyResults> {
-    return (await this.#call((p) => this.#http.get(namedPath(p, 'mbpolicies', name), { results: StoredMbPolicyResults }))).results;
+    return (await this.#versions.call((p) => this.#http.get(namedPath(p, 'mbpolicies', name), { results: StoredMbPolicyResults }))).results;
   }
 
   async listMbPolicies(): Promise<string[]> {
-    return (await this.#call((p) => this.#http.get(`${p}/mbpolicies`, { results: MbPolicyNames }))).results['mbpolicy names'];
+    return (await this.#versions.call((p) => this.#http.get(`${p}/mbpolicies`, { results: MbPolicyNames }))).results['mbpolicy names'];
   }
 
   /** `DELETE /mbpolicies/{name}`; a 404 answering a resend is done (the client's). */
   async deleteMbPolicy(name: string): Promise<void> {
-    await this.#call((p) => this.#http.delete(namedPath(p, 'mbpolicies', name)));
+    await this.#versions.call((p) => this.#http.delete(namedPath(p, 'mbpolicies', name)));
   }
 
   /** `GET /verify/identity` (public). */
   async verifyIdentity(query: { agentId: string; quote: string; nonce: string; hashAlg: string }): Promise<{ valid: number; reason?: string }> {
     const params = { agent_uuid: query.agentId, quote: query.quote, nonce: query.nonce, hash_alg: query.hashAlg };
-    const reply = await this.#call((p) => this.#http.get(`${p}/verify/identity`, { query: params }));
+    const reply = await this.#versions.call((p) => this.#http.get(`${p}/verify/identity`, { query: params }));
     return reply.results as { valid: number; reason?: string };
   }
 
   /** `POST /verify/evidence` (public), `type: "tpm"`; `data` with Keylime's field names. */
   async verifyEvidence(data: Record<string, unknown>): Promise<VerifyEvidenceResults> {
-    const reply = await this.#call((p) => this.#http.post(`${p}/verify/evidence`, { type: 'tpm', data }));
+    const reply = await this.#versions.call((p) => this.#http.post(`${p}/verify/evidence`, { type: 'tpm', data }));
     const results = reply.results as { valid: unknown; claims: unknown; failures: { type: string; context: unknown }[] };
     return { ...results, valid: results.valid === true || results.valid === 1 };
   }
 
   close(): void {
     this.#http.close();
-  }
-
-  /** Runs `send` with the `/v<x.y>` prefix; once more with a fresh version after "API version not supported". */
-  async #call<T>(send: (prefix: string) => Promise<T>): Promise<T> {
-    const version = await this.apiVersion();
-    try {
-      return await send(`/v${version}`);
-    } catch (error) {
-      if (this.#fixedVersion !== undefined || !(error instanceof KeylimeHttpError) || !isUnsupportedVersionReply(error.remoteHttpStatus, error.status)) {
-        throw error;
-      }
-      this.#version = undefined;
-      const renegotiated = await this.apiVersion();
-      if (renegotiated === version) {
-        throw error;
-      }
-      return send(`/v${renegotiated}`);
-    }
-  }
-
-  async #negotiate(): Promise<string> {
-    let results: unknown;
-    try {
-      results = await this.version();
-    } catch (error) {
-      if (error instanceof KeylimeHttpError && (error.remoteHttpStatus === 404 || error.remoteHttpStatus === 410)) {
-        return VERSION_WHEN_UNNAMED;
-      }
-      throw error;
-    }
-    const remote = versionsInReply(results) ?? [];
-    const common = negotiateApiVersion(remote, VERIFIER_CLIENT_API_VERSIONS);
-    if (common === undefined) {
-      throw new IronlimeError(
-        'ERR_UNSUPPORTED_API_VERSION',
-        `the verifier speaks API ${remote.length === 0 ? '(none named)' : remote.join(', ')}; this client speaks ${VERIFIER_CLIENT_API_VERSIONS.join(', ')}`,
-      );
-    }
-    return common;
   }
 }
 

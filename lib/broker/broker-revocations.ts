@@ -80,7 +80,7 @@ export class BrokerRevocations {
 
   /**
    * Ends the revocation in force when it began, or only the one of `expectedVersion` (one recorded
-   * meanwhile stays: `RevocationStore.reinstate`): the node may attest again. Sessions and tokens
+   * meanwhile stays: `RevocationStore.recordReinstatement`): the node may attest again. Sessions and tokens
    * issued before now stay refused (`revocationRefusal`).
    */
   async reinstate(agentId: string, expectedVersion?: string, actor = IN_PROCESS_ACTOR): Promise<Reinstatement> {

@@ -7,7 +7,7 @@ import type { RevocationState } from './broker-repository.js';
  * the reinstatement's second is accepted, unless that is also the revocation's second (`revokedAt`,
  * whole seconds), where it may have been issued before the revocation — a token of a revocation's
  * second is refused whenever the revocation was reinstated (so a reinstatement in that second is
- * recorded at the next one and answers then: `RevocationStore.reinstate`). Sessions carry milliseconds and compare in
+ * recorded at the next one and answers then: `RevocationStore.recordReinstatement`). Sessions carry milliseconds and compare in
  * them, one of the very millisecond refused. A reinstatement therefore never re-enables a session or
  * token from before the revocation, nor a token a foreign issuer signed while this broker had the node
  * revoked. Returns the refusal's reason, or undefined. Pure.

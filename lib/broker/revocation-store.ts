@@ -1,14 +1,14 @@
 import type { Knex } from 'knex';
 
 /**
- * What `RevocationStore.reinstate` did: ended the revocation it read; found none in force (never
+ * What `RevocationStore.recordReinstatement` did: ended the revocation it read; found none in force (never
  * revoked, or reinstated already); or found it replaced by a revocation recorded meanwhile, left in force.
  */
 export type Reinstatement = 'reinstated' | 'not revoked' | 'revoked again';
 
 /**
  * Writes of `broker_revocations` (migrations `create-broker-tables`, `broker-node-digest-and-reinstatement`,
- * `broker-applied-revocations`), one statement each except `reinstate`. Reads happen with the requests'
+ * `broker-applied-revocations`), one statement each except `recordReinstatement`. Reads happen with the requests'
  * own statements (`broker-statements.ts`). Errors from the database propagate: the caller fails closed.
  */
 export class RevocationStore {
@@ -44,25 +44,17 @@ export class RevocationStore {
   /**
    * Ends the revocation in force and records when (milliseconds, `clock()`): the row stays, so
    * credentials issued before the reinstatement stay refused. A reinstatement in the revocation's own
-   * second is recorded at the start of the next one, and answers once that instant has passed (at most a
-   * second later): a token's `iat` has whole seconds, and one of the revocation's second is refused after
-   * a reinstatement (`revocationRefusal`) — without the wait, a node revoked and reinstated at once got
-   * tokens refused until the second ended. It ends only the revocation it read: the
-   * row's version (PostgreSQL's `xmin`, which every write of the row changes, by any broker version) is
-   * read first, `clock()` after it, and the update applies only to that version. A revocation recorded
-   * after the read — a verifier's failure arriving meanwhile, in any worker — is never cleared by this
-   * reinstatement (`revoked again`); a plain update would have cleared it with an earlier time.
-   * `expectedVersion` (from `versionInForce`, read earlier by the caller) ends only that revocation.
-   */
-  async reinstate(agentId: string, clock: () => number, expectedVersion?: string): Promise<Reinstatement> {
-    const { outcome, answerAt } = await this.recordReinstatement(agentId, clock, expectedVersion);
-    await waitUntil(answerAt, clock);
-    return outcome;
-  }
-
-  /**
-   * `reinstate` without its wait: the outcome, and (reinstated) when the reinstatement holds, a caller
-   * in a transaction waits for it once committed, so the row and the audit head are not held meanwhile.
+   * second is recorded at the start of the next one, and `answerAt` is that instant: the caller answers
+   * once it has passed (`waitUntil`, at most a second later, after its transaction committed, so the
+   * row and the audit head are not held meanwhile). A token's `iat` has whole seconds, and one of the
+   * revocation's second is refused after a reinstatement (`revocationRefusal`) — without the wait, a
+   * node revoked and reinstated at once got tokens refused until the second ended. It ends only the
+   * revocation it read: the row's version (PostgreSQL's `xmin`, which every write of the row changes,
+   * by any broker version) is read first, `clock()` after it, and the update applies only to that
+   * version. A revocation recorded after the read — a verifier's failure arriving meanwhile, in any
+   * worker — is never cleared by this reinstatement (`revoked again`); a plain update would have
+   * cleared it with an earlier time. `expectedVersion` (from `versionInForce`, read earlier by the
+   * caller) ends only that revocation.
    */
   async recordReinstatement(agentId: string, clock: () => number, expectedVersion?: string): Promise<{ readonly outcome: Reinstatement; readonly answerAt?: number }> {
     const version = expectedVersion ?? (await this.versionInForce(agentId));

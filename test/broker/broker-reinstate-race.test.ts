@@ -60,7 +60,7 @@ forEachDatabase('broker: a reinstatement never clears a revocation recorded whil
       ]);
     } else {
       let revoked: Promise<void> | undefined;
-      const outcome = await revocations.reinstate(agentId, () => {
+      const { outcome } = await revocations.recordReinstatement(agentId, () => {
         revoked = revocations.revoke(agentId, 2_000, 'new failure');
         return Date.now();
       });

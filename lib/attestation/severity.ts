@@ -32,11 +32,6 @@ export const DEFAULT_SEVERITY_LABELS: readonly string[] = Object.freeze([
   'emergency',
 ]);
 
-/** Keylime's default policy: every event gets the highest label, so any failure stops polling. */
-export const DEFAULT_SEVERITY_POLICY: readonly SeverityRule[] = Object.freeze([
-  Object.freeze({ event_id: '.*', severity_label: 'emergency' }),
-]);
-
 /** A validated, compiled severity configuration. Build it once with `compileSeverityPolicy`. */
 export interface SeverityPolicy {
   readonly labels: readonly string[];
@@ -59,6 +54,7 @@ export function compileSeverityPolicy(config: Partial<SeverityConfig> = {}): Sev
     throw new InvalidConfig('severity_labels', 'labels must be unique');
   }
   const maxLabel = labels[labels.length - 1] as string;
+  // Keylime's default policy: every event gets the highest label, so any failure stops polling.
   const policy = config.policy ?? [{ event_id: '.*', severity_label: maxLabel }];
   const rules = policy.map((rule, index) => {
     const level = labels.indexOf(rule.severity_label);

@@ -14,8 +14,6 @@ export const KBS_PREFIX = '/kbs/v0';
 export const KBS_SESSION_COOKIE = 'kbs-session-id';
 /** The TEE this broker appraises: a TPM 2.0 quote (kbs-types `Tee::Tpm`). */
 export const TEE_TPM = 'tpm';
-/** Nonce length in bytes (`NONCE_SIZE_BYTES`). */
-export const NONCE_BYTES = 32;
 
 /** Hashes of the runtime-data binding (kbs-types `HashAlgorithm`), as named on the wire. */
 export const REPORT_DATA_HASHES = ['sha256', 'sha384', 'sha512'] as const;

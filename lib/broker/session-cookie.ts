@@ -71,6 +71,7 @@ export class SessionCookies {
   }
 
   private opened(id: Buffer, issuedAt: number): OpenedSession {
+    // An HMAC-SHA256: 32 bytes, the KBS nonce size (kbs-types `NONCE_SIZE_BYTES`).
     const nonce = createHmac('sha256', this.key).update('nonce').update(id).digest('base64');
     return { id: id.toString('base64url'), issuedAt, expiresAt: issuedAt + this.timeoutMs, nonce };
   }

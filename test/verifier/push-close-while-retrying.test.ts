@@ -23,22 +23,22 @@ describe('push model: close() ends while the silence FAIL is being retried (real
     const knex = push.opened.database.knex;
     let triggered = false;
     try {
+      // Only FAIL rows are refused, and from before the round: the second instance sweeps every 0.75 s, so
+      // a host that stalls past its 3 s timeout between the round and a trigger made after it would see
+      // the FAIL stored.
+      await knex.raw(`create function refuse_history_rows() returns trigger language plpgsql as $$
+        begin raise exception 'history rows refused by the test'; end $$`);
+      await knex.raw("create trigger refuse_history_rows before insert on verifier_attestation_history for each row when (new.outcome = 'fail') execute function refuse_history_rows()");
+      triggered = true;
       const node = await push.bootNode();
       await push.enrol(node);
       await node.agent.attestOnce();
-      await knex.raw(`create function refuse_history_rows() returns trigger language plpgsql as $$
-        begin raise exception 'history rows refused by the test'; end $$`);
-      await knex.raw('create trigger refuse_history_rows before insert on verifier_attestation_history for each row execute function refuse_history_rows()');
-      triggered = true;
-      await new Promise((resolve) => setTimeout(resolve, 3200));
-      const sweep = second.push.silenceSweep.tick();
-      await pollUntil({ timeoutMs: 10_000, intervalMs: 50 }, 'the silence FAIL waiting to be stored', () => Promise.resolve(second.container.resolve(VerifierHealth).unstoredRounds > 0));
+      await pollUntil({ timeoutMs: 30_000, intervalMs: 50 }, 'the silence FAIL waiting to be stored', () => Promise.resolve(second.container.resolve(VerifierHealth).unstoredRounds > 0));
       const closed = await Promise.race([
         second.close().then(() => 'closed'),
-        new Promise((resolve) => setTimeout(() => resolve('still closing after 10 s'), 10_000)),
+        new Promise((resolve) => setTimeout(() => resolve('still closing after 20 s'), 20_000)),
       ]);
       expect(closed).to.equal('closed');
-      await sweep;
       expect((await push.history(node.uuid)).map((row) => row.outcome)).to.deep.equal(['pass']);
     } finally {
       if (triggered) {

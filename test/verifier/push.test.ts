@@ -8,13 +8,15 @@ import { contentOf, PUSH_SETTINGS, requested, usePushVerifier, type Reply } from
 /**
  * A silence timeout far beyond the 1 s waits between rounds below: with PUSH_SETTINGS' 3 s, a slow host
  * spent the rest in the next round's session, phase 1 and quote, and the sweep added a FAIL row. The
- * silence tests themselves are in push-silence.test.ts.
+ * silence tests themselves are in push-silence.test.ts. The session and attestation challenges live a
+ * minute for the same reason: with 3 and 4 s, a host that stalls between a challenge and its answer
+ * fails the round; the expiry test has a verifier of its own.
  */
-const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60 };
+const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60, pushNonceLifetime: 60, pushChallengeLifetime: 60 };
 
 describe('push model: verifier /v3.0 routes, push agent (issue 13)', function () {
   this.timeout(60_000);
-  const push = usePushVerifier({ pushTimeout: SETTINGS.pushTimeout });
+  const push = usePushVerifier(SETTINGS);
 
   it('a push agent enrols without address or port, proves its AK, and attests several rounds with incremental IMA', async function () {
     const node = await push.bootNode();
@@ -121,38 +123,6 @@ describe('push model: verifier /v3.0 routes, push agent (issue 13)', function ()
     expect(latest.body['data']['attributes']['failure_reason']).to.equal('broken_evidence_chain');
   });
 
-  it('a replayed evidence PATCH is 403 evidence_immutable; a PATCH on an old index is 403 old_attestation', async function () {
-    const node = await push.bootNode();
-    await push.enrol(node);
-    const token = await node.agent.openSession();
-    const first = await push.capabilities(node, token);
-    expect(first.status).to.equal(201);
-    expect(first.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/0`);
-    // A second capabilities POST while 0 has no evidence: 429 until quote_interval has passed since 0 was created, then attestation 1; 0 is now old.
-    expect((await push.capabilities(node, token)).status).to.equal(429);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const second = await push.capabilities(node, token);
-    expect(second.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/1`);
-    const evidence0 = await node.agent.evidence(requested(first));
-    const old = await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/0`, evidence0, token);
-    expect(old.status).to.equal(403);
-    expect(old.body['errors'][0]['code']).to.equal('old_attestation');
-    const evidence1 = await node.agent.evidence(requested(second));
-    const accepted = await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence1, token);
-    expect(accepted.status).to.equal(202);
-    expect(accepted.body['data']['attributes']['stage']).to.equal('evaluating_evidence');
-    expect(accepted.body['meta']).to.deep.equal({ seconds_to_next_attestation: 1 });
-    const replay = await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/1`, evidence1, token);
-    expect(replay.status).to.equal(403);
-    expect(replay.body['errors'][0]['code']).to.equal('evidence_immutable');
-    // The next attestation before quote_interval is 429 with Retry-After.
-    const premature = await push.capabilities(node, token);
-    expect(premature.status).to.equal(429);
-    expect(premature.body['errors'][0]['code']).to.equal('premature_attestation');
-    expect(Number(premature.headers['retry-after'])).to.be.within(1, 2);
-    expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
-  });
-
   it('evidence is taken once across two verifier processes: a replay at the other is 403 evidence_immutable; of two concurrent PATCHes, one is judged', async function () {
     const second = await startVerifier(
       { dataDir: push.dir, ...SETTINGS, instanceId: 'second-verifier-process' },
@@ -227,18 +197,6 @@ describe('push model: verifier /v3.0 routes, push agent (issue 13)', function ()
     expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
   });
 
-  it('evidence after the attestation challenge expired is 403 challenges_expired', async function () {
-    const node = await push.bootNode();
-    await push.enrol(node);
-    const token = await node.agent.openSession();
-    const created = await push.capabilities(node, token);
-    const evidence = await node.agent.evidence(requested(created));
-    await new Promise((resolve) => setTimeout(resolve, 4100));
-    const late = await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence, token);
-    expect(late.status).to.equal(403);
-    expect(late.body['errors'][0]['code']).to.equal('challenges_expired');
-  });
-
   it('a quote missing a requested PCR is 422, and nothing is judged', async function () {
     const node = await push.bootNode();
     await push.enrol(node);
@@ -306,5 +264,67 @@ describe('push model: verifier /v3.0 routes, push agent (issue 13)', function ()
     expect(JSON.stringify(row)).to.not.contain(secret);
     expect(Buffer.from(row['token_salt'] ?? '', 'base64')).to.have.length(16);
     expect(Buffer.from(row['token_hash'] ?? '', 'base64')).to.have.length(32);
+  });
+});
+
+describe('push model: quote_interval pacing and challenge expiry (issue 13)', function () {
+  this.timeout(60_000);
+
+  describe('at a 5 s quote_interval', function () {
+    /**
+     * The 429s below must come within quote_interval of the attestation or evidence before them: at 1 s a
+     * host that stalls for a second answered 201 instead.
+     */
+    const QUOTE_INTERVAL = 5;
+    const push = usePushVerifier({ ...SETTINGS, quoteInterval: QUOTE_INTERVAL });
+
+    it('a replayed evidence PATCH is 403 evidence_immutable; a PATCH on an old index is 403 old_attestation', async function () {
+      const node = await push.bootNode();
+      await push.enrol(node);
+      const token = await node.agent.openSession();
+      const first = await push.capabilities(node, token);
+      expect(first.status).to.equal(201);
+      expect(first.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/0`);
+      // A second capabilities POST while 0 has no evidence: 429 until quote_interval has passed since 0 was created, then attestation 1; 0 is now old.
+      expect((await push.capabilities(node, token)).status).to.equal(429);
+      await new Promise((resolve) => setTimeout(resolve, QUOTE_INTERVAL * 1000 + 100));
+      const second = await push.capabilities(node, token);
+      expect(second.headers['location']).to.equal(`/v3.0/agents/${node.uuid}/attestations/1`);
+      const evidence0 = await node.agent.evidence(requested(first));
+      const old = await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/0`, evidence0, token);
+      expect(old.status).to.equal(403);
+      expect(old.body['errors'][0]['code']).to.equal('old_attestation');
+      const evidence1 = await node.agent.evidence(requested(second));
+      const accepted = await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence1, token);
+      expect(accepted.status).to.equal(202);
+      expect(accepted.body['data']['attributes']['stage']).to.equal('evaluating_evidence');
+      expect(accepted.body['meta']).to.deep.equal({ seconds_to_next_attestation: QUOTE_INTERVAL });
+      const replay = await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/1`, evidence1, token);
+      expect(replay.status).to.equal(403);
+      expect(replay.body['errors'][0]['code']).to.equal('evidence_immutable');
+      // The next attestation before quote_interval is 429 with Retry-After.
+      const premature = await push.capabilities(node, token);
+      expect(premature.status).to.equal(429);
+      expect(premature.body['errors'][0]['code']).to.equal('premature_attestation');
+      expect(Number(premature.headers['retry-after'])).to.be.within(1, QUOTE_INTERVAL);
+      expect((await push.history(node.uuid)).map((r) => r.outcome)).to.deep.equal(['pass']);
+    });
+  });
+
+  describe('with a 2 s attestation challenge', function () {
+    const CHALLENGE_LIFETIME = 2;
+    const push = usePushVerifier({ ...SETTINGS, pushChallengeLifetime: CHALLENGE_LIFETIME });
+
+    it('evidence after the attestation challenge expired is 403 challenges_expired', async function () {
+      const node = await push.bootNode();
+      await push.enrol(node);
+      const token = await node.agent.openSession();
+      const created = await push.capabilities(node, token);
+      const evidence = await node.agent.evidence(requested(created));
+      await new Promise((resolve) => setTimeout(resolve, CHALLENGE_LIFETIME * 1000 + 100));
+      const late = await push.call('PATCH', `/v3.0/agents/${node.uuid}/attestations/latest`, evidence, token);
+      expect(late.status).to.equal(403);
+      expect(late.body['errors'][0]['code']).to.equal('challenges_expired');
+    });
   });
 });

@@ -6,6 +6,7 @@ import type { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js'
 import { buildConfig } from '../../lib/config/load-config.js';
 import { ExampleOrchestrator, STATES } from '../../lib/provisioning/example-orchestrator.js';
 import { NodeSecretRelease } from '../../lib/provisioning/node-secret-release.js';
+import { pollUntil } from '../../lib/timing/poll-until.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 
 
@@ -176,10 +177,11 @@ describe('example orchestrator: a node secret only after a passing deploy attest
 
   it('a rebuild deletes the earlier secret before its attestation runs: one cut short (a killed process) leaves none readable', async function () {
     const { orchestrator, uuid } = await deployedNode();
-    await orchestrator.nodes.updateNode(uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'fail', fake_delay_ms: 1500 } });
+    await orchestrator.nodes.updateNode(uuid, { driverInfo: { keylime_agent_uuid: agent, fake_outcome: 'fail', fake_delay_ms: 3000 } });
     const rebuild = orchestrator.deploy(uuid);
-    // Mid-attestation: were the process killed now, nothing after this point would run.
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // The delete seen within 2.5 s, before the attestation's first 3 s operation ends (a fixed 700 ms wait of
+    // a 1.5 s one failed when the host stalled): were the process killed now, nothing after this would run.
+    await pollUntil({ timeoutMs: 2500, intervalMs: 20 }, 'the earlier secret deleted', () => Promise.resolve(calls.length > 0));
     expect((await orchestrator.nodes.getNode(uuid)).provisionState).to.equal(STATES.deploying);
     expect(calls).to.deep.equal(['deleteResource']);
     expect((await rebuild).provisionState).to.equal(STATES.deployFailed);

@@ -7,7 +7,9 @@ import { keylimeTestNode as node, rejection } from './driver-test-node.js';
 import { useFakeKeylime } from './fake-keylime-fixture.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
-const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
+// A status deadline of 10 s: the verdicts here come at the first read, which a 1 s deadline gave up on when
+// the host stalled during it.
+const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 10, statusPollIntervalSeconds: 1 } });
 
 // driver_info names agent A from an earlier boot; the ramdisk now reports agent B (ExampleOrchestrator.reportAgent without store).
 describe('keylime driver: a ramdisk report naming another agent than driver_info', function () {

@@ -177,6 +177,9 @@ describe('revocation outbox: a notice is never lost', function () {
     const here = new RevocationNotifier({ webhooks: [], outbox: { knex, ...FAST }, log: pino({ level: 'debug' }, sink) });
     try {
       here.start();
+      // The first warning, then passes enough for a warning per row and pass to show (a fixed 1.5 s from the
+      // start held no pass at all when the host stalled).
+      await eventually('the first warning', async () => warnings.length > 0);
       await new Promise((resolve) => setTimeout(resolve, 1500));
     } finally {
       await here.close();

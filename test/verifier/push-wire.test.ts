@@ -9,8 +9,10 @@ import { JSON_API, requested, usePushVerifier, type PushNode } from './helpers/p
 describe('push model wire compatibility: replies the Rust agent reads, Keylime\'s statuses and forms', function () {
   this.timeout(60_000);
   // No test here is about silence: a 3 s timeout let the sweep add a FAIL row between two slow
-  // attestations on a loaded machine (seen in CI), so these agents may be silent for a minute.
-  const push = usePushVerifier({ pushTimeout: 60 });
+  // attestations on a loaded machine (seen in CI), so these agents may be silent for a minute. The session
+  // and attestation challenges live a minute too: with 3 and 4 s, a stall between a challenge and its
+  // answer failed the test; the expiry test has a verifier of its own.
+  const push = usePushVerifier({ pushTimeout: 60, pushNonceLifetime: 60, pushChallengeLifetime: 60 });
 
   /** A booted, enrolled node and a session token for it. */
   async function enrolledNode(): Promise<{ node: PushNode; token: string }> {
@@ -128,32 +130,6 @@ describe('push model wire compatibility: replies the Rust agent reads, Keylime\'
     // The refusal did not use up the session: the right type with the same data passes.
     const passed = await push.call('PATCH', `/v3.0/sessions/${session.id}`, proofBody(node.uuid, { authentication_class: 'pop', authentication_type: 'tpm_pop', data }));
     expect([passed.status, passed.body['data']['attributes']['evaluation']]).to.deep.equal([200, 'pass']);
-  });
-
-  it('an expired session challenge gets evaluation "fail" (200, as Keylime 7.14) and no token', async function () {
-    const node = await push.bootNode();
-    await push.enrol(node);
-    const opened = await push.call('POST', '/v3.0/sessions', {
-      data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } },
-    });
-    const challenge = opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
-    const proof = await node.tpm.certifyAk('sha256', new Uint8Array(Buffer.from(challenge, 'base64')));
-    await new Promise((resolve) => setTimeout(resolve, 3100));
-    const late = await push.call('PATCH', `/v3.0/sessions/${opened.body['data']['id']}`, {
-      data: {
-        type: 'session',
-        attributes: {
-          agent_id: node.uuid,
-          authentication_provided: [
-            { authentication_class: 'pop', authentication_type: 'tpm_pop', data: { message: Buffer.from(proof.attest).toString('base64'), signature: Buffer.from(proof.signature).toString('base64') } },
-          ],
-        },
-      },
-    });
-    expect(late.status).to.equal(200);
-    expect(late.body['data']['attributes']['evaluation']).to.equal('fail');
-    expect(late.body['data']['attributes']).to.not.have.property('token');
-    expect(sessionIdResponseProblems(late.body)).to.deep.equal([]);
   });
 
   it('a forged certify (another TPM\'s AK over the challenge) is 401 evaluation "fail"; no token is issued', async function () {
@@ -289,5 +265,36 @@ describe('push model wire compatibility: replies the Rust agent reads, Keylime\'
     const accepted = await push.call('PATCH', created.headers['location'] as string, evidence, token);
     expect(accepted.status).to.equal(202);
     expect(accepted.body['data']['attributes']['evidence'][0]['capabilities']).to.not.have.property('meta');
+  });
+
+  describe('with a 2 s session challenge', function () {
+    const NONCE_LIFETIME = 2;
+    const shortLived = usePushVerifier({ pushTimeout: 60, pushNonceLifetime: NONCE_LIFETIME });
+
+    it('an expired session challenge gets evaluation "fail" (200, as Keylime 7.14) and no token', async function () {
+      const node = await shortLived.bootNode();
+      await shortLived.enrol(node);
+      const opened = await shortLived.call('POST', '/v3.0/sessions', {
+        data: { type: 'session', attributes: { agent_id: node.uuid, authentication_supported: [{ authentication_class: 'pop', authentication_type: 'tpm_pop' }] } },
+      });
+      const challenge = opened.body['data']['attributes']['authentication_requested'][0]['chosen_parameters']['challenge'] as string;
+      const proof = await node.tpm.certifyAk('sha256', new Uint8Array(Buffer.from(challenge, 'base64')));
+      await new Promise((resolve) => setTimeout(resolve, NONCE_LIFETIME * 1000 + 100));
+      const late = await shortLived.call('PATCH', `/v3.0/sessions/${opened.body['data']['id']}`, {
+        data: {
+          type: 'session',
+          attributes: {
+            agent_id: node.uuid,
+            authentication_provided: [
+              { authentication_class: 'pop', authentication_type: 'tpm_pop', data: { message: Buffer.from(proof.attest).toString('base64'), signature: Buffer.from(proof.signature).toString('base64') } },
+            ],
+          },
+        },
+      });
+      expect(late.status).to.equal(200);
+      expect(late.body['data']['attributes']['evaluation']).to.equal('fail');
+      expect(late.body['data']['attributes']).to.not.have.property('token');
+      expect(sessionIdResponseProblems(late.body)).to.deep.equal([]);
+    });
   });
 });

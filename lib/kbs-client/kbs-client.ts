@@ -173,12 +173,18 @@ export class KbsClient {
     if (typeof token !== 'string') {
       throw new KbsBadReplyError(http.baseUrl, 'attest answer without token');
     }
-    let expiresAt: number;
+    // The token goes into an Authorization header as it is: only the compact JWS alphabet may reach it.
+    if (!COMPACT_JWS.test(token)) {
+      throw new KbsBadReplyError(http.baseUrl, 'token is not a compact JWS (three base64url parts)');
+    }
+    let exp: unknown;
     try {
-      expiresAt = Number(decodeJwt(token).exp ?? 0);
+      exp = decodeJwt(token).exp;
     } catch (cause) {
       throw new KbsBadReplyError(http.baseUrl, 'token is not a JWT', { cause });
     }
+    // Without a numeric exp the credential is stale at once (attest again next time), never kept for ever.
+    const expiresAt = typeof exp === 'number' && Number.isFinite(exp) ? exp : 0;
     return { token, cookie, key, expiresAt };
   }
 }
@@ -200,9 +206,13 @@ function selectedHash(extraParams: unknown, baseUrl: string): ReportDataHash {
   return hash;
 }
 
+/** A JWS in compact serialization (RFC 7515 §7.1): base64url header, payload and signature. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** The session cookie's value in a `set-cookie` line: a whole value (up to `;` or the end), not the start of a longer one. */
 function cookieOf(header: string | string[] | undefined): string | undefined {
   for (const line of Array.isArray(header) ? header : header === undefined ? [] : [header]) {
-    const match = new RegExp(`(?:^|;\\s*)${KBS_SESSION_COOKIE}=([A-Za-z0-9_-]{1,64})`).exec(line);
+    const match = new RegExp(`(?:^|;\\s*)${KBS_SESSION_COOKIE}=([A-Za-z0-9_-]{1,64})\\s*(?:;|$)`).exec(line);
     if (match?.[1] !== undefined) {
       return match[1];
     }

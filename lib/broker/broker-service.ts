@@ -14,6 +14,7 @@ import type { ResourcePolicy } from './resource-policy.js';
 import { ResourceRelease, type ResourceCredentials } from './resource-release.js';
 import type { ResourceVault } from './resource-vault.js';
 import { revocationRefusal } from './revocation-state.js';
+import { waitUntil } from './revocation-store.js';
 import { BrokerRevocations } from './broker-revocations.js';
 import { requireSession, type OpenedSession, type SessionCookies } from './session-cookie.js';
 import { TeeKeyCache } from './tee-public-key.js';
@@ -255,15 +256,22 @@ export class BrokerService {
     this.nodes.keep({ digest, node });
   }
 
-  /** Deletes the node; its sessions and tokens issued until now are refused from then on (`BrokerRepository.deleteNode`). */
+  /**
+   * Deletes the node; its sessions and tokens issued until now are refused from then on (`BrokerRepository.deleteNode`).
+   * That cut-off is the next whole second: the answer waits for it, so a node stored again at once may attest at once.
+   */
   async deleteNode(agentId: string, actor = IN_PROCESS_ACTOR): Promise<boolean> {
     this.nodes.forget(agentId);
     const at = this.now();
-    return this.options.repository.recordedWithdrawal(
+    const deleted = await this.options.repository.recordedWithdrawal(
       (rows) => rows.deleteNode(agentId, at),
       (deleted) => (deleted ? brokerAuditEvent({ actor, action: 'node.delete', agentId, details: {}, at }) : undefined),
       this.revocations.unaudited(agentId, 'node deletion'),
     );
+    if (deleted) {
+      await waitUntil((Math.floor(at / 1000) + 1) * 1000, this.now);
+    }
+    return deleted;
   }
 
   /** Stores a resource sealed (`ResourceVault`); its audit record holds its path and policy, never its data. */

@@ -67,7 +67,8 @@ export class NodeSecretRelease {
   }
 
   /**
-   * After the deploy's attestation passed: stores the node (its AK and policies) and a fresh secret for
+   * After the deploy's attestation passed: stores the node (its AK and policies) afresh — deleted first,
+   * so no session or token issued before this deploy reads what it stores — and a fresh secret for
    * it, and ends the revocation that was in force when the deploy began (an earlier failure; its old
    * credentials stay refused). A revocation recorded since — a verifier failing the node after its
    * deploy attestation passed — is never ended: the broker refuses the reinstatement (409) or the node
@@ -77,7 +78,11 @@ export class NodeSecretRelease {
   async release(node: Node, start: SecretDeployStart): Promise<ResourcePath> {
     const agentId = agentIdOf(node);
     const broker = this.options.broker;
-    await broker.putNode(agentId, await this.options.nodeRecord(agentId, node));
+    const record = await this.options.nodeRecord(agentId, node);
+    // The node's sessions and tokens from before this deploy (the previous tenant's, unexpired) end here:
+    // deleting the node refuses every credential issued until now and leaves a revocation in force as it is.
+    await ignoreNotFound(broker.deleteNode(agentId));
+    await broker.putNode(agentId, record);
     if (start.revocation !== null) {
       await ignoreNotFound(broker.reinstate(agentId, start.revocation));
     }

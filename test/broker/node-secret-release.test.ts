@@ -6,6 +6,7 @@ import { BrokerAdminClient } from '../../lib/broker/broker-admin-client.js';
 import { ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { buildConfig } from '../../lib/config/load-config.js';
 import { KbsClientBuilder } from '../../lib/kbs-client/kbs-client-builder.js';
+import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { ExampleOrchestrator, STATES, type Transition } from '../../lib/provisioning/example-orchestrator.js';
 import { NodeSecretRelease, type NodeSecretReleaseOptions } from '../../lib/provisioning/node-secret-release.js';
@@ -98,6 +99,31 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     const second = await fetchDiskKey(uri);
     expect(second).to.have.length(32);
     expect(Buffer.from(second).equals(Buffer.from(first)), 'a rebuild gets a new secret').to.equal(false);
+  });
+
+  it('a rebuild\'s secret is not released to a credential issued before it (the previous tenant\'s token, still unexpired)', async function () {
+    const orchestration = await orchestrator(broker.admin);
+    // The node of the first test, active with a fetchable secret.
+    const [uuid] = await orchestration.nodes.nodesNamingAgent(node.agentId);
+    const resourcePath = `/kbs/v0/resource/node/disk-key/${uuid!}`;
+    const previous = new KbsClientBuilder(broker.running.url)
+      .ca(broker.running.caCert)
+      .mode('passport')
+      .evidenceProvider(new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath }))
+      .build();
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    try {
+      const token = await previous.client.token();
+      const headers = { authorization: `Bearer ${token}` };
+      expect((await http.send('GET', resourcePath, { headers })).status, 'the token reads the secret before the rebuild').to.equal(200);
+      expect((await orchestration.deploy(uuid!)).provisionState).to.equal(STATES.active);
+      const refused = await refusal(http.send('GET', resourcePath, { headers }));
+      expect([refused.remoteHttpStatus, refused.kbsType]).to.deep.equal([401, 'TokenVerifierError']);
+      expect(await fetchDiskKey(`kbs:///node/disk-key/${uuid!}`), 'a fresh attestation reads the new secret').to.have.length(32);
+    } finally {
+      await http.close();
+      await previous.close();
+    }
   });
 
   it('requiredClaims: a node whose boot the broker cannot check (no refstate given) is refused its secret; with the refstate it gets it', async function () {

@@ -32,6 +32,7 @@ describe('example orchestrator: a node secret only after a passing deploy attest
   /** The broker calls NodeSecretRelease makes, recorded; the node starts revoked by an earlier failure. */
   const broker = {
     revocationInForce: async () => revoked,
+    deleteNode: async (id: string) => void calls.push(`deleteNode ${id}`),
     putNode: async (id: string) => void calls.push(`putNode ${id}`),
     reinstate: async (id: string, version: string) => {
       calls.push(`reinstate ${id} ${version}`);
@@ -92,7 +93,7 @@ describe('example orchestrator: a node secret only after a passing deploy attest
 
   it('releases after a passing one, ending the earlier revocation', async function () {
     expect(await deployWith('pass')).to.deep.equal({ state: STATES.active, status: 'passed' });
-    expect(calls).to.deep.equal(['deleteResource', `putNode ${agent}`, `reinstate ${agent} rev-1`, 'putResource']);
+    expect(calls).to.deep.equal(['deleteResource', `deleteNode ${agent}`, `putNode ${agent}`, `reinstate ${agent} rev-1`, 'putResource']);
   });
 
   it('withdraws after a passing attestation of a node below the deploy minimum (fail flag off: the refusal stays recorded to the end of the step)', async function () {

@@ -21,6 +21,7 @@ describe('example orchestrator: one step at a time per node', function () {
   const calls: string[] = [];
   const broker = {
     revocationInForce: async () => null,
+    deleteNode: async (id: string) => void calls.push(`deleteNode ${id}`),
     putNode: async (id: string) => void calls.push(`putNode ${id}`),
     reinstate: async () => undefined,
     putResource: async () => void calls.push('putResource'),
@@ -60,7 +61,7 @@ describe('example orchestrator: one step at a time per node', function () {
     expect(refused).to.be.instanceOf(NodeBusy);
     expect(refused.message).to.equal(`node ${uuid} is busy with a deploy: the teardown is refused; try again once it ends`);
     expect((await deploying).provisionState).to.equal(STATES.active);
-    expect(calls).to.deep.equal(['deleteResource', `putNode busy-agent-${agent}`, 'putResource']);
+    expect(calls).to.deep.equal(['deleteResource', `deleteNode busy-agent-${agent}`, `putNode busy-agent-${agent}`, 'putResource']);
     calls.length = 0;
     expect((await orchestrator.tearDown(uuid)).provisionState).to.equal(STATES.manageable);
     expect(calls).to.deep.equal([`revoke busy-agent-${agent}`, 'deleteResource']);

@@ -126,6 +126,35 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     }
   });
 
+  it('a rebuild whose node the broker refuses to store after deleting it fails, leaves nothing readable, and a retry releases', async function () {
+    // The broker refuses the record (a runtime policy that does not compile) after the release deleted the node.
+    const refusedStore = await orchestrator(broker.admin, { nodeRecord: async () => ({ akTpm: node.akTpm, runtimePolicy: '{' }) });
+    const [uuid] = await refusedStore.nodes.nodesNamingAgent(node.agentId);
+    const uri = `kbs:///node/disk-key/${uuid!}`;
+    const resourcePath = `/kbs/v0/resource/node/disk-key/${uuid!}`;
+    const previous = new KbsClientBuilder(broker.running.url)
+      .ca(broker.running.caCert)
+      .mode('passport')
+      .evidenceProvider(new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath }))
+      .build();
+    const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    try {
+      const headers = { authorization: `Bearer ${await previous.client.token()}` };
+      expect((await http.send('GET', resourcePath, { headers })).status, 'the token reads the secret before the rebuild').to.equal(200);
+      expect((await refusedStore.deploy(uuid!)).provisionState).to.equal(STATES.deployFailed);
+      expect(transitions.at(-1)?.detail).to.match(/^secret not released: .*400 SerdeError/);
+      expect((await refusal(http.send('GET', resourcePath, { headers }))).remoteHttpStatus, 'the old token reads nothing').to.equal(401);
+      expect((await refusal(fetchDiskKey(uri))).kbsType, 'a fresh attestation gets nothing').to.equal('AttestationError');
+
+      expect((await (await orchestrator(broker.admin)).deploy(uuid!)).provisionState, 'the retry deploys').to.equal(STATES.active);
+      expect(await fetchDiskKey(uri)).to.have.length(32);
+      expect((await refusal(http.send('GET', resourcePath, { headers }))).remoteHttpStatus, 'the old token stays refused').to.equal(401);
+    } finally {
+      await http.close();
+      await previous.close();
+    }
+  });
+
   it('requiredClaims: a node whose boot the broker cannot check (no refstate given) is refused its secret; with the refstate it gets it', async function () {
     const withoutBootCheck = await orchestrator(broker.admin, {
       requiredClaims: ['configuration', 'executables'],

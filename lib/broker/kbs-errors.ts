@@ -25,6 +25,8 @@ export const KBS_ERROR_STATUS = {
   TokenVerifierError: 401,
   /** An admin request a concurrent change overtook: a reinstatement during which the node was revoked again (ours, not trustee's). */
   AdminConflict: 409,
+  /** The good-standing check could not ask the verifier: nothing released, try again later (ours, not trustee's; with `Retry-After`). */
+  VerifierUnavailable: 503,
   /** A broker fault (database down, …): fail closed, say nothing more. */
   InternalError: 500,
 } as const;

@@ -31,7 +31,13 @@ export function installKbsProblemHandlers(scope: FastifyInstance): void {
   scope.setNotFoundHandler((_request, reply) => sendProblem(reply, 404, 'InvalidRequestPath', 'no such KBS path'));
 }
 
+/** Seconds a client is asked to wait before asking again when the verifier could not be asked (RFC 9110 §10.2.3). */
+export const VERIFIER_RETRY_AFTER_SECONDS = 5;
+
 export function sendProblem(reply: FastifyReply, status: number, type: KbsErrorType, detail: string): FastifyReply {
+  if (type === 'VerifierUnavailable') {
+    void reply.header('retry-after', String(VERIFIER_RETRY_AFTER_SECONDS));
+  }
   return reply.code(status).header('content-type', 'application/problem+json').send(problemBody(type, detail));
 }
 

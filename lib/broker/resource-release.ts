@@ -66,8 +66,12 @@ export class ResourceRelease {
     let resource = this.allowed(requester, requester.facts);
     if (resource.policy.verifier_standing === true) {
       const standing = await (this.options.standing ?? NO_VERIFIER).refusal(requester.agentId, requester.facts.akTpm ?? requester.akTpm);
+      if (standing?.unavailable === true) {
+        // Fail closed, but as an outage a client may wait out: 403 is the policy's final word to a KBS client.
+        throw new KbsError('VerifierUnavailable', `node ${requester.agentId}'s good standing cannot be checked now: ${standing.reason}`);
+      }
       if (standing !== undefined) {
-        throw new KbsError('PolicyDeny', `node ${requester.agentId} is not in good standing: ${standing}`);
+        throw new KbsError('PolicyDeny', `node ${requester.agentId} is not in good standing: ${standing.reason}`);
       }
       // The verifier may take up to its client's timeout to answer: a revocation, a deletion of the node
       // or of the resource, or a policy change meanwhile must hold, so the facts are read and checked again.

@@ -104,7 +104,12 @@ describe('broker with a verifier: good standing and revocation webhook over TLS'
     }
 
     expect(await live.fetch(agent.uuid, 'standing', akOf(agent))).to.deep.equal(secret);
-    await expectDenied(dead.fetch(agent.uuid, 'standing', akOf(agent)), 'could not be asked');
+    const unavailable = await dead.fetch(agent.uuid, 'standing', akOf(agent)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(unavailable, 'an unreachable verifier: an outage to wait out, nothing released').to.be.instanceOf(KbsRefusedError);
+    expect([(unavailable as KbsRefusedError).remoteHttpStatus, (unavailable as KbsRefusedError).kbsType]).to.deep.equal([503, 'VerifierUnavailable']);
     await expectDenied(none.fetch(agent.uuid, 'standing', akOf(agent)), 'no verifier configured');
     expect(await none.fetch(agent.uuid, 'plain', akOf(agent)), 'resources without the rule need no verifier').to.deep.equal(secret);
     await expectDenied(live.fetch(stranger, 'standing', otherAk), 'does not attest this node');

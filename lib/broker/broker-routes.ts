@@ -217,10 +217,27 @@ export function sessionCookie(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** Longest bearer token taken (an EAR token of the broker's issuer is a few kilobytes). */
+const MAX_BEARER_CHARS = 16_384;
+
+/**
+ * The token of an `Authorization: Bearer` header; undefined when there is no such header (another
+ * scheme is not a credential here). A bearer token of another form is refused as a token, not taken
+ * for none: "no token sent" (`TokenNotFound`) would hide what is wrong with the one that was.
+ */
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  const match = header === undefined ? null : /^Bearer ([A-Za-z0-9._~+/=-]{1,16384})$/.exec(header);
-  return match?.[1];
+  if (header === undefined || !header.startsWith('Bearer ')) {
+    return undefined;
+  }
+  const token = header.slice('Bearer '.length);
+  if (token.length > MAX_BEARER_CHARS) {
+    throw new KbsError('TokenVerifierError', `the bearer token is longer than ${MAX_BEARER_CHARS} characters`);
+  }
+  if (!/^[A-Za-z0-9._~+/=-]+$/.test(token)) {
+    throw new KbsError('TokenVerifierError', 'the bearer token is not a token (RFC 6750 b64token characters only)');
+  }
+  return token;
 }
 
 function noContent(reply: FastifyReply): FastifyReply {

@@ -57,6 +57,9 @@ export interface RunningBroker {
 /** How often expired sessions are deleted. */
 const SWEEP_INTERVAL_MS = 60_000;
 
+/** The request header block at most: a 16,384-character bearer token and 16 KiB for the rest. */
+const BROKER_MAX_HEADER_BYTES = 32 * 1024;
+
 /**
  * Starts the KBS resource broker, zero-config like the other services: the data folder gets a CA and
  * TLS certificate, the resource master key and the token signing key, and (without `databaseUrl`) an
@@ -95,6 +98,8 @@ export async function startBroker(input: BrokerConfigInput, options: StartBroker
     bodyLimit: config.bodyLimit,
     logger: log,
     tls: { cert: tls.cert, key: tls.key, ca: tls.ca, requestClientCert: true, requireClientCert: 'routes' },
+    // Room for a bearer token at its limit beside the other headers, so one over it is refused as a token (broker-routes.ts).
+    maxHeaderBytes: BROKER_MAX_HEADER_BYTES,
   });
   try {
     if (options.migrated !== true) {

@@ -49,6 +49,8 @@ export interface ServiceOptions {
   readonly maxConnections?: number;
   /** Connection and request time bounds; absent fields take `DEFAULT_SERVER_TIMEOUTS`. */
   readonly timeouts?: Partial<ServerTimeouts>;
+  /** Largest request header block in bytes (default node's, 16 KiB); beyond, node answers 431 before any route. */
+  readonly maxHeaderBytes?: number;
   /** A pino (or compatible) logger; absent = silent. */
   readonly logger?: FastifyBaseLogger;
   /**
@@ -96,7 +98,7 @@ export class KeylimeService {
     this.insecureAdmin = options.insecureAdminForTests === true;
     this.adminAccess = options.adminAccess;
     const timeouts = checkServerTimeouts(options.timeouts);
-    const nodeTimeouts = nodeServerTimeoutOptions(timeouts);
+    const nodeTimeouts = { ...nodeServerTimeoutOptions(timeouts), ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }) };
     const https = options.tls === undefined ? undefined : { ...httpsServerOptions(options.tls), ...nodeTimeouts };
     const app = Fastify({
       ...(https === undefined ? { http: nodeTimeouts } : { https }),

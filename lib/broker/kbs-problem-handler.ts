@@ -32,7 +32,7 @@ export function installKbsProblemHandlers(scope: FastifyInstance): void {
 }
 
 /** Seconds a client is asked to wait before asking again when the verifier could not be asked (RFC 9110 §10.2.3). */
-export const VERIFIER_RETRY_AFTER_SECONDS = 5;
+const VERIFIER_RETRY_AFTER_SECONDS = 5;
 
 export function sendProblem(reply: FastifyReply, status: number, type: KbsErrorType, detail: string): FastifyReply {
   if (type === 'VerifierUnavailable') {

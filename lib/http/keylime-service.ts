@@ -98,10 +98,10 @@ export class KeylimeService {
     this.insecureAdmin = options.insecureAdminForTests === true;
     this.adminAccess = options.adminAccess;
     const timeouts = checkServerTimeouts(options.timeouts);
-    const nodeTimeouts = { ...nodeServerTimeoutOptions(timeouts), ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }) };
-    const https = options.tls === undefined ? undefined : { ...httpsServerOptions(options.tls), ...nodeTimeouts };
+    const nodeServerOptions = { ...nodeServerTimeoutOptions(timeouts), ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderSize: options.maxHeaderBytes }) };
+    const https = options.tls === undefined ? undefined : { ...httpsServerOptions(options.tls), ...nodeServerOptions };
     const app = Fastify({
-      ...(https === undefined ? { http: nodeTimeouts } : { https }),
+      ...(https === undefined ? { http: nodeServerOptions } : { https }),
       ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
       // Fastify's own two info lines per request (received, completed) would log every push attestation
       // and every evidence request twice at the services' default level; refusals and failures keep their

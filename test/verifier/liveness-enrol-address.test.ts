@@ -1,0 +1,47 @@
+import { expect } from 'chai';
+import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+
+/**
+ * A liveness enrolment's `ip` becomes the host of every check's URL. Text the pattern let through but
+ * no URL takes ("1.2.3.4.5", "a:b") was stored, and then every check of the node threw before it asked:
+ * the enrolment answered 500, the node stayed `pending` with no reason for good, and every sweep failed.
+ */
+describe('liveness enrolment: an address no check could reach', function () {
+  this.timeout(60_000);
+  let harness: TokenVerifier;
+
+  before(async function () {
+    harness = await startTokenVerifier();
+  });
+
+  after(async function () {
+    await harness?.close();
+  });
+
+  it('is refused with 400 and nothing is stored', async function () {
+    const token = await harness.token('operator', 'default');
+    for (const ip of ['1.2.3.4.5', '999.1.1.1', 'a:b', 'fe80::1:2:3:4:5:6:7:8']) {
+      const reply = await harness.call('POST', '/v2.3/liveness/bad-address-node', token, { ...livenessBody(harness.verifier.caCert), ip });
+      expect(reply.status, `${ip}: ${reply.body}`).to.equal(400);
+      expect(reply.body).to.contain('body.ip');
+      expect(await harness.knex('verifier_liveness').where({ agent_id: 'bad-address-node' }).first(), ip).to.equal(undefined);
+    }
+  });
+
+  it('still takes IPv4, IPv6 and host names', async function () {
+    const token = await harness.token('operator', 'default');
+    for (const ip of ['127.0.0.1', '::1', 'node-7.example.org', 'localhost']) {
+      const reply = await harness.call('POST', '/v2.3/liveness/good-address-node', token, { ...livenessBody(harness.verifier.caCert), ip });
+      expect(reply.status, `${ip}: ${reply.body}`).to.equal(200);
+    }
+  });
+
+  it('stored before this check (an older verifier took it) is a miss of that node, not a failed sweep', async function () {
+    const token = await harness.token('operator', 'default');
+    expect((await harness.call('POST', '/v2.3/liveness/stored-bad-node', token, livenessBody(harness.verifier.caCert))).status).to.equal(200);
+    await harness.knex('verifier_liveness').where({ agent_id: 'stored-bad-node' }).update({ ip: '1.2.3.4.5', misses: 0 });
+    await harness.verifier.liveness.checkNow();
+    const row = (await harness.knex('verifier_liveness').where({ agent_id: 'stored-bad-node' }).first()) as { misses: number };
+    expect(row.misses).to.be.at.least(1);
+  });
+});

@@ -1,4 +1,5 @@
 import { verifyHostSecretProof } from '../identity/host-secret-proof.js';
+import { FUTURE_SKEW_SECONDS } from './freshness.js';
 
 /**
  * Continuous checks of a node without a TPM (issue 15 item 3, docs/identity.md). There is no quote,
@@ -75,7 +76,10 @@ export function decideLiveness(state: LivenessState, check: LivenessCheck, obser
     const misses = state.misses + 1;
     // Every process of a verifier id checks every node, so misses add up faster than intervals pass:
     // the node must also have been silent for as long as one process takes to miss `maxMisses` checks.
-    const silentLongEnough = state.lastSeen === null || check.now - state.lastSeen >= (check.maxMisses - 1) * check.intervalSeconds;
+    // A last answer dated further ahead than clocks may drift means the database's clock stepped back:
+    // the silence cannot be measured then, and waiting for it would keep a dead node alive until the clock caught up.
+    const silence = state.lastSeen === null ? Infinity : check.now - state.lastSeen;
+    const silentLongEnough = silence < -FUTURE_SKEW_SECONDS || silence >= (check.maxMisses - 1) * check.intervalSeconds;
     return misses >= check.maxMisses && silentLongEnough
       ? { ...state, status: 'unreachable', misses, lastFailure: `no answer to ${misses} liveness checks in a row: ${observation.message}` }
       : { ...state, misses };

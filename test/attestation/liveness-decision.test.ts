@@ -56,4 +56,16 @@ describe('liveness decision (lib/attestation/liveness-decision.ts)', function ()
     for (let i = 0; i < 3; i += 1) state = decideLiveness(state, check, { kind: 'no_answer', message: 'refused' });
     expect(state).to.include({ status: 'unreachable', misses: 3 });
   });
+
+  it('a last answer dated ahead of now (the database clock stepped back an hour) does not keep a silent node from unreachable', function () {
+    let state = decideLiveness(INITIAL_LIVENESS, check, answer({ agent_uuid: 'a1', identity_mode: 'id-secret', proof: hostSecretProof(key, 'a1', 'n0nce1') }));
+    for (let i = 1; i <= 3; i += 1) state = decideLiveness(state, { ...check, now: 1000 - 3600 + 2 * i }, { kind: 'no_answer', message: 'refused' });
+    expect(state).to.include({ status: 'unreachable', misses: 3 });
+  });
+
+  it('a last answer a second ahead (two processes storing out of order) is no clock step: a blip still needs the silence', function () {
+    let state = decideLiveness(INITIAL_LIVENESS, check, answer({ agent_uuid: 'a1', identity_mode: 'id-secret', proof: hostSecretProof(key, 'a1', 'n0nce1') }));
+    for (const now of [999, 1000, 1001]) state = decideLiveness(state, { ...check, now }, { kind: 'no_answer', message: 'refused' });
+    expect(state).to.include({ status: 'alive', misses: 3 });
+  });
 });

@@ -44,4 +44,19 @@ describe('liveness enrolment: an address no check could reach', function () {
     const row = (await harness.knex('verifier_liveness').where({ agent_id: 'stored-bad-node' }).first()) as { misses: number };
     expect(row.misses).to.be.at.least(1);
   });
+
+  it('a certificate no check could pin (PEM of no certificate) is refused with 400 as well, and a stored one is a miss', async function () {
+    const token = await harness.token('operator', 'default');
+    const unreadable = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
+    const reply = await harness.call('POST', '/v2.3/liveness/bad-cert-node', token, { ...livenessBody(harness.verifier.caCert), mtls_cert: unreadable });
+    expect(reply.status, reply.body).to.equal(400);
+    expect(reply.body).to.contain('body.mtls_cert');
+    expect(await harness.knex('verifier_liveness').where({ agent_id: 'bad-cert-node' }).first()).to.equal(undefined);
+
+    expect((await harness.call('POST', '/v2.3/liveness/stored-bad-cert-node', token, livenessBody(harness.verifier.caCert))).status).to.equal(200);
+    await harness.knex('verifier_liveness').where({ agent_id: 'stored-bad-cert-node' }).update({ mtls_cert: unreadable, misses: 0 });
+    await harness.verifier.liveness.checkNow();
+    const row = (await harness.knex('verifier_liveness').where({ agent_id: 'stored-bad-cert-node' }).first()) as { misses: number };
+    expect(row.misses).to.be.at.least(1);
+  });
 });

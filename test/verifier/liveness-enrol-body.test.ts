@@ -1,9 +1,13 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import { validateDto } from '../../lib/http/dto-validation.js';
 import { RequestValidationError } from '../../lib/http/http-errors.js';
+import { defaultCertStoreDir } from '../../lib/pki/cert-store-files.js';
 import { LivenessEnrolBody } from '../../lib/verifier/liveness/liveness-routes.js';
 
-const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
+/** Any readable certificate: the route pins it for every check, so it must parse. */
+const CERT = readFileSync(path.join(defaultCertStoreDir(), 'IFX1.pem'), 'utf8');
 const BODY = { identity_mode: 'id-only', ip: '127.0.0.1', port: 9002, mtls_cert: CERT };
 /** The bound on `metadata` (liveness-routes.ts). */
 const MAX_LIVENESS_METADATA = 16 * 1024;

@@ -159,11 +159,15 @@ export class LivenessMonitor {
 
   /** One request; any transport or format problem is `no_answer` (the engine decides what it means). */
   private ask(record: LivenessRecord, nonce: string): Promise<LivenessObservation> {
-    // A stored address no URL takes (enrolled before the route checked it) is a miss, not a check that throws and stores nothing.
-    const text = `${httpsServiceUrl(record.ip, record.port)}/v${this.options.apiVersion ?? '2.6'}/liveness?nonce=${nonce}`;
-    if (!URL.canParse(text)) return Promise.resolve({ kind: 'no_answer', message: `${record.ip} is not an address a check can be sent to` });
-    const url = new URL(text);
-    const agent: HttpsAgent = createHttpsAgent({ pinnedServerCert: record.mtlsCert, cert: this.options.clientTls.cert, key: this.options.clientTls.key });
+    let url: URL;
+    let agent: HttpsAgent;
+    try {
+      url = new URL(`${httpsServiceUrl(record.ip, record.port)}/v${this.options.apiVersion ?? '2.6'}/liveness?nonce=${nonce}`);
+      agent = createHttpsAgent({ pinnedServerCert: record.mtlsCert, cert: this.options.clientTls.cert, key: this.options.clientTls.key });
+    } catch (error) {
+      // An address or certificate stored before the route checked them: a miss, not a check that throws and stores nothing.
+      return Promise.resolve({ kind: 'no_answer', message: `cannot ask ${record.ip}: ${error instanceof Error ? error.message : String(error)}` });
+    }
     return new Promise((resolve) => {
       // The request's idle timeout never fires for a node that drips its answer a byte at a time, and one
       // check that never ends would hold every later sweep (they wait for each other): a whole-exchange deadline too.

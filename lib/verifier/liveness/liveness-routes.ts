@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { livenessOperatorStatus } from '../../attestation/liveness-operator-decision.js';
@@ -45,6 +46,26 @@ function IsCheckableHost(): PropertyDecorator {
   });
 }
 
+/** A certificate every check can pin: PEM whose block is no X.509 certificate was stored, and then no check of the node ever ran. */
+function IsReadableCertificate(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isReadableCertificate',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && isReadableCertificate(value),
+      defaultMessage: () => 'must be a readable X.509 certificate',
+    },
+  });
+}
+
+function isReadableCertificate(pem: string): boolean {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function isJsonObject(text: string): boolean {
   try {
     const value = JSON.parse(text) as unknown;
@@ -74,6 +95,7 @@ export class LivenessEnrolBody {
 
   /** The agent's registered HTTPS certificate: pinned for every check. */
   @IsPem({ label: 'CERTIFICATE', maxLength: 64 * 1024 })
+  @IsReadableCertificate()
   mtls_cert!: string;
 
   /** `id-secret`: the registrar's proof key for the host (hex). */

@@ -2,11 +2,12 @@ import { expect } from 'chai';
 import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
 
 /**
- * A liveness enrolment's `ip` becomes the host of every check's URL. Text the pattern let through but
- * no URL takes ("1.2.3.4.5", "a:b") was stored, and then every check of the node threw before it asked:
- * the enrolment answered 500, the node stayed `pending` with no reason for good, and every sweep failed.
+ * A liveness enrolment's `ip` becomes the host of every check's URL, and its `mtls_cert` the pinned
+ * certificate. Text the pattern let through but no URL takes ("1.2.3.4.5", "a:b"), or PEM of no
+ * certificate, was stored, and then every check of the node threw before it asked: the enrolment
+ * answered 500, the node stayed `pending` with no reason for good, and every sweep failed.
  */
-describe('liveness enrolment: an address no check could reach', function () {
+describe('liveness enrolment: an address or certificate no check could use', function () {
   this.timeout(60_000);
   let harness: TokenVerifier;
 

@@ -65,6 +65,13 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
  */
 export class KeylimeAttestation extends AttestationInterface {
   readonly #options: KeylimeAttestationOptions;
+  /**
+   * The level `trustLevel` read for a task, and the agent it was read for. The hooks gate the step on
+   * that read; `startAttestation` and `validateSecurityStatus` of the same task use it instead of
+   * asking the registrar again, which could answer another level (a mode change) or, through the
+   * locator, for another agent: the node would then be enrolled on a level the gate never judged.
+   */
+  readonly #gatedLevels = new WeakMap<Task, { readonly agentId: string; readonly level: TrustLevel }>();
 
   /** @throws InvalidParameterValue for a numeric option that is not finite, not above 0, too large or (milliseconds, bytes) not whole, or an `ekCheck` that is not a mode. */
   constructor(options: KeylimeAttestationOptions = {}) {
@@ -125,11 +132,12 @@ export class KeylimeAttestation extends AttestationInterface {
     if (claimed !== undefined) {
       throw new AttestationFailed([claimed]);
     }
+    const gated = this.#gatedLevelOf(task, location.uuid);
     const connection = await this.#connect(settings);
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
-      if (enrolled === undefined && checkedForLiveness(await readTrustLevel(connection, location.uuid, this.#identityOptions()))) {
+      if (enrolled === undefined && checkedForLiveness(gated ?? (await readTrustLevel(connection, location.uuid, this.#identityOptions())))) {
         if ((await enrolForLiveness(connection, connection.liveness(), location.uuid, task.node.uuid)) === 'kept-failed') {
           task.logger.warn(log, 'agent has no TPM and failed its liveness checks: not re-enrolled (tear the node down to check it afresh)');
         } else {
@@ -167,9 +175,11 @@ export class KeylimeAttestation extends AttestationInterface {
   async validateSecurityStatus(task: Task): Promise<void> {
     const settings = this.#settings(task);
     const agentId = (await this.#location(task, settings, false)).uuid;
+    const gated = this.#gatedLevelOf(task, agentId);
     const connection = await this.#connect(settings);
     try {
       await awaitTrustedStatus({
+        gatedLevel: gated,
         connection,
         settings,
         agentId,
@@ -227,12 +237,27 @@ export class KeylimeAttestation extends AttestationInterface {
     const agentId = (await this.#location(task, settings, false)).uuid;
     const connection = await this.#connect(settings);
     try {
-      return await readTrustLevel(connection, agentId, this.#identityOptions());
+      const level = await readTrustLevel(connection, agentId, this.#identityOptions());
+      this.#gatedLevels.set(task, { agentId, level });
+      return level;
     } catch (error) {
       throw toServiceError(error, `agent ${agentId}`, settings);
     } finally {
       connection.close();
     }
+  }
+
+  /**
+   * The level `trustLevel` read for this task, undefined when it was not asked (the driver used
+   * without the hooks: the caller then reads it). Refused when it was read for another agent than the
+   * one the node now names: the gate judged that agent, not this one.
+   */
+  #gatedLevelOf(task: Task, agentId: string): TrustLevel | undefined {
+    const gated = this.#gatedLevels.get(task);
+    if (gated !== undefined && gated.agentId !== agentId) {
+      throw new AttestationFailed([`the trust level was read for agent ${gated.agentId}, but the node's agent is now ${agentId}: start the step again`]);
+    }
+    return gated?.level;
   }
 
   #settings(task: Task): KeylimeNodeSettings {

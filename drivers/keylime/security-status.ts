@@ -1,5 +1,6 @@
 import { AttestationFailed } from '../../interfaces/errors.js';
 import { judgeVerifierStatus, type StatusVerdict } from '../../lib/attestation/operator-decision.js';
+import type { TrustLevel } from '../../lib/identity/trust-level.js';
 import type { EkCheckSettings } from './enrolment-policy.js';
 import type { KeylimeConnection } from './keylime-connection.js';
 import type { KeylimeNodeSettings } from './keylime-driver-info.js';
@@ -19,6 +20,8 @@ export interface SecurityStatusQuery {
   readonly identity: EkCheckSettings;
   /** The driver option `staleAfterSeconds` (undefined: the verifier's bound, else the derived one). */
   readonly staleAfterSeconds: number | undefined;
+  /** The level the step's gate read (`KeylimeAttestation.trustLevel` for this task): used instead of asking the registrar again. */
+  readonly gatedLevel?: TrustLevel | undefined;
 }
 
 /**
@@ -102,6 +105,7 @@ async function readVerdict(query: SecurityStatusQuery): Promise<StatusVerdict> {
 
 /** True when the registrar says the agent has no TPM; unknown there counts as false (the verifier's verdict stands). */
 async function isCheckedForLiveness(query: SecurityStatusQuery): Promise<boolean> {
+  if (query.gatedLevel !== undefined) return checkedForLiveness(query.gatedLevel);
   try {
     return checkedForLiveness(await readTrustLevel(query.connection, query.agentId, query.identity));
   } catch (error) {

@@ -227,6 +227,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       maxMisses: config.maxRetries,
       health,
       log,
+      unstoredFailuresFile: path.join(config.dataDir, 'liveness-unstored-failures.json'),
     });
     registerLivenessRoutes(service, {
       repository: livenessRepository,

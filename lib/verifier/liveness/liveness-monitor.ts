@@ -1,11 +1,12 @@
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import type { Logger } from 'pino';
-import { decideLiveness, type LivenessCheck, type LivenessObservation, type LivenessState } from '../../attestation/liveness-decision.js';
+import { decideLiveness, INITIAL_LIVENESS, type LivenessCheck, type LivenessObservation, type LivenessState } from '../../attestation/liveness-decision.js';
 import { httpsServiceUrl } from '../../http/keylime-client.js';
 import { createHttpsAgent } from '../../http/keylime-client-tls.js';
 import { freshNonce } from '../nonce.js';
 import type { VerifierHealth } from '../verifier-health.js';
 import type { LivenessChange, LivenessDecide, LivenessRecord, LivenessRepository } from './liveness-repository.js';
+import { readUnstoredFailures, writeUnstoredFailures, type UnstoredFailure } from './unstored-failures-file.js';
 
 export interface LivenessMonitorOptions {
   readonly repository: LivenessRepository;
@@ -21,6 +22,12 @@ export interface LivenessMonitorOptions {
   /** Told which nodes' verdicts wait to be stored: the verifier is not ready meanwhile. */
   readonly health: Pick<VerifierHealth, 'livenessWriteFailed' | 'livenessWriteSettled'>;
   readonly log: Logger;
+  /**
+   * Where `close` keeps the `failed` verdicts the database still refuses, and where the next start takes
+   * them from to store them first (the verifier's data folder). Without it they are lost when the
+   * process closes, and the real host's next good answer would make such a node alive again.
+   */
+  readonly unstoredFailuresFile?: string;
 }
 
 /** A check's verdict the database did not take: stored again before the node is checked again. */
@@ -30,6 +37,11 @@ interface UnsavedVerdict {
   readonly decide: LivenessDecide;
   /** What it decided from the state read before the check: for the log. */
   readonly decided: LivenessState;
+}
+
+/** A kept failure's verdict: `failed` with its reason, whatever the row holds now (a failed row is left as it is by `saveState`). */
+function failedAs(reason: string): LivenessDecide {
+  return (stored) => ({ ...stored, status: 'failed', misses: 0, lastFailure: reason });
 }
 
 /** Largest liveness answer read: a few hundred bytes are expected. */
@@ -52,7 +64,18 @@ export class LivenessMonitor {
   private readonly unsaved = new Map<string, UnsavedVerdict>();
   private readonly firstChecks = new Set<Promise<void>>();
 
-  constructor(private readonly options: LivenessMonitorOptions) {}
+  /**
+   * @throws Error when `unstoredFailuresFile` cannot be read as the list `close` writes (nothing is
+   *   checked rather than a lost failure forgotten).
+   */
+  constructor(private readonly options: LivenessMonitorOptions) {
+    if (options.unstoredFailuresFile === undefined) return;
+    for (const failure of readUnstoredFailures(options.unstoredFailuresFile)) {
+      // Kept as any verdict the database did not take: stored before the node is checked again, the verifier not ready meanwhile.
+      this.unsaved.set(failure.agentId, { enrolment: failure.enrolment, decide: failedAs(failure.reason), decided: { ...INITIAL_LIVENESS, status: 'failed', lastFailure: failure.reason } });
+      options.health.livenessWriteFailed(failure.agentId, new Error(`a failed verdict kept by the last run (${options.unstoredFailuresFile}) is not stored yet`));
+    }
+  }
 
   start(): void {
     this.schedule();
@@ -82,9 +105,13 @@ export class LivenessMonitor {
     clearTimeout(this.timer);
     await Promise.allSettled([this.sweeping, ...this.firstChecks]);
     await this.storeUnsaved();
+    const failures: UnstoredFailure[] = [];
     for (const [agentId, verdict] of this.unsaved) {
-      this.options.log.error({ agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'liveness verdict never stored: the verifier closed');
+      const kept = verdict.decided.status === 'failed' && this.options.unstoredFailuresFile !== undefined;
+      if (kept) failures.push({ agentId, enrolment: verdict.enrolment, reason: verdict.decided.lastFailure ?? 'failed liveness check' });
+      this.options.log.error({ agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, kept ? 'liveness failure not stored: kept in the data folder for the next start' : 'liveness verdict never stored: the verifier closed');
     }
+    if (this.options.unstoredFailuresFile !== undefined) writeUnstoredFailures(this.options.unstoredFailuresFile, failures);
   }
 
   private schedule(): void {

@@ -73,7 +73,7 @@ export function nodeRowHtml(row: NodeRow): SafeHtml {
   return html`<tr data-agent="${row.agentId}" class="${statusClass(row.tone)}">
 <td><a href="/dashboard/nodes/${encodeURIComponent(row.agentId)}">${row.agentId}</a></td>
 <td data-field="state">${row.tableState}</td>
-<td data-field="trust">${row.trustLevel}</td>
+<td data-field="trust">${row.trustShown}</td>
 <td data-field="attestations">${row.attestationCount}</td>
 <td data-field="success">${row.lastSuccess ?? '—'}</td>
 <td data-field="event">${row.lastEventId ?? ''}</td>
@@ -115,7 +115,7 @@ export function nodePage(principal: Principal | undefined, node: NodeRow, timeli
     html`<dl class="node ${statusClass(node.tone)}" data-agent="${node.agentId}">
 <dt>status</dt><dd data-field="status">${node.status}</dd>
 <dt>state</dt><dd data-field="state">${node.state === null ? node.label : `${node.label} (${node.state})`}</dd>
-<dt>trust level</dt><dd data-field="trust">${node.trustLevel}</dd>
+<dt>trust level</dt><dd data-field="trust">${node.trustShown}</dd>
 ${
   node.integrityEvidence === null
     ? ''

@@ -37,6 +37,12 @@ export interface NodeRow {
   /** The colour: `pass`, `fail`, `pending` or `live` (alive, no integrity evidence). */
   readonly tone: 'pass' | 'fail' | 'pending' | 'live';
   readonly trustLevel: ShownTrustLevel;
+  /**
+   * The level as shown: an attested agent's is what its enroller put in the enrolment's `metadata`,
+   * which the verifier does not check (a quote does not show whether the TPM is hardware or emulated),
+   * so it reads "(claimed)". A liveness-checked node's mode is what every check's answer must match.
+   */
+  readonly trustShown: string;
   readonly liveness: LivenessStatus | null;
   /** Liveness-checked nodes: what is (not) known of their integrity; null for attested agents. */
   readonly integrityEvidence: string | null;
@@ -100,12 +106,13 @@ export function nodeRow(row: Record<string, unknown>, clock: StatusClock): NodeR
     const tone = liveness === 'alive' ? 'live' : liveness === 'pending' ? 'pending' : 'fail';
     const status = livenessStatusWord(liveness) + (shown.stale ? staleWord(clock.bounds.liveness, 'liveness answer') : '');
     const label = `liveness check: ${liveness}, no integrity evidence`;
-    return { ...common, state: null, label, status, stale: shown.stale, tableState: tableState(label, status, shown.stale), tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
+    return { ...common, trustShown: common.trustLevel, state: null, label, status, stale: shown.stale, tableState: tableState(label, status, shown.stale), tone, liveness, integrityEvidence: NO_INTEGRITY_EVIDENCE };
   }
   const state = Number(row['operational_state']) as OperationalState;
   const shown = operatorStatus({ operationalState: state, lastSuccessfulAttestation: unixSecondsOrNull(row['last_successful_attestation']) ?? 0 }, clock.now, clock.bounds.pass);
   const tone = shown.attestationStatus === 'PASS' ? 'pass' : shown.attestationStatus === 'FAIL' ? 'fail' : 'pending';
   const status = shown.attestationStatus + (shown.stale ? staleWord(clock.bounds.pass, 'successful attestation') : '');
   const label = operationalStateLabel(state);
-  return { ...common, state, label, status, stale: shown.stale, tableState: tableState(label, status, shown.stale), tone, liveness: null, integrityEvidence: null };
+  const trustShown = common.trustLevel === 'unknown' ? common.trustLevel : `${common.trustLevel} (claimed)`;
+  return { ...common, trustShown, state, label, status, stale: shown.stale, tableState: tableState(label, status, shown.stale), tone, liveness: null, integrityEvidence: null };
 }

@@ -17,6 +17,7 @@ const ROW: NodeRow = {
   tableState: 'Get Quote',
   tone: 'pass',
   trustLevel: 'hardware-tpm',
+  trustShown: 'hardware-tpm (claimed)',
   liveness: null,
   integrityEvidence: null,
   lastSeen: null,

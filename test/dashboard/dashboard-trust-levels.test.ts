@@ -73,7 +73,9 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     const pending = page.rows.find((row) => row.agentId === 'live-only');
     expect(pending).to.include({ status: 'PENDING', tone: 'pending', trustLevel: 'id-only' });
     for (const row of page.rows.filter((r) => r.liveness !== null)) expect(row.status).to.not.include('PASS');
-    expect(nodesPage(undefined, { search: '', sort: 'trust', descending: true, page: 1 }, page)).to.match(/<td data-field="state">liveness check: alive, no integrity evidence<\/td>\s*<td data-field="trust">id-secret<\/td>/);
+    const table = nodesPage(undefined, { search: '', sort: 'trust', descending: true, page: 1 }, page);
+    expect(table).to.match(/<td data-field="state">liveness check: alive, no integrity evidence<\/td>\s*<td data-field="trust">id-secret<\/td>/);
+    expect(table).to.include('<td data-field="trust">hardware-tpm (claimed)</td>');
 
     const searched = await queries.nodes(undefined, { search: 'id-only', sort: 'id', descending: false, page: 1 });
     expect(searched.rows.map((row) => row.agentId)).to.deep.equal(['live-only']);
@@ -91,7 +93,10 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     expect(html).to.include('<dd data-field="integrity">integrity evidence unavailable');
     expect(html).to.not.match(/>PASS</);
     expect(await queries.node('default', 'live-only')).to.equal(undefined);
-    expect((await queries.node('blue', 'agent-000002'))?.trustLevel).to.equal('emulated-tpm');
+    const attested = await queries.node('blue', 'agent-000002');
+    expect(attested?.trustLevel).to.equal('emulated-tpm');
+    if (attested === undefined) throw new Error('agent-000002 not found');
+    expect(nodePage(undefined, attested, []), "the enroller's word, which no quote checks").to.include('<dd data-field="trust">emulated-tpm (claimed)</dd>');
   });
 
   it("puts every liveness status change on the node's timeline with its reason, once, with a NUL escaped", async function () {

@@ -20,6 +20,7 @@ export const PASSING: NodeRow = {
   tableState: 'Get Quote',
   tone: 'pass',
   trustLevel: 'unknown',
+  trustShown: 'unknown',
   liveness: null,
   integrityEvidence: null,
   lastSeen: null,

@@ -161,7 +161,7 @@
           var fields = {
             status: agent.status,
             state: element.tagName === 'TR' ? agent.tableState : agent.state === null ? agent.label : agent.label + ' (' + agent.state + ')',
-            trust: agent.trustLevel,
+            trust: agent.trustShown,
             seen: agent.lastSeen || '—',
             failure: agent.lastFailure || '—',
             attestations: String(agent.attestationCount),

@@ -111,7 +111,13 @@ export class LivenessMonitor {
       if (kept) failures.push({ agentId, enrolment: verdict.enrolment, reason: verdict.decided.lastFailure ?? 'failed liveness check' });
       this.options.log.error({ agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, kept ? 'liveness failure not stored: kept in the data folder for the next start' : 'liveness verdict never stored: the verifier closed');
     }
-    if (this.options.unstoredFailuresFile !== undefined) writeUnstoredFailures(this.options.unstoredFailuresFile, failures);
+    if (this.options.unstoredFailuresFile === undefined) return;
+    try {
+      writeUnstoredFailures(this.options.unstoredFailuresFile, failures);
+    } catch (error) {
+      // The server's shutdown swallows a rejected close: said here, with what is lost.
+      this.options.log.error({ err: error, failures }, 'liveness failures not stored could not be kept in the data folder either: they are lost');
+    }
   }
 
   private schedule(): void {

@@ -20,6 +20,13 @@ const VERIFIER_WAIT_BOUNDS_MS = Object.freeze({ min: 1000, max: 3_600_000 });
 
 /** A session id usable as one path segment as it is: URL-unreserved characters, not "." or "..". */
 const SESSION_ID = /^(?!\.{1,2}$)[A-Za-z0-9._~-]{1,128}$/;
+/**
+ * A bearer token the agent can send back: RFC 6750 §2.1's b64token, at most 1 KiB (Keylime's and
+ * ours are a session UUID, a dot and 43 characters). Any other was kept and failed every request
+ * (a line break refused by the HTTP client, a 200 KB header answered 431) without the 401 that
+ * alone dropped it: the agent opened no new session until restarted.
+ */
+const BEARER_TOKEN = /^(?=.{1,1024}$)[A-Za-z0-9\-._~+/]+=*$/;
 
 export interface PushBackoff {
   readonly initialDelayMs: number;
@@ -208,6 +215,7 @@ export class PushAgent {
     this.refuseUnless(proved, 200, 'session proof');
     const token = (proved.document as { data?: { attributes?: { evaluation?: string; token?: string } } } | undefined)?.data?.attributes;
     if (token?.evaluation !== 'pass' || typeof token.token !== 'string') throw new PushAttemptFailed('session proof: not accepted', proved.status);
+    if (!BEARER_TOKEN.test(token.token)) throw new PushAttemptFailed('session proof: the token is not a bearer token of at most 1,024 characters', proved.status);
     return token.token;
   }
 

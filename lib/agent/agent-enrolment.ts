@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { ServiceUnreachableError } from '../http/client-errors.js';
+import { KeylimeHttpError, ServiceUnreachableError } from '../http/client-errors.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { computeAuthTag } from '../tpm/auth-tag.js';
 import type { HostId } from '../identity/host-id.js';
@@ -25,7 +25,7 @@ export interface EnrolmentInput {
   readonly contactPort?: number;
   /** PEM of our self-signed HTTPS server certificate (`mtls_cert`, pinned by verifier and tenant), or "disabled" (push). */
   readonly serverCertPem: string;
-  /** Tries while the registrar cannot be reached (default 5: waits of 1, 2, 4 and 8 s in between; `Infinity`: until `signal`). */
+  /** Tries while the registrar cannot be reached or answers 5xx or 429 (default 5: waits of 1, 2, 4 and 8 s in between; `Infinity`: until `signal`). */
   readonly attempts?: number;
   /** The waits between tries (default 1 s doubling). */
   readonly backoff?: ExponentialBackoff;
@@ -48,15 +48,15 @@ const REGISTRAR_BACKOFF: ExponentialBackoff = { initialDelayMs: 1000, maxDelayMs
  * on the returned blob (it only works in the TPM holding that EK, for that AK); then PUT
  * `auth_tag = hex(HMAC-SHA384(base64(credential), uuid))`. Registrar refusals surface as
  * `KeylimeHttpError` carrying the registrar's status and text, and are not retried; an unreachable
- * registrar is tried again with exponential backoff (the Rust agent retries too).
+ * registrar, or one answering 5xx or 429, is tried again with exponential backoff (the Rust agent retries too).
  */
 export function registerAndActivate(input: EnrolmentInput): Promise<void> {
   return withRegistrarRetries(input, () => enrolOnce(input));
 }
 
 /**
- * Runs `enrol`, again with exponential backoff while the registrar cannot be reached, at most
- * `retries.attempts` times and until `retries.signal` aborts; a refusal is final.
+ * Runs `enrol`, again with exponential backoff while the registrar cannot be reached or answers 5xx
+ * or 429, at most `retries.attempts` times and until `retries.signal` aborts; a refusal is final.
  */
 export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt += 1) {
@@ -65,10 +65,12 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
       await enrol();
       return;
     } catch (error) {
-      // A registrar still starting (or briefly away) is waited for; a refusal is final, and so is a
-      // failed TLS handshake once the tries are unbounded (a wrong CA does not mend itself).
+      // A registrar still starting, briefly away or answering with a fault of its own (its database
+      // down, a proxy's 502/503, 429) is waited for; a refusal (4xx) is final, and so is a failed TLS
+      // handshake once the tries are unbounded (a wrong CA does not mend itself).
       const unbounded = retries.attempts === Infinity;
-      if (!(error instanceof ServiceUnreachableError) || (unbounded && error.reason === 'tls') || attempt >= (retries.attempts ?? DEFAULT_ATTEMPTS)) {
+      const away = error instanceof ServiceUnreachableError ? !(unbounded && error.reason === 'tls') : isRegistrarFault(error);
+      if (!away || attempt >= (retries.attempts ?? DEFAULT_ATTEMPTS)) {
         throw error;
       }
       const waitMs = backoffDelayMs(attempt, retries.backoff ?? REGISTRAR_BACKOFF);
@@ -76,6 +78,11 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
       await delay(waitMs, undefined, retries.signal === undefined ? {} : { signal: retries.signal });
     }
   }
+}
+
+/** A status the registrar answers for a fault of its own or a moment's load, not for the registration: 5xx, 429. */
+function isRegistrarFault(error: unknown): boolean {
+  return error instanceof KeylimeHttpError && (error.remoteHttpStatus >= 500 || error.remoteHttpStatus === 429);
 }
 
 /** A registrar client for the agent's registration URL (plain HTTP, or https with its CA). */

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { withRegistrarRetries } from '../../lib/agent/agent-enrolment.js';
 import { startPushAgent } from '../../lib/agent/push/push-agent-server.js';
-import { ServiceUnreachableError } from '../../lib/http/client-errors.js';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 
 const unreachable = (): ServiceUnreachableError => new ServiceUnreachableError('http://registrar', 'network', 'ECONNREFUSED');
@@ -56,6 +57,84 @@ describe('agent registration: retries while the registrar is away', function () 
     expect((error as Error).name).to.equal('AbortError');
     // The back-off is 60 s; room for a CI host that stalls this process for ~3 s.
     expect(Date.now() - started).to.be.below(10_000);
+  });
+});
+
+describe('agent registration: a registrar that answers with a fault (5xx, 429) is tried again; a refusal (4xx) is final', function () {
+  const answered = (status: number): KeylimeHttpError => new KeylimeHttpError('http://registrar/v2.1/agents/a', status, 'Service Unavailable', {});
+
+  for (const status of [500, 502, 503, 504, 429]) {
+    it(`${status} is tried again until the registrar takes the registration`, async function () {
+      let tries = 0;
+      await withRegistrarRetries({ attempts: Infinity, backoff: { initialDelayMs: 1, maxDelayMs: 5 } }, async () => {
+        tries += 1;
+        if (tries < 4) throw answered(status);
+      });
+      expect(tries).to.equal(4);
+    });
+  }
+
+  for (const status of [400, 403, 404, 409]) {
+    it(`${status} is final`, async function () {
+      let tries = 0;
+      const refusal = answered(status);
+      const error = await withRegistrarRetries({ attempts: Infinity, backoff: { initialDelayMs: 1, maxDelayMs: 1 } }, async () => {
+        tries += 1;
+        throw refusal;
+      }).catch((caught: unknown) => caught);
+      expect([error, tries]).to.deep.equal([refusal, 1]);
+    });
+  }
+
+  it('by default a fault is tried 5 times, then its error is the answer', async function () {
+    let tries = 0;
+    const error = await withRegistrarRetries({ backoff: { initialDelayMs: 1, maxDelayMs: 1 } }, async () => {
+      tries += 1;
+      throw answered(503);
+    }).catch((caught: unknown) => caught);
+    expect((error as KeylimeHttpError).remoteHttpStatus).to.equal(503);
+    expect(tries).to.equal(5);
+  });
+});
+
+describe('push agent start: a registrar answering 503 (its database away) is tried again until stopped', function () {
+  this.timeout(30_000);
+  let dir: string;
+  let registrar: HttpServer;
+  let requests = 0;
+
+  before(async function () {
+    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-registrar-503-'));
+    registrar = createHttpServer((req, res) => {
+      requests += 1;
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 503, status: 'database unavailable', results: {} }));
+    });
+    await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
+  });
+  after(async function () {
+    registrar.closeAllConnections();
+    await new Promise((resolve) => registrar.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps trying (it exited with the 503 after one request), and stops when its signal aborts', async function () {
+    const tpm = await createSoftwareTpm();
+    const stop = new AbortController();
+    const start = startPushAgent(
+      { dataDir: dir, tpm: 'software', registrarUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}`, verifierUrl: 'http://127.0.0.1:1', backoff: { initialDelayMs: 20, maxDelayMs: 50 } },
+      { tpm, signal: stop.signal },
+    ).catch((caught: unknown) => caught);
+    let settled = false;
+    void start.then(() => (settled = true));
+    const deadline = Date.now() + 15_000;
+    while (requests <= 4 && !settled && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    stop.abort();
+    const error = await start;
+    expect(requests, 'registrar requests before the stop').to.be.greaterThan(4);
+    expect((error as Error).name).to.equal('AbortError');
+    await tpm.close();
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -40,6 +40,24 @@ describe('push agent: the verifier URL', function () {
       expect(error).to.be.instanceOf(InvalidConfig);
       expect((error as Error).message).to.equal(`invalid config: agent.verifierUrl: ${detail}`);
       expect(await readdir(dir)).to.deep.equal([]);
+    });
+  }
+
+  // A raw ENOENT came out of the start before; a file without a certificate failed every TLS handshake, round after round.
+  const badCa: [string, string][] = [
+    ['missing', 'cannot read'],
+    ['without a PEM certificate', 'holds no PEM certificate'],
+  ];
+  for (const [what, detail] of badCa) {
+    it(`refuses a verifier CA file ${what} at start, naming the setting`, async function () {
+      const caFile = path.join(dir, 'verifier-ca.crt');
+      if (what !== 'missing') await writeFile(caFile, 'not a certificate\n');
+      const error = await startPushAgent(
+        { dataDir: path.join(dir, 'data'), tpm: 'software', registrarUrl: 'http://127.0.0.1:1', verifierUrl: 'https://verifier.example:8881', verifierCaFile: caFile },
+        { registrationAttempts: 1 },
+      ).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(InvalidConfig);
+      expect((error as Error).message).to.equal(`invalid config: agent.verifierCaFile: ${caFile} ${detail}`.replace(`${caFile} cannot read`, `cannot read ${caFile}`));
     });
   }
 

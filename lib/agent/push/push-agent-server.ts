@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { pino, type Logger } from 'pino';
 import { InvalidConfig, MissingParameterValue } from '../../../interfaces/errors.js';
 import type { Tpm } from '../../tpm-access/tpm-port.js';
@@ -75,7 +74,7 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
   await ensureDataDir(config.dataDir);
   const uuid = await loadOrCreateAgentUuid(config.dataDir, config.uuid);
   const registrarCa = config.registrarCaFile === undefined ? undefined : await readConfiguredFile(config.registrarCaFile, 'agent.registrarCaFile');
-  const verifierCa = verifierCaFile === undefined ? undefined : await readFile(verifierCaFile, 'utf8');
+  const verifierCa = verifierCaFile === undefined ? undefined : await readVerifierCa(verifierCaFile);
   const cleanups: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) {
@@ -126,4 +125,14 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * The verifier's CA from `--verifier-ca`, refused at start (naming the setting) when it cannot be read
+ * or holds no PEM certificate: every TLS handshake with the verifier would fail, round after round.
+ */
+async function readVerifierCa(file: string): Promise<string> {
+  const pem = await readConfiguredFile(file, 'agent.verifierCaFile');
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new InvalidConfig('agent.verifierCaFile', `${file} holds no PEM certificate`);
+  return pem;
 }

@@ -29,6 +29,8 @@ export interface EnrolmentInput {
   readonly attempts?: number;
   /** The waits between tries (default 1 s doubling). */
   readonly backoff?: ExponentialBackoff;
+  /** The wait actually taken for a computed one (a push agent's jitter and bounds, `backoffWaitMs`); default: the computed one. */
+  readonly drawWaitMs?: (computedMs: number) => number;
   /** Stops the tries: the wait or the next try rejects with an AbortError. */
   readonly signal?: AbortSignal;
   /** Told of each unreachable try before its wait. */
@@ -36,7 +38,7 @@ export interface EnrolmentInput {
 }
 
 /** How `withRegistrarRetries` tries again: `EnrolmentInput`'s fields of the same names. */
-export type RegistrarRetries = Pick<EnrolmentInput, 'attempts' | 'backoff' | 'signal' | 'onRetry'>;
+export type RegistrarRetries = Pick<EnrolmentInput, 'attempts' | 'backoff' | 'drawWaitMs' | 'signal' | 'onRetry'>;
 
 const DEFAULT_ATTEMPTS = 5;
 /** 1 s, 2 s, 4 s … between tries; the number of tries bounds it. */
@@ -73,7 +75,8 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
       if (!away || attempt >= (retries.attempts ?? DEFAULT_ATTEMPTS)) {
         throw error;
       }
-      const waitMs = backoffDelayMs(attempt, retries.backoff ?? REGISTRAR_BACKOFF);
+      const computedMs = backoffDelayMs(attempt, retries.backoff ?? REGISTRAR_BACKOFF);
+      const waitMs = retries.drawWaitMs?.(computedMs) ?? computedMs;
       retries.onRetry?.(error, attempt, waitMs);
       await delay(waitMs, undefined, retries.signal === undefined ? {} : { signal: retries.signal });
     }

@@ -67,20 +67,26 @@ export interface VerifierOutage {
 }
 
 /**
- * The longest wait between two attempts of a push agent that backs off: Keylime's agent default
- * (`exponential_backoff_max_delay`, 300 s), also ours (`PUSH_BACKOFF_DEFAULTS`).
+ * How much longer than its doubling back-off a push agent may wait: ours draws each failure wait from
+ * 0.75 … 1.25 times it, so that a fleet does not come back in step (`lib/agent/push/failure-wait.ts`).
  */
-const AGENT_BACKOFF_CAP_SECONDS = 300;
+const AGENT_BACKOFF_SPREAD = 1.25;
+/**
+ * The longest wait between two attempts of a push agent that backs off: Keylime's agent default
+ * (`exponential_backoff_max_delay`, 300 s), also ours (`PUSH_BACKOFF_DEFAULTS`), which ours may draw
+ * up to 25 % above.
+ */
+const AGENT_BACKOFF_CAP_SECONDS = 300 * AGENT_BACKOFF_SPREAD;
 
 /**
  * The earliest a push agent whose silence overlapped `outage` may be failed for it: the timeout,
  * counted from the outage's end, plus what the agents need to come back. An agent that backs off by
  * doubling its wait, as Keylime's and ours do, may next try about as long after the end as it had been
- * failing, up to its cap; and a fleet whose session tokens lapsed meanwhile queues for new sessions as
+ * failing (ours up to 25 % longer), up to its cap; and a fleet whose session tokens lapsed meanwhile queues for new sessions as
  * at start-up (`firstAttestationGraceSeconds`). An agent that truly stopped is failed then.
  */
 export function verifierOutageDeadline(outage: VerifierOutage, timing: PushSilenceTiming): number {
-  const backoff = Math.min(outage.to - outage.from, AGENT_BACKOFF_CAP_SECONDS);
+  const backoff = Math.min((outage.to - outage.from) * AGENT_BACKOFF_SPREAD, AGENT_BACKOFF_CAP_SECONDS);
   return outage.to + timing.timeoutSeconds + timing.firstAttestationGraceSeconds + backoff;
 }
 

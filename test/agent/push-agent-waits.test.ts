@@ -117,6 +117,19 @@ describe('push agent: waits, stop, re-authentication and Location against a scri
     });
   }
 
+  it('a back-off option of 0 still waits at least 1 s between failed attempts (it was a hot loop)', async function () {
+    const verifier = await verifierWith(refuseCapabilities(500, {}));
+    await runUntil(agentFor(verifier.url, { initialDelayMs: 0, maxDelayMs: 0 }), 'two capabilities POSTs', () => verifier.count('POST', isCapabilities) >= 2);
+    // A lower bound only: a stalled host makes the gap longer, never shorter.
+    expect(gapMs(verifier, 'POST', isCapabilities), 'ms between the first two capabilities POSTs').to.be.at.least(AT_LEAST_1_S);
+  });
+
+  it('a Retry-After is never cut short by the jitter', async function () {
+    const verifier = await verifierWith(refuseCapabilities(503, { 'retry-after': '2' }));
+    await runUntil(agentFor(verifier.url, { initialDelayMs: 1000, maxDelayMs: 1000 }), 'two capabilities POSTs', () => verifier.count('POST', isCapabilities) >= 2);
+    expect(gapMs(verifier, 'POST', isCapabilities), 'ms between the first two capabilities POSTs').to.be.at.least(2 * AT_LEAST_1_S);
+  });
+
   it('stops at once while the verifier never answers the evidence PATCH (not at the 30 s request timeout)', async function () {
     const verifier = await verifierWith((req) => req.method === 'PATCH' && isEvidence(req.url ?? ''));
     const stop = new AbortController();

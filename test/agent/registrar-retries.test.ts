@@ -98,7 +98,7 @@ describe('agent registration: a registrar that answers with a fault (5xx, 429) i
 });
 
 describe('push agent start: a registrar answering 503 (its database away) is tried again until stopped', function () {
-  this.timeout(30_000);
+  this.timeout(60_000);
   let dir: string;
   let registrar: HttpServer;
   let requests = 0;
@@ -128,7 +128,8 @@ describe('push agent start: a registrar answering 503 (its database away) is tri
     ).catch((caught: unknown) => caught);
     let settled = false;
     void start.then(() => (settled = true));
-    const deadline = Date.now() + 15_000;
+    // Four waits of at least 1 s (the push agent's floor): a deadline well past them for a CI host that stalls.
+    const deadline = Date.now() + 40_000;
     while (requests <= 4 && !settled && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     stop.abort();
     const error = await start;
@@ -139,16 +140,18 @@ describe('push agent start: a registrar answering 503 (its database away) is tri
 });
 
 describe('push agent start: registration retried with the push back-off until stopped (spec §10.1)', function () {
-  this.timeout(30_000);
+  this.timeout(60_000);
   let dir: string;
   let registrar: Server;
   let connections = 0;
+  const connectedAt: number[] = [];
 
   before(async function () {
     dir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-registration-'));
     // A "registrar" that drops every connection: each registration try is one connection.
     registrar = createServer((socket) => {
       connections += 1;
+      connectedAt.push(Date.now());
       socket.destroy();
     });
     await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
@@ -158,7 +161,7 @@ describe('push agent start: registration retried with the push back-off until st
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('tries more than 5 times, then stops promptly when its signal aborts', async function () {
+  it('tries more than 5 times, at least 1 s apart whatever the back-off options, then stops promptly when its signal aborts', async function () {
     const tpm = await createSoftwareTpm();
     const stop = new AbortController();
     const start = startPushAgent(
@@ -171,12 +174,16 @@ describe('push agent start: registration retried with the push back-off until st
       },
       { tpm, signal: stop.signal },
     ).catch((caught: unknown) => caught);
-    const deadline = Date.now() + 15_000;
+    // Six waits of 1 … 1.25 s: a deadline well past them for a CI host that stalls.
+    const deadline = Date.now() + 40_000;
     while (connections <= 6 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     const started = Date.now();
     stop.abort();
     const error = await start;
     expect(connections, 'registration tries before the stop').to.be.greaterThan(6);
+    // A lower bound only (a stall makes the gaps longer): the 20 ms back-off asked for is raised to 1 s.
+    const gaps = connectedAt.slice(1).map((at, i) => at - (connectedAt[i] ?? at));
+    expect(Math.min(...gaps), 'shortest ms between two registration tries').to.be.at.least(950);
     expect((error as Error).name).to.equal('AbortError');
     // Unstopped, the tries go on for ever (the test's timeout, 30 s); room for a CI host that stalls this process for ~3 s.
     expect(Date.now() - started, 'ms from the stop to the start rejecting').to.be.below(8000);

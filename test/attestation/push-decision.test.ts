@@ -154,15 +154,15 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     const severity = compileSeverityPolicy();
     const timing = { timeoutSeconds: 5, firstAttestationGraceSeconds: 3 };
     const state = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
-    // Down from 1002 to 1010: failed from 1010 + 5 + 3 + 8 (the outage's length: an agent backing off waits about as long).
+    // Down from 1002 to 1010: failed from 1010 + 5 + 3 + 10 (the outage's length: an agent backing off waits about as long, ours up to 25 % longer).
     const outage = { from: 1002, to: 1010, downSeconds: 8 };
-    expect(decidePushSilence(state, 900, 1025, timing, severity, outage)).to.equal(undefined);
-    expect(decidePushSilence(state, 900, 1026, timing, severity, outage)?.history.failures[0]?.event_id).to.equal('internal.verifier.not_reachable');
+    expect(decidePushSilence(state, 900, 1027, timing, severity, outage)).to.equal(undefined);
+    expect(decidePushSilence(state, 900, 1028, timing, severity, outage)?.history.failures[0]?.event_id).to.equal('internal.verifier.not_reachable');
     expect(decidePushSilence(state, 900, 1005, timing, severity, { from: 1005, to: 1010, downSeconds: 5 }), 'an agent already late when the outage began').to.not.equal(undefined);
     expect(decidePushSilence({ ...state, lastReceivedQuote: 1011 }, 900, 1017, timing, severity, outage), 'silence after the outage ended').to.not.equal(undefined);
     const long = { from: 1001, to: 1908, downSeconds: 907 };
-    expect(decidePushSilence(state, 900, 1908 + 5 + 3 + 299, timing, severity, long)).to.equal(undefined);
-    expect(decidePushSilence(state, 900, 1908 + 5 + 3 + 300, timing, severity, long), 'the agents\' backoff counts for at most 300 s').to.not.equal(undefined);
+    expect(decidePushSilence(state, 900, 1908 + 5 + 3 + 374, timing, severity, long)).to.equal(undefined);
+    expect(decidePushSilence(state, 900, 1908 + 5 + 3 + 375, timing, severity, long), 'the agents\' backoff counts for at most 300 s, drawn up to 25 % above').to.not.equal(undefined);
   });
 
   it('lets failures close together, with statements answered between them, excuse a stopped agent only for the time the database was down', function () {
@@ -171,13 +171,13 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     const state = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
     // One statement failed every few seconds for a day, each answered again at once: 20 s down in all.
     const flapping = { from: 1002, to: 1000 + 86_400, downSeconds: 20 };
-    // Failed at 1000 + 2 × 5 + 3 + 300 + 20, not a day later.
-    expect(decidePushSilence(state, 900, 1332, timing, severity, flapping)).to.equal(undefined);
-    expect(decidePushSilence(state, 900, 1333, timing, severity, flapping)?.history.failures[0]?.event_id).to.equal('internal.verifier.not_reachable');
+    // Failed at 1000 + 2 × 5 + 3 + 375 + 20, not a day later.
+    expect(decidePushSilence(state, 900, 1407, timing, severity, flapping)).to.equal(undefined);
+    expect(decidePushSilence(state, 900, 1408, timing, severity, flapping)?.history.failures[0]?.event_id).to.equal('internal.verifier.not_reachable');
     const neverAttested = initialAgentState(OperationalState.GET_QUOTE);
-    // Never attested, enrolled at 998: 998 + 2 × (5 + 3) + 3 + 300 + 20.
-    expect(decidePushSilence(neverAttested, 998, 1336, timing, severity, flapping)).to.equal(undefined);
-    expect(decidePushSilence(neverAttested, 998, 1337, timing, severity, flapping)).to.not.equal(undefined);
+    // Never attested, enrolled at 998: 998 + 2 × (5 + 3) + 3 + 375 + 20.
+    expect(decidePushSilence(neverAttested, 998, 1411, timing, severity, flapping)).to.equal(undefined);
+    expect(decidePushSilence(neverAttested, 998, 1412, timing, severity, flapping)).to.not.equal(undefined);
   });
 
   it('counts non-empty lines', function () {

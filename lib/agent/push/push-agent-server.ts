@@ -9,6 +9,7 @@ import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
 import { fileAgentLogs } from '../agent-logs.js';
 import type { EmulatedNode } from '../node-emulation.js';
 import { hostBootTime } from './host-boot-time.js';
+import { backoffWaitMs } from './failure-wait.js';
 import { PUSH_BACKOFF_DEFAULTS, PushAgent, type PushBackoff } from './push-agent.js';
 import { pushVerifierOrigin } from './verifier-origin.js';
 
@@ -97,6 +98,8 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
       hostId: node.hostId,
       attempts: options.registrationAttempts ?? Infinity,
       backoff: { initialDelayMs: retry.initialDelayMs, maxDelayMs: retry.maxDelayMs, maxDoublings: retry.maxRetries },
+      // As the attestation loop's: spread (a fleet booting while its registrar is away) and never below 1 s.
+      drawWaitMs: (computedMs) => backoffWaitMs(computedMs),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onRetry: (error, attempt, waitMs) => log.warn({ err: error, attempt, waitMs }, 'registrar unreachable; registering again after the wait'),
     });

@@ -7,6 +7,7 @@ import { certificationKey } from './certification-key.js';
 import { challengeBytes } from './challenge-bytes.js';
 import { sameOriginPath } from './evidence-location.js';
 import { evidenceRequested } from './evidence-requested.js';
+import { backoffWaitMs, namedWaitMs } from './failure-wait.js';
 import { PushHttp, type PushHttpReply } from './push-http.js';
 
 /** Keylime's push-agent back-off defaults (spec §10.1): 10 s doubling, at most 300 s. */
@@ -81,7 +82,8 @@ interface QuoteRequestParameters {
  * verifier asks for — a quote over the chosen PCRs with the challenge as qualifying data, the UEFI
  * log, the IMA entries from the requested offset — and waits the interval the verifier names (within
  * `VERIFIER_WAIT_BOUNDS_MS`). A 401 opens a new session at once; other failures back off
- * exponentially (Keylime's defaults), or wait the verifier's `Retry-After`. Opens no port.
+ * exponentially (Keylime's defaults), or wait the verifier's `Retry-After`, each wait drawn at random
+ * around its value so that a fleet does not retry in step (`failure-wait.ts`). Opens no port.
  */
 export class PushAgent {
   private readonly http: PushHttp;
@@ -117,7 +119,7 @@ export class PushAgent {
         reauthenticated = false;
         const named = error instanceof PushAttemptFailed ? error.retryAfter : undefined;
         failures += 1;
-        waitMs = named !== undefined ? verifierWaitMs(named) : this.delayAfter(failures);
+        waitMs = named !== undefined ? namedWaitMs(verifierWaitMs(named)) : this.delayAfter(failures);
         this.options.log.warn({ err: error, failures, waitMs }, 'push attestation attempt failed');
       }
       await sleep(waitMs, undefined, { signal }).catch(() => undefined);
@@ -125,10 +127,13 @@ export class PushAgent {
     await this.http.close();
   }
 
-  /** The wait after `failures` consecutive failures: initial × 2^(n−1), at most `maxRetries` doublings, capped. */
+  /**
+   * The wait after `failures` consecutive failures: initial × 2^(n−1), at most `maxRetries` doublings,
+   * capped, then drawn from 0.75 … 1.25 times that and kept within 1 s … 1 h (`backoffWaitMs`).
+   */
   delayAfter(failures: number): number {
     const { initialDelayMs, maxDelayMs, maxRetries } = this.backoff;
-    return backoffDelayMs(failures, { initialDelayMs, maxDelayMs, maxDoublings: maxRetries });
+    return backoffWaitMs(backoffDelayMs(failures, { initialDelayMs, maxDelayMs, maxDoublings: maxRetries }));
   }
 
   /**

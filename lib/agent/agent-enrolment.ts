@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { KeylimeHttpError, ServiceUnreachableError } from '../http/client-errors.js';
 import { backoffDelayMs, type ExponentialBackoff } from '../timing/backoff.js';
 import { computeAuthTag } from '../tpm/auth-tag.js';
+import { parseRetryAfter } from './push/retry-after.js';
 import type { HostId } from '../identity/host-id.js';
 import { RegistrarClient } from '../registrar/registrar-client.js';
 import type { AkInfo, EkInfo, Tpm } from '../tpm-access/tpm-port.js';
@@ -41,6 +42,11 @@ export interface EnrolmentInput {
 export type RegistrarRetries = Pick<EnrolmentInput, 'attempts' | 'backoff' | 'drawWaitMs' | 'signal' | 'onRetry'>;
 
 const DEFAULT_ATTEMPTS = 5;
+/**
+ * The longest `Retry-After` a registrar's 429 or 503 is followed for: Keylime's push back-off cap (spec
+ * §10.1). A longer one is waited that long, then tried again (a registrar cannot hold a start for hours).
+ */
+const MAX_REGISTRAR_RETRY_AFTER_MS = 300_000;
 /** 1 s, 2 s, 4 s … between tries; the number of tries bounds it. */
 const REGISTRAR_BACKOFF: ExponentialBackoff = { initialDelayMs: 1000, maxDelayMs: Infinity };
 
@@ -50,7 +56,8 @@ const REGISTRAR_BACKOFF: ExponentialBackoff = { initialDelayMs: 1000, maxDelayMs
  * on the returned blob (it only works in the TPM holding that EK, for that AK); then PUT
  * `auth_tag = hex(HMAC-SHA384(base64(credential), uuid))`. Registrar refusals surface as
  * `KeylimeHttpError` carrying the registrar's status and text, and are not retried; an unreachable
- * registrar, or one answering 5xx or 429, is tried again with exponential backoff (the Rust agent retries too).
+ * registrar, or one answering 5xx or 429, is tried again with exponential backoff, or after the
+ * `Retry-After` of a 429 or 503 when that is longer (the Rust agent retries too).
  */
 export function registerAndActivate(input: EnrolmentInput): Promise<void> {
   return withRegistrarRetries(input, () => enrolOnce(input));
@@ -76,7 +83,8 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
         throw error;
       }
       const computedMs = backoffDelayMs(attempt, retries.backoff ?? REGISTRAR_BACKOFF);
-      const waitMs = retries.drawWaitMs?.(computedMs) ?? computedMs;
+      // A wait the registrar (or a proxy before it) named is not cut short by a shorter back-off.
+      const waitMs = Math.max(retries.drawWaitMs?.(computedMs) ?? computedMs, namedWaitMs(error));
       retries.onRetry?.(error, attempt, waitMs);
       await delay(waitMs, undefined, retries.signal === undefined ? {} : { signal: retries.signal });
     }
@@ -86,6 +94,13 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
 /** A status the registrar answers for a fault of its own or a moment's load, not for the registration: 5xx, 429. */
 function isRegistrarFault(error: unknown): boolean {
   return error instanceof KeylimeHttpError && (error.remoteHttpStatus >= 500 || error.remoteHttpStatus === 429);
+}
+
+/** The `Retry-After` of a registrar's 429 or 503 in milliseconds, at most `MAX_REGISTRAR_RETRY_AFTER_MS`; 0 without one. */
+function namedWaitMs(error: unknown): number {
+  if (!(error instanceof KeylimeHttpError) || (error.remoteHttpStatus !== 429 && error.remoteHttpStatus !== 503)) return 0;
+  const seconds = parseRetryAfter(error.retryAfter);
+  return seconds === undefined ? 0 : Math.min(MAX_REGISTRAR_RETRY_AFTER_MS, seconds * 1000);
 }
 
 /** A registrar client for the agent's registration URL (plain HTTP, or https with its CA). */

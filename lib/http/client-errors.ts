@@ -21,7 +21,8 @@ export class ServiceUnreachableError extends IronlimeError {
  * `status` the envelope's status text and `results` its results (`{}` when the reply was no envelope).
  * `resent`: the status answered the request sent once more after the kept-alive connection of the
  * first attempt was closed under it (`keylime-client.ts`), so the first attempt may have been carried
- * out (a DELETE's 404 then is no error: the client answers it as done).
+ * out (a DELETE's 404 then is no error: the client answers it as done). `retryAfter`: the reply's
+ * `Retry-After` header, unparsed.
  */
 export class KeylimeHttpError extends IronlimeError {
   readonly remoteHttpStatus: number;
@@ -29,14 +30,17 @@ export class KeylimeHttpError extends IronlimeError {
   readonly results: unknown;
   readonly url: string;
   readonly resent: boolean;
+  /** The reply's `Retry-After` header as sent (RFC 9110 §10.2.3), for a caller that tries again after a 429 or 503. */
+  readonly retryAfter: string | undefined;
 
-  constructor(url: string, httpStatus: number, status: string, results: unknown, resent = false) {
+  constructor(url: string, httpStatus: number, status: string, results: unknown, resent = false, retryAfter?: string) {
     super('ERR_REMOTE_HTTP_STATUS', `${url}: ${httpStatus} ${status}${resent ? ' (to the request sent again after its connection was closed)' : ''}`);
     this.remoteHttpStatus = httpStatus;
     this.status = status;
     this.results = results;
     this.url = url;
     this.resent = resent;
+    this.retryAfter = retryAfter;
   }
 
   override get httpStatus(): number {

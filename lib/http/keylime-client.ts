@@ -147,7 +147,10 @@ async function request(
   // A DELETE sent again that finds nothing: the first attempt may have deleted it (it cannot be told from
   // a thing never there, nor one deleted meanwhile), and nothing is left to delete either way: done.
   const deletedBefore = resent && method === 'DELETE' && response.status === 404;
-  const reply = deletedBefore ? DELETED_BY_FIRST_ATTEMPT : replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data), resent);
+  const retryAfter = response.headers['retry-after'];
+  const reply = deletedBefore
+    ? DELETED_BY_FIRST_ATTEMPT
+    : replyEnvelope(url, response.status, response.statusText ?? '', () => jsonOfText(response.data), resent, typeof retryAfter === 'string' ? retryAfter : undefined);
   const envelope = { ...reply, ...(serverTime === undefined ? {} : { serverTime }) };
   if (options.results === undefined) {
     return envelope;

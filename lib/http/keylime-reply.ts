@@ -4,16 +4,16 @@ import type { KeylimeEnvelope } from './envelope.js';
 /**
  * A reply as the caller sees it: 204 as an empty envelope, a non-2xx status as `KeylimeHttpError`
  * (with the envelope's status and results when there is one, and `resent` as given: the reply answered
- * a request sent once more), any other body that is not an envelope as `BadRemoteReplyError`. Shared
+ * a request sent once more, and the `Retry-After` header given), any other body that is not an envelope as `BadRemoteReplyError`. Shared
  * by the axios client (`keylime-client.ts`) and the thin one (`thin-https-client.ts`).
  */
-export function replyEnvelope(url: string, status: number, statusText: string, readBody: () => unknown, resent = false): KeylimeEnvelope<unknown> {
+export function replyEnvelope(url: string, status: number, statusText: string, readBody: () => unknown, resent = false, retryAfter?: string): KeylimeEnvelope<unknown> {
   if (status === 204) {
     return { code: 204, status: 'No Content', results: {} };
   }
   const envelope = parseEnvelope(readBody);
   if (status < 200 || status > 299) {
-    throw new KeylimeHttpError(url, status, envelope?.status ?? statusText, envelope?.results ?? {}, resent);
+    throw new KeylimeHttpError(url, status, envelope?.status ?? statusText, envelope?.results ?? {}, resent, retryAfter);
   }
   if (envelope === undefined) {
     throw new BadRemoteReplyError(url, 'not a Keylime JSON envelope {code, status, results}');

@@ -139,6 +139,58 @@ describe('push agent start: a registrar answering 503 (its database away) is tri
   });
 });
 
+describe('agent registration: a registrar\'s Retry-After on 429 or 503 is waited, not cut short by a shorter back-off', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let registrar: HttpServer;
+  const requestedAt: number[] = [];
+
+  before(async function () {
+    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-registrar-retry-after-'));
+    registrar = createHttpServer((req, res) => {
+      requestedAt.push(Date.now());
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '3' });
+      res.end(JSON.stringify({ code: 503, status: 'Service Unavailable', results: {} }));
+    });
+    await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
+  });
+  after(async function () {
+    registrar.closeAllConnections();
+    await new Promise((resolve) => registrar.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a push agent asked to wait 3 s does (its back-off alone would try again after 1 s)', async function () {
+    const tpm = await createSoftwareTpm();
+    const stop = new AbortController();
+    const start = startPushAgent(
+      { dataDir: dir, tpm: 'software', registrarUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}`, verifierUrl: 'http://127.0.0.1:1', backoff: { initialDelayMs: 0, maxDelayMs: 0 } },
+      { tpm, signal: stop.signal },
+    ).catch((caught: unknown) => caught);
+    const deadline = Date.now() + 40_000;
+    while (requestedAt.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    stop.abort();
+    expect((await start as Error).name).to.equal('AbortError');
+    await tpm.close();
+    // A lower bound only (a stall makes the gaps longer); the first request of each try may be a GET /version.
+    const gaps = requestedAt.slice(1).map((at, i) => at - (requestedAt[i] ?? at));
+    expect(requestedAt.length, 'registrar requests').to.be.at.least(3);
+    expect(Math.min(...gaps), 'shortest ms between two requests').to.be.at.least(2_950);
+  });
+
+  it('the wait named is kept with the bounded tries of a pull agent too', async function () {
+    const busy = new KeylimeHttpError('http://registrar/v2.1/agents/a', 429, 'Too Many Requests', {}, false, '2');
+    let tries = 0;
+    const started = Date.now();
+    await withRegistrarRetries({ backoff: { initialDelayMs: 1, maxDelayMs: 1 } }, async () => {
+      tries += 1;
+      if (tries < 2) throw busy;
+    });
+    expect(Date.now() - started, 'ms before the second try').to.be.at.least(1_950);
+  });
+});
+
 describe('push agent start: registration retried with the push back-off until stopped (spec §10.1)', function () {
   this.timeout(60_000);
   let dir: string;

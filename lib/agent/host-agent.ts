@@ -70,6 +70,7 @@ export async function startHostAgent(config: Readonly<AgentConfig>, options: Sta
       contactIp,
       contactPort: address.port,
       serverCertPem: tls.cert,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     if (secret !== undefined && !existsSync(registeredMarker)) {
       await writeFile(registeredMarker, `${new Date().toISOString()}\n`, { mode: 0o600 });

@@ -16,6 +16,8 @@ export interface HostEnrolmentInput {
   readonly contactPort: number;
   readonly serverCertPem: string;
   readonly attempts?: number;
+  /** Stops the tries, the wait between them and the request in flight: the registration rejects with an AbortError. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -27,6 +29,9 @@ export interface HostEnrolmentInput {
 export function registerHost(input: HostEnrolmentInput): Promise<void> {
   return withRegistrarRetries(input, async () => {
     const client = agentRegistrarClient(input);
+    // A stop closes the client, which ends its request in flight (as `registerAndActivate` does).
+    const stop = (): void => client.close();
+    input.signal?.addEventListener('abort', stop, { once: true });
     try {
       const key = input.secret === undefined ? undefined : hostProofKey(input.secret.value, hostIdHash(input.hostId));
       const nonce = await client.registerHost(input.uuid, {
@@ -40,7 +45,11 @@ export function registerHost(input: HostEnrolmentInput): Promise<void> {
       if (key !== undefined && nonce !== undefined) {
         await client.proveHost(input.uuid, hostRegistrationProof(key, input.uuid, nonce));
       }
+    } catch (error) {
+      input.signal?.throwIfAborted();
+      throw error;
     } finally {
+      input.signal?.removeEventListener('abort', stop);
       client.close();
     }
   });

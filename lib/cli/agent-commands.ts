@@ -86,10 +86,17 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
       }
       const input = agentInput(options);
       if (input.identity === 'id-secret' || input.identity === 'id-only') {
-        const host = await startHostAgent(buildAgentConfig(input), {
-          logger: pino({ level: 'info' }, destination(2)),
-          announce: (line) => process.stdout.write(`${line}\n`),
-        });
+        const host = await startUntilSignal((signal) =>
+          startHostAgent(buildAgentConfig(input), {
+            logger: pino({ level: 'info' }, destination(2)),
+            announce: (line) => process.stdout.write(`${line}\n`),
+            signal,
+          }),
+        );
+        if (host === undefined) {
+          context.setExitCode(EXIT_VALID);
+          return;
+        }
         process.stdout.write(`agent ${host.uuid} registered as ${host.identity} (host id ${host.hostId.kind}); no TPM: liveness only, no integrity evidence\n`);
         await runUntilSignal([host]);
         context.setExitCode(EXIT_VALID);

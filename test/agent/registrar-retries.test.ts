@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { withRegistrarRetries } from '../../lib/agent/agent-enrolment.js';
+import { buildAgentConfig } from '../../lib/agent/agent-config.js';
+import { startHostAgent } from '../../lib/agent/host-agent.js';
 import { startPushAgent } from '../../lib/agent/push/push-agent-server.js';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
@@ -188,6 +190,44 @@ describe('agent registration: a registrar\'s Retry-After on 429 or 503 is waited
       if (tries < 2) throw busy;
     });
     expect(Date.now() - started, 'ms before the second try').to.be.at.least(1_950);
+  });
+});
+
+describe('agent without a TPM: a stop during the registrar\'s Retry-After', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let registrar: HttpServer;
+  let requests = 0;
+
+  before(async function () {
+    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-host-registrar-busy-'));
+    registrar = createHttpServer((req, res) => {
+      requests += 1;
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '300' });
+      res.end(JSON.stringify({ code: 503, status: 'Service Unavailable', results: {} }));
+    });
+    await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
+  });
+  after(async function () {
+    registrar.closeAllConnections();
+    await new Promise((resolve) => registrar.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stops the start at once (it held it for the 300 s asked, four times)', async function () {
+    const stop = new AbortController();
+    const config = buildAgentConfig({ dataDir: dir, registrarUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}`, port: 0, identity: 'id-only', hostId: 'mac:02:00:00:00:17:01' });
+    const start = startHostAgent(config, { signal: stop.signal }).catch((caught: unknown) => caught);
+    const deadline = Date.now() + 20_000;
+    while (requests === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(requests, 'registrar requests before the stop').to.be.at.least(1);
+    const started = Date.now();
+    stop.abort();
+    const error = await Promise.race([start, new Promise((resolve) => setTimeout(() => resolve('still starting'), 10_000))]);
+    expect((error as Error).name, String(error)).to.equal('AbortError');
+    // Room for a CI host that stalls this process for ~3 s.
+    expect(Date.now() - started, 'ms from the stop to the start rejecting').to.be.below(8000);
   });
 });
 

@@ -44,14 +44,15 @@ describe('push agent: the verifier URL', function () {
   }
 
   // A raw ENOENT came out of the start before; a file without a certificate failed every TLS handshake, round after round.
-  const badCa: [string, string][] = [
-    ['missing', 'cannot read'],
-    ['without a PEM certificate', 'holds no PEM certificate'],
+  const badCa: [string, string, string | undefined][] = [
+    ['missing', 'cannot read', undefined],
+    ['without a PEM certificate', 'holds no PEM certificate', 'not a certificate\n'],
+    ['whose PEM markers hold no certificate', 'holds no PEM certificate', '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n'],
   ];
-  for (const [what, detail] of badCa) {
+  for (const [what, detail, content] of badCa) {
     it(`refuses a verifier CA file ${what} at start, naming the setting`, async function () {
       const caFile = path.join(dir, 'verifier-ca.crt');
-      if (what !== 'missing') await writeFile(caFile, 'not a certificate\n');
+      if (content !== undefined) await writeFile(caFile, content);
       const error = await startPushAgent(
         { dataDir: path.join(dir, 'data'), tpm: 'software', registrarUrl: 'http://127.0.0.1:1', verifierUrl: 'https://verifier.example:8881', verifierCaFile: caFile },
         { registrationAttempts: 1 },

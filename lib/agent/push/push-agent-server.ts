@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { InvalidConfig, MissingParameterValue } from '../../../interfaces/errors.js';
 import type { Tpm } from '../../tpm-access/tpm-port.js';
@@ -136,6 +137,11 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
  */
 async function readVerifierCa(file: string): Promise<string> {
   const pem = await readConfiguredFile(file, 'agent.verifierCaFile');
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new InvalidConfig('agent.verifierCaFile', `${file} holds no PEM certificate`);
+  try {
+    // Parses the first certificate: a file with the PEM markers around anything else passed before.
+    new X509Certificate(pem);
+  } catch (error) {
+    throw new InvalidConfig('agent.verifierCaFile', `${file} holds no PEM certificate`, { cause: error });
+  }
   return pem;
 }

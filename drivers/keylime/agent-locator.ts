@@ -1,6 +1,7 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import type { DriverInfo, Node } from '../../interfaces/node.js';
 import type { Task } from '../../interfaces/task.js';
+import { isAgentHost } from './agent-host.js';
 
 /**
  * Where a node's Keylime agent is, as the ramdisk reports it (the Ironic spec has the ramdisk agent pass
@@ -38,7 +39,6 @@ export interface DriverInfoWriter {
 }
 
 const AGENT_ID = /^[A-Za-z0-9_.-]{1,80}$/;
-const HOST = /^[A-Za-z0-9.:-]{1,253}$/;
 
 /**
  * Checks a location from the ramdisk (it is caller input, as untrusted as `driver_info`).
@@ -49,7 +49,7 @@ export function checkAgentLocation(location: AgentLocation): AgentLocation {
   if (typeof location.uuid !== 'string' || !AGENT_ID.test(location.uuid)) {
     throw new InvalidParameterValue('agent location uuid', 'must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
   }
-  if (location.address !== undefined && (typeof location.address !== 'string' || !HOST.test(location.address))) {
+  if (location.address !== undefined && (typeof location.address !== 'string' || !isAgentHost(location.address))) {
     throw new InvalidParameterValue('agent location address', 'must be an IP address or a host name');
   }
   if (location.port !== undefined && (!Number.isInteger(location.port) || location.port < 1 || location.port > 65535)) {

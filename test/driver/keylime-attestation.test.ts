@@ -220,6 +220,11 @@ describe('keylime driver: KeylimeAttestation', function () {
       const bad = await rejection(driver.locateAgent(task(), { uuid: 'a b' } as AgentLocation));
       expect(bad).to.be.instanceOf(InvalidParameterValue);
       expect(bad.message).to.equal('agent location uuid: must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
+      // A ramdisk's `ip:port` as the address would make `https://[10.0.0.1:9002]:9003`, a URL nothing can parse.
+      const withPort = await rejection(driver.locateAgent(task(), { uuid: AGENT, address: '10.0.0.1:9002', port: 9003 }));
+      expect(withPort).to.be.instanceOf(InvalidParameterValue);
+      expect(withPort.message).to.equal('agent location address: must be an IP address or a host name');
+      expect(nodes.updates).to.have.length(1);
       const noStore = await rejection(new KeylimeAttestation().locateAgent(task(), { uuid: AGENT }));
       expect(noStore.message).to.equal('keylime driver options is missing required field(s): nodes');
     });

@@ -159,6 +159,10 @@ describe('keylime driver: driver_info parsing', function () {
     ['port 0', { keylime_agent_port: 0 }, 'driver_info.keylime_agent_port: must be an integer from 1 to 65535'],
     ['a port string with letters', { keylime_agent_port: '90x2' }, 'driver_info.keylime_agent_port: must be an integer from 1 to 65535'],
     ['an address with a slash', { keylime_agent_address: '10.0.0.1/24' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
+    ['an address with a port', { keylime_agent_address: '10.0.0.1:9002' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
+    ['an address of dots only', { keylime_agent_address: '...' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
+    ['a host name label starting with a hyphen', { keylime_agent_address: '-agent.example' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
+    ['an IPv4 address out of range', { keylime_agent_address: '10.0.0.300' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
     ['a verifier URL without scheme', { keylime_verifier_url: 'verifier:8881' }, 'driver_info.keylime_verifier_url: must be an http(s) URL'],
     ['PCR 10 in the tpm policy', { keylime_tpm_policy: '{"10": ["00"]}' }, 'driver_info.keylime_tpm_policy.10: PCR 10 is checked by IMA replay and cannot be in tpm_policy'],
     ['a tpm policy that is not JSON', { keylime_tpm_policy: '{0: 1' }, 'driver_info.keylime_tpm_policy: is not valid JSON'],
@@ -188,6 +192,13 @@ describe('keylime driver: driver_info parsing', function () {
     const { value: error, ms } = cpuTimed(() => invalid({ ...GOOD, [name]: 'x' }));
     expect(ms).to.be.below(3000);
     expect(error.message).to.equal(`driver_info.${name}: is not a field of the keylime driver (see getProperties)`);
+  });
+
+  it('accepts an agent address the driver can build an https URL from: IPv4, bare IPv6, a host name', function () {
+    // Each is later put in `https://<address>:<port>`: one the URL parser refuses must be refused here, naming the field.
+    for (const address of ['10.0.0.5', 'fd00::5', 'agent-1.rack-2.example', 'agent1']) {
+      expect(parse({ ...GOOD, keylime_agent_address: address }).agent.address, address).to.equal(address);
+    }
   });
 
   it('keeps the PCR policy, lowercased and without a mask, and accepts file:// URLs', function () {

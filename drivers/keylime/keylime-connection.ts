@@ -170,8 +170,8 @@ export function tlsConfigurationError(error: unknown, settings: KeylimeNodeSetti
     case 'client-certificate':
       return new InvalidParameterValue(settings.tlsCert?.setting ?? 'driver_info.keylime_tls_cert', `the service refused this client certificate: ${detail}`, { cause: error });
     case 'protocol': {
-      const which = url.startsWith(settings.registrarUrl.replace(/\/$/, '')) ? 'registrar' : 'verifier';
-      return new InvalidParameterValue(`driver_info.keylime_${which}_url`, `no TLS protocol in common with the service (is it an https port?): ${detail}`, { cause: error });
+      const setting = url.startsWith(settings.registrarUrl.replace(/\/$/, '')) ? settings.registrarUrlSetting : settings.verifierUrlSetting;
+      return new InvalidParameterValue(setting, `no TLS protocol in common with the service (is it an https port?): ${detail}`, { cause: error });
     }
   }
 }

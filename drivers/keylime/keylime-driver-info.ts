@@ -110,6 +110,9 @@ export interface KeylimeNodeSettings {
   readonly agentMode: 'pull' | 'push';
   readonly verifierUrl: string;
   readonly registrarUrl: string;
+  /** Where each URL came from (`driver_info.keylime_verifier_url` or `keylime.verifierUrl`), for errors naming it. */
+  readonly verifierUrlSetting: string;
+  readonly registrarUrlSetting: string;
   readonly tlsCa: TlsFile | undefined;
   readonly tlsCert: TlsFile | undefined;
   readonly tlsKey: TlsFile | undefined;
@@ -176,6 +179,8 @@ export function parseKeylimeDriverInfo(
     agentMode: fields.keylime_agent_mode ?? 'pull',
     verifierUrl,
     registrarUrl,
+    verifierUrlSetting: urlSetting(fields.keylime_verifier_url, 'keylime_verifier_url', 'verifierUrl'),
+    registrarUrlSetting: urlSetting(fields.keylime_registrar_url, 'keylime_registrar_url', 'registrarUrl'),
     tlsCa,
     tlsCert: tlsFile(fields.keylime_tls_cert, 'keylime_tls_cert', settings.tlsClientCert, 'tlsClientCert'),
     tlsKey: tlsFile(fields.keylime_tls_key, 'keylime_tls_key', settings.tlsClientKey, 'tlsClientKey'),
@@ -191,10 +196,14 @@ export function parseKeylimeDriverInfo(
 function serviceUrl(own: string | undefined, field: string, fallback: string | undefined, setting: string, tlsCa: TlsFile | undefined): string {
   const url = (own ?? fallback) as string;
   if (tlsCa !== undefined && isPlainHttp(url)) {
-    const name = own === undefined ? `keylime.${setting}` : `driver_info.${field}`;
-    throw new InvalidParameterValue(name, `is http:// but ${tlsCa.setting} is set: use https:// (plain http uses neither the CA nor the client certificate)`);
+    throw new InvalidParameterValue(urlSetting(own, field, setting), `is http:// but ${tlsCa.setting} is set: use https:// (plain http uses neither the CA nor the client certificate)`);
   }
   return url;
+}
+
+/** The name of the setting a service URL came from: the node's `driver_info` field, else the config's. */
+function urlSetting(own: string | undefined, field: string, setting: string): string {
+  return own === undefined ? `keylime.${setting}` : `driver_info.${field}`;
 }
 
 /** The fields of this driver, type-checked; absent, `null` and `""` all count as absent. */

@@ -124,6 +124,28 @@ describe('keylime driver: a TLS verification failure is a configuration error, n
     }
   });
 
+  it('names keylime.verifierUrl, not a driver_info field the node does not have, when the config URL is the plain port', async function () {
+    const tls = tlsFixture();
+    const plain = createPlainServer((request, response) => {
+      request.resume();
+      response.end('{}');
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(plain.address() as AddressInfo).port}`;
+      const config = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { verifierUrl: url, statusTimeoutSeconds: 120, statusPollIntervalSeconds: 1 } });
+      const info: Record<string, unknown> = { ...driverInfo(url, tls.ca.certPem, tls.client) };
+      delete info['keylime_verifier_url'];
+      const error = await rejection(new KeylimeAttestation().validateSecurityStatus(createTask(node(info as DriverInfo), config)));
+      expect(error).to.be.instanceOf(InvalidParameterValue);
+      expect((error as InvalidParameterValue).field).to.equal('keylime.verifierUrl');
+      expect(error.message).to.contain('no TLS protocol in common with the service (is it an https port?)');
+    } finally {
+      plain.closeAllConnections();
+      await new Promise((resolve) => plain.close(resolve));
+    }
+  });
+
   it('still passes with the right CA and client certificate, and still retries an unreachable verifier', async function () {
     const tls = tlsFixture();
     const verifier = new CountingVerifier(true);

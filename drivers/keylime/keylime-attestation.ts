@@ -1,6 +1,6 @@
 import { AttestationInterface } from '../../interfaces/attestation-interface.js';
 import { mergeProperties } from '../../interfaces/driver-info.js';
-import { AttestationFailed, InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
+import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import type { Task } from '../../interfaces/task.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
@@ -19,6 +19,7 @@ import { removeAndWait } from './verifier-removal.js';
 import { readVerifierAgent } from './verifier-agent-view.js';
 import { checkedForLiveness, enrolForLiveness, readTrustLevel, removeOwnLiveness } from './node-identity.js';
 import { awaitTrustedStatus } from './security-status.js';
+import { EXPIRED, settleBefore } from './status-wait.js';
 import type { TrustLevel } from '../../lib/identity/trust-level.js';
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 
@@ -199,7 +200,7 @@ export class KeylimeAttestation extends AttestationInterface {
   /** @throws AttestationServiceUnavailable when the verifier cannot be reached or never lets go of the agent. */
   async unregisterNode(task: Task): Promise<void> {
     const settings = this.#settings(task);
-    const agentId = settings.agent.uuid ?? (await this.#options.agentLocator?.(task))?.uuid;
+    const agentId = settings.agent.uuid ?? (await this.#askLocator(task))?.uuid;
     if (agentId === undefined) {
       task.logger.info({ node: task.node.uuid }, 'no keylime agent located for this node; nothing to unregister');
       return;
@@ -292,14 +293,32 @@ export class KeylimeAttestation extends AttestationInterface {
   }
 
   /**
+   * The locator's answer, given the request timeout like any remote call (it may ask a ramdisk that
+   * accepted the connection and never answers) and ended at once by the step's abort (with its reason).
+   *
+   * @throws AttestationServiceUnavailable when it gave no answer in time.
+   */
+  async #askLocator(task: Task): Promise<AgentLocation | undefined> {
+    const locator = this.#options.agentLocator;
+    if (locator === undefined) return undefined;
+    const timeoutMs = this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const located = await settleBefore(() => locator(task), timeoutMs, task.signal);
+    if (located === EXPIRED) {
+      throw new AttestationServiceUnavailable(`the agent locator gave no answer within ${timeoutMs} ms`);
+    }
+    return located;
+  }
+
+  /**
    * The locator's report for a node whose `driver_info` already names `uuid`. A locator that fails (a
    * ramdisk gone once the instance boots, an orchestrator API away) tells nothing about another agent:
    * it is logged and the stored agent used, as before the locator was asked, so it never fails a healthy node.
    */
   async #secondOpinion(task: Task, uuid: string): Promise<AgentLocation | undefined> {
     try {
-      return await this.#options.agentLocator?.(task);
+      return await this.#askLocator(task);
     } catch (error) {
+      if (task.signal.aborted) throw task.signal.reason;
       const why = error instanceof Error ? error.message : String(error);
       task.logger.warn({ node: task.node.uuid, agent: uuid }, `agent locator failed (${why}); using the agent driver_info names`);
       return undefined;
@@ -325,7 +344,7 @@ export class KeylimeAttestation extends AttestationInterface {
       }
       return { uuid, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
     }
-    const located = await this.#options.agentLocator?.(task);
+    const located = await this.#askLocator(task);
     if (located === undefined) {
       throw new MissingParameterValue(['keylime_agent_uuid']);
     }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { AttestationServiceUnavailable, InvalidParameterValue } from '../../interfaces/errors.js';
 import { buildConfig } from '../../lib/config/load-config.js';
 import { createTask } from '../../lib/provisioning/create-task.js';
 import { KeylimeAttestation } from '../../drivers/keylime/keylime-attestation.js';
@@ -7,6 +7,22 @@ import { keylimeTestNode as node, rejection } from './driver-test-node.js';
 import { useFakeKeylime } from './fake-keylime-fixture.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
+/** A locator whose ramdisk accepted the connection and never answers. */
+const silentLocator = () => new Promise<undefined>(() => undefined);
+
+/** `operation`'s outcome, or a failure when it has not settled within `ms` (a call that hangs for ever). */
+async function settledWithin<T>(operation: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([operation.then((value) => ({ value }), (error: unknown) => ({ error })), hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // A status deadline of 10 s: the verdicts here come at the first read, which a 1 s deadline gave up on when
 // the host stalled during it.
 const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 10, statusPollIntervalSeconds: 1 } });
@@ -46,5 +62,36 @@ describe('keylime driver: a ramdisk report naming another agent than driver_info
       },
     });
     await driver.validateSecurityStatus(createTask(node(info), CONFIG));
+  });
+
+  it('goes on with the agent driver_info names when the locator never answers: it is given the request timeout', async function () {
+    const driver = new KeylimeAttestation({ agentLocator: silentLocator, requestTimeoutMs: 500 });
+    // 20 s: the locator's bound is 0.5 s; a CI host can stall for seconds, never for twenty.
+    const outcome = await settledWithin(driver.validateSecurityStatus(createTask(node(info), CONFIG)), 20_000);
+    expect(outcome.error).to.equal(undefined);
+  });
+
+  it('is AttestationServiceUnavailable when driver_info names no agent and the locator never answers; the step abort ends it at once', async function () {
+    const { keylime_agent_uuid: _named, ...withoutAgent } = info;
+    const driver = new KeylimeAttestation({ agentLocator: silentLocator, requestTimeoutMs: 500 });
+    const silent = await settledWithin(driver.validateSecurityStatus(createTask(node(withoutAgent), CONFIG)), 20_000);
+    expect(silent.error).to.be.instanceOf(AttestationServiceUnavailable);
+    expect((silent.error as Error).message).to.match(/the agent locator gave no answer within 500 ms$/);
+    let asked: () => void = () => undefined;
+    const locatorAsked = new Promise<void>((resolve) => (asked = resolve));
+    const patient = new KeylimeAttestation({
+      agentLocator: () => {
+        asked();
+        return silentLocator();
+      },
+      requestTimeoutMs: 3_600_000,
+    });
+    const controller = new AbortController();
+    const operation = patient.startAttestation(createTask(node(withoutAgent), CONFIG, { signal: controller.signal }));
+    await locatorAsked;
+    const reason = new Error('step timed out');
+    controller.abort(reason);
+    expect((await settledWithin(operation, 20_000)).error).to.equal(reason);
+    expect(fake.requests).to.deep.equal([]);
   });
 });

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { AttestationServiceUnavailable, InvalidParameterValue } from '../../interfaces/errors.js';
 import { describeSource, type CheckedDocument, type DocumentSource } from './document-source.js';
@@ -49,12 +50,17 @@ async function readBoundedFile(source: Extract<DocumentSource, { kind: 'file' }>
   limits.signal.throwIfAborted();
   let handle;
   try {
-    handle = await open(source.path, 'r');
+    // Without blocking: opening a FIFO to read waits for a writer, holding a libuv pool thread for ever.
+    handle = await open(source.path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (cause) {
     throw new InvalidParameterValue(`driver_info.${source.field}`, `cannot read ${source.path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
   }
   try {
-    const { size } = await handle.stat();
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      throw new InvalidParameterValue(`driver_info.${source.field}`, `${source.path} is not a regular file`);
+    }
+    const { size } = info;
     if (size > limits.maxBytes) {
       throw tooLarge(source, limits.maxBytes);
     }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -102,6 +103,19 @@ describe('keylime driver: fetching policy documents', function () {
     const streamed = await rejection(fetchCheckedDocument(url('/big', undefined), limits()));
     expect(streamed).to.be.instanceOf(InvalidParameterValue);
     expect(streamed.message).to.equal('driver_info.keylime_allowlist: the document is larger than 4096 bytes');
+  });
+
+  it('refuses a policy path naming a FIFO or a device without waiting on it', async function () {
+    const fifo = path.join(dir, 'policy.fifo');
+    execFileSync('mkfifo', [fifo]);
+    let timer: NodeJS.Timeout | undefined;
+    // Refusing takes milliseconds; opening a FIFO to read blocks until a writer comes, for ever here.
+    const hung = new Promise<Error>((resolve) => (timer = setTimeout(() => resolve(new Error('not settled within 20000 ms')), 20_000)));
+    const error = await Promise.race([rejection(fetchCheckedDocument(file('policy.fifo'), limits())), hung]).finally(() => clearTimeout(timer));
+    expect(error).to.be.instanceOf(InvalidParameterValue);
+    expect(error.message).to.equal(`driver_info.keylime_allowlist: ${fifo} is not a regular file`);
+    const device: CheckedDocument = { source: { kind: 'file', path: '/dev/zero', field: 'keylime_allowlist' }, checksum: SHA };
+    expect((await rejection(fetchCheckedDocument(device, limits()))).message).to.equal('driver_info.keylime_allowlist: /dev/zero is not a regular file');
   });
 
   it('names a missing file and a 404', async function () {

@@ -239,6 +239,10 @@ function checkFields(driverInfo: DriverInfo): KeylimeDriverInfoFields {
     if (url !== undefined && (new URL(url).username !== '' || new URL(url).password !== '')) {
       throw new InvalidParameterValue(`driver_info.${field}`, 'must not carry credentials in the URL');
     }
+    // The clients keep only origin and path: a query or fragment would be dropped without a word.
+    if (url !== undefined && (new URL(url).search !== '' || new URL(url).hash !== '')) {
+      throw new InvalidParameterValue(`driver_info.${field}`, 'must not carry a query or fragment (neither is sent)');
+    }
   }
   for (const field of ['keylime_tls_ca', 'keylime_tls_cert', 'keylime_tls_key'] as const) {
     const file = fields[field];

@@ -171,6 +171,8 @@ describe('keylime driver: driver_info parsing', function () {
     ['an exclude-list URL without its checksum', { keylime_excludelist: 'https://p.example/exclude.txt' }, 'driver_info.keylime_excludelist: an http(s) URL needs keylime_excludelist_checksum (its sha256)'],
     ['a refstate URL without its checksum', { keylime_mb_refstate: 'http://p.example/refstate.json' }, 'driver_info.keylime_mb_refstate: an http(s) URL needs keylime_mb_refstate_checksum (its sha256)'],
     ['credentials in the verifier URL', { keylime_verifier_url: 'https://u:p@verifier.example:8881' }, 'driver_info.keylime_verifier_url: must not carry credentials in the URL'],
+    ['a query in the verifier URL', { keylime_verifier_url: 'https://verifier.example:8881/?tenant=a' }, 'driver_info.keylime_verifier_url: must not carry a query or fragment (neither is sent)'],
+    ['a fragment in the registrar URL', { keylime_registrar_url: 'https://registrar.example:8891/#x' }, 'driver_info.keylime_registrar_url: must not carry a query or fragment (neither is sent)'],
     ['credentials in the registrar URL', { keylime_registrar_url: 'https://token@registrar.example:8891' }, 'driver_info.keylime_registrar_url: must not carry credentials in the URL'],
     ['an unknown keylime_ key', { keylime_allowlst: '/srv/a.txt' }, 'driver_info.keylime_allowlst: is not a field of the keylime driver (did you mean keylime_allowlist? see getProperties)'],
     ['an unknown keylime_ key like no field', { keylime_colour: 'blue' }, 'driver_info.keylime_colour: is not a field of the keylime driver (see getProperties)'],

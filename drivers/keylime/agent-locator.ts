@@ -1,7 +1,7 @@
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import type { DriverInfo, Node } from '../../interfaces/node.js';
 import type { Task } from '../../interfaces/task.js';
-import { isAgentHost } from './agent-host.js';
+import { HOST_ADDRESS_MESSAGE, isHostAddress } from '../../lib/http/host-address.js';
 
 /**
  * Where a node's Keylime agent is, as the ramdisk reports it (the Ironic spec has the ramdisk agent pass
@@ -49,8 +49,8 @@ export function checkAgentLocation(location: AgentLocation): AgentLocation {
   if (typeof location.uuid !== 'string' || !AGENT_ID.test(location.uuid)) {
     throw new InvalidParameterValue('agent location uuid', 'must be an agent id of letters, digits, "_", "." and "-" (at most 80)');
   }
-  if (location.address !== undefined && (typeof location.address !== 'string' || !isAgentHost(location.address))) {
-    throw new InvalidParameterValue('agent location address', 'must be an IP address or a host name');
+  if (location.address !== undefined && (typeof location.address !== 'string' || !isHostAddress(location.address))) {
+    throw new InvalidParameterValue('agent location address', HOST_ADDRESS_MESSAGE);
   }
   if (location.port !== undefined && (!Number.isInteger(location.port) || location.port < 1 || location.port > 65535)) {
     throw new InvalidParameterValue('agent location port', 'must be an integer from 1 to 65535');

@@ -2,7 +2,7 @@
 import 'reflect-metadata';
 import { isAbsolute } from 'node:path';
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, ValidateBy, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, validateSync } from 'class-validator';
 import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
 import type { DriverInfo } from '../../interfaces/node.js';
 import type { KeylimeSettings } from '../../interfaces/settings.js';
@@ -10,7 +10,7 @@ import { parseTpmPolicy, type TpmPolicy } from '../../lib/attestation/tpm-policy
 import { isPlainHttp, IsKeylimeAgentId } from '../../lib/http/validators.js';
 import { TRUST_LEVELS, type TrustLevel } from '../../lib/identity/trust-level.js';
 import { parseDocumentSource, type CheckedDocument } from './document-source.js';
-import { isAgentHost } from './agent-host.js';
+import { IsHostAddress } from '../../lib/http/host-address.js';
 import { nearestName } from './nearest-name.js';
 import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from './keylime-properties.js';
 
@@ -54,7 +54,7 @@ class KeylimeDriverInfoFields {
   @IsOptional() @IsKeylimeAgentId()
   keylime_agent_uuid?: string;
 
-  @IsOptional() @ValidateBy({ name: 'isAgentHost', validator: { validate: (value) => typeof value === 'string' && isAgentHost(value), defaultMessage: () => 'must be an IP address or a host name' } })
+  @IsOptional() @IsHostAddress()
   keylime_agent_address?: string;
 
   @IsOptional() @IsInt({ message: 'must be an integer from 1 to 65535' }) @Min(1, { message: 'must be an integer from 1 to 65535' })

@@ -2,6 +2,7 @@ import { Transform } from 'class-transformer';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateBy, ValidateIf } from 'class-validator';
 import { IDENTITY_MODES, type IdentityMode } from '../identity/trust-level.js';
 import { IsBase64String, IsKeylimeAgentId, IsPem, OptionalNotNull } from '../http/validators.js';
+import { IsHostAddress } from '../http/host-address.js';
 
 /**
  * Request shapes of the registrar routes (Keylime `keylime/web/registrar/agents_controller.py`,
@@ -69,7 +70,7 @@ export class RegisterAgentBody {
   /** Address the verifier and tenant contact the agent at: an IP address or a DNS name. */
   @IsOptional()
   @IsString()
-  @Matches(/^[A-Za-z0-9.:_-]{1,253}$/, { message: 'must be an IP address or a host name' })
+  @IsHostAddress()
   ip?: string | null;
 
   /** The agent's HTTPS port. Keylime's docs show it as a string, so digit strings are accepted too. */

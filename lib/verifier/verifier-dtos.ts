@@ -14,6 +14,7 @@ import {
   ValidateIf,
 } from 'class-validator';
 import { IsBase64String, IsKeylimeAgentId, IsPem, NullAsAbsent } from '../http/validators.js';
+import { IsHostAddress } from '../http/host-address.js';
 
 /**
  * Request shapes of the verifier routes (spec §4; Keylime `cloud_verifier_tornado.py`). They check
@@ -26,7 +27,6 @@ const MAX_CERT_TEXT = 64 * 1024;
 /** A base64 runtime policy can be tens of MiB (Keylime allows 100 MiB uploads); the body limit bounds it too. */
 export const MAX_POLICY_TEXT = 256 * 1024 * 1024;
 export const MAX_SMALL_JSON = 1024 * 1024;
-const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
 
 /** Ports arrive as numbers or, from some tenants, digit strings. */
 function toPort({ value }: { value: unknown }): unknown {
@@ -72,7 +72,7 @@ export class AddAgentBody {
   /** Required in pull mode; a push agent's (if sent) is ignored and not stored. */
   @ValidateIf((body: AddAgentBody) => body.attestation_mode !== 'push' || body.cloudagent_ip !== undefined)
   @IsString()
-  @Matches(HOST, { message: 'must be an IP address or a host name' })
+  @IsHostAddress()
   cloudagent_ip?: string;
 
   @ValidateIf((body: AddAgentBody) => body.attestation_mode !== 'push' || body.cloudagent_port !== undefined)
@@ -83,7 +83,7 @@ export class AddAgentBody {
   @NullAsAbsent()
   @IsOptional()
   @IsString()
-  @Matches(HOST, { message: 'must be an IP address or a host name' })
+  @IsHostAddress()
   verifier_ip?: string;
 
   @IsOptional()

@@ -163,6 +163,7 @@ describe('keylime driver: driver_info parsing', function () {
     ['an address of dots only', { keylime_agent_address: '...' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
     ['a host name label starting with a hyphen', { keylime_agent_address: '-agent.example' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
     ['an IPv4 address out of range', { keylime_agent_address: '10.0.0.300' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
+    ['a name the URL parser reads as another IPv4 address', { keylime_agent_address: '1.0x7f' }, 'driver_info.keylime_agent_address: must be an IP address or a host name'],
     ['a verifier URL without scheme', { keylime_verifier_url: 'verifier:8881' }, 'driver_info.keylime_verifier_url: must be an http(s) URL'],
     ['PCR 10 in the tpm policy', { keylime_tpm_policy: '{"10": ["00"]}' }, 'driver_info.keylime_tpm_policy.10: PCR 10 is checked by IMA replay and cannot be in tpm_policy'],
     ['a tpm policy that is not JSON', { keylime_tpm_policy: '{0: 1' }, 'driver_info.keylime_tpm_policy: is not valid JSON'],
@@ -198,7 +199,8 @@ describe('keylime driver: driver_info parsing', function () {
 
   it('accepts an agent address the driver can build an https URL from: IPv4, bare IPv6, a host name', function () {
     // Each is later put in `https://<address>:<port>`: one the URL parser refuses must be refused here, naming the field.
-    for (const address of ['10.0.0.5', 'fd00::5', 'agent-1.rack-2.example', 'agent1']) {
+    // keylime_agent: a container's name with an underscore, which the registrar takes as an agent's ip.
+    for (const address of ['10.0.0.5', 'fd00::5', 'agent-1.rack-2.example', 'agent1', 'keylime_agent']) {
       expect(parse({ ...GOOD, keylime_agent_address: address }).agent.address, address).to.equal(address);
     }
   });

@@ -89,9 +89,25 @@ function checkConsistency(config: IronlimeConfig): void {
   // would be dropped without a word, and the driver would talk to whoever answers.
   for (const field of ['verifierUrl', 'registrarUrl'] as const) {
     const url = config.keylime[field];
+    if (url !== undefined) checkServiceUrlParts(`keylime.${field}`, url);
     if (tlsCaCert !== undefined && url !== undefined && isPlainHttp(url)) {
       throw new InvalidConfig(`keylime.${field}`, 'is http:// but keylime.tlsCaCert is set: use https:// (plain http uses neither the CA nor the client certificate)');
     }
+  }
+}
+
+/**
+ * The Keylime clients keep only a service URL's origin and path: credentials, a query or a fragment
+ * would be dropped without a word (and credentials would sit in the config in clear).
+ */
+function checkServiceUrlParts(setting: string, text: string): void {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (url === undefined) return;
+  if (url.username !== '' || url.password !== '') {
+    throw new InvalidConfig(setting, 'must not carry credentials in the URL');
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new InvalidConfig(setting, 'must not carry a query or fragment (neither is sent)');
   }
 }
 

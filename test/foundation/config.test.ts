@@ -91,6 +91,10 @@ describe('config', function () {
     ['a default that is not enabled', { defaultAttestationInterface: 'keylime' }, 'defaultAttestationInterface', 'invalid config: defaultAttestationInterface: "keylime" is not in enabledAttestationInterfaces (no-attestation)'],
     ['a client cert without its key', { keylime: { tlsClientCert: '/c.crt' } }, 'keylime.tlsClientKey', 'invalid config: keylime.tlsClientKey: tlsClientCert and tlsClientKey must be set together'],
     ['an array root', [], '(root)', 'invalid config: (root): must be a JSON object'],
+    ['credentials in the verifier URL', { keylime: { verifierUrl: 'https://admin:secret@v.example:8881' } }, 'keylime.verifierUrl', 'invalid config: keylime.verifierUrl: must not carry credentials in the URL'],
+    ['a user name in the registrar URL', { keylime: { registrarUrl: 'https://token@r.example:8891' } }, 'keylime.registrarUrl', 'invalid config: keylime.registrarUrl: must not carry credentials in the URL'],
+    ['a query in the verifier URL', { keylime: { verifierUrl: 'https://v.example:8881/?tenant=a' } }, 'keylime.verifierUrl', 'invalid config: keylime.verifierUrl: must not carry a query or fragment (neither is sent)'],
+    ['a fragment in the registrar URL', { keylime: { registrarUrl: 'https://r.example:8891/#x' } }, 'keylime.registrarUrl', 'invalid config: keylime.registrarUrl: must not carry a query or fragment (neither is sent)'],
     [
       'an http:// service URL with a CA file (L-1)',
       { keylime: { verifierUrl: 'https://v.example:8881', registrarUrl: 'http://r.example:8891', tlsCaCert: '/ca.crt' } },

@@ -133,6 +133,9 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
 function agentFailed(status: AgentStatus): boolean {
   if (status.attestation_status === 'FAIL' || status.attestation_status === 'TIMEOUT') return true;
   const state = status.operational_state;
+  // Without a state (a push-mode verifier) attestation_status is the only verdict: none, or one not
+  // known here, is not a pass.
+  if (state === undefined || state === null) return status.attestation_status !== 'PASS' && status.attestation_status !== 'PENDING';
   return isOperationalState(state) && attestationStatus({ operationalState: state }) === 'FAIL';
 }
 

@@ -56,6 +56,9 @@ export interface AddAgentResult {
 }
 
 /** Status as `getStatus` returns it: the verifier's fields plus the state's label. */
+/** The label of a status without `operational_state`: its verdict is `attestation_status` alone. */
+export const NO_OPERATIONAL_STATE_LABEL = 'none (push mode: see attestation_status)';
+
 export type AgentStatus = VerifierAgentStatus & { readonly operational_state_label: string };
 
 export type { WaitOptions };
@@ -169,10 +172,15 @@ export class TenantClient {
     return { agentId, identity: verdict, bootstrapKey: undefined, apiVersion: '3.0' };
   }
 
-  /** `GET /agents/{id}` with the state's label (`Get Quote`, `Invalid Quote`, …). */
+  /**
+   * `GET /agents/{id}` with the state's label (`Get Quote`, `Invalid Quote`, …), or `NO_OPERATIONAL_STATE_LABEL`
+   * when the verifier gave no state (a push-mode Keylime verifier).
+   */
   async getStatus(agentId: string): Promise<AgentStatus> {
     const status = await this.verifier.status(agentId);
-    return { ...status, operational_state_label: OPERATIONAL_STATE_LABELS[status.operational_state as OperationalState] };
+    const state = status.operational_state;
+    const label = state === undefined || state === null ? NO_OPERATIONAL_STATE_LABEL : OPERATIONAL_STATE_LABELS[state as OperationalState];
+    return { ...status, operational_state_label: label };
   }
 
   /** Ids of the verifier's agents (of `verifierId` when given). */
@@ -252,7 +260,7 @@ export class TenantClient {
     let last: AgentStatus | undefined;
     await pollUntil(wait, `agent ${agentId} did not reach state ${states.join('/')}`, async () => {
       last = await this.getStatus(agentId);
-      return states.includes(last.operational_state);
+      return typeof last.operational_state === 'number' && states.includes(last.operational_state);
     });
     return last as AgentStatus;
   }

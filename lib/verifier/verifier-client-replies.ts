@@ -5,10 +5,15 @@ import { IsArray, IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-vali
  * verifier adds are dropped; missing or mistyped ones are a `BadRemoteReplyError`.
  */
 export class VerifierAgentStatus {
+  /**
+   * Absent or null from a Keylime verifier in push mode (spec §6.1: a push record has no state; its
+   * verdict is `attestation_status`).
+   */
+  @IsOptional()
   @IsInt()
   @Min(0)
   @Max(10)
-  operational_state!: number;
+  operational_state?: number | null;
 
   @IsOptional()
   @IsString()

@@ -63,6 +63,23 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     }
   });
 
+  it('status of a push-mode verifier reply without operational_state: its attestation_status decides, and none is a failure (exit 1), not a crash', async function () {
+    const cases: [Record<string, unknown>, number][] = [
+      [{ attestation_count: 3, attestation_status: 'PASS' }, 0],
+      [{ operational_state: null, attestation_count: 0, attestation_status: 'PENDING' }, 0],
+      [{ operational_state: null, attestation_count: 3, attestation_status: 'FAIL' }, 1],
+      [{ attestation_count: 3, attestation_status: 'TIMEOUT' }, 1],
+      [{ attestation_count: 3 }, 1],
+      [{ operational_state: null, attestation_status: 'SOMETHING_NEW' }, 1],
+    ];
+    for (const [results, code] of cases) {
+      agent = results;
+      const run = await tenant('status');
+      expect([run.code, run.stderr], JSON.stringify(results)).to.deep.equal([code, '']);
+      expect(JSON.parse(run.stdout).operational_state_label, JSON.stringify(results)).to.equal('none (push mode: see attestation_status)');
+    }
+  });
+
   for (const [command, option, bad, range] of [
     ['delete', '--timeout', 'abc', '1 to 86400'],
     ['delete', '--timeout', '0', '1 to 86400'],

@@ -21,8 +21,10 @@ export const HOST_ADDRESS_MESSAGE = 'must be an IP address or a host name';
 export function isHostAddress(value: string): boolean {
   if (!HOST_CHARACTERS.test(value)) return false;
   if (isIP(value) !== 0) return true;
+  // A fully qualified name may end in its root's dot (`agent.example.`), as DNS writes it.
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
   // No colon is left here (LABEL has none), so this is the URL httpsServiceUrl builds.
-  if (!value.split('.').every((label) => LABEL.test(label))) return false;
+  if (!name.split('.').every((label) => LABEL.test(label))) return false;
   const url = `https://${value}:1`;
   return URL.canParse(url) && new URL(url).hostname === value.toLowerCase();
 }

@@ -6,14 +6,16 @@ import { RegisterAgentBody } from '../../lib/registrar/registrar-dtos.js';
 import { AddAgentBody } from '../../lib/verifier/verifier-dtos.js';
 
 /** Addresses Keylime agents register and tenants enrol with (contact_ip): each must go through. */
-const ACCEPTED = ['10.0.0.5', '127.0.0.1', 'fd00::5', '::1', '::ffff:10.0.0.5', 'agent-1.rack-2.example', 'Agent1.Example', 'agent1', 'keylime_agent', 'keylime-agent_1.lab'];
+const ACCEPTED = ['10.0.0.5', '127.0.0.1', 'fd00::5', '::1', '::ffff:10.0.0.5', 'agent-1.rack-2.example', 'Agent1.Example', 'agent1', 'keylime_agent', 'keylime-agent_1.lab', 'agent.example.'];
 /** Text no `https://<address>:<port>` can be built from as written, or one the URL parser reads as another host. */
 const REFUSED = [
   '10.0.0.1:9002', // a port
   '10.0.0.1/24', // a path
   '...',
   'a..b',
-  'agent.example.', // an empty last label
+  'agent..example.', // an empty label
+  '.',
+  '10.0.0.1.', // the URL parser drops the dot: another text than the one stored
   '-x',
   'agent-.example',
   '10.0.0.300', // ends in a number: must then be IPv4

@@ -4,7 +4,7 @@ import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import { httpsServiceUrl } from '../../lib/http/keylime-client.js';
 import type { TenantEkCheckMode } from '../../lib/tenant/ek-certificate-check.js';
 import { agentContact, buildEnrolmentBody, buildPushEnrolmentBody } from '../../lib/tenant/enrolment-request.js';
-import { checkAgentIdentity, checkPushAgentIdentity } from '../../lib/tenant/identity-check.js';
+import { checkAgentIdentity, checkedRegisteredIp, checkPushAgentIdentity } from '../../lib/tenant/identity-check.js';
 import { showRegistrarAgent, type RegisteredAgent } from '../../lib/tenant/registrar-agents.js';
 import type { VerifierEnrolmentBody } from '../../lib/verifier/verifier-client.js';
 import type { AgentLocation } from './agent-locator.js';
@@ -158,5 +158,5 @@ async function contactUrl(input: EnrolAgentInput): Promise<string | undefined> {
   if (ip === null || contactPort === null) {
     return undefined;
   }
-  return httpsServiceUrl(ip, contactPort);
+  return httpsServiceUrl(address ?? checkedRegisteredIp(input.location.uuid, ip), contactPort);
 }

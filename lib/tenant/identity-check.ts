@@ -2,6 +2,8 @@ import { randomInt } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { AgentClient } from '../agent/agent-client.js';
 import type { QuoteResults } from '../agent/agent-reply-dtos.js';
+import { BadRemoteReplyError } from '../http/client-errors.js';
+import { isHostAddress } from '../http/host-address.js';
 import { httpsServiceUrl } from '../http/keylime-client.js';
 import { isQuoteHashAlg } from '../attestation/algorithms.js';
 import { expectedDataPcr } from '../attestation/pcr-checks.js';
@@ -209,12 +211,26 @@ function registeredAkProblems(akPublic: Uint8Array): string[] {
   }
 }
 
-/** `https://<ip>:<port>` from the registrar record (IPv6 in brackets), or undefined without both. */
+/**
+ * `https://<ip>:<port>` from the registrar record (IPv6 in brackets), or undefined without both.
+ * @throws BadRemoteReplyError when the ip is no address of an agent (a Keylime registrar keeps any text: `10.0.0.1:9002`).
+ */
 export function registeredAgentUrl(agent: RegisteredAgent): string | undefined {
   if (agent.ip === null || agent.port === null) {
     return undefined;
   }
-  return httpsServiceUrl(agent.ip, agent.port);
+  return httpsServiceUrl(checkedRegisteredIp(agent.agentId, agent.ip), agent.port);
+}
+
+/**
+ * The registered `ip`, checked as ironlime's registrar checks it on registration (`isHostAddress`).
+ * @throws BadRemoteReplyError naming the record when it is not an IP address or a host name.
+ */
+export function checkedRegisteredIp(agentId: string, ip: string): string {
+  if (!isHostAddress(ip)) {
+    throw new BadRemoteReplyError(`registrar agent ${agentId}`, `ip ${JSON.stringify(ip.slice(0, 64))} is not an IP address or a host name the agent can be reached at`);
+  }
+  return ip;
 }
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

@@ -275,6 +275,16 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     expect(registeredAgentUrl(decodeRegisteredAgent({ ...base, ip: null }, AGENT_ID))).to.equal(undefined);
   });
 
+  it('refuses a registered ip no agent URL can be built from as a bad registrar reply naming the record, not an opaque Invalid URL', function () {
+    const base = registered('https://127.0.0.1:9002');
+    // A Keylime registrar stores any text the agent sent as its ip.
+    for (const ip of ['10.0.0.1:9002', '...', '1.0x7f']) {
+      expect(() => registeredAgentUrl(decodeRegisteredAgent({ ...base, ip, port: 9002 }, AGENT_ID)), ip)
+        .to.throw(BadRemoteReplyError, `registrar agent ${AGENT_ID}: bad reply: ip ${JSON.stringify(ip)} is not an IP address or a host name the agent can be reached at`);
+    }
+    expect(registeredAgentUrl(decodeRegisteredAgent({ ...base, ip: 'keylime_agent', port: 9002 }, AGENT_ID))).to.equal('https://keylime_agent:9002');
+  });
+
   it('makes Keylime-style nonces: 20 letters and digits, different each time', function () {
     const nonces = new Set(Array.from({ length: 50 }, () => randomAlphanumeric(20)));
     expect(nonces.size).to.equal(50);

@@ -3,7 +3,7 @@ import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-va
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { livenessOperatorStatus } from '../../attestation/liveness-operator-decision.js';
 import { ok } from '../../http/envelope.js';
-import { httpsServiceUrl } from '../../http/keylime-client.js';
+import { IsHostAddress } from '../../http/host-address.js';
 import { RequestValidationError } from '../../http/http-errors.js';
 import type { KeylimeService } from '../../http/keylime-service.js';
 import { IsKeylimeAgentId, IsPem, NullAsAbsent } from '../../http/validators.js';
@@ -25,23 +25,6 @@ function IsJsonObjectText(): PropertyDecorator {
     validator: {
       validate: (value: unknown) => typeof value === 'string' && value.length <= MAX_LIVENESS_METADATA && isJsonObject(value),
       defaultMessage: () => `must be the JSON text of an object, at most ${MAX_LIVENESS_METADATA} characters`,
-    },
-  });
-}
-
-/** Characters of an IP address or a host name, as the registrar takes an agent's `ip`. */
-const HOST = /^[A-Za-z0-9.:_-]{1,253}$/;
-
-/**
- * An address every check can be sent to: the pattern lets through text no URL takes as a host
- * ("1.2.3.4.5", "a:b"), and a node enrolled at one was never checked (its status stayed `pending`).
- */
-function IsCheckableHost(): PropertyDecorator {
-  return ValidateBy({
-    name: 'isCheckableHost',
-    validator: {
-      validate: (value: unknown) => typeof value === 'string' && HOST.test(value) && URL.canParse(httpsServiceUrl(value, 1)),
-      defaultMessage: () => 'must be an IP address or a host name',
     },
   });
 }
@@ -85,7 +68,7 @@ export class LivenessEnrolBody {
   @IsIn(LIVENESS_MODES, { message: 'must be id-secret or id-only (TPM nodes are enrolled with POST /agents/{id})' })
   identity_mode!: LivenessMode;
 
-  @IsCheckableHost()
+  @IsHostAddress()
   ip!: string;
 
   @IsInt()

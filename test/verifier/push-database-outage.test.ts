@@ -27,6 +27,9 @@ describe('push model: a database outage longer than the silence timeout (TCP pro
   // The first instance (not behind the proxy) never fails anyone: only the second one's sweep may.
   const push = usePushVerifier({ pushTimeout: 600 });
   const TIMEOUT_S = 3;
+  // The first-attestation grace (the session challenge's lifetime) is part of the wait after an outage
+  // (`verifierOutageDeadline`): PUSH_SETTINGS' minute would put the stopped agent's failure past the poll below.
+  const GRACE_S = 3;
   const OUTAGE_MS = 6_000;
   let proxy: TcpProxy;
   let database: Database;
@@ -62,7 +65,7 @@ describe('push model: a database outage longer than the silence timeout (TCP pro
     await proxy.start();
     database = await openSchemaThroughPort(push.opened.database.knex, proxy.port, push.dir);
     second = await startVerifier(
-      { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: TIMEOUT_S, instanceId: 'behind-the-proxy' },
+      { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: TIMEOUT_S, pushNonceLifetime: GRACE_S, instanceId: 'behind-the-proxy' },
       { database, inProcessForTests: true, logger: pino({ level: 'silent' }) },
     );
     const url = await second.service.app.listen({ port: 0, host: '127.0.0.1' });

@@ -36,8 +36,7 @@ describe('push model: a flood of unproven sessions for an agent id', function ()
  */
 describe('push model: proofs of sessions opened before the per-agent limit filled', function () {
   this.timeout(60_000);
-  // Challenges that outlive the proofs: the test is about the limit, not their expiry.
-  const push = usePushVerifier({ pushNonceLifetime: 60 });
+  const push = usePushVerifier();
 
   it('past 15 proven for the agent in a minute, a proof is 429 + Retry-After before its slow hash, even when sent at once with the others; the refused sessions stay unanswered', async function () {
     const node = await push.bootNode();

@@ -8,11 +8,10 @@ import { contentOf, PUSH_SETTINGS, requested, usePushVerifier, type Reply } from
 /**
  * A silence timeout far beyond the 1 s waits between rounds below: with PUSH_SETTINGS' 3 s, a slow host
  * spent the rest in the next round's session, phase 1 and quote, and the sweep added a FAIL row. The
- * silence tests themselves are in push-silence.test.ts. The session and attestation challenges live a
- * minute for the same reason: with 3 and 4 s, a host that stalls between a challenge and its answer
- * fails the round; the expiry test has a verifier of its own.
+ * silence tests themselves are in push-silence.test.ts. The expiry test has a verifier of its own, with
+ * a short challenge.
  */
-const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60, pushNonceLifetime: 60, pushChallengeLifetime: 60 };
+const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60 };
 
 describe('push model: verifier /v3.0 routes, push agent (issue 13)', function () {
   this.timeout(60_000);

@@ -24,8 +24,13 @@ import { policyForImaLog } from './verifier-fixture.js';
 
 export const BOOT_LOG = new Uint8Array(readFileSync(vectorPath('rust-keylime', 'uefi_log.bin')));
 export const JSON_API = 'application/vnd.api+json';
-/** The push settings of the tests' verifiers (seconds): short, so that expiry and silence show quickly. */
-export const PUSH_SETTINGS = { quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 3, pushChallengeLifetime: 4 } as const;
+/**
+ * The push settings of the tests' verifiers (seconds): a short interval and silence timeout, so that
+ * silence shows quickly; session and attestation challenges that live a minute, as a stall of seconds
+ * between a challenge and its answer failed tests at 3 and 4 s (a test of their expiry sets its own).
+ * The session challenge's lifetime is also the grace before a first attestation (`PushLiveness`).
+ */
+export const PUSH_SETTINGS = { quoteInterval: 1, pushTimeout: 3, pushNonceLifetime: 60, pushChallengeLifetime: 60 } as const;
 type PushSettings = { readonly [K in keyof typeof PUSH_SETTINGS]: number };
 const SILENT = pino({ level: 'silent' });
 

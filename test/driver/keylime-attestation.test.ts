@@ -27,13 +27,17 @@ const NODE = node({}).uuid;
 const OURS = JSON.stringify({ node: NODE });
 /** The EK check a driver built without options runs (its `ekCheck` default). */
 const DRIVER_EK_CHECK = { ekCheck: 'require', extraEkCaDirs: [] } as const;
-const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
+// A status deadline of 10 s: the verdicts and failure histories here come within it unless the host
+// stalls, and a 1 s one gave up on them when it did. The unreachable-verifier test waits for the deadline
+// itself and keeps 1 s (`DEADLINE_CONFIG`).
+const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 10, statusPollIntervalSeconds: 1 } });
+const DEADLINE_CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
 
 describe('keylime driver: KeylimeAttestation', function () {
   const fixture = useFakeKeylime('ironlime-driver-', ALLOWLIST, AGENT);
   const { fake, info } = fixture;
 
-  const task = (driverInfo: DriverInfo = info, signal?: AbortSignal): Task => createTask(node(driverInfo), CONFIG, signal === undefined ? {} : { signal });
+  const task = (driverInfo: DriverInfo = info, signal?: AbortSignal, config = CONFIG): Task => createTask(node(driverInfo), config, signal === undefined ? {} : { signal });
 
   /** Makes the fake verifier hold the agent as enrolled by the driver with `driverInfo`'s documents. */
   function enrolledWith(driverInfo: DriverInfo, allowlist = ALLOWLIST): void {
@@ -130,7 +134,7 @@ describe('keylime driver: KeylimeAttestation', function () {
     expect(start).to.be.instanceOf(AttestationServiceUnavailable);
     expect((start as AttestationServiceUnavailable).code).to.equal('ERR_ATTESTATION_SERVICE_UNAVAILABLE');
     expect(start.message).to.match(new RegExp(`^attestation service unavailable: agent ${AGENT}: http://127\\.0\\.0\\.1:${closed}/version: unreachable: ECONNREFUSED`));
-    const status = await rejection(new KeylimeAttestation().validateSecurityStatus(task(unreachable)));
+    const status = await rejection(new KeylimeAttestation().validateSecurityStatus(task(unreachable, undefined, DEADLINE_CONFIG)));
     expect(status).to.be.instanceOf(AttestationServiceUnavailable);
     expect(status.message).to.contain('no verdict from the verifier within 1 s (last: ');
     const unregister = await rejection(new KeylimeAttestation().unregisterNode(task(unreachable)));

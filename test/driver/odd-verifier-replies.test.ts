@@ -12,14 +12,18 @@ import { useFakeKeylime } from './fake-keylime-fixture.js';
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00021';
 const NODE = node({}).uuid;
-const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
+// A status deadline of 10 s for the replies judged at the first read: a 1 s one gave up on that read when
+// the host stalled during it. The push-state tests wait for the deadline, saying what the last read
+// answered: 3 s (`DEADLINE_CONFIG`), so that a read still answers within it on a host that stalls for a second or two.
+const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 10, statusPollIntervalSeconds: 1 } });
+const DEADLINE_CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 3, statusPollIntervalSeconds: 1 } });
 
 /** Verifier replies the driver must not read as a PASS: typed wrongly, about another agent, or in a state a push agent is never in. */
 describe('keylime driver: odd verifier status replies', function () {
   const fixture = useFakeKeylime('ironlime-odd-replies-', ALLOWLIST, AGENT);
   const { fake, info } = fixture;
   const now = (): number => Math.floor(Date.now() / 1000);
-  const task = (extra: DriverInfo = {}): Task => createTask(node({ ...info, ...extra }), CONFIG);
+  const task = (extra: DriverInfo = {}, config = CONFIG): Task => createTask(node({ ...info, ...extra }), config);
 
   function replying(results: Record<string, unknown>): void {
     fake.routes.set(`GET /v2.1/agents/${AGENT}`, () => [200, { meta_data: JSON.stringify({ node: NODE }), ...results }]);
@@ -53,7 +57,7 @@ describe('keylime driver: odd verifier status replies', function () {
   for (const state of [4, 42]) {
     it(`does not trust a fresh PASS of a push node in state ${state}`, async function () {
       replying({ operational_state: state, attestation_status: 'PASS', attestation_count: 2, last_successful_attestation: now() });
-      const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task({ keylime_agent_mode: 'push' })));
+      const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task({ keylime_agent_mode: 'push' }, DEADLINE_CONFIG)));
       expect(error).to.be.instanceOf(AttestationServiceUnavailable);
       expect(error.message).to.contain('not one a push agent attests in');
     });

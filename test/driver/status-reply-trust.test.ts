@@ -11,7 +11,11 @@ import { useFakeKeylime } from './fake-keylime-fixture.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n`;
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00011';
+// The replies not trusted are pending until the status deadline, which these tests wait for: 1 s, as
+// nothing must happen within it (a stall that leaves no read answered ends the same way). The healthy
+// reply waits for its verdict, given 10 s (`VERDICT_CONFIG`): a 1 s deadline gave up on it when the host stalled.
 const CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1 } });
+const VERDICT_CONFIG = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 10, statusPollIntervalSeconds: 1 } });
 const YEAR = 365 * 86_400;
 
 /**
@@ -22,7 +26,7 @@ const YEAR = 365 * 86_400;
  */
 describe('keylime driver: replies that must not be trusted', function () {
   const { fake, info } = useFakeKeylime('ironlime-reply-trust-', ALLOWLIST, AGENT);
-  const task = (): Task => createTask(node(info), CONFIG);
+  const task = (config = CONFIG): Task => createTask(node(info), config);
   const now = (): number => Math.floor(Date.now() / 1000);
   const nodeUuid = node({}).uuid;
 
@@ -37,7 +41,7 @@ describe('keylime driver: replies that must not be trusted', function () {
 
   it('a healthy reply is trusted (the cases below differ from it in one field)', async function () {
     reply({ operational_state: 3, attestation_status: 'PASS', last_successful_attestation: now() });
-    await new KeylimeAttestation().validateSecurityStatus(task());
+    await new KeylimeAttestation().validateSecurityStatus(task(VERDICT_CONFIG));
   });
 
   for (const status of ['fail', 'FAILED', 'ERROR', 'PENDING', '']) {

@@ -2,6 +2,7 @@ import { request as httpsRequest } from 'node:https';
 import { expect } from 'chai';
 import { MAX_WAITING_QUOTES } from '../../lib/agent/agent-quoter.js';
 import { ServiceBusyError } from '../../lib/http/http-errors.js';
+import { pollUntil } from '../../lib/timing/poll-until.js';
 import { parseQuoteString } from '../../lib/tpm/quote-string.js';
 import { verifyQuote } from '../../lib/tpm/verify-quote.js';
 import type { QuoteRequest, QuoteResult } from '../../lib/tpm-access/tpm-port.js';
@@ -26,8 +27,8 @@ function holdQuotes(agent: SoftwareAgent): { nonces: string[]; release: () => vo
 const settledWithin = <T>(promise: Promise<T>, ms: number): Promise<'settled' | 'pending'> =>
   Promise.race([promise.then(() => 'settled' as const, () => 'settled' as const), new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms))]);
 
-/** `GET path` over mTLS with the tenant's certificate; resolves with the status, or 'closed' when `abortAfterMs` cut it first. */
-function mtlsGet(url: string, path: string, abortAfterMs?: number): Promise<number | 'closed'> {
+/** `GET path` over mTLS with the tenant's certificate; resolves with the status, or 'closed' when `cut` (once it resolves) closed it first. */
+function mtlsGet(url: string, path: string, cut?: Promise<void>): Promise<number | 'closed'> {
   const tls = tlsFixture();
   return new Promise((resolve) => {
     const call = httpsRequest(`${url}${path}`, { method: 'GET', ca: tls.agent.certPem, cert: tls.client.certPem, key: tls.client.keyPem, checkServerIdentity: () => undefined, agent: false }, (reply) => {
@@ -36,9 +37,19 @@ function mtlsGet(url: string, path: string, abortAfterMs?: number): Promise<numb
     });
     call.on('error', () => resolve('closed'));
     call.on('close', () => resolve('closed'));
-    if (abortAfterMs !== undefined) setTimeout(() => call.destroy(), abortAfterMs);
+    void cut?.then(() => call.destroy());
     call.end();
   });
+}
+
+/** Quotes waiting behind the running one in `agent`'s quoter (its private turn limiter, read for the test's sequencing only). */
+function waitingQuotes(agent: SoftwareAgent): number {
+  return (agent.context.quoter as unknown as { tpmTurns: { queued: number } }).tpmTurns.queued;
+}
+
+/** Waits until `agent`'s quoter holds `count` waiting quotes (a stalled host may take seconds to get there). */
+function untilWaiting(agent: SoftwareAgent, count: number): Promise<void> {
+  return pollUntil({ timeoutMs: 20_000, intervalMs: 10 }, `${count} quotes waiting`, () => Promise.resolve(waitingQuotes(agent) === count));
 }
 
 /**
@@ -107,12 +118,18 @@ describe('agent quotes: a bounded queue that skips quotes nobody waits for', fun
     try {
       const running = mtlsGet(listening.url, '/v2.6/quotes/identity?nonce=running');
       while (hold.nonces.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-      const gone = mtlsGet(listening.url, '/v2.6/quotes/integrity?nonce=gone&mask=0x400&partial=1', 300);
+      // Each step waits for the queue to show the one before it (fixed waits of 200-300 ms lost that race on a stalled host).
+      let cutGone = (): void => {};
+      const gone = mtlsGet(listening.url, '/v2.6/quotes/integrity?nonce=gone&mask=0x400&partial=1', new Promise<void>((resolve) => (cutGone = resolve)));
+      await untilWaiting(agent, 1);
       const waiting = Array.from({ length: MAX_WAITING_QUOTES - 1 }, (_, i) => agent.service.app.inject({ method: 'GET', url: `/v2.6/quotes/identity?nonce=waiting${i}` }));
+      await untilWaiting(agent, MAX_WAITING_QUOTES);
+      cutGone();
       expect(await gone).to.equal('closed');
       // The disconnected request left its place: one more fits before the queue is full.
+      await untilWaiting(agent, MAX_WAITING_QUOTES - 1);
       const last = agent.service.app.inject({ method: 'GET', url: '/v2.6/quotes/integrity?nonce=last&mask=0x400&partial=1' });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await untilWaiting(agent, MAX_WAITING_QUOTES);
       const busy = await agent.service.app.inject({ method: 'GET', url: '/v2.6/quotes/integrity?nonce=busy&mask=0x400&partial=1' });
       expect(busy.statusCode).to.equal(500);
       expect(busy.headers['retry-after']).to.equal('1');

@@ -14,6 +14,33 @@ import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js'
 
 const unreachable = (): ServiceUnreachableError => new ServiceUnreachableError('http://registrar', 'network', 'ECONNREFUSED');
 
+/**
+ * A plain-HTTP "registrar" for the suite that answers every request 503 (with `retryAfter` seconds when
+ * given), as one whose database is away; `requestedAt` holds when each request came, `dir` a data dir.
+ */
+function useBusyRegistrar(prefix: string, retryAfter?: number): { dir: () => string; url: () => string; requestedAt: number[] } {
+  let dir = '';
+  let registrar: HttpServer | undefined;
+  const requestedAt: number[] = [];
+  before(async function () {
+    dir = await mkdtemp(path.join(tmpdir(), prefix));
+    const server = createHttpServer((req, res) => {
+      requestedAt.push(Date.now());
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }) });
+      res.end(JSON.stringify({ code: 503, status: 'Service Unavailable', results: {} }));
+    });
+    registrar = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  after(async function () {
+    registrar?.closeAllConnections();
+    await new Promise((resolve) => registrar?.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir: () => dir, url: () => `http://127.0.0.1:${(registrar?.address() as AddressInfo).port}`, requestedAt };
+}
+
 describe('agent registration: retries while the registrar is away', function () {
   it('by default gives up after 5 tries', async function () {
     let tries = 0;
@@ -101,41 +128,23 @@ describe('agent registration: a registrar that answers with a fault (5xx, 429) i
 
 describe('push agent start: a registrar answering 503 (its database away) is tried again until stopped', function () {
   this.timeout(60_000);
-  let dir: string;
-  let registrar: HttpServer;
-  let requests = 0;
-
-  before(async function () {
-    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-push-registrar-503-'));
-    registrar = createHttpServer((req, res) => {
-      requests += 1;
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 503, status: 'database unavailable', results: {} }));
-    });
-    await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
-  });
-  after(async function () {
-    registrar.closeAllConnections();
-    await new Promise((resolve) => registrar.close(resolve));
-    await rm(dir, { recursive: true, force: true });
-  });
+  const registrar = useBusyRegistrar('ironlime-push-registrar-503-');
 
   it('keeps trying (it exited with the 503 after one request), and stops when its signal aborts', async function () {
     const tpm = await createSoftwareTpm();
     const stop = new AbortController();
     const start = startPushAgent(
-      { dataDir: dir, tpm: 'software', registrarUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}`, verifierUrl: 'http://127.0.0.1:1', backoff: { initialDelayMs: 20, maxDelayMs: 50 } },
+      { dataDir: registrar.dir(), tpm: 'software', registrarUrl: registrar.url(), verifierUrl: 'http://127.0.0.1:1', backoff: { initialDelayMs: 20, maxDelayMs: 50 } },
       { tpm, signal: stop.signal },
     ).catch((caught: unknown) => caught);
     let settled = false;
     void start.then(() => (settled = true));
     // Four waits of at least 1 s (the push agent's floor): a deadline well past them for a CI host that stalls.
     const deadline = Date.now() + 40_000;
-    while (requests <= 4 && !settled && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (registrar.requestedAt.length <= 4 && !settled && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     stop.abort();
     const error = await start;
-    expect(requests, 'registrar requests before the stop').to.be.greaterThan(4);
+    expect(registrar.requestedAt.length, 'registrar requests before the stop').to.be.greaterThan(4);
     expect((error as Error).name).to.equal('AbortError');
     await tpm.close();
   });
@@ -143,41 +152,23 @@ describe('push agent start: a registrar answering 503 (its database away) is tri
 
 describe('agent registration: a registrar\'s Retry-After on 429 or 503 is waited, not cut short by a shorter back-off', function () {
   this.timeout(60_000);
-  let dir: string;
-  let registrar: HttpServer;
-  const requestedAt: number[] = [];
-
-  before(async function () {
-    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-registrar-retry-after-'));
-    registrar = createHttpServer((req, res) => {
-      requestedAt.push(Date.now());
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '3' });
-      res.end(JSON.stringify({ code: 503, status: 'Service Unavailable', results: {} }));
-    });
-    await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
-  });
-  after(async function () {
-    registrar.closeAllConnections();
-    await new Promise((resolve) => registrar.close(resolve));
-    await rm(dir, { recursive: true, force: true });
-  });
+  const registrar = useBusyRegistrar('ironlime-registrar-retry-after-', 3);
 
   it('a push agent asked to wait 3 s does (its back-off alone would try again after 1 s)', async function () {
     const tpm = await createSoftwareTpm();
     const stop = new AbortController();
     const start = startPushAgent(
-      { dataDir: dir, tpm: 'software', registrarUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}`, verifierUrl: 'http://127.0.0.1:1', backoff: { initialDelayMs: 0, maxDelayMs: 0 } },
+      { dataDir: registrar.dir(), tpm: 'software', registrarUrl: registrar.url(), verifierUrl: 'http://127.0.0.1:1', backoff: { initialDelayMs: 0, maxDelayMs: 0 } },
       { tpm, signal: stop.signal },
     ).catch((caught: unknown) => caught);
     const deadline = Date.now() + 40_000;
-    while (requestedAt.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (registrar.requestedAt.length < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     stop.abort();
     expect((await start as Error).name).to.equal('AbortError');
     await tpm.close();
     // A lower bound only (a stall makes the gaps longer); the first request of each try may be a GET /version.
-    const gaps = requestedAt.slice(1).map((at, i) => at - (requestedAt[i] ?? at));
-    expect(requestedAt.length, 'registrar requests').to.be.at.least(3);
+    const gaps = registrar.requestedAt.slice(1).map((at, i) => at - (registrar.requestedAt[i] ?? at));
+    expect(registrar.requestedAt.length, 'registrar requests').to.be.at.least(3);
     expect(Math.min(...gaps), 'shortest ms between two requests').to.be.at.least(2_950);
   });
 
@@ -195,33 +186,15 @@ describe('agent registration: a registrar\'s Retry-After on 429 or 503 is waited
 
 describe('agent without a TPM: a stop during the registrar\'s Retry-After', function () {
   this.timeout(60_000);
-  let dir: string;
-  let registrar: HttpServer;
-  let requests = 0;
-
-  before(async function () {
-    dir = await mkdtemp(path.join(tmpdir(), 'ironlime-host-registrar-busy-'));
-    registrar = createHttpServer((req, res) => {
-      requests += 1;
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '300' });
-      res.end(JSON.stringify({ code: 503, status: 'Service Unavailable', results: {} }));
-    });
-    await new Promise<void>((resolve) => registrar.listen(0, '127.0.0.1', resolve));
-  });
-  after(async function () {
-    registrar.closeAllConnections();
-    await new Promise((resolve) => registrar.close(resolve));
-    await rm(dir, { recursive: true, force: true });
-  });
+  const registrar = useBusyRegistrar('ironlime-host-registrar-busy-', 300);
 
   it('stops the start at once (it held it for the 300 s asked, four times)', async function () {
     const stop = new AbortController();
-    const config = buildAgentConfig({ dataDir: dir, registrarUrl: `http://127.0.0.1:${(registrar.address() as AddressInfo).port}`, port: 0, identity: 'id-only', hostId: 'mac:02:00:00:00:17:01' });
+    const config = buildAgentConfig({ dataDir: registrar.dir(), registrarUrl: registrar.url(), port: 0, identity: 'id-only', hostId: 'mac:02:00:00:00:17:01' });
     const start = startHostAgent(config, { signal: stop.signal }).catch((caught: unknown) => caught);
     const deadline = Date.now() + 20_000;
-    while (requests === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(requests, 'registrar requests before the stop').to.be.at.least(1);
+    while (registrar.requestedAt.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(registrar.requestedAt.length, 'registrar requests before the stop').to.be.at.least(1);
     const started = Date.now();
     stop.abort();
     const error = await Promise.race([start, new Promise((resolve) => setTimeout(() => resolve('still starting'), 10_000))]);

@@ -101,16 +101,20 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     expect(Buffer.from(second).equals(Buffer.from(first)), 'a rebuild gets a new secret').to.equal(false);
   });
 
+  /** A passport-mode KBS client of the node, as the machine's previous tenant would hold one. */
+  const passportClient = (): ReturnType<KbsClientBuilder['build']> =>
+    new KbsClientBuilder(broker.running.url)
+      .ca(broker.running.caCert)
+      .mode('passport')
+      .evidenceProvider(new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath }))
+      .build();
+
   it('a rebuild\'s secret is not released to a credential issued before it (the previous tenant\'s token, still unexpired)', async function () {
     const orchestration = await orchestrator(broker.admin);
     // The node of the first test, active with a fetchable secret.
     const [uuid] = await orchestration.nodes.nodesNamingAgent(node.agentId);
     const resourcePath = `/kbs/v0/resource/node/disk-key/${uuid!}`;
-    const previous = new KbsClientBuilder(broker.running.url)
-      .ca(broker.running.caCert)
-      .mode('passport')
-      .evidenceProvider(new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath }))
-      .build();
+    const previous = passportClient();
     const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
     try {
       const token = await previous.client.token();
@@ -132,11 +136,7 @@ describe('provisioning tie-in: a per-node secret released at deploy', function (
     const [uuid] = await refusedStore.nodes.nodesNamingAgent(node.agentId);
     const uri = `kbs:///node/disk-key/${uuid!}`;
     const resourcePath = `/kbs/v0/resource/node/disk-key/${uuid!}`;
-    const previous = new KbsClientBuilder(broker.running.url)
-      .ca(broker.running.caCert)
-      .mode('passport')
-      .evidenceProvider(new TpmEvidenceProvider({ tpm: node.tpm, agentId: node.agentId, imaLogPath: node.emulated.imaLogPath, bootLogPath: node.emulated.bootLogPath }))
-      .build();
+    const previous = passportClient();
     const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
     try {
       const headers = { authorization: `Bearer ${await previous.client.token()}` };

@@ -3,6 +3,7 @@ import { request } from 'node:https';
 import knexFactory from 'knex';
 import { issueApiToken } from '../../lib/auth/api-token.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { pollUntil } from '../../lib/timing/poll-until.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
@@ -37,8 +38,13 @@ describe('dashboard pages: a bounded number made at once', function () {
     try {
       // Every page's node-table query now waits on PostgreSQL until the lock goes: as a slow database would.
       await trx.raw('lock table verifier_agents in access exclusive mode');
-      const loads = Array.from({ length: 40 }, () => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', { cookie: `__Host-ironlime_token=${token}` }));
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      let answered = 0;
+      const loads = Array.from({ length: 40 }, () =>
+        timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', { cookie: `__Host-ironlime_token=${token}` }).finally(() => (answered += 1)),
+      );
+      // Every load has arrived once the 6 beyond the queue are answered (a fixed 2 s let some arrive after the
+      // lock went, on a loaded host): 2 are made, 32 wait.
+      await pollUntil({ timeoutMs: 30_000, intervalMs: 50 }, 'the 6 loads beyond the queue answered', () => Promise.resolve(answered >= 6));
       expect(inFlight.size).to.equal(2);
       await trx.commit();
       const replies = await Promise.all(loads);
@@ -64,16 +70,20 @@ describe('dashboard pages: a bounded number made at once', function () {
       const cookie = { cookie: `__Host-ironlime_token=${token}` };
       // Two pages are made (their queries wait on the lock); 32 wait for a turn, and their clients hang up.
       const held = [0, 1].map(() => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', cookie));
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await pollUntil({ timeoutMs: 30_000, intervalMs: 50 }, 'both pages waiting on the lock', async () => {
+        const waiting = (await knex.raw("select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%union all%'")) as { rows: { n: number }[] };
+        return (waiting.rows[0]?.n ?? 0) >= 2;
+      });
       const leavers = Array.from({ length: 32 }, () => {
         const req = request(new URL('/dashboard/nodes', suite.verifier.url), { method: 'GET', ca: suite.verifier.caCert, headers: cookie, agent: false });
         req.on('error', () => undefined);
         req.end();
         return req;
       });
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Seconds, not hundreds of ms, for the 32 to queue and then for the server to see them leave: a loaded host is slow at both.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
       for (const req of leavers) req.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, 3000));
       const next = timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/dashboard/nodes', cookie);
       await new Promise((resolve) => setTimeout(resolve, 500));
       await trx.commit();

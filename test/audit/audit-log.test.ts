@@ -58,6 +58,8 @@ describe('audit log', () => {
   }, { migrate: true });
 
   it('ironlime audit export is reproducible and audit verify names the record that breaks the chain', async function () {
+    // Several CLI processes, each a Node start: minutes on a loaded host, not the default 60 s.
+    this.timeout(180_000);
     const dataDir = path.join(dir, 'verifier');
     const database = await createDatabase({ dataDir });
     try {

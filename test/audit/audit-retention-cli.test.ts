@@ -16,7 +16,8 @@ import { runCli } from '../helpers/cli-runner.js';
 const DAY_MS = 86_400_000;
 
 describe('audit retention: ironlime audit export and verify', function () {
-  this.timeout(60_000);
+  // CLI processes, each a Node start: minutes on a loaded host.
+  this.timeout(180_000);
   let dir: string;
   before(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-audit-retention-'));

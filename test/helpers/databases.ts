@@ -64,6 +64,8 @@ export function forEachDatabase(
         kind,
       };
       before(async function () {
+        // PGlite compiles its WebAssembly and migrates: over a minute on a loaded host.
+        this.timeout(180_000);
         opened = kind === 'postgres' ? await openTestSchema() : await openPglite();
         if (options.migrate === true) {
           await migrateLatest(opened.database.knex);

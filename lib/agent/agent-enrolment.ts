@@ -84,7 +84,7 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
       }
       const computedMs = backoffDelayMs(attempt, retries.backoff ?? REGISTRAR_BACKOFF);
       // A wait the registrar (or a proxy before it) named is not cut short by a shorter back-off.
-      const waitMs = Math.max(retries.drawWaitMs?.(computedMs) ?? computedMs, namedWaitMs(error));
+      const waitMs = Math.max(retries.drawWaitMs?.(computedMs) ?? computedMs, registrarRetryAfterMs(error));
       retries.onRetry?.(error, attempt, waitMs);
       await delay(waitMs, undefined, retries.signal === undefined ? {} : { signal: retries.signal });
     }
@@ -97,7 +97,7 @@ function isRegistrarFault(error: unknown): boolean {
 }
 
 /** The `Retry-After` of a registrar's 429 or 503 in milliseconds, at most `MAX_REGISTRAR_RETRY_AFTER_MS`; 0 without one. */
-function namedWaitMs(error: unknown): number {
+function registrarRetryAfterMs(error: unknown): number {
   if (!(error instanceof KeylimeHttpError) || (error.remoteHttpStatus !== 429 && error.remoteHttpStatus !== 503)) return 0;
   const seconds = parseRetryAfter(error.retryAfter);
   return seconds === undefined ? 0 : Math.min(MAX_REGISTRAR_RETRY_AFTER_MS, seconds * 1000);

@@ -59,6 +59,19 @@ describe('push agent evidence: what the verifier asked for', function () {
     }
   });
 
+  it('sends at most the entry_count a verifier asked for (a Keylime verifier refuses more lines than it asked)', async function () {
+    for (const [most, entries, count] of [[0, '', 0], [1, 'line 1\n', 1], [2, 'line 1\nline 2\n', 2], [5, 'line 1\nline 2\n', 2]] as const) {
+      const body = await agent.evidence([{ evidence_class: 'log', evidence_type: 'ima_log', chosen_parameters: { starting_offset: 1, entry_count: most, format: 'text/plain' } }]);
+      expect(body, `entry_count ${most}`).to.deep.equal({
+        data: { type: 'attestation', attributes: { evidence_collected: [{ evidence_class: 'log', evidence_type: 'ima_log', data: { entries, entry_count: count } }] } },
+      });
+    }
+    for (const odd of [-1, 1.5, '1', null, Number.MAX_VALUE]) {
+      const body = await agent.evidence([{ evidence_class: 'log', evidence_type: 'ima_log', chosen_parameters: { starting_offset: 1, entry_count: odd } }]);
+      expect(JSON.stringify(body), `entry_count ${String(odd)} is no cap`).to.contain('"entries":"line 1\\nline 2\\n","entry_count":2');
+    }
+  });
+
   it('still gives up on a tpm_quote request it cannot use', async function () {
     const refused = await agent.evidence([{ evidence_class: 'certification', evidence_type: 'tpm_quote', chosen_parameters: { hash_algorithm: 'sha256' } }]).then(
       () => undefined,

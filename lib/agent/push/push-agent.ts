@@ -270,10 +270,12 @@ export class PushAgent {
     if (requested.some((item) => (item as { evidence_type?: unknown }).evidence_type === 'uefi_log')) {
       items.push({ evidence_class: 'log', evidence_type: 'uefi_log', data: { entries: (await this.options.logs.bootLogBase64()) ?? '' } });
     }
-    const ima = requested.find((item) => (item as { evidence_type?: unknown }).evidence_type === 'ima_log') as { chosen_parameters?: { starting_offset?: unknown } } | undefined;
+    const ima = requested.find((item) => (item as { evidence_type?: unknown }).evidence_type === 'ima_log') as
+      | { chosen_parameters?: { starting_offset?: unknown; entry_count?: unknown } }
+      | undefined;
     if (ima !== undefined) {
-      const offset = ima.chosen_parameters?.starting_offset;
-      items.push({ evidence_class: 'log', evidence_type: 'ima_log', data: await this.imaEntriesFrom(typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 ? offset : 0) });
+      const offset = countParameter(ima.chosen_parameters?.starting_offset) ?? 0;
+      items.push({ evidence_class: 'log', evidence_type: 'ima_log', data: await this.imaEntriesFrom(offset, countParameter(ima.chosen_parameters?.entry_count)) });
     }
     return { data: { type: 'attestation', attributes: { evidence_collected: items } } };
   }
@@ -285,10 +287,12 @@ export class PushAgent {
    * does: the push evidence carries no starting entry, so the verifier would read that list as the
    * lines from `offset` on.
    */
-  private async imaEntriesFrom(offset: number): Promise<{ readonly entries: string; readonly entry_count: number }> {
+  private async imaEntriesFrom(offset: number, most: number | undefined): Promise<{ readonly entries: string; readonly entry_count: number }> {
     const slice = await this.options.logs.imaList(offset);
     if (slice === undefined || slice.entry !== offset) return { entries: '', entry_count: 0 };
-    return { entries: slice.list, entry_count: slice.totalLines - slice.entry };
+    const count = slice.totalLines - slice.entry;
+    if (most === undefined || most >= count) return { entries: slice.list, entry_count: count };
+    return { entries: firstLines(slice.list, most), entry_count: most };
   }
 
   private async quoteEvidence(quote: QuoteRequestParameters): Promise<object> {
@@ -311,6 +315,26 @@ export class PushAgent {
 /** A wait the verifier named, in seconds, as milliseconds within `VERIFIER_WAIT_BOUNDS_MS`. */
 function verifierWaitMs(seconds: number): number {
   return Math.min(VERIFIER_WAIT_BOUNDS_MS.max, Math.max(VERIFIER_WAIT_BOUNDS_MS.min, seconds * 1000));
+}
+
+/** A count or offset from `chosen_parameters`: a non-negative safe integer, else absent. */
+function countParameter(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/**
+ * The first `count` lines of IMA list text. §10.4: the verifier refuses more lines than the
+ * `entry_count` it asked for in phase 1 (Keylime's `ima_log` chosen parameters); ironlime's verifier
+ * asks none, so only a Keylime verifier's request is capped here.
+ */
+function firstLines(list: string, count: number): string {
+  let end = 0;
+  for (let line = 0; line < count; line += 1) {
+    const newline = list.indexOf('\n', end);
+    if (newline === -1) return list;
+    end = newline + 1;
+  }
+  return list.slice(0, end);
 }
 
 /** The `chosen_parameters` of the `tpm_quote` item in phase 1's reply. */

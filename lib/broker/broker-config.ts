@@ -1,4 +1,4 @@
-import { IsArray, IsInt, IsNotEmpty, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsArray, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Max, Min } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import {
   validateServiceConfig,
@@ -83,11 +83,12 @@ export class BrokerConfig {
 
   /**
    * The continuous verifier asked by resources with `verifier_standing` (`GET /agents/{id}`), with its
-   * CA and a client certificate from it (PEM files). Without it such resources are refused.
+   * CA and a client certificate from it (PEM files). Without it such resources are refused. An origin
+   * and path only: the client sends no credentials, query or fragment from it, so one there is refused
+   * at start rather than dropped (and a text that is no URL is refused rather than failing every check).
    */
   @IsOptional()
-  @IsString()
-  @IsNotEmpty()
+  @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true, disallow_auth: true, allow_query_components: false, allow_fragments: false })
   verifierUrl?: string;
 
   @IsOptional()

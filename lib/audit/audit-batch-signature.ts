@@ -1,4 +1,4 @@
-import { createHash, sign, verify, type KeyObject } from 'node:crypto';
+import { hash, sign, verify, type KeyObject } from 'node:crypto';
 
 /** Most steps a record's path may have: a batch of 2^64 records is far beyond any transaction. */
 export const MAX_AUDIT_PATH_STEPS = 64;
@@ -33,6 +33,8 @@ export function signAuditBatch(hashes: readonly string[], key: KeyObject): Audit
   let positions = hashes.map((_, index) => index);
   while (level.length > 1) {
     const next: Buffer[] = [];
+    // A sibling's hex is shared by every record of the subtree beside it: written once per level.
+    const hexes: (string | undefined)[] = [];
     for (let index = 0; index + 1 < level.length; index += 2) {
       next.push(innerNode(level[index] as Buffer, level[index + 1] as Buffer));
     }
@@ -40,7 +42,8 @@ export function signAuditBatch(hashes: readonly string[], key: KeyObject): Audit
     positions = positions.map((position, record) => {
       const sibling = position % 2 === 0 ? position + 1 : position - 1;
       if (sibling < level.length) {
-        (paths[record] as string[]).push(`${position % 2 === 0 ? 'R' : 'L'}${(level[sibling] as Buffer).toString('hex')}`);
+        const hex = (hexes[sibling] ??= (level[sibling] as Buffer).toString('hex'));
+        (paths[record] as string[]).push(`${position % 2 === 0 ? 'R' : 'L'}${hex}`);
       }
       return position >> 1;
     });
@@ -74,5 +77,5 @@ export function isAuditPath(path: unknown): path is string[] {
 }
 
 function innerNode(left: Buffer, right: Buffer): Buffer {
-  return createHash('sha256').update(INNER_NODE).update(left).update(right).digest();
+  return hash('sha256', Buffer.concat([INNER_NODE, left, right]), 'buffer');
 }

@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { hash, type KeyObject } from 'node:crypto';
 import { canonicalJson } from '../bytes/canonical-json.js';
 import { signAuditBatch } from './audit-batch-signature.js';
 
@@ -57,7 +57,7 @@ export function auditRecordBody(event: AuditEvent, seq: number, prevHash: string
 }
 
 export function auditRecordHash(event: AuditEvent, seq: number, prevHash: string): string {
-  return createHash('sha256').update(auditRecordBody(event, seq, prevHash)).digest('hex');
+  return hash('sha256', auditRecordBody(event, seq, prevHash), 'hex');
 }
 
 /** Chains `event` after a record with `prevHash`. */

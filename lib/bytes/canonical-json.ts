@@ -23,9 +23,16 @@ export function canonicalJson(value: unknown): string {
   }
   if (typeof value === 'object') {
     const record = value as Record<string, unknown>;
-    // The default sort compares UTF-16 code units, as RFC 8785 §3.2.3 requires.
-    const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(',')}}`;
+    // The default sort compares UTF-16 code units, as RFC 8785 §3.2.3 requires. One loop and one
+    // string, not filter/map/join: every audit record is hashed over this text (docs/fleet.md, eighteenth pass).
+    const keys = Object.keys(record).sort();
+    let text = '';
+    for (const key of keys) {
+      const item = record[key];
+      if (item === undefined) continue;
+      text += `${text === '' ? '' : ','}${JSON.stringify(key)}:${canonicalJson(item)}`;
+    }
+    return `{${text}}`;
   }
   throw new TypeError(`canonical JSON: a ${typeof value} cannot be written`);
 }

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { expect } from 'chai';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { formatAuditLine, parseAuditExport } from '../../lib/audit/audit-export-format.js';
@@ -61,6 +61,58 @@ describe('audit chain', () => {
   it('canonical JSON sorts keys at every level and leaves out undefined', () => {
     expect(canonicalJson({ b: 1, a: { d: [true, null, 'x'], c: undefined } })).to.equal('{"a":{"d":[true,null,"x"]},"b":1}');
     expect(() => canonicalJson({ n: Number.NaN })).to.throw(TypeError);
+  });
+
+  it('canonical JSON is the text of the filter/sort/map/join writer it replaced, on random values', () => {
+    // The writer records were hashed with before the eighteenth pass (docs/fleet.md): earlier records must keep their hashes.
+    const reference = (value: unknown): string => {
+      if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+      if (value !== null && typeof value === 'object') {
+        const record = value as Record<string, unknown>;
+        const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+        return `{${keys.map((k) => `${JSON.stringify(k)}:${reference(record[k])}`).join(',')}}`;
+      }
+      return JSON.stringify(value);
+    };
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const keyOf = (): string => ['a', 'B', '10', '9', '0', '', '\u20ac', '\u{1F600}', '\r', 'a"b', 'ä', '__proto_'][next(12)] as string;
+    const valueOf = (depth: number): unknown => {
+      const kind = next(depth > 3 ? 5 : 8);
+      if (kind === 0) return null;
+      if (kind === 1) return next(2) === 0;
+      if (kind === 2) return [0, -1, 1.5, 1e21, 0.000001, 2 ** 53][next(6)];
+      if (kind === 3) return ['', 'x', '\u0000', 'é\n"', '\u2028'][next(5)];
+      if (kind === 4) return undefined;
+      if (kind === 5 || kind === 6) {
+        const record: Record<string, unknown> = {};
+        for (let i = next(5); i > 0; i -= 1) record[keyOf()] = valueOf(depth + 1);
+        return record;
+      }
+      return Array.from({ length: next(4) }, () => (next(3) === 0 ? null : valueOf(depth + 1)));
+    };
+    for (let i = 0; i < 3000; i += 1) {
+      const record: Record<string, unknown> = {};
+      for (let k = next(6); k > 0; k -= 1) record[keyOf()] = valueOf(0);
+      expect(canonicalJson(record)).to.equal(reference(record));
+    }
+  });
+
+  it('a batch of three is signed over the root an independent RFC 6962-shaped tree gives, each path as stored before', () => {
+    const records = batches(['agent-a', 'agent-b', 'agent-c'], 1);
+    const leaves = records.map((r) => Buffer.from(r.hash, 'hex'));
+    const inner = (left: Buffer, right: Buffer): Buffer => createHash('sha256').update(Buffer.from([1])).update(left).update(right).digest();
+    const left = inner(leaves[0] as Buffer, leaves[1] as Buffer);
+    const root = inner(left, leaves[2] as Buffer);
+    expect(records.map((r) => r.batchPath)).to.deep.equal([
+      [`R${(leaves[1] as Buffer).toString('hex')}`, `R${(leaves[2] as Buffer).toString('hex')}`],
+      [`L${(leaves[0] as Buffer).toString('hex')}`, `R${(leaves[2] as Buffer).toString('hex')}`],
+      [`L${left.toString('hex')}`],
+    ]);
+    expect(verify(null, root, key.publicKey, Buffer.from((records[0] as AuditRecord).signature, 'base64'))).to.equal(true);
   });
 
   it('a sealed chain verifies, and its export gives the same bytes every time', () => {

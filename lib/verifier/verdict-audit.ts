@@ -47,8 +47,13 @@ const CONTEXT_START_CHARS = 1024;
  * `MAX_AUDITED_FAILURE_BYTES` each), so every record fits an export line (`MAX_AUDIT_LINE_BYTES`).
  */
 export function verdictDetails(write: RoundWrite, history: HistoryRow): Record<string, unknown> {
-  const judged = { outcome: history.outcome, operational_state: jsonNumber(write.state.operationalState), attestation_count: jsonNumber(write.state.attestationCount), nonce: history.nonce };
-  if (history.failures.length === 0) return { ...judged, event_ids: [], failures: [] };
+  const operationalState = jsonNumber(write.state.operationalState);
+  const attestationCount = jsonNumber(write.state.attestationCount);
+  if (history.failures.length === 0) {
+    // Written out, not spread from `judged`: most verdicts are passes (the same members, in the same order).
+    return { outcome: history.outcome, operational_state: operationalState, attestation_count: attestationCount, nonce: history.nonce, event_ids: [], failures: [] };
+  }
+  const judged = { outcome: history.outcome, operational_state: operationalState, attestation_count: attestationCount, nonce: history.nonce };
   const failures = history.failures.slice(0, MAX_AUDITED_FAILURES).map(boundedFailure);
   const omitted = history.failures.slice(MAX_AUDITED_FAILURES);
   const kept = { ...judged, event_ids: failures.map((failure) => failure.event_id), failures };

@@ -4,6 +4,7 @@ import { operationalStateLabel, type OperationalState } from '../attestation/ope
 import { ROLES } from '../auth/roles.js';
 import { FLEET_STREAM } from '../verifier/reserved-agent-ids.js';
 import type { NodeRow } from './node-row.js';
+import { visibleText } from './visible-text.js';
 
 /** One entry of a node's timeline, newest first. */
 export interface TimelineEntry {
@@ -42,7 +43,10 @@ export async function readNodeTimeline(knex: Knex, node: NodeRow, viewerTenant: 
     node.liveness === null ? [] : livenessChanges(knex, node),
     adminActions(knex, node, viewerTenant),
   ]);
-  return [...rounds, ...liveness, ...actions].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  // Contexts, reasons and details quote what nodes sent: nothing in them may reorder or hide the text shown.
+  return [...rounds, ...liveness, ...actions]
+    .map((entry) => ({ ...entry, detail: visibleText(entry.detail) }))
+    .sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
 }
 
 /** The node's last rounds, oldest first: state changes, failures, and runs of passes folded. */

@@ -1,0 +1,24 @@
+/**
+ * Characters that change how the text around them reads without showing themselves: controls (but the
+ * line feed), format characters — the bidi embeddings, overrides and isolates (U+202A–U+202E,
+ * U+2066–U+2069), marks, zero-width ones — the line and paragraph separators, and surrogate halves.
+ * A node chooses the text of its evidence (an IMA path, an answer's field): with U+202E in a file's
+ * name, the page showed the path of a failing file as another path.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/gu;
+
+/**
+ * `text` with every invisible character but the line feed written as JSON escapes it, `\uXXXX`
+ * (lower-case hex; one above U+FFFF as its two surrogates). In JSON text, where such characters can
+ * only stand inside strings, the result is JSON of the same value; in plain text the operator sees
+ * that they are there.
+ */
+export function visibleText(text: string): string {
+  return text.replace(INVISIBLE, (character) => (character === '\n' ? character : escapedUnits(character)));
+}
+
+function escapedUnits(character: string): string {
+  let escaped = '';
+  for (let i = 0; i < character.length; i += 1) escaped += `\\u${character.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return escaped;
+}

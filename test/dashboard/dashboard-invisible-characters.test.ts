@@ -1,0 +1,100 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
+import { decideLiveness, INITIAL_LIVENESS } from '../../lib/attestation/liveness-decision.js';
+import { issueApiToken } from '../../lib/auth/api-token.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { visibleText } from '../../lib/dashboard/visible-text.js';
+import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
+import { noAuditRecord } from '../helpers/no-audit-record.js';
+
+const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
+const RLO = '\u202e';
+/** A file a tampered node ran: its name holds U+202E, so it reads as `/usr/bin/rootkit.sh` backwards… */
+const HOSTILE_PATH = `/tmp/${RLO}hs.tikt${'\u200b'}oor`;
+/** …and a node without a TPM that answers with another agent's id holding the isolates and a line separator. */
+const HOSTILE_ID = `\u2066other\u2069\u2028\u{e0001}`;
+/** Every invisible character the page must not carry raw. */
+const INVISIBLE = /[\u202a-\u202e\u2066-\u2069\u200b\u2028\u{e0001}]/u;
+
+/**
+ * Failure contexts and liveness reasons quote what a node sent: the path of a file it ran, a field of
+ * its answer. Shown as they were, a right-to-left override in a file's name made the failing path
+ * read as another one on the node page (and zero-width or line-separator characters hid or moved text).
+ * They are shown as `\uXXXX` escapes: in the context's JSON that is the same value.
+ */
+describe('dashboard: invisible characters a node sent are shown as escapes, not applied', function () {
+  this.timeout(60_000);
+  let opened: OpenedDatabase;
+  let dataDir: string;
+  let verifier: RunningVerifier;
+  let token: string;
+
+  before(async function () {
+    opened = await openTestSchema();
+    dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-dashboard-invisible-'));
+    verifier = await startVerifier({ dataDir, port: 0 }, { database: opened.database, inProcessForTests: true });
+    token = await issueApiToken({ subject: 's', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(dataDir).privateKey);
+    const knex = opened.database.knex;
+    await seedVerifierAgents(knex, 1, 0);
+    await knex('verifier_attestation_history').insert({
+      agent_id: 'agent-000001',
+      tenant: 'default',
+      verifier_id: 'default',
+      owner: 'test',
+      attestation_count: 1,
+      attempted_at: new Date(),
+      outcome: 'fail',
+      operational_state: 9,
+      failures: JSON.stringify([{ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${HOSTILE_PATH}` } }]),
+    });
+    const liveness = new LivenessRepository(knex);
+    await liveness.enrol(
+      { agentId: 'live-1', tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: CERT, proofKey: null },
+      noAuditRecord,
+      seesEveryTenant,
+    );
+    const check = { agentId: 'live-1', mode: 'id-only', proofKey: null, nonce: 'n', now: Date.now() / 1000, maxMisses: 3, intervalSeconds: 2 } as const;
+    const failed = decideLiveness(INITIAL_LIVENESS, check, { kind: 'answer', results: { agent_uuid: HOSTILE_ID, identity_mode: 'id-only' } });
+    expect(failed.lastFailure).to.include(HOSTILE_ID);
+    await storeLivenessState(liveness, 'live-1', failed);
+  });
+
+  after(async function () {
+    await verifier?.close();
+    await opened?.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function page(url: string): Promise<string> {
+    const reply = await verifier.service.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+    expect(reply.statusCode, reply.body).to.equal(200);
+    return reply.body;
+  }
+
+  it("an IMA path's override and zero-width space in the timeline's failure context", async function () {
+    const body = await page('/dashboard/nodes/agent-000001');
+    expect(body).to.not.match(INVISIBLE);
+    expect(body).to.include('File not found in allowlist: /tmp/\\u202ehs.tikt\\u200boor');
+  });
+
+  it("a liveness answer's isolates and line separator in the node's last failure and its timeline", async function () {
+    const body = await page('/dashboard/nodes/live-1');
+    expect(body).to.not.match(INVISIBLE);
+    const shown = 'names another agent (\\u2066other\\u2069\\u2028\\udb40\\udc01)';
+    expect(body.match(new RegExp(shown.replace(/[\\()]/g, '\\$&'), 'g')) ?? [], body).to.have.length(2);
+  });
+
+  it('keeps JSON text JSON of the same value, and line feeds as they are', function () {
+    const value = { path: HOSTILE_PATH, id: HOSTILE_ID, tab: '\t', nul: '\u0000' };
+    const json = JSON.stringify(value, null, 1);
+    expect(visibleText(json)).to.not.match(INVISIBLE);
+    expect(JSON.parse(visibleText(json))).to.deep.equal(value);
+    expect(visibleText('a\nb\u0085c')).to.equal('a\nb\\u0085c');
+  });
+});

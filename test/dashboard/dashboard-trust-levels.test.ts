@@ -60,6 +60,8 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     const html = overviewPage(undefined, all);
     expect(html).to.include('data-count="trust-hardware-tpm">1<').and.include('data-count="trust-unknown">4<').and.include('data-count="liveness-alive">1<');
     expect(html).to.not.include('no table stores');
+    // A TPM level is an attested agent's enroller's word, which no quote checks: said so, as on the node table.
+    expect(html).to.include('<td>hardware-tpm (claimed)</td>').and.include('<td>emulated-tpm (claimed)</td>').and.include('<td>id-secret</td>');
   });
 
   it('lists nodes without a TPM beside the attested ones, with their level and a status that is never PASS', async function () {

@@ -19,8 +19,14 @@ const RLO = '\u202e';
 const HOSTILE_PATH = `/tmp/${RLO}hs.tikt${'\u200b'}oor`;
 /** …and a node without a TPM that answers with another agent's id holding the isolates and a line separator. */
 const HOSTILE_ID = `\u2066other\u2069\u2028\u{e0001}`;
+/**
+ * Default-ignorable characters that are not format characters, each drawn by Chromium with no width
+ * (or as a blank): after `/usr/bin/ssh` a variation selector, the combining grapheme joiner, a
+ * Mongolian free variation selector, a supplementary variation selector and a Hangul filler.
+ */
+const IGNORABLE_PATH = '/usr/bin/ssh\ufe00\u034f\u180b\u{e0100}\u3164';
 /** Every invisible character the page must not carry raw. */
-const INVISIBLE = /[\u202a-\u202e\u2066-\u2069\u200b\u2028\u{e0001}]/u;
+const INVISIBLE = /[\u202a-\u202e\u2066-\u2069\u200b\u2028\u{e0001}\ufe00\u034f\u180b\u{e0100}\u3164]/u;
 
 /**
  * Failure contexts and liveness reasons quote what a node sent: the path of a file it ran, a field of
@@ -51,7 +57,10 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
       attempted_at: new Date(),
       outcome: 'fail',
       operational_state: 9,
-      failures: JSON.stringify([{ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${HOSTILE_PATH}` } }]),
+      failures: JSON.stringify([
+        { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${HOSTILE_PATH}` } },
+        { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${IGNORABLE_PATH}` } },
+      ]),
     });
     const liveness = new LivenessRepository(knex);
     await liveness.enrol(
@@ -83,6 +92,12 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
     expect(body).to.include('File not found in allowlist: /tmp/\\u202ehs.tikt\\u200boor');
   });
 
+  it('default-ignorable characters that are not format characters (variation selectors, fillers) in a failure context', async function () {
+    const body = await page('/dashboard/nodes/agent-000001');
+    expect(body).to.not.match(INVISIBLE);
+    expect(body).to.include('File not found in allowlist: /usr/bin/ssh\\ufe00\\u034f\\u180b\\udb40\\udd00\\u3164');
+  });
+
   it("a liveness answer's isolates and line separator in the node's last failure and its timeline", async function () {
     const body = await page('/dashboard/nodes/live-1');
     expect(body).to.not.match(INVISIBLE);
@@ -91,10 +106,12 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
   });
 
   it('keeps JSON text JSON of the same value, and line feeds as they are', function () {
-    const value = { path: HOSTILE_PATH, id: HOSTILE_ID, tab: '\t', nul: '\u0000' };
+    const value = { path: HOSTILE_PATH, id: HOSTILE_ID, ignorable: IGNORABLE_PATH, tab: '\t', nul: '\u0000', emoji: '\u{1f600}', text: 'Łódź, 東京, Αθήνα' };
     const json = JSON.stringify(value, null, 1);
     expect(visibleText(json)).to.not.match(INVISIBLE);
     expect(JSON.parse(visibleText(json))).to.deep.equal(value);
     expect(visibleText('a\nb\u0085c')).to.equal('a\nb\\u0085c');
+    // Valid pairs and ordinary letters are kept: only lone surrogates are escaped.
+    expect(visibleText('\u{1f600} Łódź 東京 \ud800')).to.equal('\u{1f600} Łódź 東京 \\ud800');
   });
 });

@@ -220,6 +220,9 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
     );
 
     app.get('/dashboard/events', async (request, reply) => {
+      // Before a slot, outside the page limit: a slot is its holder's (StreamSlots), known only once the
+      // credential is checked; the check is one revocation read by key after the signature, as every
+      // admin API request makes unlimited, and a page's queries are what the page limit bounds.
       const principal = await viewer(request, reply);
       if (principal === undefined) return reply;
       const watched = watchedNodes(request.query as Record<string, unknown>);

@@ -22,8 +22,8 @@ export interface TimelineEntry {
 const HISTORY_ROWS_SHOWN = 500;
 /**
  * A round's history row keeps every failure, one per IMA line an agent sends (a quote reply may be
- * 64 MiB): a round shows its first failures, each context cut at `MAX_CONTEXT_CHARS` of JSON, and
- * its first distinct event ids; the database reads the rest and sends only the count.
+ * 64 MiB): a round shows its first failures, each context cut at `MAX_CONTEXT_CHARS` of JSON as shown
+ * (`shownContext`), and its first distinct event ids; the database reads the rest and sends only the count.
  */
 const FAILURES_SHOWN = 20;
 const EVENT_IDS_SHOWN = 20;
@@ -107,13 +107,21 @@ interface ShownFailure {
 /** The round's shown failures as JSON, and how many more it holds; '' for none. */
 function failureDetail(shown: readonly ShownFailure[], count: number): string {
   if (count === 0) return '';
-  const failures = shown.map((failure) => ({
-    event_id: failure.event_id ?? undefined,
-    context:
-      failure.context === null ? undefined : (failure.context_chars ?? 0) <= MAX_CONTEXT_CHARS ? (JSON.parse(failure.context) as unknown) : { truncated: failure.context, chars: failure.context_chars },
-  }));
+  const failures = shown.map((failure) => ({ event_id: failure.event_id ?? undefined, context: shownContext(failure) }));
   const more = count - shown.length;
   return JSON.stringify(failures, null, 1) + (more > 0 ? `\n… and ${more.toLocaleString('en-US')} more failures` : '');
+}
+
+/**
+ * A failure's context: its value when its JSON text is whole and, with invisible characters written as
+ * escapes (`visibleText`: up to 12 characters each, so a context of 4,096 could be shown as 49,152),
+ * within `MAX_CONTEXT_CHARS`; else that escaped text cut there, and the length of the whole.
+ */
+function shownContext(failure: ShownFailure): unknown {
+  if (failure.context === null) return undefined;
+  const visible = visibleText(failure.context);
+  if ((failure.context_chars ?? 0) <= MAX_CONTEXT_CHARS && visible.length <= MAX_CONTEXT_CHARS) return JSON.parse(failure.context) as unknown;
+  return { truncated: visible.slice(0, MAX_CONTEXT_CHARS), chars: failure.context_chars };
 }
 
 /**

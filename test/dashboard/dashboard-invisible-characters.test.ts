@@ -25,6 +25,11 @@ const HOSTILE_ID = `\u2066other\u2069\u2028\u{e0001}`;
  * Mongolian free variation selector, a supplementary variation selector and a Hangul filler.
  */
 const IGNORABLE_PATH = '/usr/bin/ssh\ufe00\u034f\u180b\u{e0100}\u3164';
+/**
+ * A path of 4,000 supplementary variation selectors: under the 4,096 characters a context is cut at,
+ * and twelve times as long once each is shown as its two `\uXXXX` escapes.
+ */
+const PADDED_PATH = `/tmp/${'\u{e0100}'.repeat(4000)}`;
 /** Every invisible character the page must not carry raw. */
 const INVISIBLE = /[\u202a-\u202e\u2066-\u2069\u200b\u2028\u{e0001}\ufe00\u034f\u180b\u{e0100}\u3164]/u;
 
@@ -47,7 +52,8 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
     verifier = await startVerifier({ dataDir, port: 0 }, { database: opened.database, inProcessForTests: true });
     token = await issueApiToken({ subject: 's', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(dataDir).privateKey);
     const knex = opened.database.knex;
-    await seedVerifierAgents(knex, 1, 0);
+    // agent-000001 and agent-000003 are tenant `default`.
+    await seedVerifierAgents(knex, 3, 0);
     await knex('verifier_attestation_history').insert({
       agent_id: 'agent-000001',
       tenant: 'default',
@@ -61,6 +67,17 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
         { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${HOSTILE_PATH}` } },
         { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${IGNORABLE_PATH}` } },
       ]),
+    });
+    await knex('verifier_attestation_history').insert({
+      agent_id: 'agent-000003',
+      tenant: 'default',
+      verifier_id: 'default',
+      owner: 'test',
+      attestation_count: 1,
+      attempted_at: new Date(),
+      outcome: 'fail',
+      operational_state: 9,
+      failures: JSON.stringify(Array.from({ length: 20 }, () => ({ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: PADDED_PATH } }))),
     });
     const liveness = new LivenessRepository(knex);
     await liveness.enrol(
@@ -96,6 +113,14 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
     const body = await page('/dashboard/nodes/agent-000001');
     expect(body).to.not.match(INVISIBLE);
     expect(body).to.include('File not found in allowlist: /usr/bin/ssh\\ufe00\\u034f\\u180b\\udb40\\udd00\\u3164');
+  });
+
+  it('a round whose contexts are all escapes: each is cut at 4,096 characters as shown, and the page stays small', async function () {
+    const body = await page('/dashboard/nodes/agent-000003');
+    expect(body).to.not.match(INVISIBLE);
+    expect(body.length, 'the node page').to.be.below(256 * 1024);
+    // Cut as the contexts over 4,096 characters are: the JSON text of the context, its escapes written as text.
+    expect(body.replaceAll('&quot;', '"')).to.include('"truncated": "{\\"path\\": \\"/tmp/\\\\udb40\\\\udd00');
   });
 
   it("a liveness answer's isolates and line separator in the node's last failure and its timeline", async function () {

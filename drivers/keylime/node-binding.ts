@@ -2,7 +2,7 @@ import { InvalidParameterValue } from '../../interfaces/errors.js';
 import type { Node } from '../../interfaces/node.js';
 import { enrolledNodeOf } from './agent-enrolment.js';
 import { driverInfoWithLocation, type AgentLocation, type DriverInfoWriter } from './agent-locator.js';
-import type { VerifierAgent } from './verifier-status-reply.js';
+import type { VerifierAgent } from '../../lib/verifier/verifier-status-view.js';
 
 /**
  * Why the verifier's enrolment of `agentId` is not this node's, or undefined when it is. An agent is

@@ -1,6 +1,6 @@
 import { KeylimeHttpError } from '../../lib/http/client-errors.js';
 import type { VerifierClient } from '../../lib/verifier/verifier-client.js';
-import { verifierAgentOf, type VerifierAgent } from './verifier-status-reply.js';
+import { verifierAgentOf, type VerifierAgent } from '../../lib/verifier/verifier-status-view.js';
 
 /**
  * `GET /agents/{id}` through the tenant's `VerifierClient`; undefined when the verifier does not know the

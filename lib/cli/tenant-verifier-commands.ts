@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { AttestationFailed, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { readRequiredPrivate } from '../pki/private-file.js';
 import type { EnrolmentPolicies } from '../tenant/enrolment-request.js';
-import { attestationStatus, isOperationalState } from '../attestation/operational-state.js';
-import type { AddAgentOptions, AgentStatus, TenantClient } from '../tenant/tenant-client.js';
+import type { StatusVerdict } from '../attestation/operator-decision.js';
+import type { AddAgentOptions, TenantClient } from '../tenant/tenant-client.js';
 import type { CliContext } from './cli-context.js';
-import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { EXIT_INVALID, EXIT_PENDING, EXIT_VALID } from './exit-codes.js';
 import { messageOf } from '../verifier/error-message.js';
 import { agentId, integerBetween } from './option-parsers.js';
 import { registerPolicyStoreCommands } from './tenant-policy-commands.js';
@@ -36,7 +36,8 @@ interface AddOptions extends ConnectionOptions {
  * The tenant's verifier-facing commands (Keylime `keylime_tenant -c add|status|list|delete|update|
  * reactivate|…`, spec §8), added under `ironlime tenant`: enrol an agent after its identity check,
  * read its status, take it off, and manage the verifier's runtime-policy and measured-boot stores.
- * `status` exits 1 when the agent failed (`agentFailed`); `add` exits 1 when the identity check fails.
+ * `status` exits 0 only for a fresh PASS (`judgeVerifierStatus`), 1 when the agent failed, 3 while not proven;
+ * `add` exits 1 when the identity check fails.
  */
 export function registerTenantVerifierCommands(tenant: Command, context: CliContext): void {
   const enrolment = (command: Command): Command =>
@@ -67,13 +68,13 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
     (options: AddOptions) => withTenant(options, async (client) => enrol(client, options, 'update', context)),
   );
 
-  connection(tenant.command('status').description("print the verifier's status of an agent (exit 1: it failed: FAIL or TIMEOUT, or state 7, 9 or 10)"))
+  connection(tenant.command('status').description("print the verifier's status of an agent and the verdict on it (exit 0: a fresh PASS; 1: it failed; 3: not proven yet: pending, retrying, stale)"))
     .requiredOption('--uuid <id>', 'agent id', agentId)
     .action((options: ConnectionOptions & { uuid: string }) =>
       withTenant(options, async (client) => {
-        const status = await client.getStatus(options.uuid);
-        printJson(status);
-        context.setExitCode(agentFailed(status) ? EXIT_INVALID : EXIT_VALID);
+        const { status, verdict } = await client.judgeStatus(options.uuid);
+        printJson({ ...status, ...verdictJson(verdict) });
+        context.setExitCode(exitCodeOf(verdict));
       }),
     );
 
@@ -125,18 +126,16 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
   registerPolicyStoreCommands(tenant, context);
 }
 
-/**
- * True for an agent the verifier failed, as the keylime driver reads it (`judgeVerifierStatus`): status
- * FAIL or TIMEOUT (a push agent that stopped sending), or a failed state — Failed (7), Invalid Quote
- * (9), Tenant Quote Failed (10) — which Keylime before API 2.5 reports without any attestation_status.
- */
-function agentFailed(status: AgentStatus): boolean {
-  if (status.attestation_status === 'FAIL' || status.attestation_status === 'TIMEOUT') return true;
-  const state = status.operational_state;
-  // Without a state (a push-mode verifier) attestation_status is the only verdict: none, or one not
-  // known here, is not a pass.
-  if (state === undefined || state === null) return status.attestation_status !== 'PASS' && status.attestation_status !== 'PENDING';
-  return isOperationalState(state) && attestationStatus({ operationalState: state }) === 'FAIL';
+/** The exit code of a verdict: only a proven PASS is 0. */
+function exitCodeOf(verdict: StatusVerdict): number {
+  return verdict.kind === 'pass' ? EXIT_VALID : verdict.kind === 'fail' ? EXIT_INVALID : EXIT_PENDING;
+}
+
+/** The verdict as `status` prints it beside the verifier's fields. */
+function verdictJson(verdict: StatusVerdict): Record<string, unknown> {
+  if (verdict.kind === 'pass') return { verdict: 'pass' };
+  if (verdict.kind === 'pending') return { verdict: 'pending', why: verdict.why };
+  return { verdict: 'fail', reasons: verdict.reasons };
 }
 
 async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'update', context: CliContext): Promise<void> {

@@ -1,6 +1,9 @@
 import { AttestationFailed, IronlimeError } from '../../interfaces/errors.js';
 import { OPERATIONAL_STATE_LABELS, type OperationalState } from '../attestation/operational-state.js';
-import { KeylimeHttpError } from '../http/client-errors.js';
+import { judgeVerifierStatus, type StatusVerdict } from '../attestation/operator-decision.js';
+import { BadRemoteReplyError, KeylimeHttpError } from '../http/client-errors.js';
+import { validateDto } from '../http/dto-validation.js';
+import { RequestValidationError } from '../http/http-errors.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
@@ -13,7 +16,8 @@ import { openRegistrarAdmin } from './registrar-agents.js';
 import { negotiateAgentApiVersion, openTenantAgentClient, sendU, verifyAgentBootstrapKey } from './tenant-agent-calls.js';
 import { checkReplacementPolicyNames } from './update-policy-names.js';
 import { VerifierClient, type VerifierHistoryEntry } from '../verifier/verifier-client.js';
-import type { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
+import { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
+import { verifierAgentOf } from '../verifier/verifier-status-view.js';
 
 export interface TenantClientOptions {
   /** The registrar's TLS (admin) URL, e.g. `https://127.0.0.1:8891`. */
@@ -61,6 +65,12 @@ export const NO_OPERATIONAL_STATE_LABEL = 'none (push mode: see attestation_stat
 
 export type AgentStatus = VerifierAgentStatus & { readonly operational_state_label: string };
 
+/** `judgeStatus`'s answer: the status as `getStatus` gives it, and the verdict on it, from one reply. */
+export interface JudgedAgentStatus {
+  readonly status: AgentStatus;
+  readonly verdict: StatusVerdict;
+}
+
 export type { WaitOptions };
 
 /**
@@ -72,7 +82,7 @@ export type { WaitOptions };
  *   certificate, identity quote against the registered AK, PCR 16 binding of the NK), optionally sends
  *   U (and a payload) to the agent, then enrols it with the verifier with its runtime, measured-boot
  *   and PCR policies (`EnrolmentPolicies`). Throws `AttestationFailed` when the identity check fails.
- * - `getStatus(id)`, `listAgents()`, `history(id)`.
+ * - `getStatus(id)`, `judgeStatus(id)` (with the driver's verdict: pass, pending or fail), `listAgents()`, `history(id)`.
  * - `deleteAgent(id)`: DELETE, then waits for the verifier's TERMINATED handshake to end in 404.
  * - `updateAgent(id, options)`: check and build the new enrolment, then delete, then add (as Keylime's `update`).
  * - `stopAgent(id)`, `reactivateAgent(id)`.
@@ -177,10 +187,29 @@ export class TenantClient {
    * when the verifier gave no state (a push-mode Keylime verifier).
    */
   async getStatus(agentId: string): Promise<AgentStatus> {
-    const status = await this.verifier.status(agentId);
-    const state = status.operational_state;
-    const label = state === undefined || state === null ? NO_OPERATIONAL_STATE_LABEL : OPERATIONAL_STATE_LABELS[state as OperationalState];
-    return { ...status, operational_state_label: label };
+    return withStateLabel(await this.verifier.status(agentId));
+  }
+
+  /**
+   * `getStatus` with the keylime driver's verdict on the same reply (`judgeVerifierStatus`, its age
+   * taken on this host's clock and on the verifier's `Date`): `pass` only for a PASS after at least one
+   * success, fresh; `fail` for FAIL, TIMEOUT, states 7-10; `pending` for anything else — not yet
+   * quoted, retrying a silent agent, a stale PASS, an `attestation_status` not known here.
+   * @throws BadRemoteReplyError for a wrongly typed field, or a reply about another agent
+   */
+  async judgeStatus(agentId: string): Promise<JudgedAgentStatus> {
+    const { results, verifierTime } = await this.verifier.rawStatusAt(agentId);
+    const view = verifierAgentOf(agentId, results);
+    let status: VerifierAgentStatus;
+    try {
+      status = validateDto(VerifierAgentStatus, results, 'results');
+    } catch (error) {
+      if (error instanceof RequestValidationError) {
+        throw new BadRemoteReplyError(`verifier status of agent ${agentId}`, error.message, { cause: error });
+      }
+      throw error;
+    }
+    return { status: withStateLabel(status), verdict: judgeVerifierStatus(view, { now: Date.now() / 1000, verifierNow: verifierTime }) };
   }
 
   /** Ids of the verifier's agents (of `verifierId` when given). */
@@ -308,6 +337,13 @@ export class TenantClient {
     this.verifier.close();
     this.registrar.close();
   }
+}
+
+/** A status with its state's label (`NO_OPERATIONAL_STATE_LABEL` without a state). */
+function withStateLabel(status: VerifierAgentStatus): AgentStatus {
+  const state = status.operational_state;
+  const label = state === undefined || state === null ? NO_OPERATIONAL_STATE_LABEL : OPERATIONAL_STATE_LABELS[state as OperationalState];
+  return { ...status, operational_state_label: label };
 }
 
 /** `updateAgent` deleted the old enrolment and then failed: the agent is not enrolled with the verifier now. */

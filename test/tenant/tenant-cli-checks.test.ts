@@ -42,41 +42,68 @@ describe('ironlime tenant: status exit code and numeric options', function () {
 
   beforeEach(function () {
     requests = [];
-    agent = { operational_state: 3, attestation_count: 3, attestation_status: 'PASS' };
+    agent = { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: Math.floor(Date.now() / 1000) };
   });
 
   const tenant = (...args: string[]) => runCli(['tenant', ...args, '--uuid', 'a1', '--verifier', url, '--data-dir', dir]);
 
-  it('status exits 1 for every failed agent the driver refuses, 0 while it passes or is pending', async function () {
-    const cases: [Record<string, unknown>, number][] = [
-      [{ operational_state: 3, attestation_count: 3, attestation_status: 'PASS' }, 0],
-      [{ operational_state: 4, attestation_count: 3 }, 0],
-      [{ operational_state: 7, attestation_count: 3 }, 1],
-      [{ operational_state: 9, attestation_count: 3, last_event_id: 'ima.validation.ima-ng.not_in_allowlist' }, 1],
-      [{ operational_state: 10, attestation_count: 3 }, 1],
-      [{ operational_state: 3, attestation_count: 3, attestation_status: 'TIMEOUT' }, 1],
-      [{ operational_state: 3, attestation_count: 3, attestation_status: 'FAIL' }, 1],
+  /** Unix seconds now, as the verifier would stamp a success just made. */
+  const now = (): number => Math.floor(Date.now() / 1000);
+
+  it('status exits 0 only for a fresh PASS after a success, 1 for every failed agent the driver refuses, 3 for anything not proven', async function () {
+    const cases: [string, Record<string, unknown>, number][] = [
+      ['fresh PASS', { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() }, 0],
+      ['Keylime before 2.5 (no attestation_status)', { operational_state: 3, attestation_count: 3, last_successful_attestation: now() }, 0],
+      ['failed', { operational_state: 7, attestation_count: 3 }, 1],
+      ['invalid quote', { operational_state: 9, attestation_count: 3, last_event_id: 'ima.validation.ima-ng.not_in_allowlist' }, 1],
+      ['stopped', { operational_state: 10, attestation_count: 3 }, 1],
+      ['terminated', { operational_state: 8, attestation_count: 3 }, 1],
+      ['TIMEOUT', { operational_state: 3, attestation_count: 3, attestation_status: 'TIMEOUT', last_successful_attestation: now() }, 1],
+      ['FAIL', { operational_state: 3, attestation_count: 3, attestation_status: 'FAIL', last_successful_attestation: now() }, 1],
+      ['PASS of a day ago (stale)', { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() - 86_400 }, 3],
+      ['PASS without last_successful_attestation', { operational_state: 3, attestation_count: 3, attestation_status: 'PASS' }, 3],
+      ['PASS dated in the future', { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() + 3600 }, 3],
+      ['retrying a silent agent', { operational_state: 4, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() }, 3],
+      ['never quoted', { operational_state: 3, attestation_count: 0, attestation_status: 'PASS', last_successful_attestation: now() }, 3],
+      ['unknown attestation_status', { operational_state: 3, attestation_count: 3, attestation_status: 'ERROR', last_successful_attestation: now() }, 3],
+      ['start', { operational_state: 1, attestation_count: 0, attestation_status: 'PENDING' }, 3],
+      ['ironlime says not trusted', { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now(), trusted: false, freshness_bound: 70 }, 3],
     ];
-    for (const [results, code] of cases) {
+    for (const [what, results, code] of cases) {
       agent = results;
-      expect((await tenant('status')).code, JSON.stringify(results)).to.equal(code);
+      const run = await tenant('status');
+      expect([run.code, run.stderr], what).to.deep.equal([code, '']);
+      expect(JSON.parse(run.stdout).verdict, what).to.equal(code === 0 ? 'pass' : code === 1 ? 'fail' : 'pending');
     }
   });
 
-  it('status of a push-mode verifier reply without operational_state: its attestation_status decides, and none is a failure (exit 1), not a crash', async function () {
+  it('status of a push-mode verifier reply without operational_state: its attestation_status decides, and none is not a pass (exit 3), not a crash', async function () {
     const cases: [Record<string, unknown>, number][] = [
-      [{ attestation_count: 3, attestation_status: 'PASS' }, 0],
-      [{ operational_state: null, attestation_count: 0, attestation_status: 'PENDING' }, 0],
+      [{ attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() }, 0],
+      [{ operational_state: null, attestation_count: 0, attestation_status: 'PENDING' }, 3],
       [{ operational_state: null, attestation_count: 3, attestation_status: 'FAIL' }, 1],
       [{ attestation_count: 3, attestation_status: 'TIMEOUT' }, 1],
-      [{ attestation_count: 3 }, 1],
-      [{ operational_state: null, attestation_status: 'SOMETHING_NEW' }, 1],
+      [{ attestation_count: 3 }, 3],
+      [{ operational_state: null, attestation_status: 'SOMETHING_NEW' }, 3],
     ];
     for (const [results, code] of cases) {
       agent = results;
       const run = await tenant('status');
       expect([run.code, run.stderr], JSON.stringify(results)).to.deep.equal([code, '']);
       expect(JSON.parse(run.stdout).operational_state_label, JSON.stringify(results)).to.equal('none (push mode: see attestation_status)');
+    }
+  });
+
+  it('status refuses a wrongly typed field or another agent\'s reply as a bad reply (exit 2), never as a verdict', async function () {
+    for (const results of [
+      { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now(), trusted: 'true' },
+      { operational_state: 3, attestation_count: '3', attestation_status: 'PASS', last_successful_attestation: now() },
+      { agent_id: 'other', operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() },
+    ]) {
+      agent = results;
+      const run = await tenant('status');
+      expect([run.code, run.stdout], JSON.stringify(results)).to.deep.equal([2, '']);
+      expect(run.stderr, JSON.stringify(results)).to.match(/^ironlime: verifier status of agent a1: bad reply: .*not trusted\n$/);
     }
   });
 

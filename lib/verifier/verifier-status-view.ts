@@ -1,10 +1,10 @@
 import { IsOptional, ValidateBy } from 'class-validator';
-import { BadRemoteReplyError } from '../../lib/http/client-errors.js';
-import type { VerifierAgentView } from '../../lib/attestation/operator-decision.js';
-import { validateDto } from '../../lib/http/dto-validation.js';
-import { RequestValidationError } from '../../lib/http/http-errors.js';
+import { BadRemoteReplyError } from '../http/client-errors.js';
+import type { VerifierAgentView } from '../attestation/operator-decision.js';
+import { validateDto } from '../http/dto-validation.js';
+import { RequestValidationError } from '../http/http-errors.js';
 
-/** The verifier's record of an agent, as far as the driver reads it. */
+/** The verifier's record of an agent, as far as the keylime driver and `ironlime tenant status` read it (`judgeVerifierStatus`). */
 export interface VerifierAgent extends VerifierAgentView {
   /** The enrolment's `metadata` JSON text (`meta_data`), where the driver keeps its policy fingerprint. */
   readonly metaData: string;
@@ -44,7 +44,7 @@ function periodSeconds(value: unknown): number | undefined {
 }
 
 /**
- * `GET /v2.x/agents/{id}` results (spec §4.2) as the driver reads them from any verifier: ours, or a
+ * `GET /v2.x/agents/{id}` results (spec §4.2) as the keylime driver and the tenant's `status` read them from any verifier: ours, or a
  * Keylime release. Every field is optional, because releases differ in what they return (a push agent
  * has no `operational_state`, `attestation_status` and `attestation_period` came with API 2.5,
  * `trusted` and `freshness_bound` are ironlime's); null counts as absent. A field that is present
@@ -104,7 +104,7 @@ class VerifierStatusReply {
 }
 
 /**
- * The verifier's status reply of `agentId` as the driver's view: validated with `VerifierStatusReply`,
+ * The verifier's status reply of `agentId` as the view `judgeVerifierStatus` reads: validated with `VerifierStatusReply`,
  * absent fields given neutral values (no state, no successes, no metadata). Unknown fields are dropped.
  *
  * @throws BadRemoteReplyError when the reply is not an object, a field has the wrong type, or its

@@ -1,4 +1,4 @@
-import { IsArray, IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsArray, IsIn, IsInt, IsOptional, IsString, Max, Min, ValidateBy } from 'class-validator';
 
 /**
  * Shapes of the verifier's `results` as its client (`VerifierClient`) checks them (spec §4.2). Extra fields a newer
@@ -86,10 +86,26 @@ export class VerifierAgentStatus {
   attestation_period?: string;
 }
 
-/** `GET /agents`: Keylime's verifier may nest ids in one-element lists; both forms are accepted. */
+/** An id as Keylime's verifier lists it: a string, or a one-element list holding one (a SQLAlchemy row). */
+function isListedAgentId(value: unknown): boolean {
+  return typeof value === 'string' || (Array.isArray(value) && value.length === 1 && typeof value[0] === 'string');
+}
+
+/**
+ * `GET /agents`: Keylime's verifier may nest ids in one-element lists; both forms are accepted. Any
+ * other entry (null, an empty list, an object) is refused: it was printed as "null", "undefined" or
+ * "[object Object]", an agent id that does not exist.
+ */
 export class VerifierAgentList {
   @IsArray()
-  uuids!: (string | string[])[];
+  @ValidateBy({
+    name: 'agentIds',
+    validator: {
+      validate: (value: unknown) => Array.isArray(value) && value.every(isListedAgentId),
+      defaultMessage: () => 'must list agent ids: strings, or one-element lists of a string',
+    },
+  })
+  uuids!: (string | [string])[];
 }
 
 export class RuntimePolicyNames {

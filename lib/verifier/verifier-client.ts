@@ -150,7 +150,7 @@ export class VerifierClient {
   async list(verifierId?: string): Promise<string[]> {
     const query = verifierId === undefined ? {} : { query: { verifier: verifierId } };
     const reply = await this.#versions.call((p) => this.#http.get(`${p}/agents`, { ...query, results: VerifierAgentList }));
-    return reply.results.uuids.map((id) => (Array.isArray(id) ? String(id[0]) : String(id)));
+    return reply.results.uuids.map((id) => (Array.isArray(id) ? id[0] : id));
   }
 
   /** `GET /agents?bulk`: every agent's status by id (not validated per agent). */

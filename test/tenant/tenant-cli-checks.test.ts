@@ -19,6 +19,8 @@ describe('ironlime tenant: status exit code and numeric options', function () {
   let requests: string[];
   /** The verifier's `results` for `GET /v2.1/agents/a1`. */
   let agent: Record<string, unknown>;
+  /** The verifier's `results` for `GET /v2.1/agents`. */
+  let listed: Record<string, unknown>;
 
   before(async function () {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-tenant-cli-'));
@@ -27,7 +29,8 @@ describe('ironlime tenant: status exit code and numeric options', function () {
       const key = `${request.method} ${(request.url ?? '').split('?')[0]}`;
       requests.push(`${request.method} ${request.url}`);
       request.resume();
-      const [status, results] = key === 'GET /v2.1/agents/a1' ? [200, agent] : key === 'GET /v2.1/agents/a1/history' ? [200, { history: [] }] : [404, {}];
+      const routes: Record<string, unknown> = { 'GET /v2.1/agents/a1': agent, 'GET /v2.1/agents/a1/history': { history: [] }, 'GET /v2.1/agents': listed };
+      const [status, results] = key in routes ? [200, routes[key]] : [404, {}];
       response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: status, status: 'x', results }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -42,6 +45,7 @@ describe('ironlime tenant: status exit code and numeric options', function () {
 
   beforeEach(function () {
     requests = [];
+    listed = { uuids: [] };
     agent = { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: Math.floor(Date.now() / 1000) };
   });
 
@@ -104,6 +108,19 @@ describe('ironlime tenant: status exit code and numeric options', function () {
       const run = await tenant('status');
       expect([run.code, run.stdout], JSON.stringify(results)).to.deep.equal([2, '']);
       expect(run.stderr, JSON.stringify(results)).to.match(/^ironlime: verifier status of agent a1: bad reply: .*not trusted\n$/);
+    }
+  });
+
+  it('list prints ids given as strings or as Keylime\'s one-element rows, and refuses any other entry (exit 2) instead of printing "null" or "undefined"', async function () {
+    const list = () => runCli(['tenant', 'list', '--verifier', url, '--data-dir', dir]);
+    listed = { uuids: ['a1', ['a2']] };
+    const good = await list();
+    expect([good.code, JSON.parse(good.stdout)]).to.deep.equal([0, { uuids: ['a1', 'a2'] }]);
+    for (const uuids of [[null], [[]], [{}], [['a1', 'a2']], [[1]], [7]]) {
+      listed = { uuids };
+      const run = await list();
+      expect([run.code, run.stdout], JSON.stringify(uuids)).to.deep.equal([2, '']);
+      expect(run.stderr, JSON.stringify(uuids)).to.contain('bad reply: results.uuids: must list agent ids');
     }
   });
 

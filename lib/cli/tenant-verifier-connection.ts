@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { FileTooLarge, readBoundedFile } from '../config/read-bounded-file.js';
 import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-certificate-check.js';
 import { DEFAULT_REGISTRAR_TLS_URL } from '../tenant/registrar-agents.js';
 import { TenantClient } from '../tenant/tenant-client.js';
@@ -54,21 +54,20 @@ export async function withTenant(options: ConnectionOptions, use: (client: Tenan
   }
 }
 
-/** A file's text; an unreadable file is `InvalidParameterValue` naming the option. */
+/** A file's text; an unreadable file is `InvalidParameterValue` naming the option (`readBytes`). */
 export async function readText(file: string, option: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new InvalidParameterValue(option, `cannot read ${file}`, { cause });
-  }
+  return Buffer.from(await readBytes(file, option)).toString('utf8');
 }
 
-/** A file's bytes; an unreadable file is `InvalidParameterValue` naming the option. */
+/**
+ * A file's bytes, at most Keylime's 100 MiB upload limit (`readBoundedFile`: `/dev/zero` is refused
+ * past it, not read to 2 GiB); a larger or unreadable file is `InvalidParameterValue` naming the option.
+ */
 export async function readBytes(file: string, option: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readFile(file));
+    return new Uint8Array(await readBoundedFile(file));
   } catch (cause) {
-    throw new InvalidParameterValue(option, `cannot read ${file}`, { cause });
+    throw new InvalidParameterValue(option, cause instanceof FileTooLarge ? cause.message : `cannot read ${file}`, { cause });
   }
 }
 

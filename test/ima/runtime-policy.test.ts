@@ -239,6 +239,8 @@ describe('runtime policies', () => {
     it('refuses a line without a path or with a non-hex digest, naming the line', () => {
       expectPolicyError(() => parseFlatAllowlist(`${'a'.repeat(40)}  /a\nlonely\n`), 'allowlist line 2', /expected "<lowercase hex digest> <path>"/);
       expectPolicyError(() => parseFlatAllowlist(`xyz /a\n`), 'allowlist line 1', /got "xyz \/a"/);
+      // A line of a megabyte (or of NULs and escapes) is quoted escaped and cut, not echoed whole.
+      expectPolicyError(() => parseFlatAllowlist(`\u001b[2J${'\0'.repeat(1 << 20)}\n`), 'allowlist line 1', /^[^\u0000\u001b]{0,700}$/);
     });
 
     it('adds a legacy exclude list (comments and blank lines skipped) and refuses a bad rule by line', () => {

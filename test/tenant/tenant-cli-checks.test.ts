@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -171,6 +171,19 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     const run = await tenant('add', '--payload', missing);
     expect(run.code).to.equal(2);
     expect(run.stderr).to.equal(`ironlime: --payload: cannot read ${missing}\n`);
+    expect(requests).to.deep.equal([]);
+  });
+
+  it('add and allowlist add refuse a policy file over 100 MiB by its size, before reading it or any request', async function () {
+    const huge = path.join(dir, 'huge-policy.json');
+    // Sparse: no disk is written, and a read of it would still build a 101 MiB buffer.
+    writeFileSync(huge, '');
+    truncateSync(huge, 101 * 1024 * 1024);
+    const message = `${huge} is larger than ${100 * 1024 * 1024} bytes`;
+    const add = await tenant('add', '--runtime-policy', huge);
+    expect([add.code, add.stderr]).to.deep.equal([2, `ironlime: --runtime-policy: ${message}\n`]);
+    const store = await runCli(['tenant', 'allowlist', 'add', '--name', 'p', '--file', huge, '--verifier', url, '--data-dir', dir]);
+    expect([store.code, store.stderr]).to.deep.equal([2, `ironlime: --file: ${message}\n`]);
     expect(requests).to.deep.equal([]);
   });
 

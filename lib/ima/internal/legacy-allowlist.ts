@@ -17,6 +17,18 @@ export interface FlatAllowlist {
 
 const KEYRING_PREFIX = '%keyring:';
 
+/** Longest part of a refused line an error quotes. */
+const EXCERPT_CHARS = 80;
+
+/**
+ * A refused line as an error quotes it: JSON-escaped (NULs and terminal escapes shown, not written)
+ * and cut at `EXCERPT_CHARS` — a 99 MiB file of one line was echoed whole into the tenant's message,
+ * and the text may come unauthenticated (`POST /verify/evidence`) into a reply.
+ */
+function lineExcerpt(line: string): string {
+  return JSON.stringify(line.length > EXCERPT_CHARS ? `${line.slice(0, EXCERPT_CHARS)}…` : line);
+}
+
 /**
  * Parses a flat allowlist.
  *
@@ -35,7 +47,7 @@ export function parseFlatAllowlist(text: string): FlatAllowlist {
     const match = /^(\S+)\s+(.+)$/.exec(line);
     const digest = match === null ? undefined : normalisePolicyDigest(match[1] ?? '');
     if (match === null || digest === undefined) {
-      throw new RuntimePolicyError(`allowlist line ${index + 1}`, `expected "<lowercase hex digest> <path>", got "${line}"`);
+      throw new RuntimePolicyError(`allowlist line ${index + 1}`, `expected "<lowercase hex digest> <path>", got ${lineExcerpt(line)}`);
     }
     const path = (match[2] ?? '').replaceAll(' ', '_');
     const entry = `${digest} ${path}`;

@@ -79,9 +79,9 @@ export type { WaitOptions };
  * holds kept-alive mTLS connections to the registrar and the verifier; `close()` ends them.
  *
  * - `addAgent(id, options)`: reads the agent from the registrar, runs `checkAgentIdentity` (EK
- *   certificate, identity quote against the registered AK, PCR 16 binding of the NK), optionally sends
- *   U (and a payload) to the agent, then enrols it with the verifier with its runtime, measured-boot
- *   and PCR policies (`EnrolmentPolicies`). Throws `AttestationFailed` when the identity check fails.
+ *   certificate, identity quote against the registered AK, PCR 16 binding of the NK), enrols it with
+ *   the verifier with its runtime, measured-boot and PCR policies (`EnrolmentPolicies`), then
+ *   optionally sends U (and a payload) to the agent. Throws `AttestationFailed` when the identity check fails.
  * - `getStatus(id)`, `judgeStatus(id)` (with the driver's verdict: pass, pending or fail), `listAgents()`, `history(id)`.
  * - `deleteAgent(id)`: DELETE, then waits for the verifier's TERMINATED handshake to end in 404.
  * - `updateAgent(id, options)`: check and build the new enrolment, then delete, then add (as Keylime's `update`).
@@ -114,8 +114,9 @@ export class TenantClient {
 
   /**
    * `addAgent`'s checks and request (policies, identity check, agent API version, enrolment body),
-   * then `beforeSend` (`updateAgent`'s removal of the old enrolment), then U to the agent and the
-   * enrolment: whatever is refused is refused before `beforeSend` has run.
+   * then `beforeSend` (`updateAgent`'s removal of the old enrolment), then the enrolment and U to the
+   * agent: whatever is refused is refused before `beforeSend` has run, and a refused enrolment before U.
+   * @throws EnrolledWithoutBootstrapKey when the verifier took the enrolment but U did not reach the agent
    */
   async #enrol(agentId: string, options: AddAgentOptions, beforeSend: (policies: CheckedEnrolmentPolicies) => Promise<void>): Promise<AddAgentResult> {
     const policies = checkEnrolmentPolicies(options);
@@ -151,10 +152,17 @@ export class TenantClient {
         policies,
       );
       await beforeSend(policies);
-      if (keys !== undefined) {
-        await sendU(this.options, agentUrl.origin, verdict, apiVersion, keys, options.payload);
-      }
+      // The verifier first, then U (Keylime's tenant: do_cv before do_quote sends U): an enrolment the
+      // verifier refuses (409: the agent is enrolled already) must never reach the agent, whose U has to
+      // keep pairing with the V its verifier holds.
       await this.verifier.addAgent(agentId, body);
+      if (keys !== undefined) {
+        try {
+          await sendU(this.options, agentUrl.origin, verdict, apiVersion, keys, options.payload);
+        } catch (error) {
+          throw new EnrolledWithoutBootstrapKey(agentId, error);
+        }
+      }
       return { agentId, identity: verdict, bootstrapKey: keys?.k, apiVersion };
     } finally {
       agent.close();
@@ -253,7 +261,8 @@ export class TenantClient {
    * `init_add` before `do_cvdelete`: a bad policy or a failed identity check leaves the agent monitored,
    * and so does a policy name the verifier would refuse once the old enrolment is gone
    * (`checkReplacementPolicyNames`). A failure once the verifier accepted the delete (the wait for it,
-   * the agent unreachable for U, the add refused) is `UpdateLeftAgentUnenrolled`: the agent is then attested by no one until it is added again.
+   * the add refused) is `UpdateLeftAgentUnenrolled`: the agent is then attested by no one until it is added again.
+   * U failing after the new enrolment was taken is `EnrolledWithoutBootstrapKey`.
    */
   async updateAgent(agentId: string, options: AddAgentOptions = {}, wait: WaitOptions = {}): Promise<AddAgentResult> {
     let deleted = false;
@@ -266,7 +275,8 @@ export class TenantClient {
         await this.#untilGone(agentId, wait);
       });
     } catch (error) {
-      if (!deleted) throw error;
+      // Enrolled again, only without U: not a removal to report.
+      if (!deleted || error instanceof EnrolledWithoutBootstrapKey) throw error;
       throw new UpdateLeftAgentUnenrolled(agentId, error);
     }
   }
@@ -344,6 +354,20 @@ function withStateLabel(status: VerifierAgentStatus): AgentStatus {
   const state = status.operational_state;
   const label = state === undefined || state === null ? NO_OPERATIONAL_STATE_LABEL : OPERATIONAL_STATE_LABELS[state as OperationalState];
   return { ...status, operational_state_label: label };
+}
+
+/**
+ * The verifier took the enrolment but U (and the payload) did not reach the agent: the agent is
+ * attested, yet never derives this enrolment's K. `update` with the key options sends them again.
+ */
+export class EnrolledWithoutBootstrapKey extends IronlimeError {
+  constructor(agentId: string, cause: unknown) {
+    super(
+      cause instanceof IronlimeError ? cause.code : 'ERR_ATTESTATION_SERVICE_UNAVAILABLE',
+      `agent ${agentId} is enrolled with the verifier, but its bootstrap key (U) was not delivered, so it will not derive K (run update to send it again): ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  }
 }
 
 /** `updateAgent` deleted the old enrolment and then failed: the agent is not enrolled with the verifier now. */

@@ -10,7 +10,8 @@ import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
 import { ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import type { KeylimeService } from '../../lib/http/keylime-service.js';
 import type { RegistrarClient } from '../../lib/registrar/registrar-client.js';
-import { TenantClient } from '../../lib/tenant/tenant-client.js';
+import { EnrolledWithoutBootstrapKey, TenantClient } from '../../lib/tenant/tenant-client.js';
+import type { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import { tlsFixture } from '../http/tls-fixture.js';
@@ -90,7 +91,7 @@ describe('tenant: an agent that drips its ukey reply', function () {
     // Without a whole-exchange deadline the send never ends: fail at this bound, not at 30 s.
     this.timeout(TIMEOUT_MS * 4);
     const tenant = new TenantClient({
-      // Neither is reached: the registrar is the fake below, and the failure comes before the verifier.
+      // Neither is reached: the registrar and the verifier are the fakes below.
       registrarUrl: 'https://127.0.0.1:9',
       verifierUrl: 'https://127.0.0.1:9',
       tls: { ca: tls.ca.certPem, cert: tls.client.certPem, key: tls.client.keyPem },
@@ -99,8 +100,13 @@ describe('tenant: an agent that drips its ukey reply', function () {
     });
     tenant.registrar.close();
     (tenant as { registrar: RegistrarClient }).registrar = { show: async () => registered, close: () => undefined } as unknown as RegistrarClient;
+    tenant.verifier.close();
+    // A verifier that takes the enrolment: U goes to the agent after it.
+    (tenant as { verifier: VerifierClient }).verifier = { addAgent: async () => undefined, close: () => undefined } as unknown as VerifierClient;
     try {
-      const error = await tenant.addAgent(AGENT_ID, { deliverKeys: true }).then(() => undefined, (caught: unknown) => caught);
+      const enrolled = await tenant.addAgent(AGENT_ID, { deliverKeys: true }).then(() => undefined, (caught: unknown) => caught);
+      expect(enrolled).to.be.instanceOf(EnrolledWithoutBootstrapKey);
+      const error = (enrolled as Error).cause;
       expect(error).to.be.instanceOf(ServiceUnreachableError);
       expect(error).to.deep.include({ reason: 'timeout' });
       expect((error as ServiceUnreachableError).url).to.match(/\/v2\.\d+\/keys\/ukey$/);

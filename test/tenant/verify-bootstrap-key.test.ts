@@ -1,8 +1,12 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { BootstrapKeys } from '../../lib/agent/bootstrap-keys.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
-import type { TenantClient } from '../../lib/tenant/tenant-client.js';
+import { AgentKeyError } from '../../lib/agent/agent-errors.js';
+import { KeylimeHttpError } from '../../lib/http/client-errors.js';
+import { EnrolledWithoutBootstrapKey, type TenantClient } from '../../lib/tenant/tenant-client.js';
 import { runCli } from '../helpers/cli-runner.js';
 import { createDeployment, type Deployment } from '../verifier/helpers/verifier-fixture.js';
 
@@ -17,6 +21,7 @@ describe('tenant --verify: the bootstrap key check', function () {
   let agent: RunningAgent;
   let tenant: TenantClient;
   let connection: string[];
+  let payloadFile: string;
 
   before(async function () {
     deployment = await createDeployment();
@@ -24,6 +29,8 @@ describe('tenant --verify: the bootstrap key check', function () {
     const verifier = await deployment.startVerifier({ quoteInterval: 3 });
     agent = await deployment.startAgent('verify-agent');
     tenant = deployment.tenant(verifier.url);
+    payloadFile = path.join(deployment.root, 'payload.bin');
+    writeFileSync(payloadFile, 'a payload the running agent must not be sent');
     connection = ['--verifier', verifier.url, '--registrar', deployment.registrar.tlsUrl, '--data-dir', deployment.servicesDir, '--ek-ca-dir', agent.ekCaDir as string];
   });
 
@@ -70,6 +77,46 @@ describe('tenant --verify: the bootstrap key check', function () {
       Object.defineProperty(BootstrapKeys.prototype, 'hmacOf', hmacOf);
     }
     expect(failures).to.equal(1);
+  });
+
+  it('a second `add --deliver-keys` the verifier refuses (409) sends the running agent no U: its key stays the enrolled one', async function () {
+    const first = await tenant.addAgent(agent.uuid, { deliverKeys: true });
+    expect(await tenant.verifyBootstrapKey(agent.uuid, first.bootstrapKey as Buffer)).to.equal(true);
+    const addU = Object.getOwnPropertyDescriptor(BootstrapKeys.prototype, 'addU') as PropertyDescriptor;
+    let usReceived = 0;
+    BootstrapKeys.prototype.addU = function (this: BootstrapKeys, ...args: Parameters<BootstrapKeys['addU']>): void {
+      usReceived += 1;
+      (addU.value as BootstrapKeys['addU']).apply(this, args);
+    };
+    let run: Awaited<ReturnType<typeof runCli>>;
+    try {
+      run = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--deliver-keys', '--payload', payloadFile, ...connection]);
+    } finally {
+      Object.defineProperty(BootstrapKeys.prototype, 'addU', addU);
+    }
+    expect(run.code, run.stderr).to.equal(2);
+    expect(run.stderr).to.include('409');
+    expect(usReceived).to.equal(0);
+    expect(agent.bootstrapSecret()?.k.equals(first.bootstrapKey as Buffer)).to.equal(true);
+    expect(await tenant.verifyBootstrapKey(agent.uuid, first.bootstrapKey as Buffer)).to.equal(true);
+  });
+
+  it('an `update` whose U the agent refuses says the agent is enrolled without that key, not enrolled nowhere', async function () {
+    await tenant.addAgent(agent.uuid, {});
+    const addU = Object.getOwnPropertyDescriptor(BootstrapKeys.prototype, 'addU') as PropertyDescriptor;
+    BootstrapKeys.prototype.addU = () => {
+      throw new AgentKeyError('encrypted_key: cannot be decrypted with the agent key');
+    };
+    let error: unknown;
+    try {
+      error = await tenant.updateAgent(agent.uuid, { deliverKeys: true }).then(() => undefined, (caught: unknown) => caught);
+    } finally {
+      Object.defineProperty(BootstrapKeys.prototype, 'addU', addU);
+    }
+    expect(error).to.be.instanceOf(EnrolledWithoutBootstrapKey);
+    expect((error as Error).message).to.match(new RegExp(`^agent ${agent.uuid} is enrolled with the verifier, but its bootstrap key \\(U\\) was not delivered`));
+    expect((error as Error).cause).to.be.instanceOf(KeylimeHttpError);
+    expect((await tenant.listAgents())).to.include(agent.uuid);
   });
 
   it('`add --verify` stops at the verifier an agent that does not prove K (exit 1)', async function () {

@@ -26,14 +26,16 @@ export async function readBoundedFile(file: string, maxBytes: number = MAX_OPERA
     if (stat.isFile() && stat.size > maxBytes) throw new FileTooLarge(file, maxBytes);
     const chunks: Buffer[] = [];
     let total = 0;
+    // One read buffer, each read's bytes copied out: a pipe gives at most 64 KiB a read, and keeping a
+    // slice of a fresh 1 MiB buffer per read held 2 GiB for a 99 MiB policy piped in.
+    const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
     for (;;) {
-      const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
       const { bytesRead } = await handle.read(chunk, 0, CHUNK_BYTES, null);
       if (bytesRead === 0) return Buffer.concat(chunks, total);
       total += bytesRead;
       // Also a regular file that grew after its size was read.
       if (total > maxBytes) throw new FileTooLarge(file, maxBytes);
-      chunks.push(chunk.subarray(0, bytesRead));
+      chunks.push(Buffer.from(chunk.subarray(0, bytesRead)));
     }
   } finally {
     await handle.close();

@@ -70,9 +70,14 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
 
   connection(tenant.command('status').description("print the verifier's status of an agent and the verdict on it (exit 0: a fresh PASS; 1: it failed; 3: not proven yet: pending, retrying, stale)"))
     .requiredOption('--uuid <id>', 'agent id', agentId)
-    .action((options: ConnectionOptions & { uuid: string }) =>
+    .option(
+      '--stale-after <seconds>',
+      "oldest last successful attestation a pass takes, 1 to 86400 (default: the verifier's freshness_bound, else 2 x attestation_period + 62; give it for a Keylime verifier that does not send attestation_period and quotes less often than every 2 s)",
+      integerBetween(1, 86_400),
+    )
+    .action((options: ConnectionOptions & { uuid: string; staleAfter?: number }) =>
       withTenant(options, async (client) => {
-        const { status, verdict } = await client.judgeStatus(options.uuid);
+        const { status, verdict } = await client.judgeStatus(options.uuid, options.staleAfter === undefined ? {} : { staleAfterSeconds: options.staleAfter });
         printJson({ ...status, ...verdictJson(verdict) });
         context.setExitCode(exitCodeOf(verdict));
       }),

@@ -203,9 +203,11 @@ export class TenantClient {
    * taken on this host's clock and on the verifier's `Date`): `pass` only for a PASS after at least one
    * success, fresh; `fail` for FAIL, TIMEOUT, states 7-10; `pending` for anything else — not yet
    * quoted, retrying a silent agent, a stale PASS, an `attestation_status` not known here.
+   * `staleAfterSeconds` replaces that bound (the driver's option of the same name): a Keylime verifier
+   * before API 2.5 sends no `attestation_period`, so one quoting every 60 s was judged by 2 × 2 s + 62 s.
    * @throws BadRemoteReplyError for a wrongly typed field, or a reply about another agent
    */
-  async judgeStatus(agentId: string): Promise<JudgedAgentStatus> {
+  async judgeStatus(agentId: string, rule: { readonly staleAfterSeconds?: number } = {}): Promise<JudgedAgentStatus> {
     const { results, verifierTime } = await this.verifier.rawStatusAt(agentId);
     const view = verifierAgentOf(agentId, results);
     let status: VerifierAgentStatus;
@@ -217,7 +219,7 @@ export class TenantClient {
       }
       throw error;
     }
-    return { status: withStateLabel(status), verdict: judgeVerifierStatus(view, { now: Date.now() / 1000, verifierNow: verifierTime }) };
+    return { status: withStateLabel(status), verdict: judgeVerifierStatus(view, { now: Date.now() / 1000, verifierNow: verifierTime, staleAfterSeconds: rule.staleAfterSeconds }) };
   }
 
   /** Ids of the verifier's agents (of `verifierId` when given). */

@@ -81,6 +81,18 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     }
   });
 
+  it('status --stale-after judges a Keylime verifier that sends no attestation_period by the operator\'s bound: an agent quoted every 120 s passes between its rounds', async function () {
+    // Keylime before API 2.5: no attestation_status, no attestation_period; the last round 100 s ago.
+    agent = { operational_state: 3, attestation_count: 3, last_successful_attestation: now() - 100 };
+    expect((await tenant('status')).code).to.equal(3);
+    const run = await tenant('status', '--stale-after', '300');
+    expect([run.code, JSON.parse(run.stdout).verdict]).to.deep.equal([0, 'pass']);
+    expect((await tenant('status', '--stale-after', '60')).code).to.equal(3);
+    const bad = await tenant('status', '--stale-after', '0');
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/^error: option '--stale-after <seconds>' argument '0' is invalid\. must be an integer from 1 to 86400\n/);
+  });
+
   it('status of a push-mode verifier reply without operational_state: its attestation_status decides, and none is not a pass (exit 3), not a crash', async function () {
     const cases: [Record<string, unknown>, number][] = [
       [{ attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() }, 0],

@@ -4,7 +4,7 @@ import { AttestationFailed, InvalidParameterValue, IronlimeError } from '../../i
 import { readRequiredPrivate } from '../pki/private-file.js';
 import type { EnrolmentPolicies } from '../tenant/enrolment-request.js';
 import type { StatusVerdict } from '../attestation/operator-decision.js';
-import type { AddAgentOptions, TenantClient } from '../tenant/tenant-client.js';
+import { EnrolledWithoutBootstrapKey, type AddAgentOptions, type TenantClient } from '../tenant/tenant-client.js';
 import type { CliContext } from './cli-context.js';
 import { EXIT_INVALID, EXIT_PENDING, EXIT_VALID } from './exit-codes.js';
 import { messageOf } from '../verifier/error-message.js';
@@ -176,8 +176,27 @@ async function enrol(client: TenantClient, options: AddOptions, mode: 'add' | 'u
       context.setExitCode(EXIT_INVALID);
       return;
     }
+    if (error instanceof EnrolledWithoutBootstrapKey && options.verify === true) {
+      throw await stopUnkeyed(client, options.uuid, error);
+    }
     throw error;
   }
+}
+
+/**
+ * `--verify` when U never reached the enrolled agent: it cannot prove K, so it is stopped at the
+ * verifier as one that failed the check (`verifyOrStop`); the error to end with says whether the stop worked.
+ */
+async function stopUnkeyed(client: TenantClient, uuid: string, error: EnrolledWithoutBootstrapKey): Promise<IronlimeError> {
+  const stopError = await client.stopAgent(uuid).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  const message =
+    stopError === undefined
+      ? `--verify failed, agent ${uuid} stopped at the verifier (tenant reactivate polls it again): ${error.message}`
+      : `--verify failed: ${error.message}; and stopping agent ${uuid} at the verifier failed too: ${messageOf(stopError)}`;
+  return new IronlimeError(error.code, message, { cause: error });
 }
 
 /**

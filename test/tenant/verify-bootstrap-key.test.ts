@@ -119,6 +119,22 @@ describe('tenant --verify: the bootstrap key check', function () {
     expect((await tenant.listAgents())).to.include(agent.uuid);
   });
 
+  it('`add --deliver-keys --verify` stops at the verifier an agent its U did not reach (it enrolled it first, and cannot prove K)', async function () {
+    const addU = Object.getOwnPropertyDescriptor(BootstrapKeys.prototype, 'addU') as PropertyDescriptor;
+    BootstrapKeys.prototype.addU = () => {
+      throw new AgentKeyError('encrypted_key: cannot be decrypted with the agent key');
+    };
+    let run: Awaited<ReturnType<typeof runCli>>;
+    try {
+      run = await runCli(['tenant', 'add', '--uuid', agent.uuid, '--deliver-keys', '--verify', '--verify-timeout', '2', ...connection]);
+    } finally {
+      Object.defineProperty(BootstrapKeys.prototype, 'addU', addU);
+    }
+    expect(run.code, run.stderr).to.equal(2);
+    expect(run.stderr).to.match(new RegExp(`^ironlime: --verify failed, agent ${agent.uuid} stopped at the verifier \\(tenant reactivate polls it again\\): agent ${agent.uuid} is enrolled with the verifier, but its bootstrap key \\(U\\) was not delivered`));
+    expect((await tenant.getStatus(agent.uuid)).operational_state).to.equal(OperationalState.TENANT_FAILED);
+  });
+
   it('`add --verify` stops at the verifier an agent that does not prove K (exit 1)', async function () {
     const hmacOf = Object.getOwnPropertyDescriptor(BootstrapKeys.prototype, 'hmacOf') as PropertyDescriptor;
     // An agent answering with a key that is not this enrolment's (an impostor, or one that failed to derive K).

@@ -18,6 +18,13 @@ export const MAX_TOKEN_TTL_SECONDS = 366 * 24 * 3600;
  * had any other spelling could never be revoked.
  */
 const TOKEN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * The one spelling of a token accepted: three unpadded base64url parts (RFC 7515 §7.1, base64url without padding as §2 defines it).
+ * jose decodes the signature part forgivingly (it skips whitespace and takes `=` padding), so the same
+ * signed token could be sent with a line feed or spaces inside its signature: the dashboard then put
+ * that text in its `Set-Cookie` header (a line feed made the login a 500).
+ */
+const COMPACT_TOKEN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** A bearer token was refused: missing, malformed, expired, badly signed, or of the wrong kind. */
 export class TokenRefused extends IronlimeError {
@@ -66,6 +73,7 @@ export interface TokenCheck {
  * (the caller answers 401 without it).
  */
 export async function verifyApiToken(token: string, publicKey: KeyObject, check: TokenCheck = {}): Promise<Principal & { kind: 'token' }> {
+  if (!COMPACT_TOKEN.test(token)) throw new TokenRefused('token refused: malformed');
   let payload: Record<string, unknown>;
   try {
     ({ payload } = await jwtVerify(token, publicKey, {

@@ -61,6 +61,21 @@ describe('API tokens', () => {
     expect(await refusal('not.a.token')).to.match(/^token refused: /);
   });
 
+  it('refuses the signed token respelled: whitespace or padding in its signature (jose decodes it forgivingly)', async () => {
+    const token = await issueApiToken({ subject: 'a', role: 'admin', tenant: 't', ttlSeconds: 600 }, key.privateKey);
+    const [header, payload, signature = ''] = token.split('.');
+    const respelled = [
+      `${header}.${payload}.${signature.slice(0, 10)}\n${signature.slice(10)}`,
+      `${header}.${payload}.${signature.slice(0, 10)} ${signature.slice(10)}`,
+      `${header}.${payload}.${signature.slice(0, 10)}\t${signature.slice(10)}`,
+      `${header}.${payload}.${signature}\r\n`,
+      `${header}.${payload}.${signature}==`,
+      ` ${token}`,
+    ];
+    for (const text of respelled) expect(await refusal(text), JSON.stringify(text.slice(-20))).to.equal('token refused: malformed');
+    expect((await verifyApiToken(token, key.publicKey)).subject).to.equal('a');
+  });
+
   it('refuses a token without a known role or a tenant, or for another issuer or audience', async () => {
     const sign = (claims: Record<string, unknown>, iss = TOKEN_ISSUER, aud = TOKEN_AUDIENCE): Promise<string> =>
       new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuer(iss).setAudience(aud).setSubject('a').setJti('id-1').setIssuedAt().setExpirationTime('1h').sign(key.privateKey);

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { issueApiToken } from '../../lib/auth/api-token.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
 import { numberArrayBody, timedHttpsCall } from '../helpers/timed-https-call.js';
 
@@ -19,5 +21,15 @@ describe('dashboard login: a public route with its own small body limit (H-1)', 
   it('still takes a small form or JSON body (a refused token is a 401 page)', async () => {
     expect((await login('application/x-www-form-urlencoded', 'token=x.y.z')).status).to.equal(401);
     expect((await login('application/json', '{"token":"x.y.z"}')).status).to.equal(401);
+  });
+
+  it('refuses 401 a valid token with a line feed inside its signature (it was a 500: the line feed went into Set-Cookie)', async () => {
+    const token = await issueApiToken({ subject: 'a', role: 'viewer', tenant: 't', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const cut = token.length - 20;
+    const respelled = await login('application/x-www-form-urlencoded', `token=${encodeURIComponent(`${token.slice(0, cut)}\n${token.slice(cut)}`)}`);
+    expect(respelled.status, respelled.body).to.equal(401);
+    expect(respelled.headers['set-cookie']).to.equal(undefined);
+    expect(respelled.body).to.include('token refused: malformed');
+    expect((await login('application/x-www-form-urlencoded', `token=${token}`)).status).to.equal(303);
   });
 });

@@ -8,6 +8,7 @@ import { principalSeesTenant, type Principal } from '../auth/roles.js';
 import { TokenRevocations } from '../auth/token-revocations.js';
 import { loadOrCreateTokenKey, type TokenSigningKey } from '../auth/token-signing-key.js';
 import type { KeylimeService } from '../http/keylime-service.js';
+import { isKeylimeAgentId } from '../http/validators.js';
 import type { AdminAccess } from '../http/route-registration.js';
 import { adminAuditEvent, agentIdParam, auditedRoute, recordChangesOf, recordedInTransaction } from './admin-change-record.js';
 import { LivenessNotEnrolled, VerifierAgentNotFound } from './verifier-errors.js';
@@ -50,7 +51,10 @@ export function createVerifierAccess(dataDir: string, knex: Knex): VerifierAcces
     admit: async (request, certificate) => {
       const principal = await authenticateRequest(request, certificate, tokens, permissionOfMethod(request.method), 'header');
       const agentId = agentIdParam(request);
-      if (principal.kind === 'token' && agentId !== undefined) {
+      // The path's id is not validated yet: one that is not an agent id is refused 400 by the route's
+      // params before its handler runs, so it is not looked up (one holding a NUL, which PostgreSQL
+      // cannot compare as text, made this query fail: a 500 for any token holder).
+      if (principal.kind === 'token' && agentId !== undefined && isKeylimeAgentId(agentId)) {
         const liveness = isLivenessRoute(request);
         const row = (await knex(liveness ? 'verifier_liveness' : 'verifier_agents').select('tenant').where({ agent_id: agentId }).first()) as { tenant: string } | undefined;
         if (row !== undefined && !principalSeesTenant(principal, row.tenant)) throw liveness ? new LivenessNotEnrolled(agentId) : new VerifierAgentNotFound(agentId);

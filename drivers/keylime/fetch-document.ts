@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { AttestationServiceUnavailable, InvalidParameterValue } from '../../interfaces/errors.js';
+import { FileReadError } from '../../lib/files/regular-file.js';
+import { readDriverFile } from './driver-file.js';
 import { describeSource, type CheckedDocument, type DocumentSource } from './document-source.js';
 
 export interface FetchLimits {
@@ -48,41 +48,13 @@ export function checkSha256(bytes: Uint8Array, expectedHex: string, field: strin
 
 async function readBoundedFile(source: Extract<DocumentSource, { kind: 'file' }>, limits: FetchLimits): Promise<Uint8Array> {
   limits.signal.throwIfAborted();
-  let handle;
   try {
-    // Without blocking: opening a FIFO to read waits for a writer, holding a libuv pool thread for ever.
-    handle = await open(source.path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (cause) {
-    throw new InvalidParameterValue(`driver_info.${source.field}`, `cannot read ${source.path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) {
-      throw new InvalidParameterValue(`driver_info.${source.field}`, `${source.path} is not a regular file`);
-    }
-    const { size } = info;
-    if (size > limits.maxBytes) {
+    return new Uint8Array(await readDriverFile(source.path, `driver_info.${source.field}`, limits.maxBytes));
+  } catch (error) {
+    if (error instanceof InvalidParameterValue && error.cause instanceof FileReadError && error.cause.fault === 'too-large') {
       throw tooLarge(source, limits.maxBytes);
     }
-    // Read one byte more than allowed, in case the file grew since stat.
-    const buffer = Buffer.alloc(Math.min(size, limits.maxBytes) + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) {
-        break;
-      }
-      length += bytesRead;
-      if (length > limits.maxBytes) {
-        throw tooLarge(source, limits.maxBytes);
-      }
-      if (length === buffer.length) {
-        break;
-      }
-    }
-    return new Uint8Array(buffer.subarray(0, length));
-  } finally {
-    await handle.close();
+    throw error;
   }
 }
 

@@ -1,14 +1,14 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { AttestationFailed, AttestationServiceUnavailable, InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { BadRemoteReplyError, KeylimeHttpError, ServiceUnreachableError } from '../../lib/http/client-errors.js';
 import type { KeylimeClientTls } from '../../lib/http/keylime-client-tls.js';
 import { tlsFailureKind } from '../../lib/http/keylime-transport-errors.js';
+import { MAX_PEM_FILE_BYTES } from '../../lib/files/regular-file.js';
 import { readRequiredPrivate } from '../../lib/pki/private-file.js';
 import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import { LivenessClient } from '../../lib/verifier/liveness/liveness-client.js';
 import { VerifierClient } from '../../lib/verifier/verifier-client.js';
+import { readDriverFile } from './driver-file.js';
 import type { KeylimeNodeSettings, TlsFile } from './keylime-driver-info.js';
 
 /** The PEMs read from the node's TLS settings. */
@@ -103,45 +103,11 @@ async function readPem(file: TlsFile | undefined, holds: 'certificates' | 'priva
   const text =
     holds === 'private key'
       ? await readRequiredPrivate(file.path, { label: file.setting, error: InvalidParameterValue, refusalAsError: true })
-      : await readPublicPem(file);
+      : (await readDriverFile(file.path, file.setting, MAX_PEM_FILE_BYTES)).toString('utf8');
   if (!text.includes('-----BEGIN ')) {
     throw new InvalidParameterValue(file.setting, `${file.path} is not a PEM file`);
   }
   return text;
-}
-
-/**
- * Largest CA bundle or certificate file read (a system CA bundle is a few hundred KiB): a setting
- * naming a device such as /dev/zero would otherwise be read until memory runs out.
- */
-const MAX_PEM_FILE_BYTES = 4 * 1024 * 1024;
-
-/**
- * Opened without blocking and read only when it is a regular file of at most `MAX_PEM_FILE_BYTES`:
- * opening a FIFO to read waits for a writer, holding one of libuv's few pool threads, for ever.
- */
-async function readPublicPem(file: TlsFile): Promise<string> {
-  let handle;
-  try {
-    handle = await open(file.path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (cause) {
-    throw new InvalidParameterValue(file.setting, `cannot read ${file.path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) {
-      throw new InvalidParameterValue(file.setting, `${file.path} is not a regular file`);
-    }
-    if (info.size > MAX_PEM_FILE_BYTES) {
-      throw new InvalidParameterValue(file.setting, `${file.path} is ${info.size} bytes, more than a PEM file of ${MAX_PEM_FILE_BYTES} bytes`);
-    }
-    return await handle.readFile('utf8');
-  } catch (cause) {
-    if (cause instanceof InvalidParameterValue) throw cause;
-    throw new InvalidParameterValue(file.setting, `cannot read ${file.path}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`, { cause });
-  } finally {
-    await handle.close();
-  }
 }
 
 /**

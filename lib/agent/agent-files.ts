@@ -1,8 +1,9 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, randomUUID, X509Certificate, type KeyObject } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { readConfiguredFile } from '../config/read-config-file.js';
 import { initCa } from '../pki/ca-directory.js';
 import { caExpiryWarning, caValidityProblem, validityOf } from '../pki/certificate-validity.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
@@ -86,12 +87,7 @@ export async function loadTrustedClientCa(dataDir: string, clientCaFile: string 
     if (warning !== undefined) warn(warning);
     return ca.certPem;
   }
-  let pem: string;
-  try {
-    pem = await readFile(clientCaFile, 'utf8');
-  } catch (cause) {
-    throw new InvalidConfig('agent.clientCaFile', `cannot read ${clientCaFile}`, { cause });
-  }
+  const pem = await readConfiguredFile(clientCaFile, 'agent.clientCaFile');
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
     throw new InvalidConfig('agent.clientCaFile', `${clientCaFile} holds no PEM certificate`);
   }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { readConfigFileSync } from '../config/read-config-file.js';
 import { RevocationReceiver, scriptAction } from '../revocation/revocation-receiver.js';
 import { revocationVerifyKey } from '../revocation/revocation-signature.js';
 
@@ -10,12 +10,7 @@ import { revocationVerifyKey } from '../revocation/revocation-signature.js';
  * unreadable or unusable certificate stops the agent at start, not at the first message.
  */
 export function revocationReceiver(certFile: string, actions: readonly string[], log: Logger): RevocationReceiver {
-  let pem: string;
-  try {
-    pem = readFileSync(certFile, 'utf8');
-  } catch (cause) {
-    throw new InvalidConfig('agent.revocationCertFile', `cannot read ${certFile}: ${String(cause)}`, { cause });
-  }
+  const pem = readConfigFileSync(certFile, 'agent.revocationCertFile');
   let key;
   try {
     key = revocationVerifyKey(pem);

@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import { readOpenFile } from '../files/regular-file.js';
 import { readEvidenceFile } from './read-evidence-file.js';
 
 /** A file changed less than this long ago may change again within the same timestamp tick: it is not kept. */
@@ -33,26 +33,12 @@ export class BootLogCache {
       if (this.cached?.key === key) {
         return this.cached.base64;
       }
-      const log = await readAtMost(handle, MAX_BOOT_LOG_BYTES);
-      if (log === undefined) return undefined;
+      // Read, not stat'ed: securityfs reports size 0. A longer file throws, and is left out.
+      const log = await readOpenFile(handle, this.file, { setting: this.file, maxBytes: MAX_BOOT_LOG_BYTES });
       const base64 = log.toString('base64');
       const changedAt = Number((stat.ctimeNs > stat.mtimeNs ? stat.ctimeNs : stat.mtimeNs) / 1_000_000n);
       this.cached = Date.now() - changedAt >= RACY_MS ? { key, base64 } : undefined;
       return base64;
     });
-  }
-}
-
-/** The whole file, or undefined when it holds more than `limit` bytes (securityfs reports size 0: read, not stat'ed). */
-async function readAtMost(handle: FileHandle, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for (;;) {
-    const chunk = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await handle.read(chunk, 0, chunk.length, total);
-    if (bytesRead === 0) return Buffer.concat(chunks, total);
-    total += bytesRead;
-    if (total > limit) return undefined;
-    chunks.push(chunk.subarray(0, bytesRead));
   }
 }

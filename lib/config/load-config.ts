@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { firstConstraintMessage } from './constraint-message.js';
 import { isPlainHttp } from '../http/validators.js';
 import { applyEnvironment } from './config-env.js';
+import { readConfigFileSync } from './read-config-file.js';
 import { IronlimeConfig } from './ironlime-config.js';
 
 /** Where `loadConfig` reads from; both are optional. */
@@ -48,12 +48,7 @@ export function buildConfig(plain: unknown): Readonly<IronlimeConfig> {
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (cause) {
-    throw new InvalidConfig(file, 'cannot read the config file', { cause });
-  }
+  const text = readConfigFileSync(file, file, 'cannot read the config file');
   try {
     return JSON.parse(text) as Record<string, unknown>;
   } catch (cause) {

@@ -1,16 +1,35 @@
-import { readFile } from 'node:fs/promises';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { FileReadError, MAX_PEM_FILE_BYTES, readRegularFile, readRegularFileSync } from '../files/regular-file.js';
 import { readRequiredPrivate } from '../pki/private-file.js';
 
+/** Largest JSON config file read: a config is a few KiB; a longer file is not one. */
+const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
+
 /**
- * The text of a file a setting names (a CA, a certificate, a key): an unreadable file stops the
- * service at start with `InvalidConfig` naming the setting, not at first use.
+ * The text of a file a setting names (a CA, a certificate): an unreadable file stops the service at
+ * start with `InvalidConfig` naming the setting, not at first use. Read without blocking, only when it
+ * is a regular file of at most `MAX_PEM_FILE_BYTES` (`readRegularFile`): a FIFO given as the file held
+ * the start for ever, and /dev/zero grew a buffer until memory ran out.
  */
 export async function readConfiguredFile(file: string, field: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new InvalidConfig(field, `cannot read ${file}`, { cause });
+    return (await readRegularFile(file, { setting: field, maxBytes: MAX_PEM_FILE_BYTES })).toString('utf8');
+  } catch (error) {
+    throw asInvalidConfig(field, error);
+  }
+}
+
+/**
+ * The text of a config file, for the synchronous loaders, refused as `readConfiguredFile` refuses:
+ * `InvalidConfig` naming `field`, with `unreadable` (when given) for a file that cannot be opened or
+ * read. @throws InvalidConfig
+ */
+export function readConfigFileSync(file: string, field: string, unreadable?: string): string {
+  try {
+    return readRegularFileSync(file, { setting: field, maxBytes: MAX_CONFIG_FILE_BYTES }).toString('utf8');
+  } catch (error) {
+    if (error instanceof FileReadError) throw new InvalidConfig(field, error.fault === 'unreadable' && unreadable !== undefined ? unreadable : error.detail, { cause: error });
+    throw error;
   }
 }
 
@@ -20,4 +39,8 @@ export async function readConfiguredFile(file: string, field: string): Promise<s
  */
 export async function readConfiguredPrivateFile(file: string, field: string): Promise<string> {
   return readRequiredPrivate(file, { label: field, error: InvalidConfig });
+}
+
+function asInvalidConfig(field: string, error: unknown): unknown {
+  return error instanceof FileReadError ? new InvalidConfig(field, error.detail, { cause: error }) : error;
 }

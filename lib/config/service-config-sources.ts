@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { firstConstraintMessage } from './constraint-message.js';
+import { readConfigFileSync } from './read-config-file.js';
 
 /**
  * How a service's `IRONLIME_<SERVICE>_*` variable is read: `integer` is a whole number of at most nine
@@ -99,9 +99,10 @@ function convert(name: string, kind: ServiceEnvKind, text: string): unknown {
 }
 
 function readJsonObject(file: string): Record<string, unknown> {
+  const text = readConfigFileSync(file, file, 'cannot read the config file as JSON');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (cause) {
     throw new InvalidConfig(file, 'cannot read the config file as JSON', { cause });
   }

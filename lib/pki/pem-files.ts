@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, link, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, open, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { FileReadError, MAX_PEM_FILE_BYTES, readRegularFile } from '../files/regular-file.js';
 import { PkiError } from './pki-error.js';
 
 /** Private keys are readable by their owner only. */
@@ -96,15 +97,18 @@ export async function writeFileAtomic(target: string, content: string | Uint8Arr
   }
 }
 
-/** The file's text, or undefined when it does not exist. Other read failures throw `PkiError`. */
+/**
+ * The file's text, or undefined when it does not exist; a regular file of at most `MAX_PEM_FILE_BYTES`,
+ * read without blocking (`readRegularFile`). Other read failures throw `PkiError`.
+ */
 export async function readIfExists(file: string): Promise<string | undefined> {
   try {
-    return await readFile(file, 'utf8');
+    return (await readRegularFile(file, { setting: file, maxBytes: MAX_PEM_FILE_BYTES })).toString('utf8');
   } catch (error) {
-    if (isErrno(error, 'ENOENT')) {
+    if (error instanceof FileReadError && error.code === 'ENOENT') {
       return undefined;
     }
-    throw new PkiError(`cannot read ${file}`, { cause: error });
+    throw new PkiError(error instanceof FileReadError && error.fault !== 'unreadable' ? error.detail : `cannot read ${file}`, { cause: error });
   }
 }
 

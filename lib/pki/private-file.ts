@@ -1,14 +1,9 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { isErrno } from './pem-files.js';
+import type { Stats } from 'node:fs';
+import { FileReadError, readRegularFile, readRegularFileSync, type RegularFileRead } from '../files/regular-file.js';
 import { PkiError } from './pki-error.js';
 
-/**
- * Opened without blocking: a path naming a FIFO (a setting, a node's `driver_info`) would otherwise
- * hold a thread of libuv's pool until a writer came; the type check then refuses it. A regular file
- * reads as usual.
- */
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+/** Largest private key file read: a PEM key, even RSA 16384 with its parameters, is a few KiB. */
+const MAX_PRIVATE_KEY_BYTES = 1024 * 1024;
 
 /** Permission bits of group and others: none may be set on a file holding a private key. */
 const GROUP_OTHER_BITS = 0o077;
@@ -20,18 +15,11 @@ const GROUP_OTHER_BITS = 0o077;
  * open file, so it is the file that is then read. @throws PkiError
  */
 export async function readPrivateIfExists(file: string): Promise<string | undefined> {
-  let handle;
   try {
-    handle = await open(file, OPEN_FLAGS);
+    return (await readRegularFile(file, privateRead(file))).toString('utf8');
   } catch (error) {
-    if (isErrno(error, 'ENOENT')) return undefined;
-    throw new PkiError(`cannot read ${file}`, { cause: error });
-  }
-  try {
-    checkPrivate(file, await handle.stat());
-    return await handle.readFile('utf8');
-  } finally {
-    await handle.close();
+    if (error instanceof FileReadError && error.code === 'ENOENT') return undefined;
+    throw asPkiError(file, error);
   }
 }
 
@@ -67,18 +55,23 @@ export async function readRequiredPrivate(file: string, how: RequiredPrivateFile
 
 /** `readPrivateIfExists` for synchronous callers; the file must exist. @throws PkiError */
 export function readPrivateSync(file: string): string {
-  let fd: number;
   try {
-    fd = openSync(file, OPEN_FLAGS);
+    return readRegularFileSync(file, privateRead(file)).toString('utf8');
   } catch (error) {
-    throw new PkiError(`cannot read ${file}`, { cause: error });
+    throw asPkiError(file, error);
   }
-  try {
-    checkPrivate(file, fstatSync(fd));
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
-  }
+}
+
+/** Opened without blocking and checked on the open file (`readRegularFile`), so it is that file that is read. */
+function privateRead(file: string): RegularFileRead {
+  return { setting: file, maxBytes: MAX_PRIVATE_KEY_BYTES, check: (info) => checkPrivate(file, info) };
+}
+
+function asPkiError(file: string, error: unknown): unknown {
+  if (!(error instanceof FileReadError)) return error;
+  if (error.fault === 'not-regular') return new PkiError(`${file} should hold a private key but is not a regular file`);
+  if (error.fault === 'too-large') return new PkiError(`${file} should hold a private key but holds more than ${MAX_PRIVATE_KEY_BYTES} bytes`);
+  return new PkiError(`cannot read ${file}`, { cause: error.cause });
 }
 
 function checkPrivate(file: string, info: Stats): void {

@@ -58,7 +58,7 @@ describe('push agent: the verifier URL', function () {
         { registrationAttempts: 1 },
       ).then(() => undefined, (e: unknown) => e);
       expect(error).to.be.instanceOf(InvalidConfig);
-      expect((error as Error).message).to.equal(`invalid config: agent.verifierCaFile: ${caFile} ${detail}`.replace(`${caFile} cannot read`, `cannot read ${caFile}`));
+      expect((error as Error).message).to.equal(`invalid config: agent.verifierCaFile: ${caFile} ${detail}`.replace(`${caFile} cannot read`, `cannot read ${caFile}: ENOENT`));
     });
   }
 

@@ -1,0 +1,180 @@
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+
+/**
+ * Opened without blocking: opening a FIFO to read waits for a writer, holding the main thread (sync)
+ * or one of libuv's four pool threads (async) for ever. The type check then refuses it, and a device
+ * (`/dev/zero`) too, which would be read until memory runs out.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+/** Bytes asked of the kernel per read: pseudo-files (securityfs, /proc) report size 0, so size is not trusted. */
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Largest CA bundle or certificate file read (a system CA bundle is a few hundred KiB); a setting
+ * naming a longer file names something else.
+ */
+export const MAX_PEM_FILE_BYTES = 4 * 1024 * 1024;
+
+/** Which file is read, for what, and how much of it may be. */
+export interface RegularFileRead {
+  /** The setting, option or field that named the file; errors name it. */
+  readonly setting: string;
+  /** The most bytes the file may hold; a longer one is refused, never read past this. */
+  readonly maxBytes: number;
+  /**
+   * Checks the open file's status before it is read (a private key's permissions); what it throws
+   * passes through unchanged. The status is the opened file's, so it is that file that is read.
+   */
+  readonly check?: (info: Stats) => void;
+}
+
+/** Why a file could not be read: it could not be opened or read, is not a regular file, or is too long. */
+export type FileReadFault = 'unreadable' | 'not-regular' | 'too-large';
+
+/** A configured file that could not be read; `detail` is the message without the setting. */
+export class FileReadError extends Error {
+  override readonly name = 'FileReadError';
+
+  constructor(
+    readonly file: string,
+    readonly setting: string,
+    readonly fault: FileReadFault,
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${setting}: ${detail}`, options);
+  }
+
+  /** The errno code (`ENOENT`, `EACCES`, …) of an unreadable file, when the system gave one. */
+  get code(): string | undefined {
+    return (this.cause as NodeJS.ErrnoException | undefined)?.code;
+  }
+}
+
+/**
+ * The bytes of `file`, which must be a regular file of at most `maxBytes`: opened without blocking,
+ * checked on the open descriptor, and read from it in chunks, one byte past the bound at most.
+ * @throws FileReadError naming the file and the setting; whatever `check` throws.
+ */
+export async function readRegularFile(file: string, read: RegularFileRead): Promise<Buffer> {
+  return withRegularFile(file, read.setting, async (handle, info) => {
+    read.check?.(info);
+    return readOpenFile(handle, file, read);
+  });
+}
+
+/** `readRegularFile` for synchronous callers (a config loaded before anything runs). @throws FileReadError */
+export function readRegularFileSync(file: string, read: RegularFileRead): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, OPEN_FLAGS);
+  } catch (cause) {
+    throw unreadable(file, read.setting, cause);
+  }
+  try {
+    let info: Stats;
+    try {
+      info = fstatSync(fd);
+    } catch (cause) {
+      throw unreadable(file, read.setting, cause);
+    }
+    requireRegular(file, read.setting, info);
+    read.check?.(info);
+    return readFdSync(fd, file, read);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Runs `use` on `file` opened without blocking, once its descriptor is known to be a regular file, and
+ * closes it; for readers that read the open file their own way (a log read from an offset).
+ * @throws FileReadError when it cannot be opened or is not a regular file; whatever `use` throws.
+ */
+export async function withRegularFile<T>(file: string, setting: string, use: (handle: FileHandle, info: Stats) => Promise<T>): Promise<T> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, OPEN_FLAGS);
+  } catch (cause) {
+    throw unreadable(file, setting, cause);
+  }
+  try {
+    let info: Stats;
+    try {
+      info = await handle.stat();
+    } catch (cause) {
+      throw unreadable(file, setting, cause);
+    }
+    requireRegular(file, setting, info);
+    return await use(handle, info);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Reads an open file from its start, at most `maxBytes` (one more to tell a longer file). @throws FileReadError */
+export async function readOpenFile(handle: FileHandle, file: string, read: RegularFileRead): Promise<Buffer> {
+  const collected = new BoundedChunks(file, read);
+  for (;;) {
+    const chunk = collected.nextChunk();
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(chunk, 0, chunk.length, collected.total));
+    } catch (cause) {
+      throw unreadable(file, read.setting, cause);
+    }
+    const whole = collected.add(chunk, bytesRead);
+    if (whole !== undefined) return whole;
+  }
+}
+
+function readFdSync(fd: number, file: string, read: RegularFileRead): Buffer {
+  const collected = new BoundedChunks(file, read);
+  for (;;) {
+    const chunk = collected.nextChunk();
+    let bytesRead: number;
+    try {
+      bytesRead = readSync(fd, chunk, 0, chunk.length, collected.total);
+    } catch (cause) {
+      throw unreadable(file, read.setting, cause);
+    }
+    const whole = collected.add(chunk, bytesRead);
+    if (whole !== undefined) return whole;
+  }
+}
+
+/** The chunks read so far, never more than `maxBytes` plus the one byte that tells a longer file. */
+class BoundedChunks {
+  private readonly chunks: Buffer[] = [];
+  total = 0;
+
+  constructor(private readonly file: string, private readonly read: RegularFileRead) {}
+
+  nextChunk(): Buffer {
+    return Buffer.alloc(Math.min(CHUNK_BYTES, this.read.maxBytes + 1 - this.total));
+  }
+
+  /** The whole file once a read returns nothing (end of file), else undefined. @throws FileReadError past `maxBytes` */
+  add(chunk: Buffer, bytesRead: number): Buffer | undefined {
+    if (bytesRead === 0) return Buffer.concat(this.chunks, this.total);
+    this.total += bytesRead;
+    if (this.total > this.read.maxBytes) throw tooLarge(this.file, this.read);
+    this.chunks.push(chunk.subarray(0, bytesRead));
+    return undefined;
+  }
+}
+
+function requireRegular(file: string, setting: string, info: Stats): void {
+  if (!info.isFile()) throw new FileReadError(file, setting, 'not-regular', `${file} is not a regular file`);
+}
+
+function unreadable(file: string, setting: string, cause: unknown): FileReadError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? String(cause);
+  return new FileReadError(file, setting, 'unreadable', `cannot read ${file}: ${code}`, { cause });
+}
+
+function tooLarge(file: string, read: RegularFileRead): FileReadError {
+  return new FileReadError(file, read.setting, 'too-large', `${file} holds more than the ${read.maxBytes} bytes ${read.setting} may name`);
+}

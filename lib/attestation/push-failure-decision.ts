@@ -4,6 +4,7 @@ import { internalVerifierFailure, InternalVerifierEvent, type FailureEvent } fro
 import { recordFailures } from './internal/failure-record.js';
 import { storedFailure, type HistoryRow } from './history-row.js';
 import { OperationalState } from './operational-state.js';
+import { PUSH_AGENT_BACKOFF_CAP_MS, PUSH_AGENT_WAIT_JITTER } from './push-agent-waits.js';
 import { labelFailures, type SeverityPolicy } from './severity.js';
 
 /**
@@ -68,15 +69,14 @@ export interface VerifierOutage {
 
 /**
  * How much longer than its doubling back-off a push agent may wait: ours draws each failure wait from
- * 0.75 … 1.25 times it, so that a fleet does not come back in step (`lib/agent/push/failure-wait.ts`).
+ * 0.75 … 1.25 times it, so that a fleet does not come back in step (`PUSH_AGENT_WAIT_JITTER`).
  */
-const AGENT_BACKOFF_SPREAD = 1.25;
+const AGENT_BACKOFF_SPREAD = 1 + PUSH_AGENT_WAIT_JITTER;
 /**
- * The longest wait between two attempts of a push agent that backs off: Keylime's agent default
- * (`exponential_backoff_max_delay`, 300 s), also ours (`PUSH_BACKOFF_DEFAULTS`), which ours may draw
- * up to 25 % above.
+ * The longest wait between two attempts of a push agent that backs off: Keylime's agent default, also
+ * ours (`PUSH_AGENT_BACKOFF_CAP_MS`), which ours may draw up to 25 % above.
  */
-const AGENT_BACKOFF_CAP_SECONDS = 300 * AGENT_BACKOFF_SPREAD;
+const AGENT_BACKOFF_CAP_SECONDS = (PUSH_AGENT_BACKOFF_CAP_MS / 1000) * AGENT_BACKOFF_SPREAD;
 
 /**
  * The earliest a push agent whose silence overlapped `outage` may be failed for it: the timeout,

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { backoffWaitMs, namedWaitMs } from '../../lib/agent/push/failure-wait.js';
+import { PUSH_BACKOFF_DEFAULTS } from '../../lib/agent/push/push-agent.js';
+import { verifierOutageDeadline } from '../../lib/attestation/push-failure-decision.js';
 
 /** A `random` that returns `value` every time. */
 const always = (value: number) => (): number => value;
@@ -42,5 +44,15 @@ describe('push agent failure waits: jitter and bounds', function () {
     expect(Math.min(...draws)).to.be.below(9_000);
     expect(Math.max(...draws)).to.be.above(11_000);
     expect(new Set(draws).size).to.be.above(190);
+  });
+
+  it("the verifier's outage allowance covers the longest wait the agent draws, before and at the back-off cap", function () {
+    const timing = { timeoutSeconds: 60, firstAttestationGraceSeconds: 30 };
+    for (const outageSeconds of [10, 100, 1_000, 10_000]) {
+      const outage = { from: 1_000_000, to: 1_000_000 + outageSeconds, downSeconds: outageSeconds };
+      const computedMs = Math.min(outageSeconds * 1000, PUSH_BACKOFF_DEFAULTS.maxDelayMs);
+      const longestWaitSeconds = backoffWaitMs(computedMs, always(NEARLY_1)) / 1000;
+      expect(verifierOutageDeadline(outage, timing), `an outage of ${outageSeconds} s`).to.be.at.least(outage.to + 60 + 30 + longestWaitSeconds);
+    }
   });
 });

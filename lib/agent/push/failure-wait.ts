@@ -1,3 +1,5 @@
+import { PUSH_AGENT_WAIT_JITTER } from '../../attestation/push-agent-waits.js';
+
 /**
  * How long a push agent waits after a failed attempt. A fleet that failed together (a verifier
  * outage) would otherwise try again together, round after round, and meet the restarted verifier
@@ -12,17 +14,15 @@ export const MIN_FAILURE_WAIT_MS = 1000;
  * past which Node fires at once (a `maxDelayMs` of Infinity would make a hot loop too).
  */
 export const MAX_BACKOFF_WAIT_MS = 3_600_000;
-/** How far a wait is spread: ±25 % for a back-off wait, +0 … 25 % for a wait the verifier named. */
-export const FAILURE_WAIT_JITTER = 0.25;
 
 /** A back-off wait of `computedMs` drawn uniformly from 0.75 … 1.25 times it, then kept within 1 s … 1 h. */
 export function backoffWaitMs(computedMs: number, random: () => number = Math.random): number {
-  const drawn = computedMs * (1 - FAILURE_WAIT_JITTER + 2 * FAILURE_WAIT_JITTER * random());
+  const drawn = computedMs * (1 - PUSH_AGENT_WAIT_JITTER + 2 * PUSH_AGENT_WAIT_JITTER * random());
   // Written so that NaN (an option of NaN, or Infinity × 0) lands on the floor rather than in setTimeout.
   return drawn >= MIN_FAILURE_WAIT_MS ? Math.min(drawn, MAX_BACKOFF_WAIT_MS) : MIN_FAILURE_WAIT_MS;
 }
 
 /** A wait the verifier named (`Retry-After`, already bounded by the caller) lengthened by 0 … 25 %: never earlier than it asked, nor below 1 s. */
 export function namedWaitMs(namedMs: number, random: () => number = Math.random): number {
-  return Math.max(MIN_FAILURE_WAIT_MS, namedMs) * (1 + FAILURE_WAIT_JITTER * random());
+  return Math.max(MIN_FAILURE_WAIT_MS, namedMs) * (1 + PUSH_AGENT_WAIT_JITTER * random());
 }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { PUSH_AGENT_BACKOFF_CAP_MS } from '../../attestation/push-agent-waits.js';
 import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js';
 import { backoffDelayMs } from '../../timing/backoff.js';
 import type { AgentLogs } from '../agent-logs.js';
@@ -11,7 +12,7 @@ import { backoffWaitMs, namedWaitMs } from './failure-wait.js';
 import { PushHttp, type PushHttpReply } from './push-http.js';
 
 /** Keylime's push-agent back-off defaults (spec §10.1): 10 s doubling, at most 300 s. */
-export const PUSH_BACKOFF_DEFAULTS = Object.freeze({ initialDelayMs: 10_000, maxDelayMs: 300_000, maxRetries: 5 });
+export const PUSH_BACKOFF_DEFAULTS = Object.freeze({ initialDelayMs: 10_000, maxDelayMs: PUSH_AGENT_BACKOFF_CAP_MS, maxRetries: 5 });
 /**
  * Bounds of a wait the verifier names (`seconds_to_next_attestation`, `Retry-After`): at least 1 s, so
  * a 0 makes no hot loop; at most 1 h, far beyond Keylime's 60 s interval and 300 s back-off cap, and

@@ -1,6 +1,7 @@
-import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readConfiguredFile } from '../config/read-config-file.js';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { singlePemCertificate } from '../pki/pem-certificate.js';
 import { validityOf, validityProblem, type CertificateValidity } from '../pki/certificate-validity.js';
 
 /** An issuer whose EAR tokens a broker accepts: its `iss` and its ES256 public keys. */
@@ -62,11 +63,9 @@ export function requireDistinctIssuers(trusted: readonly TrustedIssuer[], ownIss
 }
 
 function fromCertificate(text: string, file: string): { issuer: string | undefined; keys: KeyObject[]; validity: CertificateValidity } {
-  let certificate: X509Certificate;
-  try {
-    certificate = new X509Certificate(text);
-  } catch (cause) {
-    throw new InvalidConfig('broker.trustIssuers', `${file}: not a PEM certificate`, { cause });
+  const certificate = singlePemCertificate(text);
+  if (certificate === undefined) {
+    throw new InvalidConfig('broker.trustIssuers', `${file}: not a PEM certificate`);
   }
   return { issuer: undefined, keys: [certificate.publicKey], validity: validityOf(certificate) };
 }

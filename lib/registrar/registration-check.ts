@@ -1,5 +1,6 @@
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { IronlimeError } from '../../interfaces/errors.js';
+import { isPemCertificate } from '../pki/pem-certificate.js';
 import { TPMA_OBJECT_DECRYPT, TPMA_OBJECT_RESTRICTED } from '../tpm/constants.js';
 import { checkAkAttributes } from '../tpm/ak-attributes.js';
 import { tpmKeyWeakness } from '../tpm/weak-tpm-key.js';
@@ -138,10 +139,8 @@ export function checkMtlsCert(text: string | null | undefined): string | null {
   if (text === 'disabled') {
     return text;
   }
-  try {
-    new X509Certificate(text);
-  } catch (cause) {
-    throw new InvalidAgentData('mtls_cert', 'is not a readable PEM certificate', { cause });
+  if (!isPemCertificate(text)) {
+    throw new InvalidAgentData('mtls_cert', 'is not a readable PEM certificate');
   }
   return text;
 }

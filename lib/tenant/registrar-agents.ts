@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { isPemCertificate } from '../pki/pem-certificate.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import { recordOf, RegistrarClient } from '../registrar/registrar-client.js';
 import type { AgentShowReplyResults } from '../registrar/registrar-reply-dtos.js';
@@ -58,12 +58,8 @@ export function decodeRegisteredAgent(results: AgentShowReplyResults, agentId: s
   // A record for another agent must never stand in for the one asked about (its AK would be trusted).
   recordOf(agentId, results);
   const mtls = results.mtls_cert ?? null;
-  if (mtls !== null && mtls !== 'disabled') {
-    try {
-      new X509Certificate(mtls);
-    } catch (cause) {
-      throw new BadRemoteReplyError(`registrar agent ${agentId}`, 'mtls_cert is not a PEM certificate', { cause });
-    }
+  if (mtls !== null && mtls !== 'disabled' && !isPemCertificate(mtls)) {
+    throw new BadRemoteReplyError(`registrar agent ${agentId}`, 'mtls_cert is not a PEM certificate');
   }
   if (results.ek_tpm === null || results.ek_tpm === undefined || results.aik_tpm === null || results.aik_tpm === undefined) {
     throw new BadRemoteReplyError(`registrar agent ${agentId}`, `registered without a TPM (${results.identity_mode ?? 'no EK or AK'}): it has no identity quote to check`);

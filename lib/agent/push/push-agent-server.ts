@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { InvalidConfig, MissingParameterValue } from '../../../interfaces/errors.js';
 import type { Tpm } from '../../tpm-access/tpm-port.js';
@@ -6,6 +5,7 @@ import { buildAgentConfig, type AgentConfig, type AgentConfigInput } from '../ag
 import { registerAndActivate } from '../agent-enrolment.js';
 import { prepareAgentNode } from '../agent-node.js';
 import { readConfiguredFile } from '../../config/read-config-file.js';
+import { pemCertificates } from '../../pki/pem-certificate.js';
 import { ensureDataDir, loadOrCreateAgentUuid } from '../agent-files.js';
 import { fileAgentLogs } from '../agent-logs.js';
 import type { EmulatedNode } from '../node-emulation.js';
@@ -137,11 +137,9 @@ export async function startPushAgent(input: PushAgentInput, options: StartPushAg
  */
 async function readVerifierCa(file: string): Promise<string> {
   const pem = await readConfiguredFile(file, 'agent.verifierCaFile');
-  try {
-    // Parses the first certificate: a file with the PEM markers around anything else passed before.
-    new X509Certificate(pem);
-  } catch (error) {
-    throw new InvalidConfig('agent.verifierCaFile', `${file} holds no PEM certificate`, { cause: error });
+  // Every block a certificate: a TLS context trusts them all, so one that is not would be read as garbage.
+  if (pemCertificates(pem, { textOutsideBlocks: true }) === undefined) {
+    throw new InvalidConfig('agent.verifierCaFile', `${file} holds no PEM certificate`);
   }
   return pem;
 }

@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { livenessOperatorStatus } from '../../attestation/liveness-operator-decision.js';
@@ -8,6 +7,7 @@ import { RequestValidationError } from '../../http/http-errors.js';
 import type { KeylimeService } from '../../http/keylime-service.js';
 import { IsKeylimeAgentId, IsPem, NullAsAbsent } from '../../http/validators.js';
 import { trustLevelOfMode } from '../../identity/trust-level.js';
+import { isPemCertificate } from '../../pki/pem-certificate.js';
 import { changeRecord } from '../admin-change-record.js';
 import { refuseReservedAgentId } from '../reserved-agent-ids.js';
 import { requestTenant, seesTenant } from '../verifier-access.js';
@@ -34,19 +34,10 @@ function IsReadableCertificate(): PropertyDecorator {
   return ValidateBy({
     name: 'isReadableCertificate',
     validator: {
-      validate: (value: unknown) => typeof value === 'string' && isReadableCertificate(value),
+      validate: (value: unknown) => typeof value === 'string' && isPemCertificate(value),
       defaultMessage: () => 'must be a readable X.509 certificate',
     },
   });
-}
-
-function isReadableCertificate(pem: string): boolean {
-  try {
-    new X509Certificate(pem);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function isJsonObject(text: string): boolean {

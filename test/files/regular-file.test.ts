@@ -6,16 +6,6 @@ import { FileReadError, readRegularFile, readRegularFileSync, withRegularFile } 
 import { rejectionOf } from '../helpers/rejection.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
-function syncError(read: () => unknown): FileReadError {
-  try {
-    read();
-  } catch (error) {
-    expect(error).to.be.instanceOf(FileReadError);
-    return error as FileReadError;
-  }
-  throw new Error('expected a FileReadError');
-}
-
 /**
  * The one reader of files a setting names: opened without blocking, a regular file only (checked on
  * the open descriptor), read from that descriptor in chunks up to a bound.
@@ -32,7 +22,7 @@ describe('files: reading a regular file a setting names', () => {
     const error = await rejectionOf(readRegularFile(file, { setting, maxBytes: 9 }), FileReadError);
     expect([error.fault, error.file, error.setting]).to.deep.equal(['too-large', file, setting]);
     expect(error.message).to.equal(`test.file: ${file} holds more than the 9 bytes test.file may name`);
-    expect(syncError(() => readRegularFileSync(file, { setting, maxBytes: 9 })).fault).to.equal('too-large');
+    expect(() => readRegularFileSync(file, { setting, maxBytes: 9 })).to.throw(FileReadError).with.property('fault', 'too-large');
   });
 
   it('reads a file longer than one chunk whole, and an empty one', async () => {
@@ -54,14 +44,14 @@ describe('files: reading a regular file a setting names', () => {
     execFileSync('mkfifo', [fifo]);
     const error = await rejectionOf(readRegularFile(fifo, { setting, maxBytes: 100 }), FileReadError);
     expect([error.fault, error.detail]).to.deep.equal(['not-regular', `${fifo} is not a regular file`]);
-    expect(syncError(() => readRegularFileSync(fifo, { setting, maxBytes: 100 })).fault).to.equal('not-regular');
+    expect(() => readRegularFileSync(fifo, { setting, maxBytes: 100 })).to.throw(FileReadError).with.property('fault', 'not-regular');
     expect((await rejectionOf(withRegularFile(fifo, setting, async () => 'used'), FileReadError)).fault).to.equal('not-regular');
   });
 
   it('refuses a device (/dev/zero) instead of reading it until memory runs out', async () => {
     const error = await rejectionOf(readRegularFile('/dev/zero', { setting, maxBytes: 100 }), FileReadError);
     expect(error.message).to.equal('test.file: /dev/zero is not a regular file');
-    expect(syncError(() => readRegularFileSync('/dev/zero', { setting, maxBytes: 100 })).fault).to.equal('not-regular');
+    expect(() => readRegularFileSync('/dev/zero', { setting, maxBytes: 100 })).to.throw(FileReadError).with.property('fault', 'not-regular');
     expect((await rejectionOf(readRegularFile(temp.path, { setting, maxBytes: 100 }), FileReadError)).fault).to.equal('not-regular');
   });
 
@@ -69,7 +59,7 @@ describe('files: reading a regular file a setting names', () => {
     const absent = path.join(temp.path, 'absent');
     const error = await rejectionOf(readRegularFile(absent, { setting, maxBytes: 100 }), FileReadError);
     expect([error.fault, error.code, error.detail]).to.deep.equal(['unreadable', 'ENOENT', `cannot read ${absent}: ENOENT`]);
-    expect(syncError(() => readRegularFileSync(absent, { setting, maxBytes: 100 })).code).to.equal('ENOENT');
+    expect(() => readRegularFileSync(absent, { setting, maxBytes: 100 })).to.throw(FileReadError).with.property('code', 'ENOENT');
   });
 
   it('reads a pseudo-file that reports size 0 by reading, not by its size', async () => {

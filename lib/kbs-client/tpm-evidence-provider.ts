@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { TEE_TPM } from '../broker/kbs-wire.js';
+import { EVIDENCE_LIMITS } from '../broker/tpm-evidence.js';
+import { FileReadError, readRegularFile } from '../files/regular-file.js';
 import { formatQuoteString } from '../tpm/quote-string.js';
 import type { Tpm, TpmHashAlgorithm } from '../tpm-access/tpm-port.js';
 import type { EvidenceProvider } from './evidence-provider.js';
@@ -49,11 +50,25 @@ export class TpmEvidenceProvider implements EvidenceProvider {
       hash_alg: this.hashAlg,
     };
     if (this.options.imaLogPath !== undefined) {
-      evidence['ima_measurement_list'] = await readFile(this.options.imaLogPath, 'utf8');
+      evidence['ima_measurement_list'] = (await readLog(this.options.imaLogPath, 'imaLogPath', EVIDENCE_LIMITS.imaList)).toString('utf8');
     }
     if (this.options.bootLogPath !== undefined) {
-      evidence['mb_measurement_list'] = (await readFile(this.options.bootLogPath)).toString('base64');
+      evidence['mb_measurement_list'] = (await readLog(this.options.bootLogPath, 'bootLogPath', EVIDENCE_LIMITS.mbLog)).toString('base64');
     }
     return evidence;
+  }
+}
+
+/**
+ * A log to send, read as a regular file up to what the broker accepts of it (`EVIDENCE_LIMITS`): a
+ * FIFO held the attestation for ever, and /dev/zero grew a buffer until memory ran out. securityfs
+ * reports size 0, so the file is read, not stat'ed. @throws InvalidParameterValue naming the option
+ */
+async function readLog(file: string, option: string, maxBytes: number): Promise<Buffer> {
+  try {
+    return await readRegularFile(file, { setting: option, maxBytes });
+  } catch (error) {
+    if (error instanceof FileReadError) throw new InvalidParameterValue(option, error.detail, { cause: error });
+    throw error;
   }
 }

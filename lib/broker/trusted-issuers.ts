@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readConfiguredFile } from '../config/read-config-file.js';
 import { InvalidConfig } from '../../interfaces/errors.js';
-import { singlePemCertificate } from '../pki/pem-certificate.js';
+import { pemCertificates } from '../pki/pem-certificate.js';
 import { validityOf, validityProblem, type CertificateValidity } from '../pki/certificate-validity.js';
 
 /** An issuer whose EAR tokens a broker accepts: its `iss` and its ES256 public keys. */
@@ -62,10 +62,19 @@ export function requireDistinctIssuers(trusted: readonly TrustedIssuer[], ownIss
   }
 }
 
+/**
+ * The issuer's one certificate. Text around it is allowed, as in any certificate file an operator
+ * keeps (`openssl x509 -text` writes the decoded certificate before it). A chain is refused rather
+ * than read as its first certificate: which of its keys signs the tokens is the operator's to say.
+ */
 function fromCertificate(text: string, file: string): { issuer: string | undefined; keys: KeyObject[]; validity: CertificateValidity } {
-  const certificate = singlePemCertificate(text);
-  if (certificate === undefined) {
+  const certificates = pemCertificates(text, { textOutsideBlocks: true });
+  if (certificates === undefined) {
     throw new InvalidConfig('broker.trustIssuers', `${file}: not a PEM certificate`);
+  }
+  const [certificate] = certificates;
+  if (certificates.length !== 1 || certificate === undefined) {
+    throw new InvalidConfig('broker.trustIssuers', `${file}: holds ${certificates.length} certificates; give the issuer's certificate alone`);
   }
   return { issuer: undefined, keys: [certificate.publicKey], validity: validityOf(certificate) };
 }

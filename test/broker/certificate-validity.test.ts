@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -89,6 +89,19 @@ describe('certificate validity of trusted keys (--revocation-cert, --trust-issue
         expect(error).to.be.instanceOf(InvalidConfig);
         expect((error as Error).message).to.match(reason).and.to.contain(file);
       }
+    });
+
+    it('reads a certificate file with text around its block (openssl x509 -text); refuses a chain, saying so', async function () {
+      const file = issuerCertificate();
+      const withText = path.join(dir, 'issuer.text.pem');
+      writeFileSync(withText, execFileSync('openssl', ['x509', '-in', file, '-text'], { encoding: 'utf8' }));
+      const issuer = await loadTrustedIssuer(`issuer-a=${withText}`);
+      expect(issuer.keys[0]?.export({ format: 'jwk' })).to.deep.equal(createPublicKey(privateKey).export({ format: 'jwk' }));
+      const chain = path.join(dir, 'issuer.chain.pem');
+      writeFileSync(chain, readFileSync(file, 'utf8').repeat(2));
+      const error = await loadTrustedIssuer(`issuer-a=${chain}`).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(InvalidConfig);
+      expect((error as Error).message).to.equal(`invalid config: broker.trustIssuers: ${chain}: holds 2 certificates; give the issuer's certificate alone`);
     });
 
     it("the issuer's tokens are refused once the certificate expires, also a token verified (cached) before", async function () {

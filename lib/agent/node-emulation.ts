@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidConfig, InvalidParameterValue } from '../../interfaces/errors.js';
+import { FileReadError, readRegularFile } from '../files/regular-file.js';
 import { fileAgentLogs, type AgentLogs } from './agent-logs.js';
+import { MAX_BOOT_LOG_BYTES } from './boot-log-cache.js';
 import { MemoryImaList } from './memory-ima-list.js';
 import { CERTIFICATE_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { replayBootLog } from '../tpm-access/boot-log-replayer.js';
@@ -63,9 +65,11 @@ interface EmulationState {
 export async function bootEmulatedNode(tpm: Tpm, dataDir: string, bootLogPath: string, tcti: string | undefined): Promise<EmulatedNode> {
   let log: Uint8Array;
   try {
-    log = new Uint8Array(await readFile(bootLogPath));
-  } catch (cause) {
-    throw new InvalidConfig('agent.bootLog', `cannot read ${bootLogPath}`, { cause });
+    // A regular file up to what the agent sends of it: a FIFO held the start for ever, /dev/zero filled memory.
+    log = new Uint8Array(await readRegularFile(bootLogPath, { setting: 'agent.bootLog', maxBytes: MAX_BOOT_LOG_BYTES }));
+  } catch (error) {
+    if (error instanceof FileReadError) throw new InvalidConfig('agent.bootLog', error.detail, { cause: error });
+    throw error;
   }
   await replayBootLog(tpm, log);
   const imaLogPath = path.resolve(dataDir, EMULATION_FILES.imaLog);

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
 import { InvalidConfig } from '../../interfaces/errors.js';
+import { bootEmulatedNode } from '../../lib/agent/node-emulation.js';
 import { startPushAgent } from '../../lib/agent/push/push-agent-server.js';
+import type { Tpm } from '../../lib/tpm-access/tpm-port.js';
 import { readConfiguredFile } from '../../lib/config/read-config-file.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
@@ -63,6 +65,14 @@ describe('config: a configured file that is not a regular file', function () {
     const outcome = await settledOrHung(started, fifo);
     expect(outcome).to.be.instanceOf(InvalidConfig);
     expect((outcome as Error).message).to.equal(`invalid config: agent.verifierCaFile: ${fifo} is not a regular file`);
+  });
+
+  it('the emulated agent refuses a FIFO given as its boot log at once, before the TPM is touched', async () => {
+    const fifo = path.join(temp.path, 'boot-log.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const outcome = await settledOrHung(bootEmulatedNode({} as Tpm, path.join(temp.path, 'data'), fifo, undefined), fifo);
+    expect(outcome).to.be.instanceOf(InvalidConfig);
+    expect((outcome as Error).message).to.equal(`invalid config: agent.bootLog: ${fifo} is not a regular file`);
   });
 
   it('loadConfig refuses a FIFO given as the config file instead of blocking the process', () => {

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { Benchmark } from './benchmark.js';
+import { BenchmarkInterrupted, type Benchmark } from './benchmark.js';
 import { brokerBenchmark } from './broker-bench.js';
 import { dashboardBenchmark } from './dashboard-bench.js';
 import { evidenceBenchmark } from './evidence-bench.js';
@@ -28,4 +28,10 @@ async function runBenchmarks(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-process.exitCode = await runBenchmarks(process.argv.slice(2));
+try {
+  process.exitCode = await runBenchmarks(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof BenchmarkInterrupted)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exitCode = 130;
+}

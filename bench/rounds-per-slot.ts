@@ -3,6 +3,7 @@ import { request } from 'node:https';
 import path from 'node:path';
 import { CA_CERT_FILE } from '../lib/pki/ca-directory.js';
 import { caDirOf } from '../lib/pki/service-tls.js';
+import { sleep } from './abortable-sleep.js';
 
 /** `ironlime_verifier_rounds_per_slot` at one moment: slots counted per bucket bound (cumulative, as exposed), and the rounds' sum. */
 export interface SlotHistogram {
@@ -76,12 +77,21 @@ export function describeSlotsBetween(before: SlotHistogram, after: SlotHistogram
 /**
  * Reads the histogram at the window's start, `edgeMs` into it, `edgeMs` before its end and at its end,
  * and returns when the window ends: how the slots looked in the window's first and last stretch (does
- * bunching grow over the run?). A failed read is reported, never fatal to the bench.
+ * bunching grow over the run?). A failed read is reported, never fatal to the bench; once `signal`
+ * aborts, no more is read (each reading left is unreadable) and it returns at once.
  */
-export async function slotsAtWindowEdges(verifierUrl: string, dataDir: string, window: { from: number; to: number; edgeMs: number }): Promise<{ first: string; last: string }> {
+export async function slotsAtWindowEdges(
+  verifierUrl: string,
+  dataDir: string,
+  window: { from: number; to: number; edgeMs: number },
+  signal?: AbortSignal,
+): Promise<{ first: string; last: string }> {
   const at = async (time: number): Promise<SlotHistogram | undefined> => {
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, time - Date.now())));
-    return readRoundsPerSlot(verifierUrl, dataDir).catch(() => undefined);
+    const due = await sleep(time - Date.now(), signal).then(
+      () => true,
+      () => false,
+    );
+    return due ? readRoundsPerSlot(verifierUrl, dataDir).catch(() => undefined) : undefined;
   };
   const readings = [];
   for (const time of [window.from, window.from + window.edgeMs, window.to - window.edgeMs, window.to]) {

@@ -1,3 +1,5 @@
+import { sleep } from './abortable-sleep.js';
+
 /**
  * The tampering of `npm run bench -- verifier`, shared by its pull and push windows so that both
  * modes are measured with the same share of nodes tampered at the same points of the window.
@@ -8,12 +10,16 @@ export function tamperCount(agents: number, requested: number | undefined): numb
   return requested ?? Math.min(50, Math.max(1, Math.round(agents * 0.05)));
 }
 
-/** Tampers `count` random agents at random times in the first 60% of the window; resolves to agent → time. */
+/**
+ * Tampers `count` random agents at random times in the first 60% of the window; resolves to agent → time.
+ * Tampers no more once `signal` aborts (the benchmark was interrupted).
+ */
 export async function tamperDuringWindow(
   agents: readonly { uuid: string; tamper(): Promise<number> }[],
   count: number,
   from: number,
   seconds: number,
+  signal?: AbortSignal,
 ): Promise<Map<string, number>> {
   const chosen = [...agents].sort(() => Math.random() - 0.5).slice(0, Math.min(count, agents.length));
   const tampered = new Map<string, number>();
@@ -21,13 +27,11 @@ export async function tamperDuringWindow(
   plan.sort((a, b) => a.at - b.at);
   void (async () => {
     for (const { agent, at } of plan) {
-      await sleep(at - Date.now());
+      await sleep(at - Date.now(), signal);
       tampered.set(agent.uuid, await agent.tamper());
     }
-  })().catch((error: unknown) => process.stderr.write(`tampering stopped: ${String(error)}\n`));
+  })().catch((error: unknown) => {
+    if (signal?.aborted !== true) process.stderr.write(`tampering stopped: ${String(error)}\n`);
+  });
   return tampered;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }

@@ -6,6 +6,7 @@ import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { createDatabase } from '../lib/db/database-factory.js';
 import { startFleet } from '../lib/fleet/fleet.js';
+import { StopSignal } from '../lib/fleet/stop-signal.js';
 import type { EkAlgorithm } from '../lib/tpm-access/tpm-port.js';
 import { analyseRoundTiming, type RoundRecord, type RoundTimingReport } from '../lib/fleet/round-timing.js';
 import { runUntilSignal } from '../lib/http/service-lifecycle.js';
@@ -13,7 +14,8 @@ import { startVerifier } from '../lib/verifier/verifier-server.js';
 import { TerminalProgress } from '../lib/cli/terminal-progress.js';
 import { slotsAtWindowEdges } from './rounds-per-slot.js';
 import { detectionText, lateText, pct, printReport, printRoundsPerSlot, writeVerifierRunFiles } from './verifier-bench-output.js';
-import type { Benchmark } from './benchmark.js';
+import { BenchmarkInterrupted, type Benchmark } from './benchmark.js';
+import { sleep } from './abortable-sleep.js';
 import { cpuLimitProblem } from './cpu-limit.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { runPushWindow } from './verifier-push-bench.js';
@@ -88,18 +90,30 @@ export const verifierBenchmark: Benchmark = {
     }
     const options = parseArgs(args);
     const results: { agents: number; report: RoundTimingReport; cpu: string }[] = [];
-    for (const agents of options.agents) {
-      const one = options.verifiers > 1 && options.builds === undefined ? await runOnce(agents, { ...options, verifiers: 1 }) : undefined;
-      const { report, cpu } = await runOnce(agents, options);
-      results.push({ agents, report, cpu });
-      if (one !== undefined) {
-        process.stdout.write(
-          `${options.verifiers} verifier processes / 1: ${(report.attestationsPerSecond / one.report.attestationsPerSecond).toFixed(2)}× the attestations/s (${report.attestationsPerSecond.toFixed(1)} / ${one.report.attestationsPerSecond.toFixed(1)}); CPU ${cpu} against ${one.cpu}\n`,
-        );
+    // Caught for the whole run: without it, Ctrl-C or a SIGTERM ended the process on the spot and left
+    // its schema in the shared database and its data dir (the CA's keys) in the temporary folder.
+    const stop = new StopSignal();
+    try {
+      for (const agents of options.agents) {
+        const one = options.verifiers > 1 && options.builds === undefined ? await runOnce(agents, { ...options, verifiers: 1 }, stop.abortSignal) : undefined;
+        const { report, cpu } = await runOnce(agents, options, stop.abortSignal);
+        results.push({ agents, report, cpu });
+        if (one !== undefined) {
+          process.stdout.write(
+            `${options.verifiers} verifier processes / 1: ${(report.attestationsPerSecond / one.report.attestationsPerSecond).toFixed(2)}× the attestations/s (${report.attestationsPerSecond.toFixed(1)} / ${one.report.attestationsPerSecond.toFixed(1)}); CPU ${cpu} against ${one.cpu}\n`,
+          );
+        }
       }
-    }
-    if (options.push) {
-      await comparePush(results, options);
+      if (options.push) {
+        await comparePush(results, options, stop.abortSignal);
+      }
+    } catch (error) {
+      // Whatever failed once a signal came (the window's wait, or a verifier child ended by the same
+      // Ctrl-C), the teardown in `runOnce` has run by now.
+      if (stop.received !== undefined) throw new BenchmarkInterrupted(`interrupted by ${stop.received}: verifier processes stopped, schema dropped, data dir removed`);
+      throw error;
+    } finally {
+      stop.dispose();
     }
     if (results.length > 1) {
       process.stdout.write(`\n| agents | attestations/s | late rounds | detection p50 / p99 (s) | ${'CPU'.padEnd(8)} |\n|---|---|---|---|---|\n`);
@@ -110,7 +124,7 @@ export const verifierBenchmark: Benchmark = {
   },
 };
 
-async function runOnce(agents: number, options: BenchArgs): Promise<{ report: RoundTimingReport; cpu: string }> {
+async function runOnce(agents: number, options: BenchArgs, signal: AbortSignal): Promise<{ report: RoundTimingReport; cpu: string }> {
   const schema = `bench_verifier_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: options.databaseUrl, pool: { min: 0, max: 1 } });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'ironlime-verifier-bench-'));
@@ -146,6 +160,7 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       logger: log,
       enrolled: (done, total) => enrolling.update(done, total),
       ...(verifierUrl === undefined ? {} : { verifierUrl }),
+      signal,
     });
     enrolling.finish();
     try {
@@ -155,23 +170,23 @@ async function runOnce(agents: number, options: BenchArgs): Promise<{ report: Ro
       if (children !== undefined && options.cpuLimitPercent !== undefined) await limitVerifiers(children, options.cpuLimitPercent);
       // Let the last enrolled agents settle into their rhythm, and the verifier's JIT finish its
       // compiles for the whole fleet's work, before measuring: the window is the steady state.
-      await sleep(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000);
+      await sleep(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000, signal);
       if (children !== undefined && options.profileDir !== undefined) startProfiles(children);
       const buildsBefore = options.builds === undefined ? undefined : await readBuilds(children, dataDir, false);
       const cpuBefore = cpuReading(children);
       const from = Date.now();
       const to = from + options.seconds * 1000;
       const edgeMs = Math.min(60, options.seconds / 5) * 1000;
-      const slots = children === undefined ? undefined : slotsAtWindowEdges(children.url, dataDir, { from, to, edgeMs });
-      const tampered = await tamperDuringWindow(fleet.agents, tamperCount(agents, options.tamper), from, options.seconds);
-      await sleep(to - Date.now());
+      const slots = children === undefined ? undefined : slotsAtWindowEdges(children.url, dataDir, { from, to, edgeMs }, signal);
+      const tampered = await tamperDuringWindow(fleet.agents, tamperCount(agents, options.tamper), from, options.seconds, signal);
+      await sleep(to - Date.now(), signal);
       // Read before waiting for the last scrape, so the scrape's own CPU stays out of the window.
       const cpuAfter = cpuReading(children);
       const buildsAfter = options.builds === undefined ? undefined : await readBuilds(children, dataDir, true);
       const roundsPerSlot = await slots;
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
-      await sleep((3 * options.quoteInterval + 3) * 1000);
+      await sleep((3 * options.quoteInterval + 3) * 1000, signal);
       const requestTimes = new Map(fleet.agents.map((agent) => [agent.uuid, agent.quoteRequests]));
       const report = analyseRoundTiming({
         rounds: await readHistory(admin, schema, from - 5 * options.quoteInterval * 1000),
@@ -240,7 +255,7 @@ async function readHistory(admin: Knex, schema: string, since: number): Promise<
  * attestation of each mode side by side. Push holds k× the agents of pull at the same CPU per
  * attestation when k = pull ms / push ms (the work per agent is the per-attestation cost times the rate).
  */
-async function comparePush(pull: readonly { agents: number; cpu: string }[], options: BenchArgs): Promise<void> {
+async function comparePush(pull: readonly { agents: number; cpu: string }[], options: BenchArgs, signal: AbortSignal): Promise<void> {
   process.stdout.write(`\n| agents | pull CPU/attestation | push CPU/attestation | push attestations/s | push failures (untampered) | push tampered / detected | pull/push |\n|---|---|---|---|---|---|---|\n`);
   for (const { agents, cpu } of pull) {
     const window = await runPushWindow({
@@ -253,6 +268,7 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
       imaRate: options.imaRate,
       akAlgorithm: options.akAlgorithm,
       profileDir: options.profileDir === undefined ? undefined : path.join(options.profileDir, 'push'),
+      signal,
       spawn: async (dataDir, schema) => {
         const started = await spawnVerifiers({ count: 1, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
         return {
@@ -392,8 +408,4 @@ function parseArgs(args: readonly string[]): BenchArgs {
     akAlgorithm,
     builds,
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }

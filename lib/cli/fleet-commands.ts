@@ -87,6 +87,8 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
           ...(options.verifier === undefined ? {} : { verifierUrl: options.verifier }),
           ...(options.database === undefined ? {} : { databaseUrl: options.database }),
           ...(options.pushTimeout === undefined ? {} : { verifierConfig: { pushTimeout: options.pushTimeout } }),
+          // A signal during enrolment starts no further agent and tears down what was started.
+          signal: stop.abortSignal,
         });
         enrolling.finish();
         print(`fleet of ${fleet.agents.length} ${options.push === true ? 'push ' : ''}agents up: registrar ${fleet.registrarUrl}, verifier ${fleet.verifierUrl}, data dir ${dataDir}`);
@@ -96,6 +98,10 @@ export const registerFleetCommands: CommandRegistrar = (program, context) => {
         if (stop.received === undefined) {
           await runFor(fleet, stop, options, print);
         }
+      } catch (error) {
+        // Stopped during the start: the fleet has torn itself down, as a stop after it would.
+        if (!stop.abortSignal.aborted || error !== stop.abortSignal.reason) throw error;
+        enrolling.finish();
       } finally {
         await fleet?.close();
         stop.dispose();

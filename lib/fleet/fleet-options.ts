@@ -50,6 +50,11 @@ export interface FleetOptions {
   readonly progress?: (line: string) => void;
   /** Called each time one more agent is registered and enrolled (a terminal progress bar). */
   readonly enrolled?: (done: number, total: number) => void;
+  /**
+   * Aborting it during the start (SIGINT to `ironlime fleet` or the benchmark) starts no further agent:
+   * those in flight finish, everything started is stopped, and the start rejects with the signal's reason.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Checks the numbers of `options`. @throws InvalidParameterValue naming the option. */

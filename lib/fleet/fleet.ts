@@ -102,7 +102,7 @@ const FLEET_ENROLMENT = { runtimePolicyName: FLEET_RUNTIME_POLICY, mbPolicyName:
  * IMA log and the fleet's known-good files, the refstate of the boot log they all replay, both stored
  * once at the verifier; then each node is enrolled. IMA logs then grow by `imaEntriesPerMinute`
  * known-good entries per node. Missing services are started in-process. Anything started before a
- * failure is stopped again.
+ * failure, or before `options.signal` aborted, is stopped again.
  */
 async function launchFleet<Node extends FleetNode>(options: FleetOptions, kind: FleetKind<Node>): Promise<RunningFleet<Node>> {
   checkFleetOptions(options);
@@ -171,6 +171,7 @@ async function launchFleet<Node extends FleetNode>(options: FleetOptions, kind: 
 
     const caFile = path.join(caDirOf(options.dataDir), CA_CERT_FILE);
     const startOne = async (index: number): Promise<Node> => {
+      options.signal?.throwIfAborted();
       const setting = { uuid: randomUUID(), agentDir: path.join(agentsDir, String(index)), index, registrarUrl, verifierUrl, caFile, bootLogPath: defaultBootLogPath() };
       const agent = await kind.start(setting, material, tpmKeys);
       agents.push(agent);
@@ -183,6 +184,7 @@ async function launchFleet<Node extends FleetNode>(options: FleetOptions, kind: 
       Array.from({ length: options.agents }, (_, i) => i),
       options.startConcurrency ?? 8,
       async (index) => {
+        // A started node is enrolled even after an abort: the teardown deregisters enrolled nodes only.
         const agent = index === 0 ? first : await startOne(index);
         await kind.enrol(tenant, agent);
         enrolled.push(agent.uuid);
@@ -194,6 +196,7 @@ async function launchFleet<Node extends FleetNode>(options: FleetOptions, kind: 
         }
       },
     );
+    options.signal?.throwIfAborted();
     activity.start();
     return { agents, registrarUrl, verifierUrl, tenant, services, close: closeAll };
   } catch (error) {

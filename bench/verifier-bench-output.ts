@@ -57,13 +57,23 @@ export function printReport(run: PrintedRun): void {
   const lines = [
     `-- ${agents} agents, quote_interval ${run.quoteInterval} s, window ${run.seconds} s, verifier ${run.inProcess ? 'in-process' : 'in a child process'}${run.cpuLimitPercent === undefined ? '' : ` capped at ${run.cpuLimitPercent} % of a core`} on PostgreSQL, ${run.akAlgorithm === 'rsa' ? 'RSA-2048 AKs (RSASSA)' : 'P-256 AKs (ECDSA)'} (fleet set up in ${run.setupSeconds.toFixed(0)} s)`,
     `attestations: ${report.attestations} = ${report.attestationsPerSecond.toFixed(1)}/s (one per agent per interval would be at most ${ideal.toFixed(1)}/s)`,
-    `late rounds (start > 10% of quote_interval after due): ${lateText(report)}; start delay p50 / p99 / max: ${ms(report.startDelayMs)}; untimed ${report.untimedRounds}`,
+    `late rounds (start > 10% of quote_interval after due): ${lateText(report)}; start delay p50 / p99 / max: ${ms(report.startDelayMs)}; untimed ${report.untimedRounds}; agents overdue at the window's end ${report.overdueAgents}`,
     `tampered ${report.tampered}: detected ${report.detected} with ${run.expectedEvent}; tamper → verdict p50 / p99 / max: ${ms(report.detectionMs)}`,
     `failures of untampered agents: ${report.unexpectedFailures}${report.unexpectedEvents.length > 0 ? ` (${report.unexpectedEvents.join(', ')})` : ''}`,
     `CPU (share of one core): ${run.cpu}; machine load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
-    `targets: no late rounds ${report.lateRounds === 0 ? 'MET' : 'MISSED'}; p99 detection < 4 s ${report.detectionMs !== undefined && report.detected === report.tampered && report.detectionMs.p99 < 4000 ? 'MET' : 'MISSED'}`,
+    `targets: no late rounds ${lateRoundsTarget(report)}; p99 detection < 4 s ${report.detectionMs !== undefined && report.detected === report.tampered && report.detectionMs.p99 < 4000 ? 'MET' : 'MISSED'}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * Whether no round was late: none late against its predecessor, no agent left overdue at the window's
+ * end, and some round timed at all — a window without a single timed round (a stalled verifier, a
+ * window too short) showed 0 late rounds and read MET.
+ */
+export function lateRoundsTarget(report: RoundTimingReport): 'MET' | 'MISSED' | 'NOT MEASURED' {
+  if (report.timedRounds === 0) return 'NOT MEASURED';
+  return report.lateRounds === 0 && report.overdueAgents === 0 ? 'MET' : 'MISSED';
 }
 
 /** Prints the first verifier's rounds per grid slot in the window's first and last `edgeMs`. */

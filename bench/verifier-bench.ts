@@ -196,6 +196,7 @@ async function runOnce(agents: number, options: BenchArgs, signal: AbortSignal):
         to,
         tampered,
         expectedEvent: EXPECTED_EVENT,
+        agentIds: fleet.agents.map((agent) => agent.uuid),
       });
       // Shares over the readings' own span, which the window's closing sleep may overshoot.
       const spanSeconds = (cpuAfter.atMs - cpuBefore.atMs) / 1000;

@@ -25,6 +25,8 @@ export interface RoundTimingInput {
   readonly tampered: ReadonlyMap<string, number>;
   /** The failure each tampering must be reported with. */
   readonly expectedEvent: string;
+  /** Every agent of the fleet, so that one whose rounds stopped coming is seen (`overdueAgents`). */
+  readonly agentIds?: readonly string[];
 }
 
 export interface Percentiles {
@@ -44,6 +46,13 @@ export interface RoundTimingReport {
   readonly startDelayMs: Percentiles | undefined;
   /** Rounds whose request the agents never saw (no nonce, or no matching request). */
   readonly untimedRounds: number;
+  /**
+   * Agents of `agentIds`, not failed, whose next round had not started (more than the late share after
+   * it was due) when the window closed: rounds that never came, which `lateRounds` (a round measured
+   * against its predecessor, both in the window) cannot see — an agent not polled at all in the window
+   * has no late round.
+   */
+  readonly overdueAgents: number;
   readonly tampered: number;
   /** Tampered agents whose first failing round after the tampering named `expectedEvent`. */
   readonly detected: number;
@@ -122,6 +131,17 @@ export function analyseRoundTiming(input: RoundTimingInput): RoundTimingReport {
       }
     }
   }
+  const overdue = (agentId: string): boolean => {
+    const rounds = byAgent.get(agentId) ?? [];
+    const last = rounds.filter((round) => round.verdictAt <= input.to).at(-1);
+    // A failed agent is polled no more, by design.
+    if (last?.outcome === 'fail') return false;
+    const due = (last?.verdictAt ?? Number.NEGATIVE_INFINITY) + interval;
+    const next = rounds.find((round) => round.verdictAt > input.to);
+    const started = next?.nonce === null || next === undefined ? undefined : input.requestTime(agentId, next.nonce);
+    // The next round may still have started in time, its verdict after the window.
+    return (started ?? input.to) > due + lateBy;
+  };
   const seconds = (input.to - input.from) / 1000;
   return {
     attestations,
@@ -130,6 +150,7 @@ export function analyseRoundTiming(input: RoundTimingInput): RoundTimingReport {
     lateRounds: delays.filter((delay) => delay.ms > lateBy).length,
     startDelayMs: percentiles(delays.map((delay) => delay.ms)),
     untimedRounds: untimed,
+    overdueAgents: (input.agentIds ?? []).filter(overdue).length,
     tampered: input.tampered.size,
     detected: detections.length,
     detectionMs: percentiles(detections.map((detection) => detection.ms)),

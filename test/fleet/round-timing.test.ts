@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { lateRoundsTarget } from '../../bench/verifier-bench-output.js';
 import { analyseRoundTiming, percentiles, type RoundRecord } from '../../lib/fleet/round-timing.js';
 
 const EVENT = 'ima.validation.ima-ng.not_in_allowlist';
@@ -77,6 +78,48 @@ describe('fleet: round timing analysis', function () {
     expect(report.detectionMs).to.deep.equal({ p50: 2500, p99: 2500, max: 2500 });
     expect(report.unexpectedFailures).to.equal(1);
     expect(report.unexpectedEvents).to.deep.equal(['qoute_validation.quote_validation']);
+  });
+
+  it('counts agents whose rounds stopped coming as overdue at the window\'s end, which late rounds cannot see', function () {
+    // Interval 2 s, window 0..10 s, late beyond 200 ms after due.
+    const rounds = [
+      // Polled throughout; its next round started on time (9.9 s, due 9.9 s), its verdict after the window.
+      round('steady', 1900, 's1'), round('steady', 3900, 's2'), round('steady', 5900, 's3'), round('steady', 7900, 's4'), round('steady', 10_100, 's5'),
+      // Never polled in the window: its last verdict came before it.
+      round('starved', -500, 'x1'),
+      // Polled until 4 s, then dropped: its next round never came.
+      round('dropped', 2000, 'd1'), round('dropped', 4000, 'd2'),
+      // Failed at 3 s: a failed agent is polled no more, by design.
+      round('failed', 1000, 'f1'), round('failed', 3000, 'f2', 'fail', [EVENT]),
+    ];
+    const starts = new Map([['s2', 3900], ['s3', 5900], ['s4', 7900], ['s5', 9900], ['d2', 3900]]);
+    const report = analyseRoundTiming({
+      rounds,
+      requestTime: (_agentId, nonce) => starts.get(nonce),
+      quoteIntervalSeconds: 2,
+      from: 0,
+      to: 10_000,
+      tampered: new Map([['failed', 2500]]),
+      expectedEvent: EVENT,
+      agentIds: ['steady', 'starved', 'dropped', 'failed', 'never-polled'],
+    });
+    expect(report.lateRounds).to.equal(0);
+    expect(report.overdueAgents).to.equal(3);
+    expect(lateRoundsTarget(report)).to.equal('MISSED');
+  });
+
+  it('does not call the no-late-rounds target met when no round could be timed', function () {
+    const report = analyseRoundTiming({
+      rounds: [],
+      requestTime: () => undefined,
+      quoteIntervalSeconds: 2,
+      from: 0,
+      to: 10_000,
+      tampered: new Map(),
+      expectedEvent: EVENT,
+    });
+    expect(report.timedRounds).to.equal(0);
+    expect(lateRoundsTarget(report)).to.equal('NOT MEASURED');
   });
 
   it('takes nearest-rank percentiles', function () {

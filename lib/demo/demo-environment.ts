@@ -18,6 +18,7 @@ import { startVerifier, type RunningVerifier } from '../verifier/verifier-server
 import { knownGoodFiles, type DemoFile } from './demo-catalog.js';
 import { startNodeTpms, type NodeTpmKind, type NodeTpms } from './node-tpms.js';
 import type { Tpm } from '../tpm-access/tpm-port.js';
+import { settleAll } from './settle-all.js';
 
 export interface DemoEnvironmentOptions {
   /** A fresh folder; everything (CA, PGlite, TPM state, node data, policies) goes under it. The caller removes it. */
@@ -142,7 +143,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     const { certPath, keyPath } = issuedCertificatePaths(caDir, 'orchestrator');
     const tls = { caFile: path.join(caDir, CA_CERT_FILE), certFile: certPath, keyFile: keyPath };
 
-    const nodes = await Promise.all(
+    const nodes = await settleAll(
       tpms.tpms.slice(0, options.nodeCount).map(async (tpm, index): Promise<DemoNode> => {
         const name = `node-${index + 1}`;
         const agent = await startAgent(
@@ -160,7 +161,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
         return { name, agent, tpm, port: Number(new URL(agent.url).port), run: async (file) => void (await agent.appendIma(file.path, file.digest)) };
       }),
     );
-    const hostNodes = await Promise.all(
+    const hostNodes = await settleAll(
       Array.from({ length: options.hostNodeCount ?? 0 }, async (_, index): Promise<DemoHostNode> => {
         const name = `node-${nodes.length + index + 1}`;
         const agent = await startHostAgent(
@@ -182,7 +183,7 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     // Started after the agents, so it is stopped before them and never polls a closed agent.
     const verifier = await startVerifier({ dataDir: servicesDir, port: 0, quoteInterval: options.quoteIntervalSeconds, retryInterval: 1 }, { database, logger: log });
     closers.push(() => verifier.close());
-    const pushNodes = await Promise.all(
+    const pushNodes = await settleAll(
       tpms.tpms.slice(options.nodeCount).map(async (tpm, index): Promise<DemoPushNode> => {
         const name = `push-${index + 1}`;
         const agent = await startPushAgent(

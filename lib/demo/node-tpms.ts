@@ -6,6 +6,7 @@ import { createSoftwareTpm } from '../tpm-access/software/tpm-adapter.js';
 import { startSwtpm, type SwtpmHandle } from '../tpm-access/swtpm-manager.js';
 import { openTpm2ToolsTpm } from '../tpm-access/tpm2-tools/tpm-adapter.js';
 import type { Tpm } from '../tpm-access/tpm-port.js';
+import { settleAll } from './settle-all.js';
 
 /** Which TPM the emulated nodes get: swtpm driven through tpm2-tools, or the in-process software TPM. */
 export type NodeTpmKind = 'swtpm' | 'software';
@@ -78,7 +79,7 @@ export async function startNodeTpms(kind: NodeTpmKind, count: number, dir: strin
       };
       // The first manufacture creates the shared local CA; the others must not race to create it too.
       await start(0);
-      await Promise.all(Array.from({ length: count - 1 }, (_, i) => start(i + 1)));
+      await settleAll(Array.from({ length: count - 1 }, (_, i) => start(i + 1)));
       const certificates = await (swtpms[0] as SwtpmHandle).localCaCertificates();
       await copyFile(certificates.rootPath, path.join(ekCaDir, 'swtpm-localca-root.pem'));
       await copyFile(certificates.intermediatePath, path.join(ekCaDir, 'swtpm-localca-issuer.pem'));

@@ -265,6 +265,7 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
       quoteInterval: options.quoteInterval,
       warmup: options.warmup,
       tamper: tamperCount(agents, options.tamper),
+      expectedEvent: EXPECTED_EVENT,
       databaseUrl: options.databaseUrl,
       imaRate: options.imaRate,
       akAlgorithm: options.akAlgorithm,

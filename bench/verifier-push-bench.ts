@@ -8,6 +8,7 @@ import { startPushFleet, type RunningFleet } from '../lib/fleet/fleet.js';
 import type { SimulatedPushAgent } from '../lib/fleet/simulated-push-agent.js';
 import type { EkAlgorithm } from '../lib/tpm-access/tpm-port.js';
 import { sleep } from './abortable-sleep.js';
+import { pushWindowCounts, type PushVerdictRow } from './push-window-counts.js';
 import { tamperDuringWindow } from './tamper-window.js';
 /** What the push window measured. */
 export interface PushWindow {
@@ -16,7 +17,7 @@ export interface PushWindow {
   /** Failing verdicts of agents not tampered (or before their tampering). */
   readonly failures: number;
   readonly tampered: number;
-  /** Tampered agents with a failing verdict after their tampering, in the window or just after. */
+  /** Tampered agents whose first failing verdict after their tampering, in the window or just after, named `expectedEvent`. */
   readonly detected: number;
   /** Verifier CPU seconds per second of window (share of one core). */
   readonly verifierCpu: number;
@@ -30,6 +31,8 @@ export interface PushBenchInput {
   readonly warmup: number;
   /** Agents tampered during the window, at the pull bench's points (`tamperDuringWindow`). */
   readonly tamper: number;
+  /** The failure each tampering must be reported with (the pull bench's). */
+  readonly expectedEvent: string;
   readonly databaseUrl: string;
   /** Known-good IMA entries per minute per agent (the pull bench's `--ima-rate`). */
   readonly imaRate: number;
@@ -105,15 +108,11 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
     const rows = (await admin
       .withSchema(schema)
       .table('verifier_attestation_history')
-      .select('agent_id', 'outcome', 'attempted_at')
-      .where('attempted_at', '>=', from)) as { agent_id: string; outcome: string; attempted_at: Date }[];
-    const inWindow = rows.filter((row) => row.attempted_at <= to);
-    const afterTamper = (row: { agent_id: string; attempted_at: Date }): boolean => row.attempted_at.getTime() >= (tampered.get(row.agent_id) ?? Infinity);
+      .select('agent_id', 'outcome', 'attempted_at', 'failures')
+      .where('attempted_at', '>=', from)) as PushVerdictRow[];
     return {
-      attestations: inWindow.filter((row) => row.outcome === 'pass').length,
-      failures: inWindow.filter((row) => row.outcome !== 'pass' && !afterTamper(row)).length,
+      ...pushWindowCounts(rows, tampered, to, input.expectedEvent),
       tampered: tampered.size,
-      detected: new Set(rows.filter((row) => row.outcome !== 'pass' && afterTamper(row)).map((row) => row.agent_id)).size,
       verifierCpu: (cpuAfter - cpuBefore) / input.seconds,
     };
   } finally {

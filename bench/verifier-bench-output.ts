@@ -68,12 +68,13 @@ export function printReport(run: PrintedRun): void {
 
 /**
  * Whether no round was late: none late against its predecessor, no agent left overdue at the window's
- * end, and some round timed at all — a window without a single timed round (a stalled verifier, a
- * window too short) showed 0 late rounds and read MET.
+ * end, and some round timed at all — a window without a single timed round (a window too short) showed
+ * 0 late rounds and read MET. An overdue agent is a miss even then: a stalled verifier times no round
+ * and leaves every agent overdue.
  */
 export function lateRoundsTarget(report: RoundTimingReport): 'MET' | 'MISSED' | 'NOT MEASURED' {
-  if (report.timedRounds === 0) return 'NOT MEASURED';
-  return report.lateRounds === 0 && report.overdueAgents === 0 ? 'MET' : 'MISSED';
+  if (report.lateRounds > 0 || report.overdueAgents > 0) return 'MISSED';
+  return report.timedRounds === 0 ? 'NOT MEASURED' : 'MET';
 }
 
 /** Prints the first verifier's rounds per grid slot in the window's first and last `edgeMs`. */

@@ -122,6 +122,24 @@ describe('fleet: round timing analysis', function () {
     expect(lateRoundsTarget(report)).to.equal('NOT MEASURED');
   });
 
+  it('calls the target missed, not unmeasured, when the verifier polled no agent in the window', function () {
+    // A stalled verifier: its last rounds came before the window, none in it, so none could be timed;
+    // every agent is overdue, which is a miss however few rounds were timed.
+    const report = analyseRoundTiming({
+      rounds: [round('a', -1000, 'a1'), round('b', -900, 'b1')],
+      requestTime: () => undefined,
+      quoteIntervalSeconds: 2,
+      from: 0,
+      to: 10_000,
+      tampered: new Map(),
+      expectedEvent: EVENT,
+      agentIds: ['a', 'b'],
+    });
+    expect(report.timedRounds).to.equal(0);
+    expect(report.overdueAgents).to.equal(2);
+    expect(lateRoundsTarget(report)).to.equal('MISSED');
+  });
+
   it('takes nearest-rank percentiles', function () {
     expect(percentiles([])).to.equal(undefined);
     const values = Array.from({ length: 100 }, (_, i) => 100 - i);

@@ -92,19 +92,35 @@ export function startProfiles(processes: VerifierProcesses): void {
   for (const child of processes.children) child.stdin?.write('PROFILE START\n');
 }
 
-/** Asks every child to write its profile of the window to `dir/verifier-<i>.cpuprofile`; resolves when all are written. */
+/**
+ * Asks every child to write its profile of the window to `dir/verifier-<i>.cpuprofile`; resolves when
+ * all are written, rejects when a child ends first. A child ended by the same Ctrl-C as the benchmark
+ * never answers, and the wait for its answer held the benchmark before its teardown for good.
+ */
 export async function stopProfiles(processes: VerifierProcesses, dir: string): Promise<void> {
   await Promise.all(
     processes.children.map((child, i) => {
       const file = path.join(dir, `verifier-${i}.cpuprofile`);
-      const written = new Promise<void>((resolve) => {
-        const onLine = (line: string): void => {
-          if (line === `PROFILE WRITTEN ${file}`) {
-            processes.lines[i]?.off('line', onLine);
-            resolve();
-          }
+      const written = new Promise<void>((resolve, reject) => {
+        const settle = (): void => {
+          processes.lines[i]?.off('line', onLine);
+          child.off('exit', onExit);
         };
+        const onLine = (line: string): void => {
+          if (line !== `PROFILE WRITTEN ${file}`) return;
+          settle();
+          resolve();
+        };
+        const onExit = (): void => {
+          settle();
+          reject(new Error(`verifier process ${i} ended before writing its profile`));
+        };
+        if (child.exitCode !== null || child.signalCode !== null) {
+          onExit();
+          return;
+        }
         processes.lines[i]?.on('line', onLine);
+        child.once('exit', onExit);
       });
       child.stdin?.write(`PROFILE STOP ${file}\n`);
       return written;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, link, open, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FileReadError, MAX_PEM_FILE_BYTES, readRegularFile } from '../files/regular-file.js';
@@ -84,6 +84,32 @@ function syncFolderOf(file: string): void {
   } finally {
     closeSync(folder);
   }
+}
+
+/**
+ * Replaces `target` with `content` and exactly `mode`, whole or not at all, and durably: a temporary file
+ * flushed to disk, renamed over `target`, the folder flushed. For state that must survive the process
+ * being killed (or the machine losing power) right after the call returns.
+ * @throws PkiError when it cannot be written
+ */
+export function replaceFileSync(target: string, content: string | Uint8Array, mode: number): void {
+  const temp = tempPathOf(target);
+  try {
+    const fd = openSync(temp, 'wx', mode);
+    try {
+      writeFileSync(fd, content);
+      // The umask may have narrowed the mode at creation; make it exact.
+      fchmodSync(fd, mode);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, target);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw new PkiError(`cannot write ${target}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  syncFolderOf(target);
 }
 
 /** Replaces `target` atomically with `content`. */

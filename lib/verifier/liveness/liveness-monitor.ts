@@ -23,9 +23,10 @@ export interface LivenessMonitorOptions {
   readonly health: Pick<VerifierHealth, 'livenessWriteFailed' | 'livenessWriteSettled'>;
   readonly log: Logger;
   /**
-   * Where `close` keeps the `failed` verdicts the database still refuses, and where the next start takes
-   * them from to store them first (the verifier's data folder). Without it they are lost when the
-   * process closes, and the real host's next good answer would make such a node alive again.
+   * Where the `failed` verdicts the database refuses are kept, written when the store fails (not at
+   * close: a process killed or out of memory never closes), and where the next start takes them from to
+   * store them first (the verifier's data folder). Without it they are lost when the process ends, and
+   * the real host's next good answer would make such a node alive again.
    */
   readonly unstoredFailuresFile?: string;
 }
@@ -63,6 +64,8 @@ export class LivenessMonitor {
   private closed = false;
   private readonly unsaved = new Map<string, UnsavedVerdict>();
   private readonly firstChecks = new Set<Promise<void>>();
+  /** What `unstoredFailuresFile` holds now (as written): rewritten only when the kept failures change. */
+  private keptText = '[]';
 
   /**
    * @throws Error when `unstoredFailuresFile` cannot be read as the list `close` writes (nothing is
@@ -70,7 +73,9 @@ export class LivenessMonitor {
    */
   constructor(private readonly options: LivenessMonitorOptions) {
     if (options.unstoredFailuresFile === undefined) return;
-    for (const failure of readUnstoredFailures(options.unstoredFailuresFile)) {
+    const kept = readUnstoredFailures(options.unstoredFailuresFile);
+    this.keptText = JSON.stringify(kept);
+    for (const failure of kept) {
       // Kept as any verdict the database did not take: stored before the node is checked again, the verifier not ready meanwhile.
       this.unsaved.set(failure.agentId, { enrolment: failure.enrolment, decide: failedAs(failure.reason), decided: { ...INITIAL_LIVENESS, status: 'failed', lastFailure: failure.reason } });
       options.health.livenessWriteFailed(failure.agentId, new Error(`a failed verdict kept by the last run (${options.unstoredFailuresFile}) is not stored yet`));
@@ -105,18 +110,33 @@ export class LivenessMonitor {
     clearTimeout(this.timer);
     await Promise.allSettled([this.sweeping, ...this.firstChecks]);
     await this.storeUnsaved();
-    const failures: UnstoredFailure[] = [];
+    const keeping = this.options.unstoredFailuresFile !== undefined;
     for (const [agentId, verdict] of this.unsaved) {
-      const kept = verdict.decided.status === 'failed' && this.options.unstoredFailuresFile !== undefined;
-      if (kept) failures.push({ agentId, enrolment: verdict.enrolment, reason: verdict.decided.lastFailure ?? 'failed liveness check' });
+      const kept = verdict.decided.status === 'failed' && keeping;
       this.options.log.error({ agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, kept ? 'liveness failure not stored: kept in the data folder for the next start' : 'liveness verdict never stored: the verifier closed');
     }
-    if (this.options.unstoredFailuresFile === undefined) return;
+  }
+
+  /**
+   * Writes the `failed` verdicts now waiting to be stored to `unstoredFailuresFile` when they changed
+   * (the file goes when none wait), so that the next start stores them even after this process is
+   * killed. A file that cannot be written is logged with what it would have kept: the verdicts still wait
+   * in memory (the verifier is not ready meanwhile) and the next change tries again.
+   */
+  private keepFailures(): void {
+    const file = this.options.unstoredFailuresFile;
+    if (file === undefined) return;
+    const failures: UnstoredFailure[] = [];
+    for (const [agentId, verdict] of this.unsaved) {
+      if (verdict.decided.status === 'failed') failures.push({ agentId, enrolment: verdict.enrolment, reason: verdict.decided.lastFailure ?? 'failed liveness check' });
+    }
+    const text = JSON.stringify(failures);
+    if (text === this.keptText) return;
     try {
-      writeUnstoredFailures(this.options.unstoredFailuresFile, failures);
+      writeUnstoredFailures(file, failures);
+      this.keptText = text;
     } catch (error) {
-      // The server's shutdown swallows a rejected close: said here, with what is lost.
-      this.options.log.error({ err: error, failures }, 'liveness failures not stored could not be kept in the data folder either: they are lost');
+      this.options.log.error({ err: error, failures }, 'liveness failures not stored could not be kept in the data folder either: a killed process loses them');
     }
   }
 
@@ -179,10 +199,12 @@ export class LivenessMonitor {
         this.options.log.error({ err: error, agentId, status: verdict.decided.status, reason: verdict.decided.lastFailure }, 'liveness verdict not stored; kept to be stored again');
       }
       this.unsaved.set(agentId, verdict);
+      this.keepFailures();
       this.options.health.livenessWriteFailed(agentId, error);
       return;
     }
     this.unsaved.delete(agentId);
+    this.keepFailures();
     this.options.health.livenessWriteSettled(agentId);
     // Logged from what the locked update changed, not from the state read: another process may have stored a state since.
     if (change !== undefined) {

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { PRIVATE_KEY_MODE, replaceFileSync } from '../../pki/pem-files.js';
 
-/** A `failed` liveness verdict the database did not take before the verifier closed. */
+/** A `failed` liveness verdict the database did not take (yet). */
 export interface UnstoredFailure {
   readonly agentId: string;
   /** The enrolment it was seen for: stored only while the row still holds it. */
@@ -9,7 +10,7 @@ export interface UnstoredFailure {
 }
 
 /**
- * The failures a closing verifier kept in `file` (its data folder), none when there is no file.
+ * The failures a verifier kept in `file` (its data folder), none when there is no file.
  *
  * @throws Error for a file that is no list of failures: its content is not guessed at, and a verifier
  *   that starts without it could bring back a node a lost verdict failed.
@@ -23,15 +24,17 @@ export function readUnstoredFailures(file: string): UnstoredFailure[] {
   return value;
 }
 
-/** Replaces `file` with `failures` (written whole, then renamed: never half a list), or removes it when there are none. */
+/**
+ * Replaces `file` with `failures` (whole, owner-only, flushed to disk before it returns: a process killed
+ * right after still leaves them), or removes it when there are none.
+ * @throws Error when it cannot be written or removed
+ */
 export function writeUnstoredFailures(file: string, failures: readonly UnstoredFailure[]): void {
   if (failures.length === 0) {
     rmSync(file, { force: true });
     return;
   }
-  const partial = `${file}.partial`;
-  writeFileSync(partial, JSON.stringify(failures), { mode: 0o600 });
-  renameSync(partial, file);
+  replaceFileSync(file, JSON.stringify(failures), PRIVATE_KEY_MODE);
 }
 
 function isUnstoredFailure(value: unknown): value is UnstoredFailure {

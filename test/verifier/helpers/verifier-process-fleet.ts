@@ -17,6 +17,8 @@ import { createTestSchema } from './verifier-fixture.js';
 export interface VerifierProcessFleet {
   readonly knex: Knex;
   readonly processes: ReadonlyMap<string, ChildProcess>;
+  /** The `--data-dir` of `instance`'s processes. */
+  dataDirOf(instance: string): string;
   start(instance: string, args: readonly string[], logLevel: string): ChildProcess;
   close(): Promise<void>;
 }
@@ -39,6 +41,7 @@ export async function createVerifierProcessFleet(dirPrefix: string): Promise<Ver
   return {
     knex: opened.knex,
     processes,
+    dataDirOf: (instance) => path.join(dir, instance),
     start(instance, args, logLevel) {
       const child = spawn(
         process.execPath,

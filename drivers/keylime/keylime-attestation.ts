@@ -295,6 +295,9 @@ export class KeylimeAttestation extends AttestationInterface {
   /**
    * The locator's answer, given the request timeout like any remote call (it may ask a ramdisk that
    * accepted the connection and never answers) and ended at once by the step's abort (with its reason).
+   * The locator is given the task with a signal that also aborts at the timeout: a locator left running
+   * would otherwise hold its request to a silent ramdisk until the step ends (never, for a step that
+   * goes on with the agent `driver_info` names), one more at every call. Its late answer is dropped.
    *
    * @throws AttestationServiceUnavailable when it gave no answer in time.
    */
@@ -302,9 +305,13 @@ export class KeylimeAttestation extends AttestationInterface {
     const locator = this.#options.agentLocator;
     if (locator === undefined) return undefined;
     const timeoutMs = this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    const located = await settleBefore(() => locator(task), timeoutMs, task.signal);
+    const expiry = new AbortController();
+    const bounded: Task = Object.freeze({ ...task, signal: AbortSignal.any([task.signal, expiry.signal]) });
+    const located = await settleBefore(() => locator(bounded), timeoutMs, task.signal);
     if (located === EXPIRED) {
-      throw new AttestationServiceUnavailable(`the agent locator gave no answer within ${timeoutMs} ms`);
+      const error = new AttestationServiceUnavailable(`the agent locator gave no answer within ${timeoutMs} ms`);
+      expiry.abort(error);
+      throw error;
     }
     return located;
   }

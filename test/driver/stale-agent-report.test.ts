@@ -71,6 +71,27 @@ describe('keylime driver: a ramdisk report naming another agent than driver_info
     expect(outcome.error).to.equal(undefined);
   });
 
+  it('ends the locator it stopped waiting for: the task it was given aborts at the timeout', async function () {
+    let aborted: (reason: unknown) => void = () => undefined;
+    const locatorEnded = new Promise<unknown>((resolve) => (aborted = resolve));
+    // A locator that asks a silent ramdisk, and stops when its task's signal tells it to.
+    const driver = new KeylimeAttestation({
+      agentLocator: (task) =>
+        new Promise<undefined>((resolve) => {
+          task.signal.addEventListener('abort', () => {
+            aborted(task.signal.reason);
+            resolve(undefined);
+          }, { once: true });
+        }),
+      requestTimeoutMs: 500,
+    });
+    const outcome = await settledWithin(driver.validateSecurityStatus(createTask(node(info), CONFIG)), 20_000);
+    expect(outcome.error).to.equal(undefined);
+    const reason = (await settledWithin(locatorEnded, 20_000)).value;
+    expect(reason).to.be.instanceOf(AttestationServiceUnavailable);
+    expect((reason as Error).message).to.match(/the agent locator gave no answer within 500 ms$/);
+  });
+
   it('is AttestationServiceUnavailable when driver_info names no agent and the locator never answers; the step abort ends it at once', async function () {
     const { keylime_agent_uuid: _named, ...withoutAgent } = info;
     const driver = new KeylimeAttestation({ agentLocator: silentLocator, requestTimeoutMs: 500 });

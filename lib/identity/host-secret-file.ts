@@ -21,7 +21,8 @@ export function loadOrCreateHostSecret(dataDir: string): { readonly secret: Buff
     // Another start that made it meanwhile wins: its secret is read below.
     if (createFileOnceSync(file, secret.toString('hex') + '\n', PRIVATE_KEY_MODE)) return { secret, created: true };
   }
-  const text = readPrivateSync(file).trim();
+  // The hex digits and a line end, with room for a CRLF or stray blanks an editor left; no more.
+  const text = readPrivateSync(file, HOST_SECRET_BYTES * 2 + 64).trim();
   if (!new RegExp(`^[0-9a-f]{${HOST_SECRET_BYTES * 2}}$`).test(text)) {
     throw new InvalidParameterValue(file, `must hold ${HOST_SECRET_BYTES * 2} hex digits; delete it only if the host is re-registered by an admin`);
   }

@@ -53,24 +53,27 @@ export async function readRequiredPrivate(file: string, how: RequiredPrivateFile
   return text;
 }
 
-/** `readPrivateIfExists` for synchronous callers; the file must exist. @throws PkiError */
-export function readPrivateSync(file: string): string {
+/**
+ * `readPrivateIfExists` for synchronous callers; the file must exist. A file longer than `maxBytes`
+ * (default: any private key's bound) is refused without being read past it. @throws PkiError
+ */
+export function readPrivateSync(file: string, maxBytes = MAX_PRIVATE_KEY_BYTES): string {
   try {
-    return readRegularFileSync(file, privateRead(file)).toString('utf8');
+    return readRegularFileSync(file, privateRead(file, maxBytes)).toString('utf8');
   } catch (error) {
-    throw asPkiError(file, error);
+    throw asPkiError(file, error, maxBytes);
   }
 }
 
 /** Opened without blocking and checked on the open file (`readRegularFile`), so it is that file that is read. */
-function privateRead(file: string): RegularFileRead {
-  return { setting: file, maxBytes: MAX_PRIVATE_KEY_BYTES, check: (info) => checkPrivate(file, info) };
+function privateRead(file: string, maxBytes = MAX_PRIVATE_KEY_BYTES): RegularFileRead {
+  return { setting: file, maxBytes, check: (info) => checkPrivate(file, info) };
 }
 
-function asPkiError(file: string, error: unknown): unknown {
+function asPkiError(file: string, error: unknown, maxBytes = MAX_PRIVATE_KEY_BYTES): unknown {
   if (!(error instanceof FileReadError)) return error;
   if (error.fault === 'not-regular') return new PkiError(`${file} should hold a private key but is not a regular file`);
-  if (error.fault === 'too-large') return new PkiError(`${file} should hold a private key but holds more than ${MAX_PRIVATE_KEY_BYTES} bytes`);
+  if (error.fault === 'too-large') return new PkiError(`${file} should hold a private key but holds more than the ${maxBytes} bytes it may`);
   return new PkiError(`cannot read ${file}`, { cause: error.cause });
 }
 

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { HOST_SECRET_FILE, loadOrCreateHostSecret } from '../../lib/identity/host-secret-file.js';
+import { PkiError } from '../../lib/pki/pki-error.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 const MODULE = new URL('../../lib/identity/host-secret-file.js', import.meta.url).href;
@@ -28,5 +29,13 @@ describe('host secret file: made complete or not at all', function () {
     const next = loadOrCreateHostSecret(temp.path);
     expect(next.created).to.equal(true);
     expect(loadOrCreateHostSecret(temp.path)).to.deep.equal({ secret: next.secret, created: false });
+  });
+
+  it('a huge host-secret (600 MB, sparse) is refused by its size before it is read, naming the file', function () {
+    const file = path.join(temp.path, HOST_SECRET_FILE);
+    writeFileSync(file, '', { mode: 0o600 });
+    // Read whole, it took a gigabyte of memory and then failed with an error that named no file.
+    truncateSync(file, 600 * 1024 * 1024);
+    expect(() => loadOrCreateHostSecret(temp.path)).to.throw(PkiError, /host-secret should hold a private key but holds more than the 128 bytes it may/);
   });
 });

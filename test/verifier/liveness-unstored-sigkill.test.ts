@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
@@ -50,14 +50,17 @@ describe('verifier process: a liveness failure the database refused survives a S
     (await fleet.knex('verifier_liveness').select('status', 'last_failure').where({ agent_id: agentId }).first()) as { status: string; last_failure: string | null };
 
   it('is kept in the data folder when the store fails, and stored by the next process before the node is asked again', async function () {
-    const kept = path.join(fleet.dataDirOf(INSTANCE), 'liveness-unstored-failures.json');
+    const dataDir = fleet.dataDirOf(INSTANCE);
+    // The process's own list: `liveness-unstored-failures.<tag>.json`.
+    const keptLists = (): string[] => readdirSync(dataDir).filter((name) => name.startsWith('liveness-unstored-failures')).map((name) => path.join(dataDir, name));
     const first = fleet.start(INSTANCE, ['--quote-interval', '1', '--request-timeout', '10'], 'silent');
     await eventually('the database refused the impostor\'s failure', async () => {
       if (first.exitCode !== null) throw new Error(`the verifier exited (${String(first.exitCode)})`);
       return (await refusals()) >= 1;
     }, 120_000, 200);
     expect(node.requests, 'only the impostor was asked').to.equal(1);
-    await eventually('the refused failure kept in the data folder', () => Promise.resolve(existsSync(kept)), 20_000, 100);
+    await eventually('the refused failure kept in the data folder', () => Promise.resolve(keptLists().length === 1), 20_000, 100);
+    const [kept = ''] = keptLists();
     expect(statSync(kept).mode & 0o777, 'owner only').to.equal(0o600);
     const enrolled = (await fleet.knex('verifier_liveness').select('enrolment').where({ agent_id: agentId }).first()) as { enrolment: string };
     const [failure] = JSON.parse(readFileSync(kept, 'utf8')) as { agentId: string; enrolment: string; reason: string }[];
@@ -72,6 +75,6 @@ describe('verifier process: a liveness failure the database refused survives a S
     await eventually('the next process stored the kept failure', async () => (await status()).status === 'failed', 120_000, 200);
     expect((await status()).last_failure).to.include('host-secret proof does not match');
     expect(node.requests, 'the node was not asked again: its good answer cannot hide the failure').to.equal(1);
-    await eventually('the kept list removed once stored', () => Promise.resolve(!existsSync(kept)), 20_000, 100);
+    await eventually('the kept list removed once stored', () => Promise.resolve(keptLists().length === 0), 20_000, 100);
   });
 });

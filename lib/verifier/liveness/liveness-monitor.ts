@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import type { Logger } from 'pino';
 import { decideLiveness, INITIAL_LIVENESS, type LivenessCheck, type LivenessObservation, type LivenessState } from '../../attestation/liveness-decision.js';
@@ -6,7 +7,7 @@ import { createHttpsAgent } from '../../http/keylime-client-tls.js';
 import { freshNonce } from '../nonce.js';
 import type { VerifierHealth } from '../verifier-health.js';
 import type { LivenessChange, LivenessDecide, LivenessRecord, LivenessRepository } from './liveness-repository.js';
-import { readUnstoredFailures, writeUnstoredFailures, type UnstoredFailure } from './unstored-failures-file.js';
+import { claimUnstoredFailures, ownListBeside, writeUnstoredFailures, type UnstoredFailure } from './unstored-failures-file.js';
 
 export interface LivenessMonitorOptions {
   readonly repository: LivenessRepository;
@@ -25,8 +26,10 @@ export interface LivenessMonitorOptions {
   /**
    * Where the `failed` verdicts the database refuses are kept, written when the store fails (not at
    * close: a process killed or out of memory never closes), and where the next start takes them from to
-   * store them first (the verifier's data folder). Without it they are lost when the process ends, and
-   * the real host's next good answer would make such a node alive again.
+   * store them first (the verifier's data folder). Each process keeps its own list beside it
+   * (`<name>.<tag>.json`: processes may share the folder) and a start takes over every list there.
+   * Without it they are lost when the process ends, and the real host's next good answer would make
+   * such a node alive again.
    */
   readonly unstoredFailuresFile?: string;
 }
@@ -64,22 +67,29 @@ export class LivenessMonitor {
   private closed = false;
   private readonly unsaved = new Map<string, UnsavedVerdict>();
   private readonly firstChecks = new Set<Promise<void>>();
-  /** What `unstoredFailuresFile` holds now (as written): rewritten only when the kept failures change. */
-  private keptText = '[]';
+  /** This process's own list of kept failures, beside `unstoredFailuresFile`. */
+  private readonly ownList: string | undefined;
+  /** What `ownList` holds now (as written; undefined before the first write): rewritten only when the kept failures change. */
+  private keptText: string | undefined;
+  /** Lists taken over at start, removed once `ownList` holds what they held. */
+  private claimed: string[] = [];
 
   /**
-   * @throws Error when `unstoredFailuresFile` cannot be read as the list `close` writes (nothing is
-   *   checked rather than a lost failure forgotten).
+   * @throws Error when a list kept in the folder cannot be read as one this writes (nothing is checked
+   *   rather than a lost failure forgotten).
    */
   constructor(private readonly options: LivenessMonitorOptions) {
     if (options.unstoredFailuresFile === undefined) return;
-    const kept = readUnstoredFailures(options.unstoredFailuresFile);
-    this.keptText = JSON.stringify(kept);
+    this.ownList = ownListBeside(options.unstoredFailuresFile);
+    const { failures: kept, claimed } = claimUnstoredFailures(options.unstoredFailuresFile, this.ownList);
+    this.claimed = claimed;
     for (const failure of kept) {
       // Kept as any verdict the database did not take: stored before the node is checked again, the verifier not ready meanwhile.
       this.unsaved.set(failure.agentId, { enrolment: failure.enrolment, decide: failedAs(failure.reason), decided: { ...INITIAL_LIVENESS, status: 'failed', lastFailure: failure.reason } });
       options.health.livenessWriteFailed(failure.agentId, new Error(`a failed verdict kept by the last run (${options.unstoredFailuresFile}) is not stored yet`));
     }
+    // What was taken over is now kept by this process alone.
+    this.keepFailures();
   }
 
   start(): void {
@@ -118,13 +128,13 @@ export class LivenessMonitor {
   }
 
   /**
-   * Writes the `failed` verdicts now waiting to be stored to `unstoredFailuresFile` when they changed
-   * (the file goes when none wait), so that the next start stores them even after this process is
-   * killed. A file that cannot be written is logged with what it would have kept: the verdicts still wait
-   * in memory (the verifier is not ready meanwhile) and the next change tries again.
+   * Writes the `failed` verdicts now waiting to be stored to this process's own list (`ownList`) when
+   * they changed (the file goes when none wait), so that the next start stores them even after this
+   * process is killed. A file that cannot be written is logged with what it would have kept: the
+   * verdicts still wait in memory (the verifier is not ready meanwhile) and the next store tries again.
    */
   private keepFailures(): void {
-    const file = this.options.unstoredFailuresFile;
+    const file = this.ownList;
     if (file === undefined) return;
     const failures: UnstoredFailure[] = [];
     for (const [agentId, verdict] of this.unsaved) {
@@ -137,7 +147,22 @@ export class LivenessMonitor {
       this.keptText = text;
     } catch (error) {
       this.options.log.error({ err: error, failures }, 'liveness failures not stored could not be kept in the data folder either: a killed process loses them');
+      return;
     }
+    this.removeClaimed();
+  }
+
+  /** Removes the lists taken over at start, once this process's own list holds what they held. */
+  private removeClaimed(): void {
+    for (const list of this.claimed) {
+      try {
+        rmSync(list, { force: true });
+      } catch (error) {
+        // Left, it only makes the next start store those failures again (storing a failure twice changes nothing).
+        this.options.log.warn({ err: error, list }, 'a liveness failures list taken over could not be removed');
+      }
+    }
+    this.claimed = [];
   }
 
   private schedule(): void {

@@ -1,4 +1,6 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { PRIVATE_KEY_MODE, replaceFileSync } from '../../pki/pem-files.js';
 
 /** A `failed` liveness verdict the database did not take (yet). */
@@ -10,14 +12,67 @@ export interface UnstoredFailure {
 }
 
 /**
- * The failures a verifier kept in `file` (its data folder), none when there is no file.
+ * The list one process keeps, beside `file` (`<name>.json` gives `<name>.<tag>.json`): every process on
+ * a data folder keeps its own, since each writes its list whole from its own memory and would
+ * otherwise overwrite (or remove) another's.
+ */
+export function ownListBeside(file: string): string {
+  return path.join(path.dirname(file), `${path.basename(file, '.json')}.${randomBytes(6).toString('hex')}.json`);
+}
+
+/** The lists kept beside `file`: `file` itself (one list for the whole folder, before) and every process's own. */
+function listsBeside(file: string): string[] {
+  const stem = path.basename(file, '.json');
+  const folder = path.dirname(file);
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const ofStem = (name: string): boolean => name.startsWith(`${stem}.`) && /^\.([0-9a-f]+\.)?json$/.test(name.slice(stem.length));
+  return names.filter(ofStem).map((name) => path.join(folder, name));
+}
+
+/**
+ * Takes over every list kept beside `file` (by earlier runs, or by processes sharing the folder that
+ * may still run): each is first renamed to a new name of the same kind, then read, so that a running
+ * process that writes its list again makes a new file rather than one this start already read and then
+ * removes. Returns the failures and the lists taken, to be removed once `ownList` holds them.
  *
- * @throws Error for a file that is no list of failures: its content is not guessed at, and a verifier
+ * @throws Error for a list that is no list of failures: its content is not guessed at, and a verifier
  *   that starts without it could bring back a node a lost verdict failed.
  */
-export function readUnstoredFailures(file: string): UnstoredFailure[] {
-  if (!existsSync(file)) return [];
-  const value = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+export function claimUnstoredFailures(file: string, ownList: string): { failures: UnstoredFailure[]; claimed: string[] } {
+  const failures: UnstoredFailure[] = [];
+  const claimed: string[] = [];
+  for (const list of listsBeside(file)) {
+    if (list === ownList) continue;
+    const taken = ownListBeside(file);
+    try {
+      renameSync(list, taken);
+    } catch (error) {
+      // Taken meanwhile by another process starting, or removed by its writer once stored.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      // A folder this process may not change (read-only): the list is read where it is and left there.
+      failures.push(...readUnstoredFailures(list));
+      continue;
+    }
+    claimed.push(taken);
+    failures.push(...readUnstoredFailures(taken));
+  }
+  return { failures, claimed };
+}
+
+function readUnstoredFailures(file: string): UnstoredFailure[] {
+  const text = readFileSync(file, 'utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
   if (!Array.isArray(value) || !value.every(isUnstoredFailure)) {
     throw new Error(`${file} is not a list of unstored liveness failures ({agentId, enrolment, reason}): remove it only after failing those nodes by hand`);
   }

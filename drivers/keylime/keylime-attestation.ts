@@ -305,12 +305,22 @@ export class KeylimeAttestation extends AttestationInterface {
     const locator = this.#options.agentLocator;
     if (locator === undefined) return undefined;
     const timeoutMs = this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    const expiry = new AbortController();
-    const bounded: Task = Object.freeze({ ...task, signal: AbortSignal.any([task.signal, expiry.signal]) });
-    const located = await settleBefore(() => locator(bounded), timeoutMs, task.signal);
+    // Not `AbortSignal.any`: with a long-lived step signal (an orchestrator's one for every step), Node 20
+    // keeps an entry for each signal it made on that signal for as long as it lives, one more at every call.
+    const bounded = new AbortController();
+    const follow = (): void => bounded.abort(task.signal.reason);
+    if (task.signal.aborted) follow();
+    else task.signal.addEventListener('abort', follow, { once: true });
+    let located: AgentLocation | undefined | typeof EXPIRED;
+    try {
+      located = await settleBefore(() => locator(Object.freeze({ ...task, signal: bounded.signal })), timeoutMs, task.signal);
+    } finally {
+      // Answered, expired or aborted: nothing left for the step's abort to end.
+      task.signal.removeEventListener('abort', follow);
+    }
     if (located === EXPIRED) {
       const error = new AttestationServiceUnavailable(`the agent locator gave no answer within ${timeoutMs} ms`);
-      expiry.abort(error);
+      bounded.abort(error);
       throw error;
     }
     return located;

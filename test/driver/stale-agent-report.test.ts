@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import { AttestationServiceUnavailable, InvalidParameterValue } from '../../interfaces/errors.js';
 import { buildConfig } from '../../lib/config/load-config.js';
@@ -92,27 +93,40 @@ describe('keylime driver: a ramdisk report naming another agent than driver_info
     expect((reason as Error).message).to.match(/the agent locator gave no answer within 500 ms$/);
   });
 
+  it('leaves nothing on a step signal that outlives the calls (an orchestrator\'s one for every step) once the locator answered', async function () {
+    const steps = new AbortController();
+    const driver = new KeylimeAttestation({ agentLocator: async () => ({ uuid: 'agent-A' }) });
+    for (let call = 0; call < 5; call += 1) await driver.validateSecurityStatus(createTask(node(info), CONFIG, { signal: steps.signal }));
+    expect(getEventListeners(steps.signal, 'abort')).to.have.length(0);
+    // Node's own record of the signals made to follow this one (`AbortSignal.any`): in Node 20 it keeps
+    // an entry for each as long as this signal lives, one more at every call.
+    const followers = Object.getOwnPropertySymbols(steps.signal).find((symbol) => symbol.description === 'kDependantSignals');
+    const held = followers === undefined ? undefined : (steps.signal as unknown as Record<symbol, Set<unknown> | undefined>)[followers];
+    expect(held?.size ?? 0).to.equal(0);
+  });
+
   it('is AttestationServiceUnavailable when driver_info names no agent and the locator never answers; the step abort ends it at once', async function () {
     const { keylime_agent_uuid: _named, ...withoutAgent } = info;
     const driver = new KeylimeAttestation({ agentLocator: silentLocator, requestTimeoutMs: 500 });
     const silent = await settledWithin(driver.validateSecurityStatus(createTask(node(withoutAgent), CONFIG)), 20_000);
     expect(silent.error).to.be.instanceOf(AttestationServiceUnavailable);
     expect((silent.error as Error).message).to.match(/the agent locator gave no answer within 500 ms$/);
-    let asked: () => void = () => undefined;
-    const locatorAsked = new Promise<void>((resolve) => (asked = resolve));
+    let asked: (signal: AbortSignal) => void = () => undefined;
+    const locatorAsked = new Promise<AbortSignal>((resolve) => (asked = resolve));
     const patient = new KeylimeAttestation({
-      agentLocator: () => {
-        asked();
+      agentLocator: (task) => {
+        asked(task.signal);
         return silentLocator();
       },
       requestTimeoutMs: 3_600_000,
     });
     const controller = new AbortController();
     const operation = patient.startAttestation(createTask(node(withoutAgent), CONFIG, { signal: controller.signal }));
-    await locatorAsked;
+    const locatorSignal = await locatorAsked;
     const reason = new Error('step timed out');
     controller.abort(reason);
     expect((await settledWithin(operation, 20_000)).error).to.equal(reason);
+    expect(locatorSignal.reason, 'the locator is told of the step abort, with its reason').to.equal(reason);
     expect(fake.requests).to.deep.equal([]);
   });
 });

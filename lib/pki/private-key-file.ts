@@ -13,6 +13,12 @@ export interface PrivateKeyKind {
 }
 
 /**
+ * Largest key file read: these are EC and Ed25519 keys of a few hundred bytes; room to spare for an
+ * encrypted PEM or one a tool wrapped with comments, never a file read whole whatever its size.
+ */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+/**
  * The private key in `file` (refused when group or others may use it, `readPrivateSync`), of the kind
  * given: a file that holds no key this can read (corrupt, truncated, encrypted) or a key of another
  * kind is a PkiError naming the file, not an uncoded OpenSSL or JOSE error at first use.
@@ -21,7 +27,7 @@ export interface PrivateKeyKind {
 function readPrivateKeyFile(file: string, kind: PrivateKeyKind): KeyObject {
   let key: KeyObject;
   try {
-    key = createPrivateKey(readPrivateSync(file));
+    key = createPrivateKey(readPrivateSync(file, MAX_KEY_FILE_BYTES));
   } catch (error) {
     if (error instanceof PkiError) throw error;
     throw new PkiError(`${file} holds no private key that can be read (${(error as Error).message}): it should hold ${kind.description}`, { cause: error });

@@ -12,12 +12,12 @@ function hugeKeyFile(file: string, size: number): void {
   truncateSync(file, size);
 }
 
-describe('verifier key files: a huge one is refused by its size before it is read', function () {
+describe('verifier key files: a huge one is refused, never read past the bound', function () {
   const temp = tempDirPerTest('ironlime-key-size-');
 
-  it('the API token key (1 MiB, sparse; a larger one was read whole, however large): a PkiError naming the file and its size', function () {
+  it('the API token key (1 MiB, sparse; a larger one was read whole, however large): a PkiError naming the file and the bound', function () {
     hugeKeyFile(path.join(temp.path, TOKEN_KEY_FILE), 1024 * 1024);
-    expect(() => loadOrCreateTokenKey(temp.path)).to.throw(PkiError, /api-token-key\.pem holds 1048576 bytes, more than the 65536 it may/);
+    expect(() => loadOrCreateTokenKey(temp.path)).to.throw(PkiError, /api-token-key\.pem should hold a private key but holds more than the 65536 bytes it may/);
   });
 
   it('the audit key the verifier made is still read', function () {

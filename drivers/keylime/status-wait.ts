@@ -83,7 +83,9 @@ export async function settleBefore<T>(read: () => Promise<T>, ms: number, signal
   const stopped = new Promise<typeof EXPIRED>((resolve, reject) => {
     timer = setTimeout(() => resolve(EXPIRED), Math.max(ms, 0));
     onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    // An abort before this call fires no event: without the check the step waited `ms` for nothing.
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
     return await Promise.race([running, stopped]);

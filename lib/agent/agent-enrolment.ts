@@ -91,9 +91,15 @@ export async function withRegistrarRetries(retries: RegistrarRetries, enrol: () 
   }
 }
 
-/** A status the registrar answers for a fault of its own or a moment's load, not for the registration: 5xx, 429. */
+/**
+ * A status the registrar (or a proxy before it) answers for a fault of its own or a moment's load, not
+ * for the registration: 5xx, 429, and 408 (the server closed a request it found slow). The classes the
+ * Rust agent's HTTP retry policy treats as transient; every other 4xx is final.
+ */
 function isRegistrarFault(error: unknown): boolean {
-  return error instanceof KeylimeHttpError && (error.remoteHttpStatus >= 500 || error.remoteHttpStatus === 429);
+  if (!(error instanceof KeylimeHttpError)) return false;
+  const status = error.remoteHttpStatus;
+  return status >= 500 || status === 429 || status === 408;
 }
 
 /** The `Retry-After` of a registrar's 429 or 503 in milliseconds, at most `MAX_REGISTRAR_RETRY_AFTER_MS`; 0 without one. */

@@ -89,10 +89,10 @@ describe('agent registration: retries while the registrar is away', function () 
   });
 });
 
-describe('agent registration: a registrar that answers with a fault (5xx, 429) is tried again; a refusal (4xx) is final', function () {
+describe('agent registration: a registrar that answers with a fault (5xx, 429, 408) is tried again; a refusal (other 4xx) is final', function () {
   const answered = (status: number): KeylimeHttpError => new KeylimeHttpError('http://registrar/v2.1/agents/a', status, 'Service Unavailable', {});
 
-  for (const status of [500, 502, 503, 504, 429]) {
+  for (const status of [500, 502, 503, 504, 429, 408]) {
     it(`${status} is tried again until the registrar takes the registration`, async function () {
       let tries = 0;
       await withRegistrarRetries({ attempts: Infinity, backoff: { initialDelayMs: 1, maxDelayMs: 5 } }, async () => {

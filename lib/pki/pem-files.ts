@@ -33,15 +33,7 @@ export async function writeTemp(target: string, content: string | Uint8Array, mo
 export function createFileOnceSync(target: string, content: string | Uint8Array, mode: number): boolean {
   const temp = tempPathOf(target);
   try {
-    const fd = openSync(temp, 'wx', mode);
-    try {
-      writeFileSync(fd, content);
-      // The umask may have narrowed the mode at creation; make it exact.
-      fchmodSync(fd, mode);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeFlushedSync(temp, content, mode);
     linkSync(temp, target);
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
@@ -51,6 +43,19 @@ export function createFileOnceSync(target: string, content: string | Uint8Array,
   }
   syncFolderOf(target);
   return true;
+}
+
+/** Creates `file` (which must not exist) holding `content` with exactly `mode`, flushed to disk. */
+function writeFlushedSync(file: string, content: string | Uint8Array, mode: number): void {
+  const fd = openSync(file, 'wx', mode);
+  try {
+    writeFileSync(fd, content);
+    // The umask may have narrowed the mode at creation; make it exact.
+    fchmodSync(fd, mode);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** `createFileOnceSync` for asynchronous callers. @throws PkiError */
@@ -95,15 +100,7 @@ function syncFolderOf(file: string): void {
 export function replaceFileSync(target: string, content: string | Uint8Array, mode: number): void {
   const temp = tempPathOf(target);
   try {
-    const fd = openSync(temp, 'wx', mode);
-    try {
-      writeFileSync(fd, content);
-      // The umask may have narrowed the mode at creation; make it exact.
-      fchmodSync(fd, mode);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeFlushedSync(temp, content, mode);
     renameSync(temp, target);
   } catch (error) {
     rmSync(temp, { force: true });

@@ -190,7 +190,7 @@ describe('fleet simulator', function () {
   });
 
   it('ironlime fleet --push runs for --duration and reports; a base port is refused', async function () {
-    const { code, text } = await runFleetCli(['--push', '--push-timeout', '30', '--duration', '3']);
+    const { code, text } = await runFleetCli(['--push', '--push-timeout', '30', '--duration', '8']);
     expect(code, text).to.equal(0);
     expect(text).to.match(/fleet of 2 push agents up: registrar http:\/\/127\.0\.0\.1:\d+, verifier https:\/\/127\.0\.0\.1:\d+/);
     expect(text).to.match(/2 agents: Get Quote 2; \d+ attestations/);

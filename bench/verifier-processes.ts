@@ -122,6 +122,9 @@ export async function stopProfiles(processes: VerifierProcesses, dir: string): P
         processes.lines[i]?.on('line', onLine);
         child.once('exit', onExit);
       });
+      // A child ending meanwhile (the same Ctrl-C) breaks the pipe: the write's error is its exit's, which
+      // rejects `written`; without a listener the stream's EPIPE would be an uncaught exception.
+      child.stdin?.on('error', () => undefined);
       child.stdin?.write(`PROFILE STOP ${file}\n`);
       return written;
     }),

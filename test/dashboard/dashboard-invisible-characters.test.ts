@@ -54,31 +54,23 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
     const knex = opened.database.knex;
     // agent-000001 and agent-000003 are tenant `default`.
     await seedVerifierAgents(knex, 3, 0);
-    await knex('verifier_attestation_history').insert({
-      agent_id: 'agent-000001',
-      tenant: 'default',
-      verifier_id: 'default',
-      owner: 'test',
-      attestation_count: 1,
-      attempted_at: new Date(),
-      outcome: 'fail',
-      operational_state: 9,
-      failures: JSON.stringify([
-        { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${HOSTILE_PATH}` } },
-        { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${IGNORABLE_PATH}` } },
-      ]),
-    });
-    await knex('verifier_attestation_history').insert({
-      agent_id: 'agent-000003',
-      tenant: 'default',
-      verifier_id: 'default',
-      owner: 'test',
-      attestation_count: 1,
-      attempted_at: new Date(),
-      outcome: 'fail',
-      operational_state: 9,
-      failures: JSON.stringify(Array.from({ length: 20 }, () => ({ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: PADDED_PATH } }))),
-    });
+    const failedRound = (agentId: string, failures: readonly object[]): Promise<unknown> =>
+      knex('verifier_attestation_history').insert({
+        agent_id: agentId,
+        tenant: 'default',
+        verifier_id: 'default',
+        owner: 'test',
+        attestation_count: 1,
+        attempted_at: new Date(),
+        outcome: 'fail',
+        operational_state: 9,
+        failures: JSON.stringify(failures),
+      });
+    await failedRound('agent-000001', [
+      { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${HOSTILE_PATH}` } },
+      { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${IGNORABLE_PATH}` } },
+    ]);
+    await failedRound('agent-000003', Array.from({ length: 20 }, () => ({ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: PADDED_PATH } })));
     const liveness = new LivenessRepository(knex);
     await liveness.enrol(
       { agentId: 'live-1', tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: CERT, proofKey: null },

@@ -1,9 +1,8 @@
 import { AttestationFailed, IronlimeError } from '../../interfaces/errors.js';
 import { OPERATIONAL_STATE_LABELS, type OperationalState } from '../attestation/operational-state.js';
 import { judgeVerifierStatus, type StatusVerdict } from '../attestation/operator-decision.js';
-import { BadRemoteReplyError, KeylimeHttpError } from '../http/client-errors.js';
-import { validateDto } from '../http/dto-validation.js';
-import { RequestValidationError } from '../http/http-errors.js';
+import { KeylimeHttpError } from '../http/client-errors.js';
+import { validatedResults } from '../http/keylime-client.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
@@ -210,15 +209,7 @@ export class TenantClient {
   async judgeStatus(agentId: string, rule: { readonly staleAfterSeconds?: number } = {}): Promise<JudgedAgentStatus> {
     const { results, verifierTime } = await this.verifier.rawStatusAt(agentId);
     const view = verifierAgentOf(agentId, results);
-    let status: VerifierAgentStatus;
-    try {
-      status = validateDto(VerifierAgentStatus, results, 'results');
-    } catch (error) {
-      if (error instanceof RequestValidationError) {
-        throw new BadRemoteReplyError(`verifier status of agent ${agentId}`, error.message, { cause: error });
-      }
-      throw error;
-    }
+    const status = validatedResults(`verifier status of agent ${agentId}`, VerifierAgentStatus, results);
     return { status: withStateLabel(status), verdict: judgeVerifierStatus(view, { now: Date.now() / 1000, verifierNow: verifierTime, staleAfterSeconds: rule.staleAfterSeconds }) };
   }
 

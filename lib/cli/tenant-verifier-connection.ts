@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { FileTooLarge, readBoundedFile } from '../config/read-bounded-file.js';
+import { FileReadError, readFileOrPipe } from '../files/regular-file.js';
 import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-certificate-check.js';
 import { DEFAULT_REGISTRAR_TLS_URL } from '../tenant/registrar-agents.js';
 import { TenantClient } from '../tenant/tenant-client.js';
@@ -59,15 +59,19 @@ export async function readText(file: string, option: string): Promise<string> {
   return Buffer.from(await readBytes(file, option)).toString('utf8');
 }
 
+/** Keylime's largest upload (100 MiB): no verifier takes a policy beyond it, so no file an operator names need be larger. */
+const MAX_OPERATOR_FILE_BYTES = 100 * 1024 * 1024;
+
 /**
- * A file's bytes, at most Keylime's 100 MiB upload limit (`readBoundedFile`: `/dev/zero` is refused
- * past it, not read to 2 GiB); a larger or unreadable file is `InvalidParameterValue` naming the option.
+ * A file's bytes, at most Keylime's 100 MiB upload limit (`readFileOrPipe`: `<(generate-policy)` is read,
+ * `/dev/zero` is refused past the bound); a larger or unreadable file is `InvalidParameterValue` naming the option.
  */
 export async function readBytes(file: string, option: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readBoundedFile(file));
+    return new Uint8Array(await readFileOrPipe(file, { setting: option, maxBytes: MAX_OPERATOR_FILE_BYTES }));
   } catch (cause) {
-    throw new InvalidParameterValue(option, cause instanceof FileTooLarge ? cause.message : `cannot read ${file}`, { cause });
+    const tooLarge = cause instanceof FileReadError && cause.fault === 'too-large';
+    throw new InvalidParameterValue(option, tooLarge ? `${file} is larger than ${MAX_OPERATOR_FILE_BYTES} bytes` : `cannot read ${file}`, { cause });
   }
 }
 

@@ -30,6 +30,22 @@ export interface RegularFileRead {
   readonly check?: (info: Stats) => void;
 }
 
+/** What a reader takes: regular files only, or pipes and character devices too (`readFileOrPipe`). */
+interface Accepted {
+  readonly flags: number;
+  readonly accepts: (info: Stats) => boolean;
+  readonly what: string;
+}
+
+const REGULAR: Accepted = { flags: OPEN_FLAGS, accepts: (info) => info.isFile(), what: 'a regular file' };
+
+/** Opened blocking, so a named FIFO waits for its writer as `cat` does; what is given is the operator's own. */
+const FILE_OR_PIPE: Accepted = {
+  flags: constants.O_RDONLY,
+  accepts: (info) => info.isFile() || info.isFIFO() || info.isCharacterDevice(),
+  what: 'a file, a pipe or a character device',
+};
+
 /** Why a file could not be read: it could not be opened or read, is not a regular file, or is too long. */
 export type FileReadFault = 'unreadable' | 'not-regular' | 'too-large';
 
@@ -55,13 +71,29 @@ export class FileReadError extends Error {
 
 /**
  * The bytes of `file`, which must be a regular file of at most `maxBytes`: opened without blocking,
- * checked on the open descriptor, and read from it in chunks, one byte past the bound at most.
+ * checked on the open descriptor, refused by its size when that is already past the bound, and read
+ * from it in chunks, one byte past the bound at most.
  * @throws FileReadError naming the file and the setting; whatever `check` throws.
  */
 export async function readRegularFile(file: string, read: RegularFileRead): Promise<Buffer> {
-  return withRegularFile(file, read.setting, async (handle, info) => {
+  return readAccepted(file, read, REGULAR);
+}
+
+/**
+ * `readRegularFile` for the tenant's own options, which may name a pipe (`--runtime-policy <(generate-policy)`)
+ * or a character device: read in order, refused once past the bound (`/dev/zero` too). Opened blocking, so a
+ * named FIFO waits for its writer as `cat` does; a folder or a socket is refused.
+ * @throws FileReadError naming the file and the setting; whatever `check` throws.
+ */
+export async function readFileOrPipe(file: string, read: RegularFileRead): Promise<Buffer> {
+  return readAccepted(file, read, FILE_OR_PIPE);
+}
+
+async function readAccepted(file: string, read: RegularFileRead, accepted: Accepted): Promise<Buffer> {
+  return withOpenFile(file, read.setting, accepted, async (handle, info) => {
     read.check?.(info);
-    return readOpenFile(handle, file, read);
+    requireWithinBound(file, read, info);
+    return readChunks(handle, file, read, info.isFile());
   });
 }
 
@@ -80,8 +112,9 @@ export function readRegularFileSync(file: string, read: RegularFileRead): Buffer
     } catch (cause) {
       throw unreadable(file, read.setting, cause);
     }
-    requireRegular(file, read.setting, info);
+    requireAccepted(file, read.setting, info, REGULAR);
     read.check?.(info);
+    requireWithinBound(file, read, info);
     return readFdSync(fd, file, read);
   } finally {
     closeSync(fd);
@@ -94,9 +127,13 @@ export function readRegularFileSync(file: string, read: RegularFileRead): Buffer
  * @throws FileReadError when it cannot be opened or is not a regular file; whatever `use` throws.
  */
 export async function withRegularFile<T>(file: string, setting: string, use: (handle: FileHandle, info: Stats) => Promise<T>): Promise<T> {
+  return withOpenFile(file, setting, REGULAR, use);
+}
+
+async function withOpenFile<T>(file: string, setting: string, accepted: Accepted, use: (handle: FileHandle, info: Stats) => Promise<T>): Promise<T> {
   let handle: FileHandle;
   try {
-    handle = await open(file, OPEN_FLAGS);
+    handle = await open(file, accepted.flags);
   } catch (cause) {
     throw unreadable(file, setting, cause);
   }
@@ -107,7 +144,7 @@ export async function withRegularFile<T>(file: string, setting: string, use: (ha
     } catch (cause) {
       throw unreadable(file, setting, cause);
     }
-    requireRegular(file, setting, info);
+    requireAccepted(file, setting, info, accepted);
     return await use(handle, info);
   } finally {
     await handle.close();
@@ -116,12 +153,17 @@ export async function withRegularFile<T>(file: string, setting: string, use: (ha
 
 /** Reads an open file from its start, at most `maxBytes` (one more to tell a longer file). @throws FileReadError */
 export async function readOpenFile(handle: FileHandle, file: string, read: RegularFileRead): Promise<Buffer> {
+  return readChunks(handle, file, read, true);
+}
+
+/** `positioned`: read from offset 0 on (a regular file), or on from where the stream is (a pipe: ESPIPE). */
+async function readChunks(handle: FileHandle, file: string, read: RegularFileRead, positioned: boolean): Promise<Buffer> {
   const collected = new BoundedChunks(file, read);
   for (;;) {
     const chunk = collected.nextChunk();
     let bytesRead: number;
     try {
-      ({ bytesRead } = await handle.read(chunk, 0, chunk.length, collected.total));
+      ({ bytesRead } = await handle.read(chunk, 0, chunk.length, positioned ? collected.total : null));
     } catch (cause) {
       throw unreadable(file, read.setting, cause);
     }
@@ -161,13 +203,19 @@ class BoundedChunks {
     if (bytesRead === 0) return Buffer.concat(this.chunks, this.total);
     this.total += bytesRead;
     if (this.total > this.read.maxBytes) throw tooLarge(this.file, this.read);
-    this.chunks.push(chunk.subarray(0, bytesRead));
+    // A short read (a pipe gives what its writer wrote) is copied out, not kept with the rest of its chunk.
+    this.chunks.push(bytesRead === chunk.length ? chunk : Buffer.from(chunk.subarray(0, bytesRead)));
     return undefined;
   }
 }
 
-function requireRegular(file: string, setting: string, info: Stats): void {
-  if (!info.isFile()) throw new FileReadError(file, setting, 'not-regular', `${file} is not a regular file`);
+function requireAccepted(file: string, setting: string, info: Stats, accepted: Accepted): void {
+  if (!accepted.accepts(info)) throw new FileReadError(file, setting, 'not-regular', `${file} is not ${accepted.what}`);
+}
+
+/** A regular file whose size is already past the bound is refused unread (pseudo-files report 0 or one page). */
+function requireWithinBound(file: string, read: RegularFileRead, info: Stats): void {
+  if (info.isFile() && info.size > read.maxBytes) throw tooLarge(file, read);
 }
 
 function unreadable(file: string, setting: string, cause: unknown): FileReadError {

@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import path from 'node:path';
 import { CA_CERT_FILE } from '../lib/pki/ca-directory.js';
 import { caDirOf } from '../lib/pki/service-tls.js';
-import { sleep } from './abortable-sleep.js';
+import { abortableDelay } from '../lib/timing/abortable-delay.js';
 
 /** `ironlime_verifier_rounds_per_slot` at one moment: slots counted per bucket bound (cumulative, as exposed), and the rounds' sum. */
 export interface SlotHistogram {
@@ -84,10 +84,10 @@ export async function slotsAtWindowEdges(
   verifierUrl: string,
   dataDir: string,
   window: { from: number; to: number; edgeMs: number },
-  signal?: AbortSignal,
+  signal: AbortSignal,
 ): Promise<{ first: string; last: string }> {
   const at = async (time: number): Promise<SlotHistogram | undefined> => {
-    const due = await sleep(time - Date.now(), signal).then(
+    const due = await abortableDelay(time - Date.now(), signal).then(
       () => true,
       () => false,
     );

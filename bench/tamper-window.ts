@@ -1,4 +1,4 @@
-import { sleep } from './abortable-sleep.js';
+import { abortableDelay } from '../lib/timing/abortable-delay.js';
 
 /**
  * The tampering of `npm run bench -- verifier`, shared by its pull and push windows so that both
@@ -19,7 +19,7 @@ export async function tamperDuringWindow(
   count: number,
   from: number,
   seconds: number,
-  signal?: AbortSignal,
+  signal: AbortSignal,
 ): Promise<Map<string, number>> {
   const chosen = [...agents].sort(() => Math.random() - 0.5).slice(0, Math.min(count, agents.length));
   const tampered = new Map<string, number>();
@@ -27,11 +27,11 @@ export async function tamperDuringWindow(
   plan.sort((a, b) => a.at - b.at);
   void (async () => {
     for (const { agent, at } of plan) {
-      await sleep(at - Date.now(), signal);
+      await abortableDelay(at - Date.now(), signal);
       tampered.set(agent.uuid, await agent.tamper());
     }
   })().catch((error: unknown) => {
-    if (signal?.aborted !== true) process.stderr.write(`tampering stopped: ${String(error)}\n`);
+    if (!signal.aborted) process.stderr.write(`tampering stopped: ${String(error)}\n`);
   });
   return tampered;
 }

@@ -15,7 +15,7 @@ import { TerminalProgress } from '../lib/cli/terminal-progress.js';
 import { slotsAtWindowEdges } from './rounds-per-slot.js';
 import { detectionText, lateText, pct, printReport, printRoundsPerSlot, writeVerifierRunFiles } from './verifier-bench-output.js';
 import { BenchmarkInterrupted, type Benchmark } from './benchmark.js';
-import { sleep } from './abortable-sleep.js';
+import { abortableDelay } from '../lib/timing/abortable-delay.js';
 import { cpuLimitProblem } from './cpu-limit.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
 import { runPushWindow } from './verifier-push-bench.js';
@@ -170,7 +170,7 @@ async function runOnce(agents: number, options: BenchArgs, signal: AbortSignal):
       if (children !== undefined && options.cpuLimitPercent !== undefined) await limitVerifiers(children, options.cpuLimitPercent);
       // Let the last enrolled agents settle into their rhythm, and the verifier's JIT finish its
       // compiles for the whole fleet's work, before measuring: the window is the steady state.
-      await sleep(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000, signal);
+      await abortableDelay(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000, signal);
       if (children !== undefined && options.profileDir !== undefined) startProfiles(children);
       const buildsBefore = options.builds === undefined ? undefined : await readBuilds(children, dataDir, false);
       const cpuBefore = cpuReading(children);
@@ -179,14 +179,14 @@ async function runOnce(agents: number, options: BenchArgs, signal: AbortSignal):
       const edgeMs = Math.min(60, options.seconds / 5) * 1000;
       const slots = children === undefined ? undefined : slotsAtWindowEdges(children.url, dataDir, { from, to, edgeMs }, signal);
       const tampered = await tamperDuringWindow(fleet.agents, tamperCount(agents, options.tamper), from, options.seconds, signal);
-      await sleep(to - Date.now(), signal);
+      await abortableDelay(to - Date.now(), signal);
       // Read before waiting for the last scrape, so the scrape's own CPU stays out of the window.
       const cpuAfter = cpuReading(children);
       const buildsAfter = options.builds === undefined ? undefined : await readBuilds(children, dataDir, true);
       const roundsPerSlot = await slots;
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
       // Detections of late tamperings land after the window: wait for them before reading.
-      await sleep((3 * options.quoteInterval + 3) * 1000, signal);
+      await abortableDelay((3 * options.quoteInterval + 3) * 1000, signal);
       const requestTimes = new Map(fleet.agents.map((agent) => [agent.uuid, agent.quoteRequests]));
       const report = analyseRoundTiming({
         rounds: await readHistory(admin, schema, from - 5 * options.quoteInterval * 1000),

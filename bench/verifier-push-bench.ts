@@ -7,7 +7,7 @@ import { destination, pino } from 'pino';
 import { startPushFleet, type RunningFleet } from '../lib/fleet/fleet.js';
 import type { SimulatedPushAgent } from '../lib/fleet/simulated-push-agent.js';
 import type { EkAlgorithm } from '../lib/tpm-access/tpm-port.js';
-import { sleep } from './abortable-sleep.js';
+import { abortableDelay } from '../lib/timing/abortable-delay.js';
 import { pushWindowCounts, type PushVerdictRow } from './push-window-counts.js';
 import { tamperDuringWindow } from './tamper-window.js';
 /** What the push window measured. */
@@ -43,7 +43,7 @@ export interface PushBenchInput {
   /** Starts the verifier in a child process on `schema`; resolves to its URL, a CPU reader, its profiler and a stop. */
   readonly spawn: (dataDir: string, schema: string) => Promise<PushBenchVerifier>;
   /** Aborting it (SIGINT) ends the window's waits and the fleet's start: everything is torn down and the window rejects. */
-  readonly signal?: AbortSignal;
+  readonly signal: AbortSignal;
 }
 
 export interface PushBenchVerifier {
@@ -86,17 +86,17 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       startConcurrency: 16,
       deregisterOnClose: false,
       logger: pino({ level: 'warn' }, destination(2)),
-      ...(input.signal === undefined ? {} : { signal: input.signal }),
+      signal: input.signal,
     });
     await everyAgentPassed(admin, schema, input.agents, (60 + input.agents) * 1000, input.signal);
     // As long as the pull window's warm-up: a window opened 6 s after the last session found TurboFan
     // still compiling (11 % of the push verifier's CPU in it, perf, 200 agents).
-    await sleep(Math.max(2 * input.quoteInterval + 2, input.warmup) * 1000, input.signal);
+    await abortableDelay(Math.max(2 * input.quoteInterval + 2, input.warmup) * 1000, input.signal);
     if (input.profileDir !== undefined) verifier.startProfile();
     const cpuBefore = verifier.cpuSeconds();
     const from = new Date();
     const tampered = await tamperDuringWindow(fleet.agents, input.tamper, from.getTime(), input.seconds, input.signal);
-    await sleep(input.seconds * 1000, input.signal);
+    await abortableDelay(input.seconds * 1000, input.signal);
     const cpuAfter = verifier.cpuSeconds();
     const to = new Date();
     if (input.profileDir !== undefined) {
@@ -104,7 +104,7 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       await verifier.stopProfile(input.profileDir);
     }
     // Detections of late tamperings land after the window, as in the pull bench.
-    await sleep((3 * input.quoteInterval + 3) * 1000, input.signal);
+    await abortableDelay((3 * input.quoteInterval + 3) * 1000, input.signal);
     const rows = (await admin
       .withSchema(schema)
       .table('verifier_attestation_history')
@@ -131,13 +131,13 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
  * verifier) is then open. Without this wait, at 100 agents and more on the loaded machine, sessions
  * were still being opened in the window, and their hashing counted as attestation CPU.
  */
-async function everyAgentPassed(admin: Knex, schema: string, agents: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+async function everyAgentPassed(admin: Knex, schema: string, agents: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [row] = (await admin.withSchema(schema).table('verifier_attestation_history').where({ outcome: 'pass' }).countDistinct({ n: 'agent_id' })) as { n: string | number }[];
     const passed = Number(row?.n ?? 0);
     if (passed >= agents) return;
     if (Date.now() > deadline) throw new Error(`only ${passed} of ${agents} push agents passed an attestation in ${timeoutMs / 1000} s`);
-    await sleep(1000, signal);
+    await abortableDelay(1000, signal);
   }
 }

@@ -1,4 +1,4 @@
-/** Waits `ms`, or rejects with `signal.reason` as soon as the signal aborts. */
+/** Waits `ms` (none when negative), or rejects with `signal.reason` itself as soon as the signal aborts. */
 export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
@@ -12,7 +12,7 @@ export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    }, Math.max(0, ms));
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { isJsonCount } from '../../attestation/json-count.js';
 import { PUSH_AGENT_BACKOFF_CAP_MS } from '../../attestation/push-agent-waits.js';
 import type { AkInfo, Tpm, TpmHashAlgorithm } from '../../tpm-access/tpm-port.js';
 import { backoffDelayMs } from '../../timing/backoff.js';
@@ -275,8 +276,8 @@ export class PushAgent {
       | { chosen_parameters?: { starting_offset?: unknown; entry_count?: unknown } }
       | undefined;
     if (ima !== undefined) {
-      const offset = countParameter(ima.chosen_parameters?.starting_offset) ?? 0;
-      items.push({ evidence_class: 'log', evidence_type: 'ima_log', data: await this.imaEntriesFrom(offset, countParameter(ima.chosen_parameters?.entry_count)) });
+      const { starting_offset: offset, entry_count: most } = ima.chosen_parameters ?? {};
+      items.push({ evidence_class: 'log', evidence_type: 'ima_log', data: await this.imaEntriesFrom(isJsonCount(offset) ? offset : 0, isJsonCount(most) ? most : undefined) });
     }
     return { data: { type: 'attestation', attributes: { evidence_collected: items } } };
   }
@@ -316,11 +317,6 @@ export class PushAgent {
 /** A wait the verifier named, in seconds, as milliseconds within `VERIFIER_WAIT_BOUNDS_MS`. */
 function verifierWaitMs(seconds: number): number {
   return Math.min(VERIFIER_WAIT_BOUNDS_MS.max, Math.max(VERIFIER_WAIT_BOUNDS_MS.min, seconds * 1000));
-}
-
-/** A count or offset from `chosen_parameters`: a non-negative safe integer, else absent. */
-function countParameter(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
 }
 
 /**

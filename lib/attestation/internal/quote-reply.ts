@@ -1,3 +1,4 @@
+import { isJsonCount } from '../json-count.js';
 import { FailureComponent, failureEvent, type FailureEvent } from './failure.js';
 
 /**
@@ -53,7 +54,7 @@ export function checkQuoteReplyShape(results: unknown): AgentQuoteReply | Failur
   }
   for (const key of ['ima_measurement_list_entry', 'boottime'] as const) {
     const value = record[key];
-    if (value !== undefined && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)) {
+    if (value !== undefined && !isJsonCount(value)) {
       return invalid(`${key} must be a non-negative integer`);
     }
   }

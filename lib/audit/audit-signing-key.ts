@@ -1,8 +1,9 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { readRegularFileSync } from '../files/regular-file.js';
 import { createFileOnceSync, PRIVATE_KEY_MODE } from '../pki/pem-files.js';
-import { existingVerifierKeyFile, readPrivateKeyPair, type PrivateKeyPair } from '../pki/private-key-file.js';
+import { existingVerifierKeyFile, MAX_KEY_FILE_BYTES, readPrivateKeyPair, type PrivateKeyPair } from '../pki/private-key-file.js';
 
 /** File names, in the verifier's data dir, of the key that signs its audit records. */
 export const AUDIT_PRIVATE_KEY_FILE = 'audit-signing-key.pem';
@@ -41,7 +42,10 @@ function readAuditKey(file: string): AuditSigningKey {
   return readPrivateKeyPair(file, { type: 'ed25519', description: "an Ed25519 key (the verifier's audit key)" });
 }
 
-/** Reads an audit public key (PEM) for offline verification. */
+/**
+ * Reads an audit public key (PEM) for offline verification: a regular file of at most 64 KiB, read
+ * without blocking (`readRegularFileSync`). @throws FileReadError; Node's error for a file holding no key.
+ */
 export function readAuditPublicKey(file: string): KeyObject {
-  return createPublicKey(readFileSync(file));
+  return createPublicKey(readRegularFileSync(file, { setting: 'audit public key', maxBytes: MAX_KEY_FILE_BYTES }));
 }

@@ -1,7 +1,14 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { FileReadError, readRegularFileSync } from '../files/regular-file.js';
 import { parseMacAddress, parseSystemUuid, type HostId, type HostIdKind } from './host-id.js';
+
+/** A sysfs attribute is at most one page (and reports that as its size). */
+const SYSFS_ATTRIBUTE_BYTES = 4096;
+
+/** `/proc/net/route` at 128 bytes a route: room for some 130 000 routes in the main table. */
+const MAX_ROUTE_TABLE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Reads this machine's host id. `root` is the file-system root (`/`; tests pass a fake tree).
@@ -9,13 +16,16 @@ import { parseMacAddress, parseSystemUuid, type HostId, type HostIdKind } from '
  * - `mac`: the interface of the default route (`/proc/net/route`), else the lowest non-virtual
  *   interface with a usable MAC (`/sys/class/net/*`, skipping `/sys/devices/virtual/net`).
  *
+ * Each file is read without blocking, up to a bound (`readRegularFileSync`): a FIFO or a device put in
+ * their place cannot hold the start; an interface whose `address` cannot be read is passed over.
+ *
  * @throws InvalidParameterValue naming what is missing or unusable.
  */
 export function readHostId(kind: HostIdKind, root = '/'): HostId {
   if (kind === 'sys-uuid') {
     const file = path.join(root, 'sys/class/dmi/id/product_uuid');
     if (!existsSync(file)) throw new InvalidParameterValue('host id', `${file} does not exist (no SMBIOS, or not readable)`);
-    return parseSystemUuid(readFileSync(file, 'utf8'));
+    return parseSystemUuid(readIdFile(file, SYSFS_ATTRIBUTE_BYTES));
   }
   const netDir = path.join(root, 'sys/class/net');
   const candidates = [defaultRouteInterface(root), ...physicalInterfaces(root)].filter((name): name is string => name !== undefined);
@@ -23,7 +33,7 @@ export function readHostId(kind: HostIdKind, root = '/'): HostId {
     const addressFile = path.join(netDir, name, 'address');
     if (!existsSync(addressFile)) continue;
     try {
-      return parseMacAddress(readFileSync(addressFile, 'utf8'));
+      return parseMacAddress(readIdFile(addressFile, SYSFS_ATTRIBUTE_BYTES));
     } catch {
       // an interface without a usable MAC (all zeros, multicast): try the next one
     }
@@ -31,11 +41,21 @@ export function readHostId(kind: HostIdKind, root = '/'): HostId {
   throw new InvalidParameterValue('host id', 'no network interface with a usable MAC address');
 }
 
+/** The text of one of the files the host id is read from. @throws InvalidParameterValue naming the file and why */
+function readIdFile(file: string, maxBytes: number): string {
+  try {
+    return readRegularFileSync(file, { setting: 'host id', maxBytes }).toString('utf8');
+  } catch (error) {
+    if (error instanceof FileReadError) throw new InvalidParameterValue('host id', error.detail, { cause: error });
+    throw error;
+  }
+}
+
 /** The interface of the IPv4 default route (destination 00000000), if any. */
 function defaultRouteInterface(root: string): string | undefined {
   const file = path.join(root, 'proc/net/route');
   if (!existsSync(file)) return undefined;
-  const rows = readFileSync(file, 'utf8').split('\n').slice(1).map((line) => line.trim().split(/\s+/));
+  const rows = readIdFile(file, MAX_ROUTE_TABLE_BYTES).split('\n').slice(1).map((line) => line.trim().split(/\s+/));
   return rows.find((fields) => fields[1] === '00000000')?.[0];
 }
 

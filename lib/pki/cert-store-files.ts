@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { FileReadError, MAX_PEM_FILE_BYTES, readRegularFileSync } from '../files/regular-file.js';
 import { certStoreFromFolder, type CertStore } from '../tpm/cert-store.js';
 import { CertificateParseError } from '../tpm/tpm-errors.js';
 
@@ -8,13 +9,23 @@ const CERT_FILE = /\.(pem|crt|cer|der)$/i;
 /**
  * Loads every `*.pem`, `*.crt`, `*.cer` and `*.der` file in `dir` (not recursive), in name order, into
  * a vendor EK CA store (files without a certificate are skipped: `certStoreFromFolder`). Called once at
- * start-up, synchronously.
+ * start-up, synchronously: each a regular file of at most `MAX_PEM_FILE_BYTES`, read without blocking
+ * (`readRegularFileSync`), so that a FIFO or a device named `*.pem` there cannot hold the start.
  *
  * @throws CertificateParseError naming the file, or the folder when it holds no certificate.
  */
 export function loadCertStore(dir: string): CertStore {
   const names = readdirSync(dir).filter((f) => CERT_FILE.test(f)).sort();
-  return certStoreFromFolder(dir, names.map((name) => ({ name, data: readFileSync(path.join(dir, name)) })));
+  return certStoreFromFolder(dir, names.map((name) => ({ name, data: readCertFile(dir, name) })));
+}
+
+function readCertFile(dir: string, name: string): Buffer {
+  try {
+    return readRegularFileSync(path.join(dir, name), { setting: dir, maxBytes: MAX_PEM_FILE_BYTES });
+  } catch (error) {
+    if (error instanceof FileReadError) throw new CertificateParseError(error.detail, { cause: error });
+    throw error;
+  }
 }
 
 /**

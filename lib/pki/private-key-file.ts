@@ -16,7 +16,7 @@ export interface PrivateKeyKind {
  * Largest key file read: these are EC and Ed25519 keys of a few hundred bytes; room to spare for an
  * encrypted PEM or one a tool wrapped with comments, never a file read whole whatever its size.
  */
-const MAX_KEY_FILE_BYTES = 64 * 1024;
+export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 /**
  * The private key in `file` (refused when group or others may use it, `readPrivateSync`), of the kind

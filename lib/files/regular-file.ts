@@ -46,7 +46,7 @@ const FILE_OR_PIPE: Accepted = {
   what: 'a file, a pipe or a character device',
 };
 
-/** Why a file could not be read: it could not be opened or read, is not a regular file, or is too long. */
+/** Why a file could not be read: it could not be opened or read, is not of a kind the reader takes, or is too long. */
 export type FileReadFault = 'unreadable' | 'not-regular' | 'too-large';
 
 /** A configured file that could not be read; `detail` is the message without the setting. */
@@ -213,7 +213,10 @@ function requireAccepted(file: string, setting: string, info: Stats, accepted: A
   if (!accepted.accepts(info)) throw new FileReadError(file, setting, 'not-regular', `${file} is not ${accepted.what}`);
 }
 
-/** A regular file whose size is already past the bound is refused unread (pseudo-files report 0 or one page). */
+/**
+ * A regular file whose size is already past the bound is refused unread. Pseudo-files report 0 (/proc,
+ * securityfs) or one page (sysfs): a bound for a sysfs attribute is at least 4096.
+ */
 function requireWithinBound(file: string, read: RegularFileRead, info: Stats): void {
   if (info.isFile() && info.size > read.maxBytes) throw tooLarge(file, read);
 }

@@ -1,8 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
+import { readRegularFileSync } from '../../lib/files/regular-file.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
@@ -79,5 +80,12 @@ describe('files: the files read at start are bounded reads', function () {
     expect(outcomeInChild('lib/identity/read-host-id.js', `m.readHostId('sys-uuid', ${JSON.stringify(temp.path)})`)).to.equal(
       `InvalidParameterValue: host id: ${uuid} holds more than the 4096 bytes host id may name`,
     );
+  });
+
+  it('a real sysfs attribute, which reports one page as its size, is read within the one-page bound', function () {
+    const attribute = '/sys/class/net/lo/address';
+    if (!existsSync(attribute)) this.skip();
+    expect(statSync(attribute).size).to.equal(4096);
+    expect(readRegularFileSync(attribute, { setting: 'host id', maxBytes: 4096 }).toString()).to.equal('00:00:00:00:00:00\n');
   });
 });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -29,5 +29,35 @@ describe('scripts/test-prerequisites.mjs (npm pretest)', () => {
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
+  });
+
+  /** The arguments the script gives npm in a checkout whose lock holds `dependency` and whose node_modules is empty. */
+  function npmArgumentsFor(dependency: Record<string, unknown>): string {
+    const dir = mkdtempSync(join(tmpdir(), 'prereq-npm-'));
+    try {
+      mkdirSync(join(dir, 'scripts'));
+      mkdirSync(join(dir, 'bin'));
+      copyFileSync(script, join(dir, 'scripts', 'test-prerequisites.mjs'));
+      writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ packages: { '': {}, 'node_modules/dep': { version: '1.0.0', ...dependency } } }));
+      // A stand-in npm that notes its arguments and fails, so the script stops right after.
+      writeFileSync(join(dir, 'bin', 'npm'), `#!/bin/sh\necho "$@" > '${join(dir, 'npm-args')}'\nexit 1\n`);
+      chmodSync(join(dir, 'bin', 'npm'), 0o755);
+      const result = spawnSync(process.execPath, [join(dir, 'scripts', 'test-prerequisites.mjs')], {
+        env: { ...process.env, PATH: join(dir, 'bin'), CI: 'true' },
+        encoding: 'utf8',
+      });
+      expect(result.status, result.stderr).to.equal(1);
+      return readFileSync(join(dir, 'npm-args'), 'utf8').trim();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('installs without running our prepare (tsc) when no dependency has an install script: npm test builds right after', () => {
+    expect(npmArgumentsFor({})).to.equal('ci --no-audit --no-fund --ignore-scripts');
+  });
+
+  it("runs install scripts when a locked dependency has one", () => {
+    expect(npmArgumentsFor({ hasInstallScript: true })).to.equal('ci --no-audit --no-fund');
   });
 });

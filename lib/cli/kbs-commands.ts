@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option } from 'commander';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { FileReadError, MAX_PEM_FILE_BYTES, readRegularFile } from '../files/regular-file.js';
 import { KbsClientBuilder } from '../kbs-client/kbs-client-builder.js';
 import { TEE_KEY_KINDS, type TeeKeyKind } from '../kbs-client/tee-key-pair.js';
 import type { KbsMode } from '../kbs-client/kbs-client.js';
@@ -7,6 +8,7 @@ import { KbsRefusedError } from '../kbs-client/kbs-client-errors.js';
 import { DEFAULT_QUOTED_PCRS, TpmEvidenceProvider } from '../kbs-client/tpm-evidence-provider.js';
 import { PRIVATE_KEY_MODE, writeFileAtomic } from '../pki/pem-files.js';
 import { openTpm2ToolsTpm } from '../tpm-access/tpm2-tools/tpm-adapter.js';
+import type { Tpm } from '../tpm-access/tpm-port.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 
@@ -49,47 +51,79 @@ export const registerKbsCommands: CommandRegistrar = (program, context) => {
     .addOption(new Option('--tee-key <kind>', 'ephemeral key the resource is wrapped to').choices([...TEE_KEY_KINDS]).default('ec'))
     .option('--output <file>', 'write the secret here (mode 0600) instead of stdout')
     .action(async (uri: string, options: GetResourceOptions) => {
+      // Read before the TPM is opened, so a refused file leaves no TPM work folder behind.
+      const ca = await readCaOption(options.ca, '--ca');
+      const issuerCa = await readCaOption(options.issuerCa, '--issuer-ca');
       const tpm = await openTpm2ToolsTpm({ tcti: options.tcti });
-      const builder = new KbsClientBuilder(options.url)
-        .mode(options.mode)
-        .teeKey(options.teeKey)
-        .evidenceProvider(
-          new TpmEvidenceProvider({
-            tpm,
-            agentId: options.agentId,
-            pcrs: options.pcrs,
-            ...(options.imaLog === undefined ? {} : { imaLogPath: options.imaLog }),
-            ...(options.bootLog === undefined ? {} : { bootLogPath: options.bootLog }),
-          }),
-        );
-      if (options.ca !== undefined) {
-        builder.ca(await readFile(options.ca, 'utf8'));
-      }
-      if (options.mode === 'passport' && options.issuerUrl !== undefined) {
-        builder.issuer(options.issuerUrl, options.issuerCa === undefined ? undefined : await readFile(options.issuerCa, 'utf8'));
-      }
-      const built = builder.build();
       try {
-        const secret = await built.client.getResource(uri);
-        if (options.output === undefined) {
-          process.stdout.write(secret);
-        } else {
-          // A fresh file replaces the path (never written through a planted symlink, never keeping an existing file's mode).
-          await writeFileAtomic(options.output, secret, PRIVATE_KEY_MODE);
-        }
-        context.setExitCode(EXIT_VALID);
-      } catch (error) {
-        if (!(error instanceof KbsRefusedError)) {
-          throw error;
-        }
-        process.stderr.write(`ironlime: kbs: refused: ${error.kbsType}: ${error.detail}\n`);
-        context.setExitCode(EXIT_INVALID);
+        await getResource(uri, options, tpm, { ca, issuerCa }, context.setExitCode);
       } finally {
-        await built.close();
         await tpm.close();
       }
     });
 };
+
+async function getResource(
+  uri: string,
+  options: GetResourceOptions,
+  tpm: Tpm,
+  pems: { readonly ca: string | undefined; readonly issuerCa: string | undefined },
+  setExitCode: (code: number) => void,
+): Promise<void> {
+  const builder = new KbsClientBuilder(options.url)
+    .mode(options.mode)
+    .teeKey(options.teeKey)
+    .evidenceProvider(
+      new TpmEvidenceProvider({
+        tpm,
+        agentId: options.agentId,
+        pcrs: options.pcrs,
+        ...(options.imaLog === undefined ? {} : { imaLogPath: options.imaLog }),
+        ...(options.bootLog === undefined ? {} : { bootLogPath: options.bootLog }),
+      }),
+    );
+  if (pems.ca !== undefined) {
+    builder.ca(pems.ca);
+  }
+  if (options.mode === 'passport' && options.issuerUrl !== undefined) {
+    builder.issuer(options.issuerUrl, pems.issuerCa);
+  }
+  const built = builder.build();
+  try {
+    const secret = await built.client.getResource(uri);
+    if (options.output === undefined) {
+      process.stdout.write(secret);
+    } else {
+      // A fresh file replaces the path (never written through a planted symlink, never keeping an existing file's mode).
+      await writeFileAtomic(options.output, secret, PRIVATE_KEY_MODE);
+    }
+    setExitCode(EXIT_VALID);
+  } catch (error) {
+    if (!(error instanceof KbsRefusedError)) {
+      throw error;
+    }
+    process.stderr.write(`ironlime: kbs: refused: ${error.kbsType}: ${error.detail}\n`);
+    setExitCode(EXIT_INVALID);
+  } finally {
+    await built.close();
+  }
+}
+
+/**
+ * A CA option's PEM text: a regular file of at most `MAX_PEM_FILE_BYTES`, read without blocking (a
+ * FIFO held the command for ever). @throws InvalidParameterValue naming the option
+ */
+async function readCaOption(file: string | undefined, option: string): Promise<string | undefined> {
+  if (file === undefined) {
+    return undefined;
+  }
+  try {
+    return (await readRegularFile(file, { setting: option, maxBytes: MAX_PEM_FILE_BYTES })).toString('utf8');
+  } catch (error) {
+    if (error instanceof FileReadError) throw new InvalidParameterValue(option, error.detail, { cause: error });
+    throw error;
+  }
+}
 
 function pcrList(text: string): number[] {
   if (!/^\d{1,2}(,\d{1,2})*$/.test(text)) {

@@ -102,7 +102,8 @@ async function getResource(
     if (!(error instanceof KbsRefusedError)) {
       throw error;
     }
-    process.stderr.write(`ironlime: kbs: refused: ${error.kbsType}: ${error.detail}\n`);
+    // The URL and status too: a proxy's 502 or a redirect carries no KBS type or detail.
+    process.stderr.write(`ironlime: kbs: refused: ${error.message}\n`);
     setExitCode(EXIT_INVALID);
   } finally {
     await built.close();

@@ -161,10 +161,10 @@ describe('ironlime broker and ironlime kbs get-resource --mode passport (process
     const output = path.join(node.dir, 'refused.key');
     const denied = await getResource('kbs:///node/disk-key/u13', output);
     expect(denied.code).to.equal(1);
-    expect(denied.stderr).to.contain('refused: PolicyDeny');
+    expect(denied.stderr).to.match(/^ironlime: kbs: refused: https:\/\/\S+\/kbs\/v0\/resource\/node\/disk-key\/u13: 403 PolicyDeny: /);
     const unknown = await getResource('kbs:///node/disk-key/u12', output, 'not-registered-at-a');
     expect(unknown.code).to.equal(1);
-    expect(unknown.stderr).to.contain('refused: AttestationError');
+    expect(unknown.stderr).to.match(/^ironlime: kbs: refused: https:\/\/\S+\/kbs\/v0\/attest: 401 AttestationError: /);
     await stat(output).then(
       () => expect.fail('nothing is written when refused'),
       (error: NodeJS.ErrnoException) => expect(error.code).to.equal('ENOENT'),

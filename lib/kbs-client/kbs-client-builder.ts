@@ -50,15 +50,13 @@ export class KbsClientBuilder {
     return this;
   }
 
-  /** @throws InvalidConfig without an evidence provider or with a non-HTTPS URL. */
+  /** @throws InvalidConfig without an evidence provider or with a broker URL `requireBrokerUrl` refuses. */
   build(): { client: KbsClient; close(): Promise<void> } {
     if (this.provider === undefined) {
       throw new InvalidConfig('kbs client', 'an evidence provider is required');
     }
     for (const url of [this.url, this.issuerUrl]) {
-      if (url !== undefined && !url.startsWith('https://')) {
-        throw new InvalidConfig('kbs client', `broker URL must be https: ${url}`);
-      }
+      if (url !== undefined) requireBrokerUrl(url);
     }
     const broker = new KbsHttp({ url: this.url, ...(this.caPem === undefined ? {} : { ca: this.caPem }) });
     const issuerCa = this.issuerCa ?? this.caPem;
@@ -78,5 +76,23 @@ export class KbsClientBuilder {
         await issuer?.close();
       },
     };
+  }
+}
+
+/**
+ * An `https://` URL with a host and no credentials, query or fragment: `/kbs/v0/...` is appended to it,
+ * so a query or fragment would swallow that path, and credentials would be printed in every error.
+ * @throws InvalidConfig naming the fault, not the URL's credentials
+ */
+function requireBrokerUrl(url: string): void {
+  const parsed = URL.parse(url);
+  if (parsed !== null && (parsed.username !== '' || parsed.password !== '')) {
+    throw new InvalidConfig('kbs client', 'broker URL must not carry credentials');
+  }
+  if (parsed === null || parsed.protocol !== 'https:' || parsed.hostname === '') {
+    throw new InvalidConfig('kbs client', `broker URL must be https: ${url}`);
+  }
+  if (url.includes('?') || url.includes('#')) {
+    throw new InvalidConfig('kbs client', `broker URL must not have a query or fragment: ${url}`);
   }
 }

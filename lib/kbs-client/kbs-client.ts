@@ -10,6 +10,7 @@ import {
   reportDataOf,
   type RuntimeData,
 } from '../broker/kbs-wire.js';
+import { BrokerCookies } from './broker-cookies.js';
 import type { EvidenceProvider } from './evidence-provider.js';
 import { KbsBadReplyError, KbsRefusedError } from './kbs-client-errors.js';
 import type { KbsHttp } from './kbs-http.js';
@@ -40,10 +41,11 @@ export interface SealedResource {
   open(): Promise<Uint8Array>;
 }
 
-/** An attestation result the client holds: the token, the session cookie and the key both are bound to. */
+/** An attestation result the client holds: the token, the session's cookie header and the key both are bound to. */
 interface Credential {
   readonly token: string;
-  readonly cookie: string | undefined;
+  /** `kbs-session-id` and the other cookies the broker set during the attestation (`BrokerCookies`). */
+  readonly cookies: string;
   readonly key: TeeKeyPair;
   /** Unix seconds. */
   readonly expiresAt: number;
@@ -51,7 +53,7 @@ interface Credential {
 
 /**
  * A KBS client over RCAR (guest-components `kbs_protocol` shape: evidence provider, builder, getResource
- * by `kbs:///` URI). It attests once, caches the token (and, in background mode, the session cookie)
+ * by `kbs:///` URI). It attests once, caches the token (and, in background mode, the session's cookies)
  * until shortly before the token expires, and attests again when the cache is stale or the broker
  * refuses it with 401. Resources come back as JWEs only the tee key opens. The tee key pair is made at
  * the first attestation and kept for the client's life, as guest-components' `KbsClient` keeps the
@@ -113,9 +115,7 @@ export class KbsClient {
 
   private async fetch(resourcePath: string, credential: Credential): Promise<SealedResource> {
     const headers: Record<string, string> =
-      this.options.mode === 'passport' || credential.cookie === undefined
-        ? { authorization: `Bearer ${credential.token}` }
-        : { cookie: `${KBS_SESSION_COOKIE}=${credential.cookie}` };
+      this.options.mode === 'passport' ? { authorization: `Bearer ${credential.token}` } : { cookie: credential.cookies };
     const reply = await this.options.broker.send('GET', resourcePath, { headers });
     const jwe = reply.body as FlattenedJWE;
     const baseUrl = this.options.broker.baseUrl;
@@ -155,6 +155,8 @@ export class KbsClient {
       body: { version: KBS_PROTOCOL_VERSION, tee, 'extra-params': { 'supported-hash-algorithms': REPORT_DATA_HASHES } },
     });
     const cookie = cookieOf(auth.headers['set-cookie']);
+    const cookies = new BrokerCookies(this.now);
+    cookies.take(auth.headers['set-cookie']);
     const challenge = auth.body as { nonce?: unknown; 'extra-params'?: unknown } | undefined;
     const nonce = challenge?.nonce;
     if (cookie === undefined || typeof nonce !== 'string') {
@@ -167,8 +169,9 @@ export class KbsClient {
     const evidence = await this.options.evidence.primaryEvidence(reportDataOf({ runtimeData, additionalEvidence, hash, tee }));
     const attest = await http.send('POST', `${KBS_PREFIX}/attest`, {
       body: { 'runtime-data': runtimeData, 'tee-evidence': { primary_evidence: evidence, additional_evidence: additionalEvidence } },
-      headers: { cookie: `${KBS_SESSION_COOKIE}=${cookie}` },
+      headers: { cookie: cookies.headerWith(cookie) },
     });
+    cookies.take(attest.headers['set-cookie']);
     const token = (attest.body as { token?: unknown } | undefined)?.token;
     if (typeof token !== 'string') {
       throw new KbsBadReplyError(http.baseUrl, 'attest answer without token');
@@ -185,7 +188,7 @@ export class KbsClient {
     }
     // Without a numeric exp the credential is stale at once (attest again next time), never kept for ever.
     const expiresAt = typeof exp === 'number' && Number.isFinite(exp) ? exp : 0;
-    return { token, cookie, key, expiresAt };
+    return { token, cookies: cookies.headerWith(cookie), key, expiresAt };
   }
 }
 

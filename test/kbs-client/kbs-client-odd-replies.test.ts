@@ -24,7 +24,9 @@ class CountingProvider implements EvidenceProvider {
  * token it sets; it keeps the path and cookie of every request it received.
  */
 class OddKbs {
-  setCookie = 'kbs-session-id=0123456789abcdef0123456789abcdef; Path=/kbs/v0';
+  setCookie: string | string[] = 'kbs-session-id=0123456789abcdef0123456789abcdef; Path=/kbs/v0';
+  /** What `/attest` sets, if anything. */
+  attestSetCookie: string[] = [];
   token = new UnsecuredJWT({}).setExpirationTime('5m').encode();
   readonly received: { url: string | undefined; cookie: string | undefined }[] = [];
   private readonly server: Server = createServer((request: IncomingMessage, response) => {
@@ -35,6 +37,7 @@ class OddKbs {
         response.setHeader('set-cookie', this.setCookie);
         response.end(JSON.stringify({ nonce: Buffer.alloc(32, 1).toString('base64') }));
       } else if (request.url === '/kbs/v0/attest') {
+        if (this.attestSetCookie.length > 0) response.setHeader('set-cookie', this.attestSetCookie);
         response.end(JSON.stringify({ token: this.token }));
       } else {
         response.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"type":"x/errors/PluginNotFound","detail":""}');
@@ -77,7 +80,30 @@ describe('kbs client: odd replies from a broker or an issuer', function () {
   it('reads the session cookie among other cookies and attributes of the line', async function () {
     kbs.setCookie = 'lb=x1; kbs-session-id=0123456789abcdef0123456789abcdef ; Path=/kbs/v0';
     await new KbsClient({ broker: http, evidence: new CountingProvider(), mode: 'background' }).token();
-    expect(kbs.received[1]?.cookie).to.equal('kbs-session-id=0123456789abcdef0123456789abcdef');
+    expect(kbs.received[1]?.cookie).to.equal('lb=x1; kbs-session-id=0123456789abcdef0123456789abcdef');
+  });
+
+  it("sends back the other cookies the broker set (a load balancer's pin), as guest-components' cookie store does", async function () {
+    kbs.setCookie = ['SERVERID=replica-2; Path=/', 'kbs-session-id=0123456789abcdef0123456789abcdef; Path=/kbs/v0; HttpOnly'];
+    kbs.attestSetCookie = ['AWSALB="a/b+c=="; Expires=Thu, 01 Jan 2099 00:00:00 GMT; Path=/'];
+    const client = new KbsClient({ broker: http, evidence: new CountingProvider(), mode: 'background' });
+    await client.getResource('kbs:///r/t/a').catch(() => undefined);
+    expect(kbs.received.map((request) => request.cookie)).to.deep.equal([
+      undefined,
+      'SERVERID=replica-2; kbs-session-id=0123456789abcdef0123456789abcdef',
+      'SERVERID=replica-2; AWSALB="a/b+c=="; kbs-session-id=0123456789abcdef0123456789abcdef',
+    ]);
+  });
+
+  it('drops a cookie the broker removes, and ignores cookies outside RFC 6265 or past 16', async function () {
+    const many = Array.from({ length: 20 }, (_, index) => `c${index}=${index}`);
+    kbs.setCookie = ['bad name=1', 'evil=a\\b', 'gone=1', ...many, 'kbs-session-id=0123456789abcdef0123456789abcdef'];
+    kbs.attestSetCookie = ['gone=; Max-Age=0', 'c0=; Expires=Thu, 01 Jan 1970 00:00:00 GMT'];
+    const client = new KbsClient({ broker: http, evidence: new CountingProvider(), mode: 'background' });
+    await client.getResource('kbs:///r/t/a').catch(() => undefined);
+    const kept = many.slice(0, 15).join('; ');
+    expect(kbs.received[1]?.cookie).to.equal(`gone=1; ${kept}; kbs-session-id=0123456789abcdef0123456789abcdef`);
+    expect(kbs.received[2]?.cookie).to.equal(`${many.slice(1, 15).join('; ')}; kbs-session-id=0123456789abcdef0123456789abcdef`);
   });
 
   it('refuses a token that is not a compact JWS (KbsBadReplyError), not a header the broker is blamed for', async function () {

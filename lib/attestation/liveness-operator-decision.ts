@@ -44,9 +44,9 @@ const ALIVE_WORDING: StalenessWording = { field: 'last_seen', event: 'last liven
 
 /**
  * The driver's verdict on one liveness reply at `rule.now`:
- * - `pass` only for `alive` whose `last_seen` is no older than the bound on the driver's clock and on
- *   the verifier's, no more than `FUTURE_SKEW_SECONDS` ahead of either, and which the verifier does
- *   not call stale. The bound is `stalenessBound`'s: the driver's `staleAfterSeconds`, else the
+ * - `pass` only for `alive` whose `last_seen` is no older than the bound and no more than
+ *   `FUTURE_SKEW_SECONDS` ahead, on the verifier's clock (`stalenessProblem`), and which the verifier
+ *   does not call stale. The bound is `stalenessBound`'s: the driver's `staleAfterSeconds`, else the
  *   reply's `freshness_bound` (at most a day), else 2 × Keylime's 2 s interval + its 62 s retry budget;
  * - `pending` for a stale `alive`, a node not checked yet, or one the verifier calls stale (the wait
  *   around it ends in `AttestationServiceUnavailable`, never in trust);

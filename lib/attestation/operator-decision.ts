@@ -67,8 +67,7 @@ export interface FreshnessRule {
   readonly now: number;
   /**
    * Unix seconds of the verifier's clock when it answered (its reply's `Date` header), when known: the
-   * age of the last success is taken on both clocks and the larger one counts, so a verifier whose clock
-   * runs ahead of the driver's cannot make an old success look recent.
+   * age of the last success is taken on it, the clock that stamped the success (`stalenessProblem`).
    */
   readonly verifierNow?: number | undefined;
   /**
@@ -124,15 +123,14 @@ const PUSH_STATES: ReadonlySet<number> = new Set([OperationalState.START, Operat
  * The verdict on one status reply, at `rule.now`:
  *
  * - `fail` when the verifier marked the agent failed (states 7, 9, 10, or `attestation_status` FAIL or
- *   TIMEOUT in any state), or it is being removed (8), or its last success is dated more than 5 s
- *   ahead of `rule.now`; reasons name the state, `last_event_id` and severity, plus any failure
+ *   TIMEOUT in any state), or it is being removed (8); reasons name the state, `last_event_id` and severity, plus any failure
  *   history the verifier exposes.
  * - `pass` only when the agent has passed at least one attestation since it was enrolled
  *   (`attestation_count` ≥ 1), its standing is good — a pull agent: state 3 or 5 with
  *   `attestation_status` PASS or none (Keylime before API 2.5 sends none); a push agent (`rule.agentMode`
  *   push, or a state of null): `attestation_status` PASS, its last verdict, in state 1 or 3 (or none) — AND
- *   `last_successful_attestation` is no older than the bound (`stalenessBound`) on the driver's clock and
- *   on the verifier's, and ironlime's verifier does not say `trusted: false`. A stale PASS is `pending`:
+ *   `last_successful_attestation` is no older than the bound (`stalenessBound`) and not dated ahead, on the
+ *   verifier's clock (`stalenessProblem`), and ironlime's verifier does not say `trusted: false`. A stale or future-dated PASS is `pending`:
  *   the wait around it ends in `AttestationFailed` when the verifier gives up on the agent, or
  *   `AttestationServiceUnavailable`.
  * - `pending` otherwise: not yet quoted (0, 1, 2, or 3 with no success yet), retrying an unreachable
@@ -205,10 +203,20 @@ export interface StalenessWording {
 const PASS_WORDING: StalenessWording = { field: 'last_successful_attestation', event: 'last successful attestation', verdict: 'stale PASS' };
 
 /**
+ * How far the verifier's clock (its reply's `Date`) may be from this host's. Fleets without NTP drift by
+ * minutes, which says nothing about a node; further off, the `Date` may not be the verifier's clock of
+ * now at all (a cached or replayed reply, a proxy's clock) and nothing in the reply is trusted.
+ */
+export const MAX_CLOCK_SKEW_SECONDS = 900;
+
+/**
  * Why the time `at` (unix seconds, from a verifier's reply) does not vouch for now under `bound`
- * seconds, or undefined when it does. Its age is taken on the driver's clock and, when known, on the
- * verifier's (`rule.verifierNow`), and the larger counts; a time more than `FUTURE_SKEW_SECONDS` ahead
- * of either clock proves nothing about now. Fails closed by itself: a time, bound or clock that is not
+ * seconds, or undefined when it does. Its age is taken on the clock that stamped it: the verifier's,
+ * as its reply's `Date` tells it (`rule.verifierNow`), so a skew between the verifier and this host
+ * neither ages a healthy agent's success nor makes a stale one young; that `Date` may be at most
+ * `MAX_CLOCK_SKEW_SECONDS` from this host's clock. A reply without `Date` is judged on this host's clock
+ * (`rule.now`): the clocks must then agree. A time more than `FUTURE_SKEW_SECONDS` ahead of the clock
+ * it is judged on proves nothing about now. Fails closed by itself: a time, bound or clock that is not
  * a finite number is a problem (NaN compares false with everything, so it would otherwise pass).
  */
 export function stalenessProblem(at: number, bound: number, rule: Pick<FreshnessRule, 'now' | 'verifierNow'>, wording: StalenessWording): string | undefined {
@@ -221,18 +229,17 @@ export function stalenessProblem(at: number, bound: number, rule: Pick<Freshness
   if (!Number.isFinite(rule.now) || (rule.verifierNow !== undefined && !Number.isFinite(rule.verifierNow))) {
     return `the clock to judge ${wording.field} by is not a finite time (here ${rule.now}, verifier ${String(rule.verifierNow)}): not trusted`;
   }
-  const ownAge = rule.now - at;
-  // A success dated ahead of our clock proves nothing about now, and says nothing against the node
-  // either (the verifier stamps it): not trusted, and the wait ends as "service unavailable".
-  if (-ownAge > FUTURE_SKEW_SECONDS) {
-    return `${wording.field} is ${Math.round(-ownAge)} s in the future (more than ${FUTURE_SKEW_SECONDS} s of clock skew between the verifier and this host): not trusted`;
+  const skew = rule.verifierNow === undefined ? 0 : rule.verifierNow - rule.now;
+  if (Math.abs(skew) > MAX_CLOCK_SKEW_SECONDS) {
+    return `the verifier's clock (its reply's Date) is ${Math.round(Math.abs(skew))} s ${skew > 0 ? 'ahead of' : 'behind'} this host's, more than the ${MAX_CLOCK_SKEW_SECONDS} s tolerated: its ${wording.field} is not trusted (synchronise the clocks)`;
   }
-  const verifierAge = rule.verifierNow === undefined ? ownAge : rule.verifierNow - at;
-  if (-verifierAge > FUTURE_SKEW_SECONDS) {
-    return `${wording.field} is ${Math.round(-verifierAge)} s after the verifier's own clock: not trusted`;
+  const clock = rule.verifierNow === undefined ? "this host's clock (the reply has no Date)" : "the verifier's clock (its reply's Date)";
+  const age = (rule.verifierNow ?? rule.now) - at;
+  // A success dated ahead of the clock that stamped it proves nothing about now, and says nothing
+  // against the node either: not trusted, and the wait ends as "service unavailable".
+  if (-age > FUTURE_SKEW_SECONDS) {
+    return `${wording.field} is ${Math.round(-age)} s ahead of ${clock}, more than ${FUTURE_SKEW_SECONDS} s: not trusted`;
   }
-  // The older of the two readings: a verifier clock running ahead of ours cannot make a success younger.
-  const age = Math.max(ownAge, verifierAge);
   // Whole-second times on the wire: one second of slack, never more.
   if (age > bound + 1) {
     return `${wording.event} ${Math.round(age)} s ago, older than the ${bound} s bound (${wording.verdict})`;

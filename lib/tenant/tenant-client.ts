@@ -199,7 +199,7 @@ export class TenantClient {
 
   /**
    * `getStatus` with the keylime driver's verdict on the same reply (`judgeVerifierStatus`, its age
-   * taken on this host's clock and on the verifier's `Date`): `pass` only for a PASS after at least one
+   * taken on the verifier's clock, its reply's `Date`): `pass` only for a PASS after at least one
    * success, fresh; `fail` for FAIL, TIMEOUT, states 7-10; `pending` for anything else — not yet
    * quoted, retrying a silent agent, a stale PASS, an `attestation_status` not known here.
    * `staleAfterSeconds` replaces that bound (the driver's option of the same name): a Keylime verifier

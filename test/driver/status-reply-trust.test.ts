@@ -70,6 +70,23 @@ describe('keylime driver: replies that must not be trusted', function () {
     await notTrusted();
   });
 
+  it('a healthy reply from a verifier whose clock is 60 s or 10 min off ours (its Date header) is trusted', async function () {
+    for (const skew of [60, 600, -60, -600]) {
+      // The verifier dates the success and its Date on its own clock, a second apart.
+      const verifierNow = now() + skew;
+      reply({ operational_state: 3, attestation_status: 'PASS', last_successful_attestation: verifierNow - 1 }, { date: new Date(verifierNow * 1000).toUTCString() });
+      await new KeylimeAttestation().validateSecurityStatus(task(VERDICT_CONFIG));
+    }
+  });
+
+  it('a PASS 100 s old by the verifier\'s clock is not trusted, its clock 10 min ahead of ours or behind', async function () {
+    for (const skew of [600, -600]) {
+      const verifierNow = now() + skew;
+      reply({ operational_state: 3, attestation_status: 'PASS', last_successful_attestation: verifierNow - 100 }, { date: new Date(verifierNow * 1000).toUTCString() });
+      await notTrusted();
+    }
+  });
+
   it('a node switched from pull to push gets another policy fingerprint, so it is enrolled again', async function () {
     const documents = { policy: Buffer.from(ALLOWLIST), excludelist: undefined, mbRefstate: undefined };
     const fingerprint = (mode: 'pull' | 'push'): string =>

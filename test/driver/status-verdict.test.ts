@@ -101,12 +101,12 @@ describe('keylime driver: verdict from the verifier status', function () {
     });
   });
 
-  it('does not trust a last success dated more than 5 s ahead of the driver clock, nor blame the node for it', function () {
+  it('does not trust a last success dated more than 5 s ahead of the clock it is judged on, nor blame the node for it', function () {
     const now = Math.floor(Date.now() / 1000);
     expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now + 5 }, { now }).kind).to.equal('pass');
     expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now + 30 }, { now })).to.deep.equal({
       kind: 'pending',
-      why: 'last_successful_attestation is 30 s in the future (more than 5 s of clock skew between the verifier and this host): not trusted',
+      why: "last_successful_attestation is 30 s ahead of this host's clock (the reply has no Date), more than 5 s: not trusted",
     });
   });
 
@@ -143,19 +143,43 @@ describe('keylime driver: verdict from the verifier status', function () {
     expect(judgeVerifierStatus({ ...BASE, operationalState: 9 }, push).kind).to.equal('fail');
   });
 
-  it('takes the age of the last success on the verifier\'s clock too: a verifier clock ahead cannot make a stale PASS fresh', function () {
+  it('judges the age of the last success on the verifier\'s clock: a healthy agent passes under any skew up to 15 min, a stale PASS never', function () {
     const now = Math.floor(Date.now() / 1000);
-    // The verifier's clock 600 s ahead of ours: a success 630 s old by its clock looks 30 s old by ours.
-    const stamped = { ...BASE, lastSuccessfulAttestation: now + 600 - 630 };
-    expect(judgeVerifierStatus(stamped, { now }).kind, 'without the verifier clock').to.equal('pass');
-    expect(judgeVerifierStatus(stamped, { now, verifierNow: now + 600 })).to.deep.equal({
+    for (const skew of [5, 60, 600, -5, -60, -600]) {
+      const verifierNow = now + skew;
+      const rule = { now, verifierNow };
+      // Attested a second ago by the verifier's clock, which stamped it.
+      expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: verifierNow - 1 }, rule), `healthy, verifier clock ${skew} s off`).to.deep.equal({ kind: 'pass' });
+      expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: verifierNow - 100 }, rule), `stale, verifier clock ${skew} s off`).to.deep.equal({
+        kind: 'pending',
+        why: 'last successful attestation 100 s ago, older than the 66 s bound (stale PASS)',
+      });
+      expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: verifierNow + 10 }, rule), `future, verifier clock ${skew} s off`).to.deep.equal({
+        kind: 'pending',
+        why: "last_successful_attestation is 10 s ahead of the verifier's clock (its reply's Date), more than 5 s: not trusted",
+      });
+    }
+    // The verifier's clock 600 s ahead of ours: a success 630 s old by its clock, 30 s old by ours, is stale.
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now + 600 - 630 }, { now, verifierNow: now + 600 }).kind).to.equal('pending');
+  });
+
+  it('trusts no time of a reply whose Date is more than 15 min from this host\'s clock', function () {
+    const now = Math.floor(Date.now() / 1000);
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now + 1000 }, { now, verifierNow: now + 1000 })).to.deep.equal({
       kind: 'pending',
-      why: 'last successful attestation 630 s ago, older than the 66 s bound (stale PASS)',
+      why: "the verifier's clock (its reply's Date) is 1000 s ahead of this host's, more than the 900 s tolerated: its last_successful_attestation is not trusted (synchronise the clocks)",
     });
-    // Behind ours, our own reading is the older one; a success after the verifier's own clock is nonsense.
-    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now - 100 }, { now, verifierNow: now - 90 }).kind).to.equal('pending');
-    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now }, { now, verifierNow: now - 60 }).kind).to.equal('pending');
-    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now - 3 }, { now, verifierNow: now - 1 }).kind).to.equal('pass');
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now - 1000 }, { now, verifierNow: now - 1000 }).kind).to.equal('pending');
+  });
+
+  it('judges a reply without a Date on this host\'s clock: the clocks must agree', function () {
+    const now = Math.floor(Date.now() / 1000);
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now - 3 }, { now }).kind).to.equal('pass');
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now - 100 }, { now }).kind).to.equal('pending');
+    expect(judgeVerifierStatus({ ...BASE, lastSuccessfulAttestation: now + 60 }, { now })).to.deep.equal({
+      kind: 'pending',
+      why: "last_successful_attestation is 60 s ahead of this host's clock (the reply has no Date), more than 5 s: not trusted",
+    });
   });
 });
 

@@ -155,19 +155,11 @@ async function request(
   if (options.results === undefined) {
     return envelope;
   }
-  return { ...envelope, results: validatedResults(url, options.results, envelope.results) };
-}
-
-/**
- * A reply's `results` validated with `dto` (extra fields dropped), for a reply read unvalidated first.
- * @throws BadRemoteReplyError naming `source` on a mismatch
- */
-export function validatedResults<T extends object>(source: string, dto: DtoClass<T>, results: unknown): T {
   try {
-    return validateDto(dto, results, 'results');
+    return { ...envelope, results: validateDto(options.results, envelope.results, 'results') };
   } catch (error) {
     if (error instanceof RequestValidationError) {
-      throw new BadRemoteReplyError(source, error.message, { cause: error });
+      throw new BadRemoteReplyError(url, error.message, { cause: error });
     }
     throw error;
   }

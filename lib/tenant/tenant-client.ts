@@ -1,8 +1,6 @@
 import { AttestationFailed, IronlimeError } from '../../interfaces/errors.js';
-import { OPERATIONAL_STATE_LABELS, type OperationalState } from '../attestation/operational-state.js';
-import { judgeVerifierStatus, type StatusVerdict } from '../attestation/operator-decision.js';
+import { judgeVerifierStatus, stateName, type StatusVerdict } from '../attestation/operator-decision.js';
 import { KeylimeHttpError } from '../http/client-errors.js';
-import { validatedResults } from '../http/keylime-client.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { RegistrarClient } from '../registrar/registrar-client.js';
 import type { CertStore } from '../tpm/cert-store.js';
@@ -15,8 +13,8 @@ import { openRegistrarAdmin } from './registrar-agents.js';
 import { negotiateAgentApiVersion, openTenantAgentClient, sendU, verifyAgentBootstrapKey } from './tenant-agent-calls.js';
 import { checkReplacementPolicyNames } from './update-policy-names.js';
 import { VerifierClient, type VerifierHistoryEntry } from '../verifier/verifier-client.js';
-import { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
-import { verifierAgentOf } from '../verifier/verifier-status-view.js';
+import type { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
+import { agentViewOf, verifierStatusReplyOf } from '../verifier/verifier-status-view.js';
 
 export interface TenantClientOptions {
   /** The registrar's TLS (admin) URL, e.g. `https://127.0.0.1:8891`. */
@@ -208,9 +206,9 @@ export class TenantClient {
    */
   async judgeStatus(agentId: string, rule: { readonly staleAfterSeconds?: number } = {}): Promise<JudgedAgentStatus> {
     const { results, verifierTime } = await this.verifier.rawStatusAt(agentId);
-    const view = verifierAgentOf(agentId, results);
-    const status = validatedResults(`verifier status of agent ${agentId}`, VerifierAgentStatus, results);
-    return { status: withStateLabel(status), verdict: judgeVerifierStatus(view, { now: Date.now() / 1000, verifierNow: verifierTime, staleAfterSeconds: rule.staleAfterSeconds }) };
+    const reply = verifierStatusReplyOf(agentId, results);
+    const verdict = judgeVerifierStatus(agentViewOf(reply), { now: Date.now() / 1000, verifierNow: verifierTime, staleAfterSeconds: rule.staleAfterSeconds });
+    return { status: withStateLabel(reply), verdict };
   }
 
   /** Ids of the verifier's agents (of `verifierId` when given). */
@@ -345,7 +343,7 @@ export class TenantClient {
 /** A status with its state's label (`NO_OPERATIONAL_STATE_LABEL` without a state). */
 function withStateLabel(status: VerifierAgentStatus): AgentStatus {
   const state = status.operational_state;
-  const label = state === undefined || state === null ? NO_OPERATIONAL_STATE_LABEL : OPERATIONAL_STATE_LABELS[state as OperationalState];
+  const label = state === undefined || state === null ? NO_OPERATIONAL_STATE_LABEL : stateName(state);
   return { ...status, operational_state_label: label };
 }
 

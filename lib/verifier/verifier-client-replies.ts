@@ -1,4 +1,5 @@
-import { IsArray, IsIn, IsInt, IsOptional, IsString, Max, Min, ValidateBy } from 'class-validator';
+import { IsArray, IsIn, IsInt, IsOptional, IsString, ValidateBy } from 'class-validator';
+import { Accepts, isNonNegativeInteger, isNonNegativeNumber, isText, periodSeconds } from './status-field-rules.js';
 
 /**
  * Shapes of the verifier's `results` as its client (`VerifierClient`) checks them (spec §4.2). Extra fields a newer
@@ -6,13 +7,12 @@ import { IsArray, IsIn, IsInt, IsOptional, IsString, Max, Min, ValidateBy } from
  */
 export class VerifierAgentStatus {
   /**
-   * Absent or null from a Keylime verifier in push mode (spec §6.1: a push record has no state; its
-   * verdict is `attestation_status`).
+   * Spec §6.1 state code. Absent or null from a Keylime verifier in push mode (a push record has no
+   * state; its verdict is `attestation_status`); a code Keylime does not define is not a bad reply
+   * (`judgeVerifierStatus` waits on it).
    */
   @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(10)
+  @Accepts('a state code', isNonNegativeInteger)
   operational_state?: number | null;
 
   @IsOptional()
@@ -27,9 +27,10 @@ export class VerifierAgentStatus {
   @IsString()
   tpm_policy?: string;
 
+  /** The enrolment's `metadata` JSON text, where the keylime driver keeps its policy fingerprint. */
   @IsOptional()
-  @IsString()
-  meta_data?: string;
+  @Accepts('a string', isText)
+  meta_data?: string | null;
 
   @IsOptional()
   @IsIn([0, 1])
@@ -56,34 +57,35 @@ export class VerifierAgentStatus {
   verifier_id?: string;
 
   @IsOptional()
-  @IsInt()
+  @Accepts('an integer', isNonNegativeInteger)
   severity_level?: number | null;
 
   @IsOptional()
-  @IsString()
+  @Accepts('a string', isText)
   last_event_id?: string | null;
 
   @IsOptional()
-  @IsInt()
-  @Min(0)
-  attestation_count?: number;
+  @Accepts('a count', isNonNegativeInteger)
+  attestation_count?: number | null;
 
   @IsOptional()
   @IsInt()
   last_received_quote?: number;
 
+  /** Unix seconds, a fraction allowed. */
   @IsOptional()
-  @IsInt()
-  last_successful_attestation?: number;
+  @Accepts('unix seconds', isNonNegativeNumber)
+  last_successful_attestation?: number | null;
 
-  /** PASS / FAIL / PENDING (API ≥ 2.5). */
+  /** `PASS`, `FAIL`, `PENDING`, `TIMEOUT` (API ≥ 2.5): left as text, judged by `judgeVerifierStatus`. */
   @IsOptional()
-  @IsString()
-  attestation_status?: string;
+  @Accepts('a string', isText)
+  attestation_status?: string | null;
 
+  /** `"2s"` (API ≥ 2.5), or a number of seconds. */
   @IsOptional()
-  @IsString()
-  attestation_period?: string;
+  @Accepts('a period such as "2s"', (value) => periodSeconds(value) !== undefined)
+  attestation_period?: string | number | null;
 }
 
 /** An id as Keylime's verifier lists it: a string, or a one-element list holding one (a SQLAlchemy row). */

@@ -123,6 +123,27 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     }
   });
 
+  it('status takes a reply as the driver takes it: one check, no second refusal of what the verdict read', async function () {
+    const cases: [string, Record<string, unknown>, number, string][] = [
+      // A state code Keylime does not define: the driver waits on it (3), it is no bad reply.
+      ['unknown state', { operational_state: 11, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() }, 3, 'unknown state 11'],
+      // Unix seconds with a fraction, and attestation_period as a number: both read by the verdict.
+      ['fractional last success', { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now() - 0.5 }, 0, 'Get Quote'],
+      ['numeric attestation_period', { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: now(), attestation_period: 2 }, 0, 'Get Quote'],
+    ];
+    for (const [what, results, code, label] of cases) {
+      agent = results;
+      const run = await tenant('status');
+      expect([run.code, run.stderr], what).to.deep.equal([code, '']);
+      expect(JSON.parse(run.stdout).operational_state_label, what).to.equal(label);
+    }
+    // A negative severity_level is refused by the one check, as by the driver.
+    agent = { operational_state: 9, attestation_count: 3, severity_level: -1 };
+    const run = await tenant('status');
+    expect([run.code, run.stdout]).to.deep.equal([2, '']);
+    expect(run.stderr).to.match(/bad reply: .*severity_level/);
+  });
+
   it('list prints ids given as strings or as Keylime\'s one-element rows, and refuses any other entry (exit 2) instead of printing "null" or "undefined"', async function () {
     const list = () => runCli(['tenant', 'list', '--verifier', url, '--data-dir', dir]);
     listed = { uuids: ['a1', ['a2']] };

@@ -22,7 +22,7 @@ export class ServiceUnreachableError extends IronlimeError {
  * `resent`: the status answered the request sent once more after the kept-alive connection of the
  * first attempt was closed under it (`keylime-client.ts`), so the first attempt may have been carried
  * out (a DELETE's 404 then is no error: the client answers it as done). `retryAfter`: the reply's
- * `Retry-After` header, unparsed.
+ * `Retry-After` header, unparsed; the message says when to retry when it is seconds or a date.
  */
 export class KeylimeHttpError extends IronlimeError {
   readonly remoteHttpStatus: number;
@@ -34,7 +34,7 @@ export class KeylimeHttpError extends IronlimeError {
   readonly retryAfter: string | undefined;
 
   constructor(url: string, httpStatus: number, status: string, results: unknown, resent = false, retryAfter?: string) {
-    super('ERR_REMOTE_HTTP_STATUS', `${url}: ${httpStatus} ${status}${resent ? ' (to the request sent again after its connection was closed)' : ''}`);
+    super('ERR_REMOTE_HTTP_STATUS', `${url}: ${httpStatus} ${status}${resent ? ' (to the request sent again after its connection was closed)' : ''}${retryHint(retryAfter)}`);
     this.remoteHttpStatus = httpStatus;
     this.status = status;
     this.results = results;
@@ -46,6 +46,18 @@ export class KeylimeHttpError extends IronlimeError {
   override get httpStatus(): number {
     return this.remoteHttpStatus;
   }
+}
+
+/**
+ * ` (the service asks to retry in 30 s)` for a `Retry-After` of delay-seconds, `… after <date>` for an
+ * HTTP-date (RFC 9110 §10.2.3); nothing for any other value, which is not repeated to the operator.
+ */
+function retryHint(retryAfter: string | undefined): string {
+  const text = retryAfter?.trim() ?? '';
+  if (/^\d{1,9}$/.test(text)) return ` (the service asks to retry in ${Number(text)} s)`;
+  // IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`: the one date form the message repeats as sent.
+  if (/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text) && Number.isFinite(Date.parse(text))) return ` (the service asks to retry after ${text})`;
+  return '';
 }
 
 /** The remote reply is not a Keylime JSON envelope, its results fail the expected shape, or it is too large. */

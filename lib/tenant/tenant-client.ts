@@ -231,19 +231,34 @@ export class TenantClient {
     await this.#untilGone(agentId, wait);
   }
 
-  /** Polls the status until the verifier answers 404. @throws IronlimeError ERR_TIMEOUT */
+  /**
+   * Polls the status until the verifier answers 404, once it accepted the removal. A 5xx or 429 is
+   * waited through (the verifier may be between its database and the loop that deletes the agent);
+   * anything else ends the wait at once.
+   * @throws RemovalNotSeen (ERR_TIMEOUT at the deadline) naming the last such answer
+   */
   async #untilGone(agentId: string, wait: WaitOptions): Promise<void> {
-    await pollUntil(wait, `agent ${agentId} still present at the verifier`, async () => {
-      try {
-        await this.verifier.status(agentId);
-        return false;
-      } catch (error) {
-        if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
-          return true;
+    let busy: KeylimeHttpError | undefined;
+    try {
+      await pollUntil(wait, `agent ${agentId} still present at the verifier`, async () => {
+        try {
+          await this.verifier.status(agentId);
+          busy = undefined;
+          return false;
+        } catch (error) {
+          if (error instanceof KeylimeHttpError && error.remoteHttpStatus === 404) {
+            return true;
+          }
+          if (error instanceof KeylimeHttpError && (error.remoteHttpStatus >= 500 || error.remoteHttpStatus === 429)) {
+            busy = error;
+            return false;
+          }
+          throw error;
         }
-        throw error;
-      }
-    });
+      });
+    } catch (error) {
+      throw new RemovalNotSeen(agentId, error, busy);
+    }
   }
 
   /**
@@ -356,6 +371,17 @@ export class EnrolledWithoutBootstrapKey extends IronlimeError {
     super(
       cause instanceof IronlimeError ? cause.code : 'ERR_ATTESTATION_SERVICE_UNAVAILABLE',
       `agent ${agentId} is enrolled with the verifier, but its bootstrap key (U) was not delivered, so it will not derive K (run update to send it again): ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+  }
+}
+
+/** The verifier accepted an agent's removal, but the wait for it to be gone failed: the agent may still go. */
+export class RemovalNotSeen extends IronlimeError {
+  constructor(agentId: string, cause: unknown, lastBusyAnswer: KeylimeHttpError | undefined) {
+    super(
+      cause instanceof IronlimeError ? cause.code : 'ERR_ATTESTATION_SERVICE_UNAVAILABLE',
+      `the verifier accepted the removal of agent ${agentId}, but the tenant did not see it gone: ${cause instanceof Error ? cause.message : String(cause)}${lastBusyAnswer === undefined ? '' : `; its last status read answered ${lastBusyAnswer.message}`}`,
       { cause },
     );
   }

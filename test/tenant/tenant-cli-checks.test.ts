@@ -8,6 +8,8 @@ import { loadOrCreateServiceTls } from '../../lib/pki/service-tls.js';
 import { runCli } from '../helpers/cli-runner.js';
 import { vectorText } from '../ima/ima-vectors.js';
 
+const STATUS_TEXT: Record<number, string> = { 202: 'Accepted', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
 /**
  * `ironlime tenant` against a stand-in HTTPS verifier (its certificate from the data directory's CA,
  * so the CLI's own TLS setup is used): the status exit code and the numeric options.
@@ -21,6 +23,8 @@ describe('ironlime tenant: status exit code and numeric options', function () {
   let agent: Record<string, unknown>;
   /** The verifier's `results` for `GET /v2.1/agents`. */
   let listed: Record<string, unknown>;
+  /** Replies given instead, in turn, per `METHOD /path` (the last one again once the others are used): status, results, headers. */
+  let scripted: Map<string, [number, Record<string, unknown>, Record<string, string>][]>;
 
   before(async function () {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-tenant-cli-'));
@@ -29,6 +33,12 @@ describe('ironlime tenant: status exit code and numeric options', function () {
       const key = `${request.method} ${(request.url ?? '').split('?')[0]}`;
       requests.push(`${request.method} ${request.url}`);
       request.resume();
+      const turns = scripted.get(key);
+      if (turns !== undefined) {
+        const [status, results, headers] = turns.length > 1 ? (turns.shift() as (typeof turns)[number]) : (turns[0] as (typeof turns)[number]);
+        response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify({ code: status, status: STATUS_TEXT[status] ?? 'x', results }));
+        return;
+      }
       const routes: Record<string, unknown> = { 'GET /v2.1/agents/a1': agent, 'GET /v2.1/agents/a1/history': { history: [] }, 'GET /v2.1/agents': listed };
       const [status, results] = key in routes ? [200, routes[key]] : [404, {}];
       response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ code: status, status: 'x', results }));
@@ -45,6 +55,7 @@ describe('ironlime tenant: status exit code and numeric options', function () {
 
   beforeEach(function () {
     requests = [];
+    scripted = new Map();
     listed = { uuids: [] };
     agent = { operational_state: 3, attestation_count: 3, attestation_status: 'PASS', last_successful_attestation: Math.floor(Date.now() / 1000) };
   });
@@ -142,6 +153,36 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     const run = await tenant('status');
     expect([run.code, run.stdout]).to.deep.equal([2, '']);
     expect(run.stderr).to.match(/bad reply: .*severity_level/);
+  });
+
+  it('says when to retry when the verifier answers 429 or 503 with Retry-After', async function () {
+    scripted.set('GET /v2.1/agents/a1', [[503, {}, { 'retry-after': '30' }]]);
+    const busy = await tenant('status');
+    expect([busy.code, busy.stdout]).to.deep.equal([2, '']);
+    expect(busy.stderr).to.match(/\/v2\.1\/agents\/a1: 503 Service Unavailable \(the service asks to retry in 30 s\)\n$/);
+    const at = 'Mon, 07 Dec 2026 03:00:00 GMT';
+    scripted.set('GET /v2.1/agents/a1', [[429, {}, { 'retry-after': at }]]);
+    expect((await tenant('status')).stderr).to.match(new RegExp(`: 429 Too Many Requests \\(the service asks to retry after ${at}\\)\\n$`));
+    // A value that is neither seconds nor a date is not repeated.
+    scripted.set('GET /v2.1/agents/a1', [[503, {}, { 'retry-after': 'soon' }]]);
+    expect((await tenant('status')).stderr).to.match(/: 503 Service Unavailable\n$/);
+  });
+
+  it('delete waits through a 5xx while the agent is being removed, and its timeout says the removal was accepted', async function () {
+    scripted.set('DELETE /v2.1/agents/a1', [[202, {}, {}]]);
+    scripted.set('GET /v2.1/agents/a1', [[500, {}, {}], [503, {}, { 'retry-after': '1' }], [404, {}, {}]]);
+    const gone = await tenant('delete', '--timeout', '30');
+    expect([gone.code, gone.stdout, gone.stderr]).to.deep.equal([0, 'deleted agent a1 from the verifier\n', '']);
+    scripted.set('GET /v2.1/agents/a1', [[500, {}, {}]]);
+    const stuck = await tenant('delete', '--timeout', '1');
+    expect([stuck.code, stuck.stdout]).to.deep.equal([2, '']);
+    expect(stuck.stderr).to.match(
+      /^ironlime: the verifier accepted the removal of agent a1, but the tenant did not see it gone: agent a1 still present at the verifier after 1000 ms; its last status read answered https:\/\/127\.0\.0\.1:\d+\/v2\.1\/agents\/a1: 500 Internal Server Error\n$/,
+    );
+    // Anything else ends the wait at once, saying the same.
+    scripted.set('GET /v2.1/agents/a1', [[403, {}, {}]]);
+    const refused = await tenant('delete', '--timeout', '30');
+    expect(refused.stderr).to.match(/^ironlime: the verifier accepted the removal of agent a1, but the tenant did not see it gone: https:\/\/\S+: 403 x\n$/);
   });
 
   it('list prints ids given as strings or as Keylime\'s one-element rows, and refuses any other entry (exit 2) instead of printing "null" or "undefined"', async function () {

@@ -30,7 +30,7 @@ export interface RequestOptions {
   readonly query?: Readonly<Record<string, string | number | boolean>>;
   /** Validates `results` of a 2xx reply with this DTO (extra fields are dropped); a mismatch is `BadRemoteReplyError`. */
   readonly results?: DtoClass<object>;
-  /** Also give the remote clock when it answered (`serverTime`, from its `Date` header). */
+  /** Also give the remote clock when it answered (`serverTime`, from its `Date` header and any `Age`). */
   readonly serverTime?: boolean;
 }
 
@@ -143,7 +143,7 @@ async function request(
   } catch (error) {
     throw error instanceof ServiceUnreachableError ? error : mapTransportError(url, error);
   }
-  const serverTime = options.serverTime === true ? serverTimeOf(response.headers['date']) : undefined;
+  const serverTime = options.serverTime === true ? serverTimeOf(response.headers['date'], response.headers['age']) : undefined;
   // A DELETE sent again that finds nothing: the first attempt may have deleted it (it cannot be told from
   // a thing never there, nor one deleted meanwhile), and nothing is left to delete either way: done.
   const deletedBefore = resent && method === 'DELETE' && response.status === 404;
@@ -194,9 +194,15 @@ function boundedInteger(value: number, min: number, max: number, field: string):
   return value;
 }
 
-/** An HTTP `Date` header (RFC 9110 §6.6.1: whole seconds) as unix seconds; undefined when absent or not a date. */
-function serverTimeOf(header: unknown): number | undefined {
-  if (typeof header !== 'string') return undefined;
-  const ms = Date.parse(header);
-  return Number.isFinite(ms) ? ms / 1000 : undefined;
+/**
+ * The remote clock now, unix seconds: the `Date` header (RFC 9110 §6.6.1: whole seconds) plus the `Age`
+ * a cache adds to a reply it kept (RFC 9111 §5.1), so a kept reply is not read as new; undefined when
+ * `Date` is absent or not a date, or `Age` is not whole seconds.
+ */
+function serverTimeOf(date: unknown, age: unknown): number | undefined {
+  if (typeof date !== 'string') return undefined;
+  const ms = Date.parse(date);
+  if (!Number.isFinite(ms)) return undefined;
+  if (age === undefined) return ms / 1000;
+  return typeof age === 'string' && /^\d{1,10}$/.test(age.trim()) ? ms / 1000 + Number(age.trim()) : undefined;
 }

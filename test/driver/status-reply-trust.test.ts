@@ -87,6 +87,19 @@ describe('keylime driver: replies that must not be trusted', function () {
     }
   });
 
+  it('a PASS served from an HTTP cache 300 s after the verifier answered (its Date, with the Age the cache adds) is not trusted', async function () {
+    const answered = now() - 300;
+    const cached = { date: new Date(answered * 1000).toUTCString() };
+    reply({ operational_state: 3, attestation_status: 'PASS', last_successful_attestation: answered - 1 }, { ...cached, age: '300' });
+    await notTrusted();
+    // An Age that is not whole seconds gives no verifier clock: the reply is judged on ours.
+    reply({ operational_state: 3, attestation_status: 'PASS', last_successful_attestation: answered - 1 }, { ...cached, age: '-300' });
+    await notTrusted();
+    // A fresh reply with Age 0 is trusted.
+    reply({ operational_state: 3, attestation_status: 'PASS', last_successful_attestation: now() - 1 }, { date: new Date(now() * 1000).toUTCString(), age: '0' });
+    await new KeylimeAttestation().validateSecurityStatus(task(VERDICT_CONFIG));
+  });
+
   it('a node switched from pull to push gets another policy fingerprint, so it is enrolled again', async function () {
     const documents = { policy: Buffer.from(ALLOWLIST), excludelist: undefined, mbRefstate: undefined };
     const fingerprint = (mode: 'pull' | 'push'): string =>

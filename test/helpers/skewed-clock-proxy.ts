@@ -36,7 +36,9 @@ export class SkewedClockProxy {
               const text = this.skewedBody(Buffer.concat(body).toString('utf8'));
               const date = reply.headers.date === undefined ? undefined : new Date(Date.parse(reply.headers.date) + this.skewSeconds * 1000).toUTCString();
               res.sendDate = false;
-              res.writeHead(reply.statusCode ?? 502, { ...reply.headers, ...(date === undefined ? {} : { date }), 'content-length': Buffer.byteLength(text) });
+              // The body is sent whole with its new length: a chunked upstream's framing must not come along.
+              const { 'transfer-encoding': _framing, ...headers } = reply.headers;
+              res.writeHead(reply.statusCode ?? 502, { ...headers, ...(date === undefined ? {} : { date }), 'content-length': Buffer.byteLength(text) });
               res.end(text);
             });
           },

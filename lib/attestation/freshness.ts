@@ -84,8 +84,8 @@ function livenessBoundFloor(timing: Pick<LivenessTiming, 'intervalSeconds' | 'ti
 
 /**
  * Clock skew tolerated for a success dated after `now`: the process that stamped it may run ahead of
- * the one reading it (they share the database), and a verifier ahead of the driver reading its reply
- * (`operator-decision.ts`).
+ * the one reading it (they share the database): the process answering a status is the one whose clock
+ * the driver judges by, its reply's `Date` (`operator-decision.ts`).
  */
 export const FUTURE_SKEW_SECONDS = 5;
 

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
@@ -13,12 +12,17 @@ import { caDirOf } from '../../lib/pki/service-tls.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { enrolFakeAgent, quoteReplyOf } from './helpers/fake-polled-agent.js';
-import { createTestSchema } from './helpers/verifier-fixture.js';
+import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
 const AGENT_ID = 'c0ffee00-0000-4000-8000-00000000a11e';
-/** The verifier's client certificate lives 8 s and is renewed when less than 6 s are left. */
-const VALIDITY_MS = 8000;
-const MARGIN_MS = 6000;
+/**
+ * The verifier's client certificate lives 15 s and is renewed when less than 12 s are left: looked at
+ * every 3 s (a quarter of the margin), a renewal starts 3 to 6 s into a certificate's life and has 9 s
+ * before its end. A key generation took up to 5.6 s on a loaded host; with 8 s and 6 s, a renewal that
+ * took 4.5 s let a request out with an expired certificate.
+ */
+const VALIDITY_MS = 15_000;
+const MARGIN_MS = 12_000;
 
 /**
  * An agent that, as a Keylime agent does, admits only client certificates from the verifier's CA (its
@@ -56,7 +60,7 @@ async function startStrictAgent(clientCa: string): Promise<StrictAgent> {
 }
 
 describe('verifier: renews its client certificate towards agents while it runs', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let dir: string;
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let agent: StrictAgent | undefined;
@@ -81,14 +85,18 @@ describe('verifier: renews its client certificate towards agents while it runs',
       { dataDir: dir, databaseUrl: schema.url, quoteInterval: 0.3, retryInterval: 0.2, maxRetries: 2 },
       { inProcessForTests: true, renewalForTests: { validityMs: VALIDITY_MS, renewMarginMs: MARGIN_MS } },
     );
+    // The agent is enrolled once the renewal runs: the certificate the start issued may have lived out
+    // most of its 15 s while a loaded host started the verifier (11 s seen), before any renewal could look.
+    const startCert = verifier.clientTls.cert;
+    await eventually('the first renewal', async () => verifier?.clientTls.cert !== startCert, 60_000, 100);
     const firstEnd = Date.parse(new X509Certificate(verifier.clientTls.cert).validTo);
     await enrolFakeAgent(verifier, AGENT_ID, agent);
-    // Well past the first certificate's end and the second's: two renewals at least.
-    await sleep(Math.max(0, firstEnd - Date.now()) + VALIDITY_MS);
-    const before = await agentStatus(verifier);
-    await sleep(1500);
-    const after = await agentStatus(verifier);
+    // Past the end of the first certificate the agent saw, and two renewals after it.
+    await eventually('the first certificate ended and two renewed ones served', async () => Date.now() > firstEnd && (agent?.servedSerials.size ?? 0) >= 3, 60_000, 100);
     expect(agent.refused, 'requests the agent refused for an expired client certificate').to.equal(0);
+    const before = await agentStatus(verifier);
+    await eventually('another attestation', async () => (await agentStatus(verifier as RunningVerifier)).attestation_count > before.attestation_count, 30_000, 100);
+    const after = await agentStatus(verifier);
     expect(agent.servedSerials.size, 'client certificates the agent saw').to.be.at.least(3);
     expect(after.operational_state).to.equal(OperationalState.GET_QUOTE);
     expect(after.attestation_count).to.be.greaterThan(before.attestation_count);

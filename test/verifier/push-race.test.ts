@@ -6,7 +6,12 @@ import { PUSH_SETTINGS, requested, usePushVerifier } from './helpers/push-verifi
 
 describe('push model: a verdict and another process\'s silence FAIL in flight at once (two verifier instances, one PostgreSQL)', function () {
   this.timeout(60_000);
-  const push = usePushVerifier();
+  /**
+   * The first instance's silence timeout (seconds): the agent's row must be locked before it runs out,
+   * from the stored time of its evidence, in whole seconds (up to one before the evidence came).
+   */
+  const SILENCE = 6;
+  const push = usePushVerifier({ pushTimeout: SILENCE });
 
   /**
    * The first instance's sweep fails a silent agent while the second instance judges its evidence:
@@ -21,14 +26,16 @@ describe('push model: a verdict and another process\'s silence FAIL in flight at
     const node = await push.bootNode();
     // No refstate: the first instance would leave the uefi_log out, and the second refuse that evidence unjudged (push-boot-log.test.ts).
     await push.enrol(node, { mb_policy: undefined });
-    expect(await node.agent.attestOnce()).to.equal(1);
+    // Opened before the evidence: a session took 4 s on a loaded host, and the sweep had failed the agent before the lock.
     const token = await node.agent.openSession();
+    expect(await node.agent.attestOnce()).to.equal(1);
     const knex = push.opened.database.knex;
     const attestations = `/v3.0/agents/${node.uuid}/attestations`;
     let patching: ReturnType<typeof push.call> | undefined;
     await knex.transaction(async (trx) => {
       // The first instance's sweep, once the agent is silent for its timeout, reads the row and queues its FAIL behind this lock.
-      await trx('verifier_agents').where({ agent_id: node.uuid }).forUpdate().select('agent_id');
+      const locked = (await trx('verifier_agents').where({ agent_id: node.uuid }).forUpdate().first('operational_state')) as { operational_state: number };
+      expect(locked.operational_state, `still attesting when its row was locked (else this host took ${SILENCE} s from its evidence to the lock)`).to.equal(OperationalState.GET_QUOTE);
       const holder = await backendPid(trx);
       await waitForLockWaiters(knex, holder, 1);
       // Meanwhile the agent's evidence reaches the second instance, judged from the row as it was and taken.

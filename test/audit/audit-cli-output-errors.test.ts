@@ -8,6 +8,7 @@ import { loadOrCreateAuditKey } from '../../lib/audit/audit-signing-key.js';
 import { createDatabase } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { spawnCli } from '../helpers/cli-runner.js';
+import { seedPgliteFolder } from '../helpers/pglite-template.js';
 
 /** What a failed command printed: one `ironlime:` line, never a stack trace. */
 function refusal(stderr: string): { lines: number; stack: boolean } {
@@ -21,6 +22,7 @@ describe('ironlime audit export and verify: output and input errors are coded, n
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ironlime-audit-io-'));
     dataDir = path.join(dir, 'verifier');
+    await seedPgliteFolder(dataDir);
     const database = await createDatabase({ dataDir });
     try {
       await migrateLatest(database.knex);

@@ -11,6 +11,7 @@ import { migrateLatest } from '../../lib/db/migrate.js';
 import { PkiError } from '../../lib/pki/pki-error.js';
 import { runCli } from '../helpers/cli-runner.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { seedPgliteFolder } from '../helpers/pglite-template.js';
 import { exportCollected } from './helpers/sealed-export.js';
 
 function verdict(agentId: string, second: number, outcome: 'PASS' | 'FAIL'): AuditEvent {
@@ -61,6 +62,7 @@ describe('audit log', () => {
     // Several CLI processes, each a Node start: minutes on a loaded host, not the default 60 s.
     this.timeout(180_000);
     const dataDir = path.join(dir, 'verifier');
+    await seedPgliteFolder(dataDir);
     const database = await createDatabase({ dataDir });
     try {
       await migrateLatest(database.knex);

@@ -12,6 +12,7 @@ import { migrateLatest } from '../../lib/db/migrate.js';
 import { AuditPruner } from '../../lib/verifier/audit-pruner.js';
 import { loadVerifierConfig } from '../../lib/verifier/verifier-config.js';
 import { runCli } from '../helpers/cli-runner.js';
+import { seedPgliteFolder } from '../helpers/pglite-template.js';
 
 const DAY_MS = 86_400_000;
 
@@ -26,6 +27,7 @@ describe('audit retention: ironlime audit export and verify', function () {
 
   it('export writes each checkpoint in place of its records and verify accepts it; without it, or moved to another stream, verify names the stream', async function () {
     const dataDir = path.join(dir, 'verifier');
+    await seedPgliteFolder(dataDir);
     const database = await createDatabase({ dataDir });
     try {
       await migrateLatest(database.knex);

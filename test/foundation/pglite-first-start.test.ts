@@ -3,6 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { createDatabase } from '../../lib/db/database-factory.js';
 import { PGLITE_FIRST_START_REDONE_WARNING, pgliteFirstStartMarker } from '../../lib/db/pglite-first-start.js';
+import { seedPgliteFolder } from '../helpers/pglite-template.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 describe('PGlite first start', function () {
@@ -41,6 +42,7 @@ describe('PGlite first start', function () {
   });
 
   it('a folder with a cluster and no mark is never emptied', async () => {
+    await seedPgliteFolder(dir.path);
     const first = await createDatabase({ dataDir: dir.path });
     await first.knex.raw('create table kept (x int)');
     await first.knex.raw('insert into kept values (7)');
@@ -71,6 +73,7 @@ describe('PGlite first start: a mark left beside a folder that holds data', func
 
   /** A folder with a table and a row: data restored or copied in after a first start was cut off, its mark still there. */
   async function folderWithData(dataDir: string): Promise<string> {
+    await seedPgliteFolder(dataDir);
     const first = await createDatabase({ dataDir });
     await first.knex.raw('create table kept (x int)');
     await first.knex.raw('insert into kept values (7)');

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { createDatabase } from '../../lib/db/database-factory.js';
 import { lockPgliteFolder, PGLITE_LOCK_MARK_MS, PGLITE_LOCK_STALE_MS, PGLITE_LOCK_TAKEN_OVER_WARNING, pgliteLockFile } from '../../lib/db/pglite-folder-lock.js';
+import { seedPgliteFolder } from '../helpers/pglite-template.js';
 import { tempDirPerTest } from '../helpers/temp-dir.js';
 
 /** A service in a process of its own: opens PGlite in argv[2], writes a row, says "open" and keeps it open until killed. */
@@ -53,8 +54,10 @@ describe('PGlite folder lock', function () {
   // Each test starts PGlite (seconds of WASM start-up, more on a loaded machine) in two processes.
   this.timeout(180_000);
   const dir = tempDirPerTest('ironlime-pglite-lock-');
+  // These tests are about the lock, not the first start: their folders start as a copy of one initdb'd cluster.
 
   it('a second process opening a PGlite folder in use fails with ERR_DATABASE_UNAVAILABLE naming the holder, and the holder keeps its data', async () => {
+    await seedPgliteFolder(dir.path);
     const holder = await holdFolder(dir.path);
     try {
       const failure = await openingFailure(dir.path);
@@ -72,6 +75,7 @@ describe('PGlite folder lock', function () {
   });
 
   it('the lock file of a killed process is taken over with a warning; close releases the lock, so the folder opens again in this process', async () => {
+    await seedPgliteFolder(dir.path);
     const holder = await holdFolder(dir.path);
     await kill(holder);
     const lockFile = pgliteLockFile(path.join(dir.path, 'pglite'));
@@ -110,8 +114,7 @@ describe('PGlite folder lock', function () {
   });
 
   it('a lock file written in another pid namespace on this host (a container sharing the host name, both pid 1) is refused while it is marked, taken over once unmarked', async () => {
-    const folder = path.join(dir.path, 'pglite');
-    mkdirSync(folder, { recursive: true });
+    const folder = await seedPgliteFolder(dir.path);
     const lockFile = pgliteLockFile(folder);
     // Same host name, this process's own pid, another namespace: the pid says nothing about the holder.
     const other = { pid: process.pid, processStart: '1', hostname: hostname(), pidNamespace: 'pid:[1]', openedAt: new Date().toISOString() };
@@ -160,6 +163,7 @@ describe('PGlite folder lock', function () {
   });
 
   it("a holder records its pid namespace and keeps marking its lock file, so a start in another namespace sees it in use", async () => {
+    await seedPgliteFolder(dir.path);
     const holder = await holdFolder(dir.path);
     try {
       const lockFile = pgliteLockFile(path.join(dir.path, 'pglite'));

@@ -7,6 +7,7 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { migrateLatest } from '../../lib/db/migrate.js';
+import { seedPgliteFolder } from './pglite-template.js';
 
 /**
  * Runs database tests on BOTH real PostgreSQL and embedded PGlite.
@@ -129,8 +130,12 @@ function processPglite(): Promise<PGlite> {
   if (sharedPglite === undefined) {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-pglite-'));
     process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
-    const pglite = new PGlite(dataDir);
-    sharedPglite = pglite.waitReady.then(() => pglite);
+    // A copy of the process's initdb'd template: the process runs initdb once, also when a test seeds folders from it.
+    sharedPglite = seedPgliteFolder(dataDir).then(async (folder) => {
+      const pglite = new PGlite(folder);
+      await pglite.waitReady;
+      return pglite;
+    });
   }
   return sharedPglite;
 }

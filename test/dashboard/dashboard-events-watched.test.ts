@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { readDashboardEvents, sentRows } from '../helpers/read-dashboard-events.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 /** Agents seeded: half of them (the odd ids) are tenant `default`'s, more than the 1,000 rows a tick used to send at most. */
 const AGENTS = 2400;
@@ -27,7 +26,7 @@ describe('dashboard events: the rows a tab shows are sent whatever else changed'
     await seedVerifierAgents(knex, AGENTS, 0);
     // The status API reads its PCR 10 (the seed leaves it empty).
     await knex('verifier_agents').update({ ima_pcr10: JSON.stringify({ sha256: '0'.repeat(64) }) }).where({ agent_id: 'agent-000001' });
-    token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    token = await viewerToken(suite.dataDir);
     const api = await timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', '/v2.3/agents/agent-000001', { authorization: `Bearer ${token}` });
     bound = Number(JSON.parse(api.body).results.freshness_bound);
     expect(bound, api.body).to.be.above(0);

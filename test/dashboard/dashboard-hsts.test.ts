@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 /**
  * The dashboard is served over TLS but said nothing of it: a browser that had logged in still asked
@@ -16,7 +15,7 @@ describe('dashboard: answers over TLS carry Strict-Transport-Security', function
   let viewer: string;
 
   before(async () => {
-    viewer = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    viewer = await viewerToken(suite.dataDir);
   });
 
   const call = (method: 'GET' | 'POST', path: string, headers: Record<string, string> = {}, body?: string) =>

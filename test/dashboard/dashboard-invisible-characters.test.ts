@@ -1,17 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { decideLiveness, INITIAL_LIVENESS } from '../../lib/attestation/liveness-decision.js';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { visibleText } from '../../lib/dashboard/visible-text.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
-import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
+import { dashboardPerSuite } from './dashboard-viewer.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 const RLO = '\u202e';
@@ -41,17 +35,10 @@ const INVISIBLE = /[\u202a-\u202e\u2066-\u2069\u200b\u2028\u{e0001}\ufe00\u034f\
  */
 describe('dashboard: invisible characters a node sent are shown as escapes, not applied', function () {
   this.timeout(60_000);
-  let opened: OpenedDatabase;
-  let dataDir: string;
-  let verifier: RunningVerifier;
-  let token: string;
+  const dashboard = dashboardPerSuite('ironlime-dashboard-invisible-');
 
   before(async function () {
-    opened = await openTestSchema();
-    dataDir = mkdtempSync(path.join(tmpdir(), 'ironlime-dashboard-invisible-'));
-    verifier = await startVerifier({ dataDir, port: 0 }, { database: opened.database, inProcessForTests: true });
-    token = await issueApiToken({ subject: 's', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(dataDir).privateKey);
-    const knex = opened.database.knex;
+    const knex = dashboard.suite.database.database.knex;
     // agent-000001 and agent-000003 are tenant `default`.
     await seedVerifierAgents(knex, 3, 0);
     const failedRound = (agentId: string, failures: readonly object[]): Promise<unknown> =>
@@ -83,15 +70,9 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
     await storeLivenessState(liveness, 'live-1', failed);
   });
 
-  after(async function () {
-    await verifier?.close();
-    await opened?.dispose();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
   async function page(url: string): Promise<string> {
-    const reply = await verifier.service.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
-    expect(reply.statusCode, reply.body).to.equal(200);
+    const reply = await dashboard.get(url);
+    expect(reply.status, reply.body).to.equal(200);
     return reply.body;
   }
 

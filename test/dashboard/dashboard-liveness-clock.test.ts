@@ -1,6 +1,4 @@
 import { expect } from 'chai';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { DashboardQueries } from '../../lib/dashboard/dashboard-queries.js';
 import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
@@ -9,6 +7,7 @@ import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 
@@ -34,7 +33,7 @@ describe('dashboard: a liveness node judged on the clock its last answer was dat
     const databaseNow = Math.floor(Number(((await knex.raw('select extract(epoch from now())::float8 as now')) as { rows: { now: number }[] }).rows[0]?.now));
     Date.now = () => realNow() - behindSeconds * 1000;
     try {
-      const token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+      const token = await viewerToken(suite.dataDir);
       const get = (path: string, headers: Record<string, string>) => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', path, headers);
       const page = (path: string) => get(path, { cookie: `__Host-ironlime_token=${token}` });
       const bound = Number(JSON.parse((await get('/v2.3/liveness/silent-node', { authorization: `Bearer ${token}` })).body).results.freshness_bound);

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
 import { numberArrayBody, timedHttpsCall } from '../helpers/timed-https-call.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 describe('dashboard login: a public route with its own small body limit (H-1)', function () {
   this.timeout(120_000);
@@ -24,7 +23,7 @@ describe('dashboard login: a public route with its own small body limit (H-1)', 
   });
 
   it('refuses 401 a valid token with a line feed inside its signature (it was a 500: the line feed went into Set-Cookie)', async () => {
-    const token = await issueApiToken({ subject: 'a', role: 'viewer', tenant: 't', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const token = await viewerToken(suite.dataDir, 't', 'a');
     const cut = token.length - 20;
     const respelled = await login('application/x-www-form-urlencoded', `token=${encodeURIComponent(`${token.slice(0, cut)}\n${token.slice(cut)}`)}`);
     expect(respelled.status, respelled.body).to.equal(401);

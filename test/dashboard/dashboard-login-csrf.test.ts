@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
@@ -17,7 +16,7 @@ describe('dashboard login and logout: cross-site forms are refused', function ()
   let token: string;
 
   before(async () => {
-    token = await issueApiToken({ subject: 'attacker', role: 'viewer', tenant: 'attacker', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    token = await viewerToken(suite.dataDir, 'attacker', 'attacker');
   });
 
   const post = (path: string, headers: Record<string, string>, body: string) => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'POST', path, { ...FORM, ...headers }, body);

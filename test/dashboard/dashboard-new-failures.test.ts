@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -29,7 +28,7 @@ describe('dashboard in headless Chromium: a failure off the page is flagged in t
   });
 
   it("the node table's first page, then an agent of its second page fails: the footer says +1", async () => {
-    const token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const token = await viewerToken(suite.dataDir);
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     try {
       await context.addCookies([{ name: '__Host-ironlime_token', value: token, url: suite.verifier.url }]);
@@ -54,7 +53,7 @@ describe('dashboard in headless Chromium: a failure off the page is flagged in t
   });
 
   it("a node's page, then the node is deleted: its status is no longer enrolled, no longer green", async () => {
-    const token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const token = await viewerToken(suite.dataDir);
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     try {
       await context.addCookies([{ name: '__Host-ironlime_token', value: token, url: suite.verifier.url }]);

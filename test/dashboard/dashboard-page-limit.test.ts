@@ -1,12 +1,11 @@
 import { expect } from 'chai';
 import { request } from 'node:https';
 import knexFactory from 'knex';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { pollUntil } from '../../lib/timing/poll-until.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 /** The node table's queries: a count and a page of the union of both node tables, named n. */
 const isNodeTableQuery = (sql: string): boolean => sql.includes('union all') && sql.includes(') as n');
@@ -21,7 +20,7 @@ describe('dashboard pages: a bounded number made at once', function () {
   const suite = verifierPerSuite('ironlime-dashboard-page-limit-');
 
   it('40 node-table loads while the table is locked: at most 2 of their queries wait on the database at once, 34 pages are made, 6 answered 503 with Retry-After', async () => {
-    const token = await issueApiToken({ subject: 'reloader', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const token = await viewerToken(suite.dataDir);
     const knex = suite.database.database.knex;
     const schema = ((await knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name as string;
     const locker = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, searchPath: [schema], pool: { min: 0, max: 1 } });
@@ -60,7 +59,7 @@ describe('dashboard pages: a bounded number made at once', function () {
   });
 
   it('a page whose client left while it waited gives its place up: after 32 waiting clients hang up, the next load waits its turn (200) instead of 503', async () => {
-    const token = await issueApiToken({ subject: 'leaver', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    const token = await viewerToken(suite.dataDir);
     const knex = suite.database.database.knex;
     const schema = ((await knex.raw('select current_schema() as name')) as { rows: { name: string }[] }).rows[0]?.name as string;
     const locker = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, searchPath: [schema], pool: { min: 0, max: 1 } });

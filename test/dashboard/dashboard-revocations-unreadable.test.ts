@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 /**
  * A token's revocation that cannot be looked up (the database down) is not admitted — but the
@@ -16,7 +15,7 @@ describe('dashboard: a revocation that cannot be read is an error page, not a lo
   let token: string;
 
   before(async () => {
-    token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    token = await viewerToken(suite.dataDir);
   });
 
   const call = (method: string, path: string, headers: Record<string, string>, body?: string) => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, method, path, headers, body);

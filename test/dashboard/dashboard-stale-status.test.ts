@@ -1,13 +1,12 @@
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
 import { readDashboardEvents, sentRows } from '../helpers/read-dashboard-events.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 const DAY = 86_400;
@@ -32,7 +31,7 @@ describe('dashboard: a stale PASS or alive shows as pending, as the status API s
     const liveness = new LivenessRepository(knex);
     await liveness.enrol({ verifierId: 'elsewhere', ip: '127.0.0.1', port: 9, mtlsCert: CERT, agentId: 'live-secret', tenant: 'default', mode: 'id-secret', trustLevel: 'id-secret', proofKey: 'ab'.repeat(32) }, noAuditRecord, seesEveryTenant);
     await storeLivenessState(liveness, 'live-secret', { status: 'alive', misses: 0, lastSeen: Math.floor(Date.now() / 1000) - DAY, lastFailure: null });
-    token = await issueApiToken({ subject: 'ops', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(suite.dataDir).privateKey);
+    token = await viewerToken(suite.dataDir);
   });
 
   const get = (path: string, headers: Record<string, string>) => timedHttpsCall(suite.verifier.url, suite.verifier.caCert, 'GET', path, headers);

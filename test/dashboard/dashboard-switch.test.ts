@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { issueApiToken } from '../../lib/auth/api-token.js';
-import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { loadVerifierConfig } from '../../lib/verifier/verifier-config.js';
 import { startVerifier } from '../../lib/verifier/verifier-server.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { viewerToken } from './dashboard-viewer.js';
 
 describe('dashboard on and off, login and static files (in-process verifier)', function () {
   this.timeout(60_000);
@@ -30,7 +29,7 @@ describe('dashboard on and off, login and static files (in-process verifier)', f
       const anonymous = await app.inject({ method: 'GET', url: '/dashboard/nodes' });
       expect(anonymous.statusCode).to.equal(303);
       expect(anonymous.headers.location).to.equal('/dashboard/login');
-      const token = await issueApiToken({ subject: 's', role: 'viewer', tenant: 'default', ttlSeconds: 600 }, loadOrCreateTokenKey(dataDir).privateKey);
+      const token = await viewerToken(dataDir);
       const login = await app.inject({ method: 'POST', url: '/dashboard/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${token}` });
       expect(login.statusCode).to.equal(303);
       expect(login.headers['set-cookie']).to.match(new RegExp(`^__Host-ironlime_token=${token}; Path=/; Max-Age=(600|599); HttpOnly; Secure; SameSite=Strict$`));

@@ -4,7 +4,7 @@ import type { Principal } from '../auth/roles.js';
 import { trustLevelHasEvidence } from '../identity/trust-level.js';
 import type { FleetOverview, NodePage, NodeQuery, NodeSort, PolicyUse } from './dashboard-queries.js';
 import { SHOWN_TRUST_LEVELS, type NodeRow, type ShownTrustLevel } from './node-row.js';
-import type { TimelineEntry } from './node-timeline.js';
+import { DETAIL_CHARS_SHOWN, HISTORY_ROWS_SHOWN, type TimelineEntry } from './node-timeline.js';
 import { html, type SafeHtml } from './html.js';
 import { layout } from './layout.js';
 
@@ -142,14 +142,24 @@ ${
 <dt>measured boot policy</dt><dd>${node.mbPolicy ?? '—'}</dd>
 </dl>
 <h2>Attestation timeline</h2>
+${timelineNote(timeline)}
 <ol class="timeline">
 ${timeline.map(
   (entry) => html`<li class="entry-${entry.kind}"><time>${entry.at}</time> <strong>${entry.title}</strong>
+${entry.leftOut ? html` <span class="note">(event ids and context not shown)</span>` : ''}
 ${entry.eventIds.map((id) => html` <code class="event-id">${id}</code>`)}
 ${entry.detail === '' ? '' : html`<details><summary>context</summary><pre>${entry.detail}</pre></details>`}</li>`,
 )}
 </ol>`,
   );
+}
+
+/** What the timeline leaves out (`readNodeTimeline`), said above it. */
+function timelineNote(timeline: readonly TimelineEntry[]): SafeHtml {
+  const leftOut = timeline.filter((entry) => entry.leftOut).length;
+  return html`<p class="note">Newest first: the last ${HISTORY_ROWS_SHOWN} rounds, liveness changes and admin actions; event ids and contexts of the newest entries, up to ${DETAIL_CHARS_SHOWN.toLocaleString('en-US')} characters in all${
+    leftOut === 0 ? '' : `: contexts and event ids of ${leftOut} older entries are not shown`
+  }. The whole history is in the verifier's database (verifier_attestation_history) and its audit log (ironlime audit export).</p>`;
 }
 
 export function policiesPage(principal: Principal | undefined, policies: readonly PolicyUse[]): string {

@@ -16,10 +16,12 @@ export interface TimelineEntry {
   readonly detail: string;
   /** For a run of passes: how many. */
   readonly count: number;
+  /** Its event ids and detail are left out: the page's bound (`DETAIL_CHARS_SHOWN`) was spent on newer entries. */
+  readonly leftOut: boolean;
 }
 
 /** Rows read per source: the newest rounds, liveness changes and admin actions. */
-const HISTORY_ROWS_SHOWN = 500;
+export const HISTORY_ROWS_SHOWN = 500;
 /**
  * A round's history row keeps every failure, one per IMA line an agent sends (a quote reply may be
  * 64 MiB): a round shows its first failures, each context cut at `MAX_CONTEXT_CHARS` of JSON as shown
@@ -28,6 +30,13 @@ const HISTORY_ROWS_SHOWN = 500;
 const FAILURES_SHOWN = 20;
 const EVENT_IDS_SHOWN = 20;
 const MAX_CONTEXT_CHARS = 4096;
+/**
+ * Characters of event ids and details (as shown) of a whole timeline, newest entries first (the
+ * newest whole, whatever its size); older entries show their time and title only. Each round is bounded, but a page shows 500 of them: a node
+ * that failed 500 rounds with 20 contexts of 4,000 quotes made its page 186 million characters. The
+ * database sends the contexts of the newest rounds only, up to as many characters.
+ */
+export const DETAIL_CHARS_SHOWN = 100_000;
 
 /**
  * The node's timeline from its last rounds and its audit stream: failures with their event ids and
@@ -35,7 +44,8 @@ const MAX_CONTEXT_CHARS = 4096;
  * stop, reactivate, policy changes on the policies it uses). Rounds, liveness changes and actions on
  * the node are only those of the node's tenant: a deleted node's rows stay, and another tenant may
  * enrol its id since. A viewer of `viewerTenant` (every tenant's when undefined) sees only the policy
- * actions of certificates and of its own tenant's tokens. The three reads run concurrently.
+ * actions of certificates and of its own tenant's tokens. The three reads run concurrently. Event ids
+ * and details are shown up to `DETAIL_CHARS_SHOWN`, newest first (`leftOut` past it).
  */
 export async function readNodeTimeline(knex: Knex, node: NodeRow, viewerTenant: string | undefined): Promise<TimelineEntry[]> {
   const [rounds, liveness, actions] = await Promise.all([
@@ -44,36 +54,58 @@ export async function readNodeTimeline(knex: Knex, node: NodeRow, viewerTenant: 
     adminActions(knex, node, viewerTenant),
   ]);
   // Contexts, reasons and details quote what nodes sent: nothing in them may reorder or hide the text shown.
-  return [...rounds, ...liveness, ...actions]
+  const newestFirst = [...rounds, ...liveness, ...actions]
     .map((entry) => ({ ...entry, detail: visibleText(entry.detail) }))
     .sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  let left = DETAIL_CHARS_SHOWN;
+  return newestFirst.map((entry) => {
+    const chars = entry.detail.length + entry.eventIds.reduce((sum, id) => sum + id.length, 0);
+    // The newest entry is shown whole: it is bounded on its own (a round's 20 contexts).
+    if (!entry.leftOut && (chars <= left || left === DETAIL_CHARS_SHOWN)) {
+      left = Math.max(0, left - chars);
+      return entry;
+    }
+    // Once one entry is left out, every older one is: the page shows the newest, not a pick.
+    left = 0;
+    return { ...entry, eventIds: [], detail: '', leftOut: true };
+  });
 }
 
 /** The node's last rounds, oldest first: state changes, failures, and runs of passes folded. */
 async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]> {
-  const rounds = (await knex('verifier_attestation_history')
+  const firstFailures = `(select f, n from jsonb_array_elements(failures) with ordinality as t(f, n) order by n limit ${FAILURES_SHOWN}) s`;
+  const recent = knex('verifier_attestation_history')
+    .select('id', 'attempted_at', 'outcome', 'operational_state', 'failures')
+    // The characters of the contexts the round would send, as the database cuts them.
+    .select(knex.raw(`(select coalesce(sum(least(length((s.f -> 'context')::text), ?)), 0) from ${firstFailures}) as context_chars`, [MAX_CONTEXT_CHARS]))
+    .where({ agent_id: node.agentId, tenant: node.tenant })
+    .orderBy('id', 'desc')
+    .limit(HISTORY_ROWS_SHOWN)
+    .as('r');
+  const rounds = (await knex
+    .from(recent)
     .select('attempted_at', 'outcome', 'operational_state', knex.raw('jsonb_array_length(failures) as failure_count'))
     .select(
+      // Contexts of the newest rounds only, while those of the rounds after them are within the page's bound.
       knex.raw(
-        `(select coalesce(jsonb_agg(jsonb_build_object('event_id', s.f ->> 'event_id', 'context', left((s.f -> 'context')::text, ?), 'context_chars', length((s.f -> 'context')::text)) order by s.n), '[]'::jsonb)
-          from (select f, n from jsonb_array_elements(failures) with ordinality as t(f, n) order by n limit ?) s) as shown_failures`,
-        [MAX_CONTEXT_CHARS, FAILURES_SHOWN],
+        `case when coalesce(sum(context_chars) over (order by id desc rows between unbounded preceding and 1 preceding), 0) < ? then
+           (select coalesce(jsonb_agg(jsonb_build_object('event_id', s.f ->> 'event_id', 'context', left((s.f -> 'context')::text, ?), 'context_chars', length((s.f -> 'context')::text)) order by s.n), '[]'::jsonb)
+            from ${firstFailures}) end as shown_failures`,
+        [DETAIL_CHARS_SHOWN, MAX_CONTEXT_CHARS],
       ),
       knex.raw(
         `array(select d.e from (select f ->> 'event_id' as e, min(n) as first from jsonb_array_elements(failures) with ordinality as t(f, n) group by 1) d where d.e is not null order by d.first limit ?) as event_ids`,
         [EVENT_IDS_SHOWN],
       ),
     )
-    .where({ agent_id: node.agentId, tenant: node.tenant })
-    .orderBy('id', 'desc')
-    .limit(HISTORY_ROWS_SHOWN)) as { attempted_at: Date; outcome: string; operational_state: number; failure_count: number; shown_failures: ShownFailure[]; event_ids: string[] }[];
+    .orderBy('id', 'desc')) as { attempted_at: Date; outcome: string; operational_state: number; failure_count: number; shown_failures: ShownFailure[] | null; event_ids: string[] }[];
   const entries: TimelineEntry[] = [];
   // Oldest first, to see state changes and fold passes; `timeline` puts the newest first.
   let previousState: number | undefined;
   for (const round of rounds.reverse()) {
     const at = new Date(round.attempted_at).toISOString();
     if (previousState !== undefined && round.operational_state !== previousState) {
-      entries.push({ at, kind: 'state', title: `${operationalStateLabel(previousState as OperationalState)} → ${operationalStateLabel(round.operational_state as OperationalState)}`, eventIds: [], detail: '', count: 1 });
+      entries.push({ at, kind: 'state', title: `${operationalStateLabel(previousState as OperationalState)} → ${operationalStateLabel(round.operational_state as OperationalState)}`, eventIds: [], detail: '', count: 1, leftOut: false });
     }
     previousState = round.operational_state;
     if (round.outcome === 'pass') {
@@ -81,7 +113,7 @@ async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
       if (last?.kind === 'pass') {
         entries[entries.length - 1] = { ...last, at, count: last.count + 1, title: `${last.count + 1} passes` };
       } else {
-        entries.push({ at, kind: 'pass', title: 'pass', eventIds: [], detail: '', count: 1 });
+        entries.push({ at, kind: 'pass', title: 'pass', eventIds: [], detail: '', count: 1, leftOut: false });
       }
       continue;
     }
@@ -90,8 +122,9 @@ async function roundEntries(knex: Knex, node: NodeRow): Promise<TimelineEntry[]>
       kind: 'fail',
       title: round.outcome === 'retry' ? 'no answer (retry)' : 'fail',
       eventIds: round.event_ids,
-      detail: failureDetail(round.shown_failures, round.failure_count),
+      detail: round.shown_failures === null ? '' : failureDetail(round.shown_failures, round.failure_count),
       count: 1,
+      leftOut: round.shown_failures === null && round.failure_count > 0,
     });
   }
   return entries;
@@ -146,7 +179,7 @@ async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | un
     })
     .orderBy('at', 'desc')
     .limit(HISTORY_ROWS_SHOWN)) as { at: string; actor: string; action: string; details: string }[];
-  return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1 }));
+  return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1, leftOut: false }));
 }
 
 /**
@@ -181,5 +214,6 @@ async function livenessChanges(knex: Knex, node: NodeRow): Promise<TimelineEntry
     eventIds: [],
     detail: row.reason ?? '',
     count: 1,
+    leftOut: false,
   }));
 }

@@ -99,7 +99,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
   }
 
   it('of an attested node: rounds with passes folded and state changes, its admin actions and its policy changes', async function () {
-    const entry = { eventIds: [], detail: '', count: 1 };
+    const entry = { eventIds: [], detail: '', count: 1, leftOut: false };
     expect(await queries.timeline(undefined, await shown('agent-000001'))).to.deep.equal([
       { ...entry, at: at(40), kind: 'state', title: 'Invalid Quote → Get Quote' },
       { ...entry, at: at(40), kind: 'pass', title: 'pass' },
@@ -124,7 +124,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
   });
 
   it('of a node without a TPM: its liveness changes with their reasons and its admin actions', async function () {
-    const entry = { eventIds: [], detail: '', count: 1 };
+    const entry = { eventIds: [], detail: '', count: 1, leftOut: false };
     expect(await queries.timeline(undefined, await shown('live-1'))).to.deep.equal([
       { ...entry, at: at(40), kind: 'admin', title: 'liveness.delete by cert:CN=operator', detail: '{}' },
       { ...entry, at: at(32), kind: 'state', title: 'LIVE (no integrity evidence) → UNREACHABLE', detail: 'no answer to 3 liveness checks in a row: HTTP 500' },

@@ -4,7 +4,7 @@ import { operationalStateLabel, type OperationalState } from '../attestation/ope
 import { operatorStatus } from '../attestation/operator-decision.js';
 import { isTrustLevel, TRUST_LEVELS, type TrustLevel } from '../identity/trust-level.js';
 import type { StatusFreshnessBounds } from '../verifier/freshness-bounds.js';
-import { visibleText } from './visible-text.js';
+import { visibleLine } from './visible-text.js';
 
 /** A node's trust level as the dashboard shows it: `unknown` when its enrolment carried none. */
 export type ShownTrustLevel = TrustLevel | 'unknown';
@@ -99,8 +99,8 @@ export function nodeRow(row: Record<string, unknown>, clock: StatusClock): NodeR
     ip: (row['ip'] as string | null) ?? null,
     port: row['port'] === null || row['port'] === undefined ? null : Number(row['port']),
     lastSeen: isoOrNull(row['last_seen_at']),
-    // The engine's reason quotes the node's answer (`shownValue`): shown with its invisible characters visible.
-    lastFailure: typeof row['last_failure'] === 'string' ? visibleText(row['last_failure']) : null,
+    // The engine's reason quotes the node's answer (`shownValue`): shown on one line, its invisible characters visible.
+    lastFailure: typeof row['last_failure'] === 'string' ? visibleLine(row['last_failure']) : null,
   };
   if (row['liveness_status'] !== null && row['liveness_status'] !== undefined) {
     const shown = livenessOperatorStatus({ status: storedLivenessStatus(row['liveness_status']), lastSeen: unixSecondsOrNull(row['last_seen_at']) }, clock.now, clock.bounds.liveness);

@@ -4,7 +4,7 @@ import { operationalStateLabel, type OperationalState } from '../attestation/ope
 import { ROLES } from '../auth/roles.js';
 import { FLEET_STREAM } from '../verifier/reserved-agent-ids.js';
 import type { NodeRow } from './node-row.js';
-import { visibleText } from './visible-text.js';
+import { visibleLine, visibleText } from './visible-text.js';
 
 /** One entry of a node's timeline, newest first. */
 export interface TimelineEntry {
@@ -179,7 +179,7 @@ async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | un
     })
     .orderBy('at', 'desc')
     .limit(HISTORY_ROWS_SHOWN)) as { at: string; actor: string; action: string; details: string }[];
-  return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1, leftOut: false }));
+  return actions.map((action) => ({ at: action.at, kind: 'admin', title: visibleLine(`${action.action} by ${action.actor}`), eventIds: [], detail: action.details, count: 1, leftOut: false }));
 }
 
 /**
@@ -212,7 +212,8 @@ async function livenessChanges(knex: Knex, node: NodeRow): Promise<TimelineEntry
     kind: 'state',
     title: `${livenessStatusWord(storedLivenessStatus(row.from_status))} → ${livenessStatusWord(storedLivenessStatus(row.to_status))}`,
     eventIds: [],
-    detail: row.reason ?? '',
+    // A reason is one line: a line feed in the answer it quotes would start a line of the node's choosing.
+    detail: visibleLine(row.reason ?? ''),
     count: 1,
     leftOut: false,
   }));

@@ -20,6 +20,15 @@ export function visibleText(text: string): string {
   return text.replace(INVISIBLE, (character) => (character === '\n' ? character : escapedUnits(character)));
 }
 
+/**
+ * `text` that is one line (a reason, a name, a subject) with every invisible character written as
+ * `visibleText` writes them, and its line feeds too: one in a node's answer started a line of the
+ * node's choosing in the timeline (the carriage return is a control, always escaped).
+ */
+export function visibleLine(text: string): string {
+  return text.replace(INVISIBLE, escapedUnits);
+}
+
 function escapedUnits(character: string): string {
   let escaped = '';
   for (let i = 0; i < character.length; i += 1) escaped += `\\u${character.charCodeAt(i).toString(16).padStart(4, '0')}`;

@@ -7,7 +7,7 @@ import { SHOWN_TRUST_LEVELS, type NodeRow, type ShownTrustLevel } from './node-r
 import { DETAIL_CHARS_SHOWN, HISTORY_ROWS_SHOWN, type TimelineEntry } from './node-timeline.js';
 import { html, type SafeHtml } from './html.js';
 import { layout } from './layout.js';
-import { visibleLine } from './visible-text.js';
+import { isolatedLine, isolatedText } from './isolated-text.js';
 
 /** CSS class of a tone (pass, fail, pending, live): the colour of a node everywhere on the dashboard. */
 export function statusClass(tone: string): string {
@@ -132,24 +132,24 @@ ${
     ? ''
     : html`<dt>integrity evidence</dt><dd data-field="integrity">${node.integrityEvidence}</dd>
 <dt>last seen</dt><dd data-field="seen">${node.lastSeen ?? '—'}</dd>
-<dt>last failure</dt><dd data-field="failure">${node.lastFailure ?? '—'}</dd>`
+<dt>last failure</dt><dd data-field="failure">${isolatedLine(node.lastFailure ?? '—')}</dd>`
 }
 <dt>last event id</dt><dd data-field="event">${node.lastEventId ?? '—'}</dd>
 <dt>attestations</dt><dd data-field="attestations">${node.attestationCount}</dd>
 <dt>last success</dt><dd data-field="success">${node.lastSuccess ?? '—'}</dd>
-<dt>tenant</dt><dd>${visibleLine(node.tenant)}</dd>
+<dt>tenant</dt><dd>${isolatedLine(node.tenant)}</dd>
 <dt>address</dt><dd>${node.ip ?? '—'}:${node.port ?? '—'}</dd>
-<dt>runtime policy</dt><dd>${visibleLine(node.runtimePolicy ?? '—')}</dd>
-<dt>measured boot policy</dt><dd>${visibleLine(node.mbPolicy ?? '—')}</dd>
+<dt>runtime policy</dt><dd>${isolatedLine(node.runtimePolicy ?? '—')}</dd>
+<dt>measured boot policy</dt><dd>${isolatedLine(node.mbPolicy ?? '—')}</dd>
 </dl>
 <h2>Attestation timeline</h2>
 ${timelineNote(timeline)}
 <ol class="timeline">
 ${timeline.map(
-  (entry) => html`<li class="entry-${entry.kind}"><time>${entry.at}</time> <strong>${entry.title}</strong>
+  (entry) => html`<li class="entry-${entry.kind}"><time>${entry.at}</time> <strong>${isolatedLine(entry.title)}</strong>
 ${entry.leftOut ? html` <span class="note">(event ids and context not shown)</span>` : ''}
 ${entry.eventIds.map((id) => html` <code class="event-id">${id}</code>`)}
-${entry.detail === '' ? '' : html`<details><summary>context</summary><pre>${entry.detail}</pre></details>`}</li>`,
+${entry.detail === '' ? '' : html`<details><summary>context</summary><pre>${isolatedText(entry.detail)}</pre></details>`}</li>`,
 )}
 </ol>`,
   );
@@ -169,7 +169,7 @@ export function policiesPage(principal: Principal | undefined, policies: readonl
     'policies',
     principal,
     html`<table class="policies"><thead><tr><th>kind</th><th>name</th><th>agents</th><th>updated</th></tr></thead><tbody>
-${policies.map((p) => html`<tr><td>${p.kind}</td><td>${visibleLine(p.name)}</td><td>${p.agents}</td><td>${p.updatedAt}</td></tr>`)}
+${policies.map((p) => html`<tr><td>${p.kind}</td><td>${isolatedLine(p.name)}</td><td>${p.agents}</td><td>${p.updatedAt}</td></tr>`)}
 </tbody></table>
 ${policies.length === 0 ? html`<p>No policy is used by an agent you can see.</p>` : ''}`,
   );

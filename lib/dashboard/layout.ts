@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/roles.js';
 import { principalName } from '../auth/roles.js';
 import { html, type SafeHtml } from './html.js';
-import { visibleLine } from './visible-text.js';
+import { isolatedLine } from './isolated-text.js';
 
 export type DashboardTab = 'overview' | 'nodes' | 'policies' | 'login';
 
@@ -25,7 +25,7 @@ export function layout(title: string, tab: DashboardTab, principal: Principal | 
 ${
   principal === undefined
     ? ''
-    : html`<form method="post" action="/dashboard/logout" class="who"><span>${visibleLine(principalName(principal))}</span> <button type="submit">Log out</button></form>`
+    : html`<form method="post" action="/dashboard/logout" class="who"><span>${isolatedLine(principalName(principal))}</span> <button type="submit">Log out</button></form>`
 }
 </header>
 <main>

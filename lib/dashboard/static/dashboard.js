@@ -10,6 +10,22 @@
     watched.push('agent=' + encodeURIComponent(element.getAttribute('data-agent')));
   });
   var url = '/dashboard/events' + (watched.length > 0 ? '?' + watched.join('&') : '');
+  // A run of right-to-left letters (lib/dashboard/isolated-text.ts, same pattern): each is written in its
+  // own isolate, as the pages are, or it reorders the text a node chose around it (a path reads as another).
+  var RTL_RUN = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u{10800}-\u{10fff}\u{1e800}-\u{1efff}](?:[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u{10800}-\u{10fff}\u{1e800}-\u{1efff}\p{M} ]*[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u{10800}-\u{10fff}\u{1e800}-\u{1efff}\p{M}])?/gu;
+  function setIsolatedText(cell, text) {
+    cell.textContent = '';
+    var from = 0;
+    text.replace(RTL_RUN, function (run, at) {
+      cell.appendChild(document.createTextNode(text.slice(from, at)));
+      var isolate = document.createElement('bdi');
+      isolate.textContent = run;
+      cell.appendChild(isolate);
+      from = at + run.length;
+      return run;
+    });
+    cell.appendChild(document.createTextNode(text.slice(from)));
+  }
   function setLive(state, text) {
     if (!live) return;
     live.setAttribute('data-state', state);
@@ -170,7 +186,7 @@
           };
           Object.keys(fields).forEach(function (name) {
             var cell = element.querySelector('[data-field="' + name + '"]');
-            if (cell) cell.textContent = fields[name];
+            if (cell) setIsolatedText(cell, fields[name]);
           });
         });
       });

@@ -208,7 +208,7 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         const node = await queries.node(visibleTenant(principal), agentId);
         if (node === undefined) {
           void reply.code(404);
-          return errorPage(principal, 'Not found', `No node ${agentId} that you can see.`);
+          return errorPage(principal, 'Not found', 'No such node that you can see.');
         }
         return nodePage(principal, node, await queries.timeline(visibleTenant(principal), node));
       }),

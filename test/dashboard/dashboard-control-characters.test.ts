@@ -14,6 +14,16 @@ describe('dashboard: NUL and other control characters in a query or a path', fun
     }
   });
 
+  it('answers 404 without echoing the id asked for: a link cannot put its own words on a dashboard page', async function () {
+    const words = 'Session expired: log in again at evil.example';
+    for (const id of [encodeURIComponent(words), `x${encodeURIComponent('\u202e')}moc.elpmaxe`, 'a'.repeat(200)]) {
+      const page = await get(`/dashboard/nodes/${id}`);
+      expect(page.status, id).to.equal(404);
+      expect(page.body, id).to.not.include(decodeURIComponent(id));
+      expect(page.body, id).to.include('No such node that you can see.');
+    }
+  });
+
   it('answers 404 to a node id holding a NUL or a control character', async function () {
     for (const id of ['a%00b', '%00', 'a%0Ab', 'a%1Fb']) {
       const page = await get(`/dashboard/nodes/${id}`);

@@ -1,9 +1,8 @@
-import { LIVENESS_STATUSES } from '../attestation/liveness-decision.js';
+import { LIVENESS_MODES, LIVENESS_STATUSES } from '../attestation/liveness-decision.js';
 import { OPERATIONAL_STATE_LABELS } from '../attestation/operational-state.js';
 import type { Principal } from '../auth/roles.js';
-import { trustLevelHasEvidence } from '../identity/trust-level.js';
 import type { FleetOverview, NodePage, NodeQuery, NodeSort, PolicyUse } from './dashboard-queries.js';
-import { SHOWN_TRUST_LEVELS, type NodeRow, type ShownTrustLevel } from './node-row.js';
+import { SHOWN_TRUST_LEVELS, type NodeRow } from './node-row.js';
 import { DETAIL_CHARS_SHOWN, HISTORY_ROWS_SHOWN, type TimelineEntry } from './node-timeline.js';
 import { html, type SafeHtml } from './html.js';
 import { layout } from './layout.js';
@@ -39,26 +38,21 @@ ${Object.entries(OPERATIONAL_STATE_LABELS).map(([state, label]) => {
   return html`<tr><td>${label} (${state})</td><td data-count="state-${state}">${count}</td></tr>`;
 })}
 </tbody></table>
-<h2>Nodes by trust level</h2>
+<h2>Agents attested with a TPM, by trust level</h2>
 <!-- As the registrar gave it at enrolment (the keylime driver's metadata); unknown: the enrolment carried none. -->
-<p class="note">An attested agent's level is what its enrolment claims: a quote does not show whether a TPM is hardware or emulated. A node without a TPM's level is its mode, which every liveness check's answer must match.</p>
-<table class="trust-levels"><thead><tr><th>trust level</th><th>nodes</th></tr></thead><tbody>
-${SHOWN_TRUST_LEVELS.map((level) => html`<tr><td>${overviewTrustLabel(level)}</td><td data-count="trust-${level}">${overview.byTrustLevel[level]}</td></tr>`)}
+<p class="note">The level their enrolment claims, which no quote checks: a quote does not show whether a TPM is hardware or emulated.</p>
+<table class="trust-levels"><thead><tr><th>trust level</th><th>agents</th></tr></thead><tbody>
+${SHOWN_TRUST_LEVELS.map((level) => html`<tr><td>${level === 'unknown' ? level : `${level} (claimed)`}</td><td data-count="trust-${level}">${overview.byClaimedTrustLevel[level]}</td></tr>`)}
 </tbody></table>
 <h2>Nodes without a TPM: liveness checks only</h2>
-<p class="note">These nodes are checked for liveness (a proof of the host secret, or reachability) and have no integrity evidence: no quote, IMA or measured boot. They are never counted as passing.</p>
-<table class="liveness"><thead><tr><th>liveness</th><th>nodes</th></tr></thead><tbody>
-${LIVENESS_STATUSES.map((status) => html`<tr><td>${status}, no integrity evidence</td><td data-count="liveness-${status}">${overview.byLiveness[status]}</td></tr>`)}
+<p class="note">These nodes are checked for liveness and have no integrity evidence: no quote, IMA or measured boot. They are never counted as passing. Their trust level is their mode, which every check's answer must match: id-secret nodes prove the host secret, id-only nodes only answer with their id.</p>
+<table class="liveness"><thead><tr><th>liveness</th>${LIVENESS_MODES.map((mode) => html`<th>${mode}</th>`)}</tr></thead><tbody>
+${LIVENESS_STATUSES.map(
+  (status) =>
+    html`<tr><td>${status}, no integrity evidence</td>${LIVENESS_MODES.map((mode) => html`<td data-count="liveness-${mode}-${status}">${overview.byLiveness[mode][status]}</td>`)}</tr>`,
+)}
 </tbody></table>`,
   );
-}
-
-/**
- * A TPM level is only ever an attested agent's, so only ever its enroller's claim (a node without a
- * TPM has an identity mode's level): said as the node table and node page say it.
- */
-function overviewTrustLabel(level: ShownTrustLevel): string {
-  return level !== 'unknown' && trustLevelHasEvidence(level) ? `${level} (claimed)` : level;
 }
 
 const COLUMNS: ReadonlyArray<{ readonly sort: NodeSort; readonly title: string }> = [

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { freshWindow, type FreshWindow } from '../attestation/freshness.js';
-import { LIVENESS_STATUSES, storedLivenessStatus, type LivenessStatus } from '../attestation/liveness-decision.js';
+import { LIVENESS_MODES, LIVENESS_STATUSES, storedLivenessStatus, type LivenessMode, type LivenessStatus } from '../attestation/liveness-decision.js';
 import { livenessOperatorStatusOf } from '../attestation/liveness-operator-decision.js';
 import { attestationStatus, operationalStateLabel, type AttestationStatus, type OperationalState } from '../attestation/operational-state.js';
 import { operatorStatusOf } from '../attestation/operator-decision.js';
@@ -35,10 +35,17 @@ export interface FleetOverview {
   readonly failuresLastHour: number;
   /** Polled agents whose last attempt is older than the late bound (see `lateAfterSeconds`). */
   readonly lateRounds: number;
-  /** Every node, attested or liveness-checked, per trust level. */
-  readonly byTrustLevel: Readonly<Record<ShownTrustLevel, number>>;
-  /** Nodes without a TPM, checked for liveness only (no integrity evidence), per liveness status as the status API shows it (a stale `alive` is `pending`). */
-  readonly byLiveness: Readonly<Record<LivenessStatus, number>>;
+  /**
+   * Agents attested with a TPM per the trust level their enrolment claims (`unknown`: none), which no
+   * quote checks. Apart from `byLiveness`, whose level every check proves: one count held both.
+   */
+  readonly byClaimedTrustLevel: Readonly<Record<ShownTrustLevel, number>>;
+  /**
+   * Nodes without a TPM, checked for liveness only (no integrity evidence), per identity mode (their
+   * trust level: `id-secret` proves the host secret, `id-only` only answers with its id) and liveness
+   * status as the status API shows it (a stale `alive` is `pending`).
+   */
+  readonly byLiveness: Readonly<Record<LivenessMode, Readonly<Record<LivenessStatus, number>>>>;
 }
 
 export interface NodePage {
@@ -168,20 +175,20 @@ export class DashboardQueries {
         .where('last_attempt_at', '<', this.knex.raw('now() - make_interval(secs => ?)', [this.lateAfterSeconds]))
         .count({ n: '*' })
         .first(),
-      this.knex
-        .from(this.knex.raw('(? union all ?) as l', [this.agents(tenant).select(this.knex.raw("coalesce(trust_level, 'unknown') as trust_level")), this.liveness(tenant).select('trust_level')]))
-        .select('trust_level')
-        .count({ n: '*' })
-        .groupBy('trust_level') as Promise<{ trust_level: string; n: string | number }[]>,
+      this.agents(tenant).select('trust_level').count({ n: '*' }).groupBy('trust_level') as Promise<{ trust_level: string | null; n: string | number }[]>,
       this.liveness(tenant)
-        .select('status', { fresh: this.inWindow(this.livenessLastSeen(now), freshWindow(now, this.bounds.liveness)) })
+        .select('identity_mode', 'status', { fresh: this.inWindow(this.livenessLastSeen(now), freshWindow(now, this.bounds.liveness)) })
         .count({ n: '*' })
-        .groupBy('status', 'fresh') as Promise<{ status: string; fresh: boolean; n: string | number }[]>,
+        .groupBy('identity_mode', 'status', 'fresh') as Promise<{ identity_mode: string; status: string; fresh: boolean; n: string | number }[]>,
     ]);
-    const byTrustLevel = Object.fromEntries(SHOWN_TRUST_LEVELS.map((level) => [level, 0])) as Record<ShownTrustLevel, number>;
-    for (const row of levels) byTrustLevel[shownTrustLevel(row.trust_level)] += Number(row.n);
-    const byLiveness = Object.fromEntries(LIVENESS_STATUSES.map((status) => [status, 0])) as Record<LivenessStatus, number>;
-    for (const row of liveness) byLiveness[livenessOperatorStatusOf(storedLivenessStatus(row.status), row.fresh).status] += Number(row.n);
+    const byClaimedTrustLevel = Object.fromEntries(SHOWN_TRUST_LEVELS.map((level) => [level, 0])) as Record<ShownTrustLevel, number>;
+    for (const row of levels) byClaimedTrustLevel[shownTrustLevel(row.trust_level)] += Number(row.n);
+    const byLiveness = Object.fromEntries(LIVENESS_MODES.map((mode) => [mode, Object.fromEntries(LIVENESS_STATUSES.map((status) => [status, 0]))])) as Record<LivenessMode, Record<LivenessStatus, number>>;
+    for (const row of liveness) {
+      // As the liveness repository reads it: anything but id-secret is the weaker id-only.
+      const mode: LivenessMode = row.identity_mode === 'id-secret' ? 'id-secret' : 'id-only';
+      byLiveness[mode][livenessOperatorStatusOf(storedLivenessStatus(row.status), row.fresh).status] += Number(row.n);
+    }
     return {
       total: byState.reduce((sum, row) => sum + row.count, 0),
       byState,
@@ -190,7 +197,7 @@ export class DashboardQueries {
       attestationsLastMinute: Number((minute as { n: string }).n),
       failuresLastHour: Number((hour as { n: string }).n),
       lateRounds: Number((late as { n: string }).n),
-      byTrustLevel,
+      byClaimedTrustLevel,
       byLiveness,
     };
   }

@@ -68,11 +68,12 @@ describe('dashboard in headless Chromium', function () {
       expect(await count(page, 'PASS')).to.equal('3');
       expect(await count(page, 'FAIL')).to.equal('0');
       expect(await count(page, `state-${OperationalState.GET_QUOTE}`)).to.equal('3');
-      // The fleet's enrolments carry no trust level; the node without a TPM is id-only and liveness-checked.
+      // The fleet's enrolments carry no trust level; the node without a TPM is id-only and liveness-checked, counted apart.
       expect(await count(page, 'trust-unknown')).to.equal('3');
-      expect(await count(page, 'trust-id-only')).to.equal('1');
+      expect(await count(page, 'trust-id-only')).to.equal('0');
       expect(await count(page, 'trust-hardware-tpm')).to.equal('0');
-      expect(Number(await count(page, 'liveness-pending')) + Number(await count(page, 'liveness-unreachable'))).to.equal(1);
+      expect(Number(await count(page, 'liveness-id-only-pending')) + Number(await count(page, 'liveness-id-only-unreachable'))).to.equal(1);
+      expect(await count(page, 'liveness-id-secret-pending')).to.equal('0');
       await page.waitForFunction('Number(document.querySelector(\'[data-count="perMinute"]\').textContent) > 0');
 
       await page.goto(`${baseUrl}/dashboard/nodes`);

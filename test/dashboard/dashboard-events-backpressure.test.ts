@@ -38,8 +38,8 @@ const OVERVIEW: FleetOverview = {
   attestationsLastMinute: 0,
   failuresLastHour: 0,
   lateRounds: 0,
-  byTrustLevel: { 'hardware-tpm': 1000, 'emulated-tpm': 0, 'id-secret': 0, 'id-only': 0, unknown: 0 },
-  byLiveness: { alive: 0, pending: 0, unreachable: 0, failed: 0 },
+  byClaimedTrustLevel: { 'hardware-tpm': 1000, 'emulated-tpm': 0, 'id-secret': 0, 'id-only': 0, unknown: 0 },
+  byLiveness: { 'id-secret': { alive: 0, pending: 0, unreachable: 0, failed: 0 }, 'id-only': { alive: 0, pending: 0, unreachable: 0, failed: 0 } },
 };
 
 /**

@@ -46,7 +46,7 @@ describe('dashboard: a liveness node judged on the clock its last answer was dat
       const table = await page('/dashboard/nodes');
       expect(table.body, 'the table').to.match(/<tr data-agent="silent-node" class="status-pending">/);
       const overview = await page('/dashboard');
-      expect(overview.body, 'the overview').to.include('data-count="liveness-alive">0<').and.include('data-count="liveness-pending">1<');
+      expect(overview.body, 'the overview').to.include('data-count="liveness-id-only-alive">0<').and.include('data-count="liveness-id-only-pending">1<');
     } finally {
       Date.now = realNow;
     }

@@ -67,7 +67,7 @@ describe('dashboard: a stale PASS or alive shows as pending, as the status API s
     expect(table.body).to.match(/<td data-field="state">liveness check: pending, no integrity evidence — PENDING \(stale: no liveness answer within \d+ s\)<\/td>/);
 
     const overview = await page('/dashboard');
-    expect(overview.body).to.include('data-count="liveness-alive">0<').and.include('data-count="liveness-pending">1<');
+    expect(overview.body).to.include('data-count="liveness-id-secret-alive">0<').and.include('data-count="liveness-id-secret-pending">1<');
   });
 
   it('live updates send a row whose PASS goes stale, though going stale writes nothing to its row', async () => {

@@ -27,6 +27,8 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     await seedVerifierAgents(knex, 6, 1);
     await knex('verifier_agents').update({ trust_level: 'hardware-tpm' }).where({ agent_id: 'agent-000001' });
     await knex('verifier_agents').update({ trust_level: 'emulated-tpm' }).where({ agent_id: 'agent-000002' });
+    // An attested agent whose enroller claims a level without a TPM: the claim, not the checked mode of live-secret.
+    await knex('verifier_agents').update({ trust_level: 'id-secret' }).where({ agent_id: 'agent-000003' });
     const liveness = new LivenessRepository(knex);
     const node = { verifierId: 'default', ip: '127.0.0.1', port: 9, mtlsCert: CERT };
     await liveness.enrol({ ...node, agentId: 'live-secret', tenant: 'default', mode: 'id-secret', trustLevel: 'id-secret', proofKey: 'ab'.repeat(32) }, noAuditRecord, seesEveryTenant);
@@ -48,26 +50,30 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     expect(trustLevelOfMetadata('{not json')).to.equal(null);
   });
 
-  it('counts every node per trust level and the liveness-checked ones per status, apart from PASS/FAIL', async function () {
+  it("counts attested agents per claimed trust level and nodes without a TPM per checked mode and status, never one number for both", async function () {
+    const none = { alive: 0, pending: 0, unreachable: 0, failed: 0 };
     const all = await queries.overview(undefined);
-    expect(all.byTrustLevel).to.deep.equal({ 'hardware-tpm': 1, 'emulated-tpm': 1, 'id-secret': 1, 'id-only': 1, unknown: 4 });
-    expect(all.byLiveness).to.deep.equal({ alive: 1, pending: 1, unreachable: 0, failed: 0 });
+    expect(all.byClaimedTrustLevel).to.deep.equal({ 'hardware-tpm': 1, 'emulated-tpm': 1, 'id-secret': 1, 'id-only': 0, unknown: 3 });
+    expect(all.byLiveness).to.deep.equal({ 'id-secret': { ...none, alive: 1 }, 'id-only': { ...none, pending: 1 } });
     expect(all.total).to.equal(6);
     expect(all.byStatus.PASS).to.equal(6);
     const blue = await queries.overview('blue');
-    expect(blue.byTrustLevel).to.deep.equal({ 'hardware-tpm': 0, 'emulated-tpm': 1, 'id-secret': 0, 'id-only': 1, unknown: 2 });
-    expect(blue.byLiveness).to.deep.equal({ alive: 0, pending: 1, unreachable: 0, failed: 0 });
+    expect(blue.byClaimedTrustLevel).to.deep.equal({ 'hardware-tpm': 0, 'emulated-tpm': 1, 'id-secret': 0, 'id-only': 0, unknown: 2 });
+    expect(blue.byLiveness).to.deep.equal({ 'id-secret': none, 'id-only': { ...none, pending: 1 } });
     const html = overviewPage(undefined, all);
-    expect(html).to.include('data-count="trust-hardware-tpm">1<').and.include('data-count="trust-unknown">4<').and.include('data-count="liveness-alive">1<');
+    expect(html).to.include('data-count="trust-hardware-tpm">1<').and.include('data-count="trust-unknown">3<');
+    expect(html).to.include('data-count="liveness-id-secret-alive">1<').and.include('data-count="liveness-id-only-pending">1<').and.include('data-count="liveness-id-only-alive">0<');
     expect(html).to.not.include('no table stores');
-    // A TPM level is an attested agent's enroller's word, which no quote checks: said so, as on the node table.
-    expect(html).to.include('<td>hardware-tpm (claimed)</td>').and.include('<td>emulated-tpm (claimed)</td>').and.include('<td>id-secret</td>');
+    // Every level an attested agent has is its enroller's word, which no quote checks: said so, as on the node table;
+    // the claimed id-secret is counted apart from live-secret's, which every liveness check proves.
+    expect(html).to.include('<td>hardware-tpm (claimed)</td>').and.include('<td>emulated-tpm (claimed)</td>');
+    expect(html).to.match(/<td>id-secret \(claimed\)<\/td><td data-count="trust-id-secret">1<\/td>/);
   });
 
   it('lists nodes without a TPM beside the attested ones, with their level and a status that is never PASS', async function () {
     const page = await queries.nodes(undefined, { search: '', sort: 'trust', descending: true, page: 1 });
     expect(page.total).to.equal(8);
-    expect(page.rows.map((row) => row.trustLevel)).to.deep.equal(['hardware-tpm', 'emulated-tpm', 'id-secret', 'id-only', 'unknown', 'unknown', 'unknown', 'unknown']);
+    expect(page.rows.map((row) => row.trustLevel)).to.deep.equal(['hardware-tpm', 'emulated-tpm', 'id-secret', 'id-secret', 'id-only', 'unknown', 'unknown', 'unknown']);
     const alive = page.rows.find((row) => row.agentId === 'live-secret');
     expect(alive).to.include({ state: null, status: 'LIVE (no integrity evidence)', tone: 'live', liveness: 'alive', attestationCount: 0 });
     expect(alive?.integrityEvidence).to.include('integrity evidence unavailable');
@@ -145,6 +151,7 @@ describe('migration 20261203150000-verifier-trust-level-and-liveness-tenant', fu
     expect(levels.map((row) => row.trust_level)).to.deep.equal(['hardware-tpm', null, 'id-only', null]);
     expect(((await knex('verifier_liveness').where({ agent_id: 'old-node' }).first()) as { tenant: string }).tenant).to.equal('default');
     const overview = await new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig())).overview(undefined);
-    expect(overview.byTrustLevel).to.include({ 'hardware-tpm': 1, 'id-only': 2, unknown: 2 });
+    expect(overview.byClaimedTrustLevel).to.include({ 'hardware-tpm': 1, 'id-only': 1, unknown: 2 });
+    expect(overview.byLiveness['id-only'].pending).to.equal(1);
   });
 });

@@ -132,16 +132,21 @@
         perMinute: overview.attestationsLastMinute,
         failuresHour: overview.failuresLastHour,
         late: overview.lateRounds,
-        failing: overview.byStatus.FAIL + overview.byLiveness.failed + overview.byLiveness.unreachable,
+        failing: overview.byStatus.FAIL,
       };
       overview.byState.forEach(function (row) {
         counts['state-' + row.state] = row.count;
       });
-      Object.keys(overview.byTrustLevel).forEach(function (level) {
-        counts['trust-' + level] = overview.byTrustLevel[level];
+      Object.keys(overview.byClaimedTrustLevel).forEach(function (level) {
+        counts['trust-' + level] = overview.byClaimedTrustLevel[level];
       });
-      Object.keys(overview.byLiveness).forEach(function (status) {
-        counts['liveness-' + status] = overview.byLiveness[status];
+      // Nodes without a TPM per mode (id-secret, id-only) and status; failed and unreachable ones are failing.
+      Object.keys(overview.byLiveness).forEach(function (mode) {
+        var byStatus = overview.byLiveness[mode];
+        Object.keys(byStatus).forEach(function (status) {
+          counts['liveness-' + mode + '-' + status] = byStatus[status];
+        });
+        counts.failing += byStatus.failed + byStatus.unreachable;
       });
       document.querySelectorAll('[data-count]').forEach(function (element) {
         var key = element.getAttribute('data-count');

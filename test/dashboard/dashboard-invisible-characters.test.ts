@@ -1,13 +1,9 @@
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { decideLiveness, INITIAL_LIVENESS } from '../../lib/attestation/liveness-decision.js';
 import { visibleText } from '../../lib/dashboard/visible-text.js';
-import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
-import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
-import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { dashboardPerSuite } from './dashboard-viewer.js';
+import { insertFailedRound, storeNodeAnsweringAs } from './node-history.js';
 
-const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 const RLO = '\u202e';
 /** A file a tampered node ran: its name holds U+202E, so it reads as `/usr/bin/rootkit.sh` backwards… */
 const HOSTILE_PATH = `/tmp/${RLO}hs.tikt${'\u200b'}oor`;
@@ -41,33 +37,13 @@ describe('dashboard: invisible characters a node sent are shown as escapes, not 
     const knex = dashboard.suite.database.database.knex;
     // agent-000001 and agent-000003 are tenant `default`.
     await seedVerifierAgents(knex, 3, 0);
-    const failedRound = (agentId: string, failures: readonly object[]): Promise<unknown> =>
-      knex('verifier_attestation_history').insert({
-        agent_id: agentId,
-        tenant: 'default',
-        verifier_id: 'default',
-        owner: 'test',
-        attestation_count: 1,
-        attempted_at: new Date(),
-        outcome: 'fail',
-        operational_state: 9,
-        failures: JSON.stringify(failures),
-      });
-    await failedRound('agent-000001', [
+    await insertFailedRound(knex, 'agent-000001', [
       { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${HOSTILE_PATH}` } },
       { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { message: `File not found in allowlist: ${IGNORABLE_PATH}` } },
     ]);
-    await failedRound('agent-000003', Array.from({ length: 20 }, () => ({ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: PADDED_PATH } })));
-    const liveness = new LivenessRepository(knex);
-    await liveness.enrol(
-      { agentId: 'live-1', tenant: 'default', verifierId: 'default', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: CERT, proofKey: null },
-      noAuditRecord,
-      seesEveryTenant,
-    );
-    const check = { agentId: 'live-1', mode: 'id-only', proofKey: null, nonce: 'n', now: Date.now() / 1000, maxMisses: 3, intervalSeconds: 2 } as const;
-    const failed = decideLiveness(INITIAL_LIVENESS, check, { kind: 'answer', results: { agent_uuid: HOSTILE_ID, identity_mode: 'id-only' } });
+    await insertFailedRound(knex, 'agent-000003', Array.from({ length: 20 }, () => ({ event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: PADDED_PATH } })));
+    const failed = await storeNodeAnsweringAs(knex, 'live-1', 'default', HOSTILE_ID);
     expect(failed.lastFailure).to.include(HOSTILE_ID);
-    await storeLivenessState(liveness, 'live-1', failed);
   });
 
   async function page(url: string): Promise<string> {

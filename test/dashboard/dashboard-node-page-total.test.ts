@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import { dashboardPerSuite } from './dashboard-viewer.js';
+import { insertFullFailedRounds } from './node-history.js';
 
 const ROUNDS = 500;
 
@@ -19,13 +20,7 @@ describe("dashboard: a node page is bounded as a whole, whatever its node's roun
     const knex = dashboard.suite.database.database.knex;
     await seedVerifierAgents(knex, 1, 0);
     // Oldest first; each round 20 distinct event ids and 20 contexts of 4,000 quotes, its number `n` first.
-    await knex.raw(
-      `insert into verifier_attestation_history (agent_id, tenant, verifier_id, owner, attestation_count, attempted_at, outcome, operational_state, failures)
-       select 'agent-000001', 'default', 'default', 'test', g, now() - (? - g) * interval '1 second', 'fail', 9,
-              (select jsonb_agg(jsonb_build_object('event_id', 'measured_boot.invalid_pcr_' || i, 'context', jsonb_build_object('n', g, 'path', repeat('"', 4000)))) from generate_series(0, 19) i)
-       from generate_series(1, ?) g`,
-      [ROUNDS, ROUNDS],
-    );
+    await insertFullFailedRounds(knex, ROUNDS, 'measured_boot.invalid_pcr_', '"');
   });
 
   it('500 failed rounds of 20 full contexts: the page stays under 1 MiB, shows the newest round whole and says the rest is left out', async () => {

@@ -1,12 +1,8 @@
 import { expect } from 'chai';
 import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
-import { decideLiveness, INITIAL_LIVENESS } from '../../lib/attestation/liveness-decision.js';
-import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
-import { seesEveryTenant, storeLivenessState } from '../helpers/liveness-state.js';
-import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { dashboardPerSuite, viewerToken } from './dashboard-viewer.js';
+import { storeNodeAnsweringAs } from './node-history.js';
 
-const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
 /** A node without a TPM answers with an id that holds a line of a timeline of its own: a state change that never was. */
 const FORGED_LINE = 'other\r\n2026-12-07T00:00:00.000Z PENDING → LIVE (no integrity evidence)';
 /** A policy named at enrolment (`runtime_policy_name` is any text of up to 255 characters): a line feed and a right-to-left override. */
@@ -31,16 +27,8 @@ describe('dashboard: line feeds and invisible characters in one-line fields are 
     await seedVerifierAgents(knex, 1, 0);
     await knex('verifier_runtime_policies').insert({ name: POLICY_NAME, tenant: 'default', runtime_policy: '{}', checksum: '0'.repeat(64), generator: 2 });
     await knex('verifier_agents').update({ runtime_policy_name: POLICY_NAME }).where({ agent_id: 'agent-000001' });
-    const liveness = new LivenessRepository(knex);
-    await liveness.enrol(
-      { agentId: 'live-lines', tenant: 'default', verifierId: 'elsewhere', mode: 'id-only', trustLevel: 'id-only', ip: '127.0.0.1', port: 9, mtlsCert: CERT, proofKey: null },
-      noAuditRecord,
-      seesEveryTenant,
-    );
-    const check = { agentId: 'live-lines', mode: 'id-only', proofKey: null, nonce: 'n', now: Date.now() / 1000, maxMisses: 3, intervalSeconds: 2 } as const;
-    const failed = decideLiveness(INITIAL_LIVENESS, check, { kind: 'answer', results: { agent_uuid: FORGED_LINE, identity_mode: 'id-only' } });
+    const failed = await storeNodeAnsweringAs(knex, 'live-lines', 'elsewhere', FORGED_LINE);
     expect(failed.lastFailure).to.include(FORGED_LINE);
-    await storeLivenessState(liveness, 'live-lines', failed);
   });
 
   it("a liveness answer's line feed: escaped in the node's last failure and in its timeline's reason", async function () {

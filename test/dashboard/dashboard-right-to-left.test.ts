@@ -10,6 +10,7 @@ import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { verifierPerSuite } from '../helpers/verifier-per-suite.js';
 import { viewerToken } from './dashboard-viewer.js';
+import { insertFailedRound } from './node-history.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CERT = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';
@@ -100,20 +101,10 @@ describe('dashboard in headless Chromium: right-to-left letters a node sent do n
     const knex = suite.database.database.knex;
     // agent-000001 is tenant `default`.
     await seedVerifierAgents(knex, 1, 0);
-    await knex('verifier_attestation_history').insert({
-      agent_id: 'agent-000001',
-      tenant: 'default',
-      verifier_id: 'default',
-      owner: 'test',
-      attestation_count: 1,
-      attempted_at: new Date(),
-      outcome: 'fail',
-      operational_state: 9,
-      failures: JSON.stringify([
-        { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: ARABIC_PATH } },
-        { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: HEBREW_PATH } },
-      ]),
-    });
+    await insertFailedRound(knex, 'agent-000001', [
+      { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: ARABIC_PATH } },
+      { event_id: 'ima.validation.ima-ng.not_in_allowlist', context: { path: HEBREW_PATH } },
+    ]);
     const liveness = new LivenessRepository(knex);
     // Another verifier id: this verifier's monitor leaves its state alone.
     await liveness.enrol(

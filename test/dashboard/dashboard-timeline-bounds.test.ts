@@ -6,6 +6,7 @@ import { migrateLatest } from '../../lib/db/migrate.js';
 import { statusFreshnessBounds } from '../../lib/verifier/freshness-bounds.js';
 import { VerifierConfig } from '../../lib/verifier/verifier-config.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { insertFailedRound } from './node-history.js';
 
 const NOT_IN_ALLOWLIST = 'ima.validation.ima-ng.not_in_allowlist';
 const PCR_MISMATCH = 'ima.validation.pcr_mismatch';
@@ -34,17 +35,7 @@ describe("dashboard: a node's timeline is bounded whatever number of failures a 
     // The first one's context alone is 100 kB: it is cut.
     padded[0] = { event_id: NOT_IN_ALLOWLIST, context: { path: `/tmp/00000000/${'z'.repeat(100_000)}` } };
     const failures = [...padded, { event_id: PCR_MISMATCH, context: { message: 'IMA measurement list does not match TPM PCR', huge: 'y'.repeat(100_000) } }];
-    await knex('verifier_attestation_history').insert({
-      agent_id: 'agent-000001',
-      tenant: 'default',
-      verifier_id: 'default',
-      owner: 'test',
-      attestation_count: 0,
-      attempted_at: new Date(),
-      outcome: 'fail',
-      operational_state: 9,
-      failures: JSON.stringify(failures),
-    });
+    await insertFailedRound(knex, 'agent-000001', failures, 0);
     queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
   });
 

@@ -3,6 +3,7 @@ import { seedVerifierAgents } from '../../bench/dashboard-bench.js';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { DETAIL_CHARS_SHOWN, readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
 import { forEachDatabase } from '../helpers/databases.js';
+import { insertFullFailedRounds } from './node-history.js';
 
 const ROUNDS = 6;
 const NODE = { agentId: 'agent-000001', tenant: 'default', runtimePolicy: null, mbPolicy: null } as unknown as NodeRow;
@@ -19,13 +20,7 @@ forEachDatabase(
       const knex = fixture.database.knex;
       await seedVerifierAgents(knex, 1, 0);
       // Oldest first; each round 20 contexts of 4,000 characters (about 80,000 in all), its number `n` first.
-      await knex.raw(
-        `insert into verifier_attestation_history (agent_id, tenant, verifier_id, owner, attestation_count, attempted_at, outcome, operational_state, failures)
-         select 'agent-000001', 'default', 'default', 'test', g, now() - (? - g) * interval '1 second', 'fail', 9,
-                (select jsonb_agg(jsonb_build_object('event_id', 'e' || i, 'context', jsonb_build_object('n', g, 'path', repeat('a', 4000)))) from generate_series(0, 19) i)
-         from generate_series(1, ?) g`,
-        [ROUNDS, ROUNDS],
-      );
+      await insertFullFailedRounds(knex, ROUNDS, 'e', 'a');
     });
 
     it('shows the newest round whole and leaves out the contexts and event ids of the older ones', async () => {

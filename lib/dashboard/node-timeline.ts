@@ -179,7 +179,7 @@ async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | un
     })
     .orderBy('at', 'desc')
     .limit(HISTORY_ROWS_SHOWN)) as { at: string; actor: string; action: string; details: string }[];
-  return actions.map((action) => ({ at: action.at, kind: 'admin', title: visibleLine(`${action.action} by ${action.actor}`), eventIds: [], detail: action.details, count: 1, leftOut: false }));
+  return actions.map((action) => ({ at: action.at, kind: 'admin', title: `${action.action} by ${action.actor}`, eventIds: [], detail: action.details, count: 1, leftOut: false }));
 }
 
 /**

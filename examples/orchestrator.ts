@@ -1,4 +1,4 @@
-// Runnable example: `node dist/examples/orchestrator.js --nodes nodes.json [--config ironlime.json]`.
+// Runnable example: `node dist/examples/orchestrator.js --nodes nodes.json [--config ironlime.json] [--ek-ca-dir DIR]…`.
 // It imports only the package's public entry point (and Node's standard library).
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +14,7 @@ interface NodeEntry {
   readonly agent?: { readonly uuid: string; readonly address?: string; readonly port?: number };
 }
 
-const USAGE = 'usage: orchestrator --nodes <nodes.json> [--config <ironlime.json>]';
+const USAGE = 'usage: orchestrator --nodes <nodes.json> [--config <ironlime.json>] [--ek-ca-dir <dir>]...';
 
 /** Prints one transition: `rack1-u1  cleaning -> available  (attestation passed (keylime))`. */
 export function formatTransition(transition: Transition): string {
@@ -26,10 +26,14 @@ export function formatTransition(transition: Transition): string {
 /**
  * Enrols the nodes of the file (configuration from `--config` and the `IRONLIME_*` variables), walks
  * each through cleaning and deployment, prints every transition, and resolves to 0 when every node
- * ends `active`, 1 otherwise.
+ * ends `active`, 1 otherwise. Each `--ek-ca-dir` is a folder of EK CA certificates the keylime
+ * driver trusts besides the shipped vendor store (an emulated node's `ek-ca`, as the registrar's).
  */
 export async function runExample(argv: readonly string[], print: (line: string) => void): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { nodes: { type: 'string' }, config: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { nodes: { type: 'string' }, config: { type: 'string' }, 'ek-ca-dir': { type: 'string', multiple: true } },
+  });
   if (values.nodes === undefined) {
     print(USAGE);
     return 2;
@@ -38,7 +42,12 @@ export async function runExample(argv: readonly string[], print: (line: string) 
   const config = loadConfig({ ...(values.config === undefined ? {} : { file: values.config }), env: process.env });
   const database = await createDatabase({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }) });
   try {
-    const orchestrator = await ExampleOrchestrator.create({ config, database, onTransition: (t) => print(formatTransition(t)) });
+    const orchestrator = await ExampleOrchestrator.create({
+      config,
+      database,
+      keylime: { extraEkCaDirs: values['ek-ca-dir'] ?? [] },
+      onTransition: (t) => print(formatTransition(t)),
+    });
     let active = 0;
     for (const entry of entries) {
       const node = await orchestrator.enrollNode({

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { runExample } from '../../examples/orchestrator.js';
+import { startDemoEnvironment, type DemoEnvironment, type DemoNode } from '../../lib/demo/demo-environment.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
 describe('example orchestrator program', function () {
@@ -64,6 +65,69 @@ describe('example orchestrator program', function () {
   it('prints its usage without --nodes', async function () {
     const lines: string[] = [];
     expect(await runExample([], (line) => lines.push(line))).to.equal(2);
-    expect(lines).to.deep.equal(['usage: orchestrator --nodes <nodes.json> [--config <ironlime.json>]']);
+    expect(lines).to.deep.equal(['usage: orchestrator --nodes <nodes.json> [--config <ironlime.json>] [--ek-ca-dir <dir>]...']);
+  });
+});
+
+describe('example orchestrator program on an emulated node', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let env: DemoEnvironment;
+
+  before(async function () {
+    dir = mkdtempSync(path.join(tmpdir(), 'ironlime-example-node-'));
+    env = await startDemoEnvironment({ dir, tpmKind: 'software', nodeCount: 1, quoteIntervalSeconds: 1, imaGrowthMs: 0 });
+    const node = env.nodes[0] as DemoNode;
+    writeFileSync(
+      path.join(dir, 'nodes.json'),
+      JSON.stringify([
+        {
+          name: 'emulated',
+          attestationInterface: 'keylime',
+          driverInfo: { keylime_runtime_policy: env.policies.runtimePolicy.path, keylime_runtime_policy_checksum: env.policies.runtimePolicy.sha256 },
+          agent: { uuid: node.agent.uuid, address: '127.0.0.1', port: node.port },
+        },
+      ]),
+    );
+  });
+
+  after(async function () {
+    await env?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A config of its own per run: each run enrols the node in a fresh node table. */
+  function configFile(name: string): string {
+    const file = path.join(dir, `${name}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        dataDir: path.join(dir, name),
+        enabledAttestationInterfaces: ['keylime'],
+        keylime: {
+          verifierUrl: env.verifier.url,
+          registrarUrl: env.registrar.tlsUrl,
+          tlsCaCert: env.tls.caFile,
+          tlsClientCert: env.tls.certFile,
+          tlsClientKey: env.tls.keyFile,
+          statusTimeoutSeconds: 60,
+          statusPollIntervalSeconds: 1,
+        },
+      }),
+    );
+    return file;
+  }
+
+  it("refuses the node's emulated EK without --ek-ca-dir, and deploys it with the node's EK CA folder", async function () {
+    const refused: string[] = [];
+    expect(await runExample(['--nodes', path.join(dir, 'nodes.json'), '--config', configFile('vendor-store-only')], (line) => refused.push(line))).to.equal(1);
+    expect(refused.join('\n')).to.match(/cleaning -> clean failed .*\(ek-certificate\)/);
+
+    const lines: string[] = [];
+    const code = await runExample(['--nodes', path.join(dir, 'nodes.json'), '--config', configFile('with-ek-ca'), '--ek-ca-dir', env.ekCaDir], (line) =>
+      lines.push(line),
+    );
+    expect(lines.at(-1)).to.equal('1 of 1 node(s) active');
+    expect(code).to.equal(0);
   });
 });

@@ -55,7 +55,7 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
       .option('--payload <file>', 'encrypt this file under a fresh bootstrap key K and deliver it (U now, V after a good quote)')
       .option('--deliver-keys', 'deliver a bootstrap key K without a payload')
       .option('--verify', 'after enrolment, wait until the agent proves it derived K (keys/verify); if it does not, the agent is stopped at the verifier (exit 1)')
-      .option('--verify-timeout <seconds>', 'how long --verify waits, 1 to 3600 (default 60)', integerBetween(1, 3600), 60)
+      .option('--verify-timeout <seconds>', 'how long --verify waits, 1 to 3600', integerBetween(1, 3600), 60)
       .option('--agent-url <url>', "reach the agent here instead of its registered ip:port")
       .option('--revocation-key <file>', "PEM RSA private key the verifier signs this agent's revocation messages with (agents check them with --revocation-cert)")
       .option('--push', 'enrol a push-model agent (it attests itself; no address, port, identity quote or payload: docs/push.md)');

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { Option } from 'commander';
-import { initCa, issueCertificate } from '../pki/ca-directory.js';
+import { initCa, issueCertificate, loadCa } from '../pki/ca-directory.js';
 import { withIssueLock } from '../pki/issue-lock.js';
 import type { CertificateType } from '../pki/certificate-authority.js';
 import { caExpiryWarning, validityOf } from '../pki/certificate-validity.js';
@@ -37,6 +37,8 @@ export const registerCaCommands: CommandRegistrar = (program, context) => {
     .addOption(new Option('--type <type>', 'server (serverAuth) or client (clientAuth)').choices(['server', 'client']).makeOptionMandatory())
     .option('--san <name>', 'subject alternative name, DNS name or IP (repeatable)', (value: string, all: string[]) => [...all, value], [])
     .action(async (options: IssueOptions) => {
+      // A folder that does not exist says "no CA" and how to make one, not that its lock file cannot be created.
+      await loadCa(options.dir);
       // The lock the services take to renew `<name>`: a running one never reads this key beside the old certificate.
       const issued = await withIssueLock(options.dir, options.name, () => issueCertificate({ caDir: options.dir, name: options.name, type: options.type, sans: options.san }));
       process.stdout.write(`certificate: ${issued.certPath}\nprivate key: ${issued.keyPath}\n`);

@@ -60,6 +60,12 @@ describe('cli: ironlime ca', () => {
     expect(noCa).to.deep.equal({ code: 2, out: '', err: `ironlime: no CA in ${dir} (create one with \`ironlime ca init --dir ${dir}\`)\n` });
   });
 
+  it('exits 2 saying there is no CA, and how to make one, for a folder that does not exist', async () => {
+    const missing = path.join(dir, 'not-made');
+    const noFolder = await run('ca', 'issue', '--dir', missing, '--name', 'admin', '--type', 'client');
+    expect(noFolder).to.deep.equal({ code: 2, out: '', err: `ironlime: no CA in ${missing} (create one with \`ironlime ca init --dir ${missing}\`)\n` });
+  });
+
   it('init warns on stderr of a CA with less than 30 days left, and refuses an expired one', async () => {
     const caDir = path.join(dir, 'ca');
     await writeCaFolder(caDir, datedCa(Date.now() - DAY_MS, Date.now() + 10 * DAY_MS));

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { destination, pino } from 'pino';
-import { InvalidParameterValue, MissingParameterValue } from '../../interfaces/errors.js';
+import { InvalidParameterValue, IronlimeError, MissingParameterValue } from '../../interfaces/errors.js';
 import { AGENT_HASH_ALGS, buildAgentConfig, type AgentConfigInput } from '../agent/agent-config.js';
 import { startHostAgent } from '../agent/host-agent.js';
 import { IDENTITY_MODES } from '../identity/trust-level.js';
@@ -11,6 +11,7 @@ import { initAgent } from '../agent/agent-init.js';
 import { fileDigestBytes, startAgent } from '../agent/agent-server.js';
 import { appendImaFromCli } from '../agent/node-emulation.js';
 import { startPushAgent } from '../agent/push/push-agent-server.js';
+import { ServiceUnreachableError } from '../http/client-errors.js';
 import { runUntilSignal } from '../http/service-lifecycle.js';
 import { startUntilSignal } from './start-until-signal.js';
 import type { CommandRegistrar } from './cli-context.js';
@@ -108,7 +109,9 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
           announce: (line) => process.stdout.write(`${line}\n`),
           signal,
         }),
-      );
+      ).catch((error: unknown) => {
+        throw registrarNeverAnswered(error);
+      });
       if (running === undefined) {
         context.setExitCode(EXIT_VALID);
         return;
@@ -227,4 +230,20 @@ function portNumber(text: string): number {
     throw new InvalidParameterValue('--port', 'must be an integer from 0 to 65535');
   }
   return Number(text);
+}
+
+/**
+ * A pull agent's start reaches no service but the registrar, which it tried several times: an
+ * unreachable one is said to be the registrar, with what to check (the bare error named only a URL).
+ * A failed TLS handshake is left as it is: it names its own cause.
+ */
+function registrarNeverAnswered(error: unknown): unknown {
+  if (!(error instanceof ServiceUnreachableError) || error.reason === 'tls') {
+    return error;
+  }
+  return new IronlimeError(
+    'ERR_SERVICE_UNREACHABLE',
+    `the registrar did not answer, after 5 tries: ${error.message}; start it, or point --registrar at its registration port`,
+    { cause: error },
+  );
 }

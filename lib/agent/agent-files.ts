@@ -1,17 +1,15 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, randomUUID, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomUUID, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { readConfiguredFile } from '../config/read-config-file.js';
 import { initCa } from '../pki/ca-directory.js';
 import { caExpiryWarning, caValidityProblem, validityOf } from '../pki/certificate-validity.js';
 import { CERTIFICATE_MODE, PRIVATE_KEY_MODE, readIfExists, writeFileAtomic } from '../pki/pem-files.js';
 import { readPrivateIfExists } from '../pki/private-file.js';
+import { newRsaKeyPair } from '../pki/rsa-key-source.js';
 import { caDirOf, loadOrCreateSelfSignedServerTls } from '../pki/service-tls.js';
 import { certificatesDer } from '../tpm/cert-store.js';
-
-const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** File names inside the agent's data dir. */
 export const AGENT_FILES = {
@@ -47,7 +45,7 @@ export async function loadOrCreateNodeKey(dataDir: string): Promise<NodeKey> {
   const file = path.join(dataDir, AGENT_FILES.nkKey);
   let pem = await readPrivateIfExists(file);
   if (pem === undefined) {
-    const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
+    const { privateKey } = await newRsaKeyPair();
     pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     await writeFileAtomic(file, pem, PRIVATE_KEY_MODE);
   }

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 import { PkiError } from './pki-error.js';
+import { newRsaKeyPairSync } from './rsa-key-source.js';
 import type { ForgeAltName } from './subject-alt-names.js';
 
-/** RSA-2048 with e = 65537: node-forge signs only with RSA (ECDSA P-256 is not available there). */
-const RSA_BITS = 2048;
-const RSA_EXPONENT = 0x10001;
 /** Certificates start a little in the past so that peers with a slow clock accept them at once. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -35,9 +33,14 @@ export interface BuildOptions {
   readonly notAfterLimit?: Date;
 }
 
-/** Generates a fresh RSA key pair (node-forge delegates to node:crypto's native generator). */
+/**
+ * A new RSA-2048 key pair (e = 65537; node-forge signs only with RSA, ECDSA P-256 is not available
+ * there) from node:crypto's native generator, in node-forge's form.
+ */
 export function generateRsaKeyPair(): forge.pki.rsa.KeyPair {
-  return forge.pki.rsa.generateKeyPair({ bits: RSA_BITS, e: RSA_EXPONENT });
+  const { privateKey } = newRsaKeyPairSync();
+  const key = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }).toString());
+  return { privateKey: key, publicKey: forge.pki.setRsaPublicKey(key.n, key.e) };
 }
 
 /**

@@ -1,5 +1,6 @@
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
+import { newRsaKeyPairSync } from '../../pki/rsa-key-source.js';
 import { TpmAccessError } from '../tpm-access-error.js';
 
 /** tcg-kp-EKCertificate (TCG EK Credential Profile 2.0 §3.2.16). */
@@ -28,7 +29,7 @@ export class SoftwareEkCa {
 
   /** A new self-signed RSA-2048 CA valid for ten years. */
   static create(options: SoftwareEkCaOptions = {}): SoftwareEkCa {
-    const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const keys = newRsaKeyPairSync();
     const privateKeyPem = keys.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
     const privateKey = forge.pki.privateKeyFromPem(privateKeyPem);
     const publicKey = forge.pki.publicKeyFromPem(keys.publicKey.export({ type: 'spki', format: 'pem' }).toString());

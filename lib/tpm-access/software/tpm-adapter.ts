@@ -1,5 +1,6 @@
 import { createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
+import { newRsaKeyPair } from '../../pki/rsa-key-source.js';
 import { TPM_ALG_ECDSA, TPM_ALG_RSASSA, hashInfo, hashInfoByName, type TpmHashInfo } from '../../tpm/constants.js';
 import { tpmObjectName } from '../../tpm/object-name.js';
 import { buildCertify, buildQuote } from './sign-quote.js';
@@ -238,7 +239,7 @@ function qualify(nameAlg: number, parentQn: Uint8Array, name: Uint8Array): Uint8
 
 function newKeyPair(family: EkAlgorithm): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
   return family === 'rsa'
-    ? generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 65537 })
+    ? newRsaKeyPair()
     : generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
 }
 

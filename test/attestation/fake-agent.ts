@@ -22,6 +22,7 @@ import { marshalTpmsAttest, type TpmsClockInfo } from '../../lib/tpm/tpms-attest
 import { marshalTpm2bPublic, type TpmtPublic } from '../../lib/tpm/tpmt-public.js';
 import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { marshalTpmtSignature } from '../../lib/tpm/tpmt-signature.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /** RSA-2048 key generation takes a second or two; tests reuse key pairs by slot. */
 const RSA_KEYS = new Map<number, { publicKey: KeyObject; privateKey: KeyObject }>();
@@ -29,7 +30,7 @@ const RSA_KEYS = new Map<number, { publicKey: KeyObject; privateKey: KeyObject }
 function rsaKeyPair(slot: number): { publicKey: KeyObject; privateKey: KeyObject } {
   let pair = RSA_KEYS.get(slot);
   if (pair === undefined) {
-    pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    pair = newRsaKeyPairSync();
     RSA_KEYS.set(slot, pair);
   }
   return pair;

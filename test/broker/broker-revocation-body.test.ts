@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { DeliveryRefused, finalRefusalStatus } from '../../lib/revocation/revoca
 import { signRevocation, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import { numberArrayBody, timedHttpsCall } from '../helpers/timed-https-call.js';
 import { startTestBroker, type TestBroker } from './helpers/broker-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /**
  * `POST /kbs/v0/revocation` is public: its body is bounded by what a signed envelope can be (2 MiB),
@@ -17,7 +17,7 @@ describe('broker: the public revocation route reads a small body, and none witho
   let dir: string;
   let withKey: TestBroker;
   let withoutKey: TestBroker;
-  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keys = newRsaKeyPairSync();
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'ironlime-revocation-body-'));

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,8 +9,9 @@ import { brokerRevocationTarget } from '../../lib/revocation/broker-revocation-t
 import { asctime, signRevocation, type RevocationEnvelope, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import { forEachDatabase } from '../helpers/databases.js';
 import { attestedSession, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
-const revocationKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const revocationKeys = newRsaKeyPairSync();
 const REVOCATION_KEY_PEM = revocationKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 /**

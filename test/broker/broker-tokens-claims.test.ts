@@ -14,6 +14,7 @@ import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.js';
 import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
 import { expectRefused } from './helpers/kbs-refusals.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 const AUDIENCE = 'rack7-brokers';
 const RESOURCE = { repository: 'node', type: 'join', tag: 'rack7' };
@@ -143,7 +144,7 @@ describe('broker: token claims (aud, nbf) and issuers trusted by certificate', f
 
   it('--trust-issuer values that are no usable certificate are refused when loaded (as at start-up)', async function () {
     const certA = path.join(certDir, 'issuer-a.cert.pem');
-    const rsaCert = certificateOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, certDir, 'rsa');
+    const rsaCert = certificateOf(newRsaKeyPairSync().privateKey, certDir, 'rsa');
     const garbled = path.join(certDir, 'garbled.pem');
     await writeFile(garbled, '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n');
     const truncated = path.join(certDir, 'truncated.pem');

@@ -14,6 +14,7 @@ import { encryptResource } from '../../lib/broker/resource-jwe.js';
 import { checkAttestation, checkAuthRequest, checkResourcePath } from '../../lib/broker/kbs-request-checks.js';
 import { RequestValidationError } from '../../lib/http/http-errors.js';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /** The member a form check refused (`RequestValidationError.location`), or 'none'. */
 function refusedAt(fn: () => unknown): string {
@@ -59,7 +60,7 @@ describe('broker: pure parts and hostile input', function () {
     const offCurveY = Buffer.from(ec['y'] as string, 'base64url');
     offCurveY[31] = (offCurveY[31] ?? 0) ^ 1;
     const offCurve = { ...ec, y: offCurveY.toString('base64url') };
-    const rsa = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
+    const rsa = { ...newRsaKeyPairSync().publicKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
     expect((await parseTeePublicKey(rsa)).alg).to.equal('RSA-OAEP-256');
     const exponent = (bytes: number[]): Record<string, unknown> => ({ ...rsa, e: Buffer.from(bytes).toString('base64url') });
     expect((await parseTeePublicKey(exponent([0, 1, 0, 1]))).alg, 'a leading zero byte is still 65537').to.equal('RSA-OAEP-256');
@@ -70,7 +71,7 @@ describe('broker: pure parts and hostile input', function () {
   });
 
   it('tee-pubkey RSA: a modulus of 2048 to 4096 bits and an odd exponent from 65537 to 2^33 - 1', async function () {
-    const rsa = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
+    const rsa = { ...newRsaKeyPairSync().publicKey.export({ format: 'jwk' }), alg: 'RSA-OAEP-256' };
     // WebCrypto imports any odd n: a modulus of a given bit length, its top bit set (not a product of two primes, which the import cannot tell).
     const modulus = (bits: number): string => {
       const bytes = randomBytes(Math.ceil(bits / 8));
@@ -145,18 +146,18 @@ describe('broker: pure parts and hostile input', function () {
 
   it('resource JWE opens with jose for RSA-OAEP-256 and ECDH-ES+A256KW, and not with another key', async function () {
     for (const [kind, alg] of [['ec', 'ECDH-ES+A256KW'], ['rsa', 'RSA-OAEP-256']] as const) {
-      const pair = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const pair = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : newRsaKeyPairSync();
       const secret = new Uint8Array(randomBytes(100));
       const jwe = await encryptResource(secret, await parseTeePublicKey({ ...pair.publicKey.export({ format: 'jwk' }), alg }));
       const options = { keyManagementAlgorithms: [alg], contentEncryptionAlgorithms: ['A256GCM'] };
       expect((await flattenedDecrypt(jwe, pair.privateKey, options)).plaintext).to.deep.equal(secret);
-      const other = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const other = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : newRsaKeyPairSync();
       expect(await flattenedDecrypt(jwe, other.privateKey, options).then(() => true, () => false)).to.equal(false);
     }
   });
 
   it('resource JWE wire format: kbs-types Response members, protected header {alg, enc} and an EC epk only', async function () {
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+    const rsa = newRsaKeyPairSync().publicKey.export({ format: 'jwk' });
     const rsaJwe = await encryptResource(new Uint8Array(32), await parseTeePublicKey({ ...rsa, alg: 'RSA-OAEP-256' }));
     expect(Object.keys(rsaJwe)).to.deep.equal(['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag']);
     expect(Buffer.from(rsaJwe.protected, 'base64url').toString('utf8')).to.equal('{"alg":"RSA-OAEP-256","enc":"A256GCM"}');

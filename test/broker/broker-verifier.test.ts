@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -14,6 +14,7 @@ import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js'
 import { createDeployment, digestOf, eventually, policyForAgent, type Deployment } from '../verifier/helpers/verifier-fixture.js';
 import { startTestBroker, type TestBroker } from './helpers/broker-fixture.js';
 import type { BrokerConfigInput } from '../../lib/broker/broker-server.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 const ISSUER = 'standing-test';
 
@@ -27,7 +28,7 @@ const ISSUER = 'standing-test';
  */
 describe('broker with a verifier: good standing and revocation webhook over TLS', function () {
   this.timeout(120_000);
-  const revocation = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const revocation = newRsaKeyPairSync();
   const revocationPrivatePem = revocation.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const secret = new Uint8Array(randomBytes(32));
   const disposables: { dispose(): Promise<void> }[] = [];

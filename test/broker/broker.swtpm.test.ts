@@ -14,6 +14,7 @@ import { TpmEvidenceProvider } from '../../lib/kbs-client/tpm-evidence-provider.
 import { openTpm2ToolsTpm } from '../../lib/tpm-access/tpm2-tools/tpm-adapter.js';
 import { startTestSwtpm, type SwtpmFixture } from '../tpm-access/tpm-test-helpers.js';
 import { bootTestNode, brokerReportData, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 const DISK_KEY = { repository: 'node', type: 'disk-key', tag: 'u12' };
 const DISK_KEY_URI = 'kbs:///node/disk-key/u12';
@@ -176,7 +177,7 @@ describe('broker with a swtpm node: background check and passport', function () 
     const forged = await sign(real, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
     const none = new UnsecuredJWT(real).encode();
     const hs256 = await sign(real, new Uint8Array(randomBytes(32)), 'HS256');
-    const rs256 = await sign(real, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, 'RS256');
+    const rs256 = await sign(real, newRsaKeyPairSync().privateKey, 'RS256');
     const untrusted = await client(issuerC).token();
     const cases: [string, string, string][] = [
       ['expired', expired, 'exp'],

@@ -1,4 +1,4 @@
-import { constants, createHash, generateKeyPairSync, privateEncrypt, type KeyObject } from 'node:crypto';
+import { constants, createHash, privateEncrypt, type KeyObject } from 'node:crypto';
 import { expect } from 'chai';
 import forge from 'node-forge';
 import { parseImaAsciiLine } from '../../lib/ima/ascii-list-parser.js';
@@ -8,6 +8,7 @@ import { compileRuntimePolicy, type CompiledRuntimePolicy } from '../../lib/ima/
 import { emptyRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { rustKeylimeLog } from './ima-vectors.js';
 import { cpuTimed } from '../helpers/cpu-time.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /** A list line with its sha1 template hash filled in (`HASH` in `line`). */
 function withTemplateHash(line: string): string {
@@ -45,7 +46,7 @@ function pcr10(lines: readonly string[], start: Uint8Array = Buffer.alloc(20)): 
 }
 
 function rsaKey() {
-  return generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return newRsaKeyPairSync();
 }
 
 /** A runtime policy listing the rust-keylime log's boot_aggregate and the key `keyDer` on the keyring `ring`. */

@@ -1,11 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import type { RevocationAgentTarget } from '../../lib/revocation/revocation-notice.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
 import { tlsFixture } from '../http/tls-fixture.js';
 import { failureNotice } from './helpers/failure-notice.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
-const REVOCATION_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const REVOCATION_KEY_PEM = newRsaKeyPairSync().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 /**
  * A try over an agent's own connection that outlives the notifier's deadline is not abandoned on the

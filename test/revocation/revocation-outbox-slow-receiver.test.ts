@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -8,8 +7,9 @@ import type { AgentFailureNotice } from '../../lib/revocation/revocation-notice.
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
-const REVOCATION_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const REVOCATION_KEY_PEM = newRsaKeyPairSync().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 /** One try of one delivery ends after this long, the answer's body included. */
 const DEADLINE_MS = 6000;

@@ -1,11 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import { migrateLatest } from '../../lib/db/migrate.js';
 import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
-const REVOCATION_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const REVOCATION_KEY_PEM = newRsaKeyPairSync().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 /** One try of one delivery ends after this long; the target's first call takes five times as long. */
 const DEADLINE_MS = 300;

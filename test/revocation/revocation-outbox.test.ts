@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -13,8 +12,9 @@ import { RevocationNotifier } from '../../lib/revocation/revocation-notifier.js'
 import { forEachDatabase, openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { attestedSession, refusal, softwareTestNode, startTestBroker, type TestBroker, type TestNode } from '../broker/helpers/broker-fixture.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
-const REVOCATION_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const REVOCATION_KEY_PEM = newRsaKeyPairSync().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 /** Back-off of these tests: 50 ms doubling to 200 ms; the old in-memory budget with it (5 tries) was 750 ms. */
 const FAST = { backoff: { initialDelayMs: 50, maxDelayMs: 200 }, pollMs: 100, leaseSeconds: 5 };

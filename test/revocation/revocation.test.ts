@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,11 +20,12 @@ import { createSoftwareAgent, disposeSharedNodeKey, type SoftwareAgent } from '.
 import { softwareTestNode, startTestBroker, type TestBroker, type TestNode } from '../broker/helpers/broker-fixture.js';
 import { tlsFixture } from '../http/tls-fixture.js';
 import { failureNotice } from './helpers/failure-notice.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
-const revocationKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const revocationKeys = newRsaKeyPairSync();
 const REVOCATION_KEY_PEM = revocationKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const REVOCATION_PUB_PEM = revocationKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-const FORGER_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const FORGER_KEY_PEM = newRsaKeyPairSync().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 function notice(agentId: string, extra: Partial<AgentFailureNotice> = {}): AgentFailureNotice {
   return failureNotice(REVOCATION_KEY_PEM, { agentId, context: { message: 'File not found in allowlist: /usr/bin/implant' }, ...extra });

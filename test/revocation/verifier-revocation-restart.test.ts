@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -7,6 +6,7 @@ import type { RevocationEnvelope } from '../../lib/revocation/revocation-message
 import { VerifierMetrics } from '../../lib/verifier/verifier-metrics.js';
 import type { RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { createDeployment, digestOf, eventually, policyForAgent, type Deployment } from '../verifier/helpers/verifier-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /** The verifier's `ironlime_verifier_undelivered_revocations` as its /metrics shows it. */
 async function undeliveredGauge(verifier: RunningVerifier): Promise<number> {
@@ -16,7 +16,7 @@ async function undeliveredGauge(verifier: RunningVerifier): Promise<number> {
 
 describe('verifier revocation: a notice its webhook did not take survives the verifier restarting', function () {
   this.timeout(90_000);
-  const revocationKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const revocationKey = newRsaKeyPairSync().privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   let deployment: Deployment;
   let webhook: Server;
   let status = 500;

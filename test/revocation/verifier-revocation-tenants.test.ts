@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { VERIFIER_KNEX } from '../../lib/verifier/verifier-tokens.js';
 import { createDeployment, digestOf, eventually, policyForAgent, type Deployment } from '../verifier/helpers/verifier-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /**
  * The revocation fan-out stays inside the failed agent's tenant: the notice names the node, its
@@ -16,7 +16,7 @@ import { createDeployment, digestOf, eventually, policyForAgent, type Deployment
  */
 describe('verifier revocation: a failure is fanned out to the agents of its own tenant only', function () {
   this.timeout(120_000);
-  const revocation = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const revocation = newRsaKeyPairSync();
   const privatePem = revocation.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   let deployment: Deployment;
   let dir: string;

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,10 +8,11 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { checkRevocationEnvelope, revocationVerifyKey } from '../../lib/revocation/revocation-signature.js';
 import type { RevocationEnvelope } from '../../lib/revocation/revocation-message.js';
 import { createDeployment, digestOf, eventually, policyForAgent, type Deployment } from '../verifier/helpers/verifier-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 describe('verifier revocation: a failed agent is announced, signed, to webhooks and to the other agents', function () {
   this.timeout(90_000);
-  const revocation = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const revocation = newRsaKeyPairSync();
   const privatePem = revocation.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const publicPem = revocation.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   let deployment: Deployment;

@@ -25,6 +25,7 @@ import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/softwa
 import type { AkInfo, EkInfo } from '../../lib/tpm-access/tpm-port.js';
 import { tlsFixture } from '../http/tls-fixture.js';
 import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 const AGENT_ID = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
 
@@ -102,10 +103,10 @@ describe('tenant identity check (software TPM agent over real mTLS)', function (
     tpm = await createSoftwareTpm({ issueEkCertificate: (key) => ekCa.issue(key) });
     ek = await tpm.ensureEk();
     ak = await tpm.ensureAk('sha256');
-    const nk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const nk = newRsaKeyPairSync();
     nkPrivate = nk.privateKey;
     nkPem = nk.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    otherNkPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    otherNkPem = newRsaKeyPairSync().publicKey.export({ type: 'spki', format: 'pem' }).toString();
   });
 
   after(async function () {

@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import type { VerifierClient } from '../../lib/verifier/verifier-client.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
 import { createSoftwareTpm, type SoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
 import { tlsFixture } from '../http/tls-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 const AGENT_ID = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
 const TIMEOUT_MS = 1000;
@@ -42,7 +42,7 @@ describe('tenant: an agent that drips its ukey reply', function () {
     tpm = await createSoftwareTpm({ issueEkCertificate: (key) => ekCa.issue(key) });
     const ek = await tpm.ensureEk();
     const ak = await tpm.ensureAk('sha256');
-    const nk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const nk = newRsaKeyPairSync();
     const nkPem = nk.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     service = createAgentService(
       {

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { EkTrust } from '../../lib/registrar/ek-trust.js';
 import { loadCertStore } from '../../lib/pki/cert-store-files.js';
 import { SoftwareEkCa } from '../../lib/tpm-access/software/ek-certificate.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /**
  * Issue 11 item 13: `--ek-ca-dir /var/lib/swtpm-localca` (as docs/registrar.md recommends) holds
@@ -26,7 +27,7 @@ describe('EK CA folders with files that hold no certificate (issue 11 item 13)',
 
   function swtpmLocalCaLayout(): SoftwareEkCa {
     const ca = SoftwareEkCa.create({ commonName: 'swtpm-localca' });
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey } = newRsaKeyPairSync();
     // The file names swtpm_localca uses in /var/lib/swtpm-localca.
     writeFileSync(path.join(dir, 'issuercert.pem'), ca.certificatePem);
     writeFileSync(path.join(dir, 'signkey.pem'), privateKey.export({ format: 'pem', type: 'pkcs1' }));

@@ -1,5 +1,6 @@
 import { createPublicKey, generateKeyPairSync, generatePrimeSync, randomBytes, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /**
  * CA certificates an agent could send with its EK certificate to make the registrar's chain walk
@@ -15,7 +16,7 @@ export function caWithRsaModulusBits(bits: number): Uint8Array {
   const modulus = randomBytes(bits / 8);
   modulus[0] = (modulus[0] ?? 0) | 0x80;
   modulus[modulus.length - 1] = (modulus[modulus.length - 1] ?? 0) | 1;
-  const signer = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const signer = newRsaKeyPairSync();
   const publicKey = forge.pki.setRsaPublicKey(new forge.jsbn.BigInteger(modulus.toString('hex'), 16), new forge.jsbn.BigInteger('65537', 10));
   return caCertificate('decoy CA', publicKey, 'decoy CA', signer.privateKey, '02');
 }
@@ -92,7 +93,7 @@ export function caWithKey(publicKeyInfo: Uint8Array): Uint8Array {
  * self-signed and sign nothing else, the last two sign each other, and the last one signed the leaf.
  */
 export function sameNameCaRing(count: number, leafKey: KeyObject): { intermediates: Uint8Array[]; leaf: Uint8Array } {
-  const keys = Array.from({ length: count }, () => generateKeyPairSync('rsa', { modulusLength: 2048 }));
+  const keys = Array.from({ length: count }, () => newRsaKeyPairSync());
   const signerOf = (index: number): number => (index === count - 1 ? count - 2 : index === count - 2 ? count - 1 : index);
   const intermediates = keys.map((pair, index) =>
     caCertificate('X', forgeKey(pair.publicKey), 'X', (keys[signerOf(index)] ?? pair).privateKey, `1${index}`));
@@ -107,7 +108,7 @@ export function sameNameCaRing(count: number, leafKey: KeyObject): { intermediat
  * signed the leaf. Sent as `[newCa, link]`, the first "X" tried for the leaf is the wrong one.
  */
 export function rolloverWithoutKeyIds(leafKey: KeyObject): { root: Uint8Array; newCa: Uint8Array; link: Uint8Array; leaf: Uint8Array } {
-  const [rootKey, newKey, oldKey] = [0, 1, 2].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }));
+  const [rootKey, newKey, oldKey] = [0, 1, 2].map(() => newRsaKeyPairSync());
   if (rootKey === undefined || newKey === undefined || oldKey === undefined) throw new Error('three keys were made');
   return {
     root: caCertificate('R', forgeKey(rootKey.publicKey), 'R', rootKey.privateKey, '20'),

@@ -10,6 +10,7 @@ import { ekPublicMatchesCertificate, MAX_EK_INTERMEDIATES, MAX_EK_SIGNATURE_CHEC
 import { caWithKey, caWithRsaModulusBits, ecPublicKeyInfo, explicitCurvePublicKeyInfo, rsaPublicKeyInfo, rolloverWithoutKeyIds, sameNameCaRing } from './decoy-ca-certificates.js';
 import { vectorBytes, vectorText } from './tpm-vectors.js';
 import { vectorPath } from '../helpers/paths.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 const ekCert = (name: string): Uint8Array => vectorBytes('keylime', 'ek_certs', name);
 const store = loadDefaultCertStore();
@@ -157,7 +158,7 @@ describe('verifyEkCertificate (Keylime test_cert_utils.py::test_verify_ek)', () 
 
   it(`makes at most ${MAX_EK_SIGNATURE_CHECKS} signature checks however the certificates sent with it sign each other (hunt: 8 same-named CAs cost 36 checks)`, function () {
     this.timeout(30_000);
-    const { intermediates, leaf } = sameNameCaRing(MAX_EK_INTERMEDIATES, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+    const { intermediates, leaf } = sameNameCaRing(MAX_EK_INTERMEDIATES, newRsaKeyPairSync().publicKey);
     const { verdict, checks } = countingSignatureChecks(() => verifyEkCertificate(leaf, store, { intermediates }));
     expect(verdict).to.include({ valid: false, reason: `EK certificate: no chain to the store was found within ${MAX_EK_SIGNATURE_CHECKS} signature checks` });
     expect(checks).to.equal(MAX_EK_SIGNATURE_CHECKS);
@@ -165,7 +166,7 @@ describe('verifyEkCertificate (Keylime test_cert_utils.py::test_verify_ek)', () 
 
   it('follows a CA key rollover without key identifiers whatever the order the CAs are sent in (review: a CA that did not sign the EK certificate may have signed the next link)', function () {
     this.timeout(30_000);
-    const { root, newCa, link, leaf } = rolloverWithoutKeyIds(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+    const { root, newCa, link, leaf } = rolloverWithoutKeyIds(newRsaKeyPairSync().publicKey);
     const rootOnly = createCertStore([{ name: 'root.der', data: root }]);
     for (const intermediates of [[link, newCa], [newCa, link]]) {
       expect(verifyEkCertificate(leaf, rootOnly, { intermediates })).to.deep.include({ valid: true, chain: ['CN=X', 'CN=X', 'CN=R'], anchor: 'root.der' });
@@ -174,9 +175,9 @@ describe('verifyEkCertificate (Keylime test_cert_utils.py::test_verify_ek)', () 
 
   it(`makes at most ${MAX_EK_SIGNATURE_CHECKS} signature checks for one EK certificate, store certificates included`, function () {
     this.timeout(30_000);
-    const sameNamed = sameNameCaRing(MAX_EK_SIGNATURE_CHECKS + 1, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey).intermediates;
+    const sameNamed = sameNameCaRing(MAX_EK_SIGNATURE_CHECKS + 1, newRsaKeyPairSync().publicKey).intermediates;
     const crowded = createCertStore(sameNamed.map((data, index) => ({ name: `x${index}.der`, data })));
-    const { leaf } = sameNameCaRing(1, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey);
+    const { leaf } = sameNameCaRing(1, newRsaKeyPairSync().publicKey);
     const { verdict, checks } = countingSignatureChecks(() => verifyEkCertificate(leaf, crowded));
     expect(verdict).to.include({ valid: false, reason: `EK certificate: no chain to the store was found within ${MAX_EK_SIGNATURE_CHECKS} signature checks` });
     expect(checks).to.equal(MAX_EK_SIGNATURE_CHECKS);

@@ -12,6 +12,7 @@ import { AK_TEMPLATE_RSA_2048, EK_TEMPLATE_ECC_P256, EK_TEMPLATE_RSA_2048 } from
 import { marshalTpm2bPublic, parseTpm2bPublic } from '../../lib/tpm/tpmt-public.js';
 import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { hex, keylimeLegacy, toHex, vectorText } from './tpm-vectors.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 interface McVector {
   ek_tpm2b_public_hex: string;
@@ -99,9 +100,9 @@ describe('makeCredential: Keylime tpm_util_test.py known answers', () => {
 });
 
 describe('makeCredential → activateCredential with generated EK key pairs', () => {
-  const rsaEk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsaEk = newRsaKeyPairSync();
   const eccEk = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const ak = tpmtPublicFromKey(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, AK_TEMPLATE_RSA_2048);
+  const ak = tpmtPublicFromKey(newRsaKeyPairSync().publicKey, AK_TEMPLATE_RSA_2048);
   const akName = tpmObjectName(ak);
   const secret = new Uint8Array(Buffer.from('0123456789abcdefghijklmnopqrstuv', 'ascii'));
 

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import { runCli, type CliRun } from '../helpers/cli-runner.js';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { vectorPath } from '../helpers/paths.js';
 import { keylimeLegacy, toHex } from './tpm-vectors.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { signingKeyFrom } from '../../lib/tpm/tpm-signature-check.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 const run = (...args: string[]): Promise<CliRun> => runCli(args);
 
@@ -102,7 +102,7 @@ describe('ironlime tpm make-credential', () => {
   });
 
   it('writes a credential file that the EK private key activates for the AK name', async () => {
-    const ek = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const ek = newRsaKeyPairSync();
     const ekPublic = marshalTpm2bPublic(tpmtPublicFromKey(ek.publicKey, EK_TEMPLATE_RSA_2048));
     const akName = tpmObjectName(parseTpm2bPublic(keylimeLegacy('ak.pub')));
     const files = { ek: path.join(dir, 'ek.pub'), secret: path.join(dir, 'secret'), out: path.join(dir, 'cred.out') };

@@ -8,6 +8,7 @@ import { marshalTpmsAttest } from '../../lib/tpm/tpms-attest.js';
 import { tpmtPublicFromKey } from '../../lib/tpm/tpmt-public-key.js';
 import { marshalTpmtSignature } from '../../lib/tpm/tpmt-signature.js';
 import { verifyCertify, type CertifyVerdict, type VerifyCertifyInput } from '../../lib/tpm/verify-certify.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 function expectRejected(verdict: CertifyVerdict, check: string, message: RegExp): void {
   expect(verdict.valid).to.equal(false);
@@ -19,7 +20,7 @@ function expectRejected(verdict: CertifyVerdict, check: string, message: RegExp)
 
 describe('verifyCertify (keylime-protocol §5.5: IAK certifies the AK)', () => {
   const iak = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const ak = tpmtPublicFromKey(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, AK_TEMPLATE_RSA_2048);
+  const ak = tpmtPublicFromKey(newRsaKeyPairSync().publicKey, AK_TEMPLATE_RSA_2048);
   const akName = tpmObjectName(ak);
   // API 2.6: the qualifying data is SHA-256 of the agent UUID.
   const qualifyingData = new Uint8Array(createHash('sha256').update('d432fbb3-d2f1-4a97-9ef7-75bd81c00000').digest());
@@ -61,7 +62,7 @@ describe('verifyCertify (keylime-protocol §5.5: IAK certifies the AK)', () => {
   });
 
   it('rejects an RSA signature checked with the ECC IAK: signature-scheme', () => {
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const rsa = newRsaKeyPairSync();
     const rsaSig = marshalTpmtSignature(signAsTpm(rsa.privateKey, TPM_ALG_RSASSA, TPM_ALG_SHA256, attest));
     expectRejected(verifyCertify({ ...input, signature: rsaSig }), 'signature-scheme', /rsassa is not accepted/);
   });

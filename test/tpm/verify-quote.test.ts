@@ -25,6 +25,7 @@ import {
   toHex,
   windowsQuote,
 } from './tpm-vectors.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 const ascii = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'ascii'));
 
@@ -202,7 +203,7 @@ describe('verifyQuote: generated quotes (ECDSA, RSAPSS) and signed garbage', () 
   const pcrs = new Map([[0, new Uint8Array(32).fill(1)], [10, new Uint8Array(32).fill(2)], [16, new Uint8Array(32).fill(3)]]);
   const nonce = ascii('n0nce');
   const ecc = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsa = newRsaKeyPairSync();
   const akName = new Uint8Array(34);
 
   it('accepts an ECDSA P-256 quote and rejects it as RSASSA-pinned', () => {
@@ -249,7 +250,7 @@ describe('verifyQuote with a signature verified ahead (verifyQuoteSignatureAhead
   const pcrs = new Map([[0, new Uint8Array(32).fill(1)], [10, new Uint8Array(32).fill(2)]]);
   const nonce = ascii('n0nce');
   const ecc = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsa = newRsaKeyPairSync();
   const akName = new Uint8Array(34);
   const quoteOf = (parts: { attest: Uint8Array; signature: Uint8Array; pcrBlob: Uint8Array }): string => formatQuoteString(parts);
 

@@ -5,6 +5,7 @@ import { parsePublicArea } from '../../lib/tpm/tpmt-public.js';
 import { hasRocaFingerprint, tpmKeyWeakness } from '../../lib/tpm/weak-tpm-key.js';
 import { vectorPath } from '../helpers/paths.js';
 import { rocaModulus } from '../helpers/roca-modulus.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 /** A TPM2B_PUBLIC RSA area of `modulus` with an AK's attributes (TPM 2.0 Part 2 §12.2.4; keyBits = the modulus's size). */
 function rsaAkArea(modulus: Uint8Array): Uint8Array {
@@ -32,7 +33,7 @@ describe('TPM keys too weak to trust: short RSA and the ROCA fingerprint (CVE-20
       // The STM certificate carries trailing bytes: its public key is read from the certificate OpenSSL accepts.
       return new X509Certificate(der).publicKey.export({ format: 'jwk' }).n as string;
     });
-    for (let i = 0; i < 8; i += 1) moduli.push(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n as string);
+    for (let i = 0; i < 8; i += 1) moduli.push(newRsaKeyPairSync().publicKey.export({ format: 'jwk' }).n as string);
     for (const n of moduli) {
       const modulus = new Uint8Array(Buffer.from(n, 'base64url'));
       expect(hasRocaFingerprint(modulus), n.slice(0, 16)).to.equal(false);

@@ -6,6 +6,7 @@ import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { runCli } from '../helpers/cli-runner.js';
 import { createDeployment, policyForAgent, refstateForAgent, type Deployment } from './helpers/verifier-fixture.js';
+import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
 
 describe('ironlime tenant: verifier-facing commands (in-process)', function () {
   this.timeout(60_000);
@@ -37,7 +38,7 @@ describe('ironlime tenant: verifier-facing commands (in-process)', function () {
 
   function revocationKeyFile(): string {
     const file = path.join(deployment.root, 'revocation-key.pem');
-    writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(file, newRsaKeyPairSync().privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     return file;
   }
 

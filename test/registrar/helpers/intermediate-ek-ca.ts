@@ -1,13 +1,13 @@
-import { generateKeyPairSync } from 'node:crypto';
 import forge from 'node-forge';
 import { SoftwareEkCa } from '../../../lib/tpm-access/software/ek-certificate.js';
+import { newRsaKeyPairSync } from '../../../lib/pki/rsa-key-source.js';
 
 /**
  * An EK CA under `root`, as TPM vendors issue EK certificates (root → intermediate → EK): a CA
  * certificate for a fresh key, signed by the root, returned as a `SoftwareEkCa` with its PEM.
  */
 export function intermediateEkCa(root: SoftwareEkCa, commonName: string): SoftwareEkCa {
-  const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keys = newRsaKeyPairSync();
   const keyPem = keys.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
   const rootCert = forge.pki.certificateFromPem(root.certificatePem);
   const cert = forge.pki.createCertificate();

@@ -14,6 +14,7 @@ import {
 import { BigEndianReader } from '../../../lib/bytes/byte-reader.js';
 import { BigEndianWriter } from '../../../lib/bytes/byte-writer.js';
 import { TpmParseError } from '../../../lib/bytes/parse-errors.js';
+import { newRsaKeyPairSync } from '../../../lib/pki/rsa-key-source.js';
 
 /**
  * A TPM identity made in software for registrar tests: an EK and an AK as node:crypto key pairs, their
@@ -54,7 +55,7 @@ export interface TestKey {
 export function generateTestKey(kind: KeyKind, role: 'ek' | 'ak', attributes?: number): TestKey {
   const pair =
     kind === 'rsa'
-      ? generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 })
+      ? newRsaKeyPairSync()
       : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return describeKey(kind, role, pair.privateKey, pair.publicKey, attributes);
 }

@@ -82,10 +82,16 @@ export class DashboardQueries {
     private readonly lateAfterSeconds: number,
     /** The status API's bounds: a PASS or `alive` older than them is shown PENDING, everywhere. */
     private readonly bounds: StatusFreshnessBounds,
+    /**
+     * Now in unix seconds on the clock the stored successes were stamped on: the database's
+     * (`DatabaseClock.now`), which every verifier process stamps on. Default this process's clock, for
+     * one process whose clock is the database's.
+     */
+    private readonly now: () => number = () => Date.now() / 1000,
   ) {}
 
-  /** Rows are judged on this process's clock, as the status API judges them. */
-  private clock(now = Date.now() / 1000): StatusClock {
+  /** Rows are judged on the database's clock, which stamped them, as the status API judges them. */
+  private clock(now = this.now()): StatusClock {
     return { now, bounds: this.bounds };
   }
 
@@ -95,8 +101,8 @@ export class DashboardQueries {
   }
 
   /**
-   * A liveness node's last answer on this process's clock at `now`: the monitor dates it on the
-   * database's (liveness-monitor.ts), and rows are judged on this process's, as the status API gives it.
+   * A liveness node's last answer on the clock of `now` (`this.now`, the database's in a verifier): the
+   * monitor dates it on the database's own reading (liveness-monitor.ts), and rows are judged at `now`.
    * Moved by whole seconds (as the status API rounds `last_seen`): the two clocks are read a few
    * milliseconds apart, and a row moved by that jitter would differ at every live update's tick.
    */
@@ -149,7 +155,7 @@ export class DashboardQueries {
   }
 
   async overview(tenant: string | undefined): Promise<FleetOverview> {
-    const now = Date.now() / 1000;
+    const now = this.now();
     const states = (await this.agents(tenant)
       .select('operational_state', { fresh: this.inWindow(this.knex.ref('last_successful_attestation'), freshWindow(now, this.bounds.pass)) })
       .count({ n: '*' })

@@ -22,6 +22,12 @@ import { messageOf } from './error-message.js';
 type QuoteRequest = Extract<PullRequest, { kind: 'quote' }>;
 
 /**
+ * Now in unix seconds on the clock the round's times are stamped on: the database's
+ * (`DatabaseClock.now`), which every verifier process sharing it judges them on.
+ */
+export type RoundClock = () => number;
+
+/**
  * One pull round for `agent` (spec §6.2), as I/O only: the engine (`lib/attestation/pull-decision.ts`)
  * says what to request; this sends it — the quote request with a fresh 20-character nonce, or V
  * wrapped under the cached NK key — and hands back what came of it. When the engine asked without the
@@ -30,18 +36,18 @@ type QuoteRequest = Extract<PullRequest, { kind: 'quote' }>;
  * delivers V at once (when the tenant gave one) so the round still ends in one write. Reads
  * `agent.state` and `agent.retries`, changes neither: the caller stores the decision, then applies it.
  */
-export async function runPullRound(agent: PolledAgent, settings: PullSettings, renegotiated = false): Promise<PullDecision> {
+export async function runPullRound(agent: PolledAgent, settings: PullSettings, now: RoundClock, renegotiated = false): Promise<PullDecision> {
   const position = { state: agent.state, retries: agent.retries };
   const bootAgent = { agentId: agent.enrolment.agentId, policies: agent.policies, mask: agent.mask };
-  const request = beginRound(position, { agent: bootAgent, settings, now: Math.floor(Date.now() / 1000) });
+  const request = beginRound(position, { agent: bootAgent, settings, now: Math.floor(now()) });
   if (request.kind === 'deliver_v') {
     return deliverV(agent, { state: request.state, retries: agent.retries }, undefined, settings);
   }
-  return quoteRound(agent, request, settings, renegotiated);
+  return quoteRound(agent, request, settings, now, renegotiated);
 }
 
 /** Sends the quote request the engine chose and has the reply judged; a reply it cannot judge is asked again in full. */
-async function quoteRound(agent: PolledAgent, request: QuoteRequest, settings: PullSettings, renegotiated: boolean): Promise<PullDecision> {
+async function quoteRound(agent: PolledAgent, request: QuoteRequest, settings: PullSettings, now: RoundClock, renegotiated: boolean): Promise<PullDecision> {
   const nonce = freshNonce();
   let reply: unknown;
   try {
@@ -56,16 +62,16 @@ async function quoteRound(agent: PolledAgent, request: QuoteRequest, settings: P
     if (outcome.kind === 'failed') return outcome.decision;
     agent.connection.useApiVersion(outcome.version);
     agent.apiVersion = outcome.version;
-    return runPullRound(agent, settings, true);
+    return runPullRound(agent, settings, now, true);
   }
   const signatureVerdict = signatureAhead(agent, reply);
   const judged = decideQuoteReply(
     request,
-    { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(Date.now() / 1000), ...(signatureVerdict === undefined ? {} : { signatureVerdict }) },
+    { policies: agent.policies, reply, nonce, imaEntry: request.imaEntry, now: Math.floor(now()), ...(signatureVerdict === undefined ? {} : { signatureVerdict }) },
     settings,
   );
   if ('repeat' in judged) {
-    return quoteRound(agent, judged.repeat, settings, renegotiated);
+    return quoteRound(agent, judged.repeat, settings, now, renegotiated);
   }
   return judged.next.kind === 'deliver_v' ? deliverV(agent, judged, judged, settings) : judged;
 }

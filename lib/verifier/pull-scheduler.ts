@@ -23,6 +23,7 @@ import type { VerifierHealth } from './verifier-health.js';
 import type { RoundWriter } from './round-writer.js';
 import { STORE_RETRY, VerdictStore } from './verdict-store.js';
 import type { VerifierMetrics } from './verifier-metrics.js';
+import type { DatabaseClock } from '../db/database-clock.js';
 
 export interface PullSchedulerOptions {
   readonly repository: VerifierAgentRepository;
@@ -37,6 +38,8 @@ export interface PullSchedulerOptions {
   readonly metrics?: VerifierMetrics | undefined;
   readonly agentDeps: PolledAgentDeps;
   readonly round: PullSettings;
+  /** The clock rounds stamp their times on: the database's, shared by every process (`DatabaseClock`). */
+  readonly clock: Pick<DatabaseClock, 'now'>;
   readonly verifierId: string;
   /** This process's name in the `owner` column. */
   readonly owner: string;

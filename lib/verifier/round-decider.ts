@@ -10,7 +10,7 @@ import type { VerifierAgentRecord } from './verifier-agent-record.js';
 import { messageOf } from './error-message.js';
 
 /** The scheduler's options the decisions read. */
-export type RoundDeciderOptions = Pick<PullSchedulerOptions, 'metrics' | 'round' | 'log'>;
+export type RoundDeciderOptions = Pick<PullSchedulerOptions, 'metrics' | 'round' | 'clock' | 'log'>;
 
 /** A round's decision and when it was taken (the next round is timed from it). */
 export interface DecidedRound {
@@ -43,7 +43,7 @@ export class RoundDecider {
         outcome = decideTerminated(position);
         agent.reconcileAfterRound = true;
       } else {
-        outcome = await runPullRound(agent, this.options.round);
+        outcome = await runPullRound(agent, this.options.round, () => this.options.clock.now());
       }
     } catch (error) {
       this.options.log.error({ err: error, agentId: id }, 'pull round failed with an internal error');

@@ -1,4 +1,5 @@
 import { operatorStatus } from '../attestation/operator-decision.js';
+import type { DatabaseClockReadings } from '../db/database-clock.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 
 /** `results` of `GET /v2.x/agents/{id}` (spec §4.2), with Keylime's field names and types. */
@@ -48,18 +49,24 @@ export interface StatusContext {
   readonly verifierPort: number;
   /** Seconds (`freshnessBound`). */
   readonly freshnessBound: number;
-  /** Unix seconds, fractions allowed. */
-  readonly now: number;
+  /**
+   * When the status is read: by the database's clock, which stamped the stored times (every process
+   * stamps on it), and by this process's, which dates the reply (its `Date` header).
+   */
+  readonly clock: DatabaseClockReadings;
 }
 
 /**
  * Builds the status object of one agent (`has_runtime_policy` is 1 iff the policy's generator is above
- * 1). `attestation_status`, `trusted` and `stale` are the engine's `operatorStatus`: a PASS whose last
- * successful attestation is older than `freshnessBound` is PENDING with `stale: true`, `trusted: false`.
+ * 1). `attestation_status`, `trusted` and `stale` are the engine's `operatorStatus`, on the database's
+ * clock that stamped the last success: a PASS whose last successful attestation is older than
+ * `freshnessBound` is PENDING with `stale: true`, `trusted: false`. The times are given on this
+ * process's clock, as its reply's `Date` is, so that `Date` minus `last_successful_attestation` is the
+ * success's age whichever processes stamped and answered.
  */
 export function agentStatusResults(record: VerifierAgentRecord, context: StatusContext): AgentStatusResults {
   const state = record.state;
-  const status = operatorStatus(state, context.now, context.freshnessBound);
+  const status = operatorStatus(state, context.clock.databaseNow, context.freshnessBound);
   return {
     operational_state: state.operationalState,
     v: null,
@@ -81,8 +88,8 @@ export function agentStatusResults(record: VerifierAgentRecord, context: StatusC
     severity_level: state.severityLevel,
     last_event_id: state.lastEventId,
     attestation_count: state.attestationCount,
-    last_received_quote: state.lastReceivedQuote,
-    last_successful_attestation: state.lastSuccessfulAttestation,
+    last_received_quote: onProcessClock(state.lastReceivedQuote, context.clock),
+    last_successful_attestation: onProcessClock(state.lastSuccessfulAttestation, context.clock),
     attestation_status: status.attestationStatus,
     attestation_period: `${context.quoteInterval}s`,
     maximum_attestation_interval: `${context.quoteInterval * 5}s`,
@@ -91,4 +98,12 @@ export function agentStatusResults(record: VerifierAgentRecord, context: StatusC
     ak_tpm: record.akTpm,
     stale: status.stale,
   };
+}
+
+/**
+ * A stored time (whole unix seconds on the database's clock; 0 = never) on this process's clock, in
+ * whole seconds rounded down: a success shown a fraction of a second older, never younger.
+ */
+function onProcessClock(stored: number, clock: DatabaseClockReadings): number {
+  return stored === 0 ? 0 : Math.floor(stored + clock.processNow - clock.databaseNow);
 }

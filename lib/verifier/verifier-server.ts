@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { container as rootContainer, instanceCachingFactory, Lifecycle, type DependencyContainer } from 'tsyringe';
 import { createDatabase, type Database } from '../db/database-factory.js';
 import { DATABASE } from '../db/database-token.js';
+import { DatabaseClock } from '../db/database-clock.js';
 import { migrateLatest } from '../db/migrate.js';
 import { readConfiguredFile } from '../config/read-config-file.js';
 import { SERVER_API_VERSIONS, serverApiVersionPolicy } from '../http/api-version.js';
@@ -45,7 +46,7 @@ import { VerifierService } from './verifier-service.js';
 import { auditAdminActions, createVerifierAccess } from './verifier-access.js';
 import { auditVerdicts } from './verdict-audit.js';
 import { registerDashboard } from '../dashboard/dashboard-routes.js';
-import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
+import { VERIFIER_CLOCK, VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
 
 export interface StartVerifierOptions {
   /** Default: silent. The CLI passes a pino logger on stderr. */
@@ -65,6 +66,8 @@ export interface StartVerifierOptions {
   readonly inProcessForTests?: boolean;
   /** Tests of certificate renewal: a short margin and lifetime instead of 30 and 365 days. */
   readonly renewalForTests?: RenewalTiming;
+  /** Tests of processes whose clocks differ: this process's clock (unix ms) instead of `Date.now`. */
+  readonly processClockForTests?: () => number;
 }
 
 /** A running verifier. */
@@ -129,9 +132,12 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
   let push: PushService | undefined;
   let liveness: LivenessMonitor | undefined;
   let renewal: CertificateRenewal | undefined;
+  const clock = new DatabaseClock(database.knex, options.processClockForTests);
   try {
     await migrateLatest(database.knex);
+    await clock.start();
     const container = createVerifierContainer(config, database, owner, log, options.parent);
+    container.register(VERIFIER_CLOCK, { useValue: clock });
     const access = createVerifierAccess(config.dataDir, database.knex);
     const agents = container.resolve(VerifierAgentRepository);
     const health = container.resolve(VerifierHealth);
@@ -195,6 +201,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         engine,
         bootLogs: container.resolve(BootLogMemo),
       },
+      clock,
       verifierId: config.verifierId,
       owner,
       leaseSeconds: config.leaseSeconds,
@@ -237,9 +244,9 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     });
     auditAdminActions(service, access.auditLog, access.revocations, log);
     if (config.dashboard) {
-      registerDashboard(service, { knex: database.knex, access, config });
+      registerDashboard(service, { knex: database.knex, access, config, clock });
     }
-    push = createPushService({ app: service.app, knex: database.knex, agents, auditVerdicts: verdictAudit, policies: agentDeps, config, owner, engine, bootLogs: container.resolve(BootLogMemo), log, health, failures: scheduler.failures });
+    push = createPushService({ app: service.app, knex: database.knex, agents, auditVerdicts: verdictAudit, policies: agentDeps, config, owner, engine, bootLogs: container.resolve(BootLogMemo), log, health, failures: scheduler.failures, clock });
     await scheduler.start();
     await push.silenceSweep.start();
     revocation.start();
@@ -302,6 +309,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
         await pruning?.stop();
         await auditPruning?.stop();
         await closeRevocation();
+        clock.close();
         await closeDatabase();
       },
     };
@@ -316,6 +324,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     await pruner?.stop().catch(() => undefined);
     await auditPruner?.stop().catch(() => undefined);
     await closeRevocation().catch(() => undefined);
+    clock.close();
     await closeDatabase().catch(() => undefined);
     throw error;
   }

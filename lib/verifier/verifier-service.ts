@@ -17,7 +17,8 @@ import { PolicyNotFound, VerifierAgentNotFound, VerifierConflict } from './verif
 import { IronlimeError } from '../../interfaces/errors.js';
 import { VerifierPolicyRepository } from './verifier-policy-repository.js';
 import { VerifierHealth } from './verifier-health.js';
-import { VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
+import { VERIFIER_CLOCK, VERIFIER_CONFIG, VERIFIER_KNEX, VERIFIER_LOGGER, VERIFIER_OWNER } from './verifier-tokens.js';
+import type { DatabaseClock } from '../db/database-clock.js';
 import { messageOf } from './error-message.js';
 import type { ChangeRecord } from './admin-change-record.js';
 import { lockNodeId } from './node-id-lock.js';
@@ -54,6 +55,7 @@ export class VerifierService {
     @inject(VERIFIER_CONFIG) private readonly config: Readonly<VerifierConfig>,
     @inject(VERIFIER_OWNER) private readonly owner: string,
     @inject(VERIFIER_LOGGER) private readonly log: Logger,
+    @inject(VERIFIER_CLOCK) private readonly clock: Pick<DatabaseClock, 'readings'>,
   ) {}
 
   /**
@@ -299,7 +301,7 @@ export class VerifierService {
       verifierHost: this.config.host,
       verifierPort: this.config.port,
       freshnessBound: statusFreshnessBounds(this.config).pass,
-      now: Date.now() / 1000,
+      clock: this.clock.readings(),
     };
   }
 }

@@ -45,6 +45,9 @@ function polledAgent(fake: FakeAgent, connection: FakeConnection): PolledAgent {
   return scriptedPolledAgent({ agentId: 'boot-reuse', fake, connection, mask: FULL, policies: { tpmPolicy: { mask: FULL }, mbRefstate: REFSTATE } });
 }
 
+/** One process here: the rounds stamp on its clock. */
+const hostNow = (): number => Date.now() / 1000;
+
 describe('pull rounds without the unchanged boot log (issue 10)', function () {
   let fake: FakeAgent;
   let connection: FakeConnection;
@@ -53,7 +56,7 @@ describe('pull rounds without the unchanged boot log (issue 10)', function () {
 
   /** One round, its decision applied as the scheduler does. */
   async function round(): Promise<PullDecision> {
-    const decision = await runPullRound(agent, settings);
+    const decision = await runPullRound(agent, settings, hostNow);
     agent.state = decision.state;
     agent.retries = decision.retries;
     return decision;

@@ -73,6 +73,7 @@ describe('verifier pull loop: closing sends the verdicts waiting for their batch
         bootLogs: new RepeatedTexts(),
       },
       round: { quoteInterval: 60, retryInterval: 60, maxRetries: 1, exponentialBackoff: false, severity: compileSeverityPolicy(), engine: {} },
+      clock: { now: () => Date.now() / 1000 },
       verifierId: 'default',
       owner: OWNER,
       leaseSeconds: 600,

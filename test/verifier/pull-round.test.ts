@@ -71,6 +71,9 @@ function polledAgent(fake: FakeAgent, connection: ScriptedConnection, v: string 
 
 const unreachable = (): ServiceUnreachableError => new ServiceUnreachableError('https://agent', 'refused', 'ECONNREFUSED');
 
+/** One process here: the rounds stamp on its clock. */
+const hostNow = (): number => Date.now() / 1000;
+
 describe('pull round (spec §6.2)', function () {
   const fake = new FakeAgent();
   const v = Buffer.alloc(32, 9).toString('base64');
@@ -78,7 +81,7 @@ describe('pull round (spec §6.2)', function () {
   it('START: a full request (partial=0, fresh 20-character nonce), a pass, V delivered in the same round, then partial=1', async function () {
     const connection = new ScriptedConnection(fake);
     const agent = polledAgent(fake, connection, v);
-    const first = await runPullRound(agent, settings);
+    const first = await runPullRound(agent, settings, hostNow);
     expect(connection.requests[0]).to.deep.include({ partial: false, imaEntry: 0, mask: '0x400' });
     expect(connection.requests[0]?.nonce).to.match(/^[A-Za-z0-9]{20}$/);
     expect(connection.vkeys).to.have.length(1);
@@ -87,7 +90,7 @@ describe('pull round (spec §6.2)', function () {
     expect(first.history).to.deep.include({ outcome: 'pass', imaMlEntry: 0, imaEntriesReceived: 1, failures: [] });
     expect(nextIn(first)).to.equal(2);
     agent.state = first.state;
-    const second = await runPullRound(agent, settings);
+    const second = await runPullRound(agent, settings, hostNow);
     expect(connection.requests[1]?.partial).to.equal(true);
     expect(connection.requests[1]?.nonce).to.not.equal(connection.requests[0]?.nonce);
     expect(second.state.attestationCount).to.equal(2);
@@ -98,13 +101,13 @@ describe('pull round (spec §6.2)', function () {
     const connection = new ScriptedConnection(fake);
     connection.vErrors = [unreachable()];
     const agent = polledAgent(fake, connection, v);
-    const first = await runPullRound(agent, settings);
+    const first = await runPullRound(agent, settings, hostNow);
     expect(first.state.operationalState).to.equal(OperationalState.PROVIDE_V_RETRY);
     expect(first.history?.outcome).to.equal('pass');
     expect(nextIn(first)).to.equal(2);
     agent.state = first.state;
     agent.retries = first.retries;
-    const second = await runPullRound(agent, settings);
+    const second = await runPullRound(agent, settings, hostNow);
     expect(connection.requests).to.have.length(1);
     expect(second.state.operationalState).to.equal(OperationalState.GET_QUOTE);
     expect(second.history).to.equal(undefined);
@@ -113,7 +116,7 @@ describe('pull round (spec §6.2)', function () {
 
   it('no V enrolled: nothing is posted and the agent goes straight to Get Quote', async function () {
     const connection = new ScriptedConnection(fake);
-    const result = await runPullRound(polledAgent(fake, connection, null), settings);
+    const result = await runPullRound(polledAgent(fake, connection, null), settings, hostNow);
     expect(connection.vkeys).to.deep.equal([]);
     expect(result.state.operationalState).to.equal(OperationalState.GET_QUOTE);
   });
@@ -126,7 +129,7 @@ describe('pull round (spec §6.2)', function () {
     const delays: (number | undefined)[] = [];
     const states: number[] = [];
     for (let i = 0; i < 3; i += 1) {
-      const outcome = await runPullRound(agent, settings);
+      const outcome = await runPullRound(agent, settings, hostNow);
       agent.state = outcome.state;
       agent.retries = outcome.retries;
       delays.push(nextIn(outcome));
@@ -147,14 +150,14 @@ describe('pull round (spec §6.2)', function () {
   it('another HTTP error is FAILED at once with internal.verifier.no_quote; a bad reply is Invalid Quote', async function () {
     const connection = new ScriptedConnection(fake);
     connection.quoteErrors = [new KeylimeHttpError('https://agent', 403, 'Forbidden', {})];
-    const failed = await runPullRound(polledAgent(fake, connection, null), settings);
+    const failed = await runPullRound(polledAgent(fake, connection, null), settings, hostNow);
     expect(failed.state.operationalState).to.equal(OperationalState.FAILED);
     expect(failed.history?.failures.map((f) => f.event_id)).to.deep.equal(['internal.verifier.no_quote']);
     expect(nextIn(failed)).to.equal(undefined);
 
     const liar = new ScriptedConnection(fake);
     liar.integrityQuoteReply = () => Promise.resolve({ quote: 42 });
-    const invalid = await runPullRound(polledAgent(fake, liar, null), settings);
+    const invalid = await runPullRound(polledAgent(fake, liar, null), settings, hostNow);
     expect(invalid.state.operationalState).to.equal(OperationalState.INVALID_QUOTE);
     expect(invalid.history?.failures.map((f) => f.event_id)).to.deep.equal(['qoute_validation.invalid_data']);
     expect(nextIn(invalid)).to.equal(undefined);
@@ -163,7 +166,7 @@ describe('pull round (spec §6.2)', function () {
     const connection = new ScriptedConnection(fake);
     connection.quoteErrors = [new KeylimeHttpError('https://agent/v2.0/quotes/integrity', 400, 'API version not supported: v2.0', {})];
     const agent = polledAgent(fake, connection, null);
-    const result = await runPullRound(agent, settings);
+    const result = await runPullRound(agent, settings, hostNow);
     expect(connection.versionsUsed).to.deep.equal(['2.6']);
     expect(agent.apiVersion).to.equal('2.6');
     expect(connection.requests).to.have.length(2);
@@ -182,7 +185,7 @@ describe('pull round (spec §6.2)', function () {
       const agent = polledAgent(fake, connection, null);
       agent.apiVersion = attestationCount > 0 ? '2.6' : '2.0';
       agent.state = { ...agent.state, operationalState: OperationalState.GET_QUOTE, attestationCount, publicKey: fake.nkPem };
-      const result = await runPullRound(agent, settings);
+      const result = await runPullRound(agent, settings, hostNow);
       expect(result.state.operationalState, reason).to.equal(OperationalState.FAILED);
       expect(result.history?.failures[0]).to.deep.include({ event_id: 'internal.verifier.version_not_supported' });
       expect(JSON.stringify(result.history?.failures[0]?.context)).to.contain(reason);
@@ -194,7 +197,7 @@ describe('pull round (spec §6.2)', function () {
     const connection = new ScriptedConnection(fake);
     const refusal = (): KeylimeHttpError => new KeylimeHttpError('https://agent', 400, 'API version not supported: v2.6', {});
     connection.quoteErrors = [refusal(), refusal()];
-    const result = await runPullRound(polledAgent(fake, connection, null), settings);
+    const result = await runPullRound(polledAgent(fake, connection, null), settings, hostNow);
     expect(connection.versionsUsed).to.deep.equal(['2.6']);
     expect(result.state.operationalState).to.equal(OperationalState.FAILED);
     expect(result.history?.failures[0]?.event_id).to.equal('internal.verifier.no_quote');

@@ -48,6 +48,7 @@ describe('push liveness: the sweep stores each silence failure from the record i
       isJudging: () => false,
       outage: { latest: () => undefined, close: () => undefined },
       log: pino({ level: 'silent' }),
+      now: Date.now,
     };
     const sweep = new PushLiveness(deps, { verifierId: 'default', timeout: 3, firstAttestationGrace: 3, severityPolicy: compileSeverityPolicy(), everySeconds: 3600 });
     await sweep.tick();

@@ -55,6 +55,8 @@ export class DatabaseOutage {
   constructor(
     private readonly knex: Knex,
     private readonly mergeMs: number,
+    /** The clock outages are dated on (unix ms): the one the silences they excuse are measured on. */
+    private readonly clock: () => number = Date.now,
   ) {
     knex.on('query-error', this.onError);
     knex.on('query-response', this.onResponse);
@@ -69,7 +71,7 @@ export class DatabaseOutage {
     this.pool?.removeListener?.('createFail', this.onCreateFail);
   }
 
-  failed(at = Date.now()): void {
+  failed(at = this.clock()): void {
     if (this.since !== undefined && this.endedAt === undefined) return;
     if (this.since === undefined || (this.endedAt !== undefined && at - this.endedAt > this.mergeMs)) {
       this.since = at;
@@ -79,7 +81,7 @@ export class DatabaseOutage {
     this.endedAt = undefined;
   }
 
-  answered(at = Date.now()): void {
+  answered(at = this.clock()): void {
     if (this.since !== undefined && this.endedAt === undefined) {
       this.endedAt = at;
       this.downMs += at - this.downSince;
@@ -87,7 +89,7 @@ export class DatabaseOutage {
   }
 
   /** The latest outage in seconds since the epoch, or undefined when there was none. */
-  latest(now = Date.now()): VerifierOutage | undefined {
+  latest(now = this.clock()): VerifierOutage | undefined {
     if (this.since === undefined) return undefined;
     const downMs = this.downMs + (this.endedAt === undefined ? now - this.downSince : 0);
     return { from: this.since / 1000, to: (this.endedAt ?? now) / 1000, downSeconds: downMs / 1000 };

@@ -32,6 +32,11 @@ export interface PushAttestationSettings {
   readonly engine: PushEngineOptions;
   /** The boot logs this process verified (shared with the pull loop); absent: every attestation asks for the `uefi_log`. */
   readonly bootLogs?: BootLogMemo;
+  /**
+   * Now on the database's clock (`DatabaseClock.nowMs`): the times an attestation stores (its challenge's
+   * expiry, the evidence's arrival, the agent's last quote and success) are judged by any process.
+   */
+  readonly now: () => number;
 }
 
 export interface PushAttestationDeps {
@@ -106,7 +111,7 @@ export class PushAttestations {
    * process stored the agent's last verdict, a share of one round trip (`createAfterCompleted`);
    * otherwise, or when anything would be refused, the agent and its latest attestation are read first.
    */
-  async create(agentId: string, body: CapabilitiesBody, now = new Date()): Promise<PushAttestation> {
+  async create(agentId: string, body: CapabilitiesBody, now = new Date(this.settings.now())): Promise<PushAttestation> {
     if (this.judging.has(agentId)) {
       throw verificationInProgress(this.settings.quoteInterval);
     }
@@ -217,7 +222,7 @@ export class PushAttestations {
    * perhaps through another process), the verdict is dropped and the attestation read back, which
    * refuses with §10.4's status or judges the evidence again from the row as it is.
    */
-  async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date()): Promise<PushAttestation> {
+  async submit(agentId: string, index: string, body: EvidenceBody, session: AuthenticatedSession, now = new Date(this.settings.now())): Promise<PushAttestation> {
     const readBack = (): Promise<Answer> => this.takeLatest(agentId, index, body, now);
     // Counted as judged only from here: evidence refused before it is taken (an old index, a replay,
     // a 422) must not keep the silence sweep off the agent.

@@ -15,6 +15,8 @@ export interface PushLivenessDeps {
   /** When this process could not use its database; closed with the sweep. */
   readonly outage: Pick<DatabaseOutage, 'latest' | 'close'>;
   readonly log: Logger;
+  /** Now on the database's clock (`DatabaseClock.nowMs`), which dated the agents' last attestations. */
+  readonly now: () => number;
 }
 
 export interface PushLivenessSettings {
@@ -82,7 +84,7 @@ export class PushLiveness {
    * judged from it alone, and from this process's latest database outage (silence the verifier caused
    * fails nobody until the agents could come back).
    */
-  private async sweepSilence(now = new Date()): Promise<void> {
+  private async sweepSilence(now = new Date(this.deps.now())): Promise<void> {
     const { repository, verdicts, log } = this.deps;
     const { verifierId, timeout, firstAttestationGrace, severityPolicy } = this.settings;
     const before = new Date(now.getTime() - timeout * 1000);

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { BootLogMemo } from '../../attestation/boot-log-memo.js';
 import type { PushEngineOptions } from '../../attestation/push-decision.js';
+import type { DatabaseClock } from '../../db/database-clock.js';
 import type { Statements } from '../../db/fixed-statement.js';
 import type { RoundWrite } from '../round-writer.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
@@ -40,6 +41,8 @@ export interface PushServiceDeps {
   readonly health: VerifierHealth;
   /** Announces push agents whose stored verdict failed them (the pull loop's announcer: same webhooks, same agents told). */
   readonly failures: FailureAnnouncer;
+  /** The database's clock: push agents' times are stamped and their silences measured on it, by every process alike. */
+  readonly clock: Pick<DatabaseClock, 'nowMs'>;
 }
 
 /** The push side of a verifier process: its routes, sessions, attestations and liveness sweep. */
@@ -65,7 +68,8 @@ export function createPushService(deps: PushServiceDeps): PushService {
   });
   const timeout = pushTimeoutSeconds(config);
   // Two outages less than a timeout apart may both lie in one agent's silence: one outage.
-  const outage = new DatabaseOutage(deps.knex, timeout * 1000);
+  const now = (): number => deps.clock.nowMs();
+  const outage = new DatabaseOutage(deps.knex, timeout * 1000, now);
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), deps.log, deps.health);
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);
   const store = new PushVerdictStore(
@@ -81,11 +85,12 @@ export function createPushService(deps: PushServiceDeps): PushService {
       challengeLifetime: config.pushChallengeLifetime,
       engine: deps.engine,
       ...(deps.bootLogs === undefined ? {} : { bootLogs: deps.bootLogs }),
+      now,
     },
   );
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
   const silenceSweep = new PushLiveness(
-    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), outage, log: deps.log },
+    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), outage, log: deps.log, now },
     {
       verifierId: config.verifierId,
       timeout,

@@ -83,9 +83,10 @@ function livenessBoundFloor(timing: Pick<LivenessTiming, 'intervalSeconds' | 'ti
 }
 
 /**
- * Clock skew tolerated for a success dated after `now`: the process that stamped it may run ahead of
- * the one reading it (they share the database): the process answering a status is the one whose clock
- * the driver judges by, its reply's `Date` (`operator-decision.ts`).
+ * Clock skew tolerated for a success dated after `now`: our verifier's processes stamp and judge on the
+ * database's clock, each reading it through a measured offset (lib/db/database-clock.ts) a few
+ * milliseconds off, and the driver judges a reply by its `Date` (`operator-decision.ts`), which may
+ * be another verifier's, Keylime's, whose processes each stamp on their own clock.
  */
 export const FUTURE_SKEW_SECONDS = 5;
 

@@ -23,7 +23,7 @@ export class DatabaseClock {
   constructor(
     private readonly knex: Knex,
     /** This process's clock in unix milliseconds (tests give one that is off). */
-    private readonly processClock: () => number = Date.now,
+    private readonly processClock: () => number = () => Date.now(),
   ) {}
 
   /** Measures the offset once, then again every `REMEASURE_MS` until `close`. @throws what the database throws on the first measurement */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { expect } from 'chai';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { DatabaseClock } from '../../lib/db/database-clock.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
 import { loadAgentPolicies } from '../../lib/verifier/polled-agent.js';
 import { PushPolicyCache } from '../../lib/verifier/push/push-policy-cache.js';
@@ -136,6 +137,35 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     expect(reads, 'a read started 4 s or more after the enrolment (by the database\'s second) is shared').to.equal(1);
     await policies.read({ ...record, agentId: 'enrolled-1-s-before', enrolledAt: started - 1 });
     expect(reads, 'started 1–2 s after the enrolment, within the margin: it may have come before the text replaced for the enrolment').to.equal(2);
+  });
+
+  it('a read started before an enrolment is not used for it by a process whose clock is a minute ahead of the database (both dated on the database\'s clock)', async function () {
+    const g = await push.bootNode();
+    await storePolicy('ahead', policyOf(g, true));
+    await enrolWith(g, 'ahead');
+    const record = await push.stored(g.uuid);
+    let reads = 0;
+    class CountingPolicies extends VerifierPolicyRepository {
+      override findRuntime(name: string) {
+        reads += 1;
+        return super.findRuntime(name);
+      }
+    }
+    const realNow = Date.now;
+    Date.now = () => realNow() + 60_000;
+    try {
+      const clock = new DatabaseClock(push.opened.database.knex);
+      await clock.measure();
+      const policies = new PushPolicyCache({ policies: new CountingPolicies(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10, () => clock.nowMs());
+      const databaseSecond = Math.floor(clock.now());
+      await policies.read({ ...record, agentId: 'enrolled-long-before', enrolledAt: databaseSecond - 100 });
+      expect(reads).to.equal(1);
+      // Enrolled after that read started, by the database's second (the operator may have replaced the text just before).
+      await policies.read({ ...record, agentId: 'enrolled-after-the-read', enrolledAt: databaseSecond + 1 });
+      expect(reads, 'a read started before the enrolment is not shared with it').to.equal(2);
+    } finally {
+      Date.now = realNow;
+    }
   });
 
   it('a new read of the same stored text keeps the policies compiled from it (no AK import, no compile); a new text compiles again', async function () {

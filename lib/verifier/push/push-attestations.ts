@@ -93,7 +93,7 @@ export class PushAttestations {
     private readonly deps: PushAttestationDeps,
     private readonly settings: PushAttestationSettings,
   ) {
-    this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED);
+    this.policies = new PushPolicyCache(deps.policies, MAX_REMEMBERED, settings.now);
     this.bootLogs = new HeldBootLogs(settings.bootLogs, settings.engine.measuredBootPolicy ?? 'example', deps.bootLogStore, deps.log);
     this.judgement = new PushJudgement(
       { repository: deps.repository, verdicts: deps.verdicts, policies: this.policies, reRead: (agentId) => this.pushAgentWithLatest(agentId), log: deps.log },

@@ -32,10 +32,10 @@ const POLICY_CHECK_MS = 2_000;
 const SHARED_READS_CAPACITY = 32;
 
 /**
- * How far apart the database's clock (`enrolledAt`, rounded down to the second) and this process's
- * may be: 1 s of rounding plus 2 s of skew between hosts (NTP keeps them within milliseconds). A
- * read that started that soon after an enrolment is not trusted to have seen the text stored before
- * it; it costs one read more.
+ * How far apart an enrolment's time (`enrolledAt`, the database's clock rounded down to the second) and
+ * a read's start (the database's clock as this process reads it, `DatabaseClock`) may be: 1 s of
+ * rounding plus 2 s for the offset's error. A read that started that soon after an enrolment is not
+ * trusted to have seen the text stored before it; it costs one read more.
  */
 const ENROLMENT_CLOCK_MARGIN_MS = 3_000;
 
@@ -58,9 +58,11 @@ export class PushPolicyCache {
   constructor(
     private readonly deps: PushPolicyDeps,
     capacity: number,
+    /** Now in unix ms on the database's clock, which dates the enrolments (`SharedPolicyReads`); default this process's clock. */
+    clock: () => number = () => Date.now(),
   ) {
     this.compiled = new BoundedCache(capacity);
-    this.shared = new SharedPolicyReads(deps.policies, deps.cache, POLICY_REUSE_MS, POLICY_CHECK_MS, SHARED_READS_CAPACITY);
+    this.shared = new SharedPolicyReads(deps.policies, deps.cache, POLICY_REUSE_MS, POLICY_CHECK_MS, SHARED_READS_CAPACITY, clock);
   }
 
   /** The agent's compiled policies, reused while its enrolment is unchanged and the stored texts are the ones read. */
@@ -74,8 +76,8 @@ export class PushPolicyCache {
    */
   async read(record: VerifierAgentRecord): Promise<() => AgentPolicies> {
     // Read after the enrolment: the text an operator stored before enrolling the agent is the one it
-    // is judged by. `enrolledAt` is the database's clock in whole seconds and a read's start is this
-    // process's clock: a read kept from up to ENROLMENT_CLOCK_MARGIN_MS after it counts as too old.
+    // is judged by. `enrolledAt` is the database's clock in whole seconds and a read's start is the
+    // database's clock as read here: a read kept from up to ENROLMENT_CLOCK_MARGIN_MS after it counts as too old.
     // Usually no statement: the shared reads answer from memory, checking a name's version every
     // POLICY_CHECK_MS.
     const stored = await readStoredPolicies(record, { policies: this.shared.since(record.enrolledAt * 1000 + ENROLMENT_CLOCK_MARGIN_MS) });

@@ -48,12 +48,17 @@ export class SharedPolicyReads {
     private readonly reuseMs: number,
     private readonly checkMs: number,
     capacity: number,
+    /**
+     * When a read starts (unix ms), on the clock `since` is given on: the database's in a verifier
+     * (`DatabaseClock.nowMs`), which dated the enrolments. Default this process's, for one whose clock is the database's.
+     */
+    private readonly clock: () => number = () => Date.now(),
   ) {
     this.runtime = { reads: new BoundedCache(capacity), row: (name) => store.findRuntime(name), version: (name) => store.runtimeVersion(name) };
     this.mb = { reads: new BoundedCache(capacity), row: (name) => store.findMb(name), version: (name) => store.mbVersion(name) };
   }
 
-  /** The stores as seen by reads started at `notBefore` (ms since the epoch) or later. */
+  /** The stores as seen by reads started at `notBefore` (ms since the epoch, on `clock`) or later. */
   since(notBefore: number): PolicyReads {
     return {
       findRuntime: (name) => this.shared(this.runtime, name, notBefore),
@@ -62,7 +67,7 @@ export class SharedPolicyReads {
   }
 
   private shared<T>(store: Store<T>, name: string, notBefore: number): Promise<Versioned<T> | undefined> {
-    const now = Date.now();
+    const now = this.clock();
     const change = this.changes.changeCount();
     const kept = store.reads.get(name);
     if (kept === undefined || now - kept.at >= this.reuseMs || kept.at < notBefore || kept.change !== change) return this.read(store, name, now, change);
@@ -70,7 +75,7 @@ export class SharedPolicyReads {
     kept.checkedAt = now;
     // A version that cannot be read counts as changed: the row is read again (its error is the caller's).
     const unchanged = Promise.all([kept.value, store.version(name)]).then(([was, is]) => was?.version === is, () => false);
-    return unchanged.then((same) => (same ? kept.value : this.read(store, name, Date.now(), change)));
+    return unchanged.then((same) => (same ? kept.value : this.read(store, name, this.clock(), change)));
   }
 
   private read<T>(store: Store<T>, name: string, now: number, change: number): Promise<Versioned<T> | undefined> {

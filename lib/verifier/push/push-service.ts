@@ -61,14 +61,15 @@ export interface PushService {
 export function createPushService(deps: PushServiceDeps): PushService {
   const { config } = deps;
   const repository = new PushRepository(deps.knex);
+  const now = (): number => deps.clock.nowMs();
   const sessions = new PushSessions(new PushSessionRepository(deps.knex), deps.agents, {
     nonceLifetime: config.pushNonceLifetime,
     sessionLifetime: config.pushSessionLifetime,
     verifierId: config.verifierId,
+    now,
   });
   const timeout = pushTimeoutSeconds(config);
   // Two outages less than a timeout apart may both lie in one agent's silence: one outage.
-  const now = (): number => deps.clock.nowMs();
   const outage = new DatabaseOutage(deps.knex, timeout * 1000, now);
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), deps.log, deps.health);
   const inserts = new PushInsertBatch(repository, pushInsertDelayMs(config.quoteInterval), deps.log);

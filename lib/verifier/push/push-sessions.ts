@@ -19,6 +19,11 @@ export interface PushSessionSettings {
   readonly hashIterations?: number;
   /** Where the tokens' hashes run (default: half of libuv's thread pool, `SlowHashGate`). */
   readonly slowHashes?: SlowHashGate;
+  /**
+   * Now in unix ms on the database's clock (`DatabaseClock.nowMs`): a session's challenge and token
+   * expiries are stored by one process and checked by any. Default this process's clock (one process).
+   */
+  readonly now?: () => number;
 }
 
 /** `POST /v3.0/sessions`: the session and its challenge. */
@@ -135,6 +140,11 @@ export class PushSessions {
     this.slowHashes = settings.slowHashes ?? new SlowHashGate();
   }
 
+  /** Now, on the clock the sessions' expiries are stored on (`PushSessionSettings.now`). */
+  private date(): Date {
+    return new Date(this.settings.now?.() ?? Date.now());
+  }
+
   /**
    * Counts a request to open a session from `ip`, on its headers before its body is read (every one,
    * whatever its body turns out to be): 429 past 50 in the last minute.
@@ -151,7 +161,7 @@ export class PushSessions {
    * `admitAddress` admitted its request: 429 once 15 sessions of the agent were proven in the last
    * minute. `prove` checks the per-agent limit again before its slow hash.
    */
-  async open(body: SessionCreateBody, now = new Date()): Promise<OpenedSession> {
+  async open(body: SessionCreateBody, now = this.date()): Promise<OpenedSession> {
     const agentId = body.data.attributes.agent_id;
     const wait = this.provenPerAgent.wait(agentId, now.getTime());
     if (wait !== undefined) {
@@ -178,7 +188,7 @@ export class PushSessions {
    * agent, an expired challenge or a session already answered is 200 `evaluation: "fail"` (spec
    * §10.5a). Every evaluation repeats the challenge, the proof and the session's times.
    */
-  async prove(sessionId: string, body: SessionProofBody, now = new Date()): Promise<SessionProofOutcome> {
+  async prove(sessionId: string, body: SessionProofBody, now = this.date()): Promise<SessionProofOutcome> {
     const agentId = body.data.attributes.agent_id;
     const session = SESSION_ID.test(sessionId) ? await this.repository.findSession(sessionId) : undefined;
     if (session === undefined) throw new PushRefused(404, 'not_found', 'session not found');
@@ -230,7 +240,7 @@ export class PushSessions {
    * spec §10.5a); a token that is unknown, expired, another agent's or wrong: 401, and the agent
    * opens a new session.
    */
-  async authenticate(agentId: string, authorization: string | undefined, now = new Date()): Promise<AuthenticatedSession> {
+  async authenticate(agentId: string, authorization: string | undefined, now = this.date()): Promise<AuthenticatedSession> {
     const match = BEARER_TOKEN.exec(authorization ?? '');
     if (authorization === undefined || authorization === '') {
       throw new PushRefused(403, 'unauthorized', 'a session token is required (Authorization: Bearer)');
@@ -271,7 +281,7 @@ export class PushSessions {
    * A passing attestation extends the token (`extend_token_on_attestation`) — written once less than
    * half of its lifetime is left, so most attestations cost no write.
    */
-  async extend(session: AuthenticatedSession, now = new Date()): Promise<void> {
+  async extend(session: AuthenticatedSession, now = this.date()): Promise<void> {
     const lifetimeMs = this.settings.sessionLifetime * 1000;
     if (session.expiresAt.getTime() - now.getTime() > lifetimeMs / 2) return;
     const expiresAt = new Date(now.getTime() + lifetimeMs);
@@ -286,7 +296,7 @@ export class PushSessions {
    * sweep: they are bounded in number, and one whose expiry passed or that was read more than
    * REREAD_AFTER_MS ago is checked against the database.
    */
-  async sweep(now = new Date()): Promise<void> {
+  async sweep(now = this.date()): Promise<void> {
     await this.repository.deleteLapsedSessions(new Date(now.getTime() - this.settings.nonceLifetime * 1000));
   }
 

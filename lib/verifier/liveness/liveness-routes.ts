@@ -1,3 +1,4 @@
+import type { DatabaseClockReadings } from '../../db/database-clock.js';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { livenessOperatorStatus } from '../../attestation/liveness-operator-decision.js';
@@ -89,10 +90,7 @@ export class LivenessEnrolBody {
 }
 
 /** When a status is read (unix seconds): by the database's clock, which dated the last answer, and by this process's. */
-export interface LivenessStatusClock {
-  readonly databaseNow: number;
-  readonly processNow: number;
-}
+export type LivenessStatusClock = DatabaseClockReadings;
 
 /**
  * `results` of `GET /v2.x/liveness/{agent_id}` at `clock`: an `alive` whose last answer is older than

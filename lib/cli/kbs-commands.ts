@@ -10,7 +10,7 @@ import { PRIVATE_KEY_MODE, writeFileAtomic } from '../pki/pem-files.js';
 import { openTpm2ToolsTpm } from '../tpm-access/tpm2-tools/tpm-adapter.js';
 import type { Tpm } from '../tpm-access/tpm-port.js';
 import type { CommandRegistrar } from './cli-context.js';
-import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { EXIT_INVALID, EXIT_USAGE, EXIT_VALID } from './exit-codes.js';
 
 interface GetResourceOptions {
   readonly url: string;
@@ -30,8 +30,9 @@ interface GetResourceOptions {
 /**
  * `ironlime kbs get-resource kbs:///<repository>/<type>/<tag>` on a node: attests with the node's TPM
  * (tpm2-tools TCTI: `/dev/tpmrm0` or swtpm), in background-check or passport mode, and writes the
- * secret to `--output` (mode 0600) or stdout. Exit 0 with the secret, 1 when a broker refused, 2 on
- * usage errors or when a broker or the TPM cannot be reached.
+ * secret to `--output` (mode 0600) or stdout. Exit 0 with the secret, 1 when a broker refused (a 4xx
+ * answer: its judgement of this node or request), 2 on usage errors or when a broker or the TPM cannot be
+ * reached or gives no judgement (a 5xx, a redirect, which is not followed).
  */
 export const registerKbsCommands: CommandRegistrar = (program, context) => {
   const kbs = program.command('kbs').description('KBS client: fetch secrets released only to attested nodes');
@@ -41,8 +42,8 @@ export const registerKbsCommands: CommandRegistrar = (program, context) => {
     .requiredOption('--url <url>', 'the broker holding the resource (https://host:8080)')
     .option('--ca <file>', "PEM CA of the broker's certificate")
     .addOption(new Option('--mode <mode>', 'background (attest to the broker) or passport (token from --issuer-url)').choices(['background', 'passport']).default('background'))
-    .option('--issuer-url <url>', 'passport mode: the broker that issues tokens (default --url)')
-    .option('--issuer-ca <file>', "PEM CA of the issuer's certificate (default --ca)")
+    .option('--issuer-url <url>', 'passport mode only: the broker that issues tokens (default --url)')
+    .option('--issuer-ca <file>', "with --issuer-url: PEM CA of the issuer's certificate (default --ca)")
     .requiredOption('--agent-id <id>', 'the agent id the broker knows this node by')
     .option('--tcti <tcti>', 'TPM (tpm2-tools TCTI)', 'device:/dev/tpmrm0')
     .option('--ima-log <file>', 'IMA list to send', undefined)
@@ -51,6 +52,7 @@ export const registerKbsCommands: CommandRegistrar = (program, context) => {
     .addOption(new Option('--tee-key <kind>', 'ephemeral key the resource is wrapped to').choices([...TEE_KEY_KINDS]).default('ec'))
     .option('--output <file>', 'write the secret here (mode 0600) instead of stdout')
     .action(async (uri: string, options: GetResourceOptions) => {
+      refuseIgnoredIssuerOptions(options);
       // Read before the TPM is opened, so a refused file leaves no TPM work folder behind.
       const ca = await readCaOption(options.ca, '--ca');
       const issuerCa = await readCaOption(options.issuerCa, '--issuer-ca');
@@ -85,7 +87,7 @@ async function getResource(
   if (pems.ca !== undefined) {
     builder.ca(pems.ca);
   }
-  if (options.mode === 'passport' && options.issuerUrl !== undefined) {
+  if (options.issuerUrl !== undefined) {
     builder.issuer(options.issuerUrl, pems.issuerCa);
   }
   const built = builder.build();
@@ -103,10 +105,38 @@ async function getResource(
       throw error;
     }
     // The URL and status too: a proxy's 502 or a redirect carries no KBS type or detail.
-    process.stderr.write(`ironlime: kbs: refused: ${error.message}\n`);
-    setExitCode(EXIT_INVALID);
+    if (isJudgement(error.remoteHttpStatus)) {
+      process.stderr.write(`ironlime: kbs: refused: ${error.message}\n`);
+      setExitCode(EXIT_INVALID);
+    } else {
+      process.stderr.write(`ironlime: kbs: no answer from the broker: ${error.message}\n`);
+      setExitCode(EXIT_USAGE);
+    }
   } finally {
     await built.close();
+  }
+}
+
+/**
+ * A 4xx is the broker's judgement (`PolicyDeny`, `AttestationError`, an unknown resource): exit 1. A 5xx
+ * (`VerifierUnavailable`, a proxy's 502) or a redirect judges nothing, as an unreachable broker: exit 2,
+ * so a script does not take a broker that is down for a node it does not trust.
+ */
+function isJudgement(status: number): boolean {
+  return status >= 400 && status < 500;
+}
+
+/**
+ * The issuer options are used only together and only in passport mode: `--issuer-ca` alone left the
+ * issuer (the broker) checked against `--ca`, `--issuer-url` in background mode was never asked; either
+ * silently ignored. @throws InvalidParameterValue naming the option
+ */
+function refuseIgnoredIssuerOptions(options: GetResourceOptions): void {
+  if (options.issuerCa !== undefined && options.issuerUrl === undefined) {
+    throw new InvalidParameterValue('--issuer-ca', 'needs --issuer-url (without it the issuer is --url, checked against --ca)');
+  }
+  if (options.issuerUrl !== undefined && options.mode !== 'passport') {
+    throw new InvalidParameterValue('--issuer-url', 'works with --mode passport only');
   }
 }
 

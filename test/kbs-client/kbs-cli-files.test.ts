@@ -86,4 +86,15 @@ describe('kbs get-resource: the CA files it reads', function () {
     expect(plain.stderr).to.match(/^ironlime: .*broker URL must be https: http:\/\/127\.0\.0\.1:1\n$/);
     expect(tpmFoldersLeft()).to.deep.equal([]);
   });
+
+  /** `--issuer-ca` without `--issuer-url`, or `--issuer-url` in background mode, was silently ignored. */
+  for (const [options, stderr] of [
+    [['--mode', 'passport', '--issuer-ca', 'issuer.crt'], 'ironlime: --issuer-ca: needs --issuer-url (without it the issuer is --url, checked against --ca)\n'],
+    [['--issuer-url', NO_BROKER], 'ironlime: --issuer-url: works with --mode passport only\n'],
+  ] as const) {
+    it(`refuses ${options.join(' ')} as a usage error, before any file or the TPM is touched`, async () => {
+      expect(await getResource('--url', NO_BROKER, ...options)).to.deep.equal({ code: EXIT_USAGE, stdout: '', stderr });
+      expect(tpmFoldersLeft()).to.deep.equal([]);
+    });
+  }
 });

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { destination, pino } from 'pino';
@@ -16,6 +15,7 @@ import { runUntilSignal } from '../http/service-lifecycle.js';
 import { startUntilSignal } from './start-until-signal.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
+import { readOptionFile } from './option-file.js';
 
 interface AgentOptions {
   readonly dataDir?: string;
@@ -165,7 +165,7 @@ export const registerAgentCommands: CommandRegistrar = (program, context) => {
       const measurement =
         options.content === undefined
           ? { path: options.path, fileDigest: fileDigestBytes(options.digest ?? '') }
-          : { path: options.path, content: new Uint8Array(await readFile(options.content)) };
+          : { path: options.path, content: new Uint8Array(await readOptionFile(options.content, '--content')) };
       const entry = await appendImaFromCli(options.dataDir, measurement);
       process.stdout.write(`${entry.line}\n`);
       context.setExitCode(EXIT_VALID);

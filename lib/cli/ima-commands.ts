@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { parseImaAsciiList } from '../ima/ascii-list-parser.js';
@@ -14,6 +13,7 @@ import { parseExcludeList } from '../ima/exclude-matcher.js';
 import { verifyImaList } from '../ima/verify-ima-list.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { readOptionFile } from './option-file.js';
 import { collect } from './option-parsers.js';
 
 interface VerifyOptions {
@@ -26,17 +26,6 @@ interface VerifyOptions {
   readonly bank: PcrBank;
   readonly imaKey: string[];
   readonly json?: boolean;
-}
-
-/** Reads a file the user named; a missing or unreadable file is a usage error (exit 2). */
-export function readInputFile(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', `cannot read ${what} ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
 }
 
 /**
@@ -59,8 +48,8 @@ export const registerImaCommands: CommandRegistrar = (program, context) => {
     .addOption(new Option('--bank <bank>', 'PCR bank of --pcr10').choices(['sha1', 'sha256', 'sha384', 'sha512']).default('sha1'))
     .option('--ima-key <file>', 'IMA signature verification key (PEM/DER key or certificate); repeatable', collect, [])
     .option('--json', 'print the result as JSON')
-    .action((options: VerifyOptions) => {
-      const result = runVerify(options);
+    .action(async (options: VerifyOptions) => {
+      const result = await runVerify(options);
       if (options.json === true) {
         process.stdout.write(`${JSON.stringify(result)}\n`);
       } else {
@@ -92,15 +81,15 @@ function looksBinary(bytes: Buffer): boolean {
   return bytes.length >= 4 && bytes.readUInt32LE(0) < 32;
 }
 
-function runVerify(options: VerifyOptions): VerifyReport {
-  const bytes = readInputFile(options.log, 'measurement list');
+async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
+  const bytes = await readOptionFile(options.log, '--log');
   const binary = options.format === 'binary' || (options.format === 'auto' && looksBinary(bytes));
-  const excludeListText = options.excludelist === undefined ? undefined : readInputFile(options.excludelist, 'exclude list').toString('utf8');
+  const excludeListText = options.excludelist === undefined ? undefined : (await readOptionFile(options.excludelist, '--excludelist')).toString('utf8');
   let policy;
   if (options.policy !== undefined) {
     const signingKey =
-      options.policyKey === undefined ? undefined : loadPolicyVerificationKey(readInputFile(options.policyKey, 'policy key').toString('utf8'));
-    policy = loadRuntimePolicy(readInputFile(options.policy, 'policy').toString('utf8'), {
+      options.policyKey === undefined ? undefined : loadPolicyVerificationKey((await readOptionFile(options.policyKey, '--policy-key')).toString('utf8'));
+    policy = loadRuntimePolicy((await readOptionFile(options.policy, '--policy')).toString('utf8'), {
       ...(signingKey === undefined ? {} : { signingKey }),
       ...(excludeListText === undefined ? {} : { excludeListText }),
     }).policy;
@@ -114,7 +103,7 @@ function runVerify(options: VerifyOptions): VerifyReport {
     : parseImaAsciiList(bytes.toString('utf8'));
   let keyrings: ImaKeyring | undefined;
   for (const file of options.imaKey) {
-    const key = readPublicKeyBlob(readInputFile(file, 'IMA key'));
+    const key = readPublicKeyBlob(await readOptionFile(file, '--ima-key'));
     if (key === undefined) {
       throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', `--ima-key ${file}: not a public key, private key or certificate`);
     }

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { untrustedBootEvents } from '../mb/boot-events.js';
 import { secureBootState } from '../mb/boot-state.js';
@@ -14,6 +14,7 @@ import { pcrBanksToJson, replayEventLog } from '../mb/replay.js';
 import type { QuotedPcrs, ReplayVerification } from '../mb/verify-replay.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { readOptionFile } from './option-file.js';
 
 interface ReplayOptions {
   readonly log: string;
@@ -45,8 +46,8 @@ export const registerMbCommands: CommandRegistrar = (program, context) => {
     .description('parse an event log and print the PCR values it replays to, in every bank')
     .requiredOption('--log <file>', 'event log: binary_bios_measurements, or base64 text')
     .option('--json', 'print JSON: {"events", "pcrs": {bank: {index: hex}}, "secureBoot"}')
-    .action((options: ReplayOptions) => {
-      const log = readLog(options.log);
+    .action(async (options: ReplayOptions) => {
+      const log = await readLog(options.log);
       const replay = replayEventLog(log);
       const first = log.algorithms[0];
       const secureBoot = first === undefined ? null : secureBootState(untrustedBootEvents(log, first)).enabled;
@@ -69,10 +70,10 @@ export const registerMbCommands: CommandRegistrar = (program, context) => {
     .requiredOption('--refstate <file>', 'measured-boot reference state (Keylime example policy JSON)')
     .option('--pcrs <file>', 'quoted PCR values as JSON {"sha256": {"0": "hex", …}}, checked against the replay first')
     .option('--json', 'print JSON: {"passed", "replay", "failures"}')
-    .action((options: VerifyOptions) => {
-      const log = readLog(options.log);
-      const refstate = parseMbRefstate(readInputFile(options.refstate, 'refstate').toString('utf8'));
-      const quoted = options.pcrs === undefined ? ownReplay(log) : readPcrs(options.pcrs);
+    .action(async (options: VerifyOptions) => {
+      const log = await readLog(options.log);
+      const refstate = parseMbRefstate((await readOptionFile(options.refstate, '--refstate')).toString('utf8'));
+      const quoted = options.pcrs === undefined ? ownReplay(log) : await readPcrs(options.pcrs);
       const { passed, replay, evaluation, failures } = checkMeasuredBootLog(log, quoted, refstate);
       if (options.json === true) {
         write(JSON.stringify({ passed, replay: replay === null ? null : replaySummary(replay, options.pcrs !== undefined), failures }));
@@ -86,8 +87,8 @@ export const registerMbCommands: CommandRegistrar = (program, context) => {
     .requiredOption('--log <file>', 'event log of a known-good machine: binary_bios_measurements, or base64 text')
     .option('-i, --without-secureboot', 'allow a log with Secure Boot disabled (pins vmlinuz by its plain digest)')
     .option('--out <file>', 'write the refstate here instead of standard output')
-    .action((options: RefstateOptions) => {
-      const log = readLog(options.log);
+    .action(async (options: RefstateOptions) => {
+      const log = await readLog(options.log);
       let refstate;
       try {
         refstate = createRefstate(log, { withoutSecureBoot: options.withoutSecureboot === true });
@@ -109,17 +110,8 @@ export const registerMbCommands: CommandRegistrar = (program, context) => {
     });
 };
 
-/** Reads a file the user named; a missing or unreadable file is a usage error (exit 2). */
-function readInputFile(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', `cannot read ${what} ${path}: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-function readLog(path: string): ParsedEventLog {
-  return parseEventLogInput(new Uint8Array(readInputFile(path, 'event log')));
+async function readLog(path: string): Promise<ParsedEventLog> {
+  return parseEventLogInput(new Uint8Array(await readOptionFile(path, '--log')));
 }
 
 /** Without `--pcrs`, the log is only checked against itself: its sha256 replay stands in for a quote. */
@@ -133,8 +125,8 @@ function ownReplay(log: ParsedEventLog): QuotedPcrs {
   return { sha256: quoted };
 }
 
-function readPcrs(path: string): QuotedPcrs {
-  const text = readInputFile(path, 'PCR values').toString('utf8');
+async function readPcrs(path: string): Promise<QuotedPcrs> {
+  const text = (await readOptionFile(path, '--pcrs')).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -7,7 +7,7 @@ import { pythonJsonDumps } from '../ima/python-json.js';
 import { TerminalProgress } from './terminal-progress.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_VALID } from './exit-codes.js';
-import { readInputFile } from './ima-commands.js';
+import { readOptionFile } from './option-file.js';
 import { collect } from './option-parsers.js';
 
 interface CreateOptions {
@@ -26,8 +26,8 @@ interface CheckOptions {
   readonly excludelist?: string;
 }
 
-function text(path: string | undefined, what: string): string | undefined {
-  return path === undefined ? undefined : readInputFile(path, what).toString('utf8');
+async function text(path: string | undefined, option: string): Promise<string | undefined> {
+  return path === undefined ? undefined : (await readOptionFile(path, option)).toString('utf8');
 }
 
 /**
@@ -49,16 +49,20 @@ export const registerPolicyCommands: CommandRegistrar = (program, context) => {
     .option('--ima-buf', 'add the digests of the other ima-buf entries')
     .option('--ignored-keyring <name>', 'keyring whose keys are not checked; repeatable', collect, [])
     .option('--out <file>', 'write the policy here instead of standard output')
-    .action((options: CreateOptions) => {
+    .action(async (options: CreateOptions) => {
       if (options.imaLog === undefined && options.allowlist === undefined && options.basePolicy === undefined) {
         throw new IronlimeError('ERR_INVALID_PARAMETER_VALUE', 'give at least one of --ima-log, --allowlist, --base-policy');
       }
+      const imaListText = await text(options.imaLog, '--ima-log');
+      const allowlistText = await text(options.allowlist, '--allowlist');
+      const excludeListText = await text(options.excludelist, '--excludelist');
+      const basePolicyText = await text(options.basePolicy, '--base-policy');
       const progress = new TerminalProgress('policy create: IMA entries');
       const created = createRuntimePolicy({
-        ...optional('imaListText', text(options.imaLog, 'measurement list')),
-        ...optional('allowlistText', text(options.allowlist, 'allowlist')),
-        ...optional('excludeListText', text(options.excludelist, 'exclude list')),
-        ...optional('basePolicyText', text(options.basePolicy, 'base policy')),
+        ...optional('imaListText', imaListText),
+        ...optional('allowlistText', allowlistText),
+        ...optional('excludeListText', excludeListText),
+        ...optional('basePolicyText', basePolicyText),
         keyrings: options.keyrings === true,
         imaBuf: options.imaBuf === true,
         ignoredKeyrings: options.ignoredKeyring,
@@ -85,10 +89,10 @@ export const registerPolicyCommands: CommandRegistrar = (program, context) => {
     .argument('<file>', 'the policy')
     .option('--policy-key <file>', 'PEM public key or certificate a signed policy must verify with')
     .option('--excludelist <file>', 'exclude list to validate with it')
-    .action((file: string, options: CheckOptions) => {
-      const keyText = text(options.policyKey, 'policy key');
-      const excludeListText = text(options.excludelist, 'exclude list');
-      const loaded = loadRuntimePolicy(readInputFile(file, 'policy').toString('utf8'), {
+    .action(async (file: string, options: CheckOptions) => {
+      const keyText = await text(options.policyKey, '--policy-key');
+      const excludeListText = await text(options.excludelist, '--excludelist');
+      const loaded = loadRuntimePolicy((await readOptionFile(file, '<file>')).toString('utf8'), {
         ...(keyText === undefined ? {} : { signingKey: loadPolicyVerificationKey(keyText) }),
         ...optional('excludeListText', excludeListText),
       });

@@ -1,11 +1,10 @@
 import { Option, type Command } from 'commander';
-import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { FileReadError, readFileOrPipe } from '../files/regular-file.js';
 import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-certificate-check.js';
 import { DEFAULT_REGISTRAR_TLS_URL } from '../tenant/registrar-agents.js';
 import { TenantClient } from '../tenant/tenant-client.js';
 import { resolveTenantTls } from '../tenant/tenant-tls.js';
 import { DEFAULT_VERIFIER_URL } from '../verifier/verifier-client.js';
+import { readOptionFile } from './option-file.js';
 
 /** Options every verifier-facing tenant command takes: where the services are and the tenant's mTLS identity. */
 export interface ConnectionOptions {
@@ -59,20 +58,9 @@ export async function readText(file: string, option: string): Promise<string> {
   return Buffer.from(await readBytes(file, option)).toString('utf8');
 }
 
-/** Keylime's largest upload (100 MiB): no verifier takes a policy beyond it, so no file an operator names need be larger. */
-const MAX_OPERATOR_FILE_BYTES = 100 * 1024 * 1024;
-
-/**
- * A file's bytes, at most Keylime's 100 MiB upload limit (`readFileOrPipe`: `<(generate-policy)` is read,
- * `/dev/zero` is refused past the bound); a larger or unreadable file is `InvalidParameterValue` naming the option.
- */
+/** A file's bytes (`readOptionFile`); an unreadable or too large file is `InvalidParameterValue` naming the option. */
 export async function readBytes(file: string, option: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFileOrPipe(file, { setting: option, maxBytes: MAX_OPERATOR_FILE_BYTES }));
-  } catch (cause) {
-    const tooLarge = cause instanceof FileReadError && cause.fault === 'too-large';
-    throw new InvalidParameterValue(option, tooLarge ? `${file} is larger than ${MAX_OPERATOR_FILE_BYTES} bytes` : `cannot read ${file}`, { cause });
-  }
+  return new Uint8Array(await readOptionFile(file, option));
 }
 
 /** Pretty JSON on stdout. */

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Option } from 'commander';
 import { IronlimeError } from '../../interfaces/errors.js';
 import { hashInfo } from '../tpm/constants.js';
@@ -12,19 +12,16 @@ import { signingKeyFrom } from '../tpm/tpm-signature-check.js';
 import { publicKeyWeakness } from '../tpm/weak-tpm-key.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
+import { readOptionFile } from './option-file.js';
 import { collect } from './option-parsers.js';
 
 function usage(message: string, cause?: unknown): IronlimeError {
   return new IronlimeError('ERR_INVALID_PARAMETER_VALUE', message, cause === undefined ? {} : { cause });
 }
 
-/** Reads a file the user named; a missing file is a usage error (exit 2). */
-function readFile(path: string, what: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (error) {
-    throw usage(`cannot read ${what} ${path}: ${(error as Error).message}`, error);
-  }
+/** A file an option names (`readOptionFile`): a missing, unreadable or too large one is a usage error (exit 2). */
+async function readFile(path: string, option: string): Promise<Uint8Array> {
+  return new Uint8Array(await readOptionFile(path, option));
 }
 
 function parseHex(text: string, what: string): Uint8Array {
@@ -35,8 +32,8 @@ function parseHex(text: string, what: string): Uint8Array {
 }
 
 /** A PEM public key as text, anything else as TPM2B_PUBLIC / TPMT_PUBLIC bytes. */
-function readAk(path: string): string | Uint8Array {
-  const bytes = readFile(path, 'AK');
+async function readAk(path: string): Promise<string | Uint8Array> {
+  const bytes = await readFile(path, '--ak');
   const text = Buffer.from(bytes).toString('latin1');
   return text.trimStart().startsWith('-----BEGIN') ? text : bytes;
 }
@@ -54,19 +51,19 @@ interface VerifyQuoteOptions {
   readonly json?: boolean;
 }
 
-function quoteParts(options: VerifyQuoteOptions): QuoteParts {
+async function quoteParts(options: VerifyQuoteOptions): Promise<QuoteParts> {
   const separate = [options.message, options.signature, options.pcrs];
   if (options.quote !== undefined) {
     if (separate.some((s) => s !== undefined)) {
       throw usage('give either --quote or --message/--signature/--pcrs, not both');
     }
-    return parseQuoteString(Buffer.from(readFile(options.quote, 'quote')).toString('latin1'));
+    return parseQuoteString(Buffer.from(await readFile(options.quote, '--quote')).toString('latin1'));
   }
   const [message, signature, pcrs] = separate;
   if (message === undefined || signature === undefined || pcrs === undefined) {
     throw usage('give --quote FILE, or all of --message FILE --signature FILE --pcrs FILE');
   }
-  return { attest: readFile(message, 'message'), signature: readFile(signature, 'signature'), pcrBlob: readFile(pcrs, 'PCR file') };
+  return { attest: await readFile(message, '--message'), signature: await readFile(signature, '--signature'), pcrBlob: await readFile(pcrs, '--pcrs') };
 }
 
 function nonceOf(options: VerifyQuoteOptions): Uint8Array {
@@ -147,9 +144,9 @@ export const registerTpmCommands: CommandRegistrar = (program, context) => {
     .addOption(new Option('--hash-alg <alg>', 'signature hash the quote must use').choices(['sha1', 'sha256', 'sha384', 'sha512', 'sm3_256']).default('sha256'))
     .addOption(new Option('--sign-alg <alg>', 'signature scheme the quote must use').choices(['rsassa', 'rsapss', 'ecdsa']))
     .option('--json', 'print the result as JSON')
-    .action((options: VerifyQuoteOptions) => {
-      const akPublic = signingKeyFrom(readAk(options.ak));
-      const parts = quoteParts(options);
+    .action(async (options: VerifyQuoteOptions) => {
+      const akPublic = signingKeyFrom(await readAk(options.ak));
+      const parts = await quoteParts(options);
       const nonce = nonceOf(options);
       // An AK whose private key can be computed signs nothing a verifier may trust (the verifier refuses it too).
       const weakness = publicKeyWeakness(akPublic);
@@ -168,12 +165,12 @@ export const registerTpmCommands: CommandRegistrar = (program, context) => {
     .requiredOption('--ak-name <hex>', 'name of the AK the credential is bound to (nameAlg ‖ digest)')
     .requiredOption('--secret <file>', 'the credential, at most the EK name-hash size')
     .requiredOption('--out <file>', 'where to write the credential blob')
-    .action((options: MakeCredentialOptions) => {
+    .action(async (options: MakeCredentialOptions) => {
       const akName = parseHex(options.akName, '--ak-name');
       if (akName.length < 2 || hashInfo((akName[0] ?? 0) << 8 | (akName[1] ?? 0))?.digestSize !== akName.length - 2) {
         throw usage('--ak-name must be a TPM name: a hash algorithm id followed by a digest of its size');
       }
-      const blob = makeCredential({ ekPublic: readFile(options.ek, 'EK'), akName, secret: readFile(options.secret, 'secret') });
+      const blob = makeCredential({ ekPublic: await readFile(options.ek, '--ek'), akName, secret: await readFile(options.secret, '--secret') });
       try {
         writeFileSync(options.out, blob);
       } catch (error) {
@@ -189,10 +186,11 @@ export const registerTpmCommands: CommandRegistrar = (program, context) => {
     .option('--store <dir>', 'CA store folder (default: the packaged Keylime vendor store)')
     .option('--intermediate <file>', 'untrusted intermediate CA certificate; repeatable', collect, [])
     .option('--json', 'print the result as JSON')
-    .action((options: VerifyEkCertOptions) => {
+    .action(async (options: VerifyEkCertOptions) => {
       const store = loadStore(options.store);
-      const intermediates = options.intermediate.map((file) => readFile(file, 'intermediate'));
-      const verdict = verifyEkCertificate(readFile(options.cert, 'EK certificate'), store, { intermediates });
+      const intermediates: Uint8Array[] = [];
+      for (const file of options.intermediate) intermediates.push(await readFile(file, '--intermediate'));
+      const verdict = verifyEkCertificate(await readFile(options.cert, '--cert'), store, { intermediates });
       if (options.json === true) {
         process.stdout.write(`${JSON.stringify(verdict)}\n`);
       } else {

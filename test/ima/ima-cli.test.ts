@@ -89,7 +89,7 @@ describe('ironlime ima verify / policy create / policy check', () => {
       [['ima', 'verify', '--log', verification('measurements_3_entries.ascii'), '--policy', writeFile('bad.json', '{"meta": {"version": 1}, "digests": {}, "excludes": ["("]}')], /excludes\[0\]: "\(" is not a valid regular expression/],
       [['ima', 'verify', '--log', verification('measurements_3_entries.ascii'), '--policy', policyVector('runtime-policy-test-signed-bad.json'), '--policy-key', policyVector('runtime-policy-pubkey.pub')], /failed DSSE signature verification/],
       [['ima', 'verify', '--log', verification('measurements_3_entries.ascii'), '--policy', policyVector('runtime-policy-test-signed.json')], /give the key to verify it with/],
-      [['ima', 'verify', '--log', path.join(dir, 'missing')], /cannot read measurement list/],
+      [['ima', 'verify', '--log', path.join(dir, 'missing')], /^ironlime: --log: cannot read .*missing: ENOENT\n$/],
       [['ima', 'verify', '--log', verification('measurements_3_entries.ascii'), '--pcr10', 'xyz'], /--pcr10 must be hex/],
       [['ima', 'verify', '--log', verification('measurements_3_entries.ascii'), '--pcr10', 'abcd'], /quotedPcr10 must be a sha1 digest/],
       [['ima', 'verify', '--log', verification('measurements_3_entries.ascii'), '--bank', 'md5'], /./],

@@ -89,7 +89,7 @@ describe('ironlime mb (CLI)', () => {
     const cases: [string[], string][] = [
       [['mb', 'replay', '--log', vectorPath('keylime', 'measured_boot', 'binary_bios_measurements-bogus')], 'PCR index'],
       [['mb', 'replay', '--log', vectorPath('keylime', 'measured_boot', 'binary_bios_measurements-empty')], 'the event log is empty'],
-      [['mb', 'replay', '--log', path.join(dir, 'missing.bin')], 'cannot read event log'],
+      [['mb', 'replay', '--log', path.join(dir, 'missing.bin')], `--log: cannot read ${path.join(dir, 'missing.bin')}: ENOENT`],
       [['mb', 'verify', '--log', MB_LOG, '--refstate', badJson], 'measured-boot refstate: not valid JSON'],
       [['mb', 'verify', '--log', MB_LOG, '--refstate', vectorPath('keylime', 'measured_boot', 'example_reference_state.json'), '--pcrs', badJson], '--pcrs: not valid JSON'],
       [['mb', 'replay'], ''],

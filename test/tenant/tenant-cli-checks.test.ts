@@ -244,7 +244,7 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     const missing = path.join(dir, 'no-such-payload');
     const run = await tenant('add', '--payload', missing);
     expect(run.code).to.equal(2);
-    expect(run.stderr).to.equal(`ironlime: --payload: cannot read ${missing}\n`);
+    expect(run.stderr).to.equal(`ironlime: --payload: cannot read ${missing}: ENOENT\n`);
     expect(requests).to.deep.equal([]);
   });
 
@@ -253,11 +253,11 @@ describe('ironlime tenant: status exit code and numeric options', function () {
     // Sparse: no disk is written, and a read of it would still build a 101 MiB buffer.
     writeFileSync(huge, '');
     truncateSync(huge, 101 * 1024 * 1024);
-    const message = `${huge} is larger than ${100 * 1024 * 1024} bytes`;
+    const message = (option: string): string => `ironlime: ${option}: ${huge} holds more than the ${100 * 1024 * 1024} bytes ${option} may name\n`;
     const add = await tenant('add', '--runtime-policy', huge);
-    expect([add.code, add.stderr]).to.deep.equal([2, `ironlime: --runtime-policy: ${message}\n`]);
+    expect([add.code, add.stderr]).to.deep.equal([2, message('--runtime-policy')]);
     const store = await runCli(['tenant', 'allowlist', 'add', '--name', 'p', '--file', huge, '--verifier', url, '--data-dir', dir]);
-    expect([store.code, store.stderr]).to.deep.equal([2, `ironlime: --file: ${message}\n`]);
+    expect([store.code, store.stderr]).to.deep.equal([2, message('--file')]);
     expect(requests).to.deep.equal([]);
   });
 

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DatabaseUnavailable } from '../../interfaces/errors.js';
 import type { LockMarkerMessage } from './pglite-lock-marker.js';
+import { FileReadError, readRegularFileSync } from '../files/regular-file.js';
 
 /**
  * The file beside a PGlite folder (`<folder>.lock`) that names the process that has it open: beside,
@@ -174,11 +175,16 @@ function refuseLiveHolder(folder: string, file: string, holder: LockHolder): voi
   }
 }
 
+/** Longest lock file read: a holder's JSON is a few hundred bytes. */
+const MAX_LOCK_FILE_BYTES = 64 * 1024;
+
+/** The lock file's text; a FIFO planted there (which held the start for ever), a folder or a longer file is refused. */
 function readText(file: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readRegularFileSync(file, { setting: 'the PGlite lock file', maxBytes: MAX_LOCK_FILE_BYTES }).toString('utf8');
   } catch (error) {
-    throw new DatabaseUnavailable(`cannot read the lock file ${file}: ${(error as Error).message}`, { cause: error });
+    const detail = error instanceof FileReadError ? error.detail : (error as Error).message;
+    throw new DatabaseUnavailable(`cannot read the lock file ${file}: ${detail}`, { cause: error });
   }
 }
 

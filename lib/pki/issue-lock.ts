@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { open, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FileReadError, readRegularFile } from '../files/regular-file.js';
 import { isErrno } from './pem-files.js';
 import { PkiError } from './pki-error.js';
 
@@ -13,6 +14,8 @@ const STALE_MS = 20_000;
 /** How long a process waits for others issuing the same certificate: longer than `STALE_MS`, so a dead holder's lock is removed first. */
 const WAIT_MS = 45_000;
 const POLL_MS = 50;
+/** Longest lock read: a holder writes its pid and a UUID. */
+const MAX_LOCK_BYTES = 4096;
 
 /**
  * Runs `work` while holding `<caDir>/<name>.lock`, a file created exclusively: processes sharing a CA
@@ -77,7 +80,8 @@ async function staleLockAt(lockPath: string): Promise<{ readonly held: string | 
   } catch (error) {
     // Released between the failed create and this look: try again at once.
     if (isErrno(error, 'ENOENT')) return undefined;
-    throw new PkiError(`cannot remove the stale lock ${lockPath}`, { cause: error });
+    const why = error instanceof FileReadError && error.fault !== 'unreadable' ? `: ${error.detail}` : '';
+    throw new PkiError(`cannot remove the stale lock ${lockPath}${why}`, { cause: error });
   }
 }
 
@@ -95,10 +99,14 @@ async function removeIfHeldBy(lockPath: string, held: string | undefined): Promi
   }
 }
 
-/** The holder a lock names; undefined for one another user left that this one may not read (it may still remove it). */
+/**
+ * The holder a lock names; undefined for one another user left that this one may not read (it may still
+ * remove it). A FIFO there (read whole, it held the start for ever), a folder or a longer file is no lock a
+ * holder made: `FileReadError`.
+ */
 async function holderOf(lockPath: string): Promise<string | undefined> {
   try {
-    return await readFile(lockPath, 'utf8');
+    return (await readRegularFile(lockPath, { setting: 'an issue lock', maxBytes: MAX_LOCK_BYTES })).toString('utf8');
   } catch (error) {
     if (isErrno(error, 'EACCES') || isErrno(error, 'EPERM')) return undefined;
     throw error;

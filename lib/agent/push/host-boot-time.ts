@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { readRegularFile } from '../../files/regular-file.js';
 import { CERTIFICATE_MODE, readIfExists, writeFileAtomic } from '../../pki/pem-files.js';
 
 /** The file in the agent's data dir keeping the boot time sent for the current boot. */
@@ -67,9 +67,13 @@ async function kernelBootTime(procStat: string): Promise<Date> {
   return btime === undefined ? new Date(Date.now() - process.uptime() * 1000) : new Date(Number(btime) * 1000);
 }
 
+/** Longest kernel file read: /proc/stat of a host with thousands of CPUs is well under it. */
+const MAX_PROC_FILE_BYTES = 4 * 1024 * 1024;
+
+/** The file's text, or undefined when it cannot be read, is no regular file (a FIFO waited for ever) or is longer than the bound. */
 async function readOptional(file: string): Promise<string | undefined> {
   try {
-    return await readFile(file, 'utf8');
+    return (await readRegularFile(file, { setting: file, maxBytes: MAX_PROC_FILE_BYTES })).toString('utf8');
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { readRegularFileSync } from '../../files/regular-file.js';
 import { PRIVATE_KEY_MODE, replaceFileSync } from '../../pki/pem-files.js';
 
 /** A `failed` liveness verdict the database did not take (yet). */
@@ -65,8 +66,12 @@ export function claimUnstoredFailures(file: string, ownList: string): { failures
   return { failures, claimed };
 }
 
+/** Longest list read: a failure is a few hundred bytes, so this keeps those of a fleet of 100,000 nodes and more. */
+const MAX_LIST_BYTES = 64 * 1024 * 1024;
+
+/** @throws FileReadError for a FIFO (which held the start for ever), a folder or a longer file; Error for one that is no list */
 function readUnstoredFailures(file: string): UnstoredFailure[] {
-  const text = readFileSync(file, 'utf8');
+  const text = readRegularFileSync(file, { setting: 'the unstored liveness failures', maxBytes: MAX_LIST_BYTES }).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -88,9 +88,11 @@ export type ActivationOutcome =
 /**
  * Persistence of registrar agents. Every change runs in one transaction that first locks the agent's
  * row (`SELECT … FOR UPDATE`), so concurrent requests for one agent are serialised and a decision is
- * always taken on the row as committed. Two first registrations of the same new id race on the
- * primary key; the loser gets `RegistrationConflict` (403), as Keylime answers on its unique
- * constraint. A callback that throws rolls the transaction back: nothing stored changes.
+ * always taken on the row as committed. Registrations of one agent id are serialised by an advisory
+ * lock on the id taken first, as Keylime's registrar holds a per-agent lock: of two first registrations
+ * of a new id, the later is judged against the record the earlier stored (the same identity registers
+ * again, another is refused as a re-registration with a different TPM identity), never by which insert
+ * won. A callback that throws rolls the transaction back: nothing stored changes.
  *
  * Unauthenticated registrations are bounded: a never-activated record expires `inactiveTtlSeconds`
  * after its last registration (expired rows are removed by the next registration or listing, and
@@ -348,8 +350,11 @@ export class RegistrarAgentRepository {
 function advisoryLocks(agentId: string, key: RegistrationKey): string[] {
   const host = key.hostIdHash === null ? [] : [hostLock(key.hostIdHash)];
   const ek = key.ekKeyHash === null ? [] : [`registrar-ek:${key.ekKeyHash}`];
-  const locks = [...host, ...ek];
-  return locks.length > 0 ? locks : [`registrar-host:${agentId}`];
+  // The agent id's own lock first (only registrations take it): two registrations of one id with other
+  // EKs took disjoint locks, both found no row, and the loser of the insert got "registered concurrently"
+  // where, a moment later, it would have been judged against the winner's record. Keylime's registrar
+  // holds a per-agent lock for the same reason.
+  return [`registrar-agent:${agentId}`, ...host, ...ek];
 }
 
 /**

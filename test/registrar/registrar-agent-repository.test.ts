@@ -95,7 +95,7 @@ forEachDatabase(
       expect((await repo.find(id))?.pendingContact).to.deep.equal(pendingContact);
     });
 
-    it('serialises concurrent registrations of one new id: the loser gets RegistrationConflict', async function () {
+    it('serialises concurrent registrations of one new id and one EK: each is judged against the record before it', async function () {
       if (fixture.kind === 'pglite') {
         // PGlite has one connection, so transactions never overlap and there is no race to lose.
         this.skip();
@@ -111,6 +111,32 @@ forEachDatabase(
         expect((failure as PromiseRejectedResult).reason.code).to.equal('ERR_REGISTRATION_CONFLICT');
       }
       expect((await repo.find(id))?.regcount).to.equal(1);
+    });
+
+    it('serialises registrations of one new id with other EKs: the later is judged against the earlier, never refused by the race', async function () {
+      if (fixture.kind === 'pglite') this.skip();
+      const knex = fixture.database.knex;
+      const id = randomUUID();
+      // An uncommitted row under the id: both registrations find no row and reach their insert before it goes.
+      const blocker = await knex.transaction();
+      const blockerPid = await backendPid(blocker);
+      await blocker('registrar_agents').insert({ agent_id: id, ek_tpm: 'AAEC', ek_key_hash: 'c'.repeat(64), aik_tpm: 'AwQF', activation_key: '' });
+      const judged: Array<string | null | undefined> = [];
+      const registration = (ekTpm: string): Promise<StoredAgent> =>
+        repo.register(id, { ekKeyHash: ekTpm.repeat(16), hostIdHash: null }, (current) => {
+          judged.push(current?.ekTpm);
+          if (current !== undefined && current.ekTpm !== ekTpm) throw new RegistrationConflict('Agent re-registration with different TPM identity is forbidden');
+          return record({ ekTpm });
+        });
+      const first = registration('AAAA');
+      await waitForLockWaiters(knex, blockerPid, 1);
+      const second = registration('BBBB');
+      await waitForLockWaiters(knex, blockerPid, 2);
+      await blocker.rollback();
+      const [won, lost] = await Promise.allSettled([first, second]);
+      expect(won?.status).to.equal('fulfilled');
+      expect((lost as PromiseRejectedResult).reason).to.have.property('message', 'Agent re-registration with different TPM identity is forbidden');
+      expect(judged).to.deep.equal([undefined, 'AAAA']);
     });
 
     it('serialises a TPM registration naming a host id with a host-only one: the later judges against the earlier', async function () {

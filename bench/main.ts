@@ -33,5 +33,5 @@ try {
 } catch (error) {
   if (!(error instanceof BenchmarkInterrupted)) throw error;
   process.stderr.write(`${error.message}\n`);
-  process.exitCode = 130;
+  process.exitCode = error.exitCode;
 }

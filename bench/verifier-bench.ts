@@ -110,7 +110,7 @@ export const verifierBenchmark: Benchmark = {
     } catch (error) {
       // Whatever failed once a signal came (the window's wait, or a verifier child ended by the same
       // Ctrl-C), the teardown in `runOnce` has run by now.
-      if (stop.received !== undefined) throw new BenchmarkInterrupted(`interrupted by ${stop.received}: verifier processes stopped, schema dropped, data dir removed`);
+      if (stop.received !== undefined) throw new BenchmarkInterrupted(stop.received, 'verifier processes stopped, schema dropped, data dir removed');
       throw error;
     } finally {
       stop.dispose();
@@ -361,6 +361,17 @@ function cpuReading(children: VerifierProcesses | undefined): CpuReading {
   };
 }
 
+/** Most `--verifiers` processes: each is a whole verifier (~100 MiB); more than this forks a machine to a halt, not a benchmark. */
+const MAX_VERIFIERS = 32;
+
+/** `--verifiers`: an integer from 1 to MAX_VERIFIERS (a huge one forked without limit, 0 or 2.4 were rounded silently). */
+function verifierCount(count: number): number {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_VERIFIERS) {
+    throw new Error(`--verifiers: must be an integer from 1 to ${MAX_VERIFIERS}`);
+  }
+  return count;
+}
+
 function parseArgs(args: readonly string[]): BenchArgs {
   const value = (flag: string): string | undefined => {
     const i = args.indexOf(flag);
@@ -405,7 +416,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
     push: args.includes('--push'),
     profileDir: profileDir === undefined ? undefined : path.resolve(profileDir),
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
-    verifiers: builds?.length ?? Math.max(1, Math.round(number('--verifiers', 1))),
+    verifiers: builds?.length ?? verifierCount(number('--verifiers', 1)),
     cpuLimitPercent,
     akAlgorithm,
     builds,

@@ -68,6 +68,28 @@ export interface VerifierOutage {
 }
 
 /**
+ * The verifier's own silence the sweep judges by: its latest database outage and the latest time its
+ * session hashes were backed up (`busy`: sessions refused 503 `verifier_busy` until no hash waited, as
+ * a fleet enrolled or rebooted at once, or a verifier restarted, needs one 600 000-round PBKDF2 per
+ * agent). Both as one when they lie within `mergeSeconds` of each other, else the later. A busy time
+ * counts as down for at most `busyCapSeconds`, what hashing one session for every push agent of the
+ * verifier takes: a backlog kept up by agents opening sessions over and over (an enrolled node can
+ * prove its own TPM) then stops widening the excuse of a stopped agent (`outageExcuseLimit`).
+ */
+export function verifierSilence(
+  database: VerifierOutage | undefined,
+  busy: VerifierOutage | undefined,
+  mergeSeconds: number,
+  busyCapSeconds: number,
+): VerifierOutage | undefined {
+  const hashing = busy === undefined ? undefined : { ...busy, downSeconds: Math.min(busy.downSeconds, Math.max(0, busyCapSeconds)) };
+  if (database === undefined || hashing === undefined) return database ?? hashing;
+  const [first, second] = database.from <= hashing.from ? [database, hashing] : [hashing, database];
+  if (second.from - first.to > mergeSeconds) return second.to >= first.to ? second : first;
+  return { from: first.from, to: Math.max(first.to, second.to), downSeconds: first.downSeconds + second.downSeconds };
+}
+
+/**
  * How much longer than its doubling back-off a push agent may wait: ours draws each failure wait from
  * 0.75 … 1.25 times it, so that a fleet does not come back in step (`PUSH_AGENT_WAIT_JITTER`).
  */

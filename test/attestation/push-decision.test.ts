@@ -3,7 +3,7 @@ import { initialAgentState } from '../../lib/attestation/agent-state.js';
 import { compileSeverityPolicy } from '../../lib/attestation/severity.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { checkPushEvidence, choosePushEvidence, countLines, requiredPcrs, type PushCapabilities, type PushChoice } from '../../lib/attestation/push-decision.js';
-import { decidePushMissingLog, decidePushSilence } from '../../lib/attestation/push-failure-decision.js';
+import { decidePushMissingLog, decidePushSilence, verifierSilence } from '../../lib/attestation/push-failure-decision.js';
 import { marshalPcrBlob } from '../../lib/tpm/pcr-blob.js';
 import { policiesFor } from './engine-fixtures.js';
 import { ImaKeyring } from '../../lib/ima/ima-keyring.js';
@@ -178,6 +178,41 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     // Never attested, enrolled at 998: 998 + 2 × (5 + 3) + 3 + 375 + 20.
     expect(decidePushSilence(neverAttested, 998, 1411, timing, severity, flapping)).to.equal(undefined);
     expect(decidePushSilence(neverAttested, 998, 1412, timing, severity, flapping)).to.not.equal(undefined);
+  });
+
+  it('does not fail a fleet queued for its first sessions\' hashes while the verifier was busy, and still fails a stopped agent within a bound an endless backlog cannot widen', function () {
+    const severity = compileSeverityPolicy();
+    const timing = { timeoutSeconds: 10, firstAttestationGraceSeconds: 60 };
+    const neverAttested = initialAgentState(OperationalState.GET_QUOTE);
+    // A thousand agents enrolled at 1000; sessions refused 503 from 1005 until the last hash waiting ran at 1155.
+    const storm = verifierSilence(undefined, { from: 1005, to: 1155, downSeconds: 150 }, 10, 150);
+    expect(decidePushSilence(neverAttested, 1000, 1100, timing, severity), 'the bare allowance: timeout + grace').to.not.equal(undefined);
+    expect(decidePushSilence(neverAttested, 1000, 1100, timing, severity, storm)).to.equal(undefined);
+    // The end + timeout + grace + 1.25 × the busy time.
+    expect(decidePushSilence(neverAttested, 1000, 1412, timing, severity, storm)).to.equal(undefined);
+    expect(decidePushSilence(neverAttested, 1000, 1413, timing, severity, storm)?.history.failures[0]?.event_id).to.equal('internal.verifier.not_reachable');
+    // A verifier restarted: attested agents need one slow check of their token each, as many as at enrolment.
+    const attested = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
+    expect(decidePushSilence(attested, 900, 1100, timing, severity, storm)).to.equal(undefined);
+    expect(decidePushSilence(attested, 900, 1100, timing, severity), 'without it').to.not.equal(undefined);
+    // Kept busy for a day (sessions opened over and over): counted as down for one hash per agent (150 s) only.
+    const endless = verifierSilence(undefined, { from: 1005, to: 1000 + 86_400, downSeconds: 86_395 }, 10, 150);
+    expect(endless?.downSeconds).to.equal(150);
+    // Enrolled at 1000: 2 × (10 + 60) + 60 + 375 + 150; attested at 1000: 2 × 10 + 60 + 375 + 150.
+    expect(decidePushSilence(neverAttested, 1000, 1724, timing, severity, endless)).to.equal(undefined);
+    expect(decidePushSilence(neverAttested, 1000, 1725, timing, severity, endless)).to.not.equal(undefined);
+    expect(decidePushSilence(attested, 900, 1604, timing, severity, endless)).to.equal(undefined);
+    expect(decidePushSilence(attested, 900, 1605, timing, severity, endless)).to.not.equal(undefined);
+  });
+
+  it('joins a database outage and a busy time within the merge window into one, and otherwise keeps the later', function () {
+    const database = { from: 1000, to: 1010, downSeconds: 10 };
+    expect(verifierSilence(database, undefined, 5, 100)).to.equal(database);
+    expect(verifierSilence(undefined, undefined, 5, 100)).to.equal(undefined);
+    expect(verifierSilence(database, { from: 1014, to: 1030, downSeconds: 16 }, 5, 100)).to.deep.equal({ from: 1000, to: 1030, downSeconds: 26 });
+    expect(verifierSilence(database, { from: 1016, to: 1030, downSeconds: 16 }, 5, 100)).to.deep.equal({ from: 1016, to: 1030, downSeconds: 16 });
+    expect(verifierSilence({ from: 1040, to: 1050, downSeconds: 10 }, { from: 1016, to: 1030, downSeconds: 16 }, 5, 100)).to.deep.equal({ from: 1040, to: 1050, downSeconds: 10 });
+    expect(verifierSilence(undefined, { from: 1016, to: 1030, downSeconds: 14 }, 5, -1)?.downSeconds, 'a cap below zero counts nothing').to.equal(0);
   });
 
   it('counts non-empty lines', function () {

@@ -37,6 +37,7 @@ describe('push liveness: the sweep stores each silence failure from the record i
       repository: {
         silentAgents: () => Promise.resolve(['silent-agent']),
         agentWithVersion: (agentId: string) => Promise.resolve(agentId === 'silent-agent' ? { record: silentRecord, agentVersion: 'v-read' } : undefined),
+        attestingAgentCount: () => Promise.resolve(1),
       },
       verdicts: {
         store: (record: VerifierAgentRecord, state: AgentAttestationState, _history: unknown, { expectedVersion }: { expectedVersion: string }) => {
@@ -47,6 +48,7 @@ describe('push liveness: the sweep stores each silence failure from the record i
       sessions: { sweep: () => Promise.resolve() } as unknown as PushSessions,
       isJudging: () => false,
       outage: { latest: () => undefined, close: () => undefined },
+      slowHashes: { busy: () => undefined, hashingSeconds: () => 0 },
       log: pino({ level: 'silent' }),
       now: Date.now,
     };

@@ -72,6 +72,35 @@ describe('push sessions: the token hashes on part of the thread pool (SlowHashGa
     await Promise.all([first, second]);
   });
 
+  it('remembers when it was busy: from a refusal until no hash waits, refusals within `busyMergeMs` of that end continuing it', async function () {
+    const gate = new SlowHashGate(1, 1, 60_000);
+    expect(gate.busy(), 'never refused').to.equal(undefined);
+    const running = heldHash();
+    const waiting = heldHash();
+    const first = gate.run(() => running.promise);
+    const second = gate.run(() => waiting.promise);
+    expect(gate.busy(), 'full, but nobody refused').to.equal(undefined);
+    const refusedAt = Date.now() / 1000;
+    await refusalOf(() => gate.run(() => Promise.resolve('hashed')));
+    const during = gate.busy();
+    expect(during?.from).to.be.within(refusedAt - 0.01, Date.now() / 1000);
+    expect(during?.to, 'still busy: now').to.be.within(Date.now() / 1000 - 0.05, Date.now() / 1000 + 0.01);
+    running.finish();
+    await first;
+    expect(gate.busy()?.to, 'a hash still waited behind the one done').to.be.within(Date.now() / 1000 - 0.05, Date.now() / 1000 + 0.01);
+    waiting.finish();
+    await second;
+    const ended = gate.busy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(gate.busy(), 'over once nothing waited').to.deep.equal(ended);
+    const again = [heldHash(), heldHash()];
+    const runs = again.map((hash) => gate.run(() => hash.promise));
+    await refusalOf(() => gate.run(() => Promise.resolve('hashed')));
+    expect(gate.busy()?.from, 'within the merge window: the same busy time').to.equal(during?.from);
+    for (const hash of again) hash.finish();
+    await Promise.all(runs);
+  });
+
   it('uses half of UV_THREADPOOL_SIZE (libuv: 4 unless set to 1–1024)', function () {
     expect(threadPoolSize({})).to.equal(4);
     expect(threadPoolSize({ UV_THREADPOOL_SIZE: '16' })).to.equal(16);

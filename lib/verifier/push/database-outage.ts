@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { VerifierOutage } from '../../attestation/push-failure-decision.js';
+import { OutagePeriods } from './outage-periods.js';
 
 /** Errors of Node's sockets that mean the database could not be reached. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -36,14 +37,7 @@ interface PoolEvents {
  * only: one that ran none during an outage does not see it.
  */
 export class DatabaseOutage {
-  /** Start of the latest outage (ms since the epoch), if any. */
-  private since: number | undefined;
-  /** When a statement was answered after it; undefined while it lasts. */
-  private endedAt: number | undefined;
-  /** Time of the latest outage when no statement was answered, up to its last answer (ms). */
-  private downMs = 0;
-  /** When the current stretch of failures began (ms), while the outage lasts. */
-  private downSince = 0;
+  private readonly periods: OutagePeriods;
   private readonly pool: Partial<PoolEvents> | undefined;
   private readonly onError = (error: unknown): void => {
     if (isConnectionFailure(error)) this.failed();
@@ -54,10 +48,11 @@ export class DatabaseOutage {
   /** Listens to `knex`'s statements and, on PostgreSQL, to its pool's failed connections, until `close()`. */
   constructor(
     private readonly knex: Knex,
-    private readonly mergeMs: number,
+    mergeMs: number,
     /** The clock outages are dated on (unix ms): the one the silences they excuse are measured on. */
-    private readonly clock: () => number = Date.now,
+    clock: () => number = Date.now,
   ) {
+    this.periods = new OutagePeriods(mergeMs, clock);
     knex.on('query-error', this.onError);
     knex.on('query-response', this.onResponse);
     // knex does not type its client; the pool is tarn's, whose `createFail` is a connection not opened.
@@ -71,27 +66,16 @@ export class DatabaseOutage {
     this.pool?.removeListener?.('createFail', this.onCreateFail);
   }
 
-  failed(at = this.clock()): void {
-    if (this.since !== undefined && this.endedAt === undefined) return;
-    if (this.since === undefined || (this.endedAt !== undefined && at - this.endedAt > this.mergeMs)) {
-      this.since = at;
-      this.downMs = 0;
-    }
-    this.downSince = at;
-    this.endedAt = undefined;
+  failed(at?: number): void {
+    this.periods.failed(at);
   }
 
-  answered(at = this.clock()): void {
-    if (this.since !== undefined && this.endedAt === undefined) {
-      this.endedAt = at;
-      this.downMs += at - this.downSince;
-    }
+  answered(at?: number): void {
+    this.periods.succeeded(at);
   }
 
   /** The latest outage in seconds since the epoch, or undefined when there was none. */
-  latest(now = this.clock()): VerifierOutage | undefined {
-    if (this.since === undefined) return undefined;
-    const downMs = this.downMs + (this.endedAt === undefined ? now - this.downSince : 0);
-    return { from: this.since / 1000, to: (this.endedAt ?? now) / 1000, downSeconds: downMs / 1000 };
+  latest(now?: number): VerifierOutage | undefined {
+    return this.periods.latest(now);
   }
 }

@@ -1,19 +1,22 @@
 import type { Logger } from 'pino';
-import { decidePushSilence, outageExcuseLimit, verifierOutageDeadline } from '../../attestation/push-failure-decision.js';
+import { decidePushSilence, outageExcuseLimit, verifierOutageDeadline, verifierSilence, type VerifierOutage } from '../../attestation/push-failure-decision.js';
 import type { SeverityPolicy } from '../../attestation/severity.js';
 import type { DatabaseOutage } from './database-outage.js';
 import type { PushRepository } from './push-repository.js';
 import type { PushSessions } from './push-sessions.js';
+import type { SlowHashGate } from './slow-hash-gate.js';
 import type { PushVerdictStore } from './push-verdict-store.js';
 
 export interface PushLivenessDeps {
-  readonly repository: Pick<PushRepository, 'silentAgents' | 'agentWithVersion'>;
+  readonly repository: Pick<PushRepository, 'silentAgents' | 'agentWithVersion' | 'attestingAgentCount'>;
   readonly verdicts: PushVerdictStore;
   readonly sessions: PushSessions;
   /** Whether this process is judging the agent's evidence now (`PushAttestations.isJudging`). */
   readonly isJudging: (agentId: string) => boolean;
   /** When this process could not use its database; closed with the sweep. */
   readonly outage: Pick<DatabaseOutage, 'latest' | 'close'>;
+  /** When this process's session hashes were backed up (`SlowHashGate.busy`), and how fast it hashes. */
+  readonly slowHashes: Pick<SlowHashGate, 'busy' | 'hashingSeconds'>;
   readonly log: Logger;
   /** Now on the database's clock (`DatabaseClock.nowMs`), which dated the agents' last attestations. */
   readonly now: () => number;
@@ -81,16 +84,17 @@ export class PushLiveness {
    * write is conditional on the row read (its version), so of two processes failing the same agent at
    * once one stores (and announces) the failure and the other finds the row changed and moves on, and
    * an agent whose verdict landed meanwhile is not failed. Only the agent's row is read: silence is
-   * judged from it alone, and from this process's latest database outage (silence the verifier caused
-   * fails nobody until the agents could come back).
+   * judged from it alone, and from this process's own silence (`verifierSilence`: its latest database
+   * outage, and the latest time its session hashes were backed up) — silence the verifier caused fails
+   * nobody until the agents could come back.
    */
   private async sweepSilence(now = new Date(this.deps.now())): Promise<void> {
     const { repository, verdicts, log } = this.deps;
     const { verifierId, timeout, firstAttestationGrace, severityPolicy } = this.settings;
     const before = new Date(now.getTime() - timeout * 1000);
     const timing = { timeoutSeconds: timeout, firstAttestationGraceSeconds: firstAttestationGrace };
-    const outage = this.deps.outage.latest();
     const nowSeconds = now.getTime() / 1000;
+    const outage = await this.ownSilence(now, timing);
     // Agents an outage still excuses are left out, so that after an outage they do not fill the batch
     // and hide others; their deadlines are past `now` (`decidePushSilence`).
     const spared =
@@ -118,5 +122,17 @@ export class PushLiveness {
         log.debug({ agentId }, 'push agent changed since the silence sweep read it; not failed now');
       }
     }
+  }
+
+  /**
+   * This process's silence (`verifierSilence`); a busy time counts as down for at most one hash for every
+   * push agent attesting to the verifier, counted (one statement) only while that time still excuses anyone.
+   */
+  private async ownSilence(now: Date, timing: { readonly timeoutSeconds: number; readonly firstAttestationGraceSeconds: number }): Promise<VerifierOutage | undefined> {
+    const database = this.deps.outage.latest(now.getTime());
+    const busy = this.deps.slowHashes.busy(now.getTime());
+    const excusing = busy !== undefined && now.getTime() / 1000 < verifierOutageDeadline(busy, timing);
+    const cap = excusing ? this.deps.slowHashes.hashingSeconds(await this.deps.repository.attestingAgentCount(this.settings.verifierId)) : 0;
+    return verifierSilence(database, excusing ? busy : undefined, timing.timeoutSeconds, cap);
   }
 }

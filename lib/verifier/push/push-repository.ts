@@ -171,6 +171,12 @@ export class PushRepository {
     return new Set(result.rows.map((row) => row.agent_id));
   }
 
+  /** How many push agents of `verifierId` are attesting (not failed, not stopped): each needs a session of its own. */
+  async attestingAgentCount(verifierId: string): Promise<number> {
+    const [row] = (await this.knex(AGENTS).where({ verifier_id: verifierId, attestation_mode: 'push' }).whereIn('operational_state', [1, 3]).count({ n: '*' })) as { n: string | number }[];
+    return Number(row?.n ?? 0);
+  }
+
   /** Push agents of `verifierId` still attesting whose last attestation (or enrolment) is older than `before`, but the `spared`. */
   async silentAgents(verifierId: string, before: Date, limit: number, spared?: SparedSilence): Promise<string[]> {
     const query = this.knex(AGENTS)

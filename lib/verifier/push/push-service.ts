@@ -19,6 +19,7 @@ import { registerPushRoutes } from './push-routes.js';
 import { PushSessionRepository } from './push-session-repository.js';
 import { PushSessions } from './push-sessions.js';
 import { PushVerdictStore } from './push-verdict-store.js';
+import { SlowHashGate } from './slow-hash-gate.js';
 import { PushVerdictWriter } from './push-verdict-writer.js';
 import { verdictBatchDelayMs } from '../verdict-batch-delay.js';
 import type { VerifierHealth } from '../verifier-health.js';
@@ -48,6 +49,8 @@ export interface PushServiceDeps {
 /** The push side of a verifier process: its routes, sessions, attestations and liveness sweep. */
 export interface PushService {
   readonly sessions: PushSessions;
+  /** Where the sessions' token hashes run; remembers when it was busy (`SlowHashGate.busy`). */
+  readonly slowHashes: SlowHashGate;
   readonly attestations: PushAttestations;
   /** Fails push agents silent past their timeout (not the liveness checks of nodes without a TPM). */
   readonly silenceSweep: PushLiveness;
@@ -62,13 +65,16 @@ export function createPushService(deps: PushServiceDeps): PushService {
   const { config } = deps;
   const repository = new PushRepository(deps.knex);
   const now = (): number => deps.clock.nowMs();
+  const timeout = pushTimeoutSeconds(config);
+  // Refusals less than a timeout apart lie in one agent's silence: one busy time, as two outages below.
+  const slowHashes = new SlowHashGate(undefined, undefined, timeout * 1000, now);
   const sessions = new PushSessions(new PushSessionRepository(deps.knex), deps.agents, {
     nonceLifetime: config.pushNonceLifetime,
     sessionLifetime: config.pushSessionLifetime,
     verifierId: config.verifierId,
     now,
+    slowHashes,
   });
-  const timeout = pushTimeoutSeconds(config);
   // Two outages less than a timeout apart may both lie in one agent's silence: one outage.
   const outage = new DatabaseOutage(deps.knex, timeout * 1000, now);
   const verdicts = new PushVerdictWriter(deps.knex, repository, deps.agents, deps.auditVerdicts, verdictBatchDelayMs(config.quoteInterval, config.leaseSeconds), deps.log, deps.health);
@@ -91,7 +97,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
   );
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
   const silenceSweep = new PushLiveness(
-    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), outage, log: deps.log, now },
+    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), outage, slowHashes, log: deps.log, now },
     {
       verifierId: config.verifierId,
       timeout,
@@ -101,5 +107,5 @@ export function createPushService(deps: PushServiceDeps): PushService {
       everySeconds: Math.max(0.5, Math.min(30, timeout / 4)),
     },
   );
-  return { sessions, attestations, silenceSweep, verdicts, inserts };
+  return { sessions, slowHashes, attestations, silenceSweep, verdicts, inserts };
 }

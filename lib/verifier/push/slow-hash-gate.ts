@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks';
+import type { VerifierOutage } from '../../attestation/push-failure-decision.js';
 import { ConcurrencyLimiter } from '../../timing/concurrency-limiter.js';
+import { OutagePeriods } from './outage-periods.js';
 import { PushRefused } from './push-reply.js';
 
 /** libuv's thread pool size: `UV_THREADPOOL_SIZE` when it is a valid size (1–1024), else libuv's default of 4. */
@@ -22,16 +24,25 @@ const FIRST_ESTIMATE_SECONDS = 0.5;
  * gate the other threads stay free. Hashes past the gate wait in order; past `maxWaiting` waiting, a
  * new one is refused with 503 and a `Retry-After` of the backlog's expected time, so agents come back
  * spread out instead of piling up requests (and their connections) here.
+ *
+ * The gate remembers when it was busy (`busy()`): from a refusal until no hash waits any more, two
+ * such stretches less than `busyMergeMs` apart counted as one. An agent refused meanwhile was silent
+ * because of the verifier, as during a database outage (`decidePushSilence`).
  */
 export class SlowHashGate {
   private readonly limiter: ConcurrencyLimiter;
+  private readonly busyPeriods: OutagePeriods;
   private secondsPerHash = FIRST_ESTIMATE_SECONDS;
 
   constructor(
     readonly concurrency = Math.max(1, Math.floor(threadPoolSize() / 2)),
-    private readonly maxWaiting = MAX_WAITING,
+    readonly maxWaiting = MAX_WAITING,
+    busyMergeMs = 0,
+    /** The clock busy times are dated on (unix ms): the one the silence sweep measures on. */
+    clock: () => number = Date.now,
   ) {
     this.limiter = new ConcurrencyLimiter(concurrency);
+    this.busyPeriods = new OutagePeriods(busyMergeMs, clock);
   }
 
   /**
@@ -41,6 +52,7 @@ export class SlowHashGate {
    */
   admit(): void {
     if (this.limiter.running >= this.concurrency && this.limiter.queued >= this.maxWaiting) {
+      this.busyPeriods.failed();
       throw new PushRefused(503, 'verifier_busy', 'too many session tokens are being checked; try again later', this.backlogSeconds());
     }
   }
@@ -55,8 +67,23 @@ export class SlowHashGate {
       } finally {
         // A moving estimate, so Retry-After follows the machine's speed.
         this.secondsPerHash = 0.8 * this.secondsPerHash + (0.2 * (performance.now() - started)) / 1000;
+        // The backlog that made it refuse is worked off once nothing waits behind this hash.
+        if (this.limiter.queued === 0) this.busyPeriods.succeeded();
       }
     });
+  }
+
+  /**
+   * The latest time the gate was busy (seconds since the epoch; `to` is now while hashes still wait
+   * behind a refusal), or undefined when it never refused.
+   */
+  busy(now?: number): VerifierOutage | undefined {
+    return this.busyPeriods.latest(now);
+  }
+
+  /** Seconds the gate needs, at its measured speed, to hash `hashes` tokens one after another on its threads. */
+  hashingSeconds(hashes: number): number {
+    return (hashes * this.secondsPerHash) / this.concurrency;
   }
 
   /** Hashes waiting now (for tests and metrics). */
@@ -65,6 +92,6 @@ export class SlowHashGate {
   }
 
   private backlogSeconds(): number {
-    return Math.max(1, Math.ceil(((this.limiter.queued + this.limiter.running) * this.secondsPerHash) / this.concurrency));
+    return Math.max(1, Math.ceil(this.hashingSeconds(this.limiter.queued + this.limiter.running)));
   }
 }

@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
+import { pollUntil } from '../../lib/timing/poll-until.js';
+import { usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A hash the test finishes when it likes. */
+function heldHash(): { promise: Promise<string>; finish: () => void } {
+  let finish: () => void = () => undefined;
+  const promise = new Promise<string>((resolve) => {
+    finish = () => resolve('held');
+  });
+  return { promise, finish };
+}
+
+/**
+ * A fleet enrolled at once queues for its first sessions' 600 000-round PBKDF2 hashes (at 1,000 agents
+ * on two threads, longer than the silence timeout and the first-attestation grace together): the test
+ * fills the verifier's own hash gate with hashes it holds for longer than that allowance (timeout 3 s +
+ * grace 5 s), while a healthy agent, enrolled meanwhile, is refused 503 `verifier_busy` and comes back.
+ * Before, the silence sweep failed it (and any agent enrolled with it) at timeout + grace after its
+ * enrolment, for good. It must attest once the backlog is worked off, never failed; an agent enrolled
+ * with it that never attests must still be failed, not before the backlog's end + timeout + grace,
+ * and within the documented bound after it (`verifierOutageDeadline`: + 1.25 × the busy time).
+ */
+describe('push model: a session backlog longer than the first-attestation allowance (real PostgreSQL)', function () {
+  this.timeout(120_000);
+  const TIMEOUT_S = 3;
+  const GRACE_S = 5;
+  const HELD_MS = 15_000;
+  const stop = new AbortController();
+  let running: Promise<void> | undefined;
+  // Before the verifier's own `after`, which closes the nodes' agents.
+  after(async function () {
+    stop.abort();
+    await running;
+  });
+  const push = usePushVerifier({ pushTimeout: TIMEOUT_S, pushNonceLifetime: GRACE_S });
+  let healthy: PushNode;
+  let silent: PushNode;
+  let busyFrom = 0;
+  let releasedAt = 0;
+  const statesWhileBusy: string[] = [];
+
+  before(async function () {
+    const gate = push.verifier.push.slowHashes;
+    const held = Array.from({ length: gate.concurrency + gate.maxWaiting }, () => heldHash());
+    const hashes = held.map((hash) => gate.run(() => hash.promise));
+    busyFrom = Date.now();
+    healthy = await push.bootNode();
+    silent = await push.bootNode();
+    expect((await push.enrol(healthy)).status).to.equal(200);
+    expect((await push.enrol(silent)).status).to.equal(200);
+    running = healthy.agent.run(stop.signal);
+    while (Date.now() - busyFrom < HELD_MS) {
+      for (const node of [healthy, silent]) statesWhileBusy.push(`${node === healthy ? 'healthy' : 'silent'}: ${(await push.stored(node.uuid)).state.operationalState}`);
+      await sleep(500);
+    }
+    for (const hash of held) hash.finish();
+    await Promise.all(hashes);
+    releasedAt = Date.now();
+  });
+
+  it('the gate was full: the healthy agent was refused while it held, and nobody was failed meanwhile', function () {
+    expect(push.verifier.push.slowHashes.busy()?.from, 'refused while held').to.be.within(busyFrom / 1000, releasedAt / 1000);
+    expect(statesWhileBusy.filter((seen) => !seen.endsWith(`: ${OperationalState.GET_QUOTE}`))).to.deep.equal([]);
+  });
+
+  it('the healthy agent attests once the backlog is worked off, with no silence FAIL stored', async function () {
+    await pollUntil({ timeoutMs: 40_000, intervalMs: 200 }, 'a first pass', async () => (await push.history(healthy.uuid)).some((row) => row.outcome === 'pass'));
+    // Past the sweeps (every 0.75 s) that would fail it had the backlog counted as its silence.
+    await sleep(4 * 750);
+    expect((await push.stored(healthy.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    expect((await push.history(healthy.uuid)).filter((row) => row.outcome !== 'pass')).to.deep.equal([]);
+  });
+
+  it('the agent that never attests is still failed, counted from the backlog\'s end, within its bound', async function () {
+    await pollUntil({ timeoutMs: 60_000, intervalMs: 200 }, 'the never-attesting agent failed', async () => (await push.stored(silent.uuid)).state.operationalState === OperationalState.FAILED);
+    expect((await push.stored(silent.uuid)).state.lastEventId).to.equal('internal.verifier.not_reachable');
+    const [failed] = (await push.history(silent.uuid)).filter((row) => row.outcome === 'fail');
+    const afterRelease = (failed?.attemptedAt ?? 0) - releasedAt;
+    expect(afterRelease, 'not before timeout + grace after the backlog ended').to.be.greaterThan((TIMEOUT_S + GRACE_S) * 1000);
+    // The end + timeout + grace + 1.25 × the busy time, a sweep interval (0.75 s) and slack for a loaded machine.
+    expect(afterRelease, 'within the documented bound').to.be.below((TIMEOUT_S + GRACE_S + 1.25 * (HELD_MS / 1000) + 10) * 1000);
+  });
+});

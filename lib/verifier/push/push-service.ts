@@ -66,8 +66,10 @@ export function createPushService(deps: PushServiceDeps): PushService {
   const repository = new PushRepository(deps.knex);
   const now = (): number => deps.clock.nowMs();
   const timeout = pushTimeoutSeconds(config);
-  // Refusals less than a timeout apart lie in one agent's silence: one busy time, as two outages below.
-  const slowHashes = new SlowHashGate(undefined, undefined, timeout * 1000, now);
+  // One storm while refusals come less than a timeout + the first-attestation grace after the backlog
+  // drained: a refused agent comes back after the backlog's expected time, and a busy time that ended
+  // between two waves would otherwise be replaced by the next, whose start may lie past an agent's deadline.
+  const slowHashes = new SlowHashGate(undefined, undefined, (timeout + config.pushNonceLifetime) * 1000, now);
   const sessions = new PushSessions(new PushSessionRepository(deps.knex), deps.agents, {
     nonceLifetime: config.pushNonceLifetime,
     sessionLifetime: config.pushSessionLifetime,

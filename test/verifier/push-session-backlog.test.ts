@@ -1,7 +1,12 @@
+import path from 'node:path';
 import { expect } from 'chai';
+import { pino } from 'pino';
+import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
+import { PushAgent } from '../../lib/agent/push/push-agent.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { pollUntil } from '../../lib/timing/poll-until.js';
-import { usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
+import { PUSH_SETTINGS, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -83,5 +88,86 @@ describe('push model: a session backlog longer than the first-attestation allowa
     expect(afterRelease, 'not before timeout + grace after the backlog ended').to.be.greaterThan((TIMEOUT_S + GRACE_S) * 1000);
     // The end + timeout + grace + 1.25 × the busy time, a sweep interval (0.75 s) and slack for a loaded machine.
     expect(afterRelease, 'within the documented bound').to.be.below((TIMEOUT_S + GRACE_S + 1.25 * (HELD_MS / 1000) + 10) * 1000);
+  });
+});
+
+/**
+ * The same storm after a verifier restart: a verified token is remembered only in its process's memory,
+ * so an attested agent's first request to a new process costs a hash at its gate (a new session here,
+ * as an agent whose token was refused opens one). The test runs a second verifier process on the same
+ * database (the first one's timeout is 10 minutes: only the second one's sweep may fail anyone), fills
+ * its gate for longer than the bare timeout (3 s) and moves an attested agent to it. Before, the second
+ * process's sweep failed the agent at its last attestation + 3 s; it must attest there once the hashes
+ * are released, never failed.
+ */
+describe('push model: an attested agent queued at a restarted verifier\'s session backlog (real PostgreSQL)', function () {
+  this.timeout(120_000);
+  const TIMEOUT_S = 3;
+  const HELD_MS = 10_000;
+  const stops: AbortController[] = [];
+  const runs: Promise<void>[] = [];
+  after(async function () {
+    for (const stop of stops) stop.abort();
+    await Promise.all(runs);
+  });
+  const push = usePushVerifier({ pushTimeout: 600 });
+  let restarted: RunningVerifier;
+  let node: PushNode;
+  const statesWhileBusy: number[] = [];
+
+  function attestTo(url: string): void {
+    const stop = new AbortController();
+    stops.push(stop);
+    const agent = new PushAgent({
+      uuid: node.uuid,
+      verifierUrl: url,
+      tpm: node.tpm,
+      ak: node.ak,
+      logs: fileAgentLogs(path.join(push.dir, `${node.uuid}.ima`), path.join(push.dir, `${node.uuid}.boot`)),
+      bootTime: new Date(Date.now() - 60_000),
+      backoff: { initialDelayMs: 100, maxDelayMs: 400 },
+      log: pino({ level: 'silent' }),
+    });
+    runs.push(agent.run(stop.signal).finally(() => agent.close().catch(() => undefined)));
+  }
+
+  before(async function () {
+    restarted = await startVerifier(
+      { dataDir: push.dir, ...PUSH_SETTINGS, pushTimeout: TIMEOUT_S, pushNonceLifetime: 5, instanceId: 'restarted' },
+      { database: push.opened.database, inProcessForTests: true, logger: pino({ level: 'silent' }) },
+    );
+    const url = await restarted.service.app.listen({ port: 0, host: '127.0.0.1' });
+    node = await push.bootNode();
+    expect((await push.enrol(node)).status).to.equal(200);
+    const first = new AbortController();
+    const running = node.agent.run(first.signal);
+    await pollUntil({ timeoutMs: 20_000, intervalMs: 100 }, 'a first pass', async () => (await push.history(node.uuid)).some((row) => row.outcome === 'pass'));
+    first.abort();
+    await running;
+    const gate = restarted.push.slowHashes;
+    const held = Array.from({ length: gate.concurrency + gate.maxWaiting }, () => heldHash());
+    const hashes = held.map((hash) => gate.run(() => hash.promise));
+    attestTo(url);
+    const since = Date.now();
+    while (Date.now() - since < HELD_MS) {
+      statesWhileBusy.push((await push.stored(node.uuid)).state.operationalState);
+      await sleep(500);
+    }
+    for (const hash of held) hash.finish();
+    await Promise.all(hashes);
+  });
+
+  after(async function () {
+    await restarted?.close();
+  });
+
+  it('is not failed while queued, and attests at the restarted process once the backlog is worked off', async function () {
+    expect(restarted.push.slowHashes.busy(), 'it was refused').to.not.equal(undefined);
+    expect(statesWhileBusy.filter((state) => state !== OperationalState.GET_QUOTE)).to.deep.equal([]);
+    const passes = (await push.history(node.uuid)).filter((row) => row.outcome === 'pass').length;
+    await pollUntil({ timeoutMs: 40_000, intervalMs: 200 }, 'a pass at the restarted process', async () => (await push.history(node.uuid)).filter((row) => row.outcome === 'pass').length > passes);
+    await sleep(4 * 750);
+    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    expect((await push.history(node.uuid)).filter((row) => row.outcome !== 'pass')).to.deep.equal([]);
   });
 });

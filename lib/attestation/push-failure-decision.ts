@@ -72,9 +72,9 @@ export interface VerifierOutage {
  * session hashes were backed up (`busy`: sessions refused 503 `verifier_busy` until no hash waited, as
  * a fleet enrolled or rebooted at once, or a verifier restarted, needs one 600 000-round PBKDF2 per
  * agent). Both as one when they lie within `mergeSeconds` of each other, else the later. A busy time
- * counts as down for at most `busyCapSeconds`, what hashing one session for every push agent of the
- * verifier takes: a backlog kept up by agents opening sessions over and over (an enrolled node can
- * prove its own TPM) then stops widening the excuse of a stopped agent (`outageExcuseLimit`).
+ * counts as down for at most `busyCapSeconds` (the sweep gives a few hashes for every push agent
+ * attesting to the verifier, `PushLiveness`): a backlog kept up by agents opening sessions over and over
+ * (an enrolled node can prove its own TPM) then stops widening the excuse of a stopped agent (`outageExcuseLimit`).
  */
 export function verifierSilence(
   database: VerifierOutage | undefined,

@@ -195,7 +195,7 @@ describe('push decisions (keylime-protocol §10.3–§10.5)', function () {
     const attested = { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: 1000 };
     expect(decidePushSilence(attested, 900, 1100, timing, severity, storm)).to.equal(undefined);
     expect(decidePushSilence(attested, 900, 1100, timing, severity), 'without it').to.not.equal(undefined);
-    // Kept busy for a day (sessions opened over and over): counted as down for one hash per agent (150 s) only.
+    // Kept busy for a day (sessions opened over and over): counted as down for the cap given (150 s) only.
     const endless = verifierSilence(undefined, { from: 1005, to: 1000 + 86_400, downSeconds: 86_395 }, 10, 150);
     expect(endless?.downSeconds).to.equal(150);
     // Enrolled at 1000: 2 × (10 + 60) + 60 + 375 + 150; attested at 1000: 2 × 10 + 60 + 375 + 150.

@@ -63,3 +63,70 @@ describe('push liveness: the sweep stores each silence failure from the record i
     expect(turnsRevoked(call.record.state.operationalState, call.state.operationalState), 'stored at once').to.equal(true);
   });
 });
+
+/**
+ * A session-hash gate kept busy without end (an enrolled node can open sessions over and over) counts
+ * as the verifier's down time only up to `BUSY_CAP_FACTOR` (4) hashes per attesting agent at the gate's
+ * speed: an agent that stopped attesting is still failed at its last attestation + the outage's bound
+ * (`outageExcuseLimit`: 2 × timeout + grace + 375 s + that cap). The sweep reads the gate and the
+ * database outage on the database's clock, the one the agents' last attestations are dated on.
+ */
+describe('push liveness: a gate kept busy without end cannot keep a stopped agent from being failed', function () {
+  it('fails the agent past its bound with the cap from the attesting agents, spares it before, and asks the gate on the database clock', async function () {
+    // The database's clock an hour ahead of this process's.
+    const dbNowMs = Date.now() + 3_600_000;
+    const dbNow = dbNowMs / 1000;
+    // timeout 3, grace 3, 10 attesting agents at 1 s a hash on 1 thread: 2 × 3 + 3 + 375 + 4 × 10 = 424 s.
+    const bound = 2 * 3 + 3 + 375 + 4 * 10;
+    const records = new Map(
+      [['past-bound', bound + 5], ['within-bound', bound - 20]].map(([agentId, silentFor]) => [
+        agentId as string,
+        { agentId, owner: 'me', enrolledAt: dbNow - 10_000, state: { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: dbNow - (silentFor as number), attestationCount: 4 } } as unknown as VerifierAgentRecord,
+      ]),
+    );
+    const failed: string[] = [];
+    const asked: { gate: number | undefined; outage: number | undefined; verifierId: string | undefined } = { gate: undefined, outage: undefined, verifierId: undefined };
+    const deps: PushLivenessDeps = {
+      repository: {
+        silentAgents: () => Promise.resolve([...records.keys()]),
+        agentWithVersion: (agentId: string) => Promise.resolve(records.has(agentId) ? { record: records.get(agentId) as VerifierAgentRecord, agentVersion: 'v' } : undefined),
+        attestingAgentCount: (verifierId: string) => {
+          asked.verifierId = verifierId;
+          return Promise.resolve(10);
+        },
+      },
+      verdicts: {
+        store: (record: VerifierAgentRecord) => {
+          failed.push(record.agentId);
+          return Promise.resolve({ stored: true, agentVersion: undefined });
+        },
+      } as unknown as PushVerdictStore,
+      sessions: { sweep: () => Promise.resolve() } as unknown as PushSessions,
+      isJudging: () => false,
+      outage: {
+        latest: (now?: number) => {
+          asked.outage = now;
+          return undefined;
+        },
+        close: () => undefined,
+      },
+      // Busy for a day and still refusing.
+      slowHashes: {
+        busy: (now?: number) => {
+          asked.gate = now;
+          return { from: dbNow - 86_400, to: (now ?? Date.now()) / 1000, downSeconds: 86_400 };
+        },
+        hashingSeconds: (hashes: number) => hashes,
+      },
+      log: pino({ level: 'silent' }),
+      now: () => dbNowMs,
+    };
+    const sweep = new PushLiveness(deps, { verifierId: 'this-verifier', timeout: 3, firstAttestationGrace: 3, severityPolicy: compileSeverityPolicy(), everySeconds: 3600 });
+    await sweep.tick();
+    await sweep.close();
+    expect(failed).to.deep.equal(['past-bound']);
+    expect(asked.verifierId).to.equal('this-verifier');
+    expect(asked.gate, 'the gate asked on the database clock').to.equal(dbNowMs);
+    expect(asked.outage, 'the database outage asked on the database clock').to.equal(dbNowMs);
+  });
+});

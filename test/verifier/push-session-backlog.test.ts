@@ -171,3 +171,35 @@ describe('push model: an attested agent queued at a restarted verifier\'s sessio
     expect((await push.history(node.uuid)).filter((row) => row.outcome !== 'pass')).to.deep.equal([]);
   });
 });
+
+/**
+ * The verifier's gate joins busy times less than a timeout + the first-attestation grace apart: agents
+ * refused in a storm come back after the backlog drained, and their refusals must continue its busy time,
+ * not start one whose start lies past the deadlines of agents still queued. Timeout 2 s, grace 20 s:
+ * refusals 5 s apart are one busy time (with a merge over the timeout alone they were two).
+ */
+describe('push model: the verifier joins busy times of its session-hash gate over a timeout + grace (real PostgreSQL)', function () {
+  this.timeout(60_000);
+  const push = usePushVerifier({ pushTimeout: 2, pushNonceLifetime: 20 });
+
+  async function refuseOnce(): Promise<void> {
+    const gate = push.verifier.push.slowHashes;
+    const held = Array.from({ length: gate.concurrency + gate.maxWaiting }, () => heldHash());
+    const hashes = held.map((hash) => gate.run(() => hash.promise));
+    const refused = await gate.run(() => Promise.resolve('hashed')).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused, 'refused').to.not.equal(undefined);
+    for (const hash of held) hash.finish();
+    await Promise.all(hashes);
+  }
+
+  it('counts a refusal 5 s after the backlog drained as the same busy time', async function () {
+    await refuseOnce();
+    const first = push.verifier.push.slowHashes.busy();
+    await sleep(5_000);
+    await refuseOnce();
+    expect(push.verifier.push.slowHashes.busy()?.from).to.equal(first?.from);
+  });
+});

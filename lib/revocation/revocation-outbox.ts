@@ -193,7 +193,7 @@ export class RevocationOutbox {
       } catch (error) {
         const delayMs = backoffDelayMs(attempts, this.backoff);
         this.options.log.warn({ err: error, to: row.receiver, agentId: row.agent_id, attempts, retryInMs: delayMs }, 'revocation notice not delivered: kept, retrying');
-        await table().update({ attempts, next_attempt_at: new Date(Date.now() + delayMs), last_error: String(error).slice(0, 1000) });
+        await table().update({ attempts, next_attempt_at: this.fromNow(delayMs), last_error: String(error).slice(0, 1000) });
         this.retryIn(delayMs);
         return;
       }
@@ -203,7 +203,7 @@ export class RevocationOutbox {
         const first = !this.unknownWarned.has(row.receiver);
         this.unknownWarned.add(row.receiver);
         this.options.log[first ? 'warn' : 'debug']({ to: row.receiver, agentId: row.agent_id }, 'revocation notice for a receiver this process does not have: left in the outbox');
-        await table().update({ next_attempt_at: new Date(Date.now() + this.backoff.maxDelayMs) });
+        await table().update({ next_attempt_at: this.fromNow(this.backoff.maxDelayMs) });
         return;
       }
       if (outcome === 'refused') this.options.log.warn({ to: row.receiver, agentId: row.agent_id }, 'revocation notice refused: not retried');
@@ -216,6 +216,14 @@ export class RevocationOutbox {
   }
 
   /** A sweep when the retry is due, if sooner than the next poll. */
+  /**
+   * `delayMs` after now on the database's clock, which the claims compare `next_attempt_at` with: a
+   * process whose clock ran behind the database's set a retry that was already due, one ahead delayed it.
+   */
+  private fromNow(delayMs: number): Knex.Raw {
+    return this.options.knex.raw('now() + make_interval(secs => ?)', [delayMs / 1000]);
+  }
+
   private retryIn(delayMs: number): void {
     if (delayMs >= (this.options.pollMs ?? 5000)) return;
     setTimeout(() => this.wake(), delayMs).unref();

@@ -3,27 +3,42 @@ import type { Knex } from 'knex';
 /** Readings per measurement: the one with the shortest round trip is kept (it brackets the database's reading tightest). */
 const READINGS = 3;
 
-/** How often a started clock measures again: a step of either clock (NTP, an operator) is followed within it. */
+/** How often a started clock measures again: a step of the database's clock (NTP, an operator) is followed within it. */
 const REMEASURE_MS = 10_000;
+
+/**
+ * How far this process's clock may move against its monotonic clock between two measurements before it
+ * is measured again at once: a suspended host's monotonic clock stood still while its clock went on.
+ */
+const STEP_MS = 1000;
 
 /**
  * The database's clock as this process sees it: the one clock every verifier process sharing the
  * database stamps and judges times on, whatever its own clock says (docs/keylime-driver.md, "Clocks").
- * The offset to this process's clock is measured by reading `clock_timestamp()` between two readings of
- * this process's clock (the shortest of `READINGS` round trips, half of it at most wrong), at start and
- * every `REMEASURE_MS` while started; a failed measurement keeps the offset before it (the database is
- * away, and so is everything it would date). Reading it costs no round trip: the hot path stamps with it.
+ * Its offset to this process's monotonic clock (`performance.now`) is measured by reading
+ * `clock_timestamp()` between two readings of it (the shortest of `READINGS` round trips, half of it at
+ * most wrong), at start and every `REMEASURE_MS` while started; a failed measurement keeps the offset
+ * before it (the database is away, and so is everything it would date). Being monotonic, the base is
+ * not moved by a step of this process's clock (NTP, an operator's `date`): between measurements the
+ * database's time does not jump with it. A monotonic clock that stood still while this process's clock
+ * went on (a suspended host) is seen at the next reading and measured again at once. Reading it costs
+ * no round trip: the hot path stamps with it.
  */
 export class DatabaseClock {
-  /** The database's clock minus this process's, in milliseconds. */
+  /** The database's clock minus the monotonic one, in milliseconds. */
   private offsetMs = 0;
+  /** This process's clock minus the monotonic one at the last measurement, in milliseconds. */
+  private processOffsetMs = 0;
   private measured = false;
   private timer: NodeJS.Timeout | undefined;
+  private stepMeasure: Promise<void> | undefined;
 
   constructor(
     private readonly knex: Knex,
-    /** This process's clock in unix milliseconds (tests give one that is off). */
+    /** This process's clock in unix milliseconds, which dates its replies (tests give one that is off). */
     private readonly processClock: () => number = () => Date.now(),
+    /** A clock in milliseconds that never steps (tests give one that stands still). */
+    private readonly monotonic: () => number = () => performance.now(),
   ) {}
 
   /** Measures the offset once, then again every `REMEASURE_MS` until `close`. @throws what the database throws on the first measurement */
@@ -39,18 +54,19 @@ export class DatabaseClock {
 
   /** Measures the offset now. @throws what the database throws */
   async measure(): Promise<void> {
-    let best: { readonly roundTrip: number; readonly offset: number } | undefined;
+    let best: { readonly roundTrip: number; readonly offset: number; readonly processOffset: number } | undefined;
     for (let n = 0; n < READINGS; n += 1) {
-      const before = this.processClock();
+      const before = this.monotonic();
       const result = (await this.knex.raw('select extract(epoch from clock_timestamp())::float8 * 1000 as now')) as { rows: { now: number | string }[] };
-      const after = this.processClock();
+      const after = this.monotonic();
       const database = Number(result.rows[0]?.now);
-      if (!Number.isFinite(database) || after < before) continue;
-      const reading = { roundTrip: after - before, offset: database - (before + after) / 2 };
+      if (!Number.isFinite(database)) continue;
+      const reading = { roundTrip: after - before, offset: database - (before + after) / 2, processOffset: this.processClock() - this.monotonic() };
       if (best === undefined || reading.roundTrip < best.roundTrip) best = reading;
     }
-    if (best === undefined) throw new Error('the database clock could not be read (no finite reading, or this process clock stepped back meanwhile)');
+    if (best === undefined) throw new Error('the database clock could not be read (no finite reading)');
     this.offsetMs = best.offset;
+    this.processOffsetMs = best.processOffset;
     this.measured = true;
   }
 
@@ -61,15 +77,33 @@ export class DatabaseClock {
 
   /** Now on the database's clock, unix milliseconds. @throws as `now` */
   nowMs(): number {
-    if (!this.measured) throw new Error('the database clock is read before it was measured');
-    return this.processClock() + this.offsetMs;
+    return this.read().databaseMs;
   }
 
   /** Both clocks at one instant, unix seconds: the database's (which stamped the stored times) and this process's (which dates a reply). @throws as `now` */
   readings(): DatabaseClockReadings {
-    const processNow = this.processClock();
+    const read = this.read();
+    return { databaseNow: read.databaseMs / 1000, processNow: read.processMs / 1000 };
+  }
+
+  /** Both clocks in unix milliseconds; a started clock whose process clock moved against the monotonic one is measured again at once. */
+  private read(): { readonly databaseMs: number; readonly processMs: number } {
     if (!this.measured) throw new Error('the database clock is read before it was measured');
-    return { databaseNow: (processNow + this.offsetMs) / 1000, processNow: processNow / 1000 };
+    const monotonic = this.monotonic();
+    const processMs = this.processClock();
+    if (Math.abs(processMs - monotonic - this.processOffsetMs) > STEP_MS) this.measureAfterStep(processMs - monotonic);
+    return { databaseMs: monotonic + this.offsetMs, processMs };
+  }
+
+  /** Measures again at once, if started; a failed measurement leaves it to the next one scheduled (the step is not seen again). */
+  private measureAfterStep(processOffsetMs: number): void {
+    if (this.timer === undefined || this.stepMeasure !== undefined) return;
+    this.processOffsetMs = processOffsetMs;
+    this.stepMeasure = this.measure()
+      .catch(() => undefined)
+      .finally(() => {
+        this.stepMeasure = undefined;
+      });
   }
 
   private schedule(): void {

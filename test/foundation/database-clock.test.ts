@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { DatabaseClock } from '../../lib/db/database-clock.js';
 import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
 import { rejectionOf } from '../helpers/rejection.js';
+import { eventually } from '../verifier/helpers/verifier-fixture.js';
 
 /** The database's clock as a process whose own clock is off reads it (lib/db/database-clock.ts). */
 describe("database clock: the database's time read through a process clock that is off", function () {
@@ -33,6 +34,35 @@ describe("database clock: the database's time read through a process clock that 
       expect(readings.processNow - readings.databaseNow).to.be.closeTo(skewSeconds, 1);
     });
   }
+
+  it("keeps the database's time when this process's clock steps an hour ahead or back between measurements (NTP, an operator's date)", async function () {
+    let stepMs = 0;
+    const clock = new DatabaseClock(opened.database.knex, () => Date.now() + stepMs);
+    await clock.measure();
+    for (const step of [3600_000, -3600_000]) {
+      stepMs = step;
+      const before = await databaseSeconds();
+      const now = clock.now();
+      const after = await databaseSeconds();
+      expect(now).to.be.within(before - 1, after + 1);
+      // A reply is still dated on this process's clock, stepped or not.
+      expect(clock.readings().processNow).to.be.closeTo((Date.now() + step) / 1000, 1);
+    }
+  });
+
+  it('is measured again at once when its monotonic clock stood still while this process clock went on (a suspended host)', async function () {
+    let frozenMs = 0;
+    const clock = new DatabaseClock(opened.database.knex, undefined, () => performance.now() - frozenMs);
+    await clock.start();
+    try {
+      frozenMs = 3600_000;
+      // The first reading after the suspend is an hour behind; it has the clock measured again, well before the 10 s schedule.
+      expect(clock.now()).to.be.below((await databaseSeconds()) - 3000);
+      await eventually('the clock measured again', async () => Math.abs(clock.now() - (await databaseSeconds())) < 1, 5000, 20);
+    } finally {
+      clock.close();
+    }
+  });
 
   it('refuses to tell the time before its first measurement: nothing is stamped on an unknown clock', async function () {
     const clock = new DatabaseClock(opened.database.knex);

@@ -103,7 +103,7 @@ export class DashboardQueries {
   /**
    * A liveness node's last answer on the clock of `now` (`this.now`, the database's in a verifier): the
    * monitor dates it on the database's own reading (liveness-monitor.ts), and rows are judged at `now`.
-   * Moved by whole seconds (as the status API rounds `last_seen`): the two clocks are read a few
+   * Moved by whole seconds (as the status API moves `last_seen`): the two clocks are read a few
    * milliseconds apart, and a row moved by that jitter would differ at every live update's tick.
    */
   private livenessLastSeen(now: number): Knex.Raw {

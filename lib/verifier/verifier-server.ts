@@ -241,6 +241,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       monitor: liveness,
       verifierId: config.verifierId,
       freshnessBound: statusFreshnessBounds(config).liveness,
+      clock,
     });
     auditAdminActions(service, access.auditLog, access.revocations, log);
     if (config.dashboard) {

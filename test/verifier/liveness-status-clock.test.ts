@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { judgeLivenessStatus } from '../../lib/attestation/liveness-operator-decision.js';
-import { LivenessRepository } from '../../lib/verifier/liveness/liveness-repository.js';
+import { LivenessRepository, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
+import { livenessStatusResults } from '../../lib/verifier/liveness/liveness-routes.js';
 import { storeLivenessState } from '../helpers/liveness-state.js';
 import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
 
@@ -73,5 +74,12 @@ describe('liveness status: judged on the clock the last answer was dated with', 
     const answering = await statusBehind('answering-node');
     expect(answering.results, 'an answer just stored shown stale').to.include({ liveness_status: 'alive', stale: false });
     expect(answering.verdict).to.equal('pass');
+  });
+
+  it('last_seen is moved onto the answering process clock rounded down: shown a fraction of a second older, never younger', function () {
+    const record = { agentId: 'n', state: { status: 'alive', misses: 0, lastSeen: 1000, lastFailure: null } } as unknown as LivenessRecord;
+    // This process 0.6 s ahead of the database: the answer is 1000.6 on its clock, shown 1000 (rounding made it 1001).
+    const results = livenessStatusResults(record, { databaseNow: 1010, processNow: 1010.6 }, 60);
+    expect(results['last_seen']).to.equal(1000);
   });
 });

@@ -126,18 +126,6 @@ export class LivenessRepository {
     return row === undefined ? undefined : fromRow(row);
   }
 
-  /**
-   * The record with the database's clock read in the same statement (seconds since the epoch): its
-   * `lastSeen` is dated on that clock, so its freshness is judged on it.
-   */
-  async findAt(agentId: string): Promise<{ readonly record: LivenessRecord; readonly databaseNow: number } | undefined> {
-    const row: (LivenessRow & { database_now: number | string }) | undefined = await this.knex(TABLE)
-      .select('*', this.knex.raw('extract(epoch from now())::float8 as database_now'))
-      .where({ agent_id: agentId })
-      .first();
-    return row === undefined ? undefined : { record: fromRow(row), databaseNow: Number(row.database_now) };
-  }
-
   async listFor(verifierId: string): Promise<LivenessRecord[]> {
     const rows: LivenessRow[] = await this.knex(TABLE).where({ verifier_id: verifierId }).orderBy('agent_id');
     return rows.map(fromRow);

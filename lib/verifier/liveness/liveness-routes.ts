@@ -1,4 +1,4 @@
-import type { DatabaseClockReadings } from '../../db/database-clock.js';
+import type { DatabaseClock, DatabaseClockReadings } from '../../db/database-clock.js';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { livenessOperatorStatus } from '../../attestation/liveness-operator-decision.js';
@@ -96,11 +96,12 @@ export type LivenessStatusClock = DatabaseClockReadings;
  * `results` of `GET /v2.x/liveness/{agent_id}` at `clock`: an `alive` whose last answer is older than
  * `freshnessBound` seconds (or dated ahead) on the database's clock, which dated it, is shown `pending`
  * with `stale: true`, as a stale PASS is; `freshness_bound` tells the driver the bound. `last_seen` is
- * given on this process's clock, as the reply's `Date` header the driver judges it against.
+ * given on this process's clock, as the reply's `Date` header the driver judges it against, rounded down
+ * (an answer shown a fraction of a second older, never younger).
  */
 export function livenessStatusResults(record: LivenessRecord, clock: LivenessStatusClock, freshnessBound: number): Record<string, unknown> {
   const shown = livenessOperatorStatus(record.state, clock.databaseNow, freshnessBound);
-  const lastSeen = record.state.lastSeen === null ? null : Math.round(record.state.lastSeen + clock.processNow - clock.databaseNow);
+  const lastSeen = record.state.lastSeen === null ? null : Math.floor(record.state.lastSeen + clock.processNow - clock.databaseNow);
   return {
     agent_id: record.agentId,
     identity_mode: record.mode,
@@ -132,6 +133,8 @@ export function registerLivenessRoutes(
     readonly verifierId: string;
     /** Seconds past which an `alive` is shown stale (`livenessFreshnessBound`). */
     readonly freshnessBound: number;
+    /** The database's clock, which dated the last answers, and this process's at one instant. */
+    readonly clock: Pick<DatabaseClock, 'readings'>;
   },
 ): void {
   service.route({
@@ -169,10 +172,10 @@ export function registerLivenessRoutes(
     admin: true,
     params: LivenessParams,
     handler: async ({ params, request, reply }) => {
-      const read = await deps.repository.findAt(params.agent_id);
+      const record = await deps.repository.find(params.agent_id);
       // The tenant again on the row read: the admin gate read it before, and the id may have been enrolled since.
-      if (read === undefined || !seesTenant(request)(read.record.tenant)) throw new LivenessNotEnrolled(params.agent_id);
-      return ok(reply, livenessStatusResults(read.record, { databaseNow: read.databaseNow, processNow: Date.now() / 1000 }, deps.freshnessBound));
+      if (record === undefined || !seesTenant(request)(record.tenant)) throw new LivenessNotEnrolled(params.agent_id);
+      return ok(reply, livenessStatusResults(record, deps.clock.readings(), deps.freshnessBound));
     },
   });
 

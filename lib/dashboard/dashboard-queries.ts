@@ -84,10 +84,9 @@ export class DashboardQueries {
     private readonly bounds: StatusFreshnessBounds,
     /**
      * Now in unix seconds on the clock the stored successes were stamped on: the database's
-     * (`DatabaseClock.now`), which every verifier process stamps on. Default this process's clock, for
-     * one process whose clock is the database's.
+     * (`DatabaseClock.now`), which every verifier process stamps on.
      */
-    private readonly now: () => number = () => Date.now() / 1000,
+    private readonly now: () => number,
   ) {}
 
   /** Rows are judged on the database's clock, which stamped them, as the status API judges them. */

@@ -57,7 +57,7 @@ describe('dashboard: a liveness node judged on the clock its last answer was dat
     const liveness = new LivenessRepository(knex);
     await liveness.enrol({ verifierId: 'elsewhere', ip: '127.0.0.1', port: 9, mtlsCert: CERT, agentId: 'steady-node', tenant: 'default', mode: 'id-only', trustLevel: 'id-only', proofKey: null }, noAuditRecord, seesEveryTenant);
     await storeLivenessState(liveness, 'steady-node', { status: 'alive', misses: 0, lastSeen: Math.floor(Date.now() / 1000), lastFailure: null });
-    const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
+    const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()), () => Date.now() / 1000);
     // What dashboard-events.ts compares from one tick to the next: the row as JSON.
     const reads = new Set<string>();
     for (let read = 0; read < 5; read += 1) {

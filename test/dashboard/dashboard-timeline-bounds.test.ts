@@ -36,7 +36,7 @@ describe("dashboard: a node's timeline is bounded whatever number of failures a 
     padded[0] = { event_id: NOT_IN_ALLOWLIST, context: { path: `/tmp/00000000/${'z'.repeat(100_000)}` } };
     const failures = [...padded, { event_id: PCR_MISMATCH, context: { message: 'IMA measurement list does not match TPM PCR', huge: 'y'.repeat(100_000) } }];
     await insertFailedRound(knex, 'agent-000001', failures, 0);
-    queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
+    queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()), () => Date.now() / 1000);
   });
 
   after(async function () {

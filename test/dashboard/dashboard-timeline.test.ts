@@ -85,7 +85,7 @@ describe("dashboard: a node's timeline from rounds, liveness changes and audit r
         key,
       ),
     );
-    queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
+    queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()), () => Date.now() / 1000);
   });
 
   after(async function () {

@@ -34,7 +34,7 @@ describe('dashboard: trust levels and nodes without a TPM', function () {
     await liveness.enrol({ ...node, agentId: 'live-secret', tenant: 'default', mode: 'id-secret', trustLevel: 'id-secret', proofKey: 'ab'.repeat(32) }, noAuditRecord, seesEveryTenant);
     await liveness.enrol({ ...node, agentId: 'live-only', tenant: 'blue', mode: 'id-only', trustLevel: 'id-only', proofKey: null }, noAuditRecord, seesEveryTenant);
     await storeLivenessState(liveness, 'live-secret', { status: 'alive', misses: 0, lastSeen: Math.floor(Date.now() / 1000), lastFailure: null });
-    queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
+    queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()), () => Date.now() / 1000);
   });
 
   after(async function () {
@@ -150,7 +150,7 @@ describe('migration 20261203150000-verifier-trust-level-and-liveness-tenant', fu
     const levels = (await knex('verifier_agents').select('agent_id', 'trust_level').orderBy('agent_id')) as { trust_level: string | null }[];
     expect(levels.map((row) => row.trust_level)).to.deep.equal(['hardware-tpm', null, 'id-only', null]);
     expect(((await knex('verifier_liveness').where({ agent_id: 'old-node' }).first()) as { tenant: string }).tenant).to.equal('default');
-    const overview = await new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig())).overview(undefined);
+    const overview = await new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()), () => Date.now() / 1000).overview(undefined);
     expect(overview.byClaimedTrustLevel).to.include({ 'hardware-tpm': 1, 'id-only': 1, unknown: 2 });
     expect(overview.byLiveness['id-only'].pending).to.equal(1);
   });

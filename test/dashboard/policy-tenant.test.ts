@@ -161,7 +161,7 @@ describe('named policies by tenant: another tenant neither reads nor changes the
     try {
       // As an enrolment before this fix could leave it: tenant B's agent on the default tenant's policy.
       await knex('verifier_agents').update({ mb_policy_name: FLEET_MB_POLICY }).where({ agent_id: 'tenant-b-own-policy-agent' });
-      const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
+      const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()), () => Date.now() / 1000);
       const seenByB = (await queries.policiesInUse('tenant-b')).map((use) => `${use.kind} ${use.name} ${use.agents}`);
       expect(seenByB).to.deep.equal(['runtime tenant-b-enrolment-policy 1']);
       const seenByDefault = (await queries.policiesInUse('default')).map((use) => `${use.kind} ${use.name} ${use.agents}`);
@@ -180,7 +180,7 @@ describe('named policies by tenant: another tenant neither reads nor changes the
       // The PUTs of the first test (404) and the POST of a taken name (409).
       expect(refused.map((d) => `${d.tenant} ${d.status}`)).to.include.members(['tenant-b 404', 'tenant-b 409']);
 
-      const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()));
+      const queries = new DashboardQueries(knex, 11, statusFreshnessBounds(new VerifierConfig()), () => Date.now() / 1000);
       const victim = fleet.fleet.agents[0];
       const node = await queries.node('default', victim?.uuid ?? '');
       if (node === undefined) throw new Error('no node');

@@ -67,7 +67,7 @@ describe('PostgreSQL that goes silent (black-hole TCP proxy, real PostgreSQL)', 
 
   it('fails a statement in flight within the bound, and after the network returns the pool does not reuse its connection', async function () {
     const darkConnection = await backendPid(database.knex);
-    const outage = new DatabaseOutage(database.knex, 1_000);
+    const outage = new DatabaseOutage(database.knex, 1_000, () => Date.now());
     // 5 s: a reply due while a CI host stalls this process (~3 s) can be read before the black hole is made.
     const inFlight = database.knex.raw('select pg_sleep(5)');
     await sleep(100);

@@ -141,7 +141,7 @@ describe('push model: DatabaseOutage, what counts as the verifier unable to use 
     const proxied = new URL(TEST_DATABASE_URL);
     proxied.port = String(proxy.port);
     database = await createDatabase({ url: proxied.toString(), dataDir: '.' });
-    outage = new DatabaseOutage(database.knex, 500);
+    outage = new DatabaseOutage(database.knex, 500, () => Date.now());
   });
 
   afterEach(async function () {

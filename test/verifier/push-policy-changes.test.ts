@@ -129,7 +129,7 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
         return super.findRuntime(name);
       }
     }
-    const policies = new PushPolicyCache({ policies: new CountingPolicies(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10);
+    const policies = new PushPolicyCache({ policies: new CountingPolicies(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10, () => Date.now());
     const started = Math.floor(Date.now() / 1000);
     await policies.read({ ...record, agentId: 'enrolled-long-before', enrolledAt: started - 100 });
     expect(reads).to.equal(1);
@@ -175,7 +175,7 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     const record = { ...(await push.stored(h.uuid)), enrolledAt: Math.floor(Date.now() / 1000) - 100 };
     const changes = new PolicyCache();
     const repository = new VerifierPolicyRepository(push.opened.database.knex);
-    const policies = new PushPolicyCache({ policies: repository, cache: changes, measuredBootEvaluate: 'once' }, 10);
+    const policies = new PushPolicyCache({ policies: repository, cache: changes, measuredBootEvaluate: 'once' }, 10, () => Date.now());
     const first = await policies.of(record);
     changes.invalidate('same-text'); // the next read is a new copy, as every read is after the reuse time
     expect(await policies.of(record), 'the same text, read again').to.equal(first);
@@ -193,7 +193,7 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     await storePolicy('re-enrolled', policyOf(k, true));
     await enrolWith(k, 're-enrolled');
     const record = { ...(await push.stored(k.uuid)), enrolledAt: Math.floor(Date.now() / 1000) - 100 };
-    const policies = new PushPolicyCache({ policies: new VerifierPolicyRepository(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10);
+    const policies = new PushPolicyCache({ policies: new VerifierPolicyRepository(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10, () => Date.now());
     const first = await policies.of(record);
     expect(await policies.of(record), 'the same enrolment').to.equal(first);
     const reenrolled = { ...record, enrolment: String(BigInt(record.enrolment) + 1n) };

@@ -142,7 +142,7 @@ describe('push sessions: the token hashes on part of the thread pool (SlowHashGa
 
     it('a token that needs its slow check while the gate is full is 503 (try again), not 401, and spends none of its session\'s 5 checks a minute', async function () {
       const gate = new SlowHashGate(1, 0);
-      const sessions = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: 1_000, slowHashes: gate });
+      const sessions = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: 1_000, slowHashes: gate, now: () => Date.now() });
       const occupying = heldHash();
       const held = gate.run(() => occupying.promise);
       for (let i = 0; i < 6; i += 1) {

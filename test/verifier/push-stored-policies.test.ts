@@ -42,7 +42,7 @@ describe('push stored policies: one read by name for the push agents that share 
 
   it('reads a name once for agents asking at once and within the reuse time, and again after it', async function () {
     // A reuse time that the statement between the reads below cannot outlast on a slow host.
-    const reads = new SharedPolicyReads(store, new PolicyCache(), 500, 60_000, 10).since(0);
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 500, 60_000, 10, () => Date.now()).since(0);
     const first = await Promise.all([reads.findRuntime('fleet'), reads.findRuntime('fleet'), reads.findRuntime('fleet')]);
     expect(store.reads).to.equal(1);
     expect(first.map((p) => p?.runtimePolicy)).to.deep.equal(['{"v":1}', '{"v":1}', '{"v":1}']);
@@ -55,7 +55,7 @@ describe('push stored policies: one read by name for the push agents that share 
   });
 
   it('keeps neither a failed read nor a name not found', async function () {
-    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 60_000, 10).since(0);
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 60_000, 10, () => Date.now()).since(0);
     store.failNext = true;
     await reads.findRuntime('fleet').then(
       () => expect.fail('the failed read should reject'),
@@ -70,7 +70,7 @@ describe('push stored policies: one read by name for the push agents that share 
 
   it('does not answer an agent enrolled after the kept read started, nor after this process changed the name', async function () {
     const changes = new PolicyCache();
-    const shared = new SharedPolicyReads(store, changes, 60_000, 60_000, 10);
+    const shared = new SharedPolicyReads(store, changes, 60_000, 60_000, 10, () => Date.now());
     expect((await shared.since(0).findRuntime('fleet'))?.runtimePolicy).to.equal('{"v":1}');
     await store.updateRuntime(runtimePolicy('fleet', '{"v":2}'));
     expect((await shared.since(0).findRuntime('fleet'))?.runtimePolicy, 'enrolled before the read').to.equal('{"v":1}');
@@ -88,7 +88,7 @@ forEachDatabase('push stored policies, on PostgreSQL and PGlite', (fixture) => {
     const store = new VerifierPolicyRepository(knex);
     await store.insertRuntime(runtimePolicy('single', '{"v":1}'), 'default');
     await store.insertMb({ name: 'single', mbPolicy: '{"mb":1}' }, 'default');
-    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 60_000, 10).since(0);
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 60_000, 10, () => Date.now()).since(0);
     let statements = 0;
     const counted = (): void => {
       statements += 1;
@@ -112,7 +112,7 @@ forEachDatabase('push stored policies, on PostgreSQL and PGlite', (fixture) => {
     await store.insertRuntime(runtimePolicy('checked', '{"v":1}'), 'default');
     await store.insertMb({ name: 'checked', mbPolicy: '{"mb":1}' }, 'default');
     // A check interval that the four statements before the first check below cannot outlast on a slow host.
-    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 500, 10).since(0);
+    const reads = new SharedPolicyReads(store, new PolicyCache(), 60_000, 500, 10, () => Date.now()).since(0);
     expect((await reads.findRuntime('checked'))?.runtimePolicy).to.equal('{"v":1}');
     expect((await reads.findMb('checked'))?.mbPolicy).to.equal('{"mb":1}');
     // Another process (not this one's PolicyCache) replaces both texts.

@@ -50,7 +50,7 @@ export class DatabaseOutage {
     private readonly knex: Knex,
     mergeMs: number,
     /** The clock outages are dated on (unix ms): the one the silences they excuse are measured on. */
-    clock: () => number = Date.now,
+    clock: () => number,
   ) {
     this.periods = new OutagePeriods(mergeMs, clock);
     knex.on('query-error', this.onError);

@@ -58,8 +58,8 @@ export class PushPolicyCache {
   constructor(
     private readonly deps: PushPolicyDeps,
     capacity: number,
-    /** Now in unix ms on the database's clock, which dates the enrolments (`SharedPolicyReads`); default this process's clock. */
-    clock: () => number = () => Date.now(),
+    /** Now in unix ms on the database's clock, which dates the enrolments (`SharedPolicyReads`). */
+    clock: () => number,
   ) {
     this.compiled = new BoundedCache(capacity);
     this.shared = new SharedPolicyReads(deps.policies, deps.cache, POLICY_REUSE_MS, POLICY_CHECK_MS, SHARED_READS_CAPACITY, clock);

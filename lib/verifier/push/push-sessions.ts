@@ -21,9 +21,9 @@ export interface PushSessionSettings {
   readonly slowHashes?: SlowHashGate;
   /**
    * Now in unix ms on the database's clock (`DatabaseClock.nowMs`): a session's challenge and token
-   * expiries are stored by one process and checked by any. Default this process's clock (one process).
+   * expiries are stored by one process and checked by any.
    */
-  readonly now?: () => number;
+  readonly now: () => number;
 }
 
 /** `POST /v3.0/sessions`: the session and its challenge. */
@@ -142,7 +142,7 @@ export class PushSessions {
 
   /** Now, on the clock the sessions' expiries are stored on (`PushSessionSettings.now`). */
   private date(): Date {
-    return new Date(this.settings.now?.() ?? Date.now());
+    return new Date(this.settings.now());
   }
 
   /**

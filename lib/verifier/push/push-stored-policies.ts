@@ -50,9 +50,9 @@ export class SharedPolicyReads {
     capacity: number,
     /**
      * When a read starts (unix ms), on the clock `since` is given on: the database's in a verifier
-     * (`DatabaseClock.nowMs`), which dated the enrolments. Default this process's, for one whose clock is the database's.
+     * (`DatabaseClock.nowMs`), which dated the enrolments.
      */
-    private readonly clock: () => number = () => Date.now(),
+    private readonly clock: () => number,
   ) {
     this.runtime = { reads: new BoundedCache(capacity), row: (name) => store.findRuntime(name), version: (name) => store.runtimeVersion(name) };
     this.mb = { reads: new BoundedCache(capacity), row: (name) => store.findMb(name), version: (name) => store.mbVersion(name) };

@@ -1,29 +1,20 @@
 import { expect } from 'chai';
 import { DatabaseClock } from '../../lib/db/database-clock.js';
-import { openTestSchema, type OpenedDatabase } from '../helpers/databases.js';
+import { forEachDatabase } from '../helpers/databases.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
 
 /** The database's clock as a process whose own clock is off reads it (lib/db/database-clock.ts). */
-describe("database clock: the database's time read through a process clock that is off", function () {
-  let opened: OpenedDatabase;
-
-  before(async function () {
-    opened = await openTestSchema();
-  });
-
-  after(async function () {
-    await opened?.dispose();
-  });
+forEachDatabase("database clock: the database's time read through a process clock that is off", function (fixture) {
 
   async function databaseSeconds(): Promise<number> {
-    const result = (await opened.database.knex.raw('select extract(epoch from clock_timestamp())::float8 as now')) as { rows: { now: number }[] };
+    const result = (await fixture.database.knex.raw('select extract(epoch from clock_timestamp())::float8 as now')) as { rows: { now: number }[] };
     return Number(result.rows[0]?.now);
   }
 
   for (const skewSeconds of [3600, -3600]) {
     it(`reads the database's time, not its own, with its clock ${skewSeconds > 0 ? 'an hour ahead' : 'an hour behind'}, and shows a stored time on its own clock`, async function () {
-      const clock = new DatabaseClock(opened.database.knex, () => Date.now() + skewSeconds * 1000);
+      const clock = new DatabaseClock(fixture.database.knex, () => Date.now() + skewSeconds * 1000);
       await clock.measure();
       const before = await databaseSeconds();
       const now = clock.now();
@@ -37,7 +28,7 @@ describe("database clock: the database's time read through a process clock that 
 
   it("keeps the database's time when this process's clock steps an hour ahead or back between measurements (NTP, an operator's date)", async function () {
     let stepMs = 0;
-    const clock = new DatabaseClock(opened.database.knex, () => Date.now() + stepMs);
+    const clock = new DatabaseClock(fixture.database.knex, () => Date.now() + stepMs);
     await clock.measure();
     for (const step of [3600_000, -3600_000]) {
       stepMs = step;
@@ -52,7 +43,7 @@ describe("database clock: the database's time read through a process clock that 
 
   it('is measured again at once when its monotonic clock stood still while this process clock went on (a suspended host)', async function () {
     let frozenMs = 0;
-    const clock = new DatabaseClock(opened.database.knex, undefined, () => performance.now() - frozenMs);
+    const clock = new DatabaseClock(fixture.database.knex, undefined, () => performance.now() - frozenMs);
     await clock.start();
     try {
       frozenMs = 3600_000;
@@ -65,7 +56,7 @@ describe("database clock: the database's time read through a process clock that 
   });
 
   it('refuses to tell the time before its first measurement: nothing is stamped on an unknown clock', async function () {
-    const clock = new DatabaseClock(opened.database.knex);
+    const clock = new DatabaseClock(fixture.database.knex);
     expect(() => clock.now()).to.throw(/before it was measured/);
     expect(() => clock.readings()).to.throw(/before it was measured/);
     await clock.start();

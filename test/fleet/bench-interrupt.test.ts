@@ -51,11 +51,12 @@ describe('bench verifier: interrupted in the warm-up', function () {
   const schemaExists = async (schema: string): Promise<boolean> =>
     ((await admin.raw('select 1 from pg_namespace where nspname = ?', [schema])) as { rows: unknown[] }).rows.length > 0;
 
-  for (const { signal, group } of [
-    { signal: 'SIGINT', group: true },
-    { signal: 'SIGTERM', group: false },
+  // 128 + the signal's number, as a shell reports a process the signal ended.
+  for (const { signal, group, code } of [
+    { signal: 'SIGINT', group: true, code: 130 },
+    { signal: 'SIGTERM', group: false, code: 143 },
   ] as const) {
-    it(`on ${signal} to ${group ? 'its process group' : 'the benchmark alone'}: stops the verifier, drops the schema, removes the data dir, exits 130`, async function () {
+    it(`on ${signal} to ${group ? 'its process group' : 'the benchmark alone'}: stops the verifier, drops the schema, removes the data dir, exits ${code}`, async function () {
       const bench = spawn(
         process.execPath,
         [BENCH_MAIN, 'verifier', '--agents', '2', '--seconds', '600', '--warmup', '600', '--quote-interval', '1', '--tamper', '0', '--database', TEST_DATABASE_URL],
@@ -78,7 +79,7 @@ describe('bench verifier: interrupted in the warm-up', function () {
         });
         process.kill(group ? -benchPid : benchPid, signal);
         const end = await exited;
-        expect(end, output).to.deep.equal({ code: 130, signal: null });
+        expect(end, output).to.deep.equal({ code, signal: null });
         expect(output).to.include(`interrupted by ${signal}`);
         expect(await schemaExists(child.schema), 'schema dropped').to.equal(false);
         expect(existsSync(child.dataDir), 'data dir removed').to.equal(false);

@@ -11,6 +11,7 @@ import { agentViewOf, verifierStatusReplyOf } from '../../lib/verifier/verifier-
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { pullEnrolmentBody } from './helpers/pull-enrolment-body.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
 /** Seconds a PASS stays trusted (`staleAfter`). */
@@ -56,18 +57,7 @@ describe("verifier: a success stamped by one process and judged by another, on t
     const reply = await verifier.service.app.inject({
       method: 'POST',
       url: `/v2.6/agents/${id}`,
-      payload: {
-        v: null,
-        cloudagent_ip: '127.0.0.1',
-        cloudagent_port: port,
-        tpm_policy: '{"mask": "0x8000"}',
-        runtime_policy: '',
-        accept_tpm_hash_algs: ['sha256'],
-        accept_tpm_encryption_algs: ['rsa'],
-        accept_tpm_signing_algs: ['rsassa'],
-        ak_tpm: fake.akTpm,
-        mtls_cert: certPem,
-      },
+      payload: pullEnrolmentBody({ port, akTpm: fake.akTpm, mtlsCert: certPem }),
     });
     expect(reply.statusCode, reply.body).to.equal(200);
   }

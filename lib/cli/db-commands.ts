@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { IronlimeError } from '../../interfaces/errors.js';
+import { InvalidParameterValue, IronlimeError } from '../../interfaces/errors.js';
 import { loadConfig } from '../config/load-config.js';
 import { createDatabase, redactUrl, type Database } from '../db/database-factory.js';
-import { migrateLatest, migrateRollbackAll, migrateRollbackLastBatch } from '../db/migrate.js';
+import { lastBatchIsEveryMigration, migrateLatest, migrateRollbackAll, migrateRollbackLastBatch } from '../db/migrate.js';
 import type { CliContext, CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 
@@ -27,9 +27,14 @@ export const registerDbCommands: CommandRegistrar = (program, context) => {
   withDatabaseOptions(db.command('rollback').description('undo the last batch of migrations (--all: every one)'))
     .option('--all', 'undo every ironlime migration, dropping its tables')
     .action((options: DbOptions) =>
-      run(options, context, 'rollback', (database) =>
-        options.all === true ? migrateRollbackAll(database.knex) : migrateRollbackLastBatch(database.knex),
-      ),
+      run(options, context, 'rollback', async (database) => {
+        if (options.all === true) return migrateRollbackAll(database.knex);
+        // knex's last batch is every migration on a schema migrated once: the same loss as --all, unasked.
+        if (await lastBatchIsEveryMigration(database.knex)) {
+          throw new InvalidParameterValue('db rollback', 'the last batch holds every ironlime migration (the first install): undoing it drops every ironlime table and its data; give --all to do that');
+        }
+        return migrateRollbackLastBatch(database.knex);
+      }),
     );
 };
 

@@ -112,6 +112,16 @@ export async function migrateRollbackLastBatch(knex: Knex, options: MigrateOptio
   return names;
 }
 
+/**
+ * Whether the last batch holds every applied ironlime migration: a schema migrated once (a first install,
+ * or a service's first start), whose last-batch rollback would drop every table and its data.
+ */
+export async function lastBatchIsEveryMigration(knex: Knex): Promise<boolean> {
+  if (!(await knex.schema.hasTable(MIGRATIONS_TABLE))) return false;
+  const batches = (await knex(MIGRATIONS_TABLE).distinct('batch')) as unknown[];
+  return batches.length === 1;
+}
+
 /** Undoes every applied ironlime migration, newest first; resolves to the names undone. */
 export async function migrateRollbackAll(knex: Knex, options: MigrateOptions = {}): Promise<string[]> {
   const [, names] = (await migrating(knex, (migrator, config) => migrator.migrate.rollback(config, true), options)) as [number, string[]];

@@ -7,6 +7,7 @@ import knexFactory, { type Knex } from 'knex';
 import { runCli, type CliRun } from '../helpers/cli-runner.js';
 import { databaseFact } from '../../lib/cli/service-command.js';
 import { createDatabase, redactUrl } from '../../lib/db/database-factory.js';
+import { IronlimeMigrationSource, MIGRATIONS_TABLE } from '../../lib/db/migrate.js';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
 
@@ -46,13 +47,14 @@ describe('ironlime db', function () {
     expect(back.stdout).to.match(new RegExp(`^rolled back ${MIGRATIONS.length} migration\\(s\\)`));
   });
 
-  it('migrate --database uses PostgreSQL; rollback undoes the last batch', async function () {
+  it('migrate --database uses PostgreSQL; a plain rollback refuses the batch of a first install (every table), --all undoes it', async function () {
     const schema = `test_${randomBytes(8).toString('hex')}`;
     const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
     await admin.raw('create schema ??', [schema]);
     // The server applies `options` at connection start, so the CLI works in the throwaway schema.
     // The test server trusts every local connection, so the password parameter is sent and not needed.
     const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}&password=s3cret-query`;
+    const hasNodes = (): Promise<boolean> => admin.schema.withSchema(schema).hasTable('nodes');
     try {
       const run = await ironlime('db', 'migrate', '--database', url, '--data-dir', dataDir);
       expect(run.code).to.equal(0);
@@ -61,10 +63,47 @@ describe('ironlime db', function () {
       const info = (await admin.withSchema(schema).table('nodes').columnInfo()) as unknown as Record<string, { nullable: boolean }>;
       expect(info['attestation_interface']?.nullable).to.equal(true);
 
-      const back = await ironlime('db', 'rollback', '--database', url);
-      expect(back.code).to.equal(0);
-      expect(await admin.schema.withSchema(schema).hasTable('nodes')).to.equal(false);
+      // One batch holds every migration: a plain rollback would drop every table, as --all does.
+      const refused = await ironlime('db', 'rollback', '--database', url);
+      expect(refused.code, refused.stderr).to.equal(2);
+      expect(refused.stderr).to.equal(
+        'ironlime: db rollback: the last batch holds every ironlime migration (the first install): undoing it drops every ironlime table and its data; give --all to do that\n',
+      );
+      expect(await hasNodes()).to.equal(true);
+
+      const all = await ironlime('db', 'rollback', '--all', '--database', url);
+      expect(all.code, all.stderr).to.equal(0);
+      expect(await hasNodes()).to.equal(false);
     } finally {
+      await admin.raw('drop schema if exists ?? cascade', [schema]);
+      await admin.destroy();
+    }
+  });
+
+  it('rollback undoes an upgrade\'s batch alone, then refuses the first install\'s without --all', async function () {
+    const schema = `test_${randomBytes(8).toString('hex')}`;
+    const admin = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+    await admin.raw('create schema ??', [schema]);
+    const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const installed = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+    const newest = MIGRATIONS[MIGRATIONS.length - 1]!.name;
+    try {
+      // The install before an upgrade: every migration but the newest, in one batch.
+      await installed.migrate.latest({ migrationSource: new IronlimeMigrationSource(MIGRATIONS.slice(0, -1)), tableName: MIGRATIONS_TABLE });
+      const upgrade = await ironlime('db', 'migrate', '--database', url);
+      expect(upgrade.stdout).to.contain('applied 1 migration(s) on postgres://').and.contain(newest);
+
+      const back = await ironlime('db', 'rollback', '--database', url);
+      expect(back.code, back.stderr).to.equal(0);
+      expect(back.stdout).to.contain('rolled back 1 migration(s)').and.contain(newest);
+      expect(await admin.schema.withSchema(schema).hasTable('nodes')).to.equal(true);
+
+      const again = await ironlime('db', 'rollback', '--database', url);
+      expect(again.code).to.equal(2);
+      expect(again.stderr).to.contain('give --all to do that');
+      expect(await admin.schema.withSchema(schema).hasTable('nodes')).to.equal(true);
+    } finally {
+      await installed.destroy();
       await admin.raw('drop schema if exists ?? cascade', [schema]);
       await admin.destroy();
     }

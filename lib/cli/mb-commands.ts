@@ -105,6 +105,8 @@ export const registerMbCommands: CommandRegistrar = (program, context) => {
         process.stdout.write(text);
       } else {
         writeFileSync(options.out, text);
+        // As `policy create --out`: the file is named on stderr, so a script's stdout stays clean.
+        process.stderr.write(`wrote ${options.out}: Secure Boot ${refstate.has_secureboot ? 'on' : 'off'}, ${refstate.kernels.length} kernel(s)\n`);
       }
       context.setExitCode(EXIT_VALID);
     });

@@ -48,6 +48,7 @@ describe('ironlime mb (CLI)', () => {
     const out = path.join(dir, 'plain.json');
     const made = await run('mb', 'refstate', '--log', PLAIN_LOG, '--without-secureboot', '--out', out);
     expect(made.code).to.equal(0);
+    expect(made.stderr).to.equal(`wrote ${out}: Secure Boot off, 1 kernel(s)\n`);
     expect((JSON.parse(readFileSync(out, 'utf8')) as { has_secureboot: boolean }).has_secureboot).to.equal(false);
   });
 

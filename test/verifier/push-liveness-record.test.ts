@@ -85,6 +85,7 @@ describe('push liveness: a gate kept busy without end cannot keep a stopped agen
       ]),
     );
     const failed: string[] = [];
+    const lines: { msg: string; sparedUntil?: string }[] = [];
     const asked: { gate: number | undefined; outage: number | undefined; verifierId: string | undefined } = { gate: undefined, outage: undefined, verifierId: undefined };
     const deps: PushLivenessDeps = {
       repository: {
@@ -118,13 +119,18 @@ describe('push liveness: a gate kept busy without end cannot keep a stopped agen
         },
         hashingSeconds: (hashes: number) => hashes,
       },
-      log: pino({ level: 'silent' }),
+      log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string; sparedUntil?: string }) }),
       now: () => dbNowMs,
     };
     const sweep = new PushLiveness(deps, { verifierId: 'this-verifier', timeout: 3, firstAttestationGrace: 3, severityPolicy: compileSeverityPolicy(), everySeconds: 3600 });
     await sweep.tick();
-    await sweep.close();
     expect(failed).to.deep.equal(['past-bound']);
+    await sweep.tick();
+    await sweep.close();
+    // The excuse is said once per silence, with the time until which it spares agents, not at every sweep.
+    const said = lines.filter((line) => line.msg.startsWith('push agents silent while this verifier could not serve them'));
+    expect(said).to.have.length(1);
+    expect(Date.parse(said[0]!.sparedUntil!)).to.be.greaterThan(dbNowMs);
     expect(asked.verifierId).to.equal('this-verifier');
     expect(asked.gate, 'the gate asked on the database clock').to.equal(dbNowMs);
     expect(asked.outage, 'the database outage asked on the database clock').to.equal(dbNowMs);

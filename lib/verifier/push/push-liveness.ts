@@ -50,6 +50,8 @@ export class PushLiveness {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
+  /** Start (unix seconds) of the verifier's silence last announced as sparing agents: said once per silence, not every sweep. */
+  private announcedSilence: number | undefined;
 
   constructor(
     private readonly deps: PushLivenessDeps,
@@ -113,6 +115,13 @@ export class PushLiveness {
             until: new Date(outage.to * 1000),
           }
         : undefined;
+    if (spared !== undefined && outage !== undefined && this.announcedSilence !== outage.from) {
+      this.announcedSilence = outage.from;
+      log.warn(
+        { since: new Date(outage.from * 1000).toISOString(), downSeconds: Math.round(outage.downSeconds), sparedUntil: new Date(verifierOutageDeadline(outage, timing) * 1000).toISOString() },
+        'push agents silent while this verifier could not serve them (database outage or session-hash backlog) are not failed before sparedUntil',
+      );
+    }
     for (const agentId of await repository.silentAgents(verifierId, before, 500, spared)) {
       // Evidence this process is judging may pass: its verdict decides, not the silence before it.
       if (this.deps.isJudging(agentId)) continue;

@@ -15,6 +15,11 @@ export class BenchmarkInterrupted extends Error {
   }
 }
 
+/** Thrown by a benchmark for arguments it cannot run with, before it starts anything: `bench/main.ts` prints the message alone and exits 2. */
+export class BenchmarkUsageError extends Error {
+  override readonly name = 'BenchmarkUsageError';
+}
+
 /** One benchmark: a name for `npm run bench -- <name>` and a function that prints its figures. */
 export interface Benchmark {
   readonly name: string;

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { BenchmarkInterrupted, type Benchmark } from './benchmark.js';
+import { BenchmarkInterrupted, BenchmarkUsageError, type Benchmark } from './benchmark.js';
 import { brokerBenchmark } from './broker-bench.js';
 import { dashboardBenchmark } from './dashboard-bench.js';
 import { evidenceBenchmark } from './evidence-bench.js';
@@ -31,7 +31,13 @@ async function runBenchmarks(argv: readonly string[]): Promise<number> {
 try {
   process.exitCode = await runBenchmarks(process.argv.slice(2));
 } catch (error) {
-  if (!(error instanceof BenchmarkInterrupted)) throw error;
-  process.stderr.write(`${error.message}\n`);
-  process.exitCode = error.exitCode;
+  if (error instanceof BenchmarkUsageError) {
+    process.stderr.write(`bench: ${error.message}\n`);
+    process.exitCode = 2;
+  } else if (error instanceof BenchmarkInterrupted) {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else {
+    throw error;
+  }
 }

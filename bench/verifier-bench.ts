@@ -14,7 +14,7 @@ import { startVerifier } from '../lib/verifier/verifier-server.js';
 import { TerminalProgress } from '../lib/cli/terminal-progress.js';
 import { slotsAtWindowEdges } from './rounds-per-slot.js';
 import { detectionText, lateText, pct, printReport, printRoundsPerSlot, writeVerifierRunFiles } from './verifier-bench-output.js';
-import { BenchmarkInterrupted, type Benchmark } from './benchmark.js';
+import { BenchmarkInterrupted, BenchmarkUsageError, type Benchmark } from './benchmark.js';
 import { abortableDelay } from '../lib/timing/abortable-delay.js';
 import { cpuLimitProblem } from './cpu-limit.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
@@ -367,7 +367,7 @@ const MAX_VERIFIERS = 32;
 /** `--verifiers`: an integer from 1 to MAX_VERIFIERS (a huge one forked without limit, 0 or 2.4 were rounded silently). */
 function verifierCount(count: number): number {
   if (!Number.isInteger(count) || count < 1 || count > MAX_VERIFIERS) {
-    throw new Error(`--verifiers: must be an integer from 1 to ${MAX_VERIFIERS}`);
+    throw new BenchmarkUsageError(`--verifiers: must be an integer from 1 to ${MAX_VERIFIERS}`);
   }
   return count;
 }
@@ -381,13 +381,13 @@ function parseArgs(args: readonly string[]): BenchArgs {
     const text = value(flag);
     const parsed = text === undefined ? fallback : Number(text);
     if (!Number.isFinite(parsed) || parsed < 0) {
-      throw new Error(`${flag}: must be a non-negative number`);
+      throw new BenchmarkUsageError(`${flag}: must be a non-negative number`);
     }
     return parsed;
   };
   const agents = (value('--agents') ?? '100').split(',').map(Number);
   if (agents.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new Error('--agents: must be a positive integer or a comma-separated list of them');
+    throw new BenchmarkUsageError('--agents: must be a positive integer or a comma-separated list of them');
   }
   const tamper = value('--tamper');
   const profileDir = value('--profile');
@@ -397,14 +397,14 @@ function parseArgs(args: readonly string[]): BenchArgs {
     // Asked before any fleet is set up. The push window and an in-process verifier are not capped, and
     // their figures would be set beside capped ones unlabelled.
     const problem = cpuLimitProblem(cpuLimitPercent) ?? (args.includes('--in-process') || args.includes('--push') ? '--cpu-limit: not with --in-process or --push' : undefined);
-    if (problem !== undefined) throw new Error(problem);
+    if (problem !== undefined) throw new BenchmarkUsageError(problem);
   }
   const builds = value('--builds')?.split(',').map((build) => path.resolve(build));
   if (builds !== undefined && (builds.length < 2 || args.includes('--in-process') || args.includes('--push') || args.includes('--verifiers'))) {
-    throw new Error('--builds: two or more checkouts, and not with --in-process, --push or --verifiers');
+    throw new BenchmarkUsageError('--builds: two or more checkouts, and not with --in-process, --push or --verifiers');
   }
   const akAlgorithm = value('--ak') ?? 'ecc';
-  if (akAlgorithm !== 'ecc' && akAlgorithm !== 'rsa') throw new Error('--ak: must be ecc or rsa');
+  if (akAlgorithm !== 'ecc' && akAlgorithm !== 'rsa') throw new BenchmarkUsageError('--ak: must be ecc or rsa');
   return {
     agents,
     seconds: number('--seconds', 30),

@@ -148,6 +148,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         }),
       );
       formatTable(rows).forEach((line) => options.print(line));
+      if (rows.some((row) => row.diskKey === NOT_ASKED)) {
+        options.print(`disk key ${NOT_ASKED}: the node does not ask the broker for one in this demo (push nodes; the node without a TPM)`);
+      }
     };
 
     await abortable(Promise.all(nodes.map((node) => orchestrator.clean(node.uuid))), options.signal);

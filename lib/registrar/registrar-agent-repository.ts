@@ -90,9 +90,9 @@ export type ActivationOutcome =
  * row (`SELECT … FOR UPDATE`), so concurrent requests for one agent are serialised and a decision is
  * always taken on the row as committed. Registrations of one agent id are serialised by an advisory
  * lock on the id taken first, as Keylime's registrar holds a per-agent lock: of two first registrations
- * of a new id, the later is judged against the record the earlier stored (the same identity registers
- * again, another is refused as a re-registration with a different TPM identity), never by which insert
- * won. A callback that throws rolls the transaction back: nothing stored changes.
+ * of a new id, the later is judged against the record the earlier stored, as any later registration is
+ * (that record is not activated yet, so another identity replaces it; docs/registrar.md), never by which
+ * insert won. A callback that throws rolls the transaction back: nothing stored changes.
  *
  * Unauthenticated registrations are bounded: a never-activated record expires `inactiveTtlSeconds`
  * after its last registration (expired rows are removed by the next registration or listing, and

@@ -1,14 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
 import { pullEnrolmentBody } from './helpers/pull-enrolment-body.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
@@ -23,10 +21,7 @@ describe('verifier: two processes on one PostgreSQL (leases)', function () {
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let database: Database;
   let knex: Knex;
-  let server: Server;
-  let port: number;
-  let certPem: string;
-  const fake = new FakeAgent();
+  let agent: FakePolledAgent;
   const verifiers: RunningVerifier[] = [];
 
   /**
@@ -47,7 +42,7 @@ describe('verifier: two processes on one PostgreSQL (leases)', function () {
     return verifier.service.app.inject({
       method: 'POST',
       url: `/v2.6/agents/${id}`,
-      payload: pullEnrolmentBody({ port, akTpm: fake.akTpm, mtlsCert: certPem }),
+      payload: pullEnrolmentBody({ port: agent.port, akTpm: agent.fake.akTpm, mtlsCert: agent.certPem }),
     });
   }
 
@@ -59,21 +54,12 @@ describe('verifier: two processes on one PostgreSQL (leases)', function () {
     schema = await createTestSchema();
     database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     knex = database.knex;
-    const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
-    certPem = tls.certPem;
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      const query = new URL(req.url ?? '/', 'https://agents').searchParams;
-      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x8000, partial: query.get('partial') === '1' });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as { port: number }).port;
+    agent = await startFakePolledAgent();
   });
 
   after(async function () {
     await Promise.all(verifiers.map((verifier) => verifier.close().catch(() => undefined)));
-    server?.close();
+    agent?.server.close();
     await database?.close();
     await schema?.drop();
     rmSync(dir, { recursive: true, force: true });

@@ -1,16 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { judgeVerifierStatus } from '../../lib/attestation/operator-decision.js';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
-import { createSelfSignedServerCertificate } from '../../lib/pki/self-signed-server.js';
 import { agentViewOf, verifierStatusReplyOf } from '../../lib/verifier/verifier-status-view.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
-import { FakeAgent } from '../attestation/fake-agent.js';
 import { TEST_DATABASE_URL } from '../helpers/databases.js';
+import { startFakePolledAgent, type FakePolledAgent } from './helpers/fake-polled-agent.js';
 import { pullEnrolmentBody } from './helpers/pull-enrolment-body.js';
 import { createTestSchema, eventually } from './helpers/verifier-fixture.js';
 
@@ -36,12 +34,7 @@ describe("verifier: a success stamped by one process and judged by another, on t
   let schema: Awaited<ReturnType<typeof createTestSchema>>;
   let database: Database;
   let knex: Knex;
-  let server: Server;
-  let port: number;
-  let certPem: string;
-  const fake = new FakeAgent();
-  /** While set, the agent takes quote requests and never answers them (a hung node: no verdict until the request times out). */
-  let silent = false;
+  let agent: FakePolledAgent;
   const verifiers: RunningVerifier[] = [];
 
   async function start(instanceId: string, skewSeconds: number): Promise<RunningVerifier> {
@@ -57,7 +50,7 @@ describe("verifier: a success stamped by one process and judged by another, on t
     const reply = await verifier.service.app.inject({
       method: 'POST',
       url: `/v2.6/agents/${id}`,
-      payload: pullEnrolmentBody({ port, akTpm: fake.akTpm, mtlsCert: certPem }),
+      payload: pullEnrolmentBody({ port: agent.port, akTpm: agent.fake.akTpm, mtlsCert: agent.certPem }),
     });
     expect(reply.statusCode, reply.body).to.equal(200);
   }
@@ -85,29 +78,19 @@ describe("verifier: a success stamped by one process and judged by another, on t
     schema = await createTestSchema();
     database = await createDatabase({ url: TEST_DATABASE_URL, dataDir: dir, searchPath: schema.name });
     knex = database.knex;
-    const tls = createSelfSignedServerCertificate({ commonName: 'agents', sans: ['127.0.0.1'] });
-    certPem = tls.certPem;
-    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-      if (silent) return;
-      const query = new URL(req.url ?? '/', 'https://agents').searchParams;
-      const results = fake.reply({ nonce: query.get('nonce') ?? '', mask: 0x8000, partial: query.get('partial') === '1' });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 200, status: 'Success', results }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as { port: number }).port;
+    agent = await startFakePolledAgent();
   });
 
   afterEach(async function () {
     // The hung requests fail first: a verifier's close waits for its rounds in flight.
-    silent = false;
-    server.closeAllConnections();
+    agent.silent = undefined;
+    agent.server.closeAllConnections();
     await Promise.all(verifiers.splice(0).map((verifier) => verifier.close().catch(() => undefined)));
     await knex('verifier_agents').delete();
   });
 
   after(async function () {
-    server?.close();
+    agent?.server.close();
     await database?.close();
     await schema?.drop();
     rmSync(dir, { recursive: true, force: true });
@@ -140,7 +123,7 @@ describe("verifier: a success stamped by one process and judged by another, on t
     const answerer = await start(`answerer-${id}`, 0);
     await eventually('a few passes', async () => ((await knex('verifier_agents').where({ agent_id: id }).first('attestation_count')) as { attestation_count: number }).attestation_count >= 3, 30_000);
     await eventually('trusted', async () => (await status(answerer, id)).results.trusted, 30_000, 100);
-    silent = true;
+    agent.silent = true;
     // Every reply that says trusted was judged after it was asked for: no such ask may come later than the bound allows.
     let lastTrustedAsk = 0;
     await eventually('no longer trusted', async () => {

@@ -18,6 +18,8 @@ export interface FakePolledAgent {
   dripEveryMs?: number;
   /** Set: each quote is answered that long after its request (a round still in flight that long). */
   replyDelayMs?: number;
+  /** Set: each quote request is taken and never answered (a hung node: no verdict until the request times out). */
+  silent?: boolean;
 }
 
 /** What `fake` answers to the quote request of URL path `url` (its nonce, PCR mask, IMA offset, partial flag). */
@@ -37,6 +39,7 @@ export async function startFakePolledAgent(options: FakeAgentOptions = {}): Prom
   const fake = new FakeAgent(options);
   fake.measure('/usr/bin/tool', 'tool');
   const server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+    if (agent.silent === true) return;
     if (agent.dripEveryMs !== undefined) {
       res.writeHead(200, { 'content-type': 'application/json' }).write('{"code": 200, "status": "Success", "results": {"quote": "');
       const drip = setInterval(() => res.write('r'), agent.dripEveryMs);

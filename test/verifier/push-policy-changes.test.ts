@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { expect } from 'chai';
+import type { Knex } from 'knex';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { DatabaseClock } from '../../lib/db/database-clock.js';
 import { PolicyCache } from '../../lib/verifier/policy-cache.js';
@@ -18,6 +19,18 @@ const NOT_ALLOWED = 'ima.validation.ima-ng.not_in_allowlist';
  * 2 s version check on a slow machine was timed out by the sweep, a FAIL row beside the one judged.
  */
 const SETTINGS = { ...PUSH_SETTINGS, pushTimeout: 60 };
+
+/** A shared policy cache (10 s kept) over the stored policies, dating its reads on `now`, and how many runtime policy reads reached the database. */
+function countingPolicyReads(knex: Knex, now: () => number): { policies: PushPolicyCache; reads: () => number } {
+  let reads = 0;
+  class CountingPolicies extends VerifierPolicyRepository {
+    override findRuntime(name: string) {
+      reads += 1;
+      return super.findRuntime(name);
+    }
+  }
+  return { policies: new PushPolicyCache({ policies: new CountingPolicies(knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10, now), reads: () => reads };
+}
 
 describe('push model: a policy replaced or enrolled anew is the one judged by; a named policy gone is not "no policy"', function () {
   this.timeout(60_000);
@@ -122,21 +135,14 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     await storePolicy('skew', policyOf(g, true));
     await enrolWith(g, 'skew');
     const record = await push.stored(g.uuid);
-    let reads = 0;
-    class CountingPolicies extends VerifierPolicyRepository {
-      override findRuntime(name: string) {
-        reads += 1;
-        return super.findRuntime(name);
-      }
-    }
-    const policies = new PushPolicyCache({ policies: new CountingPolicies(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10, () => Date.now());
+    const { policies, reads } = countingPolicyReads(push.opened.database.knex, () => Date.now());
     const started = Math.floor(Date.now() / 1000);
     await policies.read({ ...record, agentId: 'enrolled-long-before', enrolledAt: started - 100 });
-    expect(reads).to.equal(1);
+    expect(reads()).to.equal(1);
     await policies.read({ ...record, agentId: 'enrolled-4-s-before', enrolledAt: started - 4 });
-    expect(reads, 'a read started 4 s or more after the enrolment (by the database\'s second) is shared').to.equal(1);
+    expect(reads(), 'a read started 4 s or more after the enrolment (by the database\'s second) is shared').to.equal(1);
     await policies.read({ ...record, agentId: 'enrolled-1-s-before', enrolledAt: started - 1 });
-    expect(reads, 'started 1–2 s after the enrolment, within the margin: it may have come before the text replaced for the enrolment').to.equal(2);
+    expect(reads(), 'started 1–2 s after the enrolment, within the margin: it may have come before the text replaced for the enrolment').to.equal(2);
   });
 
   it('a read started before an enrolment is not used for it by a process whose clock is a minute ahead of the database (both dated on the database\'s clock)', async function () {
@@ -144,25 +150,18 @@ describe('push model: a policy replaced or enrolled anew is the one judged by; a
     await storePolicy('ahead', policyOf(g, true));
     await enrolWith(g, 'ahead');
     const record = await push.stored(g.uuid);
-    let reads = 0;
-    class CountingPolicies extends VerifierPolicyRepository {
-      override findRuntime(name: string) {
-        reads += 1;
-        return super.findRuntime(name);
-      }
-    }
     const realNow = Date.now;
     Date.now = () => realNow() + 60_000;
     try {
       const clock = new DatabaseClock(push.opened.database.knex);
       await clock.measure();
-      const policies = new PushPolicyCache({ policies: new CountingPolicies(push.opened.database.knex), cache: new PolicyCache(), measuredBootEvaluate: 'once' }, 10, () => clock.nowMs());
+      const { policies, reads } = countingPolicyReads(push.opened.database.knex, () => clock.nowMs());
       const databaseSecond = Math.floor(clock.now());
       await policies.read({ ...record, agentId: 'enrolled-long-before', enrolledAt: databaseSecond - 100 });
-      expect(reads).to.equal(1);
+      expect(reads()).to.equal(1);
       // Enrolled after that read started, by the database's second (the operator may have replaced the text just before).
       await policies.read({ ...record, agentId: 'enrolled-after-the-read', enrolledAt: databaseSecond + 1 });
-      expect(reads, 'a read started before the enrolment is not shared with it').to.equal(2);
+      expect(reads(), 'a read started before the enrolment is not shared with it').to.equal(2);
     } finally {
       Date.now = realNow;
     }

@@ -1,8 +1,5 @@
-import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
-import { PushAgent } from '../../lib/agent/push/push-agent.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { createDatabase, type Database } from '../../lib/db/database-factory.js';
 import { pollUntil } from '../../lib/timing/poll-until.js';
@@ -43,16 +40,7 @@ describe('push model: a database outage longer than the silence timeout (TCP pro
 
   /** Runs an agent of `node`'s TPM against the second instance until `signal` aborts. */
   function attestToSecond(node: PushNode, url: string, signal: AbortSignal): Promise<void> {
-    const agent = new PushAgent({
-      uuid: node.uuid,
-      verifierUrl: url,
-      tpm: node.tpm,
-      ak: node.ak,
-      logs: fileAgentLogs(path.join(push.dir, `${node.uuid}.ima`), path.join(push.dir, `${node.uuid}.boot`)),
-      bootTime: new Date(Date.now() - 60_000),
-      backoff: { initialDelayMs: 1_000, maxDelayMs: 2_000 },
-      log: pino({ level: 'silent' }),
-    });
+    const agent = push.agentOf(node, url, { initialDelayMs: 1_000, maxDelayMs: 2_000 });
     return agent.run(signal);
   }
 

@@ -1,8 +1,5 @@
-import path from 'node:path';
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { fileAgentLogs } from '../../lib/agent/agent-logs.js';
-import { PushAgent } from '../../lib/agent/push/push-agent.js';
 import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { pollUntil } from '../../lib/timing/poll-until.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
@@ -118,16 +115,7 @@ describe('push model: an attested agent queued at a restarted verifier\'s sessio
   function attestTo(url: string): void {
     const stop = new AbortController();
     stops.push(stop);
-    const agent = new PushAgent({
-      uuid: node.uuid,
-      verifierUrl: url,
-      tpm: node.tpm,
-      ak: node.ak,
-      logs: fileAgentLogs(path.join(push.dir, `${node.uuid}.ima`), path.join(push.dir, `${node.uuid}.boot`)),
-      bootTime: new Date(Date.now() - 60_000),
-      backoff: { initialDelayMs: 100, maxDelayMs: 400 },
-      log: pino({ level: 'silent' }),
-    });
+    const agent = push.agentOf(node, url);
     runs.push(agent.run(stop.signal).finally(() => agent.close().catch(() => undefined)));
   }
 

@@ -148,19 +148,25 @@ export class PushVerifier {
     const ima = new ImaEmulator({ tpm, logPath: imaLogPath });
     await ima.start();
     await ima.measure([{ path: '/usr/bin/bash', content: contentOf('/usr/bin/bash') }]);
-    const agent = new PushAgent({
-      uuid,
-      verifierUrl: url,
-      tpm,
-      ak,
-      logs: fileAgentLogs(imaLogPath, bootLogPath),
-      bootTime: new Date(Date.now() - 60_000),
-      backoff: { initialDelayMs: 100, maxDelayMs: 400 },
-      log: SILENT,
-    });
+    const agent = this.agentOf({ uuid, tpm, ak }, url);
     const node = { uuid, tpm, ak, ima, agent };
     this.nodes.push(node);
     return node;
+  }
+
+  /** A push agent of `node`'s TPM and logs (in this fixture's folder) attesting to `verifierUrl`, booted a minute ago. */
+  agentOf(node: Pick<PushNode, 'uuid' | 'tpm' | 'ak'>, verifierUrl: string, backoff = { initialDelayMs: 100, maxDelayMs: 400 }): PushAgent {
+    const { dir } = this.running();
+    return new PushAgent({
+      uuid: node.uuid,
+      verifierUrl,
+      tpm: node.tpm,
+      ak: node.ak,
+      logs: fileAgentLogs(path.join(dir, `${node.uuid}.ima`), path.join(dir, `${node.uuid}.boot`)),
+      bootTime: new Date(Date.now() - 60_000),
+      backoff,
+      log: SILENT,
+    });
   }
 
   async enrol(node: PushNode, overrides: Record<string, unknown> = {}): Promise<Reply> {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { InvalidParameterValue } from '../../interfaces/errors.js';
-import { FileReadError, MAX_PEM_FILE_BYTES, readRegularFile } from '../files/regular-file.js';
+import { MAX_PEM_FILE_BYTES } from '../files/regular-file.js';
 import { KbsClientBuilder } from '../kbs-client/kbs-client-builder.js';
 import { TEE_KEY_KINDS, type TeeKeyKind } from '../kbs-client/tee-key-pair.js';
 import type { KbsMode } from '../kbs-client/kbs-client.js';
@@ -11,6 +11,7 @@ import { openTpm2ToolsTpm } from '../tpm-access/tpm2-tools/tpm-adapter.js';
 import type { Tpm } from '../tpm-access/tpm-port.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { EXIT_INVALID, EXIT_USAGE, EXIT_VALID } from './exit-codes.js';
+import { readOptionFile } from './option-file.js';
 
 interface GetResourceOptions {
   readonly url: string;
@@ -140,20 +141,9 @@ function refuseIgnoredIssuerOptions(options: GetResourceOptions): void {
   }
 }
 
-/**
- * A CA option's PEM text: a regular file of at most `MAX_PEM_FILE_BYTES`, read without blocking (a
- * FIFO held the command for ever). @throws InvalidParameterValue naming the option
- */
+/** A CA option's PEM text: a regular file of at most `MAX_PEM_FILE_BYTES` (a FIFO held the command for ever). @throws InvalidParameterValue naming the option */
 async function readCaOption(file: string | undefined, option: string): Promise<string | undefined> {
-  if (file === undefined) {
-    return undefined;
-  }
-  try {
-    return (await readRegularFile(file, { setting: option, maxBytes: MAX_PEM_FILE_BYTES })).toString('utf8');
-  } catch (error) {
-    if (error instanceof FileReadError) throw new InvalidParameterValue(option, error.detail, { cause: error });
-    throw error;
-  }
+  return file === undefined ? undefined : (await readOptionFile(file, option, { maxBytes: MAX_PEM_FILE_BYTES, pipes: false })).toString('utf8');
 }
 
 function pcrList(text: string): number[] {

@@ -123,3 +123,11 @@ export interface DatabaseClockReadings {
   readonly databaseNow: number;
   readonly processNow: number;
 }
+
+/**
+ * A stored time (unix seconds on the database's clock) on this process's clock at `readings`, in whole
+ * seconds rounded down: shown a fraction of a second older, never younger, than it is.
+ */
+export function shownOnProcessClock(stored: number, readings: DatabaseClockReadings): number {
+  return Math.floor(stored + readings.processNow - readings.databaseNow);
+}

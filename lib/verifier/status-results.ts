@@ -1,5 +1,5 @@
 import { operatorStatus } from '../attestation/operator-decision.js';
-import type { DatabaseClockReadings } from '../db/database-clock.js';
+import { shownOnProcessClock, type DatabaseClockReadings } from '../db/database-clock.js';
 import type { VerifierAgentRecord } from './verifier-agent-record.js';
 
 /** `results` of `GET /v2.x/agents/{id}` (spec §4.2), with Keylime's field names and types. */
@@ -100,10 +100,7 @@ export function agentStatusResults(record: VerifierAgentRecord, context: StatusC
   };
 }
 
-/**
- * A stored time (whole unix seconds on the database's clock; 0 = never) on this process's clock, in
- * whole seconds rounded down: a success shown a fraction of a second older, never younger.
- */
+/** A stored time (0 = never) on this process's clock (`shownOnProcessClock`). */
 function onProcessClock(stored: number, clock: DatabaseClockReadings): number {
-  return stored === 0 ? 0 : Math.floor(stored + clock.processNow - clock.databaseNow);
+  return stored === 0 ? 0 : shownOnProcessClock(stored, clock);
 }

@@ -1,4 +1,4 @@
-import type { DatabaseClock, DatabaseClockReadings } from '../../db/database-clock.js';
+import { shownOnProcessClock, type DatabaseClock, type DatabaseClockReadings } from '../../db/database-clock.js';
 import { IsIn, IsInt, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { LIVENESS_MODES, livenessStatusWord, NO_INTEGRITY_EVIDENCE, type LivenessMode } from '../../attestation/liveness-decision.js';
 import { livenessOperatorStatus } from '../../attestation/liveness-operator-decision.js';
@@ -101,7 +101,7 @@ export type LivenessStatusClock = DatabaseClockReadings;
  */
 export function livenessStatusResults(record: LivenessRecord, clock: LivenessStatusClock, freshnessBound: number): Record<string, unknown> {
   const shown = livenessOperatorStatus(record.state, clock.databaseNow, freshnessBound);
-  const lastSeen = record.state.lastSeen === null ? null : Math.floor(record.state.lastSeen + clock.processNow - clock.databaseNow);
+  const lastSeen = record.state.lastSeen === null ? null : shownOnProcessClock(record.state.lastSeen, clock);
   return {
     agent_id: record.agentId,
     identity_mode: record.mode,

@@ -13,12 +13,13 @@ import { loadTrustedIssuer } from '../../lib/broker/trusted-issuers.js';
 import { TeeKeyPair } from '../../lib/kbs-client/tee-key-pair.js';
 import { signRevocation, type RevocationMessage } from '../../lib/revocation/revocation-message.js';
 import { checkRevocationEnvelope, revocationVerifyKey } from '../../lib/revocation/revocation-signature.js';
+import { generateRsaKeyPair } from '../../lib/pki/x509-builder.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A self-signed RSA certificate (node-forge) valid from `notBefore` to `notAfter`, and its key, PEM. */
 function forgeCertificate(notBefore: Date, notAfter: Date): { certPem: string; keyPem: string } {
-  const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
+  const keys = generateRsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = '01';

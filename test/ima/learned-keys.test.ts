@@ -9,6 +9,7 @@ import { emptyRuntimePolicy } from '../../lib/ima/runtime-policy.js';
 import { rustKeylimeLog } from './ima-vectors.js';
 import { cpuTimed } from '../helpers/cpu-time.js';
 import { newRsaKeyPairSync } from '../../lib/pki/rsa-key-source.js';
+import { generateRsaKeyPair } from '../../lib/pki/x509-builder.js';
 
 /** A list line with its sha1 template hash filled in (`HASH` in `line`). */
 function withTemplateHash(line: string): string {
@@ -186,7 +187,7 @@ describe('IMA keys learnt from ima-buf entries', () => {
   it('a learnt certificate whose key id is a tenant key\'s, loaded onto "tenant_keyring", does not replace the tenant key', () => {
     const tenantKeyId = imaKeyIdV2(tenantKey.publicKey);
     // A certificate for the node's key whose Subject Key Identifier ends with the tenant key's id.
-    const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
+    const keys = generateRsaKeyPair();
     const cert = forge.pki.createCertificate();
     cert.publicKey = keys.publicKey;
     cert.serialNumber = '01';

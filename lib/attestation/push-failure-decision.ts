@@ -33,13 +33,11 @@ export function decidePushSilence(
   severity: SeverityPolicy,
   outage?: VerifierOutage,
 ): { readonly state: AgentAttestationState; readonly history: HistoryRow } | undefined {
-  if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
-    return undefined;
-  }
+  let deadline = pushSilenceDeadline(state, enrolledAt, timing);
+  if (deadline === undefined) return undefined;
   const attested = state.lastReceivedQuote >= enrolledAt;
   const last = attested ? state.lastReceivedQuote : enrolledAt;
   const timeoutSeconds = timing.timeoutSeconds + (attested ? 0 : timing.firstAttestationGraceSeconds);
-  let deadline = last + timeoutSeconds;
   // The verifier became unable to store before the agent was late, and the agent has not attested since it recovered.
   if (outage !== undefined && outage.from < deadline && last <= outage.to) {
     deadline = Math.max(deadline, Math.min(verifierOutageDeadline(outage, timing), last + outageExcuseLimit(outage, timing, attested)));
@@ -49,6 +47,19 @@ export function decidePushSilence(
   }
   const event = internalVerifierFailure(InternalVerifierEvent.NOT_REACHABLE, { message: `no attestation from the push agent for ${Math.round(now - last)} s`, timeout: timeoutSeconds });
   return failedBy(state, event, null, severity);
+}
+
+/**
+ * When a push agent's silence fails it unless the verifier's own silence excuses it (Unix seconds): its
+ * last attestation + the timeout, or before its first one its enrolment + the timeout + the grace.
+ * Undefined when it is not attesting (failed, stopped): no silence of it is judged.
+ */
+export function pushSilenceDeadline(state: AgentAttestationState, enrolledAt: number, timing: PushSilenceTiming): number | undefined {
+  if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
+    return undefined;
+  }
+  const attested = state.lastReceivedQuote >= enrolledAt;
+  return attested ? state.lastReceivedQuote + timing.timeoutSeconds : enrolledAt + timing.timeoutSeconds + timing.firstAttestationGraceSeconds;
 }
 
 export interface PushSilenceTiming {

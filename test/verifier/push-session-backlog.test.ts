@@ -6,6 +6,8 @@ import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier
 import { PUSH_SETTINGS, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The silence deadline of the hashes that stand for a backlog ahead of the test's agents: closer to being failed than any. */
+const URGENT = 0;
 
 /** A hash the test finishes when it likes. */
 function heldHash(): { promise: Promise<string>; finish: () => void } {
@@ -48,7 +50,7 @@ describe('push model: a session backlog longer than the first-attestation allowa
   before(async function () {
     const gate = push.verifier.push.slowHashes;
     const held = Array.from({ length: gate.concurrency + gate.maxWaiting }, () => heldHash());
-    const hashes = held.map((hash) => gate.run(() => hash.promise));
+    const hashes = held.map((hash) => gate.run(() => hash.promise, URGENT));
     busyFrom = Date.now();
     healthy = await push.bootNode();
     silent = await push.bootNode();
@@ -134,7 +136,7 @@ describe('push model: an attested agent queued at a restarted verifier\'s sessio
     await running;
     const gate = restarted.push.slowHashes;
     const held = Array.from({ length: gate.concurrency + gate.maxWaiting }, () => heldHash());
-    const hashes = held.map((hash) => gate.run(() => hash.promise));
+    const hashes = held.map((hash) => gate.run(() => hash.promise, URGENT));
     attestTo(url);
     const since = Date.now();
     while (Date.now() - since < HELD_MS) {
@@ -173,7 +175,7 @@ describe('push model: the verifier joins busy times of its session-hash gate ove
   async function refuseOnce(): Promise<void> {
     const gate = push.verifier.push.slowHashes;
     const held = Array.from({ length: gate.concurrency + gate.maxWaiting }, () => heldHash());
-    const hashes = held.map((hash) => gate.run(() => hash.promise));
+    const hashes = held.map((hash) => gate.run(() => hash.promise, URGENT));
     const refused = await gate.run(() => Promise.resolve('hashed')).then(
       () => undefined,
       (error: unknown) => error,
@@ -189,5 +191,63 @@ describe('push model: the verifier joins busy times of its session-hash gate ove
     await sleep(5_000);
     await refuseOnce();
     expect(push.verifier.push.slowHashes.busy()?.from).to.equal(first?.from);
+  });
+});
+
+/**
+ * A storm that never lets the queue drain: hashes for agents further from their silence deadline (nodes
+ * enrolled later, or that attested moments ago) keep the gate full, each place freed taken at once, as
+ * in a rolling enrolment of thousands of nodes or under nodes that prove session after session. In
+ * arrival order the healthy agent, enrolled meanwhile, came back each time to a full queue and was
+ * refused for as long as the stream lasted, until the busy time's bounded excuse ran out and the sweep
+ * failed it, though the verifier was the one refusing it. By deadline its proof takes the place of the
+ * last hash waiting, and it attests while the storm goes on.
+ */
+describe('push model: a healthy agent in a storm of hashes further from their deadlines (real PostgreSQL)', function () {
+  this.timeout(120_000);
+  const STORM_MS = 20_000;
+  const HASH_MS = 200;
+  const stop = new AbortController();
+  let running: Promise<void> | undefined;
+  after(async function () {
+    stop.abort();
+    await running;
+  });
+  const push = usePushVerifier({ pushTimeout: 3, pushNonceLifetime: 5 });
+  let node: PushNode;
+  let passedInStorm = false;
+  let stormHashes = 0;
+
+  before(async function () {
+    const gate = push.verifier.push.slowHashes;
+    let storming = true;
+    const settled: Promise<unknown>[] = [];
+    // Refilled in the same turn as the run that made room, before any request is read: the queue is never short.
+    const addHash = (): void => {
+      const run = gate.run(async () => {
+        await sleep(HASH_MS);
+        stormHashes += 1;
+      }, Date.now() / 1000 + 3600);
+      settled.push(run.then(() => (storming ? addHash() : undefined), () => undefined));
+    };
+    for (let i = 0; i < gate.concurrency + gate.maxWaiting; i += 1) addHash();
+    const since = Date.now();
+    node = await push.bootNode();
+    expect((await push.enrol(node)).status).to.equal(200);
+    running = node.agent.run(stop.signal);
+    while (Date.now() - since < STORM_MS && !passedInStorm) {
+      passedInStorm = (await push.history(node.uuid)).some((row) => row.outcome === 'pass');
+      await sleep(250);
+    }
+    storming = false;
+    await Promise.all(settled);
+  });
+
+  it('attests while the gate is still full, never failed', async function () {
+    expect(push.verifier.push.slowHashes.busy(), 'the gate refused').to.not.equal(undefined);
+    expect(stormHashes, 'the storm kept the gate working').to.be.above(0);
+    expect(passedInStorm, 'a pass before the storm ended').to.equal(true);
+    expect((await push.stored(node.uuid)).state.operationalState).to.equal(OperationalState.GET_QUOTE);
+    expect((await push.history(node.uuid)).filter((row) => row.outcome !== 'pass')).to.deep.equal([]);
   });
 });

@@ -24,7 +24,7 @@ describe('push sessions: bearer tokens remembered per session', function () {
         return id === session.sessionId ? session : undefined;
       },
     } as unknown as PushSessionRepository;
-    sessions = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: ITERATIONS, now: () => Date.now() });
+    sessions = new PushSessions(repository, { find: async () => undefined } as unknown as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', silence: { timeoutSeconds: 10, firstAttestationGraceSeconds: 60 }, hashIterations: ITERATIONS, now: () => Date.now() });
   });
 
   async function refusal(authorization: string): Promise<PushRefused> {
@@ -50,7 +50,7 @@ describe('push sessions: bearer tokens remembered per session', function () {
         return 0;
       },
     } as unknown as PushSessionRepository;
-    const sweeper = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: ITERATIONS, now: () => Date.now() });
+    const sweeper = new PushSessions(repository, { find: async () => undefined } as unknown as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', silence: { timeoutSeconds: 10, firstAttestationGraceSeconds: 60 }, hashIterations: ITERATIONS, now: () => Date.now() });
     const now = new Date();
     await sweeper.sweep(now);
     expect(before?.getTime()).to.equal(now.getTime() - 60_000);
@@ -96,7 +96,7 @@ describe('push sessions: bearer tokens remembered per session', function () {
         return stored.get(id);
       },
     } as unknown as PushSessionRepository;
-    const bounded = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: 1, now: () => Date.now() });
+    const bounded = new PushSessions(repository, { find: async () => undefined } as unknown as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', silence: { timeoutSeconds: 10, firstAttestationGraceSeconds: 60 }, hashIterations: 1, now: () => Date.now() });
     const [kept, ...flood] = [...stored.keys()];
     const use = (id: string | undefined) => bounded.authenticate(AGENT, `Bearer ${id}.the-secret`);
     await use(kept);

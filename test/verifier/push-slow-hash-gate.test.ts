@@ -50,6 +50,53 @@ describe('push sessions: the token hashes on part of the thread pool (SlowHashGa
     expect(await Promise.all(runs)).to.deep.equal(['hashed', 'hashed', 'hashed', 'hashed']);
   });
 
+  it('starts waiting hashes by their agent\'s silence deadline, earliest first, ties in arrival order', async function () {
+    const gate = new SlowHashGate(1, 10);
+    const running = heldHash();
+    const first = gate.run(() => running.promise, 0);
+    const started: string[] = [];
+    const waiting = (
+      [
+        ['late', 300],
+        ['early', 100],
+        ['none', Infinity],
+        ['middle a', 200],
+        ['middle b', 200],
+      ] as const
+    ).map(([name, deadline]) =>
+      gate.run(async () => {
+        started.push(name);
+        return name;
+      }, deadline),
+    );
+    running.finish();
+    await Promise.all([first, ...waiting]);
+    expect(started).to.deep.equal(['early', 'middle a', 'middle b', 'late', 'none']);
+  });
+
+  it('full, refuses a hash whose deadline is no earlier than the last one waiting, and otherwise refuses that one in its place', async function () {
+    const gate = new SlowHashGate(1, 2);
+    const running = heldHash();
+    const first = gate.run(() => running.promise, 0);
+    const soon = gate.run(async () => 'soon', 100);
+    const later = gate.run(async () => 'later', 500);
+    // Deadlines no earlier than the last waiting one (500): refused at once, before any work.
+    for (const deadline of [500, 900, Infinity]) {
+      expect(() => gate.admit(deadline)).to.throw(PushRefused);
+      expect((await refusalOf(() => gate.run(async () => 'not run', deadline))).status).to.equal(503);
+    }
+    gate.admit(400);
+    // An agent closer to being failed takes the place of the one waiting with the latest deadline.
+    const urgent = gate.run(async () => 'urgent', 50);
+    const displaced = await refusalOf(() => later);
+    expect([displaced.status, displaced.code]).to.deep.equal([503, 'verifier_busy']);
+    expect(displaced.retryAfter).to.be.at.least(1);
+    expect(gate.waiting).to.equal(2);
+    running.finish();
+    expect(await Promise.all([first, urgent, soon])).to.deep.equal(['hashed', 'urgent', 'soon']);
+    expect(gate.busy()).to.not.equal(undefined);
+  });
+
   it('refuses a hash past `maxWaiting` waiting with 503 verifier_busy and a Retry-After, and never runs it', async function () {
     const gate = new SlowHashGate(1, 1);
     const running = heldHash();
@@ -142,7 +189,7 @@ describe('push sessions: the token hashes on part of the thread pool (SlowHashGa
 
     it('a token that needs its slow check while the gate is full is 503 (try again), not 401, and spends none of its session\'s 5 checks a minute', async function () {
       const gate = new SlowHashGate(1, 0);
-      const sessions = new PushSessions(repository, {} as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', hashIterations: 1_000, slowHashes: gate, now: () => Date.now() });
+      const sessions = new PushSessions(repository, { find: async () => undefined } as unknown as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', silence: { timeoutSeconds: 10, firstAttestationGraceSeconds: 60 }, hashIterations: 1_000, slowHashes: gate, now: () => Date.now() });
       const occupying = heldHash();
       const held = gate.run(() => occupying.promise);
       for (let i = 0; i < 6; i += 1) {

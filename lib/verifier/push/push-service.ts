@@ -74,6 +74,7 @@ export function createPushService(deps: PushServiceDeps): PushService {
     nonceLifetime: config.pushNonceLifetime,
     sessionLifetime: config.pushSessionLifetime,
     verifierId: config.verifierId,
+    silence: { timeoutSeconds: timeout, firstAttestationGraceSeconds: config.pushNonceLifetime },
     now,
     slowHashes,
   });

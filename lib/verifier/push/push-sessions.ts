@@ -1,6 +1,8 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { BoundedCache } from '../../cache/bounded-cache.js';
+import { pushSilenceDeadline, type PushSilenceTiming } from '../../attestation/push-failure-decision.js';
 import { verifyProofOfPossession } from '../../tpm/proof-of-possession.js';
+import type { VerifierAgentRecord } from '../verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../verifier-agent-repository.js';
 import type { SessionCreateBody, SessionProofBody } from './push-dtos.js';
 import type { PushSessionRepository } from './push-session-repository.js';
@@ -17,6 +19,8 @@ export interface PushSessionSettings {
   readonly verifierId: string;
   /** PBKDF2 iterations (Keylime's 600 000; tests may lower it). */
   readonly hashIterations?: number;
+  /** The silence sweep's timeout and grace: an agent's hash waits at the gate by the deadline they give it. */
+  readonly silence: PushSilenceTiming;
   /** Where the tokens' hashes run (default: half of libuv's thread pool, `SlowHashGate`). */
   readonly slowHashes?: SlowHashGate;
   /**
@@ -216,7 +220,8 @@ export class PushSessions {
     // (it may be proven later, while its challenge is valid).
     const full = this.provenPerAgent.wait(agentId, now.getTime());
     if (full !== undefined) throw new PushRefused(429, 'too_many_requests', 'too many sessions proven for this agent; try again later', full);
-    this.slowHashes.admit();
+    const deadline = this.silenceDeadline(record);
+    this.slowHashes.admit(deadline);
     const verdict = verifyProofOfPossession({
       akTpm: new Uint8Array(Buffer.from(record.akTpm, 'base64')),
       challenge: new Uint8Array(Buffer.from(session.challenge, 'base64')),
@@ -229,7 +234,7 @@ export class PushSessions {
     this.provenPerAgent.take(agentId, now.getTime());
     const secret = randomBytes(SECRET_BYTES).toString('base64url');
     const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
-    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations));
+    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations), deadline);
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
     this.remember(sessionId, secret, agentId, tokenExpiresAt, now);
     return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
@@ -265,11 +270,12 @@ export class PushSessions {
       throw new PushRefused(401, 'token_expired', 'the session token has expired');
     }
     if (remembered === undefined) {
-      this.slowHashes.admit();
+      const deadline = this.silenceDeadline(await this.agents.find(agentId));
+      this.slowHashes.admit(deadline);
       const wait = this.slowChecks.take(sessionId, now.getTime());
       if (wait !== undefined) throw new PushRefused(401, 'invalid_token', 'too many token checks for this session: open a new session');
       const token = session.token;
-      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations)))) {
+      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline))) {
         throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
       }
     }
@@ -298,6 +304,16 @@ export class PushSessions {
    */
   async sweep(now = this.date()): Promise<void> {
     await this.repository.deleteLapsedSessions(new Date(now.getTime() - this.settings.nonceLifetime * 1000));
+  }
+
+  /**
+   * The deadline by which the agent's hash waits at the gate: when its silence fails it
+   * (`pushSilenceDeadline`), read from its stored row, never from the request. Infinity, the back of
+   * the queue, for an agent not attesting to this verifier by push (failed, stopped, moved, deleted).
+   */
+  private silenceDeadline(record: VerifierAgentRecord | undefined): number {
+    if (record === undefined || record.verifierId !== this.settings.verifierId || record.attestationMode !== 'push') return Infinity;
+    return pushSilenceDeadline(record.state, record.enrolledAt, this.settings.silence) ?? Infinity;
   }
 
   private remember(sessionId: string, secret: string, agentId: string, expiresAt: Date, readAt: Date): void {

@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import type { VerifierOutage } from '../../attestation/push-failure-decision.js';
-import { ConcurrencyLimiter } from '../../timing/concurrency-limiter.js';
 import { OutagePeriods } from './outage-periods.js';
 import { PushRefused } from './push-reply.js';
 
@@ -10,10 +9,17 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isInteger(size) && size >= 1 && size <= 1024 ? size : 4;
 }
 
-/** Hashes waiting for a thread past which a new one is refused (503): about 10 s of work at 300 ms a hash on two threads. */
+/** Hashes waiting for a thread past which one is refused (503): about 10 s of work at 300 ms a hash on two threads. */
 const MAX_WAITING = 64;
 /** What a hash is assumed to take before one was timed (600 000 PBKDF2 rounds on a slow core). */
 const FIRST_ESTIMATE_SECONDS = 0.5;
+
+/** A hash waiting for a thread, by its agent's silence deadline. */
+interface Waiter {
+  readonly deadline: number;
+  readonly start: () => void;
+  readonly refuse: (refusal: PushRefused) => void;
+}
 
 /**
  * Runs the session tokens' PBKDF2 hashes (600 000 rounds, a few hundred ms each) on at most half of
@@ -21,18 +27,27 @@ const FIRST_ESTIMATE_SECONDS = 0.5;
  * push agents opens its sessions at once (a mass reboot, a verifier restart, when every agent's first
  * request costs one check of its token), a thousand hashes queued on all four threads held every
  * signature check behind minutes of hashing, and the pull rounds waiting for them ran late. With the
- * gate the other threads stay free. Hashes past the gate wait in order; past `maxWaiting` waiting, a
- * new one is refused with 503 and a `Retry-After` of the backlog's expected time, so agents come back
- * spread out instead of piling up requests (and their connections) here.
+ * gate the other threads stay free. Past `maxWaiting` waiting, a request is refused with 503 and a
+ * `Retry-After` of the backlog's expected time, so agents come back spread out instead of piling up
+ * requests (and their connections) here.
+ *
+ * Hashes wait, and are refused, by their agent's silence deadline (`pushSilenceDeadline`), earliest
+ * first, ties in arrival order: a new hash whose agent is closer to being failed than the last one
+ * waiting takes its place, and that one is refused. In arrival order an agent refused once came back
+ * to a queue refilled by others as often as not, and a storm longer than the busy time's excuse failed
+ * it though the verifier was the one refusing it; by deadline, an agent refused keeps its deadline while
+ * the others' move on as they attest, so it is admitted ahead of them.
  *
  * The gate remembers when it was busy (`busy()`): from a refusal until no hash waits any more, two
  * such stretches less than `busyMergeMs` apart counted as one. An agent refused meanwhile was silent
  * because of the verifier, as during a database outage (`decidePushSilence`).
  */
 export class SlowHashGate {
-  private readonly limiter: ConcurrencyLimiter;
   private readonly busyPeriods: OutagePeriods;
   private secondsPerHash = FIRST_ESTIMATE_SECONDS;
+  private active = 0;
+  /** Ordered by deadline, then arrival: the first starts next, the last is refused first. */
+  private readonly queue: Waiter[] = [];
 
   constructor(
     readonly concurrency = Math.max(1, Math.floor(threadPoolSize() / 2)),
@@ -41,36 +56,47 @@ export class SlowHashGate {
     /** The clock busy times are dated on (unix ms): the one the silence sweep measures on. */
     clock: () => number = Date.now,
   ) {
-    this.limiter = new ConcurrencyLimiter(concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
     this.busyPeriods = new OutagePeriods(busyMergeMs, clock);
   }
 
   /**
-   * Refuses (503) when every thread of the gate is busy and `maxWaiting` hashes wait already. Called
-   * before the work that leads to a hash too, so a refused request costs neither that work nor one of
-   * its session's limited slow checks.
+   * Refuses (503) a hash for an agent whose silence deadline is `deadline` (Unix seconds; Infinity for
+   * none) when every thread of the gate is busy and `maxWaiting` hashes wait already, none with a later
+   * deadline. Called before the work that leads to a hash too, so a refused request costs neither that
+   * work nor one of its session's limited slow checks.
    */
-  admit(): void {
-    if (this.limiter.running >= this.concurrency && this.limiter.queued >= this.maxWaiting) {
-      this.busyPeriods.failed();
-      throw new PushRefused(503, 'verifier_busy', 'too many session tokens are being checked; try again later', this.backlogSeconds());
+  admit(deadline = Infinity): void {
+    if (this.active >= this.concurrency && this.queue.length >= this.maxWaiting && !(deadline < (this.queue.at(-1)?.deadline ?? -Infinity))) {
+      throw this.refusal();
     }
   }
 
-  /** Runs `hash` when a thread of the gate is free; refuses (503) when too many already wait. */
-  async run<T>(hash: () => Promise<T>): Promise<T> {
-    this.admit();
-    return this.limiter.run(async () => {
-      const started = performance.now();
-      try {
-        return await hash();
-      } finally {
-        // A moving estimate, so Retry-After follows the machine's speed.
-        this.secondsPerHash = 0.8 * this.secondsPerHash + (0.2 * (performance.now() - started)) / 1000;
-        // The backlog that made it refuse is worked off once nothing waits behind this hash.
-        if (this.limiter.queued === 0) this.busyPeriods.succeeded();
-      }
-    });
+  /**
+   * Runs `hash` when a thread of the gate is free, its agent's silence deadline being `deadline`;
+   * refuses (503) when too many already wait, at once or when a hash of an earlier deadline takes its
+   * place in the queue.
+   */
+  async run<T>(hash: () => Promise<T>, deadline = Infinity): Promise<T> {
+    this.admit(deadline);
+    if (this.active >= this.concurrency) {
+      await this.turn(deadline);
+    } else {
+      this.active += 1;
+    }
+    const started = performance.now();
+    try {
+      return await hash();
+    } finally {
+      // A moving estimate, so Retry-After follows the machine's speed.
+      this.secondsPerHash = 0.8 * this.secondsPerHash + (0.2 * (performance.now() - started)) / 1000;
+      const next = this.queue.shift();
+      // The thread passes straight to the next waiter: `active` stays the same.
+      if (next === undefined) this.active -= 1;
+      else next.start();
+      // The backlog that made it refuse is worked off once nothing waits behind this hash.
+      if (this.queue.length === 0) this.busyPeriods.succeeded();
+    }
   }
 
   /**
@@ -88,10 +114,26 @@ export class SlowHashGate {
 
   /** Hashes waiting now (for tests and metrics). */
   get waiting(): number {
-    return this.limiter.queued;
+    return this.queue.length;
+  }
+
+  /** Waits for a thread in deadline order; the last waiter is refused when the queue is full. */
+  private turn(deadline: number): Promise<void> {
+    return new Promise<void>((start, refuse) => {
+      if (this.queue.length >= this.maxWaiting) this.queue.pop()?.refuse(this.refusal());
+      // After every waiter of the same deadline: ties keep their arrival order.
+      const at = this.queue.findIndex((other) => other.deadline > deadline);
+      this.queue.splice(at === -1 ? this.queue.length : at, 0, { deadline, start, refuse });
+    });
+  }
+
+  /** A 503 `verifier_busy`, noted as the start (or continuation) of a busy time. */
+  private refusal(): PushRefused {
+    this.busyPeriods.failed();
+    return new PushRefused(503, 'verifier_busy', 'too many session tokens are being checked; try again later', this.backlogSeconds());
   }
 
   private backlogSeconds(): number {
-    return Math.max(1, Math.ceil(this.hashingSeconds(this.limiter.queued + this.limiter.running)));
+    return Math.max(1, Math.ceil(this.hashingSeconds(this.queue.length + this.active)));
   }
 }

@@ -97,6 +97,22 @@ describe('push sessions: the token hashes on part of the thread pool (SlowHashGa
     expect(gate.busy()).to.not.equal(undefined);
   });
 
+  it('on a slow host, queues no more hashes than it can start within `maxWaitSeconds` (a push agent gives up after 30 s)', async function () {
+    expect(new SlowHashGate().maxWaitSeconds).to.be.below(30);
+    // A hash timed at about 1 s on 2 threads: 64 waiting would wait 32 s, past the agent's request
+    // timeout, and the last hashes would run for agents gone. With 2 s at most, a handful wait.
+    const gate = new SlowHashGate(2, 64, 0, Date.now, 2);
+    await gate.run(() => new Promise<string>((resolve) => setTimeout(() => resolve('hashed'), 1_000)));
+    const room = Math.floor(gate.maxWaitSeconds / gate.hashingSeconds(1));
+    expect(room).to.be.within(1, 10);
+    const held = Array.from({ length: gate.concurrency + room }, () => heldHash());
+    const runs = held.map((hash) => gate.run(() => hash.promise));
+    expect(gate.waiting).to.equal(room);
+    expect((await refusalOf(() => gate.run(async () => 'not run'))).status).to.equal(503);
+    for (const hash of held) hash.finish();
+    await Promise.all(runs);
+  });
+
   it('refuses a hash past `maxWaiting` waiting with 503 verifier_busy and a Retry-After, and never runs it', async function () {
     const gate = new SlowHashGate(1, 1);
     const running = heldHash();

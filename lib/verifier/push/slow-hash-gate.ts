@@ -11,6 +11,12 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
 
 /** Hashes waiting for a thread past which one is refused (503): about 10 s of work at 300 ms a hash on two threads. */
 const MAX_WAITING = 64;
+/**
+ * The longest a hash may be expected to wait for a thread (s), at the gate's measured speed: below the
+ * push agent's 30 s request timeout (`PushHttp`), past which it gives up and its hash, run anyway, would
+ * be done for nobody. On a host where a hash takes a second, 64 waiting on 2 threads is 32 s.
+ */
+const MAX_WAIT_SECONDS = 20;
 /** What a hash is assumed to take before one was timed (600 000 PBKDF2 rounds on a slow core). */
 const FIRST_ESTIMATE_SECONDS = 0.5;
 
@@ -27,9 +33,10 @@ interface Waiter {
  * push agents opens its sessions at once (a mass reboot, a verifier restart, when every agent's first
  * request costs one check of its token), a thousand hashes queued on all four threads held every
  * signature check behind minutes of hashing, and the pull rounds waiting for them ran late. With the
- * gate the other threads stay free. Past `maxWaiting` waiting, a request is refused with 503 and a
- * `Retry-After` of the backlog's expected time, so agents come back spread out instead of piling up
- * requests (and their connections) here.
+ * gate the other threads stay free. Past `maxWaiting` waiting (fewer when the last would wait longer
+ * than `maxWaitSeconds` at the measured speed), a request is refused with 503 and a `Retry-After` of
+ * the backlog's expected time, so agents come back spread out instead of piling up requests (and their
+ * connections) here.
  *
  * Hashes wait, and are refused, by their agent's silence deadline (`pushSilenceDeadline`), earliest
  * first, ties in arrival order: a new hash whose agent is closer to being failed than the last one
@@ -55,6 +62,8 @@ export class SlowHashGate {
     busyMergeMs = 0,
     /** The clock busy times are dated on (unix ms): the one the silence sweep measures on. */
     clock: () => number = Date.now,
+    /** Fewer than `maxWaiting` wait when, at the measured speed, the last would wait longer than this (s). */
+    readonly maxWaitSeconds = MAX_WAIT_SECONDS,
   ) {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
     this.busyPeriods = new OutagePeriods(busyMergeMs, clock);
@@ -62,12 +71,12 @@ export class SlowHashGate {
 
   /**
    * Refuses (503) a hash for an agent whose silence deadline is `deadline` (Unix seconds; Infinity for
-   * none) when every thread of the gate is busy and `maxWaiting` hashes wait already, none with a later
-   * deadline. Called before the work that leads to a hash too, so a refused request costs neither that
+   * none) when every thread of the gate is busy and as many hashes wait as may (`maxWaiting`, fewer on
+   * a slow host: `maxWaitSeconds`), none with a later deadline. Called before the work that leads to a hash too, so a refused request costs neither that
    * work nor one of its session's limited slow checks.
    */
   admit(deadline = Infinity): void {
-    if (this.active >= this.concurrency && this.queue.length >= this.maxWaiting && !(deadline < (this.queue.at(-1)?.deadline ?? -Infinity))) {
+    if (this.active >= this.concurrency && this.queue.length >= this.capacity() && !(deadline < (this.queue.at(-1)?.deadline ?? -Infinity))) {
       throw this.refusal();
     }
   }
@@ -120,11 +129,16 @@ export class SlowHashGate {
   /** Waits for a thread in deadline order; the last waiter is refused when the queue is full. */
   private turn(deadline: number): Promise<void> {
     return new Promise<void>((start, refuse) => {
-      if (this.queue.length >= this.maxWaiting) this.queue.pop()?.refuse(this.refusal());
+      if (this.queue.length >= this.capacity()) this.queue.pop()?.refuse(this.refusal());
       // After every waiter of the same deadline: ties keep their arrival order.
       const at = this.queue.findIndex((other) => other.deadline > deadline);
       this.queue.splice(at === -1 ? this.queue.length : at, 0, { deadline, start, refuse });
     });
+  }
+
+  /** Hashes that may wait: `maxWaiting`, fewer when the last would wait longer than `maxWaitSeconds` (at least one). */
+  private capacity(): number {
+    return Math.min(this.maxWaiting, Math.max(1, Math.floor((this.maxWaitSeconds * this.concurrency) / this.secondsPerHash)));
   }
 
   /** A 503 `verifier_busy`, noted as the start (or continuation) of a busy time. */

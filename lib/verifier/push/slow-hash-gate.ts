@@ -72,8 +72,9 @@ export class SlowHashGate {
   /**
    * Refuses (503) a hash for an agent whose silence deadline is `deadline` (Unix seconds; Infinity for
    * none) when every thread of the gate is busy and as many hashes wait as may (`maxWaiting`, fewer on
-   * a slow host: `maxWaitSeconds`), none with a later deadline. Called before the work that leads to a hash too, so a refused request costs neither that
-   * work nor one of its session's limited slow checks.
+   * a slow host: `maxWaitSeconds`), none with a later deadline. Called before the work that leads to a
+   * hash too, so a refused request costs neither that work nor one of its session's limited slow checks
+   * (one displaced from the queue later has spent them).
    */
   admit(deadline = Infinity): void {
     if (this.active >= this.concurrency && this.queue.length >= this.capacity() && !(deadline < (this.queue.at(-1)?.deadline ?? -Infinity))) {

@@ -1,10 +1,13 @@
 import { pbkdf2 } from 'node:crypto';
 import { expect } from 'chai';
+import { initialAgentState, type AgentAttestationState } from '../../lib/attestation/agent-state.js';
+import { OperationalState } from '../../lib/attestation/operational-state.js';
 import type { PushSession, PushSessionRepository } from '../../lib/verifier/push/push-session-repository.js';
 import { PushRefused } from '../../lib/verifier/push/push-reply.js';
 import { PushSessions } from '../../lib/verifier/push/push-sessions.js';
 import { SlowHashGate, threadPoolSize } from '../../lib/verifier/push/slow-hash-gate.js';
 import { hashTokenSecret } from '../../lib/verifier/push/token-hash.js';
+import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { authenticatedPushSession } from './helpers/authenticated-push-session.js';
 
@@ -216,6 +219,52 @@ describe('push sessions: the token hashes on part of the thread pool (SlowHashGa
       await held;
       const accepted = await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);
       expect(accepted.sessionId).to.equal(session.sessionId);
+    });
+
+    /** The agent's stored row as `find` reads it: attesting by push to this verifier, last attested a second ago, unless changed. */
+    function storedAgent(change: Partial<VerifierAgentRecord> = {}, state: Partial<AgentAttestationState> = {}): VerifierAgentRecord {
+      const now = Date.now() / 1000;
+      return { agentId: AGENT, verifierId: 'default', attestationMode: 'push', enrolledAt: now - 100, state: { ...initialAgentState(OperationalState.GET_QUOTE), lastReceivedQuote: now - 1, ...state }, ...change } as unknown as VerifierAgentRecord;
+    }
+
+    function sessionsReading(find: () => Promise<VerifierAgentRecord | undefined>, gate: SlowHashGate): PushSessions {
+      return new PushSessions(repository, { find } as unknown as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', silence: { timeoutSeconds: 10, firstAttestationGraceSeconds: 60 }, hashIterations: 1_000, slowHashes: gate, now: () => Date.now() });
+    }
+
+    it('a token\'s slow check waits by its agent\'s silence deadline as its stored row gives it: ahead of an agent further from its own, at the back once not attesting here', async function () {
+      for (const [stored, admitted] of [
+        [storedAgent(), true],
+        [storedAgent({}, { operationalState: OperationalState.FAILED }), false],
+        [storedAgent({ verifierId: 'another' }), false],
+        [storedAgent({ attestationMode: 'pull' }), false],
+        [undefined, false],
+      ] as const) {
+        const gate = new SlowHashGate(1, 1);
+        const running = heldHash();
+        const first = gate.run(() => running.promise, 0);
+        const later = gate.run(() => Promise.resolve('later'), Date.now() / 1000 + 3600);
+        const checked = sessionsReading(async () => stored, gate).authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`);
+        const outcome = (work: Promise<unknown>) => work.then(() => 'done', (e: unknown) => (e instanceof PushRefused ? e.status : e));
+        const outcomes = Promise.all([outcome(checked), outcome(later)]);
+        // The row read, the check is at the gate (refused, or in the place of the later hash).
+        await new Promise((resolve) => setImmediate(resolve));
+        running.finish();
+        await first;
+        const which = `${stored?.state.operationalState} ${stored?.verifierId} ${stored?.attestationMode}`;
+        expect(await outcomes, which).to.deep.equal(admitted ? ['done', 503] : [503, 'done']);
+      }
+    });
+
+    it('a token\'s slow check whose agent row cannot be read fails with the read, before the gate: nothing queued, no busy time', async function () {
+      const gate = new SlowHashGate(1, 1);
+      const down = new Error('the database is down');
+      const sessions = sessionsReading(() => Promise.reject(down), gate);
+      const error = await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).to.equal(down);
+      expect([gate.waiting, gate.busy()]).to.deep.equal([0, undefined]);
     });
   });
 });

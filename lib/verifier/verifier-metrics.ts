@@ -1,6 +1,9 @@
-import { Counter, exponentialBuckets, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, exponentialBuckets, Gauge, Registry } from 'prom-client';
 import { operationalStateLabel, type OperationalState } from '../attestation/operational-state.js';
 import { LATE_SHARE, ROUND_START_SLOT_MS } from './round-start-grid.js';
+import { ScrapedHistogram } from './scraped-histogram.js';
+
+type RoundOutcome = 'pass' | 'fail' | 'retry' | 'none';
 
 /** How long a scrape waits for the database's count of undelivered revocation notices. */
 const COUNT_DEADLINE_MS = 1000;
@@ -23,10 +26,15 @@ function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
  */
 export class VerifierMetrics {
   readonly registry = new Registry();
-  private readonly rounds: Counter<'outcome'>;
-  private readonly duration: Histogram;
-  private readonly startDelay: Histogram;
-  private readonly perSlot: Histogram;
+  /**
+   * Rounds decided since the last scrape, by outcome (in the order each outcome first came): the
+   * rounds counter takes them when it is read, so a round costs one add, not prom-client's `inc`
+   * (labels hashed and validated each call).
+   */
+  private readonly roundsSinceScrape = new Map<RoundOutcome, number>();
+  private readonly duration: ScrapedHistogram;
+  private readonly startDelay: ScrapedHistogram;
+  private readonly perSlot: ScrapedHistogram;
   private readonly late: Counter;
   private readonly failedWrites: Counter;
   private readonly notStored: Counter;
@@ -45,26 +53,38 @@ export class VerifierMetrics {
     },
   ) {
     const registers = [this.registry];
-    this.rounds = new Counter({ name: 'ironlime_verifier_rounds_total', help: 'Pull rounds decided, by outcome (pass, fail, retry, none).', labelNames: ['outcome'], registers });
-    this.duration = new Histogram({
-      name: 'ironlime_verifier_round_duration_seconds',
-      help: 'From the start of a round (request sent) to its verdict, storing excluded.',
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    const roundsSinceScrape = this.roundsSinceScrape;
+    new Counter({
+      name: 'ironlime_verifier_rounds_total',
+      help: 'Pull rounds decided, by outcome (pass, fail, retry, none).',
+      labelNames: ['outcome'],
       registers,
+      collect() {
+        for (const [outcome, count] of roundsSinceScrape) {
+          if (count > 0) this.inc({ outcome }, count);
+          roundsSinceScrape.set(outcome, 0);
+        }
+      },
     });
-    this.startDelay = new Histogram({
-      name: 'ironlime_verifier_round_start_delay_seconds',
-      help: 'How long after it was due a round started.',
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
-    this.perSlot = new Histogram({
-      name: 'ironlime_verifier_rounds_per_slot',
-      help: `Pull rounds (and re-reads of an agent row after a failed read) started together from one ${ROUND_START_SLOT_MS} ms slot of the round-start grid. The fair share is agents × ${ROUND_START_SLOT_MS / 1000} / quote_interval a slot; slots far above it mean rounds bunch.`,
+    this.duration = new ScrapedHistogram(
+      'ironlime_verifier_round_duration_seconds',
+      'From the start of a round (request sent) to its verdict, storing excluded.',
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      this.registry,
+    );
+    this.startDelay = new ScrapedHistogram(
+      'ironlime_verifier_round_start_delay_seconds',
+      'How long after it was due a round started.',
+      [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      this.registry,
+    );
+    this.perSlot = new ScrapedHistogram(
+      'ironlime_verifier_rounds_per_slot',
+      `Pull rounds (and re-reads of an agent row after a failed read) started together from one ${ROUND_START_SLOT_MS} ms slot of the round-start grid. The fair share is agents × ${ROUND_START_SLOT_MS / 1000} / quote_interval a slot; slots far above it mean rounds bunch.`,
       // 1, 2, 4 … 2,048: a fleet of 100,000 agents at 2 s has a fair share of 1,000 a slot.
-      buckets: exponentialBuckets(1, 2, 12),
-      registers,
-    });
+      exponentialBuckets(1, 2, 12),
+      this.registry,
+    );
     this.late = new Counter({ name: 'ironlime_verifier_late_rounds_total', help: `Rounds started more than ${LATE_SHARE} of the quote interval after they were due.`, registers });
     this.failedWrites = new Counter({ name: 'ironlime_verifier_failed_writes_total', help: 'Attempts to store a round that failed (each is retried).', registers });
     this.notStored = new Counter({
@@ -141,8 +161,8 @@ export class VerifierMetrics {
     this.perSlot.observe(rounds);
   }
 
-  roundDecided(outcome: 'pass' | 'fail' | 'retry' | 'none', seconds: number): void {
-    this.rounds.inc({ outcome });
+  roundDecided(outcome: RoundOutcome, seconds: number): void {
+    this.roundsSinceScrape.set(outcome, (this.roundsSinceScrape.get(outcome) ?? 0) + 1);
     this.duration.observe(seconds);
   }
 

@@ -34,7 +34,6 @@ const VALUE_MARKS = /["[\]{},]/g;
  * JSON.parse refuses the text next. Each caller turns the reason into its own typed error.
  */
 export function jsonTextExcess(text: string, maxValues: number, maxDepth = MAX_JSON_DEPTH): string | undefined {
-  const tooMany = `holds more than ${maxValues} JSON values`;
   // The top value, one per `,` (each separates two values of one container), one per container with
   // a first value (what follows its `[` or `{` is not its closer).
   let values = 1;
@@ -43,10 +42,12 @@ export function jsonTextExcess(text: string, maxValues: number, maxDepth = MAX_J
   // V closers): more is text that is not JSON (`[][]…`, `""…`, `]]…`), refused as soon as seen.
   let marksLeft = MARKS_PER_VALUE * maxValues;
   const marks = new RegExp(VALUE_MARKS);
-  for (let match = marks.exec(text); match !== null; match = marks.exec(text)) {
+  // `test`, not `exec`: every mark is one character, so it ends just before `lastIndex`, and no match
+  // array is built per mark (every agent reply of every pull round passes here).
+  while (marks.test(text)) {
     marksLeft -= 1;
-    if (marksLeft < 0) return tooMany;
-    const at = match.index;
+    if (marksLeft < 0) return tooMany(maxValues);
+    const at = marks.lastIndex - 1;
     const mark = text.charCodeAt(at);
     if (mark === QUOTE) {
       marks.lastIndex = endOfString(text, at + 1);
@@ -62,9 +63,13 @@ export function jsonTextExcess(text: string, maxValues: number, maxDepth = MAX_J
       if (closesRightAway(text, at + 1)) continue;
     }
     values += 1;
-    if (values > maxValues) return tooMany;
+    if (values > maxValues) return tooMany(maxValues);
   }
   return undefined;
+}
+
+function tooMany(maxValues: number): string {
+  return `holds more than ${maxValues} JSON values`;
 }
 
 const MARKS_PER_VALUE = 5;

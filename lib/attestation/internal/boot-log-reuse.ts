@@ -53,5 +53,8 @@ export function reuseBootLog(remembered: RememberedBootLog, verified: QuoteVerif
   if (pcrs.has(BOOT_LOG_PCR)) {
     return { usable: true, pcrs };
   }
-  return { usable: true, pcrs: new Map(pcrs).set(BOOT_LOG_PCR, pcr0) };
+  // Copied entry by entry: `new Map(pcrs)` builds an entry array per PCR, every round asked without PCR 0.
+  const withPcr0 = new Map<number, Uint8Array>();
+  pcrs.forEach((value, pcr) => withPcr0.set(pcr, value));
+  return { usable: true, pcrs: withPcr0.set(BOOT_LOG_PCR, pcr0) };
 }

@@ -18,6 +18,7 @@ import { BenchmarkInterrupted, BenchmarkUsageError, type Benchmark } from './ben
 import { abortableDelay } from '../lib/timing/abortable-delay.js';
 import { cpuLimitProblem } from './cpu-limit.js';
 import { tamperCount, tamperDuringWindow } from './tamper-window.js';
+import { pushFleetLine } from './push-fleet-line.js';
 import { runPushWindow } from './verifier-push-bench.js';
 import { decidedRounds, describeBuilds, type BuildReading } from './build-comparison.js';
 import {
@@ -257,6 +258,7 @@ async function readHistory(admin: Knex, schema: string, since: number): Promise<
  * attestation when k = pull ms / push ms (the work per agent is the per-attestation cost times the rate).
  */
 async function comparePush(pull: readonly { agents: number; cpu: string }[], options: BenchArgs, signal: AbortSignal): Promise<void> {
+  const fleetLines: string[] = [];
   process.stdout.write(`\n| agents | pull CPU/attestation | push CPU/attestation | push attestations/s | push failures (untampered) | push tampered / detected | pull/push |\n|---|---|---|---|---|---|---|\n`);
   for (const { agents, cpu } of pull) {
     const window = await runPushWindow({
@@ -287,7 +289,9 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
     process.stdout.write(
       `| ${agents} | ${cpu} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(2)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${window.tampered} / ${window.detected} | ${Number.isNaN(pushMs) || Number.isNaN(pullMs) ? '-' : `${(pullMs / pushMs).toFixed(2)}×`} |\n`,
     );
+    fleetLines.push(pushFleetLine(agents, options.seconds, options.quoteInterval, window));
   }
+  process.stdout.write(`\n${fleetLines.join('\n')}\n`);
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import knexFactory, { type Knex } from 'knex';
 import { destination, pino } from 'pino';
 import { startPushFleet, type RunningFleet } from '../lib/fleet/fleet.js';
@@ -21,6 +22,10 @@ export interface PushWindow {
   readonly detected: number;
   /** Verifier CPU seconds per second of window (share of one core). */
   readonly verifierCpu: number;
+  /** The simulated fleet's (this process's) CPU seconds per second of window. */
+  readonly fleetCpu: number;
+  /** This process's event-loop delay in the window, ms: the fleet's own lateness in sending. */
+  readonly fleetLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
 export interface PushBenchInput {
@@ -94,10 +99,15 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
     await abortableDelay(Math.max(2 * input.quoteInterval + 2, input.warmup) * 1000, input.signal);
     if (input.profileDir !== undefined) verifier.startProfile();
     const cpuBefore = verifier.cpuSeconds();
+    const fleetBefore = process.cpuUsage();
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const from = new Date();
     const tampered = await tamperDuringWindow(fleet.agents, input.tamper, from.getTime(), input.seconds, input.signal);
     await abortableDelay(input.seconds * 1000, input.signal);
     const cpuAfter = verifier.cpuSeconds();
+    const fleetUsed = process.cpuUsage(fleetBefore);
+    loopDelay.disable();
     const to = new Date();
     if (input.profileDir !== undefined) {
       await mkdir(input.profileDir, { recursive: true });
@@ -114,6 +124,8 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       ...pushWindowCounts(rows, tampered, to, input.expectedEvent),
       tampered: tampered.size,
       verifierCpu: (cpuAfter - cpuBefore) / input.seconds,
+      fleetCpu: (fleetUsed.user + fleetUsed.system) / 1e6 / input.seconds,
+      fleetLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
     };
   } finally {
     // The fleet first, unlike the pull bench: a push verifier judges no one who stops sending until its

@@ -58,9 +58,10 @@ export interface RouteSpec<P extends object, Q extends object, B extends object,
    * Runs on the request's headers once params and query passed, before the body is even read (a
    * fastify `preParsing` hook), so a caller without credentials costs no body reading or parsing and
    * gets its 401/403, never a 400 or 413 about its body; throws to refuse. It must not look at the
-   * body. Its answer is the handler's `authenticated`.
+   * body. Its answer is the handler's `authenticated`. `reply` is there to watch the connection (the
+   * client may close it while this waits), not to answer: a refusal is thrown.
    */
-  readonly authenticate?: (request: FastifyRequest, params: P) => Promise<A>;
+  readonly authenticate?: (request: FastifyRequest, params: P, reply: FastifyReply) => Promise<A>;
   /**
    * The handler gets the body's text unparsed (`RouteContext.bodyText`) and parses and validates it
    * itself, e.g. off the event loop; the body limit still applies. Not with a `body` DTO.
@@ -176,7 +177,7 @@ export function addRoute<P extends object, Q extends object, B extends object, A
           await refusedUnread(request, reply, async () => {
             const params = checkParams(request.params);
             const query = checkQuery(request.query);
-            checkedBeforeBody.set(request, { params, query, authenticated: await authenticate(request, params) });
+            checkedBeforeBody.set(request, { params, query, authenticated: await authenticate(request, params, reply) });
           });
           return undefined;
         };

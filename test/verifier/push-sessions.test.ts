@@ -12,11 +12,13 @@ const ITERATIONS = 1_000;
 
 describe('push sessions: bearer tokens remembered per session', function () {
   let reads: number;
+  let agentReads: number;
   let session: PushSession;
   let sessions: PushSessions;
 
   beforeEach(async function () {
     reads = 0;
+    agentReads = 0;
     session = await authenticatedPushSession(AGENT, 'the-secret', ITERATIONS);
     const repository = {
       findSession: async (id: string) => {
@@ -24,7 +26,13 @@ describe('push sessions: bearer tokens remembered per session', function () {
         return id === session.sessionId ? session : undefined;
       },
     } as unknown as PushSessionRepository;
-    sessions = new PushSessions(repository, { find: async () => undefined } as unknown as VerifierAgentRepository, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', silence: { timeoutSeconds: 10, firstAttestationGraceSeconds: 60 }, hashIterations: ITERATIONS, now: () => Date.now() });
+    const agents = {
+      find: async () => {
+        agentReads += 1;
+        return undefined;
+      },
+    } as unknown as VerifierAgentRepository;
+    sessions = new PushSessions(repository, agents, { nonceLifetime: 60, sessionLifetime: 3600, verifierId: 'default', silence: { timeoutSeconds: 10, firstAttestationGraceSeconds: 60 }, hashIterations: ITERATIONS, now: () => Date.now() });
   });
 
   async function refusal(authorization: string): Promise<PushRefused> {
@@ -65,13 +73,13 @@ describe('push sessions: bearer tokens remembered per session', function () {
   it('reads the session of a remembered token again after 30 s: a token whose session was deleted (agent deleted or re-enrolled) is then 401', async function () {
     const token = `Bearer ${session.sessionId}.the-secret`;
     const start = Date.now();
-    await sessions.authenticate(AGENT, token, new Date(start));
-    await sessions.authenticate(AGENT, token, new Date(start + 29_000));
+    await sessions.authenticate(AGENT, token, undefined, new Date(start));
+    await sessions.authenticate(AGENT, token, undefined, new Date(start + 29_000));
     expect(reads).to.equal(1);
-    await sessions.authenticate(AGENT, token, new Date(start + 31_000));
+    await sessions.authenticate(AGENT, token, undefined, new Date(start + 31_000));
     expect(reads).to.equal(2);
     session = { ...session, sessionId: randomUUID() };
-    const error = await sessions.authenticate(AGENT, token, new Date(start + 62_000)).then(
+    const error = await sessions.authenticate(AGENT, token, undefined, new Date(start + 62_000)).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -135,7 +143,8 @@ describe('push sessions: bearer tokens remembered per session', function () {
     const throttled = await refusal(`Bearer ${session.sessionId}.guess-5`);
     expect([throttled.status, throttled.code, throttled.detail]).to.deep.equal([401, 'invalid_token', 'too many token checks for this session: open a new session']);
     expect(throttled.retryAfter, 'nothing to wait for: a new session is the way back').to.equal(undefined);
+    expect([reads, agentReads], 'the five checks read the session and the agent row; the sixth reads neither').to.deep.equal([5, 5]);
     const later = new Date(Date.now() + 61_000);
-    expect((await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`, later)).sessionId, 'a minute later the session checks again').to.equal(session.sessionId);
+    expect((await sessions.authenticate(AGENT, `Bearer ${session.sessionId}.the-secret`, undefined, later)).sessionId, 'a minute later the session checks again').to.equal(session.sessionId);
   });
 });

@@ -167,6 +167,68 @@ describe('push sessions: the token hashes on part of the thread pool (SlowHashGa
     await Promise.all(runs);
   });
 
+  it('drops a waiting hash whose client has gone: it never runs, the thread passes to the next, and it is not counted as done', async function () {
+    const gate = new SlowHashGate(1, 10);
+    const running = heldHash();
+    const first = gate.run(() => running.promise, 0);
+    const ran: string[] = [];
+    const leaving = new AbortController();
+    const gone = gate.run(async () => {
+      ran.push('gone');
+      return 'gone';
+    }, 100, leaving.signal);
+    const staying = gate.run(async () => {
+      ran.push('staying');
+      return 'staying';
+    }, 200, new AbortController().signal);
+    const speed = gate.hashingSeconds(1);
+    leaving.abort();
+    const dropped = await refusalOf(() => gone);
+    expect([dropped.status, dropped.code]).to.deep.equal([503, 'client_gone']);
+    expect(gate.waiting, 'it left the queue while the thread was still busy').to.equal(1);
+    expect(gate.hashingSeconds(1), 'no hash timed: the measured speed is as it was').to.equal(speed);
+    running.finish();
+    expect(await Promise.all([first, staying])).to.deep.equal(['hashed', 'staying']);
+    expect(ran).to.deep.equal(['staying']);
+    expect(gate.waiting).to.equal(0);
+    // The next hash takes the free thread at once: no thread was lost to the dropped one.
+    expect(await gate.run(async () => 'next')).to.equal('next');
+    expect(gate.busy(), 'a dropped hash is no refusal').to.equal(undefined);
+  });
+
+  it('refuses a hash whose client has already gone, even with a thread free, before any work', async function () {
+    const gate = new SlowHashGate(1, 10);
+    const left = new AbortController();
+    left.abort();
+    expect(() => gate.admit(Infinity, left.signal)).to.throw(PushRefused);
+    let ran = false;
+    const refused = await refusalOf(() =>
+      gate.run(async () => {
+        ran = true;
+        return 'hashed';
+      }, Infinity, left.signal),
+    );
+    expect([refused.code, ran, gate.waiting, gate.busy()]).to.deep.equal(['client_gone', false, 0, undefined]);
+  });
+
+  it('a busy time ends when the last hash waiting is dropped, its client gone, though the threads still work', async function () {
+    const gate = new SlowHashGate(1, 1, 60_000);
+    const running = heldHash();
+    const first = gate.run(() => running.promise);
+    const leaving = new AbortController();
+    const gone = gate.run(() => Promise.resolve('hashed'), Infinity, leaving.signal);
+    await refusalOf(() => gate.run(() => Promise.resolve('hashed')));
+    expect(gate.busy()?.to, 'busy while it waits').to.be.within(Date.now() / 1000 - 0.05, Date.now() / 1000 + 0.01);
+    leaving.abort();
+    await refusalOf(() => gone);
+    const ended = gate.busy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(gate.busy(), 'over once nothing waited').to.deep.equal(ended);
+    running.finish();
+    await first;
+    expect(gate.busy()).to.deep.equal(ended);
+  });
+
   it('uses half of UV_THREADPOOL_SIZE (libuv: 4 unless set to 1–1024)', function () {
     expect(threadPoolSize({})).to.equal(4);
     expect(threadPoolSize({ UV_THREADPOOL_SIZE: '16' })).to.equal(16);

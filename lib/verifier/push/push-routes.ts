@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { clientGoneSignal } from '../../http/client-gone-signal.js';
 import { EVIDENCE_BODY_LIMIT } from '../../http/keylime-service.js';
 import { addRoute, type RouteSpec } from '../../http/route-registration.js';
 import type { PushAttestations } from './push-attestations.js';
@@ -48,9 +49,11 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
       { insecureAdmin: false },
     );
   // The agent's token is checked on its headers after its params, before its body is read: a caller
-  // without a valid token gets its 401/403 and costs no body reading or parsing (docs/http.md).
-  const authenticate = (request: FastifyRequest, params: PushAgentParams): Promise<AuthenticatedSession> =>
-    deps.sessions.authenticate(params.agent_id, request.headers.authorization);
+  // without a valid token gets its 401/403 and costs no body reading or parsing (docs/http.md). A slow
+  // check is dropped if the client closes first: watched on the reply, since the request's own 'close'
+  // (fastify's `request.signal`) also fires once a body has been read, with the client still waiting.
+  const authenticate = (request: FastifyRequest, params: PushAgentParams, reply: FastifyReply): Promise<AuthenticatedSession> =>
+    deps.sessions.authenticate(params.agent_id, request.headers.authorization, clientGoneSignal(reply));
 
   // The per-address limit is counted on the headers, before the body is read: it is what bounds a
   // stranger, and it must not wait on the body work it limits.
@@ -82,7 +85,7 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     params: SessionIdParams,
     body: SessionProofBody,
     handler: async ({ params, body, request, reply }) => {
-      const outcome = await deps.sessions.prove(params.session_id, body);
+      const outcome = await deps.sessions.prove(params.session_id, body, clientGoneSignal(reply));
       if (outcome.evaluation === 'fail') {
         // The agent sees only "fail": the operator finds why its node cannot push in the verifier's log.
         request.log.warn({ agentId: outcome.agentId, sessionId: outcome.sessionId, status: outcome.status, reason: outcome.reason }, 'push session proof refused');

@@ -99,6 +99,11 @@ const SESSION_ID = new RegExp(`^${UUID_TEXT}$`);
 /** `Authorization: Bearer <session id>.<secret>`. */
 const BEARER_TOKEN = new RegExp(`^Bearer (${UUID_TEXT})\\.([A-Za-z0-9_-]{1,128})$`);
 
+/** A session past its 5 slow checks a minute: 401, so the agent opens a new session (`PushSessions.slowChecks`). */
+function tooManyChecks(): PushRefused {
+  return new PushRefused(401, 'invalid_token', 'too many token checks for this session: open a new session');
+}
+
 /**
  * Proof-of-possession sessions (keylime-protocol §10.2). A session hands out a 16-byte challenge; the
  * agent answers with TPM2_Certify of its AK by its AK over it, checked against the enrolled `ak_tpm`
@@ -190,9 +195,10 @@ export class PushSessions {
    * Checks the proof. An unknown session is 404 and a session opened for another agent 400, as
    * Keylime's session controller answers them; a bad proof is 401 `evaluation: "fail"`; an unenrolled
    * agent, an expired challenge or a session already answered is 200 `evaluation: "fail"` (spec
-   * §10.5a). Every evaluation repeats the challenge, the proof and the session's times.
+   * §10.5a). Every evaluation repeats the challenge, the proof and the session's times. A proof whose
+   * `clientGone` signal aborts before its hash starts is dropped (`SlowHashGate`): no hash, no token.
    */
-  async prove(sessionId: string, body: SessionProofBody, now = this.date()): Promise<SessionProofOutcome> {
+  async prove(sessionId: string, body: SessionProofBody, clientGone?: AbortSignal, now = this.date()): Promise<SessionProofOutcome> {
     const agentId = body.data.attributes.agent_id;
     const session = SESSION_ID.test(sessionId) ? await this.repository.findSession(sessionId) : undefined;
     if (session === undefined) throw new PushRefused(404, 'not_found', 'session not found');
@@ -221,7 +227,7 @@ export class PushSessions {
     const full = this.provenPerAgent.wait(agentId, now.getTime());
     if (full !== undefined) throw new PushRefused(429, 'too_many_requests', 'too many sessions proven for this agent; try again later', full);
     const deadline = this.silenceDeadline(record);
-    this.slowHashes.admit(deadline);
+    this.slowHashes.admit(deadline, clientGone);
     const verdict = verifyProofOfPossession({
       akTpm: new Uint8Array(Buffer.from(record.akTpm, 'base64')),
       challenge: new Uint8Array(Buffer.from(session.challenge, 'base64')),
@@ -234,7 +240,7 @@ export class PushSessions {
     this.provenPerAgent.take(agentId, now.getTime());
     const secret = randomBytes(SECRET_BYTES).toString('base64url');
     const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
-    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations), deadline);
+    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations), deadline, clientGone);
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
     this.remember(sessionId, secret, agentId, tokenExpiresAt, now);
     return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
@@ -243,9 +249,10 @@ export class PushSessions {
   /**
    * The session behind `Authorization: Bearer <token>` for `agentId`. No token: 403 (Keylime 7.14,
    * spec §10.5a); a token that is unknown, expired, another agent's or wrong: 401, and the agent
-   * opens a new session.
+   * opens a new session. A slow check whose `clientGone` signal aborts before it starts is dropped
+   * (`SlowHashGate`); it has spent one of its session's checks.
    */
-  async authenticate(agentId: string, authorization: string | undefined, now = this.date()): Promise<AuthenticatedSession> {
+  async authenticate(agentId: string, authorization: string | undefined, clientGone?: AbortSignal, now = this.date()): Promise<AuthenticatedSession> {
     const match = BEARER_TOKEN.exec(authorization ?? '');
     if (authorization === undefined || authorization === '') {
       throw new PushRefused(403, 'unauthorized', 'a session token is required (Authorization: Bearer)');
@@ -260,6 +267,8 @@ export class PushSessions {
     if (remembered !== undefined && remembered.agentId === agentId && remembered.expiresAt > now.getTime() && now.getTime() - remembered.readAt < REREAD_AFTER_MS) {
       return { sessionId, agentId, expiresAt: new Date(remembered.expiresAt) };
     }
+    // A token not remembered needs a slow check: a session that spent its checks is refused before any read.
+    if (remembered === undefined && this.slowChecks.wait(sessionId, now.getTime()) !== undefined) throw tooManyChecks();
     const session = await this.repository.findSession(sessionId);
     if (session === undefined || session.token === null || session.agentId !== agentId) {
       this.verified.delete(sessionId);
@@ -271,11 +280,11 @@ export class PushSessions {
     }
     if (remembered === undefined) {
       const deadline = this.silenceDeadline(await this.agents.find(agentId));
-      this.slowHashes.admit(deadline);
-      const wait = this.slowChecks.take(sessionId, now.getTime());
-      if (wait !== undefined) throw new PushRefused(401, 'invalid_token', 'too many token checks for this session: open a new session');
+      this.slowHashes.admit(deadline, clientGone);
+      // Counted with nothing awaited since the gate admitted it: checks sent at once cannot all pass.
+      if (this.slowChecks.take(sessionId, now.getTime()) !== undefined) throw tooManyChecks();
       const token = session.token;
-      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline))) {
+      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline, clientGone))) {
         throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
       }
     }

@@ -28,6 +28,14 @@ interface Waiter {
 }
 
 /**
+ * The rejection of a hash whose client closed its request before the hash started: nobody reads it
+ * (the connection is gone), so its status only names it in the verifier's log.
+ */
+function clientGoneRefusal(): PushRefused {
+  return new PushRefused(503, 'client_gone', 'the client closed its request before its token was hashed');
+}
+
+/**
  * Runs the session tokens' PBKDF2 hashes (600 000 rounds, a few hundred ms each) on at most half of
  * libuv's thread pool. The pull rounds' quote signatures are checked on that pool too: when a fleet of
  * push agents opens its sessions at once (a mass reboot, a verifier restart, when every agent's first
@@ -48,6 +56,12 @@ interface Waiter {
  * The gate remembers when it was busy (`busy()`): from a refusal until no hash waits any more, two
  * such stretches less than `busyMergeMs` apart counted as one. An agent refused meanwhile was silent
  * because of the verifier, as during a database outage (`decidePushSilence`).
+ *
+ * A hash is given its request's `clientGone` signal: one whose client closed the request (a push agent
+ * gives up after 30 s) before it started leaves the queue, or is refused on arrival, and never runs —
+ * run anyway, it would take a thread from the agents still waiting, for nobody. A hash already
+ * running finishes (PBKDF2 on the thread pool cannot be stopped). A dropped hash is neither a refusal
+ * (no busy time starts) nor a hash done (the measured speed is of hashes that ran).
  */
 export class SlowHashGate {
   private readonly busyPeriods: OutagePeriods;
@@ -74,9 +88,11 @@ export class SlowHashGate {
    * none) when every thread of the gate is busy and as many hashes wait as may (`maxWaiting`, fewer on
    * a slow host: `maxWaitSeconds`), none with a later deadline. Called before the work that leads to a
    * hash too, so a refused request costs neither that work nor one of its session's limited slow checks
-   * (one displaced from the queue later has spent them).
+   * (one displaced from the queue later has spent them). A request whose `clientGone` signal has
+   * aborted is refused too (`client_gone`), whatever the queue.
    */
-  admit(deadline = Infinity): void {
+  admit(deadline = Infinity, clientGone?: AbortSignal): void {
+    if (clientGone?.aborted === true) throw clientGoneRefusal();
     if (this.active >= this.concurrency && this.queue.length >= this.capacity() && !(deadline < (this.queue.at(-1)?.deadline ?? -Infinity))) {
       throw this.refusal();
     }
@@ -85,12 +101,12 @@ export class SlowHashGate {
   /**
    * Runs `hash` when a thread of the gate is free, its agent's silence deadline being `deadline`;
    * refuses (503) when too many already wait, at once or when a hash of an earlier deadline takes its
-   * place in the queue.
+   * place in the queue; drops it (`client_gone`) when `clientGone` aborts before it starts.
    */
-  async run<T>(hash: () => Promise<T>, deadline = Infinity): Promise<T> {
-    this.admit(deadline);
+  async run<T>(hash: () => Promise<T>, deadline = Infinity, clientGone?: AbortSignal): Promise<T> {
+    this.admit(deadline, clientGone);
     if (this.active >= this.concurrency) {
-      await this.turn(deadline);
+      await this.turn(deadline, clientGone);
     } else {
       this.active += 1;
     }
@@ -127,13 +143,33 @@ export class SlowHashGate {
     return this.queue.length;
   }
 
-  /** Waits for a thread in deadline order; the last waiter is refused when the queue is full. */
-  private turn(deadline: number): Promise<void> {
-    return new Promise<void>((start, refuse) => {
+  /**
+   * Waits for a thread in deadline order; the last waiter is refused when the queue is full. Leaves the
+   * queue, rejected, when `clientGone` aborts first; the busy time then ends if nothing else waits.
+   */
+  private turn(deadline: number, clientGone: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((started, refused) => {
+      const leave = (): void => {
+        this.queue.splice(this.queue.indexOf(waiter), 1);
+        if (this.queue.length === 0) this.busyPeriods.succeeded();
+        refused(clientGoneRefusal());
+      };
+      const waiter: Waiter = {
+        deadline,
+        start: () => {
+          clientGone?.removeEventListener('abort', leave);
+          started();
+        },
+        refuse: (refusal) => {
+          clientGone?.removeEventListener('abort', leave);
+          refused(refusal);
+        },
+      };
       if (this.queue.length >= this.capacity()) this.queue.pop()?.refuse(this.refusal());
       // After every waiter of the same deadline: ties keep their arrival order.
       const at = this.queue.findIndex((other) => other.deadline > deadline);
-      this.queue.splice(at === -1 ? this.queue.length : at, 0, { deadline, start, refuse });
+      this.queue.splice(at === -1 ? this.queue.length : at, 0, waiter);
+      clientGone?.addEventListener('abort', leave, { once: true });
     });
   }
 

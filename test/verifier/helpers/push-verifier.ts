@@ -93,6 +93,11 @@ export class PushVerifier {
     return this.running().verifier;
   }
 
+  /** The verifier's plain HTTP address (127.0.0.1), for a test that needs a real connection it can cut. */
+  get url(): string {
+    return this.running().url;
+  }
+
   async start(): Promise<void> {
     const dir = mkdtempSync(path.join(tmpdir(), 'ironlime-push-'));
     const opened = await openTestSchema();

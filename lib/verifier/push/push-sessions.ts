@@ -281,7 +281,8 @@ export class PushSessions {
     if (remembered === undefined) {
       const deadline = this.silenceDeadline(await this.agents.find(agentId));
       this.slowHashes.admit(deadline, clientGone);
-      // Counted with nothing awaited since the gate admitted it: checks sent at once cannot all pass.
+      // Counted once the gate admitted it (a 503 spends none), with nothing awaited between: a peek above
+      // is not enough, as checks sent at once all passed it while they waited for their reads.
       if (this.slowChecks.take(sessionId, now.getTime()) !== undefined) throw tooManyChecks();
       const token = session.token;
       if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline, clientGone))) {

@@ -29,8 +29,8 @@ export interface DashboardDeps {
   readonly access: VerifierAccess;
   /** The pull timing and bounds the status API judges freshness by (`statusFreshnessBounds`). */
   readonly config: Readonly<FreshnessConfig>;
-  /** The database's clock, which stamped the successes the pages judge (`DashboardQueries`). */
-  readonly clock: Pick<DatabaseClock, 'now'>;
+  /** The database's clock, which stamped the successes the pages judge (`DashboardQueries`), on its latest reading. */
+  readonly clock: Pick<DatabaseClock, 'latestNowMs'>;
 }
 
 /** Served as /dashboard/static/<name>: the stylesheet and the live-update script, read once. */
@@ -74,7 +74,7 @@ const PAGE_HEADERS = {
  */
 export function registerDashboard(service: KeylimeService, deps: DashboardDeps): void {
   const lateAfterSeconds = 3 * deps.config.quoteInterval + 5;
-  const queries = new DashboardQueries(deps.knex, lateAfterSeconds, statusFreshnessBounds(deps.config), () => deps.clock.now());
+  const queries = new DashboardQueries(deps.knex, lateAfterSeconds, statusFreshnessBounds(deps.config), () => deps.clock.latestNowMs() / 1000);
   const tickMs = Math.round(Math.min(2, Math.max(0.5, deps.config.quoteInterval)) * 1000);
   const assets = new Map(Object.keys(STATIC_FILES).map((name) => [name, readFileSync(new URL(name, STATIC_DIR), 'utf8')]));
   const tokens = deps.access.tokens;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
+import knexFactory, { type Knex } from 'knex';
 import { DatabaseClock } from '../../lib/db/database-clock.js';
-import { forEachDatabase } from '../helpers/databases.js';
+import { forEachDatabase, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
 
@@ -65,7 +66,48 @@ forEachDatabase("database clock: the database's time read through a process cloc
   });
 
   it('a start on a database that does not answer throws (a verifier does not start without the clock)', async function () {
-    const clock = new DatabaseClock({ raw: () => Promise.reject(new Error('connection refused')) } as never);
+    const clock = new DatabaseClock({ transaction: () => Promise.reject(new Error('connection refused')) } as never);
     expect((await rejectionOf(clock.start(), Error)).message).to.contain('connection refused');
+  });
+});
+
+describe('database clock: precision and the direction of its error', function () {
+  it("measures within a round trip, not within the wait for a connection of a saturated pool", async function () {
+    this.timeout(60_000);
+    // One connection, kept busy by three loops of 200 ms statements: a statement waits behind the others.
+    const knex = knexFactory({ client: 'pg', connection: TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+    let busy = true;
+    const loop = async (): Promise<void> => {
+      while (busy) await knex.raw('select pg_sleep(0.2)');
+    };
+    const loops = [loop(), loop(), loop()];
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const clock = new DatabaseClock(knex);
+      await clock.measure();
+      // Each reading waited for up to three statements when taken from the pool one by one (≥ 200 ms).
+      expect(clock.uncertainty).to.be.below(100);
+    } finally {
+      busy = false;
+      await Promise.all(loops);
+      await knex.destroy();
+    }
+  });
+
+  it('stamps on the earliest and judges on the latest the database time may be', async function () {
+    // Each monotonic reading is 100 ms after the one before; the database reads 1,000,000 ms each time.
+    let monotonicMs = 0;
+    const connection = { raw: () => Promise.resolve({ rows: [{ now: 1_000_000 }] }) };
+    const knex = { ...connection, transaction: (work: (trx: unknown) => Promise<unknown>) => work(connection) } as unknown as Knex;
+    const clock = new DatabaseClock(knex, () => 5_000, () => (monotonicMs += 100));
+    await clock.measure();
+    // Read between monotonic 100 and 200 (then 400-500, 700-800: the same round trip): offset 1,000,000 - 150 ± 50.
+    expect(clock.uncertainty).to.equal(50);
+    monotonicMs = 1000;
+    expect(clock.nowMs()).to.equal(1_000_000 - 150 + 1100 - 50);
+    monotonicMs = 1000;
+    expect(clock.latestNowMs()).to.equal(1_000_000 - 150 + 1100 + 50);
+    monotonicMs = 1000;
+    expect(clock.readings().databaseNow).to.equal((1_000_000 - 150 + 1100 + 50) / 1000);
   });
 });

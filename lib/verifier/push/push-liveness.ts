@@ -26,7 +26,7 @@ export interface PushLivenessDeps {
   /** When this process's session hashes were backed up (`SlowHashGate.busy`), and how fast it hashes. */
   readonly slowHashes: Pick<SlowHashGate, 'busy' | 'hashingSeconds'>;
   readonly log: Logger;
-  /** Now on the database's clock (`DatabaseClock.nowMs`), which dated the agents' last attestations. */
+  /** Now on the database's clock, which dated the agents' last attestations: the latest it may be (`DatabaseClock.latestNowMs`). */
   readonly now: () => number;
 }
 

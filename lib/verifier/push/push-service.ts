@@ -43,7 +43,7 @@ export interface PushServiceDeps {
   /** Announces push agents whose stored verdict failed them (the pull loop's announcer: same webhooks, same agents told). */
   readonly failures: FailureAnnouncer;
   /** The database's clock: push agents' times are stamped and their silences measured on it, by every process alike. */
-  readonly clock: Pick<DatabaseClock, 'nowMs'>;
+  readonly clock: Pick<DatabaseClock, 'nowMs' | 'latestNowMs'>;
 }
 
 /** The push side of a verifier process: its routes, sessions, attestations and liveness sweep. */
@@ -100,7 +100,8 @@ export function createPushService(deps: PushServiceDeps): PushService {
   );
   registerPushRoutes(deps.app, { sessions, attestations, quoteInterval: config.quoteInterval });
   const silenceSweep = new PushLiveness(
-    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), outage, slowHashes, log: deps.log, now },
+    // Silence is judged on the latest the database's time may be: an agent is never found silent late.
+    { repository, verdicts: store, sessions, isJudging: (agentId) => attestations.isJudging(agentId), outage, slowHashes, log: deps.log, now: () => deps.clock.latestNowMs() },
     {
       verifierId: config.verifierId,
       timeout,

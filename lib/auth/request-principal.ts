@@ -17,15 +17,20 @@ const MAX_TOKEN_LENGTH = 4096;
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 
-/** How a service checks the bearer tokens it is shown: the key they are signed with, and the revocations. */
+/** How a service checks the bearer tokens it is shown: the key they are signed with, the revocations, and the clock. */
 export interface TokenGate {
   readonly publicKey: KeyObject;
   isRevoked(tokenId: string): Promise<boolean>;
+  /**
+   * The time a token's `exp`, `nbf` and `iat` are judged at: the one clock every process sharing the
+   * revocations judges on (the verifier's: the database's), so that none whose own clock is behind admits an expired token.
+   */
+  now(): Date;
 }
 
-/** `verifyApiToken` against `gate`: signature, claims, and not revoked. */
+/** `verifyApiToken` against `gate`: signature, claims at `gate.now()`, and not revoked. */
 export function checkToken(token: string, gate: TokenGate): Promise<Principal & { kind: 'token' }> {
-  return verifyApiToken(token, gate.publicKey, { isRevoked: (tokenId) => gate.isRevoked(tokenId) });
+  return verifyApiToken(token, gate.publicKey, { isRevoked: (tokenId) => gate.isRevoked(tokenId), now: gate.now() });
 }
 
 /** The principal a request was admitted as (undefined before or without `authenticateRequest`). */

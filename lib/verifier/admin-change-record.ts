@@ -13,13 +13,21 @@ import { FLEET_STREAM } from './reserved-agent-ids.js';
 export type ChangeRecord = (trx: Knex.Transaction) => Promise<void>;
 
 /** Where each request that may change something (not `GET`) is recorded and its token's revocation read, set as it arrives. */
-const recorders = new WeakMap<FastifyRequest, { readonly audit: AuditLog; readonly revocations: TokenRevocations }>();
+const recorders = new WeakMap<FastifyRequest, ChangeRecorder>();
 /** Requests whose record was appended in their change's transaction. */
 const recordedWithChange = new WeakSet<FastifyRequest>();
 
-/** Makes `changeRecord` of `request` append to `audit` and check its token against `revocations` (`auditAdminActions`). */
-export function recordChangesOf(request: FastifyRequest, audit: AuditLog, revocations: TokenRevocations): void {
-  recorders.set(request, { audit, revocations });
+/** Where a request's change is recorded, and how its token is checked again at the change. */
+export interface ChangeRecorder {
+  readonly audit: AuditLog;
+  readonly revocations: TokenRevocations;
+  /** The time the token's expiry is judged at (`TokenGate.now`). */
+  readonly now: () => Date;
+}
+
+/** Makes `changeRecord` of `request` append to `recorder.audit` and check its token against `recorder.revocations` and `recorder.now` (`auditAdminActions`). */
+export function recordChangesOf(request: FastifyRequest, recorder: ChangeRecorder): void {
+  recorders.set(request, recorder);
 }
 
 /**
@@ -40,7 +48,7 @@ export function changeRecord(request: FastifyRequest, status: number): ChangeRec
     if (principal.kind === 'token') {
       await recorder.revocations.refuseRevokedIn(trx, principal.tokenId);
       // After the revocations' lock, which a revocation may have held a while.
-      refuseExpiredToken(principal.expiresAt);
+      refuseExpiredToken(principal.expiresAt, recorder.now());
     }
     await recorder.audit.appendIn(trx, adminAuditEvent(request, status));
     recordedWithChange.add(request);

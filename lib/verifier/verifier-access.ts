@@ -6,6 +6,7 @@ import { loadOrCreateAuditKey, type AuditSigningKey } from '../audit/audit-signi
 import { authenticateRequest, permissionOfMethod, principalOf, type TokenGate } from '../auth/request-principal.js';
 import { principalSeesTenant, type Principal } from '../auth/roles.js';
 import { TokenRevocations } from '../auth/token-revocations.js';
+import type { DatabaseClock } from '../db/database-clock.js';
 import { loadOrCreateTokenKey, type TokenSigningKey } from '../auth/token-signing-key.js';
 import type { KeylimeService } from '../http/keylime-service.js';
 import { isKeylimeAgentId } from '../http/validators.js';
@@ -37,11 +38,13 @@ export interface VerifierAccess {
  * another tenant's agent is answered 404, exactly as an unknown one, so its existence does not leak.
  * Named policies are narrowed to the token's tenant by their routes (`PolicyScope`), not here.
  */
-export function createVerifierAccess(dataDir: string, knex: Knex): VerifierAccess {
+export function createVerifierAccess(dataDir: string, knex: Knex, clock: Pick<DatabaseClock, 'latestNowMs'>): VerifierAccess {
   const tokenKey = loadOrCreateTokenKey(dataDir);
   const auditKey = loadOrCreateAuditKey(dataDir);
   const revocations = new TokenRevocations(knex);
-  const tokens: TokenGate = { publicKey: tokenKey.publicKey, isRevoked: (tokenId) => revocations.isRevoked(tokenId) };
+  // A token's expiry is judged on the latest the database's clock may read: never admitted late.
+  const now = (): Date => new Date(clock.latestNowMs());
+  const tokens: TokenGate = { publicKey: tokenKey.publicKey, isRevoked: (tokenId) => revocations.isRevoked(tokenId), now };
   return {
     tokenKey,
     revocations,
@@ -93,12 +96,14 @@ export function visibleTenant(principal: Principal | undefined): string | undefi
  * change) is appended here as its reply leaves, with the status it got: best effort, since it changed
  * nothing, and a record that cannot be written is logged at error. A success that no change recorded
  * (a route without `changeRecord`) is answered 500 when its record cannot be written. `changeRecord`
- * also refuses a token `revocations` revoked since the request was admitted.
+ * also refuses a token `access.revocations` revoked, or expired at `access.tokens.now()`, since the request was admitted.
  */
-export function auditAdminActions(service: KeylimeService, audit: AuditLog, revocations: TokenRevocations, log: Logger): void {
+export function auditAdminActions(service: KeylimeService, access: Pick<VerifierAccess, 'auditLog' | 'revocations' | 'tokens'>, log: Logger): void {
+  const audit = access.auditLog;
+  const recorder = { audit, revocations: access.revocations, now: () => access.tokens.now() };
   const audited = new WeakSet<FastifyRequest>();
   service.app.addHook('onRequest', async (request) => {
-    if (!READS.has(request.method)) recordChangesOf(request, audit, revocations);
+    if (!READS.has(request.method)) recordChangesOf(request, recorder);
   });
   service.app.addHook('onSend', async (request, reply, payload) => {
     // Once per request: the error reply of a failed append passes through here again.

@@ -138,7 +138,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
     await clock.start();
     const container = createVerifierContainer(config, database, owner, log, options.parent);
     container.register(VERIFIER_CLOCK, { useValue: clock });
-    const access = createVerifierAccess(config.dataDir, database.knex);
+    const access = createVerifierAccess(config.dataDir, database.knex, clock);
     const agents = container.resolve(VerifierAgentRepository);
     const health = container.resolve(VerifierHealth);
     let polled: PullScheduler | undefined;
@@ -243,7 +243,7 @@ export async function startVerifier(input: VerifierConfigInput, options: StartVe
       freshnessBound: statusFreshnessBounds(config).liveness,
       clock,
     });
-    auditAdminActions(service, access.auditLog, access.revocations, log);
+    auditAdminActions(service, access, log);
     if (config.dashboard) {
       registerDashboard(service, { knex: database.knex, access, config, clock });
     }

@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import { issueApiToken } from '../../lib/auth/api-token.js';
+import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
+import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
+import { startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+
+/** How far behind the database's clock this test sets the verifier process's own clock. */
+const BEHIND_MS = 10 * 60_000;
+
+/**
+ * Runs `work` with this process's `Date` (`new Date()`, `Date.now()`) `BEHIND_MS` behind: the host
+ * clock of a verifier that is behind. TLS and the monotonic clock do not read it.
+ */
+async function withProcessClockBehind<T>(work: () => Promise<T>): Promise<T> {
+  const RealDate = Date;
+  class BehindDate extends RealDate {
+    constructor(...args: unknown[]) {
+      if (args.length === 0) super(RealDate.now() - BEHIND_MS);
+      else super(...(args as [number]));
+    }
+
+    static override now(): number {
+      return RealDate.now() - BEHIND_MS;
+    }
+  }
+  globalThis.Date = BehindDate as DateConstructor;
+  try {
+    return await work();
+  } finally {
+    globalThis.Date = RealDate;
+  }
+}
+
+/**
+ * A token's `exp` is judged on the database's clock, as every other trust judgement of the verifier
+ * processes sharing it: a process whose host clock is behind does not admit a token that expired.
+ */
+describe("API tokens are judged on the database's clock, not the verifier host's", function () {
+  this.timeout(60_000);
+  let v: TokenVerifier;
+
+  before(async function () {
+    v = await startTokenVerifier();
+  });
+
+  after(async function () {
+    await v?.close();
+  });
+
+  /** An operator token of an hour that expired 5 min ago (true time), well past the 30 s skew. */
+  function expiredToken(): Promise<string> {
+    const issuedAt = new Date(Date.now() - 65 * 60_000);
+    return issueApiToken({ subject: 'expired', role: 'operator', tenant: 'tenant-a', ttlSeconds: 3600 }, loadOrCreateTokenKey(v.dataDir).privateKey, issuedAt);
+  }
+
+  it('refuses a read with a token that expired, on a verifier whose clock is 10 min behind', async function () {
+    const token = await expiredToken();
+    const reply = await withProcessClockBehind(() => v.call('GET', '/v2.3/mbpolicies', token));
+    expect(reply.status, reply.body).to.equal(401);
+    expect(reply.body).to.include('token refused: expired');
+  });
+
+  it('refuses a change with that token, and stores nothing', async function () {
+    const token = await expiredToken();
+    const reply = await withProcessClockBehind(() => v.call('POST', '/v2.3/mbpolicies/late-clock', token, { mb_policy: MINIMAL_REFSTATE }));
+    expect(reply.status, reply.body).to.equal(401);
+    expect(await v.knex('verifier_mb_policies').where({ name: 'late-clock' }).first()).to.equal(undefined);
+  });
+
+  it("admits a token issued now on the true clock, not yet valid on that verifier's own", async function () {
+    const token = await v.token('operator', 'tenant-a');
+    const reply = await withProcessClockBehind(() => v.call('GET', '/v2.3/mbpolicies', token));
+    expect(reply.status, reply.body).to.equal(200);
+  });
+});

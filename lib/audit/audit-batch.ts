@@ -1,4 +1,5 @@
 import { fixedStatement, type FixedStatement, type Statements } from '../db/fixed-statement.js';
+import { storableNullableText, storableText } from '../db/storable-text.js';
 import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecords, type AuditEvent, type AuditRecord, type ChainedAuditEvent } from './audit-record.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { VERIFIER_AUDIT_TABLES, type AuditTables } from './audit-tables.js';
@@ -68,13 +69,24 @@ export async function appendAuditEvents(
   const heads = new Map(locked.map((row) => [row.stream, { seq: Number(row.seq), hash: row.hash }]));
   const chained = events.map((event): ChainedAuditEvent => {
     const head = heads.get(event.stream) as { seq: number; hash: string };
-    const link = chainAuditEvent(event, head.seq + 1, head.hash);
+    const link = chainAuditEvent(storableEvent(event), head.seq + 1, head.hash);
     heads.set(event.stream, { seq: link.seq, hash: link.hash });
     return link;
   });
   const records = sealAuditRecords(chained, key.privateKey);
   await run(statements.insert, [JSON.stringify(records.map(auditRecordRow))]);
   return records;
+}
+
+/**
+ * `event` with its texts storable (`storableText`: a NUL or a lone surrogate escaped, never dropped),
+ * before it is hashed, so that the stored record is the one its hash and signature cover. An actor is
+ * a token's or certificate's subject, which whoever issued it chose: one holding a NUL made every change
+ * of its holder fail (500) with its record. `details` is stored as JSON text, which escapes them itself.
+ */
+function storableEvent(event: AuditEvent): AuditEvent {
+  // The stream (an agent id or `fleet`, checked before) keys the heads as locked: kept as it is.
+  return { ...event, at: storableText(event.at), actor: storableText(event.actor), action: storableText(event.action), agentId: storableNullableText(event.agentId) };
 }
 
 /** The `audit_records` row of a record; `details` as JSON text, so it reads back to the hashed value. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { storableText } from '../db/storable-text.js';
 import { MAX_TOKEN_TTL_SECONDS, TOKEN_CLOCK_TOLERANCE_SECONDS, TokenRefused } from './api-token.js';
 
 const REVOCATIONS = 'api_token_revocations';
@@ -29,7 +30,8 @@ export class TokenRevocations {
   }
 
   /**
-   * Revokes `tokenId` (again: the first revocation's record is kept); `revokedBy` names who did it.
+   * Revokes `tokenId` (again: the first revocation's record is kept); `revokedBy` names who did it
+   * (stored escaped as `storableText` makes it: a subject holding a NUL made the revocation fail).
    * `alsoInTransaction` (the change's audit record) commits with the revocation, or neither does. It
    * runs before the revocation is stored, so that a token revoking itself passes its own `refuseRevokedIn`.
    * Answered once no change of the token can commit any more (`refuseRevokedIn`). `revokerTokenId`, the
@@ -47,7 +49,7 @@ export class TokenRevocations {
       await alsoInTransaction(trx);
       await trx(REVOCATIONS).where('expires_at', '<', trx.fn.now()).delete();
       await trx(REVOCATIONS)
-        .insert({ jti: tokenId, revoked_by: revokedBy, expires_at: trx.raw(`now() + make_interval(secs => ?)`, [keptSeconds]) })
+        .insert({ jti: tokenId, revoked_by: storableText(revokedBy), expires_at: trx.raw(`now() + make_interval(secs => ?)`, [keptSeconds]) })
         .onConflict('jti')
         .ignore();
     });

@@ -4,7 +4,7 @@ import { fixedStatement, statementsOn, type Statements } from '../db/fixed-state
 import { OPERATOR_STOPPED_STATES } from '../attestation/operational-state.js';
 import { recordedOverOperatorStop } from '../attestation/failure-over-operator-stop.js';
 import { agentVersionSql, stoppedFromSql, stoppedFromVersionSql } from './agent-row-version.js';
-import { storableJson } from './storable-text.js';
+import { storableJson } from '../db/storable-text.js';
 import type { RoundWrite } from './round-writer.js';
 
 /**

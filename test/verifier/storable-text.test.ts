@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { storableJson, storableText } from '../../lib/verifier/storable-text.js';
+import { storableJson, storableText } from '../../lib/db/storable-text.js';
 
 describe('storable text (NUL and lone surrogates escaped for PostgreSQL)', function () {
   it('leaves ordinary text, valid surrogate pairs and backslashes unchanged', function () {

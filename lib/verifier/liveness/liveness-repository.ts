@@ -6,7 +6,7 @@ import type { TrustLevel } from '../../identity/trust-level.js';
 import type { ChangeRecord } from '../admin-change-record.js';
 import { lockNodeId } from '../node-id-lock.js';
 import type { SeesTenant } from '../verifier-access.js';
-import { storableNullableText } from '../storable-text.js';
+import { storableNullableText } from '../../db/storable-text.js';
 
 /** A node without a TPM as the verifier keeps it (migration `*-verifier-liveness`). */
 export interface LivenessRecord {

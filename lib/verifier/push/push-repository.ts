@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { PushChoice } from '../../attestation/push-decision.js';
 import { recordFromRow, type VerifierAgentRecord } from '../verifier-agent-record.js';
-import { storableJson } from '../storable-text.js';
+import { storableJson } from '../../db/storable-text.js';
 import {
   AGENTS,
   AGENT_WITH_LATEST,

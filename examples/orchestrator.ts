@@ -27,7 +27,8 @@ export function formatTransition(transition: Transition): string {
  * Enrols the nodes of the file (configuration from `--config` and the `IRONLIME_*` variables), walks
  * each through cleaning and deployment, prints every transition, and resolves to 0 when every node
  * ends `active`, 1 otherwise. Each `--ek-ca-dir` is a folder of EK CA certificates the keylime
- * driver trusts besides the shipped vendor store (an emulated node's `ek-ca`, as the registrar's).
+ * driver trusts besides the shipped vendor store (an emulated node's `ek-ca`, as the registrar's),
+ * as are the config's `keylime.extraEkCaDirs`.
  */
 export async function runExample(argv: readonly string[], print: (line: string) => void): Promise<number> {
   const { values } = parseArgs({

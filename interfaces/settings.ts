@@ -19,6 +19,8 @@ export interface KeylimeSettings {
   readonly tlsClientKey?: string;
   readonly statusTimeoutSeconds: number;
   readonly statusPollIntervalSeconds: number;
+  /** Extra trusted EK CA folders of the keylime driver, added to the shipped vendor store (absent: none). */
+  readonly extraEkCaDirs?: readonly string[];
 }
 
 /**

@@ -37,7 +37,7 @@ export interface KeylimeAttestationOptions {
   readonly requestTimeoutMs?: number;
   /** The tenant's EK certificate check before enrolment (default `require`, Keylime's `require_ek_cert`). */
   readonly ekCheck?: TenantEkCheckMode;
-  /** Extra trusted EK CA folders, added to the shipped vendor store. */
+  /** Extra trusted EK CA folders, added to the shipped vendor store and to the config's `keylime.extraEkCaDirs`. */
   readonly extraEkCaDirs?: readonly string[];
   /** Age in seconds past which a PASS is stale (default: the verifier's bound, else 2 × its interval + Keylime's retry budget). */
   readonly staleAfterSeconds?: number;
@@ -127,7 +127,7 @@ export class KeylimeAttestation extends AttestationInterface {
   async startAttestation(task: Task): Promise<void> {
     const settings = this.#settings(task);
     const documents = await this.#fetchDocuments(settings, task.signal);
-    const policy = buildEnrolmentPolicy(settings, documents, this.#identityOptions());
+    const policy = buildEnrolmentPolicy(settings, documents, this.#identityOptions(task));
     const location = await this.#location(task, settings, true);
     const claimed = await agentClaimedElsewhere(this.#options.nodes, location.uuid, task.node.uuid);
     if (claimed !== undefined) {
@@ -138,7 +138,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const log = { node: task.node.uuid, agent: location.uuid };
     try {
       const enrolled = await readVerifierAgent(connection.verifier, location.uuid);
-      if (enrolled === undefined && checkedForLiveness(gated ?? (await readTrustLevel(connection, location.uuid, this.#identityOptions())))) {
+      if (enrolled === undefined && checkedForLiveness(gated ?? (await readTrustLevel(connection, location.uuid, this.#identityOptions(task))))) {
         if ((await enrolForLiveness(connection, connection.liveness(), location.uuid, task.node.uuid)) === 'kept-failed') {
           task.logger.warn(log, 'agent has no TPM and failed its liveness checks: not re-enrolled (tear the node down to check it afresh)');
         } else {
@@ -160,7 +160,7 @@ export class KeylimeAttestation extends AttestationInterface {
       if (enrolled !== undefined) {
         await removeAndWait(connection, location.uuid, settings, task.signal);
       }
-      await enrolWithTpm({ connection, location, policy, task, mode: settings.agentMode, ...this.#identityOptions() });
+      await enrolWithTpm({ connection, location, policy, task, mode: settings.agentMode, ...this.#identityOptions(task) });
       task.logger.info({ ...log, mask: formatPcrMask(policy.policies.mask) }, 'agent enrolled with the verifier');
     } catch (error) {
       throw toServiceError(error, `agent ${location.uuid}`, settings);
@@ -186,7 +186,7 @@ export class KeylimeAttestation extends AttestationInterface {
         agentId,
         nodeUuid: task.node.uuid,
         signal: task.signal,
-        identity: this.#identityOptions(),
+        identity: this.#identityOptions(task),
         staleAfterSeconds: this.#options.staleAfterSeconds,
       });
       task.logger.debug({ node: task.node.uuid, agent: agentId }, 'verifier reports the agent trusted');
@@ -238,7 +238,7 @@ export class KeylimeAttestation extends AttestationInterface {
     const agentId = (await this.#location(task, settings, false)).uuid;
     const connection = await this.#connect(settings);
     try {
-      const level = await readTrustLevel(connection, agentId, this.#identityOptions());
+      const level = await readTrustLevel(connection, agentId, this.#identityOptions(task));
       this.#gatedLevels.set(task, { agentId, level });
       return level;
     } catch (error) {
@@ -269,10 +269,11 @@ export class KeylimeAttestation extends AttestationInterface {
     return openKeylimeConnection(settings, this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   }
 
-  #identityOptions(): { ekCheck: TenantEkCheckMode; extraEkCaDirs: readonly string[]; timeoutMs: number } {
+  /** The EK check: the configured CA folders (`keylime.extraEkCaDirs`) and the driver's own, both trusted. */
+  #identityOptions(task: Task): { ekCheck: TenantEkCheckMode; extraEkCaDirs: readonly string[]; timeoutMs: number } {
     return {
       ekCheck: this.#options.ekCheck ?? 'require',
-      extraEkCaDirs: this.#options.extraEkCaDirs ?? [],
+      extraEkCaDirs: [...(task.config.keylime.extraEkCaDirs ?? []), ...(this.#options.extraEkCaDirs ?? [])],
       timeoutMs: this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     };
   }

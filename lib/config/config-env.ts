@@ -35,6 +35,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'IRONLIME_KEYLIME_TLS_CA_CERT', path: ['keylime', 'tlsCaCert'], kind: 'string' },
   { name: 'IRONLIME_KEYLIME_TLS_CLIENT_CERT', path: ['keylime', 'tlsClientCert'], kind: 'string' },
   { name: 'IRONLIME_KEYLIME_TLS_CLIENT_KEY', path: ['keylime', 'tlsClientKey'], kind: 'string' },
+  { name: 'IRONLIME_KEYLIME_EXTRA_EK_CA_DIRS', path: ['keylime', 'extraEkCaDirs'], kind: 'list' },
   { name: 'IRONLIME_ATTESTATION_MINIMUM_TRUST_LEVEL_CLEAN', path: ['attestation', 'minimumTrustLevel', 'clean'], kind: 'string' },
   { name: 'IRONLIME_ATTESTATION_MINIMUM_TRUST_LEVEL_DEPLOY', path: ['attestation', 'minimumTrustLevel', 'deploy'], kind: 'string' },
   { name: 'IRONLIME_KEYLIME_STATUS_TIMEOUT_SECONDS', path: ['keylime', 'statusTimeoutSeconds'], kind: 'integer' },

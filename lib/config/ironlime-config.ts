@@ -68,6 +68,11 @@ export class KeylimeConfig implements KeylimeSettings {
   @Min(1)
   @Max(3_600)
   statusPollIntervalSeconds = 5;
+
+  @IsArray()
+  @IsString({ each: true })
+  @IsNotEmpty({ each: true })
+  extraEkCaDirs: string[] = [];
 }
 
 /** `attestation.minimumTrustLevel`: per gated step, the weakest identity accepted. */

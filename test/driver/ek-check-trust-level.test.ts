@@ -69,6 +69,12 @@ describe('keylime driver: the EK check behind hardware-tpm', function () {
     expect(await new KeylimeAttestation({ ekCheck: 'warn', extraEkCaDirs: [ekCaDir] }).trustLevel(task())).to.equal('emulated-tpm');
   });
 
+  it("trusts the EK CA folders the config names (keylime.extraEkCaDirs), as the driver's own option", async function () {
+    registered(ekCertificate);
+    const configured = buildConfig({ enabledAttestationInterfaces: ['keylime'], keylime: { statusTimeoutSeconds: 1, statusPollIntervalSeconds: 1, extraEkCaDirs: [ekCaDir] } });
+    expect(await new KeylimeAttestation({ ekCheck: 'require' }).trustLevel(createTask(node(info), configured))).to.equal('hardware-tpm');
+  });
+
   it('checks again a node enrolled under ekCheck warn once the check is require', async function () {
     registered(null);
     const enrolledUnder = (ekCheck: TenantEkCheckMode): string =>

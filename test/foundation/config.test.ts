@@ -127,6 +127,15 @@ describe('config', function () {
     );
   });
 
+  it('reads extra EK CA folders of the keylime driver from the file and from IRONLIME_KEYLIME_EXTRA_EK_CA_DIRS', function () {
+    const file = path.join(dir, 'ek-ca.json');
+    writeFileSync(file, JSON.stringify({ keylime: { extraEkCaDirs: ['/etc/ironlime/ek-ca'] } }));
+    expect(loadConfig({ file, env: {} }).keylime.extraEkCaDirs).to.deep.equal(['/etc/ironlime/ek-ca']);
+    expect(loadConfig({ file, env: { IRONLIME_KEYLIME_EXTRA_EK_CA_DIRS: '/a,/b' } }).keylime.extraEkCaDirs).to.deep.equal(['/a', '/b']);
+    expect(buildConfig({}).keylime.extraEkCaDirs).to.deep.equal([]);
+    expect(configError(() => buildConfig({ keylime: { extraEkCaDirs: [''] } })).message).to.contain('keylime.extraEkCaDirs');
+  });
+
   it('docs/config.md documents every field and every environment variable, and no others', function () {
     const text = readFileSync(path.join(REPO_ROOT, 'docs', 'config.md'), 'utf8');
     const rows = [...text.matchAll(/^\| `([A-Za-z_.]+)` \|/gm)].map((match) => match[1] as string);

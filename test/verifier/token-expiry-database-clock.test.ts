@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { issueApiToken } from '../../lib/auth/api-token.js';
+import { issueApiToken, TOKEN_CLOCK_TOLERANCE_SECONDS } from '../../lib/auth/api-token.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
 import { startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
@@ -65,6 +65,20 @@ describe("API tokens are judged on the database's clock, not the verifier host's
     const reply = await withProcessClockBehind(() => v.call('POST', '/v2.3/mbpolicies/late-clock', token, { mb_policy: MINIMAL_REFSTATE }));
     expect(reply.status, reply.body).to.equal(401);
     expect(await v.knex('verifier_mb_policies').where({ name: 'late-clock' }).first()).to.equal(undefined);
+  });
+
+  it('refuses, in its transaction, a change whose token expired while its body was held, on that verifier', async function () {
+    // Valid (within the skew) when the headers arrive, expired 1.5 s later: the gate admits it, the change's own check refuses it.
+    const issuedAt = new Date(Date.now() + 1500 - (60 + TOKEN_CLOCK_TOLERANCE_SECONDS) * 1000);
+    const token = await issueApiToken({ subject: 'short-lived', role: 'operator', tenant: 'tenant-a', ttlSeconds: 60 }, loadOrCreateTokenKey(v.dataDir).privateKey, issuedAt);
+    const reply = await withProcessClockBehind(async () => {
+      const held = await v.heldCall('POST', '/v2.3/mbpolicies/held-late-clock', token, { mb_policy: MINIMAL_REFSTATE });
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      return held.send();
+    });
+    expect(reply.status, reply.body).to.equal(401);
+    expect(reply.body).to.include('token refused: expired');
+    expect(await v.knex('verifier_mb_policies').where({ name: 'held-late-clock' }).first()).to.equal(undefined);
   });
 
   it("admits a token issued now on the true clock, not yet valid on that verifier's own", async function () {

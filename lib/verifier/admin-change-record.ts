@@ -7,6 +7,7 @@ import { principalOf } from '../auth/request-principal.js';
 import { isKeylimeAgentId } from '../http/validators.js';
 import { principalName } from '../auth/roles.js';
 import type { TokenRevocations } from '../auth/token-revocations.js';
+import { storableText } from '../db/storable-text.js';
 import { FLEET_STREAM } from './reserved-agent-ids.js';
 
 /** Appends the audit record of a request's change inside the change's own transaction. */
@@ -81,8 +82,17 @@ export function adminAuditEvent(request: FastifyRequest, status: number): AuditE
     action: `${request.method} ${auditedRoute(request)}`,
     agentId,
     // A token's tenant as a field of its own: the dashboard shows a node's or a policy's actions by it.
-    details: { params: { ...(request.params as Record<string, string>) }, status, ...(principal.kind === 'token' ? { tenant: principal.tenant } : {}) },
+    details: { params: storableParams(request.params), status, ...(principal.kind === 'token' ? { tenant: storableText(principal.tenant) } : {}) },
   };
+}
+
+/**
+ * The path's parameters with each value storable (`storableText`): a NUL or a lone surrogate, which a
+ * refused request's path may hold (`/mbpolicies/a%00b`), JSON-escaped in `details` is text no `jsonb`
+ * accepts, and the dashboard reads `details` as `jsonb`: one such record failed every node's timeline.
+ */
+function storableParams(params: unknown): Record<string, string> {
+  return Object.fromEntries(Object.entries((params ?? {}) as Record<string, string>).map(([name, value]) => [name, storableText(value)]));
 }
 
 /** The route without its API version: `/agents/:agent_id`. */

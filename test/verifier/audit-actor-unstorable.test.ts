@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { issueApiToken, MAX_TOKEN_TTL_SECONDS } from '../../lib/auth/api-token.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { auditRecordHash } from '../../lib/audit/audit-record.js';
+import type { NodeRow } from '../../lib/dashboard/node-row.js';
+import { readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
 import { startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
 
@@ -21,7 +23,8 @@ interface AuditRow {
  * An admin change's audit record names its actor: a token's subject (or a certificate's), chosen by
  * whoever issued the credential. PostgreSQL stores no NUL in `text` and no lone surrogate in `jsonb`:
  * such an actor is stored escaped (`\u0000`), as every other stored text, and the change is made;
- * so is the revoker a token revocation names. Before, both failed (500).
+ * so is the revoker a token revocation names. Before, both failed (500). A refused request's path
+ * parameter is escaped too: `details` is read as `jsonb` by the dashboard.
  */
 describe("an audit record's actor holding a NUL or a lone surrogate", function () {
   this.timeout(60_000);
@@ -64,4 +67,14 @@ describe("an audit record's actor holding a NUL or a lone surrogate", function (
       expect((await v.call('GET', '/v2.3/mbpolicies', victim)).status).to.equal(401);
     });
   }
+
+  it("stores a refused request's path parameter holding a NUL escaped, so a node's timeline, which reads details as jsonb, still reads", async function () {
+    const reply = await v.call('POST', '/v2.3/mbpolicies/a%00b', await v.token('operator', 'tenant-a'), { mb_policy: MINIMAL_REFSTATE });
+    expect(reply.status, reply.body).to.equal(400);
+    const rows = (await v.knex('audit_records').select('details').whereLike('details', '%"status":400%')) as { details: string }[];
+    expect(rows.map((row) => (JSON.parse(row.details) as { params: unknown }).params)).to.deep.include({ name: 'a\\u0000b' });
+    // The timeline of a node using a policy casts every fleet record's details to jsonb (\u0000 in JSON is refused).
+    const node = { agentId: 'timeline-node', tenant: 'tenant-a', runtimePolicy: 'some-policy', mbPolicy: null, liveness: null } as unknown as NodeRow;
+    expect(await readNodeTimeline(v.knex, node, undefined)).to.deep.equal([]);
+  });
 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RevocationMessage } from '../revocation/revocation-message.js';
+import { storableText } from '../db/storable-text.js';
 import { AGENT_ID_MAX_LENGTH } from '../http/validators.js';
 import { auditedText, brokerAuditEvent, IN_PROCESS_ACTOR, VERIFIER_MESSAGE_ACTOR } from './broker-audit.js';
 import type { BrokerRepository } from './broker-repository.js';
@@ -105,9 +106,4 @@ export class BrokerRevocations {
   revocationInForce(agentId: string): Promise<string | null> {
     return this.repository.revocations.versionInForce(agentId);
   }
-}
-
-/** `text` as PostgreSQL text can hold it, each NUL (which it refuses) as U+FFFD: a revocation's reason never keeps it from being applied. */
-function storableText(text: string): string {
-  return text.replaceAll('\u0000', '\uFFFD');
 }

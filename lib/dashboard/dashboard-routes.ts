@@ -151,7 +151,8 @@ export function registerDashboard(service: KeylimeService, deps: DashboardDeps):
         if (!(error instanceof TokenRefused)) throw error;
         return sendPage(reply.code(401), loginPage(error.message));
       }
-      const maxAge = Math.max(0, Number(decodeJwt(token).exp) - Math.floor(Date.now() / 1000));
+      // The token's life left on the clock it is judged on (`tokens.now`), not this host's.
+      const maxAge = Math.max(0, Number(decodeJwt(token).exp) - Math.floor(tokens.now().getTime() / 1000));
       return reply
         .code(303)
         .header('set-cookie', `${TOKEN_COOKIE}=${token}; Path=/; Max-Age=${maxAge}; HttpOnly; Secure; SameSite=Strict`)

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { issueApiToken, TOKEN_CLOCK_TOLERANCE_SECONDS } from '../../lib/auth/api-token.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
+import { timedHttpsCall } from '../helpers/timed-https-call.js';
 import { startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
 
 /** How far behind the database's clock this test sets the verifier process's own clock. */
@@ -11,16 +12,16 @@ const BEHIND_MS = 10 * 60_000;
  * Runs `work` with this process's `Date` (`new Date()`, `Date.now()`) `BEHIND_MS` behind: the host
  * clock of a verifier that is behind. TLS and the monotonic clock do not read it.
  */
-async function withProcessClockBehind<T>(work: () => Promise<T>): Promise<T> {
+async function withProcessClockBehind<T>(work: () => Promise<T>, behindMs = BEHIND_MS): Promise<T> {
   const RealDate = Date;
   class BehindDate extends RealDate {
     constructor(...args: unknown[]) {
-      if (args.length === 0) super(RealDate.now() - BEHIND_MS);
+      if (args.length === 0) super(RealDate.now() - behindMs);
       else super(...(args as [number]));
     }
 
     static override now(): number {
-      return RealDate.now() - BEHIND_MS;
+      return RealDate.now() - behindMs;
     }
   }
   globalThis.Date = BehindDate as DateConstructor;
@@ -79,6 +80,23 @@ describe("API tokens are judged on the database's clock, not the verifier host's
     expect(reply.status, reply.body).to.equal(401);
     expect(reply.body).to.include('token refused: expired');
     expect(await v.knex('verifier_mb_policies').where({ name: 'held-late-clock' }).first()).to.equal(undefined);
+  });
+
+  it("gives a dashboard login's cookie the token's life left on the database's clock, on a verifier whose clock is 10 min behind or ahead", async function () {
+    const token = await v.token('viewer', 'tenant-a');
+    const exp = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8')).exp as number;
+    for (const offsetMs of [BEHIND_MS, -BEHIND_MS]) {
+      const left = exp - Math.floor(Date.now() / 1000);
+      const reply = await withProcessClockBehind(
+        () =>
+          timedHttpsCall(v.verifier.url, v.verifier.caCert, 'POST', '/dashboard/login', { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(v.verifier.url).origin }, `token=${token}`),
+        offsetMs,
+      );
+      expect(reply.status, reply.body).to.equal(303);
+      const maxAge = Number(/Max-Age=(\d+)/.exec(String(reply.headers['set-cookie']))?.[1]);
+      // Generous: the login took at most a minute; the process clock would make it 600 s off.
+      expect(maxAge).to.be.within(left - 60, left);
+    }
   });
 
   it("admits a token issued now on the true clock, not yet valid on that verifier's own", async function () {

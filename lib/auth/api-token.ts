@@ -99,11 +99,12 @@ export async function verifyApiToken(token: string, publicKey: KeyObject, check:
 }
 
 /**
- * Refuses, at `now`, a token whose expiry (`expiresAt`, the `exp` claim) is past by more than the skew,
- * exactly as `verifyApiToken` would: a change whose body arrived after its token expired.
+ * Refuses, at `now` (the clock its service judges tokens on: `TokenGate.now`), a token whose expiry
+ * (`expiresAt`, the `exp` claim) is past by more than the skew, exactly as `verifyApiToken` would: a
+ * change whose body arrived after its token expired.
  * @throws TokenRefused (401)
  */
-export function refuseExpiredToken(expiresAt: number, now: Date = new Date()): void {
+export function refuseExpiredToken(expiresAt: number, now: Date): void {
   if (Math.floor(now.getTime() / 1000) - TOKEN_CLOCK_TOLERANCE_SECONDS >= expiresAt) throw new TokenRefused('token refused: expired');
 }
 

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import knexFactory, { type Knex } from 'knex';
 import { DatabaseClock } from '../../lib/db/database-clock.js';
+import { boundedPgSettings, DEFAULT_POSTGRES_BOUNDS } from '../../lib/db/postgres-bounds.js';
+import { BlackHoleProxy } from './helpers/black-hole-proxy.js';
 import { forEachDatabase, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { eventually } from '../verifier/helpers/verifier-fixture.js';
@@ -91,6 +93,30 @@ describe('database clock: precision and the direction of its error', function ()
       busy = false;
       await Promise.all(loops);
       await knex.destroy();
+    }
+  });
+
+  it('a measurement cut off by a silent database fails on the statement bound, keeps the last offset and holds no connection', async function () {
+    this.timeout(60_000);
+    const proxy = new BlackHoleProxy();
+    await proxy.start();
+    const knex = knexFactory(boundedPgSettings(`postgres://postgres@127.0.0.1:${proxy.port}/test`, { ...DEFAULT_POSTGRES_BOUNDS, statementMs: 500, connectMs: 1000, acquireMs: 2000 }));
+    try {
+      const clock = new DatabaseClock(knex);
+      await clock.measure();
+      const before = clock.latestNowMs();
+      // Silent from the next statement on: the transaction's BEGIN or one of its readings gets no reply.
+      const measuring = clock.measure();
+      proxy.blackHole();
+      expect((await rejectionOf(measuring, Error)).message).to.match(/no reply|timeout/);
+      expect(clock.latestNowMs()).to.be.at.least(before);
+      expect(knex.client.pool.numUsed()).to.equal(0);
+      proxy.resume();
+      await eventually('a measurement once the database answers again', () => clock.measure().then(() => true, () => false), 30_000);
+      expect(knex.client.pool.numUsed()).to.equal(0);
+    } finally {
+      await knex.destroy();
+      await proxy.close();
     }
   });
 

@@ -158,6 +158,14 @@ function shownContext(failure: ShownFailure): unknown {
 }
 
 /**
+ * An audit record's `details` as `jsonb`, for filtering only. `jsonb` refuses the JSON escapes of a
+ * NUL and of a lone surrogate, which records stored before such texts were escaped (storableText) can
+ * hold: one such record made every timeline that reads the fleet's records fail. They read as U+FFFD
+ * here; the detail shown is the stored text.
+ */
+const DETAILS_JSONB = String.raw`regexp_replace(details, '\\u(0000|[dD][89abcdefABCDEF][0-9a-fA-F]{2})', '\\ufffd', 'g')::jsonb`;
+
+/**
  * Admin actions on the node (its audit stream but verdicts) and changes of the policies it uses.
  * On the node's stream, only certificates' and the node's tenant's tokens' actions: another tenant's
  * token refused on the id (a 404), or acting on an earlier node of the id, is left out.
@@ -174,7 +182,7 @@ async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | un
     })
     .orWhere((where) => {
       const names = policyNames.map(() => '?').join(', ');
-      void where.where({ stream: FLEET_STREAM }).whereRaw(policyNames.length === 0 ? 'false' : `(details::jsonb -> 'params' ->> 'name') in (${names})`, policyNames);
+      void where.where({ stream: FLEET_STREAM }).whereRaw(policyNames.length === 0 ? 'false' : `(${DETAILS_JSONB} -> 'params' ->> 'name') in (${names})`, policyNames);
       if (viewerTenant !== undefined) void where.where((by) => void byCertificateOrTenant(by, viewerTenant));
     })
     .orderBy('at', 'desc')
@@ -190,9 +198,9 @@ async function adminActions(knex: Knex, node: NodeRow, viewerTenant: string | un
 function byCertificateOrTenant(where: Knex.QueryBuilder, tenant: string): Knex.QueryBuilder {
   return where
     .where('actor', 'like', 'cert:%')
-    .orWhereRaw(`(details::jsonb ->> 'tenant') = ?`, [tenant])
+    .orWhereRaw(`(${DETAILS_JSONB} ->> 'tenant') = ?`, [tenant])
     .orWhere((old) => {
-      void old.whereRaw(`(details::jsonb ->> 'tenant') is null`).where((ending) => {
+      void old.whereRaw(`(${DETAILS_JSONB} ->> 'tenant') is null`).where((ending) => {
         for (const suffix of ROLES.map((role) => ` (${role}@${tenant})`)) {
           void ending.orWhereRaw('right(actor, ?) = ?', [suffix.length, suffix]);
         }

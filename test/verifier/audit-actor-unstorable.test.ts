@@ -77,4 +77,21 @@ describe("an audit record's actor holding a NUL or a lone surrogate", function (
     const node = { agentId: 'timeline-node', tenant: 'tenant-a', runtimePolicy: 'some-policy', mbPolicy: null, liveness: null } as unknown as NodeRow;
     expect(await readNodeTimeline(v.knex, node, undefined)).to.deep.equal([]);
   });
+
+  it('reads a node\'s timeline past a record stored before such texts were escaped (a raw \\u0000 or lone surrogate escape in its details)', async function () {
+    const old = { stream: 'fleet', at: '2026-12-01T00:00:00.000Z', actor: 'old (operator@tenant-a)', action: 'mbpolicy.add', agent_id: null, prev_hash: '0'.repeat(64), hash: 'f'.repeat(64), signature: '' };
+    await v.knex('audit_records').insert([
+      { ...old, seq: 9_000_001, details: '{"params":{"name":"a\\u0000b"},"tenant":"tenant-a"}' },
+      { ...old, seq: 9_000_002, details: '{"params":{"name":"some-policy"},"tenant":"tenant-a\\ud800"}' },
+      { ...old, seq: 9_000_003, details: '{"params":{"name":"some-policy"},"tenant":"tenant-a","note":"\\udc00"}' },
+    ]);
+    try {
+      const node = { agentId: 'timeline-node-2', tenant: 'tenant-a', runtimePolicy: 'some-policy', mbPolicy: null, liveness: null } as unknown as NodeRow;
+      const titles = (await readNodeTimeline(v.knex, node, 'tenant-a')).map((entry) => entry.title);
+      // The third names the node's policy for its tenant; the others do not match once read.
+      expect(titles).to.deep.equal(['mbpolicy.add by old (operator@tenant-a)']);
+    } finally {
+      await v.knex('audit_records').where({ stream: 'fleet' }).where('seq', '>', 9_000_000).delete();
+    }
+  });
 });

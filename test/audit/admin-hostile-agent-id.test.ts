@@ -30,6 +30,7 @@ describe('audit: an admin request with a hostile agent id is still recorded', fu
     expect(rows).to.have.length(1);
     expect(rows[0]?.stream).to.equal('fleet');
     expect(rows[0]?.agent_id).to.equal(null);
-    expect(JSON.parse(rows[0]?.details ?? '{}').params).to.deep.equal({ agent_id: '\0x' });
+    // Escaped as every stored text (storableText): a raw NUL in details made the dashboard's jsonb reads fail.
+    expect(JSON.parse(rows[0]?.details ?? '{}').params).to.deep.equal({ agent_id: '\\u0000x' });
   });
 });

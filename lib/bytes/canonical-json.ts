@@ -26,7 +26,7 @@ export function canonicalJson(value: unknown): string {
     // The default sort compares UTF-16 code units, as RFC 8785 §3.2.3 requires. One loop and one
     // string, not filter/map/join: every audit record is hashed over this text (docs/fleet.md, eighteenth pass).
     const keys = Object.keys(record);
-    if (!inOrder(keys)) keys.sort();
+    sortKeys(keys);
     let text = '';
     for (const key of keys) {
       const item = record[key];
@@ -39,12 +39,26 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * Whether `keys` (an object's own, so distinct) are already in the order the default sort gives: an
- * object written with its members in that order (an audit record's body) skips the sort's work arrays.
+ * Sorts `keys` (an object's own, so distinct) in place in the default sort's order. Up to
+ * `INSERTION_SORT_MAX` keys by insertion, which allocates nothing (Array.prototype.sort copies into work
+ * arrays: about 900 bytes a verdict record, docs/fleet.md twentieth pass) and does no work on keys
+ * already in order (an audit record's body); `<` on strings compares UTF-16 code units as the default sort does.
  */
-function inOrder(keys: readonly string[]): boolean {
-  for (let i = 1; i < keys.length; i += 1) {
-    if ((keys[i - 1] as string) > (keys[i] as string)) return false;
+function sortKeys(keys: string[]): void {
+  if (keys.length > INSERTION_SORT_MAX) {
+    keys.sort();
+    return;
   }
-  return true;
+  for (let i = 1; i < keys.length; i += 1) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string;
+      j -= 1;
+    }
+    keys[j + 1] = key;
+  }
 }
+
+/** Insertion sort's quadratic worst case stays small up to here; larger objects use the built-in sort. */
+const INSERTION_SORT_MAX = 32;

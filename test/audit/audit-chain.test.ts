@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { expect } from 'chai';
 import { verifyAuditChain } from '../../lib/audit/audit-chain.js';
 import { formatAuditLine, parseAuditExport } from '../../lib/audit/audit-export-format.js';
-import { AUDIT_GENESIS_HASH, chainAuditEvent, sealAuditRecords, type AuditEvent, type AuditRecord } from '../../lib/audit/audit-record.js';
+import { AUDIT_GENESIS_HASH, auditRecordBody, chainAuditEvent, sealAuditRecords, type AuditEvent, type AuditRecord } from '../../lib/audit/audit-record.js';
 import { canonicalJson } from '../../lib/bytes/canonical-json.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
 import { AuditFormatError } from '../../lib/audit/audit-errors.js';
@@ -98,6 +98,34 @@ describe('audit chain', () => {
       const record: Record<string, unknown> = {};
       for (let k = next(6); k > 0; k -= 1) record[keyOf()] = valueOf(0);
       expect(canonicalJson(record)).to.equal(reference(record));
+    }
+  });
+
+  it('canonical JSON sorts objects of more keys than it sorts by insertion as the built-in sort does', () => {
+    const keys = Array.from({ length: 200 }, (_, i) => `${(i * 7919) % 1000}${i % 3 === 0 ? '\u20ac' : ''}`);
+    for (const count of [31, 32, 33, 200]) {
+      const record = Object.fromEntries(keys.slice(0, count).map((k, i) => [k, i]));
+      const expected = `{${Object.keys(record).sort().map((k) => `${JSON.stringify(k)}:${record[k]}`).join(',')}}`;
+      expect(canonicalJson(record)).to.equal(expected);
+    }
+  });
+
+  it("a record's body is the canonical JSON of its hashed members, on random events", () => {
+    // The body is written from a template (twentieth pass): it must stay the text every stored record was hashed over.
+    let seed = 11;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const text = (): string => ['', 'verdict', 'a"b\\c', '\u0000\u001f', 'é\u2028', '\u{1F600}', 'verifier:v1', 'CN=ops, O="x"'][next(8)] as string;
+    for (let i = 0; i < 2000; i += 1) {
+      const details: Record<string, unknown> = {};
+      for (let k = next(8); k > 0; k -= 1) details[text() + String(next(20))] = next(3) === 0 ? [text(), next(1000), null] : { [text()]: next(2) === 0 };
+      const event: AuditEvent = { stream: text(), at: text(), actor: text(), action: text(), agentId: next(3) === 0 ? null : text(), details };
+      const seq = [1, 2, 41, 2 ** 53 - 1][next(4)] as number;
+      const prevHash = next(2) === 0 ? AUDIT_GENESIS_HASH : text();
+      const members = { stream: event.stream, seq, prev_hash: prevHash, details, at: event.at, agent_id: event.agentId, actor: event.actor, action: event.action };
+      expect(auditRecordBody(event, seq, prevHash)).to.equal(canonicalJson(members));
     }
   });
 

@@ -1,5 +1,6 @@
 import type { QuoteVerified } from '../../tpm/verify-quote.js';
 import type { RememberedBootLog } from '../boot-log-memo.js';
+import { PcrsWithAdded } from './pcrs-with-added.js';
 
 /** PCR 0: the PCR whose selection decides whether a Keylime agent sends its boot log (spec §2). */
 export const BOOT_LOG_PCR = 0;
@@ -53,8 +54,5 @@ export function reuseBootLog(remembered: RememberedBootLog, verified: QuoteVerif
   if (pcrs.has(BOOT_LOG_PCR)) {
     return { usable: true, pcrs };
   }
-  // Copied entry by entry: `new Map(pcrs)` builds an entry array per PCR, every round asked without PCR 0.
-  const withPcr0 = new Map<number, Uint8Array>();
-  pcrs.forEach((value, pcr) => withPcr0.set(pcr, value));
-  return { usable: true, pcrs: withPcr0.set(BOOT_LOG_PCR, pcr0) };
+  return { usable: true, pcrs: new PcrsWithAdded(pcrs, BOOT_LOG_PCR, pcr0) };
 }

@@ -4,18 +4,10 @@ import { pollUntil } from '../../lib/timing/poll-until.js';
 import { PushSessionRepository } from '../../lib/verifier/push/push-session-repository.js';
 import { authenticatedPushSession } from './helpers/authenticated-push-session.js';
 import { JSON_API, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+import { heldHash } from './helpers/held-hash.js';
 
 /** The deadline of the hashes that hold the gate's threads: ahead of any agent. */
 const URGENT = 0;
-
-/** A hash the test finishes when it likes. */
-function heldHash(): { promise: Promise<string>; finish: () => void } {
-  let finish: () => void = () => undefined;
-  const promise = new Promise<string>((resolve) => {
-    finish = () => resolve('held');
-  });
-  return { promise, finish };
-}
 
 /** A request over a real connection: `cut()` closes it as a client past its timeout does; `reply` is its status (or 'cut'). */
 function cuttableRequest(url: string, method: string, path: string, headers: Record<string, string>, body?: object): { reply: Promise<number | 'cut'>; cut: () => void } {

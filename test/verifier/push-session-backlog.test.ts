@@ -4,19 +4,11 @@ import { OperationalState } from '../../lib/attestation/operational-state.js';
 import { pollUntil } from '../../lib/timing/poll-until.js';
 import { startVerifier, type RunningVerifier } from '../../lib/verifier/verifier-server.js';
 import { PUSH_SETTINGS, usePushVerifier, type PushNode } from './helpers/push-verifier.js';
+import { heldHash } from './helpers/held-hash.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The silence deadline of the hashes that stand for a backlog ahead of the test's agents: closer to being failed than any. */
 const URGENT = 0;
-
-/** A hash the test finishes when it likes. */
-function heldHash(): { promise: Promise<string>; finish: () => void } {
-  let finish: () => void = () => undefined;
-  const promise = new Promise<string>((resolve) => {
-    finish = () => resolve('held');
-  });
-  return { promise, finish };
-}
 
 /**
  * A fleet enrolled at once queues for its first sessions' 600 000-round PBKDF2 hashes (at 1,000 agents

@@ -10,17 +10,9 @@ import { hashTokenSecret } from '../../lib/verifier/push/token-hash.js';
 import type { VerifierAgentRecord } from '../../lib/verifier/verifier-agent-record.js';
 import type { VerifierAgentRepository } from '../../lib/verifier/verifier-agent-repository.js';
 import { authenticatedPushSession } from './helpers/authenticated-push-session.js';
+import { heldHash } from './helpers/held-hash.js';
 
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00002';
-
-/** A hash the test finishes when it likes. */
-function heldHash(): { promise: Promise<string>; finish: () => void } {
-  let finish: () => void = () => undefined;
-  const promise = new Promise<string>((resolve) => {
-    finish = () => resolve('hashed');
-  });
-  return { promise, finish };
-}
 
 async function refusalOf(work: () => Promise<unknown>): Promise<PushRefused> {
   const error = await work().then(

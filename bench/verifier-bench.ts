@@ -27,7 +27,9 @@ import {
   limitVerifiers,
   serveProfileCommands,
   spawnVerifiers,
+  startHeapProfiles,
   startProfiles,
+  stopHeapProfiles,
   stopProfiles,
   stopVerifiers,
   type VerifierProcesses,
@@ -39,7 +41,8 @@ import {
  * method. The verifier runs in a child process (`--in-process` puts it beside the fleet), on
  * PostgreSQL in a fresh schema that is dropped afterwards (`--database`, default the test server).
  * `--profile DIR` writes the verifier's V8 CPU profile of the measured window there (`DIR/push` for the
- * push window). `--push` then runs
+ * push window). `--heap-profile DIR` writes each pull verifier process's sampling heap profile of the window
+ * there and prints its bytes allocated per decided round (`heapAllocationText`). `--push` then runs
  * push agents (`bench/verifier-push-bench.ts`) at the same sizes and prints CPU per attestation of both
  * modes. `--verifiers K` runs K verifier processes on the schema (the leases split the agents) and, for
  * K > 1, first the same fleet size with one process, then prints the ratio of their attestations/s.
@@ -61,6 +64,8 @@ interface BenchArgs {
   readonly warmup: number;
   readonly inProcess: boolean;
   readonly profileDir: string | undefined;
+  /** `--heap-profile DIR`: each verifier process's V8 sampling heap profile of the window, and its bytes allocated per decided round. */
+  readonly heapProfileDir: string | undefined;
   readonly databaseUrl: string;
   /** Also run push agents at the same fleet sizes and compare CPU per attestation (issue 13). */
   readonly push: boolean;
@@ -146,6 +151,11 @@ async function runOnce(agents: number, options: BenchArgs, signal: AbortSignal):
         ...(options.builds === undefined ? {} : { mains: options.builds.map((build) => path.join(build, 'dist', 'bench', 'main.js')) }),
       });
       verifierUrl = children.url;
+      const without = children.heapProfilers.indexOf(false);
+      if (options.heapProfileDir !== undefined && without >= 0) {
+        // Such a child ignores the commands, and the window's end would wait for its answer for good.
+        throw new BenchmarkUsageError(`--heap-profile: verifier process ${without}'s build has no heap profiler (${options.builds?.[without] ?? 'this build'}); rebuild it from a tree that has the option`);
+      }
     }
     const setupStart = Date.now();
     const enrolling = new TerminalProgress(`enrolling ${agents} agents`);
@@ -173,6 +183,7 @@ async function runOnce(agents: number, options: BenchArgs, signal: AbortSignal):
       // compiles for the whole fleet's work, before measuring: the window is the steady state.
       await abortableDelay(Math.max(2 * options.quoteInterval + 2, options.warmup) * 1000, signal);
       if (children !== undefined && options.profileDir !== undefined) startProfiles(children);
+      const heapBefore = children !== undefined && options.heapProfileDir !== undefined ? await startHeapWindow(children, dataDir) : undefined;
       const buildsBefore = options.builds === undefined ? undefined : await readBuilds(children, dataDir, false);
       const cpuBefore = cpuReading(children);
       const from = Date.now();
@@ -186,6 +197,7 @@ async function runOnce(agents: number, options: BenchArgs, signal: AbortSignal):
       const buildsAfter = options.builds === undefined ? undefined : await readBuilds(children, dataDir, true);
       const roundsPerSlot = await slots;
       if (children !== undefined && options.profileDir !== undefined) await stopProfiles(children, options.profileDir);
+      const heap = children !== undefined && options.heapProfileDir !== undefined && heapBefore !== undefined ? await stopHeapWindow(children, dataDir, options.heapProfileDir, heapBefore) : undefined;
       // Detections of late tamperings land after the window: wait for them before reading.
       await abortableDelay((3 * options.quoteInterval + 3) * 1000, signal);
       const requestTimes = new Map(fleet.agents.map((agent) => [agent.uuid, agent.quoteRequests]));
@@ -215,6 +227,7 @@ async function runOnce(agents: number, options: BenchArgs, signal: AbortSignal):
       if (options.builds !== undefined && buildsBefore !== undefined && buildsAfter !== undefined) {
         process.stdout.write(describeBuilds(options.builds, buildsBefore, buildsAfter));
       }
+      if (heap !== undefined) process.stdout.write(heap);
       if (options.cpuLimitPercent !== undefined) {
         printCaps(options.cpuLimitPercent, cpuBefore, cpuAfter);
       }
@@ -332,7 +345,41 @@ async function serveVerifier(args: readonly string[]): Promise<void> {
   process.stdin.destroy();
 }
 
-/** CPU seconds used so far by the verifier children and by this process. */
+/**
+ * `--heap-profile`: each child's decided rounds so far (read before its sampling starts, so the
+ * `/metrics` scrape is not sampled), then its sampling heap profiler started.
+ */
+async function startHeapWindow(children: VerifierProcesses, dataDir: string): Promise<number[]> {
+  const rounds = await Promise.all(children.urls.map((url) => decidedRounds(url, dataDir)));
+  await startHeapProfiles(children);
+  return rounds;
+}
+
+/** Stops the children's heap profilers, then reads their decided rounds again; one line per child (`heapAllocationText`). */
+async function stopHeapWindow(children: VerifierProcesses, dataDir: string, dir: string, roundsBefore: readonly number[]): Promise<string> {
+  const bytes = await stopHeapProfiles(children, dir);
+  const roundsAfter = await Promise.all(children.urls.map((url) => decidedRounds(url, dataDir)));
+  return heapAllocationText(
+    dir,
+    bytes.map((sampled, i) => ({ bytes: sampled, rounds: (roundsAfter[i] ?? 0) - (roundsBefore[i] ?? 0) })),
+  );
+}
+
+/**
+ * Bytes allocated per decided round, one line per verifier process: the bytes its sampling heap profile
+ * stands for (V8's estimate of every allocation on its heap while sampling, objects collected since
+ * included; not Buffers' memory outside the heap), divided by the pass and fail rounds it decided between
+ * two `/metrics` readings just outside the sampling.
+ */
+export function heapAllocationText(dir: string, each: readonly { readonly bytes: number; readonly rounds: number }[]): string {
+  return each
+    .map(({ bytes, rounds }, i) => {
+      const perRound = rounds === 0 ? 'no round decided' : `${(bytes / rounds / 1024).toFixed(1)} KiB per decided round`;
+      return `heap profile ${path.join(dir, `verifier-${i}.heapprofile`)}: ${(bytes / 2 ** 20).toFixed(1)} MiB allocated in the window, ${rounds} rounds, ${perRound}\n`;
+    })
+    .join('');
+}
+
 /** CPU used so far, read at one instant: the verifier children's (each, and with its cgroup's throttled time when capped) and this process's, the fleet's. */
 interface CpuReading {
   readonly atMs: number;
@@ -395,6 +442,15 @@ function parseArgs(args: readonly string[]): BenchArgs {
   }
   const tamper = value('--tamper');
   const profileDir = value('--profile');
+  const heapProfileDir = value('--heap-profile');
+  if (args.includes('--heap-profile') && (heapProfileDir === undefined || heapProfileDir === '' || heapProfileDir.startsWith('--'))) {
+    throw new BenchmarkUsageError('--heap-profile: needs a directory');
+  }
+  if (heapProfileDir !== undefined && (args.includes('--in-process') || args.includes('--push') || profileDir !== undefined)) {
+    // In process there is no child to sample; the push window is not sampled; and the CPU profile would
+    // carry the sampler's own cost.
+    throw new BenchmarkUsageError('--heap-profile: not with --in-process, --push or --profile');
+  }
   const cpuLimit = value('--cpu-limit');
   const cpuLimitPercent = cpuLimit === undefined ? undefined : number('--cpu-limit', 0);
   if (cpuLimitPercent !== undefined) {
@@ -419,6 +475,7 @@ function parseArgs(args: readonly string[]): BenchArgs {
     inProcess: args.includes('--in-process'),
     push: args.includes('--push'),
     profileDir: profileDir === undefined ? undefined : path.resolve(profileDir),
+    heapProfileDir: heapProfileDir === undefined ? undefined : path.resolve(heapProfileDir),
     databaseUrl: value('--database') ?? process.env['IRONLIME_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
     verifiers: builds?.length ?? verifierCount(number('--verifiers', 1)),
     cpuLimitPercent,

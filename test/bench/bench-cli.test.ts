@@ -32,3 +32,23 @@ describe('bench verifier: bound of --verifiers', function () {
     }
   });
 });
+
+/** `--heap-profile DIR` samples the pull verifier children only, and never beside the CPU profiler. */
+describe('bench verifier: --heap-profile refused where it cannot sample honestly', function () {
+  this.timeout(120_000);
+
+  it('refuses it with --push, --in-process, --profile or without a directory, before anything is forked: one line, exit 2', async () => {
+    const cases: [string[], string][] = [
+      [['--heap-profile', '/tmp/x', '--push'], '--heap-profile: not with --in-process, --push or --profile'],
+      [['--heap-profile', '/tmp/x', '--in-process'], '--heap-profile: not with --in-process, --push or --profile'],
+      [['--heap-profile', '/tmp/x', '--profile', '/tmp/y'], '--heap-profile: not with --in-process, --push or --profile'],
+      [['--heap-profile'], '--heap-profile: needs a directory'],
+      [['--heap-profile', '--seconds', '5'], '--heap-profile: needs a directory'],
+    ];
+    for (const [args, message] of cases) {
+      const { code, stderr } = await bench(['verifier', '--agents', '2', ...args]).done;
+      expect(code, args.join(' ')).to.equal(2);
+      expect(stderr, args.join(' ')).to.equal(`bench: ${message}\n`);
+    }
+  });
+});

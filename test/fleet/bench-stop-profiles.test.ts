@@ -13,7 +13,7 @@ describe('bench verifier: stopping the profiles of a verifier process that has e
     // Stands for a verifier child: reads its stdin and never answers, then is ended as by Ctrl-C.
     const child = spawn(process.execPath, ['-e', 'process.stdin.resume()'], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout });
-    const processes: VerifierProcesses = { url: '', urls: [], children: [child], lines: [lines], limits: [] };
+    const processes: VerifierProcesses = { url: '', urls: [], children: [child], lines: [lines], limits: [], heapProfilers: [false] };
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGINT');
     const stopped = stopProfiles(processes, '/nonexistent');
@@ -27,7 +27,7 @@ describe('bench verifier: stopping the profiles of a verifier process that has e
     const child = spawn(process.execPath, ['-e', ''], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout });
     await new Promise((resolve) => child.once('exit', resolve));
-    const processes: VerifierProcesses = { url: '', urls: [], children: [child], lines: [lines], limits: [] };
+    const processes: VerifierProcesses = { url: '', urls: [], children: [child], lines: [lines], limits: [], heapProfilers: [false] };
     let failure: unknown;
     await stopProfiles(processes, '/nonexistent').catch((error: unknown) => (failure = error));
     expect(String(failure)).to.include('verifier process 0 ended before writing its profile');

@@ -371,7 +371,7 @@ async function stopHeapWindow(children: VerifierProcesses, dataDir: string, dir:
  * included; not Buffers' memory outside the heap), divided by the pass and fail rounds it decided between
  * two `/metrics` readings just outside the sampling.
  */
-export function heapAllocationText(dir: string, each: readonly { readonly bytes: number; readonly rounds: number }[]): string {
+function heapAllocationText(dir: string, each: readonly { readonly bytes: number; readonly rounds: number }[]): string {
   return each
     .map(({ bytes, rounds }, i) => {
       const perRound = rounds === 0 ? 'no round decided' : `${(bytes / rounds / 1024).toFixed(1)} KiB per decided round`;

@@ -247,7 +247,7 @@ function heapSamplingParameters(): HeapProfiler.StartSamplingParameterType {
 }
 
 /** Bytes a sampling heap profile stands for: every node's `selfSize` (V8 scales each sample to the allocations it represents). */
-export function sampledBytes(node: HeapProfiler.SamplingHeapProfileNode): number {
+function sampledBytes(node: HeapProfiler.SamplingHeapProfileNode): number {
   let total = node.selfSize;
   for (const child of node.children) total += sampledBytes(child);
   return total;

@@ -33,11 +33,10 @@ export function decidePushSilence(
   severity: SeverityPolicy,
   outage?: VerifierOutage,
 ): { readonly state: AgentAttestationState; readonly history: HistoryRow } | undefined {
-  let deadline = pushSilenceDeadline(state, enrolledAt, timing);
-  if (deadline === undefined) return undefined;
-  const attested = state.lastReceivedQuote >= enrolledAt;
-  const last = attested ? state.lastReceivedQuote : enrolledAt;
-  const timeoutSeconds = timing.timeoutSeconds + (attested ? 0 : timing.firstAttestationGraceSeconds);
+  const allowance = silenceAllowance(state, enrolledAt, timing);
+  if (allowance === undefined) return undefined;
+  const { attested, last, timeoutSeconds } = allowance;
+  let deadline = last + timeoutSeconds;
   // The verifier became unable to store before the agent was late, and the agent has not attested since it recovered.
   if (outage !== undefined && outage.from < deadline && last <= outage.to) {
     deadline = Math.max(deadline, Math.min(verifierOutageDeadline(outage, timing), last + outageExcuseLimit(outage, timing, attested)));
@@ -55,11 +54,29 @@ export function decidePushSilence(
  * Undefined when it is not attesting (failed, stopped): no silence of it is judged.
  */
 export function pushSilenceDeadline(state: AgentAttestationState, enrolledAt: number, timing: PushSilenceTiming): number | undefined {
+  const allowance = silenceAllowance(state, enrolledAt, timing);
+  return allowance === undefined ? undefined : allowance.last + allowance.timeoutSeconds;
+}
+
+/**
+ * What a push agent's silence is counted from (`last`: its last attestation, or its enrolment before its
+ * first) and for how long (the timeout, plus the grace before the first); undefined when it is not
+ * attesting. The one source of the sweep's deadline and of the session-hash gate's order.
+ */
+function silenceAllowance(
+  state: AgentAttestationState,
+  enrolledAt: number,
+  timing: PushSilenceTiming,
+): { readonly attested: boolean; readonly last: number; readonly timeoutSeconds: number } | undefined {
   if (state.operationalState !== OperationalState.GET_QUOTE && state.operationalState !== OperationalState.START) {
     return undefined;
   }
   const attested = state.lastReceivedQuote >= enrolledAt;
-  return attested ? state.lastReceivedQuote + timing.timeoutSeconds : enrolledAt + timing.timeoutSeconds + timing.firstAttestationGraceSeconds;
+  return {
+    attested,
+    last: attested ? state.lastReceivedQuote : enrolledAt,
+    timeoutSeconds: timing.timeoutSeconds + (attested ? 0 : timing.firstAttestationGraceSeconds),
+  };
 }
 
 export interface PushSilenceTiming {

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
-import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { livenessBody, softwarePushEnrolment, useTokenVerifier } from './helpers/token-verifier.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
 
 const TOKEN_ID = '0b6ac4b0-6c4c-4d4e-9a8f-4b0e5c1d2a3f';
@@ -14,27 +13,18 @@ const TOKEN_ID = '0b6ac4b0-6c4c-4d4e-9a8f-4b0e5c1d2a3f';
 describe('admin changes commit with their audit record or not at all', function () {
   this.timeout(60_000);
   const errors: string[] = [];
-  let v: TokenVerifier;
+  const v = useTokenVerifier(pino({ level: 'error' }, { write: (line: string) => void errors.push(line) }));
   let agentBody: Record<string, unknown>;
 
   before(async function () {
-    v = await startTokenVerifier(pino({ level: 'error' }, { write: (line: string) => void errors.push(line) }));
     const operator = await v.token('operator', 'default');
     expect((await v.call('POST', '/v2.3/mbpolicies/kept', operator, { mb_policy: MINIMAL_REFSTATE })).status).to.equal(201);
     expect((await v.call('POST', '/v2.3/liveness/kept-node', operator, livenessBody(v.verifier.caCert))).status).to.equal(200);
-    const ak = await (await createSoftwareTpm()).ensureAk('sha256');
-    agentBody = {
-      attestation_mode: 'push', tpm_policy: JSON.stringify({ mask: '0x400' }), runtime_policy: '', accept_tpm_hash_algs: ['sha256'],
-      accept_tpm_encryption_algs: ['rsa', 'ecc'], accept_tpm_signing_algs: ['rsassa', 'ecdsa'], ak_tpm: Buffer.from(ak.akPublic).toString('base64'),
-    };
+    agentBody = await softwarePushEnrolment();
     expect((await v.call('POST', '/v2.5/agents/kept-agent', operator, agentBody)).status).to.equal(200);
     // From now on every audit insert fails (a full disk, a lost connection, a lock timeout).
     await v.knex.raw(`create function refuse_audit() returns trigger language plpgsql as $$ begin raise exception 'audit write failed'; end $$`);
     await v.knex.raw('create trigger refuse_audit before insert on audit_records for each row execute function refuse_audit()');
-  });
-
-  after(async function () {
-    await v?.close();
   });
 
   it('answers 500 and stores none of an agent, policy, liveness node or token revocation change whose record cannot be written', async function () {

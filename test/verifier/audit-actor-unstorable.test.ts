@@ -5,7 +5,7 @@ import { auditRecordHash } from '../../lib/audit/audit-record.js';
 import type { NodeRow } from '../../lib/dashboard/node-row.js';
 import { readNodeTimeline } from '../../lib/dashboard/node-timeline.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
-import { startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { useTokenVerifier } from './helpers/token-verifier.js';
 
 interface AuditRow {
   readonly stream: string;
@@ -28,15 +28,7 @@ interface AuditRow {
  */
 describe("an audit record's actor holding a NUL or a lone surrogate", function () {
   this.timeout(60_000);
-  let v: TokenVerifier;
-
-  before(async function () {
-    v = await startTokenVerifier();
-  });
-
-  after(async function () {
-    await v?.close();
-  });
+  const v = useTokenVerifier();
 
   for (const [what, subject, stored] of [
     ['a NUL', 'op\u0000erator', 'op\\u0000erator'],

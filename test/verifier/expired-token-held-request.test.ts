@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { issueApiToken, MAX_TOKEN_TTL_SECONDS, TOKEN_CLOCK_TOLERANCE_SECONDS } from '../../lib/auth/api-token.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
-import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { livenessBody, useTokenVerifier } from './helpers/token-verifier.js';
 
 /** How long after its headers were admitted the token of `expiringToken` is past its expiry and the skew. */
 const EXPIRES_IN_MS = 1500;
@@ -14,15 +14,7 @@ const EXPIRES_IN_MS = 1500;
  */
 describe('admin changes check that the bearer token has not expired in their transaction, not only at the headers', function () {
   this.timeout(60_000);
-  let v: TokenVerifier;
-
-  before(async function () {
-    v = await startTokenVerifier();
-  });
-
-  after(async function () {
-    await v?.close();
-  });
+  const v = useTokenVerifier();
 
   /** An operator token of tenant-a still admitted now (within the clock skew) and refused from `EXPIRES_IN_MS` on. */
   async function expiringToken(): Promise<string> {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { livenessBody, useTokenVerifier } from './helpers/token-verifier.js';
 
 /**
  * A liveness enrolment's `ip` becomes the host of every check's URL, and its `mtls_cert` the pinned
@@ -9,15 +9,7 @@ import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/
  */
 describe('liveness enrolment: an address or certificate no check could use', function () {
   this.timeout(60_000);
-  let harness: TokenVerifier;
-
-  before(async function () {
-    harness = await startTokenVerifier();
-  });
-
-  after(async function () {
-    await harness?.close();
-  });
+  const harness = useTokenVerifier();
 
   it('is refused with 400 and nothing is stored', async function () {
     const token = await harness.token('operator', 'default');

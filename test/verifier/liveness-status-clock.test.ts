@@ -3,7 +3,7 @@ import { judgeLivenessStatus } from '../../lib/attestation/liveness-operator-dec
 import { LivenessRepository, type LivenessRecord } from '../../lib/verifier/liveness/liveness-repository.js';
 import { livenessStatusResults } from '../../lib/verifier/liveness/liveness-routes.js';
 import { storeLivenessState } from '../helpers/liveness-state.js';
-import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { livenessBody, useTokenVerifier } from './helpers/token-verifier.js';
 
 /**
  * The monitor dates a node's last answer on the database's clock. Its status must be judged on that
@@ -16,17 +16,15 @@ describe('liveness status: judged on the clock the last answer was dated with', 
   this.timeout(60_000);
   const behindSeconds = 60;
   const realNow = Date.now;
-  let v: TokenVerifier;
+  const v = useTokenVerifier();
   let repository: LivenessRepository;
 
   before(async function () {
-    v = await startTokenVerifier();
     repository = new LivenessRepository(v.knex);
   });
 
   after(async function () {
     Date.now = realNow;
-    await v?.close();
   });
 
   const databaseNow = async (): Promise<number> => {

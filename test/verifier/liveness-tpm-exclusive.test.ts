@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { livenessBody, softwarePushEnrolment, useTokenVerifier } from './helpers/token-verifier.js';
 
 /**
  * One id is either attested with a TPM or checked for liveness, never both, whichever tenant asks
@@ -9,20 +8,11 @@ import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/
  */
 describe('liveness and TPM enrolments of one id exclude each other', function () {
   this.timeout(60_000);
-  let v: TokenVerifier;
+  const v = useTokenVerifier();
   let tpmBody: Record<string, unknown>;
 
   before(async function () {
-    v = await startTokenVerifier();
-    const ak = await (await createSoftwareTpm()).ensureAk('sha256');
-    tpmBody = {
-      attestation_mode: 'push', tpm_policy: JSON.stringify({ mask: '0x400' }), runtime_policy: '', accept_tpm_hash_algs: ['sha256'],
-      accept_tpm_encryption_algs: ['rsa', 'ecc'], accept_tpm_signing_algs: ['rsassa', 'ecdsa'], ak_tpm: Buffer.from(ak.akPublic).toString('base64'),
-    };
-  });
-
-  after(async function () {
-    await v?.close();
+    tpmBody = await softwarePushEnrolment();
   });
 
   it('refuses (409) the TPM enrolment of an id its tenant enrolled for liveness, and answers another tenant 404 as for no agent', async function () {

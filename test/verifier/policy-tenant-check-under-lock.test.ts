@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
-import { startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { useTokenVerifier } from './helpers/token-verifier.js';
 
 /** A runtime policy that lets every file pass, in a marked variant: what another tenant would put in. */
 function runtimePolicy(mark: string): { runtime_policy: string } {
@@ -27,20 +27,15 @@ const STORES = [
  */
 describe("named policy changes check the policy's tenant in the change itself, not only at the headers", function () {
   this.timeout(60_000);
-  let v: TokenVerifier;
+  const v = useTokenVerifier();
   let operatorA: string;
   let operatorB: string;
   let adminB: string;
 
   before(async function () {
-    v = await startTokenVerifier();
     operatorA = await v.token('operator', 'tenant-a');
     operatorB = await v.token('operator', 'tenant-b');
     adminB = await v.token('admin', 'tenant-b');
-  });
-
-  after(async function () {
-    await v?.close();
   });
 
   for (const store of STORES) {

@@ -4,7 +4,7 @@ import { TokenRefused } from '../../lib/auth/api-token.js';
 import { TokenRevocations } from '../../lib/auth/token-revocations.js';
 import { noAuditRecord } from '../helpers/no-audit-record.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
-import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { livenessBody, useTokenVerifier } from './helpers/token-verifier.js';
 
 /**
  * The admin gate looks a bearer token's revocation up on the request's headers; the token may be
@@ -14,16 +14,11 @@ import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/
  */
 describe('admin changes check that the bearer token is not revoked in their transaction, not only at the headers', function () {
   this.timeout(60_000);
-  let v: TokenVerifier;
+  const v = useTokenVerifier();
   let revoker: string;
 
   before(async function () {
-    v = await startTokenVerifier();
     revoker = await v.token('admin', 'tenant-a', 'security-officer');
-  });
-
-  after(async function () {
-    await v?.close();
   });
 
   async function revoke(token: string, by = revoker): Promise<number> {

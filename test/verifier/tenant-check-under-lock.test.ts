@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { createSoftwareTpm } from '../../lib/tpm-access/software/tpm-adapter.js';
-import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { livenessBody, softwarePushEnrolment, useTokenVerifier } from './helpers/token-verifier.js';
 
 /**
  * The admin gate checks a node's tenant on the request's headers; the node may be enrolled by another
@@ -11,7 +10,7 @@ import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/
  */
 describe("admin changes check the node's tenant under its lock, not only at the headers", function () {
   this.timeout(60_000);
-  let v: TokenVerifier;
+  const v = useTokenVerifier();
   let tpmBody: Record<string, unknown>;
   let operatorA: string;
   let operatorB: string;
@@ -19,20 +18,11 @@ describe("admin changes check the node's tenant under its lock, not only at the 
   let viewerB: string;
 
   before(async function () {
-    v = await startTokenVerifier();
-    const ak = await (await createSoftwareTpm()).ensureAk('sha256');
-    tpmBody = {
-      attestation_mode: 'push', tpm_policy: JSON.stringify({ mask: '0x400' }), runtime_policy: '', accept_tpm_hash_algs: ['sha256'],
-      accept_tpm_encryption_algs: ['rsa', 'ecc'], accept_tpm_signing_algs: ['rsassa', 'ecdsa'], ak_tpm: Buffer.from(ak.akPublic).toString('base64'),
-    };
+    tpmBody = await softwarePushEnrolment();
     operatorA = await v.token('operator', 'tenant-a');
     operatorB = await v.token('operator', 'tenant-b');
     adminB = await v.token('admin', 'tenant-b');
     viewerB = await v.token('viewer', 'tenant-b');
-  });
-
-  after(async function () {
-    await v?.close();
   });
 
   async function livenessRow(id: string): Promise<{ tenant: string; port: number } | undefined> {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { AuditLog } from '../../lib/audit/audit-log.js';
 import { loadOrCreateAuditKey } from '../../lib/audit/audit-signing-key.js';
-import { livenessBody, startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { livenessBody, useTokenVerifier } from './helpers/token-verifier.js';
 
 const SECRET_FAILURE = JSON.stringify([
   { event_id: 'ima.validation.ima-ng.not_in_allowlist', severity_label: 'emergency', context: { message: 'SECRET-PATH /opt/tenant-a/secret-binary' }, recoverable: false },
@@ -14,15 +14,7 @@ const SECRET_FAILURE = JSON.stringify([
  */
 describe('history and node timeline by tenant', function () {
   this.timeout(60_000);
-  let v: TokenVerifier;
-
-  before(async function () {
-    v = await startTokenVerifier();
-  });
-
-  after(async function () {
-    await v?.close();
-  });
+  const v = useTokenVerifier();
 
   it("another tenant reads neither a deleted agent's rounds nor, once it enrols the id, its rounds and admin actions on its node page", async function () {
     const id = 'victim-of-tenant-a';

@@ -3,7 +3,7 @@ import { issueApiToken, TOKEN_CLOCK_TOLERANCE_SECONDS } from '../../lib/auth/api
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { MINIMAL_REFSTATE } from '../helpers/refstate-fixture.js';
 import { timedHttpsCall } from '../helpers/timed-https-call.js';
-import { startTokenVerifier, type TokenVerifier } from './helpers/token-verifier.js';
+import { useTokenVerifier } from './helpers/token-verifier.js';
 
 /** How far behind the database's clock this test sets the verifier process's own clock. */
 const BEHIND_MS = 10 * 60_000;
@@ -38,15 +38,7 @@ async function withProcessClockBehind<T>(work: () => Promise<T>, behindMs = BEHI
  */
 describe("API tokens are judged on the database's clock, not the verifier host's", function () {
   this.timeout(60_000);
-  let v: TokenVerifier;
-
-  before(async function () {
-    v = await startTokenVerifier();
-  });
-
-  after(async function () {
-    await v?.close();
-  });
+  const v = useTokenVerifier();
 
   /** An operator token of an hour that expired 5 min ago (true time), well past the 30 s skew. */
   function expiredToken(): Promise<string> {

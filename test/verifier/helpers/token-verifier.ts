@@ -9,6 +9,7 @@ import { issueApiToken } from '../../../lib/auth/api-token.js';
 import type { Role } from '../../../lib/auth/roles.js';
 import { loadOrCreateTokenKey } from '../../../lib/auth/token-signing-key.js';
 import { startVerifier, type RunningVerifier } from '../../../lib/verifier/verifier-server.js';
+import { createSoftwareTpm } from '../../../lib/tpm-access/software/tpm-adapter.js';
 import { openTestSchema } from '../../helpers/databases.js';
 import { timedHttpsCall } from '../../helpers/timed-https-call.js';
 
@@ -84,7 +85,51 @@ export async function startTokenVerifier(logger?: Logger): Promise<TokenVerifier
   };
 }
 
+/**
+ * A `TokenVerifier` started before the suite's tests (before the suite's own `before` hooks registered
+ * after this call) and closed after them; its members may be used from the first hook on.
+ */
+export function useTokenVerifier(logger?: Logger): TokenVerifier {
+  let started: TokenVerifier | undefined;
+  const current = (): TokenVerifier => {
+    if (started === undefined) throw new Error('the token verifier is used before its before hook ran');
+    return started;
+  };
+  before(async function () {
+    this.timeout(60_000);
+    started = await startTokenVerifier(logger);
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await started?.close();
+  });
+  return {
+    get verifier() {
+      return current().verifier;
+    },
+    get dataDir() {
+      return current().dataDir;
+    },
+    get knex() {
+      return current().knex;
+    },
+    token: (role, tenant, subject) => current().token(role, tenant, subject),
+    call: (method, urlPath, token, json) => current().call(method, urlPath, token, json),
+    heldCall: (method, urlPath, token, json) => current().heldCall(method, urlPath, token, json),
+    close: () => current().close(),
+  };
+}
+
 /** A liveness enrolment body (`id-only`) of a node nobody answers for. */
 export function livenessBody(caCert: string): Record<string, unknown> {
   return { identity_mode: 'id-only', ip: '127.0.0.1', port: 9, mtls_cert: caCert };
+}
+
+/** A push enrolment body (`POST /v2.x/agents/{id}`) with a software TPM's AK, judged on PCR 10 and no runtime policy. */
+export async function softwarePushEnrolment(): Promise<Record<string, unknown>> {
+  const ak = await (await createSoftwareTpm()).ensureAk('sha256');
+  return {
+    attestation_mode: 'push', tpm_policy: JSON.stringify({ mask: '0x400' }), runtime_policy: '', accept_tpm_hash_algs: ['sha256'],
+    accept_tpm_encryption_algs: ['rsa', 'ecc'], accept_tpm_signing_algs: ['rsassa', 'ecdsa'], ak_tpm: Buffer.from(ak.akPublic).toString('base64'),
+  };
 }

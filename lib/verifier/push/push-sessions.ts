@@ -227,7 +227,7 @@ export class PushSessions {
     const full = this.provenPerAgent.wait(agentId, now.getTime());
     if (full !== undefined) throw new PushRefused(429, 'too_many_requests', 'too many sessions proven for this agent; try again later', full);
     const deadline = this.silenceDeadline(record);
-    this.slowHashes.admit(deadline, clientGone);
+    this.slowHashes.admit(deadline, clientGone, agentId);
     const verdict = verifyProofOfPossession({
       akTpm: new Uint8Array(Buffer.from(record.akTpm, 'base64')),
       challenge: new Uint8Array(Buffer.from(session.challenge, 'base64')),
@@ -240,7 +240,7 @@ export class PushSessions {
     this.provenPerAgent.take(agentId, now.getTime());
     const secret = randomBytes(SECRET_BYTES).toString('base64url');
     const tokenExpiresAt = new Date(now.getTime() + this.settings.sessionLifetime * 1000);
-    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations), deadline, clientGone);
+    const stored = await this.slowHashes.run(() => hashTokenSecret(secret, this.settings.hashIterations), deadline, clientGone, agentId);
     if (!(await this.repository.grantToken(sessionId, stored, tokenExpiresAt))) return fail(200, 'the session is already authenticated');
     this.remember(sessionId, secret, agentId, tokenExpiresAt, now);
     return { ...echo, evaluation: 'pass', token: `${sessionId}.${secret}`, tokenExpiresAt };
@@ -280,12 +280,12 @@ export class PushSessions {
     }
     if (remembered === undefined) {
       const deadline = this.silenceDeadline(await this.agents.find(agentId));
-      this.slowHashes.admit(deadline, clientGone);
+      this.slowHashes.admit(deadline, clientGone, agentId);
       // Counted once the gate admitted it (a 503 spends none), with nothing awaited between: a peek above
       // is not enough, as checks sent at once all passed it while they waited for their reads.
       if (this.slowChecks.take(sessionId, now.getTime()) !== undefined) throw tooManyChecks();
       const token = session.token;
-      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline, clientGone))) {
+      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline, clientGone, agentId))) {
         throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
       }
     }

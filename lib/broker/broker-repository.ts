@@ -130,13 +130,22 @@ export class BrokerRepository {
       return change(this);
     }
     return this.knex.transaction(async (trx) => {
-      const result = await change(new BrokerRepository(trx));
+      const result = await change(new BrokerRepository(trx, this.prepared));
       const event = record(result);
       if (event !== undefined) {
         await audit.appendIn(trx, event);
       }
       return result;
     });
+  }
+
+  /**
+   * Appends `event` alone, in a transaction of its own, and resolves once it committed: the record of
+   * something the broker is about to do that changes no row of its own (a resource released), so the
+   * caller acts only once it is stored. @throws when it cannot be stored.
+   */
+  async record(event: AuditEvent): Promise<void> {
+    await this.audit?.append(event);
   }
 
   /**

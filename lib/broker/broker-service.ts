@@ -3,6 +3,7 @@ import { IronlimeError } from '../../interfaces/errors.js';
 import { MeasuredBootMemo } from '../attestation/mb-check-memo.js';
 import { bytesEqual } from '../bytes/bytes-equal.js';
 import { auditedList, brokerAuditEvent, IN_PROCESS_ACTOR } from './broker-audit.js';
+import { attestAuditEvent, resourceName } from './grant-audit.js';
 import { CompiledNodeCache, compileNode, nodeDigest, type BrokerNodeRecord, type CompiledNode, type CompiledNodeEntry } from './broker-node.js';
 import type { BrokerRepository } from './broker-repository.js';
 import type { EarTokenIssuer } from './ear-token.js';
@@ -98,6 +99,8 @@ export class BrokerService {
    * and appraised again. Rows outlive the cookie (swept only after `SESSION_SWEEP_GRACE_MS`), so an
    * expired cookie is refused by its time first. A session this worker knows to be used
    * (`UsedSessions`) is refused before the appraisal, and no second row is attempted for it.
+   * The claim and its `node.attest` audit record (`attestAuditEvent`) commit in one transaction: an
+   * attestation the log cannot take is refused (500), its session burnt and no token handed out.
    */
   async attest(cookie: string | undefined, runtimeData: RuntimeData, evidence: UntrustedTpmEvidence, additionalEvidence: string): Promise<string> {
     const session = requireSession(this.options.cookies, cookie, this.now(), 'AttestationError');
@@ -142,28 +145,36 @@ export class BrokerService {
         throw new KbsError('AttestationError', `evidence refused: ${appraisal.reasons.map((r) => r.split(':')[0]).join(', ')}`);
       }
       const nowMs = this.now();
-      const outcome = await this.options.repository.claimAttestedSession({
-        id: session.id,
-        nonce: session.nonce,
-        expiresAt: session.expiresAt,
-        attested: { agentId, teePubkey: JSON.stringify(teeKey.jwk), at: nowMs, akTpm: entry.node.record.akTpm, vector: appraisal.vector },
-        sessionIssuedAt: session.issuedAt,
-        nodeDigest: entry.digest,
+      const teePubkey = JSON.stringify(teeKey.jwk);
+      // Signed before the claim, so that its record names it; handed out only once both committed.
+      const token = await this.options.issuer.issue({
+        agentId,
+        akTpm: entry.node.record.akTpm,
+        teePubkey: teeKey.jwk,
+        vector: appraisal.vector,
+        pcrs: appraisal.pcrs,
+        reportData: Buffer.from(reportData).toString('base64'),
+        now: Math.floor(nowMs / 1000),
       });
+      const digest = entry.digest;
+      const outcome = await this.options.repository.recorded(
+        (rows) =>
+          rows.claimAttestedSession({
+            id: session.id,
+            nonce: session.nonce,
+            expiresAt: session.expiresAt,
+            attested: { agentId, teePubkey, at: nowMs, akTpm: entry.node.record.akTpm, vector: appraisal.vector },
+            sessionIssuedAt: session.issuedAt,
+            nodeDigest: digest,
+          }),
+        (claim) => (claim.claimed ? attestAuditEvent({ agentId, sessionId: session.id, token, nodeDigest: digest, vector: appraisal.vector, teePubkey, at: nowMs }) : undefined),
+      );
       if (outcome.claimed || outcome.sessionUsed) {
         this.usedSessions.remember(session.id);
       }
       if (outcome.claimed) {
         this.options.log.info({ agentId }, 'kbs attestation passed');
-        return this.options.issuer.issue({
-          agentId,
-          akTpm: entry.node.record.akTpm,
-          teePubkey: teeKey.jwk,
-          vector: appraisal.vector,
-          pcrs: appraisal.pcrs,
-          reportData: Buffer.from(reportData).toString('base64'),
-          now: Math.floor(nowMs / 1000),
-        });
+        return token;
       }
       // Not claimed: say why, from what the claiming statement read.
       if (outcome.sessionUsed) {
@@ -301,9 +312,4 @@ export class BrokerService {
   sweepSessions(): Promise<number> {
     return this.options.repository.deleteExpiredSessions(this.now() - SESSION_SWEEP_GRACE_MS);
   }
-}
-
-/** `repository/type/tag`, as in a resource URI. */
-function resourceName(path: ResourcePath): string {
-  return `${path.repository}/${path.type}/${path.tag}`;
 }

@@ -1,5 +1,6 @@
 import type { AccessFacts, BrokerRepository, StoredResource } from './broker-repository.js';
 import type { EarTokenVerifier } from './ear-token-verifier.js';
+import { releaseAuditEvent, type ReleasedTo } from './grant-audit.js';
 import { KbsError } from './kbs-errors.js';
 import type { ResourcePath } from './kbs-wire.js';
 import { encryptResource, type ResourceJwe } from './resource-jwe.js';
@@ -32,12 +33,8 @@ export interface ResourceReleaseOptions {
 }
 
 /** Who asks and what the broker read about it (`ResourceRelease.requester`). */
-interface Requester {
-  readonly agentId: string;
+interface Requester extends ReleasedTo {
   readonly teeKey: TeePublicKey;
-  readonly via: 'session' | 'token';
-  readonly issuedAtMs: number;
-  readonly akTpm: string | null;
   /** The trustworthiness vectors `required_claims` is checked against: the session's, or every submodule's of the token. */
   readonly vectors: readonly AppraisedVector[] | null;
   readonly facts: AccessFacts;
@@ -59,7 +56,9 @@ export class ResourceRelease {
    * `required_claims`, the session's or every token submodule's vector must affirm each; a credential
    * without any vector is `TokenVerifierError`, so that a client attests again); with
    * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`), and
-   * everything before is checked again on the facts as they are once it answered.
+   * everything before is checked again on the facts as they are once it answered. Last, the release's
+   * `resource.release` record is appended to the audit log and committed before the JWE is returned:
+   * a release the log cannot take fails (500) and the secret is not sent.
    */
   async release(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
     const requester = await this.requester(path, credentials);
@@ -78,7 +77,10 @@ export class ResourceRelease {
       resource = this.allowed(requester, await this.options.repository.tokenAccessFacts(path, requester.agentId));
     }
     const plaintext = this.options.vault.open(path, resource.sealed);
-    return encryptResource(plaintext, requester.teeKey);
+    const jwe = await encryptResource(plaintext, requester.teeKey);
+    const verifierStanding = resource.policy.verifier_standing === true;
+    await this.options.repository.record(releaseAuditEvent({ path, to: requester, verifierStanding, at: this.options.now() }));
+    return jwe;
   }
 
   /**
@@ -124,7 +126,18 @@ export class ResourceRelease {
     if (credentials.bearer !== undefined) {
       const token = await this.options.tokens.verify(credentials.bearer, this.options.now() / 1000);
       const facts = await repository.tokenAccessFacts(path, token.agentId);
-      return { agentId: token.agentId, teeKey: token.teeKey, via: 'token', issuedAtMs: token.issuedAt * 1000, akTpm: token.akTpm, vectors: token.vectors, facts };
+      return {
+        agentId: token.agentId,
+        teeKey: token.teeKey,
+        teePubkey: JSON.stringify(token.teePubkey),
+        via: 'token',
+        credential: credentials.bearer,
+        issuer: token.issuer,
+        issuedAtMs: token.issuedAt * 1000,
+        akTpm: token.akTpm,
+        vectors: token.vectors,
+        facts,
+      };
     }
     if (credentials.cookie !== undefined) {
       const opened = requireSession(this.options.cookies, credentials.cookie, this.options.now(), 'TokenVerifierError');
@@ -135,7 +148,18 @@ export class ResourceRelease {
       }
       const teeKey = await this.options.teeKeys.parseText(session.attested.teePubkey);
       const vectors = session.attested.vector === null ? null : [{ source: 'the session', vector: session.attested.vector }];
-      return { agentId: session.attested.agentId, teeKey, via: 'session', issuedAtMs: session.attested.at, akTpm: session.attested.akTpm, vectors, facts };
+      return {
+        agentId: session.attested.agentId,
+        teeKey,
+        teePubkey: session.attested.teePubkey,
+        via: 'session',
+        credential: opened.id,
+        issuer: null,
+        issuedAtMs: session.attested.at,
+        akTpm: session.attested.akTpm,
+        vectors,
+        facts,
+      };
     }
     throw new KbsError('TokenNotFound', 'send the session cookie or an Authorization: Bearer token');
   }

@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import { expect } from 'chai';
+import { loadAuditKey } from '../../lib/audit/audit-signing-key.js';
+import { BROKER_AUDIT_TABLES } from '../../lib/audit/audit-tables.js';
+import type { AuditRecord } from '../../lib/audit/audit-record.js';
+import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
+import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
+import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
+import { forEachDatabase } from '../helpers/databases.js';
+import { attestedSession, softwareTestNode, startTestBroker, type AttestedSession, type TestBroker, type TestNode } from './helpers/broker-fixture.js';
+import { expectRefused } from './helpers/kbs-refusals.js';
+
+const DISK_KEY = { repository: 'node', type: 'disk-key', tag: 'audit-rack' };
+const DISK_KEY_ROUTE = '/kbs/v0/resource/node/disk-key/audit-rack';
+const OTHERS_ROUTE = '/kbs/v0/resource/node/disk-key/someone-else';
+const SECRET = Buffer.from('the disk key of audit-rack, never in the log');
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * A resource handed to a node, and the attestation that earned its credentials, are records of the
+ * broker's signed audit log (docs/audit.md, "What is appended"), committed before the secret or the
+ * token leaves: a release or an attestation whose record cannot be stored is refused (500) and nothing
+ * is handed out. Before, neither was recorded anywhere but the process log. Software TPM, real quotes,
+ * PostgreSQL and PGlite.
+ */
+forEachDatabase('broker: attestations and releases in the signed audit log', (fixture) => {
+  let broker: TestBroker;
+  let http: KbsHttp;
+  let node: TestNode;
+
+  const withCookie = (session: AttestedSession, route: string): Promise<unknown> => http.send('GET', route, { headers: { cookie: session.cookie } });
+  const withToken = (token: string, route: string): Promise<unknown> => http.send('GET', route, { headers: { authorization: `Bearer ${token}` } });
+  const opened = async (session: AttestedSession, reply: Promise<unknown>): Promise<Uint8Array> =>
+    session.key.decrypt(((await reply) as { body: { protected: string; encrypted_key: string; iv: string; ciphertext: string; tag: string } }).body);
+  const nodeRecords = async (): Promise<{ records: readonly AuditRecord[]; text: string }> => {
+    const exported = await exportCollected(fixture.database.knex, loadAuditKey(broker.dataDir), { stream: node.agentId }, undefined, BROKER_AUDIT_TABLES);
+    return { records: exported.records, text: exportText(exported) };
+  };
+
+  before(async function () {
+    this.timeout(60_000);
+    broker = await startTestBroker({}, fixture.database);
+    http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+    node = await softwareTestNode();
+    await broker.admin.putNode(node.agentId, { akTpm: node.akTpm, runtimePolicy: await node.runtimePolicy(), mbRefstate: await node.refstate(), groups: ['audit-rack'] });
+    await broker.admin.putResource(DISK_KEY, new Uint8Array(SECRET), { groups: ['audit-rack'], required_claims: ['configuration'] });
+    await broker.admin.putResource({ ...DISK_KEY, tag: 'someone-else' }, new Uint8Array([7]), { agents: ['another-node'] });
+  });
+
+  after(async function () {
+    await node?.dispose();
+    await broker?.dispose();
+  });
+
+  it('records the attestation and each release, naming the credential and the appraisal, never the secret, and the export verifies', async function () {
+    this.timeout(30_000);
+    const session = await attestedSession(http, node);
+    expect(Buffer.from(await opened(session, withCookie(session, DISK_KEY_ROUTE)))).to.deep.equal(SECRET);
+    expect(Buffer.from(await opened(session, withToken(session.token, DISK_KEY_ROUTE)))).to.deep.equal(SECRET);
+    // Refusals release nothing and are not recorded (anyone holding a credential could make them at will).
+    await expectRefused(withCookie(session, OTHERS_ROUTE), 403, 'PolicyDeny');
+    await expectRefused(withToken(`${session.token.slice(0, -4)}AAAA`, DISK_KEY_ROUTE), 401, 'TokenVerifierError');
+
+    const { records, text } = await nodeRecords();
+    expect(records.map((record) => [record.action, record.actor])).to.deep.equal([
+      ['node.put', 'cert:broker-admin'],
+      ['node.attest', 'node'],
+      ['resource.release', 'node'],
+      ['resource.release', 'node'],
+    ]);
+    const [, attest, bySession, byToken] = records as [AuditRecord, AuditRecord, AuditRecord, AuditRecord];
+    const put = records[0] as AuditRecord;
+    expect(attest.details).to.include({ token_sha256: sha256(session.token), node_digest: put.details['digest'] });
+    expect(attest.details['vector']).to.deep.equal({ 'instance-identity': 2, hardware: 2, configuration: 2, executables: 2 });
+    expect(bySession.details).to.deep.include({
+      resource: 'node/disk-key/audit-rack',
+      via: 'session',
+      session_sha256: attest.details['session_sha256'],
+      ak_sha256: sha256(node.akTpm),
+      tee_key_sha256: attest.details['tee_key_sha256'],
+      verifier_standing: false,
+    });
+    expect(bySession.details['vectors']).to.deep.equal([{ source: 'the session', vector: attest.details['vector'] }]);
+    expect(byToken.details).to.deep.include({ via: 'token', token_sha256: sha256(session.token), issuer: 'ironlime-broker', tee_key_sha256: attest.details['tee_key_sha256'] });
+    expect(byToken.details['issued_at']).to.equal(new Date(Math.floor(Date.parse(attest.at) / 1000) * 1000).toISOString());
+    expect(text).not.to.contain(SECRET.toString('base64'));
+    expect(text).not.to.contain(session.token);
+    expect(verifyAuditExport(text, loadAuditKey(broker.dataDir).publicKey).valid).to.equal(true);
+  });
+
+  it('refuses a release and an attestation whose record cannot be stored: 500, no secret, no token, no attested session', async function () {
+    this.timeout(30_000);
+    const knex = fixture.database.knex;
+    const attestedRows = async (): Promise<number> => Number((await knex('broker_sessions').where({ agent_id: node.agentId }).count({ n: '*' }))[0]?.n);
+    const session = await attestedSession(http, node);
+    const before = (await nodeRecords()).records.length;
+    const sessionsBefore = await attestedRows();
+    await knex.raw('alter table broker_audit_records rename to broker_audit_records_away');
+    let blocked: AttestedSession | undefined;
+    try {
+      await expectRefused(withCookie(session, DISK_KEY_ROUTE), 500, 'InternalError', 'cookie');
+      await expectRefused(withToken(session.token, DISK_KEY_ROUTE), 500, 'InternalError', 'token');
+      blocked = await attestedSession(http, node).then(
+        () => expect.fail('an attestation whose record cannot be stored was answered'),
+        (error: unknown) => {
+          expect(String(error)).to.contain('500');
+          return undefined;
+        },
+      );
+    } finally {
+      await knex.raw('alter table broker_audit_records_away rename to broker_audit_records');
+    }
+    expect(blocked).to.equal(undefined);
+    // The refused attestation's session was claimed with its record, so neither stayed: its cookie releases nothing.
+    expect(await attestedRows()).to.equal(sessionsBefore);
+    expect((await nodeRecords()).records.length).to.equal(before);
+    // The log takes records again: the same credentials release, recorded.
+    expect(Buffer.from(await opened(session, withCookie(session, DISK_KEY_ROUTE)))).to.deep.equal(SECRET);
+    expect((await nodeRecords()).records.map((record) => record.action).slice(before)).to.deep.equal(['resource.release']);
+  });
+});

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { statementsOn } from '../db/fixed-statement.js';
+import { statementsOn, type Statements } from '../db/fixed-statement.js';
 import type { AuditEvent, AuditRecord } from './audit-record.js';
 import { appendAuditEvents } from './audit-batch.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
@@ -28,6 +28,14 @@ export class AuditLog {
    * not at all; the stream's head stays locked until that transaction ends (chain order is commit order).
    */
   async appendIn(trx: Knex.Transaction, event: AuditEvent): Promise<AuditRecord> {
-    return (await appendAuditEvents(statementsOn(trx, false), [event], this.key, this.tables))[0] as AuditRecord;
+    return this.appendThrough(statementsOn(trx, false), event);
+  }
+
+  /**
+   * Appends `event` through `run`, the statements of the caller's transaction: `inPgTransaction`'s on
+   * PostgreSQL, so a hot path's record is two prepared statements without knex's transaction.
+   */
+  async appendThrough(run: Statements, event: AuditEvent): Promise<AuditRecord> {
+    return (await appendAuditEvents(run, [event], this.key, this.tables))[0] as AuditRecord;
   }
 }

@@ -157,7 +157,7 @@ export class BrokerService {
         now: Math.floor(nowMs / 1000),
       });
       const digest = entry.digest;
-      const outcome = await this.options.repository.recorded(
+      const outcome = await this.options.repository.recordedStatements(
         (rows) =>
           rows.claimAttestedSession({
             id: session.id,

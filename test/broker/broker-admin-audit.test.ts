@@ -14,7 +14,8 @@ import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
 import { createDatabase } from '../../lib/db/database-factory.js';
 import { runCli } from '../helpers/cli-runner.js';
 import { forEachDatabase, TEST_DATABASE_URL } from '../helpers/databases.js';
-import { refusal, startTestBroker, type TestBroker } from './helpers/broker-fixture.js';
+import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
+import { attestedSession, refusal, softwareTestNode, startTestBroker, type TestBroker } from './helpers/broker-fixture.js';
 
 const AGENT = '5b0f2c1e-3a4d-4e6f-8a9b-0c1d2e3f4a5b';
 const RESOURCE = { repository: 'node', type: 'disk-key', tag: 'audited' };
@@ -170,13 +171,27 @@ describe('ironlime audit export --broker: the broker\'s own log, checked by audi
       await new AuditLog(database.knex, verifierKey).append({ stream: AGENT, at: new Date().toISOString(), actor: 'verifier:test', action: 'verdict', agentId: AGENT, details: {} });
       await broker.admin.putNode(AGENT, { groups: ['rack4'] });
       await broker.admin.revoke(AGENT, 'disk swapped');
+      // A node's attestation and the secret it fetched: their records export and verify with the admin changes'.
+      const node = await softwareTestNode();
+      try {
+        await broker.admin.putNode(node.agentId, { akTpm: node.akTpm, runtimePolicy: await node.runtimePolicy() });
+        await broker.admin.putResource(RESOURCE, new Uint8Array([5]), { agents: [node.agentId] });
+        const http = new KbsHttp({ url: broker.running.url, ca: broker.running.caCert });
+        const session = await attestedSession(http, node);
+        await http.send('GET', '/kbs/v0/resource/node/disk-key/audited', { headers: { cookie: session.cookie } });
+      } finally {
+        await node.dispose();
+      }
       const file = path.join(broker.dataDir, 'broker-audit.jsonl');
       const exported = await runCli(['audit', 'export', '--broker', '--data-dir', broker.dataDir, '--database', url.toString(), '--out', file]);
       expect(exported.code, exported.stderr).to.equal(0);
-      expect(readFileSync(file, 'utf8').trimEnd().split('\n')).to.have.length(3);
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+      expect(lines.slice(0, -1).map((line) => (JSON.parse(line) as { action: string }).action).sort()).to.deep.equal(
+        ['node.attest', 'node.put', 'node.put', 'node.revoke', 'resource.put', 'resource.release'],
+      );
       const verified = await runCli(['audit', 'verify', file, '--data-dir', broker.dataDir]);
       expect(verified.code, verified.stdout).to.equal(0);
-      expect(verified.stdout).to.contain('valid: 2 record(s)');
+      expect(verified.stdout).to.contain('valid: 6 record(s)');
     } finally {
       await rm(`${broker.dataDir}-verifier`, { recursive: true, force: true });
       await broker.dispose();

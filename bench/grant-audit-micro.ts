@@ -18,7 +18,8 @@ import { postgresBackendCpu, postgresCpuBetween } from './broker-bench-postgres-
  * - `claim`: the session claim of `/attest` as one prepared statement, unrecorded (as before);
  * - `claim + node.attest`: the claim and its record in one transaction (`BrokerRepository.recorded`);
  * - `fetch facts`: the one statement a token fetch reads (the yardstick of a fetch's database work);
- * - `resource.release`: the record a release appends in its own transaction (`BrokerRepository.record`);
+ * - `resource.release`: the record a release appends in its own transaction and the facts read again
+ *   under its lock (`BrokerRepository.record`);
  * - both records through knex's transaction and unprepared statements instead (`BrokerRepository.recorded`),
  *   as first written: what `recordedStatements` saves.
  * The variants alternate round by round in this one process, so all see the same load. Printed per
@@ -74,7 +75,8 @@ try {
     },
     'fetch facts': () => plain.tokenAccessFacts(path_, agentId),
     'resource.release, knex transaction': () => audited.recorded(() => Promise.resolve(undefined), () => releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() })),
-    'resource.release': () => audited.record(releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() })),
+    'resource.release': () =>
+      audited.record(releaseAuditEvent({ path: path_, to: releasedTo, verifierStanding: false, at: Date.now() }), async (rows) => void (await rows.tokenAccessFacts(path_, agentId))),
   };
   const results = new Map<string, number[][]>();
   console.log(`grant-audit-micro: ${ops} ops per variant per round, ${rounds} rounds; load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`);

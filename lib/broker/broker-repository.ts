@@ -166,10 +166,27 @@ export class BrokerRepository {
   /**
    * Appends `event` alone, in a transaction of its own, and resolves once it committed: the record of
    * something the broker is about to do that changes no row of its own (a resource released), so the
-   * caller acts only once it is stored. @throws when it cannot be stored.
+   * caller acts only once it is stored. Once the record is appended, its stream's head locked (until
+   * the commit), `confirm` reads with this class's fixed statements what the act depends on and throws
+   * to refuse it, the record rolled back: a change appended to that stream (a revocation) either
+   * committed before, and is seen, or is appended after this record. Without an audit log, `confirm`
+   * alone runs. @throws when the record cannot be stored, or what `confirm` throws.
    */
-  async record(event: AuditEvent): Promise<void> {
-    await this.recordedStatements(() => Promise.resolve(undefined), () => event);
+  async record(event: AuditEvent, confirm: (rows: BrokerRepository) => Promise<void>): Promise<void> {
+    const audit = this.audit;
+    if (audit === undefined) {
+      await confirm(this);
+    } else if (this.prepared) {
+      await inPgTransaction(this.knex, async (run) => {
+        await audit.appendThrough(run, event);
+        await confirm(new BrokerRepository(this.knex, true, undefined, run));
+      });
+    } else {
+      await this.knex.transaction(async (trx) => {
+        await audit.appendIn(trx, event);
+        await confirm(new BrokerRepository(trx));
+      });
+    }
   }
 
   /**

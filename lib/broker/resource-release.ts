@@ -55,14 +55,14 @@ export class ResourceRelease {
    * reinstatement (`revocationRefusal`); the resource must exist and its policy allow the node (with
    * `required_claims`, the session's or every token submodule's vector must affirm each; a credential
    * without any vector is `TokenVerifierError`, so that a client attests again); with
-   * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`), and
-   * everything before is checked again on the facts as they are once it answered. Last, the release's
-   * `resource.release` record is appended to the audit log and committed before the JWE is returned:
-   * a release the log cannot take fails (500) and the secret is not sent.
+   * `verifier_standing`, the verifier must trust the node now by the same AK (`StandingCheck`). Last,
+   * the release's `resource.release` record is appended to the audit log and, under its stream's lock,
+   * everything before is checked again on the facts as they are then, in one transaction that commits
+   * before the resource is wrapped: a release the log cannot take fails (500) and the secret is not sent.
    */
   async release(path: ResourcePath, credentials: ResourceCredentials): Promise<ResourceJwe> {
     const requester = await this.requester(path, credentials);
-    let resource = this.allowed(requester, requester.facts);
+    const resource = this.allowed(requester, requester.facts);
     if (resource.policy.verifier_standing === true) {
       const standing = await (this.options.standing ?? NO_VERIFIER).refusal(requester.agentId, requester.facts.akTpm ?? requester.akTpm);
       if (standing?.unavailable === true) {
@@ -72,15 +72,17 @@ export class ResourceRelease {
       if (standing !== undefined) {
         throw new KbsError('PolicyDeny', `node ${requester.agentId} is not in good standing: ${standing.reason}`);
       }
-      // The verifier may take up to its client's timeout to answer: a revocation, a deletion of the node
-      // or of the resource, or a policy change meanwhile must hold, so the facts are read and checked again.
-      resource = this.allowed(requester, await this.options.repository.tokenAccessFacts(path, requester.agentId));
     }
-    const plaintext = this.options.vault.open(path, resource.sealed);
-    const jwe = await encryptResource(plaintext, requester.teeKey);
     const verifierStanding = resource.policy.verifier_standing === true;
-    await this.options.repository.record(releaseAuditEvent({ path, to: requester, verifierStanding, at: this.options.now() }));
-    return jwe;
+    let released = resource;
+    // Checked again under the node's stream lock, before anything leaves: a revocation or deletion of
+    // the node since the first read (or while the verifier was asked, which may take up to its client's
+    // timeout), a deletion of the resource or a narrower policy refuse; a revocation appended later
+    // follows this release in the node's stream. The resource sent is the one read then.
+    await this.options.repository.record(releaseAuditEvent({ path, to: requester, verifierStanding, at: this.options.now() }), async (rows) => {
+      released = this.allowed(requester, await rows.tokenAccessFacts(path, requester.agentId));
+    });
+    return encryptResource(this.options.vault.open(path, released.sealed), requester.teeKey);
   }
 
   /**

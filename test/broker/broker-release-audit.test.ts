@@ -4,6 +4,7 @@ import { loadAuditKey } from '../../lib/audit/audit-signing-key.js';
 import { BROKER_AUDIT_TABLES } from '../../lib/audit/audit-tables.js';
 import type { AuditRecord } from '../../lib/audit/audit-record.js';
 import { verifyAuditExport } from '../../lib/audit/verify-audit-export.js';
+import { RevocationStore } from '../../lib/broker/revocation-store.js';
 import { KbsHttp } from '../../lib/kbs-client/kbs-http.js';
 import { exportCollected, exportText } from '../audit/helpers/sealed-export.js';
 import { forEachDatabase } from '../helpers/databases.js';
@@ -118,5 +119,37 @@ forEachDatabase('broker: attestations and releases in the signed audit log', (fi
     // The log takes records again: the same credentials release, recorded.
     expect(Buffer.from(await opened(session, withCookie(session, DISK_KEY_ROUTE)))).to.deep.equal(SECRET);
     expect((await nodeRecords()).records.map((record) => record.action).slice(before)).to.deep.equal(['resource.release']);
+  });
+
+  it('refuses a release whose node was revoked after its facts were read, once the revocation holding the node\'s stream commits', async function () {
+    if (fixture.kind !== 'postgres') this.skip(); // PGlite has one connection: no second transaction can hold the stream.
+    this.timeout(30_000);
+    const knex = fixture.database.knex;
+    const session = await attestedSession(http, node);
+    const before = (await nodeRecords()).records.length;
+    // A revocation as the broker writes one: the row, then its record's lock on the node's stream, uncommitted.
+    const trx = await knex.transaction();
+    let release: Promise<unknown> | undefined;
+    try {
+      await new RevocationStore(trx).revoke(node.agentId, Math.floor(Date.now() / 1000), 'revoked while a release ran');
+      await trx.raw('select seq from broker_audit_heads where stream = ? for update', [node.agentId]);
+      const holder = ((await trx.raw('select pg_backend_pid() as pid')) as { rows: { pid: number }[] }).rows[0]?.pid ?? -1;
+      // Its facts read sees no revocation yet; its record then waits for the stream.
+      release = withToken(session.token, DISK_KEY_ROUTE);
+      release.catch(() => undefined); // awaited below, after the commit
+      for (let waited = 0; ; waited += 1) {
+        const blocked = (await knex.raw('select count(*)::int as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))', [holder])) as { rows: { n: number }[] };
+        if (blocked.rows[0]?.n === 1) break;
+        expect(waited, 'the release reached the locked stream').to.be.below(1_000);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await trx.commit();
+    } catch (error) {
+      await trx.rollback();
+      throw error;
+    }
+    await expectRefused(release, 401, 'TokenVerifierError');
+    expect((await nodeRecords()).records.length).to.equal(before);
+    await knex('broker_revocations').where({ agent_id: node.agentId }).delete();
   });
 });

@@ -145,8 +145,8 @@ export class BrokerRepository {
   /**
    * `recorded` for a change made of this class's fixed statements only (the session claim of every
    * `/attest`), for the hot paths: on PostgreSQL the transaction is `inPgTransaction`'s, its
-   * statements and the record's prepared, without knex's transaction (which cost ≈ 2 ms of the
-   * broker's CPU and 1 ms of PostgreSQL's per record, `bench/grant-audit-micro.ts`); on PGlite it is `recorded`.
+   * statements and the record's prepared, without knex's transaction (with it and unprepared, about
+   * 1.5 times the CPU, the broker's and PostgreSQL's: `bench/grant-audit-micro.ts`); on PGlite it is `recorded`.
    */
   async recordedStatements<T>(change: (rows: BrokerRepository) => Promise<T>, record: (result: T) => AuditEvent | undefined): Promise<T> {
     const audit = this.audit;

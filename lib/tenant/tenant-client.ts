@@ -12,6 +12,7 @@ import { pollUntil, type WaitOptions } from '../timing/poll-until.js';
 import { openRegistrarAdmin } from './registrar-agents.js';
 import { negotiateAgentApiVersion, openTenantAgentClient, sendU, verifyAgentBootstrapKey } from './tenant-agent-calls.js';
 import { checkReplacementPolicyNames } from './update-policy-names.js';
+import { RegistrarRecordAsVerifierStatus } from '../verifier/registrar-record-guard.js';
 import { VerifierClient, type VerifierHistoryEntry } from '../verifier/verifier-client.js';
 import type { VerifierAgentStatus } from '../verifier/verifier-client-replies.js';
 import { agentViewOf, verifierStatusReplyOf } from '../verifier/verifier-status-view.js';
@@ -80,7 +81,8 @@ export type { WaitOptions };
  *   the verifier with its runtime, measured-boot and PCR policies (`EnrolmentPolicies`), then
  *   optionally sends U (and a payload) to the agent. Throws `AttestationFailed` when the identity check fails.
  * - `getStatus(id)`, `judgeStatus(id)` (with the driver's verdict: pass, pending or fail), `listAgents()`, `history(id)`.
- * - `deleteAgent(id)`: DELETE, then waits for the verifier's TERMINATED handshake to end in 404.
+ * - `deleteAgent(id)`: DELETE (not when a status read answers with a registrar's record), then waits
+ *   for the verifier's TERMINATED handshake to end in 404.
  * - `updateAgent(id, options)`: check and build the new enrolment, then delete, then add (as Keylime's `update`).
  * - `stopAgent(id)`, `reactivateAgent(id)`.
  * - Policy stores: `addRuntimePolicy` / `showRuntimePolicy` / `listRuntimePolicies` / `deleteRuntimePolicy`
@@ -227,8 +229,21 @@ export class TenantClient {
    * @throws IronlimeError ERR_TIMEOUT when it is still there after `timeoutMs`.
    */
   async deleteAgent(agentId: string, wait: WaitOptions = {}): Promise<void> {
-    await this.verifier.delete(agentId);
+    await this.#deleteEnrolment(agentId);
     await this.#untilGone(agentId, wait);
+  }
+
+  /**
+   * `DELETE /agents/{id}`, unless a status read first answers with a registrar's record: a registrar
+   * serves the same path on its TLS port, and a DELETE sent there would remove the agent's registration.
+   * Any other outcome of that read (an error included) leaves the DELETE to answer, as before.
+   * @throws RegistrarRecordAsVerifierStatus
+   */
+  async #deleteEnrolment(agentId: string): Promise<void> {
+    await this.verifier.rawStatus(agentId).catch((error: unknown) => {
+      if (error instanceof RegistrarRecordAsVerifierStatus) throw error;
+    });
+    await this.verifier.delete(agentId);
   }
 
   /**
@@ -275,7 +290,7 @@ export class TenantClient {
     try {
       return await this.#enrol(agentId, options, async (policies) => {
         await checkReplacementPolicyNames(this.verifier, agentId, policies);
-        await this.verifier.delete(agentId);
+        await this.#deleteEnrolment(agentId);
         // Accepted: the verifier removes the agent whether or not the wait below sees it go.
         deleted = true;
         await this.#untilGone(agentId, wait);

@@ -1,6 +1,10 @@
+import { BadRemoteReplyError } from '../http/client-errors.js';
+import { validateDto } from '../http/dto-validation.js';
+import { RequestValidationError } from '../http/http-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
 import { NegotiatedApiVersion } from '../http/negotiated-api-version.js';
+import { refuseRegistrarRecord } from './registrar-record-guard.js';
 import {
   MbPolicyNames,
   RuntimePolicyNames,
@@ -94,8 +98,11 @@ export interface VerifierClientOptions {
 export class VerifierClient {
   readonly #http: KeylimeClient;
   readonly #versions: NegotiatedApiVersion;
+  /** For messages: the URL the client was given, without a trailing slash. */
+  readonly #baseUrl: string;
 
   constructor(options: VerifierClientOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/$/, '');
     this.#http = createKeylimeClient({
       baseUrl: options.baseUrl,
       ...(options.tls === undefined ? {} : { tls: options.tls }),
@@ -127,9 +134,19 @@ export class VerifierClient {
     await this.#versions.call((p) => this.#http.post(agentPath(p, agentId), body));
   }
 
-  /** `GET /agents/{id}`. */
+  /** `GET /agents/{id}`. @throws BadRemoteReplyError for a registrar's record (`refuseRegistrarRecord`) */
   async status(agentId: string): Promise<VerifierAgentStatus> {
-    return (await this.#versions.call((p) => this.#http.get(agentPath(p, agentId), { results: VerifierAgentStatus }))).results;
+    return this.#versions.call(async (p) => {
+      const url = `${this.#baseUrl}${agentPath(p, agentId)}`;
+      const { results } = await this.#http.get(agentPath(p, agentId));
+      refuseRegistrarRecord(url, results);
+      try {
+        return validateDto(VerifierAgentStatus, results, 'results');
+      } catch (error) {
+        if (error instanceof RequestValidationError) throw new BadRemoteReplyError(url, error.message, { cause: error });
+        throw error;
+      }
+    });
   }
 
   /**
@@ -140,9 +157,16 @@ export class VerifierClient {
     return (await this.rawStatusAt(agentId)).results;
   }
 
-  /** `rawStatus` with the verifier's clock when it answered (its reply's `Date` header, unix seconds), when it sent one. */
+  /**
+   * `rawStatus` with the verifier's clock when it answered (its reply's `Date` header, unix seconds), when it sent one.
+   * @throws BadRemoteReplyError for a registrar's record (`refuseRegistrarRecord`)
+   */
   async rawStatusAt(agentId: string): Promise<{ readonly results: unknown; readonly verifierTime: number | undefined }> {
-    const reply = await this.#versions.call((p) => this.#http.get(agentPath(p, agentId), { serverTime: true }));
+    const reply = await this.#versions.call(async (p) => {
+      const answer = await this.#http.get(agentPath(p, agentId), { serverTime: true });
+      refuseRegistrarRecord(`${this.#baseUrl}${agentPath(p, agentId)}`, answer.results);
+      return answer;
+    });
     return { results: reply.results, verifierTime: reply.serverTime };
   }
 

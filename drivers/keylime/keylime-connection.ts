@@ -4,6 +4,7 @@ import type { KeylimeClientTls } from '../../lib/http/keylime-client-tls.js';
 import { tlsFailureKind } from '../../lib/http/keylime-transport-errors.js';
 import { MAX_PEM_FILE_BYTES } from '../../lib/files/regular-file.js';
 import { readRequiredPrivate } from '../../lib/pki/private-file.js';
+import { tlsFileProblem } from '../../lib/pki/tls-file-contents.js';
 import { createKeylimeClient } from '../../lib/http/keylime-client.js';
 import { RegistrarClient } from '../../lib/registrar/registrar-client.js';
 import { LivenessClient } from '../../lib/verifier/liveness/liveness-client.js';
@@ -48,7 +49,8 @@ export const MAX_VERIFIER_REPLY_BYTES = 8 * 1024 * 1024;
  * Reads the TLS files and opens the verifier and registrar clients. https URLs get the CA and the client
  * certificate; http URLs get neither (the client refuses TLS options on a plain URL).
  *
- * @throws InvalidParameterValue naming the setting whose file cannot be read or is not PEM.
+ * @throws InvalidParameterValue naming the setting whose file cannot be read or is not PEM, or holds
+ *   something a TLS context cannot take (`tlsFileProblem`: a certificate given as the key, a key of another certificate).
  */
 export async function openKeylimeConnection(settings: KeylimeNodeSettings, timeoutMs: number): Promise<KeylimeConnection> {
   const tls: TlsMaterial = {
@@ -56,6 +58,12 @@ export async function openKeylimeConnection(settings: KeylimeNodeSettings, timeo
     cert: await readPem(settings.tlsCert),
     key: await readPem(settings.tlsKey, 'private key'),
   };
+  // Checked where a TLS context will take them: a plain-http service gets none of the files.
+  const problem = [settings.verifierUrl, settings.registrarUrl].some(isHttps) ? tlsFileProblem(tls) : undefined;
+  if (problem !== undefined) {
+    const file = { ca: settings.tlsCa, cert: settings.tlsCert, key: settings.tlsKey }[problem.file] as TlsFile;
+    throw new InvalidParameterValue(file.setting, `${file.path} ${problem.detail}`);
+  }
   const verifierOptions = { baseUrl: settings.verifierUrl, timeoutMs, maxResponseBytes: MAX_VERIFIER_REPLY_BYTES, ...tlsFor(settings.verifierUrl, tls) };
   const verifier = new VerifierClient(verifierOptions);
   const registrar = new RegistrarClient({ baseUrl: settings.registrarUrl, apiVersion: REGISTRAR_API_VERSION, timeoutMs, ...tlsFor(settings.registrarUrl, tls) });
@@ -83,8 +91,12 @@ export async function openKeylimeConnection(settings: KeylimeNodeSettings, timeo
   };
 }
 
+function isHttps(url: string): boolean {
+  return url.toLowerCase().startsWith('https:');
+}
+
 function tlsFor(url: string, tls: TlsMaterial): { tls?: KeylimeClientTls } {
-  if (!url.toLowerCase().startsWith('https:')) {
+  if (!isHttps(url)) {
     return {};
   }
   return {

@@ -4,6 +4,7 @@ import { InvalidConfig } from '../../interfaces/errors.js';
 import { readConfiguredFile, readConfiguredPrivateFile } from '../config/read-config-file.js';
 import { CA_CERT_FILE } from '../pki/ca-directory.js';
 import { caDirOf, loadOrCreateClientTls, type ServiceTls } from '../pki/service-tls.js';
+import { tlsFileProblem } from '../pki/tls-file-contents.js';
 
 /** Where the tenant's TLS material comes from: three files, or a services' data dir. */
 export interface TenantTlsSource {
@@ -21,7 +22,8 @@ export interface TenantTlsSource {
  * `dataDir` — its CA, and a `tenant` client certificate issued there on first use. A data dir without
  * a CA is refused rather than given a new one, which no service would trust.
  *
- * @throws InvalidConfig naming the option at fault; PkiError for a key file group or others may use.
+ * @throws InvalidConfig naming the option at fault (unreadable, not PEM, a certificate given as the key, a
+ *   key of another certificate: `tlsFileProblem`); PkiError for a key file group or others may use.
  */
 export async function resolveTenantTls(source: TenantTlsSource): Promise<ServiceTls> {
   const files = [source.caFile, source.certFile, source.keyFile];
@@ -34,6 +36,12 @@ export async function resolveTenantTls(source: TenantTlsSource): Promise<Service
       readPem(source.certFile as string, 'certificate'),
       readPem(source.keyFile as string, 'private key'),
     ]);
+    const problem = tlsFileProblem({ ca, cert, key });
+    if (problem !== undefined) {
+      const option = `--${problem.file}`;
+      const file = { ca: source.caFile, cert: source.certFile, key: source.keyFile }[problem.file] as string;
+      throw new InvalidConfig('tenant.tls', `${option} ${file} ${problem.detail}`);
+    }
     return { ca, cert, key };
   }
   if (source.dataDir === undefined) {

@@ -8,6 +8,7 @@ import knexFactory from 'knex';
 import { InvalidConfig } from '../../interfaces/errors.js';
 import { loadOrCreateTokenKey } from '../../lib/auth/token-signing-key.js';
 import { startRegistrar } from '../../lib/registrar/registrar-server.js';
+import { tlsFixture } from '../http/tls-fixture.js';
 import { runCli, spawnCli } from '../helpers/cli-runner.js';
 import { openTestSchema, TEST_DATABASE_URL } from '../helpers/databases.js';
 import { closedPort } from '../helpers/ports.js';
@@ -89,6 +90,30 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
       expect(run.code).to.equal(2);
       expect(run.stderr.trimEnd().split('\n'), run.stderr).to.have.length(2);
       expect(run.stderr).to.match(/^error: .+\n\(add --help for the usage\)\n$/);
+    }
+  });
+
+  it('tenant --ca, --cert and --key holding the wrong thing (a certificate as the key, a key as the certificate, another certificate\'s key): exit 2, one line naming the option, no OpenSSL stack trace', async () => {
+    const tls = tlsFixture();
+    const file = (name: string, text: string) => {
+      writeFileSync(path.join(dir.path, name), text, { mode: 0o600 });
+      return path.join(dir.path, name);
+    };
+    const ca = file('ca.pem', tls.ca.certPem);
+    const cert = file('cert.pem', tls.client.certPem);
+    const key = file('key.pem', tls.client.keyPem);
+    const otherKey = file('other-key.pem', tls.foreignClient.keyPem);
+    for (const [files, said] of [
+      [[ca, cert, cert], `--key ${cert} holds no readable PEM private key`],
+      [[ca, key, key], `--cert ${key} holds no readable PEM certificate`],
+      [[key, cert, key], `--ca ${key} holds no readable PEM certificate`],
+      [[ca, cert, otherKey], `--key ${otherKey} is not the private key of the client certificate`],
+    ] as const) {
+      const run = await runCli(['tenant', 'list', '--verifier', 'https://127.0.0.1:1', '--ca', files[0], '--cert', files[1], '--key', files[2]]);
+      expect(run.code, run.stderr).to.equal(2);
+      expect(run.stdout).to.equal('');
+      expect(run.stderr.startsWith(`ironlime: invalid config: tenant.tls: ${said}`), run.stderr).to.equal(true);
+      expect(run.stderr.trimEnd().split('\n')).to.have.length(1);
     }
   });
 

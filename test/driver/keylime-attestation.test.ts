@@ -19,6 +19,7 @@ import { OPTIONAL_PROPERTIES, REQUIRED_PROPERTIES } from '../../drivers/keylime/
 import { keylimeTestNode as node, rejection } from './driver-test-node.js';
 import { closedPort } from '../helpers/ports.js';
 import { useFakeKeylime } from './fake-keylime-fixture.js';
+import { tlsFixture } from '../http/tls-fixture.js';
 
 const ALLOWLIST = `${'11'.repeat(32)} /usr/bin/bash\n${'22'.repeat(32)} /usr/lib/libc.so.6\n`;
 const AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000';
@@ -271,6 +272,24 @@ describe('keylime driver: KeylimeAttestation', function () {
     const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task({ ...info, keylime_tls_key: key })));
     expect(error).to.be.instanceOf(InvalidParameterValue);
     expect(error.message).to.equal(`driver_info.keylime_tls_key: cannot read ${key}: no such file`);
+  });
+
+  it('names a TLS client key that holds a certificate, or the key of another certificate, before sending anything (no OpenSSL error from the first connection)', async function () {
+    const tls = tlsFixture();
+    const file = (name: string, text: string) => {
+      writeFileSync(path.join(fixture.dir, name), text, { mode: 0o600 });
+      return path.join(fixture.dir, name);
+    };
+    const cert = file('real-client.crt', tls.client.certPem);
+    const https = { ...info, keylime_verifier_url: 'https://127.0.0.1:1', keylime_registrar_url: 'https://127.0.0.1:1', keylime_tls_cert: cert };
+    for (const [key, said] of [
+      [file('cert-as-key.pem', tls.client.certPem), 'holds no readable PEM private key'],
+      [file('other-client.key', tls.foreignClient.keyPem), 'is not the private key of the client certificate'],
+    ] as const) {
+      const error = await rejection(new KeylimeAttestation().validateSecurityStatus(task({ ...https, keylime_tls_key: key })));
+      expect(error).to.be.instanceOf(InvalidParameterValue);
+      expect(error.message.startsWith(`driver_info.keylime_tls_key: ${key} ${said}`), error.message).to.equal(true);
+    }
   });
 
   it('refuses a TLS client key its group or others may read, naming the setting', async function () {

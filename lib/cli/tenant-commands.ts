@@ -15,6 +15,7 @@ import { resolveTenantTls, type TenantTlsSource } from '../tenant/tenant-tls.js'
 import type { ServiceTls } from '../pki/service-tls.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { registerTenantVerifierCommands } from './tenant-verifier-commands.js';
+import { checkServiceUrl } from './tenant-verifier-connection.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 import { agentId, collect } from './option-parsers.js';
 
@@ -127,6 +128,7 @@ function withConnection(command: Command): Command {
 }
 
 async function withRegistrar(options: ConnectionOptions, use: (client: RegistrarClient, tls: ServiceTls) => Promise<void>): Promise<void> {
+  checkServiceUrl('--registrar', options.registrar);
   const source: TenantTlsSource = {
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.ca === undefined ? {} : { caFile: options.ca }),

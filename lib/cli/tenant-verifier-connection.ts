@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { InvalidParameterValue } from '../../interfaces/errors.js';
 import { TENANT_EK_CHECK_MODES, type TenantEkCheckMode } from '../tenant/ek-certificate-check.js';
 import { DEFAULT_REGISTRAR_TLS_URL } from '../tenant/registrar-agents.js';
 import { TenantClient } from '../tenant/tenant-client.js';
@@ -31,8 +32,34 @@ export function connection(command: Command): Command {
     .option('--ek-ca-dir <dir>', 'extra trusted EK CA folder, added to the vendor store (repeatable)', (value: string, all: string[]) => [...all, value], []);
 }
 
+/** Where each service's mTLS port is, for a message that names the port to give instead. */
+const TLS_PORT_OF: Readonly<Record<'--registrar' | '--verifier', string>> = {
+  '--registrar': "the registrar's TLS port, 8891 by default, not its plain-HTTP registration port 8890",
+  '--verifier': "the verifier's port, 8881 by default",
+};
+
+/**
+ * Refuses a service URL the tenant cannot use, naming the option: not a URL (`127.0.0.1:8881`), or not
+ * https — the tenant always presents its client certificate, so a plain `http://` URL could only fail
+ * (the HTTP client said `invalid config: baseUrl: TLS options given for an http:// URL`).
+ * @throws InvalidParameterValue
+ */
+export function checkServiceUrl(option: '--registrar' | '--verifier', value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidParameterValue(option, `${JSON.stringify(value)} is not a URL: give https://HOST:PORT (${TLS_PORT_OF[option]})`);
+  }
+  if (url.protocol !== 'https:') {
+    throw new InvalidParameterValue(option, `${value}: the tenant speaks mTLS only: give https://HOST:PORT (${TLS_PORT_OF[option]})`);
+  }
+}
+
 /** Runs `use` with a `TenantClient` built from the options, closed afterwards. */
 export async function withTenant(options: ConnectionOptions, use: (client: TenantClient) => Promise<void>): Promise<void> {
+  checkServiceUrl('--registrar', options.registrar);
+  checkServiceUrl('--verifier', options.verifier);
   const tls = await resolveTenantTls({
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.ca === undefined ? {} : { caFile: options.ca }),

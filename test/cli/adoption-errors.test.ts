@@ -117,6 +117,18 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
     }
   });
 
+  it('tenant --verifier or --registrar that is no https URL (no scheme, plain http) is one line naming the option and the port to give, before any file is read', async () => {
+    for (const [args, said] of [
+      [['status', '--uuid', 'a1', '--verifier', '127.0.0.1:8881'], `--verifier: "127.0.0.1:8881" is not a URL: give https://HOST:PORT (the verifier's port, 8881 by default)`],
+      [['status', '--uuid', 'a1', '--verifier', 'http://127.0.0.1:8881'], `--verifier: http://127.0.0.1:8881: the tenant speaks mTLS only: give https://HOST:PORT (the verifier's port, 8881 by default)`],
+      [['add', '--uuid', 'a1', '--registrar', 'http://127.0.0.1:8890'], "--registrar: http://127.0.0.1:8890: the tenant speaks mTLS only: give https://HOST:PORT (the registrar's TLS port, 8891 by default, not its plain-HTTP registration port 8890)"],
+      [['registrar', 'list', '--registrar', 'http://127.0.0.1:8890'], "--registrar: http://127.0.0.1:8890: the tenant speaks mTLS only: give https://HOST:PORT (the registrar's TLS port, 8891 by default, not its plain-HTTP registration port 8890)"],
+    ] as const) {
+      const run = await runCli(['tenant', ...args, '--data-dir', path.join(dir.path, 'no-such-dir')]);
+      expect([run.code, run.stdout, run.stderr]).to.deep.equal([2, '', `ironlime: ${said}\n`]);
+    }
+  });
+
   it('audit verify of a missing file: exit 2, one line naming the file', async () => {
     const missing = path.join(dir.path, 'none.jsonl');
     const keyFile = path.join(dir.path, 'audit-public.pem');

@@ -1,4 +1,6 @@
 import { BadRemoteReplyError } from '../http/client-errors.js';
+import { validateDto } from '../http/dto-validation.js';
+import { RequestValidationError } from '../http/http-errors.js';
 import { createKeylimeClient, type KeylimeClient } from '../http/keylime-client.js';
 import type { KeylimeClientTls } from '../http/keylime-client-tls.js';
 import { NegotiatedApiVersion } from '../http/negotiated-api-version.js';
@@ -12,6 +14,7 @@ import {
   RegisterReplyResults,
   RegistrarVersionResults,
 } from './registrar-reply-dtos.js';
+import { refuseVerifierStatus } from './verifier-status-guard.js';
 
 /** What an agent registers with (spec §1.2); binary fields are raw bytes, the client base64-encodes them. */
 export interface AgentRegistration {
@@ -67,8 +70,11 @@ export const REGISTRAR_CLIENT_API_VERSIONS: readonly string[] = ['2.1', '2.2', '
 export class RegistrarClient {
   private readonly http: KeylimeClient;
   private readonly versions: NegotiatedApiVersion;
+  /** For messages: the URL the client was given, without a trailing slash. */
+  private readonly baseUrl: string;
 
   constructor(options: RegistrarClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/$/, '');
     this.http = createKeylimeClient({
       baseUrl: options.baseUrl,
       ...(options.tls === undefined ? {} : { tls: options.tls }),
@@ -164,9 +170,23 @@ export class RegistrarClient {
     return (await this.versions.call((prefix) => this.http.get(`${prefix}/agents`, { results: AgentListReplyResults }))).results.uuids;
   }
 
-  /** The record of an activated agent (admin, mTLS); a 404 `KeylimeHttpError` when unknown or inactive. */
+  /**
+   * The record of an activated agent (admin, mTLS); a 404 `KeylimeHttpError` when unknown or inactive.
+   * @throws VerifierStatusAsRegistrarRecord when a verifier answers (`refuseVerifierStatus`); BadRemoteReplyError
+   */
   async show(agentId: string): Promise<AgentShowReplyResults> {
-    return recordOf(agentId, (await this.versions.call((prefix) => this.http.get(agentPath(prefix, agentId), { results: AgentShowReplyResults }))).results);
+    const results = await this.versions.call(async (prefix) => {
+      const url = `${this.baseUrl}${agentPath(prefix, agentId)}`;
+      const reply = await this.http.get(agentPath(prefix, agentId));
+      refuseVerifierStatus(url, reply.results);
+      try {
+        return validateDto(AgentShowReplyResults, reply.results, 'results');
+      } catch (error) {
+        if (error instanceof RequestValidationError) throw new BadRemoteReplyError(url, error.message, { cause: error });
+        throw error;
+      }
+    });
+    return recordOf(agentId, results);
   }
 
   /**

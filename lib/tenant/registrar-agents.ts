@@ -2,6 +2,7 @@ import { isPemCertificate } from '../pki/pem-certificate.js';
 import type { ServiceTls } from '../pki/service-tls.js';
 import { recordOf, RegistrarClient } from '../registrar/registrar-client.js';
 import type { AgentShowReplyResults } from '../registrar/registrar-reply-dtos.js';
+import { VerifierStatusAsRegistrarRecord } from '../registrar/verifier-status-guard.js';
 import { BadRemoteReplyError } from '../http/client-errors.js';
 import type { IdentityMode, TrustLevel } from '../identity/trust-level.js';
 
@@ -45,9 +46,17 @@ export async function showRegistrarAgent(registrar: RegistrarClient, agentId: st
   return decodeRegisteredAgent(await registrar.show(agentId), agentId);
 }
 
-/** `DELETE /agents/{id}`. */
-export function deleteRegistrarAgent(registrar: RegistrarClient, agentId: string): Promise<void> {
-  return registrar.delete(agentId);
+/**
+ * `DELETE /agents/{id}`, unless a record read first answers with a verifier's status: a verifier serves
+ * the same path, and a DELETE sent there would end the agent's attestation instead. Any other outcome of
+ * that read (a 404 for a registration never activated, an error) leaves the DELETE to answer.
+ * @throws VerifierStatusAsRegistrarRecord
+ */
+export async function deleteRegistrarAgent(registrar: RegistrarClient, agentId: string): Promise<void> {
+  await registrar.show(agentId).catch((error: unknown) => {
+    if (error instanceof VerifierStatusAsRegistrarRecord) throw error;
+  });
+  await registrar.delete(agentId);
 }
 
 /**

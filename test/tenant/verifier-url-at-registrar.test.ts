@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { RunningAgent } from '../../lib/agent/agent-server.js';
 import { BadRemoteReplyError } from '../../lib/http/client-errors.js';
+import { deleteRegistrarAgent } from '../../lib/tenant/registrar-agents.js';
 import type { TenantClient } from '../../lib/tenant/tenant-client.js';
 import { rejection } from '../driver/driver-test-node.js';
 import { createDeployment, policyForAgent, type Deployment } from '../verifier/helpers/verifier-fixture.js';
@@ -11,7 +12,7 @@ import { createDeployment, policyForAgent, type Deployment } from '../verifier/h
  * agent's empty status ("pending"), and `tenant delete` or `update` there removed the agent's
  * registration while printing "deleted agent … from the verifier".
  */
-describe('tenant: a verifier URL that names the registrar', function () {
+describe('tenant: a verifier URL that names the registrar, and the other way round', function () {
   this.timeout(120_000);
   let deployment: Deployment;
   let agent: RunningAgent;
@@ -42,5 +43,18 @@ describe('tenant: a verifier URL that names the registrar', function () {
     const updated = await rejection(tenant.updateAgent(agent.uuid, { runtimePolicy: policyForAgent(agent) }, { timeoutMs: 2000 }));
     expect((updated as Error).message).to.include(refusal);
     expect(await tenant.registrar.list()).to.include(agent.uuid);
+  });
+
+  // The mirror mistake: the verifier's URL given as the registrar's (8881 for 8891).
+  it('a registrar delete sent to the verifier is refused before any DELETE: the enrolment stays', async function () {
+    const verifier = await deployment.startVerifier();
+    const operator = deployment.tenant(verifier.url);
+    await operator.addAgent(agent.uuid, { runtimePolicy: policyForAgent(agent) });
+    const misdirected = deployment.tenant(verifier.url, { registrarUrl: verifier.url });
+    const error = await rejection(deleteRegistrarAgent(misdirected.registrar, agent.uuid));
+    expect(error).to.be.instanceOf(BadRemoteReplyError);
+    expect((error as Error).message).to.include("it is a verifier's status of the agent (operational_state, attestation_count, verifier_id), not a registrar's record: the registrar URL points at a verifier");
+    expect(await operator.listAgents()).to.include(agent.uuid);
+    expect(await operator.registrar.list()).to.include(agent.uuid);
   });
 });

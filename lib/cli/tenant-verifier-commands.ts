@@ -104,7 +104,7 @@ export function registerTenantVerifierCommands(tenant: Command, context: CliCont
 
   connection(tenant.command('delete').description('remove an agent from the verifier and wait until it is gone'))
     .requiredOption('--uuid <id>', 'agent id', agentId)
-    .option('--timeout <seconds>', 'give up waiting after this long, 1 to 86400 (default 60)', integerBetween(1, 86_400), 60)
+    .option('--timeout <seconds>', 'give up waiting after this long, 1 to 86400', integerBetween(1, 86_400), 60)
     .action((options: ConnectionOptions & { uuid: string; timeout: number }) =>
       withTenant(options, async (client) => {
         await client.deleteAgent(options.uuid, { timeoutMs: options.timeout * 1000 });

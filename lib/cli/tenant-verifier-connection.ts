@@ -28,7 +28,7 @@ export function connection(command: Command): Command {
     .option('--ca <file>', 'PEM CA of registrar and verifier (with --cert and --key instead of --data-dir)')
     .option('--cert <file>', 'PEM client certificate from that CA')
     .option('--key <file>', 'PEM key of the client certificate')
-    .addOption(new Option('--ek-check <mode>', 'EK certificate check at add').choices(TENANT_EK_CHECK_MODES).default('require'))
+    .addOption(new Option('--ek-check <mode>', 'EK certificate check (add and update)').choices(TENANT_EK_CHECK_MODES).default('require'))
     .option('--ek-ca-dir <dir>', 'extra trusted EK CA folder, added to the vendor store (repeatable)', (value: string, all: string[]) => [...all, value], []);
 }
 

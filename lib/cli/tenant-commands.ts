@@ -16,6 +16,7 @@ import type { ServiceTls } from '../pki/service-tls.js';
 import type { CommandRegistrar } from './cli-context.js';
 import { registerTenantVerifierCommands } from './tenant-verifier-commands.js';
 import { checkServiceUrl } from './tenant-verifier-connection.js';
+import { tenantTlsHint } from './tenant-tls-hints.js';
 import { EXIT_INVALID, EXIT_VALID } from './exit-codes.js';
 import { agentId, collect } from './option-parsers.js';
 
@@ -139,6 +140,8 @@ async function withRegistrar(options: ConnectionOptions, use: (client: Registrar
   const client = openRegistrarAdmin(options.registrar, tls);
   try {
     await use(client, tls);
+  } catch (error) {
+    throw tenantTlsHint(error, options) ?? error;
   } finally {
     client.close();
   }

@@ -6,6 +6,7 @@ import { TenantClient } from '../tenant/tenant-client.js';
 import { resolveTenantTls } from '../tenant/tenant-tls.js';
 import { DEFAULT_VERIFIER_URL } from '../verifier/verifier-client.js';
 import { readOptionFile } from './option-file.js';
+import { tenantTlsHint } from './tenant-tls-hints.js';
 
 /** Options every verifier-facing tenant command takes: where the services are and the tenant's mTLS identity. */
 export interface ConnectionOptions {
@@ -75,6 +76,8 @@ export async function withTenant(options: ConnectionOptions, use: (client: Tenan
   });
   try {
     await use(client);
+  } catch (error) {
+    throw tenantTlsHint(error, options) ?? error;
   } finally {
     client.close();
   }

@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import path from 'node:path';
 import knexFactory from 'knex';
 import { InvalidConfig } from '../../interfaces/errors.js';
@@ -126,6 +128,30 @@ describe('everyday mistakes end in one sentence, not a stack trace', () => {
     ] as const) {
       const run = await runCli(['tenant', ...args, '--data-dir', path.join(dir.path, 'no-such-dir')]);
       expect([run.code, run.stdout, run.stderr]).to.deep.equal([2, '', `ironlime: ${said}\n`]);
+    }
+  });
+
+  it('tenant against a service whose certificate is not from --ca, or a plain-HTTP port: one line naming --ca or the URL option', async () => {
+    const tls = tlsFixture();
+    const file = (name: string, text: string) => {
+      writeFileSync(path.join(dir.path, name), text, { mode: 0o600 });
+      return path.join(dir.path, name);
+    };
+    const files = ['--ca', file('other-ca.pem', tls.otherCa.certPem), '--cert', file('cert.pem', tls.client.certPem), '--key', file('key.pem', tls.client.keyPem)];
+    const https = createHttpsServer({ cert: tls.server.certPem, key: tls.server.keyPem }, (_request, response) => response.end('{}'));
+    const plain = createHttpServer((_request, response) => response.end('{}'));
+    const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    const [httpsPort, plainPort] = [await listen(https), await listen(plain)];
+    try {
+      const untrusted = await runCli(['tenant', 'list', '--verifier', `https://127.0.0.1:${httpsPort}`, ...files]);
+      expect(untrusted.code).to.equal(2);
+      expect(untrusted.stderr).to.match(new RegExp(`^ironlime: --ca: the service at https://127\\.0\\.0\\.1:${httpsPort} has a certificate that does not verify with this CA \\(is it the CA of that service\\?\\): .*TLS handshake failed`));
+      const notTls = await runCli(['tenant', 'registrar', 'list', '--registrar', `https://127.0.0.1:${plainPort}`, ...files]);
+      expect(notTls.code).to.equal(2);
+      expect(notTls.stderr).to.match(new RegExp(`^ironlime: --registrar: https://127\\.0\\.0\\.1:${plainPort} speaks no TLS in common with the tenant \\(is it the service's https port\\?\\): `));
+    } finally {
+      https.close();
+      plain.close();
     }
   });
 

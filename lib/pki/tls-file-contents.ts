@@ -1,6 +1,9 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { pemCertificates } from './pem-certificate.js';
 
+/** The file at fault (`ca`, `cert` or `key`) and what is wrong with it, said of the file. */
+export type TlsFileProblem = { readonly file: 'ca' | 'cert' | 'key'; readonly detail: string };
+
 /**
  * What is wrong with the PEM texts a TLS client is given (a CA, a client certificate and its key), said
  * of the file at fault, or undefined when a TLS context can take them. Checked when the files are read,
@@ -8,8 +11,6 @@ import { pemCertificates } from './pem-certificate.js';
  * certificate is named, instead of surfacing as an OpenSSL error (`DECODER routines::unsupported`,
  * `key values mismatch`) from deep inside the first connection.
  */
-export type TlsFileProblem = { readonly file: 'ca' | 'cert' | 'key'; readonly detail: string };
-
 export function tlsFileProblem(pem: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined }): TlsFileProblem | undefined {
   if (pem.ca !== undefined && pemCertificates(pem.ca, { textOutsideBlocks: true }) === undefined) {
     return { file: 'ca', detail: 'holds no readable PEM certificate' };

@@ -42,7 +42,8 @@ import {
  * PostgreSQL in a fresh schema that is dropped afterwards (`--database`, default the test server).
  * `--profile DIR` writes the verifier's V8 CPU profile of the measured window there (`DIR/push` for the
  * push window). `--heap-profile DIR` writes each pull verifier process's sampling heap profile of the window
- * there and prints its bytes allocated per decided round (`heapAllocationText`). `--push` then runs
+ * there and prints its bytes allocated per decided round (`heapAllocationText`); with `--push`, the push
+ * verifier's too (`DIR/push`), per push attestation (`pushHeapAllocationText`). `--push` then runs
  * push agents (`bench/verifier-push-bench.ts`) at the same sizes and prints CPU per attestation of both
  * modes. `--verifiers K` runs K verifier processes on the schema (the leases split the agents) and, for
  * K > 1, first the same fleet size with one process, then prints the ratio of their attestations/s.
@@ -285,6 +286,7 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
       imaRate: options.imaRate,
       akAlgorithm: options.akAlgorithm,
       profileDir: options.profileDir === undefined ? undefined : path.join(options.profileDir, 'push'),
+      heapProfileDir: options.heapProfileDir === undefined ? undefined : path.join(options.heapProfileDir, 'push'),
       signal,
       spawn: async (dataDir, schema) => {
         const started = await spawnVerifiers({ count: 1, dataDir, schema, databaseUrl: options.databaseUrl, quoteInterval: options.quoteInterval, childFlag: CHILD_FLAG });
@@ -293,6 +295,8 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
           cpuSeconds: () => childrenCpuSeconds(started),
           startProfile: () => startProfiles(started),
           stopProfile: (dir) => stopProfiles(started, dir),
+          startHeapProfile: () => startHeapProfiles(started),
+          stopHeapProfile: async (dir) => (await stopHeapProfiles(started, dir))[0] ?? 0,
           stop: () => stopVerifiers(started),
         };
       },
@@ -303,6 +307,9 @@ async function comparePush(pull: readonly { agents: number; cpu: string }[], opt
       `| ${agents} | ${cpu} | ${Number.isNaN(pushMs) ? '-' : `${pushMs.toFixed(2)} ms`} | ${(window.attestations / options.seconds).toFixed(1)} | ${window.failures} | ${window.tampered} / ${window.detected} | ${Number.isNaN(pushMs) || Number.isNaN(pullMs) ? '-' : `${(pullMs / pushMs).toFixed(2)}×`} |\n`,
     );
     fleetLines.push(pushFleetLine(agents, options.seconds, options.quoteInterval, window));
+    if (options.heapProfileDir !== undefined && window.heapBytes !== undefined) {
+      fleetLines.push(pushHeapAllocationText(path.join(options.heapProfileDir, 'push', 'verifier-0.heapprofile'), window.heapBytes, window.attestations));
+    }
   }
   process.stdout.write(`\n${fleetLines.join('\n')}\n`);
 }
@@ -380,6 +387,15 @@ function heapAllocationText(dir: string, each: readonly { readonly bytes: number
     .join('');
 }
 
+/**
+ * `--heap-profile` with `--push`: the push verifier's bytes allocated in the window per push attestation,
+ * over the same count as its CPU per attestation (the passing verdicts stored in the window).
+ */
+function pushHeapAllocationText(file: string, bytes: number, attestations: number): string {
+  const perAttestation = attestations === 0 ? 'no attestation' : `${(bytes / attestations / 1024).toFixed(1)} KiB per push attestation`;
+  return `push heap profile ${file}: ${(bytes / 2 ** 20).toFixed(1)} MiB allocated in the window, ${attestations} attestations, ${perAttestation}`;
+}
+
 /** CPU used so far, read at one instant: the verifier children's (each, and with its cgroup's throttled time when capped) and this process's, the fleet's. */
 interface CpuReading {
   readonly atMs: number;
@@ -446,10 +462,9 @@ function parseArgs(args: readonly string[]): BenchArgs {
   if (args.includes('--heap-profile') && (heapProfileDir === undefined || heapProfileDir === '' || heapProfileDir.startsWith('--'))) {
     throw new BenchmarkUsageError('--heap-profile: needs a directory');
   }
-  if (heapProfileDir !== undefined && (args.includes('--in-process') || args.includes('--push') || profileDir !== undefined)) {
-    // In process there is no child to sample; the push window is not sampled; and the CPU profile would
-    // carry the sampler's own cost.
-    throw new BenchmarkUsageError('--heap-profile: not with --in-process, --push or --profile');
+  if (heapProfileDir !== undefined && (args.includes('--in-process') || profileDir !== undefined)) {
+    // In process there is no child to sample; and the CPU profile would carry the sampler's own cost.
+    throw new BenchmarkUsageError('--heap-profile: not with --in-process or --profile');
   }
   const cpuLimit = value('--cpu-limit');
   const cpuLimitPercent = cpuLimit === undefined ? undefined : number('--cpu-limit', 0);

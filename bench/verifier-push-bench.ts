@@ -26,6 +26,8 @@ export interface PushWindow {
   readonly fleetCpu: number;
   /** This process's event-loop delay in the window, ms: the fleet's own lateness in sending. */
   readonly fleetLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** `--heap-profile`: the verifier's bytes allocated on its heap in the window (its sampling heap profile's estimate). */
+  readonly heapBytes: number | undefined;
 }
 
 export interface PushBenchInput {
@@ -45,6 +47,8 @@ export interface PushBenchInput {
   readonly akAlgorithm: EkAlgorithm;
   /** Where the verifier's V8 CPU profile of the window goes (`--profile DIR`: `DIR/push`), if anywhere. */
   readonly profileDir: string | undefined;
+  /** Where the verifier's sampling heap profile of the window goes (`--heap-profile DIR`: `DIR/push`), if anywhere. */
+  readonly heapProfileDir: string | undefined;
   /** Starts the verifier in a child process on `schema`; resolves to its URL, a CPU reader, its profiler and a stop. */
   readonly spawn: (dataDir: string, schema: string) => Promise<PushBenchVerifier>;
   /** Aborting it (SIGINT) ends the window's waits and the fleet's start: everything is torn down and the window rejects. */
@@ -57,6 +61,10 @@ export interface PushBenchVerifier {
   startProfile(): void;
   /** Writes the profile started by `startProfile` into `dir`; resolves once written. */
   stopProfile(dir: string): Promise<void>;
+  /** Starts its sampling heap profiler; resolves once it runs. */
+  startHeapProfile(): Promise<void>;
+  /** Writes the heap profile started by `startHeapProfile` into `dir`; resolves to the bytes it stands for. */
+  stopHeapProfile(dir: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -98,6 +106,7 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
     // still compiling (11 % of the push verifier's CPU in it, perf, 200 agents).
     await abortableDelay(Math.max(2 * input.quoteInterval + 2, input.warmup) * 1000, input.signal);
     if (input.profileDir !== undefined) verifier.startProfile();
+    if (input.heapProfileDir !== undefined) await verifier.startHeapProfile();
     const cpuBefore = verifier.cpuSeconds();
     const fleetBefore = process.cpuUsage();
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -113,6 +122,7 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       await mkdir(input.profileDir, { recursive: true });
       await verifier.stopProfile(input.profileDir);
     }
+    const heapBytes = input.heapProfileDir === undefined ? undefined : await verifier.stopHeapProfile(input.heapProfileDir);
     // Detections of late tamperings land after the window, as in the pull bench.
     await abortableDelay((3 * input.quoteInterval + 3) * 1000, input.signal);
     const rows = (await admin
@@ -126,6 +136,7 @@ export async function runPushWindow(input: PushBenchInput): Promise<PushWindow> 
       verifierCpu: (cpuAfter - cpuBefore) / input.seconds,
       fleetCpu: (fleetUsed.user + fleetUsed.system) / 1e6 / input.seconds,
       fleetLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      heapBytes,
     };
   } finally {
     // The fleet first, unlike the pull bench: a push verifier judges no one who stops sending until its

@@ -33,15 +33,14 @@ describe('bench verifier: bound of --verifiers', function () {
   });
 });
 
-/** `--heap-profile DIR` samples the pull verifier children only, and never beside the CPU profiler. */
+/** `--heap-profile DIR` samples verifier children (pull, and push with `--push`), never beside the CPU profiler. */
 describe('bench verifier: --heap-profile refused where it cannot sample honestly', function () {
   this.timeout(120_000);
 
-  it('refuses it with --push, --in-process, --profile or without a directory, before anything is forked: one line, exit 2', async () => {
+  it('refuses it with --in-process, --profile or without a directory, before anything is forked: one line, exit 2', async () => {
     const cases: [string[], string][] = [
-      [['--heap-profile', '/tmp/x', '--push'], '--heap-profile: not with --in-process, --push or --profile'],
-      [['--heap-profile', '/tmp/x', '--in-process'], '--heap-profile: not with --in-process, --push or --profile'],
-      [['--heap-profile', '/tmp/x', '--profile', '/tmp/y'], '--heap-profile: not with --in-process, --push or --profile'],
+      [['--heap-profile', '/tmp/x', '--in-process'], '--heap-profile: not with --in-process or --profile'],
+      [['--heap-profile', '/tmp/x', '--profile', '/tmp/y'], '--heap-profile: not with --in-process or --profile'],
       [['--heap-profile'], '--heap-profile: needs a directory'],
       [['--heap-profile', '--seconds', '5'], '--heap-profile: needs a directory'],
     ];

@@ -70,6 +70,21 @@ describe('push sessions: bearer tokens remembered per session', function () {
     expect(reads).to.equal(1);
   });
 
+  it('makes a client-gone signal for a slow check only, not for a remembered token (a close listener per request saved)', async function () {
+    let made = 0;
+    const clientGone = (): AbortSignal => {
+      made += 1;
+      return new AbortController().signal;
+    };
+    const token = `Bearer ${session.sessionId}.the-secret`;
+    const start = Date.now();
+    await sessions.authenticate(AGENT, token, clientGone, new Date(start));
+    expect(made, 'the slow check watches its client').to.equal(1);
+    await sessions.authenticate(AGENT, token, clientGone, new Date(start + 1_000));
+    await sessions.authenticate(AGENT, token, clientGone, new Date(start + 31_000));
+    expect(made, 'a remembered token, read again or not, needs no watch').to.equal(1);
+  });
+
   it('reads the session of a remembered token again after 30 s: a token whose session was deleted (agent deleted or re-enrolled) is then 401', async function () {
     const token = `Bearer ${session.sessionId}.the-secret`;
     const start = Date.now();

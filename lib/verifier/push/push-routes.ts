@@ -51,9 +51,10 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
   // The agent's token is checked on its headers after its params, before its body is read: a caller
   // without a valid token gets its 401/403 and costs no body reading or parsing (docs/http.md). A slow
   // check is dropped if the client closes first: watched on the reply, since the request's own 'close'
-  // (fastify's `request.signal`) also fires once a body has been read, with the client still waiting.
+  // (fastify's `request.signal`) also fires once a body has been read, with the client still waiting;
+  // the watch is set only when a slow check needs it.
   const authenticate = (request: FastifyRequest, params: PushAgentParams, reply: FastifyReply): Promise<AuthenticatedSession> =>
-    deps.sessions.authenticate(params.agent_id, request.headers.authorization, clientGoneSignal(reply));
+    deps.sessions.authenticate(params.agent_id, request.headers.authorization, () => clientGoneSignal(reply));
 
   // The per-address limit is counted on the headers, before the body is read: it is what bounds a
   // stranger, and it must not wait on the body work it limits.

@@ -249,10 +249,11 @@ export class PushSessions {
   /**
    * The session behind `Authorization: Bearer <token>` for `agentId`. No token: 403 (Keylime 7.14,
    * spec §10.5a); a token that is unknown, expired, another agent's or wrong: 401, and the agent
-   * opens a new session. A slow check whose `clientGone` signal aborts before it starts is dropped
-   * (`SlowHashGate`); it has spent one of its session's checks.
+   * opens a new session. A slow check whose client-gone signal aborts before it starts is dropped
+   * (`SlowHashGate`); it has spent one of its session's checks. `clientGone` makes that signal, and is
+   * called only for a slow check: a remembered token, nearly every request, needs no watch on its client.
    */
-  async authenticate(agentId: string, authorization: string | undefined, clientGone?: AbortSignal, now = this.date()): Promise<AuthenticatedSession> {
+  async authenticate(agentId: string, authorization: string | undefined, clientGone?: () => AbortSignal, now = this.date()): Promise<AuthenticatedSession> {
     const match = BEARER_TOKEN.exec(authorization ?? '');
     if (authorization === undefined || authorization === '') {
       throw new PushRefused(403, 'unauthorized', 'a session token is required (Authorization: Bearer)');
@@ -280,12 +281,13 @@ export class PushSessions {
     }
     if (remembered === undefined) {
       const deadline = this.silenceDeadline(await this.agents.find(agentId));
-      this.slowHashes.admit(deadline, clientGone, agentId);
+      const gone = clientGone?.();
+      this.slowHashes.admit(deadline, gone, agentId);
       // Counted once the gate admitted it (a 503 spends none), with nothing awaited between: a peek above
       // is not enough, as checks sent at once all passed it while they waited for their reads.
       if (this.slowChecks.take(sessionId, now.getTime()) !== undefined) throw tooManyChecks();
       const token = session.token;
-      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline, clientGone, agentId))) {
+      if (!(await this.slowHashes.run(() => tokenSecretMatches(secret, token, this.settings.hashIterations), deadline, gone, agentId))) {
         throw new PushRefused(401, 'invalid_token', 'the session token is not valid for this agent');
       }
     }

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import type { PushChoice } from '../../lib/attestation/push-decision.js';
-import { evidenceAcknowledged } from '../../lib/verifier/push/push-documents.js';
+import { evidenceAcknowledgedText } from '../../lib/verifier/push/push-documents.js';
+import { previousEvidenceAcknowledged } from '../helpers/push-202-previous-builder.js';
+import { hostileAcknowledgedCases } from '../helpers/push-202-hostile-cases.js';
 import type { EvidenceBody } from '../../lib/verifier/push/push-dtos.js';
 import type { PushAttestation } from '../../lib/verifier/push/push-repository.js';
 import { evidenceHandlingResponseProblems } from '../helpers/rust-push-structs.js';
@@ -51,6 +53,9 @@ const BODY = {
   },
 } as EvidenceBody;
 
+/** The 202 as the route sends it, parsed back. */
+const evidenceAcknowledged = (attestation: PushAttestation, body: EvidenceBody, quoteInterval: number): object => JSON.parse(evidenceAcknowledgedText(attestation, body, quoteInterval)) as object;
+
 describe('push documents: the 202 of an evidence PATCH', function () {
   it('says seconds_to_next_attestation in whole seconds, rounded up (the Rust agent reads a u64)', function () {
     expect((evidenceAcknowledged(attestation(), BODY, 2.5) as { meta: unknown }).meta).to.deep.equal({ seconds_to_next_attestation: 3 });
@@ -75,5 +80,24 @@ describe('push documents: the 202 of an evidence PATCH', function () {
       { entry_count: 0, supports_partial_access: false, appendable: false, formats: ['application/octet-stream'] },
       IMA_CAPABILITIES,
     ]);
+  });
+
+  it("is byte for byte the text JSON.stringify gave for the document before it was written member by member, on 20,000 hostile attestations and bodies", function () {
+    let compared = 0;
+    for (const { attestation: given, body, quoteInterval } of hostileAcknowledgedCases(20_000, attestation(), BODY)) {
+      let expected: string | Error;
+      try {
+        expected = JSON.stringify(previousEvidenceAcknowledged(given, body, quoteInterval));
+      } catch (error) {
+        expected = error as Error;
+      }
+      if (expected instanceof Error) {
+        expect(() => evidenceAcknowledgedText(given, body, quoteInterval)).to.throw(expected.constructor as ErrorConstructor);
+        continue;
+      }
+      expect(evidenceAcknowledgedText(given, body, quoteInterval)).to.equal(expected);
+      compared += 1;
+    }
+    expect(compared).to.be.greaterThan(15_000);
   });
 });

@@ -87,35 +87,60 @@ function requestedItems(challenge: string, choice: PushChoice): RequestedItem[] 
 }
 
 /**
- * The 202 of an evidence PATCH, as Keylime's `render_evidence_acknowledged` answers it and the Rust
- * agent reads it (`EvidenceHandlingResponse`, whose parse failing makes the agent ignore `meta` and
- * wait its own default interval): each requested item with its capabilities as received in phase 1,
- * its `chosen_parameters` and its `data`, plus `system_info`, and `meta.seconds_to_next_attestation`
- * as a whole number of seconds. The quote's data is repeated as sent (a few KiB); a log's `entries` is
- * repeated empty, with the IMA `entry_count` — the struct requires the fields, not the text, and
- * repeating a whole IMA log to the agent that sent it would only cost.
+ * The 202 of an evidence PATCH as its JSON text, as Keylime's `render_evidence_acknowledged` answers it
+ * and the Rust agent reads it (`EvidenceHandlingResponse`, whose parse failing makes the agent ignore
+ * `meta` and wait its own default interval): each requested item with its capabilities as received in
+ * phase 1, its `chosen_parameters` and its `data`, plus `system_info`, and
+ * `meta.seconds_to_next_attestation` as a whole number of seconds. The quote's data is repeated as sent
+ * (a few KiB); a log's `entries` is repeated empty, with the IMA `entry_count` — the struct requires the
+ * fields, not the text, and repeating a whole IMA log to the agent that sent it would only cost.
+ *
+ * Written member by member rather than as one object given to `JSON.stringify`: the document's fixed
+ * levels were built as objects (spreads, a mapped list) only to be walked again, about half of the
+ * reply's cost. Every value goes through `JSON.stringify` itself, and a member whose value it leaves
+ * out (undefined) is left out, so the text is the one `JSON.stringify` gives for the document
+ * (`test/verifier/push-documents.test.ts` compares them on hostile attestations and bodies).
  */
-export function evidenceAcknowledged(attestation: PushAttestation, body: EvidenceBody, quoteInterval: number): object {
+export function evidenceAcknowledgedText(attestation: PushAttestation, body: EvidenceBody, quoteInterval: number): string {
   const collected = body.data.attributes.evidence_collected;
-  const kept = attestation.choice.capabilities;
-  const bootTime = attestation.systemInfo['boot_time'];
-  return {
-    data: {
-      type: 'attestation',
-      id: String(attestation.index),
-      attributes: {
-        stage: attestation.stage,
-        evidence: requestedItems(attestation.challenge, attestation.choice).map((item) => ({
-          ...item,
-          capabilities: kept?.[item.evidence_type] ?? restatedCapabilities(item.evidence_type, attestation.choice),
-          data: acknowledgedData(item.evidence_type, collected.find((c) => c.evidence_type === item.evidence_type)),
-        })),
-        ...(typeof bootTime === 'string' ? { system_info: { boot_time: bootTime } } : {}),
-        ...phaseTimes(attestation),
-      },
-    },
-    meta: { seconds_to_next_attestation: pushAttestationWaitSeconds(quoteInterval) },
+  const choice = attestation.choice;
+  const kept = choice.capabilities;
+  const item = (type: string, chosen: string): string => {
+    const capabilities = kept?.[type] ?? restatedCapabilities(type, choice);
+    const data = acknowledgedData(type, collected.find((c) => c.evidence_type === type));
+    return `{"evidence_class":${type === 'tpm_quote' ? '"certification"' : '"log"'},"evidence_type":"${type}","chosen_parameters":${chosen}${member('capabilities', capabilities)},"data":${data}}`;
   };
+  const quoteParameters = object(
+    member('challenge', attestation.challenge) +
+      member('signature_scheme', choice.signatureScheme) +
+      member('hash_algorithm', choice.hashAlg) +
+      member('selected_subjects', choice.selectedSubjects) +
+      member('certification_key', choice.certificationKey),
+  );
+  let evidence = item('tpm_quote', quoteParameters);
+  if (choice.uefiLog) evidence += `,${item('uefi_log', '{"format":"application/octet-stream"}')}`;
+  if (choice.imaStartingOffset !== null) evidence += `,${item('ima_log', object(`${member('starting_offset', choice.imaStartingOffset)},"format":"text/plain"`))}`;
+  const bootTime = attestation.systemInfo['boot_time'];
+  const attributes = object(
+    member('stage', attestation.stage) +
+      `,"evidence":[${evidence}]` +
+      (typeof bootTime === 'string' ? `,"system_info":{"boot_time":${JSON.stringify(bootTime)}}` : '') +
+      `,"capabilities_received_at":${JSON.stringify(attestation.capabilitiesReceivedAt.toISOString())}` +
+      `,"challenges_expire_at":${JSON.stringify(attestation.challengesExpireAt.toISOString())}` +
+      (attestation.evidenceReceivedAt === null ? '' : `,"evidence_received_at":${JSON.stringify(attestation.evidenceReceivedAt.toISOString())}`),
+  );
+  return `{"data":{"type":"attestation","id":${JSON.stringify(String(attestation.index))},"attributes":${attributes}},"meta":{"seconds_to_next_attestation":${JSON.stringify(pushAttestationWaitSeconds(quoteInterval))}}}`;
+}
+
+/** `,"name":<value as JSON>`, or nothing when `JSON.stringify` leaves the member out (its value undefined, a function). */
+function member(name: string, value: unknown): string {
+  const text = JSON.stringify(value) as string | undefined;
+  return text === undefined ? '' : `,"${name}":${text}`;
+}
+
+/** A JSON object of `member`s (each with its leading comma). */
+function object(members: string): string {
+  return `{${members.slice(1)}}`;
 }
 
 /**
@@ -144,10 +169,12 @@ function restatedCapabilities(type: string, choice: PushChoice): object {
   };
 }
 
-/** An item's `data` in the 202: the quote as sent; a log's fields with its text left out. */
-function acknowledgedData(type: string, item: EvidenceCollected | undefined): object {
+/** An item's `data` in the 202, as JSON: the quote as sent; a log's fields with its text left out. */
+function acknowledgedData(type: string, item: EvidenceCollected | undefined): string {
   const data = item?.data;
-  if (type === 'tpm_quote') return { subject_data: data?.subject_data ?? '', message: data?.message ?? '', signature: data?.signature ?? '' };
-  if (type === 'ima_log') return { entries: '', entry_count: data?.entry_count ?? (data?.entries === undefined ? 0 : countLines(data.entries)) };
-  return { entries: '' };
+  if (type === 'tpm_quote') {
+    return object(member('subject_data', data?.subject_data ?? '') + member('message', data?.message ?? '') + member('signature', data?.signature ?? ''));
+  }
+  if (type === 'ima_log') return object(`,"entries":""${member('entry_count', data?.entry_count ?? (data?.entries === undefined ? 0 : countLines(data.entries)))}`);
+  return '{"entries":""}';
 }

@@ -27,7 +27,12 @@ export function verificationInProgress(retryAfter: number): PushRefused {
 
 /** A JSON:API document reply. */
 export function sendJsonApi(reply: FastifyReply, status: number, document: object, headers: Readonly<Record<string, string>> = {}): FastifyReply {
-  return reply.code(status).headers({ ...headers, 'content-type': JSON_API }).send(Buffer.from(JSON.stringify(document), 'utf8'));
+  return sendJsonApiText(reply, status, JSON.stringify(document), headers);
+}
+
+/** A JSON:API document reply from its JSON text. */
+export function sendJsonApiText(reply: FastifyReply, status: number, text: string, headers: Readonly<Record<string, string>> = {}): FastifyReply {
+  return reply.code(status).headers({ ...headers, 'content-type': JSON_API }).send(Buffer.from(text, 'utf8'));
 }
 
 /**

@@ -13,9 +13,9 @@ import {
   SessionProofBody,
 } from './push-dtos.js';
 import { fastAgentParams, fastCapabilitiesBody, fastEvidenceBody, fastIndexParams } from './push-body-fast-path.js';
-import { sendJsonApi, sendPushError } from './push-reply.js';
+import { sendJsonApi, sendJsonApiText, sendPushError } from './push-reply.js';
 import { POP, type AuthenticatedSession, type PushSessions } from './push-sessions.js';
-import { attestationDocument, evidenceAcknowledged, sessionResultAttributes } from './push-documents.js';
+import { attestationDocument, evidenceAcknowledgedText, sessionResultAttributes } from './push-documents.js';
 
 /** Bodies of the session and capabilities routes: a few KiB; 256 KiB is generous. The default of the routes with a body. */
 const SMALL_BODY_LIMIT = 256 * 1024;
@@ -117,7 +117,7 @@ export function registerPushRoutes(app: FastifyInstance, deps: PushRouteDeps): v
     body: { dto: EvidenceBody, fast: fastEvidenceBody },
     handler: async ({ params, body, authenticated, reply }) => {
       const attestation = await deps.attestations.submit(params.agent_id, params.index, body, authenticated);
-      return sendJsonApi(reply, 202, evidenceAcknowledged(attestation, body, deps.quoteInterval));
+      return sendJsonApiText(reply, 202, evidenceAcknowledgedText(attestation, body, deps.quoteInterval));
     },
   });
 

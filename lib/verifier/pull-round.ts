@@ -36,14 +36,19 @@ export type RoundClock = () => number;
  * delivers V at once (when the tenant gave one) so the round still ends in one write. Reads
  * `agent.state` and `agent.retries`, changes neither: the caller stores the decision, then applies it.
  */
-export async function runPullRound(agent: PolledAgent, settings: PullSettings, now: RoundClock, renegotiated = false): Promise<PullDecision> {
-  const position = { state: agent.state, retries: agent.retries };
-  const bootAgent = { agentId: agent.enrolment.agentId, policies: agent.policies, mask: agent.mask };
-  const request = beginRound(position, { agent: bootAgent, settings, now: Math.floor(now()) });
-  if (request.kind === 'deliver_v') {
-    return deliverV(agent, { state: request.state, retries: agent.retries }, undefined, settings);
+export function runPullRound(agent: PolledAgent, settings: PullSettings, now: RoundClock, renegotiated = false): Promise<PullDecision> {
+  // Not `async`, which would wrap the round's own promise in one more per round: a throw is still a rejection.
+  try {
+    const position = { state: agent.state, retries: agent.retries };
+    const bootAgent = { agentId: agent.enrolment.agentId, policies: agent.policies, mask: agent.mask };
+    const request = beginRound(position, { agent: bootAgent, settings, now: Math.floor(now()) });
+    if (request.kind === 'deliver_v') {
+      return deliverV(agent, { state: request.state, retries: agent.retries }, undefined, settings);
+    }
+    return quoteRound(agent, request, settings, now, renegotiated);
+  } catch (error) {
+    return Promise.reject(error);
   }
-  return quoteRound(agent, request, settings, now, renegotiated);
 }
 
 /** Sends the quote request the engine chose and has the reply judged; a reply it cannot judge is asked again in full. */

@@ -50,6 +50,9 @@ export interface PullSchedulerOptions {
   readonly revocation?: RevocationNotifier | undefined;
 }
 
+/** `PullScheduler.round`'s answer for an agent no longer polled here (one settled promise, shared). */
+const NOT_POLLED: Promise<undefined> = Promise.resolve(undefined);
+
 /** States the loop polls. */
 const POLLED: readonly OperationalState[] = [
   OperationalState.START,
@@ -251,14 +254,23 @@ export class PullScheduler {
 
   private track(task: Promise<void>): void {
     this.inFlight.add(task);
-    void task.finally(() => this.inFlight.delete(task));
+    // `then`, not `finally`, which makes two more closures and a promise per round; a rejection is
+    // thrown on as `finally` would, so it still surfaces as unhandled.
+    const untrack = (): void => void this.inFlight.delete(task);
+    void task.then(untrack, (error: unknown) => {
+      untrack();
+      throw error;
+    });
   }
 
-  /** Runs one round; undefined when the agent is no longer polled here. */
-  private async round(agent: PolledAgent): Promise<DecidedRound | undefined> {
+  /**
+   * Runs one round; undefined when the agent is no longer polled here. Not `async`: it only forwards
+   * the decider's promise, and an async layer would add a promise and its resolution to every round.
+   */
+  private round(agent: PolledAgent): Promise<DecidedRound | undefined> {
     const id = agent.enrolment.agentId;
     if (this.closed || this.agents.get(id) !== agent) {
-      return undefined;
+      return NOT_POLLED;
     }
     return this.decider.decide(agent);
   }

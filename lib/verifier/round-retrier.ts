@@ -62,7 +62,8 @@ export class RoundRetrier {
     const roundId = randomUUID().replace(/-/g, '');
     for (let failures = 0; ; failures += 1) {
       try {
-        const result = await this.attempt(round, roundId, failures > 0);
+        // The first write goes straight out: only a retry has an earlier attempt to look for.
+        const result = failures === 0 ? await round.send(roundId, false) : await this.attempt(round, roundId);
         health.writeSettled(round.agentId);
         return result;
       } catch (error) {
@@ -92,15 +93,15 @@ export class RoundRetrier {
   }
 
   /**
-   * One write of the round. A retry first asks whether an earlier attempt committed with its answer
+   * One retried write of the round. It first asks whether an earlier attempt committed with its answer
    * lost, and asks again when it is refused (its row moved, its evidence taken): that earlier COMMIT,
    * its connection already lost, may have been held at the server past the first question and landed
    * while this write waited on the agent's row.
    */
-  private async attempt<Result>(round: RetriedRound<Result>, roundId: string, retry: boolean): Promise<Result | typeof STORED_UNSEEN> {
-    if (retry && (await this.storedBefore(round, roundId))) return STORED_UNSEEN;
-    const result = await round.send(roundId, retry);
-    if (retry && !round.stored(result) && (await this.storedBefore(round, roundId))) return STORED_UNSEEN;
+  private async attempt<Result>(round: RetriedRound<Result>, roundId: string): Promise<Result | typeof STORED_UNSEEN> {
+    if (await this.storedBefore(round, roundId)) return STORED_UNSEEN;
+    const result = await round.send(roundId, true);
+    if (!round.stored(result) && (await this.storedBefore(round, roundId))) return STORED_UNSEEN;
     return result;
   }
 

@@ -28,9 +28,12 @@ export interface KnownRowVersion {
 /** Back-off of a verdict that could not be stored (or an agent row the loop could not re-read): 200 ms doubling to 2 s. */
 export const STORE_RETRY: ExponentialBackoff = { initialDelayMs: 200, maxDelayMs: 2000 };
 
-/** One `store()` of an agent's verdict, settled once it ends. */
+/**
+ * One `store()` of an agent's verdict, and whoever waits for it to end: a second store of the agent,
+ * which is rare, so the list (and the promise each waiter makes) exists only then, not for every round.
+ */
 interface StoreCall {
-  readonly settled: Promise<void>;
+  waiters: (() => void)[] | undefined;
 }
 
 /**
@@ -83,18 +86,17 @@ export class VerdictStore {
     const running = this.calls.get(agentId);
     if (running !== undefined) {
       this.options.log.warn({ agentId, outcome: verdict.history?.outcome ?? 'none' }, 'verdict not stored: another verdict of the agent is being stored; re-reading the agent after it');
-      await running.settled;
+      await new Promise<void>((resolve) => (running.waiters ??= []).push(resolve));
       return false;
     }
-    let settle = (): void => undefined;
-    const call: StoreCall = { settled: new Promise<void>((resolve) => (settle = resolve)) };
+    const call: StoreCall = { waiters: undefined };
     this.calls.set(agentId, call);
     try {
       return await this.storeUntilSettled(agentId, verdict, row, decidedAt, revocation);
     } finally {
       // The entry is this call's own: a second store of the agent never makes or removes one.
       this.calls.delete(agentId);
-      settle();
+      for (const wake of call.waiters ?? []) wake();
     }
   }
 

@@ -97,6 +97,21 @@ describe('pull round (spec §6.2)', function () {
     expect(connection.vkeys).to.have.length(1);
   });
 
+  it('a round that throws before its request (a clock that fails) rejects: it never throws to its caller', async function () {
+    const connection = new ScriptedConnection(fake);
+    const failingClock = (): number => {
+      throw new Error('clock unreadable');
+    };
+    let round: Promise<PullDecision> | undefined;
+    expect(() => (round = runPullRound(polledAgent(fake, connection, v), settings, failingClock)), 'a synchronous throw').to.not.throw();
+    const error = await (round as Promise<PullDecision>).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).to.be.instanceOf(Error).with.property('message', 'clock unreadable');
+    expect(connection.requests).to.have.length(0);
+  });
+
   it('V unreachable: Provide V (retry), then a V-only round that records no verdict', async function () {
     const connection = new ScriptedConnection(fake);
     connection.vErrors = [unreachable()];
